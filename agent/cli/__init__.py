@@ -1,0 +1,63 @@
+"""The ``autonomic`` command line.
+
+Each command lives in its own module under ``agent.cli`` and exposes
+``register(subparsers)``; heavy libraries are imported inside the handlers so that
+``autonomic --help`` starts fast.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from collections.abc import Sequence
+
+from agent import __version__
+from agent.errors import AutonomicError
+
+__all__ = ["main"]
+
+# Order here is the order in ``--help``.
+COMMAND_MODULES = (
+    "agent.cli.run_cmd",
+    "agent.cli.simulate_cmd",
+    "agent.cli.config_cmd",
+    "agent.cli.forecast_cmd",
+    "agent.cli.replay_cmd",
+    "agent.cli.detect_cmd",
+    "agent.cli.judge_cmd",
+    "agent.cli.runbooks_cmd",
+    "agent.cli.approvals_cmd",
+    "agent.cli.explain_cmd",
+)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="autonomic",
+        description="Autonomic: an operations daemon for Kubernetes that forecasts, detects, "
+        "judges canaries, runs guarded runbooks, and learns from its on-call.",
+    )
+    parser.add_argument("--version", action="version", version=f"autonomic {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name in COMMAND_MODULES:
+        importlib.import_module(name).register(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    handler = getattr(args, "handler", None)
+    if handler is None:
+        parser.print_help()
+        return 2
+    try:
+        code = handler(args)
+    except AutonomicError as exc:
+        print(f"autonomic: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("autonomic: interrupted", file=sys.stderr)
+        return 130
+    return int(code or 0)

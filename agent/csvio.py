@@ -1,0 +1,136 @@
+"""Reading users' CSV files into series, with errors that name the file, row and column.
+
+Accepted shapes: a timestamp column (ISO 8601 or epoch seconds) named ``timestamp``,
+``time``, ``ts`` or ``date`` (or the first column if none of these), plus one or more
+numeric columns; or no timestamp column at all, in which case ``step`` is required and
+row ``i`` is placed at ``i * step``.
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+from agent.errors import InputError
+from forecasting.series import Series, SeriesError, make_series
+
+__all__ = ["Table", "parse_timestamp", "read_series", "read_table"]
+
+_TIME_NAMES = ("timestamp", "time", "ts", "date", "datetime")
+_MISSING = {"", "nan", "NaN", "NA", "null", "None"}
+
+
+@dataclass(frozen=True)
+class Table:
+    """Columns of a CSV file: timestamps (seconds) and named float columns (NaN = missing)."""
+
+    path: Path
+    timestamps: list[float]
+    columns: dict[str, list[float]]
+
+
+def parse_timestamp(text: str) -> float:
+    """Epoch seconds (int or float) or ISO 8601 (naive means UTC) to epoch seconds."""
+    text = text.strip()
+    try:
+        value = float(text)
+    except ValueError:
+        pass
+    else:
+        if not math.isfinite(value):
+            raise ValueError(f"timestamp {text!r} is not finite")
+        return value
+    try:
+        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        raise ValueError(
+            f"timestamp {text!r} is neither epoch seconds nor ISO 8601 (e.g. 2026-01-31T12:00:00Z)"
+        ) from None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return moment.timestamp()
+
+
+def read_table(path: Path, *, step: float | None = None) -> Table:
+    """Read a CSV with a header row. Every error names the file, the line and the column."""
+    try:
+        handle = path.open(newline="", encoding="utf-8")
+    except OSError as exc:
+        raise InputError(f"{path}: cannot open: {exc.strerror or exc}") from exc
+    with handle:
+        reader = csv.reader(handle)
+        try:
+            header = next(reader)
+        except StopIteration:
+            raise InputError(f"{path}: the file is empty (expected a header row)") from None
+        except (csv.Error, UnicodeDecodeError) as exc:
+            raise InputError(f"{path}:1: not a readable CSV file: {exc}") from exc
+        header = [h.strip() for h in header]
+        if len(set(header)) != len(header):
+            raise InputError(f"{path}:1: duplicate column names in the header {header}")
+        lowered = [h.lower() for h in header]
+        time_index: int | None = None
+        for name in _TIME_NAMES:
+            if name in lowered:
+                time_index = lowered.index(name)
+                break
+        if time_index is None and step is None:
+            time_index = 0
+        value_names = [h for i, h in enumerate(header) if i != time_index]
+        if not value_names:
+            raise InputError(f"{path}:1: no value column besides the timestamp column")
+        timestamps: list[float] = []
+        columns: dict[str, list[float]] = {name: [] for name in value_names}
+        try:
+            for row in reader:
+                line = reader.line_num
+                if not row or all(not cell.strip() for cell in row):
+                    continue
+                if len(row) != len(header):
+                    raise InputError(
+                        f"{path}:{line}: expected {len(header)} fields, found {len(row)}"
+                    )
+                if time_index is not None:
+                    try:
+                        timestamps.append(parse_timestamp(row[time_index]))
+                    except ValueError as exc:
+                        raise InputError(
+                            f"{path}:{line}: column {header[time_index]!r}: {exc}"
+                        ) from None
+                else:
+                    assert step is not None
+                    timestamps.append(len(timestamps) * step)
+                for i, cell in enumerate(row):
+                    if i == time_index:
+                        continue
+                    text = cell.strip()
+                    if text in _MISSING:
+                        columns[header[i]].append(math.nan)
+                        continue
+                    try:
+                        columns[header[i]].append(float(text))
+                    except ValueError:
+                        raise InputError(
+                            f"{path}:{line}: column {header[i]!r}: {text!r} is not a number"
+                        ) from None
+        except (csv.Error, UnicodeDecodeError) as exc:
+            raise InputError(f"{path}:{reader.line_num}: not a readable CSV row: {exc}") from exc
+    if not timestamps:
+        raise InputError(f"{path}: no data rows after the header")
+    return Table(path, timestamps, columns)
+
+
+def read_series(path: Path, *, column: str | None = None, step: float | None = None) -> Series:
+    """One column of a CSV as a regular ``Series`` (gaps become NaN)."""
+    table = read_table(path, step=step)
+    if column is None:
+        column = next(iter(table.columns))
+    if column not in table.columns:
+        raise InputError(f"{path}: no column {column!r}; the columns are {sorted(table.columns)}")
+    try:
+        return make_series(table.timestamps, table.columns[column], step=step, name=column)
+    except SeriesError as exc:
+        raise InputError(f"{path}: column {column!r}: {exc}") from exc
