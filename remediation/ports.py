@@ -1,0 +1,255 @@
+"""The ports between the pure remediation core and the cluster.
+
+Everything the engine knows about a cluster arrives as the frozen state values below,
+and everything it does to a cluster is one of the closed set of typed ``Operation``
+values. The Kubernetes adapter (``agent.adapters.kubernetes``) and the simulated
+cluster (used by ``autonomic simulate`` and many tests) both implement
+``ClusterReader`` and ``ClusterWriter``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Literal, Protocol
+
+__all__ = [
+    "ClusterReader",
+    "ClusterWriter",
+    "ContainerState",
+    "Cordon",
+    "DeletePod",
+    "Drain",
+    "EvictPod",
+    "HpaState",
+    "NodeState",
+    "ObjectRef",
+    "Operation",
+    "OperationResult",
+    "PatchResources",
+    "PauseRollout",
+    "PodState",
+    "RollbackToPrevious",
+    "RolloutRestart",
+    "Scale",
+    "SetHpaMinReplicas",
+    "WorkloadState",
+]
+
+Kind = Literal["Deployment", "StatefulSet", "ReplicaSet", "Pod", "Node", "HorizontalPodAutoscaler"]
+
+
+@dataclass(frozen=True, order=True)
+class ObjectRef:
+    kind: Kind
+    name: str
+    namespace: str | None = None
+
+    def __str__(self) -> str:
+        where = f"{self.namespace}/" if self.namespace else ""
+        return f"{self.kind}/{where}{self.name}"
+
+
+# ---------------------------------------------------------------------------- state
+
+
+@dataclass(frozen=True)
+class ContainerState:
+    name: str
+    image: str
+    requests: dict[str, str] = field(default_factory=dict)  # e.g. {"memory": "256Mi"}
+    limits: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class WorkloadState:
+    """A Deployment or StatefulSet as the engine sees it."""
+
+    ref: ObjectRef
+    replicas: int  # spec.replicas
+    ready_replicas: int
+    updated_replicas: int
+    available_replicas: int
+    labels: dict[str, str]
+    annotations: dict[str, str]
+    selector: dict[str, str]
+    containers: tuple[ContainerState, ...]
+    generation: int = 0
+    observed_generation: int = 0
+    revision: int = 0  # deployment.kubernetes.io/revision
+    paused: bool = False
+    rollout_failed: bool = False  # Progressing=False, reason ProgressDeadlineExceeded
+    last_rollout_at: float | None = None  # epoch seconds of the newest ReplicaSet's creation
+    managed_by_human_at: float | None = None  # last change not made by Autonomic, if known
+
+
+@dataclass(frozen=True)
+class PodState:
+    ref: ObjectRef
+    labels: dict[str, str]
+    phase: str  # Pending | Running | Succeeded | Failed | Unknown
+    ready: bool
+    node: str | None
+    owner: ObjectRef | None  # the Deployment/StatefulSet that owns it, resolved through its RS
+    restarts: int
+    waiting_reason: str | None = None  # CrashLoopBackOff, ImagePullBackOff, ...
+    last_termination_reason: str | None = None  # OOMKilled, Error, ...
+    started_at: float | None = None
+    deleting: bool = False
+
+
+@dataclass(frozen=True)
+class NodeState:
+    ref: ObjectRef
+    labels: dict[str, str]
+    ready: bool
+    unschedulable: bool
+    conditions: dict[str, str]  # type -> status, e.g. {"Ready": "False", "MemoryPressure": "True"}
+    not_ready_since: float | None = None
+
+
+@dataclass(frozen=True)
+class HpaState:
+    ref: ObjectRef
+    target: ObjectRef
+    min_replicas: int
+    max_replicas: int
+    current_replicas: int
+    desired_replicas: int
+
+
+# ------------------------------------------------------------------------ operations
+# The closed, typed set of writes. No shell, no arbitrary HTTP.
+
+
+@dataclass(frozen=True)
+class Scale:
+    target: ObjectRef  # Deployment or StatefulSet
+    replicas: int
+    op: Literal["scale"] = "scale"
+
+
+@dataclass(frozen=True)
+class SetHpaMinReplicas:
+    target: ObjectRef  # HorizontalPodAutoscaler
+    min_replicas: int
+    op: Literal["set_hpa_min_replicas"] = "set_hpa_min_replicas"
+
+
+@dataclass(frozen=True)
+class RolloutRestart:
+    target: ObjectRef
+    op: Literal["rollout_restart"] = "rollout_restart"
+
+
+@dataclass(frozen=True)
+class RollbackToPrevious:
+    target: ObjectRef  # Deployment
+    op: Literal["rollback"] = "rollback"
+
+
+@dataclass(frozen=True)
+class PauseRollout:
+    target: ObjectRef  # Deployment
+    paused: bool = True
+    op: Literal["pause_rollout"] = "pause_rollout"
+
+
+@dataclass(frozen=True)
+class DeletePod:
+    target: ObjectRef  # Pod
+    op: Literal["delete_pod"] = "delete_pod"
+
+
+@dataclass(frozen=True)
+class EvictPod:
+    target: ObjectRef  # Pod; goes through the Eviction API, so PodDisruptionBudgets apply
+    op: Literal["evict_pod"] = "evict_pod"
+
+
+@dataclass(frozen=True)
+class Cordon:
+    target: ObjectRef  # Node
+    unschedulable: bool = True  # False = uncordon
+    op: Literal["cordon"] = "cordon"
+
+
+@dataclass(frozen=True)
+class Drain:
+    target: ObjectRef  # Node; cordons, then evicts its pods (not DaemonSet or mirror pods)
+    max_evictions: int = 50
+    timeout_seconds: float = 300.0
+    op: Literal["drain"] = "drain"
+
+
+@dataclass(frozen=True)
+class PatchResources:
+    target: ObjectRef  # Deployment or StatefulSet
+    container: str
+    requests: dict[str, str] = field(default_factory=dict)
+    limits: dict[str, str] = field(default_factory=dict)
+    op: Literal["patch_resources"] = "patch_resources"
+
+
+Operation = (
+    Scale
+    | SetHpaMinReplicas
+    | RolloutRestart
+    | RollbackToPrevious
+    | PauseRollout
+    | DeletePod
+    | EvictPod
+    | Cordon
+    | Drain
+    | PatchResources
+)
+
+
+@dataclass(frozen=True)
+class OperationResult:
+    """What a write changed (or, on dry-run, would change).
+
+    ``before`` is the snapshot needed to undo the write (JSON-serialisable), taken
+    before writing; ``after`` the relevant fields after it. ``summary`` is a diff a
+    human can read, e.g. ``"replicas 3 -> 5"``.
+    """
+
+    operation: Operation
+    dry_run: bool
+    changed: bool
+    before: dict[str, Any]
+    after: dict[str, Any]
+    summary: str
+
+
+class ClusterReader(Protocol):
+    def get_workload(self, ref: ObjectRef) -> WorkloadState | None: ...
+
+    def list_workloads(self, namespace: str | None = None) -> list[WorkloadState]: ...
+
+    def list_pods(
+        self, namespace: str | None = None, selector: dict[str, str] | None = None
+    ) -> list[PodState]: ...
+
+    def list_nodes(self) -> list[NodeState]: ...
+
+    def get_hpa_for(self, workload: ObjectRef) -> HpaState | None: ...
+
+
+class ClusterWriter(Protocol):
+    def snapshot(self, operation: Operation) -> dict[str, Any]:
+        """Read what undoing ``operation`` would need, without writing."""
+        ...
+
+    def apply(self, operation: Operation, *, dry_run: bool = False) -> OperationResult:
+        """Perform one write (server-side dry-run when asked) and say what changed."""
+        ...
+
+    def undo(self, operation: Operation, before: dict[str, Any]) -> OperationResult:
+        """Restore what ``before`` recorded, if the object still matches what we wrote."""
+        ...
+
+    def post_event(
+        self, target: ObjectRef, reason: str, message: str, *, warning: bool = False
+    ) -> None:
+        """Record a Kubernetes Event on ``target`` so ``kubectl describe`` shows it."""
+        ...
