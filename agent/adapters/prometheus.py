@@ -1,0 +1,260 @@
+"""Prometheus, through prometheus-api-client, into typed series that cannot lie.
+
+- Range queries longer than Prometheus's 11,000-points-per-series limit are split
+  into chunks and stitched back together.
+- Missing steps become NaN (explicit gaps), ``NaN``/``+Inf``/``-Inf`` samples become NaN
+  and are counted, and a series whose newest sample is older than ``stale_after`` is
+  flagged stale. ``MetricSeries.usable`` is the one question loops ask before acting.
+- Failures are translated at this edge: connection refused, timeouts, HTTP 5xx/429 and
+  malformed responses are ``TransientError`` (retry later); HTTP 4xx other than 429
+  (a query Prometheus rejects) is ``PermanentError``. Nothing downstream ever sees a
+  silently empty or stale series as if it were fresh.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import numpy as np
+import requests
+import urllib3
+from prometheus_api_client.exceptions import PrometheusApiClientException
+from prometheus_api_client.prometheus_connect import PrometheusConnect
+from urllib3.util.retry import Retry
+
+from agent.errors import PermanentError, TransientError
+from forecasting.series import Series
+
+__all__ = ["MAX_POINTS_PER_QUERY", "MetricSeries", "PrometheusReader", "QueryShapeError"]
+
+# Prometheus refuses range queries resolving to more than 11,000 points per series.
+MAX_POINTS_PER_QUERY = 11_000
+_STATUS = re.compile(r"HTTP Status Code (\d+)")
+
+
+class QueryShapeError(PermanentError):
+    """The query returned a different number of series than the caller expects."""
+
+
+@dataclass(frozen=True, eq=False)
+class MetricSeries:
+    """One series from Prometheus, with its freshness stated, never implied."""
+
+    query: str
+    labels: dict[str, str]
+    series: Series
+    non_finite_samples: int  # NaN or +/-Inf samples Prometheus returned (now NaN)
+    last_sample_at: float | None  # epoch seconds of the newest finite sample
+    stale: bool  # newest finite sample older than stale_after at query time
+    gap_fraction: float
+
+    @property
+    def usable(self) -> bool:
+        """Fresh and not empty: the only state in which a loop may act on these numbers."""
+        return not self.stale and self.last_sample_at is not None
+
+
+class PrometheusReader:
+    """Implements the ``MetricsReader`` port on a real Prometheus."""
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        timeout: float = 10.0,
+        stale_after: float = 300.0,
+        headers: Mapping[str, str] | None = None,
+        verify_tls: bool = True,
+    ) -> None:
+        self.url = url.rstrip("/")
+        self.timeout = timeout
+        self.stale_after = stale_after
+        # No retries inside the client: a failed query is reported, and the loop that
+        # asked decides when to try again (bounded, with its own period).
+        self._client = PrometheusConnect(
+            url=self.url,
+            headers=dict(headers or {}),
+            disable_ssl=not verify_tls,
+            retry=Retry(total=0, raise_on_status=False),
+            timeout=math.ceil(timeout),
+        )
+
+    # ------------------------------------------------------------ queries
+    def instant(self, query: str, at: float) -> list[tuple[dict[str, str], float, float]]:
+        """An instant query: (labels, sample time, value) per series; value may be NaN."""
+        params = {"time": f"{at:.3f}"}
+        result = self._call(lambda: self._client.custom_query(query, params=params), query)
+        out = []
+        for item in self._items(result, query):
+            try:
+                ts, raw = item["value"]
+                out.append((dict(item.get("metric", {})), float(ts), _sample(raw)))
+            except (KeyError, TypeError, ValueError) as exc:
+                raise TransientError(
+                    f"Prometheus returned a malformed sample for {query!r}: {item!r}",
+                    reason="MalformedResponse",
+                ) from exc
+        return out
+
+    def range(
+        self, query: str, start: float, end: float, step: float, now: float
+    ) -> list[MetricSeries]:
+        """A range query split into chunks under the per-query point limit."""
+        if not (step > 0 and end >= start):
+            raise ValueError(f"bad range: start={start}, end={end}, step={step}")
+        start = float(math.floor(start))  # the client sends whole seconds
+        n = math.floor((end - start) / step) + 1
+        grid = start + step * np.arange(n, dtype=np.float64)
+        chunk = MAX_POINTS_PER_QUERY - 1
+        merged: dict[tuple[tuple[str, str], ...], dict[float, float]] = {}
+        labels_of: dict[tuple[tuple[str, str], ...], dict[str, str]] = {}
+        for first in range(0, n, chunk):
+            last = min(first + chunk, n) - 1
+            chunk_start, chunk_end = float(grid[first]), float(grid[last])
+            result = self._call(
+                lambda s=chunk_start, e=chunk_end: self._client.custom_query_range(
+                    query,
+                    start_time=datetime.fromtimestamp(s, UTC),
+                    end_time=datetime.fromtimestamp(e, UTC),
+                    step=f"{step:g}",
+                ),
+                query,
+            )
+            for item in self._items(result, query):
+                labels = {str(k): str(v) for k, v in dict(item.get("metric", {})).items()}
+                key = tuple(sorted(labels.items()))
+                labels_of[key] = labels
+                points = merged.setdefault(key, {})
+                try:
+                    for ts, raw in item["values"]:
+                        points[float(ts)] = _sample(raw)
+                except (KeyError, TypeError, ValueError) as exc:
+                    raise TransientError(
+                        f"Prometheus returned malformed values for {query!r}",
+                        reason="MalformedResponse",
+                    ) from exc
+        out = []
+        for key, points in merged.items():
+            values = np.full(n, np.nan)
+            non_finite = 0
+            for ts, value in points.items():
+                slot = round((ts - start) / step)
+                if 0 <= slot < n:
+                    values[slot] = value
+                    non_finite += int(not math.isfinite(value))
+            values[~np.isfinite(values)] = np.nan
+            finite = np.flatnonzero(~np.isnan(values))
+            last_at = float(grid[finite[-1]]) if finite.size else None
+            stale = last_at is None or now - last_at > self.stale_after
+            series = Series(grid.copy(), values, float(step), query, labels_of[key])
+            out.append(
+                MetricSeries(
+                    query=query,
+                    labels=labels_of[key],
+                    series=series,
+                    non_finite_samples=non_finite,
+                    last_sample_at=last_at,
+                    stale=stale,
+                    gap_fraction=float(np.isnan(values).mean()),
+                )
+            )
+        return out
+
+    def range_one(
+        self, query: str, start: float, end: float, step: float, now: float
+    ) -> MetricSeries:
+        """Exactly one series, or ``QueryShapeError`` (none is also an answer, not a zero)."""
+        found = self.range(query, start, end, step, now)
+        if len(found) != 1:
+            raise QueryShapeError(
+                f"expected one series from {query!r}, got {len(found)}"
+                + (
+                    f" (label sets: {[s.labels for s in found][:3]}); aggregate with sum by (...)"
+                    if found
+                    else "; no data: is the metric scraped and the selector right?"
+                ),
+                reason="QueryShape",
+            )
+        return found[0]
+
+    def healthy(self) -> bool:
+        try:
+            response = requests.get(f"{self.url}/-/ready", timeout=self.timeout)
+        except requests.RequestException:
+            return False
+        return response.status_code == 200
+
+    # ------------------------------------------------------------- errors
+    def _call(self, fn: Any, query: str) -> Any:
+        try:
+            return fn()
+        except PrometheusApiClientException as exc:
+            match = _STATUS.search(str(exc))
+            status = int(match.group(1)) if match else 0
+            detail = _error_detail(str(exc))
+            if status == 429 or status >= 500 or status == 0:
+                raise TransientError(
+                    f"Prometheus answered HTTP {status} to {query!r}: {detail}",
+                    delay=10.0 if status == 429 else 5.0,
+                    reason=f"PrometheusHTTP{status}",
+                ) from exc
+            raise PermanentError(
+                f"Prometheus rejected {query!r} (HTTP {status}): {detail}",
+                reason=f"PrometheusHTTP{status}",
+            ) from exc
+        except requests.Timeout as exc:
+            raise TransientError(
+                f"Prometheus at {self.url} did not answer within {self.timeout:g} s",
+                reason="PrometheusTimeout",
+            ) from exc
+        except requests.ConnectionError as exc:
+            if _timed_out(exc):
+                raise TransientError(
+                    f"Prometheus at {self.url} did not answer within {self.timeout:g} s",
+                    reason="PrometheusTimeout",
+                ) from exc
+            raise TransientError(
+                f"cannot connect to Prometheus at {self.url}", reason="PrometheusDown"
+            ) from exc
+        except (ValueError, KeyError, TypeError) as exc:  # JSON that is not Prometheus's
+            raise TransientError(
+                f"Prometheus at {self.url} returned a response that is not the query API's JSON",
+                reason="MalformedResponse",
+            ) from exc
+        except requests.RequestException as exc:
+            raise TransientError(
+                f"request to Prometheus failed: {exc}", reason="PrometheusRequest"
+            ) from exc
+
+    @staticmethod
+    def _items(result: Any, query: str) -> list[dict[str, Any]]:
+        if not isinstance(result, list) or not all(isinstance(i, dict) for i in result):
+            raise TransientError(
+                f"Prometheus returned an unexpected result for {query!r}",
+                reason="MalformedResponse",
+            )
+        return result
+
+
+def _timed_out(exc: requests.ConnectionError) -> bool:
+    """requests reports a read timeout after zero retries as a ConnectionError."""
+    reason = getattr(exc.args[0], "reason", None) if exc.args else None
+    # urllib3 derives "connection refused" (NewConnectionError) from its timeout class.
+    return isinstance(reason, urllib3.exceptions.TimeoutError) and not isinstance(
+        reason, urllib3.exceptions.NewConnectionError
+    )
+
+
+def _sample(raw: Any) -> float:
+    value = float(raw)  # Prometheus encodes "NaN", "+Inf", "-Inf" as strings
+    return value
+
+
+def _error_detail(text: str) -> str:
+    match = re.search(r'"error":\s*"([^"]*)"', text)
+    return match.group(1) if match else text[:200]

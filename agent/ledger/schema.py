@@ -1,0 +1,215 @@
+"""The ledger's tables and its versioned migrations.
+
+Every table is append-mostly and keyed for the questions the daemon asks of it:
+"what did we decide about this target lately", "what did humans say about this kind of
+decision", "is there an intent in flight", "how many actions in the last hour".
+
+Times are float epoch seconds (UTC) from the injected clock, so SQLite and PostgreSQL
+compare them identically and tests can move time.
+
+Migrations are numbered and applied in order inside one transaction each; the number
+reached is kept in ``schema_version``. A database written by a newer release (a higher
+number than this code knows) is refused rather than misread.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql
+
+__all__ = ["MIGRATIONS", "SCHEMA_VERSION", "Migration", "metadata", "tables"]
+
+metadata = sa.MetaData()
+JSON = sa.JSON().with_variant(postgresql.JSONB(), "postgresql")
+Time = sa.Double
+
+schema_version = sa.Table(
+    "schema_version",
+    metadata,
+    sa.Column("version", sa.Integer, primary_key=True),
+    sa.Column("description", sa.Text, nullable=False),
+    sa.Column("applied_at", Time, nullable=False),
+)
+
+decisions = sa.Table(
+    "decisions",
+    metadata,
+    sa.Column("id", sa.String(32), primary_key=True),
+    sa.Column("kind", sa.String(24), nullable=False),  # scaling | anomaly | canary | remediation
+    sa.Column("decision_type", sa.String(200), nullable=False),  # what calibration groups by
+    sa.Column("subject", sa.String(300), nullable=False),  # e.g. Deployment/shop/web
+    sa.Column("proposal", JSON, nullable=False),
+    sa.Column("confidence", sa.Double, nullable=False),
+    sa.Column("reason_code", sa.String(80), nullable=False),
+    sa.Column("reason", sa.Text, nullable=False),
+    sa.Column("evidence", JSON, nullable=False),
+    sa.Column("model_version", sa.String(120), nullable=False),
+    sa.Column("route", sa.String(16), nullable=False),  # auto | ask | escalate | observe | shadow
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("incident_key", sa.String(300), nullable=True),
+    sa.Column("created_at", Time, nullable=False),
+    sa.Column("updated_at", Time, nullable=False),
+)
+
+feedback = sa.Table(
+    "feedback",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("decision_id", sa.String(32), sa.ForeignKey("decisions.id"), nullable=False),
+    sa.Column("kind", sa.String(24), nullable=False),  # answer | verification | undo | expiry
+    sa.Column("outcome", sa.String(24), nullable=False),  # approved | rejected | right | wrong ...
+    sa.Column("actor", sa.String(120), nullable=False),
+    sa.Column("detail", JSON, nullable=False),
+    sa.Column("created_at", Time, nullable=False),
+)
+
+questions = sa.Table(
+    "questions",
+    metadata,
+    sa.Column("id", sa.String(32), primary_key=True),
+    sa.Column("decision_id", sa.String(32), sa.ForeignKey("decisions.id"), nullable=False),
+    sa.Column("status", sa.String(16), nullable=False),  # pending|approved|rejected|expired|snoozed
+    sa.Column("channel", sa.String(24), nullable=False),  # slack | cli
+    sa.Column("message_ref", sa.String(200), nullable=True),
+    sa.Column("asked_at", Time, nullable=False),
+    sa.Column("expires_at", Time, nullable=False),
+    sa.Column("answered_by", sa.String(120), nullable=True),
+    sa.Column("answered_at", Time, nullable=True),
+    sa.Column("answer_reason", sa.Text, nullable=True),
+)
+
+executions = sa.Table(
+    "executions",
+    metadata,
+    sa.Column("key", sa.String(400), primary_key=True),  # runbook / target / incident
+    sa.Column("decision_id", sa.String(32), sa.ForeignKey("decisions.id"), nullable=False),
+    sa.Column("runbook", sa.String(120), nullable=False),
+    sa.Column("target", sa.String(300), nullable=False),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("owner", sa.String(120), nullable=False),
+    sa.Column("created_at", Time, nullable=False),
+    sa.Column("updated_at", Time, nullable=False),
+)
+
+intents = sa.Table(
+    "intents",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("execution_key", sa.String(400), nullable=False),
+    sa.Column("step", sa.Integer, nullable=False),
+    sa.Column("decision_id", sa.String(32), nullable=True),
+    sa.Column("operation", JSON, nullable=False),
+    sa.Column("snapshot", JSON, nullable=False),
+    sa.Column("status", sa.String(16), nullable=False),  # pending|applied|failed|undone|abandoned
+    sa.Column("result", JSON, nullable=True),
+    sa.Column("owner", sa.String(120), nullable=False),
+    sa.Column("created_at", Time, nullable=False),
+    sa.Column("updated_at", Time, nullable=False),
+    sa.UniqueConstraint("execution_key", "step", name="uq_intent_step"),
+)
+
+guard_state = sa.Table(
+    "guard_state",
+    metadata,
+    sa.Column("key", sa.String(300), primary_key=True),
+    sa.Column("value", JSON, nullable=False),
+    sa.Column("version", sa.Integer, nullable=False),
+    sa.Column("updated_at", Time, nullable=False),
+)
+
+action_log = sa.Table(
+    "action_log",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("runbook", sa.String(120), nullable=False),
+    sa.Column("target", sa.String(300), nullable=False),
+    sa.Column("decision_id", sa.String(32), nullable=True),
+    sa.Column("at", Time, nullable=False),
+)
+
+model_versions = sa.Table(
+    "model_versions",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("series_key", sa.String(300), nullable=False),
+    sa.Column("model", sa.String(120), nullable=False),
+    sa.Column("version", sa.String(120), nullable=False),
+    sa.Column("status", sa.String(16), nullable=False),  # live | challenger | retired | rejected
+    sa.Column("params", JSON, nullable=False),
+    sa.Column("evaluation", JSON, nullable=False),
+    sa.Column("created_at", Time, nullable=False),
+)
+
+thresholds = sa.Table(
+    "thresholds",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("decision_type", sa.String(200), nullable=False),
+    sa.Column("auto", sa.Double, nullable=False),
+    sa.Column("ask", sa.Double, nullable=False),
+    sa.Column("evidence", JSON, nullable=False),
+    sa.Column("created_at", Time, nullable=False),
+)
+
+tables = metadata.tables
+
+_V1_TABLES = (
+    decisions,
+    feedback,
+    questions,
+    executions,
+    intents,
+    guard_state,
+    action_log,
+    model_versions,
+    thresholds,
+)
+
+# Indexes added by migration 2, as (name, table, columns). Written as plain DDL so that
+# migration 1 stays exactly what release 0.1 created and the upgrade test can build a
+# true version-1 database.
+_V2_INDEXES = (
+    ("ix_decisions_created", "decisions", "created_at"),
+    ("ix_decisions_type_created", "decisions", "decision_type, created_at"),
+    ("ix_decisions_subject_created", "decisions", "subject, created_at"),
+    ("ix_decisions_status", "decisions", "status"),
+    ("ix_feedback_decision", "feedback", "decision_id"),
+    ("ix_questions_status_expires", "questions", "status, expires_at"),
+    ("ix_intents_status", "intents", "status"),
+    ("ix_action_log_at", "action_log", "at"),
+    ("ix_action_log_target_at", "action_log", "target, at"),
+    ("ix_model_versions_series", "model_versions", "series_key, status"),
+    ("ix_thresholds_type_created", "thresholds", "decision_type, created_at"),
+)
+
+
+@dataclass(frozen=True)
+class Migration:
+    version: int
+    description: str
+    apply: Callable[[sa.Connection], None]
+
+
+def _initial(conn: sa.Connection) -> None:
+    for table in _V1_TABLES:
+        table.create(conn, checkfirst=True)
+
+
+def _indexes(conn: sa.Connection) -> None:
+    for name, table, columns in _V2_INDEXES:
+        conn.execute(sa.text(f"CREATE INDEX IF NOT EXISTS {name} ON {table} ({columns})"))
+
+
+MIGRATIONS: tuple[Migration, ...] = (
+    Migration(
+        1,
+        "initial schema: decisions, feedback, questions, executions, intents, "
+        "guard state, action log, model versions, thresholds",
+        _initial,
+    ),
+    Migration(2, "indexes for retention, calibration windows and rate limits", _indexes),
+)
+SCHEMA_VERSION = MIGRATIONS[-1].version

@@ -1,0 +1,800 @@
+"""The ledger: Autonomic's knowledge, on SQLite (default) or PostgreSQL (for HA).
+
+Every method is one transaction. State changes that more than one replica or one
+human could race on (a question's answer, a decision's status, an execution's claim,
+a guard's counter) are compare-and-set: the UPDATE names the state it expects, and
+the caller learns whether it won.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import uuid
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import URL, make_url
+
+from agent.errors import ConfigError, TransientError
+from agent.ledger.schema import MIGRATIONS, SCHEMA_VERSION, metadata, tables
+
+__all__ = [
+    "Decision",
+    "DecisionRecord",
+    "Intent",
+    "Ledger",
+    "LedgerError",
+    "Question",
+    "open_ledger",
+]
+
+TERMINAL = frozenset(
+    {
+        "verified",
+        "failed",
+        "undone",
+        "rejected",
+        "expired",
+        "escalated",
+        "observed",
+        "shadowed",
+        "superseded",
+        "done",
+    }
+)
+
+
+class LedgerError(ConfigError):
+    """The ledger cannot be opened or used as configured."""
+
+
+@dataclass(frozen=True)
+class Decision:
+    """What is about to be recorded. ``evidence`` holds the numbers and the query behind them."""
+
+    kind: str
+    decision_type: str
+    subject: str
+    proposal: Mapping[str, Any]
+    confidence: float
+    reason_code: str
+    reason: str
+    evidence: Mapping[str, Any]
+    model_version: str
+    route: str
+    status: str = "proposed"
+    incident_key: str | None = None
+
+
+@dataclass(frozen=True)
+class DecisionRecord:
+    id: str
+    kind: str
+    decision_type: str
+    subject: str
+    proposal: dict[str, Any]
+    confidence: float
+    reason_code: str
+    reason: str
+    evidence: dict[str, Any]
+    model_version: str
+    route: str
+    status: str
+    incident_key: str | None
+    created_at: float
+    updated_at: float
+
+
+@dataclass(frozen=True)
+class Question:
+    id: str
+    decision_id: str
+    status: str
+    channel: str
+    message_ref: str | None
+    asked_at: float
+    expires_at: float
+    answered_by: str | None
+    answered_at: float | None
+    answer_reason: str | None
+
+
+@dataclass(frozen=True)
+class Intent:
+    id: int
+    execution_key: str
+    step: int
+    decision_id: str | None
+    operation: dict[str, Any]
+    snapshot: dict[str, Any]
+    status: str
+    result: dict[str, Any] | None
+    owner: str
+    created_at: float
+    updated_at: float
+
+
+@dataclass
+class _Stats:
+    migrations_applied: list[int] = field(default_factory=list)
+
+
+def _json_safe(value: Any, where: str) -> Any:
+    """Round-trip through JSON now, so a bad value fails before anything is written."""
+    try:
+        text = json.dumps(value, allow_nan=False, sort_keys=True, default=_default)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"{where} is not JSON-serialisable: {exc}") from exc
+    return json.loads(text)
+
+
+def _default(value: Any) -> Any:
+    if hasattr(value, "item"):  # numpy scalars
+        return value.item()
+    raise TypeError(f"{type(value).__name__} is not JSON-serialisable")
+
+
+class Ledger:
+    def __init__(self, engine: sa.Engine) -> None:
+        self.engine = engine
+        self.stats = _Stats()
+
+    # -------------------------------------------------------------- schema
+    def migrate(self, now: float, *, upto: int | None = None) -> int:
+        """Bring the schema to ``upto`` (default: the newest); return the version reached."""
+        target = SCHEMA_VERSION if upto is None else upto
+        with self.engine.begin() as conn:
+            tables["schema_version"].create(conn, checkfirst=True)
+        current = self.schema_version()
+        if current > SCHEMA_VERSION:
+            raise LedgerError(
+                f"the ledger's schema is version {current}, newer than this release understands "
+                f"({SCHEMA_VERSION}); upgrade Autonomic or point it at another database"
+            )
+        for migration in MIGRATIONS:
+            if current < migration.version <= target:
+                with self.engine.begin() as conn:
+                    migration.apply(conn)
+                    conn.execute(
+                        tables["schema_version"]
+                        .insert()
+                        .values(
+                            version=migration.version,
+                            description=migration.description,
+                            applied_at=now,
+                        )
+                    )
+                self.stats.migrations_applied.append(migration.version)
+        return self.schema_version()
+
+    def schema_version(self) -> int:
+        with self.engine.connect() as conn:
+            value = conn.execute(
+                sa.select(sa.func.max(tables["schema_version"].c.version))
+            ).scalar()
+        return int(value or 0)
+
+    # ----------------------------------------------------------- decisions
+    def record_decision(self, decision: Decision, now: float) -> str:
+        """Write a decision atomically; a value that cannot be stored writes nothing."""
+        if not (0.0 <= decision.confidence <= 1.0) or math.isnan(decision.confidence):
+            raise ValueError(f"confidence must be in [0, 1], got {decision.confidence!r}")
+        proposal = _json_safe(dict(decision.proposal), "proposal")
+        evidence = _json_safe(dict(decision.evidence), "evidence")
+        decision_id = uuid.uuid4().hex
+        with self._tx() as conn:
+            conn.execute(
+                tables["decisions"]
+                .insert()
+                .values(
+                    id=decision_id,
+                    kind=decision.kind,
+                    decision_type=decision.decision_type,
+                    subject=decision.subject,
+                    proposal=proposal,
+                    confidence=float(decision.confidence),
+                    reason_code=decision.reason_code,
+                    reason=decision.reason,
+                    evidence=evidence,
+                    model_version=decision.model_version,
+                    route=decision.route,
+                    status=decision.status,
+                    incident_key=decision.incident_key,
+                    created_at=now,
+                    updated_at=now,
+                )
+            )
+        return decision_id
+
+    def get_decision(self, decision_id: str) -> DecisionRecord | None:
+        with self.engine.connect() as conn:
+            row = (
+                conn.execute(
+                    sa.select(tables["decisions"]).where(tables["decisions"].c.id == decision_id)
+                )
+                .mappings()
+                .first()
+            )
+        return DecisionRecord(**row) if row else None
+
+    def find_decisions(self, prefix: str) -> list[str]:
+        """Decision ids starting with ``prefix`` (so people can type a short id)."""
+        col = tables["decisions"].c.id
+        with self.engine.connect() as conn:
+            return list(
+                conn.execute(sa.select(col).where(col.like(f"{prefix}%")).limit(5)).scalars()
+            )
+
+    def transition(
+        self, decision_id: str, expected: Iterable[str], new_status: str, now: float
+    ) -> bool:
+        """Compare-and-set a decision's status; True if this caller made the change."""
+        table = tables["decisions"]
+        with self._tx() as conn:
+            done = conn.execute(
+                table.update()
+                .where(table.c.id == decision_id, table.c.status.in_(list(expected)))
+                .values(status=new_status, updated_at=now)
+            )
+        return bool(done.rowcount == 1)
+
+    def decisions(
+        self,
+        *,
+        kind: str | None = None,
+        decision_type: str | None = None,
+        since: float | None = None,
+        status: Sequence[str] | None = None,
+        limit: int = 1000,
+    ) -> list[DecisionRecord]:
+        table = tables["decisions"]
+        query = sa.select(table).order_by(table.c.created_at.desc()).limit(limit)
+        if kind is not None:
+            query = query.where(table.c.kind == kind)
+        if decision_type is not None:
+            query = query.where(table.c.decision_type == decision_type)
+        if since is not None:
+            query = query.where(table.c.created_at >= since)
+        if status is not None:
+            query = query.where(table.c.status.in_(list(status)))
+        with self.engine.connect() as conn:
+            return [DecisionRecord(**row) for row in conn.execute(query).mappings()]
+
+    # ------------------------------------------------------------ feedback
+    def add_feedback(
+        self,
+        decision_id: str,
+        kind: str,
+        outcome: str,
+        actor: str,
+        now: float,
+        detail: Mapping[str, Any] | None = None,
+    ) -> None:
+        safe = _json_safe(dict(detail or {}), "feedback detail")
+        with self._tx() as conn:
+            conn.execute(
+                tables["feedback"]
+                .insert()
+                .values(
+                    decision_id=decision_id,
+                    kind=kind,
+                    outcome=outcome,
+                    actor=actor,
+                    detail=safe,
+                    created_at=now,
+                )
+            )
+
+    def feedback_for(self, decision_id: str) -> list[dict[str, Any]]:
+        table = tables["feedback"]
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                sa.select(table).where(table.c.decision_id == decision_id).order_by(table.c.id)
+            ).mappings()
+            return [dict(row) for row in rows]
+
+    def outcomes(
+        self, decision_type: str, *, route: str | None = None, limit: int = 50
+    ) -> list[tuple[float, float, str]]:
+        """Recent (time, stated confidence, outcome) for decisions of one type with a verdict.
+
+        The outcome is the last ``right``/``wrong`` feedback recorded against each decision.
+        """
+        d, f = tables["decisions"], tables["feedback"]
+        query = (
+            sa.select(d.c.id, d.c.created_at, d.c.confidence, f.c.outcome, f.c.id.label("fid"))
+            .join(f, f.c.decision_id == d.c.id)
+            .where(d.c.decision_type == decision_type, f.c.outcome.in_(("right", "wrong")))
+            .order_by(d.c.created_at.desc(), f.c.id.desc())
+        )
+        if route is not None:
+            query = query.where(d.c.route == route)
+        seen: dict[str, tuple[float, float, str]] = {}
+        with self.engine.connect() as conn:
+            for row in conn.execute(query):
+                if row.id not in seen:
+                    seen[row.id] = (row.created_at, row.confidence, row.outcome)
+                if len(seen) >= limit:
+                    break
+        return list(seen.values())
+
+    # ----------------------------------------------------------- questions
+    def ask(self, decision_id: str, channel: str, now: float, ttl: float) -> str:
+        question_id = uuid.uuid4().hex
+        with self._tx() as conn:
+            conn.execute(
+                tables["questions"]
+                .insert()
+                .values(
+                    id=question_id,
+                    decision_id=decision_id,
+                    status="pending",
+                    channel=channel,
+                    asked_at=now,
+                    expires_at=now + ttl,
+                )
+            )
+        return question_id
+
+    def set_message_ref(self, question_id: str, ref: str) -> None:
+        table = tables["questions"]
+        with self._tx() as conn:
+            conn.execute(table.update().where(table.c.id == question_id).values(message_ref=ref))
+
+    def answer(
+        self,
+        question_id: str,
+        answer: str,
+        actor: str,
+        now: float,
+        reason: str | None = None,
+        *,
+        snooze_until: float | None = None,
+    ) -> bool:
+        """Answer a pending question exactly once (compare-and-set); False if already answered
+        or expired. ``snoozed`` keeps the question open until ``snooze_until``."""
+        table = tables["questions"]
+        values: dict[str, Any] = {"answered_by": actor, "answered_at": now, "answer_reason": reason}
+        if answer == "snoozed":
+            if snooze_until is None:
+                raise ValueError("a snooze needs snooze_until")
+            values.update(status="pending", expires_at=snooze_until)
+        else:
+            values["status"] = answer
+        with self._tx() as conn:
+            done = conn.execute(
+                table.update()
+                .where(
+                    table.c.id == question_id,
+                    table.c.status == "pending",
+                    table.c.expires_at > now,
+                )
+                .values(**values)
+            )
+        return bool(done.rowcount == 1)
+
+    def expire_questions(self, now: float) -> list[Question]:
+        """Mark pending questions past their expiry as expired; return those this call expired."""
+        table = tables["questions"]
+        expired: list[Question] = []
+        with self._tx() as conn:
+            rows = (
+                conn.execute(
+                    sa.select(table).where(table.c.status == "pending", table.c.expires_at <= now)
+                )
+                .mappings()
+                .all()
+            )
+            for row in rows:
+                done = conn.execute(
+                    table.update()
+                    .where(table.c.id == row["id"], table.c.status == "pending")
+                    .values(status="expired", answered_at=now, answered_by="timeout")
+                )
+                if done.rowcount == 1:
+                    expired.append(
+                        Question(
+                            **{
+                                **row,
+                                "status": "expired",
+                                "answered_at": now,
+                                "answered_by": "timeout",
+                            }
+                        )
+                    )
+        return expired
+
+    def question(self, question_id: str) -> Question | None:
+        table = tables["questions"]
+        with self.engine.connect() as conn:
+            row = conn.execute(sa.select(table).where(table.c.id == question_id)).mappings().first()
+        return Question(**row) if row else None
+
+    def questions(self, status: str | None = "pending", limit: int = 200) -> list[Question]:
+        table = tables["questions"]
+        query = sa.select(table).order_by(table.c.asked_at).limit(limit)
+        if status is not None:
+            query = query.where(table.c.status == status)
+        with self.engine.connect() as conn:
+            return [Question(**row) for row in conn.execute(query).mappings()]
+
+    # ---------------------------------------------------- executions, intents
+    def claim_execution(
+        self, key: str, decision_id: str, runbook: str, target: str, owner: str, now: float
+    ) -> bool:
+        """Claim an execution key exactly once across replicas and restarts."""
+        try:
+            with self._tx() as conn:
+                conn.execute(
+                    tables["executions"]
+                    .insert()
+                    .values(
+                        key=key,
+                        decision_id=decision_id,
+                        runbook=runbook,
+                        target=target,
+                        status="running",
+                        owner=owner,
+                        created_at=now,
+                        updated_at=now,
+                    )
+                )
+        except sa.exc.IntegrityError:
+            return False
+        return True
+
+    def execution(self, key: str) -> dict[str, Any] | None:
+        table = tables["executions"]
+        with self.engine.connect() as conn:
+            row = conn.execute(sa.select(table).where(table.c.key == key)).mappings().first()
+        return dict(row) if row else None
+
+    def set_execution_status(
+        self, key: str, expected: Iterable[str], status: str, now: float
+    ) -> bool:
+        table = tables["executions"]
+        with self._tx() as conn:
+            done = conn.execute(
+                table.update()
+                .where(table.c.key == key, table.c.status.in_(list(expected)))
+                .values(status=status, updated_at=now)
+            )
+        return bool(done.rowcount == 1)
+
+    def executions(self, status: Sequence[str]) -> list[dict[str, Any]]:
+        table = tables["executions"]
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                sa.select(table)
+                .where(table.c.status.in_(list(status)))
+                .order_by(table.c.created_at)
+            ).mappings()
+            return [dict(row) for row in rows]
+
+    def record_intent(
+        self,
+        execution_key: str,
+        step: int,
+        operation: Mapping[str, Any],
+        snapshot: Mapping[str, Any],
+        owner: str,
+        now: float,
+        decision_id: str | None = None,
+    ) -> int | None:
+        """Write-ahead: record what is about to be written and how to undo it.
+
+        Returns the intent id, or None if this step already has an intent (so the
+        caller must reconcile rather than write again).
+        """
+        op = _json_safe(dict(operation), "operation")
+        snap = _json_safe(dict(snapshot), "snapshot")
+        try:
+            with self._tx() as conn:
+                result = conn.execute(
+                    tables["intents"]
+                    .insert()
+                    .values(
+                        execution_key=execution_key,
+                        step=step,
+                        decision_id=decision_id,
+                        operation=op,
+                        snapshot=snap,
+                        status="pending",
+                        owner=owner,
+                        created_at=now,
+                        updated_at=now,
+                    )
+                )
+                key = result.inserted_primary_key
+        except sa.exc.IntegrityError:
+            return None
+        return int(key[0]) if key else None
+
+    def finish_intent(
+        self,
+        intent_id: int,
+        status: str,
+        now: float,
+        result: Mapping[str, Any] | None = None,
+        expected: Iterable[str] = ("pending",),
+    ) -> bool:
+        table = tables["intents"]
+        safe = _json_safe(dict(result or {}), "intent result")
+        with self._tx() as conn:
+            done = conn.execute(
+                table.update()
+                .where(table.c.id == intent_id, table.c.status.in_(list(expected)))
+                .values(status=status, result=safe, updated_at=now)
+            )
+        return bool(done.rowcount == 1)
+
+    def intents(
+        self, *, status: Sequence[str] | None = None, execution_key: str | None = None
+    ) -> list[Intent]:
+        table = tables["intents"]
+        query = sa.select(table).order_by(table.c.id)
+        if status is not None:
+            query = query.where(table.c.status.in_(list(status)))
+        if execution_key is not None:
+            query = query.where(table.c.execution_key == execution_key)
+        with self.engine.connect() as conn:
+            return [Intent(**row) for row in conn.execute(query).mappings()]
+
+    # --------------------------------------------------------- guard state
+    def guard(self, key: str) -> tuple[dict[str, Any], int]:
+        """A guard's value and version (version 0: never written)."""
+        table = tables["guard_state"]
+        with self.engine.connect() as conn:
+            row = conn.execute(sa.select(table).where(table.c.key == key)).mappings().first()
+        return (dict(row["value"]), int(row["version"])) if row else ({}, 0)
+
+    def put_guard(
+        self, key: str, value: Mapping[str, Any], expected_version: int, now: float
+    ) -> bool:
+        """Compare-and-set a guard's value; False if someone else changed it first."""
+        table = tables["guard_state"]
+        safe = _json_safe(dict(value), f"guard {key}")
+        try:
+            with self._tx() as conn:
+                if expected_version == 0:
+                    conn.execute(
+                        table.insert().values(key=key, value=safe, version=1, updated_at=now)
+                    )
+                    return True
+                done = conn.execute(
+                    table.update()
+                    .where(table.c.key == key, table.c.version == expected_version)
+                    .values(value=safe, version=expected_version + 1, updated_at=now)
+                )
+                return bool(done.rowcount == 1)
+        except sa.exc.IntegrityError:
+            return False
+
+    def log_action(
+        self, runbook: str, target: str, now: float, decision_id: str | None = None
+    ) -> None:
+        with self._tx() as conn:
+            conn.execute(
+                tables["action_log"]
+                .insert()
+                .values(runbook=runbook, target=target, decision_id=decision_id, at=now)
+            )
+
+    def count_actions(
+        self, since: float, *, runbook: str | None = None, target: str | None = None
+    ) -> int:
+        table = tables["action_log"]
+        query = sa.select(sa.func.count()).select_from(table).where(table.c.at >= since)
+        if runbook is not None:
+            query = query.where(table.c.runbook == runbook)
+        if target is not None:
+            query = query.where(table.c.target == target)
+        with self.engine.connect() as conn:
+            return int(conn.execute(query).scalar() or 0)
+
+    def last_action_at(self, target: str) -> float | None:
+        table = tables["action_log"]
+        with self.engine.connect() as conn:
+            value = conn.execute(
+                sa.select(sa.func.max(table.c.at)).where(table.c.target == target)
+            ).scalar()
+        return float(value) if value is not None else None
+
+    # ------------------------------------------------------ model versions
+    def record_model_version(
+        self,
+        series_key: str,
+        model: str,
+        version: str,
+        status: str,
+        params: Mapping[str, Any],
+        evaluation: Mapping[str, Any],
+        now: float,
+    ) -> int:
+        """Record a fitted model; promoting one to ``live`` retires the previous live one."""
+        table = tables["model_versions"]
+        with self._tx() as conn:
+            if status == "live":
+                conn.execute(
+                    table.update()
+                    .where(table.c.series_key == series_key, table.c.status == "live")
+                    .values(status="retired")
+                )
+            result = conn.execute(
+                table.insert().values(
+                    series_key=series_key,
+                    model=model,
+                    version=version,
+                    status=status,
+                    params=_json_safe(dict(params), "params"),
+                    evaluation=_json_safe(dict(evaluation), "evaluation"),
+                    created_at=now,
+                )
+            )
+        return int(result.inserted_primary_key[0])
+
+    def live_model(self, series_key: str) -> dict[str, Any] | None:
+        table = tables["model_versions"]
+        with self.engine.connect() as conn:
+            row = (
+                conn.execute(
+                    sa.select(table)
+                    .where(table.c.series_key == series_key, table.c.status == "live")
+                    .order_by(table.c.id.desc())
+                )
+                .mappings()
+                .first()
+            )
+        return dict(row) if row else None
+
+    # ----------------------------------------------------------- thresholds
+    def record_thresholds(
+        self, decision_type: str, auto: float, ask: float, evidence: Mapping[str, Any], now: float
+    ) -> None:
+        with self._tx() as conn:
+            conn.execute(
+                tables["thresholds"]
+                .insert()
+                .values(
+                    decision_type=decision_type,
+                    auto=auto,
+                    ask=ask,
+                    evidence=_json_safe(dict(evidence), "evidence"),
+                    created_at=now,
+                )
+            )
+
+    def thresholds(self, decision_type: str) -> tuple[float, float] | None:
+        table = tables["thresholds"]
+        with self.engine.connect() as conn:
+            row = conn.execute(
+                sa.select(table.c.auto, table.c.ask)
+                .where(table.c.decision_type == decision_type)
+                .order_by(table.c.id.desc())
+                .limit(1)
+            ).first()
+        return (float(row.auto), float(row.ask)) if row else None
+
+    def threshold_history(self) -> list[dict[str, Any]]:
+        table = tables["thresholds"]
+        with self.engine.connect() as conn:
+            return [dict(r) for r in conn.execute(sa.select(table).order_by(table.c.id)).mappings()]
+
+    # ------------------------------------------------------------ retention
+    def prune(self, before: float) -> dict[str, int]:
+        """Delete settled history older than ``before``; open work is never pruned.
+
+        Decisions in a terminal status go with their feedback and questions; intents
+        and executions only once finished; the action log and threshold history by age.
+        """
+        d, f, q = tables["decisions"], tables["feedback"], tables["questions"]
+        counts: dict[str, int] = {}
+        with self._tx() as conn:
+            old = sa.select(d.c.id).where(d.c.created_at < before, d.c.status.in_(list(TERMINAL)))
+            counts["feedback"] = conn.execute(f.delete().where(f.c.decision_id.in_(old))).rowcount
+            counts["questions"] = conn.execute(
+                q.delete().where(q.c.decision_id.in_(old), q.c.status != "pending")
+            ).rowcount
+            e, i = tables["executions"], tables["intents"]
+            counts["intents"] = conn.execute(
+                i.delete().where(i.c.created_at < before, i.c.status != "pending")
+            ).rowcount
+            counts["executions"] = conn.execute(
+                e.delete().where(e.c.updated_at < before, e.c.status != "running")
+            ).rowcount
+            still_asked = sa.select(q.c.decision_id)
+            still_run = sa.select(e.c.decision_id)
+            counts["decisions"] = conn.execute(
+                d.delete().where(
+                    d.c.created_at < before,
+                    d.c.status.in_(list(TERMINAL)),
+                    d.c.id.not_in(still_asked),
+                    d.c.id.not_in(still_run),
+                )
+            ).rowcount
+            a = tables["action_log"]
+            counts["action_log"] = conn.execute(a.delete().where(a.c.at < before)).rowcount
+        return counts
+
+    # ------------------------------------------------------------- plumbing
+    def _tx(self) -> Any:
+        return _Transaction(self.engine)
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+
+class _Transaction:
+    """``engine.begin()`` that turns dropped connections into ``TransientError``."""
+
+    def __init__(self, engine: sa.Engine) -> None:
+        self._cm = engine.begin()
+
+    def __enter__(self) -> sa.Connection:
+        try:
+            return self._cm.__enter__()
+        except sa.exc.OperationalError as exc:
+            raise TransientError(f"the ledger is unreachable: {exc.orig}", delay=2.0) from exc
+
+    def __exit__(self, *exc: object) -> None:
+        try:
+            self._cm.__exit__(*exc)  # type: ignore[arg-type]
+        except sa.exc.OperationalError as error:
+            raise TransientError(f"the ledger write failed: {error.orig}", delay=2.0) from error
+
+
+def _engine_url(url: str, password: str | None) -> URL:
+    parsed = make_url(url)
+    if parsed.drivername == "postgresql":
+        parsed = parsed.set(drivername="postgresql+psycopg")
+    if password is not None:
+        parsed = parsed.set(password=password)
+    return parsed
+
+
+def open_ledger(
+    url: str, now: float, *, password: str | None = None, migrate: bool = True
+) -> Ledger:
+    """Open (and by default migrate) the ledger at ``url``."""
+    try:
+        target = _engine_url(url, password)
+    except sa.exc.ArgumentError as exc:
+        raise LedgerError(f"ledger.url {url!r} is not a database URL: {exc}") from None
+    kwargs: dict[str, Any] = {}
+    if target.get_backend_name() == "sqlite":
+        kwargs["connect_args"] = {"timeout": 30, "check_same_thread": False}
+    else:
+        kwargs.update(pool_pre_ping=True, pool_size=5, max_overflow=10)
+    try:
+        engine = sa.create_engine(target, **kwargs)
+    except ModuleNotFoundError as exc:
+        raise LedgerError(
+            f"the driver for {target.get_backend_name()} is not installed "
+            "(pip install 'autonomic[postgres]')"
+        ) from exc
+    if target.get_backend_name() == "sqlite":
+        sa.event.listen(engine, "connect", _sqlite_pragmas)
+    ledger = Ledger(engine)
+    if migrate:
+        try:
+            ledger.migrate(now)
+        except sa.exc.OperationalError as exc:
+            raise LedgerError(
+                f"cannot open the ledger at {target.render_as_string()}: {exc.orig}"
+            ) from exc
+    return ledger
+
+
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute("PRAGMA busy_timeout=30000")
+    cursor.close()
+
+
+# Keep ``metadata`` importable from here for tools that want to inspect the schema.
+_ = metadata

@@ -1,0 +1,406 @@
+"""Autonomic's configuration: one YAML file plus environment overrides, parsed once.
+
+``load_settings(path, environ)`` returns a frozen ``Settings`` or raises
+``ConfigError`` whose message names the file, the line, the field and what was
+expected. Nothing reads ``os.environ`` outside this module: callers pass the
+environment in.
+
+Environment overrides use ``AUTONOMIC__`` and ``__`` between levels, for example
+``AUTONOMIC__PROMETHEUS__URL=http://prom:9090`` or ``AUTONOMIC__MODE=observe``. Values
+are parsed as YAML scalars, so ``true``, ``5`` and ``0.9`` get their natural types.
+
+Secrets (Slack tokens, the signing secret, database passwords, webhook tokens) are
+never written inline: a ``SecretRef`` names a file (``file: /var/run/secrets/x``) or an
+environment variable (``env: SLACK_BOT_TOKEN``); the value is read at start-up into a
+``SecretStr`` that prints as ``**********``.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+
+from agent.errors import ConfigError
+from agent.yamlsource import YamlSourceError, load_yaml_with_marks
+
+__all__ = [
+    "AlertmanagerSettings",
+    "AnomalyQuery",
+    "LeaderElectionSettings",
+    "LedgerSettings",
+    "PrometheusSettings",
+    "RoutingSettings",
+    "SafetySettings",
+    "SecretRef",
+    "Settings",
+    "SlackSettings",
+    "load_settings",
+    "parse_duration",
+    "resolve_secret",
+]
+
+ENV_PREFIX = "AUTONOMIC__"
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d|w)?\s*$")
+_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, "w": 604800.0, None: 1.0}
+
+
+def parse_duration(value: object) -> float:
+    """``"30s"``, ``"5m"``, ``"2h"``, ``"1d"`` or a number of seconds, to seconds."""
+    if isinstance(value, bool):
+        raise ValueError("expected a duration such as 30s, 5m or 2h, got a boolean")
+    if isinstance(value, int | float):
+        seconds = float(value)
+    elif isinstance(value, str) and (match := _DURATION.match(value)):
+        seconds = float(match.group(1)) * _UNITS[match.group(2)]
+    else:
+        raise ValueError(f"expected a duration such as 30s, 5m or 2h, got {value!r}")
+    if seconds < 0:
+        raise ValueError(f"a duration cannot be negative, got {value!r}")
+    return seconds
+
+
+Duration = Annotated[float, Field(ge=0)]
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+
+def _duration_fields(*names: str) -> Any:
+    return field_validator(*names, mode="before")(lambda cls, v: parse_duration(v))
+
+
+class SecretRef(_Model):
+    """Where a secret comes from: a file or an environment variable, never inline."""
+
+    file: Path | None = None
+    env: str | None = None
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> SecretRef:
+        if (self.file is None) == (self.env is None):
+            raise ValueError("give exactly one of 'file' or 'env' for a secret")
+        return self
+
+
+def resolve_secret(ref: SecretRef | None, environ: Mapping[str, str]) -> SecretStr | None:
+    """Read a secret's value; the error names where it was expected, never the value."""
+    if ref is None:
+        return None
+    if ref.file is not None:
+        try:
+            return SecretStr(ref.file.read_text(encoding="utf-8").strip())
+        except OSError as exc:
+            raise ConfigError(
+                f"cannot read secret file {ref.file}: {exc.strerror or exc}"
+            ) from None
+    assert ref.env is not None
+    if ref.env not in environ:
+        raise ConfigError(f"secret environment variable {ref.env} is not set")
+    return SecretStr(environ[ref.env])
+
+
+class PrometheusSettings(_Model):
+    url: str = "http://prometheus-operated.monitoring:9090"
+    timeout: Duration = 10.0
+    stale_after: Duration = Field(default=300.0, alias="staleAfter")
+    bearer_token: SecretRef | None = Field(default=None, alias="bearerToken")
+    verify_tls: bool = Field(default=True, alias="verifyTLS")
+
+    _durations = _duration_fields("timeout", "stale_after")
+
+    @field_validator("url")
+    @classmethod
+    def _http_url(cls, value: str) -> str:
+        if not re.match(r"^https?://[^\s/]+", value):
+            raise ValueError(f"expected an http:// or https:// URL, got {value!r}")
+        return value.rstrip("/")
+
+
+class ClusterSettings(_Model):
+    name: str = "default"
+    in_cluster: bool = Field(default=False, alias="inCluster")
+    kubeconfig: Path | None = None
+    context: str | None = None
+    namespaces: tuple[str, ...] = ()
+    opt_in_label: str = Field(default="autonomic.io/enabled", alias="optInLabel")
+    exclude_namespaces: tuple[str, ...] = Field(
+        default=("kube-system", "kube-public", "kube-node-lease"), alias="excludeNamespaces"
+    )
+    resync: Duration = 300.0
+
+    _durations = _duration_fields("resync")
+
+
+class LedgerSettings(_Model):
+    url: str = "sqlite:///autonomic-ledger.sqlite"
+    password: SecretRef | None = None
+    retention_days: int = Field(default=400, ge=7, alias="retentionDays")
+
+    @field_validator("url")
+    @classmethod
+    def _supported(cls, value: str) -> str:
+        if not re.match(r"^(sqlite|postgresql(\+psycopg)?)://", value):
+            raise ValueError(
+                "expected sqlite:///PATH or postgresql://USER@HOST/DB "
+                "(the password goes in ledger.password, not in the URL)"
+            )
+        if re.match(r"^postgresql(\+psycopg)?://[^/@]*:[^/@]*@", value):
+            raise ValueError("put the database password in ledger.password, not in the URL")
+        return value
+
+
+class SlackSettings(_Model):
+    enabled: bool = False
+    bot_token: SecretRef | None = Field(default=None, alias="botToken")
+    app_token: SecretRef | None = Field(default=None, alias="appToken")
+    signing_secret: SecretRef | None = Field(default=None, alias="signingSecret")
+    channel: str | None = None
+    approvers: tuple[str, ...] = ()  # Slack user IDs (U...) or user group IDs (S...)
+    oncall_group: str | None = Field(default=None, alias="oncallGroup")
+    receive: Literal["socket", "http"] = "http"
+    question_ttl: Duration = Field(default=900.0, alias="questionTTL")
+    replay_window: Duration = Field(default=300.0, alias="replayWindow")
+    base_url: str | None = Field(default=None, alias="baseURL")
+
+    _durations = _duration_fields("question_ttl", "replay_window")
+
+    @model_validator(mode="after")
+    def _complete_when_enabled(self) -> SlackSettings:
+        if not self.enabled:
+            return self
+        missing = [
+            name
+            for name, value in (("botToken", self.bot_token), ("channel", self.channel))
+            if value is None
+        ]
+        if self.receive == "socket" and self.app_token is None:
+            missing.append("appToken")
+        if self.receive == "http" and self.signing_secret is None:
+            missing.append("signingSecret")
+        if not self.approvers:
+            missing.append("approvers")
+        if missing:
+            raise ValueError(f"slack is enabled but {', '.join(missing)} is not set")
+        return self
+
+
+class AlertmanagerSettings(_Model):
+    enabled: bool = False
+    token: SecretRef | None = None
+    max_body_bytes: int = Field(default=1_048_576, ge=1024, alias="maxBodyBytes")
+
+    @model_validator(mode="after")
+    def _token_when_enabled(self) -> AlertmanagerSettings:
+        if self.enabled and self.token is None:
+            raise ValueError(
+                "the Alertmanager webhook is enabled but alertmanager.token is not set"
+            )
+        return self
+
+
+class RoutingSettings(_Model):
+    auto: float = Field(default=0.95, ge=0, le=1)
+    ask: float = Field(default=0.6, ge=0, le=1)
+    target_wrong_rate: float = Field(default=0.01, gt=0, lt=1, alias="targetWrongRate")
+    window: int = Field(default=50, ge=5)
+
+    @model_validator(mode="after")
+    def _ordered(self) -> RoutingSettings:
+        if self.ask > self.auto:
+            raise ValueError(f"routing.ask ({self.ask}) must not exceed routing.auto ({self.auto})")
+        return self
+
+
+class SafetySettings(_Model):
+    paused: bool = False
+    cooldown: Duration = 600.0
+    max_actions_per_hour: int = Field(default=20, ge=0, alias="maxActionsPerHour")
+    storm_threshold: int = Field(default=20, ge=1, alias="stormThreshold")
+    storm_cooldown: Duration = Field(default=900.0, alias="stormCooldown")
+
+    _durations = _duration_fields("cooldown", "storm_cooldown")
+
+
+class LeaderElectionSettings(_Model):
+    enabled: bool = True
+    namespace: str = "autonomic"
+    lease_name: str = Field(default="autonomic-leader", alias="leaseName")
+    lease_duration: Duration = Field(default=15.0, alias="leaseDuration")
+    renew_deadline: Duration = Field(default=10.0, alias="renewDeadline")
+    retry_period: Duration = Field(default=2.0, alias="retryPeriod")
+
+    _durations = _duration_fields("lease_duration", "renew_deadline", "retry_period")
+
+    @model_validator(mode="after")
+    def _timing(self) -> LeaderElectionSettings:
+        if not self.retry_period < self.renew_deadline < self.lease_duration:
+            raise ValueError(
+                "leaderElection needs retryPeriod < renewDeadline < leaseDuration, got "
+                f"{self.retry_period} s, {self.renew_deadline} s, {self.lease_duration} s"
+            )
+        return self
+
+
+class AnomalyQuery(_Model):
+    name: str = Field(pattern=r"^[a-z0-9][a-z0-9_.-]*$")
+    expr: str = Field(min_length=1)
+    step: Duration = 60.0
+    history: Duration = 86400.0 * 7
+
+    _durations = _duration_fields("step", "history")
+
+
+class ScalingSettings(_Model):
+    enabled: bool = True
+    period: Duration = 60.0
+    load_query: str = Field(
+        default='sum(rate(http_requests_total{namespace="$namespace",deployment="$workload"}[2m]))',
+        alias="loadQuery",
+    )
+    quantile: float = Field(default=0.9, gt=0.5, lt=1)
+    refit_every: Duration = Field(default=21600.0, alias="refitEvery")
+
+    _durations = _duration_fields("period", "refit_every")
+
+
+class ServerSettings(_Model):
+    host: str = "0.0.0.0"  # in a pod, the probes come from the kubelet
+    port: int = Field(default=8080, ge=1, le=65535)
+
+
+class Settings(_Model):
+    """The whole configuration. Safe defaults: ``mode: propose`` acts on nothing by itself."""
+
+    mode: Literal["observe", "propose", "act"] = "propose"
+    cluster: ClusterSettings = ClusterSettings()
+    prometheus: PrometheusSettings = PrometheusSettings()
+    ledger: LedgerSettings = LedgerSettings()
+    slack: SlackSettings = SlackSettings()
+    alertmanager: AlertmanagerSettings = AlertmanagerSettings()
+    routing: RoutingSettings = RoutingSettings()
+    safety: SafetySettings = SafetySettings()
+    leader_election: LeaderElectionSettings = Field(
+        default=LeaderElectionSettings(), alias="leaderElection"
+    )
+    scaling: ScalingSettings = ScalingSettings()
+    anomaly_queries: tuple[AnomalyQuery, ...] = Field(default=(), alias="anomalyQueries")
+    runbooks: tuple[Path, ...] = (Path("runbooks"),)
+    server: ServerSettings = ServerSettings()
+
+
+def _apply_env(data: dict[str, Any], environ: Mapping[str, str]) -> list[str]:
+    applied: list[str] = []
+    for key, raw in sorted(environ.items()):
+        if not key.startswith(ENV_PREFIX):
+            continue
+        parts = [p for p in key[len(ENV_PREFIX) :].split("__") if p]
+        if not parts:
+            continue
+        names = [_env_name(p) for p in parts]
+        target = data
+        for name in names[:-1]:
+            nested = target.setdefault(name, {})
+            if not isinstance(nested, dict):
+                raise ConfigError(f"environment {key}: {'.'.join(names[:-1])} is not a section")
+            target = nested
+        try:
+            target[names[-1]] = yaml.safe_load(raw) if raw.strip() else raw
+        except yaml.YAMLError:
+            target[names[-1]] = raw
+        applied.append(key)
+    return applied
+
+
+def _env_name(part: str) -> str:
+    """``LEADER_ELECTION`` -> ``leaderElection``; ``URL`` -> ``url``."""
+    words = part.lower().split("_")
+    return words[0] + "".join(w.capitalize() for w in words[1:])
+
+
+def load_settings(path: Path | None, environ: Mapping[str, str] | None = None) -> Settings:
+    """Parse and validate; on any problem raise ``ConfigError`` naming file, line and field."""
+    environ = environ or {}
+    source = str(path) if path is not None else "<defaults>"
+    data: Any = {}
+    find_line: Any = lambda _loc: 0  # noqa: E731
+    if path is not None:
+        try:
+            text = path.read_text(encoding="utf-8")
+        except OSError as exc:
+            raise ConfigError(
+                f"{path}: cannot read the config file: {exc.strerror or exc}"
+            ) from None
+        except UnicodeDecodeError:
+            raise ConfigError(f"{path}: the config file is not UTF-8 text") from None
+        try:
+            data, find_line = load_yaml_with_marks(text)
+        except YamlSourceError as exc:
+            raise ConfigError(f"{path}:{exc.line}: {exc.detail}") from None
+        if data is None:
+            data = {}
+        if not isinstance(data, dict):
+            raise ConfigError(
+                f"{path}:1: the config must be a mapping of sections, got {type(data).__name__}"
+            )
+    from_env = _apply_env(data, environ)
+    try:
+        return Settings.model_validate(data)
+    except ValidationError as exc:
+        lines = []
+        for error in exc.errors():
+            loc = tuple(error["loc"])
+            field = ".".join(str(p) for p in loc) or "(top level)"
+            message = _explain(error)
+            env_hint = _env_source(loc, from_env)
+            where = env_hint or (f"{source}:{find_line(loc)}" if path is not None else source)
+            lines.append(f"{where}: {field}: {message}")
+        raise ConfigError("invalid configuration:\n  " + "\n  ".join(lines)) from None
+
+
+def _env_source(loc: tuple[Any, ...], applied: list[str]) -> str | None:
+    if not loc:
+        return None
+    for key in applied:
+        parts = [_env_name(p) for p in key[len(ENV_PREFIX) :].split("__") if p]
+        if tuple(parts) == tuple(str(p) for p in loc[: len(parts)]):
+            return f"environment {key}"
+    return None
+
+
+_SECRET_FIELDS = {"botToken", "appToken", "signingSecret", "password", "token", "bearerToken"}
+
+
+def _explain(error: Mapping[str, Any]) -> str:
+    kind = error["type"]
+    loc = {str(p) for p in error["loc"]}
+    if loc & _SECRET_FIELDS:
+        # Never echo what was written where a secret belongs: it may be the secret itself.
+        if kind in ("model_type", "model_attributes_type", "dict_type"):
+            return "secrets are not written inline: use {file: PATH} or {env: VARIABLE}"
+        return str(error["msg"]).removeprefix("Value error, ")
+    if kind == "extra_forbidden":
+        return "unknown key (check the spelling; see docs/configuration.md)"
+    if kind == "missing":
+        return "required but missing"
+    message = str(error["msg"]).removeprefix("Value error, ")
+    value = error.get("input")
+    if isinstance(value, str | int | float | bool) and "got" not in message:
+        shown = repr(value)
+        if len(shown) > 60:
+            shown = shown[:57] + "..."
+        return f"{message} (got {shown})"
+    return message

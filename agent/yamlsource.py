@@ -1,0 +1,91 @@
+"""YAML with line numbers, so that every configuration error names its file and line.
+
+``load_yaml_with_marks`` parses a document (rejecting duplicate keys) and returns the
+plain Python data together with a function that maps a path such as
+``("prometheus", "url")`` or ``("queries", 2, "expr")`` to the 1-based line where that
+value (or the nearest enclosing one) is written.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import yaml
+
+__all__ = ["LineFinder", "YamlSourceError", "load_yaml_with_marks"]
+
+LineFinder = Callable[[Sequence[str | int]], int]
+
+
+class YamlSourceError(ValueError):
+    def __init__(self, line: int, message: str) -> None:
+        super().__init__(f"line {line}: {message}")
+        self.line = line
+        self.detail = message
+
+
+def load_yaml_with_marks(text: str) -> tuple[Any, LineFinder]:
+    try:
+        node = yaml.compose(text, Loader=yaml.SafeLoader)
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        line = mark.line + 1 if mark is not None else 1
+        raise YamlSourceError(line, f"not valid YAML: {exc.problem or exc}") from None
+    except yaml.YAMLError as exc:
+        raise YamlSourceError(1, f"not valid YAML: {exc}") from None
+    if node is None:
+        return None, lambda _path: 1
+    _reject_duplicate_keys(node)
+    data = _construct(node)
+
+    def find(path: Sequence[str | int]) -> int:
+        current: yaml.Node = node
+        for part in path:
+            child = _child(current, part)
+            if child is None:
+                break
+            current = child
+        return int(current.start_mark.line) + 1
+
+    return data, find
+
+
+def _construct(node: yaml.Node) -> Any:
+    loader = yaml.SafeLoader("")
+    try:
+        return loader.construct_document(node)
+    except yaml.constructor.ConstructorError as exc:
+        mark = exc.problem_mark
+        line = mark.line + 1 if mark is not None else 1
+        raise YamlSourceError(line, f"cannot read value: {exc.problem}") from None
+    finally:
+        loader.dispose()
+
+
+def _child(node: yaml.Node, part: str | int) -> yaml.Node | None:
+    if isinstance(node, yaml.MappingNode):
+        for key, value in node.value:
+            if isinstance(key, yaml.ScalarNode) and key.value == str(part):
+                return value  # type: ignore[no-any-return]
+    if isinstance(node, yaml.SequenceNode) and isinstance(part, int) and part < len(node.value):
+        return node.value[part]  # type: ignore[no-any-return]
+    return None
+
+
+def _reject_duplicate_keys(node: yaml.Node) -> None:
+    if isinstance(node, yaml.MappingNode):
+        seen: dict[str, int] = {}
+        for key, value in node.value:
+            if isinstance(key, yaml.ScalarNode):
+                line = int(key.start_mark.line) + 1
+                if key.value in seen:
+                    raise YamlSourceError(
+                        line,
+                        f"duplicate key {key.value!r} (first defined on line {seen[key.value]})",
+                    )
+                seen[key.value] = line
+            _reject_duplicate_keys(value)
+    elif isinstance(node, yaml.SequenceNode):
+        for item in node.value:
+            _reject_duplicate_keys(item)

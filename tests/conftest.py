@@ -1,0 +1,38 @@
+"""Shared fixtures: real PostgreSQL and Prometheus servers, started once per session.
+
+Where a server's binary is missing the tests that need it are skipped with the reason,
+except in CI (``CI`` set), where a missing server is a failure: ``.ci/run`` installs them.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Iterator
+
+import pytest
+
+from tests.harness.servers import postgres_available, postgres_server
+
+
+def _require(available: bool, what: str) -> None:
+    if available:
+        return
+    if os.environ.get("CI"):
+        pytest.fail(f"{what} is not installed; .ci/run should have installed it")
+    pytest.skip(f"{what} is not installed here (run .ci/run to install it)")
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> Iterator[str]:
+    _require(postgres_available(), "PostgreSQL (Debian package postgresql)")
+    with postgres_server() as url:
+        yield url
+
+
+@pytest.fixture(scope="session")
+def prometheus_binaries() -> None:
+    _require(
+        shutil.which("prometheus") is not None and shutil.which("promtool") is not None,
+        "Prometheus (Debian package prometheus)",
+    )

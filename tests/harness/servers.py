@@ -1,0 +1,249 @@
+"""Start real Prometheus and PostgreSQL servers on 127.0.0.1 for tests.
+
+Both come from Debian's packages (``.ci/run`` installs them). PostgreSQL refuses to
+run as root, so when the tests run as root (as CI does) the server runs as the
+``postgres`` system user that the package creates.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import glob
+import math
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+import urllib.request
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _wait_http(url: str, timeout: float, process: subprocess.Popen[bytes], log: Path) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"server exited early:\n{log.read_text(errors='replace')[-3000:]}")
+        try:
+            with urllib.request.urlopen(url, timeout=1) as response:
+                if response.status == 200:
+                    return
+        except OSError:
+            pass
+        time.sleep(0.1)
+    raise RuntimeError(f"server not ready at {url} after {timeout} s")
+
+
+def openmetrics(
+    series: Iterable[tuple[str, Mapping[str, str], Iterable[tuple[float, float]]]],
+) -> str:
+    """OpenMetrics text for promtool backfill: timestamps in seconds, ends with ``# EOF``."""
+    lines: list[str] = []
+    by_name: dict[str, list[str]] = {}
+    for name, labels, samples in series:
+        rendered = ",".join(f'{k}="{v}"' for k, v in sorted(labels.items()))
+        selector = f"{name}{{{rendered}}}" if rendered else name
+        for when, value in samples:
+            by_name.setdefault(name, []).append(f"{selector} {_om_value(value)} {when:.3f}")
+    for name, samples in by_name.items():
+        lines.append(f"# TYPE {name} gauge")
+        lines.extend(samples)
+    lines.append("# EOF")
+    return "\n".join(lines) + "\n"
+
+
+def _om_value(value: float) -> str:
+    if math.isnan(value):
+        return "NaN"
+    if value in (float("inf"), float("-inf")):
+        return "+Inf" if value > 0 else "-Inf"
+    return repr(float(value))
+
+
+@dataclass
+class PrometheusServer:
+    url: str
+    process: subprocess.Popen[bytes]
+    data_dir: Path
+    port: int
+    config: Path
+    log: Path
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+
+    def start(self) -> None:
+        """(Re)start on the same port and data directory."""
+        self.process = _launch_prometheus(self.config, self.data_dir, self.port, self.log)
+        _wait_http(f"{self.url}/-/ready", 60, self.process, self.log)
+
+
+def _launch_prometheus(config: Path, data: Path, port: int, log: Path) -> subprocess.Popen[bytes]:
+    binary = shutil.which("prometheus")
+    assert binary is not None
+    handle = log.open("ab")
+    return subprocess.Popen(
+        [
+            binary,
+            f"--config.file={config}",
+            f"--storage.tsdb.path={data}",
+            f"--web.listen-address=127.0.0.1:{port}",
+            "--web.enable-remote-write-receiver",
+            "--storage.tsdb.retention.time=3650d",
+            "--query.lookback-delta=5m",
+        ],
+        stdout=handle,
+        stderr=subprocess.STDOUT,
+    )
+
+
+@contextlib.contextmanager
+def prometheus_server(backfill: str) -> Iterator[PrometheusServer]:
+    """Backfill ``backfill`` (OpenMetrics text) with promtool, then start Prometheus."""
+    root = Path(tempfile.mkdtemp(prefix="autonomic-prom-"))
+    data = root / "data"
+    data.mkdir()
+    source = root / "backfill.om"
+    source.write_text(backfill)
+    promtool = shutil.which("promtool")
+    assert promtool is not None
+    done = subprocess.run(
+        [promtool, "tsdb", "create-blocks-from", "openmetrics", str(source), str(data)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if done.returncode != 0:
+        raise RuntimeError(f"promtool backfill failed:\n{done.stdout}\n{done.stderr}")
+    config = root / "prometheus.yml"
+    config.write_text("global:\n  scrape_interval: 15s\nscrape_configs: []\n")
+    port = free_port()
+    log = root / "prometheus.log"
+    process = _launch_prometheus(config, data, port, log)
+    server = PrometheusServer(f"http://127.0.0.1:{port}", process, data, port, config, log)
+    try:
+        _wait_http(f"{server.url}/-/ready", 60, process, log)
+        yield server
+    finally:
+        server.stop()
+        shutil.rmtree(root, ignore_errors=True)
+
+
+def _pg_bin(name: str) -> str:
+    found = sorted(glob.glob(f"/usr/lib/postgresql/*/bin/{name}"))
+    if found:
+        return found[-1]
+    path = shutil.which(name)
+    if path is None:
+        raise FileNotFoundError(name)
+    return path
+
+
+def postgres_available() -> bool:
+    try:
+        _pg_bin("postgres")
+    except FileNotFoundError:
+        return False
+    return True
+
+
+@contextlib.contextmanager
+def postgres_server() -> Iterator[str]:
+    """A throwaway PostgreSQL cluster; yields a SQLAlchemy URL to database ``autonomic``."""
+    as_root = os.geteuid() == 0
+    root = Path(tempfile.mkdtemp(prefix="autonomic-pg-"))
+    data = root / "data"
+    prefix: list[str] = []
+    if as_root:
+        shutil.chown(root, user="postgres")
+        os.chmod(root, 0o700)
+        prefix = ["runuser", "-u", "postgres", "--"]
+    port = free_port()
+    log = root / "postgres.log"
+    subprocess.run(
+        [
+            *prefix,
+            _pg_bin("initdb"),
+            "-D",
+            str(data),
+            "-U",
+            "autonomic",
+            "--auth=trust",
+            "-E",
+            "UTF8",
+        ],
+        check=True,
+        capture_output=True,
+    )
+    process = subprocess.Popen(
+        [
+            *prefix,
+            _pg_bin("postgres"),
+            "-D",
+            str(data),
+            "-h",
+            "127.0.0.1",
+            "-p",
+            str(port),
+            "-k",
+            str(root),
+            "-c",
+            "fsync=off",
+            "-c",
+            "max_connections=100",
+        ],
+        stdout=log.open("ab"),
+        stderr=subprocess.STDOUT,
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            ready = subprocess.run(
+                [_pg_bin("pg_isready"), "-h", "127.0.0.1", "-p", str(port)],
+                capture_output=True,
+                check=False,
+            )
+            if ready.returncode == 0:
+                break
+            if process.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"postgres did not start:\n{log.read_text(errors='replace')}")
+            time.sleep(0.2)
+        subprocess.run(
+            [
+                _pg_bin("createdb"),
+                "-h",
+                "127.0.0.1",
+                "-p",
+                str(port),
+                "-U",
+                "autonomic",
+                "autonomic",
+            ],
+            check=True,
+            capture_output=True,
+        )
+        yield f"postgresql+psycopg://autonomic@127.0.0.1:{port}/autonomic"
+    finally:
+        process.send_signal(signal.SIGINT)  # fast shutdown
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+        shutil.rmtree(root, ignore_errors=True)

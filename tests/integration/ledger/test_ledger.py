@@ -1,0 +1,228 @@
+"""The ledger against real databases: SQLite files and a real PostgreSQL server."""
+
+from __future__ import annotations
+
+import threading
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+
+from agent.errors import ConfigError
+from agent.ledger import Decision, Ledger, LedgerError, open_ledger
+from agent.ledger.schema import SCHEMA_VERSION
+
+NOW = 1_800_000_000.0
+
+
+def decision(**overrides: object) -> Decision:
+    base: dict[str, object] = {
+        "kind": "remediation",
+        "decision_type": "rollback-crashloop/Deployment",
+        "subject": "Deployment/shop/web",
+        "proposal": {"op": "rollback", "to_revision": 4},
+        "confidence": 0.82,
+        "reason_code": "CrashLoopAfterRollout",
+        "reason": "3 of 3 pods crash-loop since revision 5 rolled out 4 minutes ago",
+        "evidence": {"query": "kube_pod_container_status_restarts_total", "restarts": [0, 3, 9]},
+        "model_version": "runbook rollback-crashloop@1",
+        "route": "ask",
+    }
+    base.update(overrides)
+    return Decision(**base)  # type: ignore[arg-type]
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def ledger(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Ledger]:
+    if request.param == "sqlite":
+        opened = open_ledger(f"sqlite:///{tmp_path / 'ledger.sqlite'}", NOW)
+    else:
+        base = request.getfixturevalue("postgres_url")
+        # A fresh schema per test keeps tests independent on one server.
+        schema = f"t{uuid.uuid4().hex[:12]}"
+        engine = sa.create_engine(base)
+        with engine.begin() as conn:
+            conn.execute(sa.text(f"CREATE SCHEMA {schema}"))
+        engine.dispose()
+        opened = open_ledger(f"{base}?options=-csearch_path%3D{schema}", NOW)
+    yield opened
+    opened.close()
+
+
+def test_decision_round_trip(ledger: Ledger) -> None:
+    decision_id = ledger.record_decision(decision(), NOW)
+    record = ledger.get_decision(decision_id)
+    assert record is not None
+    assert record.subject == "Deployment/shop/web"
+    assert record.evidence["restarts"] == [0, 3, 9]
+    assert record.confidence == pytest.approx(0.82)
+    assert record.status == "proposed"
+    assert ledger.find_decisions(decision_id[:8]) == [decision_id]
+
+
+def test_failed_write_leaves_no_partial_decision(ledger: Ledger) -> None:
+    with pytest.raises(ValueError, match="evidence is not JSON-serialisable"):
+        ledger.record_decision(decision(evidence={"bad": object()}), NOW)
+    with pytest.raises(ValueError, match="confidence"):
+        ledger.record_decision(decision(confidence=float("nan")), NOW)
+    assert ledger.decisions() == []
+
+
+def test_status_transitions_are_compare_and_set(ledger: Ledger) -> None:
+    decision_id = ledger.record_decision(decision(), NOW)
+    assert ledger.transition(decision_id, ["proposed"], "asked", NOW + 1)
+    assert not ledger.transition(decision_id, ["proposed"], "executing", NOW + 2)
+    record = ledger.get_decision(decision_id)
+    assert record is not None and record.status == "asked"
+
+
+def test_question_answered_exactly_once_and_expires(ledger: Ledger) -> None:
+    decision_id = ledger.record_decision(decision(), NOW)
+    first = ledger.ask(decision_id, "slack", NOW, ttl=600)
+    assert ledger.answer(first, "approved", "U1", NOW + 10)
+    assert not ledger.answer(first, "rejected", "U2", NOW + 11)  # a double click loses
+    question = ledger.question(first)
+    assert question is not None and question.status == "approved"
+    assert question.answered_by == "U1"
+
+    second = ledger.ask(decision_id, "slack", NOW, ttl=600)
+    assert ledger.answer(second, "snoozed", "U1", NOW + 5, snooze_until=NOW + 1200)
+    assert ledger.expire_questions(NOW + 700) == []  # snoozed past the original expiry
+    expired = ledger.expire_questions(NOW + 1300)
+    assert [q.id for q in expired] == [second]
+    assert not ledger.answer(second, "approved", "U1", NOW + 1301)
+
+
+def test_executions_are_claimed_once_and_intents_are_write_ahead(ledger: Ledger) -> None:
+    decision_id = ledger.record_decision(decision(), NOW)
+    key = "rollback-crashloop/Deployment/shop/web/incident-1"
+    assert ledger.claim_execution(key, decision_id, "rollback-crashloop", "web", "a", NOW)
+    assert not ledger.claim_execution(key, decision_id, "rollback-crashloop", "web", "b", NOW)
+    intent = ledger.record_intent(key, 0, {"op": "rollback"}, {"revision": 5}, "a", NOW)
+    assert intent is not None
+    assert ledger.record_intent(key, 0, {"op": "rollback"}, {"revision": 5}, "b", NOW) is None
+    assert [i.id for i in ledger.intents(status=["pending"])] == [intent]
+    assert ledger.finish_intent(intent, "applied", NOW + 1, {"summary": "revision 5 -> 4"})
+    assert not ledger.finish_intent(intent, "applied", NOW + 2)
+    assert ledger.intents(status=["pending"]) == []
+
+
+def test_guard_state_compare_and_set(ledger: Ledger) -> None:
+    value, version = ledger.guard("breaker/rollback")
+    assert (value, version) == ({}, 0)
+    assert ledger.put_guard("breaker/rollback", {"failures": 1}, 0, NOW)
+    assert not ledger.put_guard("breaker/rollback", {"failures": 1}, 0, NOW)
+    assert ledger.put_guard("breaker/rollback", {"failures": 2}, 1, NOW)
+    assert not ledger.put_guard("breaker/rollback", {"failures": 9}, 1, NOW)
+    assert ledger.guard("breaker/rollback") == ({"failures": 2}, 2)
+
+
+def test_action_counts_and_model_versions(ledger: Ledger) -> None:
+    for minute in range(5):
+        ledger.log_action("scale-out", "Deployment/shop/web", NOW + 60 * minute)
+    assert ledger.count_actions(NOW + 120) == 3
+    assert ledger.count_actions(NOW, runbook="scale-out", target="Deployment/shop/web") == 5
+    assert ledger.last_action_at("Deployment/shop/web") == NOW + 240
+    ledger.record_model_version("shop/web:rps", "ets", "ets/1", "live", {}, {"mase": 0.9}, NOW)
+    ledger.record_model_version("shop/web:rps", "mstl", "mstl/1", "live", {}, {"mase": 0.7}, NOW)
+    live = ledger.live_model("shop/web:rps")
+    assert live is not None and live["model"] == "mstl"
+
+
+def test_outcomes_feed_calibration(ledger: Ledger) -> None:
+    ids = [ledger.record_decision(decision(confidence=0.5 + i / 20), NOW + i) for i in range(6)]
+    for i, decision_id in enumerate(ids):
+        ledger.add_feedback(decision_id, "verification", "right" if i % 2 else "wrong", "v", NOW)
+    outcomes = ledger.outcomes("rollback-crashloop/Deployment", limit=4)
+    assert len(outcomes) == 4
+    assert outcomes[0][0] == NOW + 5  # newest first
+    assert {o[2] for o in outcomes} == {"right", "wrong"}
+
+
+def test_prune_keeps_open_work(ledger: Ledger) -> None:
+    old_done = ledger.record_decision(decision(status="verified"), NOW - 400 * 86400)
+    old_open = ledger.record_decision(decision(status="asked"), NOW - 400 * 86400)
+    ledger.add_feedback(old_done, "verification", "right", "v", NOW - 400 * 86400)
+    counts = ledger.prune(NOW - 365 * 86400)
+    assert counts["decisions"] == 1 and counts["feedback"] == 1
+    assert ledger.get_decision(old_done) is None
+    assert ledger.get_decision(old_open) is not None
+
+
+def test_database_from_an_older_release_opens_and_upgrades(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'old.sqlite'}"
+    old = open_ledger(url, NOW, migrate=False)
+    assert old.migrate(NOW, upto=1) == 1  # what release 0.1 created
+    decision_id = old.record_decision(decision(), NOW)
+    old.close()
+    upgraded = open_ledger(url, NOW + 1)
+    assert upgraded.schema_version() == SCHEMA_VERSION
+    assert upgraded.get_decision(decision_id) is not None
+    with upgraded.engine.connect() as conn:
+        names = {row[0] for row in conn.execute(sa.text("SELECT name FROM sqlite_master"))}
+    assert "ix_decisions_type_created" in names
+    upgraded.close()
+
+
+def test_database_from_a_newer_release_is_refused(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'new.sqlite'}"
+    ledger = open_ledger(url, NOW)
+    with ledger.engine.begin() as conn:
+        conn.execute(
+            sa.text("INSERT INTO schema_version VALUES (:v, 'future', :t)"),
+            {"v": SCHEMA_VERSION + 1, "t": NOW},
+        )
+    ledger.close()
+    with pytest.raises(LedgerError, match="newer than this release"):
+        open_ledger(url, NOW)
+
+
+def test_bad_urls_are_config_errors(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="not a database URL"):
+        open_ledger("not a url", NOW)
+    with pytest.raises(ConfigError, match="cannot open the ledger"):
+        open_ledger(f"sqlite:///{tmp_path}/missing/dir/x.sqlite", NOW)
+
+
+@pytest.mark.postgres
+def test_concurrent_writers_on_postgres_lose_and_duplicate_nothing(postgres_url: str) -> None:
+    schema = f"t{uuid.uuid4().hex[:12]}"
+    engine = sa.create_engine(postgres_url)
+    with engine.begin() as conn:
+        conn.execute(sa.text(f"CREATE SCHEMA {schema}"))
+    engine.dispose()
+    url = f"{postgres_url}?options=-csearch_path%3D{schema}"
+    ledger = open_ledger(url, NOW)
+    seed = ledger.record_decision(decision(), NOW)
+    question = ledger.ask(seed, "slack", NOW, ttl=600)
+    writers, per_writer = 8, 60
+    winners: list[int] = []
+    claims: list[int] = []
+    errors: list[BaseException] = []
+
+    def work(n: int) -> None:
+        try:
+            mine = open_ledger(url, NOW, migrate=False)
+            for i in range(per_writer):
+                mine.record_decision(decision(subject=f"Deployment/shop/w{n}-{i}"), NOW + i)
+                if mine.claim_execution("one-key", seed, "r", "t", f"w{n}", NOW):
+                    claims.append(n)
+            if mine.answer(question, "approved", f"U{n}", NOW + 1):
+                winners.append(n)
+            mine.close()
+        except BaseException as exc:  # surfaced below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=work, args=(n,)) for n in range(writers)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    subjects = [d.subject for d in ledger.decisions(limit=10_000) if d.id != seed]
+    assert len(subjects) == writers * per_writer
+    assert len(set(subjects)) == writers * per_writer
+    assert len(winners) == 1 and len(claims) == 1
+    ledger.close()

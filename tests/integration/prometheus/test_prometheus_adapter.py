@@ -1,0 +1,184 @@
+"""The Prometheus adapter against a real Prometheus (Debian's package) on 127.0.0.1.
+
+History is backfilled with ``promtool tsdb create-blocks-from openmetrics`` before the
+server starts; live samples arrive by remote write.
+"""
+
+from __future__ import annotations
+
+import http.server
+import math
+import threading
+import time
+from collections.abc import Iterator
+
+import numpy as np
+import pytest
+
+from agent.adapters.prometheus import MAX_POINTS_PER_QUERY, PrometheusReader, QueryShapeError
+from agent.errors import PermanentError, TransientError
+from tests.harness.remote_write import remote_write
+from tests.harness.servers import PrometheusServer, free_port, openmetrics, prometheus_server
+
+pytestmark = pytest.mark.prometheus
+
+HOUR = 3600.0
+# Backfilled history ends three hours ago, clear of the head block's range.
+END = math.floor(time.time() / 60) * 60 - 3 * HOUR
+START = END - 2 * 86400
+
+
+def _load(t: float) -> float:
+    return 100.0 + 50.0 * math.sin(2 * math.pi * (t % 86400) / 86400)
+
+
+def _history() -> str:
+    minutes = np.arange(START, END + 1, 60.0)
+    gap = (minutes >= END - 10 * HOUR) & (minutes < END - 9.5 * HOUR)  # a 30-minute hole
+    odd = [
+        (float(t), float("nan") if i == 5 else float("inf") if i == 7 else 1.0)
+        for i, t in enumerate(minutes[-20:])
+    ]
+    return openmetrics(
+        [
+            ("autonomic_test_load", {"job": "web"}, [(t, _load(t)) for t in minutes[~gap]]),
+            ("autonomic_test_multi", {"pod": "a"}, [(t, 1.0) for t in minutes[-60:]]),
+            ("autonomic_test_multi", {"pod": "b"}, [(t, 2.0) for t in minutes[-60:]]),
+            ("autonomic_test_odd", {"job": "web"}, odd),
+        ]
+    )
+
+
+@pytest.fixture(scope="module")
+def prometheus(prometheus_binaries: None) -> Iterator[PrometheusServer]:
+    with prometheus_server(_history()) as server:
+        yield server
+
+
+@pytest.fixture
+def reader(prometheus: PrometheusServer) -> PrometheusReader:
+    return PrometheusReader(prometheus.url, timeout=5, stale_after=600)
+
+
+def test_long_range_is_split_under_the_point_limit(reader: PrometheusReader) -> None:
+    step = 15.0
+    assert (END - START) / step + 1 > MAX_POINTS_PER_QUERY  # the query needs splitting
+    found = reader.range_one("autonomic_test_load", START, END, step, now=END + 60)
+    values = found.series.values
+    assert len(values) == int((END - START) / step) + 1
+    probe = START + 3 * HOUR
+    slot = int((probe - START) / step)
+    assert values[slot] == pytest.approx(_load(probe))
+    assert found.usable  # evaluated "now" = END + 60 s: fresh
+
+
+def test_gaps_are_nan_and_flagged(reader: PrometheusReader) -> None:
+    found = reader.range_one("autonomic_test_load", START, END, 60, now=END)
+    hole = (found.series.timestamps >= END - 9.85 * HOUR) & (
+        found.series.timestamps < END - 9.5 * HOUR
+    )
+    assert np.isnan(found.series.values[hole]).all()
+    assert 0 < found.gap_fraction < 0.05
+
+
+def test_nan_and_infinite_samples_are_explicit(reader: PrometheusReader) -> None:
+    found = reader.range_one("autonomic_test_odd", END - 19 * 60, END, 60, now=END)
+    assert found.non_finite_samples == 2
+    assert np.isnan(found.series.values).sum() == 2
+    assert np.nanmax(found.series.values) == 1.0
+
+
+def test_old_data_is_stale_and_not_usable(reader: PrometheusReader) -> None:
+    found = reader.range_one("autonomic_test_load", END - HOUR, time.time(), 60, time.time())
+    assert found.stale and not found.usable
+    assert found.last_sample_at is not None and found.last_sample_at <= END + 300
+
+
+def test_several_series_where_one_was_expected(reader: PrometheusReader) -> None:
+    with pytest.raises(QueryShapeError, match=r"expected one series .* got 2"):
+        reader.range_one("autonomic_test_multi", END - HOUR, END, 60, END)
+    with pytest.raises(QueryShapeError, match="got 0"):
+        reader.range_one("autonomic_test_absent", END - HOUR, END, 60, END)
+    both = reader.range("autonomic_test_multi", END - HOUR, END, 60, END)
+    assert sorted(s.labels["pod"] for s in both) == ["a", "b"]
+
+
+def test_bad_query_is_permanent(reader: PrometheusReader) -> None:
+    with pytest.raises(PermanentError, match="HTTP 400") as info:
+        reader.range("sum(rate(", END - HOUR, END, 60, END)
+    assert not isinstance(info.value, TransientError)
+
+
+def test_live_samples_by_remote_write(
+    reader: PrometheusReader, prometheus: PrometheusServer
+) -> None:
+    now = time.time()
+    samples = [(now - 60 * i, float(i)) for i in range(10, -1, -1)]
+    remote_write(prometheus.url, [({"__name__": "autonomic_live", "job": "web"}, samples)])
+    found = reader.range_one("autonomic_live", now - 600, now, 60, now)
+    assert found.usable
+    assert np.nanmax(found.series.values) == pytest.approx(10.0)
+    latest = reader.instant("autonomic_live", now)
+    assert len(latest) == 1 and latest[0][2] == pytest.approx(0.0)
+
+
+def test_outage_is_transient_and_recovers(
+    reader: PrometheusReader, prometheus: PrometheusServer
+) -> None:
+    prometheus.stop()
+    try:
+        with pytest.raises(TransientError, match="cannot connect") as info:
+            reader.range_one("autonomic_test_load", END - HOUR, END, 60, END)
+        assert info.value.reason == "PrometheusDown"
+        assert not reader.healthy()
+    finally:
+        prometheus.start()
+    assert reader.healthy()
+    assert reader.range_one("autonomic_test_load", END - HOUR, END, 60, END).series.values.size
+
+
+class _Misbehaving(http.server.BaseHTTPRequestHandler):
+    mode = "garbage"
+
+    def do_GET(self) -> None:
+        if self.mode == "slow":
+            time.sleep(3)
+        status = {"garbage": 200, "slow": 200, "unavailable": 503, "limited": 429}[self.mode]
+        body = b"<html>not json</html>" if self.mode != "slow" else b"{}"
+        self.send_response(status)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+@pytest.mark.parametrize(
+    ("mode", "reason"),
+    [
+        ("garbage", "MalformedResponse"),
+        ("unavailable", "PrometheusHTTP503"),
+        ("limited", "PrometheusHTTP429"),
+        ("slow", "PrometheusTimeout"),
+    ],
+)
+def test_misbehaving_endpoints_give_typed_transient_errors(mode: str, reason: str) -> None:
+    handler = type("Handler", (_Misbehaving,), {"mode": mode})
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        reader = PrometheusReader(f"http://127.0.0.1:{server.server_address[1]}", timeout=1)
+        with pytest.raises(TransientError) as info:
+            reader.range("up", 0, 600, 60, 600)
+        assert info.value.reason == reason
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_connection_refused_is_transient() -> None:
+    reader = PrometheusReader(f"http://127.0.0.1:{free_port()}", timeout=1)
+    with pytest.raises(TransientError, match="cannot connect"):
+        reader.instant("up", time.time())
