@@ -358,7 +358,7 @@ def load_settings(path: Path | None, environ: Mapping[str, str] | None = None) -
             )
     from_env = _apply_env(data, environ)
     try:
-        return Settings.model_validate(data)
+        settings = Settings.model_validate(data)
     except ValidationError as exc:
         lines = []
         for error in exc.errors():
@@ -369,6 +369,12 @@ def load_settings(path: Path | None, environ: Mapping[str, str] | None = None) -
             where = env_hint or (f"{source}:{find_line(loc)}" if path is not None else source)
             lines.append(f"{where}: {field}: {message}")
         raise ConfigError("invalid configuration:\n  " + "\n  ".join(lines)) from None
+    if path is not None:
+        # Relative paths in a config file are relative to the file, not to the caller.
+        base = path.resolve().parent
+        runbooks = tuple(p if p.is_absolute() else base / p for p in settings.runbooks)
+        settings = settings.model_copy(update={"runbooks": runbooks})
+    return settings
 
 
 def _env_source(loc: tuple[Any, ...], applied: list[str]) -> str | None:

@@ -148,7 +148,10 @@ class _Misbehaving(http.server.BaseHTTPRequestHandler):
         self.send_response(status)
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()
-        self.wfile.write(body)
+        try:
+            self.wfile.write(body)
+        except BrokenPipeError:  # the client gave up first: that is the point of "slow"
+            pass
 
     def log_message(self, *args: object) -> None:
         pass
