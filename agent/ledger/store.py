@@ -298,25 +298,28 @@ class Ledger:
 
     def outcomes(
         self, decision_type: str, *, route: str | None = None, limit: int = 50
-    ) -> list[tuple[float, float, str]]:
-        """Recent (time, stated confidence, outcome) for decisions of one type with a verdict.
+    ) -> list[tuple[float, float, str, str]]:
+        """Recent (time, stated confidence, outcome, route) for decisions of one type with a
+        verdict, newest first.
 
         The outcome is the last ``right``/``wrong`` feedback recorded against each decision.
         """
         d, f = tables["decisions"], tables["feedback"]
         query = (
-            sa.select(d.c.id, d.c.created_at, d.c.confidence, f.c.outcome, f.c.id.label("fid"))
+            sa.select(
+                d.c.id, d.c.created_at, d.c.confidence, d.c.route, f.c.outcome, f.c.id.label("fid")
+            )
             .join(f, f.c.decision_id == d.c.id)
             .where(d.c.decision_type == decision_type, f.c.outcome.in_(("right", "wrong")))
             .order_by(d.c.created_at.desc(), f.c.id.desc())
         )
         if route is not None:
             query = query.where(d.c.route == route)
-        seen: dict[str, tuple[float, float, str]] = {}
+        seen: dict[str, tuple[float, float, str, str]] = {}
         with self.engine.connect() as conn:
             for row in conn.execute(query):
                 if row.id not in seen:
-                    seen[row.id] = (row.created_at, row.confidence, row.outcome)
+                    seen[row.id] = (row.created_at, row.confidence, row.outcome, row.route)
                 if len(seen) >= limit:
                     break
         return list(seen.values())

@@ -1,0 +1,164 @@
+"""Learning from outcomes: track records, threshold moves, and the reliability table.
+
+Rightness: an approved-and-verified decision is right; a rejected one, a failed
+verification or an undo is wrong. These come from the ledger's feedback.
+
+- ``track_record_confidence`` combines the triggering signal's confidence with the
+  decision type's own record: a Beta prior centred on the signal confidence, updated
+  with exponentially decayed successes and failures. Early on the signal speaks; as
+  answers accumulate, the record does.
+- ``recalibrate`` moves the ``auto`` threshold: if the wrong-rate among recent automatic
+  decisions exceeds its target, ``auto`` rises (at once, by a step proportional to the
+  excess); when the record stays clean for long enough, ``auto`` relaxes one small step,
+  never below the floor (the cap set by policy or runbook).
+- ``reliability`` bins stated confidence against observed rightness (with the expected
+  calibration error), so anyone can check that "90 %" means 90 %.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from agent.routing import Thresholds
+
+__all__ = [
+    "Outcome",
+    "Recalibration",
+    "ReliabilityBin",
+    "recalibrate",
+    "reliability",
+    "track_record_confidence",
+]
+
+
+@dataclass(frozen=True)
+class Outcome:
+    at: float
+    confidence: float  # as stated when the decision was made
+    right: bool
+    route: str  # the route the decision took
+
+
+def track_record_confidence(
+    signal_confidence: float,
+    outcomes: Sequence[Outcome],
+    now: float,
+    *,
+    prior_strength: float = 4.0,
+    half_life: float = 14 * 86400.0,
+) -> float:
+    """Posterior mean of a decayed Beta: prior mean = signal confidence, weight = strength."""
+    s = min(max(signal_confidence, 0.0), 1.0)
+    alpha = prior_strength * s
+    beta = prior_strength * (1.0 - s)
+    for outcome in outcomes:
+        weight = 0.5 ** (max(now - outcome.at, 0.0) / half_life)
+        if outcome.right:
+            alpha += weight
+        else:
+            beta += weight
+    total = alpha + beta
+    return alpha / total if total > 0 else s
+
+
+@dataclass(frozen=True)
+class Recalibration:
+    thresholds: Thresholds
+    changed: bool
+    reason_code: str
+    message: str
+    automatic: int
+    wrong: int
+
+
+def recalibrate(
+    current: Thresholds,
+    recent: Sequence[Outcome],
+    *,
+    target_wrong_rate: float,
+    floor: float,
+    ceiling: float = 0.995,
+    relax_after: int = 20,
+    relax_step: float = 0.01,
+    window: int = 50,
+) -> Recalibration:
+    """One recalibration step for one decision type from its newest ``window`` outcomes.
+
+    Tightening is immediate and proportional; relaxing needs ``relax_after`` automatic
+    outcomes with a wrong-rate at most half the target, and moves one ``relax_step``.
+    """
+    automatic = [o for o in recent[:window] if o.route == "auto"]
+    wrong = sum(not o.right for o in automatic)
+    n = len(automatic)
+    rate = wrong / n if n else 0.0
+    auto = current.auto
+    if n and rate > target_wrong_rate:
+        # Raise auto above the confidence of the wrong automatic decisions we saw, so
+        # the ones that went wrong would now have been asked.
+        worst = max(o.confidence for o in automatic if not o.right)
+        proposed = min(ceiling, max(auto + 0.02, worst + 0.01))
+        new = Thresholds(auto=proposed, ask=min(current.ask, proposed))
+        return Recalibration(
+            new,
+            new != current,
+            "TooManyWrong",
+            f"{wrong} of {n} automatic decisions were wrong ({rate:.1%} > target "
+            f"{target_wrong_rate:.1%}): automatic threshold {auto:.2f} -> {proposed:.2f}",
+            n,
+            wrong,
+        )
+    if n >= relax_after and rate <= target_wrong_rate / 2 and auto - relax_step >= floor:
+        proposed = round(auto - relax_step, 4)
+        new = Thresholds(auto=proposed, ask=min(current.ask, proposed))
+        return Recalibration(
+            new,
+            True,
+            "CleanRecord",
+            f"{n} recent automatic decisions with {wrong} wrong: automatic threshold "
+            f"{auto:.2f} -> {proposed:.2f} (floor {floor:.2f})",
+            n,
+            wrong,
+        )
+    if auto < floor:
+        new = Thresholds(auto=floor, ask=min(current.ask, floor))
+        return Recalibration(new, True, "BelowFloor", f"raised to the floor {floor:.2f}", n, wrong)
+    return Recalibration(
+        current,
+        False,
+        "Steady",
+        f"{n} recent automatic decisions, {wrong} wrong: no change",
+        n,
+        wrong,
+    )
+
+
+@dataclass(frozen=True)
+class ReliabilityBin:
+    low: float
+    high: float
+    count: int
+    mean_confidence: float
+    observed_rate: float
+
+
+def reliability(outcomes: Sequence[Outcome], bins: int = 10) -> tuple[list[ReliabilityBin], float]:
+    """Stated confidence vs observed rightness per bin, and the expected calibration error."""
+    table: list[ReliabilityBin] = []
+    total = len(outcomes)
+    ece = 0.0
+    for i in range(bins):
+        low, high = i / bins, (i + 1) / bins
+        members = [
+            o
+            for o in outcomes
+            if low <= o.confidence < high or (i == bins - 1 and o.confidence == 1.0)
+        ]
+        if not members:
+            continue
+        mean_conf = math.fsum(o.confidence for o in members) / len(members)
+        observed = sum(o.right for o in members) / len(members)
+        table.append(ReliabilityBin(low, high, len(members), mean_conf, observed))
+        ece += len(members) / total * abs(mean_conf - observed)
+    return table, ece

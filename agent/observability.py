@@ -1,0 +1,132 @@
+"""Autonomic's own logs and metrics.
+
+Logs are JSON, one object a line, and every line written while a decision is being
+handled carries its ``decision_id`` (a context variable set by ``decision_context``).
+
+Metric names are a contract with the shipped Grafana dashboard (docs/deploy.md).
+Each daemon gets its own ``CollectorRegistry``, so tests and simulations never share
+counters.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import contextvars
+import json
+import logging
+import sys
+import time
+from collections.abc import Iterator
+from typing import Any
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+__all__ = ["JsonFormatter", "Metrics", "configure_logging", "decision_context", "log"]
+
+_decision_id: contextvars.ContextVar[str | None] = contextvars.ContextVar(
+    "decision_id", default=None
+)
+log = logging.getLogger("autonomic")
+
+
+@contextlib.contextmanager
+def decision_context(decision_id: str) -> Iterator[None]:
+    token = _decision_id.set(decision_id)
+    try:
+        yield
+    finally:
+        _decision_id.reset(token)
+
+
+class JsonFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        entry: dict[str, Any] = {
+            "time": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created))
+            + f".{int(record.msecs):03d}Z",
+            "level": record.levelname.lower(),
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
+        decision_id = getattr(record, "decision_id", None) or _decision_id.get()
+        if decision_id:
+            entry["decision_id"] = decision_id
+        for key in ("reason", "target", "loop", "route", "runbook"):
+            value = getattr(record, key, None)
+            if value is not None:
+                entry[key] = value
+        if record.exc_info:
+            entry["error"] = self.formatException(record.exc_info)
+        return json.dumps(entry, default=str)
+
+
+def configure_logging(level: str = "INFO", stream: Any = None) -> None:
+    handler = logging.StreamHandler(stream or sys.stderr)
+    handler.setFormatter(JsonFormatter())
+    root = logging.getLogger("autonomic")
+    root.handlers[:] = [handler]
+    root.setLevel(level)
+    root.propagate = False
+
+
+class Metrics:
+    """The daemon's own metrics, on a registry of its own."""
+
+    def __init__(self, registry: CollectorRegistry | None = None) -> None:
+        self.registry = registry or CollectorRegistry()
+        r = self.registry
+        self.loop_duration = Histogram(
+            "autonomic_loop_duration_seconds",
+            "Wall time of one run of a daemon loop.",
+            ["loop"],
+            registry=r,
+            buckets=(0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60),
+        )
+        self.decisions = Counter(
+            "autonomic_decisions",
+            "Decisions by kind, route taken and final outcome.",
+            ["kind", "route", "outcome"],
+            registry=r,
+        )
+        self.errors = Counter(
+            "autonomic_errors", "Errors by kind (reason code).", ["kind"], registry=r
+        )
+        self.leader = Gauge("autonomic_leader", "1 while this replica holds the lease.", registry=r)
+        self.automation_rate = Gauge(
+            "autonomic_automation_rate",
+            "Share of recent actionable decisions executed without asking.",
+            ["decision_type"],
+            registry=r,
+        )
+        self.human_corrections = Counter(
+            "autonomic_human_corrections",
+            "Decisions a human rejected, or automatic actions a human undid.",
+            ["decision_type"],
+            registry=r,
+        )
+        self.answer_seconds = Histogram(
+            "autonomic_answer_seconds",
+            "Time from a question to its answer.",
+            registry=r,
+            buckets=(10, 30, 60, 120, 300, 600, 900, 1800, 3600),
+        )
+        self.calibration_error = Gauge(
+            "autonomic_calibration_error",
+            "Expected calibration error of stated confidence vs outcomes.",
+            ["decision_type"],
+            registry=r,
+        )
+        self.threshold = Gauge(
+            "autonomic_threshold",
+            "Current routing thresholds.",
+            ["decision_type", "band"],
+            registry=r,
+        )
+        self.ready = Gauge("autonomic_ready", "1 when the daemon is ready.", registry=r)
+
+    @contextlib.contextmanager
+    def time_loop(self, loop: str) -> Iterator[None]:
+        started = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.loop_duration.labels(loop=loop).observe(time.perf_counter() - started)

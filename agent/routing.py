@@ -1,0 +1,89 @@
+"""Route a decision by its confidence: act, ask a human, or escalate.
+
+    confidence >= auto          act, then report           route "auto"
+    ask <= confidence < auto    ask an allowed approver     route "ask"
+    confidence < ask            escalate with context       route "escalate"
+
+Caps come on top: the global mode (``observe`` records only; ``propose`` never acts
+without a human), a runbook's ``maxAutonomy``, a runbook's forced-approval conditions,
+and shadow/dry-run runbooks, which record what they would have done. Every route comes
+with a reason code and a sentence, which go to the log, the ledger, Slack and metrics.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+__all__ = ["Route", "RouteDecision", "Thresholds", "route"]
+
+Route = Literal["auto", "ask", "escalate", "observe", "shadow"]
+Autonomy = Literal["auto", "ask", "escalate"]
+_RANK: dict[str, int] = {"escalate": 0, "ask": 1, "auto": 2}
+
+
+@dataclass(frozen=True)
+class Thresholds:
+    auto: float
+    ask: float
+
+    def __post_init__(self) -> None:
+        if not (0.0 <= self.ask <= self.auto <= 1.0):
+            raise ValueError(f"thresholds need 0 <= ask <= auto <= 1, got {self}")
+
+
+@dataclass(frozen=True)
+class RouteDecision:
+    route: Route
+    reason_code: str
+    message: str
+
+
+def route(
+    confidence: float,
+    thresholds: Thresholds,
+    *,
+    mode: Literal["observe", "propose", "act"] = "act",
+    max_autonomy: Autonomy = "auto",
+    forced_approval: str | None = None,
+    shadow: bool = False,
+) -> RouteDecision:
+    """Pick the route for one decision. Pure: same inputs, same answer."""
+    if not 0.0 <= confidence <= 1.0:
+        return RouteDecision(
+            "escalate", "InvalidConfidence", f"confidence {confidence!r} is not in [0, 1]"
+        )
+    pct = f"{confidence:.0%}"
+    if mode == "observe":
+        return RouteDecision(
+            "observe", "ObserveMode", f"observe mode: recorded at {pct}, no action"
+        )
+    if shadow:
+        return RouteDecision(
+            "shadow", "ShadowRunbook", f"shadow runbook: recorded what it would do at {pct}"
+        )
+    if confidence >= thresholds.auto:
+        by_confidence: Autonomy = "auto"
+        why = f"confidence {pct} is at or above the automatic threshold {thresholds.auto:.0%}"
+    elif confidence >= thresholds.ask:
+        by_confidence = "ask"
+        why = (
+            f"confidence {pct} is between the ask threshold {thresholds.ask:.0%} "
+            f"and the automatic threshold {thresholds.auto:.0%}"
+        )
+    else:
+        by_confidence = "escalate"
+        why = f"confidence {pct} is below the ask threshold {thresholds.ask:.0%}"
+    chosen: Autonomy = by_confidence
+    code = {"auto": "ConfidentEnough", "ask": "NeedsApproval", "escalate": "LowConfidence"}[chosen]
+    if _RANK[max_autonomy] < _RANK[chosen]:
+        chosen = max_autonomy
+        code = "AutonomyCapped"
+        why += f"; the runbook caps autonomy at {max_autonomy!r}"
+    if chosen == "auto" and mode == "propose":
+        chosen, code = "ask", "ProposeMode"
+        why += "; propose mode asks before every action"
+    if chosen == "auto" and forced_approval:
+        chosen, code = "ask", "ApprovalRequired"
+        why += f"; approval required: {forced_approval}"
+    return RouteDecision(chosen, code, why)

@@ -1,0 +1,161 @@
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from agent.clock import FakeClock
+from agent.decisions import DecisionService, Proposal
+from agent.errors import TransientError
+from agent.ledger import DecisionRecord, Ledger, open_ledger
+from agent.observability import Metrics
+from agent.settings import RoutingSettings
+
+
+class RecordingChannel:
+    def __init__(self, *, broken: bool = False) -> None:
+        self.broken = broken
+        self.asked: list[tuple[str, str]] = []
+        self.escalated: list[tuple[str, str]] = []
+        self.answers: list[tuple[str, str, str]] = []
+        self.progress_notes: list[str] = []
+
+    def ask(self, decision: DecisionRecord, question_id: str) -> str | None:
+        if self.broken:
+            raise TransientError("chat is unreachable", reason="SlackDown")
+        self.asked.append((decision.id, question_id))
+        return f"msg-{len(self.asked)}"
+
+    def escalate(self, decision: DecisionRecord, why: str) -> None:
+        if self.broken:
+            raise TransientError("chat is unreachable", reason="SlackDown")
+        self.escalated.append((decision.id, why))
+
+    def answered(self, decision: DecisionRecord, question_id: str, answer: str, actor: str) -> None:
+        self.answers.append((question_id, answer, actor))
+
+    def progress(self, decision: DecisionRecord, message: str) -> None:
+        self.progress_notes.append(message)
+
+
+@pytest.fixture
+def ledger(tmp_path: Path) -> Iterator[Ledger]:
+    opened = open_ledger(f"sqlite:///{tmp_path / 'l.sqlite'}", 0)
+    yield opened
+    opened.close()
+
+
+def service(
+    ledger: Ledger, channel: RecordingChannel, clock: FakeClock, mode: str = "act"
+) -> DecisionService:
+    return DecisionService(
+        ledger,
+        clock,
+        RoutingSettings(auto=0.9, ask=0.6, targetWrongRate=0.05, window=20),
+        mode=mode,  # type: ignore[arg-type]
+        channel=channel,
+        metrics=Metrics(),
+        question_ttl=600,
+    )
+
+
+def proposal(confidence: float, **extra: object) -> Proposal:
+    fields: dict[str, object] = {
+        "kind": "remediation",
+        "decision_type": "restart-stuck/Deployment",
+        "subject": "Deployment/shop/web",
+        "proposal": {"op": "rollout_restart"},
+        "signal_confidence": confidence,
+        "reason_code": "PodsStuck",
+        "reason": "2 pods not ready for 10 minutes",
+        "evidence": {"not_ready": 2},
+        "model_version": "runbook restart-stuck@1",
+    }
+    fields.update(extra)
+    return Proposal(**fields)  # type: ignore[arg-type]
+
+
+def test_confident_decisions_act_and_are_recorded(ledger: Ledger) -> None:
+    channel, clock = RecordingChannel(), FakeClock(1000)
+    routed = service(ledger, channel, clock).decide(proposal(0.97))
+    assert routed.route == "auto"
+    record = ledger.get_decision(routed.decision_id)
+    assert record is not None and record.status == "approved"
+    assert record.evidence["routing"]["auto"] == 0.9
+    assert channel.asked == [] and channel.escalated == []
+
+
+def test_questions_are_answered_once_and_rejections_count_as_wrong(ledger: Ledger) -> None:
+    channel, clock = RecordingChannel(), FakeClock(1000)
+    decisions = service(ledger, channel, clock)
+    routed = decisions.decide(proposal(0.75))
+    assert routed.route == "ask" and routed.question_id
+    assert ledger.question(routed.question_id).message_ref == "msg-1"  # type: ignore[union-attr]
+    clock.advance(30)
+    assert decisions.answer(routed.question_id, "rejected", "U1", "not during the sale")
+    assert not decisions.answer(routed.question_id, "approved", "U2")  # too late, already answered
+    record = ledger.get_decision(routed.decision_id)
+    assert record is not None and record.status == "rejected"
+    assert [f["outcome"] for f in ledger.feedback_for(routed.decision_id)] == ["wrong"]
+    assert channel.answers == [(routed.question_id, "rejected", "U1")]
+
+
+def test_unanswered_questions_expire_into_escalation(ledger: Ledger) -> None:
+    channel, clock = RecordingChannel(), FakeClock(1000)
+    decisions = service(ledger, channel, clock)
+    routed = decisions.decide(proposal(0.75))
+    clock.advance(599)
+    assert decisions.expire_due() == []
+    clock.advance(2)
+    assert decisions.expire_due() == [routed.decision_id]
+    assert channel.escalated and "expired" in channel.escalated[0][1]
+    assert not decisions.answer(routed.question_id or "", "approved", "U1")
+
+
+def test_undeliverable_question_escalates_and_never_executes(ledger: Ledger) -> None:
+    broken, fallback, clock = RecordingChannel(broken=True), RecordingChannel(), FakeClock(1000)
+    decisions = service(ledger, broken, clock)
+    decisions.fallback = fallback
+    routed = decisions.decide(proposal(0.75))
+    assert not routed.delivered
+    record = ledger.get_decision(routed.decision_id)
+    assert record is not None and record.status == "escalated"
+    assert fallback.escalated and "could not be delivered" in fallback.escalated[0][1]
+    assert not decisions.answer(routed.question_id or "", "approved", "U1")
+
+
+def test_low_confidence_escalates_and_modes_cap(ledger: Ledger) -> None:
+    channel, clock = RecordingChannel(), FakeClock(1000)
+    assert service(ledger, channel, clock).decide(proposal(0.3)).route == "escalate"
+    assert service(ledger, channel, clock, mode="propose").decide(proposal(0.99)).route == "ask"
+    assert service(ledger, channel, clock, mode="observe").decide(proposal(0.99)).route == "observe"
+
+
+def test_human_approvals_teach_the_type_until_it_acts_alone(ledger: Ledger) -> None:
+    channel, clock = RecordingChannel(), FakeClock(1000)
+    decisions = service(ledger, channel, clock)
+    routes = []
+    for _ in range(30):
+        routed = decisions.decide(proposal(0.7))
+        routes.append(routed.route)
+        if routed.route == "ask":
+            assert decisions.answer(routed.question_id or "", "approved", "U1")
+        decisions.record_outcome(routed.decision_id, right=True, status="verified")
+        clock.advance(3600)
+    assert routes[0] == "ask"
+    assert routes[-1] == "auto"  # the record earned autonomy
+    assert routes.index("auto") < 15
+
+
+def test_wrong_automatic_actions_raise_the_threshold(ledger: Ledger) -> None:
+    channel, clock = RecordingChannel(), FakeClock(1000)
+    decisions = service(ledger, channel, clock)
+    for i in range(10):
+        routed = decisions.decide(proposal(0.99, decision_type="flaky/Deployment"))
+        assert routed.route == "auto" or i > 0
+        decisions.record_outcome(routed.decision_id, right=i % 2 == 0, status="verified")
+        clock.advance(60)
+    step = decisions.recalibrate("flaky/Deployment")
+    assert step.changed and step.thresholds.auto > 0.9
+    assert ledger.thresholds("flaky/Deployment") == (step.thresholds.auto, step.thresholds.ask)
