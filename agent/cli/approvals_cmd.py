@@ -1,17 +1,111 @@
-"""`autonomic approvals`: list pending approvals; approve or reject one"""
+"""`autonomic approvals list`, `autonomic approve ID`, `autonomic reject ID --reason ...`.
+
+Questions the daemon asked (in Slack, or only in the ledger when Slack is not
+configured) can be answered here. An answer is compare-and-set in the ledger: the
+first answer wins, from whichever channel, exactly once.
+"""
 
 from __future__ import annotations
 
 import argparse
+import getpass
+import time
 from typing import Any
 
-from agent.cli._unbuilt import not_built
+from agent.cli._context import add_ledger_flags, ledger_from, settings_from
+from agent.errors import InputError
 
 
 def register(sub: argparse._SubParsersAction[Any]) -> None:
-    parser = sub.add_parser(
-        "approvals",
-        help="list pending approvals; approve or reject one",
-        description="list pending approvals; approve or reject one",
+    approvals = sub.add_parser(
+        "approvals", help="list pending approvals; approve or reject one", description=__doc__
     )
-    parser.set_defaults(handler=not_built(4, "'autonomic approvals'"))
+    actions = approvals.add_subparsers(dest="approvals_command", metavar="ACTION", required=True)
+    listing = actions.add_parser("list", help="list questions waiting for an answer")
+    listing.add_argument("--all", action="store_true", help="include answered questions")
+    add_ledger_flags(listing)
+    listing.set_defaults(handler=list_questions)
+    for name, verb in (("approve", "approved"), ("reject", "rejected")):
+        for parent in (actions, sub):
+            cmd = parent.add_parser(name, help=f"{name} a pending question (by id or prefix)")
+            cmd.add_argument("id", help="question id or decision id (a unique prefix is enough)")
+            cmd.add_argument("--reason", help="why (recorded in the ledger)")
+            cmd.add_argument("--as", dest="actor", help="who answers (default: cli:$USER)")
+            add_ledger_flags(cmd)
+            cmd.set_defaults(handler=answer, verdict=verb)
+
+
+def list_questions(args: argparse.Namespace) -> int:
+    ledger = ledger_from(args)
+    now = time.time()
+    rows = ledger.questions(status=None if args.all else "pending")
+    if not rows:
+        print("no pending questions" if not args.all else "no questions")
+        return 0
+    print(f"{'question':10} {'decision':10} {'status':9} {'expires in':>10}  proposal")
+    for question in rows:
+        record = ledger.get_decision(question.decision_id)
+        left = question.expires_at - now
+        expires = f"{left / 60:.0f} min" if question.status == "pending" else "-"
+        what = (
+            f"{record.subject}: {record.reason} (confidence {record.confidence:.0%})"
+            if record
+            else "?"
+        )
+        ids = f"{question.id[:8]:10} {question.decision_id[:8]:10}"
+        print(f"{ids} {question.status:9} {expires:>10}  {what}")
+    return 0
+
+
+def answer(args: argparse.Namespace) -> int:
+    from agent.clock import SystemClock
+    from agent.decisions import DecisionService
+    from agent.observability import Metrics
+
+    settings = settings_from(args)
+    ledger = ledger_from(args, settings)
+    question_id = _resolve(ledger, args.id)
+    actor = args.actor or f"cli:{getpass.getuser()}"
+    decisions = DecisionService(
+        ledger,
+        SystemClock(),
+        settings.routing,
+        mode=settings.mode,
+        channel=_Quiet(),
+        metrics=Metrics(),
+    )
+    if not decisions.answer(question_id, args.verdict, actor, args.reason):
+        question = ledger.question(question_id)
+        state = question.status if question else "unknown"
+        raise InputError(
+            f"question {question_id[:8]} was not {args.verdict}: it is already {state}"
+            + (" (or expired)" if state == "pending" else "")
+        )
+    print(f"question {question_id[:8]} {args.verdict} by {actor}")
+    return 0
+
+
+class _Quiet:
+    """The CLI records answers in the ledger; the daemon updates chat messages."""
+
+    def ask(self, decision: Any, question_id: str) -> str | None:
+        return None
+
+    def escalate(self, decision: Any, why: str) -> None:
+        return None
+
+    def answered(self, decision: Any, question_id: str, answer: str, actor: str) -> None:
+        return None
+
+    def progress(self, decision: Any, message: str) -> None:
+        return None
+
+
+def _resolve(ledger: Any, text: str) -> str:
+    pending = ledger.questions(status=None, limit=10_000)
+    matches = [q.id for q in pending if q.id.startswith(text) or q.decision_id.startswith(text)]
+    if not matches:
+        raise InputError(f"no question or decision id starts with {text!r}")
+    if len(set(matches)) > 1:
+        raise InputError(f"{text!r} is ambiguous: {', '.join(m[:12] for m in matches[:5])}")
+    return str(matches[0])

@@ -1,17 +1,116 @@
-"""`autonomic explain`: tell the whole story of one decision, from signal to outcome"""
+"""`autonomic explain DECISION_ID`: the whole story of one decision, for a person."""
 
 from __future__ import annotations
 
 import argparse
+import json
+from datetime import UTC, datetime
 from typing import Any
 
-from agent.cli._unbuilt import not_built
+from agent.cli._context import add_ledger_flags, ledger_from
+from agent.errors import InputError
 
 
 def register(sub: argparse._SubParsersAction[Any]) -> None:
     parser = sub.add_parser(
         "explain",
         help="tell the whole story of one decision, from signal to outcome",
-        description="tell the whole story of one decision, from signal to outcome",
+        description=__doc__,
     )
-    parser.set_defaults(handler=not_built(5, "'autonomic explain'"))
+    parser.add_argument("id", help="decision id (a unique prefix is enough)")
+    parser.add_argument("--json", action="store_true", help="print the raw records as JSON")
+    add_ledger_flags(parser)
+    parser.set_defaults(handler=explain)
+
+
+def _when(ts: float | None) -> str:
+    if ts is None:
+        return "-"
+    return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+def explain(args: argparse.Namespace) -> int:
+    from agent.ledger import Ledger
+
+    ledger: Ledger = ledger_from(args)
+    found = ledger.find_decisions(args.id)
+    if not found:
+        raise InputError(f"no decision id starts with {args.id!r}")
+    if len(found) > 1:
+        raise InputError(f"{args.id!r} is ambiguous: {', '.join(f[:12] for f in found)}")
+    print(render(ledger, found[0], as_json=args.json))
+    return 0
+
+
+def render(ledger: Any, decision_id: str, *, as_json: bool = False) -> str:
+    """The story as text (or JSON): what was seen, what was proposed, how it was routed,
+    who answered, what was written to the cluster, and how it turned out."""
+    record = ledger.get_decision(decision_id)
+    feedback = ledger.feedback_for(decision_id)
+    questions = [
+        q for q in ledger.questions(status=None, limit=100_000) if q.decision_id == decision_id
+    ]
+    intents = [i for i in ledger.intents() if i.decision_id == decision_id]
+    if as_json:
+        return json.dumps(
+            {
+                "decision": record.__dict__,
+                "feedback": feedback,
+                "questions": [q.__dict__ for q in questions],
+                "intents": [i.__dict__ for i in intents],
+            },
+            default=str,
+            indent=2,
+        )
+    routing = record.evidence.get("routing", {})
+    lines = [
+        f"Decision {record.id} ({record.kind}, {record.decision_type})",
+        f"  on       {record.subject}",
+        f"  at       {_when(record.created_at)}",
+        f"  why      {record.reason_code}: {record.reason}",
+        f"  proposed {json.dumps(record.proposal, sort_keys=True)}",
+        f"  by       {record.model_version}",
+        "",
+        "Evidence",
+    ]
+    for key, value in record.evidence.items():
+        if key != "routing":
+            lines.append(f"  {key}: {json.dumps(value, default=str)[:200]}")
+    lines += [
+        "",
+        "Routing",
+        f"  confidence {record.confidence:.1%}"
+        + (
+            f" (signal {routing['signal_confidence']:.1%}, combined with this type's record)"
+            if "signal_confidence" in routing
+            else ""
+        ),
+        f"  thresholds auto {routing.get('auto', '?')}, ask {routing.get('ask', '?')}",
+        f"  route      {record.route}: {routing.get('route_reason', '')}",
+    ]
+    for question in questions:
+        lines.append(
+            f"  question   {question.id[:8]} {question.status}"
+            + (
+                f" by {question.answered_by} at {_when(question.answered_at)}"
+                if question.answered_by
+                else ""
+            )
+            + (f": {question.answer_reason}" if question.answer_reason else "")
+        )
+    if intents:
+        lines += ["", "Cluster writes (write-ahead intents)"]
+        for intent in intents:
+            summary = (intent.result or {}).get("summary", "")
+            lines.append(
+                f"  step {intent.step}: {intent.operation.get('op', '?')} on "
+                f"{intent.operation.get('target', '?')} -> {intent.status} {summary}"
+            )
+    lines += ["", "Outcome"]
+    for item in feedback:
+        lines.append(
+            f"  {_when(item['created_at'])} {item['kind']}: {item['outcome']} ({item['actor']})"
+            + (f" {json.dumps(item['detail'], default=str)[:160]}" if item["detail"] else "")
+        )
+    lines.append(f"  status now: {record.status}")
+    return "\n".join(lines)

@@ -28,7 +28,7 @@ def test_version() -> None:
 def test_cli_starts_without_heavy_imports() -> None:
     code = (
         "import sys; from agent.cli import build_parser; build_parser(); "
-        "heavy = ('statsmodels', 'pandas', 'kubernetes', 'scipy'); "
+        "heavy = ('statsmodels', 'pandas', 'kubernetes', 'scipy', 'sqlalchemy'); "
         "print(','.join(m for m in heavy if m in sys.modules))"
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)

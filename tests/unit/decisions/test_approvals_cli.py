@@ -1,0 +1,55 @@
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+from agent.clock import SystemClock
+from agent.decisions import DecisionService
+from agent.ledger import open_ledger
+from agent.observability import Metrics
+from agent.settings import RoutingSettings
+from tests.unit.decisions.test_decision_service import RecordingChannel, proposal
+
+
+def _cli(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "agent", *args], capture_output=True, text=True, check=False
+    )
+
+
+def test_answer_from_the_cli_and_explain(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'ledger.sqlite'}"
+    ledger = open_ledger(url, SystemClock().now())
+    decisions = DecisionService(
+        ledger,
+        SystemClock(),
+        RoutingSettings(),
+        mode="act",
+        channel=RecordingChannel(),
+        metrics=Metrics(),
+    )
+    asked = decisions.decide(proposal(0.75))
+    other = decisions.decide(proposal(0.75, subject="Deployment/shop/cart"))
+    assert asked.question_id and other.question_id
+
+    listed = _cli("approvals", "list", "--ledger", url)
+    assert listed.returncode == 0, listed.stderr
+    assert "Deployment/shop/web" in listed.stdout and "Deployment/shop/cart" in listed.stdout
+
+    approved = _cli("approve", asked.question_id[:8], "--ledger", url, "--as", "alice")
+    assert approved.returncode == 0, approved.stderr
+    again = _cli("reject", asked.question_id[:8], "--ledger", url, "--reason", "late")
+    assert again.returncode == 2 and "already approved" in again.stderr
+    rejected = _cli("reject", other.decision_id[:8], "--ledger", url, "--reason", "sale day")
+    assert rejected.returncode == 0, rejected.stderr
+    missing = _cli("approve", "zzzz", "--ledger", url)
+    assert missing.returncode == 2 and "no question" in missing.stderr
+
+    story = _cli("explain", other.decision_id[:10], "--ledger", url)
+    assert story.returncode == 0, story.stderr
+    assert "rejected by cli:" in story.stdout and "sale day" in story.stdout
+    assert "PodsStuck: 2 pods not ready for 10 minutes" in story.stdout
+    assert "status now: rejected" in story.stdout
+    record = ledger.get_decision(asked.decision_id)
+    assert record is not None and record.status == "approved"
