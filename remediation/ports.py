@@ -33,6 +33,8 @@ __all__ = [
     "Scale",
     "SetHpaMinReplicas",
     "WorkloadState",
+    "operation_from_dict",
+    "operation_to_dict",
 ]
 
 Kind = Literal["Deployment", "StatefulSet", "ReplicaSet", "Pod", "Node", "HorizontalPodAutoscaler"]
@@ -253,3 +255,45 @@ class ClusterWriter(Protocol):
     ) -> None:
         """Record a Kubernetes Event on ``target`` so ``kubectl describe`` shows it."""
         ...
+
+
+_OPERATION_TYPES: dict[str, type[Any]] = {
+    cls.op: cls
+    for cls in (
+        Scale,
+        SetHpaMinReplicas,
+        RolloutRestart,
+        RollbackToPrevious,
+        PauseRollout,
+        DeletePod,
+        EvictPod,
+        Cordon,
+        Drain,
+        PatchResources,
+    )
+}
+
+
+def operation_to_dict(operation: Operation) -> dict[str, Any]:
+    """A JSON-ready form of an operation (for intents in the ledger)."""
+    out: dict[str, Any] = {}
+    for name in operation.__dataclass_fields__:
+        value = getattr(operation, name)
+        if isinstance(value, ObjectRef):
+            value = {"kind": value.kind, "name": value.name, "namespace": value.namespace}
+        elif isinstance(value, dict):
+            value = dict(value)
+        out[name] = value
+    return out
+
+
+def operation_from_dict(data: dict[str, Any]) -> Operation:
+    """The inverse of ``operation_to_dict``; raises ``ValueError`` on anything else."""
+    try:
+        cls = _OPERATION_TYPES[data["op"]]
+        target = data["target"]
+        fields = {k: v for k, v in data.items() if k not in ("op", "target")}
+        ref = ObjectRef(kind=target["kind"], name=target["name"], namespace=target.get("namespace"))
+        return cls(target=ref, **fields)  # type: ignore[no-any-return]
+    except (KeyError, TypeError) as exc:
+        raise ValueError(f"not an operation: {data!r}") from exc

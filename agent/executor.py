@@ -1,0 +1,206 @@
+"""The executor: the only code that writes to the cluster.
+
+Every write goes the same way, whether it comes from a runbook, the scaler or an undo:
+
+1. refuse unless this replica holds the lease;
+2. read the snapshot needed to undo the write;
+3. record a write-ahead intent in the ledger (unique per execution and step, so a
+   second attempt at the same step is refused, not repeated);
+4. check the lease again, then write (or server-side dry-run);
+5. record the result, count the action for rate limits, and post a Kubernetes Event
+   with the reason code and sentence.
+
+``reconcile`` settles intents left pending by a crash: it compares the cluster with the
+recorded snapshot. If nothing changed, the write never happened (``abandoned``); if the
+object moved, the write is taken as applied and goes on to verification. Either way,
+nothing is blindly written again.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from agent.clock import Clock
+from agent.errors import PermanentError, TransientError
+from agent.ledger import Intent, Ledger
+from agent.observability import Metrics
+from remediation.ports import (
+    ClusterWriter,
+    Operation,
+    OperationResult,
+    operation_from_dict,
+    operation_to_dict,
+)
+
+__all__ = ["Executor", "StepOutcome"]
+
+log = logging.getLogger("autonomic.executor")
+
+StepStatus = Literal["applied", "dry_run", "failed", "already_recorded", "not_leader", "undone"]
+
+
+@dataclass(frozen=True)
+class StepOutcome:
+    status: StepStatus
+    message: str
+    intent_id: int | None = None
+    result: OperationResult | None = None
+
+
+def _normal(value: Any) -> Any:
+    return json.loads(json.dumps(value, sort_keys=True, default=str))
+
+
+class Executor:
+    def __init__(
+        self,
+        ledger: Ledger,
+        writer: ClusterWriter,
+        clock: Clock,
+        *,
+        owner: str,
+        is_leader: Callable[[], bool] = lambda: True,
+        metrics: Metrics | None = None,
+    ) -> None:
+        self.ledger = ledger
+        self.writer = writer
+        self.clock = clock
+        self.owner = owner
+        self.is_leader = is_leader
+        self.metrics = metrics
+
+    def apply(
+        self,
+        execution_key: str,
+        step: int,
+        operation: Operation,
+        *,
+        decision_id: str | None,
+        runbook: str,
+        reason_code: str,
+        message: str,
+        dry_run: bool = False,
+    ) -> StepOutcome:
+        if not self.is_leader():
+            return StepOutcome("not_leader", "this replica does not hold the lease; not writing")
+        snapshot = self.writer.snapshot(operation)
+        intent_id = self.ledger.record_intent(
+            execution_key,
+            step,
+            operation_to_dict(operation),
+            snapshot,
+            self.owner,
+            self.clock.now(),
+            decision_id,
+        )
+        if intent_id is None:
+            return StepOutcome(
+                "already_recorded",
+                f"step {step} of {execution_key} already has an intent; reconciling, not repeating",
+            )
+        if not self.is_leader():
+            self.ledger.finish_intent(
+                intent_id,
+                "abandoned",
+                self.clock.now(),
+                {"reason": "lost the lease before writing"},
+            )
+            return StepOutcome("not_leader", "lost the lease before writing", intent_id)
+        try:
+            result = self.writer.apply(operation, dry_run=dry_run)
+        except PermanentError as exc:
+            self.ledger.finish_intent(
+                intent_id, "failed", self.clock.now(), {"error": str(exc), "reason": exc.reason}
+            )
+            self._count_error(exc.reason)
+            return StepOutcome("failed", str(exc), intent_id)
+        except TransientError as exc:
+            # The write may or may not have reached the cluster: find out, don't guess.
+            self._count_error(exc.reason)
+            settled = self._settle(self._intent(intent_id), note=str(exc))
+            if settled == "applied":
+                return StepOutcome("applied", f"applied despite an error: {exc}", intent_id)
+            return StepOutcome("failed", str(exc), intent_id)
+        status: StepStatus = "dry_run" if dry_run else "applied"
+        self.ledger.finish_intent(
+            intent_id,
+            status,
+            self.clock.now(),
+            {"summary": result.summary, "changed": result.changed, "after": result.after},
+        )
+        if not dry_run and result.changed:
+            self.ledger.log_action(runbook, str(operation.target), self.clock.now(), decision_id)
+            self._event(operation, reason_code, f"{message} ({result.summary})")
+        log.info(
+            "%s %s: %s",
+            "dry-run" if dry_run else "applied",
+            operation.op,
+            result.summary,
+            extra={"target": str(operation.target), "runbook": runbook},
+        )
+        return StepOutcome(status, result.summary, intent_id, result)
+
+    def undo(self, intent: Intent, *, reason_code: str, message: str) -> StepOutcome:
+        """Restore what an applied intent changed, from its recorded snapshot."""
+        if not self.is_leader():
+            return StepOutcome("not_leader", "this replica does not hold the lease; not undoing")
+        operation = operation_from_dict(intent.operation)
+        try:
+            result = self.writer.undo(operation, intent.snapshot)
+        except (PermanentError, TransientError) as exc:
+            self._count_error(exc.reason)
+            return StepOutcome("failed", f"undo failed: {exc}", intent.id)
+        self.ledger.finish_intent(
+            intent.id,
+            "undone",
+            self.clock.now(),
+            {"summary": result.summary, "undo": True},
+            expected=("applied",),
+        )
+        self._event(operation, reason_code, f"{message} ({result.summary})", warning=True)
+        return StepOutcome("undone", result.summary, intent.id, result)
+
+    def reconcile(self) -> list[tuple[Intent, str]]:
+        """Settle every intent left pending (a crash between intent and result)."""
+        settled = []
+        for intent in self.ledger.intents(status=["pending"]):
+            settled.append((intent, self._settle(intent, note="found pending after a restart")))
+        return settled
+
+    def _settle(self, intent: Intent, *, note: str) -> str:
+        operation = operation_from_dict(intent.operation)
+        try:
+            current = self.writer.snapshot(operation)
+        except PermanentError:
+            current = {"gone": True}
+        if _normal(current) == _normal(intent.snapshot):
+            status, detail = "abandoned", "the cluster shows no trace of the write"
+        else:
+            status, detail = "applied", "the object changed since the snapshot: taken as applied"
+        self.ledger.finish_intent(
+            intent.id, status, self.clock.now(), {"reconciled": True, "note": note, "why": detail}
+        )
+        log.warning("reconciled intent %s (%s): %s", intent.id, operation.op, detail)
+        return status
+
+    def _intent(self, intent_id: int) -> Intent:
+        for intent in self.ledger.intents(status=["pending"]):
+            if intent.id == intent_id:
+                return intent
+        raise KeyError(intent_id)
+
+    def _event(
+        self, operation: Operation, reason: str, message: str, *, warning: bool = False
+    ) -> None:
+        try:
+            self.writer.post_event(operation.target, reason, message[:1000], warning=warning)
+        except (PermanentError, TransientError) as exc:  # an event is worth a try, not a failure
+            log.warning("could not post an event on %s: %s", operation.target, exc)
+
+    def _count_error(self, reason: str) -> None:
+        if self.metrics is not None:
+            self.metrics.errors.labels(kind=reason).inc()

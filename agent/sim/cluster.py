@@ -1,0 +1,627 @@
+"""A simulated cluster that implements the same ports as the Kubernetes adapter.
+
+Fidelity where Autonomic's decisions depend on it, and nowhere else:
+
+- Deployments own pods through revisions; pods take ``startup`` seconds to become
+  ready; a rollout keeps old pods until new ones are ready (maxUnavailable 0), so a
+  bad image leaves new pods crash-looping next to the old ones, as in a real cluster.
+- Each ready pod serves ``capacity`` units of load; latency rises with utilisation and
+  load above ready capacity is dropped as errors.
+- Memory grows per pod at ``leak_mib_per_hour``; a pod whose memory passes its limit
+  is OOMKilled and restarts, so repeated OOMKills show up in restart counts and in the
+  last termination reason.
+- Nodes can go NotReady; their pods stop serving. Cordon and drain work through
+  evictions that respect a PodDisruptionBudget.
+- An HPA, when configured, is the faithful controller in ``forecasting.hpa``, run every
+  15 s on the load the metrics pipeline shows it (lagged one scrape).
+
+The simulation advances only when ``advance(now, load)`` is called, so it runs on the
+simulation's fake clock as fast as the CPU allows.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from agent.errors import PermanentError
+from forecasting.hpa import HpaController, HpaSpec, MetricObservation
+from remediation.ports import (
+    ContainerState,
+    Cordon,
+    DeletePod,
+    Drain,
+    EvictPod,
+    HpaState,
+    NodeState,
+    ObjectRef,
+    Operation,
+    OperationResult,
+    PatchResources,
+    PauseRollout,
+    PodState,
+    RollbackToPrevious,
+    RolloutRestart,
+    Scale,
+    SetHpaMinReplicas,
+    WorkloadState,
+)
+
+__all__ = ["SimCluster", "SimEvent", "SimHpa", "SimNode", "SimPod", "SimWorkload", "Template"]
+
+BACKOFF = 60.0  # seconds a crashed container waits before the next start
+HPA_PERIOD = 15.0
+
+
+def _mib(quantity: str) -> float:
+    units = {
+        "Ki": 1 / 1024,
+        "Mi": 1.0,
+        "Gi": 1024.0,
+        "K": 1e3 / 2**20,
+        "M": 1e6 / 2**20,
+        "G": 1e9 / 2**20,
+    }
+    for suffix, factor in sorted(units.items(), key=lambda kv: -len(kv[0])):
+        if quantity.endswith(suffix):
+            return float(quantity[: -len(suffix)]) * factor
+    return float(quantity) / 2**20
+
+
+@dataclass(frozen=True)
+class Template:
+    image: str
+    requests: dict[str, str] = field(default_factory=dict)
+    limits: dict[str, str] = field(default_factory=dict)
+    restarted_at: float | None = None
+
+
+@dataclass
+class SimHpa:
+    name: str
+    min_replicas: int
+    max_replicas: int
+    target_per_pod: float
+    controller: HpaController | None = None
+
+
+@dataclass
+class SimWorkload:
+    ref: ObjectRef
+    replicas: int
+    templates: dict[int, Template]
+    revision: int
+    capacity: float  # load one ready pod serves
+    startup: float  # seconds from creation to ready
+    labels: dict[str, str] = field(default_factory=dict)
+    annotations: dict[str, str] = field(default_factory=dict)
+    bad_images: set[str] = field(default_factory=set)
+    base_memory_mib: float = 200.0
+    leak_mib_per_hour: float = 0.0
+    base_latency_ms: float = 50.0
+    base_error_rate: float = 0.001
+    paused: bool = False
+    last_rollout_at: float | None = None
+    hpa: SimHpa | None = None
+    pdb_min_available: int | None = None
+    last_human_change_at: float | None = None
+
+    @property
+    def template(self) -> Template:
+        return self.templates[self.revision]
+
+
+@dataclass
+class SimPod:
+    name: str
+    owner: ObjectRef
+    revision: int
+    node: str
+    created_at: float
+    started_at: float
+    restarts: int = 0
+    waiting_reason: str | None = None
+    last_termination_reason: str | None = None
+    crashed_until: float | None = None
+    deleting: bool = False
+
+
+@dataclass
+class SimNode:
+    name: str
+    ready: bool = True
+    unschedulable: bool = False
+    not_ready_since: float | None = None
+    conditions: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class SimEvent:
+    at: float
+    target: str
+    reason: str
+    message: str
+    warning: bool
+
+
+@dataclass
+class Sample:
+    """What the metrics pipeline scrapes from one workload at one instant."""
+
+    load: float
+    served: float
+    ready_pods: int
+    pods: int
+    replicas: int
+    latency_ms: float
+    error_rate: float
+    restarts: int
+    memory_mib: float
+
+
+class SimCluster:
+    """In-memory cluster implementing ``ClusterReader`` and ``ClusterWriter``."""
+
+    def __init__(self, nodes: list[str], now: float) -> None:
+        self.now = now
+        self.nodes: dict[str, SimNode] = {n: SimNode(n) for n in nodes}
+        self.workloads: dict[ObjectRef, SimWorkload] = {}
+        self.pods: dict[str, SimPod] = {}
+        self.events: list[SimEvent] = []
+        self.writes: list[tuple[float, str, str]] = []  # (time, op, target) for audits
+        self._serial = 0
+        self._next_hpa = now
+        self.last_samples: dict[ObjectRef, Sample] = {}
+
+    # ------------------------------------------------------------ building
+    def add_workload(self, workload: SimWorkload, *, ready: bool = True) -> None:
+        self.workloads[workload.ref] = workload
+        for _ in range(workload.replicas):
+            pod = self._create_pod(workload)
+            if ready:
+                pod.created_at = pod.started_at = self.now - workload.startup - 1
+
+    def _create_pod(self, workload: SimWorkload) -> SimPod:
+        self._serial += 1
+        name = f"{workload.ref.name}-{workload.revision}-{self._serial:05d}"
+        pod = SimPod(name, workload.ref, workload.revision, self._place(), self.now, self.now)
+        self.pods[name] = pod
+        return pod
+
+    def _place(self) -> str:
+        usable = [n for n in self.nodes.values() if n.ready and not n.unschedulable]
+        if not usable:
+            usable = list(self.nodes.values())
+        counts = {n.name: 0 for n in usable}
+        for pod in self.pods.values():
+            if pod.node in counts:
+                counts[pod.node] += 1
+        return min(counts, key=lambda name: (counts[name], name))
+
+    # -------------------------------------------------------- time moving
+    def pod_ready(self, pod: SimPod, now: float | None = None) -> bool:
+        now = self.now if now is None else now
+        workload = self.workloads[pod.owner]
+        node = self.nodes.get(pod.node)
+        if pod.deleting or node is None or not node.ready:
+            return False
+        if workload.templates[pod.revision].image in workload.bad_images:
+            return False
+        if pod.crashed_until is not None and now < pod.crashed_until:
+            return False
+        return now >= pod.started_at + workload.startup
+
+    def advance(self, now: float, load: dict[ObjectRef, float]) -> dict[ObjectRef, Sample]:
+        """Move to ``now``: pods start, crash, leak and get replaced; the HPA reconciles."""
+        self.now = now
+        for workload in self.workloads.values():
+            self._reconcile(workload, now)
+        samples = {}
+        for ref, workload in self.workloads.items():
+            samples[ref] = self._sample(workload, load.get(ref, 0.0), now)
+        while self._next_hpa <= now:
+            for ref, workload in self.workloads.items():
+                if workload.hpa is not None:
+                    previous = self.last_samples.get(ref, samples[ref])
+                    self._run_hpa(workload, previous, self._next_hpa)
+            self._next_hpa += HPA_PERIOD
+        self.last_samples = samples
+        return samples
+
+    def _reconcile(self, workload: SimWorkload, now: float) -> None:
+        mine = [p for p in self.pods.values() if p.owner == workload.ref]
+        for pod in mine:  # crash loops and OOM kills
+            pod_template = workload.templates[pod.revision]
+            if pod_template.image in workload.bad_images:
+                if pod.crashed_until is None or now >= pod.crashed_until:
+                    pod.restarts += 1
+                    pod.waiting_reason = "CrashLoopBackOff"
+                    pod.last_termination_reason = "Error"
+                    pod.crashed_until = now + BACKOFF
+                continue
+            limit = pod_template.limits.get("memory")
+            if limit and workload.leak_mib_per_hour > 0:
+                used = (
+                    workload.base_memory_mib
+                    + workload.leak_mib_per_hour * (now - pod.started_at) / 3600
+                )
+                if used > _mib(limit):
+                    pod.restarts += 1
+                    pod.last_termination_reason = "OOMKilled"
+                    pod.started_at = now
+                    pod.crashed_until = now + 10.0
+            if pod.crashed_until is not None and now >= pod.crashed_until:
+                pod.waiting_reason = None
+        current = [p for p in mine if p.revision == workload.revision and not p.deleting]
+        old = [p for p in mine if p.revision != workload.revision and not p.deleting]
+        if workload.paused:
+            return
+        # Surge new pods up to the desired count; retire old pods as new ones turn ready.
+        missing = workload.replicas - len(current)
+        for _ in range(max(missing, 0)):
+            current.append(self._create_pod(workload))
+        if missing < 0:
+            surplus = sorted(current, key=lambda p: (self.pod_ready(p, now), -p.created_at))[
+                :-missing
+            ]
+            for pod in surplus:
+                del self.pods[pod.name]
+        ready_new = sum(self.pod_ready(p, now) for p in current)
+        if old:
+            keep = max(workload.replicas - ready_new, 0)
+            old.sort(key=lambda p: (not self.pod_ready(p, now), p.created_at))
+            for pod in old[keep:]:
+                del self.pods[pod.name]
+        # Pods on a NotReady node for 5 minutes are evicted and rescheduled (taint-based).
+        for pod in list(self.pods.values()):
+            node = self.nodes.get(pod.node)
+            if (
+                pod.owner == workload.ref
+                and node is not None
+                and not node.ready
+                and node.not_ready_since is not None
+                and now - node.not_ready_since >= 300
+                and pod.name in self.pods
+            ):
+                del self.pods[pod.name]
+
+    def _sample(self, workload: SimWorkload, load: float, now: float) -> Sample:
+        pods = [p for p in self.pods.values() if p.owner == workload.ref]
+        ready = [p for p in pods if self.pod_ready(p, now)]
+        capacity = len(ready) * workload.capacity
+        served = min(load, capacity)
+        utilisation = load / capacity if capacity > 0 else math.inf
+        if math.isinf(utilisation):
+            latency = workload.base_latency_ms * 20
+        else:
+            latency = workload.base_latency_ms / max(1.0 - min(utilisation, 0.95), 0.05)
+        errors = workload.base_error_rate
+        if load > 0:
+            errors += (load - served) / load
+        crashing = sum(1 for p in pods if p.waiting_reason == "CrashLoopBackOff")
+        if pods and crashing:
+            errors += 0.02 * crashing / len(pods)
+        memory = max(
+            (
+                workload.base_memory_mib + workload.leak_mib_per_hour * (now - p.started_at) / 3600
+                for p in ready
+            ),
+            default=0.0,
+        )
+        return Sample(
+            load=load,
+            served=served,
+            ready_pods=len(ready),
+            pods=len(pods),
+            replicas=workload.replicas,
+            latency_ms=latency,
+            error_rate=min(errors, 1.0),
+            restarts=sum(p.restarts for p in pods),
+            memory_mib=memory,
+        )
+
+    def _run_hpa(self, workload: SimWorkload, sample: Sample, at: float) -> None:
+        hpa = workload.hpa
+        assert hpa is not None
+        if hpa.controller is None:
+            hpa.controller = HpaController(
+                HpaSpec(hpa.target_per_pod, hpa.min_replicas, hpa.max_replicas)
+            )
+        pods = sample.pods
+        ready = sample.ready_pods
+        observation = (
+            MetricObservation(ready, sample.load / ready, unready_pods=max(pods - ready, 0))
+            if ready
+            else None
+        )
+        decision = hpa.controller.reconcile(at, workload.replicas, observation, hpa.min_replicas)
+        workload.replicas = decision.desired
+
+    # ----------------------------------------------------------- faults
+    def set_node_ready(self, name: str, ready: bool) -> None:
+        node = self.nodes[name]
+        node.ready = ready
+        node.not_ready_since = None if ready else self.now
+        node.conditions = {"Ready": "True" if ready else "False"}
+
+    def roll_out(self, ref: ObjectRef, image: str, *, by_human: bool = True) -> None:
+        workload = self.workloads[ref]
+        new = replace(workload.template, image=image)
+        workload.revision += 1
+        workload.templates[workload.revision] = new
+        workload.last_rollout_at = self.now
+        if by_human:
+            workload.last_human_change_at = self.now
+
+    # ------------------------------------------------------- ClusterReader
+    def _workload_state(self, workload: SimWorkload) -> WorkloadState:
+        pods = [p for p in self.pods.values() if p.owner == workload.ref]
+        ready = sum(self.pod_ready(p) for p in pods)
+        updated = sum(p.revision == workload.revision for p in pods)
+        failing = any(
+            p.revision == workload.revision and p.waiting_reason == "CrashLoopBackOff" for p in pods
+        )
+        template = workload.template
+        return WorkloadState(
+            ref=workload.ref,
+            replicas=workload.replicas,
+            ready_replicas=ready,
+            updated_replicas=updated,
+            available_replicas=ready,
+            labels=dict(workload.labels),
+            annotations=dict(workload.annotations),
+            selector={"app": workload.ref.name},
+            containers=(
+                ContainerState(
+                    "app", template.image, dict(template.requests), dict(template.limits)
+                ),
+            ),
+            generation=workload.revision,
+            observed_generation=workload.revision,
+            revision=workload.revision,
+            paused=workload.paused,
+            rollout_failed=failing
+            and workload.last_rollout_at is not None
+            and self.now - workload.last_rollout_at > 600,
+            last_rollout_at=workload.last_rollout_at,
+            managed_by_human_at=workload.last_human_change_at,
+        )
+
+    def get_workload(self, ref: ObjectRef) -> WorkloadState | None:
+        workload = self.workloads.get(ref)
+        return self._workload_state(workload) if workload else None
+
+    def list_workloads(self, namespace: str | None = None) -> list[WorkloadState]:
+        return [
+            self._workload_state(w)
+            for w in self.workloads.values()
+            if namespace is None or w.ref.namespace == namespace
+        ]
+
+    def list_pods(
+        self, namespace: str | None = None, selector: dict[str, str] | None = None
+    ) -> list[PodState]:
+        out = []
+        for pod in self.pods.values():
+            if namespace is not None and pod.owner.namespace != namespace:
+                continue
+            labels = {"app": pod.owner.name}
+            if selector and any(labels.get(k) != v for k, v in selector.items()):
+                continue
+            out.append(
+                PodState(
+                    ref=ObjectRef("Pod", pod.name, pod.owner.namespace),
+                    labels=labels,
+                    phase="Running",
+                    ready=self.pod_ready(pod),
+                    node=pod.node,
+                    owner=pod.owner,
+                    restarts=pod.restarts,
+                    waiting_reason=pod.waiting_reason,
+                    last_termination_reason=pod.last_termination_reason,
+                    started_at=pod.started_at,
+                    deleting=pod.deleting,
+                )
+            )
+        return out
+
+    def list_nodes(self) -> list[NodeState]:
+        return [
+            NodeState(
+                ref=ObjectRef("Node", n.name),
+                labels={"kubernetes.io/hostname": n.name},
+                ready=n.ready,
+                unschedulable=n.unschedulable,
+                conditions=dict(n.conditions) or {"Ready": "True" if n.ready else "False"},
+                not_ready_since=n.not_ready_since,
+            )
+            for n in self.nodes.values()
+        ]
+
+    def get_hpa_for(self, workload: ObjectRef) -> HpaState | None:
+        found = self.workloads.get(workload)
+        if found is None or found.hpa is None:
+            return None
+        hpa = found.hpa
+        return HpaState(
+            ref=ObjectRef("HorizontalPodAutoscaler", hpa.name, workload.namespace),
+            target=workload,
+            min_replicas=hpa.min_replicas,
+            max_replicas=hpa.max_replicas,
+            current_replicas=found.replicas,
+            desired_replicas=found.replicas,
+        )
+
+    # ------------------------------------------------------- ClusterWriter
+    def _workload_for(self, ref: ObjectRef) -> SimWorkload:
+        if ref.kind == "HorizontalPodAutoscaler":
+            for workload in self.workloads.values():
+                if workload.hpa is not None and workload.hpa.name == ref.name:
+                    return workload
+        elif ref in self.workloads:
+            return self.workloads[ref]
+        raise PermanentError(f"{ref} not found", reason="NotFound")
+
+    def snapshot(self, operation: Operation) -> dict[str, Any]:
+        target = operation.target
+        if isinstance(operation, Scale):
+            return {"replicas": self._workload_for(target).replicas}
+        if isinstance(operation, SetHpaMinReplicas):
+            hpa = self._workload_for(target).hpa
+            assert hpa is not None
+            return {"minReplicas": hpa.min_replicas}
+        if isinstance(operation, RolloutRestart | RollbackToPrevious | PatchResources):
+            workload = self._workload_for(target)
+            return {
+                "revision": workload.revision,
+                "image": workload.template.image,
+                "limits": dict(workload.template.limits),
+                "requests": dict(workload.template.requests),
+            }
+        if isinstance(operation, PauseRollout):
+            return {"paused": self._workload_for(target).paused}
+        if isinstance(operation, DeletePod | EvictPod):
+            pod = self.pods.get(target.name)
+            return {"exists": pod is not None, "owner": str(pod.owner) if pod else None}
+        if isinstance(operation, Cordon | Drain):
+            node = self.nodes.get(target.name)
+            if node is None:
+                raise PermanentError(f"{target} not found", reason="NotFound")
+            pods = sorted(p.name for p in self.pods.values() if p.node == target.name)
+            return {"unschedulable": node.unschedulable, "pods": pods}
+        raise PermanentError(f"unsupported operation {operation!r}", reason="Unsupported")
+
+    def apply(self, operation: Operation, *, dry_run: bool = False) -> OperationResult:
+        before = self.snapshot(operation)
+        summary, after = self._describe(operation, before)
+        if not dry_run:
+            self._write(operation)
+            after = self.snapshot(operation)
+            self.writes.append((self.now, operation.op, str(operation.target)))
+        return OperationResult(
+            operation, dry_run, before != after or dry_run, before, after, summary
+        )
+
+    def _describe(self, operation: Operation, before: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+        if isinstance(operation, Scale):
+            return f"replicas {before['replicas']} -> {operation.replicas}", {
+                "replicas": operation.replicas
+            }
+        if isinstance(operation, SetHpaMinReplicas):
+            return (
+                f"minReplicas {before['minReplicas']} -> {operation.min_replicas}",
+                {"minReplicas": operation.min_replicas},
+            )
+        if isinstance(operation, RollbackToPrevious):
+            return f"revision {before['revision']} -> previous template", {}
+        if isinstance(operation, PatchResources):
+            return (
+                f"container {operation.container}: limits {before['limits']} -> {operation.limits}",
+                {},
+            )
+        if isinstance(operation, Cordon):
+            return f"unschedulable {before['unschedulable']} -> {operation.unschedulable}", {}
+        if isinstance(operation, Drain):
+            return f"cordon and evict {len(before['pods'])} pods", {}
+        return operation.op.replace("_", " "), {}
+
+    def _write(self, operation: Operation) -> None:
+        target = operation.target
+        if isinstance(operation, Scale):
+            self._workload_for(target).replicas = operation.replicas
+        elif isinstance(operation, SetHpaMinReplicas):
+            workload = self._workload_for(target)
+            assert workload.hpa is not None
+            workload.hpa.min_replicas = operation.min_replicas
+            if workload.replicas < operation.min_replicas:
+                workload.replicas = min(operation.min_replicas, workload.hpa.max_replicas)
+        elif isinstance(operation, RolloutRestart):
+            workload = self._workload_for(target)
+            self._new_revision(workload, replace(workload.template, restarted_at=self.now))
+        elif isinstance(operation, RollbackToPrevious):
+            workload = self._workload_for(target)
+            previous = [r for r in workload.templates if r < workload.revision]
+            if not previous:
+                raise PermanentError(
+                    f"{target} has no previous revision", reason="NoPreviousRevision"
+                )
+            self._new_revision(workload, workload.templates[max(previous)])
+        elif isinstance(operation, PauseRollout):
+            self._workload_for(target).paused = operation.paused
+        elif isinstance(operation, DeletePod):
+            self.pods.pop(target.name, None)
+        elif isinstance(operation, EvictPod):
+            self._evict(target.name)
+        elif isinstance(operation, Cordon):
+            self.nodes[target.name].unschedulable = operation.unschedulable
+        elif isinstance(operation, Drain):
+            self.nodes[target.name].unschedulable = True
+            for pod in [p for p in self.pods.values() if p.node == target.name][
+                : operation.max_evictions
+            ]:
+                self._evict(pod.name)
+        elif isinstance(operation, PatchResources):
+            workload = self._workload_for(target)
+            template = workload.template
+            self._new_revision(
+                workload,
+                replace(
+                    template,
+                    limits={**template.limits, **operation.limits},
+                    requests={**template.requests, **operation.requests},
+                ),
+            )
+
+    def _new_revision(self, workload: SimWorkload, template: Template) -> None:
+        workload.revision += 1
+        workload.templates[workload.revision] = template
+        workload.last_rollout_at = self.now
+
+    def _evict(self, name: str) -> None:
+        pod = self.pods.get(name)
+        if pod is None:
+            return
+        workload = self.workloads[pod.owner]
+        if workload.pdb_min_available is not None:
+            ready = sum(self.pod_ready(p) for p in self.pods.values() if p.owner == pod.owner)
+            if self.pod_ready(pod) and ready - 1 < workload.pdb_min_available:
+                raise PermanentError(
+                    f"evicting {name} would violate its PodDisruptionBudget",
+                    reason="BlockedByBudget",
+                )
+        del self.pods[name]
+
+    def undo(self, operation: Operation, before: dict[str, Any]) -> OperationResult:
+        target = operation.target
+        now_state = self.snapshot(operation)
+        if isinstance(operation, Scale):
+            self._workload_for(target).replicas = int(before["replicas"])
+        elif isinstance(operation, SetHpaMinReplicas):
+            hpa = self._workload_for(target).hpa
+            assert hpa is not None
+            hpa.min_replicas = int(before["minReplicas"])
+        elif isinstance(operation, RolloutRestart | RollbackToPrevious | PatchResources):
+            workload = self._workload_for(target)
+            template = replace(
+                workload.template,
+                image=before["image"],
+                limits=dict(before["limits"]),
+                requests=dict(before["requests"]),
+            )
+            self._new_revision(workload, template)
+        elif isinstance(operation, PauseRollout):
+            self._workload_for(target).paused = bool(before["paused"])
+        elif isinstance(operation, Cordon | Drain):
+            self.nodes[target.name].unschedulable = bool(before["unschedulable"])
+        else:
+            raise PermanentError(f"{operation.op} cannot be undone", reason="NotUndoable")
+        self.writes.append((self.now, f"undo:{operation.op}", str(target)))
+        return OperationResult(
+            operation, False, True, now_state, self.snapshot(operation), f"undid {operation.op}"
+        )
+
+    def post_event(
+        self, target: ObjectRef, reason: str, message: str, *, warning: bool = False
+    ) -> None:
+        self.events.append(SimEvent(self.now, str(target), reason, message, warning))

@@ -1,0 +1,194 @@
+"""The executor's write-ahead discipline, on the simulated cluster."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from agent.clock import FakeClock
+from agent.errors import TransientError
+from agent.executor import Executor
+from agent.ledger import Ledger, open_ledger
+from agent.sim.cluster import SimCluster, SimWorkload, Template
+from remediation.ports import (
+    ObjectRef,
+    Operation,
+    OperationResult,
+    PatchResources,
+    RollbackToPrevious,
+    Scale,
+)
+
+WEB = ObjectRef("Deployment", "web", "shop")
+
+
+@pytest.fixture
+def ledger(tmp_path: Path) -> Iterator[Ledger]:
+    opened = open_ledger(f"sqlite:///{tmp_path / 'l.sqlite'}", 0)
+    yield opened
+    opened.close()
+
+
+def cluster(now: float = 1000.0) -> SimCluster:
+    sim = SimCluster(["n1", "n2"], now)
+    sim.add_workload(
+        SimWorkload(WEB, 3, {1: Template("web:1", limits={"memory": "256Mi"})}, 1, 100.0, 60.0)
+    )
+    return sim
+
+
+def test_apply_records_intent_then_result_and_event(ledger: Ledger) -> None:
+    sim, clock = cluster(), FakeClock(1000)
+    executor = Executor(ledger, sim, clock, owner="replica-a")
+    outcome = executor.apply(
+        "scale/web/1",
+        0,
+        Scale(WEB, 5),
+        decision_id=None,
+        runbook="scale-out",
+        reason_code="SurgeNotForecast",
+        message="load 40% above forecast",
+    )
+    assert outcome.status == "applied" and outcome.message == "replicas 3 -> 5"
+    (intent,) = ledger.intents()
+    assert intent.status == "applied" and intent.snapshot == {"replicas": 3}
+    assert sim.workloads[WEB].replicas == 5
+    assert sim.events[-1].reason == "SurgeNotForecast"
+    assert ledger.count_actions(0, target=str(WEB)) == 1
+
+
+def test_a_step_is_never_written_twice(ledger: Ledger) -> None:
+    sim, clock = cluster(), FakeClock(1000)
+    executor = Executor(ledger, sim, clock, owner="a")
+    args = {"decision_id": None, "runbook": "r", "reason_code": "X", "message": "m"}
+    assert executor.apply("k", 0, Scale(WEB, 5), **args).status == "applied"  # type: ignore[arg-type]
+    again = executor.apply("k", 0, Scale(WEB, 7), **args)  # type: ignore[arg-type]
+    assert again.status == "already_recorded"
+    assert sim.workloads[WEB].replicas == 5 and len(sim.writes) == 1
+
+
+def test_not_leader_writes_nothing(ledger: Ledger) -> None:
+    sim = cluster()
+    executor = Executor(ledger, sim, FakeClock(1000), owner="b", is_leader=lambda: False)
+    outcome = executor.apply(
+        "k", 0, Scale(WEB, 9), decision_id=None, runbook="r", reason_code="X", message="m"
+    )
+    assert outcome.status == "not_leader" and sim.writes == [] and ledger.intents() == []
+
+
+def test_dry_run_records_but_changes_nothing(ledger: Ledger) -> None:
+    sim = cluster()
+    executor = Executor(ledger, sim, FakeClock(1000), owner="a")
+    outcome = executor.apply(
+        "k",
+        0,
+        Scale(WEB, 9),
+        decision_id=None,
+        runbook="r",
+        reason_code="X",
+        message="m",
+        dry_run=True,
+    )
+    assert outcome.status == "dry_run" and sim.workloads[WEB].replicas == 3
+    assert ledger.intents()[0].status == "dry_run" and ledger.count_actions(0) == 0
+
+
+def test_undo_restores_the_snapshot(ledger: Ledger) -> None:
+    sim = cluster()
+    executor = Executor(ledger, sim, FakeClock(1000), owner="a")
+    executor.apply(
+        "k",
+        0,
+        PatchResources(WEB, "app", limits={"memory": "384Mi"}),
+        decision_id=None,
+        runbook="oom",
+        reason_code="OOM",
+        message="m",
+    )
+    assert sim.workloads[WEB].template.limits["memory"] == "384Mi"
+    (intent,) = ledger.intents(status=["applied"])
+    assert executor.undo(intent, reason_code="VerifyFailed", message="undo").status == "undone"
+    assert sim.workloads[WEB].template.limits["memory"] == "256Mi"
+    assert ledger.intents()[0].status == "undone"
+
+
+class CrashingWriter:
+    """Writes (or not), then fails as a network timeout would."""
+
+    def __init__(self, sim: SimCluster, *, write_first: bool) -> None:
+        self.sim = sim
+        self.write_first = write_first
+
+    def snapshot(self, operation: Operation) -> dict[str, object]:
+        return self.sim.snapshot(operation)
+
+    def apply(self, operation: Operation, *, dry_run: bool = False) -> OperationResult:
+        if self.write_first:
+            self.sim.apply(operation)
+        raise TransientError("timed out", reason="Timeout")
+
+    def undo(self, operation: Operation, before: dict[str, object]) -> OperationResult:
+        return self.sim.undo(operation, before)
+
+    def post_event(self, *args: object, **kwargs: object) -> None:
+        pass
+
+
+@pytest.mark.parametrize(("write_first", "expected"), [(True, "applied"), (False, "failed")])
+def test_a_timeout_is_settled_by_looking_not_guessing(
+    ledger: Ledger, write_first: bool, expected: str
+) -> None:
+    sim = cluster()
+    executor = Executor(
+        ledger, CrashingWriter(sim, write_first=write_first), FakeClock(1), owner="a"
+    )
+    outcome = executor.apply(
+        "k",
+        0,
+        RollbackToPrevious(WEB) if False else Scale(WEB, 6),
+        decision_id=None,
+        runbook="r",
+        reason_code="X",
+        message="m",
+    )
+    assert outcome.status == expected
+    assert ledger.intents()[0].status == ("applied" if write_first else "abandoned")
+
+
+def test_reconcile_settles_pending_intents_after_a_crash(ledger: Ledger) -> None:
+    sim = cluster()
+    # A crash between "intent recorded" and "result recorded": two intents left pending,
+    # one whose write reached the cluster and one whose write did not.
+    ledger.record_intent(
+        "a",
+        0,
+        {
+            "op": "scale",
+            "target": {"kind": "Deployment", "name": "web", "namespace": "shop"},
+            "replicas": 6,
+        },
+        {"replicas": 3},
+        "old",
+        1,
+    )
+    sim.apply(Scale(WEB, 6))
+    executor = Executor(ledger, sim, FakeClock(2), owner="new")
+    settled = dict((i.execution_key, s) for i, s in executor.reconcile())
+    assert settled == {"a": "applied"}
+    ledger.record_intent(
+        "b",
+        0,
+        {
+            "op": "scale",
+            "target": {"kind": "Deployment", "name": "web", "namespace": "shop"},
+            "replicas": 8,
+        },
+        {"replicas": 6},
+        "old",
+        3,
+    )
+    settled = dict((i.execution_key, s) for i, s in executor.reconcile())
+    assert settled == {"b": "abandoned"}
+    assert sim.workloads[WEB].replicas == 6  # nothing was written again
