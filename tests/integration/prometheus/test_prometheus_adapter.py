@@ -6,6 +6,7 @@ server starts; live samples arrive by remote write.
 
 from __future__ import annotations
 
+import contextlib
 import http.server
 import math
 import threading
@@ -148,10 +149,9 @@ class _Misbehaving(http.server.BaseHTTPRequestHandler):
         self.send_response(status)
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()
-        try:
+        # The client may give up first: that is the point of "slow".
+        with contextlib.suppress(BrokenPipeError):
             self.wfile.write(body)
-        except BrokenPipeError:  # the client gave up first: that is the point of "slow"
-            pass
 
     def log_message(self, *args: object) -> None:
         pass
