@@ -1,0 +1,128 @@
+from __future__ import annotations
+
+import json
+import threading
+import urllib.error
+import urllib.request
+
+from agent.errors import PermanentError, TransientError
+from agent.observability import Metrics
+from agent.runtime import AlwaysLeader, Job, Runtime, run_job
+from agent.server import HttpServer, Request, json_response
+
+
+class Gate:
+    def __init__(self, leader: bool) -> None:
+        self.leader = leader
+        self.started = self.stopped = False
+
+    def is_leader(self) -> bool:
+        return self.leader
+
+    def start(self) -> None:
+        self.started = True
+
+    def stop(self) -> None:
+        self.stopped = True
+
+
+def test_run_job_gates_on_leadership_and_contains_errors() -> None:
+    metrics, stopping, calls = Metrics(), threading.Event(), []
+    job = Job("scaling", 60, lambda: calls.append(1))
+    assert run_job(job, metrics, Gate(False), stopping) == "not-leader" and calls == []
+    assert run_job(job, metrics, Gate(True), stopping) == "ok" and calls == [1]
+    observer = Job("observe", 60, lambda: calls.append(2), leader_only=False)
+    assert run_job(observer, metrics, Gate(False), stopping) == "ok"
+
+    def transient() -> None:
+        raise TransientError("prometheus down", reason="PrometheusDown")
+
+    def permanent() -> None:
+        raise PermanentError("forbidden", reason="Forbidden")
+
+    def bug() -> None:
+        raise ZeroDivisionError
+
+    assert run_job(Job("t", 1, transient), metrics, Gate(True), stopping) == "transient-error"
+    assert run_job(Job("p", 1, permanent), metrics, Gate(True), stopping) == "permanent-error"
+    assert run_job(Job("b", 1, bug), metrics, Gate(True), stopping) == "error"
+    assert metrics.errors.labels(kind="PrometheusDown")._value.get() == 1
+    stopping.set()
+    assert run_job(job, metrics, Gate(True), stopping) == "stopping"
+
+
+def _get(url: str) -> tuple[int, bytes]:
+    try:
+        with urllib.request.urlopen(url, timeout=5) as response:
+            return response.status, response.read()
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.read()
+
+
+def test_probes_metrics_and_graceful_stop() -> None:
+    server = HttpServer("127.0.0.1", 0)
+    ran = threading.Event()
+    gate = Gate(True)
+    stopped_hook: list[str] = []
+    runtime = Runtime(
+        [Job("tick", 0.2, ran.set, jitter=0)],
+        metrics=Metrics(),
+        gate=gate,
+        server=server,
+        ready=lambda: (True, "ledger open"),
+        on_stop=lambda: stopped_hook.append("flushed"),
+    )
+    runtime.start()
+    base = f"http://127.0.0.1:{server.port}"
+    try:
+        assert ran.wait(5)
+        assert _get(f"{base}/healthz")[0] == 200
+        status, body = _get(f"{base}/readyz")
+        assert status == 200 and json.loads(body)["leader"] is True
+        status, body = _get(f"{base}/metrics")
+        assert status == 200 and b"autonomic_loop_duration_seconds_count" in body
+        assert b"autonomic_leader 1.0" in body
+        assert _get(f"{base}/nope")[0] == 404
+    finally:
+        runtime.stop()
+    assert gate.started and gate.stopped and stopped_hook == ["flushed"]
+    assert runtime.stopped.is_set()
+
+
+def test_server_limits_bodies_and_hides_errors() -> None:
+    server = HttpServer("127.0.0.1", 0, max_body_bytes=2048)
+
+    def boom(_request: Request) -> object:
+        raise RuntimeError("secret detail")
+
+    server.route("POST", "/echo", lambda r: json_response(200, {"n": len(r.body)}))
+    server.route("POST", "/boom", boom)  # type: ignore[arg-type]
+    server.start()
+    base = f"http://127.0.0.1:{server.port}"
+    try:
+        ok = urllib.request.Request(f"{base}/echo", data=b"x" * 100, method="POST")
+        with urllib.request.urlopen(ok, timeout=5) as response:
+            assert json.loads(response.read()) == {"n": 100}
+        big = urllib.request.Request(f"{base}/echo", data=b"x" * 4096, method="POST")
+        try:
+            urllib.request.urlopen(big, timeout=5)
+        except urllib.error.HTTPError as exc:
+            assert exc.code == 413
+        else:
+            raise AssertionError("a body over the limit was accepted")
+        bad = urllib.request.Request(f"{base}/boom", data=b"{}", method="POST")
+        try:
+            urllib.request.urlopen(bad, timeout=5)
+        except urllib.error.HTTPError as exc:
+            assert exc.code == 500 and b"secret detail" not in exc.read()
+        assert _get(f"{base}/echo")[0] == 405
+    finally:
+        server.stop()
+
+
+def test_always_leader() -> None:
+    gate = AlwaysLeader()
+    gate.start()
+    assert gate.is_leader()
+    gate.stop()
+    assert gate.is_leader()
