@@ -1,11 +1,19 @@
-"""`autonomic runbooks`: validate runbooks and write their JSON Schema"""
+"""`autonomic runbooks`: validate runbooks and write their JSON Schema.
+
+    autonomic runbooks validate [PATH...]    check files/directories (default: runbooks/)
+    autonomic runbooks schema [--output FILE]  print or write the JSON Schema for editors
+
+``validate`` prints every problem as ``file:line: path: message`` and exits 1 when there
+is any, so it can gate CI and the daemon's start-up the same way.
+"""
 
 from __future__ import annotations
 
 import argparse
+import sys
 from typing import Any
 
-from agent.cli._unbuilt import not_built
+DEFAULT_PATH = "runbooks"
 
 
 def register(sub: argparse._SubParsersAction[Any]) -> None:
@@ -14,4 +22,63 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
         help="validate runbooks and write their JSON Schema",
         description="validate runbooks and write their JSON Schema",
     )
-    parser.set_defaults(handler=not_built(4, "'autonomic runbooks'"))
+    actions = parser.add_subparsers(dest="runbooks_command", metavar="SUBCOMMAND")
+
+    validate = actions.add_parser(
+        "validate",
+        help="check runbook files; print every error as file:line: path: message",
+        description="Check runbook files and directories (recursively, *.yaml and *.yml). "
+        "Exits 1 if any file has a problem; a file with a problem loads no runbook.",
+    )
+    validate.add_argument(
+        "paths", nargs="*", metavar="PATH", help=f"files or directories (default: {DEFAULT_PATH}/)"
+    )
+    validate.set_defaults(handler=run_validate)
+
+    schema = actions.add_parser(
+        "schema",
+        help="print or write the runbook JSON Schema (for editors)",
+        description="Print the runbook JSON Schema, or write it with --output.",
+    )
+    schema.add_argument("--output", "-o", metavar="FILE", help="write here instead of stdout")
+    schema.set_defaults(handler=run_schema)
+
+    parser.set_defaults(handler=lambda args: _usage(parser))
+
+
+def _usage(parser: argparse.ArgumentParser) -> int:
+    parser.print_help(sys.stderr)
+    return 2
+
+
+def run_validate(args: argparse.Namespace) -> int:
+    from remediation.loading import check_paths
+
+    paths = args.paths or [DEFAULT_PATH]
+    report = check_paths(paths)
+    for issue in report.issues:
+        print(issue)
+    files = len(report.files)
+    if report.issues:
+        bad = len({issue.file for issue in report.issues})
+        count = len(report.issues)
+        print(
+            f"runbooks: {count} problem{'s' if count != 1 else ''} in {bad} "
+            f"file{'s' if bad != 1 else ''}; no runbook from those files would load",
+            file=sys.stderr,
+        )
+        return 1
+    names = ", ".join(runbook.name for _, runbook in report.runbooks)
+    print(f"OK: {len(report.runbooks)} runbooks in {files} files are valid ({names})")
+    return 0
+
+
+def run_schema(args: argparse.Namespace) -> int:
+    from remediation.loading import render_json_schema, write_json_schema
+
+    if args.output:
+        path = write_json_schema(args.output)
+        print(f"wrote {path}", file=sys.stderr)
+    else:
+        sys.stdout.write(render_json_schema())
+    return 0

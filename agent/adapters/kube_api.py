@@ -1,0 +1,325 @@
+"""A thin, table-driven layer over the official ``kubernetes`` client.
+
+Every call goes through the generated typed API methods (so the wire format is the
+client's own), asks for raw JSON (``_preload_content=False``) so the adapter works
+with plain dicts, carries a (connect, read) timeout, and is retried and translated by
+``kube_errors.call_with_retries``. ``CALLS`` lists the (verb, group, resource) each
+method performs; ``kubernetes.REQUIRED_RBAC`` is checked against it in tests.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import socket
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from agent.adapters.kube_errors import (
+    ApiCall,
+    RetryPolicy,
+    call_with_retries,
+    is_budget_refusal,
+    status_of,
+)
+
+__all__ = ["KINDS", "KindInfo", "KubeApi", "WatchExpiredError"]
+
+Obj = dict[str, Any]
+
+
+@dataclass(frozen=True)
+class KindInfo:
+    kind: str
+    group: str
+    version: str
+    plural: str
+    namespaced: bool
+    api: str  # name of the client class, e.g. "AppsV1Api"
+    snake: str  # method infix, e.g. "stateful_set"
+
+    @property
+    def api_version(self) -> str:
+        return f"{self.group}/{self.version}" if self.group else self.version
+
+
+KINDS: dict[str, KindInfo] = {
+    info.kind: info
+    for info in (
+        KindInfo("Deployment", "apps", "v1", "deployments", True, "AppsV1Api", "deployment"),
+        KindInfo("StatefulSet", "apps", "v1", "statefulsets", True, "AppsV1Api", "stateful_set"),
+        KindInfo("ReplicaSet", "apps", "v1", "replicasets", True, "AppsV1Api", "replica_set"),
+        KindInfo("Pod", "", "v1", "pods", True, "CoreV1Api", "pod"),
+        KindInfo("Node", "", "v1", "nodes", False, "CoreV1Api", "node"),
+        KindInfo("Event", "", "v1", "events", True, "CoreV1Api", "event"),
+        KindInfo(
+            "HorizontalPodAutoscaler",
+            "autoscaling",
+            "v2",
+            "horizontalpodautoscalers",
+            True,
+            "AutoscalingV2Api",
+            "horizontal_pod_autoscaler",
+        ),
+        KindInfo(
+            "PodDisruptionBudget",
+            "policy",
+            "v1",
+            "poddisruptionbudgets",
+            True,
+            "PolicyV1Api",
+            "pod_disruption_budget",
+        ),
+    )
+}
+
+MERGE_PATCH = "application/merge-patch+json"
+STRATEGIC_PATCH = "application/strategic-merge-patch+json"
+
+
+class WatchExpiredError(Exception):
+    """The watch's resourceVersion is too old (410 Gone): list again."""
+
+
+def _read_json(response: Any) -> Obj:
+    data = response.data
+    result = json.loads(data) if data else {}
+    if not isinstance(result, dict):
+        raise ValueError("the API server answered with something other than a JSON object")
+    return result
+
+
+class KubeApi:
+    """Dict-in, dict-out access to the resources Autonomic uses."""
+
+    def __init__(
+        self,
+        api_client: Any,
+        *,
+        policy: RetryPolicy | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        from kubernetes import client
+
+        self.api_client = api_client
+        self.policy = policy or RetryPolicy()
+        self._sleep = sleep
+        self._apis = {
+            name: getattr(client, name)(api_client)
+            for name in ("AppsV1Api", "CoreV1Api", "AutoscalingV2Api", "PolicyV1Api")
+        }
+
+    # ------------------------------------------------------------------ helpers
+
+    def _method(self, info: KindInfo, action: str, namespace: str | None) -> Any:
+        api = self._apis[info.api]
+        if not info.namespaced:
+            return getattr(api, f"{action}_{info.snake}")
+        if action == "list" and not namespace:
+            return getattr(api, f"list_{info.snake}_for_all_namespaces")
+        return getattr(api, f"{action}_namespaced_{info.snake}")
+
+    def _run(self, call: ApiCall, fn: Callable[[], Any], **kwargs: Any) -> Obj:
+        return call_with_retries(
+            lambda: _read_json(fn()), call, self.policy, sleep=self._sleep, **kwargs
+        )
+
+    def _where(self, info: KindInfo, namespace: str | None) -> tuple[Any, ...]:
+        return (namespace,) if info.namespaced and namespace else ()
+
+    def _opts(self) -> dict[str, Any]:
+        return {"_preload_content": False, "_request_timeout": self.policy.request_timeout}
+
+    # -------------------------------------------------------------------- reads
+
+    def read(self, kind: str, namespace: str | None, name: str) -> Obj:
+        info = KINDS[kind]
+        method = self._method(info, "read", namespace)
+        call = ApiCall("get", info.group, info.plural, namespace, name)
+        return self._run(call, lambda: method(name, *self._where(info, namespace), **self._opts()))
+
+    def list(
+        self,
+        kind: str,
+        namespace: str | None = None,
+        *,
+        label_selector: str | None = None,
+        field_selector: str | None = None,
+    ) -> tuple[list[Obj], str]:
+        """Items (with kind/apiVersion filled in) and the list's resourceVersion."""
+        info = KINDS[kind]
+        method = self._method(info, "list", namespace)
+        call = ApiCall("list", info.group, info.plural, namespace)
+        query = {
+            k: v
+            for k, v in (("label_selector", label_selector), ("field_selector", field_selector))
+            if v
+        }
+        body = self._run(
+            call, lambda: method(*self._where(info, namespace), **query, **self._opts())
+        )
+        items = body.get("items") or []
+        for item in items:
+            item.setdefault("kind", info.kind)
+            item.setdefault("apiVersion", info.api_version)
+        return items, str((body.get("metadata") or {}).get("resourceVersion", ""))
+
+    def watch(
+        self,
+        kind: str,
+        namespace: str | None,
+        resource_version: str,
+        *,
+        timeout_seconds: int,
+        on_response: Callable[[Any], None] | None = None,
+    ) -> Iterator[Obj]:
+        """Yield raw watch events until the server ends the stream.
+
+        Raises ``WatchExpiredError`` on a 410 ERROR event; network failures propagate.
+        """
+        info = KINDS[kind]
+        method = self._method(info, "list", namespace)
+        call = ApiCall("watch", info.group, info.plural, namespace)
+
+        def open_stream() -> Any:
+            return method(
+                *self._where(info, namespace),
+                watch=True,
+                resource_version=resource_version,
+                timeout_seconds=timeout_seconds,
+                allow_watch_bookmarks=True,
+                _preload_content=False,
+                _request_timeout=(self.policy.request_timeout[0], timeout_seconds + 15),
+            )
+
+        response = call_with_retries(open_stream, call, self.policy, sleep=self._sleep)
+        if on_response is not None:
+            on_response(response)
+        try:
+            for line in _lines(response):
+                event = json.loads(line)
+                if event.get("type") == "ERROR":
+                    status = event.get("object") or {}
+                    if status.get("code") == 410:
+                        raise WatchExpiredError(status.get("message", "resourceVersion too old"))
+                    raise RuntimeError(f"watch of {info.plural} failed: {status}")
+                yield event
+        finally:
+            response.release_conn()
+
+    def read_scale(self, kind: str, namespace: str, name: str) -> Obj:
+        info = KINDS[kind]
+        method = getattr(self._apis[info.api], f"read_namespaced_{info.snake}_scale")
+        call = ApiCall("get", info.group, f"{info.plural}/scale", namespace, name)
+        return self._run(call, lambda: method(name, namespace, **self._opts()))
+
+    # ------------------------------------------------------------------- writes
+
+    def patch(
+        self,
+        kind: str,
+        namespace: str | None,
+        name: str,
+        body: Obj,
+        *,
+        content_type: str = MERGE_PATCH,
+        dry_run: bool = False,
+    ) -> Obj:
+        info = KINDS[kind]
+        method = self._method(info, "patch", namespace)
+        call = ApiCall("patch", info.group, info.plural, namespace, name)
+        return self._run(
+            call,
+            lambda: method(
+                name,
+                *self._where(info, namespace),
+                body,
+                dry_run="All" if dry_run else None,
+                field_manager="autonomic",
+                _content_type=content_type,
+                **self._opts(),
+            ),
+        )
+
+    def patch_scale(
+        self, kind: str, namespace: str, name: str, body: Obj, *, dry_run: bool = False
+    ) -> Obj:
+        info = KINDS[kind]
+        method = getattr(self._apis[info.api], f"patch_namespaced_{info.snake}_scale")
+        call = ApiCall("patch", info.group, f"{info.plural}/scale", namespace, name)
+        return self._run(
+            call,
+            lambda: method(
+                name,
+                namespace,
+                body,
+                dry_run="All" if dry_run else None,
+                field_manager="autonomic",
+                _content_type=MERGE_PATCH,
+                **self._opts(),
+            ),
+        )
+
+    def delete_pod(self, namespace: str, name: str, *, uid: str, dry_run: bool = False) -> Obj:
+        api = self._apis["CoreV1Api"]
+        call = ApiCall("delete", "", "pods", namespace, name)
+        options = {"preconditions": {"uid": uid}}
+        return self._run(
+            call,
+            lambda: api.delete_namespaced_pod(
+                name, namespace, body=options, dry_run="All" if dry_run else None, **self._opts()
+            ),
+        )
+
+    def evict_pod(self, namespace: str, name: str, *, dry_run: bool = False) -> Obj:
+        """POST an Eviction. A 429 that names a DisruptionBudget is not retried here."""
+        api = self._apis["CoreV1Api"]
+        call = ApiCall("create", "", "pods/eviction", namespace, name)
+        body: Obj = {
+            "apiVersion": "policy/v1",
+            "kind": "Eviction",
+            "metadata": {"name": name, "namespace": namespace},
+        }
+        if dry_run:
+            body["deleteOptions"] = {"dryRun": ["All"]}
+
+        def retryable(exc: Exception) -> bool:
+            status, payload = status_of(exc)
+            if status == 429:
+                return not is_budget_refusal(payload)
+            return status >= 500 or status == 0
+
+        return self._run(
+            call,
+            lambda: api.create_namespaced_pod_eviction(
+                name, namespace, body, dry_run="All" if dry_run else None, **self._opts()
+            ),
+            retry_if=retryable,
+        )
+
+    def create_event(self, namespace: str, body: Obj) -> Obj:
+        api = self._apis["CoreV1Api"]
+        call = ApiCall("create", "", "events", namespace)
+        return self._run(call, lambda: api.create_namespaced_event(namespace, body, **self._opts()))
+
+
+def _lines(response: Any) -> Iterator[str]:
+    buffer = b""
+    for chunk in response.stream(amt=None, decode_content=False):
+        buffer += chunk
+        while b"\n" in buffer:
+            line, buffer = buffer.split(b"\n", 1)
+            if line.strip():
+                yield line.decode("utf-8")
+    if buffer.strip():
+        yield buffer.decode("utf-8")
+
+
+def interrupt(response: Any) -> None:
+    """Unblock a thread reading a watch stream (used on shutdown)."""
+    sock = getattr(getattr(response, "connection", None), "sock", None)
+    if sock is not None:
+        with contextlib.suppress(OSError):
+            sock.shutdown(socket.SHUT_RDWR)

@@ -1,0 +1,222 @@
+"""Kubernetes API failures, translated into Autonomic's two error families.
+
+    409 Conflict            -> ``ConflictError`` (internal: re-read and try again, bounded)
+    429 / 5xx / timeouts    -> retried with bounded backoff, then ``TransientError``
+    429 from a PDB          -> ``BlockedByBudgetError`` (transient: the budget may free up later)
+    403 Forbidden           -> ``PermissionDeniedError`` naming verb, resource and namespace
+    404 Not Found           -> ``ObjectGoneError`` (record and stop)
+    400 / 422               -> ``InvalidRequestError``
+
+Every error carries a ``reason`` code that the pure core can match on without
+importing this module (``err.reason == "DisruptionBudget"``).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+from agent.errors import PermanentError, TransientError
+
+__all__ = [
+    "ApiCall",
+    "BlockedByBudgetError",
+    "ConflictError",
+    "InvalidRequestError",
+    "ObjectGoneError",
+    "PermissionDeniedError",
+    "RetryPolicy",
+    "UndoRefusedError",
+    "call_with_retries",
+    "is_budget_refusal",
+    "status_of",
+]
+
+T = TypeVar("T")
+
+
+class ObjectGoneError(PermanentError):
+    """The object no longer exists (404), or was replaced by another with the same name."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, reason="NotFound")
+
+
+class PermissionDeniedError(PermanentError):
+    """Autonomic's ServiceAccount lacks a permission; the message names it."""
+
+    def __init__(self, message: str, *, verb: str, group: str, resource: str, namespace: str):
+        super().__init__(message, reason="Forbidden")
+        self.verb, self.group, self.resource, self.namespace = verb, group, resource, namespace
+
+
+class InvalidRequestError(PermanentError):
+    """The API server rejected the request as invalid (400/422): retrying will not help."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, reason="Invalid")
+
+
+class BlockedByBudgetError(TransientError):
+    """An eviction was refused because a PodDisruptionBudget allows no disruption now."""
+
+    def __init__(self, message: str, *, delay: float = 30.0) -> None:
+        super().__init__(message, delay=delay, reason="DisruptionBudget")
+
+
+class UndoRefusedError(PermanentError):
+    """Undo would overwrite someone else's change, or the operation cannot be undone."""
+
+
+class ConflictError(Exception):
+    """409: the object changed since it was read. Callers re-read and retry (bounded)."""
+
+
+@dataclass(frozen=True)
+class ApiCall:
+    """What a request does, in RBAC terms, so errors can say what is missing."""
+
+    verb: str
+    group: str
+    resource: str
+    namespace: str | None = None
+    name: str | None = None
+
+    def describe(self) -> str:
+        where = f" in namespace {self.namespace!r}" if self.namespace else " (cluster scope)"
+        group = self.group or "core"
+        target = f" {self.name!r}" if self.name else ""
+        return f"{self.verb} {self.resource}{target} (API group {group}){where}"
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """Bounds for retries: a transient failure is retried ``attempts - 1`` times with
+    exponential backoff from ``base_delay`` capped at ``max_delay``; a 409 re-read
+    happens at most ``conflict_attempts`` times."""
+
+    attempts: int = 4
+    base_delay: float = 0.2
+    max_delay: float = 5.0
+    conflict_attempts: int = 4
+    request_timeout: tuple[float, float] = (5.0, 30.0)  # (connect, read) seconds
+
+
+def status_of(exc: Exception) -> tuple[int, dict[str, Any]]:
+    """(HTTP status, parsed Status body) of a client exception; 0 for network failures."""
+    status = getattr(exc, "status", None)
+    if not isinstance(status, int):
+        return 0, {}
+    raw = getattr(exc, "body", None)
+    try:
+        body = json.loads(raw) if raw else {}
+    except (TypeError, ValueError):
+        body = {}
+    return status, body if isinstance(body, dict) else {}
+
+
+def is_budget_refusal(status_body: dict[str, Any]) -> bool:
+    """Whether a 429 Status is a PodDisruptionBudget refusal (not API throttling)."""
+    causes = (status_body.get("details") or {}).get("causes") or []
+    return any(cause.get("reason") == "DisruptionBudget" for cause in causes)
+
+
+def _is_network_failure(exc: Exception) -> bool:
+    import urllib3
+
+    return isinstance(exc, (urllib3.exceptions.HTTPError, OSError, TimeoutError))
+
+
+def _retry_after(exc: Exception) -> float | None:
+    headers = getattr(exc, "headers", None) or {}
+    value = headers.get("Retry-After") if hasattr(headers, "get") else None
+    try:
+        return float(value) if value is not None else None
+    except ValueError:
+        return None
+
+
+def translate(exc: Exception, call: ApiCall) -> Exception:
+    """Map a client exception to the error Autonomic raises (not retried here)."""
+    status, body = status_of(exc)
+    message = body.get("message") or getattr(exc, "reason", None) or str(exc)
+    if status == 429 and is_budget_refusal(body):
+        causes = (body.get("details") or {}).get("causes") or [{}]
+        return BlockedByBudgetError(
+            f"{call.describe()} refused by a PodDisruptionBudget: {message} "
+            f"({causes[0].get('message', 'no detail')})"
+        )
+    if status == 409:
+        return ConflictError(f"{call.describe()}: {message}")
+    if status == 404:
+        return ObjectGoneError(f"cannot {call.describe()}: it no longer exists ({message})")
+    if status == 403:
+        return PermissionDeniedError(
+            f"Autonomic is not allowed to {call.describe()}. Grant verb {call.verb!r} on "
+            f"resource {call.resource!r} in API group {call.group or '(core)'!r} to its "
+            f"ServiceAccount (ClusterRole/Role in manifests/). Server said: {message}",
+            verb=call.verb,
+            group=call.group,
+            resource=call.resource,
+            namespace=call.namespace or "",
+        )
+    if status in (400, 422):
+        return InvalidRequestError(f"the API server rejected {call.describe()}: {message}")
+    if status == 401:
+        return PermanentError(
+            f"the API server did not accept Autonomic's credentials for {call.describe()}; "
+            "check the ServiceAccount token or kubeconfig",
+            reason="Unauthorized",
+        )
+    if status == 429 or status >= 500 or status == 0:
+        kind = "network failure" if status == 0 else f"HTTP {status}"
+        return TransientError(
+            f"{call.describe()} failed ({kind}): {message}",
+            delay=_retry_after(exc) or 5.0,
+            reason="ApiUnavailable",
+        )
+    return PermanentError(f"{call.describe()} failed with HTTP {status}: {message}")
+
+
+def _retryable(exc: Exception) -> bool:
+    status, _ = status_of(exc)
+    if status == 0:
+        return _is_network_failure(exc)
+    return status == 429 or status >= 500
+
+
+def call_with_retries(
+    fn: Callable[[], T],
+    call: ApiCall,
+    policy: RetryPolicy,
+    *,
+    sleep: Callable[[float], None] = time.sleep,
+    retry_if: Callable[[Exception], bool] = _retryable,
+) -> T:
+    """Run ``fn``; retry 429/5xx/network failures with bounded backoff; translate the rest.
+
+    Raises ``ConflictError`` on 409 for the caller's read-modify-write loop.
+    """
+    delay = policy.base_delay
+    for attempt in range(1, policy.attempts + 1):
+        try:
+            return fn()
+        except Exception as exc:
+            if not hasattr(exc, "status") and not _is_network_failure(exc):
+                raise
+            if attempt < policy.attempts and retry_if(exc):
+                sleep(min(_retry_after(exc) or delay, policy.max_delay))
+                delay = min(delay * 2, policy.max_delay)
+                continue
+            error = translate(exc, call)
+            if type(error) is TransientError:
+                error = TransientError(
+                    f"{error} (gave up after {attempt} attempts)",
+                    delay=error.delay,
+                    reason=error.reason,
+                )
+            raise error from exc
+    raise AssertionError("unreachable")  # pragma: no cover

@@ -1,0 +1,763 @@
+"""The closed set of cluster writes, each as snapshot -> write -> result, and undo.
+
+Every write reads the object fresh, records what undo needs (``snapshot``), and
+writes with the read's ``resourceVersion`` as a precondition, so a 409 means someone
+changed the object between our read and our write: we read again and retry (bounded),
+and the ``before`` we return is always what we actually overwrote. Dry-run sends the
+same request with ``dryRun=All``. Undo re-reads, refuses if the fields we wrote no
+longer hold our values (someone else has changed them since), and writes ``before`` back.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
+
+from agent.adapters.kube_api import STRATEGIC_PATCH, KubeApi
+from agent.adapters.kube_errors import (
+    BlockedByBudgetError,
+    ConflictError,
+    InvalidRequestError,
+    ObjectGoneError,
+    UndoRefusedError,
+)
+from agent.adapters.kube_state import revision_of, selector_query, template_without_hash
+from agent.errors import PermanentError, TransientError
+from remediation.ports import (
+    Cordon,
+    DeletePod,
+    Drain,
+    EvictPod,
+    ObjectRef,
+    Operation,
+    OperationResult,
+    PatchResources,
+    PauseRollout,
+    RollbackToPrevious,
+    RolloutRestart,
+    Scale,
+    SetHpaMinReplicas,
+)
+
+__all__ = ["RESTARTED_AT", "Operations", "merge_diff"]
+
+Obj = dict[str, Any]
+RESTARTED_AT = "kubectl.kubernetes.io/restartedAt"
+MIRROR_ANNOTATION = "kubernetes.io/config.mirror"
+
+
+def merge_diff(old: Any, new: Any) -> Any:
+    """The RFC 7386 merge patch that turns ``old`` into ``new`` (lists replaced whole)."""
+    if not isinstance(old, dict) or not isinstance(new, dict):
+        return new
+    patch: Obj = {key: None for key in old if key not in new}
+    for key, value in new.items():
+        if key not in old:
+            patch[key] = value
+        elif old[key] != value:
+            patch[key] = merge_diff(old[key], value)
+    return patch
+
+
+def _rv(obj: Obj) -> str:
+    return str((obj.get("metadata") or {}).get("resourceVersion", ""))
+
+
+def _images(template: Obj) -> str:
+    containers = (template.get("spec") or {}).get("containers") or []
+    return ", ".join(f"{c.get('name')}={c.get('image')}" for c in containers)
+
+
+def _need_kind(ref: ObjectRef, *kinds: str) -> None:
+    if ref.kind not in kinds:
+        raise InvalidRequestError(f"{ref}: this operation applies to {' or '.join(kinds)} only")
+
+
+class Operations:
+    """Performs ``remediation.ports`` operations against the API through ``KubeApi``."""
+
+    def __init__(
+        self,
+        api: KubeApi,
+        *,
+        wall_clock: Callable[[], float] = time.time,
+        monotonic: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
+        drain_poll: float = 1.0,
+    ) -> None:
+        self.api = api
+        self._wall_clock, self._monotonic, self._sleep = wall_clock, monotonic, sleep
+        self.drain_poll = drain_poll
+
+    # ---------------------------------------------------------------- dispatch
+
+    def snapshot(self, operation: Operation) -> Obj:
+        return self._snapshotter(operation)()
+
+    def _snapshotter(self, operation: Operation) -> Callable[[], Obj]:
+        ref = operation.target
+        match operation:
+            case Scale():
+                return lambda: self._scale_snapshot(ref)
+            case SetHpaMinReplicas():
+                return lambda: self._hpa_snapshot(ref)
+            case RolloutRestart():
+                return lambda: self._restart_snapshot(ref)
+            case RollbackToPrevious():
+                return lambda: self._rollback_snapshot(ref)
+            case PauseRollout():
+                return lambda: self._pause_snapshot(ref)
+            case DeletePod() | EvictPod():
+                return lambda: self._pod_snapshot(ref)
+            case Cordon():
+                return lambda: self._node_snapshot(ref)
+            case Drain():
+                return lambda: self._drain_snapshot(ref)
+            case PatchResources():
+                return lambda: self._resources_snapshot(operation)
+        raise InvalidRequestError(f"unknown operation {operation!r}")  # pragma: no cover
+
+    def apply(self, operation: Operation, *, dry_run: bool = False) -> OperationResult:
+        if isinstance(operation, Drain):
+            return self._drain(operation, dry_run)
+        if isinstance(operation, DeletePod | EvictPod):
+            return self._remove_pod(operation, dry_run)
+        return self._with_conflict_retries(lambda: self._write_once(operation, dry_run), operation)
+
+    def undo(self, operation: Operation, before: Obj) -> OperationResult:
+        if isinstance(operation, RolloutRestart | DeletePod | EvictPod):
+            raise UndoRefusedError(
+                f"{operation.op} on {operation.target} cannot be undone: the pods it replaced "
+                "are gone; a human should decide what to do next",
+                reason="NotUndoable",
+            )
+        return self._with_conflict_retries(lambda: self._undo_once(operation, before), operation)
+
+    def _with_conflict_retries(
+        self, attempt: Callable[[], OperationResult], operation: Operation
+    ) -> OperationResult:
+        tries = self.api.policy.conflict_attempts
+        for _ in range(tries):
+            try:
+                return attempt()
+            except ConflictError:
+                continue
+        raise TransientError(
+            f"{operation.op} on {operation.target}: the object kept changing under us "
+            f"(409 Conflict {tries} times); try again later",
+            delay=5.0,
+            reason="Conflict",
+        )
+
+    def _result(
+        self,
+        operation: Operation,
+        dry_run: bool,
+        before: Obj,
+        after: Obj,
+        summary: str,
+        *,
+        changed: bool = True,
+    ) -> OperationResult:
+        if dry_run:
+            summary += " (dry run: nothing changed)"
+        return OperationResult(operation, dry_run, changed, before, after, summary)
+
+    # ------------------------------------------------------------------ snapshots
+
+    def _scale_snapshot(self, ref: ObjectRef) -> Obj:
+        _need_kind(ref, "Deployment", "StatefulSet")
+        scale = self.api.read_scale(ref.kind, ref.namespace or "default", ref.name)
+        return {
+            "replicas": int((scale.get("spec") or {}).get("replicas", 0)),
+            "resourceVersion": _rv(scale),
+        }
+
+    def _hpa_snapshot(self, ref: ObjectRef) -> Obj:
+        _need_kind(ref, "HorizontalPodAutoscaler")
+        hpa = self.api.read(ref.kind, ref.namespace, ref.name)
+        spec = hpa.get("spec") or {}
+        return {
+            "minReplicas": int(spec.get("minReplicas", 1)),
+            "maxReplicas": int(spec.get("maxReplicas", 0)),
+            "resourceVersion": _rv(hpa),
+        }
+
+    def _restart_snapshot(self, ref: ObjectRef) -> Obj:
+        _need_kind(ref, "Deployment", "StatefulSet")
+        obj = self.api.read(ref.kind, ref.namespace, ref.name)
+        annotations = (((obj.get("spec") or {}).get("template") or {}).get("metadata") or {}).get(
+            "annotations"
+        ) or {}
+        return {"restartedAt": annotations.get(RESTARTED_AT), "resourceVersion": _rv(obj)}
+
+    def _rollback_snapshot(self, ref: ObjectRef) -> Obj:
+        _need_kind(ref, "Deployment")
+        deployment = self.api.read("Deployment", ref.namespace, ref.name)
+        spec = deployment.get("spec") or {}
+        if spec.get("paused"):
+            raise PermanentError(
+                f"{ref} is paused; resume the rollout before rolling it back",
+                reason="RolloutPaused",
+            )
+        uid = deployment["metadata"].get("uid")
+        selector = selector_query((spec.get("selector") or {}).get("matchLabels") or {})
+        replicasets, _ = self.api.list("ReplicaSet", ref.namespace, label_selector=selector)
+        owned = [
+            rs
+            for rs in replicasets
+            if any(
+                o.get("uid") == uid and o.get("controller")
+                for o in rs["metadata"].get("ownerReferences") or []
+            )
+        ]
+        current = revision_of(deployment) or max((revision_of(rs) for rs in owned), default=0)
+        older = [rs for rs in owned if 0 < revision_of(rs) < current]
+        if not older:
+            raise PermanentError(
+                f"{ref} has no ReplicaSet older than revision {current} to roll back to",
+                reason="NoPreviousRevision",
+            )
+        previous = max(older, key=revision_of)
+        return {
+            "revision": current,
+            "template": spec.get("template") or {},
+            "target_revision": revision_of(previous),
+            "target_template": template_without_hash(previous["spec"]["template"]),
+            "resourceVersion": _rv(deployment),
+        }
+
+    def _pause_snapshot(self, ref: ObjectRef) -> Obj:
+        _need_kind(ref, "Deployment")
+        obj = self.api.read("Deployment", ref.namespace, ref.name)
+        return {
+            "paused": bool((obj.get("spec") or {}).get("paused", False)),
+            "resourceVersion": _rv(obj),
+        }
+
+    def _pod_snapshot(self, ref: ObjectRef) -> Obj:
+        _need_kind(ref, "Pod")
+        pod = self.api.read("Pod", ref.namespace, ref.name)
+        owners = pod["metadata"].get("ownerReferences") or []
+        return {
+            "uid": pod["metadata"].get("uid"),
+            "node": (pod.get("spec") or {}).get("nodeName"),
+            "owner": next(
+                (f"{o['kind']}/{o['name']}" for o in owners if o.get("controller")), None
+            ),
+            "phase": (pod.get("status") or {}).get("phase"),
+        }
+
+    def _node_snapshot(self, ref: ObjectRef) -> Obj:
+        _need_kind(ref, "Node")
+        node = self.api.read("Node", None, ref.name)
+        return {
+            "unschedulable": bool((node.get("spec") or {}).get("unschedulable", False)),
+            "resourceVersion": _rv(node),
+        }
+
+    def _drain_snapshot(self, ref: ObjectRef) -> Obj:
+        snapshot = self._node_snapshot(ref)
+        evictable, skipped = self._pods_to_drain(ref.name)
+        snapshot["pods"] = [
+            f"{p['metadata']['namespace']}/{p['metadata']['name']}" for p in evictable
+        ]
+        snapshot["skipped"] = skipped
+        return snapshot
+
+    def _resources_snapshot(self, operation: PatchResources) -> Obj:
+        ref = operation.target
+        _need_kind(ref, "Deployment", "StatefulSet")
+        obj = self.api.read(ref.kind, ref.namespace, ref.name)
+        container = _find_container(obj, operation.container, ref)
+        resources = container.get("resources") or {}
+        return {
+            "container": operation.container,
+            "requests": {k: resources.get("requests", {}).get(k) for k in operation.requests},
+            "limits": {k: resources.get("limits", {}).get(k) for k in operation.limits},
+            "resourceVersion": _rv(obj),
+        }
+
+    # --------------------------------------------------------------------- writes
+
+    def _write_once(self, operation: Operation, dry_run: bool) -> OperationResult:
+        before = self.snapshot(operation)
+        ref, rv = operation.target, before.get("resourceVersion", "")
+        precondition = {"metadata": {"resourceVersion": rv}}
+        match operation:
+            case Scale(replicas=replicas):
+                old = before["replicas"]
+                if old == replicas:
+                    return self._result(
+                        operation,
+                        dry_run,
+                        before,
+                        {"replicas": old},
+                        f"{ref}: replicas already {old}",
+                        changed=False,
+                    )
+                self.api.patch_scale(
+                    ref.kind,
+                    ref.namespace or "default",
+                    ref.name,
+                    {**precondition, "spec": {"replicas": replicas}},
+                    dry_run=dry_run,
+                )
+                return self._result(
+                    operation,
+                    dry_run,
+                    before,
+                    {"replicas": replicas},
+                    f"{ref}: replicas {old} -> {replicas}",
+                )
+            case SetHpaMinReplicas(min_replicas=wanted):
+                old = before["minReplicas"]
+                if old == wanted:
+                    return self._result(
+                        operation,
+                        dry_run,
+                        before,
+                        {"minReplicas": old},
+                        f"{ref}: minReplicas already {old}",
+                        changed=False,
+                    )
+                self.api.patch(
+                    ref.kind,
+                    ref.namespace,
+                    ref.name,
+                    {**precondition, "spec": {"minReplicas": wanted}},
+                    dry_run=dry_run,
+                )
+                return self._result(
+                    operation,
+                    dry_run,
+                    before,
+                    {"minReplicas": wanted},
+                    f"{ref}: minReplicas {old} -> {wanted}",
+                )
+            case RolloutRestart():
+                stamp = datetime.fromtimestamp(self._wall_clock(), UTC).strftime(
+                    "%Y-%m-%dT%H:%M:%SZ"
+                )
+                body = {
+                    **precondition,
+                    "spec": {"template": {"metadata": {"annotations": {RESTARTED_AT: stamp}}}},
+                }
+                self.api.patch(ref.kind, ref.namespace, ref.name, body, dry_run=dry_run)
+                return self._result(
+                    operation,
+                    dry_run,
+                    before,
+                    {"restartedAt": stamp},
+                    f"{ref}: rollout restart ({RESTARTED_AT} {before['restartedAt']} -> {stamp})",
+                )
+            case RollbackToPrevious():
+                current, target = before["template"], before["target_template"]
+                after = {"revision": before["target_revision"], "template": target}
+                if current == target:
+                    return self._result(
+                        operation,
+                        dry_run,
+                        before,
+                        after,
+                        f"{ref}: already runs the template of revision {before['target_revision']}",
+                        changed=False,
+                    )
+                body = {**precondition, "spec": {"template": merge_diff(current, target)}}
+                self.api.patch("Deployment", ref.namespace, ref.name, body, dry_run=dry_run)
+                return self._result(
+                    operation,
+                    dry_run,
+                    before,
+                    after,
+                    f"{ref}: rollback from revision {before['revision']} to "
+                    f"{before['target_revision']} ({_images(current)} -> "
+                    f"{_images(target)})",
+                )
+            case PauseRollout(paused=paused):
+                word = "paused" if paused else "resumed"
+                if before["paused"] == paused:
+                    return self._result(
+                        operation,
+                        dry_run,
+                        before,
+                        {"paused": paused},
+                        f"{ref}: rollout already {word}",
+                        changed=False,
+                    )
+                self.api.patch(
+                    "Deployment",
+                    ref.namespace,
+                    ref.name,
+                    {**precondition, "spec": {"paused": paused}},
+                    dry_run=dry_run,
+                )
+                return self._result(
+                    operation,
+                    dry_run,
+                    before,
+                    {"paused": paused},
+                    f"{ref}: rollout {word} (paused {before['paused']} -> {paused})",
+                )
+            case Cordon(unschedulable=wanted):
+                word = "cordoned" if wanted else "uncordoned"
+                if before["unschedulable"] == wanted:
+                    return self._result(
+                        operation,
+                        dry_run,
+                        before,
+                        {"unschedulable": wanted},
+                        f"{ref}: already {word}",
+                        changed=False,
+                    )
+                self.api.patch(
+                    "Node",
+                    None,
+                    ref.name,
+                    {**precondition, "spec": {"unschedulable": wanted}},
+                    dry_run=dry_run,
+                )
+                return self._result(
+                    operation,
+                    dry_run,
+                    before,
+                    {"unschedulable": wanted},
+                    f"{ref}: {word} (unschedulable {before['unschedulable']} -> {wanted})",
+                )
+            case PatchResources():
+                return self._patch_resources(operation, before, dry_run)
+        raise InvalidRequestError(f"unknown operation {operation!r}")  # pragma: no cover
+
+    def _patch_resources(
+        self, operation: PatchResources, before: Obj, dry_run: bool
+    ) -> OperationResult:
+        ref = operation.target
+        changes = [
+            f"{section}.{key} {before[section].get(key)} -> {value}"
+            for section, wanted in (("requests", operation.requests), ("limits", operation.limits))
+            for key, value in wanted.items()
+            if before[section].get(key) != value
+        ]
+        after = {"requests": dict(operation.requests), "limits": dict(operation.limits)}
+        if not changes:
+            return self._result(
+                operation,
+                dry_run,
+                before,
+                after,
+                f"{ref}: container {operation.container} already has these resources",
+                changed=False,
+            )
+        self._send_resources(ref, operation.container, after, before["resourceVersion"], dry_run)
+        return self._result(
+            operation,
+            dry_run,
+            before,
+            after,
+            f"{ref}: container {operation.container}: {', '.join(changes)}",
+        )
+
+    def _send_resources(
+        self, ref: ObjectRef, container: str, values: Obj, rv: str, dry_run: bool
+    ) -> None:
+        resources = {
+            section: values[section] for section in ("requests", "limits") if values[section]
+        }
+        body = {
+            "metadata": {"resourceVersion": rv},
+            "spec": {
+                "template": {"spec": {"containers": [{"name": container, "resources": resources}]}}
+            },
+        }
+        self.api.patch(
+            ref.kind, ref.namespace, ref.name, body, content_type=STRATEGIC_PATCH, dry_run=dry_run
+        )
+
+    # ---------------------------------------------------------------- pod removal
+
+    def _remove_pod(self, operation: DeletePod | EvictPod, dry_run: bool) -> OperationResult:
+        ref = operation.target
+        before = self._pod_snapshot(ref)
+        namespace = ref.namespace or "default"
+        if isinstance(operation, DeletePod):
+            try:
+                self.api.delete_pod(namespace, ref.name, uid=before["uid"], dry_run=dry_run)
+            except ConflictError as exc:
+                raise ObjectGoneError(
+                    f"{ref} was replaced by a new pod with the same name; not deleting it"
+                ) from exc
+            verb = "deleted"
+        else:
+            self.api.evict_pod(namespace, ref.name, dry_run=dry_run)
+            verb = "evicted"
+        where = f" from node {before['node']}" if before["node"] else ""
+        return self._result(
+            operation,
+            dry_run,
+            before,
+            {"removed": True},
+            f"{ref}: {verb}{where} (owner {before['owner']})",
+        )
+
+    def _pods_to_drain(self, node: str) -> tuple[list[Obj], list[str]]:
+        pods, _ = self.api.list("Pod", None, field_selector=f"spec.nodeName={node}")
+        evictable, skipped = [], []
+        for pod in pods:
+            meta = pod["metadata"]
+            name = f"{meta.get('namespace')}/{meta['name']}"
+            owners = meta.get("ownerReferences") or []
+            if any(o.get("kind") == "DaemonSet" and o.get("controller") for o in owners):
+                skipped.append(f"{name} (DaemonSet)")
+            elif MIRROR_ANNOTATION in (meta.get("annotations") or {}):
+                skipped.append(f"{name} (mirror pod)")
+            elif meta.get("deletionTimestamp"):
+                skipped.append(f"{name} (already terminating)")
+            else:
+                evictable.append(pod)
+        return evictable, skipped
+
+    def _drain(self, operation: Drain, dry_run: bool) -> OperationResult:
+        """Cordon, then evict the node's pods through the Eviction API within a budget
+        of ``max_evictions`` and ``timeout_seconds``; blocked evictions are retried
+        until the deadline, then reported, never forced."""
+        ref = operation.target
+        deadline = self._monotonic() + operation.timeout_seconds
+        cordon = self._with_conflict_retries(
+            lambda: self._write_once(Cordon(ref, True), dry_run), operation
+        )
+        evictable, skipped = self._pods_to_drain(ref.name)
+        before = {
+            **cordon.before,
+            "pods": [f"{p['metadata']['namespace']}/{p['metadata']['name']}" for p in evictable],
+            "skipped": skipped,
+        }
+        pending = evictable[: operation.max_evictions]
+        over_budget = [
+            f"{p['metadata']['namespace']}/{p['metadata']['name']}"
+            for p in evictable[operation.max_evictions :]
+        ]
+        evicted: list[str] = []
+        blocked: dict[str, str] = {}
+        while pending:
+            still_blocked = []
+            for pod in pending:
+                name = f"{pod['metadata']['namespace']}/{pod['metadata']['name']}"
+                try:
+                    self.api.evict_pod(
+                        pod["metadata"]["namespace"], pod["metadata"]["name"], dry_run=dry_run
+                    )
+                    evicted.append(name)
+                    blocked.pop(name, None)
+                except ObjectGoneError:
+                    evicted.append(name)  # already gone: that is what we wanted
+                except (BlockedByBudgetError, TransientError) as exc:
+                    blocked[name] = str(exc)
+                    still_blocked.append(pod)
+            pending = still_blocked
+            if not pending or dry_run or self._monotonic() + self.drain_poll > deadline:
+                break
+            self._sleep(self.drain_poll)
+        if not dry_run:
+            self._wait_gone(evicted, deadline)
+        complete = not blocked and not over_budget
+        after = {
+            "unschedulable": True,
+            "evicted": evicted,
+            "blocked": sorted(blocked),
+            "over_budget": over_budget,
+            "skipped": skipped,
+            "complete": complete,
+        }
+        summary = (
+            f"{ref}: cordoned; evicted {len(evicted)} pod(s)"
+            + (
+                f"; {len(blocked)} blocked (PodDisruptionBudget or API errors): "
+                f"{', '.join(sorted(blocked))}"
+                if blocked
+                else ""
+            )
+            + (
+                f"; {len(over_budget)} left over the max_evictions budget of "
+                f"{operation.max_evictions}"
+                if over_budget
+                else ""
+            )
+            + (f"; skipped {len(skipped)}" if skipped else "")
+            + ("" if complete else "; drain INCOMPLETE")
+        )
+        return self._result(operation, dry_run, before, after, summary)
+
+    def _wait_gone(self, names: list[str], deadline: float) -> None:
+        remaining = set(names)
+        while remaining and self._monotonic() < deadline:
+            for name in list(remaining):
+                namespace, pod = name.split("/", 1)
+                try:
+                    self.api.read("Pod", namespace, pod)
+                except ObjectGoneError:
+                    remaining.discard(name)
+            if remaining:
+                self._sleep(self.drain_poll)
+
+    # ----------------------------------------------------------------------- undo
+
+    def _refuse(self, ref: ObjectRef, field: str, now: Any, ours: Any) -> UndoRefusedError:
+        return UndoRefusedError(
+            f"not undoing on {ref}: {field} is now {now!r}, not the {ours!r} Autonomic wrote, "
+            "so someone else has changed it since; leaving their change in place",
+            reason="ChangedSinceWrite",
+        )
+
+    def _undo_once(self, operation: Operation, before: Obj) -> OperationResult:
+        ref = operation.target
+        match operation:
+            case Scale(replicas=ours):
+                now = self._scale_snapshot(ref)
+                if now["replicas"] != ours:
+                    raise self._refuse(ref, "replicas", now["replicas"], ours)
+                self.api.patch_scale(
+                    ref.kind,
+                    ref.namespace or "default",
+                    ref.name,
+                    {
+                        "metadata": {"resourceVersion": now["resourceVersion"]},
+                        "spec": {"replicas": before["replicas"]},
+                    },
+                )
+                return self._result(
+                    operation,
+                    False,
+                    now,
+                    {"replicas": before["replicas"]},
+                    f"{ref}: undo: replicas {ours} -> {before['replicas']}",
+                )
+            case SetHpaMinReplicas(min_replicas=ours):
+                now = self._hpa_snapshot(ref)
+                if now["minReplicas"] != ours:
+                    raise self._refuse(ref, "minReplicas", now["minReplicas"], ours)
+                self.api.patch(
+                    ref.kind,
+                    ref.namespace,
+                    ref.name,
+                    {
+                        "metadata": {"resourceVersion": now["resourceVersion"]},
+                        "spec": {"minReplicas": before["minReplicas"]},
+                    },
+                )
+                return self._result(
+                    operation,
+                    False,
+                    now,
+                    {"minReplicas": before["minReplicas"]},
+                    f"{ref}: undo: minReplicas {ours} -> {before['minReplicas']}",
+                )
+            case RollbackToPrevious():
+                deployment = self.api.read("Deployment", ref.namespace, ref.name)
+                current = (deployment.get("spec") or {}).get("template") or {}
+                if template_without_hash(current) != before["target_template"]:
+                    raise self._refuse(
+                        ref, "spec.template", _images(current), _images(before["target_template"])
+                    )
+                self.api.patch(
+                    "Deployment",
+                    ref.namespace,
+                    ref.name,
+                    {
+                        "metadata": {"resourceVersion": _rv(deployment)},
+                        "spec": {"template": merge_diff(current, before["template"])},
+                    },
+                )
+                return self._result(
+                    operation,
+                    False,
+                    {"template": current},
+                    {"template": before["template"]},
+                    f"{ref}: undo rollback: back to revision "
+                    f"{before['revision']}'s template ({_images(current)} -> "
+                    f"{_images(before['template'])})",
+                )
+            case PauseRollout(paused=ours):
+                now = self._pause_snapshot(ref)
+                if now["paused"] != ours:
+                    raise self._refuse(ref, "spec.paused", now["paused"], ours)
+                self.api.patch(
+                    "Deployment",
+                    ref.namespace,
+                    ref.name,
+                    {
+                        "metadata": {"resourceVersion": now["resourceVersion"]},
+                        "spec": {"paused": before["paused"]},
+                    },
+                )
+                return self._result(
+                    operation,
+                    False,
+                    now,
+                    {"paused": before["paused"]},
+                    f"{ref}: undo: paused {ours} -> {before['paused']}",
+                )
+            case Cordon() | Drain():
+                op = operation
+                ours = op.unschedulable if isinstance(op, Cordon) else True
+                now = self._node_snapshot(ref)
+                if now["unschedulable"] != ours:
+                    raise self._refuse(ref, "spec.unschedulable", now["unschedulable"], ours)
+                self.api.patch(
+                    "Node",
+                    None,
+                    ref.name,
+                    {
+                        "metadata": {"resourceVersion": now["resourceVersion"]},
+                        "spec": {"unschedulable": before["unschedulable"]},
+                    },
+                )
+                note = " (evicted pods are not brought back)" if isinstance(op, Drain) else ""
+                return self._result(
+                    operation,
+                    False,
+                    now,
+                    {"unschedulable": before["unschedulable"]},
+                    f"{ref}: undo: unschedulable {ours} -> {before['unschedulable']}{note}",
+                )
+            case PatchResources():
+                now = self._resources_snapshot(operation)
+                for section, ours_values in (
+                    ("requests", operation.requests),
+                    ("limits", operation.limits),
+                ):
+                    for key, value in ours_values.items():
+                        if now[section].get(key) != value:
+                            raise self._refuse(
+                                ref,
+                                f"{operation.container} {section}.{key}",
+                                now[section].get(key),
+                                value,
+                            )
+                self._send_resources(
+                    ref, operation.container, before, now["resourceVersion"], False
+                )
+                return self._result(
+                    operation,
+                    False,
+                    now,
+                    {"requests": before["requests"], "limits": before["limits"]},
+                    f"{ref}: undo: container {operation.container} resources "
+                    f"restored to requests={before['requests']} "
+                    f"limits={before['limits']}",
+                )
+        raise UndoRefusedError(f"{operation.op} cannot be undone", reason="NotUndoable")
+
+
+def _find_container(obj: Obj, name: str, ref: ObjectRef) -> Obj:
+    containers = (((obj.get("spec") or {}).get("template") or {}).get("spec") or {}).get(
+        "containers"
+    ) or []
+    for container in containers:
+        if container.get("name") == name:
+            return dict(container)
+    names = ", ".join(c.get("name", "?") for c in containers) or "none"
+    raise PermanentError(
+        f"{ref} has no container named {name!r} (it has: {names})", reason="ContainerNotFound"
+    )

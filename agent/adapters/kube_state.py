@@ -1,0 +1,233 @@
+"""Pure translation of Kubernetes objects (plain dicts) into the engine's state values.
+
+No I/O here: callers pass the objects they read (from a watch cache or a direct GET),
+and these functions return frozen ``remediation.ports`` values.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from datetime import datetime
+from typing import Any, cast
+
+from remediation.ports import (
+    ContainerState,
+    HpaState,
+    Kind,
+    NodeState,
+    ObjectRef,
+    PodState,
+    WorkloadState,
+)
+
+__all__ = [
+    "REVISION_ANNOTATION",
+    "hpa_state",
+    "node_state",
+    "owner_index",
+    "parse_time",
+    "pod_state",
+    "ref_of",
+    "revision_of",
+    "selector_query",
+    "template_without_hash",
+    "workload_state",
+]
+
+Obj = dict[str, Any]
+REVISION_ANNOTATION = "deployment.kubernetes.io/revision"
+_WORKLOAD_KINDS = ("Deployment", "StatefulSet")
+
+
+def parse_time(value: Any) -> float | None:
+    """RFC 3339 timestamp -> epoch seconds (None when absent or unparseable)."""
+    if not isinstance(value, str) or not value:
+        return None
+    try:
+        return datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp()
+    except ValueError:
+        return None
+
+
+def ref_of(obj: Obj) -> ObjectRef:
+    meta = obj.get("metadata") or {}
+    return ObjectRef(cast(Kind, obj.get("kind", "")), meta.get("name", ""), meta.get("namespace"))
+
+
+def revision_of(obj: Obj) -> int:
+    raw = ((obj.get("metadata") or {}).get("annotations") or {}).get(REVISION_ANNOTATION, "0")
+    try:
+        return int(raw)
+    except ValueError:
+        return 0
+
+
+def selector_query(labels: Mapping[str, str]) -> str:
+    return ",".join(f"{k}={v}" for k, v in sorted(labels.items()))
+
+
+def template_without_hash(template: Obj) -> Obj:
+    """A pod template with the ReplicaSet's ``pod-template-hash`` label removed, as
+    ``kubectl rollout undo`` does before copying it into the Deployment."""
+    import copy
+
+    result = copy.deepcopy(template)
+    labels = (result.get("metadata") or {}).get("labels")
+    if isinstance(labels, dict):
+        labels.pop("pod-template-hash", None)
+    return result
+
+
+def _containers(template: Obj) -> tuple[ContainerState, ...]:
+    containers = ((template.get("spec") or {}).get("containers")) or []
+    return tuple(
+        ContainerState(
+            name=c.get("name", ""),
+            image=c.get("image", ""),
+            requests={
+                k: str(v) for k, v in ((c.get("resources") or {}).get("requests") or {}).items()
+            },
+            limits={k: str(v) for k, v in ((c.get("resources") or {}).get("limits") or {}).items()},
+        )
+        for c in containers
+    )
+
+
+def _controller_of(obj: Obj) -> Obj | None:
+    for owner in (obj.get("metadata") or {}).get("ownerReferences") or []:
+        if owner.get("controller"):
+            return cast(Obj, owner)
+    return None
+
+
+def workload_state(obj: Obj, replicasets: Iterable[Obj] = ()) -> WorkloadState:
+    """A Deployment or StatefulSet; ``replicasets`` (any, filtered here by owner uid)
+    give the newest rollout time."""
+    meta, spec, status = obj.get("metadata") or {}, obj.get("spec") or {}, obj.get("status") or {}
+    conditions = status.get("conditions") or []
+    failed = any(
+        c.get("type") == "Progressing"
+        and c.get("status") == "False"
+        and c.get("reason") == "ProgressDeadlineExceeded"
+        for c in conditions
+    )
+    uid = meta.get("uid")
+    owned = [rs for rs in replicasets if (_controller_of(rs) or {}).get("uid") == uid]
+    newest = max(owned, key=revision_of, default=None)
+    return WorkloadState(
+        ref=ref_of(obj),
+        replicas=int(spec.get("replicas", 1)),
+        ready_replicas=int(status.get("readyReplicas", 0)),
+        updated_replicas=int(status.get("updatedReplicas", 0)),
+        available_replicas=int(status.get("availableReplicas", 0)),
+        labels=dict(meta.get("labels") or {}),
+        annotations=dict(meta.get("annotations") or {}),
+        selector=dict((spec.get("selector") or {}).get("matchLabels") or {}),
+        containers=_containers(spec.get("template") or {}),
+        generation=int(meta.get("generation", 0)),
+        observed_generation=int(status.get("observedGeneration", 0)),
+        revision=revision_of(obj),
+        paused=bool(spec.get("paused", False)),
+        rollout_failed=failed,
+        last_rollout_at=parse_time((newest or {}).get("metadata", {}).get("creationTimestamp")),
+    )
+
+
+def owner_index(replicasets: Iterable[Obj]) -> dict[tuple[str, str], ObjectRef]:
+    """(namespace, ReplicaSet name) -> the Deployment that controls it."""
+    index: dict[tuple[str, str], ObjectRef] = {}
+    for rs in replicasets:
+        owner = _controller_of(rs)
+        meta = rs.get("metadata") or {}
+        if owner and owner.get("kind") == "Deployment":
+            namespace = meta.get("namespace")
+            index[(namespace or "", meta.get("name", ""))] = ObjectRef(
+                "Deployment", owner.get("name", ""), namespace
+            )
+    return index
+
+
+def pod_state(pod: Obj, owners: Mapping[tuple[str, str], ObjectRef]) -> PodState:
+    meta, spec, status = pod.get("metadata") or {}, pod.get("spec") or {}, pod.get("status") or {}
+    namespace = meta.get("namespace")
+    controller = _controller_of(pod)
+    owner: ObjectRef | None = None
+    if controller and controller.get("kind") == "ReplicaSet":
+        owner = owners.get((namespace or "", controller.get("name", "")))
+    elif controller and controller.get("kind") == "StatefulSet":
+        owner = ObjectRef("StatefulSet", controller.get("name", ""), namespace)
+    statuses = status.get("containerStatuses") or []
+    waiting = next(
+        (
+            s["state"]["waiting"].get("reason")
+            for s in statuses
+            if (s.get("state") or {}).get("waiting")
+        ),
+        None,
+    )
+    terminated = next(
+        (
+            s["lastState"]["terminated"].get("reason")
+            for s in statuses
+            if (s.get("lastState") or {}).get("terminated")
+        ),
+        None,
+    )
+    ready = any(
+        c.get("type") == "Ready" and c.get("status") == "True"
+        for c in status.get("conditions") or []
+    )
+    return PodState(
+        ref=ObjectRef("Pod", meta.get("name", ""), namespace),
+        labels=dict(meta.get("labels") or {}),
+        phase=status.get("phase", "Unknown"),
+        ready=ready,
+        node=spec.get("nodeName"),
+        owner=owner,
+        restarts=sum(int(s.get("restartCount", 0)) for s in statuses),
+        waiting_reason=waiting,
+        last_termination_reason=terminated,
+        started_at=parse_time(status.get("startTime")),
+        deleting=bool(meta.get("deletionTimestamp")),
+    )
+
+
+def node_state(node: Obj) -> NodeState:
+    meta, spec, status = (
+        node.get("metadata") or {},
+        node.get("spec") or {},
+        node.get("status") or {},
+    )
+    conditions = {
+        c.get("type", ""): c.get("status", "Unknown") for c in status.get("conditions") or []
+    }
+    ready_condition: Obj = next(
+        (c for c in status.get("conditions") or [] if c.get("type") == "Ready"), {}
+    )
+    ready = conditions.get("Ready") == "True"
+    return NodeState(
+        ref=ObjectRef("Node", meta.get("name", "")),
+        labels=dict(meta.get("labels") or {}),
+        ready=ready,
+        unschedulable=bool(spec.get("unschedulable", False)),
+        conditions=conditions,
+        not_ready_since=None if ready else parse_time(ready_condition.get("lastTransitionTime")),
+    )
+
+
+def hpa_state(hpa: Obj) -> HpaState:
+    meta, spec, status = hpa.get("metadata") or {}, hpa.get("spec") or {}, hpa.get("status") or {}
+    target = spec.get("scaleTargetRef") or {}
+    namespace = meta.get("namespace")
+    return HpaState(
+        ref=ObjectRef("HorizontalPodAutoscaler", meta.get("name", ""), namespace),
+        target=ObjectRef(cast(Kind, target.get("kind", "")), target.get("name", ""), namespace),
+        min_replicas=int(spec.get("minReplicas", 1)),
+        max_replicas=int(spec.get("maxReplicas", 0)),
+        current_replicas=int(status.get("currentReplicas", 0)),
+        desired_replicas=int(status.get("desiredReplicas", 0)),
+    )
+
+
+def is_workload(obj: Obj) -> bool:
+    return obj.get("kind") in _WORKLOAD_KINDS

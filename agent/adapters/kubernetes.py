@@ -1,0 +1,315 @@
+"""The Kubernetes cluster adapter: ``ClusterReader`` and ``ClusterWriter`` on the
+official ``kubernetes`` client.
+
+Reads come from watch caches (``kube_cache.WatchCache``, one per kind) once
+``start()`` has run, and from direct LISTs before that; writes always read fresh
+(``kube_ops``). Errors arrive as ``agent.errors`` families with reason codes
+(``kube_errors``). ``REQUIRED_RBAC`` is the exact set of permissions these calls need;
+the manifests' ClusterRole is tested against it.
+
+    cluster = KubernetesCluster(load_api_client(in_cluster=True), identity="autonomic-0")
+    cluster.start()                      # begin watching; reads use the caches
+    result = cluster.apply(Scale(ObjectRef("Deployment", "web", "shop"), 5), dry_run=True)
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from agent.adapters.kube_api import KINDS, KubeApi
+from agent.adapters.kube_cache import WatchCache
+from agent.adapters.kube_errors import ObjectGoneError, RetryPolicy
+from agent.adapters.kube_ops import Operations
+from agent.adapters.kube_state import (
+    hpa_state,
+    node_state,
+    owner_index,
+    pod_state,
+    workload_state,
+)
+from agent.errors import AutonomicError, ConfigError, PermanentError
+from remediation.ports import (
+    HpaState,
+    NodeState,
+    ObjectRef,
+    Operation,
+    OperationResult,
+    PodState,
+    WorkloadState,
+)
+
+__all__ = [
+    "CACHED_KINDS",
+    "REQUIRED_RBAC",
+    "KubernetesCluster",
+    "RbacRule",
+    "load_api_client",
+]
+
+log = logging.getLogger(__name__)
+Obj = dict[str, Any]
+
+
+@dataclass(frozen=True, order=True)
+class RbacRule:
+    api_group: str
+    resource: str
+    verbs: tuple[str, ...]
+
+
+# Exactly what the adapter calls (reads: the watch caches and fresh GETs; writes: the
+# closed set of operations; events). Leader election's Lease rights are in
+# ``agent.leader.LEADER_RBAC``.
+REQUIRED_RBAC: tuple[RbacRule, ...] = (
+    RbacRule("", "pods", ("delete", "get", "list", "watch")),
+    RbacRule("", "pods/eviction", ("create",)),
+    RbacRule("", "nodes", ("get", "list", "patch", "watch")),
+    RbacRule("", "events", ("create", "list")),
+    RbacRule("apps", "deployments", ("get", "list", "patch", "watch")),
+    RbacRule("apps", "deployments/scale", ("get", "patch")),
+    RbacRule("apps", "statefulsets", ("get", "list", "patch", "watch")),
+    RbacRule("apps", "statefulsets/scale", ("get", "patch")),
+    RbacRule("apps", "replicasets", ("list", "watch")),
+    RbacRule("autoscaling", "horizontalpodautoscalers", ("get", "list", "patch", "watch")),
+    RbacRule("policy", "poddisruptionbudgets", ("list", "watch")),
+)
+
+CACHED_KINDS = (
+    "Deployment",
+    "StatefulSet",
+    "ReplicaSet",
+    "Pod",
+    "Node",
+    "HorizontalPodAutoscaler",
+    "PodDisruptionBudget",
+)
+
+
+def load_api_client(
+    *,
+    host: str | None = None,
+    kubeconfig: str | None = None,
+    context: str | None = None,
+    in_cluster: bool = False,
+) -> Any:
+    """An ``ApiClient`` from an explicit host (tests), in-cluster config, or kubeconfig.
+
+    urllib3's own retries are switched off: the adapter retries, bounded, itself.
+    """
+    from kubernetes import client, config
+
+    configuration = client.Configuration()
+    try:
+        if host:
+            configuration.host = host
+        elif in_cluster:
+            config.load_incluster_config(client_configuration=configuration)  # type: ignore[no-untyped-call]
+        else:
+            config.load_kube_config(  # type: ignore[no-untyped-call]
+                config_file=kubeconfig, context=context, client_configuration=configuration
+            )
+    except config.ConfigException as exc:
+        where = "in-cluster service account" if in_cluster else f"kubeconfig {kubeconfig or '~'}"
+        raise ConfigError(f"cannot load Kubernetes credentials from the {where}: {exc}") from exc
+    configuration.retries = False
+    return client.ApiClient(configuration)
+
+
+class KubernetesCluster:
+    """A live cluster behind the ``ClusterReader`` / ``ClusterWriter`` ports."""
+
+    def __init__(
+        self,
+        api_client: Any,
+        *,
+        namespace: str | None = None,
+        identity: str = "autonomic",
+        policy: RetryPolicy | None = None,
+        resync_seconds: float = 300.0,
+        watch_timeout: int = 60,
+        wall_clock: Callable[[], float] = time.time,
+        monotonic: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
+        drain_poll: float = 1.0,
+    ) -> None:
+        self.api = KubeApi(api_client, policy=policy, sleep=sleep)
+        self.namespace = namespace
+        self.identity = identity
+        self._wall_clock = wall_clock
+        self.operations = Operations(
+            self.api,
+            wall_clock=wall_clock,
+            monotonic=monotonic,
+            sleep=sleep,
+            drain_poll=drain_poll,
+        )
+        self.caches: dict[str, WatchCache] = {
+            kind: WatchCache(
+                self.api,
+                kind,
+                None if kind == "Node" else namespace,
+                resync_seconds=resync_seconds,
+                watch_timeout=watch_timeout,
+                clock=monotonic,
+            )
+            for kind in CACHED_KINDS
+        }
+        self._started = False
+        self.events_failed = 0
+
+    # ---------------------------------------------------------------- lifecycle
+
+    def start(self, *, wait: float = 10.0) -> bool:
+        """Start every watch cache; True when all listed within ``wait`` seconds."""
+        for cache in self.caches.values():
+            cache.start()
+        self._started = True
+        deadline = time.monotonic() + wait
+        return all(
+            c.wait_synced(max(0.0, deadline - time.monotonic())) for c in self.caches.values()
+        )
+
+    def stop(self) -> None:
+        for cache in self.caches.values():
+            cache.stop()
+        self._started = False
+
+    def staleness(self) -> float:
+        """Seconds since the least recently refreshed cache heard from the API server."""
+        return max(cache.staleness() for cache in self.caches.values())
+
+    def _objects(self, kind: str, namespace: str | None = None) -> list[Obj]:
+        cache = self.caches.get(kind)
+        if self._started and cache is not None and cache.synced:
+            items = cache.items()
+        else:
+            items, _ = self.api.list(kind, None if kind == "Node" else namespace or self.namespace)
+        if namespace:
+            items = [o for o in items if o["metadata"].get("namespace") == namespace]
+        return items
+
+    # -------------------------------------------------------------------- reads
+
+    def get_workload(self, ref: ObjectRef) -> WorkloadState | None:
+        if ref.kind not in ("Deployment", "StatefulSet"):
+            raise PermanentError(f"{ref} is not a Deployment or StatefulSet", reason="Invalid")
+        cache = self.caches[ref.kind]
+        obj: Obj | None
+        if self._started and cache.synced:
+            obj = cache.get(ref.namespace, ref.name)
+        else:
+            try:
+                obj = self.api.read(ref.kind, ref.namespace, ref.name)
+            except ObjectGoneError:
+                obj = None
+        if obj is None:
+            return None
+        obj.setdefault("kind", ref.kind)
+        replicasets = self._objects("ReplicaSet", ref.namespace) if ref.kind == "Deployment" else []
+        return workload_state(obj, replicasets)
+
+    def list_workloads(self, namespace: str | None = None) -> list[WorkloadState]:
+        replicasets = self._objects("ReplicaSet", namespace)
+        by_owner: dict[str, list[Obj]] = {}
+        for rs in replicasets:
+            for owner in rs["metadata"].get("ownerReferences") or []:
+                if owner.get("controller"):
+                    by_owner.setdefault(owner.get("uid", ""), []).append(rs)
+        states = []
+        for kind in ("Deployment", "StatefulSet"):
+            for obj in self._objects(kind, namespace):
+                obj.setdefault("kind", kind)
+                owned = by_owner.get(obj["metadata"].get("uid", ""), [])
+                states.append(workload_state(obj, owned))
+        return sorted(states, key=lambda s: s.ref)
+
+    def list_pods(
+        self, namespace: str | None = None, selector: dict[str, str] | None = None
+    ) -> list[PodState]:
+        owners = owner_index(self._objects("ReplicaSet", namespace))
+        wanted = selector or {}
+        pods = [
+            p
+            for p in self._objects("Pod", namespace)
+            if all((p["metadata"].get("labels") or {}).get(k) == v for k, v in wanted.items())
+        ]
+        return sorted((pod_state(p, owners) for p in pods), key=lambda s: s.ref)
+
+    def list_nodes(self) -> list[NodeState]:
+        return sorted((node_state(n) for n in self._objects("Node")), key=lambda s: s.ref)
+
+    def get_hpa_for(self, workload: ObjectRef) -> HpaState | None:
+        for hpa in self._objects("HorizontalPodAutoscaler", workload.namespace):
+            target = (hpa.get("spec") or {}).get("scaleTargetRef") or {}
+            if (target.get("kind"), target.get("name")) == (workload.kind, workload.name):
+                return hpa_state(hpa)
+        return None
+
+    def list_disruption_budgets(self, namespace: str | None = None) -> list[Obj]:
+        return self._objects("PodDisruptionBudget", namespace)
+
+    def list_events(self, target: ObjectRef) -> list[Obj]:
+        """Events about ``target``, oldest first (a direct, fresh LIST)."""
+        fields = f"involvedObject.kind={target.kind},involvedObject.name={target.name}"
+        items, _ = self.api.list("Event", target.namespace or "default", field_selector=fields)
+        return sorted(items, key=lambda e: e.get("lastTimestamp") or e.get("eventTime") or "")
+
+    # ------------------------------------------------------------------- writes
+
+    def snapshot(self, operation: Operation) -> dict[str, Any]:
+        return self.operations.snapshot(operation)
+
+    def apply(self, operation: Operation, *, dry_run: bool = False) -> OperationResult:
+        return self.operations.apply(operation, dry_run=dry_run)
+
+    def undo(self, operation: Operation, before: dict[str, Any]) -> OperationResult:
+        return self.operations.undo(operation, before)
+
+    def post_event(
+        self, target: ObjectRef, reason: str, message: str, *, warning: bool = False
+    ) -> None:
+        """Best effort: an Event that fails to post is logged (with the missing
+        permission on 403), never allowed to abort the action it describes."""
+        info = KINDS.get(target.kind)
+        namespace = target.namespace or "default"
+        involved: Obj = {
+            "kind": target.kind,
+            "name": target.name,
+            "apiVersion": info.api_version if info else "v1",
+        }
+        if target.namespace:
+            involved["namespace"] = target.namespace
+        # The object may be gone; the Event still records what happened.
+        with contextlib.suppress(AutonomicError, KeyError):
+            involved["uid"] = self.api.read(target.kind, target.namespace, target.name)[
+                "metadata"
+            ].get("uid")
+        stamp = datetime.fromtimestamp(self._wall_clock(), UTC)
+        body = {
+            "apiVersion": "v1",
+            "kind": "Event",
+            "metadata": {"name": f"{target.name}.{uuid.uuid4().hex[:16]}", "namespace": namespace},
+            "involvedObject": involved,
+            "reason": reason,
+            "message": message[:1024],
+            "type": "Warning" if warning else "Normal",
+            "source": {"component": "autonomic"},
+            "reportingComponent": "autonomic",
+            "reportingInstance": self.identity,
+            "action": reason,
+            "count": 1,
+            "firstTimestamp": stamp.strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "lastTimestamp": stamp.strftime("%Y-%m-%dT%H:%M:%SZ"),
+        }
+        try:
+            self.api.create_event(namespace, body)
+        except AutonomicError as exc:
+            log.error("could not post Event %s on %s: %s", reason, target, exc)
+            self.events_failed += 1

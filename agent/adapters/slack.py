@@ -1,0 +1,719 @@
+"""Slack, through slack-sdk: questions out, answers in, failures translated at the edge.
+
+Out (``SlackChannel``): a Block Kit message per question, rewritten after the answer,
+progress in its thread, escalations that mention the on-call group. Every call goes
+through ``SlackApi``, which owns the retry policy so that nothing else has to:
+
+- HTTP 429 or ``ratelimited``: wait the ``Retry-After`` Slack asks for, but only up to
+  ``max_retry_after``; longer than that is a ``TransientError`` carrying the delay;
+- HTTP 5xx and Slack's own transient error codes: a bounded number of retries with
+  backoff, then ``TransientError``;
+- connection refused, reset or timed out: the same, reason ``SlackUnreachable``;
+- everything else (bad token, missing scope, unknown channel): ``PermanentError`` with
+  the fix in the message. Tokens never appear in a message, a log line or the ledger.
+
+In (``SlackReceiver``): the HTTP interactivity endpoint (``handle_interaction``, mounted
+by the daemon's HTTP server) and Socket Mode (``start_socket_mode``, leader only) share
+one path: check the approver, compare-and-set the answer in the ledger, acknowledge.
+The HTTP path first verifies Slack's v0 signature and refuses timestamps outside the
+replay window. Everything slow (the message update, an ephemeral reply, the decision
+layer's ``on_answer``) runs after the acknowledgement on the approvals worker.
+"""
+
+from __future__ import annotations
+
+import hmac
+import http.client
+import json
+import logging
+import re
+import threading
+import time
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+from urllib.error import URLError
+from urllib.parse import parse_qs
+
+from pydantic import SecretStr
+from slack_sdk import WebClient
+from slack_sdk.errors import SlackApiError
+from slack_sdk.signature import SignatureVerifier
+from slack_sdk.socket_mode.request import SocketModeRequest
+from slack_sdk.socket_mode.response import SocketModeResponse
+
+from agent.adapters.slack_blocks import (
+    ANSWERS,
+    escalation_blocks,
+    escalation_text,
+    escape,
+    question_blocks,
+    question_text,
+)
+from agent.approvals import (
+    AnswerHook,
+    AnswerOutcome,
+    Approvals,
+    FallbackChannel,
+    LedgerOnlyChannel,
+)
+from agent.errors import ConfigError, PermanentError, TransientError
+from agent.ledger import DecisionRecord, Ledger, Question
+from agent.settings import SlackSettings, resolve_secret
+
+__all__ = [
+    "Approvers",
+    "ButtonClick",
+    "MalformedInteractionError",
+    "RetryPolicy",
+    "SlackApi",
+    "SlackChannel",
+    "SlackReceiver",
+    "build_approvals",
+    "parse_click",
+]
+
+log = logging.getLogger(__name__)
+
+SLACK_REF = "slack:"
+MAX_BODY_BYTES = 1_048_576
+_QUESTION_ID = re.compile(r"^[0-9a-f]{32}$")
+_USER = re.compile(r"^[UW][A-Z0-9]{2,}$")
+_GROUP = re.compile(r"^S[A-Z0-9]{2,}$")
+# Slack's error codes that mean "try again", as opposed to "fix something".
+_TRANSIENT_CODES = frozenset(
+    {"internal_error", "fatal_error", "service_unavailable", "request_timeout", "ratelimited"}
+)
+_HINTS = {
+    "invalid_auth": "check slack.botToken",
+    "not_authed": "check slack.botToken",
+    "token_revoked": "the bot token was revoked; install the app again and update slack.botToken",
+    "account_inactive": "the bot's token belongs to a deactivated app or user",
+    "channel_not_found": "check slack.channel (use the channel id, C…)",
+    "not_in_channel": "invite the bot to slack.channel",
+    "missing_scope": "add the missing OAuth scope to the Slack app",
+    "no_such_subteam": "check slack.approvers: a user group id (S…) does not exist",
+    "message_not_found": "the question's Slack message was deleted",
+    "cant_update_message": "only messages posted by this bot token can be updated",
+}
+
+
+# --------------------------------------------------------------------- the Web API
+@dataclass(frozen=True)
+class RetryPolicy:
+    """How hard ``SlackApi`` tries before giving the failure to its caller."""
+
+    attempts: int = 3
+    max_retry_after: float = 30.0  # the longest Retry-After waited for in place
+    backoff: float = 0.5  # seconds before the 2nd attempt; doubles after
+
+    def pause(self, attempt: int) -> float:
+        return float(self.backoff * 2.0 ** (attempt - 1))
+
+
+class SlackApi:
+    """The Slack Web API methods Autonomic calls, with one retry policy and typed errors."""
+
+    def __init__(
+        self,
+        client: WebClient,
+        *,
+        quick: WebClient | None = None,
+        policy: RetryPolicy | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self._client = client
+        # Used inside Slack's 3-second acknowledgement: one try, a short timeout.
+        self._quick = quick or client
+        self.policy = policy or RetryPolicy()
+        self._sleep = sleep
+
+    @classmethod
+    def connect(
+        cls,
+        token: SecretStr,
+        *,
+        base_url: str | None = None,
+        timeout: int = 10,
+        quick_timeout: int = 2,
+        policy: RetryPolicy | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> SlackApi:
+        """A client on ``base_url`` (Slack itself by default; a stand-in in tests).
+
+        slack-sdk's own retry handlers are switched off: this class retries, with
+        bounds and an injectable ``sleep``.
+        """
+        kwargs: dict[str, Any] = {"retry_handlers": []}
+        if base_url is not None:
+            kwargs["base_url"] = base_url if base_url.endswith("/") else base_url + "/"
+        secret = token.get_secret_value()
+        client = WebClient(token=secret, timeout=timeout, **kwargs)
+        quick = WebClient(token=secret, timeout=quick_timeout, **kwargs)
+        return cls(client, quick=quick, policy=policy, sleep=sleep)
+
+    def __repr__(self) -> str:  # the client holds the token: never print it
+        return f"SlackApi(base_url={self._client.base_url!r})"
+
+    def post_message(self, channel: str, text: str, **kwargs: Any) -> dict[str, Any]:
+        return self._call(
+            "chat.postMessage",
+            lambda: self._client.chat_postMessage(channel=channel, text=text, **kwargs),
+        )
+
+    def update_message(self, channel: str, ts: str, text: str, **kwargs: Any) -> dict[str, Any]:
+        return self._call(
+            "chat.update",
+            lambda: self._client.chat_update(channel=channel, ts=ts, text=text, **kwargs),
+        )
+
+    def post_ephemeral(self, channel: str, user: str, text: str) -> dict[str, Any]:
+        return self._call(
+            "chat.postEphemeral",
+            lambda: self._client.chat_postEphemeral(channel=channel, user=user, text=text),
+        )
+
+    def group_members(self, group: str, *, retry: bool = True) -> list[str]:
+        """Members of a user group; ``retry=False``: one quick try (the answer path)."""
+        client = self._client if retry else self._quick
+        data = self._call(
+            "usergroups.users.list",
+            lambda: client.usergroups_users_list(usergroup=group),
+            retry=retry,
+        )
+        users = data.get("users")
+        if not isinstance(users, list) or not all(isinstance(u, str) for u in users):
+            raise TransientError(
+                f"Slack answered usergroups.users.list for {group} without a user list",
+                reason="SlackMalformed",
+            )
+        return list(users)
+
+    def auth_test(self) -> dict[str, Any]:
+        """Who this token is; a bad token is a ``PermanentError`` naming the setting."""
+        return self._call("auth.test", self._client.auth_test)
+
+    def _call(
+        self, method: str, invoke: Callable[[], Any], *, retry: bool = True
+    ) -> dict[str, Any]:
+        attempts = self.policy.attempts if retry else 1
+        for attempt in range(1, attempts + 1):
+            last = attempt == attempts
+            try:
+                data = invoke().data
+            except SlackApiError as exc:
+                wait = self._classify(method, exc, attempt, last)
+            except (URLError, OSError, http.client.HTTPException) as exc:
+                reason = getattr(exc, "reason", None) or exc
+                if last:
+                    raise TransientError(
+                        f"Slack is unreachable ({method} failed {attempts} times: {reason})",
+                        delay=self.policy.pause(attempt + 1),
+                        reason="SlackUnreachable",
+                    ) from exc
+                wait = self.policy.pause(attempt)
+            else:
+                if not isinstance(data, dict):
+                    raise TransientError(
+                        f"Slack answered {method} with a body that is not JSON",
+                        reason="SlackMalformed",
+                    )
+                return data
+            log.info(
+                "Slack %s failed (attempt %d of %d); retrying in %.1f s",
+                method,
+                attempt,
+                attempts,
+                wait,
+            )
+            self._sleep(wait)
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _classify(self, method: str, exc: SlackApiError, attempt: int, last: bool) -> float:
+        """Seconds to wait before retrying ``exc``; raises when it must not be retried."""
+        response = exc.response
+        status = int(response.status_code)
+        data = response.data if isinstance(response.data, dict) else {}
+        # Slack's error code rides on HTTP 200 (and 429); other statuses carry HTML.
+        code = str(data.get("error") or "") if status in (200, 429) else ""
+        code = code or f"HTTP {status}"
+        if status == 429 or code == "ratelimited":
+            wait = _retry_after(response.headers)
+            if last or wait > self.policy.max_retry_after:
+                raise TransientError(
+                    f"Slack rate-limited {method}; it asks to wait {wait:.0f} s",
+                    delay=wait,
+                    reason="SlackRateLimited",
+                ) from exc
+            return wait
+        if status >= 500 or code in _TRANSIENT_CODES:
+            if last:
+                raise TransientError(
+                    f"Slack failed {method} ({code}) {attempt} times",
+                    delay=self.policy.pause(attempt + 1),
+                    reason="SlackUnavailable",
+                ) from exc
+            return self.policy.pause(attempt)
+        hint = _HINTS.get(code)
+        if code == "missing_scope" and data.get("needed"):
+            hint = f"add the OAuth scope {data['needed']} to the Slack app"
+        message = f"Slack refused {method}: {code}" + (f" ({hint})" if hint else "")
+        raise PermanentError(message, reason=f"Slack:{code}") from exc
+
+
+def _retry_after(headers: Mapping[str, Any] | None) -> float:
+    for key, value in (headers or {}).items():
+        if key.lower() == "retry-after":
+            raw = value[0] if isinstance(value, list | tuple) else value
+            try:
+                return max(0.0, float(raw))
+            except (TypeError, ValueError):
+                break
+    return 1.0
+
+
+# ---------------------------------------------------------------------- approvers
+class Approvers:
+    """Who may answer: listed user ids, or members of listed user groups.
+
+    Group membership comes from ``usergroups.users.list`` and is cached for
+    ``cache_ttl``. When Slack cannot be asked, a membership list up to ``stale_grace``
+    old is still trusted; older than that, or never fetched, the answer is no (a
+    refusal is recoverable, a wrong approval is not).
+    """
+
+    def __init__(
+        self,
+        approvers: Iterable[str],
+        api: SlackApi | None,
+        *,
+        cache_ttl: float = 300.0,
+        stale_grace: float = 3600.0,
+    ) -> None:
+        ids = tuple(approvers)
+        bad = [a for a in ids if not (_USER.match(a) or _GROUP.match(a))]
+        if bad:
+            raise ConfigError(
+                "slack.approvers: expected Slack user ids (U…/W…) or user group ids (S…), "
+                f"got {', '.join(repr(b) for b in bad)}"
+            )
+        self.users = frozenset(a for a in ids if _USER.match(a))
+        self.groups = tuple(a for a in ids if _GROUP.match(a))
+        if self.groups and api is None:
+            raise ConfigError("slack.approvers names user groups but Slack is not connected")
+        self._api = api
+        self.cache_ttl = cache_ttl
+        self.stale_grace = stale_grace
+        self._members: dict[str, tuple[float, frozenset[str]]] = {}
+        self._lock = threading.Lock()
+
+    def check(self, user_id: str, now: float) -> tuple[bool, str]:
+        """(allowed, why): one quick try per stale group, never a long wait."""
+        if user_id in self.users:
+            return True, "listed approver"
+        unknown: list[str] = []
+        for group in self.groups:
+            members = self._group(group, now)
+            if members is None:
+                unknown.append(group)
+            elif user_id in members:
+                return True, f"member of approver group {group}"
+        if unknown:
+            return False, (
+                f"could not check membership of {', '.join(unknown)} with Slack; try again"
+            )
+        return False, "not a configured approver"
+
+    def refresh(self, now: float) -> None:
+        """Fetch every group now (a periodic job keeps the answer path off the network)."""
+        for group in self.groups:
+            self._fetch(group, now, retry=True)
+
+    def _group(self, group: str, now: float) -> frozenset[str] | None:
+        with self._lock:
+            cached = self._members.get(group)
+        if cached is not None and now - cached[0] < self.cache_ttl:
+            return cached[1]
+        fetched = self._fetch(group, now, retry=False)
+        if fetched is not None:
+            return fetched
+        if cached is not None and now - cached[0] < self.stale_grace:
+            return cached[1]
+        return None
+
+    def _fetch(self, group: str, now: float, *, retry: bool) -> frozenset[str] | None:
+        assert self._api is not None
+        try:
+            members = frozenset(self._api.group_members(group, retry=retry))
+        except (TransientError, PermanentError) as exc:
+            log.warning("could not list members of approver group %s: %s", group, exc)
+            return None
+        with self._lock:
+            self._members[group] = (now, members)
+        return members
+
+
+# ------------------------------------------------------------------------ the channel
+def parse_ref(ref: str | None) -> tuple[str, str] | None:
+    """``slack:C123:1700000000.000100`` -> (channel, ts); None for other channels."""
+    if not ref or not ref.startswith(SLACK_REF):
+        return None
+    channel, _, ts = ref[len(SLACK_REF) :].partition(":")
+    return (channel, ts) if channel and ts else None
+
+
+class SlackChannel:
+    """``ApprovalChannel`` on Slack: one message per question, progress in its thread."""
+
+    name = "slack"
+
+    def __init__(self, api: SlackApi, channel: str, *, oncall_group: str | None = None) -> None:
+        if oncall_group is not None and not _GROUP.match(oncall_group):
+            raise ConfigError(
+                f"slack.oncallGroup: expected a user group id (S…), got {oncall_group!r}"
+            )
+        self.api = api
+        self.channel = channel
+        self.oncall_group = oncall_group
+
+    def ask(self, decision: DecisionRecord, question: Question) -> str:
+        sent = self.api.post_message(
+            self.channel,
+            question_text(decision),
+            blocks=question_blocks(decision, question),
+            unfurl_links=False,
+        )
+        return f"{SLACK_REF}{sent['channel']}:{sent['ts']}"
+
+    def update(self, decision: DecisionRecord, question: Question, note: str) -> None:
+        channel, ts = self._where(question)
+        self.api.update_message(
+            channel,
+            ts,
+            f"{question_text(decision)} — {question.status}",
+            blocks=question_blocks(decision, question, note),
+        )
+
+    def thread(self, question: Question, text: str) -> None:
+        channel, ts = self._where(question)
+        self.api.post_message(channel, escape(text), thread_ts=ts)
+
+    def escalate(self, decision: DecisionRecord, why: str) -> str:
+        sent = self.api.post_message(
+            self.channel,
+            escalation_text(decision, why, self.oncall_group),
+            blocks=escalation_blocks(decision, why, self.oncall_group),
+            unfurl_links=False,
+        )
+        return f"{SLACK_REF}{sent['channel']}:{sent['ts']}"
+
+    def tell(self, channel: str, user: str, text: str) -> None:
+        """A reply only ``user`` sees (refusals, "already answered")."""
+        self.api.post_ephemeral(channel, user, escape(text))
+
+    @staticmethod
+    def _where(question: Question) -> tuple[str, str]:
+        where = parse_ref(question.message_ref)
+        if where is None:
+            raise PermanentError(
+                f"question {question.id} was never posted to Slack", reason="NotInSlack"
+            )
+        return where
+
+
+# ----------------------------------------------------------------------- receiving
+class MalformedInteractionError(ValueError):
+    """The request is not a well-formed Slack interaction (HTTP 400)."""
+
+
+@dataclass(frozen=True)
+class ButtonClick:
+    """One click on one of our buttons, as Slack reported it."""
+
+    user_id: str
+    user_name: str
+    question_id: str
+    answer: str  # approved | rejected | snoozed
+    channel_id: str | None
+    message_ts: str | None
+    action_ts: float | None
+
+
+def parse_click(payload: Mapping[str, Any]) -> ButtonClick | None:
+    """A ``block_actions`` payload -> the click; None for interactions that are not ours."""
+    if payload.get("type") != "block_actions":
+        return None
+    actions = payload.get("actions")
+    user = payload.get("user")
+    if not isinstance(actions, list) or not actions or not isinstance(actions[0], dict):
+        raise MalformedInteractionError("block_actions without actions")
+    if not isinstance(user, dict) or not isinstance(user.get("id"), str):
+        raise MalformedInteractionError("block_actions without user.id")
+    action = actions[0]
+    answer = ANSWERS.get(str(action.get("action_id")))
+    if answer is None:
+        return None
+    question_id = action.get("value")
+    if not isinstance(question_id, str) or not _QUESTION_ID.match(question_id):
+        raise MalformedInteractionError("the button's value is not a question id")
+    container = payload.get("container") if isinstance(payload.get("container"), dict) else {}
+    channel = payload.get("channel") if isinstance(payload.get("channel"), dict) else {}
+    assert isinstance(container, dict) and isinstance(channel, dict)
+    channel_id = container.get("channel_id") or channel.get("id")
+    try:
+        action_ts = float(action["action_ts"]) if "action_ts" in action else None
+    except (TypeError, ValueError):
+        raise MalformedInteractionError("action_ts is not a timestamp") from None
+    return ButtonClick(
+        user_id=user["id"],
+        user_name=str(user.get("username") or user.get("name") or user["id"]),
+        question_id=question_id,
+        answer=answer,
+        channel_id=str(channel_id) if channel_id else None,
+        message_ts=str(container.get("message_ts")) if container.get("message_ts") else None,
+        action_ts=action_ts,
+    )
+
+
+class SlackReceiver:
+    """Answers from Slack, over HTTP (signed requests) or Socket Mode (leader only)."""
+
+    def __init__(
+        self,
+        approvals: Approvals,
+        approvers: Approvers,
+        *,
+        signing_secret: SecretStr | None,
+        replay_window: float,
+        channel: SlackChannel | None = None,
+        app_token: SecretStr | None = None,
+        socket_base_url: str | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.approvals = approvals
+        self.approvers = approvers
+        self.replay_window = replay_window
+        self.channel = channel
+        self.clock = clock
+        self._verifier = (
+            SignatureVerifier(signing_secret.get_secret_value()) if signing_secret else None
+        )
+        self._app_token = app_token
+        self._socket_base_url = socket_base_url
+        self._socket: Any = None
+        self._socket_lock = threading.Lock()
+
+    # ---------------------------------------------------------------- HTTP
+    def handle_interaction(
+        self, body: bytes, headers: Mapping[str, str], now: float
+    ) -> tuple[int, bytes]:
+        """The interactivity endpoint: (status, body). Fast: one ledger write at most.
+
+        401 for a missing or wrong signature or a timestamp outside the replay window,
+        400 for a body that is not a Slack interaction, 200 otherwise (also for a
+        refused or repeated answer: Slack must not retry those).
+        """
+        if self._verifier is None:
+            return 404, b"interactivity over HTTP is not configured (slack.signingSecret)\n"
+        if len(body) > MAX_BODY_BYTES:
+            return 413, b"request body too large\n"
+        refusal = self._verify(body, headers, now)
+        if refusal is not None:
+            log.warning("refused a Slack interaction: %s", refusal)
+            return 401, (refusal + "\n").encode()
+        try:
+            payload = _form_payload(body)
+            self.receive(payload, now)
+        except MalformedInteractionError as exc:
+            return 400, f"not a Slack interaction: {exc}\n".encode()
+        return 200, b""
+
+    def _verify(self, body: bytes, headers: Mapping[str, str], now: float) -> str | None:
+        """Why the request is not from Slack (or is a replay), or None if it is."""
+        assert self._verifier is not None
+        lowered = {k.lower(): v for k, v in headers.items()}
+        stamp, signature = (
+            lowered.get("x-slack-request-timestamp"),
+            lowered.get("x-slack-signature"),
+        )
+        if not stamp or not signature:
+            return "missing X-Slack-Signature or X-Slack-Request-Timestamp"
+        try:
+            sent_at = int(stamp)
+        except ValueError:
+            return "X-Slack-Request-Timestamp is not an integer"
+        if abs(now - sent_at) > self.replay_window:
+            return f"request timestamp is {now - sent_at:.0f} s off, outside the replay window"
+        try:
+            expected = self._verifier.generate_signature(timestamp=stamp, body=body)
+        except UnicodeDecodeError:
+            return "request body is not UTF-8"
+        if expected is None or not hmac.compare_digest(expected, signature):
+            return "signature does not match slack.signingSecret"
+        return None
+
+    # -------------------------------------------------------- Socket Mode
+    def handle_socket_request(self, client: Any, request: SocketModeRequest) -> None:
+        """A Socket Mode envelope: record the answer, then acknowledge (always)."""
+        try:
+            if request.type == "interactive":
+                self.receive(request.payload, self.clock())
+        except MalformedInteractionError as exc:
+            log.warning("ignored a malformed Socket Mode interaction: %s", exc)
+        finally:
+            client.send_socket_mode_response(SocketModeResponse(envelope_id=request.envelope_id))
+
+    def start_socket_mode(self) -> None:
+        """Connect and listen (call on the leader only; idempotent)."""
+        from slack_sdk.socket_mode import SocketModeClient
+
+        if self._app_token is None:
+            raise ConfigError("Socket Mode needs slack.appToken")
+        with self._socket_lock:
+            if self._socket is not None:
+                return
+            web = WebClient(base_url=self._socket_base_url) if self._socket_base_url else None
+            client = SocketModeClient(app_token=self._app_token.get_secret_value(), web_client=web)
+            client.socket_mode_request_listeners.append(self.handle_socket_request)
+            try:
+                client.connect()
+            except SlackApiError as exc:
+                client.close()
+                code = exc.response.get("error") if isinstance(exc.response.data, dict) else None
+                if exc.response.status_code == 200 and code != "ratelimited":
+                    raise PermanentError(
+                        f"Slack refused apps.connections.open: {code} (check slack.appToken: "
+                        "an app-level token with connections:write)",
+                        reason=f"Slack:{code}",
+                    ) from exc
+                raise TransientError(
+                    f"Slack failed apps.connections.open (HTTP {exc.response.status_code})",
+                    reason="SlackUnavailable",
+                ) from exc
+            except Exception as exc:
+                client.close()
+                raise TransientError(
+                    f"could not open a Slack Socket Mode connection: {type(exc).__name__}",
+                    reason="SlackUnreachable",
+                ) from exc
+            self._socket = client
+
+    def stop_socket_mode(self) -> None:
+        """Disconnect (on losing leadership, on shutdown); idempotent."""
+        with self._socket_lock:
+            client, self._socket = self._socket, None
+        if client is not None:
+            client.close()
+
+    @property
+    def listening(self) -> bool:
+        return self._socket is not None
+
+    # ------------------------------------------------------------- shared
+    def receive(self, payload: Mapping[str, Any], now: float) -> AnswerOutcome | None:
+        """One interaction payload -> at most one ledger compare-and-set; None if not ours."""
+        click = parse_click(payload)
+        if click is None:
+            return None
+        allowed, why = self.approvers.check(click.user_id, now)
+        if not allowed:
+            self.approvals.refuse(click.question_id, click.user_id, why, now, via="slack")
+            self._tell(click, f"You cannot answer this question: {why}.")
+            return AnswerOutcome(False, "NotApprover", why)
+        outcome = self.approvals.answer(
+            click.question_id,
+            click.answer,
+            click.user_id,
+            now,
+            via="slack",
+            click_id=f"{click.user_id}@{click.action_ts}" if click.action_ts else None,
+        )
+        log.info(
+            "Slack answer %s to question %s by %s: %s",
+            click.answer,
+            click.question_id,
+            click.user_id,
+            outcome.code,
+        )
+        if not outcome.accepted:
+            self._tell(click, outcome.message[:1].upper() + outcome.message[1:] + ".")
+        return outcome
+
+    def _tell(self, click: ButtonClick, text: str) -> None:
+        channel = self.channel
+        if channel is None or click.channel_id is None:
+            return
+        where = click.channel_id
+
+        def send() -> None:
+            try:
+                channel.tell(where, click.user_id, text)
+            except (TransientError, PermanentError) as exc:
+                log.warning("could not reply to %s in Slack: %s", click.user_id, exc)
+
+        self.approvals.dispatcher.submit(send)
+
+
+def _form_payload(body: bytes) -> dict[str, Any]:
+    """``payload=<urlencoded JSON>`` -> the JSON object."""
+    try:
+        form = parse_qs(body.decode("utf-8"), strict_parsing=True, max_num_fields=10)
+    except (UnicodeDecodeError, ValueError) as exc:
+        raise MalformedInteractionError("the body is not a URL-encoded form") from exc
+    values = form.get("payload")
+    if not values or len(values) != 1:
+        raise MalformedInteractionError("expected exactly one 'payload' field")
+    try:
+        payload = json.loads(values[0])
+    except json.JSONDecodeError as exc:
+        raise MalformedInteractionError("'payload' is not JSON") from exc
+    if not isinstance(payload, dict):
+        raise MalformedInteractionError("'payload' is not a JSON object")
+    return payload
+
+
+# ---------------------------------------------------------------------- composition
+def build_approvals(
+    settings: SlackSettings,
+    environ: Mapping[str, str],
+    ledger: Ledger,
+    *,
+    clock: Callable[[], float] = time.time,
+    on_answer: AnswerHook | None = None,
+    snooze: float = 3600.0,
+    policy: RetryPolicy | None = None,
+    sleep: Callable[[float], None] = time.sleep,
+) -> tuple[Approvals, SlackReceiver | None]:
+    """The approvals service for these settings: Slack backed by the ledger, or the ledger.
+
+    Without Slack the receiver is None and questions are answered from the CLI.
+    """
+    ledger_only = LedgerOnlyChannel(ledger, clock)
+    if not settings.enabled:
+        approvals = Approvals(
+            ledger, ledger_only, ttl=settings.question_ttl, snooze=snooze, on_answer=on_answer
+        )
+        return approvals, None
+    token = resolve_secret(settings.bot_token, environ)
+    if token is None or settings.channel is None:
+        raise ConfigError("slack is enabled but slack.botToken or slack.channel is not set")
+    api = SlackApi.connect(token, base_url=settings.base_url, policy=policy, sleep=sleep)
+    slack = SlackChannel(api, settings.channel, oncall_group=settings.oncall_group)
+    approvals = Approvals(
+        ledger,
+        FallbackChannel(slack, ledger_only),
+        ttl=settings.question_ttl,
+        snooze=snooze,
+        on_answer=on_answer,
+    )
+    receiver = SlackReceiver(
+        approvals,
+        Approvers(settings.approvers, api),
+        signing_secret=resolve_secret(settings.signing_secret, environ),
+        replay_window=settings.replay_window,
+        channel=slack,
+        app_token=resolve_secret(settings.app_token, environ),
+        socket_base_url=settings.base_url,
+        clock=clock,
+    )
+    return approvals, receiver

@@ -1,0 +1,304 @@
+"""Block Kit messages for questions, answers and escalations: pure functions, no I/O.
+
+A person deciding in Slack must see, in one message, what is proposed on what, how
+sure Autonomic is and why, the numbers and the query behind it, and where it came
+from. The buttons carry only the opaque question id: the state stays in the ledger,
+so a forged or stale button value can do nothing the ledger does not allow.
+
+Everything taken from a decision is escaped for Slack's mrkdwn (``&``, ``<``, ``>``),
+so a pod name or a runbook sentence cannot smuggle a mention or a link into the
+message, and long values are cut to Slack's field limits.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+__all__ = [
+    "ACTION_APPROVE",
+    "ACTION_REJECT",
+    "ACTION_SNOOZE",
+    "ANSWERS",
+    "QUESTION_BLOCK_ID",
+    "answer_line",
+    "describe_proposal",
+    "escalation_blocks",
+    "escalation_text",
+    "escape",
+    "mention",
+    "question_blocks",
+    "question_text",
+    "slack_date",
+    "source_link",
+]
+
+ACTION_APPROVE = "autonomic_approve"
+ACTION_REJECT = "autonomic_reject"
+ACTION_SNOOZE = "autonomic_snooze"
+# The button's action_id -> the answer recorded in the ledger.
+ANSWERS: Mapping[str, str] = {
+    ACTION_APPROVE: "approved",
+    ACTION_REJECT: "rejected",
+    ACTION_SNOOZE: "snoozed",
+}
+QUESTION_BLOCK_ID = "autonomic_question"
+
+_FIELD_LIMIT = 1900  # Slack: 2000 characters per field
+_SECTION_LIMIT = 2900  # Slack: 3000 characters per section text
+_SOURCE_KEYS = ("source_url", "sourceURL", "generator_url", "generatorURL", "dashboard_url", "url")
+_USER_ID = re.compile(r"^[UW][A-Z0-9]{2,}$")
+
+
+def escape(text: object) -> str:
+    """Escape the three characters Slack's mrkdwn treats as control characters."""
+    return str(text).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def _cut(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def mention(actor: str) -> str:
+    """``U123`` -> ``<@U123>`` (Slack renders the name); anything else shown as written."""
+    return f"<@{actor}>" if _USER_ID.match(actor) else escape(actor)
+
+
+def slack_date(epoch: float) -> str:
+    """A timestamp each reader sees in their own time zone, with a UTC fallback."""
+    fallback = datetime.fromtimestamp(epoch, UTC).strftime("%Y-%m-%d %H:%M UTC")
+    return f"<!date^{int(epoch)}^{{date_short_pretty}} at {{time}}|{fallback}>"
+
+
+def describe_proposal(proposal: Mapping[str, Any]) -> str:
+    """``{"op": "scale", "replicas": 5}`` -> ``scale (replicas=5)``: short and readable."""
+    verb = next((str(proposal[k]) for k in ("op", "action", "kind") if k in proposal), "")
+    details = [
+        f"{key}={_scalar(value)}"
+        for key, value in proposal.items()
+        if key not in ("op", "action", "kind") and not isinstance(value, Mapping | list)
+    ]
+    text = verb or "change"
+    if details:
+        text += " (" + ", ".join(details) + ")"
+    return _cut(text, 300)
+
+
+def _scalar(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    return str(value)
+
+
+def source_link(evidence: Mapping[str, Any]) -> str | None:
+    """The first http(s) link the evidence names as its source, if any."""
+    for key in _SOURCE_KEYS:
+        value = evidence.get(key)
+        if isinstance(value, str) and re.match(r"^https?://\S+$", value):
+            return value
+    return None
+
+
+def _evidence_lines(evidence: Mapping[str, Any]) -> tuple[str | None, list[str]]:
+    """The query (shown as code) and the key numbers, one ``name: value`` line each."""
+    query = evidence.get("query")
+    lines: list[str] = []
+    for key, value in evidence.items():
+        if key == "query" or key in _SOURCE_KEYS:
+            continue
+        if isinstance(value, list) and len(value) > 8:
+            shown = ", ".join(_scalar(v) for v in value[-8:])
+            text = f"…{shown} (last 8 of {len(value)})"
+        elif isinstance(value, list):
+            text = ", ".join(_scalar(v) for v in value)
+        elif isinstance(value, Mapping):
+            text = ", ".join(f"{k}={_scalar(v)}" for k, v in list(value.items())[:8])
+        else:
+            text = _scalar(value)
+        lines.append(f"• {escape(key)}: {escape(_cut(text, 200))}")
+    return (str(query) if query is not None else None), lines
+
+
+def _title(decision: Any) -> str:
+    return f"{describe_proposal(decision.proposal)} on {decision.subject}"
+
+
+def question_text(decision: Any) -> str:
+    """The notification text (shown where blocks are not: push notifications, search)."""
+    return _cut(
+        f"Approval needed: {escape(_title(decision))} "
+        f"(confidence {decision.confidence:.0%}) — {escape(decision.reason)}",
+        _SECTION_LIMIT,
+    )
+
+
+def _summary_blocks(decision: Any, heading: str) -> list[dict[str, Any]]:
+    blocks: list[dict[str, Any]] = [
+        {"type": "header", "text": {"type": "plain_text", "text": _cut(heading, 150)}},
+        {
+            "type": "section",
+            "fields": [
+                _field("Proposal", escape(describe_proposal(decision.proposal))),
+                _field("Target", escape(decision.subject)),
+                _field("Confidence", f"{decision.confidence:.0%}"),
+                _field("Decision type", escape(decision.decision_type)),
+                _field("Runbook / model", escape(decision.model_version)),
+                _field("Reason code", f"`{escape(decision.reason_code)}`"),
+            ],
+        },
+        {
+            "type": "section",
+            "text": {"type": "mrkdwn", "text": _cut(f"*Why:* {escape(decision.reason)}", 2900)},
+        },
+    ]
+    query, lines = _evidence_lines(decision.evidence)
+    evidence = ["*Evidence*", *lines]
+    if query is not None:
+        shown = escape(_cut(query.replace("`", "'"), 1500))
+        evidence.append(f"Query: `{shown}`")
+    if len(evidence) > 1:
+        blocks.append(
+            {
+                "type": "section",
+                "text": {"type": "mrkdwn", "text": _cut("\n".join(evidence), _SECTION_LIMIT)},
+            }
+        )
+    link = source_link(decision.evidence)
+    if link is not None:
+        blocks.append(
+            {
+                "type": "context",
+                "elements": [{"type": "mrkdwn", "text": f"<{link}|Open the source>"}],
+            }
+        )
+    return blocks
+
+
+def _field(name: str, value: str) -> dict[str, str]:
+    return {"type": "mrkdwn", "text": _cut(f"*{name}*\n{value}", _FIELD_LIMIT)}
+
+
+def question_blocks(decision: Any, question: Any, note: str | None = None) -> list[dict[str, Any]]:
+    """The question message, rebuilt from the ledger's records at each update.
+
+    ``decision`` is a ``DecisionRecord`` and ``question`` a ``Question`` (typed loosely so
+    this module stays free of the ledger). While the question is pending the message
+    has buttons whose ``value`` is the question id and nothing else; once answered or
+    expired, the buttons give way to who answered, when, and ``note`` (what next).
+    """
+    question_id, expires_at = question.id, question.expires_at
+    buttons = question.status == "pending"
+    blocks = _summary_blocks(decision, f"Approval needed: {_title(decision)}")
+    blocks.append(
+        {
+            "type": "context",
+            "elements": [
+                {
+                    "type": "mrkdwn",
+                    "text": f"Question `{question_id}` · decision `{decision.id}` · "
+                    f"expires {slack_date(expires_at)}; no answer counts as a no and escalates",
+                }
+            ],
+        }
+    )
+    lines = [line for line in (answer_line(question), note and escape(note)) if line]
+    if lines:
+        blocks.append(
+            {
+                "type": "section",
+                "text": {"type": "mrkdwn", "text": _cut(" ".join(lines), _SECTION_LIMIT)},
+            }
+        )
+    if buttons:
+        blocks.append(
+            {
+                "type": "actions",
+                "block_id": QUESTION_BLOCK_ID,
+                "elements": [
+                    _button(
+                        "Approve",
+                        ACTION_APPROVE,
+                        question_id,
+                        style="primary",
+                        confirm=f"Run {describe_proposal(decision.proposal)} "
+                        f"on {decision.subject}?",
+                    ),
+                    _button("Reject", ACTION_REJECT, question_id, style="danger"),
+                    _button("Snooze", ACTION_SNOOZE, question_id),
+                ],
+            }
+        )
+    return blocks
+
+
+def _button(
+    label: str, action_id: str, value: str, *, style: str | None = None, confirm: str | None = None
+) -> dict[str, Any]:
+    button: dict[str, Any] = {
+        "type": "button",
+        "action_id": action_id,
+        "text": {"type": "plain_text", "text": label},
+        "value": value,
+    }
+    if style is not None:
+        button["style"] = style
+    if confirm is not None:
+        button["confirm"] = {
+            "title": {"type": "plain_text", "text": "Approve this change?"},
+            "text": {"type": "plain_text", "text": _cut(confirm, 290)},
+            "confirm": {"type": "plain_text", "text": "Approve"},
+            "deny": {"type": "plain_text", "text": "Cancel"},
+        }
+    return button
+
+
+def answer_line(question: Any) -> str | None:
+    """Who answered and when, from the ledger's question record; None while unanswered."""
+    status, actor, at = question.status, question.answered_by or "someone", question.answered_at
+    when = slack_date(at) if at is not None else ""
+    who = mention(actor)
+    if status == "approved":
+        return f":white_check_mark: *Approved* by {who} {when}."
+    if status == "rejected":
+        return f":no_entry_sign: *Rejected* by {who} {when}."
+    if status == "expired":
+        return f":hourglass: *Expired* unanswered {when}."
+    if status == "pending" and question.answered_by is not None:
+        return f":zzz: *Snoozed* by {who} {when}, until {slack_date(question.expires_at)}."
+    if status != "pending":
+        return f"*{escape(status)}* by {who} {when}."
+    return None
+
+
+def escalation_text(decision: Any, why: str, oncall_group: str | None) -> str:
+    ping = f"<!subteam^{oncall_group}> " if oncall_group else ""
+    return _cut(
+        f"{ping}Escalation: {escape(_title(decision))} — {escape(why)}. Nothing was done.",
+        _SECTION_LIMIT,
+    )
+
+
+def escalation_blocks(decision: Any, why: str, oncall_group: str | None) -> list[dict[str, Any]]:
+    """An escalation: the on-call group is mentioned, all context is pre-filled."""
+    blocks = [
+        {
+            "type": "section",
+            "text": {"type": "mrkdwn", "text": escalation_text(decision, why, oncall_group)},
+        },
+        *_summary_blocks(decision, f"Needs a human: {_title(decision)}"),
+    ]
+    blocks.append(
+        {
+            "type": "context",
+            "elements": [
+                {
+                    "type": "mrkdwn",
+                    "text": f"Decision `{decision.id}` · `autonomic explain {decision.id}` "
+                    "tells the whole story",
+                }
+            ],
+        }
+    )
+    return blocks

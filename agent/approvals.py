@@ -1,0 +1,421 @@
+"""Questions to humans: ask, receive the answer exactly once, expire, escalate.
+
+The decision layer asks through ``Approvals``; which chat the question goes to is an
+``ApprovalChannel`` (Slack, or ``LedgerOnlyChannel`` where the questions are answered
+with ``autonomic approvals`` and read over HTTP). The ledger is the only state:
+
+- a question is created in the ledger *before* it is posted, so its id can travel in
+  the buttons and a crash after posting leaves a question the ledger knows about;
+- an answer is a compare-and-set in the ledger: a double click, a Slack retry or a
+  second replica cannot approve twice, and an expired question cannot be approved;
+- the answer's consequences (``on_answer``, the message update) run on a worker
+  thread *after* the compare-and-set, so the receiving request is acknowledged at
+  once (Slack allows 3 seconds) and execution happens afterwards;
+- if the chat cannot be reached, the question stays answerable from the CLI, an
+  escalation is recorded in the ledger, and nothing is executed.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Protocol
+
+from agent.errors import AutonomicError
+from agent.ledger import DecisionRecord, Ledger, Question
+
+__all__ = [
+    "AnswerHook",
+    "AnswerOutcome",
+    "ApprovalChannel",
+    "Approvals",
+    "Asked",
+    "Dispatcher",
+    "Expiry",
+    "FallbackChannel",
+    "LedgerOnlyChannel",
+]
+
+log = logging.getLogger(__name__)
+
+ANSWERS = frozenset({"approved", "rejected", "snoozed"})
+LEDGER_REF = "ledger:"
+
+# What happens next, written under the answer in the question's message.
+NEXT_STEP = {
+    "approved": "Executing next; progress follows in the thread.",
+    "rejected": "Nothing will be done.",
+    "snoozed": "Still open: answer any time before it expires.",
+    "expired": "Counted as a no: nothing was done and the on-call was asked to look.",
+}
+
+# on_answer(question_id, answer, actor): answer is approved | rejected | expired
+AnswerHook = Callable[[str, str, str], None]
+
+
+class ApprovalChannel(Protocol):
+    """Where questions, answers, progress and escalations are shown to people."""
+
+    name: str  # recorded in the ledger with the question: "slack" | "cli"
+
+    def ask(self, decision: DecisionRecord, question: Question) -> str:
+        """Show the question; return a message reference (``slack:C…:ts``, ``ledger:id``)."""
+        ...
+
+    def update(self, decision: DecisionRecord, question: Question, note: str) -> None:
+        """Rewrite the question's message with ``note``; buttons only while it is pending."""
+        ...
+
+    def thread(self, question: Question, text: str) -> None:
+        """Progress under the question: executing, verified, undone."""
+        ...
+
+    def escalate(self, decision: DecisionRecord, why: str) -> str:
+        """Hand the decision to the on-call with all context; return a reference."""
+        ...
+
+
+class LedgerOnlyChannel:
+    """No chat: questions are visible via ``autonomic approvals`` and the HTTP endpoint.
+
+    Asking writes nothing beyond the ledger's question row; an escalation is recorded
+    as feedback (``kind="escalation"``) so the CLI, the HTTP endpoint and ``explain``
+    show it.
+    """
+
+    name = "cli"  # the ledger schema's word for "answered from the CLI or HTTP"
+
+    def __init__(self, ledger: Ledger, clock: Callable[[], float]) -> None:
+        self.ledger = ledger
+        self.clock = clock
+
+    def ask(self, decision: DecisionRecord, question: Question) -> str:
+        log.info(
+            "question %s about decision %s awaits an answer via 'autonomic approvals'",
+            question.id,
+            decision.id,
+        )
+        return LEDGER_REF + question.id
+
+    def update(self, decision: DecisionRecord, question: Question, note: str) -> None:
+        log.info("question %s: %s", question.id, note)
+
+    def thread(self, question: Question, text: str) -> None:
+        log.info("question %s progress: %s", question.id, text)
+
+    def escalate(self, decision: DecisionRecord, why: str) -> str:
+        self.ledger.add_feedback(
+            decision.id,
+            "escalation",
+            "escalated",
+            "autonomic",
+            self.clock(),
+            {"why": why, "channel": self.name},
+        )
+        log.warning("escalated decision %s (%s): %s", decision.id, decision.subject, why)
+        return LEDGER_REF + decision.id
+
+
+class FallbackChannel:
+    """A chat channel backed by the ledger: when the chat fails, nobody is left unasked.
+
+    A question that cannot be posted stays pending in the ledger (answerable from the
+    CLI) and is escalated there; an escalation that cannot be posted is recorded in
+    the ledger; a failed update or progress message is logged (the ledger already
+    holds the answer).
+    """
+
+    def __init__(self, primary: ApprovalChannel, fallback: ApprovalChannel) -> None:
+        self.primary = primary
+        self.fallback = fallback
+        self.name = primary.name
+
+    def ask(self, decision: DecisionRecord, question: Question) -> str:
+        try:
+            return self.primary.ask(decision, question)
+        except AutonomicError as exc:
+            why = (
+                f"could not post the question to {self.primary.name} ({exc}); answer it with "
+                f"'autonomic approvals' (question {question.id}) — nothing will run until then"
+            )
+            self.fallback.escalate(decision, why)
+            return self.fallback.ask(decision, question)
+
+    def update(self, decision: DecisionRecord, question: Question, note: str) -> None:
+        try:
+            self.primary.update(decision, question, note)
+        except AutonomicError as exc:
+            log.warning("could not update question %s in %s: %s", question.id, self.name, exc)
+            self.fallback.update(decision, question, note)
+
+    def thread(self, question: Question, text: str) -> None:
+        try:
+            self.primary.thread(question, text)
+        except AutonomicError as exc:
+            log.warning("could not post progress for %s in %s: %s", question.id, self.name, exc)
+            self.fallback.thread(question, text)
+
+    def escalate(self, decision: DecisionRecord, why: str) -> str:
+        try:
+            return self.primary.escalate(decision, why)
+        except AutonomicError as exc:
+            return self.fallback.escalate(decision, f"{why} ({self.primary.name} failed: {exc})")
+
+
+class Dispatcher:
+    """One worker thread that runs the slow consequences of an answer, in order.
+
+    ``submit`` never blocks on the work; a task that raises is logged and the worker
+    goes on. ``drain`` waits until everything submitted so far has run (tests, shutdown).
+    """
+
+    def __init__(self, name: str = "autonomic-approvals") -> None:
+        self._queue: queue.Queue[Callable[[], None] | None] = queue.Queue()
+        self._name = name
+        self._thread: threading.Thread | None = None
+        self._lock = threading.Lock()
+
+    def submit(self, task: Callable[[], None]) -> None:
+        with self._lock:
+            if self._thread is None or not self._thread.is_alive():
+                self._thread = threading.Thread(target=self._run, name=self._name, daemon=True)
+                self._thread.start()
+        self._queue.put(task)
+
+    def drain(self, timeout: float = 10.0) -> bool:
+        """Wait for the queue to empty; False if it did not within ``timeout`` seconds."""
+        done = threading.Event()
+        self.submit(done.set)
+        return done.wait(timeout)
+
+    def stop(self) -> None:
+        with self._lock:
+            thread, self._thread = self._thread, None
+        if thread is not None:
+            self._queue.put(None)
+            thread.join(timeout=10.0)
+
+    def _run(self) -> None:
+        while True:
+            task = self._queue.get()
+            if task is None:
+                return
+            try:
+                task()
+            except Exception:
+                log.exception("an approval follow-up task failed")
+
+
+@dataclass(frozen=True)
+class Asked:
+    question_id: str
+    message_ref: str
+    posted: bool  # False: the chat was unreachable; the question waits in the ledger
+
+
+@dataclass(frozen=True)
+class AnswerOutcome:
+    """What happened to one answer, as a reason code and a sentence for the person."""
+
+    accepted: bool
+    code: str  # Recorded | AlreadyAnswered | Expired | UnknownQuestion | NotApprover | Stale
+    message: str
+    question: Question | None = None
+
+
+@dataclass(frozen=True)
+class Expiry:
+    question: Question
+    escalation_ref: str
+
+
+class Approvals:
+    """The question life cycle over the ledger and one channel."""
+
+    def __init__(
+        self,
+        ledger: Ledger,
+        channel: ApprovalChannel,
+        *,
+        ttl: float,
+        snooze: float,
+        on_answer: AnswerHook | None = None,
+        dispatcher: Dispatcher | None = None,
+    ) -> None:
+        if ttl <= 0 or snooze <= 0:
+            raise ValueError("question TTL and snooze must be positive durations")
+        self.ledger = ledger
+        self.channel = channel
+        self.ttl = ttl
+        self.snooze = snooze
+        self.on_answer = on_answer
+        self.dispatcher = dispatcher or Dispatcher()
+
+    # ------------------------------------------------------------------ ask
+    def ask(self, decision_id: str, now: float) -> Asked:
+        """Create the question in the ledger, then show it; never raises for a chat outage."""
+        decision = self._decision(decision_id)
+        question_id = self.ledger.ask(decision_id, self.channel.name, now, self.ttl)
+        question = self._question(question_id)
+        ref = self.channel.ask(decision, question)
+        posted = not ref.startswith(LEDGER_REF)
+        if posted:
+            self.ledger.set_message_ref(question_id, ref)
+        return Asked(question_id, ref, posted)
+
+    # --------------------------------------------------------------- answer
+    def answer(
+        self,
+        question_id: str,
+        answer: str,
+        actor: str,
+        now: float,
+        *,
+        reason: str | None = None,
+        via: str = "cli",
+        click_id: str | None = None,
+    ) -> AnswerOutcome:
+        """Record one answer exactly once; its consequences run afterwards on the worker.
+
+        The caller has already checked that ``actor`` may answer. A snooze extends the
+        expiry by ``snooze``; ``click_id`` identifies the click (Slack: user and
+        ``action_ts``) so that a retried delivery of the same snooze changes nothing.
+        """
+        if answer not in ANSWERS:
+            raise ValueError(f"an answer is one of {sorted(ANSWERS)}, got {answer!r}")
+        question = self.ledger.question(question_id)
+        if question is None:
+            return AnswerOutcome(
+                False, "UnknownQuestion", f"there is no question {question_id} in the ledger"
+            )
+        refused = _closed(question, now)
+        if refused is not None:
+            return refused
+        until: float | None = None
+        if answer == "snoozed":
+            marker = f"snooze click {click_id}" if click_id else None
+            if marker is not None and question.answer_reason == marker:
+                return AnswerOutcome(False, "Stale", "this snooze was already recorded", question)
+            until = max(now, question.expires_at) + self.snooze
+            reason = reason or marker
+        won = self.ledger.answer(question_id, answer, actor, now, reason, snooze_until=until)
+        latest = self._question(question_id)
+        if not won:
+            return _closed(latest, now) or AnswerOutcome(
+                False, "AlreadyAnswered", "someone else answered first", latest
+            )
+        self.ledger.add_feedback(
+            question.decision_id,
+            "answer",
+            answer,
+            actor,
+            now,
+            {"question_id": question_id, "via": via, "reason": reason, "snooze_until": until},
+        )
+        self._follow_up(latest, answer, actor)
+        return AnswerOutcome(True, "Recorded", f"recorded: {answer}", latest)
+
+    def refuse(self, question_id: str, actor: str, why: str, now: float, *, via: str) -> None:
+        """Record that someone not allowed tried to answer; the question is unchanged."""
+        question = self.ledger.question(question_id)
+        if question is None:
+            log.warning("refused an answer from %s to unknown question %s", actor, question_id)
+            return
+        self.ledger.add_feedback(
+            question.decision_id,
+            "refusal",
+            "refused",
+            actor,
+            now,
+            {"question_id": question_id, "why": why, "via": via},
+        )
+        log.warning("refused an answer from %s to question %s: %s", actor, question_id, why)
+
+    # --------------------------------------------------------------- expiry
+    def expire_due(self, now: float) -> list[Expiry]:
+        """Expire unanswered questions: each is a "no", recorded, shown and escalated."""
+        expiries: list[Expiry] = []
+        for question in self.ledger.expire_questions(now):
+            decision = self._decision(question.decision_id)
+            self.ledger.add_feedback(
+                decision.id,
+                "expiry",
+                "expired",
+                "timeout",
+                now,
+                {"question_id": question.id, "asked_at": question.asked_at},
+            )
+            self.channel.update(decision, question, NEXT_STEP["expired"])
+            waited = max(0.0, now - question.asked_at) / 60
+            ref = self.channel.escalate(
+                decision, f"nobody answered question {question.id} within {waited:.0f} min"
+            )
+            expiries.append(Expiry(question, ref))
+            self._notify(question.id, "expired", "timeout")
+        return expiries
+
+    # ------------------------------------------------------- after the answer
+    def progress(self, question_id: str, text: str) -> None:
+        """A progress line in the question's thread (executing, verified, undone)."""
+        self.channel.thread(self._question(question_id), text)
+
+    def settle(self, question_id: str, note: str) -> None:
+        """Rewrite the question's message with the final word (what happened next)."""
+        question = self._question(question_id)
+        self.channel.update(self._decision(question.decision_id), question, note)
+
+    def escalate(self, decision_id: str, why: str) -> str:
+        return self.channel.escalate(self._decision(decision_id), why)
+
+    def close(self) -> None:
+        self.dispatcher.stop()
+
+    # -------------------------------------------------------------- helpers
+    def _follow_up(self, question: Question, answer: str, actor: str) -> None:
+        note = NEXT_STEP[answer]
+
+        def update() -> None:
+            self.channel.update(self._decision(question.decision_id), question, note)
+
+        self.dispatcher.submit(update)
+        if answer != "snoozed":
+            self._notify(question.id, answer, actor)
+
+    def _notify(self, question_id: str, answer: str, actor: str) -> None:
+        hook = self.on_answer
+        if hook is not None:
+            self.dispatcher.submit(lambda: hook(question_id, answer, actor))
+
+    def _decision(self, decision_id: str) -> DecisionRecord:
+        decision = self.ledger.get_decision(decision_id)
+        if decision is None:
+            raise KeyError(f"decision {decision_id} is not in the ledger")
+        return decision
+
+    def _question(self, question_id: str) -> Question:
+        question = self.ledger.question(question_id)
+        if question is None:
+            raise KeyError(f"question {question_id} is not in the ledger")
+        return question
+
+
+def _closed(question: Question, now: float) -> AnswerOutcome | None:
+    """Why a question can no longer be answered, or None if it still can."""
+    if question.status == "expired" or (
+        question.status == "pending" and question.expires_at <= now
+    ):
+        return AnswerOutcome(
+            False, "Expired", "this question expired; it was counted as a no", question
+        )
+    if question.status != "pending":
+        by = question.answered_by or "someone"
+        return AnswerOutcome(
+            False,
+            "AlreadyAnswered",
+            f"this question was already {question.status} by {by}",
+            question,
+        )
+    return None

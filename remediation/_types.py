@@ -1,0 +1,166 @@
+"""Shared building blocks of the runbook schema: the strict base model and field types.
+
+Every schema model forbids unknown keys (a typo fails loudly instead of being ignored),
+is strict about types (``"3"`` is not ``3``) and is frozen (a loaded runbook is a value).
+Durations, quantities, matchers and comparisons are written as short strings in YAML and
+parsed once, at load time, into the form the engine uses.
+"""
+
+from __future__ import annotations
+
+import math
+import operator
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Annotated, Any, Literal, cast
+
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    PlainSerializer,
+    PlainValidator,
+    WithJsonSchema,
+)
+from pydantic.alias_generators import to_camel
+
+from remediation.durations import DURATION_PATTERN, format_duration, parse_duration
+from remediation.matchers import LabelMatcher, parse_matcher
+from remediation.quantity import QUANTITY_PATTERN, parse_quantity
+
+__all__ = [
+    "Comparison",
+    "ComparisonField",
+    "Duration",
+    "Matcher",
+    "Quantity",
+    "RunbookModel",
+    "parse_comparison",
+]
+
+
+class RunbookModel(BaseModel):
+    """Base of every runbook schema model: strict, closed, immutable.
+
+    Python attributes are snake_case; YAML keys are their camelCase aliases, and only the
+    aliases are accepted when loading, so a runbook spells every key one way.
+    """
+
+    model_config = ConfigDict(
+        extra="forbid",
+        strict=True,
+        frozen=True,
+        alias_generator=to_camel,
+        validate_by_alias=True,
+        validate_by_name=False,
+        serialize_by_alias=True,
+        use_attribute_docstrings=True,
+        regex_engine="python-re",
+    )
+
+
+def _to_seconds(value: Any) -> Any:
+    if isinstance(value, bool):
+        raise ValueError(f"a duration must be a string such as '30s', '5m' or '2h', not {value!r}")
+    if isinstance(value, (int, float)):
+        # Python callers may pass seconds; YAML authors must write units.
+        raise ValueError(
+            f"write the duration with a unit, e.g. '{value}s' or '{value}m', not a bare number"
+        )
+    return parse_duration(value)
+
+
+Duration = Annotated[
+    float,
+    BeforeValidator(_to_seconds),
+    PlainSerializer(format_duration, when_used="json"),
+    WithJsonSchema(
+        {"type": "string", "pattern": DURATION_PATTERN, "examples": ["30s", "5m", "2h"]}
+    ),
+]
+"""A duration written with units (``30s``, ``5m``, ``2h``), held as float seconds."""
+
+
+def _check_quantity(value: str) -> str:
+    parse_quantity(value)
+    return value
+
+
+Quantity = Annotated[
+    str,
+    AfterValidator(_check_quantity),
+    WithJsonSchema({"type": "string", "pattern": QUANTITY_PATTERN, "examples": ["2Gi", "500m"]}),
+]
+"""A Kubernetes quantity (``256Mi``, ``2Gi``, ``500m``), kept as written and checked at load."""
+
+
+Matcher = Annotated[
+    LabelMatcher,
+    PlainValidator(parse_matcher),
+    PlainSerializer(str),
+    WithJsonSchema(
+        {
+            "type": "string",
+            "pattern": r'^\s*[A-Za-z_][A-Za-z0-9_]*\s*(=~|!~|!=|=)\s*".*"\s*$',
+            "examples": ['severity="critical"', 'namespace=~"shop|checkout"'],
+        }
+    ),
+]
+"""A Prometheus-style label matcher string, compiled at load time."""
+
+
+CompareOp = Literal["<", "<=", ">", ">=", "==", "!="]
+_OPERATORS: dict[str, Callable[[float, float], bool]] = {
+    "<": operator.lt,
+    "<=": operator.le,
+    ">": operator.gt,
+    ">=": operator.ge,
+    "==": operator.eq,
+    "!=": operator.ne,
+}
+COMPARISON_PATTERN = r"^\s*(<=|>=|==|!=|<|>)\s*([-+]?(\d+(\.\d*)?|\.\d+)([eE][-+]?\d+)?)\s*$"
+_COMPARISON = re.compile(COMPARISON_PATTERN)
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """``value <op> threshold``, e.g. ``< 0.05``; NaN never satisfies a comparison."""
+
+    op: CompareOp
+    threshold: float
+
+    def holds(self, value: float) -> bool:
+        if math.isnan(value):  # no data is never "healthy"
+            return False
+        return _OPERATORS[self.op](value, self.threshold)
+
+    def __str__(self) -> str:
+        return f"{self.op} {self.threshold:g}"
+
+
+def parse_comparison(text: Any) -> Comparison:
+    """Parse ``"< 0.05"`` / ``">= 1"``; raise ``ValueError`` with an example otherwise."""
+    if isinstance(text, Comparison):
+        return text
+    if not isinstance(text, str):
+        raise ValueError(f"a condition must be a string such as '< 0.05' or '>= 1', not {text!r}")
+    found = _COMPARISON.fullmatch(text)
+    if found is None:
+        raise ValueError(
+            f"{text!r} is not a condition; write an operator (< <= > >= == !=) and a number, "
+            "e.g. '< 0.05'"
+        )
+    threshold = float(found.group(2))
+    if threshold in (float("inf"), float("-inf")):
+        raise ValueError(f"{text!r}: the number is out of range")
+    return Comparison(op=cast(CompareOp, found.group(1)), threshold=threshold)
+
+
+ComparisonField = Annotated[
+    Comparison,
+    PlainValidator(parse_comparison),
+    PlainSerializer(str),
+    WithJsonSchema({"type": "string", "pattern": COMPARISON_PATTERN, "examples": ["< 0.05"]}),
+]

@@ -1,0 +1,315 @@
+"""Guards: may this plan run now? Pure functions over a ``GuardState`` value.
+
+The limits that keep remediation from repeating, running away or fighting people:
+
+- a global pause switch and global freeze windows;
+- a storm cooldown: when more than N triggers arrive within a minute, nothing new starts
+  until the storm has been quiet for a while (stale statuses during a storm are how
+  healthy things get "remediated");
+- a circuit breaker per runbook (closed -> open after N consecutive failures -> half-open
+  after ``openFor``, which lets one trial run through; inconclusive counts as failure);
+- concurrency per runbook (one drain at a time), cooldown per target, maximum actions per
+  hour per runbook and globally;
+- blast radius: at most ``maxTargets`` objects and a minimum healthy fraction left;
+- people first: a target a human changed recently is left to them, and a change a human
+  made after ours is never undone (``check_undo``).
+
+``GuardState`` is a value: the engine loads it from the ledger (where it survives restarts
+and is shared by replicas), asks ``check``, and records what happened with the
+``record_*`` functions, which return a new state. Nothing here reads a clock.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from typing import Literal
+
+from remediation.durations import format_duration
+from remediation.planning import Plan
+from remediation.ports import ObjectRef
+from remediation.schema import CircuitBreaker, Guards
+from remediation.windows import WindowFields, contains, describe
+
+__all__ = [
+    "ActionRecord",
+    "BreakerState",
+    "Gate",
+    "GlobalLimits",
+    "GuardState",
+    "breaker_status",
+    "check",
+    "check_all",
+    "check_undo",
+    "prune",
+    "record_finish",
+    "record_start",
+    "record_trigger",
+    "set_pause",
+]
+
+HOUR = 3600.0
+MINUTE = 60.0
+
+
+@dataclass(frozen=True)
+class Gate:
+    """A guard's answer: ``Gate(False, "Cooldown", "Deployment shop/web was acted on 4m
+    ago; the cooldown is 30m")``. The same pair goes to the log, Slack, Events, metrics."""
+
+    allowed: bool
+    reason_code: str
+    message: str
+
+
+@dataclass(frozen=True)
+class GlobalLimits:
+    """Daemon-wide limits, from settings (not from any one runbook)."""
+
+    max_actions_per_hour: int = 20
+    storm_triggers_per_minute: int = 50
+    storm_cooldown: float = 600.0
+    freeze_windows: tuple[WindowFields, ...] = ()
+
+
+@dataclass(frozen=True)
+class ActionRecord:
+    """An action started by ``runbook`` on ``target`` at ``at`` (epoch seconds)."""
+
+    runbook: str
+    target: ObjectRef
+    at: float
+
+
+@dataclass(frozen=True)
+class BreakerState:
+    """Consecutive failures of one runbook and, once open, when it opened."""
+
+    consecutive_failures: int = 0
+    opened_at: float | None = None
+    trial_running: bool = False
+
+
+@dataclass(frozen=True)
+class GuardState:
+    """Everything the guards remember. Persist it; treat mappings as read-only."""
+
+    paused: bool = False
+    pause_reason: str = ""
+    actions: tuple[ActionRecord, ...] = ()
+    in_flight: tuple[ActionRecord, ...] = ()
+    breakers: Mapping[str, BreakerState] = field(default_factory=dict)
+    trigger_times: tuple[float, ...] = ()
+    storm_seen_at: float | None = None
+
+
+BreakerStatus = Literal["closed", "open", "half-open"]
+
+
+def breaker_status(state: BreakerState, spec: CircuitBreaker, now: float) -> BreakerStatus:
+    """Closed, open (for ``openFor`` after opening), or half-open (one trial allowed)."""
+    if state.opened_at is None:
+        return "closed"
+    if now - state.opened_at < spec.open_for:
+        return "open"
+    return "half-open"
+
+
+def _allow() -> Gate:
+    return Gate(True, "Allowed", "every guard allows this action")
+
+
+def _last_action_on(state: GuardState, target: ObjectRef) -> ActionRecord | None:
+    records = [r for r in state.actions if r.target == target]
+    return max(records, key=lambda r: r.at) if records else None
+
+
+def _gates(
+    plan: Plan, guards: Guards, state: GuardState, limits: GlobalLimits, now: float
+) -> list[Gate]:
+    gates: list[Gate] = []
+
+    def deny(code: str, message: str) -> None:
+        gates.append(Gate(False, code, message))
+
+    if state.paused:
+        why = f": {state.pause_reason}" if state.pause_reason else ""
+        deny("Paused", f"remediation is paused globally{why}")
+    for window in limits.freeze_windows:
+        if contains(window, now):
+            deny("GlobalFreeze", f"inside the global change freeze {describe(window)}")
+    recent = sum(1 for t in state.trigger_times if now - MINUTE < t <= now)
+    if recent > limits.storm_triggers_per_minute:
+        deny(
+            "Storm",
+            f"{recent} triggers in the last minute (limit {limits.storm_triggers_per_minute}); "
+            "waiting for the storm to pass",
+        )
+    elif state.storm_seen_at is not None and now - state.storm_seen_at < limits.storm_cooldown:
+        left = limits.storm_cooldown - (now - state.storm_seen_at)
+        deny("StormCooldown", f"a trigger storm ended recently; {format_duration(left)} to go")
+    breaker = state.breakers.get(plan.runbook, BreakerState())
+    status = breaker_status(breaker, guards.circuit_breaker, now)
+    if status == "open":
+        deny(
+            "CircuitOpen",
+            f"{plan.runbook} failed {breaker.consecutive_failures} times in a row; paused "
+            f"until {format_duration(guards.circuit_breaker.open_for)} after the last failure",
+        )
+    elif status == "half-open" and breaker.trial_running:
+        deny("CircuitHalfOpen", f"a trial run of {plan.runbook} is already in flight")
+    running = [r for r in state.in_flight if r.runbook == plan.runbook]
+    if len(running) >= guards.max_concurrent:
+        deny(
+            "Concurrency",
+            f"{len(running)} run(s) of {plan.runbook} in flight (limit {guards.max_concurrent})",
+        )
+    if any(r.target == plan.target for r in state.in_flight):
+        deny("TargetBusy", f"another run is already acting on {plan.target}")
+    last = _last_action_on(state, plan.target)
+    if last is not None and now - last.at < guards.cooldown_per_target:
+        deny(
+            "Cooldown",
+            f"{plan.target} was acted on {format_duration(now - last.at)} ago; the cooldown is "
+            f"{format_duration(guards.cooldown_per_target)}",
+        )
+    hour = [r for r in state.actions if now - HOUR < r.at <= now]
+    mine = sum(1 for r in hour if r.runbook == plan.runbook)
+    if mine >= guards.max_actions_per_hour:
+        deny(
+            "RunbookRateLimit",
+            f"{plan.runbook} acted {mine} times in the last hour "
+            f"(limit {guards.max_actions_per_hour})",
+        )
+    if len(hour) >= limits.max_actions_per_hour:
+        deny(
+            "GlobalRateLimit",
+            f"{len(hour)} actions in the last hour across all runbooks "
+            f"(limit {limits.max_actions_per_hour})",
+        )
+    blast = guards.blast_radius
+    if plan.blast.targets > blast.max_targets:
+        deny(
+            "BlastRadius",
+            f"the plan changes {plan.blast.targets} objects; the limit is {blast.max_targets}",
+        )
+    if plan.changes and plan.blast.healthy_fraction_after < blast.min_healthy_fraction:
+        deny(
+            "MinHealthy",
+            f"only {plan.blast.healthy_after}/{plan.blast.selected} would stay healthy "
+            f"({plan.blast.healthy_fraction_after:.0%}); the runbook needs "
+            f"{blast.min_healthy_fraction:.0%}",
+        )
+    human = plan.human_changed_at
+    if human is not None and now - human < guards.cooldown_per_target:
+        deny(
+            "HumanRecentlyChanged",
+            f"a person changed {plan.target} {format_duration(max(now - human, 0))} ago; "
+            "leaving it to them",
+        )
+    return gates
+
+
+def check_all(
+    plan: Plan, guards: Guards, state: GuardState, limits: GlobalLimits, now: float
+) -> tuple[Gate, ...]:
+    """Every guard that denies ``plan`` (empty when all allow), for explanations."""
+    return tuple(_gates(plan, guards, state, limits, now))
+
+
+def check(plan: Plan, guards: Guards, state: GuardState, limits: GlobalLimits, now: float) -> Gate:
+    """The first guard that denies ``plan``, or ``Gate(True, "Allowed", ...)``.
+
+    Notify-only plans change nothing, so only the pause switch and the storm guard (one
+    summary instead of a thousand messages) apply to them.
+    """
+    gates = _gates(plan, guards, state, limits, now)
+    if not plan.changes:
+        gates = [g for g in gates if g.reason_code in ("Paused", "Storm", "StormCooldown")]
+    return gates[0] if gates else _allow()
+
+
+def check_undo(
+    target: ObjectRef, acted_at: float, human_changed_at: float | None, state: GuardState
+) -> Gate:
+    """May we undo our change to ``target``? Never over a change a human made since."""
+    if human_changed_at is not None and human_changed_at > acted_at:
+        return Gate(
+            False,
+            "HumanChangedSinceAction",
+            f"a person changed {target} after our action; not undoing their change",
+        )
+    if state.paused:
+        return Gate(False, "Paused", "remediation is paused globally; undo waits for a person")
+    return Gate(True, "Allowed", f"{target} is as we left it; undo may run")
+
+
+# ------------------------------------------------------------------------- transitions
+
+
+def record_trigger(state: GuardState, now: float, limits: GlobalLimits) -> GuardState:
+    """Count one incoming trigger; marks a storm when the last minute exceeds the limit."""
+    times = (*(t for t in state.trigger_times if now - MINUTE < t <= now), now)
+    storm = state.storm_seen_at
+    if len(times) > limits.storm_triggers_per_minute:
+        storm = now
+    return replace(state, trigger_times=times, storm_seen_at=storm)
+
+
+def record_start(state: GuardState, plan: Plan, guards: Guards, now: float) -> GuardState:
+    """An action is starting: count it, mark it in flight, claim a half-open trial."""
+    record = ActionRecord(plan.runbook, plan.target, now)
+    breakers = dict(state.breakers)
+    breaker = breakers.get(plan.runbook, BreakerState())
+    if breaker_status(breaker, guards.circuit_breaker, now) == "half-open":
+        breakers[plan.runbook] = replace(breaker, trial_running=True)
+    return replace(
+        state,
+        actions=(*state.actions, record),
+        in_flight=(*state.in_flight, record),
+        breakers=breakers,
+    )
+
+
+def record_finish(
+    state: GuardState,
+    runbook: str,
+    target: ObjectRef,
+    succeeded: bool,
+    guards: Guards,
+    now: float,
+) -> GuardState:
+    """A run ended (verified = success; failed, inconclusive or undone = failure)."""
+    in_flight = list(state.in_flight)
+    for index, record in enumerate(in_flight):
+        if record.runbook == runbook and record.target == target:
+            del in_flight[index]
+            break
+    breakers = dict(state.breakers)
+    breaker = breakers.get(runbook, BreakerState())
+    if succeeded:
+        breakers[runbook] = BreakerState()
+    else:
+        failures = breaker.consecutive_failures + 1
+        was_trial = breaker.trial_running
+        opens = was_trial or failures >= guards.circuit_breaker.failures
+        breakers[runbook] = BreakerState(
+            consecutive_failures=failures,
+            opened_at=now if opens else breaker.opened_at,
+            trial_running=False,
+        )
+    return replace(state, in_flight=tuple(in_flight), breakers=breakers)
+
+
+def set_pause(state: GuardState, paused: bool, reason: str = "") -> GuardState:
+    """Flip the global pause switch (in-flight runs continue; nothing new starts)."""
+    return replace(state, paused=paused, pause_reason=reason if paused else "")
+
+
+def prune(state: GuardState, now: float, keep: float = 2 * 86400.0) -> GuardState:
+    """Forget actions and triggers older than ``keep`` seconds (bounded state)."""
+    return replace(
+        state,
+        actions=tuple(r for r in state.actions if now - r.at < keep),
+        trigger_times=tuple(t for t in state.trigger_times if now - t < MINUTE),
+    )

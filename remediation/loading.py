@@ -1,0 +1,631 @@
+"""Load runbooks from YAML with errors that name the file, the line and the YAML path.
+
+    runbooks/oom.yaml:14: spec.actions[0].factor: Input should be greater than 1
+
+The YAML is first composed into a node tree (which keeps line numbers), checked for
+duplicate keys, non-text keys and runaway alias expansion, then constructed and validated
+by the pydantic schema; each pydantic error location is walked back through the node
+tree to the line it came from. Loading is all-or-nothing: a file with any error yields no
+runbook at all, and ``load_paths`` returns every runbook or raises ``RunbookLoadError``
+listing every problem in every file.
+
+The YAML dialect is close to YAML 1.2's core schema: only ``true``/``false`` are booleans
+(``yes``, ``on`` stay text), ``16:00`` is text rather than a base-60 integer, and dates stay
+text for the schema to parse.
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+import re
+import types
+import typing
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ValidationError
+
+from remediation.durations import DURATION_PATTERN, format_duration
+from remediation.schema import Runbook, check_semantics
+
+__all__ = [
+    "LoadIssue",
+    "LoadReport",
+    "RunbookLoadError",
+    "check_paths",
+    "load_file",
+    "load_paths",
+    "load_text",
+    "runbook_json_schema",
+    "write_json_schema",
+]
+
+MAX_FILE_BYTES = 1_000_000
+MAX_NODES = 50_000
+MAX_DEPTH = 40
+_STR_TAG = "tag:yaml.org,2002:str"
+_MERGE_TAG = "tag:yaml.org,2002:merge"
+
+Loc = tuple[str | int, ...]
+
+
+@dataclass(frozen=True, order=True)
+class LoadIssue:
+    """One problem in one file: where it is and what to do about it."""
+
+    file: str
+    line: int | None
+    path: str
+    message: str
+
+    def __str__(self) -> str:
+        where = f"{self.file}:{self.line}" if self.line is not None else self.file
+        return f"{where}: {self.path}: {self.message}" if self.path else f"{where}: {self.message}"
+
+
+class RunbookLoadError(Exception):
+    """One or more runbook files are invalid; ``issues`` lists every problem found."""
+
+    def __init__(self, issues: Sequence[LoadIssue]) -> None:
+        self.issues = tuple(issues)
+        count = len(self.issues)
+        head = f"{count} problem{'s' if count != 1 else ''} in runbooks:"
+        super().__init__("\n".join([head, *(f"  {issue}" for issue in self.issues)]))
+
+
+@dataclass(frozen=True)
+class LoadReport:
+    """What ``check_paths`` found: valid runbooks per file and every issue."""
+
+    files: tuple[str, ...]
+    runbooks: tuple[tuple[str, Runbook], ...]  # (file, runbook), only from error-free files
+    issues: tuple[LoadIssue, ...]
+
+    @property
+    def ok(self) -> bool:
+        return not self.issues
+
+
+# ----------------------------------------------------------------------------- YAML
+
+
+class _Loader(yaml.SafeLoader):
+    """SafeLoader with YAML 1.2-style scalars (see module docstring)."""
+
+
+_Loader.yaml_implicit_resolvers = {}
+_Loader.add_implicit_resolver(
+    "tag:yaml.org,2002:bool", re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"), list("tTfF")
+)
+_Loader.add_implicit_resolver(
+    "tag:yaml.org,2002:int",
+    re.compile(r"^(?:[-+]?(?:0|[1-9][0-9]*)|0x[0-9a-fA-F]+|0o[0-7]+)$"),
+    list("-+0123456789"),
+)
+_Loader.add_implicit_resolver(
+    "tag:yaml.org,2002:float",
+    re.compile(
+        r"^(?:[-+]?(?:\.[0-9]+|[0-9]+(?:\.[0-9]*)?)(?:[eE][-+]?[0-9]+)?"
+        r"|[-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN))$"
+    ),
+    list("-+0123456789."),
+)
+_Loader.add_implicit_resolver(
+    "tag:yaml.org,2002:null", re.compile(r"^(?:~|null|Null|NULL|)$"), ["~", "n", "N", ""]
+)
+_Loader.add_implicit_resolver(_MERGE_TAG, re.compile(r"^(?:<<)$"), ["<"])
+
+
+def _construct_int(loader: yaml.SafeLoader, node: yaml.ScalarNode) -> int:
+    text = str(loader.construct_scalar(node))
+    if text.startswith("0o"):
+        return int(text[2:], 8)
+    return int(text, 0) if text.startswith("0x") else int(text)
+
+
+_Loader.add_constructor("tag:yaml.org,2002:int", _construct_int)
+
+
+class _ProblemError(Exception):
+    """Internal: a problem at a node, turned into a ``LoadIssue`` by the caller."""
+
+    def __init__(self, message: str, line: int | None, path: str = "") -> None:
+        super().__init__(message)
+        self.message = message
+        self.line = line
+        self.path = path
+
+
+def _line(node: yaml.Node | None) -> int | None:
+    return node.start_mark.line + 1 if node is not None else None
+
+
+def _mapping_items(node: yaml.MappingNode) -> list[tuple[yaml.Node, yaml.Node]]:
+    """Key/value pairs of a mapping with ``<<`` merges applied (explicit keys win)."""
+    own: list[tuple[yaml.Node, yaml.Node]] = []
+    merged: list[tuple[yaml.Node, yaml.Node]] = []
+    for key, value in node.value:
+        if key.tag == _MERGE_TAG:
+            sources = value.value if isinstance(value, yaml.SequenceNode) else [value]
+            for source in sources:
+                if isinstance(source, yaml.MappingNode):
+                    merged.extend(_mapping_items(source))
+        else:
+            own.append((key, value))
+    seen = {key.value for key, _ in own if isinstance(key, yaml.ScalarNode)}
+    extra = [(k, v) for k, v in merged if isinstance(k, yaml.ScalarNode) and k.value not in seen]
+    return own + extra
+
+
+def _check_tree(root: yaml.Node) -> None:
+    """Reject duplicate keys, non-text keys, deep nesting and alias bombs before constructing."""
+    sizes: dict[int, int] = {}
+    stack: list[tuple[yaml.Node, int, bool]] = [(root, 0, False)]
+    while stack:
+        node, depth, expanded = stack.pop()
+        if expanded:
+            children = _children(node)
+            sizes[id(node)] = 1 + sum(sizes.get(id(child), 1) for child in children)
+            if sizes[id(node)] > MAX_NODES:
+                raise _ProblemError(
+                    f"the document expands to more than {MAX_NODES} values "
+                    "(through anchors and aliases); write it out plainly",
+                    _line(node),
+                )
+            continue
+        if id(node) in sizes:
+            continue
+        if depth > MAX_DEPTH:
+            raise _ProblemError(f"values are nested more than {MAX_DEPTH} levels deep", _line(node))
+        if isinstance(node, yaml.MappingNode):
+            _check_keys(node)
+        stack.append((node, depth, True))
+        for child in _children(node):
+            if id(child) not in sizes:
+                stack.append((child, depth + 1, False))
+
+
+def _children(node: yaml.Node) -> list[yaml.Node]:
+    if isinstance(node, yaml.MappingNode):
+        return [part for pair in node.value for part in pair]
+    if isinstance(node, yaml.SequenceNode):
+        return list(node.value)
+    return []
+
+
+def _check_keys(node: yaml.MappingNode) -> None:
+    seen: dict[str, int | None] = {}
+    for key, _ in node.value:
+        if key.tag == _MERGE_TAG:
+            continue
+        if not isinstance(key, yaml.ScalarNode) or key.tag != _STR_TAG:
+            shown = key.value if isinstance(key, yaml.ScalarNode) else "a collection"
+            raise _ProblemError(
+                f"key {shown!r} is not text; keys must be plain names (quote it if needed)",
+                _line(key),
+            )
+        if key.value in seen:
+            raise _ProblemError(
+                f"duplicate key {key.value!r} (first at line {seen[key.value]}); "
+                "YAML would silently keep only the last one",
+                _line(key),
+            )
+        seen[key.value] = _line(key)
+
+
+def _freeze(value: Any) -> Any:
+    """Lists become tuples so the strict schema accepts them as its immutable sequences."""
+    if isinstance(value, list):
+        return tuple(_freeze(item) for item in value)
+    if isinstance(value, dict):
+        return {key: _freeze(item) for key, item in value.items()}
+    return value
+
+
+def _yaml_problem(error: yaml.YAMLError, text: str) -> _ProblemError:
+    mark = getattr(error, "problem_mark", None) or getattr(error, "context_mark", None)
+    if mark is not None:
+        line: int | None = mark.line + 1
+    elif isinstance(error, yaml.reader.ReaderError):
+        line = text[: error.position].count("\n") + 1
+    else:
+        line = None
+    if isinstance(error, yaml.MarkedYAMLError):
+        parts = [error.context, error.problem]
+        message = "; ".join(part for part in parts if part)
+    elif isinstance(error, yaml.reader.ReaderError):
+        message = f"the file contains a character YAML does not allow (code {error.character!r})"
+    else:
+        message = str(error).splitlines()[0] if str(error) else type(error).__name__
+    return _ProblemError(f"YAML syntax error: {message}", line)
+
+
+def _compose(text: str) -> list[yaml.Node]:
+    try:
+        return [node for node in yaml.compose_all(text, Loader=_Loader) if node is not None]
+    except yaml.YAMLError as error:
+        raise _yaml_problem(error, text) from None
+    except RecursionError:
+        raise _ProblemError(f"values are nested more than {MAX_DEPTH} levels deep", None) from None
+
+
+def _construct(node: yaml.Node) -> Any:
+    loader = _Loader("")
+    try:
+        return loader.construct_document(node)
+    except yaml.YAMLError as error:
+        raise _yaml_problem(error, "") from None
+    except (TypeError, ValueError, OverflowError) as error:
+        raise _ProblemError(f"cannot read this value: {error}", _line(node)) from None
+    finally:
+        loader.dispose()
+
+
+# ------------------------------------------------------------------ errors -> locations
+
+
+def _format_path(parts: Sequence[str | int]) -> str:
+    out = ""
+    for part in parts:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            out += f".{part}" if out else str(part)
+    return out
+
+
+def _locate(root: yaml.Node, loc: Loc, *, key_line: bool) -> tuple[int | None, str]:
+    """Walk ``loc`` (pydantic, aliases) through the node tree: (line, display path).
+
+    Elements that are not in the YAML (the tag pydantic inserts for discriminated unions,
+    '[key]' markers) are skipped; a missing last element is still shown in the path.
+    """
+    node: yaml.Node = root
+    line = _line(root)
+    shown: list[str | int] = []
+    descending = True
+    for index, part in enumerate(loc):
+        last = index == len(loc) - 1
+        if not descending:
+            if isinstance(part, str) and part != "[key]":
+                shown.append(part)
+            continue
+        if isinstance(node, yaml.MappingNode):
+            items = _mapping_items(node)
+            found = next((pair for pair in items if str(pair[0].value) == str(part)), None)
+            if found is None:
+                tag = next((v.value for k, v in items if k.value == "type"), None)
+                if tag is not None and str(part) == str(tag):
+                    continue  # the discriminator tag pydantic adds to the location
+                if part != "[key]":
+                    shown.append(part)
+                descending = False
+                continue
+            key, value = found
+            shown.append(part)
+            node = value
+            line = _line(key) if (last and key_line) else _line(value)
+        elif isinstance(node, yaml.SequenceNode) and isinstance(part, int):
+            if 0 <= part < len(node.value):
+                node = node.value[part]
+                shown.append(part)
+                line = _line(node)
+            else:
+                shown.append(part)
+                descending = False
+        else:
+            if isinstance(part, str) and part != "[key]":
+                shown.append(part)
+            descending = False
+    return line, _format_path(shown)
+
+
+def _unwrap(annotation: Any) -> list[Any]:
+    """The concrete types inside Annotated/Optional/unions/tuples/dicts, for key hints."""
+    origin = typing.get_origin(annotation)
+    if origin is typing.Annotated:
+        return _unwrap(typing.get_args(annotation)[0])
+    if origin in (typing.Union, types.UnionType):
+        return [t for arg in typing.get_args(annotation) for t in _unwrap(arg)]
+    return [annotation]
+
+
+def _model_at(loc: Loc) -> type[BaseModel] | None:
+    """The schema model whose keys live at ``loc`` (used to suggest a misspelt key)."""
+    current: list[Any] = [Runbook]
+    for part in loc:
+        models = [t for t in current if isinstance(t, type) and issubclass(t, BaseModel)]
+        if models:
+            tagged = [m for m in models if _type_tag(m) == part]
+            if tagged:
+                current = tagged
+                continue
+            fields = [
+                info
+                for model in models
+                for name, info in model.model_fields.items()
+                if (info.alias or name) == part
+            ]
+            if not fields:
+                return None
+            current = [t for info in fields for t in _unwrap(info.annotation)]
+            continue
+        sequences = [t for t in current if typing.get_origin(t) is tuple]
+        if isinstance(part, int) and sequences:
+            current = [t for seq in sequences for t in _unwrap(typing.get_args(seq)[0])]
+            continue
+        return None
+    models = [t for t in current if isinstance(t, type) and issubclass(t, BaseModel)]
+    return models[0] if len(models) == 1 else None
+
+
+def _type_tag(model: type[BaseModel]) -> str | None:
+    field = model.model_fields.get("type")
+    if field is None:
+        return None
+    args = typing.get_args(field.annotation)
+    return str(args[0]) if len(args) == 1 else None
+
+
+def _message(error: Any) -> str:
+    kind = error["type"]
+    message = str(error["msg"])
+    loc: Loc = tuple(error["loc"])
+    if kind == "extra_forbidden":
+        key = str(loc[-1]) if loc else "?"
+        model = _model_at(loc[:-1])
+        if model is not None:
+            allowed = sorted(
+                (info.alias or name) for name, info in model.model_fields.items() if name != "type"
+            )
+            if not allowed:
+                return f"unknown key {key!r}; this entry takes no settings besides 'type'"
+            close = difflib.get_close_matches(key, allowed, n=1)
+            hint = f"; did you mean {close[0]!r}?" if close else ""
+            return f"unknown key {key!r}{hint} (allowed here: {', '.join(allowed)})"
+        return f"unknown key {key!r}"
+    if kind == "union_tag_invalid":
+        ctx = error.get("ctx") or {}
+        return f"unknown type {ctx.get('tag')!r}; expected one of {ctx.get('expected_tags')}"
+    if kind == "union_tag_not_found":
+        return "missing 'type', which says what kind of entry this is"
+    if kind == "string_pattern_mismatch" and loc[-2:] == ("metadata", "name"):
+        return "a runbook name uses lowercase letters, digits and '-' (e.g. 'oom-raise-memory')"
+    if kind == "missing":
+        return "required key is missing"
+    if message.startswith("Value error, "):
+        return message.removeprefix("Value error, ")
+    return message
+
+
+def _validation_problems(root: yaml.Node, error: ValidationError) -> list[_ProblemError]:
+    problems: list[_ProblemError] = []
+    items = error.errors(include_url=False)
+    failing = [tuple(item["loc"]) for item in items]
+    for item in items:
+        loc: Loc = tuple(item["loc"])
+        if item["type"] == "too_short" and any(
+            len(other) > len(loc) and other[: len(loc)] == loc for other in failing
+        ):
+            continue  # a list whose items failed also reports "too short": keep only the cause
+        if item["type"] == "union_tag_invalid":
+            loc = (*loc, "type")
+        line, path = _locate(root, loc, key_line=item["type"] == "extra_forbidden")
+        problems.append(_ProblemError(_message(item), line, path))
+    return problems
+
+
+# ------------------------------------------------------------------------------ public
+
+
+def _load_document(node: yaml.Node) -> Runbook:
+    _check_tree(node)
+    data = _freeze(_construct(node))
+    if not isinstance(data, dict):
+        raise _ProblemError(
+            "a runbook is a mapping with apiVersion, kind, metadata and spec", _line(node)
+        )
+    try:
+        runbook = Runbook.model_validate(data)
+    except ValidationError as error:
+        raise _ManyProblemsError(_validation_problems(node, error)) from None
+    semantic = check_semantics(runbook)
+    if semantic:
+        located = []
+        for loc, message in semantic:
+            line, path = _locate(node, loc, key_line=False)
+            located.append(_ProblemError(message, line, path))
+        raise _ManyProblemsError(located)
+    return runbook
+
+
+class _ManyProblemsError(Exception):
+    def __init__(self, problems: list[_ProblemError]) -> None:
+        super().__init__(f"{len(problems)} problems")
+        self.problems = problems
+
+
+def _issues_of(source: str, problems: Iterable[_ProblemError]) -> list[LoadIssue]:
+    return [LoadIssue(source, p.line, p.path, p.message) for p in problems]
+
+
+Located = list[tuple[Runbook, int | None]]
+
+
+def _load_source(text: str, source: str) -> tuple[Located, list[LoadIssue]]:
+    """Runbooks of one file, each with the line of its name, or the file's issues."""
+    try:
+        documents = _compose(text)
+    except _ProblemError as problem:
+        return [], _issues_of(source, [problem])
+    if not documents:
+        return [], [LoadIssue(source, 1, "", "the file holds no runbook (it is empty)")]
+    loaded: Located = []
+    issues: list[LoadIssue] = []
+    names: dict[str, int | None] = {}
+    for node in documents:
+        try:
+            runbook = _load_document(node)
+        except _ProblemError as problem:
+            issues.extend(_issues_of(source, [problem]))
+            continue
+        except _ManyProblemsError as many:
+            issues.extend(_issues_of(source, many.problems))
+            continue
+        line, _ = _locate(node, ("metadata", "name"), key_line=False)
+        if runbook.name in names:
+            issues.append(
+                LoadIssue(
+                    source,
+                    line,
+                    "metadata.name",
+                    f"runbook name {runbook.name!r} is already used at line {names[runbook.name]}",
+                )
+            )
+        names[runbook.name] = line
+        loaded.append((runbook, line))
+    if issues:
+        return [], issues  # all-or-nothing: never a partly loaded file
+    return loaded, []
+
+
+def load_text(text: str, source: str = "<string>") -> tuple[Runbook, ...]:
+    """Parse and validate YAML text holding one or more runbook documents."""
+    loaded, issues = _load_source(text, source)
+    if issues:
+        raise RunbookLoadError(issues)
+    return tuple(runbook for runbook, _ in loaded)
+
+
+def _read(path: Path) -> str:
+    try:
+        size = path.stat().st_size
+        if size > MAX_FILE_BYTES:
+            limit = MAX_FILE_BYTES
+            raise _ProblemError(f"the file is {size} bytes; a runbook is at most {limit}", None)
+        return path.read_bytes().decode("utf-8")
+    except UnicodeDecodeError as error:
+        raise _ProblemError(f"the file is not UTF-8 text ({error.reason})", None) from None
+    except OSError as error:
+        raise _ProblemError(f"cannot read the file: {error.strerror or error}", None) from None
+
+
+def load_file(path: str | Path) -> tuple[Runbook, ...]:
+    """Load one file (one or more documents), all-or-nothing."""
+    report = check_paths([path])
+    if report.issues:
+        raise RunbookLoadError(report.issues)
+    return tuple(runbook for _, runbook in report.runbooks)
+
+
+def _hidden(relative: Path) -> bool:
+    return any(part.startswith(".") for part in relative.parts)
+
+
+def _files(paths: Sequence[str | Path]) -> tuple[list[Path], list[LoadIssue]]:
+    files: list[Path] = []
+    issues: list[LoadIssue] = []
+    for raw in paths:
+        path = Path(raw)
+        if path.is_dir():
+            found = sorted(
+                p
+                for pattern in ("*.yaml", "*.yml")
+                for p in path.rglob(pattern)
+                if p.is_file() and not _hidden(p.relative_to(path))
+            )
+            if not found:
+                issues.append(LoadIssue(str(path), None, "", "no .yaml or .yml runbook files here"))
+            files.extend(found)
+        elif path.exists():
+            files.append(path)
+        else:
+            issues.append(LoadIssue(str(path), None, "", "no such file or directory"))
+    unique = list(dict.fromkeys(files))
+    return unique, issues
+
+
+def check_paths(paths: Sequence[str | Path]) -> LoadReport:
+    """Validate files and directories (recursively, *.yaml/*.yml); never raises for bad input."""
+    files, issues = _files(paths)
+    loaded: list[tuple[str, Runbook]] = []
+    first_seen: dict[str, str] = {}
+    for path in files:
+        source = str(path)
+        try:
+            text = _read(path)
+        except _ProblemError as problem:
+            issues.extend(_issues_of(source, [problem]))
+            continue
+        runbooks, file_issues = _load_source(text, source)
+        for runbook, line in runbooks:
+            if runbook.name not in first_seen:
+                continue
+            file_issues.append(
+                LoadIssue(
+                    source,
+                    line,
+                    "metadata.name",
+                    f"runbook name {runbook.name!r} is already used by {first_seen[runbook.name]}",
+                )
+            )
+        if file_issues:
+            issues.extend(file_issues)
+            continue
+        for runbook, _ in runbooks:
+            first_seen[runbook.name] = source
+            loaded.append((source, runbook))
+    return LoadReport(
+        files=tuple(str(p) for p in files), runbooks=tuple(loaded), issues=tuple(issues)
+    )
+
+
+def load_paths(paths: Sequence[str | Path]) -> tuple[Runbook, ...]:
+    """Load every runbook under ``paths`` or raise ``RunbookLoadError`` listing all problems."""
+    report = check_paths(paths)
+    if report.issues:
+        raise RunbookLoadError(report.issues)
+    return tuple(runbook for _, runbook in report.runbooks)
+
+
+# ------------------------------------------------------------------------- JSON Schema
+
+
+def _duration_defaults(node: Any) -> None:
+    """Durations are held as seconds; show their defaults as the strings authors write."""
+    if isinstance(node, dict):
+        if node.get("pattern") == DURATION_PATTERN and isinstance(node.get("default"), float):
+            node["default"] = format_duration(node["default"])
+        for value in node.values():
+            _duration_defaults(value)
+    elif isinstance(node, list):
+        for value in node:
+            _duration_defaults(value)
+
+
+def runbook_json_schema() -> dict[str, Any]:
+    """The JSON Schema of a runbook document, for editors (yaml-language-server)."""
+    schema = Runbook.model_json_schema(by_alias=True, mode="validation")
+    _duration_defaults(schema)
+    return {
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "$id": "https://autonomic.dev/schemas/runbook-v1alpha1.json",
+        **schema,
+        "title": "Autonomic Runbook (autonomic.dev/v1alpha1)",
+    }
+
+
+def render_json_schema() -> str:
+    """Deterministic text of the schema (sorted keys, trailing newline)."""
+    return json.dumps(runbook_json_schema(), indent=2, sort_keys=True, ensure_ascii=False) + "\n"
+
+
+def write_json_schema(path: str | Path) -> Path:
+    """Write the schema to ``path`` (e.g. ``runbooks/runbook.schema.json``) and return it."""
+    target = Path(path)
+    target.write_text(render_json_schema(), encoding="utf-8")
+    return target

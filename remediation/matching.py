@@ -1,0 +1,228 @@
+"""Which runbooks a signal starts, and on which target.
+
+``match(runbooks, signal, snapshot)`` is pure: it checks each runbook's triggers against
+the signal, resolves the signal's object to the kind the runbook acts on (a crash-looping
+Pod to its Deployment, a Pod to its Node), and applies the target selector (namespaces,
+opt-in and opt-out labels, excluded names). Every runbook that does not match says why,
+with a reason code and a sentence, so ``autonomic explain`` can show it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+
+from remediation.matchers import matches_all
+from remediation.ports import ObjectRef
+from remediation.schema import (
+    AlertTrigger,
+    AnomalyTrigger,
+    CanaryTrigger,
+    ForecastBreachTrigger,
+    KubernetesTrigger,
+    Runbook,
+    TargetSelector,
+    Trigger,
+)
+from remediation.signals import Signal
+from remediation.snapshot import ClusterSnapshot
+
+__all__ = [
+    "Match",
+    "MatchResult",
+    "Skip",
+    "TargetResolution",
+    "match",
+    "matching_trigger",
+    "resolve_target",
+    "trigger_accepts",
+]
+
+_WORKLOAD_KINDS = frozenset({"Deployment", "StatefulSet"})
+
+
+@dataclass(frozen=True)
+class Match:
+    """``runbook`` should consider acting on ``target`` because of ``signal``."""
+
+    runbook: Runbook
+    trigger_index: int
+    signal: Signal
+    target: ObjectRef
+
+
+@dataclass(frozen=True)
+class Skip:
+    """A runbook that did not match, and why (reason code + sentence)."""
+
+    runbook: str
+    reason_code: str
+    message: str
+
+
+@dataclass(frozen=True)
+class MatchResult:
+    matches: tuple[Match, ...]
+    skipped: tuple[Skip, ...]
+
+
+@dataclass(frozen=True)
+class TargetResolution:
+    """The resolved target, or why there is none (``target`` is None then)."""
+
+    target: ObjectRef | None
+    reason_code: str
+    message: str
+
+
+def trigger_accepts(trigger: Trigger, signal: Signal) -> bool:
+    """True when ``trigger`` fires on ``signal`` (kind, name, thresholds, label matchers)."""
+    if signal.status != "firing" or signal.confidence < trigger.min_confidence:
+        return False
+    if not matches_all(trigger.matchers, signal.labels):
+        return False
+    if isinstance(trigger, AlertTrigger):
+        return signal.kind == "alert" and signal.name == trigger.alertname
+    if isinstance(trigger, AnomalyTrigger):
+        if signal.kind != "anomaly" or signal.name != trigger.metric:
+            return False
+        return trigger.direction in ("any", signal.direction)
+    if isinstance(trigger, ForecastBreachTrigger):
+        if signal.kind != "forecastBreach" or signal.name != trigger.metric:
+            return False
+        return (signal.excess_ratio or 0.0) >= trigger.min_excess_ratio
+    if isinstance(trigger, CanaryTrigger):
+        return signal.kind == "canary" and signal.name in trigger.verdicts
+    if isinstance(trigger, KubernetesTrigger):
+        if signal.kind != "kubernetes" or signal.name != trigger.condition:
+            return False
+        if signal.count < trigger.min_count and trigger.condition in (
+            "CrashLoopBackOff",
+            "OOMKilled",
+        ):
+            return False
+        if trigger.held_for > 0:
+            if signal.since is None:
+                return False  # cannot prove it held long enough: do not act
+            return signal.observed_at - signal.since >= trigger.held_for
+        return True
+    return False
+
+
+def matching_trigger(runbook: Runbook, signal: Signal) -> int | None:
+    """Index of the first trigger of ``runbook`` that accepts ``signal``."""
+    for index, trigger in enumerate(runbook.spec.triggers):
+        if trigger_accepts(trigger, signal):
+            return index
+    return None
+
+
+def _owner_kind_ok(kind: str, selector: TargetSelector) -> bool:
+    return kind == selector.kind or (selector.kind == "Pod" and kind in _WORKLOAD_KINDS)
+
+
+def _resolve_ref(
+    selector: TargetSelector, signal: Signal, snapshot: ClusterSnapshot
+) -> TargetResolution:
+    ref = signal.target
+    if ref is None:
+        return TargetResolution(None, "NoTarget", f"{signal.describe()} names no object")
+    if _owner_kind_ok(ref.kind, selector):
+        return TargetResolution(ref, "Resolved", f"target is {ref}")
+    if ref.kind == "Pod" and selector.kind in _WORKLOAD_KINDS:
+        pod = snapshot.pod(ref)
+        if pod is None:
+            return TargetResolution(None, "TargetNotFound", f"{ref} is not in the cluster")
+        if pod.owner is None or pod.owner.kind != selector.kind:
+            owner = pod.owner or "no controller"
+            return TargetResolution(
+                None, "WrongKind", f"{ref} is owned by {owner}, not a {selector.kind}"
+            )
+        return TargetResolution(pod.owner, "Resolved", f"{ref} belongs to {pod.owner}")
+    if selector.kind == "Node":
+        node_name = signal.labels.get("node")
+        if not node_name and ref.kind == "Pod":
+            pod = snapshot.pod(ref)
+            node_name = pod.node if pod is not None else None
+        if node_name:
+            node = ObjectRef("Node", node_name)
+            return TargetResolution(node, "Resolved", f"{ref} runs on {node}")
+    return TargetResolution(
+        None, "WrongKind", f"the runbook acts on a {selector.kind}; {ref} is a {ref.kind}"
+    )
+
+
+def _labels_for(ref: ObjectRef, snapshot: ClusterSnapshot) -> Mapping[str, str] | None:
+    if ref.kind in _WORKLOAD_KINDS:
+        workload = snapshot.workload(ref)
+        return workload.labels if workload is not None else None
+    if ref.kind == "Pod":
+        pod = snapshot.pod(ref)
+        if pod is None:
+            return None
+        owner = snapshot.workload(pod.owner) if pod.owner is not None else None
+        # Opting in is a property of the workload; a bare pod speaks for itself.
+        return owner.labels if owner is not None else pod.labels
+    if ref.kind == "Node":
+        node = snapshot.node(ref.name)
+        return node.labels if node is not None else None
+    return None
+
+
+def _selected(selector: TargetSelector, ref: ObjectRef, labels: Mapping[str, str]) -> Skip | None:
+    def skip(code: str, message: str) -> Skip:
+        return Skip("", code, message)
+
+    if ref.kind != "Node" and ref.namespace is not None:
+        if selector.namespaces and ref.namespace not in selector.namespaces:
+            allowed = ", ".join(selector.namespaces)
+            return skip("NamespaceNotSelected", f"{ref} is outside namespaces {allowed}")
+        if ref.namespace in selector.exclude_namespaces:
+            return skip("NamespaceExcluded", f"namespace {ref.namespace} is excluded")
+    if ref.name in selector.exclude_names:
+        return skip("NameExcluded", f"{ref} is excluded by name")
+    missing = {k: v for k, v in selector.require_labels.items() if labels.get(k) != v}
+    if missing:
+        wanted = ", ".join(f"{k}={v}" for k, v in sorted(missing.items()))
+        return skip("NotOptedIn", f"{ref} lacks the opt-in label {wanted}")
+    for key, value in sorted(selector.exclude_labels.items()):
+        if labels.get(key) == value:
+            return skip("OptedOut", f"{ref} carries the opt-out label {key}={value}")
+    return None
+
+
+def resolve_target(
+    selector: TargetSelector, signal: Signal, snapshot: ClusterSnapshot
+) -> TargetResolution:
+    """Resolve the signal's object to the selector's kind and check it is selected."""
+    resolved = _resolve_ref(selector, signal, snapshot)
+    if resolved.target is None:
+        return resolved
+    labels = _labels_for(resolved.target, snapshot)
+    if labels is None:
+        return TargetResolution(
+            None, "TargetNotFound", f"{resolved.target} is not in the cluster snapshot"
+        )
+    rejected = _selected(selector, resolved.target, labels)
+    if rejected is not None:
+        return TargetResolution(None, rejected.reason_code, rejected.message)
+    return resolved
+
+
+def match(runbooks: Iterable[Runbook], signal: Signal, snapshot: ClusterSnapshot) -> MatchResult:
+    """Runbooks that ``signal`` starts, each with its target; the rest with their reasons."""
+    matches: list[Match] = []
+    skipped: list[Skip] = []
+    for runbook in runbooks:
+        index = matching_trigger(runbook, signal)
+        if index is None:
+            skipped.append(
+                Skip(runbook.name, "NoTriggerMatch", f"no trigger accepts {signal.describe()}")
+            )
+            continue
+        resolved = resolve_target(runbook.spec.target, signal, snapshot)
+        if resolved.target is None:
+            skipped.append(Skip(runbook.name, resolved.reason_code, resolved.message))
+            continue
+        matches.append(Match(runbook, index, signal, resolved.target))
+    return MatchResult(tuple(matches), tuple(skipped))

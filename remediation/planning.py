@@ -1,0 +1,727 @@
+"""Planning: from a runbook, a signal and a snapshot to typed operations and a diff.
+
+``plan(runbook, signal, snapshot, now)`` is a pure function returning either a ``Plan``
+(the operations, a diff a person can read, the PromQL preconditions the engine must still
+evaluate, the rendered verification, the blast radius) or ``NoAction`` with a reason code
+and a sentence. Only the executor writes to the cluster, and dry-run and shadow modes run
+this same code. Preconditions that need no I/O (recent rollout, other alerts firing,
+freeze and maintenance windows) are decided here; PromQL preconditions come back in
+``Plan.preconditions`` for the engine to query, then ``check_preconditions`` judges the
+values it read.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from fractions import Fraction
+from typing import Literal
+
+from remediation._types import Comparison
+from remediation.durations import format_duration
+from remediation.matching import matching_trigger, resolve_target
+from remediation.ports import (
+    ContainerState,
+    Cordon,
+    DeletePod,
+    Drain,
+    EvictPod,
+    ObjectRef,
+    Operation,
+    PatchResources,
+    PauseRollout,
+    PodState,
+    RollbackToPrevious,
+    RolloutRestart,
+    Scale,
+    SetHpaMinReplicas,
+    WorkloadState,
+)
+from remediation.quantity import format_cpu, format_memory, parse_quantity
+from remediation.schema import (
+    Action,
+    AlertResolvedCheck,
+    ChangedWithin,
+    CordonAction,
+    DeletePodAction,
+    DrainAction,
+    EvictPodAction,
+    FreezeWindow,
+    KubernetesCheck,
+    MaintenanceWindow,
+    NoOtherAlertFiring,
+    NotifyAction,
+    PatchResourcesAction,
+    PauseRolloutAction,
+    PromqlCheck,
+    PromqlPrecondition,
+    RollbackAction,
+    RolloutRestartAction,
+    Runbook,
+    ScaleAction,
+    SetHpaMinReplicasAction,
+)
+from remediation.signals import Signal
+from remediation.snapshot import ClusterSnapshot
+from remediation.templating import render
+from remediation.verification import RenderedCheck, VerificationPlan
+from remediation.windows import contains, describe
+
+__all__ = [
+    "BlastEstimate",
+    "Change",
+    "NoAction",
+    "Notification",
+    "Plan",
+    "PreconditionQuery",
+    "check_preconditions",
+    "plan",
+    "show",
+]
+
+
+# ------------------------------------------------------------------------------ values
+
+
+@dataclass(frozen=True)
+class NoAction:
+    """Nothing will be done, and why: ``NoAction("AlreadyPaused", "Deployment ... ")``."""
+
+    reason_code: str
+    message: str
+
+
+@dataclass(frozen=True)
+class Change:
+    """One typed operation and the line of diff a human reads for it."""
+
+    operation: Operation
+    summary: str
+
+
+@dataclass(frozen=True)
+class Notification:
+    """A message for humans (the notify action); changes nothing."""
+
+    message: str
+    severity: Literal["info", "warning", "critical"]
+
+
+@dataclass(frozen=True)
+class PreconditionQuery:
+    """A PromQL precondition rendered for the target; the engine reads its value."""
+
+    query: str
+    condition: Comparison
+    description: str | None = None
+
+
+@dataclass(frozen=True)
+class BlastEstimate:
+    """How much the plan touches: objects changed, replicas/pods affected, and how many of
+    the selected set (the workload's pods, the selected nodes) stay healthy afterwards."""
+
+    targets: int
+    replicas_affected: int
+    selected: int
+    healthy_after: int
+
+    @property
+    def healthy_fraction_after(self) -> float:
+        return 1.0 if self.selected == 0 else self.healthy_after / self.selected
+
+
+@dataclass(frozen=True)
+class Plan:
+    """What a runbook would do for one signal on one target, before any guard or approval.
+
+    ``changes`` are done in order; ``notifications`` are sent whatever the mode;
+    ``preconditions`` must all hold (evaluate with ``check_preconditions``) before acting;
+    ``approval_required`` forces 'ask' whatever the confidence, and ``max_autonomy``
+    caps routing. ``incident_key`` identifies the execution for exactly-once.
+    """
+
+    runbook: str
+    runbook_version: int
+    mode: Literal["enforce", "dryRun", "shadow"]
+    max_autonomy: Literal["auto", "ask", "escalate"]
+    signal: Signal
+    trigger_index: int
+    target: ObjectRef
+    changes: tuple[Change, ...]
+    notifications: tuple[Notification, ...]
+    preconditions: tuple[PreconditionQuery, ...]
+    verification: VerificationPlan | None
+    undo_on_failure: bool
+    blast: BlastEstimate
+    approval_required: bool
+    approval_reasons: tuple[str, ...]
+    human_changed_at: float | None
+    planned_at: float
+    reason_code: str = "Planned"
+
+    @property
+    def operations(self) -> tuple[Operation, ...]:
+        return tuple(change.operation for change in self.changes)
+
+    @property
+    def diff(self) -> str:
+        """The human-readable diff, one line per change."""
+        if not self.changes:
+            return "no change to the cluster (notify only)"
+        return "\n".join(change.summary for change in self.changes)
+
+    @property
+    def message(self) -> str:
+        return f"{self.runbook} on {show(self.target)}: {self.diff}"
+
+    @property
+    def incident_key(self) -> str:
+        return f"{self.runbook}|{self.target}|{self.signal.dedup_key}"
+
+
+# ------------------------------------------------------------------------------ helpers
+
+
+def show(ref: ObjectRef) -> str:
+    """'Deployment shop/web', 'Node worker-2'."""
+    where = f"{ref.namespace}/" if ref.namespace else ""
+    return f"{ref.kind} {where}{ref.name}"
+
+
+def _size(
+    current: int, replicas: int | None, factor: float | None, add: int | None, cap: int
+) -> tuple[int, str]:
+    if replicas is not None:
+        wanted, how = replicas, f"to {replicas}"
+    elif factor is not None:
+        wanted, how = math.ceil(current * factor - 1e-9), f"x{factor:g}"
+    else:
+        wanted, how = current + (add or 0), f"+{add}"
+    return min(wanted, cap), f"{how}, max {cap}"
+
+
+class _Stop(Exception):  # noqa: N818 - control flow inside this module only
+    def __init__(self, reason_code: str, message: str) -> None:
+        super().__init__(message)
+        self.outcome = NoAction(reason_code, message)
+
+
+@dataclass(frozen=True)
+class _Planned:
+    changes: tuple[Change, ...]
+    notifications: tuple[Notification, ...]
+    replicas_affected: int
+    selected: int
+    healthy_after: int
+
+
+def _workload(target: ObjectRef, snapshot: ClusterSnapshot) -> WorkloadState:
+    workload = snapshot.workload(target)
+    if workload is None:
+        raise _Stop("TargetNotFound", f"{show(target)} is not in the cluster snapshot")
+    return workload
+
+
+def _workload_of(target: ObjectRef, snapshot: ClusterSnapshot) -> WorkloadState | None:
+    if target.kind == "Pod":
+        pod = snapshot.pod(target)
+        if pod is None or pod.owner is None:
+            return None
+        return snapshot.workload(pod.owner)
+    if target.kind in ("Deployment", "StatefulSet"):
+        return snapshot.workload(target)
+    return None
+
+
+def _pods_health(workload: WorkloadState, snapshot: ClusterSnapshot) -> tuple[int, int]:
+    pods = [p for p in snapshot.pods_of(workload.ref) if not p.deleting]
+    selected = max(len(pods), workload.replicas)
+    return selected, sum(1 for p in pods if p.ready)
+
+
+def _plan_scale(action: ScaleAction, target: ObjectRef, snapshot: ClusterSnapshot) -> _Planned:
+    workload = _workload(target, snapshot)
+    current = workload.replicas
+    wanted, how = _size(current, action.replicas, action.factor, action.add, action.max_replicas)
+    hpa = snapshot.hpa_for(target) if action.hpa == "raiseFloor" else None
+    selected, healthy = _pods_health(workload, snapshot)
+    if hpa is not None:
+        floor = min(max(wanted, hpa.min_replicas), hpa.max_replicas)
+        if floor <= hpa.min_replicas or floor <= hpa.current_replicas:
+            raise _Stop(
+                "NoChange",
+                f"{show(hpa.ref)} already keeps at least {max(hpa.min_replicas, current)} "
+                f"replicas; the runbook would set {floor} ({how})",
+            )
+        summary = (
+            f"{show(hpa.ref)}: minReplicas {hpa.min_replicas} -> {floor} "
+            f"(scales {show(target)} from {hpa.current_replicas}; {how}, HPA max "
+            f"{hpa.max_replicas})"
+        )
+        change = Change(SetHpaMinReplicas(hpa.ref, floor), summary)
+        added = floor - hpa.current_replicas
+    else:
+        if wanted <= current:
+            code = "AtMaximum" if current >= action.max_replicas else "NoChange"
+            raise _Stop(code, f"{show(target)} has {current} replicas; the runbook allows {how}")
+        change = Change(
+            Scale(target, wanted), f"{show(target)}: replicas {current} -> {wanted} ({how})"
+        )
+        added = wanted - current
+    return _Planned((change,), (), added, selected, healthy)
+
+
+def _plan_hpa_floor(
+    action: SetHpaMinReplicasAction, target: ObjectRef, snapshot: ClusterSnapshot
+) -> _Planned:
+    workload = _workload(target, snapshot)
+    hpa = snapshot.hpa_for(target)
+    if hpa is None:
+        raise _Stop("NoHpa", f"no HorizontalPodAutoscaler manages {show(target)}")
+    base = max(hpa.current_replicas, hpa.min_replicas)
+    wanted, how = _size(base, action.replicas, action.factor, action.add, action.max_replicas)
+    floor = min(wanted, hpa.max_replicas)
+    if floor <= hpa.min_replicas:
+        code = "AtMaximum" if hpa.min_replicas >= action.max_replicas else "NoChange"
+        raise _Stop(code, f"{show(hpa.ref)} minReplicas is {hpa.min_replicas}; {how} gives {floor}")
+    selected, healthy = _pods_health(workload, snapshot)
+    summary = (
+        f"{show(hpa.ref)}: minReplicas {hpa.min_replicas} -> {floor} "
+        f"({how}, HPA max {hpa.max_replicas})"
+    )
+    added = max(0, floor - hpa.current_replicas)
+    return _Planned(
+        (Change(SetHpaMinReplicas(hpa.ref, floor), summary),), (), added, selected, healthy
+    )
+
+
+def _plan_rollout(
+    action: RolloutRestartAction | RollbackAction | PauseRolloutAction,
+    target: ObjectRef,
+    snapshot: ClusterSnapshot,
+) -> _Planned:
+    workload = _workload(target, snapshot)
+    selected, healthy = _pods_health(workload, snapshot)
+    if isinstance(action, RollbackAction):
+        if workload.revision <= 1:
+            raise _Stop(
+                "NoPreviousRevision",
+                f"{show(target)} is at revision {workload.revision}; there is nothing to roll "
+                "back to",
+            )
+        change = Change(
+            RollbackToPrevious(target),
+            f"{show(target)}: roll back from revision {workload.revision} to the previous "
+            f"revision ({workload.replicas} replicas replaced gradually)",
+        )
+        return _Planned((change,), (), workload.replicas, selected, healthy)
+    if isinstance(action, PauseRolloutAction):
+        if workload.paused:
+            raise _Stop("AlreadyPaused", f"{show(target)}'s rollout is already paused")
+        in_progress = (
+            workload.updated_replicas < workload.replicas
+            or workload.observed_generation < workload.generation
+        )
+        if not in_progress:
+            raise _Stop(
+                "NoRolloutInProgress",
+                f"{show(target)} finished rolling out revision {workload.revision}; "
+                "pausing would change nothing",
+            )
+        change = Change(
+            PauseRollout(target),
+            f"{show(target)}: pause rollout of revision {workload.revision} at "
+            f"{workload.updated_replicas}/{workload.replicas} updated replicas",
+        )
+        return _Planned((change,), (), 0, selected, healthy)
+    change = Change(
+        RolloutRestart(target),
+        f"{show(target)}: rollout restart ({workload.replicas} pods replaced gradually)",
+    )
+    return _Planned((change,), (), workload.replicas, selected, healthy)
+
+
+def _stuck_reason(pod: PodState, reasons: Sequence[str]) -> str | None:
+    if pod.deleting:
+        return None
+    if pod.waiting_reason is not None and pod.waiting_reason in reasons:
+        return pod.waiting_reason
+    if "Unknown" in reasons and pod.phase == "Unknown":
+        return "Unknown"
+    if "NotReady" in reasons and pod.phase == "Running" and not pod.ready:
+        return "NotReady"
+    return None
+
+
+def _plan_pods(
+    action: DeletePodAction | EvictPodAction, target: ObjectRef, snapshot: ClusterSnapshot
+) -> _Planned:
+    if target.kind == "Pod":
+        pod = snapshot.pod(target)
+        if pod is None:
+            raise _Stop("TargetNotFound", f"{show(target)} is not in the cluster snapshot")
+        owner = snapshot.workload(pod.owner) if pod.owner is not None else None
+        candidates: Sequence[PodState] = [pod]
+        siblings = snapshot.pods_of(owner.ref) if owner is not None else (pod,)
+    else:
+        owner = _workload(target, snapshot)
+        siblings = snapshot.pods_of(target)
+        candidates = siblings
+    stuck = [(p, r) for p in candidates if (r := _stuck_reason(p, action.reasons)) is not None]
+    if not stuck:
+        wanted = ", ".join(action.reasons)
+        raise _Stop("NoStuckPods", f"no pod of {show(target)} is in {wanted}")
+    chosen = stuck[: action.max_pods]
+    verb = "delete" if isinstance(action, DeletePodAction) else "evict"
+    changes = tuple(
+        Change(
+            DeletePod(p.ref) if isinstance(action, DeletePodAction) else EvictPod(p.ref),
+            f"{show(p.ref)}: {verb} ({reason}, {p.restarts} restarts)",
+        )
+        for p, reason in chosen
+    )
+    live = [p for p in siblings if not p.deleting]
+    selected = max(len(live), owner.replicas if owner is not None else 0)
+    healthy = sum(1 for p in live if p.ready)
+    healthy_after = healthy - sum(1 for p, _ in chosen if p.ready)
+    return _Planned(changes, (), len(chosen), selected, healthy_after)
+
+
+def _nodes_health(
+    target: ObjectRef, runbook: Runbook, snapshot: ClusterSnapshot
+) -> tuple[int, int]:
+    selector = runbook.spec.target
+    selected = [
+        n
+        for n in snapshot.nodes
+        if all(n.labels.get(k) == v for k, v in selector.require_labels.items())
+        and not any(n.labels.get(k) == v for k, v in selector.exclude_labels.items())
+    ]
+    healthy = [n for n in selected if n.ready and not n.unschedulable and n.ref != target]
+    return len(selected), len(healthy)
+
+
+def _plan_node(
+    action: CordonAction | DrainAction,
+    target: ObjectRef,
+    runbook: Runbook,
+    snapshot: ClusterSnapshot,
+) -> _Planned:
+    node = snapshot.node(target.name)
+    if node is None:
+        raise _Stop("TargetNotFound", f"{show(target)} is not in the cluster snapshot")
+    selected, healthy_after = _nodes_health(target, runbook, snapshot)
+    pods = [p for p in snapshot.pods_on(target.name) if not p.deleting]
+    if isinstance(action, CordonAction):
+        if node.unschedulable:
+            raise _Stop("AlreadyCordoned", f"{show(target)} is already unschedulable")
+        change = Change(
+            Cordon(target), f"{show(target)}: cordon (no new pods; {len(pods)} pods stay)"
+        )
+        return _Planned((change,), (), 0, selected, healthy_after)
+    if node.unschedulable and not pods:
+        raise _Stop("AlreadyDrained", f"{show(target)} is cordoned and runs no pods")
+    change = Change(
+        Drain(target, max_evictions=action.max_evictions, timeout_seconds=action.timeout),
+        f"{show(target)}: cordon and drain ({len(pods)} pods to evict, at most "
+        f"{action.max_evictions}, timeout {format_duration(action.timeout)})",
+    )
+    return _Planned((change,), (), len(pods), selected, healthy_after)
+
+
+def _raise_value(current: Fraction, factor: float, ceiling: Fraction, resource: str) -> Fraction:
+    raised = current * Fraction(factor)
+    if resource == "memory":
+        mebibyte = Fraction(2**20)
+        raised = math.ceil(raised / mebibyte) * mebibyte
+    else:
+        raised = Fraction(math.ceil(raised * 1000), 1000)
+    return min(raised, ceiling)
+
+
+def _plan_patch(
+    action: PatchResourcesAction, target: ObjectRef, snapshot: ClusterSnapshot
+) -> _Planned:
+    workload = _workload(target, snapshot)
+    fields = ("limits", "requests") if action.field == "both" else (action.field,)
+    ceiling = parse_quantity(action.max)
+    fmt = format_memory if action.resource == "memory" else format_cpu
+    containers: list[ContainerState] = [
+        c
+        for c in workload.containers
+        if (action.container is None or c.name == action.container)
+        and all(action.resource in getattr(c, f) for f in fields)
+    ]
+    if not containers:
+        which = f"container {action.container!r}" if action.container else "no container"
+        raise _Stop(
+            "ResourceNotSet",
+            f"{show(target)}: {which} sets {action.resource} {' and '.join(fields)}; "
+            "there is no value to raise from",
+        )
+    changes: list[Change] = []
+    at_max: list[str] = []
+    for container in containers:
+        patch: dict[str, dict[str, str]] = {"limits": {}, "requests": {}}
+        parts: list[str] = []
+        limit_after: Fraction | None = None
+        for name in ("limits", "requests"):
+            if name not in fields:
+                continue
+            current = parse_quantity(getattr(container, name)[action.resource])
+            cap = ceiling
+            if name == "requests":
+                limit_text = container.limits.get(action.resource)
+                limit_now = (
+                    limit_after
+                    if limit_after is not None
+                    else (parse_quantity(limit_text) if limit_text is not None else None)
+                )
+                if limit_now is not None:
+                    cap = min(cap, limit_now)  # a request above its limit is rejected
+            new = _raise_value(current, action.factor, cap, action.resource)
+            if name == "limits":
+                limit_after = max(new, current)
+            if new <= current:
+                at_max.append(f"{container.name} {action.resource} {name[:-1]} {fmt(current)}")
+                continue
+            patch[name][action.resource] = fmt(new)
+            parts.append(f"{action.resource} {name[:-1]} {fmt(current)} -> {fmt(new)}")
+        if parts:
+            changes.append(
+                Change(
+                    PatchResources(
+                        target, container.name, requests=patch["requests"], limits=patch["limits"]
+                    ),
+                    f"{show(target)}: container {container.name} {', '.join(parts)} "
+                    f"(x{action.factor:g}, max {action.max}; rolls out {workload.replicas} pods)",
+                )
+            )
+    if not changes:
+        raise _Stop(
+            "AtMaximum",
+            f"{show(target)}: already at the runbook's maximum {action.max} ({'; '.join(at_max)})",
+        )
+    selected, healthy = _pods_health(workload, snapshot)
+    return _Planned(tuple(changes), (), workload.replicas, selected, healthy)
+
+
+def _values(
+    runbook: Runbook, signal: Signal, target: ObjectRef, snapshot: ClusterSnapshot
+) -> dict[str, str]:
+    node = target.name if target.kind == "Node" else ""
+    if target.kind == "Pod":
+        pod = snapshot.pod(target)
+        node = (pod.node or "") if pod is not None else ""
+    return {
+        "namespace": target.namespace or "",
+        "name": target.name,
+        "kind": target.kind,
+        "node": node,
+        "target": show(target),
+        "runbook": runbook.name,
+        "signal": signal.describe(),
+    }
+
+
+def _plan_action(
+    action: Action,
+    runbook: Runbook,
+    signal: Signal,
+    target: ObjectRef,
+    snapshot: ClusterSnapshot,
+) -> _Planned:
+    if isinstance(action, NotifyAction):
+        text = render(action.message, _values(runbook, signal, target, snapshot))
+        return _Planned((), (Notification(text, action.severity),), 0, 0, 0)
+    if isinstance(action, ScaleAction):
+        return _plan_scale(action, target, snapshot)
+    if isinstance(action, SetHpaMinReplicasAction):
+        return _plan_hpa_floor(action, target, snapshot)
+    if isinstance(action, (RolloutRestartAction, RollbackAction, PauseRolloutAction)):
+        return _plan_rollout(action, target, snapshot)
+    if isinstance(action, (DeletePodAction, EvictPodAction)):
+        return _plan_pods(action, target, snapshot)
+    if isinstance(action, (CordonAction, DrainAction)):
+        return _plan_node(action, target, runbook, snapshot)
+    return _plan_patch(action, target, snapshot)
+
+
+# ------------------------------------------------------------------ local preconditions
+
+
+def _check_local_preconditions(
+    runbook: Runbook, signal: Signal, target: ObjectRef, snapshot: ClusterSnapshot, now: float
+) -> None:
+    for condition in runbook.spec.preconditions:
+        if isinstance(condition, ChangedWithin):
+            workload = _workload_of(target, snapshot)
+            rolled = workload.last_rollout_at if workload is not None else None
+            if rolled is None or now - rolled > condition.within:
+                when = (
+                    f"{format_duration(now - rolled)} ago" if rolled is not None else "never seen"
+                )
+                raise _Stop(
+                    "NoRecentChange",
+                    f"{show(target)} was last rolled out {when}; the runbook acts only within "
+                    f"{format_duration(condition.within)} of a rollout",
+                )
+        elif isinstance(condition, NoOtherAlertFiring):
+            fingerprint = signal.evidence.get("fingerprint")
+            for alert in snapshot.alerts:
+                if alert.fingerprint == fingerprint:
+                    continue
+                if condition.same_namespace and alert.labels.get("namespace") != target.namespace:
+                    continue
+                if all(m.matches(alert.labels) for m in condition.matchers):
+                    raise _Stop(
+                        "OtherAlertFiring",
+                        f"alert {alert.name} is also firing; a person should look first",
+                    )
+        elif isinstance(condition, FreezeWindow):
+            if contains(condition, now):
+                raise _Stop("FreezeWindow", f"inside the change freeze {describe(condition)}")
+        elif isinstance(condition, MaintenanceWindow) and not contains(condition, now):
+            raise _Stop(
+                "OutsideMaintenanceWindow",
+                f"outside the maintenance window {describe(condition)}",
+            )
+
+
+def check_preconditions(plan: Plan, values: Mapping[str, float | None]) -> NoAction | None:
+    """Judge the PromQL preconditions from the values the engine read (by query text).
+
+    A missing value or NaN blocks: no data, no action.
+    """
+    for condition in plan.preconditions:
+        value = values.get(condition.query)
+        if value is None or math.isnan(value):
+            return NoAction("NoData", f"no data for precondition {condition.query}")
+        if not condition.condition.holds(value):
+            why = f" ({condition.description})" if condition.description else ""
+            return NoAction(
+                "PreconditionFailed",
+                f"{condition.query} = {value:g}, needs {condition.condition}{why}",
+            )
+    return None
+
+
+# --------------------------------------------------------------------------------- plan
+
+
+def _approval(
+    runbook: Runbook, signal: Signal, target: ObjectRef, replicas_affected: int
+) -> tuple[str, ...]:
+    rules = runbook.spec.require_approval_when
+    if rules is None:
+        return ()
+    reasons: list[str] = []
+    if (
+        rules.replicas_affected_over is not None
+        and replicas_affected > rules.replicas_affected_over
+    ):
+        reasons.append(
+            f"affects {replicas_affected} replicas (over {rules.replicas_affected_over})"
+        )
+    if target.namespace is not None and target.namespace in rules.namespaces:
+        reasons.append(f"namespace {target.namespace} always needs approval")
+    if rules.confidence_below is not None and signal.confidence < rules.confidence_below:
+        reasons.append(
+            f"signal confidence {signal.confidence:.2f} is below {rules.confidence_below:.2f}"
+        )
+    return tuple(reasons)
+
+
+def _verification(
+    runbook: Runbook, signal: Signal, target: ObjectRef, values: Mapping[str, str]
+) -> VerificationPlan | None:
+    spec = runbook.spec.verification
+    if spec is None:
+        return None
+    checks: list[RenderedCheck] = []
+    for check in spec.checks:
+        if isinstance(check, PromqlCheck):
+            checks.append(
+                RenderedCheck(
+                    "promql", target, query=render(check.query, values), condition=check.condition
+                )
+            )
+        elif isinstance(check, KubernetesCheck):
+            checks.append(RenderedCheck("kubernetes", target, condition_name=check.condition))
+        elif isinstance(check, AlertResolvedCheck) and signal.kind == "alert":
+            # Only a run started by an alert has an alert to wait for; other triggers of
+            # the same runbook rely on its remaining checks.
+            fingerprint = signal.evidence.get("fingerprint")
+            checks.append(
+                RenderedCheck(
+                    "alertResolved",
+                    target,
+                    fingerprint=str(fingerprint) if fingerprint is not None else None,
+                )
+            )
+    return VerificationPlan(
+        settle=spec.settle,
+        window=spec.window,
+        interval=spec.interval,
+        passes_required=spec.passes_required,
+        checks=tuple(checks),
+    )
+
+
+def plan(
+    runbook: Runbook, signal: Signal, snapshot: ClusterSnapshot, now: float
+) -> Plan | NoAction:
+    """Plan what ``runbook`` would do about ``signal`` given ``snapshot`` at ``now``."""
+    trigger_index = matching_trigger(runbook, signal)
+    if trigger_index is None:
+        return NoAction(
+            "NoTriggerMatch", f"no trigger of {runbook.name} accepts {signal.describe()}"
+        )
+    resolved = resolve_target(runbook.spec.target, signal, snapshot)
+    if resolved.target is None:
+        return NoAction(resolved.reason_code, resolved.message)
+    target = resolved.target
+    try:
+        _check_local_preconditions(runbook, signal, target, snapshot, now)
+        planned = [
+            _plan_action(action, runbook, signal, target, snapshot)
+            for action in runbook.spec.actions
+        ]
+    except _Stop as stop:
+        return stop.outcome
+    changes = tuple(change for part in planned for change in part.changes)
+    notifications = tuple(note for part in planned for note in part.notifications)
+    writers = [part for part in planned if part.changes]
+    replicas_affected = sum(part.replicas_affected for part in writers)
+    selected = max((part.selected for part in writers), default=0)
+    healthy_after = min((part.healthy_after for part in writers), default=0)
+    targets = len({change.operation.target for change in changes})
+    values = _values(runbook, signal, target, snapshot)
+    preconditions = tuple(
+        PreconditionQuery(render(c.query, values), c.condition, c.description)
+        for c in runbook.spec.preconditions
+        if isinstance(c, PromqlPrecondition)
+    )
+    workload = _workload_of(target, snapshot)
+    reasons = _approval(runbook, signal, target, replicas_affected)
+    return Plan(
+        runbook=runbook.name,
+        runbook_version=runbook.metadata.version,
+        mode=runbook.spec.mode,
+        max_autonomy=runbook.spec.max_autonomy,
+        signal=signal,
+        trigger_index=trigger_index,
+        target=target,
+        changes=changes,
+        notifications=notifications,
+        preconditions=preconditions,
+        verification=_verification(runbook, signal, target, values) if changes else None,
+        undo_on_failure=runbook.spec.on_failure.undo,
+        blast=BlastEstimate(targets, replicas_affected, selected, max(healthy_after, 0)),
+        approval_required=bool(reasons),
+        approval_reasons=reasons,
+        human_changed_at=workload.managed_by_human_at if workload is not None else None,
+        planned_at=now,
+    )

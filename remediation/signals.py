@@ -1,0 +1,292 @@
+"""Signals: the observations that can start a runbook.
+
+Five sources produce them: the anomaly detector, the forecast (a breach it did not
+predict), the canary judge, Alertmanager, and the cluster itself (a pod crash-looping, a
+node NotReady...). Each becomes one ``Signal`` value with the same shape: what happened
+(``kind`` and ``name``), to what (``target``), how sure we are (``confidence``), why
+(``evidence``, shown to humans), and a ``dedup_key`` that stays the same while it is the
+same incident, so a repeated observation never starts a second run.
+
+``detect_kubernetes_signals`` reads a snapshot and returns the Kubernetes-condition
+signals, touching nothing.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from remediation.ports import NodeState, ObjectRef, PodState, WorkloadState
+from remediation.snapshot import ClusterSnapshot
+
+__all__ = [
+    "Signal",
+    "SignalKind",
+    "anomaly_signal",
+    "canary_signal",
+    "detect_kubernetes_signals",
+    "forecast_breach_signal",
+    "kubernetes_signal",
+]
+
+SignalKind = Literal["anomaly", "forecastBreach", "canary", "alert", "kubernetes"]
+
+
+@dataclass(frozen=True, kw_only=True)
+class Signal:
+    """One observation that may start a runbook.
+
+    ``name`` is the metric (anomaly, forecastBreach), the verdict (canary), the alertname
+    (alert) or the condition (kubernetes). ``since`` is when the condition started, when
+    known (it backs ``heldFor``); ``count`` is a number of occurrences (restarts for pod
+    conditions); ``direction`` says whether an anomaly was above or below its band;
+    ``excess_ratio`` how far observed load exceeded the forecast's upper bound;
+    ``status`` is ``resolved`` only for a resolved alert.
+    """
+
+    kind: SignalKind
+    name: str
+    target: ObjectRef | None
+    labels: Mapping[str, str] = field(default_factory=dict)
+    confidence: float
+    observed_at: float
+    dedup_key: str
+    evidence: Mapping[str, Any] = field(default_factory=dict)
+    since: float | None = None
+    count: int = 1
+    direction: Literal["up", "down"] | None = None
+    excess_ratio: float | None = None
+    status: Literal["firing", "resolved"] = "firing"
+
+    def __post_init__(self) -> None:
+        if not (math.isfinite(self.confidence) and 0.0 <= self.confidence <= 1.0):
+            raise ValueError(f"signal confidence must be in [0, 1], got {self.confidence!r}")
+        if not self.dedup_key:
+            raise ValueError("a signal needs a dedup_key")
+
+    def describe(self) -> str:
+        """One line for messages: 'alert KubePodCrashLooping on Pod/shop/web-1 (0.90)'."""
+        where = f" on {self.target}" if self.target is not None else ""
+        return f"{self.kind} {self.name}{where} (confidence {self.confidence:.2f})"
+
+
+def _labels_of(target: ObjectRef | None, extra: Mapping[str, str]) -> dict[str, str]:
+    labels = dict(extra)
+    if target is not None:
+        if target.namespace:
+            labels.setdefault("namespace", target.namespace)
+        labels.setdefault(target.kind.lower(), target.name)
+    return labels
+
+
+def anomaly_signal(
+    *,
+    metric: str,
+    target: ObjectRef | None,
+    observed: float,
+    lower: float,
+    upper: float,
+    score: float,
+    confidence: float,
+    at: float,
+    labels: Mapping[str, str] | None = None,
+    incident_start: float | None = None,
+) -> Signal:
+    """An anomaly: ``observed`` outside the expected band [lower, upper]."""
+    direction: Literal["up", "down"] = "up" if observed > upper else "down"
+    start = incident_start if incident_start is not None else at
+    return Signal(
+        kind="anomaly",
+        name=metric,
+        target=target,
+        labels=_labels_of(target, labels or {}),
+        confidence=confidence,
+        observed_at=at,
+        dedup_key=f"anomaly/{metric}/{target}/{start:.0f}",
+        evidence={"observed": observed, "lower": lower, "upper": upper, "score": score},
+        since=start,
+        direction=direction,
+    )
+
+
+def forecast_breach_signal(
+    *,
+    metric: str,
+    target: ObjectRef | None,
+    observed: float,
+    forecast_upper: float,
+    confidence: float,
+    at: float,
+    labels: Mapping[str, str] | None = None,
+    incident_start: float | None = None,
+) -> Signal:
+    """Observed load above the forecast's upper bound: a surge the forecast missed."""
+    excess = observed / forecast_upper - 1.0 if forecast_upper > 0 else math.inf
+    start = incident_start if incident_start is not None else at
+    return Signal(
+        kind="forecastBreach",
+        name=metric,
+        target=target,
+        labels=_labels_of(target, labels or {}),
+        confidence=confidence,
+        observed_at=at,
+        dedup_key=f"forecastBreach/{metric}/{target}/{start:.0f}",
+        evidence={"observed": observed, "forecast_upper": forecast_upper, "excess_ratio": excess},
+        since=start,
+        excess_ratio=excess,
+    )
+
+
+def canary_signal(
+    *,
+    verdict: Literal["promote", "rollback", "continue", "inconclusive"],
+    target: ObjectRef,
+    confidence: float,
+    at: float,
+    revision: int,
+    evidence: Mapping[str, Any] | None = None,
+    labels: Mapping[str, str] | None = None,
+) -> Signal:
+    """A canary verdict on ``target`` (the Deployment being rolled out) at ``revision``."""
+    return Signal(
+        kind="canary",
+        name=verdict,
+        target=target,
+        labels=_labels_of(target, labels or {}),
+        confidence=confidence,
+        observed_at=at,
+        dedup_key=f"canary/{target}/rev{revision}/{verdict}",
+        evidence=dict(evidence or {}) | {"revision": revision},
+    )
+
+
+def kubernetes_signal(
+    *,
+    condition: str,
+    target: ObjectRef,
+    at: float,
+    incident: str,
+    count: int = 1,
+    since: float | None = None,
+    labels: Mapping[str, str] | None = None,
+    evidence: Mapping[str, Any] | None = None,
+) -> Signal:
+    """A condition observed on a pod, workload or node. Observed facts: confidence 1.0."""
+    return Signal(
+        kind="kubernetes",
+        name=condition,
+        target=target,
+        labels=_labels_of(target, labels or {}),
+        confidence=1.0,
+        observed_at=at,
+        dedup_key=f"kubernetes/{condition}/{incident}",
+        evidence=dict(evidence or {}),
+        since=since,
+        count=count,
+    )
+
+
+# --------------------------------------------------------------------------- detection
+
+_PULL_REASONS = frozenset({"ImagePullBackOff", "ErrImagePull"})
+
+
+def _incident_of(pod: PodState, snapshot: ClusterSnapshot) -> str:
+    """Group pod conditions by owner and rollout revision: one incident per bad rollout."""
+    if pod.owner is not None:
+        owner = snapshot.workload(pod.owner)
+        revision = owner.revision if owner is not None else 0
+        return f"{pod.owner}/rev{revision}"
+    return str(pod.ref)
+
+
+def _pod_signals(pod: PodState, snapshot: ClusterSnapshot, at: float) -> list[Signal]:
+    if pod.deleting:
+        return []
+    found: list[tuple[str, float | None]] = []
+    if pod.waiting_reason == "CrashLoopBackOff":
+        found.append(("CrashLoopBackOff", None))
+    if pod.waiting_reason in _PULL_REASONS:
+        found.append(("ImagePullBackOff", pod.started_at))
+    if pod.last_termination_reason == "OOMKilled":
+        found.append(("OOMKilled", None))
+    if pod.phase == "Unknown" or (pod.phase == "Running" and not pod.ready):
+        found.append(("PodNotReady", pod.started_at))
+    evidence = {
+        "phase": pod.phase,
+        "ready": pod.ready,
+        "restarts": pod.restarts,
+        "waiting_reason": pod.waiting_reason,
+        "last_termination_reason": pod.last_termination_reason,
+        "node": pod.node,
+    }
+    incident = _incident_of(pod, snapshot)
+    return [
+        kubernetes_signal(
+            condition=condition,
+            target=pod.ref,
+            at=at,
+            incident=incident,
+            count=pod.restarts,
+            since=since,
+            labels=dict(pod.labels) | {"pod": pod.ref.name},
+            evidence=evidence,
+        )
+        for condition, since in found
+    ]
+
+
+def _workload_signals(workload: WorkloadState, at: float) -> list[Signal]:
+    if not workload.rollout_failed:
+        return []
+    return [
+        kubernetes_signal(
+            condition="RolloutFailed",
+            target=workload.ref,
+            at=at,
+            incident=f"{workload.ref}/rev{workload.revision}",
+            since=workload.last_rollout_at,
+            labels=workload.labels,
+            evidence={
+                "revision": workload.revision,
+                "replicas": workload.replicas,
+                "updated_replicas": workload.updated_replicas,
+                "available_replicas": workload.available_replicas,
+            },
+        )
+    ]
+
+
+def _node_signals(node: NodeState, at: float) -> list[Signal]:
+    found: list[tuple[str, float | None]] = []
+    if not node.ready:
+        found.append(("NodeNotReady", node.not_ready_since))
+    for pressure in ("DiskPressure", "MemoryPressure", "PIDPressure"):
+        if node.conditions.get(pressure) == "True":
+            found.append((pressure, None))
+    return [
+        kubernetes_signal(
+            condition=condition,
+            target=node.ref,
+            at=at,
+            incident=f"{node.ref}/{since:.0f}" if since is not None else str(node.ref),
+            since=since,
+            labels=dict(node.labels) | {"node": node.ref.name},
+            evidence={"conditions": dict(node.conditions), "unschedulable": node.unschedulable},
+        )
+        for condition, since in found
+    ]
+
+
+def detect_kubernetes_signals(snapshot: ClusterSnapshot, at: float) -> tuple[Signal, ...]:
+    """Every Kubernetes-condition signal visible in ``snapshot``, in a stable order."""
+    signals: list[Signal] = []
+    for pod in sorted(snapshot.pods, key=lambda p: p.ref):
+        signals.extend(_pod_signals(pod, snapshot, at))
+    for workload in sorted(snapshot.workloads, key=lambda w: w.ref):
+        signals.extend(_workload_signals(workload, at))
+    for node in sorted(snapshot.nodes, key=lambda n: n.ref):
+        signals.extend(_node_signals(node, at))
+    return tuple(signals)

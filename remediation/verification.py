@@ -1,0 +1,260 @@
+"""Verification after acting: rendered checks, their outcomes, and the verdict.
+
+A check has three outcomes: ``pass``, ``fail`` and ``inconclusive`` (no data, object
+gone, Prometheus down). Verification succeeds only when every check passes in
+``passes_required`` consecutive rounds before the window closes; otherwise it fails, and
+an inconclusive run is a failure (a remediation that cannot be shown to work did not
+work). The engine drives the rounds; everything here is pure: it takes the values the
+engine read and returns new values.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from typing import Literal
+
+from remediation._types import Comparison
+from remediation.ports import ObjectRef
+from remediation.snapshot import ClusterSnapshot
+
+__all__ = [
+    "CheckResult",
+    "RenderedCheck",
+    "VerificationPlan",
+    "VerificationProgress",
+    "advance",
+    "evaluate_alert_resolved",
+    "evaluate_kubernetes_check",
+    "evaluate_promql_check",
+    "start_verification",
+]
+
+Outcome = Literal["pass", "fail", "inconclusive"]
+
+
+@dataclass(frozen=True)
+class RenderedCheck:
+    """A check with its placeholders filled in for one target.
+
+    ``kind`` 'promql' uses ``query`` and ``condition``; 'kubernetes' uses ``condition_name``
+    on ``target``; 'alertResolved' waits for the alert with ``fingerprint`` to resolve.
+    """
+
+    kind: Literal["promql", "kubernetes", "alertResolved"]
+    target: ObjectRef | None
+    query: str | None = None
+    condition: Comparison | None = None
+    condition_name: str | None = None
+    fingerprint: str | None = None
+
+    def describe(self) -> str:
+        if self.kind == "promql":
+            return f"{self.query} {self.condition}"
+        if self.kind == "kubernetes":
+            return f"{self.condition_name} on {self.target}"
+        return f"alert {self.fingerprint} resolved"
+
+
+@dataclass(frozen=True)
+class VerificationPlan:
+    """When and how to verify (seconds), with the rendered checks."""
+
+    settle: float
+    window: float
+    interval: float
+    passes_required: int
+    checks: tuple[RenderedCheck, ...]
+
+
+@dataclass(frozen=True)
+class CheckResult:
+    check: RenderedCheck
+    outcome: Outcome
+    message: str
+
+
+def evaluate_promql_check(check: RenderedCheck, value: float | None) -> CheckResult:
+    """Judge a query result; ``None`` or NaN (no data) is inconclusive, never a pass."""
+    if value is None or math.isnan(value) or check.condition is None:
+        return CheckResult(check, "inconclusive", f"no data for {check.query}")
+    if check.condition.holds(value):
+        return CheckResult(check, "pass", f"{check.query} = {value:g} ({check.condition})")
+    return CheckResult(check, "fail", f"{check.query} = {value:g}, wanted {check.condition}")
+
+
+def _workload_check(name: str, ref: ObjectRef, snapshot: ClusterSnapshot) -> tuple[Outcome, str]:
+    workload = snapshot.workload(ref)
+    if workload is None:
+        return "inconclusive", f"{ref} is gone"
+    pods = [p for p in snapshot.pods_of(ref) if not p.deleting]
+    if name == "deploymentAvailable":
+        ok = workload.available_replicas >= workload.replicas
+        return (
+            "pass" if ok else "fail",
+            f"{workload.available_replicas}/{workload.replicas} replicas available",
+        )
+    if name == "rolloutComplete":
+        done = (
+            workload.observed_generation >= workload.generation
+            and workload.updated_replicas >= workload.replicas
+            and workload.available_replicas >= workload.replicas
+            and not workload.rollout_failed
+        )
+        return ("pass" if done else "fail", f"rollout at revision {workload.revision}")
+    if name == "podsReady":
+        ready = sum(1 for p in pods if p.ready)
+        ok = bool(pods) and ready == len(pods) and ready >= workload.replicas
+        return ("pass" if ok else "fail", f"{ready}/{len(pods)} pods ready")
+    reason = {
+        "noCrashLoop": ("CrashLoopBackOff",),
+        "noImagePullBackOff": ("ImagePullBackOff", "ErrImagePull"),
+    }.get(name)
+    if reason is not None:
+        bad = [p.ref.name for p in pods if p.waiting_reason in reason]
+        return ("fail" if bad else "pass", f"{len(bad)} pods in {reason[0]}")
+    if name == "noOOMKilled":
+        bad = [p.ref.name for p in pods if p.last_termination_reason == "OOMKilled"]
+        return ("fail" if bad else "pass", f"{len(bad)} pods last killed by OOM")
+    return "inconclusive", f"{name} does not apply to {ref.kind}"
+
+
+def _node_check(name: str, ref: ObjectRef, snapshot: ClusterSnapshot) -> tuple[Outcome, str]:
+    node = snapshot.node(ref.name)
+    if node is None:
+        return "inconclusive", f"{ref} is gone"
+    if name == "nodeReady":
+        return ("pass" if node.ready else "fail", f"Ready={node.ready}")
+    if name == "nodeCordoned":
+        return ("pass" if node.unschedulable else "fail", f"unschedulable={node.unschedulable}")
+    if name == "nodeDrained":
+        left = [p for p in snapshot.pods_on(ref.name) if not p.deleting]
+        ok = node.unschedulable and not left
+        return ("pass" if ok else "fail", f"{len(left)} pods left on the node")
+    return "inconclusive", f"{name} does not apply to a Node"
+
+
+def evaluate_kubernetes_check(check: RenderedCheck, snapshot: ClusterSnapshot) -> CheckResult:
+    """Judge a Kubernetes condition on the check's target from a fresh snapshot."""
+    ref = check.target
+    name = check.condition_name or ""
+    if ref is None:
+        return CheckResult(check, "inconclusive", "the check has no target")
+    if ref.kind == "Node":
+        outcome, message = _node_check(name, ref, snapshot)
+    elif ref.kind == "Pod":
+        pod = snapshot.pod(ref)
+        owner = pod.owner if pod is not None else None
+        if owner is None:
+            return CheckResult(check, "inconclusive", f"{ref} is gone or has no owner")
+        outcome, message = _workload_check(name, owner, snapshot)
+    else:
+        outcome, message = _workload_check(name, ref, snapshot)
+    return CheckResult(check, outcome, message)
+
+
+def evaluate_alert_resolved(check: RenderedCheck, snapshot: ClusterSnapshot) -> CheckResult:
+    """Pass once the triggering alert is no longer among the firing alerts."""
+    if check.fingerprint is None:
+        return CheckResult(check, "inconclusive", "no alert fingerprint to follow")
+    firing = any(alert.fingerprint == check.fingerprint for alert in snapshot.alerts)
+    return CheckResult(
+        check,
+        "fail" if firing else "pass",
+        "the alert is still firing" if firing else "the alert resolved",
+    )
+
+
+# -------------------------------------------------------------------------- the verdict
+
+Status = Literal["settling", "checking", "succeeded", "failed"]
+
+
+@dataclass(frozen=True)
+class VerificationProgress:
+    """Where a verification stands. ``reason_code``/``message`` explain the last step."""
+
+    plan: VerificationPlan
+    acted_at: float
+    status: Status
+    consecutive_passes: int = 0
+    rounds: int = 0
+    reason_code: str = "Settling"
+    message: str = "waiting for the change to settle"
+    last_results: tuple[CheckResult, ...] = ()
+
+    @property
+    def first_check_at(self) -> float:
+        return self.acted_at + self.plan.settle
+
+    @property
+    def deadline(self) -> float:
+        return self.acted_at + self.plan.settle + self.plan.window
+
+    @property
+    def done(self) -> bool:
+        return self.status in ("succeeded", "failed")
+
+
+def start_verification(plan: VerificationPlan, acted_at: float) -> VerificationProgress:
+    """Progress right after acting: settling until ``acted_at + settle``."""
+    return VerificationProgress(plan=plan, acted_at=acted_at, status="settling")
+
+
+def advance(
+    progress: VerificationProgress, results: Sequence[CheckResult], now: float
+) -> VerificationProgress:
+    """Fold one round of results (read at ``now``) into the progress.
+
+    Results read before the settle time are ignored. Past the deadline the verification
+    fails: 'VerificationFailed' if the last round had a failing check,
+    'VerificationInconclusive' otherwise. Both count as failure.
+    """
+    if progress.done:
+        return progress
+    if now < progress.first_check_at:
+        return progress
+    outcomes = [r.outcome for r in results]
+    rounds = progress.rounds + 1 if results else progress.rounds
+    if results and all(outcome == "pass" for outcome in outcomes):
+        passes = progress.consecutive_passes + 1
+        if passes >= progress.plan.passes_required:
+            return replace(
+                progress,
+                status="succeeded",
+                consecutive_passes=passes,
+                rounds=rounds,
+                reason_code="Verified",
+                message=f"all {len(results)} checks passed in {passes} consecutive rounds",
+                last_results=tuple(results),
+            )
+    else:
+        passes = 0
+    last = tuple(results) if results else progress.last_results
+    if now >= progress.deadline:
+        failing = [r for r in last if r.outcome == "fail"]
+        if failing:
+            code, why = "VerificationFailed", "; ".join(r.message for r in failing)
+        else:
+            pending = [r for r in last if r.outcome == "inconclusive"]
+            code = "VerificationInconclusive"
+            why = "; ".join(r.message for r in pending) or "no check could be evaluated"
+        return replace(
+            progress,
+            status="failed",
+            consecutive_passes=passes,
+            rounds=rounds,
+            reason_code=code,
+            message=f"not verified within the window: {why}",
+            last_results=last,
+        )
+    return replace(
+        progress,
+        status="checking",
+        consecutive_passes=passes,
+        rounds=rounds,
+        reason_code="Checking",
+        message=f"{passes}/{progress.plan.passes_required} consecutive passing rounds",
+        last_results=last,
+    )

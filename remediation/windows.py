@@ -1,0 +1,357 @@
+"""Freeze and maintenance windows, evaluated in the window's own IANA timezone.
+
+A window is written the way a team announces it: "Fridays from 16:00 Paris time",
+"Saturdays at 02:00 for four hours" (cron), or "from 20 December to 4 January". It is
+evaluated on the local wall clock of its ``timezone`` through ``zoneinfo``, so a window
+keeps its local hours across daylight-saving changes. ``contains(window, at)`` takes the
+instant as epoch seconds: the clock is passed in, never read here.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Annotated, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import (
+    AfterValidator,
+    Field,
+    PlainSerializer,
+    PlainValidator,
+    WithJsonSchema,
+    model_validator,
+)
+
+from remediation._types import Duration, RunbookModel
+
+__all__ = [
+    "CronSpec",
+    "DateRange",
+    "WeeklyRange",
+    "WindowFields",
+    "contains",
+    "describe",
+    "parse_cron",
+]
+
+Weekday = Literal["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"]
+_WEEKDAYS: tuple[Weekday, ...] = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
+_CLOCK = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)$|^24:00$")
+_MAX_CRON_WINDOW = 7 * 86400.0
+
+
+def _check_timezone(name: str) -> str:
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError, OSError):
+        raise ValueError(
+            f"{name!r} is not an IANA timezone; use a name such as 'Europe/Paris', "
+            "'America/New_York' or 'UTC'"
+        ) from None
+    return name
+
+
+Timezone = Annotated[str, AfterValidator(_check_timezone)]
+
+
+def _minutes_of(clock: str) -> int:
+    if not _CLOCK.fullmatch(clock):
+        raise ValueError(f"{clock!r} is not a time of day; write 24-hour 'HH:MM', e.g. '16:00'")
+    hours, minutes = clock.split(":")
+    return int(hours) * 60 + int(minutes)
+
+
+def _check_clock(clock: str) -> str:
+    _minutes_of(clock)
+    return clock
+
+
+ClockTime = Annotated[
+    str,
+    AfterValidator(_check_clock),
+    WithJsonSchema({"type": "string", "pattern": _CLOCK.pattern, "examples": ["16:00"]}),
+]
+
+
+class WeeklyRange(RunbookModel):
+    """Local days and a time range; an ``end`` before ``start`` runs past midnight."""
+
+    days: tuple[Weekday, ...] = Field(min_length=1, max_length=7)
+    """Days on which the range starts."""
+    start: ClockTime
+    """Local start time, 'HH:MM'."""
+    end: ClockTime
+    """Local end time, 'HH:MM' ('24:00' for midnight); exclusive."""
+
+    @model_validator(mode="after")
+    def _not_empty(self) -> WeeklyRange:
+        if _minutes_of(self.start) == _minutes_of(self.end):
+            raise ValueError("start and end are equal, so the range is empty")
+        return self
+
+
+def _parse_local(text: str) -> datetime:
+    try:
+        return datetime.fromisoformat(text)
+    except ValueError:
+        raise ValueError(
+            f"{text!r} is not a date or date-time; write e.g. '2026-12-20' or '2026-12-20T18:00'"
+        ) from None
+
+
+def _check_local(text: str) -> str:
+    _parse_local(text)
+    return text
+
+
+LocalTime = Annotated[
+    str,
+    AfterValidator(_check_local),
+    WithJsonSchema({"type": "string", "examples": ["2026-12-20", "2026-12-20T18:00"]}),
+]
+
+
+class DateRange(RunbookModel):
+    """A one-off period, e.g. a year-end change freeze; times are local to the window."""
+
+    start: LocalTime
+    """Inclusive start, ISO 8601 date or date-time."""
+    end: LocalTime
+    """Exclusive end, ISO 8601 date or date-time."""
+
+
+# ------------------------------------------------------------------------------ cron
+
+
+@dataclass(frozen=True)
+class CronSpec:
+    """A parsed five-field cron expression (minute hour day-of-month month day-of-week)."""
+
+    text: str
+    minutes: frozenset[int]
+    hours: frozenset[int]
+    days: frozenset[int]
+    months: frozenset[int]
+    weekdays: frozenset[int]  # 0 = Sunday ... 6 = Saturday
+    days_restricted: bool
+    weekdays_restricted: bool
+
+    def matches(self, local: datetime) -> bool:
+        if local.minute not in self.minutes or local.hour not in self.hours:
+            return False
+        if local.month not in self.months:
+            return False
+        weekday = (local.weekday() + 1) % 7
+        day_ok = local.day in self.days
+        weekday_ok = weekday in self.weekdays
+        if self.days_restricted and self.weekdays_restricted:
+            return day_ok or weekday_ok  # classic cron: either restricted field may match
+        return day_ok and weekday_ok
+
+    def __str__(self) -> str:
+        return self.text
+
+
+_MONTHS = ("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec")
+_DAYS = ("sun", "mon", "tue", "wed", "thu", "fri", "sat")
+_NAMES = {
+    4: {m: i + 1 for i, m in enumerate(_MONTHS)},
+    5: {d: i for i, d in enumerate(_DAYS)},
+}
+_BOUNDS = ((0, 59), (0, 23), (1, 31), (1, 12), (0, 7))
+_FIELD_NAMES = ("minute", "hour", "day of month", "month", "day of week")
+
+
+def _cron_value(token: str, index: int) -> int:
+    names = _NAMES.get(index + 1, {})
+    if token.lower() in names:
+        return names[token.lower()]
+    if not token.isdigit():
+        raise ValueError(f"{token!r} is not a valid {_FIELD_NAMES[index]}")
+    value = int(token)
+    low, high = _BOUNDS[index]
+    if not low <= value <= high:
+        raise ValueError(f"{_FIELD_NAMES[index]} {value} is outside {low}-{high}")
+    return value
+
+
+def _cron_field(text: str, index: int) -> frozenset[int]:
+    low, high = _BOUNDS[index]
+    values: set[int] = set()
+    for part in text.split(","):
+        span, _, step_text = part.partition("/")
+        step = 1
+        if step_text:
+            if not step_text.isdigit() or int(step_text) == 0:
+                raise ValueError(f"step {step_text!r} in {_FIELD_NAMES[index]} must be 1 or more")
+            step = int(step_text)
+        if span == "*":
+            first, last = low, high
+        elif "-" in span:
+            first_text, _, last_text = span.partition("-")
+            first, last = _cron_value(first_text, index), _cron_value(last_text, index)
+            if first > last:
+                raise ValueError(f"range {span!r} in {_FIELD_NAMES[index]} runs backwards")
+        else:
+            first = _cron_value(span, index)
+            last = high if step_text else first
+        values.update(range(first, last + 1, step))
+    if index == 4 and 7 in values:
+        values.discard(7)
+        values.add(0)
+    return frozenset(values)
+
+
+def parse_cron(text: object) -> CronSpec:
+    """Parse five-field cron (names like ``sat`` allowed); raise ``ValueError`` naming the field."""
+    if isinstance(text, CronSpec):
+        return text
+    if not isinstance(text, str):
+        raise ValueError(f"a cron expression must be a string such as '0 2 * * sat', not {text!r}")
+    fields = text.split()
+    if len(fields) != 5:
+        raise ValueError(
+            f"{text!r} has {len(fields)} fields; cron needs five: minute hour day-of-month "
+            "month day-of-week, e.g. '0 2 * * sat'"
+        )
+    parsed = [_cron_field(field, index) for index, field in enumerate(fields)]
+    return CronSpec(
+        text=" ".join(fields),
+        minutes=parsed[0],
+        hours=parsed[1],
+        days=parsed[2],
+        months=parsed[3],
+        weekdays=parsed[4],
+        days_restricted=fields[2] != "*",
+        weekdays_restricted=fields[4] != "*",
+    )
+
+
+Cron = Annotated[
+    CronSpec,
+    PlainValidator(parse_cron),
+    PlainSerializer(str),
+    WithJsonSchema({"type": "string", "examples": ["0 2 * * sat"]}),
+]
+
+
+# --------------------------------------------------------------------------- windows
+
+
+class WindowFields(RunbookModel):
+    """When a window is open: exactly one of ``weekly``, ``cron`` + ``duration`` or ``dates``."""
+
+    name: str | None = Field(default=None, max_length=200)
+    """A label for messages, e.g. 'year-end freeze'."""
+    timezone: Timezone
+    """IANA timezone the times are written in, e.g. 'Europe/Paris'."""
+    weekly: tuple[WeeklyRange, ...] | None = Field(default=None, min_length=1, max_length=50)
+    """Recurring local day/time ranges."""
+    cron: Cron | None = None
+    """Start times as a five-field cron expression, local to ``timezone``."""
+    duration: Duration | None = None
+    """How long the window stays open after each cron start (at most 7 days)."""
+    dates: tuple[DateRange, ...] | None = Field(default=None, min_length=1, max_length=50)
+    """One-off local date ranges."""
+
+    @model_validator(mode="after")
+    def _one_form(self) -> WindowFields:
+        forms = [self.weekly is not None, self.cron is not None, self.dates is not None]
+        if sum(forms) != 1:
+            raise ValueError("give exactly one of 'weekly', 'cron' (with 'duration') or 'dates'")
+        if (self.cron is None) != (self.duration is None):
+            raise ValueError("'cron' and 'duration' go together: when it opens and for how long")
+        if self.duration is not None and not 60.0 <= self.duration <= _MAX_CRON_WINDOW:
+            raise ValueError("'duration' of a cron window must be between 1m and 7d")
+        zone = ZoneInfo(self.timezone)
+        for span in self.dates or ():
+            try:
+                start, end = _local_instant(span.start, zone), _local_instant(span.end, zone)
+            except (OverflowError, ValueError, OSError):
+                raise ValueError(f"dates {span.start} to {span.end} are out of range") from None
+            if start >= end:
+                raise ValueError(f"dates: {span.start} is not before {span.end}")
+        return self
+
+
+def _zone(window: WindowFields) -> ZoneInfo:
+    return ZoneInfo(window.timezone)
+
+
+def _in_weekly(ranges: tuple[WeeklyRange, ...], local: datetime) -> bool:
+    minute = local.hour * 60 + local.minute
+    today = _WEEKDAYS[local.weekday()]
+    yesterday = _WEEKDAYS[(local.weekday() - 1) % 7]
+    for span in ranges:
+        start, end = _minutes_of(span.start), _minutes_of(span.end)
+        if start < end:
+            if today in span.days and start <= minute < end:
+                return True
+        else:  # runs past midnight: started today, or started yesterday and not yet over
+            if today in span.days and minute >= start:
+                return True
+            if yesterday in span.days and minute < end:
+                return True
+    return False
+
+
+def _in_cron(cron: CronSpec, duration: float, at: float, zone: ZoneInfo) -> bool:
+    # Walk back minute by minute over the window length: a start matched within the
+    # last ``duration`` seconds means the window is open. Matching on each instant's
+    # local wall clock makes skipped (spring-forward) minutes never match, as in cron.
+    newest = int(at // 60) * 60
+    oldest = at - duration
+    instant = newest
+    while instant > oldest:
+        local = datetime.fromtimestamp(instant, zone)
+        if cron.matches(local):
+            return True
+        instant -= 60
+    return False
+
+
+def _local_instant(text: str, zone: ZoneInfo) -> float:
+    moment = _parse_local(text)
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=zone)
+    return moment.timestamp()
+
+
+def _in_dates(ranges: tuple[DateRange, ...], at: float, zone: ZoneInfo) -> bool:
+    return any(
+        _local_instant(span.start, zone) <= at < _local_instant(span.end, zone) for span in ranges
+    )
+
+
+def contains(window: WindowFields, at: float) -> bool:
+    """True when the instant ``at`` (epoch seconds) falls inside ``window``."""
+    zone = _zone(window)
+    if window.weekly is not None:
+        return _in_weekly(window.weekly, datetime.fromtimestamp(at, zone))
+    if window.cron is not None and window.duration is not None:
+        return _in_cron(window.cron, window.duration, at, zone)
+    if window.dates is not None:
+        return _in_dates(window.dates, at, zone)
+    return False
+
+
+def describe(window: WindowFields) -> str:
+    """A short human description for reason messages."""
+    label = f"{window.name!r} " if window.name else ""
+    if window.weekly is not None:
+        parts = [f"{'/'.join(r.days)} {r.start}-{r.end}" for r in window.weekly]
+        when = ", ".join(parts)
+    elif window.cron is not None and window.duration is not None:
+        from remediation.durations import format_duration
+
+        when = f"cron '{window.cron}' for {format_duration(window.duration)}"
+    else:
+        when = ", ".join(f"{r.start} to {r.end}" for r in window.dates or ())
+    return f"{label}({when} {window.timezone})"
+
+
+def to_utc_text(at: float) -> str:
+    """Format epoch seconds as an ISO UTC string for messages."""
+    return datetime.fromtimestamp(at, UTC).isoformat(timespec="minutes")

@@ -1,0 +1,35 @@
+"""A small, protocol-faithful fake Kubernetes API server for tests.
+
+    from tests.fakekube import start_fake_apiserver
+
+    server = start_fake_apiserver()
+    client = kubernetes.client.ApiClient(kubernetes.client.Configuration(host=server.url))
+    ...
+    server.stop()
+
+``server.store`` holds the objects (seed them with ``tests.fakekube.seed``),
+``server.inject(...)`` adds faults, ``server.forbid(...)`` denies a verb like RBAC,
+``server.requests`` lists what was called. README.md says what is faithful and what is not.
+"""
+
+from __future__ import annotations
+
+from tests.fakekube.server import SERVICE_ACCOUNT, FakeApiServer, Fault, RequestRecord
+from tests.fakekube.store import ApiError, Store
+
+__all__ = [
+    "SERVICE_ACCOUNT",
+    "ApiError",
+    "FakeApiServer",
+    "Fault",
+    "RequestRecord",
+    "Store",
+    "start_fake_apiserver",
+]
+
+
+def start_fake_apiserver(
+    *, bookmark_interval: float = 1.0, history_limit: int = 2000
+) -> FakeApiServer:
+    """Start a fake API server on 127.0.0.1 (random port); call ``.stop()`` when done."""
+    return FakeApiServer(Store(history_limit), bookmark_interval=bookmark_interval).start()

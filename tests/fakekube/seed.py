@@ -1,0 +1,313 @@
+"""Helpers that put realistic objects into a fake cluster.
+
+The fake runs no controllers, so these helpers build what the Deployment controller,
+the scheduler and the kubelet would have left behind: a Deployment with one
+ReplicaSet per revision (``deployment.kubernetes.io/revision`` annotations,
+``pod-template-hash`` labels, controller ownerReferences), and Ready pods for the
+newest ReplicaSet spread over the given nodes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Sequence
+from typing import Any
+
+from tests.fakekube.store import Store
+
+__all__ = [
+    "seed_daemonset_pod",
+    "seed_deployment",
+    "seed_hpa",
+    "seed_node",
+    "seed_pdb",
+    "seed_statefulset",
+]
+
+Obj = dict[str, Any]
+
+
+def _template(app: str, image: str, resources: Obj | None = None) -> Obj:
+    container: Obj = {"name": app, "image": image}
+    if resources is not None:
+        container["resources"] = resources
+    return {"metadata": {"labels": {"app": app}}, "spec": {"containers": [container]}}
+
+
+def _owner(obj: Obj) -> Obj:
+    return {
+        "apiVersion": obj["apiVersion"],
+        "kind": obj["kind"],
+        "name": obj["metadata"]["name"],
+        "uid": obj["metadata"]["uid"],
+        "controller": True,
+        "blockOwnerDeletion": True,
+    }
+
+
+def _pod_status(ready: bool, restarts: int = 0, waiting: str | None = None) -> Obj:
+    state: Obj = {"running": {"startedAt": "2026-11-22T09:00:00Z"}}
+    if waiting:
+        state = {"waiting": {"reason": waiting}}
+    return {
+        "phase": "Running",
+        "startTime": "2026-11-22T09:00:00Z",
+        "conditions": [
+            {"type": "PodScheduled", "status": "True"},
+            {"type": "Ready", "status": "True" if ready else "False"},
+        ],
+        "containerStatuses": [
+            {
+                "name": "main",
+                "ready": ready,
+                "restartCount": restarts,
+                "image": "x",
+                "imageID": "",
+                "state": state,
+            }
+        ],
+    }
+
+
+def seed_node(store: Store, name: str, *, ready: bool = True, unschedulable: bool = False) -> Obj:
+    return store.put(
+        {
+            "apiVersion": "v1",
+            "kind": "Node",
+            "metadata": {"name": name, "labels": {"kubernetes.io/hostname": name}},
+            "spec": {"unschedulable": True} if unschedulable else {},
+            "status": {
+                "conditions": [
+                    {
+                        "type": "Ready",
+                        "status": "True" if ready else "False",
+                        "lastTransitionTime": "2026-11-22T08:00:00Z",
+                    },
+                    {"type": "MemoryPressure", "status": "False"},
+                ]
+            },
+        }
+    )
+
+
+def seed_deployment(
+    store: Store,
+    name: str,
+    *,
+    namespace: str = "default",
+    replicas: int = 3,
+    images: Sequence[str] = ("app:v1", "app:v2"),
+    nodes: Sequence[str] = ("node-1",),
+    ready: bool = True,
+    labels: dict[str, str] | None = None,
+    resources: Obj | None = None,
+) -> Obj:
+    """A Deployment at revision ``len(images)``, one ReplicaSet per image, and pods.
+
+    Returns ``{"deployment": ..., "replicasets": [...], "pods": [...]}`` as stored.
+    """
+    revision = len(images)
+    deployment = store.put(
+        {
+            "apiVersion": "apps/v1",
+            "kind": "Deployment",
+            "metadata": {
+                "name": name,
+                "namespace": namespace,
+                "labels": {"app": name, **(labels or {})},
+                "annotations": {"deployment.kubernetes.io/revision": str(revision)},
+            },
+            "spec": {
+                "replicas": replicas,
+                "selector": {"matchLabels": {"app": name}},
+                "template": _template(name, images[-1], resources),
+                "strategy": {"type": "RollingUpdate"},
+            },
+            "status": {
+                "observedGeneration": 1,
+                "replicas": replicas,
+                "readyReplicas": replicas if ready else 0,
+                "updatedReplicas": replicas,
+                "availableReplicas": replicas if ready else 0,
+                "conditions": [
+                    {"type": "Progressing", "status": "True", "reason": "NewReplicaSetAvailable"},
+                ],
+            },
+        }
+    )
+    replicasets, pods = [], []
+    for number, image in enumerate(images, start=1):
+        template = _template(name, image, resources)
+        pod_hash = hashlib.sha256(f"{name}{image}".encode()).hexdigest()[:10]
+        template["metadata"]["labels"]["pod-template-hash"] = pod_hash
+        count = replicas if number == revision else 0
+        rs = store.put(
+            {
+                "apiVersion": "apps/v1",
+                "kind": "ReplicaSet",
+                "metadata": {
+                    "name": f"{name}-{pod_hash}",
+                    "namespace": namespace,
+                    "labels": {"app": name, "pod-template-hash": pod_hash},
+                    "annotations": {"deployment.kubernetes.io/revision": str(number)},
+                    "ownerReferences": [_owner(deployment)],
+                },
+                "spec": {
+                    "replicas": count,
+                    "selector": {"matchLabels": {"app": name, "pod-template-hash": pod_hash}},
+                    "template": template,
+                },
+                "status": {"replicas": count, "readyReplicas": count if ready else 0},
+            }
+        )
+        replicasets.append(rs)
+        for index in range(count):
+            pods.append(
+                store.put(
+                    {
+                        "apiVersion": "v1",
+                        "kind": "Pod",
+                        "metadata": {
+                            "name": f"{rs['metadata']['name']}-{index:05d}",
+                            "namespace": namespace,
+                            "labels": dict(template["metadata"]["labels"]),
+                            "ownerReferences": [_owner(rs)],
+                        },
+                        "spec": {
+                            "nodeName": nodes[index % len(nodes)],
+                            "containers": template["spec"]["containers"],
+                        },
+                        "status": _pod_status(ready),
+                    }
+                )
+            )
+    return {"deployment": deployment, "replicasets": replicasets, "pods": pods}
+
+
+def seed_statefulset(
+    store: Store,
+    name: str,
+    *,
+    namespace: str = "default",
+    replicas: int = 2,
+    nodes: Sequence[str] = ("node-1",),
+) -> Obj:
+    sts = store.put(
+        {
+            "apiVersion": "apps/v1",
+            "kind": "StatefulSet",
+            "metadata": {"name": name, "namespace": namespace, "labels": {"app": name}},
+            "spec": {
+                "replicas": replicas,
+                "serviceName": name,
+                "selector": {"matchLabels": {"app": name}},
+                "template": _template(name, f"{name}:v1"),
+            },
+            "status": {
+                "replicas": replicas,
+                "readyReplicas": replicas,
+                "updatedReplicas": replicas,
+                "availableReplicas": replicas,
+            },
+        }
+    )
+    pods = [
+        store.put(
+            {
+                "apiVersion": "v1",
+                "kind": "Pod",
+                "metadata": {
+                    "name": f"{name}-{index}",
+                    "namespace": namespace,
+                    "labels": {"app": name},
+                    "ownerReferences": [_owner(sts)],
+                },
+                "spec": {
+                    "nodeName": nodes[index % len(nodes)],
+                    "containers": [{"name": name, "image": f"{name}:v1"}],
+                },
+                "status": _pod_status(True),
+            }
+        )
+        for index in range(replicas)
+    ]
+    return {"statefulset": sts, "pods": pods}
+
+
+def seed_daemonset_pod(
+    store: Store, name: str, *, node: str, namespace: str = "kube-system"
+) -> Obj:
+    ds = store.put(
+        {
+            "apiVersion": "apps/v1",
+            "kind": "DaemonSet",
+            "metadata": {"name": name, "namespace": namespace},
+            "spec": {
+                "selector": {"matchLabels": {"app": name}},
+                "template": _template(name, f"{name}:v1"),
+            },
+        }
+    )
+    return store.put(
+        {
+            "apiVersion": "v1",
+            "kind": "Pod",
+            "metadata": {
+                "name": f"{name}-{node}",
+                "namespace": namespace,
+                "labels": {"app": name},
+                "ownerReferences": [_owner(ds)],
+            },
+            "spec": {"nodeName": node, "containers": [{"name": name, "image": f"{name}:v1"}]},
+            "status": _pod_status(True),
+        }
+    )
+
+
+def seed_hpa(
+    store: Store,
+    name: str,
+    *,
+    target: str,
+    namespace: str = "default",
+    min_replicas: int = 2,
+    max_replicas: int = 10,
+    kind: str = "Deployment",
+) -> Obj:
+    return store.put(
+        {
+            "apiVersion": "autoscaling/v2",
+            "kind": "HorizontalPodAutoscaler",
+            "metadata": {"name": name, "namespace": namespace},
+            "spec": {
+                "scaleTargetRef": {"apiVersion": "apps/v1", "kind": kind, "name": target},
+                "minReplicas": min_replicas,
+                "maxReplicas": max_replicas,
+            },
+            "status": {"currentReplicas": min_replicas, "desiredReplicas": min_replicas},
+        }
+    )
+
+
+def seed_pdb(
+    store: Store,
+    name: str,
+    *,
+    app: str,
+    namespace: str = "default",
+    min_available: int | str | None = None,
+    max_unavailable: int | str | None = None,
+) -> Obj:
+    spec: Obj = {"selector": {"matchLabels": {"app": app}}}
+    if min_available is not None:
+        spec["minAvailable"] = min_available
+    if max_unavailable is not None:
+        spec["maxUnavailable"] = max_unavailable
+    return store.put(
+        {
+            "apiVersion": "policy/v1",
+            "kind": "PodDisruptionBudget",
+            "metadata": {"name": name, "namespace": namespace},
+            "spec": spec,
+        }
+    )

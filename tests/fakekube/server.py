@@ -1,0 +1,616 @@
+"""The HTTP front of the fake Kubernetes API server.
+
+A ``ThreadingHTTPServer`` on 127.0.0.1 speaking the REST paths the official client
+uses (``/api/v1/...``, ``/apis/<group>/<version>/...``), with ``Status`` error bodies,
+chunked watch streams, subresources (``status``, ``scale``, ``eviction``), ``dryRun``,
+an RBAC-style deny list, a request log (verb, group, resource) and fault injection.
+See README.md for what is and is not faithful.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import re
+import socket
+import threading
+import time
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+from tests.fakekube.selectors import SelectorError, parse_field_selector, parse_label_selector
+from tests.fakekube.store import (
+    ApiError,
+    Change,
+    ResourceType,
+    Store,
+    bad_request,
+    find_resource,
+)
+
+__all__ = ["SERVICE_ACCOUNT", "FakeApiServer", "Fault", "RequestRecord"]
+
+SERVICE_ACCOUNT = "system:serviceaccount:autonomic:autonomic"
+VERSION_INFO = {
+    "major": "1",
+    "minor": "31",
+    "gitVersion": "v1.31.0-autonomic-fake",
+    "gitCommit": "0000000000000000000000000000000000000000",
+    "gitTreeState": "clean",
+    "buildDate": "2026-11-22T00:00:00Z",
+    "goVersion": "go1.22.0",
+    "compiler": "gc",
+    "platform": "linux/amd64",
+}
+
+
+@dataclass
+class Fault:
+    """Make the next ``times`` requests matching ``method`` and ``path`` misbehave.
+
+    ``status``: answer with that code and a Status body (429 adds ``Retry-After``);
+    ``delay``: wait that long first (then answer normally unless ``status``/``drop``);
+    ``drop``: close the connection without an answer (a network failure);
+    ``user_agent``: only requests from that client (to partition one replica).
+    """
+
+    path: re.Pattern[str]
+    method: str | None = None
+    times: int = 1
+    status: int | None = None
+    delay: float = 0.0
+    drop: bool = False
+    user_agent: str | None = None
+    hits: int = 0
+
+
+@dataclass(frozen=True)
+class RequestRecord:
+    method: str
+    path: str
+    verb: str
+    group: str
+    resource: str  # "pods", or "pods/eviction" for a subresource
+    namespace: str
+    name: str
+    dry_run: bool
+    status: int = 0
+
+
+@dataclass
+class _Route:
+    rt: ResourceType
+    namespace: str
+    name: str
+    subresource: str
+
+
+@dataclass
+class _Controls:
+    faults: list[Fault] = field(default_factory=list)
+    denied: set[tuple[str, str, str, str]] = field(default_factory=set)
+    requests: list[RequestRecord] = field(default_factory=list)
+    watch_generation: int = 0
+    open_watches: int = 0
+    stopping: bool = False
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+
+_REASONS = {
+    400: "BadRequest",
+    401: "Unauthorized",
+    403: "Forbidden",
+    404: "NotFound",
+    409: "Conflict",
+    410: "Gone",
+    422: "Invalid",
+    429: "TooManyRequests",
+    500: "InternalError",
+    503: "ServiceUnavailable",
+    504: "Timeout",
+}
+
+
+class _DropConnectionError(Exception):
+    """Abort the exchange by closing the socket, as a network failure would."""
+
+
+class FakeApiServer:
+    """A fake API server on 127.0.0.1 with a random port; ``url`` is its base URL."""
+
+    def __init__(
+        self,
+        store: Store | None = None,
+        *,
+        bookmark_interval: float = 1.0,
+        default_watch_timeout: float = 1800.0,
+    ) -> None:
+        self.store = store or Store()
+        self.bookmark_interval = bookmark_interval
+        self.default_watch_timeout = default_watch_timeout
+        self._controls = _Controls()
+        handler = type("Handler", (_Handler,), {"api": self})
+        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        self._httpd.daemon_threads = True
+        self._thread = threading.Thread(
+            target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+        )
+        host, port = self._httpd.server_address[:2]
+        self.url = f"http://{host!s}:{port}"
+
+    def start(self) -> FakeApiServer:
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        with self._controls.lock:
+            self._controls.stopping = True
+        with self.store.cond:
+            self.store.cond.notify_all()
+        self._httpd.shutdown()
+        self._httpd.server_close()
+        self._thread.join(timeout=5)
+
+    def __enter__(self) -> FakeApiServer:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    # ------------------------------------------------------------ test controls
+
+    def inject(
+        self,
+        path: str,
+        *,
+        method: str | None = None,
+        times: int = 1,
+        status: int | None = None,
+        delay: float = 0.0,
+        drop: bool = False,
+        user_agent: str | None = None,
+    ) -> Fault:
+        """Add a fault for requests whose path matches the regex ``path``."""
+        fault = Fault(re.compile(path), method, times, status, delay, drop, user_agent)
+        with self._controls.lock:
+            self._controls.faults.append(fault)
+        return fault
+
+    def clear_faults(self) -> None:
+        with self._controls.lock:
+            self._controls.faults.clear()
+
+    def forbid(self, verb: str, resource: str, group: str = "", namespace: str = "*") -> None:
+        """Deny ``verb`` on ``group``/``resource`` (e.g. ``pods/eviction``) like RBAC would."""
+        with self._controls.lock:
+            self._controls.denied.add((verb, group, resource, namespace))
+
+    def allow_all(self) -> None:
+        with self._controls.lock:
+            self._controls.denied.clear()
+
+    @property
+    def requests(self) -> list[RequestRecord]:
+        with self._controls.lock:
+            return list(self._controls.requests)
+
+    def clear_requests(self) -> None:
+        with self._controls.lock:
+            self._controls.requests.clear()
+
+    @property
+    def open_watches(self) -> int:
+        """How many watch streams are being served right now."""
+        with self._controls.lock:
+            return self._controls.open_watches
+
+    def disconnect_watches(self) -> None:
+        """Cut every open watch stream mid-flight, without a clean end of stream."""
+        with self._controls.lock:
+            self._controls.watch_generation += 1
+        with self.store.cond:
+            self.store.cond.notify_all()
+
+    # ------------------------------------------------------- used by the handler
+
+    def _take_fault(self, method: str, path: str, user_agent: str) -> Fault | None:
+        with self._controls.lock:
+            for fault in self._controls.faults:
+                if fault.hits >= fault.times:
+                    continue
+                if fault.method not in (None, method) or not fault.path.search(path):
+                    continue
+                if fault.user_agent not in (None, user_agent):
+                    continue
+                fault.hits += 1
+                return fault
+        return None
+
+    def _is_denied(self, record: RequestRecord) -> bool:
+        with self._controls.lock:
+            for verb, group, resource, namespace in self._controls.denied:
+                if (verb, group, resource) == (record.verb, record.group, record.resource) and (
+                    namespace in ("*", record.namespace)
+                ):
+                    return True
+        return False
+
+    def _log(self, record: RequestRecord) -> None:
+        with self._controls.lock:
+            self._controls.requests.append(record)
+
+
+def _parse_path(path: str) -> _Route | None:
+    parts = [p for p in path.split("/") if p]
+    if len(parts) >= 2 and parts[0] == "api":
+        group, version, rest = "", parts[1], parts[2:]
+    elif len(parts) >= 3 and parts[0] == "apis":
+        group, version, rest = parts[1], parts[2], parts[3:]
+    else:
+        return None
+    namespace = ""
+    if len(rest) >= 3 and rest[0] == "namespaces":
+        namespace, rest = rest[1], rest[2:]
+    if not rest or len(rest) > 3:
+        return None
+    rt = find_resource(group, version, rest[0])
+    if rt is None or (rt.namespaced is False and namespace):
+        return None
+    name = rest[1] if len(rest) > 1 else ""
+    subresource = rest[2] if len(rest) > 2 else ""
+    if subresource and subresource not in rt.subresources:
+        return None
+    return _Route(rt, namespace, name, subresource)
+
+
+def _verb(method: str, route: _Route, query: dict[str, str]) -> str:
+    if method == "GET":
+        if route.name:
+            return "get"
+        return "watch" if query.get("watch") in ("true", "1") else "list"
+    return {
+        "POST": "create",
+        "PUT": "update",
+        "PATCH": "patch",
+        "DELETE": "delete" if route.name else "deletecollection",
+    }.get(method, method.lower())
+
+
+class _Handler(BaseHTTPRequestHandler):
+    api: FakeApiServer
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, format: str, *args: Any) -> None:
+        """Silence the default stderr access log."""
+
+    # ----------------------------------------------------------------- plumbing
+
+    def _send_json(self, code: int, body: Any, headers: dict[str, str] | None = None) -> None:
+        data = json.dumps(body).encode()
+        self.send_response(code)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.send_header("Audit-Id", "fake")
+        for key, value in (headers or {}).items():
+            self.send_header(key, value)
+        self.end_headers()
+        self.wfile.write(data)
+        self.wfile.flush()
+
+    def _send_error(self, error: ApiError) -> None:
+        headers = {"Retry-After": "1"} if error.code == 429 and not error.details else None
+        self._send_json(error.code, error.status(), headers)
+
+    def _read_body(self) -> Any:
+        length = int(self.headers.get("Content-Length") or 0)
+        raw = self.rfile.read(length) if length else b""
+        if not raw:
+            return None
+        try:
+            return json.loads(raw)
+        except json.JSONDecodeError as exc:
+            raise bad_request(f"the request body is not valid JSON: {exc}") from exc
+
+    def _drop(self) -> None:
+        self.close_connection = True
+        with contextlib.suppress(OSError):
+            self.connection.shutdown(socket.SHUT_RDWR)
+
+    def do_GET(self) -> None:
+        self._dispatch("GET")
+
+    def do_POST(self) -> None:
+        self._dispatch("POST")
+
+    def do_PUT(self) -> None:
+        self._dispatch("PUT")
+
+    def do_PATCH(self) -> None:
+        self._dispatch("PATCH")
+
+    def do_DELETE(self) -> None:
+        self._dispatch("DELETE")
+
+    # ------------------------------------------------------------------ routing
+
+    def _dispatch(self, method: str) -> None:
+        url = urlsplit(self.path)
+        query = {k: v[-1] for k, v in parse_qs(url.query).items()}
+        try:
+            body = self._read_body() if method in ("POST", "PUT", "PATCH", "DELETE") else None
+        except ApiError as error:
+            self._send_error(error)
+            return
+        if url.path.rstrip("/") == "/version":
+            self._send_json(200, VERSION_INFO)
+            return
+        route = _parse_path(url.path)
+        if route is None:
+            self._send_error(
+                ApiError(404, "NotFound", "the server could not find the requested resource")
+            )
+            return
+        dry_run = query.get("dryRun") == "All" or (
+            isinstance(body, dict)
+            and "All"
+            in ((body.get("deleteOptions") or {}).get("dryRun") or body.get("dryRun") or [])
+        )
+        resource = route.rt.plural + (f"/{route.subresource}" if route.subresource else "")
+        record = RequestRecord(
+            method,
+            url.path,
+            _verb(method, route, query),
+            route.rt.group,
+            resource,
+            route.namespace,
+            route.name,
+            dry_run,
+        )
+        status = 0
+        try:
+            status = self._serve(method, url.path, route, record, query, body)
+        except _DropConnectionError:
+            self._drop()
+            status = -1
+        except ApiError as error:
+            status = error.code
+            self._send_error(error)
+        except (BrokenPipeError, ConnectionResetError):
+            status = -1
+        finally:
+            self.api._log(RequestRecord(**{**record.__dict__, "status": status}))
+
+    def _serve(
+        self,
+        method: str,
+        path: str,
+        route: _Route,
+        record: RequestRecord,
+        query: dict[str, str],
+        body: Any,
+    ) -> int:
+        fault = self.api._take_fault(method, path, self.headers.get("User-Agent", ""))
+        if fault is not None:
+            if fault.delay:
+                time.sleep(fault.delay)
+            if fault.drop:
+                raise _DropConnectionError
+            if fault.status is not None:
+                raise _injected(fault.status, record)
+        if self.api._is_denied(record):
+            raise _forbidden(record)
+        if query.get("dryRun") not in (None, "All"):
+            raise bad_request(f"Invalid dryRun value: {query['dryRun']!r}; the only one is All")
+        store, rt, ns, name, sub = (
+            self.api.store,
+            route.rt,
+            route.namespace,
+            route.name,
+            route.subresource,
+        )
+        dry_run = record.dry_run
+        if record.verb == "watch":
+            return self._watch(route, query)
+        if record.verb == "list":
+            try:
+                items, rv = store.list(
+                    rt, ns, query.get("labelSelector"), query.get("fieldSelector")
+                )
+            except SelectorError as exc:
+                raise bad_request(str(exc)) from exc
+            for item in items:  # a real list omits kind/apiVersion on its items
+                item.pop("kind", None)
+                item.pop("apiVersion", None)
+            self._send_json(
+                200,
+                {
+                    "kind": f"{rt.kind}List",
+                    "apiVersion": rt.api_version,
+                    "metadata": {"resourceVersion": str(rv)},
+                    "items": items,
+                },
+            )
+            return 200
+        if method == "POST" and sub == "eviction":
+            result = store.evict(ns, name, dry_run=dry_run)
+            self._send_json(201, result)
+            return 201
+        if not isinstance(body, (dict, list)) and method in ("POST", "PUT", "PATCH"):
+            raise bad_request("a request body is required")
+        code = 200
+        if method == "POST" and not name:
+            result, code = store.create(rt, ns, body, dry_run=dry_run), 201
+        elif method == "GET":
+            result = store.get_scale(rt, ns, name) if sub == "scale" else store.get(rt, ns, name)
+        elif method == "PUT" and sub == "scale":
+            result = store.update_scale(rt, ns, name, body, dry_run=dry_run)
+        elif method == "PUT":
+            result = store.update(rt, ns, name, body, subresource=sub or None, dry_run=dry_run)
+        elif method == "PATCH":
+            content_type = self.headers.get("Content-Type", "")
+            if sub == "scale":
+                result = store.patch_scale(rt, ns, name, content_type, body, dry_run=dry_run)
+            else:
+                result = store.patch(
+                    rt, ns, name, content_type, body, subresource=sub or None, dry_run=dry_run
+                )
+        elif method == "DELETE" and name:
+            preconditions = (body or {}).get("preconditions") if isinstance(body, dict) else None
+            result = store.delete(rt, ns, name, dry_run=dry_run, preconditions=preconditions)
+        else:
+            raise ApiError(405, "MethodNotAllowed", f"{method} is not supported on {path}")
+        self._send_json(code, result)
+        return code
+
+    # -------------------------------------------------------------------- watch
+
+    def _write_chunk(self, data: bytes) -> None:
+        self.wfile.write(f"{len(data):x}\r\n".encode() + data + b"\r\n")
+        self.wfile.flush()
+
+    def _send_event(self, kind: str, obj: dict[str, Any]) -> None:
+        self._write_chunk(json.dumps({"type": kind, "object": obj}).encode() + b"\n")
+
+    def _watch(self, route: _Route, query: dict[str, str]) -> int:
+        rt = route.rt
+        try:
+            labels_match = parse_label_selector(query.get("labelSelector"))
+            fields_match = parse_field_selector(query.get("fieldSelector"), rt.kind)
+        except SelectorError as exc:
+            raise bad_request(str(exc)) from exc
+        with self.api._controls.lock:
+            generation = self.api._controls.watch_generation
+            self.api._controls.open_watches += 1
+        try:
+            return self._stream_watch(route, query, labels_match, fields_match, generation)
+        finally:
+            with self.api._controls.lock:
+                self.api._controls.open_watches -= 1
+
+    def _stream_watch(
+        self,
+        route: _Route,
+        query: dict[str, str],
+        labels_match: Any,
+        fields_match: Any,
+        generation: int,
+    ) -> int:
+        store, rt = self.api.store, route.rt
+        timeout = float(query.get("timeoutSeconds") or self.api.default_watch_timeout)
+        bookmarks = query.get("allowWatchBookmarks") in ("true", "1")
+
+        def visible(obj: dict[str, Any] | None) -> bool:
+            return obj is not None and labels_match(obj) and fields_match(obj)
+
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Transfer-Encoding", "chunked")
+        self.end_headers()
+
+        requested = query.get("resourceVersion") or "0"
+        if requested == "0":
+            # "Start at most recent / any": synthetic ADDED for the current state.
+            items, last = store.list(rt, route.namespace)
+            for item in items:
+                if visible(item):
+                    self._send_event("ADDED", item)
+        else:
+            last = int(requested)
+        deadline = time.monotonic() + timeout
+        last_sent = time.monotonic()
+        while True:
+            with self.api._controls.lock:
+                stopping = self.api._controls.stopping
+                cut = self.api._controls.watch_generation != generation
+            if cut or stopping:
+                raise _DropConnectionError
+            try:
+                changes = store.changes_after(last)
+            except ApiError as expired:
+                self._send_event("ERROR", expired.status())
+                break
+            if not changes:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    break
+                with store.cond:
+                    if store.resource_version <= last:
+                        store.cond.wait(min(remaining, 0.25))
+                if bookmarks and time.monotonic() - last_sent >= self.api.bookmark_interval:
+                    self._send_bookmark(rt, last)
+                    last_sent = time.monotonic()
+                continue
+            for change in changes:
+                event = _event_for(change, route, visible)
+                if event is not None:
+                    self._send_event(*event)
+                    last_sent = time.monotonic()
+            last = changes[-1].resource_version
+        if bookmarks:
+            self._send_bookmark(rt, last)
+        self.wfile.write(b"0\r\n\r\n")
+        self.wfile.flush()
+        return 200
+
+    def _send_bookmark(self, rt: ResourceType, resource_version: int) -> None:
+        self._send_event(
+            "BOOKMARK",
+            {
+                "kind": rt.kind,
+                "apiVersion": rt.api_version,
+                "metadata": {"resourceVersion": str(resource_version)},
+            },
+        )
+
+
+def _event_for(change: Change, route: _Route, visible: Any) -> tuple[str, dict[str, Any]] | None:
+    """Translate a stored change into what this watch sees, honouring its selectors:
+    an object leaving the selection is DELETED for it, one entering is ADDED."""
+    if change.key != route.rt.key or (route.namespace and change.namespace != route.namespace):
+        return None
+    if change.type == "DELETED":
+        return ("DELETED", change.new) if visible(change.old) else None
+    was, now = visible(change.old), visible(change.new)
+    if was and now:
+        return ("MODIFIED", change.new)
+    if now:
+        return ("ADDED", change.new)
+    if was:
+        return ("DELETED", change.new)
+    return None
+
+
+def _forbidden(record: RequestRecord) -> ApiError:
+    scope = f'in the namespace "{record.namespace}"' if record.namespace else "at the cluster scope"
+    subject = (
+        f'{record.resource.split("/")[0]} "{record.name}"'
+        if record.name
+        else (record.resource.split("/")[0])
+    )
+    details: dict[str, Any] = {"kind": record.resource.split("/")[0]}
+    if record.name:
+        details = {
+            "name": record.name,
+            **({"group": record.group} if record.group else {}),
+            **details,
+        }
+    return ApiError(
+        403,
+        "Forbidden",
+        f'{subject} is forbidden: User "{SERVICE_ACCOUNT}" cannot {record.verb} resource '
+        f'"{record.resource}" in API group "{record.group}" {scope}',
+        details,
+    )
+
+
+def _injected(code: int, record: RequestRecord) -> ApiError:
+    if code == 403:
+        return _forbidden(record)
+    if code == 429:
+        return ApiError(429, "TooManyRequests", "Too many requests, please try again later.")
+    if code == 404:
+        return ApiError(404, "NotFound", f'{record.resource} "{record.name}" not found')
+    reason = _REASONS.get(code, "InternalError")
+    return ApiError(code, reason, f"Internal error occurred: injected fault ({code} {reason})")

@@ -1,0 +1,711 @@
+"""The fake API server's state: typed resources, objects, resourceVersions, watch history.
+
+One lock guards everything; every successful write takes the next global
+resourceVersion (as etcd's revision does) and appends a change record that watches
+read. History is bounded, and ``compact()`` forgets it, so a watch from an older
+resourceVersion gets the 410 Gone an etcd compaction causes.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import re
+import threading
+import uuid
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from tests.fakekube.patches import PatchError, json_patch, merge_patch, strategic_merge_patch
+from tests.fakekube.selectors import parse_field_selector, parse_label_selector
+
+__all__ = ["RESOURCES", "ApiError", "Change", "ResourceType", "Store", "find_resource"]
+
+Obj = dict[str, Any]
+
+
+@dataclass(frozen=True)
+class ResourceType:
+    group: str
+    version: str
+    plural: str
+    kind: str
+    namespaced: bool
+    subresources: frozenset[str] = frozenset()
+
+    @property
+    def api_version(self) -> str:
+        return f"{self.group}/{self.version}" if self.group else self.version
+
+    @property
+    def qualified(self) -> str:
+        """``deployments.apps`` / ``pods``: how API server messages name a resource."""
+        return f"{self.plural}.{self.group}" if self.group else self.plural
+
+    @property
+    def key(self) -> tuple[str, str]:
+        return (self.group, self.plural)
+
+
+RESOURCES: tuple[ResourceType, ...] = (
+    ResourceType("", "v1", "pods", "Pod", True, frozenset({"status", "eviction"})),
+    ResourceType("", "v1", "nodes", "Node", False, frozenset({"status"})),
+    ResourceType("", "v1", "events", "Event", True),
+    ResourceType("apps", "v1", "deployments", "Deployment", True, frozenset({"status", "scale"})),
+    ResourceType("apps", "v1", "replicasets", "ReplicaSet", True, frozenset({"status", "scale"})),
+    ResourceType("apps", "v1", "statefulsets", "StatefulSet", True, frozenset({"status", "scale"})),
+    ResourceType("apps", "v1", "daemonsets", "DaemonSet", True, frozenset({"status"})),
+    ResourceType(
+        "autoscaling",
+        "v2",
+        "horizontalpodautoscalers",
+        "HorizontalPodAutoscaler",
+        True,
+        frozenset({"status"}),
+    ),
+    ResourceType(
+        "policy", "v1", "poddisruptionbudgets", "PodDisruptionBudget", True, frozenset({"status"})
+    ),
+    ResourceType("coordination.k8s.io", "v1", "leases", "Lease", True),
+    ResourceType("events.k8s.io", "v1", "events", "Event", True),
+)
+
+
+def find_resource(group: str, version: str, plural: str) -> ResourceType | None:
+    for resource in RESOURCES:
+        if (resource.group, resource.version, resource.plural) == (group, version, plural):
+            return resource
+    return None
+
+
+def resource_for_kind(api_version: str, kind: str) -> ResourceType:
+    for resource in RESOURCES:
+        if resource.api_version == api_version and resource.kind == kind:
+            return resource
+    raise KeyError(f"the fake API server does not serve {api_version} {kind}")
+
+
+# ------------------------------------------------------------------------------ errors
+
+
+class ApiError(Exception):
+    """A failure the server answers with a ``Status`` body."""
+
+    def __init__(
+        self, code: int, reason: str, message: str, details: dict[str, Any] | None = None
+    ) -> None:
+        super().__init__(message)
+        self.code = code
+        self.reason = reason
+        self.message = message
+        self.details = details
+
+    def status(self) -> Obj:
+        body: Obj = {
+            "kind": "Status",
+            "apiVersion": "v1",
+            "metadata": {},
+            "status": "Failure",
+            "message": self.message,
+            "reason": self.reason,
+            "code": self.code,
+        }
+        if self.details is not None:
+            body["details"] = self.details
+        return body
+
+
+def _details(rt: ResourceType, name: str, kind: str | None = None) -> dict[str, Any]:
+    details: dict[str, Any] = {"name": name}
+    if rt.group:
+        details["group"] = rt.group
+    details["kind"] = kind or rt.plural
+    return details
+
+
+def not_found(rt: ResourceType, name: str) -> ApiError:
+    return ApiError(404, "NotFound", f'{rt.qualified} "{name}" not found', _details(rt, name))
+
+
+def conflict(rt: ResourceType, name: str) -> ApiError:
+    return ApiError(
+        409,
+        "Conflict",
+        f'Operation cannot be fulfilled on {rt.qualified} "{name}": the object has been '
+        "modified; please apply your changes to the latest version and try again",
+        _details(rt, name),
+    )
+
+
+def already_exists(rt: ResourceType, name: str) -> ApiError:
+    return ApiError(
+        409, "AlreadyExists", f'{rt.qualified} "{name}" already exists', _details(rt, name)
+    )
+
+
+def invalid(rt: ResourceType, name: str, causes: list[tuple[str, str]]) -> ApiError:
+    """422 with one cause per (field, message), worded like the API server."""
+    title = f"{rt.kind}.{rt.group}" if rt.group else rt.kind
+    text = "; ".join(f"{field}: {message}" for field, message in causes)
+    if len(causes) > 1:
+        text = f"[{text}]"
+    details = _details(rt, name, kind=rt.kind)
+    details["causes"] = [
+        {"reason": "FieldValueInvalid", "message": message, "field": field}
+        for field, message in causes
+    ]
+    return ApiError(422, "Invalid", f'{title} "{name}" is invalid: {text}', details)
+
+
+def bad_request(message: str) -> ApiError:
+    return ApiError(400, "BadRequest", message)
+
+
+# -------------------------------------------------------------------------- validation
+
+_NAME_RE = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
+_MICROTIME_RE = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{6}(Z|[+-]\d{2}:\d{2})$")
+# metav1.MicroTime fields are parsed with Go's "2006-01-02T15:04:05.000000Z07:00" layout:
+# exactly six fractional digits, or the whole request is rejected as undecodable (400).
+_MICROTIME_FIELDS: dict[str, tuple[tuple[str, ...], ...]] = {
+    "Lease": (("spec", "acquireTime"), ("spec", "renewTime")),
+    "Event": (("eventTime",), ("series", "lastObservedTime")),
+}
+
+
+def _check_decodable(rt: ResourceType, obj: Obj) -> None:
+    for path in _MICROTIME_FIELDS.get(rt.kind, ()):
+        node: Any = obj
+        for part in path:
+            node = node.get(part) if isinstance(node, dict) else None
+        if node is not None and not (isinstance(node, str) and _MICROTIME_RE.match(node)):
+            raise bad_request(
+                f'{rt.kind} in version "{rt.version}" cannot be handled as a {rt.kind}: '
+                f'parsing time "{node}" as "2006-01-02T15:04:05.000000Z07:00": '
+                "cannot parse as RFC3339 with microseconds"
+            )
+
+
+def _validate(rt: ResourceType, obj: Obj) -> list[tuple[str, str]]:
+    causes: list[tuple[str, str]] = []
+    name = obj["metadata"].get("name", "")
+    if not _NAME_RE.match(name) or len(name) > 253:
+        causes.append(
+            (
+                "metadata.name",
+                f'Invalid value: "{name}": a lowercase RFC 1123 subdomain must '
+                "consist of lower case alphanumeric characters, '-' or '.'",
+            )
+        )
+    spec = obj.get("spec") or {}
+    replicas = spec.get("replicas")
+    workload = rt.kind in ("Deployment", "StatefulSet", "ReplicaSet")
+    if workload and replicas is not None and (not isinstance(replicas, int) or replicas < 0):
+        causes.append(
+            ("spec.replicas", f"Invalid value: {replicas}: must be greater than or equal to 0")
+        )
+    if rt.kind == "HorizontalPodAutoscaler":
+        low, high = spec.get("minReplicas", 1), spec.get("maxReplicas", 0)
+        if not isinstance(low, int) or low < 1:
+            causes.append(
+                ("spec.minReplicas", f"Invalid value: {low}: must be greater than or equal to 1")
+            )
+        elif isinstance(high, int) and high < low:
+            causes.append(
+                (
+                    "spec.maxReplicas",
+                    f"Invalid value: {high}: must be greater than or equal to `minReplicas`",
+                )
+            )
+    if rt.kind == "Lease":
+        duration = spec.get("leaseDurationSeconds")
+        if duration is not None and (not isinstance(duration, int) or duration <= 0):
+            causes.append(
+                ("spec.leaseDurationSeconds", f"Invalid value: {duration}: must be greater than 0")
+            )
+    return causes
+
+
+# ---------------------------------------------------------------------------- the store
+
+
+@dataclass(frozen=True)
+class Change:
+    resource_version: int
+    type: str  # ADDED | MODIFIED | DELETED
+    key: tuple[str, str]
+    namespace: str
+    old: Obj | None
+    new: Obj
+
+
+def now_rfc3339() -> str:
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def selector_string(selector: Obj | None) -> str:
+    """A LabelSelector as the query-parameter string the Scale status carries."""
+    if not selector:
+        return ""
+    parts = [f"{k}={v}" for k, v in sorted((selector.get("matchLabels") or {}).items())]
+    for expr in selector.get("matchExpressions") or []:
+        key, operator, values = expr["key"], expr["operator"], sorted(expr.get("values") or [])
+        if operator == "In":
+            parts.append(f"{key} in ({','.join(values)})")
+        elif operator == "NotIn":
+            parts.append(f"{key} notin ({','.join(values)})")
+        elif operator == "Exists":
+            parts.append(key)
+        else:
+            parts.append(f"!{key}")
+    return ",".join(parts)
+
+
+class Store:
+    """All objects of the fake cluster. Methods raise ``ApiError`` as the server would."""
+
+    def __init__(self, history_limit: int = 2000) -> None:
+        self.cond = threading.Condition()
+        self._objects: dict[tuple[str, str], dict[tuple[str, str], Obj]] = {}
+        self._rv = 100
+        self._history: deque[Change] = deque(maxlen=history_limit)
+        self._oldest_watchable = self._rv
+
+    # -------------------------------------------------------------------- reads
+
+    @property
+    def resource_version(self) -> int:
+        with self.cond:
+            return self._rv
+
+    def get(self, rt: ResourceType, namespace: str, name: str) -> Obj:
+        with self.cond:
+            obj = self._objects.get(rt.key, {}).get((namespace, name))
+            if obj is None:
+                raise not_found(rt, name)
+            return copy.deepcopy(obj)
+
+    def list(
+        self,
+        rt: ResourceType,
+        namespace: str,
+        label_selector: str | None = None,
+        field_selector: str | None = None,
+    ) -> tuple[list[Obj], int]:
+        labels_match = parse_label_selector(label_selector)
+        fields_match = parse_field_selector(field_selector, rt.kind)
+        with self.cond:
+            items = [
+                copy.deepcopy(obj)
+                for (ns, _), obj in sorted(self._objects.get(rt.key, {}).items())
+                if (not namespace or ns == namespace) and labels_match(obj) and fields_match(obj)
+            ]
+            return items, self._rv
+
+    def changes_after(self, resource_version: int) -> list[Change]:
+        """Changes newer than ``resource_version``; 410 Gone if history no longer has them."""
+        with self.cond:
+            if resource_version < self._oldest_watchable:
+                raise ApiError(
+                    410,
+                    "Expired",
+                    f"too old resource version: {resource_version} ({self._oldest_watchable})",
+                )
+            return [c for c in self._history if c.resource_version > resource_version]
+
+    def compact(self) -> int:
+        """Forget watch history (like an etcd compaction); returns the new floor."""
+        with self.cond:
+            self._history.clear()
+            self._oldest_watchable = self._rv
+            return self._rv
+
+    # ------------------------------------------------------------------- writes
+
+    def _commit(self, rt: ResourceType, old: Obj | None, new: Obj | None, dry_run: bool) -> Obj:
+        """Store ``new`` (or delete ``old`` when ``new`` is None) and record the change."""
+        target = new if new is not None else old
+        assert target is not None
+        if dry_run:
+            return copy.deepcopy(target)
+        meta = target["metadata"]
+        key = (meta.get("namespace", ""), meta["name"])
+        self._rv += 1
+        bucket = self._objects.setdefault(rt.key, {})
+        if new is None:
+            bucket.pop(key, None)
+            gone = copy.deepcopy(target)
+            gone["metadata"]["resourceVersion"] = str(self._rv)
+            change = Change(self._rv, "DELETED", rt.key, key[0], old, gone)
+        else:
+            new["metadata"]["resourceVersion"] = str(self._rv)
+            bucket[key] = new
+            change = Change(self._rv, "MODIFIED" if old else "ADDED", rt.key, key[0], old, new)
+        if len(self._history) == self._history.maxlen:
+            self._oldest_watchable = self._history[0].resource_version
+        self._history.append(change)
+        self.cond.notify_all()
+        return copy.deepcopy(change.new)
+
+    def create(self, rt: ResourceType, namespace: str, body: Obj, *, dry_run: bool = False) -> Obj:
+        _check_decodable(rt, body)
+        obj = copy.deepcopy(body)
+        obj["apiVersion"], obj["kind"] = rt.api_version, rt.kind
+        meta = obj.setdefault("metadata", {})
+        if rt.namespaced:
+            if meta.get("namespace") not in (None, "", namespace):
+                raise bad_request(
+                    "the namespace of the provided object does not match the namespace sent "
+                    "on the request"
+                )
+            meta["namespace"] = namespace
+        if not meta.get("name") and meta.get("generateName"):
+            meta["name"] = meta["generateName"] + uuid.uuid4().hex[:5]
+        if not meta.get("name"):
+            raise invalid(
+                rt, "", [("metadata.name", "Required value: name or generateName is required")]
+            )
+        if causes := _validate(rt, obj):
+            raise invalid(rt, meta["name"], causes)
+        with self.cond:
+            if (namespace, meta["name"]) in self._objects.get(rt.key, {}):
+                raise already_exists(rt, meta["name"])
+            meta["uid"] = str(uuid.uuid4())
+            meta["creationTimestamp"] = now_rfc3339()
+            meta.pop("resourceVersion", None)
+            if "spec" in obj:
+                meta["generation"] = 1
+            return self._commit(rt, None, obj, dry_run)
+
+    def _finish_update(
+        self, rt: ResourceType, old: Obj, new: Obj, subresource: str | None, dry_run: bool
+    ) -> Obj:
+        """Apply API server update rules to ``new``, check preconditions, commit."""
+        _check_decodable(rt, new)
+        name = old["metadata"]["name"]
+        new_meta = new.setdefault("metadata", {})
+        if new_meta.get("name", name) != name:
+            raise bad_request(
+                f"the name of the object ({new_meta.get('name')}) does not match the name on "
+                f"the URL ({name})"
+            )
+        wanted_rv = new_meta.get("resourceVersion")
+        if wanted_rv not in (None, "") and wanted_rv != old["metadata"]["resourceVersion"]:
+            raise conflict(rt, name)
+        if subresource == "status":
+            status = new.get("status")
+            new = copy.deepcopy(old)
+            if status is None:
+                new.pop("status", None)
+            else:
+                new["status"] = status
+        elif "status" in rt.subresources:
+            # The main resource ignores status changes; they go through /status.
+            if "status" in old:
+                new["status"] = copy.deepcopy(old["status"])
+            else:
+                new.pop("status", None)
+        new["apiVersion"], new["kind"] = rt.api_version, rt.kind
+        meta = new["metadata"]
+        for fixed in ("name", "namespace", "uid", "creationTimestamp", "generation"):
+            if fixed in old["metadata"]:
+                meta[fixed] = old["metadata"][fixed]
+        meta.pop("resourceVersion", None)
+        if "spec" in new and new.get("spec") != old.get("spec"):
+            meta["generation"] = int(old["metadata"].get("generation", 0)) + 1
+        if causes := _validate(rt, new):
+            raise invalid(rt, name, causes)
+        comparable_old = {k: v for k, v in old.items() if k != "metadata"}
+        comparable_new = {k: v for k, v in new.items() if k != "metadata"}
+        old_meta = {k: v for k, v in old["metadata"].items() if k != "resourceVersion"}
+        if comparable_old == comparable_new and old_meta == meta:
+            # A no-op write does not bump the resourceVersion, as on a real server.
+            return copy.deepcopy(old)
+        return self._commit(rt, old, new, dry_run)
+
+    def update(
+        self,
+        rt: ResourceType,
+        namespace: str,
+        name: str,
+        body: Obj,
+        *,
+        subresource: str | None = None,
+        dry_run: bool = False,
+    ) -> Obj:
+        with self.cond:
+            old = self._objects.get(rt.key, {}).get((namespace, name))
+            if old is None:
+                raise not_found(rt, name)
+            return self._finish_update(
+                rt, copy.deepcopy(old), copy.deepcopy(body), subresource, dry_run
+            )
+
+    def patch(
+        self,
+        rt: ResourceType,
+        namespace: str,
+        name: str,
+        content_type: str,
+        patch: Any,
+        *,
+        subresource: str | None = None,
+        dry_run: bool = False,
+    ) -> Obj:
+        with self.cond:
+            old = self._objects.get(rt.key, {}).get((namespace, name))
+            if old is None:
+                raise not_found(rt, name)
+            new = apply_patch(rt, name, content_type, old, patch)
+            return self._finish_update(rt, copy.deepcopy(old), new, subresource, dry_run)
+
+    def delete(
+        self,
+        rt: ResourceType,
+        namespace: str,
+        name: str,
+        *,
+        dry_run: bool = False,
+        preconditions: dict[str, str] | None = None,
+    ) -> Obj:
+        """Delete at once (the fake has no kubelet, so no graceful termination)."""
+        with self.cond:
+            old = self._objects.get(rt.key, {}).get((namespace, name))
+            if old is None:
+                raise not_found(rt, name)
+            for field in ("uid", "resourceVersion"):
+                expected = (preconditions or {}).get(field)
+                if expected and expected != old["metadata"].get(field):
+                    raise ApiError(
+                        409,
+                        "Conflict",
+                        f'Operation cannot be fulfilled on {rt.qualified} "{name}": '
+                        f"Precondition failed: {field.upper() if field == 'uid' else field}: "
+                        f"{expected}, {field}: {old['metadata'].get(field)}",
+                        _details(rt, name),
+                    )
+            return self._commit(rt, old, None, dry_run)
+
+    # ------------------------------------------------------------------- scale
+
+    def get_scale(self, rt: ResourceType, namespace: str, name: str) -> Obj:
+        return scale_of(self.get(rt, namespace, name))
+
+    def update_scale(
+        self, rt: ResourceType, namespace: str, name: str, scale: Obj, *, dry_run: bool = False
+    ) -> Obj:
+        with self.cond:
+            parent = self.get(rt, namespace, name)
+            replicas = (scale.get("spec") or {}).get("replicas", 0)
+            if not isinstance(replicas, int) or replicas < 0:
+                scale_type = ResourceType("autoscaling", "v1", rt.plural, "Scale", True)
+                causes = [
+                    (
+                        "spec.replicas",
+                        f"Invalid value: {replicas}: must be greater than or equal to 0",
+                    )
+                ]
+                raise invalid(scale_type, name, causes)
+            parent.setdefault("spec", {})["replicas"] = replicas
+            parent["metadata"]["resourceVersion"] = (scale.get("metadata") or {}).get(
+                "resourceVersion"
+            )
+            self.update(rt, namespace, name, parent, dry_run=dry_run)
+            result = scale_of(self.get(rt, namespace, name))
+            if dry_run:
+                result["spec"]["replicas"] = replicas
+            return result
+
+    def patch_scale(
+        self,
+        rt: ResourceType,
+        namespace: str,
+        name: str,
+        content_type: str,
+        patch: Any,
+        *,
+        dry_run: bool = False,
+    ) -> Obj:
+        with self.cond:
+            scale = self.get_scale(rt, namespace, name)
+            patched = apply_patch(rt, name, content_type, scale, patch)
+            return self.update_scale(rt, namespace, name, patched, dry_run=dry_run)
+
+    # ---------------------------------------------------------------- eviction
+
+    def evict(self, namespace: str, name: str, *, dry_run: bool = False) -> Obj:
+        """policy/v1 Eviction: delete the pod unless a PodDisruptionBudget forbids it."""
+        pods = resource_for_kind("v1", "Pod")
+        pdbs = resource_for_kind("policy/v1", "PodDisruptionBudget")
+        with self.cond:
+            pod = self.get(pods, namespace, name)
+            phase = (pod.get("status") or {}).get("phase")
+            if phase not in ("Succeeded", "Failed"):
+                self._check_budget(pods, pdbs, namespace, pod, dry_run)
+            self.delete(pods, namespace, name, dry_run=dry_run)
+        return {
+            "kind": "Status",
+            "apiVersion": "v1",
+            "metadata": {},
+            "status": "Success",
+            "code": 201,
+        }
+
+    def _check_budget(
+        self, pods: ResourceType, pdbs: ResourceType, namespace: str, pod: Obj, dry_run: bool
+    ) -> None:
+        matching = []
+        for budget in self.list(pdbs, namespace)[0]:
+            selector = selector_string((budget.get("spec") or {}).get("selector"))
+            if selector and parse_label_selector(selector)(pod):
+                matching.append(budget)
+        if not matching:
+            return
+        if len(matching) > 1:
+            raise ApiError(
+                500,
+                "InternalError",
+                "This pod has more than one PodDisruptionBudget, which the eviction "
+                "subresource does not support.",
+            )
+        budget = matching[0]
+        spec = budget.get("spec") or {}
+        selector = selector_string(spec.get("selector"))
+        covered = [
+            p
+            for p in self.list(pods, namespace, label_selector=selector)[0]
+            if not p["metadata"].get("deletionTimestamp")
+        ]
+        expected = len(covered)
+        healthy = sum(1 for p in covered if _pod_ready(p))
+        desired = _desired_healthy(spec, expected)
+        allowed = max(0, healthy - desired)
+        if allowed <= 0 and (_pod_ready(pod) or healthy < desired):
+            raise ApiError(
+                429,
+                "TooManyRequests",
+                "Cannot evict pod as it would violate the pod's disruption budget.",
+                {
+                    "causes": [
+                        {
+                            "reason": "DisruptionBudget",
+                            "message": f"The disruption budget {budget['metadata']['name']} "
+                            f"needs {desired} healthy pods and has {healthy} currently",
+                        }
+                    ]
+                },
+            )
+        status = {
+            "currentHealthy": healthy - (1 if _pod_ready(pod) else 0),
+            "desiredHealthy": desired,
+            "expectedPods": expected,
+            "disruptionsAllowed": max(0, allowed - (1 if _pod_ready(pod) else 0)),
+            "observedGeneration": budget["metadata"].get("generation", 1),
+        }
+        self.update(
+            pdbs,
+            namespace,
+            budget["metadata"]["name"],
+            {**budget, "status": status},
+            subresource="status",
+            dry_run=dry_run,
+        )
+
+    # ---------------------------------------------------------------- test aids
+
+    def put(self, obj: Obj) -> Obj:
+        """Create or overwrite ``obj`` (its apiVersion/kind pick the resource), for seeding."""
+        rt = resource_for_kind(obj["apiVersion"], obj["kind"])
+        namespace = obj["metadata"].get("namespace", "default") if rt.namespaced else ""
+        with self.cond:
+            existing = self._objects.get(rt.key, {}).get((namespace, obj["metadata"]["name"]))
+            if existing is None:
+                return self.create(rt, namespace, obj)
+            body = copy.deepcopy(obj)
+            body["metadata"].pop("resourceVersion", None)
+            stored = self.update(rt, namespace, obj["metadata"]["name"], body)
+            if "status" in obj and "status" in rt.subresources:
+                stored = self.update(
+                    rt, namespace, obj["metadata"]["name"], body, subresource="status"
+                )
+            return stored
+
+    def modify(self, kind: str, namespace: str, name: str, change: Callable[[Obj], None]) -> Obj:
+        """Mutate a stored object in place through ``change`` (status included), as a
+        controller or another actor would; records a MODIFIED event."""
+        rt = next(r for r in RESOURCES if r.kind == kind)
+        with self.cond:
+            old = self.get(rt, namespace if rt.namespaced else "", name)
+            new = copy.deepcopy(old)
+            change(new)
+            new["metadata"]["resourceVersion"] = old["metadata"]["resourceVersion"]
+            return self._commit(rt, old, new, False)
+
+    def objects(self, kind: str, namespace: str = "") -> list[Obj]:
+        rt = next(r for r in RESOURCES if r.kind == kind)
+        return self.list(rt, namespace)[0]
+
+
+def apply_patch(rt: ResourceType, name: str, content_type: str, current: Obj, patch: Any) -> Obj:
+    media = content_type.split(";", maxsplit=1)[0].strip()
+    try:
+        if media == "application/json-patch+json":
+            result = json_patch(current, patch)
+        elif media == "application/merge-patch+json":
+            result = merge_patch(current, patch)
+        elif media == "application/strategic-merge-patch+json":
+            result = strategic_merge_patch(current, patch)
+        else:
+            raise ApiError(
+                415,
+                "UnsupportedMediaType",
+                f"the body of the request was in an unknown format - accepted media types "
+                f"include: application/json-patch+json, application/merge-patch+json, "
+                f"application/strategic-merge-patch+json (got {media!r})",
+            )
+    except PatchError as exc:
+        raise invalid(rt, name, [("patch", str(exc))]) from exc
+    if not isinstance(result, dict):
+        raise bad_request("the patch did not produce an object")
+    return result
+
+
+def scale_of(parent: Obj) -> Obj:
+    meta = parent["metadata"]
+    return {
+        "kind": "Scale",
+        "apiVersion": "autoscaling/v1",
+        "metadata": {
+            "name": meta["name"],
+            "namespace": meta.get("namespace", ""),
+            "uid": meta["uid"],
+            "resourceVersion": meta["resourceVersion"],
+            "creationTimestamp": meta["creationTimestamp"],
+        },
+        "spec": {"replicas": (parent.get("spec") or {}).get("replicas", 1)},
+        "status": {
+            "replicas": (parent.get("status") or {}).get("replicas", 0),
+            "selector": selector_string((parent.get("spec") or {}).get("selector")),
+        },
+    }
+
+
+def _pod_ready(pod: Obj) -> bool:
+    conditions = (pod.get("status") or {}).get("conditions") or []
+    return any(c.get("type") == "Ready" and c.get("status") == "True" for c in conditions)
+
+
+def _desired_healthy(spec: Obj, expected: int) -> int:
+    def amount(value: Any) -> int:
+        if isinstance(value, str) and value.endswith("%"):
+            return math.ceil(float(value[:-1]) / 100 * expected)
+        return int(value)
+
+    if spec.get("minAvailable") is not None:
+        return amount(spec["minAvailable"])
+    if spec.get("maxUnavailable") is not None:
+        return max(0, expected - amount(spec["maxUnavailable"]))
+    return expected

@@ -1,0 +1,319 @@
+"""A local stand-in for the Slack Web API, for ``WebClient(base_url=fake.url + "/api/")``.
+
+A ``ThreadingHTTPServer`` on 127.0.0.1 implementing the methods Autonomic calls —
+``chat.postMessage``, ``chat.update``, ``chat.postEphemeral``, ``usergroups.users.list``,
+``auth.test``, and ``apps.connections.open`` for Socket Mode start-up — the way Slack
+answers them: HTTP 200 with ``{"ok": false, "error": ...}`` for API errors, a bearer
+token checked on every call, JSON or form bodies, messages that can only be updated if
+they exist, threads that need a parent. It records every call for assertions and can
+be told to misbehave: answer 429 with ``Retry-After``, answer 500, or stop listening
+altogether (connection refused).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import itertools
+import json
+import threading
+import time
+import zlib
+from collections import defaultdict, deque
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+__all__ = ["Call", "FakeSlack", "Message", "start_fake_slack"]
+
+
+@dataclass(frozen=True)
+class Call:
+    """One request as the stand-in saw it (the token is checked, never kept)."""
+
+    method: str
+    params: dict[str, Any]
+    authorized: bool
+    status: int
+    at: float
+
+
+@dataclass
+class Message:
+    channel: str
+    ts: str
+    text: str
+    blocks: list[dict[str, Any]]
+    thread_ts: str | None
+    history: list[dict[str, Any]] = field(default_factory=list)  # earlier versions
+
+
+@dataclass
+class _Fault:
+    status: int
+    retry_after: float | None
+    body: bytes
+
+
+class FakeSlack:
+    """The stand-in. Use ``start_fake_slack()``; ``stop()`` when done."""
+
+    def __init__(
+        self,
+        *,
+        token: str = "xoxb-fake-token",
+        app_token: str = "xapp-fake-token",
+        groups: Mapping[str, Iterable[str]] | None = None,
+    ) -> None:
+        self._token = token
+        self._app_token = app_token
+        self.groups: dict[str, list[str]] = {k: list(v) for k, v in (groups or {}).items()}
+        self.calls: list[Call] = []
+        self.messages: dict[tuple[str, str], Message] = {}
+        self.ephemerals: list[dict[str, Any]] = []
+        self._faults: dict[str, deque[_Fault]] = defaultdict(deque)
+        self._lock = threading.Lock()
+        self._ts = itertools.count(1)
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), _handler_for(self))
+        self._server.daemon_threads = True
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True
+        )
+        self.port = int(self._server.server_address[1])
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.reachable = True
+
+    # ------------------------------------------------------------ control
+    def start(self) -> FakeSlack:
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        if self.reachable:
+            self._server.shutdown()
+            self._server.server_close()
+            self.reachable = False
+
+    def go_unreachable(self) -> None:
+        """Stop listening: every later call gets 'connection refused'."""
+        self.stop()
+
+    def fail_next(
+        self, method: str, status: int, *, times: int = 1, retry_after: float | None = None
+    ) -> None:
+        """Answer the next ``times`` calls to ``method`` with ``status`` (429 or 5xx)."""
+        if status == 429:
+            body = json.dumps({"ok": False, "error": "ratelimited"}).encode()
+        else:
+            body = b"<html><body>Internal Server Error</body></html>"
+        with self._lock:
+            for _ in range(times):
+                self._faults[method].append(_Fault(status, retry_after, body))
+
+    # ------------------------------------------------------------ queries
+    def calls_to(self, method: str) -> list[Call]:
+        with self._lock:
+            return [c for c in self.calls if c.method == method]
+
+    def top_level(self) -> list[Message]:
+        with self._lock:
+            return [m for m in self.messages.values() if m.thread_ts is None]
+
+    def replies(self, channel: str, ts: str) -> list[Message]:
+        with self._lock:
+            return [m for m in self.messages.values() if (m.channel, m.thread_ts) == (channel, ts)]
+
+    def message(self, channel: str, ts: str) -> Message:
+        with self._lock:
+            return self.messages[(channel, ts)]
+
+    # ------------------------------------------------------------ serving
+    def _serve(
+        self, method: str, params: dict[str, Any], auth: str | None
+    ) -> tuple[int, dict[str, str], bytes]:
+        # apps.connections.open takes the app-level token; every other method the bot's.
+        expected = self._app_token if method == "apps.connections.open" else self._token
+        authorized = auth == f"Bearer {expected}"
+        with self._lock:
+            queue = self._faults.get(method)
+            fault = queue.popleft() if queue else None
+        if fault is not None:
+            headers = {"Content-Type": "application/json" if fault.status == 429 else "text/html"}
+            if fault.retry_after is not None:
+                headers["Retry-After"] = f"{fault.retry_after:g}"
+            self._record(method, params, authorized, fault.status)
+            return fault.status, headers, fault.body
+        if not authorized:
+            result: dict[str, Any] = {"ok": False, "error": "invalid_auth"}
+        else:
+            handler = _METHODS.get(method)
+            result = handler(self, params) if handler else {"ok": False, "error": "unknown_method"}
+        self._record(method, params, authorized, 200)
+        return 200, {"Content-Type": "application/json; charset=utf-8"}, json.dumps(result).encode()
+
+    def _record(self, method: str, params: dict[str, Any], authorized: bool, status: int) -> None:
+        with self._lock:
+            self.calls.append(Call(method, params, authorized, status, time.time()))
+
+    def _next_ts(self) -> str:
+        n = next(self._ts)
+        return f"{1_800_000_000 + n}.{n:06d}"
+
+    def _post_message(self, p: dict[str, Any]) -> dict[str, Any]:
+        channel = _channel_id(p.get("channel"))
+        if channel is None:
+            return {"ok": False, "error": "channel_not_found"}
+        if not p.get("text") and not p.get("blocks"):
+            return {"ok": False, "error": "no_text"}
+        blocks = _blocks(p.get("blocks"))
+        if blocks is None:
+            return {"ok": False, "error": "invalid_blocks"}
+        thread_ts = p.get("thread_ts")
+        with self._lock:
+            if thread_ts is not None and (channel, thread_ts) not in self.messages:
+                return {"ok": False, "error": "thread_not_found"}
+            ts = self._next_ts()
+            self.messages[(channel, ts)] = Message(
+                channel, ts, str(p.get("text", "")), blocks, thread_ts
+            )
+        message = {"type": "message", "text": p.get("text", ""), "ts": ts, "bot_id": "B0BOT"}
+        return {"ok": True, "channel": channel, "ts": ts, "message": message}
+
+    def _update(self, p: dict[str, Any]) -> dict[str, Any]:
+        key = (str(p.get("channel")), str(p.get("ts")))
+        blocks = _blocks(p.get("blocks"))
+        if blocks is None:
+            return {"ok": False, "error": "invalid_blocks"}
+        with self._lock:
+            message = self.messages.get(key)
+            if message is None:
+                return {"ok": False, "error": "message_not_found"}
+            message.history.append({"text": message.text, "blocks": message.blocks})
+            message.text = str(p.get("text", message.text))
+            message.blocks = blocks if p.get("blocks") is not None else message.blocks
+        return {"ok": True, "channel": key[0], "ts": key[1], "text": message.text}
+
+    def _ephemeral(self, p: dict[str, Any]) -> dict[str, Any]:
+        channel = _channel_id(p.get("channel"))
+        if channel is None:
+            return {"ok": False, "error": "channel_not_found"}
+        if not p.get("user"):
+            return {"ok": False, "error": "user_not_found"}
+        with self._lock:
+            self.ephemerals.append({"channel": channel, "user": p["user"], "text": p.get("text")})
+            ts = self._next_ts()
+        return {"ok": True, "message_ts": ts}
+
+    def _group_users(self, p: dict[str, Any]) -> dict[str, Any]:
+        group = str(p.get("usergroup", ""))
+        if group not in self.groups:
+            return {"ok": False, "error": "no_such_subteam"}
+        return {"ok": True, "users": list(self.groups[group])}
+
+    def _auth_test(self, p: dict[str, Any]) -> dict[str, Any]:
+        return {
+            "ok": True,
+            "url": "https://autonomic-test.slack.com/",
+            "team": "Autonomic Test",
+            "user": "autonomic",
+            "team_id": "T0TEST",
+            "user_id": "U0BOT",
+            "bot_id": "B0BOT",
+        }
+
+    def _connections_open(self, p: dict[str, Any]) -> dict[str, Any]:
+        # Not a websocket server: a client that follows this URL fails its handshake.
+        return {"ok": True, "url": f"ws://127.0.0.1:{self.port}/link/?ticket=fake-ticket"}
+
+
+_METHODS = {
+    "chat.postMessage": FakeSlack._post_message,
+    "chat.update": FakeSlack._update,
+    "chat.postEphemeral": FakeSlack._ephemeral,
+    "usergroups.users.list": FakeSlack._group_users,
+    "auth.test": FakeSlack._auth_test,
+    "apps.connections.open": FakeSlack._connections_open,
+}
+
+
+def _channel_id(value: Any) -> str | None:
+    """``C0OPS`` stays; ``#ops`` or ``ops`` becomes a stable id, as Slack resolves names."""
+    if not isinstance(value, str) or not value:
+        return None
+    if value[0] in "CGD" and value[1:].isalnum() and value.isupper():
+        return value
+    return "C" + format(zlib.crc32(value.lstrip("#").encode()), "010d")
+
+
+def _blocks(value: Any) -> list[dict[str, Any]] | None:
+    """Blocks arrive as a JSON list (JSON bodies) or a JSON string (form bodies)."""
+    if value is None:
+        return []
+    if isinstance(value, str):
+        try:
+            value = json.loads(value)
+        except json.JSONDecodeError:
+            return None
+    if not isinstance(value, list) or not all(isinstance(b, dict) and "type" in b for b in value):
+        return None
+    return value
+
+
+def _handler_for(fake: FakeSlack) -> type[BaseHTTPRequestHandler]:
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def do_POST(self) -> None:
+            self._answer()
+
+        def do_GET(self) -> None:
+            self._answer()
+
+        def log_message(self, format: str, *args: Any) -> None:  # quiet
+            return
+
+        def handle(self) -> None:
+            # A client hanging up mid-request (a websocket attempt, a timeout) is not news.
+            with contextlib.suppress(ConnectionError):
+                super().handle()
+
+        def _answer(self) -> None:
+            url = urlsplit(self.path)
+            if not url.path.startswith("/api/"):
+                self._send(404, {"Content-Type": "text/plain"}, b"not found")
+                return
+            method = url.path[len("/api/") :]
+            length = int(self.headers.get("Content-Length") or 0)
+            raw = self.rfile.read(length) if length else b""
+            params: dict[str, Any] = {k: v[-1] for k, v in parse_qs(url.query).items()}
+            kind = (self.headers.get("Content-Type") or "").split(";")[0].strip()
+            if kind == "application/json" and raw:
+                body = json.loads(raw)
+                if isinstance(body, dict):
+                    params.update(body)
+            elif raw:
+                params.update({k: v[-1] for k, v in parse_qs(raw.decode()).items()})
+            status, headers, payload = fake._serve(
+                method, params, self.headers.get("Authorization")
+            )
+            self._send(status, headers, payload)
+
+        def _send(self, status: int, headers: Mapping[str, str], payload: bytes) -> None:
+            self.send_response(status)
+            for key, value in headers.items():
+                self.send_header(key, value)
+            self.send_header("Content-Length", str(len(payload)))
+            self.end_headers()
+            self.wfile.write(payload)
+
+    return Handler
+
+
+def start_fake_slack(
+    *,
+    token: str = "xoxb-fake-token",
+    app_token: str = "xapp-fake-token",
+    groups: Mapping[str, Iterable[str]] | None = None,
+) -> FakeSlack:
+    return FakeSlack(token=token, app_token=app_token, groups=groups).start()

@@ -1,0 +1,257 @@
+"""Reads through the real client: direct LISTs, watch caches, resume after faults,
+and the mapping of API errors to Autonomic's error families."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+from agent.adapters.kube_cache import WatchCache
+from agent.adapters.kube_errors import ObjectGoneError, PermissionDeniedError, RetryPolicy
+from agent.adapters.kubernetes import REQUIRED_RBAC, KubernetesCluster, load_api_client
+from agent.errors import TransientError
+from remediation.ports import (
+    Cordon,
+    DeletePod,
+    Drain,
+    EvictPod,
+    ObjectRef,
+    PatchResources,
+    PauseRollout,
+    RollbackToPrevious,
+    RolloutRestart,
+    Scale,
+    SetHpaMinReplicas,
+)
+from tests.fakekube import FakeApiServer, start_fake_apiserver
+from tests.fakekube.seed import (
+    seed_deployment,
+    seed_hpa,
+    seed_node,
+    seed_pdb,
+    seed_statefulset,
+)
+from tests.integration.kube.conftest import FAST
+
+WEB = ObjectRef("Deployment", "web", "shop")
+
+
+def eventually(check: Callable[[], bool], timeout: float = 5.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not check():
+        if time.monotonic() > deadline:
+            raise AssertionError("condition not met in time")
+        time.sleep(0.02)
+
+
+def test_direct_reads_resolve_owners_and_states(
+    fake: FakeApiServer, cluster: KubernetesCluster, shop: Any
+) -> None:
+    crashing = shop["pods"][0]["metadata"]["name"]
+
+    def crash(pod: dict[str, Any]) -> None:
+        status = pod["status"]["containerStatuses"][0]
+        status.update(restartCount=4, state={"waiting": {"reason": "CrashLoopBackOff"}},
+                      lastState={"terminated": {"reason": "OOMKilled"}})  # fmt: skip
+        pod["status"]["conditions"][1]["status"] = "False"
+
+    fake.store.modify("Pod", "shop", crashing, crash)
+    fake.store.modify("Node", "", "node-2", lambda n: n["status"]["conditions"][0].update(
+        status="Unknown"))  # fmt: skip
+    seed_statefulset(fake.store, "db", namespace="shop", replicas=1)
+
+    workload = cluster.get_workload(WEB)
+    assert workload is not None and workload.revision == 3 and workload.replicas == 3
+    assert workload.containers[0].image == "web:v3"
+    assert workload.containers[0].requests == {"cpu": "100m", "memory": "128Mi"}
+    assert workload.last_rollout_at is not None
+    assert cluster.get_workload(ObjectRef("Deployment", "nope", "shop")) is None
+    kinds = [w.ref.kind for w in cluster.list_workloads("shop")]
+    assert sorted(kinds) == ["Deployment", "StatefulSet"]
+
+    pods = {p.ref.name: p for p in cluster.list_pods("shop", {"app": "web"})}
+    assert len(pods) == 3 and all(p.owner == WEB for p in pods.values())
+    bad = pods[crashing]
+    assert (bad.ready, bad.restarts, bad.waiting_reason, bad.last_termination_reason) == (
+        False, 4, "CrashLoopBackOff", "OOMKilled")  # fmt: skip
+    db_pod = cluster.list_pods("shop", {"app": "db"})[0]
+    assert db_pod.owner == ObjectRef("StatefulSet", "db", "shop")
+
+    nodes = {n.ref.name: n for n in cluster.list_nodes()}
+    assert nodes["node-1"].ready and not nodes["node-2"].ready
+    assert nodes["node-2"].not_ready_since is not None
+    assert nodes["node-2"].conditions["Ready"] == "Unknown"
+
+    hpa = cluster.get_hpa_for(WEB)
+    assert hpa is not None and hpa.min_replicas == 2 and hpa.target == WEB
+    assert cluster.get_hpa_for(ObjectRef("StatefulSet", "db", "shop")) is None
+
+
+def test_caches_follow_changes(fake: FakeApiServer, cluster: KubernetesCluster, shop: Any):
+    assert cluster.start(wait=5)
+    fake.clear_requests()
+    assert len(cluster.list_pods("shop")) == 3
+    assert not [r for r in fake.requests if r.verb == "list"]  # served from the caches
+    fake.store.modify("Deployment", "shop", "web", lambda d: d["spec"].update(replicas=7))
+    eventually(lambda: (w := cluster.get_workload(WEB)) is not None and w.replicas == 7)
+    victim = shop["pods"][0]["metadata"]["name"]
+    cluster.apply(EvictPod(ObjectRef("Pod", victim, "shop")))
+    eventually(lambda: victim not in {p.ref.name for p in cluster.list_pods("shop")})
+    assert cluster.staleness() < 5
+
+
+@pytest.fixture
+def pod_cache(fake: FakeApiServer, cluster: KubernetesCluster) -> Any:
+    cache = WatchCache(cluster.api, "Pod", None, watch_timeout=30, backoff_initial=0.05)
+    yield cache
+    cache.stop()
+
+
+def test_cache_relists_after_disconnect(fake: FakeApiServer, pod_cache: WatchCache) -> None:
+    seed_deployment(fake.store, "web", namespace="shop", replicas=2)
+    pod_cache.start()
+    assert pod_cache.wait_synced(5)
+    eventually(lambda: fake.open_watches >= 1)
+    fake.disconnect_watches()
+    seed_deployment(fake.store, "api", namespace="shop", replicas=1)
+    eventually(lambda: len(pod_cache.items()) == 3)
+    assert pod_cache.stats.errors >= 1 and pod_cache.stats.lists >= 2
+
+
+def test_cache_relists_after_410_gone(fake: FakeApiServer, pod_cache: WatchCache) -> None:
+    seed_deployment(fake.store, "web", namespace="shop", replicas=2)
+    # Hold the first watch request so that history is compacted between list and watch.
+    fake.inject(r"/api/v1/pods$", method="GET", delay=0.0, times=1)  # the list: no delay
+    fake.inject(r"/api/v1/pods$", method="GET", delay=0.5, times=1)  # the watch: delayed
+    pod_cache.start()
+    assert pod_cache.wait_synced(5)
+    fake.store.modify("Pod", "shop", pod_cache.items()[0]["metadata"]["name"],
+                      lambda p: p["metadata"]["labels"].update(seen="yes"))  # fmt: skip
+    fake.store.compact()
+    eventually(lambda: pod_cache.stats.expired >= 1)
+    eventually(lambda: any(p["metadata"]["labels"].get("seen") for p in pod_cache.items()))
+    assert pod_cache.stats.lists >= 2
+
+
+def test_cache_backs_off_while_server_errors(fake: FakeApiServer, pod_cache: WatchCache):
+    fake.inject(r"/api/v1/pods$", method="GET", status=500, times=20)
+    pod_cache.start()
+    eventually(lambda: pod_cache.stats.errors >= 2)
+    assert not pod_cache.synced
+    fake.clear_faults()
+    assert pod_cache.wait_synced(10)
+
+
+# ----------------------------------------------------------------- error mapping
+
+
+def test_transient_errors_are_retried_then_succeed(
+    fake: FakeApiServer, cluster: KubernetesCluster, shop: Any, sleeps: list[float]
+) -> None:
+    fake.inject(r"/deployments/web/scale$", method="GET", status=503, times=1)
+    fake.inject(r"/deployments/web/scale$", method="PATCH", status=429, times=1)
+    assert cluster.apply(Scale(WEB, 4)).after == {"replicas": 4}
+    assert len(sleeps) == 2 and all(0 < s <= 1 for s in sleeps)
+
+
+@pytest.mark.parametrize(
+    ("fault", "expected"),
+    [({"status": 500}, "HTTP 500"), ({"status": 429}, "HTTP 429"), ({"drop": True}, "network")],
+)
+def test_persistent_transient_errors_become_transient_error(
+    fake: FakeApiServer, cluster: KubernetesCluster, shop: Any, sleeps: list[float],
+    fault: dict[str, Any], expected: str,
+) -> None:  # fmt: skip
+    fake.inject(r"/deployments/web/scale$", times=10, **fault)
+    with pytest.raises(TransientError) as failed:
+        cluster.apply(Scale(WEB, 4))
+    assert expected in str(failed.value) and "gave up after 3 attempts" in str(failed.value)
+    assert len(sleeps) == 2  # bounded: attempts - 1 backoffs
+    assert stored_replicas(fake) == 3
+
+
+def test_timeouts_become_transient_error(fake: FakeApiServer, api_client: Any, shop: Any):
+    policy = RetryPolicy(attempts=2, base_delay=0.01, request_timeout=(0.3, 0.3))
+    cluster = KubernetesCluster(api_client, policy=policy, sleep=lambda s: None)
+    fake.inject(r"/deployments/web/scale$", delay=0.6, times=2)  # slower than the timeout
+    started = time.monotonic()
+    with pytest.raises(TransientError) as timed_out:
+        cluster.apply(Scale(WEB, 4))
+    assert "network failure" in str(timed_out.value) and "2 attempts" in str(timed_out.value)
+    assert time.monotonic() - started < 2
+
+
+def test_forbidden_names_the_missing_permission(
+    fake: FakeApiServer, cluster: KubernetesCluster, shop: Any
+) -> None:
+    fake.forbid("patch", "deployments/scale", group="apps", namespace="shop")
+    with pytest.raises(PermissionDeniedError) as denied:
+        cluster.apply(Scale(WEB, 4))
+    error = denied.value
+    assert (error.verb, error.group, error.resource, error.namespace) == (
+        "patch", "apps", "deployments/scale", "shop")  # fmt: skip
+    assert "Grant verb 'patch' on resource 'deployments/scale'" in str(error)
+    assert error.reason == "Forbidden"
+
+
+def test_not_found_is_gone(fake: FakeApiServer, cluster: KubernetesCluster) -> None:
+    with pytest.raises(ObjectGoneError) as gone:
+        cluster.apply(Scale(ObjectRef("Deployment", "ghost", "shop"), 2))
+    assert "no longer exists" in str(gone.value)
+
+
+def stored_replicas(fake: FakeApiServer) -> int:
+    replicas: int = fake.store.objects("Deployment", "shop")[0]["spec"]["replicas"]
+    return replicas
+
+
+# ------------------------------------------------------------------------- RBAC
+
+
+def test_required_rbac_is_exactly_what_the_adapter_calls() -> None:
+    """Run every read and write; the (group, resource, verb) triples requested must be
+    covered by REQUIRED_RBAC, and every permission REQUIRED_RBAC grants must be used."""
+    server = start_fake_apiserver(bookmark_interval=0.2)
+    store = server.store
+    seed_node(store, "node-1")
+    seed_deployment(store, "web", namespace="shop", replicas=3, images=("web:v1", "web:v2"))
+    seed_statefulset(store, "db", namespace="shop")
+    seed_pdb(store, "web", app="web", namespace="shop", max_unavailable=1)
+    seed_hpa(store, "web", target="web", namespace="shop")
+    db = ObjectRef("StatefulSet", "db", "shop")
+    node = ObjectRef("Node", "node-1")
+    pod = ObjectRef("Pod", store.objects("Pod", "shop")[0]["metadata"]["name"], "shop")
+    operations = [
+        Scale(WEB, 4),
+        Scale(db, 3),
+        SetHpaMinReplicas(ObjectRef("HorizontalPodAutoscaler", "web", "shop"), 3),
+        RolloutRestart(WEB),
+        RollbackToPrevious(WEB),
+        PauseRollout(WEB, paused=False),
+        PatchResources(db, "db", requests={"cpu": "1"}),
+        DeletePod(pod),
+        Cordon(node),
+        Drain(node, timeout_seconds=0.5),
+    ]
+    cluster = KubernetesCluster(
+        load_api_client(host=server.url), policy=FAST, sleep=lambda s: None, drain_poll=0.01
+    )
+    try:
+        cluster.list_workloads()
+        assert cluster.start(wait=5)
+        for operation in operations:
+            cluster.apply(operation)
+        cluster.post_event(WEB, "Test", "checking RBAC")
+        cluster.list_events(WEB)
+    finally:
+        cluster.stop()
+        server.stop()
+    used = {(r.group, r.resource, r.verb) for r in server.requests}
+    granted = {
+        (rule.api_group, rule.resource, verb) for rule in REQUIRED_RBAC for verb in rule.verbs
+    }
+    assert used <= granted, f"calls not covered by REQUIRED_RBAC: {sorted(used - granted)}"
+    assert granted <= used, f"REQUIRED_RBAC grants unused permissions: {sorted(granted - used)}"

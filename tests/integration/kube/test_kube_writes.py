@@ -1,0 +1,301 @@
+"""Every write of the closed set, through the real client against the fake server:
+the change itself, dry-run, the undo snapshot, undo, and undo refusal."""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+import pytest
+
+from agent.adapters.kube_errors import (
+    BlockedByBudgetError,
+    ObjectGoneError,
+    UndoRefusedError,
+)
+from agent.adapters.kubernetes import KubernetesCluster
+from agent.errors import PermanentError, TransientError
+from remediation.ports import (
+    Cordon,
+    DeletePod,
+    Drain,
+    EvictPod,
+    ObjectRef,
+    PatchResources,
+    PauseRollout,
+    RollbackToPrevious,
+    RolloutRestart,
+    Scale,
+    SetHpaMinReplicas,
+)
+from tests.fakekube import FakeApiServer
+from tests.fakekube.seed import seed_daemonset_pod, seed_pdb, seed_statefulset
+
+WEB = ObjectRef("Deployment", "web", "shop")
+HPA = ObjectRef("HorizontalPodAutoscaler", "web", "shop")
+
+
+def stored(fake: FakeApiServer, kind: str, name: str, namespace: str = "shop") -> dict[str, Any]:
+    return next(o for o in fake.store.objects(kind, namespace) if o["metadata"]["name"] == name)
+
+
+def template_of(fake: FakeApiServer) -> dict[str, Any]:
+    template: dict[str, Any] = stored(fake, "Deployment", "web")["spec"]["template"]
+    return template
+
+
+def test_scale_dry_run_apply_undo(fake: FakeApiServer, cluster: KubernetesCluster, shop: Any):
+    dry = cluster.apply(Scale(WEB, 5), dry_run=True)
+    assert dry.dry_run and dry.changed and "replicas 3 -> 5" in dry.summary
+    assert stored(fake, "Deployment", "web")["spec"]["replicas"] == 3
+    assert any(r.dry_run and r.resource == "deployments/scale" for r in fake.requests)
+
+    result = cluster.apply(Scale(WEB, 5))
+    assert result.before["replicas"] == 3 and result.after == {"replicas": 5}
+    assert stored(fake, "Deployment", "web")["spec"]["replicas"] == 5
+    assert cluster.apply(Scale(WEB, 5)).changed is False
+
+    undone = cluster.undo(Scale(WEB, 5), result.before)
+    assert "replicas 5 -> 3" in undone.summary
+    assert stored(fake, "Deployment", "web")["spec"]["replicas"] == 3
+
+
+def test_undo_refuses_after_someone_else_changed_it(
+    fake: FakeApiServer, cluster: KubernetesCluster, shop: Any
+) -> None:
+    result = cluster.apply(Scale(WEB, 5))
+    fake.store.modify("Deployment", "shop", "web", lambda d: d["spec"].update(replicas=7))
+    with pytest.raises(UndoRefusedError) as refused:
+        cluster.undo(Scale(WEB, 5), result.before)
+    assert refused.value.reason == "ChangedSinceWrite" and "7" in str(refused.value)
+    assert stored(fake, "Deployment", "web")["spec"]["replicas"] == 7
+
+
+def test_statefulset_scale_uses_its_scale_subresource(
+    fake: FakeApiServer, cluster: KubernetesCluster
+) -> None:
+    seed_statefulset(fake.store, "db", namespace="shop", replicas=2)
+    result = cluster.apply(Scale(ObjectRef("StatefulSet", "db", "shop"), 3))
+    assert result.before["replicas"] == 2
+    assert stored(fake, "StatefulSet", "db")["spec"]["replicas"] == 3
+    assert ("patch", "statefulsets/scale") in {(r.verb, r.resource) for r in fake.requests}
+
+
+def test_set_hpa_min_replicas_and_invalid_value(
+    fake: FakeApiServer, cluster: KubernetesCluster, shop: Any
+) -> None:
+    result = cluster.apply(SetHpaMinReplicas(HPA, 4))
+    assert result.before["minReplicas"] == 2
+    assert stored(fake, "HorizontalPodAutoscaler", "web")["spec"]["minReplicas"] == 4
+    cluster.undo(SetHpaMinReplicas(HPA, 4), result.before)
+    assert stored(fake, "HorizontalPodAutoscaler", "web")["spec"]["minReplicas"] == 2
+    with pytest.raises(PermanentError) as invalid:
+        cluster.apply(SetHpaMinReplicas(HPA, 50))  # above maxReplicas: 422 from the server
+    assert invalid.value.reason == "Invalid" and "maxReplicas" in str(invalid.value)
+
+
+def test_rollout_restart_sets_annotation_and_is_not_undoable(
+    fake: FakeApiServer, cluster: KubernetesCluster, shop: Any
+) -> None:
+    result = cluster.apply(RolloutRestart(WEB))
+    annotations = template_of(fake)["metadata"]["annotations"]
+    assert annotations["kubectl.kubernetes.io/restartedAt"] == result.after["restartedAt"]
+    assert stored(fake, "Deployment", "web")["metadata"]["generation"] == 2
+    with pytest.raises(UndoRefusedError) as refused:
+        cluster.undo(RolloutRestart(WEB), result.before)
+    assert refused.value.reason == "NotUndoable"
+
+
+def test_rollback_copies_previous_replicaset_template(
+    fake: FakeApiServer, cluster: KubernetesCluster, shop: Any
+) -> None:
+    cluster.apply(RolloutRestart(WEB))  # the current template now differs from any RS
+    result = cluster.apply(RollbackToPrevious(WEB))
+    assert result.before["revision"] == 3 and result.after["revision"] == 2
+    assert "web:v3 -> web=web:v2" in result.summary
+    template = template_of(fake)
+    previous_rs = next(rs for rs in shop["replicasets"] if rs["spec"]["template"]["spec"][
+        "containers"][0]["image"] == "web:v2")  # fmt: skip
+    expected = previous_rs["spec"]["template"]
+    assert template["spec"] == expected["spec"]
+    assert template["metadata"]["labels"] == {"app": "web"}  # pod-template-hash removed
+    assert "annotations" not in template["metadata"]  # replaced exactly, not merged
+    cluster.undo(RollbackToPrevious(WEB), result.before)
+    assert template_of(fake) == result.before["template"]
+
+
+def test_rollback_refusals(fake: FakeApiServer, cluster: KubernetesCluster, shop: Any) -> None:
+    cluster.apply(PauseRollout(WEB, paused=True))
+    with pytest.raises(PermanentError) as paused:
+        cluster.apply(RollbackToPrevious(WEB))
+    assert paused.value.reason == "RolloutPaused"
+    seed_statefulset(fake.store, "solo", namespace="shop")
+    from tests.fakekube.seed import seed_deployment
+
+    seed_deployment(fake.store, "fresh", namespace="shop", images=("one:v1",))
+    with pytest.raises(PermanentError) as none:
+        cluster.apply(RollbackToPrevious(ObjectRef("Deployment", "fresh", "shop")))
+    assert none.value.reason == "NoPreviousRevision"
+
+
+def test_rollback_undo_refused_when_template_changed(
+    fake: FakeApiServer, cluster: KubernetesCluster, shop: Any
+) -> None:
+    result = cluster.apply(RollbackToPrevious(WEB))
+    fake.store.modify(
+        "Deployment",
+        "shop",
+        "web",
+        lambda d: d["spec"]["template"]["spec"]["containers"][0].update(image="web:hotfix"),
+    )
+    with pytest.raises(UndoRefusedError):
+        cluster.undo(RollbackToPrevious(WEB), result.before)
+    assert template_of(fake)["spec"]["containers"][0]["image"] == "web:hotfix"
+
+
+def test_pause_and_resume(fake: FakeApiServer, cluster: KubernetesCluster, shop: Any) -> None:
+    paused = cluster.apply(PauseRollout(WEB, paused=True))
+    assert stored(fake, "Deployment", "web")["spec"]["paused"] is True
+    resumed = cluster.apply(PauseRollout(WEB, paused=False))
+    assert resumed.before["paused"] is True
+    assert stored(fake, "Deployment", "web")["spec"]["paused"] is False
+    cluster.apply(PauseRollout(WEB, paused=True))
+    cluster.undo(PauseRollout(WEB, paused=True), paused.before)
+    assert stored(fake, "Deployment", "web")["spec"]["paused"] is False
+
+
+def test_patch_resources_merges_by_container_name(
+    fake: FakeApiServer, cluster: KubernetesCluster, shop: Any
+) -> None:
+    operation = PatchResources(WEB, "web", requests={"memory": "256Mi"}, limits={"cpu": "2"})
+    result = cluster.apply(operation)
+    assert result.before["requests"] == {"memory": "128Mi"}
+    assert result.before["limits"] == {"cpu": None}
+    assert "requests.memory 128Mi -> 256Mi" in result.summary
+    resources = template_of(fake)["spec"]["containers"][0]["resources"]
+    assert resources == {"requests": {"cpu": "100m", "memory": "256Mi"},
+                         "limits": {"memory": "256Mi", "cpu": "2"}}  # fmt: skip
+    cluster.undo(operation, result.before)
+    resources = template_of(fake)["spec"]["containers"][0]["resources"]
+    assert resources == {"requests": {"cpu": "100m", "memory": "128Mi"},
+                         "limits": {"memory": "256Mi"}}  # fmt: skip
+    with pytest.raises(PermanentError) as missing:
+        cluster.apply(PatchResources(WEB, "nginx", requests={"cpu": "1"}))
+    assert missing.value.reason == "ContainerNotFound" and "web" in str(missing.value)
+
+
+def test_delete_pod_and_gone_pod(fake: FakeApiServer, cluster: KubernetesCluster, shop: Any):
+    pod = ObjectRef("Pod", shop["pods"][0]["metadata"]["name"], "shop")
+    dry = cluster.apply(DeletePod(pod), dry_run=True)
+    assert dry.before["owner"].startswith("ReplicaSet/") and len(fake.store.objects("Pod")) == 3
+    result = cluster.apply(DeletePod(pod))
+    assert result.changed and len(fake.store.objects("Pod")) == 2
+    with pytest.raises(ObjectGoneError) as gone:
+        cluster.apply(DeletePod(pod))
+    assert gone.value.reason == "NotFound"
+    with pytest.raises(UndoRefusedError):
+        cluster.undo(DeletePod(pod), result.before)
+
+
+def test_evict_pod_blocked_by_budget_is_typed(
+    fake: FakeApiServer, cluster: KubernetesCluster, shop: Any, sleeps: list[float]
+) -> None:
+    seed_pdb(fake.store, "web", app="web", namespace="shop", min_available=2)
+    first, second = (ObjectRef("Pod", p["metadata"]["name"], "shop") for p in shop["pods"][:2])
+    assert cluster.apply(EvictPod(first), dry_run=True).dry_run
+    assert len(fake.store.objects("Pod")) == 3
+    cluster.apply(EvictPod(first))
+    with pytest.raises(BlockedByBudgetError) as blocked:
+        cluster.apply(EvictPod(second))
+    assert blocked.value.reason == "DisruptionBudget" and "needs 2 healthy" in str(blocked.value)
+    assert sleeps == []  # a budget refusal is not retried in a loop
+
+
+def test_cordon_uncordon(fake: FakeApiServer, cluster: KubernetesCluster, shop: Any) -> None:
+    node = ObjectRef("Node", "node-2")
+    result = cluster.apply(Cordon(node))
+    assert stored(fake, "Node", "node-2", "")["spec"]["unschedulable"] is True
+    cluster.undo(Cordon(node), result.before)
+    assert stored(fake, "Node", "node-2", "")["spec"]["unschedulable"] is False
+    assert cluster.apply(Cordon(node, unschedulable=False)).changed is False
+
+
+def test_drain_evicts_within_budget_and_skips_daemonsets(
+    fake: FakeApiServer, cluster: KubernetesCluster, shop: Any
+) -> None:
+    seed_daemonset_pod(fake.store, "logs", node="node-1")
+    mirror = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "etcd-node-1",
+              "namespace": "kube-system", "annotations": {"kubernetes.io/config.mirror": "x"}},
+              "spec": {"nodeName": "node-1"}}  # fmt: skip
+    fake.store.put(mirror)
+    seed_pdb(fake.store, "web", app="web", namespace="shop", min_available=2)
+    on_node = [p["metadata"]["name"] for p in shop["pods"] if p["spec"]["nodeName"] == "node-1"]
+    assert len(on_node) == 2
+    dry = cluster.apply(Drain(ObjectRef("Node", "node-1"), timeout_seconds=0.2), dry_run=True)
+    assert dry.dry_run and not stored(fake, "Node", "node-1", "")["spec"].get("unschedulable")
+    result = cluster.apply(Drain(ObjectRef("Node", "node-1"), timeout_seconds=0.2))
+    assert stored(fake, "Node", "node-1", "")["spec"]["unschedulable"] is True
+    assert len(result.after["evicted"]) == 1 and len(result.after["blocked"]) == 1
+    assert result.after["complete"] is False and "INCOMPLETE" in result.summary
+    assert sorted(result.after["skipped"]) == ["kube-system/etcd-node-1 (mirror pod)",
+                                               "kube-system/logs-node-1 (DaemonSet)"]  # fmt: skip
+    names = {p["metadata"]["name"] for p in fake.store.objects("Pod")}
+    assert "logs-node-1" in names and "etcd-node-1" in names
+    cluster.undo(Drain(ObjectRef("Node", "node-1")), result.before)
+    assert stored(fake, "Node", "node-1", "")["spec"]["unschedulable"] is False
+
+
+def test_drain_respects_max_evictions(
+    fake: FakeApiServer, cluster: KubernetesCluster, shop: Any
+) -> None:
+    result = cluster.apply(Drain(ObjectRef("Node", "node-1"), max_evictions=1))
+    assert len(result.after["evicted"]) == 1 and len(result.after["over_budget"]) == 1
+    assert result.after["complete"] is False
+
+
+def test_concurrent_change_between_read_and_write_is_retried(
+    fake: FakeApiServer, cluster: KubernetesCluster, shop: Any
+) -> None:
+    """A real 409: someone scales the Deployment while our PATCH is in flight."""
+    fake.inject(r"/deployments/web/scale$", method="PATCH", delay=0.3, times=1)
+    timer = threading.Timer(
+        0.1,
+        lambda: fake.store.modify("Deployment", "shop", "web",
+                                  lambda d: d["spec"].update(replicas=4)),
+    )  # fmt: skip
+    timer.start()
+    result = cluster.apply(Scale(WEB, 6))
+    timer.join()
+    statuses = [r.status for r in fake.requests if r.verb == "patch"]
+    assert statuses == [409, 200]
+    assert result.before["replicas"] == 4  # the value we actually overwrote
+    assert stored(fake, "Deployment", "web")["spec"]["replicas"] == 6
+
+
+def test_persistent_conflicts_give_up_with_a_transient_error(
+    fake: FakeApiServer, cluster: KubernetesCluster, shop: Any
+) -> None:
+    fake.inject(r"/deployments/web$", method="PATCH", status=409, times=10)
+    with pytest.raises(TransientError) as gave_up:
+        cluster.apply(PauseRollout(WEB))
+    assert gave_up.value.reason == "Conflict"
+    assert sum(1 for r in fake.requests if r.verb == "patch") == 3  # bounded
+
+
+def test_post_event_records_reason_and_component(
+    fake: FakeApiServer, cluster: KubernetesCluster, shop: Any
+) -> None:
+    cluster.post_event(WEB, "ScaledAhead", "replicas 3 -> 5 ahead of the forecast peak")
+    cluster.post_event(ObjectRef("Node", "node-1"), "Cordoned", "NotReady for 5m", warning=True)
+    (event,) = cluster.list_events(WEB)
+    assert event["reason"] == "ScaledAhead" and event["type"] == "Normal"
+    assert event["reportingComponent"] == "autonomic"
+    assert event["reportingInstance"] == "autonomic-test"
+    assert event["involvedObject"]["uid"] == shop["deployment"]["metadata"]["uid"]
+    node_events = cluster.list_events(ObjectRef("Node", "node-1"))
+    assert node_events[0]["type"] == "Warning" and node_events[0]["metadata"]["namespace"] == (
+        "default"
+    )
+    fake.forbid("create", "events")
+    cluster.post_event(WEB, "X", "y")  # best effort: logged, counted, not raised
+    assert cluster.events_failed == 1

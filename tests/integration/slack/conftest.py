@@ -1,0 +1,184 @@
+"""Fixtures for the Slack tests: the stand-in, a real SQLite ledger, a clock tests move."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+
+from agent.adapters.slack import RetryPolicy, SlackReceiver, build_approvals
+from agent.approvals import Approvals
+from agent.ledger import Decision, Ledger, Question, open_ledger
+from agent.settings import SlackSettings
+from tests.fakeslack import (
+    FakeSlack,
+    InteractionServer,
+    block_actions_payload,
+    post,
+    signed_interaction,
+    start_fake_slack,
+)
+
+NOW = 1_800_000_000.0
+TOKEN = "xoxb-1111-2222-s3cr3tbottoken"
+SECRET = "8f742231b10e8888abcd99yyyzzz85a5"
+APP_TOKEN = "xapp-1-A0-9999-s3cr3tapptoken"
+ENVIRON = {"SLACK_BOT": TOKEN, "SLACK_SIGNING": SECRET, "SLACK_APP": APP_TOKEN}
+TTL = 900.0
+SNOOZE = 1800.0
+REPLAY = 300.0
+CHANNEL = "C0OPS"
+
+
+@dataclass
+class Clock:
+    now: float = NOW
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> float:
+        self.now += seconds
+        return self.now
+
+
+@dataclass
+class Answers:
+    """What the decision layer's ``on_answer`` hook received, and on which thread."""
+
+    calls: list[tuple[str, str, str]] = field(default_factory=list)
+    threads: list[str] = field(default_factory=list)
+
+    def __call__(self, question_id: str, answer: str, actor: str) -> None:
+        self.calls.append((question_id, answer, actor))
+        self.threads.append(threading.current_thread().name)
+
+
+@dataclass
+class Rig:
+    slack: FakeSlack
+    ledger: Ledger
+    approvals: Approvals
+    receiver: SlackReceiver
+    answers: Answers
+    clock: Clock
+    sleeps: list[float]
+    interactions: InteractionServer
+
+    def decision(self, **overrides: object) -> str:
+        return self.ledger.record_decision(make_decision(**overrides), self.clock())
+
+    def drain(self) -> None:
+        assert self.approvals.dispatcher.drain(10.0)
+
+    def click(
+        self,
+        question_id: str,
+        action: str,
+        user: str = "U0ALICE",
+        *,
+        signed_at: float | None = None,
+        action_ts: float | None = None,
+        secret: str = SECRET,
+    ) -> tuple[int, bytes]:
+        """A signed button click posted over HTTP to the mounted interactivity handler."""
+        payload = block_actions_payload(
+            question_id,
+            action,
+            user_id=user,
+            channel_id=CHANNEL,
+            action_ts=action_ts if action_ts is not None else self.clock(),
+        )
+        stamp = int(signed_at if signed_at is not None else self.clock())
+        body, headers = signed_interaction(payload, secret, stamp)
+        return post(self.interactions.url, body, headers)
+
+    def question(self, question_id: str) -> Question:
+        question = self.ledger.question(question_id)
+        assert question is not None
+        return question
+
+
+def make_decision(**overrides: object) -> Decision:
+    base: dict[str, object] = {
+        "kind": "remediation",
+        "decision_type": "rollback-crashloop/Deployment",
+        "subject": "Deployment/shop/web",
+        "proposal": {"op": "rollback", "to_revision": 4},
+        "confidence": 0.82,
+        "reason_code": "CrashLoopAfterRollout",
+        "reason": "3 of 3 pods crash-loop since revision 5 rolled out 4 minutes ago",
+        "evidence": {
+            "query": 'sum(kube_pod_container_status_restarts_total{namespace="shop"})',
+            "restarts": [0, 3, 9],
+            "pods_crashlooping": 3,
+            "source_url": "http://alertmanager.monitoring:9093/#/alerts?receiver=autonomic",
+        },
+        "model_version": "runbook rollback-crashloop@1",
+        "route": "ask",
+        "status": "asked",
+    }
+    base.update(overrides)
+    return Decision(**base)  # type: ignore[arg-type]
+
+
+def slack_settings(base_url: str, **overrides: object) -> SlackSettings:
+    data: dict[str, object] = {
+        "enabled": True,
+        "botToken": {"env": "SLACK_BOT"},
+        "signingSecret": {"env": "SLACK_SIGNING"},
+        "appToken": {"env": "SLACK_APP"},
+        "channel": CHANNEL,
+        "approvers": ["U0ALICE", "S0ONCALL"],
+        "oncallGroup": "S0ONCALL",
+        "questionTTL": TTL,
+        "replayWindow": REPLAY,
+        "baseURL": base_url,
+    }
+    data.update(overrides)
+    return SlackSettings.model_validate(data)
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock()
+
+
+@pytest.fixture
+def slack() -> Iterator[FakeSlack]:
+    fake = start_fake_slack(
+        token=TOKEN, app_token=APP_TOKEN, groups={"S0ONCALL": ["U0BOB", "U0CAROL"]}
+    )
+    yield fake
+    fake.stop()
+
+
+@pytest.fixture
+def ledger(tmp_path: Path) -> Iterator[Ledger]:
+    opened = open_ledger(f"sqlite:///{tmp_path / 'ledger.sqlite'}", NOW)
+    yield opened
+    opened.close()
+
+
+@pytest.fixture
+def rig(slack: FakeSlack, ledger: Ledger, clock: Clock) -> Iterator[Rig]:
+    answers = Answers()
+    sleeps: list[float] = []
+    approvals, receiver = build_approvals(
+        slack_settings(slack.url + "/api/"),
+        ENVIRON,
+        ledger,
+        clock=clock,
+        on_answer=answers,
+        snooze=SNOOZE,
+        policy=RetryPolicy(attempts=3, max_retry_after=30.0, backoff=0.5),
+        sleep=sleeps.append,
+    )
+    assert receiver is not None
+    interactions = InteractionServer(receiver.handle_interaction, clock)
+    yield Rig(slack, ledger, approvals, receiver, answers, clock, sleeps, interactions)
+    interactions.stop()
+    approvals.close()

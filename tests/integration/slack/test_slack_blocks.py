@@ -1,0 +1,157 @@
+"""The message content and the payload parser, without the network."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from agent.adapters.slack import MalformedInteractionError, parse_click
+from agent.adapters.slack_blocks import (
+    describe_proposal,
+    escalation_text,
+    escape,
+    question_blocks,
+    source_link,
+)
+from agent.ledger import DecisionRecord, Question
+from tests.fakeslack import block_actions_payload
+from tests.integration.slack.conftest import NOW
+
+QID = "0123456789abcdef0123456789abcdef"
+
+
+def _decision(**overrides: Any) -> DecisionRecord:
+    base: dict[str, Any] = {
+        "id": "d" * 32,
+        "kind": "remediation",
+        "decision_type": "restart/Deployment",
+        "subject": "Deployment/shop/web",
+        "proposal": {"op": "scale", "replicas": 5, "from": 3},
+        "confidence": 0.714,
+        "reason_code": "ForecastBreach",
+        "reason": "p90 forecast 1,240 rps exceeds capacity 900 rps in 6 min",
+        "evidence": {"query": "sum(rate(http_requests_total[2m]))", "forecast_p90": 1240.0},
+        "model_version": "ets@3",
+        "route": "ask",
+        "status": "asked",
+        "incident_key": None,
+        "created_at": NOW,
+        "updated_at": NOW,
+    }
+    base.update(overrides)
+    return DecisionRecord(**base)
+
+
+def _question(**overrides: Any) -> Question:
+    base: dict[str, Any] = {
+        "id": QID,
+        "decision_id": "d" * 32,
+        "status": "pending",
+        "channel": "slack",
+        "message_ref": None,
+        "asked_at": NOW,
+        "expires_at": NOW + 900,
+        "answered_by": None,
+        "answered_at": None,
+        "answer_reason": None,
+    }
+    base.update(overrides)
+    return Question(**base)
+
+
+def _mrkdwn(node: Any) -> list[str]:
+    """Every mrkdwn text in a block tree: the only text Slack turns into pings and links."""
+    if isinstance(node, list):
+        return [t for item in node for t in _mrkdwn(item)]
+    if not isinstance(node, dict):
+        return []
+    found = [node["text"]] if node.get("type") == "mrkdwn" else []
+    return found + [t for value in node.values() for t in _mrkdwn(value)]
+
+
+def test_text_from_a_decision_cannot_ping_or_link() -> None:
+    decision = _decision(
+        subject="Deployment/shop/<!channel>",
+        reason="restart <@U0BOSS> & <https://evil.example|click here>",
+    )
+    blocks = question_blocks(decision, _question())
+    text = " ".join(_mrkdwn(blocks))  # plain_text (header, dialog) is never interpreted
+    assert "<!channel>" not in text and "<@U0BOSS>" not in text
+    assert "&lt;!channel&gt;" in text and "&amp;" in text
+    assert "<https://evil.example" not in text
+    assert "<!channel>" not in escalation_text(decision, "why", "S0ONCALL")
+
+
+def test_long_evidence_is_cut_to_slack_limits() -> None:
+    decision = _decision(
+        evidence={"query": "x" * 10_000, "series": list(range(500)), "note": "y" * 5000}
+    )
+    blocks = question_blocks(decision, _question())
+    for block in blocks:
+        text = block.get("text", {}).get("text", "")
+        assert len(text) <= 3000
+        for field in block.get("fields", []):
+            assert len(field["text"]) <= 2000
+    assert "(last 8 of 500)" in json.dumps(blocks)
+
+
+def test_an_answered_question_shows_who_and_when_and_has_no_buttons() -> None:
+    answered = _question(status="approved", answered_by="U0ALICE", answered_at=NOW + 60)
+    blocks = question_blocks(_decision(), answered, "Executing next.")
+    assert not [b for b in blocks if b["type"] == "actions"]
+    text = json.dumps(blocks)
+    assert "*Approved* by <@U0ALICE> <!date^1800000060^" in text
+    assert "Executing next." in text
+    by_cli = question_blocks(_decision(), _question(status="rejected", answered_by="cli:<bob>"))
+    assert "cli:&lt;bob&gt;" in json.dumps(by_cli)
+
+
+def test_proposal_source_and_escalation_wording() -> None:
+    assert describe_proposal({"op": "scale", "replicas": 5, "from": 3}) == (
+        "scale (replicas=5, from=3)"
+    )
+    assert describe_proposal({"ratio": 0.123456}) == "change (ratio=0.1235)"
+    assert source_link({"generatorURL": "http://prom:9090/graph?g0.expr=up"}) is not None
+    assert source_link({"url": "javascript:alert(1)"}) is None
+    text = escalation_text(_decision(), "nobody answered", "S0ONCALL")
+    assert text.startswith("<!subteam^S0ONCALL> Escalation: scale")
+    assert not escalation_text(_decision(), "why", None).startswith("<!subteam")
+    assert escape("a<b>&c") == "a&lt;b&gt;&amp;c"
+
+
+def test_parse_click_reads_a_real_shaped_payload() -> None:
+    payload = block_actions_payload(QID, "snooze", user_id="U0ALICE", action_ts=NOW + 0.25)
+    click = parse_click(payload)
+    assert click is not None
+    assert (click.question_id, click.answer, click.user_id) == (QID, "snoozed", "U0ALICE")
+    assert (click.channel_id, click.action_ts) == ("C0OPS", NOW + 0.25)
+
+
+_json = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=8),
+    lambda inner: (
+        st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=8), inner, max_size=3)
+    ),
+    max_leaves=12,
+)
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    base=st.sampled_from(["approve", "reject", "snooze", "other"]),
+    key=st.sampled_from(["type", "user", "actions", "container", "channel"]),
+    junk=_json,
+)
+def test_parse_click_fails_only_with_its_own_error(base: str, key: str, junk: Any) -> None:
+    """Whatever a signed body contains, the parser answers a click, None, or a 400."""
+    payload = block_actions_payload(QID, base, user_id="U0ALICE", action_ts=NOW)
+    payload[key] = junk
+    try:
+        click = parse_click(payload)
+    except MalformedInteractionError:
+        return
+    if click is not None:
+        assert click.question_id == QID and click.answer in {"approved", "rejected", "snoozed"}

@@ -1,0 +1,169 @@
+"""Slack misbehaving: 429 with Retry-After, 500s, unreachable; and running without Slack."""
+
+from __future__ import annotations
+
+import pytest
+from pydantic import SecretStr
+
+from agent.adapters.slack import RetryPolicy, SlackApi, build_approvals
+from agent.errors import TransientError
+from agent.ledger import Ledger
+from agent.settings import SlackSettings
+from tests.fakeslack import FakeSlack
+from tests.integration.slack.conftest import CHANNEL, NOW, TOKEN, Answers, Clock, Rig
+
+
+def _api(slack: FakeSlack, sleeps: list[float], **policy: float) -> SlackApi:
+    return SlackApi.connect(
+        SecretStr(TOKEN),
+        base_url=slack.url + "/api/",
+        policy=RetryPolicy(**policy),  # type: ignore[arg-type]
+        sleep=sleeps.append,
+    )
+
+
+def test_a_429_is_retried_after_the_delay_slack_asks_for(rig: Rig) -> None:
+    rig.slack.fail_next("chat.postMessage", 429, retry_after=2)
+    asked = rig.approvals.ask(rig.decision(), rig.clock())
+    assert asked.posted
+    assert rig.sleeps == [2.0]
+    assert [c.status for c in rig.slack.calls_to("chat.postMessage")] == [429, 200]
+    assert len(rig.slack.top_level()) == 1
+
+
+def test_a_retry_after_longer_than_the_bound_is_not_waited_for(slack: FakeSlack) -> None:
+    sleeps: list[float] = []
+    api = _api(slack, sleeps, max_retry_after=30.0)
+    slack.fail_next("chat.postMessage", 429, retry_after=120)
+    with pytest.raises(TransientError) as caught:
+        api.post_message(CHANNEL, "hello")
+    assert caught.value.delay == 120.0
+    assert caught.value.reason == "SlackRateLimited"
+    assert sleeps == []
+    assert len(slack.calls_to("chat.postMessage")) == 1
+
+
+def test_repeated_429s_give_up_after_the_bounded_attempts(slack: FakeSlack) -> None:
+    sleeps: list[float] = []
+    api = _api(slack, sleeps, attempts=3)
+    slack.fail_next("chat.update", 429, retry_after=1, times=5)
+    with pytest.raises(TransientError, match=r"rate-limited chat\.update"):
+        api.update_message(CHANNEL, "1.0", "x")
+    assert sleeps == [1.0, 1.0]
+    assert len(slack.calls_to("chat.update")) == 3
+
+
+def test_a_500_is_retried_with_backoff_and_then_succeeds(rig: Rig) -> None:
+    rig.slack.fail_next("chat.postMessage", 500, times=2)
+    asked = rig.approvals.ask(rig.decision(), rig.clock())
+    assert asked.posted
+    assert rig.sleeps == [0.5, 1.0]
+    assert [c.status for c in rig.slack.calls_to("chat.postMessage")] == [500, 500, 200]
+
+
+def test_persistent_500s_are_a_transient_error_after_bounded_retries(slack: FakeSlack) -> None:
+    sleeps: list[float] = []
+    api = _api(slack, sleeps, attempts=3, backoff=0.5)
+    slack.fail_next("chat.postMessage", 500, times=10)
+    with pytest.raises(TransientError) as caught:
+        api.post_message(CHANNEL, "hello")
+    assert caught.value.reason == "SlackUnavailable"
+    assert len(slack.calls_to("chat.postMessage")) == 3
+    assert sleeps == [0.5, 1.0]
+
+
+def test_persistent_500s_fall_back_to_escalation_and_nothing_runs(rig: Rig) -> None:
+    rig.slack.fail_next("chat.postMessage", 500, times=3)
+    decision_id = rig.decision()
+    asked = rig.approvals.ask(decision_id, rig.clock())
+    rig.drain()
+    assert not asked.posted
+    assert rig.question(asked.question_id).status == "pending"
+    assert rig.answers.calls == []
+    [escalation] = rig.ledger.feedback_for(decision_id)
+    assert escalation["kind"] == "escalation"
+
+
+def test_slack_unreachable_falls_back_to_the_ledger_and_nothing_is_executed(rig: Rig) -> None:
+    rig.slack.go_unreachable()
+    decision_id = rig.decision()
+    asked = rig.approvals.ask(decision_id, rig.clock())
+    rig.drain()
+
+    assert not asked.posted
+    assert asked.message_ref == f"ledger:{asked.question_id}"
+    question = rig.question(asked.question_id)
+    assert (question.status, question.message_ref) == ("pending", None)
+    assert [q.id for q in rig.ledger.questions("pending")] == [asked.question_id]  # CLI/HTTP
+    [escalation] = rig.ledger.feedback_for(decision_id)
+    assert (escalation["kind"], escalation["outcome"]) == ("escalation", "escalated")
+    assert "autonomic approvals" in escalation["detail"]["why"]
+    assert "unreachable" in escalation["detail"]["why"].lower()
+    assert rig.sleeps == [0.5, 1.0]  # bounded retries before giving up
+    assert rig.answers.calls == []
+    record = rig.ledger.get_decision(decision_id)
+    assert record is not None and record.status == "asked"
+
+    # Expiry while Slack is still down: a no, escalated through the ledger, nothing runs.
+    rig.clock.advance(2_000)
+    [expiry] = rig.approvals.expire_due(rig.clock())
+    rig.drain()
+    assert expiry.escalation_ref == f"ledger:{decision_id}"
+    assert rig.answers.calls == [(asked.question_id, "expired", "timeout")]
+    kinds = [f["kind"] for f in rig.ledger.feedback_for(decision_id)]
+    assert kinds == ["escalation", "expiry", "escalation"]
+
+
+def test_the_cli_can_answer_a_question_slack_never_showed(rig: Rig) -> None:
+    rig.slack.go_unreachable()
+    asked = rig.approvals.ask(rig.decision(), rig.clock())
+    outcome = rig.approvals.answer(asked.question_id, "approved", "cli:alice", rig.clock())
+    assert outcome.accepted and outcome.code == "Recorded"
+    rig.drain()
+    assert rig.answers.calls == [(asked.question_id, "approved", "cli:alice")]
+    again = rig.approvals.answer(asked.question_id, "rejected", "cli:bob", rig.clock())
+    assert (again.accepted, again.code) == (False, "AlreadyAnswered")
+
+
+def test_a_failed_message_update_does_not_undo_the_answer(rig: Rig) -> None:
+    asked = rig.approvals.ask(rig.decision(), rig.clock())
+    rig.slack.fail_next("chat.update", 500, times=3)
+    assert rig.click(asked.question_id, "approve")[0] == 200
+    rig.drain()
+    assert rig.question(asked.question_id).status == "approved"
+    assert rig.answers.calls == [(asked.question_id, "approved", "U0ALICE")]
+    assert [c.status for c in rig.slack.calls_to("chat.update")] == [500, 500, 500]
+
+
+def test_group_lookup_failure_refuses_rather_than_approves(rig: Rig) -> None:
+    asked = rig.approvals.ask(rig.decision(), rig.clock())
+    rig.slack.fail_next("usergroups.users.list", 500)
+    assert rig.click(asked.question_id, "approve", user="U0BOB")[0] == 200
+    rig.drain()
+    assert rig.question(asked.question_id).status == "pending"
+    assert "could not check membership of S0ONCALL" in rig.slack.ephemerals[-1]["text"]
+    assert rig.sleeps == []  # no waiting inside Slack's 3-second acknowledgement
+    assert rig.click(asked.question_id, "approve", user="U0BOB")[0] == 200
+    assert rig.question(asked.question_id).status == "approved"
+
+
+def test_without_slack_questions_live_in_the_ledger(ledger: Ledger) -> None:
+    clock, answers = Clock(), Answers()
+    approvals, receiver = build_approvals(
+        SlackSettings(), {}, ledger, clock=clock, on_answer=answers, snooze=600.0
+    )
+    assert receiver is None
+    from tests.integration.slack.conftest import make_decision
+
+    decision_id = ledger.record_decision(make_decision(), NOW)
+    asked = approvals.ask(decision_id, NOW)
+    assert (asked.posted, asked.message_ref) == (False, f"ledger:{asked.question_id}")
+    snoozed = approvals.answer(asked.question_id, "snoozed", "cli:alice", NOW + 10)
+    assert snoozed.accepted and snoozed.question is not None
+    assert snoozed.question.expires_at == NOW + 900.0 + 600.0
+    clock.now = NOW + 10_000
+    [expiry] = approvals.expire_due(clock.now)
+    assert approvals.dispatcher.drain()
+    assert expiry.escalation_ref == f"ledger:{decision_id}"
+    assert answers.calls == [(asked.question_id, "expired", "timeout")]
+    approvals.close()

@@ -1,0 +1,201 @@
+"""A question's life in Slack, over the wire: post, answer, update, thread, snooze, expire."""
+
+from __future__ import annotations
+
+import json
+import threading
+from typing import Any
+
+from tests.integration.slack.conftest import CHANNEL, NOW, SNOOZE, TTL, Rig
+
+
+def _blocks_of(kind: str, blocks: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [b for b in blocks if b["type"] == kind]
+
+
+def _text(blocks: list[dict[str, Any]]) -> str:
+    return json.dumps(blocks, ensure_ascii=False)
+
+
+def test_a_question_is_posted_with_the_proposal_evidence_and_buttons(rig: Rig) -> None:
+    decision_id = rig.decision()
+    asked = rig.approvals.ask(decision_id, rig.clock())
+
+    assert asked.posted
+    [call] = rig.slack.calls_to("chat.postMessage")
+    assert call.authorized and call.params["channel"] == CHANNEL
+    [message] = rig.slack.top_level()
+    assert asked.message_ref == f"slack:{message.channel}:{message.ts}"
+    assert rig.question(asked.question_id).message_ref == asked.message_ref
+    assert rig.question(asked.question_id).expires_at == NOW + TTL
+
+    header = _blocks_of("header", message.blocks)[0]["text"]["text"]
+    assert "rollback" in header and "Deployment/shop/web" in header
+    text = _text(message.blocks)
+    assert "82%" in text  # the confidence
+    assert "3 of 3 pods crash-loop" in text  # the reason sentence
+    assert "kube_pod_container_status_restarts_total" in text  # the query
+    assert "pods_crashlooping: 3" in text  # a key number
+    assert "<http://alertmanager.monitoring:9093/#/alerts?receiver=autonomic|" in text
+    [actions] = _blocks_of("actions", message.blocks)
+    buttons = {b["action_id"]: b for b in actions["elements"]}
+    assert set(buttons) == {"autonomic_approve", "autonomic_reject", "autonomic_snooze"}
+    assert {b["value"] for b in buttons.values()} == {asked.question_id}
+    assert "confirm" in buttons["autonomic_approve"]
+    assert "Approval needed" in message.text  # the notification fallback text
+
+
+def test_approve_records_once_updates_the_message_and_threads_progress(rig: Rig) -> None:
+    asked = rig.approvals.ask(rig.decision(), rig.clock())
+    rig.clock.advance(42)
+
+    status, _ = rig.click(asked.question_id, "approve")
+    assert status == 200
+    question = rig.question(asked.question_id)
+    assert (question.status, question.answered_by) == ("approved", "U0ALICE")
+    assert question.answered_at == NOW + 42
+
+    rig.drain()
+    assert rig.answers.calls == [(asked.question_id, "approved", "U0ALICE")]
+    assert rig.answers.threads == ["autonomic-approvals"]  # not the request thread
+    [update] = rig.slack.calls_to("chat.update")
+    [message] = rig.slack.top_level()
+    assert (update.params["channel"], update.params["ts"]) == (message.channel, message.ts)
+    assert not _blocks_of("actions", message.blocks)  # buttons gone
+    assert "*Approved* by <@U0ALICE>" in _text(message.blocks)
+    assert "Executing next" in _text(message.blocks)
+
+    rig.approvals.progress(asked.question_id, "Executing: rollback of Deployment/shop/web to 4")
+    rig.approvals.progress(asked.question_id, "Verified: 0 restarts in 5 min")
+    rig.approvals.settle(asked.question_id, "Done: rolled back and verified.")
+    replies = rig.slack.replies(message.channel, message.ts)
+    assert [r.text for r in replies] == [
+        "Executing: rollback of Deployment/shop/web to 4",
+        "Verified: 0 restarts in 5 min",
+    ]
+    final = rig.slack.message(message.channel, message.ts)
+    assert "Done: rolled back and verified." in _text(final.blocks)
+    assert len(final.history) == 2  # the answer, then the final word
+    answers = [f for f in rig.ledger.feedback_for(question.decision_id) if f["kind"] == "answer"]
+    assert [(f["outcome"], f["actor"]) for f in answers] == [("approved", "U0ALICE")]
+
+
+def test_reject_records_a_no_and_nothing_runs(rig: Rig) -> None:
+    asked = rig.approvals.ask(rig.decision(), rig.clock())
+    status, _ = rig.click(asked.question_id, "reject")
+    assert status == 200
+    rig.drain()
+    assert rig.question(asked.question_id).status == "rejected"
+    assert rig.answers.calls == [(asked.question_id, "rejected", "U0ALICE")]
+    [message] = rig.slack.top_level()
+    assert "*Rejected* by <@U0ALICE>" in _text(message.blocks)
+    assert "Nothing will be done" in _text(message.blocks)
+    assert not _blocks_of("actions", message.blocks)
+
+
+def test_snooze_extends_the_expiry_and_keeps_the_question_open(rig: Rig) -> None:
+    asked = rig.approvals.ask(rig.decision(), rig.clock())
+    snoozed_at = rig.clock.advance(600)
+    status, _ = rig.click(asked.question_id, "snooze", user="U0BOB")
+    assert status == 200
+    rig.drain()
+    question = rig.question(asked.question_id)
+    assert question.status == "pending"
+    assert question.expires_at == NOW + TTL + SNOOZE  # extended by the snooze
+    assert rig.answers.calls == []  # a snooze is not a decision
+    [message] = rig.slack.top_level()
+    assert _blocks_of("actions", message.blocks)  # still answerable
+    assert "*Snoozed* by <@U0BOB>" in _text(message.blocks)
+
+    # Slack retrying the same click does not snooze it further.
+    rig.clock.advance(2)
+    assert rig.click(asked.question_id, "snooze", user="U0BOB", action_ts=snoozed_at)[0] == 200
+    assert rig.question(asked.question_id).expires_at == NOW + TTL + SNOOZE
+
+    # Past the original TTL the question is still open, and can be approved.
+    rig.clock.now = NOW + TTL + SNOOZE - 60
+    assert rig.approvals.expire_due(rig.clock()) == []
+    assert rig.click(asked.question_id, "approve")[0] == 200
+    rig.drain()
+    assert rig.question(asked.question_id).status == "approved"
+    assert rig.answers.calls == [(asked.question_id, "approved", "U0ALICE")]
+
+
+def test_expiry_is_a_no_that_escalates_to_the_oncall_group(rig: Rig) -> None:
+    decision_id = rig.decision()
+    asked = rig.approvals.ask(decision_id, rig.clock())
+    rig.clock.advance(TTL - 1)
+    assert rig.approvals.expire_due(rig.clock()) == []
+    rig.clock.advance(1)
+
+    [expiry] = rig.approvals.expire_due(rig.clock())
+    rig.drain()
+    assert expiry.question.id == asked.question_id
+    assert rig.question(asked.question_id).status == "expired"
+    assert rig.answers.calls == [(asked.question_id, "expired", "timeout")]
+    question_message = rig.slack.message(*asked.message_ref.split(":")[1:])
+    assert not _blocks_of("actions", question_message.blocks)
+    assert "*Expired* unanswered" in _text(question_message.blocks)
+    escalations = [m for m in rig.slack.top_level() if "<!subteam^S0ONCALL>" in m.text]
+    assert len(escalations) == 1
+    assert expiry.escalation_ref == f"slack:{escalations[0].channel}:{escalations[0].ts}"
+    assert "Deployment/shop/web" in escalations[0].text
+    kinds = [f["kind"] for f in rig.ledger.feedback_for(decision_id)]
+    assert kinds == ["expiry"]
+
+    # Expired means no: a late click changes nothing and tells the clicker why.
+    rig.clock.advance(5)
+    assert rig.click(asked.question_id, "approve")[0] == 200
+    rig.drain()
+    assert rig.question(asked.question_id).status == "expired"
+    assert rig.answers.calls == [(asked.question_id, "expired", "timeout")]
+    assert "expired" in rig.slack.ephemerals[-1]["text"]
+    # A second expiry run finds nothing new to escalate.
+    assert rig.approvals.expire_due(rig.clock()) == []
+
+
+def test_a_question_past_its_expiry_cannot_be_approved_before_the_expiry_job_runs(
+    rig: Rig,
+) -> None:
+    asked = rig.approvals.ask(rig.decision(), rig.clock())
+    rig.clock.advance(TTL + 1)
+    assert rig.click(asked.question_id, "approve")[0] == 200
+    rig.drain()
+    assert rig.question(asked.question_id).status == "pending"
+    assert rig.answers.calls == []
+    assert [e.question.id for e in rig.approvals.expire_due(rig.clock())] == [asked.question_id]
+
+
+def test_a_member_of_an_approver_group_may_answer_and_membership_is_cached(rig: Rig) -> None:
+    first = rig.approvals.ask(rig.decision(), rig.clock())
+    second = rig.approvals.ask(rig.decision(subject="Deployment/shop/cart"), rig.clock())
+    assert rig.click(first.question_id, "approve", user="U0BOB")[0] == 200
+    rig.clock.advance(30)
+    assert rig.click(second.question_id, "reject", user="U0CAROL")[0] == 200
+    assert rig.question(first.question_id).status == "approved"
+    assert rig.question(second.question_id).status == "rejected"
+    assert len(rig.slack.calls_to("usergroups.users.list")) == 1
+    assert rig.slack.calls_to("usergroups.users.list")[0].params["usergroup"] == "S0ONCALL"
+
+
+def test_the_click_is_acknowledged_while_the_decision_layer_is_still_busy(rig: Rig) -> None:
+    """Slack's 3-second limit: the response does not wait for ``on_answer``."""
+    release, entered = threading.Event(), threading.Event()
+
+    def slow_hook(question_id: str, answer: str, actor: str) -> None:
+        entered.set()
+        release.wait(10)
+        rig.answers(question_id, answer, actor)
+
+    rig.approvals.on_answer = slow_hook
+    asked = rig.approvals.ask(rig.decision(), rig.clock())
+    try:
+        status, _ = rig.click(asked.question_id, "approve")  # returns while the hook blocks
+        assert status == 200
+        assert rig.question(asked.question_id).status == "approved"  # CAS came first
+        assert entered.wait(10)
+        assert rig.answers.calls == []
+    finally:
+        release.set()
+    rig.drain()
+    assert rig.answers.calls == [(asked.question_id, "approved", "U0ALICE")]

@@ -1,0 +1,135 @@
+"""The Grafana dashboard is well-formed and asks only for metrics the daemon exports.
+
+Metric names and labels are a contract between ``agent/observability.py``, the
+dashboard and docs/deploy.md; this checks all three against the daemon's own registry.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+import pytest
+from prometheus_client.metrics import MetricWrapperBase
+
+from agent.observability import Metrics
+from tests.unit.manifests.conftest import BASE, REPO
+
+DASHBOARD = BASE / "grafana" / "autonomic-dashboard.json"
+# Labels Prometheus adds when scraping, and the histogram bucket label.
+TARGET_LABELS = frozenset({"job", "instance", "pod", "namespace", "le"})
+SUFFIXES = {"counter": ("_total",), "histogram": ("_bucket", "_count", "_sum"), "gauge": ("",)}
+
+
+def _exported() -> dict[str, tuple[str, frozenset[str]]]:
+    """Family name -> (type, label names), from a fresh ``Metrics`` registry."""
+    metrics = Metrics()
+    families: dict[str, tuple[str, frozenset[str]]] = {}
+    for value in vars(metrics).values():
+        if isinstance(value, MetricWrapperBase):
+            family = next(iter(value.collect()))
+            families[family.name] = (family.type, frozenset(value._labelnames))
+    return families
+
+
+def _series_names() -> dict[str, str]:
+    """Every series name a query may use -> its family."""
+    names = {}
+    for family, (kind, _) in _exported().items():
+        for suffix in SUFFIXES[kind]:
+            names[family + suffix] = family
+    return names
+
+
+def _dashboard() -> dict[str, Any]:
+    loaded: dict[str, Any] = json.loads(DASHBOARD.read_text(encoding="utf-8"))
+    return loaded
+
+
+def _panels() -> list[dict[str, Any]]:
+    return [p for p in _dashboard()["panels"] if p["type"] != "row"]
+
+
+def _targets() -> list[tuple[str, dict[str, Any]]]:
+    return [(p["title"], t) for p in _panels() for t in p["targets"]]
+
+
+def test_panels_have_unique_ids_and_do_not_overlap() -> None:
+    panels = _dashboard()["panels"]
+    ids = [p["id"] for p in panels]
+    assert len(ids) == len(set(ids))
+    cells: set[tuple[int, int]] = set()
+    for panel in panels:
+        grid = panel["gridPos"]
+        assert grid["x"] + grid["w"] <= 24, panel["title"]
+        mine = {(x, y) for x in range(grid["x"], grid["x"] + grid["w"])
+                for y in range(grid["y"], grid["y"] + grid["h"])}  # fmt: skip
+        assert not mine & cells, f"panel {panel['title']!r} overlaps another"
+        cells |= mine
+
+
+def test_every_query_uses_the_datasource_variable() -> None:
+    names = {v["name"] for v in _dashboard()["templating"]["list"]}
+    assert {"datasource", "job"} <= names
+    for panel in _panels():
+        assert panel["datasource"]["uid"] == "${datasource}", panel["title"]
+        for target in panel["targets"]:
+            assert target["datasource"]["uid"] == "${datasource}", panel["title"]
+            assert 'job=~"$job"' in target["expr"], f"{panel['title']}: filter by $job"
+
+
+def test_queries_use_only_exported_metrics_and_their_labels() -> None:
+    series, families = _series_names(), _exported()
+    for title, target in _targets():
+        expr = target["expr"]
+        used = set(re.findall(r"\bautonomic_[a-z_]+\b", expr))
+        assert used, f"{title}: no Autonomic metric in {expr}"
+        unknown = used - set(series)
+        assert not unknown, f"{title}: not exported by agent/observability.py: {unknown}"
+        allowed = TARGET_LABELS.union(*(families[series[name]][1] for name in used))
+        labels = set(re.findall(r"([a-z_]+)\s*(?:=~|!~|!=|=)\s*\"", expr))
+        for group in re.findall(r"\b(?:by|on|without|ignoring)\s*\(([^)]*)\)", expr):
+            labels |= {label.strip() for label in group.split(",") if label.strip()}
+        assert labels <= allowed, f"{title}: labels {labels - allowed} not on {used}"
+        legend = set(re.findall(r"\{\{\s*([a-z_]+)\s*\}\}", target.get("legendFormat", "")))
+        assert legend <= labels, f"{title}: legend uses {legend - labels}, dropped by the query"
+
+
+def test_the_dashboard_shows_every_exported_metric() -> None:
+    expressions = " ".join(t["expr"] for _, t in _targets())
+    series = _series_names()
+    shown = {series[n] for n in re.findall(r"\bautonomic_[a-z_]+\b", expressions) if n in series}
+    assert shown == set(_exported())
+
+
+def _documented() -> dict[str, tuple[str, frozenset[str]]]:
+    """The metric contract table of docs/deploy.md: | `name` | type | `labels` | meaning |."""
+    text = (REPO / "docs" / "deploy.md").read_text(encoding="utf-8")
+    rows = re.findall(r"^\|\s*`(autonomic_[a-z_]+)`\s*\|\s*(\w+)\s*\|([^|]*)\|", text, re.M)
+    return {
+        name: (kind, frozenset(re.findall(r"`([a-z_]+)`", labels))) for name, kind, labels in rows
+    }
+
+
+def test_docs_contract_matches_the_exported_metrics() -> None:
+    documented, families = _documented(), _exported()
+    exposed = {}
+    for family, (kind, labels) in families.items():
+        name = family + ("_total" if kind == "counter" else "")
+        exposed[name] = (kind, labels)
+    assert documented == exposed
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "autonomic_loop_duration_seconds",
+        "autonomic_decisions_total",
+        "autonomic_errors_total",
+        "autonomic_leader",
+        "autonomic_calibration_error",
+    ],
+)
+def test_the_issue_named_metrics_are_in_the_contract(name: str) -> None:
+    assert name in _documented()

@@ -1,0 +1,121 @@
+"""Alertmanager webhook v4 payloads: parsing, deduplication, targets, firing set."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+
+from remediation.alerts import PayloadError, alert_target, parse_payload, to_signals, update_firing
+from remediation.ports import ObjectRef
+
+
+def payload(*alerts: dict[str, Any], **fields: Any) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "version": "4",
+        "groupKey": '{}:{alertname="KubePodCrashLooping"}',
+        "truncatedAlerts": 0,
+        "status": "firing",
+        "receiver": "autonomic",
+        "groupLabels": {"alertname": "KubePodCrashLooping"},
+        "commonLabels": {},
+        "commonAnnotations": {},
+        "externalURL": "http://alertmanager:9093",
+        "alerts": list(alerts),
+    }
+    body.update(fields)
+    return body
+
+
+def alert(
+    fingerprint: str = "a1b2", starts: str = "2026-11-22T10:00:00Z", **labels: str
+) -> dict[str, Any]:
+    return {
+        "status": "firing",
+        "labels": {"alertname": "KubePodCrashLooping", "namespace": "shop", "pod": "web-1"}
+        | labels,
+        "annotations": {"summary": "crash looping"},
+        "startsAt": starts,
+        "endsAt": "0001-01-01T00:00:00Z",
+        "generatorURL": "http://prometheus/graph",
+        "fingerprint": fingerprint,
+    }
+
+
+def test_parse_and_convert() -> None:
+    parsed = parse_payload(json.dumps(payload(alert(), alert("c3d4", pod="web-2"))))
+    signals = to_signals(parsed, received_at=100.0)
+    assert [s.target for s in signals] == [
+        ObjectRef("Pod", "web-1", "shop"),
+        ObjectRef("Pod", "web-2", "shop"),
+    ]
+    first = signals[0]
+    assert first.kind == "alert" and first.name == "KubePodCrashLooping"
+    assert first.dedup_key == "alert/a1b2/2026-11-22T10:00:00+00:00"
+    assert first.evidence["fingerprint"] == "a1b2" and first.confidence == 0.9
+
+
+def test_resends_deduplicate_on_fingerprint_and_start() -> None:
+    again = parse_payload(json.dumps(payload(alert(), alert())))
+    assert len(to_signals(again, 1.0)) == 1
+    restarted = parse_payload(json.dumps(payload(alert(), alert(starts="2026-11-22T11:00:00Z"))))
+    assert len(to_signals(restarted, 1.0)) == 2  # same alert firing again is a new incident
+
+
+def test_confidence_annotation() -> None:
+    body = alert()
+    body["annotations"]["autonomic.dev/confidence"] = "0.55"
+    (sig,) = to_signals(parse_payload(json.dumps(payload(body))), 1.0)
+    assert sig.confidence == 0.55
+
+
+@pytest.mark.parametrize(
+    ("labels", "target"),
+    [
+        ({"namespace": "a", "deployment": "web"}, ObjectRef("Deployment", "web", "a")),
+        ({"namespace": "a", "statefulset": "db"}, ObjectRef("StatefulSet", "db", "a")),
+        ({"node": "n1"}, ObjectRef("Node", "n1")),
+        ({"namespace": "a", "pod": "p", "node": "n1"}, ObjectRef("Pod", "p", "a")),
+        ({"pod": "p"}, None),
+        ({}, None),
+    ],
+)
+def test_alert_target(labels: dict[str, str], target: ObjectRef | None) -> None:
+    assert alert_target(labels) == target
+
+
+@pytest.mark.parametrize(
+    ("body", "fragment"),
+    [
+        ("not json", "Invalid JSON"),
+        ("[]", "(body)"),
+        (json.dumps(payload(alert(), version="3")), "version"),
+        (json.dumps(payload(alert(starts="yesterday"))), "alerts[0].startsAt"),
+        (json.dumps(payload(alert(starts="2026-11-22T10:00:00"))), "timezone"),
+        (json.dumps(payload(alert(alertname=""))), "alertname"),
+        (json.dumps(payload(alert(), status="weird")), "status"),
+        (json.dumps(payload(alert(fingerprint=""))), "fingerprint"),
+        (json.dumps(payload({"status": "firing"})), "alerts[0].labels"),
+    ],
+)
+def test_malformed_payloads(body: str, fragment: str) -> None:
+    with pytest.raises(PayloadError) as raised:
+        parse_payload(body)
+    assert raised.value.status == 400
+    assert fragment in str(raised.value)
+
+
+def test_oversized_body_is_413() -> None:
+    with pytest.raises(PayloadError) as raised:
+        parse_payload(b" " * 1_048_577)
+    assert raised.value.status == 413
+
+
+def test_firing_set_follows_resolutions() -> None:
+    firing = update_firing((), parse_payload(json.dumps(payload(alert(), alert("c3d4")))))
+    assert [a.fingerprint for a in firing] == ["a1b2", "c3d4"]
+    resolved = alert("a1b2")
+    resolved["status"] = "resolved"
+    firing = update_firing(firing, parse_payload(json.dumps(payload(resolved, status="resolved"))))
+    assert [a.fingerprint for a in firing] == ["c3d4"]

@@ -1,0 +1,242 @@
+"""Guards, table-driven: each row is a state, a plan and the gate expected."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import pytest
+
+from remediation.guards import (
+    ActionRecord,
+    BreakerState,
+    GlobalLimits,
+    GuardState,
+    breaker_status,
+    check,
+    check_all,
+    check_undo,
+    prune,
+    record_finish,
+    record_start,
+    record_trigger,
+    set_pause,
+)
+from remediation.planning import Plan, plan
+from remediation.ports import ObjectRef
+from remediation.schema import Guards
+from remediation.snapshot import ClusterSnapshot
+from remediation.windows import WindowFields
+
+from .builders import NOW, deployment, pod, runbook, signal
+
+RUNBOOK = runbook(
+    """
+    triggers: [{type: kubernetes, condition: CrashLoopBackOff}]
+    target: {kind: Deployment}
+    actions: [{type: rollback}]
+    verification: {checks: [{type: kubernetes, condition: podsReady}]}
+    guards:
+      cooldownPerTarget: 30m
+      maxActionsPerHour: 3
+      maxConcurrent: 1
+      blastRadius: {maxTargets: 1, minHealthyFraction: 0.5}
+      circuitBreaker: {failures: 2, openFor: 1h}
+    """,
+    name="rb",
+)
+GUARDS: Guards = RUNBOOK.spec.guards
+WEB = deployment()
+OTHER = ObjectRef("Deployment", "api", "shop")
+LIMITS = GlobalLimits(max_actions_per_hour=5, storm_triggers_per_minute=10, storm_cooldown=600)
+
+
+def make_plan(**changes: object) -> Plan:
+    pods = tuple(pod(f"web-{i}", WEB) for i in range(3))
+    result = plan(RUNBOOK, signal(target=WEB.ref), ClusterSnapshot((WEB,), pods), NOW)
+    assert isinstance(result, Plan)
+    return replace(result, **changes)  # type: ignore[arg-type]
+
+
+def actions(
+    *ages: float, runbook_name: str = "rb", target: ObjectRef = OTHER
+) -> tuple[ActionRecord, ...]:
+    return tuple(ActionRecord(runbook_name, target, NOW - age) for age in ages)
+
+
+PLAN = make_plan()
+FREEZE = WindowFields.model_validate(
+    {"timezone": "UTC", "dates": ({"start": "2026-11-01", "end": "2026-12-01"},)}
+)
+
+CASES = [
+    ("all clear", GuardState(), PLAN, LIMITS, "Allowed"),
+    ("paused", GuardState(paused=True, pause_reason="incident 42"), PLAN, LIMITS, "Paused"),
+    (
+        "global freeze",
+        GuardState(),
+        PLAN,
+        replace(LIMITS, freeze_windows=(FREEZE,)),
+        "GlobalFreeze",
+    ),
+    (
+        "storm now",
+        GuardState(trigger_times=tuple(NOW - i for i in range(11))),
+        PLAN,
+        LIMITS,
+        "Storm",
+    ),
+    ("storm cooling down", GuardState(storm_seen_at=NOW - 300), PLAN, LIMITS, "StormCooldown"),
+    ("storm over", GuardState(storm_seen_at=NOW - 601), PLAN, LIMITS, "Allowed"),
+    (
+        "breaker open",
+        GuardState(breakers={"rb": BreakerState(2, NOW - 60)}),
+        PLAN,
+        LIMITS,
+        "CircuitOpen",
+    ),
+    (
+        "breaker half-open",
+        GuardState(breakers={"rb": BreakerState(2, NOW - 3601)}),
+        PLAN,
+        LIMITS,
+        "Allowed",
+    ),
+    (
+        "half-open trial running",
+        GuardState(breakers={"rb": BreakerState(2, NOW - 3601, trial_running=True)}),
+        PLAN,
+        LIMITS,
+        "CircuitHalfOpen",
+    ),
+    ("concurrency", GuardState(in_flight=actions(10)), PLAN, LIMITS, "Concurrency"),
+    (
+        "target busy",
+        GuardState(in_flight=actions(10, runbook_name="x", target=WEB.ref)),
+        PLAN,
+        LIMITS,
+        "TargetBusy",
+    ),
+    ("cooldown", GuardState(actions=actions(600, target=WEB.ref)), PLAN, LIMITS, "Cooldown"),
+    ("cooldown over", GuardState(actions=actions(1801, target=WEB.ref)), PLAN, LIMITS, "Allowed"),
+    (
+        "runbook rate",
+        GuardState(actions=actions(3500, 3000, 2500)),
+        PLAN,
+        LIMITS,
+        "RunbookRateLimit",
+    ),
+    ("hour window slides", GuardState(actions=actions(3601, 3000, 2500)), PLAN, LIMITS, "Allowed"),
+    (
+        "global rate",
+        GuardState(actions=actions(100, 200, 300, 400, 500, runbook_name="x")),
+        PLAN,
+        LIMITS,
+        "GlobalRateLimit",
+    ),
+    (
+        "blast radius",
+        GuardState(),
+        make_plan(blast=replace(PLAN.blast, targets=2)),
+        LIMITS,
+        "BlastRadius",
+    ),
+    (
+        "min healthy",
+        GuardState(),
+        make_plan(blast=replace(PLAN.blast, selected=4, healthy_after=1)),
+        LIMITS,
+        "MinHealthy",
+    ),
+    (
+        "human changed it",
+        GuardState(),
+        make_plan(human_changed_at=NOW - 120),
+        LIMITS,
+        "HumanRecentlyChanged",
+    ),
+    ("human long ago", GuardState(), make_plan(human_changed_at=NOW - 7200), LIMITS, "Allowed"),
+]
+
+
+@pytest.mark.parametrize(
+    ("name", "state", "the_plan", "limits", "code"), CASES, ids=[c[0] for c in CASES]
+)
+def test_gate(
+    name: str, state: GuardState, the_plan: Plan, limits: GlobalLimits, code: str
+) -> None:
+    gate = check(the_plan, GUARDS, state, limits, NOW)
+    assert gate.reason_code == code, gate
+    assert gate.allowed is (code == "Allowed")
+    assert gate.message
+
+
+def test_check_all_lists_every_denial() -> None:
+    state = GuardState(paused=True, actions=actions(60, target=WEB.ref))
+    codes = [g.reason_code for g in check_all(PLAN, GUARDS, state, LIMITS, NOW)]
+    assert codes == ["Paused", "Cooldown"]
+
+
+def test_notify_only_plans_skip_action_limits() -> None:
+    notify = make_plan(changes=())
+    state = GuardState(actions=actions(60, target=WEB.ref), breakers={"rb": BreakerState(5, NOW)})
+    assert check(notify, GUARDS, state, LIMITS, NOW).allowed
+    assert check(notify, GUARDS, set_pause(state, True), LIMITS, NOW).reason_code == "Paused"
+
+
+def test_breaker_lifecycle() -> None:
+    spec = GUARDS.circuit_breaker
+    state = GuardState()
+    for at in (NOW, NOW + 10):
+        state = record_start(state, PLAN, GUARDS, at)
+        state = record_finish(state, "rb", WEB.ref, False, GUARDS, at + 5)
+    breaker = state.breakers["rb"]
+    assert breaker_status(breaker, spec, NOW + 20) == "open"
+    assert check(PLAN, GUARDS, state, LIMITS, NOW + 20).reason_code == "CircuitOpen"
+    later = NOW + 15 + 3600
+    assert breaker_status(breaker, spec, later) == "half-open"
+    state = record_start(state, PLAN, GUARDS, later)
+    assert state.breakers["rb"].trial_running
+    failed = record_finish(state, "rb", WEB.ref, False, GUARDS, later + 5)
+    assert breaker_status(failed.breakers["rb"], spec, later + 10) == "open"  # trial failed
+    healed = record_finish(state, "rb", WEB.ref, True, GUARDS, later + 5)
+    assert breaker_status(healed.breakers["rb"], spec, later + 10) == "closed"
+    assert healed.in_flight == ()
+
+
+def test_storm_is_marked_and_pruned() -> None:
+    state = GuardState()
+    for i in range(11):
+        state = record_trigger(state, NOW + i, LIMITS)
+    assert state.storm_seen_at == NOW + 10
+    assert check(PLAN, GUARDS, state, LIMITS, NOW + 11).reason_code == "Storm"
+    quiet = prune(state, NOW + 200)
+    assert quiet.trigger_times == ()
+    assert check(PLAN, GUARDS, quiet, LIMITS, NOW + 200).reason_code == "StormCooldown"
+    assert check(PLAN, GUARDS, quiet, LIMITS, NOW + 611).allowed
+
+
+def test_never_undo_a_human_change() -> None:
+    assert not check_undo(WEB.ref, NOW, NOW + 30, GuardState()).allowed
+    assert check_undo(WEB.ref, NOW, NOW + 30, GuardState()).reason_code == "HumanChangedSinceAction"
+    assert check_undo(WEB.ref, NOW, NOW - 30, GuardState()).allowed
+    assert check_undo(WEB.ref, NOW, None, GuardState()).allowed
+
+
+def test_min_healthy_from_real_plan() -> None:
+    rb = runbook(
+        """
+        triggers: [{type: kubernetes, condition: PodNotReady}]
+        target: {kind: Deployment}
+        actions: [{type: evictPod, reasons: [NotReady], maxPods: 2}]
+        verification: {checks: [{type: kubernetes, condition: podsReady}]}
+        guards: {blastRadius: {maxTargets: 2, minHealthyFraction: 0.6}}
+        """
+    )
+    web = deployment(replicas=4)
+    pods = (pod("a", web, ready=False), pod("b", web, ready=False), pod("c", web), pod("d", web))
+    result = plan(
+        rb, signal(name="PodNotReady", target=web.ref), ClusterSnapshot((web,), pods), NOW
+    )
+    assert isinstance(result, Plan)
+    assert result.blast.healthy_fraction_after == 0.5
+    assert check(result, rb.spec.guards, GuardState(), LIMITS, NOW).reason_code == "MinHealthy"

@@ -1,0 +1,186 @@
+"""Matching: triggers against signals, and target resolution with opt-in and exclusions."""
+
+from __future__ import annotations
+
+import pytest
+
+from remediation.matching import match, resolve_target, trigger_accepts
+from remediation.ports import ObjectRef
+from remediation.schema import RunbookSpec
+from remediation.signals import Signal, detect_kubernetes_signals
+from remediation.snapshot import ClusterSnapshot
+
+from .builders import NOW, deployment, node, pod, runbook, signal
+
+WEB = deployment()
+WEB_POD = pod("web-1", WEB, ready=False, waiting="CrashLoopBackOff", restarts=5)
+SNAPSHOT = ClusterSnapshot(workloads=(WEB,), pods=(WEB_POD,), nodes=(node("node-1"),))
+
+
+def spec_with(trigger: str, target: str = "kind: Deployment") -> RunbookSpec:
+    return runbook(
+        f"""
+        triggers:
+          - {trigger}
+        target: {{{target}}}
+        actions: [{{type: notify, message: hi}}]
+        """
+    ).spec
+
+
+@pytest.mark.parametrize(
+    ("trigger", "sig", "accepted"),
+    [
+        ("{type: kubernetes, condition: CrashLoopBackOff, minCount: 3}", signal(count=5), True),
+        ("{type: kubernetes, condition: CrashLoopBackOff, minCount: 3}", signal(count=2), False),
+        (
+            "{type: kubernetes, condition: NodeNotReady, heldFor: 5m}",
+            signal(name="NodeNotReady", since=NOW - 301),
+            True,
+        ),
+        (
+            "{type: kubernetes, condition: NodeNotReady, heldFor: 5m}",
+            signal(name="NodeNotReady", since=NOW - 60),
+            False,
+        ),
+        (
+            "{type: kubernetes, condition: NodeNotReady, heldFor: 5m}",
+            signal(name="NodeNotReady", since=None),
+            False,
+        ),  # cannot prove it held
+        (
+            "{type: alert, alertname: HighErrors, matchers: ['severity=~\"critical|page\"']}",
+            signal("alert", "HighErrors", labels={"severity": "page"}),
+            True,
+        ),
+        (
+            "{type: alert, alertname: HighErrors, matchers: ['severity=~\"critical|page\"']}",
+            signal("alert", "HighErrors", labels={"severity": "info"}),
+            False,
+        ),
+        (
+            "{type: alert, alertname: HighErrors}",
+            signal("alert", "HighErrors", status="resolved"),
+            False,
+        ),
+        (
+            "{type: anomaly, metric: errors, direction: up, minConfidence: 0.7}",
+            signal("anomaly", "errors", direction="up", confidence=0.8),
+            True,
+        ),
+        (
+            "{type: anomaly, metric: errors, direction: up, minConfidence: 0.7}",
+            signal("anomaly", "errors", direction="up", confidence=0.6),
+            False,
+        ),
+        (
+            "{type: anomaly, metric: errors, direction: up}",
+            signal("anomaly", "errors", direction="down"),
+            False,
+        ),
+        (
+            "{type: forecastBreach, metric: rps, minExcessRatio: 0.2}",
+            signal("forecastBreach", "rps", excess_ratio=0.3),
+            True,
+        ),
+        (
+            "{type: forecastBreach, metric: rps, minExcessRatio: 0.2}",
+            signal("forecastBreach", "rps", excess_ratio=0.1),
+            False,
+        ),
+        ("{type: canary, verdicts: [rollback]}", signal("canary", "rollback"), True),
+        ("{type: canary, verdicts: [rollback]}", signal("canary", "inconclusive"), False),
+    ],
+)
+def test_trigger_accepts(trigger: str, sig: Signal, accepted: bool) -> None:
+    target = "kind: Node" if "Node" in trigger else "kind: Deployment"
+    spec = spec_with(trigger, target)
+    assert trigger_accepts(spec.triggers[0], sig) is accepted
+
+
+@pytest.mark.parametrize(
+    ("target", "sig_target", "code", "resolved"),
+    [
+        ("kind: Deployment", WEB_POD.ref, "Resolved", WEB.ref),
+        ("kind: Deployment", WEB.ref, "Resolved", WEB.ref),
+        ("kind: Deployment, namespaces: [prod]", WEB_POD.ref, "NamespaceNotSelected", None),
+        ("kind: Deployment, excludeNamespaces: [shop]", WEB_POD.ref, "NamespaceExcluded", None),
+        ("kind: Deployment, requireLabels: {team: a}", WEB_POD.ref, "NotOptedIn", None),
+        (
+            "kind: Deployment, excludeLabels: {autonomic.dev/enabled: 'true'}",
+            WEB.ref,
+            "OptedOut",
+            None,
+        ),
+        ("kind: Deployment, excludeNames: [web]", WEB.ref, "NameExcluded", None),
+        ("kind: StatefulSet", WEB_POD.ref, "WrongKind", None),
+        ("kind: Deployment", ObjectRef("Pod", "ghost", "shop"), "TargetNotFound", None),
+        ("kind: Node", WEB_POD.ref, "Resolved", ObjectRef("Node", "node-1")),
+        ("kind: Pod", WEB.ref, "Resolved", WEB.ref),
+        ("kind: Deployment", None, "NoTarget", None),
+    ],
+)
+def test_resolve_target(
+    target: str, sig_target: ObjectRef | None, code: str, resolved: object
+) -> None:
+    spec = spec_with("{type: alert, alertname: A}", target)
+    result = resolve_target(spec.target, signal("alert", "A", sig_target), SNAPSHOT)
+    assert (result.reason_code, result.target) == (code, resolved)
+    assert result.message
+
+
+def test_match_returns_matches_and_reasons() -> None:
+    crash = runbook(
+        """
+        triggers: [{type: kubernetes, condition: CrashLoopBackOff}]
+        target: {kind: Deployment, requireLabels: {autonomic.dev/enabled: "true"}}
+        actions: [{type: notify, message: crash}]
+        """,
+        name="crash",
+    )
+    oom = runbook(
+        """
+        triggers: [{type: kubernetes, condition: OOMKilled}]
+        target: {kind: Deployment}
+        actions: [{type: notify, message: oom}]
+        """,
+        name="oom",
+    )
+    result = match([crash, oom], signal(target=WEB_POD.ref), SNAPSHOT)
+    assert [(m.runbook.name, m.target) for m in result.matches] == [("crash", WEB.ref)]
+    assert [(s.runbook, s.reason_code) for s in result.skipped] == [("oom", "NoTriggerMatch")]
+
+
+def test_detect_kubernetes_signals() -> None:
+    oom = pod("web-2", WEB, terminated="OOMKilled", restarts=4)
+    pulling = pod("web-3", WEB, ready=False, waiting="ErrImagePull")
+    sick = node(
+        "node-2",
+        ready=False,
+        not_ready_since=NOW - 400,
+        conditions={"Ready": "False", "DiskPressure": "True"},
+    )
+    failed = deployment("api", rollout_failed=True, revision=7)
+    snapshot = ClusterSnapshot(
+        workloads=(WEB, failed), pods=(WEB_POD, oom, pulling), nodes=(node("node-1"), sick)
+    )
+    found = {(s.name, str(s.target)) for s in detect_kubernetes_signals(snapshot, NOW)}
+    assert found == {
+        ("CrashLoopBackOff", "Pod/shop/web-1"),
+        ("PodNotReady", "Pod/shop/web-1"),
+        ("OOMKilled", "Pod/shop/web-2"),
+        ("ImagePullBackOff", "Pod/shop/web-3"),
+        ("PodNotReady", "Pod/shop/web-3"),
+        ("RolloutFailed", "Deployment/shop/api"),
+        ("NodeNotReady", "Node/node-2"),
+        ("DiskPressure", "Node/node-2"),
+    }
+    crash = [s for s in detect_kubernetes_signals(snapshot, NOW) if s.name == "CrashLoopBackOff"]
+    # One incident per workload revision, so every crash-looping pod of a bad rollout dedups.
+    assert crash[0].dedup_key == "kubernetes/CrashLoopBackOff/Deployment/shop/web/rev2"
+    assert crash[0].count == 5 and crash[0].labels["namespace"] == "shop"
+
+
+def test_signal_rejects_bad_confidence() -> None:
+    with pytest.raises(ValueError, match="confidence"):
+        signal(confidence=1.5)

@@ -1,0 +1,446 @@
+"""Planning: typed operations, readable diffs, and a reason code for every 'no'."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from remediation.loading import load_paths
+from remediation.planning import NoAction, Plan, check_preconditions, plan
+from remediation.ports import (
+    Cordon,
+    DeletePod,
+    Drain,
+    ObjectRef,
+    PatchResources,
+    PauseRollout,
+    RollbackToPrevious,
+    Scale,
+    SetHpaMinReplicas,
+)
+from remediation.schema import Runbook
+from remediation.snapshot import ClusterSnapshot, FiringAlert
+
+from .builders import NOW, deployment, hpa, node, pod, runbook, signal
+
+REPO = Path(__file__).resolve().parents[3]
+SHIPPED = {r.name: r for r in load_paths([REPO / "runbooks"])}
+
+VERIFY = "verification: {checks: [{type: kubernetes, condition: podsReady}]}"
+
+
+def oom_runbook(max_: str = "2Gi", factor: str = "1.5", field: str = "limits") -> Runbook:
+    return runbook(
+        f"""
+        triggers: [{{type: kubernetes, condition: OOMKilled}}]
+        target: {{kind: Deployment}}
+        actions:
+          - type: patchResources
+            resource: memory
+            field: {field}
+            factor: {factor}
+            max: {max_}
+        {VERIFY}
+        """
+    )
+
+
+def planned(result: Plan | NoAction) -> Plan:
+    assert isinstance(result, Plan), result
+    return result
+
+
+def refused(result: Plan | NoAction, code: str) -> NoAction:
+    assert isinstance(result, NoAction), result
+    assert result.reason_code == code, result
+    assert result.message
+    return result
+
+
+def test_memory_raise_diff_and_operation() -> None:
+    web = deployment()
+    result = planned(
+        plan(
+            oom_runbook(),
+            signal(name="OOMKilled", target=web.ref),
+            ClusterSnapshot(workloads=(web,)),
+            NOW,
+        )
+    )
+    assert result.diff == (
+        "Deployment shop/web: container app memory limit 256Mi -> 384Mi "
+        "(x1.5, max 2Gi; rolls out 3 pods)"
+    )
+    assert result.operations == (
+        PatchResources(web.ref, "app", requests={}, limits={"memory": "384Mi"}),
+    )
+    assert result.blast.replicas_affected == 3
+
+
+@pytest.mark.parametrize(
+    ("limit", "expected"),
+    [("1536Mi", "2Gi"), ("1Gi", "1536Mi"), ("100Mi", "150Mi"), ("333Mi", "500Mi")],
+)
+def test_memory_raise_is_capped_and_rounded(limit: str, expected: str) -> None:
+    web = deployment(memory_limit=limit)
+    result = planned(
+        plan(
+            oom_runbook(),
+            signal(name="OOMKilled", target=web.ref),
+            ClusterSnapshot(workloads=(web,)),
+            NOW,
+        )
+    )
+    (op,) = result.operations
+    assert isinstance(op, PatchResources) and op.limits == {"memory": expected}
+
+
+def test_memory_at_maximum_is_no_action() -> None:
+    web = deployment(memory_limit="2Gi")
+    result = plan(
+        oom_runbook(),
+        signal(name="OOMKilled", target=web.ref),
+        ClusterSnapshot(workloads=(web,)),
+        NOW,
+    )
+    assert "already at the runbook's maximum 2Gi" in refused(result, "AtMaximum").message
+
+
+def test_memory_without_limit_is_no_action() -> None:
+    web = deployment(memory_limit=None)
+    refused(
+        plan(
+            oom_runbook(),
+            signal(name="OOMKilled", target=web.ref),
+            ClusterSnapshot(workloads=(web,)),
+            NOW,
+        ),
+        "ResourceNotSet",
+    )
+
+
+def test_raising_requests_never_passes_the_limit() -> None:
+    web = deployment(memory_limit="256Mi", memory_request="200Mi")
+    result = planned(
+        plan(
+            oom_runbook(field="both"),
+            signal(name="OOMKilled", target=web.ref),
+            ClusterSnapshot(workloads=(web,)),
+            NOW,
+        )
+    )
+    (op,) = result.operations
+    assert isinstance(op, PatchResources)
+    assert op.limits == {"memory": "384Mi"} and op.requests == {"memory": "300Mi"}
+
+
+SCALE = f"""
+triggers: [{{type: forecastBreach, metric: rps}}]
+target: {{kind: Deployment}}
+actions: [{{type: scale, factor: 1.5, maxReplicas: 8}}]
+{VERIFY}
+"""
+
+
+@pytest.mark.parametrize(
+    ("replicas", "outcome"),
+    [
+        (3, "Deployment shop/web: replicas 3 -> 5 (x1.5, max 8)"),
+        (6, "replicas 6 -> 8"),
+        (8, "AtMaximum"),
+    ],
+)
+def test_scale_out_is_bounded(replicas: int, outcome: str) -> None:
+    web = deployment(replicas=replicas)
+    result = plan(
+        runbook(SCALE),
+        signal("forecastBreach", "rps", web.ref),
+        ClusterSnapshot(workloads=(web,)),
+        NOW,
+    )
+    if outcome == "AtMaximum":
+        refused(result, "AtMaximum")
+    else:
+        assert outcome in planned(result).diff
+        assert isinstance(planned(result).operations[0], Scale)
+
+
+def test_scale_raises_the_hpa_floor_instead_of_fighting_it() -> None:
+    web = deployment(replicas=4)
+    autoscaler = hpa(web, min_replicas=2, max_replicas=20, current=4)
+    result = planned(
+        plan(
+            runbook(SCALE),
+            signal("forecastBreach", "rps", web.ref),
+            ClusterSnapshot(workloads=(web,), hpas=(autoscaler,)),
+            NOW,
+        )
+    )
+    assert result.operations == (SetHpaMinReplicas(autoscaler.ref, 6),)
+    assert result.diff.startswith("HorizontalPodAutoscaler shop/web: minReplicas 2 -> 6")
+
+
+def test_rollback_needs_a_previous_revision() -> None:
+    rb = SHIPPED["crashloop-after-rollout-rollback"]
+    web = deployment(revision=1)
+    crashing = pod("web-1", web, ready=False, waiting="CrashLoopBackOff", restarts=5)
+    refused(
+        plan(rb, signal(target=crashing.ref), ClusterSnapshot((web,), (crashing,)), NOW),
+        "NoPreviousRevision",
+    )
+
+
+def test_changed_within_blocks_old_rollouts() -> None:
+    rb = SHIPPED["crashloop-after-rollout-rollback"]
+    web = deployment(last_rollout_at=NOW - 7200)
+    crashing = pod("web-1", web, ready=False, waiting="CrashLoopBackOff", restarts=5)
+    result = plan(rb, signal(target=crashing.ref), ClusterSnapshot((web,), (crashing,)), NOW)
+    assert "2h ago" in refused(result, "NoRecentChange").message
+
+
+def test_other_critical_alert_blocks() -> None:
+    rb = SHIPPED["crashloop-after-rollout-rollback"]
+    web = deployment()
+    crashing = pod("web-1", web, ready=False, waiting="CrashLoopBackOff", restarts=5)
+    other = FiringAlert("DatabaseDown", {"severity": "critical", "namespace": "shop"}, "f1", NOW)
+    elsewhere = FiringAlert("DatabaseDown", {"severity": "critical", "namespace": "x"}, "f2", NOW)
+    snapshot = ClusterSnapshot((web,), (crashing,), alerts=(elsewhere,))
+    planned(plan(rb, signal(target=crashing.ref), snapshot, NOW))
+    snapshot = ClusterSnapshot((web,), (crashing,), alerts=(other, elsewhere))
+    refused(plan(rb, signal(target=crashing.ref), snapshot, NOW), "OtherAlertFiring")
+
+
+def test_freeze_window_blocks_and_maintenance_window_gates() -> None:
+    rb = SHIPPED["node-notready-drain"]
+    sick = node("node-2", ready=False, not_ready_since=NOW - 600)
+    nodes = (node("node-1"), sick, node("node-3"), node("node-4"))
+    sig = signal(name="NodeNotReady", target=sick.ref, since=NOW - 600)
+    # Friday 20 Nov 2026 18:30 Paris = 17:30 UTC: inside the release freeze.
+    inside = 1795195800.0
+    refused(plan(rb, sig, ClusterSnapshot(nodes=nodes), inside), "FreezeWindow")
+
+
+def test_drain_one_node_with_readable_diff_and_blast() -> None:
+    rb = SHIPPED["node-notready-drain"]
+    sick = node("node-2", ready=False, not_ready_since=NOW - 600)
+    web = deployment()
+    pods = (pod("web-1", web, node="node-2"), pod("web-2", web, node="node-1"))
+    nodes = (node("node-1"), sick, node("node-3"), node("node-4"))
+    result = planned(
+        plan(
+            rb,
+            signal(name="NodeNotReady", target=sick.ref, since=NOW - 600),
+            ClusterSnapshot((web,), pods, nodes),
+            NOW,
+        )
+    )
+    assert result.operations == (Drain(sick.ref, max_evictions=100, timeout_seconds=600.0),)
+    assert result.diff == (
+        "Node node-2: cordon and drain (1 pods to evict, at most 100, timeout 10m)"
+    )
+    assert (result.blast.selected, result.blast.healthy_after) == (4, 3)
+    assert result.verification is not None and result.undo_on_failure is False
+
+
+def test_delete_only_stuck_pods_up_to_the_limit() -> None:
+    rb = runbook(
+        f"""
+        triggers: [{{type: kubernetes, condition: CrashLoopBackOff}}]
+        target: {{kind: Deployment}}
+        actions: [{{type: deletePod, reasons: [CrashLoopBackOff], maxPods: 2}}]
+        {VERIFY}
+        """
+    )
+    web = deployment(replicas=4)
+    pods = (
+        pod("web-1", web, ready=False, waiting="CrashLoopBackOff", restarts=3),
+        pod("web-2", web),
+        pod("web-3", web, ready=False, waiting="CrashLoopBackOff", restarts=9),
+        pod("web-4", web, ready=False, waiting="CrashLoopBackOff", deleting=True),
+    )
+    result = planned(plan(rb, signal(target=web.ref), ClusterSnapshot((web,), pods), NOW))
+    assert result.operations == (
+        DeletePod(ObjectRef("Pod", "web-1", "shop")),
+        DeletePod(ObjectRef("Pod", "web-3", "shop")),
+    )
+    assert "Pod shop/web-3: delete (CrashLoopBackOff, 9 restarts)" in result.diff
+    assert result.blast.targets == 2
+
+
+def test_pause_rollout_reasons() -> None:
+    rb = SHIPPED["error-rate-pause-rollout"]
+    sig = signal(
+        "anomaly",
+        "http_error_ratio",
+        ObjectRef("Deployment", "web", "shop"),
+        direction="up",
+        confidence=0.9,
+    )
+    rolling = deployment(replicas=4, updated=1)
+    result = planned(plan(rb, sig, ClusterSnapshot((rolling,)), NOW))
+    assert result.operations == (PauseRollout(rolling.ref),)
+    assert result.notifications[0].message.startswith("Paused the rollout of Deployment shop/web")
+    assert [q.query for q in result.preconditions] == [
+        'sum(rate(http_requests_total{namespace="shop", deployment="web"}[5m]))'
+    ]
+    refused(
+        plan(rb, sig, ClusterSnapshot((deployment(paused=True, updated=1),)), NOW), "AlreadyPaused"
+    )
+    refused(plan(rb, sig, ClusterSnapshot((deployment(),)), NOW), "NoRolloutInProgress")
+
+
+def test_check_preconditions_no_data_blocks() -> None:
+    rb = SHIPPED["error-rate-pause-rollout"]
+    sig = signal(
+        "anomaly",
+        "http_error_ratio",
+        ObjectRef("Deployment", "web", "shop"),
+        direction="up",
+        confidence=0.9,
+    )
+    result = planned(plan(rb, sig, ClusterSnapshot((deployment(updated=1),)), NOW))
+    query = result.preconditions[0].query
+    assert check_preconditions(result, {query: 12.0}) is None
+    low = check_preconditions(result, {query: 0.2})
+    assert low is not None and low.reason_code == "PreconditionFailed"
+    for missing in ({}, {query: None}, {query: float("nan")}):
+        gate = check_preconditions(result, missing)
+        assert gate is not None and gate.reason_code == "NoData"
+
+
+def test_approval_rules_force_ask() -> None:
+    rb = SHIPPED["oom-raise-memory-limit"]
+    big = deployment(replicas=12)
+    result = planned(
+        plan(rb, signal(name="OOMKilled", target=big.ref, count=4), ClusterSnapshot((big,)), NOW)
+    )
+    assert result.approval_required
+    assert result.approval_reasons == ("affects 12 replicas (over 10)",)
+    small = deployment(replicas=3)
+    assert not planned(
+        plan(
+            rb, signal(name="OOMKilled", target=small.ref, count=4), ClusterSnapshot((small,)), NOW
+        )
+    ).approval_required
+
+
+# ------------------------------------------------------------ shipped runbook scenarios
+
+
+def test_scenario_crashloop_after_rollout_rolls_back() -> None:
+    web = deployment(revision=5)
+    crashing = pod("web-1", web, ready=False, waiting="CrashLoopBackOff", restarts=4)
+    result = planned(
+        plan(
+            SHIPPED["crashloop-after-rollout-rollback"],
+            signal(target=crashing.ref),
+            ClusterSnapshot((web,), (crashing,)),
+            NOW,
+        )
+    )
+    assert result.operations == (RollbackToPrevious(web.ref),)
+    assert result.max_autonomy == "auto" and result.mode == "enforce"
+    assert result.verification is not None
+    # Started by a Kubernetes condition, not an alert: no alert to wait for.
+    assert [c.kind for c in result.verification.checks] == ["kubernetes", "kubernetes"]
+
+
+def test_scenario_crashloop_from_alert_waits_for_alert_resolution() -> None:
+    web = deployment(revision=5)
+    crashing = pod("web-1", web, ready=False, waiting="CrashLoopBackOff", restarts=4)
+    sig = signal(
+        "alert",
+        "KubePodCrashLooping",
+        crashing.ref,
+        labels={"severity": "warning"},
+        evidence={"fingerprint": "abc"},
+    )
+    result = planned(
+        plan(
+            SHIPPED["crashloop-after-rollout-rollback"],
+            sig,
+            ClusterSnapshot((web,), (crashing,)),
+            NOW,
+        )
+    )
+    assert result.verification is not None
+    assert result.verification.checks[-1].fingerprint == "abc"
+
+
+def test_scenario_restart_stuck_pod() -> None:
+    web = deployment(replicas=3)
+    stuck = pod("web-2", web, ready=False)
+    pods = (pod("web-1", web), stuck, pod("web-3", web))
+    sig = signal(name="PodNotReady", target=stuck.ref, since=NOW - 1000)
+    result = planned(plan(SHIPPED["restart-stuck-pods"], sig, ClusterSnapshot((web,), pods), NOW))
+    assert result.operations == (DeletePod(stuck.ref),)
+    refused(
+        plan(
+            SHIPPED["restart-stuck-pods"],
+            signal(name="PodNotReady", target=stuck.ref, since=NOW - 60),
+            ClusterSnapshot((web,), pods),
+            NOW,
+        ),
+        "NoTriggerMatch",
+    )
+
+
+def test_scenario_traffic_surge() -> None:
+    web = deployment(replicas=4)
+    sig = signal("forecastBreach", "requests_per_second", web.ref, excess_ratio=0.5, confidence=0.9)
+    result = planned(plan(SHIPPED["traffic-surge-scale-out"], sig, ClusterSnapshot((web,)), NOW))
+    assert result.operations == (Scale(web.ref, 6),)
+    assert result.verification is not None
+    assert 'namespace="shop", deployment="web"' in str(result.verification.checks[1].query)
+
+
+def test_scenario_canary_rollback() -> None:
+    web = deployment(revision=9)
+    sig = signal("canary", "rollback", web.ref, confidence=0.85)
+    result = planned(plan(SHIPPED["canary-rollback"], sig, ClusterSnapshot((web,)), NOW))
+    assert result.operations == (RollbackToPrevious(web.ref),)
+    assert result.approval_required  # 0.85 < 0.9
+    refused(
+        plan(
+            SHIPPED["canary-rollback"],
+            signal("canary", "rollback", web.ref, confidence=0.5),
+            ClusterSnapshot((web,)),
+            NOW,
+        ),
+        "NoTriggerMatch",
+    )
+
+
+def test_scenario_imagepull_rollback_and_disk_pressure_cordon() -> None:
+    web = deployment(revision=3)
+    pulling = pod("web-9", web, ready=False, waiting="ImagePullBackOff")
+    sig = signal(name="ImagePullBackOff", target=pulling.ref, since=NOW - 400)
+    result = planned(
+        plan(
+            SHIPPED["imagepull-after-rollout-rollback"],
+            sig,
+            ClusterSnapshot((web,), (pulling,)),
+            NOW,
+        )
+    )
+    assert result.operations == (RollbackToPrevious(web.ref),)
+    full = node("node-2", conditions={"Ready": "True", "DiskPressure": "True"})
+    nodes = (node("node-1"), full, node("node-3"), node("node-4"))
+    sig = signal(name="DiskPressure", target=full.ref, since=NOW - 900)
+    result = planned(plan(SHIPPED["disk-pressure-cordon"], sig, ClusterSnapshot(nodes=nodes), NOW))
+    assert result.operations == (Cordon(full.ref),)
+    control = node(
+        "cp-1",
+        labels={"node-role.kubernetes.io/control-plane": ""},
+        conditions={"Ready": "True", "DiskPressure": "True"},
+    )
+    refused(
+        plan(
+            SHIPPED["disk-pressure-cordon"],
+            signal(name="DiskPressure", target=control.ref, since=NOW - 900),
+            ClusterSnapshot(nodes=(*nodes, control)),
+            NOW,
+        ),
+        "OptedOut",
+    )

@@ -1,0 +1,325 @@
+"""Loading runbooks: every error names file, line and YAML path; loading is all-or-nothing."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from remediation.loading import (
+    LoadIssue,
+    RunbookLoadError,
+    check_paths,
+    load_file,
+    load_paths,
+    load_text,
+    render_json_schema,
+)
+from remediation.schema import DrainAction, PatchResourcesAction
+
+REPO = Path(__file__).resolve().parents[3]
+
+VALID = """\
+apiVersion: autonomic.dev/v1alpha1
+kind: Runbook
+metadata:
+  name: scale-web
+  description: Scale out.
+spec:
+  mode: enforce
+  triggers:
+    - type: forecastBreach
+      metric: requests_per_second
+  target:
+    kind: Deployment
+  actions:
+    - type: scale
+      factor: 1.5
+      maxReplicas: 10
+  verification:
+    checks:
+      - type: kubernetes
+        condition: podsReady
+"""
+
+
+# Six levels of ten aliases each: a few hundred bytes that expand to a million values.
+ALIAS_BOMB = b"a0: &a0 [x, y]\n" + b"".join(
+    f"a{i}: &a{i} [{', '.join([f'*a{i - 1}'] * 10)}]\n".encode() for i in range(1, 7)
+)
+
+
+def issues_of(text: str, tmp_path: Path, name: str = "x.yaml") -> list[LoadIssue]:
+    path = tmp_path / name
+    path.write_text(text)
+    report = check_paths([path])
+    assert report.runbooks == ()
+    return list(report.issues)
+
+
+def only_issue(text: str, tmp_path: Path) -> LoadIssue:
+    found = issues_of(text, tmp_path)
+    assert len(found) == 1, found
+    return found[0]
+
+
+def test_valid_runbook_loads_with_parsed_values(tmp_path: Path) -> None:
+    path = tmp_path / "ok.yaml"
+    path.write_text(VALID)
+    (runbook,) = load_file(path)
+    assert runbook.name == "scale-web"
+    assert runbook.spec.mode == "enforce"
+    assert runbook.spec.verification is not None
+    assert runbook.spec.verification.settle == 60.0  # default 1m, held in seconds
+    assert runbook.spec.guards.cooldown_per_target == 1800.0
+
+
+def test_error_names_file_line_and_path(tmp_path: Path) -> None:
+    text = VALID.replace("maxReplicas: 10", "maxReplicas: 0")
+    issue = only_issue(text, tmp_path)
+    assert issue.line == 16
+    assert issue.path == "spec.actions[0].maxReplicas"
+    assert str(issue) == (
+        f"{tmp_path / 'x.yaml'}:16: spec.actions[0].maxReplicas: "
+        "Input should be greater than or equal to 1"
+    )
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "line", "path", "fragment"),
+    [
+        ("factor: 1.5", "factor: '1.5'", 15, "spec.actions[0].factor", "valid number"),
+        ("factor: 1.5", "factr: 1.5", 15, "spec.actions[0].factr", "did you mean 'factor'"),
+        ("type: scale", "type: scael", 14, "spec.actions[0].type", "unknown type 'scael'"),
+        ("mode: enforce", "mode: yes", 7, "spec.mode", "'enforce', 'dryRun' or 'shadow'"),
+        (
+            "kind: Deployment",
+            "kind: Deployment\n    namespaces: nope",
+            13,
+            "spec.target.namespaces",
+            "valid tuple",
+        ),
+        ("  description: Scale out.\n", "", 4, "metadata.description", "required key"),
+        (
+            "apiVersion: autonomic.dev/v1alpha1",
+            "apiVersion: v2",
+            1,
+            "apiVersion",
+            "autonomic.dev/v1alpha1",
+        ),
+        (
+            "metric: requests_per_second",
+            "metric: requests_per_second\n      heldFor: 5m",
+            11,
+            "spec.triggers[0].heldFor",
+            "unknown key",
+        ),
+    ],
+)
+def test_schema_errors_are_located(
+    tmp_path: Path, old: str, new: str, line: int, path: str, fragment: str
+) -> None:
+    assert old in VALID
+    issue = only_issue(VALID.replace(old, new), tmp_path)
+    assert (issue.line, issue.path) == (line, path)
+    assert fragment in issue.message
+
+
+def test_bad_duration_regex_and_timezone_are_reported_together(tmp_path: Path) -> None:
+    text = VALID.replace(
+        "  target:",
+        "  preconditions:\n"
+        "    - type: changedWithin\n"
+        "      within: 5 minutes\n"
+        "    - type: noOtherAlertFiring\n"
+        "      matchers: ['alertname=~\"(oops\"']\n"
+        "    - type: freezeWindow\n"
+        "      timezone: Mars/Olympus\n"
+        "      weekly: [{days: [Fri], start: '16:00', end: '18:00'}]\n"
+        "  target:",
+    )
+    found = {(i.line, i.path): i.message for i in issues_of(text, tmp_path)}
+    assert "is not a duration" in found[(13, "spec.preconditions[0].within")]
+    assert "does not compile" in found[(15, "spec.preconditions[1].matchers[0]")]
+    assert "not an IANA timezone" in found[(17, "spec.preconditions[2].timezone")]
+
+
+def test_yaml_syntax_error_has_line(tmp_path: Path) -> None:
+    issue = only_issue(VALID.replace("kind: Deployment", "kind: [Deployment"), tmp_path)
+    assert issue.line is not None and issue.line >= 13
+    assert issue.message.startswith("YAML syntax error")
+
+
+def test_duplicate_keys_are_rejected(tmp_path: Path) -> None:
+    issue = only_issue(VALID.replace("factor: 1.5", "factor: 1.5\n      factor: 3"), tmp_path)
+    assert issue.line == 16
+    assert "duplicate key 'factor' (first at line 15)" in issue.message
+
+
+def test_yaml_12_scalars_times_and_yes_stay_text(tmp_path: Path) -> None:
+    text = VALID.replace(
+        "  target:",
+        "  preconditions:\n"
+        "    - type: maintenanceWindow\n"
+        "      timezone: UTC\n"
+        "      weekly: [{days: [Sat], start: 02:00, end: 04:30}]\n"
+        "  target:",
+    )
+    path = tmp_path / "t.yaml"
+    path.write_text(text)
+    (runbook,) = load_file(path)
+    window = runbook.spec.preconditions[0]
+    assert window.weekly is not None  # type: ignore[union-attr]
+    assert window.weekly[0].start == "02:00"  # type: ignore[union-attr]
+
+
+def test_semantic_errors_point_at_the_field(tmp_path: Path) -> None:
+    text = VALID.replace("type: scale\n      factor: 1.5\n      maxReplicas: 10", "type: drain")
+    issue = only_issue(text, tmp_path)
+    assert (issue.line, issue.path) == (14, "spec.actions[0].type")
+    assert "cannot act on a Deployment" in issue.message
+
+
+def test_changing_action_needs_verification(tmp_path: Path) -> None:
+    text = VALID.split("  verification:", maxsplit=1)[0]
+    issue = only_issue(text, tmp_path)
+    assert issue.path == "spec.verification"
+    assert "needs 'verification'" in issue.message
+
+
+def test_unknown_placeholder_is_an_error(tmp_path: Path) -> None:
+    text = VALID.replace(
+        "      - type: kubernetes\n        condition: podsReady",
+        "      - type: promql\n        query: 'up{pod=\"{{pod}}\"}'\n        condition: '> 0'",
+    )
+    issue = only_issue(text, tmp_path)
+    assert issue.path == "spec.verification.checks[0].query"
+    assert "unknown placeholder {{pod}}" in issue.message
+
+
+def test_held_for_cannot_apply_to_crash_loops(tmp_path: Path) -> None:
+    text = VALID.replace(
+        "type: forecastBreach\n      metric: requests_per_second",
+        "type: kubernetes\n      condition: CrashLoopBackOff\n      heldFor: 5m",
+    )
+    issue = only_issue(text, tmp_path)
+    assert (issue.line, issue.path) == (11, "spec.triggers[0].heldFor")
+    assert "use 'minCount'" in issue.message
+
+
+def test_alert_resolved_needs_an_alert_trigger(tmp_path: Path) -> None:
+    text = VALID.replace(
+        "condition: podsReady", "condition: podsReady\n      - type: alertResolved"
+    )
+    issue = only_issue(text, tmp_path)
+    assert issue.path == "spec.verification.checks[1].type"
+
+
+def test_multi_document_file_is_all_or_nothing(tmp_path: Path) -> None:
+    second = VALID.replace("scale-web", "scale-api").replace("factor: 1.5", "factor: 99")
+    found = issues_of(VALID + "---\n" + second, tmp_path)
+    assert [i.path for i in found] == ["spec.actions[0].factor"]
+    assert found[0].line == 36  # the line inside the second document
+
+
+def test_duplicate_names_across_files(tmp_path: Path) -> None:
+    (tmp_path / "a.yaml").write_text(VALID)
+    (tmp_path / "b.yaml").write_text(VALID)
+    report = check_paths([tmp_path])
+    assert [r.name for _, r in report.runbooks] == ["scale-web"]
+    (issue,) = report.issues
+    assert issue.file.endswith("b.yaml") and issue.line == 4
+    assert "already used by" in issue.message and "a.yaml" in issue.message
+    with pytest.raises(RunbookLoadError) as raised:
+        load_paths([tmp_path])
+    assert "b.yaml:4: metadata.name" in str(raised.value)
+
+
+@pytest.mark.parametrize(
+    ("content", "fragment"),
+    [
+        (b"", "holds no runbook"),
+        (b"\xff\xfe\x00bad", "not UTF-8"),
+        (b"- just\n- a list\n", "is a mapping"),
+        (ALIAS_BOMB, "expands to more than"),
+        (b"[" * 60 + b"]" * 60, "nested"),
+        (b"? [a, b]\n: 1\n", "is not text"),
+        (b"a: !!python/object:os.system x\n", "YAML syntax error"),
+    ],
+)
+def test_malformed_files_give_one_clear_issue(
+    tmp_path: Path, content: bytes, fragment: str
+) -> None:
+    path = tmp_path / "m.yaml"
+    path.write_bytes(content)
+    report = check_paths([path])
+    assert report.runbooks == ()
+    assert report.issues and fragment in report.issues[0].message
+
+
+def test_missing_path_and_empty_directory(tmp_path: Path) -> None:
+    report = check_paths([tmp_path / "nope.yaml", tmp_path])
+    assert [i.message for i in report.issues] == [
+        "no such file or directory",
+        "no .yaml or .yml runbook files here",
+    ]
+
+
+def test_load_text_raises_with_every_issue() -> None:
+    with pytest.raises(RunbookLoadError) as raised:
+        load_text(
+            VALID.replace("factor: 1.5", "factor: 0").replace("kind: Deployment", "kind: Job")
+        )
+    assert len(raised.value.issues) == 2
+
+
+def test_shipped_runbooks_load() -> None:
+    runbooks = load_paths([REPO / "runbooks"])
+    names = {r.name for r in runbooks}
+    assert len(runbooks) >= 8
+    assert {
+        "crashloop-after-rollout-rollback",
+        "restart-stuck-pods",
+        "oom-raise-memory-limit",
+        "node-notready-drain",
+        "traffic-surge-scale-out",
+        "canary-rollback",
+        "error-rate-pause-rollout",
+    } <= names
+    by_name = {r.name: r for r in runbooks}
+    drain = by_name["node-notready-drain"].spec
+    assert isinstance(drain.actions[0], DrainAction) and drain.guards.max_concurrent == 1
+    oom = by_name["oom-raise-memory-limit"].spec.actions[0]
+    assert isinstance(oom, PatchResourcesAction) and oom.max == "2Gi"
+
+
+def test_committed_json_schema_is_up_to_date() -> None:
+    committed = (REPO / "runbooks" / "runbook.schema.json").read_text()
+    assert committed == render_json_schema(), (
+        "runbooks/runbook.schema.json is stale; run: autonomic runbooks schema "
+        "--output runbooks/runbook.schema.json"
+    )
+
+
+def test_json_schema_is_closed_and_deterministic() -> None:
+    import json
+
+    schema = json.loads(render_json_schema())
+    assert schema["additionalProperties"] is False
+    assert schema["$defs"]["ScaleAction"]["additionalProperties"] is False
+    assert "maxReplicas" in schema["$defs"]["ScaleAction"]["properties"]
+    assert render_json_schema() == render_json_schema()
+
+
+def test_shipped_runbooks_satisfy_the_json_schema() -> None:
+    import json
+
+    import yaml
+
+    jsonschema = pytest.importorskip("jsonschema")
+    schema = json.loads(render_json_schema())
+    jsonschema.Draft202012Validator.check_schema(schema)
+    validator = jsonschema.Draft202012Validator(schema)
+    for path in sorted((REPO / "runbooks").glob("*.yaml")):
+        errors = [e.message for e in validator.iter_errors(yaml.safe_load(path.read_text()))]
+        assert errors == [], (path.name, errors)

@@ -1,0 +1,109 @@
+"""Verification: success needs consecutive passing rounds; inconclusive is failure."""
+
+from __future__ import annotations
+
+from remediation._types import parse_comparison
+from remediation.ports import ObjectRef
+from remediation.snapshot import ClusterSnapshot, FiringAlert
+from remediation.verification import (
+    CheckResult,
+    RenderedCheck,
+    VerificationPlan,
+    advance,
+    evaluate_alert_resolved,
+    evaluate_kubernetes_check,
+    evaluate_promql_check,
+    start_verification,
+)
+
+from .builders import NOW, deployment, node, pod
+
+WEB = deployment(replicas=2)
+PROMQL = RenderedCheck("promql", WEB.ref, query="errors", condition=parse_comparison("< 0.05"))
+PLAN = VerificationPlan(settle=60, window=300, interval=30, passes_required=2, checks=(PROMQL,))
+
+
+def result(outcome: str) -> CheckResult:
+    return CheckResult(PROMQL, outcome, f"check {outcome}")  # type: ignore[arg-type]
+
+
+def test_promql_outcomes() -> None:
+    assert evaluate_promql_check(PROMQL, 0.01).outcome == "pass"
+    assert evaluate_promql_check(PROMQL, 0.2).outcome == "fail"
+    assert evaluate_promql_check(PROMQL, None).outcome == "inconclusive"
+    assert evaluate_promql_check(PROMQL, float("nan")).outcome == "inconclusive"
+
+
+def test_kubernetes_checks() -> None:
+    crash = pod("web-1", WEB, ready=False, waiting="CrashLoopBackOff")
+    healthy = ClusterSnapshot((WEB,), (pod("web-1", WEB), pod("web-2", WEB)))
+    broken = ClusterSnapshot((deployment(replicas=2, ready=1),), (crash, pod("web-2", WEB)))
+    for name, good, bad in [
+        ("podsReady", "pass", "fail"),
+        ("noCrashLoop", "pass", "fail"),
+        ("deploymentAvailable", "pass", "fail"),
+    ]:
+        check = RenderedCheck("kubernetes", WEB.ref, condition_name=name)
+        assert evaluate_kubernetes_check(check, healthy).outcome == good
+        assert evaluate_kubernetes_check(check, broken).outcome == bad
+    gone = RenderedCheck(
+        "kubernetes", ObjectRef("Deployment", "x", "shop"), condition_name="podsReady"
+    )
+    assert evaluate_kubernetes_check(gone, healthy).outcome == "inconclusive"
+    drained = RenderedCheck("kubernetes", ObjectRef("Node", "n1"), condition_name="nodeDrained")
+    assert (
+        evaluate_kubernetes_check(
+            drained, ClusterSnapshot(nodes=(node("n1", unschedulable=True),))
+        ).outcome
+        == "pass"
+    )
+    assert (
+        evaluate_kubernetes_check(
+            drained,
+            ClusterSnapshot(
+                pods=(pod("p", WEB, node="n1"),), nodes=(node("n1", unschedulable=True),)
+            ),
+        ).outcome
+        == "fail"
+    )
+
+
+def test_alert_resolved() -> None:
+    check = RenderedCheck("alertResolved", WEB.ref, fingerprint="f1")
+    firing = ClusterSnapshot(alerts=(FiringAlert("A", {}, "f1", NOW),))
+    assert evaluate_alert_resolved(check, firing).outcome == "fail"
+    assert evaluate_alert_resolved(check, ClusterSnapshot()).outcome == "pass"
+
+
+def test_success_needs_consecutive_passes_after_settling() -> None:
+    progress = start_verification(PLAN, NOW)
+    progress = advance(progress, [result("pass")], NOW + 30)  # still settling: ignored
+    assert progress.status == "settling" and progress.rounds == 0
+    progress = advance(progress, [result("pass")], NOW + 60)
+    assert progress.status == "checking" and progress.consecutive_passes == 1
+    progress = advance(progress, [result("fail")], NOW + 90)
+    assert progress.consecutive_passes == 0
+    progress = advance(progress, [result("pass")], NOW + 120)
+    progress = advance(progress, [result("pass")], NOW + 150)
+    assert progress.status == "succeeded" and progress.reason_code == "Verified"
+    assert advance(progress, [result("fail")], NOW + 180) is progress  # done stays done
+
+
+def test_inconclusive_until_deadline_is_failure() -> None:
+    progress = start_verification(PLAN, NOW)
+    for step in range(2, 13):
+        progress = advance(progress, [result("inconclusive")], NOW + 30 * step)
+    assert progress.status == "failed"
+    assert progress.reason_code == "VerificationInconclusive"
+
+
+def test_failing_check_at_deadline_names_it() -> None:
+    progress = start_verification(PLAN, NOW)
+    progress = advance(progress, [result("pass"), result("fail")], NOW + 360)
+    assert progress.status == "failed" and progress.reason_code == "VerificationFailed"
+    assert "check fail" in progress.message
+
+
+def test_no_rounds_at_all_fails_at_deadline() -> None:
+    progress = advance(start_verification(PLAN, NOW), [], NOW + 361)
+    assert progress.status == "failed" and progress.reason_code == "VerificationInconclusive"

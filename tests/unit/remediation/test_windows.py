@@ -1,0 +1,123 @@
+"""Freeze and maintenance windows in their own timezone, across daylight-saving changes."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+from pydantic import ValidationError
+
+from remediation.windows import WindowFields, contains, parse_cron
+
+
+def window(**fields: Any) -> WindowFields:
+    return WindowFields.model_validate(fields)
+
+
+def at(text: str) -> float:
+    return datetime.fromisoformat(text).replace(tzinfo=UTC).timestamp()
+
+
+PARIS_FRIDAY = window(
+    timezone="Europe/Paris", weekly=({"days": ("Fri",), "start": "16:00", "end": "20:00"},)
+)
+
+
+@pytest.mark.parametrize(
+    ("utc", "inside"),
+    [
+        # Winter (UTC+1): 16:00 Paris is 15:00 UTC.
+        ("2026-11-20T14:59:00", False),
+        ("2026-11-20T15:00:00", True),
+        ("2026-11-20T18:59:00", True),
+        ("2026-11-20T19:00:00", False),
+        # Summer (UTC+2): 16:00 Paris is 14:00 UTC.
+        ("2026-07-17T14:00:00", True),
+        ("2026-07-17T13:59:00", False),
+        ("2026-07-17T18:00:00", False),
+        # Thursday at the same local time.
+        ("2026-11-19T16:00:00", False),
+    ],
+)
+def test_weekly_window_follows_local_time(utc: str, inside: bool) -> None:
+    assert contains(PARIS_FRIDAY, at(utc)) is inside
+
+
+def test_overnight_range_belongs_to_its_start_day() -> None:
+    night = window(timezone="UTC", weekly=({"days": ("Sat",), "start": "22:00", "end": "02:00"},))
+    assert contains(night, at("2026-11-21T23:30:00"))  # Saturday night
+    assert contains(night, at("2026-11-22T01:59:00"))  # early Sunday, same window
+    assert not contains(night, at("2026-11-22T02:00:00"))
+    assert not contains(night, at("2026-11-20T23:30:00"))  # Friday night
+
+
+def test_window_over_spring_forward_keeps_local_hours() -> None:
+    # 29 March 2026: Paris jumps from 02:00 to 03:00 (UTC+1 -> UTC+2).
+    early = window(
+        timezone="Europe/Paris", weekly=({"days": ("Sun",), "start": "01:00", "end": "04:00"},)
+    )
+    assert contains(early, at("2026-03-29T00:30:00"))  # 01:30 local (CET)
+    assert contains(early, at("2026-03-29T01:30:00"))  # 03:30 local (CEST)
+    assert not contains(early, at("2026-03-29T02:00:00"))  # 04:00 local
+
+
+def test_cron_window_in_new_york_across_fall_back() -> None:
+    # Saturdays 02:00 New York for 3 hours. 1 Nov 2026 (Sunday) is the fall-back day, so
+    # check a Saturday in EDT (UTC-4) and one in EST (UTC-5).
+    maintenance = window(timezone="America/New_York", cron="0 2 * * sat", duration="3h")
+    assert contains(maintenance, at("2026-10-31T06:00:00"))  # 02:00 EDT
+    assert contains(maintenance, at("2026-10-31T08:59:00"))
+    assert not contains(maintenance, at("2026-10-31T09:00:00"))
+    assert contains(maintenance, at("2026-11-07T07:00:00"))  # 02:00 EST
+    assert not contains(maintenance, at("2026-11-07T06:30:00"))
+
+
+def test_cron_skipped_local_time_never_matches() -> None:
+    # 02:30 does not exist in Paris on 29 March 2026.
+    ghost = window(timezone="Europe/Paris", cron="30 2 29 3 *", duration="1m")
+    moments = [at("2026-03-29T00:00:00") + minute * 60 for minute in range(240)]
+    assert not any(contains(ghost, moment) for moment in moments)
+
+
+def test_date_range_in_local_time() -> None:
+    freeze = window(timezone="Asia/Tokyo", dates=({"start": "2026-12-24", "end": "2026-12-27"},))
+    assert contains(freeze, at("2026-12-23T15:00:00"))  # 00:00 JST on the 24th
+    assert not contains(freeze, at("2026-12-23T14:59:00"))
+    assert not contains(freeze, at("2026-12-26T15:00:00"))
+
+
+@pytest.mark.parametrize(
+    ("fields", "fragment"),
+    [
+        (
+            {"timezone": "Paris", "weekly": ({"days": ("Fri",), "start": "1:00", "end": "2:00"},)},
+            "IANA",
+        ),
+        ({"timezone": "UTC"}, "exactly one of"),
+        ({"timezone": "UTC", "cron": "0 2 * * sat"}, "go together"),
+        ({"timezone": "UTC", "cron": "0 2 * *", "duration": "1h"}, "five"),
+        ({"timezone": "UTC", "cron": "61 2 * * *", "duration": "1h"}, "outside 0-59"),
+        ({"timezone": "UTC", "cron": "0 2 * * *", "duration": "8d"}, "between 1m and 7d"),
+        (
+            {"timezone": "UTC", "weekly": ({"days": ("Fri",), "start": "10:00", "end": "10:00"},)},
+            "empty",
+        ),
+        ({"timezone": "UTC", "dates": ({"start": "tomorrow", "end": "2027-01-01"},)}, "not a date"),
+        (
+            {"timezone": "UTC", "dates": ({"start": "2027-01-02", "end": "2027-01-01"},)},
+            "not before",
+        ),
+    ],
+)
+def test_invalid_windows(fields: dict[str, Any], fragment: str) -> None:
+    with pytest.raises(ValidationError, match=fragment):
+        WindowFields.model_validate(fields)
+
+
+def test_cron_fields() -> None:
+    cron = parse_cron("*/15 9-17 * * mon-fri")
+    assert cron.minutes == frozenset({0, 15, 30, 45})
+    assert cron.hours == frozenset(range(9, 18))
+    assert cron.weekdays == frozenset({1, 2, 3, 4, 5})
+    assert parse_cron("0 0 * * 7").weekdays == frozenset({0})
