@@ -3,15 +3,149 @@
 from __future__ import annotations
 
 import argparse
+import csv
+import io
+import itertools
+import json
+import math
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
-from agent.cli._unbuilt import not_built
+from agent.errors import InputError
+
+_HEADER = (
+    "timestamp",
+    "value",
+    "anomaly_score",
+    "confidence",
+    "expected",
+    "lower",
+    "upper",
+    "reason",
+)
+_REAL_DATES_FROM = 1e8  # epoch seconds (1973): smaller timestamps are row offsets, not dates
 
 
 def register(sub: argparse._SubParsersAction[Any]) -> None:
     parser = sub.add_parser(
         "detect",
         help="score a series from a CSV file for anomalies, online, point by point",
-        description="score a series from a CSV file for anomalies, online, point by point",
+        description=(
+            "Score a series from a CSV file for anomalies, online: each row is scored using "
+            "only the rows before it, then learnt from. Writes one row per input row: "
+            "timestamp, value, anomaly_score, confidence, expected, lower, upper, reason. "
+            "Missing values, gaps and duplicate timestamps never fire (reason 'missing'); the "
+            "first rows are 'warming_up'."
+        ),
     )
-    parser.set_defaults(handler=not_built(7, "'autonomic detect'"))
+    parser.add_argument("series", type=Path, metavar="SERIES.csv", help="CSV with a header row")
+    parser.add_argument("--output", "-o", type=Path, help="write the scores here (default stdout)")
+    parser.add_argument("--column", help="value column to score (default: the first one)")
+    parser.add_argument(
+        "--step",
+        type=float,
+        help="sampling interval in seconds (default: the median spacing of the timestamps; "
+        "required when the file has no timestamp column)",
+    )
+    parser.add_argument(
+        "--state",
+        type=Path,
+        help="detector state file: restored before scoring if it exists, saved afterwards, "
+        "so that a later run continues without a new warm-up",
+    )
+    parser.set_defaults(handler=run_detect)
+
+
+def run_detect(args: argparse.Namespace) -> int:
+    from agent.csvio import read_table
+    from forecasting.anomaly import Detector
+
+    table = read_table(args.series, step=args.step)
+    column = args.column or next(iter(table.columns))
+    if column not in table.columns:
+        raise InputError(
+            f"{args.series}: no column {column!r}; the columns are {sorted(table.columns)}"
+        )
+    if args.step is not None and not (args.step > 0 and math.isfinite(args.step)):
+        raise InputError(f"--step must be a positive number of seconds, got {args.step}")
+    timestamps, values = table.timestamps, table.columns[column]
+    step = args.step or _median_spacing(timestamps)
+    if args.state is not None and args.state.exists():
+        try:
+            detector = Detector.from_state(json.loads(args.state.read_text(encoding="utf-8")))
+        except (OSError, ValueError) as exc:  # StateError and JSONDecodeError are ValueErrors
+            raise InputError(f"{args.state}: cannot restore the detector state: {exc}") from exc
+        if abs(detector.step - step) > 1e-9 * step:
+            raise InputError(
+                f"{args.state}: the saved detector runs at a {detector.step:g} s step but "
+                f"{args.series} is sampled every {step:g} s; pass --step {detector.step:g} or "
+                "delete the state file"
+            )
+    else:
+        detector = Detector(step)
+    dates = bool(timestamps) and min(timestamps) >= _REAL_DATES_FROM
+    output = io.StringIO()
+    writer = csv.writer(output, lineterminator="\n")
+    writer.writerow(_HEADER)
+    fired = 0
+    for ts, value in zip(timestamps, values, strict=True):
+        point = detector.update(ts, value)
+        fired += point.confidence >= 0.9999
+        writer.writerow(
+            (
+                _format_time(ts, dates),
+                _number(point.observed, "r"),
+                f"{point.score:.6f}",
+                _number(point.confidence, ".10g"),
+                _number(point.expected, ".10g"),
+                _number(point.lower, ".10g"),
+                _number(point.upper, ".10g"),
+                point.reason.value,
+            )
+        )
+    text = output.getvalue()
+    if args.output is None:
+        sys.stdout.write(text)
+    else:
+        try:
+            args.output.write_text(text, encoding="utf-8")
+        except OSError as exc:
+            raise InputError(f"{args.output}: cannot write: {exc.strerror or exc}") from exc
+    if args.state is not None:
+        try:
+            args.state.write_text(json.dumps(detector.state()), encoding="utf-8")
+        except OSError as exc:
+            raise InputError(f"{args.state}: cannot write: {exc.strerror or exc}") from exc
+    print(
+        f"autonomic detect: {len(timestamps)} rows of {column!r} at a {step:g} s step; "
+        f"{fired} rows at confidence >= 0.9999",
+        file=sys.stderr,
+    )
+    return 0
+
+
+def _median_spacing(timestamps: list[float]) -> float:
+    ordered = sorted(set(timestamps))
+    gaps = sorted(b - a for a, b in itertools.pairwise(ordered))
+    if not gaps:
+        return 60.0
+    return gaps[len(gaps) // 2]
+
+
+def _format_time(ts: float, dates: bool) -> str:
+    if not dates:
+        return repr(ts)
+    try:
+        moment = datetime.fromtimestamp(ts, tz=UTC)
+    except (OverflowError, OSError, ValueError):  # beyond year 9999: keep the number
+        return repr(ts)
+    text = moment.isoformat(timespec="seconds" if moment.microsecond == 0 else "microseconds")
+    return text.replace("+00:00", "Z")
+
+
+def _number(value: float, spec: str) -> str:
+    if math.isnan(value):
+        return ""
+    return repr(value) if spec == "r" else format(value, spec)

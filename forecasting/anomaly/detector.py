@@ -1,0 +1,301 @@
+"""The online detector: four small detectors combined, scored, explained, and restartable.
+
+For every point, in order, using only points already seen:
+
+1. ``SeasonalBaseline`` forecasts the point (seasonal when a daily/weekly cycle is present),
+   giving the expected value, the band, and a standardised forecast residual;
+2. ``RobustLevel`` says how far the value sits from the series' usual level;
+3. ``Cusum`` accumulates small persistent deviations into level-shift evidence;
+4. the largest of these raw scores goes through ``ScoreLikelihood``, which turns it into a
+   tail probability for *this* series (``confidence``) and a log-scaled score;
+5. a refractory filter lowers the score of an anomaly that is still going on and not
+   getting worse, so one incident raises one alert rather than one per point.
+
+Missing values (NaN, timestamps skipped over, duplicate or backward timestamps) never fire:
+they score 0 with reason ``missing`` and only advance the seasonal phase.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, fields
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from forecasting.anomaly._state import StateError, decode_float, encode_float, require
+from forecasting.anomaly.baseline import SeasonalBaseline
+from forecasting.anomaly.changepoint import Cusum
+from forecasting.anomaly.likelihood import ScoreLikelihood, surprise_score
+from forecasting.anomaly.point import AnomalyPoint, Reason
+from forecasting.anomaly.robust import RobustLevel
+
+__all__ = ["BatchResult", "Detector", "DetectorConfig", "StateError"]
+
+STATE_VERSION = 1
+_DAY = 86400.0
+_WEEK = 7 * _DAY
+
+
+@dataclass(frozen=True)
+class DetectorConfig:
+    """Tuning knobs. The defaults are what ``autonomic detect`` and the daemon use."""
+
+    warmup: int = 30  # real points before any score other than 0 is given
+    history: int = 4096  # points of history kept for the seasonal reference
+    recheck: int = 288  # how often (points) the seasonal period is re-estimated
+    min_acf: float = 0.5  # autocorrelation needed to accept a daily/weekly cycle
+    level_alpha: float = 0.2  # fast level used as the forecast when there is no cycle
+    offset_alpha: float = 0.02  # level correction on top of the seasonal reference
+    scale_alpha: float = 0.02  # memory of the forecast-error scale
+    robust_alpha: float = 0.005  # memory of the robust level
+    robust_clip: float = 3.0  # outliers move the robust level by at most this many spreads
+    level_weight: float = 1.0  # weight of the robust-level deviation in the raw score
+    envelope: int = 2  # +/- points around the same phase a day ago; 0 = off
+    envelope_always: bool = True  # use yesterday's envelope even without a detected cycle
+    cusum_drift: float = 0.5
+    cusum_threshold: float = 8.0
+    cusum_on_residual: bool = True  # with a cycle, accumulate the seasonal residual
+    cusum_weight: float = 4.0  # raw score given to a just-confirmed level shift
+    likelihood_window: int = 2000  # points of raw-score history behind the likelihood
+    likelihood_short: int = 1  # points averaged before the likelihood is computed
+    refractory: int = 220  # points during which an ongoing anomaly must get worse to re-fire
+    damp: float = 0.3  # factor applied to the score of a not-worse repeat inside that time
+    half_surprise: float = 10.0  # -log10(tail) that maps to score 0.5
+    band: float = 3.0  # half-width of the expected band, in standard deviations
+    relative_floor: float = 1e-3  # smallest noise scale, relative to the level's magnitude
+    reason_confidence: float = 0.99  # below this confidence the reason is "none"
+
+    def __post_init__(self) -> None:
+        if self.warmup < 1:
+            raise ValueError(f"warmup must be at least 1 point, got {self.warmup}")
+        if self.history < 8:
+            raise ValueError(f"history must be at least 8 points, got {self.history}")
+        if not 0.0 <= self.damp <= 1.0:
+            raise ValueError(f"damp must be within [0, 1], got {self.damp}")
+
+
+@dataclass(frozen=True, eq=False)
+class BatchResult:
+    """Scores for a whole array at once (same length as the input)."""
+
+    timestamps: npt.NDArray[np.float64]
+    observed: npt.NDArray[np.float64]
+    score: npt.NDArray[np.float64]
+    confidence: npt.NDArray[np.float64]
+    expected: npt.NDArray[np.float64]
+    lower: npt.NDArray[np.float64]
+    upper: npt.NDArray[np.float64]
+    reason: list[Reason]
+
+
+class Detector:
+    """Online anomaly detector for one series sampled every ``step`` seconds."""
+
+    __slots__ = (
+        "_age",
+        "_baseline",
+        "_cusum",
+        "_daily",
+        "_last_ts",
+        "_likelihood",
+        "_peak",
+        "_robust",
+        "_short_error",
+        "config",
+        "step",
+    )
+
+    def __init__(self, step: float, config: DetectorConfig | None = None) -> None:
+        if not (step > 0 and math.isfinite(step)):
+            raise ValueError(f"step must be a positive number of seconds, got {step!r}")
+        self.step = float(step)
+        self.config = config = config or DetectorConfig()
+        candidates = tuple(
+            round(length / self.step)
+            for length in (_DAY, _WEEK)
+            if abs(length / self.step - round(length / self.step)) < 1e-6
+        )
+        self._baseline = SeasonalBaseline(
+            candidates,
+            history=config.history,
+            recheck=config.recheck,
+            min_acf=config.min_acf,
+            level_alpha=config.level_alpha,
+            offset_alpha=config.offset_alpha,
+            scale_alpha=config.scale_alpha,
+        )
+        self._robust = RobustLevel(alpha=config.robust_alpha, clip=config.robust_clip)
+        self._daily = (
+            candidates[0] if candidates and abs(candidates[0] * self.step - _DAY) < 1e-6 else 0
+        )
+        self._cusum = Cusum(drift=config.cusum_drift, threshold=config.cusum_threshold)
+        self._likelihood = ScoreLikelihood(
+            window=config.likelihood_window, short=config.likelihood_short
+        )
+        self._last_ts = math.nan
+        self._peak = 0.0  # the last score that fired
+        self._age = 0  # points since it fired
+        self._short_error = math.nan  # short mean of |standardised residual|
+
+    # -- scoring ---------------------------------------------------------------------
+    def update(self, timestamp: float, value: float) -> AnomalyPoint:
+        """Score one new point (then learn from it). Timestamps must move forward."""
+        score, confidence, expected, lower, upper, reason = self._step(
+            float(timestamp), float(value)
+        )
+        return AnomalyPoint(
+            float(timestamp), float(value), score, confidence, expected, lower, upper, reason
+        )
+
+    def update_many(
+        self,
+        timestamps: Sequence[float] | npt.NDArray[np.float64],
+        values: Sequence[float] | npt.NDArray[np.float64],
+    ) -> BatchResult:
+        """Score a batch, point by point, exactly as repeated ``update`` calls would."""
+        ts = np.asarray(timestamps, dtype=np.float64)
+        vs = np.asarray(values, dtype=np.float64)
+        if ts.shape != vs.shape or ts.ndim != 1:
+            raise ValueError(
+                f"timestamps {ts.shape} and values {vs.shape} must be equal 1-D shapes"
+            )
+        n = ts.shape[0]
+        out = np.empty((6, n))
+        reasons: list[Reason] = []
+        step = self._step
+        for i, (t, v) in enumerate(zip(ts.tolist(), vs.tolist(), strict=True)):
+            s, c, e, lo, hi, r = step(t, v)
+            out[0, i], out[1, i], out[2, i], out[3, i], out[4, i] = s, c, e, lo, hi
+            reasons.append(r)
+        return BatchResult(ts, vs, out[0], out[1], out[2], out[3], out[4], reasons)
+
+    def _step(self, ts: float, value: float) -> tuple[float, float, float, float, float, Reason]:
+        config = self.config
+        baseline = self._baseline
+        if not math.isfinite(ts):  # no usable time: cannot place the point, never fire
+            expected, _ = baseline.expect()
+            return 0.0, 0.0, expected, math.nan, math.nan, Reason.MISSING
+        last = self._last_ts
+        if not math.isnan(last):
+            if ts <= last:  # duplicate or backwards: ignore, never fire
+                expected, _ = baseline.expect()
+                return 0.0, 0.0, expected, math.nan, math.nan, Reason.MISSING
+            skipped = round((ts - last) / self.step) - 1
+            for _ in range(min(max(0, skipped), config.history)):
+                baseline.skip()
+        self._last_ts = ts
+        expected, reference = baseline.expect()
+        robust = self._robust
+        centre = robust.centre
+        floor = 1e-12
+        if not math.isnan(centre):
+            floor = max(floor, config.relative_floor * abs(centre))
+        sigma = baseline.sigma(floor)
+        half = config.band * sigma
+        lower, upper = expected - half, expected + half
+        if math.isnan(value) or math.isinf(value):
+            baseline.skip()
+            if self._age < config.refractory:
+                self._age += 1
+            return 0.0, 0.0, expected, lower, upper, Reason.MISSING
+
+        z_res = (value - expected) / sigma if not math.isnan(expected) else 0.0
+        z_lvl = robust.deviation(value, floor)
+        seasonal = baseline.period and not math.isnan(reference)
+        z_shift = z_res if (seasonal and config.cusum_on_residual) else z_lvl
+        strength, confirmed = self._cusum.update(value, z_shift)
+        a_res, a_lvl = abs(z_res), config.level_weight * abs(z_lvl)
+        if config.envelope and a_res > 0:
+            lag = baseline.period or (self._daily if config.envelope_always else 0)
+            if lag:
+                low, high = baseline.envelope(lag, config.envelope)
+                if not math.isnan(low):
+                    outside = max(value - high, low - value, 0.0) / sigma
+                    a_res = min(a_res, outside)
+        a_cp = config.cusum_weight * strength if confirmed else 0.0
+        raw = max(a_res, a_lvl, a_cp)
+        raw = min(raw, 1e6)
+        short = self._short_error
+        self._short_error = a_res if math.isnan(short) else short + 0.1 * (a_res - short)
+        surprise = self._likelihood.update(raw)
+
+        # learn, after scoring
+        baseline.observe(value, expected, reference)
+        robust.observe(value)
+        if confirmed:
+            robust.recentre(self._cusum.recent)
+
+        if baseline.seen <= config.warmup:
+            return 0.0, 0.0, expected, lower, upper, Reason.WARMING_UP
+
+        confidence = 1.0 - 10.0 ** (-surprise)
+        score = surprise_score(surprise, config.half_surprise)
+        # refractory: inside an ongoing incident, only a worse point is news
+        cap = self._peak if self._age < config.refractory else 0.0
+        self._age += 1
+        if score > cap:
+            self._peak, self._age = score, 0
+        else:
+            score *= config.damp
+        if confidence < config.reason_confidence:
+            reason = Reason.NONE
+        elif a_cp >= a_res and a_cp >= a_lvl:
+            reason = Reason.LEVEL_SHIFT
+        elif self._short_error > 2.5 and a_res < 4.0:
+            reason = Reason.VARIANCE_CHANGE
+        elif self._short_error > 2.5 and baseline.period and abs(z_lvl) < 2.0:
+            # a sustained miss by values that are normal for the series, not for the hour
+            reason = Reason.SEASONALITY_BREAK
+        else:
+            signed = z_res if a_res >= a_lvl else z_lvl
+            reason = Reason.SPIKE if signed > 0 else Reason.DIP
+        return score, confidence, expected, lower, upper, reason
+
+    # -- persistence -----------------------------------------------------------------
+    def state(self) -> dict[str, Any]:
+        """Everything needed to continue exactly where this detector is (JSON-safe)."""
+        return {
+            "version": STATE_VERSION,
+            "step": self.step,
+            "config": asdict(self.config),
+            "last_ts": encode_float(self._last_ts),
+            "peak": self._peak,
+            "age": self._age,
+            "short_error": encode_float(self._short_error),
+            "baseline": self._baseline.state(),
+            "robust": self._robust.state(),
+            "cusum": self._cusum.state(),
+            "likelihood": self._likelihood.state(),
+        }
+
+    @classmethod
+    def from_state(cls, state: dict[str, Any]) -> Detector:
+        """Rebuild a detector saved by ``state()``; raises ``StateError`` if it cannot."""
+        version = require(state, "version")
+        if version != STATE_VERSION:
+            raise StateError(
+                f"saved detector state has version {version!r}; this build reads version "
+                f"{STATE_VERSION} (start a fresh detector: it warms up again)"
+            )
+        raw_config = require(state, "config")
+        known = {f.name for f in fields(DetectorConfig)}
+        if not isinstance(raw_config, dict) or set(raw_config) - known:
+            raise StateError(f"saved detector config has unknown fields: {raw_config!r}")
+        try:
+            detector = cls(float(require(state, "step")), DetectorConfig(**raw_config))
+            detector._last_ts = decode_float(require(state, "last_ts"), "last_ts")
+            detector._peak = decode_float(require(state, "peak"), "peak")
+            detector._age = int(require(state, "age"))
+            detector._short_error = decode_float(require(state, "short_error"), "short_error")
+            detector._baseline.restore(require(state, "baseline"))
+            detector._robust.restore(require(state, "robust"))
+            detector._cusum.restore(require(state, "cusum"))
+            detector._likelihood.restore(require(state, "likelihood"))
+        except (TypeError, ValueError) as exc:
+            if isinstance(exc, StateError):
+                raise
+            raise StateError(f"saved detector state is inconsistent: {exc}") from exc
+        return detector

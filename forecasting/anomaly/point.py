@@ -1,0 +1,51 @@
+"""What a detector says about one observed point: the score, the band it expected, and why."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from enum import StrEnum
+
+__all__ = ["AnomalyPoint", "Reason"]
+
+
+class Reason(StrEnum):
+    """Why a point scored as it did. ``NONE`` means "looked normal"."""
+
+    NONE = "none"
+    WARMING_UP = "warming_up"  # not enough data yet to judge; the score is 0
+    MISSING = "missing"  # no value (NaN, a gap, a duplicate timestamp): never fires
+    SPIKE = "spike"  # far above what the baseline expected
+    DIP = "dip"  # far below what the baseline expected
+    LEVEL_SHIFT = "level_shift"  # the mean moved and stayed moved (CUSUM)
+    TREND_CHANGE = "trend_change"  # the slope changed
+    VARIANCE_CHANGE = "variance_change"  # the noise level changed
+    SEASONALITY_BREAK = "seasonality_break"  # normal for the level, wrong for the time of day
+
+
+@dataclass(frozen=True, slots=True)
+class AnomalyPoint:
+    """One scored observation.
+
+    ``score`` in [0, 1] ranks how unusual the point is *and* whether it is news: after a
+    point fires, the same ongoing anomaly scores low again unless it gets worse, so a
+    threshold on ``score`` alerts once per incident rather than once per point.
+    ``confidence`` in [0, 1] is the probability, under the detector's learned model of
+    normal behaviour, that a normal point would look less unusual than this one (one minus
+    a tail probability); it is not tied to the refractory logic and is what the decision
+    layer should route on. ``expected``/``lower``/``upper`` are the one-step baseline and
+    its band (NaN before the detector has seen a value).
+    """
+
+    timestamp: float
+    observed: float
+    score: float
+    confidence: float
+    expected: float
+    lower: float
+    upper: float
+    reason: Reason
+
+    @property
+    def is_missing(self) -> bool:
+        return math.isnan(self.observed)

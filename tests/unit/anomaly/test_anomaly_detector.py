@@ -1,0 +1,177 @@
+from __future__ import annotations
+
+import json
+import math
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from forecasting.anomaly import AnomalyPoint, Detector, DetectorConfig, Reason, StateError
+
+STEP = 300.0  # five minutes: a day is 288 points
+DAY = 288
+
+
+def daily_series(days: int, *, seed: int = 7, noise: float = 1.0) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    t = np.arange(days * DAY)
+    return 50.0 + 20.0 * np.sin(2 * np.pi * t / DAY) + rng.normal(0.0, noise, t.shape[0])
+
+
+def run(values: np.ndarray, detector: Detector | None = None, start: int = 0) -> list[AnomalyPoint]:
+    detector = detector or Detector(STEP)
+    return [detector.update((start + i) * STEP, float(v)) for i, v in enumerate(values)]
+
+
+def test_warm_up_is_explicit_and_silent() -> None:
+    config = DetectorConfig(warmup=20)
+    points = run(daily_series(1), Detector(STEP, config))
+    assert [p.reason for p in points[:20]] == [Reason.WARMING_UP] * 20
+    assert all(p.score == 0.0 and p.confidence == 0.0 for p in points[:20])
+    assert all(p.reason != Reason.WARMING_UP for p in points[21:])
+
+
+def test_a_spike_outscores_every_normal_point_and_is_explained() -> None:
+    values = daily_series(6)
+    at = 5 * DAY + 100
+    values[at] += 15.0
+    points = run(values)
+    spike = points[at]
+    normal = [p.score for i, p in enumerate(points) if i != at and i > 3 * DAY]
+    assert spike.score > max(normal)
+    assert spike.confidence > 0.9999
+    assert spike.reason == Reason.SPIKE
+    assert spike.observed > spike.upper and spike.lower < spike.expected < spike.upper
+
+
+def test_a_daily_cycle_is_expected_not_anomalous() -> None:
+    """Once the cycle is learnt, the daily peak is inside the band; a flat day is not."""
+    values = daily_series(8)
+    points = run(values)
+    day7 = points[6 * DAY : 7 * DAY]
+    inside = sum(p.lower <= p.observed <= p.upper for p in day7)
+    assert inside / DAY > 0.97
+    flat = values.copy()
+    flat[7 * DAY : 7 * DAY + 60] = 50.0 + 20.0  # stuck at the morning peak for five hours
+    broken = run(flat)
+    assert max(p.confidence for p in broken[7 * DAY : 7 * DAY + 60]) > max(
+        p.confidence for p in day7
+    )
+
+
+def test_a_level_shift_is_detected_quickly() -> None:
+    rng = np.random.default_rng(3)
+    values = np.r_[rng.normal(10, 1, 600), rng.normal(16, 1, 200)]
+    points = run(values)
+    baseline = max(p.confidence for p in points[200:600])
+    hits = [i for i in range(600, 800) if points[i].confidence > max(baseline, 0.999)]
+    assert hits and hits[0] - 600 <= 5
+    assert points[hits[0]].reason in (Reason.SPIKE, Reason.LEVEL_SHIFT)
+
+
+def test_missing_values_and_gaps_never_fire() -> None:
+    values = daily_series(3)
+    values[400:450] = np.nan
+    detector = Detector(STEP)
+    points = run(values[:500], detector)
+    assert all(p.reason == Reason.MISSING and p.score == 0.0 for p in points[400:450])
+    # a 6-hour hole in the timestamps, then data resumes
+    later = detector.update(560 * STEP, float(values[560]))
+    assert 0.0 <= later.score <= 1.0
+    assert detector.update(560 * STEP, 1e9).reason == Reason.MISSING  # duplicate timestamp
+    assert detector.update(100 * STEP, 1e9).reason == Reason.MISSING  # backwards
+
+
+def test_an_outage_at_the_start_only_delays_the_warm_up() -> None:
+    values = np.r_[np.full(100, np.nan), daily_series(1)]
+    points = run(values, Detector(STEP, DetectorConfig(warmup=10)))
+    assert all(p.reason == Reason.MISSING for p in points[:100])
+    assert [p.reason for p in points[100:110]] == [Reason.WARMING_UP] * 10
+
+
+def test_a_constant_series_never_fires() -> None:
+    points = run(np.full(2000, 42.0))
+    assert max(p.score for p in points) == 0.0 or max(p.confidence for p in points) < 0.99
+
+
+def test_scores_are_strictly_online() -> None:
+    """Changing the future never changes the past."""
+    values = daily_series(2)
+    changed = values.copy()
+    changed[400:] = 1e6
+    a, b = run(values), run(changed)
+    assert [p.score for p in a[:400]] == [p.score for p in b[:400]]
+    assert [p.expected for p in a[:400]] == [p.expected for p in b[:400]]
+
+
+def test_batch_equals_point_by_point() -> None:
+    values = daily_series(2)
+    values[50] = np.nan
+    points = run(values)
+    batch = Detector(STEP).update_many(np.arange(values.shape[0]) * STEP, values)
+    assert batch.score.tolist() == [p.score for p in points]
+    assert batch.reason == [p.reason for p in points]
+
+
+@pytest.mark.parametrize("cut", [5, 700, 1500])
+def test_restored_detector_continues_identically(cut: int) -> None:
+    values = daily_series(7)
+    values[cut - 3 : cut - 1] = np.nan
+    whole = run(values)
+    first = Detector(STEP)
+    run(values[:cut], first)
+    saved = json.loads(json.dumps(first.state(), allow_nan=False))  # strict JSON
+    resumed = run(values[cut:], Detector.from_state(saved), start=cut)
+    assert [p.score for p in resumed] == [p.score for p in whole[cut:]]
+    assert [p.confidence for p in resumed] == [p.confidence for p in whole[cut:]]
+    assert [p.reason for p in resumed] == [p.reason for p in whole[cut:]]
+
+
+def test_bad_state_is_refused_with_a_reason() -> None:
+    with pytest.raises(StateError, match="version"):
+        Detector.from_state({"version": 99})
+    state = Detector(STEP).state()
+    state["baseline"]["ring"] = [1.0, 2.0]
+    with pytest.raises(StateError, match="same configuration"):
+        Detector.from_state(state)
+
+
+def test_step_must_be_positive() -> None:
+    with pytest.raises(ValueError, match="step"):
+        Detector(0.0)
+
+
+values_strategy = st.lists(
+    st.one_of(
+        st.floats(allow_nan=True, allow_infinity=True),
+        st.sampled_from([0.0, 1e15, -1e15, 42.0, math.nan]),
+    ),
+    min_size=1,
+    max_size=120,
+)
+steps_strategy = st.lists(st.sampled_from([0.0, -60.0, 60.0, 60.0, 60.0, 600.0]), max_size=120)
+
+
+@settings(max_examples=60, deadline=None)
+@given(values=values_strategy, steps=steps_strategy)
+def test_any_input_is_scored_without_crashing(values: list[float], steps: list[float]) -> None:
+    detector = Detector(60.0, DetectorConfig(warmup=3))
+    ts = 1_700_000_000.0
+    for i, value in enumerate(values):
+        ts += steps[i] if i < len(steps) else 60.0
+        point = detector.update(ts, value)
+        assert 0.0 <= point.score <= 1.0
+        assert 0.0 <= point.confidence <= 1.0
+        if not math.isfinite(value):
+            assert point.score == 0.0 and point.reason == Reason.MISSING
+    json.dumps(detector.state(), allow_nan=False)
+
+
+@settings(max_examples=30, deadline=None)
+@given(level=st.floats(min_value=-1e15, max_value=1e15), n=st.integers(40, 300))
+def test_constant_series_of_any_magnitude_stays_quiet(level: float, n: int) -> None:
+    detector = Detector(60.0)
+    points = [detector.update(i * 60.0, level) for i in range(n)]
+    assert all(p.confidence < 0.99 for p in points)
