@@ -2,11 +2,12 @@
 
 ``DecisionService.decide`` records a proposal in the ledger with its confidence (the
 signal's, combined with the decision type's track record), routes it (act, ask,
-escalate, or record only), and, when it asks, puts the question to the approval
-channel. Answers, expiries and verified outcomes come back through ``answer``,
-``expire_due`` and ``record_outcome``; ``recalibrate`` moves the thresholds from the
-recorded outcomes. Nothing here talks to the cluster: executing an approved decision
-is the job of whoever proposed it (the remediation engine, the scaler).
+escalate, or record only), and, when it asks, hands the question to ``Approvals``
+(which owns the question's life: posting, exactly-once answers, expiry). Answers come
+back through ``handle_answer`` (the ``on_answer`` hook, idempotent), verified outcomes
+through ``record_outcome``; ``recalibrate`` moves the thresholds from the recorded
+outcomes. Nothing here talks to the cluster: executing an approved decision is the job
+of whoever proposed it (the remediation engine, the scaler), which finds it by status.
 """
 
 from __future__ import annotations
@@ -14,17 +15,17 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Literal, Protocol
+from typing import Any, Literal
 
+from agent.approvals import Approvals
 from agent.calibration import Outcome, Recalibration, recalibrate, track_record_confidence
 from agent.clock import Clock
-from agent.errors import AutonomicError
-from agent.ledger import Decision, DecisionRecord, Ledger
+from agent.ledger import Decision, Ledger
 from agent.observability import Metrics, decision_context
 from agent.routing import Autonomy, Route, Thresholds, route
 from agent.settings import RoutingSettings
 
-__all__ = ["ApprovalChannel", "DecisionService", "Proposal", "Routed"]
+__all__ = ["DecisionService", "Proposal", "Routed"]
 
 log = logging.getLogger("autonomic.decisions")
 
@@ -35,24 +36,6 @@ STATUS_FOR_ROUTE: dict[Route, str] = {
     "observe": "observed",
     "shadow": "shadowed",
 }
-
-
-class ApprovalChannel(Protocol):
-    """Where questions and escalations go (Slack, or the ledger-only CLI/HTTP channel)."""
-
-    def ask(self, decision: DecisionRecord, question_id: str) -> str | None:
-        """Post a question; return a message reference. Raise on delivery failure."""
-        ...
-
-    def escalate(self, decision: DecisionRecord, why: str) -> None: ...
-
-    def answered(self, decision: DecisionRecord, question_id: str, answer: str, actor: str) -> None:
-        """Update the question after its answer (who, when, what happens next)."""
-        ...
-
-    def progress(self, decision: DecisionRecord, message: str) -> None:
-        """Report progress on a decision (executing, verified, undone)."""
-        ...
 
 
 @dataclass(frozen=True)
@@ -98,22 +81,17 @@ class DecisionService:
         routing: RoutingSettings,
         *,
         mode: Literal["observe", "propose", "act"],
-        channel: ApprovalChannel,
+        approvals: Approvals,
         metrics: Metrics,
-        question_ttl: float = 900.0,
-        snooze: float = 1800.0,
-        fallback: ApprovalChannel | None = None,
     ) -> None:
         self.ledger = ledger
         self.clock = clock
         self.routing = routing
         self.mode = mode
-        self.channel = channel
-        self.fallback = fallback
+        self.approvals = approvals
         self.metrics = metrics
-        self.question_ttl = question_ttl
-        self.snooze = snooze
         self.counts = _Counts()
+        approvals.on_answer = self._on_answer
 
     # -------------------------------------------------------------- deciding
     def thresholds(self, decision_type: str) -> Thresholds:
@@ -179,13 +157,11 @@ class DecisionService:
                 chosen.message,
                 extra={"route": chosen.route, "reason": p.reason_code, "target": p.subject},
             )
-            record = self.ledger.get_decision(decision_id)
-            assert record is not None
             if chosen.route == "ask":
-                question_id = self.ledger.ask(decision_id, "chat", now, self.question_ttl)
-                delivered = self._deliver_question(record, question_id)
+                asked = self.approvals.ask(decision_id, now)
+                question_id, delivered = asked.question_id, asked.posted
             elif chosen.route == "escalate":
-                self._escalate(record, chosen.message)
+                self.approvals.escalate(decision_id, f"{p.reason} ({chosen.message})")
         return Routed(
             decision_id,
             chosen.route,
@@ -197,99 +173,84 @@ class DecisionService:
             delivered,
         )
 
-    def _deliver_question(self, record: DecisionRecord, question_id: str) -> bool:
-        try:
-            ref = self.channel.ask(record, question_id)
-        except AutonomicError as exc:
-            # The question could not be delivered: nothing will execute on it. Close it,
-            # and escalate through the other channel with the reason.
-            self.metrics.errors.labels(kind=getattr(exc, "reason", "ChannelError")).inc()
-            now = self.clock.now()
-            self.ledger.answer(question_id, "expired", "delivery-failure", now, str(exc))
-            self.ledger.transition(record.id, ["asked"], "escalated", now)
-            self._escalate(record, f"the question could not be delivered: {exc}")
-            return False
-        if ref:
-            self.ledger.set_message_ref(question_id, ref)
-        return True
-
-    def _escalate(self, record: DecisionRecord, why: str) -> None:
-        for channel in (self.channel, self.fallback):
-            if channel is None:
-                continue
-            try:
-                channel.escalate(record, why)
-                return
-            except AutonomicError as exc:
-                self.metrics.errors.labels(kind=getattr(exc, "reason", "ChannelError")).inc()
-                log.warning("escalation through %s failed: %s", type(channel).__name__, exc)
-        log.error("could not escalate decision %s through any channel: %s", record.id, why)
-
     # -------------------------------------------------------------- answers
-    def answer(
-        self,
-        question_id: str,
-        answer: Literal["approved", "rejected", "snoozed"],
-        actor: str,
-        reason: str | None = None,
-    ) -> bool:
-        """Apply a human's answer exactly once. True if this answer took effect."""
-        now = self.clock.now()
+    def _on_answer(self, question_id: str, answer: str, actor: str) -> None:
+        self.handle_answer(question_id, answer, actor)
+
+    def handle_answer(self, question_id: str, answer: str, actor: str) -> bool:
+        """Carry a recorded answer into the decision (idempotent: status compare-and-set).
+
+        ``approved`` makes the decision executable (its proposer finds it by status);
+        ``rejected`` is a wrong verdict on the proposal; ``expired`` is a "no" that the
+        approvals layer has already escalated.
+        """
         question = self.ledger.question(question_id)
         if question is None:
             return False
-        snooze_until = now + self.snooze if answer == "snoozed" else None
-        if not self.ledger.answer(
-            question_id, answer, actor, now, reason, snooze_until=snooze_until
-        ):
-            return False
-        self.metrics.answer_seconds.observe(max(now - question.asked_at, 0.0))
         record = self.ledger.get_decision(question.decision_id)
-        assert record is not None
+        if record is None:
+            return False
+        now = self.clock.now()
+        target = {"approved": "approved", "rejected": "rejected", "expired": "expired"}.get(answer)
+        if target is None or not self.ledger.transition(record.id, ["asked"], target, now):
+            return False
         with decision_context(record.id):
-            if answer == "approved":
-                self.ledger.transition(record.id, ["asked"], "approved", now)
-                self.ledger.add_feedback(record.id, "answer", "approved", actor, now)
-            elif answer == "rejected":
-                self.ledger.transition(record.id, ["asked"], "rejected", now)
+            if answer == "rejected":
                 self.ledger.add_feedback(
                     record.id,
-                    "answer",
+                    "verdict",
                     "wrong",
                     actor,
                     now,
-                    {"answer": "rejected", "reason": reason},
+                    {"answer": "rejected", "reason": question.answer_reason},
                 )
                 self.metrics.human_corrections.labels(decision_type=record.decision_type).inc()
-                self.metrics.decisions.labels(
-                    kind=record.kind, route="ask", outcome="rejected"
-                ).inc()
-            else:
-                self.ledger.add_feedback(record.id, "answer", "snoozed", actor, now)
-            log.info("question %s answered %s by %s", question_id, answer, actor)
-            try:
-                self.channel.answered(record, question_id, answer, actor)
-            except AutonomicError as exc:
-                log.warning("could not update the question message: %s", exc)
+            if answer != "approved":
+                self.metrics.decisions.labels(kind=record.kind, route="ask", outcome=answer).inc()
+            if question.answered_at is not None:
+                self.metrics.answer_seconds.observe(
+                    max(question.answered_at - question.asked_at, 0)
+                )
+            log.info("question %s %s by %s", question_id, answer, actor)
         return True
 
+    def answer(
+        self,
+        question_id: str,
+        answer: str,
+        actor: str,
+        reason: str | None = None,
+        *,
+        via: str = "cli",
+    ) -> bool:
+        """Answer from the CLI or HTTP: exactly once, then applied to the decision at once."""
+        outcome = self.approvals.answer(
+            question_id, answer, actor, self.clock.now(), reason=reason, via=via
+        )
+        if outcome.accepted and answer != "snoozed":
+            self.handle_answer(question_id, answer, actor)
+        return outcome.accepted
+
     def expire_due(self) -> list[str]:
-        """Expire unanswered questions: expiry is a "no" that escalates. Returns decision ids."""
-        now = self.clock.now()
+        """Expire unanswered questions (a "no", escalated); returns the decision ids."""
         expired = []
-        for question in self.ledger.expire_questions(now):
-            record = self.ledger.get_decision(question.decision_id)
-            if record is None:
-                continue
-            if self.ledger.transition(record.id, ["asked"], "expired", now):
-                self.ledger.add_feedback(record.id, "expiry", "expired", "timeout", now)
-                self.metrics.decisions.labels(
-                    kind=record.kind, route="ask", outcome="expired"
-                ).inc()
-                with decision_context(record.id):
-                    self._escalate(record, "nobody answered before the question expired")
-                expired.append(record.id)
+        for expiry in self.approvals.expire_due(self.clock.now()):
+            if self.handle_answer(expiry.question.id, "expired", "timeout"):
+                expired.append(expiry.question.decision_id)
         return expired
+
+    def sync_answers(self) -> int:
+        """Apply answers recorded elsewhere (the CLI, another replica, a crash before the
+        hook ran) to decisions still waiting. Returns how many were applied."""
+        applied = 0
+        for status in ("approved", "rejected", "expired"):
+            for question in self.ledger.questions(status=status, limit=10_000):
+                record = self.ledger.get_decision(question.decision_id)
+                if record is not None and record.status == "asked":
+                    applied += self.handle_answer(
+                        question.id, status, question.answered_by or "unknown"
+                    )
+        return applied
 
     # ------------------------------------------------------------- outcomes
     def record_outcome(

@@ -58,6 +58,7 @@ def list_questions(args: argparse.Namespace) -> int:
 
 
 def answer(args: argparse.Namespace) -> int:
+    from agent.approvals import Approvals, LedgerOnlyChannel
     from agent.clock import SystemClock
     from agent.decisions import DecisionService
     from agent.observability import Metrics
@@ -66,13 +67,15 @@ def answer(args: argparse.Namespace) -> int:
     ledger = ledger_from(args, settings)
     question_id = _resolve(ledger, args.id)
     actor = args.actor or f"cli:{getpass.getuser()}"
-    decisions = DecisionService(
+    clock = SystemClock()
+    approvals = Approvals(
         ledger,
-        SystemClock(),
-        settings.routing,
-        mode=settings.mode,
-        channel=_Quiet(),
-        metrics=Metrics(),
+        LedgerOnlyChannel(ledger, clock.now),
+        ttl=settings.slack.question_ttl,
+        snooze=1800.0,
+    )
+    decisions = DecisionService(
+        ledger, clock, settings.routing, mode=settings.mode, approvals=approvals, metrics=Metrics()
     )
     if not decisions.answer(question_id, args.verdict, actor, args.reason):
         question = ledger.question(question_id)
@@ -81,24 +84,9 @@ def answer(args: argparse.Namespace) -> int:
             f"question {question_id[:8]} was not {args.verdict}: it is already {state}"
             + (" (or expired)" if state == "pending" else "")
         )
+    approvals.close()
     print(f"question {question_id[:8]} {args.verdict} by {actor}")
     return 0
-
-
-class _Quiet:
-    """The CLI records answers in the ledger; the daemon updates chat messages."""
-
-    def ask(self, decision: Any, question_id: str) -> str | None:
-        return None
-
-    def escalate(self, decision: Any, why: str) -> None:
-        return None
-
-    def answered(self, decision: Any, question_id: str, answer: str, actor: str) -> None:
-        return None
-
-    def progress(self, decision: Any, message: str) -> None:
-        return None
 
 
 def _resolve(ledger: Any, text: str) -> str:

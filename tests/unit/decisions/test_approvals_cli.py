@@ -4,6 +4,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+from agent.approvals import Approvals
 from agent.clock import SystemClock
 from agent.decisions import DecisionService
 from agent.ledger import open_ledger
@@ -21,13 +22,9 @@ def _cli(*args: str) -> subprocess.CompletedProcess[str]:
 def test_answer_from_the_cli_and_explain(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'ledger.sqlite'}"
     ledger = open_ledger(url, SystemClock().now())
+    approvals = Approvals(ledger, RecordingChannel(), ttl=900, snooze=900)
     decisions = DecisionService(
-        ledger,
-        SystemClock(),
-        RoutingSettings(),
-        mode="act",
-        channel=RecordingChannel(),
-        metrics=Metrics(),
+        ledger, SystemClock(), RoutingSettings(), mode="act", approvals=approvals, metrics=Metrics()
     )
     asked = decisions.decide(proposal(0.75))
     other = decisions.decide(proposal(0.75, subject="Deployment/shop/cart"))

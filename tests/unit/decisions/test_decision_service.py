@@ -5,38 +5,45 @@ from pathlib import Path
 
 import pytest
 
+from agent.approvals import Approvals, FallbackChannel, LedgerOnlyChannel
 from agent.clock import FakeClock
 from agent.decisions import DecisionService, Proposal
 from agent.errors import TransientError
-from agent.ledger import DecisionRecord, Ledger, open_ledger
+from agent.ledger import DecisionRecord, Ledger, Question, open_ledger
 from agent.observability import Metrics
 from agent.settings import RoutingSettings
 
 
 class RecordingChannel:
+    """An approval channel that records what it was asked to show (or fails, like a chat
+    that cannot be reached)."""
+
+    name = "slack"
+
     def __init__(self, *, broken: bool = False) -> None:
         self.broken = broken
         self.asked: list[tuple[str, str]] = []
         self.escalated: list[tuple[str, str]] = []
-        self.answers: list[tuple[str, str, str]] = []
+        self.updates: list[tuple[str, str]] = []
         self.progress_notes: list[str] = []
 
-    def ask(self, decision: DecisionRecord, question_id: str) -> str | None:
+    def ask(self, decision: DecisionRecord, question: Question) -> str:
         if self.broken:
             raise TransientError("chat is unreachable", reason="SlackDown")
-        self.asked.append((decision.id, question_id))
-        return f"msg-{len(self.asked)}"
+        self.asked.append((decision.id, question.id))
+        return f"slack:C1:{len(self.asked)}"
 
-    def escalate(self, decision: DecisionRecord, why: str) -> None:
+    def update(self, decision: DecisionRecord, question: Question, note: str) -> None:
+        self.updates.append((question.id, note))
+
+    def thread(self, question: Question, text: str) -> None:
+        self.progress_notes.append(text)
+
+    def escalate(self, decision: DecisionRecord, why: str) -> str:
         if self.broken:
             raise TransientError("chat is unreachable", reason="SlackDown")
         self.escalated.append((decision.id, why))
-
-    def answered(self, decision: DecisionRecord, question_id: str, answer: str, actor: str) -> None:
-        self.answers.append((question_id, answer, actor))
-
-    def progress(self, decision: DecisionRecord, message: str) -> None:
-        self.progress_notes.append(message)
+        return f"slack:C1:esc-{len(self.escalated)}"
 
 
 @pytest.fixture
@@ -47,16 +54,16 @@ def ledger(tmp_path: Path) -> Iterator[Ledger]:
 
 
 def service(
-    ledger: Ledger, channel: RecordingChannel, clock: FakeClock, mode: str = "act"
+    ledger: Ledger, channel: object, clock: FakeClock, mode: str = "act"
 ) -> DecisionService:
+    approvals = Approvals(ledger, channel, ttl=600, snooze=1800)  # type: ignore[arg-type]
     return DecisionService(
         ledger,
         clock,
         RoutingSettings(auto=0.9, ask=0.6, targetWrongRate=0.05, window=20),
         mode=mode,  # type: ignore[arg-type]
-        channel=channel,
+        approvals=approvals,
         metrics=Metrics(),
-        question_ttl=600,
     )
 
 
@@ -91,14 +98,16 @@ def test_questions_are_answered_once_and_rejections_count_as_wrong(ledger: Ledge
     decisions = service(ledger, channel, clock)
     routed = decisions.decide(proposal(0.75))
     assert routed.route == "ask" and routed.question_id
-    assert ledger.question(routed.question_id).message_ref == "msg-1"  # type: ignore[union-attr]
+    assert ledger.question(routed.question_id).message_ref == "slack:C1:1"  # type: ignore[union-attr]
     clock.advance(30)
     assert decisions.answer(routed.question_id, "rejected", "U1", "not during the sale")
     assert not decisions.answer(routed.question_id, "approved", "U2")  # too late, already answered
     record = ledger.get_decision(routed.decision_id)
     assert record is not None and record.status == "rejected"
-    assert [f["outcome"] for f in ledger.feedback_for(routed.decision_id)] == ["wrong"]
-    assert channel.answers == [(routed.question_id, "rejected", "U1")]
+    outcomes = [f["outcome"] for f in ledger.feedback_for(routed.decision_id)]
+    assert outcomes == ["rejected", "wrong"]  # the answer, and the verdict drawn from it
+    decisions.approvals.dispatcher.drain()
+    assert channel.updates == [(routed.question_id, "Nothing will be done.")]
 
 
 def test_unanswered_questions_expire_into_escalation(ledger: Ledger) -> None:
@@ -109,20 +118,21 @@ def test_unanswered_questions_expire_into_escalation(ledger: Ledger) -> None:
     assert decisions.expire_due() == []
     clock.advance(2)
     assert decisions.expire_due() == [routed.decision_id]
-    assert channel.escalated and "expired" in channel.escalated[0][1]
+    assert channel.escalated and "nobody answered" in channel.escalated[0][1]
     assert not decisions.answer(routed.question_id or "", "approved", "U1")
 
 
 def test_undeliverable_question_escalates_and_never_executes(ledger: Ledger) -> None:
-    broken, fallback, clock = RecordingChannel(broken=True), RecordingChannel(), FakeClock(1000)
-    decisions = service(ledger, broken, clock)
-    decisions.fallback = fallback
+    clock = FakeClock(1000)
+    channel = FallbackChannel(RecordingChannel(broken=True), LedgerOnlyChannel(ledger, clock.now))
+    decisions = service(ledger, channel, clock)
     routed = decisions.decide(proposal(0.75))
     assert not routed.delivered
     record = ledger.get_decision(routed.decision_id)
-    assert record is not None and record.status == "escalated"
-    assert fallback.escalated and "could not be delivered" in fallback.escalated[0][1]
-    assert not decisions.answer(routed.question_id or "", "approved", "U1")
+    assert record is not None and record.status == "asked"  # waits, answerable from the CLI
+    kinds = [f["kind"] for f in ledger.feedback_for(routed.decision_id)]
+    assert kinds == ["escalation"]
+    assert ledger.intents() == []
 
 
 def test_low_confidence_escalates_and_modes_cap(ledger: Ledger) -> None:
