@@ -4,9 +4,13 @@ Rightness: an approved-and-verified decision is right; a rejected one, a failed
 verification or an undo is wrong. These come from the ledger's feedback.
 
 - ``track_record_confidence`` combines the triggering signal's confidence with the
-  decision type's own record: a Beta prior centred on the signal confidence, updated
-  with exponentially decayed successes and failures. Early on the signal speaks; as
-  answers accumulate, the record does.
+  decision type's own record. The probability that acting is right is the probability
+  that the signal is true times the probability that the action fixes it; with no
+  record the latter is a skeptical prior (0.75), so a new runbook on a certain signal
+  starts at 0.75 and asks. The prior is a Beta of strength 4 centred on that product,
+  updated with exponentially decayed successes and failures of this decision type: as
+  answers accumulate, the record speaks (17 recent clean successes take a certain
+  signal past 0.95).
 - ``recalibrate`` moves the ``auto`` threshold: if the wrong-rate among recent automatic
   decisions exceeds its target, ``auto`` rises (at once, by a step proportional to the
   excess); when the record stays clean for long enough, ``auto`` relaxes one small step,
@@ -47,10 +51,11 @@ def track_record_confidence(
     now: float,
     *,
     prior_strength: float = 4.0,
+    prior_success: float = 0.75,
     half_life: float = 14 * 86400.0,
 ) -> float:
-    """Posterior mean of a decayed Beta: prior mean = signal confidence, weight = strength."""
-    s = min(max(signal_confidence, 0.0), 1.0)
+    """Posterior mean of a decayed Beta whose prior mean is signal x prior success."""
+    s = min(max(signal_confidence, 0.0), 1.0) * prior_success
     alpha = prior_strength * s
     beta = prior_strength * (1.0 - s)
     for outcome in outcomes:

@@ -136,7 +136,7 @@ class ClusterSettings(_Model):
     kubeconfig: Path | None = None
     context: str | None = None
     namespaces: tuple[str, ...] = ()
-    opt_in_label: str = Field(default="autonomic.io/enabled", alias="optInLabel")
+    opt_in_label: str = Field(default="autonomic.dev/enabled", alias="optInLabel")
     exclude_namespaces: tuple[str, ...] = Field(
         default=("kube-system", "kube-public", "kube-node-lease"), alias="excludeNamespaces"
     )

@@ -200,12 +200,21 @@ def _gates(
             f"({plan.blast.healthy_fraction_after:.0%}); the runbook needs "
             f"{blast.min_healthy_fraction:.0%}",
         )
+    # Do not fight a person: if someone changed the target after our last action on it,
+    # they are handling it. (A person's change that *caused* the incident, such as the
+    # rollout a crash-loop rollback undoes, came before any action of ours.)
     human = plan.human_changed_at
-    if human is not None and now - human < guards.cooldown_per_target:
+    ours = _last_action_on(state, plan.target)
+    if (
+        human is not None
+        and ours is not None
+        and human > ours.at
+        and now - human < guards.cooldown_per_target
+    ):
         deny(
             "HumanRecentlyChanged",
-            f"a person changed {plan.target} {format_duration(max(now - human, 0))} ago; "
-            "leaving it to them",
+            f"a person changed {plan.target} {format_duration(max(now - human, 0))} ago, "
+            "after our last action on it; leaving it to them",
         )
     return gates
 

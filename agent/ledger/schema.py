@@ -203,6 +203,15 @@ def _indexes(conn: sa.Connection) -> None:
         conn.execute(sa.text(f"CREATE INDEX IF NOT EXISTS {name} ON {table} ({columns})"))
 
 
+def _incident_index(conn: sa.Connection) -> None:
+    conn.execute(
+        sa.text(
+            "CREATE INDEX IF NOT EXISTS ix_decisions_incident "
+            "ON decisions (incident_key, created_at)"
+        )
+    )
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(
         1,
@@ -211,5 +220,8 @@ MIGRATIONS: tuple[Migration, ...] = (
         _initial,
     ),
     Migration(2, "indexes for retention, calibration windows and rate limits", _indexes),
+    Migration(
+        3, "index decisions by incident, so an ongoing incident is decided once", _incident_index
+    ),
 )
 SCHEMA_VERSION = MIGRATIONS[-1].version

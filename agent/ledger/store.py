@@ -220,6 +220,22 @@ class Ledger:
             )
         return DecisionRecord(**row) if row else None
 
+    def latest_for_incident(self, incident_key: str) -> DecisionRecord | None:
+        """The newest decision recorded for an incident (one incident, one decision)."""
+        table = tables["decisions"]
+        with self.engine.connect() as conn:
+            row = (
+                conn.execute(
+                    sa.select(table)
+                    .where(table.c.incident_key == incident_key)
+                    .order_by(table.c.created_at.desc())
+                    .limit(1)
+                )
+                .mappings()
+                .first()
+            )
+        return DecisionRecord(**row) if row else None
+
     def find_decisions(self, prefix: str) -> list[str]:
         """Decision ids starting with ``prefix`` (so people can type a short id)."""
         col = tables["decisions"].c.id

@@ -26,8 +26,8 @@ def test_answer_from_the_cli_and_explain(tmp_path: Path) -> None:
     decisions = DecisionService(
         ledger, SystemClock(), RoutingSettings(), mode="act", approvals=approvals, metrics=Metrics()
     )
-    asked = decisions.decide(proposal(0.75))
-    other = decisions.decide(proposal(0.75, subject="Deployment/shop/cart"))
+    asked = decisions.decide(proposal(0.95))
+    other = decisions.decide(proposal(0.95, subject="Deployment/shop/cart"))
     assert asked.question_id and other.question_id
 
     listed = _cli("approvals", "list", "--ledger", url)

@@ -85,18 +85,23 @@ def proposal(confidence: float, **extra: object) -> Proposal:
 
 def test_confident_decisions_act_and_are_recorded(ledger: Ledger) -> None:
     channel, clock = RecordingChannel(), FakeClock(1000)
-    routed = service(ledger, channel, clock).decide(proposal(0.97))
+    seasoned = service(ledger, channel, clock)
+    for _ in range(20):  # a type with a clean record of verified successes
+        earlier = seasoned.decide(proposal(0.99))
+        seasoned.answer(earlier.question_id or "", "approved", "U1")
+        seasoned.record_outcome(earlier.decision_id, right=True, status="verified")
+    routed = seasoned.decide(proposal(0.99))
     assert routed.route == "auto"
     record = ledger.get_decision(routed.decision_id)
     assert record is not None and record.status == "approved"
     assert record.evidence["routing"]["auto"] == 0.9
-    assert channel.asked == [] and channel.escalated == []
+    assert channel.escalated == []
 
 
 def test_questions_are_answered_once_and_rejections_count_as_wrong(ledger: Ledger) -> None:
     channel, clock = RecordingChannel(), FakeClock(1000)
     decisions = service(ledger, channel, clock)
-    routed = decisions.decide(proposal(0.75))
+    routed = decisions.decide(proposal(0.95))
     assert routed.route == "ask" and routed.question_id
     assert ledger.question(routed.question_id).message_ref == "slack:C1:1"  # type: ignore[union-attr]
     clock.advance(30)
@@ -113,7 +118,7 @@ def test_questions_are_answered_once_and_rejections_count_as_wrong(ledger: Ledge
 def test_unanswered_questions_expire_into_escalation(ledger: Ledger) -> None:
     channel, clock = RecordingChannel(), FakeClock(1000)
     decisions = service(ledger, channel, clock)
-    routed = decisions.decide(proposal(0.75))
+    routed = decisions.decide(proposal(0.95))
     clock.advance(599)
     assert decisions.expire_due() == []
     clock.advance(2)
@@ -126,7 +131,7 @@ def test_undeliverable_question_escalates_and_never_executes(ledger: Ledger) -> 
     clock = FakeClock(1000)
     channel = FallbackChannel(RecordingChannel(broken=True), LedgerOnlyChannel(ledger, clock.now))
     decisions = service(ledger, channel, clock)
-    routed = decisions.decide(proposal(0.75))
+    routed = decisions.decide(proposal(0.95))
     assert not routed.delivered
     record = ledger.get_decision(routed.decision_id)
     assert record is not None and record.status == "asked"  # waits, answerable from the CLI
@@ -147,7 +152,7 @@ def test_human_approvals_teach_the_type_until_it_acts_alone(ledger: Ledger) -> N
     decisions = service(ledger, channel, clock)
     routes = []
     for _ in range(30):
-        routed = decisions.decide(proposal(0.7))
+        routed = decisions.decide(proposal(0.95))
         routes.append(routed.route)
         if routed.route == "ask":
             assert decisions.answer(routed.question_id or "", "approved", "U1")
@@ -160,12 +165,20 @@ def test_human_approvals_teach_the_type_until_it_acts_alone(ledger: Ledger) -> N
 
 def test_wrong_automatic_actions_raise_the_threshold(ledger: Ledger) -> None:
     channel, clock = RecordingChannel(), FakeClock(1000)
-    decisions = service(ledger, channel, clock)
+    approvals = Approvals(ledger, channel, ttl=600, snooze=1800)
+    decisions = DecisionService(
+        ledger,
+        clock,
+        RoutingSettings(auto=0.7, ask=0.5, targetWrongRate=0.05, window=20),
+        mode="act",
+        approvals=approvals,
+        metrics=Metrics(),
+    )
     for i in range(10):
         routed = decisions.decide(proposal(0.99, decision_type="flaky/Deployment"))
         assert routed.route == "auto" or i > 0
         decisions.record_outcome(routed.decision_id, right=i % 2 == 0, status="verified")
         clock.advance(60)
     step = decisions.recalibrate("flaky/Deployment")
-    assert step.changed and step.thresholds.auto > 0.9
+    assert step.changed and step.thresholds.auto > 0.7
     assert ledger.thresholds("flaky/Deployment") == (step.thresholds.auto, step.thresholds.ask)

@@ -148,11 +148,18 @@ CASES = [
         "MinHealthy",
     ),
     (
-        "human changed it",
-        GuardState(),
+        "human changed it after our action",
+        GuardState(actions=(ActionRecord("other", WEB.ref, NOW - 7000),)),
         make_plan(human_changed_at=NOW - 120),
         LIMITS,
         "HumanRecentlyChanged",
+    ),
+    (
+        "human change that caused the incident",
+        GuardState(),
+        make_plan(human_changed_at=NOW - 120),
+        LIMITS,
+        "Allowed",
     ),
     ("human long ago", GuardState(), make_plan(human_changed_at=NOW - 7200), LIMITS, "Allowed"),
 ]

@@ -1,0 +1,687 @@
+"""The remediation engine: runbooks executed safely, exactly once, verified, undone.
+
+One incident, one decision, one execution:
+
+    signal ─► match ─► plan ─► preconditions ─► guards ─► decide (route by confidence)
+                                                              │
+            ┌─────────────── approved (auto, or a human) ◄────┘
+            ▼
+    claim execution (runbook, target, incident)   exactly once, in the ledger
+    for each step: intent ─► write ─► result       the executor (write-ahead)
+    verify: settle, window, checks                 inconclusive counts as failure
+    success: right ─► track record, breaker reset
+    failure: undo from the snapshots (unless a human changed the target) ─► escalate
+
+Every piece of state that must survive a crash or be shared by replicas lives in the
+ledger: the decision (with its serialized plan), the execution claim, the intents, the
+guard state and the verification progress. ``recover()`` settles what a crash left
+behind: pending intents are reconciled by looking at the cluster, executions that were
+running are completed from the first step that has no intent, or undone and escalated
+if a step failed. Nothing is blindly written twice.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from agent.clock import Clock
+from agent.decisions import DecisionService, Proposal
+from agent.errors import PermanentError, TransientError
+from agent.executor import Executor
+from agent.ledger import DecisionRecord, Ledger
+from agent.observability import decision_context
+from remediation.guards import (
+    ActionRecord,
+    BreakerState,
+    GlobalLimits,
+    GuardState,
+    check,
+    check_undo,
+    prune,
+    record_finish,
+    record_start,
+    record_trigger,
+)
+from remediation.matching import match
+from remediation.planning import NoAction, Plan, check_preconditions
+from remediation.planning import plan as make_plan
+from remediation.ports import (
+    ClusterReader,
+    ObjectRef,
+    operation_from_dict,
+    operation_to_dict,
+)
+from remediation.schema import Runbook
+from remediation.signals import Signal, detect_kubernetes_signals
+from remediation.snapshot import ClusterSnapshot, FiringAlert
+from remediation.verification import (
+    CheckResult,
+    RenderedCheck,
+    VerificationPlan,
+    VerificationProgress,
+    advance,
+    evaluate_alert_resolved,
+    evaluate_kubernetes_check,
+    evaluate_promql_check,
+    start_verification,
+)
+
+__all__ = ["Handled", "RemediationEngine"]
+
+log = logging.getLogger("autonomic.remediation")
+
+GUARD_KEY = "remediation/guards"
+# Value of a PromQL query at the current time, or None when there is no fresh data.
+InstantQuery = Callable[[str], float | None]
+
+
+@dataclass(frozen=True)
+class Handled:
+    """What became of one (signal, runbook) pair: a decision, or a reasoned skip."""
+
+    signal: str
+    runbook: str | None
+    outcome: str  # decided | skipped | duplicate | denied | no-match
+    reason_code: str
+    message: str
+    decision_id: str | None = None
+    route: str | None = None
+
+
+@dataclass
+class EngineStats:
+    handled: dict[str, int] = field(default_factory=dict)
+    executions: dict[str, int] = field(default_factory=dict)
+
+    def count(self, table: dict[str, int], key: str) -> None:
+        table[key] = table.get(key, 0) + 1
+
+
+# ---------------------------------------------------------------- serialization
+
+
+def _ref_dict(ref: ObjectRef) -> dict[str, Any]:
+    return {"kind": ref.kind, "name": ref.name, "namespace": ref.namespace}
+
+
+def _ref(data: Mapping[str, Any]) -> ObjectRef:
+    return ObjectRef(kind=data["kind"], name=data["name"], namespace=data.get("namespace"))
+
+
+def _check_dict(check: RenderedCheck) -> dict[str, Any]:
+    return {
+        "kind": check.kind,
+        "target": _ref_dict(check.target) if check.target else None,
+        "query": check.query,
+        "condition": str(check.condition) if check.condition else None,
+        "condition_name": check.condition_name,
+        "fingerprint": check.fingerprint,
+    }
+
+
+def _check(data: Mapping[str, Any]) -> RenderedCheck:
+    from remediation._types import parse_comparison
+
+    return RenderedCheck(
+        kind=data["kind"],
+        target=_ref(data["target"]) if data.get("target") else None,
+        query=data.get("query"),
+        condition=parse_comparison(data["condition"]) if data.get("condition") else None,
+        condition_name=data.get("condition_name"),
+        fingerprint=data.get("fingerprint"),
+    )
+
+
+def plan_to_proposal(plan: Plan) -> dict[str, Any]:
+    """Everything needed to execute and verify the plan after a restart, as JSON."""
+    verification = plan.verification
+    return {
+        "runbook": plan.runbook,
+        "runbook_version": plan.runbook_version,
+        "mode": plan.mode,
+        "target": _ref_dict(plan.target),
+        "operations": [operation_to_dict(op) for op in plan.operations],
+        "diff": [change.summary for change in plan.changes],
+        "notifications": [n.message for n in plan.notifications],
+        "undo_on_failure": plan.undo_on_failure,
+        "verification": None
+        if verification is None
+        else {
+            "settle": verification.settle,
+            "window": verification.window,
+            "interval": verification.interval,
+            "passes_required": verification.passes_required,
+            "checks": [_check_dict(c) for c in verification.checks],
+        },
+    }
+
+
+def _verification(data: Mapping[str, Any] | None) -> VerificationPlan | None:
+    if not data:
+        return None
+    return VerificationPlan(
+        settle=float(data["settle"]),
+        window=float(data["window"]),
+        interval=float(data["interval"]),
+        passes_required=int(data["passes_required"]),
+        checks=tuple(_check(c) for c in data["checks"]),
+    )
+
+
+def _guard_to_json(state: GuardState) -> dict[str, Any]:
+    def record(r: ActionRecord) -> dict[str, Any]:
+        return {"runbook": r.runbook, "target": _ref_dict(r.target), "at": r.at}
+
+    return {
+        "paused": state.paused,
+        "pause_reason": state.pause_reason,
+        "actions": [record(r) for r in state.actions],
+        "in_flight": [record(r) for r in state.in_flight],
+        "breakers": {
+            name: {
+                "consecutive_failures": b.consecutive_failures,
+                "opened_at": b.opened_at,
+                "trial_running": b.trial_running,
+            }
+            for name, b in state.breakers.items()
+        },
+        "trigger_times": list(state.trigger_times),
+        "storm_seen_at": state.storm_seen_at,
+    }
+
+
+def _guard_from_json(data: Mapping[str, Any]) -> GuardState:
+    if not data:
+        return GuardState()
+
+    def record(r: Mapping[str, Any]) -> ActionRecord:
+        return ActionRecord(r["runbook"], _ref(r["target"]), float(r["at"]))
+
+    return GuardState(
+        paused=bool(data.get("paused", False)),
+        pause_reason=str(data.get("pause_reason", "")),
+        actions=tuple(record(r) for r in data.get("actions", ())),
+        in_flight=tuple(record(r) for r in data.get("in_flight", ())),
+        breakers={
+            name: BreakerState(
+                int(b["consecutive_failures"]), b.get("opened_at"), bool(b["trial_running"])
+            )
+            for name, b in dict(data.get("breakers", {})).items()
+        },
+        trigger_times=tuple(float(t) for t in data.get("trigger_times", ())),
+        storm_seen_at=data.get("storm_seen_at"),
+    )
+
+
+def _progress_to_json(progress: VerificationProgress) -> dict[str, Any]:
+    return {
+        "acted_at": progress.acted_at,
+        "status": progress.status,
+        "consecutive_passes": progress.consecutive_passes,
+        "rounds": progress.rounds,
+        "reason_code": progress.reason_code,
+        "message": progress.message,
+        "next_check_at": max(progress.first_check_at, progress.acted_at),
+    }
+
+
+# ---------------------------------------------------------------------- engine
+
+
+class RemediationEngine:
+    def __init__(
+        self,
+        *,
+        runbooks: Sequence[Runbook],
+        ledger: Ledger,
+        decisions: DecisionService,
+        executor: Executor,
+        reader: ClusterReader,
+        clock: Clock,
+        limits: GlobalLimits,
+        query: InstantQuery | None = None,
+        alerts: Callable[[], tuple[FiringAlert, ...]] = tuple,
+    ) -> None:
+        self.runbooks = {r.name: r for r in runbooks}
+        self.ledger = ledger
+        self.decisions = decisions
+        self.executor = executor
+        self.reader = reader
+        self.clock = clock
+        self.limits = limits
+        self.query = query
+        self.alerts = alerts
+        self.stats = EngineStats()
+        self._storm_reported_at: float | None = None
+        self._queue: list[Signal] = []
+
+    # ------------------------------------------------------------- snapshots
+    def snapshot(self) -> ClusterSnapshot:
+        workloads = tuple(self.reader.list_workloads())
+        hpas = tuple(h for w in workloads if (h := self.reader.get_hpa_for(w.ref)) is not None)
+        return ClusterSnapshot(
+            workloads=workloads,
+            pods=tuple(self.reader.list_pods()),
+            nodes=tuple(self.reader.list_nodes()),
+            hpas=hpas,
+            alerts=tuple(self.alerts()),
+            taken_at=self.clock.now(),
+        )
+
+    # ------------------------------------------------------------ guard state
+    def guard_state(self) -> tuple[GuardState, int]:
+        value, version = self.ledger.guard(GUARD_KEY)
+        return _guard_from_json(value), version
+
+    def _update_guards(self, change: Callable[[GuardState], GuardState]) -> GuardState:
+        """Compare-and-set the shared guard state, re-reading on a lost race (bounded)."""
+        for _ in range(20):
+            state, version = self.guard_state()
+            new = change(state)
+            if self.ledger.put_guard(GUARD_KEY, _guard_to_json(new), version, self.clock.now()):
+                return new
+        raise TransientError("the guard state kept changing under us", reason="GuardContention")
+
+    def pause(self, paused: bool, reason: str = "") -> None:
+        from remediation.guards import set_pause
+
+        self._update_guards(lambda s: set_pause(s, paused, reason))
+
+    # ---------------------------------------------------------------- intake
+    def submit(self, signals: Iterable[Signal]) -> None:
+        """Queue signals from other loops (anomalies, canary verdicts, alerts, forecasts)."""
+        self._queue.extend(signals)
+
+    def cycle(self) -> list[Handled]:
+        """One pass: Kubernetes conditions and queued signals in, decisions out; then run
+        what is approved, verify what is due, expire stale questions."""
+        snapshot = self.snapshot()
+        now = self.clock.now()
+        queued, self._queue = self._queue, []
+        signals = list(detect_kubernetes_signals(snapshot, now)) + queued
+        handled = self.handle(signals, snapshot)
+        self.decisions.sync_answers()
+        self.decisions.expire_due()
+        self.execute_approved(snapshot)
+        self.verify_due()
+        return handled
+
+    def handle(self, signals: Sequence[Signal], snapshot: ClusterSnapshot) -> list[Handled]:
+        now = self.clock.now()
+        out: list[Handled] = []
+        fresh = [s for s in signals if self.ledger.latest_for_incident(s.dedup_key) is None]
+        if fresh:
+            state = self._update_guards(lambda s: _record_triggers(s, now, len(fresh), self.limits))
+        else:
+            state = self.guard_state()[0]
+        for signal in signals:
+            result = match(self.runbooks.values(), signal, snapshot)
+            if not result.matches:
+                out.append(Handled(signal.describe(), None, "no-match", "NoMatch", "no runbook"))
+                continue
+            for found in result.matches:
+                out.append(self._handle_one(found.runbook, signal, snapshot, state, now))
+        for item in out:
+            self.stats.count(self.stats.handled, item.outcome)
+        return out
+
+    def _handle_one(
+        self,
+        runbook: Runbook,
+        signal: Signal,
+        snapshot: ClusterSnapshot,
+        state: GuardState,
+        now: float,
+    ) -> Handled:
+        planned = make_plan(runbook, signal, snapshot, now)
+        if isinstance(planned, NoAction):
+            return Handled(
+                signal.describe(), runbook.name, "skipped", planned.reason_code, planned.message
+            )
+        key = planned.incident_key
+        existing = self.ledger.latest_for_incident(key)
+        if existing is not None:
+            return Handled(
+                signal.describe(),
+                runbook.name,
+                "duplicate",
+                "AlreadyDecided",
+                f"incident already has decision {existing.id[:8]} ({existing.status})",
+                existing.id,
+                existing.route,
+            )
+        if planned.preconditions:
+            values = {c.query: self._instant(c.query) for c in planned.preconditions}
+            blocked = check_preconditions(planned, values)
+            if blocked is not None:
+                return Handled(
+                    signal.describe(), runbook.name, "skipped", blocked.reason_code, blocked.message
+                )
+        gate = check(planned, runbook.spec.guards, state, self.limits, now)
+        if not gate.allowed:
+            if gate.reason_code in ("Storm", "StormCooldown"):
+                self._report_storm(state, now, gate.message)
+            return Handled(
+                signal.describe(), runbook.name, "denied", gate.reason_code, gate.message
+            )
+        routed = self.decisions.decide(
+            Proposal(
+                kind="remediation",
+                decision_type=f"{runbook.name}/{planned.target.kind}",
+                subject=str(planned.target),
+                proposal=plan_to_proposal(planned),
+                signal_confidence=signal.confidence,
+                reason_code=f"{signal.kind}:{signal.name}",
+                reason=f"{signal.describe()}; plan: {planned.diff}",
+                evidence={
+                    "signal": dict(signal.evidence),
+                    "labels": dict(signal.labels),
+                    "blast": {
+                        "targets": planned.blast.targets,
+                        "replicas_affected": planned.blast.replicas_affected,
+                    },
+                },
+                model_version=f"runbook {runbook.name}@{planned.runbook_version}",
+                max_autonomy=planned.max_autonomy,
+                forced_approval="; ".join(planned.approval_reasons)
+                if planned.approval_required
+                else None,
+                shadow=planned.mode == "shadow",
+                incident_key=key,
+            )
+        )
+        return Handled(
+            signal.describe(),
+            runbook.name,
+            "decided",
+            routed.reason_code,
+            routed.message,
+            routed.decision_id,
+            routed.route,
+        )
+
+    def _report_storm(self, state: GuardState, now: float, message: str) -> None:
+        """One summary to humans per storm, not one message per trigger."""
+        started = state.storm_seen_at or now
+        if self._storm_reported_at is not None and self._storm_reported_at >= started - 60:
+            return
+        reported = self.ledger.latest_for_incident(f"storm|{int(started // 60)}")
+        if reported is not None:
+            self._storm_reported_at = now
+            return
+        self._storm_reported_at = now
+        self.decisions.decide(
+            Proposal(
+                kind="remediation",
+                decision_type="storm",
+                subject="cluster",
+                proposal={"action": "hold"},
+                signal_confidence=0.0,
+                reason_code="AlertStorm",
+                reason=f"alert storm: {len(state.trigger_times)} triggers in the last minute; "
+                f"automatic remediation is held. {message}",
+                evidence={"triggers_last_minute": len(state.trigger_times)},
+                model_version="guards",
+                max_autonomy="escalate",
+                incident_key=f"storm|{int(started // 60)}",
+            )
+        )
+
+    def _instant(self, query: str) -> float | None:
+        if self.query is None:
+            return None
+        try:
+            value = self.query(query)
+        except (TransientError, PermanentError) as exc:
+            log.warning("no value for %r: %s", query, exc)
+            return None
+        return None if value is None or math.isnan(value) else value
+
+    # ------------------------------------------------------------- execution
+    def execute_approved(self, snapshot: ClusterSnapshot | None = None) -> None:
+        for record in self.ledger.decisions(kind="remediation", status=["approved"], limit=500):
+            if record.decision_type == "storm":
+                continue
+            self.execute(record)
+
+    def execute(self, record: DecisionRecord) -> str:
+        """Run one approved decision's plan. Returns the execution's new status."""
+        proposal = record.proposal
+        key = record.incident_key or record.id
+        now = self.clock.now()
+        runbook = proposal["runbook"]
+        target = _ref(proposal["target"])
+        with decision_context(record.id):
+            if not self.ledger.claim_execution(
+                key, record.id, runbook, str(target), self.executor.owner, now
+            ):
+                # Someone (another replica, or we before a crash) already started it.
+                self.ledger.transition(record.id, ["approved"], "executing", now)
+                return "claimed-elsewhere"
+            self.ledger.transition(record.id, ["approved"], "executing", now)
+            rb = self.runbooks.get(runbook)
+            if rb is not None and proposal["operations"]:
+                fake = _plan_stub(rb, target, proposal, now)
+                self._update_guards(lambda s: record_start(s, fake, rb.spec.guards, now))
+            self._progress(record, f"executing: {'; '.join(proposal['diff']) or 'notify'}")
+            return self._run_steps(record, key, start=0)
+
+    def _run_steps(self, record: DecisionRecord, key: str, *, start: int) -> str:
+        proposal = record.proposal
+        operations = [operation_from_dict(op) for op in proposal["operations"]]
+        dry_run = proposal["mode"] == "dryRun"
+        for step in range(start, len(operations)):
+            outcome = self.executor.apply(
+                key,
+                step,
+                operations[step],
+                decision_id=record.id,
+                runbook=proposal["runbook"],
+                reason_code=record.reason_code.replace(":", "-")[:100],
+                message=f"Autonomic runbook {proposal['runbook']}: {record.reason}"[:900],
+                dry_run=dry_run,
+            )
+            if outcome.status == "not_leader":
+                return "paused-not-leader"
+            if outcome.status not in ("applied", "dry_run"):
+                return self._fail(record, key, f"step {step} failed: {outcome.message}")
+        now = self.clock.now()
+        for note in proposal.get("notifications", []):
+            self._progress(record, note)
+        if dry_run:
+            self.ledger.set_execution_status(key, ["running"], "dry-run", now)
+            self.ledger.transition(record.id, ["executing"], "done", now)
+            self._finish_guards(record, succeeded=True)
+            return "dry-run"
+        verification = _verification(proposal.get("verification"))
+        if verification is None:
+            self.ledger.set_execution_status(key, ["running"], "succeeded", now)
+            self.decisions.record_outcome(
+                record.id, right=True, status="done", detail={"note": "no verification defined"}
+            )
+            self._finish_guards(record, succeeded=True)
+            return "succeeded"
+        progress = start_verification(verification, now)
+        self.ledger.put_guard(f"verify/{key}", _progress_to_json(progress), 0, now)
+        self.ledger.set_execution_status(key, ["running"], "verifying", now)
+        self.ledger.transition(record.id, ["executing"], "verifying", now)
+        return "verifying"
+
+    # ---------------------------------------------------------- verification
+    def verify_due(self) -> None:
+        for execution in self.ledger.executions(["verifying"]):
+            record = self.ledger.get_decision(execution["decision_id"])
+            if record is None:
+                continue
+            with decision_context(record.id):
+                self._verify(record, execution["key"])
+
+    def _verify(self, record: DecisionRecord, key: str) -> str:
+        now = self.clock.now()
+        plan = _verification(record.proposal.get("verification"))
+        stored, version = self.ledger.guard(f"verify/{key}")
+        if plan is None or not stored:
+            return "missing"
+        progress = VerificationProgress(
+            plan=plan,
+            acted_at=float(stored["acted_at"]),
+            status=stored["status"],
+            consecutive_passes=int(stored["consecutive_passes"]),
+            rounds=int(stored["rounds"]),
+            reason_code=stored["reason_code"],
+            message=stored["message"],
+        )
+        if now < float(stored.get("next_check_at", 0)):
+            return progress.status
+        snapshot = self.snapshot()
+        results = [self._evaluate(check, snapshot) for check in plan.checks]
+        progress = advance(progress, results, now)
+        data = _progress_to_json(progress)
+        data["next_check_at"] = now + plan.interval
+        if not self.ledger.put_guard(f"verify/{key}", data, version, now):
+            return "raced"
+        if progress.status == "succeeded":
+            self.ledger.set_execution_status(key, ["verifying"], "succeeded", now)
+            self.decisions.record_outcome(
+                record.id,
+                right=True,
+                status="verified",
+                detail={"reason_code": progress.reason_code, "message": progress.message},
+            )
+            self._finish_guards(record, succeeded=True)
+            self._progress(record, f"verified: {progress.message}")
+            return "succeeded"
+        if progress.status == "failed":
+            return self._fail(record, key, f"{progress.reason_code}: {progress.message}")
+        return progress.status
+
+    def _evaluate(self, check: RenderedCheck, snapshot: ClusterSnapshot) -> CheckResult:
+        if check.kind == "promql":
+            return evaluate_promql_check(check, self._instant(check.query or ""))
+        if check.kind == "kubernetes":
+            return evaluate_kubernetes_check(check, snapshot)
+        return evaluate_alert_resolved(check, snapshot)
+
+    # --------------------------------------------------------------- failure
+    def _fail(self, record: DecisionRecord, key: str, why: str) -> str:
+        """Undo what was applied (if allowed and wanted), record wrong, escalate."""
+        now = self.clock.now()
+        proposal = record.proposal
+        undone = []
+        refused = None
+        if proposal.get("undo_on_failure", True):
+            applied = [i for i in self.ledger.intents(execution_key=key) if i.status == "applied"]
+            target = _ref(proposal["target"])
+            workload = (
+                self.reader.get_workload(target)
+                if target.kind in ("Deployment", "StatefulSet")
+                else None
+            )
+            state, _ = self.guard_state()
+            for intent in reversed(applied):
+                gate = check_undo(
+                    target,
+                    intent.created_at,
+                    workload.managed_by_human_at if workload else None,
+                    state,
+                )
+                if not gate.allowed:
+                    refused = gate.message
+                    break
+                result = self.executor.undo(
+                    intent, reason_code="AutonomicUndo", message=f"undoing: {why}"
+                )
+                if result.status == "undone":
+                    undone.append(result.message)
+                else:
+                    refused = result.message
+        status = "undone" if undone and refused is None else "failed"
+        self.ledger.set_execution_status(key, ["running", "verifying"], status, now)
+        self.decisions.record_outcome(
+            record.id,
+            right=False,
+            status=status,
+            detail={"why": why, "undone": undone, "undo_refused": refused},
+        )
+        self._finish_guards(record, succeeded=False)
+        message = (
+            f"{why}; "
+            + (f"undone ({'; '.join(undone)})" if undone else "nothing to undo")
+            + (f"; undo refused: {refused}" if refused else "")
+        )
+        self._progress(record, message)
+        self.decisions.approvals.escalate(record.id, f"remediation failed: {message}")
+        self.ledger.set_execution_status(key, [status], "escalated", now)
+        return status
+
+    # -------------------------------------------------------------- recovery
+    def recover(self) -> dict[str, int]:
+        """After a restart or a leadership change: settle what a crash left behind."""
+        counts = {"reconciled": 0, "resumed": 0, "failed": 0}
+        counts["reconciled"] = len(self.executor.reconcile())
+        for execution in self.ledger.executions(["running"]):
+            record = self.ledger.get_decision(execution["decision_id"])
+            if record is None:
+                continue
+            key = execution["key"]
+            intents = {i.step: i for i in self.ledger.intents(execution_key=key)}
+            bad = [i for i in intents.values() if i.status in ("failed", "abandoned")]
+            with decision_context(record.id):
+                self.ledger.transition(record.id, ["approved"], "executing", self.clock.now())
+                if bad:
+                    self._fail(
+                        record,
+                        key,
+                        f"interrupted by a restart: step {bad[0].step} did not complete",
+                    )
+                    counts["failed"] += 1
+                    continue
+                first_missing = next(
+                    (s for s in range(len(record.proposal["operations"])) if s not in intents),
+                    len(record.proposal["operations"]),
+                )
+                self._run_steps(record, key, start=first_missing)
+                counts["resumed"] += 1
+        return counts
+
+    # ---------------------------------------------------------------- helpers
+    def _progress(self, record: DecisionRecord, text: str) -> None:
+        for question in self.ledger.questions(status=None, limit=10_000):
+            if question.decision_id == record.id:
+                try:
+                    self.decisions.approvals.progress(question.id, text)
+                except (TransientError, PermanentError) as exc:
+                    log.warning("could not post progress: %s", exc)
+                return
+        log.info("%s: %s", record.subject, text)
+
+    def _finish_guards(self, record: DecisionRecord, *, succeeded: bool) -> None:
+        rb = self.runbooks.get(record.proposal.get("runbook", ""))
+        if rb is None or not record.proposal.get("operations"):
+            return
+        target = _ref(record.proposal["target"])
+        now = self.clock.now()
+        self._update_guards(
+            lambda s: prune(record_finish(s, rb.name, target, succeeded, rb.spec.guards, now), now)
+        )
+
+
+def _record_triggers(state: GuardState, now: float, n: int, limits: GlobalLimits) -> GuardState:
+    for _ in range(n):
+        state = record_trigger(state, now, limits)
+    return state
+
+
+@dataclass(frozen=True)
+class _PlanStub:
+    runbook: str
+    target: ObjectRef
+
+
+def _plan_stub(runbook: Runbook, target: ObjectRef, proposal: Mapping[str, Any], now: float) -> Any:
+    """``record_start`` only reads the runbook name and target of a plan."""
+    return _PlanStub(runbook.name, target)

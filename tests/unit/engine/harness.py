@@ -1,0 +1,82 @@
+"""Build a remediation engine over the simulated cluster, on a fake clock."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from agent.approvals import Approvals, LedgerOnlyChannel
+from agent.clock import FakeClock
+from agent.decisions import DecisionService
+from agent.executor import Executor
+from agent.ledger import Ledger, open_ledger
+from agent.observability import Metrics
+from agent.remediation_engine import RemediationEngine
+from agent.settings import RoutingSettings
+from agent.sim.cluster import SimCluster, SimWorkload, Template
+from remediation.guards import GlobalLimits
+from remediation.loading import load_paths
+from remediation.ports import ObjectRef
+
+RUNBOOKS = Path(__file__).resolve().parents[3] / "runbooks"
+START = 1_750_000_000.0
+WEB = ObjectRef("Deployment", "web", "shop")
+
+
+@dataclass
+class Rig:
+    clock: FakeClock
+    sim: SimCluster
+    ledger: Ledger
+    decisions: DecisionService
+    engine: RemediationEngine
+    executor: Executor
+
+    def run(self, seconds: float, step: float = 15.0) -> None:
+        """Advance the cluster and the engine together, as the daemon would."""
+        elapsed = 0.0
+        while elapsed < seconds:
+            self.clock.advance(step)
+            elapsed += step
+            self.sim.advance(self.clock.now(), {})
+            if int(elapsed) % 30 == 0:
+                self.engine.cycle()
+
+
+def rig(tmp_path: Path, *, auto: float = 0.7, ask: float = 0.5, runbooks: Path = RUNBOOKS) -> Rig:
+    clock = FakeClock(START)
+    sim = SimCluster(["node-a", "node-b", "node-c"], clock.now())
+    ledger = open_ledger(f"sqlite:///{tmp_path / 'ledger.sqlite'}", clock.now())
+    approvals = Approvals(ledger, LedgerOnlyChannel(ledger, clock.now), ttl=900, snooze=900)
+    decisions = DecisionService(
+        ledger,
+        clock,
+        RoutingSettings(auto=auto, ask=ask),
+        mode="act",
+        approvals=approvals,
+        metrics=Metrics(),
+    )
+    executor = Executor(ledger, sim, clock, owner="test")
+    engine = RemediationEngine(
+        runbooks=load_paths([runbooks]),
+        ledger=ledger,
+        decisions=decisions,
+        executor=executor,
+        reader=sim,
+        clock=clock,
+        limits=GlobalLimits(),
+    )
+    return Rig(clock, sim, ledger, decisions, engine, executor)
+
+
+def web(replicas: int = 3, **extra: object) -> SimWorkload:
+    return SimWorkload(
+        WEB,
+        replicas,
+        {1: Template("shop/web:1", limits={"memory": "256Mi"}, requests={"memory": "128Mi"})},
+        1,
+        capacity=100.0,
+        startup=30.0,
+        labels={"autonomic.dev/enabled": "true", "app": "web"},
+        **extra,  # type: ignore[arg-type]
+    )
