@@ -1,0 +1,93 @@
+from __future__ import annotations
+
+import json
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from pydantic import SecretStr
+
+from agent.server import Request
+from agent.webhooks import AlertIntake
+from remediation.signals import Signal
+
+
+def payload(status: str = "firing", fingerprint: str = "abc123", **labels: str) -> bytes:
+    alert = {
+        "status": status,
+        "labels": {
+            "alertname": "KubePodCrashLooping",
+            "namespace": "shop",
+            "pod": "web-1",
+            "severity": "warning",
+            **labels,
+        },
+        "annotations": {"summary": "crash-looping"},
+        "startsAt": "2026-11-22T10:00:00Z",
+        "endsAt": "0001-01-01T00:00:00Z",
+        "generatorURL": "http://prometheus/graph",
+        "fingerprint": fingerprint,
+    }
+    body = {
+        "version": "4",
+        "groupKey": '{}:{alertname="KubePodCrashLooping"}',
+        "truncatedAlerts": 0,
+        "status": status,
+        "receiver": "autonomic",
+        "groupLabels": {"alertname": "KubePodCrashLooping"},
+        "commonLabels": {},
+        "commonAnnotations": {},
+        "externalURL": "http://alertmanager",
+        "alerts": [alert],
+    }
+    return json.dumps(body).encode()
+
+
+def request(body: bytes, token: str | None = "s3cret", content_type: str = "application/json"):  # type: ignore[no-untyped-def]
+    headers = {"content-type": content_type}
+    if token is not None:
+        headers["authorization"] = f"Bearer {token}"
+    return Request("POST", "/webhooks/alertmanager", {}, headers, body)
+
+
+def intake() -> tuple[AlertIntake, list[Signal]]:
+    got: list[Signal] = []
+    return AlertIntake(token=SecretStr("s3cret"), clock=lambda: 1000.0, submit=got.extend), got
+
+
+def test_valid_alert_becomes_one_signal_and_resends_are_deduplicated() -> None:
+    hook, got = intake()
+    first = hook.handle(request(payload()))
+    assert first.status == 200 and json.loads(first.body) == {"accepted": 1, "duplicates": 0}
+    again = hook.handle(request(payload()))  # Alertmanager re-sends the group
+    assert json.loads(again.body) == {"accepted": 0, "duplicates": 1}
+    assert len(got) == 1 and got[0].name == "KubePodCrashLooping"
+    assert [a.fingerprint for a in hook.firing()] == ["abc123"]
+    resolved = hook.handle(request(payload(status="resolved")))
+    assert resolved.status == 200 and hook.firing() == ()
+
+
+def test_bad_token_and_bad_bodies_get_4xx_and_submit_nothing() -> None:
+    hook, got = intake()
+    assert hook.handle(request(payload(), token=None)).status == 401
+    assert hook.handle(request(payload(), token="wrong")).status == 401
+    assert hook.handle(request(b"{not json")).status == 400
+    assert hook.handle(request(b'{"version": "4"}')).status == 400
+    assert hook.handle(request(payload(), content_type="text/plain")).status == 415
+    huge = hook.handle(request(b"x" * (2 << 20)))
+    assert huge.status == 413
+    assert got == []
+
+
+def test_disabled_webhook_is_404() -> None:
+    hook = AlertIntake(token=None, clock=lambda: 0.0, submit=lambda s: None)
+    assert hook.handle(request(payload())).status == 404
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.binary(max_size=2000))
+def test_arbitrary_bodies_never_crash(body: bytes) -> None:
+    hook, got = intake()
+    response = hook.handle(request(body))
+    assert response.status in (200, 400, 413)
+    if response.status != 200:
+        assert got == []
