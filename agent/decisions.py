@@ -173,6 +173,30 @@ class DecisionService:
             delivered,
         )
 
+    def observe(self, p: Proposal) -> str:
+        """Record an inference that proposes nothing by itself (an anomaly, a forecast),
+        with its confidence and evidence, so that later feedback can judge it."""
+        now = self.clock.now()
+        decision_id = self.ledger.record_decision(
+            Decision(
+                kind=p.kind,
+                decision_type=p.decision_type,
+                subject=p.subject,
+                proposal=p.proposal,
+                confidence=p.signal_confidence,
+                reason_code=p.reason_code,
+                reason=p.reason,
+                evidence=p.evidence,
+                model_version=p.model_version,
+                route="observe",
+                status="observed",
+                incident_key=p.incident_key,
+            ),
+            now,
+        )
+        self.metrics.decisions.labels(kind=p.kind, route="observe", outcome="proposed").inc()
+        return decision_id
+
     # -------------------------------------------------------------- answers
     def _on_answer(self, question_id: str, answer: str, actor: str) -> None:
         self.handle_answer(question_id, answer, actor)

@@ -1,0 +1,1 @@
+"""The daemon's loops: each is a plain object with a ``cycle()`` method over ports."""

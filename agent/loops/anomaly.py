@@ -1,0 +1,210 @@
+"""The anomaly loop: configured PromQL queries, scored online, folded into incidents.
+
+Per series (one per label set a query returns): a ``Detector`` that has seen every
+point up to the last one, and an ``IncidentTracker``. Each cycle reads only the points
+since the last one seen, so a point is scored once. An incident that opens or gets
+worse is recorded in the ledger (an observation with its confidence and evidence) and
+sent to the remediation engine as an anomaly signal, once per incident.
+
+Faults: a query that fails or returns stale data scores nothing that cycle (no action on
+old numbers); the loop says so in its status. Detector and incident state is saved in
+the ledger every ``save_every`` cycles and restored at start, so a restart does not
+mean a new warm-up for every series.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from agent.clock import Clock
+from agent.decisions import DecisionService, Proposal
+from agent.errors import PermanentError, TransientError
+from agent.ledger import Ledger
+from agent.metrics_port import MetricSeries, MetricsReader
+from agent.settings import AnomalyQuery
+from forecasting.anomaly import Detector, IncidentTracker, StateError, Transition
+from remediation.ports import ObjectRef
+from remediation.signals import Signal, anomaly_signal
+
+__all__ = ["AnomalyLoop", "SeriesState"]
+
+log = logging.getLogger("autonomic.anomaly")
+
+
+@dataclass
+class SeriesState:
+    detector: Detector
+    tracker: IncidentTracker
+    last_ts: float = float("-inf")
+
+
+@dataclass
+class LoopStatus:
+    degraded: dict[str, str] = field(default_factory=dict)  # query -> why
+    points_scored: int = 0
+    incidents_opened: int = 0
+
+
+def target_of(labels: dict[str, str]) -> ObjectRef | None:
+    namespace = labels.get("namespace")
+    for label, kind in (("deployment", "Deployment"), ("statefulset", "StatefulSet")):
+        if namespace and labels.get(label):
+            return ObjectRef(kind, labels[label], namespace)  # type: ignore[arg-type]
+    return None
+
+
+def series_key(query: AnomalyQuery, labels: dict[str, str]) -> str:
+    inner = ",".join(f"{k}={v}" for k, v in sorted(labels.items()))
+    return f"{query.name}{{{inner}}}"
+
+
+class AnomalyLoop:
+    def __init__(
+        self,
+        queries: Sequence[AnomalyQuery],
+        *,
+        reader: MetricsReader,
+        ledger: Ledger,
+        decisions: DecisionService,
+        submit: Callable[[Sequence[Signal]], None],
+        clock: Clock,
+        save_every: int = 10,
+    ) -> None:
+        self.queries = list(queries)
+        self.reader = reader
+        self.ledger = ledger
+        self.decisions = decisions
+        self.submit = submit
+        self.clock = clock
+        self.save_every = save_every
+        self.series: dict[str, SeriesState] = {}
+        self.status = LoopStatus()
+        self.points: dict[str, list[tuple[float, float, float, float, float, str]]] = {}
+        self.keep_points = False  # the simulation keeps scored points for its report
+        self._cycles = 0
+
+    def cycle(self) -> None:
+        now = self.clock.now()
+        for query in self.queries:
+            try:
+                found = self.reader.range(query.expr, self._start(query, now), now, query.step, now)
+            except (TransientError, PermanentError) as exc:
+                self.status.degraded[query.name] = str(exc)
+                log.warning("anomaly query %s skipped: %s", query.name, exc)
+                continue
+            self.status.degraded.pop(query.name, None)
+            for metric in found:
+                if metric.stale:
+                    self.status.degraded[query.name] = "stale data: nothing scored"
+                    continue
+                self._score(query, metric)
+        self._cycles += 1
+        if self._cycles % self.save_every == 0:
+            self.save()
+
+    def _start(self, query: AnomalyQuery, now: float) -> float:
+        seen = [s.last_ts for k, s in self.series.items() if k.startswith(query.name + "{")]
+        if seen and min(seen) > now - query.history:
+            return min(seen) + query.step
+        return now - query.history
+
+    def _state_for(self, key: str, step: float) -> SeriesState:
+        state = self.series.get(key)
+        if state is None:
+            state = self._restore(key) or SeriesState(Detector(step), IncidentTracker())
+            self.series[key] = state
+        return state
+
+    def _score(self, query: AnomalyQuery, metric: MetricSeries) -> None:
+        key = series_key(query, metric.labels)
+        state = self._state_for(key, query.step)
+        ts, values = metric.series.timestamps, metric.series.values
+        new = ts > state.last_ts
+        target = target_of(metric.labels)
+        for t, v in zip(ts[new], values[new], strict=True):
+            point = state.detector.update(float(t), float(v))
+            state.last_ts = float(t)
+            self.status.points_scored += 1
+            if self.keep_points:
+                self.points.setdefault(key, []).append(
+                    (
+                        point.timestamp,
+                        point.observed,
+                        point.expected,
+                        point.lower,
+                        point.upper,
+                        point.reason.value if point.confidence >= 0.99 else "",
+                    )
+                )
+            event = state.tracker.observe(point)
+            if event is None or event.transition != Transition.OPEN:
+                continue
+            incident = event.incident
+            self.status.incidents_opened += 1
+            signal = anomaly_signal(
+                metric=query.name,
+                target=target,
+                observed=incident.peak_observed,
+                lower=incident.peak_lower,
+                upper=incident.peak_upper,
+                score=point.score,
+                confidence=min(max(incident.peak_confidence, 0.0), 1.0),
+                at=float(t),
+                labels=metric.labels,
+                incident_start=incident.opened_at,
+            )
+            self.decisions.observe(
+                Proposal(
+                    kind="anomaly",
+                    decision_type=f"anomaly/{query.name}",
+                    subject=str(target) if target else key,
+                    proposal={"incident": incident.number, "reason": incident.reason.value},
+                    signal_confidence=signal.confidence,
+                    reason_code=f"Anomaly{incident.reason.value.title().replace('_', '')}",
+                    reason=(
+                        f"{query.name} {incident.reason.value}: observed "
+                        f"{incident.peak_observed:.4g}, expected {incident.peak_expected:.4g} "
+                        f"(band {incident.peak_lower:.4g} to {incident.peak_upper:.4g})"
+                    ),
+                    evidence={
+                        "query": query.expr,
+                        "labels": metric.labels,
+                        "observed": incident.peak_observed,
+                        "expected": incident.peak_expected,
+                        "band": [incident.peak_lower, incident.peak_upper],
+                    },
+                    model_version="anomaly-detector/1",
+                    incident_key=signal.dedup_key,
+                )
+            )
+            self.submit([signal])
+
+    # --------------------------------------------------------------- state
+    def save(self) -> None:
+        now = self.clock.now()
+        for key, state in self.series.items():
+            value = {
+                "detector": state.detector.state(),
+                "tracker": state.tracker.state(),
+                "last_ts": state.last_ts if np.isfinite(state.last_ts) else None,
+            }
+            _, version = self.ledger.guard(f"anomaly/{key}")
+            self.ledger.put_guard(f"anomaly/{key}", value, version, now)
+
+    def _restore(self, key: str) -> SeriesState | None:
+        value, version = self.ledger.guard(f"anomaly/{key}")
+        if version == 0:
+            return None
+        try:
+            detector = Detector.from_state(value["detector"])
+            tracker = IncidentTracker()
+            tracker.restore(value["tracker"])
+        except (StateError, KeyError, TypeError, ValueError) as exc:
+            log.warning("saved state for %s unusable (%s): starting fresh", key, exc)
+            return None
+        last = value.get("last_ts")
+        return SeriesState(detector, tracker, float(last) if last is not None else float("-inf"))
