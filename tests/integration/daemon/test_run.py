@@ -1,0 +1,116 @@
+"""`autonomic run` as a real process against the fake Kubernetes API server."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.fakekube import FakeApiServer, start_fake_apiserver
+from tests.fakekube.seed import seed_deployment, seed_node
+from tests.harness.servers import free_port
+
+RUNBOOKS = Path(__file__).resolve().parents[3] / "runbooks"
+
+
+@pytest.fixture
+def fake() -> Iterator[FakeApiServer]:
+    server = start_fake_apiserver()
+    seed_node(server.store, "node-1")
+    seed_deployment(server.store, "web", namespace="shop", labels={"autonomic.dev/enabled": "true"})
+    yield server
+    server.stop()
+
+
+def config(tmp_path: Path, port: int, **extra: str) -> Path:
+    path = tmp_path / "autonomic.yaml"
+    path.write_text(
+        f"""
+mode: propose
+prometheus: {{url: "http://127.0.0.1:{free_port()}", timeout: 1s}}
+ledger: {{url: "sqlite:///{tmp_path / "ledger.sqlite"}"}}
+leaderElection: {{namespace: autonomic, leaseDuration: 3s, renewDeadline: 2s, retryPeriod: 0.5s}}
+server: {{host: 127.0.0.1, port: {port}}}
+runbooks: [{RUNBOOKS}]
+"""
+        + "".join(f"{k}: {v}\n" for k, v in extra.items())
+    )
+    return path
+
+
+def _get(url: str) -> tuple[int, dict[str, object]]:
+    try:
+        with urllib.request.urlopen(url, timeout=3) as response:
+            return response.status, json.loads(response.read() or b"{}")
+    except urllib.error.HTTPError as exc:
+        return exc.code, {}
+    except OSError:
+        return 0, {}
+
+
+def start(cfg: Path, fake: FakeApiServer) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "agent", "run", "--config", str(cfg), "--kube-host", fake.url],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "POD_NAME": "autonomic-0"},
+    )
+
+
+def test_run_serves_probes_leads_and_stops_on_sigterm(fake: FakeApiServer, tmp_path: Path) -> None:
+    port = free_port()
+    process = start(config(tmp_path, port), fake)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 30
+        ready: dict[str, object] = {}
+        while time.monotonic() < deadline:
+            status, ready = _get(f"{base}/readyz")
+            if status == 200 and ready.get("leader"):
+                break
+            time.sleep(0.2)
+        assert ready.get("leader") is True, ready
+        with urllib.request.urlopen(f"{base}/metrics", timeout=3) as response:
+            text = response.read().decode()
+        assert "autonomic_leader 1.0" in text
+        assert _get(f"{base}/approvals")[0] == 200
+        (lease,) = fake.store.objects("Lease", "autonomic")
+        assert lease["spec"]["holderIdentity"] == "autonomic-0"
+    finally:
+        process.send_signal(signal.SIGTERM)
+        _out, err = process.communicate(timeout=30)
+    assert process.returncode == 0, err[-2000:]
+    lines = [json.loads(line) for line in err.splitlines() if line.startswith("{")]
+    assert any(line["message"] == "stopped" for line in lines)
+    (lease,) = fake.store.objects("Lease", "autonomic")
+    assert not lease["spec"].get("holderIdentity")  # released on shutdown
+
+
+def test_invalid_runbook_stops_start_up_and_names_it(fake: FakeApiServer, tmp_path: Path) -> None:
+    bad = tmp_path / "runbooks"
+    bad.mkdir()
+    (bad / "broken.yaml").write_text(
+        "apiVersion: autonomic.dev/v1alpha1\nkind: Runbook\n"
+        "metadata: {name: x}\nspec:\n  bogus: 1\n"
+    )
+    cfg = config(tmp_path, free_port())
+    cfg.write_text(cfg.read_text().replace(str(RUNBOOKS), str(bad)))
+    done = subprocess.run(
+        [sys.executable, "-m", "agent", "run", "--config", str(cfg), "--kube-host", fake.url],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 2
+    assert "broken.yaml" in done.stderr and "refusing to start" in done.stderr
