@@ -81,6 +81,7 @@ class Daemon:
     gate: LeaderGate
     alerts: AlertIntake
     extra_jobs: list[Job] = field(default_factory=list)
+    remediation_period: float = 30.0
     _was_leader: bool = False
 
     def remediation_cycle(self) -> None:
@@ -102,7 +103,7 @@ class Daemon:
 
     def jobs(self) -> list[Job]:
         jobs = [
-            Job("remediation", 30.0, self.remediation_cycle, leader_only=False),
+            Job("remediation", self.remediation_period, self.remediation_cycle, leader_only=False),
             Job("housekeeping", 3600.0, self.housekeeping),
         ]
         if self.settings.anomaly_queries:

@@ -91,6 +91,7 @@ class DecisionService:
         self.approvals = approvals
         self.metrics = metrics
         self.counts = _Counts()
+        self._synced_at = 0.0  # the first sync looks at every answered question
         approvals.on_answer = self._on_answer
 
     # -------------------------------------------------------------- deciding
@@ -256,24 +257,33 @@ class DecisionService:
         return outcome.accepted
 
     def expire_due(self) -> list[str]:
-        """Expire unanswered questions (a "no", escalated); returns the decision ids."""
+        """Expire unanswered questions (a "no", escalated); returns the decision ids.
+
+        The approvals' ``on_answer`` hook may apply the expiry first (on its worker
+        thread, or at once with an inline dispatcher); either way the decision is
+        expired and is reported, so the answer does not depend on who won the race.
+        """
         expired = []
         for expiry in self.approvals.expire_due(self.clock.now()):
-            if self.handle_answer(expiry.question.id, "expired", "timeout"):
-                expired.append(expiry.question.decision_id)
+            self.handle_answer(expiry.question.id, "expired", "timeout")
+            record = self.ledger.get_decision(expiry.question.decision_id)
+            if record is not None and record.status == "expired":
+                expired.append(record.id)
         return expired
 
     def sync_answers(self) -> int:
         """Apply answers recorded elsewhere (the CLI, another replica, a crash before the
         hook ran) to decisions still waiting. Returns how many were applied."""
         applied = 0
-        for status in ("approved", "rejected", "expired"):
-            for question in self.ledger.questions(status=status, limit=10_000):
-                record = self.ledger.get_decision(question.decision_id)
-                if record is not None and record.status == "asked":
-                    applied += self.handle_answer(
-                        question.id, status, question.answered_by or "unknown"
-                    )
+        since, self._synced_at = self._synced_at, self.clock.now()
+        for question in self.ledger.answered_since(since - 60.0):
+            if question.status not in ("approved", "rejected", "expired"):
+                continue
+            record = self.ledger.get_decision(question.decision_id)
+            if record is not None and record.status == "asked":
+                applied += self.handle_answer(
+                    question.id, question.status, question.answered_by or "unknown"
+                )
         return applied
 
     # ------------------------------------------------------------- outcomes
@@ -300,6 +310,15 @@ class DecisionService:
         if not right and record.route == "auto":
             self.metrics.human_corrections.labels(decision_type=record.decision_type).inc()
 
+    def last_moved(self, decision_type: str) -> float | None:
+        """When this type's thresholds last changed: evidence before it has been used."""
+        moves = [
+            float(row["created_at"])
+            for row in self.ledger.threshold_history()
+            if row["decision_type"] == decision_type
+        ]
+        return max(moves) if moves else None
+
     def recalibrate(self, decision_type: str, *, floor: float | None = None) -> Recalibration:
         rows = self.track_record(decision_type)
         current = self.thresholds(decision_type)
@@ -310,6 +329,7 @@ class DecisionService:
             target_wrong_rate=self.routing.target_wrong_rate,
             floor=max(floor, self.routing.ask),
             window=self.routing.window,
+            since=self.last_moved(decision_type),
         )
         if step.changed:
             self.ledger.record_thresholds(

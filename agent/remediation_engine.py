@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import logging
 import math
+from collections import OrderedDict
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -75,6 +76,9 @@ __all__ = ["Handled", "RemediationEngine"]
 log = logging.getLogger("autonomic.remediation")
 
 GUARD_KEY = "remediation/guards"
+COUNTED_KEYS = 50_000
+# Decisions that may still lead to an execution (or are running one).
+OPEN_STATUSES = ("asked", "approved", "executing", "verifying")
 # Value of a PromQL query at the current time, or None when there is no fresh data.
 InstantQuery = Callable[[str], float | None]
 
@@ -258,6 +262,9 @@ class RemediationEngine:
         self.stats = EngineStats()
         self._storm_reported_at: float | None = None
         self._queue: list[Signal] = []
+        # Dedup keys already counted as triggers: a condition that persists (a pod
+        # crash-looping for an hour) is one trigger, not one per cycle. Bounded.
+        self._counted: OrderedDict[str, None] = OrderedDict()
 
     # ------------------------------------------------------------- snapshots
     def snapshot(self) -> ClusterSnapshot:
@@ -313,9 +320,11 @@ class RemediationEngine:
     def handle(self, signals: Sequence[Signal], snapshot: ClusterSnapshot) -> list[Handled]:
         now = self.clock.now()
         out: list[Handled] = []
-        fresh = [s for s in signals if self.ledger.latest_for_incident(s.dedup_key) is None]
+        if not signals:
+            return out
+        fresh = self._count_new(signals)
         if fresh:
-            state = self._update_guards(lambda s: _record_triggers(s, now, len(fresh), self.limits))
+            state = self._update_guards(lambda s: _record_triggers(s, now, fresh, self.limits))
         else:
             state = self.guard_state()[0]
         for signal in signals:
@@ -328,6 +337,19 @@ class RemediationEngine:
         for item in out:
             self.stats.count(self.stats.handled, item.outcome)
         return out
+
+    def _count_new(self, signals: Sequence[Signal]) -> int:
+        """How many of ``signals`` arrive for the first time (the storm guard's input)."""
+        new = 0
+        for signal in signals:
+            if signal.dedup_key in self._counted:
+                self._counted.move_to_end(signal.dedup_key)
+                continue
+            self._counted[signal.dedup_key] = None
+            new += 1
+        while len(self._counted) > COUNTED_KEYS:
+            self._counted.popitem(last=False)
+        return new
 
     def _handle_one(
         self,
@@ -368,6 +390,20 @@ class RemediationEngine:
             return Handled(
                 signal.describe(), runbook.name, "denied", gate.reason_code, gate.message
             )
+        open_decision = self._open_decision(runbook.name, planned.target)
+        if open_decision is not None:
+            # Another signal about the same target (the alert and the pod status of one
+            # crash loop) already has a decision in progress: one run per target.
+            return Handled(
+                signal.describe(),
+                runbook.name,
+                "duplicate",
+                "OpenDecision",
+                f"decision {open_decision.id[:8]} of {runbook.name} on {planned.target} is "
+                f"still {open_decision.status}",
+                open_decision.id,
+                open_decision.route,
+            )
         routed = self.decisions.decide(
             Proposal(
                 kind="remediation",
@@ -403,6 +439,17 @@ class RemediationEngine:
             routed.decision_id,
             routed.route,
         )
+
+    def _open_decision(self, runbook: str, target: ObjectRef) -> DecisionRecord | None:
+        for record in self.ledger.decisions(
+            kind="remediation",
+            decision_type=f"{runbook}/{target.kind}",
+            status=OPEN_STATUSES,
+            limit=500,
+        ):
+            if record.subject == str(target):
+                return record
+        return None
 
     def _report_storm(self, state: GuardState, now: float, message: str) -> None:
         """One summary to humans per storm, not one message per trigger."""
@@ -456,6 +503,11 @@ class RemediationEngine:
         runbook = proposal["runbook"]
         target = _ref(proposal["target"])
         with decision_context(record.id):
+            rb = self.runbooks.get(runbook)
+            if rb is not None and proposal["operations"]:
+                held = self._hold(record, rb, target, now)
+                if held is not None:
+                    return held
             if not self.ledger.claim_execution(
                 key, record.id, runbook, str(target), self.executor.owner, now
             ):
@@ -463,12 +515,44 @@ class RemediationEngine:
                 self.ledger.transition(record.id, ["approved"], "executing", now)
                 return "claimed-elsewhere"
             self.ledger.transition(record.id, ["approved"], "executing", now)
-            rb = self.runbooks.get(runbook)
             if rb is not None and proposal["operations"]:
                 fake = _plan_stub(rb, target, proposal, now)
                 self._update_guards(lambda s: record_start(s, fake, rb.spec.guards, now))
             self._progress(record, f"executing: {'; '.join(proposal['diff']) or 'notify'}")
             return self._run_steps(record, key, start=0)
+
+    def _hold(
+        self, record: DecisionRecord, runbook: Runbook, target: ObjectRef, now: float
+    ) -> str | None:
+        """Guards that must hold when an approved decision is about to run, not only when
+        it was decided: an answer can come long after the question, and several approved
+        decisions can be due in one cycle. Returns why it does not run now, or None.
+
+        Paused, or the runbook's concurrency (one drain at a time) or the target taken by
+        another run: it waits, still approved. The target acted on since the decision was
+        made: the plan is stale, so it is superseded and a person is told.
+        """
+        state, _ = self.guard_state()
+        if state.paused:
+            return "waiting-paused"
+        running = [r for r in state.in_flight if r.runbook == runbook.name]
+        if len(running) >= runbook.spec.guards.max_concurrent or any(
+            r.target == target for r in state.in_flight
+        ):
+            return "waiting-concurrency"
+        acted = [r for r in state.actions if r.target == target and r.at >= record.created_at]
+        if not acted:
+            return None
+        if self.ledger.transition(record.id, ["approved"], "superseded", now):
+            why = (
+                f"not executed: {acted[-1].runbook} acted on {target} after this decision "
+                "was made, so its plan no longer describes the cluster"
+            )
+            self.ledger.add_feedback(
+                record.id, "execution", "superseded", "autonomic", now, {"why": why}
+            )
+            self._progress(record, why)
+        return "superseded"
 
     def _run_steps(self, record: DecisionRecord, key: str, *, start: int) -> str:
         proposal = record.proposal
@@ -621,8 +705,9 @@ class RemediationEngine:
     # -------------------------------------------------------------- recovery
     def recover(self) -> dict[str, int]:
         """After a restart or a leadership change: settle what a crash left behind."""
-        counts = {"reconciled": 0, "resumed": 0, "failed": 0}
+        counts = {"reconciled": 0, "resumed": 0, "failed": 0, "settled": 0}
         counts["reconciled"] = len(self.executor.reconcile())
+        counts["settled"] = self._settle_finished()
         for execution in self.ledger.executions(["running"]):
             record = self.ledger.get_decision(execution["decision_id"])
             if record is None:
@@ -647,6 +732,47 @@ class RemediationEngine:
                 self._run_steps(record, key, start=first_missing)
                 counts["resumed"] += 1
         return counts
+
+    def _settle_finished(self) -> int:
+        """Finish the bookkeeping of executions a crash cut off after their status was
+        written: a failure not yet escalated, a success or dry run whose decision was
+        not yet closed. Without this they would sit there, told to nobody."""
+        settled = 0
+        now = self.clock.now()
+        for execution in self.ledger.executions(["undone", "failed", "succeeded", "dry-run"]):
+            record = self.ledger.get_decision(execution["decision_id"])
+            if record is None:
+                continue
+            key, status = execution["key"], execution["status"]
+            with decision_context(record.id):
+                if status in ("undone", "failed"):
+                    if record.status in ("approved", "executing", "verifying"):
+                        self.decisions.record_outcome(
+                            record.id,
+                            right=False,
+                            status=status,
+                            detail={"why": "failure recorded before a restart"},
+                        )
+                        self._finish_guards(record, succeeded=False)
+                    self.decisions.approvals.escalate(
+                        record.id, f"remediation {status}; escalation resumed after a restart"
+                    )
+                    self.ledger.set_execution_status(key, [status], "escalated", now)
+                elif record.status in ("executing", "verifying"):
+                    if status == "dry-run":
+                        self.ledger.transition(record.id, ["executing"], "done", now)
+                    else:
+                        self.decisions.record_outcome(
+                            record.id,
+                            right=True,
+                            status="verified" if record.status == "verifying" else "done",
+                            detail={"note": "success recorded before a restart"},
+                        )
+                    self._finish_guards(record, succeeded=True)
+                else:
+                    continue
+            settled += 1
+        return settled
 
     # ---------------------------------------------------------------- helpers
     def _progress(self, record: DecisionRecord, text: str) -> None:

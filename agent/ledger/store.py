@@ -47,6 +47,10 @@ TERMINAL = frozenset(
 )
 
 
+# Keys per ``IN (...)`` list: well under SQLite's bound-parameter limit.
+_IN_CHUNK = 500
+
+
 class LedgerError(ConfigError):
     """The ledger cannot be opened or used as configured."""
 
@@ -426,6 +430,15 @@ class Ledger:
                     )
         return expired
 
+    def answered_since(self, since: float) -> list[Question]:
+        """Questions answered (or expired) at or after ``since``."""
+        table = tables["questions"]
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                sa.select(table).where(table.c.answered_at >= since, table.c.status != "pending")
+            ).mappings()
+            return [Question(**row) for row in rows]
+
     def question(self, question_id: str) -> Question | None:
         table = tables["questions"]
         with self.engine.connect() as conn:
@@ -591,6 +604,60 @@ class Ledger:
                 return bool(done.rowcount == 1)
         except sa.exc.IntegrityError:
             return False
+
+    def guard_versions(self, keys: Sequence[str]) -> dict[str, int]:
+        """The version of each of ``keys`` that was ever written (absent: never written).
+
+        Reads only the versions, not the values: a loop saving thousands of detector
+        states needs the versions for its compare-and-set, not 80 KB of JSON per key.
+        """
+        table = tables["guard_state"]
+        found: dict[str, int] = {}
+        with self.engine.connect() as conn:
+            for first in range(0, len(keys), _IN_CHUNK):
+                chunk = list(keys[first : first + _IN_CHUNK])
+                query = sa.select(table.c.key, table.c.version).where(table.c.key.in_(chunk))
+                found.update({row.key: int(row.version) for row in conn.execute(query)})
+        return found
+
+    def put_guards(
+        self, entries: Sequence[tuple[str, Mapping[str, Any], int]], now: float
+    ) -> list[bool]:
+        """``put_guard`` for many (key, value, expected version) in one transaction.
+
+        Each entry is its own compare-and-set, with the same answers ``put_guard`` would
+        give; one commit instead of one per key. Values are checked before anything is
+        written, so a bad value writes nothing.
+        """
+        table = tables["guard_state"]
+        safe = [(key, _json_safe(dict(value), f"guard {key}"), v) for key, value, v in entries]
+        won: list[bool] = []
+        try:
+            with self._tx() as conn:
+                for key, value, expected in safe:
+                    if expected == 0:
+                        # As in put_guard: a key that already exists means we lost.
+                        exists = conn.execute(sa.select(table.c.key).where(table.c.key == key))
+                        if exists.first() is not None:
+                            won.append(False)
+                            continue
+                        conn.execute(
+                            table.insert().values(key=key, value=value, version=1, updated_at=now)
+                        )
+                        won.append(True)
+                        continue
+                    done = conn.execute(
+                        table.update()
+                        .where(table.c.key == key, table.c.version == expected)
+                        .values(value=value, version=expected + 1, updated_at=now)
+                    )
+                    won.append(bool(done.rowcount == 1))
+        except sa.exc.IntegrityError:
+            # Another writer inserted one of our new keys between our check and our
+            # insert (PostgreSQL, two replicas): nothing was committed; settle each
+            # entry on its own, with put_guard's answers.
+            return [self.put_guard(key, value, expected, now) for key, value, expected in entries]
+        return won
 
     def log_action(
         self, runbook: str, target: str, now: float, decision_id: str | None = None
@@ -775,9 +842,18 @@ def _engine_url(url: str, password: str | None) -> URL:
 
 
 def open_ledger(
-    url: str, now: float, *, password: str | None = None, migrate: bool = True
+    url: str,
+    now: float,
+    *,
+    password: str | None = None,
+    migrate: bool = True,
+    durable: bool = True,
 ) -> Ledger:
-    """Open (and by default migrate) the ledger at ``url``."""
+    """Open (and by default migrate) the ledger at ``url``.
+
+    ``durable=False`` (SQLite only) skips the fsync on every commit: for throwaway
+    ledgers such as a simulation's, never for a daemon's, whose intents must survive.
+    """
     try:
         target = _engine_url(url, password)
     except sa.exc.ArgumentError as exc:
@@ -795,7 +871,7 @@ def open_ledger(
             "(pip install 'autonomic[postgres]')"
         ) from exc
     if target.get_backend_name() == "sqlite":
-        sa.event.listen(engine, "connect", _sqlite_pragmas)
+        sa.event.listen(engine, "connect", _sqlite_pragmas if durable else _sqlite_fast)
     ledger = Ledger(engine)
     if migrate:
         try:
@@ -805,6 +881,13 @@ def open_ledger(
                 f"cannot open the ledger at {target.render_as_string()}: {exc.orig}"
             ) from exc
     return ledger
+
+
+def _sqlite_fast(dbapi_connection: Any, record: Any) -> None:
+    _sqlite_pragmas(dbapi_connection, record)
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA synchronous=OFF")
+    cursor.close()
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:

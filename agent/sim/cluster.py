@@ -168,6 +168,7 @@ class SimCluster:
         self.nodes: dict[str, SimNode] = {n: SimNode(n) for n in nodes}
         self.workloads: dict[ObjectRef, SimWorkload] = {}
         self.pods: dict[str, SimPod] = {}
+        self._owned: dict[ObjectRef, dict[str, SimPod]] = {}
         self.events: list[SimEvent] = []
         self.writes: list[tuple[float, str, str]] = []  # (time, op, target) for audits
         self._serial = 0
@@ -187,7 +188,16 @@ class SimCluster:
         name = f"{workload.ref.name}-{workload.revision}-{self._serial:05d}"
         pod = SimPod(name, workload.ref, workload.revision, self._place(), self.now, self.now)
         self.pods[name] = pod
+        self._owned.setdefault(workload.ref, {})[name] = pod
         return pod
+
+    def _delete(self, name: str) -> None:
+        pod = self.pods.pop(name, None)
+        if pod is not None:
+            self._owned.get(pod.owner, {}).pop(name, None)
+
+    def pods_of(self, ref: ObjectRef) -> list[SimPod]:
+        return list(self._owned.get(ref, {}).values())
 
     def _place(self) -> str:
         usable = [n for n in self.nodes.values() if n.ready and not n.unschedulable]
@@ -202,14 +212,14 @@ class SimCluster:
     # -------------------------------------------------------- time moving
     def pod_ready(self, pod: SimPod, now: float | None = None) -> bool:
         now = self.now if now is None else now
-        workload = self.workloads[pod.owner]
-        node = self.nodes.get(pod.node)
-        if pod.deleting or node is None or not node.ready:
-            return False
-        if workload.templates[pod.revision].image in workload.bad_images:
+        if pod.deleting or pod.waiting_reason is not None:
             return False
         if pod.crashed_until is not None and now < pod.crashed_until:
             return False
+        node = self.nodes.get(pod.node)
+        if node is None or not node.ready:
+            return False
+        workload = self.workloads[pod.owner]
         return now >= pod.started_at + workload.startup
 
     def advance(self, now: float, load: dict[ObjectRef, float]) -> dict[ObjectRef, Sample]:
@@ -230,7 +240,7 @@ class SimCluster:
         return samples
 
     def _reconcile(self, workload: SimWorkload, now: float) -> None:
-        mine = [p for p in self.pods.values() if p.owner == workload.ref]
+        mine = self.pods_of(workload.ref)
         for pod in mine:  # crash loops and OOM kills
             pod_template = workload.templates[pod.revision]
             if pod_template.image in workload.bad_images:
@@ -266,28 +276,28 @@ class SimCluster:
                 :-missing
             ]
             for pod in surplus:
-                del self.pods[pod.name]
+                self._delete(pod.name)
+            current = [p for p in current if p.name in self.pods]
         ready_new = sum(self.pod_ready(p, now) for p in current)
         if old:
             keep = max(workload.replicas - ready_new, 0)
             old.sort(key=lambda p: (not self.pod_ready(p, now), p.created_at))
             for pod in old[keep:]:
-                del self.pods[pod.name]
+                self._delete(pod.name)
         # Pods on a NotReady node for 5 minutes are evicted and rescheduled (taint-based).
-        for pod in list(self.pods.values()):
+        for pod in self.pods_of(workload.ref):
             node = self.nodes.get(pod.node)
             if (
-                pod.owner == workload.ref
-                and node is not None
+                node is not None
                 and not node.ready
                 and node.not_ready_since is not None
                 and now - node.not_ready_since >= 300
                 and pod.name in self.pods
             ):
-                del self.pods[pod.name]
+                self._delete(pod.name)
 
     def _sample(self, workload: SimWorkload, load: float, now: float) -> Sample:
-        pods = [p for p in self.pods.values() if p.owner == workload.ref]
+        pods = self.pods_of(workload.ref)
         ready = [p for p in pods if self.pod_ready(p, now)]
         capacity = len(ready) * workload.capacity
         served = min(load, capacity)
@@ -356,7 +366,7 @@ class SimCluster:
 
     # ------------------------------------------------------- ClusterReader
     def _workload_state(self, workload: SimWorkload) -> WorkloadState:
-        pods = [p for p in self.pods.values() if p.owner == workload.ref]
+        pods = self.pods_of(workload.ref)
         ready = sum(self.pod_ready(p) for p in pods)
         updated = sum(p.revision == workload.revision for p in pods)
         failing = any(
@@ -550,7 +560,7 @@ class SimCluster:
         elif isinstance(operation, PauseRollout):
             self._workload_for(target).paused = operation.paused
         elif isinstance(operation, DeletePod):
-            self.pods.pop(target.name, None)
+            self._delete(target.name)
         elif isinstance(operation, EvictPod):
             self._evict(target.name)
         elif isinstance(operation, Cordon):
@@ -584,13 +594,13 @@ class SimCluster:
             return
         workload = self.workloads[pod.owner]
         if workload.pdb_min_available is not None:
-            ready = sum(self.pod_ready(p) for p in self.pods.values() if p.owner == pod.owner)
+            ready = sum(self.pod_ready(p) for p in self.pods_of(pod.owner))
             if self.pod_ready(pod) and ready - 1 < workload.pdb_min_available:
                 raise PermanentError(
                     f"evicting {name} would violate its PodDisruptionBudget",
                     reason="BlockedByBudget",
                 )
-        del self.pods[name]
+        self._delete(name)
 
     def undo(self, operation: Operation, before: dict[str, Any]) -> OperationResult:
         target = operation.target

@@ -1,0 +1,370 @@
+"""``autonomic simulate``: the daemon's loops, unchanged, on a simulated cluster.
+
+The same ``Daemon`` object that ``autonomic run`` builds drives the loops; only the
+ports differ: a ``SimCluster`` for Kubernetes, ``SimMetrics`` for Prometheus, the
+ledger-only approval channel answered by a scripted on-call, and a fake clock that
+moves as fast as the CPU allows. Alongside, an HPA-only twin of the cluster replays the
+same demand and the same faults with nobody acting, as the counterfactual.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from agent.approvals import Approvals, LedgerOnlyChannel
+from agent.clock import FakeClock
+from agent.daemon import Daemon
+from agent.decisions import DecisionService
+from agent.executor import Executor
+from agent.ledger import Ledger, open_ledger
+from agent.loops.anomaly import AnomalyLoop
+from agent.observability import Metrics
+from agent.remediation_engine import RemediationEngine
+from agent.runtime import AlwaysLeader, Job
+from agent.settings import Settings
+from agent.sim.cluster import Sample, SimCluster, SimHpa, SimWorkload, Template
+from agent.sim.metrics import SimMetrics
+from agent.sim.oncall import ScriptedOnCall
+from agent.sim.scenario import BadRollout, Canary, MemoryLeak, NodeNotReady, Scenario, Surge
+from agent.sim.traces import LoadedTrace, load_trace
+from agent.webhooks import AlertIntake
+from remediation.guards import GlobalLimits
+from remediation.loading import load_paths
+from remediation.ports import ObjectRef
+
+__all__ = ["SimResult", "Simulation"]
+
+EPOCH = 1_700_006_400.0  # a Wednesday, 00:00 UTC: the simulated "now" at the start
+DEFAULT_RUNBOOKS = Path(__file__).resolve().parents[2] / "runbooks"
+
+
+@dataclass
+class Timeline:
+    """Per-minute record of one workload, for the report."""
+
+    minutes: list[float] = field(default_factory=list)
+    demand: list[float] = field(default_factory=list)
+    capacity: list[float] = field(default_factory=list)
+    replicas: list[int] = field(default_factory=list)
+    capacity_hpa: list[float] = field(default_factory=list)
+    replicas_hpa: list[int] = field(default_factory=list)
+    latency: list[float] = field(default_factory=list)
+    errors: list[float] = field(default_factory=list)
+
+
+@dataclass
+class SimResult:
+    scenario: Scenario
+    start: float
+    seconds: float
+    wall_seconds: float
+    ledger_url: str
+    timelines: dict[str, Timeline]
+    capacity_per_pod: dict[str, float]
+    faults: list[tuple[float, str]]
+    anomaly_points: dict[str, list[tuple[float, float, float, float, float, str]]]
+    thresholds: list[dict[str, Any]]
+    writes: list[tuple[float, str, str]]
+    events: list[Any]
+    ledger: Ledger
+    traces: dict[str, LoadedTrace]
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def _workload(spec: Any, now: float, capacity: float) -> SimWorkload:
+    hpa = None
+    if spec.hpa is not None:
+        hpa = SimHpa(
+            name=spec.name,
+            min_replicas=spec.hpa.min_replicas,
+            max_replicas=spec.hpa.max_replicas,
+            target_per_pod=capacity * spec.hpa.target_utilization,
+        )
+    return SimWorkload(
+        ObjectRef("Deployment", spec.name, spec.namespace),
+        spec.replicas,
+        {
+            1: Template(
+                spec.image,
+                requests={"memory": spec.memory.request},
+                limits={"memory": spec.memory.limit},
+            )
+        },
+        1,
+        capacity=capacity,
+        startup=spec.startup,
+        labels={"app": spec.name, "autonomic.dev/enabled": "true"},
+        base_memory_mib=spec.memory.base_mib,
+        base_latency_ms=spec.base_latency_ms,
+        hpa=hpa,
+        pdb_min_available=spec.pdb_min_available,
+        last_rollout_at=now - 86400,
+    )
+
+
+class Simulation:
+    def __init__(
+        self,
+        scenario: Scenario,
+        *,
+        ledger_path: Path,
+        runbooks: Path = DEFAULT_RUNBOOKS,
+        days: float | None = None,
+        seed: int | None = None,
+        progress: Callable[[float, str], None] | None = None,
+        ask_human: Callable[[str, str], str | None] | None = None,
+        extra_loops: Callable[[Simulation], list[Job]] | None = None,
+    ) -> None:
+        self.scenario = scenario
+        spec = scenario.spec
+        self.days = days if days is not None else spec.days
+        self.seed = seed if seed is not None else spec.seed
+        self.rng = random.Random(self.seed)
+        self.progress = progress
+        self.clock = FakeClock(EPOCH)
+        self.start = EPOCH
+        self.traces = {t.name: load_trace(t, self.days) for t in spec.traces}
+        self.ledger_url = f"sqlite:///{ledger_path}"
+        self.ledger = open_ledger(self.ledger_url, EPOCH, durable=False)
+        self.metrics = SimMetrics(stale_after=300)
+        self.cluster = SimCluster(list(spec.nodes), EPOCH)
+        self.twin = SimCluster(list(spec.nodes), EPOCH)  # HPA alone, nobody acting
+        self.capacity: dict[str, float] = {}
+        for w in spec.workloads:
+            self.capacity[w.name] = w.capacity_per_pod
+            self.cluster.add_workload(_workload(w, EPOCH, w.capacity_per_pod))
+            self.twin.add_workload(_workload(w, EPOCH, w.capacity_per_pod))
+        settings = Settings.model_validate(
+            {"mode": "act", "anomalyQueries": self._anomaly_queries()}
+        )
+        self.settings = settings
+        registry = Metrics()
+        approvals = Approvals(
+            self.ledger, LedgerOnlyChannel(self.ledger, self.clock.now), ttl=900, snooze=900
+        )
+        self.decisions = DecisionService(
+            self.ledger,
+            self.clock,
+            settings.routing,
+            mode="act",
+            approvals=approvals,
+            metrics=registry,
+        )
+        executor = Executor(self.ledger, self.cluster, self.clock, owner="simulate")
+        self.intake = AlertIntake(token=None, clock=self.clock.now, submit=lambda s: None)
+        self.engine = RemediationEngine(
+            runbooks=load_paths([runbooks]),
+            ledger=self.ledger,
+            decisions=self.decisions,
+            executor=executor,
+            reader=self.cluster,
+            clock=self.clock,
+            limits=GlobalLimits(),
+            query=self._instant,
+            alerts=self.intake.firing,
+        )
+        self.anomaly = AnomalyLoop(
+            settings.anomaly_queries,
+            reader=self.metrics,
+            ledger=self.ledger,
+            decisions=self.decisions,
+            submit=self.engine.submit,
+            clock=self.clock,
+            save_every=1440,
+        )
+        self.anomaly.keep_points = True
+        self.daemon = Daemon(
+            settings,
+            self.clock,
+            self.ledger,
+            registry,
+            self.decisions,
+            self.engine,
+            self.anomaly,
+            AlwaysLeader(),
+            self.intake,
+            remediation_period=60.0,
+        )
+        self.oncall = ScriptedOnCall(
+            spec.oncall, self.decisions, seed=self.seed, ask_human=ask_human
+        )
+        self.extra_loops = extra_loops
+        self.surges: list[Surge] = []
+        self.canaries: list[Canary] = []
+        self.fault_log: list[tuple[float, str]] = []
+
+    def _anomaly_queries(self) -> list[dict[str, Any]]:
+        queries = []
+        for w in self.scenario.spec.workloads:
+            sel = f'{{namespace="{w.namespace}",deployment="{w.name}"}}'
+            queries.append(
+                {
+                    "name": f"{w.name}-latency",
+                    "expr": f"sim_latency_ms{sel}",
+                    "step": 60,
+                    "history": 7 * 86400,
+                }
+            )
+            queries.append(
+                {
+                    "name": f"{w.name}-errors",
+                    "expr": f"sim_error_ratio{sel}",
+                    "step": 60,
+                    "history": 7 * 86400,
+                }
+            )
+        return queries
+
+    def _instant(self, query: str) -> float | None:
+        found = self.metrics.instant(query, self.clock.now())
+        return float(found[0][2]) if len(found) == 1 else None
+
+    # ----------------------------------------------------------------- faults
+    def _apply(self, fault: Any, now: float) -> None:
+        spec = self.scenario.spec
+        by_name = {w.name: w for w in spec.workloads}
+        if isinstance(fault, Surge):
+            self.surges.append(fault)
+            note = f"surge x{fault.factor:g} on {fault.workload}"
+        elif isinstance(fault, BadRollout):
+            w = by_name[fault.workload]
+            ref = ObjectRef("Deployment", w.name, w.namespace)
+            for cluster in (self.cluster, self.twin):
+                cluster.workloads[ref].bad_images.add(fault.image)
+                cluster.roll_out(ref, fault.image)
+            note = f"bad rollout of {fault.image} on {fault.workload}"
+        elif isinstance(fault, MemoryLeak):
+            w = by_name[fault.workload]
+            ref = ObjectRef("Deployment", w.name, w.namespace)
+            for cluster in (self.cluster, self.twin):
+                cluster.workloads[ref].leak_mib_per_hour = fault.leak_mib_per_hour
+            note = f"memory leak {fault.leak_mib_per_hour:g} MiB/h on {fault.workload}"
+        elif isinstance(fault, NodeNotReady):
+            for cluster in (self.cluster, self.twin):
+                cluster.set_node_ready(fault.node, False)
+            note = f"node {fault.node} NotReady for {fault.duration / 3600:g} h"
+        elif isinstance(fault, Canary):
+            self.canaries.append(fault)
+            note = f"{'good' if fault.good else 'bad'} canary {fault.image} on {fault.workload}"
+        else:  # pragma: no cover - the schema is closed
+            raise AssertionError(fault)
+        self.fault_log.append((now, note))
+
+    def _recover(self, now: float) -> None:
+        for fault in self.scenario.spec.faults:
+            if (
+                isinstance(fault, NodeNotReady)
+                and abs(self.start + fault.at + fault.duration - now) < 1e-6
+            ):
+                for cluster in (self.cluster, self.twin):
+                    cluster.set_node_ready(fault.node, True)
+
+    def _demand(self, workload: Any, elapsed: float) -> float:
+        trace = self.traces[workload.trace].per_minute
+        minute = min(int(elapsed // 60), len(trace) - 1)
+        value = float(trace[minute]) * workload.scale
+        for surge in self.surges:
+            if surge.workload == workload.name and surge.at <= elapsed < surge.at + surge.duration:
+                value *= surge.factor
+        return float(value)
+
+    # ------------------------------------------------------------------- run
+    def run(self) -> SimResult:
+        spec = self.scenario.spec
+        tick = spec.tick
+        total = self.days * 86400.0
+        faults = sorted(spec.faults, key=lambda f: f.at)
+        jobs = [(j, j.period) for j in self.daemon.jobs()]
+        if self.extra_loops is not None:
+            jobs += [(j, j.period) for j in self.extra_loops(self)]
+        next_run = {j.name: self.start + period for j, period in jobs}
+        timelines = {w.name: Timeline() for w in spec.workloads}
+        refs = {w.name: ObjectRef("Deployment", w.name, w.namespace) for w in spec.workloads}
+        wall = time.perf_counter()
+        elapsed = 0.0
+        last_report = -1.0
+        fault_index = 0
+        while elapsed < total:
+            elapsed += tick
+            now = self.start + elapsed
+            self.clock.set(now)
+            while fault_index < len(faults) and faults[fault_index].at <= elapsed:
+                self._apply(faults[fault_index], now)
+                fault_index += 1
+            self._recover(now)
+            loads = {refs[w.name]: self._demand(w, elapsed) for w in spec.workloads}
+            samples = self.cluster.advance(now, loads)
+            twin = self.twin.advance(now, loads)
+            self._record(now, samples)
+            if int(elapsed) % 60 == 0:
+                for w in spec.workloads:
+                    self._timeline(
+                        timelines[w.name],
+                        now,
+                        samples[refs[w.name]],
+                        twin[refs[w.name]],
+                        w.capacity_per_pod,
+                    )
+            for job, period in jobs:
+                if now >= next_run[job.name]:
+                    next_run[job.name] = now + period
+                    with self.daemon.metrics.time_loop(job.name):
+                        job.fn()
+            if int(elapsed) % 60 == 0:
+                self.oncall.step(now)
+            if self.progress is not None and elapsed - last_report >= 3600:
+                last_report = elapsed
+                self.progress(elapsed / total, f"day {elapsed / 86400:.1f}")
+        self.anomaly.save()
+        return SimResult(
+            scenario=self.scenario,
+            start=self.start,
+            seconds=total,
+            wall_seconds=time.perf_counter() - wall,
+            ledger_url=self.ledger_url,
+            timelines=timelines,
+            capacity_per_pod=self.capacity,
+            faults=self.fault_log,
+            anomaly_points=self.anomaly.points,
+            thresholds=self.ledger.threshold_history(),
+            writes=self.cluster.writes,
+            events=self.cluster.events,
+            ledger=self.ledger,
+            traces=self.traces,
+        )
+
+    def _record(self, now: float, samples: dict[ObjectRef, Sample]) -> None:
+        for ref, s in samples.items():
+            labels = {"namespace": ref.namespace or "", "deployment": ref.name}
+            self.metrics.record("sim_demand", labels, now, s.load)
+            self.metrics.record("sim_ready_pods", labels, now, float(s.ready_pods))
+            self.metrics.record("sim_latency_ms", labels, now, s.latency_ms)
+            self.metrics.record("sim_error_ratio", labels, now, s.error_rate)
+            self.metrics.record("sim_memory_mib", labels, now, s.memory_mib)
+
+    @staticmethod
+    def _timeline(t: Timeline, now: float, s: Sample, twin: Sample, capacity: float) -> None:
+        t.minutes.append(now)
+        t.demand.append(s.load)
+        t.capacity.append(s.ready_pods * capacity)
+        t.replicas.append(s.pods)
+        t.capacity_hpa.append(twin.ready_pods * capacity)
+        t.replicas_hpa.append(twin.pods)
+        t.latency.append(s.latency_ms)
+        t.errors.append(s.error_rate)
+
+
+def under_provisioned_minutes(demand: list[float], capacity: list[float]) -> int:
+    d, c = np.asarray(demand), np.asarray(capacity)
+    return int(np.sum(d > c + 1e-9))
+
+
+def pod_hours(replicas: list[int]) -> float:
+    return float(np.sum(replicas)) / 60.0

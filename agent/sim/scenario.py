@@ -1,0 +1,244 @@
+"""Simulation scenarios: workloads, traces, faults and on-call policy, as YAML.
+
+A scenario with an error is rejected before anything runs, with the file, the line and
+the field (``default.yaml:23: spec.faults[2].at: ...``).
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from agent.errors import InputError
+from agent.settings import parse_duration
+from agent.yamlsource import YamlSourceError, load_yaml_with_marks
+
+__all__ = ["Fault", "OnCallRule", "Scenario", "ScenarioWorkload", "load_scenario", "parse_offset"]
+
+_OFFSET = re.compile(r"^\s*(?:(\d+)d)?\s*(?:(\d+)h)?\s*(?:(\d+)m)?\s*$")
+
+
+def parse_offset(value: object) -> float:
+    """``2d3h``, ``26h``, ``90m`` or seconds, from the start of the simulation."""
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return float(value)
+    if isinstance(value, str) and (m := _OFFSET.match(value)) and any(m.groups()):
+        days, hours, minutes = (int(g or 0) for g in m.groups())
+        return days * 86400.0 + hours * 3600.0 + minutes * 60.0
+    raise ValueError(f"expected an offset such as 2d3h, 26h or 90m, got {value!r}")
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+
+class Trace(_Model):
+    name: str
+    builtin: Literal["nasa-http"] | None = None
+    file: Path | None = None
+    column: str | None = None
+    step: float | None = None
+    start: str | None = None  # a timestamp in the trace where the simulation starts
+
+    @model_validator(mode="after")
+    def _one_source(self) -> Trace:
+        if (self.builtin is None) == (self.file is None):
+            raise ValueError("give exactly one of 'builtin' or 'file' for a trace")
+        return self
+
+
+class Hpa(_Model):
+    min_replicas: int = Field(default=2, ge=1, alias="minReplicas")
+    max_replicas: int = Field(default=50, ge=1, alias="maxReplicas")
+    target_utilization: float = Field(default=0.7, gt=0, le=1, alias="targetUtilization")
+
+
+class Memory(_Model):
+    base_mib: float = Field(default=200.0, gt=0, alias="baseMiB")
+    limit: str = "512Mi"
+    request: str = "256Mi"
+
+
+class ScenarioWorkload(_Model):
+    name: str = Field(pattern=r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+    namespace: str = "default"
+    trace: str
+    scale: float = Field(default=1.0, gt=0)
+    capacity_per_pod: float = Field(gt=0, alias="capacityPerPod")
+    startup: float = 60.0
+    replicas: int = Field(default=3, ge=1)
+    hpa: Hpa | None = None
+    predictive: bool = False
+    image: str = "app:1"
+    memory: Memory = Memory()
+    base_latency_ms: float = Field(default=50.0, gt=0, alias="baseLatencyMs")
+    pdb_min_available: int | None = Field(default=None, ge=0, alias="pdbMinAvailable")
+
+    _durations = field_validator("startup", mode="before")(lambda cls, v: parse_duration(v))
+
+
+class _FaultBase(_Model):
+    at: float
+
+    _offset = field_validator("at", mode="before")(lambda cls, v: parse_offset(v))
+
+
+class Surge(_FaultBase):
+    type: Literal["surge"]
+    workload: str
+    factor: float = Field(gt=1)
+    duration: float
+
+    _d = field_validator("duration", mode="before")(lambda cls, v: parse_duration(v))
+
+
+class BadRollout(_FaultBase):
+    type: Literal["badRollout"]
+    workload: str
+    image: str
+
+
+class MemoryLeak(_FaultBase):
+    type: Literal["memoryLeak"]
+    workload: str
+    leak_mib_per_hour: float = Field(gt=0, alias="leakMiBPerHour")
+
+
+class NodeNotReady(_FaultBase):
+    type: Literal["nodeNotReady"]
+    node: str
+    duration: float
+
+    _d = field_validator("duration", mode="before")(lambda cls, v: parse_duration(v))
+
+
+class Canary(_FaultBase):
+    type: Literal["canary"]
+    workload: str
+    image: str
+    good: bool
+    traffic: float = Field(default=0.1, gt=0, lt=1)
+    latency_factor: float = Field(default=1.0, gt=0, alias="latencyFactor")
+    error_rate: float = Field(default=0.0, ge=0, le=1, alias="errorRate")
+    duration: float = 3600.0
+
+    _d = field_validator("duration", mode="before")(lambda cls, v: parse_duration(v))
+
+
+Fault = Annotated[
+    Surge | BadRollout | MemoryLeak | NodeNotReady | Canary, Field(discriminator="type")
+]
+
+
+class OnCallRule(_Model):
+    runbook: str | None = None  # a runbook name, or a decision type prefix
+    answer: Literal["approve", "reject", "never"] = "approve"
+    delay: float = 300.0
+    no_answer: float = Field(default=0.0, ge=0, le=1, alias="noAnswer")
+
+    _d = field_validator("delay", mode="before")(lambda cls, v: parse_duration(v))
+
+
+class OnCall(_Model):
+    default: OnCallRule = OnCallRule()
+    rules: tuple[OnCallRule, ...] = ()
+
+    def rule_for(self, decision_type: str) -> OnCallRule:
+        for rule in self.rules:
+            if rule.runbook is not None and decision_type.startswith(rule.runbook):
+                return rule
+        return self.default
+
+
+class Spec(_Model):
+    days: float = Field(default=7, gt=0, le=60)
+    seed: int = 1
+    tick: float = 15.0
+    nodes: tuple[str, ...] = ("node-a", "node-b", "node-c", "node-d")
+    traces: tuple[Trace, ...]
+    workloads: tuple[ScenarioWorkload, ...] = Field(min_length=1)
+    faults: tuple[Fault, ...] = ()
+    oncall: OnCall = OnCall()
+
+    _t = field_validator("tick", mode="before")(lambda cls, v: parse_duration(v))
+
+    @model_validator(mode="after")
+    def _references(self) -> Spec:
+        traces = {t.name for t in self.traces}
+        workloads = {w.name for w in self.workloads}
+        for w in self.workloads:
+            if w.trace not in traces:
+                raise ValueError(
+                    f"workload {w.name!r} uses trace {w.trace!r}, which is not defined"
+                )
+        for fault in self.faults:
+            name = getattr(fault, "workload", None)
+            if name is not None and name not in workloads:
+                raise ValueError(f"a {fault.type} fault names workload {name!r}, not in workloads")
+            node = getattr(fault, "node", None)
+            if node is not None and node not in self.nodes:
+                raise ValueError(f"a {fault.type} fault names node {node!r}, not in nodes")
+            if fault.at >= self.days * 86400:
+                raise ValueError(f"a {fault.type} fault at {fault.at:.0f} s is after the end")
+        return self
+
+
+class Metadata(_Model):
+    name: str
+    description: str = ""
+
+
+class Scenario(_Model):
+    api_version: Literal["autonomic.dev/v1alpha1"] = Field(alias="apiVersion")
+    kind: Literal["Scenario"]
+    metadata: Metadata
+    spec: Spec
+    source: Path | None = None
+
+
+def load_scenario(path: Path) -> Scenario:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise InputError(f"{path}: cannot read the scenario: {exc.strerror or exc}") from None
+    try:
+        data, find_line = load_yaml_with_marks(text)
+    except YamlSourceError as exc:
+        raise InputError(f"{path}:{exc.line}: {exc.detail}") from None
+    if not isinstance(data, dict):
+        raise InputError(f"{path}:1: a scenario is a mapping with apiVersion, kind, metadata, spec")
+    try:
+        scenario = Scenario.model_validate(data)
+    except ValidationError as exc:
+        lines = []
+        for error in exc.errors():
+            loc = tuple(error["loc"])
+            # Discriminated unions add the tag to the path; drop it for the line lookup.
+            clean = tuple(
+                p
+                for p in loc
+                if not (
+                    isinstance(p, str)
+                    and p[:1].islower()
+                    and p in ("surge", "badRollout", "memoryLeak", "nodeNotReady", "canary")
+                )
+            )
+            field = ".".join(str(p) if not isinstance(p, int) else f"[{p}]" for p in clean)
+            field = field.replace(".[", "[")
+            message = str(error["msg"]).removeprefix("Value error, ")
+            if error["type"] == "extra_forbidden":
+                message = "unknown key"
+            lines.append(f"{path}:{find_line(clean)}: {field}: {message}")
+        raise InputError("invalid scenario:\n  " + "\n  ".join(lines)) from None
+    base = path.resolve().parent
+    traces = tuple(
+        t.model_copy(
+            update={"file": t.file if t.file is None or t.file.is_absolute() else base / t.file}
+        )
+        for t in scenario.spec.traces
+    )
+    spec = scenario.spec.model_copy(update={"traces": traces})
+    return scenario.model_copy(update={"spec": spec, "source": path})
