@@ -1,0 +1,373 @@
+"""Replay a load trace against a simulated Deployment scaled by the HPA, the
+predictive floor, or an oracle floor.
+
+The plant (BENCHMARKS.md section 3): each pod serves ``capacity_per_pod`` load units
+per trace step and becomes ready ``startup_seconds`` after it is created; deleted pods
+stop serving at once (newest first, which is also unready first). The load is held
+constant within each trace step. Time advances in 15 s ticks, the HPA sync period.
+The HPA sees the load one ``metric_lag`` old, spread over the pods that were ready
+then (``forecasting.hpa`` does the rest).
+
+Policies:
+
+- ``hpa``: the HPA alone, target average value ``target x capacity`` per pod;
+- ``predictive``: the same HPA, plus the daemon's loop every ``loop_period`` raising
+  ``minReplicas`` to ``forecasting.scaling.recommend``'s floor, from a forecaster
+  that sees only the samples the HPA can see (``forecasting.profile``: refit every
+  ``refit_seconds``, re-anchored every loop);
+- ``oracle``: the same floor computed from the true future load (an upper bound on
+  what any forecaster could achieve through this mechanism).
+
+Measures, over the scored part (after ``warmup_seconds``, outside gaps):
+under-provisioned time (load above ready capacity), replica-hours of every pod that
+exists (starting ones included), and scale events (reconciles that changed replicas).
+
+Gaps (NaN in the trace) mean the load is unknown, so the replay *skips* them: the
+metric pipeline has nothing, so the HPA holds (``FailedGetMetrics``) and the
+predictive floor holds; gap time is neither scored nor billed. Treating a gap as
+zero load instead would make every policy scale to the minimum and then be scored on
+an artificial cold start when data resumes.
+"""
+
+from __future__ import annotations
+
+import bisect
+import math
+from collections import Counter
+from dataclasses import dataclass, field, replace
+from typing import Literal
+
+import numpy as np
+
+from forecasting.forecast import Forecast
+from forecasting.hpa import HpaController, HpaSpec, MetricObservation
+from forecasting.profile import FittedProfile, ProfileSettings, fit_profile
+from forecasting.scaling import (
+    ScalingRecommendation,
+    ScalingSettings,
+    WorkloadNow,
+    horizon_steps,
+    lead_time,
+    recommend,
+)
+from forecasting.series import FloatArray, Series
+
+__all__ = [
+    "ForecastPath",
+    "Plant",
+    "ReplayPolicy",
+    "ReplayResult",
+    "forecast_path",
+    "oracle_path",
+    "replay",
+]
+
+PolicyKind = Literal["hpa", "predictive", "oracle"]
+SYNC_SECONDS = 15.0
+
+
+@dataclass(frozen=True)
+class Plant:
+    """The simulated Deployment and its metrics pipeline."""
+
+    capacity_per_pod: float
+    startup_seconds: float
+    metric_lag: float = 60.0
+    sync_seconds: float = SYNC_SECONDS
+
+    def __post_init__(self) -> None:
+        if not (math.isfinite(self.capacity_per_pod) and self.capacity_per_pod > 0):
+            raise ValueError(f"capacity per pod must be positive, got {self.capacity_per_pod!r}")
+        if not (math.isfinite(self.startup_seconds) and self.startup_seconds >= 0):
+            raise ValueError(f"start-up must be >= 0 seconds, got {self.startup_seconds!r}")
+        if not (self.metric_lag >= 0 and self.sync_seconds > 0):
+            raise ValueError("metric_lag must be >= 0 and sync_seconds > 0")
+
+
+@dataclass(frozen=True)
+class ReplayPolicy:
+    """Which scaler runs, and its knobs."""
+
+    kind: PolicyKind = "hpa"
+    target: float = 0.7
+    margin: float = 0.0
+    level: int = 80
+    loop_period: float = 60.0
+    refit_seconds: float = 3_600.0
+    min_replicas: int = 1
+    max_replicas: int = 10_000
+    scale_in_fraction: float = 0.1
+
+    def __post_init__(self) -> None:
+        if self.kind not in ("hpa", "predictive", "oracle"):
+            raise ValueError(f"policy must be hpa, predictive or oracle, got {self.kind!r}")
+        if not 0 < self.target <= 1:
+            raise ValueError(f"target utilisation must be in (0, 1], got {self.target!r}")
+        if not self.loop_period > 0:
+            raise ValueError("loop_period must be positive")
+
+
+@dataclass(frozen=True)
+class ReplayResult:
+    """The outcome of one replay."""
+
+    policy: str
+    under_provisioned_minutes: float
+    under_provisioned_fraction: float
+    replica_hours: float
+    scale_events: int
+    scored_minutes: float
+    skipped_gap_minutes: float
+    floor_binding_fraction: float
+    reasons: dict[str, int] = field(default_factory=dict)
+
+    def as_dict(self) -> dict[str, object]:
+        return {
+            "policy": self.policy,
+            "under_provisioned_minutes": self.under_provisioned_minutes,
+            "under_provisioned_fraction": self.under_provisioned_fraction,
+            "replica_hours": self.replica_hours,
+            "scale_events": self.scale_events,
+            "scored_minutes": self.scored_minutes,
+            "skipped_gap_minutes": self.skipped_gap_minutes,
+            "floor_binding_fraction": self.floor_binding_fraction,
+            "reasons": dict(self.reasons),
+        }
+
+
+@dataclass(frozen=True, eq=False)
+class ForecastPath:
+    """One forecast per daemon decision (``None`` before any data is visible).
+
+    It depends on the trace, the loop period and the metric lag only, not on the
+    target or margin, so one path serves a whole sweep.
+    """
+
+    loop_period: float
+    metric_lag: float
+    forecasts: tuple[Forecast | None, ...]
+
+
+def _slot(t: float, start: float, step: float) -> int:
+    return math.floor((t - start) / step + 1e-9)
+
+
+def _decision_times(series: Series, loop_period: float) -> FloatArray:
+    span = series.end + series.step - series.start
+    count = math.ceil(span / loop_period)
+    return series.start + loop_period * np.arange(count, dtype=np.float64)
+
+
+def forecast_path(
+    series: Series,
+    *,
+    horizon: int,
+    loop_period: float = 60.0,
+    metric_lag: float = 60.0,
+    refit_seconds: float = 3_600.0,
+    level: int = 80,
+    settings: ProfileSettings | None = None,
+) -> ForecastPath:
+    """Forecasts the daemon would have made at each loop, seeing only the past.
+
+    At decision time ``t`` the newest visible sample is the slot holding
+    ``t - metric_lag`` (what the HPA also sees). The profile is refitted every
+    ``refit_seconds`` on the visible history and re-anchored on every new sample.
+    """
+    settings = settings or ProfileSettings()
+    if horizon > settings.max_horizon:
+        settings = replace(settings, max_horizon=horizon)
+    values = series.values
+    step = series.step
+    period = max(2, round(settings.period_seconds / step))
+    history = int(settings.history_periods * period)
+    level_slots = max(1, round(settings.level_window_seconds / step))
+    fitted: FittedProfile | None = None
+    fitted_at = -math.inf
+    last_j = -1
+    current: Forecast | None = None
+    out: list[Forecast | None] = []
+    for t in _decision_times(series, loop_period):
+        j = min(_slot(float(t) - metric_lag, series.start, step), len(series) - 1)
+        if j < 0:
+            out.append(None)
+            continue
+        if fitted is None or t - fitted_at >= refit_seconds:
+            lo = max(0, j + 1 - history)
+            fitted = fit_profile(values[lo : j + 1], float(series.timestamps[j]), step, settings)
+            fitted_at = float(t)
+            last_j = -1
+        if j != last_j:
+            lo = max(0, j + 1 - level_slots)
+            fitted = fitted.advance(values[lo : j + 1], float(series.timestamps[j]))
+            current = fitted.predict(horizon, (level,))
+            last_j = j
+        out.append(current)
+    return ForecastPath(loop_period, metric_lag, tuple(out))
+
+
+def oracle_path(
+    series: Series,
+    *,
+    horizon: int,
+    loop_period: float = 60.0,
+    metric_lag: float = 60.0,
+    level: int = 80,
+) -> ForecastPath:
+    """A "forecast" that is the true future: the oracle floor's input."""
+    values = np.nan_to_num(series.values, nan=0.0)
+    out: list[Forecast | None] = []
+    for t in _decision_times(series, loop_period):
+        j = min(_slot(float(t) - metric_lag, series.start, series.step), len(series) - 1)
+        if j < 0:
+            out.append(None)
+            continue
+        future = values[j + 1 : j + 1 + horizon]
+        if future.shape[0] < horizon:
+            future = np.concatenate([future, np.zeros(horizon - future.shape[0])])
+        stamps = series.timestamps[j] + series.step * np.arange(1, horizon + 1)
+        out.append(Forecast(stamps, future, {level: (future, future)}, "oracle", "1"))
+    return ForecastPath(loop_period, metric_lag, tuple(out))
+
+
+def replay(
+    series: Series,
+    plant: Plant,
+    policy: ReplayPolicy,
+    *,
+    warmup_seconds: float = 0.0,
+    path: ForecastPath | None = None,
+    profile_settings: ProfileSettings | None = None,
+) -> ReplayResult:
+    """Run one policy over the whole trace and score it after ``warmup_seconds``."""
+    if len(series) < 2:
+        raise ValueError("the trace needs at least two samples to replay")
+    finite = series.values[np.isfinite(series.values)]
+    if finite.shape[0] == 0:
+        raise ValueError("the trace holds no finite value: nothing to replay")
+    if np.any(finite < 0):
+        raise ValueError("the trace holds negative load values; load cannot be negative")
+    step = series.step
+    capacity = plant.capacity_per_pod
+    sync = plant.sync_seconds
+    lead = lead_time(plant.startup_seconds, policy.loop_period, plant.metric_lag)
+    horizon = horizon_steps(lead, step)
+    if policy.kind != "hpa" and path is None:
+        if policy.kind == "oracle":
+            path = oracle_path(
+                series,
+                horizon=horizon,
+                loop_period=policy.loop_period,
+                metric_lag=plant.metric_lag,
+                level=policy.level,
+            )
+        else:
+            path = forecast_path(
+                series,
+                horizon=horizon,
+                loop_period=policy.loop_period,
+                metric_lag=plant.metric_lag,
+                refit_seconds=policy.refit_seconds,
+                level=policy.level,
+                settings=profile_settings,
+            )
+    if path is not None and (
+        path.loop_period != policy.loop_period or path.metric_lag != plant.metric_lag
+    ):
+        raise ValueError("the forecast path was built for another loop period or metric lag")
+    spec = HpaSpec(
+        target_per_pod=policy.target * capacity,
+        min_replicas=policy.min_replicas,
+        max_replicas=policy.max_replicas,
+    )
+    settings = ScalingSettings(
+        capacity_per_pod=capacity,
+        lead_seconds=lead,
+        min_replicas=policy.min_replicas,
+        max_replicas=policy.max_replicas,
+        level=policy.level,
+        margin=policy.margin,
+        scale_in_fraction=policy.scale_in_fraction,
+    )
+    controller = HpaController(spec)
+    values = series.values
+    start = series.start
+    n_slots = len(series)
+    end = series.end + step
+    n_ticks = math.floor((end - start) / sync + 1e-9)
+    loop_ticks = max(1, round(policy.loop_period / sync))
+    lag_ticks = round(plant.metric_lag / sync)
+    startup = plant.startup_seconds
+    first = float(finite[0])
+    initial = max(policy.min_replicas, math.ceil(first / (policy.target * capacity)))
+    initial = min(initial, policy.max_replicas)
+    pods: list[float] = [start - startup] * initial  # creation times, ascending
+    ready_history = np.zeros(n_ticks, dtype=np.int64)
+    score_from = start + warmup_seconds
+    previous: ScalingRecommendation | None = None
+    floor: int | None = None
+    reasons: Counter[str] = Counter()
+    under = scored = skipped = binding = 0
+    pod_ticks = 0
+    events = 0
+    for k in range(n_ticks):
+        t = start + k * sync
+        lagged_t = t - plant.metric_lag
+        lagged_slot = _slot(lagged_t, start, step)
+        lagged = float(values[lagged_slot]) if 0 <= lagged_slot < n_slots else math.nan
+        if path is not None and k % loop_ticks == 0:
+            d = k // loop_ticks
+            forecast = path.forecasts[d] if d < len(path.forecasts) else None
+            now = WorkloadNow(t, len(pods), lagged, previous)
+            previous = recommend(forecast, now, settings)
+            floor = previous.floor
+            if t >= score_from:
+                reasons[previous.reason] += 1
+        observation: MetricObservation | None = None
+        if math.isfinite(lagged):
+            sampled = bisect.bisect_right(pods, lagged_t - startup)
+            ready_now = bisect.bisect_right(pods, t - startup)
+            then = int(ready_history[k - lag_ticks]) if k >= lag_ticks else sampled
+            if sampled > 0 and then > 0:
+                observation = MetricObservation(
+                    sampled_pods=sampled,
+                    per_pod_value=lagged / then,
+                    unready_pods=len(pods) - ready_now,
+                    missing_pods=ready_now - sampled,
+                )
+        before = len(pods)
+        decision = controller.reconcile(t, before, observation, floor)
+        desired = decision.desired
+        if desired > before:
+            pods.extend([t] * (desired - before))
+        elif desired < before:
+            del pods[desired:]
+        if desired != before and t >= score_from:
+            events += 1
+        ready_now = bisect.bisect_right(pods, t - startup)
+        ready_history[k] = ready_now
+        slot = _slot(t, start, step)
+        load = float(values[slot]) if slot < n_slots else math.nan
+        if t < score_from:
+            continue
+        if not math.isfinite(load):
+            skipped += 1
+            continue
+        scored += 1
+        pod_ticks += len(pods)
+        if load > ready_now * capacity * (1.0 + 1e-12):
+            under += 1
+        if floor is not None and len(pods) <= floor:
+            binding += 1
+    tick_minutes = sync / 60.0
+    return ReplayResult(
+        policy=policy.kind,
+        under_provisioned_minutes=under * tick_minutes,
+        under_provisioned_fraction=under / scored if scored else 0.0,
+        replica_hours=pod_ticks * sync / 3600.0,
+        scale_events=events,
+        scored_minutes=scored * tick_minutes,
+        skipped_gap_minutes=skipped * tick_minutes,
+        floor_binding_fraction=binding / scored if scored else 0.0,
+        reasons=dict(reasons),
+    )

@@ -1,0 +1,270 @@
+"""The predictive replica recommendation: pure, shared by the daemon and the replay.
+
+    replicas needed = upper quantile of the forecast load over [now, now + lead]
+                      x (1 + margin) / per-pod capacity
+    lead            = pod start-up + loop period + metric lag
+
+The recommendation is a floor under the reactive autoscaler (the daemon raises the
+HPA's ``minReplicas``; the HPA stays the safety net), so it follows the rules the
+peers converged on (crane, AHPA, AWS predictive scaling):
+
+- never below what the current load needs (``ceil(load / capacity)``);
+- scale in slowly: the floor drops by at most ``scale_in_fraction`` of itself (at
+  least one pod) per ``scale_in_period``;
+- scale out no faster than ``max(+max_step_up_pods, +max_step_up_fraction)`` of the
+  current replicas per decision, and always within ``[min_replicas, max_replicas]``;
+- low confidence (no forecast, a model that fell back, a forecast too short for the
+  lead, intervals far wider than the mean, non-finite numbers) means **reactive**:
+  no floor is published, the HPA alone decides, and the reason says why;
+- no usable current load (NaN, negative) means **hold**: keep the previous floor, do
+  nothing new; stale data never drives an action.
+
+Every recommendation carries a reason code and a sentence, like an HPA condition.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Literal
+
+import numpy as np
+
+from forecasting.forecast import Forecast
+
+__all__ = [
+    "ScalingRecommendation",
+    "ScalingSettings",
+    "WorkloadNow",
+    "horizon_steps",
+    "lead_time",
+    "recommend",
+]
+
+Mode = Literal["predictive", "reactive", "hold"]
+
+
+@dataclass(frozen=True)
+class ScalingSettings:
+    """Per-workload sizing rules.
+
+    ``capacity_per_pod`` is the load one pod may carry at the utilisation you are
+    willing to run at (configured, or learned as load per ready pod at the HPA target).
+    ``level`` names the forecast interval whose upper bound sizes the floor (80 means
+    the 90th percentile).
+    """
+
+    capacity_per_pod: float
+    lead_seconds: float
+    min_replicas: int = 1
+    max_replicas: int = 1_000
+    level: int = 80
+    margin: float = 0.0
+    scale_in_fraction: float = 0.1
+    scale_in_period: float = 60.0
+    max_step_up_pods: int = 4
+    max_step_up_fraction: float = 1.0
+    max_relative_width: float = 4.0
+
+    def __post_init__(self) -> None:
+        if not (math.isfinite(self.capacity_per_pod) and self.capacity_per_pod > 0):
+            raise ValueError(
+                f"capacity_per_pod must be a positive number, got {self.capacity_per_pod!r}"
+            )
+        if not (math.isfinite(self.lead_seconds) and self.lead_seconds > 0):
+            raise ValueError(f"lead_seconds must be positive, got {self.lead_seconds!r}")
+        if self.min_replicas < 0 or self.max_replicas < max(1, self.min_replicas):
+            raise ValueError(
+                f"need 0 <= min_replicas <= max_replicas, got {self.min_replicas} and "
+                f"{self.max_replicas}"
+            )
+        if not (math.isfinite(self.margin) and self.margin > -1):
+            raise ValueError(f"margin must be a number above -1, got {self.margin!r}")
+        if not 0 < self.level < 100:
+            raise ValueError(f"level is a percentage in (0, 100), got {self.level!r}")
+        if not 0 <= self.scale_in_fraction <= 1 or not self.scale_in_period > 0:
+            raise ValueError("scale_in_fraction must be in [0, 1] and scale_in_period > 0")
+
+
+@dataclass(frozen=True)
+class ScalingRecommendation:
+    """What the workload should run now, and the floor to publish.
+
+    ``floor`` is the ``minReplicas`` to set (``None``: publish none, the HPA decides).
+    ``replicas`` is what the workload should have right now (at least ``current_need``),
+    used where no HPA exists.
+    """
+
+    now: float
+    replicas: int
+    floor: int | None
+    current_need: int
+    mode: Mode
+    reason: str
+    message: str
+    forecast_peak: float | None = None
+    model: str | None = None
+    model_version: str | None = None
+
+
+@dataclass(frozen=True)
+class WorkloadNow:
+    """The workload as observed at ``now``: spec replicas and the latest load."""
+
+    now: float
+    current_replicas: int
+    current_load: float
+    previous: ScalingRecommendation | None = None
+
+
+def lead_time(startup_seconds: float, loop_period: float, metric_lag: float) -> float:
+    """How far ahead of the newest sample the floor must look."""
+    return float(startup_seconds + loop_period + metric_lag)
+
+
+def horizon_steps(lead_seconds: float, step: float) -> int:
+    """Forecast steps after the newest sample that cover ``lead_seconds``."""
+    return max(1, math.ceil(lead_seconds / step - 1e-9))
+
+
+def _clamp(value: int, settings: ScalingSettings) -> int:
+    return max(settings.min_replicas, min(settings.max_replicas, value))
+
+
+def _need(load: float, capacity: float, cap: int) -> int:
+    """``ceil(load / capacity)`` computed without overflow for absurd loads."""
+    pods = load / capacity
+    if not math.isfinite(pods) or pods >= cap:
+        return cap
+    return max(0, math.ceil(pods - 1e-9))
+
+
+def recommend(
+    forecast: Forecast | None, workload: WorkloadNow, settings: ScalingSettings
+) -> ScalingRecommendation:
+    """Decide the predictive floor for one workload. Pure: no clock, no I/O."""
+    load = workload.current_load
+    previous = workload.previous
+    if not math.isfinite(load) or load < 0:
+        floor = previous.floor if previous is not None else None
+        keep = max(workload.current_replicas, 0)
+        return ScalingRecommendation(
+            workload.now,
+            _clamp(keep, settings),
+            floor,
+            keep,
+            "hold",
+            "NoCurrentLoad",
+            f"the latest load sample is {load!r}, not a usable number: holding, no new action",
+        )
+    cap = settings.max_replicas
+    saturated = cap + 1  # "more than the maximum": the clamp below reports it
+    raw_need = _need(load, settings.capacity_per_pod, saturated)
+    need = _clamp(raw_need, settings)
+    confidence = _judge_forecast(forecast, settings)
+    if isinstance(confidence, tuple):
+        code, sentence = confidence
+        return ScalingRecommendation(
+            workload.now,
+            need,
+            None,
+            need,
+            "reactive",
+            code,
+            sentence + "; staying reactive (the HPA decides)",
+            model=forecast.model if forecast is not None else None,
+            model_version=forecast.version if forecast is not None else None,
+        )
+    assert forecast is not None
+    peak = confidence
+    predicted = _need(peak * (1.0 + settings.margin), settings.capacity_per_pod, saturated)
+    floor = predicted
+    reason, message = (
+        "Forecast",
+        (
+            f"the {settings.level}% upper forecast peaks at {peak:.4g} within "
+            f"{settings.lead_seconds:.0f} s; {predicted} pods of {settings.capacity_per_pod:.4g} "
+            "cover it"
+        ),
+    )
+    current = max(workload.current_replicas, 0)
+    step_up = max(settings.max_step_up_pods, math.ceil(current * settings.max_step_up_fraction))
+    if floor > current + step_up:
+        floor = current + step_up
+        reason, message = (
+            "ScaleUpLimit",
+            (f"the forecast asks for {predicted} pods; raising by at most {step_up} per decision"),
+        )
+    if previous is not None and previous.floor is not None and floor < previous.floor:
+        elapsed = max(0.0, workload.now - previous.now)
+        periods = max(1, math.floor(elapsed / settings.scale_in_period + 1e-9))
+        drop = max(1, math.floor(previous.floor * settings.scale_in_fraction)) * periods
+        slowest = previous.floor - drop
+        if floor < slowest:
+            floor = slowest
+            reason, message = (
+                "ScaleInLimit",
+                (
+                    f"the forecast allows {predicted} pods; scaling in slowly, "
+                    f"from {previous.floor} by at most {drop}"
+                ),
+            )
+    if raw_need > floor:
+        floor = raw_need
+        reason, message = (
+            "CurrentLoad",
+            (f"current load {load:.4g} needs {raw_need} pods, more than the forecast rules allow"),
+        )
+    clamped = _clamp(floor, settings)
+    if clamped != floor:
+        reason = "AtMaximum" if clamped < floor else "AtMinimum"
+        shown = f"more than {cap}" if floor >= saturated else str(floor)
+        message = f"{shown} pods clamped to the allowed range [{settings.min_replicas}, {cap}]"
+    return ScalingRecommendation(
+        workload.now,
+        clamped,
+        clamped,
+        need,
+        "predictive",
+        reason,
+        message,
+        forecast_peak=peak,
+        model=forecast.model,
+        model_version=forecast.version,
+    )
+
+
+def _judge_forecast(
+    forecast: Forecast | None, settings: ScalingSettings
+) -> float | tuple[str, str]:
+    """The upper-quantile peak over the lead window, or (reason, sentence) to stay reactive."""
+    if forecast is None:
+        return "NoForecast", "no forecast is available"
+    if forecast.fallback_reason is not None:
+        return "LowConfidence", f"the forecast fell back ({forecast.fallback_reason})"
+    if settings.level not in forecast.intervals:
+        return "NoInterval", f"the forecast has no {settings.level}% interval"
+    n = forecast.mean.shape[0]
+    if n == 0:
+        return "EmptyForecast", "the forecast has no steps"
+    step = float(forecast.timestamps[1] - forecast.timestamps[0]) if n > 1 else None
+    if step is not None and step > 0 and n < horizon_steps(settings.lead_seconds, step):
+        return "ForecastTooShort", (
+            f"the forecast covers {n * step:.0f} s but the lead is {settings.lead_seconds:.0f} s"
+        )
+    upper = forecast.upper(settings.level)
+    need = horizon_steps(settings.lead_seconds, step) if step and step > 0 else n
+    window = upper[:need]
+    mean = forecast.mean[:need]
+    if not (np.all(np.isfinite(window)) and np.all(np.isfinite(mean))):
+        return "NonFiniteForecast", "the forecast holds NaN or infinite values"
+    peak = float(np.max(window))
+    mean_peak = float(np.max(mean))
+    if peak < 0 or mean_peak < 0:
+        return "NegativeForecast", f"the forecast is negative (peak {peak:.4g})"
+    if mean_peak > 0 and peak > (1.0 + settings.max_relative_width) * mean_peak:
+        return "WideInterval", (
+            f"the upper bound {peak:.4g} is more than {1 + settings.max_relative_width:g}x "
+            f"the mean {mean_peak:.4g}: too uncertain to size from"
+        )
+    return peak

@@ -1,0 +1,74 @@
+"""`autonomic replay` end to end on a small CSV written by the test."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from agent.cli import main
+
+
+def _write_trace(path: Path, values: np.ndarray, *, with_time: bool = True) -> None:
+    lines = ["timestamp,load" if with_time else "load"]
+    for i, value in enumerate(values):
+        cell = "" if np.isnan(value) else f"{value:.3f}"
+        lines.append(f"{1_700_000_000 + 60 * i},{cell}" if with_time else cell)
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+
+def test_replay_prints_the_measures_and_json_last(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    values = np.concatenate([np.full(120, 50.0), np.full(120, 150.0)])
+    values[200:210] = np.nan
+    trace = tmp_path / "trace.csv"
+    _write_trace(trace, values)
+    argv = ["replay", str(trace), "--startup", "120", "--mean-pods", "10", "--policy", "hpa"]
+    assert main([*argv, "--warmup", "0", "--json"]) == 0
+    out = capsys.readouterr().out.strip().splitlines()
+    report = json.loads(out[-1])
+    for key in ("under_provisioned_minutes", "under_provisioned_fraction", "replica_hours"):
+        assert isinstance(report[key], float)
+    assert isinstance(report["scale_events"], int) and report["scale_events"] > 0
+    assert report["under_provisioned_minutes"] > 0  # the step up catches the HPA out
+    assert report["skipped_gap_minutes"] == pytest.approx(10)
+    assert any(line.startswith("under-provisioned:") for line in out)
+
+
+def test_index_only_trace_with_step_and_oracle(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    values = np.concatenate([np.full(60, 50.0), np.full(60, 150.0)])
+    trace = tmp_path / "plain.csv"
+    _write_trace(trace, values, with_time=False)
+    argv = ["replay", str(trace), "--step", "60", "--startup", "120", "--capacity", "10"]
+    assert main([*argv, "--policy", "oracle", "--warmup", "0", "--json"]) == 0
+    report = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert report["under_provisioned_minutes"] == 0
+    assert report["capacity_per_pod"] == 10
+
+
+@pytest.mark.parametrize(
+    ("values", "extra", "message"),
+    [
+        (np.array([5.0, -1.0, 3.0]), [], "negative"),
+        (np.array([np.nan, np.nan, np.nan]), [], "fewer than two"),
+        (np.full(10, 5.0), ["--target", "1.5"], "--target"),
+        (np.full(10, 5.0), ["--warmup", "99999"], "--warmup"),
+    ],
+)
+def test_bad_input_is_a_clear_error(
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    values: np.ndarray,
+    extra: list[str],
+    message: str,
+) -> None:
+    trace = tmp_path / "bad.csv"
+    _write_trace(trace, values)
+    argv = ["replay", str(trace), "--startup", "60", "--capacity", "1", "--policy", "hpa"]
+    assert main([*argv, *extra]) == 2
+    assert message in capsys.readouterr().err
