@@ -12,9 +12,15 @@ verification or an undo is wrong. These come from the ledger's feedback.
   answers accumulate, the record speaks (17 recent clean successes take a certain
   signal past 0.95).
 - ``recalibrate`` moves the ``auto`` threshold: if the wrong-rate among recent automatic
-  decisions exceeds its target, ``auto`` rises (at once, by a step proportional to the
-  excess); when the record stays clean for long enough, ``auto`` relaxes one small step,
-  never below the floor (the cap set by policy or runbook).
+  decisions exceeds its target by more than chance explains, ``auto`` rises (at once,
+  above the wrong ones); when the record stays clean for long enough, ``auto`` relaxes one
+  small step, never below the floor (the cap set by policy or runbook). Each move needs
+  evidence gathered since the previous move (``since``): the same outcomes cannot move
+  the threshold twice, so an hourly schedule does not slide it to the floor overnight on
+  twenty old successes, nor ratchet it up every hour on one old failure. "More than
+  chance": one wrong action in thirty is what a 1 % target produces a quarter of the
+  time; it lowers the type's confidence through its track record, but does not by itself
+  move the threshold (one-sided binomial test at 5 %).
 - ``reliability`` bins stated confidence against observed rightness (with the expected
   calibration error), so anyone can check that "90 %" means 90 %.
 """
@@ -31,6 +37,7 @@ __all__ = [
     "Outcome",
     "Recalibration",
     "ReliabilityBin",
+    "binomial_tail",
     "recalibrate",
     "reliability",
     "track_record_confidence",
@@ -88,18 +95,23 @@ def recalibrate(
     relax_after: int = 20,
     relax_step: float = 0.01,
     window: int = 50,
+    since: float | None = None,
+    significance: float = 0.05,
 ) -> Recalibration:
     """One recalibration step for one decision type from its newest ``window`` outcomes.
 
-    Tightening is immediate and proportional; relaxing needs ``relax_after`` automatic
-    outcomes with a wrong-rate at most half the target, and moves one ``relax_step``.
+    Only outcomes of decisions made at or after ``since`` (the previous move) count.
+    Tightening is immediate once the wrong-rate is above the target beyond chance
+    (``significance``); relaxing needs ``relax_after`` automatic outcomes with a wrong-rate
+    at most half the target, and moves one ``relax_step``.
     """
-    automatic = [o for o in recent[:window] if o.route == "auto"]
+    fresh = [o for o in recent[:window] if since is None or o.at >= since]
+    automatic = [o for o in fresh if o.route == "auto"]
     wrong = sum(not o.right for o in automatic)
     n = len(automatic)
     rate = wrong / n if n else 0.0
     auto = current.auto
-    if n and rate > target_wrong_rate:
+    if n and rate > target_wrong_rate and binomial_tail(wrong, n, target_wrong_rate) < significance:
         # Raise auto above the confidence of the wrong automatic decisions we saw, so
         # the ones that went wrong would now have been asked.
         worst = max(o.confidence for o in automatic if not o.right)
@@ -137,6 +149,27 @@ def recalibrate(
         n,
         wrong,
     )
+
+
+def binomial_tail(k: int, n: int, p: float) -> float:
+    """P(X >= k) for X ~ Binomial(n, p): how often chance alone gives k or more wrong."""
+    if k <= 0:
+        return 1.0
+    if p <= 0.0:
+        return 0.0
+    if p >= 1.0:
+        return 1.0
+    below = math.fsum(
+        math.exp(
+            math.lgamma(n + 1)
+            - math.lgamma(i + 1)
+            - math.lgamma(n - i + 1)
+            + i * math.log(p)
+            + (n - i) * math.log1p(-p)
+        )
+        for i in range(min(k, n + 1))
+    )
+    return max(0.0, 1.0 - below)
 
 
 @dataclass(frozen=True)

@@ -21,6 +21,7 @@ from agent.errors import ConfigError, TransientError
 from agent.executor import Executor
 from agent.ledger import Ledger, open_ledger
 from agent.loops.anomaly import AnomalyLoop
+from agent.loops.scaling import ScalingLoop
 from agent.observability import Metrics
 from agent.remediation_engine import RemediationEngine
 from agent.runtime import AlwaysLeader, Job, LeaderGate, Runtime
@@ -80,6 +81,7 @@ class Daemon:
     anomaly: AnomalyLoop
     gate: LeaderGate
     alerts: AlertIntake
+    scaling: ScalingLoop | None = None
     extra_jobs: list[Job] = field(default_factory=list)
     remediation_period: float = 30.0
     _was_leader: bool = False
@@ -109,6 +111,8 @@ class Daemon:
         if self.settings.anomaly_queries:
             period = min(q.step for q in self.settings.anomaly_queries)
             jobs.append(Job("anomaly", max(period, 15.0), self.anomaly.cycle))
+        if self.scaling is not None:
+            jobs.append(Job("scaling", self.settings.scaling.period, self.scaling.cycle))
         return jobs + self.extra_jobs
 
     def ready(self) -> tuple[bool, str]:
@@ -227,7 +231,23 @@ def build_daemon(
         submit=engine.submit,
         clock=clock,
     )
-    daemon = Daemon(settings, clock, ledger, metrics, decisions, engine, anomaly, gate, intake)
+    scaling = (
+        ScalingLoop(
+            settings.scaling,
+            reader=reader,
+            cluster=cluster,
+            decisions=decisions,
+            executor=executor,
+            clock=clock,
+            submit=engine.submit,
+            opt_in_label=settings.cluster.opt_in_label,
+        )
+        if settings.scaling.enabled
+        else None
+    )
+    daemon = Daemon(
+        settings, clock, ledger, metrics, decisions, engine, anomaly, gate, intake, scaling
+    )
     server = HttpServer(
         settings.server.host,
         settings.server.port,

@@ -54,6 +54,10 @@ class Proposal:
     shadow: bool = False
     incident_key: str | None = None
     auto_floor: float | None = None
+    # With no record yet, how often acting on a true signal is right (skeptical: 0.75).
+    prior_success: float = 0.75
+    # Thresholds for this decision type until calibration has stored its own.
+    default_thresholds: Thresholds | None = None
 
 
 @dataclass(frozen=True)
@@ -95,10 +99,10 @@ class DecisionService:
         approvals.on_answer = self._on_answer
 
     # -------------------------------------------------------------- deciding
-    def thresholds(self, decision_type: str) -> Thresholds:
+    def thresholds(self, decision_type: str, default: Thresholds | None = None) -> Thresholds:
         stored = self.ledger.thresholds(decision_type)
         if stored is None:
-            return Thresholds(auto=self.routing.auto, ask=self.routing.ask)
+            return default or Thresholds(auto=self.routing.auto, ask=self.routing.ask)
         return Thresholds(auto=stored[0], ask=stored[1])
 
     def track_record(self, decision_type: str) -> list[Outcome]:
@@ -108,9 +112,12 @@ class DecisionService:
 
     def decide(self, p: Proposal) -> Routed:
         now = self.clock.now()
-        thresholds = self.thresholds(p.decision_type)
+        thresholds = self.thresholds(p.decision_type, p.default_thresholds)
         confidence = track_record_confidence(
-            p.signal_confidence, self.track_record(p.decision_type), now
+            p.signal_confidence,
+            self.track_record(p.decision_type),
+            now,
+            prior_success=p.prior_success,
         )
         chosen = route(
             confidence,

@@ -25,6 +25,7 @@ from agent.decisions import DecisionService
 from agent.executor import Executor
 from agent.ledger import Ledger, open_ledger
 from agent.loops.anomaly import AnomalyLoop
+from agent.loops.scaling import ScalingLoop
 from agent.observability import Metrics
 from agent.remediation_engine import RemediationEngine
 from agent.runtime import AlwaysLeader, Job
@@ -79,6 +80,13 @@ class SimResult:
 
 
 def _workload(spec: Any, now: float, capacity: float) -> SimWorkload:
+    annotations = {}
+    if spec.predictive:
+        annotations = {
+            "autonomic.dev/predictive": "true",
+            "autonomic.dev/capacity-per-pod": f"{capacity * 0.8:g}",
+            "autonomic.dev/startup-seconds": f"{spec.startup:g}",
+        }
     hpa = None
     if spec.hpa is not None:
         hpa = SimHpa(
@@ -101,6 +109,7 @@ def _workload(spec: Any, now: float, capacity: float) -> SimWorkload:
         capacity=capacity,
         startup=spec.startup,
         labels={"app": spec.name, "autonomic.dev/enabled": "true"},
+        annotations=annotations,
         base_memory_mib=spec.memory.base_mib,
         base_latency_ms=spec.base_latency_ms,
         hpa=hpa,
@@ -142,7 +151,14 @@ class Simulation:
             self.cluster.add_workload(_workload(w, EPOCH, w.capacity_per_pod))
             self.twin.add_workload(_workload(w, EPOCH, w.capacity_per_pod))
         settings = Settings.model_validate(
-            {"mode": "act", "anomalyQueries": self._anomaly_queries()}
+            {
+                "mode": "act",
+                "anomalyQueries": self._anomaly_queries(),
+                "scaling": {
+                    "loadQuery": 'sim_demand{namespace="$namespace",deployment="$workload"}',
+                    "period": 60,
+                },
+            }
         )
         self.settings = settings
         registry = Metrics()
@@ -180,6 +196,15 @@ class Simulation:
             save_every=1440,
         )
         self.anomaly.keep_points = True
+        self.scaling = ScalingLoop(
+            settings.scaling,
+            reader=self.metrics,
+            cluster=self.cluster,
+            decisions=self.decisions,
+            executor=executor,
+            clock=self.clock,
+            submit=self.engine.submit,
+        )
         self.daemon = Daemon(
             settings,
             self.clock,
@@ -190,6 +215,7 @@ class Simulation:
             self.anomaly,
             AlwaysLeader(),
             self.intake,
+            self.scaling,
             remediation_period=60.0,
         )
         self.oncall = ScriptedOnCall(

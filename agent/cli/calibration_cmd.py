@@ -1,0 +1,231 @@
+"""`autonomic calibration`: is the stated confidence true, and how much is automated?
+
+Reads the ledger's recorded outcomes (verified = right; rejected, failed verification or
+undone = wrong) and shows:
+
+- the reliability table: decisions binned by the confidence they were made with, the
+  share of each bin that turned out right, and the expected calibration error (the
+  count-weighted gap between stated and observed); if "90 %" does not mean 90 %, the
+  routing thresholds mean nothing either;
+- per decision type: the current thresholds (learned, or the configured defaults), the
+  automation rate (automatic / all actionable decisions) and the human correction rate
+  (decisions a person rejected or undid / all actionable decisions).
+
+These are the ledger's own verdicts: an action on a false trigger that verified and that
+nobody undid counts as right here.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from dataclasses import asdict, dataclass
+from typing import TYPE_CHECKING, Any
+
+from agent.cli._context import add_ledger_flags, ledger_from, settings_from
+
+if TYPE_CHECKING:
+    from agent.calibration import ReliabilityBin
+    from agent.ledger import Ledger
+    from agent.settings import RoutingSettings
+
+__all__ = [
+    "CalibrationReport",
+    "TypeCalibration",
+    "calibration_report",
+    "register",
+    "render_markdown",
+    "render_text",
+    "show",
+]
+
+ACTIONABLE = ("auto", "ask", "escalate")
+MACHINE_ACTORS = frozenset({"autonomic", "timeout"})
+
+
+@dataclass(frozen=True)
+class TypeCalibration:
+    decision_type: str
+    auto: float
+    ask: float
+    learned: bool  # thresholds recalibrated from outcomes, not the configured defaults
+    decisions: int  # actionable: routed auto, ask or escalate
+    automatic: int
+    asked: int
+    escalated: int
+    automation_rate: float
+    outcomes: int  # decisions with a recorded right/wrong verdict
+    right: int
+    corrections: int  # rejected or undone by a person
+    correction_rate: float
+
+
+@dataclass(frozen=True)
+class CalibrationReport:
+    bins: tuple[ReliabilityBin, ...]
+    ece: float
+    outcomes: int
+    types: tuple[TypeCalibration, ...]
+
+
+def register(sub: argparse._SubParsersAction[Any]) -> None:
+    cmd = sub.add_parser(
+        "calibration",
+        help="reliability of stated confidence, thresholds and automation per decision type",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    add_ledger_flags(cmd)
+    cmd.add_argument("--type", dest="decision_type", help="only this decision type")
+    cmd.add_argument("--bins", type=int, default=10, help="confidence bins (default 10)")
+    cmd.add_argument("--json", action="store_true", help="print JSON instead of tables")
+    cmd.set_defaults(handler=show)
+
+
+def show(args: argparse.Namespace) -> int:
+    from agent.errors import InputError
+
+    if not 1 <= args.bins <= 100:
+        raise InputError(f"--bins must be between 1 and 100, got {args.bins}")
+    settings = settings_from(args)
+    ledger = ledger_from(args, settings)
+    try:
+        report = calibration_report(
+            ledger, settings.routing, decision_type=args.decision_type, bins=args.bins
+        )
+    finally:
+        ledger.close()
+    if args.decision_type and not report.types:
+        raise InputError(
+            f"the ledger has no actionable decisions of type {args.decision_type!r}; "
+            "run without --type to list the types it has"
+        )
+    if args.json:
+        print(json.dumps(asdict(report), indent=2, sort_keys=True))
+    else:
+        print("\n".join(render_text(report)))
+    return 0
+
+
+def calibration_report(
+    ledger: Ledger,
+    routing: RoutingSettings,
+    *,
+    decision_type: str | None = None,
+    bins: int = 10,
+    limit: int = 100_000,
+) -> CalibrationReport:
+    """Build the report from the ledger (the newest ``limit`` decisions per type)."""
+    from agent.calibration import Outcome, reliability
+
+    if decision_type is not None:
+        names = [decision_type]
+    else:
+        names = sorted({d.decision_type for d in ledger.decisions(limit=limit)})
+    every: list[Outcome] = []
+    types: list[TypeCalibration] = []
+    for name in names:
+        records = [
+            d for d in ledger.decisions(decision_type=name, limit=limit) if d.route in ACTIONABLE
+        ]
+        if not records:
+            continue
+        rows = ledger.outcomes(name, limit=limit)
+        outcomes = [Outcome(at, conf, verdict == "right", via) for at, conf, verdict, via in rows]
+        every.extend(outcomes)
+        corrections = sum(_corrected(ledger, d.id) for d in records)
+        stored = ledger.thresholds(name)
+        auto, ask = stored if stored is not None else (routing.auto, routing.ask)
+        automatic = sum(d.route == "auto" for d in records)
+        types.append(
+            TypeCalibration(
+                decision_type=name,
+                auto=auto,
+                ask=ask,
+                learned=stored is not None,
+                decisions=len(records),
+                automatic=automatic,
+                asked=sum(d.route == "ask" for d in records),
+                escalated=sum(d.route == "escalate" for d in records),
+                automation_rate=automatic / len(records),
+                outcomes=len(outcomes),
+                right=sum(o.right for o in outcomes),
+                corrections=corrections,
+                correction_rate=corrections / len(records),
+            )
+        )
+    table, ece = reliability(every, bins=bins) if every else ([], 0.0)
+    return CalibrationReport(tuple(table), ece, len(every), tuple(types))
+
+
+def _corrected(ledger: Ledger, decision_id: str) -> bool:
+    """A person said it was wrong: rejected the question, or undid what was done."""
+    return any(
+        f["outcome"] == "wrong" and f["actor"] not in MACHINE_ACTORS
+        for f in ledger.feedback_for(decision_id)
+    )
+
+
+def render_text(report: CalibrationReport) -> list[str]:
+    if not report.types:
+        return ["no actionable decisions in the ledger yet"]
+    lines = [f"Reliability of stated confidence ({report.outcomes} decisions with an outcome)"]
+    if report.bins:
+        lines.append(f"  {'confidence':<12} {'decisions':>9} {'stated':>7} {'right':>7} {'gap':>7}")
+        for b in report.bins:
+            gap = b.observed_rate - b.mean_confidence
+            lines.append(
+                f"  {b.low:.2f}-{b.high:.2f}    {b.count:>9} {b.mean_confidence:>7.3f} "
+                f"{b.observed_rate:>7.3f} {gap:>+7.3f}"
+            )
+        lines.append(f"  expected calibration error: {report.ece:.3f}")
+    else:
+        lines.append("  no recorded right/wrong outcomes yet")
+    lines.append("")
+    width = max(len("decision type"), *(len(t.decision_type) for t in report.types))
+    lines.append(
+        f"{'decision type':<{width}}  {'auto':>5} {'ask':>5}  {'decisions':>9} "
+        f"{'automatic':>9} {'asked':>5} {'escal.':>6}  {'automation':>10}  "
+        f"{'corrections':>11}  {'correction rate':>15}"
+    )
+    for t in report.types:
+        mark = "" if t.learned else "*"
+        lines.append(
+            f"{t.decision_type:<{width}}  {t.auto:>5.2f} {t.ask:>5.2f}{mark:1} {t.decisions:>9} "
+            f"{t.automatic:>9} {t.asked:>5} {t.escalated:>6}  {t.automation_rate:>10.1%}  "
+            f"{t.corrections:>11}  {t.correction_rate:>15.1%}"
+        )
+    if any(not t.learned for t in report.types):
+        lines.append("* configured defaults: not recalibrated yet")
+    return lines
+
+
+def render_markdown(report: CalibrationReport) -> list[str]:
+    if not report.types:
+        return ["No actionable decisions in the ledger yet."]
+    lines = [
+        f"Reliability ({report.outcomes} decisions with a recorded outcome), "
+        f"expected calibration error **{report.ece:.3f}**:",
+        "",
+        "| stated confidence | decisions | mean stated | observed right |",
+        "|---|---:|---:|---:|",
+    ]
+    for b in report.bins:
+        lines.append(
+            f"| {b.low:.1f}–{b.high:.1f} | {b.count} | {b.mean_confidence:.3f} | "
+            f"{b.observed_rate:.3f} |"
+        )
+    lines += [
+        "",
+        "| decision type | auto | ask | decisions | automatic | asked | escalated | "
+        "automation | human corrections |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for t in report.types:
+        mark = "" if t.learned else " (default)"
+        lines.append(
+            f"| {t.decision_type} | {t.auto:.2f}{mark} | {t.ask:.2f} | {t.decisions} | "
+            f"{t.automatic} | {t.asked} | {t.escalated} | {t.automation_rate:.1%} | "
+            f"{t.corrections} ({t.correction_rate:.1%}) |"
+        )
+    return lines

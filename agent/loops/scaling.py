@@ -1,0 +1,312 @@
+"""The predictive scaling loop: forecast each opted-in workload's load, raise its floor.
+
+For each workload labelled for Autonomic and annotated ``autonomic.dev/predictive:
+"true"``, every period:
+
+1. read the load since the last cycle (the first cycle reads a week) with the
+   configured query; stale or failed reads mean **hold**: nothing new is done on old
+   numbers, and the status says why;
+2. refit the seasonal-profile forecaster every ``refitEvery`` and re-anchor its level on
+   the newest points every cycle (microseconds, so thousands of workloads fit in a
+   cycle);
+3. size the floor with ``forecasting.scaling.recommend``: an upper quantile of the
+   forecast over the lead time (pod start-up + loop period + metric lag) divided by the
+   per-pod capacity, never below what current load needs, scaling in slowly;
+4. when the floor changes, record a decision (the model version it used, the forecast
+   peak, the reason) and, when routed to act, raise the HPA's ``minReplicas`` (the HPA
+   remains the reactive safety net) or drive the scale subresource where no HPA exists.
+   Low forecast confidence means reactive: the floor returns to the HPA's own minimum.
+5. Load far above the forecast's upper bound is a forecast breach: a signal for the
+   runbooks (a surge nobody forecast).
+
+Per-workload settings come from annotations: ``autonomic.dev/capacity-per-pod`` (load
+one ready pod carries at the utilisation you accept; required), ``autonomic.dev/
+startup-seconds`` (default 60) and ``autonomic.dev/min-replicas`` (the floor's floor,
+default the HPA's configured minimum).
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from agent.clock import Clock
+from agent.decisions import DecisionService, Proposal
+from agent.errors import PermanentError, TransientError
+from agent.executor import Executor
+from agent.metrics_port import MetricsReader
+from agent.routing import Thresholds
+from agent.settings import ScalingSettings as LoopSettings
+from forecasting.profile import FittedProfile, SeasonalProfile
+from forecasting.scaling import (
+    ScalingRecommendation,
+    ScalingSettings,
+    WorkloadNow,
+    horizon_steps,
+    lead_time,
+    recommend,
+)
+from forecasting.series import Series
+from remediation.ports import ClusterReader, ObjectRef, Scale, SetHpaMinReplicas, WorkloadState
+from remediation.signals import Signal, forecast_breach_signal
+
+__all__ = ["ScalingLoop"]
+
+log = logging.getLogger("autonomic.scaling")
+
+PREDICTIVE = "autonomic.dev/predictive"
+CAPACITY = "autonomic.dev/capacity-per-pod"
+STARTUP = "autonomic.dev/startup-seconds"
+STEP = 60.0
+HISTORY = 8 * 86400.0
+# A forecast floor is bounded (never below current need, slow to scale in, the HPA stays
+# the safety net), so it acts at a lower confidence than a runbook does by default.
+DEFAULT_THRESHOLDS = Thresholds(auto=0.8, ask=0.5)
+
+
+@dataclass
+class WorkloadModel:
+    timestamps: list[float] = field(default_factory=list)
+    values: list[float] = field(default_factory=list)
+    fitted: FittedProfile | None = None
+    fitted_at: float = -math.inf
+    version: int = 0
+    previous: ScalingRecommendation | None = None
+    hpa_min_configured: int | None = None
+    breach_since: float | None = None
+
+
+@dataclass
+class ScalingStatus:
+    held: dict[str, str] = field(default_factory=dict)  # workload -> why
+    decisions: int = 0
+    breaches: int = 0
+
+
+class ScalingLoop:
+    def __init__(
+        self,
+        settings: LoopSettings,
+        *,
+        reader: MetricsReader,
+        cluster: ClusterReader,
+        decisions: DecisionService,
+        executor: Executor,
+        clock: Clock,
+        submit: Callable[[Sequence[Signal]], None],
+        opt_in_label: str = "autonomic.dev/enabled",
+        thresholds: Thresholds = DEFAULT_THRESHOLDS,
+        margin: float = 0.2,
+    ) -> None:
+        self.settings = settings
+        self.reader = reader
+        self.cluster = cluster
+        self.decisions = decisions
+        self.executor = executor
+        self.clock = clock
+        self.submit = submit
+        self.opt_in_label = opt_in_label
+        self.thresholds = thresholds
+        self.margin = margin
+        self.models: dict[ObjectRef, WorkloadModel] = {}
+        self.status = ScalingStatus()
+        self.forecaster = SeasonalProfile()
+
+    def cycle(self) -> None:
+        now = self.clock.now()
+        for workload in self.cluster.list_workloads():
+            if workload.labels.get(self.opt_in_label) != "true":
+                continue
+            if workload.annotations.get(PREDICTIVE) != "true":
+                continue
+            try:
+                self._one(workload, now)
+            except (TransientError, PermanentError) as exc:
+                self.status.held[str(workload.ref)] = str(exc)
+                log.warning("scaling %s held: %s", workload.ref, exc)
+
+    def _query(self, ref: ObjectRef) -> str:
+        return self.settings.load_query.replace("$namespace", ref.namespace or "").replace(
+            "$workload", ref.name
+        )
+
+    def _one(self, workload: WorkloadState, now: float) -> None:
+        ref = workload.ref
+        capacity = _number(workload.annotations.get(CAPACITY))
+        if capacity is None or capacity <= 0:
+            self.status.held[str(ref)] = f"no {CAPACITY} annotation: staying reactive"
+            return
+        startup = _number(workload.annotations.get(STARTUP)) or 60.0
+        model = self.models.setdefault(ref, WorkloadModel())
+        start = model.timestamps[-1] + STEP if model.timestamps else now - HISTORY
+        found = self.reader.range(self._query(ref), start, now, STEP, now)
+        if len(found) != 1 or found[0].stale:
+            why = "stale load data" if found else "no load series"
+            self.status.held[str(ref)] = f"{why}: holding the current floor"
+            return
+        self.status.held.pop(str(ref), None)
+        series = found[0].series
+        for t, v in zip(series.timestamps, series.values, strict=True):
+            if not model.timestamps or t > model.timestamps[-1]:
+                model.timestamps.append(float(t))
+                model.values.append(float(v))
+        cutoff = now - HISTORY
+        while model.timestamps and model.timestamps[0] < cutoff:
+            model.timestamps.pop(0)
+            model.values.pop(0)
+        values = np.asarray(model.values)
+        last_t = model.timestamps[-1]
+        if model.fitted is None or now - model.fitted_at >= self.settings.refit_every:
+            history = Series(np.asarray(model.timestamps), values, STEP, self._query(ref))
+            model.fitted = self.forecaster.fit(history)
+            model.fitted_at = now
+            model.version += 1
+        else:
+            recent = values[-30:]
+            model.fitted = model.fitted.advance(recent, last_t)
+        lead = lead_time(startup, self.settings.period, STEP)
+        horizon = horizon_steps(lead, STEP)
+        forecast = model.fitted.predict(max(horizon, 1), levels=(80, 95))
+        hpa = self.cluster.get_hpa_for(ref)
+        if hpa is not None and model.hpa_min_configured is None:
+            model.hpa_min_configured = hpa.min_replicas
+        floor_min = model.hpa_min_configured or 1
+        current_load = float(values[-1]) if values.size else math.nan
+        sizing = ScalingSettings(
+            capacity_per_pod=capacity,
+            lead_seconds=lead,
+            min_replicas=floor_min,
+            max_replicas=hpa.max_replicas if hpa is not None else 1000,
+            level=80 if self.settings.quantile <= 0.9 else 95,
+            margin=self.margin,
+        )
+        rec = recommend(
+            forecast,
+            WorkloadNow(now, workload.replicas, current_load, model.previous),
+            sizing,
+        )
+        model.previous = rec
+        self._breach(
+            ref,
+            model,
+            forecast_upper=float(forecast.upper(95)[0]) if forecast.mean.size else None,
+            observed=current_load,
+            now=now,
+        )
+        floor = rec.floor if rec.mode == "predictive" and rec.floor is not None else floor_min
+        if rec.mode == "hold":
+            return
+        current = hpa.min_replicas if hpa is not None else workload.replicas
+        wanted = floor if hpa is not None else max(rec.replicas, floor)
+        if wanted == current:
+            return
+        self._decide(workload, hpa is not None, current, wanted, rec, forecast.model, model.version)
+
+    def _decide(
+        self,
+        workload: WorkloadState,
+        has_hpa: bool,
+        current: int,
+        wanted: int,
+        rec: ScalingRecommendation,
+        model_name: str,
+        version: int,
+    ) -> None:
+        ref = workload.ref
+        up = wanted > current
+        what = "minReplicas" if has_hpa else "replicas"
+        confidence = 0.9 if rec.mode == "predictive" else 0.85
+        routed = self.decisions.decide(
+            Proposal(
+                kind="scaling",
+                decision_type="scaling/predictive-floor",
+                subject=str(ref),
+                proposal={
+                    "op": "set_hpa_min_replicas" if has_hpa else "scale",
+                    "from": current,
+                    "to": wanted,
+                    "mode": rec.mode,
+                },
+                signal_confidence=confidence,
+                reason_code=rec.reason,
+                reason=f"{what} {current} -> {wanted}: {rec.message}",
+                evidence={
+                    "query": self._query(ref),
+                    "forecast_peak": rec.forecast_peak,
+                    "current_need": rec.current_need,
+                    "mode": rec.mode,
+                },
+                model_version=f"{model_name}/{version}",
+                prior_success=1.0,
+                default_thresholds=self.thresholds,
+            )
+        )
+        self.status.decisions += 1
+        if routed.route != "auto":
+            return
+        if has_hpa:
+            hpa = self.cluster.get_hpa_for(ref)
+            assert hpa is not None
+            operation: SetHpaMinReplicas | Scale = SetHpaMinReplicas(hpa.ref, wanted)
+        else:
+            operation = Scale(ref, wanted)
+        outcome = self.executor.apply(
+            f"scaling/{ref}/{routed.decision_id}",
+            0,
+            operation,
+            decision_id=routed.decision_id,
+            runbook="predictive-scaling",
+            reason_code="PredictiveScaleUp" if up else "PredictiveScaleIn",
+            message=f"Autonomic: {what} {current} -> {wanted} ({rec.reason})",
+        )
+        now = self.clock.now()
+        status = "done" if outcome.status == "applied" else "failed"
+        self.decisions.ledger.transition(routed.decision_id, ["approved"], status, now)
+
+    def _breach(
+        self,
+        ref: ObjectRef,
+        model: WorkloadModel,
+        *,
+        forecast_upper: float | None,
+        observed: float,
+        now: float,
+    ) -> None:
+        """A surge the forecast missed: one incident while it lasts, not one per minute."""
+        if forecast_upper is None or not math.isfinite(observed) or forecast_upper <= 0:
+            return
+        ratio = observed / forecast_upper - 1.0
+        if ratio < 0.2:
+            if ratio < 0.0:
+                model.breach_since = None
+            return
+        if model.breach_since is None:
+            model.breach_since = now
+            self.status.breaches += 1
+        self.submit(
+            [
+                forecast_breach_signal(
+                    metric="requests_per_second",
+                    target=ref,
+                    observed=observed,
+                    forecast_upper=forecast_upper,
+                    confidence=min(0.95, 0.7 + ratio / 2),
+                    at=now,
+                    incident_start=model.breach_since,
+                )
+            ]
+        )
+
+
+def _number(text: str | None) -> float | None:
+    if text is None:
+        return None
+    try:
+        value = float(text)
+    except ValueError:
+        return None
+    return value if math.isfinite(value) else None

@@ -1,0 +1,179 @@
+"""`autonomic calibration` on a small ledger whose outcomes the test wrote itself."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from agent.approvals import Approvals, Dispatcher, LedgerOnlyChannel
+from agent.cli import calibration_cmd
+from agent.clock import FakeClock
+from agent.decisions import DecisionService, Proposal
+from agent.errors import InputError
+from agent.ledger import open_ledger
+from agent.observability import Metrics
+from agent.settings import RoutingSettings
+
+
+class InlineDispatcher(Dispatcher):
+    def submit(self, task: Callable[[], None]) -> None:
+        task()
+
+
+def proposal(decision_type: str, signal: float, cap: str = "auto") -> Proposal:
+    return Proposal(
+        kind="remediation",
+        decision_type=decision_type,
+        subject="Deployment shop/web",
+        proposal={"action": decision_type},
+        signal_confidence=signal,
+        reason_code="test",
+        reason="a test proposal",
+        evidence={},
+        model_version="test",
+        max_autonomy=cap,  # type: ignore[arg-type]
+    )
+
+
+def small_ledger(path: Path) -> tuple[str, dict[str, object]]:
+    """Three decision types with outcomes known by construction; returns the URL and
+    what the report must say."""
+    url = f"sqlite:///{path}"
+    ledger = open_ledger(url, 0)
+    clock = FakeClock(1_000_000.0)
+    approvals = Approvals(
+        ledger,
+        LedgerOnlyChannel(ledger, clock.now),
+        ttl=900,
+        snooze=1800,
+        dispatcher=InlineDispatcher(),
+    )
+    decisions = DecisionService(
+        ledger,
+        clock,
+        RoutingSettings(auto=0.7, ask=0.5),
+        mode="act",
+        approvals=approvals,
+        metrics=Metrics(),
+    )
+    stated: list[tuple[float, bool]] = []
+    # rollback: 4 automatic; 3 verified, 1 verified then undone by a person
+    for i in range(4):
+        routed = decisions.decide(proposal("rollback/Deployment", 1.0))
+        assert routed.route == "auto"
+        decisions.record_outcome(routed.decision_id, right=True, status="verified")
+        right = True
+        if i == 3:
+            decisions.record_outcome(
+                routed.decision_id,
+                right=False,
+                status="undone",
+                kind="correction",
+                actor="alice",
+            )
+            right = False
+        stated.append((routed.confidence, right))
+        clock.advance(60)
+    # restart: asked twice; one rejected by a person, one approved and verified;
+    # one more failed verification (a machine verdict, not a human correction)
+    for answer, verifies in (("rejected", False), ("approved", True), ("approved", False)):
+        routed = decisions.decide(proposal("restart/Pod", 1.0, cap="ask"))
+        assert routed.route == "ask" and routed.question_id
+        assert decisions.answer(routed.question_id, answer, "bob")
+        if answer == "approved":
+            decisions.record_outcome(
+                routed.decision_id, right=verifies, status="verified" if verifies else "undone"
+            )
+        stated.append((routed.confidence, verifies))
+        clock.advance(60)
+    # drain: escalated, no outcome
+    routed = decisions.decide(proposal("drain/Node", 0.3))
+    assert routed.route == "escalate"
+    # 1 wrong of 4 automatic is beyond chance at a 1 % target: auto rises above it
+    assert decisions.recalibrate("rollback/Deployment").changed
+    ledger.close()
+    return url, {"stated": stated}
+
+
+def expected_ece(stated: list[tuple[float, bool]], bins: int = 10) -> float:
+    total, ece = len(stated), 0.0
+    for b in range(bins):
+        members = [(c, r) for c, r in stated if b / bins <= c < (b + 1) / bins]
+        if members:
+            mean = sum(c for c, _ in members) / len(members)
+            rate = sum(r for _, r in members) / len(members)
+            ece += len(members) / total * abs(mean - rate)
+    return ece
+
+
+def args(url: str, **extra: object) -> argparse.Namespace:
+    values: dict[str, object] = {
+        "config": None,
+        "ledger": url,
+        "decision_type": None,
+        "bins": 10,
+        "json": False,
+    }
+    values.update(extra)
+    return argparse.Namespace(**values)
+
+
+def test_report_counts_rates_and_calibration_error(tmp_path: Path) -> None:
+    url, truth = small_ledger(tmp_path / "small.sqlite")
+    ledger = open_ledger(url, 0)
+    report = calibration_cmd.calibration_report(ledger, RoutingSettings(auto=0.9, ask=0.6))
+    ledger.close()
+    stated = truth["stated"]
+    assert isinstance(stated, list)
+    by_type = {t.decision_type: t for t in report.types}
+    assert set(by_type) == {"rollback/Deployment", "restart/Pod", "drain/Node"}
+    rollback, restart, drain = (
+        by_type["rollback/Deployment"],
+        by_type["restart/Pod"],
+        by_type["drain/Node"],
+    )
+    assert (rollback.decisions, rollback.automatic, rollback.automation_rate) == (4, 4, 1.0)
+    assert (rollback.outcomes, rollback.right, rollback.corrections) == (4, 3, 1)
+    assert rollback.correction_rate == pytest.approx(0.25)
+    assert (restart.decisions, restart.asked, restart.automatic) == (3, 3, 0)
+    assert restart.corrections == 1  # the rejection; the failed verification is not a person
+    assert (drain.escalated, drain.outcomes, drain.automation_rate) == (1, 0, 0.0)
+    # thresholds: recalibrated ones from the ledger, the others the defaults passed in
+    worst_wrong = max(c for c, right in stated[:4] if not right)
+    assert rollback.learned and rollback.auto > worst_wrong
+    assert (restart.auto, restart.ask, restart.learned) == (0.9, 0.6, False)
+    assert report.outcomes == len(stated) == 7
+    assert sum(b.count for b in report.bins) == 7
+    assert report.ece == pytest.approx(expected_ece(stated))
+
+
+def test_command_prints_tables_and_json(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    url, _ = small_ledger(tmp_path / "small.sqlite")
+    parser = argparse.ArgumentParser()
+    calibration_cmd.register(parser.add_subparsers(dest="command"))
+    parsed = parser.parse_args(["calibration", "--ledger", url])
+    assert parsed.handler(parsed) == 0
+    text = capsys.readouterr().out
+    assert "expected calibration error" in text
+    assert "rollback/Deployment" in text and "100.0%" in text  # automation of rollbacks
+    parsed = parser.parse_args(["calibration", "--ledger", url, "--json", "--type", "restart/Pod"])
+    assert parsed.handler(parsed) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert [t["decision_type"] for t in data["types"]] == ["restart/Pod"]
+    assert data["outcomes"] == 3 and data["types"][0]["corrections"] == 1
+    assert sum(b["count"] for b in data["bins"]) == 3
+
+
+def test_unknown_type_and_empty_ledger(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    url, _ = small_ledger(tmp_path / "small.sqlite")
+    with pytest.raises(InputError, match="no actionable decisions of type"):
+        calibration_cmd.show(args(url, decision_type="nope/Deployment"))
+    with pytest.raises(InputError, match="--bins"):
+        calibration_cmd.show(args(url, bins=0))
+    empty = f"sqlite:///{tmp_path / 'empty.sqlite'}"
+    assert calibration_cmd.show(args(empty)) == 0
+    assert "no actionable decisions" in capsys.readouterr().out

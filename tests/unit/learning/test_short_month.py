@@ -1,0 +1,94 @@
+"""A few simulated days of benchmarks/learning.py: the on-call's answers earn autonomy,
+and the autonomy stays right (judged by the hidden ground truth, not by the ledger)."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+
+from benchmarks.learning import DAY, FAULTS, START, Month, by_week, simulate
+
+
+def ledger_url(factory: pytest.TempPathFactory) -> str:
+    return f"sqlite:///{factory.mktemp('learning') / 'ledger.sqlite'}"
+
+
+@pytest.fixture(scope="module", params=[1, 2])
+def month(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Month:
+    """Six busy days of the benchmark's world, unchanged."""
+    return simulate(days=6, seed=request.param, ledger_url=ledger_url(tmp_path_factory), rate=30.0)
+
+
+@pytest.fixture(scope="module")
+def reliable_month(tmp_path_factory: pytest.TempPathFactory) -> Month:
+    """A world whose rollbacks are always right: nothing but the answers to learn from."""
+    rollback = dataclasses.replace(FAULTS[0], share=0.5, fix_rate=1.0)
+    image = dataclasses.replace(FAULTS[1], share=0.2, fix_rate=1.0)
+    stuck = dataclasses.replace(FAULTS[3], share=0.3)
+    return simulate(
+        days=4,
+        seed=5,
+        ledger_url=ledger_url(tmp_path_factory),
+        rate=30.0,
+        faults=(rollback, image, stuck),
+    )
+
+
+def automation(month: Month, first_day: int, last_day: int) -> float:
+    members = [
+        i
+        for i in month.incidents
+        if first_day <= (i.detected_at - START) // DAY <= last_day
+        and i.route in ("auto", "ask", "escalate")
+    ]
+    assert members
+    return sum(i.route == "auto" for i in members) / len(members)
+
+
+def test_no_history_means_no_automatic_action_on_the_first_day(month: Month) -> None:
+    assert automation(month, 0, 0) == 0.0  # the skeptical prior asks until answers come in
+
+
+def test_answers_earn_autonomy(reliable_month: Month) -> None:
+    assert automation(reliable_month, 3, 3) >= 0.4
+    assert automation(reliable_month, 3, 3) > automation(reliable_month, 0, 0)
+    rollbacks = sorted(
+        (i for i in reliable_month.incidents if i.fault.name == "bad-rollout"),
+        key=lambda i: i.detected_at,
+    )
+    assert all(i.route == "ask" for i in rollbacks[:10])  # the skeptical prior asks first
+    first_auto = min(i.detected_at for i in rollbacks if i.route == "auto")
+    approved_before = [
+        i for i in rollbacks if i.detected_at < first_auto and i.answer == "approved"
+    ]
+    assert len(approved_before) >= 10  # autonomy came from answers, not from the start
+    stuck = [i for i in reliable_month.incidents if i.fault.name == "stuck-pod"]
+    assert not any(i.route == "auto" for i in stuck)  # 70 % right: never earns autonomy
+
+
+def test_automation_rises_in_the_benchmark_world(month: Month) -> None:
+    assert automation(month, 3, 5) > automation(month, 0, 1)
+
+
+def test_wrong_automatic_actions_stay_rare(month: Month) -> None:
+    automatic = [i for i in month.incidents if i.route == "auto"]
+    wrong = [i for i in automatic if not i.right]
+    assert len(wrong) <= max(1, 0.03 * len(automatic))
+
+
+def test_runbook_caps_hold_and_thresholds_stay_in_bounds(month: Month) -> None:
+    for incident in month.incidents:
+        if incident.capped:
+            assert incident.route != "auto", incident
+    for auto, ask in month.thresholds.values():
+        assert 0.6 <= ask <= auto <= 0.995  # never relaxed past the floor (routing.ask)
+
+
+def test_weekly_rows_add_up(month: Month) -> None:
+    (row,) = by_week(month)
+    actionable = [i for i in month.incidents if i.route in ("auto", "ask", "escalate")]
+    escalated = sum(i.route == "escalate" for i in actionable)
+    assert row.decisions == len(actionable)
+    assert row.automatic + row.questions + escalated == len(actionable)
+    assert row.wrong_automatic == sum(i.route == "auto" and not i.right for i in actionable)
