@@ -66,6 +66,7 @@ HISTORY = 8 * 86400.0
 # A forecast floor is bounded (never below current need, slow to scale in, the HPA stays
 # the safety net), so it acts at a lower confidence than a runbook does by default.
 DEFAULT_THRESHOLDS = Thresholds(auto=0.8, ask=0.5)
+SCALE_IN_PATIENCE = 5  # cycles
 
 
 @dataclass
@@ -78,6 +79,7 @@ class WorkloadModel:
     previous: ScalingRecommendation | None = None
     hpa_min_configured: int | None = None
     breach_since: float | None = None
+    lower_streak: int = 0  # consecutive cycles that wanted a lower floor
 
 
 @dataclass
@@ -202,8 +204,17 @@ class ScalingLoop:
             return
         current = hpa.min_replicas if hpa is not None else workload.replicas
         wanted = floor if hpa is not None else max(rec.replicas, floor)
+        # Hysteresis: raise at once, lower only after the wish has held for a few cycles,
+        # so a floor hovering between two values does not flap every minute.
+        if wanted < current:
+            model.lower_streak += 1
+            if model.lower_streak < SCALE_IN_PATIENCE and rec.mode == "predictive":
+                return
+        else:
+            model.lower_streak = 0
         if wanted == current:
             return
+        model.lower_streak = 0
         self._decide(workload, hpa is not None, current, wanted, rec, forecast.model, model.version)
 
     def _decide(

@@ -143,6 +143,7 @@ class Simulation:
         self.ledger_url = f"sqlite:///{ledger_path}"
         self.ledger = open_ledger(self.ledger_url, EPOCH, durable=False)
         self.metrics = SimMetrics(stale_after=300)
+        self._preload_history()
         self.cluster = SimCluster(list(spec.nodes), EPOCH)
         self.twin = SimCluster(list(spec.nodes), EPOCH)  # HPA alone, nobody acting
         self.capacity: dict[str, float] = {}
@@ -225,6 +226,16 @@ class Simulation:
         self.surges: list[Surge] = []
         self.canaries: list[Canary] = []
         self.fault_log: list[tuple[float, str]] = []
+
+    def _preload_history(self) -> None:
+        """The trace before the window, recorded as the demand Prometheus already holds."""
+        for w in self.scenario.spec.workloads:
+            history = self.traces[w.trace].history
+            labels = {"namespace": w.namespace, "deployment": w.name}
+            for i, value in enumerate(history):
+                if np.isfinite(value):
+                    at = self.start - 60.0 * (len(history) - i)
+                    self.metrics.record("sim_demand", labels, at, float(value) * w.scale)
 
     def _anomaly_queries(self) -> list[dict[str, Any]]:
         queries = []

@@ -21,6 +21,7 @@ from agent.sim.scenario import Trace
 __all__ = ["LoadedTrace", "load_trace"]
 
 MAX_GAP_MINUTES = 10
+HISTORY_MINUTES = 7 * 1440  # how much of the trace before the window is replayed as history
 
 
 @dataclass(frozen=True, eq=False)
@@ -29,6 +30,7 @@ class LoadedTrace:
     per_minute: np.ndarray  # demand per minute over the simulated window
     source: str
     interpolated_minutes: int
+    history: np.ndarray  # demand per minute before the window (NaN where unknown)
 
 
 def _builtin_nasa() -> tuple[list[float], list[float], str]:
@@ -84,6 +86,9 @@ def load_trace(trace: Trace, days: float, *, default_start: str | None = None) -
             f"{(ts[-1] - ts[0]) / 86400:.1f} days"
         )
     slots = np.rint((ts - start) / 60.0).astype(np.int64)
+    before = (slots < 0) & (slots >= -HISTORY_MINUTES)
+    history = np.full(HISTORY_MINUTES, np.nan)
+    history[slots[before] + HISTORY_MINUTES] = vs[before]
     inside = (slots >= 0) & (slots < minutes)
     demand = np.full(minutes, np.nan)
     demand[slots[inside]] = vs[inside]
@@ -99,7 +104,7 @@ def load_trace(trace: Trace, days: float, *, default_start: str | None = None) -
             )
         known = np.flatnonzero(~missing)
         demand[missing] = np.interp(np.flatnonzero(missing), known, demand[known])
-    return LoadedTrace(trace.name, demand, source, int(missing.sum()))
+    return LoadedTrace(trace.name, demand, source, int(missing.sum()), history)
 
 
 def _runs(mask: np.ndarray) -> list[tuple[int, int]]:

@@ -1,0 +1,418 @@
+"""Per-metric evidence, accumulated one interval at a time and read as a finding.
+
+Continuous metrics are compared on paired per-interval differences (canary minus
+baseline over the same window, on the log scale for relative tolerances): whatever moves
+both sides together (traffic, time of day, a noisy dependency) cancels, and what remains
+is judged with an autocorrelation-inflated confidence sequence.
+
+Ratio metrics (errors over requests) are judged on counts, never on ratios of rates, so a
+baseline with zero errors is an ordinary case: the rollback test asks, of the errors seen
+in each interval, whether more fell on the canary than its share of requests explains.
+
+A metric is ``regressed`` when its rollback bound excludes "no worse" and the point estimate
+is at least the tolerance (so a real but immaterial difference between pods does not roll a
+canary back), and ``within_tolerance`` when its promotion bound lies below the tolerance.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+from forecasting.canary.sequences import (
+    ar1_inflation,
+    binomial_bounds,
+    normal_mixture_log_evalue,
+    normal_mixture_radius,
+    rate_ratio_log_evalue,
+)
+from forecasting.canary.spec import MetricKind, MetricSpec
+from forecasting.canary.verdict import MetricFinding, MetricStatus
+
+__all__ = ["CanaryDataError", "ContinuousEvidence", "RatioEvidence"]
+
+# Rate ratios the count test mixes over (canary rate / baseline rate).
+_RATIO_GRID = tuple(
+    math.exp(math.log(1.5) + i * (math.log(500.0) - math.log(1.5)) / 11) for i in range(12)
+)
+
+
+class CanaryDataError(ValueError):
+    """Interval data that cannot be judged (negative latency, a counter that went back)."""
+
+
+def _fmt_change(value: float, relative: bool) -> str:
+    if relative:
+        return f"{value:+.1%}"
+    return f"{value:+.3g}"
+
+
+def _fmt_rate(value: float) -> str:
+    return f"{value * 100:+.2f} pp"
+
+
+@dataclass
+class ContinuousEvidence:
+    """Paired differences of a continuous or resource metric."""
+
+    spec: MetricSpec
+    alpha: float
+    alpha_promote: float
+    min_intervals: int
+    prior_intervals: float
+    baseline: list[float] = field(default_factory=list)
+    canary: list[float] = field(default_factory=list)
+    missing: int = 0
+
+    def add(self, baseline: float, canary: float) -> None:
+        if math.isnan(baseline) or math.isnan(canary):
+            self.missing += 1
+            return
+        if not self.spec.allow_negative and (baseline < 0 or canary < 0):
+            side = "baseline" if baseline < 0 else "canary"
+            raise CanaryDataError(
+                f"metric {self.spec.name!r}: the {side} value {min(baseline, canary)!r} is "
+                "negative; set allow_negative: true in the spec if the metric can be"
+            )
+        self.baseline.append(baseline)
+        self.canary.append(canary)
+
+    def _differences(self) -> list[float]:
+        if not self.spec.tolerance.relative:
+            return [c - b for b, c in zip(self.baseline, self.canary, strict=True)]
+        positive = sorted(v for v in (*self.baseline, *self.canary) if v > 0)
+        floor = 0.01 * positive[len(positive) // 2] if positive else 1.0
+        return [
+            math.log(c + floor) - math.log(b + floor)
+            for b, c in zip(self.baseline, self.canary, strict=True)
+        ]
+
+    def finding(self) -> MetricFinding:
+        spec = self.spec
+        relative = spec.tolerance.relative
+        tol = math.log1p(spec.tolerance.value) if relative else spec.tolerance.value
+        n = len(self.baseline)
+        if n == 0:
+            return _empty(spec, relative, self.missing)
+        diffs = _clip_outliers(self._differences())
+        mean = sum(diffs) / n
+        sign = spec.direction.sign
+        if n < 2:
+            return _undecided(spec, relative, n, _from_log(mean, relative), None, None)
+        var = sum((d - mean) ** 2 for d in diffs) / (n - 1)
+        var = max(var, (0.01 * tol) ** 2) * (1.0 + 4.0 / n) * ar1_inflation(diffs, mean)
+        rho = var * self.prior_intervals
+        # one radius guards rollbacks (alpha), the other promotions (alpha_promote)
+        half_r = normal_mixture_radius(n * var, rho, self.alpha) / n
+        half_p = normal_mixture_radius(n * var, rho, self.alpha_promote) / n
+        worse = sign * mean
+        est = _from_log(mean, relative)
+
+        def bounds(half: float) -> tuple[float, float]:
+            ends = sorted((_from_log(mean - half, relative), _from_log(mean + half, relative)))
+            return ends[0], ends[1]
+
+        if n < self.min_intervals:
+            return _undecided(spec, relative, n, est, *bounds(half_p))
+        if worse - half_r > 0 and worse >= tol:
+            strength = normal_mixture_log_evalue(n * worse, n * var, rho) - math.log(1 / self.alpha)
+            return _finding(
+                spec, MetricStatus.REGRESSED, relative, n, est, *bounds(half_r), strength
+            )
+        if worse + half_p < tol:
+            strength = normal_mixture_log_evalue(n * (tol - worse), n * var, rho) - math.log(
+                1 / self.alpha_promote
+            )
+            return _finding(
+                spec, MetricStatus.WITHIN_TOLERANCE, relative, n, est, *bounds(half_p), strength
+            )
+        return _undecided(spec, relative, n, est, *bounds(half_p))
+
+
+@dataclass
+class RatioEvidence:
+    """Event and trial counts of a ratio metric, per side and per interval."""
+
+    spec: MetricSpec
+    alpha: float
+    alpha_promote: float
+    min_intervals: int
+    intervals: list[tuple[float, float, float, float]] = field(default_factory=list)
+    log_lr: list[float] = field(default_factory=lambda: [0.0] * len(_RATIO_GRID))
+    missing: int = 0
+
+    def add(self, b_events: float, b_trials: float, c_events: float, c_trials: float) -> None:
+        values = (b_events, b_trials, c_events, c_trials)
+        if any(math.isnan(v) for v in values):
+            self.missing += 1
+            return
+        for side, events, trials in (
+            ("baseline", b_events, b_trials),
+            ("canary", c_events, c_trials),
+        ):
+            if events < 0 or trials < 0:
+                raise CanaryDataError(
+                    f"metric {self.spec.name!r}: the {side} has a negative count "
+                    f"({events!r} of {trials!r})"
+                )
+            if events > trials:
+                raise CanaryDataError(
+                    f"metric {self.spec.name!r}: the {side} has more events than trials "
+                    f"({events!r} > {trials!r}); are numerator and denominator swapped?"
+                )
+        if b_trials + c_trials == 0:
+            self.missing += 1
+            return
+        self.intervals.append(values)
+        total = b_events + c_events
+        if total > 0 and b_trials > 0 and c_trials > 0:
+            share = c_trials / (b_trials + c_trials)
+            for j, ratio in enumerate(_RATIO_GRID):
+                theta = ratio if self.spec.direction.sign > 0 else 1.0 / ratio
+                q = theta * share / (theta * share + 1.0 - share)
+                self.log_lr[j] += c_events * math.log(q / share) + b_events * math.log(
+                    (1.0 - q) / (1.0 - share)
+                )
+
+    def _side_dispersion(self, events_at: int, trials_at: int) -> float:
+        rows = [(r[events_at], r[trials_at]) for r in self.intervals if r[trials_at] > 0]
+        if len(rows) < 5:
+            return 1.0
+        k = sum(e for e, _ in rows)
+        n = sum(t for _, t in rows)
+        p = k / n
+        if p <= 0 or p >= 1:
+            return 1.0
+        chi2 = sum((e - t * p) ** 2 / (t * p * (1 - p)) for e, t in rows)
+        return max(1.0, chi2 / (len(rows) - 1))
+
+    def _conditional_dispersion(self, theta: float) -> float:
+        chi2 = 0.0
+        used = 0
+        for b_e, b_t, c_e, c_t in self.intervals:
+            total = b_e + c_e
+            if total <= 0 or b_t <= 0 or c_t <= 0:
+                continue
+            share = c_t / (b_t + c_t)
+            q = theta * share / (theta * share + 1.0 - share)
+            if not 0.0 < q < 1.0:
+                continue
+            chi2 += (c_e - total * q) ** 2 / (total * q * (1.0 - q))
+            used += 1
+        if used < 5:
+            return 1.0
+        return max(1.0, chi2 / (used - 1))
+
+    def _paired_bounds(
+        self, events: float, trials: float, canary_trials: float
+    ) -> tuple[float, float] | None:
+        """Bounds on the rate difference from per-interval excess canary errors."""
+        rows = [r for r in self.intervals if r[1] > 0 and r[3] > 0]
+        if len(rows) < self.min_intervals or canary_trials <= 0:
+            return None
+        excess = [c_e - c_t * b_e / b_t for b_e, b_t, c_e, c_t in rows]
+        weights = [c_t for _, _, _, c_t in rows]
+        total_w = sum(weights)
+        delta = sum(excess) / total_w
+        residuals = [x - w * delta for x, w in zip(excess, weights, strict=True)]
+        mean_r = sum(residuals) / len(residuals)
+        # never below the binomial variance of the pooled rate (smoothed away from 0)
+        pooled = (events + 0.5) / (trials + 1.0)
+        floor = sum(
+            w * pooled * (1.0 - pooled) * (1.0 + w / max(b_t, 1.0))
+            for (_, b_t, _, _), w in zip(rows, weights, strict=True)
+        )
+        variance = max(sum(r * r for r in residuals), floor) * ar1_inflation(residuals, mean_r)
+        rho = variance / len(rows) * 10.0
+        radius = normal_mixture_radius(variance, rho, self.alpha_promote / 2)
+        return delta - radius / total_w, delta + radius / total_w
+
+    def finding(self) -> MetricFinding:
+        spec = self.spec
+        tol = spec.tolerance.value
+        n = len(self.intervals)
+        if n == 0:
+            return _empty(spec, False, self.missing)
+        kb = sum(r[0] for r in self.intervals)
+        nb = sum(r[1] for r in self.intervals)
+        kc = sum(r[2] for r in self.intervals)
+        nc = sum(r[3] for r in self.intervals)
+        if nb == 0 or nc == 0:
+            side = "canary" if nc == 0 else "baseline"
+            return MetricFinding(
+                spec.name,
+                spec.kind.value,
+                spec.critical,
+                MetricStatus.NO_DATA,
+                None,
+                None,
+                None,
+                False,
+                tol,
+                n,
+                0.0,
+                f"{spec.name}: the {side} has served no requests yet, so there is nothing to "
+                "compare (no verdict from no data).",
+            )
+        pb, pc = kb / nb, kc / nc
+        phi_b = self._side_dispersion(0, 1)
+        phi_c = self._side_dispersion(2, 3)
+        # promotion may rest on either of two bounds, each at half the promotion budget:
+        # exact per-side rates (tempered by each side's over-dispersion), or the paired
+        # excess of canary errors over what the baseline's same-interval rate predicts,
+        # which cancels whatever moves both error rates together
+        lb, ub = binomial_bounds(kb / phi_b, nb / phi_b, self.alpha_promote / 4)
+        lc, uc = binomial_bounds(kc / phi_c, nc / phi_c, self.alpha_promote / 4)
+        est, low, high = pc - pb, lc - ub, uc - lb
+        paired = self._paired_bounds(kb + kc, nb + nc, nc)
+        if paired is not None and paired[1] - paired[0] < high - low:
+            low, high = paired
+        sign = spec.direction.sign
+        worse = sign * est
+        worse_hi = max(sign * low, sign * high)
+        if n < self.min_intervals:
+            return _undecided(spec, False, n, est, low, high)
+        theta_hat = pc / pb if pb > 0 else math.inf
+        phi_cond = self._conditional_dispersion(theta_hat) if math.isfinite(theta_hat) else 1.0
+        log_e = rate_ratio_log_evalue(self.log_lr, phi_cond)
+        threshold = math.log(1.0 / self.alpha)
+        worse_lo = min(sign * low, sign * high)
+        # the paired count test must fire, and the per-side rates must agree on the sign
+        if log_e >= threshold and worse >= tol and worse_lo > 0:
+            return _finding(
+                spec, MetricStatus.REGRESSED, False, n, est, low, high, log_e - threshold
+            )
+        if worse_hi < tol:
+            # how much room is left below the tolerance, in units of the interval's width
+            width = max(high - low, 1e-12)
+            strength = math.log(1.0 / self.alpha_promote) * (tol - worse_hi) / width
+            return _finding(spec, MetricStatus.WITHIN_TOLERANCE, False, n, est, low, high, strength)
+        return _undecided(spec, False, n, est, low, high)
+
+
+def _clip_outliers(diffs: list[float], k: float = 3.0) -> list[float]:
+    """Winsorise differences at median +- k robust standard deviations.
+
+    A lone spike on one side (a GC pause, a scrape landing on a burst) otherwise dominates
+    the variance and keeps a clear case undecided for the rest of the run. A real shift
+    moves the median with it, so clipping keeps the shift while taming the spikes.
+    """
+    if len(diffs) < 5:
+        return diffs
+    ordered = sorted(diffs)
+    median = ordered[len(ordered) // 2]
+    spread = sorted(abs(d - median) for d in diffs)[len(diffs) // 2] * 1.4826
+    if spread <= 0:
+        return diffs
+    lo, hi = median - k * spread, median + k * spread
+    return [min(max(d, lo), hi) for d in diffs]
+
+
+def _from_log(value: float, relative: bool) -> float:
+    return math.expm1(value) if relative else value
+
+
+def _empty(spec: MetricSpec, relative: bool, missing: int) -> MetricFinding:
+    tol = spec.tolerance.value
+    extra = f" ({missing} intervals missing on one side or both)" if missing else ""
+    return MetricFinding(
+        spec.name,
+        spec.kind.value,
+        spec.critical,
+        MetricStatus.NO_DATA,
+        None,
+        None,
+        None,
+        relative,
+        tol,
+        0,
+        0.0,
+        f"{spec.name}: no paired data yet{extra}; no verdict from no data.",
+    )
+
+
+def _describe(value: float, relative: bool, kind: MetricKind) -> str:
+    if kind is MetricKind.RATIO:
+        return _fmt_rate(value)
+    return _fmt_change(value, relative)
+
+
+def _undecided(
+    spec: MetricSpec,
+    relative: bool,
+    n: int,
+    est: float,
+    low: float | None,
+    high: float | None,
+) -> MetricFinding:
+    shown = _describe(est, relative, spec.kind)
+    if low is None or high is None:
+        interval = ""
+    else:
+        interval = (
+            f" (interval {_describe(low, relative, spec.kind)} to "
+            f"{_describe(high, relative, spec.kind)})"
+        )
+    sentence = (
+        f"{spec.name}: canary {shown} vs baseline{interval} after {n} intervals; not yet "
+        f"clear whether it is within the {_tolerance_text(spec)} tolerance."
+    )
+    return MetricFinding(
+        spec.name,
+        spec.kind.value,
+        spec.critical,
+        MetricStatus.UNDECIDED,
+        est,
+        low,
+        high,
+        relative,
+        spec.tolerance.value,
+        n,
+        0.0,
+        sentence,
+    )
+
+
+def _tolerance_text(spec: MetricSpec) -> str:
+    if spec.kind is MetricKind.RATIO:
+        return f"{spec.tolerance.value * 100:g} pp"
+    return spec.tolerance.describe()
+
+
+def _finding(
+    spec: MetricSpec,
+    status: MetricStatus,
+    relative: bool,
+    n: int,
+    est: float,
+    low: float,
+    high: float,
+    strength: float,
+) -> MetricFinding:
+    worse_word = "higher" if spec.direction.sign > 0 else "lower"
+    shown = _describe(est, relative, spec.kind)
+    interval = f"{_describe(low, relative, spec.kind)} to {_describe(high, relative, spec.kind)}"
+    if status is MetricStatus.REGRESSED:
+        sentence = (
+            f"{spec.name}: canary {shown} vs baseline (interval {interval}) after {n} "
+            f"intervals: a regression ({worse_word} is worse; tolerance {_tolerance_text(spec)})."
+        )
+    else:
+        sentence = (
+            f"{spec.name}: canary {shown} vs baseline (interval {interval}) after {n} "
+            f"intervals: within the {_tolerance_text(spec)} tolerance."
+        )
+    return MetricFinding(
+        spec.name,
+        spec.kind.value,
+        spec.critical,
+        status,
+        est,
+        low,
+        high,
+        relative,
+        spec.tolerance.value,
+        n,
+        max(strength, 0.0),
+        sentence,
+    )

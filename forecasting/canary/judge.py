@@ -1,0 +1,247 @@
+"""The sequential canary judge: ask it after every interval, as often as you like.
+
+Each metric keeps its own anytime-valid evidence (``evidence``); the judge combines the
+findings into one verdict. A rollback needs a critical metric proven worse; a promotion
+needs every metric proven within its tolerance (or, at the end of the analysis, every
+critical one); anything else keeps collecting, and what is still unclear at the maximum
+duration is ``inconclusive``, for a person to decide. Once final, a verdict does not change.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+
+from forecasting.canary.calibration import calibrated_confidence
+from forecasting.canary.evidence import CanaryDataError, ContinuousEvidence, RatioEvidence
+from forecasting.canary.spec import JudgeSettings, MetricKind, MetricSpec
+from forecasting.canary.verdict import Decision, MetricFinding, MetricStatus, Verdict
+
+__all__ = ["CanaryJudge", "Interval", "judge_run"]
+
+
+@dataclass(frozen=True)
+class Interval:
+    """One analysis interval: column values for each side (NaN or absent = missing).
+
+    ``timestamp`` is the interval's start in epoch seconds; intervals must arrive in
+    increasing time order.
+    """
+
+    timestamp: float
+    baseline: Mapping[str, float]
+    canary: Mapping[str, float]
+
+
+class CanaryJudge:
+    """Incremental judge: ``update(interval)`` after each interval returns a ``Verdict``."""
+
+    def __init__(self, specs: Sequence[MetricSpec], settings: JudgeSettings | None = None):
+        if not specs:
+            raise ValueError("a canary judge needs at least one metric")
+        names = [s.name for s in specs]
+        if len(set(names)) != len(names):
+            raise ValueError(f"metric names must be unique, got {names}")
+        self.specs = tuple(specs)
+        self.settings = settings or JudgeSettings()
+        per_metric_alpha = self.settings.alpha / len(self.specs)
+        per_metric_promote = self.settings.alpha_promote / len(self.specs)
+        self._evidence: list[ContinuousEvidence | RatioEvidence] = []
+        for spec in self.specs:
+            if spec.kind is MetricKind.RATIO:
+                self._evidence.append(
+                    RatioEvidence(
+                        spec, per_metric_alpha, per_metric_promote, self.settings.min_intervals
+                    )
+                )
+            else:
+                self._evidence.append(
+                    ContinuousEvidence(
+                        spec,
+                        per_metric_alpha,
+                        per_metric_promote,
+                        self.settings.min_intervals,
+                        self.settings.prior_intervals,
+                    )
+                )
+        self._start: float | None = None
+        self._last: float | None = None
+        self._step = self.settings.step_seconds
+        self._counters: dict[tuple[str, str], float] = {}
+        self._final: Verdict | None = None
+        self._latest: Verdict | None = None
+
+    @property
+    def verdict(self) -> Verdict | None:
+        return self._latest
+
+    def update(self, interval: Interval) -> Verdict:
+        if self._last is not None and interval.timestamp <= self._last:
+            raise CanaryDataError(
+                f"interval at {interval.timestamp!r} is not after the previous one at "
+                f"{self._last!r}; feed intervals in time order"
+            )
+        if self._start is None:
+            self._start = interval.timestamp
+        elif self._step is None and self._last is not None:
+            self._step = interval.timestamp - self._last
+        self._last = interval.timestamp
+        elapsed = interval.timestamp - self._start + (self._step or 0.0)
+        if self._final is not None:
+            self._latest = self._final
+            return self._final
+        for spec, evidence in zip(self.specs, self._evidence, strict=True):
+            if isinstance(evidence, RatioEvidence):
+                assert spec.numerator is not None and spec.denominator is not None
+                evidence.add(
+                    self._count(spec, "baseline", spec.numerator, interval.baseline),
+                    self._count(spec, "baseline", spec.denominator, interval.baseline),
+                    self._count(spec, "canary", spec.numerator, interval.canary),
+                    self._count(spec, "canary", spec.denominator, interval.canary),
+                )
+            else:
+                evidence.add(
+                    _value(interval.baseline, spec.name), _value(interval.canary, spec.name)
+                )
+        verdict = self._combine(elapsed)
+        if verdict.final:
+            self._final = verdict
+        self._latest = verdict
+        return verdict
+
+    def _count(self, spec: MetricSpec, side: str, column: str, row: Mapping[str, float]) -> float:
+        value = _value(row, column)
+        if not spec.cumulative or math.isnan(value):
+            return value
+        key = (side, column)
+        previous = self._counters.get(key)
+        self._counters[key] = value
+        if previous is None:
+            return math.nan  # the first reading of a counter only sets its origin
+        if value < previous:
+            raise CanaryDataError(
+                f"metric {spec.name!r}: the {side} counter {column!r} went from {previous!r} "
+                f"down to {value!r} (a counter reset); restart the analysis or give "
+                "per-interval counts with cumulative: false"
+            )
+        return value - previous
+
+    def _combine(self, elapsed: float) -> Verdict:
+        findings = tuple(e.finding() for e in self._evidence)
+        at_end = elapsed >= self.settings.max_duration_seconds
+        critical = [f for f in findings if f.critical]
+        regressed_critical = [f for f in critical if f.status is MetricStatus.REGRESSED]
+        regressed_other = [
+            f for f in findings if not f.critical and f.status is MetricStatus.REGRESSED
+        ]
+        if regressed_critical:
+            top = max(regressed_critical, key=lambda f: f.strength)
+            return self._verdict(
+                Decision.ROLLBACK,
+                top.strength,
+                "CriticalRegression",
+                "Roll back: " + "; ".join(f.sentence for f in regressed_critical),
+                elapsed,
+                findings,
+                final=True,
+            )
+        if regressed_other:
+            return self._verdict(
+                Decision.INCONCLUSIVE,
+                0.0,
+                "NonCriticalRegression",
+                "A person should decide: a non-critical metric regressed while the critical "
+                "ones did not: " + "; ".join(f.sentence for f in regressed_other),
+                elapsed,
+                findings,
+                final=True,
+            )
+        fine = [f for f in findings if f.status is MetricStatus.WITHIN_TOLERANCE]
+        fine_critical = [f for f in critical if f.status is MetricStatus.WITHIN_TOLERANCE]
+        may_promote = at_end or elapsed >= self.settings.min_promote_seconds
+        if may_promote and (
+            len(fine) == len(findings)
+            or (at_end and critical and len(fine_critical) == len(critical))
+        ):
+            weakest = min(fine, key=lambda f: f.strength)
+            return self._verdict(
+                Decision.PROMOTE,
+                weakest.strength,
+                "WithinTolerance",
+                "Promote: every judged metric is within its tolerance.",
+                elapsed,
+                findings,
+                final=True,
+            )
+        open_findings = [f for f in findings if f.status is not MetricStatus.WITHIN_TOLERANCE]
+        if at_end:
+            no_data = all(f.status is MetricStatus.NO_DATA for f in open_findings)
+            reason = "NoData" if no_data else "Unclear"
+            return self._verdict(
+                Decision.INCONCLUSIVE,
+                0.0,
+                reason,
+                "A person should decide: the analysis reached its maximum duration and "
+                + "; ".join(f.sentence for f in open_findings),
+                elapsed,
+                findings,
+                final=True,
+            )
+        return self._verdict(
+            Decision.CONTINUE,
+            0.0,
+            "CollectingEvidence",
+            "Keep collecting: " + "; ".join(f.sentence for f in open_findings),
+            elapsed,
+            findings,
+            final=False,
+        )
+
+    def _verdict(
+        self,
+        decision: Decision,
+        strength: float,
+        reason: str,
+        sentence: str,
+        elapsed: float,
+        findings: tuple[MetricFinding, ...],
+        *,
+        final: bool,
+    ) -> Verdict:
+        return Verdict(
+            decision=decision,
+            confidence=calibrated_confidence(decision, strength),
+            reason=reason,
+            sentence=sentence,
+            elapsed_seconds=elapsed,
+            decided_after_seconds=elapsed if final else None,
+            metrics=findings,
+        )
+
+
+def _value(row: Mapping[str, float], column: str) -> float:
+    value = row.get(column, math.nan)
+    return float(value) if value is not None else math.nan
+
+
+def judge_run(
+    specs: Sequence[MetricSpec],
+    intervals: Iterable[Interval],
+    settings: JudgeSettings | None = None,
+) -> Verdict:
+    """Batch API: replay intervals in order and return the verdict after the last one.
+
+    The replay stops early once the verdict is final, exactly as the daemon would; if
+    the data end before the maximum duration with nothing decided, the answer is
+    ``continue``.
+    """
+    judge = CanaryJudge(specs, settings)
+    verdict: Verdict | None = None
+    for interval in intervals:
+        verdict = judge.update(interval)
+        if verdict.final:
+            break
+    if verdict is None:
+        raise ValueError("no intervals to judge")
+    return verdict

@@ -1,0 +1,133 @@
+"""Anytime-valid building blocks: confidence sequences and e-processes.
+
+A fixed-sample test checked every minute rejects far more often than its nominal level;
+the bounds here hold simultaneously over every look (Robbins' mixture martingales, as in
+Howard, Ramdas, McAuliffe and Sekhon, "Time-uniform, nonparametric, nonasymptotic
+confidence sequences", 2021), so the judge may be asked as often as the daemon likes.
+
+Two honest caveats, both measured by the canary benchmark rather than assumed away: the
+continuous bound plugs in an estimated long-run variance, and the count bounds temper
+their likelihoods by an estimated over-dispersion; both make the guarantee approximate.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+__all__ = [
+    "ar1_inflation",
+    "binomial_bounds",
+    "binomial_log_evalue",
+    "normal_mixture_log_evalue",
+    "normal_mixture_radius",
+    "rate_ratio_log_evalue",
+]
+
+_MAX_PHI = 0.9
+
+
+def normal_mixture_radius(variance_sum: float, rho: float, alpha: float) -> float:
+    """Radius r_n with P(exists n: |S_n - n*mu| >= r_n) <= alpha for sub-Gaussian steps.
+
+    ``variance_sum`` is V_n (n times the per-step variance), ``rho`` the mixture
+    precision: the boundary is tightest when V_n is near ``rho``.
+    """
+    v = variance_sum + rho
+    return math.sqrt(v * math.log(v / (rho * alpha * alpha)))
+
+
+def normal_mixture_log_evalue(centered_sum: float, variance_sum: float, rho: float) -> float:
+    """log of the two-sided normal-mixture martingale at S_n - n*mu = ``centered_sum``."""
+    v = variance_sum + rho
+    return 0.5 * math.log(rho / v) + centered_sum * centered_sum / (2.0 * v)
+
+
+def ar1_inflation(values: Sequence[float], mean: float) -> float:
+    """Long-run variance factor (1 + phi) / (1 - phi) from the lag-1 autocorrelation.
+
+    Metric differences are autocorrelated; treating n correlated points as n independent
+    ones shrinks intervals by sqrt((1+phi)/(1-phi)) and is the reason per-sample tests
+    roll back healthy canaries. Negative phi is clipped to 0 (never claim more evidence
+    than the count of points) and phi to 0.9 (beyond that the series is a random walk
+    and nothing short of more time helps; a pod drifting that slowly can fool any judge
+    of a one-hour window, and the unit tests say so).
+    """
+    n = len(values)
+    if n < 3:
+        return 1.0
+    num = 0.0
+    den = 0.0
+    prev = values[0] - mean
+    den += prev * prev
+    for x in values[1:]:
+        cur = x - mean
+        num += prev * cur
+        den += cur * cur
+        prev = cur
+    if den <= 0.0:
+        return 1.0
+    # the lag-1 estimate is biased towards 0 in short series; Kendall's correction
+    # (1 + 3 phi) / n undoes most of it, which matters most early in a run
+    raw = num / den
+    phi = min(max(raw + (1.0 + 3.0 * raw) / n, 0.0), _MAX_PHI)
+    return (1.0 + phi) / (1.0 - phi)
+
+
+def binomial_log_evalue(p: float, events: float, trials: float, a: float = 0.5) -> float:
+    """log of Robbins' beta-binomial mixture martingale for H: rate == ``p``.
+
+    Beta(a, a) mixing; ``events``/``trials`` may be fractional (tempered counts).
+    """
+    if trials <= 0:
+        return 0.0
+    k = events
+    m = trials - events
+    log_marginal = (math.lgamma(a + k) + math.lgamma(a + m) - math.lgamma(2 * a + trials)) - (
+        2 * math.lgamma(a) - math.lgamma(2 * a)
+    )
+    log_lik = 0.0
+    if k > 0:
+        log_lik += k * math.log(p) if p > 0 else -math.inf
+    if m > 0:
+        log_lik += m * math.log1p(-p) if p < 1 else -math.inf
+    return log_marginal - log_lik
+
+
+def binomial_bounds(events: float, trials: float, alpha: float) -> tuple[float, float]:
+    """Anytime-valid (1 - alpha) bounds on a rate from (possibly tempered) counts."""
+    if trials <= 0:
+        return 0.0, 1.0
+    threshold = math.log(1.0 / alpha)
+    centre = min(max(events / trials, 0.0), 1.0)
+
+    def inside(p: float) -> bool:
+        return binomial_log_evalue(p, events, trials) < threshold
+
+    def search(lo: float, hi: float, lo_inside: bool) -> float:
+        for _ in range(60):
+            mid = 0.5 * (lo + hi)
+            if inside(mid) == lo_inside:
+                lo = mid
+            else:
+                hi = mid
+        return hi if lo_inside else lo
+
+    lower = 0.0 if inside(0.0) or centre == 0.0 else search(centre, 0.0, True)
+    upper = 1.0 if inside(1.0) or centre == 1.0 else search(centre, 1.0, True)
+    return lower, upper
+
+
+def rate_ratio_log_evalue(log_likelihood_ratios: Sequence[float], dispersion: float) -> float:
+    """log of an equal-weight mixture of per-ratio likelihood ratios, tempered.
+
+    Dividing each log-likelihood ratio by the over-dispersion factor (>= 1) is the
+    quasi-likelihood correction: it keeps the e-process honest when errors arrive in
+    bursts rather than independently.
+    """
+    scaled = [llr / dispersion for llr in log_likelihood_ratios]
+    top = max(scaled)
+    if top == -math.inf:
+        return -math.inf
+    total = sum(math.exp(s - top) for s in scaled)
+    return top + math.log(total / len(scaled))

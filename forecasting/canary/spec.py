@@ -1,0 +1,288 @@
+"""What the judge is told about each metric: its kind, which way is worse, how much matters.
+
+A spec is plain data, validated once at the edge (``parse_spec``), so that a typo in a
+canary configuration fails when it is loaded, naming the field, rather than silently
+judging the wrong thing later.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any
+
+__all__ = [
+    "CanarySpecError",
+    "Direction",
+    "JudgeSettings",
+    "MetricKind",
+    "MetricSpec",
+    "Tolerance",
+    "default_specs",
+    "parse_spec",
+]
+
+
+class CanarySpecError(ValueError):
+    """A canary spec is invalid; ``field`` is the dotted path of the offending entry."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(f"{field}: {message}")
+        self.field = field
+        self.message = message
+
+
+class MetricKind(StrEnum):
+    """How a metric is measured, which decides how it is compared.
+
+    ``continuous``: one value per interval (mean latency, p99 latency); compared on paired
+    per-interval differences. ``ratio``: events over trials per interval (errors over
+    requests); compared as rates of counts, which copes with a zero baseline. ``resource``:
+    a continuous gauge (CPU, memory); judged like ``continuous`` with its own defaults.
+    """
+
+    CONTINUOUS = "continuous"
+    RATIO = "ratio"
+    RESOURCE = "resource"
+
+
+class Direction(StrEnum):
+    """Which way a change is a regression. A canary that moved the other way improved."""
+
+    INCREASE = "increase"
+    DECREASE = "decrease"
+
+    @property
+    def sign(self) -> float:
+        return 1.0 if self is Direction.INCREASE else -1.0
+
+
+@dataclass(frozen=True)
+class Tolerance:
+    """The smallest change that matters: relative (0.1 = 10 %) or absolute (metric units)."""
+
+    value: float
+    relative: bool
+
+    def describe(self) -> str:
+        if self.relative:
+            return f"{self.value:.0%}" if self.value >= 0.01 else f"{self.value:.2%}"
+        return f"{self.value:g}"
+
+
+@dataclass(frozen=True)
+class MetricSpec:
+    """One judged metric. For ``ratio`` metrics ``numerator``/``denominator`` name columns.
+
+    ``cumulative`` says the count columns are running counters (Prometheus ``_total``);
+    the judge then works on their per-interval increases and refuses counters that reset.
+    """
+
+    name: str
+    kind: MetricKind = MetricKind.CONTINUOUS
+    direction: Direction = Direction.INCREASE
+    tolerance: Tolerance = Tolerance(0.10, relative=True)
+    critical: bool = True
+    numerator: str | None = None
+    denominator: str | None = None
+    cumulative: bool = False
+    allow_negative: bool = False
+
+    @property
+    def columns(self) -> tuple[str, ...]:
+        if self.kind is MetricKind.RATIO:
+            assert self.numerator is not None and self.denominator is not None
+            return (self.numerator, self.denominator)
+        return (self.name,)
+
+
+@dataclass(frozen=True)
+class JudgeSettings:
+    """Knobs of the sequential judge; defaults are the ones the benchmark reports.
+
+    ``alpha`` bounds, across every look, the chance of rolling back a canary that is not
+    worse; ``alpha_promote`` the chance of promoting one that is worse by the tolerance or
+    more. Both are split over the metrics. A wrong rollback costs a redeploy and a wrong
+    promotion a regression in production, and they need not be priced the same.
+    ``min_intervals`` is the minimum-evidence rule: no metric is decided on fewer paired
+    intervals than this, however striking they look. ``min_promote_seconds`` holds a
+    promotion back until the canary has run that long (rollbacks are never held back), so
+    that a slow leak has time to show before the canary takes all the traffic.
+    """
+
+    alpha: float = 0.01
+    alpha_promote: float = 0.05
+    min_intervals: int = 8
+    min_promote_seconds: float = 0.0
+    max_duration_seconds: float = 3600.0
+    step_seconds: float | None = None
+    prior_intervals: float = 10.0
+
+    def __post_init__(self) -> None:
+        for name in ("alpha", "alpha_promote"):
+            value = getattr(self, name)
+            if not 0.0 < value < 0.5:
+                raise CanarySpecError(name, f"must be between 0 and 0.5, got {value!r}")
+        if not self.min_promote_seconds >= 0:
+            raise CanarySpecError("min_promote_seconds", "must be zero or more seconds")
+        if self.min_intervals < 2:
+            raise CanarySpecError("min_intervals", "must be at least 2")
+        if not self.max_duration_seconds > 0:
+            raise CanarySpecError("max_duration_seconds", "must be a positive number of seconds")
+
+
+_DEFAULT_TOLERANCE = {
+    MetricKind.CONTINUOUS: Tolerance(0.10, relative=True),
+    MetricKind.RESOURCE: Tolerance(0.20, relative=True),
+    MetricKind.RATIO: Tolerance(0.005, relative=False),
+}
+
+_TOLERANCE_TEXT = re.compile(r"^\s*([0-9]*\.?[0-9]+(?:[eE][-+]?[0-9]+)?)\s*(%|pp)?\s*$")
+
+
+def default_specs(columns: Sequence[str]) -> tuple[MetricSpec, ...]:
+    """Without a spec every column is a continuous metric where an increase is a regression."""
+    return tuple(MetricSpec(name=c) for c in columns)
+
+
+def _parse_tolerance(raw: Any, kind: MetricKind, field: str) -> Tolerance:
+    if isinstance(raw, bool):
+        raise CanarySpecError(field, "expected a number, '10%', '0.5pp' or {relative|absolute: x}")
+    if isinstance(raw, int | float):
+        tol = Tolerance(float(raw), relative=False)
+    elif isinstance(raw, str):
+        match = _TOLERANCE_TEXT.match(raw)
+        if match is None:
+            raise CanarySpecError(
+                field, f"{raw!r} is not a tolerance; write e.g. '10%' (relative) or '0.5pp'"
+            )
+        number = float(match.group(1))
+        if match.group(2) == "%":
+            tol = Tolerance(number / 100.0, relative=True)
+        elif match.group(2) == "pp":
+            tol = Tolerance(number / 100.0, relative=False)
+        else:
+            tol = Tolerance(number, relative=False)
+    elif isinstance(raw, Mapping):
+        keys = set(raw)
+        if len(keys) != 1 or not keys <= {"relative", "absolute"}:
+            raise CanarySpecError(field, "expected exactly one of 'relative' or 'absolute'")
+        key = next(iter(keys))
+        value = raw[key]
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise CanarySpecError(f"{field}.{key}", f"expected a number, got {value!r}")
+        tol = Tolerance(float(value), relative=key == "relative")
+    else:
+        raise CanarySpecError(field, "expected a number, '10%', '0.5pp' or {relative|absolute: x}")
+    if not (math.isfinite(tol.value) and tol.value > 0):
+        raise CanarySpecError(field, f"must be a positive finite number, got {tol.value!r}")
+    if kind is MetricKind.RATIO:
+        if tol.relative:
+            raise CanarySpecError(
+                field,
+                "a ratio metric takes an absolute tolerance in rate units ('0.5pp' or 0.005), "
+                "since a relative change of a zero baseline rate is undefined",
+            )
+        if tol.value >= 1:
+            raise CanarySpecError(field, "a rate tolerance must be below 1 (100 pp)")
+    return tol
+
+
+def _expect_bool(raw: Mapping[str, Any], key: str, field: str, default: bool) -> bool:
+    value = raw.get(key, default)
+    if not isinstance(value, bool):
+        raise CanarySpecError(f"{field}.{key}", f"expected true or false, got {value!r}")
+    return value
+
+
+_METRIC_KEYS = {
+    "kind",
+    "direction",
+    "tolerance",
+    "critical",
+    "numerator",
+    "denominator",
+    "cumulative",
+    "allow_negative",
+}
+
+
+def _field_name(key: Any) -> str:
+    return key if isinstance(key, str) and key else repr(key)
+
+
+def _parse_metric(name: str, raw: Any, field: str) -> MetricSpec:
+    if raw is None:
+        raw = {}
+    if not isinstance(raw, Mapping):
+        raise CanarySpecError(field, f"expected a mapping of settings, got {type(raw).__name__}")
+    unknown = [key for key in raw if key not in _METRIC_KEYS]
+    if unknown:
+        raise CanarySpecError(
+            f"{field}.{_field_name(unknown[0])}",
+            f"unknown setting; allowed: {', '.join(sorted(_METRIC_KEYS))}",
+        )
+    kind_raw = raw.get("kind", "continuous")
+    try:
+        kind = MetricKind(kind_raw)
+    except ValueError:
+        raise CanarySpecError(
+            f"{field}.kind", f"{kind_raw!r} is not one of continuous, ratio, resource"
+        ) from None
+    direction_raw = raw.get("direction", "increase")
+    try:
+        direction = Direction(direction_raw)
+    except ValueError:
+        raise CanarySpecError(
+            f"{field}.direction",
+            f"{direction_raw!r} is not 'increase' or 'decrease' (the way that is a regression)",
+        ) from None
+    tolerance = (
+        _parse_tolerance(raw["tolerance"], kind, f"{field}.tolerance")
+        if "tolerance" in raw
+        else _DEFAULT_TOLERANCE[kind]
+    )
+    numerator = raw.get("numerator")
+    denominator = raw.get("denominator")
+    if kind is MetricKind.RATIO:
+        for key, value in (("numerator", numerator), ("denominator", denominator)):
+            if not isinstance(value, str) or not value:
+                raise CanarySpecError(
+                    f"{field}.{key}", "a ratio metric names its count columns, e.g. errors"
+                )
+    elif numerator is not None or denominator is not None:
+        raise CanarySpecError(f"{field}.numerator", "only ratio metrics take numerator/denominator")
+    return MetricSpec(
+        name=name,
+        kind=kind,
+        direction=direction,
+        tolerance=tolerance,
+        critical=_expect_bool(raw, "critical", field, True),
+        numerator=numerator,
+        denominator=denominator,
+        cumulative=_expect_bool(raw, "cumulative", field, False),
+        allow_negative=_expect_bool(raw, "allow_negative", field, False),
+    )
+
+
+def parse_spec(raw: Any) -> tuple[MetricSpec, ...]:
+    """Validate a loaded spec document: ``{metrics: {name: {kind, direction, ...}}}``."""
+    if not isinstance(raw, Mapping):
+        raise CanarySpecError("<root>", "expected a mapping with a 'metrics' key")
+    unknown = [key for key in raw if key != "metrics"]
+    if unknown:
+        raise CanarySpecError(
+            _field_name(unknown[0]), "unknown top-level key; expected only 'metrics'"
+        )
+    metrics = raw.get("metrics")
+    if not isinstance(metrics, Mapping) or not metrics:
+        raise CanarySpecError("metrics", "expected a non-empty mapping of metric name to settings")
+    specs = []
+    for name, body in metrics.items():
+        if not isinstance(name, str) or not name:
+            raise CanarySpecError(f"metrics.{name!r}", "a metric name must be a non-empty string")
+        specs.append(_parse_metric(name, body, f"metrics.{name}"))
+    return tuple(specs)

@@ -1,0 +1,107 @@
+"""The judge's answers: frozen values with a reason code and a sentence a person can read."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any
+
+__all__ = ["Decision", "MetricFinding", "MetricStatus", "Verdict"]
+
+
+class Decision(StrEnum):
+    """``continue`` means "ask again later"; ``inconclusive`` means "a person must decide"."""
+
+    PROMOTE = "promote"
+    ROLLBACK = "rollback"
+    CONTINUE = "continue"
+    INCONCLUSIVE = "inconclusive"
+
+
+class MetricStatus(StrEnum):
+    REGRESSED = "regressed"
+    WITHIN_TOLERANCE = "within_tolerance"
+    UNDECIDED = "undecided"
+    NO_DATA = "no_data"
+
+
+def _clean(value: float | None) -> float | None:
+    if value is None or not math.isfinite(value):
+        return None
+    return float(value)
+
+
+@dataclass(frozen=True)
+class MetricFinding:
+    """What one metric shows. ``estimate``/``lower``/``upper`` are canary minus baseline,
+
+    relative (0.2 = 20 % higher) when ``relative`` else in the metric's units (rates for
+    ratio metrics). The interval is anytime-valid: at the rollback level (``alpha``) for a
+    regression, at the promotion level (``alpha_promote``) otherwise, each split over the
+    metrics.
+    ``strength`` is how far past its decision boundary the evidence is (0 when undecided),
+    the raw input of the confidence mapping.
+    """
+
+    name: str
+    kind: str
+    critical: bool
+    status: MetricStatus
+    estimate: float | None
+    lower: float | None
+    upper: float | None
+    relative: bool
+    tolerance: float
+    intervals: int
+    strength: float
+    sentence: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "kind": self.kind,
+            "critical": self.critical,
+            "status": self.status.value,
+            "estimate": _clean(self.estimate),
+            "lower": _clean(self.lower),
+            "upper": _clean(self.upper),
+            "scale": "relative" if self.relative else "absolute",
+            "tolerance": self.tolerance,
+            "intervals": self.intervals,
+            "sentence": self.sentence,
+        }
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """The judge's answer after some number of intervals.
+
+    ``confidence`` is the calibrated probability that ``decision`` is the right call (for
+    ``continue``/``inconclusive``: that the canary is not a regression, as it looks now).
+    ``decided_after_seconds`` is None until the verdict is final (promote, rollback, or
+    inconclusive at the end of the analysis); once final, later updates keep it.
+    """
+
+    decision: Decision
+    confidence: float
+    reason: str
+    sentence: str
+    elapsed_seconds: float
+    decided_after_seconds: float | None
+    metrics: tuple[MetricFinding, ...]
+
+    @property
+    def final(self) -> bool:
+        return self.decided_after_seconds is not None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "verdict": self.decision.value,
+            "confidence": round(self.confidence, 4),
+            "reason": self.reason,
+            "sentence": self.sentence,
+            "elapsed_seconds": self.elapsed_seconds,
+            "decided_after_seconds": self.decided_after_seconds,
+            "metrics": [m.to_dict() for m in self.metrics],
+        }
