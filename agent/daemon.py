@@ -21,6 +21,7 @@ from agent.errors import ConfigError, TransientError
 from agent.executor import Executor
 from agent.ledger import Ledger, open_ledger
 from agent.loops.anomaly import AnomalyLoop
+from agent.loops.canary import CanaryLoop
 from agent.loops.scaling import ScalingLoop
 from agent.observability import Metrics
 from agent.remediation_engine import RemediationEngine
@@ -82,6 +83,7 @@ class Daemon:
     gate: LeaderGate
     alerts: AlertIntake
     scaling: ScalingLoop | None = None
+    canary: CanaryLoop | None = None
     extra_jobs: list[Job] = field(default_factory=list)
     remediation_period: float = 30.0
     _was_leader: bool = False
@@ -113,6 +115,8 @@ class Daemon:
             jobs.append(Job("anomaly", max(period, 15.0), self.anomaly.cycle))
         if self.scaling is not None:
             jobs.append(Job("scaling", self.settings.scaling.period, self.scaling.cycle))
+        if self.canary is not None:
+            jobs.append(Job("canary", self.settings.canary.period, self.canary.cycle))
         return jobs + self.extra_jobs
 
     def ready(self) -> tuple[bool, str]:
@@ -245,8 +249,21 @@ def build_daemon(
         if settings.scaling.enabled
         else None
     )
+    canary = (
+        CanaryLoop(
+            settings.canary,
+            reader=reader,
+            cluster=cluster,
+            decisions=decisions,
+            clock=clock,
+            submit=engine.submit,
+            opt_in_label=settings.cluster.opt_in_label,
+        )
+        if settings.canary.enabled
+        else None
+    )
     daemon = Daemon(
-        settings, clock, ledger, metrics, decisions, engine, anomaly, gate, intake, scaling
+        settings, clock, ledger, metrics, decisions, engine, anomaly, gate, intake, scaling, canary
     )
     server = HttpServer(
         settings.server.host,
@@ -255,6 +272,9 @@ def build_daemon(
     )
     server.route("POST", "/webhooks/alertmanager", intake.handle)
     server.route("GET", "/approvals", lambda _r: _pending(ledger))
+    if canary is not None:
+        server.route("GET", "/canary/verdict", canary.argo)
+        server.route("POST", "/canary/flagger", canary.flagger)
     if receiver is not None:
 
         def slack(request: Request) -> Response:

@@ -11,8 +11,9 @@ Every write goes the same way, whether it comes from a runbook, the scaler or an
    with the reason code and sentence.
 
 ``reconcile`` settles intents left pending by a crash: it compares the cluster with the
-recorded snapshot. If nothing changed, the write never happened (``abandoned``); if the
-object moved, the write is taken as applied and goes on to verification. Either way,
+recorded snapshot (the fields the operation changes, not the resourceVersion, which any
+other writer bumps). If nothing changed, the write never happened (``abandoned``); if
+the object moved, the write is taken as applied and goes on to verification. Either way,
 nothing is blindly written again.
 """
 
@@ -53,6 +54,16 @@ class StepOutcome:
 
 def _normal(value: Any) -> Any:
     return json.loads(json.dumps(value, sort_keys=True, default=str))
+
+
+def _comparable(snapshot: Any) -> Any:
+    """A snapshot without its ``resourceVersion``: any write bumps that (a controller's
+    status update, a label someone added), so comparing it would take an unrelated
+    write for ours. The fields the operation changes decide whether it happened."""
+    normal = _normal(snapshot)
+    if isinstance(normal, dict):
+        normal.pop("resourceVersion", None)
+    return normal
 
 
 class Executor:
@@ -149,17 +160,28 @@ class Executor:
         if not self.is_leader():
             return StepOutcome("not_leader", "this replica does not hold the lease; not undoing")
         operation = operation_from_dict(intent.operation)
+        # Write-ahead for the undo too: "undoing" before the write, so a crash between
+        # the write and its record is found by ``reconcile`` and not taken for an undo
+        # still to do, nor for someone else's change.
+        applied = dict(intent.result or {})
+        if not self.ledger.finish_intent(
+            intent.id, "undoing", self.clock.now(), applied, expected=("applied",)
+        ):
+            return StepOutcome("failed", "this step is not applied (or already being undone)")
         try:
             result = self.writer.undo(operation, intent.snapshot)
         except (PermanentError, TransientError) as exc:
             self._count_error(exc.reason)
+            self.ledger.finish_intent(
+                intent.id, "applied", self.clock.now(), applied, expected=("undoing",)
+            )
             return StepOutcome("failed", f"undo failed: {exc}", intent.id)
         self.ledger.finish_intent(
             intent.id,
             "undone",
             self.clock.now(),
             {"summary": result.summary, "undo": True},
-            expected=("applied",),
+            expected=("undoing",),
         )
         self._event(operation, reason_code, f"{message} ({result.summary})", warning=True)
         return StepOutcome("undone", result.summary, intent.id, result)
@@ -169,7 +191,30 @@ class Executor:
         settled = []
         for intent in self.ledger.intents(status=["pending"]):
             settled.append((intent, self._settle(intent, note="found pending after a restart")))
+        for intent in self.ledger.intents(status=["undoing"]):
+            settled.append((intent, self._settle_undo(intent)))
         return settled
+
+    def _settle_undo(self, intent: Intent) -> str:
+        """An undo cut off by a crash: write it now unless the object no longer holds
+        our values, which (the undo being ours and in flight) means it was written."""
+        operation = operation_from_dict(intent.operation)
+        try:
+            result = self.writer.undo(operation, intent.snapshot)
+        except PermanentError as exc:
+            if exc.reason != "ChangedSinceWrite":
+                self.ledger.finish_intent(
+                    intent.id, "applied", self.clock.now(), intent.result, ("undoing",)
+                )
+                return "applied"
+            detail = {"undo": True, "reconciled": True, "note": f"written before a restart: {exc}"}
+        except TransientError:
+            return "undoing"  # the next restart (or reconcile) tries again
+        else:
+            detail = {"summary": result.summary, "undo": True, "reconciled": True}
+        self.ledger.finish_intent(intent.id, "undone", self.clock.now(), detail, ("undoing",))
+        log.warning("reconciled an interrupted undo of intent %s (%s)", intent.id, operation.op)
+        return "undone"
 
     def _settle(self, intent: Intent, *, note: str) -> str:
         operation = operation_from_dict(intent.operation)
@@ -177,7 +222,7 @@ class Executor:
             current = self.writer.snapshot(operation)
         except PermanentError:
             current = {"gone": True}
-        if _normal(current) == _normal(intent.snapshot):
+        if _comparable(current) == _comparable(intent.snapshot):
             status, detail = "abandoned", "the cluster shows no trace of the write"
         else:
             status, detail = "applied", "the object changed since the snapshot: taken as applied"

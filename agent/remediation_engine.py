@@ -36,6 +36,7 @@ from agent.executor import Executor
 from agent.ledger import DecisionRecord, Ledger
 from agent.observability import decision_context
 from remediation.guards import (
+    HOUR,
     ActionRecord,
     BreakerState,
     GlobalLimits,
@@ -46,6 +47,7 @@ from remediation.guards import (
     record_finish,
     record_start,
     record_trigger,
+    storm_gate,
 )
 from remediation.matching import match
 from remediation.planning import NoAction, Plan, check_preconditions
@@ -195,6 +197,7 @@ def _guard_to_json(state: GuardState) -> dict[str, Any]:
         },
         "trigger_times": list(state.trigger_times),
         "storm_seen_at": state.storm_seen_at,
+        "storm_started_at": state.storm_started_at,
     }
 
 
@@ -218,6 +221,7 @@ def _guard_from_json(data: Mapping[str, Any]) -> GuardState:
         },
         trigger_times=tuple(float(t) for t in data.get("trigger_times", ())),
         storm_seen_at=data.get("storm_seen_at"),
+        storm_started_at=data.get("storm_started_at"),
     )
 
 
@@ -359,6 +363,13 @@ class RemediationEngine:
         state: GuardState,
         now: float,
     ) -> Handled:
+        storm = storm_gate(state, self.limits, now)
+        if storm is not None:
+            # Decided before planning: a storm of a thousand triggers costs no plans.
+            self._report_storm(state, now, storm.message)
+            return Handled(
+                signal.describe(), runbook.name, "denied", storm.reason_code, storm.message
+            )
         planned = make_plan(runbook, signal, snapshot, now)
         if isinstance(planned, NoAction):
             return Handled(
@@ -453,14 +464,15 @@ class RemediationEngine:
 
     def _report_storm(self, state: GuardState, now: float, message: str) -> None:
         """One summary to humans per storm, not one message per trigger."""
-        started = state.storm_seen_at or now
-        if self._storm_reported_at is not None and self._storm_reported_at >= started - 60:
+        # One storm is one incident, keyed by when it began (kept in the shared guard
+        # state): a storm that lasts, or spans a restart, is still reported once.
+        started = state.storm_started_at or state.storm_seen_at or now
+        if self._storm_reported_at is not None and self._storm_reported_at >= started:
             return
-        reported = self.ledger.latest_for_incident(f"storm|{int(started // 60)}")
-        if reported is not None:
-            self._storm_reported_at = now
-            return
+        reported = self.ledger.latest_for_incident(f"storm|{int(started)}")
         self._storm_reported_at = now
+        if reported is not None:
+            return
         self.decisions.decide(
             Proposal(
                 kind="remediation",
@@ -474,7 +486,7 @@ class RemediationEngine:
                 evidence={"triggers_last_minute": len(state.trigger_times)},
                 model_version="guards",
                 max_autonomy="escalate",
-                incident_key=f"storm|{int(started // 60)}",
+                incident_key=f"storm|{int(started)}",
             )
         )
 
@@ -528,13 +540,23 @@ class RemediationEngine:
         it was decided: an answer can come long after the question, and several approved
         decisions can be due in one cycle. Returns why it does not run now, or None.
 
-        Paused, or the runbook's concurrency (one drain at a time) or the target taken by
-        another run: it waits, still approved. The target acted on since the decision was
+        Paused, a trigger storm, the hourly limits (per runbook and global) reached, or
+        the runbook's concurrency (one drain at a time) or the target taken by another
+        run: it waits, still approved. The target acted on since the decision was
         made: the plan is stale, so it is superseded and a person is told.
         """
         state, _ = self.guard_state()
         if state.paused:
             return "waiting-paused"
+        if storm_gate(state, self.limits, now) is not None:
+            return "waiting-storm"
+        hour = [r for r in state.actions if now - HOUR < r.at <= now]
+        if (
+            sum(1 for r in hour if r.runbook == runbook.name)
+            >= runbook.spec.guards.max_actions_per_hour
+            or len(hour) >= self.limits.max_actions_per_hour
+        ):
+            return "waiting-rate-limit"
         running = [r for r in state.in_flight if r.runbook == runbook.name]
         if len(running) >= runbook.spec.guards.max_concurrent or any(
             r.target == target for r in state.in_flight
@@ -655,10 +677,12 @@ class RemediationEngine:
         """Undo what was applied (if allowed and wanted), record wrong, escalate."""
         now = self.clock.now()
         proposal = record.proposal
-        undone = []
+        intents = self.ledger.intents(execution_key=key)
+        # Undone before a restart cut this failure short: it counts.
+        undone = [f"step {i.step} undone before a restart" for i in intents if i.status == "undone"]
         refused = None
         if proposal.get("undo_on_failure", True):
-            applied = [i for i in self.ledger.intents(execution_key=key) if i.status == "applied"]
+            applied = [i for i in intents if i.status == "applied"]
             target = _ref(proposal["target"])
             workload = (
                 self.reader.get_workload(target)

@@ -277,6 +277,61 @@ class ScalingSettings(_Model):
     _durations = _duration_fields("period", "refit_every")
 
 
+class CanarySettings(_Model):
+    """Canary analysis: the judge's spec (as for ``autonomic judge --spec``) and, per
+    column the spec uses, a PromQL template with ``$namespace`` and ``$workload``."""
+
+    enabled: bool = True
+    period: Duration = 60.0
+    max_duration: Duration = Field(default=3600.0, alias="maxDuration")
+    spec: dict[str, Any] = Field(
+        default_factory=lambda: {
+            "metrics": {
+                "latency_p99": {
+                    "kind": "continuous",
+                    "direction": "increase",
+                    "tolerance": "10%",
+                    "critical": True,
+                },
+                "errors": {
+                    "kind": "ratio",
+                    "numerator": "errors",
+                    "denominator": "requests",
+                    "direction": "increase",
+                    "tolerance": "0.5pp",
+                    "critical": True,
+                },
+            }
+        }
+    )
+    queries: dict[str, str] = Field(
+        default_factory=lambda: {
+            "latency_p99": "histogram_quantile(0.99, sum by (le) (rate("
+            'http_request_duration_seconds_bucket{namespace="$namespace",'
+            'deployment="$workload"}[1m])))',
+            "errors": 'sum(increase(http_requests_total{namespace="$namespace",'
+            'deployment="$workload",code=~"5.."}[1m]))',
+            "requests": 'sum(increase(http_requests_total{namespace="$namespace",'
+            'deployment="$workload"}[1m]))',
+        }
+    )
+
+    _durations = _duration_fields("period", "max_duration")
+
+    @model_validator(mode="after")
+    def _spec_and_queries(self) -> CanarySettings:
+        from forecasting.canary import CanarySpecError, parse_spec
+
+        try:
+            specs = parse_spec(self.spec)
+        except CanarySpecError as exc:
+            raise ValueError(f"canary.spec: {exc}") from None
+        missing = sorted({c for s in specs for c in s.columns} - set(self.queries))
+        if missing:
+            raise ValueError(f"canary.queries has no query for column(s) {', '.join(missing)}")
+        return self
+
+
 class ServerSettings(_Model):
     host: str = "0.0.0.0"  # in a pod, the probes come from the kubelet
     port: int = Field(default=8080, ge=1, le=65535)
@@ -297,6 +352,7 @@ class Settings(_Model):
         default=LeaderElectionSettings(), alias="leaderElection"
     )
     scaling: ScalingSettings = ScalingSettings()
+    canary: CanarySettings = CanarySettings()
     anomaly_queries: tuple[AnomalyQuery, ...] = Field(default=(), alias="anomalyQueries")
     runbooks: tuple[Path, ...] = (Path("runbooks"),)
     server: ServerSettings = ServerSettings()

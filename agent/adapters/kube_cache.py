@@ -58,6 +58,9 @@ class WatchCache:
         self.stats = CacheStats()
         self._clock = clock
         self._objects: dict[tuple[str, str], Obj] = {}
+        # The same objects by namespace, kept in step with ``_objects`` (same order), so
+        # a per-namespace read does not filter every object of the kind each time.
+        self._by_namespace: dict[str, dict[tuple[str, str], Obj]] = {}
         self._lock = threading.Lock()
         self._synced = threading.Event()
         self._stop = threading.Event()
@@ -76,9 +79,12 @@ class WatchCache:
     def wait_synced(self, timeout: float) -> bool:
         return self._synced.wait(timeout)
 
-    def items(self) -> list[Obj]:
+    def items(self, namespace: str | None = None) -> list[Obj]:
+        """Every object, or those in ``namespace`` (in the order ``items()`` lists them)."""
         with self._lock:
-            return list(self._objects.values())
+            if namespace is None:
+                return list(self._objects.values())
+            return list(self._by_namespace.get(namespace, {}).values())
 
     def get(self, namespace: str | None, name: str) -> Obj | None:
         with self._lock:
@@ -108,8 +114,12 @@ class WatchCache:
         """List everything and replace the contents (also usable without the thread)."""
         items, resource_version = self.api.list(self.kind, self.namespace)
         fresh = {_key(obj): obj for obj in items}
+        by_namespace: dict[str, dict[tuple[str, str], Obj]] = {}
+        for key, obj in fresh.items():
+            by_namespace.setdefault(key[0], {})[key] = obj
         with self._lock:
             self._objects = fresh
+            self._by_namespace = by_namespace
             self._resource_version = resource_version
         self.stats.lists += 1
         self._last_list = self._last_contact = self._clock()
@@ -175,9 +185,17 @@ class WatchCache:
         with self._lock:
             if kind in ("ADDED", "MODIFIED"):
                 obj.setdefault("kind", self.kind)
-                self._objects[_key(obj)] = obj
+                key = _key(obj)
+                self._objects[key] = obj
+                self._by_namespace.setdefault(key[0], {})[key] = obj
             elif kind == "DELETED":
-                self._objects.pop(_key(obj), None)
+                key = _key(obj)
+                self._objects.pop(key, None)
+                inside = self._by_namespace.get(key[0])
+                if inside is not None:
+                    inside.pop(key, None)
+                    if not inside:
+                        del self._by_namespace[key[0]]
             if version:
                 self._resource_version = version
         self.stats.events += 1

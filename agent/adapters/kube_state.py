@@ -36,6 +36,7 @@ __all__ = [
 
 Obj = dict[str, Any]
 REVISION_ANNOTATION = "deployment.kubernetes.io/revision"
+MIRROR_ANNOTATION = "kubernetes.io/config.mirror"
 _WORKLOAD_KINDS = ("Deployment", "StatefulSet")
 
 
@@ -173,9 +174,12 @@ def pod_state(pod: Obj, owners: Mapping[tuple[str, str], ObjectRef]) -> PodState
         ),
         None,
     )
-    ready = any(
-        c.get("type") == "Ready" and c.get("status") == "True"
-        for c in status.get("conditions") or []
+    ready_condition: Obj = next(
+        (c for c in status.get("conditions") or [] if c.get("type") == "Ready"), {}
+    )
+    ready = ready_condition.get("status") == "True"
+    daemon = (controller or {}).get("kind") == "DaemonSet" or MIRROR_ANNOTATION in (
+        meta.get("annotations") or {}
     )
     return PodState(
         ref=ObjectRef("Pod", meta.get("name", ""), namespace),
@@ -189,6 +193,8 @@ def pod_state(pod: Obj, owners: Mapping[tuple[str, str], ObjectRef]) -> PodState
         last_termination_reason=terminated,
         started_at=parse_time(status.get("startTime")),
         deleting=bool(meta.get("deletionTimestamp")),
+        not_ready_since=None if ready else parse_time(ready_condition.get("lastTransitionTime")),
+        daemon=daemon,
     )
 
 
@@ -212,6 +218,11 @@ def node_state(node: Obj) -> NodeState:
         unschedulable=bool(spec.get("unschedulable", False)),
         conditions=conditions,
         not_ready_since=None if ready else parse_time(ready_condition.get("lastTransitionTime")),
+        condition_since={
+            c.get("type", ""): since
+            for c in status.get("conditions") or []
+            if (since := parse_time(c.get("lastTransitionTime"))) is not None
+        },
     )
 
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -33,6 +34,8 @@ from remediation.signals import Signal, anomaly_signal
 __all__ = ["AnomalyLoop", "SeriesState"]
 
 log = logging.getLogger("autonomic.anomaly")
+
+SAVE_BATCH = 200  # series saved per ledger transaction
 
 
 @dataclass
@@ -185,15 +188,23 @@ class AnomalyLoop:
 
     # --------------------------------------------------------------- state
     def save(self) -> None:
+        """Every series' state, ``SAVE_BATCH`` series per ledger transaction.
+
+        One commit per batch, not per series: with thousands of series, a commit (and
+        a read of the whole saved value just to learn its version) per series made
+        saving take longer than the loop's period.
+        """
         now = self.clock.now()
-        for key, state in self.series.items():
-            value = {
-                "detector": state.detector.state(),
-                "tracker": state.tracker.state(),
-                "last_ts": state.last_ts if np.isfinite(state.last_ts) else None,
-            }
-            _, version = self.ledger.guard(f"anomaly/{key}")
-            self.ledger.put_guard(f"anomaly/{key}", value, version, now)
+        items = list(self.series.items())
+        for first in range(0, len(items), SAVE_BATCH):
+            batch = items[first : first + SAVE_BATCH]
+            keys = [f"anomaly/{key}" for key, _ in batch]
+            versions = self.ledger.guard_versions(keys)
+            entries = [
+                (ledger_key, _saved(state), versions.get(ledger_key, 0))
+                for ledger_key, (_, state) in zip(keys, batch, strict=True)
+            ]
+            self.ledger.put_guards(entries, now)
 
     def _restore(self, key: str) -> SeriesState | None:
         value, version = self.ledger.guard(f"anomaly/{key}")
@@ -208,3 +219,11 @@ class AnomalyLoop:
             return None
         last = value.get("last_ts")
         return SeriesState(detector, tracker, float(last) if last is not None else float("-inf"))
+
+
+def _saved(state: SeriesState) -> dict[str, Any]:
+    return {
+        "detector": state.detector.state(),
+        "tracker": state.tracker.state(),
+        "last_ts": state.last_ts if np.isfinite(state.last_ts) else None,
+    }

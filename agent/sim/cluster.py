@@ -102,6 +102,7 @@ class SimWorkload:
     base_latency_ms: float = 50.0
     base_error_rate: float = 0.001
     paused: bool = False
+    image_effects: dict[str, tuple[float, float]] = field(default_factory=dict)
     last_rollout_at: float | None = None
     hpa: SimHpa | None = None
     pdb_min_available: int | None = None
@@ -163,7 +164,10 @@ class Sample:
 class SimCluster:
     """In-memory cluster implementing ``ClusterReader`` and ``ClusterWriter``."""
 
-    def __init__(self, nodes: list[str], now: float) -> None:
+    def __init__(self, nodes: list[str], now: float, *, seed: int = 0) -> None:
+        import random
+
+        self.rng = random.Random(seed)
         self.now = now
         self.nodes: dict[str, SimNode] = {n: SimNode(n) for n in nodes}
         self.workloads: dict[ObjectRef, SimWorkload] = {}
@@ -182,6 +186,12 @@ class SimCluster:
             pod = self._create_pod(workload)
             if ready:
                 pod.created_at = pod.started_at = self.now - workload.startup - 1
+
+    def remove_workload(self, ref: ObjectRef) -> None:
+        for pod in self.pods_of(ref):
+            self._delete(pod.name)
+        self.workloads.pop(ref, None)
+        self.last_samples.pop(ref, None)
 
     def _create_pod(self, workload: SimWorkload) -> SimPod:
         self._serial += 1
@@ -306,9 +316,14 @@ class SimCluster:
             latency = workload.base_latency_ms * 20
         else:
             latency = workload.base_latency_ms / max(1.0 - min(utilisation, 0.95), 0.05)
-        errors = workload.base_error_rate
+        factor, extra_errors = workload.image_effects.get(workload.template.image, (1.0, 0.0))
+        # Measurement noise: real latency percentiles and error counts are never exact.
+        latency *= factor * self.rng.lognormvariate(0.0, 0.05)
+        errors = workload.base_error_rate + extra_errors
         if load > 0:
             errors += (load - served) / load
+            # Errors are counts: a Poisson draw of the expected number per minute.
+            errors = self._poisson(errors * load) / load
         crashing = sum(1 for p in pods if p.waiting_reason == "CrashLoopBackOff")
         if pods and crashing:
             errors += 0.02 * crashing / len(pods)
@@ -330,6 +345,17 @@ class SimCluster:
             restarts=sum(p.restarts for p in pods),
             memory_mib=memory,
         )
+
+    def _poisson(self, mean: float) -> float:
+        if mean <= 0:
+            return 0.0
+        if mean > 50:
+            return max(round(self.rng.gauss(mean, math.sqrt(mean))), 0)
+        threshold, k, product = math.exp(-mean), 0, self.rng.random()
+        while product > threshold:
+            k += 1
+            product *= self.rng.random()
+        return float(k)
 
     def _run_hpa(self, workload: SimWorkload, sample: Sample, at: float) -> None:
         hpa = workload.hpa

@@ -25,6 +25,34 @@ _SELECTOR = re.compile(r"^\s*([a-zA-Z_:][a-zA-Z0-9_:]*)\s*(?:\{(.*)\})?\s*$")
 _MATCHER = re.compile(r'\s*([a-zA-Z_][a-zA-Z0-9_]*)\s*=\s*"([^"]*)"\s*')
 
 
+# The shipped runbooks speak PromQL for real exporters; the simulation answers those
+# three query shapes from its own series (and says so in docs/simulate.md).
+_LABELS = r'\{namespace="([^"]+)",\s*deployment="([^"]+)"'
+_TRANSLATIONS = (
+    (
+        re.compile(r"^histogram_quantile\(0\.99,.*http_request_duration_seconds_bucket" + _LABELS),
+        "sim_latency_seconds",
+    ),
+    (
+        re.compile(r"^sum\(rate\(http_requests_total" + _LABELS + r',\s*code=~"5\.\."'),
+        "sim_error_ratio",
+    ),
+    (
+        re.compile(r"^sum\(rate\(http_requests_total" + _LABELS + r"\}\[\d+m\]\)\)$"),
+        "sim_demand_per_second",
+    ),
+)
+
+
+def translate(query: str) -> str:
+    """A runbook's PromQL, as the simulation's selector when it is one it knows."""
+    for pattern, name in _TRANSLATIONS:
+        found = pattern.match(query.strip())
+        if found is not None:
+            return f'{name}{{namespace="{found.group(1)}",deployment="{found.group(2)}"}}'
+    return query
+
+
 def parse_selector(query: str) -> tuple[str, dict[str, str]]:
     match = _SELECTOR.match(query)
     if match is None:
@@ -71,7 +99,7 @@ class SimMetrics:
             raise TransientError("simulated Prometheus is down", reason="PrometheusDown")
         parsed = self._parsed.get(query)
         if parsed is None:
-            parsed = self._parsed[query] = parse_selector(query)
+            parsed = self._parsed[query] = parse_selector(translate(query))
         name, wanted = parsed
         return [
             (labels, times, values)

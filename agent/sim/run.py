@@ -25,6 +25,7 @@ from agent.decisions import DecisionService
 from agent.executor import Executor
 from agent.ledger import Ledger, open_ledger
 from agent.loops.anomaly import AnomalyLoop
+from agent.loops.canary import CANARY_OF, CanaryLoop
 from agent.loops.scaling import ScalingLoop
 from agent.observability import Metrics
 from agent.remediation_engine import RemediationEngine
@@ -43,6 +44,7 @@ from remediation.ports import ObjectRef
 __all__ = ["SimResult", "Simulation"]
 
 EPOCH = 1_700_006_400.0  # a Wednesday, 00:00 UTC: the simulated "now" at the start
+SELECTOR = '{namespace="$namespace",deployment="$workload"}'
 DEFAULT_RUNBOOKS = Path(__file__).resolve().parents[2] / "runbooks"
 
 
@@ -144,8 +146,8 @@ class Simulation:
         self.ledger = open_ledger(self.ledger_url, EPOCH, durable=False)
         self.metrics = SimMetrics(stale_after=300)
         self._preload_history()
-        self.cluster = SimCluster(list(spec.nodes), EPOCH)
-        self.twin = SimCluster(list(spec.nodes), EPOCH)  # HPA alone, nobody acting
+        self.cluster = SimCluster(list(spec.nodes), EPOCH, seed=self.seed)
+        self.twin = SimCluster(list(spec.nodes), EPOCH, seed=self.seed)  # HPA alone
         self.capacity: dict[str, float] = {}
         for w in spec.workloads:
             self.capacity[w.name] = w.capacity_per_pod
@@ -156,8 +158,16 @@ class Simulation:
                 "mode": "act",
                 "anomalyQueries": self._anomaly_queries(),
                 "scaling": {
-                    "loadQuery": 'sim_demand{namespace="$namespace",deployment="$workload"}',
+                    "loadQuery": "sim_demand" + SELECTOR,
                     "period": 60,
+                },
+                "canary": {
+                    "period": 60,
+                    "queries": {
+                        "latency_p99": "sim_latency_ms" + SELECTOR,
+                        "errors": "sim_errors" + SELECTOR,
+                        "requests": "sim_requests" + SELECTOR,
+                    },
                 },
             }
         )
@@ -206,6 +216,14 @@ class Simulation:
             clock=self.clock,
             submit=self.engine.submit,
         )
+        self.canary = CanaryLoop(
+            settings.canary,
+            reader=self.metrics,
+            cluster=self.cluster,
+            decisions=self.decisions,
+            clock=self.clock,
+            submit=self.engine.submit,
+        )
         self.daemon = Daemon(
             settings,
             self.clock,
@@ -217,6 +235,7 @@ class Simulation:
             AlwaysLeader(),
             self.intake,
             self.scaling,
+            self.canary,
             remediation_period=60.0,
         )
         self.oncall = ScriptedOnCall(
@@ -289,10 +308,59 @@ class Simulation:
             note = f"node {fault.node} NotReady for {fault.duration / 3600:g} h"
         elif isinstance(fault, Canary):
             self.canaries.append(fault)
+            self._start_canary(fault, now)
             note = f"{'good' if fault.good else 'bad'} canary {fault.image} on {fault.workload}"
         else:  # pragma: no cover - the schema is closed
             raise AssertionError(fault)
         self.fault_log.append((now, note))
+
+    def _canary_ref(self, fault: Canary) -> ObjectRef:
+        w = {w.name: w for w in self.scenario.spec.workloads}[fault.workload]
+        return ObjectRef("Deployment", f"{w.name}-canary", w.namespace)
+
+    def _start_canary(self, fault: Canary, now: float) -> None:
+        w = {w.name: w for w in self.scenario.spec.workloads}[fault.workload]
+        ref = self._canary_ref(fault)
+        stable = self.cluster.workloads[ObjectRef("Deployment", w.name, w.namespace)]
+        canary = _workload(w, now, w.capacity_per_pod)
+        canary.ref = ref
+        canary.replicas = 1
+        canary.hpa = None
+        canary.annotations = {}
+        canary.labels = {"app": ref.name, "autonomic.dev/enabled": "true", CANARY_OF: w.name}
+        canary.templates = {1: stable.template}
+        effects = (fault.latency_factor, fault.error_rate) if not fault.good else (1.0, 0.0)
+        canary.image_effects[fault.image] = effects
+        self.cluster.add_workload(canary)
+        self.cluster.roll_out(ref, fault.image, by_human=True)
+
+    def _finish_canaries(self, now: float) -> None:
+        """Play the delivery tool: promote on a promote verdict, retire the canary when its
+        window ends (or once it is rolled back)."""
+        for fault in list(self.canaries):
+            ref = self._canary_ref(fault)
+            canary = self.cluster.workloads.get(ref)
+            if canary is None:
+                self.canaries.remove(fault)
+                continue
+            analysis = next(
+                (
+                    a
+                    for (r, _, images), a in self.canary.analyses.items()
+                    if r == ref and fault.image in images
+                ),
+                None,
+            )
+            verdict = analysis.latest.decision.value if analysis and analysis.latest else None
+            ended = now >= self.start + fault.at + fault.duration
+            if verdict == "promote" and analysis is not None and analysis.recorded:
+                stable_ref = ObjectRef("Deployment", fault.workload, ref.namespace)
+                self.cluster.roll_out(stable_ref, fault.image, by_human=True)
+                self.fault_log.append((now, f"delivery tool promoted {fault.image}"))
+            elif not ended:
+                continue  # a rolled-back canary stays until its window ends: it is verified
+            self.cluster.remove_workload(ref)
+            self.canaries.remove(fault)
 
     def _recover(self, now: float) -> None:
         for fault in self.scenario.spec.faults:
@@ -311,6 +379,16 @@ class Simulation:
             if surge.workload == workload.name and surge.at <= elapsed < surge.at + surge.duration:
                 value *= surge.factor
         return float(value)
+
+    def _loads(self, elapsed: float, refs: dict[str, ObjectRef]) -> dict[ObjectRef, float]:
+        loads = {refs[w.name]: self._demand(w, elapsed) for w in self.scenario.spec.workloads}
+        for fault in self.canaries:
+            canary = self._canary_ref(fault)
+            if canary in self.cluster.workloads:
+                stable = refs[fault.workload]
+                loads[canary] = loads[stable] * fault.traffic
+                loads[stable] *= 1 - fault.traffic
+        return loads
 
     # ------------------------------------------------------------------- run
     def run(self) -> SimResult:
@@ -336,9 +414,12 @@ class Simulation:
                 self._apply(faults[fault_index], now)
                 fault_index += 1
             self._recover(now)
-            loads = {refs[w.name]: self._demand(w, elapsed) for w in spec.workloads}
+            self._finish_canaries(now)
+            loads = self._loads(elapsed, refs)
             samples = self.cluster.advance(now, loads)
-            twin = self.twin.advance(now, loads)
+            twin = self.twin.advance(
+                now, {r: v for r, v in loads.items() if r in self.twin.workloads}
+            )
             self._record(now, samples)
             if int(elapsed) % 60 == 0:
                 for w in spec.workloads:
@@ -385,6 +466,10 @@ class Simulation:
             self.metrics.record("sim_latency_ms", labels, now, s.latency_ms)
             self.metrics.record("sim_error_ratio", labels, now, s.error_rate)
             self.metrics.record("sim_memory_mib", labels, now, s.memory_mib)
+            self.metrics.record("sim_latency_seconds", labels, now, s.latency_ms / 1000.0)
+            self.metrics.record("sim_demand_per_second", labels, now, s.load / 60.0)
+            self.metrics.record("sim_requests", labels, now, s.load)
+            self.metrics.record("sim_errors", labels, now, s.error_rate * s.load)
 
     @staticmethod
     def _timeline(t: Timeline, now: float, s: Sample, twin: Sample, capacity: float) -> None:
