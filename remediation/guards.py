@@ -46,6 +46,7 @@ __all__ = [
     "record_start",
     "record_trigger",
     "set_pause",
+    "storm_gate",
 ]
 
 HOUR = 3600.0
@@ -101,6 +102,9 @@ class GuardState:
     breakers: Mapping[str, BreakerState] = field(default_factory=dict)
     trigger_times: tuple[float, ...] = ()
     storm_seen_at: float | None = None
+    # When the current storm began (the first over-limit minute after a quiet spell):
+    # one storm, one summary, whatever its length, across restarts and replicas.
+    storm_started_at: float | None = None
 
 
 BreakerStatus = Literal["closed", "open", "half-open"]
@@ -138,16 +142,9 @@ def _gates(
     for window in limits.freeze_windows:
         if contains(window, now):
             deny("GlobalFreeze", f"inside the global change freeze {describe(window)}")
-    recent = sum(1 for t in state.trigger_times if now - MINUTE < t <= now)
-    if recent > limits.storm_triggers_per_minute:
-        deny(
-            "Storm",
-            f"{recent} triggers in the last minute (limit {limits.storm_triggers_per_minute}); "
-            "waiting for the storm to pass",
-        )
-    elif state.storm_seen_at is not None and now - state.storm_seen_at < limits.storm_cooldown:
-        left = limits.storm_cooldown - (now - state.storm_seen_at)
-        deny("StormCooldown", f"a trigger storm ended recently; {format_duration(left)} to go")
+    storm = storm_gate(state, limits, now)
+    if storm is not None:
+        gates.append(storm)
     breaker = state.breakers.get(plan.runbook, BreakerState())
     status = breaker_status(breaker, guards.circuit_breaker, now)
     if status == "open":
@@ -219,6 +216,26 @@ def _gates(
     return gates
 
 
+def storm_gate(state: GuardState, limits: GlobalLimits, now: float) -> Gate | None:
+    """The storm guard alone (it needs no plan): ``Storm`` while more than the limit of
+    triggers arrived in the last minute, ``StormCooldown`` until it has been quiet for
+    ``storm_cooldown``; None when neither holds."""
+    recent = sum(1 for t in state.trigger_times if now - MINUTE < t <= now)
+    if recent > limits.storm_triggers_per_minute:
+        return Gate(
+            False,
+            "Storm",
+            f"{recent} triggers in the last minute (limit {limits.storm_triggers_per_minute}); "
+            "waiting for the storm to pass",
+        )
+    if state.storm_seen_at is not None and now - state.storm_seen_at < limits.storm_cooldown:
+        left = limits.storm_cooldown - (now - state.storm_seen_at)
+        return Gate(
+            False, "StormCooldown", f"a trigger storm ended recently; {format_duration(left)} to go"
+        )
+    return None
+
+
 def check_all(
     plan: Plan, guards: Guards, state: GuardState, limits: GlobalLimits, now: float
 ) -> tuple[Gate, ...]:
@@ -259,10 +276,12 @@ def check_undo(
 def record_trigger(state: GuardState, now: float, limits: GlobalLimits) -> GuardState:
     """Count one incoming trigger; marks a storm when the last minute exceeds the limit."""
     times = (*(t for t in state.trigger_times if now - MINUTE < t <= now), now)
-    storm = state.storm_seen_at
+    storm, started = state.storm_seen_at, state.storm_started_at
     if len(times) > limits.storm_triggers_per_minute:
+        if storm is None or now - storm >= limits.storm_cooldown:
+            started = now  # quiet for a whole cooldown before: a new storm
         storm = now
-    return replace(state, trigger_times=times, storm_seen_at=storm)
+    return replace(state, trigger_times=times, storm_seen_at=storm, storm_started_at=started)
 
 
 def record_start(state: GuardState, plan: Plan, guards: Guards, now: float) -> GuardState:

@@ -413,7 +413,7 @@ def _plan_node(
     if node is None:
         raise _Stop("TargetNotFound", f"{show(target)} is not in the cluster snapshot")
     selected, healthy_after = _nodes_health(target, runbook, snapshot)
-    pods = [p for p in snapshot.pods_on(target.name) if not p.deleting]
+    pods = [p for p in snapshot.pods_on(target.name) if not p.deleting and not p.daemon]
     if isinstance(action, CordonAction):
         if node.unschedulable:
             raise _Stop("AlreadyCordoned", f"{show(target)} is already unschedulable")
@@ -635,11 +635,18 @@ def _approval(
 
 
 def _verification(
-    runbook: Runbook, signal: Signal, target: ObjectRef, values: Mapping[str, str]
+    runbook: Runbook,
+    signal: Signal,
+    target: ObjectRef,
+    values: Mapping[str, str],
+    owner: WorkloadState | None,
 ) -> VerificationPlan | None:
     spec = runbook.spec.verification
     if spec is None:
         return None
+    # A pod that was deleted or evicted is gone, and its replacement has another name:
+    # Kubernetes checks on a Pod target look at the workload that owns it.
+    subject = owner.ref if target.kind == "Pod" and owner is not None else target
     checks: list[RenderedCheck] = []
     for check in spec.checks:
         if isinstance(check, PromqlCheck):
@@ -649,7 +656,7 @@ def _verification(
                 )
             )
         elif isinstance(check, KubernetesCheck):
-            checks.append(RenderedCheck("kubernetes", target, condition_name=check.condition))
+            checks.append(RenderedCheck("kubernetes", subject, condition_name=check.condition))
         elif isinstance(check, AlertResolvedCheck) and signal.kind == "alert":
             # Only a run started by an alert has an alert to wait for; other triggers of
             # the same runbook rely on its remaining checks.
@@ -717,7 +724,7 @@ def plan(
         changes=changes,
         notifications=notifications,
         preconditions=preconditions,
-        verification=_verification(runbook, signal, target, values) if changes else None,
+        verification=_verification(runbook, signal, target, values, workload) if changes else None,
         undo_on_failure=runbook.spec.on_failure.undo,
         blast=BlastEstimate(targets, replicas_affected, selected, max(healthy_after, 0)),
         approval_required=bool(reasons),

@@ -97,6 +97,11 @@ class PodState:
     last_termination_reason: str | None = None  # OOMKilled, Error, ...
     started_at: float | None = None
     deleting: bool = False
+    # When the pod's Ready condition last turned false (None when ready or unknown): how
+    # long it has been not ready, which ``started_at`` cannot tell.
+    not_ready_since: float | None = None
+    # A pod a drain leaves in place by design (DaemonSet-controlled or a mirror pod).
+    daemon: bool = False
 
 
 @dataclass(frozen=True)
@@ -107,6 +112,9 @@ class NodeState:
     unschedulable: bool
     conditions: dict[str, str]  # type -> status, e.g. {"Ready": "False", "MemoryPressure": "True"}
     not_ready_since: float | None = None
+    # type -> when that condition last changed status (lastTransitionTime), when known;
+    # backs ``heldFor`` on pressure conditions.
+    condition_since: dict[str, float] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

@@ -213,7 +213,8 @@ def _pod_signals(pod: PodState, snapshot: ClusterSnapshot, at: float) -> list[Si
     if pod.last_termination_reason == "OOMKilled":
         found.append(("OOMKilled", None))
     if pod.phase == "Unknown" or (pod.phase == "Running" and not pod.ready):
-        found.append(("PodNotReady", pod.started_at))
+        since = pod.not_ready_since if pod.not_ready_since is not None else pod.started_at
+        found.append(("PodNotReady", since))
     evidence = {
         "phase": pod.phase,
         "ready": pod.ready,
@@ -228,7 +229,11 @@ def _pod_signals(pod: PodState, snapshot: ClusterSnapshot, at: float) -> list[Si
             condition=condition,
             target=pod.ref,
             at=at,
-            incident=incident,
+            # A stuck pod is its own incident (one episode of not being ready); the
+            # other conditions group by rollout: one bad revision, one incident.
+            incident=f"{pod.ref}/{since:.0f}"
+            if condition == "PodNotReady" and since is not None
+            else incident,
             count=pod.restarts,
             since=since,
             labels=dict(pod.labels) | {"pod": pod.ref.name},
@@ -265,7 +270,8 @@ def _node_signals(node: NodeState, at: float) -> list[Signal]:
         found.append(("NodeNotReady", node.not_ready_since))
     for pressure in ("DiskPressure", "MemoryPressure", "PIDPressure"):
         if node.conditions.get(pressure) == "True":
-            found.append((pressure, None))
+            # When it turned True backs heldFor; unknown means heldFor cannot be proven.
+            found.append((pressure, node.condition_since.get(pressure)))
     return [
         kubernetes_signal(
             condition=condition,

@@ -8,8 +8,9 @@ decision reproducible from the ledger.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 from remediation.ports import HpaState, NodeState, ObjectRef, PodState, WorkloadState
 
@@ -39,25 +40,72 @@ class ClusterSnapshot:
     _index: dict[ObjectRef, WorkloadState] = field(
         default_factory=dict, init=False, repr=False, compare=False
     )
+    # Lookups by pod, node, owner and HPA target, built on first use: a plan or a
+    # verification asks several of them per signal, and scanning every pod of a
+    # 10,000-workload cluster each time made a cycle grow with signals x pods.
+    _lookups: dict[str, dict[Any, Any]] = field(
+        default_factory=dict, init=False, repr=False, compare=False
+    )
 
     def __post_init__(self) -> None:
         self._index.update({w.ref: w for w in self.workloads})
+
+    def _lookup(self, name: str) -> dict[Any, Any]:
+        found = self._lookups.get(name)
+        if found is None:
+            found = self._lookups[name] = _build_lookup(self, name)
+        return found
 
     def workload(self, ref: ObjectRef) -> WorkloadState | None:
         return self._index.get(ref)
 
     def pod(self, ref: ObjectRef) -> PodState | None:
-        return next((p for p in self.pods if p.ref == ref), None)
+        found: PodState | None = self._lookup("pod").get(ref)
+        return found
 
     def node(self, name: str) -> NodeState | None:
-        return next((n for n in self.nodes if n.ref.name == name), None)
+        found: NodeState | None = self._lookup("node").get(name)
+        return found
 
     def pods_of(self, owner: ObjectRef) -> tuple[PodState, ...]:
         """Pods owned (through their ReplicaSet) by ``owner``, by name."""
-        return tuple(sorted((p for p in self.pods if p.owner == owner), key=lambda p: p.ref))
+        found: tuple[PodState, ...] = self._lookup("owner").get(owner, ())
+        return found
 
     def pods_on(self, node: str) -> tuple[PodState, ...]:
-        return tuple(sorted((p for p in self.pods if p.node == node), key=lambda p: p.ref))
+        found: tuple[PodState, ...] = self._lookup("on").get(node, ())
+        return found
 
     def hpa_for(self, workload: ObjectRef) -> HpaState | None:
-        return next((h for h in self.hpas if h.target == workload), None)
+        found: HpaState | None = self._lookup("hpa").get(workload)
+        return found
+
+
+def _first_by(items: Iterable[Any], key: Callable[[Any], Any]) -> dict[Any, Any]:
+    """Key -> the first item with that key (what a linear ``next(...)`` search finds)."""
+    out: dict[Any, Any] = {}
+    for item in items:
+        out.setdefault(key(item), item)
+    return out
+
+
+def _grouped(pods: Iterable[PodState], key: Callable[[PodState], Any]) -> dict[Any, Any]:
+    """Key -> the pods with that key, sorted by ref (as the scans returned them)."""
+    groups: dict[Any, list[PodState]] = {}
+    for pod in pods:
+        groups.setdefault(key(pod), []).append(pod)
+    return {k: tuple(sorted(v, key=lambda p: p.ref)) for k, v in groups.items()}
+
+
+def _build_lookup(snapshot: ClusterSnapshot, name: str) -> dict[Any, Any]:
+    if name == "pod":
+        return _first_by(snapshot.pods, lambda p: p.ref)
+    if name == "node":
+        return _first_by(snapshot.nodes, lambda n: n.ref.name)
+    if name == "hpa":
+        return _first_by(snapshot.hpas, lambda h: h.target)
+    if name == "owner":
+        return _grouped(snapshot.pods, lambda p: p.owner)
+    if name == "on":
+        return _grouped(snapshot.pods, lambda p: p.node)
+    raise KeyError(name)

@@ -129,7 +129,8 @@ def _node_check(name: str, ref: ObjectRef, snapshot: ClusterSnapshot) -> tuple[O
     if name == "nodeCordoned":
         return ("pass" if node.unschedulable else "fail", f"unschedulable={node.unschedulable}")
     if name == "nodeDrained":
-        left = [p for p in snapshot.pods_on(ref.name) if not p.deleting]
+        # DaemonSet and mirror pods stay on a drained node by design.
+        left = [p for p in snapshot.pods_on(ref.name) if not p.deleting and not p.daemon]
         ok = node.unschedulable and not left
         return ("pass" if ok else "fail", f"{len(left)} pods left on the node")
     return "inconclusive", f"{name} does not apply to a Node"
