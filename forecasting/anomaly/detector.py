@@ -1,4 +1,4 @@
-"""The online detector: four small detectors combined, scored, explained, and restartable.
+"""The online detector: five small detectors combined, scored, explained, and restartable.
 
 For every point, in order, using only points already seen:
 
@@ -9,9 +9,18 @@ For every point, in order, using only points already seen:
 4. the largest of these raw scores goes through ``ScoreLikelihood``, which turns it into a
    tail probability for *this* series (``confidence``) and a log-scaled score;
 5. a refractory filter lowers the score of an anomaly that is still going on and not
-   getting worse, so one incident raises one alert rather than one per point.
+   getting worse, so one incident raises one alert rather than one per point;
+6. ``ContextDetector`` (a contextual detector after CAD OSE) quantises the value over the
+   range learnt so far and reports how much of it its learnt contexts failed to predict,
+   once per novelty (a rest period follows each report).
 
-Missing values (NaN, timestamps skipped over, duplicate or backward timestamps) never fire:
+The reported ``score`` is the larger of the contextual score and ``statistical_weight``
+times the statistical score (steps 1-5): the contextual detector catches new patterns of
+values that are individually ordinary, the statistical path catches large deviations and
+gives the band, the confidence and most reasons.
+
+Missing values (NaN, infinities, magnitudes beyond 1e150, timestamps skipped over, duplicate or
+backward timestamps) never fire:
 they score 0 with reason ``missing`` and only advance the seasonal phase.
 """
 
@@ -28,14 +37,17 @@ import numpy.typing as npt
 from forecasting.anomaly._state import StateError, decode_float, encode_float, require
 from forecasting.anomaly.baseline import SeasonalBaseline
 from forecasting.anomaly.changepoint import Cusum
+from forecasting.anomaly.context import ContextDetector
 from forecasting.anomaly.likelihood import ScoreLikelihood, surprise_score
 from forecasting.anomaly.point import AnomalyPoint, Reason
 from forecasting.anomaly.robust import RobustLevel
 
 __all__ = ["BatchResult", "Detector", "DetectorConfig", "StateError"]
 
-STATE_VERSION = 1
+STATE_VERSION = 2
+_READABLE_VERSIONS = (1, 2)  # version 1 had no contextual detector: it starts fresh
 _DAY = 86400.0
+_LARGEST = 1e150  # beyond this a value is treated as missing: its square would overflow
 _WEEK = 7 * _DAY
 
 
@@ -67,6 +79,14 @@ class DetectorConfig:
     band: float = 3.0  # half-width of the expected band, in standard deviations
     relative_floor: float = 1e-3  # smallest noise scale, relative to the level's magnitude
     reason_confidence: float = 0.99  # below this confidence the reason is "none"
+    context: bool = True  # run the contextual detector
+    context_bits: int = 3  # the value is quantised into 2**bits levels
+    context_margin: float = 0.5  # the learnt range grows by this share of the new span
+    context_warmup: int = 150  # points before the contextual detector may report
+    context_rest: int = 60  # points of silence after a novelty (raw >= threshold)
+    context_threshold: float = 0.75  # raw contextual score that opens a rest period
+    context_max: int = 20000  # contexts kept before the memory starts afresh
+    statistical_weight: float = 0.7  # weight of the statistical score in the final score
 
     def __post_init__(self) -> None:
         if self.warmup < 1:
@@ -75,6 +95,12 @@ class DetectorConfig:
             raise ValueError(f"history must be at least 8 points, got {self.history}")
         if not 0.0 <= self.damp <= 1.0:
             raise ValueError(f"damp must be within [0, 1], got {self.damp}")
+        if not 1 <= self.context_bits <= 8:
+            raise ValueError(f"context_bits must be within 1..8, got {self.context_bits}")
+        if not 0.0 <= self.statistical_weight <= 1.0:
+            raise ValueError(
+                f"statistical_weight must be within [0, 1], got {self.statistical_weight}"
+            )
 
 
 @dataclass(frozen=True, eq=False)
@@ -97,6 +123,7 @@ class Detector:
     __slots__ = (
         "_age",
         "_baseline",
+        "_context",
         "_cusum",
         "_daily",
         "_last_ts",
@@ -134,6 +161,18 @@ class Detector:
         self._cusum = Cusum(drift=config.cusum_drift, threshold=config.cusum_threshold)
         self._likelihood = ScoreLikelihood(
             window=config.likelihood_window, short=config.likelihood_short
+        )
+        self._context = (
+            ContextDetector(
+                value_bits=config.context_bits,
+                margin=config.context_margin,
+                warmup=config.context_warmup,
+                rest=config.context_rest,
+                threshold=config.context_threshold,
+                max_contexts=config.context_max,
+            )
+            if config.context
+            else None
         )
         self._last_ts = math.nan
         self._peak = 0.0  # the last score that fired
@@ -196,7 +235,7 @@ class Detector:
         sigma = baseline.sigma(floor)
         half = config.band * sigma
         lower, upper = expected - half, expected + half
-        if math.isnan(value) or math.isinf(value):
+        if not abs(value) <= _LARGEST:  # NaN, infinite, or too large to do arithmetic on
             baseline.skip()
             if self._age < config.refractory:
                 self._age += 1
@@ -219,8 +258,10 @@ class Detector:
         raw = max(a_res, a_lvl, a_cp)
         raw = min(raw, 1e6)
         short = self._short_error
-        self._short_error = a_res if math.isnan(short) else short + 0.1 * (a_res - short)
+        capped = min(a_res, 1e6)  # a residual of 1e300 must not overflow the running mean
+        self._short_error = capped if math.isnan(short) else short + 0.1 * (capped - short)
         surprise = self._likelihood.update(raw)
+        novelty = self._context.update(value)[1] if self._context is not None else 0.0
 
         # learn, after scoring
         baseline.observe(value, expected, reference)
@@ -240,8 +281,11 @@ class Detector:
             self._peak, self._age = score, 0
         else:
             score *= config.damp
+        score = max(novelty, config.statistical_weight * score)
         if confidence < config.reason_confidence:
             reason = Reason.NONE
+            if novelty >= config.context_threshold:
+                reason = self._explain_novelty(z_res, z_lvl, a_res, a_lvl)
         elif a_cp >= a_res and a_cp >= a_lvl:
             reason = Reason.LEVEL_SHIFT
         elif self._short_error > 2.5 and a_res < 4.0:
@@ -253,6 +297,16 @@ class Detector:
             signed = z_res if a_res >= a_lvl else z_lvl
             reason = Reason.SPIKE if signed > 0 else Reason.DIP
         return score, confidence, expected, lower, upper, reason
+
+    def _explain_novelty(self, z_res: float, z_lvl: float, a_res: float, a_lvl: float) -> Reason:
+        """Why a value pattern the contextual detector had never seen is unusual, when the
+        statistical detectors alone are not sure."""
+        signed = z_res if a_res >= a_lvl else z_lvl
+        if abs(signed) >= 2.0:
+            return Reason.SPIKE if signed > 0 else Reason.DIP
+        if self._baseline.period:
+            return Reason.SEASONALITY_BREAK  # an ordinary value, in an order never seen
+        return Reason.LEVEL_SHIFT  # an ordinary value, but a new sequence of levels
 
     # -- persistence -----------------------------------------------------------------
     def state(self) -> dict[str, Any]:
@@ -269,16 +323,17 @@ class Detector:
             "robust": self._robust.state(),
             "cusum": self._cusum.state(),
             "likelihood": self._likelihood.state(),
+            "context": self._context.state() if self._context is not None else None,
         }
 
     @classmethod
     def from_state(cls, state: dict[str, Any]) -> Detector:
         """Rebuild a detector saved by ``state()``; raises ``StateError`` if it cannot."""
         version = require(state, "version")
-        if version != STATE_VERSION:
+        if version not in _READABLE_VERSIONS:
             raise StateError(
-                f"saved detector state has version {version!r}; this build reads version "
-                f"{STATE_VERSION} (start a fresh detector: it warms up again)"
+                f"saved detector state has version {version!r}; this build reads versions "
+                f"{_READABLE_VERSIONS} (start a fresh detector: it warms up again)"
             )
         raw_config = require(state, "config")
         known = {f.name for f in fields(DetectorConfig)}
@@ -294,6 +349,9 @@ class Detector:
             detector._robust.restore(require(state, "robust"))
             detector._cusum.restore(require(state, "cusum"))
             detector._likelihood.restore(require(state, "likelihood"))
+            saved_context = state.get("context") if version >= 2 else None
+            if detector._context is not None and saved_context is not None:
+                detector._context.restore(saved_context)
         except (TypeError, ValueError) as exc:
             if isinstance(exc, StateError):
                 raise
