@@ -1,17 +1,117 @@
-"""`autonomic forecast`: forecast a series from a CSV file, with prediction intervals"""
+"""`autonomic forecast`: forecast a series from a CSV file, with prediction intervals.
+
+Output is CSV: ``timestamp`` (ISO 8601, UTC), ``mean``, ``lower_<L>``/``upper_<L>`` per
+level, and ``model`` (the model version used). When a fallback model was used, or the
+history was repaired, a note goes to stderr so the CSV stays machine-readable.
+"""
 
 from __future__ import annotations
 
 import argparse
+import csv
+import io
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
-from agent.cli._unbuilt import not_built
+from agent.errors import InputError
 
 
 def register(sub: argparse._SubParsersAction[Any]) -> None:
     parser = sub.add_parser(
         "forecast",
         help="forecast a series from a CSV file, with prediction intervals",
-        description="forecast a series from a CSV file, with prediction intervals",
+        description="Forecast a series from a CSV file, with prediction intervals. The CSV "
+        "has a timestamp column (ISO 8601 or epoch seconds) and value columns, or no "
+        "timestamp column and --step.",
     )
-    parser.set_defaults(handler=not_built(6, "'autonomic forecast'"))
+    parser.add_argument("csv", type=Path, metavar="SERIES.csv", help="input CSV file")
+    parser.add_argument(
+        "--horizon", type=int, required=True, help="how many steps ahead to forecast"
+    )
+    parser.add_argument(
+        "--levels",
+        default="80,95",
+        help="comma-separated prediction interval levels in percent (default: 80,95)",
+    )
+    parser.add_argument("--output", type=Path, help="write the CSV here instead of stdout")
+    parser.add_argument("--column", help="value column to forecast (default: the first)")
+    parser.add_argument(
+        "--step", type=float, help="seconds between rows (required without a timestamp column)"
+    )
+    parser.set_defaults(handler=run)
+
+
+def parse_levels(text: str) -> tuple[int, ...]:
+    """'80,95' -> (80, 95); each level a whole percentage between 1 and 99."""
+    levels: list[int] = []
+    for part in text.split(","):
+        part = part.strip()
+        if not part:
+            continue
+        try:
+            level = int(part)
+        except ValueError:
+            raise InputError(
+                f"--levels: {part!r} is not a whole percentage (e.g. --levels 80,95)"
+            ) from None
+        if not 0 < level < 100:
+            raise InputError(f"--levels: {level} is outside 1..99")
+        levels.append(level)
+    if not levels:
+        raise InputError("--levels: give at least one level, e.g. --levels 80,95")
+    return tuple(sorted(set(levels)))
+
+
+def run(args: argparse.Namespace) -> int:
+    from agent.csvio import read_series
+    from forecasting.models import ForecastError, fit_forecast
+
+    if args.horizon < 1:
+        raise InputError(f"--horizon must be at least 1 step, got {args.horizon}")
+    if args.horizon > 100_000:
+        raise InputError(f"--horizon {args.horizon} is too long (at most 100000 steps)")
+    if args.step is not None and not args.step > 0:
+        raise InputError(f"--step must be a positive number of seconds, got {args.step}")
+    levels = parse_levels(args.levels)
+    series = read_series(args.csv, column=args.column, step=args.step)
+    try:
+        forecast = fit_forecast(series, args.horizon, levels)
+    except ForecastError as exc:
+        raise InputError(f"{args.csv}: {exc}") from exc
+
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    header = ["timestamp", "mean"]
+    for level in levels:
+        header += [f"lower_{level}", f"upper_{level}"]
+    header.append("model")
+    writer.writerow(header)
+    for i, moment in enumerate(forecast.timestamps):
+        row = [
+            datetime.fromtimestamp(float(moment), tz=UTC).isoformat().replace("+00:00", "Z"),
+            _number(forecast.mean[i]),
+        ]
+        for level in levels:
+            row += [_number(forecast.lower(level)[i]), _number(forecast.upper(level)[i])]
+        row.append(forecast.version)
+        writer.writerow(row)
+    text = buffer.getvalue()
+    if args.output is None:
+        sys.stdout.write(text)
+    else:
+        try:
+            args.output.write_text(text, encoding="utf-8")
+        except OSError as exc:
+            raise InputError(f"{args.output}: cannot write: {exc.strerror or exc}") from exc
+    if forecast.fallback_reason:
+        print(f"autonomic: note: fallback: {forecast.fallback_reason}", file=sys.stderr)
+    cleaning = forecast.details.get("cleaning")
+    if cleaning:
+        print(f"autonomic: note: cleaned the history: {cleaning}", file=sys.stderr)
+    return 0
+
+
+def _number(value: float) -> str:
+    return f"{float(value):.10g}"

@@ -1,0 +1,147 @@
+"""Cost of refitting forecasts for many workloads on one core.
+
+Usage:
+    .venv/bin/python benchmarks/refit_cost.py [--series 1000] [--days 14] [--step 300]
+        [--horizon 12] [--modes stored,calibrated,select] [--select-limit 50]
+        [--out benchmarks/refit_cost_RESULTS.md]
+
+The series are synthetic but shaped like request-rate metrics: a random level, a daily
+curve with a random peak hour and amplitude, a weekday/weekend difference, a slow
+trend, multiplicative noise, scrape gaps (1 %), and in one series out of ten a
+glitch spike and in one out of twenty an outage of zeros. Seeded, so every run sees
+the same 1,000 series.
+
+Modes, each timed over all series in one process (one core):
+- ``stored``: ``fit_forecast`` with a stored ``Calibration`` (one fit per series; what a
+  refit costs when the interval calibration comes from the last scheduled selection);
+- ``calibrated``: ``fit_forecast`` with its default 3-fold conformal calibration
+  (four fits per series);
+- ``select``: ``select_model`` over the default candidates, 3 folds (the scheduled job).
+  It is slow, so by default it runs on ``--select-limit`` series and the total is an
+  extrapolation, labelled as such in the report.
+"""
+
+# ruff: noqa: E402
+from __future__ import annotations
+
+import os
+
+for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ.setdefault(_var, "1")
+
+import argparse
+import platform
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+
+def synthetic_series(index: int, days: int, step: float) -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(1000 + index)
+    n = int(days * 86400 / step)
+    t = np.arange(n) * step
+    level = float(np.exp(rng.uniform(np.log(5), np.log(5000))))
+    peak = rng.uniform(0, 24)
+    amplitude = rng.uniform(0.2, 0.8)
+    hours = (t / 3600.0) % 24
+    daily = 1 + amplitude * np.cos(2 * np.pi * (hours - peak) / 24)
+    weekend = np.where(((t // 86400) % 7) >= 5, rng.uniform(0.5, 1.0), 1.0)
+    trend = 1 + rng.uniform(-0.2, 0.3) * t / t[-1]
+    noise = rng.lognormal(0, rng.uniform(0.03, 0.2), n)
+    values = level * daily * weekend * trend * noise
+    values[rng.random(n) < 0.01] = np.nan
+    if index % 10 == 0:
+        values[rng.integers(0, n)] = 1e12
+    if index % 20 == 0:
+        start = int(rng.integers(0, n - 30))
+        values[start : start + 24] = 0.0
+    return 1_700_000_000.0 + t, values
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description="refit cost on one core")
+    parser.add_argument("--series", type=int, default=1000)
+    parser.add_argument("--days", type=int, default=14)
+    parser.add_argument("--step", type=float, default=300.0)
+    parser.add_argument("--horizon", type=int, default=12)
+    parser.add_argument("--modes", default="stored,calibrated,select")
+    parser.add_argument("--select-limit", type=int, default=50)
+    parser.add_argument("--out", type=Path)
+    args = parser.parse_args()
+
+    from forecasting.models import fit_forecast
+    from forecasting.selection import select_model
+    from forecasting.series import make_series
+
+    series = []
+    for i in range(args.series):
+        ts, vs = synthetic_series(i, args.days, args.step)
+        series.append(make_series(ts, vs, step=args.step, name=f"synthetic-{i}"))
+    modes = [m.strip() for m in args.modes.split(",") if m.strip()]
+    # import statsmodels and warm its code paths once, outside the timings
+    fit_forecast(series[-1], args.horizon, calibration_folds=0)
+    rows: list[str] = []
+    models: dict[str, int] = {}
+    for mode in modes:
+        count = args.series if mode != "select" else min(args.series, args.select_limit)
+        started = time.process_time()
+        wall = time.perf_counter()
+        for i in range(count):
+            s = series[i]
+            if mode == "select":
+                selection = select_model(s, horizon=args.horizon, folds=3)
+                models[selection.model.name] = models.get(selection.model.name, 0) + 1
+            elif mode == "calibrated":
+                forecast = fit_forecast(s, args.horizon)
+                assert np.all(np.isfinite(forecast.mean))
+            else:
+                stored = _stored_calibration(args.horizon)
+                forecast = fit_forecast(s, args.horizon, calibration=stored)
+                assert np.all(np.isfinite(forecast.mean))
+            if (i + 1) % 50 == 0:
+                print(
+                    f"[refit] {mode}: {i + 1}/{count}, {time.perf_counter() - wall:.0f} s",
+                    file=sys.stderr,
+                )
+        cpu = time.process_time() - started
+        elapsed = time.perf_counter() - wall
+        per = cpu / count
+        total = per * args.series
+        label = "measured" if count == args.series else f"EXTRAPOLATED from {count} series"
+        rows.append(
+            f"| {mode} | {count} | {cpu:.1f} | {elapsed:.1f} | {per:.3f} | "
+            f"{total / 60:.1f} ({label}) |"
+        )
+        print(rows[-1], file=sys.stderr)
+    header = (
+        f"{args.series} synthetic series, {args.days} days at {args.step:.0f} s "
+        f"({int(args.days * 86400 / args.step)} points each), horizon {args.horizon}, one "
+        f"process, python {platform.python_version()}.\n\n"
+        "| mode | series timed | CPU s | wall s | CPU s/series | CPU min for all series |\n"
+        "|---|---|---|---|---|---|\n"
+    )
+    report = header + "\n".join(rows) + "\n"
+    if models:
+        report += (
+            "\nModels chosen by `select`: "
+            + ", ".join(f"{k} x{v}" for k, v in sorted(models.items()))
+            + "\n"
+        )
+    print(report)
+    if args.out:
+        args.out.write_text(report, encoding="utf-8")
+    return 0
+
+
+def _stored_calibration(horizon: int) -> object:
+    """A calibration as a scheduled selection would have stored it (values irrelevant
+    to the cost; the point is that no refit is needed for the intervals)."""
+    from forecasting.backtest import Calibration
+
+    return Calibration(horizon, {80: np.ones(horizon), 95: 2 * np.ones(horizon)}, 3 * horizon)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,217 @@
+"""Forecast drift: is the live model still as good as its backtest said, and should a
+refit replace it?
+
+The daemon keeps, per series, the forecasts it made and the values that then arrived.
+``assess_drift`` compares the recent scaled error (MASE: absolute error over the
+seasonal naive's in-sample error) and the recent interval coverage with the band the
+model's backtest promised, and says whether to refit, with a reason code and a
+sentence, as every decision in Autonomic does. A model that is merely old is refitted
+on schedule too.
+
+A refit does not go live on its own: ``challenge`` backtests the challenger and the
+champion over the same recent origins and promotes the challenger only when it is
+clearly better. Its result, ``ModelVersion``, is the value the daemon records in the
+ledger; nothing here writes anywhere.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from forecasting.backtest import Backtest, rolling_origin
+from forecasting.cleaning import clean_series
+from forecasting.forecast import Forecaster
+from forecasting.seasonality import detect_seasonality
+from forecasting.series import Series
+
+__all__ = [
+    "DriftBand",
+    "DriftVerdict",
+    "ModelVersion",
+    "Outcome",
+    "assess_drift",
+    "band_from_backtest",
+    "challenge",
+]
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """One forecast point whose actual value has arrived."""
+
+    actual: float
+    mean: float
+    lower: float
+    upper: float
+
+
+@dataclass(frozen=True)
+class DriftBand:
+    """What the backtest promised: the MASE ceiling and the interval's nominal level.
+
+    ``mase_limit`` is the recent MASE above which the model has degraded; ``scale`` is
+    the in-sample seasonal-naive MAE the errors are divided by; ``level`` is the
+    interval (percent) whose coverage is watched.
+    """
+
+    mase_limit: float
+    scale: float
+    level: int = 95
+    min_samples: int = 30
+
+
+@dataclass(frozen=True)
+class DriftVerdict:
+    """Whether to refit, why (a reason code and a sentence), and the evidence."""
+
+    refit: bool
+    reason: str
+    message: str
+    recent_mase: float
+    coverage: float
+    samples: int
+
+
+@dataclass(frozen=True)
+class ModelVersion:
+    """A champion/challenger evaluation, as the ledger records it.
+
+    ``live`` names the version that should serve forecasts after this evaluation:
+    the challenger's when ``promoted``, otherwise the champion's.
+    """
+
+    champion: str
+    challenger: str
+    champion_mase: float
+    challenger_mase: float
+    folds: int
+    horizon: int
+    promoted: bool
+    reason: str
+
+    @property
+    def live(self) -> str:
+        return self.challenger if self.promoted else self.champion
+
+
+def band_from_backtest(
+    backtest: Backtest, scale: float, *, level: int = 95, tolerance: float = 1.5
+) -> DriftBand:
+    """The band for a model whose backtest MASE was ``backtest.mase``.
+
+    Degraded means a recent MASE above ``tolerance`` times the backtest's (and at
+    least 0.3 above it, so a near-perfect backtest does not make every wobble a drift).
+    """
+    base = backtest.mase if math.isfinite(backtest.mase) else 1.0
+    return DriftBand(max(tolerance * base, base + 0.3), scale, level)
+
+
+def assess_drift(
+    outcomes: Sequence[Outcome],
+    band: DriftBand,
+    *,
+    model_age: float = 0.0,
+    max_age: float = 7 * 86400.0,
+) -> DriftVerdict:
+    """Refit when the model is old, its error left the band, or its interval under-covers.
+
+    Coverage counts as degraded when the hit rate is more than three binomial standard
+    errors below the nominal level, so a short unlucky run is not a drift. With fewer
+    than ``band.min_samples`` outcomes only the age rule applies.
+    """
+    n = len(outcomes)
+    actual = np.array([o.actual for o in outcomes], dtype=np.float64)
+    mean = np.array([o.mean for o in outcomes], dtype=np.float64)
+    lower = np.array([o.lower for o in outcomes], dtype=np.float64)
+    upper = np.array([o.upper for o in outcomes], dtype=np.float64)
+    usable = np.isfinite(actual) & np.isfinite(mean) & np.isfinite(lower) & np.isfinite(upper)
+    actual, mean, lower, upper = actual[usable], mean[usable], lower[usable], upper[usable]
+    samples = int(actual.size)
+    scale = band.scale if band.scale > 0 and math.isfinite(band.scale) else 1.0
+    recent = float(np.mean(np.abs(actual - mean)) / scale) if samples else math.nan
+    coverage = float(np.mean((actual >= lower) & (actual <= upper))) if samples else math.nan
+    if model_age > max_age:
+        return DriftVerdict(
+            True,
+            "Scheduled",
+            f"the model is {model_age / 3600:.0f} h old (refit every {max_age / 3600:.0f} h)",
+            recent,
+            coverage,
+            samples,
+        )
+    if samples < band.min_samples:
+        return DriftVerdict(
+            False,
+            "TooFewOutcomes",
+            f"{samples} of the {band.min_samples} outcomes needed to judge drift (of {n})",
+            recent,
+            coverage,
+            samples,
+        )
+    if recent > band.mase_limit:
+        return DriftVerdict(
+            True,
+            "ErrorDrift",
+            f"recent MASE {recent:.3g} is above the band's limit {band.mase_limit:.3g}",
+            recent,
+            coverage,
+            samples,
+        )
+    nominal = band.level / 100.0
+    floor = nominal - 3.0 * math.sqrt(nominal * (1.0 - nominal) / samples)
+    if coverage < floor:
+        return DriftVerdict(
+            True,
+            "CoverageDrift",
+            f"the {band.level}% interval covered {coverage:.1%} of {samples} recent values "
+            f"(expected at least {floor:.1%})",
+            recent,
+            coverage,
+            samples,
+        )
+    return DriftVerdict(
+        False,
+        "InBand",
+        f"recent MASE {recent:.3g} (limit {band.mase_limit:.3g}), "
+        f"{band.level}% coverage {coverage:.1%}",
+        recent,
+        coverage,
+        samples,
+    )
+
+
+def challenge(
+    series: Series,
+    champion: Forecaster,
+    challenger: Forecaster,
+    horizon: int,
+    folds: int = 3,
+    *,
+    margin: float = 0.97,
+) -> ModelVersion:
+    """Backtest both over the same recent origins; promote the challenger only if its
+    MASE is below ``margin`` times the champion's (or the champion failed every fold).
+    """
+    clean = clean_series(series).series
+    period = detect_seasonality(clean.values, clean.step).primary
+    min_train = max(3, clean.values.size // 2)
+    old = rolling_origin(clean, champion, horizon, folds, period=period, min_train=min_train)
+    new = rolling_origin(clean, challenger, horizon, folds, period=period, min_train=min_train)
+    old_name = str(getattr(champion, "version", champion.name))
+    new_name = str(getattr(challenger, "version", challenger.name))
+    if not new.usable:
+        promoted, reason = False, f"the challenger failed the backtest ({len(new.failures)} folds)"
+    elif not old.usable:
+        promoted, reason = True, "the champion failed every backtest fold"
+    elif new.mase < margin * old.mase:
+        promoted, reason = True, f"challenger MASE {new.mase:.3g} beats {old.mase:.3g}"
+    else:
+        promoted = False
+        reason = f"challenger MASE {new.mase:.3g} does not beat {old.mase:.3g} by {1 - margin:.0%}"
+    return ModelVersion(
+        old_name, new_name, old.mase, new.mase, len(new.origins), horizon, promoted, reason
+    )

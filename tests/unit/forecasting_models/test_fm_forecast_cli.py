@@ -1,0 +1,197 @@
+from __future__ import annotations
+
+import csv
+import io
+import math
+from datetime import UTC, datetime
+from pathlib import Path
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from agent.cli import main
+from forecasting.models import ForecastError, fit_forecast
+from tests.unit.forecasting_models.helpers import values_series
+
+
+def _write(path: Path, rows: list[tuple[str, str]], header: str = "timestamp,value") -> Path:
+    path.write_text(header + "\n" + "".join(f"{t},{v}\n" for t, v in rows), encoding="utf-8")
+    return path
+
+
+def _cycle_rows(n: int = 120, spike_at: int | None = None) -> list[tuple[str, str]]:
+    rows = []
+    for i in range(n):
+        value = 100 + 30 * math.sin(2 * math.pi * i / 24) + (i % 5)
+        if i == spike_at:
+            value = 1e12
+        rows.append((str(1_700_000_000 + 3600 * i), f"{value:.3f}"))
+    return rows
+
+
+def _read_output(text: str) -> list[dict[str, str]]:
+    return list(csv.DictReader(io.StringIO(text)))
+
+
+def test_forecast_writes_the_documented_columns(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = _write(tmp_path / "load.csv", _cycle_rows())
+    assert main(["forecast", str(path), "--horizon", "6"]) == 0
+    rows = _read_output(capsys.readouterr().out)
+    assert len(rows) == 6
+    assert list(rows[0]) == [
+        "timestamp",
+        "mean",
+        "lower_80",
+        "upper_80",
+        "lower_95",
+        "upper_95",
+        "model",
+    ]
+    first = datetime.fromtimestamp(1_700_000_000 + 3600 * 120, tz=UTC)
+    assert rows[0]["timestamp"] == first.isoformat().replace("+00:00", "Z")
+    for row in rows:
+        values = [float(row[k]) for k in ("lower_95", "lower_80", "mean", "upper_80", "upper_95")]
+        assert values == sorted(values)
+        assert all(math.isfinite(v) for v in values)
+        assert row["model"].endswith("/1")
+
+
+def test_forecast_to_a_file_with_custom_levels(tmp_path: Path) -> None:
+    path = _write(tmp_path / "load.csv", _cycle_rows(100))
+    out = tmp_path / "out.csv"
+    assert (
+        main(["forecast", str(path), "--horizon", "3", "--levels", "50,99", "--output", str(out)])
+        == 0
+    )
+    rows = _read_output(out.read_text())
+    assert {"lower_50", "upper_99"} <= set(rows[0])
+
+
+def test_forecast_without_timestamps_uses_step(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "values.csv"
+    path.write_text("rps\n" + "".join(f"{10 + i % 7}\n" for i in range(60)), encoding="utf-8")
+    assert main(["forecast", str(path), "--horizon", "2", "--step", "60", "--column", "rps"]) == 0
+    rows = _read_output(capsys.readouterr().out)
+    assert rows[0]["timestamp"] == "1970-01-01T01:00:00Z"
+
+
+def test_spike_is_cleaned_and_reported(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = _write(tmp_path / "spiky.csv", _cycle_rows(120, spike_at=100))
+    assert main(["forecast", str(path), "--horizon", "4"]) == 0
+    captured = capsys.readouterr()
+    assert max(float(r["upper_95"]) for r in _read_output(captured.out)) < 1000
+    assert "glitch" in captured.err
+
+
+@pytest.mark.parametrize(
+    ("rows", "message"),
+    [
+        ([], "no data rows"),
+        ([("1", "nan"), ("2", "nan"), ("3", "")], "every sample is missing"),
+        ([("1", "1"), ("1", "2")], "duplicate timestamp"),
+        ([("2", "1"), ("1", "2")], "backwards"),
+        ([("1", "abc")], "not a number"),
+    ],
+)
+def test_bad_input_is_a_clear_error(
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    rows: list[tuple[str, str]],
+    message: str,
+) -> None:
+    path = _write(tmp_path / "bad.csv", rows)
+    assert main(["forecast", str(path), "--horizon", "3"]) == 2
+    assert message in capsys.readouterr().err
+
+
+def test_bad_arguments_are_clear_errors(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = _write(tmp_path / "ok.csv", _cycle_rows(30))
+    assert main(["forecast", str(path), "--horizon", "0"]) == 2
+    assert "--horizon" in capsys.readouterr().err
+    assert main(["forecast", str(path), "--horizon", "2", "--levels", "80,abc"]) == 2
+    assert "--levels" in capsys.readouterr().err
+    assert main(["forecast", str(tmp_path / "missing.csv"), "--horizon", "2"]) == 2
+    assert "cannot open" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("rows", "reason"),
+    [
+        ([("1", "5")], "only 1 sample"),
+        ([(str(i), "3") for i in range(20)], "constant"),
+    ],
+)
+def test_degenerate_input_is_an_explicit_fallback(
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    rows: list[tuple[str, str]],
+    reason: str,
+) -> None:
+    path = _write(tmp_path / "thin.csv", rows)
+    assert main(["forecast", str(path), "--horizon", "2"]) == 0
+    captured = capsys.readouterr()
+    assert reason in captured.err
+    assert all(r["model"] == "naive/1" for r in _read_output(captured.out))
+
+
+_value = st.one_of(
+    st.floats(min_value=-1e6, max_value=1e6, allow_nan=False),
+    st.just(math.nan),
+    st.just(0.0),
+    st.just(1e12),
+)
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    values=st.lists(_value, min_size=1, max_size=80),
+    horizon=st.integers(min_value=1, max_value=12),
+    step=st.sampled_from([1.0, 60.0, 300.0, 3600.0]),
+)
+def test_fit_forecast_never_returns_nan(values: list[float], horizon: int, step: float) -> None:
+    series = values_series(values, step)
+    try:
+        forecast = fit_forecast(series, horizon)
+    except ForecastError as exc:
+        assert "every sample is missing" in str(exc)
+        assert all(math.isnan(v) for v in values)
+        return
+    assert forecast.mean.shape == (horizon,)
+    for array in (forecast.mean, *forecast.intervals[80], *forecast.intervals[95]):
+        assert np.all(np.isfinite(array))
+    assert np.all(forecast.lower(95) <= forecast.upper(95))
+    finite = np.array([v for v in values if not math.isnan(v)])
+    if np.all(finite >= 0):
+        assert np.all(forecast.lower(95) >= 0)
+
+
+@pytest.mark.slow
+@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    values=st.lists(_value, min_size=1, max_size=400),
+    horizon=st.integers(min_value=1, max_value=60),
+    step=st.sampled_from([1.0, 60.0, 300.0, 3600.0]),
+)
+def test_fit_forecast_never_returns_nan_big_fuzz(
+    values: list[float], horizon: int, step: float
+) -> None:
+    """The same property over longer series (run with ``-m slow``)."""
+    test_fit_forecast_never_returns_nan.hypothesis.inner_test(values, horizon, step)  # type: ignore[attr-defined]
+
+
+def test_spike_in_a_tiny_series_does_not_stretch_the_intervals(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    rows = [("1", "5"), ("2", "nan"), ("3", "-4"), ("4", "1e12"), ("5", "3")]
+    path = _write(tmp_path / "tiny.csv", rows)
+    assert main(["forecast", str(path), "--horizon", "2"]) == 0
+    captured = capsys.readouterr()
+    out = _read_output(captured.out)
+    assert max(abs(float(r["upper_95"])) for r in out) < 100
+    assert "glitch" in captured.err and "too little history" in captured.err
