@@ -62,10 +62,11 @@ class JsonFormatter(logging.Formatter):
 def configure_logging(level: str = "INFO", stream: Any = None) -> None:
     handler = logging.StreamHandler(stream or sys.stderr)
     handler.setFormatter(JsonFormatter())
-    root = logging.getLogger("autonomic")
-    root.handlers[:] = [handler]
-    root.setLevel(level)
-    root.propagate = False
+    for name in ("autonomic", "agent"):  # module loggers (agent.*) and named ones
+        logger = logging.getLogger(name)
+        logger.handlers[:] = [handler]
+        logger.setLevel(level)
+        logger.propagate = False
 
 
 class Metrics:

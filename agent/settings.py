@@ -260,6 +260,9 @@ class AnomalyQuery(_Model):
     expr: str = Field(min_length=1)
     step: Duration = 60.0
     history: Duration = 86400.0 * 7
+    # Points scoring at least this open an incident: the threshold NAB's standard profile
+    # selects for the detector's defaults (0.696; benchmarks/nab_RESULTS.md).
+    threshold: float = Field(default=0.69, gt=0, le=1)
 
     _durations = _duration_fields("step", "history")
 

@@ -67,6 +67,7 @@ HISTORY = 8 * 86400.0
 # the safety net), so it acts at a lower confidence than a runbook does by default.
 DEFAULT_THRESHOLDS = Thresholds(auto=0.8, ask=0.5)
 SCALE_IN_PATIENCE = 5  # cycles
+BREACH_MINUTES = 3  # consecutive cycles above the forecast's upper bound
 
 
 @dataclass
@@ -80,6 +81,7 @@ class WorkloadModel:
     hpa_min_configured: int | None = None
     breach_since: float | None = None
     lower_streak: int = 0  # consecutive cycles that wanted a lower floor
+    breach_streak: int = 0  # consecutive cycles with load above the forecast band
 
 
 @dataclass
@@ -292,8 +294,13 @@ class ScalingLoop:
             return
         ratio = observed / forecast_upper - 1.0
         if ratio < 0.2:
+            model.breach_streak = 0
             if ratio < 0.0:
                 model.breach_since = None
+            return
+        # A surge lasts: one minute above the band is noise, several in a row are a breach.
+        model.breach_streak += 1
+        if model.breach_streak < BREACH_MINUTES:
             return
         if model.breach_since is None:
             model.breach_since = now

@@ -1,0 +1,312 @@
+"""What a simulation did, as a terminal summary and an HTML report with plots."""
+
+from __future__ import annotations
+
+import html
+import json
+from collections import Counter
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from agent.sim.run import SimResult, pod_hours, under_provisioned_minutes
+from agent.sim.svg import PALETTE, Chart, Line, Marker, Span
+
+__all__ = ["Summary", "summarise", "terminal_summary", "write_html"]
+
+ROUTE_COLORS = {
+    "auto": "#2ca02c",
+    "ask": "#ff7f0e",
+    "escalate": "#d62728",
+    "observe": "#7f7f7f",
+    "shadow": "#9467bd",
+}
+
+
+@dataclass(frozen=True)
+class Summary:
+    scaling: list[dict[str, Any]]
+    decisions: list[dict[str, Any]]
+    by_kind: dict[str, dict[str, int]]
+    canaries: list[dict[str, Any]]
+    anomalies: dict[str, int]
+    automation_by_day: list[tuple[int, int, int]]  # day, automatic, actionable
+    writes: Counter[str]
+    duplicate_writes: int
+
+
+def summarise(result: SimResult, canaries: list[dict[str, Any]] | None = None) -> Summary:
+    scaling = []
+    for name, t in result.timelines.items():
+        scaling.append(
+            {
+                "workload": name,
+                "under_minutes": under_provisioned_minutes(t.demand, t.capacity),
+                "under_minutes_hpa": under_provisioned_minutes(t.demand, t.capacity_hpa),
+                "pod_hours": round(pod_hours(t.replicas), 1),
+                "pod_hours_hpa": round(pod_hours(t.replicas_hpa), 1),
+            }
+        )
+    records = result.ledger.decisions(limit=100_000)
+    decisions = []
+    by_kind: dict[str, Counter[str]] = {}
+    automation: dict[int, list[int]] = {}
+    for d in sorted(records, key=lambda r: r.created_at):
+        day = int((d.created_at - result.start) // 86400)
+        by_kind.setdefault(d.kind, Counter())[f"{d.route}/{d.status}"] += 1
+        if d.kind != "anomaly" and d.route in ("auto", "ask", "escalate"):
+            automation.setdefault(day, [0, 0])
+            automation[day][1] += 1
+            automation[day][0] += d.route == "auto"
+        if d.kind in ("remediation", "canary"):
+            decisions.append(
+                {
+                    "at": d.created_at,
+                    "day": (d.created_at - result.start) / 86400,
+                    "kind": d.kind,
+                    "type": d.decision_type,
+                    "subject": d.subject,
+                    "route": d.route,
+                    "status": d.status,
+                    "confidence": round(d.confidence, 3),
+                    "reason": d.reason,
+                    "id": d.id,
+                }
+            )
+    anomalies = Counter(
+        d.decision_type.removeprefix("anomaly/") for d in records if d.kind == "anomaly"
+    )
+    steps = Counter((op, target) for _, op, target in result.writes)
+    intents = result.ledger.intents()
+    seen: Counter[tuple[str, int]] = Counter((i.execution_key, i.step) for i in intents)
+    return Summary(
+        scaling=scaling,
+        decisions=decisions,
+        by_kind={k: dict(v) for k, v in by_kind.items()},
+        canaries=canaries or [],
+        anomalies=dict(anomalies),
+        automation_by_day=[(day, a, n) for day, (a, n) in sorted(automation.items())],
+        writes=Counter(op for op, _ in steps.elements()),
+        duplicate_writes=sum(c - 1 for c in seen.values() if c > 1),
+    )
+
+
+def terminal_summary(result: SimResult, summary: Summary, *, peak_mb: float) -> str:
+    days = result.seconds / 86400
+    lines = [
+        f"Simulated {days:g} days of '{result.scenario.metadata.name}' in "
+        f"{result.wall_seconds:.1f} s (peak memory {peak_mb:.0f} MB).",
+        "",
+        "Scaling (under-provisioned minutes: demand above ready capacity)",
+        f"  {'workload':12} {'Autonomic':>10} {'HPA only':>10} {'pod-h':>9} {'pod-h HPA':>10}",
+    ]
+    for row in summary.scaling:
+        lines.append(
+            f"  {row['workload']:12} {row['under_minutes']:>10} {row['under_minutes_hpa']:>10} "
+            f"{row['pod_hours']:>9} {row['pod_hours_hpa']:>10}"
+        )
+    lines += ["", "Decisions by job (route/status: count)"]
+    for kind, counts in sorted(summary.by_kind.items()):
+        shown = ", ".join(f"{k}: {v}" for k, v in sorted(counts.items()))
+        lines.append(f"  {kind:11} {shown}")
+    lines += ["", "Remediations and canary verdicts"]
+    for d in summary.decisions:
+        lines.append(
+            f"  day {d['day']:4.1f}  {d['type'][:38]:38} {d['route']:8} {d['status']:9} "
+            f"{d['confidence']:.2f}  {d['subject']}"
+        )
+    lines += ["", "Faults injected"]
+    for at, note in result.faults:
+        lines.append(f"  day {(at - result.start) / 86400:4.1f}  {note}")
+    lines.append("")
+    lines.append(
+        f"Cluster writes: {dict(summary.writes)}; duplicated steps: {summary.duplicate_writes}"
+    )
+    return "\n".join(lines)
+
+
+CSS = """
+body { font-family: system-ui, sans-serif; margin: 24px; color: #222; max-width: 1180px; }
+h1 { font-size: 22px; } h2 { font-size: 18px; margin-top: 28px; }
+table { border-collapse: collapse; font-size: 13px; margin: 8px 0 16px; }
+th, td { border-bottom: 1px solid #ddd; padding: 4px 10px; text-align: left; }
+th { background: #f5f5f5; } td.num { text-align: right; font-variant-numeric: tabular-nums; }
+svg.chart { border: 1px solid #eee; margin: 6px 0 14px; background: #fff; }
+svg .title { font-size: 14px; font-weight: 600; } svg .tick { font-size: 11px; fill: #555; }
+svg .axis { font-size: 12px; fill: #333; } svg .legend { font-size: 12px; fill: #333; }
+svg .grid { stroke: #eee; } .route { padding: 1px 6px; border-radius: 3px; color: #fff; }
+.note { color: #555; font-size: 13px; }
+"""
+
+
+def write_html(
+    result: SimResult,
+    summary: Summary,
+    path: Path,
+    *,
+    peak_mb: float,
+    canary_history: dict[str, list[tuple[float, str, float]]] | None = None,
+) -> None:
+    start = result.start
+    charts: list[str] = []
+    spans = [Span(at, at + 1800, note) for at, note in result.faults]
+    for name, t in result.timelines.items():
+        charts.append(
+            Chart(
+                f"{name}: demand against ready capacity (requests per minute)",
+                "requests / min",
+                [
+                    Line("demand", t.minutes, t.demand, "#555555", 1.2),
+                    Line("ready capacity, Autonomic", t.minutes, t.capacity, PALETTE[0], 1.6),
+                    Line(
+                        "ready capacity, HPA alone",
+                        t.minutes,
+                        t.capacity_hpa,
+                        PALETTE[1],
+                        1.2,
+                        dashed=True,
+                    ),
+                ],
+                spans=[s for s in spans if name in s.label],
+                x_origin=start,
+            ).render()
+        )
+    for key, points in sorted(result.anomaly_points.items()):
+        if not points:
+            continue
+        xs = [p[0] for p in points]
+        markers = [
+            Marker(p[0], p[1], f"{p[5]} at day {(p[0] - start) / 86400:.2f}")
+            for p in points
+            if p[5] and p[5] not in ("none", "warming_up", "missing")
+        ]
+        if not markers:
+            continue
+        charts.append(
+            Chart(
+                f"anomalies: {key}",
+                "value",
+                [
+                    Line("observed", xs, [p[1] for p in points], "#555555", 1.0),
+                    Line("upper band", xs, [p[4] for p in points], PALETTE[2], 0.8, dashed=True),
+                ],
+                markers=markers[:400],
+                x_origin=start,
+            ).render()
+        )
+    canary_chart = ""
+    if canary_history:
+        lines = []
+        markers = []
+        for i, (name, history) in enumerate(sorted(canary_history.items())):
+            xs = [h[0] for h in history]
+            lines.append(Line(name, xs, [h[2] for h in history], PALETTE[i % len(PALETTE)], 1.5))
+            final = history[-1]
+            markers.append(
+                Marker(
+                    final[0],
+                    final[2],
+                    f"{name}: {final[1]} ({final[2]:.2f})",
+                    "#2ca02c" if final[1] == "promote" else "#d62728",
+                    "triangle",
+                )
+            )
+        canary_chart = Chart(
+            "canary verdicts: the judge's confidence over each analysis",
+            "confidence",
+            lines,
+            markers,
+            x_origin=start,
+            y_min=0,
+            y_max=1,
+        ).render()
+    timeline = Chart(
+        "remediation and canary decisions: confidence and route",
+        "confidence",
+        [],
+        [
+            Marker(
+                d["at"],
+                d["confidence"],
+                f"{d['type']} on {d['subject']}: {d['route']}, {d['status']}",
+                ROUTE_COLORS.get(d["route"], "#333"),
+                "square",
+            )
+            for d in summary.decisions
+        ],
+        spans=spans,
+        x_origin=start,
+        y_min=0,
+        y_max=1,
+    ).render()
+    days = [d for d, _, _ in summary.automation_by_day]
+    learned = Chart(
+        "what the loop learned: automation rate by day and thresholds",
+        "share / threshold",
+        [
+            Line(
+                "automation rate (actionable decisions executed without asking)",
+                [start + 86400 * (d + 0.5) for d in days],
+                [a / n if n else 0.0 for _, a, n in summary.automation_by_day],
+                PALETTE[0],
+                2.0,
+            )
+        ],
+        [
+            Marker(
+                t["created_at"],
+                t["auto"],
+                f"{t['decision_type']}: auto {t['auto']:.2f}",
+                PALETTE[3],
+                "triangle",
+            )
+            for t in result.thresholds
+        ],
+        x_origin=start,
+        y_min=0,
+        y_max=1,
+    ).render()
+    rows = "".join(
+        f"<tr><td>{html.escape(r['workload'])}</td><td class=num>{r['under_minutes']}</td>"
+        f"<td class=num>{r['under_minutes_hpa']}</td><td class=num>{r['pod_hours']}</td>"
+        f"<td class=num>{r['pod_hours_hpa']}</td></tr>"
+        for r in summary.scaling
+    )
+    decision_rows = "".join(
+        f"<tr><td>day {d['day']:.2f}</td><td>{html.escape(d['type'])}</td>"
+        f'<td>{html.escape(d["subject"])}</td><td><span class=route style="background:'
+        f'{ROUTE_COLORS.get(d["route"], "#333")}">{d["route"]}</span></td><td>{d["status"]}</td>'
+        f"<td class=num>{d['confidence']:.2f}</td><td>{html.escape(d['reason'][:160])}</td></tr>"
+        for d in summary.decisions
+    )
+    fault_rows = "".join(
+        f"<tr><td>day {(at - start) / 86400:.2f}</td><td>{html.escape(note)}</td></tr>"
+        for at, note in result.faults
+    )
+    generated = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
+    document = f"""<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>Autonomic simulation report</title>
+<style>{CSS}</style></head><body>
+<h1>Autonomic simulation: {html.escape(result.scenario.metadata.name)}</h1>
+<p class=note>{html.escape(result.scenario.metadata.description)}
+{result.seconds / 86400:g} simulated days in {result.wall_seconds:.1f} s of wall time,
+peak memory {peak_mb:.0f} MB. Generated {generated}.
+Ledger: <code>{html.escape(result.ledger_url)}</code> (try
+<code>autonomic explain ID --ledger ...</code> on any decision id below).</p>
+<h2>Scaling: under-provisioned minutes and cost, Autonomic against the HPA alone</h2>
+<table><tr><th>workload</th><th>under-provisioned min, Autonomic</th><th>HPA alone</th>
+<th>pod-hours, Autonomic</th><th>HPA alone</th></tr>{rows}</table>
+{"".join(charts[: len(result.timelines)])}
+<h2>Remediation timeline</h2>{timeline}
+<table><tr><th>when</th><th>decision type</th><th>on</th><th>route</th><th>status</th>
+<th>confidence</th><th>why</th></tr>{decision_rows}</table>
+<h2>Canary verdicts</h2>{canary_chart or "<p>No canary ran.</p>"}
+<h2>What the loop learned</h2>{learned}
+<h2>Anomalies</h2>
+<p class=note>Incidents by series: {html.escape(json.dumps(summary.anomalies))}</p>
+{"".join(charts[len(result.timelines) :])}
+<h2>Faults injected</h2><table><tr><th>when</th><th>what</th></tr>{fault_rows}</table>
+</body></html>
+"""
+    path.write_text(document, encoding="utf-8")

@@ -1,0 +1,115 @@
+"""The anomaly loop against a real Prometheus: history backfilled, live points by remote
+write, an outage mid-test, and detector state restored from the ledger."""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from agent.adapters.prometheus import PrometheusReader
+from agent.approvals import Approvals, LedgerOnlyChannel
+from agent.clock import FakeClock
+from agent.decisions import DecisionService
+from agent.ledger import open_ledger
+from agent.loops.anomaly import AnomalyLoop
+from agent.observability import Metrics
+from agent.settings import AnomalyQuery, RoutingSettings
+from remediation.signals import Signal
+from tests.harness.remote_write import remote_write
+from tests.harness.servers import PrometheusServer, openmetrics, prometheus_server
+
+pytestmark = pytest.mark.prometheus
+
+NOW = math.floor(time.time() / 60) * 60
+HISTORY_END = NOW - 3 * 3600
+LABELS = {"namespace": "shop", "deployment": "web", "job": "web"}
+
+
+def rps(t: float, rng: np.random.Generator) -> float:
+    daily = 100 + 60 * math.sin(2 * math.pi * (t % 86400) / 86400)
+    return float(daily + rng.normal(0, 3))
+
+
+@pytest.fixture(scope="module")
+def prometheus(prometheus_binaries: None) -> Iterator[PrometheusServer]:
+    rng = np.random.default_rng(1)
+    minutes = np.arange(HISTORY_END - 3 * 86400, HISTORY_END + 1, 60.0)
+    history = [(float(t), rps(t, rng)) for t in minutes]
+    with prometheus_server(openmetrics([("http_requests_rate", LABELS, history)])) as server:
+        yield server
+
+
+def test_spike_after_a_gap_opens_one_incident_and_state_survives_restart(
+    prometheus: PrometheusServer, tmp_path: Path
+) -> None:
+    rng = np.random.default_rng(2)
+    live = [(NOW - 60.0 * i, rps(NOW - 60.0 * i, rng)) for i in range(30, 0, -1)]
+    live += [(float(NOW), 2000.0)]  # a spike twenty times the usual load
+    remote_write(prometheus.url, [({"__name__": "http_requests_rate", **LABELS}, live)])
+
+    clock = FakeClock(NOW + 30)
+    ledger = open_ledger(f"sqlite:///{tmp_path / 'ledger.sqlite'}", clock.now())
+    approvals = Approvals(ledger, LedgerOnlyChannel(ledger, clock.now), ttl=900, snooze=900)
+    decisions = DecisionService(
+        ledger, clock, RoutingSettings(), mode="act", approvals=approvals, metrics=Metrics()
+    )
+    query = AnomalyQuery(name="web-rps", expr="http_requests_rate", step=60, history=4 * 86400)
+    signals: list[Signal] = []
+    reader = PrometheusReader(prometheus.url, timeout=10, stale_after=300)
+    loop = AnomalyLoop(
+        [query],
+        reader=reader,
+        ledger=ledger,
+        decisions=decisions,
+        submit=signals.extend,
+        clock=clock,
+    )
+    loop.cycle()
+    assert loop.status.points_scored > 3 * 1440
+    # Three days of ordinary noisy daily traffic raise at most one false incident (the
+    # first day, before the daily pattern is learned); the spike raises exactly one.
+    spikes = [s for s in signals if s.evidence["observed"] == 2000.0]
+    assert len(spikes) == 1, [(s.evidence, s.since) for s in signals]
+    assert len(signals) - len(spikes) <= 1
+    (signal,) = spikes
+    assert signal.kind == "anomaly" and signal.direction == "up"
+    assert str(signal.target) == "Deployment/shop/web"
+    observed = [d for d in ledger.decisions(kind="anomaly") if d.evidence["observed"] == 2000.0]
+    assert len(observed) == 1 and observed[0].route == "observe"
+    reported = len(signals)
+
+    # The same points are never scored twice; no new incident for the same spike.
+    scored = loop.status.points_scored
+    loop.cycle()
+    assert loop.status.points_scored == scored and len(signals) == reported
+
+    # Prometheus down: nothing is scored, the loop says why, and no signal appears.
+    loop.save()
+    prometheus.stop()
+    try:
+        clock.advance(60)
+        loop.cycle()
+        assert "web-rps" in loop.status.degraded
+        assert "cannot connect" in loop.status.degraded["web-rps"]
+    finally:
+        prometheus.start()
+
+    # A fresh loop (a restarted daemon) resumes from the saved state: no new warm-up,
+    # and it does not re-score or re-report the old spike.
+    restarted = AnomalyLoop(
+        [query],
+        reader=reader,
+        ledger=ledger,
+        decisions=decisions,
+        submit=signals.extend,
+        clock=clock,
+    )
+    restarted.cycle()
+    assert restarted.status.points_scored <= 2
+    assert len(signals) == reported
+    approvals.close()
