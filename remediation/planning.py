@@ -369,7 +369,14 @@ def _plan_pods(
         owner = _workload(target, snapshot)
         siblings = snapshot.pods_of(target)
         candidates = siblings
-    stuck = [(p, r) for p in candidates if (r := _stuck_reason(p, action.reasons)) is not None]
+    # A pod on a NotReady node is not stuck: its node is down, and the node runbooks (or
+    # the node lifecycle controller) move it. Restarting it where it is would not help.
+    down = {n.ref.name for n in snapshot.nodes if not n.ready}
+    stuck = [
+        (p, r)
+        for p in candidates
+        if p.node not in down and (r := _stuck_reason(p, action.reasons)) is not None
+    ]
     if not stuck:
         wanted = ", ".join(action.reasons)
         raise _Stop("NoStuckPods", f"no pod of {show(target)} is in {wanted}")

@@ -148,8 +148,14 @@ def canary_signal(
     revision: int,
     evidence: Mapping[str, Any] | None = None,
     labels: Mapping[str, str] | None = None,
+    run: str | None = None,
 ) -> Signal:
-    """A canary verdict on ``target`` (the Deployment being rolled out) at ``revision``."""
+    """A canary verdict on ``target`` (the Deployment being rolled out) at ``revision``.
+
+    ``run`` tells apart analyses that share a revision (a canary Deployment deleted and
+    created again starts at revision 1 again), e.g. the image under test.
+    """
+    suffix = f"/{run}" if run else ""
     return Signal(
         kind="canary",
         name=verdict,
@@ -157,7 +163,7 @@ def canary_signal(
         labels=_labels_of(target, labels or {}),
         confidence=confidence,
         observed_at=at,
-        dedup_key=f"canary/{target}/rev{revision}/{verdict}",
+        dedup_key=f"canary/{target}/rev{revision}{suffix}/{verdict}",
         evidence=dict(evidence or {}) | {"revision": revision},
     )
 

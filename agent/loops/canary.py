@@ -57,6 +57,7 @@ class Analysis:
     canary: ObjectRef
     baseline: ObjectRef
     revision: int
+    images: tuple[str, ...]
     judge: CanaryJudge
     started_at: float
     latest: Verdict | None = None
@@ -112,6 +113,7 @@ class CanaryLoop:
                     workload.ref,
                     ObjectRef(workload.ref.kind, stable, workload.ref.namespace),
                     workload.revision,
+                    images,
                     now,
                 )
                 self.analyses[key] = analysis
@@ -123,7 +125,14 @@ class CanaryLoop:
                 self.errors[str(workload.ref)] = str(exc)
                 log.warning("canary %s: no interval this time: %s", workload.ref, exc)
 
-    def _start(self, canary: ObjectRef, baseline: ObjectRef, revision: int, now: float) -> Analysis:
+    def _start(
+        self,
+        canary: ObjectRef,
+        baseline: ObjectRef,
+        revision: int,
+        images: tuple[str, ...],
+        now: float,
+    ) -> Analysis:
         judge = CanaryJudge(
             self.specs,
             JudgeSettings(
@@ -131,7 +140,7 @@ class CanaryLoop:
                 max_duration_seconds=self.settings.max_duration,
             ),
         )
-        return Analysis(canary, baseline, revision, judge, now)
+        return Analysis(canary, baseline, revision, images, judge, now)
 
     def _read(self, ref: ObjectRef, now: float) -> dict[str, float]:
         row: dict[str, float] = {}
@@ -181,7 +190,8 @@ class CanaryLoop:
                 prior_success=1.0,
                 default_thresholds=Thresholds(auto=0.9, ask=0.5),
                 max_autonomy="ask" if decision == "inconclusive" else "auto",
-                incident_key=f"canary/{analysis.canary}/rev{analysis.revision}",
+                incident_key=f"canary/{analysis.canary}/rev{analysis.revision}/"
+                + ",".join(analysis.images),
             )
         )
         analysis.decision_id = routed.decision_id
@@ -195,6 +205,7 @@ class CanaryLoop:
                         at=self.clock.now(),
                         revision=analysis.revision,
                         evidence={"sentence": verdict.sentence},
+                        run=",".join(analysis.images),
                     )
                 ]
             )

@@ -99,6 +99,7 @@ class SimWorkload:
     bad_images: set[str] = field(default_factory=set)
     base_memory_mib: float = 200.0
     leak_mib_per_hour: float = 0.0
+    leak_plateau_mib: float | None = None
     base_latency_ms: float = 50.0
     base_error_rate: float = 0.001
     paused: bool = False
@@ -262,10 +263,7 @@ class SimCluster:
                 continue
             limit = pod_template.limits.get("memory")
             if limit and workload.leak_mib_per_hour > 0:
-                used = (
-                    workload.base_memory_mib
-                    + workload.leak_mib_per_hour * (now - pod.started_at) / 3600
-                )
+                used = workload.base_memory_mib + self._growth(workload, now - pod.started_at)
                 if used > _mib(limit):
                     pod.restarts += 1
                     pod.last_termination_reason = "OOMKilled"
@@ -328,10 +326,7 @@ class SimCluster:
         if pods and crashing:
             errors += 0.02 * crashing / len(pods)
         memory = max(
-            (
-                workload.base_memory_mib + workload.leak_mib_per_hour * (now - p.started_at) / 3600
-                for p in ready
-            ),
+            (workload.base_memory_mib + self._growth(workload, now - p.started_at) for p in ready),
             default=0.0,
         )
         return Sample(
@@ -345,6 +340,13 @@ class SimCluster:
             restarts=sum(p.restarts for p in pods),
             memory_mib=memory,
         )
+
+    @staticmethod
+    def _growth(workload: SimWorkload, age: float) -> float:
+        grown = workload.leak_mib_per_hour * age / 3600
+        if workload.leak_plateau_mib is not None:
+            grown = min(grown, workload.leak_plateau_mib)
+        return grown
 
     def _poisson(self, mean: float) -> float:
         if mean <= 0:

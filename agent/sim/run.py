@@ -301,6 +301,7 @@ class Simulation:
             ref = ObjectRef("Deployment", w.name, w.namespace)
             for cluster in (self.cluster, self.twin):
                 cluster.workloads[ref].leak_mib_per_hour = fault.leak_mib_per_hour
+                cluster.workloads[ref].leak_plateau_mib = fault.plateau_mib
             note = f"memory leak {fault.leak_mib_per_hour:g} MiB/h on {fault.workload}"
         elif isinstance(fault, NodeNotReady):
             for cluster in (self.cluster, self.twin):
@@ -324,7 +325,8 @@ class Simulation:
         stable = self.cluster.workloads[ObjectRef("Deployment", w.name, w.namespace)]
         canary = _workload(w, now, w.capacity_per_pod)
         canary.ref = ref
-        canary.replicas = 1
+        # Sized for its share of traffic, as a delivery tool sizes a canary.
+        canary.replicas = max(1, round(stable.replicas * fault.traffic / (1 - fault.traffic)))
         canary.hpa = None
         canary.annotations = {}
         canary.labels = {"app": ref.name, "autonomic.dev/enabled": "true", CANARY_OF: w.name}

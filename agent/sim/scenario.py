@@ -105,6 +105,8 @@ class MemoryLeak(_FaultBase):
     type: Literal["memoryLeak"]
     workload: str
     leak_mib_per_hour: float = Field(gt=0, alias="leakMiBPerHour")
+    # Growth that levels off (a cache filling up) rather than growing without end.
+    plateau_mib: float | None = Field(default=None, gt=0, alias="plateauMiB")
 
 
 class NodeNotReady(_FaultBase):

@@ -1,0 +1,212 @@
+"""`autonomic simulate` end to end on a compressed scenario: outcomes, not just a run."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from agent.sim.report import Summary, summarise
+from agent.sim.run import SimResult, Simulation
+from agent.sim.scenario import load_scenario
+from remediation.ports import ObjectRef
+
+SHORT = Path(__file__).with_name("short.yaml")
+
+
+@pytest.fixture(scope="module")
+def run(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[tuple[Simulation, SimResult, Summary]]:
+    folder = tmp_path_factory.mktemp("sim")
+    simulation = Simulation(load_scenario(SHORT), ledger_path=folder / "ledger.sqlite")
+    result = simulation.run()
+    yield simulation, result, summarise(result)
+    result.ledger.close()
+
+
+def _writes(result: SimResult, op: str, target: str) -> list[float]:
+    return [at for at, o, t in result.writes if o == op and t == target]
+
+
+def _decisions(result: SimResult, prefix: str) -> list[object]:
+    return [d for d in result.ledger.decisions(limit=10_000) if d.decision_type.startswith(prefix)]
+
+
+def test_crash_looping_rollout_is_rolled_back_once_and_verified(run) -> None:  # type: ignore[no-untyped-def]
+    simulation, result, _ = run
+    assert len(_writes(result, "rollback", "Deployment/shop/checkout")) == 1
+    (decision,) = _decisions(result, "crashloop-after-rollout-rollback")
+    assert decision.status == "verified"  # type: ignore[attr-defined]
+    checkout = simulation.cluster.workloads[ObjectRef("Deployment", "checkout", "shop")]
+    assert checkout.template.image == "shop/checkout:17"
+
+
+def test_bad_canary_rolled_back_and_good_canary_promoted(run) -> None:  # type: ignore[no-untyped-def]
+    _, result, _ = run
+    verdicts = {d.proposal["verdict"]: d for d in _decisions(result, "canary/")}  # type: ignore[attr-defined]
+    assert set(verdicts) == {"promote", "rollback"}
+    assert any("delivery tool promoted shop/search:4" in note for _, note in result.faults)
+    (rollback,) = _decisions(result, "canary-rollback")
+    assert rollback.status == "verified"  # type: ignore[attr-defined]
+    assert len(_writes(result, "rollback", "Deployment/shop/search-canary")) == 1
+
+
+def test_oom_runbook_raises_the_limit_once_within_bounds(run) -> None:  # type: ignore[no-untyped-def]
+    simulation, result, _ = run
+    assert len(_writes(result, "patch_resources", "Deployment/shop/cart")) == 1
+    cart = simulation.cluster.workloads[ObjectRef("Deployment", "cart", "shop")]
+    assert cart.template.limits["memory"] == "576Mi"  # 384Mi x 1.5, under the 2Gi cap
+    (decision,) = _decisions(result, "oom-raise-memory-limit")
+    assert decision.status == "verified"  # type: ignore[attr-defined]
+
+
+def test_nodes_are_cordoned_and_drained_one_at_a_time(run) -> None:  # type: ignore[no-untyped-def]
+    _, result, _ = run
+    drains = sorted((at, target) for at, op, target in result.writes if op == "drain")
+    assert [t for _, t in drains] == ["Node/node-b", "Node/node-c"]
+    executions = {
+        e["target"]: e
+        for e in result.ledger.executions(
+            ["succeeded", "failed", "undone", "escalated", "verifying", "running"]
+        )
+    }
+    first = executions["Node/node-b"]
+    assert first["status"] == "succeeded"
+    assert first["updated_at"] <= drains[1][0]  # the second began after the first finished
+
+
+def test_predictive_scaling_beats_the_hpa_alone(run) -> None:  # type: ignore[no-untyped-def]
+    _, _, summary = run
+    frontend = next(r for r in summary.scaling if r["workload"] == "frontend")
+    assert frontend["under_minutes"] < frontend["under_minutes_hpa"]
+
+
+def test_no_action_runs_twice(run) -> None:  # type: ignore[no-untyped-def]
+    _, result, summary = run
+    assert summary.duplicate_writes == 0
+    keys = [(i.execution_key, i.step) for i in result.ledger.intents()]
+    assert len(keys) == len(set(keys))
+    assert all(i.status != "pending" for i in result.ledger.intents())
+
+
+def _cli(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "agent", "simulate", "--quiet", *args],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+
+
+def test_cli_writes_a_report_with_plots(tmp_path: Path) -> None:
+    report = tmp_path / "report.html"
+    done = _cli("--scenario", str(SHORT), "--days", "0.1", "--report", str(report))
+    assert done.returncode == 0, done.stderr
+    assert "Scaling (under-provisioned minutes" in done.stdout
+    text = report.read_text()
+    assert text.count("<svg") >= 5 and "<polyline" in text
+
+
+@pytest.mark.parametrize(
+    ("edit", "expected"),
+    [
+        (
+            lambda s: s.replace("capacityPerPod: 80", "capacityPerPod: -1"),
+            r"short-bad.yaml:\d+: spec.workloads\[3\].capacityPerPod",
+        ),
+        (
+            lambda s: s.replace("type: surge", "type: meteor"),
+            r"short-bad.yaml:\d+: spec.faults\[6\]",
+        ),
+        (lambda s: s.replace("days: 1.25", "days: 1.25\n  dayz: 2"), r"spec.dayz: unknown key"),
+        (
+            lambda s: s.replace("trace: nasa, scale: 1,", "trace: nope, scale: 1,"),
+            r"uses trace 'nope', which is not defined",
+        ),
+    ],
+)
+def test_bad_scenarios_name_file_line_and_field(tmp_path: Path, edit, expected: str) -> None:  # type: ignore[no-untyped-def]
+    bad = tmp_path / "short-bad.yaml"
+    bad.write_text(edit(SHORT.read_text()))
+    report = tmp_path / "report.html"
+    done = _cli("--scenario", str(bad), "--report", str(report))
+    assert done.returncode == 2
+    assert __import__("re").search(expected, done.stderr), done.stderr
+    assert not report.exists()  # nothing half-run
+
+
+def test_bad_traces_are_clear_errors_and_nothing_runs(tmp_path: Path) -> None:
+    garbage = tmp_path / "trace.csv"
+    garbage.write_text("timestamp,requests\n2026-01-01T00:00:00Z,5\n2026-01-01T00:01:00Z,lots\n")
+    text = SHORT.read_text().replace(
+        '{name: nasa, builtin: nasa-http, start: "1995-07-10T00:00:00"}',
+        f"{{name: nasa, file: {garbage}}}",
+    )
+    scenario = tmp_path / "garbage.yaml"
+    scenario.write_text(text)
+    report = tmp_path / "report.html"
+    done = _cli("--scenario", str(scenario), "--report", str(report))
+    assert (
+        done.returncode == 2
+        and "trace.csv:3: column 'requests': 'lots' is not a number" in done.stderr
+    )
+    missing = tmp_path / "missing.yaml"
+    missing.write_text(text.replace(str(garbage), str(tmp_path / "nowhere.csv")))
+    done = _cli("--scenario", str(missing), "--report", str(report))
+    assert done.returncode == 2 and "does not exist" in done.stderr
+    gap = SHORT.read_text().replace('start: "1995-07-10T00:00:00"', 'start: "1995-07-28T00:00:00"')
+    gapped = tmp_path / "gap.yaml"
+    gapped.write_text(gap)
+    done = _cli("--scenario", str(gapped), "--report", str(report))
+    assert done.returncode == 2 and "minutes missing" in done.stderr
+    assert not report.exists()
+
+
+@pytest.mark.browser
+def test_report_renders_its_plots_in_a_real_browser(tmp_path: Path) -> None:
+    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
+    if chromium is None:
+        import os
+
+        if os.environ.get("CI"):
+            pytest.fail("chromium is not installed; .ci/run should have installed it")
+        pytest.skip("chromium is not installed here (run .ci/run to install it)")
+    report = tmp_path / "report.html"
+    assert _cli("--scenario", str(SHORT), "--days", "0.1", "--report", str(report)).returncode == 0
+    flags = [
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-quic",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        f"--user-data-dir={tmp_path / 'profile'}",
+    ]
+    dom = subprocess.run(
+        [chromium, *flags, "--dump-dom", report.as_uri()],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert dom.returncode == 0, dom.stderr[-2000:]
+    assert dom.stdout.count("<svg") >= 5 and "<polyline" in dom.stdout
+    shot = tmp_path / "report.png"
+    done = subprocess.run(
+        [chromium, *flags, "--window-size=1200,1600", f"--screenshot={shot}", report.as_uri()],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0 and shot.exists()
+    data = shot.read_bytes()
+    assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 20_000  # a blank page is ~5 KB
