@@ -100,9 +100,11 @@ class Daemon:
     def housekeeping(self) -> None:
         now = self.clock.now()
         pruned = self.ledger.prune(now - self.settings.ledger.retention_days * 86400)
-        types = {d.decision_type for d in self.ledger.decisions(kind="remediation", limit=5000)}
+        recent = self.ledger.decisions(since=now - 7 * 86400, limit=20_000)
+        types = {d.decision_type for d in recent if d.kind != "anomaly"}
         for decision_type in sorted(types):
             self.decisions.recalibrate(decision_type)
+        self.decisions.publish_gauges(recent)
         log.info("housekeeping: pruned %s; recalibrated %d decision types", pruned, len(types))
 
     def jobs(self) -> list[Job]:

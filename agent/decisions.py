@@ -13,14 +13,14 @@ of whoever proposed it (the remediation engine, the scaler), which finds it by s
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from agent.approvals import Approvals
 from agent.calibration import Outcome, Recalibration, recalibrate, track_record_confidence
 from agent.clock import Clock
-from agent.ledger import Decision, Ledger
+from agent.ledger import Decision, DecisionRecord, Ledger
 from agent.observability import Metrics, decision_context
 from agent.routing import Autonomy, Route, Thresholds, route
 from agent.settings import RoutingSettings
@@ -325,6 +325,24 @@ class DecisionService:
             if row["decision_type"] == decision_type
         ]
         return max(moves) if moves else None
+
+    def publish_gauges(self, recent: Sequence[DecisionRecord]) -> None:
+        """Automation rate and calibration error per decision type, for ``/metrics``."""
+        from agent.calibration import reliability
+
+        by_type: dict[str, list[DecisionRecord]] = {}
+        for record in recent:
+            if record.route in ("auto", "ask", "escalate"):
+                by_type.setdefault(record.decision_type, []).append(record)
+        for decision_type, records in by_type.items():
+            automatic = sum(r.route == "auto" for r in records)
+            self.metrics.automation_rate.labels(decision_type=decision_type).set(
+                automatic / len(records)
+            )
+            outcomes = self.track_record(decision_type)
+            if outcomes:
+                _, ece = reliability(outcomes)
+                self.metrics.calibration_error.labels(decision_type=decision_type).set(ece)
 
     def recalibrate(self, decision_type: str, *, floor: float | None = None) -> Recalibration:
         rows = self.track_record(decision_type)

@@ -182,3 +182,26 @@ def test_wrong_automatic_actions_raise_the_threshold(ledger: Ledger) -> None:
     step = decisions.recalibrate("flaky/Deployment")
     assert step.changed and step.thresholds.auto > 0.7
     assert ledger.thresholds("flaky/Deployment") == (step.thresholds.auto, step.thresholds.ask)
+
+
+def test_automation_rate_and_calibration_error_are_published(ledger: Ledger) -> None:
+    channel, clock = RecordingChannel(), FakeClock(1000)
+    approvals = Approvals(ledger, channel, ttl=600, snooze=1800)
+    metrics = Metrics()
+    decisions = DecisionService(
+        ledger,
+        clock,
+        RoutingSettings(auto=0.7, ask=0.5),
+        mode="act",
+        approvals=approvals,
+        metrics=metrics,
+    )
+    for i in range(4):
+        routed = decisions.decide(proposal(0.99 if i % 2 else 0.8))
+        decisions.record_outcome(routed.decision_id, right=True, status="verified")
+    decisions.publish_gauges(ledger.decisions())
+    kind = "restart-stuck/Deployment"
+    rate = metrics.automation_rate.labels(decision_type=kind)._value.get()
+    autos = sum(d.route == "auto" for d in ledger.decisions())
+    assert rate == autos / 4
+    assert 0 <= metrics.calibration_error.labels(decision_type=kind)._value.get() <= 1

@@ -1,0 +1,151 @@
+"""The daemon's canary loop: native canaries, and the Argo Rollouts / Flagger endpoints."""
+
+from __future__ import annotations
+
+import json
+import math
+import random
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from agent.approvals import Approvals, LedgerOnlyChannel
+from agent.clock import FakeClock
+from agent.decisions import DecisionService
+from agent.ledger import Ledger, open_ledger
+from agent.loops.canary import CANARY_OF, CanaryLoop
+from agent.observability import Metrics
+from agent.server import Request
+from agent.settings import CanarySettings, RoutingSettings
+from agent.sim.cluster import SimCluster, SimWorkload, Template
+from agent.sim.metrics import SimMetrics
+from remediation.ports import ObjectRef
+from remediation.signals import Signal
+
+STABLE = ObjectRef("Deployment", "search", "shop")
+CANARY = ObjectRef("Deployment", "search-canary", "shop")
+SEL = '{namespace="$namespace",deployment="$workload"}'
+
+
+@pytest.fixture
+def ledger(tmp_path: Path) -> Iterator[Ledger]:
+    opened = open_ledger(f"sqlite:///{tmp_path / 'l.sqlite'}", 0)
+    yield opened
+    opened.close()
+
+
+def rig(ledger: Ledger, canary_slowdown: float) -> tuple[CanaryLoop, list[Signal], FakeClock]:
+    clock = FakeClock(1_700_000_000)
+    cluster = SimCluster(["n1"], clock.now())
+    labels = {"autonomic.dev/enabled": "true"}
+    cluster.add_workload(
+        SimWorkload(STABLE, 4, {1: Template("search:3")}, 1, 80, 30, labels=labels)
+    )
+    cluster.add_workload(
+        SimWorkload(
+            CANARY, 1, {1: Template("search:4")}, 1, 80, 30, labels={**labels, CANARY_OF: "search"}
+        )
+    )
+    metrics = SimMetrics()
+    rng = random.Random(5)
+    for minute in range(120):  # two hours of per-minute series for both tracks
+        at = clock.now() + 60 * minute
+        for ref, factor in ((STABLE, 1.0), (CANARY, canary_slowdown)):
+            labels_ = {"namespace": "shop", "deployment": ref.name}
+            metrics.record("lat", labels_, at, 100 * factor * rng.lognormvariate(0, 0.05))
+            metrics.record("req", labels_, at, 600.0)
+            metrics.record("err", labels_, at, float(rng.random() < 0.3))
+    settings = CanarySettings(
+        queries={"latency_p99": "lat" + SEL, "errors": "err" + SEL, "requests": "req" + SEL}
+    )
+    approvals = Approvals(ledger, LedgerOnlyChannel(ledger, clock.now), ttl=900, snooze=900)
+    decisions = DecisionService(
+        ledger, clock, RoutingSettings(), mode="act", approvals=approvals, metrics=Metrics()
+    )
+    signals: list[Signal] = []
+    loop = CanaryLoop(
+        settings,
+        reader=metrics,
+        cluster=cluster,
+        decisions=decisions,
+        clock=clock,
+        submit=signals.extend,
+    )
+    return loop, signals, clock
+
+
+def run_until_final(loop: CanaryLoop, clock: FakeClock, minutes: int = 90) -> None:
+    for _ in range(minutes):
+        clock.advance(60)
+        loop.cycle()
+
+
+def test_a_slow_canary_is_rolled_back_through_the_runbooks(ledger: Ledger) -> None:
+    loop, signals, clock = rig(ledger, canary_slowdown=1.5)
+    run_until_final(loop, clock)
+    (signal,) = signals
+    assert signal.kind == "canary" and signal.name == "rollback" and signal.target == CANARY
+    (decision,) = ledger.decisions(kind="canary")
+    assert decision.proposal["verdict"] == "rollback" and decision.route == "auto"
+    assert decision.status == "done"
+    flagger = loop.flagger(
+        Request(
+            "POST",
+            "/canary/flagger",
+            {},
+            {},
+            json.dumps(
+                {"name": "search-canary", "namespace": "shop", "phase": "Progressing"}
+            ).encode(),
+        )
+    )
+    assert flagger.status == 409
+    argo = loop.argo(
+        Request(
+            "GET", "/canary/verdict", {"namespace": ["shop"], "canary": ["search-canary"]}, {}, b""
+        )
+    )
+    body = json.loads(argo.body)
+    assert argo.status == 200 and body["verdict"] == "rollback" and body["confidence"] > 0.9
+
+
+def test_a_healthy_canary_is_promoted_and_flagger_may_promote(ledger: Ledger) -> None:
+    loop, signals, clock = rig(ledger, canary_slowdown=1.0)
+    before = loop.flagger(
+        Request(
+            "POST",
+            "/canary/flagger",
+            {},
+            {},
+            b'{"name": "search-canary", "namespace": "shop", "phase": "Promoting"}',
+        )
+    )
+    assert before.status == 425  # nothing judged yet: a promotion waits
+    run_until_final(loop, clock)
+    analysis = next(iter(loop.analyses.values()))
+    assert analysis.latest is not None and analysis.latest.decision.value == "promote"
+    assert not any(s.name == "rollback" for s in signals)
+    confirm = loop.flagger(
+        Request(
+            "POST",
+            "/canary/flagger",
+            {},
+            {},
+            b'{"name": "search-canary", "namespace": "shop",'
+            b' "metadata": {"type": "confirm-promotion"}}',
+        )
+    )
+    assert confirm.status == 200
+    assert not math.isnan(json.loads(confirm.body)["confidence"])
+
+
+def test_endpoints_reject_malformed_requests(ledger: Ledger) -> None:
+    loop, _, _ = rig(ledger, canary_slowdown=1.0)
+    assert loop.flagger(Request("POST", "/canary/flagger", {}, {}, b"not json")).status == 400
+    assert loop.flagger(Request("POST", "/canary/flagger", {}, {}, b'{"name": 1}')).status == 400
+    assert loop.argo(Request("GET", "/canary/verdict", {}, {}, b"")).status == 400
+    unknown = loop.argo(
+        Request("GET", "/canary/verdict", {"namespace": ["x"], "canary": ["y"]}, {}, b"")
+    )
+    assert json.loads(unknown.body)["verdict"] == "continue"
