@@ -51,6 +51,7 @@ class ScriptedOnCall:
                 if record is None:
                     continue
                 if self.ask_human is not None:
+                    self.name = "terminal"
                     answer = self.ask_human(question.id, f"{record.subject}: {record.reason}")
                     self._plans[question.id] = _Plan(now, answer)
                 else:

@@ -210,3 +210,39 @@ def test_report_renders_its_plots_in_a_real_browser(tmp_path: Path) -> None:
     assert done.returncode == 0 and shot.exists()
     data = shot.read_bytes()
     assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 20_000  # a blank page is ~5 KB
+
+
+def test_interactive_answers_come_from_the_terminal(tmp_path: Path) -> None:
+    report = tmp_path / "report.html"
+    ledger = tmp_path / "ledger.sqlite"
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "agent",
+            "simulate",
+            "--quiet",
+            "--interactive",
+            "--scenario",
+            str(SHORT),
+            "--days",
+            "0.3",
+            "--report",
+            str(report),
+            "--ledger",
+            str(ledger),
+        ],
+        input="r\n" * 50,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "Autonomic asks" in done.stderr
+    from agent.ledger import open_ledger
+
+    opened = open_ledger(f"sqlite:///{ledger}", 0)
+    answered = [q for q in opened.questions(status=None) if q.answered_by == "terminal"]
+    opened.close()
+    assert answered and all(q.status == "rejected" for q in answered)
