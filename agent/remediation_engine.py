@@ -729,9 +729,10 @@ class RemediationEngine:
     # -------------------------------------------------------------- recovery
     def recover(self) -> dict[str, int]:
         """After a restart or a leadership change: settle what a crash left behind."""
-        counts = {"reconciled": 0, "resumed": 0, "failed": 0, "settled": 0}
+        counts = {"reconciled": 0, "resumed": 0, "failed": 0, "settled": 0, "asked": 0}
         counts["reconciled"] = len(self.executor.reconcile())
         counts["settled"] = self._settle_finished()
+        counts["asked"] = self._ask_unasked()
         for execution in self.ledger.executions(["running"]):
             record = self.ledger.get_decision(execution["decision_id"])
             if record is None:
@@ -756,6 +757,22 @@ class RemediationEngine:
                 self._run_steps(record, key, start=first_missing)
                 counts["resumed"] += 1
         return counts
+
+    def _ask_unasked(self) -> int:
+        """A crash between recording a decision as 'asked' and creating its question
+        leaves a decision nobody can answer and that never expires (its incident is
+        taken, so it is never decided again). Ask it now."""
+        waiting = self.ledger.decisions(kind="remediation", status=["asked"], limit=10_000)
+        if not waiting:
+            return 0
+        questioned = {q.decision_id for q in self.ledger.questions(status=None, limit=100_000)}
+        asked = 0
+        for record in waiting:
+            if record.id not in questioned:
+                with decision_context(record.id):
+                    self.decisions.approvals.ask(record.id, self.clock.now())
+                asked += 1
+        return asked
 
     def _settle_finished(self) -> int:
         """Finish the bookkeeping of executions a crash cut off after their status was
@@ -786,10 +803,11 @@ class RemediationEngine:
                     if status == "dry-run":
                         self.ledger.transition(record.id, ["executing"], "done", now)
                     else:
+                        verified = bool(record.proposal.get("verification"))
                         self.decisions.record_outcome(
                             record.id,
                             right=True,
-                            status="verified" if record.status == "verifying" else "done",
+                            status="verified" if verified else "done",
                             detail={"note": "success recorded before a restart"},
                         )
                     self._finish_guards(record, succeeded=True)

@@ -188,9 +188,9 @@ class KubernetesCluster:
     def _objects(self, kind: str, namespace: str | None = None) -> list[Obj]:
         cache = self.caches.get(kind)
         if self._started and cache is not None and cache.synced:
-            items = cache.items()
-        else:
-            items, _ = self.api.list(kind, None if kind == "Node" else namespace or self.namespace)
+            # The cache indexes by namespace: no copy-and-filter of every object per call.
+            return cache.items(namespace or None)
+        items, _ = self.api.list(kind, None if kind == "Node" else namespace or self.namespace)
         if namespace:
             items = [o for o in items if o["metadata"].get("namespace") == namespace]
         return items

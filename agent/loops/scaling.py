@@ -70,10 +70,47 @@ SCALE_IN_PATIENCE = 5  # cycles
 BREACH_MINUTES = 3  # consecutive cycles above the forecast's upper bound
 
 
+class LoadHistory:
+    """Samples on a regular grid of ``STEP`` seconds, oldest first, trimmed to ``keep``."""
+
+    def __init__(self) -> None:
+        self.values = np.empty(0, dtype=np.float64)
+        self.first = 0.0
+
+    @property
+    def size(self) -> int:
+        return int(self.values.shape[0])
+
+    @property
+    def last(self) -> float:
+        return self.first + STEP * (self.size - 1)
+
+    def timestamps(self) -> np.ndarray:
+        return self.first + STEP * np.arange(self.size, dtype=np.float64)
+
+    def extend(self, timestamps: np.ndarray, values: np.ndarray, *, keep: float) -> None:
+        if self.size:
+            newer = timestamps > self.last
+            timestamps, values = timestamps[newer], values[newer]
+        if not timestamps.size:
+            return
+        if not self.size:
+            self.first = float(timestamps[0])
+        # Place the new samples on the grid (a missing step stays NaN, never invented).
+        slots = np.rint((timestamps - self.first) / STEP).astype(np.int64)
+        grown = np.full(int(slots[-1]) + 1, np.nan)
+        grown[: self.size] = self.values
+        grown[slots] = values
+        drop = max(grown.shape[0] - int(keep // STEP), 0)
+        self.values = grown[drop:].copy()
+        self.first += STEP * drop
+
+
 @dataclass
 class WorkloadModel:
-    timestamps: list[float] = field(default_factory=list)
-    values: list[float] = field(default_factory=list)
+    # The load history on the loop's regular grid, as one float64 array (a Python list of
+    # floats costs four times the memory, which matters at thousands of workloads).
+    history: LoadHistory = field(default_factory=LoadHistory)
     fitted: FittedProfile | None = None
     fitted_at: float = -math.inf
     version: int = 0
@@ -146,7 +183,9 @@ class ScalingLoop:
             return
         startup = _number(workload.annotations.get(STARTUP)) or 60.0
         model = self.models.setdefault(ref, WorkloadModel())
-        start = model.timestamps[-1] + STEP if model.timestamps else now - HISTORY
+        start = model.history.last + STEP if model.history.size else now - HISTORY
+        if start > now:
+            return  # nothing new since the last cycle
         found = self.reader.range(self._query(ref), start, now, STEP, now)
         if len(found) != 1 or found[0].stale:
             why = "stale load data" if found else "no load series"
@@ -154,18 +193,11 @@ class ScalingLoop:
             return
         self.status.held.pop(str(ref), None)
         series = found[0].series
-        for t, v in zip(series.timestamps, series.values, strict=True):
-            if not model.timestamps or t > model.timestamps[-1]:
-                model.timestamps.append(float(t))
-                model.values.append(float(v))
-        cutoff = now - HISTORY
-        while model.timestamps and model.timestamps[0] < cutoff:
-            model.timestamps.pop(0)
-            model.values.pop(0)
-        values = np.asarray(model.values)
-        last_t = model.timestamps[-1]
+        model.history.extend(series.timestamps, series.values, keep=HISTORY)
+        values = model.history.values
+        last_t = model.history.last
         if model.fitted is None or now - model.fitted_at >= self.settings.refit_every:
-            history = Series(np.asarray(model.timestamps), values, STEP, self._query(ref))
+            history = Series(model.history.timestamps(), values, STEP, self._query(ref))
             model.fitted = self.forecaster.fit(history)
             model.fitted_at = now
             model.version += 1

@@ -1,0 +1,577 @@
+"""Crash safety: SIGKILL the remediation engine mid-run, restart it, check the invariants.
+
+    .venv/bin/python benchmarks/crash_harness.py --runs 200
+
+Each run seeds a scenario into a fake Kubernetes API server that lives in this (the
+parent) process, with a controller thread playing the Deployment controller, and runs
+the engine in a child process (the real ``KubernetesCluster`` adapter over HTTP, a
+SQLite ledger file, a fake clock persisted to a file, a scripted on-call that approves
+every question). The parent kills the child with SIGKILL, either after a random delay
+or by arming a hook point (the child kills itself there: just before or after a cluster
+write, an eviction in the middle of a drain, an undo, or a ledger write), starts a
+fresh child, which calls ``recover()`` and goes on cycling, and repeats until a child
+finishes the run on its own. Then it checks, from the fake server's request log and
+the ledger:
+
+- no action ran twice: every write to an object is accounted for by one intent (plus
+  its undo), and no pod was evicted twice;
+- no intent is lost: every intent is settled (applied, undone, abandoned or failed);
+- every interrupted execution ended completed, undone or escalated (none left running,
+  no decision left approved, executing or verifying).
+
+Prints a markdown table; exits 1 on any violation. Needs no data, so takes no --data.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import random
+import signal
+import sys
+import tempfile
+import threading
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+SCENARIOS = ("crashloop", "crashloop-undo", "surge", "surge-undo", "oom", "drain")
+HOOKS = (
+    "before-write",  # the intent is recorded, the write not sent
+    "after-write",  # the write reached the server, its result not recorded
+    "mid-drain",  # between two evictions of a drain
+    "before-undo",
+    "after-undo",
+    "after-claim",  # the execution is claimed, no step started
+    "after-status",  # an execution status was written, the rest of the step not
+    "before-cycle",
+)
+COMMON = ("before-write", "after-write", "after-claim", "after-status", "before-cycle")
+UNDO = ("before-undo", "after-undo")
+HOOKS_FOR = {
+    "crashloop": COMMON,
+    "crashloop-undo": COMMON + UNDO,
+    "surge": COMMON,
+    "surge-undo": COMMON + UNDO,
+    "oom": COMMON,
+    "drain": (*COMMON, "mid-drain", "mid-drain"),
+}
+SETTLED = ("applied", "undone", "abandoned", "failed")
+CYCLE = 30.0
+START = 1_794_996_000.0
+
+
+# ------------------------------------------------------------------------------ child
+
+
+def _kill_self() -> None:
+    os.kill(os.getpid(), signal.SIGKILL)
+
+
+class Hooks:
+    """Counts hook points; SIGKILLs this process at the armed one's n-th passage."""
+
+    def __init__(self, armed: str | None, nth: int) -> None:
+        self.armed, self.nth = armed, nth
+        self.seen: Counter[str] = Counter()
+
+    def tick(self, name: str) -> None:
+        self.seen[name] += 1
+        if name == self.armed and self.seen[name] == self.nth:
+            _kill_self()
+
+
+def _wrap(obj: Any, method: str, hooks: Hooks, before: str | None, after: str | None) -> None:
+    inner = getattr(obj, method)
+
+    def wrapped(*args: Any, **kwargs: Any) -> Any:
+        if before:
+            hooks.tick(before)
+        result = inner(*args, **kwargs)
+        if after:
+            hooks.tick(after)
+        return result
+
+    setattr(obj, method, wrapped)
+
+
+def _query_for(scenario: str) -> Any:
+    latency = 0.9 if scenario == "surge-undo" else 0.2
+    return lambda query: latency if "duration_seconds" in query else None
+
+
+def child(args: argparse.Namespace, ready: int | None = None) -> int:
+    """One engine process: recover, then cycle until every decision is settled."""
+    from agent.adapters.kube_errors import RetryPolicy
+    from agent.adapters.kubernetes import KubernetesCluster, load_api_client
+    from agent.approvals import Approvals, LedgerOnlyChannel
+    from agent.clock import FakeClock
+    from agent.decisions import DecisionService
+    from agent.executor import Executor
+    from agent.ledger import open_ledger
+    from agent.observability import Metrics
+    from agent.remediation_engine import RemediationEngine
+    from agent.settings import RoutingSettings
+    from remediation.guards import GlobalLimits
+    from remediation.loading import load_paths
+    from remediation.ports import ObjectRef
+    from remediation.signals import forecast_breach_signal
+
+    work = Path(args.work)
+    clock_file = work / "clock"
+    start = float(clock_file.read_text()) + CYCLE if clock_file.exists() else START
+    clock = FakeClock(start)
+    hooks = Hooks(args.hook, args.nth)
+    api_client = load_api_client(host=args.url)
+    cluster = KubernetesCluster(
+        api_client,
+        identity="crash",
+        policy=RetryPolicy(attempts=2, base_delay=0.01, max_delay=0.02, request_timeout=(2.0, 5.0)),
+        wall_clock=clock.now,
+        drain_poll=0.01,
+    )
+    # No fsync per commit: SIGKILL ends the process, not the kernel, so what a commit
+    # handed to the OS survives it (power loss is another test); fsync made runs 3x slower.
+    ledger = open_ledger(f"sqlite:///{work / 'ledger.sqlite'}", clock.now(), durable=False)
+    approvals = Approvals(ledger, LedgerOnlyChannel(ledger, clock.now), ttl=3600, snooze=900)
+    decisions = DecisionService(
+        ledger,
+        clock,
+        RoutingSettings(auto=0.7, ask=0.5),
+        mode="act",
+        approvals=approvals,
+        metrics=Metrics(),
+    )
+    executor = Executor(ledger, cluster, clock, owner=f"crash-{os.getpid()}")
+    engine = RemediationEngine(
+        runbooks=load_paths([ROOT / "runbooks"]),
+        ledger=ledger,
+        decisions=decisions,
+        executor=executor,
+        reader=cluster,
+        clock=clock,
+        limits=GlobalLimits(),
+        query=_query_for(args.scenario),
+    )
+    _wrap(cluster, "apply", hooks, "before-write", "after-write")
+    _wrap(cluster, "undo", hooks, "before-undo", "after-undo")
+    _wrap(cluster.api, "evict_pod", hooks, None, "mid-drain")
+    _wrap(ledger, "claim_execution", hooks, None, "after-claim")
+    _wrap(ledger, "set_execution_status", hooks, None, "after-status")
+    if ready is None:
+        print("ready", flush=True)
+    else:
+        os.write(ready, b"r")
+        os.close(ready)
+    engine.recover()
+    for _ in range(args.max_cycles):
+        hooks.tick("before-cycle")
+        clock.advance(CYCLE)
+        tmp = work / "clock.tmp"
+        tmp.write_text(repr(clock.now()))
+        os.replace(tmp, clock_file)
+        for question in ledger.questions():
+            decisions.answer(question.id, "approved", "scripted-oncall")
+        if args.scenario.startswith("surge"):
+            # The forecast loop keeps reporting the same breach (one incident).
+            engine.submit(
+                [
+                    forecast_breach_signal(
+                        metric="requests_per_second",
+                        target=ObjectRef("Deployment", "web", "shop"),
+                        observed=130.0,
+                        forecast_upper=100.0,
+                        confidence=0.95,
+                        at=clock.now(),
+                        incident_start=START,
+                    )
+                ]
+            )
+        engine.cycle()
+        if _settled(ledger):
+            return 0
+    return 3  # never settled: the parent reports it
+
+
+def _settled(ledger: Any) -> bool:
+    decisions = ledger.decisions(kind="remediation", limit=1000)
+    if not decisions:
+        return False
+    open_ = [d for d in decisions if d.status in ("asked", "approved", "executing", "verifying")]
+    running = ledger.executions(["running", "verifying", "undone", "failed"])
+    return not open_ and not running and bool(ledger.executions(["succeeded", "escalated"]))
+
+
+# ----------------------------------------------------------------------------- parent
+
+
+@dataclass
+class RunReport:
+    scenario: str
+    launches: int = 0
+    kills: int = 0
+    kills_delay: int = 0
+    kills_hook: int = 0
+    kills_mid_write: int = 0
+    kills_mid_execution: int = 0
+    hooks: Counter[str] = field(default_factory=Counter)
+    executions: Counter[str] = field(default_factory=Counter)
+    decisions: Counter[str] = field(default_factory=Counter)
+    intents: Counter[str] = field(default_factory=Counter)
+    reconciled: Counter[str] = field(default_factory=Counter)
+    interrupted: Counter[str] = field(default_factory=Counter)
+    duplicates: int = 0
+    violations: list[str] = field(default_factory=list)
+    seconds: float = 0.0
+
+
+def _seed(scenario: str, server: Any, clock: Any) -> tuple[Any, list[tuple[str, str]]]:
+    from tests.fakekube.seed import seed_daemonset_pod
+    from tests.integration.remediation.rig import Controller, seed_nodes, seed_web
+
+    class _Rig:  # the two attributes the seed helpers read
+        def __init__(self) -> None:
+            self.server, self.clock = server, clock
+
+    rig: Any = _Rig()
+
+    def by_image(bad: set[str]) -> Any:
+        return lambda c: "CrashLoopBackOff" if c["image"] in bad else "Ready"
+
+    if scenario.startswith("crashloop"):
+        seed_nodes(rig, 3)
+        seed_web(rig, behaviour="CrashLoopBackOff")
+        bad = {"shop/web:2"} if scenario == "crashloop" else {"shop/web:1", "shop/web:2"}
+        return Controller(server, clock, by_image(bad)), [("shop", "web")]
+    if scenario.startswith("surge"):
+        seed_nodes(rig, 3)
+        seed_web(rig, replicas=4)
+        return Controller(server, clock, lambda _c: "Ready"), [("shop", "web")]
+    if scenario == "oom":
+        seed_nodes(rig, 3)
+        seed_web(rig, images=("shop/web:1",), behaviour="OOMKilled")
+        controller = Controller(
+            server,
+            clock,
+            lambda c: "OOMKilled" if c["resources"]["limits"]["memory"] == "256Mi" else "Ready",
+        )
+        return controller, [("shop", "web")]
+    seed_nodes(rig, 10, not_ready={"node-3": clock.now() - 600})
+    seed_web(rig, replicas=6, nodes=("node-3", "node-4"))
+    seed_daemonset_pod(server.store, "kube-proxy", node="node-3")
+    return Controller(server, clock, lambda _c: "Ready"), [("shop", "web")]
+
+
+def _ledger_view(path: Path) -> dict[str, Any]:
+    from agent.ledger import open_ledger
+
+    ledger = open_ledger(f"sqlite:///{path}", START, migrate=False)
+    try:
+        return {
+            "intents": ledger.intents(),
+            "executions": ledger.executions(
+                ["running", "verifying", "succeeded", "undone", "failed", "escalated", "dry-run"]
+            ),
+            "decisions": ledger.decisions(kind="remediation", limit=1000),
+        }
+    finally:
+        ledger.close()
+
+
+def _object_of(operation: dict[str, Any]) -> tuple[str, str, str]:
+    target = operation["target"]
+    resource = {
+        "rollback": "deployments",
+        "patch_resources": "deployments",
+        "pause_rollout": "deployments",
+        "rollout_restart": "deployments",
+        "scale": "deployments/scale",
+        "set_hpa_min_replicas": "horizontalpodautoscalers",
+        "cordon": "nodes",
+        "drain": "nodes",
+        "delete_pod": "pods",
+        "evict_pod": "pods/eviction",
+    }[operation["op"]]
+    return resource, target.get("namespace") or "", target["name"]
+
+
+def _check(report: RunReport, server: Any, view: dict[str, Any]) -> None:
+    intents = view["intents"]
+    for intent in intents:
+        report.intents[intent.status] += 1
+        if (intent.result or {}).get("reconciled"):
+            report.reconciled[intent.status] += 1
+        if intent.status not in SETTLED:
+            report.violations.append(f"intent {intent.id} left {intent.status}")
+    allowed: Counter[tuple[str, str, str]] = Counter()
+    for intent in intents:
+        obj = _object_of(intent.operation)
+        allowed[obj] += 1 + (intent.status == "undone")
+    writes: Counter[tuple[str, str, str]] = Counter()
+    evictions: Counter[tuple[str, str]] = Counter()
+    for r in server.requests:
+        if r.verb not in ("create", "update", "patch", "delete") or r.status >= 400:
+            continue
+        if r.resource == "events":
+            continue
+        if r.resource == "pods/eviction":
+            evictions[(r.namespace, r.name)] += 1
+        else:
+            writes[(r.resource, r.namespace, r.name)] += 1
+    for obj, count in writes.items():
+        if count > allowed[obj]:
+            report.duplicates += count - allowed[obj]
+            report.violations.append(f"{obj}: {count} writes, {allowed[obj]} accounted for")
+    for pod, count in evictions.items():
+        if count > 1:
+            report.duplicates += count - 1
+            report.violations.append(f"pod {pod} evicted {count} times")
+    for execution in view["executions"]:
+        report.executions[execution["status"]] += 1
+        if execution["status"] not in ("succeeded", "escalated", "dry-run"):
+            report.violations.append(f"execution {execution['key']} left {execution['status']}")
+    for decision in view["decisions"]:
+        report.decisions[decision.status] += 1
+        if decision.status in ("approved", "executing", "verifying"):
+            report.violations.append(f"decision {decision.id[:8]} left {decision.status}")
+
+
+def _preload() -> None:
+    """Import what the child needs once, in the parent, so every fork starts warm."""
+    import tests.integration.remediation.rig  # noqa: F401
+
+
+def _launch(options: argparse.Namespace) -> tuple[int, int]:
+    """Fork a child engine process (forking skips the seconds of imports a fresh
+    interpreter costs; the child builds every object it uses). Returns its pid and the
+    pipe on which it says it is ready."""
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child
+        os.close(read)
+        code = 4
+        try:
+            code = child(options, ready=write)
+        finally:
+            os._exit(code)
+    os.close(write)
+    return pid, read
+
+
+def _wait(pid: int, *, timeout: float) -> int:
+    """The child's exit code (negative: killed by that signal); SIGKILL on timeout."""
+    deadline = time.monotonic() + timeout
+    while True:
+        done, status = os.waitpid(pid, os.WNOHANG)
+        if done:
+            return -os.WTERMSIG(status) if os.WIFSIGNALED(status) else os.WEXITSTATUS(status)
+        if time.monotonic() > deadline:
+            os.kill(pid, signal.SIGKILL)
+            os.waitpid(pid, 0)
+            return 124
+        time.sleep(0.005)
+
+
+def run_one(index: int, rng: random.Random, *, max_kills: int) -> RunReport:
+    from agent.clock import FakeClock
+    from tests.fakekube import start_fake_apiserver
+    from tests.integration.remediation.rig import quicken
+
+    scenario = SCENARIOS[index % len(SCENARIOS)]
+    report = RunReport(scenario)
+    began = time.monotonic()
+    server = start_fake_apiserver()
+    quicken(server)
+    # A killed child leaves half-read connections; the server's tracebacks are noise.
+    server._httpd.handle_error = lambda *_args: None
+    clock = FakeClock(START)
+    controller, targets = _seed(scenario, server, clock)
+    stop = threading.Event()
+
+    def control() -> None:
+        while not stop.is_set():
+            for namespace, name in targets:
+                with contextlib.suppress(Exception):  # a race with the engine: next round
+                    controller.reconcile(namespace, name)
+            stop.wait(0.01)
+
+    thread = threading.Thread(target=control, daemon=True)
+    thread.start()
+    kills_wanted = rng.randint(1, max_kills)
+    with tempfile.TemporaryDirectory(prefix="crash-") as work:
+        try:
+            while True:
+                report.launches += 1
+                if report.launches > max_kills + 3:
+                    report.violations.append("the run did not finish after every restart")
+                    break
+                kill = report.kills < kills_wanted
+                hook = rng.choice(HOOKS_FOR[scenario]) if kill and rng.random() < 0.6 else None
+                options = argparse.Namespace(
+                    url=server.url,
+                    work=work,
+                    scenario=scenario,
+                    hook=hook,
+                    nth=rng.randint(1, 2) if hook == "before-cycle" else 1,
+                    max_cycles=200,
+                )
+                pid, ready = _launch(options)
+                os.read(ready, 1)  # the engine is built: kill points from here on
+                os.close(ready)
+                if kill and hook is None:
+                    time.sleep(rng.uniform(0.0, 0.8))
+                    with contextlib.suppress(ProcessLookupError):
+                        os.kill(pid, signal.SIGKILL)
+                code = _wait(pid, timeout=300)
+                clock_file = Path(work) / "clock"
+                if clock_file.exists():
+                    clock.set(max(clock.now(), float(clock_file.read_text())))
+                if code == -signal.SIGKILL:
+                    report.kills += 1
+                    if hook:
+                        report.kills_hook += 1
+                        report.hooks[hook] += 1
+                    else:
+                        report.kills_delay += 1
+                    view = _ledger_view(Path(work) / "ledger.sqlite")
+                    if any(i.status == "pending" for i in view["intents"]):
+                        report.kills_mid_write += 1
+                    live = [
+                        e
+                        for e in view["executions"]
+                        if e["status"] in ("running", "verifying", "undone", "failed")
+                    ]
+                    if live:
+                        report.kills_mid_execution += 1
+                        for execution in live:
+                            report.interrupted[execution["key"]] += 1
+                    continue
+                if code != 0:
+                    report.violations.append(f"child exited {code} (124: timed out)")
+                break
+            view = _ledger_view(Path(work) / "ledger.sqlite")
+            _check(report, server, view)
+            finals = {e["key"]: e["status"] for e in view["executions"]}
+            report.interrupted = Counter(
+                {finals.get(key, "missing"): 1 for key in report.interrupted}
+            )
+        finally:
+            stop.set()
+            thread.join(timeout=5)
+            server.stop()
+    report.seconds = time.monotonic() - began
+    return report
+
+
+def summarize(reports: list[RunReport]) -> str:
+    def total(name: str) -> int:
+        return sum(getattr(r, name) for r in reports)
+
+    def merged(name: str) -> Counter[str]:
+        out: Counter[str] = Counter()
+        for r in reports:
+            out.update(getattr(r, name))
+        return out
+
+    executions, decisions, intents = merged("executions"), merged("decisions"), merged("intents")
+    interrupted = merged("interrupted")
+    reconciled = merged("reconciled")
+    lines = [
+        "| figure | value |",
+        "|---|---:|",
+        f"| runs | {len(reports)} |",
+        f"| engine processes started | {total('launches')} |",
+        f"| SIGKILLs delivered | {total('kills')} |",
+        f"| - after a random delay | {total('kills_delay')} |",
+        f"| - at a hook point | {total('kills_hook')} |",
+        f"| kills that landed mid-write (an intent pending at the kill) | "
+        f"{total('kills_mid_write')} |",
+        f"| kills that interrupted an execution (running or verifying) | "
+        f"{total('kills_mid_execution')} |",
+        f"| intents pending after a kill, reconciled as applied / abandoned | "
+        f"{reconciled['applied']} / {reconciled['abandoned']} |",
+        f"| executions: succeeded / escalated (undone or failed, then escalated) | "
+        f"{executions['succeeded']} / {executions['escalated']} |",
+        f"| interrupted executions ended succeeded / escalated / other | "
+        f"{interrupted['succeeded']} / {interrupted['escalated']} / "
+        f"{sum(v for k, v in interrupted.items() if k not in ('succeeded', 'escalated'))} |",
+        f"| decisions by final status | "
+        f"{', '.join(f'{k} {v}' for k, v in sorted(decisions.items()))} |",
+        f"| intents by final status | "
+        f"{', '.join(f'{k} {v}' for k, v in sorted(intents.items()))} |",
+        f"| duplicate writes | {total('duplicates')} |",
+        f"| invariant violations | {sum(len(r.violations) for r in reports)} |",
+    ]
+    hooks = merged("hooks")
+    lines += ["", "| hook point | kills |", "|---|---:|"]
+    lines += [f"| {name} | {hooks[name]} |" for name in HOOKS]
+    by = Counter(r.scenario for r in reports)
+    lines += ["", "| scenario | runs | kills | violations |", "|---|---:|---:|---:|"]
+    for name in SCENARIOS:
+        mine = [r for r in reports if r.scenario == name]
+        lines.append(
+            f"| {name} | {by[name]} | {sum(r.kills for r in mine)} | "
+            f"{sum(len(r.violations) for r in mine)} |"
+        )
+    return "\n".join(lines)
+
+
+def run_harness(
+    runs: int, *, seed: int, max_kills: int = 3, progress: bool = True
+) -> list[RunReport]:
+    rng = random.Random(seed)
+    _preload()
+    reports = []
+    for index in range(runs):
+        report = run_one(index, rng, max_kills=max_kills)
+        reports.append(report)
+        if progress:
+            print(
+                f"run {index + 1}/{runs} {report.scenario}: {report.kills} kills, "
+                f"{len(report.violations)} violations {report.violations[:2]} "
+                f"({report.seconds:.1f}s)",
+                file=sys.stderr,
+                flush=True,
+            )
+    return reports
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--runs", type=int, default=200)
+    parser.add_argument("--seed", type=int, default=20261122)
+    parser.add_argument("--max-kills", type=int, default=3, help="kills per run, at most")
+    parser.add_argument("--json", help="also write the per-run reports here")
+    parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--url", help=argparse.SUPPRESS)
+    parser.add_argument("--work", help=argparse.SUPPRESS)
+    parser.add_argument("--scenario", help=argparse.SUPPRESS)
+    parser.add_argument("--hook", help=argparse.SUPPRESS)
+    parser.add_argument("--nth", type=int, default=1, help=argparse.SUPPRESS)
+    parser.add_argument("--max-cycles", type=int, default=200, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        return child(args)
+    began = time.monotonic()
+    reports = run_harness(args.runs, seed=args.seed, max_kills=args.max_kills)
+    print(summarize(reports))
+    print(f"\n{time.monotonic() - began:.0f} s wall-clock")
+    if args.json:
+        Path(args.json).write_text(
+            json.dumps([r.__dict__ for r in reports], default=dict, indent=1)
+        )
+    bad = [v for r in reports for v in r.violations]
+    for violation in bad[:20]:
+        print(f"VIOLATION: {violation}", file=sys.stderr)
+    return 1 if bad else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,126 @@
+"""Fixes found while proving the engine end to end, each pinned over the wire.
+
+- A persistent condition is one trigger, not one per cycle (it used to count again on
+  every cycle, so 30 crash-looping pods looked like a storm within a minute).
+- An undo is written ahead like any write: a crash between the undo's write and its
+  record is reconciled (the undo is not written twice, nor taken for someone else's).
+- Reconciling a pending intent compares the fields the write changes, not the
+  resourceVersion (which a controller's status update bumps).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from agent.executor import Executor
+from remediation.ports import ObjectRef, Operation, Scale
+from tests.integration.remediation.rig import Controller, KubeRig, Write, get_obj, seed_web
+
+SCALE = Write("PATCH", "deployments/scale", "shop", "web", False)
+
+
+def test_a_lasting_condition_is_one_trigger_not_a_storm(rig: KubeRig) -> None:
+    for index in range(10):  # 30 crash-looping pods nobody opted in
+        name = f"noise-{index}"
+        seed_web(rig, name=name, behaviour="CrashLoopBackOff")
+        rig.server.store.modify(
+            "Deployment", "shop", name, lambda d: d["metadata"]["labels"].clear()
+        )
+    first = rig.clock.now() + 15
+    rig.run(3 * 60, step=15)  # 12 cycles, 4 a minute: 120+ sightings a minute
+    state, _ = rig.engine.guard_state()
+    assert state.storm_seen_at is None
+    assert set(state.trigger_times) == {first}  # each signal counted once, when first seen
+    seed_web(rig, behaviour="CrashLoopBackOff")  # a real, opted-in bad rollout
+    handled = rig.cycle()
+    decided = [h for h in handled if h.outcome == "decided"]
+    assert [h.runbook for h in decided] == ["crashloop-after-rollout-rollback"]
+
+
+class _CrashError(Exception):
+    """Stands for SIGKILL: nothing after it runs in that process."""
+
+
+class _DyingWriter:
+    """The adapter, dying just before or just after the undo's write."""
+
+    def __init__(self, inner: Any, when: str) -> None:
+        self.inner, self.when = inner, when
+
+    def snapshot(self, operation: Operation) -> dict[str, Any]:
+        return dict(self.inner.snapshot(operation))
+
+    def apply(self, operation: Operation, *, dry_run: bool = False) -> Any:
+        return self.inner.apply(operation, dry_run=dry_run)
+
+    def undo(self, operation: Operation, before: dict[str, Any]) -> Any:
+        if self.when == "before":
+            raise _CrashError
+        self.inner.undo(operation, before)
+        raise _CrashError
+
+    def post_event(self, *args: Any, **kwargs: Any) -> None:
+        self.inner.post_event(*args, **kwargs)
+
+
+@pytest.mark.parametrize("when", ["before", "after"])
+def test_an_undo_cut_off_by_a_crash_is_reconciled_once(rig: KubeRig, when: str) -> None:
+    seed_web(rig, replicas=3)
+    dying = Executor(rig.ledger, _DyingWriter(rig.cluster, when), rig.clock, owner="a")
+    web = ObjectRef("Deployment", "web", "shop")
+    outcome = dying.apply(
+        "key", 0, Scale(web, 5), decision_id=None, runbook="r", reason_code="Test", message="test"
+    )
+    assert outcome.status == "applied"
+    (intent,) = rig.ledger.intents()
+    with pytest.raises(_CrashError):
+        dying.undo(intent, reason_code="Test", message="test")
+    assert [i.status for i in rig.ledger.intents()] == ["undoing"]
+    fresh = Executor(rig.ledger, rig.cluster, rig.clock, owner="b")  # after the restart
+    assert [status for _, status in fresh.reconcile()] == ["undone"]
+    assert [i.status for i in rig.ledger.intents()] == ["undone"]
+    assert rig.writes() == [SCALE, SCALE]  # the scale and one undo, never two
+    assert get_obj(rig.server.store, "Deployment", "shop", "web")["spec"]["replicas"] == 3
+
+
+def test_a_status_update_does_not_pass_for_our_write(rig: KubeRig) -> None:
+    seed_web(rig, replicas=3)
+    web = ObjectRef("Deployment", "web", "shop")
+    snapshot = rig.cluster.snapshot(Scale(web, 5))
+    rig.ledger.record_intent(
+        "key",
+        0,
+        {
+            "op": "scale",
+            "target": {"kind": "Deployment", "name": "web", "namespace": "shop"},
+            "replicas": 5,
+        },
+        snapshot,
+        "a",
+        rig.clock.now(),
+    )
+    # Crash before the write; meanwhile the Deployment controller updates the status.
+    controller = Controller(rig.server, rig.clock, lambda _c: "Ready")
+    rig.server.store.modify("Deployment", "shop", "web", lambda d: d["status"].update(replicas=2))
+    controller.reconcile("shop", "web")
+    fresh = Executor(rig.ledger, rig.cluster, rig.clock, owner="b")
+    assert [status for _, status in fresh.reconcile()] == ["abandoned"]
+    assert rig.writes() == []
+
+
+def test_a_decision_asked_without_its_question_is_asked_after_a_restart(rig: KubeRig) -> None:
+    seed_web(rig, images=("shop/web:1",), behaviour="OOMKilled")
+    # Die between recording the decision as 'asked' and creating its question.
+    ask = rig.decisions.approvals.ask
+    rig.decisions.approvals.ask = lambda *_a, **_k: (_ for _ in ()).throw(_CrashError())  # type: ignore[method-assign]
+    with pytest.raises(_CrashError):
+        rig.cycle()
+    rig.decisions.approvals.ask = ask  # type: ignore[method-assign]
+    (decision,) = rig.decisions_of("oom-raise-memory-limit")
+    assert decision.status == "asked" and rig.ledger.questions() == []
+    assert rig.engine.recover()["asked"] == 1
+    (question,) = rig.ledger.questions()
+    assert question.decision_id == decision.id
+    assert rig.engine.recover()["asked"] == 0  # once

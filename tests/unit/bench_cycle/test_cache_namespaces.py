@@ -1,0 +1,66 @@
+"""``WatchCache.items(namespace)`` answers what filtering ``items()`` answers, in the
+same order, through any sequence of watch events and re-lists."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from agent.adapters.kube_cache import WatchCache
+
+NAMESPACES = ["shop", "infra", "team-0001"]
+
+
+class ListOnly:
+    """The one ``KubeApi`` call a re-list makes, answering what the test set."""
+
+    def __init__(self) -> None:
+        self.answer: list[dict[str, Any]] = []
+
+    def list(self, kind: str, namespace: str | None) -> tuple[list[dict[str, Any]], str]:
+        return [dict(o) for o in self.answer], "1"
+
+
+def pod(namespace: str, name: str, version: int) -> dict[str, Any]:
+    meta = {"namespace": namespace, "name": name, "resourceVersion": str(version)}
+    return {"metadata": meta}
+
+
+EVENTS = st.lists(
+    st.tuples(
+        st.sampled_from(["ADDED", "MODIFIED", "DELETED", "RELIST"]),
+        st.sampled_from(NAMESPACES),
+        st.sampled_from(["a", "b", "c", "d"]),
+        st.lists(st.tuples(st.sampled_from(NAMESPACES), st.sampled_from("abcd")), max_size=5),
+    ),
+    max_size=30,
+)
+
+
+@settings(max_examples=150, deadline=None)
+@given(EVENTS)
+def test_namespace_reads_match_filtered_reads(events: list[Any]) -> None:
+    api = ListOnly()
+    cache = WatchCache(api, "Pod")  # type: ignore[arg-type]
+    for version, (kind, namespace, name, listed) in enumerate(events, start=2):
+        if kind == "RELIST":
+            api.answer = [pod(ns, n, version) for ns, n in dict.fromkeys(listed)]
+            cache.relist()
+        else:
+            cache._apply({"type": kind, "object": pod(namespace, name, version)})
+        everything = cache.items()
+        for ns in NAMESPACES:
+            expected = [o for o in everything if o["metadata"]["namespace"] == ns]
+            assert cache.items(ns) == expected
+            assert all(o is e for o, e in zip(cache.items(ns), expected, strict=True))
+
+
+def test_an_unknown_namespace_is_empty_and_none_means_all() -> None:
+    cache = WatchCache(ListOnly(), "Pod")  # type: ignore[arg-type]
+    cache._apply({"type": "ADDED", "object": pod("shop", "a", 2)})
+    cache._apply({"type": "ADDED", "object": pod("infra", "b", 3)})
+    cache._apply({"type": "DELETED", "object": pod("infra", "b", 4)})
+    assert cache.items("nowhere") == [] and cache.items("infra") == []
+    assert [o["metadata"]["name"] for o in cache.items(None)] == ["a"]
