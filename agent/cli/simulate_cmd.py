@@ -38,6 +38,12 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
         "--runbooks", type=Path, help="a runbooks folder (default: the shipped ones)"
     )
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    parser.add_argument(
+        "--config",
+        type=Path,
+        help="a daemon config whose Slack section is used: questions go to Slack and the "
+        "simulation waits for the answers",
+    )
     parser.set_defaults(handler=simulate)
 
 
@@ -67,14 +73,67 @@ def _ask(question_id: str, text: str) -> str | None:
             return None
 
 
+def _chat(args: argparse.Namespace) -> tuple[Any, float, Any]:
+    """With ``--config`` and Slack enabled there: (approvals factory, seconds to wait for a
+    person, a function that starts the receiver and returns one that stops it)."""
+    import os
+    import time
+
+    from agent.settings import load_settings
+
+    def nothing() -> Any:
+        return lambda: None
+
+    if args.config is None:
+        return None, 0.0, nothing
+    environ = dict(os.environ)
+    settings = load_settings(args.config, environ)
+    if not settings.slack.enabled:
+        return None, 0.0, nothing
+    from agent.adapters.slack import build_approvals
+    from agent.server import HttpServer, Request, Response
+
+    receivers: list[Any] = []
+
+    def factory(ledger: Any, clock: Any) -> Any:
+        approvals, receiver = build_approvals(settings.slack, environ, ledger, clock=clock.now)
+        receivers.append(receiver)
+        return approvals
+
+    def start() -> Any:
+        receiver = receivers[0]
+        if settings.slack.receive == "socket":
+            receiver.start_socket_mode()
+            return receiver.stop_socket_mode
+        server = HttpServer(settings.server.host, settings.server.port)
+
+        def interaction(request: Request) -> Response:
+            # Slack signs with the wall clock; the simulation's clock runs ahead of it.
+            status, body = receiver.handle_interaction(request.body, request.headers, time.time())
+            return Response(status, body, "application/json")
+
+        server.route("POST", "/slack/interactions", interaction)
+        server.start()
+        print(
+            f"Questions go to Slack {settings.slack.channel}; answers are received on "
+            f"port {server.port} (/slack/interactions). The simulation waits up to "
+            f"{settings.slack.question_ttl:.0f} s for each.",
+            file=sys.stderr,
+        )
+        return server.stop
+
+    return factory, settings.slack.question_ttl, start
+
+
 def simulate(args: argparse.Namespace) -> int:
     import logging
     import resource
+    import time
 
     from agent.errors import InputError
     from agent.observability import configure_logging
     from agent.sim.report import summarise, terminal_summary, write_html
-    from agent.sim.run import DEFAULT_RUNBOOKS, Simulation
+    from agent.sim.run import DEFAULT_RUNBOOKS, EPOCH, Simulation
     from agent.sim.scenario import load_scenario
 
     if args.days is not None and not 0 < args.days <= 60:
@@ -88,6 +147,7 @@ def simulate(args: argparse.Namespace) -> int:
     runbooks = args.runbooks or DEFAULT_RUNBOOKS
     if not runbooks.exists():
         raise InputError(f"runbooks folder {runbooks} does not exist (use --runbooks)")
+    factory, wait, start_chat = _chat(args)
     # The daemon's own log goes to a file: the terminal shows the progress and the summary.
     workdir = Path(tempfile.mkdtemp(prefix="autonomic-sim-"))
     log_path = workdir / "autonomic.log"
@@ -103,8 +163,17 @@ def simulate(args: argparse.Namespace) -> int:
             seed=args.seed,
             progress=_progress(args.quiet),
             ask_human=_ask if args.interactive else None,
+            approvals_factory=factory,
+            wait_for_people=wait,
+            # With people answering, simulated time starts at the wall clock (and runs ahead
+            # of it), so Slack's signed timestamps and the questions' expiries agree.
+            start=float(int(time.time())) if factory is not None else EPOCH,
         )
-        result = simulation.run()
+        stop_chat = start_chat()
+        try:
+            result = simulation.run()
+        finally:
+            stop_chat()
     if not args.quiet:
         print(file=sys.stderr)
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024

@@ -132,6 +132,9 @@ class Simulation:
         progress: Callable[[float, str], None] | None = None,
         ask_human: Callable[[str, str], str | None] | None = None,
         extra_loops: Callable[[Simulation], list[Job]] | None = None,
+        approvals_factory: Callable[[Ledger, FakeClock], Approvals] | None = None,
+        wait_for_people: float = 0.0,
+        start: float = EPOCH,
     ) -> None:
         self.scenario = scenario
         spec = scenario.spec
@@ -139,20 +142,20 @@ class Simulation:
         self.seed = seed if seed is not None else spec.seed
         self.rng = random.Random(self.seed)
         self.progress = progress
-        self.clock = FakeClock(EPOCH)
-        self.start = EPOCH
+        self.clock = FakeClock(start)
+        self.start = start
         self.traces = {t.name: load_trace(t, self.days) for t in spec.traces}
         self.ledger_url = f"sqlite:///{ledger_path}"
-        self.ledger = open_ledger(self.ledger_url, EPOCH, durable=False)
+        self.ledger = open_ledger(self.ledger_url, start, durable=False)
         self.metrics = SimMetrics(stale_after=300)
         self._preload_history()
-        self.cluster = SimCluster(list(spec.nodes), EPOCH, seed=self.seed)
-        self.twin = SimCluster(list(spec.nodes), EPOCH, seed=self.seed)  # HPA alone
+        self.cluster = SimCluster(list(spec.nodes), start, seed=self.seed)
+        self.twin = SimCluster(list(spec.nodes), start, seed=self.seed)  # HPA alone
         self.capacity: dict[str, float] = {}
         for w in spec.workloads:
             self.capacity[w.name] = w.capacity_per_pod
-            self.cluster.add_workload(_workload(w, EPOCH, w.capacity_per_pod))
-            self.twin.add_workload(_workload(w, EPOCH, w.capacity_per_pod))
+            self.cluster.add_workload(_workload(w, start, w.capacity_per_pod))
+            self.twin.add_workload(_workload(w, start, w.capacity_per_pod))
         settings = Settings.model_validate(
             {
                 "mode": "act",
@@ -173,9 +176,16 @@ class Simulation:
         )
         self.settings = settings
         registry = Metrics()
-        approvals = Approvals(
-            self.ledger, LedgerOnlyChannel(self.ledger, self.clock.now), ttl=900, snooze=900
-        )
+        # With a configured chat (Slack), people answer: the simulation pauses, in wall-clock
+        # time, while a question waits (up to ``wait_for_people`` seconds per question).
+        self.wait_for_people = wait_for_people
+        self._waiting_since: dict[str, float] = {}
+        if approvals_factory is not None:
+            approvals = approvals_factory(self.ledger, self.clock)
+        else:
+            approvals = Approvals(
+                self.ledger, LedgerOnlyChannel(self.ledger, self.clock.now), ttl=900, snooze=900
+            )
         self.decisions = DecisionService(
             self.ledger,
             self.clock,
@@ -437,7 +447,9 @@ class Simulation:
                     next_run[job.name] = now + period
                     with self.daemon.metrics.time_loop(job.name):
                         job.fn()
-            if int(elapsed) % 60 == 0:
+            if self.wait_for_people > 0:
+                self._wait_for_people()
+            elif int(elapsed) % 60 == 0:
                 self.oncall.step(now)
             if self.progress is not None and elapsed - last_report >= 3600:
                 last_report = elapsed
@@ -459,6 +471,22 @@ class Simulation:
             ledger=self.ledger,
             traces=self.traces,
         )
+
+    def _wait_for_people(self) -> None:
+        """Hold simulated time while a question is open, until it is answered or a person
+        has had ``wait_for_people`` seconds of real time (then it expires in simulated time
+        like any other)."""
+        while True:
+            pending = [
+                q
+                for q in self.ledger.questions()
+                if time.monotonic() - self._waiting_since.setdefault(q.id, time.monotonic())
+                < self.wait_for_people
+            ]
+            if not pending:
+                return
+            time.sleep(0.2)
+            self.decisions.sync_answers()
 
     def _record(self, now: float, samples: dict[ObjectRef, Sample]) -> None:
         for ref, s in samples.items():
