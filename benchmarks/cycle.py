@@ -114,37 +114,16 @@ def _resource(kind: str) -> Any:
     return next(r for r in RESOURCES if r.kind == kind)
 
 
-def _owner(obj: Obj) -> Obj:
-    return {
-        "apiVersion": obj["apiVersion"],
-        "kind": obj["kind"],
-        "name": obj["metadata"]["name"],
-        "uid": obj["metadata"]["uid"],
-        "controller": True,
-        "blockOwnerDeletion": True,
-    }
-
-
 def _crashing_status() -> Obj:
-    return {
-        "phase": "Running",
-        "startTime": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-        "conditions": [
-            {"type": "PodScheduled", "status": "True"},
-            {"type": "Ready", "status": "False"},
-        ],
-        "containerStatuses": [
-            {
-                "name": "main",
-                "ready": False,
-                "restartCount": 5,
-                "image": "x",
-                "imageID": "",
-                "state": {"waiting": {"reason": "CrashLoopBackOff"}},
-                "lastState": {"terminated": {"reason": "Error", "exitCode": 1}},
-            }
-        ],
-    }
+    from tests.fakekube.seed import pod_status
+
+    return pod_status(
+        ready=False,
+        restarts=5,
+        waiting="CrashLoopBackOff",
+        last_termination="Error",
+        started=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+    )
 
 
 def break_rollout(
@@ -153,6 +132,8 @@ def break_rollout(
     """What the Deployment controller and kubelet leave after a bad rollout: a new
     ReplicaSet at the next revision whose pods crash-loop. Returns the revision and the
     new pods' names."""
+    from tests.fakekube.seed import owner_reference, seed_pod
+
     deployment = dict(store.get(_resource("Deployment"), namespace, name))
     revision = int(deployment["metadata"]["annotations"]["deployment.kubernetes.io/revision"]) + 1
     image = f"{name}:v{revision}"
@@ -173,7 +154,7 @@ def break_rollout(
                 "namespace": namespace,
                 "labels": dict(template["metadata"]["labels"]),
                 "annotations": {"deployment.kubernetes.io/revision": str(revision)},
-                "ownerReferences": [_owner(deployment)],
+                "ownerReferences": [owner_reference(deployment)],
             },
             "spec": {
                 "replicas": replicas,
@@ -185,22 +166,14 @@ def break_rollout(
     )
     names = []
     for index in range(replicas):
-        pod = store.put(
-            {
-                "apiVersion": "v1",
-                "kind": "Pod",
-                "metadata": {
-                    "name": f"{name}-{pod_hash}-{index:05d}",
-                    "namespace": namespace,
-                    "labels": dict(template["metadata"]["labels"]),
-                    "ownerReferences": [_owner(replicaset)],
-                },
-                "spec": {
-                    "nodeName": nodes[index % len(nodes)],
-                    "containers": template["spec"]["containers"],
-                },
-                "status": _crashing_status(),
-            }
+        pod = seed_pod(
+            store,
+            f"{name}-{pod_hash}-{index:05d}",
+            namespace=namespace,
+            owner=replicaset,
+            template=template,
+            node=nodes[index % len(nodes)],
+            status=_crashing_status(),
         )
         names.append(pod["metadata"]["name"])
 

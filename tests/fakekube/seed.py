@@ -34,7 +34,8 @@ def _template(app: str, image: str, resources: Obj | None = None) -> Obj:
     return {"metadata": {"labels": {"app": app}}, "spec": {"containers": [container]}}
 
 
-def _owner(obj: Obj) -> Obj:
+def owner_reference(obj: Obj) -> Obj:
+    """The ``ownerReferences`` entry a controller puts on what it owns."""
     return {
         "apiVersion": obj["apiVersion"],
         "kind": obj["kind"],
@@ -45,13 +46,31 @@ def _owner(obj: Obj) -> Obj:
     }
 
 
-def _pod_status(ready: bool, restarts: int = 0, waiting: str | None = None) -> Obj:
-    state: Obj = {"running": {"startedAt": "2026-11-22T09:00:00Z"}}
-    if waiting:
-        state = {"waiting": {"reason": waiting}}
+_owner = owner_reference
+
+
+def pod_status(
+    *,
+    ready: bool = True,
+    restarts: int = 0,
+    waiting: str | None = None,
+    last_termination: str | None = None,
+    exit_code: int = 1,
+    started: str = "2026-11-22T09:00:00Z",
+    phase: str = "Running",
+) -> Obj:
+    """A pod status as the kubelet reports it, for one container named ``main``."""
+    state: Obj = (
+        {"waiting": {"reason": waiting}} if waiting else {"running": {"startedAt": started}}
+    )
+    last: Obj = (
+        {"terminated": {"reason": last_termination, "exitCode": exit_code}}
+        if last_termination
+        else {}
+    )
     return {
-        "phase": "Running",
-        "startTime": "2026-11-22T09:00:00Z",
+        "phase": phase,
+        "startTime": started,
         "conditions": [
             {"type": "PodScheduled", "status": "True"},
             {"type": "Ready", "status": "True" if ready else "False"},
@@ -64,9 +83,41 @@ def _pod_status(ready: bool, restarts: int = 0, waiting: str | None = None) -> O
                 "image": "x",
                 "imageID": "",
                 "state": state,
+                "lastState": last,
             }
         ],
     }
+
+
+def _pod_status(ready: bool, restarts: int = 0, waiting: str | None = None) -> Obj:
+    return pod_status(ready=ready, restarts=restarts, waiting=waiting)
+
+
+def seed_pod(
+    store: Store,
+    name: str,
+    *,
+    namespace: str,
+    owner: Obj,
+    template: Obj,
+    node: str,
+    status: Obj,
+) -> Obj:
+    """A pod owned by ``owner`` (a ReplicaSet), from ``template``, on ``node``."""
+    return store.put(
+        {
+            "apiVersion": "v1",
+            "kind": "Pod",
+            "metadata": {
+                "name": name,
+                "namespace": namespace,
+                "labels": dict(template["metadata"]["labels"]),
+                "ownerReferences": [owner_reference(owner)],
+            },
+            "spec": {"nodeName": node, "containers": template["spec"]["containers"]},
+            "status": status,
+        }
+    )
 
 
 def seed_node(store: Store, name: str, *, ready: bool = True, unschedulable: bool = False) -> Obj:
@@ -163,22 +214,14 @@ def seed_deployment(
         replicasets.append(rs)
         for index in range(count):
             pods.append(
-                store.put(
-                    {
-                        "apiVersion": "v1",
-                        "kind": "Pod",
-                        "metadata": {
-                            "name": f"{rs['metadata']['name']}-{index:05d}",
-                            "namespace": namespace,
-                            "labels": dict(template["metadata"]["labels"]),
-                            "ownerReferences": [_owner(rs)],
-                        },
-                        "spec": {
-                            "nodeName": nodes[index % len(nodes)],
-                            "containers": template["spec"]["containers"],
-                        },
-                        "status": _pod_status(ready),
-                    }
+                seed_pod(
+                    store,
+                    f"{rs['metadata']['name']}-{index:05d}",
+                    namespace=namespace,
+                    owner=rs,
+                    template=template,
+                    node=nodes[index % len(nodes)],
+                    status=_pod_status(ready),
                 )
             )
     return {"deployment": deployment, "replicasets": replicasets, "pods": pods}

@@ -38,7 +38,7 @@ from agent.webhooks import AlertIntake
 from remediation.guards import GlobalLimits
 from remediation.loading import load_paths
 from remediation.signals import Signal
-from tests.fakekube import FakeApiServer, RequestRecord, Store, start_fake_apiserver
+from tests.fakekube import FakeApiServer, RequestRecord, Store, seed, start_fake_apiserver
 from tests.fakekube.seed import seed_deployment
 from tests.fakekube.store import RESOURCES
 
@@ -128,36 +128,16 @@ def _revision(obj: Obj) -> int:
 
 
 def pod_status(behaviour: str, started: float) -> Obj:
-    ready = behaviour == "Ready"
-    state: Obj = {"running": {"startedAt": rfc3339(started)}}
-    last: Obj = {}
-    restarts = 0
-    if behaviour in ("CrashLoopBackOff", "ImagePullBackOff"):
-        state = {"waiting": {"reason": behaviour}}
-        restarts = 5 if behaviour == "CrashLoopBackOff" else 0
-    elif behaviour == "OOMKilled":
-        last = {"terminated": {"reason": "OOMKilled", "exitCode": 137}}
-        restarts = 4
-    status: Obj = {
-        "phase": "Pending" if behaviour == "ImagePullBackOff" else "Running",
-        "startTime": rfc3339(started),
-        "conditions": [
-            {"type": "PodScheduled", "status": "True"},
-            {"type": "Ready", "status": "True" if ready else "False"},
-        ],
-        "containerStatuses": [
-            {
-                "name": "main",
-                "ready": ready,
-                "restartCount": restarts,
-                "image": "x",
-                "imageID": "",
-                "state": state,
-                "lastState": last,
-            }
-        ],
-    }
-    return status
+    """The kubelet's view of a pod that is Ready, crash-looping, pulling, or OOMKilled."""
+    return seed.pod_status(
+        ready=behaviour == "Ready",
+        restarts={"CrashLoopBackOff": 5, "OOMKilled": 4}.get(behaviour, 0),
+        waiting=behaviour if behaviour in ("CrashLoopBackOff", "ImagePullBackOff") else None,
+        last_termination="OOMKilled" if behaviour == "OOMKilled" else None,
+        exit_code=137,
+        started=rfc3339(started),
+        phase="Pending" if behaviour == "ImagePullBackOff" else "Running",
+    )
 
 
 @dataclass
@@ -242,22 +222,14 @@ class Controller:
             pod_name = f"{current['metadata']['name']}-{uuid.uuid4().hex[:5]}"
             index += 1
             names.add(pod_name)
-            self.store.put(
-                {
-                    "apiVersion": "v1",
-                    "kind": "Pod",
-                    "metadata": {
-                        "name": pod_name,
-                        "namespace": namespace,
-                        "labels": dict(current["spec"]["template"]["metadata"]["labels"]),
-                        "ownerReferences": [_owner(current)],
-                    },
-                    "spec": {
-                        "nodeName": self.nodes[index % len(self.nodes)],
-                        "containers": current["spec"]["template"]["spec"]["containers"],
-                    },
-                    "status": pod_status(behaviour, self.clock.now()),
-                }
+            seed.seed_pod(
+                self.store,
+                pod_name,
+                namespace=namespace,
+                owner=current,
+                template=current["spec"]["template"],
+                node=self.nodes[index % len(self.nodes)],
+                status=pod_status(behaviour, self.clock.now()),
             )
         ready = sum(
             1
@@ -351,15 +323,7 @@ def _same_health(old: Obj, new: Obj) -> bool:
     return bool(key(old) == key(new))
 
 
-def _owner(obj: Obj) -> Obj:
-    return {
-        "apiVersion": obj["apiVersion"],
-        "kind": obj["kind"],
-        "name": obj["metadata"]["name"],
-        "uid": obj["metadata"]["uid"],
-        "controller": True,
-        "blockOwnerDeletion": True,
-    }
+_owner = seed.owner_reference
 
 
 # -------------------------------------------------------------------------------- rig
