@@ -223,6 +223,7 @@ def build_daemon(
             max_actions_per_hour=settings.safety.max_actions_per_hour,
             storm_triggers_per_minute=settings.safety.storm_threshold,
             storm_cooldown=settings.safety.storm_cooldown,
+            approved_max_wait=settings.safety.approved_max_wait,
         ),
         query=instant,
         alerts=intake.firing,

@@ -542,10 +542,47 @@ class RemediationEngine:
 
         Paused, a trigger storm, the hourly limits (per runbook and global) reached, or
         the runbook's concurrency (one drain at a time) or the target taken by another
-        run: it waits, still approved. The target acted on since the decision was
-        made: the plan is stale, so it is superseded and a person is told.
+        run: it waits, still approved, but not for longer than ``approved_max_wait``
+        since its approval: then it expires and a person is told, because what was
+        approved described the cluster of then. The target acted on since the decision
+        was made: the plan is stale, so it is superseded and a person is told.
         """
         state, _ = self.guard_state()
+        waiting = self._waiting(state, runbook, target, now)
+        if waiting is not None:
+            waited = now - record.updated_at
+            if waited <= self.limits.approved_max_wait:
+                return waiting
+            if self.ledger.transition(record.id, ["approved"], "expired", now):
+                why = (
+                    f"not executed: approved {waited / 60:.0f} min ago but held back since "
+                    f"({waiting.removeprefix('waiting-')}); an approval that old no longer "
+                    "describes the cluster, so a person decides again"
+                )
+                self.ledger.add_feedback(
+                    record.id, "execution", "expired", "autonomic", now, {"why": why}
+                )
+                self._progress(record, why)
+                self.decisions.approvals.escalate(record.id, why)
+            return "expired-waiting"
+        acted = [r for r in state.actions if r.target == target and r.at >= record.created_at]
+        if not acted:
+            return None
+        if self.ledger.transition(record.id, ["approved"], "superseded", now):
+            why = (
+                f"not executed: {acted[-1].runbook} acted on {target} after this decision "
+                "was made, so its plan no longer describes the cluster"
+            )
+            self.ledger.add_feedback(
+                record.id, "execution", "superseded", "autonomic", now, {"why": why}
+            )
+            self._progress(record, why)
+        return "superseded"
+
+    def _waiting(
+        self, state: GuardState, runbook: Runbook, target: ObjectRef, now: float
+    ) -> str | None:
+        """Why an approved decision cannot start now (a guard holds it), or None."""
         if state.paused:
             return "waiting-paused"
         if storm_gate(state, self.limits, now) is not None:
@@ -562,19 +599,7 @@ class RemediationEngine:
             r.target == target for r in state.in_flight
         ):
             return "waiting-concurrency"
-        acted = [r for r in state.actions if r.target == target and r.at >= record.created_at]
-        if not acted:
-            return None
-        if self.ledger.transition(record.id, ["approved"], "superseded", now):
-            why = (
-                f"not executed: {acted[-1].runbook} acted on {target} after this decision "
-                "was made, so its plan no longer describes the cluster"
-            )
-            self.ledger.add_feedback(
-                record.id, "execution", "superseded", "autonomic", now, {"why": why}
-            )
-            self._progress(record, why)
-        return "superseded"
+        return None
 
     def _run_steps(self, record: DecisionRecord, key: str, *, start: int) -> str:
         proposal = record.proposal

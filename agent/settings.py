@@ -231,8 +231,9 @@ class SafetySettings(_Model):
     max_actions_per_hour: int = Field(default=20, ge=0, alias="maxActionsPerHour")
     storm_threshold: int = Field(default=20, ge=1, alias="stormThreshold")
     storm_cooldown: Duration = Field(default=900.0, alias="stormCooldown")
+    approved_max_wait: Duration = Field(default=3600.0, alias="approvedMaxWait")
 
-    _durations = _duration_fields("cooldown", "storm_cooldown")
+    _durations = _duration_fields("cooldown", "storm_cooldown", "approved_max_wait")
 
 
 class LeaderElectionSettings(_Model):

@@ -71,6 +71,9 @@ class GlobalLimits:
     storm_triggers_per_minute: int = 50
     storm_cooldown: float = 600.0
     freeze_windows: tuple[WindowFields, ...] = ()
+    # An approved decision that guards have held back (paused, storm, hourly limit,
+    # concurrency) this long no longer describes the moment it was approved for.
+    approved_max_wait: float = 3600.0
 
 
 @dataclass(frozen=True)

@@ -50,3 +50,35 @@ def test_without_the_storm_guard_the_hourly_limits_still_bound_the_actions(
         assert statuses.count("verified") == 3 and statuses.count("approved") == 3
     finally:
         rig.close()
+
+
+def test_approved_decisions_held_back_too_long_expire_and_escalate(tmp_path: Path) -> None:
+    # As above, but approvals may wait only 30 minutes: the three decisions held back by
+    # the runbook's hourly limit are not executed an hour late; they expire, and a person
+    # is told why, once each.
+    rig = build_rig(
+        tmp_path,
+        auto=0.6,
+        limits=GlobalLimits(storm_triggers_per_minute=100_000, approved_max_wait=1800.0),
+    )
+    try:
+        seed_services(rig, services=6)
+        alerts = storm_alerts(rig)
+        blow(rig, alerts)
+        resolved = [a | {"status": "resolved"} for a in alerts]
+        for start in range(0, len(resolved), 100):
+            rig.post_alerts(resolved[start : start + 100], status="resolved")
+        rig.run(90 * 60, step=120)  # past the hour, when the limit would let them run
+        patches = [w for w in rig.writes() if w.resource == "deployments"]
+        assert len(patches) == 3
+        decisions = rig.decisions_of("crashloop-after-rollout-rollback")
+        statuses = [d.status for d in decisions]
+        assert statuses.count("verified") == 3 and statuses.count("expired") == 3
+        expired = [d for d in decisions if d.status == "expired"]
+        escalated = [i for i, _ in rig.channel.escalated]
+        for record in expired:
+            assert escalated.count(record.id) == 1
+            (note,) = [f for f in rig.ledger.feedback_for(record.id) if f["kind"] == "execution"]
+            assert note["outcome"] == "expired" and "rate-limit" in note["detail"]["why"]
+    finally:
+        rig.close()
