@@ -244,8 +244,8 @@ def main() -> int:
     ]
     lines += [
         "| detector | standard | reward low FP | reward low FN | windows hit (std) "
-        "| FP rows (std) | published |",
-        "|---|---|---|---|---|---|---|",
+        "| FP rows (std) | thresholds (std / low FP / low FN) | published |",
+        "|---|---|---|---|---|---|---|---|",
     ]
     for detector, by_file in scores.items():
         results = [corpus.sweep(by_file, p) for p in profiles]
@@ -255,6 +255,8 @@ def main() -> int:
             + " | ".join(f"{r.normalised:.2f}" for r in results)
             + f" | {results[0].detected_windows}/{corpus.total_windows}"
             + f" | {results[0].false_positive_rows} | "
+            + " / ".join(f"{r.threshold:.3f}" for r in results)
+            + " | "
             + (" / ".join(fmt(x) for x in published) if published else "—")
             + " |"
         )

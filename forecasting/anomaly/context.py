@@ -15,7 +15,9 @@ with a right part (the facts of the value that followed). At each step:
 ``raw = (1 - active/selected + new/possible) / 2``: high when little of the current input
 was predicted and much of it had to be learnt. A raw score at or above ``threshold`` opens a
 rest period during which nothing is reported, so one novelty raises one alarm, and a memory
-that is still learning (raw scores high) stays silent until it has settled.
+that is still learning (raw scores high) stays silent until it has settled. A reported score
+at or above ``report_level`` (an alarm, though below ``threshold``) is followed by a shorter
+silence of ``report_rest`` points, so that a run of middling novelties raises one alarm too.
 
 Unlike the original, which quantises over the whole file's minimum and maximum, the range
 here is learnt online: it expands to any value outside it (by ``margin`` of the new span, so
@@ -256,6 +258,8 @@ class ContextDetector:
         "levels",
         "margin",
         "max_contexts",
+        "report_level",
+        "report_rest",
         "rest",
         "threshold",
         "value_bits",
@@ -269,8 +273,10 @@ class ContextDetector:
         margin: float = 0.5,
         warmup: int = 150,
         rest: int = 60,
-        threshold: float = 0.75,
+        threshold: float = 0.8,
         max_contexts: int = 20000,
+        report_level: float = 0.7,
+        report_rest: int = 30,
     ) -> None:
         self.value_bits = value_bits
         self.levels = (1 << value_bits) - 1
@@ -279,6 +285,8 @@ class ContextDetector:
         self.rest = rest
         self.threshold = threshold
         self.max_contexts = max_contexts
+        self.report_level = report_level
+        self.report_rest = report_rest
         self._memory = ContextMemory(sensor_bits=2 * value_bits)
         self._low = math.nan
         self._high = math.nan
@@ -325,7 +333,10 @@ class ContextDetector:
         raw = self._memory.step(self._facts(value))
         quiet = self._quiet
         reported = raw if quiet >= self.rest and seen > self.warmup else 0.0
-        self._quiet = quiet + 1 if raw < self.threshold else 0
+        quiet = quiet + 1 if raw < self.threshold else 0
+        if reported >= self.report_level:  # an alarm: a shorter silence follows it
+            quiet = min(quiet, self.rest - self.report_rest)
+        self._quiet = quiet
         return raw, reported
 
     def state(self) -> dict[str, Any]:

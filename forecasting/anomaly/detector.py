@@ -8,11 +8,14 @@ For every point, in order, using only points already seen:
 3. ``Cusum`` accumulates small persistent deviations into level-shift evidence;
 4. the largest of these raw scores goes through ``ScoreLikelihood``, which turns it into a
    tail probability for *this* series (``confidence``) and a log-scaled score;
-5. a refractory filter lowers the score of an anomaly that is still going on and not
-   getting worse, so one incident raises one alert rather than one per point;
+5. a refractory filter lowers the score of an anomaly that is no more surprising than the
+   last one that fired, so one incident raises one alert rather than one per point: the
+   last firing's surprise is a bar that falls tenfold every ``2.3 * refractory_decay``
+   points (a huge spike keeps smaller repeats quiet for longer than a small one does) and
+   drops to zero ``refractory`` points after it;
 6. ``ContextDetector`` (a contextual detector after CAD OSE) quantises the value over the
    range learnt so far and reports how much of it its learnt contexts failed to predict,
-   once per novelty (a rest period follows each report).
+   once per novelty (a rest period follows each strong novelty, a shorter one each alarm).
 
 The reported ``score`` is the larger of the contextual score and ``statistical_weight``
 times the statistical score (steps 1-5): the contextual detector catches new patterns of
@@ -44,8 +47,12 @@ from forecasting.anomaly.robust import RobustLevel
 
 __all__ = ["BatchResult", "Detector", "DetectorConfig", "StateError"]
 
-STATE_VERSION = 2
-_READABLE_VERSIONS = (1, 2)  # version 1 had no contextual detector: it starts fresh
+STATE_VERSION = 3
+# version 1 had no contextual detector: it starts fresh; versions 1 and 2 kept the last
+# firing's score (not its surprise) and had a flat refractory bar: they are migrated so
+# that the detector continues exactly as it would have (see ``from_state``)
+_READABLE_VERSIONS = (1, 2, 3)
+_PEAK_SURPRISE_MAX = 1e300  # a saved score of 1.0 (surprise beyond float range) migrates here
 _DAY = 86400.0
 _LARGEST = 1e150  # beyond this a value is treated as missing: its square would overflow
 _WEEK = 7 * _DAY
@@ -73,7 +80,8 @@ class DetectorConfig:
     cusum_weight: float = 4.0  # raw score given to a just-confirmed level shift
     likelihood_window: int = 2000  # points of raw-score history behind the likelihood
     likelihood_short: int = 1  # points averaged before the likelihood is computed
-    refractory: int = 220  # points during which an ongoing anomaly must get worse to re-fire
+    refractory: int = 1000  # points during which an ongoing anomaly must get worse to re-fire
+    refractory_decay: float = 300.0  # e-folding points of that bar (surprise); 0 = flat bar
     damp: float = 0.3  # factor applied to the score of a not-worse repeat inside that time
     half_surprise: float = 10.0  # -log10(tail) that maps to score 0.5
     band: float = 3.0  # half-width of the expected band, in standard deviations
@@ -84,7 +92,9 @@ class DetectorConfig:
     context_margin: float = 0.5  # the learnt range grows by this share of the new span
     context_warmup: int = 150  # points before the contextual detector may report
     context_rest: int = 60  # points of silence after a novelty (raw >= threshold)
-    context_threshold: float = 0.75  # raw contextual score that opens a rest period
+    context_threshold: float = 0.8  # raw contextual score that opens a rest period
+    context_report_level: float = 0.7  # a reported contextual score this high is an alarm
+    context_report_rest: int = 30  # points of silence after such an alarm
     context_max: int = 20000  # contexts kept before the memory starts afresh
     statistical_weight: float = 0.7  # weight of the statistical score in the final score
 
@@ -93,6 +103,14 @@ class DetectorConfig:
             raise ValueError(f"warmup must be at least 1 point, got {self.warmup}")
         if self.history < 8:
             raise ValueError(f"history must be at least 8 points, got {self.history}")
+        if not (self.refractory_decay >= 0.0 and math.isfinite(self.refractory_decay)):
+            raise ValueError(
+                f"refractory_decay must be a finite number >= 0, got {self.refractory_decay}"
+            )
+        if self.context_report_rest < 0:
+            raise ValueError(
+                f"context_report_rest must be at least 0, got {self.context_report_rest}"
+            )
         if not 0.0 <= self.damp <= 1.0:
             raise ValueError(f"damp must be within [0, 1], got {self.damp}")
         if not 1 <= self.context_bits <= 8:
@@ -170,12 +188,14 @@ class Detector:
                 rest=config.context_rest,
                 threshold=config.context_threshold,
                 max_contexts=config.context_max,
+                report_level=config.context_report_level,
+                report_rest=config.context_report_rest,
             )
             if config.context
             else None
         )
         self._last_ts = math.nan
-        self._peak = 0.0  # the last score that fired
+        self._peak = 0.0  # the surprise (-log10 tail) of the last point that fired
         self._age = 0  # points since it fired
         self._short_error = math.nan  # short mean of |standardised residual|
 
@@ -274,11 +294,14 @@ class Detector:
 
         confidence = 1.0 - 10.0 ** (-surprise)
         score = surprise_score(surprise, config.half_surprise)
-        # refractory: inside an ongoing incident, only a worse point is news
-        cap = self._peak if self._age < config.refractory else 0.0
-        self._age += 1
-        if score > cap:
-            self._peak, self._age = score, 0
+        # refractory: inside an ongoing incident, only a more surprising point is news
+        age = self._age
+        cap = self._peak if age < config.refractory else 0.0
+        if cap and config.refractory_decay:
+            cap *= math.exp(-age / config.refractory_decay)
+        self._age = age + 1
+        if surprise > cap:
+            self._peak, self._age = surprise, 0
         else:
             score *= config.damp
         score = max(novelty, config.statistical_weight * score)
@@ -339,10 +362,16 @@ class Detector:
         known = {f.name for f in fields(DetectorConfig)}
         if not isinstance(raw_config, dict) or set(raw_config) - known:
             raise StateError(f"saved detector config has unknown fields: {raw_config!r}")
+        if version < 3:  # no decaying bar and no rest after an alarm then: keep it so
+            raw_config = {"refractory_decay": 0.0, "context_report_rest": 0, **raw_config}
         try:
             detector = cls(float(require(state, "step")), DetectorConfig(**raw_config))
             detector._last_ts = decode_float(require(state, "last_ts"), "last_ts")
-            detector._peak = decode_float(require(state, "peak"), "peak")
+            peak = decode_float(require(state, "peak"), "peak")
+            if version < 3:  # a score s/(s + half) then; its surprise s now
+                half = detector.config.half_surprise
+                peak = half * peak / (1.0 - peak) if peak < 1.0 else _PEAK_SURPRISE_MAX
+            detector._peak = peak
             detector._age = int(require(state, "age"))
             detector._short_error = decode_float(require(state, "short_error"), "short_error")
             detector._baseline.restore(require(state, "baseline"))

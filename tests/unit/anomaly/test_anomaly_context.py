@@ -154,3 +154,18 @@ def test_values_too_large_for_arithmetic_are_missing_and_state_stays_json() -> N
     assert all(p.reason == Reason.MISSING for p in points if abs(p.observed) > 1e150)
     assert all(0.0 <= p.score <= 1.0 and 0.0 <= p.confidence <= 1.0 for p in points)
     json.dumps(detector.state(), allow_nan=False)
+
+
+def test_an_alarm_below_the_rest_threshold_is_followed_by_a_short_silence() -> None:
+    rng = np.random.default_rng(11)
+    values = np.cumsum(rng.normal(0.0, 1.0, 3000)).tolist()  # a random walk: novelties
+    detector = ContextDetector(warmup=20, rest=12, threshold=0.9, report_level=0.5, report_rest=6)
+    reported = [r for _, r in feed(detector, values)]
+    alarms = [i for i, r in enumerate(reported) if r >= 0.5]
+    assert len(alarms) > 5
+    for i in alarms:
+        assert all(r == 0.0 for r in reported[i + 1 : i + 7])
+    # without the short silence, some alarm is followed by another report within 6 points
+    free = ContextDetector(warmup=20, rest=12, threshold=0.9, report_level=0.5, report_rest=0)
+    plain = [r for _, r in feed(free, values)]
+    assert any(any(r > 0.0 for r in plain[i + 1 : i + 7]) for i, r in enumerate(plain) if r >= 0.5)

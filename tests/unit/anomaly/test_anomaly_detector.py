@@ -175,3 +175,56 @@ def test_constant_series_of_any_magnitude_stays_quiet(level: float, n: int) -> N
     detector = Detector(60.0)
     points = [detector.update(i * 60.0, level) for i in range(n)]
     assert all(p.confidence < 0.99 for p in points)
+
+
+def test_a_smaller_repeat_is_damped_until_the_refractory_bar_has_decayed() -> None:
+    """The bar a repeat must beat is the last firing's surprise, decaying with time."""
+    rng = np.random.default_rng(3)
+    values = 10.0 + rng.normal(0.0, 1.0, 1400)
+    values[600] += 60.0  # a large spike fires
+    values[900] += 30.0  # a smaller one, 300 points later: still under the bar
+    values[1200] += 30.0  # the same, 600 points later: the bar has decayed
+    statistical = DetectorConfig(context=False)
+
+    def spikes(config: DetectorConfig, series: np.ndarray) -> list[float]:
+        points = run(series, Detector(60.0, config))
+        return [points[i].score for i in (600, 900, 1200)]
+
+    first, soon, late = spikes(statistical, values)
+    assert first > 0.6 and late > 0.6
+    assert soon < 0.5 * first  # damped
+    flat = DetectorConfig(context=False, refractory=220, refractory_decay=0.0)
+    assert spikes(flat, values)[1] > 0.6  # a flat bar that ends after 220 points: it re-fires
+    bigger = values.copy()
+    bigger[900] += 200.0  # a worse repeat is news even right after the first
+    assert spikes(statistical, bigger)[1] >= first
+
+
+def test_a_version_2_state_is_migrated_and_continues_as_it_would_have() -> None:
+    """Version 2 kept the last firing's score and had a flat refractory bar and no rest
+    after a contextual alarm; restoring it continues with exactly that behaviour."""
+    values = daily_series(5)
+    values[3 * DAY + 7] += 40.0
+    values[3 * DAY + 100] += 25.0
+    old = DetectorConfig(refractory=220, refractory_decay=0.0, context_report_rest=0)
+    whole = run(values, Detector(STEP, old))
+    cut = 3 * DAY + 50  # inside the refractory time of the first spike
+    first = Detector(STEP, old)
+    run(values[:cut], first)
+    state = json.loads(json.dumps(first.state(), allow_nan=False))
+    state["version"] = 2
+    for key in ("refractory_decay", "context_report_level", "context_report_rest"):
+        del state["config"][key]
+    half = state["config"]["half_surprise"]
+    assert state["peak"] > 0.0  # the spike fired: there is a bar to migrate
+    state["peak"] = state["peak"] / (state["peak"] + half)  # version 2 saved the score
+    resumed = run(values[cut:], Detector.from_state(state), start=cut)
+    assert [p.score for p in resumed] == pytest.approx([p.score for p in whole[cut:]])
+    assert [p.reason for p in resumed] == [p.reason for p in whole[cut:]]
+
+
+def test_bad_refractory_decay_is_refused() -> None:
+    with pytest.raises(ValueError, match="refractory_decay"):
+        DetectorConfig(refractory_decay=-1.0)
+    with pytest.raises(ValueError, match="context_report_rest"):
+        DetectorConfig(context_report_rest=-1)
