@@ -1,17 +1,30 @@
 """An informer-like cache of one resource kind: list, then watch, in a thread.
 
-The cache lists the objects, then watches from the list's resourceVersion. A watch
-that ends cleanly (its ``timeoutSeconds``) is resumed from the last seen
-resourceVersion; a 410 Gone, a dropped connection or any error re-lists from scratch
-(after a bounded, growing delay for errors), and every ``resync_seconds`` a full
-re-list replaces the contents, so a missed DELETE cannot linger. ``staleness()`` says
-how long since the cache last heard from the API server, so callers can refuse to
-act on old data.
+The cache lists the objects, then watches from the list's resourceVersion with
+``allowWatchBookmarks``, so the server's BOOKMARK events keep the remembered
+resourceVersion current even when nothing of this kind changes. As client-go's
+reflector does, a watch that ends — the server's ``timeoutSeconds``, a dropped
+connection, an API server that cannot be reached for a while — is *resumed* from the
+last resourceVersion seen, with no LIST: the server replays what happened meanwhile.
+Only an expired resourceVersion (410 Gone, as an HTTP status or an in-stream ERROR
+event, "too old resource version") lists again, and so does a failure the cache cannot
+classify as a network or server-availability problem.
+
+Failures back off: a growing, jittered delay from ``backoff_initial`` up to
+``backoff_max``, reset only by a healthy watch (one that delivered an event or lasted
+at least ``HEALTHY_WATCH_SECONDS``). A watch the server ends at once with nothing in it
+is a failure too, so nothing loops hot. Each failure is counted in ``stats``
+(``errors``, ``failures_in_a_row``, ``backoff_seconds``); the first, then every
+power-of-two and every 30th in a row, is logged as a warning, and the recovery after
+them is logged. Every ``resync_seconds`` a full re-list still replaces the contents, so
+a missed DELETE cannot linger. ``staleness()`` says how long since the cache last
+heard from the API server, so callers can refuse to act on old data.
 """
 
 from __future__ import annotations
 
 import logging
+import random
 import threading
 import time
 from collections.abc import Callable
@@ -19,20 +32,30 @@ from dataclasses import dataclass
 from typing import Any
 
 from agent.adapters.kube_api import KubeApi, WatchExpiredError, interrupt
+from agent.errors import TransientError
 
-__all__ = ["CacheStats", "WatchCache"]
+__all__ = ["HEALTHY_WATCH_SECONDS", "CacheStats", "WatchCache"]
 
 log = logging.getLogger(__name__)
 Obj = dict[str, Any]
+
+# A watch that delivered nothing and ended sooner than this is treated as a failure
+# (client-go's reflector uses the same one-second rule for "very short watch").
+HEALTHY_WATCH_SECONDS = 1.0
 
 
 @dataclass
 class CacheStats:
     lists: int = 0
-    watches: int = 0
-    expired: int = 0  # 410 Gone answers
-    errors: int = 0  # dropped connections and failed requests
-    events: int = 0
+    watches: int = 0  # watch requests opened, after a list or resumed
+    resumes: int = 0  # of which not straight after a list: from the remembered version
+    expired: int = 0  # 410 Gone answers (each followed by a re-list)
+    errors: int = 0  # failed requests, dropped connections, empty short watches
+    events: int = 0  # ADDED / MODIFIED / DELETED applied
+    bookmarks: int = 0
+    disconnects: int = 0  # watch streams cut mid-flight (then resumed)
+    failures_in_a_row: int = 0  # reset by a healthy watch
+    backoff_seconds: float = 0.0  # the delay waited after the latest failure
     last_error: str | None = None
 
 
@@ -49,12 +72,14 @@ class WatchCache:
         watch_timeout: int = 60,
         backoff_initial: float = 0.2,
         backoff_max: float = 10.0,
+        backoff_jitter: float = 0.2,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.api, self.kind, self.namespace = api, kind, namespace
         self.resync_seconds = resync_seconds
         self.watch_timeout = watch_timeout
         self.backoff_initial, self.backoff_max = backoff_initial, backoff_max
+        self.backoff_jitter = backoff_jitter
         self.stats = CacheStats()
         self._clock = clock
         self._objects: dict[tuple[str, str], Obj] = {}
@@ -69,6 +94,14 @@ class WatchCache:
         self._resource_version = ""
         self._last_list = float("-inf")
         self._last_contact = float("-inf")
+        self._delay = backoff_initial
+        self._random = random.Random()
+
+    @property
+    def resource_version(self) -> str:
+        """Where the next watch starts: the latest list, event or bookmark."""
+        with self._lock:
+            return self._resource_version
 
     # ------------------------------------------------------------------ queries
 
@@ -128,56 +161,118 @@ class WatchCache:
     # --------------------------------------------------------------------- loop
 
     def _run(self) -> None:
-        delay = self.backoff_initial
         must_list = True
         while not self._stop.is_set():
+            after_list = False
             try:
                 if must_list or self._clock() - self._last_list >= self.resync_seconds:
                     self.relist()
-                    must_list = False
-                self._watch_until_timeout()
-                delay = self.backoff_initial
-            except WatchExpiredError as expired:
-                self.stats.expired += 1
-                log.info("watch of %s expired (%s); listing again", self.kind, expired)
-                must_list = True
-            except Exception as exc:  # any failure: back off, then list afresh
+                    must_list, after_list = False, True
+                healthy, ended = self._watch_until_timeout(resumed=not after_list)
+            except Exception as exc:
                 if self._stop.is_set():
                     break
-                self.stats.errors += 1
-                self.stats.last_error = f"{type(exc).__name__}: {exc}"
-                log.warning(
-                    "watch of %s failed (%s); listing again in %.1fs",
-                    self.kind,
-                    self.stats.last_error,
-                    delay,
-                )
-                must_list = True
-                self._stop.wait(delay)
-                delay = min(delay * 2, self.backoff_max)
+                problem = f"{type(exc).__name__}: {exc}"
+                if _is_expired(exc):
+                    self.stats.expired += 1
+                    log.info("watch of %s expired (%s); listing again", self.kind, problem)
+                    must_list = True
+                    if after_list:  # expired straight after a list: do not loop on it
+                        self._failed(problem, "listing again")
+                    continue
+                # The server unreachable, overloaded or failing: its watch history is
+                # still there, so resume; anything else: start again from a list.
+                must_list = must_list or not _is_unavailable(exc)
+                self._failed(problem, "listing again" if must_list else "resuming the watch")
+                continue
+            if healthy:
+                self._recovered()
+            elif not self._stop.is_set():
+                self._failed(ended, "resuming the watch")
 
-    def _remember_response(self, response: Any) -> None:
-        self._response = response
+    def _failed(self, problem: str, next_step: str) -> None:
+        """Count a failure, log it (rate-limited), and wait the backoff delay."""
+        self.stats.errors += 1
+        self.stats.failures_in_a_row += 1
+        self.stats.last_error = problem
+        base = self._delay
+        delay = min(self.backoff_max, base * (1.0 + self.backoff_jitter * self._random.random()))
+        self._delay = min(base * 2, self.backoff_max)
+        self.stats.backoff_seconds = delay
+        count = self.stats.failures_in_a_row
+        loud = count & (count - 1) == 0 or count % 30 == 0
+        log.log(
+            logging.WARNING if loud else logging.DEBUG,
+            "watch of %s failed (%s), %d in a row; %s in %.1fs",
+            self.kind,
+            problem,
+            count,
+            next_step,
+            delay,
+        )
+        self._stop.wait(delay)
 
-    def _watch_until_timeout(self) -> None:
+    def _recovered(self) -> None:
+        if self.stats.failures_in_a_row:
+            log.info(
+                "watch of %s is healthy again after %d failures in a row",
+                self.kind,
+                self.stats.failures_in_a_row,
+            )
+        self.stats.failures_in_a_row = 0
+        self._delay = self.backoff_initial
+
+    def _watch_until_timeout(self, *, resumed: bool) -> tuple[bool, str]:
+        """Watch from the remembered resourceVersion until the stream ends.
+
+        Returns whether the watch was healthy (delivered an event, bookmarks included,
+        or lasted ``HEALTHY_WATCH_SECONDS``) and how it ended. A connection lost after
+        the stream opened ends the watch like a timeout does (it is resumed); failing to
+        open it, a 410 and anything unexpected raise.
+        """
         self.stats.watches += 1
+        if resumed:
+            self.stats.resumes += 1
         remaining = self.resync_seconds - (self._clock() - self._last_list)
         timeout = max(1, int(min(self.watch_timeout, remaining)))
+        opened = False
+
+        def remember(response: Any) -> None:
+            nonlocal opened
+            opened = True
+            self._response = response
+
+        started, received = time.monotonic(), 0
+        ended = "the server ended the watch"
         events = self.api.watch(
             self.kind,
             self.namespace,
-            self._resource_version,
+            self.resource_version,
             timeout_seconds=timeout,
-            on_response=self._remember_response,
+            on_response=remember,
         )
         try:
             for event in events:
                 if self._stop.is_set():
-                    return
+                    break
+                received += 1
                 self._apply(event)
+                if received == 1:
+                    self._recovered()  # the server answers again: end any backoff
+            else:
+                self._last_contact = self._clock()
+        except Exception as exc:
+            if not opened or not _is_unavailable(exc):
+                raise
+            self.stats.disconnects += 1
+            ended = f"connection lost: {type(exc).__name__}: {exc}"
         finally:
             self._response = None
-        self._last_contact = self._clock()
+        lasted = time.monotonic() - started
+        healthy = received > 0 or lasted >= HEALTHY_WATCH_SECONDS
+        if not healthy:
+            ended = f"{ended} after {lasted:.2f}s with no events"
+        return healthy, ended
 
     def _apply(self, event: Obj) -> None:
         kind, obj = event.get("type"), event.get("object") or {}
@@ -198,10 +293,38 @@ class WatchCache:
                         del self._by_namespace[key[0]]
             if version:
                 self._resource_version = version
-        self.stats.events += 1
+        if kind == "BOOKMARK":
+            self.stats.bookmarks += 1
+        else:
+            self.stats.events += 1
         self._last_contact = self._clock()
 
 
 def _key(obj: Obj) -> tuple[str, str]:
     meta = obj.get("metadata") or {}
     return (meta.get("namespace") or "", meta.get("name", ""))
+
+
+def _is_expired(exc: BaseException) -> bool:
+    """A 410 Gone in any form: the in-stream ERROR event (``WatchExpiredError``), an
+    HTTP 410 answer (translated, with the client's exception as its cause), or the API
+    server's "too old resource version" message."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if isinstance(current, WatchExpiredError) or getattr(current, "status", None) == 410:
+            return True
+        if "too old resource version" in str(current).lower():
+            return True
+        current = current.__cause__ or current.__context__
+    return False
+
+
+def _is_unavailable(exc: BaseException) -> bool:
+    """A network failure, timeout, 429 or 5xx (``TransientError`` once the client's
+    bounded retries are spent): the server, not the cache's resourceVersion, is the
+    problem, so the watch resumes where it was."""
+    import urllib3
+
+    return isinstance(exc, (TransientError, urllib3.exceptions.HTTPError, OSError, TimeoutError))

@@ -95,6 +95,7 @@ class _Controls:
     watch_generation: int = 0
     open_watches: int = 0
     stopping: bool = False
+    connections: set[socket.socket] = field(default_factory=set)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
 
@@ -131,17 +132,35 @@ class FakeApiServer:
         self.bookmark_interval = bookmark_interval
         self.default_watch_timeout = default_watch_timeout
         self._controls = _Controls()
-        handler = type("Handler", (_Handler,), {"api": self})
-        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-        self._httpd.daemon_threads = True
+        self._handler = type("Handler", (_Handler,), {"api": self})
+        self._httpd = self._bind(0)
+        self._thread: threading.Thread | None = None
+        self._down = False
+        host, port = self._httpd.server_address[:2]
+        self._port = int(port)
+        self.url = f"http://{host!s}:{port}"
+
+    def _bind(self, port: int) -> ThreadingHTTPServer:
+        httpd = ThreadingHTTPServer(("127.0.0.1", port), self._handler)
+        httpd.daemon_threads = True
+        return httpd
+
+    def _serve_in_thread(self) -> None:
         self._thread = threading.Thread(
             target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
         )
-        host, port = self._httpd.server_address[:2]
-        self.url = f"http://{host!s}:{port}"
+        self._thread.start()
+
+    def _close_listener(self) -> None:
+        if self._thread is not None:  # shutdown() waits for a running serve_forever
+            self._httpd.shutdown()
+        self._httpd.server_close()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+            self._thread = None
 
     def start(self) -> FakeApiServer:
-        self._thread.start()
+        self._serve_in_thread()
         return self
 
     def stop(self) -> None:
@@ -149,9 +168,9 @@ class FakeApiServer:
             self._controls.stopping = True
         with self.store.cond:
             self.store.cond.notify_all()
-        self._httpd.shutdown()
-        self._httpd.server_close()
-        self._thread.join(timeout=5)
+        if not self._down:
+            self._close_listener()
+        self._cut_connections()
 
     def __enter__(self) -> FakeApiServer:
         return self
@@ -212,6 +231,40 @@ class FakeApiServer:
             self._controls.watch_generation += 1
         with self.store.cond:
             self.store.cond.notify_all()
+
+    @property
+    def down(self) -> bool:
+        return self._down
+
+    def go_down(self) -> None:
+        """An outage: stop listening (new connections are refused) and cut every open
+        connection, watch streams included, without an answer. The store and its watch
+        history live on (like etcd while an API server is unreachable), so a watch
+        resumed after ``come_back()`` from a version still in history gets the changes
+        it missed. (A restarted real API server also rebuilds its watch cache, so a
+        resume from before the restart is 410 Gone: call ``store.compact()`` to model
+        that.)"""
+        if self._down:
+            return
+        self._down = True
+        self._close_listener()
+        self.disconnect_watches()
+        self._cut_connections()
+
+    def come_back(self) -> None:
+        """End an outage: listen again on the same address (``url`` is unchanged)."""
+        if not self._down:
+            return
+        self._httpd = self._bind(self._port)
+        self._down = False
+        self._serve_in_thread()
+
+    def _cut_connections(self) -> None:
+        with self._controls.lock:
+            connections = list(self._controls.connections)
+        for connection in connections:
+            with contextlib.suppress(OSError):
+                connection.shutdown(socket.SHUT_RDWR)
 
     # ------------------------------------------------------- used by the handler
 
@@ -284,6 +337,17 @@ class _Handler(BaseHTTPRequestHandler):
 
     def log_message(self, format: str, *args: Any) -> None:
         """Silence the default stderr access log."""
+
+    def setup(self) -> None:
+        super().setup()
+        with self.api._controls.lock:
+            self.api._controls.connections.add(self.connection)
+
+    def finish(self) -> None:
+        with self.api._controls.lock:
+            self.api._controls.connections.discard(self.connection)
+        with contextlib.suppress(OSError):
+            super().finish()
 
     # ----------------------------------------------------------------- plumbing
 

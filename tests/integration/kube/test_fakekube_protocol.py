@@ -306,3 +306,88 @@ def test_fault_injection_and_forbid(fake: FakeApiServer) -> None:
         request(fake, "GET", "/api/v1/pods")
     verbs = {(r.verb, r.resource) for r in fake.requests}
     assert ("list", "pods") in verbs and ("create", "pods/eviction") in verbs
+
+
+def test_watch_from_a_version_replays_later_changes_and_bookmarks_the_latest(
+    fake: FakeApiServer,
+) -> None:
+    seed_deployment(fake.store, "web", namespace="shop", replicas=1)
+    start = json.loads(request(fake, "GET", DEPLOYMENTS).data)["metadata"]["resourceVersion"]
+    fake.store.modify("Deployment", "shop", "web", lambda d: d["spec"].update(replicas=2))
+    seed_node(fake.store, "node-1")  # not a Deployment: not sent, but bookmarked past
+    fake.store.modify("Deployment", "shop", "web", lambda d: d["spec"].update(replicas=3))
+    latest = fake.store.resource_version
+    began = time.monotonic()
+    response = HTTP.request(
+        "GET",
+        f"{fake.url}{DEPLOYMENTS}?watch=true&resourceVersion={start}&timeoutSeconds=1"
+        "&allowWatchBookmarks=true",
+    )
+    lasted = time.monotonic() - began
+    events = read_watch(response)
+    changes = [e for e in events if e["type"] != "BOOKMARK"]
+    assert [(e["type"], e["object"]["spec"]["replicas"]) for e in changes] == [
+        ("MODIFIED", 2),
+        ("MODIFIED", 3),
+    ]  # only what came after ``start``, in order
+    versions = [int(e["object"]["metadata"]["resourceVersion"]) for e in changes]
+    assert versions == sorted(versions) and versions[0] > int(start)
+    assert events[-1]["type"] == "BOOKMARK"
+    assert int(events[-1]["object"]["metadata"]["resourceVersion"]) == latest
+    assert 1.0 <= lasted < 3.0  # timeoutSeconds ends the stream cleanly
+
+    # Without allowWatchBookmarks there are none, and the stream still ends on time.
+    response = HTTP.request(
+        "GET", f"{fake.url}{DEPLOYMENTS}?watch=true&resourceVersion={latest}&timeoutSeconds=1"
+    )
+    assert response.status == 200 and read_watch(response) == []
+
+
+def test_watch_older_than_the_bounded_history_is_410() -> None:
+    server = start_fake_apiserver(history_limit=3)
+    try:
+        first = server.store.resource_version
+        for index in range(5):
+            seed_node(server.store, f"node-{index}")
+        nodes = f"{server.url}/api/v1/nodes?watch=true&timeoutSeconds=1&resourceVersion="
+        (expired,) = read_watch(HTTP.request("GET", nodes + str(first)))
+        assert expired["type"] == "ERROR" and expired["object"]["code"] == 410
+        floor = server.store.resource_version - 3  # the last three changes are kept
+        kept = read_watch(HTTP.request("GET", nodes + str(floor)))
+        assert [e["object"]["metadata"]["name"] for e in kept] == ["node-2", "node-3", "node-4"]
+        (just_too_old,) = read_watch(HTTP.request("GET", nodes + str(floor - 1)))
+        assert just_too_old["object"]["code"] == 410
+    finally:
+        server.stop()
+
+
+def test_outage_refuses_connections_and_cuts_watches_then_serves_the_same_store(
+    fake: FakeApiServer,
+) -> None:
+    seed_deployment(fake.store, "web", namespace="shop", replicas=1)
+    start = fake.store.resource_version
+    stream = HTTP.request(
+        "GET",
+        f"{fake.url}{DEPLOYMENTS}?watch=true&resourceVersion={start}&timeoutSeconds=30",
+        preload_content=False,
+    )
+    deadline = time.monotonic() + 5
+    while fake.open_watches < 1 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    url = fake.url
+    fake.go_down()
+    assert fake.down
+    with pytest.raises(urllib3.exceptions.HTTPError):
+        stream.read()  # cut without the final chunk
+    with pytest.raises(urllib3.exceptions.HTTPError):
+        request(fake, "GET", DEPLOYMENTS)  # connection refused
+    fake.store.modify("Deployment", "shop", "web", lambda d: d["spec"].update(replicas=4))
+    fake.come_back()
+    assert fake.url == url and not fake.down
+    assert json.loads(request(fake, "GET", DEPLOYMENTS).data)["items"][0]["spec"]["replicas"] == 4
+    resumed = read_watch(
+        HTTP.request(
+            "GET", f"{fake.url}{DEPLOYMENTS}?watch=true&resourceVersion={start}&timeoutSeconds=1"
+        )
+    )
+    assert [(e["type"], e["object"]["spec"]["replicas"]) for e in resumed] == [("MODIFIED", 4)]
