@@ -8,15 +8,19 @@
     slack.fail_next("chat.postMessage", 429, retry_after=1)   # or 500
     slack.go_unreachable()                                   # connection refused
     slack.calls_to("chat.update")                             # what was called, in order
+    sockets = slack.attach_socket_mode()      # Socket Mode: a websocket server on 127.0.0.1
+    sockets.push_interactive(payload); sockets.wait_for_ack(envelope_id)
     slack.stop()
 
 Faithful: method names and paths, the bearer token check, ``ok``/``error`` bodies with
 HTTP 200 for API errors, 429 with ``Retry-After`` and an HTML 500, JSON and form
 request bodies, ``chat.update`` only on existing messages, threads needing a parent,
 the v0 request signature and the ``block_actions`` payload shape. Not modelled:
-pagination, per-method rate tiers, channel membership, message formatting, Socket
-Mode websockets (no Slack websocket server exists here; Socket Mode is tested by
-handing the listener a constructed ``SocketModeRequest``).
+pagination, per-method rate tiers, channel membership, message formatting. Socket
+Mode (``socket_mode.py``) is a real websocket server (RFC 6455 over plain TCP) handing
+out single-use URLs through ``apps.connections.open``, sending ``hello``, delivering
+``interactive`` envelopes, collecting acknowledgements, and asking clients to reconnect
+(``disconnect``) or dropping them; its docstring lists what is not modelled.
 """
 
 from __future__ import annotations
@@ -29,15 +33,19 @@ from tests.fakeslack.interactions import (
     signed_interaction,
 )
 from tests.fakeslack.server import Call, FakeSlack, Message, start_fake_slack
+from tests.fakeslack.socket_mode import SocketConnection, SocketModeServer, websocket_accept
 
 __all__ = [
     "Call",
     "FakeSlack",
     "InteractionServer",
     "Message",
+    "SocketConnection",
+    "SocketModeServer",
     "block_actions_payload",
     "post",
     "sign",
     "signed_interaction",
     "start_fake_slack",
+    "websocket_accept",
 ]

@@ -7,7 +7,9 @@ answers them: HTTP 200 with ``{"ok": false, "error": ...}`` for API errors, a be
 token checked on every call, JSON or form bodies, messages that can only be updated if
 they exist, threads that need a parent. It records every call for assertions and can
 be told to misbehave: answer 429 with ``Retry-After``, answer 500, or stop listening
-altogether (connection refused).
+altogether (connection refused). ``attach_socket_mode()`` adds the Socket Mode websocket
+stand-in (``tests.fakeslack.socket_mode``), whose URLs ``apps.connections.open`` then
+hands out; without it that URL leads nowhere a websocket client can connect to.
 """
 
 from __future__ import annotations
@@ -24,6 +26,8 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
+
+from tests.fakeslack.socket_mode import SocketModeServer
 
 __all__ = ["Call", "FakeSlack", "Message", "start_fake_slack"]
 
@@ -83,6 +87,7 @@ class FakeSlack:
         self.port = int(self._server.server_address[1])
         self.url = f"http://127.0.0.1:{self.port}"
         self.reachable = True
+        self.socket_mode: SocketModeServer | None = None
 
     # ------------------------------------------------------------ control
     def start(self) -> FakeSlack:
@@ -90,14 +95,25 @@ class FakeSlack:
         return self
 
     def stop(self) -> None:
+        self._stop_http()
+        if self.socket_mode is not None:
+            self.socket_mode.stop()
+
+    def go_unreachable(self) -> None:
+        """Stop listening: every later Web API call gets 'connection refused'."""
+        self._stop_http()
+
+    def _stop_http(self) -> None:
         if self.reachable:
             self._server.shutdown()
             self._server.server_close()
             self.reachable = False
 
-    def go_unreachable(self) -> None:
-        """Stop listening: every later call gets 'connection refused'."""
-        self.stop()
+    def attach_socket_mode(self) -> SocketModeServer:
+        """Start the Socket Mode websocket stand-in; ``apps.connections.open`` points at it."""
+        if self.socket_mode is None:
+            self.socket_mode = SocketModeServer().start()
+        return self.socket_mode
 
     def fail_next(
         self, method: str, status: int, *, times: int = 1, retry_after: float | None = None
@@ -223,6 +239,8 @@ class FakeSlack:
         }
 
     def _connections_open(self, p: dict[str, Any]) -> dict[str, Any]:
+        if self.socket_mode is not None:  # a new single-use URL on the websocket stand-in
+            return {"ok": True, "url": self.socket_mode.new_url()}
         # Not a websocket server: a client that follows this URL fails its handshake.
         return {"ok": True, "url": f"ws://127.0.0.1:{self.port}/link/?ticket=fake-ticket"}
 

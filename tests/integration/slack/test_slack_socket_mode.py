@@ -1,9 +1,12 @@
 """Socket Mode: the listener given constructed ``SocketModeRequest`` envelopes.
 
-No Slack websocket server exists here, so the websocket itself is not exercised: the
-request-handling function the client calls for each envelope is, with the same ledger,
-stand-in Web API and approvers as the HTTP path. Start-up is exercised as far as the
-Web API goes (``apps.connections.open`` on the stand-in).
+These tests call the request-handling function the client calls for each envelope
+directly, with the same ledger, stand-in Web API and approvers as the HTTP path, and
+exercise start-up as far as the Web API goes (``apps.connections.open``). They do not
+attach the websocket stand-in, so here the URL Slack hands out leads nowhere. The
+websocket itself (handshake, hello, envelopes and acknowledgements on the wire,
+reconnects, stop) is exercised with slack-sdk's real client in
+``test_slack_socket_mode_ws.py``, against ``tests/fakeslack/socket_mode.py``.
 """
 
 from __future__ import annotations
