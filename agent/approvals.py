@@ -293,6 +293,11 @@ class Approvals:
             )
         refused = _closed(question, now)
         if refused is not None:
+            if click_id is not None and self._click_recorded(question, actor, click_id):
+                # The same click delivered again (a Slack retry): already done, say nothing.
+                return AnswerOutcome(
+                    False, "Duplicate", "this click was already recorded", question
+                )
             return refused
         until: float | None = None
         if answer == "snoozed":
@@ -313,10 +318,26 @@ class Approvals:
             answer,
             actor,
             now,
-            {"question_id": question_id, "via": via, "reason": reason, "snooze_until": until},
+            {
+                "question_id": question_id,
+                "via": via,
+                "reason": reason,
+                "snooze_until": until,
+                "click_id": click_id,
+            },
         )
         self._follow_up(latest, answer, actor)
         return AnswerOutcome(True, "Recorded", f"recorded: {answer}", latest)
+
+    def _click_recorded(self, question: Question, actor: str, click_id: str) -> bool:
+        if question.answered_by != actor:
+            return False
+        return any(
+            row["kind"] == "answer"
+            and (row.get("detail") or {}).get("question_id") == question.id
+            and (row.get("detail") or {}).get("click_id") == click_id
+            for row in self.ledger.feedback_for(question.decision_id)
+        )
 
     def refuse(self, question_id: str, actor: str, why: str, now: float, *, via: str) -> None:
         """Record that someone not allowed tried to answer; the question is unchanged."""

@@ -635,7 +635,8 @@ class SlackReceiver:
             click.user_id,
             outcome.code,
         )
-        if not outcome.accepted:
+        if not outcome.accepted and outcome.code not in ("Duplicate", "Stale"):
+            # A redelivered click (Slack retries) is not news to the person who clicked.
             self._tell(click, outcome.message[:1].upper() + outcome.message[1:] + ".")
         return outcome
 

@@ -180,6 +180,13 @@ def test_simultaneous_retries_of_one_click_approve_once(rig: Rig) -> None:
         if f["kind"] == "answer"
     ]
     assert len(answers) == 1
+    # Once the winner is recorded, a further retry of the same click is silent: the
+    # clicker is not told "already approved by you" for a click they made once.
+    told = len(rig.slack.ephemerals)
+    assert post(rig.interactions.url, *request)[0] == 200
+    rig.drain()
+    assert len(rig.slack.ephemerals) == told
+    assert rig.answers.calls == [(asked.question_id, "approved", "U0ALICE")]
 
 
 def test_a_wrong_bot_token_is_a_permanent_error_naming_the_setting(rig: Rig) -> None:
