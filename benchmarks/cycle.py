@@ -1,7 +1,7 @@
 """One full observe-decide cycle of the daemon for N workloads, on one core.
 
     .venv/bin/python benchmarks/cycle.py --workloads 100,1000,10000 [--repeats 5]
-        [--json out.json] [--profile]
+        [--json out.json] [--profile] [--memory-sites 25] [--trim-setup]
 
 What runs, per N, in a child process of its own (so peak memory figures do not mix):
 
@@ -34,6 +34,15 @@ The storm threshold is raised to max(50, N/10) triggers a minute: with the defau
 the 10,000-workload cluster's seeded incidents are a storm, every decision is then
 skipped, and N would not run the same decision path. Timings come from a shared 2-core
 machine: indicative, not exact (the script prints the load average).
+
+``--trim-setup`` returns the heap pages freed by the benchmark's own set-up (warming the
+detector states and writing them to the ledger: work a previous daemon did) to the
+system with glibc's ``malloc_trim`` before the first cycle, so the daemon phases do not
+carry that residue; without it (the default, as in earlier runs) they do.
+
+``--memory-sites K`` traces allocations (``tracemalloc``, which slows everything down:
+the times of such a run mean nothing) from before the first cycle and prints the K
+source lines holding the most memory after the timed cycles.
 """
 
 from __future__ import annotations
@@ -67,6 +76,8 @@ if str(ROOT) not in sys.path:  # tests.fakekube lives in the repository, not the
 STEP = 60.0  # anomaly query step, seconds
 QUERY = "http_error_ratio"  # the shipped error-rate-pause-rollout runbook listens to it
 ENABLED = {"autonomic.dev/enabled": "true"}
+MEMORY_SITES = 0  # --memory-sites: how many allocation sites to print (0: do not trace)
+TRIM_SETUP = False  # --trim-setup: hand the set-up's freed heap back before the first cycle
 CLASSES = 8  # series shapes; one warmed detector state per shape
 WARM_POINTS = 3 * 1440  # three days of one-minute points fill the detector's history
 
@@ -650,6 +661,12 @@ def _measure(
     log("detector state saved; first cycle (restore + seeded incidents)")
 
     peak_setup = phase_peak_mb()  # cache sync and saving the detector states
+    if TRIM_SETUP:
+        trim_heap("after set-up")
+    if MEMORY_SITES:
+        import tracemalloc
+
+        tracemalloc.start()
     first: list[Timing] = []
     reset_peak()
     with timed(first):
@@ -688,6 +705,8 @@ def _measure(
             f"{Counter(h.outcome for h in handled)}"
         )
     peak_cycles = phase_peak_mb()
+    if MEMORY_SITES:
+        _report_memory_sites(MEMORY_SITES)
     save: list[Timing] = []
     reset_peak()
     profiler = _profiler() if profile else None
@@ -762,6 +781,42 @@ def _report_profile(profiler: Any) -> None:
     buffer = io.StringIO()
     pstats.Stats(profiler, stream=buffer).sort_stats("cumulative").print_stats(45)
     print(buffer.getvalue(), file=sys.stderr)
+
+
+def trim_heap(when: str) -> None:
+    """Return the C heap's free pages to the system (glibc ``malloc_trim``)."""
+    import ctypes
+    import ctypes.util
+    import gc
+
+    gc.collect()
+    before = rss_mb()
+    name = ctypes.util.find_library("c")
+    try:
+        libc = ctypes.CDLL(name)
+        trim = libc.malloc_trim
+    except (OSError, AttributeError, TypeError):
+        log(f"malloc_trim is not available ({name}): nothing trimmed {when}")
+        return
+    trim(0)
+    log(f"malloc_trim {when}: RSS {before:.0f} MB -> {rss_mb():.0f} MB")
+
+
+def _report_memory_sites(count: int) -> None:
+    """The source lines whose allocations are still alive (traced since the first cycle)."""
+    import gc
+    import tracemalloc
+
+    gc.collect()
+    snapshot = tracemalloc.take_snapshot()
+    tracemalloc.stop()
+    stats = snapshot.statistics("lineno")
+    total = sum(stat.size for stat in stats)
+    print(f"traced memory alive after the timed cycles: {total / 2**20:.1f} MB", file=sys.stderr)
+    for stat in stats[:count]:
+        frame = stat.traceback[0]
+        where = f"{Path(frame.filename).name}:{frame.lineno}"
+        print(f"{stat.size / 2**20:9.1f} MB {stat.count:9,d} blocks  {where}", file=sys.stderr)
 
 
 # ------------------------------------------------------------------- state cost
@@ -893,9 +948,16 @@ def render(results: Sequence[Result]) -> str:
     return "\n".join(lines)
 
 
-def run_child(n: int, repeats: int, profile: bool, start: float | None, scaling: bool) -> Result:
+def run_child(
+    n: int,
+    repeats: int,
+    profile: bool,
+    start: float | None,
+    scaling: bool,
+    extra: Sequence[str] = (),
+) -> Result:
     """Measure N in a fresh interpreter, so peak RSS belongs to that N alone."""
-    command = [sys.executable, str(Path(__file__).resolve()), "--one", str(n)]
+    command = [sys.executable, str(Path(__file__).resolve()), "--one", str(n), *extra]
     command += ["--repeats", str(repeats)] + (["--profile"] if profile else [])
     command += ["--start", str(start)] if start is not None else []
     command += [] if scaling else ["--no-scaling"]
@@ -930,8 +992,26 @@ def main(argv: Sequence[str] | None = None) -> int:
         action="store_true",
         help="only measure what one anomaly series costs to keep in memory and to save",
     )
+    parser.add_argument(
+        "--memory-sites",
+        type=int,
+        default=0,
+        metavar="K",
+        help="trace allocations and print the K lines holding most memory (slow)",
+    )
+    parser.add_argument(
+        "--trim-setup",
+        action="store_true",
+        help="malloc_trim the benchmark's own set-up residue before the first cycle",
+    )
     parser.add_argument("--one", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    global MEMORY_SITES, TRIM_SETUP
+    MEMORY_SITES = args.memory_sites
+    TRIM_SETUP = args.trim_setup
+    extra = (["--memory-sites", str(args.memory_sites)] if args.memory_sites else []) + (
+        ["--trim-setup"] if args.trim_setup else []
+    )
     if args.state_cost:
         for key, value in measure_state_cost().items():
             print(f"| {key} | {value:.1f} |")
@@ -946,7 +1026,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     log(f"load average before: {os.getloadavg()}; cores visible: {os.cpu_count()}")
     results = []
     for n in ns:
-        results.append(run_child(n, args.repeats, args.profile, args.start, not args.no_scaling))
+        results.append(
+            run_child(n, args.repeats, args.profile, args.start, not args.no_scaling, extra)
+        )
         log(f"N={n:,} done; load average {os.getloadavg()}")
     table = render(results)
     print(table)

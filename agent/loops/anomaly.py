@@ -37,7 +37,9 @@ log = logging.getLogger("autonomic.anomaly")
 GAP_RESETS_INCIDENT = 30  # steps of no data after which an open incident is dropped
 REWARM_AFTER_GAP = 5  # steps after a long gap before a point may open an incident
 
-SAVE_BATCH = 200  # series saved per ledger transaction
+# Series per ledger transaction. A state is large as Python objects until it is encoded,
+# so the batch bounds what a save adds to the resident set.
+SAVE_BATCH = 50
 
 
 @dataclass

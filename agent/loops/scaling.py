@@ -62,12 +62,14 @@ PREDICTIVE = "autonomic.dev/predictive"
 CAPACITY = "autonomic.dev/capacity-per-pod"
 STARTUP = "autonomic.dev/startup-seconds"
 STEP = 60.0
-HISTORY = 8 * 86400.0
+HISTORY = 8 * 86400.0  # the longest history kept; the forecaster may need less
+LEVELS = (80, 95)  # the forecast interval levels this loop reads
 # A forecast floor is bounded (never below current need, slow to scale in, the HPA stays
 # the safety net), so it acts at a lower confidence than a runbook does by default.
 DEFAULT_THRESHOLDS = Thresholds(auto=0.8, ask=0.5)
 SCALE_IN_PATIENCE = 5  # cycles
 BREACH_MINUTES = 3  # consecutive cycles above the forecast's upper bound
+RECENT = 30  # points the level is re-anchored on between refits
 
 
 class LoadHistory:
@@ -156,6 +158,12 @@ class ScalingLoop:
         self.models: dict[ObjectRef, WorkloadModel] = {}
         self.status = ScalingStatus()
         self.forecaster = SeasonalProfile()
+        # A fit reads only the last ``history_periods`` periods, and ``advance`` the last
+        # 30 points: keep no more (every kept day is 11.5 KB per workload).
+        profile = self.forecaster.settings
+        self.keep = min(
+            HISTORY, max(profile.history_periods * profile.period_seconds, RECENT * STEP)
+        )
 
     def cycle(self) -> None:
         now = self.clock.now()
@@ -183,7 +191,7 @@ class ScalingLoop:
             return
         startup = _number(workload.annotations.get(STARTUP)) or 60.0
         model = self.models.setdefault(ref, WorkloadModel())
-        start = model.history.last + STEP if model.history.size else now - HISTORY
+        start = model.history.last + STEP if model.history.size else now - self.keep
         if start > now:
             return  # nothing new since the last cycle
         found = self.reader.range(self._query(ref), start, now, STEP, now)
@@ -193,20 +201,24 @@ class ScalingLoop:
             return
         self.status.held.pop(str(ref), None)
         series = found[0].series
-        model.history.extend(series.timestamps, series.values, keep=HISTORY)
+        timestamps, samples = series.timestamps, series.values
+        del found, series  # the read may be a week of samples: not kept past this point
+        model.history.extend(timestamps, samples, keep=self.keep)
+        del timestamps, samples
         values = model.history.values
         last_t = model.history.last
         if model.fitted is None or now - model.fitted_at >= self.settings.refit_every:
             history = Series(model.history.timestamps(), values, STEP, self._query(ref))
-            model.fitted = self.forecaster.fit(history)
+            # Only the interval levels read below are kept of the calibration errors.
+            model.fitted = self.forecaster.fit(history).compact(LEVELS)
             model.fitted_at = now
             model.version += 1
         else:
-            recent = values[-30:]
+            recent = values[-RECENT:]
             model.fitted = model.fitted.advance(recent, last_t)
         lead = lead_time(startup, self.settings.period, STEP)
         horizon = horizon_steps(lead, STEP)
-        forecast = model.fitted.predict(max(horizon, 1), levels=(80, 95))
+        forecast = model.fitted.predict(max(horizon, 1), levels=LEVELS)
         hpa = self.cluster.get_hpa_for(ref)
         if hpa is not None and model.hpa_min_configured is None:
             model.hpa_min_configured = hpa.min_replicas

@@ -10,6 +10,7 @@ outlier in the history does not blind the detector for days.
 from __future__ import annotations
 
 import math
+from array import array
 from typing import Any
 
 import numpy as np
@@ -106,7 +107,7 @@ class SeasonalBaseline:
         self.offset_alpha = offset_alpha
         self.scale_alpha = scale_alpha
         self.period = 0
-        self._ring = [math.nan] * max(1, history)
+        self._ring = array("d", [math.nan]) * max(1, history)  # 8 bytes a point
         self._pos = 0  # next slot to write
         self._count = 0  # slots written, gaps included
         self._seen = 0  # real values observed
@@ -235,7 +236,7 @@ class SeasonalBaseline:
                 f"saved baseline history holds {len(ring)} points but this detector keeps "
                 f"{len(self._ring)}; restore with the same configuration"
             )
-        self._ring = ring
+        self._ring = array("d", ring)
         self.period = int(require(state, "period"))
         self._pos = int(require(state, "pos")) % len(ring)
         self._count = int(require(state, "count"))

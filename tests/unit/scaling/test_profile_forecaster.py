@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from forecasting.forecast import Forecast
 from forecasting.profile import ProfileSettings, SeasonalProfile, fit_profile
 from forecasting.series import make_series
 
@@ -91,3 +92,49 @@ def test_bad_requests_are_errors() -> None:
         fitted.predict(2, (100,))
     with pytest.raises(ValueError, match="step"):
         fit_profile(np.ones(10), 0.0, 0.0, ProfileSettings())
+
+
+def _same_forecast(a: Forecast, b: Forecast, levels: tuple[int, ...]) -> None:
+    assert a.model == b.model and a.fallback_reason == b.fallback_reason
+    assert a.details == b.details
+    assert np.array_equal(a.timestamps, b.timestamps)
+    assert np.array_equal(a.mean, b.mean)
+    for level in levels:
+        for x, y in zip(a.intervals[level], b.intervals[level], strict=True):
+            assert np.array_equal(x, y)
+
+
+@pytest.mark.parametrize(
+    "values",
+    [
+        _daily(9, seed=3),  # a daily shape: the profile
+        np.random.default_rng(4).normal(100, 10, 9 * DAY_SLOTS),  # noise: the flat fallback
+        np.full(3, np.nan),  # no data
+        _daily(1, seed=5)[:20],  # too little history: fewer than 10 errors at long leads
+    ],
+)
+def test_a_compacted_model_forecasts_exactly_the_same(values: np.ndarray) -> None:
+    fitted = fit_profile(values, (values.shape[0] - 1) * STEP, STEP, ProfileSettings())
+    small = fitted.compact((80, 95))
+    assert small.residuals == () and fitted.residuals
+    tail = values[-6:]
+    for model, other in ((fitted, small), (fitted.advance(tail, 1e6), small.advance(tail, 1e6))):
+        for horizon in (1, 5, 16, 40):  # beyond max_horizon the last step's errors apply
+            _same_forecast(model.predict(horizon), other.predict(horizon), (80, 95))
+            _same_forecast(
+                model.predict(horizon, (95,)), other.compact((95,)).predict(horizon, (95,)), (95,)
+            )
+    with pytest.raises(ValueError, match="keeps interval levels"):
+        small.predict(4, (90,))
+
+
+def test_a_compacted_model_is_small() -> None:
+    values = np.random.default_rng(6).normal(100, 10, 8 * 86_400 // 60)
+    fitted = fit_profile(values, 8 * 86_400.0, 60.0, ProfileSettings())
+    assert fitted.fallback_reason is not None  # noise: a week of persistence errors
+    kept = sum(r.nbytes for r in fitted.residuals)
+    assert kept > 1_000_000
+    small = fitted.compact()
+    bands = small.bands
+    assert bands is not None
+    assert sum(a.nbytes for band in bands.values() for a in band) < 2_000
