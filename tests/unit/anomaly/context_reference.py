@@ -10,29 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from forecasting.anomaly._state import require
-
-
-def _bits_of(mask: int) -> list[int]:
-    """Positions of the set bits of ``mask``, ascending."""
-    out = []
-    position = 0
-    while mask:
-        low = mask & -mask
-        position = low.bit_length() - 1
-        out.append(position)
-        mask ^= low
-    return out
-
-
-def _mask_of(positions: Any, field: str) -> int:
-    if not isinstance(positions, list) or not all(
-        isinstance(p, int) and not isinstance(p, bool) and p >= 0 for p in positions
-    ):
-        raise ValueError(f"state field {field!r} must be a list of bit positions")
-    mask = 0
-    for p in positions:
-        mask |= 1 << p
-    return mask
+from forecasting.anomaly.memory import _bits_of, _mask_of  # the state format's helpers
 
 
 class ContextMemory:
