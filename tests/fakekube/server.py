@@ -9,6 +9,7 @@ See README.md for what is and is not faithful.
 
 from __future__ import annotations
 
+import bisect
 import contextlib
 import json
 import re
@@ -77,6 +78,7 @@ class RequestRecord:
     name: str
     dry_run: bool
     status: int = 0
+    seq: int = field(default=0, compare=False)  # arrival order at the server
 
 
 @dataclass
@@ -91,7 +93,8 @@ class _Route:
 class _Controls:
     faults: list[Fault] = field(default_factory=list)
     denied: set[tuple[str, str, str, str]] = field(default_factory=set)
-    requests: list[RequestRecord] = field(default_factory=list)
+    requests: list[RequestRecord] = field(default_factory=list)  # in arrival order
+    arrivals: int = 0
     watch_generation: int = 0
     open_watches: int = 0
     stopping: bool = False
@@ -290,9 +293,16 @@ class FakeApiServer:
                     return True
         return False
 
-    def _log(self, record: RequestRecord) -> None:
+    def _arrival(self) -> int:
         with self._controls.lock:
-            self._controls.requests.append(record)
+            self._controls.arrivals += 1
+            return self._controls.arrivals
+
+    def _log(self, record: RequestRecord) -> None:
+        """Keep the log in arrival order: a request is logged when its answer is sent, and
+        a client that got its answer may send the next request before this thread logs."""
+        with self._controls.lock:
+            bisect.insort(self._controls.requests, record, key=lambda r: r.seq)
 
 
 def _parse_path(path: str) -> _Route | None:
@@ -431,6 +441,7 @@ class _Handler(BaseHTTPRequestHandler):
             route.namespace,
             route.name,
             dry_run,
+            seq=self.api._arrival(),
         )
         status = 0
         try:
