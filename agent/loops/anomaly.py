@@ -6,6 +6,11 @@ since the last one seen, so a point is scored once. An incident that opens or ge
 worse is recorded in the ledger (an observation with its confidence and evidence) and
 sent to the remediation engine as an anomaly signal, once per incident.
 
+The first read of a series (a new series, or one whose saved state is older than the
+query's ``history``) is history: the detector learns from all of it, but only its last
+``REPORT_BACKLOG`` steps may open an incident. An anomaly days old is not news, and a
+remediation must not start from it.
+
 Faults: a query that fails or returns stale data scores nothing that cycle (no action on
 old numbers); the loop says so in its status. Detector and incident state is saved in
 the ledger every ``save_every`` cycles and restored at start, so a restart does not
@@ -36,6 +41,7 @@ __all__ = ["AnomalyLoop", "SeriesState"]
 log = logging.getLogger("autonomic.anomaly")
 GAP_RESETS_INCIDENT = 30  # steps of no data after which an open incident is dropped
 REWARM_AFTER_GAP = 5  # steps after a long gap before a point may open an incident
+REPORT_BACKLOG = 10  # steps at the end of a first read (history) that may open an incident
 
 # Series per ledger transaction. A state is large as Python objects until it is encoded,
 # so the batch bounds what a save adds to the resident set.
@@ -55,6 +61,7 @@ class SeriesState:
 class LoopStatus:
     degraded: dict[str, str] = field(default_factory=dict)  # query -> why
     points_scored: int = 0
+    history_points: int = 0  # scored as history on a first read: learnt from, not reported
     incidents_opened: int = 0
 
 
@@ -113,7 +120,7 @@ class AnomalyLoop:
                 if metric.stale:
                     self.status.degraded[query.name] = "stale data: nothing scored"
                     continue
-                self._score(query, metric)
+                self._score(query, metric, now)
         self._cycles += 1
         if self._cycles % self.save_every == 0:
             self.save()
@@ -131,11 +138,14 @@ class AnomalyLoop:
             self.series[key] = state
         return state
 
-    def _score(self, query: AnomalyQuery, metric: MetricSeries) -> None:
+    def _score(self, query: AnomalyQuery, metric: MetricSeries, now: float) -> None:
         key = series_key(query, metric.labels)
         state = self._state_for(key, query.step)
         ts, values = metric.series.timestamps, metric.series.values
         new = ts > state.last_ts
+        report_from = float("-inf")
+        if state.last_ts < now - query.history:  # a first read: history, not news
+            report_from = now - REPORT_BACKLOG * query.step
         target = target_of(metric.labels)
         for t, v in zip(ts[new], values[new], strict=True):
             if np.isfinite(v):
@@ -160,7 +170,9 @@ class AnomalyLoop:
                         point.reason.value if point.confidence >= 0.99 else "",
                     )
                 )
-            if point.score < query.threshold or t < state.quiet_until:
+            history = t < report_from
+            self.status.history_points += history
+            if point.score < query.threshold or t < state.quiet_until or history:
                 # Not an anomaly by the score the benchmark validated, however sure the
                 # band test is: it counts as a quiet point for the incident tracker.
                 quiet = min(point.confidence, state.tracker.keep_confidence * 0.999)

@@ -115,6 +115,11 @@ class SeasonalBaseline:
         self._adjust = 0.0  # level correction on top of the seasonal reference
         self._scale = math.nan  # winsorised mean absolute one-step error
 
+    @property
+    def capacity(self) -> int:
+        """Points of history kept."""
+        return len(self._ring)
+
     # -- reading -------------------------------------------------------------------
     def reference(self) -> float:
         """The same phase one and two periods ago (their mean), NaN if unknown."""
@@ -231,15 +236,26 @@ class SeasonalBaseline:
 
     def restore(self, state: dict[str, Any]) -> None:
         ring = decode_floats(require(state, "ring"), "baseline.ring")
-        if len(ring) != len(self._ring):
-            raise ValueError(
-                f"saved baseline history holds {len(ring)} points but this detector keeps "
-                f"{len(self._ring)}; restore with the same configuration"
-            )
-        self._ring = array("d", ring)
+        if not ring:
+            raise ValueError("saved baseline history is empty")
+        pos = int(require(state, "pos")) % len(ring)
+        count = int(require(state, "count"))
+        if len(ring) == len(self._ring):
+            self._ring = array("d", ring)
+            self._pos = pos
+        else:
+            # Saved by a detector that kept a different amount of history (an older
+            # default, or another ``history``): keep the newest points, oldest first.
+            kept = ring[pos:] + ring[:pos] if count >= len(ring) else ring[:count]
+            kept = kept[-len(self._ring) :]
+            self._ring = array("d", [math.nan]) * len(self._ring)
+            self._ring[: len(kept)] = array("d", kept)
+            self._pos = len(kept) % len(self._ring)
+            count = len(kept)
         self.period = int(require(state, "period"))
-        self._pos = int(require(state, "pos")) % len(ring)
-        self._count = int(require(state, "count"))
+        if self.period and 3 * self.period > len(self._ring):
+            self.period = 0  # no longer checkable with this much history
+        self._count = count
         self._seen = int(require(state, "seen"))
         self._level = decode_float(require(state, "level"), "baseline.level")
         self._adjust = decode_float(require(state, "adjust"), "baseline.adjust")

@@ -56,6 +56,9 @@ _PEAK_SURPRISE_MAX = 1e300  # a saved score of 1.0 (surprise beyond float range)
 _DAY = 86400.0
 _LARGEST = 1e150  # beyond this a value is treated as missing: its square would overflow
 _WEEK = 7 * _DAY
+# The most points kept so that a daily cycle can be found (three days at 30-second steps).
+# Finer steps keep ``history`` points and run without a daily cycle.
+_SEASONAL_RING_MAX = 3 * 2880
 
 
 @dataclass(frozen=True)
@@ -63,7 +66,9 @@ class DetectorConfig:
     """Tuning knobs. The defaults are what ``autonomic detect`` and the daemon use."""
 
     warmup: int = 30  # real points before any score other than 0 is given
-    history: int = 4096  # points of history kept for the seasonal reference
+    history: int = 4096  # points of history kept for the seasonal reference (at least;
+    # a daily cycle needs three days of points to be found, so at steps of 30 s to 60 s
+    # the detector keeps three days instead: 4,320 points at one minute)
     recheck: int = 288  # how often (points) the seasonal period is re-estimated
     min_acf: float = 0.5  # autocorrelation needed to accept a daily/weekly cycle
     level_alpha: float = 0.2  # fast level used as the forecast when there is no cycle
@@ -163,9 +168,15 @@ class Detector:
             for length in (_DAY, _WEEK)
             if abs(length / self.step - round(length / self.step)) < 1e-6
         )
+        daily = (
+            candidates[0] if candidates and abs(candidates[0] * self.step - _DAY) < 1e-6 else 0
+        )
+        ring = config.history
+        if daily and 3 * daily <= _SEASONAL_RING_MAX:
+            ring = max(ring, 3 * daily)
         self._baseline = SeasonalBaseline(
             candidates,
-            history=config.history,
+            history=ring,
             recheck=config.recheck,
             min_acf=config.min_acf,
             level_alpha=config.level_alpha,
@@ -173,9 +184,7 @@ class Detector:
             scale_alpha=config.scale_alpha,
         )
         self._robust = RobustLevel(alpha=config.robust_alpha, clip=config.robust_clip)
-        self._daily = (
-            candidates[0] if candidates and abs(candidates[0] * self.step - _DAY) < 1e-6 else 0
-        )
+        self._daily = daily
         self._cusum = Cusum(drift=config.cusum_drift, threshold=config.cusum_threshold)
         self._likelihood = ScoreLikelihood(
             window=config.likelihood_window, short=config.likelihood_short
@@ -243,7 +252,7 @@ class Detector:
                 expected, _ = baseline.expect()
                 return 0.0, 0.0, expected, math.nan, math.nan, Reason.MISSING
             skipped = round((ts - last) / self.step) - 1
-            for _ in range(min(max(0, skipped), config.history)):
+            for _ in range(min(max(0, skipped), baseline.capacity)):
                 baseline.skip()
         self._last_ts = ts
         expected, reference = baseline.expect()

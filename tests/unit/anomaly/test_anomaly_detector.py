@@ -133,8 +133,8 @@ def test_bad_state_is_refused_with_a_reason() -> None:
     with pytest.raises(StateError, match="version"):
         Detector.from_state({"version": 99})
     state = Detector(STEP).state()
-    state["baseline"]["ring"] = [1.0, 2.0]
-    with pytest.raises(StateError, match="same configuration"):
+    state["baseline"]["ring"] = []
+    with pytest.raises(StateError, match="history is empty"):
         Detector.from_state(state)
 
 
@@ -228,3 +228,45 @@ def test_bad_refractory_decay_is_refused() -> None:
         DetectorConfig(refractory_decay=-1.0)
     with pytest.raises(ValueError, match="context_report_rest"):
         DetectorConfig(context_report_rest=-1)
+
+
+def _minute_series(days: int, seed: int = 3) -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    ts = 1_795_000_000.0 + 60.0 * np.arange(days * 1440)
+    values = 100.0 + 60.0 * np.sin(2 * np.pi * ts / 86400) + rng.normal(0.0, 3.0, ts.shape[0])
+    return ts, values
+
+
+def test_a_daily_cycle_is_found_at_one_minute_steps() -> None:
+    """At one-minute steps a day is 1,440 points and finding it needs three days of them
+    (the default 4,096 points could never hold them): the detector keeps three days."""
+    ts, values = _minute_series(4)
+    detector = Detector(60.0)
+    periods = []
+    for day in range(4):
+        part = slice(day * 1440, (day + 1) * 1440)
+        batch = detector.update_many(ts[part], values[part])
+        periods.append(detector.state()["baseline"]["period"])
+    assert periods == [0, 0, 1440, 1440]  # found once three days are in (end of day 3)
+    inside = (batch.lower <= values[part]) & (values[part] <= batch.upper)
+    assert inside.mean() > 0.97
+
+
+def test_a_state_saved_with_another_history_length_is_resized_not_refused() -> None:
+    """A saved ring of another length (an older default, a changed ``history``) is
+    resized, newest points kept, instead of throwing the series' learning away."""
+    values = daily_series(5)
+    kept = Detector(STEP, DetectorConfig(history=1024))
+    run(values[: 4 * DAY], kept)
+    state = kept.state()
+    expected_after = [p.expected for p in run(values[4 * DAY :], kept, start=4 * DAY)]
+    # 2048: grown; 600: shrunk, but three days (864 points) are still kept for the cycle.
+    for history, ring in ((2048, 2048), (600, 3 * DAY)):
+        changed = json.loads(json.dumps(state))
+        changed["config"]["history"] = history
+        resized = Detector.from_state(changed)
+        assert resized._baseline.capacity == ring
+        assert resized.state()["baseline"]["period"] == DAY  # the cycle is kept
+        after = [p.expected for p in run(values[4 * DAY :], resized, start=4 * DAY)]
+        # The reference is one and two days back, both inside what was kept.
+        assert max(abs(a - b) for a, b in zip(expected_after, after, strict=True)) < 1e-9
