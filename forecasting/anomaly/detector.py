@@ -168,9 +168,7 @@ class Detector:
             for length in (_DAY, _WEEK)
             if abs(length / self.step - round(length / self.step)) < 1e-6
         )
-        daily = (
-            candidates[0] if candidates and abs(candidates[0] * self.step - _DAY) < 1e-6 else 0
-        )
+        daily = candidates[0] if candidates and abs(candidates[0] * self.step - _DAY) < 1e-6 else 0
         ring = config.history
         if daily and 3 * daily <= _SEASONAL_RING_MAX:
             ring = max(ring, 3 * daily)
