@@ -555,6 +555,11 @@ class _Handler(BaseHTTPRequestHandler):
             fields_match = parse_field_selector(query.get("fieldSelector"), rt.kind)
         except SelectorError as exc:
             raise bad_request(str(exc)) from exc
+        requested = query.get("resourceVersion") or "0"
+        if not requested.isdigit():
+            # Before the stream starts, so the client gets a plain 400, as from a real
+            # server (whose storage layer refuses a version it cannot parse).
+            raise bad_request(f"invalid resource version: {requested!r}")
         with self.api._controls.lock:
             generation = self.api._controls.watch_generation
             self.api._controls.open_watches += 1

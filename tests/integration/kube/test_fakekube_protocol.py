@@ -285,6 +285,15 @@ def test_watch_from_compacted_version_is_410_error_event(fake: FakeApiServer) ->
     assert event["object"]["message"].startswith("too old resource version: 5 (")
 
 
+def test_watch_from_a_resource_version_that_is_not_a_number_is_400(fake: FakeApiServer) -> None:
+    response = HTTP.request("GET", f"{fake.url}{DEPLOYMENTS}?watch=true&resourceVersion=abc")
+    body = status_body(response)
+    assert response.status == 400 and body["reason"] == "BadRequest"
+    assert body["message"] == "invalid resource version: 'abc'"
+    # The server is still serving (the handler did not die mid-stream).
+    assert request(fake, "GET", DEPLOYMENTS).status == 200
+
+
 def test_fault_injection_and_forbid(fake: FakeApiServer) -> None:
     fake.inject(r"/pods$", method="GET", status=503, times=1)
     assert request(fake, "GET", "/api/v1/pods").status == 503
