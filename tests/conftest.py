@@ -11,8 +11,16 @@ import shutil
 from collections.abc import Iterator
 
 import pytest
+from hypothesis import settings
 
 from tests.harness.servers import postgres_available, postgres_server
+
+# In CI the property tests draw the same examples on every run (a failure there is
+# reproducible, never a one-off draw), and no example is failed for being slow on a
+# loaded machine. Elsewhere they explore afresh each run, under Hypothesis' defaults.
+settings.register_profile("ci", derandomize=True, deadline=None, print_blob=True)
+if os.environ.get("CI"):
+    settings.load_profile("ci")
 
 
 def _require(available: bool, what: str) -> None:
