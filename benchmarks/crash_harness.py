@@ -382,13 +382,11 @@ def _wait(pid: int, *, timeout: float) -> int:
 def run_one(index: int, rng: random.Random, *, max_kills: int) -> RunReport:
     from agent.clock import FakeClock
     from tests.fakekube import start_fake_apiserver
-    from tests.integration.remediation.rig import quicken
 
     scenario = SCENARIOS[index % len(SCENARIOS)]
     report = RunReport(scenario)
     began = time.monotonic()
     server = start_fake_apiserver()
-    quicken(server)
     # A killed child leaves half-read connections; the server's tracebacks are noise.
     server._httpd.handle_error = lambda *_args: None
     clock = FakeClock(START)

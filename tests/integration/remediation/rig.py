@@ -416,13 +416,6 @@ class KubeRig:
         self.server.stop()
 
 
-def quicken(server: FakeApiServer) -> None:
-    """Answer without Nagle's delay: the fake writes headers and body separately, and
-    Nagle plus delayed ACKs cost ~40 ms per request, which a scenario of hundreds of
-    LISTs feels. (Worth moving into ``tests/fakekube`` itself.)"""
-    server._httpd.RequestHandlerClass.disable_nagle_algorithm = True
-
-
 def build_rig(
     tmp_path: Path,
     *,
@@ -435,7 +428,6 @@ def build_rig(
     ledger_path: Path | None = None,
 ) -> KubeRig:
     server = server or start_fake_apiserver()
-    quicken(server)
     clock = FakeClock(START if start is None else start)
     api_client = load_api_client(host=server.url)
     cluster = KubernetesCluster(
