@@ -270,3 +270,20 @@ def test_a_state_saved_with_another_history_length_is_resized_not_refused() -> N
         after = [p.expected for p in run(values[4 * DAY :], resized, start=4 * DAY)]
         # The reference is one and two days back, both inside what was kept.
         assert max(abs(a - b) for a, b in zip(expected_after, after, strict=True)) < 1e-9
+
+
+def test_a_weekly_pattern_is_learnt_as_normal() -> None:
+    """Weekends at half the weekday load (5-minute steps): the first weekends are news;
+    by weeks five and six almost no point reaches the daemon's opening score (0.69)."""
+    week = 7 * DAY
+    n = 6 * week
+    for seed in range(4):
+        rng = np.random.default_rng(seed)
+        ts = 1_795_305_600.0 + STEP * np.arange(n)
+        weekend = (np.arange(n) // DAY) % 7 >= 5
+        daily = 100.0 + 60.0 * np.sin(2 * np.pi * np.arange(n) / DAY)
+        values = np.where(weekend, 0.5 * daily, daily) + rng.normal(0.0, 3.0, n)
+        loud = Detector(STEP).update_many(ts, values).score >= 0.69
+        first, late = int(loud[: 2 * week].sum()), int(loud[4 * week :].sum())
+        assert first >= 4, (seed, first)  # the first weekends were noticed
+        assert late <= 2, (seed, late)  # of 4,032 points in weeks five and six
