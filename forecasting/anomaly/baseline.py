@@ -6,8 +6,9 @@ and a fast exponential level otherwise. A cycle is found once three of its perio
 the history kept: a day at steps of 30 s or more (the detector keeps three days for it),
 a week at steps of about 10 minutes or more with the default 4,096 points. At finer steps
 a weekly pattern is not forecast; the level correction and the score's likelihood learn
-it instead, so after the first weeks it is rarely scored as anomalous (tested). The error scale is a winsorised mean absolute error, so one
-outlier in the history does not blind the detector for days.
+it instead, so after the first weeks it is rarely scored as anomalous (tested). The error
+scale is a winsorised mean absolute error, so one outlier in the history does not blind
+the detector for days.
 """
 
 from __future__ import annotations
