@@ -257,8 +257,13 @@ class Approvals:
     # ------------------------------------------------------------------ ask
     def ask(self, decision_id: str, now: float) -> Asked:
         """Create the question in the ledger, then show it; never raises for a chat outage."""
-        decision = self._decision(decision_id)
         question_id = self.ledger.ask(decision_id, self.channel.name, now, self.ttl)
+        return self.show(decision_id, question_id)
+
+    def show(self, decision_id: str, question_id: str) -> Asked:
+        """Show a question already in the ledger (written with its decision by
+        ``Ledger.record_question``); never raises for a chat outage."""
+        decision = self._decision(decision_id)
         question = self._question(question_id)
         ref = self.channel.ask(decision, question)
         posted = not ref.startswith(LEDGER_REF)

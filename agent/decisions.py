@@ -135,26 +135,31 @@ class DecisionService:
             "ask": thresholds.ask,
             "route_reason": chosen.message,
         }
-        decision_id = self.ledger.record_decision(
-            Decision(
-                kind=p.kind,
-                decision_type=p.decision_type,
-                subject=p.subject,
-                proposal=p.proposal,
-                confidence=confidence,
-                reason_code=p.reason_code,
-                reason=p.reason,
-                evidence=evidence,
-                model_version=p.model_version,
-                route=chosen.route,
-                status=STATUS_FOR_ROUTE[chosen.route],
-                incident_key=p.incident_key,
-            ),
-            now,
+        decision = Decision(
+            kind=p.kind,
+            decision_type=p.decision_type,
+            subject=p.subject,
+            proposal=p.proposal,
+            confidence=confidence,
+            reason_code=p.reason_code,
+            reason=p.reason,
+            evidence=evidence,
+            model_version=p.model_version,
+            route=chosen.route,
+            status=STATUS_FOR_ROUTE[chosen.route],
+            incident_key=p.incident_key,
         )
+        question_id: str | None = None
+        if chosen.route == "ask":
+            # The decision and its question in one transaction: a crash in between
+            # cannot leave an asked decision that nobody can answer.
+            decision_id, question_id = self.ledger.record_question(
+                decision, now, channel=self.approvals.channel.name, ttl=self.approvals.ttl
+            )
+        else:
+            decision_id = self.ledger.record_decision(decision, now)
         self.counts.by_route[chosen.route] = self.counts.by_route.get(chosen.route, 0) + 1
         self.metrics.decisions.labels(kind=p.kind, route=chosen.route, outcome="proposed").inc()
-        question_id: str | None = None
         delivered = True
         with decision_context(decision_id):
             log.info(
@@ -165,9 +170,8 @@ class DecisionService:
                 chosen.message,
                 extra={"route": chosen.route, "reason": p.reason_code, "target": p.subject},
             )
-            if chosen.route == "ask":
-                asked = self.approvals.ask(decision_id, now)
-                question_id, delivered = asked.question_id, asked.posted
+            if question_id is not None:
+                delivered = self.approvals.show(decision_id, question_id).posted
             elif chosen.route == "escalate":
                 self.approvals.escalate(decision_id, f"{p.reason} ({chosen.message})")
         return Routed(

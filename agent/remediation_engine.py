@@ -784,9 +784,10 @@ class RemediationEngine:
         return counts
 
     def _ask_unasked(self) -> int:
-        """A crash between recording a decision as 'asked' and creating its question
-        leaves a decision nobody can answer and that never expires (its incident is
-        taken, so it is never decided again). Ask it now."""
+        """An 'asked' decision without its question can nobody answer, and it never
+        expires (its incident is taken, so it is never decided again). Decisions and
+        their questions are now written in one transaction; a ledger written by an
+        earlier version can still hold one. Ask it now."""
         waiting = self.ledger.decisions(kind="remediation", status=["asked"], limit=10_000)
         if not waiting:
             return 0

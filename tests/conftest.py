@@ -6,6 +6,7 @@ except in CI (``CI`` set), where a missing server is a failure: ``.ci/run`` inst
 
 from __future__ import annotations
 
+import logging
 import os
 import shutil
 from collections.abc import Iterator
@@ -21,6 +22,30 @@ from tests.harness.servers import postgres_available, postgres_server
 settings.register_profile("ci", derandomize=True, deadline=None, print_blob=True)
 if os.environ.get("CI"):
     settings.load_profile("ci")
+
+
+def _logger_state() -> dict[str, tuple[list[logging.Handler], int, bool]]:
+    return {
+        name: (list(logger.handlers), logger.level, logger.propagate)
+        for name in ("autonomic", "agent")
+        for logger in [logging.getLogger(name)]
+    }
+
+
+_PRISTINE_LOGGERS = _logger_state()
+
+
+@pytest.fixture(autouse=True)
+def _restore_loggers() -> Iterator[None]:
+    """Code that configures the daemon's loggers (the CLI: a JSON handler, no
+    propagation; a benchmark: a quieter level) changes them for the whole process; put
+    them back as they were at start, so a later test's ``caplog`` sees their records."""
+    yield
+    for name, (handlers, level, propagate) in _PRISTINE_LOGGERS.items():
+        logger = logging.getLogger(name)
+        logger.handlers[:] = handlers
+        logger.setLevel(level)
+        logger.propagate = propagate
 
 
 def _require(available: bool, what: str) -> None:

@@ -141,6 +141,23 @@ def _default(value: Any) -> Any:
     raise TypeError(f"{type(value).__name__} is not JSON-serialisable")
 
 
+def _question_row(
+    question_id: str | None, decision_id: str, channel: str, now: float, ttl: float
+) -> sa.Insert:
+    return (
+        tables["questions"]
+        .insert()
+        .values(
+            id=question_id,
+            decision_id=decision_id,
+            status="pending",
+            channel=channel,
+            asked_at=now,
+            expires_at=now + ttl,
+        )
+    )
+
+
 class Ledger:
     def __init__(self, engine: sa.Engine) -> None:
         self.engine = engine
@@ -184,11 +201,27 @@ class Ledger:
     # ----------------------------------------------------------- decisions
     def record_decision(self, decision: Decision, now: float) -> str:
         """Write a decision atomically; a value that cannot be stored writes nothing."""
+        decision_id, _ = self._record(decision, now, None)
+        return decision_id
+
+    def record_question(
+        self, decision: Decision, now: float, *, channel: str, ttl: float
+    ) -> tuple[str, str]:
+        """Write a decision and its pending question in one transaction: (decision id,
+        question id). A crash can never leave an asked decision without its question."""
+        decision_id, question_id = self._record(decision, now, (channel, ttl))
+        assert question_id is not None
+        return decision_id, question_id
+
+    def _record(
+        self, decision: Decision, now: float, question: tuple[str, float] | None
+    ) -> tuple[str, str | None]:
         if not (0.0 <= decision.confidence <= 1.0) or math.isnan(decision.confidence):
             raise ValueError(f"confidence must be in [0, 1], got {decision.confidence!r}")
         proposal = _json_safe(dict(decision.proposal), "proposal")
         evidence = _json_safe(dict(decision.evidence), "evidence")
         decision_id = uuid.uuid4().hex
+        question_id = uuid.uuid4().hex if question is not None else None
         with self._tx() as conn:
             conn.execute(
                 tables["decisions"]
@@ -211,7 +244,10 @@ class Ledger:
                     updated_at=now,
                 )
             )
-        return decision_id
+            if question is not None:
+                channel, ttl = question
+                conn.execute(_question_row(question_id, decision_id, channel, now, ttl))
+        return decision_id, question_id
 
     def get_decision(self, decision_id: str) -> DecisionRecord | None:
         with self.engine.connect() as conn:
@@ -348,18 +384,7 @@ class Ledger:
     def ask(self, decision_id: str, channel: str, now: float, ttl: float) -> str:
         question_id = uuid.uuid4().hex
         with self._tx() as conn:
-            conn.execute(
-                tables["questions"]
-                .insert()
-                .values(
-                    id=question_id,
-                    decision_id=decision_id,
-                    status="pending",
-                    channel=channel,
-                    asked_at=now,
-                    expires_at=now + ttl,
-                )
-            )
+            conn.execute(_question_row(question_id, decision_id, channel, now, ttl))
         return question_id
 
     def set_message_ref(self, question_id: str, ref: str) -> None:

@@ -70,6 +70,25 @@ def test_failed_write_leaves_no_partial_decision(ledger: Ledger) -> None:
     assert ledger.decisions() == []
 
 
+def test_a_decision_and_its_question_are_written_together_or_not_at_all(
+    ledger: Ledger,
+) -> None:
+    decision_id, question_id = ledger.record_question(
+        decision(status="asked"), NOW, channel="slack", ttl=600
+    )
+    question = ledger.question(question_id)
+    assert question is not None and question.decision_id == decision_id
+    assert question.status == "pending" and question.expires_at == pytest.approx(NOW + 600)
+    # The question cannot be written (its table is gone): neither is the decision.
+    with ledger.engine.begin() as conn:
+        conn.execute(sa.text("DROP TABLE questions"))
+    with pytest.raises(sa.exc.DBAPIError):
+        ledger.record_question(
+            decision(subject="Deployment/shop/cart"), NOW, channel="slack", ttl=600
+        )
+    assert [d.id for d in ledger.decisions()] == [decision_id]
+
+
 def test_status_transitions_are_compare_and_set(ledger: Ledger) -> None:
     decision_id = ledger.record_decision(decision(), NOW)
     assert ledger.transition(decision_id, ["proposed"], "asked", NOW + 1)

@@ -110,14 +110,36 @@ def test_a_status_update_does_not_pass_for_our_write(rig: KubeRig) -> None:
     assert rig.writes() == []
 
 
-def test_a_decision_asked_without_its_question_is_asked_after_a_restart(rig: KubeRig) -> None:
+def test_a_crash_before_the_question_is_shown_leaves_it_answerable(rig: KubeRig) -> None:
     seed_web(rig, images=("shop/web:1",), behaviour="OOMKilled")
-    # Die between recording the decision as 'asked' and creating its question.
-    ask = rig.decisions.approvals.ask
-    rig.decisions.approvals.ask = lambda *_a, **_k: (_ for _ in ()).throw(_CrashError())  # type: ignore[method-assign]
+    # Die after the decision and its question are written (one transaction), before the
+    # question is shown anywhere.
+    show = rig.decisions.approvals.show
+    rig.decisions.approvals.show = lambda *_a, **_k: (_ for _ in ()).throw(_CrashError())  # type: ignore[method-assign]
     with pytest.raises(_CrashError):
         rig.cycle()
-    rig.decisions.approvals.ask = ask  # type: ignore[method-assign]
+    rig.decisions.approvals.show = show  # type: ignore[method-assign]
+    (decision,) = rig.decisions_of("oom-raise-memory-limit")
+    (question,) = rig.ledger.questions()
+    assert decision.status == "asked" and question.decision_id == decision.id
+    assert question.status == "pending"  # answerable from the CLI and the HTTP endpoint
+    assert rig.engine.recover()["asked"] == 0  # nothing to ask again
+
+
+def test_a_decision_asked_without_its_question_is_asked_after_a_restart(rig: KubeRig) -> None:
+    """A ledger written before decisions and questions shared one transaction can hold
+    an asked decision without its question: recovery asks it, once."""
+    seed_web(rig, images=("shop/web:1",), behaviour="OOMKilled")
+    record_question = rig.ledger.record_question
+
+    def decision_only(decision: Any, now: float, **_k: Any) -> tuple[str, str]:
+        rig.ledger.record_decision(decision, now)
+        raise _CrashError
+
+    rig.ledger.record_question = decision_only  # type: ignore[method-assign]
+    with pytest.raises(_CrashError):
+        rig.cycle()
+    rig.ledger.record_question = record_question  # type: ignore[method-assign]
     (decision,) = rig.decisions_of("oom-raise-memory-limit")
     assert decision.status == "asked" and rig.ledger.questions() == []
     assert rig.engine.recover()["asked"] == 1
