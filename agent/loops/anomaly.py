@@ -13,8 +13,9 @@ remediation must not start from it.
 
 Faults: a query that fails or returns stale data scores nothing that cycle (no action on
 old numbers); the loop says so in its status. Detector and incident state is saved in
-the ledger every ``save_every`` cycles and restored at start, so a restart does not
-mean a new warm-up for every series.
+the ledger, each series every ``save_every`` cycles in turn (a share of the series each
+cycle, so no cycle stalls to save all of them), and restored at start, so a restart does
+not mean a new warm-up for every series; points since a series' last save are read again.
 """
 
 from __future__ import annotations
@@ -102,6 +103,8 @@ class AnomalyLoop:
         self.points: dict[str, list[tuple[float, float, float, float, float, str]]] = {}
         self.keep_points = False  # the simulation keeps scored points for its report
         self._cycles = 0
+        self._save_next = 0  # round-robin position of the next series to save
+        self._save_owed = 0  # series owed a save, in units of 1 / save_every
 
     def cycle(self) -> None:
         now = self.clock.now()
@@ -122,8 +125,7 @@ class AnomalyLoop:
                     continue
                 self._score(query, metric, now)
         self._cycles += 1
-        if self._cycles % self.save_every == 0:
-            self.save()
+        self._save_share()
 
     def _start(self, query: AnomalyQuery, now: float) -> float:
         seen = [s.last_ts for k, s in self.series.items() if k.startswith(query.name + "{")]
@@ -228,8 +230,27 @@ class AnomalyLoop:
         a read of the whole saved value just to learn its version) per series made
         saving take longer than the loop's period.
         """
-        now = self.clock.now()
+        self._save_items(list(self.series.items()))
+
+    def _save_share(self) -> None:
+        """Save the next ``len(series) / save_every`` series, round robin: each series
+        is saved every ``save_every`` cycles, and the cost is spread over the cycles
+        instead of a stall every ``save_every``-th one (seven minutes at 10,000 series)."""
         items = list(self.series.items())
+        if not items:
+            return
+        self._save_owed += len(items)
+        count = min(self._save_owed // self.save_every, len(items))
+        if count == 0:
+            return
+        self._save_owed -= count * self.save_every
+        start = self._save_next % len(items)
+        chosen = (items[start:] + items[:start])[:count]
+        self._save_next = start + count
+        self._save_items(chosen)
+
+    def _save_items(self, items: list[tuple[str, SeriesState]]) -> None:
+        now = self.clock.now()
         for first in range(0, len(items), SAVE_BATCH):
             batch = items[first : first + SAVE_BATCH]
             keys = [f"anomaly/{key}" for key, _ in batch]

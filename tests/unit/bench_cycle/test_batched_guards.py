@@ -93,14 +93,20 @@ class Steady:
         return []
 
 
-def build_loop(ledger: Ledger, clock: FakeClock, n: int) -> AnomalyLoop:
+def build_loop(ledger: Ledger, clock: FakeClock, n: int, save_every: int = 10**6) -> AnomalyLoop:
     approvals = Approvals(ledger, LedgerOnlyChannel(ledger, clock.now), ttl=900, snooze=900)
     decisions = DecisionService(
         ledger, clock, RoutingSettings(), mode="act", approvals=approvals, metrics=Metrics()
     )
     query = AnomalyQuery(name="rps", expr="rps", step=60, history=3 * 3600)
     return AnomalyLoop(
-        [query], reader=Steady(n), ledger=ledger, decisions=decisions, submit=list, clock=clock
+        [query],
+        reader=Steady(n),
+        ledger=ledger,
+        decisions=decisions,
+        submit=list,
+        clock=clock,
+        save_every=save_every,
     )
 
 
@@ -131,3 +137,21 @@ def test_batched_save_restores_every_series_and_bumps_versions(
         assert state.last_ts == loop.series[key].last_ts
         assert state.detector.state() == loop.series[key].detector.state()
         assert state.tracker.state() == loop.series[key].tracker.state()
+
+
+def test_each_cycle_saves_its_share_of_the_series_in_turn(ledger: Ledger) -> None:
+    """7 series, each to be saved every 3 cycles: 7/3 series a cycle, round robin, so
+    after 6 cycles every series has been saved exactly twice, and no cycle saved more
+    than 3 of them."""
+    clock = FakeClock(START)
+    loop = build_loop(ledger, clock, 7, save_every=3)
+    keys: list[str] = []
+    saved_per_cycle = []
+    for _ in range(6):
+        before = sum(ledger.guard_versions(keys).values()) if keys else 0
+        loop.cycle()
+        keys = [f"anomaly/{key}" for key in loop.series]
+        saved_per_cycle.append(sum(ledger.guard_versions(keys).values()) - before)
+        clock.advance(60)
+    assert sorted(set(ledger.guard_versions(keys).values())) == [2]
+    assert sum(saved_per_cycle) == 14 and max(saved_per_cycle) <= 3, saved_per_cycle
