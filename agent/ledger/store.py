@@ -141,6 +141,26 @@ def _default(value: Any) -> Any:
     raise TypeError(f"{type(value).__name__} is not JSON-serialisable")
 
 
+class _Encoded(str):
+    """A value already encoded (and so checked) as JSON text: stored as it is."""
+
+
+def _json_text(value: Any, where: str) -> _Encoded:
+    """Encode once, checking as ``_json_safe`` does; for large values (detector states),
+    where a second encoding and a decoding would double the cost of a save."""
+    try:
+        return _Encoded(json.dumps(value, allow_nan=False, default=_default))
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"{where} is not JSON-serialisable: {exc}") from exc
+
+
+def _serialize(value: Any) -> str:
+    """The engine's JSON encoder: pre-encoded text as it is, anything else encoded."""
+    if isinstance(value, _Encoded):
+        return str(value)
+    return json.dumps(value, allow_nan=False, default=_default)
+
+
 def _question_row(
     question_id: str | None, decision_id: str, channel: str, now: float, ttl: float
 ) -> sa.Insert:
@@ -613,7 +633,7 @@ class Ledger:
     ) -> bool:
         """Compare-and-set a guard's value; False if someone else changed it first."""
         table = tables["guard_state"]
-        safe = _json_safe(dict(value), f"guard {key}")
+        safe = _json_text(dict(value), f"guard {key}")
         try:
             with self._tx() as conn:
                 if expected_version == 0:
@@ -655,7 +675,7 @@ class Ledger:
         written, so a bad value writes nothing.
         """
         table = tables["guard_state"]
-        safe = [(key, _json_safe(dict(value), f"guard {key}"), v) for key, value, v in entries]
+        safe = [(key, _json_text(dict(value), f"guard {key}"), v) for key, value, v in entries]
         won: list[bool] = []
         try:
             with self._tx() as conn:
@@ -883,7 +903,7 @@ def open_ledger(
         target = _engine_url(url, password)
     except sa.exc.ArgumentError as exc:
         raise LedgerError(f"ledger.url {url!r} is not a database URL: {exc}") from None
-    kwargs: dict[str, Any] = {}
+    kwargs: dict[str, Any] = {"json_serializer": _serialize}
     if target.get_backend_name() == "sqlite":
         kwargs["connect_args"] = {"timeout": 30, "check_same_thread": False}
     else:

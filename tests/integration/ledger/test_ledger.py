@@ -7,6 +7,7 @@ import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
+import numpy as np
 import pytest
 import sqlalchemy as sa
 
@@ -136,6 +137,17 @@ def test_guard_state_compare_and_set(ledger: Ledger) -> None:
     assert ledger.put_guard("breaker/rollback", {"failures": 2}, 1, NOW)
     assert not ledger.put_guard("breaker/rollback", {"failures": 9}, 1, NOW)
     assert ledger.guard("breaker/rollback") == ({"failures": 2}, 2)
+
+
+def test_batched_guards_store_large_nested_values_as_they_read_back(ledger: Ledger) -> None:
+    state = {"ring": [float(i) / 7 for i in range(5_000)], "peak": np.float64(2.5), "n": None}
+    assert ledger.put_guards([("anomaly/a", {"detector": state}, 0)], NOW) == [True]
+    value, version = ledger.guard("anomaly/a")
+    assert version == 1 and value["detector"]["ring"][-1] == 4_999 / 7
+    assert value["detector"]["peak"] == 2.5 and value["detector"]["n"] is None
+    with pytest.raises(ValueError, match="guard anomaly/a is not JSON-serialisable"):
+        ledger.put_guards([("anomaly/a", {"bad": float("inf")}, 1)], NOW)
+    assert ledger.guard("anomaly/a")[1] == 1
 
 
 def test_action_counts_and_model_versions(ledger: Ledger) -> None:
