@@ -235,7 +235,7 @@ class AnomalyLoop:
     def _save_share(self) -> None:
         """Save the next ``len(series) / save_every`` series, round robin: each series
         is saved every ``save_every`` cycles, and the cost is spread over the cycles
-        instead of a stall every ``save_every``-th one (seven minutes at 10,000 series)."""
+        instead of a stall every ``save_every``-th one (minutes, at 10,000 series)."""
         items = list(self.series.items())
         if not items:
             return
