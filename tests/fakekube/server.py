@@ -16,7 +16,7 @@ import re
 import socket
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -299,8 +299,8 @@ class FakeApiServer:
             return self._controls.arrivals
 
     def _log(self, record: RequestRecord) -> None:
-        """Keep the log in arrival order: a request is logged when its answer is sent, and
-        a client that got its answer may send the next request before this thread logs."""
+        """Keep the log in arrival order: a request is logged as its answer starts, and
+        requests from several clients can get there in another order than they came."""
         with self._controls.lock:
             bisect.insort(self._controls.requests, record, key=lambda r: r.seq)
 
@@ -391,7 +391,22 @@ class _Handler(BaseHTTPRequestHandler):
         except json.JSONDecodeError as exc:
             raise bad_request(f"the request body is not valid JSON: {exc}") from exc
 
+    _pending: RequestRecord | None = None  # this request, until it is logged
+
+    def send_response(self, code: int, message: str | None = None) -> None:
+        # Log before the answer leaves: a client that has its answer must find its
+        # request in the log (with the Nagle delay gone, it often asked before this
+        # thread got round to logging it afterwards).
+        self._log_pending(code)
+        super().send_response(code, message)
+
+    def _log_pending(self, status: int) -> None:
+        pending, self._pending = self._pending, None
+        if pending is not None:
+            self.api._log(replace(pending, status=status))
+
     def _drop(self) -> None:
+        self._log_pending(-1)
         self.close_connection = True
         with contextlib.suppress(OSError):
             self.connection.shutdown(socket.SHUT_RDWR)
@@ -447,6 +462,7 @@ class _Handler(BaseHTTPRequestHandler):
             dry_run,
             seq=self.api._arrival(),
         )
+        self._pending = record
         status = 0
         try:
             status = self._serve(method, url.path, route, record, query, body)
@@ -459,7 +475,7 @@ class _Handler(BaseHTTPRequestHandler):
         except (BrokenPipeError, ConnectionResetError):
             status = -1
         finally:
-            self.api._log(RequestRecord(**{**record.__dict__, "status": status}))
+            self._log_pending(status)  # not answered (a broken pipe): logged now
 
     def _serve(
         self,
