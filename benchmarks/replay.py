@@ -373,7 +373,10 @@ def main() -> int:
         help="predictive margins to sweep (comma-separated, e.g. -0.3,-0.2,-0.1,0,0.2)",
     )
     args = parser.parse_args()
-    margins = tuple(float(m) for m in args.margins.split(","))
+    try:
+        margins = tuple(float(m) for m in args.margins.split(","))
+    except ValueError:
+        parser.error(f"--margins: expected comma-separated numbers, got {args.margins!r}")
     traces = load_traces(args.data)
     startups = tuple(float(s) for s in args.startups.split(","))
     points: list[Point] = []
