@@ -1,28 +1,32 @@
-"""A compact ``ContextMemory``: the contextual detector's memory in fewer bytes.
+"""A compact ``ContextMemory``: the contextual detector's memory as flat arrays.
 
 Same public API, same ``state()`` / ``restore()`` format and the same raw scores, bit for
-bit, as the first implementation, which now lives only in the tests as the reference
+bit, as the first implementation, which lives only in the tests as the reference
 (``tests/unit/anomaly/context_reference.py``; the tests feed both the same fact streams,
-and states saved by either restore into the other). What changed is only how the memory
-is held:
+and states saved by either restore into the other). What differs is how the memory is
+held, because a detector lives as long as the daemon and the memory keeps learning
+contexts until ``max_contexts`` (20,000 by default) clears it: on the NASA trace the
+first implementation held ~9,000 contexts and ~1 MB after ten days of one-minute points,
+so a thousand series would have outgrown the daemon's memory limit within days.
 
-- a left part's contexts are one tuple of ints, each ``cid << shift | right`` (the right
-  part's facts are the sensor facts, below ``shift``), instead of a dict *and* a list of
-  (right, cid) tuples holding the same pairs twice; the subset test "right within sensor"
-  becomes ``not entry & ~sensor``;
-- observed-or-derived is a byte per context, the left parts that hold an observed
-  context a byte flag per left part (not a set), and the neurons a list of fact
-  positions per context (not a dict); confirmation counts and neuron positions stay
-  Python lists, because the step loop indexes them for every active context and
-  CPython indexes a list much faster than an ``array`` (an ``array`` of counts made
-  the detector ~20 % slower);
-- the cache of which left parts a fact set covers is keyed by the left part's id (the
-  group is always a stored left part) instead of a second big-int key, holds the covered
-  ids as 4-byte cells, and is dropped when it holds more than ``CACHE_CELLS`` ids in all
-  (it only saves time: the covered ids are rescanned when missing).
-
-A restored memory of the cycle benchmark's warmed series (3 days of one-minute points,
-~2,200 contexts on average) holds ~305 KB instead of ~640 KB (tracemalloc).
+- **Contexts are rows of numpy arrays**, indexed by context id (creation order): left
+  part id (int32), right part (the sensor facts, uint8 while they fit), confirmation
+  count (int32), observed-or-derived (uint8) and neuron fact position (int32, -1 when
+  not a neuron): 14 bytes a context instead of ~110 (a tuple entry, a Python int per
+  pair and per count, list slots). The arrays grow by doubling.
+- **Left parts** keep what the subset test needs as Python integers (fact masks, with
+  neuron facts far above the sensor facts), a dict to find a mask's id, and per left
+  part a bit set of the right parts it already holds, so "is this pair new?" is one
+  shift and one ``&``.
+- **One step is vectorised**: the left parts within the previous fact set are marked
+  (their ids come from a scan of the masks, cached per fact set, as before), the
+  contexts under marked left parts are *selected*, those whose right part lies within
+  the sensor facts *active*; the active ids are then put in the reference's order (left
+  part id, then creation), which decides which contexts win ties for neuron places.
+  Generalisation filters the observed contexts of the qualifying left parts the same
+  way and stores the new pairs in the reference's order, so context ids match.
+- The scan cache holds the covered left ids as 4-byte cells and is dropped when it holds
+  more than ``CACHE_CELLS`` ids in all (it only saves time).
 """
 
 from __future__ import annotations
@@ -30,11 +34,18 @@ from __future__ import annotations
 from array import array
 from typing import Any
 
+import numpy as np
+import numpy.typing as npt
+
 from forecasting.anomaly._state import require
 
 __all__ = ["CACHE_CELLS", "ContextMemory"]
 
-CACHE_CELLS = 1 << 14  # covered-left ids the scan cache may hold (64 KB at most)
+CACHE_CELLS = 1 << 12  # covered-left ids the scan cache may hold (16 KB at most)
+_MIN_ROWS = 64  # rows allocated at first; the arrays double from there
+_INT32_MAX = (1 << 31) - 1
+
+IntArray = npt.NDArray[np.int32]
 
 
 def _bits_of(mask: int) -> list[int]:
@@ -66,13 +77,16 @@ class ContextMemory:
         "_cached",
         "_count",
         "_group",
+        "_left",
         "_left_ids",
         "_left_mask",
         "_low",
         "_neuron_bit",
         "_neurons",
-        "_pairs",
+        "_present",
+        "_right",
         "_shift",
+        "_size",
         "_zero",
         "_zero_left",
         "_zero_lids",
@@ -90,67 +104,87 @@ class ContextMemory:
     def clear(self) -> None:
         self._left_ids: dict[int, int] = {}  # left mask -> left id
         self._left_mask: list[int] = []
-        # per left id: its contexts in creation order, each ``cid << shift | right mask``
-        self._pairs: list[tuple[int, ...]] = []
-        self._shift = max(self.offset, 1)  # right masks lie below this bit
+        self._shift = max(self.offset, 1)  # right parts lie below this bit
         self._low = (1 << self._shift) - 1
-        self._count: list[int] = []  # per context: how often it was confirmed
-        self._zero = bytearray()  # per context: 1 when observed whole, not derived
-        self._zero_lids = array("q")  # left ids holding an observed context
+        # per left id: bit r set when it holds right part r (8 bytes while r < 64)
+        self._present: array[int] | list[int] = array("Q") if self._shift <= 6 else []
+        self._allocate(0)
+        self._zero_lids = array("q")  # left ids holding an observed context, in order
         self._zero_left = bytearray()  # per left id: 1 when it is in ``_zero_lids``
-        self._neuron_bit: list[int] = []  # per context: its fact position as a neuron, or -1
         self._neurons = array("q")  # contexts that became neurons, in order
+        self._neuron_bit: dict[int, int] = {}  # neuron context id -> its fact position
         self._group = 0  # facts active one step ago
         self._cache: dict[int, tuple[int, array[int]]] = {}  # lid of group -> (scanned, ids)
         self._cached = 0  # ids held in the cache
 
+    def _allocate(self, rows: int) -> None:
+        """Empty context arrays with room for ``rows`` contexts."""
+        rows = max(rows, _MIN_ROWS)
+        self._size = 0
+        self._left: IntArray = np.zeros(rows, dtype=np.int32)
+        self._right: npt.NDArray[Any] = np.zeros(rows, dtype=self._right_type())
+        self._count: IntArray = np.zeros(rows, dtype=np.int32)
+        self._zero: npt.NDArray[np.uint8] = np.zeros(rows, dtype=np.uint8)
+
+    def _right_type(self) -> type[np.unsignedinteger[Any]] | type[np.int64]:
+        return np.uint8 if self._shift <= 8 else np.int64
+
+    def _grow(self) -> None:
+        rows = self._left.shape[0]
+        rows += rows // 2
+        for name in ("_left", "_right", "_count", "_zero"):
+            old = getattr(self, name)
+            new = np.zeros(rows, dtype=old.dtype)
+            new[: old.shape[0]] = old
+            setattr(self, name, new)
+
     @property
     def size(self) -> int:
-        return len(self._count)
+        return self._size
 
     def _widen(self, facts: int) -> None:
-        """Make room for right masks up to ``facts`` (only for fact sets above
+        """Make room for right parts up to ``facts`` (only for fact sets above
         ``sensor_bits``, which the detector never produces)."""
         shift = max(self._shift, facts.bit_length())
         if shift == self._shift:
             return
-        old, low = self._shift, self._low
-        self._pairs = [tuple((e >> old) << shift | (e & low) for e in p) for p in self._pairs]
         self._shift, self._low = shift, (1 << shift) - 1
+        if shift > 6 and isinstance(self._present, array):
+            self._present = self._present.tolist()
+        if self._right.dtype != self._right_type():
+            self._right = self._right.astype(self._right_type())
 
-    def _store(self, left: int, right: int, zero: bool) -> tuple[int, int, bool]:
-        """(left id, context id, created) of the context ``left -> right``."""
+    def _left_id(self, left: int) -> int:
         lid = self._left_ids.get(left)
         if lid is None:
             lid = len(self._left_mask)
             self._left_ids[left] = lid
             self._left_mask.append(left)
-            self._pairs.append(())
+            self._present.append(0)
             self._zero_left.append(0)
-        entries = self._pairs[lid]
-        low = self._low
-        for entry in entries:
-            if entry & low == right:
-                cid = entry >> self._shift
-                if zero:
-                    self._zero[cid] = 1
-                created = False
-                break
-        else:
-            cid = len(self._count)
-            self._pairs[lid] = (*entries, cid << self._shift | right)
-            self._count.append(0)
-            self._zero.append(zero)
-            self._neuron_bit.append(-1)
-            created = True
-        if zero and not self._zero_left[lid]:
+        return lid
+
+    def _add(self, lid: int, right: int, zero: bool) -> int:
+        """Store the new context ``lid -> right``; its id."""
+        cid = self._size
+        if cid == self._left.shape[0]:
+            self._grow()
+        self._left[cid] = lid
+        self._right[cid] = right
+        self._count[cid] = 0
+        self._zero[cid] = zero
+        self._size = cid + 1
+        self._present[lid] |= 1 << right
+        return cid
+
+    def _observed(self, lid: int) -> None:
+        if not self._zero_left[lid]:
             self._zero_left[lid] = 1
             self._zero_lids.append(lid)
-        return lid, cid, created
 
     def _covered(self, key: int, group: int) -> array[int]:
         """Left ids whose facts all lie in ``group`` (cached under ``key``, the group's own
-        left id; extended as the memory grows)."""
+        left id; extended as the memory grows), ascending."""
         total = len(self._left_mask)
         entry = self._cache.get(key)
         if entry is None:
@@ -181,32 +215,35 @@ class ContextMemory:
             return 1.0
         if sensor >> self._shift:
             self._widen(sensor)
-        key, newest, novel = self._store(group, sensor, True)
-        count, pairs, shift = self._count, self._pairs, self._shift
+        key = self._left_id(group)
+        novel = not self._present[key] >> sensor & 1
+        size = self._size  # the contexts before this step's: the predictions
+        newest = self._add(key, sensor, True) if novel else -1
+        self._observed(key)
+        lids = self._left[:size]
+        marked = np.zeros(len(self._left_mask), dtype=np.bool_)
+        covered = self._covered(key, group)
+        marked[np.frombuffer(covered, dtype=np.uint32)] = True
+        selected_rows = marked[lids]
+        selected = int(selected_rows.sum())
         absent = ~sensor & self._low  # a right part is within sensor iff it has none of these
-        active: list[int] = []
-        selected = 0
-        for lid in self._covered(key, group):
-            entries = pairs[lid]
-            selected += len(entries)
-            for entry in entries:
-                if not entry & absent:
-                    active.append(entry >> shift)
-        share_new = 0.0
-        if novel:  # the stored pair itself is not a prediction
-            selected -= 1
-            active.remove(newest)
-            share_new = self._generalise(group, sensor, newest)
-        for cid in active:
-            count[cid] += 1
-        share_active = len(active) / selected if selected else 0.0
-        if len(active) > self.max_neurons:
-            active.sort(key=count.__getitem__)  # stable: ties keep the older context first
-            active = active[-self.max_neurons :]
+        hits = (selected_rows & ((self._right[:size] & absent) == 0)).nonzero()[0]
+        found = hits.shape[0]
+        if found > 1:  # the reference's order: left part id, then creation
+            hits = hits[lids[hits].argsort(kind="stable")]
+        if not novel:  # the observed pair is one of the predictions: mark it observed
+            same = hits[(lids[hits] == key) & (self._right[hits] == sensor)]
+            self._zero[same] = 1
+        share_new = self._generalise(group, sensor, newest) if novel else 0.0
+        count = self._count
+        count[hits] += 1
+        share_active = found / selected if selected else 0.0
+        if found > self.max_neurons:  # stable: ties keep the earlier context
+            hits = hits[count[hits].argsort(kind="stable")[-self.max_neurons :]]
         bits = self._neuron_bit
-        for cid in active:
-            bit = bits[cid]
-            if bit < 0:
+        for cid in hits.tolist():
+            bit = bits.get(cid)
+            if bit is None:
                 bit = bits[cid] = self.offset + len(self._neurons)
                 self._neurons.append(cid)
             sensor |= 1 << bit
@@ -216,39 +253,61 @@ class ContextMemory:
     def _generalise(self, group: int, sensor: int, newest: int) -> float:
         """Store the overlaps of this new pair with earlier observed pairs; the share of the
         candidate contexts that were really new."""
-        candidates: dict[tuple[int, int], None] = {}
         max_left = self.max_left
-        masks, pairs, zero = self._left_mask, self._pairs, self._zero
-        shift, low = self._shift, self._low
-        for lid in self._zero_lids:
+        masks = self._left_mask
+        total = len(masks)
+        rank = np.full(total, -1, dtype=np.int64)  # place in _zero_lids of a usable left part
+        whole = np.zeros(total, dtype=np.bool_)
+        lefts: dict[int, int] = {}
+        for place, lid in enumerate(self._zero_lids):
             mask = masks[lid]
             left = mask & group
             if not left or left.bit_count() > max_left:
                 continue
-            whole = left == mask
-            for entry in pairs[lid]:
-                cid = entry >> shift
-                if cid == newest or not zero[cid]:
-                    continue
-                right_mask = entry & low
-                right = right_mask & sensor
-                if not right or (whole and right == right_mask):
-                    continue
-                candidates[(left, right)] = None
+            rank[lid] = place
+            whole[lid] = left == mask
+            lefts[lid] = left
+        candidates: dict[tuple[int, int], None] = {}
+        if lefts:
+            size = self._size
+            lids = self._left[:size]
+            rights = self._right[:size]
+            places = rank[lids]
+            overlap = rights & sensor
+            keep = (places >= 0) & (self._zero[:size] != 0) & (overlap != 0)
+            keep &= ~(whole[lids] & (overlap == rights))
+            keep[newest] = False
+            rows = np.flatnonzero(keep)
+            rows = rows[np.argsort(places[rows], kind="stable")]  # _zero_lids order, then age
+            for lid, right in zip(lids[rows].tolist(), overlap[rows].tolist(), strict=True):
+                candidates[(lefts[lid], right)] = None
         added = 1  # the observed pair
         for left, right in candidates:
-            added += self._store(left, right, False)[2]
+            lid = self._left_id(left)
+            if not self._present[lid] >> right & 1:
+                self._add(lid, right, False)
+                added += 1
         candidates[(group, sensor)] = None
         return added / len(candidates)
 
     # -- persistence -------------------------------------------------------------------
     def state(self) -> dict[str, Any]:
-        shift, low, bits = self._shift, self._low, self._neuron_bit
+        size = self._size
+        lids = self._left[:size]
+        order = np.argsort(lids, kind="stable")  # by left part, then creation
+        ends = np.cumsum(np.bincount(lids, minlength=len(self._left_mask))).tolist()
+        rights = self._right[:size][order].tolist()
+        ids = order.tolist()
+        pairs, start = [], 0
+        for end in ends:
+            pairs.append([[rights[i], ids[i]] for i in range(start, end)])
+            start = end
+        bits = self._neuron_bit
         return {
             "left": [_bits_of(m) for m in self._left_mask],
-            "pairs": [[[e & low, e >> shift] for e in p] for p in self._pairs],
-            "count": list(self._count),
-            "zero": list(self._zero),
+            "pairs": pairs,
+            "count": self._count[:size].tolist(),
+            "zero": self._zero[:size].tolist(),
             "zero_lids": self._zero_lids.tolist(),
             "neurons": [[c, bits[c]] for c in self._neurons],
             "group": _bits_of(self._group),
@@ -265,22 +324,39 @@ class ContextMemory:
         if not (isinstance(count, list) and isinstance(zero, list) and len(count) == len(zero)):
             raise ValueError("context.count and context.zero must be lists of equal length")
         contexts = len(count)
-        self._count = [int(c) for c in count]
-        self._zero = bytearray(bool(z) for z in zero)
-        self._neuron_bit = [-1] * contexts
+        counts = [int(c) for c in count]
+        if any(not 0 <= c <= _INT32_MAX for c in counts):
+            raise ValueError("context.count must hold counts from 0 to 2**31 - 1")
         pairs = [[(int(r), int(c)) for r, c in entries] for entries in raw_pairs]
-        if any(not 0 <= c < contexts for p in pairs for _, c in p):
-            raise ValueError("context.pairs refers to an unknown context")
-        if any(r < 0 for p in pairs for r, _ in p):
-            raise ValueError("context.pairs holds a negative fact set")
-        widest = max((r.bit_length() for p in pairs for r, _ in p), default=0)
-        self._shift = max(self._shift, widest)
-        self._low = (1 << self._shift) - 1
-        shift = self._shift
-        for lid, (mask, entries) in enumerate(zip(lefts, pairs, strict=True)):
-            self._left_ids[mask] = lid
+        owner = [-1] * contexts
+        right_of = [0] * contexts
+        for lid, entries in enumerate(pairs):
+            for r, c in entries:
+                if not 0 <= c < contexts:
+                    raise ValueError("context.pairs refers to an unknown context")
+                if r < 0:
+                    raise ValueError("context.pairs holds a negative fact set")
+                if owner[c] >= 0:
+                    raise ValueError("context.pairs names a context twice")
+                owner[c], right_of[c] = lid, r
+        if any(o < 0 for o in owner):
+            raise ValueError("context.pairs leaves a context without a left part")
+        widest = max((r.bit_length() for r in right_of), default=0)
+        self._widen((1 << widest) - 1)
+        self._allocate(contexts)
+        for lid, mask in enumerate(lefts):
+            if self._left_ids.setdefault(mask, lid) != lid:
+                raise ValueError("context.left names a left part twice")
             self._left_mask.append(mask)
-            self._pairs.append(tuple(c << shift | r for r, c in entries))
+            present = 0
+            for r, _ in pairs[lid]:
+                present |= 1 << r
+            self._present.append(present)
+        self._size = contexts
+        self._left[:contexts] = owner
+        self._right[:contexts] = right_of
+        self._count[:contexts] = counts
+        self._zero[:contexts] = [1 if z else 0 for z in zero]
         self._zero_left = bytearray(len(lefts))
         zero_lids = [int(i) for i in require(state, "zero_lids")]
         if any(not 0 <= i < len(lefts) for i in zero_lids):
@@ -290,9 +366,9 @@ class ContextMemory:
             self._zero_left[lid] = 1
         for c, b in require(state, "neurons"):
             cid, bit = int(c), int(b)
-            if not 0 <= cid < contexts or bit < 0:
+            if not 0 <= cid < contexts or not 0 <= bit <= _INT32_MAX:
                 raise ValueError("context.neurons must pair known contexts with fact positions")
-            if self._neuron_bit[cid] < 0:
+            if cid not in self._neuron_bit:
                 self._neurons.append(cid)
             self._neuron_bit[cid] = bit
         self._group = _mask_of(require(state, "group"), "context.group")

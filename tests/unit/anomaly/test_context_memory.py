@@ -8,6 +8,7 @@ import csv
 import gzip
 import json
 import math
+import tracemalloc
 from pathlib import Path
 from typing import Any
 
@@ -115,6 +116,10 @@ def test_a_restored_compact_memory_saves_what_it_was_given() -> None:
         {"zero_lids": [5]},  # unknown left part
         {"neurons": [[99, 6]]},  # unknown context
         {"left": "x"},
+        {"pairs": [[[1, 0], [2, 0]]]},  # one context under two right parts
+        {"left": [[0, 2], [0, 2]], "pairs": [[[1, 0]], []]},  # one left part twice
+        {"count": [1, 0], "zero": [1, 1]},  # a context with no left part
+        {"count": [2**31]},  # beyond the count's range
     ],
 )
 def test_a_broken_state_is_refused(broken: dict[str, Any]) -> None:
@@ -129,6 +134,27 @@ def test_a_broken_state_is_refused(broken: dict[str, Any]) -> None:
     }
     with pytest.raises(ValueError):
         Compact(sensor_bits=6).restore({**state, **broken})
+
+
+def test_the_memory_holds_few_bytes_per_context() -> None:
+    """Ten days of the NASA trace (~9,000 contexts): the first compact class held ~990 KB
+    (about 110 bytes a context), the flat arrays ~460 KB while learning (the arrays grow
+    by half) and less restored; the bound leaves some room."""
+    driver = Driver(Compact(sensor_bits=6))
+    for value in nab_values("nasa"):
+        driver.update(value)
+    contexts = driver.memory.size
+    assert contexts > 5_000  # the trace teaches it many contexts: the bound means something
+    state = json.loads(json.dumps(driver.memory.state()))
+    tracemalloc.start()
+    try:
+        restored = Compact(sensor_bits=6)
+        restored.restore(state)
+        held = tracemalloc.get_traced_memory()[0]
+    finally:
+        tracemalloc.stop()
+    assert restored.size == contexts
+    assert held / contexts < 56
 
 
 # -- through a detector-like driver on real series -------------------------------------

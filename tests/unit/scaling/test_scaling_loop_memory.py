@@ -58,3 +58,30 @@ def test_the_loop_keeps_exactly_what_a_fit_reads() -> None:
         for level in LEVELS:
             for a, b in zip(forecast.intervals[level], reference.intervals[level], strict=True):
                 assert np.array_equal(a, b)
+
+
+def test_a_float32_history_forecasts_what_a_float64_one_does() -> None:
+    loop = _loop()
+    t, values = _week_and_a_day(2)
+    kept = LoadHistory()
+    kept.extend(t, values, keep=loop.keep)
+    assert kept.values.dtype == np.float64
+    exact = values[-kept.size :]
+    assert np.array_equal(np.isnan(kept.values), np.isnan(exact))  # gaps stay gaps
+    forecasts = [
+        loop.forecaster.fit(Series(kept.timestamps(), v, STEP, "load")).predict(6, LEVELS)
+        for v in (kept.values, exact)
+    ]
+    assert np.allclose(forecasts[0].mean, forecasts[1].mean, rtol=1e-6, atol=0)
+    for level in LEVELS:
+        for a, b in zip(forecasts[0].intervals[level], forecasts[1].intervals[level], strict=True):
+            assert np.allclose(a, b, rtol=1e-6, atol=0)
+    assert not np.array_equal(kept.values, exact)  # it is float32: the test compares
+
+
+def test_a_sample_beyond_float32_range_is_a_gap() -> None:
+    history = LoadHistory()
+    t = END - STEP * np.arange(4)[::-1]
+    history.extend(t, np.array([1.0, 1e300, -1e300, 2.0]), keep=HISTORY)
+    assert history.values.tolist()[0] == 1.0 and history.values.tolist()[3] == 2.0
+    assert np.isnan(history.values[1:3]).all()
