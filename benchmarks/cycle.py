@@ -1,7 +1,7 @@
 """One full observe-decide cycle of the daemon for N workloads, on one core.
 
     .venv/bin/python benchmarks/cycle.py --workloads 100,1000,10000 [--repeats 5]
-        [--json out.json] [--profile] [--memory-sites 25] [--trim-setup]
+        [--json out.json] [--profile] [--memory-sites 25] [--trim-setup] [--warm-days 3]
 
 What runs, per N, in a child process of its own (so peak memory figures do not mix):
 
@@ -382,6 +382,12 @@ def warmed_states(metrics: SyntheticMetrics, end: float) -> list[Obj]:
         values = metrics.values(np.full(grid.size, cls), grid, spikes=False, scale=0.01)
         detector.update_many(grid, values)
         states.append(detector.state())
+    contexts = [len(state["context"]["memory"]["count"]) for state in states]
+    log(
+        f"detector states learnt on {WARM_POINTS:,} points: "
+        f"{sum(contexts) / len(contexts):,.0f} contexts on average "
+        f"({min(contexts):,}-{max(contexts):,})"
+    )
     return states
 
 
@@ -1007,14 +1013,24 @@ def main(argv: Sequence[str] | None = None) -> int:
         action="store_true",
         help="malloc_trim the benchmark's own set-up residue before the first cycle",
     )
+    parser.add_argument(
+        "--warm-days",
+        type=float,
+        default=3.0,
+        help="days of one-minute points each saved detector state has learnt (default 3: "
+        "a full history ring; more shows a longer-running daemon, whose contextual "
+        "memory keeps growing)",
+    )
     parser.add_argument("--one", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
-    global MEMORY_SITES, TRIM_SETUP
+    global MEMORY_SITES, TRIM_SETUP, WARM_POINTS
     MEMORY_SITES = args.memory_sites
     TRIM_SETUP = args.trim_setup
+    WARM_POINTS = round(args.warm_days * 1440)
     extra = (["--memory-sites", str(args.memory_sites)] if args.memory_sites else []) + (
         ["--trim-setup"] if args.trim_setup else []
     )
+    extra += ["--warm-days", str(args.warm_days)]
     if args.state_cost:
         for key, value in measure_state_cost().items():
             print(f"| {key} | {value:.1f} |")

@@ -5,26 +5,28 @@ bit, as the first implementation, which lives only in the tests as the reference
 (``tests/unit/anomaly/context_reference.py``; the tests feed both the same fact streams,
 and states saved by either restore into the other). What differs is how the memory is
 held, because a detector lives as long as the daemon and the memory keeps learning
-contexts until ``max_contexts`` (20,000 by default) clears it: on the NASA trace the
-first implementation held ~9,000 contexts and ~1 MB after ten days of one-minute points,
-so a thousand series would have outgrown the daemon's memory limit within days.
+contexts until ``max_contexts`` (20,000 by default) clears it: on the NASA trace an
+earlier compact class (per left part a tuple of Python ints) held ~9,000 contexts in
+~990 KB after ten days of one-minute points, so a thousand series would outgrow the
+daemon's memory limit within days. This one holds the same memory in ~380 KB.
 
 - **Contexts are rows of numpy arrays**, indexed by context id (creation order): left
   part id (int32), right part (the sensor facts, uint8 while they fit), confirmation
-  count (int32), observed-or-derived (uint8) and neuron fact position (int32, -1 when
-  not a neuron): 14 bytes a context instead of ~110 (a tuple entry, a Python int per
-  pair and per count, list slots). The arrays grow by doubling.
+  count (int32), observed-or-derived (uint8) and place among the neurons (int32, -1 when
+  not a neuron; a neuron's fact is ``sensor_bits + place``, the order in which contexts
+  became neurons): 14 bytes a context. The arrays grow by half.
 - **Left parts** keep what the subset test needs as Python integers (fact masks, with
-  neuron facts far above the sensor facts), a dict to find a mask's id, and per left
-  part a bit set of the right parts it already holds, so "is this pair new?" is one
-  shift and one ``&``.
+  neuron facts far above the sensor facts); a mask is found by ``hash(mask)`` in a
+  sorted ``array`` of hashes with the left ids alongside (12 bytes a left part, where a
+  dict and its ids cost ~60); per left part a bit set of the right parts it holds makes
+  "is this pair new?" one shift and one ``&``.
 - **One step is vectorised**: the left parts within the previous fact set are marked
-  (their ids come from a scan of the masks, cached per fact set, as before), the
-  contexts under marked left parts are *selected*, those whose right part lies within
-  the sensor facts *active*; the active ids are then put in the reference's order (left
-  part id, then creation), which decides which contexts win ties for neuron places.
-  Generalisation filters the observed contexts of the qualifying left parts the same
-  way and stores the new pairs in the reference's order, so context ids match.
+  (their ids come from a scan of the masks, cached per fact set), the contexts under
+  marked left parts are *selected*, those whose right part lies within the sensor facts
+  *active*; the active ids are then put in the reference's order (left part id, then
+  creation), which decides which contexts win ties for neuron places. Generalisation
+  filters the observed contexts of the qualifying left parts the same way and stores the
+  new pairs in the reference's order, so context ids match.
 - The scan cache holds the covered left ids as 4-byte cells and is dropped when it holds
   more than ``CACHE_CELLS`` ids in all (it only saves time).
 """
@@ -32,6 +34,7 @@ so a thousand series would have outgrown the daemon's memory limit within days.
 from __future__ import annotations
 
 from array import array
+from bisect import bisect_left
 from typing import Any
 
 import numpy as np
@@ -77,16 +80,18 @@ class ContextMemory:
         "_cached",
         "_count",
         "_group",
+        "_hash_lids",
+        "_hashes",
         "_left",
-        "_left_ids",
         "_left_mask",
         "_low",
-        "_neuron_bit",
+        "_neuron",
         "_neurons",
         "_present",
         "_right",
         "_shift",
         "_size",
+        "_slot",
         "_zero",
         "_zero_left",
         "_zero_lids",
@@ -102,7 +107,10 @@ class ContextMemory:
         self.clear()
 
     def clear(self) -> None:
-        self._left_ids: dict[int, int] = {}  # left mask -> left id
+        # left mask -> left id, as hash(mask) in ascending order and the ids alongside (12
+        # bytes a left part; a dict and the ids as Python ints cost ~60)
+        self._hashes = array("q")
+        self._hash_lids = array("l")
         self._left_mask: list[int] = []
         self._shift = max(self.offset, 1)  # right parts lie below this bit
         self._low = (1 << self._shift) - 1
@@ -111,8 +119,7 @@ class ContextMemory:
         self._allocate(0)
         self._zero_lids = array("q")  # left ids holding an observed context, in order
         self._zero_left = bytearray()  # per left id: 1 when it is in ``_zero_lids``
-        self._neurons = array("q")  # contexts that became neurons, in order
-        self._neuron_bit: dict[int, int] = {}  # neuron context id -> its fact position
+        self._neurons = 0  # contexts that became neurons
         self._group = 0  # facts active one step ago
         self._cache: dict[int, tuple[int, array[int]]] = {}  # lid of group -> (scanned, ids)
         self._cached = 0  # ids held in the cache
@@ -125,6 +132,8 @@ class ContextMemory:
         self._right: npt.NDArray[Any] = np.zeros(rows, dtype=self._right_type())
         self._count: IntArray = np.zeros(rows, dtype=np.int32)
         self._zero: npt.NDArray[np.uint8] = np.zeros(rows, dtype=np.uint8)
+        # per context: its place among the neurons (fact offset + place), or -1
+        self._neuron: IntArray = np.full(rows, -1, dtype=np.int32)
 
     def _right_type(self) -> type[np.unsignedinteger[Any]] | type[np.int64]:
         return np.uint8 if self._shift <= 8 else np.int64
@@ -132,9 +141,9 @@ class ContextMemory:
     def _grow(self) -> None:
         rows = self._left.shape[0]
         rows += rows // 2
-        for name in ("_left", "_right", "_count", "_zero"):
+        for name in ("_left", "_right", "_count", "_zero", "_neuron"):
             old = getattr(self, name)
-            new = np.zeros(rows, dtype=old.dtype)
+            new = np.full(rows, -1 if name == "_neuron" else 0, dtype=old.dtype)
             new[: old.shape[0]] = old
             setattr(self, name, new)
 
@@ -155,14 +164,27 @@ class ContextMemory:
             self._right = self._right.astype(self._right_type())
 
     def _left_id(self, left: int) -> int:
-        lid = self._left_ids.get(left)
-        if lid is None:
+        lid = self._find(left)
+        if lid < 0:
             lid = len(self._left_mask)
-            self._left_ids[left] = lid
+            self._hashes.insert(self._slot, hash(left))
+            self._hash_lids.insert(self._slot, lid)
             self._left_mask.append(left)
             self._present.append(0)
             self._zero_left.append(0)
         return lid
+
+    def _find(self, left: int) -> int:
+        """The id of left part ``left``, or -1 (then ``_slot`` is where its hash goes)."""
+        wanted = hash(left)
+        hashes = self._hashes
+        i = self._slot = bisect_left(hashes, wanted)
+        while i < len(hashes) and hashes[i] == wanted:  # equal hashes: compare the masks
+            lid = self._hash_lids[i]
+            if self._left_mask[lid] == left:
+                return lid
+            i += 1
+        return -1
 
     def _add(self, lid: int, right: int, zero: bool) -> int:
         """Store the new context ``lid -> right``; its id."""
@@ -173,6 +195,7 @@ class ContextMemory:
         self._right[cid] = right
         self._count[cid] = 0
         self._zero[cid] = zero
+        self._neuron[cid] = -1
         self._size = cid + 1
         self._present[lid] |= 1 << right
         return cid
@@ -240,13 +263,14 @@ class ContextMemory:
         share_active = found / selected if selected else 0.0
         if found > self.max_neurons:  # stable: ties keep the earlier context
             hits = hits[count[hits].argsort(kind="stable")[-self.max_neurons :]]
-        bits = self._neuron_bit
-        for cid in hits.tolist():
-            bit = bits.get(cid)
-            if bit is None:
-                bit = bits[cid] = self.offset + len(self._neurons)
-                self._neurons.append(cid)
-            sensor |= 1 << bit
+        places = self._neuron[hits].tolist()
+        offset = self.offset
+        for cid, place in zip(hits.tolist(), places, strict=True):
+            if place < 0:
+                place = self._neurons
+                self._neuron[cid] = place
+                self._neurons = place + 1
+            sensor |= 1 << (offset + place)
         self._group = sensor
         return (1.0 - share_active + share_new) / 2.0
 
@@ -302,14 +326,16 @@ class ContextMemory:
         for end in ends:
             pairs.append([[rights[i], ids[i]] for i in range(start, end)])
             start = end
-        bits = self._neuron_bit
+        places = self._neuron[:size]
+        neurons = np.flatnonzero(places >= 0)
+        neurons = neurons[places[neurons].argsort()]  # in the order they became neurons
         return {
             "left": [_bits_of(m) for m in self._left_mask],
             "pairs": pairs,
             "count": self._count[:size].tolist(),
             "zero": self._zero[:size].tolist(),
             "zero_lids": self._zero_lids.tolist(),
-            "neurons": [[c, bits[c]] for c in self._neurons],
+            "neurons": [[c, self.offset + i] for i, c in enumerate(neurons.tolist())],
             "group": _bits_of(self._group),
         }
 
@@ -344,9 +370,12 @@ class ContextMemory:
         widest = max((r.bit_length() for r in right_of), default=0)
         self._widen((1 << widest) - 1)
         self._allocate(contexts)
+        if len(set(lefts)) != len(lefts):
+            raise ValueError("context.left names a left part twice")
+        by_hash = sorted(range(len(lefts)), key=lambda lid: hash(lefts[lid]))
+        self._hashes = array("q", [hash(lefts[lid]) for lid in by_hash])
+        self._hash_lids = array("l", by_hash)
         for lid, mask in enumerate(lefts):
-            if self._left_ids.setdefault(mask, lid) != lid:
-                raise ValueError("context.left names a left part twice")
             self._left_mask.append(mask)
             present = 0
             for r, _ in pairs[lid]:
@@ -364,11 +393,12 @@ class ContextMemory:
         self._zero_lids = array("q", zero_lids)
         for lid in zero_lids:
             self._zero_left[lid] = 1
-        for c, b in require(state, "neurons"):
+        for place, (c, b) in enumerate(require(state, "neurons")):
             cid, bit = int(c), int(b)
-            if not 0 <= cid < contexts or not 0 <= bit <= _INT32_MAX:
-                raise ValueError("context.neurons must pair known contexts with fact positions")
-            if cid not in self._neuron_bit:
-                self._neurons.append(cid)
-            self._neuron_bit[cid] = bit
+            if not 0 <= cid < contexts or self._neuron[cid] >= 0:
+                raise ValueError("context.neurons must name known contexts, each once")
+            if bit != self.offset + place:  # as every memory numbers them
+                raise ValueError("context.neurons must hold fact positions in order")
+            self._neuron[cid] = place
+        self._neurons = len(require(state, "neurons"))
         self._group = _mask_of(require(state, "group"), "context.group")

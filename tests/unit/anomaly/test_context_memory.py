@@ -137,9 +137,10 @@ def test_a_broken_state_is_refused(broken: dict[str, Any]) -> None:
 
 
 def test_the_memory_holds_few_bytes_per_context() -> None:
-    """Ten days of the NASA trace (~9,000 contexts): the first compact class held ~990 KB
-    (about 110 bytes a context), the flat arrays ~460 KB while learning (the arrays grow
-    by half) and less restored; the bound leaves some room."""
+    """Ten days of the NASA trace (~9,000 contexts): an earlier compact class held ~990 KB
+    (about 110 bytes a context), the flat arrays ~380 KB while learning; restored, 46
+    bytes a context as traced here (which counts ~110 KB of freed 2-tuples that CPython
+    keeps on its free list); the bound leaves some room."""
     driver = Driver(Compact(sensor_bits=6))
     for value in nab_values("nasa"):
         driver.update(value)
