@@ -23,8 +23,9 @@ from forecasting.anomaly._state import (
     decode_float,
     decode_floats,
     encode_float,
-    encode_floats,
+    pack,
     require,
+    unpack,
 )
 
 __all__ = ["SeasonalBaseline", "detect_period"]
@@ -229,7 +230,7 @@ class SeasonalBaseline:
     def state(self) -> dict[str, Any]:
         return {
             "period": self.period,
-            "ring": encode_floats(self._ring),
+            "ring": pack(np.frombuffer(self._ring, dtype=np.float64)),
             "pos": self._pos,
             "count": self._count,
             "seen": self._seen,
@@ -239,13 +240,18 @@ class SeasonalBaseline:
         }
 
     def restore(self, state: dict[str, Any]) -> None:
-        ring = decode_floats(require(state, "ring"), "baseline.ring")
+        saved = require(state, "ring")
+        ring: array[float] = array("d")
+        if isinstance(saved, list):  # saved before rings were packed
+            ring.extend(decode_floats(saved, "baseline.ring"))
+        else:
+            ring.frombytes(unpack(saved, "baseline.ring", ("<f8",)).tobytes())
         if not ring:
             raise ValueError("saved baseline history is empty")
         pos = int(require(state, "pos")) % len(ring)
         count = int(require(state, "count"))
         if len(ring) == len(self._ring):
-            self._ring = array("d", ring)
+            self._ring = ring
             self._pos = pos
         else:
             # Saved by a detector that kept a different amount of history (an older

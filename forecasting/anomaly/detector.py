@@ -47,11 +47,13 @@ from forecasting.anomaly.robust import RobustLevel
 
 __all__ = ["BatchResult", "Detector", "DetectorConfig", "StateError"]
 
-STATE_VERSION = 3
+STATE_VERSION = 4
 # version 1 had no contextual detector: it starts fresh; versions 1 and 2 kept the last
 # firing's score (not its surprise) and had a flat refractory bar: they are migrated so
-# that the detector continues exactly as it would have (see ``from_state``)
-_READABLE_VERSIONS = (1, 2, 3)
+# that the detector continues exactly as it would have (see ``from_state``); version 4
+# packs the history ring and the contextual memory's columns (``_state.pack``), which
+# are read in either form, so a version-3 state restores unchanged
+_READABLE_VERSIONS = (1, 2, 3, 4)
 _PEAK_SURPRISE_MAX = 1e300  # a saved score of 1.0 (surprise beyond float range) migrates here
 _DAY = 86400.0
 _LARGEST = 1e150  # beyond this a value is treated as missing: its square would overflow

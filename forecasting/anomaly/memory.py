@@ -40,7 +40,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from forecasting.anomaly._state import require
+from forecasting.anomaly._state import pack, require, unpack
 
 __all__ = ["CACHE_CELLS", "ContextMemory"]
 
@@ -315,7 +315,18 @@ class ContextMemory:
         return added / len(candidates)
 
     # -- persistence -------------------------------------------------------------------
-    def state(self) -> dict[str, Any]:
+    def _neuron_order(self) -> npt.NDArray[np.intp]:
+        """Ids of the contexts that became neurons, in the order they became neurons."""
+        places = self._neuron[: self._size]
+        neurons = np.flatnonzero(places >= 0)
+        return neurons[places[neurons].argsort()]
+
+    def state(self, *, packed: bool = True) -> dict[str, Any]:
+        """The memory as JSON values: packed columns (``format`` 2, what the detector
+        saves), or with ``packed=False`` the list form the first implementation saved
+        (left parts as bit positions, contexts as [right, id] pairs per left part)."""
+        if packed:
+            return self._packed_state()
         size = self._size
         lids = self._left[:size]
         order = np.argsort(lids, kind="stable")  # by left part, then creation
@@ -326,9 +337,7 @@ class ContextMemory:
         for end in ends:
             pairs.append([[rights[i], ids[i]] for i in range(start, end)])
             start = end
-        places = self._neuron[:size]
-        neurons = np.flatnonzero(places >= 0)
-        neurons = neurons[places[neurons].argsort()]  # in the order they became neurons
+        neurons = self._neuron_order()
         return {
             "left": [_bits_of(m) for m in self._left_mask],
             "pairs": pairs,
@@ -339,8 +348,34 @@ class ContextMemory:
             "group": _bits_of(self._group),
         }
 
+    def _packed_state(self) -> dict[str, Any]:
+        size = self._size
+        masks = self._left_mask
+        lengths = [(m.bit_length() + 7) // 8 for m in masks]
+        raw = b"".join(m.to_bytes(n, "little") for m, n in zip(masks, lengths, strict=True))
+        return {
+            "format": 2,
+            "left_bytes": pack(np.frombuffer(raw, dtype=np.uint8)),  # each mask, little-endian
+            "left_lengths": pack(np.array(lengths, dtype=np.int32)),
+            "context_left": pack(self._left[:size]),
+            "context_right": pack(self._right[:size]),
+            "count": pack(self._count[:size]),
+            "zero": pack(self._zero[:size]),
+            "zero_lids": pack(np.frombuffer(self._zero_lids, dtype=np.int64)),
+            "neurons": pack(self._neuron_order().astype(np.int32)),
+            "group": _bits_of(self._group),
+        }
+
     def restore(self, state: dict[str, Any]) -> None:
+        """Continue from ``state()`` in either form; ``ValueError`` names a bad field."""
         self.clear()
+        if isinstance(state, dict) and state.get("format") == 2:
+            try:
+                self._restore_packed(state)
+            except ValueError:
+                self.clear()
+                raise
+            return
         lefts = [_mask_of(p, "context.left") for p in require(state, "left")]
         raw_pairs = require(state, "pairs")
         count = require(state, "count")
@@ -401,4 +436,70 @@ class ContextMemory:
                 raise ValueError("context.neurons must hold fact positions in order")
             self._neuron[cid] = place
         self._neurons = len(require(state, "neurons"))
+        self._group = _mask_of(require(state, "group"), "context.group")
+
+    def _restore_packed(self, state: dict[str, Any]) -> None:
+        raw = unpack(require(state, "left_bytes"), "context.left_bytes", ("|u1",)).tobytes()
+        lengths = unpack(require(state, "left_lengths"), "context.left_lengths", ("<i4",))
+        if (lengths < 0).any() or int(lengths.sum()) != len(raw):
+            raise ValueError("context.left_lengths must split context.left_bytes exactly")
+        lefts, start = [], 0
+        for length in lengths.tolist():
+            lefts.append(int.from_bytes(raw[start : start + length], "little"))
+            start += length
+        if len(set(lefts)) != len(lefts):
+            raise ValueError("context.left names a left part twice")
+        columns = {
+            "context_left": unpack(require(state, "context_left"), "context.left", ("<i4",)),
+            "context_right": unpack(
+                require(state, "context_right"), "context.right", ("|u1", "<i8")
+            ),
+            "count": unpack(require(state, "count"), "context.count", ("<i4",)),
+            "zero": unpack(require(state, "zero"), "context.zero", ("|u1",)),
+        }
+        contexts = len(columns["count"])
+        if any(len(column) != contexts for column in columns.values()):
+            raise ValueError("context columns must have one row per context")
+        owner, right_of = columns["context_left"], columns["context_right"]
+        if contexts and not (owner.min() >= 0 and owner.max() < len(lefts)):
+            raise ValueError("context.left refers to an unknown left part")
+        if contexts and right_of.min() < 0:
+            raise ValueError("context.right holds a negative fact set")
+        if (columns["count"] < 0).any() or (columns["zero"] > 1).any():
+            raise ValueError("context.count must not be negative and context.zero must be 0/1")
+        widest = int(right_of.max()).bit_length() if contexts else 0
+        pairs = owner.astype(np.int64) << widest | right_of.astype(np.int64)
+        if len(np.unique(pairs)) != contexts:
+            raise ValueError("context columns hold one pair twice")
+        self._widen((1 << widest) - 1)
+        self._allocate(contexts)
+        by_hash = sorted(range(len(lefts)), key=lambda lid: hash(lefts[lid]))
+        self._hashes = array("q", [hash(lefts[lid]) for lid in by_hash])
+        self._hash_lids = array("l", by_hash)
+        self._left_mask = lefts
+        present = [0] * len(lefts)
+        for lid, right in zip(owner.tolist(), right_of.tolist(), strict=True):
+            present[lid] |= 1 << right
+        self._present = array("Q", present) if isinstance(self._present, array) else present
+        self._size = contexts
+        self._left[:contexts] = owner
+        self._right[:contexts] = right_of
+        self._count[:contexts] = columns["count"]
+        self._zero[:contexts] = columns["zero"]
+        zero_lids = unpack(require(state, "zero_lids"), "context.zero_lids", ("<i8",))
+        if len(zero_lids) and not (zero_lids.min() >= 0 and zero_lids.max() < len(lefts)):
+            raise ValueError("context.zero_lids refers to an unknown left part")
+        if len(np.unique(zero_lids)) != len(zero_lids):
+            raise ValueError("context.zero_lids names a left part twice")
+        self._zero_lids = array("q", zero_lids.tolist())
+        self._zero_left = bytearray(len(lefts))
+        for lid in self._zero_lids:
+            self._zero_left[lid] = 1
+        neurons = unpack(require(state, "neurons"), "context.neurons", ("<i4",))
+        if len(neurons) and not (neurons.min() >= 0 and neurons.max() < contexts):
+            raise ValueError("context.neurons refers to an unknown context")
+        if len(np.unique(neurons)) != len(neurons):
+            raise ValueError("context.neurons names a context twice")
+        self._neuron[neurons] = np.arange(len(neurons), dtype=np.int32)
+        self._neurons = len(neurons)
         self._group = _mask_of(require(state, "group"), "context.group")

@@ -129,12 +129,38 @@ def test_restored_detector_continues_identically(cut: int) -> None:
     assert [p.reason for p in resumed] == [p.reason for p in whole[cut:]]
 
 
+def test_a_version_3_state_with_plain_lists_continues_identically() -> None:
+    """Version 3 saved the history ring and the contextual memory as JSON lists; version 4
+    packs them. A version-3 state still restores, and continues exactly as the packed
+    one does."""
+    values = daily_series(4)
+    cut = 2 * DAY + 17
+    first = Detector(STEP)
+    run(values[:cut], first)
+    packed = json.loads(json.dumps(first.state(), allow_nan=False))
+    assert packed["version"] == 4 and isinstance(packed["baseline"]["ring"], str)
+    plain = json.loads(json.dumps(packed))
+    plain["version"] = 3
+    ring = np.frombuffer(first._baseline._ring, dtype=np.float64)
+    plain["baseline"]["ring"] = [None if np.isnan(v) else v for v in ring.tolist()]
+    assert first._context is not None
+    plain["context"]["memory"] = first._context._memory.state(packed=False)
+    plain = json.loads(json.dumps(plain, allow_nan=False))
+    runs = [run(values[cut:], Detector.from_state(s), start=cut) for s in (packed, plain)]
+    assert [p.score for p in runs[0]] == [p.score for p in runs[1]]
+    assert [p.reason for p in runs[0]] == [p.reason for p in runs[1]]
+    assert Detector.from_state(plain).state() == packed
+
+
 def test_bad_state_is_refused_with_a_reason() -> None:
     with pytest.raises(StateError, match="version"):
         Detector.from_state({"version": 99})
     state = Detector(STEP).state()
     state["baseline"]["ring"] = []
     with pytest.raises(StateError, match="history is empty"):
+        Detector.from_state(state)
+    state["baseline"]["ring"] = "<f4:AAAAAA=="  # packed, but not as float64
+    with pytest.raises(StateError, match=r"baseline\.ring"):
         Detector.from_state(state)
 
 

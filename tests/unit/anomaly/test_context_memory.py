@@ -12,6 +12,7 @@ import tracemalloc
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -26,9 +27,21 @@ NASA = ROOT / "agent" / "data" / "nasa_http_requests_per_minute.csv.gz"
 Memory = Original | Compact
 
 
+def plain(memory: Memory) -> dict[str, Any]:
+    """The state in the first implementation's list form."""
+    return memory.state(packed=False) if isinstance(memory, Compact) else memory.state()
+
+
+def repacked(memory: Compact, **kwargs: Any) -> Compact:
+    """A new compact memory restored from ``memory``'s packed state, through JSON."""
+    again = Compact(**kwargs)
+    again.restore(json.loads(json.dumps(memory.state())))
+    return again
+
+
 def same_state(a: Memory, b: Memory) -> dict[str, Any]:
     """Both states, compared as the JSON the ledger stores; returns one of them."""
-    state_a, state_b = a.state(), b.state()
+    state_a, state_b = plain(a), plain(b)
     assert json.dumps(state_a) == json.dumps(state_b)
     return state_a
 
@@ -55,6 +68,7 @@ OPS = st.lists(
         st.just(("clear", 0)),
         st.just(("to_compact", 0)),  # restore the original's state into a new compact one
         st.just(("to_original", 0)),  # and the other way round
+        st.just(("repack", 0)),  # the compact one from its own packed state
     ),
     min_size=1,
     max_size=300,
@@ -84,6 +98,9 @@ def test_random_fact_streams_give_identical_scores_and_states(
             elif op == "clear":
                 original.clear()
                 small.clear()
+            elif op == "repack":
+                assert isinstance(small, Compact)
+                small = repacked(small, **kwargs)
             else:
                 state = same_state(original, small)
                 text = json.dumps(state)  # through JSON, as the ledger keeps it
@@ -105,8 +122,12 @@ def test_a_restored_compact_memory_saves_what_it_was_given() -> None:
     state = original.state()
     small = Compact(sensor_bits=6)
     small.restore(json.loads(json.dumps(state)))
-    assert small.state() == state
+    assert small.state(packed=False) == state
     assert small.size == original.size > 0
+    again = repacked(small, sensor_bits=6)
+    assert again.state(packed=False) == state
+    assert again.state() == small.state()
+    assert len(json.dumps(small.state())) < len(json.dumps(state))
 
 
 @pytest.mark.parametrize(
@@ -134,6 +155,39 @@ def test_a_broken_state_is_refused(broken: dict[str, Any]) -> None:
     }
     with pytest.raises(ValueError):
         Compact(sensor_bits=6).restore({**state, **broken})
+
+
+def _packed_sample() -> dict[str, Any]:
+    memory = Compact(sensor_bits=6)
+    for i in range(200):
+        memory.step(facts_of((i * 5 + i // 7) % 8))
+    return json.loads(json.dumps(memory.state()))
+
+
+def _column(code: str, values: list[int]) -> str:
+    return compact.pack(np.array(values, dtype=np.dtype(code)))
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "message"),
+    [
+        ("left_lengths", _column("<i4", [1]), "split"),
+        ("context_left", "<i8:AAAAAAAAAAA=", "packed as one of"),
+        ("context_left", "<i4:!!!", "base64"),
+        ("count", "<i4:AAA=", "partial"),
+        ("count", [1, 2], "packed array string"),
+        ("zero_lids", _column("<i8", [0, 0]), "twice"),
+        ("neurons", _column("<i4", [10**6]), "unknown context"),
+    ],
+)
+def test_a_broken_packed_state_is_refused(field: str, value: Any, message: str) -> None:
+    state = _packed_sample()
+    memory = Compact(sensor_bits=6)
+    with pytest.raises(ValueError, match=message):
+        memory.restore({**state, field: value})
+    assert memory.size == 0  # nothing half-restored is left behind
+    memory.restore(state)  # the intact state restores
+    assert memory.size > 0
 
 
 def test_the_memory_holds_few_bytes_per_context() -> None:
@@ -223,9 +277,11 @@ def test_real_series_give_identical_scores_and_states(relative: str) -> None:
     raws = [(original.update(v), small.update(v)) for v in values[:half]]
     # the compact memory resumes from the original's saved state, and vice versa
     state = json.dumps(same_state(original.memory, small.memory))
+    packed = json.dumps(small.memory.state())
+    assert len(packed) < len(state)
     original.memory, small.memory = Original(sensor_bits=6), Compact(sensor_bits=6)
     original.memory.restore(json.loads(state))
-    small.memory.restore(json.loads(state))
+    small.memory.restore(json.loads(packed))
     raws += [(original.update(v), small.update(v)) for v in values[half:]]
     assert all(a == b for a, b in raws)
     assert len({a for a, _ in raws}) > 10  # the scores move: the test is not vacuous
