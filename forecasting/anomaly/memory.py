@@ -92,6 +92,7 @@ class ContextMemory:
         "_shift",
         "_size",
         "_slot",
+        "_whole",
         "_zero",
         "_zero_left",
         "_zero_lids",
@@ -116,6 +117,7 @@ class ContextMemory:
         self._low = (1 << self._shift) - 1
         # per left id: bit r set when it holds right part r (8 bytes while r < 64)
         self._present: array[int] | list[int] = array("Q") if self._shift <= 6 else []
+        self._whole: array[int] | list[int] = array("Q") if self._shift <= 6 else []  # observed
         self._allocate(0)
         self._zero_lids = array("q")  # left ids holding an observed context, in order
         self._zero_left = bytearray()  # per left id: 1 when it is in ``_zero_lids``
@@ -158,8 +160,8 @@ class ContextMemory:
         if shift == self._shift:
             return
         self._shift, self._low = shift, (1 << shift) - 1
-        if shift > 6 and isinstance(self._present, array):
-            self._present = self._present.tolist()
+        if shift > 6:  # right parts of 7 bits or more: bit sets beyond 64 bits
+            self._present, self._whole = list(self._present), list(self._whole)
         if self._right.dtype != self._right_type():
             self._right = self._right.astype(self._right_type())
 
@@ -171,6 +173,7 @@ class ContextMemory:
             self._hash_lids.insert(self._slot, lid)
             self._left_mask.append(left)
             self._present.append(0)
+            self._whole.append(0)
             self._zero_left.append(0)
         return lid
 
@@ -198,6 +201,8 @@ class ContextMemory:
         self._neuron[cid] = -1
         self._size = cid + 1
         self._present[lid] |= 1 << right
+        if zero:
+            self._whole[lid] |= 1 << right
         return cid
 
     def _observed(self, lid: int) -> None:
@@ -254,9 +259,10 @@ class ContextMemory:
         found = hits.shape[0]
         if found > 1:  # the reference's order: left part id, then creation
             hits = hits[lids[hits].argsort(kind="stable")]
-        if not novel:  # the observed pair is one of the predictions: mark it observed
+        if not self._whole[key] >> sensor & 1:  # a derived pair, now observed whole
             same = hits[(lids[hits] == key) & (self._right[hits] == sensor)]
             self._zero[same] = 1
+            self._whole[key] |= 1 << sensor
         share_new = self._generalise(group, sensor, newest) if novel else 0.0
         count = self._count
         count[hits] += 1
@@ -306,8 +312,11 @@ class ContextMemory:
             for lid, right in zip(lids[rows].tolist(), overlap[rows].tolist(), strict=True):
                 candidates[(lefts[lid], right)] = None
         added = 1  # the observed pair
+        found: dict[int, int] = {}  # left mask -> id, for this call (lefts repeat)
         for left, right in candidates:
-            lid = self._left_id(left)
+            lid = found.get(left, -1)
+            if lid < 0:
+                lid = found[left] = self._left_id(left)
             if not self._present[lid] >> right & 1:
                 self._add(lid, right, False)
                 added += 1
@@ -347,6 +356,27 @@ class ContextMemory:
             "neurons": [[c, self.offset + i] for i, c in enumerate(neurons.tolist())],
             "group": _bits_of(self._group),
         }
+
+    def _rebuild_bit_sets(self) -> None:
+        """Per left part, the right parts held and those observed whole, from the rows."""
+        size, total = self._size, len(self._left_mask)
+        lids, rights = self._left[:size], self._right[:size]
+        whole = self._zero[:size] != 0
+        if self._shift <= 6:
+            bits = np.left_shift(np.uint64(1), rights.astype(np.uint64))
+            sets = []
+            for rows in (slice(None), whole):
+                held = np.zeros(total, dtype=np.uint64)
+                np.bitwise_or.at(held, lids[rows], bits[rows])
+                sets.append(array("Q", held.tolist()))
+            self._present, self._whole = sets
+            return
+        present, observed = [0] * total, [0] * total
+        for lid, right, seen in zip(lids.tolist(), rights.tolist(), whole.tolist(), strict=True):
+            present[lid] |= 1 << right
+            if seen:
+                observed[lid] |= 1 << right
+        self._present, self._whole = present, observed
 
     def _packed_state(self) -> dict[str, Any]:
         size = self._size
@@ -410,17 +440,13 @@ class ContextMemory:
         by_hash = sorted(range(len(lefts)), key=lambda lid: hash(lefts[lid]))
         self._hashes = array("q", [hash(lefts[lid]) for lid in by_hash])
         self._hash_lids = array("l", by_hash)
-        for lid, mask in enumerate(lefts):
-            self._left_mask.append(mask)
-            present = 0
-            for r, _ in pairs[lid]:
-                present |= 1 << r
-            self._present.append(present)
+        self._left_mask = lefts
         self._size = contexts
         self._left[:contexts] = owner
         self._right[:contexts] = right_of
         self._count[:contexts] = counts
         self._zero[:contexts] = [1 if z else 0 for z in zero]
+        self._rebuild_bit_sets()
         self._zero_left = bytearray(len(lefts))
         zero_lids = [int(i) for i in require(state, "zero_lids")]
         if any(not 0 <= i < len(lefts) for i in zero_lids):
@@ -477,15 +503,12 @@ class ContextMemory:
         self._hashes = array("q", [hash(lefts[lid]) for lid in by_hash])
         self._hash_lids = array("l", by_hash)
         self._left_mask = lefts
-        present = [0] * len(lefts)
-        for lid, right in zip(owner.tolist(), right_of.tolist(), strict=True):
-            present[lid] |= 1 << right
-        self._present = array("Q", present) if isinstance(self._present, array) else present
         self._size = contexts
         self._left[:contexts] = owner
         self._right[:contexts] = right_of
         self._count[:contexts] = columns["count"]
         self._zero[:contexts] = columns["zero"]
+        self._rebuild_bit_sets()
         zero_lids = unpack(require(state, "zero_lids"), "context.zero_lids", ("<i8",))
         if len(zero_lids) and not (zero_lids.min() >= 0 and zero_lids.max() < len(lefts)):
             raise ValueError("context.zero_lids refers to an unknown left part")
