@@ -375,14 +375,14 @@ def warmed_states(metrics: SyntheticMetrics, end: float) -> list[Obj]:
     """One detector state per series class, learned on WARM_POINTS points up to ``end``."""
     from forecasting.anomaly import Detector
 
-    states = []
+    states, contexts = [], []
     grid = end - STEP * np.arange(WARM_POINTS)[::-1]
     for cls in range(CLASSES):
         detector = Detector(STEP)
         values = metrics.values(np.full(grid.size, cls), grid, spikes=False, scale=0.01)
         detector.update_many(grid, values)
         states.append(detector.state())
-    contexts = [len(state["context"]["memory"]["count"]) for state in states]
+        contexts.append(detector.context_size)
     log(
         f"detector states learnt on {WARM_POINTS:,} points: "
         f"{sum(contexts) / len(contexts):,.0f} contexts on average "

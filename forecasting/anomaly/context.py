@@ -131,6 +131,11 @@ class ContextDetector:
         self._quiet = quiet
         return raw, reported
 
+    @property
+    def size(self) -> int:
+        """Contexts in the memory."""
+        return self._memory.size
+
     def state(self) -> dict[str, Any]:
         return {
             "low": encode_float(self._low),

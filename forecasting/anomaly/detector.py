@@ -340,6 +340,12 @@ class Detector:
             return Reason.SEASONALITY_BREAK  # an ordinary value, in an order never seen
         return Reason.LEVEL_SHIFT  # an ordinary value, but a new sequence of levels
 
+    @property
+    def context_size(self) -> int:
+        """Contexts the contextual detector has learnt (0 when it is off): what its memory
+        grows with until ``context_max`` clears it."""
+        return self._context.size if self._context is not None else 0
+
     # -- persistence -----------------------------------------------------------------
     def state(self) -> dict[str, Any]:
         """Everything needed to continue exactly where this detector is (JSON-safe)."""

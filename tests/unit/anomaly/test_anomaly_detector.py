@@ -313,3 +313,13 @@ def test_a_weekly_pattern_is_learnt_as_normal() -> None:
         first, late = int(loud[: 2 * week].sum()), int(loud[4 * week :].sum())
         assert first >= 4, (seed, first)  # the first weekends were noticed
         assert late <= 2, (seed, late)  # of 4,032 points in weeks five and six
+
+
+def test_context_size_counts_what_the_memory_learnt_and_survives_a_restore() -> None:
+    detector = Detector(STEP)
+    assert detector.context_size == 0
+    run(daily_series(2), detector)
+    learnt = detector.context_size
+    assert learnt > 0
+    restored = Detector.from_state(json.loads(json.dumps(detector.state())))
+    assert restored.context_size == learnt
