@@ -111,7 +111,7 @@ class ContextMemory:
         # left mask -> left id, as hash(mask) in ascending order and the ids alongside (12
         # bytes a left part; a dict and the ids as Python ints cost ~60)
         self._hashes = array("q")
-        self._hash_lids = array("l")
+        self._hash_lids = array("i")
         self._left_mask: list[int] = []
         self._shift = max(self.offset, 1)  # right parts lie below this bit
         self._low = (1 << self._shift) - 1
@@ -439,7 +439,7 @@ class ContextMemory:
             raise ValueError("context.left names a left part twice")
         by_hash = sorted(range(len(lefts)), key=lambda lid: hash(lefts[lid]))
         self._hashes = array("q", [hash(lefts[lid]) for lid in by_hash])
-        self._hash_lids = array("l", by_hash)
+        self._hash_lids = array("i", by_hash)
         self._left_mask = lefts
         self._size = contexts
         self._left[:contexts] = owner
@@ -501,7 +501,7 @@ class ContextMemory:
         self._allocate(contexts)
         by_hash = sorted(range(len(lefts)), key=lambda lid: hash(lefts[lid]))
         self._hashes = array("q", [hash(lefts[lid]) for lid in by_hash])
-        self._hash_lids = array("l", by_hash)
+        self._hash_lids = array("i", by_hash)
         self._left_mask = lefts
         self._size = contexts
         self._left[:contexts] = owner
