@@ -146,7 +146,7 @@ class WatchCache:
     def relist(self) -> None:
         """List everything and replace the contents (also usable without the thread)."""
         items, resource_version = self.api.list(self.kind, self.namespace)
-        fresh = {_key(obj): obj for obj in items}
+        fresh = {_key(obj): _slim(obj) for obj in items}
         by_namespace: dict[str, dict[tuple[str, str], Obj]] = {}
         for key, obj in fresh.items():
             by_namespace.setdefault(key[0], {})[key] = obj
@@ -279,6 +279,7 @@ class WatchCache:
         version = (obj.get("metadata") or {}).get("resourceVersion")
         with self._lock:
             if kind in ("ADDED", "MODIFIED"):
+                obj = _slim(obj)
                 obj.setdefault("kind", self.kind)
                 key = _key(obj)
                 self._objects[key] = obj
@@ -328,3 +329,14 @@ def _is_unavailable(exc: BaseException) -> bool:
     import urllib3
 
     return isinstance(exc, (TransientError, urllib3.exceptions.HTTPError, OSError, TimeoutError))
+
+
+def _slim(obj: Obj) -> Obj:
+    """Drop ``metadata.managedFields`` (server-side apply's field ownership: often a third
+    of a real object's JSON, and nothing here reads it; writes read objects fresh from
+    the API server, never from this cache). client-go informers are commonly given the
+    same transform."""
+    metadata = obj.get("metadata")
+    if isinstance(metadata, dict):
+        metadata.pop("managedFields", None)
+    return obj

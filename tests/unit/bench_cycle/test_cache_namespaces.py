@@ -64,3 +64,28 @@ def test_an_unknown_namespace_is_empty_and_none_means_all() -> None:
     cache._apply({"type": "DELETED", "object": pod("infra", "b", 4)})
     assert cache.items("nowhere") == [] and cache.items("infra") == []
     assert [o["metadata"]["name"] for o in cache.items(None)] == ["a"]
+
+
+def test_managed_fields_are_not_kept_and_everything_else_is() -> None:
+    owners = [{"manager": "kubelet", "operation": "Update", "fieldsV1": {"f:status": {}}}]
+
+    def annotated(version: int) -> dict[str, Any]:
+        obj = pod("shop", "a", version)
+        obj["metadata"]["managedFields"] = list(owners)
+        obj["metadata"]["labels"] = {"app": "shop"}
+        obj["status"] = {"phase": "Running"}
+        return obj
+
+    api = ListOnly()
+    api.answer = [annotated(1)]
+    cache = WatchCache(api, "Pod")  # type: ignore[arg-type]
+    cache.relist()
+    cache._apply({"type": "MODIFIED", "object": annotated(2)})
+    cache._apply({"type": "ADDED", "object": {**pod("infra", "b", 3), "spec": {}}})
+    for obj in cache.items():
+        assert "managedFields" not in obj["metadata"]
+    kept = cache.get("shop", "a")
+    assert kept is not None
+    assert kept["metadata"]["labels"] == {"app": "shop"}
+    assert kept["metadata"]["resourceVersion"] == "2"
+    assert kept["status"] == {"phase": "Running"}
