@@ -97,6 +97,11 @@ class Daemon:
         if leader:
             self.engine.cycle()
 
+    def anomaly_cycle(self) -> None:
+        self.anomaly.cycle()
+        self.metrics.anomaly_series.set(self.anomaly.status.series)
+        self.metrics.anomaly_contexts.set(self.anomaly.status.contexts)
+
     def housekeeping(self) -> None:
         now = self.clock.now()
         pruned = self.ledger.prune(now - self.settings.ledger.retention_days * 86400)
@@ -114,7 +119,7 @@ class Daemon:
         ]
         if self.settings.anomaly_queries:
             period = min(q.step for q in self.settings.anomaly_queries)
-            jobs.append(Job("anomaly", max(period, 15.0), self.anomaly.cycle))
+            jobs.append(Job("anomaly", max(period, 15.0), self.anomaly_cycle))
         if self.scaling is not None:
             jobs.append(Job("scaling", self.settings.scaling.period, self.scaling.cycle))
         if self.canary is not None:

@@ -19,7 +19,7 @@ import time
 from collections.abc import Iterator
 from typing import Any
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, ProcessCollector
 
 __all__ = ["JsonFormatter", "Metrics", "configure_logging", "decision_context", "log"]
 
@@ -123,6 +123,17 @@ class Metrics:
             registry=r,
         )
         self.ready = Gauge("autonomic_ready", "1 when the daemon is ready.", registry=r)
+        self.anomaly_series = Gauge(
+            "autonomic_anomaly_series", "Series the anomaly loop keeps a detector for.", registry=r
+        )
+        self.anomaly_contexts = Gauge(
+            "autonomic_anomaly_contexts",
+            "Contexts the contextual detectors have learnt, summed over series: what the "
+            "anomaly loop's memory grows with (each detector starts afresh at its limit).",
+            registry=r,
+        )
+        # process_resident_memory_bytes, CPU seconds, open fds (from /proc; nothing elsewhere)
+        ProcessCollector(registry=r)
 
     @contextlib.contextmanager
     def time_loop(self, loop: str) -> Iterator[None]:

@@ -64,6 +64,8 @@ class LoopStatus:
     points_scored: int = 0
     history_points: int = 0  # scored as history on a first read: learnt from, not reported
     incidents_opened: int = 0
+    series: int = 0  # series with a detector, after the last cycle
+    contexts: int = 0  # contexts their contextual detectors hold, summed
 
 
 def target_of(labels: dict[str, str]) -> ObjectRef | None:
@@ -126,6 +128,8 @@ class AnomalyLoop:
                 self._score(query, metric, now)
         self._cycles += 1
         self._save_share()
+        self.status.series = len(self.series)
+        self.status.contexts = sum(s.detector.context_size for s in self.series.values())
 
     def _start(self, query: AnomalyQuery, now: float) -> float:
         seen = [s.last_ts for k, s in self.series.items() if k.startswith(query.name + "{")]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -83,6 +84,9 @@ def test_run_serves_probes_leads_and_stops_on_sigterm(fake: FakeApiServer, tmp_p
         with urllib.request.urlopen(f"{base}/metrics", timeout=3) as response:
             text = response.read().decode()
         assert "autonomic_leader 1.0" in text
+        resident = re.search(r"^process_resident_memory_bytes (\S+)$", text, re.M)
+        assert resident is not None and float(resident.group(1)) > 10e6  # the daemon's own
+        assert re.search(r"^autonomic_anomaly_contexts \S+$", text, re.M)
         assert _get(f"{base}/approvals")[0] == 200
         (lease,) = fake.store.objects("Lease", "autonomic")
         assert lease["spec"]["holderIdentity"] == "autonomic-0"

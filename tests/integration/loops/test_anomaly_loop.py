@@ -77,6 +77,9 @@ def test_spike_after_a_gap_opens_one_incident_and_state_survives_restart(
     # The first read is history: learnt from, never reported, not even the day-old spike.
     # Only the live spike, in the last minutes, opens an incident.
     assert loop.status.history_points > 3 * 1440
+    assert loop.status.series == 1  # one series, whose contextual detector has learnt
+    assert loop.status.contexts == loop.series[next(iter(loop.series))].detector.context_size
+    assert loop.status.contexts > 0
     assert [s.evidence["observed"] for s in signals] == [2000.0], [
         (s.evidence, s.since) for s in signals
     ]
