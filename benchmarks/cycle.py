@@ -674,11 +674,17 @@ def _measure(
 
         tracemalloc.start()
     first: list[Timing] = []
+    parts: tuple[list[Timing], list[Timing], list[Timing]] = ([], [], [])
     reset_peak()
     with timed(first):
-        run_cycle(rig)
+        run_cycle(rig, *parts)
     peak_first = phase_peak_mb()
-    log(f"first cycle {first[0].wall:.2f}s wall; peak RSS in it {peak_first:.0f} MB")
+    split = ", ".join(
+        f"{name} {part[0].wall:.2f}s"
+        for name, part in zip(("anomaly", "remediation", "scaling"), parts, strict=True)
+        if part
+    )
+    log(f"first cycle {first[0].wall:.2f}s wall ({split}); peak RSS in it {peak_first:.0f} MB")
 
     cycles: list[Timing] = []
     anomaly: list[Timing] = []

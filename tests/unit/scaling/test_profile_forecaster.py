@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from forecasting.forecast import Forecast
-from forecasting.profile import ProfileSettings, SeasonalProfile, fit_profile
+from forecasting.profile import ProfileSettings, SeasonalProfile, fit_profile, nanmedian
 from forecasting.series import make_series
 
 STEP = 300.0  # 5-minute samples keep these tests fast
@@ -138,3 +142,26 @@ def test_a_compacted_model_is_small() -> None:
     bands = small.bands
     assert bands is not None
     assert sum(a.nbytes for band in bands.values() for a in band) < 2_000
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    rows=st.integers(min_value=0, max_value=9),
+    columns=st.integers(min_value=0, max_value=40),
+    axis=st.sampled_from([0, 1]),
+    seed=st.integers(min_value=0, max_value=2**32 - 1),
+    gaps=st.floats(min_value=0.0, max_value=1.0),
+    infinite=st.booleans(),
+)
+def test_nanmedian_is_numpys_bit_for_bit(
+    rows: int, columns: int, axis: int, seed: int, gaps: float, infinite: bool
+) -> None:
+    rng = np.random.default_rng(seed)
+    values = rng.lognormal(0.0, 2.0, (rows, columns)) * rng.choice([-1.0, 1.0], (rows, columns))
+    values[rng.random((rows, columns)) < gaps] = np.nan
+    if infinite:
+        values[rng.random((rows, columns)) < 0.1] = np.inf
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # numpy warns on all-NaN lines
+        expected = np.nanmedian(values, axis=axis)
+    assert np.array_equal(nanmedian(values, axis), expected, equal_nan=True)
