@@ -35,7 +35,7 @@ from __future__ import annotations
 
 from array import array
 from bisect import bisect_left
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import numpy.typing as npt
@@ -397,106 +397,43 @@ class ContextMemory:
         }
 
     def restore(self, state: dict[str, Any]) -> None:
-        """Continue from ``state()`` in either form; ``ValueError`` names a bad field."""
+        """Continue from ``state()`` in either form; ``ValueError`` names a bad field and
+        leaves the memory empty."""
         self.clear()
-        if isinstance(state, dict) and state.get("format") == 2:
-            try:
-                self._restore_packed(state)
-            except ValueError:
-                self.clear()
-                raise
-            return
-        lefts = [_mask_of(p, "context.left") for p in require(state, "left")]
-        raw_pairs = require(state, "pairs")
-        count = require(state, "count")
-        zero = require(state, "zero")
-        if not (isinstance(raw_pairs, list) and len(raw_pairs) == len(lefts)):
-            raise ValueError("context.pairs must hold one list per left part")
-        if not (isinstance(count, list) and isinstance(zero, list) and len(count) == len(zero)):
-            raise ValueError("context.count and context.zero must be lists of equal length")
-        contexts = len(count)
-        counts = [int(c) for c in count]
-        if any(not 0 <= c <= _INT32_MAX for c in counts):
-            raise ValueError("context.count must hold counts from 0 to 2**31 - 1")
-        pairs = [[(int(r), int(c)) for r, c in entries] for entries in raw_pairs]
-        owner = [-1] * contexts
-        right_of = [0] * contexts
-        for lid, entries in enumerate(pairs):
-            for r, c in entries:
-                if not 0 <= c < contexts:
-                    raise ValueError("context.pairs refers to an unknown context")
-                if r < 0:
-                    raise ValueError("context.pairs holds a negative fact set")
-                if owner[c] >= 0:
-                    raise ValueError("context.pairs names a context twice")
-                owner[c], right_of[c] = lid, r
-        if any(o < 0 for o in owner):
-            raise ValueError("context.pairs leaves a context without a left part")
-        widest = max((r.bit_length() for r in right_of), default=0)
-        self._widen((1 << widest) - 1)
-        self._allocate(contexts)
-        if len(set(lefts)) != len(lefts):
-            raise ValueError("context.left names a left part twice")
-        by_hash = sorted(range(len(lefts)), key=lambda lid: hash(lefts[lid]))
-        self._hashes = array("q", [hash(lefts[lid]) for lid in by_hash])
-        self._hash_lids = array("i", by_hash)
-        self._left_mask = lefts
-        self._size = contexts
-        self._left[:contexts] = owner
-        self._right[:contexts] = right_of
-        self._count[:contexts] = counts
-        self._zero[:contexts] = [1 if z else 0 for z in zero]
-        self._rebuild_bit_sets()
-        self._zero_left = bytearray(len(lefts))
-        zero_lids = [int(i) for i in require(state, "zero_lids")]
-        if any(not 0 <= i < len(lefts) for i in zero_lids):
-            raise ValueError("context.zero_lids refers to an unknown left part")
-        self._zero_lids = array("q", zero_lids)
-        for lid in zero_lids:
-            self._zero_left[lid] = 1
-        for place, (c, b) in enumerate(require(state, "neurons")):
-            cid, bit = int(c), int(b)
-            if not 0 <= cid < contexts or self._neuron[cid] >= 0:
-                raise ValueError("context.neurons must name known contexts, each once")
-            if bit != self.offset + place:  # as every memory numbers them
-                raise ValueError("context.neurons must hold fact positions in order")
-            self._neuron[cid] = place
-        self._neurons = len(require(state, "neurons"))
-        self._group = _mask_of(require(state, "group"), "context.group")
+        try:
+            packed = isinstance(state, dict) and state.get("format") == 2
+            self._fill(_packed_parts(state) if packed else _list_parts(state, self.offset))
+        except ValueError:
+            self.clear()
+            raise
 
-    def _restore_packed(self, state: dict[str, Any]) -> None:
-        raw = unpack(require(state, "left_bytes"), "context.left_bytes", ("|u1",)).tobytes()
-        lengths = unpack(require(state, "left_lengths"), "context.left_lengths", ("<i4",))
-        if (lengths < 0).any() or int(lengths.sum()) != len(raw):
-            raise ValueError("context.left_lengths must split context.left_bytes exactly")
-        lefts, start = [], 0
-        for length in lengths.tolist():
-            lefts.append(int.from_bytes(raw[start : start + length], "little"))
-            start += length
+    def _fill(self, parts: _Parts) -> None:
+        """Check what both state forms must satisfy, then take the parts in."""
+        lefts, owner, rights = parts.lefts, parts.owner, parts.rights
+        contexts = len(parts.counts)
         if len(set(lefts)) != len(lefts):
             raise ValueError("context.left names a left part twice")
-        columns = {
-            "context_left": unpack(require(state, "context_left"), "context.left", ("<i4",)),
-            "context_right": unpack(
-                require(state, "context_right"), "context.right", ("|u1", "<i8")
-            ),
-            "count": unpack(require(state, "count"), "context.count", ("<i4",)),
-            "zero": unpack(require(state, "zero"), "context.zero", ("|u1",)),
-        }
-        contexts = len(columns["count"])
-        if any(len(column) != contexts for column in columns.values()):
+        if any(len(column) != contexts for column in (owner, rights, parts.zero)):
             raise ValueError("context columns must have one row per context")
-        owner, right_of = columns["context_left"], columns["context_right"]
         if contexts and not (owner.min() >= 0 and owner.max() < len(lefts)):
             raise ValueError("context.left refers to an unknown left part")
-        if contexts and right_of.min() < 0:
+        if contexts and rights.min() < 0:
             raise ValueError("context.right holds a negative fact set")
-        if (columns["count"] < 0).any() or (columns["zero"] > 1).any():
-            raise ValueError("context.count must not be negative and context.zero must be 0/1")
-        widest = int(right_of.max()).bit_length() if contexts else 0
-        pairs = owner.astype(np.int64) << widest | right_of.astype(np.int64)
-        if len(np.unique(pairs)) != contexts:
+        if contexts and not (parts.counts.min() >= 0 and parts.counts.max() <= _INT32_MAX):
+            raise ValueError("context.count must hold counts from 0 to 2**31 - 1")
+        if contexts and parts.zero.max() > 1:
+            raise ValueError("context.zero must hold 0 or 1")
+        widest = int(rights.max()).bit_length() if contexts else 0
+        if len(np.unique(owner.astype(np.int64) << widest | rights)) != contexts:
             raise ValueError("context columns hold one pair twice")
+        if not all(0 <= lid < len(lefts) for lid in parts.zero_lids):
+            raise ValueError("context.zero_lids refers to an unknown left part")
+        if len(set(parts.zero_lids)) != len(parts.zero_lids):
+            raise ValueError("context.zero_lids names a left part twice")
+        if not all(0 <= cid < contexts for cid in parts.neurons):
+            raise ValueError("context.neurons refers to an unknown context")
+        if len(set(parts.neurons)) != len(parts.neurons):
+            raise ValueError("context.neurons names a context twice")
         self._widen((1 << widest) - 1)
         self._allocate(contexts)
         by_hash = sorted(range(len(lefts)), key=lambda lid: hash(lefts[lid]))
@@ -505,24 +442,94 @@ class ContextMemory:
         self._left_mask = lefts
         self._size = contexts
         self._left[:contexts] = owner
-        self._right[:contexts] = right_of
-        self._count[:contexts] = columns["count"]
-        self._zero[:contexts] = columns["zero"]
+        self._right[:contexts] = rights
+        self._count[:contexts] = parts.counts
+        self._zero[:contexts] = parts.zero
         self._rebuild_bit_sets()
-        zero_lids = unpack(require(state, "zero_lids"), "context.zero_lids", ("<i8",))
-        if len(zero_lids) and not (zero_lids.min() >= 0 and zero_lids.max() < len(lefts)):
-            raise ValueError("context.zero_lids refers to an unknown left part")
-        if len(np.unique(zero_lids)) != len(zero_lids):
-            raise ValueError("context.zero_lids names a left part twice")
-        self._zero_lids = array("q", zero_lids.tolist())
+        self._zero_lids = array("q", parts.zero_lids)
         self._zero_left = bytearray(len(lefts))
-        for lid in self._zero_lids:
+        for lid in parts.zero_lids:
             self._zero_left[lid] = 1
-        neurons = unpack(require(state, "neurons"), "context.neurons", ("<i4",))
-        if len(neurons) and not (neurons.min() >= 0 and neurons.max() < contexts):
-            raise ValueError("context.neurons refers to an unknown context")
-        if len(np.unique(neurons)) != len(neurons):
-            raise ValueError("context.neurons names a context twice")
-        self._neuron[neurons] = np.arange(len(neurons), dtype=np.int32)
-        self._neurons = len(neurons)
-        self._group = _mask_of(require(state, "group"), "context.group")
+        self._neuron[parts.neurons] = np.arange(len(parts.neurons), dtype=np.int32)
+        self._neurons = len(parts.neurons)
+        self._group = parts.group
+
+
+class _Parts(NamedTuple):
+    """A saved memory, decoded from either form, not yet checked as a whole."""
+
+    lefts: list[int]  # masks by left part id
+    owner: npt.NDArray[np.int64]  # per context: its left part id
+    rights: npt.NDArray[np.int64]  # per context: its right part
+    counts: npt.NDArray[np.int64]
+    zero: npt.NDArray[np.int64]
+    zero_lids: list[int]
+    neurons: list[int]  # context ids in the order they became neurons
+    group: int
+
+
+def _list_parts(state: dict[str, Any], offset: int) -> _Parts:
+    """The first implementation's form: bit lists, [right, id] pairs per left part."""
+    lefts = [_mask_of(p, "context.left") for p in require(state, "left")]
+    raw_pairs = require(state, "pairs")
+    count = require(state, "count")
+    zero = require(state, "zero")
+    if not (isinstance(raw_pairs, list) and len(raw_pairs) == len(lefts)):
+        raise ValueError("context.pairs must hold one list per left part")
+    if not (isinstance(count, list) and isinstance(zero, list) and len(count) == len(zero)):
+        raise ValueError("context.count and context.zero must be lists of equal length")
+    contexts = len(count)
+    owner = [-1] * contexts
+    rights = [0] * contexts
+    for lid, entries in enumerate(raw_pairs):
+        for r, c in entries:
+            right, cid = int(r), int(c)
+            if not 0 <= cid < contexts:
+                raise ValueError("context.pairs refers to an unknown context")
+            if owner[cid] >= 0:
+                raise ValueError("context.pairs names a context twice")
+            owner[cid], rights[cid] = lid, right
+    if any(o < 0 for o in owner):
+        raise ValueError("context.pairs leaves a context without a left part")
+    if any(r < 0 for r in rights):
+        raise ValueError("context.pairs holds a negative fact set")
+    neurons = []
+    for place, (c, b) in enumerate(require(state, "neurons")):
+        if int(b) != offset + place:  # as every memory numbers them
+            raise ValueError("context.neurons must hold fact positions in order")
+        neurons.append(int(c))
+    counts = [int(c) for c in count]
+    if any(not 0 <= c <= _INT32_MAX for c in counts):  # before numpy sees a huge int
+        raise ValueError("context.count must hold counts from 0 to 2**31 - 1")
+    return _Parts(
+        lefts,
+        np.array(owner, dtype=np.int64),
+        np.array(rights, dtype=np.int64),
+        np.array(counts, dtype=np.int64),
+        np.array([1 if z else 0 for z in zero], dtype=np.int64),
+        [int(i) for i in require(state, "zero_lids")],
+        neurons,
+        _mask_of(require(state, "group"), "context.group"),
+    )
+
+
+def _packed_parts(state: dict[str, Any]) -> _Parts:
+    """The packed form (``format`` 2)."""
+    raw = unpack(require(state, "left_bytes"), "context.left_bytes", ("|u1",)).tobytes()
+    lengths = unpack(require(state, "left_lengths"), "context.left_lengths", ("<i4",))
+    if (lengths < 0).any() or int(lengths.sum()) != len(raw):
+        raise ValueError("context.left_lengths must split context.left_bytes exactly")
+    lefts, start = [], 0
+    for length in lengths.tolist():
+        lefts.append(int.from_bytes(raw[start : start + length], "little"))
+        start += length
+    return _Parts(
+        lefts,
+        unpack(require(state, "context_left"), "context.left", ("<i4",)).astype(np.int64),
+        unpack(require(state, "context_right"), "context.right", ("|u1", "<i8")).astype(np.int64),
+        unpack(require(state, "count"), "context.count", ("<i4",)).astype(np.int64),
+        unpack(require(state, "zero"), "context.zero", ("|u1",)).astype(np.int64),
+        unpack(require(state, "zero_lids"), "context.zero_lids", ("<i8",)).tolist(),
+        unpack(require(state, "neurons"), "context.neurons", ("<i4",)).tolist(),
+        _mask_of(require(state, "group"), "context.group"),
+    )
