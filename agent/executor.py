@@ -15,6 +15,13 @@ recorded snapshot (the fields the operation changes, not the resourceVersion, wh
 other writer bumps). If nothing changed, the write never happened (``abandoned``); if
 the object moved, the write is taken as applied and goes on to verification. Either way,
 nothing is blindly written again.
+
+One write is *resumed* instead: a drain cut off after it cordoned the node (the node
+was schedulable in the snapshot and is cordoned now). Draining is idempotent (cordon
+again is a no-op, an eviction goes through the Eviction API and its PodDisruptionBudgets,
+a pod already gone counts as evicted), so the next leader evicts what is left, within
+what remains of the ``max_evictions`` budget, and records the intent as applied. Any
+other drain (the node not cordoned, a dry run, a failed resume) is settled as above.
 """
 
 from __future__ import annotations
@@ -22,7 +29,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Literal
 
 from agent.clock import Clock
@@ -31,6 +38,7 @@ from agent.ledger import Intent, Ledger
 from agent.observability import Metrics
 from remediation.ports import (
     ClusterWriter,
+    Drain,
     Operation,
     OperationResult,
     operation_from_dict,
@@ -190,10 +198,45 @@ class Executor:
         """Settle every intent left pending (a crash between intent and result)."""
         settled = []
         for intent in self.ledger.intents(status=["pending"]):
-            settled.append((intent, self._settle(intent, note="found pending after a restart")))
+            resumed = self._resume_drain(intent)
+            if resumed is None:
+                resumed = self._settle(intent, note="found pending after a restart")
+            settled.append((intent, resumed))
         for intent in self.ledger.intents(status=["undoing"]):
             settled.append((intent, self._settle_undo(intent)))
         return settled
+
+    def _resume_drain(self, intent: Intent) -> str | None:
+        """Finish a drain a crash cut off after its cordon; None when it is not one."""
+        operation = operation_from_dict(intent.operation)
+        if not isinstance(operation, Drain) or intent.snapshot.get("unschedulable") is not False:
+            return None
+        record = self.ledger.get_decision(intent.decision_id) if intent.decision_id else None
+        if record is None or record.proposal.get("mode") == "dryRun":
+            return None
+        try:
+            now_state = self.writer.snapshot(operation)
+        except (PermanentError, TransientError):
+            return None
+        if now_state.get("unschedulable") is not True:
+            return None  # never cordoned (or uncordoned since): settle it as any write
+        left = set(now_state.get("pods") or [])
+        evicted = [p for p in intent.snapshot.get("pods") or [] if p not in left]
+        budget = max(operation.max_evictions - len(evicted), 0)
+        try:
+            result = self.writer.apply(replace(operation, max_evictions=budget), dry_run=False)
+        except (PermanentError, TransientError) as exc:
+            self._count_error(exc.reason)
+            return None
+        summary = (
+            f"resumed after a restart ({len(evicted)} pod(s) were evicted before it): "
+            f"{result.summary}"
+        )
+        detail = {"summary": summary, "changed": True, "after": result.after, "resumed": True}
+        self.ledger.finish_intent(intent.id, "applied", self.clock.now(), detail)
+        self._event(operation, "DrainResumed", summary)
+        log.warning("resumed the drain of intent %s: %s", intent.id, summary)
+        return "applied"
 
     def _settle_undo(self, intent: Intent) -> str:
         """An undo cut off by a crash: write it now unless the object no longer holds

@@ -16,7 +16,14 @@ import pytest
 
 from agent.executor import Executor
 from remediation.ports import ObjectRef, Operation, Scale
-from tests.integration.remediation.rig import Controller, KubeRig, Write, get_obj, seed_web
+from tests.integration.remediation.rig import (
+    Controller,
+    KubeRig,
+    Write,
+    get_obj,
+    seed_nodes,
+    seed_web,
+)
 
 SCALE = Write("PATCH", "deployments/scale", "shop", "web", False)
 
@@ -146,3 +153,77 @@ def test_a_decision_asked_without_its_question_is_asked_after_a_restart(rig: Kub
     (question,) = rig.ledger.questions()
     assert question.decision_id == decision.id
     assert rig.engine.recover()["asked"] == 0  # once
+
+
+def test_a_drain_cut_off_after_its_cordon_is_resumed_by_the_next_leader(rig: KubeRig) -> None:
+    """SIGKILL between two evictions of an approved drain: the next leader's recovery
+    evicts what is left (within the budget) instead of escalating a half-drained node,
+    and the decision then verifies. No pod is evicted twice."""
+    seed_nodes(rig, 10, not_ready={"node-3": rig.clock.now() - 360})
+    seed_web(rig, replicas=4, nodes=("node-3", "node-4"))
+    controller = Controller(rig.server, rig.clock, lambda _c: "Ready")
+    rig.controllers.append(lambda: controller.reconcile("shop", "web"))
+    assert [h.runbook for h in rig.cycle() if h.outcome == "decided"] == ["node-notready-drain"]
+    rig.approve_pending()
+
+    api = rig.cluster.api
+    evict = api.evict_pod
+    calls: list[str] = []
+
+    def dying_evict(namespace: str, name: str, *, dry_run: bool = False) -> Any:
+        calls.append(name)
+        if len(calls) == 2:
+            raise _CrashError  # killed between the first and the second eviction
+        return evict(namespace, name, dry_run=dry_run)
+
+    api.evict_pod = dying_evict  # type: ignore[method-assign]
+    with pytest.raises(_CrashError):
+        rig.run(30)
+    api.evict_pod = evict  # type: ignore[method-assign]
+    (intent,) = rig.ledger.intents()
+    assert intent.status == "pending" and intent.operation["op"] == "drain"
+    assert get_obj(rig.server.store, "Node", None, "node-3")["spec"]["unschedulable"] is True
+
+    def on_node() -> list[str]:
+        pods = rig.server.store.objects("Pod", "shop")
+        return sorted(p["metadata"]["name"] for p in pods if p["spec"]["nodeName"] == "node-3")
+
+    assert len(on_node()) == 1  # one evicted before the kill, one left
+
+    counts = rig.engine.recover()  # the next leader
+    assert counts["reconciled"] == 1 and counts["failed"] == 0
+    (intent,) = rig.ledger.intents()
+    assert intent.status == "applied" and intent.result is not None
+    assert intent.result["resumed"] is True
+    assert "1 pod(s) were evicted before it" in intent.result["summary"]
+    assert on_node() == []
+    evictions = [w for w in rig.writes() if w.resource == "pods/eviction"]
+    assert len(evictions) == 2  # one before the kill, one resumed: none twice
+    events = [w for w in rig.writes(events=True) if w.resource == "events"]
+    assert events  # `kubectl describe node` tells what happened
+    rig.run(3 * 60)
+    (decision,) = rig.decisions_of("node-notready-drain")
+    assert rig.ledger.get_decision(decision.id).status == "verified"  # type: ignore[union-attr]
+
+
+def test_a_drain_whose_cordon_never_happened_is_settled_not_resumed(rig: KubeRig) -> None:
+    seed_nodes(rig, 10, not_ready={"node-3": rig.clock.now() - 360})
+    seed_web(rig, replicas=2, nodes=("node-3", "node-4"))
+    assert [h.runbook for h in rig.cycle() if h.outcome == "decided"] == ["node-notready-drain"]
+    rig.approve_pending()
+    patch = rig.cluster.api.patch
+
+    def dying_patch(*args: Any, **kwargs: Any) -> Any:
+        raise _CrashError  # killed before the cordon reached the API server
+
+    rig.cluster.api.patch = dying_patch  # type: ignore[method-assign]
+    with pytest.raises(_CrashError):
+        rig.run(30)
+    rig.cluster.api.patch = patch  # type: ignore[method-assign]
+    (intent,) = rig.ledger.intents()
+    assert intent.status == "pending"
+    counts = rig.engine.recover()
+    assert counts["failed"] == 1  # abandoned: the runbook's run fails and a person is told
+    (intent,) = rig.ledger.intents()
+    assert intent.status == "abandoned"
+    assert [w for w in rig.writes() if w.resource == "pods/eviction"] == []
