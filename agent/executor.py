@@ -232,7 +232,13 @@ class Executor:
             f"resumed after a restart ({len(evicted)} pod(s) were evicted before it): "
             f"{result.summary}"
         )
-        detail = {"summary": summary, "changed": True, "after": result.after, "resumed": True}
+        detail = {
+            "summary": summary,
+            "changed": True,
+            "after": result.after,
+            "reconciled": True,
+            "resumed": True,
+        }
         self.ledger.finish_intent(intent.id, "applied", self.clock.now(), detail)
         self._event(operation, "DrainResumed", summary)
         log.warning("resumed the drain of intent %s: %s", intent.id, summary)

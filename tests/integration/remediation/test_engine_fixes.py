@@ -194,7 +194,7 @@ def test_a_drain_cut_off_after_its_cordon_is_resumed_by_the_next_leader(rig: Kub
     assert counts["reconciled"] == 1 and counts["failed"] == 0
     (intent,) = rig.ledger.intents()
     assert intent.status == "applied" and intent.result is not None
-    assert intent.result["resumed"] is True
+    assert intent.result["resumed"] is True and intent.result["reconciled"] is True
     assert "1 pod(s) were evicted before it" in intent.result["summary"]
     assert on_node() == []
     evictions = [w for w in rig.writes() if w.resource == "pods/eviction"]
