@@ -1029,6 +1029,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     parser.add_argument("--one", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    if not (math.isfinite(args.warm_days) and 1 / 1440 <= args.warm_days <= 365):
+        parser.error(f"--warm-days must be from one minute to 365 days, got {args.warm_days}")
     global MEMORY_SITES, TRIM_SETUP, WARM_POINTS
     MEMORY_SITES = args.memory_sites
     TRIM_SETUP = args.trim_setup

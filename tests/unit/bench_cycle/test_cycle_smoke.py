@@ -40,3 +40,16 @@ def test_cycle_benchmark_runs_on_twenty_workloads(tmp_path: Path) -> None:
     assert result["outcomes"].get("decided", 0) + result["outcomes"].get("duplicate", 0) >= 2
     assert 0 < result["rss_after_sync_mb"] <= result["peak_rss_mb"]
     assert "| 20 | 60 |" in done.stdout
+
+
+def test_a_bad_warm_days_is_a_usage_error() -> None:
+    script = str(ROOT / "benchmarks" / "cycle.py")
+    done = subprocess.run(
+        [sys.executable, script, "--warm-days", "-1", "--workloads", "20"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 2
+    assert "--warm-days must be from one minute to 365 days" in done.stderr
