@@ -665,6 +665,18 @@ class Ledger:
                 found.update({row.key: int(row.version) for row in conn.execute(query)})
         return found
 
+    def guard_keys(self, prefix: str) -> list[str]:
+        """The keys of the guards written so far whose key starts with ``prefix``, sorted
+        (``%`` and ``_`` in the prefix are literal characters)."""
+        table = tables["guard_state"]
+        query = (
+            sa.select(table.c.key)
+            .where(table.c.key.startswith(prefix, autoescape=True))
+            .order_by(table.c.key)
+        )
+        with self.engine.connect() as conn:
+            return [row.key for row in conn.execute(query)]
+
     def put_guards(
         self, entries: Sequence[tuple[str, Mapping[str, Any], int]], now: float
     ) -> list[bool]:

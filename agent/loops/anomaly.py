@@ -2,7 +2,9 @@
 
 Per series (one per label set a query returns): a ``Detector`` that has seen every
 point up to the last one, and an ``IncidentTracker``. Each cycle reads only the points
-since the last one seen, so a point is scored once. An incident that opens or gets
+since the oldest last point of the series the previous read returned fresh, so a point
+is scored once and a series that went away (a deleted workload, a pod) does not drag
+every later read back to its last point. An incident that opens or gets
 worse is recorded in the ledger (an observation with its confidence and evidence) and
 sent to the remediation engine as an anomaly signal, once per incident.
 
@@ -14,8 +16,13 @@ remediation must not start from it.
 Faults: a query that fails or returns stale data scores nothing that cycle (no action on
 old numbers); the loop says so in its status. Detector and incident state is saved in
 the ledger, each series every ``save_every`` cycles in turn (a share of the series each
-cycle, so no cycle stalls to save all of them), and restored at start, so a restart does
-not mean a new warm-up for every series; points since a series' last save are read again.
+cycle, so no cycle stalls to save all of them; a series with no new point since its last
+save is not written again), and restored at start, so a restart does not mean a new
+warm-up for every series; points since a series' last save are read again. The saved
+series of a query are restored before its first read, so that read starts at their last
+points instead of ``history`` ago (a week of every series at once was the daemon's
+largest allocation at start). A series no fresh read has returned for ``EVICT_AFTER``
+steps is saved and dropped from memory; it is restored if it comes back.
 """
 
 from __future__ import annotations
@@ -43,6 +50,7 @@ log = logging.getLogger("autonomic.anomaly")
 GAP_RESETS_INCIDENT = 30  # steps of no data after which an open incident is dropped
 REWARM_AFTER_GAP = 5  # steps after a long gap before a point may open an incident
 REPORT_BACKLOG = 10  # steps at the end of a first read (history) that may open an incident
+EVICT_AFTER = 60  # steps without a fresh read of a series before it leaves memory
 
 # Series per ledger transaction. A state is large as Python objects until it is encoded,
 # so the batch bounds what a save adds to the resident set.
@@ -56,6 +64,8 @@ class SeriesState:
     last_ts: float = float("-inf")
     last_real: float = 0.0  # time of the last finite sample
     quiet_until: float = 0.0
+    seen_at: float = float("-inf")  # the last cycle a fresh read returned it (or restore)
+    saved_ts: float = float("-inf")  # ``last_ts`` when last saved or restored
 
 
 @dataclass
@@ -107,10 +117,15 @@ class AnomalyLoop:
         self._cycles = 0
         self._save_next = 0  # round-robin position of the next series to save
         self._save_owed = 0  # series owed a save, in units of 1 / save_every
+        self._live: dict[str, set[str]] = {}  # query -> series its last fresh read returned
+        self._loaded: set[str] = set()  # queries whose saved series were restored
 
     def cycle(self) -> None:
         now = self.clock.now()
         for query in self.queries:
+            if query.name not in self._loaded:
+                self._restore_saved(query, now)
+                self._loaded.add(query.name)
             start = self._start(query, now)
             if start > now:
                 continue  # nothing new since the last cycle
@@ -121,21 +136,65 @@ class AnomalyLoop:
                 log.warning("anomaly query %s skipped: %s", query.name, exc)
                 continue
             self.status.degraded.pop(query.name, None)
+            fresh: set[str] = set()
             for metric in found:
                 if metric.stale:
                     self.status.degraded[query.name] = "stale data: nothing scored"
                     continue
-                self._score(query, metric, now)
+                fresh.add(self._score(query, metric, now))
+            if fresh:
+                self._live[query.name] = fresh
+                self._evict(query, now)
+            del found
         self._cycles += 1
         self._save_share()
         self.status.series = len(self.series)
         self.status.contexts = sum(s.detector.context_size for s in self.series.values())
 
     def _start(self, query: AnomalyQuery, now: float) -> float:
-        seen = [s.last_ts for k, s in self.series.items() if k.startswith(query.name + "{")]
+        """Where this cycle's read of ``query`` starts: after the oldest last point of the
+        series its previous fresh read returned (before any, of those restored), at most
+        ``history`` back."""
+        live = self._live.get(query.name)
+        if live is None:
+            prefix = query.name + "{"
+            seen = [s.last_ts for k, s in self.series.items() if k.startswith(prefix)]
+        else:
+            seen = [self.series[k].last_ts for k in live if k in self.series]
         if seen and min(seen) > now - query.history:
             return min(seen) + query.step
         return now - query.history
+
+    def _restore_saved(self, query: AnomalyQuery, now: float) -> None:
+        """Every series of ``query`` saved in the ledger, back in memory before the first
+        read, so that read starts where they stopped."""
+        prefix = f"anomaly/{query.name}{{"
+        for ledger_key in self.ledger.guard_keys(prefix):
+            key = ledger_key.removeprefix("anomaly/")
+            if key in self.series:
+                continue
+            state = self._restore(key)
+            if state is not None:
+                state.seen_at = now
+                self.series[key] = state
+
+    def _evict(self, query: AnomalyQuery, now: float) -> None:
+        """Save and drop the series of ``query`` that its fresh reads have not returned
+        for ``EVICT_AFTER`` steps. Called after a fresh read only: while Prometheus is
+        down or stale, nothing leaves memory."""
+        prefix, limit = query.name + "{", now - EVICT_AFTER * query.step
+        gone = [
+            (key, state)
+            for key, state in self.series.items()
+            if state.seen_at < limit and key.startswith(prefix)
+        ]
+        if not gone:
+            return
+        self._save_items(gone)
+        for key, _ in gone:
+            del self.series[key]
+            self._save_next = max(self._save_next - 1, 0)
+        log.info("%d series gone from their queries' reads: saved and dropped", len(gone))
 
     def _state_for(self, key: str, step: float) -> SeriesState:
         state = self.series.get(key)
@@ -144,9 +203,11 @@ class AnomalyLoop:
             self.series[key] = state
         return state
 
-    def _score(self, query: AnomalyQuery, metric: MetricSeries, now: float) -> None:
+    def _score(self, query: AnomalyQuery, metric: MetricSeries, now: float) -> str:
+        """Score the new points of one series; its key."""
         key = series_key(query, metric.labels)
         state = self._state_for(key, query.step)
+        state.seen_at = now
         ts, values = metric.series.timestamps, metric.series.values
         new = ts > state.last_ts
         report_from = float("-inf")
@@ -225,6 +286,7 @@ class AnomalyLoop:
                 )
             )
             self.submit([signal])
+        return key
 
     # --------------------------------------------------------------- state
     def save(self) -> None:
@@ -255,6 +317,8 @@ class AnomalyLoop:
 
     def _save_items(self, items: list[tuple[str, SeriesState]]) -> None:
         now = self.clock.now()
+        # a series with no new point since it was saved or restored is already saved
+        items = [(key, state) for key, state in items if state.last_ts != state.saved_ts]
         for first in range(0, len(items), SAVE_BATCH):
             batch = items[first : first + SAVE_BATCH]
             keys = [f"anomaly/{key}" for key, _ in batch]
@@ -263,7 +327,10 @@ class AnomalyLoop:
                 (ledger_key, _saved(state), versions.get(ledger_key, 0))
                 for ledger_key, (_, state) in zip(keys, batch, strict=True)
             ]
-            self.ledger.put_guards(entries, now)
+            won = self.ledger.put_guards(entries, now)
+            for (_, state), saved in zip(batch, won, strict=True):
+                if saved:
+                    state.saved_ts = state.last_ts
 
     def _restore(self, key: str) -> SeriesState | None:
         value, version = self.ledger.guard(f"anomaly/{key}")
@@ -273,11 +340,15 @@ class AnomalyLoop:
             detector = Detector.from_state(value["detector"])
             tracker = IncidentTracker()
             tracker.restore(value["tracker"])
+            last = value.get("last_ts")
+            last_ts = float(last) if last is not None else float("-inf")
+            # saved since a series can leave memory: the gap rules apply across that
+            last_real = float(value.get("last_real", 0.0))
+            quiet_until = float(value.get("quiet_until", 0.0))
         except (StateError, KeyError, TypeError, ValueError) as exc:
             log.warning("saved state for %s unusable (%s): starting fresh", key, exc)
             return None
-        last = value.get("last_ts")
-        return SeriesState(detector, tracker, float(last) if last is not None else float("-inf"))
+        return SeriesState(detector, tracker, last_ts, last_real, quiet_until, saved_ts=last_ts)
 
 
 def _saved(state: SeriesState) -> dict[str, Any]:
@@ -285,4 +356,6 @@ def _saved(state: SeriesState) -> dict[str, Any]:
         "detector": state.detector.state(),
         "tracker": state.tracker.state(),
         "last_ts": state.last_ts if np.isfinite(state.last_ts) else None,
+        "last_real": state.last_real,
+        "quiet_until": state.quiet_until,
     }

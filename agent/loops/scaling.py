@@ -3,12 +3,15 @@
 For each workload labelled for Autonomic and annotated ``autonomic.dev/predictive:
 "true"``, every period:
 
-1. read the load since the last cycle (the first cycle reads a week) with the
-   configured query; stale or failed reads mean **hold**: nothing new is done on old
+1. read the load with the configured query: the week a fit needs when the model is due
+   a refit (every ``refitEvery``, and on the first cycle), otherwise only the points
+   since the last cycle; stale or failed reads mean **hold**: nothing new is done on old
    numbers, and the status says why;
-2. refit the seasonal-profile forecaster every ``refitEvery`` and re-anchor its level on
-   the newest points every cycle (microseconds, so thousands of workloads fit in a
-   cycle);
+2. refit the seasonal-profile forecaster on that week, and between refits re-anchor its
+   level on the newest points every cycle (microseconds, so thousands of workloads fit
+   in a cycle). Prometheus keeps the history: between refits a workload holds only its
+   last ``RECENT`` points and its compacted model (~2 KB instead of the 40 KB week, which
+   at a thousand workloads is the difference between fitting a memory limit and not);
 3. size the floor with ``forecasting.scaling.recommend``: an upper quantile of the
    forecast over the lead time (pod start-up + loop period + metric lag) divided by the
    per-pod capacity, never below what current load needs, scaling in slowly;
@@ -69,7 +72,7 @@ LEVELS = (80, 95)  # the forecast interval levels this loop reads
 DEFAULT_THRESHOLDS = Thresholds(auto=0.8, ask=0.5)
 SCALE_IN_PATIENCE = 5  # cycles
 BREACH_MINUTES = 3  # consecutive cycles above the forecast's upper bound
-RECENT = 30  # points the level is re-anchored on between refits
+RECENT = 30  # points the level is re-anchored on between refits, and all that is kept
 _FLOAT32_MAX = float(np.finfo(np.float32).max)
 
 
@@ -101,6 +104,14 @@ class LoadHistory:
     def timestamps(self) -> np.ndarray:
         return self.first + STEP * np.arange(self.size, dtype=np.float64)
 
+    def tail(self, points: int) -> LoadHistory:
+        """A copy holding only the newest ``points`` slots (gaps included)."""
+        kept = LoadHistory()
+        drop = max(self.size - points, 0)
+        kept._values = self._values[drop:].copy()
+        kept.first = self.first + STEP * drop
+        return kept
+
     def extend(self, timestamps: np.ndarray, values: np.ndarray, *, keep: float) -> None:
         if self.size:
             newer = timestamps > self.last
@@ -122,9 +133,9 @@ class LoadHistory:
 
 @dataclass
 class WorkloadModel:
-    # The load history on the loop's regular grid, as one float64 array (a Python list of
-    # floats costs four times the memory, which matters at thousands of workloads).
-    history: LoadHistory = field(default_factory=LoadHistory)
+    # The newest ``RECENT`` points on the loop's regular grid: what ``advance`` reads
+    # between refits, and the current load. A refit reads its week again.
+    recent: LoadHistory = field(default_factory=LoadHistory)
     fitted: FittedProfile | None = None
     fitted_at: float = -math.inf
     version: int = 0
@@ -170,8 +181,8 @@ class ScalingLoop:
         self.models: dict[ObjectRef, WorkloadModel] = {}
         self.status = ScalingStatus()
         self.forecaster = SeasonalProfile()
-        # A fit reads only the last ``history_periods`` periods, and ``advance`` the last
-        # 30 points: keep no more (every kept day is 11.5 KB per workload).
+        # A fit reads only the last ``history_periods`` periods (a week of minutes by
+        # default) and ``advance`` the last ``RECENT`` points: read no more at a refit.
         profile = self.forecaster.settings
         self.keep = min(
             HISTORY, max(profile.history_periods * profile.period_seconds, RECENT * STEP)
@@ -203,9 +214,13 @@ class ScalingLoop:
             return
         startup = _number(workload.annotations.get(STARTUP)) or 60.0
         model = self.models.setdefault(ref, WorkloadModel())
-        start = model.history.last + STEP if model.history.size else now - self.keep
-        if start > now:
-            return  # nothing new since the last cycle
+        refit = model.fitted is None or now - model.fitted_at >= self.settings.refit_every
+        if refit or not model.recent.size:
+            start = now - self.keep
+        else:
+            start = model.recent.last + STEP
+            if start > now:
+                return  # nothing new since the last cycle
         found = self.reader.range(self._query(ref), start, now, STEP, now)
         if len(found) != 1 or found[0].stale:
             why = "stale load data" if found else "no load series"
@@ -215,19 +230,23 @@ class ScalingLoop:
         series = found[0].series
         timestamps, samples = series.timestamps, series.values
         del found, series  # the read may be a week of samples: not kept past this point
-        model.history.extend(timestamps, samples, keep=self.keep)
-        del timestamps, samples
-        values = model.history.values
-        last_t = model.history.last
-        if model.fitted is None or now - model.fitted_at >= self.settings.refit_every:
-            history = Series(model.history.timestamps(), values, STEP, self._query(ref))
+        if refit:
+            week = LoadHistory()
+            week.extend(timestamps, samples, keep=self.keep)
+            del timestamps, samples
+            history = Series(week.timestamps(), week.values, STEP, self._query(ref))
             # Only the interval levels read below are kept of the calibration errors.
             model.fitted = self.forecaster.fit(history).compact(LEVELS)
             model.fitted_at = now
             model.version += 1
+            model.recent = week.tail(RECENT)
+            del week, history
         else:
-            recent = values[-RECENT:]
-            model.fitted = model.fitted.advance(recent, last_t)
+            model.recent.extend(timestamps, samples, keep=RECENT * STEP)
+            del timestamps, samples
+            assert model.fitted is not None  # refit is False only once a model is fitted
+            model.fitted = model.fitted.advance(model.recent.values, model.recent.last)
+        values = model.recent.values
         lead = lead_time(startup, self.settings.period, STEP)
         horizon = horizon_steps(lead, STEP)
         forecast = model.fitted.predict(max(horizon, 1), levels=LEVELS)

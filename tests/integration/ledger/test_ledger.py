@@ -150,6 +150,17 @@ def test_batched_guards_store_large_nested_values_as_they_read_back(ledger: Ledg
     assert ledger.guard("anomaly/a")[1] == 1
 
 
+def test_guard_keys_by_prefix_take_wildcards_literally(ledger: Ledger) -> None:
+    keys = ["anomaly/rps{a=1}", "anomaly/rps{a=2}", "anomaly/rps_x{a=1}", "anomaly/rpsX{}"]
+    assert all(ledger.put_guards([(k, {"n": 1}, 0) for k in keys], NOW))
+    assert ledger.put_guard("breaker/rollback", {"failures": 1}, 0, NOW)
+    assert ledger.guard_keys("anomaly/rps{") == keys[:2]
+    # "_" and "%" are SQL LIKE wildcards; here they are plain characters
+    assert ledger.guard_keys("anomaly/rps_") == ["anomaly/rps_x{a=1}"]
+    assert ledger.guard_keys("anomaly/%") == []
+    assert ledger.guard_keys("") == sorted([*keys, "breaker/rollback"])
+
+
 def test_action_counts_and_model_versions(ledger: Ledger) -> None:
     for minute in range(5):
         ledger.log_action("scale-out", "Deployment/shop/web", NOW + 60 * minute)

@@ -1,5 +1,6 @@
-"""What the scaling loop keeps per workload: no more history than a fit reads, and a
-compacted fitted model, with the same forecasts as a full history and a full model."""
+"""What the scaling loop keeps per workload: between refits only the newest points and a
+compacted fitted model; a refit reads no more history than a fit uses, and forecasts what
+a full history and a full model forecast."""
 
 from __future__ import annotations
 
@@ -7,10 +8,14 @@ from typing import Any, cast
 
 import numpy as np
 
+from agent.adapters.prometheus import MetricSeries
 from agent.clock import FakeClock
-from agent.loops.scaling import HISTORY, LEVELS, STEP, LoadHistory, ScalingLoop
+from agent.decisions import Proposal, Routed
+from agent.loops.scaling import HISTORY, LEVELS, RECENT, STEP, LoadHistory, ScalingLoop
+from agent.routing import Thresholds
 from agent.settings import ScalingSettings
 from forecasting.series import Series
+from remediation.ports import ObjectRef, WorkloadState
 
 END = 1_795_310_280.0
 
@@ -85,3 +90,83 @@ def test_a_sample_beyond_float32_range_is_a_gap() -> None:
     history.extend(t, np.array([1.0, 1e300, -1e300, 2.0]), keep=HISTORY)
     assert history.values.tolist()[0] == 1.0 and history.values.tolist()[3] == 2.0
     assert np.isnan(history.values[1:3]).all()
+
+
+class _Week:
+    """A metrics reader over one load series, recording what each read asked for."""
+
+    def __init__(self, t: np.ndarray, values: np.ndarray) -> None:
+        self.t, self.values = t, values
+        self.reads: list[tuple[float, float]] = []
+
+    def range(self, query: str, start: float, end: float, step: float, now: float) -> list[Any]:
+        self.reads.append((start, end))
+        inside = (self.t >= start) & (self.t <= end)
+        series = Series(self.t[inside], self.values[inside], step, query)
+        return [
+            MetricSeries(query, {}, series, 0, float(self.t[inside][-1]), False, 0.0),
+        ]
+
+
+class _Cluster:
+    def __init__(self, workload: WorkloadState) -> None:
+        self.workload = workload
+
+    def list_workloads(self) -> list[WorkloadState]:
+        return [self.workload]
+
+    def get_hpa_for(self, ref: ObjectRef) -> None:
+        return None
+
+
+class _Decisions:
+    """Routes every proposal to a person (so nothing is written) and counts them."""
+
+    def __init__(self) -> None:
+        self.proposals: list[Proposal] = []
+
+    def decide(self, p: Proposal) -> Routed:
+        self.proposals.append(p)
+        return Routed("d-1", "ask", 0.5, Thresholds(auto=0.8, ask=0.5), "", "")
+
+
+def test_between_refits_only_the_newest_points_are_kept_and_a_refit_reads_its_week() -> None:
+    t, values = _week_and_a_day(3)
+    start = float(t[-120])  # the loop runs over the last two hours of the series
+    reader, clock = _Week(t, values), FakeClock(start)
+    workload = WorkloadState(
+        ObjectRef("Deployment", "shop", "web"), 3, 3, 3, 3,
+        {"autonomic.dev/enabled": "true"},
+        {"autonomic.dev/predictive": "true", "autonomic.dev/capacity-per-pod": "20"},
+        {}, (),
+    )  # fmt: skip
+    loop = ScalingLoop(
+        ScalingSettings(refitEvery="1h"),
+        reader=reader,
+        cluster=cast(Any, _Cluster(workload)),
+        decisions=cast(Any, _Decisions()),
+        executor=cast(Any, None),
+        clock=clock,
+        submit=lambda signals: None,
+    )
+    for minute in range(100):
+        loop.cycle()
+        model = loop.models[workload.ref]
+        assert model.recent.size == min(RECENT, int(loop.keep // STEP))
+        assert model.recent.last == clock.now()
+        now = clock.now()
+        # a week at the first cycle and at the refit an hour later, else the new minute
+        wanted = (now - loop.keep) if minute in (0, 60) else now
+        assert reader.reads[-1] == (wanted, now), minute
+        # what was fitted is what a fit on that week gives
+        if minute in (0, 60):
+            week = LoadHistory()
+            inside = (t >= now - loop.keep) & (t <= now)
+            week.extend(t[inside], values[inside], keep=loop.keep)
+            direct = loop.forecaster.fit(Series(week.timestamps(), week.values, STEP, "load"))
+            ours, theirs = model.fitted, direct.compact(LEVELS)
+            assert ours is not None and model.version == (1 if minute == 0 else 2)
+            assert np.array_equal(ours.profile, theirs.profile)
+            assert ours.level == theirs.level
+        clock.advance(STEP)
+    assert len(reader.reads) == 100

@@ -1,0 +1,153 @@
+"""What the anomaly loop reads and keeps: a restart reads from the saved points, a series
+that went away neither drags the reads back nor stays in memory, and nothing leaves
+memory while Prometheus is down."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from agent.clock import FakeClock
+from agent.errors import TransientError
+from agent.ledger import Ledger, open_ledger
+from agent.loops.anomaly import EVICT_AFTER, REWARM_AFTER_GAP, AnomalyLoop
+from agent.metrics_port import MetricSeries
+from forecasting.series import Series
+from tests.unit.bench_cycle.test_batched_guards import START, build_loop
+
+STEP = 60.0
+HISTORY = 3 * 3600.0  # the query's history in build_loop
+T0 = math.floor(START / STEP) * STEP  # on the minute grid
+
+
+class Recorded:
+    """``n`` smooth series; ``gone`` ones return nothing; ``down`` fails every read."""
+
+    def __init__(self, n: int) -> None:
+        self.labels = [{"namespace": "shop", "deployment": f"svc-{i}"} for i in range(n)]
+        self.gone: set[int] = set()
+        self.down = False
+        self.reads: list[tuple[float, float]] = []
+
+    def range(
+        self, query: str, start: float, end: float, step: float, now: float
+    ) -> list[MetricSeries]:
+        if self.down:
+            raise TransientError("connection refused")
+        self.reads.append((start, end))
+        grid = np.arange(math.ceil(start / step) * step, min(end, now) + 1, step)
+        out = []
+        for i, labels in enumerate(self.labels):
+            if i in self.gone or not grid.size:
+                continue
+            values = 10.0 * (i + 1) + np.sin(grid / 3600.0)
+            series = Series(grid, values, step, query, labels)
+            out.append(MetricSeries(query, labels, series, 0, grid[-1], False, 0.0))
+        return out
+
+    def instant(self, query: str, at: float) -> list[tuple[dict[str, str], float, float]]:
+        return []
+
+
+@pytest.fixture
+def ledger(tmp_path: Path) -> Iterator[Ledger]:
+    opened = open_ledger(f"sqlite:///{tmp_path / 'ledger.sqlite'}", START)
+    yield opened
+    opened.close()
+
+
+def _loop(ledger: Ledger, clock: FakeClock, reader: Recorded) -> AnomalyLoop:
+    loop = build_loop(ledger, clock, 0)
+    loop.reader = reader
+    return loop
+
+
+def test_a_restart_reads_from_the_saved_points_not_a_whole_history(ledger: Ledger) -> None:
+    clock, reader = FakeClock(T0), Recorded(4)
+    loop = _loop(ledger, clock, reader)
+    loop.cycle()
+    assert reader.reads[-1] == (T0 - HISTORY, T0)  # nothing saved: the history
+    loop.save()
+    clock.advance(5 * STEP)  # down for five minutes
+    restarted = _loop(ledger, clock, Recorded(4))
+    restarted.cycle()
+    (read,) = restarted.reader.reads  # type: ignore[attr-defined]
+    assert read == (T0 + STEP, T0 + 5 * STEP)  # from the saved last points
+    assert restarted.status.points_scored == 4 * 5
+    assert restarted.status.history_points == 0  # caught up, not a first read
+
+
+def test_a_series_that_went_away_does_not_drag_the_reads_back(ledger: Ledger) -> None:
+    clock, reader = FakeClock(T0), Recorded(3)
+    loop = _loop(ledger, clock, reader)
+    loop.cycle()
+    reader.gone = {1}
+    for _ in range(10):
+        clock.advance(STEP)
+        loop.cycle()
+        # one new minute each cycle, though svc-1 stopped at T0
+        assert reader.reads[-1] == (clock.now(), clock.now())
+    assert len(loop.series) == 3  # not yet gone for EVICT_AFTER steps
+
+
+def test_a_series_gone_for_long_is_saved_dropped_and_restored_when_it_returns(
+    ledger: Ledger,
+) -> None:
+    clock, reader = FakeClock(T0), Recorded(3)
+    loop = _loop(ledger, clock, reader)
+    loop.cycle()
+    gone_key = next(k for k in loop.series if "svc-1" in k)
+    reader.gone = {1}
+    for _ in range(EVICT_AFTER):
+        clock.advance(STEP)
+        loop.cycle()
+    assert gone_key in loop.series  # exactly EVICT_AFTER steps: still held
+    clock.advance(STEP)
+    loop.cycle()
+    assert gone_key not in loop.series and len(loop.series) == 2
+    saved, version = ledger.guard(f"anomaly/{gone_key}")
+    assert version >= 1 and saved["last_ts"] == T0  # its last point, saved
+    reader.gone = set()
+    clock.advance(STEP)
+    loop.cycle()
+    back = loop.series[gone_key]
+    # restored from its saved state (three hours learnt), plus the one new point
+    assert back.last_ts == clock.now()
+    assert back.detector.state()["baseline"]["seen"] == HISTORY // STEP + 2
+    # its last real point was restored too, so the long gap counts as one: a re-warm
+    assert back.last_real == clock.now()
+    assert back.quiet_until == clock.now() + REWARM_AFTER_GAP * STEP
+
+
+def test_nothing_leaves_memory_while_the_reads_fail(ledger: Ledger) -> None:
+    clock, reader = FakeClock(T0), Recorded(2)
+    loop = _loop(ledger, clock, reader)
+    loop.cycle()
+    reader.down = True
+    for _ in range(2 * EVICT_AFTER):
+        clock.advance(STEP)
+        loop.cycle()
+    assert len(loop.series) == 2 and "rps" in loop.status.degraded
+    reader.down = False
+    clock.advance(STEP)
+    loop.cycle()
+    assert len(loop.series) == 2 and "rps" not in loop.status.degraded
+
+
+def test_an_unchanged_series_is_not_written_again(ledger: Ledger) -> None:
+    clock, reader = FakeClock(T0), Recorded(2)
+    loop = _loop(ledger, clock, reader)
+    loop.cycle()
+    loop.save()
+    keys = [f"anomaly/{key}" for key in loop.series]
+    assert set(ledger.guard_versions(keys).values()) == {1}
+    loop.save()  # no new point since: nothing to write
+    assert set(ledger.guard_versions(keys).values()) == {1}
+    clock.advance(STEP)
+    loop.cycle()
+    loop.save()
+    assert set(ledger.guard_versions(keys).values()) == {2}
