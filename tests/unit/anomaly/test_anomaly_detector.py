@@ -141,7 +141,7 @@ def test_a_version_3_state_with_plain_lists_continues_identically() -> None:
     assert packed["version"] == 4 and isinstance(packed["baseline"]["ring"], str)
     plain = json.loads(json.dumps(packed))
     plain["version"] = 3
-    ring = np.frombuffer(first._baseline._ring, dtype=np.float64)
+    ring = np.frombuffer(first._baseline._ring, dtype=np.float32)
     plain["baseline"]["ring"] = [None if np.isnan(v) else v for v in ring.tolist()]
     assert first._context is not None
     plain["context"]["memory"] = first._context._memory.state(packed=False)
@@ -152,6 +152,41 @@ def test_a_version_3_state_with_plain_lists_continues_identically() -> None:
     assert Detector.from_state(plain).state() == packed
 
 
+def test_the_history_ring_is_float32_and_a_float64_saved_ring_still_restores() -> None:
+    """The ring holds four bytes a point. States saved before (a float64 ring) restore
+    and continue exactly as the float32 one does: the values they held are rounded to
+    the same float32 numbers."""
+    from forecasting.anomaly._state import pack
+
+    values = daily_series(4)
+    cut = 2 * DAY + 17
+    first = Detector(STEP)
+    run(values[:cut], first)
+    assert first._baseline._ring.itemsize == 4
+    state = json.loads(json.dumps(first.state(), allow_nan=False))
+    assert state["baseline"]["ring"].startswith("<f4:")
+    older = json.loads(json.dumps(state))
+    wide = np.frombuffer(first._baseline._ring, dtype=np.float32).astype(np.float64)
+    older["baseline"]["ring"] = pack(wide)
+    assert older["baseline"]["ring"].startswith("<f8:")
+    runs = [run(values[cut:], Detector.from_state(s), start=cut) for s in (state, older)]
+    assert [p.score for p in runs[0]] == [p.score for p in runs[1]]
+    assert Detector.from_state(older).state() == state
+
+
+def test_a_value_beyond_float32_is_a_gap_in_the_history_not_an_infinity() -> None:
+    values = daily_series(4)
+    detector = Detector(STEP)
+    run(values[: 2 * DAY], detector)
+    detector.update(2 * DAY * STEP, 1e300)  # scored (as wildly anomalous), kept as a gap
+    ring = np.frombuffer(detector._baseline._ring, dtype=np.float32)
+    assert not np.isinf(ring).any() and np.isnan(ring[2 * DAY])
+    later = run(values[2 * DAY + 1 :], detector, start=2 * DAY + 1)
+    assert all(math.isfinite(p.expected) and math.isfinite(p.score) for p in later)
+    restored = Detector.from_state(json.loads(json.dumps(detector.state(), allow_nan=False)))
+    assert restored.state() == detector.state()
+
+
 def test_bad_state_is_refused_with_a_reason() -> None:
     with pytest.raises(StateError, match="version"):
         Detector.from_state({"version": 99})
@@ -159,7 +194,7 @@ def test_bad_state_is_refused_with_a_reason() -> None:
     state["baseline"]["ring"] = []
     with pytest.raises(StateError, match="history is empty"):
         Detector.from_state(state)
-    state["baseline"]["ring"] = "<f4:AAAAAA=="  # packed, but not as float64
+    state["baseline"]["ring"] = "<i4:AAAAAA=="  # packed, but not as floats
     with pytest.raises(StateError, match=r"baseline\.ring"):
         Detector.from_state(state)
 
