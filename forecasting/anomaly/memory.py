@@ -14,7 +14,7 @@ daemon's memory limit within days. This one holds the same memory in ~390 KB.
   part id (int32), right part (the sensor facts, uint8 while they fit), confirmation
   count (int32), observed-or-derived (uint8) and place among the neurons (int32, -1 when
   not a neuron; a neuron's fact is ``sensor_bits + place``, the order in which contexts
-  became neurons): 14 bytes a context. The arrays grow by half.
+  became neurons): 14 bytes a context. The arrays grow by an eighth.
 - **Left parts** keep what the subset test needs as Python integers (fact masks, with
   neuron facts far above the sensor facts); a mask is found by ``hash(mask)`` in a
   sorted ``array`` of hashes with the left ids alongside (12 bytes a left part, where a
@@ -45,7 +45,7 @@ from forecasting.anomaly._state import pack, require, unpack
 __all__ = ["CACHE_CELLS", "ContextMemory"]
 
 CACHE_CELLS = 1 << 12  # covered-left ids the scan cache may hold (16 KB at most)
-_MIN_ROWS = 64  # rows allocated at first; the arrays double from there
+_MIN_ROWS = 64  # rows allocated at first, and the least a column grows by
 _INT32_MAX = (1 << 31) - 1
 
 IntArray = npt.NDArray[np.int32]
@@ -92,7 +92,6 @@ class ContextMemory:
         "_shift",
         "_size",
         "_slot",
-        "_whole",
         "_zero",
         "_zero_left",
         "_zero_lids",
@@ -117,9 +116,8 @@ class ContextMemory:
         self._low = (1 << self._shift) - 1
         # per left id: bit r set when it holds right part r (8 bytes while r < 64)
         self._present: array[int] | list[int] = array("Q") if self._shift <= 6 else []
-        self._whole: array[int] | list[int] = array("Q") if self._shift <= 6 else []  # observed
         self._allocate(0)
-        self._zero_lids = array("q")  # left ids holding an observed context, in order
+        self._zero_lids = array("i")  # left ids holding an observed context, in order
         self._zero_left = bytearray()  # per left id: 1 when it is in ``_zero_lids``
         self._neurons = 0  # contexts that became neurons
         self._group = 0  # facts active one step ago
@@ -141,8 +139,10 @@ class ContextMemory:
         return np.uint8 if self._shift <= 8 else np.int64
 
     def _grow(self) -> None:
+        # by an eighth: a restored memory is sized to its contexts, and growing it by half
+        # left a third of every column empty (the copies stay amortised: geometric)
         rows = self._left.shape[0]
-        rows += rows // 2
+        rows += max(rows // 8, _MIN_ROWS)
         for name in ("_left", "_right", "_count", "_zero", "_neuron"):
             old = getattr(self, name)
             new = np.full(rows, -1 if name == "_neuron" else 0, dtype=old.dtype)
@@ -161,7 +161,7 @@ class ContextMemory:
             return
         self._shift, self._low = shift, (1 << shift) - 1
         if shift > 6:  # right parts of 7 bits or more: bit sets beyond 64 bits
-            self._present, self._whole = list(self._present), list(self._whole)
+            self._present = list(self._present)
         if self._right.dtype != self._right_type():
             self._right = self._right.astype(self._right_type())
 
@@ -173,7 +173,6 @@ class ContextMemory:
             self._hash_lids.insert(self._slot, lid)
             self._left_mask.append(left)
             self._present.append(0)
-            self._whole.append(0)
             self._zero_left.append(0)
         return lid
 
@@ -201,8 +200,6 @@ class ContextMemory:
         self._neuron[cid] = -1
         self._size = cid + 1
         self._present[lid] |= 1 << right
-        if zero:
-            self._whole[lid] |= 1 << right
         return cid
 
     def _observed(self, lid: int) -> None:
@@ -259,10 +256,9 @@ class ContextMemory:
         found = hits.shape[0]
         if found > 1:  # the reference's order: left part id, then creation
             hits = hits[lids[hits].argsort(kind="stable")]
-        if not self._whole[key] >> sensor & 1:  # a derived pair, now observed whole
+        if found:  # a derived pair now observed whole is marked so (again is a no-op)
             same = hits[(lids[hits] == key) & (self._right[hits] == sensor)]
             self._zero[same] = 1
-            self._whole[key] |= 1 << sensor
         share_new = self._generalise(group, sensor, newest) if novel else 0.0
         count = self._count
         count[hits] += 1
@@ -358,25 +354,19 @@ class ContextMemory:
         }
 
     def _rebuild_bit_sets(self) -> None:
-        """Per left part, the right parts held and those observed whole, from the rows."""
+        """Per left part, the right parts it holds, from the rows."""
         size, total = self._size, len(self._left_mask)
         lids, rights = self._left[:size], self._right[:size]
-        whole = self._zero[:size] != 0
         if self._shift <= 6:
             bits = np.left_shift(np.uint64(1), rights.astype(np.uint64))
-            sets = []
-            for rows in (slice(None), whole):
-                held = np.zeros(total, dtype=np.uint64)
-                np.bitwise_or.at(held, lids[rows], bits[rows])
-                sets.append(array("Q", held.tolist()))
-            self._present, self._whole = sets
+            held = np.zeros(total, dtype=np.uint64)
+            np.bitwise_or.at(held, lids, bits)
+            self._present = array("Q", held.tolist())
             return
-        present, observed = [0] * total, [0] * total
-        for lid, right, seen in zip(lids.tolist(), rights.tolist(), whole.tolist(), strict=True):
+        present = [0] * total
+        for lid, right in zip(lids.tolist(), rights.tolist(), strict=True):
             present[lid] |= 1 << right
-            if seen:
-                observed[lid] |= 1 << right
-        self._present, self._whole = present, observed
+        self._present = present
 
     def _packed_state(self) -> dict[str, Any]:
         size = self._size
@@ -391,7 +381,7 @@ class ContextMemory:
             "context_right": pack(self._right[:size]),
             "count": pack(self._count[:size]),
             "zero": pack(self._zero[:size]),
-            "zero_lids": pack(np.frombuffer(self._zero_lids, dtype=np.int64)),
+            "zero_lids": pack(np.frombuffer(self._zero_lids, dtype=np.int32).astype(np.int64)),
             "neurons": pack(self._neuron_order().astype(np.int32)),
             "group": _bits_of(self._group),
         }
@@ -446,7 +436,7 @@ class ContextMemory:
         self._count[:contexts] = parts.counts
         self._zero[:contexts] = parts.zero
         self._rebuild_bit_sets()
-        self._zero_lids = array("q", parts.zero_lids)
+        self._zero_lids = array("i", parts.zero_lids)
         self._zero_left = bytearray(len(lefts))
         for lid in parts.zero_lids:
             self._zero_left[lid] = 1
