@@ -11,15 +11,17 @@ earlier compact class (per left part a tuple of Python ints) held ~9,000 context
 daemon's memory limit within days. This one holds the same memory in ~390 KB.
 
 - **Contexts are rows of numpy arrays**, indexed by context id (creation order): left
-  part id (int32), right part (the sensor facts, uint8 while they fit), confirmation
-  count (int32), observed-or-derived (uint8) and place among the neurons (int32, -1 when
-  not a neuron; a neuron's fact is ``sensor_bits + place``, the order in which contexts
-  became neurons): 14 bytes a context. The arrays grow by an eighth.
+  part id (uint16 while the ids fit, then int32), right part (the sensor facts, uint8
+  while they fit), confirmation count (int32), observed-or-derived (uint8) and place
+  among the neurons (int16 while the places fit, then int32; -1 when not a neuron; a
+  neuron's fact is ``sensor_bits + place``, the order in which contexts became neurons):
+  10 bytes a context. The arrays grow by an eighth.
 - **Left parts** keep what the subset test needs as Python integers (fact masks, with
   neuron facts far above the sensor facts); a mask is found by ``hash(mask)`` in a
   sorted ``array`` of hashes with the left ids alongside (12 bytes a left part, where a
-  dict and its ids cost ~60); per left part a bit set of the right parts it holds makes
-  "is this pair new?" one shift and one ``&``.
+  dict and its ids cost ~60). Whether a pair is held is read from the columns: the
+  step's own pair is among its active contexts if held, and generalisation looks among
+  the contexts of its candidates' left parts.
 - **One step is vectorised**: the left parts within the previous fact set are marked
   (their ids come from a scan of the masks, cached per fact set), the contexts under
   marked left parts are *selected*, those whose right part lies within the sensor facts
@@ -47,6 +49,8 @@ __all__ = ["CACHE_CELLS", "ContextMemory"]
 CACHE_CELLS = 1 << 12  # covered-left ids the scan cache may hold (16 KB at most)
 _MIN_ROWS = 64  # rows allocated at first, and the least a column grows by
 _INT32_MAX = (1 << 31) - 1
+_UINT16_IDS = 1 << 16  # left ids a uint16 column holds (0 .. 65535)
+_INT16_IDS = 1 << 15  # neuron places an int16 column holds beside -1 (0 .. 32767)
 
 IntArray = npt.NDArray[np.int32]
 
@@ -87,7 +91,6 @@ class ContextMemory:
         "_low",
         "_neuron",
         "_neurons",
-        "_present",
         "_right",
         "_shift",
         "_size",
@@ -114,8 +117,6 @@ class ContextMemory:
         self._left_mask: list[int] = []
         self._shift = max(self.offset, 1)  # right parts lie below this bit
         self._low = (1 << self._shift) - 1
-        # per left id: bit r set when it holds right part r (8 bytes while r < 64)
-        self._present: array[int] | list[int] = array("Q") if self._shift <= 6 else []
         self._allocate(0)
         self._zero_lids = array("i")  # left ids holding an observed context, in order
         self._zero_left = bytearray()  # per left id: 1 when it is in ``_zero_lids``
@@ -124,16 +125,21 @@ class ContextMemory:
         self._cache: dict[int, tuple[int, array[int]]] = {}  # lid of group -> (scanned, ids)
         self._cached = 0  # ids held in the cache
 
-    def _allocate(self, rows: int) -> None:
-        """Empty context arrays with room for ``rows`` contexts."""
+    def _allocate(self, rows: int, lefts: int = 0, neurons: int = 0) -> None:
+        """Empty context arrays with room for ``rows`` contexts, ``lefts`` left parts and
+        ``neurons`` neurons (the id columns are 16 bits wide while their ids fit)."""
         rows = max(rows, _MIN_ROWS)
         self._size = 0
-        self._left: IntArray = np.zeros(rows, dtype=np.int32)
+        self._left: npt.NDArray[Any] = np.zeros(
+            rows, dtype=np.uint16 if lefts <= _UINT16_IDS else np.int32
+        )
         self._right: npt.NDArray[Any] = np.zeros(rows, dtype=self._right_type())
         self._count: IntArray = np.zeros(rows, dtype=np.int32)
         self._zero: npt.NDArray[np.uint8] = np.zeros(rows, dtype=np.uint8)
         # per context: its place among the neurons (fact offset + place), or -1
-        self._neuron: IntArray = np.full(rows, -1, dtype=np.int32)
+        self._neuron: npt.NDArray[Any] = np.full(
+            rows, -1, dtype=np.int16 if neurons <= _INT16_IDS else np.int32
+        )
 
     def _right_type(self) -> type[np.unsignedinteger[Any]] | type[np.int64]:
         return np.uint8 if self._shift <= 8 else np.int64
@@ -160,8 +166,6 @@ class ContextMemory:
         if shift == self._shift:
             return
         self._shift, self._low = shift, (1 << shift) - 1
-        if shift > 6:  # right parts of 7 bits or more: bit sets beyond 64 bits
-            self._present = list(self._present)
         if self._right.dtype != self._right_type():
             self._right = self._right.astype(self._right_type())
 
@@ -169,10 +173,11 @@ class ContextMemory:
         lid = self._find(left)
         if lid < 0:
             lid = len(self._left_mask)
+            if lid == _UINT16_IDS and self._left.dtype == np.uint16:
+                self._left = self._left.astype(np.int32)  # ids beyond 16 bits from here
             self._hashes.insert(self._slot, hash(left))
             self._hash_lids.insert(self._slot, lid)
             self._left_mask.append(left)
-            self._present.append(0)
             self._zero_left.append(0)
         return lid
 
@@ -199,7 +204,6 @@ class ContextMemory:
         self._zero[cid] = zero
         self._neuron[cid] = -1
         self._size = cid + 1
-        self._present[lid] |= 1 << right
         return cid
 
     def _observed(self, lid: int) -> None:
@@ -241,10 +245,7 @@ class ContextMemory:
         if sensor >> self._shift:
             self._widen(sensor)
         key = self._left_id(group)
-        novel = not self._present[key] >> sensor & 1
         size = self._size  # the contexts before this step's: the predictions
-        newest = self._add(key, sensor, True) if novel else -1
-        self._observed(key)
         lids = self._left[:size]
         marked = np.zeros(len(self._left_mask), dtype=np.bool_)
         covered = self._covered(key, group)
@@ -256,8 +257,14 @@ class ContextMemory:
         found = hits.shape[0]
         if found > 1:  # the reference's order: left part id, then creation
             hits = hits[lids[hits].argsort(kind="stable")]
-        if found:  # a derived pair now observed whole is marked so (again is a no-op)
-            same = hits[(lids[hits] == key) & (self._right[hits] == sensor)]
+        # The pair (group, sensor), if held, is among the hits (its left part is the
+        # group, its right part the sensor): a derived pair now observed whole is marked
+        # so (marking an observed one again is a no-op); a pair not held is new.
+        same = hits[(lids[hits] == key) & (self._right[hits] == sensor)] if found else hits
+        novel = not same.shape[0]
+        newest = self._add(key, sensor, True) if novel else -1
+        self._observed(key)
+        if found:
             self._zero[same] = 1
         share_new = self._generalise(group, sensor, newest) if novel else 0.0
         count = self._count
@@ -270,6 +277,8 @@ class ContextMemory:
         for cid, place in zip(hits.tolist(), places, strict=True):
             if place < 0:
                 place = self._neurons
+                if place == _INT16_IDS and self._neuron.dtype == np.int16:
+                    self._neuron = self._neuron.astype(np.int32)
                 self._neuron[cid] = place
                 self._neurons = place + 1
             sensor |= 1 << (offset + place)
@@ -308,14 +317,24 @@ class ContextMemory:
             for lid, right in zip(lids[rows].tolist(), overlap[rows].tolist(), strict=True):
                 candidates[(lefts[lid], right)] = None
         added = 1  # the observed pair
-        found: dict[int, int] = {}  # left mask -> id, for this call (lefts repeat)
-        for left, right in candidates:
-            lid = found.get(left, -1)
-            if lid < 0:
-                lid = found[left] = self._left_id(left)
-            if not self._present[lid] >> right & 1:
-                self._add(lid, right, False)
-                added += 1
+        if candidates:
+            found: dict[int, int] = {}  # left mask -> id, for this call (lefts repeat)
+            pairs = []
+            for left, right in candidates:
+                lid = found.get(left, -1)
+                if lid < 0:
+                    lid = found[left] = self._left_id(left)
+                pairs.append((lid, right))
+            # the pairs already held, among the contexts of these left parts
+            size = self._size
+            wanted = np.zeros(len(self._left_mask), dtype=np.bool_)
+            wanted[list(found.values())] = True
+            rows = np.flatnonzero(wanted[self._left[:size]])
+            held = set(zip(self._left[rows].tolist(), self._right[rows].tolist(), strict=True))
+            for lid, right in pairs:  # distinct: distinct left masks have distinct ids
+                if (lid, right) not in held:
+                    self._add(lid, right, False)
+                    added += 1
         candidates[(group, sensor)] = None
         return added / len(candidates)
 
@@ -353,21 +372,6 @@ class ContextMemory:
             "group": _bits_of(self._group),
         }
 
-    def _rebuild_bit_sets(self) -> None:
-        """Per left part, the right parts it holds, from the rows."""
-        size, total = self._size, len(self._left_mask)
-        lids, rights = self._left[:size], self._right[:size]
-        if self._shift <= 6:
-            bits = np.left_shift(np.uint64(1), rights.astype(np.uint64))
-            held = np.zeros(total, dtype=np.uint64)
-            np.bitwise_or.at(held, lids, bits)
-            self._present = array("Q", held.tolist())
-            return
-        present = [0] * total
-        for lid, right in zip(lids.tolist(), rights.tolist(), strict=True):
-            present[lid] |= 1 << right
-        self._present = present
-
     def _packed_state(self) -> dict[str, Any]:
         size = self._size
         masks = self._left_mask
@@ -377,7 +381,7 @@ class ContextMemory:
             "format": 2,
             "left_bytes": pack(np.frombuffer(raw, dtype=np.uint8)),  # each mask, little-endian
             "left_lengths": pack(np.array(lengths, dtype=np.int32)),
-            "context_left": pack(self._left[:size]),
+            "context_left": pack(self._left[:size].astype(np.int32)),
             "context_right": pack(self._right[:size]),
             "count": pack(self._count[:size]),
             "zero": pack(self._zero[:size]),
@@ -425,7 +429,7 @@ class ContextMemory:
         if len(set(parts.neurons)) != len(parts.neurons):
             raise ValueError("context.neurons names a context twice")
         self._widen((1 << widest) - 1)
-        self._allocate(contexts)
+        self._allocate(contexts, len(lefts), len(parts.neurons))
         by_hash = sorted(range(len(lefts)), key=lambda lid: hash(lefts[lid]))
         self._hashes = array("q", [hash(lefts[lid]) for lid in by_hash])
         self._hash_lids = array("i", by_hash)
@@ -435,7 +439,6 @@ class ContextMemory:
         self._right[:contexts] = rights
         self._count[:contexts] = parts.counts
         self._zero[:contexts] = parts.zero
-        self._rebuild_bit_sets()
         self._zero_lids = array("i", parts.zero_lids)
         self._zero_left = bytearray(len(lefts))
         for lid in parts.zero_lids:

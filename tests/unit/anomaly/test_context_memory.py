@@ -288,3 +288,28 @@ def test_real_series_give_identical_scores_and_states(relative: str) -> None:
     assert all(a == b for a, b in raws)
     assert len({a for a, _ in raws}) > 10  # the scores move: the test is not vacuous
     same_state(original.memory, small.memory)
+
+
+def test_id_columns_widen_past_16_bits_without_changing_anything(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The left-id and neuron-place columns are 16 bits wide until an id needs more
+    (65,536 left parts, 32,768 neurons: not reached in a test). With those limits set
+    low, the columns widen during learning and on restore, and the scores and states
+    stay the reference's."""
+    monkeypatch.setattr(compact, "_UINT16_IDS", 40)
+    monkeypatch.setattr(compact, "_INT16_IDS", 12)
+    values = nab_values("nasa")[:3_000]
+    original = Driver(Original(sensor_bits=6))
+    small = Driver(Compact(sensor_bits=6))
+    raws = [(original.update(v), small.update(v)) for v in values[:1_500]]
+    assert small.memory._left.dtype == np.int32 and small.memory._neuron.dtype == np.int32
+    restored = Compact(sensor_bits=6)
+    restored.restore(json.loads(json.dumps(small.memory.state())))
+    assert restored._left.dtype == np.int32 and restored._neuron.dtype == np.int32
+    small.memory = restored
+    raws += [(original.update(v), small.update(v)) for v in values[1_500:]]
+    assert all(a == b for a, b in raws)
+    same_state(original.memory, small.memory)
+    fresh = Compact(sensor_bits=6)
+    assert fresh._left.dtype == np.uint16 and fresh._neuron.dtype == np.int16
