@@ -12,14 +12,16 @@ daemon's memory limit within days. This one holds the same memory in ~390 KB.
 
 - **Contexts are rows of numpy arrays**, indexed by context id (creation order): left
   part id (uint16 while the ids fit, then int32), right part (the sensor facts, uint8
-  while they fit), confirmation count (int32), observed-or-derived (uint8) and place
-  among the neurons (int16 while the places fit, then int32; -1 when not a neuron; a
-  neuron's fact is ``sensor_bits + place``, the order in which contexts became neurons):
-  10 bytes a context. The arrays grow by an eighth.
+  while they fit), confirmation count (uint16 while no count can pass it, then int32),
+  observed-or-derived (uint8) and place among the neurons (int16 while the places fit,
+  then int32; -1 when not a neuron; a neuron's fact is ``sensor_bits + place``, the
+  order in which contexts became neurons): 8 bytes a context. The arrays grow by an
+  eighth.
 - **Left parts** keep what the subset test needs as Python integers (fact masks, with
-  neuron facts far above the sensor facts); a mask is found by ``hash(mask)`` in a
-  sorted ``array`` of hashes with the left ids alongside (12 bytes a left part, where a
-  dict and its ids cost ~60). Whether a pair is held is read from the columns: the
+  neuron facts far above the sensor facts); a mask is found by a 32-bit digest of its
+  hash in a sorted ``array`` of digests with the left ids alongside (8 bytes a left
+  part, where a dict and its ids cost ~60; equal digests are told apart by comparing
+  the masks). Whether a pair is held is read from the columns: the
   step's own pair is among its active contexts if held, and generalisation looks among
   the contexts of its candidates' left parts.
 - **One step is vectorised**: the left parts within the previous fact set are marked
@@ -51,6 +53,7 @@ _MIN_ROWS = 64  # rows allocated at first, and the least a column grows by
 _INT32_MAX = (1 << 31) - 1
 _UINT16_IDS = 1 << 16  # left ids a uint16 column holds (0 .. 65535)
 _INT16_IDS = 1 << 15  # neuron places an int16 column holds beside -1 (0 .. 32767)
+_UINT16_COUNT = 0xFFFF  # counts a uint16 column holds while they are below this
 
 IntArray = npt.NDArray[np.int32]
 
@@ -63,6 +66,12 @@ def _bits_of(mask: int) -> list[int]:
         out.append(low.bit_length() - 1)
         mask ^= low
     return out
+
+
+def _digest(mask: int) -> int:
+    """32 well-mixed bits of ``hash(mask)`` (a multiplicative hash: masks that differ only
+    in high bits, or only in low ones, still spread)."""
+    return (hash(mask) * 0x9E3779B97F4A7C15 >> 32) & 0xFFFFFFFF
 
 
 def _mask_of(positions: Any, field: str) -> int:
@@ -83,6 +92,7 @@ class ContextMemory:
         "_cache",
         "_cached",
         "_count",
+        "_count_bound",
         "_group",
         "_hash_lids",
         "_hashes",
@@ -110,9 +120,9 @@ class ContextMemory:
         self.clear()
 
     def clear(self) -> None:
-        # left mask -> left id, as hash(mask) in ascending order and the ids alongside (12
-        # bytes a left part; a dict and the ids as Python ints cost ~60)
-        self._hashes = array("q")
+        # left mask -> left id, as _digest(mask) in ascending order and the ids alongside
+        # (8 bytes a left part; a dict and the ids as Python ints cost ~60)
+        self._hashes = array("I")
         self._hash_lids = array("i")
         self._left_mask: list[int] = []
         self._shift = max(self.offset, 1)  # right parts lie below this bit
@@ -125,16 +135,23 @@ class ContextMemory:
         self._cache: dict[int, tuple[int, array[int]]] = {}  # lid of group -> (scanned, ids)
         self._cached = 0  # ids held in the cache
 
-    def _allocate(self, rows: int, lefts: int = 0, neurons: int = 0) -> None:
-        """Empty context arrays with room for ``rows`` contexts, ``lefts`` left parts and
-        ``neurons`` neurons (the id columns are 16 bits wide while their ids fit)."""
+    def _allocate(self, rows: int, lefts: int = 0, neurons: int = 0, counts: int = 0) -> None:
+        """Empty context arrays with room for ``rows`` contexts, ``lefts`` left parts,
+        ``neurons`` neurons and counts up to ``counts`` (the id and count columns are 16
+        bits wide while their values fit)."""
         rows = max(rows, _MIN_ROWS)
         self._size = 0
         self._left: npt.NDArray[Any] = np.zeros(
             rows, dtype=np.uint16 if lefts <= _UINT16_IDS else np.int32
         )
         self._right: npt.NDArray[Any] = np.zeros(rows, dtype=self._right_type())
-        self._count: IntArray = np.zeros(rows, dtype=np.int32)
+        # A count grows by at most one a step: ``_count_bound`` (the largest count at the
+        # start plus the steps since) bounds them all, and the column widens before a
+        # count could pass 16 bits.
+        self._count: npt.NDArray[Any] = np.zeros(
+            rows, dtype=np.uint16 if counts < _UINT16_COUNT else np.int32
+        )
+        self._count_bound = counts
         self._zero: npt.NDArray[np.uint8] = np.zeros(rows, dtype=np.uint8)
         # per context: its place among the neurons (fact offset + place), or -1
         self._neuron: npt.NDArray[Any] = np.full(
@@ -175,7 +192,7 @@ class ContextMemory:
             lid = len(self._left_mask)
             if lid == _UINT16_IDS and self._left.dtype == np.uint16:
                 self._left = self._left.astype(np.int32)  # ids beyond 16 bits from here
-            self._hashes.insert(self._slot, hash(left))
+            self._hashes.insert(self._slot, _digest(left))
             self._hash_lids.insert(self._slot, lid)
             self._left_mask.append(left)
             self._zero_left.append(0)
@@ -183,7 +200,7 @@ class ContextMemory:
 
     def _find(self, left: int) -> int:
         """The id of left part ``left``, or -1 (then ``_slot`` is where its hash goes)."""
-        wanted = hash(left)
+        wanted = _digest(left)
         hashes = self._hashes
         i = self._slot = bisect_left(hashes, wanted)
         while i < len(hashes) and hashes[i] == wanted:  # equal hashes: compare the masks
@@ -267,6 +284,9 @@ class ContextMemory:
         if found:
             self._zero[same] = 1
         share_new = self._generalise(group, sensor, newest) if novel else 0.0
+        self._count_bound += 1
+        if self._count_bound >= _UINT16_COUNT and self._count.dtype == np.uint16:
+            self._count = self._count.astype(np.int32)
         count = self._count
         count[hits] += 1
         share_active = found / selected if selected else 0.0
@@ -383,7 +403,7 @@ class ContextMemory:
             "left_lengths": pack(np.array(lengths, dtype=np.int32)),
             "context_left": pack(self._left[:size].astype(np.int32)),
             "context_right": pack(self._right[:size]),
-            "count": pack(self._count[:size]),
+            "count": pack(self._count[:size].astype(np.int32)),
             "zero": pack(self._zero[:size]),
             "zero_lids": pack(np.frombuffer(self._zero_lids, dtype=np.int32).astype(np.int64)),
             "neurons": pack(self._neuron_order().astype(np.int32)),
@@ -429,9 +449,11 @@ class ContextMemory:
         if len(set(parts.neurons)) != len(parts.neurons):
             raise ValueError("context.neurons names a context twice")
         self._widen((1 << widest) - 1)
-        self._allocate(contexts, len(lefts), len(parts.neurons))
-        by_hash = sorted(range(len(lefts)), key=lambda lid: hash(lefts[lid]))
-        self._hashes = array("q", [hash(lefts[lid]) for lid in by_hash])
+        most = int(parts.counts.max()) if contexts else 0
+        self._allocate(contexts, len(lefts), len(parts.neurons), most)
+        digests = [_digest(mask) for mask in lefts]
+        by_hash = sorted(range(len(lefts)), key=digests.__getitem__)
+        self._hashes = array("I", [digests[lid] for lid in by_hash])
         self._hash_lids = array("i", by_hash)
         self._left_mask = lefts
         self._size = contexts
