@@ -2,6 +2,7 @@
 
     .venv/bin/python benchmarks/cycle.py --workloads 100,1000,10000 [--repeats 5]
         [--json out.json] [--profile] [--memory-sites 25] [--trim-setup] [--warm-days 3]
+        [--refit-cycles 5]
 
 What runs, per N, in a child process of its own (so peak memory figures do not mix):
 
@@ -78,6 +79,7 @@ QUERY = "http_error_ratio"  # the shipped error-rate-pause-rollout runbook liste
 ENABLED = {"autonomic.dev/enabled": "true"}
 MEMORY_SITES = 0  # --memory-sites: how many allocation sites to print (0: do not trace)
 TRIM_SETUP = False  # --trim-setup: hand the set-up's freed heap back before the first cycle
+REFIT_CYCLES = 0  # --refit-cycles: cycles timed once the first cycle's fits fall due
 CLASSES = 8  # series shapes; one warmed detector state per shape
 WARM_POINTS = 3 * 1440  # three days of one-minute points fill the detector's history
 
@@ -590,6 +592,8 @@ class Result:
     scaling_decisions: int = 0
     scaling_held: int = 0
     cpus: list[int] = field(default_factory=list)
+    # --refit-cycles: per cycle once the first fits fall due, (wall, scaling wall, refits)
+    refit_cycles: list[tuple[float, float, int]] = field(default_factory=list)
 
 
 def wait_for_caches(
@@ -730,6 +734,7 @@ def _measure(
         _report_profile(profiler)
     peak_save = phase_peak_mb()
     log(f"anomaly save() of {len(rig.anomaly.series):,} series: {save[0].wall:.2f}s")
+    refits = measure_refits(rig, REFIT_CYCLES) if REFIT_CYCLES and rig.scaling else []
     return Result(
         workloads=shape.workloads,
         pods=counts.get("Pod", 0),
@@ -759,7 +764,30 @@ def _measure(
         scaling_decisions=rig.scaling.status.decisions if rig.scaling is not None else 0,
         scaling_held=len(rig.scaling.status.held) if rig.scaling is not None else 0,
         cpus=sorted(os.sched_getaffinity(0)),
+        refit_cycles=refits,
     )
+
+
+def measure_refits(rig: Rig, count: int) -> list[tuple[float, float, int]]:
+    """Cycles once every model fitted in the first cycle is due a refit (``refitEvery``
+    later): how many refits each does and what the scaling loop costs then."""
+    loop = rig.scaling
+    rig.clock.advance(loop.settings.refit_every)
+    out = []
+    for number in range(count):
+        versions = sum(model.version for model in loop.models.values())
+        whole: list[Timing] = []
+        part: list[Timing] = []
+        with timed(whole):
+            run_cycle(rig, None, None, part)
+        done = sum(model.version for model in loop.models.values()) - versions
+        out.append((whole[0].wall, part[0].wall, done))
+        log(
+            f"refit cycle {number + 1}/{count}: {whole[0].wall:.3f}s wall, scaling "
+            f"{part[0].wall:.3f}s, {done} refits; {len(loop.models):,} models"
+        )
+        rig.clock.advance(STEP)
+    return out
 
 
 def run_cycle(
@@ -1027,18 +1055,27 @@ def main(argv: Sequence[str] | None = None) -> int:
         "a full history ring; more shows a longer-running daemon, whose contextual "
         "memory keeps growing)",
     )
+    parser.add_argument(
+        "--refit-cycles",
+        type=int,
+        default=0,
+        metavar="K",
+        help="after the rest, time K cycles once the first cycle's fits are due a refit",
+    )
     parser.add_argument("--one", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if not (math.isfinite(args.warm_days) and 1 / 1440 <= args.warm_days <= 365):
         parser.error(f"--warm-days must be from one minute to 365 days, got {args.warm_days}")
-    global MEMORY_SITES, TRIM_SETUP, WARM_POINTS
+    global MEMORY_SITES, TRIM_SETUP, WARM_POINTS, REFIT_CYCLES
     MEMORY_SITES = args.memory_sites
     TRIM_SETUP = args.trim_setup
+    REFIT_CYCLES = max(args.refit_cycles, 0)
     WARM_POINTS = round(args.warm_days * 1440)
     extra = (["--memory-sites", str(args.memory_sites)] if args.memory_sites else []) + (
         ["--trim-setup"] if args.trim_setup else []
     )
     extra += ["--warm-days", str(args.warm_days)]
+    extra += ["--refit-cycles", str(args.refit_cycles)] if args.refit_cycles else []
     if args.state_cost:
         for key, value in measure_state_cost().items():
             print(f"| {key} | {value:.1f} |")

@@ -73,6 +73,7 @@ DEFAULT_THRESHOLDS = Thresholds(auto=0.8, ask=0.5)
 SCALE_IN_PATIENCE = 5  # cycles
 BREACH_MINUTES = 3  # consecutive cycles above the forecast's upper bound
 RECENT = 30  # points the level is re-anchored on between refits, and all that is kept
+REFIT_SPREAD = 0.5  # refits that fall due together are spread over this share of refitEvery
 _FLOAT32_MAX = float(np.finfo(np.float32).max)
 
 
@@ -180,6 +181,7 @@ class ScalingLoop:
         self.margin = margin
         self.models: dict[ObjectRef, WorkloadModel] = {}
         self.status = ScalingStatus()
+        self._refits_left = 0  # refits this cycle may still do
         self.forecaster = SeasonalProfile()
         # A fit reads only the last ``history_periods`` periods (a week of minutes by
         # default) and ``advance`` the last ``RECENT`` points: read no more at a refit.
@@ -190,6 +192,12 @@ class ScalingLoop:
 
     def cycle(self) -> None:
         now = self.clock.now()
+        # A refit reads a week of load: models fitted in the same (first) cycle fall due
+        # in the same cycle later, so each cycle refits at most its share of the models
+        # (a first fit is never held back); the others keep re-anchoring their level and
+        # refit in the next cycles, and their refits spread out.
+        share = len(self.models) * self.settings.period / (REFIT_SPREAD * self.settings.refit_every)
+        self._refits_left = max(1, math.ceil(share))
         for workload in self.cluster.list_workloads():
             if workload.labels.get(self.opt_in_label) != "true":
                 continue
@@ -214,7 +222,10 @@ class ScalingLoop:
             return
         startup = _number(workload.annotations.get(STARTUP)) or 60.0
         model = self.models.setdefault(ref, WorkloadModel())
-        refit = model.fitted is None or now - model.fitted_at >= self.settings.refit_every
+        refit = model.fitted is None
+        if not refit and now - model.fitted_at >= self.settings.refit_every and self._refits_left:
+            refit = True
+            self._refits_left -= 1
         if refit or not model.recent.size:
             start = now - self.keep
         else:

@@ -170,3 +170,51 @@ def test_between_refits_only_the_newest_points_are_kept_and_a_refit_reads_its_we
             assert ours.level == theirs.level
         clock.advance(STEP)
     assert len(reader.reads) == 100
+
+
+def _workload(name: str) -> WorkloadState:
+    labels = {"autonomic.dev/enabled": "true"}
+    annotations = {"autonomic.dev/predictive": "true", "autonomic.dev/capacity-per-pod": "20"}
+    return WorkloadState(
+        ObjectRef("Deployment", "shop", name), 3, 3, 3, 3, labels, annotations, {}, ()
+    )
+
+
+class _Many(_Cluster):
+    def __init__(self, workloads: list[WorkloadState]) -> None:
+        self.workloads = workloads
+
+    def list_workloads(self) -> list[WorkloadState]:
+        return self.workloads
+
+
+def test_refits_that_fall_due_together_are_spread_over_cycles() -> None:
+    """Ten models fitted in the same first cycle fall due an hour later together; with a
+    one-minute period each cycle refits at most its share (here one), so no cycle reads
+    ten weeks, and every model is refitted within minutes of its due time."""
+    t, values = _week_and_a_day(4)
+    start = float(t[-120])
+    reader, clock = _Week(t, values), FakeClock(start)
+    workloads = [_workload(f"web-{i}") for i in range(10)]
+    loop = ScalingLoop(
+        ScalingSettings(refitEvery="1h", period="1m"),
+        reader=reader,
+        cluster=cast(Any, _Many(workloads)),
+        decisions=cast(Any, _Decisions()),
+        executor=cast(Any, None),
+        clock=clock,
+        submit=lambda signals: None,
+    )
+    weeks_per_cycle = []
+    for _ in range(80):
+        before = len(reader.reads)
+        loop.cycle()
+        weeks_per_cycle.append(
+            sum(1 for s, e in reader.reads[before:] if e - s >= loop.keep - STEP)
+        )
+        clock.advance(STEP)
+    assert weeks_per_cycle[0] == 10  # first fits are never held back
+    assert max(weeks_per_cycle[1:]) == 1  # then one refit a cycle at most
+    assert sum(weeks_per_cycle[1:]) == 10  # every model refitted once in the 80 minutes
+    assert all(m.version == 2 for m in loop.models.values())
+    assert weeks_per_cycle.index(1) == 60  # the first, on time
