@@ -44,6 +44,11 @@ carry that residue; without it (the default, as in earlier runs) they do.
 ``--memory-sites K`` traces allocations (``tracemalloc``, which slows everything down:
 the times of such a run mean nothing) from before the first cycle and prints the K
 source lines holding the most memory after the timed cycles.
+
+``--refit-cycles K`` then jumps the fake clock by ``refitEvery``, so every model the
+first cycle fitted is due a refit at once, and times K more cycles, with how many
+refits each did (the scaling loop spreads them; the jump also makes the anomaly loop
+catch up on that many hours in the first of them).
 """
 
 from __future__ import annotations
@@ -1028,7 +1033,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument(
         "--no-scaling",
         action="store_true",
-        help="leave the scaling loop out (its first cycle keeps a week of load per workload)",
+        help="leave the scaling loop out (its first cycle reads and fits a week per workload)",
     )
     parser.add_argument(
         "--state-cost",

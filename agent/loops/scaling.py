@@ -10,8 +10,8 @@ For each workload labelled for Autonomic and annotated ``autonomic.dev/predictiv
 2. refit the seasonal-profile forecaster on that week, and between refits re-anchor its
    level on the newest points every cycle (microseconds, so thousands of workloads fit
    in a cycle). Prometheus keeps the history: between refits a workload holds only its
-   last ``RECENT`` points and its compacted model (~2 KB instead of the 40 KB week, which
-   at a thousand workloads is the difference between fitting a memory limit and not);
+   last ``RECENT`` points and its compacted model (~12 KB, mostly the profile), not also
+   the 40 KB week: 40 MB less at a thousand workloads;
 3. size the floor with ``forecasting.scaling.recommend``: an upper quantile of the
    forecast over the lead time (pod start-up + loop period + metric lag) divided by the
    per-pod capacity, never below what current load needs, scaling in slowly;
@@ -80,7 +80,7 @@ _FLOAT32_MAX = float(np.finfo(np.float32).max)
 class LoadHistory:
     """Samples on a regular grid of ``STEP`` seconds, oldest first, trimmed to ``keep``.
 
-    Held as float32 (a week of one-minute samples is 40 KB a workload instead of 80 KB):
+    Held as float32 (a week of one-minute samples, read at a refit, is 40 KB instead of 80):
     seven significant digits are far more than a load forecast can use (the forecasts
     of a float32 and a float64 history differ by under one part in a million, a test
     checks), and ``values`` hands them out as float64 for the arithmetic. A sample beyond
