@@ -109,11 +109,11 @@ class _Week:
 
 
 class _Cluster:
-    def __init__(self, workload: WorkloadState) -> None:
-        self.workload = workload
+    def __init__(self, workloads: list[WorkloadState]) -> None:
+        self.workloads = workloads
 
     def list_workloads(self) -> list[WorkloadState]:
-        return [self.workload]
+        return self.workloads
 
     def get_hpa_for(self, ref: ObjectRef) -> None:
         return None
@@ -130,25 +130,34 @@ class _Decisions:
         return Routed("d-1", "ask", 0.5, Thresholds(auto=0.8, ask=0.5), "", "")
 
 
-def test_between_refits_only_the_newest_points_are_kept_and_a_refit_reads_its_week() -> None:
-    t, values = _week_and_a_day(3)
-    start = float(t[-120])  # the loop runs over the last two hours of the series
-    reader, clock = _Week(t, values), FakeClock(start)
-    workload = WorkloadState(
-        ObjectRef("Deployment", "shop", "web"), 3, 3, 3, 3,
-        {"autonomic.dev/enabled": "true"},
-        {"autonomic.dev/predictive": "true", "autonomic.dev/capacity-per-pod": "20"},
-        {}, (),
-    )  # fmt: skip
-    loop = ScalingLoop(
-        ScalingSettings(refitEvery="1h"),
+def _workload(name: str) -> WorkloadState:
+    labels = {"autonomic.dev/enabled": "true"}
+    annotations = {"autonomic.dev/predictive": "true", "autonomic.dev/capacity-per-pod": "20"}
+    return WorkloadState(
+        ObjectRef("Deployment", "shop", name), 3, 3, 3, 3, labels, annotations, {}, ()
+    )
+
+
+def _loop_over(
+    reader: _Week, clock: FakeClock, workloads: list[WorkloadState], **settings: str
+) -> ScalingLoop:
+    return ScalingLoop(
+        ScalingSettings(**settings),
         reader=reader,
-        cluster=cast(Any, _Cluster(workload)),
+        cluster=cast(Any, _Cluster(workloads)),
         decisions=cast(Any, _Decisions()),
         executor=cast(Any, None),
         clock=clock,
         submit=lambda signals: None,
     )
+
+
+def test_between_refits_only_the_newest_points_are_kept_and_a_refit_reads_its_week() -> None:
+    t, values = _week_and_a_day(3)
+    start = float(t[-120])  # the loop runs over the last two hours of the series
+    reader, clock = _Week(t, values), FakeClock(start)
+    workload = _workload("web")
+    loop = _loop_over(reader, clock, [workload], refitEvery="1h")
     for minute in range(100):
         loop.cycle()
         model = loop.models[workload.ref]
@@ -172,22 +181,6 @@ def test_between_refits_only_the_newest_points_are_kept_and_a_refit_reads_its_we
     assert len(reader.reads) == 100
 
 
-def _workload(name: str) -> WorkloadState:
-    labels = {"autonomic.dev/enabled": "true"}
-    annotations = {"autonomic.dev/predictive": "true", "autonomic.dev/capacity-per-pod": "20"}
-    return WorkloadState(
-        ObjectRef("Deployment", "shop", name), 3, 3, 3, 3, labels, annotations, {}, ()
-    )
-
-
-class _Many(_Cluster):
-    def __init__(self, workloads: list[WorkloadState]) -> None:
-        self.workloads = workloads
-
-    def list_workloads(self) -> list[WorkloadState]:
-        return self.workloads
-
-
 def test_refits_that_fall_due_together_are_spread_over_cycles() -> None:
     """Ten models fitted in the same first cycle fall due an hour later together; with a
     one-minute period each cycle refits at most its share (here one), so no cycle reads
@@ -196,15 +189,7 @@ def test_refits_that_fall_due_together_are_spread_over_cycles() -> None:
     start = float(t[-120])
     reader, clock = _Week(t, values), FakeClock(start)
     workloads = [_workload(f"web-{i}") for i in range(10)]
-    loop = ScalingLoop(
-        ScalingSettings(refitEvery="1h", period="1m"),
-        reader=reader,
-        cluster=cast(Any, _Many(workloads)),
-        decisions=cast(Any, _Decisions()),
-        executor=cast(Any, None),
-        clock=clock,
-        submit=lambda signals: None,
-    )
+    loop = _loop_over(reader, clock, workloads, refitEvery="1h", period="1m")
     weeks_per_cycle = []
     for _ in range(80):
         before = len(reader.reads)
