@@ -192,10 +192,14 @@ class AnomalyLoop:
         if not gone:
             return
         self._save_items(gone)
-        for key, _ in gone:
+        dropped = 0
+        for key, state in gone:
+            if state.saved_ts != state.last_ts:
+                continue  # not saved (another writer's version won): kept, tried again later
             del self.series[key]
             self._save_next = max(self._save_next - 1, 0)
-        log.info("%d series gone from their queries' reads: saved and dropped", len(gone))
+            dropped += 1
+        log.info("%d series gone from their queries' reads: saved and dropped", dropped)
 
     def _state_for(self, key: str, step: float) -> SeriesState:
         state = self.series.get(key)

@@ -151,3 +151,25 @@ def test_an_unchanged_series_is_not_written_again(ledger: Ledger) -> None:
     loop.cycle()
     loop.save()
     assert set(ledger.guard_versions(keys).values()) == {2}
+
+
+def test_a_series_whose_save_is_refused_stays_in_memory(
+    ledger: Ledger, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Eviction drops only what it saved: if another writer's version wins the
+    compare-and-set, the series stays in memory (and is tried again later)."""
+    clock, reader = FakeClock(T0), Recorded(2)
+    loop = _loop(ledger, clock, reader)
+    loop.cycle()
+    gone_key = next(k for k in loop.series if "svc-1" in k)
+    reader.gone = {1}
+    monkeypatch.setattr(ledger, "put_guards", lambda entries, now: [False] * len(entries))
+    for _ in range(EVICT_AFTER + 2):
+        clock.advance(STEP)
+        loop.cycle()
+    assert gone_key in loop.series
+    monkeypatch.undo()
+    clock.advance(STEP)
+    loop.cycle()
+    assert gone_key not in loop.series
+    assert ledger.guard(f"anomaly/{gone_key}")[0]["last_ts"] == T0
