@@ -22,7 +22,10 @@ warm-up for every series; points since a series' last save are read again. The s
 series of a query are restored before its first read, so that read starts at their last
 points instead of ``history`` ago (a week of every series at once was the daemon's
 largest allocation at start). A series no fresh read has returned for ``EVICT_AFTER``
-steps is saved and dropped from memory; it is restored if it comes back.
+steps is saved and dropped from memory; it is restored if it comes back. A read of more
+than ``READ_PIECE`` steps (a first start, or a catch-up after hours down) is done in
+pieces, oldest first; only the newest piece may open incidents, so an anomaly hours old
+found while catching up is learnt from, not acted on.
 """
 
 from __future__ import annotations
@@ -51,6 +54,11 @@ GAP_RESETS_INCIDENT = 30  # steps of no data after which an open incident is dro
 REWARM_AFTER_GAP = 5  # steps after a long gap before a point may open an incident
 REPORT_BACKLOG = 10  # steps at the end of a first read (history) that may open an incident
 EVICT_AFTER = 60  # steps without a fresh read of a series before it leaves memory
+# A read longer than this many steps (a first start without saved state, a daemon or a
+# Prometheus back after hours) is done in pieces of it, oldest first, so what one read
+# holds stays bounded (a week of a thousand series at one minute is ~160 MB of arrays).
+# Only the newest piece may open incidents and say whether the data is fresh.
+READ_PIECE = 720
 
 # Series per ledger transaction. A state is large as Python objects until it is encoded,
 # so the batch bounds what a save adds to the resident set: at 1,000 workloads, batches
@@ -130,23 +138,32 @@ class AnomalyLoop:
             start = self._start(query, now)
             if start > now:
                 continue  # nothing new since the last cycle
-            try:
-                found = self.reader.range(query.expr, start, now, query.step, now)
-            except (TransientError, PermanentError) as exc:
-                self.status.degraded[query.name] = str(exc)
-                log.warning("anomaly query %s skipped: %s", query.name, exc)
-                continue
-            self.status.degraded.pop(query.name, None)
             fresh: set[str] = set()
-            for metric in found:
-                if metric.stale:
-                    self.status.degraded[query.name] = "stale data: nothing scored"
-                    continue
-                fresh.add(self._score(query, metric, now))
+            firsts: dict[str, float] = {}  # series met this cycle -> first time to report
+            piece = start
+            while True:
+                end = min(now, piece + (READ_PIECE - 1) * query.step)
+                newest = end >= now
+                try:
+                    found = self.reader.range(query.expr, piece, end, query.step, now)
+                except (TransientError, PermanentError) as exc:
+                    self.status.degraded[query.name] = str(exc)
+                    log.warning("anomaly query %s skipped: %s", query.name, exc)
+                    break
+                if newest:
+                    self.status.degraded.pop(query.name, None)
+                for metric in found:
+                    if metric.stale and newest:
+                        self.status.degraded[query.name] = "stale data: nothing scored"
+                        continue
+                    fresh.add(self._score(query, metric, now, firsts, report=newest))
+                del found
+                if newest:
+                    break
+                piece = end + query.step
             if fresh:
                 self._live[query.name] = fresh
                 self._evict(query, now)
-            del found
         self._cycles += 1
         self._save_share()
         self.status.series = len(self.series)
@@ -208,16 +225,31 @@ class AnomalyLoop:
             self.series[key] = state
         return state
 
-    def _score(self, query: AnomalyQuery, metric: MetricSeries, now: float) -> str:
-        """Score the new points of one series; its key."""
+    def _score(
+        self,
+        query: AnomalyQuery,
+        metric: MetricSeries,
+        now: float,
+        firsts: dict[str, float],
+        *,
+        report: bool = True,
+    ) -> str:
+        """Score the new points of one series; its key. ``firsts`` holds, per series met
+        this cycle, the time from which its points may open incidents (decided when the
+        cycle first meets it); with ``report`` False (an older piece of a long read)
+        none may."""
         key = series_key(query, metric.labels)
         state = self._state_for(key, query.step)
         state.seen_at = now
         ts, values = metric.series.timestamps, metric.series.values
         new = ts > state.last_ts
-        report_from = float("-inf")
-        if state.last_ts < now - query.history:  # a first read: history, not news
-            report_from = now - REPORT_BACKLOG * query.step
+        first = firsts.get(key)
+        if first is None:
+            first = float("-inf")
+            if state.last_ts < now - query.history:  # a first read: history, not news
+                first = now - REPORT_BACKLOG * query.step
+            firsts[key] = first
+        report_from = first if report else float("inf")
         target = target_of(metric.labels)
         for t, v in zip(ts[new], values[new], strict=True):
             if np.isfinite(v):

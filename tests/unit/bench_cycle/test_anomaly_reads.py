@@ -6,11 +6,14 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterator
+from itertools import pairwise
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
 
+import agent.loops.anomaly as anomaly_module
 from agent.clock import FakeClock
 from agent.errors import TransientError
 from agent.ledger import Ledger, open_ledger
@@ -31,6 +34,7 @@ class Recorded:
         self.labels = [{"namespace": "shop", "deployment": f"svc-{i}"} for i in range(n)]
         self.gone: set[int] = set()
         self.down = False
+        self.spikes: dict[float, float] = {}  # time -> value added to svc-0
         self.reads: list[tuple[float, float]] = []
 
     def range(
@@ -45,6 +49,9 @@ class Recorded:
             if i in self.gone or not grid.size:
                 continue
             values = 10.0 * (i + 1) + np.sin(grid / 3600.0)
+            if i == 0:
+                for at, extra in self.spikes.items():
+                    values[grid == at] += extra
             series = Series(grid, values, step, query, labels)
             out.append(MetricSeries(query, labels, series, 0, grid[-1], False, 0.0))
         return out
@@ -173,3 +180,53 @@ def test_a_series_whose_save_is_refused_stays_in_memory(
     loop.cycle()
     assert gone_key not in loop.series
     assert ledger.guard(f"anomaly/{gone_key}")[0]["last_ts"] == T0
+
+
+def test_a_long_read_is_done_in_pieces_and_learns_the_same(
+    ledger: Ledger, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setattr(anomaly_module, "READ_PIECE", 50)
+    clock, reader = FakeClock(T0), Recorded(3)
+    loop = _loop(ledger, clock, reader)
+    loop.cycle()  # a first read: three hours, 181 points
+    reads = reader.reads
+    assert len(reads) == 4 and reads[0][0] == T0 - HISTORY and reads[-1][1] == T0
+    assert all(b[0] == a[1] + STEP for a, b in pairwise(reads))
+    assert all((end - start) / STEP + 1 <= 50 for start, end in reads)
+    assert loop.status.points_scored == 3 * 181
+    monkeypatch.setattr(anomaly_module, "READ_PIECE", 10_000)
+    other = open_ledger(f"sqlite:///{tmp_path / 'whole.sqlite'}", START)
+    try:
+        whole = _loop(other, FakeClock(T0), Recorded(3))
+        whole.cycle()
+        assert len(whole.reader.reads) == 1  # type: ignore[attr-defined]
+        assert set(whole.series) == set(loop.series)
+        for key, state in loop.series.items():
+            assert state.detector.state() == whole.series[key].detector.state()
+            assert state.tracker.state() == whole.series[key].tracker.state()
+    finally:
+        other.close()
+
+
+def test_only_the_newest_piece_of_a_catch_up_may_open_an_incident(
+    ledger: Ledger, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Back after 150 minutes (within the query's history, so a catch-up, not a first
+    read), read in pieces of 50: a spike 130 minutes old is learnt from, not reported;
+    one in the newest minute is."""
+    monkeypatch.setattr(anomaly_module, "READ_PIECE", 50)
+    clock, reader = FakeClock(T0), Recorded(2)
+    loop = _loop(ledger, clock, reader)
+    signals: list[Any] = []
+    loop.submit = signals.extend
+    loop.cycle()
+    clock.advance(150 * STEP)
+    now = clock.now()
+    reader.spikes = {now - 130 * STEP: 1_000.0, now: 1_000.0}
+    reader.reads.clear()
+    loop.cycle()
+    assert len(reader.reads) == 3
+    (signal,) = signals
+    assert signal.observed_at == now and signal.evidence["observed"] > 1_000.0
+    # both spikes were scored (learnt from): every point of the 150 minutes, per series
+    assert loop.status.points_scored == 2 * 181 + 2 * 150
