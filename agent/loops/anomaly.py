@@ -31,6 +31,7 @@ found while catching up is learnt from, not acted on.
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -140,10 +141,20 @@ class AnomalyLoop:
                 continue  # nothing new since the last cycle
             fresh: set[str] = set()
             firsts: dict[str, float] = {}  # series met this cycle -> first time to report
-            piece = start
+            pieces = math.ceil((math.floor((now - start) / query.step) + 1) / READ_PIECE)
+            piece, number = start, 0
             while True:
                 end = min(now, piece + (READ_PIECE - 1) * query.step)
                 newest = end >= now
+                number += 1
+                if pieces > 1:
+                    log.info(
+                        "anomaly query %s: reading %.1f h back, piece %d of %d",
+                        query.name,
+                        (now - piece) / 3600,
+                        number,
+                        pieces,
+                    )
                 try:
                     found = self.reader.range(query.expr, piece, end, query.step, now)
                 except (TransientError, PermanentError) as exc:
