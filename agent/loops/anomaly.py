@@ -198,7 +198,9 @@ class AnomalyLoop:
         """Every series of ``query`` saved in the ledger, back in memory before the first
         read, so that read starts where they stopped."""
         prefix = f"anomaly/{query.name}{{"
-        for ledger_key in self.ledger.guard_keys(prefix):
+        keys = self.ledger.guard_keys(prefix)
+        restored = 0
+        for number, ledger_key in enumerate(keys, 1):
             key = ledger_key.removeprefix("anomaly/")
             if key in self.series:
                 continue
@@ -206,6 +208,16 @@ class AnomalyLoop:
             if state is not None:
                 state.seen_at = now
                 self.series[key] = state
+                restored += 1
+            if number % 1000 == 0:
+                log.info(
+                    "anomaly query %s: restoring saved series, %d of %d",
+                    query.name,
+                    number,
+                    len(keys),
+                )
+        if keys:
+            log.info("anomaly query %s: %d saved series restored", query.name, restored)
 
     def _evict(self, query: AnomalyQuery, now: float) -> None:
         """Save and drop the series of ``query`` that its fresh reads have not returned
