@@ -1069,12 +1069,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     parser.add_argument("--one", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    if args.refit_cycles < 0:
+        parser.error(f"--refit-cycles must be 0 or more, got {args.refit_cycles}")
     if not (math.isfinite(args.warm_days) and 1 / 1440 <= args.warm_days <= 365):
         parser.error(f"--warm-days must be from one minute to 365 days, got {args.warm_days}")
     global MEMORY_SITES, TRIM_SETUP, WARM_POINTS, REFIT_CYCLES
     MEMORY_SITES = args.memory_sites
     TRIM_SETUP = args.trim_setup
-    REFIT_CYCLES = max(args.refit_cycles, 0)
+    REFIT_CYCLES = args.refit_cycles
     WARM_POINTS = round(args.warm_days * 1440)
     extra = (["--memory-sites", str(args.memory_sites)] if args.memory_sites else []) + (
         ["--trim-setup"] if args.trim_setup else []

@@ -53,3 +53,16 @@ def test_a_bad_warm_days_is_a_usage_error() -> None:
     )
     assert done.returncode == 2
     assert "--warm-days must be from one minute to 365 days" in done.stderr
+
+
+def test_a_negative_refit_cycles_is_a_usage_error() -> None:
+    script = str(ROOT / "benchmarks" / "cycle.py")
+    done = subprocess.run(
+        [sys.executable, script, "--refit-cycles", "-2", "--workloads", "20"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 2
+    assert "--refit-cycles must be 0 or more, got -2" in done.stderr
