@@ -3,6 +3,11 @@
 Output is CSV: ``timestamp`` (ISO 8601, UTC), ``mean``, ``lower_<L>``/``upper_<L>`` per
 level, and ``model`` (the model version used). When a fallback model was used, or the
 history was repaired, a note goes to stderr so the CSV stays machine-readable.
+
+``--fleet FLEET.csv`` adds sibling series (every value column of that file, same step):
+a model pooled across them and the series (``forecasting.pooled``) joins the candidates,
+and the model is chosen by a three-fold backtest of the series; a note on stderr says
+which model won and why.
 """
 
 from __future__ import annotations
@@ -10,12 +15,18 @@ from __future__ import annotations
 import argparse
 import csv
 import io
+import math
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from agent.errors import InputError
+
+if TYPE_CHECKING:
+    from forecasting.backtest import Calibration
+    from forecasting.forecast import Forecaster
+    from forecasting.series import Series
 
 
 def register(sub: argparse._SubParsersAction[Any]) -> None:
@@ -39,6 +50,13 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
     parser.add_argument("--column", help="value column to forecast (default: the first)")
     parser.add_argument(
         "--step", type=float, help="seconds between rows (required without a timestamp column)"
+    )
+    parser.add_argument(
+        "--fleet",
+        type=Path,
+        metavar="FLEET.csv",
+        help="sibling series (each value column one series, same step) to learn a pooled "
+        "model from; the model is then chosen by backtest",
     )
     parser.set_defaults(handler=run)
 
@@ -76,8 +94,11 @@ def run(args: argparse.Namespace) -> int:
         raise InputError(f"--step must be a positive number of seconds, got {args.step}")
     levels = parse_levels(args.levels)
     series = read_series(args.csv, column=args.column, step=args.step)
+    model, calibration = None, None
+    if args.fleet is not None:
+        model, calibration = _fleet_choice(series, args, levels)
     try:
-        forecast = fit_forecast(series, args.horizon, levels)
+        forecast = fit_forecast(series, args.horizon, levels, model=model, calibration=calibration)
     except ForecastError as exc:
         raise InputError(f"{args.csv}: {exc}") from exc
 
@@ -111,6 +132,57 @@ def run(args: argparse.Namespace) -> int:
     if cleaning:
         print(f"autonomic: note: cleaned the history: {cleaning}", file=sys.stderr)
     return 0
+
+
+def _fleet_choice(
+    series: Series, args: argparse.Namespace, levels: tuple[int, ...]
+) -> tuple[Forecaster | None, Calibration | None]:
+    """The backtest's choice with the fleet's pooled model among the candidates.
+
+    When no pooled model can be fitted (no usable sibling, a step without a day or week
+    cycle), says why on stderr and returns ``(None, None)``: the plain default is used.
+    """
+    from agent.csvio import read_table
+    from forecasting.baselines import ModelError
+    from forecasting.cleaning import clean_series
+    from forecasting.pooled import PooledLinear, choose_with_pool, fit_pool, pool_shape
+    from forecasting.series import SeriesError, make_series
+
+    table = read_table(args.fleet, step=args.step)
+    siblings = []
+    for name, values in table.columns.items():
+        try:
+            sibling = make_series(table.timestamps, values, step=args.step, name=name)
+        except SeriesError as exc:
+            raise InputError(f"{args.fleet}: column {name!r}: {exc}") from exc
+        if not math.isclose(sibling.step, series.step, rel_tol=1e-9):
+            raise InputError(
+                f"{args.fleet}: column {name!r} has a step of {sibling.step:g} s but "
+                f"{args.csv} has {series.step:g} s; the fleet must share the series' step"
+            )
+        siblings.append(sibling)
+    folds = 3
+    try:
+        lags, period = pool_shape(series.step)
+        histories = [clean_series(s).series.values for s in (series, *siblings)]
+        live = PooledLinear(fit_pool(histories, args.horizon, lags, period))
+        held_weights = fit_pool(histories, args.horizon, lags, period, holdout=folds * args.horizon)
+    except (ModelError, ValueError) as exc:
+        print(f"autonomic: note: no pooled model from {args.fleet}: {exc}", file=sys.stderr)
+        return None, None
+    try:
+        choice = choose_with_pool(
+            series, live, PooledLinear(held_weights), args.horizon, folds=folds, levels=levels
+        )
+    except ValueError as exc:
+        raise InputError(f"{args.csv}: {exc}") from exc
+    print(
+        f"autonomic: note: pooled over {live.weights.series} series "
+        f"({live.weights.skipped} skipped: not positive or too short); "
+        f"{choice.selection.reason}",
+        file=sys.stderr,
+    )
+    return choice.model, choice.selection.calibration
 
 
 def _number(value: float) -> str:

@@ -195,3 +195,62 @@ def test_spike_in_a_tiny_series_does_not_stretch_the_intervals(
     out = _read_output(captured.out)
     assert max(abs(float(r["upper_95"])) for r in out) < 100
     assert "glitch" in captured.err and "too little history" in captured.err
+
+
+def _fleet_csv(path: Path, columns: int, hours: int, seed: int, noise: float) -> Path:
+    """Sibling series sharing a daily and weekly shape, at different sizes."""
+    rng = np.random.default_rng(seed)
+    t = np.arange(hours)
+    shape = (1.0 + 0.6 * np.sin(2 * np.pi * t / 24)) * np.where((t // 24) % 7 >= 5, 0.6, 1.0)
+    table = [
+        shape * rng.uniform(10, 1000) * np.exp(rng.normal(0, noise, hours)) for _ in range(columns)
+    ]
+    lines = ["timestamp," + ",".join(f"s{i}" for i in range(columns))]
+    for i in range(hours):
+        lines.append(f"{1_700_000_000 + 3600 * i}," + ",".join(f"{c[i]:.4f}" for c in table))
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
+
+
+def test_forecast_with_a_fleet_chooses_by_backtest_and_says_so(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    fleet = _fleet_csv(tmp_path / "fleet.csv", 12, 700, seed=1, noise=0.25)
+    target = _fleet_csv(tmp_path / "one.csv", 1, 700, seed=2, noise=0.25)
+    assert main(["forecast", str(target), "--horizon", "24", "--fleet", str(fleet)]) == 0
+    captured = capsys.readouterr()
+    rows = _read_output(captured.out)
+    assert len(rows) == 24
+    assert "pooled over 13 series (0 skipped" in captured.err
+    # The noisy series alone is a poor guide to itself; the fleet's shape wins the backtest.
+    assert "won the backtest" in captured.err
+    assert "pooled-linear-672x24" in rows[0]["model"]
+    assert all(math.isfinite(float(r["mean"])) and float(r["mean"]) > 0 for r in rows)
+
+
+def test_forecast_fleet_with_a_different_step_is_refused(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    fleet = tmp_path / "fleet.csv"
+    fleet.write_text(
+        "timestamp,a\n" + "".join(f"{1_700_000_000 + 60 * i},{i + 1}\n" for i in range(50)),
+        encoding="utf-8",
+    )
+    target = _write(tmp_path / "load.csv", _cycle_rows())
+    assert main(["forecast", str(target), "--horizon", "6", "--fleet", str(fleet)]) == 2
+    err = capsys.readouterr().err
+    assert "fleet.csv: column 'a' has a step of 60 s" in err and "3600 s" in err
+
+
+def test_forecast_fleet_too_short_for_a_pool_falls_back_and_says_why(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    fleet = _fleet_csv(tmp_path / "fleet.csv", 3, 100, seed=3, noise=0.1)
+    target = _write(tmp_path / "load.csv", _cycle_rows())
+    assert main(["forecast", str(target), "--horizon", "6", "--fleet", str(fleet)]) == 0
+    captured = capsys.readouterr()
+    assert (
+        "no pooled model from" in captured.err
+        and "no series gave a training window" in captured.err
+    )
+    assert len(_read_output(captured.out)) == 6
