@@ -32,6 +32,7 @@ from pathlib import Path
 import numpy as np
 
 from agent.csvio import read_table
+from forecasting.profile import ProfileSettings
 from forecasting.replay import (
     ForecastPath,
     Plant,
@@ -117,12 +118,15 @@ def run_trace(
     mean_pods: float,
     startups: tuple[float, ...],
     margins: tuple[float, ...] = MARGINS,
+    profile: ProfileSettings | None = None,
 ) -> tuple[list[Point], dict[str, float]]:
     finite = series.values[np.isfinite(series.values)]
     capacity = float(np.mean(finite)) / mean_pods
     horizon = max(horizon_steps(lead_time(s, LOOP, LAG), series.step) for s in startups)
     started = time.perf_counter()
-    path = forecast_path(series, horizon=horizon, loop_period=LOOP, metric_lag=LAG)
+    path = forecast_path(
+        series, horizon=horizon, loop_period=LOOP, metric_lag=LAG, settings=profile
+    )
     path_seconds = time.perf_counter() - started
     oracle = oracle_path(series, horizon=horizon, loop_period=LOOP, metric_lag=LAG)
     fallback = sum(1 for f in path.forecasts if f is None or f.fallback_reason is not None)
@@ -372,7 +376,16 @@ def main() -> int:
         default=",".join(f"{m:g}" for m in MARGINS),
         help="predictive margins to sweep (comma-separated, e.g. -0.3,-0.2,-0.1,0,0.2)",
     )
+    parser.add_argument(
+        "--history-days",
+        type=int,
+        help="days of history the seasonal profile takes its medians over "
+        f"(default: the daemon's, {ProfileSettings().history_periods})",
+    )
     args = parser.parse_args()
+    if args.history_days is not None and args.history_days < 1:
+        parser.error(f"--history-days must be at least 1, got {args.history_days}")
+    profile = ProfileSettings(history_periods=args.history_days) if args.history_days else None
     try:
         margins = tuple(float(m) for m in args.margins.split(","))
     except ValueError:
@@ -384,7 +397,7 @@ def main() -> int:
     notes: dict[str, str] = {}
     for name in args.traces.split(","):
         series, note = traces[name]
-        got, info = run_trace(name, series, args.mean_pods, startups, margins)
+        got, info = run_trace(name, series, args.mean_pods, startups, margins, profile)
         points += got
         infos[name] = info
         notes[name] = note
