@@ -305,12 +305,15 @@ def nanmedian(values: FloatArray, axis: int) -> FloatArray:
 
 def _profile(values: FloatArray, phase0: int, period: int, width: int) -> FloatArray:
     """Per-slot median over whole periods (slot of ``values[i]`` is ``(phase0 + i) % period``),
-    circularly smoothed; slots never observed take the mean of the others."""
+    circularly smoothed; slots never observed take the mean of the others (all NaN when
+    no slot was observed)."""
     padded = np.full(math.ceil((values.shape[0] + phase0) / period) * period, np.nan)
     padded[phase0 : phase0 + values.shape[0]] = values
     table = padded.reshape(-1, period)
     seen = np.any(np.isfinite(table), axis=0)
     medians = np.full(period, np.nan)
+    if not np.any(seen):
+        return medians
     medians[seen] = nanmedian(table[:, seen], axis=0)
     if not np.all(seen):
         medians[~seen] = float(np.nanmean(medians[seen]))
@@ -335,6 +338,8 @@ def _strength(
     if held < period // 2:
         return 0.0
     early = _profile(usable[:-held], phase0, period, width)
+    if not np.any(np.isfinite(early)):
+        return 0.0  # the periods before the held-out ones are all gaps: nothing to test
     recent = usable[-held:]
     slots = (phase0 + usable.shape[0] - held + np.arange(held)) % period
     block = max(1, round(3600.0 / step))

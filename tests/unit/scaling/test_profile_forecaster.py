@@ -80,6 +80,19 @@ def test_degenerate_history_falls_back(values: np.ndarray, prefix: str) -> None:
     assert not np.any(np.isnan(forecast.mean))
 
 
+def test_history_whose_older_part_is_all_gaps_falls_back_without_warnings() -> None:
+    # Three days, the first one missing entirely: the seasonal-strength test holds out
+    # two days and fits on the one before them, which has no value at all.
+    values = _daily(3, seed=6)
+    values[:DAY_SLOTS] = np.nan
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        fitted = fit_profile(values, (values.shape[0] - 1) * STEP, STEP, ProfileSettings())
+    assert fitted.fallback_reason is not None
+    assert fitted.fallback_reason.startswith("NoSeasonality")
+    assert np.all(np.isfinite(fitted.predict(3, (80,)).mean))
+
+
 def test_a_huge_spike_does_not_move_the_level() -> None:
     values = _daily(8, seed=4)
     values[-1] = 1e12
