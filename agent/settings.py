@@ -277,8 +277,21 @@ class ScalingSettings(_Model):
     )
     quantile: float = Field(default=0.9, gt=0.5, lt=1)
     refit_every: Duration = Field(default=21600.0, alias="refitEvery")
+    # The seasonal profile is the per-minute median over this many whole days; a refit
+    # reads them from Prometheus (which must retain them: its default is 15 days).
+    profile_history: Duration = Field(default=7 * 86400.0, alias="profileHistory")
 
-    _durations = _duration_fields("period", "refit_every")
+    _durations = _duration_fields("period", "refit_every", "profile_history")
+
+    @field_validator("profile_history")
+    @classmethod
+    def _whole_days(cls, value: float) -> float:
+        days = value / 86400.0
+        if not (2 <= days <= 90 and abs(days - round(days)) < 1e-9):
+            raise ValueError(
+                f"profileHistory must be a whole number of days from 2d to 90d, got {value:g} s"
+            )
+        return value
 
 
 class CanarySettings(_Model):

@@ -3,11 +3,12 @@
 For each workload labelled for Autonomic and annotated ``autonomic.dev/predictive:
 "true"``, every period:
 
-1. read the load with the configured query: the week a fit needs when the model is due
+1. read the load with the configured query: the days a fit needs (``profileHistory``,
+   a week by default) when the model is due
    a refit (every ``refitEvery``, and on the first cycle), otherwise only the points
    since the last cycle; stale or failed reads mean **hold**: nothing new is done on old
    numbers, and the status says why;
-2. refit the seasonal-profile forecaster on that week, and between refits re-anchor its
+2. refit the seasonal-profile forecaster on those days, and between refits re-anchor its
    level on the newest points every cycle (microseconds, so thousands of workloads fit
    in a cycle). Prometheus keeps the history: between refits a workload holds only its
    last ``RECENT`` points and its compacted model (~12 KB, mostly the profile), not also
@@ -44,7 +45,7 @@ from agent.executor import Executor
 from agent.metrics_port import MetricsReader
 from agent.routing import Thresholds
 from agent.settings import ScalingSettings as LoopSettings
-from forecasting.profile import FittedProfile, SeasonalProfile
+from forecasting.profile import FittedProfile, ProfileSettings, SeasonalProfile
 from forecasting.scaling import (
     ScalingRecommendation,
     ScalingSettings,
@@ -65,7 +66,7 @@ PREDICTIVE = "autonomic.dev/predictive"
 CAPACITY = "autonomic.dev/capacity-per-pod"
 STARTUP = "autonomic.dev/startup-seconds"
 STEP = 60.0
-HISTORY = 8 * 86400.0  # the longest history kept; the forecaster may need less
+HISTORY = 8 * 86400.0  # the history kept at the default settings; the forecaster needs less
 LEVELS = (80, 95)  # the forecast interval levels this loop reads
 # A forecast floor is bounded (never below current need, slow to scale in, the HPA stays
 # the safety net), so it acts at a lower confidence than a runbook does by default.
@@ -182,17 +183,16 @@ class ScalingLoop:
         self.models: dict[ObjectRef, WorkloadModel] = {}
         self.status = ScalingStatus()
         self._refits_left = 0  # refits this cycle may still do
-        self.forecaster = SeasonalProfile()
+        days = round(settings.profile_history / 86400.0)
+        self.forecaster = SeasonalProfile(ProfileSettings(history_periods=days))
         # A fit reads only the last ``history_periods`` periods (a week of minutes by
         # default) and ``advance`` the last ``RECENT`` points: read no more at a refit.
         profile = self.forecaster.settings
-        self.keep = min(
-            HISTORY, max(profile.history_periods * profile.period_seconds, RECENT * STEP)
-        )
+        self.keep = max(profile.history_periods * profile.period_seconds, RECENT * STEP)
 
     def cycle(self) -> None:
         now = self.clock.now()
-        # A refit reads a week of load: models fitted in the same (first) cycle fall due
+        # A refit reads days of load: models fitted in the same (first) cycle fall due
         # in the same cycle later, so each cycle refits at most its share of the models
         # (a first fit is never held back); the others keep re-anchoring their level and
         # refit in the next cycles, and their refits spread out.

@@ -25,6 +25,26 @@ def test_defaults_are_safe() -> None:
     assert settings.routing.ask < settings.routing.auto
 
 
+def test_profile_history_reaches_the_scaling_loop(tmp_path: Path) -> None:
+    from agent.loops.scaling import RECENT, STEP, ScalingLoop
+
+    settings = load_settings(write(tmp_path, "scaling:\n  profileHistory: 28d\n"))
+    assert settings.scaling.profile_history == 28 * 86400.0
+    unused = object()
+    loop = ScalingLoop(
+        settings.scaling,
+        reader=unused,  # type: ignore[arg-type]
+        cluster=unused,  # type: ignore[arg-type]
+        decisions=unused,  # type: ignore[arg-type]
+        executor=unused,  # type: ignore[arg-type]
+        clock=unused,  # type: ignore[arg-type]
+        submit=lambda signals: None,
+    )
+    assert loop.forecaster.settings.history_periods == 28
+    assert loop.keep == 28 * 86400.0 > RECENT * STEP
+    assert load_settings(None).scaling.profile_history == 7 * 86400.0
+
+
 def test_shipped_example_is_valid() -> None:
     settings = load_settings(EXAMPLE)
     assert settings.anomaly_queries[0].name == "http-p99-latency"
@@ -43,6 +63,11 @@ def test_shipped_example_is_valid() -> None:
         ("mode: [\n", r"autonomic.yaml:\d+: not valid YAML"),
         ("- just\n- a list\n", r"must be a mapping of sections"),
         ("ledger:\n  url: postgresql://u:hunter2@db/x\n", r"password in ledger.password"),
+        (
+            "scaling:\n  profileHistory: 36h\n",
+            r":2: scaling.profileHistory: .*whole number of days",
+        ),
+        ("scaling:\n  profileHistory: 1d\n", r":2: scaling.profileHistory: .*from 2d to 90d"),
     ],
 )
 def test_bad_configs_name_line_field_and_expectation(
