@@ -116,8 +116,25 @@ def _extend(logs: FloatArray, lags: int, period: int) -> FloatArray:
     return np.concatenate([np.tile(cycle, reps), logs])[-lags:]
 
 
+# A training series may miss at most this share of its values (gaps are interpolated).
+_MAX_GAP_SHARE = 0.1
+
+
 def _usable(values: FloatArray, period: int) -> bool:
     return bool(values.size >= period and np.all(np.isfinite(values)) and np.all(values > 0))
+
+
+def _bridged(values: FloatArray) -> FloatArray | None:
+    """``values`` with a few gaps interpolated, or None when too many are missing."""
+    missing = ~np.isfinite(values)
+    if not missing.any():
+        return values
+    if missing.all() or missing.mean() > _MAX_GAP_SHARE:
+        return None
+    known = np.flatnonzero(~missing)
+    out = values.copy()
+    out[missing] = np.interp(np.flatnonzero(missing), known, values[known])
+    return out
 
 
 def fit_pool(
@@ -155,10 +172,11 @@ def fit_pool(
     for raw in histories:
         values = np.asarray(raw, dtype=np.float64)
         values = values[: values.size - holdout] if holdout else values
-        if not _usable(values, period):
+        bridged = _bridged(values)
+        if bridged is None or not _usable(bridged, period):
             skipped += 1
             continue
-        logs = np.log(values)
+        logs = np.log(bridged)
         ends = range(period, logs.size - horizon + 1, stride)
         if not ends:
             skipped += 1

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from forecasting.baselines import ModelError, SeasonalNaive
-from forecasting.models import fit_forecast
+from forecasting.models import ForecastError, fit_forecast
 from forecasting.pooled import (
     PooledLinear,
     choose_with_pool,
@@ -137,3 +141,53 @@ def test_selection_picks_the_pool_where_it_wins_and_serves_the_live_weights() ->
         served = [m.weights for m in weights if isinstance(m, PooledLinear)]
         assert served == [live]
         assert "pooled" in choice.selection.reason
+
+
+def test_a_few_gaps_are_bridged_and_many_gaps_leave_the_series_out() -> None:
+    fleet = _fleet(4, 400, seed=15)
+    few, many = fleet[0].copy(), fleet[1].copy()
+    few[[10, 11, 200]] = np.nan
+    many[::5] = np.nan  # a fifth missing
+    weights = fit_pool([few, many, *fleet[2:]], 24, 168, WEEK)
+    assert (weights.series, weights.skipped) == (3, 1)
+    assert np.all(np.isfinite(weights.coef))
+
+
+_value = st.one_of(
+    st.floats(min_value=-1e6, max_value=1e6, allow_nan=False),
+    st.floats(min_value=0.5, max_value=1e6),
+    st.just(math.nan),
+    st.just(0.0),
+    st.just(1e12),
+)
+_POOL = PooledLinear(fit_pool(_fleet(6, 500, seed=16, noise=0.2), 12, 168, WEEK))
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(values=st.lists(_value, min_size=1, max_size=400), horizon=st.integers(1, 12))
+def test_the_pooled_model_never_yields_nan_or_a_crash(values: list[float], horizon: int) -> None:
+    """Any history (gaps, zeros, negatives, a 10^12 spike, one point): a finite forecast,
+    from the pool or from a fallback that says why, or a clear ForecastError."""
+    series = make_series(np.arange(len(values)) * 3600.0, values, step=3600.0)
+    try:
+        forecast = fit_forecast(series, horizon, (80, 95), model=_POOL)
+    except ForecastError as exc:
+        assert "every sample is missing" in str(exc)
+        return
+    for array in (forecast.mean, *forecast.intervals[80], *forecast.intervals[95]):
+        assert array.shape == (horizon,) and np.all(np.isfinite(array))
+    if not forecast.model.startswith("pooled"):
+        assert forecast.fallback_reason
+
+
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(values=st.lists(st.lists(_value, min_size=0, max_size=300), min_size=1, max_size=5))
+def test_fit_pool_takes_any_fleet_or_says_why(values: list[list[float]]) -> None:
+    histories = [np.asarray(v, dtype=np.float64) for v in values]
+    try:
+        weights = fit_pool(histories, 12, 168, WEEK)
+    except ModelError as exc:
+        assert "no series gave a training window" in str(exc)
+        return
+    assert weights.series + weights.skipped == len(histories)
+    assert np.all(np.isfinite(weights.coef))
