@@ -2,7 +2,7 @@
 
 Usage:
     .venv/bin/python benchmarks/refit_cost.py [--series 1000] [--days 14] [--step 300]
-        [--horizon 12] [--modes stored,calibrated,select] [--select-limit 50]
+        [--horizon 12] [--modes stored,calibrated,select,pool] [--select-limit 50]
         [--out benchmarks/refit_cost_RESULTS.md]
 
 The series are synthetic but shaped like request-rate metrics: a random level, a daily
@@ -19,6 +19,9 @@ Modes, each timed over all series in one process (one core):
 - ``select``: ``select_model`` over the default candidates, 3 folds (the scheduled job).
   It is slow, so by default it runs on ``--select-limit`` series and the total is an
   extrapolation, labelled as such in the report.
+- ``pool``: ``forecasting.pooled``'s two fits over the whole fleet (the live pool and the
+  backtest pool that holds out three horizons), each series cleaned first; the shape
+  comes from ``pool_shape(step)``. Its peak memory is reported too.
 """
 
 # ruff: noqa: E402
@@ -84,6 +87,10 @@ def main() -> int:
     fit_forecast(series[-1], args.horizon, calibration_folds=0)
     rows: list[str] = []
     models: dict[str, int] = {}
+    if "pool" in modes:
+        modes.remove("pool")
+        rows.append(_pool_row(series, args.horizon))
+        print(rows[-1], file=sys.stderr)
     for mode in modes:
         count = args.series if mode != "select" else min(args.series, args.select_limit)
         started = time.process_time()
@@ -133,6 +140,29 @@ def main() -> int:
     if args.out:
         args.out.write_text(report, encoding="utf-8")
     return 0
+
+
+def _pool_row(series: list[object], horizon: int) -> str:
+    import resource
+
+    from forecasting.cleaning import clean_series
+    from forecasting.pooled import fit_pool, pool_shape
+
+    lags, period = pool_shape(series[0].step)  # type: ignore[attr-defined]
+    started = time.process_time()
+    wall = time.perf_counter()
+    histories = [clean_series(s).series.values for s in series]  # type: ignore[arg-type]
+    live = fit_pool(histories, horizon, lags, period)
+    held = fit_pool(histories, horizon, lags, period, holdout=3 * horizon)
+    cpu = time.process_time() - started
+    elapsed = time.perf_counter() - wall
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    assert np.all(np.isfinite(live.coef)) and np.all(np.isfinite(held.coef))
+    return (
+        f"| pool (two fits, {lags} lags, {live.windows} windows from {live.series} series, "
+        f"{live.skipped} skipped; peak RSS {peak:.0f} MB) | {len(series)} | {cpu:.1f} | "
+        f"{elapsed:.1f} | {cpu / len(series):.3f} | {cpu / 60:.1f} (measured) |"
+    )
 
 
 def _stored_calibration(horizon: int) -> object:

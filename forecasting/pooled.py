@@ -166,9 +166,12 @@ def fit_pool(
         raise ValueError(f"holdout must be >= 0, got {holdout}")
     if level_window > lags:
         raise ValueError(f"level_window ({level_window}) cannot exceed lags ({lags})")
-    inputs: list[FloatArray] = []
-    targets: list[FloatArray] = []
-    used = skipped = 0
+    gram = np.zeros((lags + 1, lags + 1))
+    cross = np.zeros((lags + 1, horizon))
+    squares = 0.0
+    windows = used = skipped = 0
+    # One series' windows at a time, folded into the normal equations: memory is
+    # O(lags^2) plus one series' windows, whatever the size of the fleet.
     for raw in histories:
         values = np.asarray(raw, dtype=np.float64)
         values = values[: values.size - holdout] if holdout else values
@@ -177,30 +180,30 @@ def fit_pool(
             skipped += 1
             continue
         logs = np.log(bridged)
-        ends = range(period, logs.size - horizon + 1, stride)
-        if not ends:
+        ends = np.arange(period, logs.size - horizon + 1, stride)
+        if not ends.size:
             skipped += 1
             continue
         used += 1
-        for end in ends:
-            window = _extend(logs[:end], lags, period)
-            level = window[-level_window:].mean()
-            inputs.append(window - level)
-            targets.append(logs[end : end + horizon] - level)
-    if not inputs:
+        padded = _extend(logs, logs.size + lags, period)  # room for the earliest window
+        first = padded.size - logs.size  # index of logs[0] in padded
+        rows = np.lib.stride_tricks.sliding_window_view(padded, lags)[first + ends - lags]
+        level = rows[:, -level_window:].mean(axis=1, keepdims=True)
+        x = np.hstack([rows - level, np.ones((ends.size, 1))])
+        y = np.lib.stride_tricks.sliding_window_view(logs, horizon)[ends] - level
+        gram += x.T @ x
+        cross += x.T @ y
+        squares += float(np.sum(x[:, :-1] ** 2))
+        windows += int(ends.size)
+    if not windows:
         raise ModelError(
             f"no series gave a training window (need positive series of at least "
             f"{period + horizon} values after the holdout of {holdout})"
         )
-    x = np.hstack([np.asarray(inputs), np.ones((len(inputs), 1))])
-    y = np.asarray(targets)
-    gram = x.T @ x
-    penalty = ridge * float(np.mean(x[:, :-1] ** 2)) * len(inputs)
+    penalty = ridge * squares / lags
     gram[np.arange(lags), np.arange(lags)] += penalty
-    coef = np.linalg.solve(gram, x.T @ y)
-    return PoolWeights(
-        coef, lags, horizon, period, level_window, used, len(inputs), skipped, holdout
-    )
+    coef = np.asarray(np.linalg.solve(gram, cross), dtype=np.float64)
+    return PoolWeights(coef, lags, horizon, period, level_window, used, windows, skipped, holdout)
 
 
 @dataclass(frozen=True, eq=False)
