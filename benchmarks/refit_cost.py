@@ -146,14 +146,13 @@ def _pool_row(series: list[object], horizon: int) -> str:
     import resource
 
     from forecasting.cleaning import clean_series
-    from forecasting.pooled import fit_pool, pool_shape
+    from forecasting.pooled import fit_pools, pool_shape
 
     lags, period = pool_shape(series[0].step)  # type: ignore[attr-defined]
     started = time.process_time()
     wall = time.perf_counter()
     histories = [clean_series(s).series.values for s in series]  # type: ignore[arg-type]
-    live = fit_pool(histories, horizon, lags, period)
-    held = fit_pool(histories, horizon, lags, period, holdout=3 * horizon)
+    live, held = (p.weights for p in fit_pools(histories, horizon, lags, period, folds=3))
     cpu = time.process_time() - started
     elapsed = time.perf_counter() - wall
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024

@@ -30,6 +30,7 @@ __all__ = [
     "empirical_offsets",
     "finite_values",
     "future_timestamps",
+    "interpolate_gaps",
     "normal_quantile",
     "validate_request",
 ]
@@ -54,14 +55,21 @@ def validate_request(horizon: int, levels: tuple[int, ...]) -> None:
 
 def finite_values(series: Series) -> FloatArray:
     """The series' values with gaps linearly interpolated (models need no NaN)."""
-    values = np.array(series.values, dtype=np.float64)
-    missing = ~np.isfinite(values)
-    if missing.all():
+    values = np.asarray(series.values, dtype=np.float64)
+    if not np.isfinite(values).any():
         raise ModelError("every sample is missing")
+    return interpolate_gaps(values)
+
+
+def interpolate_gaps(values: FloatArray) -> FloatArray:
+    """A copy of ``values`` (at least one finite) with non-finite ones linearly
+    interpolated, and held flat beyond the first and last finite value."""
+    out = np.array(values, dtype=np.float64)
+    missing = ~np.isfinite(out)
     if missing.any():
         known = np.flatnonzero(~missing)
-        values[missing] = np.interp(np.flatnonzero(missing), known, values[known])
-    return values
+        out[missing] = np.interp(np.flatnonzero(missing), known, out[known])
+    return out
 
 
 def future_timestamps(series: Series, horizon: int) -> FloatArray:

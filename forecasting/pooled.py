@@ -43,7 +43,13 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from forecasting.baselines import FittedBase, ModelError, SeasonalNaive, finite_values
+from forecasting.baselines import (
+    FittedBase,
+    ModelError,
+    SeasonalNaive,
+    finite_values,
+    interpolate_gaps,
+)
 from forecasting.forecast import Forecaster
 from forecasting.selection import Selection, select_model
 from forecasting.series import FloatArray, Series
@@ -54,6 +60,7 @@ __all__ = [
     "PooledLinear",
     "choose_with_pool",
     "fit_pool",
+    "fit_pools",
     "pool_shape",
     "select_with_pool",
 ]
@@ -129,14 +136,9 @@ def _usable(values: FloatArray, period: int) -> bool:
 def _bridged(values: FloatArray) -> FloatArray | None:
     """``values`` with a few gaps interpolated, or None when too many are missing."""
     missing = ~np.isfinite(values)
-    if not missing.any():
-        return values
     if missing.all() or missing.mean() > _MAX_GAP_SHARE:
         return None
-    known = np.flatnonzero(~missing)
-    out = values.copy()
-    out[missing] = np.interp(np.flatnonzero(missing), known, values[known])
-    return out
+    return interpolate_gaps(values)
 
 
 def fit_pool(
@@ -247,6 +249,31 @@ class _FittedPooled(FittedBase):
         return np.asarray(np.exp(np.minimum(logs, 700.0)), dtype=np.float64)
 
 
+def fit_pools(
+    histories: Sequence[FloatArray],
+    horizon: int,
+    lags: int,
+    period: int,
+    *,
+    folds: int = 3,
+    level_window: int = 24,
+    stride: int = 2,
+) -> tuple[PooledLinear, PooledLinear]:
+    """The live pool (fitted on everything) and the backtest pool (blind to the last
+    ``folds * horizon`` values of every series), as the pair ``choose_with_pool`` takes."""
+    live = fit_pool(histories, horizon, lags, period, level_window=level_window, stride=stride)
+    held = fit_pool(
+        histories,
+        horizon,
+        lags,
+        period,
+        level_window=level_window,
+        stride=stride,
+        holdout=folds * horizon,
+    )
+    return PooledLinear(live), PooledLinear(held)
+
+
 @dataclass(frozen=True, eq=False)
 class PooledChoice:
     """``select_with_pool``'s answer for one series: the live model and the evidence."""
@@ -287,23 +314,20 @@ def select_with_pool(
     from forecasting.cleaning import clean_series
 
     cleaned = [clean_series(s).series for s in series]
-    histories = [c.values for c in cleaned]
-    common = dict(level_window=level_window, stride=stride)
-    live = fit_pool(histories, horizon, lags, period, **common)
-    held = fit_pool(
-        histories,
+    live_model, held_model = fit_pools(
+        [c.values for c in cleaned],
         horizon,
         lags,
         period,
-        holdout=folds * horizon,
-        **common,
+        folds=folds,
+        level_window=level_window,
+        stride=stride,
     )
-    live_model, held_model = PooledLinear(live), PooledLinear(held)
     choices = [
         choose_with_pool(c, live_model, held_model, horizon, folds=folds, levels=levels)
         for c in cleaned
     ]
-    return choices, live, held
+    return choices, live_model.weights, held_model.weights
 
 
 def choose_with_pool(

@@ -145,7 +145,7 @@ def _fleet_choice(
     from agent.csvio import read_table
     from forecasting.baselines import ModelError
     from forecasting.cleaning import clean_series
-    from forecasting.pooled import PooledLinear, choose_with_pool, fit_pool, pool_shape
+    from forecasting.pooled import choose_with_pool, fit_pools, pool_shape
     from forecasting.series import SeriesError, make_series
 
     table = read_table(args.fleet, step=args.step)
@@ -165,15 +165,12 @@ def _fleet_choice(
     try:
         lags, period = pool_shape(series.step)
         histories = [clean_series(s).series.values for s in (series, *siblings)]
-        live = PooledLinear(fit_pool(histories, args.horizon, lags, period))
-        held_weights = fit_pool(histories, args.horizon, lags, period, holdout=folds * args.horizon)
+        live, held = fit_pools(histories, args.horizon, lags, period, folds=folds)
     except (ModelError, ValueError) as exc:
         print(f"autonomic: note: no pooled model from {args.fleet}: {exc}", file=sys.stderr)
         return None, None
     try:
-        choice = choose_with_pool(
-            series, live, PooledLinear(held_weights), args.horizon, folds=folds, levels=levels
-        )
+        choice = choose_with_pool(series, live, held, args.horizon, folds=folds, levels=levels)
     except ValueError as exc:
         raise InputError(f"{args.csv}: {exc}") from exc
     print(
