@@ -53,7 +53,7 @@ def scenario(limits: GlobalLimits, auto: float, *, resolve: bool, quiet: float) 
 def main() -> int:
     rows = [
         (
-            "default guards (storm: >50 triggers/min, 10 min cooldown)",
+            "daemon defaults (storm: >20 triggers/min, 15 min cooldown)",
             *scenario(GlobalLimits(), 0.7, resolve=False, quiet=15 * 60),
         ),
         (

@@ -65,11 +65,15 @@ class Gate:
 
 @dataclass(frozen=True)
 class GlobalLimits:
-    """Daemon-wide limits, from settings (not from any one runbook)."""
+    """Daemon-wide limits, from settings (not from any one runbook); the defaults are the
+    daemon's (``agent.settings.SafetySettings``)."""
 
     max_actions_per_hour: int = 20
-    storm_triggers_per_minute: int = 50
-    storm_cooldown: float = 600.0
+    storm_triggers_per_minute: int = 20
+    storm_cooldown: float = 900.0
+    # The shortest time between two actions on one object, whatever a runbook's own
+    # ``cooldownPerTarget`` says (a runbook may ask for longer, not shorter).
+    target_cooldown: float = 600.0
     freeze_windows: tuple[WindowFields, ...] = ()
     # An approved decision that guards have held back (paused, storm, hourly limit,
     # concurrency) this long no longer describes the moment it was approved for.
@@ -167,11 +171,12 @@ def _gates(
     if any(r.target == plan.target for r in state.in_flight):
         deny("TargetBusy", f"another run is already acting on {plan.target}")
     last = _last_action_on(state, plan.target)
-    if last is not None and now - last.at < guards.cooldown_per_target:
+    cooldown = max(guards.cooldown_per_target, limits.target_cooldown)
+    if last is not None and now - last.at < cooldown:
         deny(
             "Cooldown",
             f"{plan.target} was acted on {format_duration(now - last.at)} ago; the cooldown is "
-            f"{format_duration(guards.cooldown_per_target)}",
+            f"{format_duration(cooldown)}",
         )
     hour = [r for r in state.actions if now - HOUR < r.at <= now]
     mine = sum(1 for r in hour if r.runbook == plan.runbook)

@@ -247,3 +247,16 @@ def test_min_healthy_from_real_plan() -> None:
     assert isinstance(result, Plan)
     assert result.blast.healthy_fraction_after == 0.5
     assert check(result, rb.spec.guards, GuardState(), LIMITS, NOW).reason_code == "MinHealthy"
+
+
+def test_global_cooldown_is_a_floor_under_the_runbooks_own() -> None:
+    # The runbook asks for 30 min between actions on one object; safety.cooldown can
+    # lengthen that, never shorten it.
+    state = GuardState(actions=actions(45 * 60, target=WEB.ref))
+    assert check(PLAN, GUARDS, state, replace(LIMITS, target_cooldown=600.0), NOW).allowed
+    longer = check(PLAN, GUARDS, state, replace(LIMITS, target_cooldown=3600.0), NOW)
+    assert longer.reason_code == "Cooldown"
+    assert "1h" in longer.message
+    recent = GuardState(actions=actions(20 * 60, target=WEB.ref))
+    shorter = check(PLAN, GUARDS, recent, replace(LIMITS, target_cooldown=60.0), NOW)
+    assert shorter.reason_code == "Cooldown"
