@@ -326,13 +326,16 @@ class RemediationEngine:
         out: list[Handled] = []
         if not signals:
             return out
-        fresh = self._count_new(signals)
+        results = [(signal, match(self.runbooks.values(), signal, snapshot)) for signal in signals]
+        # The storm guard counts triggers: signals a runbook takes up (its condition held
+        # long enough, on a target it selects). A pod still starting, or a condition no
+        # runbook handles, leads to no action and is no sign of a storm of actions.
+        fresh = self._count_new([signal for signal, result in results if result.matches])
         if fresh:
             state = self._update_guards(lambda s: _record_triggers(s, now, fresh, self.limits))
         else:
             state = self.guard_state()[0]
-        for signal in signals:
-            result = match(self.runbooks.values(), signal, snapshot)
+        for signal, result in results:
             if not result.matches:
                 out.append(Handled(signal.describe(), None, "no-match", "NoMatch", "no runbook"))
                 continue

@@ -1,7 +1,8 @@
 """Fixes found while proving the engine end to end, each pinned over the wire.
 
 - A persistent condition is one trigger, not one per cycle (it used to count again on
-  every cycle, so 15 crash-looping pods looked like a storm within a minute).
+  every cycle, so 15 crash-looping Deployments looked like a storm within a minute); and only
+  signals a runbook takes up count (pods starting during a scale-out used to).
 - An undo is written ahead like any write: a crash between the undo's write and its
   record is reconciled (the undo is not written twice, nor taken for someone else's).
 - Reconciling a pending intent compares the fields the write changes, not the
@@ -29,23 +30,36 @@ SCALE = Write("PATCH", "deployments/scale", "shop", "web", False)
 
 
 def test_a_lasting_condition_is_one_trigger_not_a_storm(rig: KubeRig) -> None:
-    # 15 crash-looping pods nobody opted in: fewer than the default storm threshold
-    # (20 a minute) when counted once, far more when counted on every cycle
-    for index in range(5):
+    # 15 opted-in crash-looping Deployments (one incident each): fewer than the default
+    # storm threshold (20 a minute) when counted once, far more when counted every cycle
+    for index in range(15):
+        seed_web(rig, name=f"noise-{index}", behaviour="CrashLoopBackOff")
+    first = rig.clock.now() + 15
+    rig.run(3 * 60, step=15)  # 12 cycles, 4 a minute: 60 sightings a minute
+    state, _ = rig.engine.guard_state()
+    assert state.storm_seen_at is None
+    assert len(state.trigger_times) == 15
+    assert set(state.trigger_times) == {first}  # each signal counted once, when first seen
+
+
+def test_signals_no_runbook_takes_up_are_no_storm(rig: KubeRig) -> None:
+    # 30 crash-looping pods of Deployments nobody opted in: no runbook acts on them, so
+    # they are no storm of actions and must not hold back the one that is opted in.
+    for index in range(10):
         name = f"noise-{index}"
         seed_web(rig, name=name, behaviour="CrashLoopBackOff")
         rig.server.store.modify(
             "Deployment", "shop", name, lambda d: d["metadata"]["labels"].clear()
         )
-    first = rig.clock.now() + 15
-    rig.run(3 * 60, step=15)  # 12 cycles, 4 a minute: 60 sightings a minute
+    rig.run(60, step=15)
     state, _ = rig.engine.guard_state()
-    assert state.storm_seen_at is None
-    assert set(state.trigger_times) == {first}  # each signal counted once, when first seen
-    seed_web(rig, behaviour="CrashLoopBackOff")  # a real, opted-in bad rollout
+    assert state.trigger_times == () and state.storm_seen_at is None
+    seed_web(rig, behaviour="CrashLoopBackOff")
     handled = rig.cycle()
+    assert sum(h.outcome == "no-match" for h in handled) >= 30  # every noise pod
     decided = [h for h in handled if h.outcome == "decided"]
     assert [h.runbook for h in decided] == ["crashloop-after-rollout-rollback"]
+    assert len(rig.engine.guard_state()[0].trigger_times) == 1  # the opted-in rollout only
 
 
 class _CrashError(Exception):
