@@ -161,9 +161,14 @@ def build_daemon(
         kubeconfig=str(settings.cluster.kubeconfig) if settings.cluster.kubeconfig else None,
         context=settings.cluster.context,
         in_cluster=settings.cluster.in_cluster,
+        watches=KubernetesCluster.watch_count(settings.cluster.namespaces),
     )
     cluster = KubernetesCluster(
-        api_client, identity=identity, resync_seconds=settings.cluster.resync
+        api_client,
+        identity=identity,
+        namespaces=settings.cluster.namespaces,
+        exclude_namespaces=settings.cluster.exclude_namespaces,
+        resync_seconds=settings.cluster.resync,
     )
     token = resolve_secret(settings.prometheus.bearer_token, environ)
     reader = PrometheusReader(
@@ -228,6 +233,7 @@ def build_daemon(
             max_actions_per_hour=settings.safety.max_actions_per_hour,
             storm_triggers_per_minute=settings.safety.storm_threshold,
             storm_cooldown=settings.safety.storm_cooldown,
+            target_cooldown=settings.safety.cooldown,
             approved_max_wait=settings.safety.approved_max_wait,
         ),
         query=instant,

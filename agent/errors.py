@@ -11,7 +11,41 @@ Adapters translate library exceptions into these, chained with ``raise ... from`
 
 from __future__ import annotations
 
-__all__ = ["AutonomicError", "ConfigError", "InputError", "PermanentError", "TransientError"]
+import re
+
+__all__ = [
+    "AutonomicError",
+    "ConfigError",
+    "InputError",
+    "PermanentError",
+    "TransientError",
+    "redact_url_passwords",
+]
+
+# ``scheme://user:PASSWORD@``: the password runs to the last "@" of the word, as a
+# password with an unescaped "/" or "@" in it would otherwise show in part.
+_URL_USERINFO = re.compile(r"(?P<head>\b[A-Za-z][A-Za-z0-9+.-]*://[^\s:/@]*):\S*@")
+# The same in a string that is one URL: there the password may even hold a space.
+_WHOLE_URL_USERINFO = re.compile(r"(?P<head>^\s*[A-Za-z][A-Za-z0-9+.-]*://[^\s:/@]*):.*@", re.S)
+# ``?password=PASSWORD`` (libpq reads it from the query too), up to the next parameter,
+# space or end of the word, leaving a closing quote or bracket around the URL in place.
+_URL_QUERY_SECRET = re.compile(
+    r"(?P<head>[?&](?:password|passwd|pwd)=)[^&\s#]*?(?=['\"]?(?:[&\s#,)]|$))",
+    re.IGNORECASE,
+)
+
+
+def redact_url_passwords(text: str, *, whole: bool = False) -> str:
+    """``text`` with every password written inside a URL replaced by ``***``.
+
+    ``postgresql+psycopg://u:pw@h/db`` becomes ``postgresql+psycopg://u:***@h/db``;
+    the user name, host and path stay, so the message still says which URL is meant.
+    ``whole=True`` when ``text`` is a single value (a URL as written), not a message.
+    """
+    if whole:
+        text = _WHOLE_URL_USERINFO.sub(r"\g<head>:***@", text)
+    text = _URL_USERINFO.sub(r"\g<head>:***@", text)
+    return _URL_QUERY_SECRET.sub(r"\g<head>***", text)
 
 
 class AutonomicError(Exception):

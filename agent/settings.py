@@ -12,13 +12,15 @@ are parsed as YAML scalars, so ``true``, ``5`` and ``0.9`` get their natural typ
 Secrets (Slack tokens, the signing secret, database passwords, webhook tokens) are
 never written inline: a ``SecretRef`` names a file (``file: /var/run/secrets/x``) or an
 environment variable (``env: SLACK_BOT_TOKEN``); the value is read at start-up into a
-``SecretStr`` that prints as ``**********``.
+``SecretStr`` that prints as ``**********``. No error message repeats a password written
+inside a URL (``scheme://user:PASSWORD@host`` or ``?password=``): it shows ``***``.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -33,8 +35,8 @@ from pydantic import (
     model_validator,
 )
 
-from agent.errors import ConfigError
-from agent.yamlsource import YamlSourceError, load_yaml_with_marks
+from agent.errors import ConfigError, redact_url_passwords
+from agent.yamlsource import YamlLines, YamlSourceError, load_yaml_with_marks
 
 __all__ = [
     "AlertmanagerSettings",
@@ -46,9 +48,12 @@ __all__ = [
     "SafetySettings",
     "SecretRef",
     "Settings",
+    "SettingsSource",
     "SlackSettings",
     "load_settings",
+    "load_settings_with_source",
     "parse_duration",
+    "redact_url_passwords",
     "resolve_secret",
 ]
 
@@ -126,7 +131,8 @@ class PrometheusSettings(_Model):
     @classmethod
     def _http_url(cls, value: str) -> str:
         if not re.match(r"^https?://[^\s/]+", value):
-            raise ValueError(f"expected an http:// or https:// URL, got {value!r}")
+            shown = redact_url_passwords(value, whole=True)
+            raise ValueError(f"expected an http:// or https:// URL, got {shown!r}")
         return value.rstrip("/")
 
 
@@ -144,6 +150,17 @@ class ClusterSettings(_Model):
 
     _durations = _duration_fields("resync")
 
+    @model_validator(mode="after")
+    def _listed_not_excluded(self) -> ClusterSettings:
+        both = [ns for ns in dict.fromkeys(self.namespaces) if ns in self.exclude_namespaces]
+        if both:
+            raise ValueError(
+                f"cluster.namespaces lists {', '.join(both)}, which cluster.excludeNamespaces "
+                "also lists: a namespace cannot be both watched and excluded (remove it from "
+                "one of them)"
+            )
+        return self
+
 
 class LedgerSettings(_Model):
     url: str = "sqlite:///autonomic-ledger.sqlite"
@@ -158,7 +175,11 @@ class LedgerSettings(_Model):
                 "expected sqlite:///PATH or postgresql://USER@HOST/DB "
                 "(the password goes in ledger.password, not in the URL)"
             )
-        if re.match(r"^postgresql(\+psycopg)?://[^/@]*:[^/@]*@", value):
+        # As SQLAlchemy reads it: the password runs from the first ":" to the "@", and
+        # libpq also takes one from the query string.
+        if re.match(r"^postgresql(\+psycopg)?://[^:/@]*:[^@]*@", value) or re.search(
+            r"[?&](password|passwd)=", value, re.IGNORECASE
+        ):
             raise ValueError("put the database password in ledger.password, not in the URL")
         return value
 
@@ -404,12 +425,44 @@ def _env_name(part: str) -> str:
     return words[0] + "".join(w.capitalize() for w in words[1:])
 
 
+@dataclass(frozen=True)
+class SettingsSource:
+    """Where each setting came from, so that a check made after loading (a secret that
+    cannot be read, a runbook directory that does not exist) names the file and line."""
+
+    path: Path | None
+    lines: YamlLines
+    environment: tuple[str, ...] = ()  # the AUTONOMIC__ variables that were applied
+
+    def where(self, loc: Sequence[str | int]) -> str:
+        """``FILE:LINE`` of the value at ``loc`` (or of the nearest enclosing value the
+        file writes), ``environment NAME`` when an override set it, else ``<defaults>``."""
+        env = _env_source(tuple(loc), list(self.environment))
+        if env is not None:
+            return env
+        if self.path is None:
+            return "<defaults>"
+        return f"{self.path}:{self.lines(loc)}"
+
+    def written(self, loc: Sequence[str | int]) -> bool:
+        """Whether the file or an override sets ``loc``; False when a default applies."""
+        if _env_source(tuple(loc), list(self.environment)) is not None:
+            return True
+        return self.path is not None and self.lines.exact(loc) is not None
+
+
 def load_settings(path: Path | None, environ: Mapping[str, str] | None = None) -> Settings:
     """Parse and validate; on any problem raise ``ConfigError`` naming file, line and field."""
+    return load_settings_with_source(path, environ)[0]
+
+
+def load_settings_with_source(
+    path: Path | None, environ: Mapping[str, str] | None = None
+) -> tuple[Settings, SettingsSource]:
+    """``load_settings``, and where each value came from for later error messages."""
     environ = environ or {}
-    source = str(path) if path is not None else "<defaults>"
     data: Any = {}
-    find_line: Any = lambda _loc: 0  # noqa: E731
+    lines = YamlLines(None)
     if path is not None:
         try:
             text = path.read_text(encoding="utf-8")
@@ -420,34 +473,34 @@ def load_settings(path: Path | None, environ: Mapping[str, str] | None = None) -
         except UnicodeDecodeError:
             raise ConfigError(f"{path}: the config file is not UTF-8 text") from None
         try:
-            data, find_line = load_yaml_with_marks(text)
+            data, lines = load_yaml_with_marks(text)
         except YamlSourceError as exc:
-            raise ConfigError(f"{path}:{exc.line}: {exc.detail}") from None
+            # The parser may quote the offending line: never let it show a password.
+            raise ConfigError(redact_url_passwords(f"{path}:{exc.line}: {exc.detail}")) from None
         if data is None:
             data = {}
         if not isinstance(data, dict):
             raise ConfigError(
                 f"{path}:1: the config must be a mapping of sections, got {type(data).__name__}"
             )
-    from_env = _apply_env(data, environ)
+    source = SettingsSource(path, lines, tuple(_apply_env(data, environ)))
     try:
         settings = Settings.model_validate(data)
     except ValidationError as exc:
-        lines = []
+        problems = []
         for error in exc.errors():
             loc = tuple(error["loc"])
             field = ".".join(str(p) for p in loc) or "(top level)"
-            message = _explain(error)
-            env_hint = _env_source(loc, from_env)
-            where = env_hint or (f"{source}:{find_line(loc)}" if path is not None else source)
-            lines.append(f"{where}: {field}: {message}")
-        raise ConfigError("invalid configuration:\n  " + "\n  ".join(lines)) from None
+            problems.append(f"{source.where(loc)}: {field}: {_explain(error)}")
+        raise ConfigError(
+            redact_url_passwords("invalid configuration:\n  " + "\n  ".join(problems))
+        ) from None
     if path is not None:
         # Relative paths in a config file are relative to the file, not to the caller.
         base = path.resolve().parent
         runbooks = tuple(p if p.is_absolute() else base / p for p in settings.runbooks)
         settings = settings.model_copy(update={"runbooks": runbooks})
-    return settings
+    return settings, source
 
 
 def _env_source(loc: tuple[Any, ...], applied: list[str]) -> str | None:
@@ -475,10 +528,11 @@ def _explain(error: Mapping[str, Any]) -> str:
         return "unknown key (check the spelling; see docs/configuration.md)"
     if kind == "missing":
         return "required but missing"
-    message = str(error["msg"]).removeprefix("Value error, ")
+    message = redact_url_passwords(str(error["msg"]).removeprefix("Value error, "))
     value = error.get("input")
     if isinstance(value, str | int | float | bool) and "got" not in message:
-        shown = repr(value)
+        # Redact before shortening: a cut URL would no longer look like one.
+        shown = repr(redact_url_passwords(value, whole=True) if isinstance(value, str) else value)
         if len(shown) > 60:
             shown = shown[:57] + "..."
         return f"{message} (got {shown})"

@@ -3,7 +3,8 @@
 ``load_yaml_with_marks`` parses a document (rejecting duplicate keys) and returns the
 plain Python data together with a function that maps a path such as
 ``("prometheus", "url")`` or ``("queries", 2, "expr")`` to the 1-based line where that
-value (or the nearest enclosing one) is written.
+value (or the nearest enclosing one) is written; its ``exact`` method says whether
+the whole path is written at all (``None`` when a default applies).
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from typing import Any
 
 import yaml
 
-__all__ = ["LineFinder", "YamlSourceError", "load_yaml_with_marks"]
+__all__ = ["LineFinder", "YamlLines", "YamlSourceError", "load_yaml_with_marks"]
 
 LineFinder = Callable[[Sequence[str | int]], int]
 
@@ -25,7 +26,35 @@ class YamlSourceError(ValueError):
         self.detail = message
 
 
-def load_yaml_with_marks(text: str) -> tuple[Any, LineFinder]:
+class YamlLines:
+    """Where the values of one parsed document are written (1-based lines)."""
+
+    def __init__(self, root: yaml.Node | None) -> None:
+        self._root = root
+
+    def __call__(self, path: Sequence[str | int]) -> int:
+        """The line of ``path``'s value, or of the nearest enclosing value written."""
+        node, _found = self._walk(path)
+        return int(node.start_mark.line) + 1 if node is not None else 1
+
+    def exact(self, path: Sequence[str | int]) -> int | None:
+        """The line of ``path``'s value, or ``None`` when the document does not write it."""
+        node, found = self._walk(path)
+        return int(node.start_mark.line) + 1 if node is not None and found else None
+
+    def _walk(self, path: Sequence[str | int]) -> tuple[yaml.Node | None, bool]:
+        current = self._root
+        if current is None:
+            return None, False
+        for part in path:
+            child = _child(current, part)
+            if child is None:
+                return current, False
+            current = child
+        return current, True
+
+
+def load_yaml_with_marks(text: str) -> tuple[Any, YamlLines]:
     try:
         node = yaml.compose(text, Loader=yaml.SafeLoader)
     except yaml.MarkedYAMLError as exc:
@@ -35,20 +64,9 @@ def load_yaml_with_marks(text: str) -> tuple[Any, LineFinder]:
     except yaml.YAMLError as exc:
         raise YamlSourceError(1, f"not valid YAML: {exc}") from None
     if node is None:
-        return None, lambda _path: 1
+        return None, YamlLines(None)
     _reject_duplicate_keys(node)
-    data = _construct(node)
-
-    def find(path: Sequence[str | int]) -> int:
-        current: yaml.Node = node
-        for part in path:
-            child = _child(current, part)
-            if child is None:
-                break
-            current = child
-        return int(current.start_mark.line) + 1
-
-    return data, find
+    return _construct(node), YamlLines(node)
 
 
 def _construct(node: yaml.Node) -> Any:

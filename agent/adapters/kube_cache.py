@@ -19,6 +19,11 @@ power-of-two and every 30th in a row, is logged as a warning, and the recovery a
 them is logged. Every ``resync_seconds`` a full re-list still replaces the contents, so
 a missed DELETE cannot linger. ``staleness()`` says how long since the cache last
 heard from the API server, so callers can refuse to act on old data.
+
+A cache of every namespace can be told to leave some out (``exclude_namespaces``): their
+objects are dropped as they arrive, never kept. ``NamespacedCaches`` reads one kind in a
+fixed set of namespaces through one ``WatchCache`` per namespace (namespaced LIST and
+WATCH only, so RoleBindings in those namespaces are enough).
 """
 
 from __future__ import annotations
@@ -27,14 +32,14 @@ import logging
 import random
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass
 from typing import Any
 
 from agent.adapters.kube_api import KubeApi, WatchExpiredError, interrupt
 from agent.errors import TransientError
 
-__all__ = ["HEALTHY_WATCH_SECONDS", "CacheStats", "WatchCache"]
+__all__ = ["HEALTHY_WATCH_SECONDS", "CacheStats", "NamespacedCaches", "WatchCache"]
 
 log = logging.getLogger(__name__)
 Obj = dict[str, Any]
@@ -60,7 +65,11 @@ class CacheStats:
 
 
 class WatchCache:
-    """Objects of one ``kind`` (in one namespace, or all), kept current by a watch."""
+    """Objects of one ``kind`` (in one namespace, or all), kept current by a watch.
+
+    ``exclude_namespaces`` (for a cache of every namespace): objects in these namespaces
+    are never kept, so no read returns them.
+    """
 
     def __init__(
         self,
@@ -73,9 +82,13 @@ class WatchCache:
         backoff_initial: float = 0.2,
         backoff_max: float = 10.0,
         backoff_jitter: float = 0.2,
+        exclude_namespaces: Collection[str] = (),
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.api, self.kind, self.namespace = api, kind, namespace
+        self.exclude_namespaces = frozenset(exclude_namespaces)
+        # What the logs call this cache: "Pod", or "Pod in shop".
+        self.label = kind if namespace is None else f"{kind} in {namespace}"
         self.resync_seconds = resync_seconds
         self.watch_timeout = watch_timeout
         self.backoff_initial, self.backoff_max = backoff_initial, backoff_max
@@ -132,7 +145,8 @@ class WatchCache:
     def start(self) -> None:
         if self._thread is not None:
             return
-        self._thread = threading.Thread(target=self._run, name=f"watch-{self.kind}", daemon=True)
+        name = f"watch-{self.kind}" + (f"-{self.namespace}" if self.namespace else "")
+        self._thread = threading.Thread(target=self._run, name=name, daemon=True)
         self._thread.start()
 
     def stop(self, timeout: float = 5.0) -> None:
@@ -146,7 +160,7 @@ class WatchCache:
     def relist(self) -> None:
         """List everything and replace the contents (also usable without the thread)."""
         items, resource_version = self.api.list(self.kind, self.namespace)
-        fresh = {_key(obj): _slim(obj) for obj in items}
+        fresh = {_key(obj): _slim(obj) for obj in items if not self._excluded(obj)}
         by_namespace: dict[str, dict[tuple[str, str], Obj]] = {}
         for key, obj in fresh.items():
             by_namespace.setdefault(key[0], {})[key] = obj
@@ -175,7 +189,7 @@ class WatchCache:
                 problem = f"{type(exc).__name__}: {exc}"
                 if _is_expired(exc):
                     self.stats.expired += 1
-                    log.info("watch of %s expired (%s); listing again", self.kind, problem)
+                    log.info("watch of %s expired (%s); listing again", self.label, problem)
                     must_list = True
                     if after_list:  # expired straight after a list: do not loop on it
                         self._failed(problem, "listing again")
@@ -204,7 +218,7 @@ class WatchCache:
         log.log(
             logging.WARNING if loud else logging.DEBUG,
             "watch of %s failed (%s), %d in a row; %s in %.1fs",
-            self.kind,
+            self.label,
             problem,
             count,
             next_step,
@@ -216,7 +230,7 @@ class WatchCache:
         if self.stats.failures_in_a_row:
             log.info(
                 "watch of %s is healthy again after %d failures in a row",
-                self.kind,
+                self.label,
                 self.stats.failures_in_a_row,
             )
         self.stats.failures_in_a_row = 0
@@ -278,7 +292,7 @@ class WatchCache:
         kind, obj = event.get("type"), event.get("object") or {}
         version = (obj.get("metadata") or {}).get("resourceVersion")
         with self._lock:
-            if kind in ("ADDED", "MODIFIED"):
+            if kind in ("ADDED", "MODIFIED") and not self._excluded(obj):
                 obj = _slim(obj)
                 obj.setdefault("kind", self.kind)
                 key = _key(obj)
@@ -299,6 +313,81 @@ class WatchCache:
         else:
             self.stats.events += 1
         self._last_contact = self._clock()
+
+    def _excluded(self, obj: Obj) -> bool:
+        namespace = (obj.get("metadata") or {}).get("namespace")
+        return bool(namespace) and namespace in self.exclude_namespaces
+
+
+class NamespacedCaches:
+    """Objects of one namespaced ``kind`` in a fixed set of namespaces, read as one cache.
+
+    One ``WatchCache`` per namespace, each listing and watching only its namespace's
+    endpoint (``/namespaces/<ns>/<plural>``): nothing here asks for every namespace.
+    The reads are a ``WatchCache``'s: ``items``, ``get``, ``synced``, ``staleness``; an
+    object of a namespace outside the set is never there.
+    """
+
+    def __init__(self, caches: Iterable[WatchCache]) -> None:
+        self.caches: dict[str, WatchCache] = {}
+        kinds = set()
+        for cache in caches:
+            if not cache.namespace:
+                raise ValueError(f"a cache of {cache.kind} in every namespace is not one namespace")
+            if cache.namespace in self.caches:
+                raise ValueError(f"two caches of {cache.kind} in namespace {cache.namespace}")
+            self.caches[cache.namespace] = cache
+            kinds.add(cache.kind)
+        if len(kinds) != 1:
+            raise ValueError(f"expected caches of one kind, got {sorted(kinds) or 'none'}")
+        self.kind = kinds.pop()
+
+    @property
+    def namespaces(self) -> tuple[str, ...]:
+        return tuple(self.caches)
+
+    # ------------------------------------------------------------------ queries
+
+    @property
+    def synced(self) -> bool:
+        return all(cache.synced for cache in self.caches.values())
+
+    def wait_synced(self, timeout: float) -> bool:
+        deadline = time.monotonic() + timeout
+        return all(
+            cache.wait_synced(max(0.0, deadline - time.monotonic()))
+            for cache in self.caches.values()
+        )
+
+    def items(self, namespace: str | None = None) -> list[Obj]:
+        """Every object (namespace by namespace, in the order given), or those in
+        ``namespace`` (none for a namespace outside the set)."""
+        if namespace is None:
+            return [obj for cache in self.caches.values() for obj in cache.items()]
+        cache = self.caches.get(namespace)
+        return cache.items() if cache is not None else []
+
+    def get(self, namespace: str | None, name: str) -> Obj | None:
+        cache = self.caches.get(namespace or "")
+        return cache.get(namespace, name) if cache is not None else None
+
+    def staleness(self) -> float:
+        """The least recently refreshed namespace's staleness."""
+        return max(cache.staleness() for cache in self.caches.values())
+
+    # ---------------------------------------------------------------- lifecycle
+
+    def start(self) -> None:
+        for cache in self.caches.values():
+            cache.start()
+
+    def stop(self, timeout: float = 5.0) -> None:
+        for cache in self.caches.values():
+            cache.stop(timeout)
+
+    def relist(self) -> None:
+        for cache in self.caches.values():
+            cache.relist()
 
 
 def _key(obj: Obj) -> tuple[str, str]:

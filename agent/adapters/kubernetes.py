@@ -7,7 +7,15 @@ Reads come from watch caches (``kube_cache.WatchCache``, one per kind) once
 (``kube_errors``). ``REQUIRED_RBAC`` is the exact set of permissions these calls need;
 the manifests' ClusterRole is tested against it.
 
-    cluster = KubernetesCluster(load_api_client(in_cluster=True), identity="autonomic-0")
+``namespaces`` (empty: all) limits the reads to those namespaces: every list and watch
+of a namespaced kind here then goes to one namespace's endpoint (one cache per kind and
+namespace, ``kube_cache.NamespacedCaches``), never across all of them; Nodes stay
+cluster-scoped. (``Drain`` still lists the pods on its node in every namespace, as a
+drain must.) ``exclude_namespaces`` are never read: no listing returns their objects.
+
+    cluster = KubernetesCluster(
+        load_api_client(in_cluster=True), identity="autonomic-0", namespaces=("shop",)
+    )
     cluster.start()                      # begin watching; reads use the caches
     result = cluster.apply(Scale(ObjectRef("Deployment", "web", "shop"), 5), dry_run=True)
 """
@@ -18,13 +26,13 @@ import contextlib
 import logging
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 from agent.adapters.kube_api import KINDS, KubeApi
-from agent.adapters.kube_cache import WatchCache
+from agent.adapters.kube_cache import NamespacedCaches, WatchCache
 from agent.adapters.kube_errors import ObjectGoneError, RetryPolicy
 from agent.adapters.kube_ops import Operations
 from agent.adapters.kube_state import (
@@ -98,10 +106,14 @@ def load_api_client(
     kubeconfig: str | None = None,
     context: str | None = None,
     in_cluster: bool = False,
+    watches: int = 0,
 ) -> Any:
     """An ``ApiClient`` from an explicit host (tests), in-cluster config, or kubeconfig.
 
-    urllib3's own retries are switched off: the adapter retries, bounded, itself.
+    urllib3's own retries are switched off: the adapter retries, bounded, itself. Each
+    open watch holds a connection, so the pool is sized for ``watches`` of them plus
+    room for the loops' reads and writes (urllib3 would otherwise discard and reopen
+    connections beyond its default of five per CPU).
     """
     from kubernetes import client, config
 
@@ -119,17 +131,29 @@ def load_api_client(
         where = "in-cluster service account" if in_cluster else f"kubeconfig {kubeconfig or '~'}"
         raise ConfigError(f"cannot load Kubernetes credentials from the {where}: {exc}") from exc
     configuration.retries = False
+    configuration.connection_pool_maxsize = max(
+        configuration.connection_pool_maxsize or 0, watches + 8
+    )
     return client.ApiClient(configuration)
 
 
 class KubernetesCluster:
-    """A live cluster behind the ``ClusterReader`` / ``ClusterWriter`` ports."""
+    """A live cluster behind the ``ClusterReader`` / ``ClusterWriter`` ports.
+
+    ``namespaces`` (empty: all) is what the adapter reads: with it set, namespaced kinds
+    are listed and watched per namespace only, and an object outside them is neither
+    listed nor returned by ``get_workload``. ``exclude_namespaces`` are left out in every
+    case. ``namespace`` is ``namespaces=(namespace,)``. A namespace both listed and
+    excluded is a ``ConfigError``.
+    """
 
     def __init__(
         self,
         api_client: Any,
         *,
         namespace: str | None = None,
+        namespaces: Iterable[str] = (),
+        exclude_namespaces: Iterable[str] = (),
         identity: str = "autonomic",
         policy: RetryPolicy | None = None,
         resync_seconds: float = 300.0,
@@ -140,7 +164,16 @@ class KubernetesCluster:
         drain_poll: float = 1.0,
     ) -> None:
         self.api = KubeApi(api_client, policy=policy, sleep=sleep)
-        self.namespace = namespace
+        # Listed once each, in the order given; no namespace listed means every one.
+        self.namespaces: tuple[str, ...] = tuple(
+            dict.fromkeys([*([namespace] if namespace else []), *namespaces])
+        )
+        self.exclude_namespaces = frozenset(exclude_namespaces)
+        both = sorted(set(self.namespaces) & self.exclude_namespaces)
+        if both:
+            raise ConfigError(
+                f"namespace {', '.join(both)} is both listed in namespaces and excluded"
+            )
         self.identity = identity
         self._wall_clock = wall_clock
         self.operations = Operations(
@@ -150,19 +183,37 @@ class KubernetesCluster:
             sleep=sleep,
             drain_poll=drain_poll,
         )
-        self.caches: dict[str, WatchCache] = {
-            kind: WatchCache(
+
+        def cache(kind: str, namespace: str | None = None) -> WatchCache:
+            return WatchCache(
                 self.api,
                 kind,
-                None if kind == "Node" else namespace,
+                namespace,
                 resync_seconds=resync_seconds,
                 watch_timeout=watch_timeout,
+                exclude_namespaces=self.exclude_namespaces if KINDS[kind].namespaced else (),
                 clock=monotonic,
+            )
+
+        # Per kind: one cache of every namespace (less the excluded), or, with
+        # ``namespaces`` set, one per namespace read as one. Nodes: one, cluster-scoped.
+        self.caches: dict[str, WatchCache | NamespacedCaches] = {
+            kind: (
+                NamespacedCaches(cache(kind, ns) for ns in self.namespaces)
+                if self.namespaces and KINDS[kind].namespaced
+                else cache(kind)
             )
             for kind in CACHED_KINDS
         }
         self._started = False
         self.events_failed = 0
+
+    @staticmethod
+    def watch_count(namespaces: Iterable[str] = ()) -> int:
+        """How many watches the caches hold open: one per kind, or with ``namespaces``
+        one per namespaced kind and namespace (plus the Nodes' one)."""
+        listed = len(set(namespaces))
+        return sum(listed if listed and KINDS[kind].namespaced else 1 for kind in CACHED_KINDS)
 
     # ---------------------------------------------------------------- lifecycle
 
@@ -185,21 +236,42 @@ class KubernetesCluster:
         """Seconds since the least recently refreshed cache heard from the API server."""
         return max(cache.staleness() for cache in self.caches.values())
 
+    def in_scope(self, namespace: str | None) -> bool:
+        """Whether the adapter reads ``namespace``: listed in ``namespaces`` (or none
+        are), and not excluded. ``None`` or "" (cluster-scoped) always is."""
+        if not namespace:
+            return True
+        if namespace in self.exclude_namespaces:
+            return False
+        return not self.namespaces or namespace in self.namespaces
+
     def _objects(self, kind: str, namespace: str | None = None) -> list[Obj]:
+        """Objects of ``kind`` in ``namespace`` (None: every namespace read), never one
+        of a namespace outside ``namespaces`` or in ``exclude_namespaces``."""
+        namespaced = KINDS[kind].namespaced
+        if namespaced and namespace and not self.in_scope(namespace):
+            return []
         cache = self.caches.get(kind)
         if self._started and cache is not None and cache.synced:
-            # The cache indexes by namespace: no copy-and-filter of every object per call.
+            # The cache indexes by namespace and never holds an excluded one's objects:
+            # no copy-and-filter of every object per call.
             return cache.items(namespace or None)
-        items, _ = self.api.list(kind, None if kind == "Node" else namespace or self.namespace)
+        if not namespaced:
+            return self.api.list(kind, None)[0]
         if namespace:
-            items = [o for o in items if o["metadata"].get("namespace") == namespace]
-        return items
+            return self.api.list(kind, namespace)[0]
+        if self.namespaces:  # per namespace: never a list across all of them
+            return [obj for ns in self.namespaces for obj in self.api.list(kind, ns)[0]]
+        items, _ = self.api.list(kind, None)
+        return [o for o in items if o["metadata"].get("namespace") not in self.exclude_namespaces]
 
     # -------------------------------------------------------------------- reads
 
     def get_workload(self, ref: ObjectRef) -> WorkloadState | None:
         if ref.kind not in ("Deployment", "StatefulSet"):
             raise PermanentError(f"{ref} is not a Deployment or StatefulSet", reason="Invalid")
+        if not self.in_scope(ref.namespace):
+            return None  # outside what the adapter reads, as it is for every listing
         cache = self.caches[ref.kind]
         obj: Obj | None
         if self._started and cache.synced:
@@ -256,7 +328,10 @@ class KubernetesCluster:
         return self._objects("PodDisruptionBudget", namespace)
 
     def list_events(self, target: ObjectRef) -> list[Obj]:
-        """Events about ``target``, oldest first (a direct, fresh LIST)."""
+        """Events about ``target``, oldest first (a direct, fresh LIST in its namespace;
+        none for a namespace the adapter does not read)."""
+        if not self.in_scope(target.namespace):
+            return []
         fields = f"involvedObject.kind={target.kind},involvedObject.name={target.name}"
         items, _ = self.api.list("Event", target.namespace or "default", field_selector=fields)
         return sorted(items, key=lambda e: e.get("lastTimestamp") or e.get("eventTime") or "")

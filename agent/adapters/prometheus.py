@@ -27,7 +27,7 @@ from prometheus_api_client.exceptions import PrometheusApiClientException
 from prometheus_api_client.prometheus_connect import PrometheusConnect
 from urllib3.util.retry import Retry
 
-from agent.errors import PermanentError, TransientError
+from agent.errors import PermanentError, TransientError, redact_url_passwords
 from forecasting.series import Series
 
 __all__ = ["MAX_POINTS_PER_QUERY", "MetricSeries", "PrometheusReader", "QueryShapeError"]
@@ -72,6 +72,7 @@ class PrometheusReader:
         verify_tls: bool = True,
     ) -> None:
         self.url = url.rstrip("/")
+        self.shown_url = redact_url_passwords(self.url, whole=True)  # for messages
         self.timeout = timeout
         self.stale_after = stale_after
         # No retries inside the client: a failed query is reported, and the loop that
@@ -209,21 +210,22 @@ class PrometheusReader:
             ) from exc
         except requests.Timeout as exc:
             raise TransientError(
-                f"Prometheus at {self.url} did not answer within {self.timeout:g} s",
+                f"Prometheus at {self.shown_url} did not answer within {self.timeout:g} s",
                 reason="PrometheusTimeout",
             ) from exc
         except requests.ConnectionError as exc:
             if _timed_out(exc):
                 raise TransientError(
-                    f"Prometheus at {self.url} did not answer within {self.timeout:g} s",
+                    f"Prometheus at {self.shown_url} did not answer within {self.timeout:g} s",
                     reason="PrometheusTimeout",
                 ) from exc
             raise TransientError(
-                f"cannot connect to Prometheus at {self.url}", reason="PrometheusDown"
+                f"cannot connect to Prometheus at {self.shown_url}", reason="PrometheusDown"
             ) from exc
         except (ValueError, KeyError, TypeError) as exc:  # JSON that is not Prometheus's
             raise TransientError(
-                f"Prometheus at {self.url} returned a response that is not the query API's JSON",
+                f"Prometheus at {self.shown_url} returned a response that is not the query "
+                "API's JSON",
                 reason="MalformedResponse",
             ) from exc
         except requests.RequestException as exc:

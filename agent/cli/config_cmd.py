@@ -18,14 +18,25 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
         help="validate a config file (and the secrets it names) and print what it means",
     )
     check.add_argument("file", type=Path, help="the YAML config file")
+    check.add_argument(
+        "--runbooks",
+        type=Path,
+        action="append",
+        metavar="PATH",
+        help="check these runbook folders or files instead of the config's `runbooks` "
+        "(which name paths in the pod: for the shipped manifests, "
+        "--runbooks runbooks from the repository root); repeatable",
+    )
     check.set_defaults(handler=check_config)
 
 
 def check_config(args: argparse.Namespace) -> int:
-    from agent.settings import load_settings, resolve_secret
+    """Every problem is one ``FILE:LINE: field: message`` line (``environment NAME``
+    instead of ``FILE:LINE`` for an override), as ``load_settings`` writes its own."""
+    from agent.settings import load_settings_with_source, redact_url_passwords, resolve_secret
 
     environ = dict(os.environ)
-    settings = load_settings(args.file, environ)
+    settings, source = load_settings_with_source(args.file, environ)
     problems: list[str] = []
     secrets = {
         "slack.botToken": settings.slack.bot_token,
@@ -42,15 +53,35 @@ def check_config(args: argparse.Namespace) -> int:
         try:
             resolve_secret(ref, environ)
         except ConfigError as exc:
-            problems.append(f"{args.file}: {name}: {exc}")
+            # The line of the `file:` or `env:` that names the missing secret.
+            loc = (*name.split("."), "file" if ref.file is not None else "env")
+            problems.append(f"{source.where(loc)}: {name}: {exc}")
         else:
             where = f"file {ref.file}" if ref.file is not None else f"${ref.env}"
             resolved.append(f"{name} from {where} (readable; value not shown)")
-    for path in settings.runbooks:
-        if not path.exists():
-            problems.append(f"{args.file}: runbooks: {path} does not exist")
+    if args.runbooks:
+        for path in args.runbooks:
+            if not path.exists():
+                problems.append(f"--runbooks: {path} does not exist")
+        runbook_paths = tuple(args.runbooks)
+    else:
+        for index, path in enumerate(settings.runbooks):
+            if not path.exists():
+                entry = ("runbooks", index)
+                default = "" if source.written(entry) else " (the default: runbooks is not set)"
+                problems.append(f"{source.where(entry)}: runbooks: {path} does not exist{default}")
+        runbook_paths = settings.runbooks
+    loaded = 0
+    if not problems:
+        # The daemon refuses to start on a bad runbook: so does the check.
+        from remediation.loading import check_paths
+
+        report = check_paths(list(runbook_paths))
+        problems += [str(issue) for issue in report.issues]
+        loaded = len(report.runbooks)
     if problems:
-        raise ConfigError("invalid configuration:\n  " + "\n  ".join(problems))
+        message = "invalid configuration:\n  " + "\n  ".join(problems)
+        raise ConfigError(redact_url_passwords(message))
     acts = {
         "observe": "observes and reports only",
         "propose": "proposes; acts only on approval",
@@ -58,11 +89,12 @@ def check_config(args: argparse.Namespace) -> int:
     }
     print(f"{args.file}: OK")
     print(f"  mode: {settings.mode} ({acts[settings.mode]})")
-    print(f"  prometheus: {settings.prometheus.url}")
+    print(f"  prometheus: {redact_url_passwords(settings.prometheus.url, whole=True)}")
     print(f"  ledger: {settings.ledger.url.split('://', 1)[0]}")
     print(f"  slack: {'on, ' + settings.slack.receive if settings.slack.enabled else 'off'}")
     print(f"  alertmanager webhook: {'on' if settings.alertmanager.enabled else 'off'}")
     print(f"  anomaly queries: {len(settings.anomaly_queries)}")
+    print(f"  runbooks: {loaded} valid in {', '.join(str(p) for p in runbook_paths)}")
     for line in resolved:
         print(f"  secret {line}")
     return 0

@@ -18,7 +18,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import URL, make_url
 
-from agent.errors import ConfigError, TransientError
+from agent.errors import ConfigError, TransientError, redact_url_passwords
 from agent.ledger.schema import MIGRATIONS, SCHEMA_VERSION, metadata, tables
 
 __all__ = [
@@ -913,8 +913,10 @@ def open_ledger(
     """
     try:
         target = _engine_url(url, password)
-    except sa.exc.ArgumentError as exc:
-        raise LedgerError(f"ledger.url {url!r} is not a database URL: {exc}") from None
+    except (sa.exc.ArgumentError, ValueError) as exc:
+        shown = redact_url_passwords(url, whole=True)
+        message = f"ledger.url {shown!r} is not a database URL: {exc}"
+        raise LedgerError(redact_url_passwords(message)) from None
     kwargs: dict[str, Any] = {"json_serializer": _serialize}
     if target.get_backend_name() == "sqlite":
         kwargs["connect_args"] = {"timeout": 30, "check_same_thread": False}

@@ -1,0 +1,340 @@
+"""`autonomic config check FILE`: errors name file, line and field, and never a password.
+
+Run through the real command (``agent.cli.main``, the ``autonomic`` entry point) so that
+what is asserted is exactly what a person sees on stderr.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from agent.cli import main as autonomic
+
+PASSWORD = "hunter2-Zq9"  # distinctive: it cannot appear in a message by accident
+UNSET = "AUTONOMIC_TEST_SURELY_UNSET_SECRET"
+
+
+@pytest.fixture(autouse=True)
+def _clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    """No override or secret from the caller's shell may change what is checked."""
+    for key in list(os.environ):
+        if key.startswith("AUTONOMIC__"):
+            monkeypatch.delenv(key)
+    monkeypatch.delenv(UNSET, raising=False)
+
+
+def write(tmp_path: Path, text: str, name: str = "s.yaml") -> Path:
+    path = tmp_path / name
+    path.write_text(text)
+    return path
+
+
+def check(path: Path, capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
+    code = autonomic(["config", "check", str(path)])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def problem_lines(err: str) -> list[str]:
+    """The per-problem lines of an ``invalid configuration:`` error."""
+    assert "autonomic: error: invalid configuration:" in err, err
+    return [line.strip() for line in err.splitlines()[1:] if line.strip()]
+
+
+def line_of(text: str, needle: str) -> int:
+    """The 1-based line of the only line of ``text`` containing ``needle``."""
+    found = [n for n, line in enumerate(text.splitlines(), 1) if needle in line]
+    assert len(found) == 1, (needle, found)
+    return found[0]
+
+
+# ---------------------------------------------------------------- no password, ever
+
+# (config text, the field the error names, what the redacted URL looks like)
+LEAKY = [
+    pytest.param(
+        f"mode: observe\nrunbooks: []\nledger:\n  url: postgresql+psycopg://u:{PASSWORD}@h/db\n",
+        "ledger.url",
+        "postgresql+psycopg://u:***@h/db",
+        id="ledger-userinfo",
+    ),
+    pytest.param(
+        f"ledger:\n  url: postgresql://u:{PASSWORD}/x@h/db\n",
+        "ledger.url",
+        "postgresql://u:***@h/db",
+        id="ledger-password-with-slash",
+    ),
+    pytest.param(
+        f"ledger:\n  url: postgresql://u@h/db?sslmode=require&password={PASSWORD}\n",
+        "ledger.url",
+        "password=***",
+        id="ledger-query-password",
+    ),
+    pytest.param(
+        # Long enough to be shortened in the message, with the "@" past the cut.
+        f"ledger:\n  url: postgresql://u:{PASSWORD}{'x' * 60}@db.internal/autonomic\n",
+        "ledger.url",
+        "postgresql://u:***@db.internal",
+        id="ledger-long-password",
+    ),
+    pytest.param(
+        f"prometheus:\n  url: ftp://admin:{PASSWORD}@prom:9090\n",
+        "prometheus.url",
+        "ftp://admin:***@prom:9090",
+        id="prometheus-wrong-scheme",
+    ),
+    pytest.param(
+        f"mode: 'https://ops:{PASSWORD}@hooks.example.com/alertmanager'\n",
+        "mode",
+        "https://ops:***@hooks.example.com",
+        id="url-in-a-literal-field",
+    ),
+    pytest.param(
+        f"safety:\n  cooldown: http://u:{PASSWORD}@slack.example.com/x\n",
+        "safety.cooldown",
+        "http://u:***@slack.example.com",
+        id="url-in-a-duration",
+    ),
+]
+
+
+@pytest.mark.parametrize(("text", "field", "redacted"), LEAKY)
+def test_no_error_repeats_a_password_written_in_a_url(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], text: str, field: str, redacted: str
+) -> None:
+    path = write(tmp_path, text)
+    code, out, err = check(path, capsys)
+    assert code == 2
+    assert PASSWORD not in out + err
+    assert PASSWORD[:5] not in out + err  # not even a part of it
+    [problem] = [p for p in problem_lines(err) if f": {field}: " in p]
+    # Still useful: file, line and field, and the URL with its password hidden.
+    assert problem.startswith(f"{path}:{line_of(text, PASSWORD)}: {field}: "), problem
+    assert redacted in problem
+
+
+def test_the_ledger_url_error_shows_the_url_without_its_password(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = write(
+        tmp_path, f"runbooks: []\nledger:\n  url: postgresql+psycopg://u:{PASSWORD}@h/db\n"
+    )
+    code, _, err = check(path, capsys)
+    assert code == 2
+    assert problem_lines(err) == [
+        f"{path}:3: ledger.url: put the database password in ledger.password, not in the URL "
+        "(got 'postgresql+psycopg://u:***@h/db')"
+    ]
+
+
+def test_an_override_with_a_password_is_not_echoed_either(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("AUTONOMIC__LEDGER__URL", f"postgresql://u:{PASSWORD}@h/db")
+    code, out, err = check(write(tmp_path, "runbooks: []\n"), capsys)
+    assert code == 2
+    assert PASSWORD not in out + err
+    assert problem_lines(err)[0].startswith("environment AUTONOMIC__LEDGER__URL: ledger.url: ")
+
+
+def test_a_valid_config_prints_its_prometheus_url_without_the_password(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = write(tmp_path, f"runbooks: []\nprometheus:\n  url: http://admin:{PASSWORD}@prom:9090\n")
+    code, out, err = check(path, capsys)
+    assert code == 0, err
+    assert PASSWORD not in out + err
+    assert "prometheus: http://admin:***@prom:9090" in out
+
+
+def test_the_installed_command_hides_the_password_too(tmp_path: Path) -> None:
+    """The same through a real process: nothing else prints the URL on the way out."""
+    path = write(tmp_path, f"ledger:\n  url: postgresql://u:{PASSWORD}@h/db\n")
+    done = subprocess.run(
+        [sys.executable, "-m", "agent", "config", "check", str(path)],
+        capture_output=True,
+        text=True,
+        env={"PATH": os.environ.get("PATH", "")},
+        check=False,
+    )
+    assert done.returncode == 2
+    assert PASSWORD not in done.stdout + done.stderr
+    assert f"{path}:2: ledger.url: put the database password in ledger.password" in done.stderr
+
+
+# ------------------------------------------------ secrets and runbooks: file and line
+
+SECRET_FIELDS = [
+    # (field, the section that needs it, the text around it)
+    ("slack.botToken", "slack:\n  enabled: true\n  botToken:\n    env: {var}\n"
+     "  signingSecret: {{file: {file}}}\n  channel: '#ops'\n  approvers: [U1]\n"),
+    ("ledger.password", "ledger:\n  url: postgresql://autonomic@db/autonomic\n"
+     "  password: {{env: {var}}}\n"),
+    ("alertmanager.token", "alertmanager:\n  enabled: true\n  token:\n    env: {var}\n"),
+    ("prometheus.bearerToken", "prometheus:\n  bearerToken: {{env: {var}}}\n"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("field", "section"), SECRET_FIELDS, ids=[f for f, _ in SECRET_FIELDS])
+def test_an_unset_secret_variable_names_the_line_that_asks_for_it(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], field: str, section: str
+) -> None:
+    readable = write(tmp_path, "s3cr3t\n", "readable-secret")
+    text = "# a comment first, so that lines are not counted from the section\nmode: observe\n"
+    text += section.format(var=UNSET, file=readable) + "runbooks: []\n"
+    path = write(tmp_path, text)
+    code, _, err = check(path, capsys)
+    assert code == 2
+    assert problem_lines(err) == [
+        f"{path}:{line_of(text, UNSET)}: {field}: secret environment variable {UNSET} is not set"
+    ]
+
+
+def test_an_unreadable_secret_file_names_its_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    missing = tmp_path / "no-such-secret"
+    text = f"runbooks: []\nalertmanager:\n  enabled: true\n  token:\n    file: {missing}\n"
+    path = write(tmp_path, text)
+    code, _, err = check(path, capsys)
+    assert code == 2
+    [problem] = problem_lines(err)
+    assert problem.startswith(f"{path}:5: alertmanager.token: cannot read secret file {missing}")
+
+
+def test_a_missing_runbook_directory_names_its_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (tmp_path / "present").mkdir()
+    text = "mode: observe\nrunbooks:\n  - present\n  - absent\n  - /nonexistent/autonomic\n"
+    path = write(tmp_path, text)
+    code, _, err = check(path, capsys)
+    assert code == 2
+    # Relative entries are reported as resolved against the file's directory.
+    assert problem_lines(err) == [
+        f"{path}:4: runbooks: {tmp_path.resolve() / 'absent'} does not exist",
+        f"{path}:5: runbooks: /nonexistent/autonomic does not exist",
+    ]
+
+
+def test_a_missing_default_runbook_directory_says_it_is_the_default(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = write(tmp_path, "# nothing about runbooks\nmode: observe\n")
+    code, _, err = check(path, capsys)
+    assert code == 2
+    [problem] = problem_lines(err)
+    assert re.fullmatch(
+        rf"{re.escape(str(path))}:\d+: runbooks: {re.escape(str(tmp_path.resolve()))}/runbooks "
+        r"does not exist \(the default: runbooks is not set\)",
+        problem,
+    ), problem
+
+
+def test_problems_from_overrides_name_the_variable(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("AUTONOMIC__PROMETHEUS__BEARER_TOKEN__ENV", UNSET)
+    monkeypatch.setenv("AUTONOMIC__RUNBOOKS", "[/nonexistent/autonomic]")
+    code, _, err = check(write(tmp_path, "mode: observe\n"), capsys)
+    assert code == 2
+    assert problem_lines(err) == [
+        "environment AUTONOMIC__PROMETHEUS__BEARER_TOKEN__ENV: prometheus.bearerToken: "
+        f"secret environment variable {UNSET} is not set",
+        "environment AUTONOMIC__RUNBOOKS: runbooks: /nonexistent/autonomic does not exist",
+    ]
+
+
+def test_every_problem_of_a_check_has_file_line_and_field(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Secrets and runbooks together, all in the one ``FILE:LINE: field: message`` form."""
+    text = (
+        f"slack:\n  enabled: true\n  receive: socket\n  botToken: {{env: {UNSET}}}\n"
+        "  appToken: {file: /nonexistent/app-token}\n  channel: '#ops'\n  approvers: [U1]\n"
+        "runbooks: [/nonexistent/a]\n"
+    )
+    path = write(tmp_path, text)
+    code, _, err = check(path, capsys)
+    assert code == 2
+    problems = problem_lines(err)
+    assert [p.split(": ", 2)[:2] for p in problems] == [
+        [f"{path}:4", "slack.botToken"],
+        [f"{path}:5", "slack.appToken"],
+        [f"{path}:8", "runbooks"],
+    ]
+
+
+# ---------------------------------------------------------------- runbooks are loaded too
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_shipped_config_checks_with_the_repositorys_runbooks(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    # The manifests' config names the pod's paths; --runbooks points at the repository's.
+    config = ROOT / "manifests/config/autonomic.yaml"
+    code = autonomic(["config", "check", str(config), "--runbooks", str(ROOT / "runbooks")])
+    out, err = capsys.readouterr()
+    assert code == 0, err
+    shipped = len(list((ROOT / "runbooks").glob("*.yaml")))
+    assert f"runbooks: {shipped} valid in {ROOT / 'runbooks'}" in out
+
+
+def test_a_bad_runbook_fails_the_check_with_its_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    folder = tmp_path / "runbooks"
+    folder.mkdir()
+    good = (ROOT / "runbooks/restart-stuck-pods.yaml").read_text()
+    (folder / "good.yaml").write_text(good)
+    bad = good.replace("maxAutonomy: auto", "maxAutonomy: always")
+    assert bad != good
+    (folder / "bad.yaml").write_text(bad)
+    config = write(tmp_path, "mode: propose\nrunbooks: [runbooks]\n")
+    code, out, err = check(config, capsys)
+    assert code == 2 and out == ""
+    lines = problem_lines(err)
+    want = f"{folder / 'bad.yaml'}:{line_of(bad, 'maxAutonomy: always')}:"
+    assert any(line.startswith(want) and "maxAutonomy" in line for line in lines), lines
+
+
+def test_a_missing_runbooks_option_path_is_named(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config = write(tmp_path, "mode: propose\n")
+    code = autonomic(["config", "check", str(config), "--runbooks", str(tmp_path / "nope")])
+    _, err = capsys.readouterr()
+    assert code == 2
+    assert problem_lines(err) == [f"--runbooks: {tmp_path / 'nope'} does not exist"]
+
+
+# ------------------------------------------------- nor at run time, past the config check
+
+
+def test_a_ledger_url_given_outside_a_config_hides_its_password() -> None:
+    from agent.ledger.store import LedgerError, open_ledger
+
+    with pytest.raises(LedgerError) as caught:
+        open_ledger(f"postgresql+psycopg://u:{PASSWORD}@host:notaport/db", 0.0)
+    assert PASSWORD not in str(caught.value)
+    assert "u:***@" in str(caught.value)
+
+
+def test_prometheus_errors_hide_the_urls_password() -> None:
+    from agent.adapters.prometheus import PrometheusReader
+    from agent.errors import TransientError
+    from tests.harness.servers import free_port
+
+    reader = PrometheusReader(f"http://u:{PASSWORD}@127.0.0.1:{free_port()}", timeout=1.0)
+    with pytest.raises(TransientError) as caught:  # nothing listens on that port
+        reader.instant("up", 0.0)
+    assert PASSWORD not in str(caught.value)
+    assert "u:***@127.0.0.1" in str(caught.value)
