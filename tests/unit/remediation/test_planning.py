@@ -19,7 +19,7 @@ from remediation.ports import (
     Scale,
     SetHpaMinReplicas,
 )
-from remediation.schema import Runbook
+from remediation.schema import MaintenanceWindow, Runbook
 from remediation.snapshot import ClusterSnapshot, FiringAlert
 
 from .builders import NOW, deployment, hpa, node, pod, runbook, signal
@@ -219,6 +219,23 @@ def test_freeze_window_blocks_and_maintenance_window_gates() -> None:
     # Friday 20 Nov 2026 18:30 Paris = 17:30 UTC: inside the release freeze.
     inside = 1795195800.0
     refused(plan(rb, sig, ClusterSnapshot(nodes=nodes), inside), "FreezeWindow")
+    # The same runbook allowed to act only on Saturdays 02:00-04:30 UTC.
+    window = MaintenanceWindow.model_validate(
+        {
+            "type": "maintenanceWindow",
+            "timezone": "UTC",
+            "weekly": ({"days": ("Sat",), "start": "02:00", "end": "04:30"},),
+        }
+    )
+    gated = rb.model_copy(update={"spec": rb.spec.model_copy(update={"preconditions": (window,)})})
+    saturday_3am, saturday_5am = 1795230000.0, 1795237200.0  # 2026-11-21, UTC
+    sig_at = {
+        t: signal(name="NodeNotReady", target=sick.ref, since=t - 600, at=t)
+        for t in (saturday_3am, saturday_5am)
+    }
+    snapshot = ClusterSnapshot(nodes=nodes)
+    planned(plan(gated, sig_at[saturday_3am], snapshot, saturday_3am))
+    refused(plan(gated, sig_at[saturday_5am], snapshot, saturday_5am), "OutsideMaintenanceWindow")
 
 
 def test_drain_one_node_with_readable_diff_and_blast() -> None:
