@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
@@ -15,6 +16,15 @@ from tests.fakekube.seed import seed_deployment, seed_hpa, seed_node
 FAST = RetryPolicy(
     attempts=3, base_delay=0.01, max_delay=0.05, conflict_attempts=3, request_timeout=(1.0, 1.0)
 )
+
+
+def eventually(check: Callable[[], bool], timeout: float = 5.0) -> None:
+    """Wait for ``check()`` to hold (watches deliver asynchronously); fail after ``timeout``."""
+    deadline = time.monotonic() + timeout
+    while not check():
+        if time.monotonic() > deadline:
+            raise AssertionError("condition not met in time")
+        time.sleep(0.02)
 
 
 @pytest.fixture

@@ -8,9 +8,7 @@ in an excluded namespace are never returned, by direct LISTs or by the watch cac
 
 from __future__ import annotations
 
-import socket
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -24,17 +22,10 @@ from agent.settings import Settings
 from remediation.ports import ObjectRef
 from tests.fakekube import FakeApiServer
 from tests.fakekube.seed import seed_deployment, seed_hpa, seed_node, seed_pdb, seed_statefulset
-from tests.integration.kube.conftest import FAST
+from tests.harness.servers import free_port
+from tests.integration.kube.conftest import FAST, eventually
 
 NAMESPACED = [KINDS[kind] for kind in CACHED_KINDS if KINDS[kind].namespaced]
-
-
-def eventually(check: Callable[[], bool], timeout: float = 5.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not check():
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not met in time")
-        time.sleep(0.02)
 
 
 def seed_app(fake: FakeApiServer, namespace: str, name: str = "web") -> None:
@@ -81,12 +72,6 @@ def workload_refs(cluster: KubernetesCluster) -> set[ObjectRef]:
 def replicas(cluster: KubernetesCluster, ref: ObjectRef) -> int | None:
     workload = cluster.get_workload(ref)
     return workload.replicas if workload is not None else None
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 @pytest.fixture

@@ -4,7 +4,6 @@ and the mapping of API errors to Autonomic's error families."""
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -34,17 +33,9 @@ from tests.fakekube.seed import (
     seed_pdb,
     seed_statefulset,
 )
-from tests.integration.kube.conftest import FAST
+from tests.integration.kube.conftest import FAST, eventually
 
 WEB = ObjectRef("Deployment", "web", "shop")
-
-
-def eventually(check: Callable[[], bool], timeout: float = 5.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not check():
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not met in time")
-        time.sleep(0.02)
 
 
 def test_direct_reads_resolve_owners_and_states(

@@ -20,16 +20,14 @@ from agent.adapters.kubernetes import KubernetesCluster
 from agent.errors import TransientError
 from tests.fakekube import ApiError, FakeApiServer
 from tests.fakekube.seed import seed_deployment, seed_node
-
-PODS = r"/api/v1/pods$"
+from tests.integration.kube.conftest import eventually as wait
 
 
 def eventually(check: Callable[[], bool], timeout: float = 8.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not check():
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not met in time")
-        time.sleep(0.02)
+    wait(check, timeout)
+
+
+PODS = r"/api/v1/pods$"
 
 
 def pod_lists(fake: FakeApiServer) -> int:
