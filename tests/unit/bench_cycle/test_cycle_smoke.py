@@ -8,6 +8,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[3]
 
 
@@ -42,27 +44,21 @@ def test_cycle_benchmark_runs_on_twenty_workloads(tmp_path: Path) -> None:
     assert "| 20 | 60 |" in done.stdout
 
 
-def test_a_bad_warm_days_is_a_usage_error() -> None:
+@pytest.mark.parametrize(
+    ("flag", "value", "message"),
+    [
+        ("--warm-days", "-1", "--warm-days must be from one minute to 365 days"),
+        ("--refit-cycles", "-2", "--refit-cycles must be 0 or more, got -2"),
+    ],
+)
+def test_a_bad_option_is_a_usage_error(flag: str, value: str, message: str) -> None:
     script = str(ROOT / "benchmarks" / "cycle.py")
     done = subprocess.run(
-        [sys.executable, script, "--warm-days", "-1", "--workloads", "20"],
+        [sys.executable, script, flag, value, "--workloads", "20"],
         capture_output=True,
         text=True,
         timeout=60,
         check=False,
     )
     assert done.returncode == 2
-    assert "--warm-days must be from one minute to 365 days" in done.stderr
-
-
-def test_a_negative_refit_cycles_is_a_usage_error() -> None:
-    script = str(ROOT / "benchmarks" / "cycle.py")
-    done = subprocess.run(
-        [sys.executable, script, "--refit-cycles", "-2", "--workloads", "20"],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
-    assert done.returncode == 2
-    assert "--refit-cycles must be 0 or more, got -2" in done.stderr
+    assert message in done.stderr
