@@ -10,8 +10,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from agent.charts import CSS as CHART_CSS
+from agent.charts import PALETTE, Chart, Line, Marker, Span
 from agent.sim.run import SimResult, pod_hours, under_provisioned_minutes
-from agent.sim.svg import PALETTE, Chart, Line, Marker, Span
 
 __all__ = ["Summary", "summarise", "terminal_summary", "write_html"]
 
@@ -126,18 +127,18 @@ def terminal_summary(result: SimResult, summary: Summary, *, peak_mb: float) -> 
     return "\n".join(lines)
 
 
-CSS = """
+CSS = (
+    CHART_CSS
+    + """
 body { font-family: system-ui, sans-serif; margin: 24px; color: #222; max-width: 1180px; }
 h1 { font-size: 22px; } h2 { font-size: 18px; margin-top: 28px; }
 table { border-collapse: collapse; font-size: 13px; margin: 8px 0 16px; }
 th, td { border-bottom: 1px solid #ddd; padding: 4px 10px; text-align: left; }
 th { background: #f5f5f5; } td.num { text-align: right; font-variant-numeric: tabular-nums; }
-svg.chart { border: 1px solid #eee; margin: 6px 0 14px; background: #fff; }
-svg .title { font-size: 14px; font-weight: 600; } svg .tick { font-size: 11px; fill: #555; }
-svg .axis { font-size: 12px; fill: #333; } svg .legend { font-size: 12px; fill: #333; }
-svg .grid { stroke: #eee; } .route { padding: 1px 6px; border-radius: 3px; color: #fff; }
+.route { padding: 1px 6px; border-radius: 3px; color: #fff; }
 .note { color: #555; font-size: 13px; }
 """
+)
 
 
 def write_html(
