@@ -117,7 +117,9 @@ class DecisionService:
             p.signal_confidence,
             self.track_record(p.decision_type),
             now,
+            prior_strength=self.routing.prior_strength,
             prior_success=p.prior_success,
+            half_life=self.routing.memory,
         )
         chosen = route(
             confidence,

@@ -238,11 +238,20 @@ class RoutingSettings(_Model):
     ask: float = Field(default=0.6, ge=0, le=1)
     target_wrong_rate: float = Field(default=0.01, gt=0, lt=1, alias="targetWrongRate")
     window: int = Field(default=50, ge=5)
+    # How fast a decision type's track record is forgotten: an outcome this old counts
+    # half. Longer trusts a rarely used runbook sooner; shorter follows a changing world.
+    memory: Duration = 14 * 86400.0
+    # How many outcomes' worth of weight the skeptical prior carries.
+    prior_strength: float = Field(default=4.0, gt=0, le=1000, alias="priorStrength")
+
+    _durations = _duration_fields("memory")
 
     @model_validator(mode="after")
     def _ordered(self) -> RoutingSettings:
         if self.ask > self.auto:
             raise ValueError(f"routing.ask ({self.ask}) must not exceed routing.auto ({self.auto})")
+        if self.memory < 3600.0:
+            raise ValueError(f"routing.memory must be at least 1h, got {self.memory:g} s")
         return self
 
 

@@ -898,7 +898,21 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--ledger-dir", type=Path, help="keep the ledgers here (default: a temp dir)"
     )
+    parser.add_argument(
+        "--memory",
+        default="14d",
+        help="routing.memory, the track record's half-life (default 14d, the daemon's)",
+    )
+    parser.add_argument(
+        "--prior-strength",
+        type=float,
+        default=4.0,
+        help="routing.priorStrength (default 4, the daemon's)",
+    )
     args = parser.parse_args(argv)
+    routing = RoutingSettings.model_validate(
+        {"memory": args.memory, "priorStrength": args.prior_strength}
+    )
     seeds = args.seed or [1, 2, 3]
     folder = args.ledger_dir or Path(tempfile.mkdtemp(prefix="autonomic-learning-"))
     folder.mkdir(parents=True, exist_ok=True)
@@ -912,6 +926,7 @@ def main(argv: list[str] | None = None) -> int:
             seed=seed,
             ledger_url=f"sqlite:///{path}",
             rate=args.rate,
+            routing=routing,
             progress=lambda text: print(text, file=sys.stderr, flush=True),
         )
         months.append(month)

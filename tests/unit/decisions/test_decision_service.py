@@ -163,6 +163,42 @@ def test_human_approvals_teach_the_type_until_it_acts_alone(ledger: Ledger) -> N
     assert routes.index("auto") < 15
 
 
+@pytest.mark.parametrize(("memory", "expected"), [("7d", "ask"), ("90d", "auto")])
+def test_routing_memory_decides_how_long_a_record_counts(
+    tmp_path: Path, memory: str, expected: str
+) -> None:
+    """Twenty clean approvals a month ago: with a week's memory they have faded and the
+    type asks again; with three months' memory they still earn autonomy."""
+    ledger = open_ledger(f"sqlite:///{tmp_path / memory}.sqlite", 0)
+    try:
+        clock = FakeClock(1000)
+        routing = RoutingSettings.model_validate(
+            {"auto": 0.9, "ask": 0.6, "targetWrongRate": 0.05, "window": 20, "memory": memory}
+        )
+        approvals = Approvals(ledger, RecordingChannel(), ttl=600, snooze=1800)  # type: ignore[arg-type]
+        decisions = DecisionService(
+            ledger, clock, routing, mode="act", approvals=approvals, metrics=Metrics()
+        )
+        for _ in range(20):
+            routed = decisions.decide(proposal(0.99))
+            if routed.route == "ask":
+                decisions.answer(routed.question_id or "", "approved", "U1")
+            decisions.record_outcome(routed.decision_id, right=True, status="verified")
+        clock.advance(30 * 86400)
+        assert decisions.decide(proposal(0.99)).route == expected
+    finally:
+        ledger.close()
+
+
+def test_routing_memory_and_prior_strength_are_checked() -> None:
+    assert RoutingSettings.model_validate({"memory": "30d"}).memory == 30 * 86400
+    assert RoutingSettings.model_validate({"priorStrength": 10}).prior_strength == 10
+    with pytest.raises(ValueError, match="at least 1h"):
+        RoutingSettings.model_validate({"memory": "10m"})
+    with pytest.raises(ValueError, match="priorStrength"):
+        RoutingSettings.model_validate({"priorStrength": 0})
+
+
 def test_wrong_automatic_actions_raise_the_threshold(ledger: Ledger) -> None:
     channel, clock = RecordingChannel(), FakeClock(1000)
     approvals = Approvals(ledger, channel, ttl=600, snooze=1800)
