@@ -382,6 +382,11 @@ def main() -> int:
         help="days of history the seasonal profile takes its medians over "
         f"(default: the daemon's, {ProfileSettings().history_periods})",
     )
+    parser.add_argument(
+        "--plots",
+        type=Path,
+        help="also draw each trace's frontiers as SVG files in this folder",
+    )
     args = parser.parse_args()
     if args.history_days is not None and args.history_days < 1:
         parser.error(f"--history-days must be at least 1, got {args.history_days}")
@@ -402,8 +407,18 @@ def main() -> int:
         infos[name] = info
         notes[name] = note
     argv = "python benchmarks/replay.py " + " ".join(sys.argv[1:])
-    args.out.write_text(report(points, infos, notes, argv), encoding="utf-8")
+    text = report(points, infos, notes, argv)
+    args.out.write_text(text, encoding="utf-8")
     print(f"wrote {args.out}", file=sys.stderr)
+    if args.plots:
+        sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+        from benchmarks.plots import replay_chart, replay_points
+
+        args.plots.mkdir(parents=True, exist_ok=True)
+        for (trace, startup), drawn in replay_points(text).items():
+            path = args.plots / f"replay-{trace}-{startup}s.svg"
+            path.write_text(replay_chart(trace, startup, drawn).document(), encoding="utf-8")
+            print(f"wrote {path}", file=sys.stderr)
     return 0
 
 
