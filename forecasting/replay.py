@@ -21,6 +21,8 @@ Policies:
 Measures, over the scored part (after ``warmup_seconds``, outside gaps):
 under-provisioned time (load above ready capacity), replica-hours of every pod that
 exists (starting ones included), and scale events (reconciles that changed replicas).
+``replay(..., timeline=True)`` also returns what happened over time (``ReplayTimeline``,
+one row per minute of the trace, for plots); it is off by default.
 
 Gaps (NaN in the trace) mean the load is unknown, so the replay *skips* them: the
 metric pipeline has nothing, so the HPA holds (``FailedGetMetrics``) and the
@@ -38,6 +40,7 @@ from dataclasses import dataclass, field, replace
 from typing import Literal
 
 import numpy as np
+import numpy.typing as npt
 
 from forecasting.forecast import Forecast
 from forecasting.hpa import HpaController, HpaSpec, MetricObservation
@@ -52,11 +55,14 @@ from forecasting.scaling import (
 )
 from forecasting.series import FloatArray, Series
 
+IntArray = npt.NDArray[np.int64]
+
 __all__ = [
     "ForecastPath",
     "Plant",
     "ReplayPolicy",
     "ReplayResult",
+    "ReplayTimeline",
     "forecast_path",
     "oracle_path",
     "replay",
@@ -107,9 +113,34 @@ class ReplayPolicy:
             raise ValueError("loop_period must be positive")
 
 
+@dataclass(frozen=True, eq=False)
+class ReplayTimeline:
+    """What happened over the whole trace (warm-up included), one row per bucket.
+
+    A bucket is ``resolution_seconds`` long (a minute: four 15 s ticks) and starts at
+    ``times[i]``. Within a bucket ``load_pods`` is the highest load expressed in pods
+    needed at 100 % use (load / capacity per pod; NaN where the load is unknown),
+    ``ready`` the fewest ready pods and ``pods`` the most pods (starting ones included),
+    so a bucket's worst moment is what it shows. ``under_ticks`` counts the scored ticks
+    in the bucket that were under-provisioned: ``under_ticks.sum() * tick_seconds / 60``
+    is the result's ``under_provisioned_minutes``.
+    """
+
+    times: FloatArray
+    load_pods: FloatArray
+    ready: IntArray
+    pods: IntArray
+    under_ticks: IntArray
+    resolution_seconds: float
+    tick_seconds: float
+
+    def __len__(self) -> int:
+        return int(self.times.shape[0])
+
+
 @dataclass(frozen=True)
 class ReplayResult:
-    """The outcome of one replay."""
+    """The outcome of one replay (``timeline`` only when asked for; never in ``as_dict``)."""
 
     policy: str
     under_provisioned_minutes: float
@@ -120,6 +151,7 @@ class ReplayResult:
     skipped_gap_minutes: float
     floor_binding_fraction: float
     reasons: dict[str, int] = field(default_factory=dict)
+    timeline: ReplayTimeline | None = field(default=None, compare=False, repr=False)
 
     def as_dict(self) -> dict[str, object]:
         return {
@@ -238,8 +270,12 @@ def replay(
     warmup_seconds: float = 0.0,
     path: ForecastPath | None = None,
     profile_settings: ProfileSettings | None = None,
+    timeline: bool = False,
 ) -> ReplayResult:
-    """Run one policy over the whole trace and score it after ``warmup_seconds``."""
+    """Run one policy over the whole trace and score it after ``warmup_seconds``.
+
+    With ``timeline=True`` the result also carries a per-minute ``ReplayTimeline``.
+    """
     if len(series) < 2:
         raise ValueError("the trace needs at least two samples to replay")
     finite = series.values[np.isfinite(series.values)]
@@ -310,6 +346,10 @@ def replay(
     under = scored = skipped = binding = 0
     pod_ticks = 0
     events = 0
+    if timeline:  # per tick here; folded into minutes at the end
+        tick_load = np.full(n_ticks, np.nan)
+        tick_pods = np.zeros(n_ticks, dtype=np.int64)
+        tick_under = np.zeros(n_ticks, dtype=np.int64)
     for k in range(n_ticks):
         t = start + k * sync
         lagged_t = t - plant.metric_lag
@@ -348,6 +388,9 @@ def replay(
         ready_history[k] = ready_now
         slot = _slot(t, start, step)
         load = float(values[slot]) if slot < n_slots else math.nan
+        if timeline:
+            tick_load[k] = load
+            tick_pods[k] = len(pods)
         if t < score_from:
             continue
         if not math.isfinite(load):
@@ -357,6 +400,8 @@ def replay(
         pod_ticks += len(pods)
         if load > ready_now * capacity * (1.0 + 1e-12):
             under += 1
+            if timeline:
+                tick_under[k] = 1
         if floor is not None and len(pods) <= floor:
             binding += 1
     tick_minutes = sync / 60.0
@@ -370,4 +415,44 @@ def replay(
         skipped_gap_minutes=skipped * tick_minutes,
         floor_binding_fraction=binding / scored if scored else 0.0,
         reasons=dict(reasons),
+        timeline=(
+            _fold(start, sync, tick_load / capacity, ready_history, tick_pods, tick_under)
+            if timeline
+            else None
+        ),
+    )
+
+
+def _fold(
+    start: float,
+    sync: float,
+    load_pods: FloatArray,
+    ready: IntArray,
+    pods: IntArray,
+    under: IntArray,
+    resolution: float = 60.0,
+) -> ReplayTimeline:
+    """Per-tick arrays to one row per ``resolution`` seconds (a bucket's worst moment)."""
+    per = max(1, round(resolution / sync))
+    n = load_pods.shape[0]
+    buckets = -(-n // per)
+    pad = buckets * per - n
+
+    def rows(array: npt.NDArray[np.generic], fill: float) -> npt.NDArray[np.generic]:
+        padded = np.concatenate([array, np.full(pad, fill, dtype=array.dtype)])
+        return padded.reshape(buckets, per)
+
+    loads = rows(load_pods, np.nan)
+    known = np.isfinite(loads).any(axis=1)
+    worst_load = np.full(buckets, np.nan)
+    worst_load[known] = np.nanmax(loads[known], axis=1)
+    big = np.iinfo(np.int64).max
+    return ReplayTimeline(
+        times=start + per * sync * np.arange(buckets, dtype=np.float64),
+        load_pods=worst_load,
+        ready=rows(ready, big).min(axis=1).astype(np.int64),
+        pods=rows(pods, 0).max(axis=1).astype(np.int64),
+        under_ticks=rows(under, 0).sum(axis=1).astype(np.int64),
+        resolution_seconds=per * sync,
+        tick_seconds=sync,
     )

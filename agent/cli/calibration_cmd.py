@@ -13,6 +13,9 @@ undone = wrong) and shows:
 
 These are the ledger's own verdicts: an action on a false trigger that verified and that
 nobody undid counts as right here.
+
+--plot FILE.svg also draws the reliability diagram: observed rightness against mean
+stated confidence per bin, with the diagonal of perfect calibration.
 """
 
 from __future__ import annotations
@@ -23,9 +26,11 @@ from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any
 
 from agent.cli._context import add_ledger_flags, ledger_from, settings_from
+from agent.cli._plot import add_plot_flag, check_plot_path
 
 if TYPE_CHECKING:
     from agent.calibration import ReliabilityBin
+    from agent.charts import Chart
     from agent.ledger import Ledger
     from agent.settings import RoutingSettings
 
@@ -34,6 +39,7 @@ __all__ = [
     "TypeCalibration",
     "calibration_report",
     "register",
+    "reliability_chart",
     "render_markdown",
     "render_text",
     "show",
@@ -79,6 +85,7 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
     cmd.add_argument("--type", dest="decision_type", help="only this decision type")
     cmd.add_argument("--bins", type=int, default=10, help="confidence bins (default 10)")
     cmd.add_argument("--json", action="store_true", help="print JSON instead of tables")
+    add_plot_flag(cmd, "the reliability diagram")
     cmd.set_defaults(handler=show)
 
 
@@ -87,6 +94,8 @@ def show(args: argparse.Namespace) -> int:
 
     if not 1 <= args.bins <= 100:
         raise InputError(f"--bins must be between 1 and 100, got {args.bins}")
+    plot = getattr(args, "plot", None)
+    check_plot_path(plot)
     settings = settings_from(args)
     ledger = ledger_from(args, settings)
     try:
@@ -104,7 +113,59 @@ def show(args: argparse.Namespace) -> int:
         print(json.dumps(asdict(report), indent=2, sort_keys=True))
     else:
         print("\n".join(render_text(report)))
+    if plot is not None:
+        from agent.cli._plot import write_plot
+
+        write_plot(reliability_chart(report, args.decision_type), plot)
     return 0
+
+
+def reliability_chart(report: CalibrationReport, decision_type: str | None = None) -> Chart:
+    """The reliability diagram: a dot per non-empty bin at (mean stated confidence,
+    observed rightness), its count in the dot's title, and the diagonal of perfect
+    calibration dashed; the expected calibration error is in the title."""
+    from agent.charts import PALETTE, Chart, Line, Marker
+
+    scope = f" of {decision_type}" if decision_type else ""
+    if report.bins:
+        title = (
+            f"reliability of stated confidence{scope}: {report.outcomes} outcomes, "
+            f"ECE {report.ece:.3f}"
+        )
+    elif report.types:
+        title = f"reliability of stated confidence{scope}: no recorded outcomes yet"
+    else:
+        title = "reliability of stated confidence: no actionable decisions in the ledger yet"
+    xs = [b.mean_confidence for b in report.bins]
+    ys = [b.observed_rate for b in report.bins]
+    lines = [
+        Line("perfect calibration", [0.0, 1.0], [0.0, 1.0], "#999999", 1.0, dashed=True),
+        Line("observed right, per confidence bin", xs, ys, PALETTE[0], 1.5),
+    ]
+    markers = [
+        Marker(
+            b.mean_confidence,
+            b.observed_rate,
+            f"confidence {b.low:.2f}-{b.high:.2f}: {b.count} decisions, "
+            f"stated {b.mean_confidence:.3f}, right {b.observed_rate:.3f}",
+            PALETTE[0],
+        )
+        for b in report.bins
+    ]
+    return Chart(
+        title,
+        "observed share right",
+        lines,
+        markers,
+        width=680,
+        height=480,
+        x_axis="value",
+        x_label="mean stated confidence",
+        x_min=0.0,
+        x_max=1.0,
+        y_min=0.0,
+        y_max=1.0,
+    )
 
 
 def calibration_report(

@@ -1,4 +1,8 @@
-"""`autonomic detect`: score a series from a CSV file for anomalies, online, point by point"""
+"""`autonomic detect`: score a series from a CSV file for anomalies, online, point by point
+
+``--plot FILE.svg`` also draws the series, the detector's expected band and a marker on
+every flagged row (confidence >= 0.9999, the rows the summary on stderr counts).
+"""
 
 from __future__ import annotations
 
@@ -11,9 +15,14 @@ import math
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from agent.cli._plot import add_plot_flag, check_plot_path
 from agent.errors import InputError
+
+if TYPE_CHECKING:
+    from agent.charts import Chart
+    from forecasting.anomaly import AnomalyPoint
 
 _HEADER = (
     "timestamp",
@@ -26,6 +35,8 @@ _HEADER = (
     "reason",
 )
 _REAL_DATES_FROM = 1e8  # epoch seconds (1973): smaller timestamps are row offsets, not dates
+FLAGGED = 0.9999  # confidence at which a row counts as flagged
+MOST_MARKERS = 2000
 
 
 def register(sub: argparse._SubParsersAction[Any]) -> None:
@@ -55,6 +66,7 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
         help="detector state file: restored before scoring if it exists, saved afterwards, "
         "so that a later run continues without a new warm-up",
     )
+    add_plot_flag(parser, "the series, the expected band and the flagged rows")
     parser.set_defaults(handler=run_detect)
 
 
@@ -70,6 +82,7 @@ def run_detect(args: argparse.Namespace) -> int:
         )
     if args.step is not None and not (args.step > 0 and math.isfinite(args.step)):
         raise InputError(f"--step must be a positive number of seconds, got {args.step}")
+    check_plot_path(args.plot)
     timestamps, values = table.timestamps, table.columns[column]
     step = args.step or _median_spacing(timestamps)
     if args.state is not None and args.state.exists():
@@ -90,9 +103,12 @@ def run_detect(args: argparse.Namespace) -> int:
     writer = csv.writer(output, lineterminator="\n")
     writer.writerow(_HEADER)
     fired = 0
+    points: list[AnomalyPoint] = []
     for ts, value in zip(timestamps, values, strict=True):
         point = detector.update(ts, value)
-        fired += point.confidence >= 0.9999
+        fired += point.confidence >= FLAGGED
+        if args.plot is not None:
+            points.append(point)
         writer.writerow(
             (
                 _format_time(ts, dates),
@@ -123,7 +139,69 @@ def run_detect(args: argparse.Namespace) -> int:
         f"{fired} rows at confidence >= 0.9999",
         file=sys.stderr,
     )
+    if args.plot is not None:
+        from agent.cli._plot import write_plot
+
+        write_plot(detect_chart(points, column), args.plot)
     return 0
+
+
+def detect_chart(points: list[AnomalyPoint], column: str) -> Chart:
+    """The series, the detector's expected band (thinned, keeping its envelope) and a
+    marker on each flagged row (the first ``MOST_MARKERS``).
+
+    When a few flagged values dwarf everything else (a 1e15 glitch), the y axis keeps to
+    the band and the unflagged values, and those markers sit on its edge; their titles
+    carry the true values.
+    """
+    from agent.charts import PALETTE, Band, Chart, Line, Marker
+    from agent.cli._plot import thin_band, time_axis
+
+    stamps = [p.timestamp for p in points if math.isfinite(p.timestamp)]
+    origin = min(stamps, default=0.0)
+    span = max(stamps, default=0.0) - origin
+    axis = time_axis(origin, span, "since the first row")
+    kept = [p for p in points if math.isfinite(p.timestamp)]
+    xs = [axis(p.timestamp) for p in kept]
+    band_xs, lows, highs = thin_band(xs, [p.lower for p in kept], [p.upper for p in kept])
+    flagged = [p for p in kept if p.confidence >= FLAGGED]
+    markers = [
+        Marker(
+            axis(p.timestamp),
+            p.observed,
+            f"{p.reason.value} at {axis(p.timestamp):.6g} {axis.unit_name}: value "
+            f"{p.observed:.6g}, expected {p.expected:.6g}, confidence {p.confidence:.6f}",
+            PALETTE[1],
+        )
+        for p in flagged[:MOST_MARKERS]
+    ]
+    title = (
+        f"{column}: {len(flagged)} of {len(points)} rows flagged (red) at confidence "
+        f">= {FLAGGED}; green: the expected band"
+    )
+    if len(flagged) > MOST_MARKERS:
+        title += f" (the first {MOST_MARKERS} marked)"
+    calm = [p.observed for p in kept if p.confidence < FLAGGED] + lows + highs
+    calm = [v for v in calm if math.isfinite(v)]
+    wild = [p.observed for p in flagged if math.isfinite(p.observed)]
+    y_min = y_max = None
+    if calm and wild:
+        lo, hi = min(calm), max(calm)
+        reach = max(hi - lo, abs(hi), 1e-9)
+        if max(wild) > hi + 3 * reach or min(wild) < lo - 3 * reach:
+            y_min, y_max = min(0.0, lo - 0.3 * reach), hi + 0.3 * reach
+            title += "; y axis clipped to the band (marker titles give the values)"
+    return Chart(
+        title,
+        column,
+        [Line(column, xs, [p.observed for p in kept], "#555555", 1.2)],
+        markers,
+        bands=[Band("expected band", band_xs, lows, highs, PALETTE[2], 0.25)],
+        x_axis="value",
+        x_label=axis.label,
+        y_min=y_min,
+        y_max=y_max,
+    )
 
 
 def _median_spacing(timestamps: list[float]) -> float:

@@ -8,6 +8,9 @@ history was repaired, a note goes to stderr so the CSV stays machine-readable.
 a model pooled across them and the series (``forecasting.pooled``) joins the candidates,
 and the model is chosen by a three-fold backtest of the series; a note on stderr says
 which model won and why.
+
+``--plot FILE.svg`` also draws the end of the history, the forecast mean and its
+intervals as a picture.
 """
 
 from __future__ import annotations
@@ -21,12 +24,17 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from agent.cli._plot import add_plot_flag, check_plot_path
 from agent.errors import InputError
 
 if TYPE_CHECKING:
+    from agent.charts import Chart
     from forecasting.backtest import Calibration
-    from forecasting.forecast import Forecaster
+    from forecasting.forecast import Forecast, Forecaster
     from forecasting.series import Series
+
+WEEK = 7 * 86_400.0
+TITLE_CHARS = 150
 
 
 def register(sub: argparse._SubParsersAction[Any]) -> None:
@@ -58,6 +66,7 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
         help="sibling series (each value column one series, same step) to learn a pooled "
         "model from; the model is then chosen by backtest",
     )
+    add_plot_flag(parser, "the end of the history, the forecast and its intervals")
     parser.set_defaults(handler=run)
 
 
@@ -93,6 +102,7 @@ def run(args: argparse.Namespace) -> int:
     if args.step is not None and not args.step > 0:
         raise InputError(f"--step must be a positive number of seconds, got {args.step}")
     levels = parse_levels(args.levels)
+    check_plot_path(args.plot)
     series = read_series(args.csv, column=args.column, step=args.step)
     model, calibration = None, None
     if args.fleet is not None:
@@ -126,6 +136,10 @@ def run(args: argparse.Namespace) -> int:
             args.output.write_text(text, encoding="utf-8")
         except OSError as exc:
             raise InputError(f"{args.output}: cannot write: {exc.strerror or exc}") from exc
+    if args.plot is not None:
+        from agent.cli._plot import write_plot
+
+        write_plot(forecast_chart(series, forecast, levels, args.horizon), args.plot)
     if forecast.fallback_reason:
         print(f"autonomic: note: fallback: {forecast.fallback_reason}", file=sys.stderr)
     cleaning = forecast.details.get("cleaning")
@@ -180,6 +194,77 @@ def _fleet_choice(
         file=sys.stderr,
     )
     return choice.model, choice.selection.calibration
+
+
+def forecast_chart(
+    series: Series, forecast: Forecast, levels: tuple[int, ...], horizon: int
+) -> Chart:
+    """The last part of the history (3 x horizon steps, at least 24, at most a week unless
+    the horizon is longer), the forecast mean dashed and one band per interval level.
+
+    When the history was repaired before fitting, the repaired history is drawn too and
+    the y range follows it, so one wild sample does not flatten the picture.
+    """
+    from agent.charts import PALETTE, Band, Chart, Line
+    from agent.cli._plot import time_axis
+    from forecasting.cleaning import clean_series
+
+    shown = min(max(3 * horizon, 24), max(horizon, round(WEEK / series.step)), len(series))
+    history = series.tail(shown)
+    last = float(series.timestamps[-1])
+    span = last - float(history.timestamps[0]) + horizon * series.step
+    axis = time_axis(last, span, "from the last observation")
+    stamps = axis.all(forecast.timestamps)
+    bands = []
+    for i, level in enumerate(sorted(levels, reverse=True)):  # widest first, underneath
+        bands.append(
+            Band(
+                f"{level} % interval",
+                stamps,
+                [float(v) for v in forecast.lower(level)],
+                [float(v) for v in forecast.upper(level)],
+                PALETTE[0],
+                0.12 + 0.1 * i,
+            )
+        )
+    history_line = Line(
+        "history", axis.all(history.timestamps), list(history.values), "#555555", 1.2
+    )
+    lines = [history_line]
+    y_max = None
+    if forecast.details.get("cleaning"):
+        repaired = clean_series(series).series.tail(shown)
+        lines.insert(  # underneath the history: where they differ, both show
+            0,
+            Line(
+                "history as repaired for the model",
+                axis.all(repaired.timestamps),
+                list(repaired.values),
+                PALETTE[2],
+                2.5,
+            ),
+        )
+        tops = [*repaired.values, *forecast.mean]
+        tops += [v for level in levels for v in forecast.upper(level)]
+        finite = [float(v) for v in tops if math.isfinite(v)]
+        y_max = max(finite) * 1.08 if finite else None
+    lines.append(Line("forecast mean", stamps, list(forecast.mean), PALETTE[0], 1.8, dashed=True))
+    named = [str(level) for level in levels]
+    intervals = (", ".join(named[:-1]) + " and " if len(named) > 1 else "") + f"{named[-1]} %"
+    title = f"{series.name or 'series'}: forecast by {forecast.version}, {intervals} intervals"
+    if forecast.fallback_reason:
+        title += f"; fallback: {forecast.fallback_reason}"
+    if len(title) > TITLE_CHARS:
+        title = title[: TITLE_CHARS - 1] + "…"
+    return Chart(
+        title,
+        series.name or "value",
+        lines,
+        bands=bands,
+        x_axis="value",
+        x_label=axis.label,
+        y_max=y_max,
+    )
 
 
 def _number(value: float) -> str:

@@ -5,6 +5,9 @@ serves a fixed capacity and is ready ``--startup`` seconds after creation; the H
 simulated faithfully (15 s sync, 0.1 tolerance, 300 s scale-down stabilization,
 max(+4, +100 %) per 15 s, unready pods count as zero on scale-up). Gaps (empty cells)
 are skipped: nothing is scored or billed and no scaler acts while the load is unknown.
+
+``--plot FILE.svg`` also draws, minute by minute, the load in pods needed, the ready
+pods and all pods, with the under-provisioned stretches shaded.
 """
 
 from __future__ import annotations
@@ -13,11 +16,17 @@ import argparse
 import json
 import math
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from agent.cli._plot import add_plot_flag, check_plot_path
 from agent.errors import InputError
 
+if TYPE_CHECKING:
+    from agent.charts import Chart
+    from forecasting.replay import ReplayResult, ReplayTimeline
+
 DAY = 86_400.0
+MOST_SPANS = 400  # under-provisioned stretches closer than 1/MOST_SPANS of the trace merge
 
 
 def register(sub: argparse._SubParsersAction[Any]) -> None:
@@ -90,6 +99,9 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
     parser.add_argument(
         "--json", action="store_true", help="print one JSON object with the results last"
     )
+    add_plot_flag(
+        parser, "the load in pods needed, ready and all pods, and the under-provisioned time"
+    )
     parser.set_defaults(handler=run)
 
 
@@ -115,6 +127,7 @@ def run(args: argparse.Namespace) -> int:
         raise InputError(f"--margin must be above -1, got {args.margin}")
     if not 0 < args.level < 100:
         raise InputError(f"--level is a percentage in (0, 100), got {args.level}")
+    check_plot_path(args.plot)
     series = read_series(args.trace, column=args.column, step=args.step)
     values = series.values
     finite = values[np.isfinite(values)]
@@ -139,7 +152,9 @@ def run(args: argparse.Namespace) -> int:
     try:
         plant = Plant(capacity, float(args.startup), metric_lag=float(args.metric_lag))
         policy = ReplayPolicy(args.policy, args.target, args.margin, level=args.level)
-        result = replay(series, plant, policy, warmup_seconds=warmup)
+        result = replay(
+            series, plant, policy, warmup_seconds=warmup, timeline=args.plot is not None
+        )
     except ValueError as exc:
         raise InputError(f"{args.trace}: {exc}") from exc
     gaps = int(np.isnan(values).sum())
@@ -175,4 +190,75 @@ def run(args: argparse.Namespace) -> int:
             }
         )
         print(json.dumps(payload, sort_keys=True))
+    if args.plot is not None and result.timeline is not None:
+        from agent.cli._plot import write_plot
+
+        write_plot(replay_chart(result, result.timeline, args, warmup), args.plot)
     return 0
+
+
+def replay_chart(
+    result: ReplayResult, timeline: ReplayTimeline, args: argparse.Namespace, warmup: float
+) -> Chart:
+    """Load in pods needed, ready pods and all pods as step lines, one point a minute
+    (each minute's worst moment), each under-provisioned stretch as a red span with a
+    marker on the load, and the warm-up (not scored) as a grey span."""
+    import numpy as np
+
+    from agent.charts import PALETTE, Chart, Line, Marker, Span
+    from agent.cli._plot import time_axis
+
+    start = float(timeline.times[0])
+    resolution = timeline.resolution_seconds
+    span = float(timeline.times[-1]) + resolution - start
+    axis = time_axis(start, span, "since the trace start")
+    xs = axis.all(timeline.times)
+    spans = []
+    markers: list[Marker] = []
+    if warmup > 0:
+        spans.append(Span(axis(start), axis(start + warmup), "warm-up, not scored", "#e6e6e6"))
+    under = np.flatnonzero(timeline.under_ticks > 0)
+    if under.size:
+        merge = max(1, round(span / MOST_SPANS / resolution))  # buckets apart that still merge
+        breaks = np.flatnonzero(np.diff(under) > merge)
+        firsts = np.concatenate([under[:1], under[breaks + 1]])
+        lasts = np.concatenate([under[breaks], under[-1:]])
+        for first, last in zip(firsts, lasts, strict=True):
+            minutes = float(timeline.under_ticks[first : last + 1].sum()) * (
+                timeline.tick_seconds / 60.0
+            )
+            t0 = float(timeline.times[first])
+            label = f"under-provisioned {minutes:g} min, from {axis(t0):.4g} {axis.unit_name}"
+            spans.append(
+                Span(axis(t0), axis(float(timeline.times[last]) + resolution), label, "#ffb3b3")
+            )
+            # a short stretch is a hairline on a long trace: a marker on the load shows it
+            peak = timeline.load_pods[first : last + 1]
+            top = float(np.nanmax(peak)) if np.isfinite(peak).any() else 0.0
+            markers.append(Marker(axis(t0), top, label, PALETTE[1], "triangle"))
+    lines = [
+        Line(
+            "load in pods needed (load / capacity)",
+            xs,
+            [float(v) for v in timeline.load_pods],
+            "#555555",
+            1.2,
+            step=True,
+        ),
+        Line("ready pods", xs, [float(v) for v in timeline.ready], PALETTE[0], 1.6, step=True),
+        Line(
+            "all pods (starting included)",
+            xs,
+            [float(v) for v in timeline.pods],
+            PALETTE[3],
+            1.2,
+            dashed=True,
+            step=True,
+        ),
+    ]
+    title = (
+        f"replay of {args.trace.name}, policy {result.policy}, start-up {args.startup:g} s: "
+        f"{result.under_provisioned_minutes:.2f} min under-provisioned (red), "
+        f"{result.replica_hours:.1f} replica-hours" + (", warm-up grey" if warmup > 0 else "")
+    )
+    return Chart(title, "pods", lines, markers, spans=spans, x_axis="value", x_label=axis.label)

@@ -1,0 +1,70 @@
+"""The replay's opt-in per-minute timeline: off by default, and consistent with the result."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+import pytest
+
+from forecasting.replay import Plant, ReplayPolicy, replay
+from forecasting.series import make_series
+
+STEP = 60.0
+
+
+def _step_trace() -> np.ndarray:
+    """Two step-ups the HPA is late for, and a gap of ten minutes."""
+    values = np.concatenate([np.full(60, 70.0), np.full(60, 140.0), np.full(60, 280.0)])
+    values[90:100] = np.nan
+    return values
+
+
+def test_timeline_is_off_by_default_and_never_in_as_dict() -> None:
+    values = _step_trace()
+    series = make_series(np.arange(values.shape[0]) * STEP, values, step=STEP)
+    plant = Plant(capacity_per_pod=10.0, startup_seconds=120.0)
+    plain = replay(series, plant, ReplayPolicy("hpa", 0.7))
+    traced = replay(series, plant, ReplayPolicy("hpa", 0.7), timeline=True)
+    assert plain.timeline is None
+    assert traced.timeline is not None
+    assert plain.as_dict() == traced.as_dict()  # asking for it changes no measure
+    assert "timeline" not in traced.as_dict()
+
+
+@pytest.mark.parametrize(("policy", "warmup"), [("hpa", 0.0), ("hpa", 1800.0), ("oracle", 0.0)])
+def test_timeline_lengths_and_under_provisioned_minutes_agree(policy: Any, warmup: float) -> None:
+    values = _step_trace()
+    series = make_series(np.arange(values.shape[0]) * STEP, values, step=STEP)
+    plant = Plant(capacity_per_pod=10.0, startup_seconds=120.0)
+    result = replay(series, plant, ReplayPolicy(policy, 0.7), warmup_seconds=warmup, timeline=True)
+    timeline = result.timeline
+    assert timeline is not None
+    ticks = math.floor(values.shape[0] * STEP / plant.sync_seconds)
+    per = round(timeline.resolution_seconds / timeline.tick_seconds)
+    assert timeline.resolution_seconds == 60.0 and per == 4
+    assert len(timeline) == math.ceil(ticks / per) == values.shape[0]
+    for array in (timeline.load_pods, timeline.ready, timeline.pods, timeline.under_ticks):
+        assert array.shape == timeline.times.shape
+    assert np.allclose(np.diff(timeline.times), 60.0)
+    assert np.all(timeline.pods >= timeline.ready)
+    # the load in pods needed: load / capacity per pod, NaN over the gap
+    assert np.allclose(timeline.load_pods[:60], 7.0)
+    assert np.all(np.isnan(timeline.load_pods[90:100]))
+    assert np.all(timeline.under_ticks[90:100] == 0)  # gaps are not scored
+    assert np.all(timeline.under_ticks[: int(warmup // 60)] == 0)  # nor is the warm-up
+    # the ticks the timeline counts are exactly the result's under-provisioned minutes
+    minutes = float(timeline.under_ticks.sum()) * timeline.tick_seconds / 60.0
+    assert minutes == pytest.approx(result.under_provisioned_minutes)
+    # and whole flagged minutes agree to within the resolution (a partial minute at each
+    # end of each under-provisioned stretch)
+    flagged = timeline.under_ticks > 0
+    runs = int(np.sum(flagged[1:] & ~flagged[:-1]) + flagged[0])
+    assert 0 <= flagged.sum() - result.under_provisioned_minutes < 2 * max(runs, 1)
+    # a flagged minute's worst moment shows more load than ready pods can serve
+    assert np.all(timeline.load_pods[flagged] > timeline.ready[flagged])
+    if policy == "oracle":
+        assert result.under_provisioned_minutes == 0 and not flagged.any()
+    elif warmup == 0:
+        assert result.under_provisioned_minutes > 0 and runs == 2
