@@ -36,6 +36,9 @@ class Line:
     dashed: bool = False
     step: bool = False
     dots: bool = False  # a dot on every point (for a few points, such as a sweep)
+    # A long line is thinned to about 1,500 points; each kept point shows its chunk's
+    # "max" (peaks stay visible: load) or "min" (dips stay visible: ready capacity).
+    keep: str = "max"
 
 
 @dataclass
@@ -102,6 +105,9 @@ class Chart:
             raise ValueError(f"x_axis is 'days' or 'value', not {self.x_axis!r}")
         if self.legend not in ("top", "bottom"):
             raise ValueError(f"legend is 'top' or 'bottom', not {self.legend!r}")
+        for line in self.lines:
+            if line.keep not in ("max", "min"):
+                raise ValueError(f"line {line.label!r}: keep is 'max' or 'min', not {line.keep!r}")
         left, right, top = 70, 20, 34
         bottom = 40 if self.x_axis == "days" and not self.x_label else 54
         w, h = self.width - left - right, self.height - top - bottom
@@ -287,7 +293,7 @@ def _points(line: Line, sx: object, sy: object) -> str:
         chunk = [y for y in ys[i : i + stride] if math.isfinite(y)]
         if not chunk:
             continue
-        y = max(chunk) if stride > 1 else chunk[0]
+        y = (min(chunk) if line.keep == "min" else max(chunk)) if stride > 1 else chunk[0]
         x = xs[i]
         if line.step and previous_y is not None:
             parts.append(f"{sx(x):.1f},{sy(previous_y):.1f}")  # type: ignore[operator]

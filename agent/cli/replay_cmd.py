@@ -245,7 +245,15 @@ def replay_chart(
             1.2,
             step=True,
         ),
-        Line("ready pods", xs, [float(v) for v in timeline.ready], PALETTE[0], 1.6, step=True),
+        Line(
+            "ready pods",
+            xs,
+            [float(v) for v in timeline.ready],
+            PALETTE[0],
+            1.6,
+            step=True,
+            keep="min",  # a dip in ready capacity is what the plot is for
+        ),
         Line(
             "all pods (starting included)",
             xs,

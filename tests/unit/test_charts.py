@@ -98,3 +98,25 @@ def test_nothing_to_plot_and_bad_options_are_errors() -> None:
         Chart("t", "y", lines=[Line("a", [0, 1], [0, 1])], x_axis="log").render()
     with pytest.raises(ValueError, match="legend"):
         Chart("t", "y", lines=[Line("a", [0, 1], [0, 1])], legend="left").render()
+
+
+def test_thinning_keeps_peaks_or_dips_as_asked() -> None:
+    xs = list(range(6000))
+    ys = [10.0] * 6000
+    ys[3001] = 1.0  # one short dip
+    ys[4501] = 50.0  # one short peak
+
+    def drawn(keep: str) -> list[float]:
+        chart = Chart("t", "y", lines=[Line("l", xs, ys, keep=keep)], x_axis="value")
+        chart.y_min, chart.y_max = 0.0, 50.0
+        root = parse(chart)
+        polyline = next(root.iter(f"{NS}polyline"))
+        points = polyline.get("points", "").split()
+        assert len(points) <= 1600
+        return sorted({float(p.split(",")[1]) for p in points})
+
+    low, high = drawn("min"), drawn("max")
+    # SVG y grows downwards: the dip is the largest y, the peak the smallest
+    assert len(low) == 2 and len(high) == 2
+    assert max(low) > max(high)  # only "min" kept the dip
+    assert min(high) < min(low)  # only "max" kept the peak
