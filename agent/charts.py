@@ -223,7 +223,7 @@ class Chart:
         placed: list[tuple[float, int, Line]] = []  # x, row, line
         legend_x, row = left + 8.0, 0
         for line in self.lines:
-            advance = 26 + 7 * len(line.label)
+            advance = 32 + 7.5 * len(line.label)
             if legend_x > left + 8 and legend_x + advance > left + w:
                 legend_x, row = left + 8.0, row + 1  # wrap onto a new row
             placed.append((legend_x, row, line))
