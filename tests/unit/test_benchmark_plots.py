@@ -134,3 +134,15 @@ def test_write_all_draws_the_points_it_read(tmp_path: Path) -> None:
 
 def test_no_results_no_files(tmp_path: Path) -> None:
     assert write_all(tmp_path, tmp_path / "plots") == []
+
+
+def test_committed_plots_match_the_committed_results(tmp_path: Path) -> None:
+    """The SVGs in benchmarks/plots are what benchmarks/plots.py draws from the results
+    files next to them: a re-run benchmark whose plots were not redrawn fails here."""
+    here = Path(__file__).resolve().parents[2] / "benchmarks"
+    written = write_all(here, tmp_path)
+    assert written, "no results tables found"
+    for path in written:
+        committed = here / "plots" / path.name
+        assert committed.exists(), f"{committed} missing: run benchmarks/plots.py"
+        assert committed.read_text() == path.read_text(), f"{committed} is stale"
