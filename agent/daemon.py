@@ -272,6 +272,9 @@ def build_daemon(
             clock=clock,
             submit=engine.submit,
             opt_in_label=settings.cluster.opt_in_label,
+            events=lambda ref, reason, message, warning: cluster.post_event(
+                ref, reason, message, warning=warning
+            ),
         )
         if settings.canary.enabled
         else None

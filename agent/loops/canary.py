@@ -6,8 +6,10 @@ same intervals. Each interval, every column the judge's spec needs is read with 
 PromQL template for both; the sequential judge is asked; once its verdict is final it
 is recorded as a decision and sent to the runbooks as a canary signal (a confident
 rollback acts through ``canary-rollback``; an inconclusive or low-confidence verdict
-goes to a person). A promotion is recorded and posted as an Event and an annotation for
-the delivery tool that owns the rollout.
+goes to a person). Every final verdict is also posted as a Kubernetes Event on the canary
+(`CanaryPromote`, `CanaryRollback` as a warning, `CanaryInconclusive`), with the judge's
+sentence and the decision id, so `kubectl describe` shows it next to the rollout; the
+delivery tool that owns the rollout reads the verdict from the endpoints below.
 
 The same judgement is served over HTTP for existing rollouts:
 
@@ -49,6 +51,9 @@ __all__ = ["CANARY_OF", "CanaryLoop"]
 
 log = logging.getLogger("autonomic.canary")
 
+# Posts a Kubernetes Event: (target, reason, message, warning).
+EventPoster = Callable[[ObjectRef, str, str, bool], None]
+
 CANARY_OF = "autonomic.dev/canary-of"
 
 
@@ -77,8 +82,10 @@ class CanaryLoop:
         clock: Clock,
         submit: Callable[[Sequence[Signal]], None],
         opt_in_label: str = "autonomic.dev/enabled",
+        events: EventPoster | None = None,
     ) -> None:
         self.settings = settings
+        self.events = events
         self.specs = parse_spec(settings.spec)
         self.reader = reader
         self.cluster = cluster
@@ -195,6 +202,16 @@ class CanaryLoop:
             )
         )
         analysis.decision_id = routed.decision_id
+        if self.events is not None:
+            message = f"{verdict.sentence} Decision {routed.decision_id}, routed {routed.route}."
+            try:
+                self.events(
+                    analysis.canary, f"Canary{decision.title()}", message, decision == "rollback"
+                )
+            except (TransientError, PermanentError) as exc:  # an Event is a report, not an act
+                log.warning(
+                    "canary %s: the verdict's Event was not posted: %s", analysis.canary, exc
+                )
         if decision in ("rollback", "promote") and routed.route == "auto":
             self.submit(
                 [

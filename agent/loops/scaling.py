@@ -25,16 +25,21 @@ For each workload labelled for Autonomic and annotated ``autonomic.dev/predictiv
 
 Per-workload settings come from annotations: ``autonomic.dev/capacity-per-pod`` (load
 one ready pod carries at the utilisation you accept; required), ``autonomic.dev/
-startup-seconds`` (default 60) and ``autonomic.dev/min-replicas`` (the floor's floor,
-default the HPA's configured minimum).
+startup-seconds`` (default 60), ``autonomic.dev/min-replicas`` (the floor's floor,
+default the HPA's configured minimum) and ``autonomic.dev/history-since`` (an ISO 8601
+time: load before it is never fitted, for a workload whose traffic changed for good, so
+old days cannot poison the profile; until two days have passed since then it stays
+reactive and says so). A malformed annotation holds the workload (reactive) with a
+status and a log line naming the annotation and what it should be; it is never guessed.
 """
 
 from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 
 import numpy as np
 
@@ -65,6 +70,9 @@ log = logging.getLogger("autonomic.scaling")
 PREDICTIVE = "autonomic.dev/predictive"
 CAPACITY = "autonomic.dev/capacity-per-pod"
 STARTUP = "autonomic.dev/startup-seconds"
+MIN_REPLICAS = "autonomic.dev/min-replicas"
+HISTORY_SINCE = "autonomic.dev/history-since"
+MAX_STARTUP = 3600.0
 STEP = 60.0
 HISTORY = 8 * 86400.0  # the history kept at the default settings; the forecaster needs less
 LEVELS = (80, 95)  # the forecast interval levels this loop reads
@@ -133,6 +141,67 @@ class LoadHistory:
         self.first += STEP * drop
 
 
+@dataclass(frozen=True)
+class WorkloadKnobs:
+    """What a workload's annotations ask of the scaling loop, checked."""
+
+    capacity: float
+    startup: float = 60.0
+    min_replicas: int | None = None
+    history_since: float | None = None
+
+
+def read_knobs(annotations: Mapping[str, str]) -> WorkloadKnobs | str:
+    """The workload's scaling annotations, or a sentence saying which one is wrong and
+    what it should be (the workload then stays reactive)."""
+    raw = annotations.get(CAPACITY)
+    if raw is None:
+        return f"no {CAPACITY} annotation: staying reactive"
+    capacity = _number(raw)
+    if capacity is None or capacity <= 0:
+        return (
+            f"{CAPACITY}={raw!r} is not a positive number (the load one ready pod carries): "
+            "staying reactive"
+        )
+    startup = 60.0
+    raw = annotations.get(STARTUP)
+    if raw is not None:
+        value = _number(raw)
+        if value is None or not 0 <= value <= MAX_STARTUP:
+            return (
+                f"{STARTUP}={raw!r} is not a number of seconds from 0 to {MAX_STARTUP:.0f}: "
+                "staying reactive"
+            )
+        startup = value
+    min_replicas: int | None = None
+    raw = annotations.get(MIN_REPLICAS)
+    if raw is not None:
+        value = _number(raw)
+        if value is None or value < 1 or value != int(value):
+            return f"{MIN_REPLICAS}={raw!r} is not a whole number of at least 1: staying reactive"
+        min_replicas = int(value)
+    since: float | None = None
+    raw = annotations.get(HISTORY_SINCE)
+    if raw is not None:
+        since = _instant(raw)
+        if since is None:
+            return (
+                f"{HISTORY_SINCE}={raw!r} is not an ISO 8601 time with a time zone "
+                "(for example 2026-11-01T08:00:00Z): staying reactive"
+            )
+    return WorkloadKnobs(capacity, startup, min_replicas, since)
+
+
+def _instant(text: str) -> float | None:
+    try:
+        parsed = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    if parsed.tzinfo is None:
+        return None  # a time without a zone means different instants on different clusters
+    return parsed.timestamp()
+
+
 @dataclass
 class WorkloadModel:
     # The newest ``RECENT`` points on the loop's regular grid: what ``advance`` reads
@@ -146,6 +215,7 @@ class WorkloadModel:
     breach_since: float | None = None
     lower_streak: int = 0  # consecutive cycles that wanted a lower floor
     breach_streak: int = 0  # consecutive cycles with load above the forecast band
+    history_since: float | None = None  # the annotation the model was fitted under
 
 
 @dataclass
@@ -206,28 +276,38 @@ class ScalingLoop:
             try:
                 self._one(workload, now)
             except (TransientError, PermanentError) as exc:
-                self.status.held[str(workload.ref)] = str(exc)
-                log.warning("scaling %s held: %s", workload.ref, exc)
+                self._hold(workload.ref, str(exc))
 
     def _query(self, ref: ObjectRef) -> str:
         return self.settings.load_query.replace("$namespace", ref.namespace or "").replace(
             "$workload", ref.name
         )
 
+    def _hold(self, ref: ObjectRef, why: str) -> None:
+        """Record why a workload is held; log it when the reason is new."""
+        if self.status.held.get(str(ref)) != why:
+            log.warning("scaling %s held: %s", ref, why)
+        self.status.held[str(ref)] = why
+
     def _one(self, workload: WorkloadState, now: float) -> None:
         ref = workload.ref
-        capacity = _number(workload.annotations.get(CAPACITY))
-        if capacity is None or capacity <= 0:
-            self.status.held[str(ref)] = f"no {CAPACITY} annotation: staying reactive"
+        knobs = read_knobs(workload.annotations)
+        if isinstance(knobs, str):
+            self._hold(ref, knobs)
             return
-        startup = _number(workload.annotations.get(STARTUP)) or 60.0
+        capacity, startup = knobs.capacity, knobs.startup
         model = self.models.setdefault(ref, WorkloadModel())
-        refit = model.fitted is None
+        refit = model.fitted is None or model.history_since != knobs.history_since
         if not refit and now - model.fitted_at >= self.settings.refit_every and self._refits_left:
             refit = True
             self._refits_left -= 1
         if refit or not model.recent.size:
             start = now - self.keep
+            if knobs.history_since is not None:
+                # Never fit what came before the cut, but always read the newest
+                # minutes: the current load and the level come from them.
+                start = min(max(start, knobs.history_since), now - STEP * (RECENT - 1))
+            model.history_since = knobs.history_since
         else:
             start = model.recent.last + STEP
             if start > now:
@@ -235,7 +315,7 @@ class ScalingLoop:
         found = self.reader.range(self._query(ref), start, now, STEP, now)
         if len(found) != 1 or found[0].stale:
             why = "stale load data" if found else "no load series"
-            self.status.held[str(ref)] = f"{why}: holding the current floor"
+            self._hold(ref, f"{why}: holding the current floor")
             return
         self.status.held.pop(str(ref), None)
         series = found[0].series
@@ -264,7 +344,7 @@ class ScalingLoop:
         hpa = self.cluster.get_hpa_for(ref)
         if hpa is not None and model.hpa_min_configured is None:
             model.hpa_min_configured = hpa.min_replicas
-        floor_min = model.hpa_min_configured or 1
+        floor_min = knobs.min_replicas or model.hpa_min_configured or 1
         current_load = float(values[-1]) if values.size else math.nan
         sizing = ScalingSettings(
             capacity_per_pod=capacity,

@@ -233,6 +233,9 @@ class Simulation:
             decisions=self.decisions,
             clock=self.clock,
             submit=self.engine.submit,
+            events=lambda ref, reason, message, warning: self.cluster.post_event(
+                ref, reason, message, warning=warning
+            ),
         )
         self.daemon = Daemon(
             settings,

@@ -35,7 +35,9 @@ def ledger(tmp_path: Path) -> Iterator[Ledger]:
     opened.close()
 
 
-def rig(ledger: Ledger, canary_slowdown: float) -> tuple[CanaryLoop, list[Signal], FakeClock]:
+def rig(
+    ledger: Ledger, canary_slowdown: float
+) -> tuple[CanaryLoop, list[Signal], FakeClock, SimCluster]:
     clock = FakeClock(1_700_000_000)
     cluster = SimCluster(["n1"], clock.now())
     labels = {"autonomic.dev/enabled": "true"}
@@ -71,8 +73,15 @@ def rig(ledger: Ledger, canary_slowdown: float) -> tuple[CanaryLoop, list[Signal
         decisions=decisions,
         clock=clock,
         submit=signals.extend,
+        events=lambda ref, reason, message, warning: cluster.post_event(
+            ref, reason, message, warning=warning
+        ),
     )
-    return loop, signals, clock
+    return loop, signals, clock, cluster
+
+
+def verdict_events(cluster: SimCluster) -> list[tuple[str, str, str, bool]]:
+    return [(e.target, e.reason, e.message, e.warning) for e in cluster.events]
 
 
 def run_until_final(loop: CanaryLoop, clock: FakeClock, minutes: int = 90) -> None:
@@ -82,13 +91,16 @@ def run_until_final(loop: CanaryLoop, clock: FakeClock, minutes: int = 90) -> No
 
 
 def test_a_slow_canary_is_rolled_back_through_the_runbooks(ledger: Ledger) -> None:
-    loop, signals, clock = rig(ledger, canary_slowdown=1.5)
+    loop, signals, clock, cluster = rig(ledger, canary_slowdown=1.5)
     run_until_final(loop, clock)
     (signal,) = signals
     assert signal.kind == "canary" and signal.name == "rollback" and signal.target == CANARY
     (decision,) = ledger.decisions(kind="canary")
     assert decision.proposal["verdict"] == "rollback" and decision.route == "auto"
     assert decision.status == "done"
+    ((target, reason, message, warning),) = verdict_events(cluster)
+    assert (target, reason, warning) == (str(CANARY), "CanaryRollback", True)
+    assert decision.id in message and "routed auto" in message
     flagger = loop.flagger(
         Request(
             "POST",
@@ -111,7 +123,7 @@ def test_a_slow_canary_is_rolled_back_through_the_runbooks(ledger: Ledger) -> No
 
 
 def test_a_healthy_canary_is_promoted_and_flagger_may_promote(ledger: Ledger) -> None:
-    loop, signals, clock = rig(ledger, canary_slowdown=1.0)
+    loop, signals, clock, cluster = rig(ledger, canary_slowdown=1.0)
     before = loop.flagger(
         Request(
             "POST",
@@ -126,6 +138,8 @@ def test_a_healthy_canary_is_promoted_and_flagger_may_promote(ledger: Ledger) ->
     analysis = next(iter(loop.analyses.values()))
     assert analysis.latest is not None and analysis.latest.decision.value == "promote"
     assert not any(s.name == "rollback" for s in signals)
+    ((target, reason, _, warning),) = verdict_events(cluster)
+    assert (target, reason, warning) == (str(CANARY), "CanaryPromote", False)
     confirm = loop.flagger(
         Request(
             "POST",
@@ -141,7 +155,7 @@ def test_a_healthy_canary_is_promoted_and_flagger_may_promote(ledger: Ledger) ->
 
 
 def test_endpoints_reject_malformed_requests(ledger: Ledger) -> None:
-    loop, _, _ = rig(ledger, canary_slowdown=1.0)
+    loop, _, _, _ = rig(ledger, canary_slowdown=1.0)
     assert loop.flagger(Request("POST", "/canary/flagger", {}, {}, b"not json")).status == 400
     assert loop.flagger(Request("POST", "/canary/flagger", {}, {}, b'{"name": 1}')).status == 400
     assert loop.argo(Request("GET", "/canary/verdict", {}, {}, b"")).status == 400

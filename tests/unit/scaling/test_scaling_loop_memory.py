@@ -8,16 +8,11 @@ from typing import Any, cast
 
 import numpy as np
 
-from agent.adapters.prometheus import MetricSeries
 from agent.clock import FakeClock
-from agent.decisions import Proposal, Routed
 from agent.loops.scaling import HISTORY, LEVELS, RECENT, STEP, LoadHistory, ScalingLoop
-from agent.routing import Thresholds
 from agent.settings import ScalingSettings
 from forecasting.series import Series
-from remediation.ports import ObjectRef, WorkloadState
-
-END = 1_795_310_280.0
+from tests.unit.scaling.fakes import END, WeekReader, loop_over, week_and_a_day, workload
 
 
 def _loop() -> ScalingLoop:
@@ -33,19 +28,11 @@ def _loop() -> ScalingLoop:
     )
 
 
-def _week_and_a_day(seed: int) -> tuple[np.ndarray, np.ndarray]:
-    rng = np.random.default_rng(seed)
-    t = END - STEP * np.arange(int(HISTORY // STEP) + 1)[::-1]
-    values = 50 * (1 + 0.3 * np.sin(2 * np.pi * t / 86_400)) * rng.lognormal(0, 0.1, t.size)
-    values[rng.random(t.size) < 0.01] = np.nan  # gaps stay gaps
-    return t, values
-
-
 def test_the_loop_keeps_exactly_what_a_fit_reads() -> None:
     loop = _loop()
     settings = loop.forecaster.settings
     assert loop.keep == settings.history_periods * settings.period_seconds < HISTORY
-    t, values = _week_and_a_day(1)
+    t, values = week_and_a_day(1)
     full, kept = LoadHistory(), LoadHistory()
     full.extend(t, values, keep=HISTORY)
     kept.extend(t, values, keep=loop.keep)
@@ -67,7 +54,7 @@ def test_the_loop_keeps_exactly_what_a_fit_reads() -> None:
 
 def test_a_float32_history_forecasts_what_a_float64_one_does() -> None:
     loop = _loop()
-    t, values = _week_and_a_day(2)
+    t, values = week_and_a_day(2)
     kept = LoadHistory()
     kept.extend(t, values, keep=loop.keep)
     assert kept.values.dtype == np.float64
@@ -92,75 +79,15 @@ def test_a_sample_beyond_float32_range_is_a_gap() -> None:
     assert np.isnan(history.values[1:3]).all()
 
 
-class _Week:
-    """A metrics reader over one load series, recording what each read asked for."""
-
-    def __init__(self, t: np.ndarray, values: np.ndarray) -> None:
-        self.t, self.values = t, values
-        self.reads: list[tuple[float, float]] = []
-
-    def range(self, query: str, start: float, end: float, step: float, now: float) -> list[Any]:
-        self.reads.append((start, end))
-        inside = (self.t >= start) & (self.t <= end)
-        series = Series(self.t[inside], self.values[inside], step, query)
-        return [
-            MetricSeries(query, {}, series, 0, float(self.t[inside][-1]), False, 0.0),
-        ]
-
-
-class _Cluster:
-    def __init__(self, workloads: list[WorkloadState]) -> None:
-        self.workloads = workloads
-
-    def list_workloads(self) -> list[WorkloadState]:
-        return self.workloads
-
-    def get_hpa_for(self, ref: ObjectRef) -> None:
-        return None
-
-
-class _Decisions:
-    """Routes every proposal to a person (so nothing is written) and counts them."""
-
-    def __init__(self) -> None:
-        self.proposals: list[Proposal] = []
-
-    def decide(self, p: Proposal) -> Routed:
-        self.proposals.append(p)
-        return Routed("d-1", "ask", 0.5, Thresholds(auto=0.8, ask=0.5), "", "")
-
-
-def _workload(name: str) -> WorkloadState:
-    labels = {"autonomic.dev/enabled": "true"}
-    annotations = {"autonomic.dev/predictive": "true", "autonomic.dev/capacity-per-pod": "20"}
-    return WorkloadState(
-        ObjectRef("Deployment", "shop", name), 3, 3, 3, 3, labels, annotations, {}, ()
-    )
-
-
-def _loop_over(
-    reader: _Week, clock: FakeClock, workloads: list[WorkloadState], **settings: str
-) -> ScalingLoop:
-    return ScalingLoop(
-        ScalingSettings(**settings),
-        reader=reader,
-        cluster=cast(Any, _Cluster(workloads)),
-        decisions=cast(Any, _Decisions()),
-        executor=cast(Any, None),
-        clock=clock,
-        submit=lambda signals: None,
-    )
-
-
 def test_between_refits_only_the_newest_points_are_kept_and_a_refit_reads_its_week() -> None:
-    t, values = _week_and_a_day(3)
+    t, values = week_and_a_day(3)
     start = float(t[-120])  # the loop runs over the last two hours of the series
-    reader, clock = _Week(t, values), FakeClock(start)
-    workload = _workload("web")
-    loop = _loop_over(reader, clock, [workload], refitEvery="1h")
+    reader, clock = WeekReader(t, values), FakeClock(start)
+    web = workload("web")
+    loop = loop_over(reader, clock, [web], refitEvery="1h")
     for minute in range(100):
         loop.cycle()
-        model = loop.models[workload.ref]
+        model = loop.models[web.ref]
         assert model.recent.size == min(RECENT, int(loop.keep // STEP))
         assert model.recent.last == clock.now()
         now = clock.now()
@@ -185,11 +112,11 @@ def test_refits_that_fall_due_together_are_spread_over_cycles() -> None:
     """Ten models fitted in the same first cycle fall due an hour later together; with a
     one-minute period each cycle refits at most its share (here one), so no cycle reads
     ten weeks, and every model is refitted within minutes of its due time."""
-    t, values = _week_and_a_day(4)
+    t, values = week_and_a_day(4)
     start = float(t[-120])
-    reader, clock = _Week(t, values), FakeClock(start)
-    workloads = [_workload(f"web-{i}") for i in range(10)]
-    loop = _loop_over(reader, clock, workloads, refitEvery="1h", period="1m")
+    reader, clock = WeekReader(t, values), FakeClock(start)
+    workloads = [workload(f"web-{i}") for i in range(10)]
+    loop = loop_over(reader, clock, workloads, refitEvery="1h", period="1m")
     weeks_per_cycle = []
     for _ in range(80):
         before = len(reader.reads)
