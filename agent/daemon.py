@@ -11,13 +11,13 @@ import logging
 import os
 import socket
 import threading
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from agent.clock import Clock, SystemClock
 from agent.decisions import DecisionService
-from agent.errors import ConfigError, TransientError
+from agent.errors import AutonomicError, ConfigError, TransientError
 from agent.executor import Executor
 from agent.ledger import Ledger, open_ledger
 from agent.loops.anomaly import AnomalyLoop
@@ -33,7 +33,7 @@ from remediation.guards import GlobalLimits
 from remediation.loading import RunbookLoadError, load_paths
 from remediation.schema import Runbook
 
-__all__ = ["Daemon", "ElectionGate", "build_daemon", "load_runbooks"]
+__all__ = ["Daemon", "ElectionGate", "SocketModeLeader", "build_daemon", "load_runbooks"]
 
 log = logging.getLogger("autonomic.daemon")
 
@@ -69,6 +69,112 @@ class ElectionGate:
             self._thread.join(timeout=10)
 
 
+class SocketModeReceiver(Protocol):
+    """What ``SocketModeLeader`` needs of ``SlackReceiver``."""
+
+    @property
+    def listening(self) -> bool: ...
+
+    def start_socket_mode(self) -> None: ...
+
+    def stop_socket_mode(self) -> None: ...
+
+
+class SocketModeLeader:
+    """Slack Socket Mode on the leader only (``slack.receive: socket``).
+
+    ``sync()`` runs as a job on every replica, leader or not: it connects while this
+    replica holds the lease and disconnects once it no longer does, so that two replicas
+    never both receive Slack's interactions. A failed connection is logged and retried
+    on a later check, after a delay that doubles from ``retry_min`` up to ``retry_max``;
+    it never stops the daemon. ``close()`` disconnects for good (shutdown).
+    """
+
+    def __init__(
+        self,
+        receiver: SocketModeReceiver,
+        is_leader: Callable[[], bool],
+        clock: Callable[[], float],
+        metrics: Metrics | None = None,
+        *,
+        retry_min: float = 5.0,
+        retry_max: float = 300.0,
+        close_wait: float = 10.0,
+    ) -> None:
+        self.receiver = receiver
+        self.is_leader = is_leader
+        self.clock = clock
+        self.metrics = metrics
+        self.retry_min = retry_min
+        self.retry_max = retry_max
+        self.close_wait = close_wait
+        self.failures = 0  # connection attempts failed in a row
+        self.retry_at = 0.0  # no attempt before this time (clock)
+        self._lock = threading.Lock()  # one sync, or close, at a time
+        self._closed = threading.Event()
+
+    def sync(self) -> None:
+        with self._lock:
+            if self._closed.is_set():
+                return
+            leader = self.is_leader()
+            if leader and not self.receiver.listening:
+                self._connect()
+            elif not leader and self.receiver.listening:
+                self._disconnect("this replica is no longer the leader")
+
+    def close(self) -> None:
+        """Disconnect and stay disconnected (idempotent)."""
+        self._closed.set()
+        if not self._lock.acquire(timeout=self.close_wait):
+            # A connection attempt is still under way: it sees ``_closed`` when it ends.
+            log.warning("Slack Socket Mode: still connecting at shutdown; closing it after")
+            return
+        try:
+            self._disconnect("shutting down")
+        finally:
+            self._lock.release()
+
+    def _connect(self) -> None:
+        now = self.clock()
+        if now < self.retry_at:
+            return
+        try:
+            self.receiver.start_socket_mode()
+        except AutonomicError as exc:
+            self.failures += 1
+            delay = min(self.retry_min * 2 ** (self.failures - 1), self.retry_max)
+            self.retry_at = now + delay
+            reason = getattr(exc, "reason", "Config")
+            if self.metrics is not None:
+                self.metrics.errors.labels(kind=reason).inc()
+            level = logging.WARNING if isinstance(exc, TransientError) else logging.ERROR
+            log.log(
+                level,
+                "Slack Socket Mode: could not connect (attempt %d): %s; Slack answers "
+                "(Approve/Reject/Snooze) are not received until it connects; retrying in %g s",
+                self.failures,
+                exc,
+                delay,
+                extra={"loop": "slack-socket-mode"},
+            )
+            return
+        self.failures, self.retry_at = 0, 0.0
+        if self._closed.is_set() or not self.is_leader():
+            self._disconnect("shutting down, or the lease was lost, while connecting")
+            return
+        log.info("Slack Socket Mode: connected; this replica (the leader) receives answers")
+
+    def _disconnect(self, why: str) -> None:
+        if not self.receiver.listening:
+            return
+        try:
+            self.receiver.stop_socket_mode()  # up to ~3 s inside slack-sdk
+        except Exception:  # the client is gone either way
+            log.exception("Slack Socket Mode: closing the connection failed")
+        log.info("Slack Socket Mode: disconnected (%s)", why)
+
+
 @dataclass
 class Daemon:
     """The loops and what they share; ``jobs()`` is what the runtime schedules."""
@@ -87,6 +193,9 @@ class Daemon:
     extra_jobs: list[Job] = field(default_factory=list)
     remediation_period: float = 30.0
     _was_leader: bool = False
+    # With ``slack.receive: socket``: connects on the leader, disconnects elsewhere.
+    socket_mode: SocketModeLeader | None = None
+    socket_mode_period: float = 5.0
 
     def remediation_cycle(self) -> None:
         leader = self.gate.is_leader()
@@ -124,6 +233,16 @@ class Daemon:
             jobs.append(Job("scaling", self.settings.scaling.period, self.scaling.cycle))
         if self.canary is not None:
             jobs.append(Job("canary", self.settings.canary.period, self.canary.cycle))
+        if self.socket_mode is not None:
+            jobs.append(
+                Job(
+                    "slack-socket-mode",
+                    self.socket_mode_period,
+                    self.socket_mode.sync,
+                    leader_only=False,  # also runs on standbys: to disconnect
+                    jitter=0.0,
+                )
+            )
         return jobs + self.extra_jobs
 
     def ready(self) -> tuple[bool, str]:
@@ -235,6 +354,7 @@ def build_daemon(
             storm_cooldown=settings.safety.storm_cooldown,
             target_cooldown=settings.safety.cooldown,
             approved_max_wait=settings.safety.approved_max_wait,
+            freeze_windows=settings.safety.freeze_windows,
         ),
         query=instant,
         alerts=intake.firing,
@@ -259,6 +379,8 @@ def build_daemon(
             clock=clock,
             submit=engine.submit,
             opt_in_label=settings.cluster.opt_in_label,
+            metrics=metrics,
+            paused=lambda: _pause_reason(engine),
         )
         if settings.scaling.enabled
         else None
@@ -282,6 +404,15 @@ def build_daemon(
     daemon = Daemon(
         settings, clock, ledger, metrics, decisions, engine, anomaly, gate, intake, scaling, canary
     )
+    if receiver is not None and settings.slack.receive == "socket":
+        daemon.socket_mode = SocketModeLeader(receiver, gate.is_leader, clock.now, metrics)
+        # Check as often as the lease is renewed: a replica that stops leading hangs up
+        # before a standby can take the lease over (leaseDuration - renewDeadline later).
+        daemon.socket_mode_period = (
+            min(settings.leader_election.retry_period, 5.0)
+            if settings.leader_election.enabled
+            else 5.0
+        )
     server = HttpServer(
         settings.server.host,
         settings.server.port,
@@ -300,14 +431,25 @@ def build_daemon(
 
         server.route("POST", "/slack/interactions", slack)
 
+    def release() -> None:  # before the lease goes: no answers after it
+        if daemon.socket_mode is not None:
+            daemon.socket_mode.close()
+
     def stop() -> None:
+        release()  # again, for callers that do not call before_release (run --once)
         approvals.close()
         cluster.stop()
         ledger.close()
 
     cluster.start()
     runtime = Runtime(
-        daemon.jobs(), metrics=metrics, gate=gate, server=server, ready=daemon.ready, on_stop=stop
+        daemon.jobs(),
+        metrics=metrics,
+        gate=gate,
+        server=server,
+        ready=daemon.ready,
+        on_stop=stop,
+        before_release=release,
     )
     return daemon, runtime
 
@@ -328,3 +470,9 @@ def _pending(ledger: Ledger) -> Response:
             }
         )
     return json_response(200, {"pending": out})
+
+
+def _pause_reason(engine: RemediationEngine) -> str | None:
+    """Why writes are paused (``safety.paused``), or None."""
+    state, _ = engine.guard_state()
+    return (state.pause_reason or "paused") if state.paused else None

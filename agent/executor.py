@@ -39,6 +39,7 @@ from agent.observability import Metrics
 from remediation.ports import (
     ClusterWriter,
     Drain,
+    ObjectRef,
     Operation,
     OperationResult,
     operation_from_dict,
@@ -286,6 +287,20 @@ class Executor:
             if intent.id == intent_id:
                 return intent
         raise KeyError(intent_id)
+
+    def report(self, target: ObjectRef, annotations: dict[str, str]) -> bool:
+        """Publish a recommendation as annotations on ``target`` (keys under
+        ``autonomic.dev/`` only). A report, not an action: no intent, no guard budget, and
+        a failure is logged, not raised. Only the leader writes; returns whether it did."""
+        if not self.is_leader():
+            return False
+        try:
+            self.writer.annotate(target, annotations)
+        except (PermanentError, TransientError) as exc:
+            self._count_error(exc.reason)
+            log.warning("could not annotate %s: %s", target, exc)
+            return False
+        return True
 
     def _event(
         self, operation: Operation, reason: str, message: str, *, warning: bool = False

@@ -123,6 +123,25 @@ class Metrics:
             registry=r,
         )
         self.ready = Gauge("autonomic_ready", "1 when the daemon is ready.", registry=r)
+        self.scaling_floor = Gauge(
+            "autonomic_scaling_recommended_replicas",
+            "The floor (HPA minReplicas, or replicas without an HPA) the scaling loop "
+            "recommends now, whether or not it acts on it.",
+            ["workload"],
+            registry=r,
+        )
+        self.scaling_forecast_peak = Gauge(
+            "autonomic_scaling_forecast_peak",
+            "Upper-quantile forecast of the load over the lead time (NaN when reactive).",
+            ["workload"],
+            registry=r,
+        )
+        self.scaling_predictive = Gauge(
+            "autonomic_scaling_predictive",
+            "1 while the forecast is trusted for a workload, 0 while it is reactive.",
+            ["workload"],
+            registry=r,
+        )
         self.anomaly_series = Gauge(
             "autonomic_anomaly_series", "Series the anomaly loop keeps a detector for.", registry=r
         )

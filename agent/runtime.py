@@ -97,6 +97,7 @@ class Runtime:
         server: HttpServer | None,
         ready: Callable[[], tuple[bool, str]],
         on_stop: Callable[[], None] = lambda: None,
+        before_release: Callable[[], None] = lambda: None,
         grace_seconds: float = 20.0,
     ) -> None:
         self.jobs = jobs
@@ -105,6 +106,9 @@ class Runtime:
         self.server = server
         self.ready = ready
         self.on_stop = on_stop
+        # What must end while this replica still holds the lease (Slack Socket Mode):
+        # called on shutdown after the jobs have stopped, before the lease is released.
+        self.before_release = before_release
         self.grace_seconds = grace_seconds
         self.stopping = threading.Event()
         self.stopped = threading.Event()
@@ -184,6 +188,10 @@ class Runtime:
                     "reconciled by the next leader",
                     self.grace_seconds,
                 )
+        try:
+            self.before_release()
+        except Exception:  # the lease must be released all the same
+            log.exception("shutdown: a step before releasing the lease failed")
         self.gate.stop()  # release the lease only after our own writes have stopped
         try:
             self.on_stop()

@@ -21,8 +21,11 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from datetime import date
+from functools import cache
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from types import UnionType
+from typing import Annotated, Any, Literal, Union, get_args, get_origin
 
 import yaml
 from pydantic import (
@@ -37,6 +40,8 @@ from pydantic import (
 
 from agent.errors import ConfigError, redact_url_passwords
 from agent.yamlsource import YamlLines, YamlSourceError, load_yaml_with_marks
+from remediation._types import freeze_lists
+from remediation.windows import WindowFields
 
 __all__ = [
     "AlertmanagerSettings",
@@ -262,8 +267,30 @@ class SafetySettings(_Model):
     storm_threshold: int = Field(default=20, ge=1, alias="stormThreshold")
     storm_cooldown: Duration = Field(default=900.0, alias="stormCooldown")
     approved_max_wait: Duration = Field(default=3600.0, alias="approvedMaxWait")
+    # Change freezes for every runbook, written as a runbook's freezeWindow is (without
+    # its ``type``): no runbook action starts inside one.
+    freeze_windows: tuple[WindowFields, ...] = Field(
+        default=(), alias="freezeWindows", max_length=50
+    )
 
     _durations = _duration_fields("cooldown", "storm_cooldown", "approved_max_wait")
+
+    @field_validator("freeze_windows", mode="before")
+    @classmethod
+    def _windows_as_runbooks_write_them(cls, value: Any) -> Any:
+        # The window schema is strict: lists become tuples, and the dates YAML reads as
+        # dates go back to the text they were written as.
+        return freeze_lists(_dates_as_text(value))
+
+
+def _dates_as_text(value: Any) -> Any:
+    if isinstance(value, date):  # a datetime is a date too
+        return value.isoformat()
+    if isinstance(value, list | tuple):
+        return [_dates_as_text(item) for item in value]
+    if isinstance(value, dict):
+        return {key: _dates_as_text(item) for key, item in value.items()}
+    return value
 
 
 class LeaderElectionSettings(_Model):
@@ -413,7 +440,7 @@ def _apply_env(data: dict[str, Any], environ: Mapping[str, str]) -> list[str]:
         parts = [p for p in key[len(ENV_PREFIX) :].split("__") if p]
         if not parts:
             continue
-        names = [_env_name(p) for p in parts]
+        names, _ = _env_path(parts)
         target = data
         for name in names[:-1]:
             nested = target.setdefault(name, {})
@@ -426,6 +453,55 @@ def _apply_env(data: dict[str, Any], environ: Mapping[str, str]) -> list[str]:
             target[names[-1]] = raw
         applied.append(key)
     return applied
+
+
+def _env_path(parts: Sequence[str]) -> tuple[list[str], int]:
+    """The keys an override's ``__``-separated parts name, and how many are real keys.
+
+    Each part is matched against the fields of the section it is in, ignoring case and
+    ``_``: ``QUESTION_TTL`` is ``questionTTL``, ``VERIFY_TLS`` is ``verifyTLS`` and
+    ``LEADER_ELECTION`` is ``leaderElection``. A part that names no field (a typo, or a
+    key inside a free-form mapping such as ``canary.queries``) is spelled in camelCase
+    and left for validation, which rejects it as an unknown key where keys are fixed.
+    """
+    names: list[str] = []
+    known = 0
+    model: type[BaseModel] | None = Settings
+    for part in parts:
+        found = _env_fields(model).get(_squash(part)) if model is not None else None
+        if found is None:
+            names.append(_env_name(part))
+            model = None
+        else:
+            names.append(found[0])
+            known += 1
+            model = found[1]
+    return names, known
+
+
+@cache
+def _env_fields(model: type[BaseModel]) -> dict[str, tuple[str, type[BaseModel] | None]]:
+    """A section's fields by squashed alias and name: their key and their own section."""
+    fields: dict[str, tuple[str, type[BaseModel] | None]] = {}
+    for name, info in model.model_fields.items():
+        key = info.alias or name
+        fields[_squash(name)] = fields[_squash(key)] = (key, _section_model(info.annotation))
+    return fields
+
+
+def _section_model(annotation: Any) -> type[BaseModel] | None:
+    """The model a field holds (``SecretRef | None`` holds ``SecretRef``), if any."""
+    options = get_args(annotation) if get_origin(annotation) in (Union, UnionType) else ()
+    models = [
+        a
+        for a in options or (annotation,)
+        if get_origin(a) is None and isinstance(a, type) and issubclass(a, BaseModel)
+    ]
+    return models[0] if len(models) == 1 else None
+
+
+def _squash(name: str) -> str:
+    return name.replace("_", "").lower()
 
 
 def _env_name(part: str) -> str:
@@ -515,10 +591,13 @@ def load_settings_with_source(
 def _env_source(loc: tuple[Any, ...], applied: list[str]) -> str | None:
     if not loc:
         return None
+    at = tuple(str(p) for p in loc)
     for key in applied:
-        parts = [_env_name(p) for p in key[len(ENV_PREFIX) :].split("__") if p]
-        if tuple(parts) == tuple(str(p) for p in loc[: len(parts)]):
+        names, known = _env_path([p for p in key[len(ENV_PREFIX) :].split("__") if p])
+        if tuple(names) == at[: len(names)]:
             return f"environment {key}"
+        if len(at) > known and at == tuple(names[: len(at)]):
+            return f"environment {key}"  # the unknown key this override wrote
     return None
 
 

@@ -37,8 +37,18 @@ __all__ = [
     "Matcher",
     "Quantity",
     "RunbookModel",
+    "freeze_lists",
     "parse_comparison",
 ]
+
+
+def freeze_lists(value: Any) -> Any:
+    """Lists become tuples so the strict schema accepts them as its immutable sequences."""
+    if isinstance(value, list):
+        return tuple(freeze_lists(item) for item in value)
+    if isinstance(value, dict):
+        return {key: freeze_lists(item) for key, item in value.items()}
+    return value
 
 
 class RunbookModel(BaseModel):

@@ -29,6 +29,7 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ValidationError
 
+from remediation._types import freeze_lists
 from remediation.durations import DURATION_PATTERN, format_duration
 from remediation.schema import Runbook, check_semantics
 
@@ -215,15 +216,6 @@ def _check_keys(node: yaml.MappingNode) -> None:
                 _line(key),
             )
         seen[key.value] = _line(key)
-
-
-def _freeze(value: Any) -> Any:
-    """Lists become tuples so the strict schema accepts them as its immutable sequences."""
-    if isinstance(value, list):
-        return tuple(_freeze(item) for item in value)
-    if isinstance(value, dict):
-        return {key: _freeze(item) for key, item in value.items()}
-    return value
 
 
 def _yaml_problem(error: yaml.YAMLError, text: str) -> _ProblemError:
@@ -424,7 +416,7 @@ def _validation_problems(root: yaml.Node, error: ValidationError) -> list[_Probl
 
 def _load_document(node: yaml.Node) -> Runbook:
     _check_tree(node)
-    data = _freeze(_construct(node))
+    data = freeze_lists(_construct(node))
     if not isinstance(data, dict):
         raise _ProblemError(
             "a runbook is a mapping with apiVersion, kind, metadata and spec", _line(node)

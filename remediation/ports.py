@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
 __all__ = [
+    "REPORT_PREFIX",
     "ClusterReader",
     "ClusterWriter",
     "ContainerState",
@@ -126,6 +127,10 @@ class HpaState:
     current_replicas: int
     desired_replicas: int
 
+
+# Annotations Autonomic writes as reports (``ClusterWriter.annotate``) carry this prefix;
+# nothing else on an object is ever touched that way.
+REPORT_PREFIX = "autonomic.dev/"
 
 # ------------------------------------------------------------------------ operations
 # The closed, typed set of writes. No shell, no arbitrary HTTP.
@@ -262,6 +267,10 @@ class ClusterWriter(Protocol):
         self, target: ObjectRef, reason: str, message: str, *, warning: bool = False
     ) -> None:
         """Record a Kubernetes Event on ``target`` so ``kubectl describe`` shows it."""
+        ...
+
+    def annotate(self, target: ObjectRef, annotations: dict[str, str]) -> None:
+        """Set annotations on ``target``: a report (a recommendation), not an action."""
         ...
 
 

@@ -44,6 +44,7 @@ from agent.adapters.kube_state import (
 )
 from agent.errors import AutonomicError, ConfigError, PermanentError
 from remediation.ports import (
+    REPORT_PREFIX,
     HpaState,
     NodeState,
     ObjectRef,
@@ -388,3 +389,20 @@ class KubernetesCluster:
         except AutonomicError as exc:
             log.error("could not post Event %s on %s: %s", reason, target, exc)
             self.events_failed += 1
+
+    def annotate(self, target: ObjectRef, annotations: dict[str, str]) -> None:
+        """A merge patch of ``metadata.annotations`` (only keys under ``autonomic.dev/``;
+        anything else is refused before a request is made). Errors are raised: the caller
+        decides whether a report that did not land matters."""
+        foreign = sorted(key for key in annotations if not key.startswith(REPORT_PREFIX))
+        if foreign:
+            raise PermanentError(
+                f"refusing to write annotations outside {REPORT_PREFIX}: {', '.join(foreign)}",
+                reason="ForeignAnnotation",
+            )
+        self.api.patch(
+            target.kind,
+            target.namespace,
+            target.name,
+            {"metadata": {"annotations": dict(annotations)}},
+        )

@@ -13,7 +13,8 @@ through ``SlackApi``, which owns the retry policy so that nothing else has to:
   the fix in the message. Tokens never appear in a message, a log line or the ledger.
 
 In (``SlackReceiver``): the HTTP interactivity endpoint (``handle_interaction``, mounted
-by the daemon's HTTP server) and Socket Mode (``start_socket_mode``, leader only) share
+by the daemon's HTTP server) and Socket Mode (``start_socket_mode``, leader only: the
+daemon's ``SocketModeLeader`` connects and disconnects as the lease comes and goes) share
 one path: check the approver, compare-and-set the answer in the ledger, acknowledge.
 The HTTP path first verifies Slack's v0 signature and refuses timestamps outside the
 replay window. Everything slow (the message update, an ephemeral reply, the decision

@@ -831,7 +831,8 @@ class Ledger:
         """Delete settled history older than ``before``; open work is never pruned.
 
         Decisions in a terminal status go with their feedback and questions; intents
-        and executions only once finished; the action log and threshold history by age.
+        and executions only once finished; the action log by age. Threshold history and model
+        versions are kept (a few rows per decision type or series).
         """
         d, f, q = tables["decisions"], tables["feedback"], tables["questions"]
         counts: dict[str, int] = {}

@@ -164,7 +164,7 @@ class AnomalyLoop:
                 if newest:
                     self.status.degraded.pop(query.name, None)
                 for metric in found:
-                    if metric.stale and newest:
+                    if not metric.usable and newest:
                         self.status.degraded[query.name] = "stale data: nothing scored"
                         continue
                     fresh.add(self._score(query, metric, now, firsts, report=newest))

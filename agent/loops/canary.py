@@ -11,9 +11,12 @@ goes to a person). Every final verdict is also posted as a Kubernetes Event on t
 sentence and the decision id, so `kubectl describe` shows it next to the rollout; the
 delivery tool that owns the rollout reads the verdict from the endpoints below.
 
-The same judgement is served over HTTP for existing rollouts:
+The same judgement is served over HTTP to the delivery tool, for the canaries this loop
+judges (a Deployment or StatefulSet labelled as above; the baseline is the one the label
+names). A canary the loop does not judge, such as an Argo Rollout's ReplicaSet, gets
+"continue" with the reason "no interval judged yet":
 
-- ``GET /canary/verdict?namespace=N&canary=C[&baseline=B]`` for an Argo Rollouts
+- ``GET /canary/verdict?namespace=N&canary=C`` for an Argo Rollouts
   ``web`` metric provider (``successCondition: result.verdict == "promote"``,
   ``failureCondition: result.verdict == "rollback"``);
 - ``POST /canary/flagger`` for Flagger webhooks: 200 while the canary is healthy

@@ -20,6 +20,12 @@ For each workload labelled for Autonomic and annotated ``autonomic.dev/predictiv
    peak, the reason) and, when routed to act, raise the HPA's ``minReplicas`` (the HPA
    remains the reactive safety net) or drive the scale subresource where no HPA exists.
    Low forecast confidence means reactive: the floor returns to the HPA's own minimum.
+   The recommendation is published every cycle as metrics and, when it changes, as the
+   workload's ``autonomic.dev/recommended-replicas`` and ``autonomic.dev/recommendation``
+   annotations (``autonomic.dev/predictive: forecast-only`` publishes and never writes the
+   floor; ``mode: observe`` writes nothing). A question is asked once per change and
+   followed: an approval is carried out, a "no" is not asked again for an hour.
+   ``safety.paused`` stops decisions and writes, not the forecasts.
 5. Load far above the forecast's upper bound is a forecast breach: a signal for the
    runbooks (a surge nobody forecast).
 
@@ -35,11 +41,12 @@ status and a log line naming the annotation and what it should be; it is never g
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 
 import numpy as np
 
@@ -48,6 +55,7 @@ from agent.decisions import DecisionService, Proposal
 from agent.errors import PermanentError, TransientError
 from agent.executor import Executor
 from agent.metrics_port import MetricsReader
+from agent.observability import Metrics
 from agent.routing import Thresholds
 from agent.settings import ScalingSettings as LoopSettings
 from forecasting.profile import FittedProfile, ProfileSettings, SeasonalProfile
@@ -73,9 +81,14 @@ STARTUP = "autonomic.dev/startup-seconds"
 MIN_REPLICAS = "autonomic.dev/min-replicas"
 HISTORY_SINCE = "autonomic.dev/history-since"
 MAX_STARTUP = 3600.0
+FORECAST_ONLY = "forecast-only"
+RECOMMENDED = "autonomic.dev/recommended-replicas"  # published: the floor recommended
+RECOMMENDATION = "autonomic.dev/recommendation"  # published: why, from which model, when
+QUIET_AFTER_NO = 3600.0  # after a rejected or expired question, ask again no sooner
 STEP = 60.0
 HISTORY = 8 * 86400.0  # the history kept at the default settings; the forecaster needs less
-LEVELS = (80, 95)  # the forecast interval levels this loop reads
+LEVELS = (80, 95)  # the forecast interval levels this loop reads (at the default quantile)
+BREACH_LEVEL = 95  # load above this interval's upper bound for minutes is a breach
 # A forecast floor is bounded (never below current need, slow to scale in, the HPA stays
 # the safety net), so it acts at a lower confidence than a runbook does by default.
 DEFAULT_THRESHOLDS = Thresholds(auto=0.8, ask=0.5)
@@ -216,6 +229,14 @@ class WorkloadModel:
     lower_streak: int = 0  # consecutive cycles that wanted a lower floor
     breach_streak: int = 0  # consecutive cycles with load above the forecast band
     history_since: float | None = None  # the annotation the model was fitted under
+    # The last floor a decision was recorded for, and whether it was applied: a
+    # recommendation that was asked, observed or only published is not recorded again
+    # while it stands (one question per change, not one a minute).
+    recommended: int | None = None
+    applied: bool = False
+    applied_at: float = -math.inf  # the watch may show an applied floor a cycle late
+    pending: str | None = None  # the decision id of an open question
+    quiet_until: float = -math.inf  # no new question before this (after a "no")
 
 
 @dataclass
@@ -239,8 +260,18 @@ class ScalingLoop:
         opt_in_label: str = "autonomic.dev/enabled",
         thresholds: Thresholds = DEFAULT_THRESHOLDS,
         margin: float = 0.2,
+        metrics: Metrics | None = None,
+        paused: Callable[[], str | None] = lambda: None,
     ) -> None:
         self.settings = settings
+        self.metrics = metrics
+        # The floor sizes from the forecast's ``quantile``: the upper end of the central
+        # interval at level 2q - 1 (q = 0.9 -> the 80 % interval), to half a percent.
+        self.level = min(max(round((2.0 * settings.quantile - 1.0) * 100.0), 1), 99)
+        self.levels = tuple(sorted({self.level, BREACH_LEVEL}))
+        self.paused = paused
+        self._pause: str | None = None  # the pause in force at the current cycle
+        self._published: set[str] = set()  # workloads with gauges
         self.reader = reader
         self.cluster = cluster
         self.decisions = decisions
@@ -268,15 +299,33 @@ class ScalingLoop:
         # refit in the next cycles, and their refits spread out.
         share = len(self.models) * self.settings.period / (REFIT_SPREAD * self.settings.refit_every)
         self._refits_left = max(1, math.ceil(share))
+        pause = self.paused()
+        if pause != self._pause:
+            if pause:
+                log.warning("scaling paused (%s): forecasting and metrics go on, no writes", pause)
+            else:
+                log.info("scaling resumed")
+            self._pause = pause
+        seen: set[str] = set()
         for workload in self.cluster.list_workloads():
             if workload.labels.get(self.opt_in_label) != "true":
                 continue
-            if workload.annotations.get(PREDICTIVE) != "true":
+            wish = workload.annotations.get(PREDICTIVE)
+            if wish is None or wish == "false":
+                continue
+            seen.add(str(workload.ref))
+            if wish not in ("true", FORECAST_ONLY):
+                self._hold(
+                    workload.ref,
+                    f"{PREDICTIVE}={wish!r} is not 'true', '{FORECAST_ONLY}' or 'false': "
+                    "staying reactive",
+                )
                 continue
             try:
-                self._one(workload, now)
+                self._one(workload, now, forecast_only=wish == FORECAST_ONLY)
             except (TransientError, PermanentError) as exc:
                 self._hold(workload.ref, str(exc))
+        self._forget_gauges(seen)
 
     def _query(self, ref: ObjectRef) -> str:
         return self.settings.load_query.replace("$namespace", ref.namespace or "").replace(
@@ -289,7 +338,48 @@ class ScalingLoop:
             log.warning("scaling %s held: %s", ref, why)
         self.status.held[str(ref)] = why
 
-    def _one(self, workload: WorkloadState, now: float) -> None:
+    def _configured_min(self, hpa: ObjectRef, seen: int, now: float) -> int:
+        """The HPA's own ``minReplicas``, as it was before this loop first raised it.
+
+        Kept in the ledger the first time any replica sees the HPA, so a restart or a
+        new leader does not mistake a floor Autonomic raised for the owner's minimum."""
+        ledger = self.decisions.ledger
+        key = f"scaling/configured-min/{hpa}"
+        value, version = ledger.guard(key)
+        if "min_replicas" in value:
+            return int(value["min_replicas"])
+        if not ledger.put_guard(key, {"min_replicas": seen, "seen_at": now}, version, now):
+            value, _ = ledger.guard(key)  # another replica recorded it first
+            return int(value.get("min_replicas", seen))
+        return seen
+
+    def _gauges(self, ref: ObjectRef, floor: int, rec: ScalingRecommendation) -> None:
+        if self.metrics is None:
+            return
+        name = str(ref)
+        self._published.add(name)
+        self.metrics.scaling_floor.labels(workload=name).set(floor)
+        peak = rec.forecast_peak if rec.forecast_peak is not None else math.nan
+        self.metrics.scaling_forecast_peak.labels(workload=name).set(peak)
+        self.metrics.scaling_predictive.labels(workload=name).set(
+            1.0 if rec.mode == "predictive" else 0.0
+        )
+
+    def _forget_gauges(self, seen: set[str]) -> None:
+        """A workload no longer opted in leaves the metrics (no stale series)."""
+        if self.metrics is None:
+            return
+        for name in self._published - seen:
+            for gauge in (
+                self.metrics.scaling_floor,
+                self.metrics.scaling_forecast_peak,
+                self.metrics.scaling_predictive,
+            ):
+                with contextlib.suppress(KeyError):
+                    gauge.remove(name)
+        self._published &= seen
+
+    def _one(self, workload: WorkloadState, now: float, *, forecast_only: bool = False) -> None:
         ref = workload.ref
         knobs = read_knobs(workload.annotations)
         if isinstance(knobs, str):
@@ -313,7 +403,7 @@ class ScalingLoop:
             if start > now:
                 return  # nothing new since the last cycle
         found = self.reader.range(self._query(ref), start, now, STEP, now)
-        if len(found) != 1 or found[0].stale:
+        if len(found) != 1 or not found[0].usable:
             why = "stale load data" if found else "no load series"
             self._hold(ref, f"{why}: holding the current floor")
             return
@@ -327,7 +417,7 @@ class ScalingLoop:
             del timestamps, samples
             history = Series(week.timestamps(), week.values, STEP, self._query(ref))
             # Only the interval levels read below are kept of the calibration errors.
-            model.fitted = self.forecaster.fit(history).compact(LEVELS)
+            model.fitted = self.forecaster.fit(history).compact(self.levels)
             model.fitted_at = now
             model.version += 1
             model.recent = week.tail(RECENT)
@@ -340,10 +430,10 @@ class ScalingLoop:
         values = model.recent.values
         lead = lead_time(startup, self.settings.period, STEP)
         horizon = horizon_steps(lead, STEP)
-        forecast = model.fitted.predict(max(horizon, 1), levels=LEVELS)
+        forecast = model.fitted.predict(max(horizon, 1), levels=self.levels)
         hpa = self.cluster.get_hpa_for(ref)
         if hpa is not None and model.hpa_min_configured is None:
-            model.hpa_min_configured = hpa.min_replicas
+            model.hpa_min_configured = self._configured_min(hpa.ref, hpa.min_replicas, now)
         floor_min = knobs.min_replicas or model.hpa_min_configured or 1
         current_load = float(values[-1]) if values.size else math.nan
         sizing = ScalingSettings(
@@ -351,7 +441,7 @@ class ScalingLoop:
             lead_seconds=lead,
             min_replicas=floor_min,
             max_replicas=hpa.max_replicas if hpa is not None else 1000,
-            level=80 if self.settings.quantile <= 0.9 else 95,
+            level=self.level,
             margin=self.margin,
         )
         rec = recommend(
@@ -363,7 +453,7 @@ class ScalingLoop:
         self._breach(
             ref,
             model,
-            forecast_upper=float(forecast.upper(95)[0]) if forecast.mean.size else None,
+            forecast_upper=float(forecast.upper(BREACH_LEVEL)[0]) if forecast.mean.size else None,
             observed=current_load,
             now=now,
         )
@@ -372,30 +462,113 @@ class ScalingLoop:
             return
         current = hpa.min_replicas if hpa is not None else workload.replicas
         wanted = floor if hpa is not None else max(rec.replicas, floor)
+        self._gauges(ref, wanted, rec)
+        if self._pause:
+            self.status.held[str(ref)] = f"paused ({self._pause}): no decision, no write"
+            return
+        if model.pending is not None and self._settle(workload, model, hpa is not None, now):
+            return  # a question is open, or its answer was carried out this cycle
+        if now < model.quiet_until:
+            return
+        # What the floor is now, as far as this loop is concerned: the cluster's value
+        # once a recommendation was applied, else the recommendation last recorded (a
+        # forecast-only or unanswered one is not recorded again while it stands).
+        reference = current if model.applied or model.recommended is None else model.recommended
+        if model.applied and now - model.applied_at < 2 * self.settings.period:
+            reference = model.recommended if model.recommended is not None else current
         # Hysteresis: raise at once, lower only after the wish has held for a few cycles,
         # so a floor hovering between two values does not flap every minute.
-        if wanted < current:
+        if wanted < reference:
             model.lower_streak += 1
             if model.lower_streak < SCALE_IN_PATIENCE and rec.mode == "predictive":
                 return
         else:
             model.lower_streak = 0
-        if wanted == current:
+        if wanted == reference:
             return
         model.lower_streak = 0
-        self._decide(workload, hpa is not None, current, wanted, rec, forecast.model, model.version)
+        self._decide(
+            workload,
+            model,
+            hpa is not None,
+            current,
+            wanted,
+            rec,
+            forecast.model,
+            forecast_only=forecast_only,
+        )
+
+    def _settle(
+        self, workload: WorkloadState, model: WorkloadModel, has_hpa: bool, now: float
+    ) -> bool:
+        """Follow the open question: wait while it is open, carry out an approval,
+        and after a rejection or expiry ask nothing for ``QUIET_AFTER_NO``. True when
+        this cycle has nothing more to do for the workload."""
+        assert model.pending is not None
+        record = self.decisions.ledger.get_decision(model.pending)
+        status = record.status if record is not None else "missing"
+        if status == "asked":
+            return True
+        model.pending = None
+        if status == "approved" and record is not None:
+            wanted = int(record.proposal["to"])
+            current = int(record.proposal["from"])
+            self._apply(workload, has_hpa, record.id, current, wanted, str(record.reason_code))
+            model.recommended, model.applied, model.applied_at = wanted, True, now
+            return True
+        if status in ("rejected", "expired"):
+            model.quiet_until = now + QUIET_AFTER_NO
+            return True
+        return False
+
+    def _apply(
+        self,
+        workload: WorkloadState,
+        has_hpa: bool,
+        decision_id: str,
+        current: int,
+        wanted: int,
+        reason: str,
+    ) -> None:
+        ref = workload.ref
+        what = "minReplicas" if has_hpa else "replicas"
+        if has_hpa:
+            hpa = self.cluster.get_hpa_for(ref)
+            if hpa is None:
+                self.decisions.ledger.transition(
+                    decision_id, ["approved"], "failed", self.clock.now()
+                )
+                self._hold(ref, "the HPA is gone: holding")
+                return
+            operation: SetHpaMinReplicas | Scale = SetHpaMinReplicas(hpa.ref, wanted)
+        else:
+            operation = Scale(ref, wanted)
+        outcome = self.executor.apply(
+            f"scaling/{ref}/{decision_id}",
+            0,
+            operation,
+            decision_id=decision_id,
+            runbook="predictive-scaling",
+            reason_code="PredictiveScaleUp" if wanted > current else "PredictiveScaleIn",
+            message=f"Autonomic: {what} {current} -> {wanted} ({reason})",
+        )
+        status = "done" if outcome.status == "applied" else "failed"
+        self.decisions.ledger.transition(decision_id, ["approved"], status, self.clock.now())
 
     def _decide(
         self,
         workload: WorkloadState,
+        model: WorkloadModel,
         has_hpa: bool,
         current: int,
         wanted: int,
         rec: ScalingRecommendation,
         model_name: str,
-        version: int,
+        *,
+        forecast_only: bool = False,
     ) -> None:
         ref = workload.ref
+        version = model.version
         up = wanted > current
         what = "minReplicas" if has_hpa else "replicas"
         confidence = 0.9 if rec.mode == "predictive" else 0.85
@@ -422,29 +595,30 @@ class ScalingLoop:
                 model_version=f"{model_name}/{version}",
                 prior_success=1.0,
                 default_thresholds=self.thresholds,
+                shadow=forecast_only,
             )
         )
         self.status.decisions += 1
+        model.recommended, model.applied = wanted, False
+        if routed.route != "observe":  # observe mode writes nothing at all
+            stamp = datetime.fromtimestamp(self.clock.now(), UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+            self.executor.report(
+                ref,
+                {
+                    RECOMMENDED: str(wanted),
+                    RECOMMENDATION: (
+                        f"{what} {wanted} ({'up' if up else 'down'} from {current}): "
+                        f"{rec.message} Model {model_name}/{version}, decision "
+                        f"{routed.decision_id} ({routed.route}), {stamp}."
+                    )[:1000],
+                },
+            )
+        if routed.route == "ask":
+            model.pending = routed.decision_id
         if routed.route != "auto":
             return
-        if has_hpa:
-            hpa = self.cluster.get_hpa_for(ref)
-            assert hpa is not None
-            operation: SetHpaMinReplicas | Scale = SetHpaMinReplicas(hpa.ref, wanted)
-        else:
-            operation = Scale(ref, wanted)
-        outcome = self.executor.apply(
-            f"scaling/{ref}/{routed.decision_id}",
-            0,
-            operation,
-            decision_id=routed.decision_id,
-            runbook="predictive-scaling",
-            reason_code="PredictiveScaleUp" if up else "PredictiveScaleIn",
-            message=f"Autonomic: {what} {current} -> {wanted} ({rec.reason})",
-        )
-        now = self.clock.now()
-        status = "done" if outcome.status == "applied" else "failed"
-        self.decisions.ledger.transition(routed.decision_id, ["approved"], status, now)
+        self._apply(workload, has_hpa, routed.decision_id, current, wanted, rec.reason)
+        model.applied, model.applied_at = True, self.clock.now()
 
     def _breach(
         self,

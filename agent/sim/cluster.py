@@ -28,6 +28,7 @@ from typing import Any
 from agent.errors import PermanentError
 from forecasting.hpa import HpaController, HpaSpec, MetricObservation
 from remediation.ports import (
+    REPORT_PREFIX,
     ContainerState,
     Cordon,
     DeletePod,
@@ -663,3 +664,15 @@ class SimCluster:
         self, target: ObjectRef, reason: str, message: str, *, warning: bool = False
     ) -> None:
         self.events.append(SimEvent(self.now, str(target), reason, message, warning))
+
+    def annotate(self, target: ObjectRef, annotations: dict[str, str]) -> None:
+        foreign = sorted(key for key in annotations if not key.startswith(REPORT_PREFIX))
+        if foreign:
+            raise PermanentError(
+                f"refusing to write annotations outside {REPORT_PREFIX}: {', '.join(foreign)}",
+                reason="ForeignAnnotation",
+            )
+        workload = self.workloads.get(target)
+        if workload is None:
+            raise PermanentError(f"{target} not found", reason="NotFound")
+        workload.annotations.update(annotations)

@@ -225,6 +225,7 @@ class Simulation:
             executor=executor,
             clock=self.clock,
             submit=self.engine.submit,
+            metrics=registry,
         )
         self.canary = CanaryLoop(
             settings.canary,

@@ -1,13 +1,17 @@
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
+import typing
 from pathlib import Path
+from typing import Any
 
 import pytest
+from pydantic import BaseModel
 
 from agent.errors import ConfigError
-from agent.settings import load_settings, parse_duration
+from agent.settings import ENV_PREFIX, Settings, _apply_env, load_settings, parse_duration
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "docs" / "example-config.yaml"
 
@@ -104,6 +108,141 @@ def test_environment_overrides_and_names_its_source(tmp_path: Path) -> None:
     assert settings.leader_election.lease_duration == 30.0
     with pytest.raises(ConfigError, match=r"environment AUTONOMIC__ROUTING__AUTO: routing\.auto"):
         load_settings(path, {"AUTONOMIC__ROUTING__AUTO": "2"})
+
+
+def _documented_env_spelling(key: str) -> str:
+    """docs/configuration.md: ``_`` between words, at camelCase and acronym boundaries:
+    ``maxActionsPerHour`` -> ``MAX_ACTIONS_PER_HOUR``, ``questionTTL`` -> ``QUESTION_TTL``,
+    ``baseURL`` -> ``BASE_URL``."""
+    return re.sub(r"(?<=[a-z0-9])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])", "_", key).upper()
+
+
+def _held_model(annotation: Any) -> type[BaseModel] | None:
+    """The section a field holds, directly or as ``X | None`` (a list of models, such as
+    ``anomalyQueries``, is set as a whole value, not key by key)."""
+    for option in (annotation, *typing.get_args(annotation)):
+        if isinstance(option, type) and issubclass(option, BaseModel):
+            return option
+    return None
+
+
+def _every_key(
+    model: type[BaseModel] = Settings, path: tuple[str, ...] = ()
+) -> list[tuple[str, ...]]:
+    """The alias path of every key of every section reachable from ``Settings``."""
+    keys: list[tuple[str, ...]] = []
+    for name, info in model.model_fields.items():
+        key = (*path, info.alias or name)
+        keys.append(key)
+        if (held := _held_model(info.annotation)) is not None:
+            keys.extend(_every_key(held, key))
+    return keys
+
+
+EVERY_KEY = _every_key()
+
+
+def test_every_key_is_found_by_the_key_walk() -> None:
+    # A guard on the table below: it must reach nested sections and the acronym keys.
+    for key in [
+        ("slack", "questionTTL"),
+        ("slack", "baseURL"),
+        ("prometheus", "verifyTLS"),
+        ("safety", "maxActionsPerHour"),
+        ("leaderElection", "leaseDuration"),
+        ("prometheus", "bearerToken", "env"),
+        ("mode",),
+    ]:
+        assert key in EVERY_KEY
+    assert len(EVERY_KEY) > 60
+
+
+@pytest.mark.parametrize(
+    ("spelling", "expected"),
+    [
+        ("questionTTL", "QUESTION_TTL"),
+        ("maxActionsPerHour", "MAX_ACTIONS_PER_HOUR"),
+        ("verifyTLS", "VERIFY_TLS"),
+        ("baseURL", "BASE_URL"),
+        ("leaderElection", "LEADER_ELECTION"),
+        ("url", "URL"),
+    ],
+)
+def test_documented_env_spelling(spelling: str, expected: str) -> None:
+    assert _documented_env_spelling(spelling) == expected
+
+
+@pytest.mark.parametrize("key", EVERY_KEY, ids=".".join)
+def test_every_key_can_be_set_from_the_environment(key: tuple[str, ...]) -> None:
+    name = ENV_PREFIX + "__".join(_documented_env_spelling(k) for k in key)
+    data: dict[str, Any] = {}
+    assert _apply_env(data, {name: "value"}) == [name]
+    expected: Any = "value"
+    for part in reversed(key):
+        expected = {part: expected}
+    assert data == expected, name
+
+
+def _every_section(model: type[BaseModel] = Settings) -> set[type[BaseModel]]:
+    sections = {model}
+    for info in model.model_fields.values():
+        if (held := _held_model(info.annotation)) is not None:
+            sections |= _every_section(held)
+    return sections
+
+
+@pytest.mark.parametrize("model", sorted(_every_section(), key=lambda m: m.__name__))
+def test_no_two_keys_of_a_section_share_an_environment_name(model: type[BaseModel]) -> None:
+    squashed = [
+        (info.alias or name).replace("_", "").lower() for name, info in model.model_fields.items()
+    ]
+    assert len(squashed) == len(set(squashed)), model
+
+
+def test_acronym_keys_are_overridden_end_to_end(tmp_path: Path) -> None:
+    path = write(tmp_path, "slack:\n  questionTTL: 10m\n  baseURL: http://file.test/api/\n")
+    assert load_settings(path).slack.question_ttl == 600.0
+    settings = load_settings(
+        path,
+        {
+            "AUTONOMIC__SLACK__QUESTION_TTL": "5m",
+            "AUTONOMIC__PROMETHEUS__VERIFY_TLS": "false",
+            "AUTONOMIC__SLACK__BASE_URL": "http://env.test/api/",
+            "AUTONOMIC__SAFETY__MAX_ACTIONS_PER_HOUR": "3",
+        },
+    )
+    assert settings.slack.question_ttl == 300.0
+    assert settings.prometheus.verify_tls is False
+    assert settings.slack.base_url == "http://env.test/api/"
+    assert settings.safety.max_actions_per_hour == 3
+    # A bad value is still reported as coming from the variable, under the real key.
+    with pytest.raises(
+        ConfigError,
+        match=r"environment AUTONOMIC__SLACK__QUESTION_TTL: slack\.questionTTL: "
+        r"expected a duration",
+    ):
+        load_settings(path, {"AUTONOMIC__SLACK__QUESTION_TTL": "soon"})
+
+
+@pytest.mark.parametrize(
+    ("name", "expected"),
+    [
+        (
+            "AUTONOMIC__SLACK__QUESTION_TIMEOUT",
+            r"environment AUTONOMIC__SLACK__QUESTION_TIMEOUT: slack\.questionTimeout: unknown key",
+        ),
+        (
+            "AUTONOMIC__PROMETHEUS__VERIFY_SSL",
+            r"environment AUTONOMIC__PROMETHEUS__VERIFY_SSL: prometheus\.verifySsl: unknown key",
+        ),
+        ("AUTONOMIC__NOPE__URL", r"environment AUTONOMIC__NOPE__URL: nope: unknown key"),
+        ("AUTONOMIC__NOPE", r"environment AUTONOMIC__NOPE: nope: unknown key"),
+    ],
+)
+def test_unknown_environment_names_are_still_refused(name: str, expected: str) -> None:
+    with pytest.raises(ConfigError, match=expected) as info:
+        load_settings(None, {name: "1"})
+    assert "check the spelling; see docs/configuration.md" in str(info.value)
 
 
 def test_unreadable_file(tmp_path: Path) -> None:

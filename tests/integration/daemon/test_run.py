@@ -118,3 +118,31 @@ def test_invalid_runbook_stops_start_up_and_names_it(fake: FakeApiServer, tmp_pa
     )
     assert done.returncode == 2
     assert "broken.yaml" in done.stderr and "refusing to start" in done.stderr
+
+
+def test_global_freeze_windows_reach_the_remediation_engine(
+    fake: FakeApiServer, tmp_path: Path
+) -> None:
+    """`safety.freezeWindows` is written as a runbook's freezeWindow is (YAML dates and
+    all) and becomes the engine's global freeze: no runbook acts inside it."""
+    from agent.daemon import build_daemon
+    from agent.settings import load_settings
+    from remediation.windows import contains
+
+    cfg = config(
+        tmp_path,
+        free_port(),
+        safety=(
+            "{freezeWindows: [{name: year-end freeze, timezone: Europe/Paris,"
+            " dates: [{start: 2026-12-20, end: 2027-01-04}]}]}"
+        ),
+    )
+    settings = load_settings(cfg, {})
+    daemon, _ = build_daemon(settings, {}, kube_host=fake.url)
+    try:
+        (window,) = daemon.engine.limits.freeze_windows
+        assert window.name == "year-end freeze"
+        christmas = 1_798_200_000.0  # 2026-12-25 12:00 UTC
+        assert contains(window, christmas) and not contains(window, christmas + 30 * 86400)
+    finally:
+        daemon.ledger.close()

@@ -299,3 +299,23 @@ def test_post_event_records_reason_and_component(
     fake.forbid("create", "events")
     cluster.post_event(WEB, "X", "y")  # best effort: logged, counted, not raised
     assert cluster.events_failed == 1
+
+
+def test_annotate_writes_only_autonomic_keys(
+    fake: FakeApiServer, cluster: KubernetesCluster, shop: Any
+) -> None:
+    """A recommendation is published as annotations by merge patch, next to what was
+    there; a key outside autonomic.dev/ is refused before any request is made."""
+    fake.store.modify(
+        "Deployment",
+        "shop",
+        "web",
+        lambda d: d["metadata"].setdefault("annotations", {}).update(owner="team-a"),
+    )
+    cluster.annotate(WEB, {"autonomic.dev/recommended-replicas": "7"})
+    annotations = stored(fake, "Deployment", "web")["metadata"]["annotations"]
+    assert annotations["autonomic.dev/recommended-replicas"] == "7"
+    assert annotations["owner"] == "team-a"
+    with pytest.raises(PermanentError, match=r"outside autonomic\.dev/"):
+        cluster.annotate(WEB, {"owner": "autonomic"})
+    assert stored(fake, "Deployment", "web")["metadata"]["annotations"]["owner"] == "team-a"

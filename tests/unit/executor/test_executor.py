@@ -78,6 +78,21 @@ def test_not_leader_writes_nothing(ledger: Ledger) -> None:
     assert outcome.status == "not_leader" and sim.writes == [] and ledger.intents() == []
 
 
+def test_a_report_is_an_annotation_not_an_action(ledger: Ledger) -> None:
+    """Publishing a recommendation writes annotations on the leader only, records no
+    intent, and a refused key is logged and counted, never raised."""
+    sim = cluster()
+    leader = Executor(ledger, sim, FakeClock(1000), owner="a")
+    assert leader.report(WEB, {"autonomic.dev/recommended-replicas": "5"})
+    assert sim.workloads[WEB].annotations["autonomic.dev/recommended-replicas"] == "5"
+    assert ledger.intents() == [] and sim.writes == []
+    standby = Executor(ledger, sim, FakeClock(1000), owner="b", is_leader=lambda: False)
+    assert not standby.report(WEB, {"autonomic.dev/recommended-replicas": "9"})
+    assert sim.workloads[WEB].annotations["autonomic.dev/recommended-replicas"] == "5"
+    assert not leader.report(WEB, {"app.kubernetes.io/name": "x"})
+    assert "app.kubernetes.io/name" not in sim.workloads[WEB].annotations
+
+
 def test_dry_run_records_but_changes_nothing(ledger: Ledger) -> None:
     sim = cluster()
     executor = Executor(ledger, sim, FakeClock(1000), owner="a")

@@ -3,6 +3,8 @@ listing fixed workloads, a decision service that asks about everything."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from types import SimpleNamespace
 from typing import Any, cast
 
 import numpy as np
@@ -11,10 +13,11 @@ from agent.adapters.prometheus import MetricSeries
 from agent.clock import FakeClock
 from agent.decisions import Proposal, Routed
 from agent.loops.scaling import HISTORY, STEP, ScalingLoop
+from agent.observability import Metrics
 from agent.routing import Thresholds
 from agent.settings import ScalingSettings
 from forecasting.series import Series
-from remediation.ports import ObjectRef, WorkloadState
+from remediation.ports import HpaState, ObjectRef, WorkloadState
 
 END = 1_795_310_280.0
 
@@ -46,23 +49,78 @@ class WeekReader:
 class FakeCluster:
     def __init__(self, workloads: list[WorkloadState]) -> None:
         self.workloads = workloads
+        self.hpas: dict[ObjectRef, HpaState] = {}
 
     def list_workloads(self) -> list[WorkloadState]:
         return self.workloads
 
-    def get_hpa_for(self, ref: ObjectRef) -> None:
-        return None
+    def get_hpa_for(self, ref: ObjectRef) -> HpaState | None:
+        return self.hpas.get(ref)
+
+
+class QuestionLedger:
+    """The decisions the loop asked about, with a status a test can change (the answer)."""
+
+    def __init__(self) -> None:
+        self.records: dict[str, SimpleNamespace] = {}
+        self.transitions: list[tuple[str, str]] = []
+        self.guards: dict[str, tuple[dict[str, Any], int]] = {}
+
+    def guard(self, key: str) -> tuple[dict[str, Any], int]:
+        return self.guards.get(key, ({}, 0))
+
+    def put_guard(self, key: str, value: dict[str, Any], expected: int, now: float) -> bool:
+        if self.guard(key)[1] != expected:
+            return False
+        self.guards[key] = (dict(value), expected + 1)
+        return True
+
+    def get_decision(self, decision_id: str) -> SimpleNamespace | None:
+        return self.records.get(decision_id)
+
+    def transition(self, decision_id: str, expected: list[str], status: str, now: float) -> bool:
+        record = self.records[decision_id]
+        if record.status not in expected:
+            return False
+        record.status = status
+        self.transitions.append((decision_id, status))
+        return True
 
 
 class AskEverything:
-    """Routes every proposal to a person (so nothing is written) and counts them."""
+    """Routes every proposal to ``route`` (a person, by default: nothing is written) and
+    keeps them, with their status, in a ``QuestionLedger``."""
 
-    def __init__(self) -> None:
+    def __init__(self, route: str = "ask") -> None:
+        self.route = route
         self.proposals: list[Proposal] = []
+        self.ledger = QuestionLedger()
 
     def decide(self, p: Proposal) -> Routed:
         self.proposals.append(p)
-        return Routed("d-1", "ask", 0.5, Thresholds(auto=0.8, ask=0.5), "", "")
+        decision_id = f"d-{len(self.proposals)}"
+        route = "shadow" if p.shadow and self.route != "observe" else self.route
+        status = {"ask": "asked", "auto": "approved"}.get(route, route)
+        self.ledger.records[decision_id] = SimpleNamespace(
+            id=decision_id, status=status, proposal=dict(p.proposal), reason_code=p.reason_code
+        )
+        return Routed(decision_id, route, 0.5, Thresholds(auto=0.8, ask=0.5), "", "")  # type: ignore[arg-type]
+
+
+class RecordingExecutor:
+    """Records the writes and the published annotations the loop asks for."""
+
+    def __init__(self) -> None:
+        self.applied: list[Any] = []
+        self.reports: list[tuple[ObjectRef, dict[str, str]]] = []
+
+    def apply(self, key: str, step: int, operation: Any, **kwargs: Any) -> Any:
+        self.applied.append(operation)
+        return SimpleNamespace(status="applied")
+
+    def report(self, target: ObjectRef, annotations: dict[str, str]) -> bool:
+        self.reports.append((target, dict(annotations)))
+        return True
 
 
 def workload(name: str, **annotations: str) -> WorkloadState:
@@ -78,14 +136,23 @@ def workload(name: str, **annotations: str) -> WorkloadState:
 
 
 def loop_over(
-    reader: WeekReader, clock: FakeClock, workloads: list[WorkloadState], **settings: str
+    reader: WeekReader,
+    clock: FakeClock,
+    workloads: list[WorkloadState],
+    *,
+    route: str = "ask",
+    metrics: Metrics | None = None,
+    paused: Callable[[], str | None] = lambda: None,
+    **settings: Any,
 ) -> ScalingLoop:
     return ScalingLoop(
         ScalingSettings(**settings),
         reader=reader,
         cluster=cast(Any, FakeCluster(workloads)),
-        decisions=cast(Any, AskEverything()),
-        executor=cast(Any, None),
+        decisions=cast(Any, AskEverything(route)),
+        executor=cast(Any, RecordingExecutor()),
         clock=clock,
         submit=lambda signals: None,
+        metrics=metrics,
+        paused=paused,
     )

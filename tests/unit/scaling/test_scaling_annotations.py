@@ -3,6 +3,7 @@ keeps old traffic out of the fit; a floor's floor."""
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from datetime import UTC, datetime
 from typing import Any, cast
@@ -15,11 +16,15 @@ from agent.loops.scaling import (
     HISTORY_SINCE,
     MIN_REPLICAS,
     RECENT,
+    RECOMMENDATION,
+    RECOMMENDED,
     STARTUP,
     STEP,
     WorkloadKnobs,
     read_knobs,
 )
+from agent.observability import Metrics
+from remediation.ports import HpaState, ObjectRef
 from tests.unit.scaling.fakes import WeekReader, loop_over, week_and_a_day, workload
 
 BASE = {CAPACITY: "20"}
@@ -138,3 +143,165 @@ def test_min_replicas_is_the_floors_floor() -> None:
     proposals = cast(Any, loop.decisions).proposals
     assert len(proposals) == 1
     assert proposals[0].proposal["from"] == 3 and proposals[0].proposal["to"] == 7
+
+
+# ------------------------------------------------ asking, acting, publishing
+
+
+def steady(seed: int) -> tuple[Any, Any]:
+    """A week of load whose last hour is a steady 50 (one pod's worth at 1,000 a pod)."""
+    t, values = week_and_a_day(seed)
+    values[-90:] = 50.0
+    return t, values
+
+
+def floor_of_seven(**extra: str) -> Any:
+    return workload("web", **{CAPACITY: "1000", MIN_REPLICAS: "7", **extra})
+
+
+def run(loop: Any, clock: FakeClock, cycles: int) -> None:
+    for _ in range(cycles):
+        loop.cycle()
+        clock.advance(STEP)
+
+
+def test_one_question_per_change_not_one_a_minute() -> None:
+    t, values = steady(10)
+    clock = FakeClock(float(t[-80]))
+    loop = loop_over(WeekReader(t, values), clock, [floor_of_seven()])
+    run(loop, clock, 10)
+    decisions = cast(Any, loop.decisions)
+    assert len(decisions.proposals) == 1  # asked once; the question stays open
+    assert cast(Any, loop.executor).applied == []
+
+
+def test_an_approved_question_is_carried_out_once() -> None:
+    t, values = steady(11)
+    clock = FakeClock(float(t[-80]))
+    web = floor_of_seven()
+    loop = loop_over(WeekReader(t, values), clock, [web])
+    run(loop, clock, 2)
+    decisions = cast(Any, loop.decisions)
+    decisions.ledger.records["d-1"].status = "approved"  # the on-call said yes
+    run(loop, clock, 1)  # carried out; the watch shows it a cycle later
+    cast(Any, loop.cluster).workloads = [dataclasses.replace(web, replicas=7)]
+    run(loop, clock, 5)
+    (operation,) = cast(Any, loop.executor).applied
+    assert (operation.op, operation.target, operation.replicas) == ("scale", web.ref, 7)
+    assert decisions.ledger.transitions == [("d-1", "done")]
+    assert len(decisions.proposals) == 1
+
+
+@pytest.mark.parametrize("answer", ["rejected", "expired"])
+def test_a_no_is_respected(answer: str) -> None:
+    t, values = steady(12)
+    clock = FakeClock(float(t[-85]))
+    loop = loop_over(WeekReader(t, values), clock, [floor_of_seven()])
+    run(loop, clock, 2)
+    decisions = cast(Any, loop.decisions)
+    decisions.ledger.records["d-1"].status = answer
+    run(loop, clock, 80)  # beyond the quiet hour: the same floor is still not asked again
+    assert len(decisions.proposals) == 1
+    assert cast(Any, loop.executor).applied == []
+
+
+def test_forecast_only_publishes_and_never_writes() -> None:
+    t, values = steady(13)
+    clock = FakeClock(float(t[-80]))
+    web = floor_of_seven(**{"autonomic.dev/predictive": "forecast-only"})
+    metrics = Metrics()
+    loop = loop_over(WeekReader(t, values), clock, [web], route="auto", metrics=metrics)
+    run(loop, clock, 10)
+    decisions, executor = cast(Any, loop.decisions), cast(Any, loop.executor)
+    (proposal,) = decisions.proposals
+    assert proposal.shadow and proposal.proposal["to"] == 7
+    assert executor.applied == []
+    ((target, annotations),) = executor.reports
+    assert target == web.ref and annotations[RECOMMENDED] == "7"
+    assert "decision d-1 (shadow)" in annotations[RECOMMENDATION]
+    labels = {"workload": str(web.ref)}
+    assert (
+        metrics.registry.get_sample_value("autonomic_scaling_recommended_replicas", labels) == 7.0
+    )
+
+
+def test_observe_mode_records_once_and_writes_nothing() -> None:
+    t, values = steady(14)
+    clock = FakeClock(float(t[-80]))
+    loop = loop_over(WeekReader(t, values), clock, [floor_of_seven()], route="observe")
+    run(loop, clock, 10)
+    assert len(cast(Any, loop.decisions).proposals) == 1
+    assert cast(Any, loop.executor).reports == [] and cast(Any, loop.executor).applied == []
+
+
+def test_gauges_follow_the_workloads_and_leave_with_them() -> None:
+    t, values = steady(15)
+    clock = FakeClock(float(t[-80]))
+    metrics = Metrics()
+    web = floor_of_seven()
+    loop = loop_over(WeekReader(t, values), clock, [web], metrics=metrics)
+    run(loop, clock, 1)
+    labels = {"workload": str(web.ref)}
+    assert metrics.registry.get_sample_value("autonomic_scaling_predictive", labels) in (0, 1)
+    assert metrics.registry.get_sample_value("autonomic_scaling_recommended_replicas", labels)
+    cast(Any, loop.cluster).workloads = []  # opted out
+    run(loop, clock, 1)
+    assert (
+        metrics.registry.get_sample_value("autonomic_scaling_recommended_replicas", labels) is None
+    )
+
+
+def test_a_pause_stops_decisions_and_writes_but_not_the_forecast() -> None:
+    t, values = steady(16)
+    clock = FakeClock(float(t[-80]))
+    metrics = Metrics()
+    web = floor_of_seven()
+    loop = loop_over(
+        WeekReader(t, values),
+        clock,
+        [web],
+        route="auto",
+        metrics=metrics,
+        paused=lambda: "safety.paused is set in the configuration",
+    )
+    run(loop, clock, 5)
+    assert cast(Any, loop.decisions).proposals == []
+    assert cast(Any, loop.executor).applied == [] and cast(Any, loop.executor).reports == []
+    assert "paused" in loop.status.held[str(web.ref)]
+    labels = {"workload": str(web.ref)}
+    assert metrics.registry.get_sample_value("autonomic_scaling_recommended_replicas", labels) == 7
+
+
+def test_an_unknown_predictive_value_is_named() -> None:
+    t, values = steady(17)
+    clock = FakeClock(float(t[-80]))
+    web = floor_of_seven(**{"autonomic.dev/predictive": "yes"})
+    loop = loop_over(WeekReader(t, values), clock, [web])
+    run(loop, clock, 1)
+    assert "'yes' is not 'true', 'forecast-only' or 'false'" in loop.status.held[str(web.ref)]
+    assert cast(Any, loop.decisions).proposals == []
+
+
+@pytest.mark.parametrize(("quantile", "level"), [(0.9, 80), (0.95, 90), (0.975, 95), (0.8, 60)])
+def test_the_quantile_picks_the_interval_that_sizes_the_floor(quantile: float, level: int) -> None:
+    t, values = steady(18)
+    loop = loop_over(WeekReader(t, values), FakeClock(float(t[-80])), [], quantile=quantile)
+    assert loop.level == level and level in loop.levels and 95 in loop.levels
+
+
+def test_the_owners_minimum_survives_a_restart() -> None:
+    """The first loop finds the HPA at 2 and keeps that in the ledger; after a restart
+    the HPA shows 7 (a floor Autonomic raised), and the floor may still return to 2."""
+    t, values = steady(19)
+    clock = FakeClock(float(t[-80]))
+    web = workload("web", **{CAPACITY: "1000"})
+    hpa_ref = ObjectRef("HorizontalPodAutoscaler", "shop", "web")
+    first = loop_over(WeekReader(t, values), clock, [web])
+    cast(Any, first.cluster).hpas[web.ref] = HpaState(hpa_ref, web.ref, 2, 20, 3, 3)
+    run(first, clock, 1)
+    assert first.models[web.ref].hpa_min_configured == 2
+    restarted = loop_over(WeekReader(t, values), clock, [web])
+    cast(Any, restarted).decisions.ledger = cast(Any, first).decisions.ledger  # same ledger
+    cast(Any, restarted.cluster).hpas[web.ref] = HpaState(hpa_ref, web.ref, 7, 20, 7, 7)
+    run(restarted, clock, 1)
+    assert restarted.models[web.ref].hpa_min_configured == 2

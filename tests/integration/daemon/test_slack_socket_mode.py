@@ -1,0 +1,300 @@
+"""The daemon with ``slack.receive: socket``: Socket Mode on the leader, and only there.
+
+``build_daemon`` and ``Runtime`` as ``autonomic run`` uses them, in this process: leader
+election on a real Lease against the fake Kubernetes API server, slack-sdk's builtin
+``SocketModeClient`` against the Web API and websocket stand-ins in ``tests/fakeslack``.
+Leadership is taken away by rewriting the Lease, as another replica would.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from agent.daemon import Daemon, build_daemon
+from agent.runtime import Runtime
+from agent.settings import Settings, load_settings
+from tests.fakekube import FakeApiServer, start_fake_apiserver
+from tests.fakeslack import (
+    FakeSlack,
+    SocketModeServer,
+    block_actions_payload,
+    post,
+    signed_interaction,
+    start_fake_slack,
+)
+from tests.harness.servers import free_port
+from tests.integration.slack.conftest import APP_TOKEN, CHANNEL, SECRET, TOKEN, make_decision
+
+ME, OTHER = "autonomic-0", "autonomic-1"
+ENVIRON = {"POD_NAME": ME, "SLACK_BOT": TOKEN, "SLACK_APP": APP_TOKEN, "SLACK_SIGNING": SECRET}
+LEASE = ("Lease", "autonomic", "autonomic-leader")
+PROXY_VARIABLES = ("HTTPS_PROXY", "https_proxy", "HTTP_PROXY", "http_proxy")
+JOB = "slack-socket-mode"
+
+
+@pytest.fixture
+def kube() -> Iterator[FakeApiServer]:
+    server = start_fake_apiserver()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def slack(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeSlack]:
+    for name in PROXY_VARIABLES:  # slack-sdk would route through a proxy from the env
+        monkeypatch.delenv(name, raising=False)
+    fake = start_fake_slack(token=TOKEN, app_token=APP_TOKEN)
+    fake.attach_socket_mode()
+    yield fake
+    fake.stop()
+
+
+def sockets_of(slack: FakeSlack) -> SocketModeServer:
+    assert slack.socket_mode is not None
+    return slack.socket_mode
+
+
+def settings_for(tmp_path: Path, slack: FakeSlack, receive: str = "socket") -> Settings:
+    path = tmp_path / "autonomic.yaml"
+    path.write_text(
+        f"""
+mode: propose
+prometheus: {{url: "http://127.0.0.1:{free_port()}", timeout: 1s}}
+ledger: {{url: "sqlite:///{tmp_path / "ledger.sqlite"}"}}
+leaderElection: {{namespace: autonomic, leaseDuration: 3s, renewDeadline: 2s, retryPeriod: 0.5s}}
+server: {{host: 127.0.0.1, port: {free_port()}}}
+runbooks: []
+slack:
+  enabled: true
+  botToken: {{env: SLACK_BOT}}
+  appToken: {{env: SLACK_APP}}
+  signingSecret: {{env: SLACK_SIGNING}}
+  channel: {CHANNEL}
+  approvers: [U0ALICE]
+  receive: {receive}
+  baseURL: "{slack.url}/api/"
+"""
+    )
+    return load_settings(path, ENVIRON)
+
+
+@contextmanager
+def running(settings: Settings, kube: FakeApiServer) -> Iterator[tuple[Daemon, Runtime]]:
+    daemon, runtime = build_daemon(settings, ENVIRON, kube_host=kube.url)
+    runtime.start()
+    try:
+        yield daemon, runtime
+    finally:
+        runtime.stop()
+
+
+def micro_time() -> str:
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def held_by(identity: str) -> Any:
+    """A change to the Lease: ``identity`` holds it (a fresh renewal, for a minute)."""
+
+    def change(lease: dict[str, Any]) -> None:
+        lease["spec"].update(
+            holderIdentity=identity, leaseDurationSeconds=60, renewTime=micro_time()
+        )
+
+    return change
+
+
+def holder(kube: FakeApiServer) -> str:
+    (lease,) = kube.store.objects("Lease", "autonomic")
+    return str(lease["spec"].get("holderIdentity") or "")
+
+
+def checks(runtime: Runtime) -> float:
+    """How many times the Socket Mode check has run."""
+    value = runtime.metrics.registry.get_sample_value(
+        "autonomic_loop_duration_seconds_count", {"loop": JOB}
+    )
+    return value or 0.0
+
+
+def wait_until(predicate: Any, timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout:g} s waiting for {what}")
+        time.sleep(0.05)
+
+
+def test_the_leader_listens_and_an_answer_over_the_socket_is_recorded_once(
+    kube: FakeApiServer, slack: FakeSlack, tmp_path: Path
+) -> None:
+    sockets = sockets_of(slack)
+    with running(settings_for(tmp_path, slack), kube) as (daemon, runtime):
+        assert JOB in [job.name for job in runtime.jobs]
+        conn = sockets.wait_for_connection(timeout=15.0)
+        assert runtime.gate.is_leader() and holder(kube) == ME
+        [opened] = slack.calls_to("apps.connections.open")
+        assert opened.authorized  # with the app-level token
+
+        # A question the daemon asked, answered with a click delivered over the socket.
+        now = time.time()
+        approvals = daemon.decisions.approvals
+        decision_id = daemon.ledger.record_decision(make_decision(), now)
+        asked = approvals.ask(decision_id, now)
+        assert asked.posted
+        payload = block_actions_payload(
+            asked.question_id, "approve", user_id="U0ALICE", channel_id=CHANNEL, action_ts=now
+        )
+        envelope_id = sockets.push_interactive(payload)
+        assert sockets.wait_for_ack(envelope_id) == {"envelope_id": envelope_id}
+        # Slack redelivers it (as after a lost acknowledgement): acknowledged again, no
+        # second answer.
+        sockets.push_interactive(payload, envelope_id=envelope_id, retry_attempt=1)
+        sockets.wait_for(lambda: len(sockets.acks_for(envelope_id)) == 2, 5.0, "the 2nd ack")
+        assert approvals.dispatcher.drain(10.0)
+
+        question = daemon.ledger.question(asked.question_id)
+        assert question is not None and question.status == "approved"
+        answers = [
+            (f["outcome"], f["actor"])
+            for f in daemon.ledger.feedback_for(decision_id)
+            if f["kind"] == "answer"
+        ]
+        assert answers == [("approved", "U0ALICE")]
+        record = daemon.ledger.get_decision(decision_id)
+        assert record is not None and record.status != "asked"  # the decision layer saw it
+        assert len(slack.calls_to("chat.update")) == 1  # the message rewritten once
+        assert [c for c, _ in sockets.acks_for(envelope_id)] == [conn.id, conn.id]
+
+        # Shutdown hangs up before the lease is released, and still completes.
+        open_at_release: list[bool] = []
+        release = runtime.gate.stop
+
+        def observed_release() -> None:
+            open_at_release.append(conn.open)
+            release()
+
+        runtime.gate.stop = observed_release  # type: ignore[method-assign]
+        started = time.monotonic()
+        runtime.stop()
+        took = time.monotonic() - started
+    assert open_at_release == [False]
+    assert runtime.stopped.is_set() and took < 15.0
+    assert sockets.open_connections() == [] and len(sockets.connections) == 1
+    assert holder(kube) == ""  # released
+
+
+def test_a_standby_does_not_connect_until_it_takes_the_lease(
+    kube: FakeApiServer, slack: FakeSlack, tmp_path: Path
+) -> None:
+    sockets = sockets_of(slack)
+    kube.store.put(
+        {
+            "apiVersion": "coordination.k8s.io/v1",
+            "kind": "Lease",
+            "metadata": {"name": "autonomic-leader", "namespace": "autonomic"},
+            "spec": {
+                "holderIdentity": OTHER,
+                "leaseDurationSeconds": 60,
+                "acquireTime": micro_time(),
+                "renewTime": micro_time(),
+                "leaseTransitions": 0,
+            },
+        }
+    )
+    with running(settings_for(tmp_path, slack), kube) as (_daemon, runtime):
+        wait_until(lambda: checks(runtime) >= 4, 15.0, "four Socket Mode checks")
+        assert not runtime.gate.is_leader() and holder(kube) == OTHER
+        assert slack.calls_to("apps.connections.open") == []
+        assert sockets.connections == []
+
+        # The other replica goes away and releases the lease: this one takes it, and
+        # connects.
+        kube.store.modify(*LEASE, lambda lease: lease["spec"].update(holderIdentity=""))
+        conn = sockets.wait_for_connection(timeout=15.0)
+        assert conn.open and runtime.gate.is_leader() and holder(kube) == ME
+        assert len(slack.calls_to("apps.connections.open")) == 1
+
+
+def test_losing_the_lease_disconnects_and_nothing_reconnects(
+    kube: FakeApiServer, slack: FakeSlack, tmp_path: Path
+) -> None:
+    sockets = sockets_of(slack)
+    with running(settings_for(tmp_path, slack), kube) as (_daemon, runtime):
+        conn = sockets.wait_for_connection(timeout=15.0)
+        assert runtime.gate.is_leader()
+
+        kube.store.modify(*LEASE, held_by(OTHER))  # another replica took the lease
+        # The elector notices on its next renewal (0.5 s), the check on its next run
+        # (0.5 s); closing the client takes up to 3 s inside slack-sdk.
+        assert conn.wait_closed(10.0)
+        assert conn.closed_by in ("client-eof", "client-reset")  # this replica hung up
+        assert not runtime.gate.is_leader()
+        ran = checks(runtime)
+        wait_until(lambda: checks(runtime) >= ran + 3, 10.0, "three more checks")
+        assert sockets.open_connections() == [] and len(sockets.connections) == 1
+        assert len(slack.calls_to("apps.connections.open")) == 1
+
+
+def test_a_failed_connection_does_not_stop_the_daemon_and_is_retried(
+    kube: FakeApiServer,
+    slack: FakeSlack,
+    tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # ``configure_logging`` (the CLI's) may have cut the daemon's loggers off the root.
+    monkeypatch.setattr(logging.getLogger("autonomic"), "propagate", True)
+    caplog.set_level(logging.WARNING)
+    sockets = sockets_of(slack)
+    slack.fail_next("apps.connections.open", 500, times=2)
+    daemon, runtime = build_daemon(settings_for(tmp_path, slack), ENVIRON, kube_host=kube.url)
+    assert daemon.socket_mode is not None
+    daemon.socket_mode.retry_min = 0.5  # 0.5 s, then 1 s (5 s, 10 s... by default)
+    runtime.start()
+    try:
+        conn = sockets.wait_for_connection(timeout=20.0)
+        assert conn.open and not runtime.stopping.is_set()
+        assert len(slack.calls_to("apps.connections.open")) == 3
+    finally:
+        runtime.stop()
+    failures = [
+        r.getMessage()
+        for r in caplog.records
+        if r.name == "autonomic.daemon" and "could not connect" in r.getMessage()
+    ]
+    assert len(failures) == 2
+    assert failures[0].startswith("Slack Socket Mode: could not connect (attempt 1): ")
+    assert "(HTTP 500)" in failures[0] and failures[0].endswith("retrying in 0.5 s")
+    assert failures[1].startswith("Slack Socket Mode: could not connect (attempt 2): ")
+    assert failures[1].endswith("retrying in 1 s")
+
+
+def test_with_receive_http_nothing_dials_out_and_the_http_endpoint_answers(
+    kube: FakeApiServer, slack: FakeSlack, tmp_path: Path
+) -> None:
+    settings = settings_for(tmp_path, slack, receive="http")
+    with running(settings, kube) as (daemon, runtime):
+        assert daemon.socket_mode is None
+        assert JOB not in [job.name for job in runtime.jobs]
+        now = time.time()
+        decision_id = daemon.ledger.record_decision(make_decision(), now)
+        asked = daemon.decisions.approvals.ask(decision_id, now)
+        payload = block_actions_payload(
+            asked.question_id, "reject", user_id="U0ALICE", channel_id=CHANNEL, action_ts=now
+        )
+        body, headers = signed_interaction(payload, SECRET, int(now))
+        url = f"http://127.0.0.1:{settings.server.port}/slack/interactions"
+        assert post(url, body, headers)[0] == 200
+        question = daemon.ledger.question(asked.question_id)
+        assert question is not None and question.status == "rejected"
+        time.sleep(1.5)  # the jobs have run
+        assert slack.calls_to("apps.connections.open") == []
+        assert sockets_of(slack).connections == []
