@@ -315,7 +315,9 @@ def build_daemon(
         )
     else:
         gate = AlwaysLeader()
-    approvals, receiver = build_approvals(settings.slack, environ, ledger, clock=clock.now)
+    approvals, receiver = build_approvals(
+        settings.slack, environ, ledger, clock=clock.now, cluster=settings.cluster.name
+    )
     decisions = DecisionService(
         ledger, clock, settings.routing, mode=settings.mode, approvals=approvals, metrics=metrics
     )

@@ -368,7 +368,14 @@ class SlackChannel:
 
     name = "slack"
 
-    def __init__(self, api: SlackApi, channel: str, *, oncall_group: str | None = None) -> None:
+    def __init__(
+        self,
+        api: SlackApi,
+        channel: str,
+        *,
+        oncall_group: str | None = None,
+        cluster: str | None = None,
+    ) -> None:
         if oncall_group is not None and not _GROUP.match(oncall_group):
             raise ConfigError(
                 f"slack.oncallGroup: expected a user group id (S…), got {oncall_group!r}"
@@ -376,12 +383,13 @@ class SlackChannel:
         self.api = api
         self.channel = channel
         self.oncall_group = oncall_group
+        self.cluster = cluster
 
     def ask(self, decision: DecisionRecord, question: Question) -> str:
         sent = self.api.post_message(
             self.channel,
             question_text(decision),
-            blocks=question_blocks(decision, question),
+            blocks=question_blocks(decision, question, cluster=self.cluster),
             unfurl_links=False,
         )
         return f"{SLACK_REF}{sent['channel']}:{sent['ts']}"
@@ -392,7 +400,7 @@ class SlackChannel:
             channel,
             ts,
             f"{question_text(decision)} — {question.status}",
-            blocks=question_blocks(decision, question, note),
+            blocks=question_blocks(decision, question, note, cluster=self.cluster),
         )
 
     def thread(self, question: Question, text: str) -> None:
@@ -403,7 +411,7 @@ class SlackChannel:
         sent = self.api.post_message(
             self.channel,
             escalation_text(decision, why, self.oncall_group),
-            blocks=escalation_blocks(decision, why, self.oncall_group),
+            blocks=escalation_blocks(decision, why, self.oncall_group, cluster=self.cluster),
             unfurl_links=False,
         )
         return f"{SLACK_REF}{sent['channel']}:{sent['ts']}"
@@ -685,6 +693,7 @@ def build_approvals(
     snooze: float = 3600.0,
     policy: RetryPolicy | None = None,
     sleep: Callable[[float], None] = time.sleep,
+    cluster: str | None = None,
 ) -> tuple[Approvals, SlackReceiver | None]:
     """The approvals service for these settings: Slack backed by the ledger, or the ledger.
 
@@ -700,7 +709,7 @@ def build_approvals(
     if token is None or settings.channel is None:
         raise ConfigError("slack is enabled but slack.botToken or slack.channel is not set")
     api = SlackApi.connect(token, base_url=settings.base_url, policy=policy, sleep=sleep)
-    slack = SlackChannel(api, settings.channel, oncall_group=settings.oncall_group)
+    slack = SlackChannel(api, settings.channel, oncall_group=settings.oncall_group, cluster=cluster)
     approvals = Approvals(
         ledger,
         FallbackChannel(slack, ledger_only),

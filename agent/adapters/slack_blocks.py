@@ -134,14 +134,19 @@ def question_text(decision: Any) -> str:
     )
 
 
-def _summary_blocks(decision: Any, heading: str) -> list[dict[str, Any]]:
+def _summary_blocks(
+    decision: Any, heading: str, cluster: str | None = None
+) -> list[dict[str, Any]]:
+    target = escape(decision.subject)
+    if cluster:  # several clusters may share a channel: say which one
+        target = f"{target} in cluster `{escape(cluster)}`"
     blocks: list[dict[str, Any]] = [
         {"type": "header", "text": {"type": "plain_text", "text": _cut(heading, 150)}},
         {
             "type": "section",
             "fields": [
                 _field("Proposal", escape(describe_proposal(decision.proposal))),
-                _field("Target", escape(decision.subject)),
+                _field("Target", target),
                 _field("Confidence", f"{decision.confidence:.0%}"),
                 _field("Decision type", escape(decision.decision_type)),
                 _field("Runbook / model", escape(decision.model_version)),
@@ -180,7 +185,9 @@ def _field(name: str, value: str) -> dict[str, str]:
     return {"type": "mrkdwn", "text": _cut(f"*{name}*\n{value}", _FIELD_LIMIT)}
 
 
-def question_blocks(decision: Any, question: Any, note: str | None = None) -> list[dict[str, Any]]:
+def question_blocks(
+    decision: Any, question: Any, note: str | None = None, *, cluster: str | None = None
+) -> list[dict[str, Any]]:
     """The question message, rebuilt from the ledger's records at each update.
 
     ``decision`` is a ``DecisionRecord`` and ``question`` a ``Question`` (typed loosely so
@@ -190,7 +197,7 @@ def question_blocks(decision: Any, question: Any, note: str | None = None) -> li
     """
     question_id, expires_at = question.id, question.expires_at
     buttons = question.status == "pending"
-    blocks = _summary_blocks(decision, f"Approval needed: {_title(decision)}")
+    blocks = _summary_blocks(decision, f"Approval needed: {_title(decision)}", cluster)
     blocks.append(
         {
             "type": "context",
@@ -280,14 +287,16 @@ def escalation_text(decision: Any, why: str, oncall_group: str | None) -> str:
     )
 
 
-def escalation_blocks(decision: Any, why: str, oncall_group: str | None) -> list[dict[str, Any]]:
+def escalation_blocks(
+    decision: Any, why: str, oncall_group: str | None, *, cluster: str | None = None
+) -> list[dict[str, Any]]:
     """An escalation: the on-call group is mentioned, all context is pre-filled."""
     blocks = [
         {
             "type": "section",
             "text": {"type": "mrkdwn", "text": escalation_text(decision, why, oncall_group)},
         },
-        *_summary_blocks(decision, f"Needs a human: {_title(decision)}"),
+        *_summary_blocks(decision, f"Needs a human: {_title(decision)}", cluster),
     ]
     blocks.append(
         {

@@ -568,7 +568,11 @@ class ScalingLoop:
         forecast_only: bool = False,
     ) -> None:
         ref = workload.ref
-        version = model.version
+        # The in-process refit count alone would repeat after a restart: the fit's time
+        # and the history it read name the model unambiguously.
+        fitted = datetime.fromtimestamp(model.fitted_at, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        version = f"{model.version} fitted {fitted}"
+        fit = model.fitted
         up = wanted > current
         what = "minReplicas" if has_hpa else "replicas"
         confidence = 0.9 if rec.mode == "predictive" else 0.85
@@ -591,6 +595,14 @@ class ScalingLoop:
                     "forecast_peak": rec.forecast_peak,
                     "current_need": rec.current_need,
                     "mode": rec.mode,
+                    "model": {
+                        "name": model_name,
+                        "fitted_at": model.fitted_at,
+                        "history_days": self.forecaster.settings.history_periods,
+                        "history_since": model.history_since,
+                        "seasonal_strength": fit.strength if fit is not None else None,
+                        "fallback": fit.fallback_reason if fit is not None else None,
+                    },
                 },
                 model_version=f"{model_name}/{version}",
                 prior_success=1.0,

@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 from agent.adapters.slack import MalformedInteractionError, parse_click
 from agent.adapters.slack_blocks import (
     describe_proposal,
+    escalation_blocks,
     escalation_text,
     escape,
     question_blocks,
@@ -155,3 +156,14 @@ def test_parse_click_fails_only_with_its_own_error(base: str, key: str, junk: An
         return
     if click is not None:
         assert click.question_id == QID and click.answer in {"approved", "rejected", "snoozed"}
+
+
+def test_the_cluster_is_named_when_configured() -> None:
+    """`cluster.name` tells which cluster a question or an escalation is about (channels
+    are often shared between clusters); it is escaped like any other text."""
+    named = question_blocks(_decision(), _question(), cluster="prod-<eu>")
+    assert "in cluster `prod-&lt;eu&gt;`" in " ".join(_mrkdwn(named))
+    unnamed = question_blocks(_decision(), _question())
+    assert "in cluster" not in " ".join(_mrkdwn(unnamed))
+    escalated = escalation_blocks(_decision(), "why", "S0ONCALL", cluster="staging")
+    assert "in cluster `staging`" in " ".join(_mrkdwn(escalated))
