@@ -495,6 +495,7 @@ def build_scaling_loop(rig: Rig) -> Any:
         executor=rig.executor,
         clock=rig.clock,
         submit=rig.engine.submit,
+        metrics=rig.decisions.metrics,  # as the daemon wires it: per-workload gauges
     )
 
 
