@@ -131,7 +131,7 @@ def workload(name: str, **annotations: str) -> WorkloadState:
         **annotations,
     }
     return WorkloadState(
-        ObjectRef("Deployment", "shop", name), 3, 3, 3, 3, labels, annotations, {}, ()
+        ObjectRef("Deployment", name, "shop"), 3, 3, 3, 3, labels, annotations, {}, ()
     )
 
 

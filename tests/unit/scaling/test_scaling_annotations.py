@@ -295,7 +295,7 @@ def test_the_owners_minimum_survives_a_restart() -> None:
     t, values = steady(19)
     clock = FakeClock(float(t[-80]))
     web = workload("web", **{CAPACITY: "1000"})
-    hpa_ref = ObjectRef("HorizontalPodAutoscaler", "shop", "web")
+    hpa_ref = ObjectRef("HorizontalPodAutoscaler", "web", "shop")
     first = loop_over(WeekReader(t, values), clock, [web])
     cast(Any, first.cluster).hpas[web.ref] = HpaState(hpa_ref, web.ref, 2, 20, 3, 3)
     run(first, clock, 1)
