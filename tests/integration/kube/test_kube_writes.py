@@ -316,6 +316,8 @@ def test_annotate_writes_only_autonomic_keys(
     annotations = stored(fake, "Deployment", "web")["metadata"]["annotations"]
     assert annotations["autonomic.dev/recommended-replicas"] == "7"
     assert annotations["owner"] == "team-a"
+    requests = len(fake.requests)
     with pytest.raises(PermanentError, match=r"outside autonomic\.dev/"):
         cluster.annotate(WEB, {"owner": "autonomic"})
+    assert len(fake.requests) == requests  # refused before any request was made
     assert stored(fake, "Deployment", "web")["metadata"]["annotations"]["owner"] == "team-a"

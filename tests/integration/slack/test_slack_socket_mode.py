@@ -22,7 +22,7 @@ from slack_sdk.socket_mode.response import SocketModeResponse
 from agent.adapters.slack import SlackReceiver
 from agent.errors import ConfigError, PermanentError
 from tests.fakeslack import block_actions_payload
-from tests.integration.slack.conftest import APP_TOKEN, REPLAY, Rig
+from tests.integration.slack.conftest import APP_TOKEN, REPLAY, TTL, Rig
 
 
 class RecordingClient:
@@ -97,6 +97,16 @@ def test_socket_mode_has_no_replay_window_but_expiry_still_holds(rig: Rig) -> No
     rig.clock.advance(REPLAY + 10)  # late, but inside the TTL
     rig.receiver.handle_socket_request(RecordingClient(), _envelope("late", payload))
     assert rig.question(asked.question_id).status == "approved"
+    expired = rig.approvals.ask(rig.decision(), rig.clock())
+    too_late = block_actions_payload(
+        expired.question_id, "approve", user_id="U0ALICE", action_ts=rig.clock()
+    )
+    rig.clock.advance(TTL + 1)  # past the question's TTL: the click is not an answer
+    calls = len(rig.answers.calls)
+    rig.receiver.handle_socket_request(RecordingClient(), _envelope("too-late", too_late))
+    rig.drain()
+    assert rig.question(expired.question_id).status == "pending"  # left for expiry to settle
+    assert len(rig.answers.calls) == calls
 
 
 def test_start_socket_mode_needs_an_app_token(rig: Rig) -> None:

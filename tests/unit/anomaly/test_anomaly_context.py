@@ -123,6 +123,9 @@ def test_a_version_1_state_is_read_and_the_contextual_part_starts_fresh() -> Non
     for key in [k for k in state["config"] if k.startswith("context") or k.startswith("stat")]:
         del state["config"][key]
     restored = Detector.from_state(state)
+    assert detector.context_size > 0
+    assert restored.context_size == 0  # the contextual part starts fresh
+    assert restored.state()["version"] > 1  # and is saved in the current format
     point = restored.update(200 * 60.0, 0.0)
     assert 0.0 <= point.score <= 1.0
 

@@ -127,11 +127,15 @@ def test_final_verdict_does_not_change() -> None:
     rng = np.random.default_rng(7)
     judge = CanaryJudge([LATENCY], JudgeSettings(step_seconds=60))
     first = None
+    later = []
     for iv in make_run(rng, factor=1.5, n=30):
         v = judge.update(iv)
-        if v.final and first is None:
+        if first is not None:
+            later.append(v)
+        elif v.final:
             first = v
     assert first is not None and judge.verdict == first
+    assert later and all(v == first for v in later)  # every later interval says the same
 
 
 def test_no_traffic_means_no_verdict_then_inconclusive() -> None:

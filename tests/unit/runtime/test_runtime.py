@@ -115,6 +115,8 @@ def test_server_limits_bodies_and_hides_errors() -> None:
             urllib.request.urlopen(bad, timeout=5)
         except urllib.error.HTTPError as exc:
             assert exc.code == 500 and b"secret detail" not in exc.read()
+        else:
+            raise AssertionError("/boom did not fail")
         assert _get(f"{base}/echo")[0] == 405
     finally:
         server.stop()

@@ -242,8 +242,11 @@ def test_gauges_follow_the_workloads_and_leave_with_them() -> None:
     loop = loop_over(WeekReader(t, values), clock, [web], metrics=metrics)
     run(loop, clock, 1)
     labels = {"workload": str(web.ref)}
-    assert metrics.registry.get_sample_value("autonomic_scaling_predictive", labels) in (0, 1)
-    assert metrics.registry.get_sample_value("autonomic_scaling_recommended_replicas", labels)
+    model = loop.models[web.ref]
+    assert model.previous is not None
+    predictive = 1.0 if model.previous.mode == "predictive" else 0.0
+    assert metrics.registry.get_sample_value("autonomic_scaling_predictive", labels) == predictive
+    assert metrics.registry.get_sample_value("autonomic_scaling_recommended_replicas", labels) == 7
     cast(Any, loop.cluster).workloads = []  # opted out
     run(loop, clock, 1)
     assert (
