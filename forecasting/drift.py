@@ -34,8 +34,11 @@ __all__ = [
     "ModelVersion",
     "Outcome",
     "assess_drift",
+    "assess_drift_arrays",
     "band_from_backtest",
     "challenge",
+    "challenge_on_holdout",
+    "naive_scale",
 ]
 
 
@@ -123,11 +126,30 @@ def assess_drift(
     errors below the nominal level, so a short unlucky run is not a drift. With fewer
     than ``band.min_samples`` outcomes only the age rule applies.
     """
-    n = len(outcomes)
-    actual = np.array([o.actual for o in outcomes], dtype=np.float64)
-    mean = np.array([o.mean for o in outcomes], dtype=np.float64)
-    lower = np.array([o.lower for o in outcomes], dtype=np.float64)
-    upper = np.array([o.upper for o in outcomes], dtype=np.float64)
+    return assess_drift_arrays(
+        np.array([o.actual for o in outcomes], dtype=np.float64),
+        np.array([o.mean for o in outcomes], dtype=np.float64),
+        np.array([o.lower for o in outcomes], dtype=np.float64),
+        np.array([o.upper for o in outcomes], dtype=np.float64),
+        band,
+        model_age=model_age,
+        max_age=max_age,
+    )
+
+
+def assess_drift_arrays(
+    actual: np.ndarray,
+    mean: np.ndarray,
+    lower: np.ndarray,
+    upper: np.ndarray,
+    band: DriftBand,
+    *,
+    model_age: float = 0.0,
+    max_age: float = 7 * 86400.0,
+) -> DriftVerdict:
+    """``assess_drift`` on parallel arrays (what a loop that keeps thousands of series
+    holds), without building an ``Outcome`` per point."""
+    n = int(actual.shape[0])
     usable = np.isfinite(actual) & np.isfinite(mean) & np.isfinite(lower) & np.isfinite(upper)
     actual, mean, lower, upper = actual[usable], mean[usable], lower[usable], upper[usable]
     samples = int(actual.size)
@@ -215,3 +237,47 @@ def challenge(
     return ModelVersion(
         old_name, new_name, old.mase, new.mase, len(new.origins), horizon, promoted, reason
     )
+
+
+def naive_scale(values: Sequence[float] | np.ndarray) -> float:
+    """The in-sample mean absolute one-step change: what a one-step MASE divides by."""
+    x = np.asarray(values, dtype=np.float64)
+    steps = np.abs(np.diff(x))
+    steps = steps[np.isfinite(steps)]
+    return float(np.mean(steps)) if steps.size else math.nan
+
+
+def challenge_on_holdout(
+    actual: np.ndarray,
+    champion: np.ndarray,
+    challenger: np.ndarray,
+    scale: float,
+    *,
+    champion_name: str,
+    challenger_name: str,
+    margin: float = 0.97,
+    min_points: int = 10,
+) -> ModelVersion:
+    """``challenge`` for forecasts already made: both models' one-step forecasts of the
+    same held-out values (neither saw them), compared by MASE with the same rule."""
+    if not (math.isfinite(scale) and scale > 0):
+        scale = 1.0
+
+    def mase(forecast: np.ndarray) -> tuple[float, int]:
+        ok = np.isfinite(actual) & np.isfinite(forecast)
+        if int(ok.sum()) < min_points:
+            return math.nan, int(ok.sum())
+        return float(np.mean(np.abs(actual[ok] - forecast[ok])) / scale), int(ok.sum())
+
+    old, _ = mase(champion)
+    new, points = mase(challenger)
+    if not math.isfinite(new):
+        promoted, reason = False, f"the challenger forecast only {points} held-out values"
+    elif not math.isfinite(old):
+        promoted, reason = True, "the champion has no usable forecast of the held-out values"
+    elif new < margin * old:
+        promoted, reason = True, f"challenger MASE {new:.3g} beats {old:.3g}"
+    else:
+        promoted = False
+        reason = f"challenger MASE {new:.3g} does not beat {old:.3g} by {1 - margin:.0%}"
+    return ModelVersion(champion_name, challenger_name, old, new, 1, 1, promoted, reason)

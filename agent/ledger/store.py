@@ -831,8 +831,9 @@ class Ledger:
         """Delete settled history older than ``before``; open work is never pruned.
 
         Decisions in a terminal status go with their feedback and questions; intents
-        and executions only once finished; the action log by age. Threshold history and model
-        versions are kept (a few rows per decision type or series).
+        and executions only once finished; the action log and retired or rejected model
+        versions by age (a series' live model stays). Threshold history is kept (a few rows
+        per decision type).
         """
         d, f, q = tables["decisions"], tables["feedback"], tables["questions"]
         counts: dict[str, int] = {}
@@ -861,6 +862,10 @@ class Ledger:
             ).rowcount
             a = tables["action_log"]
             counts["action_log"] = conn.execute(a.delete().where(a.c.at < before)).rowcount
+            m = tables["model_versions"]
+            counts["model_versions"] = conn.execute(
+                m.delete().where(m.c.created_at < before, m.c.status != "live")
+            ).rowcount
         return counts
 
     # ------------------------------------------------------------- plumbing

@@ -10,7 +10,11 @@ For each workload labelled for Autonomic and annotated ``autonomic.dev/predictiv
    numbers, and the status says why;
 2. refit the seasonal-profile forecaster on those days, and between refits re-anchor its
    level on the newest points every cycle (microseconds, so thousands of workloads fit
-   in a cycle). Prometheus keeps the history: between refits a workload holds only its
+   in a cycle). The live model is watched (its one-step forecasts against what arrived,
+   against the band it earned) and a drift brings its refit forward; a refit is a
+   contest on the last hour, which neither model saw, and the challenger goes live only
+   if it forecasts that hour better (``forecasting.drift``); every evaluation is a model
+   version in the ledger. Prometheus keeps the history: between refits a workload holds only its
    last ``RECENT`` points and its compacted model (~12 KB, mostly the profile), not also
    the 40 KB week: 40 MB less at a thousand workloads;
 3. size the floor with ``forecasting.scaling.recommend``: an upper quantile of the
@@ -44,6 +48,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import math
+import zlib
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -58,6 +63,14 @@ from agent.metrics_port import MetricsReader
 from agent.observability import Metrics
 from agent.routing import Thresholds
 from agent.settings import ScalingSettings as LoopSettings
+from forecasting.drift import (
+    DriftBand,
+    DriftVerdict,
+    ModelVersion,
+    assess_drift_arrays,
+    challenge_on_holdout,
+    naive_scale,
+)
 from forecasting.profile import FittedProfile, ProfileSettings, SeasonalProfile
 from forecasting.scaling import (
     ScalingRecommendation,
@@ -96,6 +109,10 @@ SCALE_IN_PATIENCE = 5  # cycles
 BREACH_MINUTES = 3  # consecutive cycles above the forecast's upper bound
 RECENT = 30  # points the level is re-anchored on between refits, and all that is kept
 REFIT_SPREAD = 0.5  # refits that fall due together are spread over this share of refitEvery
+HOLDOUT = 60  # points a refit's challenger is judged on against the live model (an hour)
+OUTCOMES = 180  # one-step outcomes kept per workload for the drift check (three hours)
+DRIFT_EVERY = 10  # cycles between two drift checks of one workload (staggered)
+SCALE_POINTS = 1440  # the errors' scale: the mean one-step change over the last day
 _FLOAT32_MAX = float(np.finfo(np.float32).max)
 
 
@@ -215,13 +232,46 @@ def _instant(text: str) -> float | None:
     return parsed.timestamp()
 
 
+class OutcomeRing:
+    """The live model's recent one-step forecasts and the values that then arrived:
+    four float32 columns of ``size`` rows (about 3 KB), oldest overwritten, allocated
+    at the first outcome."""
+
+    def __init__(self, size: int = OUTCOMES) -> None:
+        self.size = size
+        self.columns: np.ndarray | None = None
+        self.count = 0
+
+    def add(self, actual: float, mean: float, lower: float, upper: float) -> None:
+        if self.columns is None:
+            self.columns = np.full((4, self.size), np.nan, dtype=np.float32)
+        self.columns[:, self.count % self.size] = (actual, mean, lower, upper)
+        self.count += 1
+
+    def clear(self) -> None:
+        self.columns = None
+        self.count = 0
+
+    def arrays(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        if self.columns is None:
+            empty = np.empty(0)
+            return empty, empty, empty, empty
+        block = self.columns[:, : min(self.count, self.size)].astype(np.float64)
+        return block[0], block[1], block[2], block[3]
+
+
 @dataclass
 class WorkloadModel:
     # The newest ``RECENT`` points on the loop's regular grid: what ``advance`` reads
     # between refits, and the current load. A refit reads its week again.
     recent: LoadHistory = field(default_factory=LoadHistory)
     fitted: FittedProfile | None = None
-    fitted_at: float = -math.inf
+    fitted_at: float = -math.inf  # when the live model was fitted
+    evaluated_at: float = -math.inf  # when a refit last challenged it (kept or replaced)
+    band: DriftBand | None = None  # what the live model's held-out error promised
+    outcomes: OutcomeRing = field(default_factory=OutcomeRing)
+    expect: tuple[float, float, float, float] | None = None  # (at, mean, lower, upper)
+    drift: DriftVerdict | None = None  # the last drift check
     version: int = 0
     previous: ScalingRecommendation | None = None
     hpa_min_configured: int | None = None
@@ -271,6 +321,7 @@ class ScalingLoop:
         self.levels = tuple(sorted({self.level, BREACH_LEVEL}))
         self.paused = paused
         self._pause: str | None = None  # the pause in force at the current cycle
+        self._cycles = 0
         self._published: set[str] = set()  # workloads with gauges
         self.reader = reader
         self.cluster = cluster
@@ -299,6 +350,7 @@ class ScalingLoop:
         # refit in the next cycles, and their refits spread out.
         share = len(self.models) * self.settings.period / (REFIT_SPREAD * self.settings.refit_every)
         self._refits_left = max(1, math.ceil(share))
+        self._cycles += 1
         pause = self.paused()
         if pause != self._pause:
             if pause:
@@ -337,6 +389,132 @@ class ScalingLoop:
         if self.status.held.get(str(ref)) != why:
             log.warning("scaling %s held: %s", ref, why)
         self.status.held[str(ref)] = why
+
+    def _refit(
+        self,
+        ref: ObjectRef,
+        model: WorkloadModel,
+        history: Series,
+        now: float,
+        why: str,
+        *,
+        forced: bool,
+        steps: int = 1,
+    ) -> None:
+        """Fit a challenger and let it replace the live model only if it forecasts the
+        last ``HOLDOUT`` points better, ``steps`` ahead (the workload's lead; neither model
+        saw those points); a first fit or a new history cut goes live at once. Either way
+        the evaluation is a model version in the ledger."""
+        scale = naive_scale(history.values[-SCALE_POINTS:])
+        level_window = max(1, round(self.forecaster.settings.level_window_seconds / STEP))
+        window = level_window + steps - 1
+        held = min(HOLDOUT, len(history) // 4)
+        last = float(history.timestamps[-1])
+        verdict: ModelVersion | None = None
+        champion = model.fitted
+        challenger: FittedProfile | None = None
+        # A live fallback (too little history, no seasonality yet) was a stopgap, not a
+        # model that earned its place: a refit replaces it without a contest (a flat
+        # level is hard to beat a few minutes ahead, and would keep the profile out).
+        stopgap = champion is not None and champion.fallback_reason is not None
+        if not forced and not stopgap and champion is not None and held >= 10:
+            train = Series(history.timestamps[:-held], history.values[:-held], STEP, history.name)
+            challenger = self.forecaster.fit(train)
+            span = history.values[-(held + window) :]
+            verdict = challenge_on_holdout(
+                span[-held:],
+                champion.ahead(span, last, steps)[-held:],
+                challenger.ahead(span, last, steps)[-held:],
+                scale,
+                champion_name=self._version_name(model),
+                challenger_name=f"{challenger.name}/{model.version + 1}",
+                margin=1.0,  # strictly better wins; a tie keeps the live model
+            )
+
+        model.evaluated_at = now
+        if verdict is None or verdict.promoted:
+            model.fitted = self.forecaster.fit(history).compact(self.levels)
+            # The drift band holds the new model to its one-step error on the held-out
+            # hour, the error the live check measures (a first fit: on its own last
+            # hour, which it saw; a little optimistic, and the band's tolerance is wide).
+            base = math.nan
+            if held >= 10:
+                judged = challenger if challenger is not None else model.fitted
+                span = history.values[-(held + level_window) :]
+                base = _mase(span[-held:], judged.ahead(span, last)[-held:], scale)
+            model.fitted_at = now
+            model.version += 1
+            model.band = (
+                DriftBand(max(1.5 * base, base + 0.3), scale, BREACH_LEVEL)
+                if math.isfinite(base)
+                else None
+            )
+            model.outcomes.clear()
+            model.drift = None
+        else:
+            assert champion is not None
+            model.fitted = champion.advance(model.recent.values, model.recent.last)
+            model.outcomes.clear()  # judged again on what comes next
+            model.drift = None
+        promoted = verdict is None or verdict.promoted
+        fit = model.fitted if promoted or challenger is None else challenger  # the one judged
+        evaluation: dict[str, object] = {"trigger": why, "holdout_points": held, "scale": scale}
+        if stopgap and champion is not None:
+            evaluation["replaced_fallback"] = champion.fallback_reason
+        if verdict is not None:
+            evaluation.update(
+                champion=verdict.champion,
+                challenger=verdict.challenger,
+                champion_mase=verdict.champion_mase,
+                challenger_mase=verdict.challenger_mase,
+                promoted=verdict.promoted,
+                reason=verdict.reason,
+            )
+        self.decisions.ledger.record_model_version(
+            str(ref),
+            fit.name,
+            verdict.challenger
+            if verdict is not None and not promoted
+            else self._version_name(model),
+            "live" if promoted else "rejected",
+            _json_ready(
+                {
+                    "history_days": self.forecaster.settings.history_periods,
+                    "history_since": model.history_since,
+                    "seasonal_strength": fit.strength,
+                    "fallback": fit.fallback_reason,
+                }
+            ),
+            _json_ready(evaluation),
+            now,
+        )
+
+    def _track(self, ref: ObjectRef, model: WorkloadModel, values: np.ndarray, now: float) -> None:
+        """Judge last cycle's one-step forecast against the value that arrived, and check
+        the live model against its band every ``DRIFT_EVERY`` cycles (staggered)."""
+        expect = model.expect
+        if expect is not None and values.size and model.recent.last == expect[0]:
+            arrived = float(values[-1])
+            if math.isfinite(arrived):
+                model.outcomes.add(arrived, expect[1], expect[2], expect[3])
+        model.expect = None
+        band = model.band
+        if band is None or (self._cycles + zlib.crc32(str(ref).encode())) % DRIFT_EVERY:
+            return
+        if now - max(model.fitted_at, model.evaluated_at) < HOLDOUT * STEP:
+            return  # too young (a hold-out would overlap its training), or just judged
+        actual, mean, lower, upper = model.outcomes.arrays()
+        model.drift = assess_drift_arrays(
+            actual, mean, lower, upper, band, model_age=0.0, max_age=math.inf
+        )
+        if model.drift.refit:
+            log.info("scaling %s: %s; refitting", ref, model.drift.message)
+
+    def _version_name(self, model: WorkloadModel) -> str:
+        """The live model, unambiguous across restarts: its name, count and fit time."""
+        fitted = datetime.fromtimestamp(model.fitted_at, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        name = model.fitted.name if model.fitted is not None else "none"
+        return f"{name}/{model.version} fitted {fitted}"
 
     def _configured_min(self, hpa: ObjectRef, seen: int, now: float) -> int:
         """The HPA's own ``minReplicas``, as it was before this loop first raised it.
@@ -387,9 +565,16 @@ class ScalingLoop:
             return
         capacity, startup = knobs.capacity, knobs.startup
         model = self.models.setdefault(ref, WorkloadModel())
-        refit = model.fitted is None or model.history_since != knobs.history_since
-        if not refit and now - model.fitted_at >= self.settings.refit_every and self._refits_left:
+        cut = model.history_since != knobs.history_since
+        refit = model.fitted is None or cut
+        why = "FirstFit" if model.fitted is None else "HistoryCut"
+        drifted = model.drift is not None and model.drift.refit
+        due = now - model.evaluated_at >= self.settings.refit_every
+        # Drift refits share the cycle's refit budget with scheduled ones: a fleet-wide
+        # shift (a holiday, a failover) must not read every workload's week at once.
+        if not refit and (drifted or due) and self._refits_left:
             refit = True
+            why = model.drift.reason if drifted and model.drift is not None else "Scheduled"
             self._refits_left -= 1
         if refit or not model.recent.size:
             start = now - self.keep
@@ -416,21 +601,35 @@ class ScalingLoop:
             week.extend(timestamps, samples, keep=self.keep)
             del timestamps, samples
             history = Series(week.timestamps(), week.values, STEP, self._query(ref))
-            # Only the interval levels read below are kept of the calibration errors.
-            model.fitted = self.forecaster.fit(history).compact(self.levels)
-            model.fitted_at = now
-            model.version += 1
             model.recent = week.tail(RECENT)
+            self._refit(
+                ref,
+                model,
+                history,
+                now,
+                why,
+                forced=why in ("FirstFit", "HistoryCut"),
+                steps=horizon_steps(lead_time(startup, self.settings.period, STEP), STEP),
+            )
             del week, history
         else:
             model.recent.extend(timestamps, samples, keep=RECENT * STEP)
             del timestamps, samples
             assert model.fitted is not None  # refit is False only once a model is fitted
             model.fitted = model.fitted.advance(model.recent.values, model.recent.last)
+        assert model.fitted is not None
         values = model.recent.values
+        self._track(ref, model, values, now)
         lead = lead_time(startup, self.settings.period, STEP)
         horizon = horizon_steps(lead, STEP)
         forecast = model.fitted.predict(max(horizon, 1), levels=self.levels)
+        if forecast.mean.size:  # what the next value will be judged against
+            model.expect = (
+                float(forecast.timestamps[0]),
+                float(forecast.mean[0]),
+                float(forecast.lower(BREACH_LEVEL)[0]),
+                float(forecast.upper(BREACH_LEVEL)[0]),
+            )
         hpa = self.cluster.get_hpa_for(ref)
         if hpa is not None and model.hpa_min_configured is None:
             model.hpa_min_configured = self._configured_min(hpa.ref, hpa.min_replicas, now)
@@ -568,10 +767,6 @@ class ScalingLoop:
         forecast_only: bool = False,
     ) -> None:
         ref = workload.ref
-        # The in-process refit count alone would repeat after a restart: the fit's time
-        # and the history it read name the model unambiguously.
-        fitted = datetime.fromtimestamp(model.fitted_at, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-        version = f"{model.version} fitted {fitted}"
         fit = model.fitted
         up = wanted > current
         what = "minReplicas" if has_hpa else "replicas"
@@ -604,7 +799,7 @@ class ScalingLoop:
                         "fallback": fit.fallback_reason if fit is not None else None,
                     },
                 },
-                model_version=f"{model_name}/{version}",
+                model_version=self._version_name(model),
                 prior_success=1.0,
                 default_thresholds=self.thresholds,
                 shadow=forecast_only,
@@ -620,7 +815,7 @@ class ScalingLoop:
                     RECOMMENDED: str(wanted),
                     RECOMMENDATION: (
                         f"{what} {wanted} ({'up' if up else 'down'} from {current}): "
-                        f"{rec.message} Model {model_name}/{version}, decision "
+                        f"{rec.message} Model {self._version_name(model)}, decision "
                         f"{routed.decision_id} ({routed.route}), {stamp}."
                     )[:1000],
                 },
@@ -680,3 +875,20 @@ def _number(text: str | None) -> float | None:
     except ValueError:
         return None
     return value if math.isfinite(value) else None
+
+
+def _json_ready(values: dict[str, object]) -> dict[str, object]:
+    """NaN and infinity are not JSON: an evaluation that could not be made says None."""
+    return {
+        key: (None if isinstance(value, float) and not math.isfinite(value) else value)
+        for key, value in values.items()
+    }
+
+
+def _mase(actual: np.ndarray, forecast: np.ndarray, scale: float) -> float:
+    """Mean absolute error over ``scale``; NaN with fewer than ten comparable points."""
+    errors = np.abs(actual - forecast)
+    errors = errors[np.isfinite(errors)]
+    if errors.size < 10 or not (math.isfinite(scale) and scale > 0):
+        return math.nan
+    return float(np.mean(errors)) / scale

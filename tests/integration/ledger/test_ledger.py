@@ -187,10 +187,16 @@ def test_prune_keeps_open_work(ledger: Ledger) -> None:
     old_done = ledger.record_decision(decision(status="verified"), NOW - 400 * 86400)
     old_open = ledger.record_decision(decision(status="asked"), NOW - 400 * 86400)
     ledger.add_feedback(old_done, "verification", "right", "v", NOW - 400 * 86400)
+    for status in ("live", "retired", "rejected"):
+        ledger.record_model_version("web", "p", f"p/{status}", status, {}, {}, NOW - 400 * 86400)
     counts = ledger.prune(NOW - 365 * 86400)
     assert counts["decisions"] == 1 and counts["feedback"] == 1
     assert ledger.get_decision(old_done) is None
     assert ledger.get_decision(old_open) is not None
+    # an old live model stays: it is still the one forecasting; the rest go by age
+    assert counts["model_versions"] == 2  # the retired and the rejected one
+    live = ledger.live_model("web")
+    assert live is not None and live["version"] == "p/live"
 
 
 def test_database_from_an_older_release_opens_and_upgrades(tmp_path: Path) -> None:

@@ -65,6 +65,30 @@ class QuestionLedger:
         self.records: dict[str, SimpleNamespace] = {}
         self.transitions: list[tuple[str, str]] = []
         self.guards: dict[str, tuple[dict[str, Any], int]] = {}
+        self.model_versions: list[dict[str, Any]] = []
+
+    def record_model_version(
+        self,
+        series_key: str,
+        model: str,
+        version: str,
+        status: str,
+        params: dict[str, Any],
+        evaluation: dict[str, Any],
+        now: float,
+    ) -> int:
+        self.model_versions.append(
+            {
+                "series_key": series_key,
+                "model": model,
+                "version": version,
+                "status": status,
+                "params": params,
+                "evaluation": evaluation,
+                "at": now,
+            }
+        )
+        return len(self.model_versions)
 
     def guard(self, key: str) -> tuple[dict[str, Any], int]:
         return self.guards.get(key, ({}, 0))

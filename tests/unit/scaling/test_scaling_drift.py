@@ -1,0 +1,154 @@
+"""The live forecast is watched and challenged: one-step outcomes against a drift band,
+a refit's challenger judged on an hour neither model saw, every evaluation a model
+version in the ledger, and the decisions naming the model they used."""
+
+from __future__ import annotations
+
+import math
+from typing import Any, cast
+
+import numpy as np
+import pytest
+
+from agent.clock import FakeClock
+from agent.loops.scaling import CAPACITY, STEP, OutcomeRing
+from forecasting.drift import (
+    DriftBand,
+    Outcome,
+    assess_drift,
+    assess_drift_arrays,
+    challenge_on_holdout,
+)
+from forecasting.profile import SeasonalProfile
+from forecasting.series import Series
+from tests.unit.scaling.fakes import WeekReader, loop_over, week_and_a_day, workload
+
+
+def test_ahead_is_what_advancing_every_minute_forecasts() -> None:
+    rng = np.random.default_rng(1)
+    t = 1.79e9 + 60.0 * np.arange(8 * 1440)
+    v = 50 * (1 + 0.3 * np.sin(2 * np.pi * t / 86_400)) * rng.lognormal(0, 0.1, t.size)
+    v[rng.random(t.size) < 0.02] = np.nan
+    fitted = SeasonalProfile().fit(Series(t[:-300], v[:-300], 60.0, "load"))
+    held, last = v[-330:], float(t[-1])
+    for steps in (1, 4):
+        fast = fitted.ahead(held, last, steps)
+        for i in range(30 + steps, 330, 37):  # origin i - steps, the 30 values before it
+            origin = i - steps
+            slow = fitted.advance(held[origin - 29 : origin + 1], float(t[-330 + origin]))
+            assert fast[i] == slow.predict(steps).mean[steps - 1]
+        assert np.isnan(fast[:steps]).all()
+    with pytest.raises(ValueError, match="at least 1"):
+        fitted.ahead(held, last, 0)
+
+
+def test_the_holdout_challenge_rule() -> None:
+    actual = np.arange(20, dtype=float)
+    close, far = actual + 1.0, actual + 3.0
+
+    def judge(champion: np.ndarray, challenger: np.ndarray) -> Any:
+        return challenge_on_holdout(
+            actual, champion, challenger, 1.0, champion_name="a", challenger_name="b"
+        )
+
+    better = judge(far, close)
+    assert better.promoted and better.live == "b" and better.challenger_mase == 1.0
+    assert not judge(close, far).promoted  # worse keeps the live model
+    assert not judge(close, close * 1.0).promoted  # within the 3 % margin
+    assert judge(np.full(20, np.nan), far).promoted  # the champion forecast nothing
+    assert not judge(far, np.r_[close[:5], np.full(15, np.nan)]).promoted  # 5 points
+
+
+def test_array_drift_check_is_the_outcome_one() -> None:
+    rng = np.random.default_rng(3)
+    actual = rng.normal(10, 1, 200)
+    mean = actual + rng.normal(0, 2, 200)
+    band = DriftBand(1.0, 1.0)
+    outcomes = [Outcome(a, m, m - 2, m + 2) for a, m in zip(actual, mean, strict=True)]
+    assert assess_drift(outcomes, band) == assess_drift_arrays(
+        actual, mean, mean - 2, mean + 2, band
+    )
+
+
+def test_the_outcome_ring_keeps_the_newest() -> None:
+    ring = OutcomeRing(size=3)
+    for i in range(5):
+        ring.add(i, i + 0.5, i - 1, i + 1)
+    actual, _, _, _ = ring.arrays()
+    assert sorted(actual.tolist()) == [2.0, 3.0, 4.0] and ring.count == 5
+    ring.clear()
+    assert ring.arrays()[0].size == 0
+
+
+def run(loop: Any, clock: FakeClock, cycles: int) -> None:
+    for _ in range(cycles):
+        loop.cycle()
+        clock.advance(STEP)
+
+
+def test_every_refit_is_judged_and_recorded_and_decisions_name_the_model() -> None:
+    t, values = week_and_a_day(21)
+    clock = FakeClock(float(t[-130]))
+    web = workload("web", **{CAPACITY: "5"})
+    loop = loop_over(WeekReader(t, values), clock, [web], refitEvery="1h")
+    run(loop, clock, 125)
+    rows = cast(Any, loop.decisions).ledger.model_versions
+    assert [r["evaluation"]["trigger"] for r in rows] == ["FirstFit", "Scheduled", "Scheduled"]
+    assert rows[0]["status"] == "live" and rows[0]["series_key"] == str(web.ref)
+    for row in rows[1:]:
+        evaluation = row["evaluation"]
+        assert evaluation["holdout_points"] == 60
+        wins = evaluation["challenger_mase"] < evaluation["champion_mase"]
+        assert evaluation["promoted"] is wins
+        assert row["status"] == ("live" if wins else "rejected")
+    model = loop.models[web.ref]
+    assert model.version == 1 + sum(r["status"] == "live" for r in rows[1:])
+    proposals = cast(Any, loop.decisions).proposals
+    assert proposals and proposals[-1].model_version.startswith("seasonal-profile/")
+    assert "fitted 20" in proposals[-1].model_version
+    live = [r["version"] for r in rows if r["status"] == "live"]
+    assert proposals[-1].model_version in live  # the version live when it was proposed
+
+
+def test_a_shift_the_live_model_does_not_cover_brings_the_refit_forward() -> None:
+    """Load nine times its usual level from the second hour on: the one-step intervals
+    stop covering it, and the model is challenged long before its six-hourly refit."""
+    t, values = week_and_a_day(22)
+    values = values.copy()
+    values[-60:] *= 9.0
+    values[-60::2] /= 3.0  # and jumpy: each minute a third or three times the last
+    clock = FakeClock(float(t[-150]))
+    web = workload("web", **{CAPACITY: "5"})
+    loop = loop_over(WeekReader(t, values), clock, [web], refitEvery="6h")
+    run(loop, clock, 145)
+    rows = cast(Any, loop.decisions).ledger.model_versions
+    triggers = [r["evaluation"]["trigger"] for r in rows]
+    assert triggers[0] == "FirstFit"
+    assert any(trigger in ("CoverageDrift", "ErrorDrift") for trigger in triggers[1:])
+    assert "Scheduled" not in triggers
+    model = loop.models[web.ref]
+    assert model.band is not None and math.isfinite(model.band.mase_limit)
+
+
+def test_a_fallback_gives_way_to_the_first_seasonal_refit() -> None:
+    """A workload first fitted on one day of load runs on the flat fallback; the first
+    refit that has a week replaces it without a contest (a flat level is hard to beat a
+    few minutes ahead, and would keep the profile out for good)."""
+    t, values = week_and_a_day(23)
+    start = len(t) - 130
+    reader = WeekReader(t, values)
+    clock = FakeClock(float(t[start]))
+    hidden = values.copy()
+    hidden[: start - 1440] = np.nan  # at first Prometheus holds one day of this load
+    reader.values = hidden
+    web = workload("web", **{CAPACITY: "5"})
+    loop = loop_over(reader, clock, [web], refitEvery="1h")
+    run(loop, clock, 5)
+    reader.values = values  # a week is there by the next refit (a backfill, say)
+    run(loop, clock, 60)
+    rows = cast(Any, loop.decisions).ledger.model_versions
+    assert rows[0]["params"]["fallback"].startswith("TooLittleHistory")
+    assert rows[1]["status"] == "live" and rows[1]["params"]["fallback"] is None
+    assert rows[1]["evaluation"]["replaced_fallback"].startswith("TooLittleHistory")
+    model = loop.models[web.ref]
+    assert model.fitted is not None and model.fitted.fallback_reason is None
