@@ -225,15 +225,13 @@ def challenge(
     new = rolling_origin(clean, challenger, horizon, folds, period=period, min_train=min_train)
     old_name = str(getattr(champion, "version", champion.name))
     new_name = str(getattr(challenger, "version", challenger.name))
-    if not new.usable:
-        promoted, reason = False, f"the challenger failed the backtest ({len(new.failures)} folds)"
-    elif not old.usable:
-        promoted, reason = True, "the champion failed every backtest fold"
-    elif new.mase < margin * old.mase:
-        promoted, reason = True, f"challenger MASE {new.mase:.3g} beats {old.mase:.3g}"
-    else:
-        promoted = False
-        reason = f"challenger MASE {new.mase:.3g} does not beat {old.mase:.3g} by {1 - margin:.0%}"
+    promoted, reason = _rule(
+        old.mase if old.usable else math.nan,
+        new.mase if new.usable else math.nan,
+        margin,
+        no_challenger=f"the challenger failed the backtest ({len(new.failures)} folds)",
+        no_champion="the champion failed every backtest fold",
+    )
     return ModelVersion(
         old_name, new_name, old.mase, new.mase, len(new.origins), horizon, promoted, reason
     )
@@ -271,13 +269,26 @@ def challenge_on_holdout(
 
     old, _ = mase(champion)
     new, points = mase(challenger)
-    if not math.isfinite(new):
-        promoted, reason = False, f"the challenger forecast only {points} held-out values"
-    elif not math.isfinite(old):
-        promoted, reason = True, "the champion has no usable forecast of the held-out values"
-    elif new < margin * old:
-        promoted, reason = True, f"challenger MASE {new:.3g} beats {old:.3g}"
-    else:
-        promoted = False
-        reason = f"challenger MASE {new:.3g} does not beat {old:.3g} by {1 - margin:.0%}"
+    promoted, reason = _rule(
+        old,
+        new,
+        margin,
+        no_challenger=f"the challenger forecast only {points} held-out values",
+        no_champion="the champion has no usable forecast of the held-out values",
+    )
     return ModelVersion(champion_name, challenger_name, old, new, 1, 1, promoted, reason)
+
+
+def _rule(
+    old: float, new: float, margin: float, *, no_challenger: str, no_champion: str
+) -> tuple[bool, str]:
+    """The challenger wins when its MASE is below ``margin`` times the champion's, or
+    when the champion has none; never without one of its own (NaN: no measure)."""
+    if not math.isfinite(new):
+        return False, no_challenger
+    if not math.isfinite(old):
+        return True, no_champion
+    if new < margin * old:
+        return True, f"challenger MASE {new:.3g} beats {old:.3g}"
+    by = f" by {1 - margin:.0%}" if margin < 1 else ""
+    return False, f"challenger MASE {new:.3g} does not beat {old:.3g}{by}"
