@@ -35,6 +35,8 @@ from remediation.schema import Runbook
 
 __all__ = ["Daemon", "ElectionGate", "SocketModeLeader", "build_daemon", "load_runbooks"]
 
+APPROVER_REFRESH = 240.0  # under the approvers cache TTL (300 s): memberships stay warm
+
 log = logging.getLogger("autonomic.daemon")
 
 
@@ -196,6 +198,9 @@ class Daemon:
     # With ``slack.receive: socket``: connects on the leader, disconnects elsewhere.
     socket_mode: SocketModeLeader | None = None
     socket_mode_period: float = 5.0
+    # Refreshes the approvers' user-group memberships ahead of the clicks, so an answer
+    # is checked from memory within Slack's three seconds.
+    approver_refresh: Callable[[], None] | None = None
 
     def remediation_cycle(self) -> None:
         leader = self.gate.is_leader()
@@ -233,6 +238,11 @@ class Daemon:
             jobs.append(Job("scaling", self.settings.scaling.period, self.scaling.cycle))
         if self.canary is not None:
             jobs.append(Job("canary", self.settings.canary.period, self.canary.cycle))
+        if self.approver_refresh is not None:
+            # every replica: in HTTP mode any of them may receive a click
+            jobs.append(
+                Job("slack-approvers", APPROVER_REFRESH, self.approver_refresh, leader_only=False)
+            )
         if self.socket_mode is not None:
             jobs.append(
                 Job(
@@ -406,6 +416,9 @@ def build_daemon(
     daemon = Daemon(
         settings, clock, ledger, metrics, decisions, engine, anomaly, gate, intake, scaling, canary
     )
+    if receiver is not None and receiver.approvers.groups:
+        approvers = receiver.approvers
+        daemon.approver_refresh = lambda: approvers.refresh(clock.now())
     if receiver is not None and settings.slack.receive == "socket":
         daemon.socket_mode = SocketModeLeader(receiver, gate.is_leader, clock.now, metrics)
         # Check as often as the lease is renewed: a replica that stops leading hangs up

@@ -565,7 +565,7 @@ class RemediationEngine:
                 self.ledger.add_feedback(
                     record.id, "execution", "expired", "autonomic", now, {"why": why}
                 )
-                self._progress(record, why)
+                self._progress(record, why, final=True)
                 self.decisions.approvals.escalate(record.id, why)
             return "expired-waiting"
         acted = [r for r in state.actions if r.target == target and r.at >= record.created_at]
@@ -579,7 +579,7 @@ class RemediationEngine:
             self.ledger.add_feedback(
                 record.id, "execution", "superseded", "autonomic", now, {"why": why}
             )
-            self._progress(record, why)
+            self._progress(record, why, final=True)
         return "superseded"
 
     def _waiting(
@@ -687,7 +687,7 @@ class RemediationEngine:
                 detail={"reason_code": progress.reason_code, "message": progress.message},
             )
             self._finish_guards(record, succeeded=True)
-            self._progress(record, f"verified: {progress.message}")
+            self._progress(record, f"verified: {progress.message}", final=True)
             return "succeeded"
         if progress.status == "failed":
             return self._fail(record, key, f"{progress.reason_code}: {progress.message}")
@@ -749,7 +749,7 @@ class RemediationEngine:
             + (f"undone ({'; '.join(undone)})" if undone else "nothing to undo")
             + (f"; undo refused: {refused}" if refused else "")
         )
-        self._progress(record, message)
+        self._progress(record, message, final=True)
         self.decisions.approvals.escalate(record.id, f"remediation failed: {message}")
         self.ledger.set_execution_status(key, [status], "escalated", now)
         return status
@@ -846,11 +846,16 @@ class RemediationEngine:
         return settled
 
     # ---------------------------------------------------------------- helpers
-    def _progress(self, record: DecisionRecord, text: str) -> None:
+    def _progress(self, record: DecisionRecord, text: str, *, final: bool = False) -> None:
+        """Post ``text`` in the question's thread; a ``final`` word (verified, failed and
+        undone, expired, superseded) also rewrites the question's message itself, so the
+        channel shows how it ended without opening the thread."""
         for question in self.ledger.questions(status=None, limit=10_000):
             if question.decision_id == record.id:
                 try:
                     self.decisions.approvals.progress(question.id, text)
+                    if final:
+                        self.decisions.approvals.settle(question.id, text)
                 except (TransientError, PermanentError) as exc:
                     log.warning("could not post progress: %s", exc)
                 return

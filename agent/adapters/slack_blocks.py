@@ -93,11 +93,23 @@ def _scalar(value: Any) -> str:
 
 
 def source_link(evidence: Mapping[str, Any]) -> str | None:
-    """The first http(s) link the evidence names as its source, if any."""
+    """The first http(s) link the evidence names as its source, if any: at the top, or
+    in the triggering signal's own evidence (an alert's ``generatorURL``)."""
     for key in _SOURCE_KEYS:
         value = evidence.get(key)
         if isinstance(value, str) and re.match(r"^https?://\S+$", value):
             return value
+    for nested in ("signal", "trigger"):
+        inner = evidence.get(nested)
+        if isinstance(inner, Mapping):
+            found = source_link(inner)
+            if found is not None:
+                return found
+            inner_evidence = inner.get("evidence")
+            if isinstance(inner_evidence, Mapping):
+                found = source_link(inner_evidence)
+                if found is not None:
+                    return found
     return None
 
 

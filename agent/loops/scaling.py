@@ -52,6 +52,7 @@ import zlib
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import Any
 
 import numpy as np
 
@@ -113,6 +114,8 @@ HOLDOUT = 60  # points a refit's challenger is judged on against the live model 
 OUTCOMES = 180  # one-step outcomes kept per workload for the drift check (three hours)
 DRIFT_EVERY = 10  # cycles between two drift checks of one workload (staggered)
 SCALE_POINTS = 1440  # the errors' scale: the mean one-step change over the last day
+SPIKE_FACTOR = 50.0  # a newest sample this many times the last half hour's is suspect...
+SPIKE_CYCLES = 3  # ...until it has held this many cycles (a glitch is not a surge)
 _FLOAT32_MAX = float(np.finfo(np.float32).max)
 
 
@@ -277,6 +280,7 @@ class WorkloadModel:
     hpa_min_configured: int | None = None
     breach_since: float | None = None
     lower_streak: int = 0  # consecutive cycles that wanted a lower floor
+    spike_streak: int = 0  # consecutive cycles whose newest sample looked like a glitch
     breach_streak: int = 0  # consecutive cycles with load above the forecast band
     history_since: float | None = None  # the annotation the model was fitted under
     # The last floor a decision was recorded for, and whether it was applied: a
@@ -322,6 +326,9 @@ class ScalingLoop:
         self.paused = paused
         self._pause: str | None = None  # the pause in force at the current cycle
         self._cycles = 0
+        # Questions a previous process asked (or saw approved) and did not settle, by
+        # workload: read once, at the first cycle, and picked up by each workload's model.
+        self._inherited: dict[str, Any] | None = None
         self._published: set[str] = set()  # workloads with gauges
         self.reader = reader
         self.cluster = cluster
@@ -516,6 +523,24 @@ class ScalingLoop:
         name = model.fitted.name if model.fitted is not None else "none"
         return f"{name}/{model.version} fitted {fitted}"
 
+    def _new_model(self, ref: ObjectRef) -> WorkloadModel:
+        """A workload's model; if a previous process left a scaling question about it
+        open (or approved and not carried out), this one follows it up."""
+        if self._inherited is None:
+            self._inherited = {}
+            open_ones = self.decisions.ledger.decisions(
+                kind="scaling", status=["asked", "approved"], limit=10_000
+            )
+            for record in reversed(open_ones):  # oldest first: the newest wins
+                self._inherited[record.subject] = record
+        model = WorkloadModel()
+        record = self._inherited.pop(str(ref), None)
+        if record is not None:
+            model.pending = record.id
+            model.recommended = int(record.proposal.get("to", 0)) or None
+            log.info("scaling %s: following up decision %s (%s)", ref, record.id, record.status)
+        return model
+
     def _configured_min(self, hpa: ObjectRef, seen: int, now: float) -> int:
         """The HPA's own ``minReplicas``, as it was before this loop first raised it.
 
@@ -564,7 +589,9 @@ class ScalingLoop:
             self._hold(ref, knobs)
             return
         capacity, startup = knobs.capacity, knobs.startup
-        model = self.models.setdefault(ref, WorkloadModel())
+        model = self.models.get(ref)
+        if model is None:
+            model = self.models[ref] = self._new_model(ref)
         cut = model.history_since != knobs.history_since
         refit = model.fitted is None or cut
         why = "FirstFit" if model.fitted is None else "HistoryCut"
@@ -635,6 +662,17 @@ class ScalingLoop:
             model.hpa_min_configured = self._configured_min(hpa.ref, hpa.min_replicas, now)
         floor_min = knobs.min_replicas or model.hpa_min_configured or 1
         current_load = float(values[-1]) if values.size else math.nan
+        suspect = _implausible(values, capacity)
+        if suspect is not None:
+            model.spike_streak += 1
+            if model.spike_streak < SPIKE_CYCLES:
+                self._hold(
+                    ref,
+                    f"{suspect}: not acted on unless it holds for {SPIKE_CYCLES} minutes",
+                )
+                return
+        else:
+            model.spike_streak = 0
         sizing = ScalingSettings(
             capacity_per_pod=capacity,
             lead_seconds=lead,
@@ -679,7 +717,9 @@ class ScalingLoop:
         # so a floor hovering between two values does not flap every minute.
         if wanted < reference:
             model.lower_streak += 1
-            if model.lower_streak < SCALE_IN_PATIENCE and rec.mode == "predictive":
+            # Without an HPA this loop sets the replicas itself: slow in every mode.
+            patient = rec.mode == "predictive" or hpa is None
+            if model.lower_streak < SCALE_IN_PATIENCE and patient:
                 return
         else:
             model.lower_streak = 0
@@ -892,3 +932,22 @@ def _mase(actual: np.ndarray, forecast: np.ndarray, scale: float) -> float:
     if errors.size < 10 or not (math.isfinite(scale) and scale > 0):
         return math.nan
     return float(np.mean(errors)) / scale
+
+
+def _implausible(values: np.ndarray, capacity: float) -> str | None:
+    """Why the newest sample looks like a glitch (a counter reset read as a rate, a
+    10^12 spike), or None: more than ``SPIKE_FACTOR`` times the larger of the half
+    hour's median and one pod's worth of load."""
+    if values.size < 6 or not math.isfinite(float(values[-1])):
+        return None
+    earlier = values[:-1][np.isfinite(values[:-1])]
+    if earlier.size < 5:
+        return None
+    typical = max(float(np.median(earlier)), capacity)
+    newest = float(values[-1])
+    if newest <= SPIKE_FACTOR * typical:
+        return None
+    return (
+        f"the newest load sample {newest:.4g} is {newest / typical:.0f}x the last half "
+        f"hour's typical {typical:.4g}"
+    )

@@ -62,7 +62,9 @@ def sockets_of(slack: FakeSlack) -> SocketModeServer:
     return slack.socket_mode
 
 
-def settings_for(tmp_path: Path, slack: FakeSlack, receive: str = "socket") -> Settings:
+def settings_for(
+    tmp_path: Path, slack: FakeSlack, receive: str = "socket", approvers: str = "[U0ALICE]"
+) -> Settings:
     path = tmp_path / "autonomic.yaml"
     path.write_text(
         f"""
@@ -78,7 +80,7 @@ slack:
   appToken: {{env: SLACK_APP}}
   signingSecret: {{env: SLACK_SIGNING}}
   channel: {CHANNEL}
-  approvers: [U0ALICE]
+  approvers: {approvers}
   receive: {receive}
   baseURL: "{slack.url}/api/"
 """
@@ -298,3 +300,24 @@ def test_with_receive_http_nothing_dials_out_and_the_http_endpoint_answers(
         time.sleep(1.5)  # the jobs have run
         assert slack.calls_to("apps.connections.open") == []
         assert sockets_of(slack).connections == []
+
+
+def test_approver_groups_are_kept_warm_by_a_job(
+    kube: FakeApiServer, slack: FakeSlack, tmp_path: Path
+) -> None:
+    """With a user group among the approvers, every replica refreshes its members on a
+    schedule, so a click is checked from memory within Slack's three seconds."""
+    slack.groups["S0ONCALL"] = ["U0BOB"]
+    settings = settings_for(tmp_path, slack, receive="http", approvers="[U0ALICE, S0ONCALL]")
+    with running(settings, kube) as (daemon, runtime):
+        job = next(job for job in runtime.jobs if job.name == "slack-approvers")
+        assert not job.leader_only
+        before = len(slack.calls_to("usergroups.users.list"))
+        assert daemon.approver_refresh is not None
+        daemon.approver_refresh()
+        assert len(slack.calls_to("usergroups.users.list")) == before + 1
+    (tmp_path / "plain").mkdir()
+    plain = settings_for(tmp_path / "plain", slack, receive="http")
+    with running(plain, kube) as (daemon, runtime):
+        assert daemon.approver_refresh is None
+        assert "slack-approvers" not in [job.name for job in runtime.jobs]

@@ -80,10 +80,20 @@ class RecordingChannel(LedgerOnlyChannel):
         super().__init__(ledger, clock)
         self.asked: list[str] = []
         self.escalated: list[tuple[str, str]] = []
+        self.updates: list[tuple[str, str]] = []  # (question id, note): message rewrites
+        self.threads: list[tuple[str, str]] = []  # (question id, text): thread replies
 
     def ask(self, decision: DecisionRecord, question: Question) -> str:
         self.asked.append(decision.id)
         return super().ask(decision, question)
+
+    def update(self, decision: DecisionRecord, question: Question, note: str) -> None:
+        self.updates.append((question.id, note))
+        super().update(decision, question, note)
+
+    def thread(self, question: Question, text: str) -> None:
+        self.threads.append((question.id, text))
+        super().thread(question, text)
 
     def escalate(self, decision: DecisionRecord, why: str) -> str:
         self.escalated.append((decision.id, why))

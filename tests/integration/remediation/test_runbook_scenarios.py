@@ -159,6 +159,10 @@ def test_crashloop_alert_asks_then_waits_for_the_alert_to_resolve(rig: KubeRig) 
     rig.run(2 * 60)
     assert _reload(rig, decision).status == "verified"
     assert rig.writes() == [ROLLBACK]
+    # the person who approved sees how it ended: in the thread, and on the message itself
+    texts = [text for _, text in rig.channel.threads]
+    assert texts[0].startswith("executing:") and texts[-1].startswith("verified:")
+    assert rig.channel.updates[-1][1] == texts[-1]
 
 
 def test_crashloop_seen_by_alert_and_pods_is_one_run(rig: KubeRig) -> None:

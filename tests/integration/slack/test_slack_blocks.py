@@ -167,3 +167,14 @@ def test_the_cluster_is_named_when_configured() -> None:
     assert "in cluster" not in " ".join(_mrkdwn(unnamed))
     escalated = escalation_blocks(_decision(), "why", "S0ONCALL", cluster="staging")
     assert "in cluster `staging`" in " ".join(_mrkdwn(escalated))
+
+
+def test_the_source_link_is_found_in_the_triggering_signal() -> None:
+    """An Alertmanager alert's generatorURL sits in the signal's evidence; the question
+    links back to it (and only to http(s) links)."""
+    url = "http://prometheus.example/graph?g0.expr=up"
+    assert source_link({"signal": {"generatorURL": url}}) == url
+    assert source_link({"signal": {"evidence": {"source_url": url}}}) == url
+    assert source_link({"signal": {"generatorURL": "javascript:alert(1)"}}) is None
+    blocks = question_blocks(_decision(evidence={"signal": {"generatorURL": url}}), _question())
+    assert f"<{url}|Open the source>" in json.dumps(blocks)

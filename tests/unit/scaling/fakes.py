@@ -102,6 +102,13 @@ class QuestionLedger:
     def get_decision(self, decision_id: str) -> SimpleNamespace | None:
         return self.records.get(decision_id)
 
+    def decisions(
+        self, *, kind: str, status: list[str], limit: int = 1000
+    ) -> list[SimpleNamespace]:
+        """Newest first, as the ledger returns them."""
+        found = [r for r in self.records.values() if r.status in status]
+        return list(reversed(found))[:limit]
+
     def transition(self, decision_id: str, expected: list[str], status: str, now: float) -> bool:
         record = self.records[decision_id]
         if record.status not in expected:
@@ -126,7 +133,11 @@ class AskEverything:
         route = "shadow" if p.shadow and self.route != "observe" else self.route
         status = {"ask": "asked", "auto": "approved"}.get(route, route)
         self.ledger.records[decision_id] = SimpleNamespace(
-            id=decision_id, status=status, proposal=dict(p.proposal), reason_code=p.reason_code
+            id=decision_id,
+            status=status,
+            proposal=dict(p.proposal),
+            reason_code=p.reason_code,
+            subject=p.subject,
         )
         return Routed(decision_id, route, 0.5, Thresholds(auto=0.8, ask=0.5), "", "")  # type: ignore[arg-type]
 

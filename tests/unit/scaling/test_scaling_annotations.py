@@ -308,3 +308,56 @@ def test_the_owners_minimum_survives_a_restart() -> None:
     cast(Any, restarted.cluster).hpas[web.ref] = HpaState(hpa_ref, web.ref, 7, 20, 7, 7)
     run(restarted, clock, 1)
     assert restarted.models[web.ref].hpa_min_configured == 2
+
+
+# ------------------------------------------------ glitches, scale-in, restarts
+
+
+def test_a_glitch_is_not_acted_on_but_a_surge_that_holds_is() -> None:
+    t, values = steady(24)
+    values = values.copy()
+    values[-79] = 1e12  # one absurd sample (a counter reset read as a rate, say)
+    clock = FakeClock(float(t[-80]))
+    web = workload("web", **{CAPACITY: "5"})
+    loop = loop_over(WeekReader(t, values), clock, [web], route="auto")
+    run(loop, clock, 3)
+    executor = cast(Any, loop.executor)
+    assert all(op.replicas < 1000 for op in executor.applied)  # never sized on 1e12
+    assert not any("1e+12" in p.reason for p in cast(Any, loop.decisions).proposals)
+    surge = values.copy()
+    surge[-75:] = 5_000.0  # a hundredfold surge that lasts
+    loop.reader = WeekReader(t, surge)
+    run(loop, clock, 5)
+    assert max(op.replicas for op in executor.applied) >= 1000 - 1  # it is acted on
+
+
+def test_without_an_hpa_replicas_come_down_slowly_even_when_reactive() -> None:
+    t, values = steady(25)
+    clock = FakeClock(float(t[-80]))
+    web = dataclasses.replace(workload("web", **{CAPACITY: "5"}), replicas=40)
+    loop = loop_over(WeekReader(t, values), clock, [web], route="auto")
+    run(loop, clock, 3)
+    assert cast(Any, loop.executor).applied == []  # wants fewer, but not at once
+    run(loop, clock, 5)
+    assert cast(Any, loop.executor).applied  # after the patience, it scales in
+
+
+def test_an_open_question_survives_a_restart() -> None:
+    """The old process asked; the on-call approved after it stopped. The new process
+    carries the approval out instead of asking again."""
+    t, values = steady(26)
+    clock = FakeClock(float(t[-80]))
+    web = floor_of_seven()
+    first = loop_over(WeekReader(t, values), clock, [web])
+    run(first, clock, 2)
+    ledger = cast(Any, first.decisions).ledger
+    ledger.records["d-1"].status = "approved"
+    restarted = loop_over(WeekReader(t, values), clock, [web])
+    decisions = cast(Any, restarted.decisions)
+    decisions.ledger = ledger
+    run(restarted, clock, 1)
+    cast(Any, restarted.cluster).workloads = [dataclasses.replace(web, replicas=7)]  # landed
+    run(restarted, clock, 3)
+    (operation,) = cast(Any, restarted.executor).applied
+    assert operation.replicas == 7 and ledger.transitions == [("d-1", "done")]
+    assert decisions.proposals == []  # nothing asked again
