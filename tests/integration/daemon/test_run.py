@@ -138,11 +138,13 @@ def test_global_freeze_windows_reach_the_remediation_engine(
         ),
     )
     settings = load_settings(cfg, {})
-    daemon, _ = build_daemon(settings, {}, kube_host=fake.url)
+    daemon, runtime = build_daemon(settings, {}, kube_host=fake.url)
+    assert runtime.server is not None
+    runtime.server.start()  # so that runtime.stop() can shut it down
     try:
         (window,) = daemon.engine.limits.freeze_windows
         assert window.name == "year-end freeze"
         christmas = 1_798_200_000.0  # 2026-12-25 12:00 UTC
         assert contains(window, christmas) and not contains(window, christmas + 30 * 86400)
     finally:
-        daemon.ledger.close()
+        runtime.stop()  # stops the cluster's watches too: no thread outlives the test
