@@ -910,9 +910,16 @@ def main(argv: list[str] | None = None) -> int:
         help="routing.priorStrength (default 4, the daemon's)",
     )
     args = parser.parse_args(argv)
-    routing = RoutingSettings.model_validate(
-        {"memory": args.memory, "priorStrength": args.prior_strength}
-    )
+    try:
+        routing = RoutingSettings.model_validate(
+            {"memory": args.memory, "priorStrength": args.prior_strength}
+        )
+    except ValueError as exc:  # pydantic's ValidationError is a ValueError
+        problems = "; ".join(
+            f"{'.'.join(map(str, e['loc']))}: {e['msg']}"
+            for e in getattr(exc, "errors", lambda: [])()
+        )
+        parser.error(f"--memory/--prior-strength: {problems or exc}")
     seeds = args.seed or [1, 2, 3]
     folder = args.ledger_dir or Path(tempfile.mkdtemp(prefix="autonomic-learning-"))
     folder.mkdir(parents=True, exist_ok=True)
