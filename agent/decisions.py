@@ -8,6 +8,14 @@ back through ``handle_answer`` (the ``on_answer`` hook, idempotent), verified ou
 through ``record_outcome``; ``recalibrate`` moves the thresholds from the recorded
 outcomes. Nothing here talks to the cluster: executing an approved decision is the job
 of whoever proposed it (the remediation engine, the scaler), which finds it by status.
+
+Thresholds of a decision type: the newest stored by ``recalibrate`` (the ledger's
+``thresholds`` table); until the first move is stored, the type's own defaults (a
+proposal's ``default_thresholds``, e.g. 0.9/0.5 for canary verdicts, the scaling loop's
+configured pair for scaling), or the global ``routing.auto``/``routing.ask`` for a type
+that brings none. Every routed decision records the defaults it was routed with
+(``evidence.routing.defaults``), so ``recalibrate``, which is given only a type's name,
+starts from the same numbers routing used, also after a restart.
 """
 
 from __future__ import annotations
@@ -100,10 +108,39 @@ class DecisionService:
 
     # -------------------------------------------------------------- deciding
     def thresholds(self, decision_type: str, default: Thresholds | None = None) -> Thresholds:
+        """The stored thresholds of ``decision_type``; ``default`` (or the global pair)
+        until calibration has stored some."""
         stored = self.ledger.thresholds(decision_type)
         if stored is None:
-            return default or Thresholds(auto=self.routing.auto, ask=self.routing.ask)
+            return default or self._global_thresholds()
         return Thresholds(auto=stored[0], ask=stored[1])
+
+    def _global_thresholds(self) -> Thresholds:
+        return Thresholds(auto=self.routing.auto, ask=self.routing.ask)
+
+    def default_thresholds(self, decision_type: str) -> Thresholds:
+        """The defaults the newest routed decision of ``decision_type`` was routed with.
+
+        Read from the ledger (``evidence.routing.defaults``), not from memory, so it
+        survives a restart. A type whose proposals bring no defaults of their own follows
+        the global settings as they are now; a decision recorded before the defaults were
+        recorded gives the thresholds it was routed with (which, while no thresholds are
+        stored for its type, were its defaults); a type never routed gets the global pair.
+        """
+        # Only decisions routed by ``decide`` carry routing evidence (``observe`` records
+        # none); the newest few are enough to find one.
+        for record in self.ledger.decisions(decision_type=decision_type, limit=20):
+            routing = record.evidence.get("routing")
+            if not isinstance(routing, dict):
+                continue
+            defaults = routing.get("defaults")
+            if isinstance(defaults, dict):
+                if defaults.get("source") != "type":
+                    return self._global_thresholds()
+                return Thresholds(auto=float(defaults["auto"]), ask=float(defaults["ask"]))
+            if "auto" in routing and "ask" in routing:
+                return Thresholds(auto=float(routing["auto"]), ask=float(routing["ask"]))
+        return self._global_thresholds()
 
     def track_record(self, decision_type: str) -> list[Outcome]:
         """Recent right/wrong outcomes of this decision type, newest first."""
@@ -130,12 +167,20 @@ class DecisionService:
             shadow=p.shadow,
         )
         evidence = dict(p.evidence)
+        defaults = p.default_thresholds or self._global_thresholds()
         evidence["routing"] = {
             "signal_confidence": round(p.signal_confidence, 4),
             "confidence": round(confidence, 4),
             "auto": thresholds.auto,
             "ask": thresholds.ask,
             "route_reason": chosen.message,
+            # What this type falls back to while no thresholds are stored for it, so
+            # that recalibration starts from the numbers routing used.
+            "defaults": {
+                "auto": defaults.auto,
+                "ask": defaults.ask,
+                "source": "type" if p.default_thresholds is not None else "global",
+            },
         }
         decision = Decision(
             kind=p.kind,
@@ -351,14 +396,27 @@ class DecisionService:
                 self.metrics.calibration_error.labels(decision_type=decision_type).set(ece)
 
     def recalibrate(self, decision_type: str, *, floor: float | None = None) -> Recalibration:
+        """One threshold step for ``decision_type``, stored if it moved; sets the gauges.
+
+        Starts from the stored thresholds or, before the first move, from the defaults
+        the type was routed with (``default_thresholds``), never from the global pair
+        when the type brings its own.
+        """
         rows = self.track_record(decision_type)
-        current = self.thresholds(decision_type)
-        floor = self.routing.ask if floor is None else floor
+        defaults = self.default_thresholds(decision_type)
+        current = self.thresholds(decision_type, defaults)
+        # ``auto`` never relaxes below the highest of: the caller's floor; the global
+        # ``routing.ask`` (the operator's policy: a type's code default must not loosen
+        # it); and the type's own ``ask`` default. Without the last, relaxing ``auto``
+        # under a type's ``ask`` drags ``ask`` down with it (a move keeps ask <= auto),
+        # so confidences the type escalates would come to act automatically: learning
+        # may narrow the type's ask band, never rewrite its escalation line.
+        floor = max(floor or 0.0, self.routing.ask, defaults.ask)
         step = recalibrate(
             current,
             rows,
             target_wrong_rate=self.routing.target_wrong_rate,
-            floor=max(floor, self.routing.ask),
+            floor=floor,
             window=self.routing.window,
             since=self.last_moved(decision_type),
         )

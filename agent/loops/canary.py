@@ -21,7 +21,54 @@ names). A canary the loop does not judge, such as an Argo Rollout's ReplicaSet, 
   ``failureCondition: result.verdict == "rollback"``);
 - ``POST /canary/flagger`` for Flagger webhooks: 200 while the canary is healthy
   (and, for a ``confirm-promotion`` webhook, only once it may be promoted), 409 when
-  it should be rolled back, 425 while a promotion must wait.
+  it should be rolled back, 425 while a gate must wait. Flagger's payload does not say
+  which kind of webhook called; name it in the webhook's ``metadata.type``
+  (``rollout``, ``confirm-rollout``, ``confirm-traffic-increase``,
+  ``confirm-promotion``). A ``Promoting`` phase counts as ``confirm-promotion``; no
+  type counts as a plain check (``rollout``). Do not register the endpoint as a
+  Flagger ``rollback`` webhook: that kind rolls back on a 2xx.
+
+Until the judge's verdict is final the endpoints answer with it (``continue``).
+Once it is final it is a decision, routed like any other, and the endpoints answer
+from that decision's state in the ledger, not from the verdict alone, so a verdict a
+person must approve is not carried out before they do:
+
+- acted on (routed ``auto``; or ``approved`` by a person, which ``cycle`` then moves to
+  ``done``): the verdict. ``rollback``: Argo ``rollback``, Flagger 409. ``promote``:
+  Argo ``promote``, Flagger 200 (``confirm-promotion`` included).
+- held: waiting for a person's answer (``asked``), escalated (routed below the ask
+  threshold), expired unanswered (a "no", escalated), a promotion a person rejected,
+  any ``inconclusive`` verdict, and a decision whose state cannot be read from the
+  ledger (unless it was routed ``auto``, which is acted on whatever the read). Argo
+  ``inconclusive``: neither condition holds, so Argo records an inconclusive
+  measurement, and past the metric's ``inconclusiveLimit`` (0 by default) pauses the
+  rollout until a person promotes or aborts it. Flagger: 425 on the gates
+  (``confirm-rollout``, ``confirm-traffic-increase``, ``confirm-promotion``), which wait
+  without counting a failure, so neither traffic nor promotion moves; and 200 on plain
+  checks. The checks pass because Flagger has no "wait" answer for them: any non-2xx
+  counts toward its failure threshold and ends in a rollback, which would carry out a
+  rollback nobody approved. To freeze traffic while a person decides, register the
+  endpoint as a ``confirm-traffic-increase`` webhook too. A final verdict whose decision
+  is still being recorded is held the same way.
+- a rollback a person rejected: not carried out; the canary goes on. Argo
+  ``continue`` (to Argo, like ``inconclusive``, neither condition), Flagger 200 on
+  checks and on ``confirm-rollout`` / ``confirm-traffic-increase``, 425 on promotion:
+  the judge does not judge a revision again after its final verdict, so the
+  promotion waits for a person (or for a new revision's verdict).
+- observe mode (route ``observe``; ``shadow`` likewise): Autonomic writes nothing to the
+  cluster, but the endpoints are reads the delivery tool chose to consult, so they
+  answer with the judge's verdict as it is (``rollback``: Argo ``rollback``, Flagger
+  409; ``inconclusive``: Flagger 425 on promotion only), with ``route`` and
+  ``decision_status`` in the payload saying that Autonomic decided nothing.
+
+An expired question is held, not treated as a rejection: a rejection is a person's call
+that the verdict is wrong, an expiry is nobody's call (and has been escalated).
+
+Every answer carries the judge's fields (``confidence``, ``sentence``, ``metrics``...),
+``judge_verdict`` and ``judge_reason`` (the judge's own verdict and reason code),
+``decision_id``, ``route`` and ``decision_status`` (null before a final verdict), and
+``note`` (why this answer). ``verdict`` is the endpoint's answer; when it differs from the
+judge's, ``reason`` is the sentence that says why, naming the decision.
 """
 
 from __future__ import annotations
@@ -31,6 +78,7 @@ import logging
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import Any, cast
 
 from agent.clock import Clock
 from agent.decisions import DecisionService, Proposal
@@ -47,10 +95,10 @@ from forecasting.canary import (
     Verdict,
     parse_spec,
 )
-from remediation.ports import ClusterReader, ObjectRef
+from remediation.ports import ClusterReader, Kind, ObjectRef
 from remediation.signals import Signal, canary_signal
 
-__all__ = ["CANARY_OF", "CanaryLoop"]
+__all__ = ["CANARY_OF", "CanaryLoop", "standing"]
 
 log = logging.getLogger("autonomic.canary")
 
@@ -58,6 +106,14 @@ log = logging.getLogger("autonomic.canary")
 EventPoster = Callable[[ObjectRef, str, str, bool], None]
 
 CANARY_OF = "autonomic.dev/canary-of"
+CONFIRMED = 0.99  # the least confidence of a verdict a person approved, sent to the runbooks
+
+# Decision statuses in which a final verdict counts as acted on: routed ``auto`` (recorded
+# ``approved``) or approved by a person, and ``done`` once ``cycle`` has settled either.
+ACTED = frozenset({"approved", "done"})
+# Flagger webhooks that wait on a non-2xx answer without counting a failure (named in
+# the webhook's ``metadata.type``; ``confirm-promotion`` is handled on its own).
+ADVANCE_GATES = frozenset({"confirm-rollout", "confirm-traffic-increase"})
 
 
 @dataclass
@@ -71,6 +127,7 @@ class Analysis:
     latest: Verdict | None = None
     recorded: bool = False
     decision_id: str | None = None
+    route: str | None = None  # the route the final verdict's decision took
     history: list[tuple[float, str, float]] = field(default_factory=list)
 
 
@@ -103,8 +160,12 @@ class CanaryLoop:
     def cycle(self) -> None:
         now = self.clock.now()
         # A verdict approved (by the route or a person) is the answer: the delivery tool
-        # that owns the rollout acts on it, or the canary-rollback runbook already did.
+        # that owns the rollout acts on it (the endpoints count approved and done alike
+        # as acted on), and the runbooks get it as a signal: an automatic one when it was
+        # recorded, one a person approved now, as confirmed.
         for record in self.decisions.ledger.decisions(kind="canary", status=["approved"]):
+            if record.route != "auto":
+                self._confirmed(record, now)
             self.decisions.ledger.transition(record.id, ["approved"], "done", now)
         for workload in self.cluster.list_workloads():
             stable = workload.labels.get(CANARY_OF)
@@ -175,6 +236,30 @@ class CanaryLoop:
         if verdict.final:
             self._record(analysis, verdict)
 
+    def _confirmed(self, record: Any, now: float) -> None:
+        """Send a rollback or promotion a person approved to the runbooks (the
+        ``canary-rollback`` runbook carries out a rollback of a native canary). The
+        signal's confidence is at least ``CONFIRMED``: a person has looked."""
+        verdict = record.proposal.get("verdict")
+        target = _subject_ref(record.subject)
+        if verdict not in ("rollback", "promote") or target is None:
+            return
+        images = record.proposal.get("images") or []
+        self.submit(
+            [
+                canary_signal(
+                    verdict="rollback" if verdict == "rollback" else "promote",
+                    target=target,
+                    confidence=max(float(record.confidence), CONFIRMED),
+                    at=now,
+                    revision=int(record.proposal.get("revision", 0)),
+                    evidence={"sentence": record.reason, "approved_decision": record.id},
+                    run=",".join(str(i) for i in images) or None,
+                )
+            ]
+        )
+        log.info("canary %s: %s approved by a person, sent to the runbooks", target, verdict)
+
     def _record(self, analysis: Analysis, verdict: Verdict) -> None:
         analysis.recorded = True
         decision = verdict.decision.value
@@ -188,6 +273,7 @@ class CanaryLoop:
                     "verdict": decision,
                     "baseline": str(analysis.baseline),
                     "revision": analysis.revision,
+                    "images": list(analysis.images),
                 },
                 signal_confidence=verdict.confidence,
                 reason_code=f"Canary{decision.title()}",
@@ -204,6 +290,7 @@ class CanaryLoop:
                 + ",".join(analysis.images),
             )
         )
+        analysis.route = routed.route  # before the id: the endpoints read the id first
         analysis.decision_id = routed.decision_id
         if self.events is not None:
             message = f"{verdict.sentence} Decision {routed.decision_id}, routed {routed.route}."
@@ -239,21 +326,72 @@ class CanaryLoop:
         ]
         return max(found, key=lambda a: a.revision) if found else None
 
+    def _answer(self, analysis: Analysis | None) -> _Answer:
+        """What the endpoints answer for ``analysis`` (see the module's docstring)."""
+        verdict = analysis.latest if analysis is not None else None
+        if analysis is None or verdict is None:
+            return _Answer(
+                "continue",
+                False,
+                {
+                    "verdict": "continue",
+                    "confidence": 0.0,
+                    "reason": "no interval judged yet",
+                    "judge_verdict": None,
+                    "judge_reason": None,
+                    "decision_id": None,
+                    "route": None,
+                    "decision_status": None,
+                    "note": "no interval judged yet",
+                },
+            )
+        judged = verdict.decision.value
+        payload: dict[str, Any] = verdict.to_dict()
+        payload.update(judge_verdict=judged, judge_reason=verdict.reason)
+        decision_id = analysis.decision_id
+        if decision_id is None:
+            payload.update(decision_id=None, route=None, decision_status=None)
+            if not verdict.final:  # still judging: the judge's verdict as it stands
+                payload["note"] = "the judge's verdict is not final yet"
+                return _Answer(judged, False, payload)
+            # Final, but its decision is being recorded (or recording it failed): it is
+            # not known yet whether a person must approve it.
+            note = f"the final verdict ({judged}) has no recorded decision yet; holding"
+            payload.update(verdict="inconclusive", reason=note, note=note)
+            return _Answer("inconclusive", True, payload)
+        route, status, unknown = self._decision_state(analysis, decision_id)
+        payload.update(decision_id=decision_id, route=route, decision_status=status)
+        answer, hold, note = standing(judged, decision_id, route, status, unknown)
+        payload["note"] = note
+        if answer != judged:
+            payload.update(verdict=answer, reason=note)
+        return _Answer(answer, hold, payload)
+
+    def _decision_state(
+        self, analysis: Analysis, decision_id: str
+    ) -> tuple[str | None, str | None, str]:
+        """(route, status, why the status is unknown) of the verdict's decision."""
+        try:
+            record = self.decisions.ledger.get_decision(decision_id)
+        except Exception as exc:
+            # Any failure to read answers "hold", never a 500: Flagger counts a 5xx on a
+            # plain check as a failed check, which ends in a rollback nobody approved.
+            log.warning("canary %s: decision %s unreadable: %s", analysis.canary, decision_id, exc)
+            return analysis.route, None, "could not be read from the ledger"
+        if record is None:
+            return analysis.route, None, "is not in the ledger"
+        return record.route, record.status, ""
+
     def argo(self, request: Request) -> Response:
-        """Argo Rollouts ``web`` metric: the latest verdict as JSON."""
+        """Argo Rollouts ``web`` metric: the answer for the canary as JSON (always 200)."""
         namespace = (request.query.get("namespace") or [""])[0]
         canary = (request.query.get("canary") or [""])[0]
         if not namespace or not canary:
             return json_response(400, {"error": "give namespace and canary query parameters"})
-        analysis = self._find(namespace, canary)
-        if analysis is None or analysis.latest is None:
-            return json_response(
-                200, {"verdict": "continue", "confidence": 0.0, "reason": "no interval judged yet"}
-            )
-        return json_response(200, analysis.latest.to_dict())
+        return json_response(200, self._answer(self._find(namespace, canary)).payload)
 
     def flagger(self, request: Request) -> Response:
-        """Flagger webhook: pass (200), roll back (409), or hold a promotion (425)."""
+        """Flagger webhook: pass (200), roll back (409), or make a gate wait (425)."""
         try:
             body = json.loads(request.body or b"{}")
             name, namespace = str(body["name"]), str(body["namespace"])
@@ -265,13 +403,83 @@ class CanaryLoop:
             if isinstance(body.get("metadata"), dict)
             else ""
         )
-        analysis = self._find(namespace, name)
-        verdict = analysis.latest if analysis is not None else None
-        decision = verdict.decision.value if verdict is not None else "continue"
-        payload = verdict.to_dict() if verdict is not None else {"verdict": "continue"}
-        if decision == "rollback":
-            return json_response(409, payload)
+        answer = self._answer(self._find(namespace, name))
+        if answer.verdict == "rollback":
+            return json_response(409, answer.payload)
         promoting = phase == "Promoting" or kind == "confirm-promotion"
-        if promoting and decision != "promote":
-            return json_response(425, payload)
-        return json_response(200, payload)
+        if promoting and answer.verdict != "promote":
+            return json_response(425, answer.payload)
+        if answer.hold and (promoting or kind in ADVANCE_GATES):
+            return json_response(425, answer.payload)
+        return json_response(200, answer.payload)
+
+
+def standing(
+    judged: str, decision_id: str, route: str | None, status: str | None, unknown: str = ""
+) -> tuple[str, bool, str]:
+    """(answer, hold, note) for a final verdict ``judged`` whose decision took ``route``
+    and is now ``status`` (None: unknown, because it ``unknown``).
+
+    ``answer`` is what the endpoints report as the verdict; ``hold`` makes Flagger's
+    gates wait. The rules are the module docstring's.
+    """
+    what = f"decision {decision_id} ({judged})"
+    if route in ("observe", "shadow"):
+        mode = "observe mode" if route == "observe" else "shadow"
+        return judged, False, f"{mode}: {what} is recorded only; Autonomic acts on nothing"
+    hold_for_a_person = "holding: a person promotes or aborts the rollout"
+    if status is None and route == "auto" and judged != "inconclusive":
+        # Routed auto, the decision is approved and then done: nothing else moves it.
+        return judged, False, f"{what}, routed auto, {unknown}: the verdict stands"
+    if status is None:
+        return "inconclusive", True, f"{what} {unknown}; holding"
+    if status == "asked":
+        return "inconclusive", True, f"{what} is awaiting an answer; holding until it is answered"
+    if judged == "inconclusive":
+        return (
+            "inconclusive",
+            True,
+            f"the judge could not decide; {what} is {status}; " + hold_for_a_person,
+        )
+    if status in ACTED:
+        return judged, False, f"{what}, routed {route}, is {status}: the verdict stands"
+    if status == "escalated":
+        return (
+            "inconclusive",
+            True,
+            f"{what} was escalated to a person; " + hold_for_a_person,
+        )
+    if status == "expired":
+        return (
+            "inconclusive",
+            True,
+            f"nobody answered {what} in time and it was escalated; " + hold_for_a_person,
+        )
+    if status == "rejected" and judged == "rollback":
+        return (
+            "continue",
+            False,
+            f"a person rejected {what}: no rollback; the canary goes on and its promotion "
+            "waits for a person",
+        )
+    if status == "rejected":
+        return "inconclusive", True, f"a person rejected {what}; holding the promotion"
+    return "inconclusive", True, f"{what} is {status}; holding"
+
+
+@dataclass(frozen=True)
+class _Answer:
+    """What the endpoints answer: ``verdict`` (promote, rollback, continue or
+    inconclusive), whether Flagger's gates must wait (``hold``), and the JSON body."""
+
+    verdict: str
+    hold: bool
+    payload: dict[str, Any]
+
+
+def _subject_ref(subject: str) -> ObjectRef | None:
+    """``Deployment/shop/web`` (as ``str(ObjectRef)`` writes it) back to the reference."""
+    parts = subject.split("/")
+    if len(parts) == 3 and parts[0] in ("Deployment", "StatefulSet"):
+        return ObjectRef(cast(Kind, parts[0]), parts[2], parts[1])
+    return None

@@ -150,8 +150,12 @@ def test_a_healthy_canary_is_promoted_and_flagger_may_promote(ledger: Ledger) ->
             b' "metadata": {"type": "confirm-promotion"}}',
         )
     )
-    assert confirm.status == 200
-    assert not math.isnan(json.loads(confirm.body)["confidence"])
+    # The promotion's confidence (about 0.74) is between the canary's ask (0.5) and
+    # automatic (0.9) thresholds: it waits for a person's approval.
+    assert confirm.status == 425
+    body = json.loads(confirm.body)
+    assert body["judge_verdict"] == "promote" and body["decision_status"] == "asked"
+    assert not math.isnan(body["confidence"])
 
 
 def test_endpoints_reject_malformed_requests(ledger: Ledger) -> None:

@@ -1,0 +1,433 @@
+"""The canary endpoints answer from the verdict's decision, not from the verdict alone.
+
+A final verdict is a decision routed like any other: a rollback or promotion a person
+must approve is held until they do, a rejected rollback lets the canary go on, and the
+payload says which decision, route and status the answer comes from.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any, Literal
+
+import pytest
+
+from agent.approvals import Approvals, LedgerOnlyChannel
+from agent.clock import FakeClock
+from agent.decisions import DecisionService
+from agent.ledger import Ledger, open_ledger
+from agent.loops.canary import CANARY_OF, CanaryLoop, standing
+from agent.observability import Metrics
+from agent.server import Request, Response
+from agent.settings import CanarySettings, RoutingSettings
+from agent.sim.cluster import SimCluster, SimWorkload, Template
+from agent.sim.metrics import SimMetrics
+from remediation.ports import ObjectRef
+from remediation.signals import Signal
+
+STABLE = ObjectRef("Deployment", "search", "shop")
+CANARY = ObjectRef("Deployment", "search-canary", "shop")
+SEL = '{namespace="$namespace",deployment="$workload"}'
+TTL = 900.0
+SLOW, HEALTHY = 1.5, 1.0  # the canary's latency relative to the stable's
+
+Mode = Literal["observe", "propose", "act"]
+
+
+@pytest.fixture
+def ledger(tmp_path: Path) -> Iterator[Ledger]:
+    opened = open_ledger(f"sqlite:///{tmp_path / 'l.sqlite'}", 0)
+    yield opened
+    opened.close()
+
+
+class Rig:
+    """The canary loop over a simulated cluster and metrics, with a ledger-only channel."""
+
+    def __init__(self, ledger: Ledger, slowdown: float, mode: Mode = "act") -> None:
+        self.ledger = ledger
+        self.clock = FakeClock(1_700_000_000)
+        cluster = SimCluster(["n1"], self.clock.now())
+        labels = {"autonomic.dev/enabled": "true"}
+        cluster.add_workload(
+            SimWorkload(STABLE, 4, {1: Template("search:3")}, 1, 80, 30, labels=labels)
+        )
+        cluster.add_workload(
+            SimWorkload(
+                CANARY,
+                1,
+                {1: Template("search:4")},
+                1,
+                80,
+                30,
+                labels={**labels, CANARY_OF: "search"},
+            )
+        )
+        metrics = SimMetrics()
+        rng = random.Random(5)
+        for minute in range(120):
+            at = self.clock.now() + 60 * minute
+            for ref, factor in ((STABLE, 1.0), (CANARY, slowdown)):
+                series = {"namespace": "shop", "deployment": ref.name}
+                metrics.record("lat", series, at, 100 * factor * rng.lognormvariate(0, 0.05))
+                metrics.record("req", series, at, 600.0)
+                metrics.record("err", series, at, float(rng.random() < 0.3))
+        self.approvals = Approvals(
+            ledger, LedgerOnlyChannel(ledger, self.clock.now), ttl=TTL, snooze=900
+        )
+        self.metrics = Metrics()
+        self.decisions = DecisionService(
+            ledger,
+            self.clock,
+            RoutingSettings(),
+            mode=mode,
+            approvals=self.approvals,
+            metrics=self.metrics,
+        )
+        self.signals: list[Signal] = []
+        self.loop = CanaryLoop(
+            CanarySettings(
+                queries={"latency_p99": "lat" + SEL, "errors": "err" + SEL, "requests": "req" + SEL}
+            ),
+            reader=metrics,
+            cluster=cluster,
+            decisions=self.decisions,
+            clock=self.clock,
+            submit=self.signals.extend,
+        )
+
+    def judge_until_recorded(self, minutes: int = 90) -> str:
+        """Cycle until the judge's final verdict is recorded; its decision id."""
+        for _ in range(minutes):
+            self.clock.advance(60)
+            self.loop.cycle()
+            ids = [a.decision_id for a in self.loop.analyses.values() if a.decision_id]
+            if ids:
+                return ids[0]
+        raise AssertionError("no final verdict")
+
+    def question_of(self, decision_id: str) -> str:
+        (question,) = [q for q in self.ledger.questions() if q.decision_id == decision_id]
+        return question.id
+
+    def argo(self) -> dict[str, Any]:
+        response = self.loop.argo(
+            Request(
+                "GET",
+                "/canary/verdict",
+                {"namespace": ["shop"], "canary": ["search-canary"]},
+                {},
+                b"",
+            )
+        )
+        assert response.status == 200
+        body: dict[str, Any] = json.loads(response.body)
+        return body
+
+    def flagger(self, hook: str = "", phase: str = "Progressing") -> Response:
+        body: dict[str, Any] = {"name": "search-canary", "namespace": "shop", "phase": phase}
+        if hook:
+            body["metadata"] = {"type": hook}
+        return self.loop.flagger(
+            Request("POST", "/canary/flagger", {}, {}, json.dumps(body).encode())
+        )
+
+    def flagger_statuses(self) -> dict[str, int]:
+        """Flagger's answer per kind of webhook: a plain check, each gate, a Promoting phase."""
+        return {
+            "rollout": self.flagger("rollout").status,
+            "untyped": self.flagger().status,
+            "confirm-rollout": self.flagger("confirm-rollout").status,
+            "confirm-traffic-increase": self.flagger("confirm-traffic-increase").status,
+            "confirm-promotion": self.flagger("confirm-promotion").status,
+            "Promoting": self.flagger(phase="Promoting").status,
+        }
+
+    def close(self) -> None:
+        self.approvals.dispatcher.drain()
+        self.approvals.close()
+
+
+@pytest.fixture
+def rigs(ledger: Ledger) -> Iterator[list[Rig]]:
+    made: list[Rig] = []
+    yield made
+    for rig in made:
+        rig.close()
+
+
+def make(rigs: list[Rig], ledger: Ledger, slowdown: float, mode: Mode = "act") -> Rig:
+    rig = Rig(ledger, slowdown, mode)
+    rigs.append(rig)
+    return rig
+
+
+HOLD = {
+    "rollout": 200,
+    "untyped": 200,
+    "confirm-rollout": 425,
+    "confirm-traffic-increase": 425,
+    "confirm-promotion": 425,
+    "Promoting": 425,
+}
+ROLL_BACK = dict.fromkeys(HOLD, 409)
+PROMOTE = dict.fromkeys(HOLD, 200)
+
+
+def test_a_rollback_waiting_for_a_person_is_held_not_carried_out(
+    ledger: Ledger, rigs: list[Rig]
+) -> None:
+    rig = make(rigs, ledger, SLOW, mode="propose")  # propose mode asks before acting
+    decision_id = rig.judge_until_recorded()
+    record = ledger.get_decision(decision_id)
+    assert record is not None and (record.route, record.status) == ("ask", "asked")
+    assert rig.signals == []  # nothing went to the runbooks either
+    body = rig.argo()
+    assert body["verdict"] == "inconclusive" and body["judge_verdict"] == "rollback"
+    assert decision_id in body["reason"] and "awaiting an answer" in body["reason"]
+    assert (body["decision_id"], body["route"], body["decision_status"]) == (
+        decision_id,
+        "ask",
+        "asked",
+    )
+    assert body["confidence"] > 0.9 and body["metrics"]  # the judge's fields are kept
+    assert rig.flagger_statuses() == HOLD
+    held = json.loads(rig.flagger("confirm-traffic-increase").body)
+    assert held["decision_status"] == "asked" and decision_id in held["reason"]
+
+
+def test_an_approved_rollback_is_carried_out_and_stays_so_once_done(
+    ledger: Ledger, rigs: list[Rig]
+) -> None:
+    rig = make(rigs, ledger, SLOW, mode="propose")
+    decision_id = rig.judge_until_recorded()
+    assert rig.decisions.answer(rig.question_of(decision_id), "approved", "alice")
+    body = rig.argo()
+    assert body["verdict"] == "rollback" and body["decision_status"] == "approved"
+    assert rig.flagger_statuses() == ROLL_BACK
+    assert rig.signals == []  # nothing goes to the runbooks before the cycle settles it
+    rig.clock.advance(60)
+    rig.loop.cycle()  # settles the approved verdict as done, and hands it to the runbooks
+    record = ledger.get_decision(decision_id)
+    assert record is not None and record.status == "done"
+    (signal,) = rig.signals  # the canary-rollback runbook carries out a native rollback
+    assert (signal.kind, signal.name, str(signal.target)) == ("canary", "rollback", record.subject)
+    assert signal.confidence >= 0.99  # a person looked
+    assert signal.evidence["approved_decision"] == decision_id
+    assert signal.dedup_key.endswith("/rollback") and "/rev" in signal.dedup_key
+    rig.clock.advance(60)
+    rig.loop.cycle()
+    assert len(rig.signals) == 1  # once
+    body = rig.argo()
+    assert (body["verdict"], body["route"], body["decision_status"]) == ("rollback", "ask", "done")
+    assert rig.flagger_statuses() == ROLL_BACK
+
+
+def test_a_rejected_rollback_lets_the_canary_go_on_but_not_be_promoted(
+    ledger: Ledger, rigs: list[Rig]
+) -> None:
+    rig = make(rigs, ledger, SLOW, mode="propose")
+    decision_id = rig.judge_until_recorded()
+    assert rig.decisions.answer(
+        rig.question_of(decision_id), "rejected", "alice", "the latency is the new cache warming"
+    )
+    body = rig.argo()
+    assert body["verdict"] == "continue" and body["judge_verdict"] == "rollback"
+    assert body["decision_status"] == "rejected" and "rejected" in body["reason"]
+    assert decision_id in body["reason"]
+    assert rig.flagger_statuses() == {
+        "rollout": 200,
+        "untyped": 200,
+        "confirm-rollout": 200,
+        "confirm-traffic-increase": 200,
+        "confirm-promotion": 425,
+        "Promoting": 425,
+    }
+    rig.clock.advance(60)
+    rig.loop.cycle()  # only approved verdicts become done: the rejection stands
+    assert rig.argo()["verdict"] == "continue"
+
+
+def test_an_unanswered_rollback_that_expired_is_held(ledger: Ledger, rigs: list[Rig]) -> None:
+    rig = make(rigs, ledger, SLOW, mode="propose")
+    decision_id = rig.judge_until_recorded()
+    rig.clock.advance(TTL + 1)
+    assert rig.decisions.expire_due() == [decision_id]
+    body = rig.argo()
+    assert body["verdict"] == "inconclusive" and body["decision_status"] == "expired"
+    assert "nobody answered" in body["reason"] and decision_id in body["reason"]
+    assert rig.flagger_statuses() == HOLD
+
+
+def test_an_escalated_rollback_is_held(ledger: Ledger, rigs: list[Rig]) -> None:
+    # Thresholds learnt for canary rollbacks that no verdict reaches: below ask, escalate.
+    ledger.record_thresholds("canary/rollback", 1.0, 1.0, {"reason_code": "Test"}, 0.0)
+    rig = make(rigs, ledger, SLOW)
+    decision_id = rig.judge_until_recorded()
+    body = rig.argo()
+    assert (body["route"], body["decision_status"]) == ("escalate", "escalated")
+    assert body["verdict"] == "inconclusive" and "escalated" in body["reason"]
+    assert rig.flagger_statuses() == HOLD
+    assert rig.signals == []
+    assert decision_id in body["note"]
+
+
+def test_an_automatic_rollback_is_carried_out_with_its_decision_shown(
+    ledger: Ledger, rigs: list[Rig]
+) -> None:
+    rig = make(rigs, ledger, SLOW)
+    decision_id = rig.judge_until_recorded()
+    assert [s.name for s in rig.signals] == ["rollback"]
+    body = rig.argo()
+    assert (body["verdict"], body["route"], body["decision_status"]) == (
+        "rollback",
+        "auto",
+        "approved",
+    )
+    assert body["reason"] == body["judge_reason"]  # the judge's own reason code
+    assert rig.flagger_statuses() == ROLL_BACK
+    rig.clock.advance(60)
+    rig.loop.cycle()
+    assert rig.argo()["decision_status"] == "done"
+    assert rig.flagger_statuses() == ROLL_BACK
+    assert decision_id == rig.argo()["decision_id"]
+
+
+def test_a_promotion_waits_for_its_approval(ledger: Ledger, rigs: list[Rig]) -> None:
+    rig = make(rigs, ledger, HEALTHY)
+    decision_id = rig.judge_until_recorded()
+    record = ledger.get_decision(decision_id)
+    # The healthy canary is promoted with a confidence between the canary's ask (0.5)
+    # and automatic (0.9) thresholds: a person approves the promotion.
+    assert record is not None and record.proposal["verdict"] == "promote"
+    assert (record.route, record.status) == ("ask", "asked")
+    before = rig.argo()
+    assert before["verdict"] == "inconclusive" and before["judge_verdict"] == "promote"
+    assert rig.flagger_statuses() == HOLD
+    assert rig.decisions.answer(rig.question_of(decision_id), "approved", "alice")
+    assert rig.argo()["verdict"] == "promote"
+    assert rig.flagger_statuses() == PROMOTE
+    rig.clock.advance(60)
+    rig.loop.cycle()
+    after = rig.argo()
+    assert (after["verdict"], after["decision_status"]) == ("promote", "done")
+    assert rig.flagger_statuses() == PROMOTE
+
+
+def test_a_rejected_promotion_is_held(ledger: Ledger, rigs: list[Rig]) -> None:
+    rig = make(rigs, ledger, HEALTHY)
+    decision_id = rig.judge_until_recorded()
+    assert rig.decisions.answer(rig.question_of(decision_id), "rejected", "alice")
+    body = rig.argo()
+    assert (body["verdict"], body["decision_status"]) == ("inconclusive", "rejected")
+    assert "holding the promotion" in body["reason"] and decision_id in body["reason"]
+    assert rig.flagger_statuses() == HOLD
+
+
+def test_observe_mode_reports_the_judges_verdict_and_says_nothing_was_decided(
+    ledger: Ledger, rigs: list[Rig]
+) -> None:
+    rig = make(rigs, ledger, SLOW, mode="observe")
+    decision_id = rig.judge_until_recorded()
+    body = rig.argo()
+    assert (body["verdict"], body["route"], body["decision_status"]) == (
+        "rollback",
+        "observe",
+        "observed",
+    )
+    assert body["decision_id"] == decision_id and "observe mode" in body["note"]
+    assert rig.flagger_statuses() == ROLL_BACK
+    assert rig.signals == []
+
+
+def test_before_the_verdict_is_final_the_payload_names_no_decision(
+    ledger: Ledger, rigs: list[Rig]
+) -> None:
+    rig = make(rigs, ledger, HEALTHY)
+    unknown = rig.argo()
+    assert unknown["verdict"] == "continue" and unknown["decision_id"] is None
+    rig.clock.advance(60)
+    rig.loop.cycle()
+    early = rig.argo()
+    assert early["verdict"] == "continue" and early["judge_verdict"] == "continue"
+    assert (early["decision_id"], early["route"], early["decision_status"]) == (None, None, None)
+    assert rig.flagger().status == 200
+    assert rig.flagger("confirm-promotion").status == 425
+
+
+def test_an_unreadable_ledger_holds_an_asked_verdict_instead_of_failing(
+    ledger: Ledger, rigs: list[Rig], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    rig = make(rigs, ledger, SLOW, mode="propose")
+    decision_id = rig.judge_until_recorded()
+
+    def unreachable(_: str) -> None:
+        raise RuntimeError("database is locked")
+
+    monkeypatch.setattr(ledger, "get_decision", unreachable)
+    body = rig.argo()
+    assert body["verdict"] == "inconclusive" and body["decision_status"] is None
+    assert "could not be read" in body["reason"] and decision_id in body["reason"]
+    assert rig.flagger_statuses() == HOLD  # a check passes rather than count a failure
+
+
+def test_an_unreadable_ledger_keeps_an_automatic_rollback(
+    ledger: Ledger, rigs: list[Rig], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    rig = make(rigs, ledger, SLOW)
+    rig.judge_until_recorded()
+
+    def unreachable(_: str) -> None:
+        raise RuntimeError("database is locked")
+
+    monkeypatch.setattr(ledger, "get_decision", unreachable)
+    body = rig.argo()
+    assert (body["verdict"], body["route"], body["decision_status"]) == ("rollback", "auto", None)
+    assert rig.flagger_statuses() == ROLL_BACK
+
+
+@pytest.mark.parametrize(
+    ("judged", "route", "status", "answer", "hold"),
+    [
+        ("rollback", "auto", "approved", "rollback", False),
+        ("rollback", "ask", "done", "rollback", False),
+        ("promote", "ask", "approved", "promote", False),
+        ("rollback", "ask", "asked", "inconclusive", True),
+        ("rollback", "ask", "rejected", "continue", False),
+        ("promote", "ask", "rejected", "inconclusive", True),
+        ("promote", "ask", "expired", "inconclusive", True),
+        ("promote", "escalate", "escalated", "inconclusive", True),
+        ("inconclusive", "ask", "asked", "inconclusive", True),
+        ("inconclusive", "ask", "approved", "inconclusive", True),
+        ("inconclusive", "ask", "rejected", "inconclusive", True),
+        ("inconclusive", "escalate", "escalated", "inconclusive", True),
+        ("rollback", "observe", "observed", "rollback", False),
+        ("promote", "shadow", "shadowed", "promote", False),
+        ("rollback", "ask", "superseded", "inconclusive", True),  # unknown here: hold
+        ("rollback", "ask", None, "inconclusive", True),
+        ("rollback", "auto", None, "rollback", False),
+    ],
+)
+def test_the_answer_for_each_route_and_status(
+    judged: str, route: str, status: str | None, answer: str, hold: bool
+) -> None:
+    got, held, note = standing(judged, "d1", route, status, "could not be read")
+    assert (got, held) == (answer, hold)
+    assert "d1" in note
+
+
+def test_recalibration_starts_from_the_thresholds_the_verdict_was_routed_with(
+    ledger: Ledger, rigs: list[Rig]
+) -> None:
+    rig = make(rigs, ledger, HEALTHY)
+    decision_id = rig.judge_until_recorded()
+    record = ledger.get_decision(decision_id)
+    assert record is not None and record.decision_type == "canary/promote"
+    assert (record.evidence["routing"]["auto"], record.evidence["routing"]["ask"]) == (0.9, 0.5)
+    step = rig.decisions.recalibrate("canary/promote")
+    assert (step.thresholds.auto, step.thresholds.ask) == (0.9, 0.5)  # not the global 0.95/0.6
+    auto = rig.metrics.threshold.labels(decision_type="canary/promote", band="auto")
+    assert auto._value.get() == 0.9
