@@ -103,6 +103,11 @@ class PodState:
     not_ready_since: float | None = None
     # A pod a drain leaves in place by design (DaemonSet-controlled or a mirror pod).
     daemon: bool = False
+    # When the pod object was created (metadata.creationTimestamp) and, while it is ready,
+    # when its Ready condition last turned true: ``ready_at - created_at`` of a pod that
+    # never restarted is its start-up time, scheduling and image pull included.
+    created_at: float | None = None
+    ready_at: float | None = None
 
 
 @dataclass(frozen=True)
@@ -126,6 +131,10 @@ class HpaState:
     max_replicas: int
     current_replicas: int
     desired_replicas: int
+    # The HPA's newest reading of its metrics as a share of their targets: the largest of
+    # current / target over the metrics it reports (1.0 = at target), None when it
+    # reports none. The metric with the largest share is the one that sizes the HPA.
+    usage_ratio: float | None = None
 
 
 # Annotations Autonomic writes as reports (``ClusterWriter.annotate``) carry this prefix;

@@ -6,6 +6,7 @@ and these functions return frozen ``remediation.ports`` values.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Mapping
 from datetime import datetime
 from typing import Any, cast
@@ -19,6 +20,7 @@ from remediation.ports import (
     PodState,
     WorkloadState,
 )
+from remediation.quantity import parse_quantity
 
 __all__ = [
     "REVISION_ANNOTATION",
@@ -31,6 +33,7 @@ __all__ = [
     "revision_of",
     "selector_query",
     "template_without_hash",
+    "usage_ratio",
     "workload_state",
 ]
 
@@ -195,6 +198,8 @@ def pod_state(pod: Obj, owners: Mapping[tuple[str, str], ObjectRef]) -> PodState
         deleting=bool(meta.get("deletionTimestamp")),
         not_ready_since=None if ready else parse_time(ready_condition.get("lastTransitionTime")),
         daemon=daemon,
+        created_at=parse_time(meta.get("creationTimestamp")),
+        ready_at=parse_time(ready_condition.get("lastTransitionTime")) if ready else None,
     )
 
 
@@ -237,7 +242,73 @@ def hpa_state(hpa: Obj) -> HpaState:
         max_replicas=int(spec.get("maxReplicas", 0)),
         current_replicas=int(status.get("currentReplicas", 0)),
         desired_replicas=int(status.get("desiredReplicas", 0)),
+        usage_ratio=usage_ratio(spec, status),
     )
+
+
+# Where autoscaling/v2 keeps a metric's target and reading, by the metric's type.
+_METRIC_SOURCE = {
+    "Resource": "resource",
+    "ContainerResource": "containerResource",
+    "Pods": "pods",
+    "Object": "object",
+    "External": "external",
+}
+
+
+def _metric_key(entry: Obj) -> tuple[str, str]:
+    """A metric's identity across spec.metrics and status.currentMetrics: its type and
+    its resource or metric name."""
+    kind = str(entry.get("type", ""))
+    source = entry.get(_METRIC_SOURCE.get(kind, "")) or {}
+    name = source.get("name") or (source.get("metric") or {}).get("name") or ""
+    return kind, str(name)
+
+
+def _amount(value: Any) -> float | None:
+    """A number or a Kubernetes quantity ("500m", "2k") as a float; None if neither."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int | float):
+        return float(value)
+    if isinstance(value, str):
+        try:
+            return float(parse_quantity(value))
+        except ValueError:
+            return None
+    return None
+
+
+def usage_ratio(spec: Obj, status: Obj) -> float | None:
+    """The largest current / target over the HPA's metrics, as the HPA last read them.
+
+    autoscaling/v2 pairs each ``spec.metrics`` entry's target (``averageUtilization``,
+    ``averageValue`` or ``value``) with the ``status.currentMetrics`` entry of the same
+    type and name; autoscaling/v1's CPU percentage fields are read too. None when no
+    pair has a positive target and a reading (a new HPA, or metrics unavailable)."""
+    ratios: list[float] = []
+    current = {_metric_key(m): m for m in status.get("currentMetrics") or [] if isinstance(m, dict)}
+    for metric in spec.get("metrics") or []:
+        if not isinstance(metric, dict):
+            continue
+        key = _metric_key(metric)
+        reading = current.get(key)
+        if reading is None:
+            continue
+        field_name = _METRIC_SOURCE.get(key[0], "")
+        target = (metric.get(field_name) or {}).get("target") or {}
+        now = (reading.get(field_name) or {}).get("current") or {}
+        for name in ("averageUtilization", "averageValue", "value"):
+            wanted, seen = _amount(target.get(name)), _amount(now.get(name))
+            if wanted is not None and seen is not None and wanted > 0 and seen >= 0:
+                ratios.append(seen / wanted)
+                break
+    v1_target = _amount(spec.get("targetCPUUtilizationPercentage"))
+    v1_seen = _amount(status.get("currentCPUUtilizationPercentage"))
+    if not ratios and v1_target and v1_seen is not None and v1_target > 0:
+        ratios.append(v1_seen / v1_target)
+    finite = [r for r in ratios if math.isfinite(r)]
+    return max(finite) if finite else None
 
 
 def is_workload(obj: Obj) -> bool:

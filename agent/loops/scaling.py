@@ -34,18 +34,26 @@ For each workload labelled for Autonomic and annotated ``autonomic.dev/predictiv
    runbooks (a surge nobody forecast).
 
 Per-workload settings come from annotations: ``autonomic.dev/capacity-per-pod`` (load
-one ready pod carries at the utilisation you accept; required), ``autonomic.dev/
-startup-seconds`` (default 60), ``autonomic.dev/min-replicas`` (the floor's floor,
-default the HPA's configured minimum) and ``autonomic.dev/history-since`` (an ISO 8601
-time: load before it is never fitted, for a workload whose traffic changed for good, so
-old days cannot poison the profile; until two days have passed since then it stays
-reactive and says so). A malformed annotation holds the workload (reactive) with a
-status and a log line naming the annotation and what it should be; it is never guessed.
+one ready pod carries at the utilisation you accept; without it, learned from the HPA's
+readings, ``agent.loops.sizing``), ``autonomic.dev/startup-seconds`` (without it,
+measured from the workload's pods, 60 until one is), ``autonomic.dev/min-replicas`` (the
+floor's floor, default the HPA's configured minimum) and ``autonomic.dev/history-since``
+(an ISO 8601 time: load before it is never fitted, for a workload whose traffic changed
+for good, so old days cannot poison the profile; until two days have passed since then
+it stays reactive and says so). A malformed annotation holds the workload (reactive)
+with a status and a log line naming the annotation and what it should be; it is never
+guessed.
+
+A live model found off its drift band makes the workload reactive (``PoorAccuracy``)
+until a refit goes live or it is back in its band. Every applied floor is judged after
+its lead time (was the load it was raised for there; was a lowered floor short of
+pods), and the verdict is the decision's recorded outcome (``Verification``).
 """
 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import logging
 import math
 import zlib
@@ -60,6 +68,7 @@ from agent.clock import Clock
 from agent.decisions import DecisionService, Proposal
 from agent.errors import PermanentError, TransientError
 from agent.executor import Executor
+from agent.loops.sizing import CAPACITY_MIN, CapacityEstimate, StartupEstimate
 from agent.metrics_port import MetricsReader
 from agent.observability import Metrics
 from agent.routing import Thresholds
@@ -116,6 +125,11 @@ DRIFT_EVERY = 10  # cycles between two drift checks of one workload (staggered)
 SCALE_POINTS = 1440  # the errors' scale: the mean one-step change over the last day
 SPIKE_FACTOR = 50.0  # a newest sample this many times the last half hour's is suspect...
 SPIKE_CYCLES = 3  # ...until it has held this many cycles (a glitch is not a surge)
+DEFAULT_STARTUP = 60.0  # seconds, until the workload's pods have been measured
+STARTUP_EVERY = 1800.0  # seconds between two start-up measurements of one workload
+MEASURES_PER_CYCLE = 50  # workloads whose pods one cycle may list (first sight included)
+VERIFY_AFTER = 300.0  # a floor is judged over its lead time plus this long
+SHORT_ALLOWED = 1  # cycles short of ready pods a lowered floor is forgiven
 _FLOAT32_MAX = float(np.finfo(np.float32).max)
 
 
@@ -176,10 +190,12 @@ class LoadHistory:
 
 @dataclass(frozen=True)
 class WorkloadKnobs:
-    """What a workload's annotations ask of the scaling loop, checked."""
+    """What a workload's annotations ask of the scaling loop, checked. ``None`` for the
+    capacity or the start-up time means "not configured": learned from the HPA, and
+    measured from the workload's pods."""
 
-    capacity: float
-    startup: float = 60.0
+    capacity: float | None
+    startup: float | None = None
     min_replicas: int | None = None
     history_since: float | None = None
 
@@ -187,16 +203,16 @@ class WorkloadKnobs:
 def read_knobs(annotations: Mapping[str, str]) -> WorkloadKnobs | str:
     """The workload's scaling annotations, or a sentence saying which one is wrong and
     what it should be (the workload then stays reactive)."""
+    capacity: float | None = None
     raw = annotations.get(CAPACITY)
-    if raw is None:
-        return f"no {CAPACITY} annotation: staying reactive"
-    capacity = _number(raw)
-    if capacity is None or capacity <= 0:
-        return (
-            f"{CAPACITY}={raw!r} is not a positive number (the load one ready pod carries): "
-            "staying reactive"
-        )
-    startup = 60.0
+    if raw is not None:
+        capacity = _number(raw)
+        if capacity is None or capacity <= 0:
+            return (
+                f"{CAPACITY}={raw!r} is not a positive number (the load one ready pod "
+                "carries): staying reactive"
+            )
+    startup: float | None = None
     raw = annotations.get(STARTUP)
     if raw is not None:
         value = _number(raw)
@@ -291,6 +307,33 @@ class WorkloadModel:
     applied_at: float = -math.inf  # the watch may show an applied floor a cycle late
     pending: str | None = None  # the decision id of an open question
     quiet_until: float = -math.inf  # no new question before this (after a "no")
+    capacity: CapacityEstimate = field(default_factory=CapacityEstimate)
+    startup: StartupEstimate = field(default_factory=StartupEstimate)
+    # Why the live model is not trusted now (its last drift check found it off its band
+    # and no refit has beaten it since), or None: while set, the workload is reactive.
+    poor: str | None = None
+    sizing: dict[str, object] = field(default_factory=dict)  # what sized the last floor
+    verifying: list[Verification] = field(default_factory=list)
+
+
+@dataclass
+class Verification:
+    """An applied floor, watched until ``until`` for whether it was right.
+
+    A raised floor is right when the load it was raised for came: a floor sized from the
+    load that came (``ceil(load x (1 + margin) / capacity)`` at its peak over the window,
+    ``peak_need``) is above the old floor; otherwise the old floor would have done, and
+    the raise is recorded as unneeded (a cost, not an error: see ``_judge``). A lowered
+    floor is right when the workload was never short of ready pods for more than
+    ``SHORT_ALLOWED`` cycles in the window (load above ready pods x capacity)."""
+
+    decision_id: str
+    before: int
+    after: int
+    until: float
+    peak_need: int = 0
+    short_cycles: int = 0
+    cycles: int = 0
 
 
 @dataclass
@@ -329,7 +372,9 @@ class ScalingLoop:
         # Questions a previous process asked (or saw approved) and did not settle, by
         # workload: read once, at the first cycle, and picked up by each workload's model.
         self._inherited: dict[str, Any] | None = None
+        self._unjudged: dict[str, list[Any]] = {}  # applied floors not yet judged, likewise
         self._published: set[str] = set()  # workloads with gauges
+        self._said: dict[str, str] = {}  # the hold last logged per workload
         self.reader = reader
         self.cluster = cluster
         self.decisions = decisions
@@ -342,6 +387,7 @@ class ScalingLoop:
         self.models: dict[ObjectRef, WorkloadModel] = {}
         self.status = ScalingStatus()
         self._refits_left = 0  # refits this cycle may still do
+        self._measures_left = 0  # start-up measurements this cycle may still do
         days = round(settings.profile_history / 86400.0)
         self.forecaster = SeasonalProfile(ProfileSettings(history_periods=days))
         # A fit reads only the last ``history_periods`` periods (a week of minutes by
@@ -357,6 +403,7 @@ class ScalingLoop:
         # refit in the next cycles, and their refits spread out.
         share = len(self.models) * self.settings.period / (REFIT_SPREAD * self.settings.refit_every)
         self._refits_left = max(1, math.ceil(share))
+        self._measures_left = MEASURES_PER_CYCLE
         self._cycles += 1
         pause = self.paused()
         if pause != self._pause:
@@ -393,8 +440,9 @@ class ScalingLoop:
 
     def _hold(self, ref: ObjectRef, why: str) -> None:
         """Record why a workload is held; log it when the reason is new."""
-        if self.status.held.get(str(ref)) != why:
+        if self._said.get(str(ref)) != why:
             log.warning("scaling %s held: %s", ref, why)
+            self._said[str(ref)] = why
         self.status.held[str(ref)] = why
 
     def _refit(
@@ -458,6 +506,7 @@ class ScalingLoop:
             )
             model.outcomes.clear()
             model.drift = None
+            model.poor = None  # a new model has not yet been found wanting
         else:
             assert champion is not None
             model.fitted = champion.advance(model.recent.values, model.recent.last)
@@ -516,6 +565,10 @@ class ScalingLoop:
         )
         if model.drift.refit:
             log.info("scaling %s: %s; refitting", ref, model.drift.message)
+            model.poor = model.drift.message
+        elif model.drift.reason == "InBand" and model.poor is not None:
+            log.info("scaling %s: the live model is back in its band", ref)
+            model.poor = None
 
     def _version_name(self, model: WorkloadModel) -> str:
         """The live model, unambiguous across restarts: its name, count and fit time."""
@@ -525,21 +578,133 @@ class ScalingLoop:
 
     def _new_model(self, ref: ObjectRef) -> WorkloadModel:
         """A workload's model; if a previous process left a scaling question about it
-        open (or approved and not carried out), this one follows it up."""
+        open (or approved and not carried out), this one follows it up, and a floor it
+        applied and had not yet judged is judged on what this one sees of its window."""
         if self._inherited is None:
             self._inherited = {}
+            self._unjudged = {}
             open_ones = self.decisions.ledger.decisions(
-                kind="scaling", status=["asked", "approved"], limit=10_000
+                kind="scaling", status=["asked", "approved", "verifying"], limit=10_000
             )
             for record in reversed(open_ones):  # oldest first: the newest wins
-                self._inherited[record.subject] = record
+                if record.status == "verifying":
+                    self._unjudged.setdefault(record.subject, []).append(record)
+                else:
+                    self._inherited[record.subject] = record
         model = WorkloadModel()
         record = self._inherited.pop(str(ref), None)
         if record is not None:
             model.pending = record.id
             model.recommended = int(record.proposal.get("to", 0)) or None
             log.info("scaling %s: following up decision %s (%s)", ref, record.id, record.status)
+        for applied in self._unjudged.pop(str(ref), []):
+            lead = applied.evidence.get("lead_seconds")
+            window = (float(lead) if isinstance(lead, int | float) else 0.0) + VERIFY_AFTER
+            model.verifying.append(
+                Verification(
+                    applied.id,
+                    int(applied.proposal.get("from", 0)),
+                    int(applied.proposal.get("to", 0)),
+                    applied.updated_at + window,
+                )
+            )
         return model
+
+    def _startup(
+        self, workload: WorkloadState, model: WorkloadModel, knobs: WorkloadKnobs, now: float
+    ) -> tuple[float, str]:
+        """The start-up time the lead is built from, and where it came from: the
+        annotation, else the workload's pods (measured every ``STARTUP_EVERY``, at most
+        ``MEASURES_PER_CYCLE`` workloads a cycle), else ``DEFAULT_STARTUP``."""
+        if knobs.startup is not None:
+            return knobs.startup, "annotation"
+        estimate = model.startup
+        if now - estimate.checked_at >= STARTUP_EVERY and self._measures_left > 0:
+            self._measures_left -= 1
+            ref = workload.ref
+            pods = self.cluster.list_pods(ref.namespace, workload.selector or None)
+            estimate.observe(pods, ref, now)
+        measured = estimate.value()
+        if measured is None:
+            return DEFAULT_STARTUP, "default (no ready pod measured yet)"
+        return measured, f"measured: 80th percentile of {len(estimate.pods)} pods"
+
+    def _verify(
+        self,
+        workload: WorkloadState,
+        model: WorkloadModel,
+        load: float,
+        capacity: float,
+        now: float,
+    ) -> None:
+        """Watch the applied floors; record each one's outcome when its window ends."""
+        if not model.verifying:
+            return
+        if math.isfinite(load) and load >= 0:
+            # Sized as the floor is, less the forecast's uncertainty: the observed load
+            # with the same margin, so a floor that came out right reads as needed.
+            need = math.ceil(load * (1.0 + self.margin) / capacity - 1e-9)
+            for check in model.verifying:
+                check.cycles += 1
+                check.peak_need = max(check.peak_need, need)
+                if load > workload.ready_replicas * capacity:
+                    check.short_cycles += 1
+        due = [c for c in model.verifying if now >= c.until]
+        model.verifying = [c for c in model.verifying if now < c.until]
+        for check in due:
+            self._judge(check, capacity)
+
+    def _judge(self, check: Verification, capacity: float) -> None:
+        """Record an applied floor's outcome. The costs are not symmetric, and neither
+        are the verdicts: a lowered floor that left the workload short of pods is wrong;
+        a raised floor the load then needed is right; a raised floor the load did not
+        need cost pods but harmed nothing, so it is recorded as ``unneeded``, which
+        neither earns nor costs the decision type autonomy (a predictive floor that is
+        generous on purpose would otherwise be taught to ask about every raise)."""
+        now = self.clock.now()
+        detail: dict[str, object] = {
+            "peak_need": check.peak_need,
+            "short_cycles": check.short_cycles,
+            "cycles": check.cycles,
+            "capacity_per_pod": capacity,
+        }
+        verdict: bool | None
+        if check.cycles == 0:
+            verdict, outcome = None, "unverified"
+            why = "no usable load sample in the verification window"
+        elif check.after > check.before:
+            # The direction, not the size: would a floor sized from the load that came
+            # (with the same margin) have been above the old floor? Sizes are what the
+            # replay benchmarks judge.
+            needed = check.peak_need > check.before
+            verdict, outcome = (True, "right") if needed else (None, "unneeded")
+            why = (
+                f"the load peaked at {check.peak_need} pods' worth; the raise from "
+                f"{check.before} to {check.after} was "
+                + ("needed" if needed else f"not needed (the old floor {check.before} sufficed)")
+            )
+        else:
+            verdict = check.short_cycles <= SHORT_ALLOWED
+            outcome = "right" if verdict else "wrong"
+            why = (
+                f"short of ready pods in {check.short_cycles} of {check.cycles} cycles after "
+                f"lowering {check.before} -> {check.after}"
+            )
+        detail["why"] = why
+        if verdict is None:
+            self.decisions.ledger.add_feedback(
+                check.decision_id, "verification", outcome, "autonomic", now, detail
+            )
+            self.decisions.ledger.transition(check.decision_id, ["verifying"], "done", now)
+        else:
+            with contextlib.suppress(KeyError):
+                self.decisions.record_outcome(
+                    check.decision_id,
+                    right=verdict,
+                    status="verified" if verdict else "failed",
+                    detail=detail,
+                )
+        log.info("scaling decision %s: %s", check.decision_id[:8], why)
 
     def _configured_min(self, hpa: ObjectRef, seen: int, now: float) -> int:
         """The HPA's own ``minReplicas``, as it was before this loop first raised it.
@@ -588,10 +753,17 @@ class ScalingLoop:
         if isinstance(knobs, str):
             self._hold(ref, knobs)
             return
-        capacity, startup = knobs.capacity, knobs.startup
+        if knobs.capacity is None and self.cluster.get_hpa_for(ref) is None:
+            self._hold(
+                ref,
+                f"no {CAPACITY} annotation, and no HPA to learn the per-pod capacity from: "
+                "staying reactive",
+            )
+            return
         model = self.models.get(ref)
         if model is None:
             model = self.models[ref] = self._new_model(ref)
+        startup, startup_source = self._startup(workload, model, knobs, now)
         cut = model.history_since != knobs.history_since
         refit = model.fitted is None or cut
         why = "FirstFit" if model.fitted is None else "HistoryCut"
@@ -662,6 +834,23 @@ class ScalingLoop:
             model.hpa_min_configured = self._configured_min(hpa.ref, hpa.min_replicas, now)
         floor_min = knobs.min_replicas or model.hpa_min_configured or 1
         current_load = float(values[-1]) if values.size else math.nan
+        capacity, capacity_source = knobs.capacity, "annotation"
+        if capacity is None:
+            if hpa is None:
+                self._hold(ref, "the HPA is gone, and with it the per-pod capacity: holding")
+                return
+            model.capacity.observe(
+                current_load, workload.ready_replicas, workload.replicas, hpa.usage_ratio
+            )
+            capacity = model.capacity.value()
+            if capacity is None:
+                self._hold(
+                    ref,
+                    f"no {CAPACITY} annotation: learning the per-pod capacity from the HPA "
+                    f"({CAPACITY_MIN} steady readings needed); staying reactive until then",
+                )
+                return
+            capacity_source = f"learned from {len(model.capacity.readings)} HPA readings"
         suspect = _implausible(values, capacity)
         if suspect is not None:
             model.spike_streak += 1
@@ -673,6 +862,8 @@ class ScalingLoop:
                 return
         else:
             model.spike_streak = 0
+        self._said.pop(str(ref), None)  # not held this cycle: a new hold is news again
+        self._verify(workload, model, current_load, capacity, now)
         sizing = ScalingSettings(
             capacity_per_pod=capacity,
             lead_seconds=lead,
@@ -686,7 +877,28 @@ class ScalingLoop:
             WorkloadNow(now, workload.replicas, current_load, model.previous),
             sizing,
         )
+        if model.poor is not None and rec.mode == "predictive":
+            rec = dataclasses.replace(
+                rec,
+                replicas=rec.current_need,
+                floor=None,
+                mode="reactive",
+                reason="PoorAccuracy",
+                message=(
+                    f"the live model's recent forecasts are off ({model.poor}); staying "
+                    "reactive (the HPA decides) until it is back in its band or a refit "
+                    "beats it"
+                ),
+                forecast_peak=None,
+            )
         model.previous = rec
+        model.sizing = {
+            "capacity_per_pod": capacity,
+            "capacity_source": capacity_source,
+            "startup_seconds": startup,
+            "startup_source": startup_source,
+            "lead_seconds": lead,
+        }
         self._breach(
             ref,
             model,
@@ -752,7 +964,9 @@ class ScalingLoop:
         if status == "approved" and record is not None:
             wanted = int(record.proposal["to"])
             current = int(record.proposal["from"])
-            self._apply(workload, has_hpa, record.id, current, wanted, str(record.reason_code))
+            self._apply(
+                workload, model, has_hpa, record.id, current, wanted, str(record.reason_code)
+            )
             model.recommended, model.applied, model.applied_at = wanted, True, now
             return True
         if status in ("rejected", "expired"):
@@ -763,6 +977,7 @@ class ScalingLoop:
     def _apply(
         self,
         workload: WorkloadState,
+        model: WorkloadModel,
         has_hpa: bool,
         decision_id: str,
         current: int,
@@ -791,8 +1006,15 @@ class ScalingLoop:
             reason_code="PredictiveScaleUp" if wanted > current else "PredictiveScaleIn",
             message=f"Autonomic: {what} {current} -> {wanted} ({reason})",
         )
-        status = "done" if outcome.status == "applied" else "failed"
-        self.decisions.ledger.transition(decision_id, ["approved"], status, self.clock.now())
+        now = self.clock.now()
+        if outcome.status != "applied":
+            self.decisions.ledger.transition(decision_id, ["approved"], "failed", now)
+            return
+        # Applied: judged after the lead time the floor was raised for, and a while more.
+        self.decisions.ledger.transition(decision_id, ["approved"], "verifying", now)
+        lead = model.sizing.get("lead_seconds")
+        window = (float(lead) if isinstance(lead, int | float) else 0.0) + VERIFY_AFTER
+        model.verifying.append(Verification(decision_id, current, wanted, now + window))
 
     def _decide(
         self,
@@ -830,6 +1052,7 @@ class ScalingLoop:
                     "forecast_peak": rec.forecast_peak,
                     "current_need": rec.current_need,
                     "mode": rec.mode,
+                    **model.sizing,
                     "model": {
                         "name": model_name,
                         "fitted_at": model.fitted_at,
@@ -864,7 +1087,7 @@ class ScalingLoop:
             model.pending = routed.decision_id
         if routed.route != "auto":
             return
-        self._apply(workload, has_hpa, routed.decision_id, current, wanted, rec.reason)
+        self._apply(workload, model, has_hpa, routed.decision_id, current, wanted, rec.reason)
         model.applied, model.applied_at = True, self.clock.now()
 
     def _breach(

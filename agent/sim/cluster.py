@@ -448,12 +448,14 @@ class SimCluster:
             labels = {"app": pod.owner.name}
             if selector and any(labels.get(k) != v for k, v in selector.items()):
                 continue
+            ready = self.pod_ready(pod)
+            startup = self.workloads[pod.owner].startup
             out.append(
                 PodState(
                     ref=ObjectRef("Pod", pod.name, pod.owner.namespace),
                     labels=labels,
                     phase="Running",
-                    ready=self.pod_ready(pod),
+                    ready=ready,
                     node=pod.node,
                     owner=pod.owner,
                     restarts=pod.restarts,
@@ -461,6 +463,12 @@ class SimCluster:
                     last_termination_reason=pod.last_termination_reason,
                     started_at=pod.started_at,
                     deleting=pod.deleting,
+                    created_at=pod.created_at,
+                    # Ready since it started up (a crash or a node outage resets the
+                    # condition; the pod's restarts say which start-up times to trust).
+                    ready_at=max(pod.started_at + startup, pod.crashed_until or 0.0)
+                    if ready
+                    else None,
                 )
             )
         return out
@@ -483,6 +491,12 @@ class SimCluster:
         if found is None or found.hpa is None:
             return None
         hpa = found.hpa
+        sample = self.last_samples.get(workload)
+        usage = (
+            sample.load / sample.ready_pods / hpa.target_per_pod
+            if sample is not None and sample.ready_pods and hpa.target_per_pod > 0
+            else None
+        )
         return HpaState(
             ref=ObjectRef("HorizontalPodAutoscaler", hpa.name, workload.namespace),
             target=workload,
@@ -490,6 +504,7 @@ class SimCluster:
             max_replicas=hpa.max_replicas,
             current_replicas=found.replicas,
             desired_replicas=found.replicas,
+            usage_ratio=usage,
         )
 
     # ------------------------------------------------------- ClusterWriter

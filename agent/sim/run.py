@@ -87,7 +87,8 @@ def _workload(spec: Any, now: float, capacity: float) -> SimWorkload:
         annotations = {
             "autonomic.dev/predictive": "true",
             "autonomic.dev/capacity-per-pod": f"{capacity * 0.8:g}",
-            "autonomic.dev/startup-seconds": f"{spec.startup:g}",
+            # No start-up annotation: the loop measures it from the simulated pods
+            # (creation to Ready), as it would on a real cluster.
         }
     hpa = None
     if spec.hpa is not None:

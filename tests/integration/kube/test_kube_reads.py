@@ -10,6 +10,7 @@ import pytest
 
 from agent.adapters.kube_cache import WatchCache
 from agent.adapters.kube_errors import ObjectGoneError, PermissionDeniedError, RetryPolicy
+from agent.adapters.kube_state import parse_time
 from agent.adapters.kubernetes import REQUIRED_RBAC, KubernetesCluster, load_api_client
 from agent.errors import TransientError
 from remediation.ports import (
@@ -249,3 +250,51 @@ def test_required_rbac_is_exactly_what_the_adapter_calls() -> None:
     }
     assert used <= granted, f"calls not covered by REQUIRED_RBAC: {sorted(used - granted)}"
     assert granted <= used, f"REQUIRED_RBAC grants unused permissions: {sorted(granted - used)}"
+
+
+def test_pod_start_up_times_and_the_hpas_usage_are_read(
+    fake: FakeApiServer, cluster: KubernetesCluster, shop: Any
+) -> None:
+    """What predictive scaling learns from when nobody configured it: a pod's creation
+    and Ready times (its start-up), and the HPA's readings against its targets."""
+    name = shop["pods"][1]["metadata"]["name"]
+    (stored,) = [p for p in fake.store.objects("Pod", "shop") if p["metadata"]["name"] == name]
+    created = stored["metadata"]["creationTimestamp"]
+
+    def ready_at(pod: dict[str, Any]) -> None:
+        for condition in pod["status"]["conditions"]:
+            if condition["type"] == "Ready":
+                condition["lastTransitionTime"] = "2030-01-01T00:02:05Z"
+
+    fake.store.modify("Pod", "shop", name, ready_at)
+
+    def readings(hpa: dict[str, Any]) -> None:
+        cpu = {"name": "cpu", "target": {"type": "Utilization", "averageUtilization": 70}}
+        rps = {"metric": {"name": "rps"}, "target": {"type": "AverageValue", "averageValue": "50"}}
+        hpa["spec"]["metrics"] = [
+            {"type": "Resource", "resource": cpu},
+            {"type": "Pods", "pods": rps},
+        ]
+        cpu_now = {"name": "cpu", "current": {"averageUtilization": 56}}
+        rps_now = {"metric": {"name": "rps"}, "current": {"averageValue": "45500m"}}
+        hpa["status"]["currentMetrics"] = [
+            {"type": "Resource", "resource": cpu_now},
+            {"type": "Pods", "pods": rps_now},
+        ]
+
+    (hpa,) = fake.store.objects("HorizontalPodAutoscaler", "shop")
+    fake.store.modify("HorizontalPodAutoscaler", "shop", hpa["metadata"]["name"], readings)
+
+    def seen() -> bool:
+        pod = {p.ref.name: p for p in cluster.list_pods("shop")}[name]
+        found = cluster.get_hpa_for(WEB)
+        return pod.ready_at is not None and found is not None and found.usage_ratio is not None
+
+    eventually(seen)
+    pod = {p.ref.name: p for p in cluster.list_pods("shop")}[name]
+    assert pod.created_at == parse_time(created)
+    assert pod.ready_at == parse_time("2030-01-01T00:02:05Z")
+    read = cluster.get_hpa_for(WEB)
+    assert read is not None
+    # cpu 56 of 70 = 0.8; rps 45.5 of 50 = 0.91: the larger is the one that sizes it
+    assert read.usage_ratio == pytest.approx(0.91)

@@ -17,7 +17,7 @@ from agent.observability import Metrics
 from agent.routing import Thresholds
 from agent.settings import ScalingSettings
 from forecasting.series import Series
-from remediation.ports import HpaState, ObjectRef, WorkloadState
+from remediation.ports import HpaState, ObjectRef, PodState, WorkloadState
 
 END = 1_795_310_280.0
 
@@ -50,9 +50,17 @@ class FakeCluster:
     def __init__(self, workloads: list[WorkloadState]) -> None:
         self.workloads = workloads
         self.hpas: dict[ObjectRef, HpaState] = {}
+        self.pods: list[PodState] = []
+        self.pod_lists = 0  # how often the loop listed pods
 
     def list_workloads(self) -> list[WorkloadState]:
         return self.workloads
+
+    def list_pods(
+        self, namespace: str | None = None, selector: dict[str, str] | None = None
+    ) -> list[PodState]:
+        self.pod_lists += 1
+        return [p for p in self.pods if namespace is None or p.ref.namespace == namespace]
 
     def get_hpa_for(self, ref: ObjectRef) -> HpaState | None:
         return self.hpas.get(ref)
@@ -64,6 +72,7 @@ class QuestionLedger:
     def __init__(self) -> None:
         self.records: dict[str, SimpleNamespace] = {}
         self.transitions: list[tuple[str, str]] = []
+        self.feedback: list[tuple[str, str, str]] = []  # (decision, kind, outcome)
         self.guards: dict[str, tuple[dict[str, Any], int]] = {}
         self.model_versions: list[dict[str, Any]] = []
 
@@ -98,6 +107,18 @@ class QuestionLedger:
             return False
         self.guards[key] = (dict(value), expected + 1)
         return True
+
+    def add_feedback(
+        self,
+        decision_id: str,
+        kind: str,
+        outcome: str,
+        actor: str,
+        now: float,
+        detail: dict[str, Any] | None = None,
+    ) -> None:
+        self.feedback.append((decision_id, kind, outcome))
+        self.records[decision_id].feedback_detail = dict(detail or {})
 
     def get_decision(self, decision_id: str) -> SimpleNamespace | None:
         return self.records.get(decision_id)
@@ -138,8 +159,26 @@ class AskEverything:
             proposal=dict(p.proposal),
             reason_code=p.reason_code,
             subject=p.subject,
+            evidence=dict(p.evidence),
+            updated_at=0.0,
         )
         return Routed(decision_id, route, 0.5, Thresholds(auto=0.8, ask=0.5), "", "")  # type: ignore[arg-type]
+
+    def record_outcome(
+        self,
+        decision_id: str,
+        *,
+        right: bool,
+        status: str,
+        kind: str = "verification",
+        actor: str = "autonomic",
+        detail: dict[str, Any] | None = None,
+    ) -> None:
+        """As ``DecisionService.record_outcome``: a verdict, then the final status."""
+        self.ledger.add_feedback(
+            decision_id, kind, "right" if right else "wrong", actor, 0.0, detail
+        )
+        self.ledger.transition(decision_id, ["approved", "executing", "verifying"], status, 0.0)
 
 
 class RecordingExecutor:

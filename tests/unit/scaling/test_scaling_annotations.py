@@ -39,7 +39,10 @@ def test_valid_annotations_are_read() -> None:
         {**BASE, STARTUP: "90", MIN_REPLICAS: "4", HISTORY_SINCE: "2026-11-01T08:00:00Z"}
     )
     assert knobs == WorkloadKnobs(20.0, 90.0, 4, datetime(2026, 11, 1, 8, tzinfo=UTC).timestamp())
-    assert read_knobs(BASE) == WorkloadKnobs(20.0)  # start-up 60 s, no floor, no cut
+    # No start-up annotation: measured from the pods; no floor, no cut.
+    assert read_knobs(BASE) == WorkloadKnobs(20.0)
+    # No capacity annotation: learned from the HPA (the loop holds one without an HPA).
+    assert read_knobs({}) == WorkloadKnobs(None)
     offset = read_knobs({**BASE, HISTORY_SINCE: "2026-11-01T10:00:00+02:00"})
     assert isinstance(offset, WorkloadKnobs)
     assert offset.history_since == datetime(2026, 11, 1, 8, tzinfo=UTC).timestamp()
@@ -48,7 +51,6 @@ def test_valid_annotations_are_read() -> None:
 @pytest.mark.parametrize(
     ("annotations", "named", "says"),
     [
-        ({}, CAPACITY, "no autonomic.dev/capacity-per-pod annotation"),
         ({CAPACITY: "lots"}, CAPACITY, "not a positive number"),
         ({CAPACITY: "-5"}, CAPACITY, "not a positive number"),
         ({CAPACITY: "nan"}, CAPACITY, "not a positive number"),
@@ -188,7 +190,7 @@ def test_an_approved_question_is_carried_out_once() -> None:
     run(loop, clock, 5)
     (operation,) = cast(Any, loop.executor).applied
     assert (operation.op, operation.target, operation.replicas) == ("scale", web.ref, 7)
-    assert decisions.ledger.transitions == [("d-1", "done")]
+    assert decisions.ledger.transitions == [("d-1", "verifying")]
     assert len(decisions.proposals) == 1
 
 
@@ -359,5 +361,5 @@ def test_an_open_question_survives_a_restart() -> None:
     cast(Any, restarted.cluster).workloads = [dataclasses.replace(web, replicas=7)]  # landed
     run(restarted, clock, 3)
     (operation,) = cast(Any, restarted.executor).applied
-    assert operation.replicas == 7 and ledger.transitions == [("d-1", "done")]
+    assert operation.replicas == 7 and ledger.transitions == [("d-1", "verifying")]
     assert decisions.proposals == []  # nothing asked again
