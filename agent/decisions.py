@@ -33,7 +33,26 @@ from agent.observability import Metrics, decision_context
 from agent.routing import Autonomy, Route, Thresholds, route
 from agent.settings import RoutingSettings
 
-__all__ = ["DecisionService", "Proposal", "Routed"]
+__all__ = ["DecisionService", "Proposal", "Routed", "routed_defaults"]
+
+
+def routed_defaults(records: Sequence[Any], global_thresholds: Thresholds) -> Thresholds:
+    """The default thresholds the newest of ``records`` (one decision type, newest
+    first) that carries routing evidence was routed with; ``global_thresholds`` for a
+    type whose proposals bring no defaults of their own, or that was never routed."""
+    for record in records:
+        routing = record.evidence.get("routing")
+        if not isinstance(routing, dict):
+            continue
+        defaults = routing.get("defaults")
+        if isinstance(defaults, dict):
+            if defaults.get("source") != "type":
+                return global_thresholds
+            return Thresholds(auto=float(defaults["auto"]), ask=float(defaults["ask"]))
+        if "auto" in routing and "ask" in routing:
+            return Thresholds(auto=float(routing["auto"]), ask=float(routing["ask"]))
+    return global_thresholds
+
 
 log = logging.getLogger("autonomic.decisions")
 
@@ -129,18 +148,8 @@ class DecisionService:
         """
         # Only decisions routed by ``decide`` carry routing evidence (``observe`` records
         # none); the newest few are enough to find one.
-        for record in self.ledger.decisions(decision_type=decision_type, limit=20):
-            routing = record.evidence.get("routing")
-            if not isinstance(routing, dict):
-                continue
-            defaults = routing.get("defaults")
-            if isinstance(defaults, dict):
-                if defaults.get("source") != "type":
-                    return self._global_thresholds()
-                return Thresholds(auto=float(defaults["auto"]), ask=float(defaults["ask"]))
-            if "auto" in routing and "ask" in routing:
-                return Thresholds(auto=float(routing["auto"]), ask=float(routing["ask"]))
-        return self._global_thresholds()
+        records = self.ledger.decisions(decision_type=decision_type, limit=20)
+        return routed_defaults(records, self._global_thresholds())
 
     def track_record(self, decision_type: str) -> list[Outcome]:
         """Recent right/wrong outcomes of this decision type, newest first."""

@@ -178,6 +178,8 @@ def calibration_report(
 ) -> CalibrationReport:
     """Build the report from the ledger (the newest ``limit`` decisions per type)."""
     from agent.calibration import Outcome, reliability
+    from agent.decisions import routed_defaults
+    from agent.routing import Thresholds
 
     if decision_type is not None:
         names = [decision_type]
@@ -196,7 +198,14 @@ def calibration_report(
         every.extend(outcomes)
         corrections = sum(_corrected(ledger, d.id) for d in records)
         stored = ledger.thresholds(name)
-        auto, ask = stored if stored is not None else (routing.auto, routing.ask)
+        if stored is not None:
+            auto, ask = stored
+        else:  # the type's own defaults, as its newest decision was routed with them
+            found = routed_defaults(
+                ledger.decisions(decision_type=name, limit=20),
+                Thresholds(auto=routing.auto, ask=routing.ask),
+            )
+            auto, ask = found.auto, found.ask
         automatic = sum(d.route == "auto" for d in records)
         types.append(
             TypeCalibration(

@@ -177,3 +177,47 @@ def test_unknown_type_and_empty_ledger(tmp_path: Path, capsys: pytest.CaptureFix
     empty = f"sqlite:///{tmp_path / 'empty.sqlite'}"
     assert calibration_cmd.show(args(empty)) == 0
     assert "no actionable decisions" in capsys.readouterr().out
+
+
+def test_a_type_with_its_own_defaults_shows_them_until_it_is_recalibrated(
+    tmp_path: Path,
+) -> None:
+    """A canary verdict is routed with the canary's own thresholds (0.9/0.5), not the
+    global pair: the report shows the ones routing used."""
+    from agent.routing import Thresholds
+
+    url = f"sqlite:///{tmp_path / 'own.sqlite'}"
+    ledger = open_ledger(url, 0)
+    clock = FakeClock(1_000_000.0)
+    approvals = Approvals(
+        ledger, LedgerOnlyChannel(ledger, clock.now), ttl=900, snooze=1800,
+        dispatcher=InlineDispatcher(),
+    )  # fmt: skip
+    decisions = DecisionService(
+        ledger,
+        clock,
+        RoutingSettings(auto=0.95, ask=0.6),
+        mode="act",
+        approvals=approvals,
+        metrics=Metrics(),
+    )
+    own = Proposal(
+        kind="canary",
+        decision_type="canary/rollback",
+        subject="Deployment/shop/web-canary",
+        proposal={"verdict": "rollback"},
+        signal_confidence=0.8,
+        reason_code="CanaryRollback",
+        reason="slower than its baseline",
+        evidence={},
+        model_version="canary-judge/1",
+        default_thresholds=Thresholds(auto=0.9, ask=0.5),
+    )
+    decisions.decide(own)
+    decisions.decide(proposal("restart/Pod", 0.8))
+    report = calibration_cmd.calibration_report(ledger, RoutingSettings(auto=0.95, ask=0.6))
+    ledger.close()
+    by_type = {t.decision_type: t for t in report.types}
+    canary, restart = by_type["canary/rollback"], by_type["restart/Pod"]
+    assert (canary.auto, canary.ask, canary.learned) == (0.9, 0.5, False)
+    assert (restart.auto, restart.ask, restart.learned) == (0.95, 0.6, False)
