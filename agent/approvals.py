@@ -393,6 +393,18 @@ class Approvals:
         question = self._question(question_id)
         self.channel.update(self._decision(question.decision_id), question, note)
 
+    def restate(self, question: Question) -> None:
+        """Rewrite the question's message after an answer another process recorded (the
+        CLI has no chat client): who answered, when, and what happens next."""
+        note = NEXT_STEP.get(question.status)
+        if note is None:
+            return
+
+        def update() -> None:
+            self.channel.update(self._decision(question.decision_id), question, note)
+
+        self.dispatcher.submit(update)
+
     def escalate(self, decision_id: str, why: str) -> str:
         return self.channel.escalate(self._decision(decision_id), why)
 

@@ -25,10 +25,10 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from agent.approvals import Approvals
+from agent.approvals import Approvals, LedgerOnlyChannel
 from agent.calibration import Outcome, Recalibration, recalibrate, track_record_confidence
 from agent.clock import Clock
-from agent.ledger import Decision, DecisionRecord, Ledger
+from agent.ledger import Decision, DecisionRecord, Ledger, Question
 from agent.observability import Metrics, decision_context
 from agent.routing import Autonomy, Route, Thresholds, route
 from agent.settings import RoutingSettings
@@ -123,6 +123,7 @@ class DecisionService:
         self.metrics = metrics
         self.counts = _Counts()
         self._synced_at = 0.0  # the first sync looks at every answered question
+        self._restated: set[str] = set()  # chat questions answered from the CLI, restated
         approvals.on_answer = self._on_answer
 
     # -------------------------------------------------------------- deciding
@@ -296,15 +297,18 @@ class DecisionService:
                     now,
                     {"answer": "rejected", "reason": question.answer_reason},
                 )
-                self.metrics.human_corrections.labels(decision_type=record.decision_type).inc()
-            if answer != "approved":
-                self.metrics.decisions.labels(kind=record.kind, route="ask", outcome=answer).inc()
-            if question.answered_at is not None:
-                self.metrics.answer_seconds.observe(
-                    max(question.answered_at - question.asked_at, 0)
-                )
+            self._count_answer(record, question, answer)
             log.info("question %s %s by %s", question_id, answer, actor)
         return True
+
+    def _count_answer(self, record: DecisionRecord, question: Question, answer: str) -> None:
+        """The answer in this process's metrics (corrections, outcomes, time to answer)."""
+        if answer == "rejected":
+            self.metrics.human_corrections.labels(decision_type=record.decision_type).inc()
+        if answer != "approved":
+            self.metrics.decisions.labels(kind=record.kind, route="ask", outcome=answer).inc()
+        if question.answered_at is not None:
+            self.metrics.answer_seconds.observe(max(question.answered_at - question.asked_at, 0))
 
     def answer(
         self,
@@ -340,18 +344,45 @@ class DecisionService:
 
     def sync_answers(self) -> int:
         """Apply answers recorded elsewhere (the CLI, another replica, a crash before the
-        hook ran) to decisions still waiting. Returns how many were applied."""
+        hook ran) to decisions still waiting. Returns how many were applied.
+
+        An answer given with ``autonomic approvals`` to a question asked in a chat is
+        applied by the CLI itself, which has no chat client: here its message is
+        rewritten (who, when, what next) and the answer is counted in this process's
+        metrics, once per question (answers older than a day are left alone, so a
+        restart does not rewrite old messages)."""
         applied = 0
-        since, self._synced_at = self._synced_at, self.clock.now()
+        now = self.clock.now()
+        since, self._synced_at = self._synced_at, now
         for question in self.ledger.answered_since(since - 60.0):
             if question.status not in ("approved", "rejected", "expired"):
                 continue
             record = self.ledger.get_decision(question.decision_id)
-            if record is not None and record.status == "asked":
+            if record is None:
+                continue
+            if record.status == "asked":
                 applied += self.handle_answer(
                     question.id, question.status, question.answered_by or "unknown"
                 )
+            elif self._answered_out_of_band(record, question, now):
+                self._restated.add(question.id)
+                self.approvals.restate(question)
+                with decision_context(record.id):
+                    self._count_answer(record, question, question.status)
         return applied
+
+    def _answered_out_of_band(self, record: DecisionRecord, question: Question, now: float) -> bool:
+        """Whether a chat question was answered from the CLI and not yet restated here."""
+        if question.id in self._restated or question.channel == LedgerOnlyChannel.name:
+            return False
+        if question.answered_at is None or question.answered_at < now - 86400.0:
+            return False
+        return any(
+            row["kind"] == "answer"
+            and (row.get("detail") or {}).get("question_id") == question.id
+            and (row.get("detail") or {}).get("via") == "cli"
+            for row in self.ledger.feedback_for(record.id)
+        )
 
     # ------------------------------------------------------------- outcomes
     def record_outcome(

@@ -42,12 +42,17 @@ import numpy.typing as npt
 from forecasting.forecast import Forecast
 from forecasting.series import FloatArray, Series
 
-__all__ = ["FittedProfile", "ProfileSettings", "SeasonalProfile", "nanmedian"]
+__all__ = ["MAX_VALUE", "FittedProfile", "ProfileSettings", "SeasonalProfile", "nanmedian"]
 
 BoolArray = npt.NDArray[np.bool_]
 
 MODEL_NAME = "seasonal-profile"
 MODEL_VERSION = "1"
+
+# A sample above this is a glitch, not load (no rate or count comes near it), and the
+# fit squares and sums samples, which overflows float64 to inf and NaN from about 1e154:
+# such a sample counts as missing, as a negative one does.
+MAX_VALUE = 1e100
 
 
 @dataclass(frozen=True)
@@ -137,7 +142,7 @@ class FittedProfile:
         timestamps = last_timestamp - self.step * np.arange(n - 1, -1, -1, dtype=np.float64)
         shape = self.shape_at(timestamps)
         window = max(1, round(self.settings.level_window_seconds / self.step))
-        usable = np.isfinite(values) & (values >= 0)
+        usable = np.isfinite(values) & (values >= 0) & (values <= MAX_VALUE)
         ratio = np.where(usable, (values + self.offset) / shape, np.nan)
         padded = np.concatenate([np.full(window - 1, np.nan), ratio])
         # row i: the window of values ending at values[i], what forecasts values[i + steps]
@@ -238,7 +243,7 @@ def _inverse(y: FloatArray, power: float) -> FloatArray:
 
 def _level(values: FloatArray, shape: FloatArray, offset: float) -> float | None:
     """Median ratio of observations to the profile (both shifted by ``offset``)."""
-    ok = np.isfinite(values) & (values >= 0)
+    ok = np.isfinite(values) & (values >= 0) & (values <= MAX_VALUE)
     if not np.any(ok):
         return None
     ratios = (values[ok] + offset) / shape[ok]
@@ -261,7 +266,7 @@ def fit_profile(
     if not (step > 0 and math.isfinite(step)):
         raise ValueError(f"step must be a positive number of seconds, got {step}")
     values = np.asarray(values, dtype=np.float64)
-    values = np.where(np.isfinite(values) & (values >= 0), values, np.nan)
+    values = np.where(np.isfinite(values) & (values >= 0) & (values <= MAX_VALUE), values, np.nan)
     period = max(2, round(settings.period_seconds / step))
     usable = values[-int(settings.history_periods * period) :]
     finite = usable[np.isfinite(usable)]
@@ -277,7 +282,8 @@ def fit_profile(
             0.0,
             last_timestamp,
             0.0,
-            "NoData: the history holds no usable (finite, non-negative) value",
+            f"NoData: the history holds no usable (finite, non-negative, at most "
+            f"{MAX_VALUE:g}) value",
         )
     scale = float(np.mean(finite))
     offset = 0.01 * scale if scale > 0 else 1.0

@@ -44,7 +44,7 @@ import numpy.typing as npt
 
 from forecasting.forecast import Forecast
 from forecasting.hpa import HpaController, HpaSpec, MetricObservation
-from forecasting.profile import FittedProfile, ProfileSettings, fit_profile
+from forecasting.profile import MAX_VALUE, FittedProfile, ProfileSettings, fit_profile
 from forecasting.scaling import (
     ScalingRecommendation,
     ScalingSettings,
@@ -283,8 +283,21 @@ def replay(
         raise ValueError("the trace holds no finite value: nothing to replay")
     if np.any(finite < 0):
         raise ValueError("the trace holds negative load values; load cannot be negative")
+    # Refused here, not crashed on later: a load this large overflows the HPA's
+    # milli-units and the initial pod count (``math.ceil`` of +inf).
+    if np.any(finite > MAX_VALUE):
+        raise ValueError(
+            f"the trace holds load values above {MAX_VALUE:g}, which no real load reaches"
+        )
     step = series.step
     capacity = plant.capacity_per_pod
+    # The HPA counts in milli-units: below one it cannot scale (and pods needed = load /
+    # a near-zero target overflows), so say so before running rather than mid-replay.
+    if policy.target * capacity * 1000.0 < 1.0:
+        raise ValueError(
+            f"the HPA target per pod (target {policy.target:g} x capacity {capacity:g}) "
+            "is below one milli-unit"
+        )
     sync = plant.sync_seconds
     lead = lead_time(plant.startup_seconds, policy.loop_period, plant.metric_lag)
     horizon = horizon_steps(lead, step)

@@ -86,8 +86,9 @@ def make_series(
     if not np.all(np.isfinite(ts)):
         bad = int(np.flatnonzero(~np.isfinite(ts))[0])
         raise SeriesError(f"timestamp at position {bad} is not a finite number")
-    if ts.shape[0] > 1:
+    with np.errstate(over="ignore"):  # -1e308 then 1e308: +inf, still "increasing"
         diffs = np.diff(ts)
+    if ts.shape[0] > 1:
         if np.any(diffs == 0):
             bad = int(np.flatnonzero(diffs == 0)[0]) + 1
             raise SeriesError(f"duplicate timestamp {ts[bad]!r} at position {bad}")
@@ -97,14 +98,20 @@ def make_series(
                 f"timestamps go backwards at position {bad} ({ts[bad - 1]!r} then {ts[bad]!r})"
             )
     if step is None:
-        step = float(np.median(np.diff(ts))) if ts.shape[0] > 1 else 60.0
+        with np.errstate(over="ignore"):  # spacings near 1e308 average to +inf: refused below
+            step = float(np.median(diffs)) if ts.shape[0] > 1 else 60.0
     if not (step > 0 and np.isfinite(step)):
         raise SeriesError(f"step must be a positive number of seconds, got {step!r}")
     vs = np.where(np.isfinite(vs), vs, np.nan)
+    # Measure the span in floats before casting slot numbers to integers: a far-off
+    # timestamp (1e20 s, or 1e300) would overflow int64 into a negative slot count.
+    with np.errstate(over="ignore"):
+        last_slot = float(np.rint((ts[-1] - ts[0]) / step))
+    if not last_slot + 1 <= 50_000_000:
+        count = f"{last_slot + 1:.0f}" if last_slot < 1e15 else f"{last_slot + 1:.3g}"
+        raise SeriesError(f"the series would span {count} slots of {step} s; is the step right?")
     slots = np.rint((ts - ts[0]) / step).astype(np.int64)
     n = int(slots[-1]) + 1
-    if n > 50_000_000:
-        raise SeriesError(f"the series would span {n} slots of {step} s; is the step right?")
     grid_ts = ts[0] + step * np.arange(n, dtype=np.float64)
     grid_vs = np.full(n, np.nan)
     grid_vs[slots] = vs  # if two samples snap to one slot, the later one wins

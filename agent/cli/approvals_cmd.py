@@ -2,7 +2,10 @@
 
 Questions the daemon asked (in Slack, or only in the ledger when Slack is not
 configured) can be answered here. An answer is compare-and-set in the ledger: the
-first answer wins, from whichever channel, exactly once.
+first answer wins, from whichever channel, exactly once. The answer is applied to the
+decision here; a question asked in Slack gets its message rewritten by the daemon's
+leader at its next cycle (this process has no chat client). Who may answer here is
+whoever may write the ledger: Slack's approver list does not apply.
 """
 
 from __future__ import annotations

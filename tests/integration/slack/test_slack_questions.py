@@ -199,3 +199,83 @@ def test_the_click_is_acknowledged_while_the_decision_layer_is_still_busy(rig: R
         release.set()
     rig.drain()
     assert rig.answers.calls == [(asked.question_id, "approved", "U0ALICE")]
+
+
+def test_an_answer_from_the_cli_rewrites_the_message_at_the_daemons_next_sync(rig: Rig) -> None:
+    """The CLI is another process with no chat client: it records and applies the answer
+    in the ledger; the daemon's next sync rewrites the Slack message and counts the
+    answer in its metrics, once."""
+    from agent.approvals import Approvals, LedgerOnlyChannel
+    from agent.clock import FakeClock
+    from agent.decisions import DecisionService
+    from agent.observability import Metrics
+    from agent.settings import RoutingSettings
+
+    decision_id = rig.decision()
+    asked = rig.approvals.ask(decision_id, rig.clock())
+    rig.clock.advance(90)
+
+    cli = Approvals(rig.ledger, LedgerOnlyChannel(rig.ledger, rig.clock), ttl=TTL, snooze=SNOOZE)
+    in_cli = DecisionService(
+        rig.ledger,
+        FakeClock(rig.clock()),
+        RoutingSettings(),
+        mode="act",
+        approvals=cli,
+        metrics=Metrics(),
+    )
+    assert in_cli.answer(asked.question_id, "approved", "cli:bob", "looked at the logs")
+    cli.close()
+    record = rig.ledger.get_decision(decision_id)
+    assert record is not None and record.status == "approved"  # applied by the CLI
+    assert rig.slack.calls_to("chat.update") == []  # but the message still has its buttons
+
+    metrics = Metrics()
+    daemon = DecisionService(
+        rig.ledger,
+        FakeClock(rig.clock()),
+        RoutingSettings(),
+        mode="act",
+        approvals=rig.approvals,
+        metrics=metrics,
+    )
+    assert daemon.sync_answers() == 0  # nothing left to apply...
+    rig.drain()
+    [update] = rig.slack.calls_to("chat.update")  # ...but the message is rewritten
+    [message] = rig.slack.top_level()
+    assert (update.params["channel"], update.params["ts"]) == (message.channel, message.ts)
+    assert not _blocks_of("actions", message.blocks)
+    assert "cli:bob" in _text(message.blocks) and "Executing next" in _text(message.blocks)
+    assert metrics.registry.get_sample_value("autonomic_answer_seconds_sum") == 90.0  # counted
+
+    daemon.sync_answers()
+    rig.drain()
+    assert len(rig.slack.calls_to("chat.update")) == 1  # once
+    assert metrics.registry.get_sample_value("autonomic_answer_seconds_sum") == 90.0
+
+
+def test_a_question_asked_and_answered_in_the_ledger_is_not_restated(rig: Rig) -> None:
+    """A question asked without a chat (the ledger-only channel) has no message to
+    rewrite: a CLI answer to it leaves the chat alone."""
+    from agent.approvals import Approvals, LedgerOnlyChannel
+    from agent.clock import FakeClock
+    from agent.decisions import DecisionService
+    from agent.observability import Metrics
+    from agent.settings import RoutingSettings
+
+    cli = Approvals(rig.ledger, LedgerOnlyChannel(rig.ledger, rig.clock), ttl=TTL, snooze=SNOOZE)
+    asked = cli.ask(rig.decision(), rig.clock())
+    in_cli = DecisionService(
+        rig.ledger, FakeClock(rig.clock()), RoutingSettings(), mode="act", approvals=cli,
+        metrics=Metrics(),
+    )  # fmt: skip
+    assert in_cli.answer(asked.question_id, "rejected", "cli:bob", "not now")
+    cli.close()
+    daemon = DecisionService(
+        rig.ledger, FakeClock(rig.clock()), RoutingSettings(), mode="act",
+        approvals=rig.approvals, metrics=Metrics(),
+    )  # fmt: skip
+    daemon.sync_answers()
+    rig.drain()
+    assert rig.slack.calls_to("chat.update") == []
+    assert rig.slack.calls_to("chat.postMessage") == []
