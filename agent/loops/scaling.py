@@ -37,7 +37,9 @@ Per-workload settings come from annotations: ``autonomic.dev/capacity-per-pod`` 
 one ready pod carries at the utilisation you accept; without it, learned from the HPA's
 readings, ``agent.loops.sizing``), ``autonomic.dev/startup-seconds`` (without it,
 measured from the workload's pods, 60 until one is), ``autonomic.dev/min-replicas`` (the
-floor's floor, default the HPA's configured minimum) and ``autonomic.dev/history-since``
+floor's floor, default the HPA's configured minimum), ``autonomic.dev/max-replicas`` (the
+ceiling: default the HPA's maximum, or ``NO_HPA_MAX`` without an HPA; never above the
+HPA's) and ``autonomic.dev/history-since``
 (an ISO 8601 time: load before it is never fitted, for a workload whose traffic changed
 for good, so old days cannot poison the profile; until two days have passed since then
 it stays reactive and says so). A malformed annotation holds the workload (reactive)
@@ -91,7 +93,14 @@ from forecasting.scaling import (
     recommend,
 )
 from forecasting.series import Series
-from remediation.ports import ClusterReader, ObjectRef, Scale, SetHpaMinReplicas, WorkloadState
+from remediation.ports import (
+    ClusterReader,
+    HpaState,
+    ObjectRef,
+    Scale,
+    SetHpaMinReplicas,
+    WorkloadState,
+)
 from remediation.signals import Signal, forecast_breach_signal
 
 __all__ = ["ScalingLoop"]
@@ -102,6 +111,8 @@ PREDICTIVE = "autonomic.dev/predictive"
 CAPACITY = "autonomic.dev/capacity-per-pod"
 STARTUP = "autonomic.dev/startup-seconds"
 MIN_REPLICAS = "autonomic.dev/min-replicas"
+MAX_REPLICAS = "autonomic.dev/max-replicas"
+NO_HPA_MAX = 1000  # the ceiling without an HPA or a max-replicas annotation
 HISTORY_SINCE = "autonomic.dev/history-since"
 MAX_STARTUP = 3600.0
 FORECAST_ONLY = "forecast-only"
@@ -198,6 +209,7 @@ class WorkloadKnobs:
     startup: float | None = None
     min_replicas: int | None = None
     history_since: float | None = None
+    max_replicas: int | None = None
 
 
 def read_knobs(annotations: Mapping[str, str]) -> WorkloadKnobs | str:
@@ -229,6 +241,17 @@ def read_knobs(annotations: Mapping[str, str]) -> WorkloadKnobs | str:
         if value is None or value < 1 or value != int(value):
             return f"{MIN_REPLICAS}={raw!r} is not a whole number of at least 1: staying reactive"
         min_replicas = int(value)
+    max_replicas: int | None = None
+    raw = annotations.get(MAX_REPLICAS)
+    if raw is not None:
+        value = _number(raw)
+        if value is None or value < 1 or value != int(value):
+            return f"{MAX_REPLICAS}={raw!r} is not a whole number of at least 1: staying reactive"
+        max_replicas = int(value)
+        if min_replicas is not None and max_replicas < min_replicas:
+            return (
+                f"{MAX_REPLICAS}={raw!r} is below {MIN_REPLICAS}={min_replicas}: staying reactive"
+            )
     since: float | None = None
     raw = annotations.get(HISTORY_SINCE)
     if raw is not None:
@@ -238,7 +261,7 @@ def read_knobs(annotations: Mapping[str, str]) -> WorkloadKnobs | str:
                 f"{HISTORY_SINCE}={raw!r} is not an ISO 8601 time with a time zone "
                 "(for example 2026-11-01T08:00:00Z): staying reactive"
             )
-    return WorkloadKnobs(capacity, startup, min_replicas, since)
+    return WorkloadKnobs(capacity, startup, min_replicas, since, max_replicas)
 
 
 def _instant(text: str) -> float | None:
@@ -868,7 +891,7 @@ class ScalingLoop:
             capacity_per_pod=capacity,
             lead_seconds=lead,
             min_replicas=floor_min,
-            max_replicas=hpa.max_replicas if hpa is not None else 1000,
+            max_replicas=_ceiling(knobs.max_replicas, hpa, floor_min),
             level=self.level,
             margin=self.margin,
         )
@@ -1174,3 +1197,13 @@ def _implausible(values: np.ndarray, capacity: float) -> str | None:
         f"the newest load sample {newest:.4g} is {newest / typical:.0f}x the last half "
         f"hour's typical {typical:.4g}"
     )
+
+
+def _ceiling(annotated: int | None, hpa: HpaState | None, floor_min: int) -> int:
+    """The most replicas the loop may ask for: the annotation, but never above the HPA's
+    own maximum (the HPA would not go there anyway); the HPA's maximum; else
+    ``NO_HPA_MAX``. Never below the floor's floor."""
+    ceiling = hpa.max_replicas if hpa is not None else NO_HPA_MAX
+    if annotated is not None:
+        ceiling = min(ceiling, annotated)
+    return max(ceiling, floor_min, 1)

@@ -14,6 +14,7 @@ from agent.clock import FakeClock
 from agent.loops.scaling import (
     CAPACITY,
     HISTORY_SINCE,
+    MAX_REPLICAS,
     MIN_REPLICAS,
     RECENT,
     RECOMMENDATION,
@@ -43,6 +44,8 @@ def test_valid_annotations_are_read() -> None:
     assert read_knobs(BASE) == WorkloadKnobs(20.0)
     # No capacity annotation: learned from the HPA (the loop holds one without an HPA).
     assert read_knobs({}) == WorkloadKnobs(None)
+    capped = read_knobs({**BASE, MAX_REPLICAS: "12"})
+    assert isinstance(capped, WorkloadKnobs) and capped.max_replicas == 12
     offset = read_knobs({**BASE, HISTORY_SINCE: "2026-11-01T10:00:00+02:00"})
     assert isinstance(offset, WorkloadKnobs)
     assert offset.history_since == datetime(2026, 11, 1, 8, tzinfo=UTC).timestamp()
@@ -58,6 +61,8 @@ def test_valid_annotations_are_read() -> None:
         ({**BASE, STARTUP: "86400"}, STARTUP, "number of seconds from 0 to 3600"),
         ({**BASE, MIN_REPLICAS: "2.5"}, MIN_REPLICAS, "whole number of at least 1"),
         ({**BASE, MIN_REPLICAS: "0"}, MIN_REPLICAS, "whole number of at least 1"),
+        ({**BASE, MAX_REPLICAS: "ten"}, MAX_REPLICAS, "whole number of at least 1"),
+        ({**BASE, MIN_REPLICAS: "4", MAX_REPLICAS: "3"}, MAX_REPLICAS, "is below"),
         ({**BASE, HISTORY_SINCE: "last tuesday"}, HISTORY_SINCE, "ISO 8601 time with a time zone"),
         ({**BASE, HISTORY_SINCE: "2026-11-01T08:00:00"}, HISTORY_SINCE, "with a time zone"),
     ],
@@ -363,3 +368,18 @@ def test_an_open_question_survives_a_restart() -> None:
     (operation,) = cast(Any, restarted.executor).applied
     assert operation.replicas == 7 and ledger.transitions == [("d-1", "verifying")]
     assert decisions.proposals == []  # nothing asked again
+
+
+def test_max_replicas_caps_what_the_loop_asks_for_without_an_hpa() -> None:
+    """Load needing many pods (500 a minute at 10 a pod): without an HPA the loop sets
+    the replicas itself, never above the annotated ceiling."""
+    t, values = week_and_a_day(14)
+    values = values.copy() * 10.0
+    now = float(t[-60])
+    web = workload("web", **{CAPACITY: "10", MAX_REPLICAS: "6"})
+    loop = loop_over(WeekReader(t, values), FakeClock(now), [web], route="auto")
+    loop.cycle()
+    (operation,) = cast(Any, loop.executor).applied
+    assert operation.replicas == 6
+    model = loop.models[web.ref]
+    assert model.previous is not None and model.previous.reason == "AtMaximum"
