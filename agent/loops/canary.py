@@ -73,6 +73,7 @@ judge's, ``reason`` is the sentence that says why, naming the decision.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import math
@@ -107,6 +108,21 @@ EventPoster = Callable[[ObjectRef, str, str, bool], None]
 
 CANARY_OF = "autonomic.dev/canary-of"
 CONFIRMED = 0.99  # the least confidence of a verdict a person approved, sent to the runbooks
+VERIFY_WINDOW = 3600.0  # how long an acted-on verdict is watched for whether it stuck
+
+
+@dataclass
+class Watch:
+    """An acted-on verdict, watched until ``until``: see ``CanaryLoop._verify``."""
+
+    decision_id: str
+    verdict: str  # promote | rollback
+    baseline: ObjectRef  # the stable workload
+    images: tuple[str, ...]  # the release judged
+    before: tuple[str, ...]  # what the stable ran when the verdict was made
+    until: float
+    promoted_at: float | None = None
+
 
 # Decision statuses in which a final verdict counts as acted on: routed ``auto`` (recorded
 # ``approved``) or approved by a person, and ``done`` once ``cycle`` has settled either.
@@ -128,6 +144,7 @@ class Analysis:
     recorded: bool = False
     decision_id: str | None = None
     route: str | None = None  # the route the final verdict's decision took
+    baseline_images: tuple[str, ...] = ()  # what the stable ran when last seen
     history: list[tuple[float, str, float]] = field(default_factory=list)
 
 
@@ -154,6 +171,8 @@ class CanaryLoop:
         self.submit = submit
         self.opt_in_label = opt_in_label
         self.analyses: dict[tuple[ObjectRef, int, tuple[str, ...]], Analysis] = {}
+        self.watching: dict[str, Watch] = {}  # acted-on verdicts, by decision id
+        self._resumed: float | None = None  # when unverified verdicts were read back
         self.errors: dict[str, str] = {}
 
     # ------------------------------------------------------------------ loop
@@ -167,6 +186,8 @@ class CanaryLoop:
             if record.route != "auto":
                 self._confirmed(record, now)
             self.decisions.ledger.transition(record.id, ["approved"], "done", now)
+            self._follow(record, now)
+        self._verify(now)
         for workload in self.cluster.list_workloads():
             stable = workload.labels.get(CANARY_OF)
             if not stable or workload.labels.get(self.opt_in_label) != "true":
@@ -190,6 +211,8 @@ class CanaryLoop:
                 self.analyses[key] = analysis
             if analysis.recorded:
                 continue
+            if baseline is not None:
+                analysis.baseline_images = tuple(c.image for c in baseline.containers)
             try:
                 self._step(analysis, now)
             except (TransientError, PermanentError, CanaryDataError) as exc:
@@ -260,6 +283,89 @@ class CanaryLoop:
         )
         log.info("canary %s: %s approved by a person, sent to the runbooks", target, verdict)
 
+    def _follow(self, record: Any, now: float) -> None:
+        """Watch an acted-on rollback or promotion for ``VERIFY_WINDOW``: its outcome is
+        whether it stuck (``_verify``)."""
+        verdict = record.proposal.get("verdict")
+        baseline = _subject_ref(str(record.proposal.get("baseline", "")))
+        if verdict not in ("rollback", "promote") or baseline is None:
+            return
+        if record.id in self.watching:
+            return
+        self.watching[record.id] = Watch(
+            record.id,
+            str(verdict),
+            baseline,
+            tuple(str(i) for i in record.proposal.get("images") or ()),
+            tuple(str(i) for i in record.proposal.get("baseline_images") or ()),
+            now + VERIFY_WINDOW,
+        )
+
+    def _verify(self, now: float) -> None:
+        """Judge the watched verdicts by what the stable workload then ran.
+
+        A promotion is right when the stable ran the promoted release and kept it (or
+        moved on to a newer one) for ``VERIFY_WINDOW``, and wrong when it went back to
+        the release it replaced within that time (someone undid it); never promoted in
+        the window: no verdict. A rollback is wrong when the release it rejected became
+        the stable's within the window anyway (someone overrode it), and right when that
+        did not happen. Either way it is the decision's recorded outcome."""
+        if self._resumed is None:
+            self._resume(now)
+        for watch in list(self.watching.values()):
+            stable = self.cluster.get_workload(watch.baseline)
+            running = tuple(c.image for c in stable.containers) if stable is not None else ()
+            outcome: tuple[bool | None, str] | None = None
+            if watch.verdict == "promote":
+                if running and running == watch.images:
+                    if watch.promoted_at is None:
+                        watch.promoted_at = now
+                elif watch.promoted_at is not None and running == watch.before:
+                    outcome = (False, "promoted, then the stable went back to the release it "
+                               "replaced within the hour")  # fmt: skip
+                if outcome is None and now >= watch.until:
+                    outcome = (
+                        (True, "promoted, and the stable kept it (or a newer release) for an hour")
+                        if watch.promoted_at is not None
+                        else (None, "not promoted within the hour: nothing to judge")
+                    )
+            elif running and running == watch.images:
+                outcome = (False, "the release the judge rolled back became the stable's "
+                           "within the hour")  # fmt: skip
+            elif now >= watch.until:
+                outcome = (True, "the rolled-back release stayed out of the stable for an hour")
+            if outcome is None:
+                continue
+            del self.watching[watch.decision_id]
+            right, why = outcome
+            detail = {"why": why, "stable_images": list(running)}
+            if right is None:
+                self.decisions.ledger.add_feedback(
+                    watch.decision_id, "verification", "unverified", "autonomic", now, detail
+                )
+            else:
+                with contextlib.suppress(KeyError):
+                    self.decisions.record_outcome(
+                        watch.decision_id,
+                        right=right,
+                        status="done",
+                        detail=detail,
+                    )
+            log.info("canary decision %s: %s", watch.decision_id[:8], why)
+
+    def _resume(self, now: float) -> None:
+        """After a restart: watch again the verdicts acted on within the last
+        ``VERIFY_WINDOW`` that have no verification yet."""
+        self._resumed = now
+        recent = self.decisions.ledger.decisions(
+            kind="canary", status=["done"], since=now - VERIFY_WINDOW, limit=1000
+        )
+        for record in recent:
+            kinds = {row["kind"] for row in self.decisions.ledger.feedback_for(record.id)}
+            if "verification" in kinds or record.id in self.watching:
+                continue
+            self._follow(record, record.updated_at)
+
     def _record(self, analysis: Analysis, verdict: Verdict) -> None:
         analysis.recorded = True
         decision = verdict.decision.value
@@ -274,6 +380,7 @@ class CanaryLoop:
                     "baseline": str(analysis.baseline),
                     "revision": analysis.revision,
                     "images": list(analysis.images),
+                    "baseline_images": list(analysis.baseline_images),
                 },
                 signal_confidence=verdict.confidence,
                 reason_code=f"Canary{decision.title()}",

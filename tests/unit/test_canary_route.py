@@ -11,7 +11,7 @@ import json
 import random
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 import pytest
 
@@ -431,3 +431,93 @@ def test_recalibration_starts_from_the_thresholds_the_verdict_was_routed_with(
     assert (step.thresholds.auto, step.thresholds.ask) == (0.9, 0.5)  # not the global 0.95/0.6
     auto = rig.metrics.threshold.labels(decision_type="canary/promote", band="auto")
     assert auto._value.get() == 0.9
+
+
+# ------------------------------------------------- did the verdict stick (outcomes)
+
+
+def verdicts(ledger: Ledger, decision_id: str) -> list[tuple[str, str]]:
+    return [
+        (row["outcome"], row["detail"]["why"])
+        for row in ledger.feedback_for(decision_id)
+        if row["kind"] == "verification"
+    ]
+
+
+def cycles(rig: Rig, minutes: int) -> None:
+    for _ in range(minutes):
+        rig.clock.advance(60)
+        rig.loop.cycle()
+
+
+def test_a_rollback_that_stuck_for_an_hour_is_right(ledger: Ledger, rigs: list[Rig]) -> None:
+    rig = make(rigs, ledger, SLOW)
+    decision_id = rig.judge_until_recorded()
+    cycles(rig, 30)
+    assert verdicts(ledger, decision_id) == []  # still watching
+    cycles(rig, 32)
+    [(outcome, why)] = verdicts(ledger, decision_id)
+    assert outcome == "right" and "stayed out of the stable" in why
+    assert rig.decisions.track_record("canary/rollback")[0].right
+
+
+def test_a_rollback_someone_overrode_is_wrong(ledger: Ledger, rigs: list[Rig]) -> None:
+    rig = make(rigs, ledger, SLOW)
+    decision_id = rig.judge_until_recorded()
+    cycles(rig, 10)
+    cast(Any, rig.loop.cluster).roll_out(STABLE, "search:4")  # promoted by hand anyway
+    cycles(rig, 1)
+    [(outcome, why)] = verdicts(ledger, decision_id)
+    assert outcome == "wrong" and "became the stable's" in why
+    assert not rig.decisions.track_record("canary/rollback")[0].right
+
+
+@pytest.mark.parametrize("undone", [False, True])
+def test_a_promotion_is_right_if_it_is_kept_and_wrong_if_it_is_undone(
+    ledger: Ledger, rigs: list[Rig], undone: bool
+) -> None:
+    rig = make(rigs, ledger, HEALTHY)
+    decision_id = rig.judge_until_recorded()
+    assert rig.decisions.answer(rig.question_of(decision_id), "approved", "alice")
+    cycles(rig, 2)
+    cluster = cast(Any, rig.loop.cluster)
+    cluster.roll_out(STABLE, "search:4")  # the delivery tool promotes
+    cycles(rig, 10)
+    if undone:
+        cluster.roll_out(STABLE, "search:3")  # and someone puts the old release back
+    cycles(rig, 55)
+    [(outcome, why)] = verdicts(ledger, decision_id)
+    if undone:
+        assert outcome == "wrong" and "went back to the release it replaced" in why
+    else:
+        assert outcome == "right" and "kept it" in why
+
+
+def test_a_promotion_never_carried_out_gets_no_verdict(ledger: Ledger, rigs: list[Rig]) -> None:
+    rig = make(rigs, ledger, HEALTHY)
+    decision_id = rig.judge_until_recorded()
+    assert rig.decisions.answer(rig.question_of(decision_id), "approved", "alice")
+    cycles(rig, 62)
+    [(outcome, why)] = verdicts(ledger, decision_id)
+    assert outcome == "unverified" and "not promoted" in why
+    assert rig.decisions.track_record("canary/promote") == []
+
+
+def test_a_restarted_loop_goes_on_watching(ledger: Ledger, rigs: list[Rig]) -> None:
+    rig = make(rigs, ledger, SLOW)
+    decision_id = rig.judge_until_recorded()
+    cycles(rig, 5)
+    fresh = CanaryLoop(
+        rig.loop.settings,
+        reader=rig.loop.reader,
+        cluster=rig.loop.cluster,
+        decisions=rig.decisions,
+        clock=rig.clock,
+        submit=rig.signals.extend,
+    )
+    rig.loop = fresh
+    cycles(rig, 10)
+    cast(Any, fresh.cluster).roll_out(STABLE, "search:4")
+    cycles(rig, 1)
+    [(outcome, _)] = verdicts(ledger, decision_id)
+    assert outcome == "wrong"
