@@ -80,7 +80,6 @@ class Proposal:
     forced_approval: str | None = None
     shadow: bool = False
     incident_key: str | None = None
-    auto_floor: float | None = None
     # With no record yet, how often acting on a true signal is right (skeptical: 0.75).
     prior_success: float = 0.75
     # Thresholds for this decision type until calibration has stored its own.
