@@ -56,6 +56,10 @@ def parse_timestamp(text: str) -> float:
 
 def read_table(path: Path, *, step: float | None = None) -> Table:
     """Read a CSV with a header row. Every error names the file, the line and the column."""
+    # Checked first: row i of a file without a timestamp column is placed at i * step,
+    # and a NaN, infinite, zero or negative step would make those NaN or out of order.
+    if step is not None and not (math.isfinite(step) and step > 0):
+        raise InputError(f"{path}: the step must be a positive number of seconds, got {step}")
     try:
         handle = path.open(newline="", encoding="utf-8")
     except OSError as exc:
@@ -102,7 +106,13 @@ def read_table(path: Path, *, step: float | None = None) -> Table:
                         ) from None
                 else:
                     assert step is not None
-                    timestamps.append(len(timestamps) * step)
+                    placed = len(timestamps) * step
+                    if not math.isfinite(placed):  # a step near 1e308 overflows by row 3
+                        raise InputError(
+                            f"{path}:{line}: row {len(timestamps) + 1} at a step of {step} s "
+                            "is beyond the range of timestamps"
+                        )
+                    timestamps.append(placed)
                 for i, cell in enumerate(row):
                     if i == time_index:
                         continue

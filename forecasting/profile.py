@@ -143,7 +143,8 @@ class FittedProfile:
         shape = self.shape_at(timestamps)
         window = max(1, round(self.settings.level_window_seconds / self.step))
         usable = np.isfinite(values) & (values >= 0) & (values <= MAX_VALUE)
-        ratio = np.where(usable, (values + self.offset) / shape, np.nan)
+        # mask before dividing: 1.8e308 / a shape below 1 would overflow (and warn)
+        ratio = (np.where(usable, values, np.nan) + self.offset) / shape
         padded = np.concatenate([np.full(window - 1, np.nan), ratio])
         # row i: the window of values ending at values[i], what forecasts values[i + steps]
         windows = np.lib.stride_tricks.sliding_window_view(padded, window)[: n - steps]

@@ -70,6 +70,10 @@ __all__ = [
 
 PolicyKind = Literal["hpa", "predictive", "oracle"]
 SYNC_SECONDS = 15.0
+# Bounds on the work one replay may take (a ten-year trace, a 100,000-step forecast):
+# beyond them a mistaken step or lag would exhaust memory or run for days.
+_MAX_TICKS = 20_000_000
+_MAX_HORIZON = 100_000
 
 
 @dataclass(frozen=True)
@@ -290,6 +294,12 @@ def replay(
             f"the trace holds load values above {MAX_VALUE:g}, which no real load reaches"
         )
     step = series.step
+    ticks = (series.end + step - series.start) / plant.sync_seconds
+    if not ticks <= _MAX_TICKS:  # a step of 1e12 s, say: np.zeros(ticks) would not fit
+        raise ValueError(
+            f"the trace spans {ticks:.3g} HPA syncs of {plant.sync_seconds:g} s; "
+            f"at most {_MAX_TICKS} are simulated (is the step right?)"
+        )
     capacity = plant.capacity_per_pod
     # The HPA counts in milli-units: below one it cannot scale (and pods needed = load /
     # a near-zero target overflows), so say so before running rather than mid-replay.
@@ -302,6 +312,11 @@ def replay(
     lead = lead_time(plant.startup_seconds, policy.loop_period, plant.metric_lag)
     horizon = horizon_steps(lead, step)
     if policy.kind != "hpa" and path is None:
+        if horizon > _MAX_HORIZON:  # each decision would forecast that many steps
+            raise ValueError(
+                f"a lead of {lead:g} s is {horizon} steps of the trace's {step:g} s; "
+                f"at most {_MAX_HORIZON} can be forecast (is the step right?)"
+            )
         if policy.kind == "oracle":
             path = oracle_path(
                 series,

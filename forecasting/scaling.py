@@ -124,7 +124,9 @@ def lead_time(startup_seconds: float, loop_period: float, metric_lag: float) -> 
 
 def horizon_steps(lead_seconds: float, step: float) -> int:
     """Forecast steps after the newest sample that cover ``lead_seconds``."""
-    return max(1, math.ceil(lead_seconds / step - 1e-9))
+    # Capped: a step below ~1e-306 s makes lead / step +inf, which math.ceil refuses;
+    # 10^18 steps is more than any forecast holds, so the meaning is unchanged.
+    return max(1, math.ceil(min(lead_seconds / step - 1e-9, 1e18)))
 
 
 def _clamp(value: int, settings: ScalingSettings) -> int:
@@ -247,7 +249,8 @@ def _judge_forecast(
     n = forecast.mean.shape[0]
     if n == 0:
         return "EmptyForecast", "the forecast has no steps"
-    step = float(forecast.timestamps[1] - forecast.timestamps[0]) if n > 1 else None
+    # Python floats: inf - inf is NaN (judged below as "no step") without a numpy warning
+    step = float(forecast.timestamps[1]) - float(forecast.timestamps[0]) if n > 1 else None
     if step is not None and step > 0 and n < horizon_steps(settings.lead_seconds, step):
         return "ForecastTooShort", (
             f"the forecast covers {n * step:.0f} s but the lead is {settings.lead_seconds:.0f} s"

@@ -113,6 +113,12 @@ def make_series(
     slots = np.rint((ts - ts[0]) / step).astype(np.int64)
     n = int(slots[-1]) + 1
     grid_ts = ts[0] + step * np.arange(n, dtype=np.float64)
+    # A step finer than the timestamps' float precision (above 2**53 s, one second is
+    # below it) would give two slots the same time: the grid must strictly increase.
+    if n > 1 and not np.all(np.diff(grid_ts) > 0):
+        raise SeriesError(
+            f"a step of {step} s is finer than the timestamps' precision near {float(ts[0])!r}"
+        )
     grid_vs = np.full(n, np.nan)
     grid_vs[slots] = vs  # if two samples snap to one slot, the later one wins
     if n and np.isnan(grid_vs).mean() > max_gap_fraction:
