@@ -309,6 +309,14 @@ def replay(
             "is below one milli-unit"
         )
     sync = plant.sync_seconds
+    syncs = policy.loop_period / sync
+    if policy.kind != "hpa" and abs(syncs - round(syncs)) > 1e-9 * max(1.0, syncs):
+        # The loop runs on the HPA's sync ticks; a period between two ticks would use
+        # forecasts made for a later time than the tick it runs at (seeing the future).
+        raise ValueError(
+            f"the loop period {policy.loop_period:g} s is not a whole number of HPA syncs "
+            f"of {sync:g} s"
+        )
     lead = lead_time(plant.startup_seconds, policy.loop_period, plant.metric_lag)
     horizon = horizon_steps(lead, step)
     if policy.kind != "hpa" and path is None:

@@ -110,3 +110,15 @@ def test_bad_plant_and_policy_are_rejected() -> None:
         Plant(1.0, -1.0)
     with pytest.raises(ValueError, match="target"):
         ReplayPolicy("hpa", target=1.5)
+
+
+@pytest.mark.parametrize("policy", ["predictive", "oracle"])
+def test_a_loop_period_between_two_hpa_syncs_is_refused(policy: str) -> None:
+    """The loop runs on the HPA's 15 s ticks: a 20 s period would use forecasts made for
+    a later time than the tick it runs at. Whole numbers of syncs are fine."""
+    values = np.full(60 * 24, 50.0)
+    series = make_series(np.arange(values.shape[0]) * STEP, values, step=STEP)
+    with pytest.raises(ValueError, match="whole number of HPA syncs"):
+        replay(series, Plant(10.0, 60.0), ReplayPolicy(policy, loop_period=20.0))  # type: ignore[arg-type]
+    result = replay(series, Plant(10.0, 60.0), ReplayPolicy(policy, loop_period=30.0))  # type: ignore[arg-type]
+    assert result.under_provisioned_minutes == 0
