@@ -77,15 +77,17 @@ def clean_series(series: Series, *, season: int | None = None) -> CleanedSeries:
     if gaps:
         notes.append(f"interpolated {gaps} missing samples ({gaps / values.size:.1%})")
 
+    # Glitches go first: a 10^12 sample before a rising series would otherwise read as
+    # a counter that reset, and undoing the "reset" would lift the whole history by it.
+    values, spikes = _remove_spikes(values)
+    if spikes:
+        notes.append(f"replaced {spikes} glitch samples far outside the series' range")
+
     counter = _looks_like_counter(values)
     if counter:
         values, resets = _undo_counter_resets(values)
         if resets:
             notes.append(f"undid {resets} counter resets (the series only goes up otherwise)")
-
-    values, spikes = _remove_spikes(values)
-    if spikes:
-        notes.append(f"replaced {spikes} glitch samples far outside the series' range")
 
     values, outages = _remove_outage_zeros(values)
     if outages:

@@ -77,3 +77,13 @@ def test_clean_series_leaves_ordinary_noise_alone() -> None:
 def test_fill_gaps_holds_the_ends() -> None:
     filled = fill_gaps(np.array([np.nan, 2.0, np.nan, 4.0, np.nan]))
     np.testing.assert_array_equal(filled, [2.0, 2.0, 3.0, 4.0, 4.0])
+
+
+def test_a_leading_glitch_before_a_rising_series_is_not_a_counter_reset() -> None:
+    """A 10^12 first sample, then a series that only rises: the glitch is removed before
+    the counter check, so no "reset" lifts the whole history by 10^12."""
+    values = np.concatenate([[1e12], np.linspace(100.0, 150.0, 60)])
+    cleaned = clean_series(values_series(values))
+    assert float(np.max(cleaned.series.values)) <= 150.0
+    assert any("glitch" in note for note in cleaned.notes)
+    assert not any("counter resets" in note for note in cleaned.notes)
