@@ -140,6 +140,8 @@ DEFAULT_STARTUP = 60.0  # seconds, until the workload's pods have been measured
 STARTUP_EVERY = 1800.0  # seconds between two start-up measurements of one workload
 MEASURES_PER_CYCLE = 50  # workloads whose pods one cycle may list (first sight included)
 VERIFY_AFTER = 300.0  # a floor is judged over its lead time plus this long
+CAPACITY_KEY = "scaling/capacity"  # ledger guard key prefix of a learned capacity
+CAPACITY_KEEP = 7 * 86400.0  # a learned capacity older than this is learned again
 SHORT_ALLOWED = 1  # cycles short of ready pods a lowered floor is forgiven
 _FLOAT32_MAX = float(np.finfo(np.float32).max)
 
@@ -633,6 +635,29 @@ class ScalingLoop:
             )
         return model
 
+    def _restore_capacity(self, ref: ObjectRef, estimate: CapacityEstimate, now: float) -> None:
+        """Read back the capacity an earlier process learned, if it is recent enough."""
+        estimate.loaded = True
+        value, _ = self.decisions.ledger.guard(f"{CAPACITY_KEY}/{ref}")
+        learned, at = value.get("capacity_per_pod"), value.get("saved_at")
+        if not isinstance(learned, int | float) or not isinstance(at, int | float):
+            return
+        if learned > 0 and math.isfinite(learned) and now - at <= CAPACITY_KEEP:
+            estimate.restored = estimate.saved = float(learned)
+
+    def _save_capacity(
+        self, ref: ObjectRef, estimate: CapacityEstimate, capacity: float, now: float
+    ) -> None:
+        """Keep the learned capacity in the ledger when it is new or moved by over 5 %
+        (compare-and-set: two replicas writing at once lose nothing that matters)."""
+        if estimate.saved is not None and abs(capacity - estimate.saved) <= 0.05 * estimate.saved:
+            return
+        key = f"{CAPACITY_KEY}/{ref}"
+        ledger = self.decisions.ledger
+        _, version = ledger.guard(key)
+        if ledger.put_guard(key, {"capacity_per_pod": capacity, "saved_at": now}, version, now):
+            estimate.saved = capacity
+
     def _startup(
         self, workload: WorkloadState, model: WorkloadModel, knobs: WorkloadKnobs, now: float
     ) -> tuple[float, str]:
@@ -862,10 +887,13 @@ class ScalingLoop:
             if hpa is None:
                 self._hold(ref, "the HPA is gone, and with it the per-pod capacity: holding")
                 return
-            model.capacity.observe(
+            estimate = model.capacity
+            if not estimate.loaded:
+                self._restore_capacity(ref, estimate, now)
+            estimate.observe(
                 current_load, workload.ready_replicas, workload.replicas, hpa.usage_ratio
             )
-            capacity = model.capacity.value()
+            capacity = estimate.value()
             if capacity is None:
                 self._hold(
                     ref,
@@ -873,7 +901,11 @@ class ScalingLoop:
                     f"({CAPACITY_MIN} steady readings needed); staying reactive until then",
                 )
                 return
-            capacity_source = f"learned from {len(model.capacity.readings)} HPA readings"
+            if estimate.learned():
+                capacity_source = f"learned from {len(estimate.readings)} HPA readings"
+                self._save_capacity(ref, estimate, capacity, now)
+            else:
+                capacity_source = "learned by an earlier process (kept in the ledger)"
         suspect = _implausible(values, capacity)
         if suspect is not None:
             model.spike_streak += 1

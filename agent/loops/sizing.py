@@ -7,7 +7,8 @@
   reading a cycle, taken only when the workload is steady (every pod ready) and the HPA
   runs between half and twice its target (far from it the straight line is a guess); the
   estimate is the median of the last ``CAPACITY_READINGS`` and is used once there are
-  ``CAPACITY_MIN`` of them.
+  ``CAPACITY_MIN`` of them (until then, what an earlier process learned, if the loop
+  restored it from the ledger).
 - **Start-up time** (creation to Ready, scheduling and image pull included), from the
   workload's pods: for each pod that never restarted, ``ready_at - created_at``. The
   estimate is the 80th percentile (nearest rank) of the newest ``STARTUP_PODS`` pods, so
@@ -44,6 +45,12 @@ MAX_STARTUP = 3600.0  # a longer "start-up" is a readiness flap, not a start
 class CapacityEstimate:
     readings: deque[float] = field(default_factory=lambda: deque(maxlen=CAPACITY_READINGS))
     skipped: str | None = None  # why the last cycle took no reading
+    # What an earlier process learned (kept in the ledger), used until this one has
+    # ``CAPACITY_MIN`` readings of its own, so a restart or a new leader is not
+    # reactive for the minutes it takes to learn again.
+    restored: float | None = None
+    loaded: bool = False  # the ledger was read for ``restored``
+    saved: float | None = None  # the value last written to the ledger
 
     def observe(
         self, load: float, ready: int, replicas: int, usage_ratio: float | None
@@ -70,12 +77,16 @@ class CapacityEstimate:
 
     def value(self) -> float | None:
         if len(self.readings) < CAPACITY_MIN:
-            return None
+            return self.restored
         ordered = sorted(self.readings)
         middle = len(ordered) // 2
         if len(ordered) % 2:
             return ordered[middle]
         return (ordered[middle - 1] + ordered[middle]) / 2.0
+
+    def learned(self) -> bool:
+        """Whether ``value`` comes from this process's own readings."""
+        return len(self.readings) >= CAPACITY_MIN
 
     def progress(self) -> str:
         why = f" (last cycle: {self.skipped})" if self.skipped else ""

@@ -325,3 +325,36 @@ def test_a_lowered_floor_that_left_the_workload_short_is_wrong() -> None:
     first = next(iter(decisions.ledger.records))
     assert (first, "verification", "wrong") in decisions.ledger.feedback
     assert decisions.ledger.records[first].status == "failed"
+
+
+def test_a_learned_capacity_is_kept_in_the_ledger_for_the_next_process() -> None:
+    t, values = week_and_a_day(36)
+    values = values.copy()
+    values[-90:] = 60.0
+    clock = FakeClock(float(t[-85]))
+    web = unannotated(**{MIN_REPLICAS: "6"})
+    loop = loop_over(WeekReader(t, values), clock, [web])
+    cast(Any, loop.cluster).hpas[web.ref] = hpa_for(web.ref, 0.8)
+    run(loop, clock, CAPACITY_MIN + 1)
+    ledger = cast(Any, loop.decisions).ledger
+    saved, _ = ledger.guard(f"scaling/capacity/{web.ref}")
+    assert saved["capacity_per_pod"] == pytest.approx(25.0)
+
+    restarted = loop_over(WeekReader(t, values), clock, [web])
+    cast(Any, restarted.cluster).hpas[web.ref] = hpa_for(web.ref, None)  # no reading yet
+    cast(Any, restarted.decisions).ledger = ledger
+    restarted.cycle()  # not reactive for ten minutes: the earlier estimate is used
+    assert str(web.ref) not in restarted.status.held
+    sizing = restarted.models[web.ref].sizing  # what sized this cycle's floor
+    assert sizing["capacity_per_pod"] == pytest.approx(25.0)
+    assert str(sizing["capacity_source"]).startswith("learned by an earlier process")
+
+    key = f"scaling/capacity/{web.ref}"
+    kept, version = ledger.guards[key]
+    ledger.guards[key] = ({**kept, "saved_at": clock.now() - 8 * 86400.0}, version)
+    # saved more than a week ago: learned again
+    stale = loop_over(WeekReader(t, values), clock, [web])
+    cast(Any, stale.cluster).hpas[web.ref] = hpa_for(web.ref, None)
+    cast(Any, stale.decisions).ledger = ledger
+    stale.cycle()
+    assert "learning the per-pod capacity" in stale.status.held[str(web.ref)]
