@@ -355,14 +355,18 @@ class CanaryLoop:
 
     def _resume(self, now: float) -> None:
         """After a restart: watch again the verdicts acted on within the last
-        ``VERIFY_WINDOW`` that have no verification yet."""
+        ``VERIFY_WINDOW`` that have no verification yet. A verdict may be acted on well
+        after it was made (a person answers late, a snooze), so the decisions of the
+        last day are read, and those acted on too long ago are left alone."""
         self._resumed = now
         recent = self.decisions.ledger.decisions(
-            kind="canary", status=["done"], since=now - VERIFY_WINDOW, limit=1000
+            kind="canary", status=["done"], since=now - 86400.0, limit=1000
         )
         for record in recent:
+            if record.updated_at + VERIFY_WINDOW <= now or record.id in self.watching:
+                continue
             kinds = {row["kind"] for row in self.decisions.ledger.feedback_for(record.id)}
-            if "verification" in kinds or record.id in self.watching:
+            if "verification" in kinds:
                 continue
             self._follow(record, record.updated_at)
 

@@ -521,3 +521,45 @@ def test_a_restarted_loop_goes_on_watching(ledger: Ledger, rigs: list[Rig]) -> N
     cycles(rig, 1)
     [(outcome, _)] = verdicts(ledger, decision_id)
     assert outcome == "wrong"
+
+
+def test_a_verdict_acted_on_late_is_watched_after_a_restart(
+    ledger: Ledger, rigs: list[Rig]
+) -> None:
+    """A rollback verdict made two hours ago and approved ten minutes ago (a late
+    answer): a restarted loop still watches it; one acted on over an hour ago is not."""
+    from agent.ledger import Decision
+
+    rig = make(rigs, ledger, SLOW)
+    now = rig.clock.now()
+
+    def verdict(made: float, acted: float) -> str:
+        decision_id = ledger.record_decision(
+            Decision(
+                kind="canary",
+                decision_type="canary/rollback",
+                subject=str(CANARY),
+                proposal={
+                    "verdict": "rollback",
+                    "baseline": str(STABLE),
+                    "revision": 1,
+                    "images": ["search:4"],
+                    "baseline_images": ["search:3"],
+                },
+                confidence=0.8,
+                reason_code="CanaryRollback",
+                reason="slower than its baseline",
+                evidence={},
+                model_version="canary-judge/1",
+                route="ask",
+                status="approved",
+            ),
+            made,
+        )
+        assert ledger.transition(decision_id, ["approved"], "done", acted)
+        return decision_id
+
+    late = verdict(now - 7200.0, now - 600.0)
+    old = verdict(now - 7200.0, now - 4000.0)
+    rig.loop.cycle()
+    assert late in rig.loop.watching and old not in rig.loop.watching
