@@ -142,6 +142,20 @@ class Metrics:
             ["workload"],
             registry=r,
         )
+        self.scaling_capacity = Gauge(
+            "autonomic_scaling_capacity_per_pod",
+            "The load one ready pod carries, as the floor is sized with it (annotated, or "
+            "learned from the HPA's readings).",
+            ["workload"],
+            registry=r,
+        )
+        self.scaling_startup = Gauge(
+            "autonomic_scaling_startup_seconds",
+            "The pod start-up time the lead is built from (annotated, measured from the "
+            "workload's pods, or the 60 s default).",
+            ["workload"],
+            registry=r,
+        )
         self.anomaly_series = Gauge(
             "autonomic_anomaly_series", "Series the anomaly loop keeps a detector for.", registry=r
         )

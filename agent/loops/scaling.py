@@ -769,7 +769,9 @@ class ScalingLoop:
             return int(value.get("min_replicas", seen))
         return seen
 
-    def _gauges(self, ref: ObjectRef, floor: int, rec: ScalingRecommendation) -> None:
+    def _gauges(
+        self, ref: ObjectRef, floor: int, rec: ScalingRecommendation, sizing: Mapping[str, object]
+    ) -> None:
         if self.metrics is None:
             return
         name = str(ref)
@@ -780,6 +782,13 @@ class ScalingLoop:
         self.metrics.scaling_predictive.labels(workload=name).set(
             1.0 if rec.mode == "predictive" else 0.0
         )
+        for gauge, key in (
+            (self.metrics.scaling_capacity, "capacity_per_pod"),
+            (self.metrics.scaling_startup, "startup_seconds"),
+        ):
+            value = sizing.get(key)
+            if isinstance(value, int | float):
+                gauge.labels(workload=name).set(value)
 
     def _forget_gauges(self, seen: set[str]) -> None:
         """A workload no longer opted in leaves the metrics (no stale series)."""
@@ -790,6 +799,8 @@ class ScalingLoop:
                 self.metrics.scaling_floor,
                 self.metrics.scaling_forecast_peak,
                 self.metrics.scaling_predictive,
+                self.metrics.scaling_capacity,
+                self.metrics.scaling_startup,
             ):
                 with contextlib.suppress(KeyError):
                     gauge.remove(name)
@@ -966,7 +977,7 @@ class ScalingLoop:
             return
         current = hpa.min_replicas if hpa is not None else workload.replicas
         wanted = floor if hpa is not None else max(rec.replicas, floor)
-        self._gauges(ref, wanted, rec)
+        self._gauges(ref, wanted, rec, model.sizing)
         if self._pause:
             self.status.held[str(ref)] = f"paused ({self._pause}): no decision, no write"
             return

@@ -254,11 +254,17 @@ def test_gauges_follow_the_workloads_and_leave_with_them() -> None:
     predictive = 1.0 if model.previous.mode == "predictive" else 0.0
     assert metrics.registry.get_sample_value("autonomic_scaling_predictive", labels) == predictive
     assert metrics.registry.get_sample_value("autonomic_scaling_recommended_replicas", labels) == 7
+    # what sized it: the annotated capacity, and the default start-up (no pod measured)
+    assert metrics.registry.get_sample_value("autonomic_scaling_capacity_per_pod", labels) == 1000
+    assert metrics.registry.get_sample_value("autonomic_scaling_startup_seconds", labels) == 60
     cast(Any, loop.cluster).workloads = []  # opted out
     run(loop, clock, 1)
-    assert (
-        metrics.registry.get_sample_value("autonomic_scaling_recommended_replicas", labels) is None
-    )
+    for name in (
+        "autonomic_scaling_recommended_replicas",
+        "autonomic_scaling_capacity_per_pod",
+        "autonomic_scaling_startup_seconds",
+    ):
+        assert metrics.registry.get_sample_value(name, labels) is None
 
 
 def test_a_pause_stops_decisions_and_writes_but_not_the_forecast() -> None:
