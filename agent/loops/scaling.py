@@ -457,6 +457,11 @@ class ScalingLoop:
             except (TransientError, PermanentError) as exc:
                 self._hold(workload.ref, str(exc))
         self._forget_gauges(seen)
+        for ref, model in self.models.items():
+            if model.verifying and str(ref) not in seen:
+                # Opted out (or gone) while a floor was being judged: judge what was seen
+                # once its window is over, so no decision is left "verifying" for good.
+                self._verify_unseen(model, now)
 
     def _query(self, ref: ObjectRef) -> str:
         return self.settings.load_query.replace("$namespace", ref.namespace or "").replace(
@@ -702,7 +707,14 @@ class ScalingLoop:
         for check in due:
             self._judge(check, capacity)
 
-    def _judge(self, check: Verification, capacity: float) -> None:
+    def _verify_unseen(self, model: WorkloadModel, now: float) -> None:
+        due = [c for c in model.verifying if now >= c.until]
+        model.verifying = [c for c in model.verifying if now < c.until]
+        capacity = model.sizing.get("capacity_per_pod")
+        for check in due:
+            self._judge(check, float(capacity) if isinstance(capacity, int | float) else None)
+
+    def _judge(self, check: Verification, capacity: float | None) -> None:
         """Record an applied floor's outcome. The costs are not symmetric, and neither
         are the verdicts: a lowered floor that left the workload short of pods is wrong;
         a raised floor the load then needed is right; a raised floor the load did not

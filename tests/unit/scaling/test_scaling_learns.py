@@ -358,3 +358,16 @@ def test_a_learned_capacity_is_kept_in_the_ledger_for_the_next_process() -> None
     cast(Any, stale.decisions).ledger = ledger
     stale.cycle()
     assert "learning the per-pod capacity" in stale.status.held[str(web.ref)]
+
+
+def test_a_floor_judged_when_its_workload_opted_out_is_not_left_verifying() -> None:
+    loop, clock, web = applied_floor(44, np.full(60, 65.0))
+    run(loop, clock, 1)
+    landed(loop, web)
+    run(loop, clock, 2)
+    decisions = cast(Any, loop.decisions)
+    assert decisions.ledger.records["d-1"].status == "verifying"
+    cast(Any, loop.cluster).workloads = []  # opted out mid-window
+    run(loop, clock, 15)
+    assert decisions.ledger.records["d-1"].status == "verified"  # judged on what was seen
+    assert loop.models[web.ref].verifying == []
