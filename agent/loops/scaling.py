@@ -457,11 +457,12 @@ class ScalingLoop:
             except (TransientError, PermanentError) as exc:
                 self._hold(workload.ref, str(exc))
         self._forget_gauges(seen)
-        for ref, model in self.models.items():
-            if model.verifying and str(ref) not in seen:
-                # Opted out (or gone) while a floor was being judged: judge what was seen
-                # once its window is over, so no decision is left "verifying" for good.
-                self._verify_unseen(model, now)
+        late = now - 2 * self.settings.period
+        for model in self.models.values():
+            if any(check.until <= late for check in model.verifying):
+                # Its workload was held, opted out or gone while a floor was being judged:
+                # judge what was seen, so no decision is left "verifying" for good.
+                self._judge_overdue(model, late)
 
     def _query(self, ref: ObjectRef) -> str:
         return self.settings.load_query.replace("$namespace", ref.namespace or "").replace(
@@ -707,9 +708,9 @@ class ScalingLoop:
         for check in due:
             self._judge(check, capacity)
 
-    def _verify_unseen(self, model: WorkloadModel, now: float) -> None:
-        due = [c for c in model.verifying if now >= c.until]
-        model.verifying = [c for c in model.verifying if now < c.until]
+    def _judge_overdue(self, model: WorkloadModel, late: float) -> None:
+        due = [c for c in model.verifying if c.until <= late]
+        model.verifying = [c for c in model.verifying if c.until > late]
         capacity = model.sizing.get("capacity_per_pod")
         for check in due:
             self._judge(check, float(capacity) if isinstance(capacity, int | float) else None)

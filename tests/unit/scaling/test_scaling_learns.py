@@ -371,3 +371,17 @@ def test_a_floor_judged_when_its_workload_opted_out_is_not_left_verifying() -> N
     run(loop, clock, 15)
     assert decisions.ledger.records["d-1"].status == "verified"  # judged on what was seen
     assert loop.models[web.ref].verifying == []
+
+
+def test_a_floor_whose_workload_is_held_is_still_judged() -> None:
+    """A malformed annotation holds the workload mid-window: the floor is judged on what
+    was seen once its window is over."""
+    loop, clock, web = applied_floor(45, np.full(60, 65.0))
+    run(loop, clock, 1)
+    web = landed(loop, web)
+    run(loop, clock, 2)
+    held = dataclasses.replace(web, annotations={**web.annotations, STARTUP: "soon"})
+    cast(Any, loop.cluster).workloads = [held]
+    run(loop, clock, 15)
+    assert str(web.ref) in loop.status.held
+    assert cast(Any, loop.decisions).ledger.records["d-1"].status == "verified"
