@@ -337,8 +337,19 @@ class ScalingSettings(_Model):
     # The seasonal profile is the per-minute median over this many whole days; a refit
     # reads them from Prometheus (which must retain them: its default is 15 days).
     profile_history: Duration = Field(default=7 * 86400.0, alias="profileHistory")
+    # How old the newest load sample is when the loop reads it, as far as the lead is
+    # concerned: a scrape interval plus what the query's rate window lags. Prometheus
+    # stamps range reads with the evaluation time, so the loop cannot measure it.
+    metric_lag: Duration = Field(default=60.0, alias="metricLag")
 
-    _durations = _duration_fields("period", "refit_every", "profile_history")
+    _durations = _duration_fields("period", "refit_every", "profile_history", "metric_lag")
+
+    @field_validator("metric_lag")
+    @classmethod
+    def _lag_in_range(cls, value: float) -> float:
+        if not 0 <= value <= 3600:
+            raise ValueError(f"metricLag must be from 0s to 1h, got {value:g} s")
+        return value
 
     @field_validator("profile_history")
     @classmethod

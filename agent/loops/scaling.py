@@ -880,7 +880,9 @@ class ScalingLoop:
                 now,
                 why,
                 forced=why in ("FirstFit", "HistoryCut"),
-                steps=horizon_steps(lead_time(startup, self.settings.period, STEP), STEP),
+                steps=horizon_steps(
+                    lead_time(startup, self.settings.period, self.settings.metric_lag), STEP
+                ),
             )
             del week, history
         else:
@@ -891,7 +893,7 @@ class ScalingLoop:
         assert model.fitted is not None
         values = model.recent.values
         self._track(ref, model, values, now)
-        lead = lead_time(startup, self.settings.period, STEP)
+        lead = lead_time(startup, self.settings.period, self.settings.metric_lag)
         horizon = horizon_steps(lead, STEP)
         forecast = model.fitted.predict(max(horizon, 1), levels=self.levels)
         if forecast.mean.size:  # what the next value will be judged against

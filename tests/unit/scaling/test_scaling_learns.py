@@ -385,3 +385,18 @@ def test_a_floor_whose_workload_is_held_is_still_judged() -> None:
     run(loop, clock, 15)
     assert str(web.ref) in loop.status.held
     assert cast(Any, loop.decisions).ledger.records["d-1"].status == "verified"
+
+
+def test_the_lead_takes_the_configured_metric_lag() -> None:
+    from agent.settings import ScalingSettings
+
+    t, values = week_and_a_day(37)
+    values = values.copy()
+    values[-80:] = 50.0
+    web = workload("web", **{CAPACITY: "1000", MIN_REPLICAS: "7", STARTUP: "90"})
+    loop = loop_over(WeekReader(t, values), FakeClock(float(t[-75])), [web], metricLag="30s")
+    loop.cycle()
+    (proposal,) = cast(Any, loop.decisions).proposals
+    assert proposal.evidence["lead_seconds"] == 90.0 + 60.0 + 30.0
+    with pytest.raises(ValueError, match="metricLag must be from 0s to 1h"):
+        ScalingSettings(metricLag="2h")
