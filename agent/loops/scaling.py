@@ -236,24 +236,17 @@ def read_knobs(annotations: Mapping[str, str]) -> WorkloadKnobs | str:
                 "staying reactive"
             )
         startup = value
-    min_replicas: int | None = None
-    raw = annotations.get(MIN_REPLICAS)
-    if raw is not None:
-        value = _number(raw)
-        if value is None or value < 1 or value != int(value):
-            return f"{MIN_REPLICAS}={raw!r} is not a whole number of at least 1: staying reactive"
-        min_replicas = int(value)
-    max_replicas: int | None = None
-    raw = annotations.get(MAX_REPLICAS)
-    if raw is not None:
-        value = _number(raw)
-        if value is None or value < 1 or value != int(value):
-            return f"{MAX_REPLICAS}={raw!r} is not a whole number of at least 1: staying reactive"
-        max_replicas = int(value)
-        if min_replicas is not None and max_replicas < min_replicas:
-            return (
-                f"{MAX_REPLICAS}={raw!r} is below {MIN_REPLICAS}={min_replicas}: staying reactive"
-            )
+    min_replicas = _replicas(annotations, MIN_REPLICAS)
+    if isinstance(min_replicas, str):
+        return min_replicas
+    max_replicas = _replicas(annotations, MAX_REPLICAS)
+    if isinstance(max_replicas, str):
+        return max_replicas
+    if min_replicas is not None and max_replicas is not None and max_replicas < min_replicas:
+        return (
+            f"{MAX_REPLICAS}={annotations[MAX_REPLICAS]!r} is below "
+            f"{MIN_REPLICAS}={min_replicas}: staying reactive"
+        )
     since: float | None = None
     raw = annotations.get(HISTORY_SINCE)
     if raw is not None:
@@ -264,6 +257,18 @@ def read_knobs(annotations: Mapping[str, str]) -> WorkloadKnobs | str:
                 "(for example 2026-11-01T08:00:00Z): staying reactive"
             )
     return WorkloadKnobs(capacity, startup, min_replicas, since, max_replicas)
+
+
+def _replicas(annotations: Mapping[str, str], key: str) -> int | str | None:
+    """A replica-count annotation: absent (None), a whole number of at least 1, or the
+    sentence saying it is neither."""
+    raw = annotations.get(key)
+    if raw is None:
+        return None
+    value = _number(raw)
+    if value is None or value < 1 or value != int(value):
+        return f"{key}={raw!r} is not a whole number of at least 1: staying reactive"
+    return int(value)
 
 
 def _instant(text: str) -> float | None:
