@@ -10,7 +10,8 @@ verification or an undo is wrong. These come from the ledger's feedback.
   starts at 0.75 and asks. The prior is a Beta of strength 4 centred on that product,
   updated with exponentially decayed successes and failures of this decision type: as
   answers accumulate, the record speaks (17 recent clean successes take a certain
-  signal past 0.95).
+  signal past 0.95). Sibling runbooks (the same actions on the same kind, started by
+  the same kind of event) lend part of their record to each other's prior.
 - ``recalibrate`` moves the ``auto`` threshold: if the wrong-rate among recent automatic
   decisions exceeds its target by more than chance explains, ``auto`` rises (at once,
   above the wrong ones); when the record stays clean for long enough, ``auto`` relaxes one
@@ -60,19 +61,47 @@ def track_record_confidence(
     prior_strength: float = 4.0,
     prior_success: float = 0.75,
     half_life: float = 14 * 86400.0,
+    siblings: Sequence[Outcome] = (),
+    sibling_weight: float = 0.5,
+    sibling_cap: float = 10.0,
 ) -> float:
-    """Posterior mean of a decayed Beta whose prior mean is signal x prior success."""
+    """Posterior mean of a decayed Beta whose prior mean is signal x prior success.
+
+    ``siblings`` are outcomes of sibling decision types (``remediation.family``): each
+    counts ``sibling_weight`` of one of this type's own, decayed alike, and all of them
+    together at most ``sibling_cap`` outcomes' worth (scaled down as a whole, keeping
+    their right/wrong mix), so a sibling's long record can shorten a new runbook's
+    apprenticeship but never outvote the runbook's own record for long.
+    """
     s = min(max(signal_confidence, 0.0), 1.0) * prior_success
     alpha = prior_strength * s
     beta = prior_strength * (1.0 - s)
+    right, wrong = _decayed(outcomes, now, half_life)
+    lent_right, lent_wrong = _decayed(siblings, now, half_life)
+    lent_right *= sibling_weight
+    lent_wrong *= sibling_weight
+    lent = lent_right + lent_wrong
+    if lent > sibling_cap > 0:
+        lent_right *= sibling_cap / lent
+        lent_wrong *= sibling_cap / lent
+    elif sibling_cap <= 0:
+        lent_right = lent_wrong = 0.0
+    alpha += right + lent_right
+    beta += wrong + lent_wrong
+    total = alpha + beta
+    return alpha / total if total > 0 else s
+
+
+def _decayed(outcomes: Sequence[Outcome], now: float, half_life: float) -> tuple[float, float]:
+    """Right and wrong outcomes, each weighted by half per ``half_life`` of age."""
+    right = wrong = 0.0
     for outcome in outcomes:
         weight = 0.5 ** (max(now - outcome.at, 0.0) / half_life)
         if outcome.right:
-            alpha += weight
+            right += weight
         else:
-            beta += weight
-    total = alpha + beta
-    return alpha / total if total > 0 else s
+            wrong += weight
+    return right, wrong
 
 
 @dataclass(frozen=True)

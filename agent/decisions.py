@@ -84,6 +84,8 @@ class Proposal:
     prior_success: float = 0.75
     # Thresholds for this decision type until calibration has stored its own.
     default_thresholds: Thresholds | None = None
+    # Decision types whose records lend to this one's prior (``remediation.family``).
+    siblings: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -159,6 +161,12 @@ class DecisionService:
     def decide(self, p: Proposal) -> Routed:
         now = self.clock.now()
         thresholds = self.thresholds(p.decision_type, p.default_thresholds)
+        lent = [
+            outcome
+            for sibling in p.siblings
+            if sibling != p.decision_type
+            for outcome in self.track_record(sibling)
+        ]
         confidence = track_record_confidence(
             p.signal_confidence,
             self.track_record(p.decision_type),
@@ -166,6 +174,9 @@ class DecisionService:
             prior_strength=self.routing.prior_strength,
             prior_success=p.prior_success,
             half_life=self.routing.memory,
+            siblings=lent,
+            sibling_weight=self.routing.sibling_weight,
+            sibling_cap=self.routing.sibling_cap,
         )
         chosen = route(
             confidence,
@@ -183,6 +194,11 @@ class DecisionService:
             "auto": thresholds.auto,
             "ask": thresholds.ask,
             "route_reason": chosen.message,
+            "siblings": {
+                "types": list(p.siblings),
+                "outcomes": len(lent),
+                "right": sum(o.right for o in lent),
+            },
             # What this type falls back to while no thresholds are stored for it, so
             # that recalibration starts from the numbers routing used.
             "defaults": {

@@ -35,6 +35,7 @@ from agent.errors import PermanentError, TransientError
 from agent.executor import Executor
 from agent.ledger import DecisionRecord, Ledger
 from agent.observability import decision_context
+from remediation.family import siblings
 from remediation.guards import (
     HOUR,
     ActionRecord,
@@ -442,6 +443,10 @@ class RemediationEngine:
                 else None,
                 shadow=planned.mode == "shadow",
                 incident_key=key,
+                siblings=tuple(
+                    f"{name}/{planned.target.kind}"
+                    for name in siblings(runbook, self.runbooks.values())
+                ),
             )
         )
         return Handled(

@@ -248,6 +248,10 @@ class RoutingSettings(_Model):
     memory: Duration = 14 * 86400.0
     # How many outcomes' worth of weight the skeptical prior carries.
     prior_strength: float = Field(default=4.0, gt=0, le=1000, alias="priorStrength")
+    # What a sibling runbook's outcome counts for in a new runbook's prior (0: nothing),
+    # and how many outcomes' worth all siblings together may lend at most.
+    sibling_weight: float = Field(default=0.5, ge=0, le=1, alias="siblingWeight")
+    sibling_cap: float = Field(default=10.0, ge=0, le=1000, alias="siblingCap")
 
     _durations = _duration_fields("memory")
 

@@ -73,6 +73,7 @@ from agent.decisions import DecisionService, Proposal  # noqa: E402
 from agent.ledger import Ledger, open_ledger  # noqa: E402
 from agent.observability import Metrics  # noqa: E402
 from agent.settings import RoutingSettings  # noqa: E402
+from remediation.family import siblings  # noqa: E402
 from remediation.loading import load_paths  # noqa: E402
 from remediation.schema import Runbook  # noqa: E402
 
@@ -482,6 +483,10 @@ class Simulation:
                 max_autonomy=runbook.spec.max_autonomy,
                 forced_approval="; ".join(forced) or None,
                 incident_key=f"bench|{incident.number}",
+                siblings=tuple(
+                    f"{name}/{fault.target_kind}"
+                    for name in siblings(runbook, self.runbooks.values())
+                ),
             )
         )
         incident.decision_id = routed.decision_id
@@ -909,17 +914,27 @@ def main(argv: list[str] | None = None) -> int:
         default=4.0,
         help="routing.priorStrength (default 4, the daemon's)",
     )
+    parser.add_argument(
+        "--sibling-weight",
+        type=float,
+        default=0.5,
+        help="routing.siblingWeight (default 0.5, the daemon's; 0 turns lending off)",
+    )
     args = parser.parse_args(argv)
     try:
         routing = RoutingSettings.model_validate(
-            {"memory": args.memory, "priorStrength": args.prior_strength}
+            {
+                "memory": args.memory,
+                "priorStrength": args.prior_strength,
+                "siblingWeight": args.sibling_weight,
+            }
         )
     except ValueError as exc:  # pydantic's ValidationError is a ValueError
         problems = "; ".join(
             f"{'.'.join(map(str, e['loc']))}: {e['msg']}"
             for e in getattr(exc, "errors", lambda: [])()
         )
-        parser.error(f"--memory/--prior-strength: {problems or exc}")
+        parser.error(f"--memory/--prior-strength/--sibling-weight: {problems or exc}")
     seeds = args.seed or [1, 2, 3]
     folder = args.ledger_dir or Path(tempfile.mkdtemp(prefix="autonomic-learning-"))
     folder.mkdir(parents=True, exist_ok=True)

@@ -85,6 +85,14 @@ def render(ledger: Any, decision_id: str, *, as_json: bool = False) -> str:
             if "signal_confidence" in routing
             else ""
         ),
+    ]
+    lent = routing.get("siblings") or {}
+    if lent.get("outcomes"):
+        lines.append(
+            f"  lent       {lent['outcomes']} outcomes of sibling runbooks "
+            f"({', '.join(lent.get('types', []))}), {lent.get('right', 0)} right"
+        )
+    lines += [
         f"  thresholds auto {routing.get('auto', '?')}, ask {routing.get('ask', '?')}",
         f"  route      {record.route}: {routing.get('route_reason', '')}",
     ]

@@ -50,3 +50,18 @@ def test_answer_from_the_cli_and_explain(tmp_path: Path) -> None:
     assert "status now: rejected" in story.stdout
     record = ledger.get_decision(asked.decision_id)
     assert record is not None and record.status == "approved"
+
+    # a sibling runbook's decision says what the approved one lent it
+    decisions.record_outcome(asked.decision_id, right=True, status="verified")
+    sibling = decisions.decide(
+        proposal(
+            0.95,
+            decision_type="restart-wedged/Deployment",
+            siblings=("restart-stuck/Deployment",),
+        )
+    )
+    told = _cli("explain", sibling.decision_id, "--ledger", url)
+    assert told.returncode == 0, told.stderr
+    assert "lent       2 outcomes of sibling runbooks (restart-stuck/Deployment), 1 right" in (
+        told.stdout
+    )

@@ -11,6 +11,7 @@ from agent.decisions import DecisionService, Proposal
 from agent.errors import TransientError
 from agent.ledger import DecisionRecord, Ledger, Question, open_ledger
 from agent.observability import Metrics
+from agent.routing import Thresholds
 from agent.settings import RoutingSettings
 
 
@@ -190,9 +191,51 @@ def test_routing_memory_decides_how_long_a_record_counts(
         ledger.close()
 
 
+def test_a_sibling_runbooks_record_shortens_the_apprenticeship(ledger: Ledger) -> None:
+    """A runbook that takes the same action as a proven one needs fewer approvals."""
+    channel, clock = RecordingChannel(), FakeClock(1000)
+    decisions = service(ledger, channel, clock)
+    for _ in range(30):  # the proven sibling: thirty approved and verified rollbacks
+        routed = decisions.decide(proposal(1.0, decision_type="rollback-a/Deployment"))
+        if routed.route == "ask":
+            decisions.answer(routed.question_id or "", "approved", "U1")
+        decisions.record_outcome(routed.decision_id, right=True, status="verified")
+        clock.advance(600)
+
+    def approvals_until_auto(siblings: tuple[str, ...], decision_type: str) -> int:
+        for count in range(40):
+            routed = decisions.decide(
+                proposal(
+                    1.0,
+                    decision_type=decision_type,
+                    siblings=siblings,
+                    default_thresholds=Thresholds(auto=0.95, ask=0.6),
+                )
+            )
+            if routed.route == "auto":
+                return count
+            decisions.answer(routed.question_id or "", "approved", "U1")
+            decisions.record_outcome(routed.decision_id, right=True, status="verified")
+            clock.advance(600)
+        raise AssertionError("never acted alone")
+
+    lone = approvals_until_auto((), "rollback-b/Deployment")
+    helped = approvals_until_auto(("rollback-a/Deployment",), "rollback-c/Deployment")
+    assert 0 < helped < lone
+    newest = ledger.decisions(decision_type="rollback-c/Deployment", limit=1)[0]
+    lent = newest.evidence["routing"]["siblings"]
+    assert lent["types"] == ["rollback-a/Deployment"] and lent["outcomes"] == 30
+    assert lent["right"] == 30
+
+
 def test_routing_memory_and_prior_strength_are_checked() -> None:
     assert RoutingSettings.model_validate({"memory": "30d"}).memory == 30 * 86400
     assert RoutingSettings.model_validate({"priorStrength": 10}).prior_strength == 10
+    assert RoutingSettings.model_validate({"siblingWeight": 0}).sibling_weight == 0
+    with pytest.raises(ValueError, match="siblingWeight"):
+        RoutingSettings.model_validate({"siblingWeight": 1.5})
+    with pytest.raises(ValueError, match="siblingCap"):
+        RoutingSettings.model_validate({"siblingCap": -1})
     with pytest.raises(ValueError, match="at least 1h"):
         RoutingSettings.model_validate({"memory": "10m"})
     with pytest.raises(ValueError, match="priorStrength"):

@@ -66,6 +66,29 @@ def test_track_record_moves_confidence_towards_the_record() -> None:
     assert track_record_confidence(1.0, seventeen, now) >= 0.95
 
 
+def test_siblings_lend_part_of_their_record_up_to_the_cap() -> None:
+    now = 1e9
+    forty = [Outcome(now - 3600 * i, 1.0, True, "auto") for i in range(40)]
+    alone = track_record_confidence(1.0, [], now)
+    helped = track_record_confidence(1.0, [], now, siblings=forty)
+    # 40 clean sibling outcomes at half weight are 20, capped at 10: (3 + 10) / (4 + 10)
+    assert helped == pytest.approx(13 / 14, abs=1e-3)
+    assert alone < helped < 0.95  # a shorter apprenticeship, not autonomy on loan alone
+    own = [Outcome(now - 60 * i, 1.0, True, "ask") for i in range(7)]
+    assert track_record_confidence(1.0, own, now, siblings=forty) >= 0.95
+    assert track_record_confidence(1.0, own, now) < 0.95
+    # the cap keeps the mix: a sibling that is wrong a quarter of the time lends that
+    mixed = [Outcome(now - 60 * i, 1.0, i % 4 != 0, "auto") for i in range(40)]
+    assert track_record_confidence(1.0, [], now, siblings=mixed) == pytest.approx(
+        (3 + 7.5) / 14, abs=1e-3
+    )
+    assert track_record_confidence(1.0, [], now, siblings=forty, sibling_weight=0.0) == alone
+    assert track_record_confidence(1.0, [], now, siblings=forty, sibling_cap=0.0) == alone
+    # below the cap each sibling outcome counts its weight
+    two = forty[:2]
+    assert track_record_confidence(1.0, [], now, siblings=two) == pytest.approx(4 / 5, abs=1e-3)
+
+
 def test_wrong_automatic_decisions_raise_auto_at_once() -> None:
     recent = [Outcome(float(i), 0.93, i % 5 != 0, "auto") for i in range(20)]
     step = recalibrate(T, recent, target_wrong_rate=0.01, floor=0.8)
