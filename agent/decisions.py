@@ -33,7 +33,11 @@ from agent.observability import Metrics, decision_context
 from agent.routing import Autonomy, Route, Thresholds, route
 from agent.settings import RoutingSettings
 
-__all__ = ["DecisionService", "Proposal", "Routed", "routed_defaults"]
+__all__ = ["MACHINE_ACTORS", "DecisionService", "Proposal", "Routed", "routed_defaults"]
+
+# Feedback from these actors is the daemon's own (verification, question expiry); a
+# "wrong" from anyone else is a human correction.
+MACHINE_ACTORS = frozenset({"autonomic", "timeout"})
 
 
 def routed_defaults(records: Sequence[Any], global_thresholds: Thresholds) -> Thresholds:
@@ -420,7 +424,9 @@ class DecisionService:
         )
         self.ledger.transition(decision_id, ["approved", "executing", "verifying"], status, now)
         self.metrics.decisions.labels(kind=record.kind, route=record.route, outcome=status).inc()
-        if not right and record.route == "auto":
+        if not right and actor not in MACHINE_ACTORS:
+            # A person undid it. A failed verification is the daemon's own finding, and
+            # a rejection was counted when it was answered.
             self.metrics.human_corrections.labels(decision_type=record.decision_type).inc()
 
     def last_moved(self, decision_type: str) -> float | None:

@@ -100,7 +100,7 @@ class Metrics:
         )
         self.human_corrections = Counter(
             "autonomic_human_corrections",
-            "Decisions a human rejected, or automatic actions a human undid.",
+            "Decisions a person rejected, or actions a person undid.",
             ["decision_type"],
             registry=r,
         )

@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any
 
 from agent.cli._context import add_ledger_flags, ledger_from, settings_from
 from agent.cli._plot import add_plot_flag, check_plot_path
+from agent.decisions import MACHINE_ACTORS
 
 if TYPE_CHECKING:
     from agent.calibration import ReliabilityBin
@@ -46,7 +47,6 @@ __all__ = [
 ]
 
 ACTIONABLE = ("auto", "ask", "escalate")
-MACHINE_ACTORS = frozenset({"autonomic", "timeout"})
 
 
 @dataclass(frozen=True)

@@ -284,3 +284,39 @@ def test_automation_rate_and_calibration_error_are_published(ledger: Ledger) -> 
     autos = sum(d.route == "auto" for d in ledger.decisions())
     assert rate == autos / 4
     assert 0 <= metrics.calibration_error.labels(decision_type=kind)._value.get() <= 1
+
+
+def test_human_corrections_count_what_people_said_was_wrong(ledger: Ledger) -> None:
+    """A rejection and a person's undo are corrections; a failed verification is not."""
+    clock = FakeClock(1000)
+    approvals = Approvals(ledger, RecordingChannel(), ttl=600, snooze=1800)  # type: ignore[arg-type]
+    metrics = Metrics()
+    decisions = DecisionService(
+        ledger,
+        clock,
+        RoutingSettings(auto=0.3, ask=0.2),  # acts even after two wrongs
+        mode="act",
+        approvals=approvals,
+        metrics=metrics,
+    )
+    kind = "restart-stuck/Deployment"
+
+    def corrections() -> float:
+        value: float = metrics.human_corrections.labels(decision_type=kind)._value.get()
+        return value
+
+    asked = decisions.decide(
+        proposal(0.99, subject="Deployment/shop/c", forced_approval="big service")
+    )
+    assert decisions.answer(asked.question_id or "", "rejected", "bob")
+    assert corrections() == 1
+    failed = decisions.decide(proposal(0.99, subject="Deployment/shop/a"))
+    assert failed.route == "auto"
+    decisions.record_outcome(failed.decision_id, right=False, status="failed")
+    assert corrections() == 1
+    undone = decisions.decide(proposal(0.99, subject="Deployment/shop/b"))
+    decisions.record_outcome(
+        undone.decision_id, right=False, status="undone", kind="correction", actor="alice"
+    )
+    assert undone.route == "auto"
+    assert corrections() == 2
