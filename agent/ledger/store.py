@@ -325,7 +325,10 @@ class Ledger:
         since: float | None = None,
         status: Sequence[str] | None = None,
         limit: int = 1000,
+        updated_since: float | None = None,
     ) -> list[DecisionRecord]:
+        """Newest first. ``since`` filters on when a decision was made, ``updated_since``
+        on when its status last changed."""
         table = tables["decisions"]
         query = sa.select(table).order_by(table.c.created_at.desc()).limit(limit)
         if kind is not None:
@@ -334,6 +337,8 @@ class Ledger:
             query = query.where(table.c.decision_type == decision_type)
         if since is not None:
             query = query.where(table.c.created_at >= since)
+        if updated_since is not None:
+            query = query.where(table.c.updated_at >= updated_since)
         if status is not None:
             query = query.where(table.c.status.in_(list(status)))
         with self.engine.connect() as conn:

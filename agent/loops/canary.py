@@ -355,12 +355,11 @@ class CanaryLoop:
 
     def _resume(self, now: float) -> None:
         """After a restart: watch again the verdicts acted on within the last
-        ``VERIFY_WINDOW`` that have no verification yet. A verdict may be acted on well
-        after it was made (a person answers late, a snooze), so the decisions of the
-        last day are read, and those acted on too long ago are left alone."""
+        ``VERIFY_WINDOW`` that have no verification yet, however long before that they
+        were made (a person may answer days late)."""
         self._resumed = now
         recent = self.decisions.ledger.decisions(
-            kind="canary", status=["done"], since=now - 86400.0, limit=1000
+            kind="canary", status=["done"], updated_since=now - VERIFY_WINDOW, limit=1000
         )
         for record in recent:
             if record.updated_at + VERIFY_WINDOW <= now or record.id in self.watching:

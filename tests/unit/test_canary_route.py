@@ -526,8 +526,9 @@ def test_a_restarted_loop_goes_on_watching(ledger: Ledger, rigs: list[Rig]) -> N
 def test_a_verdict_acted_on_late_is_watched_after_a_restart(
     ledger: Ledger, rigs: list[Rig]
 ) -> None:
-    """A rollback verdict made two hours ago and approved ten minutes ago (a late
-    answer): a restarted loop still watches it; one acted on over an hour ago is not."""
+    """A rollback verdict made two hours (or three days) ago and approved ten minutes
+    ago (a late answer): a restarted loop still watches it; one acted on over an hour
+    ago is not."""
     from agent.ledger import Decision
 
     rig = make(rigs, ledger, SLOW)
@@ -560,6 +561,8 @@ def test_a_verdict_acted_on_late_is_watched_after_a_restart(
         return decision_id
 
     late = verdict(now - 7200.0, now - 600.0)
+    days_late = verdict(now - 3 * 86400.0, now - 600.0)
     old = verdict(now - 7200.0, now - 4000.0)
     rig.loop.cycle()
-    assert late in rig.loop.watching and old not in rig.loop.watching
+    assert late in rig.loop.watching and days_late in rig.loop.watching
+    assert old not in rig.loop.watching

@@ -98,6 +98,16 @@ def test_status_transitions_are_compare_and_set(ledger: Ledger) -> None:
     assert record is not None and record.status == "asked"
 
 
+def test_decisions_filter_on_when_made_and_when_last_changed(ledger: Ledger) -> None:
+    old = ledger.record_decision(decision(subject="Deployment/shop/old"), NOW - 3 * 86400)
+    new = ledger.record_decision(decision(subject="Deployment/shop/new"), NOW - 60)
+    assert ledger.transition(old, ["proposed"], "done", NOW - 10)  # answered days late
+    assert [d.id for d in ledger.decisions(since=NOW - 3600)] == [new]
+    assert [d.id for d in ledger.decisions(updated_since=NOW - 30)] == [old]
+    both = ledger.decisions(updated_since=NOW - 3600)
+    assert [d.id for d in both] == [new, old]  # newest made first
+
+
 def test_question_answered_exactly_once_and_expires(ledger: Ledger) -> None:
     decision_id = ledger.record_decision(decision(), NOW)
     first = ledger.ask(decision_id, "slack", NOW, ttl=600)
