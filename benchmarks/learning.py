@@ -49,6 +49,7 @@ those at 99 % or more that the runbooks allow to be automatic. It is the ceiling
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import heapq
 import logging
 import math
@@ -209,6 +210,18 @@ FAULTS: tuple[Fault, ...] = (
 )
 
 
+# The "clean" world (``--world clean``): a learning-speed check, not the benchmark. Every
+# trigger is a real fault and every runbook's action is the right remediation of the
+# fault that triggered it; the on-call approves every proposal except memory raises in
+# ``payments`` (its one fixed policy). Same shares, timings, fleet, runbooks and caps as
+# the default world. Nothing can be wrong here except by policy, so the wrong-action half
+# of the target is met by construction; what it shows is how fast the learner reaches
+# the ceiling the runbooks' caps leave. Defined before its first run; not tuned after.
+CLEAN_FAULTS: tuple[Fault, ...] = tuple(
+    dataclasses.replace(fault, noisy=False, fix_rate=1.0) for fault in FAULTS
+)
+
+
 def true_rightness(fault: Fault, signal: float) -> float:
     """The hidden probability that acting on this trigger is right."""
     return (signal if fault.noisy else 1.0) * fault.fix_rate
@@ -253,6 +266,7 @@ class OnCall:
     median_delay_off: float = 900.0
     snooze_rate: float = 0.1
     notice_wrong_rate: float = 0.7  # a wrong action on a false trigger, noticed and undone
+    consistent: bool = False  # the clean world: approve all but payments memory raises
 
     def delay(self, at: float, rng: random.Random) -> float | None:
         """Seconds until the answer, or None: never answers."""
@@ -267,7 +281,9 @@ class OnCall:
     ) -> str:
         """Approve or reject, by a per-fault policy that looks at what a person can see."""
         p_approve: float
-        if fault.name in ("bad-rollout", "bad-image-tag"):
+        if self.consistent:
+            p_approve = 0.0 if (fault.name == "oom" and namespace == "payments") else 1.0
+        elif fault.name in ("bad-rollout", "bad-image-tag"):
             p_approve = 1.0  # a crash right after a deploy: roll it back
         elif fault.name == "oom":
             if namespace == "payments":
@@ -920,6 +936,13 @@ def main(argv: list[str] | None = None) -> int:
         default=0.5,
         help="routing.siblingWeight (default 0.5, the daemon's; 0 turns lending off)",
     )
+    parser.add_argument(
+        "--world",
+        choices=("default", "clean"),
+        default="default",
+        help="default: the benchmark's world; clean: every trigger real, every action "
+        "right, a consistent on-call (a learning-speed check, see CLEAN_FAULTS)",
+    )
     args = parser.parse_args(argv)
     try:
         routing = RoutingSettings.model_validate(
@@ -949,6 +972,8 @@ def main(argv: list[str] | None = None) -> int:
             ledger_url=f"sqlite:///{path}",
             rate=args.rate,
             routing=routing,
+            oncall=OnCall(consistent=args.world == "clean"),
+            faults=CLEAN_FAULTS if args.world == "clean" else FAULTS,
             progress=lambda text: print(text, file=sys.stderr, flush=True),
         )
         months.append(month)
