@@ -303,6 +303,8 @@ class Approvals:
                 return AnswerOutcome(
                     False, "Duplicate", "this click was already recorded", question
                 )
+            if refused.code == "Expired" and answer in ("approved", "rejected"):
+                return self._late(question, answer, actor, now, reason, via, click_id)
             return refused
         until: float | None = None
         if answer == "snoozed":
@@ -333,6 +335,63 @@ class Approvals:
         )
         self._follow_up(latest, answer, actor)
         return AnswerOutcome(True, "Recorded", f"recorded: {answer}", latest)
+
+    def _late(
+        self,
+        question: Question,
+        answer: str,
+        actor: str,
+        now: float,
+        reason: str | None,
+        via: str,
+        click_id: str | None,
+    ) -> AnswerOutcome:
+        """An approval or rejection that came after the question expired.
+
+        The expiry stands: it was a "no", it was escalated, and nothing is executed. But
+        the answer is still the on-call's judgment of the proposal, so the first one is
+        kept as the decision's verdict (approved: right, rejected: wrong) and teaches the
+        decision type's track record, which otherwise learns nothing from the questions
+        nobody answered in time.
+        """
+        earlier = [
+            row
+            for row in self.ledger.feedback_for(question.decision_id)
+            if row["kind"] == "late-answer"
+        ]
+        if earlier:
+            return AnswerOutcome(
+                False,
+                "Expired",
+                f"this question expired; it was counted as a no. A late answer "
+                f"({earlier[0]['outcome']} by {earlier[0]['actor']}) is already kept",
+                question,
+            )
+        detail = {
+            "question_id": question.id,
+            "via": via,
+            "reason": reason,
+            "click_id": click_id,
+            "late_by": round(max(now - question.expires_at, 0.0), 3),
+        }
+        self.ledger.add_feedback(question.decision_id, "late-answer", answer, actor, now, detail)
+        self.ledger.add_feedback(
+            question.decision_id,
+            "verdict",
+            "right" if answer == "approved" else "wrong",
+            actor,
+            now,
+            {**detail, "answer": f"{answer} after the question expired; nothing was done"},
+        )
+        log.info("late answer to question %s: %s by %s, kept as feedback", question.id, answer,
+                 actor)  # fmt: skip
+        return AnswerOutcome(
+            False,
+            "Expired",
+            f"this question expired; it was counted as a no and nothing will be done. "
+            f"Your answer ({answer}) is kept as feedback: it teaches the next decision",
+            question,
+        )
 
     def _click_recorded(self, question: Question, actor: str, click_id: str) -> bool:
         if question.answered_by != actor:

@@ -143,13 +143,24 @@ def test_expiry_is_a_no_that_escalates_to_the_oncall_group(rig: Rig) -> None:
     kinds = [f["kind"] for f in rig.ledger.feedback_for(decision_id)]
     assert kinds == ["expiry"]
 
-    # Expired means no: a late click changes nothing and tells the clicker why.
+    # Expired means no: a late click changes nothing and tells the clicker why. The
+    # on-call's judgment is kept as the decision's verdict (once) so the type learns.
     rig.clock.advance(5)
     assert rig.click(asked.question_id, "approve")[0] == 200
     rig.drain()
     assert rig.question(asked.question_id).status == "expired"
     assert rig.answers.calls == [(asked.question_id, "expired", "timeout")]
     assert "expired" in rig.slack.ephemerals[-1]["text"]
+    assert "kept as feedback" in rig.slack.ephemerals[-1]["text"]
+    assert rig.click(asked.question_id, "reject", "U0BOB")[0] == 200
+    rig.drain()
+    assert "already kept" in rig.slack.ephemerals[-1]["text"]
+    feedback = rig.ledger.feedback_for(decision_id)
+    assert [(f["kind"], f["outcome"]) for f in feedback] == [
+        ("expiry", "expired"),
+        ("late-answer", "approved"),
+        ("verdict", "right"),
+    ]
     # A second expiry run finds nothing new to escalate.
     assert rig.approvals.expire_due(rig.clock()) == []
 

@@ -320,3 +320,34 @@ def test_human_corrections_count_what_people_said_was_wrong(ledger: Ledger) -> N
     )
     assert undone.route == "auto"
     assert corrections() == 2
+
+
+def test_a_late_answer_changes_nothing_but_is_kept_as_the_verdict(ledger: Ledger) -> None:
+    """Expiry is a no and stands; the on-call's late judgment teaches the track record."""
+    channel, clock = RecordingChannel(), FakeClock(1000)
+    decisions = service(ledger, channel, clock)
+    approved_late = decisions.decide(proposal(0.95, subject="Deployment/shop/a"))
+    rejected_late = decisions.decide(proposal(0.95, subject="Deployment/shop/b"))
+    clock.advance(601)
+    assert sorted(decisions.expire_due()) == sorted(
+        [approved_late.decision_id, rejected_late.decision_id]
+    )
+    clock.advance(300)
+    assert not decisions.answer(approved_late.question_id or "", "approved", "U1")
+    assert not decisions.answer(rejected_late.question_id or "", "rejected", "U1")
+    assert not decisions.answer(rejected_late.question_id or "", "approved", "U2")  # once
+    for routed in (approved_late, rejected_late):
+        record = ledger.get_decision(routed.decision_id)
+        assert record is not None and record.status == "expired"  # nothing will run
+    assert ledger.intents() == []
+    learned = [o.right for o in decisions.track_record("restart-stuck/Deployment")]
+    assert sorted(learned) == [False, True]
+    late = [f for f in ledger.feedback_for(approved_late.decision_id) if f["kind"] == "late-answer"]
+    assert late[0]["detail"]["late_by"] == pytest.approx(301)  # past the TTL of 600 s
+    # a snooze after expiry is not a judgment: nothing is kept
+    snoozer = decisions.decide(proposal(0.95, subject="Deployment/shop/c"))
+    clock.advance(601)
+    decisions.expire_due()
+    assert not decisions.answer(snoozer.question_id or "", "snoozed", "U1")
+    kinds = [f["kind"] for f in ledger.feedback_for(snoozer.decision_id)]
+    assert "late-answer" not in kinds
