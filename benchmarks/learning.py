@@ -8,7 +8,8 @@ What is real and what is simulated:
 - REAL: the decision layer. Every incident becomes a ``Proposal`` to ``DecisionService``
   over a SQLite ledger, with the decision type, ``maxAutonomy`` and forced-approval rules
   of the shipped runbooks (``runbooks/*.yaml``, loaded with the real loader). Questions go
-  through ``Approvals`` (exactly-once answers, TTL expiry that escalates, snoozes), outcomes
+  through ``Approvals`` (exactly-once answers, TTL expiry that escalates, snoozes, late
+  answers kept as verdicts), outcomes
   through ``record_outcome``, thresholds through ``recalibrate`` once an hour for every
   decision type, as the daemon's housekeeping does. Confidence is whatever the decision
   layer computes from the signal and the ledger's track record.
@@ -36,6 +37,10 @@ The hidden world (chosen before the first run, not tuned on its results):
   of pods that are stuck for a persistent reason, most of the time);
 - people notice a wrong action on a false trigger 70 % of the time, hours later, and undo
   it (a human correction recorded in the ledger).
+
+``--world clean`` is a learning-speed check, not the benchmark: every trigger real, every
+action right, an on-call who approves all but memory raises in ``payments`` (see
+``CLEAN_FAULTS``).
 
 Reported by week: automation rate (automatic / all actionable decisions), wrong automatic
 actions (ground truth, and the share of automatic actions), questions asked, escalations
