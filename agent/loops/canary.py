@@ -356,18 +356,33 @@ class CanaryLoop:
     def _resume(self, now: float) -> None:
         """After a restart: watch again the verdicts acted on within the last
         ``VERIFY_WINDOW`` that have no verification yet, however long before that they
-        were made (a person may answer days late)."""
+        were made (a person may answer days late). One whose hour ended while the daemon
+        was down (in the last day) is closed as ``unverified``, saying so: what the stable
+        ran during that hour was not seen, so it is neither right nor wrong."""
         self._resumed = now
         recent = self.decisions.ledger.decisions(
-            kind="canary", status=["done"], updated_since=now - VERIFY_WINDOW, limit=1000
+            kind="canary", status=["done"], updated_since=now - 86400.0, limit=1000
         )
         for record in recent:
-            if record.updated_at + VERIFY_WINDOW <= now or record.id in self.watching:
+            if record.id in self.watching:
+                continue
+            if record.proposal.get("verdict") not in ("rollback", "promote"):
                 continue
             kinds = {row["kind"] for row in self.decisions.ledger.feedback_for(record.id)}
             if "verification" in kinds:
                 continue
-            self._follow(record, record.updated_at)
+            if record.updated_at + VERIFY_WINDOW > now:
+                self._follow(record, record.updated_at)
+                continue
+            self.decisions.ledger.add_feedback(
+                record.id,
+                "verification",
+                "unverified",
+                "autonomic",
+                now,
+                {"why": "its hour to be judged ended while Autonomic was not running"},
+            )
+            log.info("canary decision %s: not judged, the daemon was down", record.id[:8])
 
     def _record(self, analysis: Analysis, verdict: Verdict) -> None:
         analysis.recorded = True

@@ -528,7 +528,7 @@ def test_a_verdict_acted_on_late_is_watched_after_a_restart(
 ) -> None:
     """A rollback verdict made two hours (or three days) ago and approved ten minutes
     ago (a late answer): a restarted loop still watches it; one acted on over an hour
-    ago is not."""
+    ago is closed as unverified."""
     from agent.ledger import Decision
 
     rig = make(rigs, ledger, SLOW)
@@ -566,3 +566,8 @@ def test_a_verdict_acted_on_late_is_watched_after_a_restart(
     rig.loop.cycle()
     assert late in rig.loop.watching and days_late in rig.loop.watching
     assert old not in rig.loop.watching
+    # the old one's hour ended while the loop was down: closed, and it says why
+    [(outcome, why)] = verdicts(ledger, old)
+    assert outcome == "unverified" and "not running" in why
+    rig.loop.cycle()
+    assert len(verdicts(ledger, old)) == 1  # said once
