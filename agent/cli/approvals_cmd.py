@@ -83,6 +83,18 @@ def answer(args: argparse.Namespace) -> int:
     if not decisions.answer(question_id, args.verdict, actor, args.reason):
         question = ledger.question(question_id)
         state = question.status if question else "unknown"
+        kept = question is not None and any(
+            row["kind"] == "late-answer"
+            and row["actor"] == actor
+            and (row.get("detail") or {}).get("question_id") == question_id
+            for row in ledger.feedback_for(question.decision_id)
+        )
+        if kept:
+            raise InputError(
+                f"question {question_id[:8]} had expired (a no, escalated): nothing will be "
+                f"done. Your answer ({args.verdict}) is kept as the decision's verdict, for "
+                "learning"
+            )
         raise InputError(
             f"question {question_id[:8]} was not {args.verdict}: it is already {state}"
             + (" (or expired)" if state == "pending" else "")

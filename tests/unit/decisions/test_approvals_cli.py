@@ -51,6 +51,14 @@ def test_answer_from_the_cli_and_explain(tmp_path: Path) -> None:
     record = ledger.get_decision(asked.decision_id)
     assert record is not None and record.status == "approved"
 
+    # an answer after expiry is refused, and the person is told it was kept for learning
+    late = decisions.decide(proposal(0.95, decision_type="late/Deployment"))
+    assert late.question_id
+    ledger.expire_questions(SystemClock().now() + 10_000)  # its TTL long past
+    told_late = _cli("approve", late.question_id[:8], "--ledger", url, "--as", "carol")
+    assert told_late.returncode == 2
+    assert "kept as the decision's verdict" in told_late.stderr
+
     # a sibling runbook's decision says what the approved one lent it
     decisions.record_outcome(asked.decision_id, right=True, status="verified")
     sibling = decisions.decide(
