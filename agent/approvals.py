@@ -385,6 +385,11 @@ class Approvals:
         )
         log.info("late answer to question %s: %s by %s, kept as feedback", question.id, answer,
                  actor)  # fmt: skip
+        note = (
+            f"{actor} answered {answer} after the question expired: nothing was done; "
+            "the answer is kept for learning."
+        )
+        self.dispatcher.submit(lambda: self.channel.thread(question, note))
         return AnswerOutcome(
             False,
             "Expired",

@@ -155,6 +155,11 @@ def test_expiry_is_a_no_that_escalates_to_the_oncall_group(rig: Rig) -> None:
     assert rig.click(asked.question_id, "reject", "U0BOB")[0] == 200
     rig.drain()
     assert "already kept" in rig.slack.ephemerals[-1]["text"]
+    thread = rig.slack.replies(*asked.message_ref.split(":")[1:])
+    assert [m.text for m in thread if "after the question expired" in m.text] == [
+        "U0ALICE answered approved after the question expired: nothing was done; "
+        "the answer is kept for learning."
+    ]
     feedback = rig.ledger.feedback_for(decision_id)
     assert [(f["kind"], f["outcome"]) for f in feedback] == [
         ("expiry", "expired"),
