@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from agent.errors import AutonomicError
-from agent.ledger import DecisionRecord, Ledger, Question
+from agent.ledger import LATE_ANSWER_PREFIX, DecisionRecord, Ledger, Question
 
 __all__ = [
     "AnswerHook",
@@ -354,17 +354,16 @@ class Approvals:
         decision type's track record, which otherwise learns nothing from the questions
         nobody answered in time.
         """
-        earlier = [
-            row
-            for row in self.ledger.feedback_for(question.decision_id)
-            if row["kind"] == "late-answer"
-        ]
-        if earlier:
+        # Exactly once, as answers are: a compare-and-set, so that two replicas or a
+        # double click cannot keep two late verdicts.
+        key = f"{LATE_ANSWER_PREFIX}{question.id}"
+        if not self.ledger.put_guard(key, {"answer": answer, "actor": actor}, 0, now):
+            first, _ = self.ledger.guard(key)
             return AnswerOutcome(
                 False,
                 "Expired",
                 f"this question expired; it was counted as a no. A late answer "
-                f"({earlier[0]['outcome']} by {earlier[0]['actor']}) is already kept",
+                f"({first.get('answer')} by {first.get('actor')}) is already kept",
                 question,
             )
         detail = {

@@ -1,6 +1,7 @@
 """The ledger: decisions, feedback, questions, intents, guards and model versions."""
 
 from agent.ledger.store import (
+    LATE_ANSWER_PREFIX,
     Decision,
     DecisionRecord,
     Intent,
@@ -11,6 +12,7 @@ from agent.ledger.store import (
 )
 
 __all__ = [
+    "LATE_ANSWER_PREFIX",
     "Decision",
     "DecisionRecord",
     "Intent",

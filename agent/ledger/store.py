@@ -22,6 +22,7 @@ from agent.errors import ConfigError, TransientError, redact_url_passwords
 from agent.ledger.schema import MIGRATIONS, SCHEMA_VERSION, metadata, tables
 
 __all__ = [
+    "LATE_ANSWER_PREFIX",
     "Decision",
     "DecisionRecord",
     "Intent",
@@ -49,6 +50,9 @@ TERMINAL = frozenset(
 
 # Keys per ``IN (...)`` list: well under SQLite's bound-parameter limit.
 _IN_CHUNK = 500
+
+# Guard keys that mark a question's late answer as kept (``Approvals``); pruned with age.
+LATE_ANSWER_PREFIX = "late-answer/"
 
 
 class LedgerError(ConfigError):
@@ -870,6 +874,14 @@ class Ledger:
             m = tables["model_versions"]
             counts["model_versions"] = conn.execute(
                 m.delete().where(m.c.created_at < before, m.c.status != "live")
+            ).rowcount
+            # The exactly-once markers of late answers, once their questions are history.
+            g = tables["guard_state"]
+            counts["late_answers"] = conn.execute(
+                g.delete().where(
+                    g.c.key.startswith(LATE_ANSWER_PREFIX, autoescape=True),
+                    g.c.updated_at < before,
+                )
             ).rowcount
         return counts
 

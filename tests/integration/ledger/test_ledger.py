@@ -12,7 +12,7 @@ import pytest
 import sqlalchemy as sa
 
 from agent.errors import ConfigError
-from agent.ledger import Decision, Ledger, LedgerError, open_ledger
+from agent.ledger import LATE_ANSWER_PREFIX, Decision, Ledger, LedgerError, open_ledger
 from agent.ledger.schema import SCHEMA_VERSION
 
 NOW = 1_800_000_000.0
@@ -199,8 +199,17 @@ def test_prune_keeps_open_work(ledger: Ledger) -> None:
     ledger.add_feedback(old_done, "verification", "right", "v", NOW - 400 * 86400)
     for status in ("live", "retired", "rejected"):
         ledger.record_model_version("web", "p", f"p/{status}", status, {}, {}, NOW - 400 * 86400)
+    assert ledger.put_guard(
+        f"{LATE_ANSWER_PREFIX}q-old", {"answer": "approved"}, 0, NOW - 400 * 86400
+    )
+    assert ledger.put_guard(f"{LATE_ANSWER_PREFIX}q-new", {"answer": "approved"}, 0, NOW)
+    assert ledger.put_guard("breaker/old-runbook", {"open": False}, 0, NOW - 400 * 86400)
     counts = ledger.prune(NOW - 365 * 86400)
     assert counts["decisions"] == 1 and counts["feedback"] == 1
+    # old late-answer markers go; a recent one, and every other guard, stay
+    assert counts["late_answers"] == 1
+    assert ledger.guard(f"{LATE_ANSWER_PREFIX}q-new")[1] == 1
+    assert ledger.guard("breaker/old-runbook")[1] == 1
     assert ledger.get_decision(old_done) is None
     assert ledger.get_decision(old_open) is not None
     # an old live model stays: it is still the one forecasting; the rest go by age
