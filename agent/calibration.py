@@ -35,6 +35,7 @@ from dataclasses import dataclass
 from agent.routing import Thresholds
 
 __all__ = [
+    "MACHINE_ACTORS",
     "Outcome",
     "Recalibration",
     "ReliabilityBin",
@@ -43,6 +44,11 @@ __all__ = [
     "reliability",
     "track_record_confidence",
 ]
+
+
+# Feedback from these actors is the daemon's own (verification, question expiry); a
+# "wrong" from anyone else is a human correction.
+MACHINE_ACTORS = frozenset({"autonomic", "timeout"})
 
 
 @dataclass(frozen=True)

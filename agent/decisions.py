@@ -26,18 +26,20 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from agent.approvals import Approvals, LedgerOnlyChannel
-from agent.calibration import Outcome, Recalibration, recalibrate, track_record_confidence
+from agent.calibration import (
+    MACHINE_ACTORS,
+    Outcome,
+    Recalibration,
+    recalibrate,
+    track_record_confidence,
+)
 from agent.clock import Clock
 from agent.ledger import Decision, DecisionRecord, Ledger, Question
 from agent.observability import Metrics, decision_context
 from agent.routing import Autonomy, Route, Thresholds, route
 from agent.settings import RoutingSettings
 
-__all__ = ["MACHINE_ACTORS", "DecisionService", "Proposal", "Routed", "routed_defaults"]
-
-# Feedback from these actors is the daemon's own (verification, question expiry); a
-# "wrong" from anyone else is a human correction.
-MACHINE_ACTORS = frozenset({"autonomic", "timeout"})
+__all__ = ["DecisionService", "Proposal", "Routed", "routed_defaults"]
 
 
 def routed_defaults(records: Sequence[Any], global_thresholds: Thresholds) -> Thresholds:

@@ -25,9 +25,9 @@ import json
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any
 
+from agent.calibration import MACHINE_ACTORS
 from agent.cli._context import add_ledger_flags, ledger_from, settings_from
 from agent.cli._plot import add_plot_flag, check_plot_path
-from agent.decisions import MACHINE_ACTORS
 
 if TYPE_CHECKING:
     from agent.calibration import ReliabilityBin
