@@ -20,6 +20,13 @@ def test_crashloop_after_rollout_is_rolled_back_and_verified(tmp_path: Path) -> 
     r.run(15 * 60)
     (decision,) = _decisions(r, "crashloop-after-rollout-rollback")
     assert decision.route == "auto"  # signal 1.0 x prior 0.75 is above auto = 0.7 here
+    # the shipped image-pull rollback is its sibling: named, with nothing to lend yet
+    lent = decision.evidence["routing"]["siblings"]
+    assert lent == {
+        "types": ["imagepull-after-rollout-rollback/Deployment"],
+        "outcomes": 0,
+        "right": 0,
+    }
     assert decision.status == "verified", r.decisions.ledger.feedback_for(decision.id)
     rollbacks = [w for w in r.sim.writes if w[1] == "rollback"]
     assert len(rollbacks) == 1  # exactly once, though the pods crashed for minutes
