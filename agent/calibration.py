@@ -40,6 +40,7 @@ __all__ = [
     "Recalibration",
     "ReliabilityBin",
     "binomial_tail",
+    "clean_outcomes_to_reach",
     "recalibrate",
     "reliability",
     "track_record_confidence",
@@ -96,6 +97,55 @@ def track_record_confidence(
     beta += wrong + lent_wrong
     total = alpha + beta
     return alpha / total if total > 0 else s
+
+
+def clean_outcomes_to_reach(
+    threshold: float,
+    signal_confidence: float,
+    outcomes: Sequence[Outcome],
+    now: float,
+    *,
+    prior_strength: float = 4.0,
+    prior_success: float = 0.75,
+    half_life: float = 14 * 86400.0,
+    siblings: Sequence[Outcome] = (),
+    sibling_weight: float = 0.5,
+    sibling_cap: float = 10.0,
+    limit: int = 1000,
+) -> int | None:
+    """How many more right outcomes, all arriving ``now``, would take a decision on a
+    signal of ``signal_confidence`` to ``threshold`` (0: it is there already); None if
+    ``limit`` of them would not. The other arguments are ``track_record_confidence``'s.
+    Time does not stand still, so this is a lower bound when outcomes come slowly: the
+    older ones keep decaying while the new ones arrive.
+    """
+
+    def confidence(extra: int) -> float:
+        fresh = [Outcome(now, 1.0, True, "ask")] * extra
+        return track_record_confidence(
+            signal_confidence,
+            [*fresh, *outcomes],
+            now,
+            prior_strength=prior_strength,
+            prior_success=prior_success,
+            half_life=half_life,
+            siblings=siblings,
+            sibling_weight=sibling_weight,
+            sibling_cap=sibling_cap,
+        )
+
+    if confidence(0) >= threshold:
+        return 0
+    if confidence(limit) < threshold:
+        return None
+    low, high = 0, limit  # confidence(low) < threshold <= confidence(high)
+    while high - low > 1:
+        middle = (low + high) // 2
+        if confidence(middle) >= threshold:
+            high = middle
+        else:
+            low = middle
+    return high
 
 
 def _decayed(outcomes: Sequence[Outcome], now: float, half_life: float) -> tuple[float, float]:

@@ -196,6 +196,8 @@ class DecisionService:
         defaults = p.default_thresholds or self._global_thresholds()
         evidence["routing"] = {
             "signal_confidence": round(p.signal_confidence, 4),
+            "prior_success": p.prior_success,
+            "max_autonomy": p.max_autonomy,
             "confidence": round(confidence, 4),
             "auto": thresholds.auto,
             "ask": thresholds.ask,

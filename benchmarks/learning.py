@@ -851,9 +851,10 @@ def target_table(months: list[Month], week: int = 4) -> list[str]:
     return lines
 
 
-def render(months: list[Month], command: str, started: str) -> str:
+def render(
+    months: list[Month], command: str, started: str, routing: RoutingSettings | None = None
+) -> str:
     from agent.cli.calibration_cmd import calibration_report, render_markdown
-    from agent.settings import RoutingSettings as _Routing
 
     lines = [
         "# Learning from the on-call: a simulated month",
@@ -891,7 +892,9 @@ def render(months: list[Month], command: str, started: str) -> str:
     for low, high, n, stated, truth in truth_reliability(months):
         lines.append(f"| {low:.1f}–{high:.1f} | {n} | {stated:.3f} | {truth:.3f} |")
     ledger = open_ledger(months[0].ledger_url, START)
-    report = calibration_report(ledger, _Routing())
+    report = calibration_report(
+        ledger, routing or RoutingSettings(), now=START + months[0].days * 86400.0
+    )
     ledger.close()
     lines += [
         "",
@@ -986,7 +989,7 @@ def main(argv: list[str] | None = None) -> int:
             print(line, file=sys.stderr)
         print(f"ledger: {path}", file=sys.stderr)
     command = "python benchmarks/learning.py " + " ".join(sys.argv[1:] if argv is None else argv)
-    text = render(months, command.strip(), started)
+    text = render(months, command.strip(), started, routing)
     if args.out:
         args.out.write_text(text, encoding="utf-8")
     print(text)

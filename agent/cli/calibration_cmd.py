@@ -8,8 +8,11 @@ undone = wrong) and shows:
   count-weighted gap between stated and observed); if "90 %" does not mean 90 %, the
   routing thresholds mean nothing either;
 - per decision type: the current thresholds (learned, or the configured defaults), the
-  automation rate (automatic / all actionable decisions) and the human correction rate
-  (decisions a person rejected or undid / all actionable decisions).
+  automation rate (automatic / all actionable decisions), the human correction rate
+  (decisions a person rejected or undid / all actionable decisions), and how far the
+  type is from acting alone: its confidence now, for a signal as sure as its newest
+  decision's, and how many more right outcomes in a row would take it to `auto`
+  ("capped" when its runbook never lets it act alone).
 
 These are the ledger's own verdicts: an action on a false trigger that verified and that
 nobody undid counts as right here.
@@ -22,6 +25,8 @@ from __future__ import annotations
 
 import argparse
 import json
+import time
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -30,9 +35,9 @@ from agent.cli._context import add_ledger_flags, ledger_from, settings_from
 from agent.cli._plot import add_plot_flag, check_plot_path
 
 if TYPE_CHECKING:
-    from agent.calibration import ReliabilityBin
+    from agent.calibration import Outcome, ReliabilityBin
     from agent.charts import Chart
-    from agent.ledger import Ledger
+    from agent.ledger import DecisionRecord, Ledger
     from agent.settings import RoutingSettings
 
 __all__ = [
@@ -64,6 +69,13 @@ class TypeCalibration:
     right: int
     corrections: int  # rejected or undone by a person
     correction_rate: float
+    # For a signal as sure as the newest routed decision's: the confidence the type's
+    # record gives it now, and how many more right outcomes in a row would take it to
+    # ``auto`` (0: there already; None: not within 1,000). ``capped`` is the runbook's
+    # maxAutonomy when it is below "auto": then no record makes it act alone.
+    confidence_now: float | None = None
+    until_auto: int | None = None
+    capped: str | None = None
 
 
 @dataclass(frozen=True)
@@ -175,12 +187,15 @@ def calibration_report(
     decision_type: str | None = None,
     bins: int = 10,
     limit: int = 100_000,
+    now: float | None = None,
 ) -> CalibrationReport:
-    """Build the report from the ledger (the newest ``limit`` decisions per type)."""
+    """Build the report from the ledger (the newest ``limit`` decisions per type), as of
+    ``now`` (the wall clock unless given)."""
     from agent.calibration import Outcome, reliability
     from agent.decisions import routed_defaults
     from agent.routing import Thresholds
 
+    now = time.time() if now is None else now
     if decision_type is not None:
         names = [decision_type]
     else:
@@ -207,6 +222,7 @@ def calibration_report(
             )
             auto, ask = found.auto, found.ask
         automatic = sum(d.route == "auto" for d in records)
+        standing = _standing(ledger, routing, records, outcomes, auto, now)
         types.append(
             TypeCalibration(
                 decision_type=name,
@@ -222,10 +238,71 @@ def calibration_report(
                 right=sum(o.right for o in outcomes),
                 corrections=corrections,
                 correction_rate=corrections / len(records),
+                **standing,
             )
         )
     table, ece = reliability(every, bins=bins) if every else ([], 0.0)
     return CalibrationReport(tuple(table), ece, len(every), tuple(types))
+
+
+def _standing(
+    ledger: Ledger,
+    routing: RoutingSettings,
+    records: Sequence[DecisionRecord],
+    outcomes: Sequence[Outcome],
+    auto: float,
+    now: float,
+) -> dict[str, Any]:
+    """The type's confidence now and its distance to ``auto``, from the newest decision
+    that records how it was routed (the signal, the prior, the cap, the siblings); the
+    same record and settings the decision service uses."""
+    from agent.calibration import Outcome, clean_outcomes_to_reach, track_record_confidence
+
+    for record in records:  # newest first
+        routing_evidence = record.evidence.get("routing")
+        if isinstance(routing_evidence, dict) and "signal_confidence" in routing_evidence:
+            break
+    else:
+        return {}
+    cap = routing_evidence.get("max_autonomy", "auto")
+    siblings = routing_evidence.get("siblings", {})
+    lent = [
+        Outcome(at, conf, verdict == "right", via)
+        for sibling in (siblings.get("types", []) if isinstance(siblings, dict) else [])
+        if sibling != record.decision_type
+        for at, conf, verdict, via in ledger.outcomes(sibling, limit=routing.window * 4)
+    ]
+    own = sorted(outcomes, key=lambda o: o.at, reverse=True)[: routing.window * 4]
+    prior_success = float(routing_evidence.get("prior_success", 0.75))
+    signal = float(routing_evidence["signal_confidence"])
+
+    confidence = track_record_confidence(
+        signal,
+        own,
+        now,
+        prior_strength=routing.prior_strength,
+        prior_success=prior_success,
+        half_life=routing.memory,
+        siblings=lent,
+        sibling_weight=routing.sibling_weight,
+        sibling_cap=routing.sibling_cap,
+    )
+    return {
+        "confidence_now": round(confidence, 4),
+        "until_auto": clean_outcomes_to_reach(
+            auto,
+            signal,
+            own,
+            now,
+            prior_strength=routing.prior_strength,
+            prior_success=prior_success,
+            half_life=routing.memory,
+            siblings=lent,
+            sibling_weight=routing.sibling_weight,
+            sibling_cap=routing.sibling_cap,
+        ),
+        "capped": cap if cap != "auto" else None,
+    }
 
 
 def _corrected(ledger: Ledger, decision_id: str) -> bool:
@@ -256,17 +333,22 @@ def render_text(report: CalibrationReport) -> list[str]:
     lines.append(
         f"{'decision type':<{width}}  {'auto':>5} {'ask':>5}  {'decisions':>9} "
         f"{'automatic':>9} {'asked':>5} {'escal.':>6}  {'automation':>10}  "
-        f"{'corrections':>11}  {'correction rate':>15}"
+        f"{'corrections':>11}  {'correction rate':>15}  {'conf. now':>9}  {'to auto':>11}"
     )
     for t in report.types:
         mark = "" if t.learned else "*"
         lines.append(
             f"{t.decision_type:<{width}}  {t.auto:>5.2f} {t.ask:>5.2f}{mark:1} {t.decisions:>9} "
             f"{t.automatic:>9} {t.asked:>5} {t.escalated:>6}  {t.automation_rate:>10.1%}  "
-            f"{t.corrections:>11}  {t.correction_rate:>15.1%}"
+            f"{t.corrections:>11}  {t.correction_rate:>15.1%}  {_conf_now(t):>9}  "
+            f"{_to_auto(t):>11}"
         )
     if any(not t.learned for t in report.types):
         lines.append("* configured defaults: not recalibrated yet")
+    lines.append(
+        "conf. now: what the type's record gives a signal as sure as its newest decision's; "
+        "to auto: right outcomes in a row that would take it to its auto threshold"
+    )
     return lines
 
 
@@ -288,14 +370,28 @@ def render_markdown(report: CalibrationReport) -> list[str]:
     lines += [
         "",
         "| decision type | auto | ask | decisions | automatic | asked | escalated | "
-        "automation | human corrections |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "automation | human corrections | confidence now | right in a row to auto |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for t in report.types:
         mark = "" if t.learned else " (default)"
         lines.append(
             f"| {t.decision_type} | {t.auto:.2f}{mark} | {t.ask:.2f} | {t.decisions} | "
             f"{t.automatic} | {t.asked} | {t.escalated} | {t.automation_rate:.1%} | "
-            f"{t.corrections} ({t.correction_rate:.1%}) |"
+            f"{t.corrections} ({t.correction_rate:.1%}) | {_conf_now(t)} | {_to_auto(t)} |"
         )
     return lines
+
+
+def _conf_now(t: TypeCalibration) -> str:
+    return "-" if t.confidence_now is None else f"{t.confidence_now:.3f}"
+
+
+def _to_auto(t: TypeCalibration) -> str:
+    """Right outcomes in a row to ``auto``: "capped (ask)" when the runbook never lets the
+    type act alone, ">1000" when no plausible record gets there, "-" when unknown."""
+    if t.capped is not None:
+        return f"capped ({t.capped})"
+    if t.confidence_now is None:
+        return "-"
+    return ">1000" if t.until_auto is None else str(t.until_auto)

@@ -221,3 +221,55 @@ def test_a_type_with_its_own_defaults_shows_them_until_it_is_recalibrated(
     canary, restart = by_type["canary/rollback"], by_type["restart/Pod"]
     assert (canary.auto, canary.ask, canary.learned) == (0.9, 0.5, False)
     assert (restart.auto, restart.ask, restart.learned) == (0.95, 0.6, False)
+
+
+def test_distance_to_auto_matches_what_routing_then_does(tmp_path: Path) -> None:
+    """The report's "right outcomes in a row to auto" is a promise the decision service
+    keeps: that many verified successes later, the next decision acts alone, and not one
+    success earlier. A capped runbook says so instead of counting."""
+    url = f"sqlite:///{tmp_path / 'distance.sqlite'}"
+    ledger = open_ledger(url, 0)
+    clock = FakeClock(1_000_000.0)
+    approvals = Approvals(
+        ledger, LedgerOnlyChannel(ledger, clock.now), ttl=900, snooze=1800,
+        dispatcher=InlineDispatcher(),
+    )  # fmt: skip
+    routing = RoutingSettings(auto=0.95, ask=0.6)
+    decisions = DecisionService(
+        ledger, clock, routing, mode="act", approvals=approvals, metrics=Metrics()
+    )
+
+    def answered(decision_type: str, cap: str = "auto") -> str:
+        routed = decisions.decide(proposal(decision_type, 0.98, cap=cap))
+        assert routed.route == "ask" and routed.question_id
+        assert decisions.answer(routed.question_id, "approved", "bob")
+        decisions.record_outcome(routed.decision_id, right=True, status="verified")
+        clock.advance(60)
+        return routed.decision_id
+
+    def standing(decision_type: str) -> calibration_cmd.TypeCalibration:
+        report = calibration_cmd.calibration_report(ledger, routing, now=clock.now())
+        return {t.decision_type: t for t in report.types}[decision_type]
+
+    answered("restart/Pod")
+    first = standing("restart/Pod")
+    assert first.until_auto is not None and first.until_auto > 1 and first.capped is None
+    assert 0.6 < (first.confidence_now or 0.0) < 0.95
+    for _ in range(first.until_auto - 1):
+        answered("restart/Pod")
+    assert standing("restart/Pod").until_auto == 1
+    assert decisions.decide(proposal("restart/Pod", 0.98)).route == "ask"  # not one early
+    clock.advance(60)
+    answered("restart/Pod")
+    assert standing("restart/Pod").until_auto == 0
+    assert decisions.decide(proposal("restart/Pod", 0.98)).route == "auto"
+
+    answered("drain/Node", cap="ask")
+    drain = standing("drain/Node")
+    assert drain.capped == "ask"
+    lines = calibration_cmd.render_text(
+        calibration_cmd.calibration_report(ledger, routing, now=clock.now())
+    )
+    ledger.close()
+    drain_line = next(line for line in lines if line.startswith("drain/Node"))
+    assert "capped (ask)" in drain_line
