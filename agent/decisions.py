@@ -330,7 +330,8 @@ class DecisionService:
             self.metrics.human_corrections.labels(decision_type=record.decision_type).inc()
         if answer != "approved":
             self.metrics.decisions.labels(kind=record.kind, route="ask", outcome=answer).inc()
-        if question.answered_at is not None:
+        # Time to answer is a person's: an expiry is the lack of one, not a slow answer.
+        if answer in ("approved", "rejected") and question.answered_at is not None:
             self.metrics.answer_seconds.observe(max(question.answered_at - question.asked_at, 0))
 
     def answer(
@@ -369,11 +370,11 @@ class DecisionService:
         """Apply answers recorded elsewhere (the CLI, another replica, a crash before the
         hook ran) to decisions still waiting. Returns how many were applied.
 
-        An answer given with ``autonomic approvals`` to a question asked in a chat is
-        applied by the CLI itself, which has no chat client: here its message is
-        rewritten (who, when, what next) and the answer is counted in this process's
-        metrics, once per question (answers older than a day are left alone, so a
-        restart does not rewrite old messages)."""
+        An answer given with ``autonomic approvals`` is applied by the CLI itself, in
+        its own process: here it is counted in this process's metrics, once per
+        question, and a question asked in a chat has its message rewritten (who, when,
+        what next), which the CLI, with no chat client, cannot do. Answers older than a
+        day are left alone, so a restart does not count or rewrite old ones."""
         applied = 0
         now = self.clock.now()
         since, self._synced_at = self._synced_at, now
@@ -389,14 +390,15 @@ class DecisionService:
                 )
             elif self._answered_out_of_band(record, question, now):
                 self._restated.add(question.id)
-                self.approvals.restate(question)
+                if question.channel != LedgerOnlyChannel.name:
+                    self.approvals.restate(question)
                 with decision_context(record.id):
                     self._count_answer(record, question, question.status)
         return applied
 
     def _answered_out_of_band(self, record: DecisionRecord, question: Question, now: float) -> bool:
-        """Whether a chat question was answered from the CLI and not yet restated here."""
-        if question.id in self._restated or question.channel == LedgerOnlyChannel.name:
+        """Whether a question was answered from the CLI and not yet taken in here."""
+        if question.id in self._restated:
             return False
         if question.answered_at is None or question.answered_at < now - 86400.0:
             return False

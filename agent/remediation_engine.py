@@ -799,7 +799,7 @@ class RemediationEngine:
         waiting = self.ledger.decisions(kind="remediation", status=["asked"], limit=10_000)
         if not waiting:
             return 0
-        questioned = {q.decision_id for q in self.ledger.questions(status=None, limit=100_000)}
+        questioned = {q.decision_id for q in self.ledger.questions_for(r.id for r in waiting)}
         asked = 0
         for record in waiting:
             if record.id not in questioned:
@@ -855,7 +855,7 @@ class RemediationEngine:
         """Post ``text`` in the question's thread; a ``final`` word (verified, failed and
         undone, expired, superseded) also rewrites the question's message itself, so the
         channel shows how it ended without opening the thread."""
-        for question in self.ledger.questions(status=None, limit=10_000):
+        for question in self.ledger.questions_for([record.id]):
             if question.decision_id == record.id:
                 try:
                     self.decisions.approvals.progress(question.id, text)

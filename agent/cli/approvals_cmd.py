@@ -105,8 +105,7 @@ def answer(args: argparse.Namespace) -> int:
 
 
 def _resolve(ledger: Any, text: str) -> str:
-    pending = ledger.questions(status=None, limit=10_000)
-    matches = [q.id for q in pending if q.id.startswith(text) or q.decision_id.startswith(text)]
+    matches = [q.id for q in ledger.find_questions(text)]
     if not matches:
         raise InputError(f"no question or decision id starts with {text!r}")
     if len(set(matches)) > 1:

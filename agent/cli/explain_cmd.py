@@ -47,10 +47,8 @@ def render(ledger: Any, decision_id: str, *, as_json: bool = False) -> str:
     who answered, what was written to the cluster, and how it turned out."""
     record = ledger.get_decision(decision_id)
     feedback = ledger.feedback_for(decision_id)
-    questions = [
-        q for q in ledger.questions(status=None, limit=100_000) if q.decision_id == decision_id
-    ]
-    intents = [i for i in ledger.intents() if i.decision_id == decision_id]
+    questions = ledger.questions_for([decision_id])
+    intents = ledger.intents(decision_id=decision_id)
     if as_json:
         return json.dumps(
             {

@@ -212,6 +212,13 @@ def _incident_index(conn: sa.Connection) -> None:
     )
 
 
+def _by_decision_indexes(conn: sa.Connection) -> None:
+    for table in ("questions", "intents"):
+        conn.execute(
+            sa.text(f"CREATE INDEX IF NOT EXISTS ix_{table}_decision ON {table} (decision_id)")
+        )
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(
         1,
@@ -222,6 +229,11 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration(2, "indexes for retention, calibration windows and rate limits", _indexes),
     Migration(
         3, "index decisions by incident, so an ongoing incident is decided once", _incident_index
+    ),
+    Migration(
+        4,
+        "index questions and intents by decision, to tell one decision's story",
+        _by_decision_indexes,
     ),
 )
 SCHEMA_VERSION = MIGRATIONS[-1].version

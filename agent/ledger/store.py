@@ -499,6 +499,35 @@ class Ledger:
             row = conn.execute(sa.select(table).where(table.c.id == question_id)).mappings().first()
         return Question(**row) if row else None
 
+    def questions_for(self, decision_ids: Iterable[str]) -> list[Question]:
+        """The questions asked about these decisions, oldest first."""
+        table = tables["questions"]
+        ids = list(dict.fromkeys(decision_ids))
+        found: list[Question] = []
+        with self.engine.connect() as conn:
+            for start in range(0, len(ids), 500):  # bounded IN lists
+                query = sa.select(table).where(table.c.decision_id.in_(ids[start : start + 500]))
+                found.extend(Question(**row) for row in conn.execute(query).mappings())
+        return sorted(found, key=lambda q: q.asked_at)
+
+    def find_questions(self, prefix: str, limit: int = 5) -> list[Question]:
+        """Questions whose id, or whose decision's id, starts with ``prefix`` (a short
+        id typed by a person), newest first."""
+        table = tables["questions"]
+        query = (
+            sa.select(table)
+            .where(
+                sa.or_(
+                    table.c.id.startswith(prefix, autoescape=True),
+                    table.c.decision_id.startswith(prefix, autoescape=True),
+                )
+            )
+            .order_by(table.c.asked_at.desc())
+            .limit(limit)
+        )
+        with self.engine.connect() as conn:
+            return [Question(**row) for row in conn.execute(query).mappings()]
+
     def questions(self, status: str | None = "pending", limit: int = 200) -> list[Question]:
         table = tables["questions"]
         query = sa.select(table).order_by(table.c.asked_at).limit(limit)
@@ -618,7 +647,11 @@ class Ledger:
         return bool(done.rowcount == 1)
 
     def intents(
-        self, *, status: Sequence[str] | None = None, execution_key: str | None = None
+        self,
+        *,
+        status: Sequence[str] | None = None,
+        execution_key: str | None = None,
+        decision_id: str | None = None,
     ) -> list[Intent]:
         table = tables["intents"]
         query = sa.select(table).order_by(table.c.id)
@@ -626,6 +659,8 @@ class Ledger:
             query = query.where(table.c.status.in_(list(status)))
         if execution_key is not None:
             query = query.where(table.c.execution_key == execution_key)
+        if decision_id is not None:
+            query = query.where(table.c.decision_id == decision_id)
         with self.engine.connect() as conn:
             return [Intent(**row) for row in conn.execute(query).mappings()]
 

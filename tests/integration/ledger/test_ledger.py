@@ -125,6 +125,28 @@ def test_question_answered_exactly_once_and_expires(ledger: Ledger) -> None:
     assert not ledger.answer(second, "approved", "U1", NOW + 1301)
 
 
+def test_a_decisions_questions_and_intents_are_found_by_its_id_not_by_a_scan(
+    ledger: Ledger,
+) -> None:
+    """Explain, progress posting and the CLI's short ids look one decision up; they must
+    find it however many questions came before (they used to read the oldest 10,000)."""
+    ids = [ledger.record_decision(decision(), NOW + i) for i in range(3)]
+    asked = {d: ledger.ask(d, "cli", NOW + i, ttl=600) for i, d in enumerate(ids)}
+    again = ledger.ask(ids[0], "cli", NOW + 10, ttl=600)
+    assert [q.id for q in ledger.questions_for([ids[0]])] == [asked[ids[0]], again]
+    assert {q.id for q in ledger.questions_for(ids[1:])} == {asked[ids[1]], asked[ids[2]]}
+    assert ledger.questions_for([]) == []
+    # a short id matches a question's id or its decision's; wildcards are literal
+    assert [q.id for q in ledger.find_questions(asked[ids[1]][:10])] == [asked[ids[1]]]
+    assert [q.id for q in ledger.find_questions(ids[2][:12])] == [asked[ids[2]]]
+    assert ledger.find_questions("%") == [] and ledger.find_questions("_") == []
+    key = "rollback-crashloop/Deployment/shop/web/incident-9"
+    assert ledger.claim_execution(key, ids[1], "rollback-crashloop", "web", "a", NOW)
+    intent = ledger.record_intent(key, 0, {"op": "rollback"}, {}, "a", NOW, decision_id=ids[1])
+    assert [i.id for i in ledger.intents(decision_id=ids[1])] == [intent]
+    assert ledger.intents(decision_id=ids[0]) == []
+
+
 def test_executions_are_claimed_once_and_intents_are_write_ahead(ledger: Ledger) -> None:
     decision_id = ledger.record_decision(decision(), NOW)
     key = "rollback-crashloop/Deployment/shop/web/incident-1"

@@ -272,7 +272,8 @@ def test_an_answer_from_the_cli_rewrites_the_message_at_the_daemons_next_sync(ri
 
 def test_a_question_asked_and_answered_in_the_ledger_is_not_restated(rig: Rig) -> None:
     """A question asked without a chat (the ledger-only channel) has no message to
-    rewrite: a CLI answer to it leaves the chat alone."""
+    rewrite: a CLI answer to it leaves the chat alone, and is still counted, once, in the
+    daemon's metrics (the CLI's own metrics die with its process)."""
     from agent.approvals import Approvals, LedgerOnlyChannel
     from agent.clock import FakeClock
     from agent.decisions import DecisionService
@@ -287,11 +288,18 @@ def test_a_question_asked_and_answered_in_the_ledger_is_not_restated(rig: Rig) -
     )  # fmt: skip
     assert in_cli.answer(asked.question_id, "rejected", "cli:bob", "not now")
     cli.close()
+    metrics = Metrics()
     daemon = DecisionService(
         rig.ledger, FakeClock(rig.clock()), RoutingSettings(), mode="act",
-        approvals=rig.approvals, metrics=Metrics(),
+        approvals=rig.approvals, metrics=metrics,
     )  # fmt: skip
-    daemon.sync_answers()
-    rig.drain()
-    assert rig.slack.calls_to("chat.update") == []
-    assert rig.slack.calls_to("chat.postMessage") == []
+    for _ in range(2):
+        daemon.sync_answers()
+        rig.drain()
+        assert rig.slack.calls_to("chat.update") == []
+        assert rig.slack.calls_to("chat.postMessage") == []
+        assert metrics.registry.get_sample_value("autonomic_answer_seconds_count") == 1.0
+        corrections = metrics.registry.get_sample_value(
+            "autonomic_human_corrections_total", {"decision_type": "rollback-crashloop/Deployment"}
+        )
+        assert corrections == 1.0

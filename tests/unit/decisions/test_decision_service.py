@@ -126,6 +126,9 @@ def test_unanswered_questions_expire_into_escalation(ledger: Ledger) -> None:
     assert decisions.expire_due() == [routed.decision_id]
     assert channel.escalated and "nobody answered" in channel.escalated[0][1]
     assert not decisions.answer(routed.question_id or "", "approved", "U1")
+    # an expiry is nobody's answer: it does not count as a 601-second time to answer
+    answered = decisions.metrics.registry.get_sample_value("autonomic_answer_seconds_count")
+    assert answered == 0.0
 
 
 def test_undeliverable_question_escalates_and_never_executes(ledger: Ledger) -> None:
