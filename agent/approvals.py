@@ -77,6 +77,15 @@ class ApprovalChannel(Protocol):
         """Hand the decision to the on-call with all context; return a reference."""
         ...
 
+    def report(self, decision: DecisionRecord, why: str) -> str:
+        """Tell people about an action taken without asking; return a reference that
+        ``note`` can thread progress under."""
+        ...
+
+    def note(self, ref: str, text: str) -> None:
+        """Progress under a reported action (a ``report`` reference)."""
+        ...
+
 
 class LedgerOnlyChannel:
     """No chat: questions are visible via ``autonomic approvals`` and the HTTP endpoint.
@@ -117,6 +126,13 @@ class LedgerOnlyChannel:
         )
         log.warning("escalated decision %s (%s): %s", decision.id, decision.subject, why)
         return LEDGER_REF + decision.id
+
+    def report(self, decision: DecisionRecord, why: str) -> str:
+        log.info("acted without asking on decision %s (%s): %s", decision.id, decision.subject, why)
+        return LEDGER_REF + decision.id
+
+    def note(self, ref: str, text: str) -> None:
+        log.info("%s progress: %s", ref.removeprefix(LEDGER_REF), text)
 
 
 class FallbackChannel:
@@ -163,6 +179,23 @@ class FallbackChannel:
             return self.primary.escalate(decision, why)
         except AutonomicError as exc:
             return self.fallback.escalate(decision, f"{why} ({self.primary.name} failed: {exc})")
+
+    def report(self, decision: DecisionRecord, why: str) -> str:
+        try:
+            return self.primary.report(decision, why)
+        except AutonomicError as exc:
+            log.warning("could not report decision %s in %s: %s", decision.id, self.name, exc)
+            return self.fallback.report(decision, why)
+
+    def note(self, ref: str, text: str) -> None:
+        try:
+            if ref.startswith(LEDGER_REF):
+                self.fallback.note(ref, text)
+            else:
+                self.primary.note(ref, text)
+        except AutonomicError as exc:
+            log.warning("could not post progress under %s in %s: %s", ref, self.name, exc)
+            self.fallback.note(ref, text)
 
 
 class Dispatcher:
@@ -445,6 +478,39 @@ class Approvals:
             expiries.append(Expiry(question, ref))
             self._notify(question.id, "expired", "timeout")
         return expiries
+
+    # ------------------------------------------------------- automatic actions
+    def report(self, decision_id: str, why: str, now: float) -> str:
+        """Report an action taken without asking, and remember where, so its progress
+        can follow in the same thread (``progress_for``). A chat outage is logged, never
+        raised: the action does not wait for the chat."""
+        try:
+            ref = self.channel.report(self._decision(decision_id), why)
+        except AutonomicError as exc:
+            log.warning("could not report decision %s: %s", decision_id, exc)
+            return ""
+        self.ledger.add_feedback(
+            decision_id, "report", "reported", "autonomic", now, {"ref": ref, "why": why}
+        )
+        return ref
+
+    def progress_for(self, decision_id: str, text: str, *, final: bool = False) -> bool:
+        """Progress of a decision wherever people saw it: in its question's thread (a
+        ``final`` word also rewrites the question's message), else under its report.
+        False when the decision was neither asked nor reported."""
+        questions = self.ledger.questions_for([decision_id])
+        if questions:
+            question = questions[-1]
+            self.channel.thread(question, text)
+            if final:
+                self.channel.update(self._decision(decision_id), question, text)
+            return True
+        for row in reversed(self.ledger.feedback_for(decision_id)):
+            ref = (row.get("detail") or {}).get("ref")
+            if row["kind"] == "report" and isinstance(ref, str) and ref:
+                self.channel.note(ref, text)
+                return True
+        return False
 
     # ------------------------------------------------------- after the answer
     def progress(self, question_id: str, text: str) -> None:

@@ -254,6 +254,8 @@ class DecisionService:
                 delivered = self.approvals.show(decision_id, question_id).posted
             elif chosen.route == "escalate":
                 self.approvals.escalate(decision_id, f"{p.reason} ({chosen.message})")
+            elif chosen.route == "auto" and p.kind in self.routing.report_automatic:
+                self.approvals.report(decision_id, chosen.message, now)
         return Routed(
             decision_id,
             chosen.route,

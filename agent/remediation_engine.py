@@ -852,18 +852,16 @@ class RemediationEngine:
 
     # ---------------------------------------------------------------- helpers
     def _progress(self, record: DecisionRecord, text: str, *, final: bool = False) -> None:
-        """Post ``text`` in the question's thread; a ``final`` word (verified, failed and
-        undone, expired, superseded) also rewrites the question's message itself, so the
-        channel shows how it ended without opening the thread."""
-        for question in self.ledger.questions_for([record.id]):
-            if question.decision_id == record.id:
-                try:
-                    self.decisions.approvals.progress(question.id, text)
-                    if final:
-                        self.decisions.approvals.settle(question.id, text)
-                except (TransientError, PermanentError) as exc:
-                    log.warning("could not post progress: %s", exc)
+        """Post ``text`` where people saw the decision: in its question's thread, where a
+        ``final`` word (verified, failed and undone, expired, superseded) also rewrites
+        the question's message, so the channel shows how it ended without opening the
+        thread; or under the report of an action taken without asking."""
+        try:
+            if self.decisions.approvals.progress_for(record.id, text, final=final):
                 return
+        except (TransientError, PermanentError) as exc:
+            log.warning("could not post progress: %s", exc)
+            return
         log.info("%s: %s", record.subject, text)
 
     def _finish_guards(self, record: DecisionRecord, *, succeeded: bool) -> None:

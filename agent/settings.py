@@ -252,6 +252,11 @@ class RoutingSettings(_Model):
     # and how many outcomes' worth all siblings together may lend at most.
     sibling_weight: float = Field(default=0.5, ge=0, le=1, alias="siblingWeight")
     sibling_cap: float = Field(default=10.0, ge=0, le=1000, alias="siblingCap")
+    # Which jobs' automatic actions are reported to people as they start (with their
+    # progress in the thread). Scaling changes its floors too often to post each one.
+    report_automatic: tuple[Literal["scaling", "canary", "remediation"], ...] = Field(
+        default=("remediation", "canary"), alias="reportAutomatic"
+    )
 
     _durations = _duration_fields("memory")
 

@@ -50,6 +50,8 @@ from agent.adapters.slack_blocks import (
     escape,
     question_blocks,
     question_text,
+    report_blocks,
+    report_text,
 )
 from agent.approvals import (
     AnswerHook,
@@ -415,6 +417,21 @@ class SlackChannel:
             unfurl_links=False,
         )
         return f"{SLACK_REF}{sent['channel']}:{sent['ts']}"
+
+    def report(self, decision: DecisionRecord, why: str) -> str:
+        sent = self.api.post_message(
+            self.channel,
+            report_text(decision),
+            blocks=report_blocks(decision, why, cluster=self.cluster),
+            unfurl_links=False,
+        )
+        return f"{SLACK_REF}{sent['channel']}:{sent['ts']}"
+
+    def note(self, ref: str, text: str) -> None:
+        where = parse_ref(ref)
+        if where is None:
+            raise PermanentError(f"{ref!r} is not a Slack message", reason="NotInSlack")
+        self.api.post_message(where[0], escape(text), thread_ts=where[1])
 
     def tell(self, channel: str, user: str, text: str) -> None:
         """A reply only ``user`` sees (refusals, "already answered")."""

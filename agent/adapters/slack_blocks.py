@@ -31,6 +31,8 @@ __all__ = [
     "mention",
     "question_blocks",
     "question_text",
+    "report_blocks",
+    "report_text",
     "slack_date",
     "source_link",
 ]
@@ -318,6 +320,38 @@ def escalation_blocks(
                     "type": "mrkdwn",
                     "text": f"Decision `{decision.id}` · `autonomic explain {decision.id}` "
                     "tells the whole story",
+                }
+            ],
+        }
+    )
+    return blocks
+
+
+def report_text(decision: Any) -> str:
+    """The notification text of an action taken without asking."""
+    return _cut(
+        f"Done automatically: {escape(_title(decision))} "
+        f"(confidence {decision.confidence:.0%}) — {escape(decision.reason)}",
+        _SECTION_LIMIT,
+    )
+
+
+def report_blocks(decision: Any, why: str, *, cluster: str | None = None) -> list[dict[str, Any]]:
+    """An action taken without asking, reported as it starts: the same context a
+    question carries, why it did not need a person, and where its progress goes."""
+    blocks = _summary_blocks(decision, f"Done automatically: {_title(decision)}", cluster)
+    blocks.append(
+        {
+            "type": "context",
+            "elements": [
+                {
+                    "type": "mrkdwn",
+                    "text": _cut(
+                        f"{escape(why)} · decision `{decision.id}` · progress follows in the "
+                        f"thread · if it was wrong, `autonomic feedback {decision.id} --wrong` "
+                        "teaches the next decision",
+                        _SECTION_LIMIT,
+                    ),
                 }
             ],
         }

@@ -82,6 +82,10 @@ class RecordingChannel(LedgerOnlyChannel):
         self.escalated: list[tuple[str, str]] = []
         self.updates: list[tuple[str, str]] = []  # (question id, note): message rewrites
         self.threads: list[tuple[str, str]] = []  # (question id, text): thread replies
+        # actions taken without asking, reported (not counted in ``messages``: nobody is
+        # asked to do anything), and the progress posted under them
+        self.reported: list[str] = []
+        self.notes: list[tuple[str, str]] = []  # (report reference, text)
 
     def ask(self, decision: DecisionRecord, question: Question) -> str:
         self.asked.append(decision.id)
@@ -98,6 +102,14 @@ class RecordingChannel(LedgerOnlyChannel):
     def escalate(self, decision: DecisionRecord, why: str) -> str:
         self.escalated.append((decision.id, why))
         return super().escalate(decision, why)
+
+    def report(self, decision: DecisionRecord, why: str) -> str:
+        self.reported.append(decision.id)
+        return super().report(decision, why)
+
+    def note(self, ref: str, text: str) -> None:
+        self.notes.append((ref, text))
+        super().note(ref, text)
 
     @property
     def messages(self) -> int:

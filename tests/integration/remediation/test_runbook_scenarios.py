@@ -102,6 +102,11 @@ def test_crashloop_after_rollout_is_rolled_back_once_and_verified(rig: KubeRig) 
     assert intent.status == "applied" and intent.snapshot["revision"] == 2
     events = [w for w in rig.writes(events=True) if w.resource == "events"]
     assert events == [Write("POST", "events", "shop", "", False)]
+    # nobody was asked, but people were told: a report as it acted, progress under it
+    assert rig.channel.reported == [decision.id] and rig.channel.messages == 0
+    texts = [text for _, text in rig.channel.notes]
+    assert texts[0].startswith("executing:") and texts[-1].startswith("verified:")
+    assert {ref for ref, _ in rig.channel.notes} == {f"ledger:{decision.id}"}
 
 
 def test_crashloop_when_both_revisions_crash_is_undone_and_escalated(rig: KubeRig) -> None:

@@ -303,3 +303,41 @@ def test_a_question_asked_and_answered_in_the_ledger_is_not_restated(rig: Rig) -
             "autonomic_human_corrections_total", {"decision_type": "rollback-crashloop/Deployment"}
         )
         assert corrections == 1.0
+
+
+def test_an_action_taken_without_asking_is_reported_and_its_progress_threads_under_it(
+    rig: Rig,
+) -> None:
+    """Act and report: the automatic route posts the same context a question shows,
+    without buttons, and the remediation's progress follows in that message's thread."""
+    decision_id = rig.decision(route="auto")
+    ref = rig.approvals.report(decision_id, "confidence 97% is at or above 95%", rig.clock())
+    [message] = rig.slack.top_level()
+    assert ref == f"slack:{message.channel}:{message.ts}"
+    assert message.text.startswith("Done automatically:") and "82%" in message.text
+    assert not _blocks_of("actions", message.blocks)  # nothing to answer
+    text = _text(message.blocks)
+    assert "kube_pod_container_status_restarts_total" in text  # the evidence
+    assert f"autonomic feedback {decision_id} --wrong" in text  # how to say it was wrong
+    assert rig.approvals.progress_for(decision_id, "executing: rollback to revision 4")
+    assert rig.approvals.progress_for(decision_id, "verified: 0 restarts in 5 min", final=True)
+    replies = rig.slack.replies(message.channel, message.ts)
+    assert [r.text for r in replies] == [
+        "executing: rollback to revision 4",
+        "verified: 0 restarts in 5 min",
+    ]
+    [row] = [f for f in rig.ledger.feedback_for(decision_id) if f["kind"] == "report"]
+    assert row["detail"]["ref"] == ref
+    # a decision that was neither asked nor reported has nowhere to post
+    assert not rig.approvals.progress_for(rig.decision(route="auto"), "executing")
+
+
+def test_a_report_slack_cannot_take_falls_back_to_the_log_and_the_action_goes_on(
+    rig: Rig,
+) -> None:
+    rig.slack.fail_next("chat.postMessage", 500, times=5)
+    decision_id = rig.decision(route="auto")
+    ref = rig.approvals.report(decision_id, "confident", rig.clock())
+    assert ref == f"ledger:{decision_id}"  # the daemon's log; the ledger remembers it
+    assert rig.approvals.progress_for(decision_id, "executing: rollback")
+    assert rig.slack.top_level() == []

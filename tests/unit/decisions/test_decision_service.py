@@ -27,6 +27,7 @@ class RecordingChannel:
         self.escalated: list[tuple[str, str]] = []
         self.updates: list[tuple[str, str]] = []
         self.progress_notes: list[str] = []
+        self.reported: list[tuple[str, str]] = []
 
     def ask(self, decision: DecisionRecord, question: Question) -> str:
         if self.broken:
@@ -45,6 +46,15 @@ class RecordingChannel:
             raise TransientError("chat is unreachable", reason="SlackDown")
         self.escalated.append((decision.id, why))
         return f"slack:C1:esc-{len(self.escalated)}"
+
+    def report(self, decision: DecisionRecord, why: str) -> str:
+        if self.broken:
+            raise TransientError("chat is unreachable", reason="SlackDown")
+        self.reported.append((decision.id, why))
+        return f"slack:C1:rep-{len(self.reported)}"
+
+    def note(self, ref: str, text: str) -> None:
+        self.progress_notes.append(text)
 
 
 @pytest.fixture
@@ -97,6 +107,32 @@ def test_confident_decisions_act_and_are_recorded(ledger: Ledger) -> None:
     assert record is not None and record.status == "approved"
     assert record.evidence["routing"]["auto"] == 0.9
     assert channel.escalated == []
+    # act and report: the action is shown to people as it starts, with the route's reason
+    automatic = [d for d in ledger.decisions(limit=100) if d.route == "auto"]
+    assert [d for d, _ in channel.reported] == [d.id for d in reversed(automatic)]
+    reported, why = channel.reported[-1]
+    assert reported == routed.decision_id and "automatic threshold" in why
+    assert seasoned.approvals.progress_for(routed.decision_id, "executing: restart")
+    assert channel.progress_notes[-1] == "executing: restart"
+
+
+def test_which_jobs_report_their_automatic_actions_is_a_setting(ledger: Ledger) -> None:
+    """Scaling moves its floors too often to post each move; the chat being down never
+    stops an action that needs no answer."""
+    channel, clock = RecordingChannel(), FakeClock(1000)
+    quiet = service(ledger, channel, clock)
+    quiet.routing = RoutingSettings(auto=0.5, ask=0.3)
+    assert quiet.decide(proposal(1.0, kind="scaling")).route == "auto"
+    assert channel.reported == []
+    quiet.routing = RoutingSettings(auto=0.5, ask=0.3, reportAutomatic=["scaling"])
+    assert quiet.decide(proposal(1.0, kind="scaling")).route == "auto"
+    assert len(channel.reported) == 1
+    channel.broken = True
+    routed = quiet.decide(proposal(1.0, kind="scaling"))
+    assert routed.route == "auto" and len(channel.reported) == 1
+    assert not [f for f in ledger.feedback_for(routed.decision_id) if f["kind"] == "report"]
+    with pytest.raises(ValueError, match="reportAutomatic"):
+        RoutingSettings.model_validate({"reportAutomatic": ["paging"]})
 
 
 def test_questions_are_answered_once_and_rejections_count_as_wrong(ledger: Ledger) -> None:

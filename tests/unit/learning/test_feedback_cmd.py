@@ -1,0 +1,88 @@
+"""`autonomic feedback`: a person's verdict on a decision reaches the track record."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from agent.approvals import Approvals, Dispatcher, LedgerOnlyChannel
+from agent.calibration import Outcome, track_record_confidence
+from agent.cli import main
+from agent.clock import FakeClock
+from agent.decisions import DecisionService, Proposal
+from agent.ledger import open_ledger
+from agent.observability import Metrics
+from agent.settings import RoutingSettings
+
+
+class InlineDispatcher(Dispatcher):
+    def submit(self, task: Callable[[], None]) -> None:
+        task()
+
+
+def proposal() -> Proposal:
+    return Proposal(
+        kind="remediation",
+        decision_type="rollback/Deployment",
+        subject="Deployment shop/web",
+        proposal={"op": "rollback"},
+        signal_confidence=1.0,
+        reason_code="CrashLoopAfterRollout",
+        reason="pods crash since the rollout",
+        evidence={},
+        model_version="runbook rollback@1",
+    )
+
+
+def test_a_persons_wrong_overrides_a_verified_outcome_once(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    url = f"sqlite:///{tmp_path / 'ledger.sqlite'}"
+    ledger = open_ledger(url, 0)
+    clock = FakeClock(1_000_000.0)
+    approvals = Approvals(
+        ledger, LedgerOnlyChannel(ledger, clock.now), ttl=900, snooze=1800,
+        dispatcher=InlineDispatcher(),
+    )  # fmt: skip
+    decisions = DecisionService(
+        ledger,
+        clock,
+        RoutingSettings(auto=0.7, ask=0.5),
+        mode="act",
+        approvals=approvals,
+        metrics=Metrics(),
+    )
+    acted = decisions.decide(proposal())
+    assert acted.route == "auto"
+    decisions.record_outcome(acted.decision_id, right=True, status="verified")
+    pending = decisions.decide(proposal())  # not carried out yet: nothing to judge
+    ledger.transition(pending.decision_id, ["approved"], "asked", clock.now())
+
+    def run(*argv: str) -> int:
+        return main(["feedback", *argv, "--ledger", url])
+
+    short = acted.decision_id[:10]
+    assert run(short, "--wrong", "--reason", "the database was down", "--as", "alice") == 0
+    assert "recorded as wrong by alice" in capsys.readouterr().out
+    rows = ledger.outcomes("rollback/Deployment")
+    assert [verdict for _, _, verdict, _ in rows] == ["wrong"]  # the person's word is newest
+    record = [Outcome(at, c, v == "right", r) for at, c, v, r in rows]
+    assert track_record_confidence(1.0, record, clock.now()) < 0.75  # below the prior
+    correction = [f for f in ledger.feedback_for(acted.decision_id) if f["kind"] == "correction"]
+    assert [(f["outcome"], f["actor"], f["detail"]["reason"]) for f in correction] == [
+        ("wrong", "alice", "the database was down")
+    ]
+    assert run(short, "--wrong", "--as", "alice") == 0  # said once
+    assert "already said wrong" in capsys.readouterr().out
+    corrections = [f for f in ledger.feedback_for(acted.decision_id) if f["kind"] == "correction"]
+    assert len(corrections) == 1
+
+    assert run(pending.decision_id, "--right") == 2
+    assert "only a decision that was carried out" in capsys.readouterr().err
+    assert run("ffffffffffff", "--wrong") == 2
+    assert "no decision id starts with" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        run(short)  # --wrong or --right is required
+    ledger.close()
