@@ -2,8 +2,8 @@
 
 Usage:
     .venv/bin/python benchmarks/refit_cost.py [--series 1000] [--days 14] [--step 300]
-        [--horizon 12] [--modes stored,calibrated,select,pool] [--select-limit 50]
-        [--out benchmarks/refit_cost_RESULTS.md]
+        [--horizon 12] [--modes stored,calibrated,select,pool,profile] [--select-limit 50]
+        [--profile-days 7,28] [--out benchmarks/refit_cost_RESULTS.md]
 
 The series are synthetic but shaped like request-rate metrics: a random level, a daily
 curve with a random peak hour and amplitude, a weekday/weekend difference, a slow
@@ -22,6 +22,20 @@ Modes, each timed over all series in one process (one core):
 - ``pool``: ``forecasting.pooled``'s two fits over the whole fleet (the live pool and the
   backtest pool that holds out three horizons), each series cleaned first; the shape
   comes from ``pool_shape(step)``. Its peak memory is reported too.
+- ``profile``: the refit the predictive scaling loop (``agent/loops/scaling.py``,
+  ``ScalingLoop._refit``) does on a scheduled or drift refit, once per value of
+  ``--profile-days`` (its ``profileHistory``: 7 by default, up to 90): the
+  ``SeasonalProfile(ProfileSettings(history_periods=days))`` the loop builds, on the last
+  ``days`` of the series (all of it when shorter), held as float32 as the loop holds it;
+  a challenger fitted without the last hour, both it and the live model's ``ahead`` on
+  that hour, ``challenge_on_holdout``, then the promoted path (a second fit on the whole
+  read, ``compact(LEVELS)``, the drift band's MASE). The promoted path is always taken, so
+  this is the most a refit costs (a rejected challenger skips the second fit). The
+  loop's point counts (an hour held out, a day for the error scale, 30 minutes to
+  re-anchor) are converted to ``--step``; at ``--step 60`` (the loop's ``STEP``) they
+  are its own. The live model is a fit on the read ending ``refitEvery`` (6 h) earlier,
+  compacted and re-anchored, made outside the timing. Not timed: the Prometheus read
+  and the ledger write.
 """
 
 # ruff: noqa: E402
@@ -37,8 +51,12 @@ import platform
 import sys
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from forecasting.backtest import Calibration
 
 
 def synthetic_series(index: int, days: int, step: float) -> tuple[np.ndarray, np.ndarray]:
@@ -71,6 +89,7 @@ def main() -> int:
     parser.add_argument("--horizon", type=int, default=12)
     parser.add_argument("--modes", default="stored,calibrated,select")
     parser.add_argument("--select-limit", type=int, default=50)
+    parser.add_argument("--profile-days", default="7,28")
     parser.add_argument("--out", type=Path)
     args = parser.parse_args()
 
@@ -83,10 +102,16 @@ def main() -> int:
         ts, vs = synthetic_series(i, args.days, args.step)
         series.append(make_series(ts, vs, step=args.step, name=f"synthetic-{i}"))
     modes = [m.strip() for m in args.modes.split(",") if m.strip()]
-    # import statsmodels and warm its code paths once, outside the timings
-    fit_forecast(series[-1], args.horizon, calibration_folds=0)
     rows: list[str] = []
     models: dict[str, int] = {}
+    if "profile" in modes:
+        modes.remove("profile")
+        for days in (int(d) for d in args.profile_days.split(",") if d.strip()):
+            rows.append(_profile_row(series, days))
+            print(rows[-1], file=sys.stderr)
+    if modes:
+        # import statsmodels and warm its code paths once, outside the timings
+        fit_forecast(series[-1], args.horizon, calibration_folds=0)
     if "pool" in modes:
         modes.remove("pool")
         rows.append(_pool_row(series, args.horizon))
@@ -142,16 +167,16 @@ def main() -> int:
     return 0
 
 
-def _pool_row(series: list[object], horizon: int) -> str:
+def _pool_row(series: list[Any], horizon: int) -> str:
     import resource
 
     from forecasting.cleaning import clean_series
     from forecasting.pooled import fit_pools, pool_shape
 
-    lags, period = pool_shape(series[0].step)  # type: ignore[attr-defined]
+    lags, period = pool_shape(series[0].step)
     started = time.process_time()
     wall = time.perf_counter()
-    histories = [clean_series(s).series.values for s in series]  # type: ignore[arg-type]
+    histories = [clean_series(s).series.values for s in series]
     live, held = (p.weights for p in fit_pools(histories, horizon, lags, period, folds=3))
     cpu = time.process_time() - started
     elapsed = time.perf_counter() - wall
@@ -164,7 +189,91 @@ def _pool_row(series: list[object], horizon: int) -> str:
     )
 
 
-def _stored_calibration(horizon: int) -> object:
+def _profile_row(series: list[Any], days: int) -> str:
+    """Time the scaling loop's refit (see ``profile`` in the module docstring)."""
+    from agent.loops.scaling import (
+        DEFAULT_STARTUP,
+        HOLDOUT,
+        LEVELS,
+        RECENT,
+        SCALE_POINTS,
+        STEP,
+        _mase,
+    )
+    from agent.settings import ScalingSettings
+    from forecasting.drift import challenge_on_holdout, naive_scale
+    from forecasting.profile import ProfileSettings, SeasonalProfile
+    from forecasting.scaling import horizon_steps, lead_time
+    from forecasting.series import Series
+
+    loop = ScalingSettings()
+    forecaster = SeasonalProfile(ProfileSettings(history_periods=days))
+    step = float(series[0].step)
+    keep = int(days * 86400.0 // step)  # what the loop reads at a refit
+    held_points = max(1, round(HOLDOUT * STEP / step))
+    scale_points = max(2, round(SCALE_POINTS * STEP / step))
+    recent_points = max(1, round(RECENT * STEP / step))
+    earlier = round(loop.refit_every / step)
+    steps = horizon_steps(lead_time(DEFAULT_STARTUP, loop.period, loop.metric_lag), step)
+    level_window = max(1, round(forecaster.settings.level_window_seconds / step))
+
+    def as_read(ts: np.ndarray, vs: np.ndarray) -> Series:
+        vs = np.where(np.abs(vs) <= np.finfo(np.float32).max, vs, np.nan)
+        return Series(ts[-keep:], vs[-keep:].astype(np.float32).astype(np.float64), step)
+
+    work = []  # (history, live model) per series, made outside the timing
+    for s in series:
+        live = forecaster.fit(as_read(s.timestamps[:-earlier], s.values[:-earlier]))
+        live = live.compact(LEVELS).advance(
+            s.values[-recent_points:].astype(np.float64), float(s.timestamps[-1])
+        )
+        work.append((as_read(s.timestamps, s.values), live))
+
+    promoted = fallbacks = 0
+    started = time.process_time()
+    wall = time.perf_counter()
+    for i, (history, champion) in enumerate(work):
+        # ScalingLoop._refit, scheduled (not forced), promoted path
+        scale = naive_scale(history.values[-scale_points:])
+        window = level_window + steps - 1
+        held = min(held_points, len(history) // 4)
+        last = float(history.timestamps[-1])
+        train = Series(history.timestamps[:-held], history.values[:-held], step)
+        challenger = forecaster.fit(train)
+        span = history.values[-(held + window) :]
+        verdict = challenge_on_holdout(
+            span[-held:],
+            champion.ahead(span, last, steps)[-held:],
+            challenger.ahead(span, last, steps)[-held:],
+            scale,
+            champion_name="live",
+            challenger_name="challenger",
+            margin=1.0,
+        )
+        fitted = forecaster.fit(history).compact(LEVELS)
+        span = history.values[-(held + level_window) :]
+        _mase(span[-held:], challenger.ahead(span, last)[-held:], scale)
+        promoted += verdict.promoted
+        fallbacks += fitted.fallback_reason is not None
+        assert np.isfinite(fitted.level)
+        if (i + 1) % 100 == 0:
+            print(
+                f"[refit] profile {days} d: {i + 1}/{len(work)}, "
+                f"{time.perf_counter() - wall:.1f} s",
+                file=sys.stderr,
+            )
+    cpu = time.process_time() - started
+    elapsed = time.perf_counter() - wall
+    n = len(work)
+    return (
+        f"| profile (scaling loop refit, profileHistory {days} d: {len(work[0][0])} points "
+        f"read, {held} held out, lead {steps} steps; challenger would go live for "
+        f"{promoted}, fallback model for {fallbacks}) | {n} | {cpu:.2f} | {elapsed:.2f} | "
+        f"{cpu / n:.4f} | {cpu / 60:.3f} (measured) |"
+    )
+
+
+def _stored_calibration(horizon: int) -> Calibration:
     """A calibration as a scheduled selection would have stored it (values irrelevant
     to the cost; the point is that no refit is needed for the intervals)."""
     from forecasting.backtest import Calibration
