@@ -28,6 +28,7 @@ from agent.errors import AutonomicError
 from agent.ledger import LATE_ANSWER_PREFIX, DecisionRecord, Ledger, Question
 
 __all__ = [
+    "ESCALATIONS_SHOWN",
     "AnswerHook",
     "AnswerOutcome",
     "ApprovalChannel",
@@ -42,6 +43,7 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 ANSWERS = frozenset({"approved", "rejected", "snoozed"})
+ESCALATIONS_SHOWN = 86400.0  # GET /approvals and `approvals list` show the last day's
 LEDGER_REF = "ledger:"
 
 # What happens next, written under the answer in the question's message.

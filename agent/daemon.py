@@ -15,6 +15,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from agent.approvals import ESCALATIONS_SHOWN
 from agent.clock import Clock, SystemClock
 from agent.decisions import DecisionService
 from agent.errors import AutonomicError, ConfigError, TransientError
@@ -434,7 +435,7 @@ def build_daemon(
         max_body_bytes=max(settings.alertmanager.max_body_bytes, 1_048_576),
     )
     server.route("POST", "/webhooks/alertmanager", intake.handle)
-    server.route("GET", "/approvals", lambda _r: _pending(ledger))
+    server.route("GET", "/approvals", lambda _r: _pending(ledger, clock.now()))
     if canary is not None:
         server.route("GET", "/canary/verdict", canary.argo)
         server.route("POST", "/canary/flagger", canary.flagger)
@@ -469,7 +470,9 @@ def build_daemon(
     return daemon, runtime
 
 
-def _pending(ledger: Ledger) -> Response:
+def _pending(ledger: Ledger, now: float) -> Response:
+    """Questions waiting for an answer, and what was escalated in the last day (nothing
+    was done about those; without Slack this is where the on-call sees them)."""
     out = []
     for question in ledger.questions():
         record = ledger.get_decision(question.decision_id)
@@ -484,7 +487,20 @@ def _pending(ledger: Ledger) -> Response:
                 "proposal": record.proposal if record else None,
             }
         )
-    return json_response(200, {"pending": out})
+    escalations = []
+    for row in ledger.feedback_since("escalation", now - ESCALATIONS_SHOWN):
+        record = ledger.get_decision(row["decision_id"])
+        escalations.append(
+            {
+                "decision": row["decision_id"],
+                "at": row["created_at"],
+                "why": (row.get("detail") or {}).get("why"),
+                "subject": record.subject if record else None,
+                "reason": record.reason if record else None,
+                "status": record.status if record else None,
+            }
+        )
+    return json_response(200, {"pending": out, "escalations": escalations})
 
 
 def _pause_reason(engine: RemediationEngine) -> str | None:

@@ -42,6 +42,7 @@ def list_questions(args: argparse.Namespace) -> int:
     ledger = ledger_from(args)
     now = time.time()
     rows = ledger.questions(status=None if args.all else "pending")
+    _escalations(ledger, now)
     if not rows:
         print("no pending questions" if not args.all else "no questions")
         return 0
@@ -58,6 +59,24 @@ def list_questions(args: argparse.Namespace) -> int:
         ids = f"{question.id[:8]:10} {question.decision_id[:8]:10}"
         print(f"{ids} {question.status:9} {expires:>10}  {what}")
     return 0
+
+
+def _escalations(ledger: Any, now: float) -> None:
+    """What was escalated in the last day, newest first: nothing was done about these.
+    (Escalations posted to Slack are in Slack; these are the ones the ledger holds.)"""
+    from agent.approvals import ESCALATIONS_SHOWN
+
+    rows = ledger.feedback_since("escalation", now - ESCALATIONS_SHOWN)
+    if not rows:
+        return
+    print(f"escalated in the last {ESCALATIONS_SHOWN / 3600:.0f} h (nothing was done):")
+    for row in rows:
+        record = ledger.get_decision(row["decision_id"])
+        ago = max(now - row["created_at"], 0.0) / 60
+        why = (row.get("detail") or {}).get("why") or "-"
+        subject = record.subject if record else "?"
+        print(f"  {row['decision_id'][:8]:10} {ago:>5.0f} min ago  {subject}: {why}")
+    print()
 
 
 def answer(args: argparse.Namespace) -> int:

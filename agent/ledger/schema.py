@@ -217,6 +217,11 @@ def _by_decision_indexes(conn: sa.Connection) -> None:
         conn.execute(
             sa.text(f"CREATE INDEX IF NOT EXISTS ix_{table}_decision ON {table} (decision_id)")
         )
+    conn.execute(
+        sa.text(
+            "CREATE INDEX IF NOT EXISTS ix_feedback_kind_created ON feedback (kind, created_at)"
+        )
+    )
 
 
 MIGRATIONS: tuple[Migration, ...] = (
@@ -232,7 +237,8 @@ MIGRATIONS: tuple[Migration, ...] = (
     ),
     Migration(
         4,
-        "index questions and intents by decision, to tell one decision's story",
+        "index questions and intents by decision, to tell one decision's story; "
+        "feedback by kind and time, to list recent escalations",
         _by_decision_indexes,
     ),
 )

@@ -373,6 +373,18 @@ class Ledger:
                 )
             )
 
+    def feedback_since(self, kind: str, since: float, limit: int = 200) -> list[dict[str, Any]]:
+        """Feedback rows of one ``kind`` recorded at or after ``since``, newest first."""
+        table = tables["feedback"]
+        query = (
+            sa.select(table)
+            .where(table.c.kind == kind, table.c.created_at >= since)
+            .order_by(table.c.created_at.desc(), table.c.id.desc())
+            .limit(limit)
+        )
+        with self.engine.connect() as conn:
+            return [dict(row) for row in conn.execute(query).mappings()]
+
     def feedback_for(self, decision_id: str) -> list[dict[str, Any]]:
         table = tables["feedback"]
         with self.engine.connect() as conn:
