@@ -39,6 +39,7 @@ __all__ = [
     "horizon_steps",
     "lead_time",
     "recommend",
+    "scale_in_drop",
 ]
 
 Mode = Literal["predictive", "reactive", "hold"]
@@ -198,9 +199,7 @@ def recommend(
             (f"the forecast asks for {predicted} pods; raising by at most {step_up} per decision"),
         )
     if previous is not None and previous.floor is not None and floor < previous.floor:
-        elapsed = max(0.0, workload.now - previous.now)
-        periods = max(1, math.floor(elapsed / settings.scale_in_period + 1e-9))
-        drop = max(1, math.floor(previous.floor * settings.scale_in_fraction)) * periods
+        drop = scale_in_drop(previous.floor, workload.now - previous.now, settings)
         slowest = previous.floor - drop
         if floor < slowest:
             floor = slowest
@@ -271,3 +270,11 @@ def _judge_forecast(
             f"the mean {mean_peak:.4g}: too uncertain to size from"
         )
     return peak
+
+
+def scale_in_drop(floor: int, elapsed: float, settings: ScalingSettings) -> int:
+    """How many pods a floor may come down ``elapsed`` seconds after it was set: at most
+    ``scale_in_fraction`` of it (at least one pod) per whole ``scale_in_period``, and one
+    period's worth however soon."""
+    periods = max(1, math.floor(max(0.0, elapsed) / settings.scale_in_period + 1e-9))
+    return max(1, math.floor(floor * settings.scale_in_fraction)) * periods

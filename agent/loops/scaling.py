@@ -23,7 +23,12 @@ For each workload labelled for Autonomic and annotated ``autonomic.dev/predictiv
 4. when the floor changes, record a decision (the model version it used, the forecast
    peak, the reason) and, when routed to act, raise the HPA's ``minReplicas`` (the HPA
    remains the reactive safety net) or drive the scale subresource where no HPA exists.
-   Low forecast confidence means reactive: the floor returns to the HPA's own minimum.
+   Low forecast confidence means reactive: a floor this loop raised comes back down to
+   the HPA's own minimum as a predictive one does (after ``SCALE_IN_PATIENCE`` cycles,
+   by at most the scale-in step, never below what the current load needs), so the HPA,
+   which remembers its own proposals, does not scale in at once. Each change of mode
+   (and of the reason for being reactive) is logged once and kept in
+   ``status.reactive``.
    The recommendation is published every cycle as metrics and, when it changes, as the
    workload's ``autonomic.dev/recommended-replicas`` and ``autonomic.dev/recommendation``
    annotations (``autonomic.dev/predictive: forecast-only`` publishes and never writes the
@@ -91,6 +96,7 @@ from forecasting.scaling import (
     horizon_steps,
     lead_time,
     recommend,
+    scale_in_drop,
 )
 from forecasting.series import Series
 from remediation.ports import (
@@ -344,6 +350,8 @@ class WorkloadModel:
     poor: str | None = None
     sizing: dict[str, object] = field(default_factory=dict)  # what sized the last floor
     verifying: list[Verification] = field(default_factory=list)
+    # The mode last reported: "predictive", or the reason code for being reactive.
+    stance: str | None = None
 
 
 @dataclass
@@ -369,6 +377,8 @@ class Verification:
 @dataclass
 class ScalingStatus:
     held: dict[str, str] = field(default_factory=dict)  # workload -> why
+    # workload -> "Reason: sentence" while its forecast is not used (the HPA decides)
+    reactive: dict[str, str] = field(default_factory=dict)
     decisions: int = 0
     breaches: int = 0
 
@@ -462,6 +472,8 @@ class ScalingLoop:
             except (TransientError, PermanentError) as exc:
                 self._hold(workload.ref, str(exc))
         self._forget_gauges(seen)
+        for name in set(self.status.reactive) - seen:
+            del self.status.reactive[name]  # opted out or gone: no stale status
         late = now - 2 * self.settings.period
         for model in self.models.values():
             if any(check.until <= late for check in model.verifying):
@@ -977,6 +989,13 @@ class ScalingLoop:
                 ),
                 forecast_peak=None,
             )
+        current = hpa.min_replicas if hpa is not None else workload.replicas
+        if rec.mode == "reactive":
+            # The floor as this loop left it: what it applied, else what the cluster has
+            # (a floor only asked about or published was never raised).
+            base = self._reference(model, current, now) if model.applied else current
+            rec = _ease(rec, model.previous, base, sizing)
+        self._report_mode(ref, model, rec)
         model.previous = rec
         model.sizing = {
             "capacity_per_pod": capacity,
@@ -992,10 +1011,9 @@ class ScalingLoop:
             observed=current_load,
             now=now,
         )
-        floor = rec.floor if rec.mode == "predictive" and rec.floor is not None else floor_min
+        floor = rec.floor if rec.floor is not None else floor_min
         if rec.mode == "hold":
             return
-        current = hpa.min_replicas if hpa is not None else workload.replicas
         wanted = floor if hpa is not None else max(rec.replicas, floor)
         self._gauges(ref, wanted, rec, model.sizing)
         if self._pause:
@@ -1005,19 +1023,13 @@ class ScalingLoop:
             return  # a question is open, or its answer was carried out this cycle
         if now < model.quiet_until:
             return
-        # What the floor is now, as far as this loop is concerned: the cluster's value
-        # once a recommendation was applied, else the recommendation last recorded (a
-        # forecast-only or unanswered one is not recorded again while it stands).
-        reference = current if model.applied or model.recommended is None else model.recommended
-        if model.applied and now - model.applied_at < 2 * self.settings.period:
-            reference = model.recommended if model.recommended is not None else current
+        reference = self._reference(model, current, now)
         # Hysteresis: raise at once, lower only after the wish has held for a few cycles,
-        # so a floor hovering between two values does not flap every minute.
+        # so a floor hovering between two values does not flap every minute. In every
+        # mode: a reactive floor coming down is paced as a predictive one is (``_ease``).
         if wanted < reference:
             model.lower_streak += 1
-            # Without an HPA this loop sets the replicas itself: slow in every mode.
-            patient = rec.mode == "predictive" or hpa is None
-            if model.lower_streak < SCALE_IN_PATIENCE and patient:
+            if model.lower_streak < SCALE_IN_PATIENCE:
                 return
         else:
             model.lower_streak = 0
@@ -1034,6 +1046,38 @@ class ScalingLoop:
             forecast.model,
             forecast_only=forecast_only,
         )
+
+    def _reference(self, model: WorkloadModel, current: int, now: float) -> int:
+        """What the floor is now, as far as this loop is concerned: the cluster's value
+        (``current``) once a recommendation was applied, else the recommendation last
+        recorded (a forecast-only or unanswered one is not recorded again while it
+        stands); just after a write, the value written (the watch may lag a cycle)."""
+        reference = current if model.applied or model.recommended is None else model.recommended
+        if model.applied and now - model.applied_at < 2 * self.settings.period:
+            reference = model.recommended if model.recommended is not None else current
+        return reference
+
+    def _report_mode(
+        self, ref: ObjectRef, model: WorkloadModel, rec: ScalingRecommendation
+    ) -> None:
+        """Say once when the workload turns reactive, changes its reason for being
+        reactive, or turns predictive again; keep the reason in ``status.reactive``.
+        A hold changes nothing (it has its own status)."""
+        if rec.mode == "hold":
+            return
+        name = str(ref)
+        stance = "predictive" if rec.mode == "predictive" else rec.reason
+        if rec.mode == "reactive":
+            self.status.reactive[name] = f"{rec.reason}: {rec.message}"
+        else:
+            self.status.reactive.pop(name, None)
+        if stance == model.stance:
+            return
+        if rec.mode == "reactive":
+            log.info("scaling %s reactive (%s): %s", ref, rec.reason, rec.message)
+        elif model.stance is not None:  # predictive from the start is the normal case
+            log.info("scaling %s predictive again (%s): %s", ref, rec.reason, rec.message)
+        model.stance = stance
 
     def _settle(
         self, workload: WorkloadState, model: WorkloadModel, has_hpa: bool, now: float
@@ -1259,6 +1303,44 @@ def _implausible(values: np.ndarray, capacity: float) -> str | None:
     return (
         f"the newest load sample {newest:.4g} is {newest / typical:.0f}x the last half "
         f"hour's typical {typical:.4g}"
+    )
+
+
+def scale_in_floor(last: int, elapsed: float, need: int, sizing: ScalingSettings) -> int:
+    """The lowest floor ``elapsed`` seconds after ``last`` allows, as ``recommend`` paces a
+    predictive floor: down by at most ``scale_in_fraction`` of it (at least one pod) per
+    ``scale_in_period``, never below ``need`` (what the current load needs) nor
+    ``min_replicas``, and never above ``last``."""
+    drop = scale_in_drop(last, elapsed, sizing)
+    return max(sizing.min_replicas, min(last, max(last - drop, need)))
+
+
+def _ease(
+    rec: ScalingRecommendation,
+    previous: ScalingRecommendation | None,
+    base: int,
+    sizing: ScalingSettings,
+) -> ScalingRecommendation:
+    """A reactive recommendation whose floor comes down slowly from ``base`` (the floor
+    this loop left; ``previous.floor`` while it is still coming down): the HPA keeps the
+    most it proposed over its stabilization window, not the floor it was given, so a
+    floor dropped in one write lets it scale in to the current need at once. Once the
+    floor left is the HPA's own minimum (``sizing.min_replicas``) there is none: the HPA
+    alone decides."""
+    if base <= sizing.min_replicas:
+        return rec
+    last = base
+    if previous is not None and previous.floor is not None:
+        last = min(last, previous.floor)
+    elapsed = rec.now - previous.now if previous is not None else sizing.scale_in_period
+    floor = scale_in_floor(last, elapsed, rec.current_need, sizing)
+    return dataclasses.replace(
+        rec,
+        floor=floor,
+        message=(
+            f"{rec.message}; the raised floor comes down slowly: {floor} now, never below "
+            f"the {rec.current_need} pods the current load needs"
+        ),
     )
 
 

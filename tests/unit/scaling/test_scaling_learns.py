@@ -227,7 +227,9 @@ def test_a_model_found_off_its_band_makes_the_workload_reactive_and_says_so() ->
     assert seen, "the drift check never found the model off its band"
     first = seen[0]
     assert first is not None
-    assert (first.mode, first.reason, first.floor) == ("reactive", "PoorAccuracy", None)
+    assert (first.mode, first.reason, first.forecast_peak) == ("reactive", "PoorAccuracy", None)
+    # not sized from the forecast: at most the floor already there (3), coming down slowly
+    assert first.floor is None or first.floor <= 3
     assert "staying reactive" in first.message
 
 
