@@ -4,6 +4,11 @@ Accepted shapes: a timestamp column (ISO 8601 or epoch seconds) named ``timestam
 ``time``, ``ts`` or ``date`` (or the first column if none of these), plus one or more
 numeric columns; or no timestamp column at all, in which case ``step`` is required and
 row ``i`` is placed at ``i * step``.
+
+Epoch seconds must fall between the years 1 and 9999 (what a date can show): a value
+beyond is refused, and one that looks like milliseconds (or micro-, nanoseconds) since
+the epoch is named as such. With ``step`` given, a value column that looks like epoch
+seconds (the timestamps under a name not recognised as time) is refused, not read as load.
 """
 
 from __future__ import annotations
@@ -12,15 +17,28 @@ import csv
 import math
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from itertools import pairwise
 from pathlib import Path
 
 from agent.errors import InputError
-from forecasting.series import Series, SeriesError, make_series
+from forecasting.series import Series, SeriesError, SlotCollisionError, make_series, plain
 
 __all__ = ["Table", "parse_timestamp", "read_series", "read_table"]
 
 _TIME_NAMES = ("timestamp", "time", "ts", "date", "datetime")
 _MISSING = {"", "nan", "NaN", "NA", "null", "None"}
+# Epoch seconds a date can show: 0001-01-01T00:00:00Z to 9999-12-31T23:59:59Z.
+_EPOCH_MIN = datetime(1, 1, 1, tzinfo=UTC).timestamp()
+_EPOCH_MAX = datetime(9999, 12, 31, 23, 59, 59, tzinfo=UTC).timestamp()
+# Epoch timestamps in a finer unit, by magnitude (today is about 1.7e9 s).
+_FINER_UNITS = (
+    (1e11, 1e14, "milliseconds", "1000"),
+    (1e14, 1e17, "microseconds", "1e6"),
+    (1e17, 1e20, "nanoseconds", "1e9"),
+)
+# A value column whose values all lie here, evenly spaced and increasing, is epoch seconds
+# (1973 to 2286), not load.
+_EPOCH_LIKE = (1e8, 1e10)
 
 
 @dataclass(frozen=True)
@@ -52,6 +70,23 @@ def parse_timestamp(text: str) -> float:
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=UTC)
     return moment.timestamp()
+
+
+def _check_epoch_range(text: str, value: float) -> None:
+    """Refuse epoch seconds no date can show, saying which finer unit they look like."""
+    if _EPOCH_MIN <= value <= _EPOCH_MAX:
+        return
+    try:
+        float(text)
+    except ValueError:  # ISO 8601 text is a date by construction (an offset may tip it over)
+        return
+    side = "before year 1" if value < _EPOCH_MIN else "after year 9999"
+    message = f"timestamp {text.strip()!r} is out of range for epoch seconds ({side})"
+    for low, high, unit, divisor in _FINER_UNITS:
+        if low <= abs(value) < high:
+            message += f"; it looks like {unit} since the epoch: divide by {divisor}"
+            break
+    raise ValueError(message)
 
 
 def read_table(path: Path, *, step: float | None = None) -> Table:
@@ -99,7 +134,9 @@ def read_table(path: Path, *, step: float | None = None) -> Table:
                     )
                 if time_index is not None:
                     try:
-                        timestamps.append(parse_timestamp(row[time_index]))
+                        moment = parse_timestamp(row[time_index])
+                        _check_epoch_range(row[time_index], moment)
+                        timestamps.append(moment)
                     except ValueError as exc:
                         raise InputError(
                             f"{path}:{line}: column {header[time_index]!r}: {exc}"
@@ -136,11 +173,46 @@ def read_table(path: Path, *, step: float | None = None) -> Table:
 def read_series(path: Path, *, column: str | None = None, step: float | None = None) -> Series:
     """One column of a CSV as a regular ``Series`` (gaps become NaN)."""
     table = read_table(path, step=step)
+    chosen = column is not None
     if column is None:
         column = next(iter(table.columns))
     if column not in table.columns:
         raise InputError(f"{path}: no column {column!r}; the columns are {sorted(table.columns)}")
+    if step is not None:
+        _refuse_epoch_like_load(path, column, table.columns[column], chosen=chosen)
     try:
         return make_series(table.timestamps, table.columns[column], step=step, name=column)
+    except SlotCollisionError as exc:  # only with a step given, so step is not None
+        assert step is not None
+        if exc.spacing is not None:
+            advice = (
+                f"the rows are {plain(exc.spacing)} s apart: give a --step that matches the "
+                f"data (--step {plain(exc.spacing)}), or resample the data to {plain(step)} s "
+                "first"
+            )
+        else:
+            advice = f"the rows are unevenly spaced: resample them to {plain(step)} s first"
+        raise InputError(f"{path}: column {column!r}: {exc.summary}; {advice}") from exc
     except SeriesError as exc:
         raise InputError(f"{path}: column {column!r}: {exc}") from exc
+
+
+def _refuse_epoch_like_load(path: Path, column: str, values: list[float], *, chosen: bool) -> None:
+    """With a step, no column is read as time unless named so: refuse to read one that
+    holds epoch seconds (increasing, evenly spaced, 1973 to 2286) as load."""
+    if len(values) < 3 or not all(_EPOCH_LIKE[0] <= v <= _EPOCH_LIKE[1] for v in values):
+        return  # NaN fails the comparison: a column with gaps is not a clock
+    spacing = values[1] - values[0]
+    if not (
+        spacing > 0 and all(math.isclose(b - a, spacing, rel_tol=1e-6) for a, b in pairwise(values))
+    ):
+        return
+    which = (
+        f"column {column!r}" if chosen else f"column {column!r} (the first column, used by default)"
+    )
+    raise InputError(
+        f"{path}: {which} looks like epoch timestamps, not load: it increases evenly by "
+        f"{plain(spacing)} from {plain(values[0])} to {plain(values[-1])}. With --step no "
+        f"column is read as time unless it is named one of {', '.join(_TIME_NAMES)}: rename "
+        "the timestamp column, or choose the load column with --column NAME"
+    )

@@ -63,7 +63,7 @@ from forecasting.baselines import (
 )
 from forecasting.cleaning import clean_series
 from forecasting.forecast import FittedModel, Forecast, Forecaster
-from forecasting.seasonality import Seasonality, candidate_periods, detect_seasonality
+from forecasting.seasonality import MIN_ACF, Seasonality, candidate_periods, detect_seasonality
 from forecasting.series import FloatArray, Series
 from forecasting.smoothing import DampedETS, MstlETS
 
@@ -320,6 +320,24 @@ def _version(model: Forecaster) -> str:
     return str(getattr(model, "version", model.name))
 
 
+def _no_season_reason(
+    season: Seasonality, n: int, candidates: tuple[int, ...], untested: list[int]
+) -> str:
+    """Why a series with candidate periods is forecast without seasonality: the periods
+    tested were rejected (with their autocorrelation), the others need more history."""
+    short = f"the history ({n} samples) is shorter than two cycles of {untested[0]} steps"
+    tested = [p for p in candidates if p in season.acf]
+    if not tested:
+        return f"{short}: forecasting without seasonality"
+    # The bar detect_seasonality sets: above MIN_ACF and the noise band 2.5/sqrt(n).
+    threshold = max(MIN_ACF, 2.5 / float(np.sqrt(max(n, 1))))
+    found = ", ".join(f"{season.acf[p]:.2f} at {p} steps" for p in tested)
+    return (
+        f"no seasonality detected (autocorrelation {found}; a cycle needs more than "
+        f"{threshold:.2f}), and {short}: forecasting without seasonality"
+    )
+
+
 def _fallback_chain(
     model: Forecaster | None,
     season: Seasonality,
@@ -346,10 +364,7 @@ def _fallback_chain(
     else:
         untested = [p for p in candidates if p not in season.acf]
         if untested and not season.periods:
-            reasons.append(
-                f"the history ({n} samples) is shorter than two cycles of {untested[0]} steps: "
-                "forecasting without seasonality"
-            )
+            reasons.append(_no_season_reason(season, n, candidates, untested))
         chain.append(default_model(season, values, candidates))
     if season.primary is not None:
         chain.append(SeasonalNaive(season.primary))

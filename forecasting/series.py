@@ -13,13 +13,39 @@ from dataclasses import dataclass, field
 import numpy as np
 import numpy.typing as npt
 
-__all__ = ["FloatArray", "Series", "SeriesError", "make_series"]
+__all__ = ["FloatArray", "Series", "SeriesError", "SlotCollisionError", "make_series", "plain"]
 
 FloatArray = npt.NDArray[np.float64]
 
 
 class SeriesError(ValueError):
     """The input cannot form a series; the message says what is wrong and where."""
+
+
+class SlotCollisionError(SeriesError):
+    """With the given step, two or more samples would land on the same grid slot.
+
+    ``collisions`` samples fall on a slot already taken by the sample before them;
+    ``spacing`` is a finer step that places every sample (the timestamps' median
+    spacing), or None when the samples are too uneven for one; ``summary`` is the
+    message without the advice, for callers that phrase the advice their own way.
+    """
+
+    def __init__(
+        self, summary: str, advice: str, *, collisions: int, spacing: float | None
+    ) -> None:
+        super().__init__(f"{summary}; {advice}")
+        self.summary = summary
+        self.collisions = collisions
+        self.spacing = spacing
+
+
+def plain(value: float) -> str:
+    """A number as a person writes it: ``60`` and ``0.5``, never ``np.float64(60.0)``."""
+    number = float(value)
+    if number.is_integer() and abs(number) < 1e16:
+        return str(int(number))
+    return repr(number)
 
 
 @dataclass(frozen=True, eq=False)
@@ -71,6 +97,8 @@ def make_series(
       errors: the caller decides how to resolve them, nothing is silently dropped);
     - ``step`` defaults to the median spacing; samples off the grid are snapped to the
       nearest slot, and slots with no sample become NaN (an explicit gap);
+    - a ``step`` given explicitly that puts two samples on one slot (a step coarser
+      than the data) is an error (``SlotCollisionError``): no sample is dropped;
     - +/-Inf values are treated as missing (NaN), since no metric is truly infinite.
     """
     ts = np.asarray(timestamps, dtype=np.float64)
@@ -91,17 +119,19 @@ def make_series(
     if ts.shape[0] > 1:
         if np.any(diffs == 0):
             bad = int(np.flatnonzero(diffs == 0)[0]) + 1
-            raise SeriesError(f"duplicate timestamp {ts[bad]!r} at position {bad}")
+            raise SeriesError(f"duplicate timestamp {plain(ts[bad])} at position {bad}")
         if np.any(diffs < 0):
             bad = int(np.flatnonzero(diffs < 0)[0]) + 1
             raise SeriesError(
-                f"timestamps go backwards at position {bad} ({ts[bad - 1]!r} then {ts[bad]!r})"
+                f"timestamps go backwards at position {bad} "
+                f"({plain(ts[bad - 1])} then {plain(ts[bad])})"
             )
+    given_step = step is not None
     if step is None:
         with np.errstate(over="ignore"):  # spacings near 1e308 average to +inf: refused below
             step = float(np.median(diffs)) if ts.shape[0] > 1 else 60.0
     if not (step > 0 and np.isfinite(step)):
-        raise SeriesError(f"step must be a positive number of seconds, got {step!r}")
+        raise SeriesError(f"step must be a positive number of seconds, got {plain(step)}")
     vs = np.where(np.isfinite(vs), vs, np.nan)
     # Measure the span in floats before casting slot numbers to integers: a far-off
     # timestamp (1e20 s, or 1e300) would overflow int64 into a negative slot count.
@@ -109,7 +139,9 @@ def make_series(
         last_slot = float(np.rint((ts[-1] - ts[0]) / step))
     if not last_slot + 1 <= 50_000_000:
         count = f"{last_slot + 1:.0f}" if last_slot < 1e15 else f"{last_slot + 1:.3g}"
-        raise SeriesError(f"the series would span {count} slots of {step} s; is the step right?")
+        raise SeriesError(
+            f"the series would span {count} slots of {plain(step)} s; is the step right?"
+        )
     slots = np.rint((ts - ts[0]) / step).astype(np.int64)
     n = int(slots[-1]) + 1
     grid_ts = ts[0] + step * np.arange(n, dtype=np.float64)
@@ -117,10 +149,34 @@ def make_series(
     # below it) would give two slots the same time: the grid must strictly increase.
     if n > 1 and not np.all(np.diff(grid_ts) > 0):
         raise SeriesError(
-            f"a step of {step} s is finer than the timestamps' precision near {float(ts[0])!r}"
+            f"a step of {plain(step)} s is finer than the timestamps' precision near {plain(ts[0])}"
+        )
+    taken = np.flatnonzero(np.diff(slots) == 0)  # slots never decrease: neighbours collide
+    if given_step and taken.size:
+        # Placing both would need a choice (keep the later? average?): refuse instead.
+        first = int(taken[0])
+        median = float(np.median(diffs))
+        finer = np.rint((ts - ts[0]) / median)
+        spacing = median if median < step and np.all(np.diff(finer) > 0) else None
+        if spacing is not None:
+            advice = (
+                f"the samples are {plain(spacing)} s apart: use a step that matches the data, "
+                f"or resample the data to {plain(step)} s first"
+            )
+        else:
+            advice = f"the samples are unevenly spaced: resample them to {plain(step)} s first"
+        raise SlotCollisionError(
+            f"{taken.size} of {ts.shape[0]} samples fall on the same {plain(step)} s step as "
+            f"the sample before them (first at positions {first} and {first + 1}: "
+            f"{plain(ts[first])} and {plain(ts[first + 1])})",
+            advice,
+            collisions=int(taken.size),
+            spacing=spacing,
         )
     grid_vs = np.full(n, np.nan)
-    grid_vs[slots] = vs  # if two samples snap to one slot, the later one wins
+    # Without an explicit step, the median spacing is the grid: if uneven timestamps put
+    # two samples on one slot there, the later one wins.
+    grid_vs[slots] = vs
     if n and np.isnan(grid_vs).mean() > max_gap_fraction:
         raise SeriesError(
             f"{np.isnan(grid_vs).mean():.0%} of the series is missing "

@@ -112,6 +112,7 @@ def run(args: argparse.Namespace) -> int:
     except ForecastError as exc:
         raise InputError(f"{args.csv}: {exc}") from exc
 
+    stamps = [_iso(float(moment), args.csv) for moment in forecast.timestamps]
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
     header = ["timestamp", "mean"]
@@ -119,11 +120,8 @@ def run(args: argparse.Namespace) -> int:
         header += [f"lower_{level}", f"upper_{level}"]
     header.append("model")
     writer.writerow(header)
-    for i, moment in enumerate(forecast.timestamps):
-        row = [
-            datetime.fromtimestamp(float(moment), tz=UTC).isoformat().replace("+00:00", "Z"),
-            _number(forecast.mean[i]),
-        ]
+    for i, moment in enumerate(stamps):
+        row = [moment, _number(forecast.mean[i])]
         for level in levels:
             row += [_number(forecast.lower(level)[i]), _number(forecast.upper(level)[i])]
         row.append(forecast.version)
@@ -265,6 +263,21 @@ def forecast_chart(
         x_label=axis.label,
         y_max=y_max,
     )
+
+
+def _iso(moment: float, source: Path) -> str:
+    """Epoch seconds as ISO 8601 UTC; a time no date can show is an InputError, not a crash.
+
+    The reader refuses such timestamps, but the forecast runs ``horizon`` steps further
+    (a huge ``--step`` can carry it past year 9999, or past the float range).
+    """
+    try:
+        return datetime.fromtimestamp(moment, tz=UTC).isoformat().replace("+00:00", "Z")
+    except (OverflowError, OSError, ValueError):
+        raise InputError(
+            f"{source}: the forecast reaches {moment:g} s since the epoch, which no date can "
+            "show (outside the years 1 to 9999): use a shorter --horizon or a smaller --step"
+        ) from None
 
 
 def _number(value: float) -> str:

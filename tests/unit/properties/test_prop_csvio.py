@@ -22,7 +22,7 @@ from hypothesis import strategies as st
 
 from agent.csvio import Table, parse_timestamp, read_series, read_table
 from agent.errors import InputError
-from forecasting.series import Series
+from forecasting.series import Series, SeriesError, make_series
 
 
 def _settings(examples: int) -> settings:
@@ -433,10 +433,14 @@ def test_regression_far_off_timestamps_are_an_input_error_not_a_crash(
 ) -> None:
     # Found by the properties above: the slot count overflowed int64 (a ValueError
     # "negative dimensions" from numpy escaped read_series), or np.diff overflowed.
+    # Reading now refuses such epoch seconds first (no date can show them); the series
+    # guard stays, for callers that build series from numbers.
     path = tmp_path / "far.csv"
     path.write_text("timestamp,value\n" + "".join(f"{t},1\n" for t in times), encoding="utf-8")
-    with pytest.raises(InputError, match=r"would span|step must be a positive"):
+    with pytest.raises(InputError, match=r"out of range for epoch seconds"):
         read_series(path, step=step)
+    with pytest.raises(SeriesError, match=r"would span|step must be a positive"):
+        make_series([float(t) for t in times], [1.0] * len(times), step=step)
 
 
 @pytest.mark.parametrize(
@@ -447,10 +451,14 @@ def test_regression_a_step_finer_than_the_timestamps_precision_is_refused(
     tmp_path: Path, times: list[float], step: float | None
 ) -> None:
     # Found by the properties above: the grid start + i * step repeated timestamps.
+    # Reading now refuses these epoch seconds first (beyond year 9999); the series guard
+    # stays, for callers that build series from numbers.
     path = tmp_path / "fine.csv"
     path.write_text("timestamp,value\n" + "".join(f"{t!r},1\n" for t in times), encoding="utf-8")
-    with pytest.raises(InputError, match="finer than the timestamps' precision"):
+    with pytest.raises(InputError, match="out of range for epoch seconds"):
         read_series(path, step=step)
+    with pytest.raises(SeriesError, match="finer than the timestamps' precision"):
+        make_series(times, [1.0] * len(times), step=step)
 
 
 @pytest.mark.parametrize("step", [math.nan, math.inf, 0.0, -60.0])
