@@ -29,6 +29,7 @@ from agent.ledger import LATE_ANSWER_PREFIX, DecisionRecord, Ledger, Question
 
 __all__ = [
     "ESCALATIONS_SHOWN",
+    "MAX_SNOOZES",
     "AnswerHook",
     "AnswerOutcome",
     "ApprovalChannel",
@@ -44,6 +45,7 @@ log = logging.getLogger(__name__)
 
 ANSWERS = frozenset({"approved", "rejected", "snoozed"})
 ESCALATIONS_SHOWN = 86400.0  # GET /approvals and `approvals list` show the last day's
+MAX_SNOOZES = 3  # then a question must be answered (or it expires): no snoozing forever
 LEDGER_REF = "ledger:"
 
 # What happens next, written under the answer in the question's message.
@@ -346,6 +348,19 @@ class Approvals:
             marker = f"snooze click {click_id}" if click_id else None
             if marker is not None and question.answer_reason == marker:
                 return AnswerOutcome(False, "Stale", "this snooze was already recorded", question)
+            snoozes = sum(
+                row["kind"] == "answer"
+                and row["outcome"] == "snoozed"
+                and (row.get("detail") or {}).get("question_id") == question_id
+                for row in self.ledger.feedback_for(question.decision_id)
+            )
+            if snoozes >= MAX_SNOOZES:
+                return AnswerOutcome(
+                    False,
+                    "SnoozeLimit",
+                    f"this question was snoozed {snoozes} times already: approve or reject it",
+                    question,
+                )
             until = max(now, question.expires_at) + self.snooze
             reason = reason or marker
         won = self.ledger.answer(question_id, answer, actor, now, reason, snooze_until=until)

@@ -199,10 +199,12 @@ class SlackSettings(_Model):
     oncall_group: str | None = Field(default=None, alias="oncallGroup")
     receive: Literal["socket", "http"] = "http"
     question_ttl: Duration = Field(default=900.0, alias="questionTTL")
+    # How much longer a question stays open per Snooze click (at most MAX_SNOOZES).
+    snooze: Duration = 3600.0
     replay_window: Duration = Field(default=300.0, alias="replayWindow")
     base_url: str | None = Field(default=None, alias="baseURL")
 
-    _durations = _duration_fields("question_ttl", "replay_window")
+    _durations = _duration_fields("question_ttl", "snooze", "replay_window")
 
     @model_validator(mode="after")
     def _complete_when_enabled(self) -> SlackSettings:

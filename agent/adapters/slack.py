@@ -707,7 +707,7 @@ def build_approvals(
     *,
     clock: Callable[[], float] = time.time,
     on_answer: AnswerHook | None = None,
-    snooze: float = 3600.0,
+    snooze: float | None = None,
     policy: RetryPolicy | None = None,
     sleep: Callable[[float], None] = time.sleep,
     cluster: str | None = None,
@@ -717,6 +717,7 @@ def build_approvals(
     Without Slack the receiver is None and questions are answered from the CLI.
     """
     ledger_only = LedgerOnlyChannel(ledger, clock)
+    snooze = settings.snooze if snooze is None else snooze
     if not settings.enabled:
         approvals = Approvals(
             ledger, ledger_only, ttl=settings.question_ttl, snooze=snooze, on_answer=on_answer

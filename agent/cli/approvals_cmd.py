@@ -94,7 +94,7 @@ def answer(args: argparse.Namespace) -> int:
         ledger,
         LedgerOnlyChannel(ledger, clock.now),
         ttl=settings.slack.question_ttl,
-        snooze=1800.0,
+        snooze=settings.slack.snooze,
     )
     decisions = DecisionService(
         ledger, clock, settings.routing, mode=settings.mode, approvals=approvals, metrics=Metrics()

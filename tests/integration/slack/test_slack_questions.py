@@ -341,3 +341,28 @@ def test_a_report_slack_cannot_take_falls_back_to_the_log_and_the_action_goes_on
     assert ref == f"ledger:{decision_id}"  # the daemon's log; the ledger remembers it
     assert rig.approvals.progress_for(decision_id, "executing: rollback")
     assert rig.slack.top_level() == []
+
+
+def test_a_question_can_be_snoozed_three_times_then_it_must_be_answered(rig: Rig) -> None:
+    from agent.approvals import MAX_SNOOZES
+    from agent.settings import SlackSettings
+
+    asked = rig.approvals.ask(rig.decision(), rig.clock())
+    for i in range(MAX_SNOOZES):
+        rig.clock.advance(60)
+        outcome = rig.approvals.answer(
+            asked.question_id, "snoozed", "U0BOB", rig.clock(), click_id=f"U0BOB:{i}"
+        )
+        assert outcome.accepted, outcome.message
+    extended = rig.question(asked.question_id).expires_at
+    assert extended == NOW + TTL + MAX_SNOOZES * SNOOZE
+    rig.clock.advance(60)
+    refused = rig.approvals.answer(
+        asked.question_id, "snoozed", "U0BOB", rig.clock(), click_id="U0BOB:again"
+    )
+    assert (refused.accepted, refused.code) == (False, "SnoozeLimit")
+    assert "approve or reject" in refused.message
+    assert rig.question(asked.question_id).expires_at == extended  # not pushed out again
+    assert rig.approvals.answer(asked.question_id, "approved", "U0ALICE", rig.clock()).accepted
+    # how long a snooze lasts is a setting (it was fixed at one hour)
+    assert SlackSettings.model_validate({"snooze": "20m"}).snooze == 1200.0
