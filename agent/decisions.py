@@ -34,6 +34,7 @@ from agent.calibration import (
     track_record_confidence,
 )
 from agent.clock import Clock
+from agent.errors import AutonomicError
 from agent.ledger import Decision, DecisionRecord, Ledger, Question
 from agent.observability import Metrics, decision_context
 from agent.routing import Autonomy, Route, Thresholds, route
@@ -436,6 +437,19 @@ class DecisionService:
             # A person undid it. A failed verification is the daemon's own finding, and
             # a rejection was counted when it was answered.
             self.metrics.human_corrections.labels(decision_type=record.decision_type).inc()
+
+    def progress(self, decision_id: str, text: str, *, final: bool = False) -> None:
+        """Tell the people who saw a decision what became of it: in its question's
+        thread (a ``final`` word also rewrites the question), or under the report of an
+        action taken without asking; else only the log. A chat failure is logged: the
+        work it reports on has already happened."""
+        try:
+            shown = self.approvals.progress_for(decision_id, text, final=final)
+        except AutonomicError as exc:
+            log.warning("could not post progress of %s: %s", decision_id, exc)
+            return
+        if not shown:
+            log.info("decision %s: %s", decision_id, text)
 
     def last_moved(self, decision_type: str) -> float | None:
         """When this type's thresholds last changed: evidence before it has been used."""

@@ -852,17 +852,12 @@ class RemediationEngine:
 
     # ---------------------------------------------------------------- helpers
     def _progress(self, record: DecisionRecord, text: str, *, final: bool = False) -> None:
-        """Post ``text`` where people saw the decision: in its question's thread, where a
+        """Post ``text`` where people saw the decision (``DecisionService.progress``); a
         ``final`` word (verified, failed and undone, expired, superseded) also rewrites
         the question's message, so the channel shows how it ended without opening the
-        thread; or under the report of an action taken without asking."""
-        try:
-            if self.decisions.approvals.progress_for(record.id, text, final=final):
-                return
-        except (TransientError, PermanentError) as exc:
-            log.warning("could not post progress: %s", exc)
-            return
-        log.info("%s: %s", record.subject, text)
+        thread."""
+        with decision_context(record.id):
+            self.decisions.progress(record.id, text, final=final)
 
     def _finish_guards(self, record: DecisionRecord, *, succeeded: bool) -> None:
         rb = self.runbooks.get(record.proposal.get("runbook", ""))

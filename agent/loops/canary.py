@@ -185,7 +185,12 @@ class CanaryLoop:
         for record in self.decisions.ledger.decisions(kind="canary", status=["approved"]):
             if record.route != "auto":
                 self._confirmed(record, now)
-            self.decisions.ledger.transition(record.id, ["approved"], "done", now)
+            if self.decisions.ledger.transition(record.id, ["approved"], "done", now):
+                verdict = record.proposal.get("verdict", "the verdict")
+                self.decisions.progress(
+                    record.id,
+                    f"{verdict}: handed to the delivery tool; the stable is watched for an hour",
+                )
             self._follow(record, now)
         self._verify(now)
         for workload in self.cluster.list_workloads():
@@ -338,6 +343,8 @@ class CanaryLoop:
                 continue
             del self.watching[watch.decision_id]
             right, why = outcome
+            verdict = "unverified" if right is None else "right" if right else "wrong"
+            self.decisions.progress(watch.decision_id, f"{verdict}: {why}", final=True)
             detail = {"why": why, "stable_images": list(running)}
             if right is None:
                 self.decisions.ledger.add_feedback(

@@ -782,7 +782,7 @@ class ScalingLoop:
                     status="verified" if verdict else "failed",
                     detail=detail,
                 )
-        log.info("scaling decision %s: %s", check.decision_id[:8], why)
+        self.decisions.progress(check.decision_id, f"{outcome}: {why}", final=True)
 
     def _configured_min(self, hpa: ObjectRef, seen: int, now: float) -> int:
         """The HPA's own ``minReplicas``, as it was before this loop first raised it.
@@ -1139,12 +1139,19 @@ class ScalingLoop:
         now = self.clock.now()
         if outcome.status != "applied":
             self.decisions.ledger.transition(decision_id, ["approved"], "failed", now)
+            self.decisions.progress(
+                decision_id, f"failed: {what} not set ({outcome.status})", final=True
+            )
             return
         # Applied: judged after the lead time the floor was raised for, and a while more.
         self.decisions.ledger.transition(decision_id, ["approved"], "verifying", now)
         lead = model.sizing.get("lead_seconds")
         window = (float(lead) if isinstance(lead, int | float) else 0.0) + VERIFY_AFTER
         model.verifying.append(Verification(decision_id, current, wanted, now + window))
+        self.decisions.progress(
+            decision_id,
+            f"applied: {what} {current} -> {wanted}; judged in {window / 60:.0f} min",
+        )
 
     def _decide(
         self,

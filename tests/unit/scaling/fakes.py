@@ -147,6 +147,7 @@ class AskEverything:
         self.route = route
         self.proposals: list[Proposal] = []
         self.ledger = QuestionLedger()
+        self.progressed: list[tuple[str, str, bool]] = []
 
     def decide(self, p: Proposal) -> Routed:
         self.proposals.append(p)
@@ -179,6 +180,10 @@ class AskEverything:
             decision_id, kind, "right" if right else "wrong", actor, 0.0, detail
         )
         self.ledger.transition(decision_id, ["approved", "executing", "verifying"], status, 0.0)
+
+    def progress(self, decision_id: str, text: str, *, final: bool = False) -> None:
+        """As ``DecisionService.progress``: kept, in order, for tests to read."""
+        self.progressed.append((decision_id, text, final))
 
 
 class RecordingExecutor:

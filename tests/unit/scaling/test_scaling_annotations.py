@@ -197,6 +197,9 @@ def test_an_approved_question_is_carried_out_once() -> None:
     assert (operation.op, operation.target, operation.replicas) == ("scale", web.ref, 7)
     assert decisions.ledger.transitions == [("d-1", "verifying")]
     assert len(decisions.proposals) == 1
+    # the person who said yes is told, in the question's thread, what was done
+    [(decision_id, text, final)] = decisions.progressed
+    assert decision_id == "d-1" and text.startswith("applied: replicas") and not final
 
 
 @pytest.mark.parametrize("answer", ["rejected", "expired"])

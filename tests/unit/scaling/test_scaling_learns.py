@@ -279,6 +279,10 @@ def test_a_raised_floor_is_judged_by_whether_its_load_came(
     assert verdicts == [("d-1", "verification", outcome)]
     assert decisions.ledger.records["d-1"].status == status
     assert all(c.decision_id != "d-1" for c in loop.models[web.ref].verifying)
+    # where it was asked or reported, the verdict is the last word, with its reason
+    said = [(text, final) for d, text, final in decisions.progressed if d == "d-1"]
+    assert said[0][0].startswith("applied:") and not said[0][1]
+    assert said[-1][0].startswith(f"{outcome}: the load peaked at") and said[-1][1]
 
 
 def test_an_applied_floor_left_unjudged_by_a_restart_is_judged_by_the_next_process() -> None:
