@@ -369,6 +369,7 @@ class Verification:
     before: int
     after: int
     until: float
+    reactive: bool = False  # a step down while the forecast was not used: no verdict
     peak_need: int = 0
     short_cycles: int = 0
     cycles: int = 0
@@ -654,6 +655,7 @@ class ScalingLoop:
                     int(applied.proposal.get("from", 0)),
                     int(applied.proposal.get("to", 0)),
                     applied.updated_at + window,
+                    reactive=applied.proposal.get("mode") == "reactive",
                 )
             )
         return model
@@ -738,7 +740,9 @@ class ScalingLoop:
         a raised floor the load then needed is right; a raised floor the load did not
         need cost pods but harmed nothing, so it is recorded as ``unneeded``, which
         neither earns nor costs the decision type autonomy (a predictive floor that is
-        generous on purpose would otherwise be taught to ask about every raise)."""
+        generous on purpose would otherwise be taught to ask about every raise). A step
+        down while reactive (``reactive``) gets no verdict either: the forecast did not
+        choose it."""
         now = self.clock.now()
         detail: dict[str, object] = {
             "peak_need": check.peak_need,
@@ -750,6 +754,16 @@ class ScalingLoop:
         if check.cycles == 0:
             verdict, outcome = None, "unverified"
             why = "no usable load sample in the verification window"
+        elif check.reactive:
+            # The forecast was not trusted, so it did not choose this step: the floor Autonomic
+            # had raised was coming back down to the HPA's own. Judging each step would
+            # also count one fallback several times over.
+            verdict, outcome = None, "reactive"
+            why = (
+                f"a step down {check.before} -> {check.after} while the forecast was not "
+                f"used (short of ready pods in {check.short_cycles} of {check.cycles} "
+                "cycles): no verdict on the forecast"
+            )
         elif check.after > check.before:
             # The direction, not the size: would a floor sized from the load that came
             # (with the same margin) have been above the old floor? Sizes are what the
@@ -1095,7 +1109,14 @@ class ScalingLoop:
             wanted = int(record.proposal["to"])
             current = int(record.proposal["from"])
             self._apply(
-                workload, model, has_hpa, record.id, current, wanted, str(record.reason_code)
+                workload,
+                model,
+                has_hpa,
+                record.id,
+                current,
+                wanted,
+                str(record.reason_code),
+                reactive=record.proposal.get("mode") == "reactive",
             )
             model.recommended, model.applied, model.applied_at = wanted, True, now
             return True
@@ -1113,6 +1134,8 @@ class ScalingLoop:
         current: int,
         wanted: int,
         reason: str,
+        *,
+        reactive: bool = False,
     ) -> None:
         ref = workload.ref
         what = "minReplicas" if has_hpa else "replicas"
@@ -1147,7 +1170,9 @@ class ScalingLoop:
         self.decisions.ledger.transition(decision_id, ["approved"], "verifying", now)
         lead = model.sizing.get("lead_seconds")
         window = (float(lead) if isinstance(lead, int | float) else 0.0) + VERIFY_AFTER
-        model.verifying.append(Verification(decision_id, current, wanted, now + window))
+        model.verifying.append(
+            Verification(decision_id, current, wanted, now + window, reactive=reactive)
+        )
         self.decisions.progress(
             decision_id,
             f"applied: {what} {current} -> {wanted}; judged in {window / 60:.0f} min",
@@ -1224,7 +1249,16 @@ class ScalingLoop:
             model.pending = routed.decision_id
         if routed.route != "auto":
             return
-        self._apply(workload, model, has_hpa, routed.decision_id, current, wanted, rec.reason)
+        self._apply(
+            workload,
+            model,
+            has_hpa,
+            routed.decision_id,
+            current,
+            wanted,
+            rec.reason,
+            reactive=rec.mode == "reactive",
+        )
         model.applied, model.applied_at = True, self.clock.now()
 
     def _breach(

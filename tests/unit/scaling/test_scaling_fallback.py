@@ -142,6 +142,14 @@ def test_a_fallback_lowers_a_raised_hpa_floor_slowly_and_never_below_current_nee
     said = [r for r in caplog.records if "reactive (LowConfidence)" in r.getMessage()]
     assert len(said) == 1 and said[0].levelno == logging.INFO
     assert "TooLittleHistory" in said[0].getMessage()
+    # The forecast chose none of these steps: each is judged, but without a verdict, so
+    # one fallback cannot count as several wrong forecasts.
+    ledger = cast(Any, loop.decisions).ledger
+    judged = [f for f in ledger.feedback if f[1] == "verification"]
+    steps = {d for d, _, _ in judged} & {
+        f"d-{i + 1}" for i, p in enumerate(proposals) if p in lowered
+    }
+    assert steps and all(outcome == "reactive" for d, _, outcome in judged if d in steps)
 
 
 @pytest.mark.parametrize("last", [1, 2, 5, 14, 20, 37, 100, 999])
