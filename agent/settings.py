@@ -55,6 +55,7 @@ __all__ = [
     "Settings",
     "SettingsSource",
     "SlackSettings",
+    "advisories",
     "load_settings",
     "load_settings_with_source",
     "parse_duration",
@@ -561,6 +562,18 @@ class SettingsSource:
 def load_settings(path: Path | None, environ: Mapping[str, str] | None = None) -> Settings:
     """Parse and validate; on any problem raise ``ConfigError`` naming file, line and field."""
     return load_settings_with_source(path, environ)[0]
+
+
+def advisories(settings: Settings) -> list[str]:
+    """Settings that are valid but probably not what was meant: shown by
+    ``autonomic config check`` and logged at start-up, never fatal."""
+    notes = []
+    if settings.slack.enabled and settings.slack.oncall_group is None:
+        notes.append(
+            "slack.oncallGroup is not set: escalations are posted to the channel but mention "
+            "nobody, so nobody is paged; set it to the on-call user group id (S...)"
+        )
+    return notes
 
 
 def load_settings_with_source(

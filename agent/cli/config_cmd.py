@@ -33,7 +33,12 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
 def check_config(args: argparse.Namespace) -> int:
     """Every problem is one ``FILE:LINE: field: message`` line (``environment NAME``
     instead of ``FILE:LINE`` for an override), as ``load_settings`` writes its own."""
-    from agent.settings import load_settings_with_source, redact_url_passwords, resolve_secret
+    from agent.settings import (
+        advisories,
+        load_settings_with_source,
+        redact_url_passwords,
+        resolve_secret,
+    )
 
     environ = dict(os.environ)
     settings, source = load_settings_with_source(args.file, environ)
@@ -97,4 +102,6 @@ def check_config(args: argparse.Namespace) -> int:
     print(f"  runbooks: {loaded} valid in {', '.join(str(p) for p in runbook_paths)}")
     for line in resolved:
         print(f"  secret {line}")
+    for note in advisories(settings):
+        print(f"  warning: {note}")
     return 0

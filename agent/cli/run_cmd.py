@@ -28,11 +28,13 @@ def run(args: argparse.Namespace) -> int:
     from agent.daemon import build_daemon
     from agent.observability import configure_logging, log
     from agent.runtime import run_job
-    from agent.settings import load_settings
+    from agent.settings import advisories, load_settings
 
     configure_logging(args.log_level.upper(), sys.stderr)
     environ = dict(os.environ)
     settings = load_settings(args.config, environ)
+    for note in advisories(settings):
+        log.warning("configuration: %s", note)
     daemon, runtime = build_daemon(settings, environ, kube_host=args.kube_host)
     log.info("starting in %s mode with %d runbooks", settings.mode, len(daemon.engine.runbooks))
     if args.once:

@@ -338,3 +338,22 @@ def test_prometheus_errors_hide_the_urls_password() -> None:
         reader.instant("up", 0.0)
     assert PASSWORD not in str(caught.value)
     assert "u:***@127.0.0.1" in str(caught.value)
+
+
+def test_slack_without_an_oncall_group_is_valid_but_warned_about(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Escalations that mention nobody page nobody: the check says so, and still passes."""
+    monkeypatch.setenv("AUTONOMIC_TEST_SLACK_TOKEN", "xoxb-test")
+    monkeypatch.setenv("AUTONOMIC_TEST_SLACK_SECRET", "s3cret")
+    slack = (
+        "runbooks: []\nslack:\n  enabled: true\n  channel: C0OPS\n  approvers: [U0ALICE]\n"
+        "  botToken: {env: AUTONOMIC_TEST_SLACK_TOKEN}\n"
+        "  signingSecret: {env: AUTONOMIC_TEST_SLACK_SECRET}\n"
+    )
+    code, out, _ = check(write(tmp_path, slack), capsys)
+    assert code == 0
+    [warning] = [line for line in out.splitlines() if "warning:" in line]
+    assert "slack.oncallGroup is not set" in warning and "mention nobody" in warning
+    code, out, _ = check(write(tmp_path, slack + "  oncallGroup: S0ONCALL\n", "g.yaml"), capsys)
+    assert code == 0 and "warning:" not in out
