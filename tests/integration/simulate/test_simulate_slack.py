@@ -71,7 +71,11 @@ runbooks: [{RUNBOOKS}]
                 continue
             ledger = open_ledger(f"sqlite:///{ledger_path}", 0, migrate=False)
             try:
-                pending = [q.id for q in ledger.questions() if q.id not in answered]
+                # Only a question already posted can be clicked, as in Slack: one the
+                # simulation has written but not yet posted has no message to click on.
+                pending = [
+                    q.id for q in ledger.questions() if q.id not in answered and q.message_ref
+                ]
             except Exception:  # the simulation may still be creating the schema
                 pending = []
             finally:
