@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -145,6 +146,14 @@ def run(args: argparse.Namespace) -> int:
         if mean <= 0:
             raise InputError(f"{args.trace}: the mean load is 0, so --mean-pods cannot size pods")
         capacity = mean / float(args.mean_pods)
+        median = float(np.median(finite))
+        if median > 0 and mean > 10 * median:
+            print(
+                f"warning: {args.trace}: the mean load ({mean:.4g}) is over ten times the "
+                f"median ({median:.4g}), so a few extreme values size the pods for "
+                "--mean-pods; check the trace for spikes, or give --capacity",
+                file=sys.stderr,
+            )
     span = series.end + series.step - series.start
     warmup = args.warmup if args.warmup is not None else min(7 * DAY, span / 2.0)
     if not (math.isfinite(warmup) and 0 <= warmup < span):

@@ -119,3 +119,20 @@ def test_forecast_notes_that_seasonality_was_tested_and_rejected(
     assert "autonomic: note: fallback: no seasonality detected (autocorrelation " in err
     assert "at 288 steps; a cycle needs more than 0.25)" in err
     assert "shorter than two cycles of 288" not in err
+
+
+def test_mean_pods_sized_by_a_spike_is_warned_about(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """One 10^12 sample makes the mean meaningless for --mean-pods: the replay still
+    runs (the numbers are what was asked for) but says why they look odd."""
+    rows: list[tuple[object, object]] = [(START + 60 * i, _load(i)) for i in range(200)]
+    rows[100] = (START + 6000, 1e12)
+    path = _write(tmp_path / "spike.csv", "timestamp,load", rows)
+    args = [str(path), "--startup", "0", "--mean-pods", "5", "--policy", "hpa", "--warmup", "0"]
+    assert main(["replay", *args]) == 0
+    err = capsys.readouterr().err
+    assert "over ten times the median" in err and "--capacity" in err
+    steady = _write(tmp_path / "steady.csv", "timestamp,load", rows[:100])
+    assert main(["replay", str(steady), *args[1:]]) == 0
+    assert "warning" not in capsys.readouterr().err
