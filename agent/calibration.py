@@ -29,7 +29,7 @@ verification or an undo is wrong. These come from the ledger's feedback.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from agent.routing import Thresholds
@@ -100,48 +100,21 @@ def track_record_confidence(
 
 
 def clean_outcomes_to_reach(
-    threshold: float,
-    signal_confidence: float,
-    outcomes: Sequence[Outcome],
-    now: float,
-    *,
-    prior_strength: float = 4.0,
-    prior_success: float = 0.75,
-    half_life: float = 14 * 86400.0,
-    siblings: Sequence[Outcome] = (),
-    sibling_weight: float = 0.5,
-    sibling_cap: float = 10.0,
-    limit: int = 1000,
+    threshold: float, confidence_after: Callable[[int], float], limit: int = 1000
 ) -> int | None:
-    """How many more right outcomes, all arriving ``now``, would take a decision on a
-    signal of ``signal_confidence`` to ``threshold`` (0: it is there already); None if
-    ``limit`` of them would not. The other arguments are ``track_record_confidence``'s.
-    Time does not stand still, so this is a lower bound when outcomes come slowly: the
-    older ones keep decaying while the new ones arrive.
+    """How many more right outcomes would take a confidence to ``threshold`` (0: it is
+    there already); None if ``limit`` of them would not. ``confidence_after(k)`` is the
+    confidence with ``k`` more right outcomes (``track_record_confidence`` on the record
+    with ``k`` fresh successes added), which rises with ``k``.
     """
-
-    def confidence(extra: int) -> float:
-        fresh = [Outcome(now, 1.0, True, "ask")] * extra
-        return track_record_confidence(
-            signal_confidence,
-            [*fresh, *outcomes],
-            now,
-            prior_strength=prior_strength,
-            prior_success=prior_success,
-            half_life=half_life,
-            siblings=siblings,
-            sibling_weight=sibling_weight,
-            sibling_cap=sibling_cap,
-        )
-
-    if confidence(0) >= threshold:
+    if confidence_after(0) >= threshold:
         return 0
-    if confidence(limit) < threshold:
+    if confidence_after(limit) < threshold:
         return None
-    low, high = 0, limit  # confidence(low) < threshold <= confidence(high)
+    low, high = 0, limit  # below the threshold at low, at or above it at high
     while high - low > 1:
         middle = (low + high) // 2
-        if confidence(middle) >= threshold:
+        if confidence_after(middle) >= threshold:
             high = middle
         else:
             low = middle

@@ -276,23 +276,13 @@ def _standing(
     prior_success = float(routing_evidence.get("prior_success", 0.75))
     signal = float(routing_evidence["signal_confidence"])
 
-    confidence = track_record_confidence(
-        signal,
-        own,
-        now,
-        prior_strength=routing.prior_strength,
-        prior_success=prior_success,
-        half_life=routing.memory,
-        siblings=lent,
-        sibling_weight=routing.sibling_weight,
-        sibling_cap=routing.sibling_cap,
-    )
-    return {
-        "confidence_now": round(confidence, 4),
-        "until_auto": clean_outcomes_to_reach(
-            auto,
+    def confidence_after(extra: int) -> float:
+        """The confidence now with ``extra`` more right outcomes arriving at once (time
+        does not stand still, so the count is a lower bound when they come slowly)."""
+        fresh = [Outcome(now, 1.0, True, "ask")] * extra
+        return track_record_confidence(
             signal,
-            own,
+            [*fresh, *own],
             now,
             prior_strength=routing.prior_strength,
             prior_success=prior_success,
@@ -300,7 +290,11 @@ def _standing(
             siblings=lent,
             sibling_weight=routing.sibling_weight,
             sibling_cap=routing.sibling_cap,
-        ),
+        )
+
+    return {
+        "confidence_now": round(confidence_after(0), 4),
+        "until_auto": clean_outcomes_to_reach(auto, confidence_after),
         "capped": cap if cap != "auto" else None,
     }
 

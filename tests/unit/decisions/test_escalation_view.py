@@ -5,24 +5,18 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
-from agent.approvals import ESCALATIONS_SHOWN, Approvals, Dispatcher, LedgerOnlyChannel
+from agent.approvals import ESCALATIONS_SHOWN
 from agent.cli import main
 from agent.clock import FakeClock
 from agent.daemon import _pending
-from agent.decisions import DecisionService, Proposal
+from agent.decisions import Proposal
 from agent.ledger import open_ledger
-from agent.observability import Metrics
 from agent.settings import RoutingSettings
-
-
-class InlineDispatcher(Dispatcher):
-    def submit(self, task: Callable[[], None]) -> None:
-        task()
+from tests.unit.decision_rig import inline_service
 
 
 def proposal(subject: str, signal: float) -> Proposal:
@@ -45,18 +39,7 @@ def test_the_last_days_escalations_are_listed_next_to_the_questions(
     url = f"sqlite:///{tmp_path / 'ledger.sqlite'}"
     ledger = open_ledger(url, 0)
     clock = FakeClock(time.time() - 2 * ESCALATIONS_SHOWN)
-    approvals = Approvals(
-        ledger, LedgerOnlyChannel(ledger, clock.now), ttl=900, snooze=1800,
-        dispatcher=InlineDispatcher(),
-    )  # fmt: skip
-    decisions = DecisionService(
-        ledger,
-        clock,
-        RoutingSettings(auto=0.95, ask=0.6),
-        mode="act",
-        approvals=approvals,
-        metrics=Metrics(),
-    )
+    decisions = inline_service(ledger, clock, RoutingSettings(auto=0.95, ask=0.6))
     old = decisions.decide(proposal("Pod/shop/old", 0.2))  # two days ago: not shown
     clock.advance(2 * ESCALATIONS_SHOWN - 600)
     recent = decisions.decide(proposal("Pod/shop/web-1", 0.2))

@@ -17,6 +17,7 @@ from agent.errors import InputError
 from agent.ledger import open_ledger
 from agent.observability import Metrics
 from agent.settings import RoutingSettings
+from tests.unit.decision_rig import inline_service
 
 
 class InlineDispatcher(Dispatcher):
@@ -230,14 +231,8 @@ def test_distance_to_auto_matches_what_routing_then_does(tmp_path: Path) -> None
     url = f"sqlite:///{tmp_path / 'distance.sqlite'}"
     ledger = open_ledger(url, 0)
     clock = FakeClock(1_000_000.0)
-    approvals = Approvals(
-        ledger, LedgerOnlyChannel(ledger, clock.now), ttl=900, snooze=1800,
-        dispatcher=InlineDispatcher(),
-    )  # fmt: skip
     routing = RoutingSettings(auto=0.95, ask=0.6)
-    decisions = DecisionService(
-        ledger, clock, routing, mode="act", approvals=approvals, metrics=Metrics()
-    )
+    decisions = inline_service(ledger, clock, routing)
 
     def answered(decision_type: str, cap: str = "auto") -> str:
         routed = decisions.decide(proposal(decision_type, 0.98, cap=cap))

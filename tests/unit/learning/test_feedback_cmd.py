@@ -2,24 +2,17 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
-from agent.approvals import Approvals, Dispatcher, LedgerOnlyChannel
 from agent.calibration import Outcome, track_record_confidence
 from agent.cli import main
 from agent.clock import FakeClock
-from agent.decisions import DecisionService, Proposal
+from agent.decisions import Proposal
 from agent.ledger import open_ledger
-from agent.observability import Metrics
 from agent.settings import RoutingSettings
-
-
-class InlineDispatcher(Dispatcher):
-    def submit(self, task: Callable[[], None]) -> None:
-        task()
+from tests.unit.decision_rig import inline_service
 
 
 def proposal() -> Proposal:
@@ -42,18 +35,7 @@ def test_a_persons_wrong_overrides_a_verified_outcome_once(
     url = f"sqlite:///{tmp_path / 'ledger.sqlite'}"
     ledger = open_ledger(url, 0)
     clock = FakeClock(1_000_000.0)
-    approvals = Approvals(
-        ledger, LedgerOnlyChannel(ledger, clock.now), ttl=900, snooze=1800,
-        dispatcher=InlineDispatcher(),
-    )  # fmt: skip
-    decisions = DecisionService(
-        ledger,
-        clock,
-        RoutingSettings(auto=0.7, ask=0.5),
-        mode="act",
-        approvals=approvals,
-        metrics=Metrics(),
-    )
+    decisions = inline_service(ledger, clock, RoutingSettings(auto=0.7, ask=0.5))
     acted = decisions.decide(proposal())
     assert acted.route == "auto"
     decisions.record_outcome(acted.decision_id, right=True, status="verified")
