@@ -46,6 +46,7 @@ log = logging.getLogger(__name__)
 ANSWERS = frozenset({"approved", "rejected", "snoozed"})
 ESCALATIONS_SHOWN = 86400.0  # GET /approvals and `approvals list` show the last day's
 MAX_SNOOZES = 3  # then a question must be answered (or it expires): no snoozing forever
+REPOST_RETRY = 60.0  # after the chat refused a late post, wait this long before the next try
 LEDGER_REF = "ledger:"
 
 # What happens next, written under the answer in the question's message.
@@ -290,6 +291,7 @@ class Approvals:
         self.snooze = snooze
         self.on_answer = on_answer
         self.dispatcher = dispatcher or Dispatcher()
+        self._repost_after = 0.0
 
     # ------------------------------------------------------------------ ask
     def ask(self, decision_id: str, now: float) -> Asked:
@@ -495,6 +497,42 @@ class Approvals:
             expiries.append(Expiry(question, ref))
             self._notify(question.id, "expired", "timeout")
         return expiries
+
+    def repost_unposted(self, now: float) -> int:
+        """Post to the chat the questions it refused when they were asked.
+
+        A question the chat refused was escalated in the ledger and stays answerable
+        from the CLI; once the chat is back, it is posted there too, with its buttons,
+        while it is still open, and its thread says why it comes late. The first
+        refusal stops the round (the chat is still down) and the next try waits
+        ``REPOST_RETRY`` seconds. Returns how many were posted."""
+        if not isinstance(self.channel, FallbackChannel) or now < self._repost_after:
+            return 0
+        posted = 0
+        for question in self.ledger.questions("pending"):
+            if question.message_ref or question.channel != self.channel.name:
+                continue
+            if question.expires_at <= now:
+                continue  # expire_due escalates it
+            decision = self._decision(question.decision_id)
+            try:
+                ref = self.channel.primary.ask(decision, question)
+            except AutonomicError as exc:
+                log.info("question %s still cannot be posted: %s", question.id, exc)
+                self._repost_after = now + REPOST_RETRY
+                break
+            self.ledger.set_message_ref(question.id, ref)
+            posted += 1
+            latest = self._question(question.id)
+            late = max(0.0, now - question.asked_at) / 60
+            self.channel.thread(
+                latest,
+                f"posted {late:.0f} min late: {self.channel.primary.name} refused it when it "
+                "was asked, and it was escalated then",
+            )
+            if latest.status != "pending":  # answered from the CLI while being posted
+                self.channel.update(decision, latest, NEXT_STEP.get(latest.status, latest.status))
+        return posted
 
     # ------------------------------------------------------- automatic actions
     def report(self, decision_id: str, why: str, now: float) -> str:

@@ -132,6 +132,9 @@ class DecisionService:
         self.counts = _Counts()
         self._synced_at = 0.0  # the first sync looks at every answered question
         self._restated: set[str] = set()  # chat questions answered from the CLI, restated
+        # `autonomic feedback` corrections are counted from the ones recorded after start.
+        self._corrections_from = clock.now()
+        self._counted_corrections: set[int] = set()
         approvals.on_answer = self._on_answer
 
     # -------------------------------------------------------------- deciding
@@ -369,6 +372,10 @@ class DecisionService:
                 expired.append(record.id)
         return expired
 
+    def repost_unposted(self) -> int:
+        """Post to the chat, now that it answers, the questions it refused earlier."""
+        return self.approvals.repost_unposted(self.clock.now())
+
     def sync_answers(self) -> int:
         """Apply answers recorded elsewhere (the CLI, another replica, a crash before the
         hook ran) to decisions still waiting. Returns how many were applied.
@@ -397,7 +404,23 @@ class DecisionService:
                     self.approvals.restate(question)
                 with decision_context(record.id):
                     self._count_answer(record, question, question.status)
+        self._count_corrections()
         return applied
+
+    def _count_corrections(self) -> None:
+        """Count in this process's metrics the "wrong" verdicts people gave with
+        ``autonomic feedback`` (in another process) since this one started, once each."""
+        since = max(self._corrections_from, self._synced_at - 3600.0)
+        rows = self.ledger.feedback_since("correction", since, limit=1000)
+        counted, self._counted_corrections = self._counted_corrections, {r["id"] for r in rows}
+        for row in rows:
+            if row["id"] in counted:
+                continue
+            if row["outcome"] != "wrong" or row["actor"] in MACHINE_ACTORS:
+                continue
+            record = self.ledger.get_decision(row["decision_id"])
+            if record is not None:
+                self.metrics.human_corrections.labels(decision_type=record.decision_type).inc()
 
     def _answered_out_of_band(self, record: DecisionRecord, question: Question, now: float) -> bool:
         """Whether a question was answered from the CLI and not yet taken in here."""

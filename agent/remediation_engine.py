@@ -318,6 +318,7 @@ class RemediationEngine:
         handled = self.handle(signals, snapshot)
         self.decisions.sync_answers()
         self.decisions.expire_due()
+        self.decisions.repost_unposted()
         self.execute_approved(snapshot)
         self.verify_due()
         return handled

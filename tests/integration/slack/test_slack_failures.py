@@ -84,6 +84,33 @@ def test_persistent_500s_fall_back_to_escalation_and_nothing_runs(rig: Rig) -> N
     assert escalation["kind"] == "escalation"
 
 
+def test_a_question_slack_refused_is_posted_once_slack_is_back(rig: Rig) -> None:
+    """Escalated in the ledger when Slack refused it; posted with its buttons when Slack
+    answers again, once, without escalating again for each failed try."""
+    rig.slack.fail_next("chat.postMessage", 500, times=3)
+    decision_id = rig.decision()
+    asked = rig.approvals.ask(decision_id, rig.clock())
+    assert not asked.posted
+    rig.slack.fail_next("chat.postMessage", 500, times=3)  # still down at the first retry
+    assert rig.approvals.repost_unposted(rig.clock()) == 0
+    tries = len(rig.slack.calls_to("chat.postMessage"))
+    rig.clock.advance(30)
+    assert rig.approvals.repost_unposted(rig.clock()) == 0  # waits before trying again
+    assert len(rig.slack.calls_to("chat.postMessage")) == tries
+    rig.clock.advance(31)
+    assert rig.approvals.repost_unposted(rig.clock()) == 1
+    [message] = rig.slack.top_level()
+    assert rig.question(asked.question_id).message_ref == f"slack:{message.channel}:{message.ts}"
+    assert any(b.get("type") == "actions" for b in message.blocks)  # the buttons
+    [late] = rig.slack.replies(message.channel, message.ts)
+    assert "posted 1 min late" in late.text
+    assert rig.approvals.repost_unposted(rig.clock()) == 0  # once
+    assert [f["kind"] for f in rig.ledger.feedback_for(decision_id)] == ["escalation"]
+    assert rig.click(asked.question_id, "approve")[0] == 200
+    rig.drain()
+    assert rig.question(asked.question_id).status == "approved"
+
+
 def test_slack_unreachable_falls_back_to_the_ledger_and_nothing_is_executed(rig: Rig) -> None:
     rig.slack.go_unreachable()
     decision_id = rig.decision()

@@ -13,6 +13,7 @@ from agent.ledger import DecisionRecord, Ledger, Question, open_ledger
 from agent.observability import Metrics
 from agent.routing import Thresholds
 from agent.settings import RoutingSettings
+from tests.unit.decision_rig import InlineDispatcher
 
 
 class RecordingChannel:
@@ -328,7 +329,15 @@ def test_automation_rate_and_calibration_error_are_published(ledger: Ledger) -> 
 def test_human_corrections_count_what_people_said_was_wrong(ledger: Ledger) -> None:
     """A rejection and a person's undo are corrections; a failed verification is not."""
     clock = FakeClock(1000)
-    approvals = Approvals(ledger, RecordingChannel(), ttl=600, snooze=1800)  # type: ignore[arg-type]
+    # Inline follow-ups: the answer is counted by whichever applies it first, and a
+    # worker thread could otherwise count it after the assertion below.
+    approvals = Approvals(
+        ledger,
+        RecordingChannel(),  # type: ignore[arg-type]
+        ttl=600,
+        snooze=1800,
+        dispatcher=InlineDispatcher(),
+    )
     metrics = Metrics()
     decisions = DecisionService(
         ledger,

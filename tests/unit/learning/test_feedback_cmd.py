@@ -68,3 +68,33 @@ def test_a_persons_wrong_overrides_a_verified_outcome_once(
     with pytest.raises(SystemExit):
         run(short)  # --wrong or --right is required
     ledger.close()
+
+
+def test_the_daemon_counts_a_wrong_given_from_the_cli_once(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The CLI runs in its own process; the daemon's correction counter learns of the
+    verdict at its next sync, counts a "wrong" once, and leaves a "right" out."""
+    url = f"sqlite:///{tmp_path / 'ledger.sqlite'}"
+    ledger = open_ledger(url, 0)
+    clock = FakeClock(1_000_000.0)
+    decisions = inline_service(ledger, clock, RoutingSettings(auto=0.7, ask=0.5))
+    wrong, right = decisions.decide(proposal()), decisions.decide(proposal())
+    for routed in (wrong, right):
+        decisions.record_outcome(routed.decision_id, right=True, status="verified")
+
+    def corrections() -> float:
+        counter = decisions.metrics.human_corrections.labels(decision_type="rollback/Deployment")
+        value: float = counter._value.get()
+        return value
+
+    assert main(["feedback", wrong.decision_id, "--wrong", "--as", "alice", "--ledger", url]) == 0
+    assert main(["feedback", right.decision_id, "--right", "--as", "alice", "--ledger", url]) == 0
+    capsys.readouterr()
+    assert corrections() == 0
+    decisions.sync_answers()
+    assert corrections() == 1
+    clock.advance(60)
+    decisions.sync_answers()
+    assert corrections() == 1  # not twice
+    ledger.close()
