@@ -25,6 +25,7 @@ from agent.errors import InputError
 if TYPE_CHECKING:
     from agent.charts import Chart
     from forecasting.replay import ReplayResult, ReplayTimeline
+    from forecasting.series import Series
 
 DAY = 86_400.0
 MOST_SPANS = 400  # under-provisioned stretches closer than 1/MOST_SPANS of the trace merge
@@ -41,6 +42,12 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
     )
     parser.add_argument("trace", type=Path, help="CSV with a timestamp column and load values")
     parser.add_argument("--column", help="value column to replay (default: the first one)")
+    parser.add_argument(
+        "--gap-when",
+        metavar="COLUMN",
+        help="treat the rows where this column is non-zero as gaps (an outage flag: zeros "
+        "that are not demand); not scored, not billed, no scaling",
+    )
     parser.add_argument(
         "--step",
         type=float,
@@ -111,6 +118,26 @@ def _positive(name: str, value: float | None) -> None:
         raise InputError(f"{name} must be a positive number, got {value}")
 
 
+def _flag_gaps(path: Path, series: Series, column: str, step: float | None) -> tuple[Series, int]:
+    """``series`` with NaN where ``column`` is non-zero; and how many steps that flagged.
+
+    The flag is read as a series of its own over the same timestamps, so a row lands on
+    the same slot as its load. An empty flag cell is not a gap by itself."""
+    import dataclasses
+
+    import numpy as np
+
+    from agent.csvio import read_series
+
+    flag = read_series(path, column=column, step=step)
+    if len(flag) != len(series) or flag.start != series.start:
+        raise InputError(f"{path}: column {column!r} does not cover the load's rows")
+    marked = np.nan_to_num(flag.values, nan=0.0) != 0
+    flagged = int(np.count_nonzero(marked & np.isfinite(series.values)))
+    values = np.where(marked, np.nan, series.values)
+    return dataclasses.replace(series, values=values), flagged
+
+
 def run(args: argparse.Namespace) -> int:
     import numpy as np
 
@@ -130,6 +157,9 @@ def run(args: argparse.Namespace) -> int:
         raise InputError(f"--level is a percentage in (0, 100), got {args.level}")
     check_plot_path(args.plot)
     series = read_series(args.trace, column=args.column, step=args.step)
+    flagged = 0
+    if args.gap_when is not None:
+        series, flagged = _flag_gaps(args.trace, series, args.gap_when, args.step)
     values = series.values
     finite = values[np.isfinite(values)]
     if finite.shape[0] < 2:
@@ -167,7 +197,11 @@ def run(args: argparse.Namespace) -> int:
     except ValueError as exc:
         raise InputError(f"{args.trace}: {exc}") from exc
     gaps = int(np.isnan(values).sum())
-    print(f"trace: {args.trace} ({len(series)} steps of {series.step:g} s, {gaps} missing)")
+    flagged_note = f", {flagged} of them flagged by {args.gap_when}" if args.gap_when else ""
+    print(
+        f"trace: {args.trace} ({len(series)} steps of {series.step:g} s, {gaps} missing"
+        f"{flagged_note})"
+    )
     print(
         f"plant: capacity {capacity:.4g} per pod per step, start-up {args.startup:g} s, "
         f"metric lag {args.metric_lag:g} s; policy {args.policy}, target {args.target:g}"

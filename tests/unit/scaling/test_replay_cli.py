@@ -51,6 +51,39 @@ def test_index_only_trace_with_step_and_oracle(
     assert report["capacity_per_pod"] == 10
 
 
+def test_rows_flagged_by_gap_when_are_skipped_not_scored(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """An outage reads as zero load; flagged, it is a gap: not scored, no scaling in."""
+    values = np.concatenate([np.full(60, 50.0), np.zeros(30), np.full(60, 150.0)])
+    flags = np.concatenate([np.zeros(60), np.ones(30), np.zeros(60)])
+    trace = tmp_path / "outage.csv"
+    lines = ["timestamp,load,outage"]
+    lines += [
+        f"{1_700_000_000 + 60 * i},{v:g},{f:g}"
+        for i, (v, f) in enumerate(zip(values, flags, strict=True))
+    ]
+    trace.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    argv = ["replay", str(trace), "--column", "load", "--startup", "120", "--capacity", "10"]
+    argv += ["--policy", "hpa", "--warmup", "0", "--json"]
+
+    def report(*extra: str) -> dict[str, float]:
+        assert main([*argv, *extra]) == 0
+        out = capsys.readouterr().out.strip().splitlines()
+        result: dict[str, float] = json.loads(out[-1])
+        assert not extra or "30 of them flagged by outage" in out[0]
+        return result
+
+    plain, flagged = report(), report("--gap-when", "outage")
+    assert plain["skipped_gap_minutes"] == 0
+    assert flagged["skipped_gap_minutes"] == pytest.approx(30)
+    assert flagged["scored_minutes"] == pytest.approx(plain["scored_minutes"] - 30)
+    # The zeros let the HPA scale in; as a gap, the outage leaves the pods as they were.
+    assert flagged["under_provisioned_minutes"] < plain["under_provisioned_minutes"]
+    assert main([*argv, "--gap-when", "nope"]) == 2
+    assert "no column 'nope'" in capsys.readouterr().err
+
+
 @pytest.mark.parametrize(
     ("values", "extra", "message"),
     [
