@@ -243,7 +243,9 @@ class DecisionService:
         else:
             decision_id = self.ledger.record_decision(decision, now)
         self.counts.by_route[chosen.route] = self.counts.by_route.get(chosen.route, 0) + 1
-        self.metrics.decisions.labels(kind=p.kind, route=chosen.route, outcome="proposed").inc()
+        self.metrics.decisions.labels(
+            kind=p.kind, decision_type=p.decision_type, route=chosen.route, outcome="proposed"
+        ).inc()
         delivered = True
         with decision_context(decision_id):
             log.info(
@@ -292,7 +294,9 @@ class DecisionService:
             ),
             now,
         )
-        self.metrics.decisions.labels(kind=p.kind, route="observe", outcome="proposed").inc()
+        self.metrics.decisions.labels(
+            kind=p.kind, decision_type=p.decision_type, route="observe", outcome="proposed"
+        ).inc()
         return decision_id
 
     # -------------------------------------------------------------- answers
@@ -335,7 +339,9 @@ class DecisionService:
         if answer == "rejected":
             self.metrics.human_corrections.labels(decision_type=record.decision_type).inc()
         if answer != "approved":
-            self.metrics.decisions.labels(kind=record.kind, route="ask", outcome=answer).inc()
+            self.metrics.decisions.labels(
+                kind=record.kind, decision_type=record.decision_type, route="ask", outcome=answer
+            ).inc()
         # Time to answer is a person's: an expiry is the lack of one, not a slow answer.
         if answer in ("approved", "rejected") and question.answered_at is not None:
             self.metrics.answer_seconds.observe(max(question.answered_at - question.asked_at, 0))
@@ -455,7 +461,12 @@ class DecisionService:
             decision_id, kind, "right" if right else "wrong", actor, now, detail
         )
         self.ledger.transition(decision_id, ["approved", "executing", "verifying"], status, now)
-        self.metrics.decisions.labels(kind=record.kind, route=record.route, outcome=status).inc()
+        self.metrics.decisions.labels(
+            kind=record.kind,
+            decision_type=record.decision_type,
+            route=record.route,
+            outcome=status,
+        ).inc()
         if not right and actor not in MACHINE_ACTORS:
             # A person undid it. A failed verification is the daemon's own finding, and
             # a rejection was counted when it was answered.

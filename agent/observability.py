@@ -84,8 +84,8 @@ class Metrics:
         )
         self.decisions = Counter(
             "autonomic_decisions",
-            "Decisions by kind, route taken and final outcome.",
-            ["kind", "route", "outcome"],
+            "Decisions by kind (job), decision type, route taken and outcome.",
+            ["kind", "decision_type", "route", "outcome"],
             registry=r,
         )
         self.errors = Counter(
