@@ -49,10 +49,15 @@ def render(ledger: Any, decision_id: str, *, as_json: bool = False) -> str:
     feedback = ledger.feedback_for(decision_id)
     questions = ledger.questions_for([decision_id])
     intents = ledger.intents(decision_id=decision_id)
+    life = ledger.status_history(decision_id)
     if as_json:
         return json.dumps(
             {
                 "decision": record.__dict__,
+                "status_history": [
+                    {"at": at, "previous": previous, "status": status}
+                    for at, previous, status in life
+                ],
                 "feedback": feedback,
                 "questions": [q.__dict__ for q in questions],
                 "intents": [i.__dict__ for i in intents],
@@ -119,4 +124,18 @@ def render(ledger: Any, decision_id: str, *, as_json: bool = False) -> str:
             + (f" {json.dumps(item['detail'], default=str)[:160]}" if item["detail"] else "")
         )
     lines.append(f"  status now: {record.status}")
+    if life:
+        lines += ["", "Life (each status and when it was taken)"]
+        start = life[0][0]
+        for at, _previous, status in life:
+            lines.append(f"  {_when(at)}  {_elapsed(at - start):>9}  {status}")
     return "\n".join(lines)
+
+
+def _elapsed(seconds: float) -> str:
+    """Time since the decision, as a person reads it: +0 s, +95 s, +12 min, +3.5 h."""
+    if seconds < 120:
+        return f"+{seconds:.0f} s"
+    if seconds < 7200:
+        return f"+{seconds / 60:.0f} min"
+    return f"+{seconds / 3600:.1f} h"

@@ -154,6 +154,18 @@ thresholds = sa.Table(
     sa.Column("created_at", Time, nullable=False),
 )
 
+# Added by migration 5: every status a decision took, with when, so its life can be
+# told (proposed, asked, approved, executing, verified...). Not in version 1.
+decision_status = sa.Table(
+    "decision_status",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("decision_id", sa.String(32), sa.ForeignKey("decisions.id"), nullable=False),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("previous", sa.String(16), nullable=True),  # None for the first status
+    sa.Column("at", Time, nullable=False),
+)
+
 tables = metadata.tables
 
 _V1_TABLES = (
@@ -224,6 +236,16 @@ def _by_decision_indexes(conn: sa.Connection) -> None:
     )
 
 
+def _status_history(conn: sa.Connection) -> None:
+    decision_status.create(conn, checkfirst=True)
+    conn.execute(
+        sa.text(
+            "CREATE INDEX IF NOT EXISTS ix_decision_status_decision "
+            "ON decision_status (decision_id, id)"
+        )
+    )
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(
         1,
@@ -240,6 +262,12 @@ MIGRATIONS: tuple[Migration, ...] = (
         "index questions and intents by decision, to tell one decision's story; "
         "feedback by kind and time, to list recent escalations",
         _by_decision_indexes,
+    ),
+    Migration(
+        5,
+        "status history of decisions: each status a decision took and when "
+        "(decisions made before this version start their history at their next change)",
+        _status_history,
     ),
 )
 SCHEMA_VERSION = MIGRATIONS[-1].version

@@ -48,6 +48,9 @@ TERMINAL = frozenset(
 )
 
 
+# Tries of a status compare-and-set whose expected status moved on under it.
+_CAS_ROUNDS = 5
+
 # Keys per ``IN (...)`` list: well under SQLite's bound-parameter limit.
 _IN_CHUNK = 500
 
@@ -182,6 +185,14 @@ def _question_row(
     )
 
 
+def _status_row(decision_id: str, status: str, previous: str | None, now: float) -> sa.Insert:
+    return (
+        tables["decision_status"]
+        .insert()
+        .values(decision_id=decision_id, status=status, previous=previous, at=now)
+    )
+
+
 class Ledger:
     def __init__(self, engine: sa.Engine) -> None:
         self.engine = engine
@@ -268,6 +279,7 @@ class Ledger:
                     updated_at=now,
                 )
             )
+            conn.execute(_status_row(decision_id, decision.status, None, now))
             if question is not None:
                 channel, ttl = question
                 conn.execute(_question_row(question_id, decision_id, channel, now, ttl))
@@ -311,15 +323,42 @@ class Ledger:
     def transition(
         self, decision_id: str, expected: Iterable[str], new_status: str, now: float
     ) -> bool:
-        """Compare-and-set a decision's status; True if this caller made the change."""
+        """Compare-and-set a decision's status; True if this caller made the change.
+
+        The change and its row in the status history are one transaction; the UPDATE
+        names the status read just before, so a change made in between by another
+        replica or person makes this one lose, as it would without the history."""
         table = tables["decisions"]
+        allowed = set(expected)
         with self._tx() as conn:
-            done = conn.execute(
-                table.update()
-                .where(table.c.id == decision_id, table.c.status.in_(list(expected)))
-                .values(status=new_status, updated_at=now)
-            )
-        return bool(done.rowcount == 1)
+            # Re-read when another writer changed the status in between: the change may
+            # still be allowed from the status it left (approved, then executing).
+            for _ in range(_CAS_ROUNDS):
+                current = conn.execute(
+                    sa.select(table.c.status).where(table.c.id == decision_id)
+                ).scalar()
+                if current is None or current not in allowed:
+                    return False
+                done = conn.execute(
+                    table.update()
+                    .where(table.c.id == decision_id, table.c.status == current)
+                    .values(status=new_status, updated_at=now)
+                )
+                if done.rowcount == 1:
+                    conn.execute(_status_row(decision_id, new_status, current, now))
+                    return True
+        return False
+
+    def status_history(self, decision_id: str) -> list[tuple[float, str | None, str]]:
+        """Each status the decision took, oldest first: (when, previous status, status)."""
+        table = tables["decision_status"]
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                sa.select(table.c.at, table.c.previous, table.c.status)
+                .where(table.c.decision_id == decision_id)
+                .order_by(table.c.id)
+            ).all()
+        return [(float(at), previous, status) for at, previous, status in rows]
 
     def decisions(
         self,
@@ -908,14 +947,17 @@ class Ledger:
             ).rowcount
             still_asked = sa.select(q.c.decision_id)
             still_run = sa.select(e.c.decision_id)
-            counts["decisions"] = conn.execute(
-                d.delete().where(
-                    d.c.created_at < before,
-                    d.c.status.in_(list(TERMINAL)),
-                    d.c.id.not_in(still_asked),
-                    d.c.id.not_in(still_run),
-                )
+            going = sa.select(d.c.id).where(
+                d.c.created_at < before,
+                d.c.status.in_(list(TERMINAL)),
+                d.c.id.not_in(still_asked),
+                d.c.id.not_in(still_run),
+            )
+            h = tables["decision_status"]
+            counts["status_history"] = conn.execute(
+                h.delete().where(h.c.decision_id.in_(going))
             ).rowcount
+            counts["decisions"] = conn.execute(d.delete().where(d.c.id.in_(going))).rowcount
             a = tables["action_log"]
             counts["action_log"] = conn.execute(a.delete().where(a.c.at < before)).rowcount
             m = tables["model_versions"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 import uuid
 from collections.abc import Iterator
@@ -13,7 +14,7 @@ import sqlalchemy as sa
 
 from agent.errors import ConfigError
 from agent.ledger import LATE_ANSWER_PREFIX, Decision, Ledger, LedgerError, open_ledger
-from agent.ledger.schema import SCHEMA_VERSION
+from agent.ledger.schema import SCHEMA_VERSION, tables
 
 NOW = 1_800_000_000.0
 
@@ -244,11 +245,21 @@ def test_database_from_an_older_release_opens_and_upgrades(tmp_path: Path) -> No
     url = f"sqlite:///{tmp_path / 'old.sqlite'}"
     old = open_ledger(url, NOW, migrate=False)
     assert old.migrate(NOW, upto=1) == 1  # what release 0.1 created
-    decision_id = old.record_decision(decision(), NOW)
+    decision_id = "d" * 32
+    with old.engine.begin() as conn:  # a row as release 0.1 wrote it (no status history)
+        row = dataclasses.asdict(decision(status="asked"))
+        conn.execute(
+            sa.insert(tables["decisions"]).values(
+                id=decision_id, created_at=NOW, updated_at=NOW, **row
+            )
+        )
     old.close()
     upgraded = open_ledger(url, NOW + 1)
     assert upgraded.schema_version() == SCHEMA_VERSION
     assert upgraded.get_decision(decision_id) is not None
+    assert upgraded.status_history(decision_id) == []  # it starts at the next change
+    assert upgraded.transition(decision_id, ["asked"], "approved", NOW + 2)
+    assert upgraded.status_history(decision_id) == [(NOW + 2, "asked", "approved")]
     with upgraded.engine.connect() as conn:
         names = {row[0] for row in conn.execute(sa.text("SELECT name FROM sqlite_master"))}
     assert "ix_decisions_type_created" in names
@@ -315,3 +326,22 @@ def test_concurrent_writers_on_postgres_lose_and_duplicate_nothing(postgres_url:
     assert len(set(subjects)) == writers * per_writer
     assert len(winners) == 1 and len(claims) == 1
     ledger.close()
+
+
+def test_every_status_a_decision_takes_is_kept_with_when(ledger: Ledger) -> None:
+    """The life of a decision, in order; a lost compare-and-set writes no history."""
+    decision_id = ledger.record_decision(decision(status="asked"), NOW)
+    assert ledger.transition(decision_id, ["asked"], "approved", NOW + 60)
+    assert not ledger.transition(decision_id, ["asked"], "rejected", NOW + 61)  # lost
+    assert ledger.transition(decision_id, ["approved"], "executing", NOW + 70)
+    assert ledger.transition(decision_id, ["executing", "verifying"], "verified", NOW + 400)
+    assert not ledger.transition("no-such-decision", ["asked"], "approved", NOW)
+    assert ledger.status_history(decision_id) == [
+        (NOW, None, "asked"),
+        (NOW + 60, "asked", "approved"),
+        (NOW + 70, "approved", "executing"),
+        (NOW + 400, "executing", "verified"),
+    ]
+    counts = ledger.prune(NOW + 365 * 86400)
+    assert counts["status_history"] == 4 and counts["decisions"] == 1
+    assert ledger.status_history(decision_id) == []

@@ -48,6 +48,8 @@ def test_answer_from_the_cli_and_explain(tmp_path: Path) -> None:
     assert "rejected by cli:" in story.stdout and "sale day" in story.stdout
     assert "PodsStuck: 2 pods not ready for 10 minutes" in story.stdout
     assert "status now: rejected" in story.stdout
+    life = story.stdout.split("Life (each status and when it was taken)\n", 1)[1].splitlines()
+    assert [line.split()[-1] for line in life] == ["asked", "rejected"]
     record = ledger.get_decision(asked.decision_id)
     assert record is not None and record.status == "approved"
 
