@@ -26,7 +26,7 @@ import argparse
 import datetime as dt
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -119,7 +119,11 @@ def run_trace(
     startups: tuple[float, ...],
     margins: tuple[float, ...] = MARGINS,
     profile: ProfileSettings | None = None,
+    split: float | None = None,
 ) -> tuple[list[Point], dict[str, float]]:
+    """Sweep one trace. With ``split`` (a timestamp) every point is also scored on the
+    scored minutes before it (trace ``name<``) and from it on (trace ``name>=``), from the
+    same replay's timeline."""
     finite = series.values[np.isfinite(series.values)]
     capacity = float(np.mean(finite)) / mean_pods
     horizon = max(horizon_steps(lead_time(s, LOOP, LAG), series.step) for s in startups)
@@ -149,8 +153,22 @@ def run_trace(
         runs += [(ReplayPolicy("oracle", t, 0.0, loop_period=LOOP), oracle) for t in ORACLE_TARGETS]
         for policy, chosen in runs:
             began = time.perf_counter()
-            result = replay(series, plant, policy, warmup_seconds=7 * DAY, path=chosen)
+            result = replay(
+                series,
+                plant,
+                policy,
+                warmup_seconds=7 * DAY,
+                path=chosen,
+                timeline=split is not None,
+            )
             points.append(Point(name, startup, policy.kind, policy.target, policy.margin, result))
+            if split is not None:
+                for suffix, part in _split(result, split).items():
+                    points.append(
+                        Point(
+                            name + suffix, startup, policy.kind, policy.target, policy.margin, part
+                        )
+                    )
             print(
                 f"{name} startup={startup:g} {policy.kind} target={policy.target} "
                 f"margin={policy.margin}: under={result.under_provisioned_minutes:.0f} min "
@@ -159,6 +177,31 @@ def run_trace(
                 flush=True,
             )
     return points, info
+
+
+def _split(result: ReplayResult, split: float) -> dict[str, ReplayResult]:
+    """The result scored before ``split`` and from it on (from its timeline)."""
+    timeline = result.timeline
+    assert timeline is not None
+    assert timeline.billed_pod_ticks is not None and timeline.scored_ticks is not None
+    tick = timeline.tick_seconds
+    # a bucket belongs to the side its start is on (buckets are minutes; so are the traces)
+    after = timeline.times >= split
+    parts = {}
+    for suffix, sel in (("<", ~after), (">=", after)):
+        scored = int(timeline.scored_ticks[sel].sum())
+        under = int(timeline.under_ticks[sel].sum())
+        parts[suffix] = ReplayResult(
+            policy=result.policy,
+            under_provisioned_minutes=under * tick / 60.0,
+            under_provisioned_fraction=under / scored if scored else 0.0,
+            replica_hours=float(timeline.billed_pod_ticks[sel].sum()) * tick / 3600.0,
+            scale_events=0,
+            scored_minutes=scored * tick / 60.0,
+            skipped_gap_minutes=0.0,
+            floor_binding_fraction=0.0,
+        )
+    return parts
 
 
 def _best_under_at_cost(points: list[Point], budget: float) -> Point | None:
@@ -364,6 +407,37 @@ def _targets(points: list[Point]) -> list[str]:
     return [*out, ""]
 
 
+def _profile_settings(
+    parser: argparse.ArgumentParser, base: ProfileSettings, assignments: list[str]
+) -> ProfileSettings:
+    """``base`` with each ``NAME=VALUE`` applied (the value parsed as the field's type)."""
+    changes: dict[str, object] = {}
+    for assignment in assignments:
+        name, _, text = assignment.partition("=")
+        if name not in ProfileSettings.__dataclass_fields__ or not text:
+            parser.error(
+                f"--profile-setting: expected NAME=VALUE with a ProfileSettings field, "
+                f"got {assignment!r}"
+            )
+        current = getattr(base, name)
+        try:
+            if isinstance(current, bool):
+                if text.lower() not in ("true", "false"):
+                    raise ValueError(text)
+                changes[name] = text.lower() == "true"
+            else:
+                changes[name] = type(current)(text)
+        except ValueError:
+            parser.error(
+                f"--profile-setting {name}: cannot read {text!r} as {type(current).__name__}"
+            )
+    try:
+        return replace(base, **changes)  # type: ignore[arg-type]
+    except ValueError as error:
+        parser.error(f"--profile-setting: {error}")
+        raise
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
     parser.add_argument("--data", type=Path, required=True, help="the shared data folder")
@@ -383,6 +457,20 @@ def main() -> int:
         f"(default: the daemon's, {ProfileSettings().history_periods})",
     )
     parser.add_argument(
+        "--profile-setting",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="set one ProfileSettings field for the predictive forecaster, e.g. "
+        "strength_within_period=true or min_strength=0.2 (repeatable)",
+    )
+    parser.add_argument(
+        "--split",
+        help="also score every point before and from this date (YYYY-MM-DD, in the trace's "
+        "clock), e.g. 1995-08-01 for NASA's July and August; those tables have no scale "
+        "events or floor-binding shares",
+    )
+    parser.add_argument(
         "--plots",
         type=Path,
         help="also draw each trace's frontiers as SVG files in this folder",
@@ -391,10 +479,19 @@ def main() -> int:
     if args.history_days is not None and args.history_days < 1:
         parser.error(f"--history-days must be at least 1, got {args.history_days}")
     profile = ProfileSettings(history_periods=args.history_days) if args.history_days else None
+    if args.profile_setting:
+        profile = _profile_settings(parser, profile or ProfileSettings(), args.profile_setting)
     try:
         margins = tuple(float(m) for m in args.margins.split(","))
     except ValueError:
         parser.error(f"--margins: expected comma-separated numbers, got {args.margins!r}")
+    split = None
+    if args.split:
+        try:
+            day = dt.datetime.strptime(args.split, "%Y-%m-%d").replace(tzinfo=dt.UTC)
+        except ValueError:
+            parser.error(f"--split: expected YYYY-MM-DD, got {args.split!r}")
+        split = day.timestamp()
     traces = load_traces(args.data)
     startups = tuple(float(s) for s in args.startups.split(","))
     points: list[Point] = []
@@ -402,10 +499,11 @@ def main() -> int:
     notes: dict[str, str] = {}
     for name in args.traces.split(","):
         series, note = traces[name]
-        got, info = run_trace(name, series, args.mean_pods, startups, margins, profile)
+        got, info = run_trace(name, series, args.mean_pods, startups, margins, profile, split)
         points += got
-        infos[name] = info
-        notes[name] = note
+        for suffix in ("", "<", ">=") if split is not None else ("",):
+            infos[name + suffix] = info
+            notes[name + suffix] = note + (f"; scored {suffix} {args.split} only" if suffix else "")
     argv = "python benchmarks/replay.py " + " ".join(sys.argv[1:])
     text = report(points, infos, notes, argv)
     args.out.write_text(text, encoding="utf-8")

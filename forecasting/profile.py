@@ -57,7 +57,13 @@ MAX_VALUE = 1e100
 
 @dataclass(frozen=True)
 class ProfileSettings:
-    """Knobs of the profile forecaster; the defaults suit per-minute request rates."""
+    """Knobs of the profile forecaster; the defaults suit per-minute request rates.
+
+    ``strength_within_period`` judges the seasonal strength on the shape within each held-out
+    period only (log hourly medians minus that period's mean, and the same of the profile),
+    so a period busier or quieter than the one before (a weekend after a weekday) is no
+    evidence against the profile: the forecast re-anchors its level every step anyway.
+    """
 
     period_seconds: float = 86_400.0
     history_periods: int = 7
@@ -68,6 +74,7 @@ class ProfileSettings:
     max_horizon: int = 16
     min_strength: float = 0.3
     transform_power: float = 0.5
+    strength_within_period: bool = False
 
     def __post_init__(self) -> None:
         if not self.period_seconds > 0:
@@ -370,6 +377,8 @@ def _strength(
     held = min(int(settings.calibration_periods * period), usable.shape[0] - period)
     if held < period // 2:
         return 0.0
+    scale = float(np.nanmean(usable)) if np.any(np.isfinite(usable)) else 0.0
+    offset = 0.01 * scale if scale > 0 else 1.0
     early = _profile(usable[:-held], phase0, period, width)
     if not np.any(np.isfinite(early)):
         return 0.0  # the periods before the held-out ones are all gaps: nothing to test
@@ -386,10 +395,35 @@ def _strength(
         return 0.0
     xm = nanmedian(x[ok], axis=1)  # medians: one spike must not hide a daily shape
     pm = p[ok].mean(axis=1)
+    if settings.strength_within_period:
+        per = max(1, period // block)
+        xm, pm = _within_periods(xm, pm, x.shape[0] - 1 - np.flatnonzero(ok), per, offset)
+        if xm.shape[0] < 4:
+            return 0.0
     if float(np.std(xm)) <= 0 or float(np.std(pm)) <= 0:
         return 0.0
     corr = float(np.corrcoef(xm, pm)[0, 1])
     return corr * corr if corr > 0 else 0.0
+
+
+def _within_periods(
+    xm: FloatArray, pm: FloatArray, age: npt.NDArray[np.int64], per: int, offset: float
+) -> tuple[FloatArray, FloatArray]:
+    """Hourly medians ``xm`` and profile means ``pm`` (``age`` blocks before the newest
+    block) in log, each minus its mean over its period of ``per`` blocks counted back from
+    the newest block; periods with fewer than two blocks are dropped."""
+    groups = age // per
+    lx = np.log(xm + offset)
+    lp = np.log(pm + offset)
+    keep = np.zeros(xm.shape[0], dtype=bool)
+    for g in np.unique(groups):
+        sel = groups == g
+        if int(np.sum(sel)) < 2:
+            continue
+        keep |= sel
+        lx[sel] -= lx[sel].mean()
+        lp[sel] -= lp[sel].mean()
+    return lx[keep], lp[keep]
 
 
 def _calibrate(

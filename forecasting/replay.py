@@ -127,7 +127,10 @@ class ReplayTimeline:
     ``ready`` the fewest ready pods and ``pods`` the most pods (starting ones included),
     so a bucket's worst moment is what it shows. ``under_ticks`` counts the scored ticks
     in the bucket that were under-provisioned: ``under_ticks.sum() * tick_seconds / 60``
-    is the result's ``under_provisioned_minutes``.
+    is the result's ``under_provisioned_minutes``. ``billed_pod_ticks`` sums, over the
+    scored ticks of the bucket, the pods that existed: ``billed_pod_ticks.sum() *
+    tick_seconds / 3600`` is the result's ``replica_hours``; ``scored_ticks`` counts the
+    bucket's scored ticks. So a window of the trace can be scored from the timeline alone.
     """
 
     times: FloatArray
@@ -137,6 +140,8 @@ class ReplayTimeline:
     under_ticks: IntArray
     resolution_seconds: float
     tick_seconds: float
+    billed_pod_ticks: IntArray | None = None
+    scored_ticks: IntArray | None = None
 
     def __len__(self) -> int:
         return int(self.times.shape[0])
@@ -386,6 +391,8 @@ def replay(
         tick_load = np.full(n_ticks, np.nan)
         tick_pods = np.zeros(n_ticks, dtype=np.int64)
         tick_under = np.zeros(n_ticks, dtype=np.int64)
+        tick_billed = np.zeros(n_ticks, dtype=np.int64)
+        tick_scored = np.zeros(n_ticks, dtype=np.int64)
     for k in range(n_ticks):
         t = start + k * sync
         lagged_t = t - plant.metric_lag
@@ -434,6 +441,9 @@ def replay(
             continue
         scored += 1
         pod_ticks += len(pods)
+        if timeline:
+            tick_billed[k] = len(pods)
+            tick_scored[k] = 1
         if load > ready_now * capacity * (1.0 + 1e-12):
             under += 1
             if timeline:
@@ -452,7 +462,16 @@ def replay(
         floor_binding_fraction=binding / scored if scored else 0.0,
         reasons=dict(reasons),
         timeline=(
-            _fold(start, sync, tick_load / capacity, ready_history, tick_pods, tick_under)
+            _fold(
+                start,
+                sync,
+                tick_load / capacity,
+                ready_history,
+                tick_pods,
+                tick_under,
+                tick_billed,
+                tick_scored,
+            )
             if timeline
             else None
         ),
@@ -466,6 +485,8 @@ def _fold(
     ready: IntArray,
     pods: IntArray,
     under: IntArray,
+    billed: IntArray,
+    scored: IntArray,
     resolution: float = 60.0,
 ) -> ReplayTimeline:
     """Per-tick arrays to one row per ``resolution`` seconds (a bucket's worst moment)."""
@@ -491,4 +512,6 @@ def _fold(
         under_ticks=rows(under, 0).sum(axis=1).astype(np.int64),
         resolution_seconds=per * sync,
         tick_seconds=sync,
+        billed_pod_ticks=rows(billed, 0).sum(axis=1).astype(np.int64),
+        scored_ticks=rows(scored, 0).sum(axis=1).astype(np.int64),
     )

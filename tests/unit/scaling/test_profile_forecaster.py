@@ -178,3 +178,54 @@ def test_nanmedian_is_numpys_bit_for_bit(
         warnings.simplefilter("ignore", RuntimeWarning)  # numpy warns on all-NaN lines
         expected = np.nanmedian(values, axis=axis)
     assert np.array_equal(nanmedian(values, axis), expected, equal_nan=True)
+
+
+def _shape_then_quiet_day(seed: int) -> np.ndarray:
+    """Six days of one daily shape, then the same shape at a fifth of the level (a quiet
+    weekend day after busy weekdays)."""
+    rng = np.random.default_rng(seed)
+    t = np.arange(7 * DAY_SLOTS)
+    level = np.where(t >= 6 * DAY_SLOTS, 0.2, 1.0)
+    return (100 + 40 * np.sin(2 * np.pi * t / DAY_SLOTS)) * level * rng.lognormal(0, 0.05, t.size)
+
+
+def test_a_quiet_day_is_no_evidence_against_the_shape_when_judged_within_periods() -> None:
+    values = _shape_then_quiet_day(seed=5)
+    end = (values.shape[0] - 1) * STEP
+    across = fit_profile(values, end, STEP, ProfileSettings())
+    within = fit_profile(values, end, STEP, ProfileSettings(strength_within_period=True))
+    # across periods, the level step between the two held-out days hides the shape
+    assert across.fallback_reason is not None
+    assert across.fallback_reason.startswith("NoSeasonality")
+    # within each day the shape is the profile's, so the profile is trusted
+    assert within.fallback_reason is None and within.strength > 0.9
+    # and the level re-anchors on the quiet day: the forecast runs at about a fifth
+    forecast = within.predict(3, (80,))
+    expected = 0.2 * (100 + 40 * np.sin(2 * np.pi * (7 * DAY_SLOTS + np.arange(1, 4)) / DAY_SLOTS))
+    assert np.allclose(forecast.mean, expected, rtol=0.15)
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2, 3])
+def test_noise_still_falls_back_when_judged_within_periods(seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    values = 100 * rng.lognormal(0.0, 0.3, 8 * DAY_SLOTS)
+    settings = ProfileSettings(strength_within_period=True)
+    fitted = fit_profile(values, (values.shape[0] - 1) * STEP, STEP, settings)
+    assert fitted.fallback_reason is not None
+    assert fitted.fallback_reason.startswith("NoSeasonality")
+
+
+def test_judging_within_periods_survives_gaps_and_short_histories() -> None:
+    settings = ProfileSettings(strength_within_period=True)
+    values = _daily(3, seed=4)
+    values[-DAY_SLOTS - 30 : -DAY_SLOTS + 30] = np.nan  # a gap across the held-out split
+    fitted = fit_profile(values, (values.shape[0] - 1) * STEP, STEP, settings)
+    assert fitted.fallback_reason is None and fitted.strength > 0.9
+    only_gaps_recently = _daily(4, seed=6)
+    only_gaps_recently[-2 * DAY_SLOTS + 40 :] = np.nan  # under four usable hours held out
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        short = fit_profile(
+            only_gaps_recently, (only_gaps_recently.shape[0] - 1) * STEP, STEP, settings
+        )
+    assert short.fallback_reason is not None

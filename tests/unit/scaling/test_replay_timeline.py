@@ -68,3 +68,26 @@ def test_timeline_lengths_and_under_provisioned_minutes_agree(policy: Any, warmu
         assert result.under_provisioned_minutes == 0 and not flagged.any()
     elif warmup == 0:
         assert result.under_provisioned_minutes > 0 and runs == 2
+
+
+@pytest.mark.parametrize(("policy", "warmup"), [("hpa", 0.0), ("hpa", 1800.0), ("oracle", 600.0)])
+def test_timeline_scores_any_window_like_the_result(policy: Any, warmup: float) -> None:
+    values = _step_trace()
+    series = make_series(np.arange(values.shape[0]) * STEP, values, step=STEP)
+    plant = Plant(capacity_per_pod=10.0, startup_seconds=120.0)
+    result = replay(series, plant, ReplayPolicy(policy, 0.7), warmup_seconds=warmup, timeline=True)
+    timeline = result.timeline
+    assert timeline is not None
+    assert timeline.billed_pod_ticks is not None and timeline.scored_ticks is not None
+    tick = timeline.tick_seconds
+    # the whole trace: the result's replica-hours and scored minutes, exactly
+    assert timeline.billed_pod_ticks.sum() * tick / 3600.0 == pytest.approx(result.replica_hours)
+    assert timeline.scored_ticks.sum() * tick / 60.0 == pytest.approx(result.scored_minutes)
+    # neither the warm-up nor the gap is scored or billed
+    assert np.all(timeline.scored_ticks[: int(warmup // 60)] == 0)
+    assert np.all(timeline.billed_pod_ticks[90:100] == 0)
+    # a scored minute bills at least its most-ready pods, at most its most pods, per tick
+    per = round(timeline.resolution_seconds / tick)
+    full = timeline.scored_ticks == per
+    assert np.all(timeline.billed_pod_ticks[full] >= per * timeline.ready[full])
+    assert np.all(timeline.billed_pod_ticks[full] <= per * timeline.pods[full])
