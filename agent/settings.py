@@ -353,6 +353,10 @@ class ScalingSettings(_Model):
     # concerned: a scrape interval plus what the query's rate window lags. Prometheus
     # stamps range reads with the evaluation time, so the loop cannot measure it.
     metric_lag: Duration = Field(default=60.0, alias="metricLag")
+    # Judge the daily pattern on each day's shape only, so a quiet weekend after busy
+    # weekdays does not withdraw the forecast (benchmarks/replay_RESULTS.md: better on
+    # NASA in July and in August; a point or two worse on nyc_taxi and ELB).
+    shape_only_seasonality: bool = Field(default=False, alias="shapeOnlySeasonality")
 
     _durations = _duration_fields("period", "refit_every", "profile_history", "metric_lag")
 

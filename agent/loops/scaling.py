@@ -430,7 +430,11 @@ class ScalingLoop:
         self._refits_left = 0  # refits this cycle may still do
         self._measures_left = 0  # start-up measurements this cycle may still do
         days = round(settings.profile_history / 86400.0)
-        self.forecaster = SeasonalProfile(ProfileSettings(history_periods=days))
+        self.forecaster = SeasonalProfile(
+            ProfileSettings(
+                history_periods=days, strength_within_period=settings.shape_only_seasonality
+            )
+        )
         # A fit reads only the last ``history_periods`` periods (a week of minutes by
         # default) and ``advance`` the last ``RECENT`` points: read no more at a refit.
         profile = self.forecaster.settings

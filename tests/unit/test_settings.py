@@ -32,7 +32,8 @@ def test_defaults_are_safe() -> None:
 def test_profile_history_reaches_the_scaling_loop(tmp_path: Path) -> None:
     from agent.loops.scaling import RECENT, STEP, ScalingLoop
 
-    settings = load_settings(write(tmp_path, "scaling:\n  profileHistory: 28d\n"))
+    text = "scaling:\n  profileHistory: 28d\n  shapeOnlySeasonality: true\n"
+    settings = load_settings(write(tmp_path, text))
     assert settings.scaling.profile_history == 28 * 86400.0
     unused = object()
     loop = ScalingLoop(
@@ -45,8 +46,10 @@ def test_profile_history_reaches_the_scaling_loop(tmp_path: Path) -> None:
         submit=lambda signals: None,
     )
     assert loop.forecaster.settings.history_periods == 28
+    assert loop.forecaster.settings.strength_within_period
     assert loop.keep == 28 * 86400.0 > RECENT * STEP
     assert load_settings(None).scaling.profile_history == 7 * 86400.0
+    assert not load_settings(None).scaling.shape_only_seasonality
 
 
 def test_shipped_example_is_valid() -> None:
