@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from forecasting.replay import Plant, ReplayPolicy, replay
+from forecasting.replay import Plant, ReplayPolicy, ReplayResult, ReplayTimeline, replay
 from forecasting.series import make_series
 
 STEP = 60.0
@@ -33,14 +33,19 @@ def test_timeline_is_off_by_default_and_never_in_as_dict() -> None:
     assert "timeline" not in traced.as_dict()
 
 
-@pytest.mark.parametrize(("policy", "warmup"), [("hpa", 0.0), ("hpa", 1800.0), ("oracle", 0.0)])
-def test_timeline_lengths_and_under_provisioned_minutes_agree(policy: Any, warmup: float) -> None:
+def _replayed(policy: Any, warmup: float) -> tuple[Any, Plant, ReplayResult, ReplayTimeline]:
+    """The step trace replayed with its timeline: (values, plant, result, timeline)."""
     values = _step_trace()
     series = make_series(np.arange(values.shape[0]) * STEP, values, step=STEP)
     plant = Plant(capacity_per_pod=10.0, startup_seconds=120.0)
     result = replay(series, plant, ReplayPolicy(policy, 0.7), warmup_seconds=warmup, timeline=True)
-    timeline = result.timeline
-    assert timeline is not None
+    assert result.timeline is not None
+    return values, plant, result, result.timeline
+
+
+@pytest.mark.parametrize(("policy", "warmup"), [("hpa", 0.0), ("hpa", 1800.0), ("oracle", 0.0)])
+def test_timeline_lengths_and_under_provisioned_minutes_agree(policy: Any, warmup: float) -> None:
+    values, plant, result, timeline = _replayed(policy, warmup)
     ticks = math.floor(values.shape[0] * STEP / plant.sync_seconds)
     per = round(timeline.resolution_seconds / timeline.tick_seconds)
     assert timeline.resolution_seconds == 60.0 and per == 4
@@ -72,12 +77,7 @@ def test_timeline_lengths_and_under_provisioned_minutes_agree(policy: Any, warmu
 
 @pytest.mark.parametrize(("policy", "warmup"), [("hpa", 0.0), ("hpa", 1800.0), ("oracle", 600.0)])
 def test_timeline_scores_any_window_like_the_result(policy: Any, warmup: float) -> None:
-    values = _step_trace()
-    series = make_series(np.arange(values.shape[0]) * STEP, values, step=STEP)
-    plant = Plant(capacity_per_pod=10.0, startup_seconds=120.0)
-    result = replay(series, plant, ReplayPolicy(policy, 0.7), warmup_seconds=warmup, timeline=True)
-    timeline = result.timeline
-    assert timeline is not None
+    _, _, result, timeline = _replayed(policy, warmup)
     assert timeline.billed_pod_ticks is not None and timeline.scored_ticks is not None
     tick = timeline.tick_seconds
     # the whole trace: the result's replica-hours and scored minutes, exactly
