@@ -9,24 +9,18 @@ could reach, so that nothing was automated again.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from agent.approvals import Approvals, Dispatcher, LedgerOnlyChannel
 from agent.calibration import Outcome, binomial_tail, recalibrate
 from agent.clock import FakeClock
 from agent.decisions import DecisionService, Proposal
 from agent.ledger import Ledger, open_ledger
-from agent.observability import Metrics
 from agent.routing import Thresholds
 from agent.settings import RoutingSettings
-
-
-class InlineDispatcher(Dispatcher):
-    def submit(self, task: Callable[[], None]) -> None:
-        task()
+from tests.unit.decision_rig import inline_service
 
 
 @pytest.fixture
@@ -37,21 +31,7 @@ def ledger(tmp_path: Path) -> Iterator[Ledger]:
 
 
 def service(ledger: Ledger, clock: FakeClock, **routing: float) -> DecisionService:
-    approvals = Approvals(
-        ledger,
-        LedgerOnlyChannel(ledger, clock.now),
-        ttl=900,
-        snooze=1800,
-        dispatcher=InlineDispatcher(),
-    )
-    return DecisionService(
-        ledger,
-        clock,
-        RoutingSettings(**routing),  # type: ignore[arg-type]
-        mode="act",
-        approvals=approvals,
-        metrics=Metrics(),
-    )
+    return inline_service(ledger, clock, RoutingSettings(**routing))  # type: ignore[arg-type]
 
 
 def rollback() -> Proposal:
