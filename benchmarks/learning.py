@@ -36,7 +36,12 @@ The hidden world (chosen before the first run, not tuned on its results):
   daemon never sees (for example: never raises memory in ``payments``; rejects restarts
   of pods that are stuck for a persistent reason, most of the time);
 - people notice a wrong action on a false trigger 70 % of the time, hours later, and undo
-  it (a human correction recorded in the ledger).
+  it (a human correction recorded in the ledger);
+- ``--hindsight P`` (default 0, added in session 13, after the world above): after
+  handling an escalation, the person records with probability P whether the proposal was
+  the fix (``autonomic feedback``, through the same ``judge`` the CLI calls): right when
+  the fault was real, the action fixes it and policy allows it. Drawn from its own random
+  stream, so the incidents and everything else the on-call does are unchanged.
 
 ``--world clean`` is a learning-speed check, not the benchmark: every trigger real, every
 action right, an on-call who approves all but memory raises in ``payments`` (see
@@ -75,7 +80,7 @@ if str(ROOT) not in sys.path:
 
 from agent.approvals import Approvals, Dispatcher, LedgerOnlyChannel  # noqa: E402
 from agent.clock import FakeClock  # noqa: E402
-from agent.decisions import DecisionService, Proposal  # noqa: E402
+from agent.decisions import HINDSIGHT, DecisionService, Proposal, judge  # noqa: E402
 from agent.ledger import Ledger, open_ledger  # noqa: E402
 from agent.observability import Metrics  # noqa: E402
 from agent.settings import RoutingSettings  # noqa: E402
@@ -272,6 +277,9 @@ class OnCall:
     snooze_rate: float = 0.1
     notice_wrong_rate: float = 0.7  # a wrong action on a false trigger, noticed and undone
     consistent: bool = False  # the clean world: approve all but payments memory raises
+    # After handling an escalation, how often the person also records, with `autonomic
+    # feedback`, whether the proposal was the fix (0: never, the world as first defined).
+    hindsight_rate: float = 0.0
 
     def delay(self, at: float, rng: random.Random) -> float | None:
         """Seconds until the answer, or None: never answers."""
@@ -304,6 +312,11 @@ class OnCall:
         else:  # error-spike, canary-regression
             p_approve = (0.95 if fixes else 0.3) if real else 0.15
         return "approved" if rng.random() < p_approve else "rejected"
+
+    def in_hindsight(self, fault: Fault, real: bool, fixes: bool, namespace: str) -> bool:
+        """Whether, having handled it, the person says the proposal was the fix: the
+        fault was real, the action fixes it, and policy would have allowed it."""
+        return real and fixes and not (fault.name == "oom" and namespace == "payments")
 
     def manual_fix(self, at: float, rng: random.Random) -> float:
         """Seconds a person needs to fix the fault by hand, from when they look at it."""
@@ -343,6 +356,7 @@ class Incident:
     corrected: bool = False
     escalated: bool = False
     remediated_at: float | None = None
+    hindsight: bool | None = None  # the person's verdict on an escalated proposal
 
     @property
     def right(self) -> bool:
@@ -405,6 +419,8 @@ class Simulation:
         self.days = days
         self.faults = faults
         self.rng = random.Random(seed)
+        # Its own stream, so that recording hindsight or not leaves the world unchanged.
+        self.hindsight_rng = random.Random(seed * 7919 + 17)
         self.seed = seed
         self.ledger = ledger
         self.rate = rate
@@ -566,8 +582,23 @@ class Simulation:
             self.human_takes_over(incident, now + self.oncall.respond(now, self.rng))
 
     def human_takes_over(self, incident: Incident, looks_at: float) -> None:
+        done = looks_at + 600.0  # a false trigger: ten minutes to see there is nothing
         if incident.real:
-            self.remediated(incident, looks_at + self.oncall.manual_fix(looks_at, self.rng))
+            done = looks_at + self.oncall.manual_fix(looks_at, self.rng)
+            self.remediated(incident, done)
+        if self.hindsight_rng.random() < self.oncall.hindsight_rate:
+            self.queue.at(done, lambda: self.judge_in_hindsight(incident))
+
+    def judge_in_hindsight(self, incident: Incident) -> None:
+        """``autonomic feedback ID --right|--wrong`` on a proposal nobody acted on."""
+        record = self.ledger.get_decision(incident.decision_id)
+        if record is None or record.status not in HINDSIGHT:
+            return  # carried out after all (a failed verification): it has its verdict
+        right = self.oncall.in_hindsight(
+            incident.fault, incident.real, incident.fixes, incident.namespace
+        )
+        judge(self.ledger, record, right=right, actor="oncall", at=self.clock.now())
+        incident.hindsight = right
 
     def remediated(self, incident: Incident, at: float) -> None:
         if incident.remediated_at is None:
@@ -763,12 +794,12 @@ def by_week(month: Month) -> list[WeekRow]:
     return rows
 
 
-def type_table(month: Month, week: int) -> list[tuple[str, int, int, int, int, float, float]]:
+def type_table(month: Month, week: int) -> list[tuple[str, int, int, int, int, int, float, float]]:
     """Per decision type in one week: decisions, auto, ask, escalate, wrong auto, mean
     stated confidence, true rightness rate."""
     out = []
     for fault in FAULTS:
-        members = [i for i in month.incidents if i.fault is fault and i.week == week - 1]
+        members = [i for i in month.incidents if i.fault.name == fault.name and i.week == week - 1]
         if not members:
             continue
         out.append(
@@ -877,6 +908,10 @@ def render(
             "",
         ]
         lines += week_table(rows)
+        judged = [i.hindsight for i in month.incidents if i.hindsight is not None]
+        if judged:
+            said = f"{len(judged)} ({sum(judged)} right)"
+            lines += ["", f"Hindsight verdicts on escalations: {said}."]
         lines.append("")
     lines += [f"## Week 4 by decision type (seed {months[0].seed})", ""]
     lines += [
@@ -945,6 +980,13 @@ def main(argv: list[str] | None = None) -> int:
         help="routing.siblingWeight (default 0.5, the daemon's; 0 turns lending off)",
     )
     parser.add_argument(
+        "--hindsight",
+        type=float,
+        default=0.0,
+        help="the share of handled escalations whose proposal the on-call then judges "
+        "with `autonomic feedback` (default 0: never)",
+    )
+    parser.add_argument(
         "--world",
         choices=("default", "clean"),
         default="default",
@@ -980,7 +1022,7 @@ def main(argv: list[str] | None = None) -> int:
             ledger_url=f"sqlite:///{path}",
             rate=args.rate,
             routing=routing,
-            oncall=OnCall(consistent=args.world == "clean"),
+            oncall=OnCall(consistent=args.world == "clean", hindsight_rate=args.hindsight),
             faults=CLEAN_FAULTS if args.world == "clean" else FAULTS,
             progress=lambda text: print(text, file=sys.stderr, flush=True),
         )

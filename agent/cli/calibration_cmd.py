@@ -300,9 +300,10 @@ def _standing(
 
 
 def _corrected(ledger: Ledger, decision_id: str) -> bool:
-    """A person said it was wrong: rejected the question, or undid what was done."""
+    """A person said it was wrong: rejected the question, or undid what was done. (A
+    hindsight verdict on a proposal nobody acted on corrects nothing the daemon did.)"""
     return any(
-        f["outcome"] == "wrong" and f["actor"] not in MACHINE_ACTORS
+        f["outcome"] == "wrong" and f["actor"] not in MACHINE_ACTORS and f["kind"] != "hindsight"
         for f in ledger.feedback_for(decision_id)
     )
 

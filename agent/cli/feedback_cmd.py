@@ -9,9 +9,13 @@ recalibration. `--right` confirms a decision whose verification could not tell.
 
 The verdict is recorded against the decision in the ledger as the person's correction
 (the newest verdict on a decision is the one that counts) and shows in `autonomic explain`
-and `autonomic calibration`. Nothing in the cluster is changed. Only decisions that were
-routed (automatic, asked or escalated) and carried out, or were answered, can be judged;
-the same person giving the same verdict twice records it once.
+and `autonomic calibration`. Nothing in the cluster is changed. Decisions that were
+carried out or answered can be judged, and so can those nobody acted on: escalated for
+low confidence, or asked and expired. For those the verdict is hindsight from whoever
+handled it: `--right` says that doing what the decision proposed was (or would have
+been) the fix, `--wrong` that it was not. A hindsight "wrong" is not counted as a
+correction of the daemon, which did nothing. The same person giving the same verdict
+twice records it once.
 """
 
 from __future__ import annotations
@@ -23,11 +27,6 @@ from typing import Any
 
 from agent.cli._context import add_ledger_flags, ledger_from
 from agent.errors import InputError
-
-# Decisions a person can judge: something was done, or an answer was given.
-JUDGEABLE = frozenset(
-    {"approved", "executing", "verifying", "verified", "done", "failed", "undone", "rejected"}
-)
 
 
 def register(sub: argparse._SubParsersAction[Any]) -> None:
@@ -48,6 +47,8 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
 
 
 def give(args: argparse.Namespace) -> int:
+    from agent.decisions import judge  # the ledger and its database driver: here, not at start
+
     ledger = ledger_from(args)
     try:
         found = ledger.find_decisions(args.id)
@@ -56,28 +57,26 @@ def give(args: argparse.Namespace) -> int:
         if len(found) > 1:
             raise InputError(f"{args.id!r} is ambiguous: {', '.join(f[:12] for f in found)}")
         record = ledger.get_decision(found[0])
-        if record is None or record.status not in JUDGEABLE:
-            status = record.status if record else "gone"
-            raise InputError(
-                f"decision {found[0][:12]} is {status}: only a decision that was carried out "
-                "or answered can be judged"
-            )
+        if record is None:
+            raise InputError(f"decision {found[0][:12]} is gone (pruned)")
         actor = args.actor or f"cli:{getpass.getuser()}"
         outcome = "right" if args.right else "wrong"
-        said = [
-            row
-            for row in ledger.feedback_for(record.id)
-            if row["kind"] == "correction" and row["actor"] == actor
-        ]
-        if said and said[-1]["outcome"] == outcome:
+        kind = judge(
+            ledger,
+            record,
+            right=args.right,
+            actor=actor,
+            at=time.time(),
+            detail={"reason": args.reason, "via": "cli"},
+        )
+        if kind is None:
             print(f"decision {record.id[:12]}: {actor} already said {outcome}; nothing to add")
             return 0
-        detail = {"reason": args.reason, "via": "cli", "status_then": record.status}
-        ledger.add_feedback(record.id, "correction", outcome, actor, time.time(), detail)
     finally:
         ledger.close()
     print(
         f"decision {record.id[:12]} ({record.decision_type} on {record.subject}) recorded as "
-        f"{outcome} by {actor}; the type's track record counts it from now on"
+        f"{outcome} by {actor}{' in hindsight' if kind == 'hindsight' else ''}; the type's "
+        "track record counts it from now on"
     )
     return 0

@@ -8,6 +8,7 @@ import pytest
 
 from agent.calibration import Outcome, track_record_confidence
 from agent.cli import main
+from agent.cli.calibration_cmd import calibration_report
 from agent.clock import FakeClock
 from agent.decisions import Proposal
 from agent.ledger import open_ledger
@@ -97,4 +98,58 @@ def test_the_daemon_counts_a_wrong_given_from_the_cli_once(
     clock.advance(60)
     decisions.sync_answers()
     assert corrections() == 1  # not twice
+    ledger.close()
+
+
+def test_hindsight_on_an_escalated_proposal_lets_its_type_climb_back(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A type whose record fell below `ask` escalates and, without hindsight, learns
+    nothing while it does. The person who handled an escalation can say the proposal was
+    the fix; that counts in the track record (so the type asks again) but not as a
+    correction of the daemon, which did nothing."""
+    url = f"sqlite:///{tmp_path / 'ledger.sqlite'}"
+    ledger = open_ledger(url, 0)
+    clock = FakeClock(1_000_000.0)
+    decisions = inline_service(ledger, clock, RoutingSettings(auto=0.95, ask=0.6))
+    for _ in range(2):  # two rejections: 3 / (4 + 2) = 0.5, below ask
+        asked = decisions.decide(proposal())
+        assert asked.route == "ask" and asked.question_id is not None
+        assert decisions.answer(asked.question_id, "rejected", "bob", via="cli")
+        clock.advance(60)
+    escalated = [decisions.decide(proposal()) for _ in range(3)]
+    assert [e.route for e in escalated] == ["escalate"] * 3
+    assert escalated[0].confidence == pytest.approx(0.5, abs=1e-3)
+
+    def run(*argv: str) -> int:
+        return main(["feedback", *argv, "--as", "alice", "--ledger", url])
+
+    for routed in escalated:
+        assert run(routed.decision_id, "--right", "--reason", "restarting it was the fix") == 0
+        assert "recorded as right by alice in hindsight" in capsys.readouterr().out
+    assert run(escalated[0].decision_id, "--right") == 0
+    assert "already said right" in capsys.readouterr().out
+    kinds = [f["kind"] for f in ledger.feedback_for(escalated[0].decision_id)]
+    assert kinds == ["escalation", "hindsight"]
+    after = decisions.decide(proposal())  # (3 + 3) / (4 + 5) = 0.667
+    assert after.route == "ask"
+    assert after.confidence == pytest.approx(6 / 9, abs=1e-3)
+
+    # A hindsight "wrong" lowers the record but is no correction of the daemon.
+    counter = decisions.metrics.human_corrections.labels(decision_type="rollback/Deployment")
+    decisions.sync_answers()
+    assert counter._value.get() == 2  # the two rejections, once each
+    assert run(escalated[1].decision_id, "--wrong") == 0
+    capsys.readouterr()
+    decisions.sync_answers()
+    assert counter._value.get() == 2
+    report = calibration_report(ledger, RoutingSettings(auto=0.95, ask=0.6))
+    (row,) = report.types
+    assert (row.corrections, row.escalated, row.outcomes) == (2, 3, 5)  # the rejections
+    assert [v for _, _, v, _ in ledger.outcomes("rollback/Deployment")].count("wrong") == 3
+
+    # Still refused: a question nobody has answered yet.
+    assert after.question_id is not None
+    assert run(after.decision_id, "--right") == 2
+    assert "or one that was escalated or expired" in capsys.readouterr().err
     ledger.close()

@@ -7,7 +7,8 @@ import dataclasses
 
 import pytest
 
-from benchmarks.learning import DAY, FAULTS, START, Month, by_week, simulate
+from agent.ledger import open_ledger
+from benchmarks.learning import DAY, FAULTS, START, Month, OnCall, by_week, simulate
 
 
 def ledger_url(factory: pytest.TempPathFactory) -> str:
@@ -92,3 +93,37 @@ def test_weekly_rows_add_up(month: Month) -> None:
     assert row.decisions == len(actionable)
     assert row.automatic + row.questions + escalated == len(actionable)
     assert row.wrong_automatic == sum(i.route == "auto" and not i.right for i in actionable)
+
+
+def test_hindsight_on_escalations_reaches_the_ledger_and_leaves_the_world_alone(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> None:
+    plain = simulate(days=3, seed=3, ledger_url=ledger_url(tmp_path_factory), rate=30.0)
+    judged = simulate(
+        days=3,
+        seed=3,
+        ledger_url=ledger_url(tmp_path_factory),
+        rate=30.0,
+        oncall=OnCall(hindsight_rate=1.0),
+    )
+
+    def world(month: Month) -> list[tuple[str, str, float, bool, bool]]:
+        return [(i.fault.name, i.target, i.started_at, i.real, i.fixes) for i in month.incidents]
+
+    assert world(plain) == world(judged)  # the same faults, drawn the same way
+    assert all(i.hindsight is None for i in plain.incidents)
+    verdicts = {i.decision_id: i for i in judged.incidents if i.hindsight is not None}
+    assert verdicts
+    for incident in verdicts.values():
+        assert incident.escalated and incident.executed_at is None
+        policy = not (incident.fault.name == "oom" and incident.namespace == "payments")
+        assert incident.hindsight == (incident.real and incident.fixes and policy)
+    ledger = open_ledger(judged.ledger_url, START)
+    try:
+        for decision_id, incident in verdicts.items():
+            rows = [f for f in ledger.feedback_for(decision_id) if f["kind"] == "hindsight"]
+            assert [(f["outcome"], f["actor"]) for f in rows] == [
+                ("right" if incident.hindsight else "wrong", "oncall")
+            ]
+    finally:
+        ledger.close()
