@@ -26,6 +26,7 @@ from typing import Protocol
 
 from agent.errors import AutonomicError
 from agent.ledger import LATE_ANSWER_PREFIX, DecisionRecord, Ledger, Question
+from agent.verdicts import HINDSIGHT, judge
 
 __all__ = [
     "ESCALATIONS_SHOWN",
@@ -259,7 +260,9 @@ class AnswerOutcome:
     """What happened to one answer, as a reason code and a sentence for the person."""
 
     accepted: bool
-    code: str  # Recorded | AlreadyAnswered | Expired | UnknownQuestion | NotApprover | Stale
+    # Recorded | AlreadyAnswered | Expired | UnknownQuestion | NotApprover | Stale, and for
+    # a verdict in hindsight: UnknownDecision | NotJudgeable | Duplicate
+    code: str
     message: str
     question: Question | None = None
 
@@ -474,6 +477,34 @@ class Approvals:
             {"question_id": question_id, "why": why, "via": via},
         )
         log.warning("refused an answer from %s to question %s: %s", actor, question_id, why)
+
+    def judge(
+        self, decision_id: str, *, right: bool, actor: str, now: float, via: str
+    ) -> AnswerOutcome:
+        """A person's verdict in hindsight, from a chat button (``agent.verdicts``): on an
+        escalation nobody acted on, whether what it proposed was the fix. A decision that
+        was carried out is judged by its verification; overruling that is for
+        ``autonomic feedback``, not for a button on its escalation."""
+        record = self.ledger.get_decision(decision_id)
+        if record is None:
+            return AnswerOutcome(
+                False, "UnknownDecision", f"there is no decision {decision_id} in the ledger"
+            )
+        if record.status not in HINDSIGHT:
+            return AnswerOutcome(
+                False,
+                "NotJudgeable",
+                f"decision {decision_id[:12]} is {record.status}, not one nobody acted on; "
+                f"to overrule its verdict, use `autonomic feedback {decision_id[:12]}`",
+            )
+        kind = judge(self.ledger, record, right=right, actor=actor, at=now, detail={"via": via})
+        if kind is None:
+            return AnswerOutcome(False, "Duplicate", "you said so already")
+        said = "was the fix" if right else "was not the fix"
+        log.info("decision %s: %s says its proposal %s (%s)", decision_id, actor, said, kind)
+        return AnswerOutcome(
+            True, "Recorded", f"recorded that what it proposed {said}; its next decision learns"
+        )
 
     # --------------------------------------------------------------- expiry
     def expire_due(self, now: float) -> list[Expiry]:

@@ -34,21 +34,13 @@ from agent.calibration import (
     track_record_confidence,
 )
 from agent.clock import Clock
-from agent.errors import AutonomicError, InputError
+from agent.errors import AutonomicError
 from agent.ledger import Decision, DecisionRecord, Ledger, Question
 from agent.observability import Metrics, decision_context
 from agent.routing import Autonomy, Route, Thresholds, route
 from agent.settings import RoutingSettings
 
-__all__ = [
-    "CARRIED_OUT",
-    "HINDSIGHT",
-    "DecisionService",
-    "Proposal",
-    "Routed",
-    "judge",
-    "routed_defaults",
-]
+__all__ = ["DecisionService", "Proposal", "Routed", "routed_defaults"]
 
 
 def routed_defaults(records: Sequence[Any], global_thresholds: Thresholds) -> Thresholds:
@@ -70,57 +62,6 @@ def routed_defaults(records: Sequence[Any], global_thresholds: Thresholds) -> Th
 
 
 log = logging.getLogger("autonomic.decisions")
-
-# A person can judge a decision that was carried out or answered (a correction: the
-# verdict overrides verification or the answer) ...
-CARRIED_OUT = frozenset(
-    {"approved", "executing", "verifying", "verified", "done", "failed", "undone", "rejected"}
-)
-# ... and, in hindsight, one that nobody acted on: escalated for low confidence, or a
-# question that expired. The person who handled it says whether doing what it proposed
-# was (or would have been) the fix. Without this a type whose confidence fell below
-# `ask` would learn nothing while it escalates, and could climb back only as its wrong
-# outcomes fade.
-HINDSIGHT = frozenset({"escalated", "expired"})
-
-
-def judge(
-    ledger: Ledger,
-    record: DecisionRecord,
-    *,
-    right: bool,
-    actor: str,
-    at: float,
-    detail: Mapping[str, Any] | None = None,
-) -> str | None:
-    """Record a person's verdict on ``record``; return the feedback kind recorded
-    (``correction`` or ``hindsight``), or None when ``actor`` had already given the same
-    verdict (the newest verdict on a decision is the one the track record counts).
-
-    Raises ``InputError`` for a decision in any other status (still pending,
-    observed only, shadowed): there is nothing yet to judge.
-    """
-    if record.status in CARRIED_OUT:
-        kind = "correction"
-    elif record.status in HINDSIGHT:
-        kind = "hindsight"
-    else:
-        raise InputError(
-            f"decision {record.id[:12]} is {record.status}: only a decision that was carried "
-            "out or answered, or one that was escalated or expired, can be judged"
-        )
-    outcome = "right" if right else "wrong"
-    said = [
-        row
-        for row in ledger.feedback_for(record.id)
-        if row["kind"] in ("correction", "hindsight") and row["actor"] == actor
-    ]
-    if said and said[-1]["outcome"] == outcome:
-        return None
-    ledger.add_feedback(
-        record.id, kind, outcome, actor, at, {**(detail or {}), "status_then": record.status}
-    )
-    return kind
 
 
 STATUS_FOR_ROUTE: dict[Route, str] = {

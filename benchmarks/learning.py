@@ -80,10 +80,11 @@ if str(ROOT) not in sys.path:
 
 from agent.approvals import Approvals, Dispatcher, LedgerOnlyChannel  # noqa: E402
 from agent.clock import FakeClock  # noqa: E402
-from agent.decisions import HINDSIGHT, DecisionService, Proposal, judge  # noqa: E402
+from agent.decisions import DecisionService, Proposal  # noqa: E402
 from agent.ledger import Ledger, open_ledger  # noqa: E402
 from agent.observability import Metrics  # noqa: E402
 from agent.settings import RoutingSettings  # noqa: E402
+from agent.verdicts import HINDSIGHT, judge  # noqa: E402
 from remediation.family import siblings  # noqa: E402
 from remediation.loading import load_paths  # noqa: E402
 from remediation.schema import Runbook  # noqa: E402

@@ -45,6 +45,7 @@ from slack_sdk.socket_mode.response import SocketModeResponse
 
 from agent.adapters.slack_blocks import (
     ANSWERS,
+    HINDSIGHT_VERDICTS,
     escalation_blocks,
     escalation_text,
     escape,
@@ -72,6 +73,7 @@ __all__ = [
     "SlackApi",
     "SlackChannel",
     "SlackReceiver",
+    "VerdictClick",
     "build_approvals",
     "parse_click",
 ]
@@ -465,7 +467,19 @@ class ButtonClick:
     action_ts: float | None
 
 
-def parse_click(payload: Mapping[str, Any]) -> ButtonClick | None:
+@dataclass(frozen=True)
+class VerdictClick:
+    """A click on an escalation's "It was the fix" / "It was not" buttons."""
+
+    user_id: str
+    user_name: str
+    decision_id: str
+    right: bool
+    channel_id: str | None
+    message_ts: str | None
+
+
+def parse_click(payload: Mapping[str, Any]) -> ButtonClick | VerdictClick | None:
     """A ``block_actions`` payload -> the click; None for interactions that are not ours."""
     if payload.get("type") != "block_actions":
         return None
@@ -477,11 +491,12 @@ def parse_click(payload: Mapping[str, Any]) -> ButtonClick | None:
         raise MalformedInteractionError("block_actions without user.id")
     action = actions[0]
     answer = ANSWERS.get(str(action.get("action_id")))
-    if answer is None:
+    verdict = HINDSIGHT_VERDICTS.get(str(action.get("action_id")))
+    if answer is None and verdict is None:
         return None
     question_id = action.get("value")
     if not isinstance(question_id, str) or not _QUESTION_ID.match(question_id):
-        raise MalformedInteractionError("the button's value is not a question id")
+        raise MalformedInteractionError("the button's value is not a question or decision id")
     container = payload.get("container") if isinstance(payload.get("container"), dict) else {}
     channel = payload.get("channel") if isinstance(payload.get("channel"), dict) else {}
     assert isinstance(container, dict) and isinstance(channel, dict)
@@ -490,6 +505,16 @@ def parse_click(payload: Mapping[str, Any]) -> ButtonClick | None:
         action_ts = float(action["action_ts"]) if "action_ts" in action else None
     except (TypeError, ValueError):
         raise MalformedInteractionError("action_ts is not a timestamp") from None
+    if verdict is not None:
+        return VerdictClick(
+            user_id=user["id"],
+            user_name=str(user.get("username") or user.get("name") or user["id"]),
+            decision_id=question_id,
+            right=verdict,
+            channel_id=str(channel_id) if channel_id else None,
+            message_ts=str(container.get("message_ts")) if container.get("message_ts") else None,
+        )
+    assert answer is not None
     return ButtonClick(
         user_id=user["id"],
         user_name=str(user.get("username") or user.get("name") or user["id"]),
@@ -642,6 +667,8 @@ class SlackReceiver:
         if click is None:
             return None
         allowed, why = self.approvers.check(click.user_id, now)
+        if isinstance(click, VerdictClick):
+            return self._verdict(click, allowed, why, now)
         if not allowed:
             self.approvals.refuse(click.question_id, click.user_id, why, now, via="slack")
             self._tell(click, f"You cannot answer this question: {why}.")
@@ -666,7 +693,36 @@ class SlackReceiver:
             self._tell(click, outcome.message[:1].upper() + outcome.message[1:] + ".")
         return outcome
 
-    def _tell(self, click: ButtonClick, text: str) -> None:
+    def _verdict(self, click: VerdictClick, allowed: bool, why: str, now: float) -> AnswerOutcome:
+        """An escalation's hindsight button: only approvers may judge, once each."""
+        if not allowed:
+            self._tell(click, f"You cannot judge this decision: {why}.")
+            return AnswerOutcome(False, "NotApprover", why)
+        outcome = self.approvals.judge(
+            click.decision_id, right=click.right, actor=click.user_id, now=now, via="slack"
+        )
+        log.info(
+            "Slack verdict on decision %s by %s: %s", click.decision_id, click.user_id, outcome.code
+        )
+        if outcome.code == "Duplicate":
+            return outcome  # a redelivered click, or the same verdict twice: nothing new
+        self._tell(click, outcome.message[:1].upper() + outcome.message[1:] + ".")
+        channel = self.channel
+        if outcome.accepted and channel is not None and click.channel_id and click.message_ts:
+            ref = f"{SLACK_REF}{click.channel_id}:{click.message_ts}"
+            said = "was the fix" if click.right else "was not the fix"
+            text = f"{click.user_name} says what Autonomic proposed {said}."
+
+            def note() -> None:
+                try:
+                    channel.note(ref, text)
+                except (TransientError, PermanentError) as exc:
+                    log.warning("could not note the verdict in Slack: %s", exc)
+
+            self.approvals.dispatcher.submit(note)
+        return outcome
+
+    def _tell(self, click: ButtonClick | VerdictClick, text: str) -> None:
         channel = self.channel
         if channel is None or click.channel_id is None:
             return

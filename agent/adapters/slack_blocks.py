@@ -22,6 +22,7 @@ __all__ = [
     "ACTION_REJECT",
     "ACTION_SNOOZE",
     "ANSWERS",
+    "HINDSIGHT_VERDICTS",
     "QUESTION_BLOCK_ID",
     "answer_line",
     "describe_proposal",
@@ -47,6 +48,14 @@ ANSWERS: Mapping[str, str] = {
     ACTION_SNOOZE: "snoozed",
 }
 QUESTION_BLOCK_ID = "autonomic_question"
+# On an escalation nobody acted on: once handled, was what it proposed the fix?
+ACTION_WAS_FIX = "autonomic_was_fix"
+ACTION_WAS_NOT_FIX = "autonomic_was_not_fix"
+# The button's action_id -> the verdict recorded in hindsight (right or not).
+HINDSIGHT_VERDICTS: Mapping[str, bool] = {ACTION_WAS_FIX: True, ACTION_WAS_NOT_FIX: False}
+HINDSIGHT_BLOCK_ID = "autonomic_hindsight"
+# Decision statuses an escalation shows the hindsight buttons for (``agent.verdicts``).
+_NOBODY_ACTED = frozenset({"escalated", "expired"})
 
 _FIELD_LIMIT = 1900  # Slack: 2000 characters per field
 _SECTION_LIMIT = 2900  # Slack: 3000 characters per section text
@@ -324,6 +333,25 @@ def escalation_blocks(
             ],
         }
     )
+    if decision.status in _NOBODY_ACTED:
+        blocks += [
+            {
+                "type": "section",
+                "text": {
+                    "type": "mrkdwn",
+                    "text": "Once you have handled it: was what Autonomic proposed the fix? "
+                    "The answer teaches its next decision of this kind.",
+                },
+            },
+            {
+                "type": "actions",
+                "block_id": HINDSIGHT_BLOCK_ID,
+                "elements": [
+                    _button("It was the fix", ACTION_WAS_FIX, decision.id),
+                    _button("It was not", ACTION_WAS_NOT_FIX, decision.id),
+                ],
+            },
+        ]
     return blocks
 
 

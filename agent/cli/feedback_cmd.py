@@ -47,7 +47,7 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
 
 
 def give(args: argparse.Namespace) -> int:
-    from agent.decisions import judge  # the ledger and its database driver: here, not at start
+    from agent.verdicts import judge  # the ledger and its database driver: here, not at start
 
     ledger = ledger_from(args)
     try:

@@ -33,6 +33,8 @@ _ACTION_IDS = {
     "approve": "autonomic_approve",
     "reject": "autonomic_reject",
     "snooze": "autonomic_snooze",
+    "was-fix": "autonomic_was_fix",
+    "was-not-fix": "autonomic_was_not_fix",
 }
 
 

@@ -83,13 +83,16 @@ class Rig:
         signed_at: float | None = None,
         action_ts: float | None = None,
         secret: str = SECRET,
+        message_ts: str = "1800000001.000001",
     ) -> tuple[int, bytes]:
-        """A signed button click posted over HTTP to the mounted interactivity handler."""
+        """A signed button click posted over HTTP to the mounted interactivity handler
+        (``question_id``: the button's value, a decision id for the hindsight buttons)."""
         payload = block_actions_payload(
             question_id,
             action,
             user_id=user,
             channel_id=CHANNEL,
+            message_ts=message_ts,
             action_ts=action_ts if action_ts is not None else self.clock(),
         )
         stamp = int(signed_at if signed_at is not None else self.clock())

@@ -8,7 +8,7 @@ from typing import Any
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from agent.adapters.slack import MalformedInteractionError, parse_click
+from agent.adapters.slack import MalformedInteractionError, VerdictClick, parse_click
 from agent.adapters.slack_blocks import (
     describe_proposal,
     escalation_blocks,
@@ -129,6 +129,8 @@ def test_parse_click_reads_a_real_shaped_payload() -> None:
     assert click is not None
     assert (click.question_id, click.answer, click.user_id) == (QID, "snoozed", "U0ALICE")
     assert (click.channel_id, click.action_ts) == ("C0OPS", NOW + 0.25)
+    verdict = parse_click(block_actions_payload(QID, "was-not-fix", user_id="U0BOB", action_ts=NOW))
+    assert verdict == VerdictClick("U0BOB", "someone", QID, False, "C0OPS", "1800000001.000001")
 
 
 _json = st.recursive(
@@ -142,7 +144,7 @@ _json = st.recursive(
 
 @settings(max_examples=150, deadline=None)
 @given(
-    base=st.sampled_from(["approve", "reject", "snooze", "other"]),
+    base=st.sampled_from(["approve", "reject", "snooze", "was-fix", "other"]),
     key=st.sampled_from(["type", "user", "actions", "container", "channel"]),
     junk=_json,
 )
@@ -154,7 +156,9 @@ def test_parse_click_fails_only_with_its_own_error(base: str, key: str, junk: An
         click = parse_click(payload)
     except MalformedInteractionError:
         return
-    if click is not None:
+    if isinstance(click, VerdictClick):
+        assert click.decision_id == QID and click.right
+    elif click is not None:
         assert click.question_id == QID and click.answer in {"approved", "rejected", "snoozed"}
 
 

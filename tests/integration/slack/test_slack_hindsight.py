@@ -1,0 +1,69 @@
+"""An escalation nobody acted on asks, once handled, whether its proposal was the fix:
+the answer is a verdict in hindsight the decision type's track record learns from."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from tests.integration.slack.conftest import Rig
+
+
+def _actions(blocks: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [e for b in blocks if b["type"] == "actions" for e in b["elements"]]
+
+
+def test_a_verdict_on_an_escalation_is_recorded_once_and_noted_in_its_thread(rig: Rig) -> None:
+    decision_id = rig.decision(route="escalate", status="escalated", confidence=0.5)
+    ref = rig.approvals.escalate(decision_id, "confidence 50% is below the ask threshold 60%")
+    [message] = rig.slack.top_level()
+    assert ref == f"slack:{message.channel}:{message.ts}"
+    buttons = _actions(message.blocks)
+    assert [(b["action_id"], b["value"]) for b in buttons] == [
+        ("autonomic_was_fix", decision_id),
+        ("autonomic_was_not_fix", decision_id),
+    ]
+
+    assert rig.click(decision_id, "was-fix", message_ts=message.ts)[0] == 200
+    rig.drain()
+    rows = [f for f in rig.ledger.feedback_for(decision_id) if f["kind"] == "hindsight"]
+    assert [(f["outcome"], f["actor"], f["detail"]["via"]) for f in rows] == [
+        ("right", "U0ALICE", "slack")
+    ]
+    assert [v for _, _, v, _ in rig.ledger.outcomes("rollback-crashloop/Deployment")] == ["right"]
+    assert rig.slack.ephemerals[-1]["text"].startswith("Recorded that what it proposed was the fix")
+    assert [m.text for m in rig.slack.replies(message.channel, message.ts)] == [
+        "someone says what Autonomic proposed was the fix."
+    ]
+    told = len(rig.slack.ephemerals)
+
+    # The same click again (a Slack retry, a double click): nothing new, nobody told.
+    assert rig.click(decision_id, "was-fix", message_ts=message.ts)[0] == 200
+    rig.drain()
+    assert len([f for f in rig.ledger.feedback_for(decision_id) if f["kind"] == "hindsight"]) == 1
+    assert len(rig.slack.ephemerals) == told
+    assert len(rig.slack.replies(message.channel, message.ts)) == 1
+
+    # Someone who may not answer questions may not judge either.
+    assert rig.click(decision_id, "was-not-fix", "U0MALLORY", message_ts=message.ts)[0] == 200
+    rig.drain()
+    assert "cannot judge" in rig.slack.ephemerals[-1]["text"]
+    assert [v for _, _, v, _ in rig.ledger.outcomes("rollback-crashloop/Deployment")] == ["right"]
+
+    # An approver may change their mind: the newest verdict is the one that counts.
+    assert rig.click(decision_id, "was-not-fix", message_ts=message.ts)[0] == 200
+    rig.drain()
+    assert [v for _, _, v, _ in rig.ledger.outcomes("rollback-crashloop/Deployment")] == ["wrong"]
+
+
+def test_an_escalation_of_something_already_done_has_no_hindsight_buttons(rig: Rig) -> None:
+    """A failed remediation was carried out: its verdict is the failed verification."""
+    decision_id = rig.decision(route="auto", status="undone")
+    rig.approvals.escalate(decision_id, "remediation failed verification")
+    [message] = rig.slack.top_level()
+    assert _actions(message.blocks) == []
+    # A forged click for it is refused with a reason, and records nothing.
+    assert rig.click(decision_id, "was-fix", message_ts=message.ts)[0] == 200
+    rig.drain()
+    assert "is undone, not one nobody acted on" in rig.slack.ephemerals[-1]["text"]
+    assert f"autonomic feedback {decision_id[:12]}" in rig.slack.ephemerals[-1]["text"]
+    assert [f["kind"] for f in rig.ledger.feedback_for(decision_id)] == []
