@@ -505,25 +505,14 @@ def parse_click(payload: Mapping[str, Any]) -> ButtonClick | VerdictClick | None
         action_ts = float(action["action_ts"]) if "action_ts" in action else None
     except (TypeError, ValueError):
         raise MalformedInteractionError("action_ts is not a timestamp") from None
+    user_id = user["id"]
+    user_name = str(user.get("username") or user.get("name") or user_id)
+    where = str(channel_id) if channel_id else None
+    message_ts = str(container.get("message_ts")) if container.get("message_ts") else None
     if verdict is not None:
-        return VerdictClick(
-            user_id=user["id"],
-            user_name=str(user.get("username") or user.get("name") or user["id"]),
-            decision_id=question_id,
-            right=verdict,
-            channel_id=str(channel_id) if channel_id else None,
-            message_ts=str(container.get("message_ts")) if container.get("message_ts") else None,
-        )
+        return VerdictClick(user_id, user_name, question_id, verdict, where, message_ts)
     assert answer is not None
-    return ButtonClick(
-        user_id=user["id"],
-        user_name=str(user.get("username") or user.get("name") or user["id"]),
-        question_id=question_id,
-        answer=answer,
-        channel_id=str(channel_id) if channel_id else None,
-        message_ts=str(container.get("message_ts")) if container.get("message_ts") else None,
-        action_ts=action_ts,
-    )
+    return ButtonClick(user_id, user_name, question_id, answer, where, message_ts, action_ts)
 
 
 class SlackReceiver:
