@@ -4,25 +4,17 @@ from __future__ import annotations
 
 import argparse
 import json
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
-from agent.approvals import Approvals, Dispatcher, LedgerOnlyChannel
 from agent.cli import calibration_cmd
 from agent.clock import FakeClock
-from agent.decisions import DecisionService, Proposal
+from agent.decisions import Proposal
 from agent.errors import InputError
 from agent.ledger import open_ledger
-from agent.observability import Metrics
 from agent.settings import RoutingSettings
 from tests.unit.decision_rig import inline_service
-
-
-class InlineDispatcher(Dispatcher):
-    def submit(self, task: Callable[[], None]) -> None:
-        task()
 
 
 def proposal(decision_type: str, signal: float, cap: str = "auto") -> Proposal:
@@ -46,21 +38,7 @@ def small_ledger(path: Path) -> tuple[str, dict[str, object]]:
     url = f"sqlite:///{path}"
     ledger = open_ledger(url, 0)
     clock = FakeClock(1_000_000.0)
-    approvals = Approvals(
-        ledger,
-        LedgerOnlyChannel(ledger, clock.now),
-        ttl=900,
-        snooze=1800,
-        dispatcher=InlineDispatcher(),
-    )
-    decisions = DecisionService(
-        ledger,
-        clock,
-        RoutingSettings(auto=0.7, ask=0.5),
-        mode="act",
-        approvals=approvals,
-        metrics=Metrics(),
-    )
+    decisions = inline_service(ledger, clock, RoutingSettings(auto=0.7, ask=0.5))
     stated: list[tuple[float, bool]] = []
     # rollback: 4 automatic; 3 verified, 1 verified then undone by a person
     for i in range(4):
@@ -190,18 +168,7 @@ def test_a_type_with_its_own_defaults_shows_them_until_it_is_recalibrated(
     url = f"sqlite:///{tmp_path / 'own.sqlite'}"
     ledger = open_ledger(url, 0)
     clock = FakeClock(1_000_000.0)
-    approvals = Approvals(
-        ledger, LedgerOnlyChannel(ledger, clock.now), ttl=900, snooze=1800,
-        dispatcher=InlineDispatcher(),
-    )  # fmt: skip
-    decisions = DecisionService(
-        ledger,
-        clock,
-        RoutingSettings(auto=0.95, ask=0.6),
-        mode="act",
-        approvals=approvals,
-        metrics=Metrics(),
-    )
+    decisions = inline_service(ledger, clock, RoutingSettings(auto=0.95, ask=0.6))
     own = Proposal(
         kind="canary",
         decision_type="canary/rollback",
