@@ -5,10 +5,13 @@ Accepted shapes: a timestamp column (ISO 8601 or epoch seconds) named ``timestam
 numeric columns; or no timestamp column at all, in which case ``step`` is required and
 row ``i`` is placed at ``i * step``.
 
-Epoch seconds must fall between the years 1 and 9999 (what a date can show): a value
-beyond is refused, and one that looks like milliseconds (or micro-, nanoseconds) since
-the epoch is named as such. With ``step`` given, a value column that looks like epoch
-seconds (the timestamps under a name not recognised as time) is refused, not read as load.
+Epoch seconds must fall between the year 1 and 1e11 s (November 5138): a value beyond
+is refused, and one that looks like milliseconds (or micro-, nanoseconds) since the epoch
+is named as such. The upper bound is not the year 9999 because milliseconds from 1973 to
+1977 (1e11 to 2.5e11) would then read as seconds in the years 5138 to 9999, which no
+metric carries; an ISO 8601 date may still go to 9999. With ``step`` given, a value
+column that looks like epoch seconds (the timestamps under a name not recognised as time)
+is refused, not read as load.
 """
 
 from __future__ import annotations
@@ -27,9 +30,10 @@ __all__ = ["Table", "parse_timestamp", "read_series", "read_table"]
 
 _TIME_NAMES = ("timestamp", "time", "ts", "date", "datetime")
 _MISSING = {"", "nan", "NaN", "NA", "null", "None"}
-# Epoch seconds a date can show: 0001-01-01T00:00:00Z to 9999-12-31T23:59:59Z.
+# Epoch seconds read as such: 0001-01-01T00:00:00Z up to (not including) 1e11 s, which is
+# 5138-11-16T09:46:40Z; from there on a number is taken for a finer unit (below).
 _EPOCH_MIN = datetime(1, 1, 1, tzinfo=UTC).timestamp()
-_EPOCH_MAX = datetime(9999, 12, 31, 23, 59, 59, tzinfo=UTC).timestamp()
+_EPOCH_END = 1e11
 # Epoch timestamps in a finer unit, by magnitude (today is about 1.7e9 s).
 _FINER_UNITS = (
     (1e11, 1e14, "milliseconds", "1000"),
@@ -74,13 +78,13 @@ def parse_timestamp(text: str) -> float:
 
 def _check_epoch_range(text: str, value: float) -> None:
     """Refuse epoch seconds no date can show, saying which finer unit they look like."""
-    if _EPOCH_MIN <= value <= _EPOCH_MAX:
+    if _EPOCH_MIN <= value < _EPOCH_END:
         return
     try:
         float(text)
     except ValueError:  # ISO 8601 text is a date by construction (an offset may tip it over)
         return
-    side = "before year 1" if value < _EPOCH_MIN else "after year 9999"
+    side = "before year 1" if value < _EPOCH_MIN else "in or after the year 5138"
     message = f"timestamp {text.strip()!r} is out of range for epoch seconds ({side})"
     for low, high, unit, divisor in _FINER_UNITS:
         if low <= abs(value) < high:

@@ -48,22 +48,38 @@ def test_epoch_seconds_no_date_can_show_are_refused_naming_file_line_and_column(
 def test_a_whole_file_in_milliseconds_is_refused_at_its_first_row(tmp_path: Path) -> None:
     rows = [(1_700_000_000_000 + 60_000 * i, 100 + i) for i in range(50)]
     path = _write(tmp_path / "ms.csv", "timestamp,load", rows)
-    with pytest.raises(InputError, match=r"ms\.csv:2: column 'timestamp'.*after year 9999"):
+    with pytest.raises(InputError, match=r"ms\.csv:2: column 'timestamp'.*after the year 5138"):
         read_series(path)
 
 
-def test_the_range_is_the_years_1_to_9999_and_beyond_it_no_unit_is_guessed(
+def test_milliseconds_of_the_1970s_are_not_read_as_seconds_of_the_year_5138_or_later(
     tmp_path: Path,
 ) -> None:
-    last_second = 253_402_300_799  # 9999-12-31T23:59:59Z
+    # 1e11 to 2.5e11 ms is 1973 to 1977; read as seconds it would be 5138 to 9999, a date
+    # Python can show, so only the bound at 1e11 s tells the two apart.
+    rows = [(150_000_000_000 + 60_000 * i, 100 + i) for i in range(50)]
+    path = _write(tmp_path / "ms1975.csv", "timestamp,load", rows)
+    with pytest.raises(InputError) as caught:
+        read_series(path)
+    message = str(caught.value)
+    assert message.startswith(f"{path}:2: column 'timestamp': timestamp '150000000000'")
+    assert "looks like milliseconds since the epoch: divide by 1000" in message
+
+
+def test_the_range_is_year_1_to_1e11_seconds_and_beyond_it_no_unit_is_guessed(
+    tmp_path: Path,
+) -> None:
+    last_second = 99_999_999_999  # 5138-11-16T09:46:39Z
     first_second = -62_135_596_800  # 0001-01-01T00:00:00Z
     path = _write(tmp_path / "edge.csv", "timestamp,load", [(first_second, 1), (last_second, 2)])
     assert read_table(path).timestamps == [float(first_second), float(last_second)]
     path = _write(tmp_path / "beyond.csv", "timestamp,load", [(last_second + 1, 1)])
-    with pytest.raises(InputError, match=r":2: column 'timestamp'.*after year 9999"):
+    with pytest.raises(InputError, match=r":2: column 'timestamp'.*after the year 5138"):
         read_table(path)
+    path = _write(tmp_path / "iso.csv", "timestamp,load", [("9999-12-31T23:59:59Z", 1)])
+    assert read_table(path).timestamps == [253_402_300_799.0]  # a date, not a number
     path = _write(tmp_path / "far.csv", "timestamp,load", [("1e25", 1)])
-    with pytest.raises(InputError, match="after year 9999") as caught:
+    with pytest.raises(InputError, match="after the year 5138") as caught:
         read_table(path)
     assert "looks like" not in str(caught.value)  # no unit is that fine
     path = _write(tmp_path / "before.csv", "timestamp,load", [(first_second - 1, 1)])

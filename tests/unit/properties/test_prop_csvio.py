@@ -451,7 +451,7 @@ def test_regression_a_step_finer_than_the_timestamps_precision_is_refused(
     tmp_path: Path, times: list[float], step: float | None
 ) -> None:
     # Found by the properties above: the grid start + i * step repeated timestamps.
-    # Reading now refuses these epoch seconds first (beyond year 9999); the series guard
+    # Reading now refuses these epoch seconds first (beyond 1e11 s); the series guard
     # stays, for callers that build series from numbers.
     path = tmp_path / "fine.csv"
     path.write_text("timestamp,value\n" + "".join(f"{t!r},1\n" for t in times), encoding="utf-8")
