@@ -317,6 +317,13 @@ def main() -> int:
         default=0,
         help="also run sf-autoarima on the first N series (it takes about a minute each)",
     )
+    parser.add_argument(
+        "--arima-every",
+        type=int,
+        default=0,
+        help="also run sf-autoarima on every K-th series (0, K, 2K, ...): a systematic "
+        "sample; the report then adds a table of every method on those series alone",
+    )
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--holdout", choices=("test", "validation"), default="test")
     parser.add_argument(
@@ -333,6 +340,8 @@ def main() -> int:
     )
     parser.add_argument("--out", type=Path, help="write the markdown report here")
     args = parser.parse_args()
+    if args.arima_every < 0:
+        parser.error(f"--arima-every must be 0 (off) or a positive stride, got {args.arima_every}")
     if args.fleet_lags < 24:
         parser.error(f"--fleet-lags must be at least 24 (a day), got {args.fleet_lags}")
 
@@ -348,9 +357,8 @@ def main() -> int:
         if args.holdout == "validation":
             end = train.size - args.validation_offset
             train, test = train[: end - HORIZON], train[end - HORIZON : end]
-        chosen = methods + (
-            ("sf-autoarima",) if i < args.arima_limit and "sf-autoarima" not in methods else ()
-        )
+        sampled = i < args.arima_limit or (args.arima_every > 0 and i % args.arima_every == 0)
+        chosen = methods + (("sf-autoarima",) if sampled and "sf-autoarima" not in methods else ())
         tasks.append(Task(i, name, train, test, chosen))
 
     global _POOLS
@@ -380,6 +388,14 @@ def main() -> int:
     elapsed = time.time() - started
     table = summarise(results)
     report = render(table, args, len(names), elapsed)
+    arima_names = [n for n, rows in results.items() if "sf-autoarima" in rows]
+    if arima_names and len(arima_names) < len(results):
+        subset = summarise({n: results[n] for n in arima_names})
+        report += (
+            f"\nEvery method on the {len(arima_names)} series sf-autoarima ran on "
+            "(OWA against Naive2 on those series):\n\n"
+            + render(subset, args, len(arima_names), elapsed).split("\n\n", 1)[1]
+        )
     if pool_seconds:
         fleet = table["autonomic-fleet"]
         report += (
