@@ -120,6 +120,7 @@ def run_trace(
     margins: tuple[float, ...] = MARGINS,
     profile: ProfileSettings | None = None,
     split: float | None = None,
+    predictive_targets: tuple[float, ...] = PREDICTIVE_TARGETS,
 ) -> tuple[list[Point], dict[str, float]]:
     """Sweep one trace. With ``split`` (a timestamp) every point is also scored on the
     scored minutes before it (trace ``name<``) and from it on (trace ``name>=``), from the
@@ -147,7 +148,7 @@ def run_trace(
         ]
         runs += [
             (ReplayPolicy("predictive", t, m, loop_period=LOOP), path)
-            for t in PREDICTIVE_TARGETS
+            for t in predictive_targets
             for m in margins
         ]
         runs += [(ReplayPolicy("oracle", t, 0.0, loop_period=LOOP), oracle) for t in ORACLE_TARGETS]
@@ -451,6 +452,11 @@ def main() -> int:
         help="predictive margins to sweep (comma-separated, e.g. -0.3,-0.2,-0.1,0,0.2)",
     )
     parser.add_argument(
+        "--predictive-targets",
+        default=",".join(f"{t:g}" for t in PREDICTIVE_TARGETS),
+        help="HPA targets under the predictive floor to sweep (comma-separated, in (0, 1])",
+    )
+    parser.add_argument(
         "--history-days",
         type=int,
         help="days of history the seasonal profile takes its medians over "
@@ -485,6 +491,13 @@ def main() -> int:
         margins = tuple(float(m) for m in args.margins.split(","))
     except ValueError:
         parser.error(f"--margins: expected comma-separated numbers, got {args.margins!r}")
+    try:
+        predictive_targets = tuple(float(t) for t in args.predictive_targets.split(","))
+    except ValueError:
+        got = args.predictive_targets
+        parser.error(f"--predictive-targets: expected comma-separated numbers, got {got!r}")
+    if not all(0 < t <= 1 for t in predictive_targets):
+        parser.error(f"--predictive-targets: each must be in (0, 1], got {args.predictive_targets}")
     split = None
     if args.split:
         try:
@@ -499,7 +512,9 @@ def main() -> int:
     notes: dict[str, str] = {}
     for name in args.traces.split(","):
         series, note = traces[name]
-        got, info = run_trace(name, series, args.mean_pods, startups, margins, profile, split)
+        got, info = run_trace(
+            name, series, args.mean_pods, startups, margins, profile, split, predictive_targets
+        )
         points += got
         for suffix in ("", "<", ">=") if split is not None else ("",):
             infos[name + suffix] = info
