@@ -144,27 +144,33 @@ def main() -> int:
         budget, slo = base.replica_hours, base.under_provisioned_minutes
         at_cost: list[tuple[float, Found]] = []
         at_slo: list[tuple[float, Found]] = []
+
+        def within_cost(r: ReplayResult, budget: float = budget) -> bool:
+            return r.replica_hours <= budget
+
+        def within_slo(r: ReplayResult, slo: float = slo) -> bool:
+            return r.under_provisioned_minutes <= slo
+
+        matches: list[tuple[Callable[[ReplayResult], bool], str, list[tuple[float, Found]]]] = [
+            (within_cost, "low", at_cost),
+            (within_slo, "high", at_slo),
+        ]
         for t in predictive_targets:
-            found = bisect_margin(
-                lambda m, t=t: run("predictive", t, m),
-                lambda r, budget=budget: r.replica_hours <= budget,
-                args.low,
-                args.high,
-                args.steps,
-                ok_at="low",
-            )
-            if found is not None:
-                at_cost.append((t, found))
-            found = bisect_margin(
-                lambda m, t=t: run("predictive", t, m),
-                lambda r, slo=slo: r.under_provisioned_minutes <= slo,
-                args.low,
-                args.high,
-                args.steps,
-                ok_at="high",
-            )
-            if found is not None:
-                at_slo.append((t, found))
+
+            def at_margin(m: float, t: float = t) -> ReplayResult:
+                return run("predictive", t, m)
+
+            for ok, ok_at, found_at in matches:
+                found = bisect_margin(
+                    at_margin,
+                    ok,
+                    args.low,
+                    args.high,
+                    args.steps,
+                    ok_at=ok_at,
+                )
+                if found is not None:
+                    found_at.append((t, found))
         cost_cells = ["out of range", "-", "-", "-"]
         if at_cost:
             t, f = min(at_cost, key=lambda tf: tf[1].result.under_provisioned_minutes)
