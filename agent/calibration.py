@@ -21,7 +21,7 @@ verification or an undo is wrong. These come from the ledger's feedback.
   twenty old successes, nor ratchet it up every hour on one old failure. "More than
   chance": one wrong action in thirty is what a 1 % target produces a quarter of the
   time; it lowers the type's confidence through its track record, but does not by itself
-  move the threshold (one-sided binomial test at 5 %).
+  move the threshold (one-sided binomial test at 5 %, and never on a single wrong one).
 - ``reliability`` bins stated confidence against observed rightness (with the expected
   calibration error), so anyone can check that "90 %" means 90 %.
 """
@@ -41,6 +41,7 @@ __all__ = [
     "ReliabilityBin",
     "binomial_tail",
     "clean_outcomes_to_reach",
+    "pooled_prior",
     "recalibrate",
     "reliability",
     "track_record_confidence",
@@ -99,6 +100,34 @@ def track_record_confidence(
     return alpha / total if total > 0 else s
 
 
+def pooled_prior(
+    base: float,
+    outcomes: Sequence[Outcome],
+    now: float,
+    *,
+    prior_strength: float = 4.0,
+    half_life: float = 14 * 86400.0,
+    cap: float = 0.85,
+) -> float:
+    """The prior success of a runbook, raised by the record of the cluster's other runbooks.
+
+    ``base`` (0.75) is what a runbook is assumed to get right before anything is known.
+    ``outcomes`` are the outcomes of every other runbook (not this one, not its siblings,
+    which count already), decayed like a track record. If the cluster's runbooks have
+    mostly been right, a runbook with no record of its own starts less skeptical: the
+    pooled rate (a Beta posterior with the same prior as a runbook's own) replaces
+    ``base``, up to ``cap``. At 0.85 a runbook on a certain signal still needs 8 clean
+    outcomes of its own to pass ``auto`` = 0.95, against 16 from 0.75. The pool only ever
+    raises the prior: other runbooks going wrong say little about this one, whose own
+    record starts skeptical anyway. ``cap`` at or below ``base`` turns the pool off.
+    """
+    if cap <= base or not outcomes:
+        return base
+    right, wrong = _decayed(outcomes, now, half_life)
+    pooled = (prior_strength * base + right) / (prior_strength + right + wrong)
+    return min(max(pooled, base), cap)
+
+
 def clean_outcomes_to_reach(
     threshold: float, confidence_after: Callable[[int], float], limit: int = 1000
 ) -> int | None:
@@ -155,12 +184,17 @@ def recalibrate(
     window: int = 50,
     since: float | None = None,
     significance: float = 0.05,
+    min_wrong: int = 2,
 ) -> Recalibration:
     """One recalibration step for one decision type from its newest ``window`` outcomes.
 
     Only outcomes of decisions made at or after ``since`` (the previous move) count.
     Tightening is immediate once the wrong-rate is above the target beyond chance
-    (``significance``); relaxing needs ``relax_after`` automatic outcomes with a wrong-rate
+    (``significance``) and at least ``min_wrong`` of them were wrong: one wrong action is
+    left to the track record, which lowers the type's confidence at once. (Without that
+    floor, one wrong among the first five automatic outcomes after a move is "beyond
+    chance" at a 1 % target, and raises ``auto`` above what the record can ever reach
+    again.) Relaxing needs ``relax_after`` automatic outcomes with a wrong-rate
     at most half the target, and moves one ``relax_step``.
     """
     fresh = [o for o in recent[:window] if since is None or o.at >= since]
@@ -169,7 +203,11 @@ def recalibrate(
     n = len(automatic)
     rate = wrong / n if n else 0.0
     auto = current.auto
-    if n and rate > target_wrong_rate and binomial_tail(wrong, n, target_wrong_rate) < significance:
+    if (
+        wrong >= max(min_wrong, 1)
+        and rate > target_wrong_rate
+        and binomial_tail(wrong, n, target_wrong_rate) < significance
+    ):
         # Raise auto above the confidence of the wrong automatic decisions we saw, so
         # the ones that went wrong would now have been asked.
         worst = max(o.confidence for o in automatic if not o.right)

@@ -30,6 +30,7 @@ from agent.calibration import (
     MACHINE_ACTORS,
     Outcome,
     Recalibration,
+    pooled_prior,
     recalibrate,
     track_record_confidence,
 )
@@ -170,6 +171,42 @@ class DecisionService:
         rows = self.ledger.outcomes(decision_type, limit=self.routing.window * 4)
         return [Outcome(at, conf, verdict == "right", routed) for at, conf, verdict, routed in rows]
 
+    def _prior_success(
+        self, p: Proposal, now: float, lent: Sequence[Outcome]
+    ) -> tuple[float, dict[str, Any]]:
+        """A runbook's prior success, with what the pool of other runbooks lent it.
+
+        Only remediation proposals pool: the other jobs' priors are certain (1.0), their
+        signal's confidence already being the probability that acting is right. A runbook
+        whose siblings lend it their record does not pool as well: the siblings' record is
+        the nearer evidence, and the two together would let a runbook act alone after
+        three approvals of its own.
+        """
+        cap = self.routing.pool_cap
+        if p.kind != "remediation" or cap <= p.prior_success or lent:
+            return p.prior_success, {"base": p.prior_success, "outcomes": 0, "right": 0}
+        own = {p.decision_type, *p.siblings}
+        pool = [
+            Outcome(at, conf, verdict == "right", routed)
+            for decision_type, at, conf, verdict, routed in self.ledger.kind_outcomes(
+                "remediation", limit=self.routing.window * 10
+            )
+            if decision_type not in own
+        ]
+        prior = pooled_prior(
+            p.prior_success,
+            pool,
+            now,
+            prior_strength=self.routing.prior_strength,
+            half_life=self.routing.memory,
+            cap=cap,
+        )
+        return prior, {
+            "base": p.prior_success,
+            "outcomes": len(pool),
+            "right": sum(o.right for o in pool),
+        }
+
     def decide(self, p: Proposal) -> Routed:
         now = self.clock.now()
         thresholds = self.thresholds(p.decision_type, p.default_thresholds)
@@ -179,12 +216,13 @@ class DecisionService:
             if sibling != p.decision_type
             for outcome in self.track_record(sibling)
         ]
+        prior_success, pooled = self._prior_success(p, now, lent)
         confidence = track_record_confidence(
             p.signal_confidence,
             self.track_record(p.decision_type),
             now,
             prior_strength=self.routing.prior_strength,
-            prior_success=p.prior_success,
+            prior_success=prior_success,
             half_life=self.routing.memory,
             siblings=lent,
             sibling_weight=self.routing.sibling_weight,
@@ -202,7 +240,8 @@ class DecisionService:
         defaults = p.default_thresholds or self._global_thresholds()
         evidence["routing"] = {
             "signal_confidence": round(p.signal_confidence, 4),
-            "prior_success": p.prior_success,
+            "prior_success": round(prior_success, 4),
+            "pool": pooled,
             "max_autonomy": p.max_autonomy,
             "confidence": round(confidence, 4),
             "auto": thresholds.auto,

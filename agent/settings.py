@@ -255,6 +255,9 @@ class RoutingSettings(_Model):
     # and how many outcomes' worth all siblings together may lend at most.
     sibling_weight: float = Field(default=0.5, ge=0, le=1, alias="siblingWeight")
     sibling_cap: float = Field(default=10.0, ge=0, le=1000, alias="siblingCap")
+    # How far the cluster's other runbooks can raise a runbook's prior success (their
+    # pooled rightness, capped here); at or below 0.75, the skeptical prior, it is off.
+    pool_cap: float = Field(default=0.85, ge=0, lt=1, alias="poolCap")
     # Which jobs' automatic actions are reported to people as they start (with their
     # progress in the thread). Scaling changes its floors too often to post each one.
     report_automatic: tuple[Literal["scaling", "canary", "remediation"], ...] = Field(

@@ -981,6 +981,13 @@ def main(argv: list[str] | None = None) -> int:
         help="routing.siblingWeight (default 0.5, the daemon's; 0 turns lending off)",
     )
     parser.add_argument(
+        "--pool-cap",
+        type=float,
+        default=0.85,
+        help="routing.poolCap (default 0.85, the daemon's; 0 turns the pool of other "
+        "runbooks' records off)",
+    )
+    parser.add_argument(
         "--hindsight",
         type=float,
         default=0.0,
@@ -1001,6 +1008,7 @@ def main(argv: list[str] | None = None) -> int:
                 "memory": args.memory,
                 "priorStrength": args.prior_strength,
                 "siblingWeight": args.sibling_weight,
+                "poolCap": args.pool_cap,
             }
         )
     except ValueError as exc:  # pydantic's ValidationError is a ValueError
@@ -1008,7 +1016,7 @@ def main(argv: list[str] | None = None) -> int:
             f"{'.'.join(map(str, e['loc']))}: {e['msg']}"
             for e in getattr(exc, "errors", lambda: [])()
         )
-        parser.error(f"--memory/--prior-strength/--sibling-weight: {problems or exc}")
+        parser.error(f"--memory/--prior-strength/--sibling-weight/--pool-cap: {problems or exc}")
     seeds = args.seed or [1, 2, 3]
     folder = args.ledger_dir or Path(tempfile.mkdtemp(prefix="autonomic-learning-"))
     folder.mkdir(parents=True, exist_ok=True)

@@ -440,22 +440,48 @@ class Ledger:
 
         The outcome is the last ``right``/``wrong`` feedback recorded against each decision.
         """
+        d = tables["decisions"]
+        rows = self._verdicts(d.c.decision_type == decision_type, route=route, limit=limit)
+        return [(at, confidence, outcome, routed) for _, at, confidence, outcome, routed in rows]
+
+    def kind_outcomes(
+        self, kind: str, *, limit: int = 500
+    ) -> list[tuple[str, float, float, str, str]]:
+        """Recent (decision type, time, stated confidence, outcome, route) for decisions of
+        one kind (every remediation runbook, say) with a verdict, newest first."""
+        return self._verdicts(tables["decisions"].c.kind == kind, route=None, limit=limit)
+
+    def _verdicts(
+        self, which: sa.ColumnElement[bool], *, route: str | None, limit: int
+    ) -> list[tuple[str, float, float, str, str]]:
         d, f = tables["decisions"], tables["feedback"]
         query = (
             sa.select(
-                d.c.id, d.c.created_at, d.c.confidence, d.c.route, f.c.outcome, f.c.id.label("fid")
+                d.c.id,
+                d.c.decision_type,
+                d.c.created_at,
+                d.c.confidence,
+                d.c.route,
+                f.c.outcome,
+                f.c.id.label("fid"),
             )
             .join(f, f.c.decision_id == d.c.id)
-            .where(d.c.decision_type == decision_type, f.c.outcome.in_(("right", "wrong")))
+            .where(which, f.c.outcome.in_(("right", "wrong")))
             .order_by(d.c.created_at.desc(), f.c.id.desc())
         )
         if route is not None:
             query = query.where(d.c.route == route)
-        seen: dict[str, tuple[float, float, str, str]] = {}
+        seen: dict[str, tuple[str, float, float, str, str]] = {}
         with self.engine.connect() as conn:
             for row in conn.execute(query):
                 if row.id not in seen:
-                    seen[row.id] = (row.created_at, row.confidence, row.outcome, row.route)
+                    seen[row.id] = (
+                        row.decision_type,
+                        row.created_at,
+                        row.confidence,
+                        row.outcome,
+                        row.route,
+                    )
                 if len(seen) >= limit:
                     break
         return list(seen.values())

@@ -216,6 +216,23 @@ def test_outcomes_feed_calibration(ledger: Ledger) -> None:
     assert {o[2] for o in outcomes} == {"right", "wrong"}
 
 
+def test_outcomes_of_a_kind_span_its_types_and_keep_the_newest_verdict(ledger: Ledger) -> None:
+    """The pool of other runbooks reads every remediation type's verdicts at once."""
+    first = ledger.record_decision(decision(), NOW)
+    second = ledger.record_decision(decision(decision_type="restart/Pod"), NOW + 1)
+    ledger.record_decision(decision(kind="canary", decision_type="canary/promote"), NOW + 2)
+    ledger.add_feedback(first, "verification", "right", "v", NOW + 10)
+    ledger.add_feedback(first, "correction", "wrong", "alice", NOW + 20)  # the newest counts
+    ledger.add_feedback(second, "verification", "right", "v", NOW + 10)
+    rows = ledger.kind_outcomes("remediation")
+    assert [(t, at, verdict) for t, at, _, verdict, _ in rows] == [
+        ("restart/Pod", NOW + 1, "right"),
+        ("rollback-crashloop/Deployment", NOW, "wrong"),
+    ]
+    assert ledger.kind_outcomes("canary") == []  # no verdict yet
+    assert len(ledger.kind_outcomes("remediation", limit=1)) == 1
+
+
 def test_prune_keeps_open_work(ledger: Ledger) -> None:
     old_done = ledger.record_decision(decision(status="verified"), NOW - 400 * 86400)
     old_open = ledger.record_decision(decision(status="asked"), NOW - 400 * 86400)

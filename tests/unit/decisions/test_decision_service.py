@@ -66,13 +66,14 @@ def ledger(tmp_path: Path) -> Iterator[Ledger]:
 
 
 def service(
-    ledger: Ledger, channel: object, clock: FakeClock, mode: str = "act"
+    ledger: Ledger, channel: object, clock: FakeClock, mode: str = "act", **routing: object
 ) -> DecisionService:
     approvals = Approvals(ledger, channel, ttl=600, snooze=1800)  # type: ignore[arg-type]
+    settings = {"auto": 0.9, "ask": 0.6, "targetWrongRate": 0.05, "window": 20, **routing}
     return DecisionService(
         ledger,
         clock,
-        RoutingSettings(auto=0.9, ask=0.6, targetWrongRate=0.05, window=20),
+        RoutingSettings.model_validate(settings),
         mode=mode,  # type: ignore[arg-type]
         approvals=approvals,
         metrics=Metrics(),
@@ -234,7 +235,7 @@ def test_routing_memory_decides_how_long_a_record_counts(
 def test_a_sibling_runbooks_record_shortens_the_apprenticeship(ledger: Ledger) -> None:
     """A runbook that takes the same action as a proven one needs fewer approvals."""
     channel, clock = RecordingChannel(), FakeClock(1000)
-    decisions = service(ledger, channel, clock)
+    decisions = service(ledger, channel, clock, poolCap=0)  # siblings alone
     for _ in range(30):  # the proven sibling: thirty approved and verified rollbacks
         routed = decisions.decide(proposal(1.0, decision_type="rollback-a/Deployment"))
         if routed.route == "ask":
@@ -399,3 +400,70 @@ def test_a_late_answer_changes_nothing_but_is_kept_as_the_verdict(ledger: Ledger
     assert not decisions.answer(snoozer.question_id or "", "snoozed", "U1")
     kinds = [f["kind"] for f in ledger.feedback_for(snoozer.decision_id)]
     assert "late-answer" not in kinds
+
+
+def _approve_until_auto(decisions: DecisionService, clock: FakeClock, decision_type: str) -> int:
+    for count in range(40):
+        routed = decisions.decide(
+            proposal(1.0, decision_type=decision_type, default_thresholds=Thresholds(0.95, 0.6))
+        )
+        if routed.route == "auto":
+            return count
+        decisions.answer(routed.question_id or "", "approved", "U1")
+        decisions.record_outcome(routed.decision_id, right=True, status="verified")
+        clock.advance(600)
+    raise AssertionError("never acted alone")
+
+
+# 16 and 8 clean outcomes at full weight; one more here, as the oldest have faded a little.
+@pytest.mark.parametrize("pool_cap, expected", [(0.0, 17), (0.75, 17), (0.85, 9)])
+def test_the_clusters_other_runbooks_shorten_a_new_ones_apprenticeship(
+    ledger: Ledger, pool_cap: float, expected: int
+) -> None:
+    """Thirty verified rollbacks raise an unrelated runbook's prior to the cap (0.85), so
+    it needs 8 clean approvals of its own instead of 16; the pool is off at or below 0.75."""
+    channel, clock = RecordingChannel(), FakeClock(1000)
+    decisions = service(ledger, channel, clock, poolCap=pool_cap)
+    for _ in range(30):
+        routed = decisions.decide(proposal(1.0, decision_type="rollback/Deployment"))
+        if routed.route == "ask":
+            decisions.answer(routed.question_id or "", "approved", "U1")
+        decisions.record_outcome(routed.decision_id, right=True, status="verified")
+        clock.advance(600)
+    assert _approve_until_auto(decisions, clock, "restart/Deployment") == expected
+    first = ledger.decisions(decision_type="restart/Deployment", limit=100)[-1]
+    routing = first.evidence["routing"]
+    assert routing["pool"]["base"] == 0.75
+    if pool_cap > 0.75:
+        assert routing["prior_success"] == 0.85 and routing["pool"]["outcomes"] == 30
+        assert routing["pool"]["right"] == 30
+    else:
+        assert routing["prior_success"] == 0.75
+
+
+def test_wrong_runbooks_never_lower_a_new_ones_prior(ledger: Ledger) -> None:
+    channel, clock = RecordingChannel(), FakeClock(1000)
+    decisions = service(ledger, channel, clock)
+    for _ in range(2):  # two rejected proposals of another runbook (a third escalates)
+        routed = decisions.decide(proposal(1.0, decision_type="bad/Deployment"))
+        decisions.answer(routed.question_id or "", "rejected", "U1")
+        clock.advance(600)
+    routed = decisions.decide(proposal(1.0, decision_type="new/Deployment"))
+    assert routed.confidence == pytest.approx(0.75)
+    routing = ledger.get_decision(routed.decision_id).evidence["routing"]  # type: ignore[union-attr]
+    assert routing["pool"] == {"base": 0.75, "outcomes": 2, "right": 0}
+
+
+def test_only_runbooks_pool(ledger: Ledger) -> None:
+    """A canary or scaling decision's prior is certain already; the pool leaves it be."""
+    channel, clock = RecordingChannel(), FakeClock(1000)
+    decisions = service(ledger, channel, clock)
+    for _ in range(30):
+        routed = decisions.decide(proposal(1.0, decision_type="rollback/Deployment"))
+        if routed.route == "ask":
+            decisions.answer(routed.question_id or "", "approved", "U1")
+        decisions.record_outcome(routed.decision_id, right=True, status="verified")
+    canary = decisions.decide(
+        proposal(0.8, kind="canary", decision_type="canary/promote", prior_success=1.0)
+    )
+    assert canary.confidence == pytest.approx(0.8)

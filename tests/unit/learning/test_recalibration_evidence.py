@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from agent.calibration import Outcome, binomial_tail, recalibrate
+from agent.calibration import Outcome, binomial_tail, pooled_prior, recalibrate
 from agent.clock import FakeClock
 from agent.decisions import DecisionService, Proposal
 from agent.ledger import Ledger, open_ledger
@@ -133,3 +133,34 @@ def test_expiry_is_reported_whoever_applies_it_first(ledger: Ledger) -> None:
     record = ledger.get_decision(routed.decision_id)
     assert record is not None and record.status == "expired"
     assert decisions.expire_due() == []
+
+
+def test_one_wrong_action_never_moves_the_threshold_however_few_came_before() -> None:
+    """One wrong among the first three automatic outcomes after a move is "beyond chance"
+    at a 1 % target (1 - 0.99**3 < 5 %), but a single wrong action is left to the track
+    record: raising ``auto`` on it locked a type out for good in the simulated month."""
+    assert binomial_tail(1, 3, 0.01) < 0.05
+    few = [Outcome(10.0, 0.97, False, "auto"), Outcome(9.0, 0.97, True, "auto")]
+    few.append(Outcome(8.0, 0.97, True, "auto"))
+    step = recalibrate(Thresholds(0.94, 0.6), few, target_wrong_rate=0.01, floor=0.6, since=5.0)
+    assert not step.changed and step.reason_code == "Steady"
+    two = [Outcome(10.0, 0.97, False, "auto"), Outcome(9.0, 0.96, False, "auto"), *few[1:]]
+    step = recalibrate(Thresholds(0.94, 0.6), two, target_wrong_rate=0.01, floor=0.6, since=5.0)
+    assert step.changed and step.reason_code == "TooManyWrong"
+    assert step.thresholds.auto == pytest.approx(0.98)  # above the worst wrong one (0.97)
+
+
+def test_the_pool_raises_a_prior_up_to_its_cap_and_never_lowers_it() -> None:
+    now = 100 * 86400.0
+    right = [Outcome(now - i * 3600, 0.9, True, "ask") for i in range(40)]
+    wrong = [Outcome(now - i * 3600, 0.9, False, "ask") for i in range(40)]
+    assert pooled_prior(0.75, [], now) == 0.75
+    assert pooled_prior(0.75, right, now) == 0.85  # capped
+    assert pooled_prior(0.75, right, now, cap=0.99) == pytest.approx((3 + 40) / (4 + 40), 1e-3)
+    assert pooled_prior(0.75, right[:2], now) == pytest.approx(5 / 6, 1e-4)  # below the cap
+    assert pooled_prior(0.75, wrong, now) == 0.75  # others' failures do not lower it
+    assert pooled_prior(0.75, right, now, cap=0.75) == 0.75  # off
+    assert pooled_prior(0.75, right, now, cap=0.0) == 0.75
+    # old outcomes fade like a track record: a month-old record lends little
+    old = [Outcome(now - 60 * 86400 - i, 0.9, True, "ask") for i in range(40)]
+    assert 0.75 < pooled_prior(0.75, old, now) < 0.85

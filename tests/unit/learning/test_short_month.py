@@ -47,8 +47,24 @@ def automation(month: Month, first_day: int, last_day: int) -> float:
     return sum(i.route == "auto" for i in members) / len(members)
 
 
-def test_no_history_means_no_automatic_action_on_the_first_day(month: Month) -> None:
-    assert automation(month, 0, 0) == 0.0  # the skeptical prior asks until answers come in
+def test_no_history_means_no_automatic_action_before_answers_came_in(month: Month) -> None:
+    """The skeptical prior asks until answers come in: a runbook acts alone only after
+    people approved it several times: 8 from the pool's cap (0.85), 6 with a sibling's
+    full lending (10 outcomes' worth, prior 0.75: (3 + 10 + 6) / (4 + 10 + 6) = 0.95)."""
+    incidents = sorted(month.incidents, key=lambda i: i.detected_at)
+    first_auto: dict[str, int] = {}
+    for n, incident in enumerate(incidents):
+        runbook = incident.fault.runbook
+        if incident.route == "auto" and runbook not in first_auto:
+            first_auto[runbook] = n
+            approved = sum(
+                1
+                for earlier in incidents[:n]
+                if earlier.fault.runbook == runbook and earlier.answer == "approved"
+            )
+            assert approved >= 6, (runbook, approved)
+    assert first_auto  # the six days did earn some autonomy
+    assert automation(month, 0, 0) < 0.05  # and the first day is nearly all asked
 
 
 def test_answers_earn_autonomy(reliable_month: Month) -> None:
