@@ -83,11 +83,20 @@ def main() -> int:
     parser.add_argument("--low", type=float, default=-0.3, help="lowest margin tried")
     parser.add_argument("--high", type=float, default=1.0, help="highest margin tried")
     parser.add_argument("--steps", type=int, default=7, help="bisection steps per match")
+    parser.add_argument(
+        "--level",
+        type=int,
+        default=80,
+        help="the forecast interval whose upper bound sizes the floor (80, the daemon's "
+        "default: the 90th percentile)",
+    )
     parser.add_argument("--history-days", type=int)
     parser.add_argument("--profile-setting", action="append", default=[], metavar="NAME=VALUE")
     args = parser.parse_args()
     if not args.low < args.high:
         parser.error(f"--low ({args.low}) must be below --high ({args.high})")
+    if not 0 < args.level < 100:
+        parser.error(f"--level is a percentage in (0, 100), got {args.level}")
     if args.steps < 1:
         parser.error(f"--steps must be at least 1, got {args.steps}")
     profile = ProfileSettings(history_periods=args.history_days) if args.history_days else None
@@ -101,7 +110,12 @@ def main() -> int:
     plant = Plant(float(np.mean(finite)) / args.mean_pods, args.startup, metric_lag=LAG)
     horizon = horizon_steps(lead_time(args.startup, LOOP, LAG), series.step)
     path = forecast_path(
-        series, horizon=horizon, loop_period=LOOP, metric_lag=LAG, settings=profile
+        series,
+        horizon=horizon,
+        loop_period=LOOP,
+        metric_lag=LAG,
+        level=args.level,
+        settings=profile,
     )
     cache: dict[tuple[str, float, float], ReplayResult] = {}
     started = time.perf_counter()
@@ -112,7 +126,7 @@ def main() -> int:
             policy = (
                 ReplayPolicy("hpa", target)
                 if kind == "hpa"
-                else ReplayPolicy("predictive", target, margin, loop_period=LOOP)
+                else ReplayPolicy("predictive", target, margin, args.level, loop_period=LOOP)
             )
             cache[key] = replay(
                 series,
@@ -132,7 +146,8 @@ def main() -> int:
 
     rows = [
         f"Trace {args.trace}, start-up {args.startup:g} s; margins bisected in "
-        f"[{args.low:g}, {args.high:g}], {args.steps} steps; profile "
+        f"[{args.low:g}, {args.high:g}], {args.steps} steps; interval level {args.level}; "
+        "profile "
         f"{profile if profile is not None else 'default'}.",
         "",
         "| HPA target | HPA min | HPA replica-h | at matched cost: t, margin | min | ratio | "

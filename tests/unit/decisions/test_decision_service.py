@@ -232,36 +232,50 @@ def test_routing_memory_decides_how_long_a_record_counts(
         ledger.close()
 
 
-def test_a_sibling_runbooks_record_shortens_the_apprenticeship(ledger: Ledger) -> None:
-    """A runbook that takes the same action as a proven one needs fewer approvals."""
-    channel, clock = RecordingChannel(), FakeClock(1000)
-    decisions = service(ledger, channel, clock, poolCap=0)  # siblings alone
-    for _ in range(30):  # the proven sibling: thirty approved and verified rollbacks
-        routed = decisions.decide(proposal(1.0, decision_type="rollback-a/Deployment"))
+def prove(decisions: DecisionService, clock: FakeClock, decision_type: str) -> None:
+    """Thirty approved (or automatic) and verified decisions of ``decision_type``."""
+    for _ in range(30):
+        routed = decisions.decide(proposal(1.0, decision_type=decision_type))
         if routed.route == "ask":
             decisions.answer(routed.question_id or "", "approved", "U1")
         decisions.record_outcome(routed.decision_id, right=True, status="verified")
         clock.advance(600)
 
-    def approvals_until_auto(siblings: tuple[str, ...], decision_type: str) -> int:
-        for count in range(40):
-            routed = decisions.decide(
-                proposal(
-                    1.0,
-                    decision_type=decision_type,
-                    siblings=siblings,
-                    default_thresholds=Thresholds(auto=0.95, ask=0.6),
-                )
-            )
-            if routed.route == "auto":
-                return count
-            decisions.answer(routed.question_id or "", "approved", "U1")
-            decisions.record_outcome(routed.decision_id, right=True, status="verified")
-            clock.advance(600)
-        raise AssertionError("never acted alone")
 
-    lone = approvals_until_auto((), "rollback-b/Deployment")
-    helped = approvals_until_auto(("rollback-a/Deployment",), "rollback-c/Deployment")
+def approve_until_auto(
+    decisions: DecisionService,
+    clock: FakeClock,
+    decision_type: str,
+    siblings: tuple[str, ...] = (),
+) -> int:
+    """How many approved and verified decisions it takes before the next one acts alone."""
+    for count in range(40):
+        routed = decisions.decide(
+            proposal(
+                1.0,
+                decision_type=decision_type,
+                siblings=siblings,
+                default_thresholds=Thresholds(auto=0.95, ask=0.6),
+            )
+        )
+        if routed.route == "auto":
+            return count
+        decisions.answer(routed.question_id or "", "approved", "U1")
+        decisions.record_outcome(routed.decision_id, right=True, status="verified")
+        clock.advance(600)
+    raise AssertionError("never acted alone")
+
+
+def test_a_sibling_runbooks_record_shortens_the_apprenticeship(ledger: Ledger) -> None:
+    """A runbook that takes the same action as a proven one needs fewer approvals."""
+    channel, clock = RecordingChannel(), FakeClock(1000)
+    decisions = service(ledger, channel, clock, poolCap=0)  # siblings alone
+    prove(decisions, clock, "rollback-a/Deployment")  # the proven sibling
+
+    lone = approve_until_auto(decisions, clock, "rollback-b/Deployment")
+    helped = approve_until_auto(
+        decisions, clock, "rollback-c/Deployment", siblings=("rollback-a/Deployment",)
+    )
     assert 0 < helped < lone
     newest = ledger.decisions(decision_type="rollback-c/Deployment", limit=1)[0]
     lent = newest.evidence["routing"]["siblings"]
@@ -402,19 +416,6 @@ def test_a_late_answer_changes_nothing_but_is_kept_as_the_verdict(ledger: Ledger
     assert "late-answer" not in kinds
 
 
-def _approve_until_auto(decisions: DecisionService, clock: FakeClock, decision_type: str) -> int:
-    for count in range(40):
-        routed = decisions.decide(
-            proposal(1.0, decision_type=decision_type, default_thresholds=Thresholds(0.95, 0.6))
-        )
-        if routed.route == "auto":
-            return count
-        decisions.answer(routed.question_id or "", "approved", "U1")
-        decisions.record_outcome(routed.decision_id, right=True, status="verified")
-        clock.advance(600)
-    raise AssertionError("never acted alone")
-
-
 # 16 and 8 clean outcomes at full weight; one more here, as the oldest have faded a little.
 @pytest.mark.parametrize("pool_cap, expected", [(0.0, 17), (0.75, 17), (0.85, 9)])
 def test_the_clusters_other_runbooks_shorten_a_new_ones_apprenticeship(
@@ -424,13 +425,8 @@ def test_the_clusters_other_runbooks_shorten_a_new_ones_apprenticeship(
     it needs 8 clean approvals of its own instead of 16; the pool is off at or below 0.75."""
     channel, clock = RecordingChannel(), FakeClock(1000)
     decisions = service(ledger, channel, clock, poolCap=pool_cap)
-    for _ in range(30):
-        routed = decisions.decide(proposal(1.0, decision_type="rollback/Deployment"))
-        if routed.route == "ask":
-            decisions.answer(routed.question_id or "", "approved", "U1")
-        decisions.record_outcome(routed.decision_id, right=True, status="verified")
-        clock.advance(600)
-    assert _approve_until_auto(decisions, clock, "restart/Deployment") == expected
+    prove(decisions, clock, "rollback/Deployment")
+    assert approve_until_auto(decisions, clock, "restart/Deployment") == expected
     first = ledger.decisions(decision_type="restart/Deployment", limit=100)[-1]
     routing = first.evidence["routing"]
     assert routing["pool"]["base"] == 0.75
@@ -458,11 +454,7 @@ def test_only_runbooks_pool(ledger: Ledger) -> None:
     """A canary or scaling decision's prior is certain already; the pool leaves it be."""
     channel, clock = RecordingChannel(), FakeClock(1000)
     decisions = service(ledger, channel, clock)
-    for _ in range(30):
-        routed = decisions.decide(proposal(1.0, decision_type="rollback/Deployment"))
-        if routed.route == "ask":
-            decisions.answer(routed.question_id or "", "approved", "U1")
-        decisions.record_outcome(routed.decision_id, right=True, status="verified")
+    prove(decisions, clock, "rollback/Deployment")
     canary = decisions.decide(
         proposal(0.8, kind="canary", decision_type="canary/promote", prior_success=1.0)
     )
