@@ -68,7 +68,7 @@ def track_record_confidence(
     *,
     prior_strength: float = 4.0,
     prior_success: float = 0.75,
-    half_life: float = 14 * 86400.0,
+    half_life: float = 60 * 86400.0,
     siblings: Sequence[Outcome] = (),
     sibling_weight: float = 0.5,
     sibling_cap: float = 10.0,
@@ -106,7 +106,7 @@ def pooled_prior(
     now: float,
     *,
     prior_strength: float = 4.0,
-    half_life: float = 14 * 86400.0,
+    half_life: float = 60 * 86400.0,
     cap: float = 0.85,
 ) -> float:
     """The prior success of a runbook, raised by the record of the cluster's other runbooks.

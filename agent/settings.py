@@ -248,7 +248,7 @@ class RoutingSettings(_Model):
     window: int = Field(default=50, ge=5)
     # How fast a decision type's track record is forgotten: an outcome this old counts
     # half. Longer trusts a rarely used runbook sooner; shorter follows a changing world.
-    memory: Duration = 14 * 86400.0
+    memory: Duration = 60 * 86400.0
     # How many outcomes' worth of weight the skeptical prior carries.
     prior_strength: float = Field(default=4.0, gt=0, le=1000, alias="priorStrength")
     # What a sibling runbook's outcome counts for in a new runbook's prior (0: nothing),

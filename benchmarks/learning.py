@@ -41,7 +41,10 @@ The hidden world (chosen before the first run, not tuned on its results):
   handling an escalation, the person records with probability P whether the proposal was
   the fix (``autonomic feedback``, through the same ``judge`` the CLI calls): right when
   the fault was real, the action fixes it and policy allows it. Drawn from its own random
-  stream, so the incidents and everything else the on-call does are unchanged.
+  stream, so the incidents and everything else the on-call does are unchanged;
+- ``--drift DAY:FAULT:FIX_RATE`` (off by default, added in session 15): from DAY on, the
+  runbook's action fixes FAULT only FIX_RATE of the time (``Drift``): how long a runbook
+  keeps acting alone once its world has changed under it.
 
 ``--world clean`` is a learning-speed check, not the benchmark: every trigger real, every
 action right, an on-call who approves all but memory raises in ``payments`` (see
@@ -233,6 +236,22 @@ CLEAN_FAULTS: tuple[Fault, ...] = tuple(
 )
 
 
+@dataclass(frozen=True)
+class Drift:
+    """The world changes under a runbook: from ``day`` on, its action fixes ``fault`` only
+    ``fix_rate`` of the time (the truth the oracle and the verification see; the on-call
+    approves as before, since a person cannot see it either). The incidents and every draw
+    are the same as without it: only the threshold each "does it fix it" draw is
+    compared with changes."""
+
+    day: float
+    fault: str
+    fix_rate: float
+
+    def applies(self, fault: Fault, at: float) -> bool:
+        return fault.name == self.fault and at >= START + self.day * DAY
+
+
 def true_rightness(fault: Fault, signal: float) -> float:
     """The hidden probability that acting on this trigger is right."""
     return (signal if fault.noisy else 1.0) * fault.fix_rate
@@ -416,9 +435,11 @@ class Simulation:
         oncall: OnCall,
         faults: tuple[Fault, ...] = FAULTS,
         progress: Callable[[str], None] | None = None,
+        drift: Drift | None = None,
     ) -> None:
         self.days = days
         self.faults = faults
+        self.drift = drift
         self.rng = random.Random(seed)
         # Its own stream, so that recording hindsight or not leaves the world unchanged.
         self.hindsight_rng = random.Random(seed * 7919 + 17)
@@ -470,6 +491,8 @@ class Simulation:
             low, high = fault.signal
             signal = round(self.rng.uniform(low, high), 3)
             real = self.rng.random() < signal if fault.noisy else True
+            if self.drift is not None and self.drift.applies(fault, at):
+                fault = dataclasses.replace(fault, fix_rate=self.drift.fix_rate)
             fixes = self.rng.random() < fault.fix_rate
             incident = Incident(number, fault, target, namespace, affected, signal, real, fixes, at)
             self.incidents.append(incident)
@@ -713,6 +736,7 @@ def simulate(
     oncall: OnCall | None = None,
     faults: tuple[Fault, ...] = FAULTS,
     progress: Callable[[str], None] | None = None,
+    drift: Drift | None = None,
 ) -> Month:
     """Run the month through a fresh ledger at ``ledger_url``; return what happened."""
     logging.getLogger("autonomic").setLevel(logging.ERROR)
@@ -729,6 +753,7 @@ def simulate(
         oncall=oncall or OnCall(),
         faults=faults,
         progress=progress,
+        drift=drift,
     )
     sim.run()
     thresholds = {
@@ -965,8 +990,8 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument(
         "--memory",
-        default="14d",
-        help="routing.memory, the track record's half-life (default 14d, the daemon's)",
+        default="60d",
+        help="routing.memory, the track record's half-life (default 60d, the daemon's)",
     )
     parser.add_argument(
         "--prior-strength",
@@ -1001,7 +1026,25 @@ def main(argv: list[str] | None = None) -> int:
         help="default: the benchmark's world; clean: every trigger real, every action "
         "right, a consistent on-call (a learning-speed check, see CLEAN_FAULTS)",
     )
+    parser.add_argument(
+        "--drift",
+        metavar="DAY:FAULT:FIX_RATE",
+        help="the world changes: from DAY on, the runbook's action fixes FAULT only FIX_RATE "
+        "of the time (for example 14:bad-rollout:0.7); the incidents stay the same",
+    )
     args = parser.parse_args(argv)
+    drift = None
+    if args.drift:
+        try:
+            day, name, rate = args.drift.split(":")
+            drift = Drift(float(day), name, float(rate))
+        except ValueError:
+            parser.error(f"--drift wants DAY:FAULT:FIX_RATE, got {args.drift!r}")
+        if drift.fault not in {f.name for f in FAULTS}:
+            names = ", ".join(f.name for f in FAULTS)
+            parser.error(f"--drift: no fault {drift.fault!r} (the faults: {names})")
+        if not (0 <= drift.fix_rate <= 1 and 0 <= drift.day <= args.days):
+            parser.error(f"--drift: need 0 <= DAY <= --days and 0 <= FIX_RATE <= 1: {args.drift}")
     try:
         routing = RoutingSettings.model_validate(
             {
@@ -1034,6 +1077,7 @@ def main(argv: list[str] | None = None) -> int:
             oncall=OnCall(consistent=args.world == "clean", hindsight_rate=args.hindsight),
             faults=CLEAN_FAULTS if args.world == "clean" else FAULTS,
             progress=lambda text: print(text, file=sys.stderr, flush=True),
+            drift=drift,
         )
         months.append(month)
         for line in week_table(by_week(month)):

@@ -60,8 +60,8 @@ def test_track_record_moves_confidence_towards_the_record() -> None:
     assert track_record_confidence(0.7, [], now) == pytest.approx(0.525)
     assert track_record_confidence(0.7, good, now) > 0.9
     assert track_record_confidence(0.7, bad, now) < 0.1
-    old_bad = [Outcome(now - 200 * 86400, 0.7, False, "ask") for _ in range(30)]
-    assert track_record_confidence(0.7, old_bad, now) > 0.5  # old failures have decayed
+    old_bad = [Outcome(now - 600 * 86400, 0.7, False, "ask") for _ in range(30)]
+    assert track_record_confidence(0.7, old_bad, now) > 0.5  # ten half-lives: decayed
     seventeen = [Outcome(now - 60 * i, 1.0, True, "ask") for i in range(17)]
     assert track_record_confidence(1.0, seventeen, now) >= 0.95
 

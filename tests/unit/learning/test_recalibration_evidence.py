@@ -161,6 +161,6 @@ def test_the_pool_raises_a_prior_up_to_its_cap_and_never_lowers_it() -> None:
     assert pooled_prior(0.75, wrong, now) == 0.75  # others' failures do not lower it
     assert pooled_prior(0.75, right, now, cap=0.75) == 0.75  # off
     assert pooled_prior(0.75, right, now, cap=0.0) == 0.75
-    # old outcomes fade like a track record: a month-old record lends little
-    old = [Outcome(now - 60 * 86400 - i, 0.9, True, "ask") for i in range(40)]
+    # old outcomes fade like a track record: five half-lives old, a record lends little
+    old = [Outcome(now - 300 * 86400 - i, 0.9, True, "ask") for i in range(40)]
     assert 0.75 < pooled_prior(0.75, old, now) < 0.85

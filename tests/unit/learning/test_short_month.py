@@ -8,7 +8,7 @@ import dataclasses
 import pytest
 
 from agent.ledger import open_ledger
-from benchmarks.learning import DAY, FAULTS, START, Month, OnCall, by_week, simulate
+from benchmarks.learning import DAY, FAULTS, START, Drift, Month, OnCall, by_week, simulate
 
 
 def ledger_url(factory: pytest.TempPathFactory) -> str:
@@ -143,3 +143,36 @@ def test_hindsight_on_escalations_reaches_the_ledger_and_leaves_the_world_alone(
             ]
     finally:
         ledger.close()
+
+
+def test_a_drift_changes_only_the_truth_after_its_day(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> None:
+    """``--drift``: the same incidents, drawn the same way; from the drift's day on, the
+    drifted fault's action fixes it at the new rate (here never)."""
+    plain = simulate(days=2, seed=3, ledger_url=ledger_url(tmp_path_factory), rate=30.0)
+    drifted = simulate(
+        days=2,
+        seed=3,
+        ledger_url=ledger_url(tmp_path_factory),
+        rate=30.0,
+        drift=Drift(1.0, "bad-rollout", 0.0),
+    )
+    before = {i.number: i for i in plain.incidents}
+    after = {i.number: i for i in drifted.incidents}
+    assert set(before) == set(after)
+    changed = 0
+    for number, incident in after.items():
+        same = before[number]
+        assert (incident.target, incident.started_at, incident.signal, incident.real) == (
+            same.target,
+            same.started_at,
+            same.signal,
+            same.real,
+        )
+        if incident.fault.name == "bad-rollout" and incident.started_at >= START + DAY:
+            assert incident.fault.fix_rate == 0.0 and not incident.fixes
+            changed += same.fixes
+        else:
+            assert incident.fault == same.fault and incident.fixes == same.fixes
+    assert changed > 0  # some rollbacks that fixed it before no longer do
