@@ -4,6 +4,7 @@ and the autonomy stays right (judged by the hidden ground truth, not by the ledg
 from __future__ import annotations
 
 import dataclasses
+from typing import Any
 
 import pytest
 
@@ -111,17 +112,17 @@ def test_weekly_rows_add_up(month: Month) -> None:
     assert row.wrong_automatic == sum(i.route == "auto" and not i.right for i in actionable)
 
 
+def twins(factory: pytest.TempPathFactory, days: int, **variant: Any) -> tuple[Month, Month]:
+    """The same busy days (seed 3) simulated as they are and with ``variant``."""
+    plain = simulate(days=days, seed=3, ledger_url=ledger_url(factory), rate=30.0)
+    other = simulate(days=days, seed=3, ledger_url=ledger_url(factory), rate=30.0, **variant)
+    return plain, other
+
+
 def test_hindsight_on_escalations_reaches_the_ledger_and_leaves_the_world_alone(
     tmp_path_factory: pytest.TempPathFactory,
 ) -> None:
-    plain = simulate(days=3, seed=3, ledger_url=ledger_url(tmp_path_factory), rate=30.0)
-    judged = simulate(
-        days=3,
-        seed=3,
-        ledger_url=ledger_url(tmp_path_factory),
-        rate=30.0,
-        oncall=OnCall(hindsight_rate=1.0),
-    )
+    plain, judged = twins(tmp_path_factory, 3, oncall=OnCall(hindsight_rate=1.0))
 
     def world(month: Month) -> list[tuple[str, str, float, bool, bool]]:
         return [(i.fault.name, i.target, i.started_at, i.real, i.fixes) for i in month.incidents]
@@ -150,14 +151,7 @@ def test_a_drift_changes_only_the_truth_after_its_day(
 ) -> None:
     """``--drift``: the same incidents, drawn the same way; from the drift's day on, the
     drifted fault's action fixes it at the new rate (here never)."""
-    plain = simulate(days=2, seed=3, ledger_url=ledger_url(tmp_path_factory), rate=30.0)
-    drifted = simulate(
-        days=2,
-        seed=3,
-        ledger_url=ledger_url(tmp_path_factory),
-        rate=30.0,
-        drift=Drift(1.0, "bad-rollout", 0.0),
-    )
+    plain, drifted = twins(tmp_path_factory, 2, drift=Drift(1.0, "bad-rollout", 0.0))
     before = {i.number: i for i in plain.incidents}
     after = {i.number: i for i in drifted.incidents}
     assert set(before) == set(after)
