@@ -350,16 +350,19 @@ class ScalingSettings(_Model):
     quantile: float = Field(default=0.9, gt=0.5, lt=1)
     refit_every: Duration = Field(default=21600.0, alias="refitEvery")
     # The seasonal profile is the per-minute median over this many whole days; a refit
-    # reads them from Prometheus (which must retain them: its default is 15 days).
-    profile_history: Duration = Field(default=7 * 86400.0, alias="profileHistory")
+    # reads them from Prometheus (which must retain them: its default is 15 days). 14 days
+    # since session 15 (7 before): steadier against one busy day, and better at equal cost
+    # on NASA, tweets and ELB (benchmarks/replay_RESULTS.md).
+    profile_history: Duration = Field(default=14 * 86400.0, alias="profileHistory")
     # How old the newest load sample is when the loop reads it, as far as the lead is
     # concerned: a scrape interval plus what the query's rate window lags. Prometheus
     # stamps range reads with the evaluation time, so the loop cannot measure it.
     metric_lag: Duration = Field(default=60.0, alias="metricLag")
     # Judge the daily pattern on each day's shape only, so a quiet weekend after busy
-    # weekdays does not withdraw the forecast (benchmarks/replay_RESULTS.md: better on
-    # NASA in July and in August; a point or two worse on nyc_taxi and ELB).
-    shape_only_seasonality: bool = Field(default=False, alias="shapeOnlySeasonality")
+    # weekdays does not withdraw the forecast (benchmarks/replay_RESULTS.md: with 14 days
+    # of history, better at equal cost on NASA in July and in the held-out August, on
+    # tweets and ELB; within a few minutes either way on nyc_taxi). On since session 15.
+    shape_only_seasonality: bool = Field(default=True, alias="shapeOnlySeasonality")
 
     _durations = _duration_fields("period", "refit_every", "profile_history", "metric_lag")
 

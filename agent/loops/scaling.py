@@ -126,7 +126,7 @@ RECOMMENDED = "autonomic.dev/recommended-replicas"  # published: the floor recom
 RECOMMENDATION = "autonomic.dev/recommendation"  # published: why, from which model, when
 QUIET_AFTER_NO = 3600.0  # after a rejected or expired question, ask again no sooner
 STEP = 60.0
-HISTORY = 8 * 86400.0  # the history kept at the default settings; the forecaster needs less
+HISTORY = 15 * 86400.0  # the history kept at the default settings; the forecaster needs less
 LEVELS = (80, 95)  # the forecast interval levels this loop reads (at the default quantile)
 BREACH_LEVEL = 95  # load above this interval's upper bound for minutes is a breach
 # A forecast floor is bounded (never below current need, slow to scale in, the HPA stays

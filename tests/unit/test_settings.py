@@ -32,7 +32,7 @@ def test_defaults_are_safe() -> None:
 def test_profile_history_reaches_the_scaling_loop(tmp_path: Path) -> None:
     from agent.loops.scaling import RECENT, STEP, ScalingLoop
 
-    text = "scaling:\n  profileHistory: 28d\n  shapeOnlySeasonality: true\n"
+    text = "scaling:\n  profileHistory: 28d\n  shapeOnlySeasonality: false\n"
     settings = load_settings(write(tmp_path, text))
     assert settings.scaling.profile_history == 28 * 86400.0
     unused = object()
@@ -46,10 +46,10 @@ def test_profile_history_reaches_the_scaling_loop(tmp_path: Path) -> None:
         submit=lambda signals: None,
     )
     assert loop.forecaster.settings.history_periods == 28
-    assert loop.forecaster.settings.strength_within_period
+    assert not loop.forecaster.settings.strength_within_period
     assert loop.keep == 28 * 86400.0 > RECENT * STEP
-    assert load_settings(None).scaling.profile_history == 7 * 86400.0
-    assert not load_settings(None).scaling.shape_only_seasonality
+    assert load_settings(None).scaling.profile_history == 14 * 86400.0
+    assert load_settings(None).scaling.shape_only_seasonality
 
 
 def test_shipped_example_is_valid() -> None:
