@@ -75,6 +75,7 @@ def test_shipped_example_is_valid() -> None:
             r":2: scaling.profileHistory: .*whole number of days",
         ),
         ("scaling:\n  profileHistory: 1d\n", r":2: scaling.profileHistory: .*from 2d to 90d"),
+        ("routing:\n  poolCap: 1.5\n", r":2: routing.poolCap: Input should be less than 1"),
     ],
 )
 def test_bad_configs_name_line_field_and_expectation(
