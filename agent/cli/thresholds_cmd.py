@@ -1,0 +1,91 @@
+"""`autonomic thresholds set TYPE --auto A [--ask B] --reason ...`: move a decision type's
+routing thresholds by hand.
+
+Calibration moves each type's `auto` threshold from its outcomes (`docs/decisions.md`).
+When two wrong automatic decisions came at the type's highest confidences, the rise puts
+`auto` above anything the type's decisions still reach; relaxing needs automatic outcomes,
+so the type then asks every time, however often people approve. This is the way out, and
+the way to set a type's thresholds for any other reason a person has.
+
+The new pair is a row in the ledger's `thresholds` history with who set it and why, like
+every move calibration makes, and it is in force at the daemon's next decision of that
+type. Calibration goes on from there, counting only outcomes recorded after it. `auto`
+cannot go below the type's floor (the configured `routing.ask`, or the type's own default
+`ask` if higher): the hourly recalibration would raise it back at once.
+"""
+
+from __future__ import annotations
+
+import argparse
+import getpass
+import time
+from typing import Any
+
+from agent.cli._context import add_ledger_flags, ledger_from, settings_from
+from agent.errors import InputError
+
+
+def register(sub: argparse._SubParsersAction[Any]) -> None:
+    cmd = sub.add_parser(
+        "thresholds",
+        help="set a decision type's routing thresholds by hand",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    actions = cmd.add_subparsers(dest="thresholds_command", metavar="ACTION", required=True)
+    setter = actions.add_parser("set", help="set one decision type's auto (and ask) threshold")
+    setter.add_argument("decision_type", metavar="TYPE", help="e.g. scaling/predictive-floor")
+    setter.add_argument("--auto", type=float, required=True, help="the new auto threshold")
+    setter.add_argument("--ask", type=float, help="the new ask threshold (default: unchanged)")
+    setter.add_argument("--reason", required=True, help="why (recorded in the ledger)")
+    setter.add_argument("--as", dest="actor", help="who sets it (default: cli:$USER)")
+    add_ledger_flags(setter)
+    setter.set_defaults(handler=set_thresholds)
+
+
+def set_thresholds(args: argparse.Namespace) -> int:
+    from agent.decisions import routed_defaults
+    from agent.routing import Thresholds
+
+    settings = settings_from(args)
+    ledger = ledger_from(args, settings)
+    try:
+        records = ledger.decisions(decision_type=args.decision_type, limit=20)
+        if not records:
+            known = sorted({r.decision_type for r in ledger.decisions(limit=1000)})
+            hint = f"; types in the ledger: {', '.join(known)}" if known else ""
+            raise InputError(f"no decision of type {args.decision_type!r} in the ledger{hint}")
+        routing = settings.routing
+        defaults = routed_defaults(records, Thresholds(auto=routing.auto, ask=routing.ask))
+        stored = ledger.thresholds(args.decision_type)
+        current = Thresholds(*stored) if stored else defaults
+        ask = current.ask if args.ask is None else args.ask
+        floor = max(routing.ask, defaults.ask)
+        if args.auto < floor:
+            raise InputError(
+                f"--auto {args.auto:g} is below this type's floor {floor:g} (routing.ask "
+                f"{routing.ask:g}, the type's default ask {defaults.ask:g}): the hourly "
+                "recalibration would raise it back"
+            )
+        if not (0.0 <= ask <= args.auto <= 1.0):
+            raise InputError(f"need 0 <= --ask ({ask:g}) <= --auto ({args.auto:g}) <= 1")
+        actor = args.actor or f"cli:{getpass.getuser()}"
+        ledger.record_thresholds(
+            args.decision_type,
+            args.auto,
+            ask,
+            {
+                "reason_code": "SetByHand",
+                "message": f"{actor}: {args.reason}",
+                "actor": actor,
+                "from": {"auto": current.auto, "ask": current.ask},
+            },
+            time.time(),
+        )
+    finally:
+        ledger.close()
+    print(
+        f"{args.decision_type}: auto {current.auto:g} -> {args.auto:g}, "
+        f"ask {current.ask:g} -> {ask:g} (set by {actor}); in force at the next decision"
+    )
+    return 0
