@@ -52,6 +52,9 @@ __all__ = [
 # "wrong" from anyone else is a human correction.
 MACHINE_ACTORS = frozenset({"autonomic", "timeout"})
 
+# How unlikely by chance a record must be to move a threshold (either way it is tested).
+SIGNIFICANCE = 0.05
+
 
 @dataclass(frozen=True)
 class Outcome:
@@ -183,8 +186,9 @@ def recalibrate(
     relax_step: float = 0.01,
     window: int = 50,
     since: float | None = None,
-    significance: float = 0.05,
+    significance: float = SIGNIFICANCE,
     min_wrong: int = 2,
+    before_rise: Thresholds | None = None,
 ) -> Recalibration:
     """One recalibration step for one decision type from its newest ``window`` outcomes.
 
@@ -196,6 +200,15 @@ def recalibrate(
     chance" at a 1 % target, and raises ``auto`` above what the record can ever reach
     again.) Relaxing needs ``relax_after`` automatic outcomes with a wrong-rate
     at most half the target, and moves one ``relax_step``.
+
+    ``before_rise`` is the pair in force before ``current``, given when ``current`` came
+    from a rise (``TooManyWrong``). A rise can put ``auto`` above anything the type's
+    decisions reach, and then no automatic outcome ever comes to relax it. So a type whose
+    newest ``clean_run_to_release`` outcomes since the rise, of any route (approved and
+    verified questions count), were all right gets ``before_rise`` back: that many clean
+    outcomes in a row happen less often than ``significance`` by chance at a wrong-rate of
+    ``target_wrong_rate``. Asked decisions are the less confident ones, so they are, if
+    anything, harder evidence to pass.
     """
     fresh = [o for o in recent[:window] if since is None or o.at >= since]
     automatic = [o for o in fresh if o.route == "auto"]
@@ -222,6 +235,28 @@ def recalibrate(
             n,
             wrong,
         )
+    run = clean_run_to_release(target_wrong_rate, significance)
+    head = [o for o in recent[:run] if since is None or o.at >= since]
+    if (
+        before_rise is not None
+        and before_rise.auto < auto
+        and len(head) >= run
+        and all(o.right for o in head)
+    ):
+        released = Thresholds(
+            auto=max(before_rise.auto, floor),
+            ask=min(before_rise.ask, max(before_rise.auto, floor)),
+        )
+        return Recalibration(
+            released,
+            released != current,
+            "CleanSinceRise",
+            f"the newest {run} decisions since automatic threshold rose to {auto:.3f} were all "
+            f"right, of them {sum(o.route == 'auto' for o in head)} automatic: back to "
+            f"{released.auto:.2f}",
+            n,
+            wrong,
+        )
     if n >= relax_after and rate <= target_wrong_rate / 2 and auto - relax_step >= floor:
         proposed = round(auto - relax_step, 4)
         new = Thresholds(auto=proposed, ask=min(current.ask, proposed))
@@ -245,6 +280,16 @@ def recalibrate(
         n,
         wrong,
     )
+
+
+def clean_run_to_release(target_wrong_rate: float, significance: float) -> int:
+    """The shortest run of right outcomes that a type wrong ``target_wrong_rate`` of the
+    time gives less often than ``significance``: 299 at 1 % and 5 %."""
+    if target_wrong_rate <= 0.0:
+        raise ValueError("the target wrong-rate must be above 0")
+    if target_wrong_rate >= 1.0 or significance >= 1.0:
+        return 1
+    return math.ceil(math.log(significance) / math.log1p(-target_wrong_rate))
 
 
 def binomial_tail(k: int, n: int, p: float) -> float:

@@ -28,8 +28,10 @@ from typing import Any, Literal
 from agent.approvals import Approvals, LedgerOnlyChannel
 from agent.calibration import (
     MACHINE_ACTORS,
+    SIGNIFICANCE,
     Outcome,
     Recalibration,
+    clean_run_to_release,
     pooled_prior,
     recalibrate,
     track_record_confidence,
@@ -41,7 +43,7 @@ from agent.observability import Metrics, decision_context
 from agent.routing import Autonomy, Route, Thresholds, route
 from agent.settings import RoutingSettings
 
-__all__ = ["DecisionService", "Proposal", "Routed", "routed_defaults"]
+__all__ = ["DecisionService", "Proposal", "Routed", "before_rise", "routed_defaults"]
 
 
 def routed_defaults(records: Sequence[Any], global_thresholds: Thresholds) -> Thresholds:
@@ -60,6 +62,17 @@ def routed_defaults(records: Sequence[Any], global_thresholds: Thresholds) -> Th
         if "auto" in routing and "ask" in routing:
             return Thresholds(auto=float(routing["auto"]), ask=float(routing["ask"]))
     return global_thresholds
+
+
+def before_rise(moves: Sequence[Mapping[str, Any]], defaults: Thresholds) -> Thresholds | None:
+    """The pair in force before the newest of ``moves`` (one type's threshold rows, oldest
+    first) when that newest move was a rise on wrong automatic decisions; else None."""
+    if not moves or moves[-1]["evidence"].get("reason_code") != "TooManyWrong":
+        return None
+    if len(moves) == 1:
+        return defaults
+    previous = moves[-2]
+    return Thresholds(auto=float(previous["auto"]), ask=float(previous["ask"]))
 
 
 log = logging.getLogger("autonomic.decisions")
@@ -166,9 +179,9 @@ class DecisionService:
         records = self.ledger.decisions(decision_type=decision_type, limit=20)
         return routed_defaults(records, self._global_thresholds())
 
-    def track_record(self, decision_type: str) -> list[Outcome]:
+    def track_record(self, decision_type: str, *, limit: int | None = None) -> list[Outcome]:
         """Recent right/wrong outcomes of this decision type, newest first."""
-        rows = self.ledger.outcomes(decision_type, limit=self.routing.window * 4)
+        rows = self.ledger.outcomes(decision_type, limit=limit or self.routing.window * 4)
         return [Outcome(at, conf, verdict == "right", routed) for at, conf, verdict, routed in rows]
 
     def _prior_success(
@@ -530,14 +543,11 @@ class DecisionService:
         if not shown:
             log.info("decision %s: %s", decision_id, text)
 
-    def last_moved(self, decision_type: str) -> float | None:
-        """When this type's thresholds last changed: evidence before it has been used."""
-        moves = [
-            float(row["created_at"])
-            for row in self.ledger.threshold_history()
-            if row["decision_type"] == decision_type
+    def threshold_moves(self, decision_type: str) -> list[dict[str, Any]]:
+        """This type's stored threshold pairs, oldest first (each with its evidence)."""
+        return [
+            row for row in self.ledger.threshold_history() if row["decision_type"] == decision_type
         ]
-        return max(moves) if moves else None
 
     def publish_gauges(self, recent: Sequence[DecisionRecord]) -> None:
         """Automation rate and calibration error per decision type, for ``/metrics``."""
@@ -564,9 +574,11 @@ class DecisionService:
         the type was routed with (``default_thresholds``), never from the global pair
         when the type brings its own.
         """
-        rows = self.track_record(decision_type)
+        run = clean_run_to_release(self.routing.target_wrong_rate, SIGNIFICANCE)
+        rows = self.track_record(decision_type, limit=max(self.routing.window * 4, run))
         defaults = self.default_thresholds(decision_type)
         current = self.thresholds(decision_type, defaults)
+        moves = self.threshold_moves(decision_type)
         # ``auto`` never relaxes below the highest of: the caller's floor; the global
         # ``routing.ask`` (the operator's policy: a type's code default must not loosen
         # it); and the type's own ``ask`` default. Without the last, relaxing ``auto``
@@ -580,7 +592,9 @@ class DecisionService:
             target_wrong_rate=self.routing.target_wrong_rate,
             floor=floor,
             window=self.routing.window,
-            since=self.last_moved(decision_type),
+            since=float(moves[-1]["created_at"]) if moves else None,
+            significance=SIGNIFICANCE,
+            before_rise=before_rise(moves, defaults),
         )
         if step.changed:
             self.ledger.record_thresholds(

@@ -3,15 +3,16 @@ routing thresholds by hand.
 
 Calibration moves each type's `auto` threshold from its outcomes (`docs/decisions.md`).
 When two wrong automatic decisions came at the type's highest confidences, the rise puts
-`auto` above anything the type's decisions still reach; relaxing needs automatic outcomes,
-so the type then asks every time, however often people approve. This is the way out, and
-the way to set a type's thresholds for any other reason a person has.
+`auto` above anything the type's decisions still reach. Then no decision acts, and only a
+run of 299 right outcomes in a row (at the 1 % target) brings the old pair back: a type
+that decides once a day asks for most of a year. This is the way out by hand, and the way
+to set a type's thresholds for any other reason a person has.
 
 The new pair is a row in the ledger's `thresholds` history with who set it and why, like
 every move calibration makes, and it is in force at the daemon's next decision of that
-type. Calibration goes on from there, counting only outcomes recorded after it. `auto`
-cannot go below the type's floor (the configured `routing.ask`, or the type's own default
-`ask` if higher): the hourly recalibration would raise it back at once.
+type. Calibration goes on from there, counting only outcomes of decisions made after it.
+`auto` cannot go below the type's floor (the configured `routing.ask`, or the type's own
+default `ask` if higher): the hourly recalibration would raise it back at once.
 """
 
 from __future__ import annotations

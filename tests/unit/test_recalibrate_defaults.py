@@ -16,7 +16,7 @@ import pytest
 
 from agent.approvals import Approvals, LedgerOnlyChannel
 from agent.clock import FakeClock
-from agent.decisions import DecisionService, Proposal
+from agent.decisions import DecisionService, Proposal, before_rise
 from agent.ledger import Decision, Ledger, open_ledger
 from agent.observability import Metrics
 from agent.routing import Thresholds
@@ -213,3 +213,40 @@ def test_the_global_ask_still_floors_a_type_whose_own_ask_is_lower(ledger: Ledge
     verified_automatic(decisions, clock, 25)
     step = decisions.recalibrate(CANARY)
     assert not step.changed and step.thresholds.auto == 0.605
+
+
+def move(auto: float, reason_code: str) -> dict[str, Any]:
+    return {"auto": auto, "ask": 0.5, "evidence": {"reason_code": reason_code}}
+
+
+def test_before_rise_reads_the_pair_a_rise_replaced() -> None:
+    rise = move(0.995, "TooManyWrong")
+    assert before_rise([], CANARY_DEFAULTS) is None
+    assert before_rise([rise], CANARY_DEFAULTS) == CANARY_DEFAULTS
+    assert before_rise([move(0.89, "CleanRecord"), rise], CANARY_DEFAULTS) == Thresholds(0.89, 0.5)
+    assert before_rise([rise, move(0.9, "SetByHand")], CANARY_DEFAULTS) is None
+
+
+def test_a_clean_run_since_a_rise_brings_the_pair_back_once(ledger: Ledger) -> None:
+    """A rise stored in the ledger, then 299 right outcomes of the type's decisions (asked
+    at first, automatic once the record lifts their confidence past 0.995): the next
+    recalibration stores the defaults again, and the one after does not repeat it."""
+    clock = FakeClock(1_000_000.0)
+    decisions, metrics = service(ledger, clock)
+    routed = decisions.decide(proposal(confidence=0.9))  # records the type's defaults
+    decisions.record_outcome(routed.decision_id, right=False, status="failed")
+    ledger.record_thresholds(CANARY, 0.995, 0.5, {"reason_code": "TooManyWrong"}, clock.now())
+    clock.advance(60)
+    routes = []
+    for _ in range(299):
+        routed = decisions.decide(proposal(confidence=0.9))
+        routes.append(routed.route)
+        decisions.record_outcome(routed.decision_id, right=True, status="verified")
+        clock.advance(60)
+    assert routes[0] == "ask"
+    step = decisions.recalibrate(CANARY)
+    assert (step.reason_code, step.thresholds) == ("CleanSinceRise", CANARY_DEFAULTS)
+    assert ledger.thresholds(CANARY) == (0.9, 0.5)
+    assert gauge(metrics, CANARY, "auto") == 0.9
+    assert f"of them {routes.count('auto')} automatic" in step.message
+    assert decisions.recalibrate(CANARY).reason_code != "CleanSinceRise"

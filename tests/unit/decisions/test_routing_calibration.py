@@ -6,7 +6,13 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from agent.calibration import Outcome, recalibrate, reliability, track_record_confidence
+from agent.calibration import (
+    Outcome,
+    clean_run_to_release,
+    recalibrate,
+    reliability,
+    track_record_confidence,
+)
 from agent.routing import Thresholds, route
 
 T = Thresholds(auto=0.9, ask=0.6)
@@ -113,6 +119,94 @@ def test_too_little_evidence_changes_nothing() -> None:
     few = [Outcome(float(i), 0.95, True, "auto") for i in range(5)]
     step = recalibrate(T, few, target_wrong_rate=0.01, floor=0.8)
     assert not step.changed and step.reason_code == "Steady"
+
+
+LOCKED = Thresholds(auto=0.995, ask=0.5)
+BEFORE = Thresholds(auto=0.73, ask=0.5)
+
+
+def asked(n: int, *, start: float = 0.0, wrong_at: int | None = None) -> list[Outcome]:
+    """``n`` asked outcomes at 0.97, newest first, the ``wrong_at``-th newest wrong."""
+    return [Outcome(start + n - i, 0.97, i != wrong_at, "ask") for i in range(n)]
+
+
+def test_the_clean_run_that_releases_is_unlikely_by_chance_at_the_target() -> None:
+    run = clean_run_to_release(0.01, 0.05)
+    assert run == 299
+    assert 0.99**run < 0.05 <= 0.99 ** (run - 1)
+    with pytest.raises(ValueError, match="above 0"):
+        clean_run_to_release(0.0, 0.05)
+
+
+def test_a_type_locked_by_a_rise_is_released_by_a_long_clean_run_of_asked_outcomes() -> None:
+    """After a rise to 0.995 no decision acts, so no automatic outcome can relax it; 299
+    right outcomes in a row since the rise, approved by people, bring the pair back."""
+    run = clean_run_to_release(0.01, 0.05)
+    step = recalibrate(
+        LOCKED, asked(run), target_wrong_rate=0.01, floor=0.6, since=0.0, before_rise=BEFORE
+    )
+    assert (step.changed, step.reason_code, step.thresholds) == (True, "CleanSinceRise", BEFORE)
+    assert f"newest {run} decisions" in step.message
+
+
+@pytest.mark.parametrize(
+    ("outcomes", "kwargs"),
+    [
+        (asked(298), {"before_rise": BEFORE}),  # one short
+        (asked(400, wrong_at=200), {"before_rise": BEFORE}),  # a wrong one in the run
+        (asked(400), {"before_rise": None}),  # the pair did not come from a rise
+        (asked(400), {"before_rise": Thresholds(0.999, 0.5)}),  # it would not lower
+        (asked(400), {"before_rise": BEFORE, "since": 150.0}),  # most are older
+    ],
+)
+def test_no_release_without_a_whole_clean_run_since_a_rise(
+    outcomes: list[Outcome], kwargs: dict[str, object]
+) -> None:
+    kwargs = {"since": 0.0, **kwargs}
+    step = recalibrate(LOCKED, outcomes, target_wrong_rate=0.01, floor=0.6, **kwargs)  # type: ignore[arg-type]
+    assert step.thresholds == LOCKED and step.reason_code == "Steady"
+
+
+def test_a_wrong_one_is_forgotten_once_a_whole_run_is_clean_after_it() -> None:
+    outcomes = asked(400, wrong_at=300)  # the wrong one is the 301st newest
+    step = recalibrate(
+        LOCKED, outcomes, target_wrong_rate=0.01, floor=0.6, since=0.0, before_rise=BEFORE
+    )
+    assert step.reason_code == "CleanSinceRise"
+
+
+def test_a_release_never_goes_below_the_floor() -> None:
+    step = recalibrate(
+        LOCKED,
+        asked(300),
+        target_wrong_rate=0.01,
+        floor=0.8,
+        since=0.0,
+        before_rise=BEFORE,
+    )
+    assert step.thresholds == Thresholds(auto=0.8, ask=0.5)
+
+
+def test_a_type_wrong_three_times_the_target_is_almost_never_released() -> None:
+    """The demo's floors after their rise: about 2.6 % wrong. In 5,000 asked outcomes at
+    that rate about 130 clean runs start, each reaching 299 with chance 0.974**299 (about
+    4e-4): roughly a 5 % chance of any release in the stream. With this seed, none."""
+    rng = random.Random(11)
+    history: list[Outcome] = []
+    released = 0
+    for i in range(5_000):
+        history.insert(0, Outcome(float(i), 0.97, rng.random() >= 0.026, "ask"))
+        if i % 20 == 0:
+            step = recalibrate(
+                LOCKED,
+                history[:400],
+                target_wrong_rate=0.01,
+                floor=0.6,
+                since=0.0,
+                before_rise=BEFORE,
+            )
+            released += step.reason_code == "CleanSinceRise"
+    assert released == 0
 
 
 def test_simulated_stream_settles_where_the_wrong_rate_meets_its_target() -> None:
