@@ -60,6 +60,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     except AutonomicError as exc:
         print(f"autonomic: error: {exc}", file=sys.stderr)
         return 2
+    except OSError as exc:
+        # A path a command could not read or write (missing folder, a directory where a
+        # file was expected, no permission): the user's input, not a bug.
+        where = f"{exc.filename}: " if exc.filename else ""
+        print(f"autonomic: error: {where}{exc.strerror or exc}", file=sys.stderr)
+        return 2
+    except UnicodeDecodeError as exc:
+        print(
+            f"autonomic: error: an input file is not UTF-8 text ({exc.reason} at byte {exc.start})",
+            file=sys.stderr,
+        )
+        return 2
     except KeyboardInterrupt:
         print("autonomic: interrupted", file=sys.stderr)
         return 130

@@ -34,3 +34,21 @@ def ledger_from(args: argparse.Namespace, settings: Settings | None = None) -> L
     return open_ledger(
         url, SystemClock().now(), password=password.get_secret_value() if password else None
     )
+
+
+def refuse_overwriting_inputs(output: Path | None, *inputs: Path | str | None) -> None:
+    """Stop before ``output`` would be written over one of ``inputs`` (the same file under
+    any name): a forecast or a plot written over its own data or over the ledger loses it."""
+    from agent.errors import InputError
+
+    if output is None or not output.exists():
+        return
+    for given in inputs:
+        if given is None:
+            continue
+        candidate = Path(given)
+        if candidate.exists() and os.path.samefile(output, candidate):
+            raise InputError(
+                f"{output}: is also an input of this command ({given}); "
+                "choose another output path, the input would be lost"
+            )
