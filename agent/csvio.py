@@ -1,9 +1,20 @@
-"""Reading users' CSV files into series, with errors that name the file, row and column.
+"""Reading users' CSV files into series, with errors that name the file, line and column.
 
-Accepted shapes: a timestamp column (ISO 8601 or epoch seconds) named ``timestamp``,
-``time``, ``ts`` or ``date`` (or the first column if none of these), plus one or more
-numeric columns; or no timestamp column at all, in which case ``step`` is required and
-row ``i`` is placed at ``i * step``.
+Accepted shapes: a comma-separated file with a header row; a timestamp column (ISO 8601
+or epoch seconds) named ``timestamp``, ``time``, ``ts``, ``date`` or ``datetime`` (or the
+first column if none of these), plus one or more numeric columns; or no timestamp column
+at all, in which case ``step`` is required and row ``i`` is placed at ``i * step``.
+
+An empty cell (or ``nan``, ``NA``, ``null``, ``None``) is a missing value. A value that
+is not a finite number (``inf``, ``1e400``, a digit string beyond the float range) is
+refused, naming the file, line and column, as ``autonomic judge`` does: no metric is
+infinite, and reading it as missing would hide a broken export.
+
+A series (``read_series``, ``series_from_table``) needs its timestamps strictly
+increasing: a duplicate or a row older than the one before is refused with its line.
+Without ``step`` the step is the rows' median spacing, so one row is not enough; a
+``step`` finer than that spacing, which would leave most of the grid without a row, is
+refused too.
 
 Epoch seconds must fall between the year 1 and 1e11 s (November 5138): a value beyond
 is refused, and one that looks like milliseconds (or micro-, nanoseconds) since the epoch
@@ -18,7 +29,7 @@ from __future__ import annotations
 
 import csv
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from itertools import pairwise
 from pathlib import Path
@@ -26,7 +37,15 @@ from pathlib import Path
 from agent.errors import InputError
 from forecasting.series import Series, SeriesError, SlotCollisionError, make_series, plain
 
-__all__ = ["Table", "parse_timestamp", "read_series", "read_table"]
+__all__ = [
+    "Table",
+    "check_order",
+    "check_step",
+    "parse_timestamp",
+    "read_series",
+    "read_table",
+    "series_from_table",
+]
 
 _TIME_NAMES = ("timestamp", "time", "ts", "date", "datetime")
 _MISSING = {"", "nan", "NaN", "NA", "null", "None"}
@@ -43,15 +62,52 @@ _FINER_UNITS = (
 # A value column whose values all lie here, evenly spaced and increasing, is epoch seconds
 # (1973 to 2286), not load.
 _EPOCH_LIKE = (1e8, 1e10)
+# Separators other than the comma, named when a header reads as one column holding them.
+_OTHER_DELIMITERS = ((";", "semicolons"), ("\t", "tabs"), ("|", "vertical bars"))
+# A step finer than the rows' spacing is refused when more than this share of the grid
+# would have no row (and be made up by whatever fills gaps).
+_MOST_MADE_UP = 0.5
+_SHOWN_CHARS = 40  # a cell quoted in a message is cut to this many characters
 
 
 @dataclass(frozen=True)
 class Table:
-    """Columns of a CSV file: timestamps (seconds) and named float columns (NaN = missing)."""
+    """Columns of a CSV file: timestamps (seconds) and named float columns (NaN = missing).
+
+    ``lines[i]`` is the file's line of data row ``i`` (the header is line 1);
+    ``time_column`` names the timestamp column, None when row ``i`` was placed at
+    ``i * step``; ``time_cells[i]`` is that column's text in row ``i``, as written.
+    """
 
     path: Path
     timestamps: list[float]
     columns: dict[str, list[float]]
+    lines: list[int] = field(default_factory=list)
+    time_column: str | None = None
+    time_cells: list[str] = field(default_factory=list)
+
+    def line(self, row: int) -> int:
+        """The file's line of data row ``row`` (0-based)."""
+        return self.lines[row] if row < len(self.lines) else row + 2
+
+    def where(self, row: int) -> str:
+        """``path:line: column 'time'`` for data row ``row``, for messages."""
+        column = f" column {self.time_column!r}:" if self.time_column is not None else ""
+        return f"{self.path}:{self.line(row)}:{column}"
+
+    def stamp(self, row: int) -> str:
+        """Row ``row``'s timestamp as the file writes it (as a number without a column)."""
+        if row < len(self.time_cells):
+            return repr(_shown(self.time_cells[row]))
+        return plain(self.timestamps[row])
+
+
+def _shown(text: str) -> str:
+    """A cell as quoted in a message: stripped, and cut when very long."""
+    text = text.strip()
+    if len(text) <= _SHOWN_CHARS:
+        return text
+    return f"{text[:_SHOWN_CHARS]}... ({len(text)} characters)"
 
 
 def parse_timestamp(text: str) -> float:
@@ -107,25 +163,47 @@ def read_table(path: Path, *, step: float | None = None) -> Table:
         reader = csv.reader(handle)
         try:
             header = next(reader)
+            while not any(cell.strip() for cell in header):  # blank lines before the header
+                header = next(reader)
         except StopIteration:
+            if reader.line_num:
+                raise InputError(
+                    f"{path}: the file has only blank lines (expected a header row)"
+                ) from None
             raise InputError(f"{path}: the file is empty (expected a header row)") from None
         except (csv.Error, UnicodeDecodeError) as exc:
             raise InputError(f"{path}:1: not a readable CSV file: {exc}") from exc
+        header_line = reader.line_num
         header = [h.strip() for h in header]
+        if len(header) == 1:
+            _refuse_other_delimiters(path, header_line, header[0])
         if len(set(header)) != len(header):
-            raise InputError(f"{path}:1: duplicate column names in the header {header}")
+            raise InputError(f"{path}:{header_line}: duplicate column names in the header {header}")
         lowered = [h.lower() for h in header]
         time_index: int | None = None
         for name in _TIME_NAMES:
             if name in lowered:
                 time_index = lowered.index(name)
                 break
+        named_time = time_index is not None
         if time_index is None and step is None:
             time_index = 0
         value_names = [h for i, h in enumerate(header) if i != time_index]
         if not value_names:
-            raise InputError(f"{path}:1: no value column besides the timestamp column")
+            if named_time:
+                raise InputError(
+                    f"{path}:{header_line}: no value column besides the timestamp column "
+                    f"{header[0]!r}"
+                )
+            raise InputError(
+                f"{path}:{header_line}: no value column besides the timestamp column: the "
+                f"only column, {header[0]!r}, was taken for the timestamps; a file with only "
+                "values (no timestamp column) needs --step SECONDS, the time between rows"
+            )
+        time_name = header[time_index] if time_index is not None else None
         timestamps: list[float] = []
+        lines: list[int] = []
+        time_cells: list[str] = []
         columns: dict[str, list[float]] = {name: [] for name in value_names}
         try:
             for row in reader:
@@ -136,11 +214,13 @@ def read_table(path: Path, *, step: float | None = None) -> Table:
                     raise InputError(
                         f"{path}:{line}: expected {len(header)} fields, found {len(row)}"
                     )
+                lines.append(line)
                 if time_index is not None:
                     try:
                         moment = parse_timestamp(row[time_index])
                         _check_epoch_range(row[time_index], moment)
                         timestamps.append(moment)
+                        time_cells.append(row[time_index].strip())
                     except ValueError as exc:
                         raise InputError(
                             f"{path}:{line}: column {header[time_index]!r}: {exc}"
@@ -161,22 +241,73 @@ def read_table(path: Path, *, step: float | None = None) -> Table:
                     if text in _MISSING:
                         columns[header[i]].append(math.nan)
                         continue
-                    try:
-                        columns[header[i]].append(float(text))
-                    except ValueError:
-                        raise InputError(
-                            f"{path}:{line}: column {header[i]!r}: {text!r} is not a number"
-                        ) from None
+                    columns[header[i]].append(
+                        _number(text, f"{path}:{line}: column {header[i]!r}", header[i], step)
+                        if time_index is None
+                        else _number(text, f"{path}:{line}: column {header[i]!r}")
+                    )
         except (csv.Error, UnicodeDecodeError) as exc:
             raise InputError(f"{path}:{reader.line_num}: not a readable CSV row: {exc}") from exc
     if not timestamps:
         raise InputError(f"{path}: no data rows after the header")
-    return Table(path, timestamps, columns)
+    return Table(path, timestamps, columns, lines, time_name, time_cells)
+
+
+def _refuse_other_delimiters(path: Path, line: int, only: str) -> None:
+    """A header read as one column that holds another separator: say the file must use
+    commas, rather than that it has no value column."""
+    for delimiter, name in _OTHER_DELIMITERS:
+        if delimiter in only:
+            raise InputError(
+                f"{path}:{line}: the header reads as one column {_shown(only)!r}: the file "
+                f"seems to be separated by {name} ({delimiter!r}), but it must be "
+                "comma-separated (CSV)"
+            )
+
+
+def _number(text: str, where: str, column: str | None = None, step: float | None = None) -> float:
+    """A value cell as a finite float (NaN is a missing value); else an InputError.
+
+    ``column`` and ``step`` are given when rows are placed by ``step``, the file having
+    no column named as time: a date there is a timestamp column read as values."""
+    try:
+        value = float(text)
+    except ValueError:
+        message = f"{where}: {_shown(text)!r} is not a number"
+        if step is not None:
+            try:
+                parse_timestamp(text)
+            except ValueError:
+                pass
+            else:
+                message += (
+                    f"; it is a timestamp: --step {plain(step)} is for files without a "
+                    f"timestamp column, and this file has one (column {column!r}): omit "
+                    "--step, or name the timestamp column one of " + ", ".join(_TIME_NAMES)
+                )
+        raise InputError(message) from None
+    if math.isinf(value):
+        raise InputError(
+            f"{where}: {_shown(text)!r} is not a finite number (infinite, or beyond the "
+            "float range); leave the cell empty for a missing value"
+        )
+    return value
 
 
 def read_series(path: Path, *, column: str | None = None, step: float | None = None) -> Series:
     """One column of a CSV as a regular ``Series`` (gaps become NaN)."""
-    table = read_table(path, step=step)
+    return series_from_table(read_table(path, step=step), column=column, step=step)
+
+
+def series_from_table(
+    table: Table, *, column: str | None = None, step: float | None = None
+) -> Series:
+    """One column of ``table`` as a regular ``Series`` (gaps become NaN).
+
+    The timestamps must strictly increase; without ``step`` there must be two rows to
+    measure it; a ``step`` finer than the rows' spacing is refused (``check_step``).
+    """
+    path = table.path
     chosen = column is not None
     if column is None:
         column = next(iter(table.columns))
@@ -184,21 +315,102 @@ def read_series(path: Path, *, column: str | None = None, step: float | None = N
         raise InputError(f"{path}: no column {column!r}; the columns are {sorted(table.columns)}")
     if step is not None:
         _refuse_epoch_like_load(path, column, table.columns[column], chosen=chosen)
+    check_order(table)
+    check_step(table, step)
     try:
         return make_series(table.timestamps, table.columns[column], step=step, name=column)
     except SlotCollisionError as exc:  # only with a step given, so step is not None
         assert step is not None
-        if exc.spacing is not None:
-            advice = (
-                f"the rows are {plain(exc.spacing)} s apart: give a --step that matches the "
-                f"data (--step {plain(exc.spacing)}), or resample the data to {plain(step)} s "
-                "first"
-            )
-        else:
-            advice = f"the rows are unevenly spaced: resample them to {plain(step)} s first"
-        raise InputError(f"{path}: column {column!r}: {exc.summary}; {advice}") from exc
+        raise InputError(_collision_message(table, step, exc)) from exc
     except SeriesError as exc:
         raise InputError(f"{path}: column {column!r}: {exc}") from exc
+
+
+def check_order(table: Table, *, duplicates: bool = False) -> None:
+    """Refuse timestamps that go backwards (and repeated ones unless ``duplicates``),
+    naming the line, the column and both timestamps as the file writes them."""
+    stamps = table.timestamps
+    for i in range(1, len(stamps)):
+        if stamps[i] > stamps[i - 1] or (duplicates and stamps[i] == stamps[i - 1]):
+            continue
+        if stamps[i] == stamps[i - 1]:
+            raise InputError(
+                f"{table.where(i)} duplicate timestamp {table.stamp(i)} (also on line "
+                f"{table.line(i - 1)}): each row needs its own time; remove or merge the "
+                "repeated row"
+            )
+        raise InputError(
+            f"{table.where(i)} timestamps go backwards: {table.stamp(i)} is earlier than "
+            f"{table.stamp(i - 1)} on line {table.line(i - 1)}; the rows must be sorted "
+            "oldest first"
+            + (" (this file looks sorted newest first)" if _newest_first(stamps) else "")
+        )
+
+
+def _newest_first(stamps: list[float]) -> bool:
+    return len(stamps) > 2 and all(b < a for a, b in pairwise(stamps))
+
+
+def check_step(table: Table, step: float | None) -> None:
+    """Refuse a step the rows cannot give or support.
+
+    Without ``step`` the step is the rows' spacing: one row has none. A ``step`` finer
+    than the rows' median spacing that leaves most of the grid without a row would have
+    the rest made up: refused, with the spacing to use instead. Call after
+    ``check_order``.
+    """
+    stamps = table.timestamps
+    if step is None:
+        if len(stamps) < 2:
+            raise InputError(
+                f"{table.path}:{table.line(0)}: only one data row, so the time between rows "
+                "is unknown: give at least two rows, or --step SECONDS"
+            )
+        return
+    if table.time_column is None or len(stamps) < 2:
+        return
+    diffs = sorted(b - a for a, b in pairwise(stamps))
+    middle = len(diffs) // 2
+    spacing = diffs[middle] if len(diffs) % 2 else (diffs[middle - 1] + diffs[middle]) / 2
+    if not (math.isfinite(spacing) and step < spacing):
+        return
+    slots = (stamps[-1] - stamps[0]) / step + 1
+    if not math.isfinite(slots):
+        return  # far too many slots: make_series says so
+    made_up = 1.0 - len(stamps) / max(slots, len(stamps))
+    if made_up > _MOST_MADE_UP:
+        raise InputError(
+            f"{table.path}: column {table.time_column!r}: --step {plain(step)} is finer than "
+            f"the rows' spacing ({plain(spacing)} s, the median): {made_up:.0%} of a "
+            f"{plain(step)} s grid would have no row and be made up; omit --step (the rows' "
+            f"spacing is then the step) or give --step {plain(spacing)}"
+        )
+
+
+def _collision_message(table: Table, step: float, exc: SlotCollisionError) -> str:
+    """Rows that share a slot at ``step``: the first pair by line, and the advice."""
+    stamps = table.timestamps
+    first = next(
+        (
+            i
+            for i in range(1, len(stamps))
+            if round((stamps[i] - stamps[0]) / step) == round((stamps[i - 1] - stamps[0]) / step)
+        ),
+        1,
+    )
+    if exc.spacing is not None:
+        advice = (
+            f"the rows are {plain(exc.spacing)} s apart: give a --step that matches the "
+            f"data (--step {plain(exc.spacing)}), or resample the data to {plain(step)} s first"
+        )
+    else:
+        advice = f"the rows are unevenly spaced: resample them to {plain(step)} s first"
+    return (
+        f"{table.where(first)} {exc.collisions} of {len(stamps)} rows fall on the same "
+        f"{plain(step)} s step as the row before them (first: {table.stamp(first - 1)} on "
+        f"line {table.line(first - 1)} and {table.stamp(first)} on line {table.line(first)}); "
+        f"{advice}"
+    )
 
 
 def _refuse_epoch_like_load(path: Path, column: str, values: list[float], *, chosen: bool) -> None:

@@ -18,6 +18,8 @@ inside a URL (``scheme://user:PASSWORD@host`` or ``?password=``): it shows ``***
 
 from __future__ import annotations
 
+import math
+import os
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -33,10 +35,12 @@ from pydantic import (
     ConfigDict,
     Field,
     SecretStr,
+    StrictBool,
     ValidationError,
     field_validator,
     model_validator,
 )
+from pydantic_core import PydanticCustomError
 
 from agent.errors import ConfigError, redact_url_passwords
 from agent.yamlsource import YamlLines, YamlSourceError, load_yaml_with_marks
@@ -56,6 +60,8 @@ __all__ = [
     "SettingsSource",
     "SlackSettings",
     "advisories",
+    "check_kubeconfig",
+    "kubeconfig_problem",
     "load_settings",
     "load_settings_with_source",
     "parse_duration",
@@ -78,12 +84,23 @@ def parse_duration(value: object) -> float:
         seconds = float(match.group(1)) * _UNITS[match.group(2)]
     else:
         raise ValueError(f"expected a duration such as 30s, 5m or 2h, got {value!r}")
+    if not math.isfinite(seconds):
+        raise ValueError(f"a duration must be finite, got {value!r}")
     if seconds < 0:
         raise ValueError(f"a duration cannot be negative, got {value!r}")
     return seconds
 
 
+def parse_positive_duration(value: object) -> float:
+    """``parse_duration`` for a period, timeout, step or lifetime: more than zero."""
+    seconds = parse_duration(value)
+    if seconds <= 0:
+        raise ValueError(f"must be longer than 0s (a period, timeout or lifetime), got {value!r}")
+    return seconds
+
+
 Duration = Annotated[float, Field(ge=0)]
+PositiveDuration = Annotated[float, Field(gt=0)]
 
 
 class _Model(BaseModel):
@@ -91,7 +108,13 @@ class _Model(BaseModel):
 
 
 def _duration_fields(*names: str) -> Any:
+    """Durations that may be 0 (cooldowns, a lag)."""
     return field_validator(*names, mode="before")(lambda cls, v: parse_duration(v))
+
+
+def _positive_duration_fields(*names: str) -> Any:
+    """Durations that must be more than 0: periods, timeouts, steps, lifetimes."""
+    return field_validator(*names, mode="before")(lambda cls, v: parse_positive_duration(v))
 
 
 class SecretRef(_Model):
@@ -126,12 +149,12 @@ def resolve_secret(ref: SecretRef | None, environ: Mapping[str, str]) -> SecretS
 
 class PrometheusSettings(_Model):
     url: str = "http://prometheus-operated.monitoring:9090"
-    timeout: Duration = 10.0
-    stale_after: Duration = Field(default=300.0, alias="staleAfter")
+    timeout: PositiveDuration = 10.0
+    stale_after: PositiveDuration = Field(default=300.0, alias="staleAfter")
     bearer_token: SecretRef | None = Field(default=None, alias="bearerToken")
-    verify_tls: bool = Field(default=True, alias="verifyTLS")
+    verify_tls: StrictBool = Field(default=True, alias="verifyTLS")
 
-    _durations = _duration_fields("timeout", "stale_after")
+    _durations = _positive_duration_fields("timeout", "stale_after")
 
     @field_validator("url")
     @classmethod
@@ -144,7 +167,7 @@ class PrometheusSettings(_Model):
 
 class ClusterSettings(_Model):
     name: str = "default"
-    in_cluster: bool = Field(default=False, alias="inCluster")
+    in_cluster: StrictBool = Field(default=False, alias="inCluster")
     kubeconfig: Path | None = None
     context: str | None = None
     namespaces: tuple[str, ...] = ()
@@ -152,9 +175,9 @@ class ClusterSettings(_Model):
     exclude_namespaces: tuple[str, ...] = Field(
         default=("kube-system", "kube-public", "kube-node-lease"), alias="excludeNamespaces"
     )
-    resync: Duration = 300.0
+    resync: PositiveDuration = 300.0
 
-    _durations = _duration_fields("resync")
+    _durations = _positive_duration_fields("resync")
 
     @model_validator(mode="after")
     def _listed_not_excluded(self) -> ClusterSettings:
@@ -191,7 +214,7 @@ class LedgerSettings(_Model):
 
 
 class SlackSettings(_Model):
-    enabled: bool = False
+    enabled: StrictBool = False
     bot_token: SecretRef | None = Field(default=None, alias="botToken")
     app_token: SecretRef | None = Field(default=None, alias="appToken")
     signing_secret: SecretRef | None = Field(default=None, alias="signingSecret")
@@ -199,13 +222,13 @@ class SlackSettings(_Model):
     approvers: tuple[str, ...] = ()  # Slack user IDs (U...) or user group IDs (S...)
     oncall_group: str | None = Field(default=None, alias="oncallGroup")
     receive: Literal["socket", "http"] = "http"
-    question_ttl: Duration = Field(default=900.0, alias="questionTTL")
+    question_ttl: PositiveDuration = Field(default=900.0, alias="questionTTL")
     # How much longer a question stays open per Snooze click (at most MAX_SNOOZES).
-    snooze: Duration = 3600.0
-    replay_window: Duration = Field(default=300.0, alias="replayWindow")
+    snooze: PositiveDuration = 3600.0
+    replay_window: PositiveDuration = Field(default=300.0, alias="replayWindow")
     base_url: str | None = Field(default=None, alias="baseURL")
 
-    _durations = _duration_fields("question_ttl", "snooze", "replay_window")
+    _durations = _positive_duration_fields("question_ttl", "snooze", "replay_window")
 
     @model_validator(mode="after")
     def _complete_when_enabled(self) -> SlackSettings:
@@ -228,7 +251,7 @@ class SlackSettings(_Model):
 
 
 class AlertmanagerSettings(_Model):
-    enabled: bool = False
+    enabled: StrictBool = False
     token: SecretRef | None = None
     max_body_bytes: int = Field(default=1_048_576, ge=1024, alias="maxBodyBytes")
 
@@ -276,19 +299,20 @@ class RoutingSettings(_Model):
 
 
 class SafetySettings(_Model):
-    paused: bool = False
+    paused: StrictBool = False
     cooldown: Duration = 600.0
     max_actions_per_hour: int = Field(default=20, ge=0, alias="maxActionsPerHour")
     storm_threshold: int = Field(default=20, ge=1, alias="stormThreshold")
     storm_cooldown: Duration = Field(default=900.0, alias="stormCooldown")
-    approved_max_wait: Duration = Field(default=3600.0, alias="approvedMaxWait")
+    approved_max_wait: PositiveDuration = Field(default=3600.0, alias="approvedMaxWait")
     # Change freezes for every runbook, written as a runbook's freezeWindow is (without
     # its ``type``): no runbook action starts inside one.
     freeze_windows: tuple[WindowFields, ...] = Field(
         default=(), alias="freezeWindows", max_length=50
     )
 
-    _durations = _duration_fields("cooldown", "storm_cooldown", "approved_max_wait")
+    _durations = _duration_fields("cooldown", "storm_cooldown")
+    _positive_durations = _positive_duration_fields("approved_max_wait")
 
     @field_validator("freeze_windows", mode="before")
     @classmethod
@@ -309,14 +333,14 @@ def _dates_as_text(value: Any) -> Any:
 
 
 class LeaderElectionSettings(_Model):
-    enabled: bool = True
+    enabled: StrictBool = True
     namespace: str = "autonomic"
     lease_name: str = Field(default="autonomic-leader", alias="leaseName")
-    lease_duration: Duration = Field(default=15.0, alias="leaseDuration")
-    renew_deadline: Duration = Field(default=10.0, alias="renewDeadline")
-    retry_period: Duration = Field(default=2.0, alias="retryPeriod")
+    lease_duration: PositiveDuration = Field(default=15.0, alias="leaseDuration")
+    renew_deadline: PositiveDuration = Field(default=10.0, alias="renewDeadline")
+    retry_period: PositiveDuration = Field(default=2.0, alias="retryPeriod")
 
-    _durations = _duration_fields("lease_duration", "renew_deadline", "retry_period")
+    _durations = _positive_duration_fields("lease_duration", "renew_deadline", "retry_period")
 
     @model_validator(mode="after")
     def _timing(self) -> LeaderElectionSettings:
@@ -331,24 +355,24 @@ class LeaderElectionSettings(_Model):
 class AnomalyQuery(_Model):
     name: str = Field(pattern=r"^[a-z0-9][a-z0-9_.-]*$")
     expr: str = Field(min_length=1)
-    step: Duration = 60.0
-    history: Duration = 86400.0 * 7
+    step: PositiveDuration = 60.0
+    history: PositiveDuration = 86400.0 * 7
     # Points scoring at least this open an incident: the threshold NAB's standard profile
     # selects for the detector's defaults (0.696; benchmarks/nab_RESULTS.md).
     threshold: float = Field(default=0.69, gt=0, le=1)
 
-    _durations = _duration_fields("step", "history")
+    _durations = _positive_duration_fields("step", "history")
 
 
 class ScalingSettings(_Model):
-    enabled: bool = True
-    period: Duration = 60.0
+    enabled: StrictBool = True
+    period: PositiveDuration = 60.0
     load_query: str = Field(
         default='sum(rate(http_requests_total{namespace="$namespace",deployment="$workload"}[2m]))',
         alias="loadQuery",
     )
     quantile: float = Field(default=0.9, gt=0.5, lt=1)
-    refit_every: Duration = Field(default=21600.0, alias="refitEvery")
+    refit_every: PositiveDuration = Field(default=21600.0, alias="refitEvery")
     # The seasonal profile is the per-minute median over this many whole days; a refit
     # reads them from Prometheus (which must retain them: its default is 15 days). 14 days
     # since session 15 (7 before): steadier against one busy day, and better at equal cost
@@ -362,9 +386,10 @@ class ScalingSettings(_Model):
     # weekdays does not withdraw the forecast (benchmarks/replay_RESULTS.md: with 14 days
     # of history, better at equal cost on NASA in July and in the held-out August, on
     # tweets and ELB; within a few minutes either way on nyc_taxi). On since session 15.
-    shape_only_seasonality: bool = Field(default=True, alias="shapeOnlySeasonality")
+    shape_only_seasonality: StrictBool = Field(default=True, alias="shapeOnlySeasonality")
 
-    _durations = _duration_fields("period", "refit_every", "profile_history", "metric_lag")
+    _durations = _duration_fields("profile_history", "metric_lag")
+    _positive_durations = _positive_duration_fields("period", "refit_every")
 
     @field_validator("metric_lag")
     @classmethod
@@ -388,9 +413,9 @@ class CanarySettings(_Model):
     """Canary analysis: the judge's spec (as for ``autonomic judge --spec``) and, per
     column the spec uses, a PromQL template with ``$namespace`` and ``$workload``."""
 
-    enabled: bool = True
-    period: Duration = 60.0
-    max_duration: Duration = Field(default=3600.0, alias="maxDuration")
+    enabled: StrictBool = True
+    period: PositiveDuration = 60.0
+    max_duration: PositiveDuration = Field(default=3600.0, alias="maxDuration")
     spec: dict[str, Any] = Field(
         default_factory=lambda: {
             "metrics": {
@@ -423,7 +448,7 @@ class CanarySettings(_Model):
         }
     )
 
-    _durations = _duration_fields("period", "max_duration")
+    _durations = _positive_duration_fields("period", "max_duration")
 
     @model_validator(mode="after")
     def _spec_and_queries(self) -> CanarySettings:
@@ -463,6 +488,22 @@ class Settings(_Model):
     anomaly_queries: tuple[AnomalyQuery, ...] = Field(default=(), alias="anomalyQueries")
     runbooks: tuple[Path, ...] = (Path("runbooks"),)
     server: ServerSettings = ServerSettings()
+
+    @field_validator("anomaly_queries")
+    @classmethod
+    def _unique_names(cls, queries: tuple[AnomalyQuery, ...]) -> tuple[AnomalyQuery, ...]:
+        # Incidents, saved detector states and metrics are keyed by the query's name.
+        first: dict[str, int] = {}
+        for index, query in enumerate(queries):
+            if query.name in first:
+                raise PydanticCustomError(
+                    "duplicate_name",
+                    "duplicate name {name}: anomalyQueries[{first}] has it too "
+                    "(each query needs a name of its own)",
+                    {"name": repr(query.name), "first": first[query.name], "index": index},
+                )
+            first[query.name] = index
+        return queries
 
 
 def _apply_env(data: dict[str, Any], environ: Mapping[str, str]) -> list[str]:
@@ -586,6 +627,72 @@ def advisories(settings: Settings) -> list[str]:
     return notes
 
 
+def check_kubeconfig(settings: Settings, source: SettingsSource) -> list[str]:
+    """The problems with ``cluster.kubeconfig`` (when set, outside the cluster), each as
+    ``FILE:LINE: field: message``: checked by ``config check`` and before ``run`` starts,
+    so that a missing or broken kubeconfig is not found only by the first API call."""
+    cluster = settings.cluster
+    if cluster.in_cluster or cluster.kubeconfig is None:
+        return []
+    problem = kubeconfig_problem(cluster.kubeconfig, cluster.context)
+    if problem is None:
+        return []
+    field = "context" if problem.startswith("no context") and cluster.context else "kubeconfig"
+    return [f"{source.where(('cluster', field))}: cluster.{field}: {problem}"]
+
+
+def kubeconfig_problem(path: Path, context: str | None) -> str | None:
+    """What keeps the kubeconfig at ``path`` (``:``-separated paths are merged, as by
+    kubectl) from giving ``context`` (None: its ``current-context``), or None if nothing.
+    The message names the file; it never repeats the file's content (it holds tokens)."""
+    contexts: list[str] = []
+    clusters = 0
+    current: str | None = None
+    for part in [p for p in str(path).split(os.pathsep) if p]:
+        file = Path(part).expanduser()
+        try:
+            text = file.read_text(encoding="utf-8")
+        except FileNotFoundError:
+            return f"{file} does not exist (set cluster.kubeconfig to a kubeconfig file)"
+        except IsADirectoryError:
+            return f"{file} is a directory, not a kubeconfig file"
+        except OSError as exc:
+            return f"cannot read {file}: {exc.strerror or exc}"
+        except UnicodeDecodeError:
+            return f"{file} is not a kubeconfig: it is not UTF-8 text"
+        try:
+            data = yaml.safe_load(text)
+        except yaml.YAMLError as exc:
+            mark = getattr(exc, "problem_mark", None)
+            at = f" (line {mark.line + 1})" if mark is not None else ""
+            return f"{file} is not a kubeconfig: it is not valid YAML{at}"
+        if not isinstance(data, dict):
+            return f"{file} is not a kubeconfig: expected a mapping with clusters and contexts"
+        for key in ("clusters", "contexts"):
+            if data.get(key) is not None and not isinstance(data[key], list):
+                return f"{file} is not a kubeconfig: {key} is not a list"
+        clusters += len(data.get("clusters") or [])
+        contexts += [
+            str(entry["name"])
+            for entry in data.get("contexts") or []
+            if isinstance(entry, dict) and entry.get("name")
+        ]
+        if current is None and data.get("current-context"):
+            current = str(data["current-context"])
+    if not clusters or not contexts:
+        what = " or ".join(k for k, n in (("clusters", clusters), ("contexts", contexts)) if not n)
+        return f"{path} is not a kubeconfig: it lists no {what}"
+    wanted = context or current
+    if wanted is None:
+        return (
+            f"{path} sets no current-context: set cluster.context to one of {', '.join(contexts)}"
+        )
+    if wanted not in contexts:
+        whose = "" if context else " (its current-context)"
+        return f"no context {wanted!r}{whose} in {path}; it has {', '.join(contexts)}"
+    return None
+
+
 def load_settings_with_source(
     path: Path | None, environ: Mapping[str, str] | None = None
 ) -> tuple[Settings, SettingsSource]:
@@ -620,6 +727,8 @@ def load_settings_with_source(
         problems = []
         for error in exc.errors():
             loc = tuple(error["loc"])
+            if error["type"] == "duplicate_name":  # at the entry that repeats the name
+                loc = (*loc, error["ctx"]["index"], "name")
             field = ".".join(str(p) for p in loc) or "(top level)"
             problems.append(f"{source.where(loc)}: {field}: {_explain(error)}")
         raise ConfigError(
@@ -661,6 +770,9 @@ def _explain(error: Mapping[str, Any]) -> str:
         return "unknown key (check the spelling; see docs/configuration.md)"
     if kind == "missing":
         return "required but missing"
+    if kind == "bool_type":
+        shown = repr(error.get("input"))[:60]
+        return f"expected true or false (unquoted), got {shown}"
     message = redact_url_passwords(str(error["msg"]).removeprefix("Value error, "))
     value = error.get("input")
     if isinstance(value, str | int | float | bool) and "got" not in message:

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 import time
 import uuid
 from collections.abc import Callable, Iterable
@@ -116,9 +117,32 @@ def load_api_client(
     room for the loops' reads and writes (urllib3 would otherwise discard and reopen
     connections beyond its default of five per CPU).
     """
+    import yaml
     from kubernetes import client, config
+    from kubernetes.config import kube_config
 
     configuration = client.Configuration()
+    # What the client reads when no kubeconfig is configured: $KUBECONFIG, else
+    # ~/.kube/config (the library decides; the message names the path it tried).
+    given = kubeconfig or str(kube_config.KUBE_CONFIG_DEFAULT_LOCATION)
+    paths = [os.path.expanduser(p) for p in given.split(os.pathsep) if p]
+    shown = os.pathsep.join(paths)
+    if in_cluster:
+        where = "in-cluster service account"
+    elif kubeconfig:
+        where = f"kubeconfig {shown} (cluster.kubeconfig)"
+    else:
+        where = f"kubeconfig {shown} (the default)"
+    if not (host or in_cluster or any(os.path.exists(p) for p in paths)):
+        how = (
+            "set cluster.kubeconfig to an existing file"
+            if kubeconfig
+            else "set cluster.kubeconfig or $KUBECONFIG, or cluster.inCluster: true in a pod"
+        )
+        raise ConfigError(
+            f"cannot load Kubernetes credentials: no kubeconfig at {shown} "
+            f"({'cluster.kubeconfig' if kubeconfig else 'the default'}); {how}"
+        )
     try:
         if host:
             configuration.host = host
@@ -129,8 +153,17 @@ def load_api_client(
                 config_file=kubeconfig, context=context, client_configuration=configuration
             )
     except config.ConfigException as exc:
-        where = "in-cluster service account" if in_cluster else f"kubeconfig {kubeconfig or '~'}"
         raise ConfigError(f"cannot load Kubernetes credentials from the {where}: {exc}") from exc
+    except OSError as exc:
+        raise ConfigError(
+            f"cannot load Kubernetes credentials from the {where}: {exc.strerror or exc}"
+        ) from None
+    except (UnicodeDecodeError, yaml.YAMLError):
+        # Never the parser's own text: it may quote a line of the file, tokens included.
+        raise ConfigError(
+            f"cannot load Kubernetes credentials from the {where}: not a kubeconfig "
+            "(not UTF-8 YAML)"
+        ) from None
     configuration.retries = False
     configuration.connection_pool_maxsize = max(
         configuration.connection_pool_maxsize or 0, watches + 8

@@ -23,16 +23,46 @@ def settings_from(args: argparse.Namespace) -> Settings:
     return load_settings(getattr(args, "config", None), dict(os.environ))
 
 
-def ledger_from(args: argparse.Namespace, settings: Settings | None = None) -> Ledger:
+def ledger_url(args: argparse.Namespace, settings: Settings) -> str:
+    """The ledger URL a command uses: ``--ledger``, else the config's ``ledger.url``."""
+    return str(getattr(args, "ledger", None) or settings.ledger.url)
+
+
+def ledger_path(url: str) -> Path | None:
+    """The file a SQLite ledger URL names (None for PostgreSQL, in-memory or a URL that
+    does not parse): what an output must not be written over."""
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
+
+    try:
+        parsed = make_url(url)
+    except (ArgumentError, ValueError):
+        return None
+    database = parsed.database or ""
+    if parsed.get_backend_name() != "sqlite" or database in ("", ":memory:"):
+        return None
+    return Path(database.removeprefix("file:") if parsed.query.get("uri") else database)
+
+
+def ledger_from(
+    args: argparse.Namespace, settings: Settings | None = None, *, create: bool = False
+) -> Ledger:
+    """The ledger named by ``--ledger`` or the config. By default it must already exist
+    (an Autonomic ledger at this release's schema): a command that reads or answers never
+    creates, migrates or writes its tables into a mistyped path or another application's
+    database. ``create=True`` opens it as the daemon does, creating and migrating."""
     from agent.clock import SystemClock
     from agent.ledger import open_ledger
     from agent.settings import resolve_secret
 
     settings = settings or settings_from(args)
-    url = getattr(args, "ledger", None) or settings.ledger.url
+    url = ledger_url(args, settings)
     password = resolve_secret(settings.ledger.password, dict(os.environ))
     return open_ledger(
-        url, SystemClock().now(), password=password.get_secret_value() if password else None
+        url,
+        SystemClock().now(),
+        password=password.get_secret_value() if password else None,
+        create=create,
     )
 
 

@@ -21,7 +21,15 @@ from agent.errors import InputError
 if TYPE_CHECKING:
     from agent.charts import Chart
 
-__all__ = ["TimeAxis", "add_plot_flag", "check_plot_path", "thin_band", "time_axis", "write_plot"]
+__all__ = [
+    "TimeAxis",
+    "add_plot_flag",
+    "check_outputs",
+    "check_plot_path",
+    "thin_band",
+    "time_axis",
+    "write_plot",
+]
 
 _REAL_DATES_FROM = 1e8  # epoch seconds (1973): smaller timestamps are offsets, not dates
 _UNITS = ((3 * 3600.0, 60.0, "minutes"), (3 * 86400.0, 3600.0, "hours"))
@@ -47,6 +55,34 @@ def check_plot_path(path: Path | None) -> None:
         raise InputError(f"{path}: cannot write the plot: no directory {parent}")
     if not os.access(parent, os.W_OK):
         raise InputError(f"{path}: cannot write the plot: {parent} is not writable")
+
+
+def check_outputs(
+    inputs: Sequence[Path | None], outputs: Sequence[tuple[str, Path | None]]
+) -> None:
+    """Fail before anything is written when an output would be written over an input
+    (the same file under any name) or two outputs name one file. ``outputs`` are
+    (flag, path) pairs; a path of None is an output not asked for."""
+    from agent.cli._context import refuse_overwriting_inputs
+
+    given = [(flag, path) for flag, path in outputs if path is not None]
+    for _, path in given:
+        refuse_overwriting_inputs(path, *inputs)
+    for i, (flag, path) in enumerate(given):
+        for other_flag, other in given[i + 1 :]:
+            if _same_file(path, other):
+                raise InputError(
+                    f"{other}: given to both {flag} and {other_flag}; one would be written "
+                    "over the other: choose two paths"
+                )
+
+
+def _same_file(first: Path, second: Path) -> bool:
+    """Whether two output paths are one regular file (a device such as /dev/null may
+    take both)."""
+    if first.exists() and second.exists():
+        return first.is_file() and os.path.samefile(first, second)
+    return first.resolve() == second.resolve()
 
 
 def write_plot(chart: Chart, path: Path) -> None:

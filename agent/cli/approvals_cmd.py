@@ -47,18 +47,45 @@ def list_questions(args: argparse.Namespace) -> int:
         print("no pending questions" if not args.all else "no questions")
         return 0
     print(f"{'question':10} {'decision':10} {'status':9} {'expires in':>10}  proposal")
+    overdue = []
     for question in rows:
         record = ledger.get_decision(question.decision_id)
         left = question.expires_at - now
-        expires = f"{left / 60:.0f} min" if question.status == "pending" else "-"
+        status, expires = question.status, "-"
+        if question.status == "pending" and left > 0:
+            expires = _span(left)
+        elif question.status == "pending":  # past its TTL; no daemon cycle closed it yet
+            status, expires = "overdue", f"{_span(-left)} ago"
+            overdue.append(question)
         what = (
             f"{record.subject}: {record.reason} (confidence {record.confidence:.0%})"
             if record
             else "?"
         )
         ids = f"{question.id[:8]:10} {question.decision_id[:8]:10}"
-        print(f"{ids} {question.status:9} {expires:>10}  {what}")
+        print(f"{ids} {status:9} {expires:>10}  {what}")
+    for question in overdue:
+        print(
+            f"question {question.id[:8]} expired {_span(now - question.expires_at)} ago: it "
+            "counts as a no, and the daemon closes it (escalated) at its next cycle"
+        )
+    if overdue:
+        print(
+            "an answer to an overdue question is kept as feedback on the decision; "
+            "nothing will be executed"
+        )
     return 0
+
+
+def _span(seconds: float) -> str:
+    """A duration as a person reads it: 45 s, 12 min, 5.5 h, 26 days."""
+    if seconds < 120:
+        return f"{seconds:.0f} s"
+    if seconds < 120 * 60:
+        return f"{seconds / 60:.0f} min"
+    if seconds < 48 * 3600:
+        return f"{seconds / 3600:.1f} h"
+    return f"{seconds / 86400:.0f} days"
 
 
 def _escalations(ledger: Any, now: float) -> None:
@@ -110,9 +137,9 @@ def answer(args: argparse.Namespace) -> int:
         )
         if kept:
             raise InputError(
-                f"question {question_id[:8]} had expired (a no, escalated): nothing will be "
-                f"done. Your answer ({args.verdict}) is kept as the decision's verdict, for "
-                "learning"
+                f"question {question_id[:8]} had expired (counted as a no, and escalated): "
+                f"nothing will be executed. Your answer ({args.verdict}) was not applied but is "
+                "kept as the decision's verdict (feedback, for learning)"
             )
         raise InputError(
             f"question {question_id[:8]} was not {args.verdict}: it is already {state}"

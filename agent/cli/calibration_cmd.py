@@ -31,7 +31,14 @@ from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any
 
 from agent.calibration import MACHINE_ACTORS
-from agent.cli._context import add_ledger_flags, ledger_from, settings_from
+from agent.cli._context import (
+    add_ledger_flags,
+    ledger_from,
+    ledger_path,
+    ledger_url,
+    refuse_overwriting_inputs,
+    settings_from,
+)
 from agent.cli._plot import add_plot_flag, check_plot_path
 
 if TYPE_CHECKING:
@@ -109,6 +116,8 @@ def show(args: argparse.Namespace) -> int:
     plot = getattr(args, "plot", None)
     check_plot_path(plot)
     settings = settings_from(args)
+    # A plot written over the ledger's own SQLite file would replace the ledger.
+    refuse_overwriting_inputs(plot, ledger_path(ledger_url(args, settings)))
     ledger = ledger_from(args, settings)
     try:
         report = calibration_report(

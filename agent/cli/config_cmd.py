@@ -35,6 +35,7 @@ def check_config(args: argparse.Namespace) -> int:
     instead of ``FILE:LINE`` for an override), as ``load_settings`` writes its own."""
     from agent.settings import (
         advisories,
+        check_kubeconfig,
         load_settings_with_source,
         redact_url_passwords,
         resolve_secret,
@@ -42,7 +43,7 @@ def check_config(args: argparse.Namespace) -> int:
 
     environ = dict(os.environ)
     settings, source = load_settings_with_source(args.file, environ)
-    problems: list[str] = []
+    problems = check_kubeconfig(settings, source)
     secrets = {
         "slack.botToken": settings.slack.bot_token,
         "slack.appToken": settings.slack.app_token,

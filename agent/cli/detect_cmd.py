@@ -7,6 +7,7 @@ every flagged row (confidence >= 0.9999, the rows the summary on stderr counts).
 from __future__ import annotations
 
 import argparse
+import bisect
 import csv
 import io
 import itertools
@@ -17,11 +18,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from agent.cli._plot import add_plot_flag, check_plot_path
+from agent.cli._plot import add_plot_flag, check_outputs, check_plot_path
 from agent.errors import InputError
 
 if TYPE_CHECKING:
     from agent.charts import Chart
+    from agent.csvio import Table
     from forecasting.anomaly import AnomalyPoint
 
 _HEADER = (
@@ -47,8 +49,9 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
             "Score a series from a CSV file for anomalies, online: each row is scored using "
             "only the rows before it, then learnt from. Writes one row per input row: "
             "timestamp, value, anomaly_score, confidence, expected, lower, upper, reason. "
-            "Missing values, gaps and duplicate timestamps never fire (reason 'missing'); the "
-            "first rows are 'warming_up'."
+            "Missing values (empty cells), gaps, duplicate timestamps and rows a --state "
+            "file has already seen never fire (reason 'missing'); the first rows are "
+            "'warming_up'. Rows must be sorted oldest first; an infinite value is an error."
         ),
     )
     parser.add_argument("series", type=Path, metavar="SERIES.csv", help="CSV with a header row")
@@ -71,23 +74,37 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
 
 
 def run_detect(args: argparse.Namespace) -> int:
-    from agent.csvio import read_table
+    from agent.csvio import check_order, check_step, read_table
     from forecasting.anomaly import Detector
 
+    if args.step is not None and not (args.step > 0 and math.isfinite(args.step)):
+        raise InputError(f"--step must be a positive number of seconds, got {args.step}")
+    check_plot_path(args.plot)
+    check_outputs(
+        [args.series],
+        [("--output", args.output), ("--plot", args.plot), ("--state", args.state)],
+    )
     table = read_table(args.series, step=args.step)
     column = args.column or next(iter(table.columns))
     if column not in table.columns:
         raise InputError(
             f"{args.series}: no column {column!r}; the columns are {sorted(table.columns)}"
         )
-    if args.step is not None and not (args.step > 0 and math.isfinite(args.step)):
-        raise InputError(f"--step must be a positive number of seconds, got {args.step}")
-    check_plot_path(args.plot)
+    check_order(table, duplicates=True)  # a repeated row is scored 'missing', as documented
+    check_step(table, args.step)
     timestamps, values = table.timestamps, table.columns[column]
     step = args.step or _median_spacing(timestamps)
+    if step is None:
+        raise InputError(
+            f"{args.series}: every row has the same timestamp, so the time between rows is "
+            "unknown: give --step SECONDS"
+        )
+    dates = min(timestamps) >= _REAL_DATES_FROM
+    seen, last = 0, math.nan  # leading rows the saved state has already seen; its last time
     if args.state is not None and args.state.exists():
         try:
-            detector = Detector.from_state(json.loads(args.state.read_text(encoding="utf-8")))
+            saved = json.loads(args.state.read_text(encoding="utf-8"))
+            detector = Detector.from_state(saved)
         except (OSError, ValueError) as exc:  # StateError and JSONDecodeError are ValueErrors
             raise InputError(f"{args.state}: cannot restore the detector state: {exc}") from exc
         if abs(detector.step - step) > 1e-9 * step:
@@ -96,9 +113,10 @@ def run_detect(args: argparse.Namespace) -> int:
                 f"{args.series} is sampled every {step:g} s; pass --step {detector.step:g} or "
                 "delete the state file"
             )
+        last = _saved_time(saved)
+        seen = _rows_seen(table, last, args.state, dates)
     else:
         detector = Detector(step)
-    dates = bool(timestamps) and min(timestamps) >= _REAL_DATES_FROM
     output = io.StringIO()
     writer = csv.writer(output, lineterminator="\n")
     writer.writerow(_HEADER)
@@ -139,6 +157,14 @@ def run_detect(args: argparse.Namespace) -> int:
         f"{fired} rows at confidence >= 0.9999",
         file=sys.stderr,
     )
+    if seen:
+        print(
+            f"autonomic: note: {args.series}: the first {seen} rows (lines {table.line(0)} "
+            f"to {table.line(seen - 1)}) are not newer than the last row the state file "
+            f"{args.state} had seen ({_format_time(last, dates)}): not scored again "
+            "(reason 'missing')",
+            file=sys.stderr,
+        )
     if args.plot is not None:
         from agent.cli._plot import write_plot
 
@@ -204,11 +230,37 @@ def detect_chart(points: list[AnomalyPoint], column: str) -> Chart:
     )
 
 
-def _median_spacing(timestamps: list[float]) -> float:
+def _saved_time(saved: object) -> float:
+    """The time of the last row a saved detector state scored; NaN when none (or unknown)."""
+    last = saved.get("last_ts") if isinstance(saved, dict) else None
+    if isinstance(last, bool) or not isinstance(last, int | float):
+        return math.nan
+    return float(last)
+
+
+def _rows_seen(table: Table, last: float, state: Path, dates: bool) -> int:
+    """How many leading rows of ``table`` (sorted) are not newer than ``last``, the last
+    row the saved detector scored; all of them is an InputError, nothing to score."""
+    if not math.isfinite(last):
+        return 0  # a fresh state: nothing seen yet
+    stamps = table.timestamps
+    seen = bisect.bisect_right(stamps, last)
+    if seen == len(stamps):
+        raise InputError(
+            f"{table.path}: no row is newer than the last row the detector state {state} has "
+            f"seen ({_format_time(last, dates)}): the rows (lines {table.line(0)} to "
+            f"{table.line(seen - 1)}) end at {_format_time(stamps[-1], dates)}; nothing to "
+            "score. Give rows after that time, or delete the state file to start afresh"
+        )
+    return seen
+
+
+def _median_spacing(timestamps: list[float]) -> float | None:
+    """The median spacing of the distinct timestamps; None when there is only one."""
     ordered = sorted(set(timestamps))
     gaps = sorted(b - a for a, b in itertools.pairwise(ordered))
     if not gaps:
-        return 60.0
+        return None
     return gaps[len(gaps) // 2]
 
 

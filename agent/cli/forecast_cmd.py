@@ -24,7 +24,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from agent.cli._plot import add_plot_flag, check_plot_path
+from agent.cli._plot import add_plot_flag, check_outputs, check_plot_path
 from agent.errors import InputError
 
 if TYPE_CHECKING:
@@ -99,10 +99,11 @@ def run(args: argparse.Namespace) -> int:
         raise InputError(f"--horizon must be at least 1 step, got {args.horizon}")
     if args.horizon > 100_000:
         raise InputError(f"--horizon {args.horizon} is too long (at most 100000 steps)")
-    if args.step is not None and not args.step > 0:
+    if args.step is not None and not (math.isfinite(args.step) and args.step > 0):
         raise InputError(f"--step must be a positive number of seconds, got {args.step}")
     levels = parse_levels(args.levels)
     check_plot_path(args.plot)
+    check_outputs([args.csv, args.fleet], [("--output", args.output), ("--plot", args.plot)])
     series = read_series(args.csv, column=args.column, step=args.step)
     model, calibration = None, None
     if args.fleet is not None:
@@ -154,19 +155,15 @@ def _fleet_choice(
     When no pooled model can be fitted (no usable sibling, a step without a day or week
     cycle), says why on stderr and returns ``(None, None)``: the plain default is used.
     """
-    from agent.csvio import read_table
+    from agent.csvio import read_table, series_from_table
     from forecasting.baselines import ModelError
     from forecasting.cleaning import clean_series
     from forecasting.pooled import choose_with_pool, fit_pools, pool_shape
-    from forecasting.series import SeriesError, make_series
 
     table = read_table(args.fleet, step=args.step)
     siblings = []
-    for name, values in table.columns.items():
-        try:
-            sibling = make_series(table.timestamps, values, step=args.step, name=name)
-        except SeriesError as exc:
-            raise InputError(f"{args.fleet}: column {name!r}: {exc}") from exc
+    for name in table.columns:
+        sibling = series_from_table(table, column=name, step=args.step)
         if not math.isclose(sibling.step, series.step, rel_tol=1e-9):
             raise InputError(
                 f"{args.fleet}: column {name!r} has a step of {sibling.step:g} s but "

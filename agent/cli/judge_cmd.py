@@ -7,8 +7,10 @@ daemon runs, so the printed time to verdict is the one the daemon would have rea
 from __future__ import annotations
 
 import argparse
+import csv
 import json
 import math
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -27,9 +29,13 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
         help="judge a canary against its baseline from two CSV files",
         description=(
             "Judge a canary against its baseline. Each CSV has a timestamp column and one "
-            "column per metric, on the same step and with the same number of rows (row i of "
-            "one file is paired with row i of the other). The run is replayed in time order "
-            "as the daemon would judge it."
+            "column per metric, on one regular step. The two files must cover the same "
+            "intervals: the same number of rows, and row i of one file has the timestamp of "
+            "row i of the other (to within 1% of the step), since the judge compares the "
+            "two sides over the same window; files that are shifted or cover different "
+            "windows are refused, naming the first line where they differ (leave a cell "
+            "empty and pass --allow-missing for an interval one side lacks). The run is "
+            "replayed in time order as the daemon would judge it."
         ),
     )
     parser.add_argument("--baseline", required=True, type=Path, help="baseline CSV")
@@ -52,7 +58,8 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
         "--alpha",
         type=float,
         default=None,
-        help="error budget for a wrong rollback or a wrong promotion (default 0.01)",
+        help="error budget for a wrong rollback, from 1e-9 up to (not including) 0.5 "
+        "(default 0.01)",
     )
     parser.add_argument(
         "--min-promote",
@@ -94,25 +101,64 @@ def _handle(args: argparse.Namespace) -> int:
 
 
 def load_spec(path: Path) -> tuple[MetricSpec, ...]:
-    """Read and validate a YAML spec; every error names the file and the field."""
-    import yaml
+    """Read and validate a YAML spec; every error names the file, the line and the field.
 
+    Duplicate keys are refused (a second ``latency:`` would otherwise silently replace
+    the first), as in the configuration and the runbooks.
+    """
+    from agent.yamlsource import YamlSourceError, load_yaml_with_marks
     from forecasting.canary import CanarySpecError, parse_spec
 
     try:
-        text = path.read_text(encoding="utf-8")
+        data = path.read_bytes()
     except OSError as exc:
         raise InputError(f"{path}: cannot read the spec: {exc.strerror or exc}") from exc
     try:
-        raw = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f":{mark.line + 1}" if mark is not None else ""
-        raise InputError(f"{path}{where}: not valid YAML: {exc}") from exc
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        utf16 = data[:2] in (b"\xff\xfe", b"\xfe\xff")
+        hint = " (it looks like UTF-16)" if utf16 else ""
+        raise InputError(
+            f"{path}: not a UTF-8 YAML file{hint}: {exc.reason} at byte {exc.start}; "
+            "save the spec as UTF-8 text"
+        ) from None
+    try:
+        raw, lines = load_yaml_with_marks(text)
+    except YamlSourceError as exc:
+        raise InputError(f"{path}:{exc.line}: {exc.detail}") from None
     try:
         return parse_spec(raw)
     except CanarySpecError as exc:
-        raise InputError(f"{path}: {exc.field}: {exc.message}") from exc
+        raise InputError(f"{path}:{lines(exc.path)}: {exc.field}: {exc.message}") from None
+
+
+def _line(path: Path, index: int) -> int | None:
+    """The line of ``path`` holding data row ``index`` (0-based), for a table without lines.
+
+    Blank lines are skipped and a quoted cell may span lines, so the row's index is not
+    its line; the file is read again, only when an error needs the line.
+    """
+    try:
+        with path.open(newline="", encoding="utf-8") as handle:
+            reader = csv.reader(handle)
+            next(reader, None)  # the header, line 1
+            seen = -1
+            for row in reader:
+                if not row or all(not cell.strip() for cell in row):
+                    continue
+                seen += 1
+                if seen == index:
+                    return reader.line_num
+    except (OSError, csv.Error, UnicodeDecodeError):
+        return None
+    return None
+
+
+def _at(table: Table, index: int) -> str:
+    """``FILE:LINE`` of data row ``index`` of ``table`` (the header is line 1)."""
+    lines: list[int] = getattr(table, "lines", [])  # read_table records each row's line
+    line = lines[index] if index < len(lines) else _line(table.path, index)
+    return f"{table.path}:{line}" if line is not None else f"{table.path}: data row {index + 1}"
 
 
 def _step(table: Table) -> float:
@@ -123,14 +169,37 @@ def _step(table: Table) -> float:
     for i in range(1, len(ts)):
         gap = ts[i] - ts[i - 1]
         if gap <= 0:
-            raise InputError(f"{table.path}: row {i + 1}: timestamps must increase")
+            raise InputError(
+                f"{_at(table, i)}: the timestamp is not after the previous row's; "
+                "timestamps must increase"
+            )
         if not math.isclose(gap, step, rel_tol=1e-6, abs_tol=1e-6):
             raise InputError(
-                f"{table.path}: row {i + 1}: the step changes from {step:g} s to {gap:g} s; "
+                f"{_at(table, i)}: the step changes from {step:g} s to {gap:g} s; "
                 "both files must be on one regular step (fill gaps with empty cells and "
                 "pass --allow-missing)"
             )
     return step
+
+
+def _check_aligned(baseline: Table, canary: Table, step: float) -> None:
+    """Row i of both files must be the same interval: the judge pairs them."""
+    slack = 0.01 * step
+    for i, (b_ts, c_ts) in enumerate(zip(baseline.timestamps, canary.timestamps, strict=True)):
+        if abs(b_ts - c_ts) > slack:
+            raise InputError(
+                f"{_at(baseline, i)} is at {_when(b_ts)} but {_at(canary, i)} at "
+                f"{_when(c_ts)} ({c_ts - b_ts:+g} s): baseline and canary must cover the same "
+                "intervals, row for row, as the judge compares the two over the same window; "
+                "export both for one time range"
+            )
+
+
+def _when(ts: float) -> str:
+    try:
+        return datetime.fromtimestamp(ts, UTC).isoformat().replace("+00:00", "Z")
+    except (OverflowError, OSError, ValueError):
+        return f"{ts:g}"
 
 
 def _check_tables(
@@ -149,6 +218,7 @@ def _check_tables(
             f"{baseline.path} is on a {b_step:g} s step but {canary.path} on {c_step:g} s: "
             "both must use the same step"
         )
+    _check_aligned(baseline, canary, b_step)
     for table in (baseline, canary):
         for spec in specs:
             for column in spec.columns:
@@ -158,22 +228,21 @@ def _check_tables(
                         f"the columns are {sorted(table.columns)}"
                     )
                 values = table.columns[column]
+                counts = spec.kind is MetricKind.RATIO
                 for i, value in enumerate(values):
-                    where = f"{table.path}: row {i + 1} (t={table.timestamps[i]:g}), {column!r}"
                     if math.isnan(value):
                         if allow_missing:
                             continue
                         raise InputError(
-                            f"{where}: missing or NaN value; fill it in, or pass "
-                            "--allow-missing to treat it as a missing interval"
+                            f"{_at(table, i)}: column {column!r}: missing or NaN value; fill it "
+                            "in, or pass --allow-missing to treat it as a missing interval"
                         )
                     if math.isinf(value):
-                        raise InputError(f"{where}: infinite value")
-                    counts = spec.kind is MetricKind.RATIO
+                        raise InputError(f"{_at(table, i)}: column {column!r}: infinite value")
                     if value < 0 and (counts or not spec.allow_negative):
                         what = "count" if counts else "value (a latency or gauge)"
                         raise InputError(
-                            f"{where}: negative {what} {value:g}; "
+                            f"{_at(table, i)}: column {column!r}: negative {what} {value:g}; "
                             + (
                                 "counts cannot be negative"
                                 if counts
@@ -182,7 +251,20 @@ def _check_tables(
                         )
                 if counts and spec.cumulative:
                     _check_counter(table, column, values)
+            if spec.kind is MetricKind.RATIO and not spec.cumulative:
+                _check_events_within_trials(table, spec)
     return b_step
+
+
+def _check_events_within_trials(table: Table, spec: MetricSpec) -> None:
+    assert spec.numerator is not None and spec.denominator is not None
+    events, trials = table.columns[spec.numerator], table.columns[spec.denominator]
+    for i, (k, n) in enumerate(zip(events, trials, strict=True)):
+        if k > n:  # False when either is NaN
+            raise InputError(
+                f"{_at(table, i)}: metric {spec.name!r}: {spec.numerator!r} ({k:g}) is more "
+                f"than {spec.denominator!r} ({n:g}); are numerator and denominator swapped?"
+            )
 
 
 def _check_counter(table: Table, column: str, values: list[float]) -> None:
@@ -192,9 +274,9 @@ def _check_counter(table: Table, column: str, values: list[float]) -> None:
             continue
         if value < previous:
             raise InputError(
-                f"{table.path}: row {i + 1} (t={table.timestamps[i]:g}), {column!r}: the "
-                f"counter went down from {previous:g} to {value:g} (a reset); give "
-                "per-interval counts (cumulative: false) or cut the run at the reset"
+                f"{_at(table, i)}: column {column!r}: the counter went down from "
+                f"{previous:g} to {value:g} (a reset); give per-interval counts "
+                "(cumulative: false) or cut the run at the reset"
             )
         previous = value
 
@@ -212,6 +294,7 @@ def run_judge(
     """Read, validate and replay the two files; return the verdict after the replay."""
     from agent.csvio import read_table
     from forecasting.canary import (
+        MIN_ALPHA,
         CanaryDataError,
         CanaryJudge,
         CanarySpecError,
@@ -220,6 +303,16 @@ def run_judge(
         default_specs,
     )
 
+    # the flags first: they need no file, and a bad one is cheaper to hear about early
+    if alpha is not None and not MIN_ALPHA <= alpha < 0.5:
+        raise InputError(
+            f"--alpha must be at least {MIN_ALPHA:g} and below 0.5, got {alpha!r} (it is the "
+            "chance of rolling back a canary that is not worse; 0.01 is the default)"
+        )
+    if max_duration is not None and not (math.isfinite(max_duration) and max_duration > 0):
+        raise InputError(f"--max-duration must be a positive number of seconds, not {max_duration}")
+    if not (math.isfinite(min_promote) and min_promote >= 0):
+        raise InputError(f"--min-promote must be zero or more seconds, not {min_promote}")
     base_table = read_table(baseline)
     canary_table = read_table(canary)
     if spec_path is not None:
@@ -234,8 +327,6 @@ def run_judge(
         specs = default_specs(list(base_table.columns))
     step = _check_tables(base_table, canary_table, specs, allow_missing)
     span = base_table.timestamps[-1] - base_table.timestamps[0] + step
-    if max_duration is not None and not (math.isfinite(max_duration) and max_duration > 0):
-        raise InputError(f"--max-duration must be a positive number of seconds, not {max_duration}")
     try:
         settings = JudgeSettings(
             alpha=0.01 if alpha is None else alpha,
@@ -262,7 +353,19 @@ def run_judge(
         try:
             verdict = judge.update(interval)
         except CanaryDataError as exc:
-            raise InputError(f"row {i + 1} (t={ts:g}): {exc}") from exc
+            tables = {"baseline": base_table, "canary": canary_table}
+            side = tables.get(exc.side or "")
+            where = (
+                _at(side, i)
+                if side is not None
+                else f"{_at(base_table, i)} and {_at(canary_table, i)}"
+            )
+            raise InputError(f"{where}: {exc}") from None
+        except ValueError as exc:  # the judge's own arithmetic refusing a value
+            raise InputError(
+                f"{_at(base_table, i)} and {_at(canary_table, i)}: cannot judge this "
+                f"interval: {exc}"
+            ) from None
         if verdict.final:
             break
     assert verdict is not None  # read_table refuses files without rows

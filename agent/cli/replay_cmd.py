@@ -17,13 +17,14 @@ import json
 import math
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NoReturn
 
-from agent.cli._plot import add_plot_flag, check_plot_path
+from agent.cli._plot import add_plot_flag, check_outputs, check_plot_path
 from agent.errors import InputError
 
 if TYPE_CHECKING:
     from agent.charts import Chart
+    from agent.csvio import Table
     from forecasting.replay import ReplayResult, ReplayTimeline
     from forecasting.series import Series
 
@@ -118,7 +119,7 @@ def _positive(name: str, value: float | None) -> None:
         raise InputError(f"{name} must be a positive number, got {value}")
 
 
-def _flag_gaps(path: Path, series: Series, column: str, step: float | None) -> tuple[Series, int]:
+def _flag_gaps(table: Table, series: Series, column: str, step: float | None) -> tuple[Series, int]:
     """``series`` with NaN where ``column`` is non-zero; and how many steps that flagged.
 
     The flag is read as a series of its own over the same timestamps, so a row lands on
@@ -127,21 +128,35 @@ def _flag_gaps(path: Path, series: Series, column: str, step: float | None) -> t
 
     import numpy as np
 
-    from agent.csvio import read_series
+    from agent.csvio import series_from_table
 
-    flag = read_series(path, column=column, step=step)
+    flag = series_from_table(table, column=column, step=step)
     if len(flag) != len(series) or flag.start != series.start:
-        raise InputError(f"{path}: column {column!r} does not cover the load's rows")
+        raise InputError(f"{table.path}: column {column!r} does not cover the load's rows")
     marked = np.nan_to_num(flag.values, nan=0.0) != 0
     flagged = int(np.count_nonzero(marked & np.isfinite(series.values)))
     values = np.where(marked, np.nan, series.values)
     return dataclasses.replace(series, values=values), flagged
 
 
+def _refuse_negative_load(table: Table, series: Series) -> NoReturn:
+    """Name the file's line and column of the first negative load value."""
+    import numpy as np
+
+    slot = int(np.flatnonzero(series.values < 0)[0])
+    moment = float(series.timestamps[slot])
+    stamps = np.asarray(table.timestamps)
+    row = int(np.argmin(np.abs(stamps - moment)))  # the row snapped onto that slot
+    raise InputError(
+        f"{table.path}:{table.line(row)}: column {series.name!r}: load cannot be negative, "
+        f"got {float(series.values[slot]):g}"
+    )
+
+
 def run(args: argparse.Namespace) -> int:
     import numpy as np
 
-    from agent.csvio import read_series
+    from agent.csvio import read_table, series_from_table
     from forecasting.replay import Plant, ReplayPolicy, replay
 
     _positive("--capacity", args.capacity)
@@ -155,20 +170,23 @@ def run(args: argparse.Namespace) -> int:
         raise InputError(f"--margin must be above -1, got {args.margin}")
     if not 0 < args.level < 100:
         raise InputError(f"--level is a percentage in (0, 100), got {args.level}")
+    if not (math.isfinite(args.metric_lag) and args.metric_lag >= 0):
+        raise InputError(f"--metric-lag must be zero or more seconds, got {args.metric_lag}")
+    if args.warmup is not None and not (math.isfinite(args.warmup) and args.warmup >= 0):
+        raise InputError(f"--warmup must be zero or more seconds, got {args.warmup}")
     check_plot_path(args.plot)
-    series = read_series(args.trace, column=args.column, step=args.step)
+    check_outputs([args.trace], [("--plot", args.plot)])
+    table = read_table(args.trace, step=args.step)
+    series = series_from_table(table, column=args.column, step=args.step)
     flagged = 0
     if args.gap_when is not None:
-        series, flagged = _flag_gaps(args.trace, series, args.gap_when, args.step)
+        series, flagged = _flag_gaps(table, series, args.gap_when, args.step)
     values = series.values
     finite = values[np.isfinite(values)]
     if finite.shape[0] < 2:
         raise InputError(f"{args.trace}: fewer than two numeric load values; nothing to replay")
     if np.any(finite < 0):
-        row = int(np.flatnonzero(values < 0)[0])
-        raise InputError(
-            f"{args.trace}: load cannot be negative (first negative value at data row {row + 1})"
-        )
+        _refuse_negative_load(table, series)
     mean = float(np.mean(finite))
     if args.capacity is not None:
         capacity = float(args.capacity)

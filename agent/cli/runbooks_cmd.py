@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 from typing import Any
 
 DEFAULT_PATH = "runbooks"
@@ -74,10 +75,25 @@ def run_validate(args: argparse.Namespace) -> int:
 
 
 def run_schema(args: argparse.Namespace) -> int:
+    from agent.errors import InputError
     from remediation.loading import render_json_schema, write_json_schema
 
     if args.output:
-        path = write_json_schema(args.output)
+        output = Path(args.output)
+        if output.is_dir():
+            raise InputError(
+                f"--output {output}: is a directory; give a file such as "
+                f"{output / 'runbook.schema.json'}"
+            )
+        if not output.parent.is_dir():
+            problem = "is not a folder" if output.parent.exists() else "does not exist"
+            raise InputError(f"--output {output}: {output.parent} {problem}")
+        try:
+            path = write_json_schema(output)
+        except OSError as exc:
+            raise InputError(
+                f"--output {output}: cannot write the schema: {exc.strerror or exc}"
+            ) from None
         print(f"wrote {path}", file=sys.stderr)
     else:
         sys.stdout.write(render_json_schema())

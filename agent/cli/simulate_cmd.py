@@ -8,6 +8,7 @@ answered by a scripted on-call. It prints a summary and writes an HTML report.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import tempfile
 from importlib import resources
@@ -45,6 +46,37 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
         "simulation waits for the answers",
     )
     parser.set_defaults(handler=simulate)
+
+
+def _check_output(path: Path, flag: str, example: str) -> None:
+    """Stop before the simulation runs if ``path`` could not be written at its end."""
+    from agent.errors import InputError
+
+    if path.is_dir():
+        raise InputError(f"{flag} {path}: is a directory; give a file such as {path / example}")
+    parent = path.parent
+    if not parent.exists():
+        raise InputError(f"{flag} {path}: the folder {parent} does not exist")
+    if not parent.is_dir():
+        raise InputError(f"{flag} {path}: {parent} is not a folder")
+    if path.exists():
+        if not path.is_file():
+            raise InputError(f"{flag} {path}: is not a regular file")
+        if not os.access(path, os.R_OK | os.W_OK):
+            raise InputError(f"{flag} {path}: no permission to write this file")
+    elif not os.access(parent, os.W_OK | os.X_OK):
+        raise InputError(f"{flag} {path}: no permission to create a file in {parent}")
+
+
+def _check_runbooks(runbooks: Path) -> None:
+    """Every runbook loads, or an ``InputError`` listing each problem (file:line: field)."""
+    from agent.errors import InputError
+    from remediation.loading import RunbookLoadError, load_paths
+
+    try:
+        load_paths([runbooks])
+    except RunbookLoadError as exc:
+        raise InputError(f"invalid runbooks in {runbooks}:\n{exc}") from None
 
 
 def _progress(quiet: bool) -> Any:
@@ -130,6 +162,7 @@ def simulate(args: argparse.Namespace) -> int:
     import resource
     import time
 
+    from agent.cli._context import refuse_overwriting_inputs
     from agent.errors import InputError
     from agent.observability import configure_logging
     from agent.sim.report import summarise, terminal_summary, write_html
@@ -138,6 +171,12 @@ def simulate(args: argparse.Namespace) -> int:
 
     if args.days is not None and not 0 < args.days <= 60:
         raise InputError(f"--days must be between 0 and 60, got {args.days}")
+    # The report is written after the run and the ledger opened at its start: a path that
+    # cannot be written stops here, not after minutes of simulation with the report lost.
+    _check_output(args.report, "--report", "autonomic-report.html")
+    if args.ledger is not None:
+        _check_output(args.ledger, "--ledger", "ledger.sqlite")
+    refuse_overwriting_inputs(args.report, args.scenario, args.ledger, args.config)
     if args.scenario is not None:
         scenario = load_scenario(args.scenario)
     else:
@@ -147,6 +186,7 @@ def simulate(args: argparse.Namespace) -> int:
     runbooks = args.runbooks or DEFAULT_RUNBOOKS
     if not runbooks.exists():
         raise InputError(f"runbooks folder {runbooks} does not exist (use --runbooks)")
+    _check_runbooks(runbooks)
     factory, wait, start_chat = _chat(args)
     # The daemon's own log goes to a file: the terminal shows the progress and the summary.
     workdir = Path(tempfile.mkdtemp(prefix="autonomic-sim-"))
@@ -184,6 +224,20 @@ def simulate(args: argparse.Namespace) -> int:
     }
     summary = summarise(result)
     print(terminal_summary(result, summary, peak_mb=peak))
-    write_html(result, summary, args.report, peak_mb=peak, canary_history=history)
-    print(f"\nReport: {args.report.resolve()}\nDaemon log: {log_path}\nLedger: {ledger}")
+    report = args.report
+    try:
+        write_html(result, summary, report, peak_mb=peak, canary_history=history)
+    except OSError as exc:
+        # Checked before the run, yet it failed (a full disk, a folder removed meanwhile):
+        # the simulation is not lost, its report goes next to the daemon's log.
+        report = workdir / "autonomic-report.html"
+        write_html(result, summary, report, peak_mb=peak, canary_history=history)
+        print(
+            f"autonomic: error: --report {args.report}: {exc.strerror or exc}; the report "
+            f"was written to {report} instead",
+            file=sys.stderr,
+        )
+        print(f"\nReport: {report}\nDaemon log: {log_path}\nLedger: {ledger}")
+        return 2
+    print(f"\nReport: {report.resolve()}\nDaemon log: {log_path}\nLedger: {ledger}")
     return 0

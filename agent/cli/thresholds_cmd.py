@@ -48,6 +48,11 @@ def set_thresholds(args: argparse.Namespace) -> int:
     from agent.decisions import routed_defaults
     from agent.routing import Thresholds
 
+    # Who and why are the record's point: checked before the ledger is opened.
+    if not args.reason.strip():
+        raise InputError("--reason must say why the thresholds are set (it is kept in the ledger)")
+    if args.actor is not None and not args.actor.strip():
+        raise InputError("--as must name who sets the thresholds (or leave it out for cli:$USER)")
     settings = settings_from(args)
     ledger = ledger_from(args, settings)
     try:
@@ -70,14 +75,14 @@ def set_thresholds(args: argparse.Namespace) -> int:
             )
         if not (0.0 <= ask <= args.auto <= 1.0):
             raise InputError(f"need 0 <= --ask ({ask:g}) <= --auto ({args.auto:g}) <= 1")
-        actor = args.actor or f"cli:{getpass.getuser()}"
+        actor = args.actor.strip() if args.actor is not None else f"cli:{getpass.getuser()}"
         ledger.record_thresholds(
             args.decision_type,
             args.auto,
             ask,
             {
                 "reason_code": "SetByHand",
-                "message": f"{actor}: {args.reason}",
+                "message": f"{actor}: {args.reason.strip()}",
                 "actor": actor,
                 "from": {"auto": current.auto, "ask": current.ask},
             },

@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import json
 import math
+import sqlite3
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
@@ -313,11 +315,14 @@ class Ledger:
         return DecisionRecord(**row) if row else None
 
     def find_decisions(self, prefix: str) -> list[str]:
-        """Decision ids starting with ``prefix`` (so people can type a short id)."""
+        """Decision ids starting with ``prefix`` (so people can type a short id). The
+        prefix is literal text: ``%`` and ``_`` in it match only themselves."""
         col = tables["decisions"].c.id
         with self.engine.connect() as conn:
             return list(
-                conn.execute(sa.select(col).where(col.like(f"{prefix}%")).limit(5)).scalars()
+                conn.execute(
+                    sa.select(col).where(col.startswith(prefix, autoescape=True)).limit(5)
+                ).scalars()
             )
 
     def transition(
@@ -1036,6 +1041,14 @@ def _engine_url(url: str, password: str | None) -> URL:
     return parsed
 
 
+# Where a command that needs an existing ledger sends a person who has none.
+_CREATE_HINT = (
+    "start the daemon (autonomic run) or simulate with --ledger to create one, "
+    "or check --ledger/ledger.url"
+)
+_SUPPORTED = "sqlite:///PATH or postgresql://USER@HOST/DB"
+
+
 def open_ledger(
     url: str,
     now: float,
@@ -1043,20 +1056,40 @@ def open_ledger(
     password: str | None = None,
     migrate: bool = True,
     durable: bool = True,
+    create: bool = True,
 ) -> Ledger:
     """Open (and by default migrate) the ledger at ``url``.
 
     ``durable=False`` (SQLite only) skips the fsync on every commit: for throwaway
     ledgers such as a simulation's, never for a daemon's, whose intents must survive.
+
+    ``create=False`` is for the commands that read or answer (the daemon and a
+    simulation create): the ledger must already exist, be Autonomic's and be at this
+    release's schema version. Nothing is created or migrated, not even an empty SQLite
+    file, and another application's database is not touched; anything else is a
+    ``LedgerError`` that names the file or URL (``migrate`` is then ignored).
     """
+    shown = redact_url_passwords(url, whole=True)
     try:
         target = _engine_url(url, password)
     except (sa.exc.ArgumentError, ValueError) as exc:
-        shown = redact_url_passwords(url, whole=True)
         message = f"ledger.url {shown!r} is not a database URL: {exc}"
         raise LedgerError(redact_url_passwords(message)) from None
+    backend = target.get_backend_name()
+    if backend not in ("sqlite", "postgresql"):
+        raise LedgerError(
+            f"ledger URL {shown!r}: {backend} is not supported; the ledger is on SQLite or "
+            f"PostgreSQL ({_SUPPORTED})"
+        )
+    if backend == "postgresql" and target.get_driver_name() != "psycopg":
+        raise LedgerError(
+            f"ledger URL {shown!r}: the {target.get_driver_name()} driver is not supported; "
+            "use postgresql:// (or postgresql+psycopg://)"
+        )
+    if not create and backend == "sqlite":
+        _check_sqlite_ledger(target, shown)
     kwargs: dict[str, Any] = {"json_serializer": _serialize}
-    if target.get_backend_name() == "sqlite":
+    if backend == "sqlite":
         kwargs["connect_args"] = {"timeout": 30, "check_same_thread": False}
     else:
         kwargs.update(pool_pre_ping=True, pool_size=5, max_overflow=10)
@@ -1064,20 +1097,105 @@ def open_ledger(
         engine = sa.create_engine(target, **kwargs)
     except ModuleNotFoundError as exc:
         raise LedgerError(
-            f"the driver for {target.get_backend_name()} is not installed "
-            "(pip install 'autonomic[postgres]')"
+            f"the driver for {backend} is not installed (pip install 'autonomic[postgres]')"
         ) from exc
-    if target.get_backend_name() == "sqlite":
+    if backend == "sqlite":
         sa.event.listen(engine, "connect", _sqlite_pragmas if durable else _sqlite_fast)
     ledger = Ledger(engine)
-    if migrate:
+    where = target.render_as_string()  # the password hidden
+    if not create:
+        try:
+            _check_existing(ledger, where)
+        except BaseException:
+            engine.dispose()
+            raise
+    elif migrate:
         try:
             ledger.migrate(now)
-        except sa.exc.OperationalError as exc:
+        except sa.exc.DatabaseError as exc:  # unreachable, or a file that is no database
+            engine.dispose()
             raise LedgerError(
-                f"cannot open the ledger at {target.render_as_string()}: {exc.orig}"
+                redact_url_passwords(f"cannot open the ledger at {where}: {exc.orig}")
             ) from exc
     return ledger
+
+
+def _sqlite_file(target: URL) -> Path | None:
+    """The file a SQLite URL names; None for an in-memory database."""
+    database = target.database or ""
+    if database in ("", ":memory:") or target.query.get("mode") == "memory":
+        return None
+    if database.startswith("file:") and str(target.query.get("uri", "")).lower() in (
+        "true",
+        "1",
+    ):
+        database = database.removeprefix("file:")
+    return Path(database)
+
+
+def _check_sqlite_ledger(target: URL, shown: str) -> None:
+    """An existing SQLite file holding an Autonomic ledger, checked without creating,
+    changing (not even its journal mode) or locking anything."""
+    path = _sqlite_file(target)
+    if path is None:
+        raise LedgerError(f"no ledger at {shown!r}: an in-memory database is empty; {_CREATE_HINT}")
+    named = str(path) if path.is_absolute() else f"{path} (in {Path.cwd()})"
+    if not path.exists():
+        raise LedgerError(f"no ledger at {named}: {_CREATE_HINT}")
+    if path.is_dir():
+        raise LedgerError(f"{named} is a directory, not a ledger; check --ledger/ledger.url")
+    try:
+        # mode=rw: open what is there, never create; only reads follow.
+        conn = sqlite3.connect(f"{path.resolve().as_uri()}?mode=rw", uri=True, timeout=30)
+    except sqlite3.Error as exc:
+        raise LedgerError(f"cannot open the ledger at {named}: {exc}") from None
+    try:
+        names = {
+            row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")
+        }
+    except sqlite3.DatabaseError as exc:
+        raise LedgerError(
+            f"{named} is not an SQLite database ({exc}), so not a ledger; check --ledger/ledger.url"
+        ) from None
+    finally:
+        conn.close()
+    if not names:
+        raise LedgerError(f"no ledger at {named}: the file is an empty database; {_CREATE_HINT}")
+    if "schema_version" not in names:
+        raise LedgerError(
+            f"{named} is not an Autonomic ledger (it has no schema_version table; its tables: "
+            f"{', '.join(sorted(names)[:8])}{', ...' if len(names) > 8 else ''}); "
+            "check --ledger/ledger.url"
+        )
+
+
+def _check_existing(ledger: Ledger, where: str) -> None:
+    """The database holds an Autonomic ledger at this release's schema version."""
+    try:
+        with ledger.engine.connect() as conn:
+            present = sa.inspect(conn).has_table("schema_version")
+        version = ledger.schema_version() if present else 0
+    except sa.exc.DatabaseError as exc:
+        raise LedgerError(
+            redact_url_passwords(f"cannot open the ledger at {where}: {exc.orig}")
+        ) from exc
+    if not present:
+        raise LedgerError(
+            f"the database at {where} is not an Autonomic ledger (it has no schema_version "
+            f"table): check --ledger/ledger.url, or start the daemon (autonomic run) to "
+            "create the ledger there"
+        )
+    if version > SCHEMA_VERSION:
+        raise LedgerError(
+            f"the ledger at {where} has schema version {version}, newer than this release "
+            f"understands ({SCHEMA_VERSION}); upgrade Autonomic"
+        )
+    if version < SCHEMA_VERSION:
+        raise LedgerError(
+            f"the ledger at {where} has schema version {version} and this release needs "
+            f"{SCHEMA_VERSION}: start this release's daemon (autonomic run), which migrates "
+            "it when it starts, then try again"
+        )
 
 
 def _sqlite_fast(dbapi_connection: Any, record: Any) -> None:

@@ -206,12 +206,22 @@ def load_scenario(path: Path) -> Scenario:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
         raise InputError(f"{path}: cannot read the scenario: {exc.strerror or exc}") from None
+    except UnicodeDecodeError as exc:
+        raise InputError(
+            f"{path}: not a scenario: a scenario is a YAML file (UTF-8 text), but byte "
+            f"{exc.start} is not UTF-8"
+        ) from None
     try:
         data, find_line = load_yaml_with_marks(text)
     except YamlSourceError as exc:
         raise InputError(f"{path}:{exc.line}: {exc.detail}") from None
     if not isinstance(data, dict):
-        raise InputError(f"{path}:1: a scenario is a mapping with apiVersion, kind, metadata, spec")
+        kinds = {"list": "a list", "str": "a plain string", "int": "a number", "float": "a number"}
+        got = "an empty file" if data is None else kinds.get(type(data).__name__, "something else")
+        raise InputError(
+            f"{path}:1: not a scenario: a scenario is a YAML mapping with apiVersion, kind, "
+            f"metadata and spec, got {got}"
+        )
     try:
         scenario = Scenario.model_validate(data)
     except ValidationError as exc:

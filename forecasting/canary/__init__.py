@@ -7,6 +7,7 @@ Public surface: ``CanaryJudge`` (incremental, ``update(interval) -> Verdict``),
 from forecasting.canary.evidence import CanaryDataError
 from forecasting.canary.judge import CanaryJudge, Interval, judge_run
 from forecasting.canary.spec import (
+    MIN_ALPHA,
     CanarySpecError,
     Direction,
     JudgeSettings,
@@ -19,6 +20,7 @@ from forecasting.canary.spec import (
 from forecasting.canary.verdict import Decision, MetricFinding, MetricStatus, Verdict
 
 __all__ = [
+    "MIN_ALPHA",
     "CanaryDataError",
     "CanaryJudge",
     "CanarySpecError",

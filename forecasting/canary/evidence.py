@@ -17,6 +17,8 @@ canary back), and ``within_tolerance`` when its promotion bound lies below the t
 from __future__ import annotations
 
 import math
+import sys
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from forecasting.canary.sequences import (
@@ -37,8 +39,26 @@ _RATIO_GRID = tuple(
 )
 
 
+# Counts above this are scaled down (by one factor for all) before squares and sums.
+_MAX_COUNT = 1e100
+# Log e-values and dispersion factors are held within +-this: far beyond any threshold,
+# and far from the float maximum, where sums turn to inf and inf - inf to NaN.
+_LOG_CAP = 1e250
+# The smallest variance the continuous bound works with (a constant series has none).
+_TINY = 1e-300
+_FLOAT_MAX = sys.float_info.max
+
+
 class CanaryDataError(ValueError):
-    """Interval data that cannot be judged (negative latency, a counter that went back)."""
+    """Interval data that cannot be judged (negative latency, a counter that went back).
+
+    ``side`` is ``"baseline"`` or ``"canary"`` when the fault is on one side only, so that
+    a caller reading the two sides from two files can name the file.
+    """
+
+    def __init__(self, message: str, *, side: str | None = None) -> None:
+        super().__init__(message)
+        self.side = side
 
 
 def _fmt_change(value: float, relative: bool) -> str:
@@ -72,18 +92,31 @@ class ContinuousEvidence:
             side = "baseline" if baseline < 0 else "canary"
             raise CanaryDataError(
                 f"metric {self.spec.name!r}: the {side} value {min(baseline, canary)!r} is "
-                "negative; set allow_negative: true in the spec if the metric can be"
+                "negative; set allow_negative: true in the spec if the metric can be",
+                side=side,
+            )
+        if self.spec.tolerance.relative and (baseline < 0 or canary < 0):
+            side = "baseline" if baseline < 0 else "canary"
+            raise CanaryDataError(
+                f"metric {self.spec.name!r}: the {side} value {min(baseline, canary)!r} is "
+                "negative, and a relative tolerance cannot judge a value that crosses zero; "
+                "give the metric an absolute tolerance",
+                side=side,
             )
         self.baseline.append(baseline)
         self.canary.append(canary)
 
     def _differences(self) -> list[float]:
+        # held within the float range: values near its ends would make inf and then NaN
         if not self.spec.tolerance.relative:
-            return [c - b for b, c in zip(self.baseline, self.canary, strict=True)]
+            return [
+                min(max(c - b, -_FLOAT_MAX), _FLOAT_MAX)
+                for b, c in zip(self.baseline, self.canary, strict=True)
+            ]
         positive = sorted(v for v in (*self.baseline, *self.canary) if v > 0)
-        floor = 0.01 * positive[len(positive) // 2] if positive else 1.0
+        floor = max(0.01 * positive[len(positive) // 2], _TINY) if positive else 1.0
         return [
-            math.log(c + floor) - math.log(b + floor)
+            math.log(min(c + floor, _FLOAT_MAX)) - math.log(min(b + floor, _FLOAT_MAX))
             for b, c in zip(self.baseline, self.canary, strict=True)
         ]
 
@@ -95,21 +128,33 @@ class ContinuousEvidence:
         if n == 0:
             return _empty(spec, relative, self.missing)
         diffs = _clip_outliers(self._differences())
+        # differences (and an absolute tolerance) beyond 1e100 are scaled down together,
+        # which changes no decision, so that their squares cannot overflow
+        magnitude = max(tol, *(abs(d) for d in diffs))
+        unit = magnitude / _MAX_COUNT if magnitude > _MAX_COUNT else 1.0
+        if unit != 1.0:
+            diffs = [d / unit for d in diffs]
+            tol /= unit
         mean = sum(diffs) / n
         sign = spec.direction.sign
+
+        def shown(value: float) -> float:
+            return _from_log(value, relative) if relative else value * unit
+
         if n < 2:
-            return _undecided(spec, relative, n, _from_log(mean, relative), None, None)
-        var = sum((d - mean) ** 2 for d in diffs) / (n - 1)
-        var = max(var, (0.01 * tol) ** 2) * (1.0 + 4.0 / n) * ar1_inflation(diffs, mean)
+            return _undecided(spec, relative, n, shown(mean), None, None)
+        var = sum((d - mean) * (d - mean) for d in diffs) / (n - 1)
+        floor = 0.01 * tol
+        var = max(var, floor * floor, _TINY) * (1.0 + 4.0 / n) * ar1_inflation(diffs, mean)
         rho = var * self.prior_intervals
         # one radius guards rollbacks (alpha), the other promotions (alpha_promote)
         half_r = normal_mixture_radius(n * var, rho, self.alpha) / n
         half_p = normal_mixture_radius(n * var, rho, self.alpha_promote) / n
         worse = sign * mean
-        est = _from_log(mean, relative)
+        est = shown(mean)
 
         def bounds(half: float) -> tuple[float, float]:
-            ends = sorted((_from_log(mean - half, relative), _from_log(mean + half, relative)))
+            ends = sorted((shown(mean - half), shown(mean + half)))
             return ends[0], ends[1]
 
         if n < self.min_intervals:
@@ -153,29 +198,45 @@ class RatioEvidence:
             if events < 0 or trials < 0:
                 raise CanaryDataError(
                     f"metric {self.spec.name!r}: the {side} has a negative count "
-                    f"({events!r} of {trials!r})"
+                    f"({events!r} of {trials!r})",
+                    side=side,
+                )
+            if math.isinf(events) or math.isinf(trials):
+                raise CanaryDataError(
+                    f"metric {self.spec.name!r}: the {side} has an infinite count "
+                    f"({events!r} of {trials!r})",
+                    side=side,
                 )
             if events > trials:
                 raise CanaryDataError(
                     f"metric {self.spec.name!r}: the {side} has more events than trials "
-                    f"({events!r} > {trials!r}); are numerator and denominator swapped?"
+                    f"({events!r} > {trials!r}); are numerator and denominator swapped?",
+                    side=side,
                 )
-        if b_trials + c_trials == 0:
+        if b_trials == 0 and c_trials == 0:
             self.missing += 1
             return
         self.intervals.append(values)
         total = b_events + c_events
         if total > 0 and b_trials > 0 and c_trials > 0:
-            share = c_trials / (b_trials + c_trials)
+            # the canary's share of the interval's requests, and under a rate ratio theta
+            # its share q of the errors. The log-likelihood ratio is
+            #   c_events * log(q / share) + b_events * log((1 - q) / (1 - share)),
+            # written with log1p of small terms: with 1e16 times more requests on one side,
+            # q, share and their complements round to 0 or 1 and the plain form loses all
+            # the evidence (or takes the log of 0)
+            share = 1.0 / (1.0 + b_trials / c_trials)
+            rest = 1.0 / (1.0 + c_trials / b_trials)  # 1 - share, without cancellation
             for j, ratio in enumerate(_RATIO_GRID):
                 theta = ratio if self.spec.direction.sign > 0 else 1.0 / ratio
-                q = theta * share / (theta * share + 1.0 - share)
-                self.log_lr[j] += c_events * math.log(q / share) + b_events * math.log(
-                    (1.0 - q) / (1.0 - share)
-                )
+                log_q_share = -math.log1p((1.0 - theta) * rest / theta)
+                log_notq_rest = -math.log1p((theta - 1.0) * share)
+                step = c_events * log_q_share + b_events * log_notq_rest
+                self.log_lr[j] = min(max(self.log_lr[j] + step, -_LOG_CAP), _LOG_CAP)
 
-    def _side_dispersion(self, events_at: int, trials_at: int) -> float:
-        rows = [(r[events_at], r[trials_at]) for r in self.intervals if r[trials_at] > 0]
+    @staticmethod
+    def _side_dispersion(side: list[tuple[float, float]]) -> float:
+        rows = [(e, t) for e, t in side if t > 0]
         if len(rows) < 5:
             return 1.0
         k = sum(e for e, _ in rows)
@@ -183,8 +244,8 @@ class RatioEvidence:
         p = k / n
         if p <= 0 or p >= 1:
             return 1.0
-        chi2 = sum((e - t * p) ** 2 / (t * p * (1 - p)) for e, t in rows)
-        return max(1.0, chi2 / (len(rows) - 1))
+        chi2 = sum(_squared_z(e, t * p, t * p * (1 - p)) for e, t in rows)
+        return _dispersion(chi2, len(rows))
 
     def _conditional_dispersion(self, theta: float) -> float:
         chi2 = 0.0
@@ -193,24 +254,33 @@ class RatioEvidence:
             total = b_e + c_e
             if total <= 0 or b_t <= 0 or c_t <= 0:
                 continue
-            share = c_t / (b_t + c_t)
-            q = theta * share / (theta * share + 1.0 - share)
-            if not 0.0 < q < 1.0:
+            # q = theta*c_t / (theta*c_t + b_t), written so that neither it nor 1 - q
+            # overflows or rounds away
+            weighted = theta * c_t
+            if not 0.0 < weighted < math.inf:
+                continue  # q is 0 or 1: the interval says nothing about dispersion
+            q = 1.0 / (1.0 + b_t / weighted)
+            not_q = 1.0 / (1.0 + weighted / b_t)
+            if not (0.0 < q < 1.0 and 0.0 < not_q < 1.0):
                 continue
-            chi2 += (c_e - total * q) ** 2 / (total * q * (1.0 - q))
+            chi2 += _squared_z(c_e, total * q, total * q * not_q)
             used += 1
         if used < 5:
             return 1.0
-        return max(1.0, chi2 / (used - 1))
+        return _dispersion(chi2, used)
 
     def _paired_bounds(
-        self, events: float, trials: float, canary_trials: float
+        self,
+        intervals: list[tuple[float, float, float, float]],
+        events: float,
+        trials: float,
+        canary_trials: float,
     ) -> tuple[float, float] | None:
         """Bounds on the rate difference from per-interval excess canary errors."""
-        rows = [r for r in self.intervals if r[1] > 0 and r[3] > 0]
+        rows = [r for r in intervals if r[1] > 0 and r[3] > 0]
         if len(rows) < self.min_intervals or canary_trials <= 0:
             return None
-        excess = [c_e - c_t * b_e / b_t for b_e, b_t, c_e, c_t in rows]
+        excess = [c_e - c_t * (b_e / b_t) for b_e, b_t, c_e, c_t in rows]
         weights = [c_t for _, _, _, c_t in rows]
         total_w = sum(weights)
         delta = sum(excess) / total_w
@@ -223,6 +293,8 @@ class RatioEvidence:
             for (_, b_t, _, _), w in zip(rows, weights, strict=True)
         )
         variance = max(sum(r * r for r in residuals), floor) * ar1_inflation(residuals, mean_r)
+        if not (0.0 < variance < math.inf and total_w > 0):
+            return None  # counts so small that their variance underflows: no paired bound
         rho = variance / len(rows) * 10.0
         radius = normal_mixture_radius(variance, rho, self.alpha_promote / 2)
         return delta - radius / total_w, delta + radius / total_w
@@ -233,10 +305,16 @@ class RatioEvidence:
         n = len(self.intervals)
         if n == 0:
             return _empty(spec, False, self.missing)
-        kb = sum(r[0] for r in self.intervals)
-        nb = sum(r[1] for r in self.intervals)
-        kc = sum(r[2] for r in self.intervals)
-        nc = sum(r[3] for r in self.intervals)
+        # counts beyond 1e100 are scaled down by one factor per side (rates unchanged),
+        # and by one for both sides where the sides are compared interval by interval
+        fb = _scale_factor(v for r in self.intervals for v in r[:2])
+        fc = _scale_factor(v for r in self.intervals for v in r[2:])
+        base = [(b_e * fb, b_t * fb) for b_e, b_t, _, _ in self.intervals]
+        cand = [(c_e * fc, c_t * fc) for _, _, c_e, c_t in self.intervals]
+        kb = sum(e for e, _ in base)
+        nb = sum(t for _, t in base)
+        kc = sum(e for e, _ in cand)
+        nc = sum(t for _, t in cand)
         if nb == 0 or nc == 0:
             side = "canary" if nc == 0 else "baseline"
             return MetricFinding(
@@ -255,8 +333,8 @@ class RatioEvidence:
                 "compare (no verdict from no data).",
             )
         pb, pc = kb / nb, kc / nc
-        phi_b = self._side_dispersion(0, 1)
-        phi_c = self._side_dispersion(2, 3)
+        phi_b = self._side_dispersion(base)
+        phi_c = self._side_dispersion(cand)
         # promotion may rest on either of two bounds, each at half the promotion budget:
         # exact per-side rates (tempered by each side's over-dispersion), or the paired
         # excess of canary errors over what the baseline's same-interval rate predicts,
@@ -264,7 +342,11 @@ class RatioEvidence:
         lb, ub = binomial_bounds(kb / phi_b, nb / phi_b, self.alpha_promote / 4)
         lc, uc = binomial_bounds(kc / phi_c, nc / phi_c, self.alpha_promote / 4)
         est, low, high = pc - pb, lc - ub, uc - lb
-        paired = self._paired_bounds(kb + kc, nb + nc, nc)
+        f = min(fb, fc)
+        both = [(b_e * f, b_t * f, c_e * f, c_t * f) for b_e, b_t, c_e, c_t in self.intervals]
+        paired = self._paired_bounds(
+            both, sum(r[0] + r[2] for r in both), sum(r[1] + r[3] for r in both), nc
+        )
         if paired is not None and paired[1] - paired[0] < high - low:
             low, high = paired
         sign = spec.direction.sign
@@ -290,6 +372,30 @@ class RatioEvidence:
         return _undecided(spec, False, n, est, low, high)
 
 
+def _squared_z(observed: float, expected: float, variance: float) -> float:
+    """(observed - expected)**2 / variance, 0 for a degenerate variance, never inf or NaN."""
+    if not variance > 0:
+        return 0.0
+    z = (observed - expected) / math.sqrt(variance)
+    return min(z * z, _LOG_CAP)
+
+
+def _dispersion(chi2: float, rows: int) -> float:
+    """Over-dispersion factor: Pearson's chi-square per degree of freedom, within [1, cap]."""
+    return min(max(1.0, chi2 / (rows - 1)), _LOG_CAP)
+
+
+def _scale_factor(counts: Iterable[float]) -> float:
+    """1, or the factor that brings the largest of ``counts`` down to ``_MAX_COUNT``.
+
+    Scaling counts down by one factor leaves rates unchanged; bounds computed from fewer
+    trials are wider, so still valid, and at 1e100 trials narrower than any tolerance.
+    Without it, squares and sums of counts near the float maximum overflow.
+    """
+    top = max(counts, default=0.0)
+    return _MAX_COUNT / top if top > _MAX_COUNT else 1.0
+
+
 def _clip_outliers(diffs: list[float], k: float = 3.0) -> list[float]:
     """Winsorise differences at median +- k robust standard deviations.
 
@@ -309,7 +415,8 @@ def _clip_outliers(diffs: list[float], k: float = 3.0) -> list[float]:
 
 
 def _from_log(value: float, relative: bool) -> float:
-    return math.expm1(value) if relative else value
+    # held below exp(700), about 1e304, so that a change of absurd size stays finite
+    return math.expm1(min(value, 700.0)) if relative else value
 
 
 def _empty(spec: MetricSpec, relative: bool, missing: int) -> MetricFinding:

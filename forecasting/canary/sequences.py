@@ -25,6 +25,8 @@ __all__ = [
 ]
 
 _MAX_PHI = 0.9
+# Beyond this many trials the binomial bounds are computed for this many at the same rate.
+_MAX_EXACT_TRIALS = 1e12
 
 
 def normal_mixture_radius(variance_sum: float, rho: float, alpha: float) -> float:
@@ -33,8 +35,21 @@ def normal_mixture_radius(variance_sum: float, rho: float, alpha: float) -> floa
     ``variance_sum`` is V_n (n times the per-step variance), ``rho`` the mixture
     precision: the boundary is tightest when V_n is near ``rho``.
     """
+    _check_alpha(alpha)
+    if not (math.isfinite(variance_sum) and variance_sum >= 0):
+        raise ValueError(f"variance_sum must be a finite number >= 0, got {variance_sum!r}")
+    if not (math.isfinite(rho) and rho > 0):
+        raise ValueError(f"rho (the mixture precision) must be finite and > 0, got {rho!r}")
     v = variance_sum + rho
-    return math.sqrt(v * math.log(v / (rho * alpha * alpha)))
+    # log(v / (rho * alpha**2)) in pieces: alpha**2 underflows to 0 below about 1e-162
+    ratio = variance_sum / rho
+    log_ratio = math.log1p(ratio) if math.isfinite(ratio) else math.log(v) - math.log(rho)
+    return math.sqrt(v * (log_ratio - 2.0 * math.log(alpha)))
+
+
+def _check_alpha(alpha: float) -> None:
+    if not 0.0 < alpha < 1.0:
+        raise ValueError(f"alpha (an error probability) must be between 0 and 1, got {alpha!r}")
 
 
 def normal_mixture_log_evalue(centered_sum: float, variance_sum: float, rho: float) -> float:
@@ -96,9 +111,18 @@ def binomial_log_evalue(p: float, events: float, trials: float, a: float = 0.5) 
 
 def binomial_bounds(events: float, trials: float, alpha: float) -> tuple[float, float]:
     """Anytime-valid (1 - alpha) bounds on a rate from (possibly tempered) counts."""
+    _check_alpha(alpha)
+    if not (math.isfinite(events) and math.isfinite(trials)):
+        raise ValueError(f"counts must be finite, got {events!r} of {trials!r}")
     if trials <= 0:
         return 0.0, 1.0
-    threshold = math.log(1.0 / alpha)
+    if trials > _MAX_EXACT_TRIALS:
+        # lgamma of counts this large leaves too few significant digits for the
+        # difference that is the e-value (and overflows beyond 1e305): judge them as
+        # _MAX_EXACT_TRIALS trials at the same rate, wider than exact (so still valid) and
+        # already far narrower than any tolerance a rate is given
+        events, trials = events * (_MAX_EXACT_TRIALS / trials), _MAX_EXACT_TRIALS
+    threshold = -math.log(alpha)
     centre = min(max(events / trials, 0.0), 1.0)
 
     def inside(p: float) -> bool:
@@ -125,6 +149,8 @@ def rate_ratio_log_evalue(log_likelihood_ratios: Sequence[float], dispersion: fl
     quasi-likelihood correction: it keeps the e-process honest when errors arrive in
     bursts rather than independently.
     """
+    if not dispersion >= 1.0:
+        raise ValueError(f"dispersion must be at least 1, got {dispersion!r}")
     scaled = [llr / dispersion for llr in log_likelihood_ratios]
     top = max(scaled)
     if top == -math.inf:

@@ -15,6 +15,7 @@ from enum import StrEnum
 from typing import Any
 
 __all__ = [
+    "MIN_ALPHA",
     "CanarySpecError",
     "Direction",
     "JudgeSettings",
@@ -27,12 +28,17 @@ __all__ = [
 
 
 class CanarySpecError(ValueError):
-    """A canary spec is invalid; ``field`` is the dotted path of the offending entry."""
+    """A canary spec is invalid; ``field`` is the dotted path of the offending entry.
 
-    def __init__(self, field: str, message: str) -> None:
+    ``path`` is the same location as keys (``("metrics", "p99", "tolerance")``), for a
+    loader that can map it to the line of the file where it is written.
+    """
+
+    def __init__(self, field: str, message: str, path: tuple[str, ...] = ()) -> None:
         super().__init__(f"{field}: {message}")
         self.field = field
         self.message = message
+        self.path = path
 
 
 class MetricKind(StrEnum):
@@ -99,6 +105,11 @@ class MetricSpec:
         return (self.name,)
 
 
+# The smallest error budget the judge accepts: the bounds are computed in log space and
+# would cope with less, but 1e-9 already asks for about 21 nats of evidence per metric.
+MIN_ALPHA = 1e-9
+
+
 @dataclass(frozen=True)
 class JudgeSettings:
     """Knobs of the sequential judge; defaults are the ones the benchmark reports.
@@ -124,8 +135,13 @@ class JudgeSettings:
     def __post_init__(self) -> None:
         for name in ("alpha", "alpha_promote"):
             value = getattr(self, name)
-            if not 0.0 < value < 0.5:
-                raise CanarySpecError(name, f"must be between 0 and 0.5, got {value!r}")
+            if not MIN_ALPHA <= value < 0.5:
+                raise CanarySpecError(
+                    name,
+                    f"must be at least {MIN_ALPHA:g} and below 0.5, got {value!r} (an error "
+                    "budget below that would hold every verdict back for an impractically "
+                    "long time)",
+                )
         if not self.min_promote_seconds >= 0:
             raise CanarySpecError("min_promote_seconds", "must be zero or more seconds")
         if self.min_intervals < 2:
@@ -148,53 +164,65 @@ def default_specs(columns: Sequence[str]) -> tuple[MetricSpec, ...]:
     return tuple(MetricSpec(name=c) for c in columns)
 
 
-def _parse_tolerance(raw: Any, kind: MetricKind, field: str) -> Tolerance:
+def _error(path: tuple[str, ...], message: str, field: str | None = None) -> CanarySpecError:
+    return CanarySpecError(field or ".".join(path) or "<root>", message, path)
+
+
+def _parse_tolerance(raw: Any, kind: MetricKind, path: tuple[str, ...]) -> Tolerance:
+    usage = "expected a number, '10%', '0.5pp' or {relative|absolute: x}"
     if isinstance(raw, bool):
-        raise CanarySpecError(field, "expected a number, '10%', '0.5pp' or {relative|absolute: x}")
+        raise _error(path, usage)
     if isinstance(raw, int | float):
         tol = Tolerance(float(raw), relative=False)
     elif isinstance(raw, str):
         match = _TOLERANCE_TEXT.match(raw)
         if match is None:
-            raise CanarySpecError(
-                field, f"{raw!r} is not a tolerance; write e.g. '10%' (relative) or '0.5pp'"
+            raise _error(
+                path, f"{raw!r} is not a tolerance; write e.g. '10%' (relative) or '0.5pp'"
             )
         number = float(match.group(1))
         if match.group(2) == "%":
             tol = Tolerance(number / 100.0, relative=True)
         elif match.group(2) == "pp":
+            if kind is not MetricKind.RATIO:
+                raise _error(
+                    path,
+                    f"{raw!r}: 'pp' (percentage points of a rate) is for ratio metrics only; "
+                    f"for a {kind.value} metric write a relative tolerance such as "
+                    f"'{match.group(1)}%' or an absolute one in the metric's own units",
+                )
             tol = Tolerance(number / 100.0, relative=False)
         else:
             tol = Tolerance(number, relative=False)
     elif isinstance(raw, Mapping):
         keys = set(raw)
         if len(keys) != 1 or not keys <= {"relative", "absolute"}:
-            raise CanarySpecError(field, "expected exactly one of 'relative' or 'absolute'")
+            raise _error(path, "expected exactly one of 'relative' or 'absolute'")
         key = next(iter(keys))
         value = raw[key]
         if isinstance(value, bool) or not isinstance(value, int | float):
-            raise CanarySpecError(f"{field}.{key}", f"expected a number, got {value!r}")
+            raise _error((*path, key), f"expected a number, got {value!r}")
         tol = Tolerance(float(value), relative=key == "relative")
     else:
-        raise CanarySpecError(field, "expected a number, '10%', '0.5pp' or {relative|absolute: x}")
+        raise _error(path, usage)
     if not (math.isfinite(tol.value) and tol.value > 0):
-        raise CanarySpecError(field, f"must be a positive finite number, got {tol.value!r}")
+        raise _error(path, f"must be a positive finite number, got {tol.value!r}")
     if kind is MetricKind.RATIO:
         if tol.relative:
-            raise CanarySpecError(
-                field,
+            raise _error(
+                path,
                 "a ratio metric takes an absolute tolerance in rate units ('0.5pp' or 0.005), "
                 "since a relative change of a zero baseline rate is undefined",
             )
         if tol.value >= 1:
-            raise CanarySpecError(field, "a rate tolerance must be below 1 (100 pp)")
+            raise _error(path, "a rate tolerance must be below 1 (100 pp)")
     return tol
 
 
-def _expect_bool(raw: Mapping[str, Any], key: str, field: str, default: bool) -> bool:
+def _expect_bool(raw: Mapping[str, Any], key: str, path: tuple[str, ...], default: bool) -> bool:
     value = raw.get(key, default)
     if not isinstance(value, bool):
-        raise CanarySpecError(f"{field}.{key}", f"expected true or false, got {value!r}")
+        raise _error((*path, key), f"expected true or false, got {value!r}")
     return value
 
 
@@ -214,75 +242,101 @@ def _field_name(key: Any) -> str:
     return key if isinstance(key, str) and key else repr(key)
 
 
-def _parse_metric(name: str, raw: Any, field: str) -> MetricSpec:
+def _parse_metric(name: str, raw: Any, path: tuple[str, ...]) -> MetricSpec:
+    field = ".".join(path)
     if raw is None:
         raw = {}
     if not isinstance(raw, Mapping):
-        raise CanarySpecError(field, f"expected a mapping of settings, got {type(raw).__name__}")
+        raise _error(path, f"expected a mapping of settings, got {type(raw).__name__}")
     unknown = [key for key in raw if key not in _METRIC_KEYS]
     if unknown:
-        raise CanarySpecError(
-            f"{field}.{_field_name(unknown[0])}",
+        raise _error(
+            (*path, str(unknown[0])),
             f"unknown setting; allowed: {', '.join(sorted(_METRIC_KEYS))}",
+            field=f"{field}.{_field_name(unknown[0])}",
         )
     kind_raw = raw.get("kind", "continuous")
     try:
         kind = MetricKind(kind_raw)
     except ValueError:
-        raise CanarySpecError(
-            f"{field}.kind", f"{kind_raw!r} is not one of continuous, ratio, resource"
+        raise _error(
+            (*path, "kind"), f"{kind_raw!r} is not one of continuous, ratio, resource"
         ) from None
     direction_raw = raw.get("direction", "increase")
     try:
         direction = Direction(direction_raw)
     except ValueError:
-        raise CanarySpecError(
-            f"{field}.direction",
+        raise _error(
+            (*path, "direction"),
             f"{direction_raw!r} is not 'increase' or 'decrease' (the way that is a regression)",
         ) from None
     tolerance = (
-        _parse_tolerance(raw["tolerance"], kind, f"{field}.tolerance")
+        _parse_tolerance(raw["tolerance"], kind, (*path, "tolerance"))
         if "tolerance" in raw
         else _DEFAULT_TOLERANCE[kind]
     )
+    allow_negative = _expect_bool(raw, "allow_negative", path, False)
+    if allow_negative and tolerance.relative and kind is not MetricKind.RATIO:
+        given = "tolerance" in raw
+        raise _error(
+            (*path, "tolerance" if given else "allow_negative"),
+            "a metric that can be negative needs an absolute tolerance in its own units "
+            "(e.g. tolerance: 5, or {absolute: 5})"
+            + ("" if given else ", and the default tolerance is relative (10%)")
+            + ": a relative change of a value that can cross zero is undefined",
+        )
     numerator = raw.get("numerator")
     denominator = raw.get("denominator")
     if kind is MetricKind.RATIO:
         for key, value in (("numerator", numerator), ("denominator", denominator)):
             if not isinstance(value, str) or not value:
-                raise CanarySpecError(
-                    f"{field}.{key}", "a ratio metric names its count columns, e.g. errors"
-                )
+                raise _error((*path, key), "a ratio metric names its count columns, e.g. errors")
     elif numerator is not None or denominator is not None:
-        raise CanarySpecError(f"{field}.numerator", "only ratio metrics take numerator/denominator")
+        key = "numerator" if numerator is not None else "denominator"
+        raise _error(
+            (*path, key),
+            "only ratio metrics take numerator/denominator",
+            field=f"{field}.numerator",
+        )
     return MetricSpec(
         name=name,
         kind=kind,
         direction=direction,
         tolerance=tolerance,
-        critical=_expect_bool(raw, "critical", field, True),
+        critical=_expect_bool(raw, "critical", path, True),
         numerator=numerator,
         denominator=denominator,
-        cumulative=_expect_bool(raw, "cumulative", field, False),
-        allow_negative=_expect_bool(raw, "allow_negative", field, False),
+        cumulative=_expect_bool(raw, "cumulative", path, False),
+        allow_negative=allow_negative,
     )
 
 
 def parse_spec(raw: Any) -> tuple[MetricSpec, ...]:
-    """Validate a loaded spec document: ``{metrics: {name: {kind, direction, ...}}}``."""
+    """Validate a loaded spec document: ``{metrics: {name: {kind, direction, ...}}}``.
+
+    Every ``CanarySpecError`` names the offending entry both as a dotted ``field`` and as
+    a ``path`` of keys. Duplicate keys are the loader's business: a YAML mapping has
+    lost them by the time it reaches here, so read files with a loader that refuses them.
+    """
     if not isinstance(raw, Mapping):
-        raise CanarySpecError("<root>", "expected a mapping with a 'metrics' key")
+        raise _error((), "expected a mapping with a 'metrics' key")
     unknown = [key for key in raw if key != "metrics"]
     if unknown:
-        raise CanarySpecError(
-            _field_name(unknown[0]), "unknown top-level key; expected only 'metrics'"
+        raise _error(
+            (str(unknown[0]),),
+            "unknown top-level key; expected only 'metrics'",
+            field=_field_name(unknown[0]),
         )
     metrics = raw.get("metrics")
     if not isinstance(metrics, Mapping) or not metrics:
-        raise CanarySpecError("metrics", "expected a non-empty mapping of metric name to settings")
+        raise _error(("metrics",), "expected a non-empty mapping of metric name to settings")
     specs = []
     for name, body in metrics.items():
         if not isinstance(name, str) or not name:
-            raise CanarySpecError(f"metrics.{name!r}", "a metric name must be a non-empty string")
-        specs.append(_parse_metric(name, body, f"metrics.{name}"))
+            raise _error(
+                ("metrics", str(name)),
+                "a metric name must be a non-empty string",
+                field=f"metrics.{name!r}",
+            )
+        specs.append(_parse_metric(name, body, ("metrics", name)))
     return tuple(specs)

@@ -221,8 +221,11 @@ def test_calibration_plot_is_a_reliability_diagram(
 def test_calibration_plot_of_an_empty_ledger_says_so(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
+    from agent.ledger import open_ledger
+
     plot = tmp_path / "empty.svg"
     url = f"sqlite:///{tmp_path / 'empty.sqlite'}"
+    open_ledger(url, 0.0).close()  # a ledger the daemon created, with nothing in it yet
     assert _run(["calibration", "--ledger", url, "--plot", str(plot)], capsys)[0] == 0
     root = _svg(plot)
     assert _classed(root, "marker") == []

@@ -76,7 +76,7 @@ def test_replay_refuses_a_step_that_puts_two_rows_on_one_step(
     path = _write(tmp_path / "s60.csv", "timestamp,load", rows)
     assert main(["replay", str(path), "--step", "120", *REPLAY]) == 2
     err = _error(capsys)
-    assert f"{path}: column 'load': 25 of 50 samples fall on the same 120 s step" in err
+    assert f"{path}:3: column 'timestamp': 25 of 50 rows fall on the same 120 s step" in err
     assert "give a --step that matches the data (--step 60)" in err
     # the matching step replays every row
     assert main(["replay", str(path), "--step", "60", *REPLAY]) == 0
@@ -103,7 +103,7 @@ def test_forecast_messages_show_plain_numbers(
     path = _write(tmp_path / "dup.csv", "timestamp,v", [(60, 1), (60, 2)])
     assert main(["forecast", str(path), "--horizon", "2"]) == 2
     err = _error(capsys)
-    assert f"{path}: column 'v': duplicate timestamp 60 at position 1" in err
+    assert f"{path}:3: column 'timestamp': duplicate timestamp '60' (also on line 2)" in err
     assert "np.float64" not in err
 
 

@@ -104,8 +104,8 @@ def test_a_step_coarser_than_the_data_is_refused_not_half_dropped(tmp_path: Path
     with pytest.raises(InputError) as caught:
         read_series(path, step=120.0)
     message = str(caught.value)
-    assert message.startswith(f"{path}: column 'load': 25 of 50 samples fall on the same 120 s")
-    assert f"positions 0 and 1: {START} and {START + 60}" in message
+    assert message.startswith(f"{path}:3: column 'timestamp': 25 of 50 rows fall on the same 120 s")
+    assert f"(first: '{START}' on line 2 and '{START + 60}' on line 3)" in message
     assert "the rows are 60 s apart" in message and "--step 60" in message
     assert "resample the data to 120 s first" in message
     # the step that matches the data reads every row
@@ -131,7 +131,8 @@ def test_uneven_rows_colliding_at_the_given_step_ask_for_a_resample(tmp_path: Pa
     with pytest.raises(InputError) as caught:
         read_series(path, step=60.0)
     message = str(caught.value)
-    assert "1 of 5 samples" in message and f"{START + 60} and {START + 70}" in message
+    assert message.startswith(f"{path}:4: column 'timestamp': 1 of 5 rows fall on the same")
+    assert f"'{START + 60}' on line 3 and '{START + 70}' on line 4" in message
     # the median spacing (55 s) would collide too: no --step is suggested
     assert "unevenly spaced: resample them to 60 s first" in message
     assert "--step" not in message
@@ -153,8 +154,11 @@ def test_without_a_step_and_with_duplicates_behaviour_is_unchanged(tmp_path: Pat
     rows = [(START, 1), (START + 60, 2), (START + 60, 3)]
     path = _write(tmp_path / "dup.csv", "timestamp,load", rows)
     for step in (None, 60.0, 120.0):
-        with pytest.raises(InputError, match=f"duplicate timestamp {START + 60} at position 2"):
+        with pytest.raises(InputError) as caught:
             read_series(path, step=step)
+        assert str(caught.value).startswith(
+            f"{path}:4: column 'timestamp': duplicate timestamp '{START + 60}' (also on line 3)"
+        )
 
 
 # --- an epoch column read as load ------------------------------------------------------

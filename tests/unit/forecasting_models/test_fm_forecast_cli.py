@@ -134,10 +134,29 @@ def test_degenerate_input_is_an_explicit_fallback(
     reason: str,
 ) -> None:
     path = _write(tmp_path / "thin.csv", rows)
-    assert main(["forecast", str(path), "--horizon", "2"]) == 0
+    # one row has no spacing to measure: its step must be given (see the test below)
+    step = ["--step", "60"] if len(rows) == 1 else []
+    assert main(["forecast", str(path), "--horizon", "2", *step]) == 0
     captured = capsys.readouterr()
     assert reason in captured.err
     assert all(r["model"] == "naive/1" for r in _read_output(captured.out))
+
+
+def test_one_row_without_a_step_is_refused_not_given_a_made_up_step(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = _write(tmp_path / "one.csv", [("1396310400", "5")])
+    assert main(["forecast", str(path), "--horizon", "2"]) == 2
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    assert captured.err == (
+        f"autonomic: error: {path}:2: only one data row, so the time between rows is "
+        "unknown: give at least two rows, or --step SECONDS\n"
+    )
+    assert main(["forecast", str(path), "--horizon", "1", "--step", "300"]) == 0
+    assert [r["timestamp"] for r in _read_output(capsys.readouterr().out)] == [
+        "2014-04-01T00:05:00Z"
+    ]
 
 
 _value = st.one_of(

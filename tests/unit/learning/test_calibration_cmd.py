@@ -154,6 +154,7 @@ def test_unknown_type_and_empty_ledger(tmp_path: Path, capsys: pytest.CaptureFix
     with pytest.raises(InputError, match="--bins"):
         calibration_cmd.show(args(url, bins=0))
     empty = f"sqlite:///{tmp_path / 'empty.sqlite'}"
+    open_ledger(empty, 0.0).close()  # a ledger the daemon created, with nothing in it yet
     assert calibration_cmd.show(args(empty)) == 0
     assert "no actionable decisions" in capsys.readouterr().out
 

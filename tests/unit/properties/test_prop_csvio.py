@@ -13,6 +13,7 @@ import csv
 import io
 import math
 from datetime import UTC, datetime, timedelta, timezone
+from itertools import pairwise
 from pathlib import Path
 
 import numpy as np
@@ -104,9 +105,15 @@ def _check_table(table: Table, path: Path) -> None:
     assert len(table.timestamps) >= 1
     assert all(isinstance(t, float) and math.isfinite(t) for t in table.timestamps)
     assert table.columns
+    # every row knows its line in the file (after the header, increasing)
+    assert len(table.lines) == len(table.timestamps)
+    assert table.lines[0] >= 2 and all(a < b for a, b in pairwise(table.lines))
+    if table.time_column is not None:
+        assert len(table.time_cells) == len(table.timestamps)
     for values in table.columns.values():
         assert len(values) == len(table.timestamps)
         assert all(isinstance(v, float) for v in values)
+        assert not any(math.isinf(v) for v in values), "an infinite value is refused"
 
 
 def _check_series(series: Series) -> None:
@@ -247,7 +254,12 @@ def _format_time(seconds: int, style: str, offset_minutes: int) -> str:
 
 _VALUE_CELLS = st.one_of(
     st.floats(allow_nan=False, allow_infinity=False).map(repr),
-    st.sampled_from([*_MISSING_TOKENS, "inf", "-inf", "1e12", "0", "-3"]),
+    st.sampled_from([*_MISSING_TOKENS, "1e12", "0", "-3"]),
+)
+# Cells that parse as a number but not a finite one: refused, never read as missing.
+_NON_FINITE_CELLS = st.one_of(
+    st.sampled_from(["inf", "-inf", "Infinity", "-INF", "1e400", "-1e400", " inf "]),
+    st.integers(min_value=10**309, max_value=10**400).map(str),
 )
 
 
@@ -276,8 +288,20 @@ def _regular_files(draw: st.DrawFn) -> tuple[list[list[str]], list[int], float, 
 
 
 def _expected(cell: str) -> float:
-    value = math.nan if cell.strip() in _MISSING_TOKENS else float(cell)
-    return value if math.isfinite(value) else math.nan
+    return math.nan if cell.strip() in _MISSING_TOKENS else float(cell)
+
+
+def _made_up_share(slots: list[int]) -> float | None:
+    """With rows on ``slots`` of the step: the share of the grid without a row when the
+    step is finer than the rows' median spacing (refused above one half), else None."""
+    jumps = sorted(b - a for a, b in pairwise(slots))
+    if not jumps:
+        return None
+    middle = len(jumps) // 2
+    median = jumps[middle] if len(jumps) % 2 else (jumps[middle - 1] + jumps[middle]) / 2
+    if median <= 1:
+        return None
+    return 1.0 - len(slots) / (slots[-1] + 1)
 
 
 @_settings(100)
@@ -288,6 +312,13 @@ def test_a_well_formed_file_reads_exactly_onto_its_grid(
 ) -> None:
     rows, slots, step, names = regular
     path = _write(tmp_path_factory, _csv_text(rows))
+    made_up = _made_up_share(slots)
+    if made_up is not None and made_up > 0.5:
+        # the rows are further apart than the step: most of its grid would be made up
+        with pytest.raises(InputError, match=r"--step .* is finer than the rows' spacing"):
+            read_series(path, step=step)
+        event("refused: step finer than the rows")
+        return
     for name_index, name in enumerate(names):
         series = read_series(path, column=name, step=step)
         _check_series(series)
@@ -297,8 +328,38 @@ def test_a_well_formed_file_reads_exactly_onto_its_grid(
         for row, slot in zip(rows[1:], slots, strict=True):
             expected[slot] = _expected(row[1 + name_index])
         assert np.array_equal(series.values, expected, equal_nan=True)
-    # without --step the median spacing is the grid: still a valid series
-    _check_series(read_series(path))
+    # without --step the median spacing is the grid: still a valid series, given two rows
+    if len(slots) == 1:
+        with pytest.raises(InputError, match=":2: only one data row"):
+            read_series(path)
+    else:
+        _check_series(read_series(path))
+
+
+@_settings(100)
+@given(
+    regular=_regular_files(),
+    cell=_NON_FINITE_CELLS,
+    where=st.floats(min_value=0.0, max_value=1.0),
+)
+def test_a_non_finite_value_is_an_error_naming_file_line_and_column(
+    tmp_path_factory: pytest.TempPathFactory,
+    regular: tuple[list[list[str]], list[int], float, list[str]],
+    cell: str,
+    where: float,
+) -> None:
+    rows, _, step, names = regular
+    header, body = rows[0], [list(r) for r in rows[1:]]
+    i = min(int(where * len(body)), len(body) - 1)
+    column = int(where * 1000) % len(names)
+    body[i][1 + column] = cell
+    path = _write(tmp_path_factory, _csv_text([header, *body]))
+    for given_step in (step, None):
+        with pytest.raises(InputError) as caught:
+            read_table(path, step=given_step)
+        message = str(caught.value)
+        assert message.startswith(f"{path}:{i + 2}: column {names[column]!r}: "), message
+        assert "is not a finite number" in message
 
 
 @_settings(100)
@@ -321,11 +382,17 @@ def test_a_damaged_row_is_an_error_naming_file_line_and_column(
     if damage == "duplicate":
         body.insert(i + 1, list(body[i]))
         body[i + 1][1:] = ["1"] * len(names)
-        expected = "duplicate timestamp"
+        expected = (
+            f":{i + 3}: column {header[0]!r}: duplicate timestamp {body[i][0].strip()!r} "
+            f"(also on line {i + 2})"
+        )
     elif damage == "swap":
         i = min(i, len(body) - 2)
         body[i], body[i + 1] = body[i + 1], body[i]
-        expected = "timestamps go backwards"
+        expected = (
+            f":{i + 3}: column {header[0]!r}: timestamps go backwards: "
+            f"{body[i + 1][0].strip()!r} is earlier than {body[i][0].strip()!r} on line {i + 2}"
+        )
     elif damage == "bad-time":
         body[i][0] = "yesterday"
         expected = f":{i + 2}: column {header[0]!r}: timestamp 'yesterday'"
@@ -382,22 +449,36 @@ def test_a_step_index_places_row_i_at_i_times_step(
     [
         ("", "the file is empty"),
         ("timestamp,value\n", "no data rows after the header"),
-        ("timestamp\n1\n", "no value column besides the timestamp column"),
+        ("timestamp\n1\n", ":1: no value column besides the timestamp column 'timestamp'"),
+        ("load\n1\n2\n", r"only column, 'load'.*needs --step SECONDS"),
+        ("timestamp;value\n1;2\n2;3\n", r":1: .*separated by semicolons \(';'\)"),
+        ("timestamp\tvalue\n1\t2\n", r":1: .*separated by tabs"),
+        ("\n\n \n", "the file has only blank lines"),
         ("timestamp,value,value\n1,2,3\n", "duplicate column names"),
-        ("timestamp,value\n1,2\n1,3\n", "duplicate timestamp"),
-        ("timestamp,value\n2,2\n1,3\n", "timestamps go backwards"),
+        ("timestamp,value\n1,2\n1,3\n", ":3: column 'timestamp': duplicate timestamp '1'"),
+        ("timestamp,value\n2,2\n1,3\n", ":3: column 'timestamp': timestamps go backwards"),
         ("timestamp,value\nnan,2\n", "is not finite"),
         ("timestamp,value\n1e400,2\n", "is not finite"),
+        ("timestamp,value\n1,2\n2,inf\n", ":3: column 'value': 'inf' is not a finite number"),
+        ("timestamp,value\n1,2\n2," + "9" * 400 + "\n", r":3: column 'value': '9{40}\.\.\."),
+        ("timestamp,value\n1,2\n", ":2: only one data row"),
     ],
     ids=[
         "empty",
         "header only",
         "no values",
+        "values without step",
+        "semicolons",
+        "tabs",
+        "blank lines",
         "duplicate names",
         "dup ts",
         "backwards",
         "nan",
         "inf",
+        "inf value",
+        "huge digits",
+        "one row",
     ],
 )
 def test_degenerate_files_are_clear_input_errors(

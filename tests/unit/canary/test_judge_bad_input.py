@@ -1,0 +1,514 @@
+"""Bad input to `autonomic judge` and the canary judge: clear errors, never a traceback or NaN."""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from agent.cli import main
+from forecasting.canary import (
+    CanaryDataError,
+    CanaryJudge,
+    CanarySpecError,
+    Decision,
+    Direction,
+    Interval,
+    JudgeSettings,
+    MetricKind,
+    MetricSpec,
+    Tolerance,
+    parse_spec,
+)
+from forecasting.canary.sequences import binomial_bounds, normal_mixture_radius
+
+HEADER = ["timestamp", "latency", "errors", "requests"]
+RATIO_SPEC = "metrics:\n  e: {kind: ratio, numerator: errors, denominator: requests}\n"
+
+
+def write_csv(path: Path, rows: Sequence[Sequence[object]], header: Sequence[str] = HEADER) -> Path:
+    lines = [",".join(header)] + [",".join(str(v) for v in row) for row in rows]
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def rows(
+    n: int = 30,
+    *,
+    start: float = 1_700_000_000,
+    errors: float = 1,
+    requests: float = 900,
+    latency: float = 100.0,
+) -> list[list[object]]:
+    # a little deterministic wobble so that the continuous metric has a variance
+    return [[start + 60 * i, latency + (i % 3), errors if i % 2 else 0, requests] for i in range(n)]
+
+
+def judge(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
+    code = main(["judge", *args])
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+def last_json(out: str) -> dict[str, Any]:
+    data = json.loads(out.strip().splitlines()[-1])
+    assert isinstance(data, dict)
+    return data
+
+
+@pytest.fixture
+def pair(tmp_path: Path) -> tuple[Path, Path]:
+    return write_csv(tmp_path / "b.csv", rows()), write_csv(tmp_path / "c.csv", rows())
+
+
+# 1. a spec that is not UTF-8 text
+
+
+@pytest.mark.parametrize(
+    ("content", "extra"),
+    [
+        (bytes(range(128, 256)) * 4, ""),
+        ("metrics:\n  latency: {kind: continuous}\n".encode("utf-16"), "UTF-16"),
+    ],
+)
+def test_a_spec_that_is_not_utf8_names_the_file(
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    pair: tuple[Path, Path],
+    content: bytes,
+    extra: str,
+) -> None:
+    spec = tmp_path / "spec.yaml"
+    spec.write_bytes(content)
+    code, _, err = judge(
+        capsys, "--baseline", str(pair[0]), "--canary", str(pair[1]), "--spec", str(spec)
+    )
+    assert code == 2
+    assert err.startswith(f"autonomic: error: {spec}: not a UTF-8 YAML file")
+    assert extra in err
+    assert "Traceback" not in err
+
+
+def test_a_utf8_spec_with_a_byte_order_mark_is_read(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], pair: tuple[Path, Path]
+) -> None:
+    spec = tmp_path / "spec.yaml"
+    spec.write_bytes("metrics:\n  latency: {tolerance: 10%}\n".encode("utf-8-sig"))
+    code, out, _ = judge(
+        capsys, "--baseline", str(pair[0]), "--canary", str(pair[1]), "--spec", str(spec), "--json"
+    )
+    assert code == 0
+    assert [m["name"] for m in last_json(out)["metrics"]] == ["latency"]
+
+
+# 2. --alpha
+
+
+@pytest.mark.parametrize("alpha", ["1e-160", "0", "-0.01", "nan", "0.5", "inf", "5e-10"])
+def test_alpha_outside_its_range_is_a_flag_error(
+    capsys: pytest.CaptureFixture[str], pair: tuple[Path, Path], alpha: str
+) -> None:
+    code, _, err = judge(
+        capsys, "--baseline", str(pair[0]), "--canary", str(pair[1]), "--alpha", alpha
+    )
+    assert code == 2
+    assert err.startswith("autonomic: error: --alpha must be at least 1e-09 and below 0.5")
+
+
+def test_alpha_at_the_bottom_of_its_range_judges(
+    capsys: pytest.CaptureFixture[str], pair: tuple[Path, Path]
+) -> None:
+    code, out, _ = judge(
+        capsys, "--baseline", str(pair[0]), "--canary", str(pair[1]), "--alpha", "1e-9", "--json"
+    )
+    assert code == 0
+    assert last_json(out)["verdict"] in {"promote", "continue", "inconclusive"}
+
+
+def test_the_radius_function_refuses_alpha_outside_0_1_and_copes_with_tiny_alpha() -> None:
+    for alpha in (0.0, -1.0, 1.0, math.nan):
+        with pytest.raises(ValueError, match="alpha"):
+            normal_mixture_radius(10.0, 1.0, alpha)
+        with pytest.raises(ValueError, match="alpha"):
+            binomial_bounds(1, 10, alpha)
+    with pytest.raises(ValueError, match="rho"):
+        normal_mixture_radius(10.0, 0.0, 0.01)
+    # 1e-160 squared underflows to 0; the radius is still the closed form, finite
+    v, rho, alpha = 10.0, 1.0, 1e-160
+    expected = math.sqrt((v + rho) * (math.log((v + rho) / rho) + 2 * math.log(1 / alpha)))
+    assert math.isclose(normal_mixture_radius(v, rho, alpha), expected, rel_tol=1e-12)
+
+
+def test_judge_settings_refuse_an_alpha_below_1e_9() -> None:
+    with pytest.raises(CanarySpecError, match="at least 1e-09"):
+        JudgeSettings(alpha=1e-10)
+    assert JudgeSettings(alpha=1e-9).alpha == 1e-9
+
+
+# 3. very large counts
+
+
+@pytest.mark.parametrize("scale", [1e14, 1e16, 1e100, 1e300])
+@pytest.mark.parametrize(("canary_rate", "expected"), [(0.05, "rollback"), (0.0, "promote")])
+def test_very_large_counts_are_judged_like_ordinary_ones(
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    scale: float,
+    canary_rate: float,
+    expected: str,
+) -> None:
+    # baseline 0.1 % errors on 900 requests a minute; the canary serves `scale` times more
+    base = write_csv(tmp_path / "b.csv", rows(60, errors=1, requests=900))
+    canary = write_csv(
+        tmp_path / "c.csv",
+        [[r[0], r[1], canary_rate * 900 * scale, 900 * scale] for r in rows(60)],
+    )
+    spec = tmp_path / "spec.yaml"
+    spec.write_text(RATIO_SPEC)
+    code, out, err = judge(
+        capsys, "--baseline", str(base), "--canary", str(canary), "--spec", str(spec), "--json"
+    )
+    assert code == 0, err
+    data = last_json(out)
+    assert data["verdict"] == expected
+    (metric,) = data["metrics"]
+    for key in ("estimate", "lower", "upper"):
+        assert math.isfinite(metric[key])
+    assert math.isclose(metric["estimate"], canary_rate - 30 / 54000, abs_tol=1e-9)
+
+
+_count = st.one_of(
+    st.floats(min_value=0.0, max_value=1e300, allow_nan=False, allow_infinity=False),
+    st.integers(0, 10**6).map(float),
+    st.sampled_from([0.0, 1.0, 9e16, 1e300, 5e-324]),
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    intervals=st.lists(st.tuples(_count, _count, _count, _count), min_size=1, max_size=25),
+    direction=st.sampled_from(list(Direction)),
+    cumulative=st.booleans(),
+)
+def test_ratio_judge_never_crashes_or_returns_nan_on_finite_counts(
+    intervals: list[tuple[float, float, float, float]],
+    direction: Direction,
+    cumulative: bool,
+) -> None:
+    spec = MetricSpec(
+        "e",
+        kind=MetricKind.RATIO,
+        direction=direction,
+        tolerance=Tolerance(0.005, relative=False),
+        numerator="errors",
+        denominator="requests",
+        cumulative=cumulative,
+    )
+    judge_ = CanaryJudge([spec], JudgeSettings(max_duration_seconds=60 * len(intervals)))
+    for i, (b_e, b_t, c_e, c_t) in enumerate(intervals):
+        interval = Interval(
+            timestamp=60.0 * i,
+            baseline={"errors": min(b_e, b_t), "requests": b_t},
+            canary={"errors": min(c_e, c_t), "requests": c_t},
+        )
+        try:
+            verdict = judge_.update(interval)
+        except ValueError as exc:  # CanaryDataError included: a counter that went down
+            assert isinstance(exc, CanaryDataError) and str(exc)
+            return
+        assert math.isfinite(verdict.confidence) and 0.0 <= verdict.confidence <= 1.0
+        for finding in verdict.metrics:
+            for value in (finding.estimate, finding.lower, finding.upper):
+                assert value is None or math.isfinite(value)
+            assert math.isfinite(finding.strength)
+        if verdict.final:
+            break
+
+
+@settings(
+    max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(counts=st.lists(st.tuples(_count, _count, _count, _count), min_size=1, max_size=10))
+def test_judge_cli_on_any_finite_counts_gives_a_verdict_or_exit_2(
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    counts: list[tuple[float, float, float, float]],
+) -> None:
+    base = write_csv(
+        tmp_path / "b.csv",
+        [[60 * i, 1, repr(be), repr(bt)] for i, (be, bt, _, _) in enumerate(counts)],
+    )
+    canary = write_csv(
+        tmp_path / "c.csv",
+        [[60 * i, 1, repr(ce), repr(ct)] for i, (_, _, ce, ct) in enumerate(counts)],
+    )
+    spec = tmp_path / "spec.yaml"
+    spec.write_text(RATIO_SPEC)
+    code, out, err = judge(
+        capsys, "--baseline", str(base), "--canary", str(canary), "--spec", str(spec), "--json"
+    )
+    if code == 0:
+        data = last_json(out)
+        assert "NaN" not in out
+        for metric in data["metrics"]:
+            for key in ("estimate", "lower", "upper"):
+                assert metric[key] is None or math.isfinite(metric[key])
+    else:
+        # the only refusal possible here: more errors than requests, named by file and line
+        assert code == 2, err
+        assert "is more than 'requests'" in err
+        assert "b.csv:" in err or "c.csv:" in err
+
+
+# 4. baseline and canary must cover the same intervals
+
+
+def test_a_shifted_canary_is_refused_naming_both_files_and_lines(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    base = write_csv(tmp_path / "b.csv", rows())
+    canary = write_csv(tmp_path / "c.csv", rows(start=1_700_003_600))
+    code, _, err = judge(capsys, "--baseline", str(base), "--canary", str(canary))
+    assert code == 2
+    assert f"{base}:2 is at 2023-11-14T22:13:20Z but {canary}:2 at 2023-11-14T23:13:20Z" in err
+    assert "(+3600 s)" in err and "same intervals" in err
+
+
+def test_a_canary_with_a_gap_is_refused_at_the_line_of_the_gap(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    base_rows = rows(10)
+    canary_rows = [list(r) for r in base_rows]
+    for r in canary_rows[6:]:
+        r[0] = float(str(r[0])) + 120  # the canary skips two minutes from data row 7 on
+    base = write_csv(tmp_path / "b.csv", base_rows)
+    canary = write_csv(tmp_path / "c.csv", canary_rows)
+    code, _, err = judge(capsys, "--baseline", str(base), "--canary", str(canary))
+    assert code == 2
+    # row 7's step differs first: the canary file is not on one regular step
+    assert f"{canary}:8: the step changes from 60 s to 180 s" in err
+
+
+def test_timestamps_within_a_hundredth_of_the_step_are_the_same_interval(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    base = write_csv(tmp_path / "b.csv", rows())
+    canary = write_csv(tmp_path / "c.csv", rows(start=1_700_000_000.5))
+    code, out, _ = judge(capsys, "--baseline", str(base), "--canary", str(canary), "--json")
+    assert code == 0
+    assert last_json(out)["verdict"] in {"promote", "continue", "inconclusive"}
+    far = write_csv(tmp_path / "far.csv", rows(start=1_700_000_001))
+    code, _, err = judge(capsys, "--baseline", str(base), "--canary", str(far))
+    assert code == 2 and "(+1 s)" in err
+
+
+# 5. duplicate keys, and pp on a continuous metric
+
+
+def test_a_duplicate_metric_key_is_refused_with_both_lines(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], pair: tuple[Path, Path]
+) -> None:
+    spec = tmp_path / "spec.yaml"
+    spec.write_text(
+        "metrics:\n"
+        "  latency: {kind: continuous}\n"
+        "  latency: {kind: continuous, direction: decrease}\n"
+    )
+    code, _, err = judge(
+        capsys, "--baseline", str(pair[0]), "--canary", str(pair[1]), "--spec", str(spec)
+    )
+    assert code == 2
+    assert f"{spec}:3: duplicate key 'latency' (first defined on line 2)" in err
+
+
+@pytest.mark.parametrize("kind", ["continuous", "resource"])
+def test_pp_on_a_non_ratio_metric_is_refused_with_file_line_and_field(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], pair: tuple[Path, Path], kind: str
+) -> None:
+    spec = tmp_path / "spec.yaml"
+    spec.write_text(
+        "metrics:\n"
+        "  errors: {kind: ratio, numerator: errors, denominator: requests, tolerance: 0.5pp}\n"
+        "  latency:\n"
+        f"    kind: {kind}\n"
+        "    tolerance: 10pp\n"
+    )
+    code, _, err = judge(
+        capsys, "--baseline", str(pair[0]), "--canary", str(pair[1]), "--spec", str(spec)
+    )
+    assert code == 2
+    assert f"{spec}:5: metrics.latency.tolerance: '10pp'" in err
+    assert "for ratio metrics only" in err and "'10%'" in err
+
+
+def test_spec_errors_carry_the_path_of_keys() -> None:
+    with pytest.raises(CanarySpecError) as info:
+        parse_spec({"metrics": {"a.b": {"tolerance": "3pp"}}})
+    assert info.value.path == ("metrics", "a.b", "tolerance")
+    assert info.value.field == "metrics.a.b.tolerance"
+    ratio = parse_spec(
+        {
+            "metrics": {
+                "e": {"kind": "ratio", "numerator": "x", "denominator": "y", "tolerance": "3pp"}
+            }
+        }
+    )
+    assert ratio[0].tolerance == Tolerance(0.03, relative=False)
+
+
+def test_a_spec_field_error_names_its_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], pair: tuple[Path, Path]
+) -> None:
+    spec = tmp_path / "spec.yaml"
+    spec.write_text("metrics:\n  latency:\n    kind: continuous\n    direction: sideways\n")
+    code, _, err = judge(
+        capsys, "--baseline", str(pair[0]), "--canary", str(pair[1]), "--spec", str(spec)
+    )
+    assert code == 2
+    assert f"{spec}:4: metrics.latency.direction: 'sideways'" in err
+
+
+# 6. data errors name the file and its line (the header is line 1)
+
+
+def test_a_missing_value_names_file_and_line_counting_blank_lines(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    base = write_csv(tmp_path / "b.csv", rows(10))
+    text = base.read_text().splitlines()
+    # a blank line after the header, and data row 4 (line 6 with the blank) has no latency
+    cells = text[4].split(",")
+    cells[1] = ""
+    text[4] = ",".join(cells)
+    canary = tmp_path / "c.csv"
+    canary.write_text("\n".join([text[0], "", *text[1:]]) + "\n")
+    code, _, err = judge(capsys, "--baseline", str(base), "--canary", str(canary))
+    assert code == 2
+    assert f"{canary}:6: column 'latency': missing or NaN value" in err
+    assert "row 4" not in err and "t=" not in err
+
+
+def test_more_errors_than_requests_names_the_canary_file_and_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    base = write_csv(tmp_path / "b.csv", rows(10))
+    bad = rows(10)
+    bad[8][2] = 1000  # data row 9: line 10
+    canary = write_csv(tmp_path / "c.csv", bad)
+    spec = tmp_path / "spec.yaml"
+    spec.write_text(RATIO_SPEC)
+    code, _, err = judge(
+        capsys, "--baseline", str(base), "--canary", str(canary), "--spec", str(spec)
+    )
+    assert code == 2
+    assert f"{canary}:10: metric 'e': 'errors' (1000) is more than 'requests' (900)" in err
+
+
+def test_a_cumulative_increase_with_more_events_than_trials_names_the_side(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    counters: list[list[float]] = [
+        [1_700_000_000 + 60 * i, 100, 10 * i, 100 * i] for i in range(10)
+    ]
+    base = write_csv(tmp_path / "b.csv", counters)
+    bad = [list(r) for r in counters]
+    for r in bad[5:]:
+        r[2] += 200  # the errors counter jumps by 210 while requests add 100
+    canary = write_csv(tmp_path / "c.csv", bad)
+    spec = tmp_path / "spec.yaml"
+    spec.write_text(
+        "metrics:\n  e: {kind: ratio, numerator: errors, denominator: requests, cumulative: true}\n"
+    )
+    code, _, err = judge(
+        capsys, "--baseline", str(base), "--canary", str(canary), "--spec", str(spec)
+    )
+    assert code == 2
+    assert err.startswith(f"autonomic: error: {canary}:7: metric 'e': the canary has more events")
+    assert str(base) not in err
+
+
+def test_a_counter_reset_and_a_backwards_timestamp_name_file_and_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    counters: list[list[float]] = [[1_700_000_000 + 60 * i, 100, i, 100 * i] for i in range(10)]
+    base = write_csv(tmp_path / "b.csv", counters)
+    reset = [list(r) for r in counters]
+    reset[6][3] = 5
+    canary = write_csv(tmp_path / "c.csv", reset)
+    spec = tmp_path / "spec.yaml"
+    spec.write_text(
+        "metrics:\n  e: {kind: ratio, numerator: errors, denominator: requests, cumulative: true}\n"
+    )
+    code, _, err = judge(
+        capsys, "--baseline", str(base), "--canary", str(canary), "--spec", str(spec)
+    )
+    assert code == 2
+    assert f"{canary}:8: column 'requests': the counter went down from 500 to 5" in err
+
+    repeated = [list(r) for r in counters]
+    repeated[4][0] = repeated[3][0]  # data row 5 (line 6) repeats row 4's timestamp
+    canary = write_csv(tmp_path / "c2.csv", repeated)
+    code, _, err = judge(capsys, "--baseline", str(base), "--canary", str(canary))
+    assert code == 2
+    assert f"{canary}:6: the timestamp is not after the previous row's" in err
+
+
+def test_library_data_errors_say_which_side_is_at_fault() -> None:
+    judge_ = CanaryJudge([MetricSpec("latency")], JudgeSettings())
+    judge_.update(Interval(60.0, {"latency": 1.0}, {"latency": 1.0}))
+    with pytest.raises(CanaryDataError) as info:
+        judge_.update(Interval(0.0, {"latency": 1.0}, {"latency": 1.0}))
+    assert info.value.side is None
+    with pytest.raises(CanaryDataError) as info:
+        judge_.update(Interval(120.0, {"latency": 1.0}, {"latency": -1.0}))
+    assert info.value.side == "canary"
+    assert judge_.verdict is not None and judge_.verdict.decision is Decision.CONTINUE
+
+
+def test_a_metric_that_can_be_negative_needs_an_absolute_tolerance() -> None:
+    with pytest.raises(CanarySpecError) as info:
+        parse_spec({"metrics": {"drift": {"allow_negative": True}}})
+    assert info.value.path == ("metrics", "drift", "allow_negative")
+    assert "absolute tolerance" in info.value.message
+    with pytest.raises(CanarySpecError) as info:
+        parse_spec({"metrics": {"drift": {"allow_negative": True, "tolerance": "5%"}}})
+    assert info.value.path == ("metrics", "drift", "tolerance")
+    (spec,) = parse_spec({"metrics": {"drift": {"allow_negative": True, "tolerance": 5}}})
+    assert spec.allow_negative and spec.tolerance == Tolerance(5.0, relative=False)
+
+
+@pytest.mark.parametrize("magnitude", [1e10, 1e200, 1e300])
+def test_continuous_values_near_the_float_maximum_decide_as_small_ones(magnitude: float) -> None:
+    # the same run at three scales, with the absolute tolerance scaled alike
+    spec = MetricSpec("m", tolerance=Tolerance(0.1 * magnitude, relative=False))
+    judge_ = CanaryJudge([spec], JudgeSettings(max_duration_seconds=3600))
+    verdict = None
+    for i in range(60):
+        wobble = (i % 3) * 0.01 * magnitude
+        verdict = judge_.update(
+            Interval(60.0 * i, {"m": magnitude + wobble}, {"m": 1.5 * magnitude + wobble})
+        )
+        if verdict.final:
+            break
+    assert verdict is not None and verdict.decision is Decision.ROLLBACK
+    (finding,) = verdict.metrics
+    assert finding.estimate is not None and finding.lower is not None and finding.upper is not None
+    assert math.isclose(finding.estimate, 0.5 * magnitude, rel_tol=1e-9)
+    assert math.isfinite(finding.lower) and math.isfinite(finding.upper)
+    assert verdict.decided_after_seconds == 480.0
+
+
+def test_the_line_of_a_row_is_found_even_for_a_table_without_lines(tmp_path: Path) -> None:
+    from agent.cli.judge_cmd import _at
+    from agent.csvio import Table
+
+    path = tmp_path / "t.csv"
+    path.write_text('timestamp,note\n\n0,1\n60,"2"\n\n120,3\n')
+    table = Table(path, [0.0, 60.0, 120.0], {"note": [1.0, 2.0, 3.0]})
+    assert [_at(table, i) for i in range(3)] == [f"{path}:3", f"{path}:4", f"{path}:6"]

@@ -1,0 +1,301 @@
+"""Values `config check` used to accept: infinite or zero durations where a period,
+timeout or step must be longer than 0, anomaly queries sharing a name, a string taken
+for a boolean, and a `cluster.kubeconfig` that is missing, a directory or not one.
+
+Each is refused through the real command with ``FILE:LINE: field: message``.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from agent.cli import main as autonomic
+from agent.errors import ConfigError
+from agent.settings import kubeconfig_problem, load_settings
+
+KUBECONFIG = """\
+apiVersion: v1
+kind: Config
+clusters:
+- name: c
+  cluster: {server: "https://127.0.0.1:6443"}
+contexts:
+- name: prod
+  context: {cluster: c, user: u}
+current-context: prod
+users:
+- name: u
+  user: {token: abc}
+"""
+
+
+@pytest.fixture(autouse=True)
+def _clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    for key in list(os.environ):
+        if key.startswith("AUTONOMIC__"):
+            monkeypatch.delenv(key)
+
+
+def check(
+    tmp_path: Path, text: str, capsys: pytest.CaptureFixture[str]
+) -> tuple[int, Path, str, list[str]]:
+    """``config check`` on ``text`` (with no runbooks): exit code, file, stdout, problems."""
+    path = tmp_path / "autonomic.yaml"
+    path.write_text("runbooks: []\n" + text, encoding="utf-8")
+    code = autonomic(["config", "check", str(path)])
+    out, err = capsys.readouterr()
+    assert "Traceback" not in err
+    problems = [line.strip() for line in err.splitlines()[1:] if line.strip()]
+    if code == 2:
+        assert err.startswith("autonomic: error: invalid configuration:"), err
+    return code, path, out, problems
+
+
+# (section, key): every duration that is a period, timeout, step or lifetime.
+POSITIVE = [
+    ("prometheus", "timeout"),
+    ("prometheus", "staleAfter"),
+    ("cluster", "resync"),
+    ("slack", "questionTTL"),
+    ("slack", "snooze"),
+    ("slack", "replayWindow"),
+    ("safety", "approvedMaxWait"),
+    ("scaling", "period"),
+    ("scaling", "refitEvery"),
+    ("canary", "period"),
+    ("canary", "maxDuration"),
+]
+
+
+@pytest.mark.parametrize(("section", "key"), POSITIVE)
+def test_a_period_timeout_or_step_of_zero_is_refused(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], section: str, key: str
+) -> None:
+    code, path, _, problems = check(tmp_path, f"{section}:\n  {key}: 0s\n", capsys)
+    assert code == 2
+    assert problems == [
+        f"{path}:3: {section}.{key}: must be longer than 0s (a period, timeout or "
+        "lifetime), got '0s'"
+    ]
+
+
+def test_leader_election_timings_of_zero_are_refused(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    text = "leaderElection:\n  retryPeriod: 0\n  renewDeadline: 0s\n  leaseDuration: 0m\n"
+    code, path, _, problems = check(tmp_path, text, capsys)
+    assert code == 2
+    assert [p.split(": must be")[0] for p in problems] == [
+        f"{path}:5: leaderElection.leaseDuration",
+        f"{path}:4: leaderElection.renewDeadline",
+        f"{path}:3: leaderElection.retryPeriod",
+    ]
+
+
+@pytest.mark.parametrize("value", [".inf", "-.inf", ".nan", ".NaN"])
+@pytest.mark.parametrize("field", ["safety.cooldown", "prometheus.timeout", "routing.memory"])
+def test_a_duration_must_be_finite(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], value: str, field: str
+) -> None:
+    section, key = field.split(".")
+    code, path, _, problems = check(tmp_path, f"{section}:\n  {key}: {value}\n", capsys)
+    assert code == 2
+    [problem] = problems
+    assert problem.startswith(f"{path}:3: {field}: a duration must be finite, got "), problem
+
+
+def test_cooldowns_and_the_metric_lag_may_be_zero(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    text = "safety:\n  cooldown: 0s\n  stormCooldown: 0\nscaling:\n  metricLag: 0s\n"
+    code, path, out, problems = check(tmp_path, text, capsys)
+    assert (code, problems) == (0, [])
+    assert out.startswith(f"{path}: OK")
+    settings = load_settings(path)
+    assert settings.safety.cooldown == 0 and settings.safety.storm_cooldown == 0
+    assert settings.scaling.metric_lag == 0
+
+
+def test_an_anomaly_step_or_history_of_zero_is_refused_at_its_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    text = (
+        "anomalyQueries:\n"
+        "  - name: latency\n"
+        "    expr: up\n"
+        "    step: 0s\n"
+        "  - {name: errors, expr: up, history: 0}\n"
+    )
+    code, path, _, problems = check(tmp_path, text, capsys)
+    assert code == 2
+    assert [p.split(": must be")[0] for p in problems] == [
+        f"{path}:5: anomalyQueries.0.step",
+        f"{path}:6: anomalyQueries.1.history",
+    ]
+
+
+def test_anomaly_query_names_are_unique(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    text = (
+        "anomalyQueries:\n"
+        "  - {name: latency, expr: up}\n"
+        "  - {name: errors, expr: up}\n"
+        "  - name: latency\n"
+        "    expr: rate(x[5m])\n"
+    )
+    code, path, _, problems = check(tmp_path, text, capsys)
+    assert code == 2
+    assert problems == [
+        f"{path}:5: anomalyQueries.2.name: duplicate name 'latency': anomalyQueries[0] has it "
+        "too (each query needs a name of its own)"
+    ]
+
+
+@pytest.mark.parametrize(
+    ("written", "shown"),
+    [('"yes"', "'yes'"), ("'true'", "'true'"), ("1", "1"), ("on please", "'on please'")],
+)
+def test_a_boolean_must_be_true_or_false(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], written: str, shown: str
+) -> None:
+    code, path, _, problems = check(tmp_path, f"safety:\n  paused: {written}\n", capsys)
+    assert code == 2
+    assert problems == [f"{path}:3: safety.paused: expected true or false (unquoted), got {shown}"]
+
+
+@pytest.mark.parametrize(
+    "field",
+    [
+        "prometheus.verifyTLS",
+        "cluster.inCluster",
+        "slack.enabled",
+        "alertmanager.enabled",
+        "leaderElection.enabled",
+        "scaling.enabled",
+        "scaling.shapeOnlySeasonality",
+        "canary.enabled",
+    ],
+)
+def test_every_boolean_is_strict(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], field: str
+) -> None:
+    section, key = field.split(".")
+    code, path, _, problems = check(tmp_path, f"{section}:\n  {key}: 'false'\n", capsys)
+    assert code == 2
+    assert problems == [f"{path}:3: {field}: expected true or false (unquoted), got 'false'"]
+
+
+def test_booleans_from_environment_overrides_still_work(tmp_path: Path) -> None:
+    path = tmp_path / "autonomic.yaml"
+    path.write_text("mode: observe\n", encoding="utf-8")
+    on = load_settings(path, {"AUTONOMIC__SAFETY__PAUSED": "true"})
+    assert on.safety.paused is True
+    off = load_settings(path, {"AUTONOMIC__SCALING__ENABLED": "False"})
+    assert off.scaling.enabled is False
+    with pytest.raises(ConfigError) as raised:
+        load_settings(path, {"AUTONOMIC__SAFETY__PAUSED": "maybe"})
+    assert (
+        "environment AUTONOMIC__SAFETY__PAUSED: safety.paused: expected true or false "
+        "(unquoted), got 'maybe'"
+    ) in str(raised.value)
+
+
+def test_a_zero_duration_from_an_override_names_the_variable(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError) as raised:
+        load_settings(None, {"AUTONOMIC__PROMETHEUS__TIMEOUT": "0"})
+    assert "environment AUTONOMIC__PROMETHEUS__TIMEOUT: prometheus.timeout: must be longer" in (
+        str(raised.value)
+    )
+
+
+# ---------------------------------------------------------------------- kubeconfig
+
+
+def test_a_valid_kubeconfig_and_context_pass(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    kubeconfig = tmp_path / "kubeconfig"
+    kubeconfig.write_text(KUBECONFIG, encoding="utf-8")
+    text = f"cluster:\n  kubeconfig: {kubeconfig}\n  context: prod\n"
+    code, path, out, problems = check(tmp_path, text, capsys)
+    assert (code, problems) == (0, [])
+    assert out.startswith(f"{path}: OK")
+
+
+@pytest.mark.parametrize(
+    ("content", "expected"),
+    [
+        (None, "{kc} does not exist (set cluster.kubeconfig to a kubeconfig file)"),
+        ("dir", "{kc} is a directory, not a kubeconfig file"),
+        (b"\xff\xfe\x00binary", "{kc} is not a kubeconfig: it is not UTF-8 text"),
+        ("clusters: [\n", "{kc} is not a kubeconfig: it is not valid YAML (line 2)"),
+        ("- a list\n", "{kc} is not a kubeconfig: expected a mapping with clusters and contexts"),
+        (
+            "apiVersion: v1\nkind: Config\n",
+            "{kc} is not a kubeconfig: it lists no clusters or contexts",
+        ),
+        (
+            KUBECONFIG.replace("current-context: prod\n", ""),
+            "{kc} sets no current-context: set cluster.context to one of prod",
+        ),
+        (
+            KUBECONFIG.replace("current-context: prod", "current-context: staging"),
+            "no context 'staging' (its current-context) in {kc}; it has prod",
+        ),
+    ],
+)
+def test_a_bad_kubeconfig_fails_the_check_at_its_line(
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    content: str | bytes | None,
+    expected: str,
+) -> None:
+    kubeconfig = tmp_path / "kubeconfig"
+    if content == "dir":
+        kubeconfig.mkdir()
+    elif isinstance(content, bytes):
+        kubeconfig.write_bytes(content)
+    elif content is not None:
+        kubeconfig.write_text(content, encoding="utf-8")
+    code, path, _, problems = check(
+        tmp_path, f"mode: observe\ncluster:\n  kubeconfig: {kubeconfig}\n", capsys
+    )
+    assert code == 2
+    assert problems == [f"{path}:4: cluster.kubeconfig: {expected.format(kc=kubeconfig)}"]
+    assert "abc" not in " ".join(problems)  # never the file's content (its token)
+
+
+def test_a_context_the_kubeconfig_lacks_is_reported_at_cluster_context(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    kubeconfig = tmp_path / "kubeconfig"
+    kubeconfig.write_text(KUBECONFIG, encoding="utf-8")
+    text = f"cluster:\n  kubeconfig: {kubeconfig}\n  context: staging\n"
+    code, path, _, problems = check(tmp_path, text, capsys)
+    assert code == 2
+    assert problems == [
+        f"{path}:4: cluster.context: no context 'staging' in {kubeconfig}; it has prod"
+    ]
+
+
+def test_in_cluster_ignores_the_kubeconfig(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    text = f"cluster:\n  inCluster: true\n  kubeconfig: {tmp_path / 'nowhere'}\n"
+    code, _, _, problems = check(tmp_path, text, capsys)
+    assert (code, problems) == (0, [])
+
+
+def test_merged_kubeconfigs_are_checked_each(tmp_path: Path) -> None:
+    first, second = tmp_path / "a", tmp_path / "b"
+    first.write_text(KUBECONFIG, encoding="utf-8")
+    second.write_text(KUBECONFIG.replace("prod", "staging"), encoding="utf-8")
+    both = Path(f"{first}{os.pathsep}{second}")
+    assert kubeconfig_problem(both, "staging") is None
+    assert kubeconfig_problem(both, None) is None  # the first file's current-context
+    missing = Path(f"{first}{os.pathsep}{tmp_path / 'c'}")
+    assert kubeconfig_problem(missing, None) == (
+        f"{tmp_path / 'c'} does not exist (set cluster.kubeconfig to a kubeconfig file)"
+    )
