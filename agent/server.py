@@ -2,14 +2,17 @@
 
 Routes are plain functions ``(Request) -> Response`` registered by the composition
 root, so each can be tested without a socket. The server enforces what every route
-needs: a body size limit (413), a Content-Length on bodies (411), unknown paths (404),
-wrong methods (405), and a 500 that never leaks a traceback to the caller.
+needs: a body size limit (413), one well-formed Content-Length on bodies (411, 400), a
+body that arrives whole and in time (400, 408), no body on other methods (400), unknown
+paths (404), wrong methods (405, any verb), and a 500 that never leaks a traceback to the
+caller. A client that hangs up mid-answer is logged at debug level, not printed.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import re
 import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -20,6 +23,12 @@ from urllib.parse import parse_qs, urlsplit
 __all__ = ["HttpServer", "Request", "Response", "json_response"]
 
 log = logging.getLogger("autonomic.server")
+
+# How long a connection may sit between two reads before it is dropped (a stalled body
+# would otherwise hold a server thread for ever).
+READ_TIMEOUT = 10.0
+_DIGITS = re.compile(r"[0-9]{1,19}")
+_OTHER_METHODS = ("PUT", "DELETE", "PATCH", "OPTIONS")
 
 
 @dataclass(frozen=True)
@@ -47,19 +56,43 @@ Handler = Callable[[Request], Response]
 
 
 class HttpServer:
-    def __init__(self, host: str, port: int, *, max_body_bytes: int = 1_048_576) -> None:
+    def __init__(
+        self,
+        host: str,
+        port: int,
+        *,
+        max_body_bytes: int = 1_048_576,
+        read_timeout: float = READ_TIMEOUT,
+    ) -> None:
         self.routes: dict[tuple[str, str], Handler] = {}
         self.max_body_bytes = max_body_bytes
+        self.read_timeout = read_timeout
         outer = self
 
         class _Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
+            timeout = read_timeout
 
             def do_GET(self) -> None:
                 outer._dispatch(self, "GET")
 
+            def do_HEAD(self) -> None:
+                outer._dispatch(self, "HEAD")
+
             def do_POST(self) -> None:
                 outer._dispatch(self, "POST")
+
+            def do_PUT(self) -> None:
+                outer._dispatch(self, "PUT")
+
+            def do_DELETE(self) -> None:
+                outer._dispatch(self, "DELETE")
+
+            def do_PATCH(self) -> None:
+                outer._dispatch(self, "PATCH")
+
+            def do_OPTIONS(self) -> None:
+                outer._dispatch(self, "OPTIONS")
 
             def log_message(self, format: str, *args: Any) -> None:
                 log.debug("http " + format, *args)
@@ -87,10 +120,16 @@ class HttpServer:
 
     def handle(self, request: Request) -> Response:
         """Dispatch one request (also used directly by tests)."""
-        handler = self.routes.get((request.method, request.path))
+        method = "GET" if request.method == "HEAD" else request.method
+        handler = self.routes.get((method, request.path))
         if handler is None:
-            if any(path == request.path for _, path in self.routes):
-                return json_response(405, {"error": f"{request.method} not allowed here"})
+            allowed = sorted({m for m, path in self.routes if path == request.path})
+            if allowed:
+                return Response(
+                    405,
+                    json.dumps({"error": f"{request.method} not allowed here"}).encode() + b"\n",
+                    headers={"Allow": ", ".join(allowed)},
+                )
             return json_response(404, {"error": f"no route for {request.path}"})
         try:
             return handler(request)
@@ -98,38 +137,58 @@ class HttpServer:
             log.exception("handler for %s %s failed", request.method, request.path)
             return json_response(500, {"error": "internal error; see the daemon's log"})
 
+    def _read_body(self, raw: BaseHTTPRequestHandler, method: str) -> bytes | Response:
+        """The request's body, or the answer that refuses it."""
+        lengths = raw.headers.get_all("Content-Length") or []
+        if raw.headers.get("Transfer-Encoding") is not None:
+            if method != "POST" or not lengths:
+                return json_response(
+                    411, {"error": "Content-Length is required (no chunked bodies)"}
+                )
+            return json_response(400, {"error": "both Transfer-Encoding and Content-Length"})
+        if method != "POST":
+            if any(text.strip() not in ("", "0") for text in lengths):
+                return json_response(400, {"error": f"{method} takes no body"})
+            return b""
+        if not lengths:
+            return json_response(411, {"error": "Content-Length is required"})
+        if len(lengths) > 1 or not _DIGITS.fullmatch(lengths[0].strip()):
+            return json_response(400, {"error": "bad Content-Length"})
+        length = int(lengths[0])
+        if length > self.max_body_bytes:
+            return json_response(413, {"error": f"body larger than {self.max_body_bytes} bytes"})
+        try:
+            body = raw.rfile.read(length)
+        except TimeoutError:
+            return json_response(
+                408, {"error": f"body not received within {self.read_timeout:g} s"}
+            )
+        if len(body) != length:
+            return json_response(400, {"error": f"body ended after {len(body)} of {length} bytes"})
+        return body
+
     def _dispatch(self, raw: BaseHTTPRequestHandler, method: str) -> None:
         parts = urlsplit(raw.path)
         headers = {k.lower(): v for k, v in raw.headers.items()}
-        body = b""
-        response: Response | None = None
-        if method == "POST":
-            length_text = headers.get("content-length")
-            if length_text is None:
-                response = json_response(411, {"error": "Content-Length is required"})
-            else:
-                try:
-                    length = int(length_text)
-                except ValueError:
-                    length = -1
-                if length < 0:
-                    response = json_response(400, {"error": "bad Content-Length"})
-                elif length > self.max_body_bytes:
-                    response = json_response(
-                        413, {"error": f"body larger than {self.max_body_bytes} bytes"}
-                    )
-                else:
-                    body = raw.rfile.read(length)
-        if response is None:
-            request = Request(method, parts.path, parse_qs(parts.query), headers, body)
-            response = self.handle(request)
-        raw.send_response(response.status)
-        raw.send_header("Content-Type", response.content_type)
-        raw.send_header("Content-Length", str(len(response.body)))
-        for name, value in response.headers.items():
-            raw.send_header(name, value)
-        if response.status in (411, 413, 400) and method == "POST" and not body:
-            raw.send_header("Connection", "close")
+        read = self._read_body(raw, method)
+        if isinstance(read, Response):
+            # The rest of the stream cannot be trusted to start a new request.
+            response, close = read, True
+        else:
+            request = Request(method, parts.path, parse_qs(parts.query), headers, read)
+            response, close = self.handle(request), False
+        try:
+            raw.send_response(response.status)
+            raw.send_header("Content-Type", response.content_type)
+            raw.send_header("Content-Length", str(len(response.body)))
+            for name, value in response.headers.items():
+                raw.send_header(name, value)
+            if close:
+                raw.send_header("Connection", "close")
+                raw.close_connection = True
+            raw.end_headers()
+            if method != "HEAD":
+                raw.wfile.write(response.body)
+        except (BrokenPipeError, ConnectionResetError):
             raw.close_connection = True
-        raw.end_headers()
-        raw.wfile.write(response.body)
+            log.debug("http: %s %s: the client hung up before the answer", method, parts.path)

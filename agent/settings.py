@@ -253,7 +253,7 @@ class SlackSettings(_Model):
 class AlertmanagerSettings(_Model):
     enabled: StrictBool = False
     token: SecretRef | None = None
-    max_body_bytes: int = Field(default=1_048_576, ge=1024, alias="maxBodyBytes")
+    max_body_bytes: int = Field(default=1_048_576, ge=1024, le=64 * 1_048_576, alias="maxBodyBytes")
 
     @model_validator(mode="after")
     def _token_when_enabled(self) -> AlertmanagerSettings:

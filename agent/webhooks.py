@@ -51,9 +51,12 @@ class AlertIntake:
     def handle(self, request: Request) -> Response:
         if self._token is None:
             return json_response(404, {"error": "the Alertmanager webhook is not enabled"})
-        given = request.headers.get("authorization", "")
-        expected = f"Bearer {self._token.get_secret_value()}"
-        if not hmac.compare_digest(given.encode(), expected.encode()):
+        scheme, _, given = request.headers.get("authorization", "").strip().partition(" ")
+        expected = self._token.get_secret_value()
+        # The scheme is case-insensitive (RFC 9110); the token is compared exactly.
+        if scheme.lower() != "bearer" or not hmac.compare_digest(
+            given.strip().encode(), expected.encode()
+        ):
             return Response(
                 401,
                 b'{"error": "missing or wrong bearer token"}\n',
@@ -62,7 +65,10 @@ class AlertIntake:
         if len(request.body) > self.max_body_bytes:
             return json_response(413, {"error": f"body larger than {self.max_body_bytes} bytes"})
         content_type = request.headers.get("content-type", "application/json")
-        if "json" not in content_type:
+        media = content_type.partition(";")[0].strip().lower()
+        if media != "application/json" and not (
+            media.startswith("application/") and media.endswith("+json")
+        ):
             return json_response(415, {"error": f"expected application/json, got {content_type}"})
         try:
             payload = parse_payload(request.body)

@@ -578,10 +578,9 @@ class SlackReceiver:
         )
         if not stamp or not signature:
             return "missing X-Slack-Signature or X-Slack-Request-Timestamp"
-        try:
-            sent_at = int(stamp)
-        except ValueError:
-            return "X-Slack-Request-Timestamp is not an integer"
+        if not (stamp.isascii() and stamp.isdigit() and len(stamp) <= 12):
+            return "X-Slack-Request-Timestamp is not an integer of seconds"
+        sent_at = int(stamp)
         if abs(now - sent_at) > self.replay_window:
             return f"request timestamp is {now - sent_at:.0f} s off, outside the replay window"
         try:
@@ -737,7 +736,7 @@ def _form_payload(body: bytes) -> dict[str, Any]:
         raise MalformedInteractionError("expected exactly one 'payload' field")
     try:
         payload = json.loads(values[0])
-    except json.JSONDecodeError as exc:
+    except (ValueError, RecursionError) as exc:  # bad JSON, huge numbers, deep nesting
         raise MalformedInteractionError("'payload' is not JSON") from exc
     if not isinstance(payload, dict):
         raise MalformedInteractionError("'payload' is not a JSON object")

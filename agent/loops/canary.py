@@ -526,9 +526,13 @@ class CanaryLoop:
         """Flagger webhook: pass (200), roll back (409), or make a gate wait (425)."""
         try:
             body = json.loads(request.body or b"{}")
-            name, namespace = str(body["name"]), str(body["namespace"])
-        except (ValueError, KeyError, TypeError):
-            return json_response(400, {"error": "expected Flagger's JSON with name and namespace"})
+            name, namespace = body["name"], body["namespace"]
+        except (ValueError, KeyError, TypeError, RecursionError):
+            name = namespace = None
+        if not isinstance(name, str) or not isinstance(namespace, str) or not name or not namespace:
+            return json_response(
+                400, {"error": "expected Flagger's JSON object with string name and namespace"}
+            )
         phase = str(body.get("phase", ""))
         kind = (
             str((body.get("metadata") or {}).get("type", ""))

@@ -106,6 +106,19 @@ def test_a_timestamp_from_the_future_is_rejected(rig: Rig) -> None:
     _unchanged(rig, asked.question_id)
 
 
+@pytest.mark.parametrize("stamp", ["9" * 400, "+1800000000", "1_800_000_000", "1800000000.5"])
+def test_a_timestamp_that_is_not_plain_seconds_is_a_401_before_any_signature_work(
+    rig: Rig, stamp: str
+) -> None:
+    """No secret is needed to send these, so none may cost more than a refusal."""
+    asked = rig.approvals.ask(rig.decision(), rig.clock())
+    body = b"payload=%7B%7D"
+    headers = {**sign(body, SECRET, int(rig.clock())), "X-Slack-Request-Timestamp": stamp}
+    status, answer = post(rig.interactions.url, body, headers)
+    assert status == 401 and b"not an integer of seconds" in answer
+    _unchanged(rig, asked.question_id)
+
+
 @pytest.mark.parametrize(
     "body",
     [
@@ -117,8 +130,20 @@ def test_a_timestamp_from_the_future_is_rejected(rig: Rig) -> None:
         b'payload={"type":"block_actions","actions":[]}',
         b"payload=%5B1%2C2%5D",
         b"payload=a&payload=b",
+        b"payload=" + b"%5B" * 100_000,
+        b"payload=" + b"1" * 5000,
     ],
-    ids=["bad-json", "not-form", "empty", "bad-question-id", "no-actions", "not-object", "twice"],
+    ids=[
+        "bad-json",
+        "not-form",
+        "empty",
+        "bad-question-id",
+        "no-actions",
+        "not-object",
+        "twice",
+        "deep-nesting",
+        "huge-number",
+    ],
 )
 def test_a_malformed_but_signed_body_is_a_400(rig: Rig, body: bytes) -> None:
     asked = rig.approvals.ask(rig.decision(), rig.clock())

@@ -162,6 +162,10 @@ def test_endpoints_reject_malformed_requests(ledger: Ledger) -> None:
     loop, _, _, _ = rig(ledger, canary_slowdown=1.0)
     assert loop.flagger(Request("POST", "/canary/flagger", {}, {}, b"not json")).status == 400
     assert loop.flagger(Request("POST", "/canary/flagger", {}, {}, b'{"name": 1}')).status == 400
+    for body in (b"[" * 100_000, b'{"name": 1, "namespace": "shop"}', b"[]", b"1" * 5000):
+        # Deep nesting, a non-string name, the wrong shape, a huge number: Flagger reads a
+        # 5xx as a failed check, so each must be a 400, never a 500.
+        assert loop.flagger(Request("POST", "/canary/flagger", {}, {}, body)).status == 400
     assert loop.argo(Request("GET", "/canary/verdict", {}, {}, b"")).status == 400
     unknown = loop.argo(
         Request("GET", "/canary/verdict", {"namespace": ["x"], "canary": ["y"]}, {}, b"")

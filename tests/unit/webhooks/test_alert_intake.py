@@ -78,6 +78,22 @@ def test_bad_token_and_bad_bodies_get_4xx_and_submit_nothing() -> None:
     assert got == []
 
 
+def test_the_bearer_scheme_is_case_insensitive_and_the_media_type_exact() -> None:
+    hook, got = intake()
+    headers = {"content-type": "application/json; charset=utf-8", "authorization": "bearer s3cret"}
+    assert (
+        hook.handle(Request("POST", "/webhooks/alertmanager", {}, headers, payload())).status == 200
+    )
+    for scheme in ("Basic s3cret", "s3cret", "Bearer  s3cret-and-more"):
+        headers = {"content-type": "application/json", "authorization": scheme}
+        denied = hook.handle(Request("POST", "/webhooks/alertmanager", {}, headers, payload()))
+        assert denied.status == 401, scheme
+    for media in ("application/x-www-form-urlencoded; x=json", "text/json-ish", "jsonp"):
+        assert hook.handle(request(payload(), content_type=media)).status == 415, media
+    assert hook.handle(request(payload(), content_type="application/vnd.x+json")).status == 200
+    assert len(got) == 1  # the first; the +json one is a resend of the same alert
+
+
 def test_disabled_webhook_is_404() -> None:
     hook = AlertIntake(token=None, clock=lambda: 0.0, submit=lambda s: None)
     assert hook.handle(request(payload())).status == 404
