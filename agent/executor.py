@@ -107,7 +107,14 @@ class Executor:
     ) -> StepOutcome:
         if not self.is_leader():
             return StepOutcome("not_leader", "this replica does not hold the lease; not writing")
-        snapshot = self.writer.snapshot(operation)
+        try:
+            snapshot = self.writer.snapshot(operation)
+        except (PermanentError, TransientError) as exc:
+            # Nothing is written yet and no intent recorded, so failing here is safe: the
+            # step is not half done, and the caller fails the decision and tells a person
+            # instead of leaving it executing (and its target blocked) for ever.
+            self._count_error(exc.reason)
+            return StepOutcome("failed", f"could not read {operation.target} before writing: {exc}")
         intent_id = self.ledger.record_intent(
             execution_key,
             step,

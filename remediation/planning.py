@@ -420,7 +420,10 @@ def _plan_node(
     if node is None:
         raise _Stop("TargetNotFound", f"{show(target)} is not in the cluster snapshot")
     selected, healthy_after = _nodes_health(target, runbook, snapshot)
-    pods = [p for p in snapshot.pods_on(target.name) if not p.deleting and not p.daemon]
+    present = [p for p in snapshot.pods_on(target.name) if not p.deleting and not p.daemon]
+    pods = [p for p in present if not p.unmanaged]
+    kept = len(present) - len(pods)
+    left = f"; {kept} with no controller left in place, nothing would recreate them" if kept else ""
     if isinstance(action, CordonAction):
         if node.unschedulable:
             raise _Stop("AlreadyCordoned", f"{show(target)} is already unschedulable")
@@ -433,7 +436,7 @@ def _plan_node(
     change = Change(
         Drain(target, max_evictions=action.max_evictions, timeout_seconds=action.timeout),
         f"{show(target)}: cordon and drain ({len(pods)} pods to evict, at most "
-        f"{action.max_evictions}, timeout {format_duration(action.timeout)})",
+        f"{action.max_evictions}, timeout {format_duration(action.timeout)}{left})",
     )
     return _Planned((change,), (), len(pods), selected, healthy_after)
 

@@ -103,6 +103,8 @@ class PodState:
     not_ready_since: float | None = None
     # A pod a drain leaves in place by design (DaemonSet-controlled or a mirror pod).
     daemon: bool = False
+    # A pod no controller owns: nothing would recreate it, so a drain leaves it too.
+    unmanaged: bool = False
     # When the pod object was created (metadata.creationTimestamp) and, while it is ready,
     # when its Ready condition last turned true: ``ready_at - created_at`` of a pod that
     # never restarted is its start-up time, scheduling and image pull included.

@@ -514,6 +514,10 @@ class Operations:
                 skipped.append(f"{name} (mirror pod)")
             elif meta.get("deletionTimestamp"):
                 skipped.append(f"{name} (already terminating)")
+            elif not any(o.get("controller") for o in owners):
+                # Nothing would recreate it: evicting it loses it (kubectl drain refuses
+                # such a pod without --force). Left where it is, for a person.
+                skipped.append(f"{name} (no controller: nothing would recreate it)")
             else:
                 evictable.append(pod)
         return evictable, skipped

@@ -59,11 +59,12 @@ def ref_of(obj: Obj) -> ObjectRef:
 
 
 def revision_of(obj: Obj) -> int:
+    """The rollout revision annotation; 0 when absent or not plain ASCII digits (Python's
+    ``int`` would also take " 2 ", "1_0" or other scripts' digits, which Kubernetes never
+    writes: a corrupt annotation must not pass for a real revision)."""
     raw = ((obj.get("metadata") or {}).get("annotations") or {}).get(REVISION_ANNOTATION, "0")
-    try:
-        return int(raw)
-    except ValueError:
-        return 0
+    text = str(raw)
+    return int(text) if text.isascii() and text.isdigit() and len(text) <= 18 else 0
 
 
 def selector_query(labels: Mapping[str, str]) -> str:
@@ -137,30 +138,42 @@ def workload_state(obj: Obj, replicasets: Iterable[Obj] = ()) -> WorkloadState:
     )
 
 
-def owner_index(replicasets: Iterable[Obj]) -> dict[tuple[str, str], ObjectRef]:
-    """(namespace, ReplicaSet name) -> the Deployment that controls it."""
-    index: dict[tuple[str, str], ObjectRef] = {}
-    for rs in replicasets:
-        owner = _controller_of(rs)
-        meta = rs.get("metadata") or {}
-        if owner and owner.get("kind") == "Deployment":
-            namespace = meta.get("namespace")
-            index[(namespace or "", meta.get("name", ""))] = ObjectRef(
-                "Deployment", owner.get("name", ""), namespace
+def owner_index(replicasets: Iterable[Obj], workloads: Iterable[Obj]) -> dict[str, ObjectRef]:
+    """A pod controller's uid -> the Deployment or StatefulSet the pod belongs to.
+
+    Matched by uid, never by name: a ReplicaSet (and its pods) left behind by a deleted
+    Deployment, waiting for the garbage collector, belongs to nobody, even once a new
+    Deployment of the same name exists; blaming the new one for them would roll back a
+    healthy workload. ``workloads`` are the live Deployment and StatefulSet objects.
+    """
+    live: dict[str, ObjectRef] = {}
+    for obj in workloads:
+        meta = obj.get("metadata") or {}
+        if meta.get("uid") and obj.get("kind") in ("Deployment", "StatefulSet"):
+            live[str(meta["uid"])] = ObjectRef(
+                obj["kind"], meta.get("name", ""), meta.get("namespace")
             )
+    index = {uid: ref for uid, ref in live.items() if ref.kind == "StatefulSet"}
+    for rs in replicasets:
+        owner = _controller_of(rs) or {}
+        uid = (rs.get("metadata") or {}).get("uid")
+        workload = live.get(str(owner.get("uid", "")))
+        if uid and workload is not None and workload.kind == "Deployment":
+            index[str(uid)] = workload
     return index
 
 
-def pod_state(pod: Obj, owners: Mapping[tuple[str, str], ObjectRef]) -> PodState:
+def pod_state(pod: Obj, owners: Mapping[str, ObjectRef]) -> PodState:
     meta, spec, status = pod.get("metadata") or {}, pod.get("spec") or {}, pod.get("status") or {}
     namespace = meta.get("namespace")
     controller = _controller_of(pod)
-    owner: ObjectRef | None = None
-    if controller and controller.get("kind") == "ReplicaSet":
-        owner = owners.get((namespace or "", controller.get("name", "")))
-    elif controller and controller.get("kind") == "StatefulSet":
-        owner = ObjectRef("StatefulSet", controller.get("name", ""), namespace)
-    statuses = status.get("containerStatuses") or []
+    owner = owners.get(str((controller or {}).get("uid", "")))
+    # Init containers first: they run first, and one crash-looping there keeps every
+    # other container waiting in PodInitializing, so it is the reason that counts.
+    statuses = [
+        *(status.get("initContainerStatuses") or []),
+        *(status.get("containerStatuses") or []),
+    ]
     waiting = next(
         (
             s["state"]["waiting"].get("reason")
@@ -198,6 +211,7 @@ def pod_state(pod: Obj, owners: Mapping[tuple[str, str], ObjectRef]) -> PodState
         deleting=bool(meta.get("deletionTimestamp")),
         not_ready_since=None if ready else parse_time(ready_condition.get("lastTransitionTime")),
         daemon=daemon,
+        unmanaged=controller is None,
         created_at=parse_time(meta.get("creationTimestamp")),
         ready_at=parse_time(ready_condition.get("lastTransitionTime")) if ready else None,
     )

@@ -339,7 +339,12 @@ class KubernetesCluster:
     def list_pods(
         self, namespace: str | None = None, selector: dict[str, str] | None = None
     ) -> list[PodState]:
-        owners = owner_index(self._objects("ReplicaSet", namespace))
+        workloads = [
+            {**obj, "kind": kind}
+            for kind in ("Deployment", "StatefulSet")
+            for obj in self._objects(kind, namespace)
+        ]
+        owners = owner_index(self._objects("ReplicaSet", namespace), workloads)
         wanted = selector or {}
         pods = [
             p
