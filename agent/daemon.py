@@ -24,6 +24,7 @@ from agent.ledger import Ledger, open_ledger
 from agent.loops.anomaly import AnomalyLoop
 from agent.loops.canary import CanaryLoop
 from agent.loops.scaling import ScalingLoop
+from agent.metrics_port import one_fresh_value
 from agent.observability import Metrics
 from agent.remediation_engine import RemediationEngine
 from agent.runtime import AlwaysLeader, Job, LeaderGate, Runtime
@@ -349,10 +350,8 @@ def build_daemon(
     )
 
     def instant(query: str) -> float | None:
-        values = [v for _, _, v in reader.instant(query, clock.now())]
-        if len(values) != 1:
-            return None
-        return values[0]
+        now = clock.now()
+        return one_fresh_value(reader.instant(query, now), now)
 
     engine = RemediationEngine(
         runbooks=runbooks,

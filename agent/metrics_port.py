@@ -6,7 +6,11 @@ from typing import Protocol
 
 from agent.adapters.prometheus import MetricSeries
 
-__all__ = ["MetricSeries", "MetricsReader"]
+__all__ = ["INSTANT_MAX_AGE", "MetricSeries", "MetricsReader", "one_fresh_value"]
+
+# An instant sample older than Prometheus's own lookback (5 minutes) comes from a stuck
+# server or a caching proxy, not from the system as it is now.
+INSTANT_MAX_AGE = 300.0
 
 
 class MetricsReader(Protocol):
@@ -19,3 +23,15 @@ class MetricsReader(Protocol):
     def instant(self, query: str, at: float) -> list[tuple[dict[str, str], float, float]]:
         """(labels, sample time, value) per series at ``at``; value may be NaN."""
         ...
+
+
+def one_fresh_value(
+    found: list[tuple[dict[str, str], float, float]], at: float, max_age: float = INSTANT_MAX_AGE
+) -> float | None:
+    """The value of an instant query that returned exactly one series whose sample is at
+    most ``max_age`` old at ``at``; None otherwise (none, several, or old: no number to
+    act on). The value may still be NaN (no data), which callers treat as missing."""
+    if len(found) != 1:
+        return None
+    _, sampled_at, value = found[0]
+    return value if at - sampled_at <= max_age else None

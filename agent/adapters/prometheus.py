@@ -94,8 +94,8 @@ class PrometheusReader:
         for item in self._items(result, query):
             try:
                 ts, raw = item["value"]
-                out.append((dict(item.get("metric", {})), float(ts), _sample(raw)))
-            except (KeyError, TypeError, ValueError) as exc:
+                out.append((_labels(item), _timestamp(ts), _sample(raw)))
+            except (KeyError, TypeError, ValueError, AttributeError) as exc:
                 raise TransientError(
                     f"Prometheus returned a malformed sample for {query!r}: {item!r}",
                     reason="MalformedResponse",
@@ -127,14 +127,14 @@ class PrometheusReader:
                 query,
             )
             for item in self._items(result, query):
-                labels = {str(k): str(v) for k, v in dict(item.get("metric", {})).items()}
-                key = tuple(sorted(labels.items()))
-                labels_of[key] = labels
-                points = merged.setdefault(key, {})
                 try:
+                    labels = _labels(item)
+                    key = tuple(sorted(labels.items()))
+                    labels_of[key] = labels
+                    points = merged.setdefault(key, {})
                     for ts, raw in item["values"]:
-                        points[float(ts)] = _sample(raw)
-                except (KeyError, TypeError, ValueError) as exc:
+                        points[_timestamp(ts)] = _sample(raw)
+                except (KeyError, TypeError, ValueError, AttributeError) as exc:
                     raise TransientError(
                         f"Prometheus returned malformed values for {query!r}",
                         reason="MalformedResponse",
@@ -253,8 +253,26 @@ def _timed_out(exc: requests.ConnectionError) -> bool:
 
 
 def _sample(raw: Any) -> float:
-    value = float(raw)  # Prometheus encodes "NaN", "+Inf", "-Inf" as strings
+    """A sample value; NaN for "NaN", "+Inf", "-Inf" and overflowing numbers ("1e400"),
+    which Prometheus encodes as strings: an infinite latency or error rate (say a
+    ``histogram_quantile`` whose requests all landed in the top bucket) is not a number any
+    comparison can use, so it is missing data, never a pass or a promote."""
+    value = float(raw)
+    return value if math.isfinite(value) else math.nan
+
+
+def _timestamp(raw: Any) -> float:
+    value = float(raw)
+    if not math.isfinite(value):
+        raise ValueError(f"sample time {raw!r} is not a finite number")
     return value
+
+
+def _labels(item: Mapping[str, Any]) -> dict[str, str]:
+    metric = item.get("metric") or {}
+    if not isinstance(metric, dict):
+        raise TypeError(f"series labels {metric!r} are not an object")
+    return {str(k): str(v) for k, v in metric.items()}
 
 
 def _error_detail(text: str) -> str:

@@ -84,7 +84,7 @@ from typing import Any, cast
 from agent.clock import Clock
 from agent.decisions import DecisionService, Proposal
 from agent.errors import PermanentError, TransientError
-from agent.metrics_port import MetricsReader
+from agent.metrics_port import MetricsReader, one_fresh_value
 from agent.routing import Thresholds
 from agent.server import Request, Response, json_response
 from agent.settings import CanarySettings
@@ -247,8 +247,9 @@ class CanaryLoop:
             query = template.replace("$namespace", ref.namespace or "").replace(
                 "$workload", ref.name
             )
-            found = self.reader.instant(query, now)
-            row[column] = found[0][2] if len(found) == 1 else math.nan
+            # Missing, ambiguous or old (a stuck Prometheus, a caching proxy): not judged.
+            value = one_fresh_value(self.reader.instant(query, now), now)
+            row[column] = math.nan if value is None else value
         return row
 
     def _step(self, analysis: Analysis, now: float) -> None:

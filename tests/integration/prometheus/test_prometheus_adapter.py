@@ -185,3 +185,71 @@ def test_connection_refused_is_transient() -> None:
     reader = PrometheusReader(f"http://127.0.0.1:{free_port()}", timeout=1)
     with pytest.raises(TransientError, match="cannot connect"):
         reader.instant("up", time.time())
+
+
+class _Answers(http.server.BaseHTTPRequestHandler):
+    """Answers every query with ``result`` as a success of ``result_type``."""
+
+    result: object = []
+    result_type = "matrix"
+
+    def do_GET(self) -> None:
+        import json
+
+        body = json.dumps(
+            {"status": "success", "data": {"resultType": self.result_type, "result": self.result}}
+        ).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+@contextlib.contextmanager
+def answering(result: object, result_type: str) -> Iterator[PrometheusReader]:
+    handler = type("Handler", (_Answers,), {"result": result, "result_type": result_type})
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield PrometheusReader(f"http://127.0.0.1:{server.server_address[1]}", timeout=2)
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+@pytest.mark.parametrize(
+    "item",
+    [
+        {"metric": None, "values": [[600, "1"]]},  # null labels: no labels
+        {"metric": "abc", "values": [[600, "1"]]},
+        {"metric": {}, "values": [["1e400", "1"]]},
+        {"metric": {}, "values": [["NaN", "1"]]},
+        {"metric": {}, "values": [[600]]},
+        ["not", "an", "object"],
+    ],
+    ids=["null-labels", "string-labels", "huge-time", "nan-time", "short-pair", "list-item"],
+)
+def test_malformed_range_results_are_typed_transient_errors(item: object) -> None:
+    with answering([item], "matrix") as reader:
+        if isinstance(item, dict) and item.get("metric") is None:
+            # Prometheus omits labels of an aggregate; null is read the same way.
+            [found] = reader.range("up", 0, 600, 60, 600)
+            assert found.labels == {} and found.series.values[-1] == 1.0
+            return
+        with pytest.raises(TransientError) as info:
+            reader.range("up", 0, 600, 60, 600)
+        assert info.value.reason == "MalformedResponse"
+
+
+@pytest.mark.parametrize("raw", ["+Inf", "-Inf", "1e400", "NaN"])
+def test_an_instant_value_that_is_not_finite_is_nan(raw: str) -> None:
+    """An infinite latency or error rate must not pass a check (``-Inf < 0.05``) or a
+    canary comparison: it is no data."""
+    with answering([{"metric": {}, "value": [600, raw]}], "vector") as reader:
+        [(labels, at, value)] = reader.instant("up", 600)
+    assert labels == {} and at == 600 and math.isnan(value)

@@ -171,3 +171,14 @@ def test_endpoints_reject_malformed_requests(ledger: Ledger) -> None:
         Request("GET", "/canary/verdict", {"namespace": ["x"], "canary": ["y"]}, {}, b"")
     )
     assert json.loads(unknown.body)["verdict"] == "continue"
+
+
+def test_an_old_sample_is_not_judged(ledger: Ledger) -> None:
+    """A stuck Prometheus or a caching proxy answers with the same old sample: the canary
+    is not judged on it (the interval is missing), however long it goes on."""
+    loop, _, clock, _ = rig(ledger, canary_slowdown=1.0)
+    clock.advance(60)
+    assert all(math.isfinite(v) for v in loop._read(CANARY, clock.now()).values())
+    loop.reader.stale_after = 10 * 3600.0  # type: ignore[attr-defined]  # the proxy keeps answering
+    later = clock.now() + 130 * 60  # 10 minutes past the last recorded sample
+    assert all(math.isnan(v) for v in loop._read(CANARY, later).values())
