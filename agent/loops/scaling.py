@@ -76,7 +76,7 @@ from agent.decisions import DecisionService, Proposal
 from agent.errors import PermanentError, TransientError
 from agent.executor import Executor
 from agent.loops.sizing import CAPACITY_MIN, CapacityEstimate, StartupEstimate
-from agent.metrics_port import MetricsReader
+from agent.metrics_port import MetricSeries, MetricsReader
 from agent.observability import Metrics
 from agent.routing import Thresholds
 from agent.settings import ScalingSettings as LoopSettings
@@ -895,8 +895,7 @@ class ScalingLoop:
                 return  # nothing new since the last cycle
         found = self.reader.range(self._query(ref), start, now, STEP, now)
         if len(found) != 1 or not found[0].usable:
-            why = "stale load data" if found else "no load series"
-            self._hold(ref, f"{why}: holding the current floor")
+            self._hold(ref, f"{_unusable(found, now)}: holding the current floor")
             return
         self.status.held.pop(str(ref), None)
         series = found[0].series
@@ -978,7 +977,6 @@ class ScalingLoop:
                 return
         else:
             model.spike_streak = 0
-        self._said.pop(str(ref), None)  # not held this cycle: a new hold is news again
         self._verify(workload, model, current_load, capacity, now)
         sizing = ScalingSettings(
             capacity_per_pod=capacity,
@@ -1031,7 +1029,9 @@ class ScalingLoop:
         )
         floor = rec.floor if rec.floor is not None else floor_min
         if rec.mode == "hold":
+            self._hold(ref, rec.message)
             return
+        self._said.pop(str(ref), None)  # not held this cycle: a new hold is news again
         wanted = floor if hpa is not None else max(rec.replicas, floor)
         self._gauges(ref, wanted, rec, model.sizing)
         if self._pause:
@@ -1397,3 +1397,18 @@ def _ceiling(annotated: int | None, hpa: HpaState | None, floor_min: int) -> int
     if annotated is not None:
         ceiling = min(ceiling, annotated)
     return max(ceiling, floor_min, 1)
+
+
+def _unusable(found: Sequence[MetricSeries], now: float) -> str:
+    """Why a load read cannot be acted on, in the words a person can check."""
+    if not found:
+        return "no load series (the load query returned nothing)"
+    if len(found) > 1:
+        return (
+            f"the load query returned {len(found)} series where one was expected "
+            "(aggregate it, for instance with sum(...))"
+        )
+    newest = found[0].last_sample_at
+    if newest is None:
+        return "no usable load sample (every sample missing, NaN or infinite)"
+    return f"stale load data (the newest usable sample is {now - newest:.0f} s old)"

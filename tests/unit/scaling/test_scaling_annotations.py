@@ -8,6 +8,7 @@ import logging
 from datetime import UTC, datetime
 from typing import Any, cast
 
+import numpy as np
 import pytest
 
 from agent.clock import FakeClock
@@ -392,3 +393,38 @@ def test_max_replicas_caps_what_the_loop_asks_for_without_an_hpa() -> None:
     assert operation.replicas == 6
     model = loop.models[web.ref]
     assert model.previous is not None and model.previous.reason == "AtMaximum"
+
+
+def test_a_load_it_cannot_use_holds_the_workload_and_says_why_once(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A negative newest sample (a broken recording rule) used to return silently every
+    cycle: no status, no log line."""
+    t, values = week_and_a_day(5)
+    values = values.copy()
+    values[-60:] = -3.0
+    reader, clock = WeekReader(t, values), FakeClock(float(t[-60]))
+    web = workload("web")
+    loop = loop_over(reader, clock, [web])
+    with caplog.at_level(logging.WARNING, logger="autonomic.scaling"):
+        for _ in range(3):
+            loop.cycle()
+            clock.advance(STEP)
+    held = loop.status.held[str(web.ref)]
+    assert "-3.0" in held and "not a usable number" in held
+    assert sum("not a usable number" in r.getMessage() for r in caplog.records) == 1
+
+
+def test_why_a_load_read_is_unusable_is_said_plainly() -> None:
+    from agent.loops.scaling import _unusable
+    from agent.metrics_port import MetricSeries
+    from forecasting.series import Series
+
+    def one(last: float | None) -> MetricSeries:
+        series = Series(np.array([0.0]), np.array([1.0]), 60.0, "q")
+        return MetricSeries("q", {}, series, 0, last, last is None, 0.0)
+
+    assert "returned nothing" in _unusable([], 1000.0)
+    assert "returned 3 series where one was expected" in _unusable([one(990.0)] * 3, 1000.0)
+    assert "every sample missing, NaN or infinite" in _unusable([one(None)], 1000.0)
+    assert "newest usable sample is 700 s old" in _unusable([one(300.0)], 1000.0)
