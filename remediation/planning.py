@@ -248,6 +248,12 @@ def _plan_scale(action: ScaleAction, target: ObjectRef, snapshot: ClusterSnapsho
     hpa = snapshot.hpa_for(target) if action.hpa == "raiseFloor" else None
     selected, healthy = _pods_health(workload, snapshot)
     if hpa is not None:
+        if hpa.max_replicas < hpa.min_replicas:
+            raise _Stop(
+                "InvalidHpa",
+                f"{show(hpa.ref)} has maxReplicas {hpa.max_replicas} below minReplicas "
+                f"{hpa.min_replicas}: fix the HPA; its floor is not raised",
+            )
         floor = min(max(wanted, hpa.min_replicas), hpa.max_replicas)
         if floor <= hpa.min_replicas or floor <= hpa.current_replicas:
             raise _Stop(

@@ -938,6 +938,13 @@ class ScalingLoop:
                 float(forecast.upper(BREACH_LEVEL)[0]),
             )
         hpa = self.cluster.get_hpa_for(ref)
+        if hpa is not None and hpa.max_replicas < hpa.min_replicas:
+            self._hold(
+                ref,
+                f"{hpa.ref} has maxReplicas {hpa.max_replicas} below minReplicas "
+                f"{hpa.min_replicas}: fix the HPA; holding the current floor",
+            )
+            return
         if hpa is not None and model.hpa_min_configured is None:
             model.hpa_min_configured = self._configured_min(hpa.ref, hpa.min_replicas, now)
         floor_min = knobs.min_replicas or model.hpa_min_configured or 1

@@ -181,6 +181,18 @@ def test_scale_raises_the_hpa_floor_instead_of_fighting_it() -> None:
     assert result.diff.startswith("HorizontalPodAutoscaler shop/web: minReplicas 2 -> 6")
 
 
+def test_an_hpa_whose_max_is_below_its_min_is_named_not_raised() -> None:
+    web = deployment(replicas=4)
+    broken = hpa(web, min_replicas=5, max_replicas=3, current=4)
+    result = plan(
+        runbook(SCALE),
+        signal("forecastBreach", "rps", web.ref),
+        ClusterSnapshot(workloads=(web,), hpas=(broken,)),
+        NOW,
+    )
+    assert "maxReplicas 3 below minReplicas 5" in refused(result, "InvalidHpa").message
+
+
 def test_rollback_needs_a_previous_revision() -> None:
     rb = SHIPPED["crashloop-after-rollout-rollback"]
     web = deployment(revision=1)

@@ -428,3 +428,15 @@ def test_why_a_load_read_is_unusable_is_said_plainly() -> None:
     assert "returned 3 series where one was expected" in _unusable([one(990.0)] * 3, 1000.0)
     assert "every sample missing, NaN or infinite" in _unusable([one(None)], 1000.0)
     assert "newest usable sample is 700 s old" in _unusable([one(300.0)], 1000.0)
+
+
+def test_an_hpa_whose_max_is_below_its_min_holds_the_workload_and_says_so() -> None:
+    t, values = steady(25)
+    clock = FakeClock(float(t[-80]))
+    web = workload("web", **{CAPACITY: "1000"})
+    loop = loop_over(WeekReader(t, values), clock, [web])
+    hpa_ref = ObjectRef("HorizontalPodAutoscaler", "web", "shop")
+    cast(Any, loop.cluster).hpas[web.ref] = HpaState(hpa_ref, web.ref, 5, 3, 4, 4)
+    run(loop, clock, 2)
+    assert "maxReplicas 3 below minReplicas 5" in loop.status.held[str(web.ref)]
+    assert loop.models[web.ref].hpa_min_configured is None  # nothing learnt from it
