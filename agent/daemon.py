@@ -217,6 +217,9 @@ class Daemon:
         self.anomaly.cycle()
         self.metrics.anomaly_series.set(self.anomaly.status.series)
         self.metrics.anomaly_contexts.set(self.anomaly.status.contexts)
+        for query in self.anomaly.queries:
+            scoring = query.name not in self.anomaly.status.degraded
+            self.metrics.anomaly_query_scoring.labels(query.name).set(1 if scoring else 0)
 
     def housekeeping(self) -> None:
         now = self.clock.now()

@@ -159,6 +159,13 @@ class Metrics:
         self.anomaly_series = Gauge(
             "autonomic_anomaly_series", "Series the anomaly loop keeps a detector for.", registry=r
         )
+        self.anomaly_query_scoring = Gauge(
+            "autonomic_anomaly_query_scoring",
+            "1 when the anomaly query's last read returned fresh series to score; 0 when "
+            "it failed, was stale or returned no series (the log says which, once).",
+            ["query"],
+            registry=r,
+        )
         self.anomaly_contexts = Gauge(
             "autonomic_anomaly_contexts",
             "Contexts the contextual detectors have learnt, summed over series: what the "

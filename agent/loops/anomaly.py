@@ -14,7 +14,10 @@ query's ``history``) is history: the detector learns from all of it, but only it
 remediation must not start from it.
 
 Faults: a query that fails or returns stale data scores nothing that cycle (no action on
-old numbers); the loop says so in its status. Detector and incident state is saved in
+old numbers); the loop says so in its status. So does a query that returns no series at
+all (a misspelt metric or label, a target that is gone): it is not an error to
+Prometheus, but nothing is being watched. A change in a query's health is logged once,
+not every cycle, and ``degraded`` holds why, per query. Detector and incident state is saved in
 the ledger, each series every ``save_every`` cycles in turn (a share of the series each
 cycle, so no cycle stalls to save all of them; a series with no new point since its last
 save is not written again), and restored at start, so a restart does not mean a new
@@ -54,6 +57,7 @@ log = logging.getLogger("autonomic.anomaly")
 GAP_RESETS_INCIDENT = 30  # steps of no data after which an open incident is dropped
 REWARM_AFTER_GAP = 5  # steps after a long gap before a point may open an incident
 REPORT_BACKLOG = 10  # steps at the end of a first read (history) that may open an incident
+NO_SERIES = "the query returned no series: check its metric name and labels"
 EVICT_AFTER = 60  # steps without a fresh read of a series before it leaves memory
 # A read longer than this many steps (a first start without saved state, a daemon or a
 # Prometheus back after hours) is done in pieces of it, oldest first, so what one read
@@ -129,6 +133,7 @@ class AnomalyLoop:
         self._save_owed = 0  # series owed a save, in units of 1 / save_every
         self._live: dict[str, set[str]] = {}  # query -> series its last fresh read returned
         self._loaded: set[str] = set()  # queries whose saved series were restored
+        self._said: dict[str, str | None] = {}  # query -> the health last logged
 
     def cycle(self) -> None:
         now = self.clock.now()
@@ -158,11 +163,12 @@ class AnomalyLoop:
                 try:
                     found = self.reader.range(query.expr, piece, end, query.step, now)
                 except (TransientError, PermanentError) as exc:
-                    self.status.degraded[query.name] = str(exc)
-                    log.warning("anomaly query %s skipped: %s", query.name, exc)
+                    self.status.degraded[query.name] = f"the read failed: {exc}"
                     break
                 if newest:
                     self.status.degraded.pop(query.name, None)
+                if newest and not found:
+                    self.status.degraded[query.name] = NO_SERIES
                 for metric in found:
                     if not metric.usable and newest:
                         self.status.degraded[query.name] = "stale data: nothing scored"
@@ -175,10 +181,23 @@ class AnomalyLoop:
             if fresh:
                 self._live[query.name] = fresh
                 self._evict(query, now)
+            self._say_health(query.name)
         self._cycles += 1
         self._save_share()
         self.status.series = len(self.series)
         self.status.contexts = sum(s.detector.context_size for s in self.series.values())
+
+    def _say_health(self, name: str) -> None:
+        """Log a query's health when it changes: once when it goes bad (and again if the
+        reason changes), once when it comes back."""
+        why = self.status.degraded.get(name)
+        if self._said.get(name) == why:
+            return
+        if why is not None:
+            log.warning("anomaly query %s: nothing scored: %s", name, why)
+        elif name in self._said:
+            log.info("anomaly query %s: scoring again", name)
+        self._said[name] = why
 
     def _start(self, query: AnomalyQuery, now: float) -> float:
         """Where this cycle's read of ``query`` starts: after the oldest last point of the

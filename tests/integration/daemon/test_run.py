@@ -70,7 +70,8 @@ def start(cfg: Path, fake: FakeApiServer) -> subprocess.Popen[str]:
 
 def test_run_serves_probes_leads_and_stops_on_sigterm(fake: FakeApiServer, tmp_path: Path) -> None:
     port = free_port()
-    process = start(config(tmp_path, port), fake)
+    queries = '[{name: web-rps, expr: "sum(rate(http_requests_total[1m]))", step: 15s}]'
+    process = start(config(tmp_path, port, anomalyQueries=queries), fake)
     base = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 30
@@ -87,6 +88,13 @@ def test_run_serves_probes_leads_and_stops_on_sigterm(fake: FakeApiServer, tmp_p
         resident = re.search(r"^process_resident_memory_bytes (\S+)$", text, re.M)
         assert resident is not None and float(resident.group(1)) > 10e6  # the daemon's own
         assert re.search(r"^autonomic_anomaly_contexts \S+$", text, re.M)
+        # Prometheus is down here: the anomaly query scores nothing, and says so
+        while 'autonomic_anomaly_query_scoring{query="web-rps"}' not in text:
+            assert time.monotonic() < deadline + 15, "the anomaly query's health never showed"
+            time.sleep(0.2)
+            with urllib.request.urlopen(f"{base}/metrics", timeout=3) as response:
+                text = response.read().decode()
+        assert 'autonomic_anomaly_query_scoring{query="web-rps"} 0.0' in text
         assert _get(f"{base}/approvals")[0] == 200
         (lease,) = fake.store.objects("Lease", "autonomic")
         assert lease["spec"]["holderIdentity"] == "autonomic-0"
@@ -96,6 +104,8 @@ def test_run_serves_probes_leads_and_stops_on_sigterm(fake: FakeApiServer, tmp_p
     assert process.returncode == 0, err[-2000:]
     lines = [json.loads(line) for line in err.splitlines() if line.startswith("{")]
     assert any(line["message"] == "stopped" for line in lines)
+    failed = [line["message"] for line in lines if "anomaly query web-rps" in line["message"]]
+    assert sum("nothing scored: the read failed" in message for message in failed) == 1
     (lease,) = fake.store.objects("Lease", "autonomic")
     assert not lease["spec"].get("holderIdentity")  # released on shutdown
 

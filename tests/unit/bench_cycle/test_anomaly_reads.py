@@ -230,3 +230,44 @@ def test_only_the_newest_piece_of_a_catch_up_may_open_an_incident(
     assert signal.observed_at == now and signal.evidence["observed"] > 1_000.0
     # both spikes were scored (learnt from): every point of the 150 minutes, per series
     assert loop.status.points_scored == 2 * 181 + 2 * 150
+
+
+def test_a_query_that_returns_no_series_is_named_once_in_the_log(
+    ledger: Ledger, caplog: pytest.LogCaptureFixture
+) -> None:
+    clock, reader = FakeClock(T0), Recorded(2)
+    reader.gone = {0, 1}  # a misspelt metric: Prometheus answers, with nothing
+    loop = _loop(ledger, clock, reader)
+    with caplog.at_level("INFO", logger="autonomic.anomaly"):
+        for _ in range(3):
+            loop.cycle()
+            clock.advance(STEP)
+    assert loop.status.degraded["rps"] == anomaly_module.NO_SERIES
+    warned = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert warned == [f"anomaly query rps: nothing scored: {anomaly_module.NO_SERIES}"]
+    assert loop.status.points_scored == 0
+
+    caplog.clear()
+    reader.gone = set()
+    with caplog.at_level("INFO", logger="autonomic.anomaly"):
+        loop.cycle()
+        clock.advance(STEP)
+        loop.cycle()
+    assert "rps" not in loop.status.degraded and loop.status.points_scored > 0
+    said = [r.getMessage() for r in caplog.records if "scoring again" in r.getMessage()]
+    assert said == ["anomaly query rps: scoring again"]
+
+
+def test_a_failing_read_is_logged_when_it_starts_not_every_cycle(
+    ledger: Ledger, caplog: pytest.LogCaptureFixture
+) -> None:
+    clock, reader = FakeClock(T0), Recorded(1)
+    loop = _loop(ledger, clock, reader)
+    loop.cycle()
+    reader.down = True
+    with caplog.at_level("WARNING", logger="autonomic.anomaly"):
+        for _ in range(5):
+            clock.advance(STEP)
+            loop.cycle()
+    warned = [r.getMessage() for r in caplog.records]
+    assert warned == ["anomaly query rps: nothing scored: the read failed: connection refused"]
