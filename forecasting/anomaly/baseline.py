@@ -176,6 +176,14 @@ class SeasonalBaseline:
             return ref + self._adjust, ref
         return self._level, math.nan
 
+    def range(self) -> tuple[float, float]:
+        """The lowest and highest value in the history kept (NaN, NaN when none is)."""
+        kept = np.frombuffer(self._ring, dtype=np.float32)
+        kept = kept[~np.isnan(kept)]
+        if not kept.size:
+            return math.nan, math.nan
+        return float(kept.min()), float(kept.max())
+
     def sigma(self, floor: float) -> float:
         scale = self._scale
         if math.isnan(scale):

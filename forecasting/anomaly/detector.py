@@ -25,6 +25,13 @@ gives the band, the confidence and most reasons.
 Missing values (NaN, infinities, magnitudes beyond 1e150, timestamps skipped over, duplicate or
 backward timestamps) never fire:
 they score 0 with reason ``missing`` and only advance the seasonal phase.
+
+A value far outside everything learnt (more than ``glitch_ranges`` times the learnt range
+beyond it: 1e12 on a series that has lived between 70 and 130) is scored, and fires, but
+is not learnt from, so that one corrupt sample cannot move the level, the seasonal
+reference, the contextual detector's range or the refractory bar for hours. Should such
+values keep coming (more than ``glitch_hold`` in a row) the series has really moved, and
+they are learnt from as any other.
 """
 
 from __future__ import annotations
@@ -47,17 +54,23 @@ from forecasting.anomaly.robust import RobustLevel
 
 __all__ = ["BatchResult", "Detector", "DetectorConfig", "StateError"]
 
-STATE_VERSION = 4
+STATE_VERSION = 5
 # version 1 had no contextual detector: it starts fresh; versions 1 and 2 kept the last
 # firing's score (not its surprise) and had a flat refractory bar: they are migrated so
 # that the detector continues exactly as it would have (see ``from_state``); version 4
 # packs the history ring and the contextual memory's columns (``_state.pack``), which
-# are read in either form, so a version-3 state restores unchanged
-_READABLE_VERSIONS = (1, 2, 3, 4)
+# are read in either form, so a version-3 state restores unchanged; version 5 adds the
+# learnt range and the glitches held (older states take their range from the history kept)
+_READABLE_VERSIONS = (1, 2, 3, 4, 5)
 _PEAK_SURPRISE_MAX = 1e300  # a saved score of 1.0 (surprise beyond float range) migrates here
 _DAY = 86400.0
 _LARGEST = 1e150  # beyond this a value is treated as missing: its square would overflow
 _WEEK = 7 * _DAY
+# The most a held glitch raises the refractory bar: the surprise (-log10 tail) of a point
+# about 70 standard deviations out, scored 0.99. A glitch is surprising beyond any number
+# the bar could compare (1e12 on a series near 100 is a surprise of about 1e11), and a bar
+# that high would keep every real anomaly of the next thousand points quiet.
+GLITCH_BAR = 1000.0
 # The most points kept so that a daily cycle can be found (three days at 30-second steps).
 # Finer steps keep ``history`` points and run without a daily cycle.
 _SEASONAL_RING_MAX = 3 * 2880
@@ -104,6 +117,8 @@ class DetectorConfig:
     context_report_rest: int = 30  # points of silence after such an alarm
     context_max: int = 20000  # contexts kept before the memory starts afresh
     statistical_weight: float = 0.7  # weight of the statistical score in the final score
+    glitch_ranges: float = 100.0  # a value this many learnt ranges outside them: not learnt
+    glitch_hold: int = 5  # ... unless more than this many come in a row; 0 = no hold
 
     def __post_init__(self) -> None:
         if self.warmup < 1:
@@ -114,6 +129,10 @@ class DetectorConfig:
             raise ValueError(
                 f"refractory_decay must be a finite number >= 0, got {self.refractory_decay}"
             )
+        if not (self.glitch_ranges > 0.0 and math.isfinite(self.glitch_ranges)):
+            raise ValueError(f"glitch_ranges must be a finite number > 0, got {self.glitch_ranges}")
+        if self.glitch_hold < 0:
+            raise ValueError(f"glitch_hold must be at least 0, got {self.glitch_hold}")
         if self.context_report_rest < 0:
             raise ValueError(
                 f"context_report_rest must be at least 0, got {self.context_report_rest}"
@@ -151,8 +170,11 @@ class Detector:
         "_context",
         "_cusum",
         "_daily",
+        "_held",
+        "_high",
         "_last_ts",
         "_likelihood",
+        "_low",
         "_peak",
         "_robust",
         "_short_error",
@@ -207,6 +229,9 @@ class Detector:
         self._peak = 0.0  # the surprise (-log10 tail) of the last point that fired
         self._age = 0  # points since it fired
         self._short_error = math.nan  # short mean of |standardised residual|
+        self._low = math.nan  # the lowest and highest value learnt from
+        self._high = math.nan
+        self._held = 0  # glitches in a row, not learnt from
 
     # -- scoring ---------------------------------------------------------------------
     def update(self, timestamp: float, value: float) -> AnomalyPoint:
@@ -274,7 +299,6 @@ class Detector:
         z_lvl = robust.deviation(value, floor)
         seasonal = baseline.period and not math.isnan(reference)
         z_shift = z_res if (seasonal and config.cusum_on_residual) else z_lvl
-        strength, confirmed = self._cusum.update(value, z_shift)
         a_res, a_lvl = abs(z_res), config.level_weight * abs(z_lvl)
         if config.envelope and a_res > 0:
             lag = baseline.period or (self._daily if config.envelope_always else 0)
@@ -283,6 +307,10 @@ class Detector:
                 if not math.isnan(low):
                     outside = max(value - high, low - value, 0.0) / sigma
                     a_res = min(a_res, outside)
+        if self._glitch(value, floor):
+            return self._score_glitch(value, expected, lower, upper, max(a_res, a_lvl))
+        self._held = 0
+        strength, confirmed = self._cusum.update(value, z_shift)
         a_cp = config.cusum_weight * strength if confirmed else 0.0
         raw = max(a_res, a_lvl, a_cp)
         raw = min(raw, 1e6)
@@ -297,23 +325,16 @@ class Detector:
         robust.observe(value)
         if confirmed:
             robust.recentre(self._cusum.recent)
+        if not value >= self._low:  # NaN-safe: the first value sets both
+            self._low = value
+        if not value <= self._high:
+            self._high = value
 
         if baseline.seen <= config.warmup:
             return 0.0, 0.0, expected, lower, upper, Reason.WARMING_UP
 
         confidence = 1.0 - 10.0 ** (-surprise)
-        score = surprise_score(surprise, config.half_surprise)
-        # refractory: inside an ongoing incident, only a more surprising point is news
-        age = self._age
-        cap = self._peak if age < config.refractory else 0.0
-        if cap and config.refractory_decay:
-            cap *= math.exp(-age / config.refractory_decay)
-        self._age = age + 1
-        if surprise > cap:
-            self._peak, self._age = surprise, 0
-        else:
-            score *= config.damp
-        score = max(novelty, config.statistical_weight * score)
+        score = max(novelty, config.statistical_weight * self._refractory(surprise))
         if confidence < config.reason_confidence:
             reason = Reason.NONE
             if novelty >= config.context_threshold:
@@ -328,6 +349,53 @@ class Detector:
         else:
             signed = z_res if a_res >= a_lvl else z_lvl
             reason = Reason.SPIKE if signed > 0 else Reason.DIP
+        return score, confidence, expected, lower, upper, reason
+
+    def _refractory(self, surprise: float, bar_at_most: float = math.inf) -> float:
+        """The score of a point of this surprise; lowered inside an ongoing incident, where
+        only a more surprising point is news. The point becomes the bar if it fired, at
+        most ``bar_at_most``."""
+        config = self.config
+        score = surprise_score(surprise, config.half_surprise)
+        age = self._age
+        cap = self._peak if age < config.refractory else 0.0
+        if cap and config.refractory_decay:
+            cap *= math.exp(-age / config.refractory_decay)
+        self._age = age + 1
+        if surprise > cap:
+            self._peak, self._age = min(surprise, bar_at_most), 0
+        else:
+            score *= config.damp
+        return score
+
+    def _glitch(self, value: float, floor: float) -> bool:
+        """Is ``value`` so far outside everything learnt that it is not to be learnt from
+        (yet)? Only after the warm-up, and only ``glitch_hold`` times in a row."""
+        config = self.config
+        low, high = self._low, self._high
+        if self._baseline.seen <= config.warmup or not config.glitch_hold or math.isnan(low):
+            return False
+        if self._held >= config.glitch_hold:
+            return False  # it keeps coming: the series has moved, learn it
+        width = high - low
+        if not width > config.relative_floor * max(abs(low), abs(high)):
+            return False  # a flat series so far: any change is far outside it, and real
+        return max(value - high, low - value) > config.glitch_ranges * width
+
+    def _score_glitch(
+        self, value: float, expected: float, lower: float, upper: float, raw: float
+    ) -> tuple[float, float, float, float, float, Reason]:
+        """Score a held glitch: it teaches nothing (its place in the seasonal history is a
+        gap), and it raises the bar later anomalies must pass only as far as
+        ``GLITCH_BAR``, not to its own astronomical surprise. Its score is not weighted
+        down as a statistical score is: a value outside anything learnt is also one the
+        contextual detector has never seen (it would have said so in full)."""
+        self._held += 1
+        self._baseline.skip()
+        surprise = self._likelihood.update(min(raw, 1e6))
+        score = self._refractory(surprise, GLITCH_BAR)
+        confidence = 1.0 - 10.0 ** (-surprise)
+        reason = Reason.SPIKE if value > expected or math.isnan(expected) else Reason.DIP
         return score, confidence, expected, lower, upper, reason
 
     def _explain_novelty(self, z_res: float, z_lvl: float, a_res: float, a_lvl: float) -> Reason:
@@ -357,6 +425,9 @@ class Detector:
             "peak": self._peak,
             "age": self._age,
             "short_error": encode_float(self._short_error),
+            "low": encode_float(self._low),
+            "high": encode_float(self._high),
+            "held": self._held,
             "baseline": self._baseline.state(),
             "robust": self._robust.state(),
             "cusum": self._cusum.state(),
@@ -390,6 +461,12 @@ class Detector:
             detector._age = int(require(state, "age"))
             detector._short_error = decode_float(require(state, "short_error"), "short_error")
             detector._baseline.restore(require(state, "baseline"))
+            if version >= 5:
+                detector._low = decode_float(require(state, "low"), "low")
+                detector._high = decode_float(require(state, "high"), "high")
+                detector._held = int(require(state, "held"))
+            else:  # the range of the history kept: what the gate knows of the series
+                detector._low, detector._high = detector._baseline.range()
             detector._robust.restore(require(state, "robust"))
             detector._cusum.restore(require(state, "cusum"))
             detector._likelihood.restore(require(state, "likelihood"))

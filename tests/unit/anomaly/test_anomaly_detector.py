@@ -138,9 +138,11 @@ def test_a_version_3_state_with_plain_lists_continues_identically() -> None:
     first = Detector(STEP)
     run(values[:cut], first)
     packed = json.loads(json.dumps(first.state(), allow_nan=False))
-    assert packed["version"] == 4 and isinstance(packed["baseline"]["ring"], str)
+    assert packed["version"] == 5 and isinstance(packed["baseline"]["ring"], str)
     plain = json.loads(json.dumps(packed))
     plain["version"] = 3
+    for key in ("low", "high", "held"):  # new in version 5
+        del plain[key]
     ring = np.frombuffer(first._baseline._ring, dtype=np.float32)
     plain["baseline"]["ring"] = [None if np.isnan(v) else v for v in ring.tolist()]
     assert first._context is not None
@@ -149,7 +151,11 @@ def test_a_version_3_state_with_plain_lists_continues_identically() -> None:
     runs = [run(values[cut:], Detector.from_state(s), start=cut) for s in (packed, plain)]
     assert [p.score for p in runs[0]] == [p.score for p in runs[1]]
     assert [p.reason for p in runs[0]] == [p.reason for p in runs[1]]
-    assert Detector.from_state(plain).state() == packed
+    restored = Detector.from_state(plain).state()
+    # the learnt range comes back from the history kept, to float32's precision
+    assert restored.pop("low") == pytest.approx(packed["low"], rel=1e-6)
+    assert restored.pop("high") == pytest.approx(packed["high"], rel=1e-6)
+    assert restored == {k: v for k, v in packed.items() if k not in ("low", "high")}
 
 
 def test_the_history_ring_is_float32_and_a_float64_saved_ring_still_restores() -> None:
@@ -358,3 +364,90 @@ def test_context_size_counts_what_the_memory_learnt_and_survives_a_restore() -> 
     assert learnt > 0
     restored = Detector.from_state(json.loads(json.dumps(detector.state())))
     assert restored.context_size == learnt
+
+
+def _probe(glitch: bool) -> tuple[list[AnomalyPoint], list[AnomalyPoint], list[AnomalyPoint]]:
+    """Three days of a daily cycle; optionally three samples of 1e12 (a corrupt scrape);
+    then two hours in which spikes of 500 come at 40 and 100 minutes.
+    Returns (the glitch points, the normal points after, the spikes)."""
+    values = daily_series(4)
+    detector = Detector(STEP)
+    cut = 3 * DAY
+    run(values[:cut], detector)
+    glitches = [detector.update((cut + k) * STEP, 1e12) for k in range(3)] if glitch else []
+    start = cut + 3
+    after, spikes = [], []
+    for i in range(24):
+        value = float(values[start + i]) + (500.0 if i in (8, 20) else 0.0)
+        point = detector.update((start + i) * STEP, value)
+        (spikes if i in (8, 20) else after).append(point)
+    return glitches, after, spikes
+
+
+def test_a_corrupt_sample_fires_and_does_not_blind_the_detector() -> None:
+    """1e12 on a series that lives between 30 and 70 fires, but is not learnt: the level,
+    the seasonal history, the contextual range and the refractory bar are as if it had
+    never come, so the spikes after it fire and the normal points do not."""
+    glitches, after, spikes = _probe(glitch=True)
+    assert [p.reason for p in glitches] == [Reason.SPIKE] * 3
+    assert all(p.score >= 0.69 and p.confidence > 0.9999 for p in glitches)
+    assert max(p.score for p in after) < 0.69
+    assert spikes[0].score >= 0.69 and spikes[0].reason == Reason.SPIKE
+    _, clean_after, clean_spikes = _probe(glitch=False)
+    # the same as with no glitch at all (the second spike is inside the first one's
+    # refractory time either way), up to the likelihood having seen three more scores
+    assert [p.score for p in spikes] == pytest.approx([p.score for p in clean_spikes], rel=1e-3)
+    assert [round(p.expected, 9) for p in after] == [round(p.expected, 9) for p in clean_after]
+    assert [p.score for p in after] == pytest.approx([p.score for p in clean_after], abs=0.02)
+
+
+def test_a_move_far_outside_the_range_that_stays_is_learnt() -> None:
+    """The same jump, kept up: held for ``glitch_hold`` points, then learnt from like any
+    level shift, so the new level is normal a while later."""
+    values = daily_series(6)
+    detector = Detector(STEP)
+    cut = 3 * DAY
+    run(values[:cut], detector)
+    moved = values[cut:] * 1000.0  # a unit change upstream: bytes where kilobytes were
+    points = run(moved, detector, start=cut)
+    hold = detector.config.glitch_hold
+    assert detector._held == 0
+    assert all(p.score >= 0.69 for p in points[:hold])
+    # learnt: after the day the seasonal reference needs, the new level is normal
+    assert max(p.score for p in points[DAY:]) < 0.69
+    assert detector._low <= float(moved.min())
+
+
+def test_a_flat_series_that_starts_moving_is_learnt_at_once() -> None:
+    """A series constant through its warm-up has no range to be far outside of: its first
+    change (a quiet queue that starts working) is learnt, not held."""
+    detector = Detector(STEP)
+    run(np.zeros(200), detector)
+    detector.update(200 * STEP, 5.0)
+    assert detector._held == 0 and detector._high == 5.0
+
+
+def test_the_glitch_settings_are_checked() -> None:
+    with pytest.raises(ValueError, match="glitch_ranges"):
+        DetectorConfig(glitch_ranges=0.0)
+    with pytest.raises(ValueError, match="glitch_hold"):
+        DetectorConfig(glitch_hold=-1)
+    # glitch_hold 0 turns the gate off: the corrupt sample is learnt from, as before
+    detector = Detector(STEP, DetectorConfig(glitch_hold=0))
+    run(daily_series(1), detector)
+    detector.update(DAY * STEP, 1e12)
+    assert detector._held == 0 and detector._high == 1e12
+
+
+def test_a_held_glitch_survives_a_restart() -> None:
+    values = daily_series(4)
+    detector = Detector(STEP)
+    run(values[: 3 * DAY], detector)
+    detector.update(3 * DAY * STEP, 1e12)
+    saved = json.loads(json.dumps(detector.state(), allow_nan=False))
+    assert saved["held"] == 1
+    restored = Detector.from_state(saved)
+    rest = values[3 * DAY + 1 :]
+    a = run(rest, restored, start=3 * DAY + 1)
+    b = run(rest, detector, start=3 * DAY + 1)
+    assert [p.score for p in a] == [p.score for p in b]
