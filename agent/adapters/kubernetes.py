@@ -409,7 +409,7 @@ class KubernetesCluster:
         body = {
             "apiVersion": "v1",
             "kind": "Event",
-            "metadata": {"name": f"{target.name}.{uuid.uuid4().hex[:16]}", "namespace": namespace},
+            "metadata": {"name": _event_name(target.name), "namespace": namespace},
             "involvedObject": involved,
             "reason": reason,
             "message": message[:1024],
@@ -444,3 +444,9 @@ class KubernetesCluster:
             target.name,
             {"metadata": {"annotations": dict(annotations)}},
         )
+
+
+def _event_name(subject: str) -> str:
+    """The subject's name and a random suffix, within the 253 characters a name may have:
+    a long subject is cut (at a letter or digit, so the name stays a valid subdomain)."""
+    return f"{subject[:236].rstrip('-.')}.{uuid.uuid4().hex[:16]}"

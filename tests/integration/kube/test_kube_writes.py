@@ -296,6 +296,14 @@ def test_post_event_records_reason_and_component(
     assert node_events[0]["type"] == "Warning" and node_events[0]["metadata"]["namespace"] == (
         "default"
     )
+    # a subject with the longest name allowed (gone by now): the Event's name is cut to
+    # fit, not refused by the API server
+    long_name = "n" * 235 + "-" + "x" * 17
+    cluster.post_event(ObjectRef("Deployment", long_name, "shop"), "Checked", "long")
+    assert cluster.events_failed == 0
+    (long_event,) = [e for e in fake.store.objects("Event", "shop") if e["reason"] == "Checked"]
+    assert long_event["metadata"]["name"].startswith("n" * 235 + ".")
+    assert long_event["involvedObject"]["name"] == long_name
     fake.forbid("create", "events")
     cluster.post_event(WEB, "X", "y")  # best effort: logged, counted, not raised
     assert cluster.events_failed == 1
