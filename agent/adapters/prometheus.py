@@ -9,12 +9,17 @@
   malformed responses are ``TransientError`` (retry later); HTTP 4xx other than 429
   (a query Prometheus rejects) is ``PermanentError``. Nothing downstream ever sees a
   silently empty or stale series as if it were fresh.
+- ``timeout`` bounds each request whole, not only each wait for a byte: a proxy that
+  trickles an answer a byte a second would otherwise hold a loop for as long as it
+  likes. A request past its time is left to finish in the background (at most
+  ``MAX_ABANDONED`` at once; past that, no new request starts until one has).
 """
 
 from __future__ import annotations
 
 import math
 import re
+import threading
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -35,6 +40,9 @@ __all__ = ["MAX_POINTS_PER_QUERY", "MetricSeries", "PrometheusReader", "QuerySha
 # Prometheus refuses range queries resolving to more than 11,000 points per series.
 MAX_POINTS_PER_QUERY = 11_000
 _STATUS = re.compile(r"HTTP Status Code (\d+)")
+# Requests past their time still running in the background, at most, before the reader
+# stops starting new ones (each holds a thread and a connection until it ends).
+MAX_ABANDONED = 4
 
 
 class QueryShapeError(PermanentError):
@@ -75,6 +83,8 @@ class PrometheusReader:
         self.shown_url = redact_url_passwords(self.url, whole=True)  # for messages
         self.timeout = timeout
         self.stale_after = stale_after
+        self._abandoned: list[threading.Thread] = []
+        self._abandoned_lock = threading.Lock()
         # No retries inside the client: a failed query is reported, and the loop that
         # asked decides when to try again (bounded, with its own period).
         self._client = PrometheusConnect(
@@ -191,9 +201,39 @@ class PrometheusReader:
         return response.status_code == 200
 
     # ------------------------------------------------------------- errors
+    def _within_timeout(self, fn: Any) -> Any:
+        """``fn()``, given at most ``timeout`` seconds whole; a ``requests.Timeout`` past
+        that (the request goes on in a background thread until it ends)."""
+        with self._abandoned_lock:
+            self._abandoned = [t for t in self._abandoned if t.is_alive()]
+            if len(self._abandoned) >= MAX_ABANDONED:
+                raise TransientError(
+                    f"Prometheus at {self.shown_url}: {len(self._abandoned)} earlier requests "
+                    f"ran past {self.timeout:g} s and have not ended; no new one until one has",
+                    reason="PrometheusTimeout",
+                )
+        box: dict[str, Any] = {}
+
+        def work() -> None:
+            try:
+                box["value"] = fn()
+            except BaseException as exc:  # handed to the caller's thread as it was
+                box["error"] = exc
+
+        thread = threading.Thread(target=work, name="prometheus-request", daemon=True)
+        thread.start()
+        thread.join(self.timeout)
+        if thread.is_alive():
+            with self._abandoned_lock:
+                self._abandoned.append(thread)
+            raise requests.Timeout(f"no whole answer within {self.timeout:g} s")
+        if "error" in box:
+            raise box["error"]
+        return box["value"]
+
     def _call(self, fn: Any, query: str) -> Any:
         try:
-            return fn()
+            return self._within_timeout(fn)
         except PrometheusApiClientException as exc:
             match = _STATUS.search(str(exc))
             status = int(match.group(1)) if match else 0

@@ -16,7 +16,12 @@ from collections.abc import Iterator
 import numpy as np
 import pytest
 
-from agent.adapters.prometheus import MAX_POINTS_PER_QUERY, PrometheusReader, QueryShapeError
+from agent.adapters.prometheus import (
+    MAX_ABANDONED,
+    MAX_POINTS_PER_QUERY,
+    PrometheusReader,
+    QueryShapeError,
+)
 from agent.errors import PermanentError, TransientError
 from tests.harness.remote_write import remote_write
 from tests.harness.servers import PrometheusServer, free_port, openmetrics, prometheus_server
@@ -253,3 +258,50 @@ def test_an_instant_value_that_is_not_finite_is_nan(raw: str) -> None:
     with answering([{"metric": {}, "value": [600, raw]}], "vector") as reader:
         [(labels, at, value)] = reader.instant("up", 600)
     assert labels == {} and at == 600 and math.isnan(value)
+
+
+class _Trickling(http.server.BaseHTTPRequestHandler):
+    """A proxy that answers a byte at a time, each well within the read timeout."""
+
+    protocol_version = "HTTP/1.1"
+
+    def do_GET(self) -> None:
+        body = b'{"status": "success", "data": {"resultType": "matrix", "result": []}}'
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        with contextlib.suppress(OSError):
+            for byte in body:
+                self.wfile.write(bytes([byte]))
+                self.wfile.flush()
+                time.sleep(0.3)
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+def test_the_timeout_bounds_a_whole_request_not_each_byte() -> None:
+    """An answer trickled a byte every 0.3 s (24 s in all) is given up after the 1 s
+    timeout, not waited for; requests past their time that have not ended stop new ones
+    from starting, with a message that says so."""
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Trickling)
+    server.daemon_threads = True
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        reader = PrometheusReader(f"http://127.0.0.1:{server.server_address[1]}", timeout=1)
+        for _ in range(MAX_ABANDONED):
+            started = time.monotonic()
+            with pytest.raises(TransientError, match="did not answer within 1 s") as info:
+                reader.instant("up", time.time())
+            assert info.value.reason == "PrometheusTimeout"
+            assert time.monotonic() - started < 2.5
+        started = time.monotonic()
+        with pytest.raises(TransientError, match="earlier requests ran past 1 s") as info:
+            reader.instant("up", time.time())
+        assert time.monotonic() - started < 0.5  # refused at once, nothing sent
+        assert info.value.reason == "PrometheusTimeout"
+    finally:
+        server.shutdown()
+        server.server_close()
