@@ -1,7 +1,9 @@
 """`autonomic detect`: score a series from a CSV file for anomalies, online, point by point
 
-``--plot FILE.svg`` also draws the series, the detector's expected band and a marker on
-every flagged row (confidence >= 0.9999, the rows the summary on stderr counts).
+A row is flagged when its score reaches ``--threshold`` (by default the daemon's
+default for an anomaly query, 0.69): the rows on which the daemon would open or worsen an
+incident, and the ones the summary on stderr counts. ``--plot FILE.svg`` also draws the
+series, the detector's expected band and a marker on every flagged row.
 """
 
 from __future__ import annotations
@@ -37,7 +39,7 @@ _HEADER = (
     "reason",
 )
 _REAL_DATES_FROM = 1e8  # epoch seconds (1973): smaller timestamps are row offsets, not dates
-FLAGGED = 0.9999  # confidence at which a row counts as flagged
+DEFAULT_THRESHOLD = 0.69  # AnomalyQuery.threshold's default (a test keeps them equal)
 MOST_MARKERS = 2000
 
 
@@ -69,6 +71,13 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
         help="detector state file: restored before scoring if it exists, saved afterwards, "
         "so that a later run continues without a new warm-up",
     )
+    parser.add_argument(
+        "--threshold",
+        type=float,
+        default=DEFAULT_THRESHOLD,
+        help="a row scoring at least this is flagged (default 0.69: the daemon's default "
+        "for an anomaly query, the score at which it opens an incident)",
+    )
     add_plot_flag(parser, "the series, the expected band and the flagged rows")
     parser.set_defaults(handler=run_detect)
 
@@ -79,6 +88,8 @@ def run_detect(args: argparse.Namespace) -> int:
 
     if args.step is not None and not (args.step > 0 and math.isfinite(args.step)):
         raise InputError(f"--step must be a positive number of seconds, got {args.step}")
+    if not 0.0 < args.threshold <= 1.0:
+        raise InputError(f"--threshold must be above 0 and at most 1, got {args.threshold}")
     check_plot_path(args.plot)
     check_outputs(
         [args.series],
@@ -124,7 +135,7 @@ def run_detect(args: argparse.Namespace) -> int:
     points: list[AnomalyPoint] = []
     for ts, value in zip(timestamps, values, strict=True):
         point = detector.update(ts, value)
-        fired += point.confidence >= FLAGGED
+        fired += point.score >= args.threshold
         if args.plot is not None:
             points.append(point)
         writer.writerow(
@@ -154,7 +165,7 @@ def run_detect(args: argparse.Namespace) -> int:
             raise InputError(f"{args.state}: cannot write: {exc.strerror or exc}") from exc
     print(
         f"autonomic detect: {len(timestamps)} rows of {column!r} at a {step:g} s step; "
-        f"{fired} rows at confidence >= 0.9999",
+        f"{fired} rows flagged (score >= {args.threshold:g})",
         file=sys.stderr,
     )
     if seen:
@@ -168,11 +179,13 @@ def run_detect(args: argparse.Namespace) -> int:
     if args.plot is not None:
         from agent.cli._plot import write_plot
 
-        write_plot(detect_chart(points, column), args.plot)
+        write_plot(detect_chart(points, column, args.threshold), args.plot)
     return 0
 
 
-def detect_chart(points: list[AnomalyPoint], column: str) -> Chart:
+def detect_chart(
+    points: list[AnomalyPoint], column: str, threshold: float = DEFAULT_THRESHOLD
+) -> Chart:
     """The series, the detector's expected band (thinned, keeping its envelope) and a
     marker on each flagged row (the first ``MOST_MARKERS``).
 
@@ -190,24 +203,25 @@ def detect_chart(points: list[AnomalyPoint], column: str) -> Chart:
     kept = [p for p in points if math.isfinite(p.timestamp)]
     xs = [axis(p.timestamp) for p in kept]
     band_xs, lows, highs = thin_band(xs, [p.lower for p in kept], [p.upper for p in kept])
-    flagged = [p for p in kept if p.confidence >= FLAGGED]
+    flagged = [p for p in kept if p.score >= threshold]
     markers = [
         Marker(
             axis(p.timestamp),
             p.observed,
             f"{p.reason.value} at {axis(p.timestamp):.6g} {axis.unit_name}: value "
-            f"{p.observed:.6g}, expected {p.expected:.6g}, confidence {p.confidence:.6f}",
+            f"{p.observed:.6g}, expected {p.expected:.6g}, score {p.score:.3f}, confidence "
+            f"{p.confidence:.6f}",
             PALETTE[1],
         )
         for p in flagged[:MOST_MARKERS]
     ]
     title = (
-        f"{column}: {len(flagged)} of {len(points)} rows flagged (red) at confidence "
-        f">= {FLAGGED}; green: the expected band"
+        f"{column}: {len(flagged)} of {len(points)} rows flagged (red) at score "
+        f">= {threshold:g}; green: the expected band"
     )
     if len(flagged) > MOST_MARKERS:
         title += f" (the first {MOST_MARKERS} marked)"
-    calm = [p.observed for p in kept if p.confidence < FLAGGED] + lows + highs
+    calm = [p.observed for p in kept if p.score < threshold] + lows + highs
     calm = [v for v in calm if math.isfinite(v)]
     wild = [p.observed for p in flagged if math.isfinite(p.observed)]
     y_min = y_max = None

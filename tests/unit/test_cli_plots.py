@@ -258,7 +258,7 @@ def test_detect_plot_marks_every_flagged_row(
     assert out == plain
     assert err.startswith(plain_err) and f"plot written to {plot}" in err
     flagged = [
-        r for r in csv.DictReader(io.StringIO(plain)) if float(r["confidence"] or 0) >= 0.9999
+        r for r in csv.DictReader(io.StringIO(plain)) if float(r["anomaly_score"]) >= 0.69
     ]
     assert len(flagged) >= 2
     root = _svg(plot)

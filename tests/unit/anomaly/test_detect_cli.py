@@ -82,3 +82,36 @@ def test_bad_input_is_reported_not_raised(
     bad_state.write_text("{not json", encoding="utf-8")
     assert main(["detect", str(path), "--state", str(bad_state)]) == 2
     assert "cannot restore" in capsys.readouterr().err
+
+
+def test_rows_are_flagged_at_the_daemons_threshold_or_the_one_given(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`detect` flags what the daemon would open an incident on: a score at or above the
+    anomaly query's threshold (0.69 by default, the same number as the settings' default),
+    not a confidence, which a mild CUSUM drift reaches without scoring."""
+    from agent.cli.detect_cmd import DEFAULT_THRESHOLD
+    from agent.settings import AnomalyQuery
+
+    assert AnomalyQuery.model_fields["threshold"].default == DEFAULT_THRESHOLD
+    rows = sine_rows(400)
+    rows[300] = (rows[300][0], "400")
+    series = write(tmp_path / "in.csv", rows)
+    out = tmp_path / "scores.csv"
+    assert main(["detect", str(series), "-o", str(out)]) == 0
+    scores = [float(r["anomaly_score"]) for r in read(out)]
+    flagged = sum(s >= DEFAULT_THRESHOLD for s in scores)
+    assert flagged >= 1
+    assert f"{flagged} rows flagged (score >= 0.69)" in capsys.readouterr().err
+    assert main(["detect", str(series), "-o", str(out), "--threshold", "0.2"]) == 0
+    lower = sum(s >= 0.2 for s in scores)
+    assert lower > flagged and f"{lower} rows flagged (score >= 0.2)" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("bad", ["0", "-0.5", "1.5", "nan"])
+def test_a_threshold_outside_0_to_1_is_refused(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], bad: str
+) -> None:
+    series = write(tmp_path / "in.csv", sine_rows(50))
+    assert main(["detect", str(series), "--threshold", bad]) == 2
+    assert "--threshold must be above 0 and at most 1" in capsys.readouterr().err
