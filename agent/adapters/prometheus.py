@@ -194,11 +194,12 @@ class PrometheusReader:
         return found[0]
 
     def healthy(self) -> bool:
+        url = f"{self.url}/-/ready"
         try:
-            response = requests.get(f"{self.url}/-/ready", timeout=self.timeout)
-        except requests.RequestException:
+            response = self._within_timeout(lambda: requests.get(url, timeout=self.timeout))
+        except (requests.RequestException, TransientError):
             return False
-        return response.status_code == 200
+        return bool(response.status_code == 200)
 
     # ------------------------------------------------------------- errors
     def _within_timeout(self, fn: Any) -> Any:

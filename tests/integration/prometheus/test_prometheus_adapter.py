@@ -302,6 +302,7 @@ def test_the_timeout_bounds_a_whole_request_not_each_byte() -> None:
             reader.instant("up", time.time())
         assert time.monotonic() - started < 0.5  # refused at once, nothing sent
         assert info.value.reason == "PrometheusTimeout"
+        assert not reader.healthy()  # the readiness check is bounded the same way
     finally:
         server.shutdown()
         server.server_close()
