@@ -257,9 +257,7 @@ def test_detect_plot_marks_every_flagged_row(
     assert code == 0
     assert out == plain
     assert err.startswith(plain_err) and f"plot written to {plot}" in err
-    flagged = [
-        r for r in csv.DictReader(io.StringIO(plain)) if float(r["anomaly_score"]) >= 0.69
-    ]
+    flagged = [r for r in csv.DictReader(io.StringIO(plain)) if float(r["anomaly_score"]) >= 0.69]
     assert len(flagged) >= 2
     root = _svg(plot)
     markers = _classed(root, "marker")
