@@ -162,7 +162,7 @@ class Metrics:
         self.anomaly_query_scoring = Gauge(
             "autonomic_anomaly_query_scoring",
             "1 when the anomaly query's last read returned fresh series to score; 0 when "
-            "it failed, was stale or returned no series (the log says which, once).",
+            "it failed, every series was stale, or it returned none (the log says which, once).",
             ["query"],
             registry=r,
         )

@@ -58,6 +58,7 @@ GAP_RESETS_INCIDENT = 30  # steps of no data after which an open incident is dro
 REWARM_AFTER_GAP = 5  # steps after a long gap before a point may open an incident
 REPORT_BACKLOG = 10  # steps at the end of a first read (history) that may open an incident
 NO_SERIES = "the query returned no series: check its metric name and labels"
+ALL_STALE = "stale data: no series has a sample newer than prometheus.staleAfter"
 EVICT_AFTER = 60  # steps without a fresh read of a series before it leaves memory
 # A read longer than this many steps (a first start without saved state, a daemon or a
 # Prometheus back after hours) is done in pieces of it, oldest first, so what one read
@@ -167,12 +168,13 @@ class AnomalyLoop:
                     break
                 if newest:
                     self.status.degraded.pop(query.name, None)
-                if newest and not found:
-                    self.status.degraded[query.name] = NO_SERIES
+                    if not found:
+                        self.status.degraded[query.name] = NO_SERIES
+                    elif not any(metric.usable for metric in found):
+                        self.status.degraded[query.name] = ALL_STALE
                 for metric in found:
                     if not metric.usable and newest:
-                        self.status.degraded[query.name] = "stale data: nothing scored"
-                        continue
+                        continue  # a series gone (a deleted pod) or not fresh: not scored
                     fresh.add(self._score(query, metric, now, firsts, report=newest))
                 del found
                 if newest:

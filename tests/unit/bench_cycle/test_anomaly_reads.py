@@ -28,11 +28,13 @@ T0 = math.floor(START / STEP) * STEP  # on the minute grid
 
 
 class Recorded:
-    """``n`` smooth series; ``gone`` ones return nothing; ``down`` fails every read."""
+    """``n`` smooth series; ``gone`` ones return nothing, ``stale`` ones are flagged stale;
+    ``down`` fails every read."""
 
     def __init__(self, n: int) -> None:
         self.labels = [{"namespace": "shop", "deployment": f"svc-{i}"} for i in range(n)]
         self.gone: set[int] = set()
+        self.stale: set[int] = set()  # returned, but with an old newest sample
         self.down = False
         self.spikes: dict[float, float] = {}  # time -> value added to svc-0
         self.reads: list[tuple[float, float]] = []
@@ -53,7 +55,7 @@ class Recorded:
                 for at, extra in self.spikes.items():
                     values[grid == at] += extra
             series = Series(grid, values, step, query, labels)
-            out.append(MetricSeries(query, labels, series, 0, grid[-1], False, 0.0))
+            out.append(MetricSeries(query, labels, series, 0, grid[-1], i in self.stale, 0.0))
         return out
 
     def instant(self, query: str, at: float) -> list[tuple[dict[str, str], float, float]]:
@@ -271,3 +273,22 @@ def test_a_failing_read_is_logged_when_it_starts_not_every_cycle(
             loop.cycle()
     warned = [r.getMessage() for r in caplog.records]
     assert warned == ["anomaly query rps: nothing scored: the read failed: connection refused"]
+
+
+def test_a_stale_series_among_fresh_ones_is_not_a_degraded_query(ledger: Ledger) -> None:
+    """A pod that is gone leaves a series whose newest sample is old: it is not scored,
+    but the query is healthy while its other series are fresh; only when every series is
+    stale does the query score nothing, and say so."""
+    clock, reader = FakeClock(T0), Recorded(2)
+    loop = _loop(ledger, clock, reader)
+    loop.cycle()
+    reader.stale = {1}
+    clock.advance(STEP)
+    scored = loop.status.points_scored
+    loop.cycle()
+    assert "rps" not in loop.status.degraded
+    assert loop.status.points_scored == scored + 1  # svc-0's new point, not svc-1's
+    reader.stale = {0, 1}
+    clock.advance(STEP)
+    loop.cycle()
+    assert loop.status.degraded["rps"] == anomaly_module.ALL_STALE
