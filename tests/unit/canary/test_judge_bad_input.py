@@ -421,10 +421,7 @@ def test_a_cumulative_increase_with_more_events_than_trials_names_the_side(
     for r in bad[5:]:
         r[2] += 200  # the errors counter jumps by 210 while requests add 100
     canary = write_csv(tmp_path / "c.csv", bad)
-    spec = tmp_path / "spec.yaml"
-    spec.write_text(
-        "metrics:\n  e: {kind: ratio, numerator: errors, denominator: requests, cumulative: true}\n"
-    )
+    spec = _cumulative_errors_spec(tmp_path)
     code, _, err = judge(
         capsys, "--baseline", str(base), "--canary", str(canary), "--spec", str(spec)
     )
@@ -441,10 +438,7 @@ def test_a_counter_reset_and_a_backwards_timestamp_name_file_and_line(
     reset = [list(r) for r in counters]
     reset[6][3] = 5
     canary = write_csv(tmp_path / "c.csv", reset)
-    spec = tmp_path / "spec.yaml"
-    spec.write_text(
-        "metrics:\n  e: {kind: ratio, numerator: errors, denominator: requests, cumulative: true}\n"
-    )
+    spec = _cumulative_errors_spec(tmp_path)
     code, _, err = judge(
         capsys, "--baseline", str(base), "--canary", str(canary), "--spec", str(spec)
     )
@@ -512,3 +506,12 @@ def test_the_line_of_a_row_is_found_even_for_a_table_without_lines(tmp_path: Pat
     path.write_text('timestamp,note\n\n0,1\n60,"2"\n\n120,3\n')
     table = Table(path, [0.0, 60.0, 120.0], {"note": [1.0, 2.0, 3.0]})
     assert [_at(table, i) for i in range(3)] == [f"{path}:3", f"{path}:4", f"{path}:6"]
+
+
+def _cumulative_errors_spec(tmp_path: Path) -> Path:
+    """A spec judging the error ratio from two cumulative counter columns."""
+    spec = tmp_path / "spec.yaml"
+    spec.write_text(
+        "metrics:\n  e: {kind: ratio, numerator: errors, denominator: requests, cumulative: true}\n"
+    )
+    return spec

@@ -106,10 +106,7 @@ def test_detect_refuses_a_file_sorted_newest_first_like_forecast_and_replay(
 def test_detect_on_rows_a_state_file_has_all_seen_is_an_error_naming_the_time(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    rows = _rows(300)
-    state = tmp_path / "state.json"
-    first = _write(tmp_path / "first.csv", rows[:200])
-    assert main(["detect", str(first), "-o", str(tmp_path / "a.out"), "--state", str(state)]) == 0
+    rows, state = _rows(300), _state_after_first_200(tmp_path)
     capsys.readouterr()
     saved = state.read_bytes()
     again = _write(tmp_path / "again.csv", rows[50:150])
@@ -127,10 +124,7 @@ def test_detect_on_rows_a_state_file_has_all_seen_is_an_error_naming_the_time(
 def test_detect_notes_the_leading_rows_a_state_file_has_seen(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    rows = _rows(300)
-    state = tmp_path / "state.json"
-    first = _write(tmp_path / "first.csv", rows[:200])
-    assert main(["detect", str(first), "-o", str(tmp_path / "a.out"), "--state", str(state)]) == 0
+    rows, state = _rows(300), _state_after_first_200(tmp_path)
     overlap = _write(tmp_path / "overlap.csv", rows[190:])
     out = tmp_path / "b.out"
     capsys.readouterr()
@@ -318,3 +312,11 @@ def test_empty_and_nan_cells_are_still_missing_values(
     assert main(["detect", str(path)]) == 0
     scored = list(csv.DictReader(io.StringIO(capsys.readouterr().out)))
     assert [r["reason"] for r in scored[40:42]] == ["missing", "missing"]
+
+
+def _state_after_first_200(tmp_path: Path) -> Path:
+    """A detector state file saved by `detect` over the first 200 of ``_rows(300)``."""
+    state = tmp_path / "state.json"
+    first = _write(tmp_path / "first.csv", _rows(300)[:200])
+    assert main(["detect", str(first), "-o", str(tmp_path / "a.out"), "--state", str(state)]) == 0
+    return state
