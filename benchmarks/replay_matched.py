@@ -91,12 +91,20 @@ def main() -> int:
         "default: the 90th percentile)",
     )
     parser.add_argument("--history-days", type=int)
+    parser.add_argument(
+        "--scale-in-fraction",
+        type=float,
+        default=0.1,
+        help="how much of itself the floor may drop per minute (0.1, the daemon's default)",
+    )
     parser.add_argument("--profile-setting", action="append", default=[], metavar="NAME=VALUE")
     args = parser.parse_args()
     if not args.low < args.high:
         parser.error(f"--low ({args.low}) must be below --high ({args.high})")
     if not 0 < args.level < 100:
         parser.error(f"--level is a percentage in (0, 100), got {args.level}")
+    if not 0 <= args.scale_in_fraction <= 1:
+        parser.error(f"--scale-in-fraction is in [0, 1], got {args.scale_in_fraction}")
     if args.steps < 1:
         parser.error(f"--steps must be at least 1, got {args.steps}")
     profile = ProfileSettings(history_periods=args.history_days) if args.history_days else None
@@ -126,7 +134,14 @@ def main() -> int:
             policy = (
                 ReplayPolicy("hpa", target)
                 if kind == "hpa"
-                else ReplayPolicy("predictive", target, margin, args.level, loop_period=LOOP)
+                else ReplayPolicy(
+                    "predictive",
+                    target,
+                    margin,
+                    args.level,
+                    loop_period=LOOP,
+                    scale_in_fraction=args.scale_in_fraction,
+                )
             )
             cache[key] = replay(
                 series,
@@ -147,6 +162,7 @@ def main() -> int:
     rows = [
         f"Trace {args.trace}, start-up {args.startup:g} s; margins bisected in "
         f"[{args.low:g}, {args.high:g}], {args.steps} steps; interval level {args.level}; "
+        f"floor scale-in {args.scale_in_fraction:g} a minute; "
         "profile "
         f"{profile if profile is not None else 'default'}.",
         "",
