@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 import sqlalchemy as sa
 
-from agent.errors import ConfigError
+from agent.errors import ConfigError, TransientError
 from agent.ledger import LATE_ANSWER_PREFIX, Decision, Ledger, LedgerError, open_ledger
 from agent.ledger.schema import SCHEMA_VERSION, tables
 
@@ -343,6 +343,72 @@ def test_concurrent_writers_on_postgres_lose_and_duplicate_nothing(postgres_url:
     assert len(set(subjects)) == writers * per_writer
     assert len(winners) == 1 and len(claims) == 1
     ledger.close()
+
+
+@pytest.mark.postgres
+def test_postgres_going_away_is_transient_loses_nothing_and_comes_back(postgres_url: str) -> None:
+    """While the database refuses connections every read and write is a TransientError
+    naming the ledger (the loops retry, readiness says why); a transaction cut in the
+    middle leaves nothing; once it is back the same ledger answers, exactly once."""
+    name = f"d{uuid.uuid4().hex[:12]}"
+    admin = sa.create_engine(postgres_url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(sa.text(f"CREATE DATABASE {name}"))
+    url = postgres_url.rsplit("/", 1)[0] + f"/{name}"
+    ledger = open_ledger(url, NOW)
+    decision_id, question_id = ledger.record_question(decision(), NOW, channel="cli", ttl=600)
+
+    def cut(allow: bool) -> None:
+        with admin.connect() as conn:
+            conn.execute(sa.text(f"ALTER DATABASE {name} WITH ALLOW_CONNECTIONS {allow}"))
+            conn.execute(
+                sa.text(
+                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                    "WHERE datname = :name AND pid <> pg_backend_pid()"
+                ),
+                {"name": name},
+            )
+
+    try:
+        cut(False)
+        calls = {
+            "schema_version": ledger.schema_version,
+            "question": lambda: ledger.question(question_id),
+            "decisions": ledger.decisions,
+            "guard": lambda: ledger.guard("k"),
+            "record_decision": lambda: ledger.record_decision(decision(), NOW + 1),
+            "answer": lambda: ledger.answer(question_id, "approved", "U1", NOW + 1),
+        }
+        for what, call in calls.items():
+            with pytest.raises(TransientError, match=f"the ledger at .*/{name} ") as raised:
+                call()
+            assert "not currently accepting connections" in str(raised.value), what
+        cut(True)
+        # The connection drops between the decision and its question: neither is kept.
+        real_execute = sa.Connection.execute
+        statements: list[object] = []
+
+        def execute(conn: sa.Connection, statement: object, *args: object, **kw: object) -> object:
+            statements.append(statement)
+            if len(statements) == 2:
+                cut(True)  # terminates this connection too
+            return real_execute(conn, statement, *args, **kw)  # type: ignore[arg-type]
+
+        with pytest.MonkeyPatch.context() as patch:
+            patch.setattr(sa.Connection, "execute", execute)
+            with pytest.raises(TransientError, match="write failed"):
+                ledger.record_question(
+                    decision(subject="Deployment/shop/cut"), NOW, channel="cli", ttl=1
+                )
+        assert [d.id for d in ledger.decisions()] == [decision_id]
+        assert [q.id for q in ledger.questions()] == [question_id]
+        assert ledger.answer(question_id, "approved", "U1", NOW + 2)
+        assert not ledger.answer(question_id, "rejected", "U2", NOW + 3)
+    finally:
+        ledger.close()
+        with admin.connect() as conn:
+            conn.execute(sa.text(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+        admin.dispose()
 
 
 def test_every_status_a_decision_takes_is_kept_with_when(ledger: Ledger) -> None:
