@@ -27,6 +27,7 @@ __all__ = [
     "LATE_ANSWER_PREFIX",
     "Decision",
     "DecisionRecord",
+    "Feedback",
     "Intent",
     "Ledger",
     "LedgerError",
@@ -128,6 +129,33 @@ class Intent:
     owner: str
     created_at: float
     updated_at: float
+
+
+@dataclass(frozen=True)
+class Feedback:
+    """A ``feedback`` row written with a compare-and-set, in its transaction: kept if
+    the change wins, and never without it (an answer and its record, a rejection and
+    its verdict)."""
+
+    decision_id: str
+    kind: str
+    outcome: str
+    actor: str
+    detail: Mapping[str, Any] | None = None
+
+    def row(self, now: float) -> sa.Insert:
+        return (
+            tables["feedback"]
+            .insert()
+            .values(
+                decision_id=self.decision_id,
+                kind=self.kind,
+                outcome=self.outcome,
+                actor=self.actor,
+                detail=_json_safe(dict(self.detail or {}), "feedback detail"),
+                created_at=now,
+            )
+        )
 
 
 @dataclass
@@ -326,15 +354,22 @@ class Ledger:
             )
 
     def transition(
-        self, decision_id: str, expected: Iterable[str], new_status: str, now: float
+        self,
+        decision_id: str,
+        expected: Iterable[str],
+        new_status: str,
+        now: float,
+        *,
+        feedback: Sequence[Feedback] = (),
     ) -> bool:
         """Compare-and-set a decision's status; True if this caller made the change.
 
-        The change and its row in the status history are one transaction; the UPDATE
-        names the status read just before, so a change made in between by another
-        replica or person makes this one lose, as it would without the history."""
+        The change, its row in the status history and ``feedback`` are one transaction;
+        the UPDATE names the status read just before, so a change made in between by
+        another replica or person makes this one lose, as it would without the history."""
         table = tables["decisions"]
         allowed = set(expected)
+        rows = [item.row(now) for item in feedback]  # a bad value fails before any write
         with self._tx() as conn:
             # Re-read when another writer changed the status in between: the change may
             # still be allowed from the status it left (approved, then executing).
@@ -351,6 +386,8 @@ class Ledger:
                 )
                 if done.rowcount == 1:
                     conn.execute(_status_row(decision_id, new_status, current, now))
+                    for row in rows:
+                        conn.execute(row)
                     return True
         return False
 
@@ -402,20 +439,9 @@ class Ledger:
         now: float,
         detail: Mapping[str, Any] | None = None,
     ) -> None:
-        safe = _json_safe(dict(detail or {}), "feedback detail")
+        row = Feedback(decision_id, kind, outcome, actor, detail).row(now)
         with self._tx() as conn:
-            conn.execute(
-                tables["feedback"]
-                .insert()
-                .values(
-                    decision_id=decision_id,
-                    kind=kind,
-                    outcome=outcome,
-                    actor=actor,
-                    detail=safe,
-                    created_at=now,
-                )
-            )
+            conn.execute(row)
 
     def feedback_since(self, kind: str, since: float, limit: int = 200) -> list[dict[str, Any]]:
         """Feedback rows of one ``kind`` recorded at or after ``since``, newest first."""
@@ -512,10 +538,13 @@ class Ledger:
         reason: str | None = None,
         *,
         snooze_until: float | None = None,
+        feedback: Sequence[Feedback] = (),
     ) -> bool:
         """Answer a pending question exactly once (compare-and-set); False if already answered
-        or expired. ``snoozed`` keeps the question open until ``snooze_until``."""
+        or expired. ``snoozed`` keeps the question open until ``snooze_until``. ``feedback``
+        is written in the same transaction, only if this answer wins."""
         table = tables["questions"]
+        rows = [item.row(now) for item in feedback]
         values: dict[str, Any] = {"answered_by": actor, "answered_at": now, "answer_reason": reason}
         if answer == "snoozed":
             if snooze_until is None:
@@ -533,6 +562,9 @@ class Ledger:
                 )
                 .values(**values)
             )
+            if done.rowcount == 1:
+                for row in rows:
+                    conn.execute(row)
         return bool(done.rowcount == 1)
 
     def expire_questions(self, now: float) -> list[Question]:
@@ -755,25 +787,42 @@ class Ledger:
         return (dict(row["value"]), int(row["version"])) if row else ({}, 0)
 
     def put_guard(
-        self, key: str, value: Mapping[str, Any], expected_version: int, now: float
+        self,
+        key: str,
+        value: Mapping[str, Any],
+        expected_version: int,
+        now: float,
+        *,
+        feedback: Sequence[Feedback] = (),
     ) -> bool:
-        """Compare-and-set a guard's value; False if someone else changed it first."""
+        """Compare-and-set a guard's value; False if someone else changed it first.
+        ``feedback`` is written in the same transaction, only if this one wins."""
         table = tables["guard_state"]
         safe = _json_text(dict(value), f"guard {key}")
+        rows = [item.row(now) for item in feedback]
+        inserted = False
         try:
             with self._tx() as conn:
                 if expected_version == 0:
                     conn.execute(
                         table.insert().values(key=key, value=safe, version=1, updated_at=now)
                     )
+                    inserted = True
+                    for row in rows:
+                        conn.execute(row)
                     return True
                 done = conn.execute(
                     table.update()
                     .where(table.c.key == key, table.c.version == expected_version)
                     .values(value=safe, version=expected_version + 1, updated_at=now)
                 )
+                if done.rowcount == 1:
+                    for row in rows:
+                        conn.execute(row)
                 return bool(done.rowcount == 1)
         except sa.exc.IntegrityError:
+            if inserted:  # the feedback, not the key: no race was lost
+                raise
             return False
 
     def guard_versions(self, keys: Sequence[str]) -> dict[str, int]:

@@ -13,7 +13,14 @@ import pytest
 import sqlalchemy as sa
 
 from agent.errors import ConfigError, TransientError
-from agent.ledger import LATE_ANSWER_PREFIX, Decision, Ledger, LedgerError, open_ledger
+from agent.ledger import (
+    LATE_ANSWER_PREFIX,
+    Decision,
+    Feedback,
+    Ledger,
+    LedgerError,
+    open_ledger,
+)
 from agent.ledger.schema import SCHEMA_VERSION, tables
 
 NOW = 1_800_000_000.0
@@ -107,6 +114,32 @@ def test_decisions_filter_on_when_made_and_when_last_changed(ledger: Ledger) -> 
     assert [d.id for d in ledger.decisions(updated_since=NOW - 30)] == [old]
     both = ledger.decisions(updated_since=NOW - 3600)
     assert [d.id for d in both] == [new, old]  # newest made first
+
+
+def test_feedback_given_with_a_compare_and_set_is_kept_only_with_it(ledger: Ledger) -> None:
+    """One transaction: the winner's feedback is kept, a loser's is not, and feedback
+    that cannot be written leaves the answer (or guard, or status) unchanged."""
+    decision_id = ledger.record_decision(decision(status="asked"), NOW)
+    question_id = ledger.ask(decision_id, "cli", NOW, ttl=600)
+    orphan = [Feedback("no-such-decision", "answer", "approved", "U1")]
+    with pytest.raises(sa.exc.IntegrityError):
+        ledger.answer(question_id, "approved", "U1", NOW + 1, feedback=orphan)
+    with pytest.raises(sa.exc.IntegrityError):
+        ledger.transition(decision_id, ["asked"], "approved", NOW + 1, feedback=orphan)
+    with pytest.raises(sa.exc.IntegrityError):
+        ledger.put_guard("g", {"n": 1}, 0, NOW + 1, feedback=orphan)
+    question = ledger.question(question_id)
+    assert question is not None and question.status == "pending"
+    assert ledger.get_decision(decision_id).status == "asked"  # type: ignore[union-attr]
+    assert ledger.guard("g") == ({}, 0)
+    mine = [Feedback(decision_id, "answer", "approved", "U1", {"n": 1})]
+    assert ledger.answer(question_id, "approved", "U1", NOW + 2, feedback=mine)
+    assert not ledger.answer(question_id, "rejected", "U2", NOW + 3, feedback=mine)
+    assert ledger.transition(decision_id, ["asked"], "approved", NOW + 2, feedback=mine)
+    assert not ledger.transition(decision_id, ["asked"], "rejected", NOW + 3, feedback=mine)
+    assert ledger.put_guard("g", {"n": 1}, 0, NOW + 2, feedback=mine)
+    assert not ledger.put_guard("g", {"n": 2}, 0, NOW + 3, feedback=mine)
+    assert [row["created_at"] for row in ledger.feedback_for(decision_id)] == [NOW + 2] * 3
 
 
 def test_question_answered_exactly_once_and_expires(ledger: Ledger) -> None:
