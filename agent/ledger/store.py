@@ -1079,8 +1079,10 @@ class _Guarded:
 
     def _error(self, what: str, exc: sa.exc.OperationalError) -> TransientError:
         where = self._engine.url.render_as_string()  # the password hidden
+        code = getattr(exc.orig, "sqlite_errorcode", -1) & 0xFF
+        hint = _SQLITE_HINTS.get(code, "")
         return TransientError(
-            redact_url_passwords(f"the ledger at {where} {what}: {exc.orig}"), delay=2.0
+            redact_url_passwords(f"the ledger at {where} {what}: {exc.orig}{hint}"), delay=2.0
         )
 
     def __enter__(self) -> sa.Connection:
@@ -1102,6 +1104,16 @@ class _Guarded:
             raise self._error(what, error) from error
         if isinstance(value, sa.exc.OperationalError) and _passing(value):
             raise self._error(what, value) from value
+
+
+_SQLITE_HINTS = {
+    sqlite3.SQLITE_BUSY: (
+        " (another process, a daemon or a command, held it for longer than the 30 s busy "
+        "timeout): try again; only one daemon may use a SQLite ledger"
+    ),
+    sqlite3.SQLITE_READONLY: " (check that this user may write the file and its directory)",
+    sqlite3.SQLITE_CANTOPEN: " (check that the file and its directory exist and are readable)",
+}
 
 
 def _passing(exc: sa.exc.OperationalError) -> bool:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import sqlite3
 import threading
 import uuid
 from collections.abc import Iterator
@@ -375,6 +376,32 @@ def test_concurrent_writers_on_postgres_lose_and_duplicate_nothing(postgres_url:
     assert len(subjects) == writers * per_writer
     assert len(set(subjects)) == writers * per_writer
     assert len(winners) == 1 and len(claims) == 1
+    ledger.close()
+
+
+def test_a_sqlite_ledger_locked_past_the_busy_timeout_says_so(tmp_path: Path) -> None:
+    """Another process holding a write transaction: a TransientError naming the file and
+    what to do, not sqlite3's bare error (the CLI printed a traceback); nothing written."""
+    path = tmp_path / "ledger.sqlite"
+    ledger = open_ledger(f"sqlite:///{path}", NOW)
+    decision_id, question_id = ledger.record_question(decision(), NOW, channel="cli", ttl=600)
+    ledger.engine.dispose()
+    sa.event.listen(  # after the ledger's own: a shorter wait than its 30 s
+        ledger.engine, "connect", lambda conn, _record: conn.execute("PRAGMA busy_timeout=50")
+    )
+    holder = sqlite3.connect(path)
+    try:
+        holder.execute("BEGIN IMMEDIATE")
+        with pytest.raises(TransientError) as raised:
+            ledger.answer(question_id, "approved", "U1", NOW + 1)
+        message = str(raised.value)
+        assert f"the ledger at sqlite:///{path} write failed: database is locked" in message
+        assert "try again" in message
+    finally:
+        holder.rollback()
+        holder.close()
+    assert ledger.answer(question_id, "approved", "U1", NOW + 2)
+    assert [row["outcome"] for row in ledger.feedback_for(decision_id)] == []
     ledger.close()
 
 
