@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from agent.errors import AutonomicError
-from agent.ledger import LATE_ANSWER_PREFIX, DecisionRecord, Ledger, Question
+from agent.ledger import LATE_ANSWER_PREFIX, DecisionRecord, Feedback, Ledger, Question
 from agent.verdicts import HINDSIGHT, judge
 
 __all__ = [
@@ -368,18 +368,11 @@ class Approvals:
                 )
             until = max(now, question.expires_at) + self.snooze
             reason = reason or marker
-        won = self.ledger.answer(question_id, answer, actor, now, reason, snooze_until=until)
-        latest = self._question(question_id)
-        if not won:
-            return _closed(latest, now) or AnswerOutcome(
-                False, "AlreadyAnswered", "someone else answered first", latest
-            )
-        self.ledger.add_feedback(
+        record = Feedback(
             question.decision_id,
             "answer",
             answer,
             actor,
-            now,
             {
                 "question_id": question_id,
                 "via": via,
@@ -388,6 +381,16 @@ class Approvals:
                 "click_id": click_id,
             },
         )
+        # The answer and its record are one transaction: a ledger failing between the
+        # two would leave an answer that no retry can record (the question is closed).
+        won = self.ledger.answer(
+            question_id, answer, actor, now, reason, snooze_until=until, feedback=[record]
+        )
+        latest = self._question(question_id)
+        if not won:
+            return _closed(latest, now) or AnswerOutcome(
+                False, "AlreadyAnswered", "someone else answered first", latest
+            )
         self._follow_up(latest, answer, actor)
         return AnswerOutcome(True, "Recorded", f"recorded: {answer}", latest)
 
@@ -412,7 +415,28 @@ class Approvals:
         # Exactly once, as answers are: a compare-and-set, so that two replicas or a
         # double click cannot keep two late verdicts.
         key = f"{LATE_ANSWER_PREFIX}{question.id}"
-        if not self.ledger.put_guard(key, {"answer": answer, "actor": actor}, 0, now):
+        detail = {
+            "question_id": question.id,
+            "via": via,
+            "reason": reason,
+            "click_id": click_id,
+            "late_by": round(max(now - question.expires_at, 0.0), 3),
+        }
+        kept = [
+            Feedback(question.decision_id, "late-answer", answer, actor, detail),
+            Feedback(
+                question.decision_id,
+                "verdict",
+                "right" if answer == "approved" else "wrong",
+                actor,
+                {**detail, "answer": f"{answer} after the question expired; nothing was done"},
+            ),
+        ]
+        # The marker and the verdict are one transaction: a marker alone would refuse
+        # every later try as "already kept" with nothing kept.
+        if not self.ledger.put_guard(
+            key, {"answer": answer, "actor": actor}, 0, now, feedback=kept
+        ):
             first, _ = self.ledger.guard(key)
             return AnswerOutcome(
                 False,
@@ -421,22 +445,6 @@ class Approvals:
                 f"({first.get('answer')} by {first.get('actor')}) is already kept",
                 question,
             )
-        detail = {
-            "question_id": question.id,
-            "via": via,
-            "reason": reason,
-            "click_id": click_id,
-            "late_by": round(max(now - question.expires_at, 0.0), 3),
-        }
-        self.ledger.add_feedback(question.decision_id, "late-answer", answer, actor, now, detail)
-        self.ledger.add_feedback(
-            question.decision_id,
-            "verdict",
-            "right" if answer == "approved" else "wrong",
-            actor,
-            now,
-            {**detail, "answer": f"{answer} after the question expired; nothing was done"},
-        )
         log.info("late answer to question %s: %s by %s, kept as feedback", question.id, answer,
                  actor)  # fmt: skip
         note = (

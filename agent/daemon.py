@@ -263,8 +263,8 @@ class Daemon:
     def ready(self) -> tuple[bool, str]:
         try:
             self.ledger.schema_version()
-        except TransientError as exc:
-            return False, f"ledger unreachable: {exc}"
+        except TransientError as exc:  # names the ledger and what the database said
+            return False, str(exc)
         return True, "leader" if self.gate.is_leader() else "standby (warm)"
 
 

@@ -38,7 +38,7 @@ from agent.calibration import (
 )
 from agent.clock import Clock
 from agent.errors import AutonomicError
-from agent.ledger import Decision, DecisionRecord, Ledger, Question
+from agent.ledger import Decision, DecisionRecord, Feedback, Ledger, Question
 from agent.observability import Metrics, decision_context
 from agent.routing import Autonomy, Route, Thresholds, route
 from agent.settings import RoutingSettings
@@ -372,18 +372,26 @@ class DecisionService:
             return False
         now = self.clock.now()
         target = {"approved": "approved", "rejected": "rejected", "expired": "expired"}.get(answer)
-        if target is None or not self.ledger.transition(record.id, ["asked"], target, now):
-            return False
-        with decision_context(record.id):
-            if answer == "rejected":
-                self.ledger.add_feedback(
+        # A rejection's verdict is written with the change, in one transaction: once
+        # the decision has left "asked", nothing would write it again.
+        verdict = (
+            [
+                Feedback(
                     record.id,
                     "verdict",
                     "wrong",
                     actor,
-                    now,
                     {"answer": "rejected", "reason": question.answer_reason},
                 )
+            ]
+            if answer == "rejected"
+            else []
+        )
+        if target is None or not self.ledger.transition(
+            record.id, ["asked"], target, now, feedback=verdict
+        ):
+            return False
+        with decision_context(record.id):
             self._count_answer(record, question, answer)
             log.info("question %s %s by %s", question_id, answer, actor)
         return True

@@ -315,7 +315,16 @@ class RemediationEngine:
         now = self.clock.now()
         queued, self._queue = self._queue, []
         signals = list(detect_kubernetes_signals(snapshot, now)) + queued
-        handled = self.handle(signals, snapshot)
+        try:
+            handled = self.handle(signals, snapshot)
+        except TransientError:
+            # The ledger (or a read) failed part-way: the queued signals (alerts, anomaly
+            # incidents, forecast breaches, canary verdicts) are not sent again by their
+            # loops, so they wait for the next cycle instead of being lost. One already
+            # decided is found by its incident key then, not decided twice. (Any other
+            # error drops them: a signal that cannot be handled must not block the loop.)
+            self._queue[:0] = queued
+            raise
         self.decisions.sync_answers()
         self.decisions.expire_due()
         self.decisions.repost_unposted()

@@ -4,8 +4,10 @@ Routes are plain functions ``(Request) -> Response`` registered by the compositi
 root, so each can be tested without a socket. The server enforces what every route
 needs: a body size limit (413), one well-formed Content-Length on bodies (411, 400), a
 body that arrives whole and in time (400, 408), no body on other methods (400), unknown
-paths (404), wrong methods (405, any verb), and a 500 that never leaks a traceback to the
-caller. A client that hangs up mid-answer is logged at debug level, not printed.
+paths (404), wrong methods (405, any verb), a 503 with ``Retry-After`` while something
+a route needs is out for a while (a ``TransientError``: the ledger's database away), and
+a 500 that never leaks a traceback to the caller. A client that hangs up mid-answer is
+logged at debug level, not printed.
 """
 
 from __future__ import annotations
@@ -19,6 +21,8 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
+
+from agent.errors import TransientError
 
 __all__ = ["HttpServer", "Request", "Response", "json_response"]
 
@@ -133,6 +137,14 @@ class HttpServer:
             return json_response(404, {"error": f"no route for {request.path}"})
         try:
             return handler(request)
+        except TransientError as exc:  # the caller may try again; the log says why
+            log.warning("%s %s: unavailable for now: %s", request.method, request.path, exc)
+            return Response(
+                503,
+                json.dumps({"error": "temporarily unavailable; see the daemon's log"}).encode()
+                + b"\n",
+                headers={"Retry-After": str(max(1, round(exc.delay)))},
+            )
         except Exception:
             log.exception("handler for %s %s failed", request.method, request.path)
             return json_response(500, {"error": "internal error; see the daemon's log"})

@@ -27,6 +27,7 @@ __all__ = [
     "LATE_ANSWER_PREFIX",
     "Decision",
     "DecisionRecord",
+    "Feedback",
     "Intent",
     "Ledger",
     "LedgerError",
@@ -130,6 +131,33 @@ class Intent:
     updated_at: float
 
 
+@dataclass(frozen=True)
+class Feedback:
+    """A ``feedback`` row written with a compare-and-set, in its transaction: kept if
+    the change wins, and never without it (an answer and its record, a rejection and
+    its verdict)."""
+
+    decision_id: str
+    kind: str
+    outcome: str
+    actor: str
+    detail: Mapping[str, Any] | None = None
+
+    def row(self, now: float) -> sa.Insert:
+        return (
+            tables["feedback"]
+            .insert()
+            .values(
+                decision_id=self.decision_id,
+                kind=self.kind,
+                outcome=self.outcome,
+                actor=self.actor,
+                detail=_json_safe(dict(self.detail or {}), "feedback detail"),
+                created_at=now,
+            )
+        )
+
+
 @dataclass
 class _Stats:
     migrations_applied: list[int] = field(default_factory=list)
@@ -229,7 +257,7 @@ class Ledger:
         return self.schema_version()
 
     def schema_version(self) -> int:
-        with self.engine.connect() as conn:
+        with self._read() as conn:
             value = conn.execute(
                 sa.select(sa.func.max(tables["schema_version"].c.version))
             ).scalar()
@@ -288,7 +316,7 @@ class Ledger:
         return decision_id, question_id
 
     def get_decision(self, decision_id: str) -> DecisionRecord | None:
-        with self.engine.connect() as conn:
+        with self._read() as conn:
             row = (
                 conn.execute(
                     sa.select(tables["decisions"]).where(tables["decisions"].c.id == decision_id)
@@ -301,7 +329,7 @@ class Ledger:
     def latest_for_incident(self, incident_key: str) -> DecisionRecord | None:
         """The newest decision recorded for an incident (one incident, one decision)."""
         table = tables["decisions"]
-        with self.engine.connect() as conn:
+        with self._read() as conn:
             row = (
                 conn.execute(
                     sa.select(table)
@@ -318,7 +346,7 @@ class Ledger:
         """Decision ids starting with ``prefix`` (so people can type a short id). The
         prefix is literal text: ``%`` and ``_`` in it match only themselves."""
         col = tables["decisions"].c.id
-        with self.engine.connect() as conn:
+        with self._read() as conn:
             return list(
                 conn.execute(
                     sa.select(col).where(col.startswith(prefix, autoescape=True)).limit(5)
@@ -326,15 +354,22 @@ class Ledger:
             )
 
     def transition(
-        self, decision_id: str, expected: Iterable[str], new_status: str, now: float
+        self,
+        decision_id: str,
+        expected: Iterable[str],
+        new_status: str,
+        now: float,
+        *,
+        feedback: Sequence[Feedback] = (),
     ) -> bool:
         """Compare-and-set a decision's status; True if this caller made the change.
 
-        The change and its row in the status history are one transaction; the UPDATE
-        names the status read just before, so a change made in between by another
-        replica or person makes this one lose, as it would without the history."""
+        The change, its row in the status history and ``feedback`` are one transaction;
+        the UPDATE names the status read just before, so a change made in between by
+        another replica or person makes this one lose, as it would without the history."""
         table = tables["decisions"]
         allowed = set(expected)
+        rows = [item.row(now) for item in feedback]  # a bad value fails before any write
         with self._tx() as conn:
             # Re-read when another writer changed the status in between: the change may
             # still be allowed from the status it left (approved, then executing).
@@ -351,13 +386,15 @@ class Ledger:
                 )
                 if done.rowcount == 1:
                     conn.execute(_status_row(decision_id, new_status, current, now))
+                    for row in rows:
+                        conn.execute(row)
                     return True
         return False
 
     def status_history(self, decision_id: str) -> list[tuple[float, str | None, str]]:
         """Each status the decision took, oldest first: (when, previous status, status)."""
         table = tables["decision_status"]
-        with self.engine.connect() as conn:
+        with self._read() as conn:
             rows = conn.execute(
                 sa.select(table.c.at, table.c.previous, table.c.status)
                 .where(table.c.decision_id == decision_id)
@@ -389,7 +426,7 @@ class Ledger:
             query = query.where(table.c.updated_at >= updated_since)
         if status is not None:
             query = query.where(table.c.status.in_(list(status)))
-        with self.engine.connect() as conn:
+        with self._read() as conn:
             return [DecisionRecord(**row) for row in conn.execute(query).mappings()]
 
     # ------------------------------------------------------------ feedback
@@ -402,20 +439,9 @@ class Ledger:
         now: float,
         detail: Mapping[str, Any] | None = None,
     ) -> None:
-        safe = _json_safe(dict(detail or {}), "feedback detail")
+        row = Feedback(decision_id, kind, outcome, actor, detail).row(now)
         with self._tx() as conn:
-            conn.execute(
-                tables["feedback"]
-                .insert()
-                .values(
-                    decision_id=decision_id,
-                    kind=kind,
-                    outcome=outcome,
-                    actor=actor,
-                    detail=safe,
-                    created_at=now,
-                )
-            )
+            conn.execute(row)
 
     def feedback_since(self, kind: str, since: float, limit: int = 200) -> list[dict[str, Any]]:
         """Feedback rows of one ``kind`` recorded at or after ``since``, newest first."""
@@ -426,12 +452,12 @@ class Ledger:
             .order_by(table.c.created_at.desc(), table.c.id.desc())
             .limit(limit)
         )
-        with self.engine.connect() as conn:
+        with self._read() as conn:
             return [dict(row) for row in conn.execute(query).mappings()]
 
     def feedback_for(self, decision_id: str) -> list[dict[str, Any]]:
         table = tables["feedback"]
-        with self.engine.connect() as conn:
+        with self._read() as conn:
             rows = conn.execute(
                 sa.select(table).where(table.c.decision_id == decision_id).order_by(table.c.id)
             ).mappings()
@@ -477,7 +503,7 @@ class Ledger:
         if route is not None:
             query = query.where(d.c.route == route)
         seen: dict[str, tuple[str, float, float, str, str]] = {}
-        with self.engine.connect() as conn:
+        with self._read() as conn:
             for row in conn.execute(query):
                 if row.id not in seen:
                     seen[row.id] = (
@@ -512,10 +538,13 @@ class Ledger:
         reason: str | None = None,
         *,
         snooze_until: float | None = None,
+        feedback: Sequence[Feedback] = (),
     ) -> bool:
         """Answer a pending question exactly once (compare-and-set); False if already answered
-        or expired. ``snoozed`` keeps the question open until ``snooze_until``."""
+        or expired. ``snoozed`` keeps the question open until ``snooze_until``. ``feedback``
+        is written in the same transaction, only if this answer wins."""
         table = tables["questions"]
+        rows = [item.row(now) for item in feedback]
         values: dict[str, Any] = {"answered_by": actor, "answered_at": now, "answer_reason": reason}
         if answer == "snoozed":
             if snooze_until is None:
@@ -533,6 +562,9 @@ class Ledger:
                 )
                 .values(**values)
             )
+            if done.rowcount == 1:
+                for row in rows:
+                    conn.execute(row)
         return bool(done.rowcount == 1)
 
     def expire_questions(self, now: float) -> list[Question]:
@@ -569,7 +601,7 @@ class Ledger:
     def answered_since(self, since: float) -> list[Question]:
         """Questions answered (or expired) at or after ``since``."""
         table = tables["questions"]
-        with self.engine.connect() as conn:
+        with self._read() as conn:
             rows = conn.execute(
                 sa.select(table).where(table.c.answered_at >= since, table.c.status != "pending")
             ).mappings()
@@ -577,7 +609,7 @@ class Ledger:
 
     def question(self, question_id: str) -> Question | None:
         table = tables["questions"]
-        with self.engine.connect() as conn:
+        with self._read() as conn:
             row = conn.execute(sa.select(table).where(table.c.id == question_id)).mappings().first()
         return Question(**row) if row else None
 
@@ -586,7 +618,7 @@ class Ledger:
         table = tables["questions"]
         ids = list(dict.fromkeys(decision_ids))
         found: list[Question] = []
-        with self.engine.connect() as conn:
+        with self._read() as conn:
             for start in range(0, len(ids), 500):  # bounded IN lists
                 query = sa.select(table).where(table.c.decision_id.in_(ids[start : start + 500]))
                 found.extend(Question(**row) for row in conn.execute(query).mappings())
@@ -607,7 +639,7 @@ class Ledger:
             .order_by(table.c.asked_at.desc())
             .limit(limit)
         )
-        with self.engine.connect() as conn:
+        with self._read() as conn:
             return [Question(**row) for row in conn.execute(query).mappings()]
 
     def questions(self, status: str | None = "pending", limit: int = 200) -> list[Question]:
@@ -615,7 +647,7 @@ class Ledger:
         query = sa.select(table).order_by(table.c.asked_at).limit(limit)
         if status is not None:
             query = query.where(table.c.status == status)
-        with self.engine.connect() as conn:
+        with self._read() as conn:
             return [Question(**row) for row in conn.execute(query).mappings()]
 
     # ---------------------------------------------------- executions, intents
@@ -645,7 +677,7 @@ class Ledger:
 
     def execution(self, key: str) -> dict[str, Any] | None:
         table = tables["executions"]
-        with self.engine.connect() as conn:
+        with self._read() as conn:
             row = conn.execute(sa.select(table).where(table.c.key == key)).mappings().first()
         return dict(row) if row else None
 
@@ -663,7 +695,7 @@ class Ledger:
 
     def executions(self, status: Sequence[str]) -> list[dict[str, Any]]:
         table = tables["executions"]
-        with self.engine.connect() as conn:
+        with self._read() as conn:
             rows = conn.execute(
                 sa.select(table)
                 .where(table.c.status.in_(list(status)))
@@ -743,37 +775,54 @@ class Ledger:
             query = query.where(table.c.execution_key == execution_key)
         if decision_id is not None:
             query = query.where(table.c.decision_id == decision_id)
-        with self.engine.connect() as conn:
+        with self._read() as conn:
             return [Intent(**row) for row in conn.execute(query).mappings()]
 
     # --------------------------------------------------------- guard state
     def guard(self, key: str) -> tuple[dict[str, Any], int]:
         """A guard's value and version (version 0: never written)."""
         table = tables["guard_state"]
-        with self.engine.connect() as conn:
+        with self._read() as conn:
             row = conn.execute(sa.select(table).where(table.c.key == key)).mappings().first()
         return (dict(row["value"]), int(row["version"])) if row else ({}, 0)
 
     def put_guard(
-        self, key: str, value: Mapping[str, Any], expected_version: int, now: float
+        self,
+        key: str,
+        value: Mapping[str, Any],
+        expected_version: int,
+        now: float,
+        *,
+        feedback: Sequence[Feedback] = (),
     ) -> bool:
-        """Compare-and-set a guard's value; False if someone else changed it first."""
+        """Compare-and-set a guard's value; False if someone else changed it first.
+        ``feedback`` is written in the same transaction, only if this one wins."""
         table = tables["guard_state"]
         safe = _json_text(dict(value), f"guard {key}")
+        rows = [item.row(now) for item in feedback]
+        inserted = False
         try:
             with self._tx() as conn:
                 if expected_version == 0:
                     conn.execute(
                         table.insert().values(key=key, value=safe, version=1, updated_at=now)
                     )
+                    inserted = True
+                    for row in rows:
+                        conn.execute(row)
                     return True
                 done = conn.execute(
                     table.update()
                     .where(table.c.key == key, table.c.version == expected_version)
                     .values(value=safe, version=expected_version + 1, updated_at=now)
                 )
+                if done.rowcount == 1:
+                    for row in rows:
+                        conn.execute(row)
                 return bool(done.rowcount == 1)
         except sa.exc.IntegrityError:
+            if inserted:  # the feedback, not the key: no race was lost
+                raise
             return False
 
     def guard_versions(self, keys: Sequence[str]) -> dict[str, int]:
@@ -784,7 +833,7 @@ class Ledger:
         """
         table = tables["guard_state"]
         found: dict[str, int] = {}
-        with self.engine.connect() as conn:
+        with self._read() as conn:
             for first in range(0, len(keys), _IN_CHUNK):
                 chunk = list(keys[first : first + _IN_CHUNK])
                 query = sa.select(table.c.key, table.c.version).where(table.c.key.in_(chunk))
@@ -800,7 +849,7 @@ class Ledger:
             .where(table.c.key.startswith(prefix, autoescape=True))
             .order_by(table.c.key)
         )
-        with self.engine.connect() as conn:
+        with self._read() as conn:
             return [row.key for row in conn.execute(query)]
 
     def put_guards(
@@ -861,12 +910,12 @@ class Ledger:
             query = query.where(table.c.runbook == runbook)
         if target is not None:
             query = query.where(table.c.target == target)
-        with self.engine.connect() as conn:
+        with self._read() as conn:
             return int(conn.execute(query).scalar() or 0)
 
     def last_action_at(self, target: str) -> float | None:
         table = tables["action_log"]
-        with self.engine.connect() as conn:
+        with self._read() as conn:
             value = conn.execute(
                 sa.select(sa.func.max(table.c.at)).where(table.c.target == target)
             ).scalar()
@@ -907,7 +956,7 @@ class Ledger:
 
     def live_model(self, series_key: str) -> dict[str, Any] | None:
         table = tables["model_versions"]
-        with self.engine.connect() as conn:
+        with self._read() as conn:
             row = (
                 conn.execute(
                     sa.select(table)
@@ -938,7 +987,7 @@ class Ledger:
 
     def thresholds(self, decision_type: str) -> tuple[float, float] | None:
         table = tables["thresholds"]
-        with self.engine.connect() as conn:
+        with self._read() as conn:
             row = conn.execute(
                 sa.select(table.c.auto, table.c.ask)
                 .where(table.c.decision_type == decision_type)
@@ -949,7 +998,7 @@ class Ledger:
 
     def threshold_history(self) -> list[dict[str, Any]]:
         table = tables["thresholds"]
-        with self.engine.connect() as conn:
+        with self._read() as conn:
             return [dict(r) for r in conn.execute(sa.select(table).order_by(table.c.id)).mappings()]
 
     # ------------------------------------------------------------ retention
@@ -1007,29 +1056,72 @@ class Ledger:
 
     # ------------------------------------------------------------- plumbing
     def _tx(self) -> Any:
-        return _Transaction(self.engine)
+        return _Guarded(self.engine, write=True)
+
+    def _read(self) -> Any:
+        return _Guarded(self.engine, write=False)
 
     def close(self) -> None:
         self.engine.dispose()
 
 
-class _Transaction:
-    """``engine.begin()`` that turns dropped connections into ``TransientError``."""
+class _Guarded:
+    """``engine.begin()`` (a write: one transaction) or ``engine.connect()`` (reads) that
+    turns the database failing under it (unreachable, a connection dropped mid-way, a
+    SQLite file locked past its busy timeout or read-only) into ``TransientError`` naming
+    the ledger, so the loops retry at their next period and readiness says why. A
+    failed transaction is rolled back: nothing of it is left behind."""
 
-    def __init__(self, engine: sa.Engine) -> None:
-        self._cm = engine.begin()
+    def __init__(self, engine: sa.Engine, *, write: bool) -> None:
+        self._engine = engine
+        self._write = write
+        self._cm: Any = None
+
+    def _error(self, what: str, exc: sa.exc.OperationalError) -> TransientError:
+        where = self._engine.url.render_as_string()  # the password hidden
+        code = getattr(exc.orig, "sqlite_errorcode", -1) & 0xFF
+        hint = _SQLITE_HINTS.get(code, "")
+        return TransientError(
+            redact_url_passwords(f"the ledger at {where} {what}: {exc.orig}{hint}"), delay=2.0
+        )
 
     def __enter__(self) -> sa.Connection:
         try:
-            return self._cm.__enter__()
+            self._cm = self._engine.begin() if self._write else self._engine.connect()
+            return self._cm.__enter__()  # type: ignore[no-any-return]
         except sa.exc.OperationalError as exc:
-            raise TransientError(f"the ledger is unreachable: {exc.orig}", delay=2.0) from exc
+            if not _passing(exc):
+                raise
+            raise self._error("is unreachable", exc) from exc
 
-    def __exit__(self, *exc: object) -> None:
+    def __exit__(self, kind: Any, value: BaseException | None, trace: Any) -> None:
+        what = "write failed" if self._write else "read failed"
         try:
-            self._cm.__exit__(*exc)  # type: ignore[arg-type]
+            self._cm.__exit__(kind, value, trace)
         except sa.exc.OperationalError as error:
-            raise TransientError(f"the ledger write failed: {error.orig}", delay=2.0) from error
+            if not _passing(error):
+                raise
+            raise self._error(what, error) from error
+        if isinstance(value, sa.exc.OperationalError) and _passing(value):
+            raise self._error(what, value) from value
+
+
+_SQLITE_HINTS = {
+    sqlite3.SQLITE_BUSY: (
+        " (another process, a daemon or a command, held it for longer than the 30 s busy "
+        "timeout): try again; only one daemon may use a SQLite ledger"
+    ),
+    sqlite3.SQLITE_READONLY: " (check that this user may write the file and its directory)",
+    sqlite3.SQLITE_CANTOPEN: " (check that the file and its directory exist and are readable)",
+}
+
+
+def _passing(exc: sa.exc.OperationalError) -> bool:
+    """Whether the database failed under a statement (PostgreSQL away or restarting; a
+    SQLite file busy, locked, read-only, full or unreadable) rather than rejected it:
+    SQLite's generic SQLITE_ERROR (no such table, bad SQL) is a fault to show as it is."""
+    code = getattr(exc.orig, "sqlite_errorcode", None)
+    return code is None or code & 0xFF != sqlite3.SQLITE_ERROR
 
 
 def _engine_url(url: str, password: str | None) -> URL:
@@ -1112,10 +1204,10 @@ def open_ledger(
     elif migrate:
         try:
             ledger.migrate(now)
-        except sa.exc.DatabaseError as exc:  # unreachable, or a file that is no database
+        except (sa.exc.DatabaseError, TransientError) as exc:  # unreachable, or not a database
             engine.dispose()
             raise LedgerError(
-                redact_url_passwords(f"cannot open the ledger at {where}: {exc.orig}")
+                redact_url_passwords(f"cannot open the ledger at {where}: {_cause(exc)}")
             ) from exc
     return ledger
 
@@ -1175,9 +1267,9 @@ def _check_existing(ledger: Ledger, where: str) -> None:
         with ledger.engine.connect() as conn:
             present = sa.inspect(conn).has_table("schema_version")
         version = ledger.schema_version() if present else 0
-    except sa.exc.DatabaseError as exc:
+    except (sa.exc.DatabaseError, TransientError) as exc:
         raise LedgerError(
-            redact_url_passwords(f"cannot open the ledger at {where}: {exc.orig}")
+            redact_url_passwords(f"cannot open the ledger at {where}: {_cause(exc)}")
         ) from exc
     if not present:
         raise LedgerError(
@@ -1196,6 +1288,13 @@ def _check_existing(ledger: Ledger, where: str) -> None:
             f"{SCHEMA_VERSION}: start this release's daemon (autonomic run), which migrates "
             "it when it starts, then try again"
         )
+
+
+def _cause(exc: Exception) -> object:
+    """The database driver's own words for ``exc`` (through a ``TransientError``)."""
+    if isinstance(exc, TransientError) and isinstance(exc.__cause__, sa.exc.DBAPIError):
+        exc = exc.__cause__
+    return exc.orig if isinstance(exc, sa.exc.DBAPIError) else exc
 
 
 def _sqlite_fast(dbapi_connection: Any, record: Any) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import sqlite3
 import threading
 import uuid
 from collections.abc import Iterator
@@ -12,8 +13,15 @@ import numpy as np
 import pytest
 import sqlalchemy as sa
 
-from agent.errors import ConfigError
-from agent.ledger import LATE_ANSWER_PREFIX, Decision, Ledger, LedgerError, open_ledger
+from agent.errors import ConfigError, TransientError
+from agent.ledger import (
+    LATE_ANSWER_PREFIX,
+    Decision,
+    Feedback,
+    Ledger,
+    LedgerError,
+    open_ledger,
+)
 from agent.ledger.schema import SCHEMA_VERSION, tables
 
 NOW = 1_800_000_000.0
@@ -107,6 +115,32 @@ def test_decisions_filter_on_when_made_and_when_last_changed(ledger: Ledger) -> 
     assert [d.id for d in ledger.decisions(updated_since=NOW - 30)] == [old]
     both = ledger.decisions(updated_since=NOW - 3600)
     assert [d.id for d in both] == [new, old]  # newest made first
+
+
+def test_feedback_given_with_a_compare_and_set_is_kept_only_with_it(ledger: Ledger) -> None:
+    """One transaction: the winner's feedback is kept, a loser's is not, and feedback
+    that cannot be written leaves the answer (or guard, or status) unchanged."""
+    decision_id = ledger.record_decision(decision(status="asked"), NOW)
+    question_id = ledger.ask(decision_id, "cli", NOW, ttl=600)
+    orphan = [Feedback("no-such-decision", "answer", "approved", "U1")]
+    with pytest.raises(sa.exc.IntegrityError):
+        ledger.answer(question_id, "approved", "U1", NOW + 1, feedback=orphan)
+    with pytest.raises(sa.exc.IntegrityError):
+        ledger.transition(decision_id, ["asked"], "approved", NOW + 1, feedback=orphan)
+    with pytest.raises(sa.exc.IntegrityError):
+        ledger.put_guard("g", {"n": 1}, 0, NOW + 1, feedback=orphan)
+    question = ledger.question(question_id)
+    assert question is not None and question.status == "pending"
+    assert ledger.get_decision(decision_id).status == "asked"  # type: ignore[union-attr]
+    assert ledger.guard("g") == ({}, 0)
+    mine = [Feedback(decision_id, "answer", "approved", "U1", {"n": 1})]
+    assert ledger.answer(question_id, "approved", "U1", NOW + 2, feedback=mine)
+    assert not ledger.answer(question_id, "rejected", "U2", NOW + 3, feedback=mine)
+    assert ledger.transition(decision_id, ["asked"], "approved", NOW + 2, feedback=mine)
+    assert not ledger.transition(decision_id, ["asked"], "rejected", NOW + 3, feedback=mine)
+    assert ledger.put_guard("g", {"n": 1}, 0, NOW + 2, feedback=mine)
+    assert not ledger.put_guard("g", {"n": 2}, 0, NOW + 3, feedback=mine)
+    assert [row["created_at"] for row in ledger.feedback_for(decision_id)] == [NOW + 2] * 3
 
 
 def test_question_answered_exactly_once_and_expires(ledger: Ledger) -> None:
@@ -343,6 +377,98 @@ def test_concurrent_writers_on_postgres_lose_and_duplicate_nothing(postgres_url:
     assert len(set(subjects)) == writers * per_writer
     assert len(winners) == 1 and len(claims) == 1
     ledger.close()
+
+
+def test_a_sqlite_ledger_locked_past_the_busy_timeout_says_so(tmp_path: Path) -> None:
+    """Another process holding a write transaction: a TransientError naming the file and
+    what to do, not sqlite3's bare error (the CLI printed a traceback); nothing written."""
+    path = tmp_path / "ledger.sqlite"
+    ledger = open_ledger(f"sqlite:///{path}", NOW)
+    decision_id, question_id = ledger.record_question(decision(), NOW, channel="cli", ttl=600)
+    ledger.engine.dispose()
+    sa.event.listen(  # after the ledger's own: a shorter wait than its 30 s
+        ledger.engine, "connect", lambda conn, _record: conn.execute("PRAGMA busy_timeout=50")
+    )
+    holder = sqlite3.connect(path)
+    try:
+        holder.execute("BEGIN IMMEDIATE")
+        with pytest.raises(TransientError) as raised:
+            ledger.answer(question_id, "approved", "U1", NOW + 1)
+        message = str(raised.value)
+        assert f"the ledger at sqlite:///{path} write failed: database is locked" in message
+        assert "try again" in message
+    finally:
+        holder.rollback()
+        holder.close()
+    assert ledger.answer(question_id, "approved", "U1", NOW + 2)
+    assert [row["outcome"] for row in ledger.feedback_for(decision_id)] == []
+    ledger.close()
+
+
+@pytest.mark.postgres
+def test_postgres_going_away_is_transient_loses_nothing_and_comes_back(postgres_url: str) -> None:
+    """While the database refuses connections every read and write is a TransientError
+    naming the ledger (the loops retry, readiness says why); a transaction cut in the
+    middle leaves nothing; once it is back the same ledger answers, exactly once."""
+    name = f"d{uuid.uuid4().hex[:12]}"
+    admin = sa.create_engine(postgres_url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(sa.text(f"CREATE DATABASE {name}"))
+    url = postgres_url.rsplit("/", 1)[0] + f"/{name}"
+    ledger = open_ledger(url, NOW)
+    decision_id, question_id = ledger.record_question(decision(), NOW, channel="cli", ttl=600)
+
+    def cut(allow: bool) -> None:
+        with admin.connect() as conn:
+            conn.execute(sa.text(f"ALTER DATABASE {name} WITH ALLOW_CONNECTIONS {allow}"))
+            conn.execute(
+                sa.text(
+                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                    "WHERE datname = :name AND pid <> pg_backend_pid()"
+                ),
+                {"name": name},
+            )
+
+    try:
+        cut(False)
+        calls = {
+            "schema_version": ledger.schema_version,
+            "question": lambda: ledger.question(question_id),
+            "decisions": ledger.decisions,
+            "guard": lambda: ledger.guard("k"),
+            "record_decision": lambda: ledger.record_decision(decision(), NOW + 1),
+            "answer": lambda: ledger.answer(question_id, "approved", "U1", NOW + 1),
+        }
+        for what, call in calls.items():
+            with pytest.raises(TransientError, match=f"the ledger at .*/{name} ") as raised:
+                call()
+            assert "not currently accepting connections" in str(raised.value), what
+        cut(True)
+        # The connection drops between the decision and its question: neither is kept.
+        real_execute = sa.Connection.execute
+        statements: list[object] = []
+
+        def execute(conn: sa.Connection, statement: object, *args: object, **kw: object) -> object:
+            statements.append(statement)
+            if len(statements) == 2:
+                cut(True)  # terminates this connection too
+            return real_execute(conn, statement, *args, **kw)  # type: ignore[arg-type]
+
+        with pytest.MonkeyPatch.context() as patch:
+            patch.setattr(sa.Connection, "execute", execute)
+            with pytest.raises(TransientError, match="write failed"):
+                ledger.record_question(
+                    decision(subject="Deployment/shop/cut"), NOW, channel="cli", ttl=1
+                )
+        assert [d.id for d in ledger.decisions()] == [decision_id]
+        assert [q.id for q in ledger.questions()] == [question_id]
+        assert ledger.answer(question_id, "approved", "U1", NOW + 2)
+        assert not ledger.answer(question_id, "rejected", "U2", NOW + 3)
+    finally:
+        ledger.close()
+        with admin.connect() as conn:
+            conn.execute(sa.text(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+        admin.dispose()
 
 
 def test_every_status_a_decision_takes_is_kept_with_when(ledger: Ledger) -> None:

@@ -416,6 +416,32 @@ def test_a_late_answer_changes_nothing_but_is_kept_as_the_verdict(ledger: Ledger
     assert "late-answer" not in kinds
 
 
+def test_an_answer_and_its_verdict_are_one_write(ledger: Ledger) -> None:
+    """The ledger failing for every write after the winning compare-and-set loses
+    nothing: the answer's record, a rejection's verdict and a late answer's verdict are
+    written with it (a second write, once the question is closed, no retry could redo)."""
+    channel, clock = RecordingChannel(), FakeClock(1000)
+    decisions = service(ledger, channel, clock)
+    rejected = decisions.decide(proposal(0.95, subject="Deployment/shop/a"))
+    late = decisions.decide(proposal(0.95, subject="Deployment/shop/b"))
+
+    def down(*_args: object, **_kw: object) -> None:
+        raise TransientError("the ledger at sqlite:///l.sqlite write failed: disk I/O error")
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(ledger, "add_feedback", down)
+        assert decisions.answer(rejected.question_id or "", "rejected", "U1", "not now")
+    clock.advance(601)
+    decisions.expire_due()
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(ledger, "add_feedback", down)
+        assert not decisions.answer(late.question_id or "", "approved", "U2")
+    kinds = [(f["kind"], f["outcome"]) for f in ledger.feedback_for(rejected.decision_id)]
+    assert kinds == [("answer", "rejected"), ("verdict", "wrong")]
+    kinds = [(f["kind"], f["outcome"]) for f in ledger.feedback_for(late.decision_id)]
+    assert ("late-answer", "approved") in kinds and ("verdict", "right") in kinds
+
+
 # 16 and 8 clean outcomes at full weight; one more here, as the oldest have faded a little.
 @pytest.mark.parametrize("pool_cap, expected", [(0.0, 17), (0.75, 17), (0.85, 9)])
 def test_the_clusters_other_runbooks_shorten_a_new_ones_apprenticeship(

@@ -4,6 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
+from agent.errors import TransientError
+from remediation.signals import forecast_breach_signal
 from tests.unit.engine.harness import WEB, rig, web
 
 
@@ -67,3 +71,35 @@ def test_asked_decisions_wait_for_an_answer(tmp_path: Path) -> None:
     decision = r.ledger.get_decision(decision.id)  # type: ignore[assignment]
     assert decision is not None and decision.status == "verified"
     assert [w[1] for w in r.sim.writes].count("rollback") == 1
+
+
+def test_a_queued_signal_waits_out_a_ledger_outage(tmp_path: Path) -> None:
+    """Signals other loops submit (a forecast breach here) are sent once: a cycle the
+    ledger fails part-way keeps them for the next one, which decides them once."""
+    r = rig(tmp_path)
+    r.sim.add_workload(web(4))
+    r.run(60)
+    surge = forecast_breach_signal(
+        metric="requests_per_second",
+        target=WEB,
+        observed=130.0,
+        forecast_upper=100.0,
+        confidence=0.95,
+        at=r.clock.now(),
+    )
+    r.engine.submit([surge])
+
+    def unreachable(_key: str) -> None:
+        raise TransientError("the ledger at sqlite:///ledger.sqlite is unreachable: test")
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(r.ledger, "latest_for_incident", unreachable)
+        with pytest.raises(TransientError):
+            r.engine.cycle()
+    assert _decisions(r, "traffic-surge-scale-out") == []
+    r.run(30)
+    (decision,) = _decisions(r, "traffic-surge-scale-out")
+    assert decision.route == "auto"
+    r.engine.submit([surge])  # sent again: still one decision for the incident
+    r.run(30)
+    assert len(_decisions(r, "traffic-surge-scale-out")) == 1

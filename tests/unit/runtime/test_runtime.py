@@ -122,6 +122,21 @@ def test_server_limits_bodies_and_hides_errors() -> None:
         server.stop()
 
 
+def test_a_route_whose_ledger_is_away_answers_503_with_retry_after() -> None:
+    """A TransientError (the ledger's database stopped) is "try again", not a 500 with a
+    traceback in the log; the detail goes to the log, not to the caller."""
+    server = HttpServer("127.0.0.1", 0)
+
+    def away(_request: Request) -> object:
+        raise TransientError("the ledger at postgresql://db.internal/x is unreachable", delay=2)
+
+    server.route("GET", "/approvals", away)  # type: ignore[arg-type]
+    response = server.handle(Request("GET", "/approvals", {}, {}, b""))
+    assert response.status == 503 and response.headers == {"Retry-After": "2"}
+    assert b"db.internal" not in response.body
+    assert "temporarily unavailable" in json.loads(response.body)["error"]
+
+
 def test_always_leader() -> None:
     gate = AlwaysLeader()
     gate.start()
