@@ -516,23 +516,36 @@ class Approvals:
 
     # --------------------------------------------------------------- expiry
     def expire_due(self, now: float) -> list[Expiry]:
-        """Expire unanswered questions: each is a "no", recorded, shown and escalated."""
+        """Expire unanswered questions: each is a "no", recorded, shown and escalated.
+
+        One question at a time, escalated before it is marked: a failure (the ledger or
+        the chat away, a crash) leaves the question pending, and the next round expires
+        and escalates it then. The on-call may be told twice, never not at all. The mark
+        and its expiry record are one write; a question answered or snoozed while it was
+        being escalated keeps its answer."""
         expiries: list[Expiry] = []
-        for question in self.ledger.expire_questions(now):
-            decision = self._decision(question.decision_id)
-            self.ledger.add_feedback(
+        for due in self.ledger.due_questions(now):
+            decision = self._decision(due.decision_id)
+            waited = max(0.0, now - due.asked_at) / 60
+            ref = self.channel.escalate(
+                decision, f"nobody answered question {due.id} within {waited:.0f} min"
+            )
+            record = Feedback(
                 decision.id,
                 "expiry",
                 "expired",
                 "timeout",
-                now,
-                {"question_id": question.id, "asked_at": question.asked_at},
+                {"question_id": due.id, "asked_at": due.asked_at},
             )
+            question = self.ledger.expire_question(due, now, feedback=[record])
+            if question is None:
+                log.warning(
+                    "question %s was answered while it was being escalated as unanswered; "
+                    "the answer stands",
+                    due.id,
+                )
+                continue
             self.channel.update(decision, question, NEXT_STEP["expired"])
-            waited = max(0.0, now - question.asked_at) / 60
-            ref = self.channel.escalate(
-                decision, f"nobody answered question {question.id} within {waited:.0f} min"
-            )
             expiries.append(Expiry(question, ref))
             self._notify(question.id, "expired", "timeout")
         return expiries

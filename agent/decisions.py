@@ -456,8 +456,9 @@ class DecisionService:
         day are left alone, so a restart does not count or rewrite old ones."""
         applied = 0
         now = self.clock.now()
-        since, self._synced_at = self._synced_at, now
-        for question in self.ledger.answered_since(since - 60.0):
+        # The mark moves only once the round got through: a round the ledger failed is
+        # read again whole (an answer already applied is no longer "asked").
+        for question in self.ledger.answered_since(self._synced_at - 60.0):
             if question.status not in ("approved", "rejected", "expired"):
                 continue
             record = self.ledger.get_decision(question.decision_id)
@@ -476,6 +477,7 @@ class DecisionService:
                     continue  # answered in this process: ``handle_answer`` counted it
                 with decision_context(record.id):
                     self._count_answer(record, question, question.status)
+        self._synced_at = now
         self._count_corrections()
         return applied
 

@@ -13,7 +13,7 @@ import math
 import sqlite3
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -569,34 +569,42 @@ class Ledger:
 
     def expire_questions(self, now: float) -> list[Question]:
         """Mark pending questions past their expiry as expired; return those this call expired."""
+        found = (self.expire_question(q, now) for q in self.due_questions(now))
+        return [question for question in found if question is not None]
+
+    def due_questions(self, now: float) -> list[Question]:
+        """Pending questions whose expiry has come, oldest expiry first (nothing changed)."""
         table = tables["questions"]
-        expired: list[Question] = []
+        query = (
+            sa.select(table)
+            .where(table.c.status == "pending", table.c.expires_at <= now)
+            .order_by(table.c.expires_at, table.c.id)
+        )
+        with self._read() as conn:
+            return [Question(**row) for row in conn.execute(query).mappings()]
+
+    def expire_question(
+        self, question: Question, now: float, *, feedback: Sequence[Feedback] = ()
+    ) -> Question | None:
+        """Expire one pending question whose expiry has come (compare-and-set, with
+        ``feedback`` in the same transaction); None if it was answered or snoozed first."""
+        table = tables["questions"]
+        rows = [item.row(now) for item in feedback]
         with self._tx() as conn:
-            rows = (
-                conn.execute(
-                    sa.select(table).where(table.c.status == "pending", table.c.expires_at <= now)
+            done = conn.execute(
+                table.update()
+                .where(
+                    table.c.id == question.id,
+                    table.c.status == "pending",
+                    table.c.expires_at <= now,
                 )
-                .mappings()
-                .all()
+                .values(status="expired", answered_at=now, answered_by="timeout")
             )
+            if done.rowcount != 1:
+                return None
             for row in rows:
-                done = conn.execute(
-                    table.update()
-                    .where(table.c.id == row["id"], table.c.status == "pending")
-                    .values(status="expired", answered_at=now, answered_by="timeout")
-                )
-                if done.rowcount == 1:
-                    expired.append(
-                        Question(
-                            **{
-                                **row,
-                                "status": "expired",
-                                "answered_at": now,
-                                "answered_by": "timeout",
-                            }
-                        )
-                    )
-        return expired
+                conn.execute(row)
+        return replace(question, status="expired", answered_at=now, answered_by="timeout")
 
     def answered_since(self, since: float) -> list[Question]:
         """Questions answered (or expired) at or after ``since``."""

@@ -485,3 +485,97 @@ def test_only_runbooks_pool(ledger: Ledger) -> None:
         proposal(0.8, kind="canary", decision_type="canary/promote", prior_success=1.0)
     )
     assert canary.confidence == pytest.approx(0.8)
+
+
+def _down(*_args: object, **_kw: object) -> None:
+    raise TransientError("the ledger at sqlite:///l.sqlite write failed: disk I/O error")
+
+
+@pytest.mark.parametrize("fails", ["chat", "ledger"])
+def test_an_expiry_round_cut_short_leaves_nobody_untold(ledger: Ledger, fails: str) -> None:
+    """The chat refusing an escalation, or the ledger failing to mark an expiry, in the
+    middle of a round leaves the questions not yet done pending; the next round escalates
+    and expires them. The on-call may hear of one twice, never not at all."""
+    channel, clock = RecordingChannel(), FakeClock(1000)
+    decisions = service(ledger, channel, clock)
+    routed = [decisions.decide(proposal(0.95, subject=f"Deployment/shop/{n}")) for n in "ab"]
+    clock.advance(601)
+    seen: list[str] = []
+    expire_question, escalate = ledger.expire_question, channel.escalate
+
+    def second_marks_fail(question: Question, now: float, **kw: object) -> object:
+        seen.append(question.decision_id)
+        if len(seen) == 2:
+            _down()
+        return expire_question(question, now, **kw)  # type: ignore[arg-type]
+
+    def second_is_refused(decision: DecisionRecord, why: str) -> str:
+        seen.append(decision.id)
+        if len(seen) == 2:
+            raise TransientError("chat is unreachable", reason="SlackDown")
+        return escalate(decision, why)
+
+    with pytest.MonkeyPatch.context() as patch:
+        if fails == "ledger":
+            patch.setattr(ledger, "expire_question", second_marks_fail)
+        else:
+            patch.setattr(channel, "escalate", second_is_refused)
+        with pytest.raises(TransientError):
+            decisions.expire_due()
+    first, second = seen
+    status = {r.decision_id: ledger.question(r.question_id or "") for r in routed}
+    assert [status[d].status for d in (first, second)] == ["expired", "pending"]  # type: ignore[union-attr]
+    decisions.sync_answers()  # the first one's expiry is applied to its decision
+    assert decisions.expire_due() == [second]
+    told = [d for d, _ in channel.escalated]
+    assert told == ([first, second, second] if fails == "ledger" else [first, second])
+    for decision_id in (first, second):
+        record = ledger.get_decision(decision_id)
+        assert record is not None and record.status == "expired"
+        kinds = [f["kind"] for f in ledger.feedback_for(decision_id)]
+        assert kinds.count("expiry") == 1
+
+
+def test_a_question_answered_while_it_is_escalated_keeps_its_answer(ledger: Ledger) -> None:
+    """A click made just before the expiry is written while the expiry's escalation is
+    being posted: the answer wins the compare-and-set, the question is not expired and no
+    expiry is recorded."""
+    channel, clock = RecordingChannel(), FakeClock(1000)
+    decisions = service(ledger, channel, clock)
+    routed = decisions.decide(proposal(0.95))
+    clock.advance(601)
+    escalate = channel.escalate
+
+    def clicked_meanwhile(decision: DecisionRecord, why: str) -> str:
+        assert ledger.answer(routed.question_id or "", "approved", "U1", clock.now() - 2)
+        return escalate(decision, why)
+
+    channel.escalate = clicked_meanwhile  # type: ignore[method-assign]
+    assert decisions.expire_due() == []
+    question = ledger.question(routed.question_id or "")
+    assert question is not None and question.status == "approved"
+    assert "expiry" not in [f["kind"] for f in ledger.feedback_for(routed.decision_id)]
+
+
+def test_answers_recorded_during_a_long_ledger_outage_are_still_applied(
+    ledger: Ledger,
+) -> None:
+    """An answer recorded in the ledger but not applied (another process, or a crash
+    before the hook ran) is found by the next sync that gets through, however many
+    rounds the ledger failed in between."""
+    channel, clock = RecordingChannel(), FakeClock(1000)
+    decisions = service(ledger, channel, clock)
+    routed = decisions.decide(proposal(0.95))
+    decisions.sync_answers()
+    clock.advance(30)
+    assert ledger.answer(routed.question_id or "", "approved", "cli:bob", clock.now())
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(ledger, "answered_since", _down)
+        for _ in range(10):  # ten minutes of failed syncs
+            clock.advance(60)
+            with pytest.raises(TransientError):
+                decisions.sync_answers()
+    clock.advance(60)
+    assert decisions.sync_answers() == 1
+    record = ledger.get_decision(routed.decision_id)
+    assert record is not None and record.status != "asked"
