@@ -61,6 +61,8 @@ __all__ = [
     "SlackSettings",
     "advisories",
     "check_kubeconfig",
+    "check_runbook_paths",
+    "check_secrets",
     "kubeconfig_problem",
     "load_settings",
     "load_settings_with_source",
@@ -136,15 +138,66 @@ def resolve_secret(ref: SecretRef | None, environ: Mapping[str, str]) -> SecretS
         return None
     if ref.file is not None:
         try:
-            return SecretStr(ref.file.read_text(encoding="utf-8").strip())
+            value = ref.file.read_text(encoding="utf-8").strip()
         except OSError as exc:
             raise ConfigError(
                 f"cannot read secret file {ref.file}: {exc.strerror or exc}"
             ) from None
+        except UnicodeDecodeError:
+            raise ConfigError(f"secret file {ref.file} is not UTF-8 text") from None
+        if not value:
+            # An empty token would let an empty bearer header in, or silently turn a
+            # signature check off: a secret that is missing is refused, not used.
+            raise ConfigError(f"secret file {ref.file} is empty")
+        return SecretStr(value)
     assert ref.env is not None
     if ref.env not in environ:
         raise ConfigError(f"secret environment variable {ref.env} is not set")
+    if not environ[ref.env].strip():
+        raise ConfigError(f"secret environment variable {ref.env} is empty")
     return SecretStr(environ[ref.env])
+
+
+def check_secrets(
+    settings: Settings, source: SettingsSource, environ: Mapping[str, str]
+) -> tuple[list[str], list[str]]:
+    """Every secret the file names, read: the problems, each as ``FILE:LINE: field:
+    message`` at the ``file:`` or ``env:`` that names it, and where each readable one
+    comes from (never its value). ``config check`` prints both; ``run`` stops on the
+    problems before it opens the ledger or connects to anything."""
+    secrets = {
+        "slack.botToken": settings.slack.bot_token,
+        "slack.appToken": settings.slack.app_token,
+        "slack.signingSecret": settings.slack.signing_secret,
+        "ledger.password": settings.ledger.password,
+        "alertmanager.token": settings.alertmanager.token,
+        "prometheus.bearerToken": settings.prometheus.bearer_token,
+    }
+    problems: list[str] = []
+    readable: list[str] = []
+    for name, ref in secrets.items():
+        if ref is None:
+            continue
+        try:
+            resolve_secret(ref, environ)
+        except ConfigError as exc:
+            loc = (*name.split("."), "file" if ref.file is not None else "env")
+            problems.append(f"{source.where(loc)}: {name}: {exc}")
+        else:
+            where = f"file {ref.file}" if ref.file is not None else f"${ref.env}"
+            readable.append(f"{name} from {where} (readable; value not shown)")
+    return problems, readable
+
+
+def check_runbook_paths(settings: Settings, source: SettingsSource) -> list[str]:
+    """The configured runbook paths that do not exist, each at its line in the file."""
+    problems = []
+    for index, path in enumerate(settings.runbooks):
+        if not path.exists():
+            entry = ("runbooks", index)
+            default = "" if source.written(entry) else " (the default: runbooks is not set)"
+            problems.append(f"{source.where(entry)}: runbooks: {path} does not exist{default}")
+    return problems
 
 
 class PrometheusSettings(_Model):
