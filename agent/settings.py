@@ -74,6 +74,9 @@ __all__ = [
 ENV_PREFIX = "AUTONOMIC__"
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d|w)?\s*$")
 _UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, "w": 604800.0, None: 1.0}
+# As for runbooks: nothing waits, looks back or repeats over more than a year, and the
+# scheduler cannot hold an interval of 10**30 s at all (it stopped the daemon).
+_MAX_DURATION = 366 * 86400.0
 
 
 def parse_duration(value: object) -> float:
@@ -90,6 +93,8 @@ def parse_duration(value: object) -> float:
         raise ValueError(f"a duration must be finite, got {value!r}")
     if seconds < 0:
         raise ValueError(f"a duration cannot be negative, got {value!r}")
+    if seconds > _MAX_DURATION:
+        raise ValueError(f"a duration must be at most 366d (a year), got {value!r}")
     return seconds
 
 

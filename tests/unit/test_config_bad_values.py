@@ -107,6 +107,30 @@ def test_a_duration_must_be_finite(
     assert problem.startswith(f"{path}:3: {field}: a duration must be finite, got "), problem
 
 
+@pytest.mark.parametrize("value", ["367d", "53w", "1000000000000000000000000000000"])
+@pytest.mark.parametrize(
+    "field", ["scaling.period", "safety.cooldown", "prometheus.timeout", "routing.memory"]
+)
+def test_a_duration_over_a_year_is_refused(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], value: str, field: str
+) -> None:
+    """``scaling.period: 1000000000000000000000000000000`` used to pass the check, then
+    stop `run` with an OverflowError traceback when the scheduler was given the job."""
+    section, key = field.split(".")
+    code, path, _, problems = check(tmp_path, f"{section}:\n  {key}: {value}\n", capsys)
+    assert code == 2
+    [problem] = problems
+    assert problem.startswith(f"{path}:3: {field}: a duration must be at most 366d (a year), got ")
+
+
+def test_a_duration_of_a_year_is_accepted(tmp_path: Path) -> None:
+    path = tmp_path / "autonomic.yaml"
+    path.write_text("runbooks: []\nscaling:\n  period: 366d\nrouting:\n  memory: 52w\n")
+    settings = load_settings(path)
+    assert settings.scaling.period == 366 * 86400.0
+    assert settings.routing.memory == 52 * 604800.0
+
+
 def test_cooldowns_and_the_metric_lag_may_be_zero(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
