@@ -268,6 +268,29 @@ class LedgerSettings(_Model):
             r"[?&](password|passwd)=", value, re.IGNORECASE
         ):
             raise ValueError("put the database password in ledger.password, not in the URL")
+        from sqlalchemy.engine import make_url
+        from sqlalchemy.exc import ArgumentError
+
+        try:
+            parsed = make_url(value)
+        except (ArgumentError, ValueError) as exc:
+            # `run` would stop on it when it opens the ledger: so does the check.
+            raise ValueError(
+                f"not a database URL ({exc}); expected sqlite:///PATH or "
+                "postgresql://USER@HOST:PORT/DB"
+            ) from None
+        database = parsed.database or ""
+        if parsed.get_backend_name() == "sqlite" and (
+            database in ("", ":memory:")
+            or database.startswith("file::memory:")
+            or parsed.query.get("mode") == "memory"
+        ):
+            # Each of the daemon's threads would get a database of its own, without
+            # tables, and a restart would forget every intent, limit and answer.
+            raise ValueError(
+                "an in-memory SQLite database cannot hold the ledger: name a file, "
+                "such as sqlite:////var/lib/autonomic/ledger.sqlite"
+            )
         return value
 
 
