@@ -28,6 +28,7 @@ from functools import cache
 from pathlib import Path
 from types import UnionType
 from typing import Annotated, Any, Literal, Union, get_args, get_origin
+from urllib.parse import urlsplit
 
 import yaml
 from pydantic import (
@@ -217,9 +218,22 @@ class PrometheusSettings(_Model):
     @field_validator("url")
     @classmethod
     def _http_url(cls, value: str) -> str:
+        shown = redact_url_passwords(value, whole=True)
         if not re.match(r"^https?://[^\s/]+", value):
-            shown = redact_url_passwords(value, whole=True)
             raise ValueError(f"expected an http:// or https:// URL, got {shown!r}")
+        # A host or port no request can use (an unclosed "[", port 99999 or "abc") would
+        # only show up later, as a Prometheus "not answering" every period.
+        try:
+            parts = urlsplit(value)
+            parts.port  # noqa: B018 (reading it checks it)
+        except ValueError as exc:
+            raise ValueError(
+                f"not a usable URL ({exc}): expected http(s)://HOST[:PORT], got {shown!r}"
+            ) from None
+        if not parts.hostname:
+            raise ValueError(
+                f"the URL names no host: expected http(s)://HOST[:PORT], got {shown!r}"
+            )
         return value.rstrip("/")
 
 
