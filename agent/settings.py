@@ -38,6 +38,7 @@ from pydantic import (
     SecretStr,
     StrictBool,
     ValidationError,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
@@ -113,6 +114,19 @@ PositiveDuration = Annotated[float, Field(gt=0)]
 
 class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _no_boolean_numbers(cls, value: Any, info: ValidationInfo) -> Any:
+        # YAML reads yes, no, on and off as booleans, and pydantic would then take them
+        # as 1 and 0: `maxActionsPerHour: no` must not mean 0, nor `auto: yes` 1.0.
+        field = cls.model_fields.get(info.field_name or "")
+        if isinstance(value, bool) and field is not None and field.annotation in (int, float):
+            raise ValueError(
+                f"expected a number, got {str(value).lower()} (YAML reads an unquoted yes, "
+                "no, on, off, true or false as a boolean)"
+            )
+        return value
 
 
 def _duration_fields(*names: str) -> Any:

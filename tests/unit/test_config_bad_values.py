@@ -211,6 +211,43 @@ def test_every_boolean_is_strict(
     assert problems == [f"{path}:3: {field}: expected true or false (unquoted), got 'false'"]
 
 
+@pytest.mark.parametrize(
+    ("field", "written"),
+    [
+        ("safety.maxActionsPerHour", "no"),
+        ("safety.stormThreshold", "on"),
+        ("routing.auto", "yes"),
+        ("routing.window", "true"),
+        ("routing.siblingWeight", "off"),
+        ("ledger.retentionDays", "yes"),
+        ("alertmanager.maxBodyBytes", "yes"),
+        ("scaling.quantile", "false"),
+        ("server.port", "on"),
+    ],
+)
+def test_a_yaml_boolean_is_not_taken_for_a_number(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], field: str, written: str
+) -> None:
+    """``maxActionsPerHour: no`` used to be read as 0 and ``auto: yes`` as 1.0."""
+    section, key = field.split(".")
+    code, path, _, problems = check(tmp_path, f"{section}:\n  {key}: {written}\n", capsys)
+    assert code == 2
+    [problem] = problems
+    assert problem.startswith(f"{path}:3: {field}: expected a number, got "), problem
+    assert "as a boolean" in problem
+
+
+def test_an_anomaly_threshold_of_yes_is_not_1(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    text = "anomalyQueries:\n  - name: up\n    expr: up\n    threshold: yes\n"
+    code, path, _, problems = check(tmp_path, text, capsys)
+    assert code == 2
+    assert [p.split(" got ")[0] for p in problems] == [
+        f"{path}:5: anomalyQueries.0.threshold: expected a number,"
+    ]
+
+
 def test_booleans_from_environment_overrides_still_work(tmp_path: Path) -> None:
     path = tmp_path / "autonomic.yaml"
     path.write_text("mode: observe\n", encoding="utf-8")
