@@ -566,10 +566,21 @@ class CanarySettings(_Model):
         try:
             specs = parse_spec(self.spec)
         except CanarySpecError as exc:
-            raise ValueError(f"canary.spec: {exc}") from None
+            # Reported at the spec's own entry (its line, or its override), not at the
+            # first line of the canary section.
+            raise PydanticCustomError(
+                "canary_spec", "{message}", {"message": exc.message, "at": ("spec", *exc.path)}
+            ) from None
         missing = sorted({c for s in specs for c in s.columns} - set(self.queries))
         if missing:
-            raise ValueError(f"canary.queries has no query for column(s) {', '.join(missing)}")
+            raise PydanticCustomError(
+                "canary_spec",
+                "{message}",
+                {
+                    "message": f"no query for column(s) {', '.join(missing)}",
+                    "at": ("queries",),
+                },
+            )
         return self
 
 
@@ -838,6 +849,8 @@ def load_settings_with_source(
             loc = tuple(error["loc"])
             if error["type"] == "duplicate_name":  # at the entry that repeats the name
                 loc = (*loc, error["ctx"]["index"], "name")
+            if error["type"] == "canary_spec":  # at the spec entry that is wrong
+                loc = (*loc, *error["ctx"]["at"])
             field = ".".join(str(p) for p in loc) or "(top level)"
             problems.append(f"{source.where(loc)}: {field}: {_explain(error)}")
         raise ConfigError(

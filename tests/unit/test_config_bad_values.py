@@ -211,6 +211,37 @@ def test_every_boolean_is_strict(
     assert problems == [f"{path}:3: {field}: expected true or false (unquoted), got 'false'"]
 
 
+def test_a_canary_spec_problem_is_reported_at_its_own_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """It used to be reported at the first line of the ``canary`` section."""
+    text = (
+        "canary:\n  period: 1m\n  spec:\n    metrics:\n      latency_p99:\n"
+        "        kind: continuous\n        direction: sideways\n        tolerance: 10%\n"
+    )
+    code, path, _, problems = check(tmp_path, text, capsys)
+    assert code == 2
+    assert problems == [
+        f"{path}:8: canary.spec.metrics.latency_p99.direction: 'sideways' is not 'increase' "
+        "or 'decrease' (the way that is a regression)"
+    ]
+
+
+def test_a_canary_spec_problem_from_an_override_names_the_variable(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """It used to name the file's first line, where nothing about canaries is written."""
+    monkeypatch.setenv("AUTONOMIC__CANARY__SPEC__METRICS", "5")
+    path = tmp_path / "autonomic.yaml"
+    path.write_text("mode: observe\nrunbooks: []\n")
+    with pytest.raises(ConfigError) as caught:
+        load_settings(path, dict(os.environ))
+    assert str(caught.value).splitlines()[1:] == [
+        "  environment AUTONOMIC__CANARY__SPEC__METRICS: canary.spec.metrics: expected a "
+        "non-empty mapping of metric name to settings"
+    ]
+
+
 @pytest.mark.parametrize(
     ("field", "written"),
     [
