@@ -32,6 +32,7 @@ from urllib.parse import urlsplit
 
 import yaml
 from pydantic import (
+    AfterValidator,
     BaseModel,
     ConfigDict,
     Field,
@@ -251,14 +252,63 @@ class PrometheusSettings(_Model):
         return value.rstrip("/")
 
 
+_DNS_LABEL = r"[a-z0-9]([-a-z0-9]*[a-z0-9])?"
+_LABEL_NAME = r"[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?"
+
+
+def _namespace_name(value: str) -> str:
+    """A Kubernetes namespace name. An empty one means every namespace to the API
+    client: ``namespaces: [shop, ""]`` stopped the daemon with a traceback."""
+    if len(value) > 63 or not re.fullmatch(_DNS_LABEL, value):
+        raise ValueError(
+            "not a namespace name: lower-case letters, digits and '-', "
+            "starting and ending with a letter or digit, at most 63 characters"
+        )
+    return value
+
+
+def _lease_name(value: str) -> str:
+    if len(value) > 253 or not re.fullmatch(rf"{_DNS_LABEL}(\.{_DNS_LABEL})*", value):
+        raise ValueError(
+            "not a Lease name: lower-case letters, digits, '-' and '.', "
+            "starting and ending with a letter or digit"
+        )
+    return value
+
+
+def _label_key(value: str) -> str:
+    """A Kubernetes label key, ``[PREFIX/]NAME``: a label no workload can carry (say
+    ``autonomic.dev/enabled=true``, the selector) would opt every workload out."""
+    prefix, _, name = value.rpartition("/")
+    if (
+        len(name) > 63
+        or not re.fullmatch(_LABEL_NAME, name)
+        or (
+            prefix
+            and (len(prefix) > 253 or not re.fullmatch(rf"{_DNS_LABEL}(\.{_DNS_LABEL})*", prefix))
+        )
+        or (not prefix and value.startswith("/"))
+    ):
+        raise ValueError(
+            "not a label key: write the key alone, such as "
+            'autonomic.dev/enabled (workloads opt in with the value "true")'
+        )
+    return value
+
+
+NamespaceName = Annotated[str, AfterValidator(_namespace_name)]
+
+
 class ClusterSettings(_Model):
     name: str = "default"
     in_cluster: StrictBool = Field(default=False, alias="inCluster")
     kubeconfig: Path | None = None
     context: str | None = None
-    namespaces: tuple[str, ...] = ()
-    opt_in_label: str = Field(default="autonomic.dev/enabled", alias="optInLabel")
-    exclude_namespaces: tuple[str, ...] = Field(
+    namespaces: tuple[NamespaceName, ...] = ()
+    opt_in_label: Annotated[str, AfterValidator(_label_key)] = Field(
+        default="autonomic.dev/enabled", alias="optInLabel"
+    )
+    exclude_namespaces: tuple[NamespaceName, ...] = Field(
         default=("kube-system", "kube-public", "kube-node-lease"), alias="excludeNamespaces"
     )
     resync: PositiveDuration = 300.0
@@ -443,8 +493,10 @@ def _dates_as_text(value: Any) -> Any:
 
 class LeaderElectionSettings(_Model):
     enabled: StrictBool = True
-    namespace: str = "autonomic"
-    lease_name: str = Field(default="autonomic-leader", alias="leaseName")
+    namespace: NamespaceName = "autonomic"
+    lease_name: Annotated[str, AfterValidator(_lease_name)] = Field(
+        default="autonomic-leader", alias="leaseName"
+    )
     lease_duration: PositiveDuration = Field(default=15.0, alias="leaseDuration")
     renew_deadline: PositiveDuration = Field(default=10.0, alias="renewDeadline")
     retry_period: PositiveDuration = Field(default=2.0, alias="retryPeriod")

@@ -211,6 +211,44 @@ def test_every_boolean_is_strict(
     assert problems == [f"{path}:3: {field}: expected true or false (unquoted), got 'false'"]
 
 
+@pytest.mark.parametrize(
+    ("text", "field", "says"),
+    [
+        # Used to pass, then stop `run` with a ValueError traceback from the adapter
+        # (an empty namespace is "every namespace" to the API client), ledger created.
+        ("cluster:\n  namespaces: [shop, '']\n", "cluster.namespaces.1", "not a namespace name"),
+        ("cluster:\n  excludeNamespaces: [Kube_System]\n", "cluster.excludeNamespaces.0",
+         "not a namespace name"),
+        ("leaderElection:\n  namespace: ''\n", "leaderElection.namespace", "not a namespace name"),
+        ("leaderElection:\n  leaseName: my lease\n", "leaderElection.leaseName",
+         "not a Lease name"),
+        # Used to pass and opt every workload out: no label key holds "=".
+        ("cluster:\n  optInLabel: autonomic.dev/enabled=true\n", "cluster.optInLabel",
+         "not a label key"),
+        ("cluster:\n  optInLabel: ''\n", "cluster.optInLabel", "not a label key"),
+    ],
+)  # fmt: skip
+def test_kubernetes_names_are_checked(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], text: str, field: str, says: str
+) -> None:
+    code, path, _, problems = check(tmp_path, text, capsys)
+    assert code == 2
+    [problem] = problems
+    assert problem.startswith(f"{path}:3: {field}: {says}"), problem
+
+
+def test_valid_kubernetes_names_pass(tmp_path: Path) -> None:
+    path = tmp_path / "autonomic.yaml"
+    path.write_text(
+        "runbooks: []\ncluster:\n  namespaces: [shop, team-2]\n  optInLabel: example.com/Opt_In.x\n"
+        "leaderElection:\n  namespace: ops\n  leaseName: autonomic.leader-1\n"
+    )
+    settings = load_settings(path)
+    assert settings.cluster.namespaces == ("shop", "team-2")
+    assert settings.cluster.opt_in_label == "example.com/Opt_In.x"
+    assert load_settings(None).cluster.opt_in_label == "autonomic.dev/enabled"
+
+
 def test_a_canary_spec_problem_is_reported_at_its_own_line(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
