@@ -552,6 +552,18 @@ class ScalingSettings(_Model):
     _durations = _duration_fields("profile_history", "metric_lag")
     _positive_durations = _positive_duration_fields("period", "refit_every")
 
+    @field_validator("load_query")
+    @classmethod
+    def _per_workload(cls, value: str) -> str:
+        # Without it every workload would be scaled from the one series the query returns.
+        if "$workload" not in value:
+            raise ValueError(
+                "the load query must name the workload as $workload (and its namespace as "
+                '$namespace), e.g. sum(rate(http_requests_total{namespace="$namespace",'
+                'deployment="$workload"}[2m]))'
+            )
+        return value
+
     @field_validator("metric_lag")
     @classmethod
     def _lag_in_range(cls, value: float) -> float:
@@ -623,6 +635,20 @@ class CanarySettings(_Model):
             raise PydanticCustomError(
                 "canary_spec", "{message}", {"message": exc.message, "at": ("spec", *exc.path)}
             ) from None
+        for column, query in self.queries.items():
+            if "$workload" not in query:
+                # The canary and its stable Deployment would read the same series, and
+                # a canary compared with itself is always promoted.
+                raise PydanticCustomError(
+                    "canary_spec",
+                    "{message}",
+                    {
+                        "message": "the query must name the workload as $workload (and "
+                        "its namespace as $namespace): the canary and the stable "
+                        "Deployment are each read with it",
+                        "at": ("queries", column),
+                    },
+                )
         missing = sorted({c for s in specs for c in s.columns} - set(self.queries))
         if missing:
             raise PydanticCustomError(

@@ -265,6 +265,27 @@ def test_a_canary_spec_problem_is_reported_at_its_own_line(
     ]
 
 
+def test_a_load_or_canary_query_without_the_workload_is_refused(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Both used to pass: every workload was then scaled from one series, and a canary
+    was read with the same query as its stable Deployment, compared with itself."""
+    text = (
+        "scaling:\n  loadQuery: sum(rate(http_requests_total{deployment='web'}[2m]))\n"
+        "canary:\n  queries:\n"
+        "    latency_p99: lat{deployment='$workload'}\n"
+        "    errors: sum(increase(http_requests_total{code=~'5..'}[1m]))\n"
+        "    requests: req{deployment='$workload'}\n"
+    )
+    code, path, _, problems = check(tmp_path, text, capsys)
+    assert code == 2
+    assert [p.split(": the ")[0] for p in problems] == [
+        f"{path}:3: scaling.loadQuery",
+        f"{path}:7: canary.queries.errors",
+    ]
+    assert all("must name the workload as $workload" in p for p in problems)
+
+
 def test_a_canary_spec_problem_from_an_override_names_the_variable(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
