@@ -146,6 +146,16 @@ class SecretRef(_Model):
     file: Path | None = None
     env: str | None = None
 
+    @field_validator("file", "env", mode="before")
+    @classmethod
+    def _named(cls, value: Any, info: ValidationInfo) -> Any:
+        # An empty file name is read as "." (a directory), an empty variable as one
+        # that "is not set": say what is actually wrong.
+        if isinstance(value, str) and not value.strip():
+            what = "a file path" if info.field_name == "file" else "a variable name"
+            raise ValueError(f"{info.field_name} is empty: give {what}")
+        return value
+
     @model_validator(mode="after")
     def _exactly_one(self) -> SecretRef:
         if (self.file is None) == (self.env is None):

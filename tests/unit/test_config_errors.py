@@ -237,6 +237,23 @@ def test_an_empty_secret_is_refused(
     assert problem_lines(err) == [f"{path}:4: alertmanager.token: {expected}"]
 
 
+@pytest.mark.parametrize(
+    ("ref", "says"),
+    [
+        ("{env: ''}", "prometheus.bearerToken.env: env is empty: give a variable name"),
+        ("{file: ''}", "prometheus.bearerToken.file: file is empty: give a file path"),
+    ],
+)
+def test_an_empty_secret_reference_says_so(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], ref: str, says: str
+) -> None:
+    """They used to read as 'variable  is not set' and 'cannot read secret file .'."""
+    path = write(tmp_path, f"runbooks: []\nprometheus:\n  bearerToken: {ref}\n")
+    code, _, err = check(path, capsys)
+    assert code == 2
+    assert problem_lines(err) == [f"{path}:3: {says}"]
+
+
 @pytest.mark.parametrize(("field", "section"), SECRET_FIELDS, ids=[f for f, _ in SECRET_FIELDS])
 def test_run_stops_on_a_secret_as_the_check_does_and_creates_no_ledger(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], field: str, section: str
