@@ -955,6 +955,14 @@ class ScalingLoop:
                 "maxReplicas; holding the current floor",
             )
             return
+        if hpa is None and knobs.max_replicas is None and (knobs.min_replicas or 0) > NO_HPA_MAX:
+            self._hold(
+                ref,
+                f"{MIN_REPLICAS}={knobs.min_replicas} is above {NO_HPA_MAX}, the most replicas "
+                f"the loop sets without an HPA or a {MAX_REPLICAS} annotation: if that many "
+                f"are meant, set {MAX_REPLICAS} too; holding the current replicas",
+            )
+            return
         if hpa is not None and model.hpa_min_configured is None:
             model.hpa_min_configured = self._configured_min(hpa.ref, hpa.min_replicas, now)
         floor_min = knobs.min_replicas or model.hpa_min_configured or 1

@@ -458,3 +458,21 @@ def test_a_floors_floor_above_the_hpas_maximum_holds_that_workload_only() -> Non
     applied = cast(Any, loop.executor).applied
     assert [operation.target for operation in applied] == [api.ref]
     assert str(api.ref) not in loop.status.held
+
+
+def test_a_floors_floor_above_the_ceiling_without_an_hpa_holds_unless_max_is_set() -> None:
+    """``min-replicas: 1000000000`` without an HPA used to scale the Deployment to a
+    billion replicas: above the loop's own ceiling without an HPA, it now needs
+    ``max-replicas`` to say that many are meant."""
+    t, values = steady(26)
+    clock = FakeClock(float(t[-80]))
+    web = workload("web", **{CAPACITY: "1000", MIN_REPLICAS: "1000000000"})
+    loop = loop_over(WeekReader(t, values), clock, [web], route="auto")
+    run(loop, clock, 2)
+    assert f"{MIN_REPLICAS}=1000000000 is above 1000" in loop.status.held[str(web.ref)]
+    assert cast(Any, loop.executor).applied == []
+    meant = workload("web", **{CAPACITY: "1000", MIN_REPLICAS: "1200", MAX_REPLICAS: "1500"})
+    loop = loop_over(WeekReader(t, values), FakeClock(float(t[-80])), [meant], route="auto")
+    loop.cycle()
+    (operation,) = cast(Any, loop.executor).applied
+    assert operation.replicas == 1200
