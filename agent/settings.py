@@ -28,15 +28,18 @@ from functools import cache
 from pathlib import Path
 from types import UnionType
 from typing import Annotated, Any, Literal, Union, get_args, get_origin
+from urllib.parse import urlsplit
 
 import yaml
 from pydantic import (
+    AfterValidator,
     BaseModel,
     ConfigDict,
     Field,
     SecretStr,
     StrictBool,
     ValidationError,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
@@ -61,6 +64,8 @@ __all__ = [
     "SlackSettings",
     "advisories",
     "check_kubeconfig",
+    "check_runbook_paths",
+    "check_secrets",
     "kubeconfig_problem",
     "load_settings",
     "load_settings_with_source",
@@ -72,6 +77,9 @@ __all__ = [
 ENV_PREFIX = "AUTONOMIC__"
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d|w)?\s*$")
 _UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, "w": 604800.0, None: 1.0}
+# As for runbooks: nothing waits, looks back or repeats over more than a year, and the
+# scheduler cannot hold an interval of 10**30 s at all (it stopped the daemon).
+_MAX_DURATION = 366 * 86400.0
 
 
 def parse_duration(value: object) -> float:
@@ -88,6 +96,8 @@ def parse_duration(value: object) -> float:
         raise ValueError(f"a duration must be finite, got {value!r}")
     if seconds < 0:
         raise ValueError(f"a duration cannot be negative, got {value!r}")
+    if seconds > _MAX_DURATION:
+        raise ValueError(f"a duration must be at most 366d (a year), got {value!r}")
     return seconds
 
 
@@ -106,6 +116,19 @@ PositiveDuration = Annotated[float, Field(gt=0)]
 class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
+    @field_validator("*", mode="before")
+    @classmethod
+    def _no_boolean_numbers(cls, value: Any, info: ValidationInfo) -> Any:
+        # YAML reads yes, no, on and off as booleans, and pydantic would then take them
+        # as 1 and 0: `maxActionsPerHour: no` must not mean 0, nor `auto: yes` 1.0.
+        field = cls.model_fields.get(info.field_name or "")
+        if isinstance(value, bool) and field is not None and field.annotation in (int, float):
+            raise ValueError(
+                f"expected a number, got {str(value).lower()} (YAML reads an unquoted yes, "
+                "no, on, off, true or false as a boolean)"
+            )
+        return value
+
 
 def _duration_fields(*names: str) -> Any:
     """Durations that may be 0 (cooldowns, a lag)."""
@@ -123,6 +146,16 @@ class SecretRef(_Model):
     file: Path | None = None
     env: str | None = None
 
+    @field_validator("file", "env", mode="before")
+    @classmethod
+    def _named(cls, value: Any, info: ValidationInfo) -> Any:
+        # An empty file name is read as "." (a directory), an empty variable as one
+        # that "is not set": say what is actually wrong.
+        if isinstance(value, str) and not value.strip():
+            what = "a file path" if info.field_name == "file" else "a variable name"
+            raise ValueError(f"{info.field_name} is empty: give {what}")
+        return value
+
     @model_validator(mode="after")
     def _exactly_one(self) -> SecretRef:
         if (self.file is None) == (self.env is None):
@@ -136,15 +169,66 @@ def resolve_secret(ref: SecretRef | None, environ: Mapping[str, str]) -> SecretS
         return None
     if ref.file is not None:
         try:
-            return SecretStr(ref.file.read_text(encoding="utf-8").strip())
+            value = ref.file.read_text(encoding="utf-8").strip()
         except OSError as exc:
             raise ConfigError(
                 f"cannot read secret file {ref.file}: {exc.strerror or exc}"
             ) from None
+        except UnicodeDecodeError:
+            raise ConfigError(f"secret file {ref.file} is not UTF-8 text") from None
+        if not value:
+            # An empty token would let an empty bearer header in, or silently turn a
+            # signature check off: a secret that is missing is refused, not used.
+            raise ConfigError(f"secret file {ref.file} is empty")
+        return SecretStr(value)
     assert ref.env is not None
     if ref.env not in environ:
         raise ConfigError(f"secret environment variable {ref.env} is not set")
+    if not environ[ref.env].strip():
+        raise ConfigError(f"secret environment variable {ref.env} is empty")
     return SecretStr(environ[ref.env])
+
+
+def check_secrets(
+    settings: Settings, source: SettingsSource, environ: Mapping[str, str]
+) -> tuple[list[str], list[str]]:
+    """Every secret the file names, read: the problems, each as ``FILE:LINE: field:
+    message`` at the ``file:`` or ``env:`` that names it, and where each readable one
+    comes from (never its value). ``config check`` prints both; ``run`` stops on the
+    problems before it opens the ledger or connects to anything."""
+    secrets = {
+        "slack.botToken": settings.slack.bot_token,
+        "slack.appToken": settings.slack.app_token,
+        "slack.signingSecret": settings.slack.signing_secret,
+        "ledger.password": settings.ledger.password,
+        "alertmanager.token": settings.alertmanager.token,
+        "prometheus.bearerToken": settings.prometheus.bearer_token,
+    }
+    problems: list[str] = []
+    readable: list[str] = []
+    for name, ref in secrets.items():
+        if ref is None:
+            continue
+        try:
+            resolve_secret(ref, environ)
+        except ConfigError as exc:
+            loc = (*name.split("."), "file" if ref.file is not None else "env")
+            problems.append(f"{source.where(loc)}: {name}: {exc}")
+        else:
+            where = f"file {ref.file}" if ref.file is not None else f"${ref.env}"
+            readable.append(f"{name} from {where} (readable; value not shown)")
+    return problems, readable
+
+
+def check_runbook_paths(settings: Settings, source: SettingsSource) -> list[str]:
+    """The configured runbook paths that do not exist, each at its line in the file."""
+    problems = []
+    for index, path in enumerate(settings.runbooks):
+        if not path.exists():
+            entry = ("runbooks", index)
+            default = "" if source.written(entry) else " (the default: runbooks is not set)"
+            problems.append(f"{source.where(entry)}: runbooks: {path} does not exist{default}")
+    return problems
 
 
 class PrometheusSettings(_Model):
@@ -159,10 +243,70 @@ class PrometheusSettings(_Model):
     @field_validator("url")
     @classmethod
     def _http_url(cls, value: str) -> str:
+        shown = redact_url_passwords(value, whole=True)
         if not re.match(r"^https?://[^\s/]+", value):
-            shown = redact_url_passwords(value, whole=True)
             raise ValueError(f"expected an http:// or https:// URL, got {shown!r}")
+        # A host or port no request can use (an unclosed "[", port 99999 or "abc") would
+        # only show up later, as a Prometheus "not answering" every period.
+        try:
+            parts = urlsplit(value)
+            parts.port  # noqa: B018 (reading it checks it)
+        except ValueError as exc:
+            raise ValueError(
+                f"not a usable URL ({exc}): expected http(s)://HOST[:PORT], got {shown!r}"
+            ) from None
+        if not parts.hostname:
+            raise ValueError(
+                f"the URL names no host: expected http(s)://HOST[:PORT], got {shown!r}"
+            )
         return value.rstrip("/")
+
+
+_DNS_LABEL = r"[a-z0-9]([-a-z0-9]*[a-z0-9])?"
+_LABEL_NAME = r"[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?"
+
+
+def _namespace_name(value: str) -> str:
+    """A Kubernetes namespace name. An empty one means every namespace to the API
+    client: ``namespaces: [shop, ""]`` stopped the daemon with a traceback."""
+    if len(value) > 63 or not re.fullmatch(_DNS_LABEL, value):
+        raise ValueError(
+            "not a namespace name: lower-case letters, digits and '-', "
+            "starting and ending with a letter or digit, at most 63 characters"
+        )
+    return value
+
+
+def _lease_name(value: str) -> str:
+    if len(value) > 253 or not re.fullmatch(rf"{_DNS_LABEL}(\.{_DNS_LABEL})*", value):
+        raise ValueError(
+            "not a Lease name: lower-case letters, digits, '-' and '.', "
+            "starting and ending with a letter or digit"
+        )
+    return value
+
+
+def _label_key(value: str) -> str:
+    """A Kubernetes label key, ``[PREFIX/]NAME``: a label no workload can carry (say
+    ``autonomic.dev/enabled=true``, the selector) would opt every workload out."""
+    prefix, _, name = value.rpartition("/")
+    if (
+        len(name) > 63
+        or not re.fullmatch(_LABEL_NAME, name)
+        or (
+            prefix
+            and (len(prefix) > 253 or not re.fullmatch(rf"{_DNS_LABEL}(\.{_DNS_LABEL})*", prefix))
+        )
+        or (not prefix and value.startswith("/"))
+    ):
+        raise ValueError(
+            "not a label key: write the key alone, such as "
+            'autonomic.dev/enabled (workloads opt in with the value "true")'
+        )
+    return value
+
+
+NamespaceName = Annotated[str, AfterValidator(_namespace_name)]
 
 
 class ClusterSettings(_Model):
@@ -170,9 +314,11 @@ class ClusterSettings(_Model):
     in_cluster: StrictBool = Field(default=False, alias="inCluster")
     kubeconfig: Path | None = None
     context: str | None = None
-    namespaces: tuple[str, ...] = ()
-    opt_in_label: str = Field(default="autonomic.dev/enabled", alias="optInLabel")
-    exclude_namespaces: tuple[str, ...] = Field(
+    namespaces: tuple[NamespaceName, ...] = ()
+    opt_in_label: Annotated[str, AfterValidator(_label_key)] = Field(
+        default="autonomic.dev/enabled", alias="optInLabel"
+    )
+    exclude_namespaces: tuple[NamespaceName, ...] = Field(
         default=("kube-system", "kube-public", "kube-node-lease"), alias="excludeNamespaces"
     )
     resync: PositiveDuration = 300.0
@@ -210,6 +356,29 @@ class LedgerSettings(_Model):
             r"[?&](password|passwd)=", value, re.IGNORECASE
         ):
             raise ValueError("put the database password in ledger.password, not in the URL")
+        from sqlalchemy.engine import make_url
+        from sqlalchemy.exc import ArgumentError
+
+        try:
+            parsed = make_url(value)
+        except (ArgumentError, ValueError) as exc:
+            # `run` would stop on it when it opens the ledger: so does the check.
+            raise ValueError(
+                f"not a database URL ({exc}); expected sqlite:///PATH or "
+                "postgresql://USER@HOST:PORT/DB"
+            ) from None
+        database = parsed.database or ""
+        if parsed.get_backend_name() == "sqlite" and (
+            database in ("", ":memory:")
+            or database.startswith("file::memory:")
+            or parsed.query.get("mode") == "memory"
+        ):
+            # Each of the daemon's threads would get a database of its own, without
+            # tables, and a restart would forget every intent, limit and answer.
+            raise ValueError(
+                "an in-memory SQLite database cannot hold the ledger: name a file, "
+                "such as sqlite:////var/lib/autonomic/ledger.sqlite"
+            )
         return value
 
 
@@ -334,8 +503,10 @@ def _dates_as_text(value: Any) -> Any:
 
 class LeaderElectionSettings(_Model):
     enabled: StrictBool = True
-    namespace: str = "autonomic"
-    lease_name: str = Field(default="autonomic-leader", alias="leaseName")
+    namespace: NamespaceName = "autonomic"
+    lease_name: Annotated[str, AfterValidator(_lease_name)] = Field(
+        default="autonomic-leader", alias="leaseName"
+    )
     lease_duration: PositiveDuration = Field(default=15.0, alias="leaseDuration")
     renew_deadline: PositiveDuration = Field(default=10.0, alias="renewDeadline")
     retry_period: PositiveDuration = Field(default=2.0, alias="retryPeriod")
@@ -390,6 +561,18 @@ class ScalingSettings(_Model):
 
     _durations = _duration_fields("profile_history", "metric_lag")
     _positive_durations = _positive_duration_fields("period", "refit_every")
+
+    @field_validator("load_query")
+    @classmethod
+    def _per_workload(cls, value: str) -> str:
+        # Without it every workload would be scaled from the one series the query returns.
+        if "$workload" not in value:
+            raise ValueError(
+                "the load query must name the workload as $workload (and its namespace as "
+                '$namespace), e.g. sum(rate(http_requests_total{namespace="$namespace",'
+                'deployment="$workload"}[2m]))'
+            )
+        return value
 
     @field_validator("metric_lag")
     @classmethod
@@ -457,10 +640,35 @@ class CanarySettings(_Model):
         try:
             specs = parse_spec(self.spec)
         except CanarySpecError as exc:
-            raise ValueError(f"canary.spec: {exc}") from None
+            # Reported at the spec's own entry (its line, or its override), not at the
+            # first line of the canary section.
+            raise PydanticCustomError(
+                "canary_spec", "{message}", {"message": exc.message, "at": ("spec", *exc.path)}
+            ) from None
+        for column, query in self.queries.items():
+            if "$workload" not in query:
+                # The canary and its stable Deployment would read the same series, and
+                # a canary compared with itself is always promoted.
+                raise PydanticCustomError(
+                    "canary_spec",
+                    "{message}",
+                    {
+                        "message": "the query must name the workload as $workload (and "
+                        "its namespace as $namespace): the canary and the stable "
+                        "Deployment are each read with it",
+                        "at": ("queries", column),
+                    },
+                )
         missing = sorted({c for s in specs for c in s.columns} - set(self.queries))
         if missing:
-            raise ValueError(f"canary.queries has no query for column(s) {', '.join(missing)}")
+            raise PydanticCustomError(
+                "canary_spec",
+                "{message}",
+                {
+                    "message": f"no query for column(s) {', '.join(missing)}",
+                    "at": ("queries",),
+                },
+            )
         return self
 
 
@@ -729,6 +937,8 @@ def load_settings_with_source(
             loc = tuple(error["loc"])
             if error["type"] == "duplicate_name":  # at the entry that repeats the name
                 loc = (*loc, error["ctx"]["index"], "name")
+            if error["type"] == "canary_spec":  # at the spec entry that is wrong
+                loc = (*loc, *error["ctx"]["at"])
             field = ".".join(str(p) for p in loc) or "(top level)"
             problems.append(f"{source.where(loc)}: {field}: {_explain(error)}")
         raise ConfigError(

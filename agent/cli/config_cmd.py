@@ -36,46 +36,24 @@ def check_config(args: argparse.Namespace) -> int:
     from agent.settings import (
         advisories,
         check_kubeconfig,
+        check_runbook_paths,
+        check_secrets,
         load_settings_with_source,
         redact_url_passwords,
-        resolve_secret,
     )
 
     environ = dict(os.environ)
     settings, source = load_settings_with_source(args.file, environ)
     problems = check_kubeconfig(settings, source)
-    secrets = {
-        "slack.botToken": settings.slack.bot_token,
-        "slack.appToken": settings.slack.app_token,
-        "slack.signingSecret": settings.slack.signing_secret,
-        "ledger.password": settings.ledger.password,
-        "alertmanager.token": settings.alertmanager.token,
-        "prometheus.bearerToken": settings.prometheus.bearer_token,
-    }
-    resolved = []
-    for name, ref in secrets.items():
-        if ref is None:
-            continue
-        try:
-            resolve_secret(ref, environ)
-        except ConfigError as exc:
-            # The line of the `file:` or `env:` that names the missing secret.
-            loc = (*name.split("."), "file" if ref.file is not None else "env")
-            problems.append(f"{source.where(loc)}: {name}: {exc}")
-        else:
-            where = f"file {ref.file}" if ref.file is not None else f"${ref.env}"
-            resolved.append(f"{name} from {where} (readable; value not shown)")
+    secret_problems, resolved = check_secrets(settings, source, environ)
+    problems += secret_problems
     if args.runbooks:
         for path in args.runbooks:
             if not path.exists():
                 problems.append(f"--runbooks: {path} does not exist")
         runbook_paths = tuple(args.runbooks)
     else:
-        for index, path in enumerate(settings.runbooks):
-            if not path.exists():
-                entry = ("runbooks", index)
-                default = "" if source.written(entry) else " (the default: runbooks is not set)"
-                problems.append(f"{source.where(entry)}: runbooks: {path} does not exist{default}")
+        problems += check_runbook_paths(settings, source)
         runbook_paths = settings.runbooks
     loaded = 0
     if not problems:

@@ -47,6 +47,8 @@ def run(args: argparse.Namespace) -> int:
     from agent.settings import (
         advisories,
         check_kubeconfig,
+        check_runbook_paths,
+        check_secrets,
         load_settings_with_source,
         redact_url_passwords,
     )
@@ -54,13 +56,16 @@ def run(args: argparse.Namespace) -> int:
     configure_logging(args.log_level, sys.stderr)
     environ = dict(os.environ)
     settings, source = load_settings_with_source(args.config, environ)
-    if args.kube_host is None:
-        # A kubeconfig that is missing, a directory or not one at all stops start-up with
-        # its file and line, as `config check` reports it, not at the first API call.
-        problems = check_kubeconfig(settings, source)
-        if problems:
-            message = "invalid configuration:\n  " + "\n  ".join(problems)
-            raise ConfigError(redact_url_passwords(message))
+    # What `config check` reports stops start-up the same way, with its file and line,
+    # before the ledger is opened (or created) and before anything is connected: a
+    # kubeconfig that is missing or not one, a secret that cannot be read or is empty,
+    # a runbook path that does not exist.
+    problems = [] if args.kube_host is not None else check_kubeconfig(settings, source)
+    problems += check_secrets(settings, source, environ)[0]
+    problems += check_runbook_paths(settings, source)
+    if problems:
+        message = "invalid configuration:\n  " + "\n  ".join(problems)
+        raise ConfigError(redact_url_passwords(message))
     for note in advisories(settings):
         log.warning("configuration: %s", note)
     daemon, runtime = build_daemon(settings, environ, kube_host=args.kube_host)

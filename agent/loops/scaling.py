@@ -945,6 +945,24 @@ class ScalingLoop:
                 f"{hpa.min_replicas}: fix the HPA; holding the current floor",
             )
             return
+        if hpa is not None and (knobs.min_replicas or 0) > hpa.max_replicas:
+            # The API server refuses an HPA whose minReplicas exceeds its maxReplicas, so
+            # a floor's floor above the ceiling would be a failed write every cycle.
+            self._hold(
+                ref,
+                f"{MIN_REPLICAS}={knobs.min_replicas} is above the maxReplicas "
+                f"{hpa.max_replicas} of {hpa.ref}: lower the annotation or raise the HPA's "
+                "maxReplicas; holding the current floor",
+            )
+            return
+        if hpa is None and knobs.max_replicas is None and (knobs.min_replicas or 0) > NO_HPA_MAX:
+            self._hold(
+                ref,
+                f"{MIN_REPLICAS}={knobs.min_replicas} is above {NO_HPA_MAX}, the most replicas "
+                f"the loop sets without an HPA or a {MAX_REPLICAS} annotation: if that many "
+                f"are meant, set {MAX_REPLICAS} too; holding the current replicas",
+            )
+            return
         if hpa is not None and model.hpa_min_configured is None:
             model.hpa_min_configured = self._configured_min(hpa.ref, hpa.min_replicas, now)
         floor_min = knobs.min_replicas or model.hpa_min_configured or 1

@@ -107,6 +107,30 @@ def test_a_duration_must_be_finite(
     assert problem.startswith(f"{path}:3: {field}: a duration must be finite, got "), problem
 
 
+@pytest.mark.parametrize("value", ["367d", "53w", "1000000000000000000000000000000"])
+@pytest.mark.parametrize(
+    "field", ["scaling.period", "safety.cooldown", "prometheus.timeout", "routing.memory"]
+)
+def test_a_duration_over_a_year_is_refused(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], value: str, field: str
+) -> None:
+    """``scaling.period: 1000000000000000000000000000000`` used to pass the check, then
+    stop `run` with an OverflowError traceback when the scheduler was given the job."""
+    section, key = field.split(".")
+    code, path, _, problems = check(tmp_path, f"{section}:\n  {key}: {value}\n", capsys)
+    assert code == 2
+    [problem] = problems
+    assert problem.startswith(f"{path}:3: {field}: a duration must be at most 366d (a year), got ")
+
+
+def test_a_duration_of_a_year_is_accepted(tmp_path: Path) -> None:
+    path = tmp_path / "autonomic.yaml"
+    path.write_text("runbooks: []\nscaling:\n  period: 366d\nrouting:\n  memory: 52w\n")
+    settings = load_settings(path)
+    assert settings.scaling.period == 366 * 86400.0
+    assert settings.routing.memory == 52 * 604800.0
+
+
 def test_cooldowns_and_the_metric_lag_may_be_zero(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -185,6 +209,133 @@ def test_every_boolean_is_strict(
     code, path, _, problems = check(tmp_path, f"{section}:\n  {key}: 'false'\n", capsys)
     assert code == 2
     assert problems == [f"{path}:3: {field}: expected true or false (unquoted), got 'false'"]
+
+
+@pytest.mark.parametrize(
+    ("text", "field", "says"),
+    [
+        # Used to pass, then stop `run` with a ValueError traceback from the adapter
+        # (an empty namespace is "every namespace" to the API client), ledger created.
+        ("cluster:\n  namespaces: [shop, '']\n", "cluster.namespaces.1", "not a namespace name"),
+        ("cluster:\n  excludeNamespaces: [Kube_System]\n", "cluster.excludeNamespaces.0",
+         "not a namespace name"),
+        ("leaderElection:\n  namespace: ''\n", "leaderElection.namespace", "not a namespace name"),
+        ("leaderElection:\n  leaseName: my lease\n", "leaderElection.leaseName",
+         "not a Lease name"),
+        # Used to pass and opt every workload out: no label key holds "=".
+        ("cluster:\n  optInLabel: autonomic.dev/enabled=true\n", "cluster.optInLabel",
+         "not a label key"),
+        ("cluster:\n  optInLabel: ''\n", "cluster.optInLabel", "not a label key"),
+    ],
+)  # fmt: skip
+def test_kubernetes_names_are_checked(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], text: str, field: str, says: str
+) -> None:
+    code, path, _, problems = check(tmp_path, text, capsys)
+    assert code == 2
+    [problem] = problems
+    assert problem.startswith(f"{path}:3: {field}: {says}"), problem
+
+
+def test_valid_kubernetes_names_pass(tmp_path: Path) -> None:
+    path = tmp_path / "autonomic.yaml"
+    path.write_text(
+        "runbooks: []\ncluster:\n  namespaces: [shop, team-2]\n  optInLabel: example.com/Opt_In.x\n"
+        "leaderElection:\n  namespace: ops\n  leaseName: autonomic.leader-1\n"
+    )
+    settings = load_settings(path)
+    assert settings.cluster.namespaces == ("shop", "team-2")
+    assert settings.cluster.opt_in_label == "example.com/Opt_In.x"
+    assert load_settings(None).cluster.opt_in_label == "autonomic.dev/enabled"
+
+
+def test_a_canary_spec_problem_is_reported_at_its_own_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """It used to be reported at the first line of the ``canary`` section."""
+    text = (
+        "canary:\n  period: 1m\n  spec:\n    metrics:\n      latency_p99:\n"
+        "        kind: continuous\n        direction: sideways\n        tolerance: 10%\n"
+    )
+    code, path, _, problems = check(tmp_path, text, capsys)
+    assert code == 2
+    assert problems == [
+        f"{path}:8: canary.spec.metrics.latency_p99.direction: 'sideways' is not 'increase' "
+        "or 'decrease' (the way that is a regression)"
+    ]
+
+
+def test_a_load_or_canary_query_without_the_workload_is_refused(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Both used to pass: every workload was then scaled from one series, and a canary
+    was read with the same query as its stable Deployment, compared with itself."""
+    text = (
+        "scaling:\n  loadQuery: sum(rate(http_requests_total{deployment='web'}[2m]))\n"
+        "canary:\n  queries:\n"
+        "    latency_p99: lat{deployment='$workload'}\n"
+        "    errors: sum(increase(http_requests_total{code=~'5..'}[1m]))\n"
+        "    requests: req{deployment='$workload'}\n"
+    )
+    code, path, _, problems = check(tmp_path, text, capsys)
+    assert code == 2
+    assert [p.split(": the ")[0] for p in problems] == [
+        f"{path}:3: scaling.loadQuery",
+        f"{path}:7: canary.queries.errors",
+    ]
+    assert all("must name the workload as $workload" in p for p in problems)
+
+
+def test_a_canary_spec_problem_from_an_override_names_the_variable(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """It used to name the file's first line, where nothing about canaries is written."""
+    monkeypatch.setenv("AUTONOMIC__CANARY__SPEC__METRICS", "5")
+    path = tmp_path / "autonomic.yaml"
+    path.write_text("mode: observe\nrunbooks: []\n")
+    with pytest.raises(ConfigError) as caught:
+        load_settings(path, dict(os.environ))
+    assert str(caught.value).splitlines()[1:] == [
+        "  environment AUTONOMIC__CANARY__SPEC__METRICS: canary.spec.metrics: expected a "
+        "non-empty mapping of metric name to settings"
+    ]
+
+
+@pytest.mark.parametrize(
+    ("field", "written"),
+    [
+        ("safety.maxActionsPerHour", "no"),
+        ("safety.stormThreshold", "on"),
+        ("routing.auto", "yes"),
+        ("routing.window", "true"),
+        ("routing.siblingWeight", "off"),
+        ("ledger.retentionDays", "yes"),
+        ("alertmanager.maxBodyBytes", "yes"),
+        ("scaling.quantile", "false"),
+        ("server.port", "on"),
+    ],
+)
+def test_a_yaml_boolean_is_not_taken_for_a_number(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], field: str, written: str
+) -> None:
+    """``maxActionsPerHour: no`` used to be read as 0 and ``auto: yes`` as 1.0."""
+    section, key = field.split(".")
+    code, path, _, problems = check(tmp_path, f"{section}:\n  {key}: {written}\n", capsys)
+    assert code == 2
+    [problem] = problems
+    assert problem.startswith(f"{path}:3: {field}: expected a number, got "), problem
+    assert "as a boolean" in problem
+
+
+def test_an_anomaly_threshold_of_yes_is_not_1(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    text = "anomalyQueries:\n  - name: up\n    expr: up\n    threshold: yes\n"
+    code, path, _, problems = check(tmp_path, text, capsys)
+    assert code == 2
+    assert [p.split(" got ")[0] for p in problems] == [
+        f"{path}:5: anomalyQueries.0.threshold: expected a number,"
+    ]
 
 
 def test_booleans_from_environment_overrides_still_work(tmp_path: Path) -> None:

@@ -208,6 +208,81 @@ def test_an_unreadable_secret_file_names_its_line(
     assert problem.startswith(f"{path}:5: alertmanager.token: cannot read secret file {missing}")
 
 
+@pytest.mark.parametrize(
+    ("token", "given", "says"),
+    [
+        ("{file: TOKEN}", "", "secret file TOKEN is empty"),
+        ("{file: TOKEN}", " \n\n", "secret file TOKEN is empty"),
+        ("{env: VAR}", "", "secret environment variable VAR is empty"),
+    ],
+    ids=["empty-file", "blank-file", "empty-variable"],
+)
+def test_an_empty_secret_is_refused(
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    token: str,
+    given: str,
+    says: str,
+) -> None:
+    """An empty webhook token used to pass the check and let in any request sending
+    ``Authorization: Bearer`` with nothing after it."""
+    secret = write(tmp_path, given, "token")
+    monkeypatch.setenv(UNSET, given)
+    ref = token.replace("TOKEN", str(secret)).replace("VAR", UNSET)
+    path = write(tmp_path, f"runbooks: []\nalertmanager:\n  enabled: true\n  token: {ref}\n")
+    code, _, err = check(path, capsys)
+    assert code == 2
+    expected = says.replace("TOKEN", str(secret)).replace("VAR", UNSET)
+    assert problem_lines(err) == [f"{path}:4: alertmanager.token: {expected}"]
+
+
+@pytest.mark.parametrize(
+    ("ref", "says"),
+    [
+        ("{env: ''}", "prometheus.bearerToken.env: env is empty: give a variable name"),
+        ("{file: ''}", "prometheus.bearerToken.file: file is empty: give a file path"),
+    ],
+)
+def test_an_empty_secret_reference_says_so(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], ref: str, says: str
+) -> None:
+    """They used to read as 'variable  is not set' and 'cannot read secret file .'."""
+    path = write(tmp_path, f"runbooks: []\nprometheus:\n  bearerToken: {ref}\n")
+    code, _, err = check(path, capsys)
+    assert code == 2
+    assert problem_lines(err) == [f"{path}:3: {says}"]
+
+
+@pytest.mark.parametrize(("field", "section"), SECRET_FIELDS, ids=[f for f, _ in SECRET_FIELDS])
+def test_run_stops_on_a_secret_as_the_check_does_and_creates_no_ledger(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], field: str, section: str
+) -> None:
+    """`run` used to open (create) the SQLite ledger first and then fail with the bare
+    reason, no file, line or field."""
+    readable = write(tmp_path, "s3cr3t\n", "readable-secret")
+    ledger = tmp_path / "ledger.sqlite"
+    text = section.format(var=UNSET, file=readable) + "runbooks: []\n"
+    if not text.startswith("ledger:"):
+        text += f"ledger:\n  url: sqlite:///{ledger}\n"
+    path = write(tmp_path, text)
+    _, _, checked = check(path, capsys)
+    done = subprocess.run(
+        [sys.executable, "-m", "agent", "run", "--config", str(path)],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        env={"PATH": os.environ.get("PATH", ""), "PYTHONPATH": os.environ.get("PYTHONPATH", "")},
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 2, done.stderr
+    assert "Traceback" not in done.stderr
+    assert problem_lines(done.stderr) == problem_lines(checked)
+    assert f"{path}:{line_of(text, UNSET)}: {field}: " in done.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["readable-secret", "s.yaml"]
+
+
 def test_a_missing_runbook_directory_names_its_line(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

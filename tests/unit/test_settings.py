@@ -76,6 +76,28 @@ def test_shipped_example_is_valid() -> None:
         ),
         ("scaling:\n  profileHistory: 1d\n", r":2: scaling.profileHistory: .*from 2d to 90d"),
         ("routing:\n  poolCap: 1.5\n", r":2: routing.poolCap: Input should be less than 1"),
+        # Passed the check; every read then failed as if Prometheus were not answering
+        # (or with a ValueError), every period.
+        *[
+            (f"prometheus:\n  url: '{url}'\n", rf":2: prometheus.url: {says}")
+            for url, says in (
+                ("http://prometheus:99999", r"not a usable URL \(Port out of range"),
+                ("http://prometheus:909O", r"not a usable URL \(Port could not be cast"),
+                ("http://[::1:9090", r"not a usable URL \(Invalid IPv6 URL\)"),
+                ("http://:9090", "the URL names no host"),
+            )
+        ],
+        # Passed the check; `run` then stopped on it, without the file, line or field.
+        (
+            "ledger:\n  url: postgresql://autonomic@db:abc/autonomic\n",
+            r":2: ledger.url: not a database URL \(invalid literal .*'abc'\)",
+        ),
+        # Passed the check and started a daemon whose every job then failed ("no such
+        # table": each thread had an empty in-memory database of its own).
+        *[
+            (f"ledger:\n  url: '{url}'\n", r":2: ledger.url: an in-memory SQLite database cannot")
+            for url in ("sqlite://", "sqlite:///:memory:", "sqlite:///x.db?mode=memory")
+        ],
     ],
 )
 def test_bad_configs_name_line_field_and_expectation(

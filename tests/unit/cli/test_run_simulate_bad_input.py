@@ -245,7 +245,7 @@ def test_run_refuses_a_bad_kubeconfig_before_starting(
     elif kind == "directory":
         kubeconfig.mkdir()
     config = tmp_path / "autonomic.yaml"
-    config.write_text(f"mode: observe\ncluster:\n  kubeconfig: {kubeconfig}\n")
+    config.write_text(f"mode: observe\ncluster:\n  kubeconfig: {kubeconfig}\nrunbooks: []\n")
     assert main(["run", "--config", str(config), "--once"]) == 2
     err = _error(capsys)
     expected = {

@@ -440,3 +440,39 @@ def test_an_hpa_whose_max_is_below_its_min_holds_the_workload_and_says_so() -> N
     run(loop, clock, 2)
     assert "maxReplicas 3 below minReplicas 5" in loop.status.held[str(web.ref)]
     assert loop.models[web.ref].hpa_min_configured is None  # nothing learnt from it
+
+
+def test_a_floors_floor_above_the_hpas_maximum_holds_that_workload_only() -> None:
+    """``min-replicas: 8`` on a workload whose HPA allows at most 5 used to set the HPA's
+    minReplicas to 8, above its maxReplicas: a write the API server refuses, every cycle."""
+    t, values = steady(25)
+    clock = FakeClock(float(t[-80]))
+    web = workload("web", **{CAPACITY: "1000", MIN_REPLICAS: "8"})
+    api = workload("api", **{CAPACITY: "1000", MIN_REPLICAS: "7"})
+    loop = loop_over(WeekReader(t, values), clock, [web, api], route="auto")
+    hpa_ref = ObjectRef("HorizontalPodAutoscaler", "web", "shop")
+    cast(Any, loop.cluster).hpas[web.ref] = HpaState(hpa_ref, web.ref, 2, 5, 3, 3)
+    run(loop, clock, 2)
+    held = loop.status.held[str(web.ref)]
+    assert f"{MIN_REPLICAS}=8 is above the maxReplicas 5 of {hpa_ref}" in held
+    applied = cast(Any, loop.executor).applied
+    assert [operation.target for operation in applied] == [api.ref]
+    assert str(api.ref) not in loop.status.held
+
+
+def test_a_floors_floor_above_the_ceiling_without_an_hpa_holds_unless_max_is_set() -> None:
+    """``min-replicas: 1000000000`` without an HPA used to scale the Deployment to a
+    billion replicas: above the loop's own ceiling without an HPA, it now needs
+    ``max-replicas`` to say that many are meant."""
+    t, values = steady(26)
+    clock = FakeClock(float(t[-80]))
+    web = workload("web", **{CAPACITY: "1000", MIN_REPLICAS: "1000000000"})
+    loop = loop_over(WeekReader(t, values), clock, [web], route="auto")
+    run(loop, clock, 2)
+    assert f"{MIN_REPLICAS}=1000000000 is above 1000" in loop.status.held[str(web.ref)]
+    assert cast(Any, loop.executor).applied == []
+    meant = workload("web", **{CAPACITY: "1000", MIN_REPLICAS: "1200", MAX_REPLICAS: "1500"})
+    loop = loop_over(WeekReader(t, values), FakeClock(float(t[-80])), [meant], route="auto")
+    loop.cycle()
+    (operation,) = cast(Any, loop.executor).applied
+    assert operation.replicas == 1200
