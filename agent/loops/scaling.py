@@ -720,7 +720,9 @@ class ScalingLoop:
         if math.isfinite(load) and load >= 0:
             # Sized as the floor is, less the forecast's uncertainty: the observed load
             # with the same margin, so a floor that came out right reads as needed.
-            need = math.ceil(load * (1.0 + self.margin) / capacity - 1e-9)
+            # Capped: a tiny capacity (``1e-307``) makes the quotient +inf, which
+            # math.ceil refuses, and the whole cycle, every workload, would stop.
+            need = math.ceil(min(load * (1.0 + self.margin) / capacity, 1e18) - 1e-9)
             for check in model.verifying:
                 check.cycles += 1
                 check.peak_need = max(check.peak_need, need)

@@ -348,6 +348,24 @@ def test_a_glitch_is_not_acted_on_but_a_surge_that_holds_is() -> None:
     assert max(op.replicas for op in executor.applied) >= 1000 - 1  # it is acted on
 
 
+def test_a_tiny_capacity_does_not_stop_the_cycle_for_every_workload() -> None:
+    """``capacity-per-pod: 1e-307`` (a unit off by far) made the applied floor's check
+    ``ceil(load / capacity)`` overflow from the next cycle on: an OverflowError out of
+    ``cycle``, so no workload after it was ever scaled again."""
+    t, values = steady(27)
+    clock = FakeClock(float(t[-80]))
+    tiny = workload("a-tiny", **{CAPACITY: "1e-307", MAX_REPLICAS: "9"})
+    loop = loop_over(WeekReader(t, values), clock, [tiny], route="auto")
+    run(loop, clock, 1)  # raised: from the next cycle on, it is being judged
+    web = floor_of_seven()
+    cast(Any, loop.cluster).workloads = [dataclasses.replace(tiny, replicas=9), web]
+    run(loop, clock, 2)
+    applied = cast(Any, loop.executor).applied
+    assert [(op.target.name, op.replicas) for op in applied] == [("a-tiny", 9), ("web", 7)]
+    (check,) = loop.models[tiny.ref].verifying
+    assert check.cycles == 2 and check.peak_need > 10**17  # "all of them", not a crash
+
+
 def test_without_an_hpa_replicas_come_down_slowly_even_when_reactive() -> None:
     t, values = steady(25)
     clock = FakeClock(float(t[-80]))
