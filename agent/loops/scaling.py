@@ -967,7 +967,14 @@ class ScalingLoop:
             return
         if hpa is not None and model.hpa_min_configured is None:
             model.hpa_min_configured = self._configured_min(hpa.ref, hpa.min_replicas, now)
-        floor_min = knobs.min_replicas or model.hpa_min_configured or 1
+        # The owner's minimum as it is: an HPA that scales to zero (minReplicas 0, with
+        # an Object or External metric) gets its 0 back when no floor is needed. Without
+        # an HPA the loop drives the replicas itself and never sets them to 0.
+        floor_min = knobs.min_replicas
+        if floor_min is None:
+            floor_min = model.hpa_min_configured if model.hpa_min_configured is not None else 1
+        if hpa is None:
+            floor_min = max(floor_min, 1)
         current_load = float(values[-1]) if values.size else math.nan
         capacity, capacity_source = knobs.capacity, "annotation"
         if capacity is None:

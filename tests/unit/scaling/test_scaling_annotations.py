@@ -327,6 +327,30 @@ def test_the_owners_minimum_survives_a_restart() -> None:
     assert restarted.models[web.ref].hpa_min_configured == 2
 
 
+def test_an_hpa_that_scales_to_zero_gets_its_zero_back() -> None:
+    """An HPA with ``minReplicas: 0`` (scale to zero on an External metric) used to be
+    left at 1 for good once a floor was raised: the owner's 0 read as "none" and the
+    floor's floor became 1."""
+    t, values = steady(20)
+    values = values.copy()
+    values[-75:] = 0.0  # the traffic stops a few minutes in
+    clock = FakeClock(float(t[-80]))
+    web = workload("web")
+    loop = loop_over(WeekReader(t, values), clock, [web], route="auto")
+    cluster = cast(Any, loop.cluster)
+    hpa_ref = ObjectRef("HorizontalPodAutoscaler", "web", "shop")
+    cluster.hpas[web.ref] = HpaState(hpa_ref, web.ref, 0, 20, 3, 3)
+    applied = cast(Any, loop.executor).applied
+    for _ in range(40):
+        run(loop, clock, 1)
+        if applied:  # the write lands
+            hpa = cluster.hpas[web.ref]
+            cluster.hpas[web.ref] = dataclasses.replace(hpa, min_replicas=applied[-1].min_replicas)
+    assert loop.models[web.ref].hpa_min_configured == 0
+    assert applied[0].min_replicas > 0  # raised for the load of the first minutes
+    assert applied[-1].min_replicas == 0  # and back to the owner's 0 once it is gone
+
+
 # ------------------------------------------------ glitches, scale-in, restarts
 
 
