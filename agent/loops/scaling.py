@@ -965,6 +965,18 @@ class ScalingLoop:
                 f"are meant, set {MAX_REPLICAS} too; holding the current replicas",
             )
             return
+        if workload.replicas == 0 and (hpa is None or hpa.min_replicas != 0):
+            # Scaled to zero by someone (a person, a rollout controller): the HPA treats a
+            # target at 0 with a minReplicas above 0 as "autoscaling off", and so does the
+            # loop, which would otherwise scale it back up every cycle.
+            self._hold(
+                ref,
+                f"{ref} is scaled to zero (spec.replicas 0)"
+                + (f" and {hpa.ref} does not scale to zero" if hpa is not None else "")
+                + ": autoscaling is off for it, as the HPA treats it; scale it up to resume; "
+                "holding",
+            )
+            return
         if hpa is not None and model.hpa_min_configured is None:
             model.hpa_min_configured = self._configured_min(hpa.ref, hpa.min_replicas, now)
         # The owner's minimum as it is: an HPA that scales to zero (minReplicas 0, with

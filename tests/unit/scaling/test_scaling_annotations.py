@@ -351,6 +351,35 @@ def test_an_hpa_that_scales_to_zero_gets_its_zero_back() -> None:
     assert applied[-1].min_replicas == 0  # and back to the owner's 0 once it is gone
 
 
+def test_a_workload_scaled_to_zero_is_left_at_zero() -> None:
+    """A Deployment a person (or a rollout controller) scaled to 0 used to be scaled
+    back up at the next cycle. The HPA treats a target at 0 with a minReplicas above 0
+    as "autoscaling off"; so does the loop. An HPA that scales to zero is in charge."""
+    t, values = steady(21)
+    clock = FakeClock(float(t[-80]))
+    off = dataclasses.replace(workload("off"), replicas=0, ready_replicas=0)
+    hpa_off = dataclasses.replace(workload("hpa-off"), replicas=0, ready_replicas=0)
+    wake = dataclasses.replace(workload("wake"), replicas=0, ready_replicas=0)
+    loop = loop_over(WeekReader(t, values), clock, [off, hpa_off, wake], route="auto")
+    hpas = cast(Any, loop.cluster).hpas
+    for name, minimum in (("hpa-off", 2), ("wake", 0)):
+        ref = ObjectRef("Deployment", name, "shop")
+        hpas[ref] = HpaState(
+            ObjectRef("HorizontalPodAutoscaler", name, "shop"), ref, minimum, 9, 0, 0
+        )
+    run(loop, clock, 3)
+    assert (
+        "Deployment/shop/off is scaled to zero (spec.replicas 0): autoscaling is off"
+        in (loop.status.held[str(off.ref)])
+    )
+    assert (
+        "HorizontalPodAutoscaler/shop/hpa-off does not scale to zero"
+        in (loop.status.held[str(hpa_off.ref)])
+    )
+    applied = cast(Any, loop.executor).applied
+    assert {op.target.name for op in applied} == {"wake"}  # its HPA wakes it, with a floor
+
+
 # ------------------------------------------------ glitches, scale-in, restarts
 
 
