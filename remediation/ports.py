@@ -137,6 +137,13 @@ class HpaState:
     # current / target over the metrics it reports (1.0 = at target), None when it
     # reports none. The metric with the largest share is the one that sizes the HPA.
     usage_ratio: float | None = None
+    uid: str = ""  # metadata.uid: a deleted and recreated HPA is a new one
+    # The controller that owns the HPA (its ownerReference with controller: true), as
+    # "Kind/name", e.g. "ScaledObject/web" for KEDA: it rewrites the HPA's spec.
+    controller: str | None = None
+    # The other HPAs that target the same workload, by name: the HPA controller then
+    # scales with none of them (condition ScalingActive=False, AmbiguousSelector).
+    shared_with: tuple[str, ...] = ()
 
 
 # Annotations Autonomic writes as reports (``ClusterWriter.annotate``) carry this prefix;

@@ -249,6 +249,7 @@ def hpa_state(hpa: Obj) -> HpaState:
     meta, spec, status = hpa.get("metadata") or {}, hpa.get("spec") or {}, hpa.get("status") or {}
     target = spec.get("scaleTargetRef") or {}
     namespace = meta.get("namespace")
+    owner = _controller_of(hpa)
     return HpaState(
         ref=ObjectRef("HorizontalPodAutoscaler", meta.get("name", ""), namespace),
         target=ObjectRef(cast(Kind, target.get("kind", "")), target.get("name", ""), namespace),
@@ -257,6 +258,8 @@ def hpa_state(hpa: Obj) -> HpaState:
         current_replicas=int(status.get("currentReplicas", 0)),
         desired_replicas=int(status.get("desiredReplicas", 0)),
         usage_ratio=usage_ratio(spec, status),
+        uid=str(meta.get("uid") or ""),
+        controller=f"{owner.get('kind', '')}/{owner.get('name', '')}" if owner else None,
     )
 
 

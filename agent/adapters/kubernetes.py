@@ -23,6 +23,7 @@ drain must.) ``exclude_namespaces`` are never read: no listing returns their obj
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import logging
 import os
 import time
@@ -357,11 +358,18 @@ class KubernetesCluster:
         return sorted((node_state(n) for n in self._objects("Node")), key=lambda s: s.ref)
 
     def get_hpa_for(self, workload: ObjectRef) -> HpaState | None:
+        """The HPA that targets ``workload`` (the first by name when several do; the
+        others are named in ``shared_with``), or None."""
+        found = []
         for hpa in self._objects("HorizontalPodAutoscaler", workload.namespace):
             target = (hpa.get("spec") or {}).get("scaleTargetRef") or {}
             if (target.get("kind"), target.get("name")) == (workload.kind, workload.name):
-                return hpa_state(hpa)
-        return None
+                found.append(hpa_state(hpa))
+        if not found:
+            return None
+        found.sort(key=lambda hpa: hpa.ref.name)
+        others = tuple(hpa.ref.name for hpa in found[1:])
+        return dataclasses.replace(found[0], shared_with=others)
 
     def list_disruption_budgets(self, namespace: str | None = None) -> list[Obj]:
         return self._objects("PodDisruptionBudget", namespace)

@@ -32,8 +32,10 @@ For each workload labelled for Autonomic and annotated ``autonomic.dev/predictiv
    The recommendation is published every cycle as metrics and, when it changes, as the
    workload's ``autonomic.dev/recommended-replicas`` and ``autonomic.dev/recommendation``
    annotations (``autonomic.dev/predictive: forecast-only`` publishes and never writes the
-   floor; ``mode: observe`` writes nothing). A question is asked once per change and
-   followed: an approval is carried out, a "no" is not asked again for an hour.
+   floor, as does an HPA another controller owns, such as KEDA's ScaledObject, which
+   would put its own minimum back; ``mode: observe`` writes nothing). A question is
+   asked once per change and followed: an approval is carried out, a "no" is not asked
+   again for an hour.
    ``safety.paused`` stops decisions and writes, not the forecasts.
 5. Load far above the forecast's upper bound is a forecast breach: a signal for the
    runbooks (a surge nobody forecast).
@@ -352,6 +354,7 @@ class WorkloadModel:
     verifying: list[Verification] = field(default_factory=list)
     # The mode last reported: "predictive", or the reason code for being reactive.
     stance: str | None = None
+    managed: str | None = None  # why the floor is only published (last said), or None
 
 
 @dataclass
@@ -380,6 +383,9 @@ class ScalingStatus:
     held: dict[str, str] = field(default_factory=dict)  # workload -> why
     # workload -> "Reason: sentence" while its forecast is not used (the HPA decides)
     reactive: dict[str, str] = field(default_factory=dict)
+    # workload -> why its floor is published and never written: its HPA is managed by
+    # another controller (a KEDA ScaledObject) that would put its own minReplicas back
+    managed: dict[str, str] = field(default_factory=dict)
     decisions: int = 0
     breaches: int = 0
 
@@ -479,6 +485,8 @@ class ScalingLoop:
         self._forget_gauges(seen)
         for name in set(self.status.reactive) - seen:
             del self.status.reactive[name]  # opted out or gone: no stale status
+        for name in set(self.status.managed) - seen:
+            del self.status.managed[name]
         late = now - 2 * self.settings.period
         for model in self.models.values():
             if any(check.until <= late for check in model.verifying):
@@ -965,6 +973,7 @@ class ScalingLoop:
                 f"are meant, set {MAX_REPLICAS} too; holding the current replicas",
             )
             return
+        forecast_only = self._managed(ref, model, hpa) or forecast_only
         if workload.replicas == 0 and (hpa is None or hpa.min_replicas != 0):
             # Scaled to zero by someone (a person, a rollout controller): the HPA treats a
             # target at 0 with a minReplicas above 0 as "autoscaling off", and so does the
@@ -1111,6 +1120,29 @@ class ScalingLoop:
             forecast_only=forecast_only,
         )
 
+    def _managed(self, ref: ObjectRef, model: WorkloadModel, hpa: HpaState | None) -> bool:
+        """Whether the workload's HPA belongs to another controller (KEDA's ScaledObject
+        owns the HPA it made and puts its own minReplicas back at once): then the floor
+        is published and never written, as with ``forecast-only``, and the loop says
+        why, once, and in ``status.managed``. Writing it would be a fight: one decision
+        and one write every few minutes, each undone."""
+        name = str(ref)
+        if hpa is None or hpa.controller is None:
+            model.managed = None
+            self.status.managed.pop(name, None)
+            return False
+        why = (
+            f"{hpa.ref} is managed by {hpa.controller}, which puts its own minReplicas "
+            "back: the floor is published (autonomic.dev/recommended-replicas, "
+            f"autonomic_scaling_recommended_replicas), never written; set it on "
+            f"{hpa.controller} (a KEDA ScaledObject's spec.minReplicaCount)"
+        )
+        if model.managed != why:
+            log.warning("scaling %s forecast-only: %s", ref, why)
+            model.managed = why
+        self.status.managed[name] = why
+        return True
+
     def _reference(self, model: WorkloadModel, current: int, now: float) -> int:
         """What the floor is now, as far as this loop is concerned: the cluster's value
         (``current``) once a recommendation was applied, else the recommendation last
@@ -1191,11 +1223,16 @@ class ScalingLoop:
         what = "minReplicas" if has_hpa else "replicas"
         if has_hpa:
             hpa = self.cluster.get_hpa_for(ref)
-            if hpa is None:
+            if hpa is None or hpa.controller is not None:
                 self.decisions.ledger.transition(
                     decision_id, ["approved"], "failed", self.clock.now()
                 )
-                self._hold(ref, "the HPA is gone: holding")
+                self._hold(
+                    ref,
+                    "the HPA is gone: holding"
+                    if hpa is None
+                    else f"{hpa.ref} is now managed by {hpa.controller}: not written",
+                )
                 return
             operation: SetHpaMinReplicas | Scale = SetHpaMinReplicas(hpa.ref, wanted)
         else:

@@ -82,6 +82,34 @@ def test_direct_reads_resolve_owners_and_states(
     assert cluster.get_hpa_for(ObjectRef("StatefulSet", "db", "shop")) is None
 
 
+def test_an_hpas_owner_uid_and_rivals_are_read(
+    fake: FakeApiServer, cluster: KubernetesCluster, shop: Any
+) -> None:
+    """What the scaling loop needs to leave an HPA alone: the controller that owns it
+    (KEDA's ScaledObject), its uid (a recreated HPA is a new one), and the other HPAs
+    that target the same workload (the HPA controller then scales with none)."""
+    (hpa,) = fake.store.objects("HorizontalPodAutoscaler", "shop")
+    name = hpa["metadata"]["name"]
+    plain = cluster.get_hpa_for(WEB)
+    assert plain is not None and plain.controller is None and plain.shared_with == ()
+    assert plain.uid == hpa["metadata"]["uid"]
+
+    def keda_owns(obj: dict[str, Any]) -> None:
+        obj["metadata"]["ownerReferences"] = [
+            {"apiVersion": "keda.sh/v1alpha1", "kind": "ScaledObject", "name": "web",
+             "uid": "u-1", "controller": True, "blockOwnerDeletion": True}
+        ]  # fmt: skip
+
+    fake.store.modify("HorizontalPodAutoscaler", "shop", name, keda_owns)
+    owned = cluster.get_hpa_for(WEB)
+    assert owned is not None and owned.controller == "ScaledObject/web"
+    seed_hpa(fake.store, "zz-web-extra", target="web", namespace="shop")
+    seed_hpa(fake.store, "a-web-extra", target="web", namespace="shop")
+    found = cluster.get_hpa_for(WEB)
+    assert found is not None and found.ref.name == "a-web-extra"  # the first by name
+    assert found.shared_with == tuple(sorted([name, "zz-web-extra"]))
+
+
 def test_caches_follow_changes(fake: FakeApiServer, cluster: KubernetesCluster, shop: Any):
     assert cluster.start(wait=5)
     fake.clear_requests()

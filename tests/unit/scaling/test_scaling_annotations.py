@@ -380,6 +380,34 @@ def test_a_workload_scaled_to_zero_is_left_at_zero() -> None:
     assert {op.target.name for op in applied} == {"wake"}  # its HPA wakes it, with a floor
 
 
+def test_an_hpa_another_controller_manages_gets_the_floor_published_not_written(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """KEDA's ScaledObject owns the HPA it made and puts its own minReplicas back at once:
+    the loop used to raise it, see it back at 1, and raise it again, a decision and a
+    write every few minutes. Now the floor is published, as with forecast-only, and the
+    status and one log line say why."""
+    t, values = steady(22)
+    clock = FakeClock(float(t[-80]))
+    web = workload("web")
+    loop = loop_over(WeekReader(t, values), clock, [web], route="auto")
+    hpa_ref = ObjectRef("HorizontalPodAutoscaler", "keda-hpa-web", "shop")
+    cast(Any, loop.cluster).hpas[web.ref] = HpaState(
+        hpa_ref, web.ref, 1, 20, 3, 3, controller="ScaledObject/web"
+    )
+    with caplog.at_level(logging.WARNING, logger="autonomic.scaling"):
+        run(loop, clock, 6)
+    assert cast(Any, loop.executor).applied == []  # never written
+    (proposal,) = cast(Any, loop.decisions).proposals  # one recommendation, not a fight
+    assert proposal.shadow and proposal.proposal["from"] == 1 and proposal.proposal["to"] > 1
+    (target, published), *_ = cast(Any, loop.executor).reports
+    assert target == web.ref and published[RECOMMENDED] == str(proposal.proposal["to"])
+    why = loop.status.managed[str(web.ref)]
+    assert f"{hpa_ref} is managed by ScaledObject/web" in why and "minReplicaCount" in why
+    assert sum("is managed by ScaledObject/web" in r.getMessage() for r in caplog.records) == 1
+    assert str(web.ref) not in loop.status.held
+
+
 # ------------------------------------------------ glitches, scale-in, restarts
 
 
