@@ -948,6 +948,17 @@ class ScalingLoop:
                 float(forecast.upper(BREACH_LEVEL)[0]),
             )
         hpa = self.cluster.get_hpa_for(ref)
+        if hpa is not None and hpa.shared_with:
+            # The HPA controller scales with none of them (ScalingActive=False,
+            # AmbiguousSelector): a floor on the first would mean nothing, or a fight.
+            names = ", ".join((hpa.ref.name, *hpa.shared_with))
+            self._hold(
+                ref,
+                f"{len(hpa.shared_with) + 1} HPAs target {ref} ({names}): the HPA "
+                "controller scales with none of them (AmbiguousSelector); delete all but "
+                "one; holding the current floor",
+            )
+            return
         if hpa is not None and hpa.max_replicas < hpa.min_replicas:
             self._hold(
                 ref,

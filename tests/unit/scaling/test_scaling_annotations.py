@@ -541,6 +541,24 @@ def test_an_hpa_whose_max_is_below_its_min_holds_the_workload_and_says_so() -> N
     assert loop.models[web.ref].hpa_min_configured is None  # nothing learnt from it
 
 
+def test_two_hpas_on_one_workload_hold_it_and_say_so() -> None:
+    """Two HPAs targeting one Deployment: the HPA controller scales with neither
+    (AmbiguousSelector). The loop used to raise the floor of whichever it listed first."""
+    t, values = steady(25)
+    clock = FakeClock(float(t[-80]))
+    web = workload("web")
+    loop = loop_over(WeekReader(t, values), clock, [web], route="auto")
+    hpa_ref = ObjectRef("HorizontalPodAutoscaler", "web", "shop")
+    cast(Any, loop.cluster).hpas[web.ref] = HpaState(
+        hpa_ref, web.ref, 2, 20, 3, 3, shared_with=("web-cpu",)
+    )
+    run(loop, clock, 2)
+    assert cast(Any, loop.executor).applied == []
+    held = loop.status.held[str(web.ref)]
+    assert "2 HPAs target Deployment/shop/web (web, web-cpu)" in held
+    assert "AmbiguousSelector" in held
+
+
 def test_a_floors_floor_above_the_hpas_maximum_holds_that_workload_only() -> None:
     """``min-replicas: 8`` on a workload whose HPA allows at most 5 used to set the HPA's
     minReplicas to 8, above its maxReplicas: a write the API server refuses, every cycle."""
