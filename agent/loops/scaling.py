@@ -332,6 +332,7 @@ class WorkloadModel:
     version: int = 0
     previous: ScalingRecommendation | None = None
     hpa_min_configured: int | None = None
+    hpa_uid: str = ""  # the HPA ``hpa_min_configured`` was read from
     breach_since: float | None = None
     lower_streak: int = 0  # consecutive cycles that wanted a lower floor
     spike_streak: int = 0  # consecutive cycles whose newest sample looked like a glitch
@@ -812,17 +813,23 @@ class ScalingLoop:
                 )
         self.decisions.progress(check.decision_id, f"{outcome}: {why}", final=True)
 
-    def _configured_min(self, hpa: ObjectRef, seen: int, now: float) -> int:
+    def _configured_min(self, hpa: HpaState, now: float) -> int:
         """The HPA's own ``minReplicas``, as it was before this loop first raised it.
 
         Kept in the ledger the first time any replica sees the HPA, so a restart or a
-        new leader does not mistake a floor Autonomic raised for the owner's minimum."""
+        new leader does not mistake a floor Autonomic raised for the owner's minimum;
+        with the HPA's uid, so an HPA deleted and created again (by its owner, with
+        the minimum it now wants) is read afresh, not held to the old one's minimum."""
         ledger = self.decisions.ledger
-        key = f"scaling/configured-min/{hpa}"
+        key = f"scaling/configured-min/{hpa.ref}"
+        seen = hpa.min_replicas
         value, version = ledger.guard(key)
-        if "min_replicas" in value:
+        if "min_replicas" in value and value.get("uid", hpa.uid) == hpa.uid:
+            if "uid" not in value and hpa.uid:  # recorded before uids were: add it
+                ledger.put_guard(key, {**value, "uid": hpa.uid}, version, now)
             return int(value["min_replicas"])
-        if not ledger.put_guard(key, {"min_replicas": seen, "seen_at": now}, version, now):
+        record = {"min_replicas": seen, "uid": hpa.uid, "seen_at": now}
+        if not ledger.put_guard(key, record, version, now):
             value, _ = ledger.guard(key)  # another replica recorded it first
             return int(value.get("min_replicas", seen))
         return seen
@@ -997,8 +1004,9 @@ class ScalingLoop:
                 "holding",
             )
             return
-        if hpa is not None and model.hpa_min_configured is None:
-            model.hpa_min_configured = self._configured_min(hpa.ref, hpa.min_replicas, now)
+        if hpa is not None and (model.hpa_min_configured is None or hpa.uid != model.hpa_uid):
+            model.hpa_min_configured = self._configured_min(hpa, now)
+            model.hpa_uid = hpa.uid
         # The owner's minimum as it is: an HPA that scales to zero (minReplicas 0, with
         # an Object or External metric) gets its 0 back when no floor is needed. Without
         # an HPA the loop drives the replicas itself and never sets them to 0.

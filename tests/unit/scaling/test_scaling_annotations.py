@@ -408,6 +408,35 @@ def test_an_hpa_another_controller_manages_gets_the_floor_published_not_written(
     assert str(web.ref) not in loop.status.held
 
 
+def test_a_recreated_hpa_is_read_afresh_not_held_to_the_old_ones_minimum() -> None:
+    """The owner deletes the HPA (floor raised to 7, its own minimum 2) and creates it
+    again with minReplicas 6. The loop used to keep 2 as the owner's minimum, in memory
+    and in the ledger, and brought the new HPA down to 2 once the load was gone."""
+    t, values = steady(23)
+    values = values.copy()
+    values[-70:] = 0.0  # the load goes a few minutes in
+    clock = FakeClock(float(t[-80]))
+    web = workload("web", **{CAPACITY: "10"})
+    loop = loop_over(WeekReader(t, values), clock, [web], route="auto")
+    cluster = cast(Any, loop.cluster)
+    hpa_ref = ObjectRef("HorizontalPodAutoscaler", "web", "shop")
+    cluster.hpas[web.ref] = HpaState(hpa_ref, web.ref, 2, 20, 3, 3, uid="first")
+    run(loop, clock, 1)
+    assert loop.models[web.ref].hpa_min_configured == 2
+    cluster.hpas[web.ref] = HpaState(hpa_ref, web.ref, 6, 20, 6, 6, uid="second")
+    applied = cast(Any, loop.executor).applied
+    for _ in range(30):
+        run(loop, clock, 1)
+        if applied:  # the write lands
+            hpa = cluster.hpas[web.ref]
+            cluster.hpas[web.ref] = dataclasses.replace(hpa, min_replicas=applied[-1].min_replicas)
+    assert loop.models[web.ref].hpa_min_configured == 6
+    assert cluster.hpas[web.ref].min_replicas == 6  # the new owner's minimum stands
+    ledger = cast(Any, loop.decisions).ledger
+    (value, _) = ledger.guard(f"scaling/configured-min/{hpa_ref}")
+    assert (value["min_replicas"], value["uid"]) == (6, "second")  # for the next process
+
+
 # ------------------------------------------------ glitches, scale-in, restarts
 
 
