@@ -14,7 +14,9 @@ Every write goes the same way, whether it comes from a runbook, the scaler or an
 recorded snapshot (the fields the operation changes, not the resourceVersion, which any
 other writer bumps). If nothing changed, the write never happened (``abandoned``); if
 the object moved, the write is taken as applied and goes on to verification. Either way,
-nothing is blindly written again.
+nothing is blindly written again. A write that fails without an answer is settled the
+same way at once; when the object cannot be read then either, the step is ``unsettled``
+and its intent stays pending, and the engine settles it at a later cycle.
 
 One write is *resumed* instead: a drain cut off after it cordoned the node (the node
 was schedulable in the snapshot and is cordoned now). Draining is idempotent (cordon
@@ -50,7 +52,11 @@ __all__ = ["Executor", "StepOutcome"]
 
 log = logging.getLogger("autonomic.executor")
 
-StepStatus = Literal["applied", "dry_run", "failed", "already_recorded", "not_leader", "undone"]
+# "unsettled": the write failed without an answer, and the cluster could not be read
+# afterwards to tell whether it happened; its intent stays pending until ``settle``.
+StepStatus = Literal[
+    "applied", "dry_run", "failed", "already_recorded", "not_leader", "undone", "unsettled"
+]
 
 
 @dataclass(frozen=True)
@@ -148,7 +154,18 @@ class Executor:
         except TransientError as exc:
             # The write may or may not have reached the cluster: find out, don't guess.
             self._count_error(exc.reason)
-            settled = self._settle(self._intent(intent_id), note=str(exc))
+            try:
+                settled = self._settle(self._intent(intent_id), note=str(exc))
+            except TransientError as unread:
+                # Not even a read comes back: nobody can tell yet whether it happened.
+                # The intent stays pending, and ``settle`` looks again later.
+                self._count_error(unread.reason)
+                return StepOutcome(
+                    "unsettled",
+                    f"{exc}; whether it happened is not known yet: {operation.target} "
+                    f"could not be read afterwards ({unread})",
+                    intent_id,
+                )
             if settled == "applied":
                 return StepOutcome("applied", f"applied despite an error: {exc}", intent_id)
             return StepOutcome("failed", str(exc), intent_id)
@@ -206,13 +223,17 @@ class Executor:
         """Settle every intent left pending (a crash between intent and result)."""
         settled = []
         for intent in self.ledger.intents(status=["pending"]):
-            resumed = self._resume_drain(intent)
-            if resumed is None:
-                resumed = self._settle(intent, note="found pending after a restart")
-            settled.append((intent, resumed))
+            settled.append((intent, self.settle(intent, note="found pending after a restart")))
         for intent in self.ledger.intents(status=["undoing"]):
             settled.append((intent, self._settle_undo(intent)))
         return settled
+
+    def settle(self, intent: Intent, *, note: str) -> str:
+        """Settle one pending intent by looking at the cluster: ``applied`` (a drain cut
+        off after its cordon is finished first) or ``abandoned``. Raises
+        ``TransientError`` when the cluster cannot be read; the intent stays pending."""
+        resumed = self._resume_drain(intent)
+        return resumed if resumed is not None else self._settle(intent, note=note)
 
     def _resume_drain(self, intent: Intent) -> str | None:
         """Finish a drain a crash cut off after its cordon; None when it is not one."""

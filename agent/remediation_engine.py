@@ -328,6 +328,7 @@ class RemediationEngine:
         self.decisions.sync_answers()
         self.decisions.expire_due()
         self.decisions.repost_unposted()
+        self.settle_unsettled()
         self.execute_approved(snapshot)
         self.verify_due()
         return handled
@@ -636,6 +637,9 @@ class RemediationEngine:
             )
             if outcome.status == "not_leader":
                 return "paused-not-leader"
+            if outcome.status == "unsettled":
+                self._progress(record, f"step {step}: {outcome.message}; looking again next cycle")
+                return "unsettled"
             if outcome.status not in ("applied", "dry_run"):
                 return self._fail(record, key, f"step {step} failed: {outcome.message}")
         now = self.clock.now()
@@ -780,26 +784,45 @@ class RemediationEngine:
             record = self.ledger.get_decision(execution["decision_id"])
             if record is None:
                 continue
-            key = execution["key"]
-            intents = {i.step: i for i in self.ledger.intents(execution_key=key)}
-            bad = [i for i in intents.values() if i.status in ("failed", "abandoned")]
             with decision_context(record.id):
                 self.ledger.transition(record.id, ["approved"], "executing", self.clock.now())
-                if bad:
-                    self._fail(
-                        record,
-                        key,
-                        f"interrupted by a restart: step {bad[0].step} did not complete",
-                    )
-                    counts["failed"] += 1
-                    continue
-                first_missing = next(
-                    (s for s in range(len(record.proposal["operations"])) if s not in intents),
-                    len(record.proposal["operations"]),
-                )
-                self._run_steps(record, key, start=first_missing)
-                counts["resumed"] += 1
+                status = self._carry_on(record, execution["key"], "interrupted by a restart")
+                counts["failed" if status in ("failed", "undone") else "resumed"] += 1
         return counts
+
+    def _carry_on(self, record: DecisionRecord, key: str, why: str) -> str:
+        """Go on with a running execution from what its settled intents show: fail it
+        (undo and escalate) if a step did not complete, else run the steps that have no
+        intent yet."""
+        intents = {i.step: i for i in self.ledger.intents(execution_key=key)}
+        bad = [i for i in intents.values() if i.status in ("failed", "abandoned")]
+        if bad:
+            return self._fail(record, key, f"{why}: step {bad[0].step} did not complete")
+        first_missing = next(
+            (s for s in range(len(record.proposal["operations"])) if s not in intents),
+            len(record.proposal["operations"]),
+        )
+        return self._run_steps(record, key, start=first_missing)
+
+    def settle_unsettled(self) -> None:
+        """Executions held by a write whose outcome nobody could read (the API failed
+        during the write and after it): look again each cycle, and once the cluster
+        answers, go on from what it shows. Until then the decision stays executing and
+        its target taken, so nothing else acts on it meanwhile."""
+        for execution in self.ledger.executions(["running"]):
+            key = execution["key"]
+            pending = [i for i in self.ledger.intents(execution_key=key) if i.status == "pending"]
+            record = self.ledger.get_decision(execution["decision_id"])
+            if not pending or record is None:
+                continue
+            with decision_context(record.id):
+                try:
+                    for intent in pending:
+                        self.executor.settle(intent, note="settled once the cluster answered")
+                except TransientError as exc:
+                    log.warning("still cannot tell whether %s's write happened: %s", key, exc)
+                    continue
+                self._carry_on(record, key, "the API failed during the write")
 
     def _ask_unasked(self) -> int:
         """An 'asked' decision without its question can nobody answer, and it never

@@ -318,7 +318,7 @@ def _plan_rollout(
                 "back to",
             )
         change = Change(
-            RollbackToPrevious(target),
+            RollbackToPrevious(target, workload.revision),
             f"{show(target)}: roll back from revision {workload.revision} to the previous "
             f"revision ({workload.replicas} replicas replaced gradually)",
         )

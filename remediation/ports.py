@@ -177,6 +177,10 @@ class RolloutRestart:
 @dataclass(frozen=True)
 class RollbackToPrevious:
     target: ObjectRef  # Deployment
+    # The revision the plan rolls back from. A Deployment found at another one has been
+    # rolled out since (its "previous" is no longer the release before the bad one), so
+    # it is not rolled back. None (a plan recorded before this field): not checked.
+    revision: int | None = None
     op: Literal["rollback"] = "rollback"
 
 

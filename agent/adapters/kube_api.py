@@ -126,6 +126,15 @@ class KubeApi:
             lambda: _read_json(fn()), call, self.policy, sleep=self._sleep, **kwargs
         )
 
+    def _removed(self, call: ApiCall) -> Callable[[], Obj]:
+        """The answer to a removal whose retry found the object gone: the earlier try,
+        whose answer was lost, removed it (the object was read just before)."""
+        return lambda: {
+            "kind": "Status",
+            "status": "Success",
+            "message": f"{call.describe()}: gone when retried; an earlier try removed it",
+        }
+
     def _where(self, info: KindInfo, namespace: str | None) -> tuple[Any, ...]:
         return (namespace,) if info.namespaced and namespace else ()
 
@@ -271,6 +280,7 @@ class KubeApi:
             lambda: api.delete_namespaced_pod(
                 name, namespace, body=options, dry_run="All" if dry_run else None, **self._opts()
             ),
+            gone_on_retry=self._removed(call),
         )
 
     def evict_pod(self, namespace: str, name: str, *, dry_run: bool = False) -> Obj:
@@ -297,6 +307,7 @@ class KubeApi:
                 name, namespace, body, dry_run="All" if dry_run else None, **self._opts()
             ),
             retry_if=retryable,
+            gone_on_retry=self._removed(call),
         )
 
     def create_event(self, namespace: str, body: Obj) -> Obj:

@@ -195,18 +195,27 @@ def call_with_retries(
     *,
     sleep: Callable[[float], None] = time.sleep,
     retry_if: Callable[[Exception], bool] = _retryable,
+    gone_on_retry: Callable[[], T] | None = None,
 ) -> T:
     """Run ``fn``; retry 429/5xx/network failures with bounded backoff; translate the rest.
 
     Raises ``ConflictError`` on 409 for the caller's read-modify-write loop.
+    ``gone_on_retry`` (for writes that remove their object: a delete, an eviction): a 404
+    after a try that got no usable answer (a network failure or a 5xx, which the server
+    may have applied) means that try removed it; its value is the answer.
     """
     delay = policy.base_delay
+    unanswered = False  # a try failed in a way that says nothing about whether it applied
     for attempt in range(1, policy.attempts + 1):
         try:
             return fn()
         except Exception as exc:
             if not hasattr(exc, "status") and not _is_network_failure(exc):
                 raise
+            status = status_of(exc)[0]
+            if unanswered and gone_on_retry is not None and status == 404:
+                return gone_on_retry()
+            unanswered = unanswered or status == 0 or status >= 500
             if attempt < policy.attempts and retry_if(exc):
                 sleep(min(_retry_after(exc) or delay, policy.max_delay))
                 delay = min(delay * 2, policy.max_delay)

@@ -124,6 +124,11 @@ class Operations:
             return self._drain(operation, dry_run)
         if isinstance(operation, DeletePod | EvictPod):
             return self._remove_pod(operation, dry_run)
+        if isinstance(operation, RollbackToPrevious):
+            first: list[Obj] = []
+            return self._with_conflict_retries(
+                lambda: self._rollback_once(operation, dry_run, first), operation
+            )
         return self._with_conflict_retries(lambda: self._write_once(operation, dry_run), operation)
 
     def undo(self, operation: Operation, before: Obj) -> OperationResult:
@@ -353,29 +358,6 @@ class Operations:
                     {"restartedAt": stamp},
                     f"{ref}: rollout restart ({RESTARTED_AT} {before['restartedAt']} -> {stamp})",
                 )
-            case RollbackToPrevious():
-                current, target = before["template"], before["target_template"]
-                after = {"revision": before["target_revision"], "template": target}
-                if current == target:
-                    return self._result(
-                        operation,
-                        dry_run,
-                        before,
-                        after,
-                        f"{ref}: already runs the template of revision {before['target_revision']}",
-                        changed=False,
-                    )
-                body = {**precondition, "spec": {"template": merge_diff(current, target)}}
-                self.api.patch("Deployment", ref.namespace, ref.name, body, dry_run=dry_run)
-                return self._result(
-                    operation,
-                    dry_run,
-                    before,
-                    after,
-                    f"{ref}: rollback from revision {before['revision']} to "
-                    f"{before['target_revision']} ({_images(current)} -> "
-                    f"{_images(target)})",
-                )
             case PauseRollout(paused=paused):
                 word = "paused" if paused else "resumed"
                 if before["paused"] == paused:
@@ -429,6 +411,58 @@ class Operations:
             case PatchResources():
                 return self._patch_resources(operation, before, dry_run)
         raise InvalidRequestError(f"unknown operation {operation!r}")  # pragma: no cover
+
+    def _rollback_once(
+        self, operation: RollbackToPrevious, dry_run: bool, first: list[Obj]
+    ) -> OperationResult:
+        """One try at a rollback. "The previous revision" is relative: once a rollback
+        lands, the controller makes the restored ReplicaSet the newest revision, and the
+        release rolled away from becomes "the previous" one. So a try after a 409 (which
+        follows a lost answer to a write that did land, as well as anyone's status
+        update) aims at the template the first read chose, and rolls back only from the
+        template that read found, never from a template someone else has set since."""
+        ref = operation.target
+        now = self._rollback_snapshot(ref)
+        if not first:
+            if operation.revision is not None and now["revision"] != operation.revision:
+                raise PermanentError(
+                    f"not rolling back {ref}: it is at revision {now['revision']} "
+                    f"({_images(now['template'])}), not the revision {operation.revision} "
+                    "this rollback was planned against, so it has been rolled out since; "
+                    "rolling back now would undo that rollout, not the one that failed",
+                    reason="RolledOutSince",
+                )
+            first.append(now)
+        before = first[0]
+        current, target = now["template"], before["target_template"]
+        after = {"revision": before["target_revision"], "template": target}
+        if current == target:
+            return self._result(
+                operation,
+                dry_run,
+                before,
+                after,
+                f"{ref}: already runs the template of revision {before['target_revision']}",
+                changed=False,
+            )
+        if current != before["template"]:
+            raise PermanentError(
+                f"not rolling back {ref}: its template changed to {_images(current)} while "
+                f"rolling back from {_images(before['template'])}; someone else has rolled "
+                "it out since",
+                reason="RolledOutSince",
+            )
+        precondition = {"metadata": {"resourceVersion": now["resourceVersion"]}}
+        body = {**precondition, "spec": {"template": merge_diff(current, target)}}
+        self.api.patch("Deployment", ref.namespace, ref.name, body, dry_run=dry_run)
+        return self._result(
+            operation,
+            dry_run,
+            before,
+            after,
+            f"{ref}: rollback from revision {before['revision']} to "
+            f"{before['target_revision']} ({_images(current)} -> {_images(target)})",
+        )
 
     def _patch_resources(
         self, operation: PatchResources, before: Obj, dry_run: bool

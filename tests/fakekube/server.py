@@ -65,6 +65,7 @@ class Fault:
     drop: bool = False
     user_agent: str | None = None
     hits: int = 0
+    lost_answer: bool = False
 
 
 @dataclass(frozen=True)
@@ -193,9 +194,21 @@ class FakeApiServer:
         delay: float = 0.0,
         drop: bool = False,
         user_agent: str | None = None,
+        lost_answer: bool = False,
     ) -> Fault:
-        """Add a fault for requests whose path matches the regex ``path``."""
-        fault = Fault(re.compile(path), method, times, status, delay, drop, user_agent)
+        """Add a fault for requests whose path matches the regex ``path``.
+        ``lost_answer``: the request is served (a write is applied), then the connection
+        is closed before the answer leaves, so the client cannot tell what happened."""
+        fault = Fault(
+            re.compile(path),
+            method,
+            times,
+            status,
+            delay,
+            drop,
+            user_agent,
+            lost_answer=lost_answer,
+        )
         with self._controls.lock:
             self._controls.faults.append(fault)
         return fault
@@ -366,6 +379,8 @@ class _Handler(BaseHTTPRequestHandler):
     # ----------------------------------------------------------------- plumbing
 
     def _send_json(self, code: int, body: Any, headers: dict[str, str] | None = None) -> None:
+        if self._lose_answer:
+            raise _DropConnectionError
         data = json.dumps(body).encode()
         self.send_response(code)
         self.send_header("Content-Type", "application/json")
@@ -392,6 +407,7 @@ class _Handler(BaseHTTPRequestHandler):
             raise bad_request(f"the request body is not valid JSON: {exc}") from exc
 
     _pending: RequestRecord | None = None  # this request, until it is logged
+    _lose_answer = False  # a ``lost_answer`` fault: served, then the connection is cut
 
     def send_response(self, code: int, message: str | None = None) -> None:
         # Log before the answer leaves: a client that has its answer must find its
@@ -471,7 +487,11 @@ class _Handler(BaseHTTPRequestHandler):
             status = -1
         except ApiError as error:
             status = error.code
-            self._send_error(error)
+            try:
+                self._send_error(error)
+            except _DropConnectionError:
+                self._drop()
+                status = -1
         except (BrokenPipeError, ConnectionResetError):
             status = -1
         finally:
@@ -487,6 +507,7 @@ class _Handler(BaseHTTPRequestHandler):
         body: Any,
     ) -> int:
         fault = self.api._take_fault(method, path, self.headers.get("User-Agent", ""))
+        self._lose_answer = fault is not None and fault.lost_answer
         if fault is not None:
             if fault.delay:
                 time.sleep(fault.delay)

@@ -197,6 +197,40 @@ def test_delete_pod_and_gone_pod(fake: FakeApiServer, cluster: KubernetesCluster
         cluster.undo(DeletePod(pod), result.before)
 
 
+@pytest.mark.parametrize("op", [DeletePod, EvictPod])
+def test_a_removal_whose_answer_was_lost_is_done_not_gone(
+    fake: FakeApiServer, cluster: KubernetesCluster, shop: Any, op: Any
+) -> None:
+    # The server removes the pod, the connection breaks before its answer, and the
+    # client's retry finds it gone: that is our removal, not someone else's.
+    pod = ObjectRef("Pod", shop["pods"][0]["metadata"]["name"], "shop")
+    method = "DELETE" if op is DeletePod else "POST"
+    fake.inject(rf"/pods/{pod.name}(/eviction)?$", method=method, lost_answer=True)
+    fake.clear_requests()
+    result = cluster.apply(op(pod))
+    assert result.changed and len(fake.store.objects("Pod")) == 2
+    assert [r.status for r in fake.requests if r.method == method] == [-1, 404]
+
+
+def test_a_removal_refused_then_gone_is_not_taken_for_ours(
+    fake: FakeApiServer, cluster: KubernetesCluster, shop: Any
+) -> None:
+    # 429 (throttled) says the first try was not applied: a pod gone at the retry was
+    # removed by someone else, and the step says so.
+    pod = ObjectRef("Pod", shop["pods"][0]["metadata"]["name"], "shop")
+    fake.inject(rf"/pods/{pod.name}$", method="DELETE", status=429)
+    real_delete = fake.store.delete
+
+    def gone_meanwhile(*args: Any, **kwargs: Any) -> Any:
+        fake.store.delete = real_delete  # type: ignore[method-assign]
+        real_delete(*args, **kwargs)  # someone else deletes it
+        return real_delete(*args, **kwargs)  # and our retry finds it gone
+
+    fake.store.delete = gone_meanwhile  # type: ignore[method-assign]
+    with pytest.raises(ObjectGoneError):
+        cluster.apply(DeletePod(pod))
+
+
 def test_evict_pod_blocked_by_budget_is_typed(
     fake: FakeApiServer, cluster: KubernetesCluster, shop: Any, sleeps: list[float]
 ) -> None:

@@ -88,7 +88,11 @@ def test_crashloop_after_rollout_is_rolled_back_once_and_verified(rig: KubeRig) 
     assert sum(h.outcome == "duplicate" for h in first) == 2
     decision = _only(rig, "crashloop-after-rollout-rollback")
     assert decision.proposal["operations"] == [
-        {"op": "rollback", "target": {"kind": "Deployment", "name": "web", "namespace": "shop"}}
+        {
+            "op": "rollback",
+            "target": {"kind": "Deployment", "name": "web", "namespace": "shop"},
+            "revision": 2,
+        }
     ]
     assert "roll back from revision 2" in decision.proposal["diff"][0]
     assert rig.writes() == [ROLLBACK]

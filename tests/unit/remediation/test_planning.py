@@ -368,7 +368,7 @@ def test_scenario_crashloop_after_rollout_rolls_back() -> None:
             NOW,
         )
     )
-    assert result.operations == (RollbackToPrevious(web.ref),)
+    assert result.operations == (RollbackToPrevious(web.ref, web.revision),)
     assert result.max_autonomy == "auto" and result.mode == "enforce"
     assert result.verification is not None
     # Started by a Kubernetes condition, not an alert: no alert to wait for.
@@ -428,7 +428,7 @@ def test_scenario_canary_rollback() -> None:
     web = deployment(revision=9)
     sig = signal("canary", "rollback", web.ref, confidence=0.85)
     result = planned(plan(SHIPPED["canary-rollback"], sig, ClusterSnapshot((web,)), NOW))
-    assert result.operations == (RollbackToPrevious(web.ref),)
+    assert result.operations == (RollbackToPrevious(web.ref, web.revision),)
     assert result.approval_required  # 0.85 < 0.9
     refused(
         plan(
@@ -453,7 +453,7 @@ def test_scenario_imagepull_rollback_and_disk_pressure_cordon() -> None:
             NOW,
         )
     )
-    assert result.operations == (RollbackToPrevious(web.ref),)
+    assert result.operations == (RollbackToPrevious(web.ref, web.revision),)
     full = node("node-2", conditions={"Ready": "True", "DiskPressure": "True"})
     nodes = (node("node-1"), full, node("node-3"), node("node-4"))
     sig = signal(name="DiskPressure", target=full.ref, since=NOW - 900)

@@ -1,0 +1,156 @@
+"""Runbooks against an API server that misbehaves mid-remediation, over the wire.
+
+- A rollback whose answer is lost (the server applied it, the connection broke) is not
+  written again when the client retries: "the previous revision" is relative, and once
+  the controller has made the restored ReplicaSet the newest revision, a fresh read
+  points back at the release the rollback just left.
+- A rollback approved after someone rolled the Deployment out again is refused, not
+  rolled back from that new rollout onto the release that failed.
+- A write that fails without an answer while the object cannot be read afterwards
+  either is settled at a later cycle, once the API answers; it used to raise out of the
+  cycle and leave the decision executing (and its target taken) until a restart.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from remediation.ports import ObjectRef
+from remediation.signals import forecast_breach_signal
+from tests.integration.remediation.rig import Controller, KubeRig, Write, get_obj, seed_web
+
+WEB = ("shop", "web")
+ROLLBACK = Write("PATCH", "deployments", "shop", "web", False)
+SCALE = Write("PATCH", "deployments/scale", "shop", "web", False)
+
+
+def _image(rig: KubeRig) -> str:
+    deployment = get_obj(rig.server.store, "Deployment", *WEB)
+    return str(deployment["spec"]["template"]["spec"]["containers"][0]["image"])
+
+
+def _crashing_v2(rig: KubeRig, **kwargs: Any) -> Controller:
+    seed_web(rig, behaviour="CrashLoopBackOff")
+    controller = Controller(
+        rig.server,
+        rig.clock,
+        lambda c: "CrashLoopBackOff" if c["image"] == "shop/web:2" else "Ready",
+        **kwargs,
+    )
+    rig.controllers.append(lambda: controller.reconcile(*WEB))
+    return controller
+
+
+def test_a_rollback_whose_answer_was_lost_is_not_written_again(
+    rig: KubeRig, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    controller = _crashing_v2(rig)
+    store = rig.server.store
+    patch = store.patch
+
+    def patch_then_controller(rt: Any, namespace: str, name: str, *args: Any, **kw: Any) -> Any:
+        result = patch(rt, namespace, name, *args, **kw)
+        if rt.kind == "Deployment" and not kw.get("dry_run"):
+            controller.reconcile(namespace, name)  # the revision moves before the retry
+        return result
+
+    monkeypatch.setattr(store, "patch", patch_then_controller)
+    rig.server.inject(r"/deployments/web$", method="PATCH", lost_answer=True)
+    rig.cycle()
+    assert _image(rig) == "shop/web:1"
+    rig.run(6 * 60)
+    (decision,) = rig.decisions_of("crashloop-after-rollout-rollback")
+    assert rig.ledger.get_decision(decision.id).status == "verified"  # type: ignore[union-attr]
+    assert _image(rig) == "shop/web:1"  # not rolled "back" onto the release it left
+    # the lost answer and its retry reached the server; only the first changed anything
+    assert [r.status for r in rig.requests() if r.method == "PATCH"] == [-1, 409]
+    assert rig.writes() == [ROLLBACK]  # the one whose answer was lost (-1)
+    (intent,) = rig.ledger.intents()
+    assert intent.status == "applied" and intent.snapshot["revision"] == 2
+
+
+def test_a_rollback_approved_after_a_new_rollout_is_refused(tmp_path: Any) -> None:
+    from tests.integration.remediation.rig import build_rig
+
+    rig = build_rig(tmp_path, auto=0.99)  # the rollback asks
+    try:
+        controller = _crashing_v2(rig)
+        rig.cycle()
+        (decision,) = rig.decisions_of("crashloop-after-rollout-rollback")
+        assert decision.status == "asked"
+        assert decision.proposal["operations"][0]["revision"] == 2
+
+        def fix(deployment: dict[str, Any]) -> None:  # someone ships a fix meanwhile
+            deployment["spec"]["template"]["spec"]["containers"][0]["image"] = "shop/web:3"
+
+        rig.server.store.modify("Deployment", *WEB, fix)
+        controller.reconcile(*WEB)
+        rig.clock.advance(60)
+        assert rig.approve_pending() == 1
+        rig.cycle()
+        assert _image(rig) == "shop/web:3"  # their rollout stands
+        assert rig.writes() == []
+        decision = rig.ledger.get_decision(decision.id)  # type: ignore[assignment]
+        assert decision.status == "failed"
+        (why,) = [w for d, w in rig.channel.escalated if d == decision.id]
+        assert "revision 3" in why and "planned against" in why
+        (intent,) = rig.ledger.intents()
+        assert intent.status == "failed" and intent.result["reason"] == "RolledOutSince"  # type: ignore[index]
+    finally:
+        rig.close()
+
+
+@pytest.mark.parametrize("landed", [True, False])
+def test_a_write_nobody_can_read_back_is_settled_once_the_api_answers(
+    rig: KubeRig, landed: bool
+) -> None:
+    seed_web(rig, replicas=4)
+    controller = Controller(rig.server, rig.clock, lambda _c: "Ready")
+    rig.controllers.append(lambda: controller.reconcile(*WEB))
+    rig.promql.set("http_request_duration_seconds_bucket", 0.21)
+    scale = r"/deployments/web/scale$"
+    rig.server.inject(scale, method="GET", times=2)  # the reads before the write pass
+    if landed:  # applied, but the answer is lost; the retry's 409 sends it to re-read
+        rig.server.inject(scale, method="PATCH", lost_answer=True)
+    else:
+        rig.server.inject(scale, method="PATCH", times=2, status=503)
+    rig.server.inject(scale, method="GET", times=1000, status=503)  # then no read answers
+    rig.engine.submit(
+        [
+            forecast_breach_signal(
+                metric="requests_per_second",
+                target=ObjectRef("Deployment", "web", "shop"),
+                observed=130.0,
+                forecast_upper=100.0,
+                confidence=0.95,
+                at=rig.clock.now(),
+            )
+        ]
+    )
+    rig.cycle()  # used to raise TransientError
+    (decision,) = rig.decisions_of("traffic-surge-scale-out")
+    assert decision.status == "executing"
+    (intent,) = rig.ledger.intents()
+    assert intent.status == "pending"
+    assert any("not known yet" in text for _, text in rig.channel.notes)
+    state, _ = rig.engine.guard_state()
+    assert [r.target for r in state.in_flight] == [ObjectRef("Deployment", "web", "shop")]
+    rig.clock.advance(30)
+    rig.cycle()  # still unreadable: still waiting, nothing written, nothing raised
+    assert rig.ledger.intents()[0].status == "pending"
+    rig.server.clear_faults()
+    rig.run(4 * 60)
+    decision = rig.ledger.get_decision(decision.id)  # type: ignore[assignment]
+    (intent,) = rig.ledger.intents()
+    replicas = get_obj(rig.server.store, "Deployment", *WEB)["spec"]["replicas"]
+    if landed:
+        assert intent.status == "applied" and decision.status == "verified"
+        assert replicas == 6 and rig.writes() == [SCALE]
+    else:
+        assert intent.status == "abandoned" and decision.status == "failed"
+        assert replicas == 4 and rig.writes() == []
+        (why,) = [w for d, w in rig.channel.escalated if d == decision.id]
+        assert "the API failed during the write: step 0 did not complete" in why
+    assert rig.engine.guard_state()[0].in_flight == ()
