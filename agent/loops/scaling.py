@@ -356,6 +356,11 @@ class WorkloadModel:
     # The mode last reported: "predictive", or the reason code for being reactive.
     stance: str | None = None
     managed: str | None = None  # why the floor is only published (last said), or None
+    # After the workload left predictive scaling: the decision that gives the HPA its
+    # owner's minimum back while it is asked, and whether that is settled (done once).
+    releasing: str | None = None
+    released: bool = False
+    written: int | None = None  # the HPA minReplicas this loop last wrote
 
 
 @dataclass
@@ -465,13 +470,17 @@ class ScalingLoop:
                 log.info("scaling resumed")
             self._pause = pause
         seen: set[str] = set()
+        left: list[WorkloadState] = []
         for workload in self.cluster.list_workloads():
-            if workload.labels.get(self.opt_in_label) != "true":
-                continue
             wish = workload.annotations.get(PREDICTIVE)
-            if wish is None or wish == "false":
+            if workload.labels.get(self.opt_in_label) != "true" or wish is None or wish == "false":
+                if workload.ref in self.models:
+                    left.append(workload)
                 continue
             seen.add(str(workload.ref))
+            known = self.models.get(workload.ref)
+            if known is not None:  # back in (or never gone): nothing to give back
+                known.released, known.releasing = False, None
             if wish not in ("true", FORECAST_ONLY):
                 self._hold(
                     workload.ref,
@@ -483,6 +492,11 @@ class ScalingLoop:
                 self._one(workload, now, forecast_only=wish == FORECAST_ONLY)
             except (TransientError, PermanentError) as exc:
                 self._hold(workload.ref, str(exc))
+        for workload in left:
+            try:
+                self._release(workload, self.models[workload.ref], now)
+            except (TransientError, PermanentError) as exc:
+                log.warning("%s: its floor could not be given back yet: %s", workload.ref, exc)
         self._forget_gauges(seen)
         for name in set(self.status.reactive) - seen:
             del self.status.reactive[name]  # opted out or gone: no stale status
@@ -494,6 +508,60 @@ class ScalingLoop:
                 # Its workload was held, opted out or gone while a floor was being judged:
                 # judge what was seen, so no decision is left "verifying" for good.
                 self._judge_overdue(model, late)
+
+    def _release(self, workload: WorkloadState, model: WorkloadModel, now: float) -> None:
+        """The workload left predictive scaling (its opt-in label or ``predictive``
+        annotation removed) while its HPA holds a floor this loop raised: the HPA gets its
+        owner's minimum back, once, as a decision routed like any other (asked in
+        ``propose`` mode; nothing is written in ``observe`` mode or while paused). A floor
+        a person has changed since, an HPA another controller manages and a workload
+        without an HPA are left as they are. A question about a new floor that was open
+        when the workload left is not carried out (it expires)."""
+        if model.released:
+            return
+        if model.pending is not None and model.pending != model.releasing:
+            model.pending = None
+        if model.releasing is not None:
+            if model.pending is not None:
+                self._settle(workload, model, True, now)  # carries out an approval
+            if model.pending is None:
+                model.released, model.releasing = True, None
+            return
+        if self._pause:
+            return  # no writes while paused: looked at again once resumed
+        if model.written is None:
+            model.released = True
+            return
+        hpa = self.cluster.get_hpa_for(workload.ref)
+        model.released = True
+        if hpa is None or hpa.controller is not None or hpa.shared_with:
+            return
+        if hpa.min_replicas != model.written:
+            log.info(
+                "%s left predictive scaling; %s minReplicas is %d, not the %d Autonomic set: "
+                "changed since, left as it is",
+                workload.ref,
+                hpa.ref,
+                hpa.min_replicas,
+                model.written,
+            )
+            return
+        owner = self._configured_min(hpa, now)
+        if hpa.min_replicas <= owner:
+            return
+        rec = ScalingRecommendation(
+            now,
+            owner,
+            owner,
+            owner,
+            "reactive",
+            "OptedOut",
+            f"{workload.ref} left predictive scaling: {hpa.ref} gets its own minimum back",
+        )
+        model.pending = None
+        self._decide(workload, model, True, hpa.min_replicas, owner, rec, "none (opted out)")
+        if model.pending is not None:
+            model.releasing, model.released = model.pending, False
 
     def _query(self, ref: ObjectRef) -> str:
         return self.settings.load_query.replace("$namespace", ref.namespace or "").replace(
@@ -1273,6 +1341,7 @@ class ScalingLoop:
             )
             return
         # Applied: judged after the lead time the floor was raised for, and a while more.
+        model.written = wanted if has_hpa else None
         self.decisions.ledger.transition(decision_id, ["approved"], "verifying", now)
         lead = model.sizing.get("lead_seconds")
         window = (float(lead) if isinstance(lead, int | float) else 0.0) + VERIFY_AFTER

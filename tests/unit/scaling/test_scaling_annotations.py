@@ -17,6 +17,7 @@ from agent.loops.scaling import (
     HISTORY_SINCE,
     MAX_REPLICAS,
     MIN_REPLICAS,
+    PREDICTIVE,
     RECENT,
     RECOMMENDATION,
     RECOMMENDED,
@@ -622,3 +623,98 @@ def test_a_floors_floor_above_the_ceiling_without_an_hpa_holds_unless_max_is_set
     loop.cycle()
     (operation,) = cast(Any, loop.executor).applied
     assert operation.replicas == 1200
+
+
+# ------------------------------------------------ leaving predictive scaling
+
+
+def _raised(route: str, seed: int) -> tuple[Any, FakeClock, Any, ObjectRef]:
+    """A loop that raised web's HPA from its owner's 2 to the floor of 7, written and
+    seen by the watch."""
+    t, values = steady(seed)
+    clock = FakeClock(float(t[-80]))
+    web = floor_of_seven()
+    loop = loop_over(WeekReader(t, values), clock, [web], route=route)
+    hpa_ref = ObjectRef("HorizontalPodAutoscaler", "web", "shop")
+    hpas = cast(Any, loop.cluster).hpas
+    hpas[web.ref] = HpaState(hpa_ref, web.ref, 2, 20, 3, 3, uid="u1")
+    if route == "ask":
+        run(loop, clock, 1)
+        cast(Any, loop.decisions).ledger.records["d-1"].status = "approved"
+    run(loop, clock, 1)
+    (raise_to,) = cast(Any, loop.executor).applied
+    assert (raise_to.target, raise_to.min_replicas) == (hpa_ref, 7)
+    hpas[web.ref] = dataclasses.replace(hpas[web.ref], min_replicas=7)
+    run(loop, clock, 2)
+    return loop, clock, web, hpa_ref
+
+
+def _opt_out(loop: Any, web: Any, how: str) -> None:
+    if how == "label":
+        left = dataclasses.replace(web, labels={})
+    else:
+        left = dataclasses.replace(web, annotations={**web.annotations, PREDICTIVE: "false"})
+    cast(Any, loop.cluster).workloads = [left]
+
+
+@pytest.mark.parametrize("how", ["label", "annotation"])
+def test_a_workload_that_opts_out_gets_its_owners_minimum_back_once(how: str) -> None:
+    """Removing the opt-in label (or ``predictive: "false"``) while a floor is raised used
+    to leave the HPA at the floor for good, the owner's own minimum only in the ledger."""
+    loop, clock, web, hpa_ref = _raised("auto", 31)
+    _opt_out(loop, web, how)
+    run(loop, clock, 5)
+    applied = cast(Any, loop.executor).applied
+    assert [(op.target, op.min_replicas) for op in applied] == [(hpa_ref, 7), (hpa_ref, 2)]
+    released = cast(Any, loop.decisions).proposals[-1]
+    assert released.reason_code == "OptedOut" and released.proposal["to"] == 2
+    assert "gets its own minimum back" in released.reason
+
+
+def test_a_floor_a_person_changed_is_left_when_the_workload_opts_out() -> None:
+    loop, clock, web, _ = _raised("auto", 32)
+    hpas = cast(Any, loop.cluster).hpas
+    hpas[web.ref] = dataclasses.replace(hpas[web.ref], min_replicas=5)  # by hand
+    _opt_out(loop, web, "label")
+    run(loop, clock, 5)
+    assert len(cast(Any, loop.executor).applied) == 1  # only the raise: 5 is theirs
+
+
+def test_giving_the_minimum_back_is_asked_in_propose_mode_and_done_on_a_yes() -> None:
+    loop, clock, web, hpa_ref = _raised("ask", 33)
+    _opt_out(loop, web, "annotation")
+    run(loop, clock, 3)
+    decisions = cast(Any, loop.decisions)
+    released = decisions.proposals[-1]
+    assert released.reason_code == "OptedOut"
+    assert len(cast(Any, loop.executor).applied) == 1  # asked, not written
+    decisions.ledger.records[f"d-{len(decisions.proposals)}"].status = "approved"
+    run(loop, clock, 3)
+    applied = cast(Any, loop.executor).applied
+    assert [(op.target, op.min_replicas) for op in applied] == [(hpa_ref, 7), (hpa_ref, 2)]
+
+
+def test_nothing_is_given_back_while_scaling_is_paused() -> None:
+    paused: list[str] = []
+    t, values = steady(34)
+    clock = FakeClock(float(t[-80]))
+    web = floor_of_seven()
+    loop = loop_over(
+        WeekReader(t, values),
+        clock,
+        [web],
+        route="auto",
+        paused=lambda: paused[0] if paused else None,
+    )
+    hpa_ref = ObjectRef("HorizontalPodAutoscaler", "web", "shop")
+    hpas = cast(Any, loop.cluster).hpas
+    hpas[web.ref] = HpaState(hpa_ref, web.ref, 2, 20, 3, 3, uid="u1")
+    run(loop, clock, 1)
+    hpas[web.ref] = dataclasses.replace(hpas[web.ref], min_replicas=7)
+    paused.append("safety.paused")
+    _opt_out(loop, web, "label")
+    run(loop, clock, 3)
+    assert len(cast(Any, loop.executor).applied) == 1
+    paused.clear()
+    run(loop, clock, 2)
+    assert [op.min_replicas for op in cast(Any, loop.executor).applied] == [7, 2]
