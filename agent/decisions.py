@@ -514,20 +514,22 @@ class DecisionService:
         self,
         decision_id: str,
         *,
-        right: bool,
+        right: bool | None,
         status: str,
         kind: str = "verification",
         actor: str = "autonomic",
         detail: Mapping[str, Any] | None = None,
     ) -> None:
-        """A verified result: right (verified) or wrong (failed verification, undone)."""
+        """A verified result: right (verified) or wrong (failed verification, undone);
+        ``None`` when the outcome says nothing about the proposal (the cluster refused or
+        could not take a step: recorded as ``inconclusive``, which the track record does
+        not count)."""
         now = self.clock.now()
         record = self.ledger.get_decision(decision_id)
         if record is None:
             raise KeyError(decision_id)
-        self.ledger.add_feedback(
-            decision_id, kind, "right" if right else "wrong", actor, now, detail
-        )
+        outcome = "inconclusive" if right is None else "right" if right else "wrong"
+        self.ledger.add_feedback(decision_id, kind, outcome, actor, now, detail)
         self.ledger.transition(decision_id, ["approved", "executing", "verifying"], status, now)
         self.metrics.decisions.labels(
             kind=record.kind,
@@ -535,7 +537,7 @@ class DecisionService:
             route=record.route,
             outcome=status,
         ).inc()
-        if not right and actor not in MACHINE_ACTORS:
+        if right is False and actor not in MACHINE_ACTORS:
             # A person undid it. A failed verification is the daemon's own finding, and
             # a rejection was counted when it was answered.
             self.metrics.human_corrections.labels(decision_type=record.decision_type).inc()

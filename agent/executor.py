@@ -65,6 +65,7 @@ class StepOutcome:
     message: str
     intent_id: int | None = None
     result: OperationResult | None = None
+    reason: str | None = None  # a failure's reason code (``NotFound``, ``ApiUnavailable``...)
 
 
 def _normal(value: Any) -> Any:
@@ -120,7 +121,11 @@ class Executor:
             # step is not half done, and the caller fails the decision and tells a person
             # instead of leaving it executing (and its target blocked) for ever.
             self._count_error(exc.reason)
-            return StepOutcome("failed", f"could not read {operation.target} before writing: {exc}")
+            return StepOutcome(
+                "failed",
+                f"could not read {operation.target} before writing: {exc}",
+                reason=exc.reason,
+            )
         intent_id = self.ledger.record_intent(
             execution_key,
             step,
@@ -150,7 +155,7 @@ class Executor:
                 intent_id, "failed", self.clock.now(), {"error": str(exc), "reason": exc.reason}
             )
             self._count_error(exc.reason)
-            return StepOutcome("failed", str(exc), intent_id)
+            return StepOutcome("failed", str(exc), intent_id, reason=exc.reason)
         except TransientError as exc:
             # The write may or may not have reached the cluster: find out, don't guess.
             self._count_error(exc.reason)
@@ -168,7 +173,7 @@ class Executor:
                 )
             if settled == "applied":
                 return StepOutcome("applied", f"applied despite an error: {exc}", intent_id)
-            return StepOutcome("failed", str(exc), intent_id)
+            return StepOutcome("failed", str(exc), intent_id, reason=exc.reason)
         status: StepStatus = "dry_run" if dry_run else "applied"
         self.ledger.finish_intent(
             intent_id,

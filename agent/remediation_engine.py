@@ -78,6 +78,22 @@ __all__ = ["Handled", "RemediationEngine"]
 
 log = logging.getLogger("autonomic.remediation")
 
+# Reasons a step fails that say nothing about whether the runbook proposed the right
+# thing: the API away or answering garbage, credentials or RBAC, the object gone or
+# changed by someone else in between, a rollout made since the plan. Such a failure is
+# undone and escalated as any other, but not counted against the runbook's record.
+NOT_A_VERDICT = frozenset(
+    {
+        "ApiUnavailable",
+        "MalformedResponse",
+        "Unauthorized",
+        "Forbidden",
+        "NotFound",
+        "Conflict",
+        "RolledOutSince",
+    }
+)
+
 GUARD_KEY = "remediation/guards"
 COUNTED_KEYS = 50_000
 # Decisions that may still lead to an execution (or are running one).
@@ -641,7 +657,12 @@ class RemediationEngine:
                 self._progress(record, f"step {step}: {outcome.message}; looking again next cycle")
                 return "unsettled"
             if outcome.status not in ("applied", "dry_run"):
-                return self._fail(record, key, f"step {step} failed: {outcome.message}")
+                return self._fail(
+                    record,
+                    key,
+                    f"step {step} failed: {outcome.message}",
+                    judged=outcome.reason not in NOT_A_VERDICT,
+                )
         now = self.clock.now()
         for note in proposal.get("notifications", []):
             self._progress(record, note)
@@ -720,8 +741,13 @@ class RemediationEngine:
         return evaluate_alert_resolved(check, snapshot)
 
     # --------------------------------------------------------------- failure
-    def _fail(self, record: DecisionRecord, key: str, why: str) -> str:
-        """Undo what was applied (if allowed and wanted), record wrong, escalate."""
+    def _fail(self, record: DecisionRecord, key: str, why: str, *, judged: bool = True) -> str:
+        """Undo what was applied (if allowed and wanted), record wrong, escalate.
+
+        ``judged=False``: a step the cluster refused or could not take for reasons that
+        say nothing about the proposal (``NOT_A_VERDICT``): the same undo and escalation,
+        recorded as inconclusive, so the runbook's track record does not learn from an
+        API outage or a missing permission."""
         now = self.clock.now()
         proposal = record.proposal
         intents = self.ledger.intents(execution_key=key)
@@ -758,7 +784,7 @@ class RemediationEngine:
         self.ledger.set_execution_status(key, ["running", "verifying"], status, now)
         self.decisions.record_outcome(
             record.id,
-            right=False,
+            right=False if judged else None,
             status=status,
             detail={"why": why, "undone": undone, "undo_refused": refused},
         )

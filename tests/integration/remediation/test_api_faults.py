@@ -154,3 +154,39 @@ def test_a_write_nobody_can_read_back_is_settled_once_the_api_answers(
         (why,) = [w for d, w in rig.channel.escalated if d == decision.id]
         assert "the API failed during the write: step 0 did not complete" in why
     assert rig.engine.guard_state()[0].in_flight == ()
+
+
+@pytest.mark.parametrize(
+    ("status", "outcome"),
+    [(403, "inconclusive"), (404, "inconclusive"), (422, "wrong")],
+)
+def test_a_step_the_cluster_refuses_counts_against_the_runbook_only_if_it_was_the_runbooks(
+    rig: KubeRig, status: int, outcome: str
+) -> None:
+    """A scale-out the API refuses for missing RBAC (403) or a target gone meanwhile (404)
+    is failed and escalated, but recorded as inconclusive: it says nothing about whether
+    scaling out was right, and the runbook's track record does not count it. A write the
+    API finds invalid (422) is the runbook's own doing: wrong."""
+    seed_web(rig, replicas=4)
+    rig.server.inject(r"/deployments/web/scale$", method="PATCH", times=1000, status=status)
+    rig.engine.submit(
+        [
+            forecast_breach_signal(
+                metric="requests_per_second",
+                target=ObjectRef("Deployment", "web", "shop"),
+                observed=130.0,
+                forecast_upper=100.0,
+                confidence=0.95,
+                at=rig.clock.now(),
+            )
+        ]
+    )
+    rig.cycle()
+    (decision,) = rig.decisions_of("traffic-surge-scale-out")
+    decision = rig.ledger.get_decision(decision.id)  # type: ignore[assignment]
+    assert decision.status == "failed"
+    assert any(d == decision.id for d, _ in rig.channel.escalated)
+    feedback = rig.ledger.feedback_for(decision.id)
+    assert [f["outcome"] for f in feedback if f["kind"] == "verification"] == [outcome]
+    counted = [verdict for _, _, verdict, _ in rig.ledger.outcomes(decision.decision_type)]
+    assert counted == ([] if outcome == "inconclusive" else ["wrong"])
