@@ -18,12 +18,24 @@ nothing is blindly written again. A write that fails without an answer is settle
 same way at once; when the object cannot be read then either, the step is ``unsettled``
 and its intent stays pending, and the engine settles it at a later cycle.
 
-One write is *resumed* instead: a drain cut off after it cordoned the node (the node
-was schedulable in the snapshot and is cordoned now). Draining is idempotent (cordon
-again is a no-op, an eviction goes through the Eviction API and its PodDisruptionBudgets,
-a pod already gone counts as evicted), so the next leader evicts what is left, within
-what remains of the ``max_evictions`` budget, and records the intent as applied. Any
-other drain (the node not cordoned, a dry run, a failed resume) is settled as above.
+A drain is the one write that takes longer than a cycle: it waits for evictions a
+PodDisruptionBudget refuses and for evicted pods to go, up to its timeout. So it runs
+in rounds (``ClusterWriter.drain_round``), one per cycle, and never holds the cycle for
+more than one round of evictions. The first round cordons the node and evicts what may
+go now; its intent stays ``pending`` with the round's progress (the pods chosen, those
+evicted, those refused) stored in the intent's result, and ``settle`` (each cycle, and
+after a restart) runs the next round from that progress. The intent is finished as
+``applied`` when every chosen pod is evicted and gone, or when ``timeout_seconds`` have
+passed since the intent was recorded (then, as before, the summary says
+"drain INCOMPLETE" and verification judges the node). A pod gone or already
+terminating counts as evicted, so a round cut off by a crash before its progress was
+stored evicts nothing twice.
+
+A drain cut off after it cordoned the node and before its first progress was stored
+(the node was schedulable in the snapshot and is cordoned now) is *resumed*: the next
+leader runs a first round again, within what remains of the ``max_evictions`` budget,
+and goes on as above. Any other drain without progress (the node not cordoned, a dry
+run, a failed resume) is settled as any write.
 """
 
 from __future__ import annotations
@@ -54,8 +66,17 @@ log = logging.getLogger("autonomic.executor")
 
 # "unsettled": the write failed without an answer, and the cluster could not be read
 # afterwards to tell whether it happened; its intent stays pending until ``settle``.
+# "draining": a drain's first round is done and the drain goes on at later cycles; its
+# intent stays pending, with the progress, until ``settle`` finishes it.
 StepStatus = Literal[
-    "applied", "dry_run", "failed", "already_recorded", "not_leader", "undone", "unsettled"
+    "applied",
+    "dry_run",
+    "failed",
+    "already_recorded",
+    "not_leader",
+    "undone",
+    "unsettled",
+    "draining",
 ]
 
 
@@ -148,6 +169,9 @@ class Executor:
                 {"reason": "lost the lease before writing"},
             )
             return StepOutcome("not_leader", "lost the lease before writing", intent_id)
+        if isinstance(operation, Drain) and not dry_run:
+            context = {"runbook": runbook, "reason_code": reason_code, "message": message}
+            return self._start_drain(intent_id, operation, decision_id, context)
         try:
             result = self.writer.apply(operation, dry_run=dry_run)
         except PermanentError as exc:
@@ -234,11 +258,143 @@ class Executor:
         return settled
 
     def settle(self, intent: Intent, *, note: str) -> str:
-        """Settle one pending intent by looking at the cluster: ``applied`` (a drain cut
-        off after its cordon is finished first) or ``abandoned``. Raises
+        """Settle one pending intent by looking at the cluster: ``applied`` or
+        ``abandoned``. A drain under way runs its next round instead (``draining`` while
+        it goes on; a drain cut off after its cordon is resumed). Raises
         ``TransientError`` when the cluster cannot be read; the intent stays pending."""
+        if "drain" in (intent.result or {}):
+            return self._next_drain_round(intent)
         resumed = self._resume_drain(intent)
         return resumed if resumed is not None else self._settle(intent, note=note)
+
+    # ------------------------------------------------------------------ drains
+
+    def _start_drain(
+        self, intent_id: int, operation: Drain, decision_id: str | None, context: dict[str, Any]
+    ) -> StepOutcome:
+        """The first round of a drain, after its intent is recorded."""
+        try:
+            result = self.writer.drain_round(operation, None)
+        except PermanentError as exc:
+            self.ledger.finish_intent(
+                intent_id, "failed", self.clock.now(), {"error": str(exc), "reason": exc.reason}
+            )
+            self._count_error(exc.reason)
+            return StepOutcome("failed", str(exc), intent_id, reason=exc.reason)
+        except TransientError as exc:
+            # Whether the cordon happened is not known: the next cycle looks (``settle``)
+            # and resumes the drain if the node is cordoned, or settles it as any write.
+            self._count_error(exc.reason)
+            return StepOutcome(
+                "unsettled",
+                f"{exc}; the drain of {operation.target} is looked at again next cycle",
+                intent_id,
+            )
+        self.ledger.log_action(
+            context["runbook"], str(operation.target), self.clock.now(), decision_id
+        )
+        status = self._drain_progress(self._intent(intent_id), operation, result, context, 1)
+        if status == "draining":
+            return StepOutcome(
+                "draining",
+                f"{result.summary}; draining: the next cycles go on, for at most "
+                f"{operation.timeout_seconds:.0f} s",
+                intent_id,
+                result,
+            )
+        if status == "applied":
+            return StepOutcome("applied", result.summary, intent_id, result)
+        return StepOutcome("failed", f"the drain's intent was settled elsewhere ({status})")
+
+    def _next_drain_round(self, intent: Intent) -> str:
+        """One more round of a drain under way, from the progress in its intent."""
+        operation = operation_from_dict(intent.operation)
+        state = dict(intent.result or {})
+        if not isinstance(operation, Drain):  # pragma: no cover - only drains store progress
+            return "pending"
+        if not self.is_leader():
+            return "pending"  # the leader goes on; nothing is written here
+        context = dict(state.get("context") or {})
+        rounds = int(state.get("rounds", 1)) + 1
+        try:
+            result = self.writer.drain_round(operation, dict(state["drain"]))
+        except PermanentError as exc:
+            self._count_error(exc.reason)
+            self.ledger.finish_intent(
+                intent.id,
+                "failed",
+                self.clock.now(),
+                {"error": str(exc), "reason": exc.reason, "drain": state["drain"]},
+            )
+            log.warning("the drain of intent %s failed: %s", intent.id, exc)
+            return "failed"
+        except TransientError as exc:
+            self._count_error(exc.reason)
+            log.warning("a drain round of intent %s failed: %s", intent.id, exc)
+            if self.clock.now() < self._deadline(intent, operation):
+                return "draining"
+            # The timeout passed: the drain ends where its last round left it.
+            last = OperationResult(
+                operation,
+                False,
+                True,
+                dict(state["drain"].get("before") or {}),
+                dict(state["drain"]),
+                f"{state.get('summary', '')}; the last round failed: {exc}",
+            )
+            return self._drain_progress(intent, operation, last, context, rounds, final=True)
+        return self._drain_progress(intent, operation, result, context, rounds)
+
+    def _deadline(self, intent: Intent, operation: Drain) -> float:
+        return intent.created_at + operation.timeout_seconds
+
+    def _drain_progress(
+        self,
+        intent: Intent,
+        operation: Drain,
+        result: OperationResult,
+        context: dict[str, Any],
+        rounds: int,
+        *,
+        final: bool = False,
+    ) -> str:
+        """Store a round's progress in the (pending) intent, or finish the intent as
+        applied once the drain is done or its timeout has passed."""
+        after = result.after
+        now = self.clock.now()
+        resumed = context.get("evicted_before")
+        if not (final or after.get("done") or now >= self._deadline(intent, operation)):
+            state = {
+                "drain": after,
+                "summary": result.summary,
+                "rounds": rounds,
+                "context": context,
+            }
+            if self.ledger.finish_intent(intent.id, "pending", now, state):
+                return "draining"
+            return "raced"
+        summary = result.summary
+        if not after.get("done"):
+            summary += f"; stopped at its timeout of {operation.timeout_seconds:.0f} s"
+        if resumed is not None:
+            summary = (
+                f"resumed after a restart ({resumed} pod(s) were evicted before it): {summary}"
+            )
+        detail: dict[str, Any] = {
+            "summary": summary,
+            "changed": True,
+            "after": after,
+            "rounds": rounds,
+        }
+        if resumed is not None:
+            detail.update(reconciled=True, resumed=True)
+        if not self.ledger.finish_intent(intent.id, "applied", now, detail):
+            return "raced"
+        reason = str(context.get("reason_code") or "DrainResumed")
+        message = str(context.get("message") or "Autonomic drained the node")
+        self._event(operation, reason, f"{message} ({summary})", warning=not after.get("complete"))
+        log.info("drained %s after %d round(s): %s", operation.target, rounds, summary)
+        return "applied"
 
     def _resume_drain(self, intent: Intent) -> str | None:
         """Finish a drain a crash cut off after its cordon; None when it is not one."""
@@ -257,26 +413,25 @@ class Executor:
         left = set(now_state.get("pods") or [])
         evicted = [p for p in intent.snapshot.get("pods") or [] if p not in left]
         budget = max(operation.max_evictions - len(evicted), 0)
+        if not self.is_leader():
+            return None
         try:
-            result = self.writer.apply(replace(operation, max_evictions=budget), dry_run=False)
+            result = self.writer.drain_round(replace(operation, max_evictions=budget), None)
         except (PermanentError, TransientError) as exc:
             self._count_error(exc.reason)
             return None
-        summary = (
-            f"resumed after a restart ({len(evicted)} pod(s) were evicted before it): "
-            f"{result.summary}"
+        log.warning(
+            "resuming the drain of intent %s (%d pod(s) evicted before a restart): %s",
+            intent.id,
+            len(evicted),
+            result.summary,
         )
-        detail = {
-            "summary": summary,
-            "changed": True,
-            "after": result.after,
-            "reconciled": True,
-            "resumed": True,
+        context = {
+            "reason_code": "DrainResumed",
+            "message": "Autonomic resumed a drain cut off by a restart",
+            "evicted_before": len(evicted),
         }
-        self.ledger.finish_intent(intent.id, "applied", self.clock.now(), detail)
-        self._event(operation, "DrainResumed", summary)
-        log.warning("resumed the drain of intent %s: %s", intent.id, summary)
-        return "applied"
+        return self._drain_progress(intent, operation, result, context, 1)
 
     def _settle_undo(self, intent: Intent) -> str:
         """An undo cut off by a crash: write it now unless the object no longer holds

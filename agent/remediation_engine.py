@@ -656,6 +656,11 @@ class RemediationEngine:
             if outcome.status == "unsettled":
                 self._progress(record, f"step {step}: {outcome.message}; looking again next cycle")
                 return "unsettled"
+            if outcome.status == "draining":
+                # The drain goes on in later cycles (``settle_unsettled``), one round of
+                # evictions each, so other decisions are not held up meanwhile.
+                self._progress(record, f"step {step}: {outcome.message}")
+                return "draining"
             if outcome.status not in ("applied", "dry_run"):
                 return self._fail(
                     record,
@@ -824,6 +829,9 @@ class RemediationEngine:
         bad = [i for i in intents.values() if i.status in ("failed", "abandoned")]
         if bad:
             return self._fail(record, key, f"{why}: step {bad[0].step} did not complete")
+        if any(i.status == "pending" for i in intents.values()):
+            # A drain under way (or a write not settled yet): later cycles go on with it.
+            return "draining"
         first_missing = next(
             (s for s in range(len(record.proposal["operations"])) if s not in intents),
             len(record.proposal["operations"]),
@@ -834,7 +842,11 @@ class RemediationEngine:
         """Executions held by a write whose outcome nobody could read (the API failed
         during the write and after it): look again each cycle, and once the cluster
         answers, go on from what it shows. Until then the decision stays executing and
-        its target taken, so nothing else acts on it meanwhile."""
+        its target taken, so nothing else acts on it meanwhile.
+
+        A drain under way is one too: each cycle runs its next round (evictions a
+        PodDisruptionBudget refused are asked again, evicted pods looked for), and once
+        it is done or its timeout has passed the execution goes on to verification."""
         for execution in self.ledger.executions(["running"]):
             key = execution["key"]
             pending = [i for i in self.ledger.intents(execution_key=key) if i.status == "pending"]

@@ -135,7 +135,6 @@ def child(args: argparse.Namespace, ready: int | None = None) -> int:
         identity="crash",
         policy=RetryPolicy(attempts=2, base_delay=0.01, max_delay=0.02, request_timeout=(2.0, 5.0)),
         wall_clock=clock.now,
-        drain_poll=0.01,
     )
     # No fsync per commit: SIGKILL ends the process, not the kernel, so what a commit
     # handed to the OS survives it (power loss is another test); fsync made runs 3x slower.
@@ -161,6 +160,7 @@ def child(args: argparse.Namespace, ready: int | None = None) -> int:
         query=_query_for(args.scenario),
     )
     _wrap(cluster, "apply", hooks, "before-write", "after-write")
+    _wrap(cluster, "drain_round", hooks, "before-write", "after-write")
     _wrap(cluster, "undo", hooks, "before-undo", "after-undo")
     _wrap(cluster.api, "evict_pod", hooks, None, "mid-drain")
     _wrap(ledger, "claim_execution", hooks, None, "after-claim")

@@ -212,7 +212,11 @@ class Cordon:
 
 @dataclass(frozen=True)
 class Drain:
-    target: ObjectRef  # Node; cordons, then evicts its pods (not DaemonSet or mirror pods)
+    """Cordon a node, then evict its pods (not DaemonSet or mirror pods) through the
+    Eviction API. A drain runs in rounds (``ClusterWriter.drain_round``), one per
+    remediation cycle, until its pods are gone or ``timeout_seconds`` have passed."""
+
+    target: ObjectRef  # Node
     max_evictions: int = 50
     timeout_seconds: float = 300.0
     op: Literal["drain"] = "drain"
@@ -279,6 +283,22 @@ class ClusterWriter(Protocol):
 
     def apply(self, operation: Operation, *, dry_run: bool = False) -> OperationResult:
         """Perform one write (server-side dry-run when asked) and say what changed."""
+        ...
+
+    def drain_round(
+        self, operation: Drain, progress: dict[str, Any] | None = None
+    ) -> OperationResult:
+        """One round of a drain, without waiting. The first (``progress`` None) cordons
+        the node and chooses the pods to evict, at most ``max_evictions``; every round
+        asks to evict the chosen pods not evicted yet and looks which have left. A pod
+        gone or already terminating counts as evicted, so none is evicted twice; an
+        eviction refused (a PodDisruptionBudget, an API error) is asked again next
+        round, never forced. ``progress`` is the previous round's ``after``; the
+        result's ``after`` says ``done`` (nothing refused, every evicted pod gone) and
+        ``complete`` (nothing refused, nothing left over ``max_evictions``). A node
+        uncordoned since the first round (by someone else) is not cordoned again: the
+        round evicts nothing and says ``done``, not ``complete``. ``apply`` on a
+        ``Drain`` is one first round."""
         ...
 
     def undo(self, operation: Operation, before: dict[str, Any]) -> OperationResult:

@@ -70,6 +70,10 @@ def _images(template: Obj) -> str:
     return ", ".join(f"{c.get('name')}={c.get('image')}" for c in containers)
 
 
+def _pod_name(pod: Obj) -> str:
+    return f"{pod['metadata'].get('namespace')}/{pod['metadata']['name']}"
+
+
 def _need_kind(ref: ObjectRef, *kinds: str) -> None:
     if ref.kind not in kinds:
         raise InvalidRequestError(f"{ref}: this operation applies to {' or '.join(kinds)} only")
@@ -78,18 +82,9 @@ def _need_kind(ref: ObjectRef, *kinds: str) -> None:
 class Operations:
     """Performs ``remediation.ports`` operations against the API through ``KubeApi``."""
 
-    def __init__(
-        self,
-        api: KubeApi,
-        *,
-        wall_clock: Callable[[], float] = time.time,
-        monotonic: Callable[[], float] = time.monotonic,
-        sleep: Callable[[float], None] = time.sleep,
-        drain_poll: float = 1.0,
-    ) -> None:
+    def __init__(self, api: KubeApi, *, wall_clock: Callable[[], float] = time.time) -> None:
         self.api = api
-        self._wall_clock, self._monotonic, self._sleep = wall_clock, monotonic, sleep
-        self.drain_poll = drain_poll
+        self._wall_clock = wall_clock
 
     # ---------------------------------------------------------------- dispatch
 
@@ -121,7 +116,7 @@ class Operations:
 
     def apply(self, operation: Operation, *, dry_run: bool = False) -> OperationResult:
         if isinstance(operation, Drain):
-            return self._drain(operation, dry_run)
+            return self._drain_round(operation, None, dry_run)
         if isinstance(operation, DeletePod | EvictPod):
             return self._remove_pod(operation, dry_run)
         if isinstance(operation, RollbackToPrevious):
@@ -266,9 +261,7 @@ class Operations:
     def _drain_snapshot(self, ref: ObjectRef) -> Obj:
         snapshot = self._node_snapshot(ref)
         evictable, skipped = self._pods_to_drain(ref.name)
-        snapshot["pods"] = [
-            f"{p['metadata']['namespace']}/{p['metadata']['name']}" for p in evictable
-        ]
+        snapshot["pods"] = [_pod_name(p) for p in evictable]
         snapshot["skipped"] = skipped
         return snapshot
 
@@ -535,12 +528,17 @@ class Operations:
             f"{ref}: {verb}{where} (owner {before['owner']})",
         )
 
-    def _pods_to_drain(self, node: str) -> tuple[list[Obj], list[str]]:
+    def _pods_on(self, node: str) -> list[Obj]:
         pods, _ = self.api.list("Pod", None, field_selector=f"spec.nodeName={node}")
+        return pods
+
+    def _pods_to_drain(
+        self, node: str, pods: list[Obj] | None = None
+    ) -> tuple[list[Obj], list[str]]:
         evictable, skipped = [], []
-        for pod in pods:
+        for pod in self._pods_on(node) if pods is None else pods:
             meta = pod["metadata"]
-            name = f"{meta.get('namespace')}/{meta['name']}"
+            name = _pod_name(pod)
             owners = meta.get("ownerReferences") or []
             if any(o.get("kind") == "DaemonSet" and o.get("controller") for o in owners):
                 skipped.append(f"{name} (DaemonSet)")
@@ -556,66 +554,112 @@ class Operations:
                 evictable.append(pod)
         return evictable, skipped
 
-    def _drain(self, operation: Drain, dry_run: bool) -> OperationResult:
-        """Cordon, then evict the node's pods through the Eviction API within a budget
-        of ``max_evictions`` and ``timeout_seconds``; blocked evictions are retried
-        until the deadline, then reported, never forced."""
+    def drain_round(self, operation: Drain, progress: Obj | None = None) -> OperationResult:
+        return self._drain_round(operation, progress, False)
+
+    def _drain_round(
+        self, operation: Drain, progress: Obj | None, dry_run: bool
+    ) -> OperationResult:
+        """One round of a drain (``ClusterWriter.drain_round``): never waits, so the
+        remediation loop is held for one round of evictions, not for the drain's
+        timeout. The executor keeps ``after`` in the ledger between rounds."""
         ref = operation.target
-        deadline = self._monotonic() + operation.timeout_seconds
-        cordon = self._with_conflict_retries(
-            lambda: self._write_once(Cordon(ref, True), dry_run), operation
-        )
-        evictable, skipped = self._pods_to_drain(ref.name)
-        before = {
-            **cordon.before,
-            "pods": [f"{p['metadata']['namespace']}/{p['metadata']['name']}" for p in evictable],
-            "skipped": skipped,
-        }
-        pending = evictable[: operation.max_evictions]
-        over_budget = [
-            f"{p['metadata']['namespace']}/{p['metadata']['name']}"
-            for p in evictable[operation.max_evictions :]
-        ]
-        evicted: list[str] = []
+        if progress is None:
+            cordon = self._with_conflict_retries(
+                lambda: self._write_once(Cordon(ref, True), dry_run), operation
+            )
+            pods = self._pods_on(ref.name)
+            evictable, skipped = self._pods_to_drain(ref.name, pods)
+            names = [_pod_name(p) for p in evictable]
+            before: Obj = {**cordon.before, "pods": names, "skipped": skipped}
+            chosen = names[: operation.max_evictions]
+            over_budget = names[operation.max_evictions :]
+            evicted: list[str] = []
+        else:
+            before = dict(progress["before"])
+            chosen = list(progress["pods"])
+            over_budget = list(progress["over_budget"])
+            skipped = list(progress["skipped"])
+            evicted = list(progress["evicted"])
+            if not self._node_snapshot(ref)["unschedulable"]:
+                return self._drain_result(
+                    operation, dry_run, before, chosen, evicted, {}, over_budget, skipped, [],
+                    uncordoned=True,
+                )  # fmt: skip
+            pods = self._pods_on(ref.name)
+        on_node = {_pod_name(p): p for p in pods}
         blocked: dict[str, str] = {}
-        while pending:
-            still_blocked = []
-            for pod in pending:
-                name = f"{pod['metadata']['namespace']}/{pod['metadata']['name']}"
-                try:
-                    self.api.evict_pod(
-                        pod["metadata"]["namespace"], pod["metadata"]["name"], dry_run=dry_run
-                    )
-                    evicted.append(name)
-                    blocked.pop(name, None)
-                except ObjectGoneError:
-                    evicted.append(name)  # already gone: that is what we wanted
-                except (BlockedByBudgetError, TransientError) as exc:
-                    blocked[name] = str(exc)
-                    still_blocked.append(pod)
-            pending = still_blocked
-            if not pending or dry_run or self._monotonic() + self.drain_poll > deadline:
-                break
-            self._sleep(self.drain_poll)
-        if not dry_run:
-            self._wait_gone(evicted, deadline)
-        complete = not blocked and not over_budget
+        issued = False
+        for name in chosen:
+            if name in evicted:
+                continue
+            pod = on_node.get(name)
+            if pod is None or pod["metadata"].get("deletionTimestamp"):
+                # Gone or leaving already: evicted before a restart cut the record
+                # short (or by someone else). Asking again would evict it twice.
+                evicted.append(name)
+                continue
+            namespace, pod_name = name.split("/", 1)
+            try:
+                self.api.evict_pod(namespace, pod_name, dry_run=dry_run)
+                evicted.append(name)
+                issued = True
+            except ObjectGoneError:
+                evicted.append(name)  # already gone: that is what we wanted
+            except (BlockedByBudgetError, TransientError) as exc:
+                blocked[name] = str(exc)
+        if issued and not dry_run:
+            on_node = {_pod_name(p): p for p in self._pods_on(ref.name)}
+        left = [] if dry_run else [name for name in evicted if name in on_node]
+        return self._drain_result(
+            operation, dry_run, before, chosen, evicted, blocked, over_budget, skipped, left
+        )
+
+    def _drain_result(
+        self,
+        operation: Drain,
+        dry_run: bool,
+        before: Obj,
+        chosen: list[str],
+        evicted: list[str],
+        blocked: dict[str, str],
+        over_budget: list[str],
+        skipped: list[str],
+        left: list[str],
+        *,
+        uncordoned: bool = False,
+    ) -> OperationResult:
+        complete = not blocked and not over_budget and not uncordoned
         after = {
-            "unschedulable": True,
+            "unschedulable": not uncordoned,
+            "before": before,
+            "pods": chosen,
             "evicted": evicted,
             "blocked": sorted(blocked),
+            "blocked_why": blocked,
             "over_budget": over_budget,
             "skipped": skipped,
+            "left": left,
+            "uncordoned": uncordoned,
+            "done": uncordoned or (not blocked and not left),
             "complete": complete,
         }
         summary = (
-            f"{ref}: cordoned; evicted {len(evicted)} pod(s)"
+            f"{operation.target}: "
+            + (
+                "uncordoned since the drain began (by someone else): not cordoned again, "
+                "no more evictions; "
+                if uncordoned
+                else "cordoned; "
+            )
+            + f"evicted {len(evicted)} pod(s)"
             + (
                 f"; {len(blocked)} blocked (PodDisruptionBudget or API errors): "
                 f"{', '.join(sorted(blocked))}"
                 if blocked
                 else ""
             )
+            + (f"; {len(left)} still terminating" if left else "")
             + (
                 f"; {len(over_budget)} left over the max_evictions budget of "
                 f"{operation.max_evictions}"
@@ -626,18 +670,6 @@ class Operations:
             + ("" if complete else "; drain INCOMPLETE")
         )
         return self._result(operation, dry_run, before, after, summary)
-
-    def _wait_gone(self, names: list[str], deadline: float) -> None:
-        remaining = set(names)
-        while remaining and self._monotonic() < deadline:
-            for name in list(remaining):
-                namespace, pod = name.split("/", 1)
-                try:
-                    self.api.read("Pod", namespace, pod)
-                except ObjectGoneError:
-                    remaining.discard(name)
-            if remaining:
-                self._sleep(self.drain_poll)
 
     # ----------------------------------------------------------------------- undo
 

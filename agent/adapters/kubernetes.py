@@ -47,6 +47,7 @@ from agent.adapters.kube_state import (
 from agent.errors import AutonomicError, ConfigError, PermanentError
 from remediation.ports import (
     REPORT_PREFIX,
+    Drain,
     HpaState,
     NodeState,
     ObjectRef,
@@ -196,7 +197,6 @@ class KubernetesCluster:
         wall_clock: Callable[[], float] = time.time,
         monotonic: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], None] = time.sleep,
-        drain_poll: float = 1.0,
     ) -> None:
         self.api = KubeApi(api_client, policy=policy, sleep=sleep)
         # Listed once each, in the order given; no namespace listed means every one.
@@ -211,13 +211,7 @@ class KubernetesCluster:
             )
         self.identity = identity
         self._wall_clock = wall_clock
-        self.operations = Operations(
-            self.api,
-            wall_clock=wall_clock,
-            monotonic=monotonic,
-            sleep=sleep,
-            drain_poll=drain_poll,
-        )
+        self.operations = Operations(self.api, wall_clock=wall_clock)
 
         def cache(kind: str, namespace: str | None = None) -> WatchCache:
             return WatchCache(
@@ -390,6 +384,11 @@ class KubernetesCluster:
 
     def apply(self, operation: Operation, *, dry_run: bool = False) -> OperationResult:
         return self.operations.apply(operation, dry_run=dry_run)
+
+    def drain_round(
+        self, operation: Drain, progress: dict[str, Any] | None = None
+    ) -> OperationResult:
+        return self.operations.drain_round(operation, progress)
 
     def undo(self, operation: Operation, before: dict[str, Any]) -> OperationResult:
         return self.operations.undo(operation, before)

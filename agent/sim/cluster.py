@@ -547,6 +547,8 @@ class SimCluster:
         raise PermanentError(f"unsupported operation {operation!r}", reason="Unsupported")
 
     def apply(self, operation: Operation, *, dry_run: bool = False) -> OperationResult:
+        if isinstance(operation, Drain) and not dry_run:
+            return self.drain_round(operation)
         before = self.snapshot(operation)
         summary, after = self._describe(operation, before)
         if not dry_run:
@@ -609,12 +611,6 @@ class SimCluster:
             self._evict(target.name)
         elif isinstance(operation, Cordon):
             self.nodes[target.name].unschedulable = operation.unschedulable
-        elif isinstance(operation, Drain):
-            self.nodes[target.name].unschedulable = True
-            for pod in [p for p in self.pods.values() if p.node == target.name][
-                : operation.max_evictions
-            ]:
-                self._evict(pod.name)
         elif isinstance(operation, PatchResources):
             workload = self._workload_for(target)
             template = workload.template
@@ -626,6 +622,68 @@ class SimCluster:
                     requests={**template.requests, **operation.requests},
                 ),
             )
+
+    def drain_round(
+        self, operation: Drain, progress: dict[str, Any] | None = None
+    ) -> OperationResult:
+        """One round of a drain (``ClusterWriter.drain_round``). An eviction removes the
+        pod at once here, so a round is done unless a PodDisruptionBudget refuses one;
+        a refused pod is asked again at the next round."""
+        target = operation.target
+        before = self.snapshot(operation)
+        node = self.nodes[target.name]
+        uncordoned = False
+        if progress is None:
+            node.unschedulable = True
+            self.writes.append((self.now, operation.op, str(target)))
+            names = [p.name for p in self.pods.values() if p.node == target.name]
+            chosen, over_budget = names[: operation.max_evictions], names[operation.max_evictions :]
+            evicted: list[str] = []
+        else:
+            before = dict(progress["before"])
+            chosen, over_budget = list(progress["pods"]), list(progress["over_budget"])
+            evicted = list(progress["evicted"])
+            uncordoned = not node.unschedulable
+        blocked: dict[str, str] = {}
+        for name in [] if uncordoned else chosen:
+            pod = self.pods.get(name)
+            if name in evicted:
+                continue
+            if pod is None or pod.node != target.name:
+                evicted.append(name)
+                continue
+            try:
+                self._evict(name)
+            except PermanentError as exc:
+                if exc.reason != "BlockedByBudget":
+                    raise
+                blocked[name] = str(exc)
+                continue
+            evicted.append(name)
+            if progress is not None:
+                self.writes.append((self.now, "evict_pod", f"Pod/{pod.owner.namespace}/{name}"))
+        complete = not blocked and not over_budget and not uncordoned
+        after = {
+            "unschedulable": node.unschedulable,
+            "before": before,
+            "pods": chosen,
+            "evicted": evicted,
+            "blocked": sorted(blocked),
+            "over_budget": over_budget,
+            "skipped": [],
+            "left": [],
+            "uncordoned": uncordoned,
+            "done": uncordoned or not blocked,
+            "complete": complete,
+        }
+        summary = (
+            ("uncordoned since the drain began; " if uncordoned else "cordoned; ")
+            + f"evicted {len(evicted)} pods"
+            + (f"; {len(blocked)} blocked by a PodDisruptionBudget" if blocked else "")
+            + (f"; {len(over_budget)} over max_evictions" if over_budget else "")
+            + ("" if complete else "; drain INCOMPLETE")
+        )
+        return OperationResult(operation, False, True, before, after, summary)
 
     def _new_revision(self, workload: SimWorkload, template: Template) -> None:
         workload.revision += 1

@@ -53,7 +53,6 @@ def cluster(api_client: Any, sleeps: list[float]) -> Iterator[KubernetesCluster]
         identity="autonomic-test",
         policy=FAST,
         sleep=sleeps.append,
-        drain_poll=0.01,
         resync_seconds=30,
         watch_timeout=5,
     )

@@ -259,9 +259,7 @@ def test_required_rbac_is_exactly_what_the_adapter_calls() -> None:
         Cordon(node),
         Drain(node, timeout_seconds=0.5),
     ]
-    cluster = KubernetesCluster(
-        load_api_client(host=server.url), policy=FAST, sleep=lambda s: None, drain_poll=0.01
-    )
+    cluster = KubernetesCluster(load_api_client(host=server.url), policy=FAST, sleep=lambda s: None)
     try:
         cluster.list_workloads()
         assert cluster.start(wait=5)

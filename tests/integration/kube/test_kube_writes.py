@@ -30,6 +30,7 @@ from remediation.ports import (
 )
 from tests.fakekube import FakeApiServer
 from tests.fakekube.seed import seed_daemonset_pod, seed_pdb, seed_statefulset
+from tests.fakekube.store import resource_for_kind
 
 WEB = ObjectRef("Deployment", "web", "shop")
 HPA = ObjectRef("HorizontalPodAutoscaler", "web", "shop")
@@ -285,6 +286,34 @@ def test_drain_respects_max_evictions(
     result = cluster.apply(Drain(ObjectRef("Node", "node-1"), max_evictions=1))
     assert len(result.after["evicted"]) == 1 and len(result.after["over_budget"]) == 1
     assert result.after["complete"] is False
+
+
+def test_drain_rounds_go_on_from_their_progress_and_never_evict_twice(
+    fake: FakeApiServer, cluster: KubernetesCluster, shop: Any
+) -> None:
+    """A round never waits: what a budget refuses is asked again next round; a pod gone
+    or already terminating counts as evicted (an eviction a crash cut off before its
+    record), so it is not asked again; a node uncordoned since is left alone."""
+    seed_pdb(fake.store, "web", app="web", namespace="shop", min_available=3)
+    node = ObjectRef("Node", "node-1")
+    on_node = [p["metadata"]["name"] for p in shop["pods"] if p["spec"]["nodeName"] == "node-1"]
+    first = cluster.drain_round(Drain(node))
+    assert first.after["blocked"] == [f"shop/{name}" for name in on_node]
+    assert first.after["done"] is False and first.after["evicted"] == []
+    # gone: taken by someone else, or by us before a crash cut the record short
+    fake.store.delete(resource_for_kind("v1", "Pod"), "shop", on_node[0])
+    fake.clear_requests()
+    second = cluster.drain_round(Drain(node), first.after)
+    assert second.after["evicted"] == [f"shop/{on_node[0]}"]
+    assert [r.resource for r in fake.requests if r.verb == "patch"] == []  # no re-cordon
+    evictions = [r.name for r in fake.requests if r.resource == "pods/eviction"]
+    assert evictions == [on_node[1]]  # refused again (2 healthy of 3 needed), not the gone one
+    fake.store.modify("Node", None, "node-1", lambda n: n["spec"].update(unschedulable=False))
+    fake.clear_requests()
+    third = cluster.drain_round(Drain(node), second.after)
+    assert third.after["uncordoned"] is True and third.after["done"] is True
+    assert third.after["complete"] is False and "INCOMPLETE" in third.summary
+    assert [r for r in fake.requests if r.verb not in ("get", "list")] == []
 
 
 def test_concurrent_change_between_read_and_write_is_retried(

@@ -458,7 +458,6 @@ def build_rig(
         policy=FAST,
         wall_clock=clock.now,
         sleep=lambda _s: time.sleep(0.001),
-        drain_poll=0.01,
     )
     ledger = open_ledger(f"sqlite:///{ledger_path or tmp_path / 'ledger.sqlite'}", clock.now())
     channel = RecordingChannel(ledger, clock.now)
