@@ -149,6 +149,11 @@ STARTUP_EVERY = 1800.0  # seconds between two start-up measurements of one workl
 MEASURES_PER_CYCLE = 50  # workloads whose pods one cycle may list (first sight included)
 VERIFY_AFTER = 300.0  # a floor is judged over its lead time plus this long
 CAPACITY_KEY = "scaling/capacity"  # ledger guard key prefix of a learned capacity
+# Ledger guard key prefix of the HPA minReplicas this loop last wrote for a workload: so a
+# workload that leaves predictive scaling gets its owner's minimum back even when the
+# replica that raised the floor is gone (a restart, a new leader).
+WRITTEN_KEY = "scaling/written"
+ADOPT_EVERY = 60  # cycles between looks for such workloads this process has no model of
 CAPACITY_KEEP = 7 * 86400.0  # a learned capacity older than this is learned again
 SHORT_ALLOWED = 1  # cycles short of ready pods a lowered floor is forgiven
 _FLOAT32_MAX = float(np.finfo(np.float32).max)
@@ -471,7 +476,10 @@ class ScalingLoop:
             self._pause = pause
         seen: set[str] = set()
         left: list[WorkloadState] = []
-        for workload in self.cluster.list_workloads():
+        workloads = self.cluster.list_workloads()
+        if self._cycles % ADOPT_EVERY == 1:
+            self._adopt_left(workloads)
+        for workload in workloads:
             wish = workload.annotations.get(PREDICTIVE)
             if workload.labels.get(self.opt_in_label) != "true" or wish is None or wish == "false":
                 if workload.ref in self.models:
@@ -509,6 +517,41 @@ class ScalingLoop:
                 # judge what was seen, so no decision is left "verifying" for good.
                 self._judge_overdue(model, late)
 
+    def _adopt_left(self, workloads: Sequence[WorkloadState]) -> None:
+        """Take up workloads that left predictive scaling while no model of them was in
+        this process (a restart, a new leader) but whose HPA floor an earlier process
+        wrote: ``_release`` then looks at them like any other that left."""
+        keys = set(self.decisions.ledger.guard_keys(f"{WRITTEN_KEY}/"))
+        if not keys:
+            return
+        for workload in workloads:
+            if workload.ref in self.models or f"{WRITTEN_KEY}/{workload.ref}" not in keys:
+                continue
+            wish = workload.annotations.get(PREDICTIVE)
+            if workload.labels.get(self.opt_in_label) == "true" and wish not in (None, "false"):
+                continue  # still in: its own cycle makes its model
+            self.models[workload.ref] = self._new_model(workload.ref)
+
+    def _written(self, ref: ObjectRef, model: WorkloadModel) -> int | None:
+        """The HPA minReplicas this loop last wrote for ``ref`` (this process, or the
+        ledger's record of an earlier one), or None."""
+        if model.written is None:
+            value, _ = self.decisions.ledger.guard(f"{WRITTEN_KEY}/{ref}")
+            written = value.get("min_replicas")
+            model.written = int(written) if isinstance(written, int) else None
+        return model.written
+
+    def _remember_written(self, ref: ObjectRef, value: int, now: float) -> None:
+        key = f"{WRITTEN_KEY}/{ref}"
+        ledger = self.decisions.ledger
+        try:
+            for _ in range(3):  # another replica's write in between: read again
+                _, version = ledger.guard(key)
+                if ledger.put_guard(key, {"min_replicas": value, "at": now}, version, now):
+                    return
+        except TransientError as exc:  # the write is done; only its memory is missing
+            log.warning("%s: could not record the floor written (%s)", ref, exc)
+
     def _release(self, workload: WorkloadState, model: WorkloadModel, now: float) -> None:
         """The workload left predictive scaling (its opt-in label or ``predictive``
         annotation removed) while its HPA holds a floor this loop raised: the HPA gets its
@@ -529,21 +572,22 @@ class ScalingLoop:
             return
         if self._pause:
             return  # no writes while paused: looked at again once resumed
-        if model.written is None:
+        written = self._written(workload.ref, model)
+        if written is None:
             model.released = True
             return
         hpa = self.cluster.get_hpa_for(workload.ref)
         model.released = True
         if hpa is None or hpa.controller is not None or hpa.shared_with:
             return
-        if hpa.min_replicas != model.written:
+        if hpa.min_replicas != written:
             log.info(
                 "%s left predictive scaling; %s minReplicas is %d, not the %d Autonomic set: "
                 "changed since, left as it is",
                 workload.ref,
                 hpa.ref,
                 hpa.min_replicas,
-                model.written,
+                written,
             )
             return
         owner = self._configured_min(hpa, now)
@@ -702,9 +746,10 @@ class ScalingLoop:
 
     def _version_name(self, model: WorkloadModel) -> str:
         """The live model, unambiguous across restarts: its name, count and fit time."""
+        if model.fitted is None or not math.isfinite(model.fitted_at):
+            return "none (no model fitted in this process)"
         fitted = datetime.fromtimestamp(model.fitted_at, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-        name = model.fitted.name if model.fitted is not None else "none"
-        return f"{name}/{model.version} fitted {fitted}"
+        return f"{model.fitted.name}/{model.version} fitted {fitted}"
 
     def _new_model(self, ref: ObjectRef) -> WorkloadModel:
         """A workload's model; if a previous process left a scaling question about it
@@ -1341,7 +1386,9 @@ class ScalingLoop:
             )
             return
         # Applied: judged after the lead time the floor was raised for, and a while more.
-        model.written = wanted if has_hpa else None
+        if has_hpa:
+            model.written = wanted
+            self._remember_written(ref, wanted, now)
         self.decisions.ledger.transition(decision_id, ["approved"], "verifying", now)
         lead = model.sizing.get("lead_seconds")
         window = (float(lead) if isinstance(lead, int | float) else 0.0) + VERIFY_AFTER

@@ -102,6 +102,9 @@ class QuestionLedger:
     def guard(self, key: str) -> tuple[dict[str, Any], int]:
         return self.guards.get(key, ({}, 0))
 
+    def guard_keys(self, prefix: str) -> list[str]:
+        return sorted(key for key in self.guards if key.startswith(prefix))
+
     def put_guard(self, key: str, value: dict[str, Any], expected: int, now: float) -> bool:
         if self.guard(key)[1] != expected:
             return False

@@ -718,3 +718,23 @@ def test_nothing_is_given_back_while_scaling_is_paused() -> None:
     paused.clear()
     run(loop, clock, 2)
     assert [op.min_replicas for op in cast(Any, loop.executor).applied] == [7, 2]
+
+
+@pytest.mark.parametrize("left_while", ["down", "up"])
+def test_a_floor_written_before_a_restart_is_given_back_too(left_while: str) -> None:
+    """The floor a process wrote is in the ledger: a new process (a restart, a new
+    leader) gives the owner's minimum back whether the workload left while no replica
+    was running (found at its first cycle) or after the new process had taken it up."""
+    loop, clock, web, hpa_ref = _raised("auto", 35)
+    ledger = cast(Any, loop.decisions).ledger
+    assert ledger.guard(f"scaling/written/{web.ref}")[0]["min_replicas"] == 7
+    t, values = steady(35)
+    restarted = loop_over(WeekReader(t, values), clock, [web], route="auto")
+    cast(Any, restarted).decisions.ledger = ledger  # the same ledger
+    cast(Any, restarted.cluster).hpas = cast(Any, loop.cluster).hpas
+    if left_while == "up":
+        run(restarted, clock, 2)  # taken up as opted in; nothing written (the floor stands)
+    _opt_out(restarted, web, "label")
+    run(restarted, clock, 3)
+    applied = cast(Any, restarted.executor).applied
+    assert [(op.target, op.min_replicas) for op in applied][-1:] == [(hpa_ref, 2)]
