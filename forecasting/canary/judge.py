@@ -189,11 +189,19 @@ class CanaryJudge:
             or (at_end and critical and len(fine_critical) == len(critical))
         ):
             weakest = min(fine, key=lambda f: f.strength)
+            unjudged = [f for f in findings if f.status is not MetricStatus.WITHIN_TOLERANCE]
+            sentence = "Promote: every judged metric is within its tolerance."
+            if unjudged:  # at the end, on the critical metrics alone: say what was not judged
+                sentence = (
+                    "Promote: the analysis reached its maximum duration with every critical "
+                    "metric within its tolerance; not decided (not critical): "
+                    + "; ".join(f.sentence for f in unjudged)
+                )
             return self._verdict(
                 Decision.PROMOTE,
                 weakest.strength,
                 "WithinTolerance",
-                "Promote: every judged metric is within its tolerance.",
+                sentence,
                 elapsed,
                 findings,
                 final=True,

@@ -327,3 +327,25 @@ def test_verdict_serialises() -> None:
     assert 0.0 <= data["confidence"] <= 1.0
     assert data["decided_after_seconds"] == verdict.decided_after_seconds
     assert [m["name"] for m in data["metrics"]] == ["latency", "error_rate"]
+
+
+def test_a_promotion_on_the_critical_metrics_alone_says_what_was_not_judged() -> None:
+    """At the maximum duration a canary is promoted on its critical metrics; the sentence
+    used to say "every judged metric is within its tolerance" when a non-critical one had
+    no data at all."""
+    judge = CanaryJudge(
+        [LATENCY, MetricSpec("cpu", critical=False)],
+        JudgeSettings(step_seconds=60, max_duration_seconds=1800),
+    )
+    rng = np.random.default_rng(1)
+    for i in range(30):
+        verdict = judge.update(
+            Interval(
+                60.0 * i,
+                {"latency": 100 * rng.lognormal(0, 0.05)},
+                {"latency": 100 * rng.lognormal(0, 0.05), "cpu": 0.5},
+            )
+        )
+    assert verdict.final and verdict.decision is Decision.PROMOTE
+    assert "every judged metric" not in verdict.sentence
+    assert "maximum duration" in verdict.sentence and "cpu: no paired data" in verdict.sentence
