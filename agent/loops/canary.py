@@ -74,6 +74,10 @@ Every answer carries the judge's fields (``confidence``, ``sentence``, ``metrics
 ``decision_id``, ``route`` and ``decision_status`` (null before a final verdict), and
 ``note`` (why this answer). ``verdict`` is the endpoint's answer; when it differs from the
 judge's, ``reason`` is the sentence that says why, naming the decision.
+
+Only the leader runs the loop. A standby (the Service sends the delivery tool to either
+replica) answers every canary as held: ``inconclusive``, Flagger 425 on the gates and 200
+on checks, never ``continue``, which would open a gate the leader holds.
 """
 
 from __future__ import annotations
@@ -169,8 +173,11 @@ class CanaryLoop:
         submit: Callable[[Sequence[Signal]], None],
         opt_in_label: str = "autonomic.dev/enabled",
         events: EventPoster | None = None,
+        is_leader: Callable[[], bool] | None = None,
     ) -> None:
         self.settings = settings
+        # Only the leader judges; a standby's endpoints hold rather than answer "continue".
+        self.is_leader = is_leader
         self.events = events
         self.specs = parse_spec(settings.spec)
         self.reader = reader
@@ -579,6 +586,29 @@ class CanaryLoop:
                 return None, problem
         return None, ""
 
+    def _lookup(self, namespace: str, canary: str) -> _Answer:
+        """The answer for a canary; on a standby, which judges nothing (the canary loop
+        runs on the leader), a hold: behind one Service the delivery tool asks either
+        replica, and "continue" from a standby would open the gates the leader holds."""
+        if self.is_leader is not None and not self.is_leader():
+            note = "this replica is a standby and judges no canary; holding (the leader answers)"
+            return _Answer(
+                "inconclusive",
+                True,
+                {
+                    "verdict": "inconclusive",
+                    "confidence": 0.0,
+                    "reason": note,
+                    "judge_verdict": None,
+                    "judge_reason": None,
+                    "decision_id": None,
+                    "route": None,
+                    "decision_status": None,
+                    "note": note,
+                },
+            )
+        return self._answer(*self._find(namespace, canary))
+
     def _answer(self, analysis: Analysis | None, problem: str = "") -> _Answer:
         """What the endpoints answer for ``analysis`` (see the module's docstring);
         ``problem`` is why the canary is not judged now, if it is not."""
@@ -647,7 +677,7 @@ class CanaryLoop:
         canary = (request.query.get("canary") or [""])[0]
         if not namespace or not canary:
             return json_response(400, {"error": "give namespace and canary query parameters"})
-        return json_response(200, self._answer(*self._find(namespace, canary)).payload)
+        return json_response(200, self._lookup(namespace, canary).payload)
 
     def flagger(self, request: Request) -> Response:
         """Flagger webhook: pass (200), roll back (409), or make a gate wait (425)."""
@@ -666,7 +696,7 @@ class CanaryLoop:
             if isinstance(body.get("metadata"), dict)
             else ""
         )
-        answer = self._answer(*self._find(namespace, name))
+        answer = self._lookup(namespace, name)
         if answer.verdict == "rollback":
             return json_response(409, answer.payload)
         promoting = phase == "Promoting" or kind == "confirm-promotion"

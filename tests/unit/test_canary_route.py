@@ -649,3 +649,29 @@ def test_a_final_verdict_the_ledger_refused_is_recorded_at_the_next_cycle(
     assert decision.proposal["verdict"] == "rollback" and decision.route == "auto"
     assert rig.argo()["decision_id"] == decision.id and rig.flagger_statuses() == ROLL_BACK
     assert [s.name for s in rig.signals] == ["rollback"]
+
+
+def test_a_standby_holds_instead_of_answering_continue(ledger: Ledger, rigs: list[Rig]) -> None:
+    """Both replicas serve the endpoints behind one Service, but only the leader judges:
+    the standby's "continue" opened the gates the leader held for a person's answer."""
+    rig = make(rigs, ledger, SLOW, mode="propose")
+    rig.judge_until_recorded()
+    assert rig.flagger_statuses() == HOLD
+    leading = [True]
+    rig.loop.is_leader = lambda: leading[0]
+    assert rig.flagger_statuses() == HOLD
+    leading[0] = False
+    standby = CanaryLoop(
+        rig.loop.settings,
+        reader=rig.loop.reader,
+        cluster=rig.loop.cluster,
+        decisions=rig.decisions,
+        clock=rig.clock,
+        submit=rig.signals.extend,
+        is_leader=lambda: False,
+    )
+    for loop in (rig.loop, standby):  # the leader that lost the lease, and a standby
+        rig.loop = loop
+        assert rig.flagger_statuses() == HOLD
+        body = rig.argo()
+        assert body["verdict"] == "inconclusive" and "standby" in body["note"]
