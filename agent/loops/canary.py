@@ -272,7 +272,7 @@ class CanaryLoop:
             try:
                 self._step(analysis, now)
             except (TransientError, PermanentError, CanaryDataError) as exc:
-                self.errors[str(workload.ref)] = str(exc)
+                self.errors[str(workload.ref)] = f"no interval this time: {exc}"
                 log.warning("canary %s: no interval this time: %s", workload.ref, exc)
         for ref in [r for r in self.current if r not in judged]:
             self._end(ref, f"it is gone, or no longer labelled {CANARY_OF} and opted in")
@@ -319,27 +319,44 @@ class CanaryLoop:
             log.info("canary %s: its final verdict is decision %s", canary, record.id)
         return analysis
 
-    def _read(self, ref: ObjectRef, now: float) -> dict[str, float]:
+    def _read(
+        self, ref: ObjectRef, now: float, problems: list[str] | None = None
+    ) -> dict[str, float]:
+        """One value per column for ``ref``; a query that returned several series is
+        named in ``problems`` (it is missing every interval until it is aggregated)."""
         row: dict[str, float] = {}
         for column, template in self.settings.queries.items():
             query = template.replace("$namespace", ref.namespace or "").replace(
                 "$workload", ref.name
             )
             # Missing, ambiguous or old (a stuck Prometheus, a caching proxy): not judged.
-            value = one_fresh_value(self.reader.instant(query, now), now)
+            found = self.reader.instant(query, now)
+            value = one_fresh_value(found, now)
             row[column] = math.nan if value is None else value
+            if len(found) > 1 and problems is not None:
+                problems.append(
+                    f"the {column!r} query for {ref} returned {len(found)} series, not one "
+                    "(aggregate it, e.g. with sum): not judged"
+                )
         return row
 
     def _step(self, analysis: Analysis, now: float) -> None:
+        problems: list[str] = []
         interval = Interval(
             timestamp=now,
-            baseline=self._read(analysis.baseline, now),
-            canary=self._read(analysis.canary, now),
+            baseline=self._read(analysis.baseline, now, problems),
+            canary=self._read(analysis.canary, now, problems),
         )
         verdict = analysis.judge.update(interval)
         analysis.latest = verdict
         analysis.history.append((now, verdict.decision.value, verdict.confidence))
-        self.errors.pop(str(analysis.canary), None)
+        problem = "; ".join(problems)
+        if problem and self.errors.get(str(analysis.canary)) != problem:
+            log.warning("canary %s: %s", analysis.canary, problem)
+        if problem:
+            self.errors[str(analysis.canary)] = problem
+        else:
+            self.errors.pop(str(analysis.canary), None)
         if verdict.final:
             self._record(analysis, verdict)
 
@@ -638,7 +655,7 @@ class CanaryLoop:
             payload.update(decision_id=None, route=None, decision_status=None)
             if not verdict.final:  # still judging: the judge's verdict as it stands
                 payload["note"] = "the judge's verdict is not final yet" + (
-                    f"; no interval this time: {problem}" if problem else ""
+                    f"; {problem}" if problem else ""
                 )
                 return _Answer(judged, False, payload)
             # Final, but its decision is being recorded (or recording it failed): it is

@@ -267,3 +267,22 @@ def test_a_canary_no_longer_labelled_ends_its_analysis(ledger: Ledger) -> None:
     run_until_final(loop, clock, minutes=1)
     (again,) = loop.analyses.values()
     assert again is not analysis and len(again.history) == 1
+
+
+def test_a_query_returning_several_series_is_named_not_judged_as_no_data(
+    ledger: Ledger,
+) -> None:
+    """A canary query not aggregated (one series per pod) is no data every interval; the
+    answer used to say only "no paired data yet" for the whole analysis."""
+    loop, _, clock, _ = rig(ledger, canary_slowdown=1.0)
+    metrics = loop.reader
+    for minute in range(120):
+        at = clock.now() + 60 * minute
+        labels = {"namespace": "shop", "deployment": "search-canary", "pod": "b"}
+        metrics.record("lat", labels, at, 100.0)  # type: ignore[attr-defined]
+    run_until_final(loop, clock, minutes=3)
+    body = argo_answer(loop)
+    assert body["verdict"] == "continue"
+    assert "'latency_p99' query for Deployment/shop/search-canary returned 2 series" in str(
+        body["note"]
+    )
