@@ -412,6 +412,7 @@ def build_daemon(
             events=lambda ref, reason, message, warning: cluster.post_event(
                 ref, reason, message, warning=warning
             ),
+            is_leader=gate.is_leader,
         )
         if settings.canary.enabled
         else None

@@ -2,14 +2,19 @@
 
 Native canaries: a Deployment labelled ``autonomic.dev/canary-of: <stable>`` (and opted
 in) is compared with the stable Deployment of that name in the same namespace over the
-same intervals. Each interval, every column the judge's spec needs is read with its
+same intervals (one pair: the analysis starts again when the label names another
+stable, or the stable rolls out another release, before the verdict; it ends when the
+label goes or the canary is deleted, and a canary whose stable does not exist is not
+judged, saying why). Each interval, every column the judge's spec needs is read with its
 PromQL template for both; the sequential judge is asked; once its verdict is final it
 is recorded as a decision and sent to the runbooks as a canary signal (a confident
 rollback acts through ``canary-rollback``; an inconclusive or low-confidence verdict
 goes to a person). Every final verdict is also posted as a Kubernetes Event on the canary
 (`CanaryPromote`, `CanaryRollback` as a warning, `CanaryInconclusive`), with the judge's
 sentence and the decision id, so `kubectl describe` shows it next to the rollout; the
-delivery tool that owns the rollout reads the verdict from the endpoints below.
+delivery tool that owns the rollout reads the verdict from the endpoints below. A final
+verdict is found again in the ledger after a restart or a change of leader, so the canary
+revision is neither judged nor decided twice; one the ledger refused is recorded next cycle.
 
 The same judgement is served over HTTP to the delivery tool, for the canaries this loop
 judges (a Deployment or StatefulSet labelled as above; the baseline is the one the label
@@ -69,6 +74,10 @@ Every answer carries the judge's fields (``confidence``, ``sentence``, ``metrics
 ``decision_id``, ``route`` and ``decision_status`` (null before a final verdict), and
 ``note`` (why this answer). ``verdict`` is the endpoint's answer; when it differs from the
 judge's, ``reason`` is the sentence that says why, naming the decision.
+
+Only the leader runs the loop. A standby (the Service sends the delivery tool to either
+replica) answers every canary as held: ``inconclusive``, Flagger 425 on the gates and 200
+on checks, never ``continue``, which would open a gate the leader holds.
 """
 
 from __future__ import annotations
@@ -82,8 +91,9 @@ from dataclasses import dataclass, field
 from typing import Any, cast
 
 from agent.clock import Clock
-from agent.decisions import DecisionService, Proposal
+from agent.decisions import DecisionService, Proposal, Routed
 from agent.errors import PermanentError, TransientError
+from agent.ledger import DecisionRecord
 from agent.metrics_port import MetricsReader, one_fresh_value
 from agent.routing import Thresholds
 from agent.server import Request, Response, json_response
@@ -91,6 +101,7 @@ from agent.settings import CanarySettings
 from forecasting.canary import (
     CanaryDataError,
     CanaryJudge,
+    Decision,
     Interval,
     JudgeSettings,
     Verdict,
@@ -146,6 +157,8 @@ class Analysis:
     route: str | None = None  # the route the final verdict's decision took
     baseline_images: tuple[str, ...] = ()  # what the stable ran when last seen
     history: list[tuple[float, str, float]] = field(default_factory=list)
+    record_failed: bool = False  # recording the final verdict failed; it is tried again
+    ended: bool = False  # ended before its verdict (see ``CanaryLoop._end``)
 
 
 class CanaryLoop:
@@ -160,8 +173,11 @@ class CanaryLoop:
         submit: Callable[[Sequence[Signal]], None],
         opt_in_label: str = "autonomic.dev/enabled",
         events: EventPoster | None = None,
+        is_leader: Callable[[], bool] | None = None,
     ) -> None:
         self.settings = settings
+        # Only the leader judges; a standby's endpoints hold rather than answer "continue".
+        self.is_leader = is_leader
         self.events = events
         self.specs = parse_spec(settings.spec)
         self.reader = reader
@@ -171,6 +187,8 @@ class CanaryLoop:
         self.submit = submit
         self.opt_in_label = opt_in_label
         self.analyses: dict[tuple[ObjectRef, int, tuple[str, ...]], Analysis] = {}
+        # The analysis the endpoints answer from, per canary: the one last judged.
+        self.current: dict[ObjectRef, tuple[ObjectRef, int, tuple[str, ...]]] = {}
         self.watching: dict[str, Watch] = {}  # acted-on verdicts, by decision id
         self._resumed: float | None = None  # when unverified verdicts were read back
         self.errors: dict[str, str] = {}
@@ -193,36 +211,84 @@ class CanaryLoop:
                 )
             self._follow(record, now)
         self._verify(now)
+        judged: set[ObjectRef] = set()
         for workload in self.cluster.list_workloads():
             stable = workload.labels.get(CANARY_OF)
             if not stable or workload.labels.get(self.opt_in_label) != "true":
                 continue
+            judged.add(workload.ref)
             images = tuple(c.image for c in workload.containers)
-            baseline = self.cluster.get_workload(
-                ObjectRef(workload.ref.kind, stable, workload.ref.namespace)
-            )
-            if baseline is not None and tuple(c.image for c in baseline.containers) == images:
+            stable_ref = ObjectRef(workload.ref.kind, stable, workload.ref.namespace)
+            if stable_ref == workload.ref:
+                self._end(workload.ref, f"{CANARY_OF} names the canary itself, not its stable")
+                continue
+            baseline = self.cluster.get_workload(stable_ref)
+            if baseline is None:
+                self._end(
+                    workload.ref,
+                    f"its stable {stable_ref} (named by {CANARY_OF}) does not exist; "
+                    "nothing to compare it with",
+                )
+                continue
+            stable_images = tuple(c.image for c in baseline.containers)
+            if stable_images == images:
                 continue  # the canary runs what the stable runs (rolled back): nothing to judge
             key = (workload.ref, workload.revision, images)
             analysis = self.analyses.get(key)
-            if analysis is None:
-                analysis = self._start(
-                    workload.ref,
-                    ObjectRef(workload.ref.kind, stable, workload.ref.namespace),
-                    workload.revision,
-                    images,
-                    now,
+            why = ""
+            if analysis is not None and analysis.ended:
+                why = "its earlier analysis ended before a verdict"
+            elif analysis is not None and analysis.baseline != stable_ref:
+                why = f"its stable is now {stable_ref}, not {analysis.baseline}"
+            elif (
+                analysis is not None
+                and not analysis.recorded
+                and (analysis.baseline_images and analysis.baseline_images != stable_images)
+            ):
+                why = (
+                    f"its stable {stable_ref} rolled out {', '.join(stable_images)} "
+                    f"(was {', '.join(analysis.baseline_images)}) during the analysis"
                 )
+            if why:
+                log.info("canary %s: analysis started again: %s", workload.ref, why)
+                analysis = None
+            if analysis is None:
+                try:
+                    analysis = self._start(
+                        workload.ref, stable_ref, workload.revision, images, stable_images, now
+                    )
+                except (TransientError, PermanentError) as exc:
+                    self.errors[str(workload.ref)] = f"its earlier verdict could not be read: {exc}"
+                    log.warning("canary %s: not judged this time: %s", workload.ref, exc)
+                    continue
                 self.analyses[key] = analysis
+            self.current[workload.ref] = key
             if analysis.recorded:
                 continue
-            if baseline is not None:
-                analysis.baseline_images = tuple(c.image for c in baseline.containers)
+            if analysis.latest is not None and analysis.latest.final:
+                self._record(analysis, analysis.latest)  # recording it failed before: again
+                continue
+            analysis.baseline_images = stable_images
             try:
                 self._step(analysis, now)
             except (TransientError, PermanentError, CanaryDataError) as exc:
-                self.errors[str(workload.ref)] = str(exc)
+                self.errors[str(workload.ref)] = f"no interval this time: {exc}"
                 log.warning("canary %s: no interval this time: %s", workload.ref, exc)
+        for ref in [r for r in self.current if r not in judged]:
+            self._end(ref, f"it is gone, or no longer labelled {CANARY_OF} and opted in")
+
+    def _end(self, canary: ObjectRef, why: str) -> None:
+        """``canary`` cannot be judged now (``why``): an analysis still judging it ends,
+        so that it starts afresh once it can be; a final verdict stands."""
+        key = self.current.get(canary)
+        if key is not None and key in self.analyses:
+            if self.analyses[key].recorded:
+                return
+            self.analyses[key].ended = True  # kept for its history (the simulation's report)
+        self.current.pop(canary, None)
+        if self.errors.get(str(canary)) != why:
+            log.warning("canary %s: not judged: %s", canary, why)
+            self.errors[str(canary)] = why
 
     def _start(
         self,
@@ -230,8 +296,12 @@ class CanaryLoop:
         baseline: ObjectRef,
         revision: int,
         images: tuple[str, ...],
+        baseline_images: tuple[str, ...],
         now: float,
     ) -> Analysis:
+        """A new analysis of the pair; or, when the ledger already holds the final verdict
+        on this pair (made before a restart or a change of leader), that verdict again,
+        so that it is neither judged nor decided twice and the endpoints answer from it."""
         judge = CanaryJudge(
             self.specs,
             JudgeSettings(
@@ -239,29 +309,54 @@ class CanaryLoop:
                 max_duration_seconds=self.settings.max_duration,
             ),
         )
-        return Analysis(canary, baseline, revision, images, judge, now)
+        analysis = Analysis(canary, baseline, revision, images, judge, now)
+        analysis.baseline_images = baseline_images
+        record = self.decisions.ledger.latest_for_incident(_incident_key(canary, revision, images))
+        if record is not None and record.proposal.get("baseline") == str(baseline):
+            analysis.latest = _recorded_verdict(record)
+            analysis.route, analysis.decision_id = record.route, record.id
+            analysis.recorded = True
+            log.info("canary %s: its final verdict is decision %s", canary, record.id)
+        return analysis
 
-    def _read(self, ref: ObjectRef, now: float) -> dict[str, float]:
+    def _read(
+        self, ref: ObjectRef, now: float, problems: list[str] | None = None
+    ) -> dict[str, float]:
+        """One value per column for ``ref``; a query that returned several series is
+        named in ``problems`` (it is missing every interval until it is aggregated)."""
         row: dict[str, float] = {}
         for column, template in self.settings.queries.items():
             query = template.replace("$namespace", ref.namespace or "").replace(
                 "$workload", ref.name
             )
             # Missing, ambiguous or old (a stuck Prometheus, a caching proxy): not judged.
-            value = one_fresh_value(self.reader.instant(query, now), now)
+            found = self.reader.instant(query, now)
+            value = one_fresh_value(found, now)
             row[column] = math.nan if value is None else value
+            if len(found) > 1 and problems is not None:
+                problems.append(
+                    f"the {column!r} query for {ref} returned {len(found)} series, not one "
+                    "(aggregate it, e.g. with sum): not judged"
+                )
         return row
 
     def _step(self, analysis: Analysis, now: float) -> None:
+        problems: list[str] = []
         interval = Interval(
             timestamp=now,
-            baseline=self._read(analysis.baseline, now),
-            canary=self._read(analysis.canary, now),
+            baseline=self._read(analysis.baseline, now, problems),
+            canary=self._read(analysis.canary, now, problems),
         )
         verdict = analysis.judge.update(interval)
         analysis.latest = verdict
         analysis.history.append((now, verdict.decision.value, verdict.confidence))
-        self.errors.pop(str(analysis.canary), None)
+        problem = "; ".join(problems)
+        if problem and self.errors.get(str(analysis.canary)) != problem:
+            log.warning("canary %s: %s", analysis.canary, problem)
+        if problem:
+            self.errors[str(analysis.canary)] = problem
+        else:
+            self.errors.pop(str(analysis.canary), None)
         if verdict.final:
             self._record(analysis, verdict)
 
@@ -393,10 +488,52 @@ class CanaryLoop:
             log.info("canary decision %s: not judged, the daemon was down", record.id[:8])
 
     def _record(self, analysis: Analysis, verdict: Verdict) -> None:
-        analysis.recorded = True
+        """Record the final verdict as a decision. When the ledger refuses, the verdict
+        is recorded at the next cycle (the endpoints hold it meanwhile)."""
         decision = verdict.decision.value
         findings = {m.name: m.sentence for m in verdict.metrics} if verdict.metrics else {}
-        routed = self.decisions.decide(
+        incident_key = _incident_key(analysis.canary, analysis.revision, analysis.images)
+        try:
+            if analysis.record_failed:  # the failed attempt may have recorded it all the same
+                earlier = self.decisions.ledger.latest_for_incident(incident_key)
+                if (
+                    earlier is not None
+                    and earlier.created_at >= analysis.started_at
+                    and earlier.proposal.get("baseline") == str(analysis.baseline)
+                ):
+                    analysis.route, analysis.decision_id = earlier.route, earlier.id
+                    analysis.recorded = True
+                    self.errors.pop(str(analysis.canary), None)
+                    self._announce(analysis, verdict, earlier.id, earlier.route)
+                    return
+            routed = self._decide(analysis, verdict, findings, incident_key)
+        except (TransientError, PermanentError) as exc:
+            analysis.record_failed = True
+            self.errors[str(analysis.canary)] = (
+                f"its final verdict ({decision}) is not recorded yet: {exc}"
+            )
+            log.warning(
+                "canary %s: the final verdict (%s) was not recorded, trying again next cycle: %s",
+                analysis.canary,
+                decision,
+                exc,
+            )
+            return
+        analysis.recorded = True
+        self.errors.pop(str(analysis.canary), None)
+        analysis.route = routed.route  # before the id: the endpoints read the id first
+        analysis.decision_id = routed.decision_id
+        self._announce(analysis, verdict, routed.decision_id, routed.route)
+
+    def _decide(
+        self,
+        analysis: Analysis,
+        verdict: Verdict,
+        findings: dict[str, str],
+        incident_key: str,
+    ) -> Routed:
+        decision = verdict.decision.value
+        return self.decisions.decide(
             Proposal(
                 kind="canary",
                 decision_type=f"canary/{decision}",
@@ -414,19 +551,22 @@ class CanaryLoop:
                 evidence={
                     "findings": findings,
                     "decided_after_seconds": verdict.decided_after_seconds,
+                    "judge_reason": verdict.reason,
                 },
                 model_version="canary-judge/1",
                 prior_success=1.0,
                 default_thresholds=Thresholds(auto=0.9, ask=0.5),
                 max_autonomy="ask" if decision == "inconclusive" else "auto",
-                incident_key=f"canary/{analysis.canary}/rev{analysis.revision}/"
-                + ",".join(analysis.images),
+                incident_key=incident_key,
             )
         )
-        analysis.route = routed.route  # before the id: the endpoints read the id first
-        analysis.decision_id = routed.decision_id
+
+    def _announce(self, analysis: Analysis, verdict: Verdict, decision_id: str, route: str) -> None:
+        """The recorded verdict as an Event on the canary, and to the runbooks when it
+        was routed ``auto``."""
+        decision = verdict.decision.value
         if self.events is not None:
-            message = f"{verdict.sentence} Decision {routed.decision_id}, routed {routed.route}."
+            message = f"{verdict.sentence} Decision {decision_id}, routed {route}."
             try:
                 self.events(
                     analysis.canary, f"Canary{decision.title()}", message, decision == "rollback"
@@ -435,7 +575,7 @@ class CanaryLoop:
                 log.warning(
                     "canary %s: the verdict's Event was not posted: %s", analysis.canary, exc
                 )
-        if decision in ("rollback", "promote") and routed.route == "auto":
+        if decision in ("rollback", "promote") and route == "auto":
             self.submit(
                 [
                     canary_signal(
@@ -451,31 +591,60 @@ class CanaryLoop:
             )
 
     # ------------------------------------------------------------------ HTTP
-    def _find(self, namespace: str, canary: str) -> Analysis | None:
-        found = [
-            a
-            for (ref, _, _), a in self.analyses.items()
-            if ref.namespace == namespace and ref.name == canary
-        ]
-        return max(found, key=lambda a: a.revision) if found else None
+    def _find(self, namespace: str, canary: str) -> tuple[Analysis | None, str]:
+        """The canary's current analysis (the one last judged: not an earlier revision's,
+        nor one against a stable it no longer names), and why it is not judged, if so."""
+        for ref, key in list(self.current.items()):  # a copy: the loop may change it
+            if ref.namespace == namespace and ref.name == canary:
+                return self.analyses.get(key), self.errors.get(str(ref), "")
+        for kind in ("Deployment", "StatefulSet"):
+            problem = self.errors.get(f"{kind}/{namespace}/{canary}")
+            if problem:
+                return None, problem
+        return None, ""
 
-    def _answer(self, analysis: Analysis | None) -> _Answer:
-        """What the endpoints answer for ``analysis`` (see the module's docstring)."""
+    def _lookup(self, namespace: str, canary: str) -> _Answer:
+        """The answer for a canary; on a standby, which judges nothing (the canary loop
+        runs on the leader), a hold: behind one Service the delivery tool asks either
+        replica, and "continue" from a standby would open the gates the leader holds."""
+        if self.is_leader is not None and not self.is_leader():
+            note = "this replica is a standby and judges no canary; holding (the leader answers)"
+            return _Answer(
+                "inconclusive",
+                True,
+                {
+                    "verdict": "inconclusive",
+                    "confidence": 0.0,
+                    "reason": note,
+                    "judge_verdict": None,
+                    "judge_reason": None,
+                    "decision_id": None,
+                    "route": None,
+                    "decision_status": None,
+                    "note": note,
+                },
+            )
+        return self._answer(*self._find(namespace, canary))
+
+    def _answer(self, analysis: Analysis | None, problem: str = "") -> _Answer:
+        """What the endpoints answer for ``analysis`` (see the module's docstring);
+        ``problem`` is why the canary is not judged now, if it is not."""
         verdict = analysis.latest if analysis is not None else None
         if analysis is None or verdict is None:
+            why = f"not judged: {problem}" if problem else "no interval judged yet"
             return _Answer(
                 "continue",
                 False,
                 {
                     "verdict": "continue",
                     "confidence": 0.0,
-                    "reason": "no interval judged yet",
+                    "reason": why,
                     "judge_verdict": None,
                     "judge_reason": None,
                     "decision_id": None,
                     "route": None,
                     "decision_status": None,
-                    "note": "no interval judged yet",
+                    "note": why,
                 },
             )
         judged = verdict.decision.value
@@ -485,11 +654,15 @@ class CanaryLoop:
         if decision_id is None:
             payload.update(decision_id=None, route=None, decision_status=None)
             if not verdict.final:  # still judging: the judge's verdict as it stands
-                payload["note"] = "the judge's verdict is not final yet"
+                payload["note"] = "the judge's verdict is not final yet" + (
+                    f"; {problem}" if problem else ""
+                )
                 return _Answer(judged, False, payload)
             # Final, but its decision is being recorded (or recording it failed): it is
             # not known yet whether a person must approve it.
             note = f"the final verdict ({judged}) has no recorded decision yet; holding"
+            if problem:
+                note = f"{problem}; holding"
             payload.update(verdict="inconclusive", reason=note, note=note)
             return _Answer("inconclusive", True, payload)
         route, status, unknown = self._decision_state(analysis, decision_id)
@@ -521,7 +694,7 @@ class CanaryLoop:
         canary = (request.query.get("canary") or [""])[0]
         if not namespace or not canary:
             return json_response(400, {"error": "give namespace and canary query parameters"})
-        return json_response(200, self._answer(self._find(namespace, canary)).payload)
+        return json_response(200, self._lookup(namespace, canary).payload)
 
     def flagger(self, request: Request) -> Response:
         """Flagger webhook: pass (200), roll back (409), or make a gate wait (425)."""
@@ -540,7 +713,7 @@ class CanaryLoop:
             if isinstance(body.get("metadata"), dict)
             else ""
         )
-        answer = self._answer(self._find(namespace, name))
+        answer = self._lookup(namespace, name)
         if answer.verdict == "rollback":
             return json_response(409, answer.payload)
         promoting = phase == "Promoting" or kind == "confirm-promotion"
@@ -620,3 +793,28 @@ def _subject_ref(subject: str) -> ObjectRef | None:
     if len(parts) == 3 and parts[0] in ("Deployment", "StatefulSet"):
         return ObjectRef(cast(Kind, parts[0]), parts[2], parts[1])
     return None
+
+
+def _incident_key(canary: ObjectRef, revision: int, images: tuple[str, ...]) -> str:
+    """The incident of a canary's final verdict: one canary revision running ``images``."""
+    return f"canary/{canary}/rev{revision}/" + ",".join(images)
+
+
+def _recorded_verdict(record: DecisionRecord) -> Verdict:
+    """The final verdict a canary decision recorded (its per-metric findings are in the
+    decision's evidence only as sentences)."""
+    evidence = record.evidence
+    routing = evidence.get("routing")
+    routing = routing if isinstance(routing, dict) else {}
+    decided = evidence.get("decided_after_seconds")
+    decided_after = float(decided) if isinstance(decided, int | float) else 0.0
+    confidence = routing.get("signal_confidence", record.confidence)
+    return Verdict(
+        decision=Decision(str(record.proposal.get("verdict", "inconclusive"))),
+        confidence=float(confidence) if isinstance(confidence, int | float) else 0.0,
+        reason=str(evidence.get("judge_reason") or record.reason_code),
+        sentence=record.reason,
+        elapsed_seconds=decided_after,
+        decided_after_seconds=decided_after,
+        metrics=(),
+    )

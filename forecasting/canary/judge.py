@@ -68,7 +68,10 @@ class CanaryJudge:
         self._start: float | None = None
         self._last: float | None = None
         self._step = self.settings.step_seconds
-        self._counters: dict[tuple[str, str], float] = {}
+        # The last reading of each running counter, per metric, side and column: each
+        # ratio metric keeps its own origins, so two that share a column (errors and
+        # timeouts over the same requests) both get its whole increase.
+        self._counters: dict[tuple[str, str, str], float] = {}
         self._final: Verdict | None = None
         self._latest: Verdict | None = None
 
@@ -91,15 +94,10 @@ class CanaryJudge:
         if self._final is not None:
             self._latest = self._final
             return self._final
+        counts = self._counts(interval)
         for spec, evidence in zip(self.specs, self._evidence, strict=True):
             if isinstance(evidence, RatioEvidence):
-                assert spec.numerator is not None and spec.denominator is not None
-                evidence.add(
-                    self._count(spec, "baseline", spec.numerator, interval.baseline),
-                    self._count(spec, "baseline", spec.denominator, interval.baseline),
-                    self._count(spec, "canary", spec.numerator, interval.canary),
-                    self._count(spec, "canary", spec.denominator, interval.canary),
-                )
+                evidence.add(*counts[spec.name])
             else:
                 evidence.add(
                     _value(interval.baseline, spec.name), _value(interval.canary, spec.name)
@@ -110,22 +108,48 @@ class CanaryJudge:
         self._latest = verdict
         return verdict
 
-    def _count(self, spec: MetricSpec, side: str, column: str, row: Mapping[str, float]) -> float:
-        value = _value(row, column)
-        if not spec.cumulative or math.isnan(value):
-            return value
-        key = (side, column)
-        previous = self._counters.get(key)
-        self._counters[key] = value
-        if previous is None:
-            return math.nan  # the first reading of a counter only sets its origin
-        if value < previous:
-            raise CanaryDataError(
-                f"metric {spec.name!r}: the {side} counter {column!r} went from {previous!r} "
-                f"down to {value!r} (a counter reset); restart the analysis or give "
-                "per-interval counts with cumulative: false"
-            )
-        return value - previous
+    def _counts(self, interval: Interval) -> dict[str, tuple[float, float, float, float]]:
+        """Each ratio metric's (baseline events, trials, canary events, trials) in
+        ``interval``: the increases of running counters (``cumulative``), or the values.
+
+        Both counters of a side move together: when one is missing neither origin moves,
+        so the next increases of events and trials span the same time. A counter that
+        went down (a reset) is refused with nothing judged, after every counter's origin
+        is moved to this reading, so the next increases all span one interval again."""
+        counters = dict(self._counters)
+        resets: list[str] = []
+        counts: dict[str, tuple[float, float, float, float]] = {}
+        for spec in self.specs:
+            if spec.kind is not MetricKind.RATIO:
+                continue
+            assert spec.numerator is not None and spec.denominator is not None
+            columns = (spec.numerator, spec.denominator)
+            row: list[float] = []
+            for side, values in (("baseline", interval.baseline), ("canary", interval.canary)):
+                now = [_value(values, column) for column in columns]
+                if not spec.cumulative or any(math.isnan(v) for v in now):
+                    row.extend(now if not spec.cumulative else (math.nan, math.nan))
+                    continue
+                keys = [(spec.name, side, column) for column in columns]
+                before = [self._counters.get(key) for key in keys]
+                counters.update(zip(keys, now, strict=True))
+                for column, old, new in zip(columns, before, now, strict=True):
+                    if old is not None and new < old:
+                        resets.append(
+                            f"metric {spec.name!r}: the {side} counter {column!r} went from "
+                            f"{old!r} down to {new!r} (a counter reset); restart the analysis "
+                            "or give per-interval counts with cumulative: false"
+                        )
+                origins = [old for old in before if old is not None]
+                if len(origins) < len(columns):
+                    row.extend((math.nan, math.nan))  # a first reading only sets the origin
+                else:
+                    row.extend(new - old for new, old in zip(now, origins, strict=True))
+            counts[spec.name] = (row[0], row[1], row[2], row[3])
+        self._counters = counters
+        if resets:
+            raise CanaryDataError("; ".join(resets))
+        return counts
 
     def _combine(self, elapsed: float) -> Verdict:
         findings = tuple(e.finding() for e in self._evidence)
@@ -165,11 +189,19 @@ class CanaryJudge:
             or (at_end and critical and len(fine_critical) == len(critical))
         ):
             weakest = min(fine, key=lambda f: f.strength)
+            unjudged = [f for f in findings if f.status is not MetricStatus.WITHIN_TOLERANCE]
+            sentence = "Promote: every judged metric is within its tolerance."
+            if unjudged:  # at the end, on the critical metrics alone: say what was not judged
+                sentence = (
+                    "Promote: the analysis reached its maximum duration with every critical "
+                    "metric within its tolerance; not decided (not critical): "
+                    + "; ".join(f.sentence for f in unjudged)
+                )
             return self._verdict(
                 Decision.PROMOTE,
                 weakest.strength,
                 "WithinTolerance",
-                "Promote: every judged metric is within its tolerance.",
+                sentence,
                 elapsed,
                 findings,
                 final=True,

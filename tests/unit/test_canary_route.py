@@ -571,3 +571,107 @@ def test_a_verdict_acted_on_late_is_watched_after_a_restart(
     assert outcome == "unverified" and "not running" in why
     rig.loop.cycle()
     assert len(verdicts(ledger, old)) == 1  # said once
+
+
+def restarted(rig: Rig) -> CanaryLoop:
+    """A new loop over the same cluster, metrics and ledger (a restart, a new leader)."""
+    rig.loop = CanaryLoop(
+        rig.loop.settings,
+        reader=rig.loop.reader,
+        cluster=rig.loop.cluster,
+        decisions=rig.decisions,
+        clock=rig.clock,
+        submit=rig.signals.extend,
+    )
+    return rig.loop
+
+
+def test_a_restart_answers_from_the_recorded_verdict_and_does_not_ask_again(
+    ledger: Ledger, rigs: list[Rig]
+) -> None:
+    """A rollback waiting for a person when the daemon restarts stays held (Flagger's gates
+    wait), and the same canary revision is neither judged nor asked about a second time."""
+    rig = make(rigs, ledger, SLOW, mode="propose")
+    decision_id = rig.judge_until_recorded()
+    assert rig.flagger_statuses() == HOLD
+    restarted(rig)
+    cycles(rig, 1)
+    body = rig.argo()
+    assert (body["verdict"], body["decision_id"]) == ("inconclusive", decision_id)
+    assert (body["judge_verdict"], body["judge_reason"]) == ("rollback", "CriticalRegression")
+    assert rig.flagger_statuses() == HOLD
+    cycles(rig, 60)
+    assert [d.id for d in ledger.decisions(kind="canary")] == [decision_id]
+    assert len(ledger.questions()) == 1
+
+
+def test_a_restart_after_an_automatic_rollback_keeps_answering_rollback(
+    ledger: Ledger, rigs: list[Rig]
+) -> None:
+    rig = make(rigs, ledger, SLOW)
+    decision_id = rig.judge_until_recorded()
+    sent = len(rig.signals)
+    restarted(rig)
+    cycles(rig, 1)
+    assert rig.argo()["verdict"] == "rollback" and rig.flagger_statuses() == ROLL_BACK
+    assert len(rig.signals) == sent  # not sent to the runbooks a second time
+    assert [d.id for d in ledger.decisions(kind="canary")] == [decision_id]
+
+
+def test_a_final_verdict_the_ledger_refused_is_recorded_at_the_next_cycle(
+    ledger: Ledger, rigs: list[Rig]
+) -> None:
+    """A locked ledger when the verdict is final: held meanwhile and saying why, then
+    recorded and acted on once the ledger takes it (it used to hold for good)."""
+    from agent.errors import TransientError
+
+    rig = make(rigs, ledger, SLOW)
+    record = ledger.record_decision
+    refused: list[bool] = []
+
+    def once_locked(*args: Any, **kwargs: Any) -> str:
+        if not refused:
+            refused.append(True)
+            raise TransientError("database is locked")
+        return record(*args, **kwargs)
+
+    ledger.record_decision = once_locked  # type: ignore[method-assign]
+    for _ in range(90):
+        rig.clock.advance(60)
+        rig.loop.cycle()
+        if refused:
+            break
+    body = rig.argo()
+    assert body["verdict"] == "inconclusive" and "database is locked" in body["note"]
+    assert rig.flagger_statuses() == HOLD
+    cycles(rig, 1)
+    (decision,) = ledger.decisions(kind="canary")
+    assert decision.proposal["verdict"] == "rollback" and decision.route == "auto"
+    assert rig.argo()["decision_id"] == decision.id and rig.flagger_statuses() == ROLL_BACK
+    assert [s.name for s in rig.signals] == ["rollback"]
+
+
+def test_a_standby_holds_instead_of_answering_continue(ledger: Ledger, rigs: list[Rig]) -> None:
+    """Both replicas serve the endpoints behind one Service, but only the leader judges:
+    the standby's "continue" opened the gates the leader held for a person's answer."""
+    rig = make(rigs, ledger, SLOW, mode="propose")
+    rig.judge_until_recorded()
+    assert rig.flagger_statuses() == HOLD
+    leading = [True]
+    rig.loop.is_leader = lambda: leading[0]
+    assert rig.flagger_statuses() == HOLD
+    leading[0] = False
+    standby = CanaryLoop(
+        rig.loop.settings,
+        reader=rig.loop.reader,
+        cluster=rig.loop.cluster,
+        decisions=rig.decisions,
+        clock=rig.clock,
+        submit=rig.signals.extend,
+        is_leader=lambda: False,
+    )
+    for loop in (rig.loop, standby):  # the leader that lost the lease, and a standby
+        rig.loop = loop
+        assert rig.flagger_statuses() == HOLD
+        body = rig.argo()
+        assert body["verdict"] == "inconclusive" and "standby" in body["note"]

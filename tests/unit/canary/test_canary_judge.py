@@ -234,6 +234,72 @@ def test_cumulative_counters_are_differenced_and_resets_refused() -> None:
         judge.update(Interval(120.0, {"errors": 0, "requests": 10}, {"errors": 1, "requests": 300}))
 
 
+def _error_counters() -> MetricSpec:
+    return MetricSpec(
+        "error_rate",
+        kind=MetricKind.RATIO,
+        tolerance=Tolerance(0.005, relative=False),
+        numerator="errors",
+        denominator="requests",
+        cumulative=True,
+    )
+
+
+def test_two_cumulative_ratios_sharing_a_denominator_both_get_its_increase() -> None:
+    """errors/requests and timeouts/requests: the second used to see an increase of 0
+    requests (the first had just moved the origin), refused every interval as "more events
+    than trials", so a canary timing out one request in ten was never judged on it."""
+    timeouts = MetricSpec(
+        "timeouts",
+        kind=MetricKind.RATIO,
+        tolerance=Tolerance(0.005, relative=False),
+        numerator="timeouts",
+        denominator="requests",
+        cumulative=True,
+    )
+    judge = CanaryJudge([_error_counters(), timeouts])
+    base = {"errors": 0.0, "requests": 0.0, "timeouts": 0.0}
+    canary = dict(base)
+    for i in range(30):
+        for row, timed_out in ((base, 1.0), (canary, 100.0)):
+            row["errors"] += 1.0
+            row["requests"] += 1000.0
+            row["timeouts"] += timed_out
+        verdict = judge.update(Interval(60.0 * i, dict(base), dict(canary)))
+        if verdict.final:
+            break
+    assert verdict.decision is Decision.ROLLBACK
+    errors, timed = verdict.metrics
+    assert errors.status is MetricStatus.WITHIN_TOLERANCE
+    assert timed.status is MetricStatus.REGRESSED and timed.estimate == pytest.approx(0.099)
+
+
+@pytest.mark.parametrize("fault", ["reset", "missing"])
+def test_after_a_counter_reset_or_a_missing_counter_increases_span_the_same_time(
+    fault: str,
+) -> None:
+    """A canary pod restarts (its errors counter resets) or one scrape misses its errors
+    counter: the increases after it must not pair one interval of errors with two of
+    requests, which made the canary's error rate look half (or twice) what it was."""
+    judge = CanaryJudge([_error_counters()], JudgeSettings(max_duration_seconds=36000))
+    base = {"errors": 0.0, "requests": 0.0}
+    canary = dict(base)
+    for i in range(12):
+        for row in (base, canary):
+            row["errors"] += 10.0
+            row["requests"] += 1000.0
+        seen = dict(canary)
+        if i == 6 and fault == "reset":
+            canary["errors"] = seen["errors"] = 10.0
+        elif i == 6:
+            del seen["errors"]
+        try:
+            verdict = judge.update(Interval(60.0 * i, dict(base), seen))
+        except CanaryDataError:
+            assert fault == "reset" and i == 6
+    assert verdict.metrics[0].estimate == pytest.approx(0.0)
+
+
 def test_bad_values_are_refused() -> None:
     judge = CanaryJudge([LATENCY, ERRORS])
     with pytest.raises(CanaryDataError, match="negative"):
@@ -261,3 +327,25 @@ def test_verdict_serialises() -> None:
     assert 0.0 <= data["confidence"] <= 1.0
     assert data["decided_after_seconds"] == verdict.decided_after_seconds
     assert [m["name"] for m in data["metrics"]] == ["latency", "error_rate"]
+
+
+def test_a_promotion_on_the_critical_metrics_alone_says_what_was_not_judged() -> None:
+    """At the maximum duration a canary is promoted on its critical metrics; the sentence
+    used to say "every judged metric is within its tolerance" when a non-critical one had
+    no data at all."""
+    judge = CanaryJudge(
+        [LATENCY, MetricSpec("cpu", critical=False)],
+        JudgeSettings(step_seconds=60, max_duration_seconds=1800),
+    )
+    rng = np.random.default_rng(1)
+    for i in range(30):
+        verdict = judge.update(
+            Interval(
+                60.0 * i,
+                {"latency": 100 * rng.lognormal(0, 0.05)},
+                {"latency": 100 * rng.lognormal(0, 0.05), "cpu": 0.5},
+            )
+        )
+    assert verdict.final and verdict.decision is Decision.PROMOTE
+    assert "every judged metric" not in verdict.sentence
+    assert "maximum duration" in verdict.sentence and "cpu: no paired data" in verdict.sentence

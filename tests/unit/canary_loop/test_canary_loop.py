@@ -182,3 +182,107 @@ def test_an_old_sample_is_not_judged(ledger: Ledger) -> None:
     loop.reader.stale_after = 10 * 3600.0  # type: ignore[attr-defined]  # the proxy keeps answering
     later = clock.now() + 130 * 60  # 10 minutes past the last recorded sample
     assert all(math.isnan(v) for v in loop._read(CANARY, later).values())
+
+
+def argo_answer(loop: CanaryLoop) -> dict[str, object]:
+    response = loop.argo(
+        Request(
+            "GET", "/canary/verdict", {"namespace": ["shop"], "canary": ["search-canary"]}, {}, b""
+        )
+    )
+    assert response.status == 200
+    body: dict[str, object] = json.loads(response.body)
+    return body
+
+
+def test_a_canary_pointed_at_another_stable_is_judged_against_it_afresh(ledger: Ledger) -> None:
+    loop, _, clock, cluster = rig(ledger, canary_slowdown=1.0)
+    other = ObjectRef("Deployment", "search-eu", "shop")
+    cluster.add_workload(SimWorkload(other, 2, {1: Template("search:2")}, 1, 80, 30))
+    run_until_final(loop, clock, minutes=3)
+    cluster._workload_for(CANARY).labels[CANARY_OF] = "search-eu"
+    run_until_final(loop, clock, minutes=1)
+    (analysis,) = loop.analyses.values()
+    assert analysis.baseline == other and len(analysis.history) == 1
+
+
+def test_a_stable_rolled_out_during_the_analysis_starts_it_again(ledger: Ledger) -> None:
+    """Intervals against the stable's old release and its new one are not one comparison."""
+    loop, _, clock, cluster = rig(ledger, canary_slowdown=1.0)
+    run_until_final(loop, clock, minutes=5)
+    cluster.roll_out(STABLE, "search:3.1")
+    run_until_final(loop, clock, minutes=1)
+    (analysis,) = loop.analyses.values()
+    assert analysis.baseline_images == ("search:3.1",) and len(analysis.history) == 1
+
+
+def test_a_recreated_canary_is_not_answered_with_an_earlier_revisions_verdict(
+    ledger: Ledger,
+) -> None:
+    """Revision 2 was rolled back; the canary Deployment is deleted and created again with
+    a new release (revision 1 again): the endpoints answer for the new one."""
+    loop, _, clock, cluster = rig(ledger, canary_slowdown=1.5)
+    cluster.roll_out(CANARY, "search:5")
+    run_until_final(loop, clock)
+    assert argo_answer(loop)["verdict"] == "rollback"
+    cluster.remove_workload(CANARY)
+    labels = {"autonomic.dev/enabled": "true", CANARY_OF: "search"}
+    cluster.add_workload(
+        SimWorkload(CANARY, 1, {1: Template("search:6")}, 1, 80, 30, labels=labels)
+    )
+    run_until_final(loop, clock, minutes=1)
+    body = argo_answer(loop)
+    assert body["verdict"] == "continue" and body["decision_id"] is None
+
+
+@pytest.mark.parametrize(
+    ("stable", "why"),
+    [("search-old", "search-old (named by autonomic.dev/canary-of) does not exist"),
+     ("search-canary", "names the canary itself")],
+)  # fmt: skip
+def test_a_canary_without_a_stable_to_compare_is_not_judged_and_says_why(
+    ledger: Ledger, stable: str, why: str
+) -> None:
+    """No verdict after an hour of "no data": the canary is not judged, and the answer
+    says why from the first cycle."""
+    loop, _, clock, cluster = rig(ledger, canary_slowdown=1.0)
+    run_until_final(loop, clock, minutes=3)
+    cluster._workload_for(CANARY).labels[CANARY_OF] = stable
+    run_until_final(loop, clock)
+    assert all(a.ended for a in loop.analyses.values())
+    assert ledger.decisions(kind="canary") == []
+    body = argo_answer(loop)
+    assert body["verdict"] == "continue" and why in str(body["reason"])
+
+
+def test_a_canary_no_longer_labelled_ends_its_analysis(ledger: Ledger) -> None:
+    loop, _, clock, cluster = rig(ledger, canary_slowdown=1.0)
+    run_until_final(loop, clock, minutes=3)
+    del cluster._workload_for(CANARY).labels[CANARY_OF]
+    run_until_final(loop, clock, minutes=1)
+    (analysis,) = loop.analyses.values()
+    assert analysis.ended and loop.current == {}
+    assert "no longer labelled" in str(argo_answer(loop)["reason"])
+    cluster._workload_for(CANARY).labels[CANARY_OF] = "search"  # back: judged afresh
+    run_until_final(loop, clock, minutes=1)
+    (again,) = loop.analyses.values()
+    assert again is not analysis and len(again.history) == 1
+
+
+def test_a_query_returning_several_series_is_named_not_judged_as_no_data(
+    ledger: Ledger,
+) -> None:
+    """A canary query not aggregated (one series per pod) is no data every interval; the
+    answer used to say only "no paired data yet" for the whole analysis."""
+    loop, _, clock, _ = rig(ledger, canary_slowdown=1.0)
+    metrics = loop.reader
+    for minute in range(120):
+        at = clock.now() + 60 * minute
+        labels = {"namespace": "shop", "deployment": "search-canary", "pod": "b"}
+        metrics.record("lat", labels, at, 100.0)  # type: ignore[attr-defined]
+    run_until_final(loop, clock, minutes=3)
+    body = argo_answer(loop)
+    assert body["verdict"] == "continue"
+    assert "'latency_p99' query for Deployment/shop/search-canary returned 2 series" in str(
+        body["note"]
+    )
