@@ -175,11 +175,7 @@ class Executor:
         try:
             result = self.writer.apply(operation, dry_run=dry_run)
         except PermanentError as exc:
-            self.ledger.finish_intent(
-                intent_id, "failed", self.clock.now(), {"error": str(exc), "reason": exc.reason}
-            )
-            self._count_error(exc.reason)
-            return StepOutcome("failed", str(exc), intent_id, reason=exc.reason)
+            return self._refused(intent_id, exc)
         except TransientError as exc:
             # The write may or may not have reached the cluster: find out, don't guess.
             self._count_error(exc.reason)
@@ -267,6 +263,14 @@ class Executor:
         resumed = self._resume_drain(intent)
         return resumed if resumed is not None else self._settle(intent, note=note)
 
+    def _refused(self, intent_id: int, exc: PermanentError) -> StepOutcome:
+        """The cluster refused the write outright: its intent failed, and why."""
+        self.ledger.finish_intent(
+            intent_id, "failed", self.clock.now(), {"error": str(exc), "reason": exc.reason}
+        )
+        self._count_error(exc.reason)
+        return StepOutcome("failed", str(exc), intent_id, reason=exc.reason)
+
     # ------------------------------------------------------------------ drains
 
     def _start_drain(
@@ -276,11 +280,7 @@ class Executor:
         try:
             result = self.writer.drain_round(operation, None)
         except PermanentError as exc:
-            self.ledger.finish_intent(
-                intent_id, "failed", self.clock.now(), {"error": str(exc), "reason": exc.reason}
-            )
-            self._count_error(exc.reason)
-            return StepOutcome("failed", str(exc), intent_id, reason=exc.reason)
+            return self._refused(intent_id, exc)
         except TransientError as exc:
             # Whether the cordon happened is not known: the next cycle looks (``settle``)
             # and resumes the drain if the node is cordoned, or settles it as any write.

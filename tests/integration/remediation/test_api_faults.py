@@ -26,6 +26,22 @@ ROLLBACK = Write("PATCH", "deployments", "shop", "web", False)
 SCALE = Write("PATCH", "deployments/scale", "shop", "web", False)
 
 
+def _surge(rig: KubeRig) -> None:
+    """A forecast breach on web: the traffic-surge runbook scales it out."""
+    rig.engine.submit(
+        [
+            forecast_breach_signal(
+                metric="requests_per_second",
+                target=ObjectRef("Deployment", "web", "shop"),
+                observed=130.0,
+                forecast_upper=100.0,
+                confidence=0.95,
+                at=rig.clock.now(),
+            )
+        ]
+    )
+
+
 def _image(rig: KubeRig) -> str:
     deployment = get_obj(rig.server.store, "Deployment", *WEB)
     return str(deployment["spec"]["template"]["spec"]["containers"][0]["image"])
@@ -117,18 +133,7 @@ def test_a_write_nobody_can_read_back_is_settled_once_the_api_answers(
     else:
         rig.server.inject(scale, method="PATCH", times=2, status=503)
     rig.server.inject(scale, method="GET", times=1000, status=503)  # then no read answers
-    rig.engine.submit(
-        [
-            forecast_breach_signal(
-                metric="requests_per_second",
-                target=ObjectRef("Deployment", "web", "shop"),
-                observed=130.0,
-                forecast_upper=100.0,
-                confidence=0.95,
-                at=rig.clock.now(),
-            )
-        ]
-    )
+    _surge(rig)
     rig.cycle()  # used to raise TransientError
     (decision,) = rig.decisions_of("traffic-surge-scale-out")
     assert decision.status == "executing"
@@ -169,18 +174,7 @@ def test_a_step_the_cluster_refuses_counts_against_the_runbook_only_if_it_was_th
     API finds invalid (422) is the runbook's own doing: wrong."""
     seed_web(rig, replicas=4)
     rig.server.inject(r"/deployments/web/scale$", method="PATCH", times=1000, status=status)
-    rig.engine.submit(
-        [
-            forecast_breach_signal(
-                metric="requests_per_second",
-                target=ObjectRef("Deployment", "web", "shop"),
-                observed=130.0,
-                forecast_upper=100.0,
-                confidence=0.95,
-                at=rig.clock.now(),
-            )
-        ]
-    )
+    _surge(rig)
     rig.cycle()
     (decision,) = rig.decisions_of("traffic-surge-scale-out")
     decision = rig.ledger.get_decision(decision.id)  # type: ignore[assignment]
