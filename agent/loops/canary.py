@@ -138,6 +138,7 @@ class Watch:
 # Decision statuses in which a final verdict counts as acted on: routed ``auto`` (recorded
 # ``approved``) or approved by a person, and ``done`` once ``cycle`` has settled either.
 ACTED = frozenset({"approved", "done"})
+STARTED_KEY = "canary/started"  # ledger guard key prefix: when an analysis began
 # Flagger webhooks that wait on a non-2xx answer without counting a failure (named in
 # the webhook's ``metadata.type``; ``confirm-promotion`` is handled on its own).
 ADVANCE_GATES = frozenset({"confirm-rollout", "confirm-traffic-increase"})
@@ -255,7 +256,13 @@ class CanaryLoop:
             if analysis is None:
                 try:
                     analysis = self._start(
-                        workload.ref, stable_ref, workload.revision, images, stable_images, now
+                        workload.ref,
+                        stable_ref,
+                        workload.revision,
+                        images,
+                        stable_images,
+                        now,
+                        fresh=bool(why),
                     )
                 except (TransientError, PermanentError) as exc:
                     self.errors[str(workload.ref)] = f"its earlier verdict could not be read: {exc}"
@@ -298,26 +305,67 @@ class CanaryLoop:
         images: tuple[str, ...],
         baseline_images: tuple[str, ...],
         now: float,
+        *,
+        fresh: bool = False,
     ) -> Analysis:
         """A new analysis of the pair; or, when the ledger already holds the final verdict
         on this pair (made before a restart or a change of leader), that verdict again,
         so that it is neither judged nor decided twice and the endpoints answer from it."""
+        key = _incident_key(canary, revision, images)
+        record = self.decisions.ledger.latest_for_incident(key)
+        final = record is not None and record.proposal.get("baseline") == str(baseline)
+        started = now if final else self._started(key, baseline, baseline_images, now, fresh)
         judge = CanaryJudge(
             self.specs,
             JudgeSettings(
                 step_seconds=self.settings.period,
                 max_duration_seconds=self.settings.max_duration,
             ),
+            started_at=started if started < now else None,
         )
-        analysis = Analysis(canary, baseline, revision, images, judge, now)
+        analysis = Analysis(canary, baseline, revision, images, judge, started)
         analysis.baseline_images = baseline_images
-        record = self.decisions.ledger.latest_for_incident(_incident_key(canary, revision, images))
-        if record is not None and record.proposal.get("baseline") == str(baseline):
+        if final and record is not None:
             analysis.latest = _recorded_verdict(record)
             analysis.route, analysis.decision_id = record.route, record.id
             analysis.recorded = True
             log.info("canary %s: its final verdict is decision %s", canary, record.id)
+        elif started < now:
+            log.info(
+                "canary %s: analysis taken up again, begun %.0f s ago (its maximum duration "
+                "counts from then)",
+                canary,
+                now - started,
+            )
         return analysis
+
+    def _started(
+        self,
+        key: str,
+        baseline: ObjectRef,
+        baseline_images: tuple[str, ...],
+        now: float,
+        fresh: bool,
+    ) -> float:
+        """When the analysis of this canary revision against this stable release began:
+        kept in the ledger, so a restart or a new leader takes it up with its clock
+        running (a daemon restarting more often than ``maxDuration`` would otherwise never
+        finish one); ``now`` for a new one, and for one this process starts again
+        (``fresh``: it ended before a verdict, or its pair changed)."""
+        ledger = self.decisions.ledger
+        value, version = ledger.guard(f"{STARTED_KEY}/{key}")
+        same = {"baseline": str(baseline), "baseline_images": list(baseline_images)}
+        if (
+            not fresh
+            and isinstance(value.get("at"), int | float)
+            and all(value.get(k) == v for k, v in same.items())
+        ):
+            return min(float(value["at"]), now)
+        if not ledger.put_guard(f"{STARTED_KEY}/{key}", {"at": now, **same}, version, now):
+            value, _ = ledger.guard(f"{STARTED_KEY}/{key}")  # another replica's, just now
+            if isinstance(value.get("at"), int | float):
+                return min(float(value["at"]), now)
+        return now
 
     def _read(
         self, ref: ObjectRef, now: float, problems: list[str] | None = None

@@ -37,7 +37,16 @@ class Interval:
 class CanaryJudge:
     """Incremental judge: ``update(interval)`` after each interval returns a ``Verdict``."""
 
-    def __init__(self, specs: Sequence[MetricSpec], settings: JudgeSettings | None = None):
+    def __init__(
+        self,
+        specs: Sequence[MetricSpec],
+        settings: JudgeSettings | None = None,
+        *,
+        started_at: float | None = None,
+    ):
+        """``started_at``: when the analysis began, if before the first interval fed here
+        (an analysis taken up again after a restart keeps its ``max_duration_seconds``
+        clock); else the first interval's timestamp."""
         if not specs:
             raise ValueError("a canary judge needs at least one metric")
         names = [s.name for s in specs]
@@ -65,7 +74,7 @@ class CanaryJudge:
                         self.settings.prior_intervals,
                     )
                 )
-        self._start: float | None = None
+        self._start: float | None = started_at
         self._last: float | None = None
         self._step = self.settings.step_seconds
         # The last reading of each running counter, per metric, side and column: each

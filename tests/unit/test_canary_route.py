@@ -675,3 +675,39 @@ def test_a_standby_holds_instead_of_answering_continue(ledger: Ledger, rigs: lis
         assert rig.flagger_statuses() == HOLD
         body = rig.argo()
         assert body["verdict"] == "inconclusive" and "standby" in body["note"]
+
+
+def test_an_analysis_taken_up_after_restarts_keeps_its_maximum_duration(
+    ledger: Ledger, rigs: list[Rig]
+) -> None:
+    """A daemon restarting every five minutes (fewer intervals than any metric needs)
+    never finished an analysis: each restart judged afresh with a new clock. The start is
+    in the ledger now, so at the maximum duration, counted from the first start, the
+    analysis ends and a person decides."""
+    rig = make(rigs, ledger, HEALTHY)
+    first = rig.clock.now() + 60
+    for _ in range(16):  # 80 minutes
+        cycles(rig, 5)
+        restarted(rig)
+    (decision,) = ledger.decisions(kind="canary")
+    assert decision.decision_type == "canary/inconclusive"
+    assert "maximum duration" in decision.reason
+    assert 3600 - 60 <= decision.created_at - first <= 3600  # the first interval counts whole
+    assert len(ledger.guard_keys("canary/started/")) == 1
+
+
+def test_an_analysis_started_again_in_the_same_process_gets_a_new_clock(
+    ledger: Ledger, rigs: list[Rig]
+) -> None:
+    """One that ended before a verdict (its label removed, say) and comes back starts
+    afresh: its earlier start does not end it at once."""
+    rig = make(rigs, ledger, HEALTHY)
+    cycles(rig, 5)  # fewer intervals than any metric needs: no verdict yet
+    cluster = cast(Any, rig.loop.cluster)
+    canary = cluster.workloads[CANARY]
+    labels = dict(canary.labels)
+    canary.labels = {k: v for k, v in labels.items() if k != CANARY_OF}
+    cycles(rig, 60)  # gone for longer than the maximum duration: the analysis ended
+    canary.labels = labels
+    cycles(rig, 5)
+    assert ledger.decisions(kind="canary") == []  # not ended at once on the old clock
