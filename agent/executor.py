@@ -226,6 +226,11 @@ class Executor:
             intent.id, "undoing", self.clock.now(), applied, expected=("applied",)
         ):
             return StepOutcome("failed", "this step is not applied (or already being undone)")
+        if not self.is_leader():  # the lease was lost while the undo was being recorded
+            self.ledger.finish_intent(
+                intent.id, "applied", self.clock.now(), applied, expected=("undoing",)
+            )
+            return StepOutcome("not_leader", "lost the lease before undoing", intent.id)
         try:
             result = self.writer.undo(operation, intent.snapshot)
         except (PermanentError, TransientError) as exc:

@@ -207,3 +207,31 @@ def test_reconcile_settles_pending_intents_after_a_crash(ledger: Ledger) -> None
     settled = dict((i.execution_key, s) for i, s in executor.reconcile())
     assert settled == {"b": "abandoned"}
     assert sim.workloads[WEB].replicas == 6  # nothing was written again
+
+
+def test_an_undo_is_not_written_by_a_replica_that_lost_the_lease_meanwhile(
+    ledger: Ledger,
+) -> None:
+    """The lease checked again after the undo's write-ahead record, as before a write:
+    a replica that lost it in between writes nothing and leaves the step applied, for
+    the next leader to undo."""
+    sim = cluster()
+    leading = [True]
+    executor = Executor(ledger, sim, FakeClock(1000), owner="a", is_leader=lambda: leading[0])
+    args = {"decision_id": None, "runbook": "r", "reason_code": "X", "message": "m"}
+    assert executor.apply("k", 0, Scale(WEB, 5), **args).status == "applied"  # type: ignore[arg-type]
+    (intent,) = ledger.intents()
+    record = ledger.finish_intent
+
+    def lease_lost_meanwhile(*a: object, **kw: object) -> bool:
+        done = record(*a, **kw)  # type: ignore[arg-type]
+        leading[0] = False
+        return done
+
+    ledger.finish_intent = lease_lost_meanwhile  # type: ignore[method-assign]
+    outcome = executor.undo(intent, reason_code="VerifyFailed", message="undo")
+    ledger.finish_intent = record  # type: ignore[method-assign]
+    assert outcome.status == "not_leader"
+    assert sim.workloads[WEB].replicas == 5 and len(sim.writes) == 1  # no undo written
+    (intent,) = ledger.intents()
+    assert intent.status == "applied"
