@@ -235,3 +235,27 @@ def test_an_undo_is_not_written_by_a_replica_that_lost_the_lease_meanwhile(
     assert sim.workloads[WEB].replicas == 5 and len(sim.writes) == 1  # no undo written
     (intent,) = ledger.intents()
     assert intent.status == "applied"
+
+
+def test_a_write_is_not_made_by_a_replica_that_lost_the_lease_after_its_intent(
+    ledger: Ledger,
+) -> None:
+    """The lease is checked again once the write-ahead intent is recorded: a replica that
+    lost it in between abandons the intent and writes nothing."""
+    sim = cluster()
+    leading = [True]
+    executor = Executor(ledger, sim, FakeClock(1000), owner="a", is_leader=lambda: leading[0])
+    record = ledger.record_intent
+
+    def lease_lost_meanwhile(*a: object, **kw: object) -> int | None:
+        intent_id = record(*a, **kw)  # type: ignore[arg-type]
+        leading[0] = False
+        return intent_id
+
+    ledger.record_intent = lease_lost_meanwhile  # type: ignore[method-assign]
+    args = {"decision_id": None, "runbook": "r", "reason_code": "X", "message": "m"}
+    outcome = executor.apply("k", 0, Scale(WEB, 5), **args)  # type: ignore[arg-type]
+    ledger.record_intent = record  # type: ignore[method-assign]
+    assert outcome.status == "not_leader" and sim.writes == []
+    (intent,) = ledger.intents()
+    assert intent.status == "abandoned"
