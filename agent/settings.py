@@ -76,6 +76,9 @@ __all__ = [
 
 ENV_PREFIX = "AUTONOMIC__"
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d|w)?\s*$")
+# Prometheus's and Go's compound form, as runbooks accept it: 1h30m, 2d12h, 1m30s.
+_COMPOUND = re.compile(r"^\s*((?:\d+(?:ms|s|m|h|d|w))+)\s*$")
+_PART = re.compile(r"(\d+)(ms|s|m|h|d|w)")
 _UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, "w": 604800.0, None: 1.0}
 # As for runbooks: nothing waits, looks back or repeats over more than a year, and the
 # scheduler cannot hold an interval of 10**30 s at all (it stopped the daemon).
@@ -83,15 +86,17 @@ _MAX_DURATION = 366 * 86400.0
 
 
 def parse_duration(value: object) -> float:
-    """``"30s"``, ``"5m"``, ``"2h"``, ``"1d"`` or a number of seconds, to seconds."""
+    """``"30s"``, ``"5m"``, ``"2h"``, ``"1h30m"`` or a number of seconds, to seconds."""
     if isinstance(value, bool):
         raise ValueError("expected a duration such as 30s, 5m or 2h, got a boolean")
     if isinstance(value, int | float):
         seconds = float(value)
     elif isinstance(value, str) and (match := _DURATION.match(value)):
         seconds = float(match.group(1)) * _UNITS[match.group(2)]
+    elif isinstance(value, str) and (match := _COMPOUND.match(value)):
+        seconds = sum(float(n) * _UNITS[unit] for n, unit in _PART.findall(match.group(1)))
     else:
-        raise ValueError(f"expected a duration such as 30s, 5m or 2h, got {value!r}")
+        raise ValueError(f"expected a duration such as 30s, 5m, 2h or 1h30m, got {value!r}")
     if not math.isfinite(seconds):
         raise ValueError(f"a duration must be finite, got {value!r}")
     if seconds < 0:
