@@ -523,14 +523,21 @@ class DecisionService:
         """A verified result: right (verified) or wrong (failed verification, undone);
         ``None`` when the outcome says nothing about the proposal (the cluster refused or
         could not take a step: recorded as ``inconclusive``, which the track record does
-        not count)."""
+        not count). The verdict and the status are one transaction, and a decision
+        holds one verdict of a ``kind`` per actor: a call repeated after a failure that
+        hid its commit (or a restart's catch-up) records nothing twice."""
         now = self.clock.now()
         record = self.ledger.get_decision(decision_id)
         if record is None:
             raise KeyError(decision_id)
         outcome = "inconclusive" if right is None else "right" if right else "wrong"
-        self.ledger.add_feedback(decision_id, kind, outcome, actor, now, detail)
-        self.ledger.transition(decision_id, ["approved", "executing", "verifying"], status, now)
+        verdict = Feedback(decision_id, kind, outcome, actor, detail)
+        _, written = self.ledger.settle(
+            decision_id, ["approved", "executing", "verifying"], status, now, verdict
+        )
+        if not written:
+            log.info("decision %s already holds its %s verdict", decision_id[:8], kind)
+            return
         self.metrics.decisions.labels(
             kind=record.kind,
             decision_type=record.decision_type,

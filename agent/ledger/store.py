@@ -367,28 +367,77 @@ class Ledger:
         The change, its row in the status history and ``feedback`` are one transaction;
         the UPDATE names the status read just before, so a change made in between by
         another replica or person makes this one lose, as it would without the history."""
-        table = tables["decisions"]
-        allowed = set(expected)
         rows = [item.row(now) for item in feedback]  # a bad value fails before any write
         with self._tx() as conn:
-            # Re-read when another writer changed the status in between: the change may
-            # still be allowed from the status it left (approved, then executing).
-            for _ in range(_CAS_ROUNDS):
-                current = conn.execute(
-                    sa.select(table.c.status).where(table.c.id == decision_id)
-                ).scalar()
-                if current is None or current not in allowed:
-                    return False
-                done = conn.execute(
-                    table.update()
-                    .where(table.c.id == decision_id, table.c.status == current)
-                    .values(status=new_status, updated_at=now)
+            return self._move(conn, decision_id, set(expected), new_status, now, rows)
+
+    def settle(
+        self,
+        decision_id: str,
+        expected: Iterable[str],
+        new_status: str,
+        now: float,
+        verdict: Feedback,
+    ) -> tuple[bool, bool]:
+        """A verdict and the final status it brings, in one transaction: (status moved,
+        verdict written).
+
+        When the status has already left ``expected`` (a decision closed before its
+        verification came, as a canary's promotion is; or this very call retried after a
+        failure that hid its commit), the verdict is written only if the decision holds
+        none of its kind from its actor yet, so a retry never counts one outcome twice."""
+        row = verdict.row(now)
+        with self._tx() as conn:
+            if self._move(conn, decision_id, set(expected), new_status, now, [row]):
+                return True, True
+            fb = tables["feedback"]
+            exists = conn.execute(
+                sa.select(fb.c.id)
+                .where(
+                    fb.c.decision_id == decision_id,
+                    fb.c.kind == verdict.kind,
+                    fb.c.actor == verdict.actor,
                 )
-                if done.rowcount == 1:
-                    conn.execute(_status_row(decision_id, new_status, current, now))
-                    for row in rows:
-                        conn.execute(row)
-                    return True
+                .limit(1)
+            ).first()
+            if exists is not None:
+                return False, False
+            known = conn.execute(
+                sa.select(tables["decisions"].c.id).where(tables["decisions"].c.id == decision_id)
+            ).first()
+            if known is None:
+                return False, False
+            conn.execute(row)
+            return False, True
+
+    @staticmethod
+    def _move(
+        conn: sa.Connection,
+        decision_id: str,
+        allowed: set[str],
+        new_status: str,
+        now: float,
+        rows: Sequence[sa.Insert],
+    ) -> bool:
+        table = tables["decisions"]
+        # Re-read when another writer changed the status in between: the change may
+        # still be allowed from the status it left (approved, then executing).
+        for _ in range(_CAS_ROUNDS):
+            current = conn.execute(
+                sa.select(table.c.status).where(table.c.id == decision_id)
+            ).scalar()
+            if current is None or current not in allowed:
+                return False
+            done = conn.execute(
+                table.update()
+                .where(table.c.id == decision_id, table.c.status == current)
+                .values(status=new_status, updated_at=now)
+            )
+            if done.rowcount == 1:
+                conn.execute(_status_row(decision_id, new_status, current, now))
+                for row in rows:
+                    conn.execute(row)
+                return True
         return False
 
     def status_history(self, decision_id: str) -> list[tuple[float, str | None, str]]:

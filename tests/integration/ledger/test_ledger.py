@@ -143,6 +143,33 @@ def test_feedback_given_with_a_compare_and_set_is_kept_only_with_it(ledger: Ledg
     assert [row["created_at"] for row in ledger.feedback_for(decision_id)] == [NOW + 2] * 3
 
 
+def test_a_verdict_and_its_status_are_settled_once(ledger: Ledger) -> None:
+    """``settle``: the verdict is written with the status it brings; a repeated call
+    (a retry after a failure that hid the commit) writes nothing; a decision closed
+    before its verification takes its first verdict, and only one, per actor."""
+    active = ["approved", "executing", "verifying"]
+    acted = ledger.record_decision(decision(status="verifying"), NOW)
+    verdict = Feedback(acted, "verification", "right", "autonomic", {"why": "healthy"})
+    assert ledger.settle(acted, active, "verified", NOW + 1, verdict) == (True, True)
+    assert ledger.settle(acted, active, "verified", NOW + 2, verdict) == (False, False)
+    rows = ledger.feedback_for(acted)
+    assert [(r["outcome"], r["created_at"]) for r in rows] == [("right", NOW + 1)]
+    assert ledger.get_decision(acted).status == "verified"  # type: ignore[union-attr]
+    person = Feedback(acted, "verification", "wrong", "alice")
+    assert ledger.settle(acted, active, "undone", NOW + 3, person) == (False, True)
+    assert [r["actor"] for r in ledger.feedback_for(acted)] == ["autonomic", "alice"]
+
+    promoted = ledger.record_decision(decision(status="done"), NOW)
+    late = Feedback(promoted, "verification", "wrong", "autonomic")
+    assert ledger.settle(promoted, active, "done", NOW + 5, late) == (False, True)
+    assert ledger.settle(promoted, active, "done", NOW + 6, late) == (False, False)
+    assert len(ledger.feedback_for(promoted)) == 1
+    assert ledger.get_decision(promoted).status == "done"  # type: ignore[union-attr]
+
+    ghost = Feedback("no-such-decision", "verification", "right", "autonomic")
+    assert ledger.settle("no-such-decision", active, "done", NOW, ghost) == (False, False)
+
+
 def test_question_answered_exactly_once_and_expires(ledger: Ledger) -> None:
     decision_id = ledger.record_decision(decision(), NOW)
     first = ledger.ask(decision_id, "slack", NOW, ttl=600)

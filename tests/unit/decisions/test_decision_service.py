@@ -205,6 +205,27 @@ def test_human_approvals_teach_the_type_until_it_acts_alone(ledger: Ledger) -> N
     assert routes.index("auto") < 15
 
 
+def test_an_outcome_recorded_twice_counts_once(ledger: Ledger) -> None:
+    """A verification repeated (a retry, a restart's catch-up) is one outcome in the
+    track record and in the decisions counter, not two."""
+    metrics = Metrics()
+    decisions = service(ledger, RecordingChannel(), FakeClock(1000))
+    decisions.metrics = metrics
+    routed = decisions.decide(proposal(0.99))
+    if routed.question_id:
+        assert decisions.answer(routed.question_id, "approved", "U1")
+    for _ in range(2):
+        decisions.record_outcome(routed.decision_id, right=False, status="failed")
+    assert [o.right for o in decisions.track_record("restart-stuck/Deployment")] == [False]
+    counted = metrics.decisions.labels(
+        kind="remediation",
+        decision_type="restart-stuck/Deployment",
+        route=routed.route,
+        outcome="failed",
+    )._value.get()
+    assert counted == 1
+
+
 @pytest.mark.parametrize(("memory", "expected"), [("7d", "ask"), ("90d", "auto")])
 def test_routing_memory_decides_how_long_a_record_counts(
     tmp_path: Path, memory: str, expected: str

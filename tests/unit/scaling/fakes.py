@@ -12,6 +12,7 @@ import numpy as np
 from agent.adapters.prometheus import MetricSeries
 from agent.clock import FakeClock
 from agent.decisions import Proposal, Routed
+from agent.ledger import Feedback
 from agent.loops.scaling import HISTORY, STEP, ScalingLoop
 from agent.observability import Metrics
 from agent.routing import Thresholds
@@ -141,6 +142,17 @@ class QuestionLedger:
         self.transitions.append((decision_id, status))
         return True
 
+    def settle(
+        self, decision_id: str, expected: list[str], status: str, now: float, verdict: Feedback
+    ) -> tuple[bool, bool]:
+        """As ``Ledger.settle``: the status if it may move, the verdict once per kind."""
+        moved = self.transition(decision_id, expected, status, now)
+        if not moved and any(f[:2] == (decision_id, verdict.kind) for f in self.feedback):
+            return False, False
+        detail = dict(verdict.detail or {})
+        self.add_feedback(decision_id, verdict.kind, verdict.outcome, verdict.actor, now, detail)
+        return moved, True
+
 
 class AskEverything:
     """Routes every proposal to ``route`` (a person, by default: nothing is written) and
@@ -178,11 +190,11 @@ class AskEverything:
         actor: str = "autonomic",
         detail: dict[str, Any] | None = None,
     ) -> None:
-        """As ``DecisionService.record_outcome``: a verdict, then the final status."""
-        self.ledger.add_feedback(
-            decision_id, kind, "right" if right else "wrong", actor, 0.0, detail
+        """As ``DecisionService.record_outcome``: a verdict and the final status, once."""
+        verdict = Feedback(decision_id, kind, "right" if right else "wrong", actor, detail)
+        self.ledger.settle(
+            decision_id, ["approved", "executing", "verifying"], status, 0.0, verdict
         )
-        self.ledger.transition(decision_id, ["approved", "executing", "verifying"], status, 0.0)
 
     def progress(self, decision_id: str, text: str, *, final: bool = False) -> None:
         """As ``DecisionService.progress``: kept, in order, for tests to read."""
