@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -119,12 +120,14 @@ class Operations:
             return self._drain_round(operation, None, dry_run)
         if isinstance(operation, DeletePod | EvictPod):
             return self._remove_pod(operation, dry_run)
+        first: list[Obj] = []
         if isinstance(operation, RollbackToPrevious):
-            first: list[Obj] = []
             return self._with_conflict_retries(
-                lambda: self._rollback_once(operation, dry_run, first), operation
+                lambda: self._rollback_once(operation, dry_run, first), operation, first
             )
-        return self._with_conflict_retries(lambda: self._write_once(operation, dry_run), operation)
+        return self._with_conflict_retries(
+            lambda: self._write_once(operation, dry_run, first), operation, first
+        )
 
     def undo(self, operation: Operation, before: Obj) -> OperationResult:
         if isinstance(operation, RolloutRestart | DeletePod | EvictPod):
@@ -136,14 +139,26 @@ class Operations:
         return self._with_conflict_retries(lambda: self._undo_once(operation, before), operation)
 
     def _with_conflict_retries(
-        self, attempt: Callable[[], OperationResult], operation: Operation
+        self,
+        attempt: Callable[[], OperationResult],
+        operation: Operation,
+        first: list[Obj] | None = None,
     ) -> OperationResult:
+        """``attempt`` again after each 409. ``first`` receives the first try's read:
+        when a later try finds the object already as asked though that read showed it
+        otherwise, the change came in between, and a 409 after a write whose answer was
+        lost (the write landed, the client's retry then carried a stale resourceVersion)
+        is by far the likeliest way: it is reported as this write's change, with the
+        first read as its "before", so the action is counted and its Event posted."""
         tries = self.api.policy.conflict_attempts
-        for _ in range(tries):
+        for attempt_number in range(tries):
             try:
-                return attempt()
+                result = attempt()
             except ConflictError:
                 continue
+            if attempt_number and first and not result.changed and not result.dry_run:
+                return _landed_before(result, first[0])
+            return result
         raise TransientError(
             f"{operation.op} on {operation.target}: the object kept changing under us "
             f"(409 Conflict {tries} times); try again later",
@@ -280,8 +295,10 @@ class Operations:
 
     # --------------------------------------------------------------------- writes
 
-    def _write_once(self, operation: Operation, dry_run: bool) -> OperationResult:
+    def _write_once(self, operation: Operation, dry_run: bool, first: list[Obj]) -> OperationResult:
         before = self.snapshot(operation)
+        if not first:
+            first.append(before)
         ref, rv = operation.target, before.get("resourceVersion", "")
         precondition = {"metadata": {"resourceVersion": rv}}
         match operation:
@@ -565,8 +582,9 @@ class Operations:
         timeout. The executor keeps ``after`` in the ledger between rounds."""
         ref = operation.target
         if progress is None:
+            first: list[Obj] = []
             cordon = self._with_conflict_retries(
-                lambda: self._write_once(Cordon(ref, True), dry_run), operation
+                lambda: self._write_once(Cordon(ref, True), dry_run, first), operation, first
             )
             pods = self._pods_on(ref.name)
             evictable, skipped = self._pods_to_drain(ref.name, pods)
@@ -830,4 +848,25 @@ def _find_container(obj: Obj, name: str, ref: ObjectRef) -> Obj:
     names = ", ".join(c.get("name", "?") for c in containers) or "none"
     raise PermanentError(
         f"{ref} has no container named {name!r} (it has: {names})", reason="ContainerNotFound"
+    )
+
+
+def _landed_before(result: OperationResult, first: Obj) -> OperationResult:
+    """``result`` (found already done, on a try after a 409) as the change it was, if
+    the first try's read ``first`` showed a different value for what was written."""
+    moved = [
+        f"{key} {first[key]} -> {value}"
+        for key, value in result.after.items()
+        if key in first and first[key] != value and key != "template"
+    ]
+    if not moved:
+        return result
+    return replace(
+        result,
+        changed=True,
+        before=first,
+        summary=(
+            f"{result.operation.target}: {', '.join(moved)} (the answer to the write was "
+            "lost; a read after the 409 that followed shows it applied)"
+        ),
     )

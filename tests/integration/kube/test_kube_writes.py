@@ -213,6 +213,44 @@ def test_a_removal_whose_answer_was_lost_is_done_not_gone(
     assert [r.status for r in fake.requests if r.method == method] == [-1, 404]
 
 
+@pytest.mark.parametrize(
+    ("operation", "path", "before", "moved"),
+    [
+        (Scale(WEB, 6), r"/deployments/web/scale$", {"replicas": 3}, "replicas 3 -> 6"),
+        (SetHpaMinReplicas(HPA, 4), r"/horizontalpodautoscalers/web$", {"minReplicas": 2},
+         "minReplicas 2 -> 4"),
+        (PauseRollout(WEB), r"/deployments/web$", {"paused": False}, "paused False -> True"),
+        (Cordon(ObjectRef("Node", "node-2")), r"/nodes/node-2$", {"unschedulable": False},
+         "unschedulable False -> True"),
+        (PatchResources(WEB, "web", requests={"memory": "256Mi"}), r"/deployments/web$",
+         {"requests": {"memory": "128Mi"}}, "requests {'memory': '128Mi'} -> {'memory': '256Mi'}"),
+    ],
+)  # fmt: skip
+def test_a_write_whose_answer_was_lost_is_reported_as_the_change_it_made(
+    fake: FakeApiServer,
+    cluster: KubernetesCluster,
+    shop: Any,
+    operation: Any,
+    path: str,
+    before: dict[str, Any],
+    moved: str,
+) -> None:
+    # The server applies the PATCH and the connection breaks before its answer; the
+    # client's retry carries the old resourceVersion (409), and the re-read finds the
+    # object as asked. That is this write's change, from the first read's value, not
+    # "already so": the action is counted and its Event posted.
+    fake.inject(path, method="PATCH", lost_answer=True)
+    fake.clear_requests()
+    result = cluster.apply(operation)
+    assert [r.status for r in fake.requests if r.method == "PATCH"] == [-1, 409]
+    assert (
+        result.changed
+        and moved in result.summary
+        and "answer to the write was lost" in (result.summary)
+    )
+    assert {key: result.before[key] for key in before} == before
+
+
 def test_a_removal_refused_then_gone_is_not_taken_for_ours(
     fake: FakeApiServer, cluster: KubernetesCluster, shop: Any
 ) -> None:

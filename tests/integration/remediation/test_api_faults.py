@@ -85,6 +85,11 @@ def test_a_rollback_whose_answer_was_lost_is_not_written_again(
     assert rig.writes() == [ROLLBACK]  # the one whose answer was lost (-1)
     (intent,) = rig.ledger.intents()
     assert intent.status == "applied" and intent.snapshot["revision"] == 2
+    # recorded as the change it made, with its Event, not as "already runs revision 2"
+    assert intent.result is not None and intent.result["changed"] is True
+    assert "answer to the write was lost" in intent.result["summary"]
+    events = [w for w in rig.writes(events=True) if w.resource == "events"]
+    assert len(events) == 1
 
 
 def test_a_rollback_approved_after_a_new_rollout_is_refused(tmp_path: Any) -> None:
