@@ -315,14 +315,7 @@ class CanaryLoop:
         record = self.decisions.ledger.latest_for_incident(key)
         final = record is not None and record.proposal.get("baseline") == str(baseline)
         started = now if final else self._started(key, baseline, baseline_images, now, fresh)
-        judge = CanaryJudge(
-            self.specs,
-            JudgeSettings(
-                step_seconds=self.settings.period,
-                max_duration_seconds=self.settings.max_duration,
-            ),
-            started_at=started if started < now else None,
-        )
+        judge = self._judge(started if started < now else None)
         analysis = Analysis(canary, baseline, revision, images, judge, started)
         analysis.baseline_images = baseline_images
         if final and record is not None:
@@ -331,13 +324,73 @@ class CanaryLoop:
             analysis.recorded = True
             log.info("canary %s: its final verdict is decision %s", canary, record.id)
         elif started < now:
+            replayed = self._catch_up(analysis, now)
             log.info(
                 "canary %s: analysis taken up again, begun %.0f s ago (its maximum duration "
-                "counts from then)",
+                "counts from then); %s",
                 canary,
                 now - started,
+                replayed,
             )
         return analysis
+
+    def _catch_up(self, analysis: Analysis, now: float) -> str:
+        """Give an analysis taken up again (a restart, a new leader) the evidence it had:
+        the intervals since it began, read back from Prometheus with one range query per
+        column and side, fed to the new judge in order (the time the daemon was down
+        included: the canary ran through it). The judge then goes on where the last one
+        stopped, instead of collecting its evidence again from nothing. A read that fails
+        leaves the judge empty, as before, and the log says so."""
+        period = self.settings.period
+        # The intervals before this cycle's own, on this process's grid.
+        count = math.floor((now - analysis.started_at) / period - 1e-9)
+        if count < 1:
+            return "no earlier interval to read back"
+        start = now - count * period
+        try:
+            sides = [
+                self._read_range(ref, start, now - period, count, now)
+                for ref in (analysis.baseline, analysis.canary)
+            ]
+            for i in range(count):
+                at = start + i * period
+                interval = Interval(at, sides[0][i], sides[1][i])
+                verdict = analysis.judge.update(interval)
+                analysis.latest = verdict
+                analysis.history.append((at, verdict.decision.value, verdict.confidence))
+        except (TransientError, PermanentError, CanaryDataError) as exc:
+            analysis.judge = self._judge(analysis.started_at)
+            analysis.latest = None
+            analysis.history.clear()
+            return f"its earlier intervals could not be read back ({exc}): judging afresh"
+        return f"{count} earlier intervals read back from Prometheus"
+
+    def _read_range(
+        self, ref: ObjectRef, start: float, end: float, count: int, now: float
+    ) -> list[dict[str, float]]:
+        """``count`` rows of one value per column for ``ref``, at ``start`` + i x period
+        (as ``_read`` at each of those times: a query that returns several series is
+        missing throughout)."""
+        rows: list[dict[str, float]] = [{} for _ in range(count)]
+        for column, template in self.settings.queries.items():
+            query = template.replace("$namespace", ref.namespace or "").replace(
+                "$workload", ref.name
+            )
+            found = self.reader.range(query, start, end, self.settings.period, now)
+            values = found[0].series.values if len(found) == 1 else ()
+            for i, row in enumerate(rows):
+                row[column] = float(values[i]) if i < len(values) else math.nan
+        return rows
+
+    def _judge(self, started: float | None) -> CanaryJudge:
+        return CanaryJudge(
+            self.specs,
+            JudgeSettings(
+                step_seconds=self.settings.period,
+                max_duration_seconds=self.settings.max_duration,
+            ),
+            started_at=started,
+        )
 
     def _started(
         self,

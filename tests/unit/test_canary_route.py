@@ -18,6 +18,7 @@ import pytest
 from agent.approvals import Approvals, LedgerOnlyChannel
 from agent.clock import FakeClock
 from agent.decisions import DecisionService
+from agent.errors import TransientError
 from agent.ledger import Ledger, open_ledger
 from agent.loops.canary import CANARY_OF, CanaryLoop, standing
 from agent.observability import Metrics
@@ -677,14 +678,46 @@ def test_a_standby_holds_instead_of_answering_continue(ledger: Ledger, rigs: lis
         assert body["verdict"] == "inconclusive" and "standby" in body["note"]
 
 
-def test_an_analysis_taken_up_after_restarts_keeps_its_maximum_duration(
-    ledger: Ledger, rigs: list[Rig]
+def test_an_analysis_taken_up_after_restarts_keeps_its_evidence(
+    ledger: Ledger, rigs: list[Rig], tmp_path: Path
 ) -> None:
     """A daemon restarting every five minutes (fewer intervals than any metric needs)
-    never finished an analysis: each restart judged afresh with a new clock. The start is
-    in the ledger now, so at the maximum duration, counted from the first start, the
-    analysis ends and a person decides."""
+    reads the analysis's earlier intervals back from Prometheus at each restart, so it
+    reaches the verdict a daemon that never restarted reaches, at about the same time."""
+    steady = make(rigs, ledger, HEALTHY)
+    (reference,) = [steady.judge_until_recorded()]
+    expected = ledger.get_decision(reference)
+    assert expected is not None and expected.decision_type == "canary/promote"
+    other = open_ledger(f"sqlite:///{tmp_path / 'restarting.sqlite'}", 0)
+    try:
+        rig = make(rigs, other, HEALTHY)
+        begun = rig.clock.now()
+        for _ in range(16):  # 80 minutes
+            cycles(rig, 5)
+            restarted(rig)
+            if other.decisions(kind="canary"):
+                break
+        (decision,) = other.decisions(kind="canary")
+        assert decision.decision_type == expected.decision_type
+        assert abs(decision.created_at - expected.created_at) <= 5 * 60
+        assert decision.created_at - begun < 3600 - 600  # well before the maximum
+    finally:
+        other.close()
+
+
+def test_an_analysis_taken_up_after_restarts_keeps_its_maximum_duration(
+    ledger: Ledger, rigs: list[Rig], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """When the earlier intervals cannot be read back (Prometheus refuses the range
+    query), each restart judges afresh; the start is in the ledger, so at the maximum
+    duration, counted from the first start, the analysis ends and a person decides
+    (before, a daemon restarting every five minutes never finished one)."""
     rig = make(rigs, ledger, HEALTHY)
+
+    def refused(*_args: object, **_kwargs: object) -> list[object]:
+        raise TransientError("Prometheus is down", reason="Unreachable")
+
+    monkeypatch.setattr(rig.loop.reader, "range", refused)
     first = rig.clock.now() + 60
     for _ in range(16):  # 80 minutes
         cycles(rig, 5)
