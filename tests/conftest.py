@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import os
 import shutil
+import tempfile
 from collections.abc import Iterator
 
 import pytest
@@ -46,6 +47,25 @@ def _restore_loggers() -> Iterator[None]:
         logger.handlers[:] = handlers
         logger.setLevel(level)
         logger.propagate = propagate
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _temporary_files_in_pytests_folder(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[None]:
+    """Temporary folders the code keeps on purpose (``simulate`` leaves its daemon log
+    and ledger for people to read) go under pytest's own base folder, for this process
+    and the CLI subprocesses it starts, which pytest prunes, instead of piling up in
+    /tmp with every run of the suite."""
+    folder = tmp_path_factory.mktemp("tempfiles")
+    before_env, before_module = os.environ.get("TMPDIR"), tempfile.tempdir
+    os.environ["TMPDIR"], tempfile.tempdir = str(folder), str(folder)
+    yield
+    tempfile.tempdir = before_module
+    if before_env is None:
+        os.environ.pop("TMPDIR", None)
+    else:
+        os.environ["TMPDIR"] = before_env
 
 
 def _require(available: bool, what: str) -> None:

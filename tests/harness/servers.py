@@ -22,6 +22,9 @@ from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+# Read at import, before the tests' fixture points temporary files at pytest's folder.
+_SYSTEM_TMP = tempfile.gettempdir()
+
 
 def free_port() -> int:
     with socket.socket() as sock:
@@ -167,7 +170,9 @@ def postgres_available() -> bool:
 def postgres_server() -> Iterator[str]:
     """A throwaway PostgreSQL cluster; yields a SQLAlchemy URL to database ``autonomic``."""
     as_root = os.geteuid() == 0
-    root = Path(tempfile.mkdtemp(prefix="autonomic-pg-"))
+    # Run as root, the server runs as ``postgres``, which must reach its folder: in the
+    # system's temporary folder, never under pytest's (its base folder is private).
+    root = Path(tempfile.mkdtemp(prefix="autonomic-pg-", dir=_SYSTEM_TMP if as_root else None))
     data = root / "data"
     prefix: list[str] = []
     if as_root:
