@@ -4,7 +4,7 @@ For each workload labelled for Autonomic and annotated ``autonomic.dev/predictiv
 "true"``, every period:
 
 1. read the load with the configured query: the days a fit needs (``profileHistory``,
-   a week by default) when the model is due
+   14 days by default) when the model is due
    a refit (every ``refitEvery``, and on the first cycle), otherwise only the points
    since the last cycle; stale or failed reads mean **hold**: nothing new is done on old
    numbers, and the status says why;
