@@ -98,6 +98,13 @@ class HttpServer:
             def do_OPTIONS(self) -> None:
                 outer._dispatch(self, "OPTIONS")
 
+            def __getattr__(self, name: str) -> Any:
+                # Any other verb (TRACE, CONNECT, a made-up one) gets the JSON 405 or 404
+                # the listed ones get, not the standard library's HTML 501.
+                if name.startswith("do_") and name[3:].isalpha() and name[3:].isupper():
+                    return lambda: outer._dispatch(self, name[3:])
+                raise AttributeError(name)
+
             def log_message(self, format: str, *args: Any) -> None:
                 log.debug("http " + format, *args)
 

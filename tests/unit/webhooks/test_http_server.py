@@ -133,11 +133,19 @@ def test_a_body_on_get_is_refused_so_it_cannot_smuggle_a_second_request(
     assert b"nope-smuggled" not in reply
 
 
-@pytest.mark.parametrize("method", ["PUT", "DELETE", "PATCH", "OPTIONS"])
+@pytest.mark.parametrize(
+    "method", ["PUT", "DELETE", "PATCH", "OPTIONS", "TRACE", "CONNECT", "PURGE"]
+)
 def test_other_methods_get_405_json_with_allow(server: HttpServer, method: str) -> None:
     reply = exchange(server.port, f"{method} /echo HTTP/1.1\r\nHost: x\r\n\r\n".encode())
     assert status(reply) == 405 and b"Allow: POST" in reply
     assert json.loads(reply.partition(b"\r\n\r\n")[2]) == {"error": f"{method} not allowed here"}
+
+
+def test_any_verb_on_an_unknown_path_gets_404_json(server: HttpServer) -> None:
+    reply = exchange(server.port, b"TRACE /nowhere HTTP/1.1\r\nHost: x\r\n\r\n")
+    assert status(reply) == 404
+    assert json.loads(reply.partition(b"\r\n\r\n")[2]) == {"error": "no route for /nowhere"}
 
 
 def test_head_answers_like_get_without_a_body(server: HttpServer) -> None:
