@@ -8,10 +8,11 @@ every later read back to its last point. An incident that opens or gets
 worse is recorded in the ledger (an observation with its confidence and evidence) and
 sent to the remediation engine as an anomaly signal, once per incident.
 
-The first read of a series (a new series, or one whose saved state is older than the
-query's ``history``) is history: the detector learns from all of it, but only its last
-``REPORT_BACKLOG`` steps may open an incident. An anomaly days old is not news, and a
-remediation must not start from it.
+Only points of the last ``REPORT_BACKLOG`` steps may open an incident. The first read
+of a series (a new series, or one whose saved state is older than the query's
+``history``) is history, and so is a catch-up (Prometheus or the daemon back after
+hours): the detector learns from all of it, but an anomaly hours or days old is not
+news, and a remediation must not start from it.
 
 Faults: a query that fails or returns stale data scores nothing that cycle (no action on
 old numbers); the loop says so in its status. So does a query that returns no series at
@@ -27,8 +28,7 @@ points instead of ``history`` ago (a week of every series at once was the daemon
 largest allocation at start). A series no fresh read has returned for ``EVICT_AFTER``
 steps is saved and dropped from memory; it is restored if it comes back. A read of more
 than ``READ_PIECE`` steps (a first start, or a catch-up after hours down) is done in
-pieces, oldest first; only the newest piece may open incidents, so an anomaly hours old
-found while catching up is learnt from, not acted on.
+pieces, oldest first.
 """
 
 from __future__ import annotations
@@ -56,7 +56,7 @@ __all__ = ["AnomalyLoop", "SeriesState"]
 log = logging.getLogger("autonomic.anomaly")
 GAP_RESETS_INCIDENT = 30  # steps of no data after which an open incident is dropped
 REWARM_AFTER_GAP = 5  # steps after a long gap before a point may open an incident
-REPORT_BACKLOG = 10  # steps at the end of a first read (history) that may open an incident
+REPORT_BACKLOG = 10  # steps back from now whose points may open an incident
 NO_SERIES = "the query returned no series: check its metric name and labels"
 ALL_STALE = "stale data: no series has a sample newer than prometheus.staleAfter"
 EVICT_AFTER = 60  # steps without a fresh read of a series before it leaves memory
@@ -87,7 +87,7 @@ class SeriesState:
 class LoopStatus:
     degraded: dict[str, str] = field(default_factory=dict)  # query -> why
     points_scored: int = 0
-    history_points: int = 0  # scored as history on a first read: learnt from, not reported
+    history_points: int = 0  # scored as history (a first read, a catch-up): not reported
     incidents_opened: int = 0
     series: int = 0  # series with a detector, after the last cycle
     contexts: int = 0  # contexts their contextual detectors hold, summed
@@ -146,7 +146,6 @@ class AnomalyLoop:
             if start > now:
                 continue  # nothing new since the last cycle
             fresh: set[str] = set()
-            firsts: dict[str, float] = {}  # series met this cycle -> first time to report
             pieces = math.ceil((math.floor((now - start) / query.step) + 1) / READ_PIECE)
             piece, number = start, 0
             while True:
@@ -175,7 +174,7 @@ class AnomalyLoop:
                 for metric in found:
                     if not metric.usable and newest:
                         continue  # a series gone (a deleted pod) or not fresh: not scored
-                    fresh.add(self._score(query, metric, now, firsts, report=newest))
+                    fresh.add(self._score(query, metric, now, report=newest))
                 del found
                 if newest:
                     break
@@ -274,26 +273,19 @@ class AnomalyLoop:
         query: AnomalyQuery,
         metric: MetricSeries,
         now: float,
-        firsts: dict[str, float],
         *,
         report: bool = True,
     ) -> str:
-        """Score the new points of one series; its key. ``firsts`` holds, per series met
-        this cycle, the time from which its points may open incidents (decided when the
-        cycle first meets it); with ``report`` False (an older piece of a long read)
-        none may."""
+        """Score the new points of one series; its key. Points of the last
+        ``REPORT_BACKLOG`` steps may open incidents; with ``report`` False (an older
+        piece of a long read) none may."""
         key = series_key(query, metric.labels)
         state = self._state_for(key, query.step)
         state.seen_at = now
         ts, values = metric.series.timestamps, metric.series.values
         new = ts > state.last_ts
-        first = firsts.get(key)
-        if first is None:
-            first = float("-inf")
-            if state.last_ts < now - query.history:  # a first read: history, not news
-                first = now - REPORT_BACKLOG * query.step
-            firsts[key] = first
-        report_from = first if report else float("inf")
+        # Older points (a first read's history, a catch-up's backlog) are not news.
+        report_from = now - REPORT_BACKLOG * query.step if report else float("inf")
         target = target_of(metric.labels)
         for t, v in zip(ts[new], values[new], strict=True):
             if np.isfinite(v):
