@@ -321,7 +321,6 @@ class AnomalyLoop:
             if event is None or event.transition != Transition.OPEN:
                 continue
             incident = event.incident
-            self.status.incidents_opened += 1
             signal = anomaly_signal(
                 metric=query.name,
                 target=target,
@@ -334,6 +333,14 @@ class AnomalyLoop:
                 labels=metric.labels,
                 incident_start=incident.opened_at,
             )
+            # A restarted daemon (or a new leader) reads again the points since the
+            # series' last save: an incident opened among them is in the ledger already.
+            # It is sent on again (remediation finds its decision by the same key and
+            # does not decide twice), but not recorded or counted twice.
+            if self.ledger.latest_for_incident(signal.dedup_key) is not None:
+                self.submit([signal])
+                continue
+            self.status.incidents_opened += 1
             self.decisions.observe(
                 Proposal(
                     kind="anomaly",
