@@ -23,7 +23,8 @@ the ledger, each series every ``save_every`` cycles in turn (a share of the seri
 cycle, so no cycle stalls to save all of them; a series with no new point since its last
 save is not written again), and restored at start, so a restart does not mean a new
 warm-up for every series; points since a series' last save are read again. The saved
-series of a query are restored before its first read, so that read starts at their last
+series of a query (those with a point within its ``history``) are restored before its
+first read, so that read starts at their last
 points instead of ``history`` ago (a week of every series at once was the daemon's
 largest allocation at start). A series no fresh read has returned for ``EVICT_AFTER``
 steps is saved and dropped from memory; it is restored if it comes back. A read of more
@@ -215,8 +216,11 @@ class AnomalyLoop:
         return now - query.history
 
     def _restore_saved(self, query: AnomalyQuery, now: float) -> None:
-        """Every series of ``query`` saved in the ledger, back in memory before the first
-        read, so that read starts where they stopped."""
+        """Every series of ``query`` saved in the ledger with a point within its
+        ``history``, back in memory before the first read, so that read starts where they
+        stopped. One saved earlier (a pod long gone) stays in the ledger, restored only
+        if it comes back: it would hold memory for nothing, and drag the first read of
+        every series a whole ``history`` back."""
         prefix = f"anomaly/{query.name}{{"
         keys = self.ledger.guard_keys(prefix)
         restored = 0
@@ -224,7 +228,7 @@ class AnomalyLoop:
             key = ledger_key.removeprefix("anomaly/")
             if key in self.series:
                 continue
-            state = self._restore(key)
+            state = self._restore(key, since=now - query.history)
             if state is not None:
                 state.seen_at = now
                 self.series[key] = state
@@ -412,20 +416,24 @@ class AnomalyLoop:
                 if saved:
                     state.saved_ts = state.last_ts
 
-    def _restore(self, key: str) -> SeriesState | None:
+    def _restore(self, key: str, since: float = float("-inf")) -> SeriesState | None:
+        """The saved state of series ``key``; None if there is none, it is unusable, or
+        its last point is before ``since``."""
         value, version = self.ledger.guard(f"anomaly/{key}")
         if version == 0:
             return None
         try:
+            last = value.get("last_ts")
+            last_ts = float(last) if last is not None else float("-inf")
+            if last_ts < since:
+                return None
             detector = Detector.from_state(value["detector"])
             tracker = IncidentTracker()
             tracker.restore(value["tracker"])
-            last = value.get("last_ts")
-            last_ts = float(last) if last is not None else float("-inf")
             # saved since a series can leave memory: the gap rules apply across that
             last_real = float(value.get("last_real", 0.0))
             quiet_until = float(value.get("quiet_until", 0.0))
-        except (StateError, KeyError, TypeError, ValueError) as exc:
+        except (StateError, KeyError, TypeError, ValueError, AttributeError) as exc:
             log.warning("saved state for %s unusable (%s): starting fresh", key, exc)
             return None
         return SeriesState(detector, tracker, last_ts, last_real, quiet_until, saved_ts=last_ts)

@@ -76,3 +76,64 @@ def test_a_restart_mid_incident_does_not_report_it_again(ledger: Ledger) -> None
     assert restarted.status.incidents_opened == 0
     key = next(k for k in restarted.series if "svc-0" in k)
     assert restarted.series[key].tracker.current is not None  # still open, the same one
+
+
+def test_a_replica_leading_again_after_another_does_not_report_what_it_led_through(
+    ledger: Ledger,
+) -> None:
+    """Two replicas, one ledger: B leads, then A (which reports a spike), then B again,
+    its memory from before A's turn. B catches up on A's turn: the spike is learnt
+    from, not recorded or sent again as news."""
+    clock = FakeClock(T0)
+    spikes = {T0 + 20 * STEP: 1_000.0}
+    b_signals: list[Any] = []
+    b = _loop(ledger, clock, Recorded(2), b_signals)
+    for _ in range(3):
+        b.cycle()
+        clock.advance(STEP)
+    b.save()  # B loses the lease
+    a_signals: list[Any] = []
+    a_reader = Recorded(2)
+    a_reader.spikes = spikes
+    a = _loop(ledger, clock, a_reader, a_signals)
+    for _ in range(40):
+        a.cycle()
+        clock.advance(STEP)
+    a.save()  # A loses the lease; B leads again
+    assert [s.observed_at for s in a_signals] == [T0 + 20 * STEP]
+    b.reader.spikes = spikes  # type: ignore[attr-defined]
+    b.cycle()
+    assert b_signals == [] and len(ledger.decisions(kind="anomaly")) == 1
+    assert b.series.keys() == a.series.keys()
+    assert all(s.last_ts == clock.now() for s in b.series.values())  # caught up
+
+
+def test_series_saved_long_ago_neither_load_at_start_nor_drag_the_first_read_back(
+    ledger: Ledger,
+) -> None:
+    """A pod gone for longer than the query's history (its series saved when it left
+    memory): a restart restores only the series saved within the history, and its first
+    read starts after their last points, not a whole history back."""
+    clock, reader, signals = FakeClock(T0), Recorded(3), []
+    loop = _loop(ledger, clock, reader, signals)
+    loop.cycle()
+    gone = next(k for k in loop.series if "svc-2" in k)
+    reader.gone = {2}
+    clock.advance(200 * STEP)  # more than the history (180 steps) later
+    loop.cycle()
+    assert gone not in loop.series  # saved and dropped
+    assert ledger.guard(f"anomaly/{gone}")[0]["last_ts"] == T0
+    loop.save()
+    now = clock.now()
+
+    clock.advance(STEP)
+    fresh_reader = Recorded(3)
+    fresh_reader.gone = {2}
+    restarted = _loop(ledger, clock, fresh_reader, signals)
+    restarted.cycle()
+    assert fresh_reader.reads == [(now + STEP, now + STEP)]
+    assert gone not in restarted.series and len(restarted.series) == 2
+    fresh_reader.gone = set()  # the pod is back: its saved detector is restored then
+    clock.advance(STEP)
+    restarted.cycle()
+    assert restarted.series[gone].detector.state()["baseline"]["seen"] > 100
