@@ -8,10 +8,11 @@ every later read back to its last point. An incident that opens or gets
 worse is recorded in the ledger (an observation with its confidence and evidence) and
 sent to the remediation engine as an anomaly signal, once per incident.
 
-The first read of a series (a new series, or one whose saved state is older than the
-query's ``history``) is history: the detector learns from all of it, but only its last
-``REPORT_BACKLOG`` steps may open an incident. An anomaly days old is not news, and a
-remediation must not start from it.
+Only points of the last ``REPORT_BACKLOG`` steps may open an incident. The first read
+of a series (a new series, or one whose saved state is older than the query's
+``history``) is history, and so is a catch-up (Prometheus or the daemon back after
+hours): the detector learns from all of it, but an anomaly hours or days old is not
+news, and a remediation must not start from it.
 
 Faults: a query that fails or returns stale data scores nothing that cycle (no action on
 old numbers); the loop says so in its status. So does a query that returns no series at
@@ -22,13 +23,13 @@ the ledger, each series every ``save_every`` cycles in turn (a share of the seri
 cycle, so no cycle stalls to save all of them; a series with no new point since its last
 save is not written again), and restored at start, so a restart does not mean a new
 warm-up for every series; points since a series' last save are read again. The saved
-series of a query are restored before its first read, so that read starts at their last
+series of a query (those with a point within its ``history``) are restored before its
+first read, so that read starts at their last
 points instead of ``history`` ago (a week of every series at once was the daemon's
 largest allocation at start). A series no fresh read has returned for ``EVICT_AFTER``
 steps is saved and dropped from memory; it is restored if it comes back. A read of more
 than ``READ_PIECE`` steps (a first start, or a catch-up after hours down) is done in
-pieces, oldest first; only the newest piece may open incidents, so an anomaly hours old
-found while catching up is learnt from, not acted on.
+pieces, oldest first.
 """
 
 from __future__ import annotations
@@ -56,7 +57,7 @@ __all__ = ["AnomalyLoop", "SeriesState"]
 log = logging.getLogger("autonomic.anomaly")
 GAP_RESETS_INCIDENT = 30  # steps of no data after which an open incident is dropped
 REWARM_AFTER_GAP = 5  # steps after a long gap before a point may open an incident
-REPORT_BACKLOG = 10  # steps at the end of a first read (history) that may open an incident
+REPORT_BACKLOG = 10  # steps back from now whose points may open an incident
 NO_SERIES = "the query returned no series: check its metric name and labels"
 ALL_STALE = "stale data: no series has a sample newer than prometheus.staleAfter"
 EVICT_AFTER = 60  # steps without a fresh read of a series before it leaves memory
@@ -87,7 +88,7 @@ class SeriesState:
 class LoopStatus:
     degraded: dict[str, str] = field(default_factory=dict)  # query -> why
     points_scored: int = 0
-    history_points: int = 0  # scored as history on a first read: learnt from, not reported
+    history_points: int = 0  # scored as history (a first read, a catch-up): not reported
     incidents_opened: int = 0
     series: int = 0  # series with a detector, after the last cycle
     contexts: int = 0  # contexts their contextual detectors hold, summed
@@ -146,7 +147,6 @@ class AnomalyLoop:
             if start > now:
                 continue  # nothing new since the last cycle
             fresh: set[str] = set()
-            firsts: dict[str, float] = {}  # series met this cycle -> first time to report
             pieces = math.ceil((math.floor((now - start) / query.step) + 1) / READ_PIECE)
             piece, number = start, 0
             while True:
@@ -175,7 +175,7 @@ class AnomalyLoop:
                 for metric in found:
                     if not metric.usable and newest:
                         continue  # a series gone (a deleted pod) or not fresh: not scored
-                    fresh.add(self._score(query, metric, now, firsts, report=newest))
+                    fresh.add(self._score(query, metric, now, report=newest))
                 del found
                 if newest:
                     break
@@ -216,8 +216,11 @@ class AnomalyLoop:
         return now - query.history
 
     def _restore_saved(self, query: AnomalyQuery, now: float) -> None:
-        """Every series of ``query`` saved in the ledger, back in memory before the first
-        read, so that read starts where they stopped."""
+        """Every series of ``query`` saved in the ledger with a point within its
+        ``history``, back in memory before the first read, so that read starts where they
+        stopped. One saved earlier (a pod long gone) stays in the ledger, restored only
+        if it comes back: it would hold memory for nothing, and drag the first read of
+        every series a whole ``history`` back."""
         prefix = f"anomaly/{query.name}{{"
         keys = self.ledger.guard_keys(prefix)
         restored = 0
@@ -225,7 +228,7 @@ class AnomalyLoop:
             key = ledger_key.removeprefix("anomaly/")
             if key in self.series:
                 continue
-            state = self._restore(key)
+            state = self._restore(key, since=now - query.history)
             if state is not None:
                 state.seen_at = now
                 self.series[key] = state
@@ -274,26 +277,19 @@ class AnomalyLoop:
         query: AnomalyQuery,
         metric: MetricSeries,
         now: float,
-        firsts: dict[str, float],
         *,
         report: bool = True,
     ) -> str:
-        """Score the new points of one series; its key. ``firsts`` holds, per series met
-        this cycle, the time from which its points may open incidents (decided when the
-        cycle first meets it); with ``report`` False (an older piece of a long read)
-        none may."""
+        """Score the new points of one series; its key. Points of the last
+        ``REPORT_BACKLOG`` steps may open incidents; with ``report`` False (an older
+        piece of a long read) none may."""
         key = series_key(query, metric.labels)
         state = self._state_for(key, query.step)
         state.seen_at = now
         ts, values = metric.series.timestamps, metric.series.values
         new = ts > state.last_ts
-        first = firsts.get(key)
-        if first is None:
-            first = float("-inf")
-            if state.last_ts < now - query.history:  # a first read: history, not news
-                first = now - REPORT_BACKLOG * query.step
-            firsts[key] = first
-        report_from = first if report else float("inf")
+        # Older points (a first read's history, a catch-up's backlog) are not news.
+        report_from = now - REPORT_BACKLOG * query.step if report else float("inf")
         target = target_of(metric.labels)
         for t, v in zip(ts[new], values[new], strict=True):
             if np.isfinite(v):
@@ -329,7 +325,6 @@ class AnomalyLoop:
             if event is None or event.transition != Transition.OPEN:
                 continue
             incident = event.incident
-            self.status.incidents_opened += 1
             signal = anomaly_signal(
                 metric=query.name,
                 target=target,
@@ -342,6 +337,14 @@ class AnomalyLoop:
                 labels=metric.labels,
                 incident_start=incident.opened_at,
             )
+            # A restarted daemon (or a new leader) reads again the points since the
+            # series' last save: an incident opened among them is in the ledger already.
+            # It is sent on again (remediation finds its decision by the same key and
+            # does not decide twice), but not recorded or counted twice.
+            if self.ledger.latest_for_incident(signal.dedup_key) is not None:
+                self.submit([signal])
+                continue
+            self.status.incidents_opened += 1
             self.decisions.observe(
                 Proposal(
                     kind="anomaly",
@@ -413,20 +416,24 @@ class AnomalyLoop:
                 if saved:
                     state.saved_ts = state.last_ts
 
-    def _restore(self, key: str) -> SeriesState | None:
+    def _restore(self, key: str, since: float = float("-inf")) -> SeriesState | None:
+        """The saved state of series ``key``; None if there is none, it is unusable, or
+        its last point is before ``since``."""
         value, version = self.ledger.guard(f"anomaly/{key}")
         if version == 0:
             return None
         try:
+            last = value.get("last_ts")
+            last_ts = float(last) if last is not None else float("-inf")
+            if last_ts < since:
+                return None
             detector = Detector.from_state(value["detector"])
             tracker = IncidentTracker()
             tracker.restore(value["tracker"])
-            last = value.get("last_ts")
-            last_ts = float(last) if last is not None else float("-inf")
             # saved since a series can leave memory: the gap rules apply across that
             last_real = float(value.get("last_real", 0.0))
             quiet_until = float(value.get("quiet_until", 0.0))
-        except (StateError, KeyError, TypeError, ValueError) as exc:
+        except (StateError, KeyError, TypeError, ValueError, AttributeError) as exc:
             log.warning("saved state for %s unusable (%s): starting fresh", key, exc)
             return None
         return SeriesState(detector, tracker, last_ts, last_real, quiet_until, saved_ts=last_ts)

@@ -1,0 +1,139 @@
+"""The anomaly loop under faults: a catch-up after an outage, a restart mid-incident,
+a lost and regained leadership, saved series of pods long gone."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from agent.clock import FakeClock
+from agent.ledger import Ledger, open_ledger
+from agent.loops.anomaly import AnomalyLoop
+from tests.unit.bench_cycle.test_anomaly_reads import Recorded
+from tests.unit.bench_cycle.test_batched_guards import START, build_loop
+
+STEP = 60.0
+T0 = math.floor(START / STEP) * STEP
+
+
+@pytest.fixture
+def ledger(tmp_path: Path) -> Iterator[Ledger]:
+    opened = open_ledger(f"sqlite:///{tmp_path / 'ledger.sqlite'}", START)
+    yield opened
+    opened.close()
+
+
+def _loop(ledger: Ledger, clock: FakeClock, reader: Recorded, signals: list[Any]) -> AnomalyLoop:
+    loop = build_loop(ledger, clock, 0)
+    loop.reader = reader
+    loop.submit = signals.extend
+    return loop
+
+
+def test_a_catch_up_shorter_than_a_read_piece_does_not_report_old_anomalies(
+    ledger: Ledger,
+) -> None:
+    """Prometheus back after 150 minutes (one read piece, within the history): a spike
+    130 minutes old is learnt from, not reported; one in the newest minute is."""
+    clock, reader, signals = FakeClock(T0), Recorded(2), []
+    loop = _loop(ledger, clock, reader, signals)
+    loop.cycle()
+    clock.advance(150 * STEP)
+    now = clock.now()
+    reader.spikes = {now - 130 * STEP: 1_000.0, now: 1_000.0}
+    loop.cycle()
+    assert [s.observed_at for s in signals] == [now]
+    assert loop.status.points_scored == 2 * 181 + 2 * 150  # both spikes learnt from
+
+
+def test_a_restart_mid_incident_does_not_report_it_again(ledger: Ledger) -> None:
+    """An incident opened after the series' last periodic save: a restarted daemon reads
+    the points since that save again, and must find the incident open, not open it anew
+    (a second observation in the ledger, a second signal to remediation)."""
+    clock, reader, signals = FakeClock(T0), Recorded(2), []
+    loop = _loop(ledger, clock, reader, signals)
+    loop.cycle()
+    loop.save()  # the last periodic save, before the incident
+    reader.spikes = {T0 + 2 * STEP: 1_000.0, T0 + 3 * STEP: 1_000.0}
+    for _ in range(4):
+        clock.advance(STEP)
+        loop.cycle()
+    assert len(signals) == 1  # opened at T0 + 2 steps, once
+    opened = signals[0].dedup_key
+    assert len(ledger.decisions(kind="anomaly")) == 1
+
+    restarted = _loop(ledger, clock, Recorded(2), signals)
+    restarted.reader.spikes = reader.spikes  # type: ignore[attr-defined]
+    clock.advance(STEP)
+    restarted.cycle()
+    # sent on again (remediation dedups by the key), but one observation, not two
+    assert {s.dedup_key for s in signals} == {opened}
+    assert len(ledger.decisions(kind="anomaly")) == 1
+    assert restarted.status.incidents_opened == 0
+    key = next(k for k in restarted.series if "svc-0" in k)
+    assert restarted.series[key].tracker.current is not None  # still open, the same one
+
+
+def test_a_replica_leading_again_after_another_does_not_report_what_it_led_through(
+    ledger: Ledger,
+) -> None:
+    """Two replicas, one ledger: B leads, then A (which reports a spike), then B again,
+    its memory from before A's turn. B catches up on A's turn: the spike is learnt
+    from, not recorded or sent again as news."""
+    clock = FakeClock(T0)
+    spikes = {T0 + 20 * STEP: 1_000.0}
+    b_signals: list[Any] = []
+    b = _loop(ledger, clock, Recorded(2), b_signals)
+    for _ in range(3):
+        b.cycle()
+        clock.advance(STEP)
+    b.save()  # B loses the lease
+    a_signals: list[Any] = []
+    a_reader = Recorded(2)
+    a_reader.spikes = spikes
+    a = _loop(ledger, clock, a_reader, a_signals)
+    for _ in range(40):
+        a.cycle()
+        clock.advance(STEP)
+    a.save()  # A loses the lease; B leads again
+    assert [s.observed_at for s in a_signals] == [T0 + 20 * STEP]
+    b.reader.spikes = spikes  # type: ignore[attr-defined]
+    b.cycle()
+    assert b_signals == [] and len(ledger.decisions(kind="anomaly")) == 1
+    assert b.series.keys() == a.series.keys()
+    assert all(s.last_ts == clock.now() for s in b.series.values())  # caught up
+
+
+def test_series_saved_long_ago_neither_load_at_start_nor_drag_the_first_read_back(
+    ledger: Ledger,
+) -> None:
+    """A pod gone for longer than the query's history (its series saved when it left
+    memory): a restart restores only the series saved within the history, and its first
+    read starts after their last points, not a whole history back."""
+    clock, reader, signals = FakeClock(T0), Recorded(3), []
+    loop = _loop(ledger, clock, reader, signals)
+    loop.cycle()
+    gone = next(k for k in loop.series if "svc-2" in k)
+    reader.gone = {2}
+    clock.advance(200 * STEP)  # more than the history (180 steps) later
+    loop.cycle()
+    assert gone not in loop.series  # saved and dropped
+    assert ledger.guard(f"anomaly/{gone}")[0]["last_ts"] == T0
+    loop.save()
+    now = clock.now()
+
+    clock.advance(STEP)
+    fresh_reader = Recorded(3)
+    fresh_reader.gone = {2}
+    restarted = _loop(ledger, clock, fresh_reader, signals)
+    restarted.cycle()
+    assert fresh_reader.reads == [(now + STEP, now + STEP)]
+    assert gone not in restarted.series and len(restarted.series) == 2
+    fresh_reader.gone = set()  # the pod is back: its saved detector is restored then
+    clock.advance(STEP)
+    restarted.cycle()
+    assert restarted.series[gone].detector.state()["baseline"]["seen"] > 100
