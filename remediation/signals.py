@@ -13,6 +13,7 @@ signals, touching nothing.
 
 from __future__ import annotations
 
+import hashlib
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -81,6 +82,15 @@ def _labels_of(target: ObjectRef | None, extra: Mapping[str, str]) -> dict[str, 
     return labels
 
 
+def _series_id(target: ObjectRef | None, labels: Mapping[str, str] | None) -> str:
+    """The workload, or, for a series of none (a node's, a queue's), its labels' digest:
+    two such series opening an incident in the same minute are two incidents."""
+    if target is not None:
+        return str(target)
+    text = ",".join(f"{k}={v}" for k, v in sorted((labels or {}).items()))
+    return "series-" + hashlib.sha256(text.encode()).hexdigest()[:12]
+
+
 def anomaly_signal(
     *,
     metric: str,
@@ -104,7 +114,7 @@ def anomaly_signal(
         labels=_labels_of(target, labels or {}),
         confidence=confidence,
         observed_at=at,
-        dedup_key=f"anomaly/{metric}/{target}/{start:.0f}",
+        dedup_key=f"anomaly/{metric}/{_series_id(target, labels)}/{start:.0f}",
         evidence={"observed": observed, "lower": lower, "upper": upper, "score": score},
         since=start,
         direction=direction,

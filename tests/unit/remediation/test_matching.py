@@ -7,7 +7,7 @@ import pytest
 from remediation.matching import match, resolve_target, trigger_accepts
 from remediation.ports import ObjectRef
 from remediation.schema import RunbookSpec
-from remediation.signals import Signal, detect_kubernetes_signals
+from remediation.signals import Signal, anomaly_signal, detect_kubernetes_signals
 from remediation.snapshot import ClusterSnapshot
 
 from .builders import NOW, deployment, node, pod, runbook, signal
@@ -184,3 +184,18 @@ def test_detect_kubernetes_signals() -> None:
 def test_signal_rejects_bad_confidence() -> None:
     with pytest.raises(ValueError, match="confidence"):
         signal(confidence=1.5)
+
+
+def test_anomalies_of_series_without_a_workload_are_told_apart_by_their_labels() -> None:
+    """Two node series (no deployment or statefulset label) opening an incident in the
+    same minute are two incidents, not one the second is dropped as a duplicate of;
+    a workload's key stays readable."""
+    common = {"metric": "disk", "target": None, "observed": 9.0, "lower": 0.0, "upper": 1.0,
+              "score": 0.9, "confidence": 0.99, "at": 1_800_000_000.0}  # fmt: skip
+    one = anomaly_signal(**common, labels={"instance": "node-1"})  # type: ignore[arg-type]
+    two = anomaly_signal(**common, labels={"instance": "node-2"})  # type: ignore[arg-type]
+    again = anomaly_signal(**common, labels={"instance": "node-1"})  # type: ignore[arg-type]
+    assert one.dedup_key != two.dedup_key and one.dedup_key == again.dedup_key
+    web = ObjectRef("Deployment", "web", "shop")
+    keyed = anomaly_signal(**{**common, "target": web}, labels={"namespace": "shop"})  # type: ignore[arg-type]
+    assert keyed.dedup_key == "anomaly/disk/Deployment/shop/web/1800000000"
