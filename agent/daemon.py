@@ -38,6 +38,9 @@ from remediation.schema import Runbook
 __all__ = ["Daemon", "ElectionGate", "SocketModeLeader", "build_daemon", "load_runbooks"]
 
 APPROVER_REFRESH = 240.0  # under the approvers cache TTL (300 s): memberships stay warm
+# An anomaly series no read has returned for this long (its pod replaced, its node gone)
+# loses its saved detector state; if it ever comes back it warms up like a new one.
+ANOMALY_SERIES_RETENTION = 30 * 86400.0
 
 log = logging.getLogger("autonomic.daemon")
 
@@ -223,7 +226,10 @@ class Daemon:
 
     def housekeeping(self) -> None:
         now = self.clock.now()
-        pruned = self.ledger.prune(now - self.settings.ledger.retention_days * 86400)
+        pruned = self.ledger.prune(
+            now - self.settings.ledger.retention_days * 86400,
+            series_before=now - ANOMALY_SERIES_RETENTION,
+        )
         recent = self.ledger.decisions(since=now - 7 * 86400, limit=20_000)
         types = {d.decision_type for d in recent if d.kind != "anomaly"}
         for decision_type in sorted(types):

@@ -57,6 +57,10 @@ _CAS_ROUNDS = 5
 # Keys per ``IN (...)`` list: well under SQLite's bound-parameter limit.
 _IN_CHUNK = 500
 
+# Guards per canary release and per execution's verification: history once old.
+AGED_GUARD_PREFIXES = ("canary/started/", "verify/")
+# The anomaly loop's saved series (``anomaly/<query>{labels}``).
+ANOMALY_SERIES_PREFIX = "anomaly/"
 # Guard keys that mark a question's late answer as kept (``Approvals``); pruned with age.
 LATE_ANSWER_PREFIX = "late-answer/"
 
@@ -1059,13 +1063,16 @@ class Ledger:
             return [dict(r) for r in conn.execute(sa.select(table).order_by(table.c.id)).mappings()]
 
     # ------------------------------------------------------------ retention
-    def prune(self, before: float) -> dict[str, int]:
+    def prune(self, before: float, *, series_before: float | None = None) -> dict[str, int]:
         """Delete settled history older than ``before``; open work is never pruned.
 
         Decisions in a terminal status go with their feedback and questions; intents
         and executions only once finished; the action log and retired or rejected model
         versions by age (a series' live model stays). Threshold history is kept (a few rows
-        per decision type).
+        per decision type). Guards kept per release or per execution (a canary analysis's
+        start, a verification's progress) go by age too, and the saved detector states of
+        anomaly series not saved since ``series_before`` (default ``before``): series
+        gone that long (pods replaced, nodes removed), which would otherwise pile up.
         """
         d, f, q = tables["decisions"], tables["feedback"], tables["questions"]
         counts: dict[str, int] = {}
@@ -1107,6 +1114,18 @@ class Ledger:
                 g.delete().where(
                     g.c.key.startswith(LATE_ANSWER_PREFIX, autoescape=True),
                     g.c.updated_at < before,
+                )
+            ).rowcount
+            counts["finished_guards"] = conn.execute(
+                g.delete().where(
+                    sa.or_(*(g.c.key.startswith(p, autoescape=True) for p in AGED_GUARD_PREFIXES)),
+                    g.c.updated_at < before,
+                )
+            ).rowcount
+            counts["anomaly_series"] = conn.execute(
+                g.delete().where(
+                    g.c.key.startswith(ANOMALY_SERIES_PREFIX, autoescape=True),
+                    g.c.updated_at < (before if series_before is None else series_before),
                 )
             ).rowcount
         return counts

@@ -305,12 +305,23 @@ def test_prune_keeps_open_work(ledger: Ledger) -> None:
     )
     assert ledger.put_guard(f"{LATE_ANSWER_PREFIX}q-new", {"answer": "approved"}, 0, NOW)
     assert ledger.put_guard("breaker/old-runbook", {"open": False}, 0, NOW - 400 * 86400)
-    counts = ledger.prune(NOW - 365 * 86400)
+    for key in ("canary/started/old", "verify/old", "anomaly/q{pod=gone}"):
+        assert ledger.put_guard(key, {"at": 1}, 0, NOW - 400 * 86400)
+    assert ledger.put_guard("anomaly/q{pod=quiet}", {"at": 1}, 0, NOW - 40 * 86400)
+    for key in ("canary/started/new", "verify/new", "anomaly/q{pod=live}"):
+        assert ledger.put_guard(key, {"at": 1}, 0, NOW - 86400)
+    counts = ledger.prune(NOW - 365 * 86400, series_before=NOW - 30 * 86400)
     assert counts["decisions"] == 1 and counts["feedback"] == 1
     # old late-answer markers go; a recent one, and every other guard, stay
     assert counts["late_answers"] == 1
     assert ledger.guard(f"{LATE_ANSWER_PREFIX}q-new")[1] == 1
     assert ledger.guard("breaker/old-runbook")[1] == 1
+    # a canary's start and a verification's progress go with age; anomaly series gone
+    # for longer than ``series_before`` go; recent ones of each stay
+    assert counts["finished_guards"] == 2 and counts["anomaly_series"] == 2
+    assert ledger.guard_keys("canary/") == ["canary/started/new"]
+    assert ledger.guard_keys("verify/") == ["verify/new"]
+    assert ledger.guard_keys("anomaly/") == ["anomaly/q{pod=live}"]
     assert ledger.get_decision(old_done) is None
     assert ledger.get_decision(old_open) is not None
     # an old live model stays: it is still the one forecasting; the rest go by age
