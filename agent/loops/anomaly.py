@@ -144,6 +144,16 @@ class AnomalyLoop:
                 self._restore_saved(query, now)
                 self._loaded.add(query.name)
             start = self._start(query, now)
+            if start > now + 2 * query.step:
+                # Points were read up to a time the clock has not reached: it was stepped
+                # back (corrected after running ahead). Nothing is read until it passes
+                # them again; say so rather than go quiet.
+                self.status.degraded[query.name] = (
+                    f"the last points read are {start - query.step - now:.0f} s ahead of the "
+                    "daemon's clock (was it stepped back?): nothing is read until it passes them"
+                )
+                self._say_health(query.name)
+                continue
             if start > now:
                 continue  # nothing new since the last cycle
             fresh: set[str] = set()

@@ -137,3 +137,22 @@ def test_series_saved_long_ago_neither_load_at_start_nor_drag_the_first_read_bac
     clock.advance(STEP)
     restarted.cycle()
     assert restarted.series[gone].detector.state()["baseline"]["seen"] > 100
+
+
+def test_a_clock_stepped_back_is_said_not_silent(ledger: Ledger) -> None:
+    """Points were read up to a time the daemon's clock, corrected backwards, has not
+    reached: the query says why nothing is read, and scores again once the clock passes
+    them."""
+    clock, reader, signals = FakeClock(T0), Recorded(2), []
+    loop = _loop(ledger, clock, reader, signals)
+    loop.cycle()
+    scored = loop.status.points_scored
+    clock.now = lambda: T0 - 30 * STEP  # type: ignore[method-assign]
+    loop.cycle()
+    (query,) = [q.name for q in loop.queries]
+    assert "stepped back" in loop.status.degraded[query]
+    assert loop.status.points_scored == scored
+    clock.now = lambda: T0 + 2 * STEP  # type: ignore[method-assign]
+    loop.cycle()
+    assert query not in loop.status.degraded
+    assert loop.status.points_scored > scored
