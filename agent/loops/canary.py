@@ -373,9 +373,7 @@ class CanaryLoop:
         missing throughout)."""
         rows: list[dict[str, float]] = [{} for _ in range(count)]
         for column, template in self.settings.queries.items():
-            query = template.replace("$namespace", ref.namespace or "").replace(
-                "$workload", ref.name
-            )
+            query = _filled(template, ref)
             found = self.reader.range(query, start, end, self.settings.period, now)
             values = found[0].series.values if len(found) == 1 else ()
             for i, row in enumerate(rows):
@@ -427,9 +425,7 @@ class CanaryLoop:
         named in ``problems`` (it is missing every interval until it is aggregated)."""
         row: dict[str, float] = {}
         for column, template in self.settings.queries.items():
-            query = template.replace("$namespace", ref.namespace or "").replace(
-                "$workload", ref.name
-            )
+            query = _filled(template, ref)
             # Missing, ambiguous or old (a stuck Prometheus, a caching proxy): not judged.
             found = self.reader.instant(query, now)
             value = one_fresh_value(found, now)
@@ -919,3 +915,8 @@ def _recorded_verdict(record: DecisionRecord) -> Verdict:
         decided_after_seconds=decided_after,
         metrics=(),
     )
+
+
+def _filled(template: str, ref: ObjectRef) -> str:
+    """A canary query template with the workload's namespace and name in."""
+    return template.replace("$namespace", ref.namespace or "").replace("$workload", ref.name)
