@@ -191,17 +191,11 @@ def _pool_row(series: list[Any], horizon: int) -> str:
 
 def _profile_row(series: list[Any], days: int) -> str:
     """Time the scaling loop's refit (see ``profile`` in the module docstring)."""
-    from agent.loops.scaling import (
-        DEFAULT_STARTUP,
-        HOLDOUT,
-        LEVELS,
-        RECENT,
-        SCALE_POINTS,
-        STEP,
-        _mase,
-    )
+    from agent.loops.scaling import DEFAULT_STARTUP, LEVELS, RECENT, STEP
     from agent.settings import ScalingSettings
     from forecasting.drift import challenge_on_holdout, naive_scale
+    from forecasting.lifecycle import HOLDOUT_SECONDS, SCALE_SECONDS
+    from forecasting.lifecycle import mase as _mase
     from forecasting.profile import ProfileSettings, SeasonalProfile
     from forecasting.scaling import horizon_steps, lead_time
     from forecasting.series import Series
@@ -210,8 +204,8 @@ def _profile_row(series: list[Any], days: int) -> str:
     forecaster = SeasonalProfile(ProfileSettings(history_periods=days))
     step = float(series[0].step)
     keep = int(days * 86400.0 // step)  # what the loop reads at a refit
-    held_points = max(1, round(HOLDOUT * STEP / step))
-    scale_points = max(2, round(SCALE_POINTS * STEP / step))
+    held_points = max(1, round(HOLDOUT_SECONDS / step))
+    scale_points = max(2, round(SCALE_SECONDS / step))
     recent_points = max(1, round(RECENT * STEP / step))
     earlier = round(loop.refit_every / step)
     steps = horizon_steps(lead_time(DEFAULT_STARTUP, loop.period, loop.metric_lag), step)

@@ -98,6 +98,12 @@ def main() -> int:
         help="how much of itself the floor may drop per minute (0.1, the daemon's default)",
     )
     parser.add_argument("--profile-setting", action="append", default=[], metavar="NAME=VALUE")
+    parser.add_argument(
+        "--refit-seconds",
+        type=float,
+        default=3600.0,
+        help="seconds between two refits of the forecaster (the daemon's refitEvery is 6h)",
+    )
     args = parser.parse_args()
     if not args.low < args.high:
         parser.error(f"--low ({args.low}) must be below --high ({args.high})")
@@ -107,6 +113,8 @@ def main() -> int:
         parser.error(f"--scale-in-fraction is in [0, 1], got {args.scale_in_fraction}")
     if args.steps < 1:
         parser.error(f"--steps must be at least 1, got {args.steps}")
+    if not args.refit_seconds > 0:
+        parser.error(f"--refit-seconds must be positive, got {args.refit_seconds}")
     profile = ProfileSettings(history_periods=args.history_days) if args.history_days else None
     if args.profile_setting:
         profile = _profile_settings(parser, profile or ProfileSettings(), args.profile_setting)
@@ -124,6 +132,7 @@ def main() -> int:
         metric_lag=LAG,
         level=args.level,
         settings=profile,
+        refit_seconds=args.refit_seconds,
     )
     cache: dict[tuple[str, float, float], ReplayResult] = {}
     started = time.perf_counter()
@@ -163,7 +172,7 @@ def main() -> int:
         f"Trace {args.trace}, start-up {args.startup:g} s; margins bisected in "
         f"[{args.low:g}, {args.high:g}], {args.steps} steps; interval level {args.level}; "
         f"floor scale-in {args.scale_in_fraction:g} a minute; "
-        "profile "
+        f"refit every {args.refit_seconds:g} s; profile "
         f"{profile if profile is not None else 'default'}.",
         "",
         "| HPA target | HPA min | HPA replica-h | at matched cost: t, margin | min | ratio | "

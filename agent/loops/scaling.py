@@ -82,13 +82,15 @@ from agent.metrics_port import MetricSeries, MetricsReader
 from agent.observability import Metrics
 from agent.routing import Thresholds
 from agent.settings import ScalingSettings as LoopSettings
-from forecasting.drift import (
-    DriftBand,
-    DriftVerdict,
-    ModelVersion,
-    assess_drift_arrays,
-    challenge_on_holdout,
-    naive_scale,
+from forecasting.drift import DriftBand, DriftVerdict
+from forecasting.lifecycle import (
+    BREACH_LEVEL,
+    DRIFT_EVERY,
+    HOLDOUT_SECONDS,
+    OutcomeRing,
+    check_drift,
+    distrust,
+    refit,
 )
 from forecasting.profile import FittedProfile, ProfileSettings, SeasonalProfile
 from forecasting.scaling import (
@@ -130,7 +132,6 @@ QUIET_AFTER_NO = 3600.0  # after a rejected or expired question, ask again no so
 STEP = 60.0
 HISTORY = 15 * 86400.0  # the history kept at the default settings; the forecaster needs less
 LEVELS = (80, 95)  # the forecast interval levels this loop reads (at the default quantile)
-BREACH_LEVEL = 95  # load above this interval's upper bound for minutes is a breach
 # A forecast floor is bounded (never below current need, slow to scale in, the HPA stays
 # the safety net), so it acts at a lower confidence than a runbook does by default.
 DEFAULT_THRESHOLDS = Thresholds(auto=0.8, ask=0.5)
@@ -138,10 +139,6 @@ SCALE_IN_PATIENCE = 5  # cycles
 BREACH_MINUTES = 3  # consecutive cycles above the forecast's upper bound
 RECENT = 30  # points the level is re-anchored on between refits, and all that is kept
 REFIT_SPREAD = 0.5  # refits that fall due together are spread over this share of refitEvery
-HOLDOUT = 60  # points a refit's challenger is judged on against the live model (an hour)
-OUTCOMES = 180  # one-step outcomes kept per workload for the drift check (three hours)
-DRIFT_EVERY = 10  # cycles between two drift checks of one workload (staggered)
-SCALE_POINTS = 1440  # the errors' scale: the mean one-step change over the last day
 SPIKE_FACTOR = 50.0  # a newest sample this many times the last half hour's is suspect...
 SPIKE_CYCLES = 3  # ...until it has held this many cycles (a glitch is not a surge)
 DEFAULT_STARTUP = 60.0  # seconds, until the workload's pods have been measured
@@ -292,34 +289,6 @@ def _instant(text: str) -> float | None:
     if parsed.tzinfo is None:
         return None  # a time without a zone means different instants on different clusters
     return parsed.timestamp()
-
-
-class OutcomeRing:
-    """The live model's recent one-step forecasts and the values that then arrived:
-    four float32 columns of ``size`` rows (about 3 KB), oldest overwritten, allocated
-    at the first outcome."""
-
-    def __init__(self, size: int = OUTCOMES) -> None:
-        self.size = size
-        self.columns: np.ndarray | None = None
-        self.count = 0
-
-    def add(self, actual: float, mean: float, lower: float, upper: float) -> None:
-        if self.columns is None:
-            self.columns = np.full((4, self.size), np.nan, dtype=np.float32)
-        self.columns[:, self.count % self.size] = (actual, mean, lower, upper)
-        self.count += 1
-
-    def clear(self) -> None:
-        self.columns = None
-        self.count = 0
-
-    def arrays(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-        if self.columns is None:
-            empty = np.empty(0)
-            return empty, empty, empty, empty
-        block = self.columns[:, : min(self.count, self.size)].astype(np.float64)
-        return block[0], block[1], block[2], block[3]
 
 
 @dataclass
@@ -631,63 +600,35 @@ class ScalingLoop:
         steps: int = 1,
     ) -> None:
         """Fit a challenger and let it replace the live model only if it forecasts the
-        last ``HOLDOUT`` points better, ``steps`` ahead (the workload's lead; neither model
-        saw those points); a first fit or a new history cut goes live at once. Either way
-        the evaluation is a model version in the ledger."""
-        scale = naive_scale(history.values[-SCALE_POINTS:])
-        level_window = max(1, round(self.forecaster.settings.level_window_seconds / STEP))
-        window = level_window + steps - 1
-        held = min(HOLDOUT, len(history) // 4)
-        last = float(history.timestamps[-1])
-        verdict: ModelVersion | None = None
+        hour better, ``steps`` ahead (the workload's lead; neither model
+        saw those points); a first fit or a new history cut goes live at once
+        (``forecasting.lifecycle.refit``). Either way the evaluation is a model version
+        in the ledger."""
         champion = model.fitted
-        challenger: FittedProfile | None = None
-        # A live fallback (too little history, no seasonality yet) was a stopgap, not a
-        # model that earned its place: a refit replaces it without a contest (a flat
-        # level is hard to beat a few minutes ahead, and would keep the profile out).
-        stopgap = champion is not None and champion.fallback_reason is not None
-        if not forced and not stopgap and champion is not None and held >= 10:
-            train = Series(history.timestamps[:-held], history.values[:-held], STEP, history.name)
-            challenger = self.forecaster.fit(train)
-            span = history.values[-(held + window) :]
-            verdict = challenge_on_holdout(
-                span[-held:],
-                champion.ahead(span, last, steps)[-held:],
-                challenger.ahead(span, last, steps)[-held:],
-                scale,
-                champion_name=self._version_name(model),
-                challenger_name=f"{challenger.name}/{model.version + 1}",
-                margin=1.0,  # strictly better wins; a tie keeps the live model
-            )
-
+        result = refit(
+            champion,
+            history,
+            self.forecaster,
+            recent=model.recent.values,
+            steps=steps,
+            forced=forced,
+            levels=self.levels,
+            champion_name=self._version_name(model),
+            version=model.version + 1,
+        )
+        verdict = result.verdict
         model.evaluated_at = now
-        if verdict is None or verdict.promoted:
-            model.fitted = self.forecaster.fit(history).compact(self.levels)
-            # The drift band holds the new model to its one-step error on the held-out
-            # hour, the error the live check measures (a first fit: on its own last
-            # hour, which it saw; a little optimistic, and the band's tolerance is wide).
-            base = math.nan
-            if held >= 10:
-                judged = challenger if challenger is not None else model.fitted
-                span = history.values[-(held + level_window) :]
-                base = _mase(span[-held:], judged.ahead(span, last)[-held:], scale)
+        model.fitted = result.live
+        model.outcomes.clear()  # judged again on what comes next
+        model.drift = None
+        if result.promoted:
             model.fitted_at = now
             model.version += 1
-            model.band = (
-                DriftBand(max(1.5 * base, base + 0.3), scale, BREACH_LEVEL)
-                if math.isfinite(base)
-                else None
-            )
-            model.outcomes.clear()
-            model.drift = None
+            model.band = result.band
             model.poor = None  # a new model has not yet been found wanting
-        else:
-            assert champion is not None
-            model.fitted = champion.advance(model.recent.values, model.recent.last)
-            model.outcomes.clear()  # judged again on what comes next
-            model.drift = None
-        promoted = verdict is None or verdict.promoted
-        fit = model.fitted if promoted or challenger is None else challenger  # the one judged
+        held, scale, stopgap = result.held, result.scale, result.stopgap
+        promoted = result.promoted
+        fit = result.judged
         evaluation: dict[str, object] = {"trigger": why, "holdout_points": held, "scale": scale}
         if stopgap and champion is not None:
             evaluation["replaced_fallback"] = champion.fallback_reason
@@ -731,18 +672,15 @@ class ScalingLoop:
         band = model.band
         if band is None or (self._cycles + zlib.crc32(str(ref).encode())) % DRIFT_EVERY:
             return
-        if now - max(model.fitted_at, model.evaluated_at) < HOLDOUT * STEP:
+        if now - max(model.fitted_at, model.evaluated_at) < HOLDOUT_SECONDS:
             return  # too young (a hold-out would overlap its training), or just judged
-        actual, mean, lower, upper = model.outcomes.arrays()
-        model.drift = assess_drift_arrays(
-            actual, mean, lower, upper, band, model_age=0.0, max_age=math.inf
-        )
+        model.drift = check_drift(model.outcomes, band)
+        poor = distrust(model.drift, model.poor)
         if model.drift.refit:
             log.info("scaling %s: %s; refitting", ref, model.drift.message)
-            model.poor = model.drift.message
-        elif model.drift.reason == "InBand" and model.poor is not None:
+        elif poor is None and model.poor is not None:
             log.info("scaling %s: the live model is back in its band", ref)
-            model.poor = None
+        model.poor = poor
 
     def _version_name(self, model: WorkloadModel) -> str:
         """The live model, unambiguous across restarts: its name, count and fit time."""
@@ -1539,15 +1477,6 @@ def _json_ready(values: dict[str, object]) -> dict[str, object]:
         key: (None if isinstance(value, float) and not math.isfinite(value) else value)
         for key, value in values.items()
     }
-
-
-def _mase(actual: np.ndarray, forecast: np.ndarray, scale: float) -> float:
-    """Mean absolute error over ``scale``; NaN with fewer than ten comparable points."""
-    errors = np.abs(actual - forecast)
-    errors = errors[np.isfinite(errors)]
-    if errors.size < 10 or not (math.isfinite(scale) and scale > 0):
-        return math.nan
-    return float(np.mean(errors)) / scale
 
 
 def _implausible(values: np.ndarray, capacity: float) -> str | None:

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from agent.clock import FakeClock
-from agent.loops.scaling import CAPACITY, STEP, OutcomeRing
+from agent.loops.scaling import CAPACITY, STEP
 from forecasting.drift import (
     DriftBand,
     Outcome,
@@ -19,6 +19,7 @@ from forecasting.drift import (
     assess_drift_arrays,
     challenge_on_holdout,
 )
+from forecasting.lifecycle import OutcomeRing
 from forecasting.profile import SeasonalProfile
 from forecasting.series import Series
 from tests.unit.scaling.fakes import WeekReader, loop_over, week_and_a_day, workload

@@ -1,0 +1,187 @@
+"""The life of one series' live forecast model, as the scaling loop keeps it.
+
+When a refit falls due (on schedule, on drift, or the first time), a challenger fitted
+without the last hour (``HOLDOUT_SECONDS``; 60 points at the loop's one-minute step)
+contests that hour against the live model, both forecasting it at the workload's lead;
+the challenger goes live only if it forecasts the hour strictly better (``refit``).
+Between refits the live model's one-step forecasts are kept against what arrived
+(``OutcomeRing``), and every ``DRIFT_EVERY`` cycles they are held to the band the model
+earned (``check_drift``): a model off its band is not trusted (the workload turns
+reactive) until a refit beats it or it is back in its band (``distrust``).
+
+Pure: no clock, no reads, no ledger. ``agent.loops.scaling`` adds those, and
+``forecasting.replay`` runs the same rules on a trace, so the replay benchmark judges
+the model lifecycle the daemon runs.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from forecasting.drift import (
+    DriftBand,
+    DriftVerdict,
+    ModelVersion,
+    assess_drift_arrays,
+    challenge_on_holdout,
+    naive_scale,
+)
+from forecasting.profile import FittedProfile, SeasonalProfile
+from forecasting.series import FloatArray, Series
+
+__all__ = [
+    "BREACH_LEVEL",
+    "DRIFT_EVERY",
+    "HOLDOUT_SECONDS",
+    "OUTCOMES",
+    "SCALE_SECONDS",
+    "OutcomeRing",
+    "Refit",
+    "check_drift",
+    "distrust",
+    "mase",
+    "refit",
+]
+
+HOLDOUT_SECONDS = 3600.0  # what a refit's challenger is judged on against the live model
+OUTCOMES = 180  # one-step outcomes kept per workload for the drift check (three hours)
+DRIFT_EVERY = 10  # cycles between two drift checks of one workload (staggered)
+SCALE_SECONDS = 86400.0  # the errors' scale: the mean one-step change over the last day
+BREACH_LEVEL = 95  # the interval whose coverage the drift check watches
+
+
+class OutcomeRing:
+    """The live model's recent one-step forecasts and the values that then arrived:
+    four float32 columns of ``size`` rows (about 3 KB), oldest overwritten, allocated
+    at the first outcome."""
+
+    def __init__(self, size: int = OUTCOMES) -> None:
+        self.size = size
+        self.columns: np.ndarray | None = None
+        self.count = 0
+
+    def add(self, actual: float, mean: float, lower: float, upper: float) -> None:
+        if self.columns is None:
+            self.columns = np.full((4, self.size), np.nan, dtype=np.float32)
+        self.columns[:, self.count % self.size] = (actual, mean, lower, upper)
+        self.count += 1
+
+    def clear(self) -> None:
+        self.columns = None
+        self.count = 0
+
+    def arrays(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        if self.columns is None:
+            empty = np.empty(0)
+            return empty, empty, empty, empty
+        block = self.columns[:, : min(self.count, self.size)].astype(np.float64)
+        return block[0], block[1], block[2], block[3]
+
+
+@dataclass(frozen=True, eq=False)
+class Refit:
+    """What a refit decided.
+
+    ``live`` serves from now on: the new fit when ``promoted``, else the champion
+    re-anchored on the newest points. ``judged`` is the model whose evaluation is
+    recorded (the challenger when it lost). ``band`` is the new live model's drift band
+    (None when it lost, the old band stays, or when no hour could be held out).
+    ``verdict`` is None when there was no contest (a first fit, a forced refit, a live
+    fallback replaced, too little history to hold an hour out).
+    """
+
+    live: FittedProfile
+    judged: FittedProfile
+    promoted: bool
+    verdict: ModelVersion | None
+    band: DriftBand | None
+    stopgap: bool
+    held: int
+    scale: float
+
+
+def mase(actual: np.ndarray, forecast: np.ndarray, scale: float) -> float:
+    """Mean absolute error over ``scale``; NaN with fewer than ten comparable points."""
+    errors = np.abs(actual - forecast)
+    errors = errors[np.isfinite(errors)]
+    if errors.size < 10 or not (math.isfinite(scale) and scale > 0):
+        return math.nan
+    return float(np.mean(errors)) / scale
+
+
+def refit(
+    champion: FittedProfile | None,
+    history: Series,
+    forecaster: SeasonalProfile,
+    *,
+    recent: FloatArray,
+    steps: int,
+    forced: bool,
+    levels: tuple[int, ...],
+    champion_name: str,
+    version: int,
+) -> Refit:
+    """Fit a challenger and let it replace ``champion`` only if it forecasts the last
+    ``HOLDOUT_SECONDS`` of ``history`` better, ``steps`` ahead (neither saw them); a first
+    fit, a ``forced`` refit or a live fallback (a stopgap, not a model that earned its
+    place) goes live at once. ``recent`` are the newest points, ending where ``history``
+    ends: the champion is re-anchored on them when it stays. ``version`` numbers the
+    challenger in the verdict (``<model name>/<version>``)."""
+    step = history.step
+    scale = naive_scale(history.values[-max(2, round(SCALE_SECONDS / step)) :])
+    level_window = max(1, round(forecaster.settings.level_window_seconds / step))
+    window = level_window + steps - 1
+    held = min(max(1, round(HOLDOUT_SECONDS / step)), len(history) // 4)
+    last = float(history.timestamps[-1])
+    verdict: ModelVersion | None = None
+    challenger: FittedProfile | None = None
+    # A flat level is hard to beat a few minutes ahead, and would keep the profile out.
+    stopgap = champion is not None and champion.fallback_reason is not None
+    if not forced and not stopgap and champion is not None and held >= 10:
+        train = Series(history.timestamps[:-held], history.values[:-held], step, history.name)
+        challenger = forecaster.fit(train)
+        span = history.values[-(held + window) :]
+        verdict = challenge_on_holdout(
+            span[-held:],
+            champion.ahead(span, last, steps)[-held:],
+            challenger.ahead(span, last, steps)[-held:],
+            scale,
+            champion_name=champion_name,
+            challenger_name=f"{challenger.name}/{version}",
+            margin=1.0,  # strictly better wins; a tie keeps the live model
+        )
+    if verdict is not None and not verdict.promoted:
+        assert champion is not None and challenger is not None
+        live = champion.advance(recent, last)
+        return Refit(live, challenger, False, verdict, None, stopgap, held, scale)
+    live = forecaster.fit(history).compact(levels)
+    # The drift band holds the new model to its one-step error on the held-out hour,
+    # the error the live check measures (a first fit: on its own last hour, which it
+    # saw; a little optimistic, and the band's tolerance is wide).
+    band: DriftBand | None = None
+    if held >= 10:
+        judged = challenger if challenger is not None else live
+        span = history.values[-(held + level_window) :]
+        base = mase(span[-held:], judged.ahead(span, last)[-held:], scale)
+        if math.isfinite(base):
+            band = DriftBand(max(1.5 * base, base + 0.3), scale, BREACH_LEVEL)
+    return Refit(live, live, True, verdict, band, stopgap, held, scale)
+
+
+def check_drift(ring: OutcomeRing, band: DriftBand) -> DriftVerdict:
+    """The live model's recent one-step outcomes held to its band."""
+    actual, mean, lower, upper = ring.arrays()
+    return assess_drift_arrays(actual, mean, lower, upper, band, model_age=0.0, max_age=math.inf)
+
+
+def distrust(verdict: DriftVerdict, poor: str | None) -> str | None:
+    """Why the live model is not trusted after ``verdict`` (None: it is): off its band
+    makes it untrusted, back in its band trusted again, anything else changes nothing."""
+    if verdict.refit:
+        return verdict.message
+    if verdict.reason == "InBand":
+        return None
+    return poor
