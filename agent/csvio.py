@@ -4,6 +4,7 @@ Accepted shapes: a comma-separated file with a header row; a timestamp column (I
 or epoch seconds) named ``timestamp``, ``time``, ``ts``, ``date`` or ``datetime`` (or the
 first column if none of these), plus one or more numeric columns; or no timestamp column
 at all, in which case ``step`` is required and row ``i`` is placed at ``i * step``.
+The file is UTF-8, with or without a byte-order mark.
 
 An empty cell (or ``nan``, ``NA``, ``null``, ``None``) is a missing value. A value that
 is not a finite number (``inf``, ``1e400``, a digit string beyond the float range) is
@@ -28,6 +29,7 @@ is refused, not read as load.
 from __future__ import annotations
 
 import csv
+import io
 import math
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -155,11 +157,7 @@ def read_table(path: Path, *, step: float | None = None) -> Table:
     # and a NaN, infinite, zero or negative step would make those NaN or out of order.
     if step is not None and not (math.isfinite(step) and step > 0):
         raise InputError(f"{path}: the step must be a positive number of seconds, got {step}")
-    try:
-        handle = path.open(newline="", encoding="utf-8")
-    except OSError as exc:
-        raise InputError(f"{path}: cannot open: {exc.strerror or exc}") from exc
-    with handle:
+    with io.StringIO(_text(path), newline="") as handle:
         reader = csv.reader(handle)
         try:
             header = next(reader)
@@ -171,7 +169,7 @@ def read_table(path: Path, *, step: float | None = None) -> Table:
                     f"{path}: the file has only blank lines (expected a header row)"
                 ) from None
             raise InputError(f"{path}: the file is empty (expected a header row)") from None
-        except (csv.Error, UnicodeDecodeError) as exc:
+        except csv.Error as exc:
             raise InputError(f"{path}:1: not a readable CSV file: {exc}") from exc
         header_line = reader.line_num
         header = [h.strip() for h in header]
@@ -246,11 +244,33 @@ def read_table(path: Path, *, step: float | None = None) -> Table:
                         if time_index is None
                         else _number(text, f"{path}:{line}: column {header[i]!r}")
                     )
-        except (csv.Error, UnicodeDecodeError) as exc:
+        except csv.Error as exc:
             raise InputError(f"{path}:{reader.line_num}: not a readable CSV row: {exc}") from exc
     if not timestamps:
         raise InputError(f"{path}: no data rows after the header")
     return Table(path, timestamps, columns, lines, time_name, time_cells)
+
+
+def _text(path: Path) -> str:
+    """The file's text. A byte-order mark (spreadsheets save "CSV UTF-8" with one) is
+    dropped, not read into the first column's name; bytes that are not UTF-8 are named
+    by their line, counted in the bytes (decoding is not done row by row)."""
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise InputError(f"{path}: cannot open: {exc.strerror or exc}") from exc
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        if data[:2] in (b"\xff\xfe", b"\xfe\xff"):
+            raise InputError(
+                f"{path}:1: not a UTF-8 CSV file (it looks like UTF-16); save it as UTF-8"
+            ) from None
+        line = data.count(b"\n", 0, exc.start) + 1
+        raise InputError(
+            f"{path}:{line}: not UTF-8 text: {exc.reason} (byte {data[exc.start]:#04x}); "
+            "save the file as UTF-8"
+        ) from None
 
 
 def _refuse_other_delimiters(path: Path, line: int, only: str) -> None:

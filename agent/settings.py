@@ -47,7 +47,7 @@ from pydantic_core import PydanticCustomError
 
 from agent.errors import ConfigError, redact_url_passwords
 from agent.yamlsource import YamlLines, YamlSourceError, load_yaml_with_marks
-from remediation._types import freeze_lists
+from remediation._types import expected_shape, freeze_lists
 from remediation.windows import WindowFields
 
 __all__ = [
@@ -938,8 +938,14 @@ def load_settings_with_source(
         settings = Settings.model_validate(data)
     except ValidationError as exc:
         problems = []
-        for error in exc.errors():
+        errors = exc.errors()
+        failing = [tuple(error["loc"]) for error in errors]
+        for error in errors:
             loc = tuple(error["loc"])
+            if error["type"] == "too_short" and any(
+                len(other) > len(loc) and other[: len(loc)] == loc for other in failing
+            ):
+                continue  # a list whose items failed is also "too short": keep only the cause
             if error["type"] == "duplicate_name":  # at the entry that repeats the name
                 loc = (*loc, error["ctx"]["index"], "name")
             if error["type"] == "canary_spec":  # at the spec entry that is wrong
@@ -988,7 +994,8 @@ def _explain(error: Mapping[str, Any]) -> str:
     if kind == "bool_type":
         shown = repr(error.get("input"))[:60]
         return f"expected true or false (unquoted), got {shown}"
-    message = redact_url_passwords(str(error["msg"]).removeprefix("Value error, "))
+    message = expected_shape(kind) or str(error["msg"]).removeprefix("Value error, ")
+    message = redact_url_passwords(message)
     value = error.get("input")
     if isinstance(value, str | int | float | bool) and "got" not in message:
         # Redact before shortening: a cut URL would no longer look like one.

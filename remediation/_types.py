@@ -37,9 +37,29 @@ __all__ = [
     "Matcher",
     "Quantity",
     "RunbookModel",
+    "expected_shape",
     "freeze_lists",
     "parse_comparison",
 ]
+
+
+# The YAML shape a pydantic type error asked for, in YAML's words: pydantic says "a valid
+# tuple" for a list and names a Python class for a mapping, neither of which a file shows.
+_LIST = "expected a list, such as [a, b] or one '- item' per line"
+_MAPPING = "expected a mapping, such as {key: value} or one 'key: value' per line"
+_SHAPES = {
+    "tuple_type": _LIST,
+    "list_type": _LIST,
+    "model_type": _MAPPING,
+    "model_attributes_type": _MAPPING,
+    "dict_type": _MAPPING,
+}
+
+
+def expected_shape(error_type: str) -> str | None:
+    """The message for a pydantic error of type ``error_type`` that a value is not a list
+    or not a mapping; None for any other error."""
+    return _SHAPES.get(error_type)
 
 
 def freeze_lists(value: Any) -> Any:

@@ -309,11 +309,18 @@ def _standing(
 
 
 def _corrected(ledger: Ledger, decision_id: str) -> bool:
-    """A person said it was wrong: rejected the question, or undid what was done. (A
-    hindsight verdict on a proposal nobody acted on corrects nothing the daemon did.)"""
-    return any(
-        f["outcome"] == "wrong" and f["actor"] not in MACHINE_ACTORS and f["kind"] != "hindsight"
-        for f in ledger.feedback_for(decision_id)
+    """A person said it was wrong: rejected the question, or undid what was done, and that
+    is still the decision's newest verdict (a later ``--right`` takes it back, as it does
+    in the track record). A hindsight verdict on a proposal nobody acted on corrects
+    nothing the daemon did."""
+    verdicts = [f for f in ledger.feedback_for(decision_id) if f["outcome"] in ("right", "wrong")]
+    if not verdicts:
+        return False
+    newest = verdicts[-1]
+    return (
+        newest["outcome"] == "wrong"
+        and newest["actor"] not in MACHINE_ACTORS
+        and newest["kind"] != "hindsight"
     )
 
 

@@ -450,3 +450,63 @@ def test_merged_kubeconfigs_are_checked_each(tmp_path: Path) -> None:
     assert kubeconfig_problem(missing, None) == (
         f"{tmp_path / 'c'} does not exist (set cluster.kubeconfig to a kubeconfig file)"
     )
+
+
+LIST = "expected a list, such as [a, b] or one '- item' per line"
+MAPPING = "expected a mapping, such as {key: value} or one 'key: value' per line"
+
+
+@pytest.mark.parametrize(
+    ("text", "line", "field", "says"),
+    [
+        ("cluster:\n  namespaces: shop\n", 3, "cluster.namespaces", f"{LIST} (got 'shop')"),
+        ("cluster: prod\n", 2, "cluster", f"{MAPPING} (got 'prod')"),
+        ("anomalyQueries:\n  - up\n", 3, "anomalyQueries.0", f"{MAPPING} (got 'up')"),
+    ],
+)  # fmt: skip
+def test_a_value_of_the_wrong_shape_is_named_in_yaml_terms(
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    text: str,
+    line: int,
+    field: str,
+    says: str,
+) -> None:
+    # pydantic's own words were "a valid tuple" and "a valid dictionary or instance of
+    # ClusterSettings": a Python type and a class name the file never shows
+    code, path, _, problems = check(tmp_path, text, capsys)
+    assert code == 2
+    assert problems == [f"{path}:{line}: {field}: {says}"]
+
+
+def test_runbooks_written_as_one_path_asks_for_a_list(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "autonomic.yaml"
+    path.write_text("mode: propose\nrunbooks: runbooks\n", encoding="utf-8")
+    assert autonomic(["config", "check", str(path)]) == 2
+    assert capsys.readouterr().err == (
+        f"autonomic: error: invalid configuration:\n  {path}:2: runbooks: {LIST} (got 'runbooks')\n"
+    )
+
+
+@pytest.mark.parametrize(
+    ("window", "field", "says"),
+    [
+        ("dates: [2026-12-24]", "dates.0", f"{MAPPING} (got '2026-12-24')"),
+        (
+            "weekly: [{days: [Funday], start: '22:00', end: '02:00'}]",
+            "weekly.0.days.0",
+            "Input should be 'Mon', 'Tue', 'Wed', 'Thu', 'Fri', 'Sat' or 'Sun' (got 'Funday')",
+        ),
+    ],
+)
+def test_a_bad_list_item_is_one_problem_not_also_an_empty_list(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], window: str, field: str, says: str
+) -> None:
+    # the lists holding the bad item were also reported as having "at least 1 item after
+    # validation, not 0", although each holds one; the runbook loader leaves those out
+    text = f"safety:\n  freezeWindows:\n    - {{name: x, timezone: UTC, {window}}}\n"
+    code, path, _, problems = check(tmp_path, text, capsys)
+    assert code == 2
+    assert problems == [f"{path}:4: safety.freezeWindows.0.{field}: {says}"]

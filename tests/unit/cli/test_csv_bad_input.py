@@ -320,3 +320,60 @@ def _state_after_first_200(tmp_path: Path) -> Path:
     first = _write(tmp_path / "first.csv", _rows(300)[:200])
     assert main(["detect", str(first), "-o", str(tmp_path / "a.out"), "--state", str(state)]) == 0
     return state
+
+
+# --- 9. a byte-order mark, as spreadsheets save "CSV UTF-8" ------------------------------
+
+
+@pytest.mark.parametrize("command", ["forecast", "detect", "replay"])
+def test_a_byte_order_mark_is_not_part_of_the_first_column_name(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], command: str
+) -> None:
+    # the load column first, so the first column's name is the one chosen by --column
+    rows = [(b, a) for a, b in _rows(100)]
+    plain_csv = _write(tmp_path / "plain.csv", rows, header="load,timestamp")
+    marked = tmp_path / "marked.csv"
+    marked.write_bytes(b"\xef\xbb\xbf" + plain_csv.read_bytes().replace(b"\n", b"\r\n"))
+    args = [*_extra(command), "--column", "load"]
+    assert main([command, str(plain_csv), *args]) == 0
+    expected = capsys.readouterr().out.replace(str(plain_csv), str(marked))
+    assert main([command, str(marked), *args]) == 0
+    assert capsys.readouterr().out == expected
+
+
+def test_a_byte_order_mark_before_a_timestamp_header_still_names_the_time_column(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # with --step no column is time unless named so: the mark must not hide the name
+    path = tmp_path / "marked.csv"
+    _write(path, _rows(100))
+    path.write_bytes(b"\xef\xbb\xbf" + path.read_bytes())
+    assert main(["replay", str(path), *REPLAY, "--step", "300"]) == 0
+    assert "(100 steps of 300 s, 0 missing)" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("command", ["forecast", "detect", "replay"])
+def test_a_utf16_file_is_named_as_such(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], command: str
+) -> None:
+    path = tmp_path / "utf16.csv"
+    path.write_bytes(_write(tmp_path / "x.csv", _rows(10)).read_text().encode("utf-16"))
+    assert main([command, str(path), *_extra(command)]) == 2
+    assert f"{path}:1: not a UTF-8 CSV file (it looks like UTF-16)" in _error(capsys)
+
+
+@pytest.mark.parametrize("command", ["forecast", "detect", "replay"])
+def test_a_byte_not_utf8_far_into_the_file_is_named_by_its_own_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], command: str
+) -> None:
+    # past the first 8 KiB the file is decoded ahead of the rows parsed: the line must
+    # still be the one holding the byte (Latin-1 'é' after row 400's value, line 402)
+    path = _write(tmp_path / "latin1.csv", _rows(600))
+    lines = path.read_bytes().split(b"\n")
+    lines[401] += b"\xe9"
+    path.write_bytes(b"\n".join(lines))
+    assert main([command, str(path), *_extra(command)]) == 2
+    assert _error(capsys) == (
+        f"autonomic: error: {path}:402: not UTF-8 text: invalid continuation byte (byte "
+        "0xe9); save the file as UTF-8\n"
+    )

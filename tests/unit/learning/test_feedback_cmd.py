@@ -153,3 +153,32 @@ def test_hindsight_on_an_escalated_proposal_lets_its_type_climb_back(
     assert run(after.decision_id, "--right") == 2
     assert "or one that was escalated or expired" in capsys.readouterr().err
     ledger.close()
+
+
+def test_a_wrong_taken_back_with_right_is_no_longer_counted_as_a_correction(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The newest verdict on a decision is the one that counts (docs/decisions.md): the
+    reliability table already took the later --right, while the corrections column kept
+    counting the --wrong it replaced."""
+    url = f"sqlite:///{tmp_path / 'ledger.sqlite'}"
+    ledger = open_ledger(url, 0)
+    clock = FakeClock(1_000_000.0)
+    decisions = inline_service(ledger, clock, RoutingSettings(auto=0.7, ask=0.5))
+    taken_back, kept = decisions.decide(proposal()), decisions.decide(proposal())
+    for acted in (taken_back, kept):
+        assert acted.route == "auto"
+        decisions.record_outcome(acted.decision_id, right=True, status="verified")
+        argv = ["feedback", acted.decision_id, "--wrong", "--as", "alice", "--ledger", url]
+        assert main(argv) == 0
+    capsys.readouterr()
+    settings = RoutingSettings(auto=0.7, ask=0.5)
+    assert calibration_report(ledger, settings).types[0].corrections == 2
+    clock.advance(60)
+    argv = ["feedback", taken_back.decision_id, "--right", "--as", "alice", "--ledger", url]
+    assert main(argv) == 0
+    assert "recorded as right" in capsys.readouterr().out
+    (row,) = calibration_report(ledger, settings).types
+    assert (row.outcomes, row.right, row.corrections) == (2, 1, 1)
+    assert row.correction_rate == pytest.approx(0.5)
+    ledger.close()

@@ -97,7 +97,14 @@ def test_error_names_file_line_and_path(tmp_path: Path) -> None:
             "kind: Deployment\n    namespaces: nope",
             13,
             "spec.target.namespaces",
-            "valid tuple",
+            "expected a list, such as [a, b] or one '- item' per line",
+        ),
+        (
+            "kind: Deployment",
+            "kind: Deployment\n    requireLabels: app",
+            13,
+            "spec.target.requireLabels",
+            "expected a mapping, such as {key: value} or one 'key: value' per line",
         ),
         ("  description: Scale out.\n", "", 4, "metadata.description", "required key"),
         (
