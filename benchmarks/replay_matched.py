@@ -104,6 +104,12 @@ def main() -> int:
         default=3600.0,
         help="seconds between two refits of the forecaster (the daemon's refitEvery is 6h)",
     )
+    parser.add_argument(
+        "--daemon-rules",
+        action="store_true",
+        help="the scaling loop's model lifecycle (refits contested, drift band) and its "
+        "slow release of a floor when the workload turns reactive",
+    )
     args = parser.parse_args()
     if not args.low < args.high:
         parser.error(f"--low ({args.low}) must be below --high ({args.high})")
@@ -133,6 +139,7 @@ def main() -> int:
         level=args.level,
         settings=profile,
         refit_seconds=args.refit_seconds,
+        lifecycle=args.daemon_rules,
     )
     cache: dict[tuple[str, float, float], ReplayResult] = {}
     started = time.perf_counter()
@@ -150,6 +157,7 @@ def main() -> int:
                     args.level,
                     loop_period=LOOP,
                     scale_in_fraction=args.scale_in_fraction,
+                    daemon_rules=args.daemon_rules,
                 )
             )
             cache[key] = replay(
@@ -172,7 +180,9 @@ def main() -> int:
         f"Trace {args.trace}, start-up {args.startup:g} s; margins bisected in "
         f"[{args.low:g}, {args.high:g}], {args.steps} steps; interval level {args.level}; "
         f"floor scale-in {args.scale_in_fraction:g} a minute; "
-        f"refit every {args.refit_seconds:g} s; profile "
+        f"refit every {args.refit_seconds:g} s"
+        + ("; the daemon's lifecycle and release rules" if args.daemon_rules else "")
+        + "; profile "
         f"{profile if profile is not None else 'default'}.",
         "",
         "| HPA target | HPA min | HPA replica-h | at matched cost: t, margin | min | ratio | "

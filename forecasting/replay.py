@@ -42,16 +42,34 @@ from typing import Literal
 import numpy as np
 import numpy.typing as npt
 
+from forecasting.drift import DriftBand
 from forecasting.forecast import Forecast
 from forecasting.hpa import HpaController, HpaSpec, MetricObservation
-from forecasting.profile import MAX_VALUE, FittedProfile, ProfileSettings, fit_profile
+from forecasting.lifecycle import (
+    BREACH_LEVEL,
+    DRIFT_EVERY,
+    HOLDOUT_SECONDS,
+    OutcomeRing,
+    check_drift,
+    distrust,
+    refit,
+)
+from forecasting.profile import (
+    MAX_VALUE,
+    FittedProfile,
+    ProfileSettings,
+    SeasonalProfile,
+    fit_profile,
+)
 from forecasting.scaling import (
     ScalingRecommendation,
     ScalingSettings,
     WorkloadNow,
+    ease_reactive,
     horizon_steps,
     lead_time,
     recommend,
+    untrusted,
 )
 from forecasting.series import FloatArray, Series
 
@@ -96,7 +114,14 @@ class Plant:
 
 @dataclass(frozen=True)
 class ReplayPolicy:
-    """Which scaler runs, and its knobs."""
+    """Which scaler runs, and its knobs.
+
+    ``daemon_rules`` runs the scaling loop's rules around the floor too: the model
+    lifecycle (``forecast_path(lifecycle=True)``: refits contested, a model off its drift
+    band untrusted and the workload reactive meanwhile) and a floor that comes down
+    slowly when the workload turns reactive (``forecasting.scaling.ease_reactive``).
+    Without it every refit goes live and a reactive workload's floor drops at once.
+    """
 
     kind: PolicyKind = "hpa"
     target: float = 0.7
@@ -107,8 +132,11 @@ class ReplayPolicy:
     min_replicas: int = 1
     max_replicas: int = 10_000
     scale_in_fraction: float = 0.1
+    daemon_rules: bool = False
 
     def __post_init__(self) -> None:
+        if not (math.isfinite(self.refit_seconds) and self.refit_seconds > 0):
+            raise ValueError(f"refit_seconds must be positive, got {self.refit_seconds!r}")
         if self.kind not in ("hpa", "predictive", "oracle"):
             raise ValueError(f"policy must be hpa, predictive or oracle, got {self.kind!r}")
         if not 0 < self.target <= 1:
@@ -181,12 +209,15 @@ class ForecastPath:
     """One forecast per daemon decision (``None`` before any data is visible).
 
     It depends on the trace, the loop period and the metric lag only, not on the
-    target or margin, so one path serves a whole sweep.
+    target or margin, so one path serves a whole sweep. ``untrusted`` (built with the
+    daemon's model lifecycle only) says, per decision, why the live model was not
+    trusted then (its recent forecasts off its band), or None.
     """
 
     loop_period: float
     metric_lag: float
     forecasts: tuple[Forecast | None, ...]
+    untrusted: tuple[str | None, ...] | None = None
 
 
 def _slot(t: float, start: float, step: float) -> int:
@@ -208,16 +239,29 @@ def forecast_path(
     refit_seconds: float = 3_600.0,
     level: int = 80,
     settings: ProfileSettings | None = None,
+    lifecycle: bool = False,
 ) -> ForecastPath:
     """Forecasts the daemon would have made at each loop, seeing only the past.
 
     At decision time ``t`` the newest visible sample is the slot holding
     ``t - metric_lag`` (what the HPA also sees). The profile is refitted every
     ``refit_seconds`` on the visible history and re-anchored on every new sample.
+
+    With ``lifecycle`` the refits follow the scaling loop's rules
+    (``forecasting.lifecycle``): a scheduled refit is a contest on the last hour that
+    the new fit must win to go live, the live model's one-step forecasts are held to
+    its drift band every ``DRIFT_EVERY`` decisions, a model off its band is untrusted
+    (``ForecastPath.untrusted``) and refitted at the next decision, and while the newest
+    visible sample is missing the daemon holds (no refit, nothing new). Without it,
+    every refit goes live (the benchmarks' figures before session 20).
     """
     settings = settings or ProfileSettings()
     if horizon > settings.max_horizon:
         settings = replace(settings, max_horizon=horizon)
+    if lifecycle:
+        return _lifecycle_path(
+            series, horizon, loop_period, metric_lag, refit_seconds, level, settings
+        )
     values = series.values
     step = series.step
     period = max(2, round(settings.period_seconds / step))
@@ -245,6 +289,91 @@ def forecast_path(
             last_j = j
         out.append(current)
     return ForecastPath(loop_period, metric_lag, tuple(out))
+
+
+def _lifecycle_path(
+    series: Series,
+    horizon: int,
+    loop_period: float,
+    metric_lag: float,
+    refit_seconds: float,
+    level: int,
+    settings: ProfileSettings,
+) -> ForecastPath:
+    """``forecast_path`` with the scaling loop's model lifecycle (see there)."""
+    values = series.values
+    stamps = series.timestamps
+    step = series.step
+    forecaster = SeasonalProfile(settings)
+    period = max(2, round(settings.period_seconds / step))
+    history = int(settings.history_periods * period)
+    level_slots = max(1, round(settings.level_window_seconds / step))
+    levels = tuple(sorted({level, BREACH_LEVEL}))
+    fitted: FittedProfile | None = None
+    fitted_at = evaluated_at = -math.inf
+    band: DriftBand | None = None
+    ring = OutcomeRing()
+    drifted = False
+    poor: str | None = None
+    version = 0
+    expect: tuple[float, float, float, float] | None = None
+    last_j = -1
+    current: Forecast | None = None
+    out: list[Forecast | None] = []
+    untrusted: list[str | None] = []
+    for d, t in enumerate(_decision_times(series, loop_period)):
+        j = min(_slot(float(t) - metric_lag, series.start, step), len(series) - 1)
+        if j < 0 or (j != last_j and not math.isfinite(values[j])):
+            # nothing visible yet, or the newest sample is missing: the loop holds
+            out.append(current)
+            untrusted.append(poor)
+            continue
+        if j != last_j:
+            lo = max(0, j + 1 - level_slots)
+            recent = values[lo : j + 1]
+            if fitted is None or drifted or t - evaluated_at >= refit_seconds:
+                lo = max(0, j + 1 - history)
+                result = refit(
+                    fitted,
+                    Series(stamps[lo : j + 1], values[lo : j + 1], step, series.name),
+                    forecaster,
+                    recent=recent,
+                    steps=horizon,
+                    forced=fitted is None,
+                    levels=levels,
+                    champion_name=f"live/{version}",
+                    version=version + 1,
+                )
+                fitted, evaluated_at, drifted = result.live, float(t), False
+                ring.clear()
+                if result.promoted:
+                    fitted_at, band, poor = float(t), result.band, None
+                    version += 1
+            else:
+                assert fitted is not None
+                fitted = fitted.advance(recent, float(stamps[j]))
+            if expect is not None and expect[0] == float(stamps[j]):
+                ring.add(float(values[j]), expect[1], expect[2], expect[3])
+            expect = None
+            if (
+                band is not None
+                and d % DRIFT_EVERY == 0
+                and t - max(fitted_at, evaluated_at) >= HOLDOUT_SECONDS
+            ):
+                verdict = check_drift(ring, band)
+                drifted = verdict.refit
+                poor = distrust(verdict, poor)
+            current = fitted.predict(horizon, levels)
+            expect = (
+                float(current.timestamps[0]),
+                float(current.mean[0]),
+                float(current.lower(BREACH_LEVEL)[0]),
+                float(current.upper(BREACH_LEVEL)[0]),
+            )
+            last_j = j
+        out.append(current)
+        untrusted.append(poor)
+    return ForecastPath(loop_period, metric_lag, tuple(out), tuple(untrusted))
 
 
 def oracle_path(
@@ -347,6 +476,7 @@ def replay(
                 refit_seconds=policy.refit_seconds,
                 level=policy.level,
                 settings=profile_settings,
+                lifecycle=policy.daemon_rules,
             )
     if path is not None and (
         path.loop_period != policy.loop_period or path.metric_lag != plant.metric_lag
@@ -380,6 +510,7 @@ def replay(
     initial = min(initial, policy.max_replicas)
     pods: list[float] = [start - startup] * initial  # creation times, ascending
     ready_history = np.zeros(n_ticks, dtype=np.int64)
+    n_untrusted = len(path.untrusted) if path is not None and path.untrusted is not None else 0
     score_from = start + warmup_seconds
     previous: ScalingRecommendation | None = None
     floor: int | None = None
@@ -402,7 +533,15 @@ def replay(
             d = k // loop_ticks
             forecast = path.forecasts[d] if d < len(path.forecasts) else None
             now = WorkloadNow(t, len(pods), lagged, previous)
-            previous = recommend(forecast, now, settings)
+            rec = recommend(forecast, now, settings)
+            why = path.untrusted[d] if path.untrusted is not None and d < n_untrusted else None
+            if why is not None:
+                rec = untrusted(rec, why)
+            if policy.daemon_rules and rec.mode == "reactive":
+                # as the loop does: from the floor it left (the HPA's minimum if none)
+                base = floor if floor is not None else policy.min_replicas
+                rec = ease_reactive(rec, previous, base, settings)
+            previous = rec
             floor = previous.floor
             if t >= score_from:
                 reasons[previous.reason] += 1

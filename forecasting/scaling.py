@@ -25,7 +25,7 @@ Every recommendation carries a reason code and a sentence, like an HPA condition
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Literal
 
 import numpy as np
@@ -36,10 +36,13 @@ __all__ = [
     "ScalingRecommendation",
     "ScalingSettings",
     "WorkloadNow",
+    "ease_reactive",
     "horizon_steps",
     "lead_time",
     "recommend",
     "scale_in_drop",
+    "scale_in_floor",
+    "untrusted",
 ]
 
 Mode = Literal["predictive", "reactive", "hold"]
@@ -278,3 +281,60 @@ def scale_in_drop(floor: int, elapsed: float, settings: ScalingSettings) -> int:
     period's worth however soon."""
     periods = max(1, math.floor(max(0.0, elapsed) / settings.scale_in_period + 1e-9))
     return max(1, math.floor(floor * settings.scale_in_fraction)) * periods
+
+
+def scale_in_floor(last: int, elapsed: float, need: int, sizing: ScalingSettings) -> int:
+    """The lowest floor ``elapsed`` seconds after ``last`` allows, as ``recommend`` paces a
+    predictive floor: down by at most ``scale_in_fraction`` of it (at least one pod) per
+    ``scale_in_period``, never below ``need`` (what the current load needs) nor
+    ``min_replicas``, and never above ``last``."""
+    drop = scale_in_drop(last, elapsed, sizing)
+    return max(sizing.min_replicas, min(last, max(last - drop, need)))
+
+
+def ease_reactive(
+    rec: ScalingRecommendation,
+    previous: ScalingRecommendation | None,
+    base: int,
+    sizing: ScalingSettings,
+) -> ScalingRecommendation:
+    """A reactive recommendation whose floor comes down slowly from ``base`` (the floor
+    this loop left; ``previous.floor`` while it is still coming down): the HPA keeps the
+    most it proposed over its stabilization window, not the floor it was given, so a
+    floor dropped in one write lets it scale in to the current need at once. Once the
+    floor left is the HPA's own minimum (``sizing.min_replicas``) there is none: the HPA
+    alone decides."""
+    if base <= sizing.min_replicas:
+        return rec
+    last = base
+    if previous is not None and previous.floor is not None:
+        last = min(last, previous.floor)
+    elapsed = rec.now - previous.now if previous is not None else sizing.scale_in_period
+    floor = scale_in_floor(last, elapsed, rec.current_need, sizing)
+    return replace(
+        rec,
+        floor=floor,
+        message=(
+            f"{rec.message}; the raised floor comes down slowly: {floor} now, never below "
+            f"the {rec.current_need} pods the current load needs"
+        ),
+    )
+
+
+def untrusted(rec: ScalingRecommendation, why: str) -> ScalingRecommendation:
+    """A predictive recommendation made reactive because the live model is not trusted
+    now (``why``: its recent forecasts are off its band); any other is returned as is."""
+    if rec.mode != "predictive":
+        return rec
+    return replace(
+        rec,
+        replicas=rec.current_need,
+        floor=None,
+        mode="reactive",
+        reason="PoorAccuracy",
+        message=(
+            f"the live model's recent forecasts are off ({why}); staying reactive (the HPA "
+            "decides) until it is back in its band or a refit beats it"
+        ),
+        forecast_peak=None,
+    )

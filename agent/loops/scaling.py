@@ -62,7 +62,6 @@ pods), and the verdict is the decision's recorded outcome (``Verification``).
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import logging
 import math
 import zlib
@@ -97,10 +96,11 @@ from forecasting.scaling import (
     ScalingRecommendation,
     ScalingSettings,
     WorkloadNow,
+    ease_reactive,
     horizon_steps,
     lead_time,
     recommend,
-    scale_in_drop,
+    untrusted,
 )
 from forecasting.series import Series
 from remediation.ports import (
@@ -1116,26 +1116,14 @@ class ScalingLoop:
             WorkloadNow(now, workload.replicas, current_load, model.previous),
             sizing,
         )
-        if model.poor is not None and rec.mode == "predictive":
-            rec = dataclasses.replace(
-                rec,
-                replicas=rec.current_need,
-                floor=None,
-                mode="reactive",
-                reason="PoorAccuracy",
-                message=(
-                    f"the live model's recent forecasts are off ({model.poor}); staying "
-                    "reactive (the HPA decides) until it is back in its band or a refit "
-                    "beats it"
-                ),
-                forecast_peak=None,
-            )
+        if model.poor is not None:
+            rec = untrusted(rec, model.poor)
         current = hpa.min_replicas if hpa is not None else workload.replicas
         if rec.mode == "reactive":
             # The floor as this loop left it: what it applied, else what the cluster has
             # (a floor only asked about or published was never raised).
             base = self._reference(model, current, now) if model.applied else current
-            rec = _ease(rec, model.previous, base, sizing)
+            rec = ease_reactive(rec, model.previous, base, sizing)
         self._report_mode(ref, model, rec)
         model.previous = rec
         model.sizing = {
@@ -1169,7 +1157,7 @@ class ScalingLoop:
         reference = self._reference(model, current, now)
         # Hysteresis: raise at once, lower only after the wish has held for a few cycles,
         # so a floor hovering between two values does not flap every minute. In every
-        # mode: a reactive floor coming down is paced as a predictive one is (``_ease``).
+        # mode: a reactive floor coming down is paced as a predictive one is (``ease_reactive``).
         if wanted < reference:
             model.lower_streak += 1
             if model.lower_streak < SCALE_IN_PATIENCE:
@@ -1495,44 +1483,6 @@ def _implausible(values: np.ndarray, capacity: float) -> str | None:
     return (
         f"the newest load sample {newest:.4g} is {newest / typical:.0f}x the last half "
         f"hour's typical {typical:.4g}"
-    )
-
-
-def scale_in_floor(last: int, elapsed: float, need: int, sizing: ScalingSettings) -> int:
-    """The lowest floor ``elapsed`` seconds after ``last`` allows, as ``recommend`` paces a
-    predictive floor: down by at most ``scale_in_fraction`` of it (at least one pod) per
-    ``scale_in_period``, never below ``need`` (what the current load needs) nor
-    ``min_replicas``, and never above ``last``."""
-    drop = scale_in_drop(last, elapsed, sizing)
-    return max(sizing.min_replicas, min(last, max(last - drop, need)))
-
-
-def _ease(
-    rec: ScalingRecommendation,
-    previous: ScalingRecommendation | None,
-    base: int,
-    sizing: ScalingSettings,
-) -> ScalingRecommendation:
-    """A reactive recommendation whose floor comes down slowly from ``base`` (the floor
-    this loop left; ``previous.floor`` while it is still coming down): the HPA keeps the
-    most it proposed over its stabilization window, not the floor it was given, so a
-    floor dropped in one write lets it scale in to the current need at once. Once the
-    floor left is the HPA's own minimum (``sizing.min_replicas``) there is none: the HPA
-    alone decides."""
-    if base <= sizing.min_replicas:
-        return rec
-    last = base
-    if previous is not None and previous.floor is not None:
-        last = min(last, previous.floor)
-    elapsed = rec.now - previous.now if previous is not None else sizing.scale_in_period
-    floor = scale_in_floor(last, elapsed, rec.current_need, sizing)
-    return dataclasses.replace(
-        rec,
-        floor=floor,
-        message=(
-            f"{rec.message}; the raised floor comes down slowly: {floor} now, never below "
-            f"the {rec.current_need} pods the current load needs"
-        ),
     )
 
 

@@ -21,11 +21,16 @@ from agent.loops.scaling import (
     SCALE_IN_PATIENCE,
     STEP,
     ScalingLoop,
-    scale_in_floor,
 )
 from forecasting.forecast import Forecast
 from forecasting.hpa import HpaController, HpaSpec, MetricObservation
-from forecasting.scaling import ScalingRecommendation, ScalingSettings, WorkloadNow, recommend
+from forecasting.scaling import (
+    ScalingRecommendation,
+    ScalingSettings,
+    WorkloadNow,
+    recommend,
+    scale_in_floor,
+)
 from remediation.ports import HpaState, ObjectRef, WorkloadState
 from tests.unit.scaling.fakes import WeekReader, loop_over, week_and_a_day, workload
 
