@@ -420,7 +420,12 @@ class SlackSettings(_Model):
         if not self.approvers:
             missing.append("approvers")
         if missing:
-            raise ValueError(f"slack is enabled but {', '.join(missing)} is not set")
+            names = (
+                f"{missing[0]} is"
+                if len(missing) == 1
+                else f"{', '.join(missing[:-1])} and {missing[-1]} are"
+            )
+            raise ValueError(f"slack is enabled but {names} not set")
         return self
 
 

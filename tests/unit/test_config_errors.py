@@ -432,3 +432,18 @@ def test_slack_without_an_oncall_group_is_valid_but_warned_about(
     assert "slack.oncallGroup is not set" in warning and "mention nobody" in warning
     code, out, _ = check(write(tmp_path, slack + "  oncallGroup: S0ONCALL\n", "g.yaml"), capsys)
     assert code == 0 and "warning:" not in out
+
+
+def test_slack_enabled_without_its_settings_names_each_missing_one(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("AUTONOMIC_TEST_SLACK_TOKEN", "xoxb-test")
+    base = "runbooks: []\nslack:\n  enabled: true\n  botToken: {env: AUTONOMIC_TEST_SLACK_TOKEN}\n"
+    code, out, err = check(write(tmp_path, base + "  channel: C0OPS\n"), capsys)
+    assert code == 2
+    assert "slack is enabled but signingSecret and approvers are not set" in out + err
+    code, out, err = check(
+        write(tmp_path, base + "  channel: C0OPS\n  approvers: [U0ALICE]\n", "one.yaml"), capsys
+    )
+    assert code == 2
+    assert "slack is enabled but signingSecret is not set" in out + err
