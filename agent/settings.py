@@ -572,6 +572,10 @@ class ScalingSettings(_Model):
     _durations = _duration_fields("profile_history", "metric_lag")
     _positive_durations = _positive_duration_fields("period", "refit_every")
 
+    def interval_level(self) -> int:
+        """The central prediction interval whose upper bound is ``quantile`` (0.9: 80)."""
+        return min(max(round((2.0 * self.quantile - 1.0) * 100.0), 1), 99)
+
     @field_validator("load_query")
     @classmethod
     def _per_workload(cls, value: str) -> str:

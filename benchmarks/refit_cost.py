@@ -3,7 +3,7 @@
 Usage:
     .venv/bin/python benchmarks/refit_cost.py [--series 1000] [--days 14] [--step 300]
         [--horizon 12] [--modes stored,calibrated,select,pool,profile] [--select-limit 50]
-        [--profile-days 7,28] [--out benchmarks/refit_cost_RESULTS.md]
+        [--profile-days 14] [--out benchmarks/refit_cost_RESULTS.md]
 
 The series are synthetic but shaped like request-rate metrics: a random level, a daily
 curve with a random peak hour and amplitude, a weekday/weekend difference, a slow
@@ -23,19 +23,18 @@ Modes, each timed over all series in one process (one core):
   backtest pool that holds out three horizons), each series cleaned first; the shape
   comes from ``pool_shape(step)``. Its peak memory is reported too.
 - ``profile``: the refit the predictive scaling loop (``agent/loops/scaling.py``,
-  ``ScalingLoop._refit``) does on a scheduled or drift refit, once per value of
-  ``--profile-days`` (its ``profileHistory``: 7 by default, up to 90): the
-  ``SeasonalProfile(ProfileSettings(history_periods=days))`` the loop builds, on the last
-  ``days`` of the series (all of it when shorter), held as float32 as the loop holds it;
-  a challenger fitted without the last hour, both it and the live model's ``ahead`` on
-  that hour, ``challenge_on_holdout``, then the promoted path (a second fit on the whole
-  read, ``compact(LEVELS)``, the drift band's MASE). The promoted path is always taken, so
-  this is the most a refit costs (a rejected challenger skips the second fit). The
-  loop's point counts (an hour held out, a day for the error scale, 30 minutes to
-  re-anchor) are converted to ``--step``; at ``--step 60`` (the loop's ``STEP``) they
-  are its own. The live model is a fit on the read ending ``refitEvery`` (6 h) earlier,
-  compacted and re-anchored, made outside the timing. Not timed: the Prometheus read
-  and the ledger write.
+  ``ScalingLoop._refit``) does on a scheduled refit, once per value of
+  ``--profile-days`` (its ``profileHistory``: 14 by default, up to 90): the loop's own
+  ``forecasting.lifecycle.refit`` with the ``SeasonalProfile`` the loop builds (its
+  default ``shapeOnlySeasonality``), on the last ``days`` of the series (all of it when
+  shorter), held as float32 as the loop holds it. A refit fits a challenger without the
+  last hour and lets it contest that hour against the live model; only a challenger that
+  wins costs a second fit (on the whole read), so the report says how many went live and
+  the slowest single refit. The loop's point counts (an hour held out, a day for the
+  error scale, 30 minutes to re-anchor) are converted to ``--step``; at ``--step 60``
+  (the loop's ``STEP``) they are its own. The live model is a fit on the read ending
+  ``refitEvery`` (6 h) earlier, compacted and re-anchored, made outside the timing. Not
+  timed: the Prometheus read and the ledger write.
 """
 
 # ruff: noqa: E402
@@ -89,7 +88,7 @@ def main() -> int:
     parser.add_argument("--horizon", type=int, default=12)
     parser.add_argument("--modes", default="stored,calibrated,select")
     parser.add_argument("--select-limit", type=int, default=50)
-    parser.add_argument("--profile-days", default="7,28")
+    parser.add_argument("--profile-days", default="14")
     parser.add_argument("--out", type=Path)
     args = parser.parse_args()
 
@@ -193,23 +192,20 @@ def _profile_row(series: list[Any], days: int) -> str:
     """Time the scaling loop's refit (see ``profile`` in the module docstring)."""
     from agent.loops.scaling import DEFAULT_STARTUP, LEVELS, RECENT, STEP
     from agent.settings import ScalingSettings
-    from forecasting.drift import challenge_on_holdout, naive_scale
-    from forecasting.lifecycle import HOLDOUT_SECONDS, SCALE_SECONDS
-    from forecasting.lifecycle import mase as _mase
+    from forecasting.lifecycle import refit
     from forecasting.profile import ProfileSettings, SeasonalProfile
     from forecasting.scaling import horizon_steps, lead_time
     from forecasting.series import Series
 
     loop = ScalingSettings()
-    forecaster = SeasonalProfile(ProfileSettings(history_periods=days))
+    forecaster = SeasonalProfile(
+        ProfileSettings(history_periods=days, strength_within_period=loop.shape_only_seasonality)
+    )
     step = float(series[0].step)
     keep = int(days * 86400.0 // step)  # what the loop reads at a refit
-    held_points = max(1, round(HOLDOUT_SECONDS / step))
-    scale_points = max(2, round(SCALE_SECONDS / step))
     recent_points = max(1, round(RECENT * STEP / step))
     earlier = round(loop.refit_every / step)
     steps = horizon_steps(lead_time(DEFAULT_STARTUP, loop.period, loop.metric_lag), step)
-    level_window = max(1, round(forecaster.settings.level_window_seconds / step))
 
     def as_read(ts: np.ndarray, vs: np.ndarray) -> Series:
         vs = np.where(np.abs(vs) <= np.finfo(np.float32).max, vs, np.nan)
@@ -223,33 +219,29 @@ def _profile_row(series: list[Any], days: int) -> str:
         )
         work.append((as_read(s.timestamps, s.values), live))
 
-    promoted = fallbacks = 0
+    promoted = fallbacks = held = 0
+    timed: list[float] = []
     started = time.process_time()
     wall = time.perf_counter()
     for i, (history, champion) in enumerate(work):
-        # ScalingLoop._refit, scheduled (not forced), promoted path
-        scale = naive_scale(history.values[-scale_points:])
-        window = level_window + steps - 1
-        held = min(held_points, len(history) // 4)
-        last = float(history.timestamps[-1])
-        train = Series(history.timestamps[:-held], history.values[:-held], step)
-        challenger = forecaster.fit(train)
-        span = history.values[-(held + window) :]
-        verdict = challenge_on_holdout(
-            span[-held:],
-            champion.ahead(span, last, steps)[-held:],
-            challenger.ahead(span, last, steps)[-held:],
-            scale,
+        # ScalingLoop._refit, scheduled (not forced): the loop's own code
+        began = time.process_time()
+        result = refit(
+            champion,
+            history,
+            forecaster,
+            recent=history.values[-recent_points:],
+            steps=steps,
+            forced=False,
+            levels=LEVELS,
             champion_name="live",
-            challenger_name="challenger",
-            margin=1.0,
+            version=2,
         )
-        fitted = forecaster.fit(history).compact(LEVELS)
-        span = history.values[-(held + level_window) :]
-        _mase(span[-held:], challenger.ahead(span, last)[-held:], scale)
-        promoted += verdict.promoted
-        fallbacks += fitted.fallback_reason is not None
-        assert np.isfinite(fitted.level)
+        timed.append(time.process_time() - began)
+        held = result.held
+        promoted += result.promoted
+        fallbacks += result.live.fallback_reason is not None
+        assert np.isfinite(result.live.level)
         if (i + 1) % 100 == 0:
             print(
                 f"[refit] profile {days} d: {i + 1}/{len(work)}, "
@@ -259,10 +251,12 @@ def _profile_row(series: list[Any], days: int) -> str:
     cpu = time.process_time() - started
     elapsed = time.perf_counter() - wall
     n = len(work)
+    slowest = max(timed)
     return (
         f"| profile (scaling loop refit, profileHistory {days} d: {len(work[0][0])} points "
-        f"read, {held} held out, lead {steps} steps; challenger would go live for "
-        f"{promoted}, fallback model for {fallbacks}) | {n} | {cpu:.2f} | {elapsed:.2f} | "
+        f"read, {held} held out, lead {steps} steps; the challenger went live for "
+        f"{promoted} (a second fit), the fallback model for {fallbacks}; slowest refit "
+        f"{slowest:.3f} s) | {n} | {cpu:.2f} | {elapsed:.2f} | "
         f"{cpu / n:.4f} | {cpu / 60:.3f} (measured) |"
     )
 

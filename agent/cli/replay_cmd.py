@@ -6,6 +6,15 @@ simulated faithfully (15 s sync, 0.1 tolerance, 300 s scale-down stabilization,
 max(+4, +100 %) per 15 s, unready pods count as zero on scale-up). Gaps (empty cells)
 are skipped: nothing is scored or billed and no scaler acts while the load is unknown.
 
+The predictive policy forecasts as the daemon's scaling loop does, with its defaults
+(``scaling.profileHistory``, ``scaling.shapeOnlySeasonality``, ``scaling.refitEvery``,
+``scaling.quantile``, ``scaling.metricLag``), or with a config file's (``--config``), and
+keeps the loop's model lifecycle: a refit goes live only if it forecasts the last hour
+better than the live model, a live model off its drift band leaves the workload reactive,
+and a floor raised before comes down slowly (``forecasting.lifecycle``).
+``--simple-refits`` replays without those rules: every refit goes live and a reactive
+floor drops at once (the replay benchmarks' figures before session 20).
+
 ``--plot FILE.svg`` also draws, minute by minute, the load in pods needed, the ready
 pods and all pods, with the under-provisioned stretches shaded.
 """
@@ -16,6 +25,7 @@ import argparse
 import json
 import math
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
 
@@ -90,8 +100,34 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
     parser.add_argument(
         "--level",
         type=int,
-        default=80,
-        help="forecast interval whose upper bound sizes the floor (80 = 90th pct)",
+        help="forecast interval whose upper bound sizes the floor (default 80, the 90th "
+        "percentile, as the daemon's scaling.quantile 0.9)",
+    )
+    parser.add_argument(
+        "--config",
+        type=Path,
+        help="take the forecasting settings (scaling.profileHistory, shapeOnlySeasonality, "
+        "refitEvery, quantile, metricLag) from this config file; flags given override it",
+    )
+    parser.add_argument(
+        "--history-days",
+        type=int,
+        help="days of load the seasonal profile is the median of (default: the daemon's "
+        "scaling.profileHistory, 14)",
+    )
+    parser.add_argument(
+        "--refit-every",
+        type=float,
+        metavar="SECONDS",
+        help="seconds between two refits of the forecast model (default: the daemon's "
+        "scaling.refitEvery, 21600)",
+    )
+    parser.add_argument(
+        "--simple-refits",
+        action="store_true",
+        help="every refit goes live and a reactive floor drops at once, instead of the "
+        "daemon's rules (a refit must beat the live model on the last hour; a model off "
+        "its drift band leaves the workload reactive; a floor comes down slowly)",
     )
     parser.add_argument(
         "--warmup",
@@ -102,8 +138,8 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
     parser.add_argument(
         "--metric-lag",
         type=float,
-        default=60.0,
-        help="age of the metric the scalers see, seconds (default 60: one scrape)",
+        help="age of the metric the scalers see, seconds (default: the daemon's "
+        "scaling.metricLag, 60: one scrape)",
     )
     parser.add_argument(
         "--json", action="store_true", help="print one JSON object with the results last"
@@ -153,10 +189,63 @@ def _refuse_negative_load(table: Table, series: Series) -> NoReturn:
     )
 
 
+@dataclass(frozen=True)
+class _Forecasting:
+    """How the predictive policy forecasts: the daemon's settings, a config's, or flags'."""
+
+    level: int
+    metric_lag: float
+    history_days: int
+    shape_only: bool
+    refit_every: float
+    source: str
+
+
+def _forecasting(args: argparse.Namespace) -> _Forecasting:
+    """The scaling settings the replay forecasts with: the flags given, else the config
+    file's (``--config``), else the daemon's defaults."""
+    import os
+
+    from agent.settings import ScalingSettings, load_settings
+
+    if args.config is not None:
+        scaling = load_settings(args.config, dict(os.environ)).scaling
+        source = f"scaling settings of {args.config}"
+    else:
+        scaling = ScalingSettings()
+        source = "the daemon's default scaling settings"
+    chosen = _Forecasting(
+        level=args.level if args.level is not None else scaling.interval_level(),
+        metric_lag=(args.metric_lag if args.metric_lag is not None else float(scaling.metric_lag)),
+        history_days=(
+            args.history_days
+            if args.history_days is not None
+            else round(scaling.profile_history / DAY)
+        ),
+        shape_only=scaling.shape_only_seasonality,
+        refit_every=(
+            args.refit_every if args.refit_every is not None else float(scaling.refit_every)
+        ),
+        source=source,
+    )
+    if not 0 < chosen.level < 100:
+        raise InputError(f"--level is a percentage in (0, 100), got {chosen.level}")
+    if not (math.isfinite(chosen.metric_lag) and chosen.metric_lag >= 0):
+        raise InputError(f"--metric-lag must be zero or more seconds, got {chosen.metric_lag}")
+    if not 1 <= chosen.history_days <= 90:
+        raise InputError(f"--history-days must be from 1 to 90, got {chosen.history_days}")
+    if not (math.isfinite(chosen.refit_every) and chosen.refit_every > 0):
+        raise InputError(
+            f"--refit-every must be a positive number of seconds, got {chosen.refit_every}"
+        )
+    return chosen
+
+
 def run(args: argparse.Namespace) -> int:
     import numpy as np
 
     from agent.csvio import read_table, series_from_table
+    from forecasting.profile import ProfileSettings
     from forecasting.replay import Plant, ReplayPolicy, replay
 
     _positive("--capacity", args.capacity)
@@ -168,10 +257,7 @@ def run(args: argparse.Namespace) -> int:
         raise InputError(f"--target is a utilisation in (0, 1], got {args.target}")
     if not (math.isfinite(args.margin) and args.margin > -1):
         raise InputError(f"--margin must be above -1, got {args.margin}")
-    if not 0 < args.level < 100:
-        raise InputError(f"--level is a percentage in (0, 100), got {args.level}")
-    if not (math.isfinite(args.metric_lag) and args.metric_lag >= 0):
-        raise InputError(f"--metric-lag must be zero or more seconds, got {args.metric_lag}")
+    model = _forecasting(args)
     if args.warmup is not None and not (math.isfinite(args.warmup) and args.warmup >= 0):
         raise InputError(f"--warmup must be zero or more seconds, got {args.warmup}")
     check_plot_path(args.plot)
@@ -207,10 +293,25 @@ def run(args: argparse.Namespace) -> int:
     if not (math.isfinite(warmup) and 0 <= warmup < span):
         raise InputError(f"--warmup must be between 0 and the trace length ({span:.0f} s)")
     try:
-        plant = Plant(capacity, float(args.startup), metric_lag=float(args.metric_lag))
-        policy = ReplayPolicy(args.policy, args.target, args.margin, level=args.level)
+        plant = Plant(capacity, float(args.startup), metric_lag=model.metric_lag)
+        policy = ReplayPolicy(
+            args.policy,
+            args.target,
+            args.margin,
+            level=model.level,
+            refit_seconds=model.refit_every,
+            daemon_rules=not args.simple_refits,
+        )
+        profile = ProfileSettings(
+            history_periods=model.history_days, strength_within_period=model.shape_only
+        )
         result = replay(
-            series, plant, policy, warmup_seconds=warmup, timeline=args.plot is not None
+            series,
+            plant,
+            policy,
+            warmup_seconds=warmup,
+            profile_settings=profile,
+            timeline=args.plot is not None,
         )
     except ValueError as exc:
         raise InputError(f"{args.trace}: {exc}") from exc
@@ -222,9 +323,17 @@ def run(args: argparse.Namespace) -> int:
     )
     print(
         f"plant: capacity {capacity:.4g} per pod per step, start-up {args.startup:g} s, "
-        f"metric lag {args.metric_lag:g} s; policy {args.policy}, target {args.target:g}"
+        f"metric lag {model.metric_lag:g} s; policy {args.policy}, target {args.target:g}"
         + (f", margin {args.margin:g}" if args.policy != "hpa" else "")
     )
+    if args.policy == "predictive":
+        rules = "every refit live" if args.simple_refits else "the daemon's refit and drift rules"
+        print(
+            f"forecast: {model.history_days}-day profile"
+            + (", shape-only seasonality test" if model.shape_only else "")
+            + f", refit every {model.refit_every:g} s ({rules}), "
+            f"{model.level} % interval's upper bound; from {model.source}"
+        )
     print(
         f"scored: {result.scored_minutes:.0f} min after a {warmup / 3600:.1f} h warm-up; "
         f"{result.skipped_gap_minutes:.0f} min of gaps skipped (no load known, no scaling)"
@@ -248,6 +357,8 @@ def run(args: argparse.Namespace) -> int:
                 "target": args.target,
                 "margin": args.margin,
                 "warmup_seconds": warmup,
+                "level": model.level,
+                "metric_lag_seconds": model.metric_lag,
             }
         )
         print(json.dumps(payload, sort_keys=True))

@@ -391,7 +391,7 @@ class ScalingLoop:
         self.metrics = metrics
         # The floor sizes from the forecast's ``quantile``: the upper end of the central
         # interval at level 2q - 1 (q = 0.9 -> the 80 % interval), to half a percent.
-        self.level = min(max(round((2.0 * settings.quantile - 1.0) * 100.0), 1), 99)
+        self.level = settings.interval_level()
         self.levels = tuple(sorted({self.level, BREACH_LEVEL}))
         self.paused = paused
         self._pause: str | None = None  # the pause in force at the current cycle

@@ -105,3 +105,112 @@ def test_bad_input_is_a_clear_error(
     argv = ["replay", str(trace), "--startup", "60", "--capacity", "1", "--policy", "hpa"]
     assert main([*argv, *extra]) == 2
     assert message in capsys.readouterr().err
+
+
+def _daily_wave(days: int, seed: int = 3) -> np.ndarray:
+    minutes = np.arange(days * 1440)
+    rate = 200.0 + 150.0 * np.sin(2 * np.pi * minutes / 1440.0)
+    return np.random.default_rng(seed).poisson(rate).astype(np.float64)
+
+
+def test_predictive_replays_the_daemons_defaults_unless_told_otherwise(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """By default the predictive policy forecasts with the daemon's scaling settings and
+    its model lifecycle; the JSON is what the library gives for exactly those."""
+    from agent.settings import ScalingSettings
+    from forecasting.profile import ProfileSettings
+    from forecasting.replay import Plant, ReplayPolicy, replay
+    from forecasting.series import make_series
+
+    values = _daily_wave(4)
+    trace = tmp_path / "wave.csv"
+    _write_trace(trace, values)
+    argv = ["replay", str(trace), "--startup", "120", "--capacity", "20", "--policy"]
+    argv += ["predictive", "--warmup", str(3 * 86400), "--json"]
+    assert main(argv) == 0
+    out = capsys.readouterr().out.strip().splitlines()
+    cli = json.loads(out[-1])
+    forecast_line = next(line for line in out if line.startswith("forecast:"))
+    assert "14-day profile" in forecast_line and "refit every 21600 s" in forecast_line
+    assert "the daemon's refit and drift rules" in forecast_line
+
+    daemon = ScalingSettings()
+    series = make_series(1_700_000_000 + 60.0 * np.arange(len(values)), values, step=60.0)
+    expected = replay(
+        series,
+        Plant(20.0, 120.0, metric_lag=daemon.metric_lag),
+        ReplayPolicy(
+            "predictive",
+            0.7,
+            level=daemon.interval_level(),
+            refit_seconds=daemon.refit_every,
+            daemon_rules=True,
+        ),
+        warmup_seconds=3 * 86400,
+        profile_settings=ProfileSettings(
+            history_periods=round(daemon.profile_history / 86400),
+            strength_within_period=daemon.shape_only_seasonality,
+        ),
+    )
+    assert cli["under_provisioned_minutes"] == pytest.approx(expected.under_provisioned_minutes)
+    assert cli["replica_hours"] == pytest.approx(expected.replica_hours)
+    assert cli["level"] == 80 and cli["metric_lag_seconds"] == 60
+
+    assert main([*argv, "--simple-refits", "--refit-every", "3600", "--history-days", "7"]) == 0
+    out = capsys.readouterr().out.strip().splitlines()
+    forecast_line = next(line for line in out if line.startswith("forecast:"))
+    assert "7-day profile" in forecast_line and "refit every 3600 s (every refit live)" in (
+        forecast_line
+    )
+
+
+def test_config_supplies_the_forecasting_settings_and_flags_override_it(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config = tmp_path / "autonomic.yaml"
+    config.write_text(
+        "scaling:\n  quantile: 0.95\n  metricLag: 30s\n  refitEvery: 2h\n"
+        "  profileHistory: 3d\n  shapeOnlySeasonality: false\n",
+        encoding="utf-8",
+    )
+    trace = tmp_path / "wave.csv"
+    _write_trace(trace, _daily_wave(4))
+    argv = ["replay", str(trace), "--startup", "60", "--capacity", "20", "--policy"]
+    argv += ["predictive", "--warmup", str(3 * 86400), "--config", str(config), "--json"]
+    assert main(argv) == 0
+    out = capsys.readouterr().out.strip().splitlines()
+    forecast_line = next(line for line in out if line.startswith("forecast:"))
+    assert "3-day profile, refit every 7200 s" in forecast_line
+    assert "shape-only" not in forecast_line and str(config) in forecast_line
+    report = json.loads(out[-1])
+    assert report["level"] == 90 and report["metric_lag_seconds"] == 30
+
+    assert main([*argv, "--level", "60", "--metric-lag", "0"]) == 0
+    report = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert report["level"] == 60 and report["metric_lag_seconds"] == 0
+
+    config.write_text("scaling:\n  quantile: 2\n", encoding="utf-8")
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert str(config) in err and "quantile" in err
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (["--refit-every", "0"], "--refit-every"),
+        (["--refit-every", "nan"], "--refit-every"),
+        (["--history-days", "0"], "--history-days"),
+        (["--level", "100"], "--level"),
+        (["--metric-lag", "-5"], "--metric-lag"),
+    ],
+)
+def test_bad_forecasting_flags_are_clear_errors(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], extra: list[str], message: str
+) -> None:
+    trace = tmp_path / "flat.csv"
+    _write_trace(trace, np.full(10, 5.0))
+    argv = ["replay", str(trace), "--startup", "60", "--capacity", "1", "--policy", "predictive"]
+    assert main([*argv, *extra]) == 2
+    assert message in capsys.readouterr().err
