@@ -12,7 +12,11 @@ until the predictive policy's replica-hours are as close as the bisection gets t
 HPA's without exceeding them, and likewise for the smallest margin whose under-provisioned
 minutes are no more than the HPA's. Every figure printed is a measured replay (never an
 interpolation); the margin is reported so the point can be replayed with
-``autonomic replay`` or ``benchmarks/replay.py --margins``.
+``autonomic replay`` or ``benchmarks/replay.py --margins``. With ``--history-days 14
+--profile-setting strength_within_period=true --refit-seconds 21600 --daemon-rules`` (the
+daemon's defaults) a point is ``autonomic replay TRACE --startup S --mean-pods 20
+--policy predictive --target T --margin M`` (on NASA with ``--column requests --gap-when
+outage``); without ``--daemon-rules`` add ``--simple-refits --refit-every SECONDS``.
 """
 
 from __future__ import annotations
