@@ -117,7 +117,7 @@ def test_a_threshold_outside_0_to_1_is_refused(
     assert "--threshold must be above 0 and at most 1" in capsys.readouterr().err
 
 
-# ------------------------------------------------------------- --state: checked first
+# --------------------------------------------------- --state: checked first, written whole
 
 
 def _refuses_before_reading(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -161,6 +161,8 @@ def test_a_state_path_that_cannot_be_written_is_refused_before_any_work(
         state.mkdir()
     if make == "unwritable folder":
         state.parent.mkdir()
+        # the file exists and is writable, but saving it whole needs a new file beside it
+        state.write_text("{}", encoding="utf-8")
         real_access = os.access
 
         def access(path: object, mode: int, **kwargs: object) -> bool:
@@ -193,3 +195,38 @@ def test_scores_may_still_go_to_a_device(tmp_path: Path) -> None:
     state = tmp_path / "state.json"
     assert main(["detect", str(series), "-o", "/dev/null", "--state", str(state)]) == 0
     assert state.exists()
+
+
+def test_a_state_that_cannot_be_saved_keeps_the_old_one_whole(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The state is the only record of what the detector learnt: a failure while saving
+    it (here the disk refusing the sync) must leave the previous state as it was, not a
+    truncated file that the next run cannot restore."""
+    import os
+
+    rows = sine_rows(400)
+    state = tmp_path / "state.json"
+    first, second = write(tmp_path / "a.csv", rows[:200]), write(tmp_path / "b.csv", rows[200:])
+    assert main(["detect", str(first), "-o", str(tmp_path / "a.out"), "--state", str(state)]) == 0
+    saved = state.read_bytes()
+
+    def full_disk(fd: int) -> None:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(os, "fsync", full_disk)
+    assert main(["detect", str(second), "-o", str(tmp_path / "b.out"), "--state", str(state)]) == 2
+    assert capsys.readouterr().err.endswith(
+        f"autonomic: error: {state}: cannot write: No space left on device\n"
+    )
+    assert state.read_bytes() == saved
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        "a.csv",
+        "a.out",
+        "b.csv",
+        "b.out",
+        "state.json",
+    ]  # no temporary file left behind
+    monkeypatch.undo()
+    assert main(["detect", str(second), "-o", str(tmp_path / "b.out"), "--state", str(state)]) == 0
+    assert all(r["reason"] != "warming_up" for r in read(tmp_path / "b.out"))
