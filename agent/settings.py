@@ -46,8 +46,8 @@ from pydantic import (
 from pydantic_core import PydanticCustomError
 
 from agent.errors import ConfigError, redact_url_passwords
-from agent.yamlsource import YamlLines, YamlSourceError, load_yaml_with_marks
-from remediation._types import expected_shape, freeze_lists
+from agent.yamlsource import YamlLines, YamlSourceError, load_yaml_value, load_yaml_with_marks
+from remediation._types import expected_shape, freeze_lists, not_a_number
 from remediation.windows import WindowFields
 
 __all__ = [
@@ -123,16 +123,35 @@ class _Model(BaseModel):
 
     @field_validator("*", mode="before")
     @classmethod
-    def _no_boolean_numbers(cls, value: Any, info: ValidationInfo) -> Any:
+    def _strict_numbers(cls, value: Any, info: ValidationInfo) -> Any:
         # YAML reads yes, no, on and off as booleans, and pydantic would then take them
         # as 1 and 0: `maxActionsPerHour: no` must not mean 0, nor `auto: yes` 1.0.
+        # Nor is text a number, as in runbooks: pydantic would take `auto: "0.9"` as 0.9
+        # while a quoted `"true"` is refused. A duration is text on purpose ("5m"): its
+        # field has a validator of its own that reads it.
         field = cls.model_fields.get(info.field_name or "")
-        if isinstance(value, bool) and field is not None and field.annotation in (int, float):
+        if field is None or field.annotation not in (int, float):
+            return value
+        if isinstance(value, bool):
             raise ValueError(
                 f"expected a number, got {str(value).lower()} (YAML reads an unquoted yes, "
                 "no, on, off, true or false as a boolean)"
             )
+        if isinstance(value, str) and info.field_name not in _reads_own_text(cls):
+            raise ValueError(not_a_number(value, whole=field.annotation is int))
         return value
+
+
+@cache
+def _reads_own_text(model: type[BaseModel]) -> frozenset[str]:
+    """The fields of ``model`` that a "before" validator of their own reads (durations)."""
+    return frozenset(
+        name
+        for decorator in model.__pydantic_decorators__.field_validators.values()
+        if decorator.info.mode == "before"
+        for name in decorator.info.fields
+        if name != "*"
+    )
 
 
 def _duration_fields(*names: str) -> Any:
@@ -744,7 +763,7 @@ def _apply_env(data: dict[str, Any], environ: Mapping[str, str]) -> list[str]:
                 raise ConfigError(f"environment {key}: {'.'.join(names[:-1])} is not a section")
             target = nested
         try:
-            target[names[-1]] = yaml.safe_load(raw) if raw.strip() else raw
+            target[names[-1]] = load_yaml_value(raw) if raw.strip() else raw
         except yaml.YAMLError:
             target[names[-1]] = raw
         applied.append(key)

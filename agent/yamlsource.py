@@ -5,18 +5,40 @@ plain Python data together with a function that maps a path such as
 ``("prometheus", "url")`` or ``("queries", 2, "expr")`` to the 1-based line where that
 value (or the nearest enclosing one) is written; its ``exact`` method says whether
 the whole path is written at all (``None`` when a default applies).
+
+Numbers in exponent form are numbers, as in YAML 1.2 and in runbooks: PyYAML follows
+YAML 1.1, which wants a dot and a signed exponent, and would read an unquoted ``1e3``,
+``1e-3`` or ``2.5E6`` as text. ``load_yaml_value`` reads one value (an environment
+override) the same way.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Sequence
 from typing import Any
 
 import yaml
 
-__all__ = ["LineFinder", "YamlLines", "YamlSourceError", "load_yaml_with_marks"]
+__all__ = ["LineFinder", "YamlLines", "YamlSourceError", "load_yaml_value", "load_yaml_with_marks"]
 
 LineFinder = Callable[[Sequence[str | int]], int]
+
+
+class _Loader(yaml.SafeLoader):
+    """PyYAML's safe loader, with YAML 1.2's exponent forms read as numbers."""
+
+
+_Loader.add_implicit_resolver(
+    "tag:yaml.org,2002:float",
+    re.compile(r"^[-+]?(?:[0-9][0-9_]*)(?:\.[0-9_]*)?[eE][-+]?[0-9]+$"),
+    list("-+0123456789"),
+)
+
+
+def load_yaml_value(text: str) -> Any:
+    """One YAML document read as the files are (``5`` an int, ``1e-3`` a float)."""
+    return yaml.load(text, Loader=_Loader)  # a SafeLoader: plain data, no Python objects
 
 
 class YamlSourceError(ValueError):
@@ -56,7 +78,7 @@ class YamlLines:
 
 def load_yaml_with_marks(text: str) -> tuple[Any, YamlLines]:
     try:
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
+        node = yaml.compose(text, Loader=_Loader)
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line = mark.line + 1 if mark is not None else 1
@@ -70,7 +92,7 @@ def load_yaml_with_marks(text: str) -> tuple[Any, YamlLines]:
 
 
 def _construct(node: yaml.Node) -> Any:
-    loader = yaml.SafeLoader("")
+    loader = _Loader("")
     try:
         return loader.construct_document(node)
     except yaml.constructor.ConstructorError as exc:

@@ -8,6 +8,7 @@ parsed once, at load time, into the form the engine uses.
 
 from __future__ import annotations
 
+import json
 import math
 import operator
 import re
@@ -39,6 +40,7 @@ __all__ = [
     "RunbookModel",
     "expected_shape",
     "freeze_lists",
+    "not_a_number",
     "parse_comparison",
 ]
 
@@ -60,6 +62,26 @@ def expected_shape(error_type: str) -> str | None:
     """The message for a pydantic error of type ``error_type`` that a value is not a list
     or not a mapping; None for any other error."""
     return _SHAPES.get(error_type)
+
+
+# What YAML (1.2, as runbooks read it and as the configuration reads numbers) takes as a
+# number when it is written without quotes.
+_NUMBER_TEXT = re.compile(r"^[-+]?(?:\.[0-9]+|[0-9]+(?:\.[0-9]*)?)(?:[eE][-+]?[0-9]+)?$")
+_WHOLE_NUMBER_TEXT = re.compile(r"^[-+]?[0-9]+$")
+
+
+def not_a_number(value: str, *, whole: bool = False) -> str:
+    """The message for text written where a number belongs (``whole``: an integer), as
+    the configuration and runbooks both say it::
+
+        expected a number, got the string "0.9" (remove the quotes)
+
+    The hint is given only when the text without its quotes would be that number.
+    """
+    shown = json.dumps(value if len(value) <= 40 else value[:37] + "...", ensure_ascii=False)
+    pattern = _WHOLE_NUMBER_TEXT if whole else _NUMBER_TEXT
+    hint = " (remove the quotes)" if pattern.match(value.strip()) else ""
+    return f"expected {'a whole number' if whole else 'a number'}, got the string {shown}{hint}"
 
 
 def freeze_lists(value: Any) -> Any:

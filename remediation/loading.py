@@ -29,7 +29,7 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ValidationError
 
-from remediation._types import expected_shape, freeze_lists
+from remediation._types import expected_shape, freeze_lists, not_a_number
 from remediation.durations import DURATION_PATTERN, format_duration
 from remediation.schema import Runbook, check_semantics
 
@@ -389,6 +389,8 @@ def _message(error: Any) -> str:
         return "a runbook name uses lowercase letters, digits and '-' (e.g. 'oom-raise-memory')"
     if kind == "missing":
         return "required key is missing"
+    if kind in ("int_type", "float_type") and isinstance(error.get("input"), str):
+        return not_a_number(error["input"], whole=kind == "int_type")
     if (shape := expected_shape(kind)) is not None:
         return shape
     if message.startswith("Value error, "):

@@ -285,14 +285,19 @@ def _button(
 
 
 def answer_line(question: Any) -> str | None:
-    """Who answered and when, from the ledger's question record; None while unanswered."""
+    """Who answered, when and why, from the ledger's question record; None while
+    unanswered. A rejection without a reason (a Reject click, ``autonomic reject`` without
+    ``--reason``) says "no reason given"."""
     status, actor, at = question.status, question.answered_by or "someone", question.answered_at
     when = slack_date(at) if at is not None else ""
     who = mention(actor)
+    reason = (question.answer_reason or "").strip()
+    why = f": {escape(_cut(reason, 500))}" if reason else ""
+    stop = "" if why.endswith((".", "!", "?", "…")) else "."
     if status == "approved":
-        return f":white_check_mark: *Approved* by {who} {when}."
+        return f":white_check_mark: *Approved* by {who} {when}{why}{stop}"
     if status == "rejected":
-        return f":no_entry_sign: *Rejected* by {who} {when}."
+        return f":no_entry_sign: *Rejected* by {who} {when}{why or ' (no reason given)'}{stop}"
     if status == "expired":
         return f":hourglass: *Expired* unanswered {when}."
     if status == "pending" and question.answered_by is not None:

@@ -1,4 +1,4 @@
-"""`autonomic approvals list`, `autonomic approve ID`, `autonomic reject ID --reason ...`.
+"""`autonomic approvals list`, `autonomic approve ID`, `autonomic reject ID [--reason ...]`.
 
 Questions the daemon asked (in Slack, or only in the ledger when Slack is not
 configured) can be answered here. An answer is compare-and-set in the ledger: the
@@ -6,6 +6,10 @@ first answer wins, from whichever channel, exactly once. The answer is applied t
 decision here; a question asked in Slack gets its message rewritten by the daemon's
 leader at its next cycle (this process has no chat client). Who may answer here is
 whoever may write the ledger: Slack's approver list does not apply.
+
+A reason is optional, as it is for Slack's Approve and Reject buttons (a click carries
+none). Give one when you can: it is kept with the answer and shown by `explain` and in
+the rewritten Slack message; a rejection without one shows "no reason given".
 """
 
 from __future__ import annotations
@@ -32,7 +36,12 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
         for parent in (actions, sub):
             cmd = parent.add_parser(name, help=f"{name} a pending question (by id or prefix)")
             cmd.add_argument("id", help="question id or decision id (a unique prefix is enough)")
-            cmd.add_argument("--reason", help="why (recorded in the ledger)")
+            cmd.add_argument(
+                "--reason",
+                help=f"why it is {verb} (optional; recorded in the ledger and shown by "
+                "explain and in the Slack message"
+                + ("; without it they say 'no reason given')" if name == "reject" else ")"),
+            )
             cmd.add_argument("--as", dest="actor", help="who answers (default: cli:$USER)")
             add_ledger_flags(cmd)
             cmd.set_defaults(handler=answer, verdict=verb)
@@ -126,7 +135,8 @@ def answer(args: argparse.Namespace) -> int:
     decisions = DecisionService(
         ledger, clock, settings.routing, mode=settings.mode, approvals=approvals, metrics=Metrics()
     )
-    if not decisions.answer(question_id, args.verdict, actor, args.reason):
+    reason = (args.reason or "").strip() or None  # --reason "" is no reason
+    if not decisions.answer(question_id, args.verdict, actor, reason):
         question = ledger.question(question_id)
         state = question.status if question else "unknown"
         kept = question is not None and any(
@@ -146,7 +156,8 @@ def answer(args: argparse.Namespace) -> int:
             + (" (or expired)" if state == "pending" else "")
         )
     approvals.close()
-    print(f"question {question_id[:8]} {args.verdict} by {actor}")
+    why = f": {reason}" if reason else (" (no reason given)" if args.verdict == "rejected" else "")
+    print(f"question {question_id[:8]} {args.verdict} by {actor}{why}")
     return 0
 
 

@@ -20,6 +20,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from agent.cli._outputs import check_output_file, write_atomically
 from agent.cli._plot import add_plot_flag, check_outputs, check_plot_path
 from agent.errors import InputError
 
@@ -68,8 +69,9 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
     parser.add_argument(
         "--state",
         type=Path,
-        help="detector state file: restored before scoring if it exists, saved afterwards, "
-        "so that a later run continues without a new warm-up",
+        help="detector state file: restored before scoring if it exists, saved afterwards "
+        "(whole: a new file renamed over the old one), so that a later run continues "
+        "without a new warm-up",
     )
     parser.add_argument(
         "--threshold",
@@ -91,6 +93,12 @@ def run_detect(args: argparse.Namespace) -> int:
     if not 0.0 < args.threshold <= 1.0:
         raise InputError(f"--threshold must be above 0 and at most 1, got {args.threshold}")
     check_plot_path(args.plot)
+    if args.output is not None:
+        check_output_file(args.output, "--output", "scores.csv", devices=True)
+    if args.state is not None:
+        # Read here and written at the end, whole (a new file renamed over the old one):
+        # a path that cannot take it stops the run before any work, not after it.
+        check_output_file(args.state, "--state", "detector-state.json", replaced=True)
     check_outputs(
         [args.series],
         [("--output", args.output), ("--plot", args.plot), ("--state", args.state)],
@@ -116,7 +124,11 @@ def run_detect(args: argparse.Namespace) -> int:
         try:
             saved = json.loads(args.state.read_text(encoding="utf-8"))
             detector = Detector.from_state(saved)
-        except (OSError, ValueError) as exc:  # StateError and JSONDecodeError are ValueErrors
+        except OSError as exc:
+            raise InputError(
+                f"{args.state}: cannot restore the detector state: {exc.strerror or exc}"
+            ) from exc
+        except ValueError as exc:  # StateError, JSONDecodeError, UnicodeDecodeError
             raise InputError(f"{args.state}: cannot restore the detector state: {exc}") from exc
         if abs(detector.step - step) > 1e-9 * step:
             raise InputError(
@@ -160,7 +172,7 @@ def run_detect(args: argparse.Namespace) -> int:
             raise InputError(f"{args.output}: cannot write: {exc.strerror or exc}") from exc
     if args.state is not None:
         try:
-            args.state.write_text(json.dumps(detector.state()), encoding="utf-8")
+            write_atomically(args.state, json.dumps(detector.state()))
         except OSError as exc:
             raise InputError(f"{args.state}: cannot write: {exc.strerror or exc}") from exc
     print(

@@ -29,6 +29,32 @@ def _when(ts: float | None) -> str:
     return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
 
 
+def _answer_reason(question: Any) -> str:
+    """What follows a question's answer: its reason, or for a rejection without one "no
+    reason given" (a Slack Reject button gives none, nor does ``reject`` without
+    ``--reason``)."""
+    if question.answer_reason:
+        return f": {question.answer_reason}"
+    return ": no reason given" if question.status == "rejected" else ""
+
+
+def _feedback_line(item: dict[str, Any]) -> str:
+    """One feedback record: when, what, who, and its detail without empty entries
+    (``"reason": null`` and the like; ``--json`` keeps the record as stored). A rejection
+    without a reason says so."""
+    line = f"  {_when(item['created_at'])} {item['kind']}: {item['outcome']} ({item['actor']})"
+    detail = item["detail"]
+    if isinstance(detail, dict):
+        if (
+            item["kind"] in ("answer", "late-answer")
+            and item["outcome"] == "rejected"
+            and not detail.get("reason")
+        ):
+            line += ", no reason given"
+        detail = {key: value for key, value in detail.items() if value is not None}
+    return line + (f" {json.dumps(detail, default=str)[:160]}" if detail else "")
+
+
 def explain(args: argparse.Namespace) -> int:
     from agent.ledger import Ledger
 
@@ -107,7 +133,7 @@ def render(ledger: Any, decision_id: str, *, as_json: bool = False) -> str:
                 if question.answered_by
                 else ""
             )
-            + (f": {question.answer_reason}" if question.answer_reason else "")
+            + _answer_reason(question)
         )
     if intents:
         lines += ["", "Cluster writes (write-ahead intents)"]
@@ -119,10 +145,7 @@ def render(ledger: Any, decision_id: str, *, as_json: bool = False) -> str:
             )
     lines += ["", "Outcome"]
     for item in feedback:
-        lines.append(
-            f"  {_when(item['created_at'])} {item['kind']}: {item['outcome']} ({item['actor']})"
-            + (f" {json.dumps(item['detail'], default=str)[:160]}" if item["detail"] else "")
-        )
+        lines.append(_feedback_line(item))
     lines.append(f"  status now: {record.status}")
     if life:
         lines += ["", "Life (each status and when it was taken)"]

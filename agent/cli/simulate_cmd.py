@@ -8,7 +8,6 @@ answered by a scripted on-call. It prints a summary and writes an HTML report.
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 import tempfile
 from importlib import resources
@@ -46,26 +45,6 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
         "simulation waits for the answers",
     )
     parser.set_defaults(handler=simulate)
-
-
-def _check_output(path: Path, flag: str, example: str) -> None:
-    """Stop before the simulation runs if ``path`` could not be written at its end."""
-    from agent.errors import InputError
-
-    if path.is_dir():
-        raise InputError(f"{flag} {path}: is a directory; give a file such as {path / example}")
-    parent = path.parent
-    if not parent.exists():
-        raise InputError(f"{flag} {path}: the folder {parent} does not exist")
-    if not parent.is_dir():
-        raise InputError(f"{flag} {path}: {parent} is not a folder")
-    if path.exists():
-        if not path.is_file():
-            raise InputError(f"{flag} {path}: is not a regular file")
-        if not os.access(path, os.R_OK | os.W_OK):
-            raise InputError(f"{flag} {path}: no permission to write this file")
-    elif not os.access(parent, os.W_OK | os.X_OK):
-        raise InputError(f"{flag} {path}: no permission to create a file in {parent}")
 
 
 def _check_runbooks(runbooks: Path) -> None:
@@ -163,6 +142,7 @@ def simulate(args: argparse.Namespace) -> int:
     import time
 
     from agent.cli._context import refuse_overwriting_inputs
+    from agent.cli._outputs import check_output_file
     from agent.errors import InputError
     from agent.observability import configure_logging
     from agent.sim.report import summarise, terminal_summary, write_html
@@ -173,9 +153,9 @@ def simulate(args: argparse.Namespace) -> int:
         raise InputError(f"--days must be between 0 and 60, got {args.days}")
     # The report is written after the run and the ledger opened at its start: a path that
     # cannot be written stops here, not after minutes of simulation with the report lost.
-    _check_output(args.report, "--report", "autonomic-report.html")
+    check_output_file(args.report, "--report", "autonomic-report.html")
     if args.ledger is not None:
-        _check_output(args.ledger, "--ledger", "ledger.sqlite")
+        check_output_file(args.ledger, "--ledger", "ledger.sqlite")
     refuse_overwriting_inputs(args.report, args.scenario, args.ledger, args.config)
     if args.scenario is not None:
         scenario = load_scenario(args.scenario)

@@ -1,6 +1,7 @@
 """Values `config check` used to accept: infinite or zero durations where a period,
 timeout or step must be longer than 0, anomaly queries sharing a name, a string taken
-for a boolean, and a `cluster.kubeconfig` that is missing, a directory or not one.
+for a boolean or a number, and a `cluster.kubeconfig` that is missing, a directory or not
+one.
 
 Each is refused through the real command with ``FILE:LINE: field: message``.
 """
@@ -336,6 +337,114 @@ def test_an_anomaly_threshold_of_yes_is_not_1(
     assert [p.split(" got ")[0] for p in problems] == [
         f"{path}:5: anomalyQueries.0.threshold: expected a number,"
     ]
+
+
+# Every number setting (durations are text on purpose: "5m"), with a valid value.
+NUMBERS = [
+    ("routing.auto", "0.9", False),
+    ("routing.ask", "0.5", False),
+    ("routing.targetWrongRate", "0.02", False),
+    ("routing.window", "40", True),
+    ("routing.priorStrength", "4", False),
+    ("routing.siblingWeight", "0.5", False),
+    ("routing.siblingCap", "10", False),
+    ("routing.poolCap", "0.8", False),
+    ("safety.maxActionsPerHour", "10", True),
+    ("safety.stormThreshold", "10", True),
+    ("ledger.retentionDays", "30", True),
+    ("alertmanager.maxBodyBytes", "4096", True),
+    ("scaling.quantile", "0.9", False),
+    ("server.port", "9090", True),
+]
+
+
+def test_every_number_setting_is_listed_here() -> None:
+    from pydantic import BaseModel
+
+    from agent import settings
+
+    found = set()
+    for section, info in settings.Settings.model_fields.items():
+        model = info.annotation
+        if isinstance(model, type) and issubclass(model, BaseModel):
+            found |= {
+                f"{info.alias or section}.{field.alias or name}"
+                for name, field in model.model_fields.items()
+                if field.annotation in (int, float) and name not in settings._reads_own_text(model)
+            }
+    assert found == {field for field, _, _ in NUMBERS}
+
+
+@pytest.mark.parametrize(("field", "written", "whole"), NUMBERS)
+def test_a_quoted_number_is_refused_as_a_quoted_boolean_is(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], field: str, written: str, whole: bool
+) -> None:
+    """`auto: "0.9"` used to be taken as 0.9 while `enabled: "true"` was refused: text is
+    not a number (as in runbooks), and the message says what to do."""
+    section, key = field.split(".")
+    code, path, _, problems = check(tmp_path, f'{section}:\n  {key}: "{written}"\n', capsys)
+    assert code == 2
+    expected = "a whole number" if whole else "a number"
+    assert problems == [
+        f'{path}:3: {field}: expected {expected}, got the string "{written}" (remove the quotes)'
+    ]
+    code, _, out, _ = check(tmp_path, f"{section}:\n  {key}: {written}\n", capsys)
+    assert code == 0, out
+
+
+def test_text_that_is_no_number_is_named_without_the_quotes_hint(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    text = (
+        "routing:\n  auto: high\n  window: '50.5'\n"
+        "anomalyQueries:\n  - name: up\n    expr: up\n    threshold: '0.8'\n"
+    )
+    code, path, _, problems = check(tmp_path, text, capsys)
+    assert code == 2
+    assert sorted(problems) == [
+        f'{path}:3: routing.auto: expected a number, got the string "high"',
+        f'{path}:4: routing.window: expected a whole number, got the string "50.5"',
+        f'{path}:8: anomalyQueries.0.threshold: expected a number, got the string "0.8" '
+        "(remove the quotes)",
+    ]
+
+
+def test_durations_stay_text_and_numbers_may_use_exponents(tmp_path: Path) -> None:
+    """Durations are written as text on purpose; `1e-3` unquoted is a number (YAML 1.2,
+    as in runbooks), which PyYAML's YAML 1.1 would have left as text and so refused."""
+    path = tmp_path / "autonomic.yaml"
+    path.write_text(
+        "runbooks: []\nsafety:\n  cooldown: '5m'\n  stormCooldown: \"900\"\n"
+        "scaling:\n  metricLag: 30s\n"
+        "routing:\n  targetWrongRate: 1e-3\n  priorStrength: 2.5E1\n",
+        encoding="utf-8",
+    )
+    settings = load_settings(path, {})
+    assert (settings.safety.cooldown, settings.safety.storm_cooldown) == (300.0, 900.0)
+    assert settings.scaling.metric_lag == 30.0
+    assert (settings.routing.target_wrong_rate, settings.routing.prior_strength) == (0.001, 25.0)
+
+
+def test_numbers_from_environment_overrides_still_work(tmp_path: Path) -> None:
+    """An override is text by nature and is read as YAML: a number stays a number; only a
+    value quoted inside the variable is text."""
+    settings = load_settings(
+        None,
+        {
+            "AUTONOMIC__ROUTING__AUTO": "0.9",
+            "AUTONOMIC__ROUTING__TARGET_WRONG_RATE": "1e-3",
+            "AUTONOMIC__SERVER__PORT": "9090",
+            "AUTONOMIC__SAFETY__COOLDOWN": "5m",
+        },
+    )
+    assert (settings.routing.auto, settings.routing.target_wrong_rate) == (0.9, 0.001)
+    assert (settings.server.port, settings.safety.cooldown) == (9090, 300.0)
+    with pytest.raises(ConfigError) as raised:
+        load_settings(None, {"AUTONOMIC__ROUTING__AUTO": '"0.9"'})
+    assert (
+        "environment AUTONOMIC__ROUTING__AUTO: routing.auto: expected a number, got the "
+        'string "0.9" (remove the quotes)'
+    ) in str(raised.value)
 
 
 def test_booleans_from_environment_overrides_still_work(tmp_path: Path) -> None:

@@ -62,7 +62,7 @@ def test_shipped_example_is_valid() -> None:
     [
         ("mode: yolo\n", r"autonomic.yaml:1: mode: Input should be 'observe', 'propose' or 'act'"),
         ("prometheus:\n  url: http://x\n  tiemout: 5s\n", r":3: prometheus.tiemout: unknown key"),
-        ("routing:\n  auto: high\n", r":2: routing.auto: Input should be a valid number"),
+        ("routing:\n  auto: high\n", r':2: routing.auto: expected a number, got the string "high"'),
         ("safety:\n  cooldown: soon\n", r":2: safety.cooldown: expected a duration"),
         ("anomalyQueries:\n  - name: x\n", r":2: anomalyQueries.0.expr: required but missing"),
         ("routing:\n  auto: 0.5\n  ask: 0.7\n", r"routing.ask \(0.7\) must not exceed"),

@@ -115,3 +115,118 @@ def test_a_threshold_outside_0_to_1_is_refused(
     series = write(tmp_path / "in.csv", sine_rows(50))
     assert main(["detect", str(series), "--threshold", bad]) == 2
     assert "--threshold must be above 0 and at most 1" in capsys.readouterr().err
+
+
+# --------------------------------------------------- --state: checked first, written whole
+
+
+def _refuses_before_reading(monkeypatch: pytest.MonkeyPatch) -> None:
+    import agent.csvio
+
+    def read_table(*_args: object, **_kwargs: object) -> None:
+        raise AssertionError("the series was read before the --state path was checked")
+
+    monkeypatch.setattr(agent.csvio, "read_table", read_table)
+
+
+@pytest.mark.parametrize(
+    ("make", "message"),
+    [
+        ("directory", "--state {p}: is a directory; give a file such as {p}/detector-state.json"),
+        ("missing folder", "--state {p}: the folder {parent} does not exist"),
+        ("file as folder", "--state {p}: {parent} is not a folder"),
+        ("unwritable folder", "--state {p}: no permission to create a file in {parent}"),
+    ],
+)
+def test_a_state_path_that_cannot_be_written_is_refused_before_any_work(
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    make: str,
+    message: str,
+) -> None:
+    """Not a raw ``[Errno 21] Is a directory`` after the whole series was scored (and the
+    scores written): the same plain words as simulate's --report, before anything runs."""
+    import os
+
+    series = write(tmp_path / "in.csv", sine_rows(50))
+    out = tmp_path / "scores.csv"
+    state = {
+        "directory": tmp_path / "states",
+        "missing folder": tmp_path / "nowhere" / "state.json",
+        "file as folder": series / "state.json",
+        "unwritable folder": tmp_path / "locked" / "state.json",
+    }[make]
+    if make == "directory":
+        state.mkdir()
+    if make == "unwritable folder":
+        state.parent.mkdir()
+        # the file exists and is writable, but saving it whole needs a new file beside it
+        state.write_text("{}", encoding="utf-8")
+        real_access = os.access
+
+        def access(path: object, mode: int, **kwargs: object) -> bool:
+            if Path(str(path)) == state.parent and mode & os.W_OK:
+                return False  # as for a non-root user in a read-only folder
+            return real_access(path, mode)  # type: ignore[arg-type]
+
+        monkeypatch.setattr(os, "access", access)
+    _refuses_before_reading(monkeypatch)
+    assert main(["detect", str(series), "-o", str(out), "--state", str(state)]) == 2
+    err = capsys.readouterr().err
+    assert err == "autonomic: error: " + message.format(p=state, parent=state.parent) + "\n"
+    assert not out.exists()
+
+
+def test_an_output_that_is_a_directory_is_refused_before_any_work(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    series = write(tmp_path / "in.csv", sine_rows(50))
+    _refuses_before_reading(monkeypatch)
+    assert main(["detect", str(series), "-o", str(tmp_path)]) == 2
+    assert capsys.readouterr().err == (
+        f"autonomic: error: --output {tmp_path}: is a directory; give a file such as "
+        f"{tmp_path / 'scores.csv'}\n"
+    )
+
+
+def test_scores_may_still_go_to_a_device(tmp_path: Path) -> None:
+    series = write(tmp_path / "in.csv", sine_rows(50))
+    state = tmp_path / "state.json"
+    assert main(["detect", str(series), "-o", "/dev/null", "--state", str(state)]) == 0
+    assert state.exists()
+
+
+def test_a_state_that_cannot_be_saved_keeps_the_old_one_whole(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The state is the only record of what the detector learnt: a failure while saving
+    it (here the disk refusing the sync) must leave the previous state as it was, not a
+    truncated file that the next run cannot restore."""
+    import os
+
+    rows = sine_rows(400)
+    state = tmp_path / "state.json"
+    first, second = write(tmp_path / "a.csv", rows[:200]), write(tmp_path / "b.csv", rows[200:])
+    assert main(["detect", str(first), "-o", str(tmp_path / "a.out"), "--state", str(state)]) == 0
+    saved = state.read_bytes()
+
+    def full_disk(fd: int) -> None:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(os, "fsync", full_disk)
+    assert main(["detect", str(second), "-o", str(tmp_path / "b.out"), "--state", str(state)]) == 2
+    assert capsys.readouterr().err.endswith(
+        f"autonomic: error: {state}: cannot write: No space left on device\n"
+    )
+    assert state.read_bytes() == saved
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        "a.csv",
+        "a.out",
+        "b.csv",
+        "b.out",
+        "state.json",
+    ]  # no temporary file left behind
+    monkeypatch.undo()
+    assert main(["detect", str(second), "-o", str(tmp_path / "b.out"), "--state", str(state)]) == 0
+    assert all(r["reason"] != "warming_up" for r in read(tmp_path / "b.out"))

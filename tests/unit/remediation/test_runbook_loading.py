@@ -88,7 +88,13 @@ def test_error_names_file_line_and_path(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("old", "new", "line", "path", "fragment"),
     [
-        ("factor: 1.5", "factor: '1.5'", 15, "spec.actions[0].factor", "valid number"),
+        (
+            "factor: 1.5",
+            "factor: '1.5'",
+            15,
+            "spec.actions[0].factor",
+            'expected a number, got the string "1.5" (remove the quotes)',
+        ),
         ("factor: 1.5", "factr: 1.5", 15, "spec.actions[0].factr", "did you mean 'factor'"),
         ("type: scale", "type: scael", 14, "spec.actions[0].type", "unknown type 'scael'"),
         ("mode: enforce", "mode: yes", 7, "spec.mode", "'enforce', 'dryRun' or 'shadow'"),
@@ -130,6 +136,48 @@ def test_schema_errors_are_located(
     issue = only_issue(VALID.replace(old, new), tmp_path)
     assert (issue.line, issue.path) == (line, path)
     assert fragment in issue.message
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "line", "path", "message"),
+    [
+        (
+            "maxReplicas: 10",
+            'maxReplicas: "10"',
+            16,
+            "spec.actions[0].maxReplicas",
+            'expected a whole number, got the string "10" (remove the quotes)',
+        ),
+        (
+            "maxReplicas: 10",
+            "maxReplicas: '10.5'",
+            16,
+            "spec.actions[0].maxReplicas",
+            'expected a whole number, got the string "10.5"',
+        ),
+        (
+            "factor: 1.5",
+            "factor: 'one and a half'",
+            15,
+            "spec.actions[0].factor",
+            'expected a number, got the string "one and a half"',
+        ),
+        (
+            "name: scale-web",
+            "name: scale-web\n  version: '2'",
+            5,
+            "metadata.version",
+            'expected a whole number, got the string "2" (remove the quotes)',
+        ),
+    ],
+)
+def test_a_quoted_number_is_refused_in_the_configurations_words(
+    tmp_path: Path, old: str, new: str, line: int, path: str, message: str
+) -> None:
+    """Runbooks always refused text for a number, as "Input should be a valid integer";
+    they now say it as the configuration does, naming the text and what to do."""
+    issue = only_issue(VALID.replace(old, new), tmp_path)
+    assert str(issue) == f"{tmp_path / 'x.yaml'}:{line}: {path}: {message}"
 
 
 def test_bad_duration_regex_and_timezone_are_reported_together(tmp_path: Path) -> None:
