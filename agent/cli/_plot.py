@@ -46,15 +46,10 @@ def add_plot_flag(parser: argparse.ArgumentParser, what: str) -> None:
 
 def check_plot_path(path: Path | None) -> None:
     """Fail before any work when the plot clearly cannot be written there."""
-    if path is None:
-        return
-    if path.is_dir():
-        raise InputError(f"{path}: cannot write the plot: it is a directory")
-    parent = path.parent
-    if not parent.is_dir():
-        raise InputError(f"{path}: cannot write the plot: no directory {parent}")
-    if not os.access(parent, os.W_OK):
-        raise InputError(f"{path}: cannot write the plot: {parent} is not writable")
+    from agent.cli._outputs import check_output_file
+
+    if path is not None:
+        check_output_file(path, "--plot", "plot.svg", devices=True)
 
 
 def check_outputs(

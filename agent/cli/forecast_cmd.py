@@ -24,6 +24,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from agent.cli._outputs import check_output_file
 from agent.cli._plot import add_plot_flag, check_outputs, check_plot_path
 from agent.errors import InputError
 
@@ -103,6 +104,8 @@ def run(args: argparse.Namespace) -> int:
         raise InputError(f"--step must be a positive number of seconds, got {args.step}")
     levels = parse_levels(args.levels)
     check_plot_path(args.plot)
+    if args.output is not None:
+        check_output_file(args.output, "--output", "forecast.csv", devices=True)
     check_outputs([args.csv, args.fleet], [("--output", args.output), ("--plot", args.plot)])
     series = read_series(args.csv, column=args.column, step=args.step)
     model, calibration = None, None

@@ -285,10 +285,10 @@ def test_unwritable_plot_path_is_a_clear_error(
     missing = tmp_path / "no" / "such" / "dir" / "x.svg"
     code, out, err = _run([*argv, "--plot", str(missing)], capsys)
     assert code == 2
-    assert f"autonomic: error: {missing}: cannot write the plot" in err
+    assert f"autonomic: error: --plot {missing}: the folder {missing.parent} does not exist" in err
     assert "Traceback" not in err and out == ""  # failed before doing any work
     code, _, err = _run([*argv, "--plot", str(tmp_path)], capsys)
-    assert code == 2 and f"{tmp_path}: cannot write the plot: it is a directory" in err
+    assert code == 2 and f"--plot {tmp_path}: is a directory; give a file such as" in err
 
 
 def test_write_plot_reports_write_failures_and_empty_charts(tmp_path: Path) -> None:

@@ -136,3 +136,17 @@ def test_mean_pods_sized_by_a_spike_is_warned_about(
     steady = _write(tmp_path / "steady.csv", "timestamp,load", rows[:100])
     assert main(["replay", str(steady), *args[1:]]) == 0
     assert "warning" not in capsys.readouterr().err
+
+
+def test_forecast_output_that_cannot_be_written_is_refused_before_any_work(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    rows = [(START + 60 * i, _load(i)) for i in range(50)]
+    path = _write(tmp_path / "load.csv", "timestamp,load", rows)
+    argv = ["forecast", str(path), "--horizon", "3", "--output"]
+    assert main([*argv, str(tmp_path)]) == 2
+    assert f"--output {tmp_path}: is a directory; give a file such as" in _error(capsys)
+    missing = tmp_path / "no" / "f.csv"
+    assert main([*argv, str(missing)]) == 2
+    assert f"the folder {missing.parent} does not exist" in _error(capsys)
+    assert main([*argv, "/dev/null"]) == 0  # a device is a fine place to write
