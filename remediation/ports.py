@@ -165,6 +165,10 @@ class Scale:
 class SetHpaMinReplicas:
     target: ObjectRef  # HorizontalPodAutoscaler
     min_replicas: int
+    # The minReplicas the decision was made from. An HPA found at another value (someone
+    # changed it since, or it was deleted and created again) is not written: the write
+    # would overwrite a change its decision never saw. None: not checked.
+    expected: int | None = None
     op: Literal["set_hpa_min_replicas"] = "set_hpa_min_replicas"
 
 

@@ -327,7 +327,7 @@ class Operations:
                     {"replicas": replicas},
                     f"{ref}: replicas {old} -> {replicas}",
                 )
-            case SetHpaMinReplicas(min_replicas=wanted):
+            case SetHpaMinReplicas(min_replicas=wanted, expected=expected):
                 old = before["minReplicas"]
                 if old == wanted:
                     return self._result(
@@ -337,6 +337,15 @@ class Operations:
                         {"minReplicas": old},
                         f"{ref}: minReplicas already {old}",
                         changed=False,
+                    )
+                if expected is not None and old != expected:
+                    # Read again after each 409 too: a retry must not overwrite the change
+                    # that caused the conflict.
+                    raise PermanentError(
+                        f"not setting minReplicas of {ref} to {wanted}: it is {old}, not the "
+                        f"{expected} the decision was made from (changed since, or the HPA "
+                        "was replaced)",
+                        reason="ChangedSinceDecision",
                     )
                 self.api.patch(
                     ref.kind,

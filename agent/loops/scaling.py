@@ -37,6 +37,11 @@ For each workload labelled for Autonomic and annotated ``autonomic.dev/predictiv
    asked once per change and followed: an approval is carried out, a "no" is not asked
    again for an hour.
    ``safety.paused`` stops decisions and writes, not the forecasts.
+   A floor someone else changes after the loop wrote it (a person, a GitOps controller)
+   is theirs for ``QUIET_AFTER_OVERRIDE``, doubled at each override in a row; a write
+   the cluster refuses fails its decision with the cluster's words and is decided again
+   after ``RETRY_AFTER_FAILURE``, doubled at each refusal in a row, never every cycle;
+   a write never goes over a ``minReplicas`` changed since its decision.
 5. Load far above the forecast's upper bound is a forecast breach: a signal for the
    runbooks (a surge nobody forecast).
 
@@ -129,6 +134,14 @@ FORECAST_ONLY = "forecast-only"
 RECOMMENDED = "autonomic.dev/recommended-replicas"  # published: the floor recommended
 RECOMMENDATION = "autonomic.dev/recommendation"  # published: why, from which model, when
 QUIET_AFTER_NO = 3600.0  # after a rejected or expired question, ask again no sooner
+# A floor Autonomic wrote that someone else changed (a person, a GitOps controller putting
+# its own back) is theirs for this long, doubled at each override in a row, up to a day:
+# a controller that reverts every write meets one write an hour, then fewer, not a fight.
+QUIET_AFTER_OVERRIDE = 3600.0
+MAX_QUIET_AFTER_OVERRIDE = 86400.0
+# A write the cluster refused (RBAC, an invalid value, a conflict that kept coming back)
+# is not tried again for this long, doubled at each failure in a row, up to an hour.
+RETRY_AFTER_FAILURE = 300.0
 STEP = 60.0
 HISTORY = 15 * 86400.0  # the history kept at the default settings; the forecaster needs less
 LEVELS = (80, 95)  # the forecast interval levels this loop reads (at the default quantile)
@@ -334,7 +347,15 @@ class WorkloadModel:
     # owner's minimum back while it is asked, and whether that is settled (done once).
     releasing: str | None = None
     released: bool = False
-    written: int | None = None  # the HPA minReplicas this loop last wrote
+    # The ledger's record of the HPA minReplicas this loop (or an earlier leader) last
+    # wrote: min_replicas, at, decision_id, hpa_uid, and once someone else changed it,
+    # overridden_at, found and quiet_until. {} when none; None until read.
+    written: dict[str, Any] | None = None
+    overrides: int = 0  # overrides of written floors in a row
+    failures: int = 0  # refused writes in a row
+    # Why no floor is written now (an override, a refused write), shown in
+    # ``status.held`` until ``quiet_until``.
+    quiet_why: str | None = None
 
 
 @dataclass
@@ -501,25 +522,85 @@ class ScalingLoop:
                 continue  # still in: its own cycle makes its model
             self.models[workload.ref] = self._new_model(workload.ref)
 
-    def _written(self, ref: ObjectRef, model: WorkloadModel) -> int | None:
-        """The HPA minReplicas this loop last wrote for ``ref`` (this process, or the
-        ledger's record of an earlier one), or None."""
-        if model.written is None:
+    def _written(
+        self, ref: ObjectRef, model: WorkloadModel, seen: int | None = None, *, fresh: bool = False
+    ) -> dict[str, Any] | None:
+        """The record of the HPA minReplicas this loop last wrote for ``ref`` (this
+        process, or the ledger's record of an earlier one), or None. Read from the ledger
+        at first, when ``fresh``, and again when the HPA shows a value (``seen``) the
+        record does not know: another replica may have written since (this one lost the
+        lease and got it back), and a floor it changed is not someone else's."""
+        record = model.written
+        if (
+            record is None
+            or fresh
+            or (record and seen not in (record["min_replicas"], record.get("found")))
+        ):
             value, _ = self.decisions.ledger.guard(f"{WRITTEN_KEY}/{ref}")
-            written = value.get("min_replicas")
-            model.written = int(written) if isinstance(written, int) else None
-        return model.written
+            record = model.written = value if isinstance(value.get("min_replicas"), int) else {}
+        return record or None
 
-    def _remember_written(self, ref: ObjectRef, value: int, now: float) -> None:
+    def _remember_written(self, ref: ObjectRef, record: dict[str, Any], now: float) -> bool:
         key = f"{WRITTEN_KEY}/{ref}"
         ledger = self.decisions.ledger
         try:
             for _ in range(3):  # another replica's write in between: read again
                 _, version = ledger.guard(key)
-                if ledger.put_guard(key, {"min_replicas": value, "at": now}, version, now):
-                    return
+                if ledger.put_guard(key, record, version, now):
+                    return True
         except TransientError as exc:  # the write is done; only its memory is missing
             log.warning("%s: could not record the floor written (%s)", ref, exc)
+        return False
+
+    def _overridden(self, ref: ObjectRef, model: WorkloadModel, hpa: HpaState, now: float) -> None:
+        """Notice a floor this loop wrote that someone else has changed since (a person
+        with ``kubectl edit``, a GitOps controller putting its own minReplicas back): say
+        so once, record it against the decision that wrote the floor, and write no floor
+        for the workload for ``QUIET_AFTER_OVERRIDE`` (doubled at each override in a
+        row). Theirs stands meanwhile; the loop goes on forecasting and publishing. Fought
+        instead, a controller that reverts every write would meet a decision and a write
+        every other cycle, each undone."""
+        if hpa.controller is not None or now < model.quiet_until:
+            return
+        record = self._written(ref, model, hpa.min_replicas)
+        if record is None:
+            return
+        written = int(record["min_replicas"])
+        at = float(record.get("at", -math.inf))
+        uid = str(record.get("hpa_uid") or "")
+        if now - at < 2 * self.settings.period or (uid and hpa.uid and uid != hpa.uid):
+            return  # the watch may lag a cycle; a new HPA is not an override
+        if hpa.min_replicas == written:
+            if now - at >= QUIET_AFTER_OVERRIDE:
+                model.overrides = 0  # a written floor that stood: the count starts again
+            return
+        flagged = record.get("quiet_until")
+        if isinstance(flagged, int | float):  # flagged by this or an earlier leader
+            if now < flagged:
+                model.quiet_until = float(flagged)
+            return
+        model.overrides += 1
+        quiet = min(QUIET_AFTER_OVERRIDE * 2 ** (model.overrides - 1), MAX_QUIET_AFTER_OVERRIDE)
+        until = now + quiet
+        decision_id = record.get("decision_id")
+        why = (
+            f"{hpa.ref} minReplicas is {hpa.min_replicas}, not the {written} Autonomic wrote"
+            + (f" (decision {decision_id})" if decision_id else "")
+            + ": changed by someone else (a person, or a GitOps controller putting its own "
+            f"back); theirs stands: no floor is written for {quiet / 60:.0f} min. If a "
+            f"controller owns minReplicas, let it ignore the field, or set {PREDICTIVE}: "
+            f"{FORECAST_ONLY} and set the floor there from {RECOMMENDED}"
+        )
+        log.warning("scaling %s: %s", ref, why)
+        model.quiet_until, model.quiet_why = until, why
+        flag = {**record, "overridden_at": now, "found": hpa.min_replicas, "quiet_until": until}
+        if self._remember_written(ref, flag, now):
+            model.written = flag
+        ledger = self.decisions.ledger
+        if isinstance(decision_id, str) and ledger.get_decision(decision_id) is not None:
+            detail = {"written": written, "found": hpa.min_replicas, "why": why}
+            ledger.add_feedback(decision_id, "execution", "overridden", "cluster", now, detail)
+            self.decisions.progress(decision_id, f"overridden: {why}")
 
     def _release(self, workload: WorkloadState, model: WorkloadModel, now: float) -> None:
         """The workload left predictive scaling (its opt-in label or ``predictive``
@@ -539,12 +620,14 @@ class ScalingLoop:
             if model.pending is None:
                 model.released, model.releasing = True, None
             return
-        if self._pause:
-            return  # no writes while paused: looked at again once resumed
-        written = self._written(workload.ref, model)
-        if written is None:
+        if self._pause or now < model.quiet_until:
+            return  # no writes while paused or waiting: looked at again after
+        # Read afresh: another replica may have written or given it back since.
+        record = self._written(workload.ref, model, fresh=True)
+        if record is None:
             model.released = True
             return
+        written = int(record["min_replicas"])
         hpa = self.cluster.get_hpa_for(workload.ref)
         model.released = True
         if hpa is None or hpa.controller is not None or hpa.shared_with:
@@ -572,20 +655,25 @@ class ScalingLoop:
             f"{workload.ref} left predictive scaling: {hpa.ref} gets its own minimum back",
         )
         model.pending = None
+        failures = model.failures
         self._decide(workload, model, True, hpa.min_replicas, owner, rec, "none (opted out)")
         if model.pending is not None:
             model.releasing, model.released = model.pending, False
+        elif model.failures > failures:
+            model.released = False  # refused: looked at again after the wait
 
     def _query(self, ref: ObjectRef) -> str:
         return self.settings.load_query.replace("$namespace", ref.namespace or "").replace(
             "$workload", ref.name
         )
 
-    def _hold(self, ref: ObjectRef, why: str) -> None:
-        """Record why a workload is held; log it when the reason is new."""
-        if self._said.get(str(ref)) != why:
+    def _hold(self, ref: ObjectRef, why: str, *, kind: str | None = None) -> None:
+        """Record why a workload is held; log it when the reason (or its ``kind``, for a
+        reason whose wording changes every cycle, such as a sample's age) is new."""
+        said = kind if kind is not None else why
+        if self._said.get(str(ref)) != said:
             log.warning("scaling %s held: %s", ref, why)
-            self._said[str(ref)] = why
+            self._said[str(ref)] = said
         self.status.held[str(ref)] = why
 
     def _refit(
@@ -808,7 +896,11 @@ class ScalingLoop:
         neither earns nor costs the decision type autonomy (a predictive floor that is
         generous on purpose would otherwise be taught to ask about every raise). A step
         down while reactive (``reactive``) gets no verdict either: the forecast did not
-        choose it."""
+        choose it. A floor another replica has judged meanwhile (while it led) is not
+        judged again."""
+        record = self.decisions.ledger.get_decision(check.decision_id)
+        if record is not None and record.status != "verifying":
+            return
         now = self.clock.now()
         detail: dict[str, object] = {
             "peak_need": check.peak_need,
@@ -963,7 +1055,10 @@ class ScalingLoop:
                 return  # nothing new since the last cycle
         found = self.reader.range(self._query(ref), start, now, STEP, now)
         if len(found) != 1 or not found[0].usable:
-            self._hold(ref, f"{_unusable(found, now)}: holding the current floor")
+            why = _unusable(found, now)
+            # The status has the sample's age; the log says a stale read once, not each
+            # cycle with a new age.
+            self._hold(ref, f"{why}: holding the current floor", kind=why.split(" (")[0])
             return
         self.status.held.pop(str(ref), None)
         series = found[0].series
@@ -1147,13 +1242,18 @@ class ScalingLoop:
         self._said.pop(str(ref), None)  # not held this cycle: a new hold is news again
         wanted = floor if hpa is not None else max(rec.replicas, floor)
         self._gauges(ref, wanted, rec, model.sizing)
+        if hpa is not None and not forecast_only:
+            self._overridden(ref, model, hpa, now)
         if self._pause:
             self.status.held[str(ref)] = f"paused ({self._pause}): no decision, no write"
             return
         if model.pending is not None and self._settle(workload, model, hpa is not None, now):
             return  # a question is open, or its answer was carried out this cycle
         if now < model.quiet_until:
+            if model.quiet_why is not None:
+                self.status.held[str(ref)] = model.quiet_why
             return
+        model.quiet_why = None
         reference = self._reference(model, current, now)
         # Hysteresis: raise at once, lower only after the wish has held for a few cycles,
         # so a floor hovering between two values does not flap every minute. In every
@@ -1248,7 +1348,7 @@ class ScalingLoop:
         if status == "approved" and record is not None:
             wanted = int(record.proposal["to"])
             current = int(record.proposal["from"])
-            self._apply(
+            if self._apply(
                 workload,
                 model,
                 has_hpa,
@@ -1257,11 +1357,11 @@ class ScalingLoop:
                 wanted,
                 str(record.reason_code),
                 reactive=record.proposal.get("mode") == "reactive",
-            )
-            model.recommended, model.applied, model.applied_at = wanted, True, now
+            ):
+                model.recommended, model.applied, model.applied_at = wanted, True, now
             return True
         if status in ("rejected", "expired"):
-            model.quiet_until = now + QUIET_AFTER_NO
+            model.quiet_until, model.quiet_why = now + QUIET_AFTER_NO, None
             return True
         return False
 
@@ -1276,9 +1376,11 @@ class ScalingLoop:
         reason: str,
         *,
         reactive: bool = False,
-    ) -> None:
+    ) -> bool:
+        """Write the floor (or the replicas) a decision chose; whether it was written."""
         ref = workload.ref
         what = "minReplicas" if has_hpa else "replicas"
+        hpa: HpaState | None = None
         if has_hpa:
             hpa = self.cluster.get_hpa_for(ref)
             if hpa is None or hpa.controller is not None:
@@ -1291,8 +1393,11 @@ class ScalingLoop:
                     if hpa is None
                     else f"{hpa.ref} is now managed by {hpa.controller}: not written",
                 )
-                return
-            operation: SetHpaMinReplicas | Scale = SetHpaMinReplicas(hpa.ref, wanted)
+                model.recommended = None  # decided afresh on what the cluster has
+                return False
+            operation: SetHpaMinReplicas | Scale = SetHpaMinReplicas(
+                hpa.ref, wanted, expected=current
+            )
         else:
             operation = Scale(ref, wanted)
         outcome = self.executor.apply(
@@ -1306,15 +1411,19 @@ class ScalingLoop:
         )
         now = self.clock.now()
         if outcome.status != "applied":
-            self.decisions.ledger.transition(decision_id, ["approved"], "failed", now)
-            self.decisions.progress(
-                decision_id, f"failed: {what} not set ({outcome.status})", final=True
-            )
-            return
+            self._refused(ref, model, decision_id, f"{what} {current} -> {wanted}", outcome, now)
+            return False
+        model.failures = 0
         # Applied: judged after the lead time the floor was raised for, and a while more.
-        if has_hpa:
-            model.written = wanted
-            self._remember_written(ref, wanted, now)
+        if hpa is not None:
+            record = {
+                "min_replicas": wanted,
+                "at": now,
+                "decision_id": decision_id,
+                "hpa_uid": hpa.uid,
+            }
+            model.written = record
+            self._remember_written(ref, record, now)
         self.decisions.ledger.transition(decision_id, ["approved"], "verifying", now)
         lead = model.sizing.get("lead_seconds")
         window = (float(lead) if isinstance(lead, int | float) else 0.0) + VERIFY_AFTER
@@ -1325,6 +1434,44 @@ class ScalingLoop:
             decision_id,
             f"applied: {what} {current} -> {wanted}; judged in {window / 60:.0f} min",
         )
+        return True
+
+    def _refused(
+        self,
+        ref: ObjectRef,
+        model: WorkloadModel,
+        decision_id: str,
+        change: str,
+        outcome: Any,
+        now: float,
+    ) -> None:
+        """A write that did not happen (RBAC missing, an invalid value, the HPA gone or
+        changed since the decision, conflicts that kept coming, the lease lost): the
+        decision fails with the cluster's words, in the log, the decision's thread and
+        ``status.held``; the floor is decided afresh after ``RETRY_AFTER_FAILURE``
+        (doubled at each failure in a row, up to an hour), not every cycle."""
+        model.failures += 1
+        wait = min(RETRY_AFTER_FAILURE * 2 ** (model.failures - 1), QUIET_AFTER_NO)
+        model.quiet_until = max(model.quiet_until, now + wait)
+        model.recommended = None  # decided afresh on what the cluster has then
+        reason = getattr(outcome, "reason", None) or outcome.status
+        why = (
+            f"{change} not written ({reason}): {outcome.message}; "
+            f"no new try for {wait / 60:.0f} min"
+        )
+        model.quiet_why = why
+        self.status.held[str(ref)] = why
+        log.log(
+            logging.INFO if outcome.status == "not_leader" else logging.WARNING,
+            "scaling %s: %s",
+            ref,
+            why,
+        )
+        ledger = self.decisions.ledger
+        ledger.transition(decision_id, ["approved"], "failed", now)
+        detail = {"reason": reason, "why": why}
+        ledger.add_feedback(decision_id, "execution", "failed", "autonomic", now, detail)
+        self.decisions.progress(decision_id, f"failed: {why}", final=True)
 
     def _decide(
         self,
@@ -1397,7 +1544,7 @@ class ScalingLoop:
             model.pending = routed.decision_id
         if routed.route != "auto":
             return
-        self._apply(
+        if self._apply(
             workload,
             model,
             has_hpa,
@@ -1406,8 +1553,8 @@ class ScalingLoop:
             wanted,
             rec.reason,
             reactive=rec.mode == "reactive",
-        )
-        model.applied, model.applied_at = True, self.clock.now()
+        ):
+            model.applied, model.applied_at = True, self.clock.now()
 
     def _breach(
         self,

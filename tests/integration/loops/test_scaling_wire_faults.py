@@ -1,0 +1,341 @@
+"""The predictive scaling loop on the wire when things go wrong: a real Prometheus whose
+load series are missing, stale or not numbers, and the in-repo Kubernetes API server
+refusing the floor's write (403, 404, 422, 409 again and again) or showing an HPA that
+someone changed between the loop's read and its write. The real client, executor and
+ledger throughout."""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from agent.adapters.kubernetes import KubernetesCluster, load_api_client
+from agent.adapters.prometheus import PrometheusReader
+from agent.approvals import Approvals, LedgerOnlyChannel
+from agent.clock import FakeClock
+from agent.decisions import DecisionService
+from agent.executor import Executor
+from agent.ledger import Ledger, open_ledger
+from agent.loops.scaling import RETRY_AFTER_FAILURE, ScalingLoop
+from agent.observability import Metrics
+from agent.settings import RoutingSettings, ScalingSettings
+from remediation.ports import ObjectRef, Operation, OperationResult
+from tests.fakekube import FakeApiServer, start_fake_apiserver
+from tests.fakekube.seed import seed_deployment, seed_hpa, seed_node
+from tests.fakekube.store import RESOURCES
+from tests.harness.remote_write import remote_write
+from tests.harness.servers import PrometheusServer, openmetrics, prometheus_server
+from tests.integration.kube.conftest import FAST, eventually
+
+pytestmark = pytest.mark.prometheus
+
+NOW = math.floor(time.time() / 60) * 60
+HISTORY_END = NOW - 60 * 60
+QUERY = 'wire_rps{namespace="$namespace",deployment="$workload"}'
+WEB = ObjectRef("Deployment", "web", "shop")
+HPA_PATH = r"/apis/autoscaling/v2/namespaces/shop/horizontalpodautoscalers/web$"
+# 300 to 500 requests a second at 50 a pod: a floor of about 8 to 12 with the margin.
+CAPACITY = "50"
+
+
+def load(t: float) -> float:
+    return 300.0 + 200.0 * math.sin(2 * math.pi * ((t - NOW) % 86400) / 86400)
+
+
+def labels(name: str) -> dict[str, str]:
+    return {"namespace": "shop", "deployment": name}
+
+
+@pytest.fixture(scope="module")
+def prometheus(prometheus_binaries: None) -> Iterator[PrometheusServer]:
+    """Eight days of load for ``web``, ``stale`` and ``broken``; none for ``ghost``. The
+    newest hour: ``web`` to now; ``stale`` stops 12 minutes ago, after a fivefold surge
+    in its last 4 minutes; ``broken``'s last three samples are NaN, +Inf and NaN."""
+    minutes = range(int(HISTORY_END - 8 * 86400), int(HISTORY_END) + 1, 60)
+    history = [(float(t), load(t)) for t in minutes]
+    series = [("wire_rps", labels(name), history) for name in ("web", "stale", "broken")]
+    with prometheus_server(openmetrics(series)) as server:
+        live = [(float(t), load(t)) for t in range(int(HISTORY_END) + 60, int(NOW) + 1, 60)]
+        stale = [(t, v * (5.0 if t > NOW - 16 * 60 else 1.0)) for t, v in live if t <= NOW - 720]
+        broken = [*live[:-3], (NOW - 120.0, math.nan), (NOW - 60.0, math.inf), (NOW, math.nan)]
+        remote_write(
+            server.url,
+            [
+                ({"__name__": "wire_rps", **labels("web")}, live),
+                ({"__name__": "wire_rps", **labels("stale")}, stale),
+                ({"__name__": "wire_rps", **labels("broken")}, broken),
+            ],
+        )
+        yield server
+
+
+@pytest.fixture
+def fake() -> Iterator[FakeApiServer]:
+    server = start_fake_apiserver(bookmark_interval=0.2)
+    yield server
+    server.stop()
+
+
+class Rig:
+    """The loop in ``act`` mode on the real adapters, the clock at ``start``."""
+
+    def __init__(
+        self, prometheus: PrometheusServer, fake: FakeApiServer, tmp_path: Path, start: float
+    ) -> None:
+        self.fake = fake
+        self.api = load_api_client(host=fake.url)
+        self.cluster = KubernetesCluster(
+            self.api, identity="autonomic-test", policy=FAST, watch_timeout=5
+        )
+        self.clock = FakeClock(start)
+        self.ledger: Ledger = open_ledger(f"sqlite:///{tmp_path / 'ledger.sqlite'}", start)
+        self.approvals = Approvals(
+            self.ledger, LedgerOnlyChannel(self.ledger, self.clock.now), ttl=900, snooze=900
+        )
+        metrics = Metrics()
+        decisions = DecisionService(
+            self.ledger,
+            self.clock,
+            RoutingSettings(),
+            mode="act",
+            approvals=self.approvals,
+            metrics=metrics,
+        )
+        self.executor = Executor(
+            self.ledger,
+            self.cluster,
+            self.clock,
+            owner="autonomic-test",
+            is_leader=lambda: True,
+            metrics=metrics,
+        )
+        self.loop = ScalingLoop(
+            ScalingSettings(loadQuery=QUERY),
+            reader=PrometheusReader(prometheus.url),
+            cluster=self.cluster,
+            decisions=decisions,
+            executor=self.executor,
+            clock=self.clock,
+            submit=lambda signals: None,
+            metrics=metrics,
+        )
+
+    def cycles(self, count: int) -> None:
+        for _ in range(count):
+            self.loop.cycle()
+            self.clock.advance(60)
+
+    def hpa_min(self, name: str = "web") -> int:
+        (obj,) = [
+            h
+            for h in self.fake.store.objects("HorizontalPodAutoscaler", "shop")
+            if h["metadata"]["name"] == name
+        ]
+        return int(obj["spec"]["minReplicas"])
+
+    def before_each_write(self, change: Any) -> None:
+        """``change()`` runs after the loop decided and the executor read the HPA, just
+        before the write: someone else's write in between."""
+        self.executor.writer = ChangedFirst(self.cluster, change)
+
+    def hpa_patches(self) -> int:
+        return sum(
+            r.method == "PATCH" and r.resource == "horizontalpodautoscalers"
+            for r in self.fake.requests
+        )
+
+    def close(self) -> None:
+        self.approvals.close()
+        self.cluster.stop()
+        self.api.close()
+        self.ledger.close()
+
+
+def opted_in(fake: FakeApiServer, *names: str) -> None:
+    """Deployments opted in with a configured capacity and start-up, each with an HPA at
+    minReplicas 2 (its owner's)."""
+    seed_node(fake.store, "node-1")
+    for name in names:
+        seed_deployment(fake.store, name, namespace="shop", replicas=3, images=(f"{name}:1",))
+
+        def opt_in(obj: dict[str, Any]) -> None:
+            obj["metadata"]["labels"]["autonomic.dev/enabled"] = "true"
+            obj["metadata"]["annotations"].update(
+                {
+                    "autonomic.dev/predictive": "true",
+                    "autonomic.dev/capacity-per-pod": CAPACITY,
+                    "autonomic.dev/startup-seconds": "60",
+                }
+            )
+
+        fake.store.modify("Deployment", "shop", name, opt_in)
+        seed_hpa(fake.store, name, target=name, namespace="shop", min_replicas=2, max_replicas=40)
+
+
+class ChangedFirst:
+    """The cluster adapter, with ``change()`` run before each write."""
+
+    def __init__(self, cluster: KubernetesCluster, change: Any) -> None:
+        self.cluster, self.change = cluster, change
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.cluster, name)
+
+    def apply(self, operation: Operation, *, dry_run: bool = False) -> OperationResult:
+        self.change()
+        return self.cluster.apply(operation, dry_run=dry_run)
+
+
+@pytest.fixture
+def rig(prometheus: PrometheusServer, fake: FakeApiServer, tmp_path: Path) -> Iterator[Rig]:
+    opted_in(fake, "web")
+    made = Rig(prometheus, fake, tmp_path, NOW - 20 * 60)
+    eventually(lambda: made.cluster.get_hpa_for(WEB) is not None)
+    yield made
+    made.close()
+
+
+# ------------------------------------------------ the write refused
+
+
+def _forbid(fake: FakeApiServer) -> None:
+    fake.forbid("patch", "horizontalpodautoscalers", group="autoscaling")
+
+
+def _conflict(fake: FakeApiServer) -> None:
+    fake.inject(HPA_PATH, method="PATCH", times=1000, status=409)
+
+
+def _invalid(fake: FakeApiServer) -> None:
+    fake.inject(HPA_PATH, method="PATCH", times=1000, status=422)
+
+
+def _gone(fake: FakeApiServer) -> None:
+    # The HPA read before the write answers 404: deleted between the loop's read (from
+    # its watch cache) and its write.
+    fake.inject(HPA_PATH, method="GET", times=1000, status=404)
+
+
+REFUSALS = {
+    "Forbidden": (_forbid, "not allowed to patch horizontalpodautoscalers"),
+    "Conflict": (_conflict, "409 Conflict"),
+    "Invalid": (_invalid, "rejected patch horizontalpodautoscalers"),
+    "NotFound": (_gone, "no longer exists"),
+}
+
+
+@pytest.mark.parametrize("reason", sorted(REFUSALS))
+def test_a_refused_write_fails_its_decision_says_why_and_backs_off(
+    rig: Rig, reason: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    refuse, words = REFUSALS[reason]
+    refuse(rig.fake)
+    with caplog.at_level(logging.WARNING, logger="autonomic.scaling"):
+        rig.cycles(4)  # the cycle goes on; nothing raised out of it
+    assert rig.hpa_min() == 2
+    (decision,) = rig.ledger.decisions(kind="scaling")
+    assert decision.status == "failed"
+    (failed,) = [f for f in rig.ledger.feedback_for(decision.id) if f["kind"] == "execution"]
+    assert failed["outcome"] == "failed" and words in failed["detail"]["why"]
+    said = [r.getMessage() for r in caplog.records if "not written" in r.getMessage()]
+    assert len(said) == 1 and f"({reason})" in said[0] and words in said[0]
+    assert words in rig.loop.status.held["Deployment/shop/web"]
+    patches = rig.hpa_patches()
+    rig.fake.allow_all()
+    rig.fake.clear_faults()
+    rig.cycles(int(RETRY_AFTER_FAILURE / 60) - 4)
+    assert rig.hpa_patches() == patches  # not before the back-off
+    rig.cycles(2)
+    assert rig.hpa_min() > 2  # then written
+    assert "Deployment/shop/web" not in rig.loop.status.held
+
+
+def test_an_hpa_changed_between_the_loops_read_and_its_write_is_not_overwritten(
+    rig: Rig,
+) -> None:
+    """A person sets minReplicas 4 after the loop read the HPA (minReplicas 2) and
+    before its write. The patch carries the resourceVersion the executor read, so the
+    edit in between is a 409; the write used to read again and set its floor over the
+    person's 4 all the same."""
+
+    def hand_edit(hpa: dict[str, Any]) -> None:
+        hpa["spec"]["minReplicas"] = 4
+
+    rig.before_each_write(
+        lambda: rig.fake.store.modify("HorizontalPodAutoscaler", "shop", "web", hand_edit)
+    )
+    rig.cycles(1)
+    assert rig.hpa_min() == 4  # the person's value stands
+    (decision,) = rig.ledger.decisions(kind="scaling")
+    assert decision.status == "failed" and decision.proposal["from"] == 2
+    why = rig.loop.status.held["Deployment/shop/web"]
+    assert "it is 4, not the 2 the decision was made from" in why
+
+
+def test_an_hpa_replaced_between_the_loops_read_and_its_write_keeps_its_minimum(
+    rig: Rig,
+) -> None:
+    """The HPA is deleted and created again with minReplicas 14 (its new owner's) while
+    the loop decides from the old one's 2: its floor is not written over the new 14."""
+    hpa_type = next(r for r in RESOURCES if r.kind == "HorizontalPodAutoscaler")
+
+    def replace() -> None:
+        rig.fake.store.delete(hpa_type, "shop", "web")
+        seed_hpa(
+            rig.fake.store, "web", target="web", namespace="shop", min_replicas=14, max_replicas=30
+        )
+
+    rig.before_each_write(replace)
+    rig.cycles(1)
+    assert rig.hpa_min() == 14
+    rig.executor.writer = rig.cluster
+
+    def seen() -> bool:
+        hpa = rig.cluster.get_hpa_for(WEB)
+        return hpa is not None and hpa.min_replicas == 14
+
+    eventually(seen)
+    rig.cycles(int(RETRY_AFTER_FAILURE / 60) + 2)
+    assert rig.hpa_min() == 14  # the new HPA's own minimum is the loop's floor's floor
+
+
+# ------------------------------------------------ the load read unusable
+
+
+def test_missing_stale_and_non_numeric_load_hold_the_floor_as_it_is(
+    prometheus: PrometheusServer, fake: FakeApiServer, tmp_path: Path
+) -> None:
+    """Half an hour ago every read was fresh and the floors were raised. Now ``ghost``
+    has no series at all, ``stale``'s newest sample is 12 minutes old (a surge in its
+    last minutes, never seen fresh), ``broken``'s newest samples are NaN and +Inf: each
+    is held with its reason, no decision is made and no floor moves, up or down; ``web``
+    goes on."""
+    opted_in(fake, "web", "stale", "broken", "ghost")
+    rig = Rig(prometheus, fake, tmp_path, NOW - 30 * 60)
+    try:
+        eventually(lambda: len(rig.cluster.list_workloads()) == 4)
+        rig.cycles(1)
+        raised = {name: rig.hpa_min(name) for name in ("web", "stale", "broken", "ghost")}
+        assert raised["ghost"] == 2 and all(raised[n] > 2 for n in ("web", "stale", "broken"))
+        before = {d.subject for d in rig.ledger.decisions(kind="scaling")}
+        count = len(rig.ledger.decisions(kind="scaling"))
+        rig.clock.set(NOW)
+        rig.cycles(1)
+        held = rig.loop.status.held
+        assert "the load query returned nothing" in held["Deployment/shop/ghost"]
+        assert "stale load data" in held["Deployment/shop/stale"]
+        assert "not a usable number" in held["Deployment/shop/broken"]
+        assert "Deployment/shop/web" not in held
+        for name in ("stale", "broken", "ghost"):
+            assert rig.hpa_min(name) == raised[name], name
+        everything = rig.ledger.decisions(kind="scaling")  # newest first
+        assert {d.subject for d in everything[: len(everything) - count]} <= {str(WEB)}
+        assert before >= {"Deployment/shop/stale", "Deployment/shop/broken"}
+    finally:
+        rig.close()

@@ -1,0 +1,339 @@
+"""The scaling loop under the faults an SRE worries about: a floor someone else changes
+(a person, a GitOps controller putting its own back), a write the cluster refuses, a
+change of leader while a floor is raised, a workload deleted while its HPA holds one,
+an HPA whose maximum is lowered under the floor."""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from types import SimpleNamespace
+from typing import Any, cast
+
+import pytest
+
+from agent.clock import FakeClock
+from agent.loops.scaling import (
+    CAPACITY,
+    MIN_REPLICAS,
+    QUIET_AFTER_OVERRIDE,
+    RETRY_AFTER_FAILURE,
+    STEP,
+    WRITTEN_KEY,
+    ScalingLoop,
+)
+from remediation.ports import HpaState, ObjectRef, SetHpaMinReplicas
+from tests.unit.scaling.fakes import WeekReader, loop_over, week_and_a_day, workload
+
+HPA = ObjectRef("HorizontalPodAutoscaler", "web", "shop")
+
+
+def steady(seed: int, minutes: int = 80) -> tuple[Any, Any]:
+    """Two weeks of load whose last ``minutes`` (and ten before) are a steady 50."""
+    t, values = week_and_a_day(seed)
+    values[-minutes - 10 :] = 50.0
+    return t, values
+
+
+# A floor of 7 whatever the forecast says: the floor's floor, the load needing one pod.
+SEVEN = {CAPACITY: "1000", MIN_REPLICAS: "7"}
+
+
+def raised(seed: int, minutes: int = 80, **annotations: str) -> tuple[ScalingLoop, FakeClock, Any]:
+    """A loop (clock ``minutes`` before the end of the load) that raised web's HPA from
+    its owner's 2 to 7 (by default load 50 at 10 a pod, with the margin and the
+    forecast's upper quantile), written and seen by the watch."""
+    t, values = steady(seed, minutes)
+    clock = FakeClock(float(t[-minutes]))
+    web = workload("web", **{CAPACITY: "10", **annotations})
+    loop = loop_over(WeekReader(t, values), clock, [web], route="auto")
+    cast(Any, loop.cluster).hpas[web.ref] = HpaState(HPA, web.ref, 2, 20, 3, 3, uid="u1")
+    run(loop, clock, 3)
+    assert writes(loop) == [7]
+    return loop, clock, web
+
+
+def run(
+    loop: ScalingLoop,
+    clock: FakeClock,
+    cycles: float,
+    *,
+    revert_to: int | None = None,
+    land: bool = True,
+) -> None:
+    """``cycles`` cycles a minute apart. Each write lands on the HPA (as the watch then
+    shows it) unless not ``land``; with ``revert_to``, a controller puts that
+    minReplicas back after it."""
+    executor, hpas = cast(Any, loop.executor), cast(Any, loop.cluster).hpas
+    for _ in range(int(cycles)):
+        before = len(executor.applied)
+        loop.cycle()
+        clock.advance(STEP)
+        for op in executor.applied[before:]:
+            if isinstance(op, SetHpaMinReplicas) and land:
+                ref = next(r for r, h in hpas.items() if h.ref == op.target)
+                hpas[ref] = dataclasses.replace(hpas[ref], min_replicas=op.min_replicas)
+        if revert_to is not None:
+            for ref, hpa in hpas.items():
+                hpas[ref] = dataclasses.replace(hpa, min_replicas=revert_to)
+
+
+def writes(loop: ScalingLoop) -> list[int]:
+    return [op.min_replicas for op in cast(Any, loop.executor).applied]
+
+
+def set_min(loop: ScalingLoop, web: Any, value: int) -> None:
+    hpas = cast(Any, loop.cluster).hpas
+    hpas[web.ref] = dataclasses.replace(hpas[web.ref], min_replicas=value)
+
+
+def feedback(loop: ScalingLoop) -> list[tuple[str, str, str]]:
+    return list(cast(Any, loop.decisions).ledger.feedback)
+
+
+# ------------------------------------------------ someone else changes the floor
+
+
+@pytest.mark.parametrize("found", [3, 12])
+def test_a_floor_someone_changed_is_theirs_for_an_hour_and_said_once(
+    found: int, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A person sets minReplicas by hand (down to 3, or up to 12 for an incident) while
+    the loop holds 7. The loop used to write 7 again two cycles later, with a new
+    decision each time and nothing in the log: lowering a person's incident floor after
+    five minutes, or fighting them."""
+    loop, clock, web = raised(40)
+    set_min(loop, web, found)
+    with caplog.at_level(logging.WARNING, logger="autonomic.scaling"):
+        run(loop, clock, 55)
+    assert writes(loop) == [7]  # theirs stands
+    said = [r.getMessage() for r in caplog.records if "not the 7 Autonomic wrote" in r.getMessage()]
+    assert len(said) == 1
+    assert (
+        f"{HPA} minReplicas is {found}" in said[0] and "no floor is written for 60 min" in said[0]
+    )
+    assert "not the 7 Autonomic wrote" in loop.status.held[str(web.ref)]
+    assert ("d-1", "execution", "overridden") in feedback(loop)  # against the write
+    ledger = cast(Any, loop.decisions).ledger
+    (record, _) = ledger.guard(f"{WRITTEN_KEY}/{web.ref}")
+    assert (record["min_replicas"], record["found"]) == (7, found)
+    assert len(cast(Any, loop.decisions).proposals) == 1  # no decision meanwhile
+
+
+def test_a_controller_that_reverts_every_write_meets_fewer_and_fewer_writes() -> None:
+    """A GitOps controller (Argo CD's self-heal, Flux) puts minReplicas 2 back after every
+    write: one write, then one an hour later, then two hours after that, each said."""
+    loop, clock, web = raised(41, 4 * 60 + 10, **SEVEN)
+    set_min(loop, web, 2)
+    run(loop, clock, 4 * 60, revert_to=2)
+    assert writes(loop) == [7, 7, 7]  # at 0, about 1 h, about 3 h: not every other minute
+    overridden = [f for f in feedback(loop) if f[2] == "overridden"]
+    assert len(overridden) == 3
+    assert len(cast(Any, loop.decisions).proposals) == 3
+
+
+def test_an_override_is_honoured_by_the_next_leader() -> None:
+    """The quiet hour is in the ledger: a new leader does not write over the person's
+    value the minute it takes over, nor say the override again."""
+    loop, clock, web = raised(42, 80 + 60, **SEVEN)
+    set_min(loop, web, 3)
+    run(loop, clock, 3)
+    assert writes(loop) == [7]
+    t, values = steady(42, 80 + 60)
+    successor = loop_over(WeekReader(t, values), clock, [web], route="auto")
+    successor.decisions = loop.decisions  # one ledger
+    cast(Any, successor.cluster).hpas = cast(Any, loop.cluster).hpas
+    run(successor, clock, 30)
+    assert writes(successor) == []
+    assert len([f for f in feedback(loop) if f[2] == "overridden"]) == 1
+    run(successor, clock, QUIET_AFTER_OVERRIDE / STEP)
+    assert writes(successor) == [7]  # after the hour, the loop's floor again
+
+
+def test_a_lowered_maximum_caps_the_floor_written_after_the_override() -> None:
+    """GitOps applies minReplicas 2 and maxReplicas 5 (the API server refuses a maximum
+    below the minimum, so the two come together) while the loop holds 7. After the
+    quiet hour the loop's floor is capped at 5, never above the new maximum."""
+    loop, clock, web = raised(43)
+    hpas = cast(Any, loop.cluster).hpas
+    hpas[web.ref] = dataclasses.replace(hpas[web.ref], min_replicas=2, max_replicas=5)
+    run(loop, clock, 70)
+    assert writes(loop) == [7, 5]
+
+
+def test_a_floors_floor_above_a_lowered_maximum_holds_and_says_so() -> None:
+    loop, clock, web = raised(44, **SEVEN)
+    hpas = cast(Any, loop.cluster).hpas
+    hpas[web.ref] = dataclasses.replace(hpas[web.ref], min_replicas=2, max_replicas=5)
+    run(loop, clock, 70)
+    assert writes(loop) == [7]
+    assert f"{MIN_REPLICAS}=7 is above the maxReplicas 5" in loop.status.held[str(web.ref)]
+
+
+# ------------------------------------------------ the cluster refuses the write
+
+
+REFUSALS = {
+    "Forbidden": "Autonomic is not allowed to patch horizontalpodautoscalers 'web' "
+    "(API group autoscaling) in namespace 'shop'. Grant verb 'patch' ...",
+    "NotFound": "could not read HorizontalPodAutoscaler/shop/web before writing: it no "
+    "longer exists",
+    "Invalid": "the API server rejected patch horizontalpodautoscalers 'web': "
+    "spec.minReplicas: Invalid value: 7: must be less than or equal to maxReplicas",
+    "Conflict": "set_hpa_min_replicas on HorizontalPodAutoscaler/shop/web: the object kept "
+    "changing under us (409 Conflict 4 times); try again later",
+}
+
+
+@pytest.mark.parametrize("reason", sorted(REFUSALS))
+def test_a_refused_write_is_said_failed_and_tried_again_later_not_every_cycle(
+    reason: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A write the cluster refuses used to leave the decision failed with "(failed)" as
+    its only word, nothing in the log or the status, and a new decision and write every
+    other cycle for as long as it lasted."""
+    t, values = steady(45)
+    clock = FakeClock(float(t[-80]))
+    web = workload("web", **{CAPACITY: "10"})
+    loop = loop_over(WeekReader(t, values), clock, [web], route="auto")
+    cast(Any, loop.cluster).hpas[web.ref] = HpaState(HPA, web.ref, 2, 20, 3, 3, uid="u1")
+    executor = cast(Any, loop.executor)
+    refuse = [True]
+
+    def apply(key: str, step: int, operation: Any, **kwargs: Any) -> Any:
+        executor.applied.append(operation)
+        if refuse[0]:
+            return SimpleNamespace(status="failed", message=REFUSALS[reason], reason=reason)
+        return SimpleNamespace(status="applied", message="", reason=None)
+
+    executor.apply = apply
+    with caplog.at_level(logging.WARNING, logger="autonomic.scaling"):
+        run(loop, clock, 20, land=False)
+    assert len(executor.applied) == 3  # at 0, 5 and 15 minutes: backing off, not each cycle
+    said = [r.getMessage() for r in caplog.records if "not written" in r.getMessage()]
+    assert len(said) == 3 and all(REFUSALS[reason] in line for line in said)
+    assert f"minReplicas 2 -> 7 not written ({reason})" in said[0]
+    assert "no new try for 5 min" in said[0] and "no new try for 10 min" in said[1]
+    assert REFUSALS[reason] in loop.status.held[str(web.ref)]
+    decisions = cast(Any, loop.decisions)
+    assert decisions.ledger.records["d-1"].status == "failed"
+    assert ("d-1", "execution", "failed") in decisions.ledger.feedback
+    (text,) = [text for d, text, final in decisions.progressed if d == "d-1"]
+    assert REFUSALS[reason] in text
+    refuse[0] = False  # RBAC granted, the HPA fixed
+    run(loop, clock, 40)
+    assert len(executor.applied) == 4  # tried once more after 20 minutes, and written
+    assert loop.models[web.ref].failures == 0
+    assert str(web.ref) not in loop.status.held
+
+
+# ------------------------------------------------ two replicas, one leader at a time
+
+
+def test_a_change_of_leader_keeps_the_floor_and_judges_it_once() -> None:
+    """A raises the floor to 7 and loses the lease; B neither writes it again nor
+    restores it, and judges A's floor. B lowers it to 5 (the annotation changed); A
+    leads again with its memory from before: it writes nothing, does not judge the floor
+    B judged, and when the workload opts out gives the owner's 2 back. A used to
+    remember its own 7 as the floor it wrote, take B's 5 for a person's, and leave it."""
+    a, clock, web = raised(46, **SEVEN)
+    t, values = steady(46)
+    b = loop_over(WeekReader(t, values), clock, [web], route="auto")
+    b.decisions = a.decisions  # one ledger
+    cast(Any, b.cluster).hpas = cast(Any, a.cluster).hpas
+    run(b, clock, 15)
+    assert writes(b) == []  # kept, not restored or applied again
+    ledger = cast(Any, a.decisions).ledger
+    assert ledger.records["d-1"].status != "verifying"  # judged by B
+    judged = len(ledger.feedback)
+    lowered = dataclasses.replace(web, annotations={**web.annotations, MIN_REPLICAS: "5"})
+    cast(Any, b.cluster).workloads = [lowered]
+    run(b, clock, 8)
+    assert writes(b) == [5]
+    cast(Any, a.cluster).workloads = [lowered]
+    run(a, clock, 3)  # A leads again
+    assert writes(a) == [7]
+    assert not any(f[0] == "d-1" for f in ledger.feedback[judged:])  # not judged twice
+    cast(Any, a.cluster).workloads = [dataclasses.replace(lowered, labels={})]
+    run(a, clock, 2)
+    assert writes(a) == [7, 2]  # the owner's minimum back
+
+
+# ------------------------------------------------ the workload deleted
+
+
+def test_a_workload_deleted_while_its_floor_is_raised() -> None:
+    """A Deployment gone from the listing is not taken for one that opted out: a listing
+    that misses workloads (a namespace filter, a cache not synced) must not give every
+    floor back at once. The HPA keeps the floor while the Deployment is away; a
+    Deployment created again without the opt-in gets the owner's minimum back."""
+    loop, clock, web = raised(47)
+    cluster = cast(Any, loop.cluster)
+    cluster.workloads = []
+    run(loop, clock, 10)
+    assert writes(loop) == [7]
+    assert str(web.ref) not in loop.status.reactive  # no stale status
+    cluster.workloads = [dataclasses.replace(web, labels={})]
+    run(loop, clock, 2)
+    assert writes(loop) == [7, 2]
+    (released,) = cast(Any, loop.decisions).proposals[-1:]
+    assert released.reason_code == "OptedOut"
+
+
+# ------------------------------------------------ the load read unusable
+
+
+class StaleReader(WeekReader):
+    """Serves the load up to ``until`` only: the newest sample grows older each cycle."""
+
+    def __init__(self, t: Any, values: Any, until: float) -> None:
+        super().__init__(t, values)
+        self.until = until
+
+    def range(self, query: str, start: float, end: float, step: float, now: float) -> list[Any]:
+        (found,) = super().range(query, start, min(end, self.until), step, now)
+        return [dataclasses.replace(found, stale=now - self.until > 300)]
+
+
+def test_stale_load_holds_the_floor_and_is_said_once(caplog: pytest.LogCaptureFixture) -> None:
+    """The load's exporter stops (or its recording rule breaks) with a floor raised: the
+    floor stays, up and down, and the hold is said once, not once a minute with the
+    sample's age in it."""
+    loop, clock, web = raised(49, 80)
+    t, values = steady(49, 80)
+    surge = values.copy()
+    surge[-75:] = 500.0  # ten times the load, seen only when stale
+    # Two samples after the last cycle's, then none: read ten minutes later, and on.
+    loop.reader = StaleReader(t, surge, clock.now() + 60)
+    clock.advance(10 * STEP)
+    with caplog.at_level(logging.WARNING, logger="autonomic.scaling"):
+        run(loop, clock, 15)
+    assert writes(loop) == [7]
+    assert len(cast(Any, loop.decisions).proposals) == 1
+    held = loop.status.held[str(web.ref)]
+    assert "stale load data (the newest usable sample is" in held
+    assert sum("stale load data" in r.getMessage() for r in caplog.records) == 1
+
+
+def test_giving_the_minimum_back_is_tried_again_when_refused() -> None:
+    """The write that gives the owner's minimum back is refused (RBAC): it used to be
+    tried once and the floor left raised for good."""
+    loop, clock, web = raised(50)
+    executor = cast(Any, loop.executor)
+    refuse = [True]
+    recorded = executor.apply
+
+    def apply(key: str, step: int, operation: Any, **kwargs: Any) -> Any:
+        if refuse[0]:
+            executor.applied.append(operation)
+            return SimpleNamespace(status="failed", message="forbidden", reason="Forbidden")
+        return recorded(key, step, operation, **kwargs)
+
+    executor.apply = apply
+    cast(Any, loop.cluster).workloads = [dataclasses.replace(web, labels={})]
+    run(loop, clock, 3, land=False)
+    assert writes(loop) == [7, 2]  # refused
+    refuse[0] = False
+    run(loop, clock, RETRY_AFTER_FAILURE / STEP)
+    assert writes(loop) == [7, 2, 2]
+    assert cast(Any, loop.cluster).hpas[web.ref].min_replicas == 2
