@@ -586,8 +586,9 @@ class ScalingLoop:
         why = (
             f"{hpa.ref} minReplicas is {hpa.min_replicas}, not the {written} Autonomic wrote"
             + (f" (decision {decision_id})" if decision_id else "")
-            + ": changed by someone else (a person, or a GitOps controller putting its own "
-            f"back); theirs stands: no floor is written for {quiet / 60:.0f} min. If a "
+            + ": changed by someone else (a person, a GitOps controller putting its own "
+            "back, or a remediation runbook's scale-out); theirs stands: no floor is "
+            f"written for {quiet / 60:.0f} min. If a "
             f"controller owns minReplicas, let it ignore the field, or set {PREDICTIVE}: "
             f"{FORECAST_ONLY} and set the floor there from {RECOMMENDED}"
         )

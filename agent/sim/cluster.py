@@ -550,6 +550,17 @@ class SimCluster:
         if isinstance(operation, Drain) and not dry_run:
             return self.drain_round(operation)
         before = self.snapshot(operation)
+        if isinstance(operation, SetHpaMinReplicas) and operation.expected is not None:
+            # As the real cluster's adapter: never over a minReplicas changed since the
+            # decision (by a runbook, say) that the write did not come from.
+            old = before["minReplicas"]
+            if old not in (operation.expected, operation.min_replicas):
+                raise PermanentError(
+                    f"not setting minReplicas of {operation.target} to "
+                    f"{operation.min_replicas}: it is {old}, not the {operation.expected} "
+                    "the decision was made from",
+                    reason="ChangedSinceDecision",
+                )
         summary, after = self._describe(operation, before)
         if not dry_run:
             self._write(operation)
