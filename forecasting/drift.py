@@ -39,6 +39,7 @@ __all__ = [
     "challenge",
     "challenge_on_holdout",
     "naive_scale",
+    "powered",
 ]
 
 
@@ -58,13 +59,18 @@ class DriftBand:
 
     ``mase_limit`` is the recent MASE above which the model has degraded; ``scale`` is
     the in-sample seasonal-naive MAE the errors are divided by; ``level`` is the
-    interval (percent) whose coverage is watched.
+    interval (percent) whose coverage is watched. ``power`` is the scale the errors are
+    measured on: between ``actual ** power`` and ``forecast ** power`` (``powered``), and
+    ``scale`` measured on it too. 1 is the values as they are; 0.5, their square roots,
+    on which Poisson-like counts err alike at every level, so a band earned in a quiet
+    hour also fits the busy ones.
     """
 
     mase_limit: float
     scale: float
     level: int = 95
     min_samples: int = 30
+    power: float = 1.0
 
 
 @dataclass(frozen=True)
@@ -154,7 +160,8 @@ def assess_drift_arrays(
     actual, mean, lower, upper = actual[usable], mean[usable], lower[usable], upper[usable]
     samples = int(actual.size)
     scale = band.scale if band.scale > 0 and math.isfinite(band.scale) else 1.0
-    recent = float(np.mean(np.abs(actual - mean)) / scale) if samples else math.nan
+    errors = np.abs(powered(actual, band.power) - powered(mean, band.power))
+    recent = float(np.mean(errors) / scale) if samples else math.nan
     coverage = float(np.mean((actual >= lower) & (actual <= upper))) if samples else math.nan
     if model_age > max_age:
         return DriftVerdict(
@@ -235,6 +242,15 @@ def challenge(
     return ModelVersion(
         old_name, new_name, old.mase, new.mase, len(new.origins), horizon, promoted, reason
     )
+
+
+def powered(values: Sequence[float] | np.ndarray, power: float) -> np.ndarray:
+    """``values ** power`` (negatives as 0), the scale a ``DriftBand`` measures errors
+    on; the values themselves (as floats) for power 1."""
+    x = np.asarray(values, dtype=np.float64)
+    if power == 1.0:
+        return x
+    return np.asarray(np.power(np.maximum(x, 0.0), power), dtype=np.float64)
 
 
 def naive_scale(values: Sequence[float] | np.ndarray) -> float:

@@ -7,7 +7,12 @@ the challenger goes live only if it forecasts the hour strictly better (``refit`
 Between refits the live model's one-step forecasts are kept against what arrived
 (``OutcomeRing``), and every ``DRIFT_EVERY`` cycles they are held to the band the model
 earned (``check_drift``): a model off its band is not trusted (the workload turns
-reactive) until a refit beats it or it is back in its band (``distrust``).
+reactive) until a refit beats it or it is back in its band (``distrust``). The errors
+are judged on the square-root scale (``ERROR_POWER``): request counts are about Poisson,
+so in raw units a band earned in a quiet hour is too tight for every busy one. A refit
+clears the ring, so the first check after one waits for the band's ``min_samples`` new
+outcomes (half an hour at a one-minute step) and no longer: a pattern that moves just
+after a scheduled refit is still found within the hour.
 
 Pure: no clock, no reads, no ledger. ``agent.loops.scaling`` adds those, and
 ``forecasting.replay`` runs the same rules on a trace, so the replay benchmark judges
@@ -28,6 +33,7 @@ from forecasting.drift import (
     assess_drift_arrays,
     challenge_on_holdout,
     naive_scale,
+    powered,
 )
 from forecasting.profile import FittedProfile, SeasonalProfile
 from forecasting.series import FloatArray, Series
@@ -35,6 +41,7 @@ from forecasting.series import FloatArray, Series
 __all__ = [
     "BREACH_LEVEL",
     "DRIFT_EVERY",
+    "ERROR_POWER",
     "HOLDOUT_SECONDS",
     "OUTCOMES",
     "SCALE_SECONDS",
@@ -51,6 +58,7 @@ OUTCOMES = 180  # one-step outcomes kept per workload for the drift check (three
 DRIFT_EVERY = 10  # cycles between two drift checks of one workload (staggered)
 SCALE_SECONDS = 86400.0  # the errors' scale: the mean one-step change over the last day
 BREACH_LEVEL = 95  # the interval whose coverage the drift check watches
+ERROR_POWER = 0.5  # the drift check's errors are between square roots (Poisson-like counts)
 
 
 class OutcomeRing:
@@ -160,19 +168,29 @@ def refit(
     live = forecaster.fit(history).compact(levels)
     # The drift band holds the new model to its one-step error on the held-out hour,
     # the error the live check measures (a first fit: on its own last hour, which it
-    # saw; a little optimistic, and the band's tolerance is wide).
+    # saw; a little optimistic, and the band's tolerance is wide), both on the
+    # square-root scale, where an hour's error says about as much of the others.
     band: DriftBand | None = None
     if held >= 10:
         judged = challenger if challenger is not None else live
         span = history.values[-(held + level_window) :]
-        base = mase(span[-held:], judged.ahead(span, last)[-held:], scale)
+        day = history.values[-max(2, round(SCALE_SECONDS / step)) :]
+        root_scale = naive_scale(powered(day, ERROR_POWER))
+        base = mase(
+            powered(span[-held:], ERROR_POWER),
+            powered(judged.ahead(span, last)[-held:], ERROR_POWER),
+            root_scale,
+        )
         if math.isfinite(base):
-            band = DriftBand(max(1.5 * base, base + 0.3), scale, BREACH_LEVEL)
+            band = DriftBand(
+                max(1.5 * base, base + 0.3), root_scale, BREACH_LEVEL, power=ERROR_POWER
+            )
     return Refit(live, live, True, verdict, band, stopgap, held, scale)
 
 
 def check_drift(ring: OutcomeRing, band: DriftBand) -> DriftVerdict:
-    """The live model's recent one-step outcomes held to its band."""
+    """The live model's recent one-step outcomes held to its band (no verdict but
+    ``TooFewOutcomes`` until the ring holds ``band.min_samples`` of them)."""
     actual, mean, lower, upper = ring.arrays()
     return assess_drift_arrays(actual, mean, lower, upper, band, model_age=0.0, max_age=math.inf)
 

@@ -48,7 +48,6 @@ from forecasting.hpa import HpaController, HpaSpec, MetricObservation
 from forecasting.lifecycle import (
     BREACH_LEVEL,
     DRIFT_EVERY,
-    HOLDOUT_SECONDS,
     OutcomeRing,
     check_drift,
     distrust,
@@ -310,7 +309,7 @@ def _lifecycle_path(
     level_slots = max(1, round(settings.level_window_seconds / step))
     levels = tuple(sorted({level, BREACH_LEVEL}))
     fitted: FittedProfile | None = None
-    fitted_at = evaluated_at = -math.inf
+    evaluated_at = -math.inf
     band: DriftBand | None = None
     ring = OutcomeRing()
     drifted = False
@@ -347,7 +346,7 @@ def _lifecycle_path(
                 fitted, evaluated_at, drifted = result.live, float(t), False
                 ring.clear()
                 if result.promoted:
-                    fitted_at, band, poor = float(t), result.band, None
+                    band, poor = result.band, None
                     version += 1
             else:
                 assert fitted is not None
@@ -355,11 +354,7 @@ def _lifecycle_path(
             if expect is not None and expect[0] == float(stamps[j]):
                 ring.add(float(values[j]), expect[1], expect[2], expect[3])
             expect = None
-            if (
-                band is not None
-                and d % DRIFT_EVERY == 0
-                and t - max(fitted_at, evaluated_at) >= HOLDOUT_SECONDS
-            ):
+            if band is not None and d % DRIFT_EVERY == 0:
                 verdict = check_drift(ring, band)
                 drifted = verdict.refit
                 poor = distrust(verdict, poor)

@@ -90,7 +90,6 @@ from forecasting.drift import DriftBand, DriftVerdict
 from forecasting.lifecycle import (
     BREACH_LEVEL,
     DRIFT_EVERY,
-    HOLDOUT_SECONDS,
     OutcomeRing,
     check_drift,
     distrust,
@@ -759,10 +758,10 @@ class ScalingLoop:
                 model.outcomes.add(arrived, expect[1], expect[2], expect[3])
         model.expect = None
         band = model.band
+        # A refit clears the outcomes: until ``band.min_samples`` new ones have arrived
+        # the check says only ``TooFewOutcomes``, which changes nothing.
         if band is None or (self._cycles + zlib.crc32(str(ref).encode())) % DRIFT_EVERY:
             return
-        if now - max(model.fitted_at, model.evaluated_at) < HOLDOUT_SECONDS:
-            return  # too young (a hold-out would overlap its training), or just judged
         model.drift = check_drift(model.outcomes, band)
         poor = distrust(model.drift, model.poor)
         if model.drift.refit:

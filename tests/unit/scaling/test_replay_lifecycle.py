@@ -7,7 +7,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from forecasting.drift import DriftBand, assess_drift_arrays, naive_scale, powered
 from forecasting.forecast import Forecast
+from forecasting.lifecycle import ERROR_POWER
 from forecasting.profile import ProfileSettings
 from forecasting.replay import ForecastPath, Plant, ReplayPolicy, forecast_path, replay
 from forecasting.series import make_series
@@ -130,3 +132,47 @@ def test_untrusted_decisions_are_reactive_and_the_floor_comes_down_slowly() -> N
 def test_refit_seconds_must_be_positive() -> None:
     with pytest.raises(ValueError, match="refit_seconds"):
         ReplayPolicy("predictive", refit_seconds=0.0)
+
+
+def test_a_band_earned_in_a_quiet_hour_holds_in_the_busy_ones() -> None:
+    """Poisson counts err by about the square root of their level: judged in raw units, a
+    band earned at 100 a minute fails every hour at 500 though nothing changed. On the
+    square-root scale (``ERROR_POWER``) the busy hours are in band; a level half again
+    higher, which the forecast does not follow, is still off it."""
+    rng = np.random.default_rng(5)
+    quiet, busy = 100.0, 500.0
+    held = rng.poisson(quiet, 60).astype(np.float64)
+    day = rng.poisson(np.linspace(quiet, busy, 1440)).astype(np.float64)
+
+    def band(power: float) -> DriftBand:
+        scale = naive_scale(powered(day, power))
+        base = float(np.mean(np.abs(powered(held, power) - powered(np.full(60, quiet), power))))
+        base /= scale
+        return DriftBand(max(1.5 * base, base + 0.3), scale, 95, power=power)
+
+    mean = np.full(180, busy)
+    steady = rng.poisson(busy, 180).astype(np.float64)
+    moved = rng.poisson(1.5 * busy, 180).astype(np.float64)
+    lower, upper = mean - 3 * np.sqrt(busy), mean + 3 * np.sqrt(busy)
+    raw, root = band(1.0), band(ERROR_POWER)
+    assert assess_drift_arrays(steady, mean, lower, upper, raw).reason == "ErrorDrift"
+    assert assess_drift_arrays(steady, mean, lower, upper, root).reason == "InBand"
+    assert assess_drift_arrays(moved, mean, lower, upper, root).reason == "ErrorDrift"
+
+
+@pytest.mark.parametrize("seed", [3, 4])  # 3: the champion stays at midnight; 4: it loses
+def test_a_pattern_that_moves_at_a_scheduled_refit_is_found_within_the_hour(seed: int) -> None:
+    """With no false alarm to move it, the six-hourly refit falls at midnight, just when
+    the pattern moves (and its challenger, judged on the hour before, may even win): the
+    first check after a refit waits only for 30 new outcomes, not for an hour."""
+    shift = 4
+    path = _path(_daily(8, shift_from=shift, seed=seed), lifecycle=True)
+    flagged = _seasonal_flags(path)
+    assert not [d for d in flagged if d < shift * DAY]  # steady days: no false alarm
+    after = [d for d in flagged if d >= shift * DAY]
+    assert after and after[0] < shift * DAY + 60
+
+
+def test_a_steady_wave_raises_no_false_alarm() -> None:
+    path = _path(_daily(5), lifecycle=True)
+    assert _seasonal_flags(path) == []
