@@ -27,7 +27,7 @@ from agent.loops.sizing import CAPACITY_MIN
 from agent.observability import Metrics
 from agent.settings import RoutingSettings, ScalingSettings
 from remediation.signals import Signal
-from tests.fakekube import FakeApiServer, start_fake_apiserver
+from tests.fakekube import FakeApiServer
 from tests.fakekube.seed import seed_deployment, seed_hpa, seed_node
 from tests.harness.remote_write import remote_write
 from tests.harness.servers import PrometheusServer, openmetrics, prometheus_server
@@ -55,13 +55,6 @@ def prometheus(prometheus_binaries: None) -> Iterator[PrometheusServer]:
         live = [(float(t), load(t)) for t in range(int(HISTORY_END) + 60, int(NOW) + 1, 60)]
         remote_write(server.url, [({"__name__": "http_requests_rate", **LABELS}, live)])
         yield server
-
-
-@pytest.fixture
-def fake() -> Iterator[FakeApiServer]:
-    server = start_fake_apiserver(bookmark_interval=0.2)
-    yield server
-    server.stop()
 
 
 def opted_in(fake: FakeApiServer) -> dict[str, Any]:

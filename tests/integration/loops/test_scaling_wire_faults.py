@@ -26,7 +26,7 @@ from agent.loops.scaling import RETRY_AFTER_FAILURE, ScalingLoop
 from agent.observability import Metrics
 from agent.settings import RoutingSettings, ScalingSettings
 from remediation.ports import ObjectRef, Operation, OperationResult
-from tests.fakekube import FakeApiServer, start_fake_apiserver
+from tests.fakekube import FakeApiServer
 from tests.fakekube.seed import seed_deployment, seed_hpa, seed_node
 from tests.fakekube.store import RESOURCES
 from tests.harness.remote_write import remote_write
@@ -73,13 +73,6 @@ def prometheus(prometheus_binaries: None) -> Iterator[PrometheusServer]:
             ],
         )
         yield server
-
-
-@pytest.fixture
-def fake() -> Iterator[FakeApiServer]:
-    server = start_fake_apiserver(bookmark_interval=0.2)
-    yield server
-    server.stop()
 
 
 class Rig:
