@@ -12,7 +12,8 @@ For every point, in order, using only points already seen:
    last one that fired, so one incident raises one alert rather than one per point: the
    last firing's surprise is a bar that falls tenfold every ``2.3 * refractory_decay``
    points (a huge spike keeps smaller repeats quiet for longer than a small one does) and
-   drops to zero ``refractory`` points after it;
+   drops to zero ``refractory`` points after it (points of the series' step: a gap in
+   the timestamps counts as the points it skipped, as missing values do);
 6. ``ContextDetector`` (a contextual detector after CAD OSE) quantises the value over the
    range learnt so far and reports how much of it its learnt contexts failed to predict,
    once per novelty (a rest period follows each strong novelty, a shorter one each alarm).
@@ -276,9 +277,13 @@ class Detector:
             if ts <= last:  # duplicate or backwards: ignore, never fire
                 expected, _ = baseline.expect()
                 return 0.0, 0.0, expected, math.nan, math.nan, Reason.MISSING
-            skipped = round((ts - last) / self.step) - 1
-            for _ in range(min(max(0, skipped), baseline.capacity)):
+            skipped = max(0, round((ts - last) / self.step) - 1)
+            for _ in range(min(skipped, baseline.capacity)):
                 baseline.skip()
+            # the refractory time runs on through a gap, as it does through missing values:
+            # an incident still going on after an hour without data is news again
+            if self._age < config.refractory:
+                self._age = min(config.refractory, self._age + skipped)
         self._last_ts = ts
         expected, reference = baseline.expect()
         robust = self._robust

@@ -254,7 +254,7 @@ def test_a_smaller_repeat_is_damped_until_the_refractory_bar_has_decayed() -> No
     statistical = DetectorConfig(context=False)
 
     def spikes(config: DetectorConfig, series: np.ndarray) -> list[float]:
-        points = run(series, Detector(60.0, config))
+        points = run(series, Detector(STEP, config))
         return [points[i].score for i in (600, 900, 1200)]
 
     first, soon, late = spikes(statistical, values)
@@ -265,6 +265,31 @@ def test_a_smaller_repeat_is_damped_until_the_refractory_bar_has_decayed() -> No
     bigger = values.copy()
     bigger[900] += 200.0  # a worse repeat is news even right after the first
     assert spikes(statistical, bigger)[1] >= first
+
+
+def test_the_refractory_time_runs_on_through_a_gap_in_the_timestamps() -> None:
+    """A gap in the data is time passing: a repeat after 300 points' worth of missing
+    timestamps is damped no more than a repeat after 300 points of NaN values."""
+    rng = np.random.default_rng(3)
+    values = 10.0 + rng.normal(0.0, 1.0, 1400)
+    values[600] += 60.0
+    values[1000] += 30.0  # a smaller repeat, 400 points after the first
+    flat = DetectorConfig(context=False, refractory=220, refractory_decay=0.0)
+
+    with_nans = values.copy()
+    with_nans[650:950] = math.nan  # Prometheus down: the loop feeds missing values
+    nan_points = run(with_nans, Detector(STEP, flat))
+
+    gap = Detector(STEP, flat)  # the same outage as a gap: those timestamps never come
+    gap_points = [gap.update(i * STEP, float(values[i])) for i in range(1400) if not 650 <= i < 950]
+    repeat_after_gap = gap_points[1000 - 300]
+
+    assert nan_points[600].score > 0.6 and gap_points[600].score > 0.6
+    assert nan_points[1000].score > 0.6  # 400 points later: the flat bar has ended
+    assert repeat_after_gap.timestamp == 1000 * STEP
+    # not damped (before, only the 100 points seen counted and it scored about 0.2)
+    assert repeat_after_gap.score > 0.6
+    assert repeat_after_gap.score == pytest.approx(nan_points[1000].score, rel=0.01)
 
 
 def test_a_version_2_state_is_migrated_and_continues_as_it_would_have() -> None:
