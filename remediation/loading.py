@@ -29,7 +29,7 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ValidationError
 
-from remediation._types import expected_shape, freeze_lists, not_a_number
+from remediation._types import expected_shape, freeze_lists, not_a_number, not_a_whole_number
 from remediation.durations import DURATION_PATTERN, format_duration
 from remediation.schema import Runbook, check_semantics
 
@@ -391,6 +391,8 @@ def _message(error: Any) -> str:
         return "required key is missing"
     if kind in ("int_type", "float_type") and isinstance(error.get("input"), str):
         return not_a_number(error["input"], whole=kind == "int_type")
+    if kind == "int_type" and type(error.get("input")) is float:
+        return not_a_whole_number(error["input"])
     if (shape := expected_shape(kind)) is not None:
         return shape
     if message.startswith("Value error, "):

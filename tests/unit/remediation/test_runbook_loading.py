@@ -394,3 +394,20 @@ def test_shipped_runbooks_satisfy_the_json_schema() -> None:
     for path in sorted((REPO / "runbooks").glob("*.yaml")):
         errors = [e.message for e in validator.iter_errors(yaml.safe_load(path.read_text()))]
         assert errors == [], (path.name, errors)
+
+
+@pytest.mark.parametrize(
+    ("written", "message"),
+    [
+        ("10.0", "expected a whole number, got 10.0 (write it as 10)"),
+        ("1e1", "expected a whole number, got 10.0 (write it as 10)"),
+        ("10.5", "expected a whole number, got 10.5"),
+    ],
+)
+def test_a_fraction_for_a_whole_number_says_what_to_write(
+    tmp_path: Path, written: str, message: str
+) -> None:
+    """Refused as before, but no longer as "Input should be a valid integer": the
+    message says what to write, in the configuration's words."""
+    issue = only_issue(VALID.replace("maxReplicas: 10", f"maxReplicas: {written}"), tmp_path)
+    assert str(issue) == f"{tmp_path / 'x.yaml'}:16: spec.actions[0].maxReplicas: {message}"
