@@ -32,7 +32,7 @@ from agent.server import HttpServer, Request, Response, json_response
 from agent.settings import Settings, resolve_secret
 from agent.webhooks import AlertIntake
 from remediation.guards import GlobalLimits
-from remediation.loading import RunbookLoadError, load_paths
+from remediation.loading import RunbookLoadError, check_paths
 from remediation.schema import Runbook
 
 __all__ = ["Daemon", "ElectionGate", "SocketModeLeader", "build_daemon", "load_runbooks"]
@@ -46,11 +46,18 @@ log = logging.getLogger("autonomic.daemon")
 
 
 def load_runbooks(settings: Settings) -> list[Runbook]:
-    """All configured runbooks, or ``ConfigError`` naming every bad file, line and field."""
-    try:
-        return list(load_paths(list(settings.runbooks)))
-    except RunbookLoadError as exc:
-        raise ConfigError(f"refusing to start: invalid runbooks:\n{exc}") from None
+    """All configured runbooks, or ``ConfigError`` naming every bad file, line and field.
+
+    The files are chosen as ``autonomic runbooks validate`` chooses them (one
+    ``check_paths``): kustomize's own file is skipped, and the log says so."""
+    report = check_paths(list(settings.runbooks))
+    if report.issues:
+        raise ConfigError(
+            f"refusing to start: invalid runbooks:\n{RunbookLoadError(report.issues)}"
+        )
+    for skipped in report.skipped:
+        log.info("runbooks: %s", skipped)
+    return [runbook for _, runbook in report.runbooks]
 
 
 class ElectionGate:

@@ -34,6 +34,7 @@ import yaml
 from pydantic import (
     AfterValidator,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     SecretStr,
@@ -47,7 +48,7 @@ from pydantic_core import PydanticCustomError
 
 from agent.errors import ConfigError, redact_url_passwords
 from agent.yamlsource import YamlLines, YamlSourceError, load_yaml_value, load_yaml_with_marks
-from remediation._types import expected_shape, freeze_lists, not_a_number
+from remediation._types import expected_shape, freeze_lists, not_a_number, not_a_whole_number
 from remediation.windows import WindowFields
 
 __all__ = [
@@ -55,6 +56,7 @@ __all__ = [
     "AnomalyQuery",
     "LeaderElectionSettings",
     "LedgerSettings",
+    "Number",
     "PrometheusSettings",
     "RoutingSettings",
     "SafetySettings",
@@ -62,6 +64,7 @@ __all__ = [
     "Settings",
     "SettingsSource",
     "SlackSettings",
+    "WholeNumber",
     "advisories",
     "check_kubeconfig",
     "check_runbook_paths",
@@ -72,6 +75,7 @@ __all__ = [
     "parse_duration",
     "redact_url_passwords",
     "resolve_secret",
+    "strict_number",
 ]
 
 ENV_PREFIX = "AUTONOMIC__"
@@ -118,6 +122,42 @@ Duration = Annotated[float, Field(ge=0)]
 PositiveDuration = Annotated[float, Field(gt=0)]
 
 
+def strict_number(value: Any, *, whole: bool = False) -> Any:
+    """``value`` when the file wrote a number there (``whole``: a whole number), else a
+    ``ValueError`` in the words the configuration, scenarios and runbooks share.
+
+    pydantic's lax mode would take ``"0.9"`` as 0.9, ``yes`` (which YAML 1.1 reads as a
+    boolean) as 1 and ``50.0`` as 50 for a whole-number setting: text, a boolean and a
+    fraction are refused as runbooks refuse them, each with what to write instead.
+    """
+    if isinstance(value, bool):
+        raise ValueError(
+            f"expected a number, got {str(value).lower()} (YAML reads an unquoted yes, "
+            "no, on, off, true or false as a boolean)"
+        )
+    if isinstance(value, str):
+        raise ValueError(not_a_number(value, whole=whole))
+    if whole and isinstance(value, float):
+        raise ValueError(not_a_whole_number(value))
+    return value
+
+
+def _number(value: Any) -> Any:
+    return strict_number(value)
+
+
+def _whole_number(value: Any) -> Any:
+    return strict_number(value, whole=True)
+
+
+# For models that cannot use ``_Model``'s catch-all check (a discriminated union's member
+# may have no "before" validator on its tag, and a catch-all one would be on it too).
+Number = Annotated[float, BeforeValidator(_number)]
+"""A number written as one: not text (``"0.9"``) and not a boolean (``yes``)."""
+WholeNumber = Annotated[int, BeforeValidator(_whole_number)]
+"""A whole number written as one: not text, a boolean or a fraction (``50.0``)."""
+
+
 class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
@@ -129,17 +169,14 @@ class _Model(BaseModel):
         # Nor is text a number, as in runbooks: pydantic would take `auto: "0.9"` as 0.9
         # while a quoted `"true"` is refused. A duration is text on purpose ("5m"): its
         # field has a validator of its own that reads it.
+        # And a whole-number setting takes no fraction, as in runbooks: `window: 50.0`
+        # is refused with what to write instead.
         field = cls.model_fields.get(info.field_name or "")
         if field is None or field.annotation not in (int, float):
             return value
-        if isinstance(value, bool):
-            raise ValueError(
-                f"expected a number, got {str(value).lower()} (YAML reads an unquoted yes, "
-                "no, on, off, true or false as a boolean)"
-            )
-        if isinstance(value, str) and info.field_name not in _reads_own_text(cls):
-            raise ValueError(not_a_number(value, whole=field.annotation is int))
-        return value
+        if isinstance(value, str) and info.field_name in _reads_own_text(cls):
+            return value
+        return strict_number(value, whole=field.annotation is int)
 
 
 @cache

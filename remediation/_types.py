@@ -41,6 +41,7 @@ __all__ = [
     "expected_shape",
     "freeze_lists",
     "not_a_number",
+    "not_a_whole_number",
     "parse_comparison",
 ]
 
@@ -82,6 +83,18 @@ def not_a_number(value: str, *, whole: bool = False) -> str:
     pattern = _WHOLE_NUMBER_TEXT if whole else _NUMBER_TEXT
     hint = " (remove the quotes)" if pattern.match(value.strip()) else ""
     return f"expected {'a whole number' if whole else 'a number'}, got the string {shown}{hint}"
+
+
+def not_a_whole_number(value: float) -> str:
+    """The message for a fraction written where a whole number belongs, as the
+    configuration and runbooks both say it::
+
+        expected a whole number, got 10.0 (write it as 10)
+
+    The hint is given only when the value is whole (``10.0``, ``1e3``); ``10.5`` is named.
+    """
+    hint = f" (write it as {int(value)})" if math.isfinite(value) and value.is_integer() else ""
+    return f"expected a whole number, got {value!r}{hint}"
 
 
 def freeze_lists(value: Any) -> Any:

@@ -9,6 +9,15 @@ tree to the line it came from. Loading is all-or-nothing: a file with any error 
 runbook at all, and ``load_paths`` returns every runbook or raises ``RunbookLoadError``
 listing every problem in every file.
 
+Kustomize's own file is not a runbook: a folder of runbooks kept for ``kubectl apply -k``
+(``manifests/runbooks/``) holds a ``kustomization.yaml`` next to them, which lists them
+for the ConfigMap. A file kustomize reserves by name (``kustomization.yaml``,
+``kustomization.yml``, ``Kustomization``) is skipped, whether a folder holds it or it is
+named on its own (``manifests/runbooks/*.yaml``), and the report says so. The rule is the
+name, as kustomize's own (its apiVersion and kind may be left out): any other file is
+read as runbooks, so a runbook whose ``kind`` or ``apiVersion`` is wrong is refused, never
+passed over.
+
 The YAML dialect is close to YAML 1.2's core schema: only ``true``/``false`` are booleans
 (``yes``, ``on`` stay text), ``16:00`` is text rather than a base-60 integer, and dates stay
 text for the schema to parse.
@@ -29,7 +38,7 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ValidationError
 
-from remediation._types import expected_shape, freeze_lists, not_a_number
+from remediation._types import expected_shape, freeze_lists, not_a_number, not_a_whole_number
 from remediation.durations import DURATION_PATTERN, format_duration
 from remediation.schema import Runbook, check_semantics
 
@@ -37,6 +46,7 @@ __all__ = [
     "LoadIssue",
     "LoadReport",
     "RunbookLoadError",
+    "Skipped",
     "check_paths",
     "load_file",
     "load_paths",
@@ -45,6 +55,8 @@ __all__ = [
     "write_json_schema",
 ]
 
+# The names kustomize looks for in a kustomization directory: never runbooks.
+KUSTOMIZATION_NAMES = frozenset({"kustomization.yaml", "kustomization.yml", "Kustomization"})
 MAX_FILE_BYTES = 1_000_000
 MAX_NODES = 50_000
 MAX_DEPTH = 40
@@ -78,13 +90,26 @@ class RunbookLoadError(Exception):
         super().__init__("\n".join([head, *(f"  {issue}" for issue in self.issues)]))
 
 
+@dataclass(frozen=True, order=True)
+class Skipped:
+    """A file that was not read as runbooks, and why (kustomize's own file)."""
+
+    file: str
+    reason: str
+
+    def __str__(self) -> str:
+        return f"{self.file}: skipped: {self.reason}"
+
+
 @dataclass(frozen=True)
 class LoadReport:
-    """What ``check_paths`` found: valid runbooks per file and every issue."""
+    """What ``check_paths`` found: valid runbooks per file, every issue, and the files it
+    passed over (``files`` does not count them)."""
 
     files: tuple[str, ...]
     runbooks: tuple[tuple[str, Runbook], ...]  # (file, runbook), only from error-free files
     issues: tuple[LoadIssue, ...]
+    skipped: tuple[Skipped, ...] = ()
 
     @property
     def ok(self) -> bool:
@@ -391,6 +416,8 @@ def _message(error: Any) -> str:
         return "required key is missing"
     if kind in ("int_type", "float_type") and isinstance(error.get("input"), str):
         return not_a_number(error["input"], whole=kind == "int_type")
+    if kind == "int_type" and type(error.get("input")) is float:
+        return not_a_whole_number(error["input"])
     if (shape := expected_shape(kind)) is not None:
         return shape
     if message.startswith("Value error, "):
@@ -522,9 +549,17 @@ def _hidden(relative: Path) -> bool:
     return any(part.startswith(".") for part in relative.parts)
 
 
-def _files(paths: Sequence[str | Path]) -> tuple[list[Path], list[LoadIssue]]:
+def _skip_reason(path: Path) -> str | None:
+    """Why ``path`` is not read as runbooks, or None when it is."""
+    if path.name in KUSTOMIZATION_NAMES:
+        return "kustomize's own file (it lists the runbooks for kubectl apply -k), not a runbook"
+    return None
+
+
+def _files(paths: Sequence[str | Path]) -> tuple[list[Path], list[LoadIssue], list[Skipped]]:
     files: list[Path] = []
     issues: list[LoadIssue] = []
+    skipped: dict[Path, Skipped] = {}
     for raw in paths:
         path = Path(raw)
         if path.is_dir():
@@ -534,20 +569,27 @@ def _files(paths: Sequence[str | Path]) -> tuple[list[Path], list[LoadIssue]]:
                 for p in path.rglob(pattern)
                 if p.is_file() and not _hidden(p.relative_to(path))
             )
+            passed = {p: reason for p in found if (reason := _skip_reason(p)) is not None}
+            skipped |= {p: Skipped(str(p), reason) for p, reason in passed.items()}
+            found = [p for p in found if p not in passed]
             if not found:
                 issues.append(LoadIssue(str(path), None, "", "no .yaml or .yml runbook files here"))
             files.extend(found)
         elif path.exists():
-            files.append(path)
+            if (reason := _skip_reason(path)) is not None:
+                skipped[path] = Skipped(str(path), reason)
+            else:
+                files.append(path)
         else:
             issues.append(LoadIssue(str(path), None, "", "no such file or directory"))
     unique = list(dict.fromkeys(files))
-    return unique, issues
+    return unique, issues, list(skipped.values())
 
 
 def check_paths(paths: Sequence[str | Path]) -> LoadReport:
-    """Validate files and directories (recursively, *.yaml/*.yml); never raises for bad input."""
-    files, issues = _files(paths)
+    """Validate files and directories (recursively, *.yaml/*.yml, kustomize's own file
+    skipped); never raises for bad input."""
+    files, issues, skipped = _files(paths)
     loaded: list[tuple[str, Runbook]] = []
     first_seen: dict[str, str] = {}
     for path in files:
@@ -576,7 +618,10 @@ def check_paths(paths: Sequence[str | Path]) -> LoadReport:
             first_seen[runbook.name] = source
             loaded.append((source, runbook))
     return LoadReport(
-        files=tuple(str(p) for p in files), runbooks=tuple(loaded), issues=tuple(issues)
+        files=tuple(str(p) for p in files),
+        runbooks=tuple(loaded),
+        issues=tuple(issues),
+        skipped=tuple(skipped),
     )
 
 

@@ -56,6 +56,7 @@ def check_config(args: argparse.Namespace) -> int:
         problems += check_runbook_paths(settings, source)
         runbook_paths = settings.runbooks
     loaded = 0
+    skipped: tuple[str, ...] = ()
     if not problems:
         # The daemon refuses to start on a bad runbook: so does the check.
         from remediation.loading import check_paths
@@ -63,6 +64,7 @@ def check_config(args: argparse.Namespace) -> int:
         report = check_paths(list(runbook_paths))
         problems += [str(issue) for issue in report.issues]
         loaded = len(report.runbooks)
+        skipped = tuple(str(note) for note in report.skipped)
     if problems:
         message = "invalid configuration:\n  " + "\n  ".join(problems)
         raise ConfigError(redact_url_passwords(message))
@@ -79,6 +81,8 @@ def check_config(args: argparse.Namespace) -> int:
     print(f"  alertmanager webhook: {'on' if settings.alertmanager.enabled else 'off'}")
     print(f"  anomaly queries: {len(settings.anomaly_queries)}")
     print(f"  runbooks: {loaded} valid in {', '.join(str(p) for p in runbook_paths)}")
+    for note in skipped:
+        print(f"  runbooks: {note}")
     for line in resolved:
         print(f"  secret {line}")
     for note in advisories(settings):

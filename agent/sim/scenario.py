@@ -2,6 +2,13 @@
 
 A scenario with an error is rejected before anything runs, with the file, the line and
 the field (``default.yaml:23: spec.faults[2].at: ...``).
+
+Numbers are written as numbers, as in the configuration and in runbooks: ``days: "7"``,
+``replicas: yes`` and ``replicas: 6.0`` are refused with what to write instead. Each
+number field says so by its type (``Number``, ``WholeNumber``): a catch-all "before"
+validator, as the configuration has, would also sit on the faults' ``type``, which
+pydantic refuses on a discriminated union's tag. Offsets and durations (``at``,
+``startup``, ``tick``, ``duration``, ``delay``) are text on purpose (``2h``).
 """
 
 from __future__ import annotations
@@ -13,7 +20,7 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from agent.errors import InputError
-from agent.settings import parse_duration
+from agent.settings import Number, WholeNumber, parse_duration
 from agent.yamlsource import YamlSourceError, load_yaml_with_marks
 
 __all__ = ["Fault", "OnCallRule", "Scenario", "ScenarioWorkload", "load_scenario", "parse_offset"]
@@ -40,7 +47,7 @@ class Trace(_Model):
     builtin: Literal["nasa-http"] | None = None
     file: Path | None = None
     column: str | None = None
-    step: float | None = None
+    step: Number | None = None
     start: str | None = None  # a timestamp in the trace where the simulation starts
 
     @model_validator(mode="after")
@@ -51,13 +58,13 @@ class Trace(_Model):
 
 
 class Hpa(_Model):
-    min_replicas: int = Field(default=2, ge=1, alias="minReplicas")
-    max_replicas: int = Field(default=50, ge=1, alias="maxReplicas")
-    target_utilization: float = Field(default=0.7, gt=0, le=1, alias="targetUtilization")
+    min_replicas: WholeNumber = Field(default=2, ge=1, alias="minReplicas")
+    max_replicas: WholeNumber = Field(default=50, ge=1, alias="maxReplicas")
+    target_utilization: Number = Field(default=0.7, gt=0, le=1, alias="targetUtilization")
 
 
 class Memory(_Model):
-    base_mib: float = Field(default=200.0, gt=0, alias="baseMiB")
+    base_mib: Number = Field(default=200.0, gt=0, alias="baseMiB")
     limit: str = "512Mi"
     request: str = "256Mi"
 
@@ -66,16 +73,16 @@ class ScenarioWorkload(_Model):
     name: str = Field(pattern=r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
     namespace: str = "default"
     trace: str
-    scale: float = Field(default=1.0, gt=0)
-    capacity_per_pod: float = Field(gt=0, alias="capacityPerPod")
+    scale: Number = Field(default=1.0, gt=0)
+    capacity_per_pod: Number = Field(gt=0, alias="capacityPerPod")
     startup: float = 60.0
-    replicas: int = Field(default=3, ge=1)
+    replicas: WholeNumber = Field(default=3, ge=1)
     hpa: Hpa | None = None
     predictive: bool = False
     image: str = "app:1"
     memory: Memory = Memory()
-    base_latency_ms: float = Field(default=50.0, gt=0, alias="baseLatencyMs")
-    pdb_min_available: int | None = Field(default=None, ge=0, alias="pdbMinAvailable")
+    base_latency_ms: Number = Field(default=50.0, gt=0, alias="baseLatencyMs")
+    pdb_min_available: WholeNumber | None = Field(default=None, ge=0, alias="pdbMinAvailable")
 
     _durations = field_validator("startup", mode="before")(lambda cls, v: parse_duration(v))
 
@@ -89,7 +96,7 @@ class _FaultBase(_Model):
 class Surge(_FaultBase):
     type: Literal["surge"]
     workload: str
-    factor: float = Field(gt=1)
+    factor: Number = Field(gt=1)
     duration: float
 
     _d = field_validator("duration", mode="before")(lambda cls, v: parse_duration(v))
@@ -104,9 +111,9 @@ class BadRollout(_FaultBase):
 class MemoryLeak(_FaultBase):
     type: Literal["memoryLeak"]
     workload: str
-    leak_mib_per_hour: float = Field(gt=0, alias="leakMiBPerHour")
+    leak_mib_per_hour: Number = Field(gt=0, alias="leakMiBPerHour")
     # Growth that levels off (a cache filling up) rather than growing without end.
-    plateau_mib: float | None = Field(default=None, gt=0, alias="plateauMiB")
+    plateau_mib: Number | None = Field(default=None, gt=0, alias="plateauMiB")
 
 
 class NodeNotReady(_FaultBase):
@@ -122,9 +129,9 @@ class Canary(_FaultBase):
     workload: str
     image: str
     good: bool
-    traffic: float = Field(default=0.1, gt=0, lt=1)
-    latency_factor: float = Field(default=1.0, gt=0, alias="latencyFactor")
-    error_rate: float = Field(default=0.0, ge=0, le=1, alias="errorRate")
+    traffic: Number = Field(default=0.1, gt=0, lt=1)
+    latency_factor: Number = Field(default=1.0, gt=0, alias="latencyFactor")
+    error_rate: Number = Field(default=0.0, ge=0, le=1, alias="errorRate")
     duration: float = 3600.0
 
     _d = field_validator("duration", mode="before")(lambda cls, v: parse_duration(v))
@@ -139,7 +146,7 @@ class OnCallRule(_Model):
     runbook: str | None = None  # a runbook name, or a decision type prefix
     answer: Literal["approve", "reject", "never"] = "approve"
     delay: float = 300.0
-    no_answer: float = Field(default=0.0, ge=0, le=1, alias="noAnswer")
+    no_answer: Number = Field(default=0.0, ge=0, le=1, alias="noAnswer")
 
     _d = field_validator("delay", mode="before")(lambda cls, v: parse_duration(v))
 
@@ -156,8 +163,8 @@ class OnCall(_Model):
 
 
 class Spec(_Model):
-    days: float = Field(default=7, gt=0, le=60)
-    seed: int = 1
+    days: Number = Field(default=7, gt=0, le=60)
+    seed: WholeNumber = 1
     tick: float = 15.0
     nodes: tuple[str, ...] = ("node-a", "node-b", "node-c", "node-d")
     traces: tuple[Trace, ...]
@@ -226,8 +233,14 @@ def load_scenario(path: Path) -> Scenario:
         scenario = Scenario.model_validate(data)
     except ValidationError as exc:
         lines = []
-        for error in exc.errors():
+        errors = exc.errors()
+        failing = [tuple(error["loc"]) for error in errors]
+        for error in errors:
             loc = tuple(error["loc"])
+            if error["type"] == "too_short" and any(
+                len(other) > len(loc) and other[: len(loc)] == loc for other in failing
+            ):
+                continue  # a list whose items failed is also "too short": keep only the cause
             # Discriminated unions add the tag to the path; drop it for the line lookup.
             clean = tuple(
                 p

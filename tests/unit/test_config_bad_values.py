@@ -619,3 +619,56 @@ def test_a_bad_list_item_is_one_problem_not_also_an_empty_list(
     code, path, _, problems = check(tmp_path, text, capsys)
     assert code == 2
     assert problems == [f"{path}:4: safety.freezeWindows.0.{field}: {says}"]
+
+
+WHOLE = [(field, written) for field, written, whole in NUMBERS if whole]
+
+
+@pytest.mark.parametrize(("field", "written"), WHOLE)
+def test_a_fraction_for_a_whole_number_setting_is_refused_as_in_runbooks(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], field: str, written: str
+) -> None:
+    """`window: 50.0` used to be taken as 50 (pydantic's lax mode) while a runbook's
+    `maxReplicas: 10.0` is refused: a whole-number setting takes a whole number, and the
+    message says what to write."""
+    section, key = field.split(".")
+    code, path, _, problems = check(tmp_path, f"{section}:\n  {key}: {written}.0\n", capsys)
+    assert code == 2
+    assert problems == [
+        f"{path}:3: {field}: expected a whole number, got {written}.0 (write it as {written})"
+    ]
+    code, path, _, problems = check(tmp_path, f"{section}:\n  {key}: {written}.5\n", capsys)
+    assert code == 2
+    assert problems == [f"{path}:3: {field}: expected a whole number, got {written}.5"]
+
+
+def test_a_fraction_in_an_override_names_the_variable_and_a_number_setting_takes_a_whole(
+    tmp_path: Path,
+) -> None:
+    with pytest.raises(ConfigError) as raised:
+        load_settings(None, {"AUTONOMIC__SERVER__PORT": "9090.0"})
+    assert (
+        "environment AUTONOMIC__SERVER__PORT: server.port: expected a whole number, got "
+        "9090.0 (write it as 9090)"
+    ) in str(raised.value)
+    # A number setting takes a whole number as it is: 4 is 4.0.
+    path = tmp_path / "autonomic.yaml"
+    path.write_text("routing:\n  priorStrength: 4\n  auto: 1\n  ask: 0\n", encoding="utf-8")
+    routing = load_settings(path, {}).routing
+    assert (routing.prior_strength, routing.auto, routing.ask) == (4.0, 1.0, 0.0)
+
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.mark.parametrize(
+    "config",
+    [
+        "docs/example-config.yaml",
+        "manifests/config/autonomic.yaml",
+        "tests/e2e/overlay/autonomic.yaml",
+    ],
+)
+def test_every_shipped_config_still_loads(config: str) -> None:
+    """The stricter numbers refuse nothing the project ships."""
+    load_settings(ROOT / config, {})

@@ -394,3 +394,88 @@ def test_shipped_runbooks_satisfy_the_json_schema() -> None:
     for path in sorted((REPO / "runbooks").glob("*.yaml")):
         errors = [e.message for e in validator.iter_errors(yaml.safe_load(path.read_text()))]
         assert errors == [], (path.name, errors)
+
+
+@pytest.mark.parametrize(
+    ("written", "message"),
+    [
+        ("10.0", "expected a whole number, got 10.0 (write it as 10)"),
+        ("1e1", "expected a whole number, got 10.0 (write it as 10)"),
+        ("10.5", "expected a whole number, got 10.5"),
+    ],
+)
+def test_a_fraction_for_a_whole_number_says_what_to_write(
+    tmp_path: Path, written: str, message: str
+) -> None:
+    """Refused as before, but no longer as "Input should be a valid integer": the
+    message says what to write, in the configuration's words."""
+    issue = only_issue(VALID.replace("maxReplicas: 10", f"maxReplicas: {written}"), tmp_path)
+    assert str(issue) == f"{tmp_path / 'x.yaml'}:16: spec.actions[0].maxReplicas: {message}"
+
+
+KUSTOMIZATION = """\
+apiVersion: kustomize.config.k8s.io/v1beta1
+kind: Kustomization
+configMapGenerator:
+  - name: autonomic-runbooks
+    files: [scale-web.yaml]
+"""
+
+
+@pytest.mark.parametrize("name", ["kustomization.yaml", "kustomization.yml", "Kustomization"])
+def test_kustomizes_own_file_is_skipped_and_named(tmp_path: Path, name: str) -> None:
+    """A runbook folder kept for `kubectl apply -k` holds kustomize's file next to the
+    runbooks: it is passed over (and said to be), not read as a broken runbook."""
+    (tmp_path / "scale-web.yaml").write_text(VALID)
+    # kustomize allows a kustomization without apiVersion and kind: the name decides.
+    (tmp_path / name).write_text(KUSTOMIZATION.split("kind: Kustomization\n")[1])
+    report = check_paths([tmp_path])
+    assert report.ok, report.issues
+    assert [runbook.name for _, runbook in report.runbooks] == ["scale-web"]
+    assert report.files == (str(tmp_path / "scale-web.yaml"),)
+    if name != "Kustomization":  # a folder is searched for *.yaml and *.yml only
+        assert [str(s) for s in report.skipped] == [
+            f"{tmp_path / name}: skipped: kustomize's own file (it lists the runbooks for "
+            "kubectl apply -k), not a runbook"
+        ]
+    # Named on its own (as a shell's `manifests/runbooks/*` names it), it is skipped too.
+    named = check_paths([tmp_path / "scale-web.yaml", tmp_path / name])
+    assert named.ok and len(named.runbooks) == 1
+    assert [s.file for s in named.skipped] == [str(tmp_path / name)]
+    assert [r.name for r in load_paths([tmp_path])] == ["scale-web"]
+
+
+def test_a_bad_runbook_next_to_a_kustomization_is_still_refused(tmp_path: Path) -> None:
+    (tmp_path / "kustomization.yaml").write_text(KUSTOMIZATION)
+    (tmp_path / "scale-web.yaml").write_text(VALID.replace("maxReplicas: 10", "maxReplicas: 0"))
+    with pytest.raises(RunbookLoadError) as raised:
+        load_paths([tmp_path])
+    assert [(i.file, i.line, i.path) for i in raised.value.issues] == [
+        (str(tmp_path / "scale-web.yaml"), 16, "spec.actions[0].maxReplicas")
+    ]
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "path"),
+    [
+        ("kind: Runbook", "kind: Runbok", "kind"),
+        ("kind: Runbook", "kind: Kustomization", "kind"),
+        ("apiVersion: autonomic.dev/v1alpha1", "apiVersion: autonomc.dev/v1alpha1", "apiVersion"),
+    ],
+)
+def test_only_kustomizes_file_name_is_skipped_not_a_wrong_kind(
+    tmp_path: Path, old: str, new: str, path: str
+) -> None:
+    """The rule is kustomize's file name, not the document's kind: a runbook whose kind
+    or apiVersion is misspelt is refused, never quietly passed over."""
+    issues = issues_of(VALID.replace(old, new), tmp_path)
+    assert path in [issue.path for issue in issues]
+
+
+def test_the_manifests_runbook_folder_loads_as_the_shipped_one(tmp_path: Path) -> None:
+    folder = REPO / "manifests" / "runbooks"
+    report = check_paths([folder])
+    assert report.ok, report.issues
+    assert [s.file for s in report.skipped] == [str(folder / "kustomization.yaml")]
+    shipped = sorted(r.name for r in load_paths([REPO / "runbooks"]))
+    assert sorted(runbook.name for _, runbook in report.runbooks) == shipped

@@ -50,3 +50,54 @@ def test_schema_to_stdout_and_file(tmp_path: Path, capsys: pytest.CaptureFixture
 def test_runbooks_without_subcommand_shows_usage(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["runbooks"]) == 2
     assert "validate" in capsys.readouterr().err
+
+
+def test_validate_the_manifests_folder_skips_its_kustomization(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """`runbooks validate manifests/runbooks` read kustomization.yaml as a runbook and
+    failed with five problems; it is kustomize's file, skipped and named."""
+    folder = REPO / "manifests" / "runbooks"
+    assert main(["runbooks", "validate", str(folder)]) == 0
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert lines[0] == (
+        f"{folder / 'kustomization.yaml'}: skipped: kustomize's own file (it lists the "
+        "runbooks for kubectl apply -k), not a runbook"
+    )
+    assert lines[1].startswith("OK: 9 runbooks in 9 files are valid")
+    assert len(lines) == 2
+
+
+def test_the_daemon_loads_the_runbooks_validate_accepts(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], caplog: pytest.LogCaptureFixture
+) -> None:
+    """One rule for both: what `runbooks validate` skips, the daemon skips (and logs);
+    what it refuses, the daemon refuses to start with."""
+    from agent.daemon import load_runbooks
+    from agent.errors import ConfigError
+    from agent.settings import load_settings
+
+    folder = tmp_path / "runbooks"
+    folder.mkdir()
+    for source in (REPO / "manifests" / "runbooks").glob("*.yaml"):
+        (folder / source.name).write_text(source.read_text())
+    config = tmp_path / "autonomic.yaml"
+    config.write_text("runbooks: [runbooks]\n")
+    settings = load_settings(config, {})
+
+    assert main(["runbooks", "validate", str(folder)]) == 0
+    with caplog.at_level("INFO", logger="autonomic.daemon"):
+        loaded = load_runbooks(settings)
+    assert len(loaded) == 9
+    assert f"{folder / 'kustomization.yaml'}: skipped: kustomize's own file" in caplog.text
+
+    broken = folder / "canary-rollback.yaml"
+    broken.write_text(broken.read_text().replace("minConfidence: 0.8", "minConfidence: 1.8"))
+    capsys.readouterr()
+    assert main(["runbooks", "validate", str(folder)]) == 1
+    (problem,) = capsys.readouterr().out.strip().splitlines()[1:]
+    with pytest.raises(ConfigError) as raised:
+        load_runbooks(settings)
+    assert str(raised.value).startswith("refusing to start: invalid runbooks:\n")
+    assert problem in str(raised.value)
+    assert "kustomization.yaml" not in str(raised.value)
