@@ -91,6 +91,7 @@ NOT_A_VERDICT = frozenset(
         "NotFound",
         "Conflict",
         "RolledOutSince",
+        "ChangedSinceDecision",
     }
 )
 

@@ -266,7 +266,9 @@ def _plan_scale(action: ScaleAction, target: ObjectRef, snapshot: ClusterSnapsho
             f"(scales {show(target)} from {hpa.current_replicas}; {how}, HPA max "
             f"{hpa.max_replicas})"
         )
-        change = Change(SetHpaMinReplicas(hpa.ref, floor), summary)
+        # Compare-and-set against the minReplicas planned from: a floor moved before the
+        # write (the scaling loop's, a person's) is not written over, nor lowered.
+        change = Change(SetHpaMinReplicas(hpa.ref, floor, expected=hpa.min_replicas), summary)
         added = floor - hpa.current_replicas
     else:
         if wanted <= current:
@@ -298,9 +300,8 @@ def _plan_hpa_floor(
         f"({how}, HPA max {hpa.max_replicas})"
     )
     added = max(0, floor - hpa.current_replicas)
-    return _Planned(
-        (Change(SetHpaMinReplicas(hpa.ref, floor), summary),), (), added, selected, healthy
-    )
+    operation = SetHpaMinReplicas(hpa.ref, floor, expected=hpa.min_replicas)
+    return _Planned((Change(operation, summary),), (), added, selected, healthy)
 
 
 def _plan_rollout(

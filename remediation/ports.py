@@ -158,6 +158,10 @@ REPORT_PREFIX = "autonomic.dev/"
 class Scale:
     target: ObjectRef  # Deployment or StatefulSet
     replicas: int
+    # The replicas the decision was made from. A workload found at another count (someone
+    # scaled it since) is not written, as ``SetHpaMinReplicas.expected``. None: not
+    # checked (a runbook's scale-out: an HPA may move the replicas at any moment).
+    expected: int | None = None
     op: Literal["scale"] = "scale"
 
 

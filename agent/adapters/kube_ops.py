@@ -302,7 +302,7 @@ class Operations:
         ref, rv = operation.target, before.get("resourceVersion", "")
         precondition = {"metadata": {"resourceVersion": rv}}
         match operation:
-            case Scale(replicas=replicas):
+            case Scale(replicas=replicas, expected=expected):
                 old = before["replicas"]
                 if old == replicas:
                     return self._result(
@@ -312,6 +312,14 @@ class Operations:
                         {"replicas": old},
                         f"{ref}: replicas already {old}",
                         changed=False,
+                    )
+                if expected is not None and old != expected:
+                    # As for minReplicas: never over a count changed since the decision
+                    # (kubectl scale), read again after each 409 too.
+                    raise PermanentError(
+                        f"not setting the replicas of {ref} to {replicas}: they are {old}, "
+                        f"not the {expected} the decision was made from (changed since)",
+                        reason="ChangedSinceDecision",
                     )
                 self.api.patch_scale(
                     ref.kind,

@@ -32,16 +32,21 @@ For each workload labelled for Autonomic and annotated ``autonomic.dev/predictiv
    The recommendation is published every cycle as metrics and, when it changes, as the
    workload's ``autonomic.dev/recommended-replicas`` and ``autonomic.dev/recommendation``
    annotations (``autonomic.dev/predictive: forecast-only`` publishes and never writes the
-   floor, as does an HPA another controller owns, such as KEDA's ScaledObject, which
-   would put its own minimum back; ``mode: observe`` writes nothing). A question is
+   floor, and gives back one it raised before, as on opt-out; so does an HPA another
+   controller owns, such as KEDA's ScaledObject, which would put its own minimum back;
+   ``mode: observe`` writes nothing). A question is
    asked once per change and followed: an approval is carried out, a "no" is not asked
    again for an hour.
    ``safety.paused`` stops decisions and writes, not the forecasts.
-   A floor someone else changes after the loop wrote it (a person, a GitOps controller)
-   is theirs for ``QUIET_AFTER_OVERRIDE``, doubled at each override in a row; a write
+   A floor (or, without an HPA, a replica count) someone else changes after the loop
+   wrote it (a person, a GitOps controller, a runbook) is theirs for
+   ``QUIET_AFTER_OVERRIDE``, doubled at each override in a row; a write
    the cluster refuses fails its decision with the cluster's words and is decided again
    after ``RETRY_AFTER_FAILURE``, doubled at each refusal in a row, never every cycle;
-   a write never goes over a ``minReplicas`` changed since its decision.
+   a write never goes over a ``minReplicas`` (or replicas) changed since its decision;
+   a write whose outcome is not known is settled from the cluster, never failed blind
+   nor written twice. What is kept of a workload out of predictive scaling for
+   ``FORGET_AFTER`` is dropped.
 5. Load far above the forecast's upper bound is a forecast breach: a signal for the
    runbooks (a surge nobody forecast).
 
@@ -80,7 +85,7 @@ import numpy as np
 from agent.clock import Clock
 from agent.decisions import DecisionService, Proposal
 from agent.errors import PermanentError, TransientError
-from agent.executor import Executor
+from agent.executor import Executor, StepOutcome
 from agent.loops.sizing import CAPACITY_MIN, CapacityEstimate, StartupEstimate
 from agent.metrics_port import MetricSeries, MetricsReader
 from agent.observability import Metrics
@@ -162,7 +167,15 @@ CAPACITY_KEY = "scaling/capacity"  # ledger guard key prefix of a learned capaci
 # workload that leaves predictive scaling gets its owner's minimum back even when the
 # replica that raised the floor is gone (a restart, a new leader).
 WRITTEN_KEY = "scaling/written"
+# The field a written record is about: the HPA's minReplicas (records without "field",
+# the only kind before), or without an HPA the workload's replicas (scale subresource).
+MIN_FIELD, REPLICAS_FIELD = "minReplicas", "replicas"
 ADOPT_EVERY = 60  # cycles between looks for such workloads this process has no model of
+# What the loop keeps of a workload out of predictive scaling (deleted, or left and its
+# floor given back) is dropped once it has been out this long: not at one listing that
+# misses it (a cache not synced, a namespace filter), or every model would be refitted
+# at once when the workloads came back.
+FORGET_AFTER = 6 * 3600.0
 CAPACITY_KEEP = 7 * 86400.0  # a learned capacity older than this is learned again
 SHORT_ALLOWED = 1  # cycles short of ready pods a lowered floor is forgiven
 _FLOAT32_MAX = float(np.finfo(np.float32).max)
@@ -331,6 +344,7 @@ class WorkloadModel:
     applied: bool = False
     applied_at: float = -math.inf  # the watch may show an applied floor a cycle late
     pending: str | None = None  # the decision id of an open question
+    unsettled: str | None = None  # the decision whose write's outcome is not known yet
     quiet_until: float = -math.inf  # no new question before this (after a "no")
     capacity: CapacityEstimate = field(default_factory=CapacityEstimate)
     startup: StartupEstimate = field(default_factory=StartupEstimate)
@@ -346,9 +360,10 @@ class WorkloadModel:
     # owner's minimum back while it is asked, and whether that is settled (done once).
     releasing: str | None = None
     released: bool = False
-    # The ledger's record of the HPA minReplicas this loop (or an earlier leader) last
-    # wrote: min_replicas, at, decision_id, hpa_uid, and once someone else changed it,
-    # overridden_at, found and quiet_until. {} when none; None until read.
+    # The ledger's record of what this loop (or an earlier leader) last wrote: the HPA's
+    # minReplicas (min_replicas, at, decision_id, hpa_uid) or, without an HPA, the
+    # replicas (field "replicas", replicas, at, decision_id); once someone else changed
+    # it, also overridden_at, found and quiet_until. {} when none; None until read.
     written: dict[str, Any] | None = None
     overrides: int = 0  # overrides of written floors in a row
     failures: int = 0  # refused writes in a row
@@ -421,6 +436,12 @@ class ScalingLoop:
         self._inherited: dict[str, Any] | None = None
         self._unjudged: dict[str, list[Any]] = {}  # applied floors not yet judged, likewise
         self._published: set[str] = set()  # workloads with gauges
+        # Workloads that left and whose model was dropped once their floor was settled
+        # (``_forget``): not taken up again by ``_adopt_left`` while they stay listed.
+        self._let_go: set[str] = set()
+        # Since when each workload with something kept (a model, a hold) has been out of
+        # predictive scaling: left, deleted, or missing from the listing (``_forget``).
+        self._out_since: dict[str, float] = {}
         self._said: dict[str, str] = {}  # the hold last logged per workload
         self.reader = reader
         self.cluster = cluster
@@ -464,19 +485,25 @@ class ScalingLoop:
                 log.info("scaling resumed")
             self._pause = pause
         seen: set[str] = set()
-        left: list[WorkloadState] = []
+        # Workloads whose floor the loop may have to give back: those that left, with
+        # "OptedOut", and those now forecast-only, with "ForecastOnly".
+        left: list[tuple[WorkloadState, str]] = []
         workloads = self.cluster.list_workloads()
+        listed = {str(workload.ref) for workload in workloads}
+        self._let_go &= listed
         if self._cycles % ADOPT_EVERY == 1:
             self._adopt_left(workloads)
         for workload in workloads:
             wish = workload.annotations.get(PREDICTIVE)
             if workload.labels.get(self.opt_in_label) != "true" or wish is None or wish == "false":
                 if workload.ref in self.models:
-                    left.append(workload)
+                    left.append((workload, "OptedOut"))
                 continue
             seen.add(str(workload.ref))
+            self._let_go.discard(str(workload.ref))
             known = self.models.get(workload.ref)
-            if known is not None:  # back in (or never gone): nothing to give back
+            if known is not None and wish != FORECAST_ONLY:
+                # back in (or never gone): nothing to give back
                 known.released, known.releasing = False, None
             if wish not in ("true", FORECAST_ONLY):
                 self._hold(
@@ -485,15 +512,23 @@ class ScalingLoop:
                     "staying reactive",
                 )
                 continue
+            forecast_only = wish == FORECAST_ONLY
+            if forecast_only and known is not None and known.pending != known.releasing:
+                # A question about a floor to write, open when the workload turned
+                # forecast-only, is not carried out (it expires), as when it leaves.
+                known.pending = None
             try:
-                self._one(workload, now, forecast_only=wish == FORECAST_ONLY)
+                self._one(workload, now, forecast_only=forecast_only)
             except (TransientError, PermanentError) as exc:
                 self._hold(workload.ref, str(exc))
-        for workload in left:
+            if forecast_only and workload.ref in self.models:
+                left.append((workload, "ForecastOnly"))
+        for workload, why in left:
             try:
-                self._release(workload, self.models[workload.ref], now)
+                self._release(workload, self.models[workload.ref], now, reason=why)
             except (TransientError, PermanentError) as exc:
                 log.warning("%s: its floor could not be given back yet: %s", workload.ref, exc)
+        self._forget(seen, listed, now)
         self._forget_gauges(seen)
         for name in set(self.status.reactive) - seen:
             del self.status.reactive[name]  # opted out or gone: no stale status
@@ -506,6 +541,44 @@ class ScalingLoop:
                 # judge what was seen, so no decision is left "verifying" for good.
                 self._judge_overdue(model, late)
 
+    def _forget(self, inside: set[str], listed: set[str], now: float) -> None:
+        """Drop what is kept for a workload (its model, its hold and the hold last said)
+        once it has been out of predictive scaling for ``FORGET_AFTER``: deleted (no
+        longer listed), or left with its floor settled (given back, or nothing to give).
+        Out for less (a listing that missed it for a while), it keeps everything, and a
+        workload that left keeps its model until its floor is settled. A floor still
+        being judged is judged on what was seen; an approved question not carried out
+        fails (nothing will carry it out now)."""
+        models = {str(ref): ref for ref in self.models}
+        out = (set(models) | set(self._said) | set(self.status.held)) - inside
+        for name in set(self._out_since) - out:
+            del self._out_since[name]  # back in, or nothing kept
+        ledger = self.decisions.ledger
+        for name in out:
+            since = self._out_since.setdefault(name, now)
+            if now - since < FORGET_AFTER:
+                continue
+            ref = models.get(name)
+            if ref is not None:
+                model = self.models[ref]
+                if name in listed and not (model.released and model.pending is None):
+                    continue  # left, and its floor is still being given back
+                self._judge_overdue(model, math.inf)
+                pending = model.pending
+                if pending is not None and ledger.transition(pending, ["approved"], "failed", now):
+                    self.decisions.progress(
+                        pending,
+                        f"not carried out: {name} has been out of predictive scaling for "
+                        f"{(now - since) / 3600:.0f} h",
+                        final=True,
+                    )
+                del self.models[ref]
+                if name in listed:
+                    self._let_go.add(name)
+            self._said.pop(name, None)
+            self.status.held.pop(name, None)
+            del self._out_since[name]
+
     def _adopt_left(self, workloads: Sequence[WorkloadState]) -> None:
         """Take up workloads that left predictive scaling while no model of them was in
         this process (a restart, a new leader) but whose HPA floor an earlier process
@@ -514,30 +587,44 @@ class ScalingLoop:
         if not keys:
             return
         for workload in workloads:
-            if workload.ref in self.models or f"{WRITTEN_KEY}/{workload.ref}" not in keys:
+            name = str(workload.ref)
+            if workload.ref in self.models or f"{WRITTEN_KEY}/{name}" not in keys:
                 continue
             wish = workload.annotations.get(PREDICTIVE)
-            if workload.labels.get(self.opt_in_label) == "true" and wish not in (None, "false"):
+            opted_in = workload.labels.get(self.opt_in_label) == "true"
+            if opted_in and wish not in (None, "false", FORECAST_ONLY):
                 continue  # still in: its own cycle makes its model
+            if name in self._let_go:
+                continue  # settled before its model was dropped
             self.models[workload.ref] = self._new_model(workload.ref)
 
     def _written(
-        self, ref: ObjectRef, model: WorkloadModel, seen: int | None = None, *, fresh: bool = False
+        self,
+        ref: ObjectRef,
+        model: WorkloadModel,
+        seen: int | None = None,
+        *,
+        fresh: bool = False,
+        field: str = MIN_FIELD,
     ) -> dict[str, Any] | None:
-        """The record of the HPA minReplicas this loop last wrote for ``ref`` (this
-        process, or the ledger's record of an earlier one), or None. Read from the ledger
-        at first, when ``fresh``, and again when the HPA shows a value (``seen``) the
-        record does not know: another replica may have written since (this one lost the
-        lease and got it back), and a floor it changed is not someone else's."""
+        """The record of the ``field`` (the HPA's minReplicas, or without an HPA the
+        replicas) this loop last wrote for ``ref`` (this process, or the ledger's record
+        of an earlier one), or None: also when what it last wrote was the other field (an
+        HPA created or deleted since: the HPA moves the replicas, and a minReplicas
+        written is no statement about them). Read from the ledger at first, when
+        ``fresh``, and again when the cluster shows a value (``seen``) the record does not
+        know: another replica may have written since (this one lost the lease and got it
+        back), and a value it changed is not someone else's."""
         record = model.written
-        if (
-            record is None
-            or fresh
-            or (record and seen not in (record["min_replicas"], record.get("found")))
-        ):
+        known = (
+            (_written_value(record), record.get("found"))
+            if record and _field(record) == field
+            else ()
+        )
+        if record is None or fresh or (record and seen not in known):
             value, _ = self.decisions.ledger.guard(f"{WRITTEN_KEY}/{ref}")
-            record = model.written = value if isinstance(value.get("min_replicas"), int) else {}
-        return record or None
+            record = model.written = value if _written_value(value) is not None else {}
+        return record if record and _field(record) == field else None
 
     def _remember_written(self, ref: ObjectRef, record: dict[str, Any], now: float) -> bool:
         key = f"{WRITTEN_KEY}/{ref}"
@@ -551,27 +638,43 @@ class ScalingLoop:
             log.warning("%s: could not record the floor written (%s)", ref, exc)
         return False
 
-    def _overridden(self, ref: ObjectRef, model: WorkloadModel, hpa: HpaState, now: float) -> None:
-        """Notice a floor this loop wrote that someone else has changed since (a person
-        with ``kubectl edit``, a GitOps controller putting its own minReplicas back): say
-        so once, record it against the decision that wrote the floor, and write no floor
+    def _overridden(
+        self, workload: WorkloadState, model: WorkloadModel, hpa: HpaState | None, now: float
+    ) -> None:
+        """Notice a value this loop wrote that someone else has changed since: the HPA's
+        minReplicas (a person with ``kubectl edit``, a GitOps controller putting its own
+        back) or, without an HPA, the replicas (``kubectl scale``, a runbook's scale-out).
+        Say so once, record it against the decision that wrote the value, and write none
         for the workload for ``QUIET_AFTER_OVERRIDE`` (doubled at each override in a
         row). Theirs stands meanwhile; the loop goes on forecasting and publishing. Fought
         instead, a controller that reverts every write would meet a decision and a write
-        every other cycle, each undone."""
-        if hpa.controller is not None or now < model.quiet_until:
+        every other cycle, each undone.
+
+        Without an HPA nothing but the loop moves the replicas, so a value other than the
+        one written is someone else's, with the same exceptions as for an HPA: the watch
+        may show a write a cycle late, and a record of the other field is no statement
+        (an HPA created since moves the replicas; after an HPA is deleted, the replicas
+        are what it left, not the minReplicas written)."""
+        ref = workload.ref
+        if hpa is not None and hpa.controller is not None:
             return
-        record = self._written(ref, model, hpa.min_replicas)
-        if record is None:
+        if now < model.quiet_until:
             return
-        written = int(record["min_replicas"])
+        field = MIN_FIELD if hpa is not None else REPLICAS_FIELD
+        found = hpa.min_replicas if hpa is not None else workload.replicas
+        record = self._written(ref, model, found, field=field)
+        written = _written_value(record) if record is not None else None
+        if record is None or written is None:
+            return
         at = float(record.get("at", -math.inf))
         uid = str(record.get("hpa_uid") or "")
-        if now - at < 2 * self.settings.period or (uid and hpa.uid and uid != hpa.uid):
+        if now - at < 2 * self.settings.period or (
+            hpa is not None and uid and hpa.uid and uid != hpa.uid
+        ):
             return  # the watch may lag a cycle; a new HPA is not an override
-        if hpa.min_replicas == written:
+        if found == written:
             if now - at >= QUIET_AFTER_OVERRIDE:
-                model.overrides = 0  # a written floor that stood: the count starts again
+                model.overrides = 0  # a written value that stood: the count starts again
             return
         flagged = record.get("quiet_until")
         if isinstance(flagged, int | float):  # flagged by this or an earlier leader
@@ -582,34 +685,47 @@ class ScalingLoop:
         quiet = min(QUIET_AFTER_OVERRIDE * 2 ** (model.overrides - 1), MAX_QUIET_AFTER_OVERRIDE)
         until = now + quiet
         decision_id = record.get("decision_id")
-        why = (
-            f"{hpa.ref} minReplicas is {hpa.min_replicas}, not the {written} Autonomic wrote"
-            + (f" (decision {decision_id})" if decision_id else "")
-            + ": changed by someone else (a person, a GitOps controller putting its own "
-            "back, or a remediation runbook's scale-out); theirs stands: no floor is "
-            f"written for {quiet / 60:.0f} min. If a "
-            f"controller owns minReplicas, let it ignore the field, or set {PREDICTIVE}: "
-            f"{FORECAST_ONLY} and set the floor there from {RECOMMENDED}"
-        )
+        by = f" (decision {decision_id})" if decision_id else ""
+        if hpa is not None:
+            why = (
+                f"{hpa.ref} minReplicas is {found}, not the {written} Autonomic wrote{by}: "
+                "changed by someone else (a person, a GitOps controller putting its own "
+                "back, or a remediation runbook's scale-out); theirs stands: no floor is "
+                f"written for {quiet / 60:.0f} min. If a "
+                f"controller owns minReplicas, let it ignore the field, or set {PREDICTIVE}: "
+                f"{FORECAST_ONLY} and set the floor there from {RECOMMENDED}"
+            )
+        else:
+            why = (
+                f"{ref} replicas is {found}, not the {written} Autonomic wrote{by}: changed "
+                "by someone else (a person with kubectl scale, a GitOps controller putting "
+                "its own back, or a remediation runbook's scale-out); theirs stands: the "
+                f"replicas are not set for {quiet / 60:.0f} min. If a controller owns the "
+                f"replicas, let it ignore the field, or set {PREDICTIVE}: {FORECAST_ONLY} "
+                f"and take them from {RECOMMENDED}"
+            )
         log.warning("scaling %s: %s", ref, why)
         model.quiet_until, model.quiet_why = until, why
-        flag = {**record, "overridden_at": now, "found": hpa.min_replicas, "quiet_until": until}
+        flag = {**record, "overridden_at": now, "found": found, "quiet_until": until}
         if self._remember_written(ref, flag, now):
             model.written = flag
         ledger = self.decisions.ledger
         if isinstance(decision_id, str) and ledger.get_decision(decision_id) is not None:
-            detail = {"written": written, "found": hpa.min_replicas, "why": why}
+            detail = {"field": field, "written": written, "found": found, "why": why}
             ledger.add_feedback(decision_id, "execution", "overridden", "cluster", now, detail)
             self.decisions.progress(decision_id, f"overridden: {why}")
 
-    def _release(self, workload: WorkloadState, model: WorkloadModel, now: float) -> None:
+    def _release(
+        self, workload: WorkloadState, model: WorkloadModel, now: float, *, reason: str
+    ) -> None:
         """The workload left predictive scaling (its opt-in label or ``predictive``
-        annotation removed) while its HPA holds a floor this loop raised: the HPA gets its
-        owner's minimum back, once, as a decision routed like any other (asked in
-        ``propose`` mode; nothing is written in ``observe`` mode or while paused). A floor
-        a person has changed since, an HPA another controller manages and a workload
-        without an HPA are left as they are. A question about a new floor that was open
-        when the workload left is not carried out (it expires)."""
+        annotation removed: ``reason`` "OptedOut") or turned ``forecast-only``
+        ("ForecastOnly": publish, don't act) while its HPA holds a floor this loop raised:
+        the HPA gets its owner's minimum back, once, as a decision routed like any other
+        (asked in ``propose`` mode; nothing is written in ``observe`` mode or while
+        paused). A floor a person has changed since, an HPA another controller manages
+        and a workload without an HPA are left as they are. A question about a new floor
+        that was open when the workload left is not carried out (it expires)."""
         if model.released:
             return
         if model.pending is not None and model.pending != model.releasing:
@@ -627,16 +743,18 @@ class ScalingLoop:
         if record is None:
             model.released = True
             return
-        written = int(record["min_replicas"])
+        written = _written_value(record)
         hpa = self.cluster.get_hpa_for(workload.ref)
         model.released = True
         if hpa is None or hpa.controller is not None or hpa.shared_with:
             return
+        how = "left predictive scaling" if reason == "OptedOut" else f"turned {FORECAST_ONLY}"
         if hpa.min_replicas != written:
             log.info(
-                "%s left predictive scaling; %s minReplicas is %d, not the %d Autonomic set: "
+                "%s %s; %s minReplicas is %d, not the %s Autonomic set: "
                 "changed since, left as it is",
                 workload.ref,
+                how,
                 hpa.ref,
                 hpa.min_replicas,
                 written,
@@ -645,18 +763,23 @@ class ScalingLoop:
         owner = self._configured_min(hpa, now)
         if hpa.min_replicas <= owner:
             return
-        rec = ScalingRecommendation(
-            now,
-            owner,
-            owner,
-            owner,
-            "reactive",
-            "OptedOut",
-            f"{workload.ref} left predictive scaling: {hpa.ref} gets its own minimum back",
-        )
+        message = f"{workload.ref} {how}: {hpa.ref} gets its own minimum back"
+        if reason != "OptedOut":
+            message += f"; the floor is published ({RECOMMENDED}), not written"
+        rec = ScalingRecommendation(now, owner, owner, owner, "reactive", reason, message)
         model.pending = None
         failures = model.failures
-        self._decide(workload, model, True, hpa.min_replicas, owner, rec, "none (opted out)")
+        self._decide(
+            workload,
+            model,
+            True,
+            hpa.min_replicas,
+            owner,
+            rec,
+            "none (opted out)" if reason == "OptedOut" else f"none ({FORECAST_ONLY})",
+            # forecast-only: the annotations keep the floor the forecast recommends
+            report=reason == "OptedOut",
+        )
         if model.pending is not None:
             model.releasing, model.released = model.pending, False
         elif model.failures > failures:
@@ -1242,8 +1365,8 @@ class ScalingLoop:
         self._said.pop(str(ref), None)  # not held this cycle: a new hold is news again
         wanted = floor if hpa is not None else max(rec.replicas, floor)
         self._gauges(ref, wanted, rec, model.sizing)
-        if hpa is not None and not forecast_only:
-            self._overridden(ref, model, hpa, now)
+        if not forecast_only:
+            self._overridden(workload, model, hpa, now)
         if self._pause:
             self.status.held[str(ref)] = f"paused ({self._pause}): no decision, no write"
             return
@@ -1399,31 +1522,47 @@ class ScalingLoop:
                 hpa.ref, wanted, expected=current
             )
         else:
-            operation = Scale(ref, wanted)
-        outcome = self.executor.apply(
-            f"scaling/{ref}/{decision_id}",
-            0,
-            operation,
-            decision_id=decision_id,
-            runbook="predictive-scaling",
-            reason_code="PredictiveScaleUp" if wanted > current else "PredictiveScaleIn",
-            message=f"Autonomic: {what} {current} -> {wanted} ({reason})",
-        )
+            operation = Scale(ref, wanted, expected=current)
+        key = f"scaling/{ref}/{decision_id}"
+        if self.decisions.ledger.intents(execution_key=key):
+            # Tried before (its outcome unknown then, or cut off by a restart): settled
+            # from its intent and what the cluster shows, never written again.
+            outcome = self._settled(key)
+        else:
+            outcome = self.executor.apply(
+                key,
+                0,
+                operation,
+                decision_id=decision_id,
+                runbook="predictive-scaling",
+                reason_code="PredictiveScaleUp" if wanted > current else "PredictiveScaleIn",
+                message=f"Autonomic: {what} {current} -> {wanted} ({reason})",
+            )
+            if outcome.status == "already_recorded":  # another replica's, in between
+                outcome = self._settled(key)
         now = self.clock.now()
+        change = f"{what} {current} -> {wanted}"
+        if outcome.status == "unsettled":
+            self._unsettled(ref, model, decision_id, change, outcome, now)
+            return False
+        model.unsettled = None
         if outcome.status != "applied":
-            self._refused(ref, model, decision_id, f"{what} {current} -> {wanted}", outcome, now)
+            self._refused(ref, model, decision_id, change, outcome, now)
             return False
         model.failures = 0
-        # Applied: judged after the lead time the floor was raised for, and a while more.
-        if hpa is not None:
-            record = {
-                "min_replicas": wanted,
+        record: dict[str, Any] = (
+            {"min_replicas": wanted, "at": now, "decision_id": decision_id, "hpa_uid": hpa.uid}
+            if hpa is not None
+            else {
+                "field": REPLICAS_FIELD,
+                "replicas": wanted,
                 "at": now,
                 "decision_id": decision_id,
-                "hpa_uid": hpa.uid,
             }
-            model.written = record
-            self._remember_written(ref, record, now)
+        )
+        model.written = record
+        self._remember_written(ref, record, now)
+        # Applied: judged after the lead time the floor was raised for, and a while more.
         self.decisions.ledger.transition(decision_id, ["approved"], "verifying", now)
         lead = model.sizing.get("lead_seconds")
         window = (float(lead) if isinstance(lead, int | float) else 0.0) + VERIFY_AFTER
@@ -1435,6 +1574,59 @@ class ScalingLoop:
             f"applied: {what} {current} -> {wanted}; judged in {window / 60:.0f} min",
         )
         return True
+
+    def _settled(self, key: str) -> StepOutcome:
+        """What became of a write whose intent an earlier try recorded: ``applied``,
+        ``failed`` (it never happened), or ``unsettled`` while the cluster cannot be read
+        to tell (``Executor.settle``, the same reading of the cluster a restart makes)."""
+        intents = self.decisions.ledger.intents(execution_key=key)
+        if not intents:  # pragma: no cover - only called when there is one
+            return StepOutcome("failed", "no intent recorded for the write", reason="NoIntent")
+        intent = intents[-1]
+        status = intent.status
+        if status == "pending":
+            try:
+                status = self.executor.settle(intent, note="settled by the scaling loop")
+            except TransientError as exc:
+                return StepOutcome(
+                    "unsettled",
+                    f"whether it was written is not known yet: the target still cannot be "
+                    f"read ({exc})",
+                    intent.id,
+                )
+        if status == "applied":
+            return StepOutcome("applied", "the cluster shows the write", intent.id)
+        return StepOutcome(
+            "failed",
+            f"the cluster shows no trace of the write (its intent is {status})",
+            intent.id,
+            reason="NotWritten",
+        )
+
+    def _unsettled(
+        self,
+        ref: ObjectRef,
+        model: WorkloadModel,
+        decision_id: str,
+        change: str,
+        outcome: StepOutcome,
+        now: float,
+    ) -> None:
+        """A write whose outcome is not known (its answer lost, and the target could not
+        be read after it): it may have landed, so its decision is not failed. It stays
+        approved and is followed as an answered question is: each cycle ``_settle``
+        looks again, and once the cluster can be read the write is settled, applied if
+        it shows it, failed if not. Nothing else is decided for the workload meanwhile."""
+        first = model.unsettled != decision_id
+        model.pending = model.unsettled = decision_id
+        why = (
+            f"{change}: {outcome.message}; looked at again each cycle, and settled from "
+            "what the cluster shows once it answers"
+        )
+        self.status.held[str(ref)] = why
+        if first:
+            log.warning("scaling %s: %s", ref, why)
+            self.decisions.progress(decision_id, f"unsettled: {why}")
 
     def _refused(
         self,
@@ -1484,6 +1676,7 @@ class ScalingLoop:
         model_name: str,
         *,
         forecast_only: bool = False,
+        report: bool = True,
     ) -> None:
         ref = workload.ref
         fit = model.fitted
@@ -1527,7 +1720,7 @@ class ScalingLoop:
         )
         self.status.decisions += 1
         model.recommended, model.applied = wanted, False
-        if routed.route != "observe":  # observe mode writes nothing at all
+        if report and routed.route != "observe":  # observe mode writes nothing at all
             stamp = datetime.fromtimestamp(self.clock.now(), UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
             self.executor.report(
                 ref,
@@ -1594,6 +1787,18 @@ class ScalingLoop:
                 )
             ]
         )
+
+
+def _field(record: Mapping[str, Any]) -> str:
+    """What a written record is about (``MIN_FIELD`` for records from before there
+    were two)."""
+    return str(record.get("field") or MIN_FIELD)
+
+
+def _written_value(record: Mapping[str, Any]) -> int | None:
+    """The value a written record says the loop wrote, or None if it holds none."""
+    value = record.get("replicas" if _field(record) == REPLICAS_FIELD else "min_replicas")
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
 
 
 def _number(text: str | None) -> float | None:

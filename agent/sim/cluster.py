@@ -561,6 +561,15 @@ class SimCluster:
                     "the decision was made from",
                     reason="ChangedSinceDecision",
                 )
+        if isinstance(operation, Scale) and operation.expected is not None:
+            old = before["replicas"]
+            if old not in (operation.expected, operation.replicas):
+                raise PermanentError(
+                    f"not setting the replicas of {operation.target} to "
+                    f"{operation.replicas}: they are {old}, not the {operation.expected} "
+                    "the decision was made from",
+                    reason="ChangedSinceDecision",
+                )
         summary, after = self._describe(operation, before)
         if not dry_run:
             self._write(operation)

@@ -298,6 +298,31 @@ def test_an_hpa_replaced_between_the_loops_read_and_its_write_keeps_its_minimum(
     assert rig.hpa_min() == 14  # the new HPA's own minimum is the loop's floor's floor
 
 
+def test_replicas_scaled_between_the_loops_read_and_its_write_are_not_overwritten(
+    rig: Rig,
+) -> None:
+    """Without an HPA the loop sets the replicas. A person runs ``kubectl scale
+    --replicas=5`` after the loop read 3 and before its write: the write used to set its
+    count over theirs. It now carries the count its decision saw, as a floor does."""
+    hpa_type = next(r for r in RESOURCES if r.kind == "HorizontalPodAutoscaler")
+    rig.fake.store.delete(hpa_type, "shop", "web")
+    eventually(lambda: rig.cluster.get_hpa_for(WEB) is None)
+
+    def scale_by_hand(deployment: dict[str, Any]) -> None:
+        deployment["spec"]["replicas"] = 5
+
+    rig.before_each_write(lambda: rig.fake.store.modify("Deployment", "shop", "web", scale_by_hand))
+    rig.cycles(1)
+    (obj,) = [
+        d for d in rig.fake.store.objects("Deployment", "shop") if d["metadata"]["name"] == "web"
+    ]
+    assert obj["spec"]["replicas"] == 5  # theirs stands
+    (decision,) = rig.ledger.decisions(kind="scaling")
+    assert decision.status == "failed" and decision.proposal["op"] == "scale"
+    assert decision.proposal["from"] == 3
+    assert "they are 5, not the 3 the decision was made from" in rig.loop.status.held[str(WEB)]
+
+
 # ------------------------------------------------ the load read unusable
 
 
@@ -332,3 +357,47 @@ def test_missing_stale_and_non_numeric_load_hold_the_floor_as_it_is(
         assert before >= {"Deployment/shop/stale", "Deployment/shop/broken"}
     finally:
         rig.close()
+
+
+# ------------------------------------------------ a write whose outcome is unknown
+
+
+@pytest.mark.parametrize("landed", [True, False])
+def test_a_write_whose_outcome_is_unknown_is_settled_once_the_hpa_answers(
+    rig: Rig, landed: bool
+) -> None:
+    """The floor's write loses its answer (or fails with 503s), and the HPA cannot be
+    read after it: nobody can tell whether it landed. The decision used to be failed
+    at once though the floor may have been written (with a failed verdict, and a new
+    decision and write after the back-off). It now stays approved, the workload held
+    and said so; once the HPA answers, a write that landed is settled as applied (and
+    judged), one that did not as failed; neither is written again."""
+    rig.fake.inject(HPA_PATH, method="GET", times=2)  # the reads before the write pass
+    if landed:  # applied, but the answer is lost; the retry's 409 sends it to re-read
+        rig.fake.inject(HPA_PATH, method="PATCH", lost_answer=True)
+    else:
+        rig.fake.inject(HPA_PATH, method="PATCH", times=1000, status=503)
+    rig.fake.inject(HPA_PATH, method="GET", times=1000, status=503)  # then no read answers
+    rig.cycles(1)
+    (decision,) = rig.ledger.decisions(kind="scaling")
+    assert decision.status == "approved"
+    (intent,) = rig.ledger.intents()
+    assert intent.status == "pending"
+    assert "is not known yet" in rig.loop.status.held[str(WEB)]
+    patches = rig.hpa_patches()
+    rig.cycles(3)  # still unreadable: still waiting, nothing written, nothing decided
+    assert "whether it was written is not known yet" in rig.loop.status.held[str(WEB)]
+    assert rig.ledger.get_decision(decision.id).status == "approved"  # type: ignore[union-attr]
+    assert rig.hpa_patches() == patches and len(rig.ledger.decisions(kind="scaling")) == 1
+    rig.fake.clear_faults()
+    rig.cycles(1)
+    settled = rig.ledger.get_decision(decision.id)
+    (intent,) = rig.ledger.intents()
+    assert settled is not None
+    if landed:
+        assert intent.status == "applied" and settled.status == "verifying"
+        assert rig.hpa_min() == decision.proposal["to"] > 2
+    else:
+        assert intent.status == "abandoned" and settled.status == "failed"
+        assert rig.hpa_min() == 2
+    assert rig.hpa_patches() == patches  # not written again

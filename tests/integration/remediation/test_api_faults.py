@@ -123,6 +123,50 @@ def test_a_rollback_approved_after_a_new_rollout_is_refused(tmp_path: Any) -> No
         rig.close()
 
 
+def test_an_hpa_floor_approved_after_the_floor_moved_is_not_written_over_it(
+    tmp_path: Any,
+) -> None:
+    """The scale-out runbook plans minReplicas 2 -> 6 and asks; before the yes, the
+    floor is raised to 8 (by the scaling loop, or a person for an incident). The approved
+    write used to set 6 all the same: lowering the floor it meant to raise. The plan now
+    carries the minimum it saw, the write is refused, and the refusal, being about the
+    HPA changing rather than the runbook being wrong, is not counted against it."""
+    from tests.fakekube.seed import seed_hpa
+    from tests.integration.remediation.rig import build_rig
+
+    rig = build_rig(tmp_path, auto=0.99)  # the scale-out asks
+    try:
+        seed_web(rig, replicas=4)
+        seed_hpa(rig.server.store, "web", target="web", namespace="shop", min_replicas=2)
+        rig.server.store.modify(
+            "HorizontalPodAutoscaler", *WEB, lambda h: h["status"].update(currentReplicas=4)
+        )
+        _surge(rig)
+        rig.cycle()
+        (decision,) = rig.decisions_of("traffic-surge-scale-out")
+        assert decision.status == "asked"
+        (operation,) = decision.proposal["operations"]
+        assert (operation["min_replicas"], operation["expected"]) == (6, 2)
+        rig.server.store.modify(
+            "HorizontalPodAutoscaler", *WEB, lambda h: h["spec"].update(minReplicas=8)
+        )
+        rig.clock.advance(60)
+        assert rig.approve_pending() == 1
+        rig.cycle()
+        assert (
+            get_obj(rig.server.store, "HorizontalPodAutoscaler", *WEB)["spec"]["minReplicas"] == 8
+        )
+        assert rig.writes() == []
+        decision = rig.ledger.get_decision(decision.id)  # type: ignore[assignment]
+        assert decision.status == "failed"
+        (intent,) = rig.ledger.intents()
+        assert intent.result is not None and intent.result["reason"] == "ChangedSinceDecision"
+        feedback = rig.ledger.feedback_for(decision.id)
+        assert [f["outcome"] for f in feedback if f["kind"] == "verification"] == ["inconclusive"]
+    finally:
+        rig.close()
+
+
 @pytest.mark.parametrize("landed", [True, False])
 def test_a_write_nobody_can_read_back_is_settled_once_the_api_answers(
     rig: KubeRig, landed: bool

@@ -177,8 +177,34 @@ def test_scale_raises_the_hpa_floor_instead_of_fighting_it() -> None:
             NOW,
         )
     )
-    assert result.operations == (SetHpaMinReplicas(autoscaler.ref, 6),)
+    # compare-and-set against the minReplicas the plan saw
+    assert result.operations == (SetHpaMinReplicas(autoscaler.ref, 6, expected=2),)
     assert result.diff.startswith("HorizontalPodAutoscaler shop/web: minReplicas 2 -> 6")
+
+
+HPA_FLOOR = f"""
+triggers: [{{type: forecastBreach, metric: rps}}]
+target: {{kind: Deployment}}
+actions: [{{type: setHpaMinReplicas, add: 2, maxReplicas: 20}}]
+{VERIFY}
+"""
+
+
+def test_an_hpa_floor_is_planned_as_compare_and_set_on_the_minimum_it_saw() -> None:
+    """A runbook's floor used to be written over whatever minReplicas the HPA had by
+    then: approved an hour later, a raise to 6 planned from 2 would lower the scaling
+    loop's (or a person's) 8 to 6. The plan now carries the minimum it saw."""
+    web = deployment(replicas=4)
+    autoscaler = hpa(web, min_replicas=3, max_replicas=20, current=4)
+    result = planned(
+        plan(
+            runbook(HPA_FLOOR),
+            signal("forecastBreach", "rps", web.ref),
+            ClusterSnapshot(workloads=(web,), hpas=(autoscaler,)),
+            NOW,
+        )
+    )
+    assert result.operations == (SetHpaMinReplicas(autoscaler.ref, 6, expected=3),)
 
 
 def test_an_hpa_whose_max_is_below_its_min_is_named_not_raised() -> None:

@@ -3,6 +3,7 @@ listing fixed workloads, a decision service that asks about everything."""
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from types import SimpleNamespace
 from typing import Any, cast
@@ -18,7 +19,7 @@ from agent.observability import Metrics
 from agent.routing import Thresholds
 from agent.settings import ScalingSettings
 from forecasting.series import Series
-from remediation.ports import HpaState, ObjectRef, PodState, WorkloadState
+from remediation.ports import HpaState, ObjectRef, PodState, Scale, WorkloadState
 
 END = 1_795_310_280.0
 
@@ -99,6 +100,10 @@ class QuestionLedger:
             }
         )
         return len(self.model_versions)
+
+    def intents(self, *, execution_key: str | None = None) -> list[Any]:
+        """No write-ahead intents here: the recording executor keeps none."""
+        return []
 
     def guard(self, key: str) -> tuple[dict[str, Any], int]:
         return self.guards.get(key, ({}, 0))
@@ -202,14 +207,24 @@ class AskEverything:
 
 
 class RecordingExecutor:
-    """Records the writes and the published annotations the loop asks for."""
+    """Records the writes and the published annotations the loop asks for. A ``Scale``
+    lands on the workload's replicas, as the cluster shows it at the next listing (an
+    HPA's minReplicas is left to the test: most tests move the HPA themselves)."""
 
-    def __init__(self) -> None:
+    def __init__(self, cluster: FakeCluster | None = None) -> None:
+        self.cluster = cluster
         self.applied: list[Any] = []
         self.reports: list[tuple[ObjectRef, dict[str, str]]] = []
 
     def apply(self, key: str, step: int, operation: Any, **kwargs: Any) -> Any:
         self.applied.append(operation)
+        if isinstance(operation, Scale) and self.cluster is not None:
+            self.cluster.workloads = [
+                dataclasses.replace(w, replicas=operation.replicas)
+                if w.ref == operation.target
+                else w
+                for w in self.cluster.workloads
+            ]
         return SimpleNamespace(status="applied")
 
     def report(self, target: ObjectRef, annotations: dict[str, str]) -> bool:
@@ -239,12 +254,13 @@ def loop_over(
     paused: Callable[[], str | None] = lambda: None,
     **settings: Any,
 ) -> ScalingLoop:
+    cluster = FakeCluster(workloads)
     return ScalingLoop(
         ScalingSettings(**settings),
         reader=reader,
-        cluster=cast(Any, FakeCluster(workloads)),
+        cluster=cast(Any, cluster),
         decisions=cast(Any, AskEverything(route)),
-        executor=cast(Any, RecordingExecutor()),
+        executor=cast(Any, RecordingExecutor(cluster)),
         clock=clock,
         submit=lambda signals: None,
         metrics=metrics,

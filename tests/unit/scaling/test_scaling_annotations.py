@@ -738,3 +738,59 @@ def test_a_floor_written_before_a_restart_is_given_back_too(left_while: str) -> 
     run(restarted, clock, 3)
     applied = cast(Any, restarted.executor).applied
     assert [(op.target, op.min_replicas) for op in applied][-1:] == [(hpa_ref, 2)]
+
+
+def _forecast_only(loop: Any, web: Any) -> None:
+    only = dataclasses.replace(web, annotations={**web.annotations, PREDICTIVE: "forecast-only"})
+    cast(Any, loop.cluster).workloads = [only]
+
+
+def test_turning_forecast_only_gives_the_owners_minimum_back_and_goes_on_publishing() -> None:
+    """``predictive: "true"`` -> ``"forecast-only"`` used to leave the floor the loop
+    raised on the HPA for good: forecast-only is "don't act", so the owner's minimum
+    comes back as on opt-out (one decision, ``ForecastOnly``), and the floor the
+    forecast recommends is still published, never written."""
+    loop, clock, web, hpa_ref = _raised("auto", 36)
+    _forecast_only(loop, web)
+    run(loop, clock, 1)
+    decisions, executor = cast(Any, loop.decisions), cast(Any, loop.executor)
+    assert [(op.target, op.min_replicas) for op in executor.applied] == [
+        (hpa_ref, 7),
+        (hpa_ref, 2),
+    ]
+    given = decisions.proposals[-1]
+    assert given.reason_code == "ForecastOnly" and not given.shadow
+    assert (given.proposal["from"], given.proposal["to"]) == (7, 2)
+    assert "gets its own minimum back" in given.reason
+    hpas = cast(Any, loop.cluster).hpas
+    hpas[web.ref] = dataclasses.replace(hpas[web.ref], min_replicas=2)  # the write lands
+    run(loop, clock, 10)
+    assert len(executor.applied) == 2  # nothing written after
+    published = decisions.proposals[-1]
+    assert published.shadow and (published.proposal["from"], published.proposal["to"]) == (2, 7)
+    # the annotation says what the forecast recommends, never the minimum given back
+    assert [annotations[RECOMMENDED] for _, annotations in executor.reports] == ["7", "7"]
+
+
+def test_a_floor_a_person_changed_is_left_when_the_workload_turns_forecast_only() -> None:
+    loop, clock, web, _ = _raised("auto", 37)
+    hpas = cast(Any, loop.cluster).hpas
+    hpas[web.ref] = dataclasses.replace(hpas[web.ref], min_replicas=5)  # by hand
+    _forecast_only(loop, web)
+    run(loop, clock, 5)
+    assert len(cast(Any, loop.executor).applied) == 1  # only the raise: 5 is theirs
+    assert not any(p.reason_code == "ForecastOnly" for p in cast(Any, loop.decisions).proposals)
+
+
+def test_turning_forecast_only_in_propose_mode_asks_and_gives_back_on_a_yes() -> None:
+    loop, clock, web, hpa_ref = _raised("ask", 38)
+    _forecast_only(loop, web)
+    run(loop, clock, 3)
+    decisions = cast(Any, loop.decisions)
+    asked = decisions.proposals[-1]
+    assert asked.reason_code == "ForecastOnly"
+    assert len(cast(Any, loop.executor).applied) == 1  # asked, not written
+    decisions.ledger.records[f"d-{len(decisions.proposals)}"].status = "approved"
+    run(loop, clock, 3)
+    applied = cast(Any, loop.executor).applied
+    assert [(op.target, op.min_replicas) for op in applied] == [(hpa_ref, 7), (hpa_ref, 2)]

@@ -14,7 +14,9 @@ import pytest
 
 from agent.clock import FakeClock
 from agent.loops.scaling import (
+    ADOPT_EVERY,
     CAPACITY,
+    FORGET_AFTER,
     MIN_REPLICAS,
     QUIET_AFTER_OVERRIDE,
     RETRY_AFTER_FAILURE,
@@ -22,7 +24,7 @@ from agent.loops.scaling import (
     WRITTEN_KEY,
     ScalingLoop,
 )
-from remediation.ports import HpaState, ObjectRef, SetHpaMinReplicas
+from remediation.ports import HpaState, ObjectRef, Scale, SetHpaMinReplicas
 from tests.unit.scaling.fakes import WeekReader, loop_over, week_and_a_day, workload
 
 HPA = ObjectRef("HorizontalPodAutoscaler", "web", "shop")
@@ -337,3 +339,132 @@ def test_giving_the_minimum_back_is_tried_again_when_refused() -> None:
     run(loop, clock, RETRY_AFTER_FAILURE / STEP)
     assert writes(loop) == [7, 2, 2]
     assert cast(Any, loop.cluster).hpas[web.ref].min_replicas == 2
+
+
+# ------------------------------------------------ without an HPA: the replicas
+
+
+def scaled(seed: int, minutes: int = 80) -> tuple[ScalingLoop, FakeClock, Any]:
+    """A loop that set web's replicas (no HPA) from 3 to 7, seen by the next listing."""
+    t, values = steady(seed, minutes)
+    clock = FakeClock(float(t[-minutes]))
+    web = workload("web", **SEVEN)
+    loop = loop_over(WeekReader(t, values), clock, [web], route="auto")
+    run(loop, clock, 3)
+    assert replicas_written(loop) == [7]
+    return loop, clock, web
+
+
+def replicas_written(loop: ScalingLoop) -> list[int]:
+    return [op.replicas for op in cast(Any, loop.executor).applied if isinstance(op, Scale)]
+
+
+def set_replicas(loop: ScalingLoop, web: Any, value: int) -> None:
+    cluster = cast(Any, loop.cluster)
+    cluster.workloads = [dataclasses.replace(w, replicas=value) for w in cluster.workloads]
+
+
+@pytest.mark.parametrize("found", [3, 12])
+def test_replicas_someone_changed_are_theirs_for_an_hour_without_an_hpa(
+    found: int, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Without an HPA the loop drives the replicas. ``kubectl scale`` to 3 (or to 12 for
+    an incident) used to be fought: set back to 7 at once, or brought down five minutes
+    later, a new decision each time and nothing said. Now it is an override, as on an
+    HPA: said once, recorded against the write, quiet for the hour, kept in the ledger."""
+    loop, clock, web = scaled(60, 80 + 70)
+    set_replicas(loop, web, found)
+    with caplog.at_level(logging.WARNING, logger="autonomic.scaling"):
+        run(loop, clock, 55)
+    assert replicas_written(loop) == [7]  # theirs stands
+    said = [r.getMessage() for r in caplog.records if "not the 7 Autonomic wrote" in r.getMessage()]
+    assert len(said) == 1
+    assert f"{web.ref} replicas is {found}" in said[0]
+    assert "the replicas are not set for 60 min" in said[0]
+    assert "not the 7 Autonomic wrote" in loop.status.held[str(web.ref)]
+    assert ("d-1", "execution", "overridden") in feedback(loop)
+    ledger = cast(Any, loop.decisions).ledger
+    (record, _) = ledger.guard(f"{WRITTEN_KEY}/{web.ref}")
+    assert (record["field"], record["replicas"], record["found"]) == ("replicas", 7, found)
+    assert len(cast(Any, loop.decisions).proposals) == 1  # no decision meanwhile
+    run(loop, clock, 15)  # after the hour the loop decides again from what it finds
+    assert replicas_written(loop) == [7, 7]
+
+
+def test_replicas_an_hpa_leaves_behind_are_not_an_override() -> None:
+    """The HPA is deleted after the loop raised its floor to 7; it had scaled web to 9.
+    The replicas it left are not the minReplicas written, and nobody overrode anything:
+    the loop drives the replicas from there without a word about an override."""
+    loop, clock, web = raised(61)
+    cast(Any, loop.cluster).hpas.clear()
+    set_replicas(loop, web, 9)
+    run(loop, clock, 10)
+    assert not any(f[2] == "overridden" for f in feedback(loop))
+    assert loop.models[web.ref].quiet_why is None
+    assert replicas_written(loop) == [7]  # brought from 9 to the floor after the patience
+
+
+def test_an_hpa_created_after_a_replicas_write_is_not_an_override() -> None:
+    """The loop set the replicas to 7; then an HPA (minReplicas 2) is created and scales
+    web to 4: the HPA moves the replicas, and the loop raises its floor, no override."""
+    loop, clock, web = scaled(62)
+    hpas = cast(Any, loop.cluster).hpas
+    hpas[web.ref] = HpaState(HPA, web.ref, 2, 20, 4, 4, uid="u1")
+    set_replicas(loop, web, 4)
+    run(loop, clock, 5)
+    assert not any(f[2] == "overridden" for f in feedback(loop))
+    assert writes_to_hpa(loop) == [7]
+
+
+def writes_to_hpa(loop: ScalingLoop) -> list[int]:
+    applied = cast(Any, loop.executor).applied
+    return [op.min_replicas for op in applied if isinstance(op, SetHpaMinReplicas)]
+
+
+# ------------------------------------------------ what is kept of workloads gone
+
+
+def test_a_deleted_workload_is_forgotten_after_a_while_not_at_one_listing_that_misses_it() -> None:
+    """A long-running daemon used to keep the model (a fitted profile, its recent load,
+    its estimates) and the hold of every workload it ever saw. A workload gone from the
+    listings for ``FORGET_AFTER`` is dropped; one listing that misses it drops nothing
+    (the model is kept, not refitted when it comes back), and its floor stays."""
+    loop, clock, web = raised(63)
+    bad = workload("bad", **{CAPACITY: "lots"})  # held, with no model
+    cluster, reader = cast(Any, loop.cluster), cast(Any, loop.reader)
+    cluster.workloads = [web, bad]
+    run(loop, clock, 1)
+    assert "not a positive number" in loop.status.held[str(bad.ref)]
+    model, reads = loop.models[web.ref], len(reader.reads)
+    cluster.workloads = []  # a listing that misses them
+    run(loop, clock, 1)
+    cluster.workloads = [web, bad]
+    run(loop, clock, 2)
+    assert loop.models[web.ref] is model
+    assert all(end - start <= 3 * STEP for start, end in reader.reads[reads:])  # no refit
+    cluster.workloads = []  # deleted
+    run(loop, clock, FORGET_AFTER / STEP - 1)
+    assert web.ref in loop.models and str(bad.ref) in loop.status.held
+    run(loop, clock, 2)
+    assert loop.models == {} and loop.status.held == {}
+    assert loop._said == {} and loop._out_since == {}
+    assert writes(loop) == [7]  # a deleted workload's floor is not given back
+
+
+def test_a_workload_that_left_is_forgotten_once_its_floor_is_back() -> None:
+    """A workload that left keeps its model while its floor is being given back (here
+    while scaling is paused, for longer than ``FORGET_AFTER``); once that is done and
+    it has been out for ``FORGET_AFTER``, the model goes, and the next look for
+    workloads that left does not take it up again."""
+    loop, clock, web = raised(64)
+    pause: list[str] = ["safety.paused"]
+    loop.paused = lambda: pause[0] if pause else None
+    cast(Any, loop.cluster).workloads = [dataclasses.replace(web, labels={})]
+    run(loop, clock, FORGET_AFTER / STEP + 5)
+    assert web.ref in loop.models and writes(loop) == [7]  # still to be given back
+    pause.clear()
+    run(loop, clock, 2)
+    assert writes(loop) == [7, 2]
+    assert web.ref not in loop.models  # out for long enough, and settled
+    run(loop, clock, ADOPT_EVERY + 1)  # the next look for workloads that left
+    assert web.ref not in loop.models and writes(loop) == [7, 2]
