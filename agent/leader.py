@@ -42,6 +42,7 @@ __all__ = ["LEADER_RBAC", "LeaderElector", "LeaseConfig"]
 
 log = logging.getLogger(__name__)
 Obj = dict[str, Any]
+FAILURE_LOG_INTERVAL = 60.0  # seconds between warnings while lease requests keep failing
 
 LEADER_RBAC: tuple[RbacRule, ...] = (
     RbacRule("coordination.k8s.io", "leases", ("create", "get", "update")),
@@ -103,6 +104,12 @@ class LeaderElector:
         self._observed_at = 0.0
         self._observed_duration = config.lease_duration
         self.transitions = 0  # times this candidate became leader
+        # The API server did not answer the last step, or refused it (not a lost race):
+        # the next step waits a follower's period instead of spinning on an expired
+        # record, and the failures are logged once a streak (then once a minute).
+        self._failed = False
+        self._failures = 0
+        self._failure_logged_at: float | None = None
 
     # -------------------------------------------------------------------- queries
 
@@ -114,13 +121,15 @@ class LeaderElector:
 
     def step(self) -> bool:
         """Try once to acquire or renew the Lease; returns ``is_leader()`` afterwards."""
+        self._failed = False
         try:
             lease = self._read()
         except Exception as exc:
             if getattr(exc, "status", None) == 404:
                 self._create()
             else:
-                log.warning("leader election: cannot read lease: %s", _short(exc))
+                self._failure("cannot read lease", exc)
+            self._settle()
             return self.is_leader()
         received = self._clock()
         spec, meta = lease.get("spec") or {}, lease.get("metadata") or {}
@@ -135,14 +144,20 @@ class LeaderElector:
         else:
             with self._lock:
                 self._leader_until = None  # someone else holds it: stop at once
+        self._settle()
         return self.is_leader()
 
     def next_delay(self) -> float:
         """Seconds until the next ``step()``: the leader renews every ``retry_period``;
         a follower polls twice as often and wakes exactly when the record it watches
-        would expire, so failover takes about the lease duration plus half a period."""
+        would expire, so failover takes about the lease duration plus half a period.
+        After a step the API server failed or refused, a follower waits half a period:
+        the record it last saw may have expired long ago, and polling it as it expires
+        would be a busy loop (every 10 ms) for as long as the API server is away."""
         if self.is_leader():
             return self.config.retry_period
+        if self._failed:
+            return self.config.retry_period / 2
         until_expiry = self._observed_at + self._observed_duration - self._clock()
         return max(0.01, min(self.config.retry_period / 2, until_expiry))
 
@@ -229,7 +244,10 @@ class LeaderElector:
                 _request_timeout=self._timeout(),
             )
         except Exception as exc:
-            log.info("leader election: lost the race to create the lease: %s", _short(exc))
+            if getattr(exc, "status", None) == 409:
+                log.info("leader election: lost the race to create the lease: %s", _short(exc))
+            else:
+                self._failure("cannot create the lease", exc)
             return
         self._became_leader(sent)
 
@@ -247,13 +265,35 @@ class LeaderElector:
                 with self._lock:
                     self._leader_until = None
             else:
-                log.warning("leader election: cannot write the lease: %s", _short(exc))
+                self._failure("cannot write the lease", exc)
             return  # authority (if any) runs out at the previous deadline
         if taking_over:
             self._became_leader(sent)
         else:
             with self._lock:
                 self._leader_until = sent + self.config.renew_deadline
+
+    def _failure(self, what: str, exc: Exception) -> None:
+        """One failed request: logged at the start of a streak, then once a minute."""
+        self._failed = True
+        self._failures += 1
+        now = self._clock()
+        last = self._failure_logged_at
+        if last is None or now - last >= FAILURE_LOG_INTERVAL:
+            self._failure_logged_at = now
+            again = "" if self._failures == 1 else f" ({self._failures} failed attempts so far)"
+            log.warning("leader election: %s: %s%s", what, _short(exc), again)
+
+    def _settle(self) -> None:
+        """After a step: a streak of failures that has ended is logged as ended."""
+        if self._failed or not self._failures:
+            return
+        log.info(
+            "leader election: the lease is reachable again after %d failed attempt%s",
+            self._failures,
+            "" if self._failures == 1 else "s",
+        )
+        self._failures, self._failure_logged_at = 0, None
 
     def _became_leader(self, sent: float) -> None:
         with self._lock:

@@ -124,17 +124,31 @@ class Runtime:
             return json_response(503, {"status": "stopped"})
         return json_response(200, {"status": "ok"})
 
-    def _readyz(self, _request: Request) -> Response:
+    def _readiness(self) -> tuple[bool, str]:
+        """Ready or not, and why; ``autonomic_ready`` follows."""
         if self.stopping.is_set():
-            return json_response(503, {"ready": False, "why": "shutting down"})
-        ok, why = self.ready()
+            ok, why = False, "shutting down"
+        else:
+            ok, why = self.ready()
         self.metrics.ready.set(1 if ok else 0)
+        return ok, why
+
+    def _readyz(self, _request: Request) -> Response:
+        ok, why = self._readiness()
+        if self.stopping.is_set():
+            return json_response(503, {"ready": False, "why": why})
         return json_response(
             200 if ok else 503, {"ready": ok, "why": why, "leader": self.gate.is_leader()}
         )
 
     def _metrics(self, _request: Request) -> Response:
+        # Each scrape reads both gauges afresh: a replica nobody probes (outside
+        # Kubernetes, or between probes while shutting down) reports what it is now.
         self.metrics.leader.set(1 if self.gate.is_leader() else 0)
+        try:
+            self._readiness()
+        except Exception:  # the scrape must not fail with the check: not ready
+            self.metrics.ready.set(0)
         return Response(200, generate_latest(self.metrics.registry), CONTENT_TYPE_LATEST)
 
     # ------------------------------------------------------------ lifecycle

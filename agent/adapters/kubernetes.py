@@ -129,21 +129,20 @@ def load_api_client(
     given = kubeconfig or str(kube_config.KUBE_CONFIG_DEFAULT_LOCATION)
     paths = [os.path.expanduser(p) for p in given.split(os.pathsep) if p]
     shown = os.pathsep.join(paths)
-    if in_cluster:
-        where = "in-cluster service account"
-    elif kubeconfig:
-        where = f"kubeconfig {shown} (cluster.kubeconfig)"
+    if kubeconfig:
+        source = "cluster.kubeconfig"
+    elif os.environ.get("KUBECONFIG") and given == os.environ["KUBECONFIG"]:
+        source = "$KUBECONFIG"
     else:
-        where = f"kubeconfig {shown} (the default)"
+        source = "the default"
+    where = "in-cluster service account" if in_cluster else f"kubeconfig {shown} ({source})"
     if not (host or in_cluster or any(os.path.exists(p) for p in paths)):
-        how = (
-            "set cluster.kubeconfig to an existing file"
-            if kubeconfig
-            else "set cluster.kubeconfig or $KUBECONFIG, or cluster.inCluster: true in a pod"
-        )
+        how = {
+            "cluster.kubeconfig": "set cluster.kubeconfig to an existing file",
+            "$KUBECONFIG": "set $KUBECONFIG to an existing file, or cluster.kubeconfig",
+        }.get(source, "set cluster.kubeconfig or $KUBECONFIG, or cluster.inCluster: true in a pod")
         raise ConfigError(
-            f"cannot load Kubernetes credentials: no kubeconfig at {shown} "
-            f"({'cluster.kubeconfig' if kubeconfig else 'the default'}); {how}"
+            f"cannot load Kubernetes credentials: no kubeconfig at {shown} ({source}); {how}"
         )
     try:
         if host:

@@ -84,7 +84,21 @@ def slack_date(epoch: float) -> str:
 
 
 def describe_proposal(proposal: Mapping[str, Any]) -> str:
-    """``{"op": "scale", "replicas": 5}`` -> ``scale (replicas=5)``: short and readable."""
+    """``{"op": "scale", "replicas": 5}`` -> ``scale (replicas=5)``: short and readable.
+    A runbook's plan (its ``operations``) is named by its operations and the runbook:
+    ``rollback (runbook crashloop-after-rollout-rollback)``; the plan itself is in the
+    decision's reason."""
+    operations = proposal.get("operations")
+    if (
+        isinstance(operations, list)
+        and operations
+        and all(isinstance(op, Mapping) and "op" in op for op in operations)
+    ):
+        text = ", ".join(dict.fromkeys(str(op["op"]) for op in operations))
+        runbook = proposal.get("runbook")
+        if runbook:
+            text += f" (runbook {runbook})"
+        return _cut(text, 300)
     verb = next((str(proposal[k]) for k in ("op", "action", "kind") if k in proposal), "")
     details = [
         f"{key}={_scalar(value)}"

@@ -1,4 +1,4 @@
-"""`autonomic approvals list`, `autonomic approve ID`, `autonomic reject ID [--reason ...]`.
+"""`autonomic approvals list`, `approvals approve ID`, `approvals reject ID [--reason ...]`.
 
 Questions the daemon asked (in Slack, or only in the ledger when Slack is not
 configured) can be answered here. An answer is compare-and-set in the ledger: the

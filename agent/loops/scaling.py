@@ -1362,7 +1362,8 @@ class ScalingLoop:
         if rec.mode == "hold":
             self._hold(ref, rec.message)
             return
-        self._said.pop(str(ref), None)  # not held this cycle: a new hold is news again
+        if self._said.pop(str(ref), None) is not None:  # a new hold is news again
+            log.info("scaling %s no longer held: deciding from the load again", ref)
         wanted = floor if hpa is not None else max(rec.replicas, floor)
         self._gauges(ref, wanted, rec, model.sizing)
         if not forecast_only:

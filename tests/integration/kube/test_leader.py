@@ -230,3 +230,65 @@ def test_flapping_lease_never_gives_two_leaders(fake: FakeApiServer) -> None:
     assert len(leaders_seen) >= 2  # the faults really did move leadership around
     transitions = fake.store.objects("Lease", "autonomic")[0]["spec"]["leaseTransitions"]
     assert transitions >= 1
+
+
+# ------------------------------------------------------- the API server away or refusing
+
+
+def test_a_follower_that_cannot_reach_the_lease_polls_and_does_not_spin(
+    fake: FakeApiServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A lease read refused (RBAC, a wrong namespace) or a takeover write that fails
+    leaves a follower with a record that expired long ago (or none): it must wait a
+    follower's period before it tries again, not the 10 ms floor of an imminent
+    expiry, which made a busy loop logging a warning a hundred times a second."""
+    clock = FakeClock()
+    caplog.set_level("INFO", logger="agent.leader")
+    b = elector(fake, "b", clock)
+    fake.inject(LEASE + "$", method="GET", status=403, times=10_000)
+    assert b.step() is False
+    assert b.next_delay() == pytest.approx(1.0)  # retry_period / 2, as any follower polls
+    fake.clear_faults()
+    a = elector(fake, "a", clock)
+    assert a.step() is True
+    assert b.step() is False
+    clock.now += 16  # a's record has expired as b sees it; b's takeover write fails
+    fake.inject(LEASE + "$", method="PUT", status=500, times=10_000)
+    assert b.step() is False
+    assert b.next_delay() == pytest.approx(1.0)
+    fake.clear_faults()
+    assert b.step() is True  # and once the API server answers, b takes the expired lease
+    said = [r.getMessage() for r in caplog.records]
+    assert "leader election: cannot read lease: HTTP 403" in said
+    assert "leader election: cannot write the lease: HTTP 500" in said
+    assert "leader election: the lease is reachable again after 1 failed attempt" in said
+
+
+def test_lease_failures_are_logged_once_a_streak_not_every_step(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """With the API server gone, a candidate steps about twice a retry period and says
+    so once (then once a minute), and says when the lease is reachable again."""
+    from tests.harness.servers import free_port
+
+    config = LeaseConfig(identity="a", lease_duration=1.0, renew_deadline=0.6, retry_period=0.2)
+    candidate = LeaderElector(load_api_client(host=f"http://127.0.0.1:{free_port()}"), config)
+    steps = 0
+    step = candidate.step
+
+    def counted() -> bool:
+        nonlocal steps
+        steps += 1
+        return step()
+
+    candidate.step = counted  # type: ignore[method-assign]
+    stop = threading.Event()
+    caplog.set_level("INFO", logger="agent.leader")
+    thread = threading.Thread(target=candidate.run, args=(stop,), daemon=True)
+    thread.start()
+    time.sleep(1.0)
+    stop.set()
+    thread.join(5)
+    assert 3 <= steps <= 13, steps  # every 0.1 s, not every 10 ms
+    warnings = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert len(warnings) == 1 and "cannot read lease" in warnings[0], warnings

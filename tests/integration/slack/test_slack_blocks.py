@@ -115,6 +115,22 @@ def test_proposal_source_and_escalation_wording() -> None:
         "scale (replicas=5, from=3)"
     )
     assert describe_proposal({"ratio": 0.123456}) == "change (ratio=0.1235)"
+    # A runbook's plan, as the remediation engine proposes it: the question's header and
+    # its confirm dialog read "Approval needed: change (mode=enforce, runbook=..., ...)".
+    plan = {
+        "diff": ["Deployment shop/web: roll back from revision 2 to the previous revision"],
+        "mode": "enforce",
+        "notifications": [],
+        "operations": [
+            {"op": "cordon", "target": {"kind": "Node", "name": "n1", "namespace": None}},
+            {"op": "drain", "target": {"kind": "Node", "name": "n1", "namespace": None}},
+        ],
+        "runbook": "node-notready-drain",
+        "runbook_version": 1,
+        "target": {"kind": "Node", "name": "n1", "namespace": None},
+        "undo_on_failure": True,
+    }
+    assert describe_proposal(plan) == "cordon, drain (runbook node-notready-drain)"
     assert source_link({"generatorURL": "http://prom:9090/graph?g0.expr=up"}) is not None
     assert source_link({"url": "javascript:alert(1)"}) is None
     text = escalation_text(_decision(), "nobody answered", "S0ONCALL")

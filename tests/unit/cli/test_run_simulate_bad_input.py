@@ -267,6 +267,7 @@ def test_no_kubeconfig_names_the_path_tried_and_how_to_set_one(
     from agent.adapters.kubernetes import load_api_client
 
     monkeypatch.setenv("HOME", str(tmp_path))
+    monkeypatch.delenv("KUBECONFIG", raising=False)
     monkeypatch.setattr(kube_config, "KUBE_CONFIG_DEFAULT_LOCATION", "~/.kube/config")
     with pytest.raises(ConfigError) as raised:
         load_api_client()
@@ -274,6 +275,26 @@ def test_no_kubeconfig_names_the_path_tried_and_how_to_set_one(
         f"cannot load Kubernetes credentials: no kubeconfig at {tmp_path}/.kube/config "
         "(the default); set cluster.kubeconfig or $KUBECONFIG, or cluster.inCluster: true "
         "in a pod"
+    )
+
+
+def test_a_missing_kubeconfig_named_by_the_environment_says_so(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """$KUBECONFIG names the file the client reads when the config names none: the
+    error says the path came from there, not that it is "the default"."""
+    from kubernetes.config import kube_config
+
+    from agent.adapters.kubernetes import load_api_client
+
+    missing = str(tmp_path / "gone.yaml")
+    monkeypatch.setenv("KUBECONFIG", missing)
+    monkeypatch.setattr(kube_config, "KUBE_CONFIG_DEFAULT_LOCATION", missing)
+    with pytest.raises(ConfigError) as raised:
+        load_api_client()
+    assert str(raised.value) == (
+        f"cannot load Kubernetes credentials: no kubeconfig at {missing} ($KUBECONFIG); "
+        "set $KUBECONFIG to an existing file, or cluster.kubeconfig"
     )
 
 

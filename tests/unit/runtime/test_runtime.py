@@ -143,3 +143,31 @@ def test_always_leader() -> None:
     assert gate.is_leader()
     gate.stop()
     assert gate.is_leader()
+
+
+def test_metrics_report_readiness_without_a_probe() -> None:
+    """``autonomic_ready`` is current on every scrape, not only after a ``/readyz``
+    probe: a daemon run outside Kubernetes (nothing probes it) reported 0 while ready."""
+    server = HttpServer("127.0.0.1", 0)
+    state = {"ok": True}
+    runtime = Runtime(
+        [],
+        metrics=Metrics(),
+        gate=Gate(True),
+        server=server,
+        ready=lambda: (state["ok"], "ledger open" if state["ok"] else "ledger away"),
+    )
+    runtime.start()
+    base = f"http://127.0.0.1:{server.port}"
+    try:
+        status, body = _get(f"{base}/metrics")
+        assert status == 200 and b"\nautonomic_ready 1.0\n" in body
+        state["ok"] = False
+        assert b"\nautonomic_ready 0.0\n" in _get(f"{base}/metrics")[1]
+        state["ok"] = True
+        runtime.stopping.set()  # shutting down: not ready, whatever the ledger says
+        assert b"\nautonomic_ready 0.0\n" in _get(f"{base}/metrics")[1]
+        assert _get(f"{base}/readyz")[0] == 503
+    finally:
+        runtime.stopping.clear()
+        runtime.stop()

@@ -317,6 +317,23 @@ def test_stale_load_holds_the_floor_and_is_said_once(caplog: pytest.LogCaptureFi
     assert sum("stale load data" in r.getMessage() for r in caplog.records) == 1
 
 
+def test_the_end_of_a_hold_is_said_once(caplog: pytest.LogCaptureFixture) -> None:
+    """Prometheus back after a hold: the log says the workload is decided for again,
+    once, so the warning that it was held is not the last word an operator reads."""
+    loop, clock, web = raised(49, 80)
+    t, values = steady(49, 80)
+    loop.reader = StaleReader(t, values, clock.now() + 60)
+    clock.advance(10 * STEP)
+    run(loop, clock, 3)
+    assert str(web.ref) in loop.status.held
+    loop.reader = WeekReader(t, values)
+    with caplog.at_level(logging.INFO, logger="autonomic.scaling"):
+        run(loop, clock, 5)
+    assert str(web.ref) not in loop.status.held
+    said = [r.getMessage() for r in caplog.records if "no longer held" in r.getMessage()]
+    assert said == [f"scaling {web.ref} no longer held: deciding from the load again"]
+
+
 def test_giving_the_minimum_back_is_tried_again_when_refused() -> None:
     """The write that gives the owner's minimum back is refused (RBAC): it used to be
     tried once and the floor left raised for good."""
