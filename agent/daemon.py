@@ -207,6 +207,7 @@ class Daemon:
     extra_jobs: list[Job] = field(default_factory=list)
     remediation_period: float = 30.0
     _was_leader: bool = False
+    _recovery: threading.Lock = field(default_factory=threading.Lock)
     # With ``slack.receive: socket``: connects on the leader, disconnects elsewhere.
     socket_mode: SocketModeLeader | None = None
     socket_mode_period: float = 5.0
@@ -214,13 +215,31 @@ class Daemon:
     # is checked from memory within Slack's three seconds.
     approver_refresh: Callable[[], None] | None = None
 
+    def leading(self) -> bool:
+        """Whether this replica leads, with the old leader's work settled first: the
+        first job of a leadership term, whichever it is, recovers what a crash or the
+        previous leader left in flight (write-ahead intents, executions, unasked
+        questions) before it or any other job acts; the others wait for it. A recovery
+        that fails (the ledger unreachable) is tried again by the next job."""
+        with self._recovery:
+            leader = self.gate.is_leader()
+            if leader and not self._was_leader:
+                counts = self.engine.recover()
+                log.info("became leader; recovered in-flight work: %s", counts)
+            self._was_leader = leader
+            return leader
+
+    def _after_recovery(self, fn: Callable[[], None]) -> Callable[[], None]:
+        def run() -> None:
+            if self.leading():
+                fn()
+
+        return run
+
     def remediation_cycle(self) -> None:
-        leader = self.gate.is_leader()
-        if leader and not self._was_leader:
-            counts = self.engine.recover()
-            log.info("became leader; recovered in-flight work: %s", counts)
-        self._was_leader = leader
-        if leader:
+        # Runs on every replica (not leader-only), so that a standby notices it has
+        # stopped leading and recovers again when it next leads.
+        if self.leading():
             self.engine.cycle()
 
     def anomaly_cycle(self) -> None:
@@ -245,17 +264,18 @@ class Daemon:
         log.info("housekeeping: pruned %s; recalibrated %d decision types", pruned, len(types))
 
     def jobs(self) -> list[Job]:
+        after = self._after_recovery  # leader-only jobs act once the old leader's work is settled
         jobs = [
             Job("remediation", self.remediation_period, self.remediation_cycle, leader_only=False),
-            Job("housekeeping", 3600.0, self.housekeeping),
+            Job("housekeeping", 3600.0, after(self.housekeeping)),
         ]
         if self.settings.anomaly_queries:
             period = min(q.step for q in self.settings.anomaly_queries)
-            jobs.append(Job("anomaly", max(period, 15.0), self.anomaly_cycle))
+            jobs.append(Job("anomaly", max(period, 15.0), after(self.anomaly_cycle)))
         if self.scaling is not None:
-            jobs.append(Job("scaling", self.settings.scaling.period, self.scaling.cycle))
+            jobs.append(Job("scaling", self.settings.scaling.period, after(self.scaling.cycle)))
         if self.canary is not None:
-            jobs.append(Job("canary", self.settings.canary.period, self.canary.cycle))
+            jobs.append(Job("canary", self.settings.canary.period, after(self.canary.cycle)))
         if self.approver_refresh is not None:
             # every replica: in HTTP mode any of them may receive a click
             jobs.append(

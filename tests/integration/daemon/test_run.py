@@ -158,3 +158,75 @@ def test_global_freeze_windows_reach_the_remediation_engine(
         assert contains(window, christmas) and not contains(window, christmas + 30 * 86400)
     finally:
         runtime.stop()  # stops the cluster's watches too: no thread outlives the test
+
+
+class _Gate:
+    """A lease this test hands over and takes back."""
+
+    def __init__(self) -> None:
+        self.leader = False
+
+    def is_leader(self) -> bool:
+        return self.leader
+
+    def start(self) -> None:
+        return None
+
+    def stop(self) -> None:
+        return None
+
+
+def test_a_new_leader_settles_the_old_leaders_work_before_any_job_acts(
+    fake: FakeApiServer, tmp_path: Path
+) -> None:
+    """Whichever job runs first in a leadership term (scaling's every 60 s may come
+    before remediation's every 30 s) recovers what was left in flight before acting, once
+    per term; a recovery that fails is tried again by the next job, which does not act."""
+    from agent.daemon import build_daemon
+    from agent.errors import TransientError
+    from agent.settings import load_settings
+
+    settings = load_settings(config(tmp_path, free_port()), {})
+    daemon, runtime = build_daemon(settings, {}, kube_host=fake.url)
+    assert runtime.server is not None
+    runtime.server.start()
+    try:
+        calls: list[str] = []
+        ledger_down = [True]
+
+        def recover() -> dict[str, int]:
+            if ledger_down[0]:
+                raise TransientError("ledger unreachable", reason="Ledger")
+            calls.append("recover")
+            return {}
+
+        gate = _Gate()
+        daemon.gate = gate
+        daemon.engine.recover = recover  # type: ignore[method-assign]
+        daemon.engine.cycle = lambda: calls.append("remediation")  # type: ignore[method-assign]
+        assert daemon.scaling is not None and daemon.canary is not None
+        daemon.scaling.cycle = lambda: calls.append("scaling")  # type: ignore[method-assign]
+        daemon.canary.cycle = lambda: calls.append("canary")  # type: ignore[method-assign]
+        jobs = {job.name: job for job in daemon.jobs()}
+
+        jobs["scaling"].fn()  # a standby: nothing to recover, nothing done
+        jobs["remediation"].fn()
+        assert calls == []
+
+        gate.leader = True
+        with pytest.raises(TransientError):  # the ledger is down: no recovery, no action
+            jobs["scaling"].fn()
+        assert calls == []
+        ledger_down[0] = False
+        jobs["scaling"].fn()
+        jobs["canary"].fn()
+        jobs["remediation"].fn()
+        assert calls == ["recover", "scaling", "canary", "remediation"]
+
+        gate.leader = False  # lost the lease; the remediation job runs on every replica
+        jobs["remediation"].fn()
+        gate.leader = True  # leads again: the first job recovers again
+        jobs["canary"].fn()
+        assert calls[4:] == ["recover", "canary"]
+    finally:
+        runtime.stop()
