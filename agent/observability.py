@@ -21,7 +21,15 @@ from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, ProcessCollector
 
-__all__ = ["JsonFormatter", "Metrics", "configure_logging", "decision_context", "log"]
+__all__ = [
+    "LOG_FORMATS",
+    "JsonFormatter",
+    "Metrics",
+    "TextFormatter",
+    "configure_logging",
+    "decision_context",
+    "log",
+]
 
 _decision_id: contextvars.ContextVar[str | None] = contextvars.ContextVar(
     "decision_id", default=None
@@ -38,30 +46,62 @@ def decision_context(decision_id: str) -> Iterator[None]:
         _decision_id.reset(token)
 
 
+LOG_FORMATS = ("json", "text")
+_CONTEXT_KEYS = ("reason", "target", "loop", "route", "runbook")
+
+
+def _entry(record: logging.LogRecord) -> dict[str, Any]:
+    """What a log line says, in either format: time (UTC), level, logger, message, and the
+    decision and context the record carries."""
+    entry: dict[str, Any] = {
+        "time": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created))
+        + f".{int(record.msecs):03d}Z",
+        "level": record.levelname.lower(),
+        "logger": record.name,
+        "message": record.getMessage(),
+    }
+    decision_id = getattr(record, "decision_id", None) or _decision_id.get()
+    if decision_id:
+        entry["decision_id"] = decision_id
+    for key in _CONTEXT_KEYS:
+        value = getattr(record, key, None)
+        if value is not None:
+            entry[key] = value
+    return entry
+
+
 class JsonFormatter(logging.Formatter):
+    """One JSON object per line: what log collectors in a cluster expect."""
+
     def format(self, record: logging.LogRecord) -> str:
-        entry: dict[str, Any] = {
-            "time": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created))
-            + f".{int(record.msecs):03d}Z",
-            "level": record.levelname.lower(),
-            "logger": record.name,
-            "message": record.getMessage(),
-        }
-        decision_id = getattr(record, "decision_id", None) or _decision_id.get()
-        if decision_id:
-            entry["decision_id"] = decision_id
-        for key in ("reason", "target", "loop", "route", "runbook"):
-            value = getattr(record, key, None)
-            if value is not None:
-                entry[key] = value
+        entry = _entry(record)
         if record.exc_info:
             entry["error"] = self.formatException(record.exc_info)
         return json.dumps(entry, default=str)
 
 
-def configure_logging(level: str = "INFO", stream: Any = None) -> None:
+class TextFormatter(logging.Formatter):
+    """A line for a person at a terminal: ``time LEVEL logger: message [key=value ...]``,
+    the traceback below it."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        entry = _entry(record)
+        context = " ".join(
+            f"{key}={entry[key]}" for key in ("decision_id", *_CONTEXT_KEYS) if key in entry
+        )
+        line = f"{entry['time']} {record.levelname:<7} {entry['logger']}: {entry['message']}" + (
+            f" [{context}]" if context else ""
+        )
+        if record.exc_info:
+            line += "\n" + self.formatException(record.exc_info)
+        return line
+
+
+def configure_logging(level: str = "INFO", stream: Any = None, fmt: str = "json") -> None:
+    if fmt not in LOG_FORMATS:
+        raise ValueError(f"log format must be one of {', '.join(LOG_FORMATS)}, got {fmt!r}")
     handler = logging.StreamHandler(stream or sys.stderr)
-    handler.setFormatter(JsonFormatter())
+    handler.setFormatter(JsonFormatter() if fmt == "json" else TextFormatter())
     for name in ("autonomic", "agent"):  # module loggers (agent.*) and named ones
         logger = logging.getLogger(name)
         logger.handlers[:] = [handler]

@@ -36,6 +36,13 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
         metavar="LEVEL",
         help=f"{', '.join(LOG_LEVELS)} (any case; default INFO)",
     )
+    parser.add_argument(
+        "--log-format",
+        default="json",
+        choices=("json", "text"),
+        help="json: one object per line, for a log collector (default); text: a line "
+        "per entry for a person at a terminal",
+    )
     parser.add_argument("--kube-host", help=argparse.SUPPRESS)  # tests: an explicit API server
     parser.set_defaults(handler=run)
 
@@ -53,7 +60,7 @@ def run(args: argparse.Namespace) -> int:
         redact_url_passwords,
     )
 
-    configure_logging(args.log_level, sys.stderr)
+    configure_logging(args.log_level, sys.stderr, args.log_format)
     environ = dict(os.environ)
     settings, source = load_settings_with_source(args.config, environ)
     # What `config check` reports stops start-up the same way, with its file and line,

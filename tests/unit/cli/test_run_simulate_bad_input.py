@@ -215,6 +215,18 @@ def test_runbooks_schema_output_errors_name_the_flag_and_path(
 # ------------------------------------------------------------------------------ run
 
 
+def test_run_log_format_is_json_unless_text_is_asked_for(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    parser = build_parser()
+    assert parser.parse_args(["run"]).log_format == "json"
+    assert parser.parse_args(["run", "--log-format", "text"]).log_format == "text"
+    with pytest.raises(SystemExit) as exited:
+        main(["run", "--once", "--log-format", "logfmt"])
+    assert exited.value.code == 2
+    assert "argument --log-format: invalid choice: 'logfmt'" in capsys.readouterr().err
+
+
 def test_run_log_level_is_a_choice_in_any_case(capsys: pytest.CaptureFixture[str]) -> None:
     parser = build_parser()
     assert parser.parse_args(["run", "--log-level", "debug"]).log_level == "DEBUG"

@@ -1,0 +1,65 @@
+"""The daemon's log lines: JSON for a collector, text for a person at a terminal."""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+import re
+from collections.abc import Iterator
+
+import pytest
+
+from agent.observability import configure_logging, decision_context
+
+
+@pytest.fixture(autouse=True)
+def _restore_loggers() -> Iterator[None]:
+    """``configure_logging`` replaces the daemon loggers' handlers: put them back."""
+    saved = {
+        name: (logger.handlers[:], logger.level, logger.propagate)
+        for name in ("autonomic", "agent")
+        for logger in [logging.getLogger(name)]
+    }
+    yield
+    for name, (handlers, level, propagate) in saved.items():
+        logger = logging.getLogger(name)
+        logger.handlers[:], logger.level, logger.propagate = handlers, level, propagate
+
+
+def _log_one(fmt: str) -> str:
+    stream = io.StringIO()
+    configure_logging("INFO", stream, fmt)
+    try:
+        raise RuntimeError("the ledger is locked")
+    except RuntimeError:
+        with decision_context("d-42"):
+            logging.getLogger("agent.loops.scaling").exception(
+                "scaling shop/web: held", extra={"loop": "scaling"}
+            )
+    logging.getLogger("agent.loops.scaling").debug("not shown at INFO")
+    return stream.getvalue()
+
+
+def test_json_lines_carry_the_decision_and_the_context() -> None:
+    (line,) = _log_one("json").splitlines()
+    entry = json.loads(line)
+    assert entry["level"] == "error" and entry["logger"] == "agent.loops.scaling"
+    assert entry["message"] == "scaling shop/web: held"
+    assert entry["decision_id"] == "d-42" and entry["loop"] == "scaling"
+    assert "RuntimeError: the ledger is locked" in entry["error"]
+
+
+def test_text_lines_read_as_a_line_with_its_context_and_the_traceback_below() -> None:
+    first, *rest = _log_one("text").splitlines()
+    assert first.endswith(
+        " ERROR   agent.loops.scaling: scaling shop/web: held [decision_id=d-42 loop=scaling]"
+    )
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z", first.split(" ")[0])
+    assert rest[0] == "Traceback (most recent call last):"
+    assert rest[-1] == "RuntimeError: the ledger is locked"
+
+
+def test_an_unknown_format_is_refused() -> None:
+    with pytest.raises(ValueError, match="json, text"):
+        configure_logging("INFO", io.StringIO(), "yaml")
