@@ -26,6 +26,7 @@ from agent.loops.canary import CanaryLoop
 from agent.loops.scaling import ScalingLoop
 from agent.metrics_port import one_fresh_value
 from agent.observability import Metrics
+from agent.read_watch import WatchedReader
 from agent.remediation_engine import RemediationEngine
 from agent.runtime import AlwaysLeader, Job, LeaderGate, Runtime
 from agent.server import HttpServer, Request, Response, json_response
@@ -214,6 +215,8 @@ class Daemon:
     # Refreshes the approvers' user-group memberships ahead of the clicks, so an answer
     # is checked from memory within Slack's three seconds.
     approver_refresh: Callable[[], None] | None = None
+    # The reader every loop is given, counting Prometheus's answers and failures.
+    reads: WatchedReader | None = None
 
     def leading(self) -> bool:
         """Whether this replica leads, with the old leader's work settled first: the
@@ -338,12 +341,18 @@ def build_daemon(
         resync_seconds=settings.cluster.resync,
     )
     token = resolve_secret(settings.prometheus.bearer_token, environ)
-    reader = PrometheusReader(
-        settings.prometheus.url,
-        timeout=settings.prometheus.timeout,
-        stale_after=settings.prometheus.stale_after,
-        headers={"Authorization": f"Bearer {token.get_secret_value()}"} if token else None,
-        verify_tls=settings.prometheus.verify_tls,
+    # Every loop reads through the watch: a failed read counts in the daemon's metrics
+    # (by reason) even though the loop that made it carries on.
+    reader = WatchedReader(
+        PrometheusReader(
+            settings.prometheus.url,
+            timeout=settings.prometheus.timeout,
+            stale_after=settings.prometheus.stale_after,
+            headers={"Authorization": f"Bearer {token.get_secret_value()}"} if token else None,
+            verify_tls=settings.prometheus.verify_tls,
+        ),
+        metrics,
+        clock.now,
     )
     gate: LeaderGate
     if settings.leader_election.enabled:
@@ -453,6 +462,7 @@ def build_daemon(
     daemon = Daemon(
         settings, clock, ledger, metrics, decisions, engine, anomaly, gate, intake, scaling, canary
     )
+    daemon.reads = reader
     if receiver is not None and receiver.approvers.groups:
         approvers = receiver.approvers
         daemon.approver_refresh = lambda: approvers.refresh(clock.now())
