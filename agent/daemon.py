@@ -26,6 +26,7 @@ from agent.loops.canary import CanaryLoop
 from agent.loops.scaling import ScalingLoop
 from agent.metrics_port import one_fresh_value
 from agent.observability import Metrics
+from agent.read_watch import WatchedReader
 from agent.remediation_engine import RemediationEngine
 from agent.runtime import AlwaysLeader, Job, LeaderGate, Runtime
 from agent.server import HttpServer, Request, Response, json_response
@@ -41,6 +42,9 @@ APPROVER_REFRESH = 240.0  # under the approvers cache TTL (300 s): memberships s
 # An anomaly series no read has returned for this long (its pod replaced, its node gone)
 # loses its saved detector state; if it ever comes back it warms up like a new one.
 ANOMALY_SERIES_RETENTION = 30 * 86400.0
+# At most this long saving the anomaly detectors' state at shutdown: with the runtime's
+# 20 s for the jobs to stop, within the pod's 30 s terminationGracePeriodSeconds.
+SHUTDOWN_SAVE_SECONDS = 5.0
 
 log = logging.getLogger("autonomic.daemon")
 
@@ -214,6 +218,10 @@ class Daemon:
     # Refreshes the approvers' user-group memberships ahead of the clicks, so an answer
     # is checked from memory within Slack's three seconds.
     approver_refresh: Callable[[], None] | None = None
+    # The reader every loop is given, counting Prometheus's answers and failures.
+    reads: WatchedReader | None = None
+    _term: int = 0  # leadership terms begun (by ``leading``)
+    _anomaly_term: int = -1  # the term of the last anomaly cycle
 
     def leading(self) -> bool:
         """Whether this replica leads, with the old leader's work settled first: the
@@ -226,6 +234,7 @@ class Daemon:
             if leader and not self._was_leader:
                 counts = self.engine.recover()
                 log.info("became leader; recovered in-flight work: %s", counts)
+                self._term += 1
             self._was_leader = leader
             return leader
 
@@ -244,11 +253,25 @@ class Daemon:
 
     def anomaly_cycle(self) -> None:
         self.anomaly.cycle()
+        self._anomaly_term = self._term
         self.metrics.anomaly_series.set(self.anomaly.status.series)
         self.metrics.anomaly_contexts.set(self.anomaly.status.contexts)
         for query in self.anomaly.queries:
             scoring = query.name not in self.anomaly.status.degraded
             self.metrics.anomaly_query_scoring.labels(query.name).set(1 if scoring else 0)
+
+    def save_state(self, budget: float = SHUTDOWN_SAVE_SECONDS) -> None:
+        """At a clean shutdown, after the jobs have stopped and before the lease goes:
+        the anomaly detectors' state not saved yet, for at most ``budget`` seconds.
+
+        Only by the leader, and only if its anomaly loop has run in this leadership term:
+        a standby's memory (or that of a replica leading again, not yet caught up on
+        another leader's turn) is older than what the ledger holds."""
+        if not self.settings.anomaly_queries or self._anomaly_term != self._term:
+            return
+        if not self.gate.is_leader():
+            return
+        self.anomaly.save_at_shutdown(budget)
 
     def housekeeping(self) -> None:
         now = self.clock.now()
@@ -338,12 +361,18 @@ def build_daemon(
         resync_seconds=settings.cluster.resync,
     )
     token = resolve_secret(settings.prometheus.bearer_token, environ)
-    reader = PrometheusReader(
-        settings.prometheus.url,
-        timeout=settings.prometheus.timeout,
-        stale_after=settings.prometheus.stale_after,
-        headers={"Authorization": f"Bearer {token.get_secret_value()}"} if token else None,
-        verify_tls=settings.prometheus.verify_tls,
+    # Every loop reads through the watch: a failed read counts in the daemon's metrics
+    # (by reason) even though the loop that made it carries on.
+    reader = WatchedReader(
+        PrometheusReader(
+            settings.prometheus.url,
+            timeout=settings.prometheus.timeout,
+            stale_after=settings.prometheus.stale_after,
+            headers={"Authorization": f"Bearer {token.get_secret_value()}"} if token else None,
+            verify_tls=settings.prometheus.verify_tls,
+        ),
+        metrics,
+        clock.now,
     )
     gate: LeaderGate
     if settings.leader_election.enabled:
@@ -453,6 +482,7 @@ def build_daemon(
     daemon = Daemon(
         settings, clock, ledger, metrics, decisions, engine, anomaly, gate, intake, scaling, canary
     )
+    daemon.reads = reader
     if receiver is not None and receiver.approvers.groups:
         approvers = receiver.approvers
         daemon.approver_refresh = lambda: approvers.refresh(clock.now())
@@ -483,12 +513,18 @@ def build_daemon(
 
         server.route("POST", "/slack/interactions", slack)
 
-    def release() -> None:  # before the lease goes: no answers after it
+    def hang_up() -> None:  # Slack Socket Mode: no answers after the lease goes
         if daemon.socket_mode is not None:
             daemon.socket_mode.close()
 
+    def release() -> None:  # the jobs have stopped; the lease is still held
+        try:
+            daemon.save_state()
+        finally:
+            hang_up()
+
     def stop() -> None:
-        release()  # again, for callers that do not call before_release (run --once)
+        hang_up()  # again, for callers that do not call before_release (run --once)
         approvals.close()
         cluster.stop()
         ledger.close()

@@ -212,6 +212,20 @@ class Metrics:
             "anomaly loop's memory grows with (each detector starts afresh at its limit).",
             registry=r,
         )
+        # The metrics source itself: the loops absorb a failed read (scaling holds, the
+        # anomaly query goes degraded), so an outage shows here, not in autonomic_errors.
+        self.prometheus_failures = Counter(
+            "autonomic_prometheus_request_failures",
+            "Requests to Prometheus that failed, by reason (PrometheusDown, "
+            "PrometheusTimeout, PrometheusHTTP<status>, MalformedResponse, ...).",
+            ["reason"],
+            registry=r,
+        )
+        self.prometheus_last_success = Gauge(
+            "autonomic_prometheus_last_success_timestamp_seconds",
+            "Unix time of the last request Prometheus answered (0 until the first).",
+            registry=r,
+        )
         # process_resident_memory_bytes, CPU seconds, open fds (from /proc; nothing elsewhere)
         ProcessCollector(registry=r)
 

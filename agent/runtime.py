@@ -106,8 +106,9 @@ class Runtime:
         self.server = server
         self.ready = ready
         self.on_stop = on_stop
-        # What must end while this replica still holds the lease (Slack Socket Mode):
-        # called on shutdown after the jobs have stopped, before the lease is released.
+        # What must happen while this replica still holds the lease (saving the anomaly
+        # state, hanging up Slack Socket Mode): called on shutdown after the jobs have
+        # stopped (or the grace period ran out), before the lease is released.
         self.before_release = before_release
         self.grace_seconds = grace_seconds
         self.stopping = threading.Event()

@@ -9,10 +9,16 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:  # imported lazily so that `autonomic --help` stays fast
+    from agent.read_watch import ReadTally, WatchedReader
     from agent.runtime import Runtime
     from agent.settings import Settings
 
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+# `run --once`: every job ran cleanly, but a request to Prometheus failed.
+EXIT_PROMETHEUS = 3
+# What `run --once` asks Prometheus when no job did (no anomaly queries, no opted-in
+# workloads): the smoke test checks the URL and credentials all the same.
+PROBE_QUERY = "vector(1)"
 
 
 def register(sub: argparse._SubParsersAction[Any]) -> None:
@@ -26,7 +32,8 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
         "--once",
         action="store_true",
         help="run every loop once, then exit (a smoke test): exit 0 if every job ran "
-        "cleanly, 1 if any failed or was skipped, with a line naming them",
+        "cleanly and Prometheus answered, 1 if any job failed or was skipped, 3 if every "
+        "job ran but a request to Prometheus failed, with a line saying which",
     )
     parser.add_argument(
         "--log-level",
@@ -78,21 +85,30 @@ def run(args: argparse.Namespace) -> int:
     daemon, runtime = build_daemon(settings, environ, kube_host=args.kube_host)
     log.info("starting in %s mode with %d runbooks", settings.mode, len(daemon.engine.runbooks))
     if args.once:
-        return run_once(runtime, settings)
+        return run_once(runtime, settings, daemon.reads)
     runtime.install_signal_handlers()
     runtime.start()
     runtime.wait()
     return 0
 
 
-def run_once(runtime: Runtime, settings: Settings) -> int:
+def run_once(runtime: Runtime, settings: Settings, reads: WatchedReader | None = None) -> int:
     """Every job once: 0 if each ran cleanly, else 1 with a line on stderr naming those
     that failed or were skipped. With leader election on, the jobs wait (a lease
     duration at most) for this replica to hold the lease: a smoke test whose leader-only
-    jobs were all skipped tested nothing."""
+    jobs were all skipped tested nothing.
+
+    With ``reads`` (the reader the loops were given), Prometheus is part of the test:
+    the loops carry on when a read fails (scaling holds, an anomaly query goes
+    degraded), so a job can be ``ok`` with Prometheus unreachable. The output says
+    ``prometheus=ok`` or ``prometheus=failed``; a failed request makes the exit code 3
+    when every job ran (1 stays 1), with a line saying how many failed, why, and the
+    last error. If no job read Prometheus, it is asked ``vector(1)`` once."""
     import threading
     import time
 
+    from agent.errors import PermanentError, TransientError
+    from agent.observability import log
     from agent.runtime import run_job
 
     election = settings.leader_election
@@ -106,13 +122,26 @@ def run_once(runtime: Runtime, settings: Settings) -> int:
         outcomes = {
             job.name: run_job(job, runtime.metrics, runtime.gate, stopping) for job in runtime.jobs
         }
+        if reads is not None and reads.tally().requests == 0:
+            try:
+                reads.instant(PROBE_QUERY, time.time())
+            except (TransientError, PermanentError) as exc:  # counted by ``reads``
+                log.warning("run --once: Prometheus: %s", exc)
     finally:
         runtime.gate.stop()
         runtime.on_stop()
-    print(" ".join(f"{name}={outcome}" for name, outcome in outcomes.items()))
+    tally = reads.tally() if reads is not None else None
+    shown = dict(outcomes)
+    if tally is not None:
+        shown["prometheus"] = "failed" if tally.failures else "ok"
+    print(" ".join(f"{name}={outcome}" for name, outcome in shown.items()))
+    unread = _unread(tally) if tally is not None and tally.failures else None
     failed = {name: outcome for name, outcome in outcomes.items() if outcome != "ok"}
     if not failed:
-        return 0
+        if unread is None:
+            return 0
+        print(f"autonomic: run --once: every job ran, but {unread}", file=sys.stderr)
+        return EXIT_PROMETHEUS
     notes = []
     if "not-leader" in failed.values():
         wait = election.lease_duration + election.retry_period
@@ -123,6 +152,8 @@ def run_once(runtime: Runtime, settings: Settings) -> int:
         )
     if any(outcome.endswith("error") for outcome in failed.values()):
         notes.append("the errors are in the log above")
+    if unread is not None:
+        notes.append(unread)
     print(
         f"autonomic: run --once: {len(failed)} of {len(outcomes)} jobs did not run cleanly: "
         + ", ".join(f"{name} ({outcome})" for name, outcome in failed.items())
@@ -130,3 +161,17 @@ def run_once(runtime: Runtime, settings: Settings) -> int:
         file=sys.stderr,
     )
     return 1
+
+
+def _unread(tally: ReadTally) -> str:
+    """What ``run --once`` says of Prometheus when a request to it failed."""
+    reasons = ", ".join(f"{reason}: {count}" for reason, count in sorted(tally.failed.items()))
+    hints = []
+    if {"PrometheusDown", "PrometheusTimeout"} & tally.failed.keys():
+        hints.append("is prometheus.url right, and Prometheus reachable from here?")
+    if {"PrometheusHTTP401", "PrometheusHTTP403"} & tally.failed.keys():
+        hints.append("check prometheus.bearerToken")
+    return (
+        f"Prometheus could not be read: {tally.failures} of {tally.requests} requests "
+        f"failed ({reasons}); the last: {tally.last_error}" + "".join(f"; {hint}" for hint in hints)
+    )

@@ -21,7 +21,8 @@ Prometheus, but nothing is being watched. A change in a query's health is logged
 not every cycle, and ``degraded`` holds why, per query. Detector and incident state is saved in
 the ledger, each series every ``save_every`` cycles in turn (a share of the series each
 cycle, so no cycle stalls to save all of them; a series with no new point since its last
-save is not written again), and restored at start, so a restart does not mean a new
+save is not written again), and at a clean shutdown what is not saved yet (bounded in
+time: ``save_at_shutdown``), and restored at start, so a restart does not mean a new
 warm-up for every series; points since a series' last save are read again. The saved
 series of a query (those with a point within its ``history``) are restored before its
 first read, so that read starts at their last
@@ -36,6 +37,8 @@ from __future__ import annotations
 
 import logging
 import math
+import threading
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -136,8 +139,13 @@ class AnomalyLoop:
         self._live: dict[str, set[str]] = {}  # query -> series its last fresh read returned
         self._loaded: set[str] = set()  # queries whose saved series were restored
         self._said: dict[str, str | None] = {}  # query -> the health last logged
+        self._cycling = threading.Lock()  # held by a cycle; a shutdown save waits for none
 
     def cycle(self) -> None:
+        with self._cycling:
+            self._cycle()
+
+    def _cycle(self) -> None:
         now = self.clock.now()
         for query in self.queries:
             if query.name not in self._loaded:
@@ -383,14 +391,50 @@ class AnomalyLoop:
         return key
 
     # --------------------------------------------------------------- state
-    def save(self) -> None:
-        """Every series' state, ``SAVE_BATCH`` series per ledger transaction.
+    def save(self, *, deadline: float | None = None) -> int:
+        """Every series' state, ``SAVE_BATCH`` series per ledger transaction; the number
+        of series left unsaved because ``deadline`` (``time.monotonic()``) passed: no
+        batch starts after it.
 
         One commit per batch, not per series: with thousands of series, a commit (and
         a read of the whole saved value just to learn its version) per series made
         saving take longer than the loop's period.
         """
-        self._save_items(list(self.series.items()))
+        return self._save_items(list(self.series.items()), deadline=deadline)
+
+    def save_at_shutdown(self, budget: float) -> None:
+        """At a clean shutdown, once the jobs have stopped: save every series with points
+        not saved yet, for at most ``budget`` seconds (between batches), so that a restart
+        reads from Prometheus only what came after, not up to ``save_every`` cycles
+        again (or a whole ``history``, for series not saved since they appeared). A cycle
+        still running (abandoned past the shutdown's grace period) is not raced: nothing
+        is saved then. Series left unsaved are read again at the next start, as before.
+        """
+        if not self._cycling.acquire(blocking=False):
+            log.warning(
+                "shutdown: an anomaly cycle is still running; detector state is not saved "
+                "(the next start reads again the points since each series' last save)"
+            )
+            return
+        try:
+            started = time.monotonic()
+            owed = sum(1 for s in self.series.values() if s.last_ts != s.saved_ts)
+            left = self.save(deadline=started + budget)
+        finally:
+            self._cycling.release()
+        if owed == 0:
+            return
+        took = time.monotonic() - started
+        if left:
+            log.warning(
+                "shutdown: saved the anomaly state of %d of %d series in %.1f s (the limit); "
+                "the rest are read again from their last save at the next start",
+                owed - left,
+                owed,
+                took,
+            )
+        else:
+            log.info("shutdown: saved the anomaly state of %d series in %.1f s", owed, took)
 
     def _save_share(self) -> None:
         """Save the next ``len(series) / save_every`` series, round robin: each series
@@ -409,11 +453,15 @@ class AnomalyLoop:
         self._save_next = start + count
         self._save_items(chosen)
 
-    def _save_items(self, items: list[tuple[str, SeriesState]]) -> None:
+    def _save_items(
+        self, items: list[tuple[str, SeriesState]], *, deadline: float | None = None
+    ) -> int:
         now = self.clock.now()
         # a series with no new point since it was saved or restored is already saved
         items = [(key, state) for key, state in items if state.last_ts != state.saved_ts]
         for first in range(0, len(items), SAVE_BATCH):
+            if deadline is not None and time.monotonic() >= deadline:
+                return len(items) - first
             batch = items[first : first + SAVE_BATCH]
             keys = [f"anomaly/{key}" for key, _ in batch]
             versions = self.ledger.guard_versions(keys)
@@ -425,6 +473,7 @@ class AnomalyLoop:
             for (_, state), saved in zip(batch, won, strict=True):
                 if saved:
                     state.saved_ts = state.last_ts
+        return 0
 
     def _restore(self, key: str, since: float = float("-inf")) -> SeriesState | None:
         """The saved state of series ``key``; None if there is none, it is unusable, or

@@ -95,6 +95,15 @@ def test_run_serves_probes_leads_and_stops_on_sigterm(fake: FakeApiServer, tmp_p
             with urllib.request.urlopen(f"{base}/metrics", timeout=3) as response:
                 text = response.read().decode()
         assert 'autonomic_anomaly_query_scoring{query="web-rps"} 0.0' in text
+        # ...and the metrics source's own metrics say why, though no job failed
+        failed = re.search(
+            r'^autonomic_prometheus_request_failures_total\{reason="PrometheusDown"\} (\S+)$',
+            text,
+            re.M,
+        )
+        assert failed is not None and float(failed.group(1)) >= 1, text
+        assert "autonomic_prometheus_last_success_timestamp_seconds 0.0" in text
+        assert 'autonomic_errors_total{kind="PrometheusDown"}' not in text
         assert _get(f"{base}/approvals")[0] == 200
         (lease,) = fake.store.objects("Lease", "autonomic")
         assert lease["spec"]["holderIdentity"] == "autonomic-0"

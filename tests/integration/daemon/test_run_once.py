@@ -1,6 +1,7 @@
 """`autonomic run --once`, the smoke test, as a real process: 0 when every job ran
-against the (fake) API server, 1 with a line naming the jobs when the API cannot be
-reached, whether leader election is on (the lease cannot be read) or off."""
+against the (fake) API server and Prometheus answered, 1 with a line naming the jobs when
+the API cannot be reached, whether leader election is on (the lease cannot be read) or
+off, and 3 when every job ran but Prometheus could not be read."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ import pytest
 
 from tests.fakekube import FakeApiServer, start_fake_apiserver
 from tests.fakekube.seed import seed_node
-from tests.harness.servers import free_port
+from tests.harness.servers import PrometheusServer, free_port, openmetrics, prometheus_server
 
 RUNBOOKS = Path(__file__).resolve().parents[3] / "runbooks"
 
@@ -27,17 +28,26 @@ def fake() -> Iterator[FakeApiServer]:
     server.stop()
 
 
-def once(tmp_path: Path, kube_host: str, election: str) -> subprocess.CompletedProcess[str]:
+@pytest.fixture(scope="module")
+def prometheus(prometheus_binaries: None) -> Iterator[PrometheusServer]:
+    with prometheus_server(openmetrics([("up", {"job": "x"}, [(1_700_000_000.0, 1.0)])])) as server:
+        yield server
+
+
+def once(
+    tmp_path: Path, kube_host: str, election: str, prometheus: str | None = None, extra: str = ""
+) -> subprocess.CompletedProcess[str]:
     config = tmp_path / "autonomic.yaml"
+    url = prometheus or f"http://127.0.0.1:{free_port()}"  # nothing listens there
     config.write_text(
         f"""
 mode: propose
-prometheus: {{url: "http://127.0.0.1:{free_port()}", timeout: 1s}}
+prometheus: {{url: "{url}", timeout: 1s}}
 ledger: {{url: "sqlite:///{tmp_path / "ledger.sqlite"}"}}
 leaderElection: {{{election}}}
 server: {{host: 127.0.0.1, port: {free_port()}}}
 runbooks: [{RUNBOOKS}]
-"""
+{extra}"""
     )
     argv = ["run", "--config", str(config), "--once", "--kube-host", kube_host]
     return subprocess.run(
@@ -53,11 +63,39 @@ runbooks: [{RUNBOOKS}]
 ELECTION = "namespace: autonomic, leaseDuration: 3s, renewDeadline: 2s, retryPeriod: 0.5s"
 
 
-def test_once_exits_0_when_every_job_ran(fake: FakeApiServer, tmp_path: Path) -> None:
-    done = once(tmp_path, fake.url, ELECTION)
+@pytest.mark.prometheus
+def test_once_exits_0_when_every_job_ran(
+    fake: FakeApiServer, prometheus: PrometheusServer, tmp_path: Path
+) -> None:
+    """No job read Prometheus here (no anomaly queries, no opted-in workloads): the
+    smoke test asked it once itself, and it answered."""
+    done = once(tmp_path, fake.url, ELECTION, prometheus.url)
     assert done.returncode == 0, done.stderr
-    assert done.stdout == "remediation=ok housekeeping=ok scaling=ok canary=ok\n"
-    assert "did not run cleanly" not in done.stderr
+    assert done.stdout == "remediation=ok housekeeping=ok scaling=ok canary=ok prometheus=ok\n"
+    assert "did not run cleanly" not in done.stderr and "Prometheus could not" not in done.stderr
+
+
+QUERY = 'anomalyQueries: [{name: web-rps, expr: "sum(rate(http_requests_total[1m]))", step: 60s}]'
+
+
+@pytest.mark.parametrize("extra", ["", QUERY], ids=["probed", "read-by-the-anomaly-loop"])
+def test_once_exits_3_when_prometheus_cannot_be_read(
+    fake: FakeApiServer, tmp_path: Path, extra: str
+) -> None:
+    """The operator's wrong `prometheus.url`: the anomaly loop carries on (its query is
+    marked degraded) and every job is ok, but the smoke test does not pass: the output
+    says prometheus=failed, the last line how many requests failed, why, and where."""
+    port = free_port()
+    done = once(tmp_path, fake.url, ELECTION, f"http://127.0.0.1:{port}", extra)
+    assert done.returncode == 3, done.stderr
+    jobs = "remediation=ok housekeeping=ok " + ("anomaly=ok " if extra else "")
+    assert done.stdout == jobs + "scaling=ok canary=ok prometheus=failed\n"
+    assert "Traceback" not in done.stderr
+    assert done.stderr.strip().splitlines()[-1] == (
+        "autonomic: run --once: every job ran, but Prometheus could not be read: 1 of 1 "
+        "requests failed (PrometheusDown: 1); the last: cannot connect to Prometheus at "
+        f"http://127.0.0.1:{port}; is prometheus.url right, and Prometheus reachable from here?"
+    )
 
 
 def test_once_exits_1_when_the_lease_cannot_be_read(tmp_path: Path) -> None:
@@ -75,3 +113,4 @@ def test_once_exits_1_when_the_api_is_down_without_leader_election(tmp_path: Pat
     summary = done.stderr.strip().splitlines()[-1]
     assert summary.startswith("autonomic: run --once: ")
     assert "scaling (transient-error)" in summary and "the errors are in the log above" in summary
+    assert "; Prometheus could not be read: 1 of 1 requests failed (PrometheusDown: 1)" in summary

@@ -16,7 +16,7 @@ import agent.sim.report
 import agent.sim.run
 from agent.cli import build_parser, main
 from agent.cli.run_cmd import run_once
-from agent.errors import ConfigError, TransientError
+from agent.errors import ConfigError, PermanentError, TransientError
 from agent.observability import Metrics
 from agent.runtime import AlwaysLeader, Job
 from agent.settings import Settings
@@ -406,6 +406,57 @@ def test_run_once_counts_jobs_skipped_for_want_of_the_lease_as_failed(
         "not-leader: this replica did not get the lease autonomic/autonomic-leader within "
         "0.4 s (another replica holds it, or the API server cannot be reached)"
     )
+
+
+class _Prometheus:
+    """A reader answering instant queries, or failing them with ``error``."""
+
+    def __init__(self, error: Exception | None = None) -> None:
+        self.error = error
+        self.asked: list[str] = []
+
+    def range(self, query: str, start: float, end: float, step: float, now: float) -> Any:
+        raise AssertionError("not used")
+
+    def instant(self, query: str, at: float) -> list[tuple[dict[str, str], float, float]]:
+        self.asked.append(query)
+        if self.error is not None:
+            raise self.error
+        return [({}, at, 1.0)]
+
+
+def test_run_once_counts_prometheus_in_and_probes_it_only_if_no_job_read_it(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from agent.read_watch import WatchedReader
+
+    settings = Settings.model_validate({"leaderElection": {"enabled": False}})
+    answering = _Prometheus()
+    reads = WatchedReader(answering, Metrics(), lambda: 1.0)
+
+    def read() -> None:
+        reads.instant("up", 0.0)
+
+    assert run_once(_Runtime([Job("anomaly", 60, read)]), settings, reads) == 0  # type: ignore[arg-type]
+    assert capsys.readouterr() == ("anomaly=ok prometheus=ok\n", "")
+    assert answering.asked == ["up"]  # a job read it: no probe
+
+    rejected = PermanentError(
+        "Prometheus rejected 'vector(1)' (HTTP 403): no", reason="PrometheusHTTP403"
+    )
+    forbidden = _Prometheus(rejected)
+    reads = WatchedReader(forbidden, Metrics(), lambda: 1.0)
+    clean = _Runtime([Job("remediation", 30, lambda: None)])
+    assert run_once(clean, settings, reads) == 3  # type: ignore[arg-type]
+    out, err = capsys.readouterr()
+    assert forbidden.asked == ["vector(1)"]  # no job read it: the smoke test asked
+    assert out == "remediation=ok prometheus=failed\n"
+    assert err.splitlines()[-1] == (
+        "autonomic: run --once: every job ran, but Prometheus could not be read: 1 of 1 "
+        "requests failed (PrometheusHTTP403: 1); the last: Prometheus rejected 'vector(1)' "
+        "(HTTP 403): no; check prometheus.bearerToken"
+    )
+    assert reads.metrics.prometheus_failures.labels(reason="PrometheusHTTP403")._value.get() == 1
 
 
 # ---------------------------------------------------------------- thresholds set
