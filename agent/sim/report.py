@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import html
-import json
 from collections import Counter
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -112,6 +111,8 @@ def terminal_summary(result: SimResult, summary: Summary, *, peak_mb: float) -> 
         shown = ", ".join(f"{k}: {v}" for k, v in sorted(counts.items()))
         lines.append(f"  {kind:11} {shown}")
     lines += ["", "Remediations and canary verdicts"]
+    if not summary.decisions:
+        lines.append("  none")
     for d in summary.decisions:
         lines.append(
             f"  day {d['day']:4.1f}  {d['type'][:38]:38} {d['route']:8} {d['status']:9} "
@@ -120,11 +121,28 @@ def terminal_summary(result: SimResult, summary: Summary, *, peak_mb: float) -> 
     lines += ["", "Faults injected"]
     for at, note in result.faults:
         lines.append(f"  day {(at - result.start) / 86400:4.1f}  {note}")
+    if not result.faults:
+        lines.append("  none")
+    if late := _faults_after_the_end(result):
+        lines.append(f"  ({late})")
     lines.append("")
     lines.append(
         f"Cluster writes: {dict(summary.writes)}; duplicated steps: {summary.duplicate_writes}"
     )
     return "\n".join(lines)
+
+
+def _faults_after_the_end(result: SimResult) -> str:
+    """What was left out when fewer days were simulated than the scenario's faults need."""
+    late = [f for f in result.scenario.spec.faults if f.at >= result.seconds]
+    if not late:
+        return ""
+    first = min(f.at for f in late) / 86400
+    return (
+        f"{len(late)} of the scenario's {len(result.scenario.spec.faults)} faults come after "
+        f"the simulated {result.seconds / 86400:g} days and were not injected; the first is "
+        f"at day {first:.2f}: run more days (--days) to see them"
+    )
 
 
 CSS = (
@@ -150,8 +168,9 @@ def write_html(
     canary_history: dict[str, list[tuple[float, str, float]]] | None = None,
 ) -> None:
     start = result.start
+    end = start + result.seconds
     charts: list[str] = []
-    spans = [Span(at, at + 1800, note) for at, note in result.faults]
+    spans = [Span(at, min(at + 1800, end), note) for at, note in result.faults]
     for name, t in result.timelines.items():
         charts.append(
             Chart(
@@ -171,9 +190,13 @@ def write_html(
                 ],
                 spans=[s for s in spans if name in s.label],
                 x_origin=start,
+                x_min=start,
+                x_max=end,
             ).render()
         )
-    for key, points in sorted(result.anomaly_points.items()):
+    for key, all_points in sorted(result.anomaly_points.items()):
+        # The detector's first read also scores the history before the window: not shown.
+        points = [p for p in all_points if p[0] >= start]
         if not points:
             continue
         xs = [p[0] for p in points]
@@ -194,6 +217,8 @@ def write_html(
                 ],
                 markers=markers[:400],
                 x_origin=start,
+                x_min=start,
+                x_max=end,
             ).render()
         )
     canary_chart = ""
@@ -219,6 +244,8 @@ def write_html(
             lines,
             markers,
             x_origin=start,
+            x_min=start,
+            x_max=end,
             y_min=0,
             y_max=1,
         ).render()
@@ -238,6 +265,8 @@ def write_html(
         ],
         spans=spans,
         x_origin=start,
+        x_min=start,
+        x_max=end,
         y_min=0,
         y_max=1,
     ).render()
@@ -252,6 +281,7 @@ def write_html(
                 [a / n if n else 0.0 for _, a, n in summary.automation_by_day],
                 PALETTE[0],
                 2.0,
+                dots=True,  # one point a day: a single day would otherwise draw nothing
             )
         ],
         [
@@ -265,6 +295,8 @@ def write_html(
             for t in result.thresholds
         ],
         x_origin=start,
+        x_min=start,
+        x_max=end,
         y_min=0,
         y_max=1,
     ).render()
@@ -278,12 +310,22 @@ def write_html(
         f"<tr><td>day {d['day']:.2f}</td><td>{html.escape(d['type'])}</td>"
         f'<td>{html.escape(d["subject"])}</td><td><span class=route style="background:'
         f'{ROUTE_COLORS.get(d["route"], "#333")}">{d["route"]}</span></td><td>{d["status"]}</td>'
-        f"<td class=num>{d['confidence']:.2f}</td><td>{html.escape(d['reason'][:160])}</td></tr>"
+        f"<td class=num>{d['confidence']:.2f}</td><td>{html.escape(d['reason'][:160])}</td>"
+        f"<td><code>{html.escape(str(d['id']))}</code></td></tr>"
         for d in summary.decisions
     )
+    if not summary.decisions:
+        decision_rows = "<tr><td colspan=8>No remediation or canary decision in this run.</td></tr>"
     fault_rows = "".join(
         f"<tr><td>day {(at - start) / 86400:.2f}</td><td>{html.escape(note)}</td></tr>"
         for at, note in result.faults
+    )
+    if not result.faults:
+        fault_rows = "<tr><td colspan=2>None.</td></tr>"
+    late = _faults_after_the_end(result)
+    late_note = f"<p class=note>{html.escape(late[0].upper() + late[1:])}.</p>" if late else ""
+    anomaly_counts = (
+        html.escape(", ".join(f"{k} {v}" for k, v in sorted(summary.anomalies.items()))) or "none"
     )
     generated = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
     document = f"""<!doctype html>
@@ -298,16 +340,25 @@ Ledger: <code>{html.escape(result.ledger_url)}</code> (try
 <h2>Scaling: under-provisioned minutes and cost, Autonomic against the HPA alone</h2>
 <table><tr><th>workload</th><th>under-provisioned min, Autonomic</th><th>HPA alone</th>
 <th>pod-hours, Autonomic</th><th>HPA alone</th></tr>{rows}</table>
+<p class=note>Under-provisioned: minutes when demand was above what the ready pods could
+serve (the excess is dropped as errors). The HPA-only twin replays the same demand and faults
+with nobody acting. In the charts below, a shaded band marks the first half hour after a
+fault (hover over it for which).</p>
 {"".join(charts[: len(result.timelines)])}
-<h2>Remediation timeline</h2>{timeline}
+<h2>Remediation timeline</h2>
+<p class=note>Each square is a decision: its height the confidence stated, its colour the
+route (green: done automatically, orange: asked the on-call, red: escalated).</p>{timeline}
 <table><tr><th>when</th><th>decision type</th><th>on</th><th>route</th><th>status</th>
-<th>confidence</th><th>why</th></tr>{decision_rows}</table>
+<th>confidence</th><th>why</th><th>decision id</th></tr>{decision_rows}</table>
 <h2>Canary verdicts</h2>{canary_chart or "<p>No canary ran.</p>"}
 <h2>What the loop learned</h2>{learned}
 <h2>Anomalies</h2>
-<p class=note>Incidents by series: {html.escape(json.dumps(summary.anomalies))}</p>
+<p class=note>Anomaly incidents recorded, by series: {anomaly_counts}. In each chart,
+a red dot is a point the detector scored as anomalous (confidence 0.99 or more), labelled
+with the reason; consecutive such points make one incident.</p>
 {"".join(charts[len(result.timelines) :])}
 <h2>Faults injected</h2><table><tr><th>when</th><th>what</th></tr>{fault_rows}</table>
+{late_note}
 </body></html>
 """
     path.write_text(document, encoding="utf-8")

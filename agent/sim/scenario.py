@@ -17,13 +17,29 @@ import re
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from agent.errors import InputError
 from agent.settings import Number, WholeNumber, parse_duration
 from agent.yamlsource import YamlSourceError, load_yaml_with_marks
 
-__all__ = ["Fault", "OnCallRule", "Scenario", "ScenarioWorkload", "load_scenario", "parse_offset"]
+__all__ = [
+    "Fault",
+    "OnCallRule",
+    "Scenario",
+    "ScenarioWorkload",
+    "load_scenario",
+    "parse_offset",
+    "reference_problems",
+]
 
 _OFFSET = re.compile(r"^\s*(?:(\d+)d)?\s*(?:(\d+)h)?\s*(?:(\d+)m)?\s*$")
 
@@ -175,24 +191,69 @@ class Spec(_Model):
     _t = field_validator("tick", mode="before")(lambda cls, v: parse_duration(v))
 
     @model_validator(mode="after")
-    def _references(self) -> Spec:
-        traces = {t.name for t in self.traces}
-        workloads = {w.name for w in self.workloads}
-        for w in self.workloads:
-            if w.trace not in traces:
-                raise ValueError(
-                    f"workload {w.name!r} uses trace {w.trace!r}, which is not defined"
-                )
-        for fault in self.faults:
-            name = getattr(fault, "workload", None)
-            if name is not None and name not in workloads:
-                raise ValueError(f"a {fault.type} fault names workload {name!r}, not in workloads")
-            node = getattr(fault, "node", None)
-            if node is not None and node not in self.nodes:
-                raise ValueError(f"a {fault.type} fault names node {node!r}, not in nodes")
-            if fault.at >= self.days * 86400:
-                raise ValueError(f"a {fault.type} fault at {fault.at:.0f} s is after the end")
+    def _references(self, info: ValidationInfo) -> Spec:
+        # ``load_scenario`` checks these itself, to name each one's line and field.
+        if not (info.context or {}).get("references_checked_by_caller"):
+            problems = reference_problems(self)
+            if problems:
+                raise ValueError("; ".join(message for _, message in problems))
         return self
+
+
+def _show_offset(seconds: float) -> str:
+    """``1d6h``, ``90m``: an offset as a scenario writes it."""
+    days, rest = divmod(round(seconds), 86400)
+    hours, rest = divmod(rest, 3600)
+    minutes = rest // 60
+    text = "".join(f"{n}{unit}" for n, unit in ((days, "d"), (hours, "h"), (minutes, "m")) if n)
+    return text or "0m"
+
+
+def reference_problems(spec: Spec) -> list[tuple[tuple[str | int, ...], str]]:
+    """Names that point at nothing and faults outside the simulated time, each with the
+    path of the field at fault (``("spec", "faults", 2, "workload")``) and what to do."""
+    problems: list[tuple[tuple[str | int, ...], str]] = []
+    traces = [t.name for t in spec.traces]
+    workloads = [w.name for w in spec.workloads]
+    for i, w in enumerate(spec.workloads):
+        if w.trace not in traces:
+            problems.append(
+                (
+                    ("spec", "workloads", i, "trace"),
+                    f"workload {w.name!r} uses trace {w.trace!r}, which is not defined "
+                    f"(spec.traces names: {', '.join(traces)})",
+                )
+            )
+    end = spec.days * 86400
+    for i, fault in enumerate(spec.faults):
+        name = getattr(fault, "workload", None)
+        if name is not None and name not in workloads:
+            problems.append(
+                (
+                    ("spec", "faults", i, "workload"),
+                    f"a {fault.type} fault names workload {name!r}, not in workloads "
+                    f"(spec.workloads names: {', '.join(workloads)})",
+                )
+            )
+        node = getattr(fault, "node", None)
+        if node is not None and node not in spec.nodes:
+            problems.append(
+                (
+                    ("spec", "faults", i, "node"),
+                    f"a {fault.type} fault names node {node!r}, not in nodes "
+                    f"(spec.nodes: {', '.join(spec.nodes)})",
+                )
+            )
+        if fault.at >= end:
+            problems.append(
+                (
+                    ("spec", "faults", i, "at"),
+                    f"a {fault.type} fault at {_show_offset(fault.at)} is not before the end "
+                    f"of the simulation, {_show_offset(end)} after its start (spec.days: "
+                    f"{spec.days:g}); move it earlier or raise spec.days",
+                )
+            )
+    return problems
 
 
 class Metadata(_Model):
@@ -230,7 +291,7 @@ def load_scenario(path: Path) -> Scenario:
             f"metadata and spec, got {got}"
         )
     try:
-        scenario = Scenario.model_validate(data)
+        scenario = Scenario.model_validate(data, context={"references_checked_by_caller": True})
     except ValidationError as exc:
         lines = []
         errors = exc.errors()
@@ -251,13 +312,29 @@ def load_scenario(path: Path) -> Scenario:
                     and p in ("surge", "badRollout", "memoryLeak", "nodeNotReady", "canary")
                 )
             )
-            field = ".".join(str(p) if not isinstance(p, int) else f"[{p}]" for p in clean)
-            field = field.replace(".[", "[")
+            field = _field_name(clean)
             message = str(error["msg"]).removeprefix("Value error, ")
             if error["type"] == "extra_forbidden":
                 message = "unknown key"
+            if error["type"] == "union_tag_invalid":
+                ctx = error.get("ctx", {})
+                clean = (*clean, "type")
+                field = _field_name(clean)
+                message = (
+                    f"unknown fault type {ctx.get('tag')!r}; a fault's type is one of "
+                    f"{str(ctx.get('expected_tags', '')).replace(chr(39), '')}"
+                )
             lines.append(f"{path}:{find_line(clean)}: {field}: {message}")
         raise InputError("invalid scenario:\n  " + "\n  ".join(lines)) from None
+    problems = reference_problems(scenario.spec)
+    if problems:
+        raise InputError(
+            "invalid scenario:\n  "
+            + "\n  ".join(
+                f"{path}:{find_line(loc)}: {_field_name(loc)}: {message}"
+                for loc, message in problems
+            )
+        )
     base = path.resolve().parent
     traces = tuple(
         t.model_copy(
@@ -267,3 +344,9 @@ def load_scenario(path: Path) -> Scenario:
     )
     spec = scenario.spec.model_copy(update={"traces": traces})
     return scenario.model_copy(update={"spec": spec, "source": path})
+
+
+def _field_name(loc: tuple[str | int, ...]) -> str:
+    """``spec.faults[2].at`` for ``("spec", "faults", 2, "at")``."""
+    field = ".".join(str(p) if not isinstance(p, int) else f"[{p}]" for p in loc)
+    return field.replace(".[", "[")

@@ -80,10 +80,20 @@ def load_trace(trace: Trace, days: float, *, default_start: str | None = None) -
     minutes = math.ceil(days * 1440)
     grid = start + 60.0 * np.arange(minutes)
     if grid[0] < ts[0] - 60 or grid[-1] > ts[-1] + 60:
+        where = f"from {start_text}" if start_text else "from its first row"
+        if grid[0] < ts[0] - 60:
+            fix = "a start inside the trace"
+        else:
+            left = math.floor((ts[-1] + 60 - start) / 864) / 100  # days, rounded down
+            fix = (
+                f"at most {left:g} days (spec.days or --days), an earlier start or a longer trace"
+                if left > 0
+                else "a start inside the trace"
+            )
         raise InputError(
-            f"trace {trace.name!r}: the simulated window ({days:g} days from "
-            f"{start_text or 'the start'}) is not inside the trace, which covers "
-            f"{(ts[-1] - ts[0]) / 86400:.1f} days"
+            f"trace {trace.name!r} ({source}): the simulated window ({days:g} days {where}) "
+            f"is not inside the trace, which covers {(ts[-1] - ts[0]) / 86400:.2f} days; "
+            f"give {fix}"
         )
     slots = np.rint((ts - start) / 60.0).astype(np.int64)
     before = (slots < 0) & (slots >= -HISTORY_MINUTES)

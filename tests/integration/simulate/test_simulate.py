@@ -113,6 +113,45 @@ def test_cli_writes_a_report_with_plots(tmp_path: Path) -> None:
     assert text.count("<svg") >= 5 and "<polyline" in text
 
 
+def test_a_short_run_says_which_faults_it_left_out_and_charts_only_its_window(
+    tmp_path: Path,
+) -> None:
+    # 0.1 days (2.4 h) of a scenario whose faults start at 1 h: six of seven come later.
+    report = tmp_path / "report.html"
+    done = _cli("--scenario", str(SHORT), "--days", "0.1", "--report", str(report))
+    assert done.returncode == 0, done.stderr
+    out = done.stdout
+    assert "day  0.0  good canary shop/search:4 on search" in out
+    assert (
+        "(6 of the scenario's 7 faults come after the simulated 0.1 days and were not "
+        "injected; the first is at day 0.17: run more days (--days) to see them)"
+    ) in out
+    text = report.read_text()
+    assert "7 faults come after the simulated 0.1 days and were not injected" in text
+    # Every chart is drawn over the simulated window, not over the detector's history.
+    assert ">day -" not in text
+    assert text.count(">day 0<") == text.count("<svg")
+    # The report invites `autonomic explain ID`: each decision row shows its id.
+    assert "<th>decision id</th>" in text
+
+
+def test_a_run_with_no_fault_and_no_decision_says_so(tmp_path: Path) -> None:
+    report = tmp_path / "report.html"
+    calm = tmp_path / "calm.yaml"
+    lines = SHORT.read_text().splitlines()
+    start = next(i for i, line in enumerate(lines) if line.strip() == "faults:")
+    kept = [line for line in lines[start + 1 :] if not line.lstrip().startswith("- {at:")]
+    calm.write_text("\n".join([*lines[:start], "  faults: []", *kept]) + "\n")
+    done = _cli("--scenario", str(calm), "--days", "0.05", "--report", str(report))
+    assert done.returncode == 0, done.stderr
+    assert "Remediations and canary verdicts\n  none\n" in done.stdout
+    assert "Faults injected\n  none\n" in done.stdout
+    assert "come after the simulated" not in done.stdout
+    text = report.read_text()
+    assert "No remediation or canary decision in this run." in text
+    assert "<tr><td colspan=2>None.</td></tr>" in text
+
+
 @pytest.mark.parametrize(
     ("edit", "expected"),
     [
@@ -127,7 +166,8 @@ def test_cli_writes_a_report_with_plots(tmp_path: Path) -> None:
         (lambda s: s.replace("days: 1.25", "days: 1.25\n  dayz: 2"), r"spec.dayz: unknown key"),
         (
             lambda s: s.replace("trace: nasa, scale: 1,", "trace: nope, scale: 1,"),
-            r"uses trace 'nope', which is not defined",
+            r"short-bad.yaml:\d+: spec.workloads\[\d\].trace: workload '\w+' uses trace "
+            r"'nope', which is not defined \(spec.traces names: nasa\)",
         ),
     ],
 )

@@ -1,0 +1,120 @@
+"""A scenario's names and times that point at nothing are refused with the line and the
+field at fault, not the line of ``spec:``, and with what to write instead."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from agent.errors import InputError
+from agent.sim.scenario import load_scenario
+
+SCENARIO = """\
+apiVersion: autonomic.dev/v1alpha1
+kind: Scenario
+metadata:
+  name: refs
+spec:
+  days: 1
+  nodes: [n1, n2]
+  traces:
+    - name: web
+      builtin: nasa-http
+  workloads:
+    - name: api
+      trace: web
+      capacityPerPod: 50
+    - name: worker
+      trace: web
+      capacityPerPod: 100
+  faults:
+    - {at: 6h, type: surge, workload: api, factor: 3, duration: 40m}
+    - {at: 10h, type: memoryLeak, workload: worker, leakMiBPerHour: 200}
+    - {at: 18h, type: nodeNotReady, node: n2, duration: 2h}
+"""
+
+
+def _error(tmp_path: Path, old: str, new: str) -> str:
+    path = tmp_path / "s.yaml"
+    assert old in SCENARIO
+    path.write_text(SCENARIO.replace(old, new))
+    with pytest.raises(InputError) as caught:
+        load_scenario(path)
+    return str(caught.value).replace(str(path), "s.yaml")
+
+
+def test_the_scenario_as_written_loads(tmp_path: Path) -> None:
+    path = tmp_path / "s.yaml"
+    path.write_text(SCENARIO)
+    assert len(load_scenario(path).spec.faults) == 3
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "expected"),
+    [
+        (
+            "workload: worker, leak",
+            "workload: wrker, leak",
+            "s.yaml:20: spec.faults[1].workload: a memoryLeak fault names workload 'wrker', "
+            "not in workloads (spec.workloads names: api, worker)",
+        ),
+        (
+            "node: n2",
+            "node: n9",
+            "s.yaml:21: spec.faults[2].node: a nodeNotReady fault names node 'n9', not in "
+            "nodes (spec.nodes: n1, n2)",
+        ),
+        (
+            "at: 18h",
+            "at: 1d6h",
+            "s.yaml:21: spec.faults[2].at: a nodeNotReady fault at 1d6h is not before the "
+            "end of the simulation, 1d after its start (spec.days: 1); move it earlier or "
+            "raise spec.days",
+        ),
+        (
+            "      trace: web\n      capacityPerPod: 100",
+            "      trace: webb\n      capacityPerPod: 100",
+            "s.yaml:16: spec.workloads[1].trace: workload 'worker' uses trace 'webb', which "
+            "is not defined (spec.traces names: web)",
+        ),
+        (
+            "type: surge",
+            "type: spike",
+            "s.yaml:19: spec.faults[0].type: unknown fault type 'spike'; a fault's type is "
+            "one of surge, badRollout, memoryLeak, nodeNotReady, canary",
+        ),
+    ],
+)
+def test_each_reference_error_names_its_own_line_and_field(
+    tmp_path: Path, old: str, new: str, expected: str
+) -> None:
+    assert _error(tmp_path, old, new) == "invalid scenario:\n  " + expected
+
+
+def test_every_reference_error_is_listed_at_once(tmp_path: Path) -> None:
+    text = _error(tmp_path, "node: n2", "node: n9").splitlines()
+    path = tmp_path / "s.yaml"
+    path.write_text(
+        SCENARIO.replace("node: n2", "node: n9").replace("workload: api", "workload: apx")
+    )
+    with pytest.raises(InputError) as caught:
+        load_scenario(path)
+    lines = str(caught.value).splitlines()
+    assert len(text) == 2 and len(lines) == 3
+    assert ":19: spec.faults[0].workload" in lines[1] and ":21: spec.faults[2].node" in lines[2]
+
+
+def test_a_trace_shorter_than_the_days_asked_says_how_many_it_can_give(tmp_path: Path) -> None:
+    from agent.sim.scenario import Trace
+    from agent.sim.traces import load_trace
+
+    csv = tmp_path / "half.csv"
+    csv.write_text("timestamp,rpm\n" + "".join(f"{1700000000 + 60 * i},100\n" for i in range(720)))
+    with pytest.raises(InputError) as caught:
+        load_trace(Trace(name="web", file=csv, column="rpm"), 1.0)
+    assert str(caught.value) == (
+        f"trace 'web' ({csv}): the simulated window (1 days from its first row) is not inside "
+        "the trace, which covers 0.50 days; give at most 0.5 days (spec.days or --days), an "
+        "earlier start or a longer trace"
+    )
