@@ -92,10 +92,15 @@ def summarise(result: SimResult, canaries: list[dict[str, Any]] | None = None) -
     )
 
 
+def _days(days: float) -> str:
+    """``7 days``, ``1 day``, ``0.5 days``."""
+    return f"{days:g} day" + ("" if days == 1 else "s")
+
+
 def terminal_summary(result: SimResult, summary: Summary, *, peak_mb: float) -> str:
     days = result.seconds / 86400
     lines = [
-        f"Simulated {days:g} days of '{result.scenario.metadata.name}' in "
+        f"Simulated {_days(days)} of '{result.scenario.metadata.name}' in "
         f"{result.wall_seconds:.1f} s (peak memory {peak_mb:.0f} MB).",
         "",
         "Scaling (under-provisioned minutes: demand above ready capacity)",
@@ -140,7 +145,7 @@ def _faults_after_the_end(result: SimResult) -> str:
     first = min(f.at for f in late) / 86400
     return (
         f"{len(late)} of the scenario's {len(result.scenario.spec.faults)} faults come after "
-        f"the simulated {result.seconds / 86400:g} days and were not injected; the first is "
+        f"the simulated {_days(result.seconds / 86400)} and were not injected; the first is "
         f"at day {first:.2f}: run more days (--days) to see them"
     )
 
@@ -333,7 +338,7 @@ def write_html(
 <style>{CSS}</style></head><body>
 <h1>Autonomic simulation: {html.escape(result.scenario.metadata.name)}</h1>
 <p class=note>{html.escape(result.scenario.metadata.description)}
-{result.seconds / 86400:g} simulated days in {result.wall_seconds:.1f} s of wall time,
+{_days(result.seconds / 86400)} simulated in {result.wall_seconds:.1f} s of wall time,
 peak memory {peak_mb:.0f} MB. Generated {generated}.
 Ledger: <code>{html.escape(result.ledger_url)}</code> (try
 <code>autonomic explain ID --ledger ...</code> on any decision id below).</p>
