@@ -50,7 +50,7 @@ from remediation.guards import (
     record_trigger,
     storm_gate,
 )
-from remediation.matching import match
+from remediation.matching import Skip, match
 from remediation.planning import NoAction, Plan, check_preconditions
 from remediation.planning import plan as make_plan
 from remediation.ports import (
@@ -366,13 +366,34 @@ class RemediationEngine:
             state = self.guard_state()[0]
         for signal, result in results:
             if not result.matches:
-                out.append(Handled(signal.describe(), None, "no-match", "NoMatch", "no runbook"))
+                out.append(self._unmatched(signal, result.skipped))
                 continue
             for found in result.matches:
                 out.append(self._handle_one(found.runbook, signal, snapshot, state, now))
         for item in out:
             self.stats.count(self.stats.handled, item.outcome)
         return out
+
+    def _unmatched(self, signal: Signal, skipped: Sequence[Skip]) -> Handled:
+        """A signal no runbook takes up. When a runbook's trigger accepted it but its
+        target could not be selected (an alert naming no object, a workload without the
+        opt-in label), that is the reason given, not "no runbook"; for a signal that
+        arrives once (an alert, an anomaly, a verdict) it is also logged, since nothing
+        else would show why the runbook did not run."""
+        for skip in skipped:
+            if skip.reason_code == "NoTriggerMatch":
+                continue
+            if signal.kind != "kubernetes":  # conditions are seen again every cycle
+                log.warning(
+                    "runbook %s does not run: %s [%s]",
+                    skip.runbook,
+                    skip.message,
+                    skip.reason_code,
+                )
+            return Handled(
+                signal.describe(), skip.runbook, "no-match", skip.reason_code, skip.message
+            )
+        return Handled(signal.describe(), None, "no-match", "NoMatch", "no runbook")
 
     def _count_new(self, signals: Sequence[Signal]) -> int:
         """How many of ``signals`` arrive for the first time (the storm guard's input)."""

@@ -254,11 +254,22 @@ def _yaml_problem(error: yaml.YAMLError, text: str) -> _ProblemError:
     if isinstance(error, yaml.MarkedYAMLError):
         parts = [error.context, error.problem]
         message = "; ".join(part for part in parts if part)
+        if "'\\t'" in (error.problem or "") or _tab_indented(text, line):
+            message += "; YAML does not allow tabs for indentation: indent with spaces"
     elif isinstance(error, yaml.reader.ReaderError):
         message = f"the file contains a character YAML does not allow (code {error.character!r})"
     else:
         message = str(error).splitlines()[0] if str(error) else type(error).__name__
     return _ProblemError(f"YAML syntax error: {message}", line)
+
+
+def _tab_indented(text: str, line: int | None) -> bool:
+    """True when ``line`` (1-based) or the one before it is indented with a tab."""
+    if line is None:
+        return False
+    lines = text.splitlines()
+    nearby = lines[max(line - 2, 0) : line]
+    return any(row[: len(row) - len(row.lstrip())].count("\t") for row in nearby)
 
 
 def _compose(text: str) -> list[yaml.Node]:
@@ -414,6 +425,8 @@ def _message(error: Any) -> str:
         return "a runbook name uses lowercase letters, digits and '-' (e.g. 'oom-raise-memory')"
     if kind == "missing":
         return "required key is missing"
+    if kind == "literal_error":
+        return _not_a_choice(message, error.get("ctx") or {}, error.get("input"))
     if kind in ("int_type", "float_type") and isinstance(error.get("input"), str):
         return not_a_number(error["input"], whole=kind == "int_type")
     if kind == "int_type" and type(error.get("input")) is float:
@@ -423,6 +436,19 @@ def _message(error: Any) -> str:
     if message.startswith("Value error, "):
         return message.removeprefix("Value error, ")
     return message
+
+
+def _not_a_choice(message: str, ctx: Any, value: Any) -> str:
+    """``Input should be 'A' or 'B' (got 'a'; did you mean 'A'?)``, as the configuration
+    says it, with the nearest allowed value when the written one is a near miss."""
+    choices = re.findall(r"'([^']*)'", str(ctx.get("expected", "")))
+    if not isinstance(value, str):
+        return f"{message} (got {value!r})"
+    close = [c for c in choices if c.lower() == value.strip().lower()]
+    close = close or difflib.get_close_matches(value, choices, n=1)
+    hint = f"; did you mean {close[0]!r}?" if close else ""
+    shown = value if len(value) <= 40 else value[:37] + "..."
+    return f"{message} (got {shown!r}{hint})"
 
 
 def _validation_problems(root: yaml.Node, error: ValidationError) -> list[_ProblemError]:

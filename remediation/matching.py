@@ -126,7 +126,13 @@ def _resolve_ref(
 ) -> TargetResolution:
     ref = signal.target
     if ref is None:
-        return TargetResolution(None, "NoTarget", f"{signal.describe()} names no object")
+        hint = (
+            " (an alert names its object by a 'pod', 'deployment' or 'statefulset' label "
+            "with 'namespace', or by a 'node' label)"
+            if signal.kind == "alert"
+            else ""
+        )
+        return TargetResolution(None, "NoTarget", f"{signal.describe()} names no object{hint}")
     if _owner_kind_ok(ref.kind, selector):
         return TargetResolution(ref, "Resolved", f"target is {ref}")
     if ref.kind == "Pod" and selector.kind in _WORKLOAD_KINDS:

@@ -686,11 +686,37 @@ def check_semantics(runbook: Runbook) -> list[tuple[Loc, str]]:
         message = check_template(text)
         if message is not None:
             problems.append((loc, message))
-    if set(spec.target.namespaces) & set(spec.target.exclude_namespaces):
+    both = sorted(set(spec.target.namespaces) & set(spec.target.exclude_namespaces))
+    if both:
         problems.append(
             (
                 ("spec", "target", "excludeNamespaces"),
-                "a namespace is both included and excluded",
+                f"namespace {', '.join(both)} is both in 'namespaces' and in "
+                "'excludeNamespaces'; remove it from one",
             )
         )
+    for key, value in sorted(spec.target.exclude_labels.items()):
+        if spec.target.require_labels.get(key) == value:
+            problems.append(
+                (
+                    ("spec", "target", "excludeLabels", key),
+                    f"label {key}={value} is both required ('requireLabels') and excluded, "
+                    "so no target could ever be selected; remove it from one",
+                )
+            )
+    for index, trigger in enumerate(spec.triggers):
+        if not isinstance(trigger, AlertTrigger):
+            continue
+        for number, matcher in enumerate(trigger.matchers):
+            if matcher.name == "alertname" and not matcher.matches(
+                {"alertname": trigger.alertname}
+            ):
+                problems.append(
+                    (
+                        ("spec", "triggers", index, "matchers", number),
+                        f"matcher {matcher} rejects the alert this trigger names "
+                        f"({trigger.alertname!r}), so the trigger could never fire; "
+                        "drop the matcher or write one trigger per alert name",
+                    )
+                )
     return problems

@@ -96,7 +96,8 @@ def render(ledger: Any, decision_id: str, *, as_json: bool = False) -> str:
         f"Decision {record.id} ({record.kind}, {record.decision_type})",
         f"  on       {record.subject}",
         f"  at       {_when(record.created_at)}",
-        f"  why      {record.reason_code}: {record.reason}",
+        # A plan's reason lists one change a line: later lines align under the first.
+        f"  why      {record.reason_code}: {record.reason}".replace("\n", "\n           "),
         f"  proposed {json.dumps(record.proposal, sort_keys=True)}",
         f"  by       {record.model_version}",
         "",

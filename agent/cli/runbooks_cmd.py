@@ -74,7 +74,11 @@ def run_validate(args: argparse.Namespace) -> int:
         )
         return 1
     names = ", ".join(runbook.name for _, runbook in report.runbooks)
-    print(f"OK: {len(report.runbooks)} runbooks in {files} files are valid ({names})")
+    valid = len(report.runbooks)
+    print(
+        f"OK: {valid} runbook{'s' if valid != 1 else ''} in {files} "
+        f"file{'s' if files != 1 else ''} {'are' if valid != 1 else 'is'} valid ({names})"
+    )
     return 0
 
 

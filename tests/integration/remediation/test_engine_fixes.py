@@ -7,10 +7,15 @@
   record is reconciled (the undo is not written twice, nor taken for someone else's).
 - Reconciling a pending intent compares the fields the write changes, not the
   resourceVersion (which a controller's status update bumps).
+- An alert a runbook's trigger accepts but which names no object (a PVC or HPA alert
+  from kube-state-metrics) said "no runbook", and nothing was logged: the runbook that
+  was meant to run and the reason it did not are given now.
 """
 
 from __future__ import annotations
 
+import logging
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -21,7 +26,9 @@ from tests.integration.remediation.rig import (
     Controller,
     KubeRig,
     Write,
+    build_rig,
     get_obj,
+    rfc3339,
     seed_nodes,
     seed_web,
 )
@@ -243,3 +250,67 @@ def test_a_drain_whose_cordon_never_happened_is_settled_not_resumed(rig: KubeRig
     (intent,) = rig.ledger.intents()
     assert intent.status == "abandoned"
     assert [w for w in rig.writes() if w.resource == "pods/eviction"] == []
+
+
+PVC_NOTIFY = """\
+apiVersion: autonomic.dev/v1alpha1
+kind: Runbook
+metadata:
+  name: pvc-nearly-full
+  description: Tell the owners when a volume is nearly full.
+spec:
+  mode: enforce
+  triggers:
+    - type: alert
+      alertname: KubePersistentVolumeFillingUp
+  target:
+    kind: StatefulSet
+  actions:
+    - type: notify
+      message: "{{target}}: {{signal}}"
+"""
+
+
+def test_an_alert_naming_no_object_says_why_its_runbook_did_not_run(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    folder = tmp_path / "runbooks"
+    folder.mkdir()
+    (folder / "pvc.yaml").write_text(PVC_NOTIFY)
+    rig = build_rig(tmp_path, runbooks=[folder])
+    try:
+        labels = {"namespace": "db", "persistentvolumeclaim": "data-pg-0"}
+        alert = {
+            "status": "firing",
+            "labels": {"alertname": "KubePersistentVolumeFillingUp", **labels},
+            "annotations": {},
+            "startsAt": rfc3339(rig.clock.now() - 60),
+            "fingerprint": "beef",
+        }
+        other = alert | {"labels": {"alertname": "Watchdog"}, "fingerprint": "cafe"}
+        assert rig.post_alerts([alert, other]) == 200
+        with caplog.at_level(logging.WARNING, logger="autonomic.remediation"):
+            handled = rig.cycle()
+        pvc, watchdog = handled
+        assert (pvc.runbook, pvc.outcome, pvc.reason_code) == (
+            "pvc-nearly-full",
+            "no-match",
+            "NoTarget",
+        )
+        assert pvc.message.startswith("alert KubePersistentVolumeFillingUp")
+        assert pvc.message.endswith(
+            "names no object (an alert names its object by a 'pod', 'deployment' or "
+            "'statefulset' label with 'namespace', or by a 'node' label)"
+        )
+        # an alert no trigger accepts is still just that
+        assert (watchdog.runbook, watchdog.reason_code, watchdog.message) == (
+            None,
+            "NoMatch",
+            "no runbook",
+        )
+        (record,) = [r for r in caplog.records if "pvc-nearly-full" in r.getMessage()]
+        assert record.getMessage().startswith("runbook pvc-nearly-full does not run: alert ")
+        assert record.getMessage().endswith("[NoTarget]")
+        assert rig.decisions_of("pvc-nearly-full") == []
+    finally:
+        rig.close()

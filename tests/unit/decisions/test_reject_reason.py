@@ -98,3 +98,26 @@ def test_the_help_says_the_reason_is_optional(
     text = " ".join(capsys.readouterr().out.split())
     assert "--reason REASON why it is rejected (optional;" in text
     assert "without it they say 'no reason given'" in text
+
+
+def test_explain_aligns_a_plans_later_lines_under_the_first(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A runbook with two actions has a two-line reason; explain printed the second line
+    at column 0, where it read as a heading of its own."""
+    url = f"sqlite:///{tmp_path / 'ledger.sqlite'}"
+    ledger = open_ledger(url, SystemClock().now())
+    approvals = Approvals(ledger, RecordingChannel(), ttl=900, snooze=900)
+    decisions = DecisionService(
+        ledger, SystemClock(), RoutingSettings(), mode="act", approvals=approvals, metrics=Metrics()
+    )
+    reason = (
+        "alert HighErrorRate on Deployment/shop/web; plan: Deployment shop/web: rollout "
+        "restart\nDeployment shop/web: replicas 3 -> 5 (x1.5, max 20)"
+    )
+    routed = decisions.decide(proposal(0.9, reason=reason))
+    assert main(["explain", routed.decision_id, "--ledger", url]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    at = next(i for i, line in enumerate(lines) if line.startswith("  why      PodsStuck: "))
+    assert lines[at + 1] == "           Deployment shop/web: replicas 3 -> 5 (x1.5, max 20)"
+    assert lines[at + 2].startswith("  proposed ")

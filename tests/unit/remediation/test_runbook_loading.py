@@ -479,3 +479,105 @@ def test_the_manifests_runbook_folder_loads_as_the_shipped_one(tmp_path: Path) -
     assert [s.file for s in report.skipped] == [str(folder / "kustomization.yaml")]
     shipped = sorted(r.name for r in load_paths([REPO / "runbooks"]))
     assert sorted(runbook.name for _, runbook in report.runbooks) == shipped
+
+
+# A newcomer's trial (session 23): mistakes the loader let through, or named unhelpfully.
+
+ALERT_NOTIFY = """\
+apiVersion: autonomic.dev/v1alpha1
+kind: Runbook
+metadata:
+  name: tell-about-errors
+  description: Tell the channel.
+spec:
+  triggers:
+    - type: alert
+      alertname: HighErrorRate
+  target:
+    kind: Deployment
+  actions:
+    - type: notify
+      message: "{{target}}: {{signal}}"
+"""
+
+
+def test_a_misspelt_choice_names_what_was_written_and_the_nearest_value(
+    tmp_path: Path,
+) -> None:
+    """`condition: DiskPresure` was refused with only the list of nine conditions."""
+    text = VALID.replace(
+        "    - type: forecastBreach\n      metric: requests_per_second",
+        "    - type: kubernetes\n      condition: DiskPresure",
+    ).replace("kind: Deployment", "kind: Node")
+    issue = only_issue(text, tmp_path)
+    assert (issue.line, issue.path) == (10, "spec.triggers[0].condition")
+    assert issue.message.startswith("Input should be 'CrashLoopBackOff', 'OOMKilled'")
+    assert issue.message.endswith("(got 'DiskPresure'; did you mean 'DiskPressure'?)")
+    # a wrong case is a near miss too; a value like nothing allowed gets no guess
+    lower = only_issue(VALID.replace("kind: Deployment", "kind: deployment"), tmp_path)
+    assert lower.message.endswith("(got 'deployment'; did you mean 'Deployment'?)")
+    far = only_issue(VALID.replace("kind: Deployment", "kind: CronJob"), tmp_path)
+    assert far.message == (
+        "Input should be 'Deployment', 'StatefulSet', 'Pod' or 'Node' (got 'CronJob')"
+    )
+
+
+def test_a_tab_in_the_indentation_says_to_indent_with_spaces(tmp_path: Path) -> None:
+    text = VALID.replace("      maxReplicas: 10", "\tmaxReplicas: 10")
+    issue = only_issue(text, tmp_path)
+    assert issue.line == 16
+    assert issue.message.startswith("YAML syntax error")
+    assert issue.message.endswith("YAML does not allow tabs for indentation: indent with spaces")
+
+
+def test_a_label_both_required_and_excluded_is_refused(tmp_path: Path) -> None:
+    text = VALID.replace(
+        "    kind: Deployment\n",
+        "    kind: Deployment\n"
+        '    requireLabels: {team: web, autonomic.dev/enabled: "true"}\n'
+        "    excludeLabels: {team: web, tier: batch}\n",
+    )
+    issue = only_issue(text, tmp_path)
+    assert (issue.line, issue.path) == (14, "spec.target.excludeLabels.team")
+    assert issue.message == (
+        "label team=web is both required ('requireLabels') and excluded, so no target "
+        "could ever be selected; remove it from one"
+    )
+    # the same key with another value is a sound (if odd) selection
+    fine = text.replace("excludeLabels: {team: web,", "excludeLabels: {team: api,")
+    (tmp_path / "fine.yaml").write_text(fine)
+    assert len(load_file(tmp_path / "fine.yaml")) == 1
+
+
+def test_a_namespace_both_included_and_excluded_is_named(tmp_path: Path) -> None:
+    text = VALID.replace(
+        "    kind: Deployment\n",
+        "    kind: Deployment\n    namespaces: [shop, payments]\n"
+        "    excludeNamespaces: [payments]\n",
+    )
+    issue = only_issue(text, tmp_path)
+    assert issue.path == "spec.target.excludeNamespaces"
+    assert issue.message == (
+        "namespace payments is both in 'namespaces' and in 'excludeNamespaces'; remove it from one"
+    )
+
+
+def test_an_alertname_matcher_that_rejects_the_triggers_alert_is_refused(
+    tmp_path: Path,
+) -> None:
+    """Such a trigger could never fire, and nothing said so."""
+    text = ALERT_NOTIFY.replace(
+        "      alertname: HighErrorRate\n",
+        "      alertname: HighErrorRate\n"
+        "      matchers: ['severity=\"critical\"', 'alertname=\"High5xx\"']\n",
+    )
+    issue = only_issue(text, tmp_path)
+    assert (issue.line, issue.path) == (10, "spec.triggers[0].matchers[1]")
+    assert issue.message == (
+        'matcher alertname="High5xx" rejects the alert this trigger names '
+        "('HighErrorRate'), so the trigger could never fire; drop the matcher or write "
+        "one trigger per alert name"
+    )
+    agrees = text.replace('alertname="High5xx"', 'alertname=~"High.*"')
+    (tmp_path / "agrees.yaml").write_text(agrees)
+    assert len(load_file(tmp_path / "agrees.yaml")) == 1

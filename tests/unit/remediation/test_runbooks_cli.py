@@ -101,3 +101,13 @@ def test_the_daemon_loads_the_runbooks_validate_accepts(
     assert str(raised.value).startswith("refusing to start: invalid runbooks:\n")
     assert problem in str(raised.value)
     assert "kustomization.yaml" not in str(raised.value)
+
+
+def test_validate_counts_one_runbook_in_the_singular(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """It said "OK: 1 runbooks in 1 files are valid"."""
+    path = tmp_path / "one.yaml"
+    path.write_text((REPO / "runbooks" / "canary-rollback.yaml").read_text())
+    assert main(["runbooks", "validate", str(path)]) == 0
+    assert capsys.readouterr().out == "OK: 1 runbook in 1 file is valid (canary-rollback)\n"
