@@ -97,6 +97,7 @@ NOT_A_VERDICT = frozenset(
 
 GUARD_KEY = "remediation/guards"
 COUNTED_KEYS = 50_000
+UNMATCHED_LOG_EVERY = 3600.0  # seconds between warnings of one runbook not taking signals up
 # Decisions that may still lead to an execution (or are running one).
 OPEN_STATUSES = ("asked", "approved", "executing", "verifying")
 # Value of a PromQL query at the current time, or None when there is no fresh data.
@@ -287,6 +288,10 @@ class RemediationEngine:
         # Dedup keys already counted as triggers: a condition that persists (a pod
         # crash-looping for an hour) is one trigger, not one per cycle. Bounded.
         self._counted: OrderedDict[str, None] = OrderedDict()
+        # Per (runbook, reason): when a signal it could not take up was last logged, and
+        # how many came since. Alertmanager sends a firing alert again and again (and a
+        # storm sends many at once): one warning an hour says it.
+        self._unmatched_said: dict[tuple[str, str], tuple[float, int]] = {}
 
     # ------------------------------------------------------------- snapshots
     def snapshot(self) -> ClusterSnapshot:
@@ -384,16 +389,26 @@ class RemediationEngine:
             if skip.reason_code == "NoTriggerMatch":
                 continue
             if signal.kind != "kubernetes":  # conditions are seen again every cycle
-                log.warning(
-                    "runbook %s does not run: %s [%s]",
-                    skip.runbook,
-                    skip.message,
-                    skip.reason_code,
-                )
+                self._say_unmatched(skip)
             return Handled(
                 signal.describe(), skip.runbook, "no-match", skip.reason_code, skip.message
             )
         return Handled(signal.describe(), None, "no-match", "NoMatch", "no runbook")
+
+    def _say_unmatched(self, skip: Skip) -> None:
+        """Log a runbook that could not take a signal up: once per runbook and reason per
+        ``UNMATCHED_LOG_EVERY``, with how many more came in between."""
+        now = self.clock.now()
+        key = (skip.runbook, skip.reason_code)
+        said_at, since = self._unmatched_said.get(key, (-math.inf, 0))
+        if now - said_at < UNMATCHED_LOG_EVERY:
+            self._unmatched_said[key] = (said_at, since + 1)
+            return
+        more = f" ({since} more like it since the last warning)" if since else ""
+        log.warning(
+            "runbook %s does not run: %s [%s]%s", skip.runbook, skip.message, skip.reason_code, more
+        )
+        self._unmatched_said[key] = (now, 0)
 
     def _count_new(self, signals: Sequence[Signal]) -> int:
         """How many of ``signals`` arrive for the first time (the storm guard's input)."""

@@ -312,5 +312,20 @@ def test_an_alert_naming_no_object_says_why_its_runbook_did_not_run(
         assert record.getMessage().startswith("runbook pvc-nearly-full does not run: alert ")
         assert record.getMessage().endswith("[NoTarget]")
         assert rig.decisions_of("pvc-nearly-full") == []
+
+        # Alertmanager sends the alert again (and again): one warning an hour says it
+        caplog.clear()
+        for resend in range(3):
+            rig.clock.advance(600)
+            assert rig.post_alerts([alert | {"fingerprint": f"beef{resend}"}]) == 200
+            with caplog.at_level(logging.WARNING, logger="autonomic.remediation"):
+                assert [h.reason_code for h in rig.cycle()] == ["NoTarget"]
+        assert not [r for r in caplog.records if "pvc-nearly-full" in r.getMessage()]
+        rig.clock.advance(3600)
+        assert rig.post_alerts([alert | {"fingerprint": "beef9"}]) == 200
+        with caplog.at_level(logging.WARNING, logger="autonomic.remediation"):
+            rig.cycle()
+        (record,) = [r for r in caplog.records if "pvc-nearly-full" in r.getMessage()]
+        assert record.getMessage().endswith("[NoTarget] (3 more like it since the last warning)")
     finally:
         rig.close()
