@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 from collections.abc import Sequence
 
@@ -60,6 +61,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     except AutonomicError as exc:
         print(f"autonomic: error: {exc}", file=sys.stderr)
         return 2
+    except BrokenPipeError:
+        # The reader went away (`| head`): not the user's error nor a bug. Nothing more
+        # can reach it; point stdout at nothing so that the exit's flush stays quiet, and
+        # exit as a process killed by SIGPIPE would.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 128 + 13
     except OSError as exc:
         # A path a command could not read or write (missing folder, a directory where a
         # file was expected, no permission): the user's input, not a bug.
