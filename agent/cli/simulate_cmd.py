@@ -69,13 +69,33 @@ def _progress(quiet: bool) -> Any:
     return show
 
 
-def _ask(question_id: str, text: str) -> str | None:
-    print(f"\n\nAutonomic asks (question {question_id[:8]}):\n  {text}", file=sys.stderr)
-    while True:
-        try:
-            answer = input("  approve / reject / skip [a/r/s]? ").strip().lower()
-        except EOFError:
+class _Asker:
+    """Asks each question at the terminal; once standard input has ended (answers piped
+    from a file, or Ctrl-D), the rest are left unanswered, as a skip is, and said in
+    one line rather than printed in full."""
+
+    def __init__(self) -> None:
+        self.ended = False
+
+    def __call__(self, question_id: str, text: str) -> str | None:
+        if self.ended:
             return None
+        print(f"\n\nAutonomic asks (question {question_id[:8]}):\n  {text}", file=sys.stderr)
+        try:
+            return _answer()
+        except EOFError:
+            self.ended = True
+            print(
+                "\n  (end of input: this question and every later one go unanswered and expire)",
+                file=sys.stderr,
+            )
+            return None
+
+
+def _answer() -> str | None:
+    """The answer typed (EOFError once the input has ended)."""
+    while True:
+        answer = input("  approve / reject / skip [a/r/s]? ").strip().lower()
         if answer in ("a", "approve"):
             return "approved"
         if answer in ("r", "reject"):
@@ -182,7 +202,7 @@ def simulate(args: argparse.Namespace) -> int:
             days=args.days,
             seed=args.seed,
             progress=_progress(args.quiet),
-            ask_human=_ask if args.interactive else None,
+            ask_human=_Asker() if args.interactive else None,
             approvals_factory=factory,
             wait_for_people=wait,
             # With people answering, simulated time starts at the wall clock (and runs ahead

@@ -92,6 +92,12 @@ def summarise(result: SimResult, canaries: list[dict[str, Any]] | None = None) -
     )
 
 
+def _about(note: str, workload: str) -> bool:
+    """Whether a fault's note (``surge x2.5 on frontend``) is about ``workload``: by the
+    name it ends with, so that a fault on ``cart-api`` is not drawn on ``cart``'s chart."""
+    return note.endswith(f" on {workload}")
+
+
 def _days(days: float) -> str:
     """``7 days``, ``1 day``, ``0.5 days``."""
     return f"{days:g} day" + ("" if days == 1 else "s")
@@ -193,7 +199,7 @@ def write_html(
                         dashed=True,
                     ),
                 ],
-                spans=[s for s in spans if name in s.label],
+                spans=[s for s in spans if _about(s.label, name)],
                 x_origin=start,
                 x_min=start,
                 x_max=end,

@@ -373,7 +373,8 @@ class Simulation:
             if verdict == "promote" and analysis is not None and analysis.recorded:
                 stable_ref = ObjectRef("Deployment", fault.workload, ref.namespace)
                 self.cluster.roll_out(stable_ref, fault.image, by_human=True)
-                self.fault_log.append((now, f"delivery tool promoted {fault.image}"))
+                promoted = f"delivery tool promoted {fault.image} on {fault.workload}"
+                self.fault_log.append((now, promoted))
             elif not ended:
                 continue  # a rolled-back canary stays until its window ends: it is verified
             self.cluster.remove_workload(ref)

@@ -1,0 +1,30 @@
+"""`simulate --interactive`: answers from the terminal until its input ends."""
+
+from __future__ import annotations
+
+import pytest
+
+from agent.cli.simulate_cmd import _Asker
+
+
+def test_after_the_input_ends_later_questions_go_unanswered_without_being_printed(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    typed = iter(["maybe", "r"])  # a word it does not know is asked again
+
+    def fake_input(prompt: str) -> str:
+        try:
+            return next(typed)
+        except StopIteration:
+            raise EOFError from None
+
+    monkeypatch.setattr("builtins.input", fake_input)
+    ask = _Asker()
+    assert ask("q-1", "roll back shop/checkout?") == "rejected"
+    assert ask("q-2", "drain node-c?") is None  # the input ends here
+    assert ask("q-3", "raise the floor of shop/frontend?") is None
+    assert ask("q-4", "raise the memory limit of shop/cart?") is None
+    err = capsys.readouterr().err
+    assert err.count("Autonomic asks") == 2
+    assert "shop/frontend" not in err and "shop/cart" not in err
+    assert err.count("end of input") == 1
