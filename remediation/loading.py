@@ -634,14 +634,14 @@ def check_paths(paths: Sequence[str | Path]) -> LoadReport:
                     source,
                     line,
                     "metadata.name",
-                    f"runbook name {runbook.name!r} is already used by {first_seen[runbook.name]}",
+                    f"runbook name {runbook.name!r} is already used at {first_seen[runbook.name]}",
                 )
             )
         if file_issues:
             issues.extend(file_issues)
             continue
-        for runbook, _ in runbooks:
-            first_seen[runbook.name] = source
+        for runbook, line in runbooks:
+            first_seen[runbook.name] = f"{source}:{line}" if line is not None else source
             loaded.append((source, runbook))
     return LoadReport(
         files=tuple(str(p) for p in files),

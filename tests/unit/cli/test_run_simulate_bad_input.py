@@ -186,7 +186,7 @@ def test_broken_runbooks_are_listed_not_a_traceback(
     assert f"{broken / 'a.yaml'}:1: apiVersion: " in err
     assert main([*base, "--runbooks", str(duplicate)]) == 2
     err = _error(capsys)
-    assert f"{duplicate / 'zz-copy.yaml'}:" in err and "is already used by" in err
+    assert f"{duplicate / 'zz-copy.yaml'}:" in err and "is already used at " in err
 
 
 # ---------------------------------------------------------------- runbooks schema -o

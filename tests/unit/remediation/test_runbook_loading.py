@@ -284,7 +284,7 @@ def test_duplicate_names_across_files(tmp_path: Path) -> None:
     assert [r.name for _, r in report.runbooks] == ["scale-web"]
     (issue,) = report.issues
     assert issue.file.endswith("b.yaml") and issue.line == 4
-    assert "already used by" in issue.message and "a.yaml" in issue.message
+    assert issue.message.endswith(f"is already used at {tmp_path / 'a.yaml'}:4")
     with pytest.raises(RunbookLoadError) as raised:
         load_paths([tmp_path])
     assert "b.yaml:4: metadata.name" in str(raised.value)
