@@ -18,6 +18,7 @@ import pytest
 
 from tests.fakekube import FakeApiServer, start_fake_apiserver
 from tests.fakekube.seed import seed_deployment, seed_node
+from tests.harness.gates import SwitchGate
 from tests.harness.servers import free_port
 
 RUNBOOKS = Path(__file__).resolve().parents[3] / "runbooks"
@@ -169,22 +170,6 @@ def test_global_freeze_windows_reach_the_remediation_engine(
         runtime.stop()  # stops the cluster's watches too: no thread outlives the test
 
 
-class _Gate:
-    """A lease this test hands over and takes back."""
-
-    def __init__(self) -> None:
-        self.leader = False
-
-    def is_leader(self) -> bool:
-        return self.leader
-
-    def start(self) -> None:
-        return None
-
-    def stop(self) -> None:
-        return None
-
-
 def test_a_new_leader_settles_the_old_leaders_work_before_any_job_acts(
     fake: FakeApiServer, tmp_path: Path
 ) -> None:
@@ -209,7 +194,7 @@ def test_a_new_leader_settles_the_old_leaders_work_before_any_job_acts(
             calls.append("recover")
             return {}
 
-        gate = _Gate()
+        gate = SwitchGate()
         daemon.gate = gate
         daemon.engine.recover = recover  # type: ignore[method-assign]
         daemon.engine.cycle = lambda: calls.append("remediation")  # type: ignore[method-assign]

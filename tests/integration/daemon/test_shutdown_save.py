@@ -17,6 +17,7 @@ from agent.ledger import open_ledger
 from agent.settings import Settings, load_settings
 from tests.fakekube import FakeApiServer, start_fake_apiserver
 from tests.fakekube.seed import seed_node
+from tests.harness.gates import SwitchGate
 from tests.harness.servers import PrometheusServer, free_port, openmetrics, prometheus_server
 
 pytestmark = pytest.mark.prometheus
@@ -59,22 +60,8 @@ anomalyQueries: [{{name: web-rps, expr: http_requests_rate, step: 60s, history: 
     return load_settings(path, {})
 
 
-class _Gate:
-    def __init__(self) -> None:
-        self.leader = True
-
-    def is_leader(self) -> bool:
-        return self.leader
-
-    def start(self) -> None:
-        return None
-
-    def stop(self) -> None:
-        return None
-
-
 def _run_anomaly_once_and_stop(
-    settings: Settings, fake: FakeApiServer, clock: FakeClock, gate: _Gate | None = None
+    settings: Settings, fake: FakeApiServer, clock: FakeClock, gate: SwitchGate | None = None
 ) -> tuple[int, float]:
     """(points scored, autonomic_prometheus_last_success_timestamp_seconds)."""
     from agent.daemon import build_daemon
@@ -126,7 +113,7 @@ def test_a_replica_that_lost_the_lease_saves_nothing_at_shutdown(
     new leader has saved since, and must not overwrite it."""
     settings = _settings(tmp_path, prometheus)
     clock = FakeClock(END + 30)
-    scored, _ = _run_anomaly_once_and_stop(settings, fake, clock, _Gate())
+    scored, _ = _run_anomaly_once_and_stop(settings, fake, clock, SwitchGate(leader=True))
     assert scored > 0
     ledger = open_ledger(settings.ledger.url, clock.now())
     try:
