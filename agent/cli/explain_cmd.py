@@ -98,7 +98,7 @@ def render(ledger: Any, decision_id: str, *, as_json: bool = False) -> str:
         f"  at       {_when(record.created_at)}",
         # A plan's reason lists one change a line: later lines align under the first.
         f"  why      {record.reason_code}: {record.reason}".replace("\n", "\n           "),
-        f"  proposed {json.dumps(record.proposal, sort_keys=True)}",
+        *_proposal_lines(record.proposal),
         f"  by       {record.model_version}",
         "",
         "Evidence",
@@ -142,7 +142,7 @@ def render(ledger: Any, decision_id: str, *, as_json: bool = False) -> str:
             summary = (intent.result or {}).get("summary", "")
             lines.append(
                 f"  step {intent.step}: {intent.operation.get('op', '?')} on "
-                f"{intent.operation.get('target', '?')} -> {intent.status} {summary}"
+                f"{_ref(intent.operation.get('target', '?'))} -> {intent.status} {summary}"
             )
     lines += ["", "Outcome"]
     for item in feedback:
@@ -154,6 +154,60 @@ def render(ledger: Any, decision_id: str, *, as_json: bool = False) -> str:
         for at, _previous, status in life:
             lines.append(f"  {_when(at)}  {_elapsed(at - start):>9}  {status}")
     return "\n".join(lines)
+
+
+_INDENT = " " * 11  # under the values of "  proposed "
+
+
+def _ref(target: Any) -> str:
+    """``Deployment/shop/web`` for an object reference as the ledger keeps it."""
+    if isinstance(target, dict) and "kind" in target and "name" in target:
+        parts = [target["kind"], target.get("namespace") or "", target["name"]]
+        return "/".join(str(part) for part in parts if part)
+    return str(target)
+
+
+def _value(value: Any) -> str:
+    if isinstance(value, dict) and "kind" in value and "name" in value:
+        return _ref(value)
+    if isinstance(value, str | int | float | bool) or value is None:
+        return str(value)
+    return json.dumps(value, default=str, sort_keys=True)
+
+
+def _proposal_lines(proposal: dict[str, Any]) -> list[str]:
+    """What was proposed, for a person: a runbook's plan as its changes one a line, then
+    how it runs and how it is verified; any other proposal as its operation and values
+    (``--json`` has it whole)."""
+    diff = proposal.get("diff")
+    if not (isinstance(diff, list) and diff):
+        op = proposal.get("op")
+        values = ", ".join(f"{k} {_value(v)}" for k, v in sorted(proposal.items()) if k != "op")
+        return [f"  proposed {op}: {values}" if op is not None else f"  proposed {values}"]
+    lines = [f"  proposed {diff[0]}", *(f"{_INDENT}{change}" for change in diff[1:])]
+    how = []
+    if proposal.get("mode"):
+        how.append(f"mode {proposal['mode']}")
+    if "undo_on_failure" in proposal:
+        how.append("undone if verification fails" if proposal["undo_on_failure"] else "no undo")
+    verification = proposal.get("verification")
+    if isinstance(verification, dict) and verification.get("checks"):
+        names = [
+            str(check.get("condition_name") or check.get("query") or check.get("kind"))
+            for check in verification["checks"]
+            if isinstance(check, dict)
+        ]
+        how.append(
+            f"verified by {', '.join(names)}: {verification.get('passes_required', '?')} "
+            f"passing rounds in a row, from {verification.get('settle', 0):g} s to "
+            f"{verification.get('window', 0):g} s after"
+        )
+    notifications = proposal.get("notifications")
+    if notifications:
+        how.append(f"notifies {_value(notifications)}")
+    if how:
+        lines.append(f"{_INDENT}({'; '.join(how)})")
+    return lines
 
 
 def _elapsed(seconds: float) -> str:
