@@ -550,26 +550,12 @@ class SimCluster:
         if isinstance(operation, Drain) and not dry_run:
             return self.drain_round(operation)
         before = self.snapshot(operation)
-        if isinstance(operation, SetHpaMinReplicas) and operation.expected is not None:
-            # As the real cluster's adapter: never over a minReplicas changed since the
-            # decision (by a runbook, say) that the write did not come from.
-            old = before["minReplicas"]
-            if old not in (operation.expected, operation.min_replicas):
-                raise PermanentError(
-                    f"not setting minReplicas of {operation.target} to "
-                    f"{operation.min_replicas}: it is {old}, not the {operation.expected} "
-                    "the decision was made from",
-                    reason="ChangedSinceDecision",
-                )
-        if isinstance(operation, Scale) and operation.expected is not None:
-            old = before["replicas"]
-            if old not in (operation.expected, operation.replicas):
-                raise PermanentError(
-                    f"not setting the replicas of {operation.target} to "
-                    f"{operation.replicas}: they are {old}, not the {operation.expected} "
-                    "the decision was made from",
-                    reason="ChangedSinceDecision",
-                )
+        # As the real cluster's adapter: never over a value changed since the decision
+        # (by a runbook, a person) that the write did not come from.
+        if isinstance(operation, SetHpaMinReplicas):
+            _unchanged(operation, "minReplicas", before, operation.min_replicas)
+        if isinstance(operation, Scale):
+            _unchanged(operation, "replicas", before, operation.replicas)
         summary, after = self._describe(operation, before)
         if not dry_run:
             self._write(operation)
@@ -769,3 +755,17 @@ class SimCluster:
         if workload is None:
             raise PermanentError(f"{target} not found", reason="NotFound")
         workload.annotations.update(annotations)
+
+
+def _unchanged(
+    operation: SetHpaMinReplicas | Scale, name: str, before: dict[str, Any], wanted: int
+) -> None:
+    """Refuse (``ChangedSinceDecision``) a compare-and-set write whose ``name`` is
+    neither what its decision saw (``operation.expected``) nor already ``wanted``."""
+    old = before[name]
+    if operation.expected is not None and old not in (operation.expected, wanted):
+        raise PermanentError(
+            f"not setting {name} of {operation.target} to {wanted}: it is {old}, not the "
+            f"{operation.expected} the decision was made from",
+            reason="ChangedSinceDecision",
+        )
