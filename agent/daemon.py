@@ -75,6 +75,9 @@ class ElectionGate:
     def is_leader(self) -> bool:
         return bool(self.elector.is_leader())
 
+    def term(self) -> int:
+        return int(self.elector.term())
+
     def start(self) -> None:
         self._thread = threading.Thread(
             target=self.elector.run, args=(self._stop,), name="autonomic-lease", daemon=True
@@ -211,6 +214,7 @@ class Daemon:
     extra_jobs: list[Job] = field(default_factory=list)
     remediation_period: float = 30.0
     _was_leader: bool = False
+    _gate_term: int | None = None  # the gate's term when this replica last recovered
     _recovery: threading.Lock = field(default_factory=threading.Lock)
     # With ``slack.receive: socket``: connects on the leader, disconnects elsewhere.
     socket_mode: SocketModeLeader | None = None
@@ -228,13 +232,19 @@ class Daemon:
         first job of a leadership term, whichever it is, recovers what a crash or the
         previous leader left in flight (write-ahead intents, executions, unasked
         questions) before it or any other job acts; the others wait for it. A recovery
-        that fails (the ledger unreachable) is tried again by the next job."""
+        that fails (the ledger unreachable) is tried again by the next job.
+
+        A term is new when this replica did not lead at its last look, or when the
+        gate's term has moved on since (the lease was lost and won back between two
+        jobs, and another replica may have acted in between)."""
         with self._recovery:
             leader = self.gate.is_leader()
-            if leader and not self._was_leader:
+            term = self.gate.term()  # after is_leader: counted before authority begins
+            if leader and (not self._was_leader or term != self._gate_term):
                 counts = self.engine.recover()
                 log.info("became leader; recovered in-flight work: %s", counts)
                 self._term += 1
+                self._gate_term = term
             self._was_leader = leader
             return leader
 

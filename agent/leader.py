@@ -103,7 +103,11 @@ class LeaderElector:
         self._observed_version: str | None = None
         self._observed_at = 0.0
         self._observed_duration = config.lease_duration
-        self.transitions = 0  # times this candidate became leader
+        self.transitions = 0  # times this candidate took the lease over (or created it)
+        # Leadership terms begun here: a take-over, or a renewal after this candidate's
+        # own authority had run out (its renew deadline passed while the API was away).
+        # Anything that acts while leading compares it to tell a new term from the same one.
+        self._term = 0
         # The API server did not answer the last step, or refused it (not a lost race):
         # the next step waits a follower's period instead of spinning on an expired
         # record, and the failures are logged once a streak (then once a minute).
@@ -116,6 +120,12 @@ class LeaderElector:
     def is_leader(self) -> bool:
         with self._lock:
             return self._leader_until is not None and self._clock() < self._leader_until
+
+    def term(self) -> int:
+        """The number of leadership terms begun by this candidate. Read it after
+        ``is_leader()``: a term's number is counted before its authority begins."""
+        with self._lock:
+            return self._term
 
     # --------------------------------------------------------------------- a step
 
@@ -271,6 +281,9 @@ class LeaderElector:
             self._became_leader(sent)
         else:
             with self._lock:
+                until = self._leader_until
+                if until is None or self._clock() >= until:
+                    self._term += 1  # authority had lapsed: whatever ran meanwhile is unknown
                 self._leader_until = sent + self.config.renew_deadline
 
     def _failure(self, what: str, exc: Exception) -> None:
@@ -297,6 +310,7 @@ class LeaderElector:
 
     def _became_leader(self, sent: float) -> None:
         with self._lock:
+            self._term += 1
             self._leader_until = sent + self.config.renew_deadline
         self.transitions += 1
         log.info("leader election: %s is now the leader", self.config.identity)

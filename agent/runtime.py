@@ -45,6 +45,12 @@ class Job:
 class LeaderGate(Protocol):
     def is_leader(self) -> bool: ...
 
+    def term(self) -> int:
+        """Leadership terms begun so far; it changes whenever the lease was lost and
+        won again, however briefly, so a caller that reads it after ``is_leader()`` can
+        tell a new term from the one it saw last."""
+        ...
+
     def start(self) -> None: ...
 
     def stop(self) -> None: ...
@@ -55,6 +61,9 @@ class AlwaysLeader:
 
     def is_leader(self) -> bool:
         return True
+
+    def term(self) -> int:
+        return 1
 
     def start(self) -> None:
         return None

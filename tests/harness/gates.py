@@ -4,11 +4,31 @@ from __future__ import annotations
 
 
 class SwitchGate:
+    """Set ``leader`` to hand the lease over or take it back; ``lose_and_regain()``
+    is a lease lost and won back between two looks, which only the term shows."""
+
     def __init__(self, leader: bool = False) -> None:
-        self.leader = leader
+        self._leader = leader
+        self._term = 1 if leader else 0
+
+    @property
+    def leader(self) -> bool:
+        return self._leader
+
+    @leader.setter
+    def leader(self, value: bool) -> None:
+        if value and not self._leader:
+            self._term += 1
+        self._leader = value
+
+    def lose_and_regain(self) -> None:
+        self._term += 1
 
     def is_leader(self) -> bool:
-        return self.leader
+        return self._leader
+
+    def term(self) -> int:
+        return self._term
 
     def start(self) -> None:
         return None

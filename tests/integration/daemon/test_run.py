@@ -222,5 +222,10 @@ def test_a_new_leader_settles_the_old_leaders_work_before_any_job_acts(
         gate.leader = True  # leads again: the first job recovers again
         jobs["canary"].fn()
         assert calls[4:] == ["recover", "canary"]
+
+        jobs["scaling"].fn()  # the same term: no second recovery
+        gate.lose_and_regain()  # lost and won back between two jobs: another may have acted
+        jobs["remediation"].fn()
+        assert calls[6:] == ["scaling", "recover", "remediation"]
     finally:
         runtime.stop()

@@ -110,6 +110,30 @@ def test_a_stale_write_loses_with_409(fake: FakeApiServer) -> None:
     assert fake.store.objects("Lease", "autonomic")[0]["spec"]["holderIdentity"] == "a"
 
 
+def test_a_term_begins_at_each_takeover_and_after_authority_lapses(fake: FakeApiServer) -> None:
+    """Renewals keep the term; a take-over, or a renewal after the renew deadline had
+    passed (the replica stopped acting meanwhile), begins a new one, so the daemon runs
+    its recovery again before acting."""
+    clock = FakeClock()
+    a, b = elector(fake, "a", clock), elector(fake, "b", clock)
+    assert a.step() and a.term() == 1
+    for _ in range(5):
+        clock.now += 2
+        assert a.step() and a.term() == 1  # renewed in time: the same term
+    fake.inject(LEASE + "$", method="PUT", status=500)
+    clock.now += 2
+    a.step()  # the renewal fails; authority runs out at the earlier deadline
+    clock.now += 9
+    assert not a.is_leader()
+    fake.clear_faults()
+    assert a.step() and a.term() == 2  # still the holder on record, but a new term
+    a.release()
+    assert b.step() and b.term() == 1 and a.term() == 2
+    clock.now += 2
+    b.release()
+    assert a.step() and a.term() == 3  # taken back from b
+
+
 # ------------------------------------------------------------- two real processes
 
 
