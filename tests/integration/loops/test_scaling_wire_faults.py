@@ -401,3 +401,41 @@ def test_a_write_whose_outcome_is_unknown_is_settled_once_the_hpa_answers(
         assert intent.status == "abandoned" and settled.status == "failed"
         assert rig.hpa_min() == 2
     assert rig.hpa_patches() == patches  # not written again
+
+
+@pytest.mark.parametrize("landed", [True, False], ids=["landed", "not-landed"])
+def test_a_write_whose_outcome_is_unknown_is_settled_by_the_next_leader(
+    rig: Rig, prometheus: PrometheusServer, fake: FakeApiServer, tmp_path: Path, landed: bool
+) -> None:
+    """The replica that made the write loses the lease before it can read the HPA back.
+    The next leader, on the same ledger, settles the write-ahead record from what the
+    cluster shows when it recovers (the daemon's first job of a term), then follows the
+    approved decision up: judged if the floor landed, failed if it did not; never
+    written a second time, and no second decision for it."""
+    rig.fake.inject(HPA_PATH, method="GET", times=2)
+    if landed:
+        rig.fake.inject(HPA_PATH, method="PATCH", lost_answer=True)
+    else:
+        rig.fake.inject(HPA_PATH, method="PATCH", times=1000, status=503)
+    rig.fake.inject(HPA_PATH, method="GET", times=1000, status=503)
+    rig.cycles(1)
+    (decision,) = rig.ledger.decisions(kind="scaling")
+    assert decision.status == "approved"
+    patches = rig.hpa_patches()
+
+    fake.clear_faults()  # the API answers again, to the replica that now leads
+    other = Rig(prometheus, fake, tmp_path, rig.clock.now())
+    try:
+        eventually(lambda: other.cluster.get_hpa_for(WEB) is not None)
+        ((intent, status),) = other.executor.reconcile()
+        assert intent.id == rig.ledger.intents()[0].id
+        assert status == ("applied" if landed else "abandoned")
+        other.cycles(1)
+        settled = other.ledger.get_decision(decision.id)
+        assert settled is not None
+        assert settled.status == ("verifying" if landed else "failed")
+        assert other.hpa_min() == (decision.proposal["to"] if landed else 2)
+        assert other.hpa_patches() == patches  # not written again
+        assert [d.id for d in other.ledger.decisions(kind="scaling")] == [decision.id]
+    finally:
+        other.close()
