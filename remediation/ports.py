@@ -83,6 +83,7 @@ class WorkloadState:
     rollout_failed: bool = False  # Progressing=False, reason ProgressDeadlineExceeded
     last_rollout_at: float | None = None  # epoch seconds of the newest ReplicaSet's creation
     managed_by_human_at: float | None = None  # last change not made by Autonomic, if known
+    uid: str = ""  # metadata.uid: tells an object deleted and created again from itself
 
 
 @dataclass(frozen=True)

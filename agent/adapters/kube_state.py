@@ -135,6 +135,7 @@ def workload_state(obj: Obj, replicasets: Iterable[Obj] = ()) -> WorkloadState:
         paused=bool(spec.get("paused", False)),
         rollout_failed=failed,
         last_rollout_at=parse_time((newest or {}).get("metadata", {}).get("creationTimestamp")),
+        uid=str(uid or ""),
     )
 
 

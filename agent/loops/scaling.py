@@ -362,8 +362,9 @@ class WorkloadModel:
     released: bool = False
     # The ledger's record of what this loop (or an earlier leader) last wrote: the HPA's
     # minReplicas (min_replicas, at, decision_id, hpa_uid) or, without an HPA, the
-    # replicas (field "replicas", replicas, at, decision_id); once someone else changed
-    # it, also overridden_at, found and quiet_until. {} when none; None until read.
+    # replicas (field "replicas", replicas, at, decision_id, workload_uid); once someone
+    # else changed it, also overridden_at, found and quiet_until. {} when none; None until
+    # read.
     written: dict[str, Any] | None = None
     overrides: int = 0  # overrides of written floors in a row
     failures: int = 0  # refused writes in a row
@@ -654,7 +655,8 @@ class ScalingLoop:
         one written is someone else's, with the same exceptions as for an HPA: the watch
         may show a write a cycle late, and a record of the other field is no statement
         (an HPA created since moves the replicas; after an HPA is deleted, the replicas
-        are what it left, not the minReplicas written)."""
+        are what it left, not the minReplicas written), and an object deleted and created
+        again (another uid) starts with its owner's values, not someone's override."""
         ref = workload.ref
         if hpa is not None and hpa.controller is not None:
             return
@@ -667,11 +669,10 @@ class ScalingLoop:
         if record is None or written is None:
             return
         at = float(record.get("at", -math.inf))
-        uid = str(record.get("hpa_uid") or "")
-        if now - at < 2 * self.settings.period or (
-            hpa is not None and uid and hpa.uid and uid != hpa.uid
-        ):
-            return  # the watch may lag a cycle; a new HPA is not an override
+        uid = str(record.get("hpa_uid" if hpa is not None else "workload_uid") or "")
+        now_uid = hpa.uid if hpa is not None else workload.uid
+        if now - at < 2 * self.settings.period or (uid and now_uid and uid != now_uid):
+            return  # the watch may lag a cycle; a new HPA (or workload) is not an override
         if found == written:
             if now - at >= QUIET_AFTER_OVERRIDE:
                 model.overrides = 0  # a written value that stood: the count starts again
@@ -1559,6 +1560,7 @@ class ScalingLoop:
                 "replicas": wanted,
                 "at": now,
                 "decision_id": decision_id,
+                "workload_uid": workload.uid,
             }
         )
         model.written = record

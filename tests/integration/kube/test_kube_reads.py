@@ -60,6 +60,8 @@ def test_direct_reads_resolve_owners_and_states(
     assert workload.containers[0].image == "web:v3"
     assert workload.containers[0].requests == {"cpu": "100m", "memory": "128Mi"}
     assert workload.last_rollout_at is not None
+    (web,) = [d for d in fake.store.objects("Deployment", "shop") if d["metadata"]["name"] == "web"]
+    assert workload.uid and workload.uid == web["metadata"]["uid"]
     assert cluster.get_workload(ObjectRef("Deployment", "nope", "shop")) is None
     kinds = [w.ref.kind for w in cluster.list_workloads("shop")]
     assert sorted(kinds) == ["Deployment", "StatefulSet"]

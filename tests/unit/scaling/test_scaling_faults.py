@@ -433,6 +433,29 @@ def test_an_hpa_created_after_a_replicas_write_is_not_an_override() -> None:
     assert writes_to_hpa(loop) == [7]
 
 
+@pytest.mark.parametrize("uid", ["w1", "w2"], ids=["same-object", "created-again"])
+def test_a_workload_deleted_and_created_again_is_not_an_override(uid: str) -> None:
+    """The loop set web's replicas to 7; then web shows 2. The same object (uid w1)
+    was scaled by someone: an override, theirs for the hour. A Deployment deleted and
+    created again (uid w2) starts from its owner's replicas: nobody overrode the loop,
+    and it is scaled to what the forecast needs without a word about an override."""
+    t, values = steady(63, 80)
+    clock = FakeClock(float(t[-80]))
+    web = dataclasses.replace(workload("web", **SEVEN), uid="w1")
+    loop = loop_over(WeekReader(t, values), clock, [web], route="auto")
+    run(loop, clock, 3)
+    assert replicas_written(loop) == [7]
+    cluster = cast(Any, loop.cluster)
+    cluster.workloads = [dataclasses.replace(w, replicas=2, uid=uid) for w in cluster.workloads]
+    run(loop, clock, 10)
+    overridden = any(f[2] == "overridden" for f in feedback(loop))
+    if uid == "w1":
+        assert overridden and replicas_written(loop) == [7]
+    else:
+        assert not overridden and loop.models[web.ref].quiet_why is None
+        assert replicas_written(loop) == [7, 7]
+
+
 def writes_to_hpa(loop: ScalingLoop) -> list[int]:
     applied = cast(Any, loop.executor).applied
     return [op.min_replicas for op in applied if isinstance(op, SetHpaMinReplicas)]
