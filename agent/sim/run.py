@@ -284,12 +284,13 @@ class Simulation:
     def _history_notes(self) -> list[str]:
         """For each predictive workload whose trace has less load before the window than
         the forecaster needs, what the scaling loop does about it: it stays reactive (the
-        HPA alone scales it) until enough load has been seen, and goes predictive at the
-        first refit after that whose fit finds a daily pattern. The thresholds are the
-        loop's own: the profile's ``min_periods`` and ``scaling.refitEvery``."""
+        HPA alone scales it; without an HPA the loop sizes the replicas from the current
+        load) until enough load has been seen, and forecasts from the first refit after
+        that whose fit finds a daily pattern. The thresholds are the loop's own: the
+        profile's ``min_periods`` and ``scaling.refitEvery``."""
         profile = self.scaling.forecaster.settings
         needed = profile.min_periods * profile.period_seconds
-        refit = self.settings.scaling.refit_every
+        refit = f"every {_duration(self.settings.scaling.refit_every)}"
         notes = []
         for w in self.scenario.spec.workloads:
             if not w.predictive:
@@ -299,19 +300,28 @@ class Simulation:
             if have >= needed:
                 continue
             held = "no load" if have == 0 else f"only {_duration(have)} of load"
-            ready = (needed - have) / 86400
-            when = (
-                f"until about day {ready:.2g} of the run"
-                if ready < self.days
-                else f"for the whole run ({_duration(self.days * 86400)})"
+            how = (
+                "the HPA alone scales it"
+                if w.hpa is not None
+                else "with no HPA, the loop sizes its replicas from the current load alone"
             )
+            ready = (needed - have) / 86400
+            if ready < self.days:
+                when = (
+                    f"until about day {ready:.2g} of the run, and forecasts from the first "
+                    f"refit after that ({refit}) whose fit finds a daily pattern"
+                )
+            else:
+                when = (
+                    f"for the whole of this {_duration(self.days * 86400)} run (it would "
+                    f"forecast from the first refit after about day {ready:.2g}, {refit}, "
+                    "whose fit finds a daily pattern)"
+                )
             notes.append(
                 f"{w.name} is predictive, but trace {w.trace!r} has {held} before the "
-                f"simulated window, and the forecaster needs {needed / 86400:g} days of it: "
-                f"the scaling loop keeps {w.name} reactive (the HPA alone scales it) {when}, "
-                f"and forecasts from the first refit after that (every "
-                f"{refit / 3600:g} h) that finds a daily pattern. For history, start the "
-                "window later in the trace (the trace's start:); the week before it is "
+                f"simulated window, and the forecaster needs {_duration(needed)} of it: the "
+                f"scaling loop keeps {w.name} reactive ({how}) {when}. For history, start "
+                "the window later in the trace (the trace's start:): the week before it is "
                 "replayed as history."
             )
         return notes

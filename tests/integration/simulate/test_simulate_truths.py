@@ -87,7 +87,7 @@ spec:
 
 
 def test_a_predictive_workload_without_history_is_said_to_stay_reactive(tmp_path: Path) -> None:
-    needed = ProfileSettings().min_periods  # days of load the forecaster needs
+    needed = ProfileSettings().min_periods  # days of load the forecaster needs (2)
     simulation = Simulation(
         load_scenario(_csv_scenario(tmp_path, None)), ledger_path=tmp_path / "l.sqlite", days=0.1
     )
@@ -95,8 +95,9 @@ def test_a_predictive_workload_without_history_is_said_to_stay_reactive(tmp_path
     assert note.startswith(
         "frontend is predictive, but trace 'mine' has no load before the simulated window, "
         f"and the forecaster needs {needed:g} days of it: the scaling loop keeps frontend "
-        "reactive (the HPA alone scales it) for the whole run (2.4 h), and forecasts from "
-        "the first refit after that (every 6 h) that finds a daily pattern."
+        "reactive (the HPA alone scales it) for the whole of this 2.4 h run (it would "
+        f"forecast from the first refit after about day {needed:g}, every 6 h, whose fit "
+        "finds a daily pattern)."
     )
     result = simulation.run()
     try:
@@ -110,9 +111,12 @@ def test_a_predictive_workload_without_history_is_said_to_stay_reactive(tmp_path
     whole = Simulation(simulation.scenario, ledger_path=tmp_path / "w.sqlite")
     try:
         (note,) = whole.notes
-        assert "keeps frontend reactive (the HPA alone scales it) until about day 2 of the run" in (
-            note
-        )
+        assert (
+            f"keeps frontend reactive (the HPA alone scales it) until about day {needed:g} of "
+            "the run, "
+            "and forecasts from the first refit after that (every 6 h) whose fit finds a "
+            "daily pattern. For history, start the window later"
+        ) in note
     finally:
         whole.ledger.close()
 
@@ -131,11 +135,25 @@ def test_some_history_shortens_the_wait_and_a_run_shorter_than_it_says_so(
     short = Simulation(scenario, ledger_path=tmp_path / "s.sqlite", days=1.0)
     try:
         (note,) = short.notes
-        assert "keeps frontend reactive (the HPA alone scales it) for the whole run (1 day)," in (
+        assert "(the HPA alone scales it) for the whole of this 1 day run (it would" in note
+    finally:
+        short.ledger.close()
+
+
+def test_without_an_hpa_the_note_says_who_sizes_the_replicas(tmp_path: Path) -> None:
+    path = _csv_scenario(tmp_path, None)
+    text = path.read_text().replace(
+        "       hpa: {minReplicas: 2, maxReplicas: 60, targetUtilization: 0.7}}\n", "}\n"
+    )
+    path.write_text(text.replace("predictive: true,", "predictive: true"), encoding="utf-8")
+    simulation = Simulation(load_scenario(path), ledger_path=tmp_path / "l.sqlite")
+    try:
+        (note,) = simulation.notes
+        assert "keeps frontend reactive (with no HPA, the loop sizes its replicas from the " in (
             note
         )
     finally:
-        short.ledger.close()
+        simulation.ledger.close()
 
 
 def test_the_default_week_has_history_and_no_note(tmp_path: Path) -> None:
