@@ -1,9 +1,12 @@
 """Reading users' CSV files into series, with errors that name the file, line and column.
 
 Accepted shapes: a comma-separated file with a header row; a timestamp column (ISO 8601
-or epoch seconds) named ``timestamp``, ``time``, ``ts``, ``date`` or ``datetime`` (or the
-first column if none of these), plus one or more numeric columns; or no timestamp column
-at all, in which case ``step`` is required and row ``i`` is placed at ``i * step``.
+or epoch seconds) named ``timestamp``, ``time``, ``ts``, ``date`` or ``datetime`` in any
+case and in any position (or the first column if none is), plus one or more numeric
+columns; or no timestamp column at all, in which case ``step`` is required and row ``i``
+is placed at ``i * step``. A first column read as the timestamps only for being first is
+named as such in the errors about its values (not a timestamp, out of order), with what
+to do instead.
 The file is UTF-8, with or without a byte-order mark.
 
 An empty cell (or ``nan``, ``NA``, ``null``, ``None``) is a missing value. A value that
@@ -79,6 +82,8 @@ class Table:
     ``lines[i]`` is the file's line of data row ``i`` (the header is line 1);
     ``time_column`` names the timestamp column, None when row ``i`` was placed at
     ``i * step``; ``time_cells[i]`` is that column's text in row ``i``, as written.
+    ``time_named`` is False when no column is named as time and the first one was read
+    as the timestamps.
     """
 
     path: Path
@@ -87,6 +92,7 @@ class Table:
     lines: list[int] = field(default_factory=list)
     time_column: str | None = None
     time_cells: list[str] = field(default_factory=list)
+    time_named: bool = True
 
     def line(self, row: int) -> int:
         """The file's line of data row ``row`` (0-based)."""
@@ -96,6 +102,13 @@ class Table:
         """``path:line: column 'time'`` for data row ``row``, for messages."""
         column = f" column {self.time_column!r}:" if self.time_column is not None else ""
         return f"{self.path}:{self.line(row)}:{column}"
+
+    def why_time(self) -> str:
+        """Why the timestamp column was taken, when it was only for being first: for a
+        message about its values ("" when it is named as time)."""
+        if self.time_named or self.time_column is None:
+            return ""
+        return f" ({_first_column_is_time(self.time_column)})"
 
     def stamp(self, row: int) -> str:
         """Row ``row``'s timestamp as the file writes it (as a number without a column)."""
@@ -110,6 +123,13 @@ def _shown(text: str) -> str:
     if len(text) <= _SHOWN_CHARS:
         return text
     return f"{text[:_SHOWN_CHARS]}... ({len(text)} characters)"
+
+
+def _first_column_is_time(name: str) -> str:
+    return (
+        f"no column is named {', '.join(_TIME_NAMES[:-1])} or {_TIME_NAMES[-1]}, so the "
+        f"first column, {name!r}, is read as the timestamps"
+    )
 
 
 def parse_timestamp(text: str) -> float:
@@ -151,8 +171,13 @@ def _check_epoch_range(text: str, value: float) -> None:
     raise ValueError(message)
 
 
-def read_table(path: Path, *, step: float | None = None) -> Table:
-    """Read a CSV with a header row. Every error names the file, the line and the column."""
+def read_table(
+    path: Path, *, step: float | None = None, step_option: str = "--step SECONDS"
+) -> Table:
+    """Read a CSV with a header row. Every error names the file, the line and the column.
+
+    ``step_option`` is how the caller's user gives the seconds between rows (a flag, or a
+    scenario's ``step:``), for the messages that advise it."""
     # Checked first: row i of a file without a timestamp column is placed at i * step,
     # and a NaN, infinite, zero or negative step would make those NaN or out of order.
     if step is not None and not (math.isfinite(step) and step > 0):
@@ -196,7 +221,7 @@ def read_table(path: Path, *, step: float | None = None) -> Table:
             raise InputError(
                 f"{path}:{header_line}: no value column besides the timestamp column: the "
                 f"only column, {header[0]!r}, was taken for the timestamps; a file with only "
-                "values (no timestamp column) needs --step SECONDS, the time between rows"
+                f"values (no timestamp column) needs {step_option}, the time between rows"
             )
         time_name = header[time_index] if time_index is not None else None
         timestamps: list[float] = []
@@ -220,8 +245,15 @@ def read_table(path: Path, *, step: float | None = None) -> Table:
                         timestamps.append(moment)
                         time_cells.append(row[time_index].strip())
                     except ValueError as exc:
+                        advice = ""
+                        if not named_time:
+                            advice = (
+                                f"; {_first_column_is_time(header[time_index])}: name the "
+                                "timestamp column one of those (in any case), or for a file "
+                                f"without one give {step_option} (the time between rows)"
+                            )
                         raise InputError(
-                            f"{path}:{line}: column {header[time_index]!r}: {exc}"
+                            f"{path}:{line}: column {header[time_index]!r}: {exc}{advice}"
                         ) from None
                 else:
                     assert step is not None
@@ -248,7 +280,7 @@ def read_table(path: Path, *, step: float | None = None) -> Table:
             raise InputError(f"{path}:{reader.line_num}: not a readable CSV row: {exc}") from exc
     if not timestamps:
         raise InputError(f"{path}: no data rows after the header")
-    return Table(path, timestamps, columns, lines, time_name, time_cells)
+    return Table(path, timestamps, columns, lines, time_name, time_cells, named_time)
 
 
 def _text(path: Path) -> str:
@@ -357,13 +389,14 @@ def check_order(table: Table, *, duplicates: bool = False) -> None:
             raise InputError(
                 f"{table.where(i)} duplicate timestamp {table.stamp(i)} (also on line "
                 f"{table.line(i - 1)}): each row needs its own time; remove or merge the "
-                "repeated row"
+                f"repeated row{table.why_time()}"
             )
         raise InputError(
             f"{table.where(i)} timestamps go backwards: {table.stamp(i)} is earlier than "
             f"{table.stamp(i - 1)} on line {table.line(i - 1)}; the rows must be sorted "
             "oldest first"
             + (" (this file looks sorted newest first)" if _newest_first(stamps) else "")
+            + table.why_time()
         )
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import sys
 import tempfile
+import textwrap
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -209,6 +210,9 @@ def simulate(args: argparse.Namespace) -> int:
             # of it), so Slack's signed timestamps and the questions' expiries agree.
             start=float(int(time.time())) if factory is not None else EPOCH,
         )
+        for note in simulation.notes:  # before the run: what to expect of it
+            text = textwrap.fill(f"Note: {note}", width=96, subsequent_indent="  ")
+            print(text + "\n", flush=True)
         stop_chat = start_chat()
         try:
             result = simulation.run()

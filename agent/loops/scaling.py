@@ -444,6 +444,9 @@ class ScalingLoop:
         # predictive scaling: left, deleted, or missing from the listing (``_forget``).
         self._out_since: dict[str, float] = {}
         self._said: dict[str, str] = {}  # the hold last logged per workload
+        # Questions let go of when their workload left or turned forecast-only, with why:
+        # closed as superseded once approved (``_close_dropped``).
+        self._dropped: dict[str, tuple[str, str]] = {}
         self.reader = reader
         self.cluster = cluster
         self.decisions = decisions
@@ -516,8 +519,13 @@ class ScalingLoop:
             forecast_only = wish == FORECAST_ONLY
             if forecast_only and known is not None and known.pending != known.releasing:
                 # A question about a floor to write, open when the workload turned
-                # forecast-only, is not carried out (it expires), as when it leaves.
-                known.pending = None
+                # forecast-only, is not carried out, as when it leaves.
+                self._drop(
+                    known,
+                    FORECAST_ONLY,
+                    f"{workload.ref} turned {PREDICTIVE}: {FORECAST_ONLY}, which publishes the "
+                    "floor and never writes it",
+                )
             try:
                 self._one(workload, now, forecast_only=forecast_only)
             except (TransientError, PermanentError) as exc:
@@ -529,6 +537,7 @@ class ScalingLoop:
                 self._release(workload, self.models[workload.ref], now, reason=why)
             except (TransientError, PermanentError) as exc:
                 log.warning("%s: its floor could not be given back yet: %s", workload.ref, exc)
+        self._close_dropped(now)
         self._forget(seen, listed, now)
         self._forget_gauges(seen)
         for name in set(self.status.reactive) - seen:
@@ -726,11 +735,12 @@ class ScalingLoop:
         (asked in ``propose`` mode; nothing is written in ``observe`` mode or while
         paused). A floor a person has changed since, an HPA another controller manages
         and a workload without an HPA are left as they are. A question about a new floor
-        that was open when the workload left is not carried out (it expires)."""
+        that was open when the workload left is not carried out (``_drop``): approved, it
+        is closed as superseded, with why."""
         if model.released:
             return
         if model.pending is not None and model.pending != model.releasing:
-            model.pending = None
+            self._drop(model, "workload opted out", f"{workload.ref} left predictive scaling")
         if model.releasing is not None:
             if model.pending is not None:
                 self._settle(workload, model, True, now)  # carries out an approval
@@ -785,6 +795,38 @@ class ScalingLoop:
             model.releasing, model.released = model.pending, False
         elif model.failures > failures:
             model.released = False  # refused: looked at again after the wait
+
+    def _drop(self, model: WorkloadModel, reason: str, why: str) -> None:
+        """Let go of the question about a floor to write that is open (or approved, not yet
+        carried out) when its workload leaves predictive scaling or turns forecast-only:
+        it is not carried out, and ``_close_dropped`` closes it once it is approved."""
+        if model.pending is not None and model.pending != model.unsettled:
+            self._dropped[model.pending] = (reason, why)
+        model.pending = None
+
+    def _close_dropped(self, now: float) -> None:
+        """Close the dropped questions that were approved, before or after they were
+        dropped, as ``superseded``: not carried out, with why, in the ledger (``autonomic
+        explain``) and the question's thread. One still asked waits for its answer; one
+        rejected or expired is closed already. A decision with a write tried is left to
+        what follows that write."""
+        ledger = self.decisions.ledger
+        for decision_id, (reason, why) in list(self._dropped.items()):
+            record = ledger.get_decision(decision_id)
+            if record is not None and record.status == "asked":
+                continue
+            del self._dropped[decision_id]
+            if record is None or record.status != "approved":
+                continue
+            if ledger.intents(execution_key=f"scaling/{record.subject}/{decision_id}"):
+                continue
+            if ledger.transition(decision_id, ["approved"], "superseded", now):
+                text = f"not carried out ({reason}): {why}; nothing was written"
+                detail = {"reason": reason, "why": text}
+                ledger.add_feedback(
+                    decision_id, "execution", "superseded", "autonomic", now, detail
+                )
+                self.decisions.progress(decision_id, text, final=True)
 
     def _query(self, ref: ObjectRef) -> str:
         return self.settings.load_query.replace("$namespace", ref.namespace or "").replace(

@@ -11,9 +11,9 @@ from typing import Any
 
 from agent.charts import CSS as CHART_CSS
 from agent.charts import PALETTE, Chart, Line, Marker, Span
-from agent.sim.run import SimResult, pod_hours, under_provisioned_minutes
+from agent.sim.run import FaultSpan, SimResult, pod_hours, under_provisioned_minutes
 
-__all__ = ["Summary", "summarise", "terminal_summary", "write_html"]
+__all__ = ["Summary", "description", "summarise", "terminal_summary", "write_html"]
 
 ROUTE_COLORS = {
     "auto": "#2ca02c",
@@ -103,6 +103,29 @@ def _days(days: float) -> str:
     return f"{days:g} day" + ("" if days == 1 else "s")
 
 
+def description(result: SimResult) -> str:
+    """The scenario's description for the length simulated: ``{days}`` in it becomes
+    ``7 days``, or ``1 day`` when ``--days 1`` runs a week's scenario for a day."""
+    return result.scenario.metadata.description.replace("{days}", _days(result.seconds / 86400))
+
+
+def _span(span: FaultSpan, start: float, end: float) -> Span:
+    """A fault's band, from its injection to its end (or the end of the run), its label
+    saying when and what ended it."""
+    until = end if span.end is None else min(span.end, end)
+    if span.end is not None and span.end <= end:
+        ended = span.ended
+    elif span.end is not None:
+        ended = "still on at the end of the run"
+    else:
+        ended = span.ended or "not ended by the end of the run"
+    label = (
+        f"{span.note}: day {(span.start - start) / 86400:.2f} to day "
+        f"{(until - start) / 86400:.2f} ({ended})"
+    )
+    return Span(span.start, until, label)
+
+
 def terminal_summary(result: SimResult, summary: Summary, *, peak_mb: float) -> str:
     days = result.seconds / 86400
     lines = [
@@ -181,7 +204,7 @@ def write_html(
     start = result.start
     end = start + result.seconds
     charts: list[str] = []
-    spans = [Span(at, min(at + 1800, end), note) for at, note in result.faults]
+    spans = [(s.note, _span(s, start, end)) for s in result.fault_spans]
     for name, t in result.timelines.items():
         charts.append(
             Chart(
@@ -199,7 +222,7 @@ def write_html(
                         dashed=True,
                     ),
                 ],
-                spans=[s for s in spans if _about(s.label, name)],
+                spans=[span for note, span in spans if _about(note, name)],
                 x_origin=start,
                 x_min=start,
                 x_max=end,
@@ -274,7 +297,7 @@ def write_html(
             )
             for d in summary.decisions
         ],
-        spans=spans,
+        spans=[span for _, span in spans],
         x_origin=start,
         x_min=start,
         x_max=end,
@@ -338,27 +361,32 @@ def write_html(
     anomaly_counts = (
         html.escape(", ".join(f"{k} {v}" for k, v in sorted(summary.anomalies.items()))) or "none"
     )
+    notes = "".join(f"<p class=note><b>Note:</b> {html.escape(n)}</p>\n" for n in result.notes)
     generated = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
     document = f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>Autonomic simulation report</title>
 <style>{CSS}</style></head><body>
 <h1>Autonomic simulation: {html.escape(result.scenario.metadata.name)}</h1>
-<p class=note>{html.escape(result.scenario.metadata.description)}
+<p class=note>{html.escape(description(result))}
 {_days(result.seconds / 86400)} simulated in {result.wall_seconds:.1f} s of wall time,
 peak memory {peak_mb:.0f} MB. Generated {generated}.
 Ledger: <code>{html.escape(result.ledger_url)}</code> (try
 <code>autonomic explain ID --ledger ...</code> on any decision id below).</p>
-<h2>Scaling: under-provisioned minutes and cost, Autonomic against the HPA alone</h2>
+{notes}<h2>Scaling: under-provisioned minutes and cost, Autonomic against the HPA alone</h2>
 <table><tr><th>workload</th><th>under-provisioned min, Autonomic</th><th>HPA alone</th>
 <th>pod-hours, Autonomic</th><th>HPA alone</th></tr>{rows}</table>
 <p class=note>Under-provisioned: minutes when demand was above what the ready pods could
 serve (the excess is dropped as errors). The HPA-only twin replays the same demand and faults
-with nobody acting. In the charts below, a shaded band marks the first half hour after a
-fault (hover over it for which).</p>
+with nobody acting. In the charts below, a shaded band marks each fault for as long as it
+acted on the cluster Autonomic ran (hover over it for which, and what ended it): a surge and
+a failing node for their duration, a canary until the delivery tool promoted or retired it,
+a bad rollout until it was rolled back (the HPA-only twin keeps it to the end), and a memory
+leak from its start to the end of the run (raising the limit does not stop a leak).</p>
 {"".join(charts[: len(result.timelines)])}
 <h2>Remediation timeline</h2>
 <p class=note>Each square is a decision: its height the confidence stated, its colour the
-route (green: done automatically, orange: asked the on-call, red: escalated).</p>{timeline}
+route (green: done automatically, orange: asked the on-call, red: escalated); the shaded
+bands are the faults, drawn as above.</p>{timeline}
 <table><tr><th>when</th><th>decision type</th><th>on</th><th>route</th><th>status</th>
 <th>confidence</th><th>why</th><th>decision id</th></tr>{decision_rows}</table>
 <h2>Canary verdicts</h2>{canary_chart or "<p>No canary ran.</p>"}

@@ -41,7 +41,7 @@ from remediation.guards import GlobalLimits
 from remediation.loading import load_paths
 from remediation.ports import ObjectRef
 
-__all__ = ["SimResult", "Simulation"]
+__all__ = ["FaultSpan", "SimResult", "Simulation"]
 
 EPOCH = 1_700_006_400.0  # a Wednesday, 00:00 UTC: the simulated "now" at the start
 SELECTOR = '{namespace="$namespace",deployment="$workload"}'
@@ -63,6 +63,17 @@ class Timeline:
 
 
 @dataclass
+class FaultSpan:
+    """When a fault acted on the cluster Autonomic ran, for the report's bands: from its
+    injection to ``end`` (None: it lasted to the end of the run), with what ended it."""
+
+    start: float
+    note: str  # as in ``SimResult.faults`` (``surge x2.5 on frontend``)
+    end: float | None = None
+    ended: str = ""
+
+
+@dataclass
 class SimResult:
     scenario: Scenario
     start: float
@@ -79,6 +90,10 @@ class SimResult:
     ledger: Ledger
     traces: dict[str, LoadedTrace]
     extra: dict[str, Any] = field(default_factory=dict)
+    fault_spans: list[FaultSpan] = field(default_factory=list)
+    # Said at the start of the run (and in the report): predictive workloads whose trace
+    # holds too little load before the window for a forecast.
+    notes: list[str] = field(default_factory=list)
 
 
 def _workload(spec: Any, now: float, capacity: float) -> SimWorkload:
@@ -260,6 +275,56 @@ class Simulation:
         self.surges: list[Surge] = []
         self.canaries: list[Canary] = []
         self.fault_log: list[tuple[float, str]] = []
+        # Each injected fault's span, by the fault's id (a bad rollout's span is closed
+        # once the workload no longer runs its image: ``_close_rollouts``).
+        self.spans: dict[int, FaultSpan] = {}
+        self.open_rollouts: list[BadRollout] = []
+        self.notes = self._history_notes()
+
+    def _history_notes(self) -> list[str]:
+        """For each predictive workload whose trace has less load before the window than
+        the forecaster needs, what the scaling loop does about it: it stays reactive (the
+        HPA alone scales it; without an HPA the loop sizes the replicas from the current
+        load) until enough load has been seen, and forecasts from the first refit after
+        that whose fit finds a daily pattern. The thresholds are the loop's own: the
+        profile's ``min_periods`` and ``scaling.refitEvery``."""
+        profile = self.scaling.forecaster.settings
+        needed = profile.min_periods * profile.period_seconds
+        refit = f"every {_duration(self.settings.scaling.refit_every)}"
+        notes = []
+        for w in self.scenario.spec.workloads:
+            if not w.predictive:
+                continue
+            trace = self.traces[w.trace]
+            have = float(np.count_nonzero(np.isfinite(trace.history))) * 60.0
+            if have >= needed:
+                continue
+            held = "no load" if have == 0 else f"only {_duration(have)} of load"
+            how = (
+                "the HPA alone scales it"
+                if w.hpa is not None
+                else "with no HPA, the loop sizes its replicas from the current load alone"
+            )
+            ready = (needed - have) / 86400
+            if ready < self.days:
+                when = (
+                    f"until about day {ready:.2g} of the run, and forecasts from the first "
+                    f"refit after that ({refit}) whose fit finds a daily pattern"
+                )
+            else:
+                when = (
+                    f"for the whole of this {_duration(self.days * 86400)} run (it would "
+                    f"forecast from the first refit after about day {ready:.2g}, {refit}, "
+                    "whose fit finds a daily pattern)"
+                )
+            notes.append(
+                f"{w.name} is predictive, but trace {w.trace!r} has {held} before the "
+                f"simulated window, and the forecaster needs {_duration(needed)} of it: the "
+                f"scaling loop keeps {w.name} reactive ({how}) {when}. For history, start "
+                "the window later in the trace (the trace's start:): the week before it is "
+                "replayed as history."
+            )
+        return notes
 
     def _preload_history(self) -> None:
         """The trace before the window, recorded as the demand Prometheus already holds."""
@@ -329,6 +394,14 @@ class Simulation:
         else:  # pragma: no cover - the schema is closed
             raise AssertionError(fault)
         self.fault_log.append((now, note))
+        span = self.spans[id(fault)] = FaultSpan(now, note)
+        if isinstance(fault, Surge | NodeNotReady):
+            span.end = now + fault.duration
+            span.ended = f"its {_duration(fault.duration)} passed"
+        elif isinstance(fault, BadRollout):
+            self.open_rollouts.append(fault)
+        elif isinstance(fault, MemoryLeak):
+            span.ended = "a leak never stops: raising the limit gives it room, it does not fix it"
 
     def _canary_ref(self, fault: Canary) -> ObjectRef:
         w = {w.name: w for w in self.scenario.spec.workloads}[fault.workload]
@@ -359,6 +432,7 @@ class Simulation:
             canary = self.cluster.workloads.get(ref)
             if canary is None:
                 self.canaries.remove(fault)
+                self._end_span(fault, now, "the canary was removed")
                 continue
             analysis = next(
                 (
@@ -375,10 +449,29 @@ class Simulation:
                 self.cluster.roll_out(stable_ref, fault.image, by_human=True)
                 promoted = f"delivery tool promoted {fault.image} on {fault.workload}"
                 self.fault_log.append((now, promoted))
+                why = "the delivery tool promoted it"
             elif not ended:
                 continue  # a rolled-back canary stays until its window ends: it is verified
+            else:
+                why = f"its {_duration(fault.duration)} window ended"
             self.cluster.remove_workload(ref)
             self.canaries.remove(fault)
+            self._end_span(fault, now, why)
+
+    def _end_span(self, fault: Any, now: float, why: str) -> None:
+        span = self.spans.get(id(fault))
+        if span is not None and span.end is None:
+            span.end, span.ended = now, why
+
+    def _close_rollouts(self, now: float) -> None:
+        """A bad rollout's span ends once its workload no longer runs the bad image (it
+        was rolled back); in the HPA-only twin nobody rolls it back."""
+        for fault in list(self.open_rollouts):
+            w = {w.name: w for w in self.scenario.spec.workloads}[fault.workload]
+            workload = self.cluster.workloads[ObjectRef("Deployment", w.name, w.namespace)]
+            if workload.template.image != fault.image:
+                self._end_span(fault, now, f"{fault.image} was rolled back")
+                self.open_rollouts.remove(fault)
 
     def _recover(self, now: float) -> None:
         for fault in self.scenario.spec.faults:
@@ -433,6 +526,7 @@ class Simulation:
                 fault_index += 1
             self._recover(now)
             self._finish_canaries(now)
+            self._close_rollouts(now)
             loads = self._loads(elapsed, refs)
             samples = self.cluster.advance(now, loads)
             twin = self.twin.advance(
@@ -476,6 +570,8 @@ class Simulation:
             events=self.cluster.events,
             ledger=self.ledger,
             traces=self.traces,
+            fault_spans=list(self.spans.values()),
+            notes=self.notes,
         )
 
     def _wait_for_people(self) -> None:
@@ -517,6 +613,16 @@ class Simulation:
         t.replicas_hpa.append(twin.pods)
         t.latency.append(s.latency_ms)
         t.errors.append(s.error_rate)
+
+
+def _duration(seconds: float) -> str:
+    """``50 min``, ``3 h``, ``1.5 h``, ``1.25 days``."""
+    if seconds < 3600:
+        return f"{seconds / 60:.3g} min"
+    if seconds < 86400:
+        return f"{seconds / 3600:.3g} h"
+    days = f"{seconds / 86400:.3g}"
+    return f"{days} day" + ("" if days == "1" else "s")
 
 
 def under_provisioned_minutes(demand: list[float], capacity: list[float]) -> int:

@@ -14,7 +14,7 @@ from importlib import resources
 
 import numpy as np
 
-from agent.csvio import parse_timestamp, read_table
+from agent.csvio import check_order, parse_timestamp, read_table
 from agent.errors import InputError
 from agent.sim.scenario import Trace
 
@@ -53,20 +53,25 @@ def load_trace(trace: Trace, days: float, *, default_start: str | None = None) -
     if trace.builtin == "nasa-http":
         stamps, values, source = _builtin_nasa()
         start_text = trace.start or default_start or "1995-07-03T00:00:00"
+        why_time = ""
     else:
         assert trace.file is not None
         if not trace.file.exists():
             raise InputError(f"trace {trace.name!r}: file {trace.file} does not exist")
-        table = read_table(trace.file, step=trace.step)
+        table = read_table(
+            trace.file, step=trace.step, step_option="step: SECONDS in the scenario's trace"
+        )
         column = trace.column or next(iter(table.columns))
         if column not in table.columns:
             raise InputError(
                 f"trace {trace.name!r}: {trace.file} has no column {column!r} "
                 f"(columns: {sorted(table.columns)})"
             )
+        check_order(table)  # out of order: the file's line and the timestamp column
         stamps, values = table.timestamps, table.columns[column]
         source = str(trace.file)
         start_text = trace.start
+        why_time = table.why_time()
     ts = np.asarray(stamps, dtype=float)
     vs = np.asarray(values, dtype=float)
     if ts.size < 2:
@@ -92,8 +97,8 @@ def load_trace(trace: Trace, days: float, *, default_start: str | None = None) -
             )
         raise InputError(
             f"trace {trace.name!r} ({source}): the simulated window ({days:g} days {where}) "
-            f"is not inside the trace, which covers {(ts[-1] - ts[0]) / 86400:.2f} days; "
-            f"give {fix}"
+            f"is not inside the trace, which covers {(ts[-1] - ts[0]) / 86400:.2f} days"
+            f"{why_time}; give {fix}"
         )
     slots = np.rint((ts - start) / 60.0).astype(np.int64)
     before = (slots < 0) & (slots >= -HISTORY_MINUTES)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import shutil
 import subprocess
 import sys
@@ -10,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from agent.sim.report import Summary, summarise
+from agent.sim.report import Summary, summarise, write_html
 from agent.sim.run import SimResult, Simulation
 from agent.sim.scenario import load_scenario
 from remediation.ports import ObjectRef
@@ -286,3 +287,74 @@ def test_interactive_answers_come_from_the_terminal(tmp_path: Path) -> None:
     answered = [q for q in opened.questions(status=None) if q.answered_by == "terminal"]
     opened.close()
     assert answered and all(q.status == "rejected" for q in answered)
+
+
+# --- fault bands over each fault's real span -------------------------------------------
+
+
+def _span(result: SimResult, starts: str) -> tuple[float, float | None, str]:
+    (span,) = [s for s in result.fault_spans if s.note.startswith(starts)]
+    return (
+        span.start - result.start,
+        None if span.end is None else span.end - result.start,
+        span.ended,
+    )
+
+
+def test_each_fault_spans_what_it_lasted(run) -> None:  # type: ignore[no-untyped-def]
+    _, result, _ = run
+    surge = _span(result, "surge x2.5 on frontend")
+    assert surge == (21 * 3600, 21 * 3600 + 50 * 60, "its 50 min passed")
+    node = _span(result, "node node-b NotReady")
+    assert node == (12 * 3600, 15 * 3600, "its 3 h passed")
+    # The good canary ends when the delivery tool promotes it, inside its 70 minutes.
+    start, end, why = _span(result, "good canary shop/search:4")
+    (promoted,) = [at for at, note in result.faults if note.startswith("delivery tool promoted")]
+    assert start == 3600 and end == promoted - result.start < 3600 + 70 * 60
+    assert why == "the delivery tool promoted it"
+    # The bad canary, rolled back, stays until its window ends (as a delivery tool keeps it).
+    assert _span(result, "bad canary shop/search:5") == (
+        17 * 3600,
+        18 * 3600,
+        "its 1 h window ended",
+    )
+    # The bad rollout ends when it is rolled back: the rollback's write.
+    (rollback,) = [
+        at
+        for at, op, target in result.writes
+        if (op, target) == ("rollback", "Deployment/shop/checkout")
+    ]
+    start, end, why = _span(result, "bad rollout of shop/checkout:18")
+    assert start == 4 * 3600 and end is not None and rollback - result.start <= end
+    assert end - (rollback - result.start) <= 60  # seen within a tick or two of the write
+    assert why == "shop/checkout:18 was rolled back"
+    # A leak never stops.
+    assert _span(result, "memory leak")[1] is None
+
+
+def _band_width(text: str, starts: str) -> float:
+    """The width, in pixels, of the band whose hover text starts with ``starts``, on the
+    workload's own chart (the first such band in the report)."""
+    found = re.search(
+        r'<rect x="[\d.]+" y="\d+" width="([\d.]+)" height="\d+" fill="#ffdd99" '
+        rf'opacity="0.45"><title>{re.escape(starts)}',
+        text,
+    )
+    assert found is not None, starts
+    return float(found.group(1))
+
+
+def test_the_report_draws_each_band_over_that_span(run, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    _, result, summary = run
+    report = tmp_path / "report.html"
+    write_html(result, summary, report, peak_mb=1.0)
+    text = report.read_text()
+    plot = 1100 - 70 - 20  # the chart's width less its margins
+    per_second = plot / result.seconds
+    assert _band_width(text, "surge x2.5 on frontend") == pytest.approx(50 * 60 * per_second, 0.01)
+    node = _band_width(text, "node node-b NotReady")
+    assert node == pytest.approx(3 * 3600 * per_second, 0.01)
+    leak = _band_width(text, "memory leak")
+    assert leak == pytest.approx((result.seconds - 6 * 3600) * per_second, 0.01)
+    assert "surge x2.5 on frontend: day 0.88 to day 0.91 (its 50 min passed)</title>" in text
+    assert "from its start to the end of the run (raising the limit does not stop a leak)" in text
