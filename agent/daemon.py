@@ -42,9 +42,6 @@ APPROVER_REFRESH = 240.0  # under the approvers cache TTL (300 s): memberships s
 # An anomaly series no read has returned for this long (its pod replaced, its node gone)
 # loses its saved detector state; if it ever comes back it warms up like a new one.
 ANOMALY_SERIES_RETENTION = 30 * 86400.0
-# At most this long saving the anomaly detectors' state at shutdown: with the runtime's
-# 20 s for the jobs to stop, within the pod's 30 s terminationGracePeriodSeconds.
-SHUTDOWN_SAVE_SECONDS = 5.0
 
 log = logging.getLogger("autonomic.daemon")
 
@@ -135,6 +132,8 @@ class SocketModeLeader:
         self._closed = threading.Event()
 
     def sync(self) -> None:
+        if self._closed.is_set():  # not even behind a close still under way
+            return
         with self._lock:
             if self._closed.is_set():
                 return
@@ -145,7 +144,10 @@ class SocketModeLeader:
                 self._disconnect("this replica is no longer the leader")
 
     def close(self) -> None:
-        """Disconnect and stay disconnected (idempotent)."""
+        """Disconnect and stay disconnected (idempotent: a second call returns at once,
+        even while the first is still closing)."""
+        if self._closed.is_set():
+            return
         self._closed.set()
         if not self._lock.acquire(timeout=self.close_wait):
             # A connection attempt is still under way: it sees ``_closed`` when it ends.
@@ -226,6 +228,9 @@ class Daemon:
     reads: WatchedReader | None = None
     _term: int = 0  # leadership terms begun (by ``leading``)
     _anomaly_term: int = -1  # the term of the last anomaly cycle
+    # Why the cluster's watch caches are not filled yet (None once they are): not ready
+    # until the Kubernetes API server has answered their first lists.
+    cluster_waiting: Callable[[], str | None] | None = None
 
     def leading(self) -> bool:
         """Whether this replica leads, with the old leader's work settled first: the
@@ -270,9 +275,10 @@ class Daemon:
             scoring = query.name not in self.anomaly.status.degraded
             self.metrics.anomaly_query_scoring.labels(query.name).set(1 if scoring else 0)
 
-    def save_state(self, budget: float = SHUTDOWN_SAVE_SECONDS) -> None:
+    def save_state(self, budget: float) -> None:
         """At a clean shutdown, after the jobs have stopped and before the lease goes:
-        the anomaly detectors' state not saved yet, for at most ``budget`` seconds.
+        the anomaly detectors' state not saved yet, for at most ``budget`` seconds (the
+        runtime's ``ShutdownPlan`` gives it at most 5 s, less when the jobs took long).
 
         Only by the leader, and only if its anomaly loop has run in this leadership term:
         a standby's memory (or that of a replica leading again, not yet caught up on
@@ -331,6 +337,9 @@ class Daemon:
             self.ledger.schema_version()
         except TransientError as exc:  # names the ledger and what the database said
             return False, str(exc)
+        waiting = self.cluster_waiting() if self.cluster_waiting is not None else None
+        if waiting:
+            return False, waiting
         return True, "leader" if self.gate.is_leader() else "standby (warm)"
 
 
@@ -493,6 +502,7 @@ def build_daemon(
         settings, clock, ledger, metrics, decisions, engine, anomaly, gate, intake, scaling, canary
     )
     daemon.reads = reader
+    daemon.cluster_waiting = cluster.waiting
     if receiver is not None and receiver.approvers.groups:
         approvers = receiver.approvers
         daemon.approver_refresh = lambda: approvers.refresh(clock.now())
@@ -527,19 +537,16 @@ def build_daemon(
         if daemon.socket_mode is not None:
             daemon.socket_mode.close()
 
-    def release() -> None:  # the jobs have stopped; the lease is still held
-        try:
-            daemon.save_state()
-        finally:
-            hang_up()
-
     def stop() -> None:
-        hang_up()  # again, for callers that do not call before_release (run --once)
-        approvals.close()
+        hang_up()  # again, for callers that do not stop the runtime (run --once)
         cluster.stop()
+        approvals.close()
         ledger.close()
 
-    cluster.start()
+    # The watches fill their caches in the background: nothing here waits for the API
+    # server, so the probes answer as soon as the runtime starts (not ready, saying why,
+    # until the caches are filled), and a loop that runs first reads the API directly.
+    cluster.start(wait=0)
     runtime = Runtime(
         daemon.jobs(),
         metrics=metrics,
@@ -547,7 +554,8 @@ def build_daemon(
         server=server,
         ready=daemon.ready,
         on_stop=stop,
-        before_release=release,
+        before_release=daemon.save_state,  # the jobs have stopped; the lease is still held
+        hang_up=hang_up,
     )
     return daemon, runtime
 

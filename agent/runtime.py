@@ -3,9 +3,9 @@
 The loops themselves live in ``agent.daemon.Daemon`` and are plain methods; this
 module only schedules them (APScheduler 3.x, each job ``max_instances=1``, coalesced,
 with jitter), gates the ones that act on holding the lease, serves ``/healthz``,
-``/readyz`` and ``/metrics``, and shuts down gracefully on SIGTERM: stop taking new
-work, let the running step finish (or abandon it safely after a grace period),
-release the lease, close the ledger.
+``/readyz`` and ``/metrics``, and shuts down gracefully on SIGTERM, within one budget
+(``ShutdownPlan``): stop taking new work, let the running step finish (or abandon it
+safely), save what must be saved, release the lease, close the ledger.
 
 ``simulate`` drives the same ``Daemon`` methods from a fake clock instead.
 """
@@ -28,9 +28,58 @@ from agent.errors import PermanentError, TransientError
 from agent.observability import Metrics
 from agent.server import HttpServer, Request, Response, json_response
 
-__all__ = ["Job", "LeaderGate", "Runtime", "run_job"]
+__all__ = ["SHUTDOWN_MARGIN", "Job", "LeaderGate", "Runtime", "ShutdownPlan", "run_job"]
 
 log = logging.getLogger("autonomic.runtime")
+
+# Kubernetes sends SIGKILL terminationGracePeriodSeconds after SIGTERM (30 s in
+# manifests/deployment.yaml). The shutdown takes at most ``ShutdownPlan.budget``, and the
+# grace period leaves at least this much more: for the signal to arrive, the last lines
+# of log to be written and the process to exit.
+SHUTDOWN_MARGIN = 5.0
+
+
+@dataclass(frozen=True)
+class ShutdownPlan:
+    """One deadline for the whole shutdown, ``budget`` seconds after it begins, shared by
+    its steps in order. Each step may use what is left of it but what it keeps back for
+    the steps after it, so a step that ends early leaves its time to those after:
+
+    1. stop taking new work (at once; readiness fails);
+    2. the running jobs: a remediation step finishes or reaches a safe point, until the
+       deadline less ``save_min + release + close``; past that it is abandoned (its
+       write-ahead intent is reconciled by the next leader);
+    3. saving state (``before_release``): at most ``save_max``, until the deadline less
+       ``release + close``;
+    4. releasing the lease, so that a standby takes over at once rather than when the
+       lease expires: until the deadline less ``close``;
+    5. closing (``on_stop``: the watches, the Slack follow-ups, the ledger), until the
+       deadline.
+
+    Slack Socket Mode hangs up alongside, from the start: it must be done before the
+    lease is released (a standby then connects) and is waited for until step 4 begins.
+    A step cut short is logged, with what follows from it.
+    """
+
+    budget: float = 25.0
+    save_max: float = 5.0
+    save_min: float = 2.0
+    release: float = 3.0
+    close: float = 2.0
+
+    def scaled(self, budget: float) -> ShutdownPlan:
+        """This plan with every step's share scaled to ``budget`` (tests: a short one)."""
+        k = budget / self.budget
+        return ShutdownPlan(
+            budget, self.save_max * k, self.save_min * k, self.release * k, self.close * k
+        )
+
+    def __post_init__(self) -> None:
+        kept = self.save_min + self.release + self.close
+        if min(self.save_max, self.save_min, self.release, self.close) < 0 or kept >= self.budget:
+            raise ValueError(
+                f"shutdown plan: the steps keep {kept:g} s back of a {self.budget:g} s budget"
+            )
 
 
 @dataclass(frozen=True)
@@ -106,8 +155,9 @@ class Runtime:
         server: HttpServer | None,
         ready: Callable[[], tuple[bool, str]],
         on_stop: Callable[[], None] = lambda: None,
-        before_release: Callable[[], None] = lambda: None,
-        grace_seconds: float = 20.0,
+        before_release: Callable[[float], None] = lambda _seconds: None,
+        hang_up: Callable[[], None] = lambda: None,
+        plan: ShutdownPlan | None = None,
     ) -> None:
         self.jobs = jobs
         self.metrics = metrics
@@ -116,13 +166,17 @@ class Runtime:
         self.ready = ready
         self.on_stop = on_stop
         # What must happen while this replica still holds the lease (saving the anomaly
-        # state, hanging up Slack Socket Mode): called on shutdown after the jobs have
-        # stopped (or the grace period ran out), before the lease is released.
+        # state): called on shutdown with the seconds it may take, once the jobs have
+        # stopped (or their share of the budget ran out), before the lease is released.
         self.before_release = before_release
-        self.grace_seconds = grace_seconds
+        # What must end before the lease is released but may start at once (hanging up
+        # Slack Socket Mode, so that a standby taking the lease is the only one to hear).
+        self.hang_up = hang_up
+        self.plan = plan or ShutdownPlan()
         self.stopping = threading.Event()
         self.stopped = threading.Event()
         self._scheduler: Any = None
+        self._running: dict[str, float] = {}  # jobs running now, and since when (monotonic)
         if server is not None:
             server.route("GET", "/healthz", self._healthz)
             server.route("GET", "/readyz", self._readyz)
@@ -174,11 +228,11 @@ class Runtime:
         )
         for job in self.jobs:
             scheduler.add_job(
-                run_job,
+                self._run_job,
                 "interval",
                 seconds=job.period,
                 jitter=max(int(job.period * job.jitter), 0) or None,
-                args=(job, self.metrics, self.gate, self.stopping),
+                args=(job,),
                 id=job.name,
                 name=job.name,
                 next_run_time=None if job.period > 3600 else _soon(),
@@ -186,6 +240,13 @@ class Runtime:
         scheduler.start()
         self._scheduler = scheduler
         log.info("started %d jobs: %s", len(self.jobs), ", ".join(j.name for j in self.jobs))
+
+    def _run_job(self, job: Job) -> None:
+        self._running[job.name] = time.monotonic()
+        try:
+            run_job(job, self.metrics, self.gate, self.stopping)
+        finally:
+            self._running.pop(job.name, None)
 
     def install_signal_handlers(self) -> None:
         def handle(signum: int, _frame: FrameType | None) -> None:
@@ -196,34 +257,53 @@ class Runtime:
         signal.signal(signal.SIGINT, handle)
 
     def stop(self) -> None:
+        """Shut down within ``plan.budget`` seconds (see ``ShutdownPlan``)."""
         if self.stopping.is_set():
             return
+        plan, began = self.plan, time.monotonic()
+        deadline = began + plan.budget
+
+        def left(keep: float = 0.0) -> float:
+            return max(deadline - keep - time.monotonic(), 0.0)
+
         self.stopping.set()  # readiness fails at once; jobs that start now return at once
+        hang_up = _Step("hanging up Slack Socket Mode", self.hang_up)
         scheduler = self._scheduler
         if scheduler is not None:
             scheduler.pause()
-            deadline = time.monotonic() + self.grace_seconds
-            waiter = threading.Thread(target=scheduler.shutdown, kwargs={"wait": True}, daemon=True)
-            waiter.start()
-            waiter.join(max(deadline - time.monotonic(), 0))
-            if waiter.is_alive():
-                log.warning(
-                    "a job was still running after %.0f s: abandoning it; its intent will be "
-                    "reconciled by the next leader",
-                    self.grace_seconds,
+            jobs = _Step("waiting for the running jobs", lambda: scheduler.shutdown(wait=True))
+            if not jobs.wait(left(plan.save_min + plan.release + plan.close)):
+                now = time.monotonic()
+                running = ", ".join(
+                    f"{name} (running {now - since:.1f} s)"
+                    for name, since in sorted(self._running.items())
                 )
-        try:
-            self.before_release()
-        except Exception:  # the lease must be released all the same
-            log.exception("shutdown: a step before releasing the lease failed")
-        self.gate.stop()  # release the lease only after our own writes have stopped
-        try:
-            self.on_stop()
-        finally:
-            if self.server is not None:
-                self.server.stop()
-            self.stopped.set()
-            log.info("stopped")
+                log.warning(
+                    "shutdown: a job was still running after %.1f s: abandoning %s; an "
+                    "intent it recorded is reconciled by the next leader",
+                    now - began,
+                    running or "it",
+                )
+        seconds = min(plan.save_max, left(plan.release + plan.close))
+        _Step("saving state", lambda: self.before_release(seconds)).wait(
+            left(plan.release + plan.close),
+            "state not saved is rebuilt at the next start (the anomaly detectors read "
+            "their points since the last save again from Prometheus)",
+        )
+        hang_up.wait(
+            left(plan.release + plan.close),
+            "releasing the lease all the same: for a moment two replicas may both hear Slack",
+        )
+        # The lease goes only after our own writes have stopped (or were abandoned).
+        _Step("releasing the lease", self.gate.stop).wait(
+            left(plan.close), "a standby takes over once the lease expires instead"
+        )
+        _Step("closing connections", self.on_stop).wait(left(), "the rest is left to the exit")
+        if self.server is not None:
+            self.server.stop()
+        took = time.monotonic() - began
+        log.info("stopped in %.1f s (the shutdown budget: %g s)", took, plan.budget)
+        self.stopped.set()
 
     def wait(self) -> None:
         self.stopped.wait()
@@ -233,3 +313,38 @@ def _soon() -> Any:
     from datetime import UTC, datetime, timedelta
 
     return datetime.now(UTC) + timedelta(seconds=1)
+
+
+class _Step:
+    """One shutdown step, on a thread of its own so that the shutdown can stop waiting
+    for it; an exception it raises is logged, and the shutdown goes on."""
+
+    def __init__(self, what: str, fn: Callable[[], object]) -> None:
+        self.what = what
+        self.began = time.monotonic()
+        self._thread = threading.Thread(
+            target=self._run, args=(fn,), name=f"autonomic-stop: {what}", daemon=True
+        )
+        self._thread.start()
+
+    def _run(self, fn: Callable[[], object]) -> None:
+        try:
+            fn()
+        except Exception:
+            log.exception("shutdown: %s failed", self.what)
+
+    def wait(self, seconds: float, consequence: str = "") -> bool:
+        """Whether the step ended within ``seconds``; if not, logged as cut short (with
+        ``consequence``, when given: the caller says it otherwise)."""
+        self._thread.join(seconds)
+        if not self._thread.is_alive():
+            log.debug("shutdown: %s took %.2f s", self.what, time.monotonic() - self.began)
+            return True
+        if consequence:
+            log.warning(
+                "shutdown: %s was cut short after %.1f s: %s",
+                self.what,
+                time.monotonic() - self.began,
+                consequence,
+            )
+        return False

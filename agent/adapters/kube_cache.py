@@ -122,6 +122,11 @@ class WatchCache:
     def synced(self) -> bool:
         return self._synced.is_set()
 
+    @property
+    def last_error(self) -> str | None:
+        """The latest failure (``stats.last_error``), if any."""
+        return self.stats.last_error
+
     def wait_synced(self, timeout: float) -> bool:
         return self._synced.wait(timeout)
 
@@ -352,6 +357,12 @@ class NamespacedCaches:
     def synced(self) -> bool:
         return all(cache.synced for cache in self.caches.values())
 
+    @property
+    def last_error(self) -> str | None:
+        """The latest failure of a namespace not listed yet, else of any, if any."""
+        caches = sorted(self.caches.values(), key=lambda cache: cache.synced)
+        return next((cache.last_error for cache in caches if cache.last_error), None)
+
     def wait_synced(self, timeout: float) -> bool:
         deadline = time.monotonic() + timeout
         return all(
@@ -382,8 +393,12 @@ class NamespacedCaches:
             cache.start()
 
     def stop(self, timeout: float = 5.0) -> None:
+        """Stop every namespace's watch, waiting ``timeout`` seconds in all."""
+        deadline = time.monotonic() + timeout
         for cache in self.caches.values():
-            cache.stop(timeout)
+            cache.stop(0.0)
+        for cache in self.caches.values():
+            cache.stop(max(0.0, deadline - time.monotonic()))
 
     def relist(self) -> None:
         for cache in self.caches.values():

@@ -255,10 +255,26 @@ class KubernetesCluster:
             c.wait_synced(max(0.0, deadline - time.monotonic())) for c in self.caches.values()
         )
 
-    def stop(self) -> None:
+    def stop(self, timeout: float = 2.0) -> None:
+        """Stop every watch, waiting ``timeout`` seconds in all for their threads (not
+        each in turn): each is told first, then waited for."""
+        deadline = time.monotonic() + timeout
         for cache in self.caches.values():
-            cache.stop()
+            cache.stop(0.0)
+        for cache in self.caches.values():
+            cache.stop(max(0.0, deadline - time.monotonic()))
         self._started = False
+
+    def waiting(self) -> str | None:
+        """Why the caches are not all filled yet, or None once they are (a cache that
+        has listed once stays filled, kept current by its watch, whatever follows)."""
+        pending = [kind for kind, cache in self.caches.items() if not cache.synced]
+        if not self._started or not pending:
+            return None
+        errors = [self.caches[kind].last_error for kind in pending]
+        last = next((error for error in errors if error), None)
+        why = f"; the last attempt: {last}" if last else ""
+        return f"waiting for the Kubernetes API server to list {', '.join(pending)} (retrying){why}"
 
     def staleness(self) -> float:
         """Seconds since the least recently refreshed cache heard from the API server."""

@@ -6,7 +6,7 @@ import argparse
 import os
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NoReturn
 
 if TYPE_CHECKING:  # imported lazily so that `autonomic --help` stays fast
     from agent.read_watch import ReadTally, WatchedReader
@@ -51,6 +51,8 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
         "per entry for a person at a terminal",
     )
     parser.add_argument("--kube-host", help=argparse.SUPPRESS)  # tests: an explicit API server
+    # tests: a short shutdown budget, its steps' shares scaled to it
+    parser.add_argument("--shutdown-budget", type=float, help=argparse.SUPPRESS)
     parser.set_defaults(handler=run)
 
 
@@ -86,10 +88,28 @@ def run(args: argparse.Namespace) -> int:
     log.info("starting in %s mode with %d runbooks", settings.mode, len(daemon.engine.runbooks))
     if args.once:
         return run_once(runtime, settings, daemon.reads)
+    if args.shutdown_budget is not None:
+        runtime.plan = runtime.plan.scaled(args.shutdown_budget)
     runtime.install_signal_handlers()
     runtime.start()
     runtime.wait()
-    return 0
+    _exit(0)
+
+
+def _exit(code: int) -> NoReturn:
+    """End the process as soon as the runtime has stopped (its log's last line,
+    "stopped in ...", is then true). Returning would hand over to the interpreter's
+    exit, which first joins every worker thread of the scheduler, so a job abandoned
+    past its share of the shutdown budget would keep the process alive until it ended
+    (or until Kubernetes' SIGKILL), and then tears down every module (0.6 s measured)."""
+    import contextlib
+    import logging
+
+    logging.shutdown()
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(Exception):
+            stream.flush()
+    os._exit(code)
 
 
 def run_once(runtime: Runtime, settings: Settings, reads: WatchedReader | None = None) -> int:

@@ -17,9 +17,17 @@ verdict is found again in the ledger after a restart or a change of leader, so t
 revision is neither judged nor decided twice; one the ledger refused is recorded next cycle.
 
 The same judgement is served over HTTP to the delivery tool, for the canaries this loop
-judges (a Deployment or StatefulSet labelled as above; the baseline is the one the label
-names). A canary the loop does not judge, such as an Argo Rollout's ReplicaSet, gets
-"continue" with the reason "no interval judged yet":
+judges (a Deployment or StatefulSet labelled as above and opted in; the baseline is the
+one the label names). A canary not judged yet (the loop takes a new one at its next
+cycle) gets "continue" with the reason "no interval judged yet". A name that is no such
+canary, looked up in the cluster when no analysis answers for it (a typo, the wrong
+namespace, the stable's name, a label missing, an Argo Rollout's ReplicaSet), gets a 404
+whose JSON body (``error``) says which: "continue" for ever would, to Flagger, pass every
+check while nothing judges the rollout, and to Argo be an inconclusive measurement. A
+404 is an error measurement to Argo's ``web`` provider (past ``consecutiveErrorLimit``,
+4 by default, the rollout aborts) and a failed check to Flagger (its body shown in the
+event; a gate does not open): the analysis fails loudly, never promotes. When the
+cluster cannot be read to tell, the name is held instead (below):
 
 - ``GET /canary/verdict?namespace=N&canary=C`` for an Argo Rollouts
   ``web`` metric provider (``successCondition: result.verdict == "promote"``,
@@ -700,28 +708,65 @@ class CanaryLoop:
                 return None, problem
         return None, ""
 
+    def _match(self, namespace: str, canary: str) -> tuple[str, str]:
+        """Whether a canary this loop judges has that name, read from the cluster (the
+        watch cache): ``("canary", "")`` when a Deployment or StatefulSet of that name is
+        labelled ``autonomic.dev/canary-of`` and opted in (judged, or about to be: the
+        loop takes it at its next cycle), ``("unknown", why)`` when none is, and
+        ``("unreadable", why)`` when the cluster cannot be read to tell."""
+        found: list[str] = []
+        for kind in ("Deployment", "StatefulSet"):
+            try:
+                workload = self.cluster.get_workload(ObjectRef(kind, canary, namespace))
+            except Exception as exc:  # never a 500: Flagger counts it as a failed check
+                why = f"the cluster could not be read to tell whether it exists: {exc}"
+                return "unreadable", why
+            if workload is None:
+                continue
+            if not workload.labels.get(CANARY_OF):
+                found.append(f"{kind} {namespace}/{canary} has no {CANARY_OF} label")
+            elif workload.labels.get(self.opt_in_label) != "true":
+                found.append(
+                    f'{kind} {namespace}/{canary} is not opted in ({self.opt_in_label}: "true")'
+                )
+            else:
+                return "canary", ""
+        what = "; ".join(found) or (
+            f"no Deployment or StatefulSet named {canary} in namespace {namespace} "
+            "(of those Autonomic reads)"
+        )
+        return "unknown", (
+            f"{namespace}/{canary} is not a canary Autonomic judges: {what}; check the "
+            "name and namespace the delivery tool asks for"
+        )
+
     def _lookup(self, namespace: str, canary: str) -> _Answer:
         """The answer for a canary; on a standby, which judges nothing (the canary loop
         runs on the leader), a hold: behind one Service the delivery tool asks either
-        replica, and "continue" from a standby would open the gates the leader holds."""
+        replica, and "continue" from a standby would open the gates the leader holds.
+
+        A name no analysis answers for is looked up in the cluster first: one that is
+        no canary Autonomic judges (a typo, the wrong namespace, a label missing) is
+        ``unknown`` (a 404), so that the analysis fails rather than waits, or passes,
+        on "continue" for ever; one the cluster cannot be read for is held."""
+        analysis, problem = self._find(namespace, canary)
+        if analysis is None:
+            match, why = self._match(namespace, canary)
+            if match == "unknown":
+                log.warning("canary endpoint: %s", why)
+                return _Answer(
+                    "unknown",
+                    True,
+                    {"error": why, "namespace": namespace, "canary": canary},
+                    unknown=True,
+                )
+            if match == "unreadable":
+                note = f"{why}; holding"
+                return _Answer("inconclusive", True, _held(note))
         if self.is_leader is not None and not self.is_leader():
             note = "this replica is a standby and judges no canary; holding (the leader answers)"
-            return _Answer(
-                "inconclusive",
-                True,
-                {
-                    "verdict": "inconclusive",
-                    "confidence": 0.0,
-                    "reason": note,
-                    "judge_verdict": None,
-                    "judge_reason": None,
-                    "decision_id": None,
-                    "route": None,
-                    "decision_status": None,
-                    "note": note,
-                },
-            )
-        return self._answer(*self._find(namespace, canary))
+            return _Answer("inconclusive", True, _held(note))
+        return self._answer(analysis, problem)
 
     def _answer(self, analysis: Analysis | None, problem: str = "") -> _Answer:
         """What the endpoints answer for ``analysis`` (see the module's docstring);
@@ -786,12 +831,14 @@ class CanaryLoop:
         return record.route, record.status, ""
 
     def argo(self, request: Request) -> Response:
-        """Argo Rollouts ``web`` metric: the answer for the canary as JSON (always 200)."""
+        """Argo Rollouts ``web`` metric: the answer for the canary as JSON (200), or 404
+        for a name that is no canary Autonomic judges (Argo counts an error)."""
         namespace = (request.query.get("namespace") or [""])[0]
         canary = (request.query.get("canary") or [""])[0]
         if not namespace or not canary:
             return json_response(400, {"error": "give namespace and canary query parameters"})
-        return json_response(200, self._lookup(namespace, canary).payload)
+        answer = self._lookup(namespace, canary)
+        return json_response(404 if answer.unknown else 200, answer.payload)
 
     def flagger(self, request: Request) -> Response:
         """Flagger webhook: pass (200), roll back (409), or make a gate wait (425)."""
@@ -811,6 +858,8 @@ class CanaryLoop:
             else ""
         )
         answer = self._lookup(namespace, name)
+        if answer.unknown:  # a failed check, or a gate that waits: never a pass
+            return json_response(404, answer.payload)
         if answer.verdict == "rollback":
             return json_response(409, answer.payload)
         promoting = phase == "Promoting" or kind == "confirm-promotion"
@@ -877,11 +926,28 @@ def standing(
 @dataclass(frozen=True)
 class _Answer:
     """What the endpoints answer: ``verdict`` (promote, rollback, continue or
-    inconclusive), whether Flagger's gates must wait (``hold``), and the JSON body."""
+    inconclusive), whether Flagger's gates must wait (``hold``), and the JSON body;
+    ``unknown``: the name is no canary Autonomic judges (404)."""
 
     verdict: str
     hold: bool
     payload: dict[str, Any]
+    unknown: bool = False
+
+
+def _held(note: str) -> dict[str, Any]:
+    """The body of a hold that no analysis stands behind (``note`` says why)."""
+    return {
+        "verdict": "inconclusive",
+        "confidence": 0.0,
+        "reason": note,
+        "judge_verdict": None,
+        "judge_reason": None,
+        "decision_id": None,
+        "route": None,
+        "decision_status": None,
+        "note": note,
+    }
 
 
 def _subject_ref(subject: str) -> ObjectRef | None:

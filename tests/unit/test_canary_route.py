@@ -744,3 +744,125 @@ def test_an_analysis_started_again_in_the_same_process_gets_a_new_clock(
     canary.labels = labels
     cycles(rig, 5)
     assert ledger.decisions(kind="canary") == []  # not ended at once on the old clock
+
+
+def ask(loop: CanaryLoop, namespace: str, canary: str) -> tuple[int, dict[str, int]]:
+    """(Argo's status, Flagger's status per kind of webhook) for a name."""
+    argo = loop.argo(
+        Request("GET", "/canary/verdict", {"namespace": [namespace], "canary": [canary]}, {}, b"")
+    )
+    flagger: dict[str, int] = {}
+    for hook in ("rollout", "", "confirm-rollout", "confirm-traffic-increase", "confirm-promotion"):
+        body: dict[str, Any] = {"name": canary, "namespace": namespace, "phase": "Progressing"}
+        if hook:
+            body["metadata"] = {"type": hook}
+        request = Request("POST", "/canary/flagger", {}, {}, json.dumps(body).encode())
+        flagger[hook or "untyped"] = loop.flagger(request).status
+    return argo.status, flagger
+
+
+NOT_FOUND = dict.fromkeys(("rollout", "untyped", "confirm-rollout", "confirm-traffic-increase",
+                           "confirm-promotion"), 404)  # fmt: skip
+
+
+def test_a_name_that_is_no_canary_is_a_404_not_continue(ledger: Ledger, rigs: list[Rig]) -> None:
+    """A typo in the analysis's canary name answered "continue": to Flagger a passing
+    check (the rollout went on, judged by nothing), to Argo an inconclusive measurement.
+    A name no Deployment or StatefulSet has, in the namespace asked, is a 404 saying so:
+    Argo counts an error (the rollout aborts past consecutiveErrorLimit), Flagger a
+    failed check (a rollback past its threshold) or a gate that does not open."""
+    rig = make(rigs, ledger, HEALTHY)
+    # The real canary, not judged yet (no cycle has run): still "continue", as before.
+    assert rig.argo()["verdict"] == "continue" and rig.flagger("rollout").status == 200
+    for namespace, name in (("shop", "serch-canary"), ("shops", "search-canary")):
+        status, flagger = ask(rig.loop, namespace, name)
+        assert (status, flagger) == (404, NOT_FOUND)
+        response = rig.loop.argo(
+            Request("GET", "/canary/verdict", {"namespace": [namespace], "canary": [name]}, {}, b"")
+        )
+        body = json.loads(response.body)
+        assert "verdict" not in body and (body["namespace"], body["canary"]) == (namespace, name)
+        assert body["error"] == (
+            f"{namespace}/{name} is not a canary Autonomic judges: no Deployment or StatefulSet "
+            f"named {name} in namespace {namespace} (of those Autonomic reads); check the "
+            "name and namespace the delivery tool asks for"
+        )
+
+
+def test_a_workload_not_labelled_or_not_opted_in_is_a_404_saying_which(
+    ledger: Ledger, rigs: list[Rig]
+) -> None:
+    rig = make(rigs, ledger, HEALTHY)
+    cluster = cast(SimCluster, rig.loop.cluster)
+    # The stable itself (a common slip: the analysis names the stable, not the canary).
+    status, _ = ask(rig.loop, "shop", "search")
+    body = json.loads(rig.loop.argo(
+        Request("GET", "/canary/verdict", {"namespace": ["shop"], "canary": ["search"]}, {}, b"")
+    ).body)  # fmt: skip
+    assert status == 404
+    assert "Deployment shop/search has no autonomic.dev/canary-of label" in body["error"]
+    del cluster._workload_for(CANARY).labels["autonomic.dev/enabled"]
+    assert ask(rig.loop, "shop", "search-canary") == (404, NOT_FOUND)
+    body = json.loads(
+        rig.loop.argo(
+            Request(
+                "GET", "/canary/verdict", {"namespace": ["shop"], "canary": ["search-canary"]},
+                {}, b"",
+            )
+        ).body
+    )  # fmt: skip
+    assert 'is not opted in (autonomic.dev/enabled: "true")' in body["error"]
+
+
+def test_a_canary_created_since_the_last_cycle_is_not_judged_yet_not_unknown(
+    ledger: Ledger, rigs: list[Rig]
+) -> None:
+    """The loop learns of a canary at its next cycle (a minute); the endpoints look in the
+    cluster, so a canary its delivery tool asks about before then is "not judged yet"."""
+    rig = make(rigs, ledger, HEALTHY)
+    rig.judge_until_recorded()
+    cluster = cast(SimCluster, rig.loop.cluster)
+    late = ObjectRef("StatefulSet", "cart-canary", "shop")
+    labels = {"autonomic.dev/enabled": "true", CANARY_OF: "cart"}
+    cluster.add_workload(SimWorkload(late, 1, {1: Template("cart:2")}, 1, 80, 30, labels=labels))
+    status, flagger = ask(rig.loop, "shop", "cart-canary")
+    assert status == 200 and flagger["rollout"] == 200 and flagger["confirm-promotion"] == 425
+    body = json.loads(
+        rig.loop.argo(
+            Request(
+                "GET", "/canary/verdict", {"namespace": ["shop"], "canary": ["cart-canary"]},
+                {}, b"",
+            )
+        ).body
+    )  # fmt: skip
+    assert body["verdict"] == "continue" and body["reason"] == "no interval judged yet"
+
+
+def test_a_cluster_that_cannot_be_read_holds_rather_than_calls_a_name_unknown(
+    ledger: Ledger, rigs: list[Rig]
+) -> None:
+    """Whether a name exists cannot be told without the cluster: held (Flagger's plain
+    checks pass, its gates wait), never a 404 (a rollback) nor a 500 (a failed check)."""
+    rig = make(rigs, ledger, HEALTHY)
+
+    def unreachable(ref: ObjectRef) -> None:
+        raise TransientError("get deployments failed (network failure)", reason="Unavailable")
+
+    rig.loop.cluster.get_workload = unreachable  # type: ignore[assignment,method-assign]
+    status, flagger = ask(rig.loop, "shop", "serch-canary")
+    assert status == 200 and flagger == HOLD_CHECKS
+    body = rig.argo()  # the real name: no analysis yet either, so looked up, and held
+    assert body["verdict"] == "inconclusive"
+    assert body["note"].startswith("the cluster could not be read to tell whether it exists")
+
+
+HOLD_CHECKS = {k: v for k, v in HOLD.items() if k != "Promoting"}
+
+
+def test_a_standby_answers_an_unknown_name_with_a_404_too(ledger: Ledger, rigs: list[Rig]) -> None:
+    """A standby judges nothing, but reads the same cluster: a typo is a 404 from either
+    replica, and the real name is held by the standby as before."""
+    rig = make(rigs, ledger, HEALTHY)
+    rig.loop.is_leader = lambda: False
+    assert ask(rig.loop, "shop", "serch-canary") == (404, NOT_FOUND)
+    assert rig.flagger_statuses() == HOLD and rig.argo()["verdict"] == "inconclusive"

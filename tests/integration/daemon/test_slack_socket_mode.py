@@ -9,6 +9,7 @@ Leadership is taken away by rewriting the Lease, as another replica would.
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -19,7 +20,7 @@ from typing import Any
 import pytest
 
 from agent.daemon import Daemon, build_daemon
-from agent.runtime import Runtime
+from agent.runtime import Job, Runtime, ShutdownPlan
 from agent.settings import Settings, load_settings
 from tests.fakekube import FakeApiServer, start_fake_apiserver
 from tests.fakeslack import (
@@ -321,3 +322,63 @@ def test_approver_groups_are_kept_warm_by_a_job(
     with running(plain, kube) as (daemon, runtime):
         assert daemon.approver_refresh is None
         assert "slack-approvers" not in [job.name for job in runtime.jobs]
+
+
+def test_shutdown_ends_within_its_budget_though_the_hang_up_hangs_and_a_job_is_slow(
+    kube: FakeApiServer,
+    slack: FakeSlack,
+    tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The whole shutdown fits one budget (here 3 s, the default plan's shares scaled):
+    a job that does not return is abandoned, the Socket Mode close that does not return
+    is left behind when the lease's turn comes, and the lease is released all the same,
+    so a standby takes over at once. It used to take up to 20 s for the jobs, 5 s to
+    save and 13 s to hang up, one after the other, past Kubernetes' 30 s SIGKILL."""
+    monkeypatch.setattr(logging.getLogger("autonomic"), "propagate", True)
+    caplog.set_level(logging.INFO, logger="autonomic")
+    sockets = sockets_of(slack)
+    daemon, runtime = build_daemon(settings_for(tmp_path, slack), ENVIRON, kube_host=kube.url)
+    runtime.plan = ShutdownPlan().scaled(3.0)
+    free = threading.Event()
+    slow = threading.Event()
+
+    def slow_job() -> None:
+        slow.set()
+        free.wait(60)
+
+    runtime.jobs.append(Job("slow", 3600.0, slow_job, leader_only=False, jitter=0.0))
+    assert daemon.socket_mode is not None
+    receiver = daemon.socket_mode.receiver
+    close = receiver.stop_socket_mode
+
+    def hanging_close() -> None:
+        free.wait(60)
+        close()
+
+    monkeypatch.setattr(receiver, "stop_socket_mode", hanging_close)
+    runtime.start()
+    try:
+        conn = sockets.wait_for_connection(timeout=15.0)
+        wait_until(lambda: receiver.listening, 10.0, "the client to be connected")
+        with daemon.socket_mode._lock:  # the check that connected has returned
+            pass
+        assert slow.wait(10.0) and holder(kube) == ME
+        began = time.monotonic()
+        runtime.stop()
+        took = time.monotonic() - began
+        assert took <= runtime.plan.budget + 0.5
+        assert holder(kube) == ""  # released: a standby may take it at once
+        assert conn.open  # the hang-up was left behind, still hanging
+    finally:
+        free.set()
+    assert conn.wait_closed(10.0)  # ...and ends once it can
+    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert any(w.startswith("shutdown: a job was still running") for w in warnings), warnings
+    assert any("abandoning slow (running" in w for w in warnings), warnings
+    assert any(
+        w.startswith("shutdown: hanging up Slack Socket Mode was cut short") for w in warnings
+    ), warnings
+    stopped = [r.getMessage() for r in caplog.records if r.getMessage().startswith("stopped in")]
+    assert len(stopped) == 1

@@ -167,10 +167,6 @@ def test_endpoints_reject_malformed_requests(ledger: Ledger) -> None:
         # 5xx as a failed check, so each must be a 400, never a 500.
         assert loop.flagger(Request("POST", "/canary/flagger", {}, {}, body)).status == 400
     assert loop.argo(Request("GET", "/canary/verdict", {}, {}, b"")).status == 400
-    unknown = loop.argo(
-        Request("GET", "/canary/verdict", {"namespace": ["x"], "canary": ["y"]}, {}, b"")
-    )
-    assert json.loads(unknown.body)["verdict"] == "continue"
 
 
 def test_an_old_sample_is_not_judged(ledger: Ledger) -> None:
@@ -262,7 +258,16 @@ def test_a_canary_no_longer_labelled_ends_its_analysis(ledger: Ledger) -> None:
     run_until_final(loop, clock, minutes=1)
     (analysis,) = loop.analyses.values()
     assert analysis.ended and loop.current == {}
-    assert "no longer labelled" in str(argo_answer(loop)["reason"])
+    assert "no longer labelled" in loop.errors[str(CANARY)]
+    # No longer a canary Autonomic judges: the delivery tool is told so (404), not
+    # "continue" for ever.
+    response = loop.argo(
+        Request(
+            "GET", "/canary/verdict", {"namespace": ["shop"], "canary": ["search-canary"]}, {}, b""
+        )
+    )
+    assert response.status == 404
+    assert "has no autonomic.dev/canary-of label" in json.loads(response.body)["error"]
     cluster._workload_for(CANARY).labels[CANARY_OF] = "search"  # back: judged afresh
     run_until_final(loop, clock, minutes=1)
     (again,) = loop.analyses.values()

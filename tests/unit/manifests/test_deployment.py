@@ -77,6 +77,15 @@ def test_probes_hit_healthz_and_readyz_on_8080(base: list[Obj]) -> None:
     assert (readiness["path"], ports[readiness["port"]]) == ("/readyz", PORT)
 
 
+def test_the_grace_period_holds_the_whole_shutdown(base: list[Obj]) -> None:
+    """Kubernetes sends SIGKILL terminationGracePeriodSeconds after SIGTERM (30 s when
+    unset): the daemon's shutdown budget, and a margin for the exit, fit in it."""
+    from agent.runtime import SHUTDOWN_MARGIN, ShutdownPlan
+
+    grace = _pod(base).get("terminationGracePeriodSeconds", 30)
+    assert grace >= ShutdownPlan().budget + SHUTDOWN_MARGIN
+
+
 def test_the_config_argument_points_at_the_mounted_config(base: list[Obj]) -> None:
     container = _container(base)
     args = container["args"]
