@@ -266,6 +266,8 @@ def test_the_fake_serves_a_rollouts_scale_as_its_crd_declares_it(fake: FakeApiSe
     stale = {"metadata": {"resourceVersion": "1"}, "spec": {"replicas": 4}}
     conflict = status_body(request(fake, "PATCH", f"{ROLLOUTS}/web/scale", stale, **MERGE))
     assert conflict["code"] == 409 and "rollouts.argoproj.io" in conflict["message"]
+    stale_put = status_body(request(fake, "PUT", f"{ROLLOUTS}/web/scale", stale))
+    assert stale_put["code"] == 409 and stored_replicas(fake) == 3
     fresh = {"metadata": {"resourceVersion": scale["metadata"]["resourceVersion"]}}
     replaced = request(fake, "PUT", f"{ROLLOUTS}/web/scale", {**fresh, "spec": {"replicas": 4}})
     assert replaced.status == 200 and stored_replicas(fake) == 4
