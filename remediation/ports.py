@@ -38,7 +38,9 @@ __all__ = [
     "operation_to_dict",
 ]
 
-Kind = Literal["Deployment", "StatefulSet", "ReplicaSet", "Pod", "Node", "HorizontalPodAutoscaler"]
+Kind = Literal[
+    "Deployment", "StatefulSet", "Rollout", "ReplicaSet", "Pod", "Node", "HorizontalPodAutoscaler"
+]
 
 
 @dataclass(frozen=True, order=True)
@@ -65,7 +67,7 @@ class ContainerState:
 
 @dataclass(frozen=True)
 class WorkloadState:
-    """A Deployment or StatefulSet as the engine sees it."""
+    """A Deployment, StatefulSet or Argo Rollout as the engine sees it."""
 
     ref: ObjectRef
     replicas: int  # spec.replicas
@@ -78,7 +80,7 @@ class WorkloadState:
     containers: tuple[ContainerState, ...]
     generation: int = 0
     observed_generation: int = 0
-    revision: int = 0  # deployment.kubernetes.io/revision
+    revision: int = 0  # deployment.kubernetes.io/revision (rollout.argoproj.io/revision)
     paused: bool = False
     rollout_failed: bool = False  # Progressing=False, reason ProgressDeadlineExceeded
     last_rollout_at: float | None = None  # epoch seconds of the newest ReplicaSet's creation
@@ -93,7 +95,7 @@ class PodState:
     phase: str  # Pending | Running | Succeeded | Failed | Unknown
     ready: bool
     node: str | None
-    owner: ObjectRef | None  # the Deployment/StatefulSet that owns it, resolved through its RS
+    owner: ObjectRef | None  # the Deployment/StatefulSet/Rollout that owns it, through its RS
     restarts: int
     waiting_reason: str | None = None  # CrashLoopBackOff, ImagePullBackOff, ...
     last_termination_reason: str | None = None  # OOMKilled, Error, ...
@@ -157,7 +159,7 @@ REPORT_PREFIX = "autonomic.dev/"
 
 @dataclass(frozen=True)
 class Scale:
-    target: ObjectRef  # Deployment or StatefulSet
+    target: ObjectRef  # Deployment, StatefulSet or Rollout (its scale subresource)
     replicas: int
     # The replicas the decision was made from. A workload found at another count (someone
     # scaled it since) is not written, as ``SetHpaMinReplicas.expected``. None: not

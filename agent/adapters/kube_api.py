@@ -38,11 +38,19 @@ class KindInfo:
     plural: str
     namespaced: bool
     api: str  # name of the client class, e.g. "AppsV1Api"
-    snake: str  # method infix, e.g. "stateful_set"
+    snake: str  # method infix, e.g. "stateful_set" ("" for a custom resource)
+    # A custom resource's product ("Argo Rollouts"): the cluster may not have its CRD
+    # installed, or Autonomic may not be allowed to read it. "" for built-in kinds.
+    optional: str = ""
 
     @property
     def api_version(self) -> str:
         return f"{self.group}/{self.version}" if self.group else self.version
+
+    @property
+    def resource(self) -> str:
+        """``rollouts.argoproj.io``, ``deployments.apps``, ``pods``: as the API names it."""
+        return f"{self.plural}.{self.group}" if self.group else self.plural
 
 
 KINDS: dict[str, KindInfo] = {
@@ -50,6 +58,16 @@ KINDS: dict[str, KindInfo] = {
     for info in (
         KindInfo("Deployment", "apps", "v1", "deployments", True, "AppsV1Api", "deployment"),
         KindInfo("StatefulSet", "apps", "v1", "statefulsets", True, "AppsV1Api", "stateful_set"),
+        KindInfo(
+            "Rollout",
+            "argoproj.io",
+            "v1alpha1",
+            "rollouts",
+            True,
+            "CustomObjectsApi",
+            "",
+            optional="Argo Rollouts",
+        ),
         KindInfo("ReplicaSet", "apps", "v1", "replicasets", True, "AppsV1Api", "replica_set"),
         KindInfo("Pod", "", "v1", "pods", True, "CoreV1Api", "pod"),
         KindInfo("Node", "", "v1", "nodes", False, "CoreV1Api", "node"),
@@ -108,13 +126,24 @@ class KubeApi:
         self._sleep = sleep
         self._apis = {
             name: getattr(client, name)(api_client)
-            for name in ("AppsV1Api", "CoreV1Api", "AutoscalingV2Api", "PolicyV1Api")
+            for name in (
+                "AppsV1Api",
+                "CoreV1Api",
+                "AutoscalingV2Api",
+                "PolicyV1Api",
+                "CustomObjectsApi",
+            )
         }
 
     # ------------------------------------------------------------------ helpers
 
     def _method(self, info: KindInfo, action: str, namespace: str | None) -> Any:
         api = self._apis[info.api]
+        if info.api == "CustomObjectsApi":
+            return _custom_method(api, info, action, namespace)
+        if action in ("read_scale", "patch_scale"):
+            verb = action.removesuffix("_scale")
+            return getattr(api, f"{verb}_namespaced_{info.snake}_scale")
         if not info.namespaced:
             return getattr(api, f"{action}_{info.snake}")
         if action == "list" and not namespace:
@@ -220,7 +249,7 @@ class KubeApi:
 
     def read_scale(self, kind: str, namespace: str, name: str) -> Obj:
         info = KINDS[kind]
-        method = getattr(self._apis[info.api], f"read_namespaced_{info.snake}_scale")
+        method = self._method(info, "read_scale", namespace)
         call = ApiCall("get", info.group, f"{info.plural}/scale", namespace, name)
         return self._run(call, lambda: method(name, namespace, **self._opts()))
 
@@ -256,7 +285,7 @@ class KubeApi:
         self, kind: str, namespace: str, name: str, body: Obj, *, dry_run: bool = False
     ) -> Obj:
         info = KINDS[kind]
-        method = getattr(self._apis[info.api], f"patch_namespaced_{info.snake}_scale")
+        method = self._method(info, "patch_scale", namespace)
         call = ApiCall("patch", info.group, f"{info.plural}/scale", namespace, name)
         return self._run(
             call,
@@ -314,6 +343,32 @@ class KubeApi:
         api = self._apis["CoreV1Api"]
         call = ApiCall("create", "", "events", namespace)
         return self._run(call, lambda: api.create_namespaced_event(namespace, body, **self._opts()))
+
+
+def _custom_method(api: Any, info: KindInfo, action: str, namespace: str | None) -> Any:
+    """The ``CustomObjectsApi`` call for ``action`` on a namespaced custom resource, taking
+    its arguments as the typed APIs' calls do: ``(name, namespace, body)`` for a write,
+    ``(name, namespace)`` for a read, ``(namespace)`` or nothing for a list; the group,
+    version and plural come from ``info``."""
+    g, v, p = info.group, info.version, info.plural
+    calls: dict[str, Callable[..., Any]] = {
+        "read": lambda name, ns, **kw: api.get_namespaced_custom_object(g, v, ns, p, name, **kw),
+        "patch": lambda name, ns, body, **kw: api.patch_namespaced_custom_object(
+            g, v, ns, p, name, body, **kw
+        ),
+        "read_scale": lambda name, ns, **kw: api.get_namespaced_custom_object_scale(
+            g, v, ns, p, name, **kw
+        ),
+        "patch_scale": lambda name, ns, body, **kw: api.patch_namespaced_custom_object_scale(
+            g, v, ns, p, name, body, **kw
+        ),
+        "list": (
+            (lambda ns, **kw: api.list_namespaced_custom_object(g, v, ns, p, **kw))
+            if namespace
+            else (lambda **kw: api.list_cluster_custom_object(g, v, p, **kw))
+        ),
+    }
+    return calls[action]
 
 
 def _lines(response: Any) -> Iterator[str]:

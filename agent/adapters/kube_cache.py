@@ -24,6 +24,12 @@ A cache of every namespace can be told to leave some out (``exclude_namespaces``
 objects are dropped as they arrive, never kept. ``NamespacedCaches`` reads one kind in a
 fixed set of namespaces through one ``WatchCache`` per namespace (namespaced LIST and
 WATCH only, so RoleBindings in those namespaces are enough).
+
+A cache of an optional kind (a custom resource such as Argo Rollouts' ``Rollout``, given
+an ``OptionalKind``) whose list answers 404 (the CRD is not installed) or 403 (no RBAC)
+is synced and empty rather than failing: it watches nothing and lists again every
+``resync_seconds``, so a CRD installed later is picked up. ``OptionalKind`` says why,
+once, not at every attempt.
 """
 
 from __future__ import annotations
@@ -36,10 +42,17 @@ from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from agent.adapters.kube_api import KubeApi, WatchExpiredError, interrupt
+from agent.adapters.kube_api import KindInfo, KubeApi, WatchExpiredError, interrupt
+from agent.adapters.kube_errors import ObjectGoneError, PermissionDeniedError
 from agent.errors import TransientError
 
-__all__ = ["HEALTHY_WATCH_SECONDS", "CacheStats", "NamespacedCaches", "WatchCache"]
+__all__ = [
+    "HEALTHY_WATCH_SECONDS",
+    "CacheStats",
+    "NamespacedCaches",
+    "OptionalKind",
+    "WatchCache",
+]
 
 log = logging.getLogger(__name__)
 Obj = dict[str, Any]
@@ -47,6 +60,61 @@ Obj = dict[str, Any]
 # A watch that delivered nothing and ended sooner than this is treated as a failure
 # (client-go's reflector uses the same one-second rule for "very short watch").
 HEALTHY_WATCH_SECONDS = 1.0
+
+
+class OptionalKind:
+    """Whether an optional kind can be read, said once per change rather than at every
+    list: the watch caches' lists and the adapter's direct ones report here.
+
+    A 404 to a list means the API server does not serve the resource at all (its CRD is
+    not installed): said once at INFO for the whole cluster, however many namespaces are
+    read. A 403 means the ServiceAccount may not list it there: said once (per namespace,
+    when namespaces are read one by one) as a WARNING that names the missing permission.
+    A list that works again after either is said once at INFO.
+    """
+
+    def __init__(self, info: KindInfo) -> None:
+        self.info = info
+        # "" (the whole cluster) or a namespace -> the sentence last said about it.
+        self._said: dict[str, str] = {}
+        self._lock = threading.Lock()
+
+    def unreadable(self, namespace: str | None, error: Exception) -> None:
+        """A list of the kind (in ``namespace``, or every one) answered 404 or 403."""
+        info = self.info
+        if isinstance(error, PermissionDeniedError):
+            key, level = namespace or "", logging.WARNING
+            where = f" in namespace {namespace}" if namespace else ""
+            said = (
+                f"{info.kind}s{where} are not read, so not scaled: {error} "
+                "(the other kinds carry on)"
+            )
+        else:
+            key, level = "", logging.INFO
+            said = (
+                f"the API server does not serve {info.resource}/{info.version} "
+                f"({info.optional} is not installed): {info.kind}s are not read; the other "
+                "kinds carry on"
+            )
+        with self._lock:
+            if self._said.get(key) == said:
+                return
+            self._said[key] = said
+        log.log(level, "%s", said)
+
+    def readable(self, namespace: str | None) -> None:
+        """A list of the kind (in ``namespace``, or every one) worked."""
+        with self._lock:
+            before = [self._said.pop(key, None) for key in {namespace or "", ""}]
+        if any(before):
+            where = f" in namespace {namespace}" if namespace else ""
+            log.info("%ss%s are read now (%s answers)", self.info.kind, where, self.info.resource)
+
+    @property
+    def said(self) -> dict[str, str]:
+        """What was last said and still holds, by namespace ("" for the whole cluster)."""
+        with self._lock:
+            return dict(self._said)
 
 
 @dataclass
@@ -68,7 +136,9 @@ class WatchCache:
     """Objects of one ``kind`` (in one namespace, or all), kept current by a watch.
 
     ``exclude_namespaces`` (for a cache of every namespace): objects in these namespaces
-    are never kept, so no read returns them.
+    are never kept, so no read returns them. ``optional`` (for a kind whose CRD may be
+    missing): a list answered 404 or 403 leaves the cache synced and empty (``unserved``
+    says why) and is tried again every ``resync_seconds``.
     """
 
     def __init__(
@@ -83,10 +153,13 @@ class WatchCache:
         backoff_max: float = 10.0,
         backoff_jitter: float = 0.2,
         exclude_namespaces: Collection[str] = (),
+        optional: OptionalKind | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.api, self.kind, self.namespace = api, kind, namespace
         self.exclude_namespaces = frozenset(exclude_namespaces)
+        self.optional = optional
+        self.unserved: str | None = None  # why an optional kind is not read, while it is not
         # What the logs call this cache: "Pod", or "Pod in shop".
         self.label = kind if namespace is None else f"{kind} in {namespace}"
         self.resync_seconds = resync_seconds
@@ -164,7 +237,18 @@ class WatchCache:
 
     def relist(self) -> None:
         """List everything and replace the contents (also usable without the thread)."""
-        items, resource_version = self.api.list(self.kind, self.namespace)
+        try:
+            items, resource_version = self.api.list(self.kind, self.namespace)
+        except (ObjectGoneError, PermissionDeniedError) as exc:
+            if self.optional is None:
+                raise
+            self.optional.unreadable(self.namespace, exc)
+            items, resource_version = [], ""
+            self.unserved = str(exc)
+        else:
+            if self.optional is not None:
+                self.optional.readable(self.namespace)
+            self.unserved = None
         fresh = {_key(obj): _slim(obj) for obj in items if not self._excluded(obj)}
         by_namespace: dict[str, dict[tuple[str, str], Obj]] = {}
         for key, obj in fresh.items():
@@ -187,6 +271,11 @@ class WatchCache:
                 if must_list or self._clock() - self._last_list >= self.resync_seconds:
                     self.relist()
                     must_list, after_list = False, True
+                if self.unserved is not None:
+                    # Not served or not allowed: nothing to watch. Look again later.
+                    self._stop.wait(self.resync_seconds)
+                    must_list = True
+                    continue
                 healthy, ended = self._watch_until_timeout(resumed=not after_list)
             except Exception as exc:
                 if self._stop.is_set():

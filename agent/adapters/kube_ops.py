@@ -183,7 +183,7 @@ class Operations:
     # ------------------------------------------------------------------ snapshots
 
     def _scale_snapshot(self, ref: ObjectRef) -> Obj:
-        _need_kind(ref, "Deployment", "StatefulSet")
+        _need_kind(ref, "Deployment", "StatefulSet", "Rollout")
         scale = self.api.read_scale(ref.kind, ref.namespace or "default", ref.name)
         return {
             "replicas": int((scale.get("spec") or {}).get("replicas", 0)),

@@ -39,8 +39,12 @@ __all__ = [
 
 Obj = dict[str, Any]
 REVISION_ANNOTATION = "deployment.kubernetes.io/revision"
+# Argo Rollouts' own, on a Rollout and the ReplicaSets it makes.
+ROLLOUT_REVISION_ANNOTATION = "rollout.argoproj.io/revision"
 MIRROR_ANNOTATION = "kubernetes.io/config.mirror"
-_WORKLOAD_KINDS = ("Deployment", "StatefulSet")
+# The kinds whose pods run through ReplicaSets they own (a StatefulSet owns its pods).
+_REPLICASET_OWNERS = ("Deployment", "Rollout")
+_WORKLOAD_KINDS = ("Deployment", "StatefulSet", "Rollout")
 
 
 def parse_time(value: Any) -> float | None:
@@ -59,11 +63,19 @@ def ref_of(obj: Obj) -> ObjectRef:
 
 
 def revision_of(obj: Obj) -> int:
-    """The rollout revision annotation; 0 when absent or not plain ASCII digits (Python's
+    """The rollout revision annotation (Argo Rollouts' on its objects); 0 when absent or
+    not plain ASCII digits."""
+    annotations = (obj.get("metadata") or {}).get("annotations") or {}
+    return _count(
+        annotations.get(REVISION_ANNOTATION, annotations.get(ROLLOUT_REVISION_ANNOTATION))
+    )
+
+
+def _count(raw: Any) -> int:
+    """A whole number written as text or a number; 0 unless plain ASCII digits (Python's
     ``int`` would also take " 2 ", "1_0" or other scripts' digits, which Kubernetes never
     writes: a corrupt annotation must not pass for a real revision)."""
-    raw = ((obj.get("metadata") or {}).get("annotations") or {}).get(REVISION_ANNOTATION, "0")
-    text = str(raw)
+    text = str(raw if raw is not None else 0)
     return int(text) if text.isascii() and text.isdigit() and len(text) <= 18 else 0
 
 
@@ -106,8 +118,13 @@ def _controller_of(obj: Obj) -> Obj | None:
 
 
 def workload_state(obj: Obj, replicasets: Iterable[Obj] = ()) -> WorkloadState:
-    """A Deployment or StatefulSet; ``replicasets`` (any, filtered here by owner uid)
-    give the newest rollout time."""
+    """A Deployment, StatefulSet or Argo Rollout; ``replicasets`` (any, filtered here by
+    owner uid) give the newest rollout time.
+
+    A Rollout reads as a Deployment does: ``spec.replicas``, ``spec.selector``, the
+    status counts. Its ``status.observedGeneration`` is a string (a hash in old Argo
+    versions: read as 0), and one that takes its template from a Deployment
+    (``spec.workloadRef``) has no containers of its own here."""
     meta, spec, status = obj.get("metadata") or {}, obj.get("spec") or {}, obj.get("status") or {}
     conditions = status.get("conditions") or []
     failed = any(
@@ -130,7 +147,7 @@ def workload_state(obj: Obj, replicasets: Iterable[Obj] = ()) -> WorkloadState:
         selector=dict((spec.get("selector") or {}).get("matchLabels") or {}),
         containers=_containers(spec.get("template") or {}),
         generation=int(meta.get("generation", 0)),
-        observed_generation=int(status.get("observedGeneration", 0)),
+        observed_generation=_count(status.get("observedGeneration")),
         revision=revision_of(obj),
         paused=bool(spec.get("paused", False)),
         rollout_failed=failed,
@@ -140,17 +157,19 @@ def workload_state(obj: Obj, replicasets: Iterable[Obj] = ()) -> WorkloadState:
 
 
 def owner_index(replicasets: Iterable[Obj], workloads: Iterable[Obj]) -> dict[str, ObjectRef]:
-    """A pod controller's uid -> the Deployment or StatefulSet the pod belongs to.
+    """A pod controller's uid -> the Deployment, StatefulSet or Rollout the pod belongs to.
 
     Matched by uid, never by name: a ReplicaSet (and its pods) left behind by a deleted
     Deployment, waiting for the garbage collector, belongs to nobody, even once a new
     Deployment of the same name exists; blaming the new one for them would roll back a
-    healthy workload. ``workloads`` are the live Deployment and StatefulSet objects.
+    healthy workload. ``workloads`` are the live Deployment, StatefulSet and Rollout
+    objects. (A Rollout with a ``workloadRef`` owns its ReplicaSets, as any Rollout does;
+    the Deployment it refers to owns none of them.)
     """
     live: dict[str, ObjectRef] = {}
     for obj in workloads:
         meta = obj.get("metadata") or {}
-        if meta.get("uid") and obj.get("kind") in ("Deployment", "StatefulSet"):
+        if meta.get("uid") and obj.get("kind") in _WORKLOAD_KINDS:
             live[str(meta["uid"])] = ObjectRef(
                 obj["kind"], meta.get("name", ""), meta.get("namespace")
             )
@@ -159,7 +178,7 @@ def owner_index(replicasets: Iterable[Obj], workloads: Iterable[Obj]) -> dict[st
         owner = _controller_of(rs) or {}
         uid = (rs.get("metadata") or {}).get("uid")
         workload = live.get(str(owner.get("uid", "")))
-        if uid and workload is not None and workload.kind == "Deployment":
+        if uid and workload is not None and workload.kind in _REPLICASET_OWNERS:
             index[str(uid)] = workload
     return index
 

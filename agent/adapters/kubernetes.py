@@ -13,6 +13,11 @@ namespace, ``kube_cache.NamespacedCaches``), never across all of them; Nodes sta
 cluster-scoped. (``Drain`` still lists the pods on its node in every namespace, as a
 drain must.) ``exclude_namespaces`` are never read: no listing returns their objects.
 
+Workloads are Deployments, StatefulSets and Argo Rollouts (``argoproj.io/v1alpha1``,
+read through the ``CustomObjectsApi``). Rollouts are optional: on a cluster without their
+CRD (404) or without the RBAC to list them (403) they are simply not there, said once in
+the log (``kube_cache.OptionalKind``), and every other kind is read as before.
+
     cluster = KubernetesCluster(
         load_api_client(in_cluster=True), identity="autonomic-0", namespaces=("shop",)
     )
@@ -34,8 +39,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 from agent.adapters.kube_api import KINDS, KubeApi
-from agent.adapters.kube_cache import NamespacedCaches, WatchCache
-from agent.adapters.kube_errors import ObjectGoneError, RetryPolicy
+from agent.adapters.kube_cache import NamespacedCaches, OptionalKind, WatchCache
+from agent.adapters.kube_errors import ObjectGoneError, PermissionDeniedError, RetryPolicy
 from agent.adapters.kube_ops import Operations
 from agent.adapters.kube_state import (
     hpa_state,
@@ -60,6 +65,7 @@ from remediation.ports import (
 __all__ = [
     "CACHED_KINDS",
     "REQUIRED_RBAC",
+    "WORKLOAD_KINDS",
     "KubernetesCluster",
     "RbacRule",
     "load_api_client",
@@ -89,13 +95,19 @@ REQUIRED_RBAC: tuple[RbacRule, ...] = (
     RbacRule("apps", "statefulsets", ("get", "list", "patch", "watch")),
     RbacRule("apps", "statefulsets/scale", ("get", "patch")),
     RbacRule("apps", "replicasets", ("list", "watch")),
+    RbacRule("argoproj.io", "rollouts", ("get", "list", "patch", "watch")),
+    RbacRule("argoproj.io", "rollouts/scale", ("get", "patch")),
     RbacRule("autoscaling", "horizontalpodautoscalers", ("get", "list", "patch", "watch")),
     RbacRule("policy", "poddisruptionbudgets", ("list", "watch")),
 )
 
+# The kinds ``list_workloads`` returns; Rollouts only where Argo Rollouts is installed.
+WORKLOAD_KINDS = ("Deployment", "StatefulSet", "Rollout")
+
 CACHED_KINDS = (
     "Deployment",
     "StatefulSet",
+    "Rollout",
     "ReplicaSet",
     "Pod",
     "Node",
@@ -211,6 +223,10 @@ class KubernetesCluster:
         self.identity = identity
         self._wall_clock = wall_clock
         self.operations = Operations(self.api, wall_clock=wall_clock)
+        # Kinds a cluster may not serve (a CRD not installed): why they are not read.
+        self.optional = {
+            kind: OptionalKind(KINDS[kind]) for kind in CACHED_KINDS if KINDS[kind].optional
+        }
 
         def cache(kind: str, namespace: str | None = None) -> WatchCache:
             return WatchCache(
@@ -220,6 +236,7 @@ class KubernetesCluster:
                 resync_seconds=resync_seconds,
                 watch_timeout=watch_timeout,
                 exclude_namespaces=self.exclude_namespaces if KINDS[kind].namespaced else (),
+                optional=self.optional.get(kind),
                 clock=monotonic,
             )
 
@@ -301,19 +318,36 @@ class KubernetesCluster:
             # no copy-and-filter of every object per call.
             return cache.items(namespace or None)
         if not namespaced:
-            return self.api.list(kind, None)[0]
+            return self._list(kind, None)
         if namespace:
-            return self.api.list(kind, namespace)[0]
+            return self._list(kind, namespace)
         if self.namespaces:  # per namespace: never a list across all of them
-            return [obj for ns in self.namespaces for obj in self.api.list(kind, ns)[0]]
-        items, _ = self.api.list(kind, None)
+            return [obj for ns in self.namespaces for obj in self._list(kind, ns)]
+        items = self._list(kind, None)
         return [o for o in items if o["metadata"].get("namespace") not in self.exclude_namespaces]
+
+    def _list(self, kind: str, namespace: str | None) -> list[Obj]:
+        """A direct LIST. An optional kind the cluster does not serve (404) or lets
+        Autonomic read (403) lists as nothing, and the reason is said once."""
+        optional = self.optional.get(kind)
+        try:
+            items = self.api.list(kind, namespace)[0]
+        except (ObjectGoneError, PermissionDeniedError) as exc:
+            if optional is None:
+                raise
+            optional.unreadable(namespace, exc)
+            return []
+        if optional is not None:
+            optional.readable(namespace)
+        return items
 
     # -------------------------------------------------------------------- reads
 
     def get_workload(self, ref: ObjectRef) -> WorkloadState | None:
-        if ref.kind not in ("Deployment", "StatefulSet"):
-            raise PermanentError(f"{ref} is not a Deployment or StatefulSet", reason="Invalid")
+        if ref.kind not in WORKLOAD_KINDS:
+            raise PermanentError(
+                f"{ref} is not a Deployment, StatefulSet or Rollout", reason="Invalid"
+            )
         if not self.in_scope(ref.namespace):
             return None  # outside what the adapter reads, as it is for every listing
         cache = self.caches[ref.kind]
@@ -328,7 +362,9 @@ class KubernetesCluster:
         if obj is None:
             return None
         obj.setdefault("kind", ref.kind)
-        replicasets = self._objects("ReplicaSet", ref.namespace) if ref.kind == "Deployment" else []
+        replicasets = (
+            self._objects("ReplicaSet", ref.namespace) if ref.kind != "StatefulSet" else []
+        )
         return workload_state(obj, replicasets)
 
     def list_workloads(self, namespace: str | None = None) -> list[WorkloadState]:
@@ -339,7 +375,7 @@ class KubernetesCluster:
                 if owner.get("controller"):
                     by_owner.setdefault(owner.get("uid", ""), []).append(rs)
         states = []
-        for kind in ("Deployment", "StatefulSet"):
+        for kind in WORKLOAD_KINDS:
             for obj in self._objects(kind, namespace):
                 obj.setdefault("kind", kind)
                 owned = by_owner.get(obj["metadata"].get("uid", ""), [])
@@ -351,7 +387,7 @@ class KubernetesCluster:
     ) -> list[PodState]:
         workloads = [
             {**obj, "kind": kind}
-            for kind in ("Deployment", "StatefulSet")
+            for kind in WORKLOAD_KINDS
             for obj in self._objects(kind, namespace)
         ]
         owners = owner_index(self._objects("ReplicaSet", namespace), workloads)

@@ -225,6 +225,8 @@ class CanaryLoop:
             stable = workload.labels.get(CANARY_OF)
             if not stable or workload.labels.get(self.opt_in_label) != "true":
                 continue
+            if workload.ref.kind not in ("Deployment", "StatefulSet"):
+                continue  # an Argo Rollout runs its own canaries (and asks the endpoints)
             judged.add(workload.ref)
             images = tuple(c.image for c in workload.containers)
             stable_ref = ObjectRef(workload.ref.kind, stable, workload.ref.namespace)

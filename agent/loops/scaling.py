@@ -1,7 +1,7 @@
 """The predictive scaling loop: forecast each opted-in workload's load, raise its floor.
 
-For each workload labelled for Autonomic and annotated ``autonomic.dev/predictive:
-"true"``, every period:
+For each workload (a Deployment, StatefulSet or Argo Rollout) labelled for Autonomic and
+annotated ``autonomic.dev/predictive: "true"``, every period:
 
 1. read the load with the configured query: the days a fit needs (``profileHistory``,
    14 days by default) when the model is due

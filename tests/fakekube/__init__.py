@@ -29,7 +29,10 @@ __all__ = [
 
 
 def start_fake_apiserver(
-    *, bookmark_interval: float = 1.0, history_limit: int = 2000
+    *, bookmark_interval: float = 1.0, history_limit: int = 2000, argo_rollouts: bool = True
 ) -> FakeApiServer:
-    """Start a fake API server on 127.0.0.1 (random port); call ``.stop()`` when done."""
-    return FakeApiServer(Store(history_limit), bookmark_interval=bookmark_interval).start()
+    """Start a fake API server on 127.0.0.1 (random port); call ``.stop()`` when done.
+    ``argo_rollouts=False``: a cluster without Argo Rollouts' CRD (``argoproj.io`` is 404)."""
+    return FakeApiServer(
+        Store(history_limit), bookmark_interval=bookmark_interval, argo_rollouts=argo_rollouts
+    ).start()

@@ -4,7 +4,8 @@ The fake runs no controllers, so these helpers build what the Deployment control
 the scheduler and the kubelet would have left behind: a Deployment with one
 ReplicaSet per revision (``deployment.kubernetes.io/revision`` annotations,
 ``pod-template-hash`` labels, controller ownerReferences), and Ready pods for the
-newest ReplicaSet spread over the given nodes.
+newest ReplicaSet spread over the given nodes. ``seed_rollout`` does the same for an
+Argo Rollout, as its controller leaves it.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ __all__ = [
     "seed_hpa",
     "seed_node",
     "seed_pdb",
+    "seed_rollout",
     "seed_statefulset",
 ]
 
@@ -227,6 +229,98 @@ def seed_deployment(
     return {"deployment": deployment, "replicasets": replicasets, "pods": pods}
 
 
+def seed_rollout(
+    store: Store,
+    name: str,
+    *,
+    namespace: str = "default",
+    replicas: int = 3,
+    image: str = "app:v1",
+    nodes: Sequence[str] = ("node-1",),
+    workload_ref: str | None = None,
+) -> Obj:
+    """An Argo Rollout (``argoproj.io/v1alpha1``) at revision 1, its ReplicaSet (owned by
+    the Rollout, with ``rollout.argoproj.io/revision`` and ``rollouts-pod-template-hash``)
+    and Ready pods. ``workload_ref``: the Rollout takes its pod template from that
+    Deployment (``spec.workloadRef``) instead of holding one.
+
+    Returns ``{"rollout": ..., "replicaset": ..., "pods": [...]}`` as stored.
+    """
+    template = _template(name, image)
+    pod_hash = hashlib.sha256(f"rollout{name}{image}".encode()).hexdigest()[:10]
+    spec: Obj = {
+        "replicas": replicas,
+        "selector": {"matchLabels": {"app": name}},
+        "strategy": {"canary": {"steps": [{"setWeight": 20}, {"pause": {}}]}},
+    }
+    if workload_ref is None:
+        spec["template"] = template
+    else:
+        spec["workloadRef"] = {"apiVersion": "apps/v1", "kind": "Deployment", "name": workload_ref}
+    rollout = store.put(
+        {
+            "apiVersion": "argoproj.io/v1alpha1",
+            "kind": "Rollout",
+            "metadata": {
+                "name": name,
+                "namespace": namespace,
+                "labels": {"app": name},
+                "annotations": {"rollout.argoproj.io/revision": "1"},
+            },
+            "spec": spec,
+            "status": {
+                "observedGeneration": "1",  # a string, as Argo writes it
+                "phase": "Healthy",
+                "replicas": replicas,
+                "readyReplicas": replicas,
+                "updatedReplicas": replicas,
+                "availableReplicas": replicas,
+                "HPAReplicas": replicas,
+                "selector": f"app={name}",
+                "currentPodHash": pod_hash,
+                "stableRS": pod_hash,
+                "conditions": [
+                    {"type": "Progressing", "status": "True", "reason": "NewReplicaSetAvailable"},
+                    {"type": "Available", "status": "True", "reason": "AvailableReason"},
+                ],
+            },
+        }
+    )
+    template["metadata"]["labels"]["rollouts-pod-template-hash"] = pod_hash
+    rs = store.put(
+        {
+            "apiVersion": "apps/v1",
+            "kind": "ReplicaSet",
+            "metadata": {
+                "name": f"{name}-{pod_hash}",
+                "namespace": namespace,
+                "labels": {"app": name, "rollouts-pod-template-hash": pod_hash},
+                "annotations": {"rollout.argoproj.io/revision": "1"},
+                "ownerReferences": [_owner(rollout)],
+            },
+            "spec": {
+                "replicas": replicas,
+                "selector": {"matchLabels": {"app": name, "rollouts-pod-template-hash": pod_hash}},
+                "template": template,
+            },
+            "status": {"replicas": replicas, "readyReplicas": replicas},
+        }
+    )
+    pods = [
+        seed_pod(
+            store,
+            f"{rs['metadata']['name']}-{index:05d}",
+            namespace=namespace,
+            owner=rs,
+            template=template,
+            node=nodes[index % len(nodes)],
+            status=_pod_status(True),
+        )
+        for index in range(replicas)
+    ]
+    return {"rollout": rollout, "replicaset": rs, "pods": pods}
+
+
 def seed_statefulset(
     store: Store,
     name: str,
@@ -323,7 +417,11 @@ def seed_hpa(
             "kind": "HorizontalPodAutoscaler",
             "metadata": {"name": name, "namespace": namespace},
             "spec": {
-                "scaleTargetRef": {"apiVersion": "apps/v1", "kind": kind, "name": target},
+                "scaleTargetRef": {
+                    "apiVersion": "argoproj.io/v1alpha1" if kind == "Rollout" else "apps/v1",
+                    "kind": kind,
+                    "name": target,
+                },
                 "minReplicas": min_replicas,
                 "maxReplicas": max_replicas,
             },

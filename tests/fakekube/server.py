@@ -131,8 +131,11 @@ class FakeApiServer:
         *,
         bookmark_interval: float = 1.0,
         default_watch_timeout: float = 1800.0,
+        argo_rollouts: bool = True,
     ) -> None:
         self.store = store or Store()
+        # API groups of custom resources whose CRD is not installed: 404 for every path.
+        self._unserved: set[str] = set() if argo_rollouts else {"argoproj.io"}
         self.bookmark_interval = bookmark_interval
         self.default_watch_timeout = default_watch_timeout
         self._controls = _Controls()
@@ -225,6 +228,22 @@ class FakeApiServer:
     def allow_all(self) -> None:
         with self._controls.lock:
             self._controls.denied.clear()
+
+    def uninstall(self, group: str) -> None:
+        """As if the CRDs of ``group`` (``argoproj.io``) were deleted: every path of the
+        group answers 404 "the server could not find the requested resource", as an API
+        server answers for a group it does not serve. The store keeps its objects."""
+        with self._controls.lock:
+            self._unserved.add(group)
+
+    def install(self, group: str) -> None:
+        """Serve ``group`` again (its CRDs installed)."""
+        with self._controls.lock:
+            self._unserved.discard(group)
+
+    def _serves(self, group: str) -> bool:
+        with self._controls.lock:
+            return group not in self._unserved
 
     @property
     def requests(self) -> list[RequestRecord]:
@@ -506,6 +525,9 @@ class _Handler(BaseHTTPRequestHandler):
         query: dict[str, str],
         body: Any,
     ) -> int:
+        if not self.api._serves(route.rt.group):
+            # As for any path the server does not know; logged, so tests see the asking.
+            raise ApiError(404, "NotFound", "the server could not find the requested resource", {})
         fault = self.api._take_fault(method, path, self.headers.get("User-Agent", ""))
         self._lose_answer = fault is not None and fault.lost_answer
         if fault is not None:
@@ -536,9 +558,10 @@ class _Handler(BaseHTTPRequestHandler):
                 )
             except SelectorError as exc:
                 raise bad_request(str(exc)) from exc
-            for item in items:  # a real list omits kind/apiVersion on its items
-                item.pop("kind", None)
-                item.pop("apiVersion", None)
+            for item in items:  # a real list omits kind/apiVersion on built-in items
+                if not rt.custom:
+                    item.pop("kind", None)
+                    item.pop("apiVersion", None)
             self._send_json(
                 200,
                 {

@@ -35,6 +35,9 @@ class ResourceType:
     kind: str
     namespaced: bool
     subresources: frozenset[str] = frozenset()
+    # A custom resource (served because its CRD is installed): its list items keep their
+    # kind and apiVersion, and its scale subresource reads the paths the CRD names.
+    custom: bool = False
 
     @property
     def api_version(self) -> str:
@@ -71,7 +74,19 @@ RESOURCES: tuple[ResourceType, ...] = (
     ),
     ResourceType("coordination.k8s.io", "v1", "leases", "Lease", True),
     ResourceType("events.k8s.io", "v1", "events", "Event", True),
+    # Argo Rollouts' CRD (argoproj.io/v1alpha1), with its status and scale subresources.
+    ResourceType(
+        "argoproj.io", "v1alpha1", "rollouts", "Rollout", True, frozenset({"status", "scale"}), True
+    ),
 )
+
+# The scale subresource of a custom resource, as its CRD declares it: where the status
+# replicas and the label selector (a string) are read from. Argo Rollouts' CRD:
+# ``statusReplicasPath: .status.HPAReplicas``, ``labelSelectorPath: .status.selector``
+# (``specReplicasPath`` is ``.spec.replicas``, as for the built-in kinds).
+CUSTOM_SCALE: dict[tuple[str, str], tuple[str, str]] = {
+    ("argoproj.io", "rollouts"): ("HPAReplicas", "selector"),
+}
 
 
 def find_resource(group: str, version: str, plural: str) -> ResourceType | None:
@@ -202,7 +217,7 @@ def _validate(rt: ResourceType, obj: Obj) -> list[tuple[str, str]]:
         )
     spec = obj.get("spec") or {}
     replicas = spec.get("replicas")
-    workload = rt.kind in ("Deployment", "StatefulSet", "ReplicaSet")
+    workload = rt.kind in ("Deployment", "StatefulSet", "ReplicaSet", "Rollout")
     if workload and replicas is not None and (not isinstance(replicas, int) or replicas < 0):
         causes.append(
             ("spec.replicas", f"Invalid value: {replicas}: must be greater than or equal to 0")
@@ -492,7 +507,7 @@ class Store:
     # ------------------------------------------------------------------- scale
 
     def get_scale(self, rt: ResourceType, namespace: str, name: str) -> Obj:
-        return scale_of(self.get(rt, namespace, name))
+        return scale_of(self.get(rt, namespace, name), rt)
 
     def update_scale(
         self, rt: ResourceType, namespace: str, name: str, scale: Obj, *, dry_run: bool = False
@@ -514,7 +529,7 @@ class Store:
                 "resourceVersion"
             )
             self.update(rt, namespace, name, parent, dry_run=dry_run)
-            result = scale_of(self.get(rt, namespace, name))
+            result = scale_of(self.get(rt, namespace, name), rt)
             if dry_run:
                 result["spec"]["replicas"] = replicas
             return result
@@ -673,8 +688,16 @@ def apply_patch(rt: ResourceType, name: str, content_type: str, current: Obj, pa
     return result
 
 
-def scale_of(parent: Obj) -> Obj:
+def scale_of(parent: Obj, rt: ResourceType | None = None) -> Obj:
     meta = parent["metadata"]
+    status = parent.get("status") or {}
+    custom = CUSTOM_SCALE.get(rt.key) if rt is not None else None
+    if custom is not None:
+        replicas_field, selector_field = custom
+        replicas, selector = status.get(replicas_field, 0), str(status.get(selector_field) or "")
+    else:
+        replicas = status.get("replicas", 0)
+        selector = selector_string((parent.get("spec") or {}).get("selector"))
     return {
         "kind": "Scale",
         "apiVersion": "autoscaling/v1",
@@ -686,10 +709,7 @@ def scale_of(parent: Obj) -> Obj:
             "creationTimestamp": meta["creationTimestamp"],
         },
         "spec": {"replicas": (parent.get("spec") or {}).get("replicas", 1)},
-        "status": {
-            "replicas": (parent.get("status") or {}).get("replicas", 0),
-            "selector": selector_string((parent.get("spec") or {}).get("selector")),
-        },
+        "status": {"replicas": replicas, "selector": selector},
     }
 
 

@@ -32,6 +32,7 @@ from tests.fakekube.seed import (
     seed_hpa,
     seed_node,
     seed_pdb,
+    seed_rollout,
     seed_statefulset,
 )
 from tests.integration.kube.conftest import FAST, eventually
@@ -246,12 +247,15 @@ def test_required_rbac_is_exactly_what_the_adapter_calls() -> None:
     seed_statefulset(store, "db", namespace="shop")
     seed_pdb(store, "web", app="web", namespace="shop", max_unavailable=1)
     seed_hpa(store, "web", target="web", namespace="shop")
+    seed_rollout(store, "front", namespace="shop", replicas=2)
     db = ObjectRef("StatefulSet", "db", "shop")
+    front = ObjectRef("Rollout", "front", "shop")
     node = ObjectRef("Node", "node-1")
     pod = ObjectRef("Pod", store.objects("Pod", "shop")[0]["metadata"]["name"], "shop")
     operations = [
         Scale(WEB, 4),
         Scale(db, 3),
+        Scale(front, 3),
         SetHpaMinReplicas(ObjectRef("HorizontalPodAutoscaler", "web", "shop"), 3),
         RolloutRestart(WEB),
         RollbackToPrevious(WEB),
@@ -269,6 +273,8 @@ def test_required_rbac_is_exactly_what_the_adapter_calls() -> None:
             cluster.apply(operation)
         cluster.post_event(WEB, "Test", "checking RBAC")
         cluster.list_events(WEB)
+        cluster.post_event(front, "Test", "checking RBAC")
+        cluster.annotate(front, {"autonomic.dev/recommended-replicas": "3"})
     finally:
         cluster.stop()
         server.stop()
