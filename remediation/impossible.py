@@ -81,8 +81,8 @@ def _changed_within(parts: Parts) -> Iterator[Problem]:
         if isinstance(condition, ChangedWithin) and condition.within <= 0:
             yield (
                 ("spec", "preconditions", index, "within"),
-                "'within: 0s' can never hold: the target would have to have been rolled out "
-                f"less than no time ago, {NEVER_ACTS}; give the period after a rollout in "
+                "'within: 0s' can never hold (the target would have to have been rolled out "
+                f"less than no time ago), {NEVER_ACTS}; give the period after a rollout in "
                 "which to act, e.g. '30m'",
             )
 
@@ -123,7 +123,7 @@ def _conditions(parts: Parts) -> Iterator[Problem]:
     yield from _contradictions(
         preconditions,
         ("spec", "preconditions"),
-        f"so these preconditions can never all hold, {NEVER_ACTS}",
+        f"these preconditions can never all hold, {NEVER_ACTS}",
     )
     checks = [
         (index, c.query, c.condition)
@@ -133,7 +133,7 @@ def _conditions(parts: Parts) -> Iterator[Problem]:
     yield from _contradictions(
         checks,
         ("spec", "verification", "checks"),
-        "so these checks can never pass in the same round, the verification could never "
+        "these checks can never pass in the same round, so the verification could never "
         "pass and every run would fail",
     )
 
@@ -161,7 +161,7 @@ def _contradictions(
             yield (
                 (*where, index, "condition"),
                 f"'{comparison}' contradicts {shown} on the same query: no value is "
-                f"{together} at once, {consequence}",
+                f"{together} at once: {consequence}",
             )
             break
 
@@ -180,14 +180,14 @@ def _windows(parts: Parts) -> Iterator[Problem]:
             if isinstance(window, FreezeWindow) and cron_always_open(window.cron):
                 yield (
                     ("spec", "preconditions", index, "cron"),
-                    f"cron '{window.cron}' starts this freeze window every minute, so it is "
+                    f"cron '{window.cron}' starts this freeze window every minute: it is "
                     f"always open, {NEVER_ACTS}",
                 )
             never = cron_never_starts(window.cron)
             if isinstance(window, MaintenanceWindow) and never is not None:
                 yield (
                     ("spec", "preconditions", index, "cron"),
-                    f"cron '{window.cron}' never starts: {never}, so this maintenance window "
+                    f"cron '{window.cron}' never starts ({never}): this maintenance window "
                     f"never opens, {NEVER_ACTS}",
                 )
         if window.weekly is not None:
@@ -257,8 +257,8 @@ def _min_healthy(parts: Parts) -> Iterator[Problem]:
         yield (
             ("spec", "guards", "blastRadius", "minHealthyFraction"),
             f"a {' or '.join(takes_out)} takes its node out of the healthy nodes, so fewer "
-            f"than all of them stay healthy and 'minHealthyFraction: 1' could never be met, "
-            f"{NEVER_ACTS}; lower it (e.g. to 0.7)",
+            "than all of them stay healthy: 'minHealthyFraction: 1' could never be met and "
+            "the runbook could never act; lower it (e.g. to 0.7)",
         )
 
 
@@ -285,9 +285,9 @@ def _max_targets(parts: Parts) -> Iterator[Problem]:
     if len(names) > limit:
         yield (
             ("spec", "guards", "blastRadius", "maxTargets"),
-            f"every run changes at least {len(names)} objects ({', '.join(names)}), so a "
-            f"'maxTargets' of {limit} could never be met, {NEVER_ACTS}; raise it to "
-            f"{len(names)}",
+            f"every run changes at least {len(names)} objects ({', '.join(names)}): a "
+            f"'maxTargets' of {limit} could never be met and the runbook could never act; "
+            f"raise it to {len(names)}",
         )
 
 

@@ -583,7 +583,12 @@ def _load_source(text: str, source: str) -> tuple[Named, list[LoadIssue]]:
             )
         names[document.name] = document.line
         named.append((document.name, document.line, document.runbook))
-    return named, issues
+    return named, _top_to_bottom(issues)
+
+
+def _top_to_bottom(issues: Iterable[LoadIssue]) -> list[LoadIssue]:
+    """One file's issues in the order of their lines (those with no line last)."""
+    return sorted(issues, key=lambda issue: (issue.line is None, issue.line or 0))
 
 
 def load_text(text: str, source: str = "<string>") -> tuple[Runbook, ...]:
@@ -685,7 +690,7 @@ def check_paths(paths: Sequence[str | Path]) -> LoadReport:
             # fixed it would clash, so the clash is said now rather than in a second round.
             first_seen.setdefault(name, f"{source}:{line}" if line is not None else source)
         if file_issues:
-            issues.extend(file_issues)
+            issues.extend(_top_to_bottom(file_issues))
             continue
         loaded.extend((source, runbook) for _, _, runbook in named if runbook is not None)
     return LoadReport(

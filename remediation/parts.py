@@ -7,10 +7,11 @@ action is misspelt), so the loader checks those too, and an author sees every pr
 in one go rather than in rounds.
 
 ``parts_of_data`` validates each part of the raw (constructed) YAML on its own: every
-trigger, precondition, action and verification check, the target and the guards. A part
-that fails the schema is ``None`` (its problem is reported by the schema), and a list
-entry keeps its ``type`` when that is one the schema knows, which is enough for rules
-about the type alone. ``parts_of_runbook`` gives the same view of a valid runbook.
+trigger, precondition, action and verification check, and each key of the target and of
+the guards. A part that fails the schema is ``None`` or named unknown (its problem is
+reported by the schema), and a list entry keeps its ``type`` when that is one the schema
+knows, which is enough for rules about the type alone. ``parts_of_runbook`` gives the
+same view of a valid runbook.
 """
 
 from __future__ import annotations
@@ -30,7 +31,6 @@ from remediation.schema import (
     Runbook,
     TargetSelector,
     Trigger,
-    Verification,
 )
 
 __all__ = ["Entry", "Parts", "parts_of_data", "parts_of_runbook"]
@@ -66,7 +66,6 @@ class Parts:
     preconditions: tuple[Entry[Precondition], ...] | None = None
     actions: tuple[Entry[Action], ...] | None = None
     has_verification: bool | None = None
-    verification: Verification | None = None
     checks: tuple[Entry[Check], ...] | None = None
     guards: Guards | None = None
     guards_unknown: frozenset[str] = frozenset()
@@ -93,12 +92,18 @@ def _tags(annotation: Any) -> frozenset[str]:
     return frozenset(tags)
 
 
-_TRIGGER: TypeAdapter[Trigger] = TypeAdapter(Trigger)
-_PRECONDITION: TypeAdapter[Precondition] = TypeAdapter(Precondition)
-_ACTION: TypeAdapter[Action] = TypeAdapter(Action)
-_CHECK: TypeAdapter[Check] = TypeAdapter(Check)
-_TAGS = {id(a): _tags(t) for a, t in ((_TRIGGER, Trigger), (_PRECONDITION, Precondition))}
-_TAGS |= {id(a): _tags(t) for a, t in ((_ACTION, Action), (_CHECK, Check))}
+@dataclass(frozen=True)
+class _Kind(Generic[T]):
+    """How to read the entries of one list: their validator and their known types."""
+
+    adapter: TypeAdapter[T]
+    tags: frozenset[str]
+
+
+_TRIGGER: _Kind[Trigger] = _Kind(TypeAdapter(Trigger), _tags(Trigger))
+_PRECONDITION: _Kind[Precondition] = _Kind(TypeAdapter(Precondition), _tags(Precondition))
+_ACTION: _Kind[Action] = _Kind(TypeAdapter(Action), _tags(Action))
+_CHECK: _Kind[Check] = _Kind(TypeAdapter(Check), _tags(Check))
 
 _Model = TypeVar("_Model", bound=BaseModel)
 
@@ -129,18 +134,17 @@ def _lenient(
     return _valid(model, kept), bad
 
 
-def _entries(adapter: TypeAdapter[T], raw: Any) -> tuple[Entry[T], ...] | None:
+def _entries(kind: _Kind[T], raw: Any) -> tuple[Entry[T], ...] | None:
     if not isinstance(raw, tuple):
         return None  # not a list: the schema says so, and no entry can be checked
-    tags = _TAGS[id(adapter)]
     out: list[Entry[T]] = []
     for item in raw:
         tag = item.get("type") if isinstance(item, Mapping) else None
         try:
-            value: T | None = adapter.validate_python(item)
+            value: T | None = kind.adapter.validate_python(item)
         except ValidationError:
             value = None
-        out.append(Entry(value, tag if isinstance(tag, str) and tag in tags else None))
+        out.append(Entry(value, tag if isinstance(tag, str) and tag in kind.tags else None))
     return tuple(out)
 
 
@@ -169,7 +173,6 @@ def parts_of_data(data: Any) -> Parts:
         preconditions=_entries(_PRECONDITION, spec.get("preconditions", ())),
         actions=_entries(_ACTION, spec.get("actions")),
         has_verification=verification is not None,
-        verification=_valid(Verification, verification) if verification is not None else None,
         checks=_entries(_CHECK, checks),
         guards=guards,
         guards_unknown=guards_unknown,
@@ -191,7 +194,6 @@ def parts_of_runbook(runbook: Runbook) -> Parts:
         preconditions=entries(spec.preconditions),
         actions=entries(spec.actions),
         has_verification=verification is not None,
-        verification=verification,
         checks=entries(verification.checks) if verification is not None else None,
         guards=spec.guards,
     )

@@ -105,16 +105,15 @@ IMPOSSIBLE = {
         preconditions("    - type: changedWithin\n      within: 0s\n"),
         ("within: 0s", 1),
         "spec.preconditions[0].within",
-        "'within: 0s' can never hold: the target would have to have been rolled out less "
-        "than no time ago, so the runbook could never act",
+        "'within: 0s' can never hold (the target would have to have been rolled out less "
+        "than no time ago), so the runbook could never act",
     ),
     "contradictory bounds on one query": (
         preconditions(promql("> 5"), promql("< 3")),
         ("'< 3'", 1),
         "spec.preconditions[1].condition",
         "'< 3' contradicts '> 5' (preconditions[0]) on the same query: no value is > 5 and "
-        "< 3 at once, so these preconditions can never all hold, so the runbook could "
-        "never act",
+        "< 3 at once: these preconditions can never all hold, so the runbook could never act",
     ),
     "an equality and its negation, spaces aside": (
         preconditions(
@@ -141,8 +140,8 @@ IMPOSSIBLE = {
         ),
         ("'> 0.5'", 1),
         "spec.verification.checks[2].condition",
-        "so these checks can never pass in the same round, the verification could never "
-        "pass and every run would fail",
+        "no value is < 0.01 and > 0.5 at once: these checks can never pass in the same "
+        "round, so the verification could never pass and every run would fail",
     ),
     "a freeze all week": (
         preconditions(weekly("freezeWindow", EVERY_DAY, "00:00", "24:00")),
@@ -183,21 +182,22 @@ IMPOSSIBLE = {
         preconditions(cron("freezeWindow", "* * * * *", "1m")),
         ("cron:", 1),
         "spec.preconditions[0].cron",
-        "cron '* * * * *' starts this freeze window every minute, so it is always open",
+        "cron '* * * * *' starts this freeze window every minute: it is always open, so the "
+        "runbook could never act",
     ),
     "a maintenance window on the 30th of February": (
         preconditions(cron("maintenanceWindow", "0 2 30,31 2 *")),
         ("cron:", 1),
         "spec.preconditions[0].cron",
-        "cron '0 2 30,31 2 *' never starts: February never has a day 30 or 31, so this "
-        "maintenance window never opens",
+        "cron '0 2 30,31 2 *' never starts (February never has a day 30 or 31): this "
+        "maintenance window never opens, so the runbook could never act",
     ),
     "every node healthy after a drain": (
         NODE + "  guards:\n    blastRadius:\n      minHealthyFraction: 1.0\n",
         ("minHealthyFraction", 1),
         "spec.guards.blastRadius.minHealthyFraction",
         "a drain takes its node out of the healthy nodes, so fewer than all of them stay "
-        "healthy and 'minHealthyFraction: 1' could never be met",
+        "healthy: 'minHealthyFraction: 1' could never be met and the runbook could never act",
     ),
     "fewer targets than the actions change": (
         WORKLOAD.replace(
@@ -208,9 +208,8 @@ IMPOSSIBLE = {
         # Not written: said where the spec begins, as a missing key is.
         ("  triggers:", 1),
         "spec.guards.blastRadius.maxTargets",
-        "every run changes at least 2 objects (the Deployment, its HorizontalPodAutoscaler), "
-        "so a 'maxTargets' of 1 could never be met, so the runbook could never act; raise it "
-        "to 2",
+        "every run changes at least 2 objects (the Deployment, its HorizontalPodAutoscaler): "
+        "a 'maxTargets' of 1 could never be met and the runbook could never act; raise it to 2",
     ),
     "pods and their workload with one target": (
         WORKLOAD.replace(
@@ -364,3 +363,15 @@ def test_week_mask_follows_ranges_past_midnight_into_the_next_week() -> None:
     minutes = [m for m in range(7 * 1440) if mask >> m & 1]
     assert minutes == [*range(60), *range(6 * 1440 + 23 * 60, 7 * 1440)]
     assert parse_cron("0 0 31 4,6 *").days == frozenset({31})
+
+
+def test_another_malformed_guard_does_not_hide_an_impossible_one(tmp_path: Path) -> None:
+    text = IMPOSSIBLE["fewer targets than the actions change"][0] + (
+        "  guards:\n    cooldownPerTarget: soon\n    blastRadius: {maxTargets: 1}\n"
+    )
+    found = issues_of(text, tmp_path)
+    assert [(issue.line, issue.path) for issue in found] == [
+        (line_of(text, "cooldownPerTarget"), "spec.guards.cooldownPerTarget"),
+        (line_of(text, "maxTargets"), "spec.guards.blastRadius.maxTargets"),
+    ]
+    assert "could never be met" in found[1].message

@@ -192,12 +192,14 @@ def test_a_name_in_a_file_with_problems_still_clashes_with_another_file(tmp_path
 
 
 def test_a_name_used_twice_in_one_file_is_said_with_the_other_errors(tmp_path: Path) -> None:
-    text = RUNBOOK.replace("kind: Deployment", "kind: Job") + "---\n" + RUNBOOK
+    broken = RUNBOOK.replace("kind: Deployment", "kind: Job")
+    text = broken + "---\n" + broken
     found = issues_of(text, tmp_path)
     second = RUNBOOK.count("\n") + 1
     assert [(i.line, i.path) for i in found] == [
         (13, "spec.target.kind"),
         (second + 4, "metadata.name"),
+        (second + 13, "spec.target.kind"),
     ]
     assert found[1].message == "runbook name 'web-errors' is already used at line 4"
 
