@@ -50,8 +50,9 @@ from remediation.guards import (
     record_trigger,
     storm_gate,
 )
+from remediation.guards import results as guard_results
 from remediation.matching import Skip, match
-from remediation.planning import NoAction, Plan, check_preconditions
+from remediation.planning import NoAction, Plan, check_preconditions, precondition_results
 from remediation.planning import plan as make_plan
 from remediation.ports import (
     ClusterReader,
@@ -455,6 +456,7 @@ class RemediationEngine:
                 existing.id,
                 existing.route,
             )
+        judged = list(planned.checked)
         if planned.preconditions:
             values = {c.query: self._instant(c.query) for c in planned.preconditions}
             blocked = check_preconditions(planned, values)
@@ -462,6 +464,7 @@ class RemediationEngine:
                 return Handled(
                     signal.describe(), runbook.name, "skipped", blocked.reason_code, blocked.message
                 )
+            judged += precondition_results(planned, values)
         gate = check(planned, runbook.spec.guards, state, self.limits, now)
         if not gate.allowed:
             if gate.reason_code in ("Storm", "StormCooldown"):
@@ -499,6 +502,15 @@ class RemediationEngine:
                         "targets": planned.blast.targets,
                         "replicas_affected": planned.blast.replicas_affected,
                     },
+                    # Each precondition and guard as judged for this decision: what it
+                    # required, what it saw, whether it passed (``autonomic explain``).
+                    "guards": [
+                        result.to_dict()
+                        for result in (
+                            *judged,
+                            *guard_results(planned, runbook.spec.guards, state, self.limits, now),
+                        )
+                    ],
                 },
                 model_version=f"runbook {runbook.name}@{planned.runbook_version}",
                 max_autonomy=planned.max_autonomy,

@@ -16,7 +16,9 @@ The limits that keep remediation from repeating, running away or fighting people
 
 ``GuardState`` is a value: the engine loads it from the ledger (where it survives restarts
 and is shared by replicas), asks ``check``, and records what happened with the
-``record_*`` functions, which return a new state. Nothing here reads a clock.
+``record_*`` functions, which return a new state. ``results`` gives every guard that
+applies, passed or not, with what it required and what it saw, for the decision's
+evidence. Nothing here reads a clock.
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ from dataclasses import dataclass, field, replace
 from typing import Literal
 
 from remediation.durations import format_duration
-from remediation.planning import Plan
+from remediation.planning import GuardResult, Plan
 from remediation.ports import ObjectRef
 from remediation.schema import CircuitBreaker, Guards
 from remediation.windows import WindowFields, contains, describe
@@ -45,6 +47,7 @@ __all__ = [
     "record_finish",
     "record_start",
     "record_trigger",
+    "results",
     "set_pause",
     "storm_gate",
 ]
@@ -135,93 +138,207 @@ def _last_action_on(state: GuardState, target: ObjectRef) -> ActionRecord | None
     return max(records, key=lambda r: r.at) if records else None
 
 
-def _gates(
+@dataclass(frozen=True)
+class _Judged:
+    """One guard as judged: its result for the record, and its reason code and message
+    (the denial's, when it did not pass)."""
+
+    code: str
+    result: GuardResult
+    message: str = ""
+
+
+def _judge(
     plan: Plan, guards: Guards, state: GuardState, limits: GlobalLimits, now: float
-) -> list[Gate]:
-    gates: list[Gate] = []
+) -> list[_Judged]:
+    judged: list[_Judged] = []
 
-    def deny(code: str, message: str) -> None:
-        gates.append(Gate(False, code, message))
+    def judge(code: str, name: str, required: str, seen: str, denial: str | None) -> None:
+        result = GuardResult(name, required, seen, denial is None)
+        judged.append(_Judged(code, result, denial or ""))
 
-    if state.paused:
-        why = f": {state.pause_reason}" if state.pause_reason else ""
-        deny("Paused", f"remediation is paused globally{why}")
+    why = f": {state.pause_reason}" if state.pause_reason else ""
+    judge(
+        "Paused",
+        "pause",
+        "remediation not paused",
+        f"paused{why}" if state.paused else "not paused",
+        f"remediation is paused globally{why}" if state.paused else None,
+    )
     for window in limits.freeze_windows:
-        if contains(window, now):
-            deny("GlobalFreeze", f"inside the global change freeze {describe(window)}")
+        inside = contains(window, now)
+        judge(
+            "GlobalFreeze",
+            f"global freeze {describe(window)}",
+            "outside the window",
+            "inside" if inside else "outside",
+            f"inside the global change freeze {describe(window)}" if inside else None,
+        )
     storm = storm_gate(state, limits, now)
-    if storm is not None:
-        gates.append(storm)
+    recent = sum(1 for t in state.trigger_times if now - MINUTE < t <= now)
+    judge(
+        storm.reason_code if storm is not None else "Storm",
+        "storm",
+        f"at most {limits.storm_triggers_per_minute} triggers a minute, then "
+        f"{format_duration(limits.storm_cooldown)} quiet",
+        f"{recent} in the last minute"
+        + (
+            f", a storm {format_duration(max(now - state.storm_seen_at, 0))} ago"
+            if state.storm_seen_at is not None
+            else ""
+        ),
+        storm.message if storm is not None else None,
+    )
     breaker = state.breakers.get(plan.runbook, BreakerState())
     status = breaker_status(breaker, guards.circuit_breaker, now)
+    denial = None
     if status == "open":
-        deny(
-            "CircuitOpen",
+        denial = (
             f"{plan.runbook} failed {breaker.consecutive_failures} times in a row; paused "
-            f"until {format_duration(guards.circuit_breaker.open_for)} after the last failure",
+            f"until {format_duration(guards.circuit_breaker.open_for)} after the last failure"
         )
     elif status == "half-open" and breaker.trial_running:
-        deny("CircuitHalfOpen", f"a trial run of {plan.runbook} is already in flight")
+        denial = f"a trial run of {plan.runbook} is already in flight"
+    judge(
+        "CircuitOpen" if status == "open" else "CircuitHalfOpen",
+        "circuitBreaker",
+        f"the breaker closed (it opens after {guards.circuit_breaker.failures} failures in a "
+        "row), or half-open with no trial running",
+        f"{status}, {breaker.consecutive_failures} failures in a row"
+        + (", a trial running" if breaker.trial_running else ""),
+        denial,
+    )
     running = [r for r in state.in_flight if r.runbook == plan.runbook]
-    if len(running) >= guards.max_concurrent:
-        deny(
-            "Concurrency",
-            f"{len(running)} run(s) of {plan.runbook} in flight (limit {guards.max_concurrent})",
-        )
-    if any(r.target == plan.target for r in state.in_flight):
-        deny("TargetBusy", f"another run is already acting on {plan.target}")
+    judge(
+        "Concurrency",
+        "maxConcurrent",
+        f"fewer than {guards.max_concurrent} runs of {plan.runbook} in flight",
+        f"{len(running)} in flight",
+        f"{len(running)} run(s) of {plan.runbook} in flight (limit {guards.max_concurrent})"
+        if len(running) >= guards.max_concurrent
+        else None,
+    )
+    busy = any(r.target == plan.target for r in state.in_flight)
+    judge(
+        "TargetBusy",
+        "targetBusy",
+        "no other run acting on the target",
+        "another run is acting on it" if busy else "none",
+        f"another run is already acting on {plan.target}" if busy else None,
+    )
     last = _last_action_on(state, plan.target)
     cooldown = max(guards.cooldown_per_target, limits.target_cooldown)
-    if last is not None and now - last.at < cooldown:
-        deny(
-            "Cooldown",
-            f"{plan.target} was acted on {format_duration(now - last.at)} ago; the cooldown is "
-            f"{format_duration(cooldown)}",
-        )
+    cooling = last is not None and now - last.at < cooldown
+    judge(
+        "Cooldown",
+        "cooldownPerTarget",
+        f"{format_duration(cooldown)} since the last action on the target",
+        f"last acted on {format_duration(now - last.at)} ago"
+        if last is not None
+        else "not acted on yet",
+        f"{plan.target} was acted on {format_duration(now - last.at)} ago; the cooldown is "
+        f"{format_duration(cooldown)}"
+        if last is not None and cooling
+        else None,
+    )
     hour = [r for r in state.actions if now - HOUR < r.at <= now]
     mine = sum(1 for r in hour if r.runbook == plan.runbook)
-    if mine >= guards.max_actions_per_hour:
-        deny(
-            "RunbookRateLimit",
-            f"{plan.runbook} acted {mine} times in the last hour "
-            f"(limit {guards.max_actions_per_hour})",
-        )
-    if len(hour) >= limits.max_actions_per_hour:
-        deny(
-            "GlobalRateLimit",
-            f"{len(hour)} actions in the last hour across all runbooks "
-            f"(limit {limits.max_actions_per_hour})",
-        )
+    judge(
+        "RunbookRateLimit",
+        "maxActionsPerHour",
+        f"fewer than {guards.max_actions_per_hour} actions of {plan.runbook} in the last hour",
+        f"{mine}",
+        f"{plan.runbook} acted {mine} times in the last hour (limit {guards.max_actions_per_hour})"
+        if mine >= guards.max_actions_per_hour
+        else None,
+    )
+    judge(
+        "GlobalRateLimit",
+        "globalActionsPerHour",
+        f"fewer than {limits.max_actions_per_hour} actions in the last hour, all runbooks",
+        f"{len(hour)}",
+        f"{len(hour)} actions in the last hour across all runbooks "
+        f"(limit {limits.max_actions_per_hour})"
+        if len(hour) >= limits.max_actions_per_hour
+        else None,
+    )
     blast = guards.blast_radius
-    if plan.blast.targets > blast.max_targets:
-        deny(
-            "BlastRadius",
-            f"the plan changes {plan.blast.targets} objects; the limit is {blast.max_targets}",
-        )
-    if plan.changes and plan.blast.healthy_fraction_after < blast.min_healthy_fraction:
-        deny(
+    judge(
+        "BlastRadius",
+        "blastRadius.maxTargets",
+        f"at most {blast.max_targets} object{'s' if blast.max_targets != 1 else ''} changed",
+        f"{plan.blast.targets}",
+        f"the plan changes {plan.blast.targets} objects; the limit is {blast.max_targets}"
+        if plan.blast.targets > blast.max_targets
+        else None,
+    )
+    if plan.changes:
+        fraction = plan.blast.healthy_fraction_after
+        judge(
             "MinHealthy",
+            "blastRadius.minHealthyFraction",
+            f"at least {blast.min_healthy_fraction:.0%} of the selected set healthy after",
+            f"{plan.blast.healthy_after}/{plan.blast.selected} ({fraction:.0%})",
             f"only {plan.blast.healthy_after}/{plan.blast.selected} would stay healthy "
-            f"({plan.blast.healthy_fraction_after:.0%}); the runbook needs "
-            f"{blast.min_healthy_fraction:.0%}",
+            f"({fraction:.0%}); the runbook needs {blast.min_healthy_fraction:.0%}"
+            if fraction < blast.min_healthy_fraction
+            else None,
         )
     # Do not fight a person: if someone changed the target after our last action on it,
     # they are handling it. (A person's change that *caused* the incident, such as the
     # rollout a crash-loop rollback undoes, came before any action of ours.)
     human = plan.human_changed_at
-    ours = _last_action_on(state, plan.target)
-    if (
+    fighting = (
         human is not None
-        and ours is not None
-        and human > ours.at
+        and last is not None
+        and human > last.at
         and now - human < guards.cooldown_per_target
-    ):
-        deny(
-            "HumanRecentlyChanged",
-            f"a person changed {plan.target} {format_duration(max(now - human, 0))} ago, "
-            "after our last action on it; leaving it to them",
-        )
-    return gates
+    )
+    judge(
+        "HumanRecentlyChanged",
+        "humanChange",
+        f"no change by a person after our last action, in the last "
+        f"{format_duration(guards.cooldown_per_target)}",
+        "none seen"
+        if human is None
+        else f"a person changed it {format_duration(max(now - human, 0))} ago, "
+        + (
+            "before any action of ours"
+            if last is None
+            else ("after" if human > last.at else "before") + " our last action"
+        ),
+        f"a person changed {plan.target} {format_duration(max(now - human, 0))} ago, "
+        "after our last action on it; leaving it to them"
+        if fighting and human is not None
+        else None,
+    )
+    return judged
+
+
+def _gates(
+    plan: Plan, guards: Guards, state: GuardState, limits: GlobalLimits, now: float
+) -> list[Gate]:
+    return [
+        Gate(False, j.code, j.message)
+        for j in _judge(plan, guards, state, limits, now)
+        if not j.result.passed
+    ]
+
+
+# Notify-only plans change nothing: only these guards apply to them (the pause switch,
+# and the storm guard: one summary instead of a thousand messages).
+_NOTIFY_GUARDS = ("Paused", "Storm", "StormCooldown")
+
+
+def results(
+    plan: Plan, guards: Guards, state: GuardState, limits: GlobalLimits, now: float
+) -> tuple[GuardResult, ...]:
+    """Every guard that applies to ``plan``, passed or not, with what it required and
+    what it saw, for the decision's evidence (``check`` says the first denial)."""
+    judged = _judge(plan, guards, state, limits, now)
+    if not plan.changes:
+        judged = [j for j in judged if j.code in _NOTIFY_GUARDS]
+    return tuple(j.result for j in judged)
 
 
 def storm_gate(state: GuardState, limits: GlobalLimits, now: float) -> Gate | None:
@@ -259,7 +376,7 @@ def check(plan: Plan, guards: Guards, state: GuardState, limits: GlobalLimits, n
     """
     gates = _gates(plan, guards, state, limits, now)
     if not plan.changes:
-        gates = [g for g in gates if g.reason_code in ("Paused", "Storm", "StormCooldown")]
+        gates = [g for g in gates if g.reason_code in _NOTIFY_GUARDS]
     return gates[0] if gates else _allow()
 
 

@@ -5,9 +5,12 @@
 The YAML is first composed into a node tree (which keeps line numbers), checked for
 duplicate keys, non-text keys and runaway alias expansion, then constructed and validated
 by the pydantic schema; each pydantic error location is walked back through the node
-tree to the line it came from. Loading is all-or-nothing: a file with any error yields no
-runbook at all, and ``load_paths`` returns every runbook or raises ``RunbookLoadError``
-listing every problem in every file.
+tree to the line it came from. The rules across fields (``remediation.crosschecks``) run
+in the same pass, on every part of the document that is well-formed enough to check
+(``remediation.parts``), so one check reports every problem it can find, top to bottom,
+rather than a second round once the first is fixed. Loading is all-or-nothing: a file
+with any error yields no runbook at all, and ``load_paths`` returns every runbook or
+raises ``RunbookLoadError`` listing every problem in every file.
 
 Kustomize's own file is not a runbook: a folder of runbooks kept for ``kubectl apply -k``
 (``manifests/runbooks/``) holds a ``kustomization.yaml`` next to them, which lists them
@@ -36,11 +39,13 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, TypeAdapter, ValidationError
 
 from remediation._types import expected_shape, freeze_lists, not_a_number, not_a_whole_number
+from remediation.crosschecks import check_parts, check_semantics
 from remediation.durations import DURATION_PATTERN, format_duration
-from remediation.schema import Runbook, check_semantics
+from remediation.parts import parts_of_data
+from remediation.schema import Name, Runbook
 
 __all__ = [
     "LoadIssue",
@@ -471,83 +476,127 @@ def _validation_problems(root: yaml.Node, error: ValidationError) -> list[_Probl
 # ------------------------------------------------------------------------------ public
 
 
-def _load_document(node: yaml.Node) -> Runbook:
-    _check_tree(node)
-    data = freeze_lists(_construct(node))
+_NAME: TypeAdapter[str] = TypeAdapter(Name)
+
+
+@dataclass(frozen=True)
+class _Document:
+    """One document: its runbook (None when it has a problem), its name when that is
+    well-formed (even in a document with problems, so a name used twice is said at once)
+    with its line, and its problems."""
+
+    runbook: Runbook | None
+    name: str | None
+    line: int | None
+    problems: tuple[_ProblemError, ...]
+
+
+def _name_of(data: dict[str, Any]) -> str | None:
+    metadata = data.get("metadata")
+    name = metadata.get("name") if isinstance(metadata, dict) else None
+    try:
+        return _NAME.validate_python(name)
+    except ValidationError:
+        return None
+
+
+def _located(node: yaml.Node, found: Iterable[tuple[Loc, str]]) -> list[_ProblemError]:
+    located = []
+    for loc, message in found:
+        line, path = _locate(node, loc, key_line=False)
+        located.append(_ProblemError(message, line, path))
+    return located
+
+
+def _in_order(problems: Iterable[_ProblemError]) -> tuple[_ProblemError, ...]:
+    """Problems top to bottom, as the author reads the file; each said once."""
+    seen: set[tuple[int | None, str, str]] = set()
+    unique = []
+    for problem in problems:
+        key = (problem.line, problem.path, problem.message)
+        if key not in seen:
+            seen.add(key)
+            unique.append(problem)
+    return tuple(sorted(unique, key=lambda p: (p.line is None, p.line or 0)))
+
+
+def _load_document(node: yaml.Node) -> _Document:
+    """Check one document completely: the schema's errors and, for every part well-formed
+    enough to check, the rules across fields (``remediation.crosschecks``), in one go."""
+    try:
+        _check_tree(node)
+        data = freeze_lists(_construct(node))
+    except _ProblemError as problem:
+        return _Document(None, None, None, (problem,))
     if not isinstance(data, dict):
-        raise _ProblemError(
+        shape = _ProblemError(
             "a runbook is a mapping with apiVersion, kind, metadata and spec", _line(node)
         )
+        return _Document(None, None, None, (shape,))
+    name = _name_of(data)
+    line = _locate(node, ("metadata", "name"), key_line=False)[0] if name else None
     try:
         runbook = Runbook.model_validate(data)
     except ValidationError as error:
-        raise _ManyProblemsError(_validation_problems(node, error)) from None
-    semantic = check_semantics(runbook)
-    if semantic:
-        located = []
-        for loc, message in semantic:
-            line, path = _locate(node, loc, key_line=False)
-            located.append(_ProblemError(message, line, path))
-        raise _ManyProblemsError(located)
-    return runbook
-
-
-class _ManyProblemsError(Exception):
-    def __init__(self, problems: list[_ProblemError]) -> None:
-        super().__init__(f"{len(problems)} problems")
-        self.problems = problems
+        problems = [
+            *_validation_problems(node, error),
+            *_located(node, check_parts(parts_of_data(data))),
+        ]
+        return _Document(None, name, line, _in_order(problems))
+    problems = _located(node, check_semantics(runbook))
+    return _Document(None if problems else runbook, name, line, _in_order(problems))
 
 
 def _issues_of(source: str, problems: Iterable[_ProblemError]) -> list[LoadIssue]:
     return [LoadIssue(source, p.line, p.path, p.message) for p in problems]
 
 
-Located = list[tuple[Runbook, int | None]]
+Named = list[tuple[str, int | None, Runbook | None]]
 
 
-def _load_source(text: str, source: str) -> tuple[Located, list[LoadIssue]]:
-    """Runbooks of one file, each with the line of its name, or the file's issues."""
+def _load_source(text: str, source: str) -> tuple[Named, list[LoadIssue]]:
+    """Every well-formed runbook name of one file with its line and its runbook (None
+    for a document with a problem), and the file's issues."""
     try:
         documents = _compose(text)
     except _ProblemError as problem:
         return [], _issues_of(source, [problem])
     if not documents:
         return [], [LoadIssue(source, 1, "", "the file holds no runbook (it is empty)")]
-    loaded: Located = []
+    named: Named = []
     issues: list[LoadIssue] = []
     names: dict[str, int | None] = {}
     for node in documents:
-        try:
-            runbook = _load_document(node)
-        except _ProblemError as problem:
-            issues.extend(_issues_of(source, [problem]))
+        document = _load_document(node)
+        issues.extend(_issues_of(source, document.problems))
+        if document.name is None:
             continue
-        except _ManyProblemsError as many:
-            issues.extend(_issues_of(source, many.problems))
-            continue
-        line, _ = _locate(node, ("metadata", "name"), key_line=False)
-        if runbook.name in names:
+        if document.name in names:
             issues.append(
                 LoadIssue(
                     source,
-                    line,
+                    document.line,
                     "metadata.name",
-                    f"runbook name {runbook.name!r} is already used at line {names[runbook.name]}",
+                    f"runbook name {document.name!r} is already used at line "
+                    f"{names[document.name]}",
                 )
             )
-        names[runbook.name] = line
-        loaded.append((runbook, line))
-    if issues:
-        return [], issues  # all-or-nothing: never a partly loaded file
-    return loaded, []
+        names[document.name] = document.line
+        named.append((document.name, document.line, document.runbook))
+    return named, _top_to_bottom(issues)
+
+
+def _top_to_bottom(issues: Iterable[LoadIssue]) -> list[LoadIssue]:
+    """One file's issues in the order of their lines (those with no line last)."""
+    return sorted(issues, key=lambda issue: (issue.line is None, issue.line or 0))
 
 
 def load_text(text: str, source: str = "<string>") -> tuple[Runbook, ...]:
     """Parse and validate YAML text holding one or more runbook documents."""
-    loaded, issues = _load_source(text, source)
+    named, issues = _load_source(text, source)
     if issues:
         raise RunbookLoadError(issues)
-    return tuple(runbook for runbook, _ in loaded)
+    return tuple(runbook for _, _, runbook in named if runbook is not None)
 
 
 def _read(path: Path) -> str:
@@ -625,24 +674,25 @@ def check_paths(paths: Sequence[str | Path]) -> LoadReport:
         except _ProblemError as problem:
             issues.extend(_issues_of(source, [problem]))
             continue
-        runbooks, file_issues = _load_source(text, source)
-        for runbook, line in runbooks:
-            if runbook.name not in first_seen:
-                continue
-            file_issues.append(
-                LoadIssue(
-                    source,
-                    line,
-                    "metadata.name",
-                    f"runbook name {runbook.name!r} is already used at {first_seen[runbook.name]}",
+        named, file_issues = _load_source(text, source)
+        for name, line, _ in named:
+            if name in first_seen:
+                file_issues.append(
+                    LoadIssue(
+                        source,
+                        line,
+                        "metadata.name",
+                        f"runbook name {name!r} is already used at {first_seen[name]}",
+                    )
                 )
-            )
+        for name, line, _ in named:
+            # A name in a file with problems is taken all the same: once that file is
+            # fixed it would clash, so the clash is said now rather than in a second round.
+            first_seen.setdefault(name, f"{source}:{line}" if line is not None else source)
         if file_issues:
-            issues.extend(file_issues)
+            issues.extend(_top_to_bottom(file_issues))
             continue
-        for runbook, line in runbooks:
-            first_seen[runbook.name] = f"{source}:{line}" if line is not None else source
-            loaded.append((source, runbook))
+        loaded.extend((source, runbook) for _, _, runbook in named if runbook is not None)
     return LoadReport(
         files=tuple(str(p) for p in files),
         runbooks=tuple(loaded),

@@ -7,7 +7,9 @@ and a sentence. Only the executor writes to the cluster, and dry-run and shadow 
 this same code. Preconditions that need no I/O (recent rollout, other alerts firing,
 freeze and maintenance windows) are decided here; PromQL preconditions come back in
 ``Plan.preconditions`` for the engine to query, then ``check_preconditions`` judges the
-values it read.
+values it read. Each precondition judged is also kept as a ``GuardResult`` (what it
+required, what was seen, whether it passed): the local ones in ``Plan.checked``, the
+PromQL ones from ``precondition_results``, for the decision's evidence.
 """
 
 from __future__ import annotations
@@ -71,12 +73,14 @@ from remediation.windows import contains, describe
 __all__ = [
     "BlastEstimate",
     "Change",
+    "GuardResult",
     "NoAction",
     "Notification",
     "Plan",
     "PreconditionQuery",
     "check_preconditions",
     "plan",
+    "precondition_results",
     "show",
 ]
 
@@ -90,6 +94,26 @@ class NoAction:
 
     reason_code: str
     message: str
+
+
+@dataclass(frozen=True)
+class GuardResult:
+    """One precondition or guard as it was judged, for a person reading the decision:
+    ``GuardResult("changedWithin", "a rollout less than 30m ago", "rolled out 4m ago",
+    True)``."""
+
+    name: str
+    required: str
+    seen: str
+    passed: bool
+
+    def to_dict(self) -> dict[str, str | bool]:
+        return {
+            "name": self.name,
+            "required": self.required,
+            "seen": self.seen,
+            "passed": self.passed,
+        }
 
 
 @dataclass(frozen=True)
@@ -160,6 +184,8 @@ class Plan:
     human_changed_at: float | None
     planned_at: float
     reason_code: str = "Planned"
+    # The preconditions decided here (all passed, or there would be no plan).
+    checked: tuple[GuardResult, ...] = ()
 
     @property
     def operations(self) -> tuple[Operation, ...]:
@@ -569,13 +595,24 @@ def _plan_action(
 # ------------------------------------------------------------------ local preconditions
 
 
+_SHOWN_QUERY = 200  # a query in a recorded result is cut to this many characters
+
+
+def _cut(text: str, limit: int = _SHOWN_QUERY) -> str:
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
 def _check_local_preconditions(
     runbook: Runbook, signal: Signal, target: ObjectRef, snapshot: ClusterSnapshot, now: float
-) -> None:
+) -> tuple[GuardResult, ...]:
+    """Judge the preconditions that need no query: their results when all hold, else
+    ``_Stop`` with the first that does not."""
+    results: list[GuardResult] = []
     for condition in runbook.spec.preconditions:
         if isinstance(condition, ChangedWithin):
             workload = _workload_of(target, snapshot)
             rolled = workload.last_rollout_at if workload is not None else None
+            within = format_duration(condition.within)
             if rolled is None or now - rolled > condition.within:
                 when = (
                     f"{format_duration(now - rolled)} ago" if rolled is not None else "never seen"
@@ -583,8 +620,16 @@ def _check_local_preconditions(
                 raise _Stop(
                     "NoRecentChange",
                     f"{show(target)} was last rolled out {when}; the runbook acts only within "
-                    f"{format_duration(condition.within)} of a rollout",
+                    f"{within} of a rollout",
                 )
+            results.append(
+                GuardResult(
+                    "changedWithin",
+                    f"a rollout less than {within} ago",
+                    f"rolled out {format_duration(now - rolled)} ago",
+                    True,
+                )
+            )
         elif isinstance(condition, NoOtherAlertFiring):
             fingerprint = signal.evidence.get("fingerprint")
             for alert in snapshot.alerts:
@@ -597,14 +642,56 @@ def _check_local_preconditions(
                         "OtherAlertFiring",
                         f"alert {alert.name} is also firing; a person should look first",
                     )
+            which = "no other alert firing"
+            if condition.matchers:
+                which += f" matching {', '.join(str(m) for m in condition.matchers)}"
+            if condition.same_namespace:
+                where = target.namespace
+                which += f" in namespace {where}" if where else " without a namespace label"
+            results.append(GuardResult("noOtherAlertFiring", which, "none firing", True))
         elif isinstance(condition, FreezeWindow):
             if contains(condition, now):
                 raise _Stop("FreezeWindow", f"inside the change freeze {describe(condition)}")
-        elif isinstance(condition, MaintenanceWindow) and not contains(condition, now):
-            raise _Stop(
-                "OutsideMaintenanceWindow",
-                f"outside the maintenance window {describe(condition)}",
+            results.append(
+                GuardResult(
+                    f"freezeWindow {describe(condition)}", "outside the window", "outside", True
+                )
             )
+        elif isinstance(condition, MaintenanceWindow):
+            if not contains(condition, now):
+                raise _Stop(
+                    "OutsideMaintenanceWindow",
+                    f"outside the maintenance window {describe(condition)}",
+                )
+            results.append(
+                GuardResult(
+                    f"maintenanceWindow {describe(condition)}", "inside the window", "inside", True
+                )
+            )
+    return tuple(results)
+
+
+def _judge(
+    condition: PreconditionQuery, value: float | None
+) -> tuple[GuardResult, NoAction | None]:
+    name = f"promql ({condition.description})" if condition.description else "promql"
+    required = f"{_cut(condition.query)} {condition.condition}"
+    if value is None or math.isnan(value):
+        blocked = NoAction("NoData", f"no data for precondition {condition.query}")
+        return GuardResult(name, required, "no data", False), blocked
+    if not condition.condition.holds(value):
+        why = f" ({condition.description})" if condition.description else ""
+        blocked = NoAction(
+            "PreconditionFailed",
+            f"{condition.query} = {value:g}, needs {condition.condition}{why}",
+        )
+        return GuardResult(name, required, f"{value:g}", False), blocked
+    return GuardResult(name, required, f"{value:g}", True), None
+
+
+def precondition_results(plan: Plan, values: Mapping[str, float | None]) -> tuple[GuardResult, ...]:
+    """Each PromQL precondition judged on the value the engine read (by query text)."""
+    return tuple(_judge(c, values.get(c.query))[0] for c in plan.preconditions)
 
 
 def check_preconditions(plan: Plan, values: Mapping[str, float | None]) -> NoAction | None:
@@ -613,15 +700,9 @@ def check_preconditions(plan: Plan, values: Mapping[str, float | None]) -> NoAct
     A missing value or NaN blocks: no data, no action.
     """
     for condition in plan.preconditions:
-        value = values.get(condition.query)
-        if value is None or math.isnan(value):
-            return NoAction("NoData", f"no data for precondition {condition.query}")
-        if not condition.condition.holds(value):
-            why = f" ({condition.description})" if condition.description else ""
-            return NoAction(
-                "PreconditionFailed",
-                f"{condition.query} = {value:g}, needs {condition.condition}{why}",
-            )
+        _, blocked = _judge(condition, values.get(condition.query))
+        if blocked is not None:
+            return blocked
     return None
 
 
@@ -708,7 +789,7 @@ def plan(
         return NoAction(resolved.reason_code, resolved.message)
     target = resolved.target
     try:
-        _check_local_preconditions(runbook, signal, target, snapshot, now)
+        checked = _check_local_preconditions(runbook, signal, target, snapshot, now)
         planned = [
             _plan_action(action, runbook, signal, target, snapshot)
             for action in runbook.spec.actions
@@ -748,4 +829,5 @@ def plan(
         approval_reasons=reasons,
         human_changed_at=workload.managed_by_human_at if workload is not None else None,
         planned_at=now,
+        checked=checked,
     )

@@ -6,21 +6,19 @@ may touch, what must be true first, the typed actions it takes (a closed set mir
 do on failure, and the guards that keep it from running away. Keys are camelCase.
 
 Everything is validated once, at load time (``remediation.loading``): unknown keys,
-wrong types, bad durations, quantities, matchers, regexes, cron and timezones, and the
-cross-field rules in ``check_semantics`` (an action that cannot apply to the target
-kind, a verification that waits on an alert no trigger provides...).
+wrong types, bad durations, quantities, matchers, regexes, cron and timezones here, and
+the rules across fields in ``remediation.crosschecks`` (an action that cannot apply to
+the target kind, a verification that waits on an alert no trigger provides, a guard that
+could never pass...).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Annotated, Any, Literal
 
 from pydantic import Field, model_validator
 
 from remediation._types import ComparisonField, Duration, Matcher, Quantity, RunbookModel
-from remediation.quantity import parse_quantity
-from remediation.templating import check_template
 from remediation.windows import WindowFields
 
 __all__ = [
@@ -63,7 +61,6 @@ __all__ = [
     "TargetSelector",
     "Trigger",
     "Verification",
-    "check_semantics",
 ]
 
 API_VERSION = "autonomic.dev/v1alpha1"
@@ -585,138 +582,3 @@ class Runbook(RunbookModel):
     def changes_cluster(self) -> bool:
         """True when any action writes to the cluster (anything but notify)."""
         return any(action.type != "notify" for action in self.spec.actions)
-
-
-# ------------------------------------------------------------------ cross-field checks
-
-Loc = tuple[str | int, ...]
-
-
-def _templates(spec: RunbookSpec) -> Iterator[tuple[Loc, str]]:
-    for index, condition in enumerate(spec.preconditions):
-        if isinstance(condition, PromqlPrecondition):
-            yield ("spec", "preconditions", index, "query"), condition.query
-    for index, action in enumerate(spec.actions):
-        if isinstance(action, NotifyAction):
-            yield ("spec", "actions", index, "message"), action.message
-    if spec.verification is not None:
-        for index, check in enumerate(spec.verification.checks):
-            if isinstance(check, PromqlCheck):
-                yield ("spec", "verification", "checks", index, "query"), check.query
-
-
-def check_semantics(runbook: Runbook) -> list[tuple[Loc, str]]:
-    """Rules that span fields; returns (YAML path, message) pairs, empty when sound."""
-    spec = runbook.spec
-    problems: list[tuple[Loc, str]] = []
-    kind = spec.target.kind
-    for index, action in enumerate(spec.actions):
-        allowed = ACTION_KINDS[action.type]
-        if kind not in allowed:
-            problems.append(
-                (
-                    ("spec", "actions", index, "type"),
-                    f"action '{action.type}' cannot act on a {kind}; "
-                    f"it needs spec.target.kind {' or '.join(sorted(allowed))}",
-                )
-            )
-        if isinstance(action, PatchResourcesAction):
-            ceiling = parse_quantity(action.max)
-            if ceiling <= 0:
-                problems.append((("spec", "actions", index, "max"), "'max' must be above 0"))
-    if runbook.changes_cluster and spec.verification is None:
-        problems.append(
-            (
-                ("spec", "verification"),
-                "an action that changes the cluster needs 'verification' "
-                "(checks that tell whether it worked)",
-            )
-        )
-    has_alert = any(isinstance(trigger, AlertTrigger) for trigger in spec.triggers)
-    if spec.verification is not None and not has_alert:
-        for index, check in enumerate(spec.verification.checks):
-            if isinstance(check, AlertResolvedCheck):
-                problems.append(
-                    (
-                        ("spec", "verification", "checks", index, "type"),
-                        "'alertResolved' needs an 'alert' trigger; no trigger here is an alert",
-                    )
-                )
-    only_alert_checks = spec.verification is not None and all(
-        isinstance(check, AlertResolvedCheck) for check in spec.verification.checks
-    )
-    if (
-        has_alert
-        and only_alert_checks
-        and not all(isinstance(trigger, AlertTrigger) for trigger in spec.triggers)
-    ):
-        problems.append(
-            (
-                ("spec", "verification", "checks"),
-                "runs started by a non-alert trigger have no alert to wait for; add a "
-                "promql or kubernetes check besides 'alertResolved'",
-            )
-        )
-    for index, trigger in enumerate(spec.triggers):
-        if (
-            isinstance(trigger, KubernetesTrigger)
-            and trigger.held_for > 0
-            and trigger.condition in ("CrashLoopBackOff", "OOMKilled")
-        ):
-            problems.append(
-                (
-                    ("spec", "triggers", index, "heldFor"),
-                    f"the cluster does not say since when a pod is in {trigger.condition}, so "
-                    "'heldFor' could never be proven; use 'minCount' (restarts) instead",
-                )
-            )
-        if isinstance(trigger, KubernetesTrigger):
-            node_condition = trigger.condition in NODE_CONDITIONS
-            if node_condition != (kind == "Node"):
-                want = "Node" if node_condition else "a Pod, Deployment or StatefulSet"
-                problems.append(
-                    (
-                        ("spec", "triggers", index, "condition"),
-                        f"condition {trigger.condition} is about a "
-                        f"{'node' if node_condition else 'pod or workload'}, "
-                        f"but spec.target.kind is {kind}; use {want}",
-                    )
-                )
-    for loc, text in _templates(spec):
-        message = check_template(text)
-        if message is not None:
-            problems.append((loc, message))
-    both = sorted(set(spec.target.namespaces) & set(spec.target.exclude_namespaces))
-    if both:
-        problems.append(
-            (
-                ("spec", "target", "excludeNamespaces"),
-                f"namespace {', '.join(both)} is both in 'namespaces' and in "
-                "'excludeNamespaces'; remove it from one",
-            )
-        )
-    for key, value in sorted(spec.target.exclude_labels.items()):
-        if spec.target.require_labels.get(key) == value:
-            problems.append(
-                (
-                    ("spec", "target", "excludeLabels", key),
-                    f"label {key}={value} is both required ('requireLabels') and excluded, "
-                    "so no target could ever be selected; remove it from one",
-                )
-            )
-    for index, trigger in enumerate(spec.triggers):
-        if not isinstance(trigger, AlertTrigger):
-            continue
-        for number, matcher in enumerate(trigger.matchers):
-            if matcher.name == "alertname" and not matcher.matches(
-                {"alertname": trigger.alertname}
-            ):
-                problems.append(
-                    (
-                        ("spec", "triggers", index, "matchers", number),
-                        f"matcher {matcher} rejects the alert this trigger names "
-                        f"({trigger.alertname!r}), so the trigger could never fire; "
-                        "drop the matcher or write one trigger per alert name",
-                    )
-                )
-    return problems

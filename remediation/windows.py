@@ -27,13 +27,17 @@ from pydantic import (
 from remediation._types import Duration, RunbookModel
 
 __all__ = [
+    "MINUTES_PER_WEEK",
     "CronSpec",
     "DateRange",
     "WeeklyRange",
     "WindowFields",
     "contains",
+    "cron_always_open",
+    "cron_never_starts",
     "describe",
     "parse_cron",
+    "week_mask",
 ]
 
 Weekday = Literal["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"]
@@ -310,6 +314,59 @@ def _in_cron(cron: CronSpec, duration: float, at: float, zone: ZoneInfo) -> bool
             return True
         instant -= 60
     return False
+
+
+MINUTES_PER_WEEK = 7 * 1440
+_LONGEST_MONTH = (31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31)
+_MONTH_NAMES = (
+    "January", "February", "March", "April", "May", "June",
+    "July", "August", "September", "October", "November", "December",
+)  # fmt: skip
+
+
+def week_mask(ranges: tuple[WeeklyRange, ...]) -> int:
+    """The local minutes of the week the ranges cover, as bits of an integer (bit 0 is
+    Monday 00:00), by the rule ``contains`` applies: a range whose end is before its start
+    runs past midnight into the next day."""
+
+    def span(first: int, last: int) -> int:
+        return ((1 << (last - first)) - 1) << first
+
+    mask = 0
+    for block in ranges:
+        start, end = _minutes_of(block.start), _minutes_of(block.end)
+        for day in block.days:
+            at = _WEEKDAYS.index(day) * 1440
+            if start < end:
+                mask |= span(at + start, at + end)
+            else:
+                following = (at + 1440) % MINUTES_PER_WEEK
+                mask |= span(at + start, at + 1440) | span(following, following + end)
+    return mask
+
+
+def cron_always_open(cron: CronSpec) -> bool:
+    """True when the cron starts a window at every minute of every day (so any window it
+    starts, of 1m or more, is open all the time)."""
+    every_day = len(cron.days) == 31
+    every_weekday = len(cron.weekdays) == 7
+    if cron.days_restricted and cron.weekdays_restricted:
+        days_ok = every_day or every_weekday  # either field may match
+    else:
+        days_ok = every_day and every_weekday
+    return days_ok and len(cron.months) == 12 and len(cron.hours) == 24 and len(cron.minutes) == 60
+
+
+def cron_never_starts(cron: CronSpec) -> str | None:
+    """Why the cron can never match (it names only dates that do not exist, such as the
+    30th of February), or None when it matches some time."""
+    if not cron.days_restricted or cron.weekdays_restricted:
+        return None  # any day, or the day of the week may match instead
+    if any(day <= _LONGEST_MONTH[month - 1] for month in cron.months for day in cron.days):
+        return None
+    days = " or ".join(str(day) for day in sorted(cron.days))
+    months = ", ".join(_MONTH_NAMES[month - 1] for month in sorted(cron.months))
+    return f"{months} never {'has' if len(cron.months) == 1 else 'have'} a day {days}"
 
 
 def _local_instant(text: str, zone: ZoneInfo) -> float:

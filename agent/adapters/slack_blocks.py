@@ -145,6 +145,9 @@ def _evidence_lines(evidence: Mapping[str, Any]) -> tuple[str | None, list[str]]
     for key, value in evidence.items():
         if key == "query" or key in _SOURCE_KEYS:
             continue
+        if key == "guards" and isinstance(value, list):
+            lines.append(f"• guards: {escape(_cut(_guards_summary(value), 200))}")
+            continue
         if isinstance(value, list) and len(value) > 8:
             shown = ", ".join(_scalar(v) for v in value[-8:])
             text = f"…{shown} (last 8 of {len(value)})"
@@ -156,6 +159,17 @@ def _evidence_lines(evidence: Mapping[str, Any]) -> tuple[str | None, list[str]]
             text = _scalar(value)
         lines.append(f"• {escape(key)}: {escape(_cut(text, 200))}")
     return (str(query) if query is not None else None), lines
+
+
+def _guards_summary(guards: list[Any]) -> str:
+    """A runbook decision's preconditions and guards in a few words: how many passed, and
+    the name and reading of any that did not (``autonomic explain`` has each one)."""
+    judged = [item for item in guards if isinstance(item, Mapping)]
+    failed = [item for item in judged if item.get("passed") is not True]
+    if not failed:
+        return f"all {len(judged)} passed"
+    shown = "; ".join(f"{item.get('name', '?')}: {item.get('seen', '?')}" for item in failed)
+    return f"{len(judged) - len(failed)} of {len(judged)} passed; failed {shown}"
 
 
 def _title(decision: Any) -> str:

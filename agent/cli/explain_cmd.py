@@ -104,8 +104,9 @@ def render(ledger: Any, decision_id: str, *, as_json: bool = False) -> str:
         "Evidence",
     ]
     for key, value in record.evidence.items():
-        if key != "routing":
+        if key not in ("routing", "guards"):
             lines.append(f"  {key}: {json.dumps(value, default=str)[:200]}")
+    lines += _guard_lines(record.evidence.get("guards"))
     lines += [
         "",
         "Routing",
@@ -207,6 +208,24 @@ def _proposal_lines(proposal: dict[str, Any]) -> list[str]:
         how.append(f"notifies {_value(notifications)}")
     if how:
         lines.append(f"{_INDENT}({'; '.join(how)})")
+    return lines
+
+
+def _guard_lines(guards: Any) -> list[str]:
+    """A runbook decision's preconditions and guards as they were judged, one a line:
+    whether it passed, its name, what it required and what it saw. Decisions recorded
+    before they were kept (and other kinds of decision) have none, and no section."""
+    if not isinstance(guards, list) or not guards:
+        return []
+    lines = ["", "Preconditions and guards (as judged when decided)"]
+    for item in guards:
+        if not isinstance(item, dict):
+            continue
+        verdict = "pass" if item.get("passed") is True else "FAIL"
+        lines.append(
+            f"  {verdict}  {item.get('name', '?')}: needs {item.get('required', '?')}; "
+            f"saw {item.get('seen', '?')}"
+        )
     return lines
 
 

@@ -198,3 +198,16 @@ def test_the_source_link_is_found_in_the_triggering_signal() -> None:
     assert source_link({"signal": {"generatorURL": "javascript:alert(1)"}}) is None
     blocks = question_blocks(_decision(evidence={"signal": {"generatorURL": url}}), _question())
     assert f"<{url}|Open the source>" in json.dumps(blocks)
+
+
+def test_a_runbook_decisions_guards_read_as_a_summary() -> None:
+    """The question says how the preconditions and guards went in a few words (each one
+    is in `autonomic explain`), naming any that failed, never a dump of the records."""
+    passed = {"name": "pause", "required": "not paused", "seen": "not paused", "passed": True}
+    failed = {"name": "promql", "required": "up > 0", "seen": "no data", "passed": False}
+    text = json.dumps(question_blocks(_decision(evidence={"guards": [passed] * 3}), _question()))
+    assert "guards: all 3 passed" in text and "not paused" not in text
+    text = json.dumps(
+        question_blocks(_decision(evidence={"guards": [passed, failed]}), _question())
+    )
+    assert "guards: 1 of 2 passed; failed promql: no data" in text

@@ -19,6 +19,7 @@ from remediation.guards import (
     record_finish,
     record_start,
     record_trigger,
+    results,
     set_pause,
 )
 from remediation.planning import Plan, plan
@@ -175,6 +176,44 @@ def test_gate(
     assert gate.reason_code == code, gate
     assert gate.allowed is (code == "Allowed")
     assert gate.message
+
+
+@pytest.mark.parametrize(
+    ("name", "state", "the_plan", "limits", "code"), CASES, ids=[c[0] for c in CASES]
+)
+def test_results_fail_where_the_gates_deny(
+    name: str, state: GuardState, the_plan: Plan, limits: GlobalLimits, code: str
+) -> None:
+    """Every guard is judged for the record, and the ones that fail are exactly the
+    denials ``check_all`` lists, in the same order."""
+    judged = results(the_plan, GUARDS, state, limits, NOW)
+    denials = check_all(the_plan, GUARDS, state, limits, NOW)
+    assert len(judged) >= 11  # a global freeze window adds one
+    assert len([r for r in judged if not r.passed]) == len(denials)
+    assert (code == "Allowed") is all(r.passed for r in judged)
+
+
+def test_results_say_what_was_required_and_what_was_seen() -> None:
+    state = GuardState(actions=actions(600, target=WEB.ref))
+    judged = {r.name: r for r in results(PLAN, GUARDS, state, LIMITS, NOW)}
+    cooldown = judged["cooldownPerTarget"]
+    assert (cooldown.required, cooldown.seen, cooldown.passed) == (
+        "30m since the last action on the target",
+        "last acted on 10m ago",
+        False,
+    )
+    healthy = judged["blastRadius.minHealthyFraction"]
+    assert healthy.passed and healthy.required.startswith("at least 50%")
+    assert judged["maxActionsPerHour"].seen == "1"  # that action, 10 minutes ago
+    assert judged["humanChange"].passed
+
+
+def test_notify_only_plans_record_only_the_guards_that_apply() -> None:
+    notify = make_plan(changes=())
+    assert [r.name for r in results(notify, GUARDS, GuardState(), LIMITS, NOW)] == [
+        "pause",
+        "storm",
+    ]
 
 
 def test_check_all_lists_every_denial() -> None:

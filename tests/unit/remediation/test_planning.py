@@ -7,7 +7,14 @@ from pathlib import Path
 import pytest
 
 from remediation.loading import load_paths
-from remediation.planning import NoAction, Plan, check_preconditions, plan
+from remediation.planning import (
+    GuardResult,
+    NoAction,
+    Plan,
+    check_preconditions,
+    plan,
+    precondition_results,
+)
 from remediation.ports import (
     Cordon,
     DeletePod,
@@ -362,6 +369,31 @@ def test_check_preconditions_no_data_blocks() -> None:
     for missing in ({}, {query: None}, {query: float("nan")}):
         gate = check_preconditions(result, missing)
         assert gate is not None and gate.reason_code == "NoData"
+
+
+def test_each_precondition_is_kept_with_what_it_saw() -> None:
+    """The preconditions decided while planning are in ``Plan.checked``; the PromQL ones
+    are judged on the values read, passed or not, for the decision's evidence."""
+    rb = SHIPPED["error-rate-pause-rollout"]
+    sig = signal(
+        "anomaly",
+        "http_error_ratio",
+        ObjectRef("Deployment", "web", "shop"),
+        direction="up",
+        confidence=0.9,
+    )
+    rolling = deployment(updated=1, last_rollout_at=NOW - 240)
+    result = planned(plan(rb, sig, ClusterSnapshot((rolling,)), NOW))
+    assert result.checked == (
+        GuardResult("changedWithin", "a rollout less than 30m ago", "rolled out 4m ago", True),
+    )
+    query = result.preconditions[0].query
+    name, required = "promql (at least one request per second)", f"{query} > 1"
+    assert precondition_results(result, {query: 12.0}) == (GuardResult(name, required, "12", True),)
+    assert precondition_results(result, {query: 0.25}) == (
+        GuardResult(name, required, "0.25", False),
+    )
+    assert precondition_results(result, {}) == (GuardResult(name, required, "no data", False),)
 
 
 def test_approval_rules_force_ask() -> None:

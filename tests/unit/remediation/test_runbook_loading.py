@@ -505,10 +505,15 @@ def test_a_misspelt_choice_names_what_was_written_and_the_nearest_value(
     tmp_path: Path,
 ) -> None:
     """`condition: DiskPresure` was refused with only the list of nine conditions."""
-    text = VALID.replace(
-        "    - type: forecastBreach\n      metric: requests_per_second",
-        "    - type: kubernetes\n      condition: DiskPresure",
-    ).replace("kind: Deployment", "kind: Node")
+    text = (
+        VALID.replace(
+            "    - type: forecastBreach\n      metric: requests_per_second",
+            "    - type: kubernetes\n      condition: DiskPresure",
+        )
+        .replace("kind: Deployment", "kind: Node")
+        .replace("type: scale\n      factor: 1.5\n      maxReplicas: 10", "type: cordon")
+        .replace("condition: podsReady", "condition: nodeCordoned")
+    )
     issue = only_issue(text, tmp_path)
     assert (issue.line, issue.path) == (10, "spec.triggers[0].condition")
     assert issue.message.startswith("Input should be 'CrashLoopBackOff', 'OOMKilled'")
