@@ -82,6 +82,11 @@ log = logging.getLogger(__name__)
 
 SLACK_REF = "slack:"
 MAX_BODY_BYTES = 1_048_576
+# slack-sdk's Socket Mode client joins its threads when closed; one stuck (a reconnect in
+# flight, a handler still running) would hold whoever closes it, the lease's loss or the
+# shutdown. Closing waits this long, then leaves the rest to a background thread: the
+# client has already stopped reconnecting by then, so it does not listen again.
+SOCKET_CLOSE_WAIT = 8.0
 _QUESTION_ID = re.compile(r"^[0-9a-f]{32}$")
 _USER = re.compile(r"^[UW][A-Z0-9]{2,}$")
 _GROUP = re.compile(r"^S[A-Z0-9]{2,}$")
@@ -542,6 +547,7 @@ class SlackReceiver:
         self._socket_base_url = socket_base_url
         self._socket: Any = None
         self._socket_lock = threading.Lock()
+        self.socket_close_wait = SOCKET_CLOSE_WAIT
 
     # ---------------------------------------------------------------- HTTP
     def handle_interaction(
@@ -641,8 +647,17 @@ class SlackReceiver:
         """Disconnect (on losing leadership, on shutdown); idempotent."""
         with self._socket_lock:
             client, self._socket = self._socket, None
-        if client is not None:
-            client.close()
+        if client is None:
+            return
+        closer = threading.Thread(target=client.close, name="autonomic-slack-close", daemon=True)
+        closer.start()
+        closer.join(self.socket_close_wait)
+        if closer.is_alive():
+            log.warning(
+                "Slack Socket Mode: the client had not closed after %g s; its threads are "
+                "left to end in the background (it no longer reconnects)",
+                self.socket_close_wait,
+            )
 
     @property
     def listening(self) -> bool:

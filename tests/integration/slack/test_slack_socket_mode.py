@@ -161,3 +161,36 @@ def test_start_and_stop_socket_mode(rig: Rig) -> None:
     time.sleep(0.5)  # the client retried every 0.1 s while it ran
     assert len(rig.slack.calls_to("apps.connections.open")) == settled
     assert APP_TOKEN not in repr(receiver.__dict__)
+
+
+def test_a_client_that_does_not_close_holds_nobody_for_long(
+    rig: Rig, caplog: pytest.LogCaptureFixture
+) -> None:
+    """slack-sdk's ``close()`` joins the client's threads; one stuck there used to hold
+    the caller (a replica losing the lease, the shutdown) for as long as it stayed
+    stuck. Closing now waits ``socket_close_wait`` and leaves the rest to a thread."""
+    import threading
+
+    release = threading.Event()
+
+    class StuckClient:
+        closed = False
+
+        def close(self) -> None:
+            self.closed = True  # slack-sdk stops reconnecting first, then joins
+            release.wait(30)
+
+    receiver = rig.receiver
+    stuck = StuckClient()
+    receiver._socket = stuck
+    receiver.socket_close_wait = 0.3
+    started = time.monotonic()
+    try:
+        with caplog.at_level("WARNING", logger="agent.adapters.slack"):
+            receiver.stop_socket_mode()
+        took = time.monotonic() - started
+        assert 0.3 <= took < 2.0
+        assert stuck.closed and not receiver.listening
+        assert "the client had not closed after 0.3 s" in caplog.text
+    finally:
+        release.set()
