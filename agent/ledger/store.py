@@ -1130,13 +1130,22 @@ class Ledger:
                 for row in rows:
                     self._held_back_row(conn, row)
         except sa.exc.IntegrityError:
-            for row in rows:
-                with self._tx() as conn:
-                    self._held_back_row(conn, row)
+            for row in rows:  # nothing was committed: each on its own
+                try:
+                    with self._tx() as conn:
+                        self._held_back_row(conn, row)
+                except sa.exc.IntegrityError:
+                    with self._tx() as conn:  # inserted meanwhile: now an update
+                        self._held_back_row(conn, row)
 
     @staticmethod
     def _held_back_row(conn: sa.Connection, row: HeldBack) -> None:
         table = tables["held_back"]
+        newer = table.c.last_seen <= row.last_seen  # the sentence of the latest sighting
+
+        def latest(column: sa.Column[Any], value: object) -> sa.Case[Any]:
+            return sa.case((newer, value), else_=column)
+
         done = conn.execute(
             table.update()
             .where(
@@ -1150,12 +1159,10 @@ class Ledger:
                     (table.c.first_seen > row.first_seen, row.first_seen),
                     else_=table.c.first_seen,
                 ),
-                last_seen=sa.case(
-                    (table.c.last_seen < row.last_seen, row.last_seen), else_=table.c.last_seen
-                ),
-                outcome=row.outcome,
-                message=row.message,
-                signal=row.signal,
+                last_seen=latest(table.c.last_seen, row.last_seen),
+                outcome=latest(table.c.outcome, row.outcome),
+                message=latest(table.c.message, row.message),
+                signal=latest(table.c.signal, row.signal),
             )
         )
         if done.rowcount == 0:
