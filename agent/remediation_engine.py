@@ -376,10 +376,11 @@ class RemediationEngine:
             state = self._update_guards(lambda s: _record_triggers(s, now, fresh, self.limits))
         else:
             state = self.guard_state()[0]
-        # What became of each runbook whose trigger accepted a signal (``outcomes``).
+        # What became of each runbook whose trigger accepted a signal (``outcomes``): those
+        # that could not select their target, each, and those that went on to plan.
         reached: list[Handled] = []
         for signal, result in results:
-            unselected = [
+            reached += [
                 Handled(
                     signal.describe(),
                     skip.runbook,
@@ -391,7 +392,6 @@ class RemediationEngine:
                 for skip in result.skipped
                 if skip.reason_code != "NoTriggerMatch"
             ]
-            reached += unselected
             if not result.matches:
                 out.append(self._unmatched(signal, result.skipped))
                 continue

@@ -193,6 +193,15 @@ def test_a_target_not_selected_is_kept_a_condition_no_runbook_takes_is_not(
     assert _counted(r, "no-match", "NotOptedIn") == sum(
         1 for h in handled if h.runbook == CRASHLOOP and h.reason_code == "NotOptedIn"
     )
+    # labels are runbook names, outcomes and reason codes: never a target
+    samples = [
+        sample
+        for family in r.decisions.metrics.registry.collect()
+        if family.name == "autonomic_runbook_outcomes"
+        for sample in family.samples
+    ]
+    assert samples and {s.labels["runbook"] for s in samples} <= set(r.engine.runbooks)
+    assert not any("web" in value for s in samples for value in s.labels.values())
     # ``why web`` finds them by the workload's name: its pods are named after it
     assert {row.subject for row in r.ledger.held_back(subject="web")} == {
         row.subject for row in rows
