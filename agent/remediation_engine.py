@@ -366,6 +366,7 @@ class RemediationEngine:
         now = self.clock.now()
         out: list[Handled] = []
         if not signals:
+            self.outcomes.record((), now)  # what was counted before is still written
             return out
         results = [(signal, match(self.runbooks.values(), signal, snapshot)) for signal in signals]
         # The storm guard counts triggers: signals a runbook takes up (its condition held

@@ -14,8 +14,9 @@ from pathlib import Path
 import pytest
 
 from agent.cli import main
-from agent.ledger import HeldBack
-from agent.outcomes import WRITE_EVERY
+from agent.ledger import HeldBack, open_ledger
+from agent.observability import Metrics
+from agent.outcomes import WRITE_EVERY, RunbookOutcomes
 from agent.remediation_engine import Handled
 from remediation.guards import ActionRecord
 from tests.unit.engine.harness import WEB, Rig, rig, web
@@ -120,6 +121,10 @@ def test_a_runbook_denied_cycle_after_cycle_is_one_row_its_count_rising_writes_b
     # What is not written yet is at most WRITE_EVERY's worth; the metric counts each.
     assert denials - row.times <= 3 * WRITE_EVERY / 30
     assert _counted(r, "denied", "Paused") == denials
+    # The rest is written by a later cycle, signals or none (a storm that has passed).
+    r.clock.advance(WRITE_EVERY)
+    r.engine.handle([], r.engine.snapshot())
+    assert _rows(r)[0].times == denials
     said = [m for m in caplog.messages if "held back on Deployment/shop/web" in m]
     assert said == [
         f"runbook {CRASHLOOP} held back on Deployment/shop/web: remediation is paused "
@@ -312,3 +317,46 @@ def test_why_counts_since_back_from_now_and_says_when_there_is_nothing(
     assert code == 0
     assert out.splitlines()[0] == "Nothing held back for Deployment/shop/cart."
     assert "denied by a guard, skipped by planning or a precondition" in out
+
+
+def test_a_reason_that_flaps_every_cycle_is_written_and_said_a_bounded_number_of_times(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A precondition whose data comes and goes (NoData, then PreconditionFailed, ...)
+    changes the reason every cycle: each key still appears at most once per WRITE_EVERY,
+    and nothing counted is lost."""
+    ledger = open_ledger(f"sqlite:///{tmp_path / 'ledger.sqlite'}", 0.0)
+    outcomes = RunbookOutcomes(ledger, Metrics())
+    batches = 0
+    real = ledger.record_held_back
+
+    def record(rows: list[HeldBack]) -> None:
+        nonlocal batches
+        batches += 1
+        real(rows)
+
+    monkeypatch.setattr(ledger, "record_held_back", record)
+    caplog.set_level(logging.INFO, logger="autonomic.remediation")
+    start, cycles = 1_750_000_000.0, 120  # an hour
+    for n in range(cycles):
+        reason = ("NoData", "PreconditionFailed")[n % 2]
+        item = Handled(
+            "anomaly error_ratio on Deployment/shop/web (confidence 0.90)",
+            "error-rate-pause-rollout",
+            "skipped",
+            reason,
+            f"{reason} for the traffic query",
+            subject="Deployment/shop/web",
+        )
+        outcomes.record([item], start + 30 * n)
+    outcomes.record([], start + 30 * cycles + WRITE_EVERY)
+    rows = {row.reason_code: row for row in ledger.held_back()}
+    assert {code: row.times for code, row in rows.items()} == {
+        "NoData": cycles // 2,
+        "PreconditionFailed": cycles // 2,
+    }
+    hour = cycles * 30 / WRITE_EVERY  # periods of WRITE_EVERY in the hour
+    assert batches <= 2 * (hour + 2)
+    said = [m for m in caplog.messages if "held back on Deployment/shop/web" in m]
+    assert 2 <= len(said) <= 2 * (hour + 1)
+    ledger.close()
