@@ -78,11 +78,15 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
         help="what it is about: Deployment/shop/web, shop/web, web, Node/worker-2 "
         "(default: everything)",
     )
-    parser.add_argument("--runbook", help="only this runbook")
+    parser.add_argument("--runbook", metavar="NAME", help="only this runbook")
     parser.add_argument(
-        "--since", help="only what was seen in this last stretch of time: 30m, 2h, 1d"
+        "--since",
+        metavar="DURATION",
+        help="only what was last seen within this long before now: 30m, 2h, 1d",
     )
-    parser.add_argument("--limit", type=int, default=50, help="lines at most (default 50)")
+    parser.add_argument(
+        "--limit", type=int, default=50, metavar="N", help="lines at most (default 50)"
+    )
     parser.add_argument("--json", action="store_true", help="print the records as JSON")
     add_ledger_flags(parser)
     parser.set_defaults(handler=why)
