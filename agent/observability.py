@@ -128,6 +128,13 @@ class Metrics:
             ["kind", "decision_type", "route", "outcome"],
             registry=r,
         )
+        self.runbook_outcomes = Counter(
+            "autonomic_runbook_outcomes",
+            "What became of each runbook whose trigger accepted a signal, each cycle: "
+            "decided, duplicate, skipped, denied or no-match, by reason code.",
+            ["runbook", "outcome", "reason"],
+            registry=r,
+        )
         self.errors = Counter(
             "autonomic_errors", "Errors by kind (reason code).", ["kind"], registry=r
         )

@@ -26,7 +26,7 @@ import logging
 import math
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from agent.clock import Clock
@@ -35,6 +35,7 @@ from agent.errors import PermanentError, TransientError
 from agent.executor import Executor
 from agent.ledger import DecisionRecord, Ledger
 from agent.observability import decision_context
+from agent.outcomes import RunbookOutcomes
 from remediation.family import siblings
 from remediation.guards import (
     HOUR,
@@ -116,6 +117,9 @@ class Handled:
     message: str
     decision_id: str | None = None
     route: str | None = None
+    # What it is about: the runbook's target, or the signal's object when no target was
+    # selected ("alert/Name" for a signal that names none). None without a runbook.
+    subject: str | None = None
 
 
 @dataclass
@@ -284,6 +288,8 @@ class RemediationEngine:
         self.query = query
         self.alerts = alerts
         self.stats = EngineStats()
+        # Every runbook outcome counted; what was held back kept in the ledger (why).
+        self.outcomes = RunbookOutcomes(ledger, decisions.metrics)
         self._storm_reported_at: float | None = None
         self._queue: list[Signal] = []
         # Dedup keys already counted as triggers: a condition that persists (a pod
@@ -360,6 +366,7 @@ class RemediationEngine:
         now = self.clock.now()
         out: list[Handled] = []
         if not signals:
+            self.outcomes.record((), now)  # what was counted before is still written
             return out
         results = [(signal, match(self.runbooks.values(), signal, snapshot)) for signal in signals]
         # The storm guard counts triggers: signals a runbook takes up (its condition held
@@ -370,14 +377,32 @@ class RemediationEngine:
             state = self._update_guards(lambda s: _record_triggers(s, now, fresh, self.limits))
         else:
             state = self.guard_state()[0]
+        # What became of each runbook whose trigger accepted a signal (``outcomes``): those
+        # that could not select their target, each, and those that went on to plan.
+        reached: list[Handled] = []
         for signal, result in results:
+            reached += [
+                Handled(
+                    signal.describe(),
+                    skip.runbook,
+                    "no-match",
+                    skip.reason_code,
+                    skip.message,
+                    subject=_subject(signal),
+                )
+                for skip in result.skipped
+                if skip.reason_code != "NoTriggerMatch"
+            ]
             if not result.matches:
                 out.append(self._unmatched(signal, result.skipped))
                 continue
             for found in result.matches:
-                out.append(self._handle_one(found.runbook, signal, snapshot, state, now))
+                handled = self._handle_one(found.runbook, signal, snapshot, state, now)
+                out.append(replace(handled, subject=str(found.target)))
+                reached.append(out[-1])
         for item in out:
             self.stats.count(self.stats.handled, item.outcome)
+        self.outcomes.record(reached, now)
         return out
 
     def _unmatched(self, signal: Signal, skipped: Sequence[Skip]) -> Handled:
@@ -392,7 +417,12 @@ class RemediationEngine:
             if signal.kind != "kubernetes":  # conditions are seen again every cycle
                 self._say_unmatched(skip)
             return Handled(
-                signal.describe(), skip.runbook, "no-match", skip.reason_code, skip.message
+                signal.describe(),
+                skip.runbook,
+                "no-match",
+                skip.reason_code,
+                skip.message,
+                subject=_subject(signal),
             )
         return Handled(signal.describe(), None, "no-match", "NoMatch", "no runbook")
 
@@ -988,6 +1018,12 @@ class RemediationEngine:
         self._update_guards(
             lambda s: prune(record_finish(s, rb.name, target, succeeded, rb.spec.guards, now), now)
         )
+
+
+def _subject(signal: Signal) -> str:
+    """What a signal is about: its object, or for one that names none its kind and name
+    (``alert/KubePodCrashLooping``)."""
+    return str(signal.target) if signal.target is not None else f"{signal.kind}/{signal.name}"
 
 
 def _record_triggers(state: GuardState, now: float, n: int, limits: GlobalLimits) -> GuardState:

@@ -166,6 +166,25 @@ decision_status = sa.Table(
     sa.Column("at", Time, nullable=False),
 )
 
+# Added by migration 6: what runbooks saw and did not act on, and why. One row per
+# (runbook, subject, reason code), its count and times kept current: a condition seen
+# every cycle is one row, not one per cycle. Not in version 1.
+held_back = sa.Table(
+    "held_back",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("runbook", sa.String(120), nullable=False),
+    sa.Column("subject", sa.String(300), nullable=False),  # Deployment/shop/web, alert:Name
+    sa.Column("reason_code", sa.String(80), nullable=False),
+    sa.Column("outcome", sa.String(16), nullable=False),  # skipped | denied | no-match
+    sa.Column("message", sa.Text, nullable=False),  # the latest sentence
+    sa.Column("signal", sa.Text, nullable=False),  # the latest signal, described
+    sa.Column("first_seen", Time, nullable=False),
+    sa.Column("last_seen", Time, nullable=False),
+    sa.Column("times", sa.Integer, nullable=False),
+    sa.UniqueConstraint("runbook", "subject", "reason_code", name="uq_held_back_key"),
+)
+
 tables = metadata.tables
 
 _V1_TABLES = (
@@ -246,6 +265,13 @@ def _status_history(conn: sa.Connection) -> None:
     )
 
 
+def _held_back(conn: sa.Connection) -> None:
+    held_back.create(conn, checkfirst=True)
+    conn.execute(
+        sa.text("CREATE INDEX IF NOT EXISTS ix_held_back_last_seen ON held_back (last_seen)")
+    )
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(
         1,
@@ -268,6 +294,12 @@ MIGRATIONS: tuple[Migration, ...] = (
         "status history of decisions: each status a decision took and when "
         "(decisions made before this version start their history at their next change)",
         _status_history,
+    ),
+    Migration(
+        6,
+        "runbooks held back: per runbook, subject and reason code, what a runbook that took "
+        "a signal up did not do, why, how often and when (autonomic why)",
+        _held_back,
     ),
 )
 SCHEMA_VERSION = MIGRATIONS[-1].version

@@ -28,6 +28,7 @@ __all__ = [
     "Decision",
     "DecisionRecord",
     "Feedback",
+    "HeldBack",
     "Intent",
     "Ledger",
     "LedgerError",
@@ -162,6 +163,26 @@ class Feedback:
         )
 
 
+@dataclass(frozen=True)
+class HeldBack:
+    """A runbook that took a signal up and did not act on ``subject``, for one reason.
+
+    ``outcome`` is ``skipped`` (planning or a precondition found nothing to do),
+    ``denied`` (a guard held it) or ``no-match`` (its trigger accepted the signal but the
+    target could not be selected). ``message`` and ``signal`` are the latest seen;
+    ``times`` counts each time it was held back (once per signal and cycle)."""
+
+    runbook: str
+    subject: str
+    reason_code: str
+    outcome: str
+    message: str
+    signal: str
+    first_seen: float
+    last_seen: float
+    times: int
+
+
 @dataclass
 class _Stats:
     migrations_applied: list[int] = field(default_factory=list)
@@ -225,6 +246,32 @@ def _status_row(decision_id: str, status: str, previous: str | None, now: float)
         .insert()
         .values(decision_id=decision_id, status=status, previous=previous, at=now)
     )
+
+
+def _about(column: sa.Column[Any], subject: str) -> sa.ColumnElement[bool]:
+    """Subjects ``subject`` names, as a person types it: the whole subject
+    (``Deployment/shop/web``), its leading parts (``Deployment/shop``, ``Deployment``),
+    its trailing parts (``shop/web``, ``web``); and the pods named after a workload so
+    named (``web``, ``shop/web`` and ``Deployment/shop/web`` name
+    ``Pod/shop/web-7d4f9-x2k1p``). Literal text: ``%`` and ``_`` match only themselves."""
+    text = subject.strip("/")
+    parts = text.split("/")
+    named = [
+        column == text,
+        column.startswith(f"{text}/", autoescape=True),
+        column.endswith(f"/{text}", autoescape=True),
+    ]
+    if len(parts) == 1:
+        named.append(column.like(f"Pod/%/{_literal(text)}-%", escape="\\"))
+    elif len(parts) in (2, 3) and parts[0] != "Pod":
+        namespace, name = parts[-2:]
+        named.append(column.startswith(f"Pod/{namespace}/{name}-", autoescape=True))
+    return sa.or_(*named)
+
+
+def _literal(text: str) -> str:
+    """``text`` for a LIKE pattern, its wildcards and the escape character escaped."""
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
 class Ledger:
@@ -464,15 +511,22 @@ class Ledger:
         status: Sequence[str] | None = None,
         limit: int = 1000,
         updated_since: float | None = None,
+        subject: str | None = None,
+        type_prefix: str | None = None,
     ) -> list[DecisionRecord]:
         """Newest first. ``since`` filters on when a decision was made, ``updated_since``
-        on when its status last changed."""
+        on when its status last changed; ``subject`` is matched as ``held_back`` matches
+        it, ``type_prefix`` is the start of the decision type (``runbook/``)."""
         table = tables["decisions"]
         query = sa.select(table).order_by(table.c.created_at.desc()).limit(limit)
         if kind is not None:
             query = query.where(table.c.kind == kind)
         if decision_type is not None:
             query = query.where(table.c.decision_type == decision_type)
+        if subject is not None:
+            query = query.where(_about(table.c.subject, subject))
+        if type_prefix is not None:
+            query = query.where(table.c.decision_type.startswith(type_prefix, autoescape=True))
         if since is not None:
             query = query.where(table.c.created_at >= since)
         if updated_since is not None:
@@ -1062,6 +1116,95 @@ class Ledger:
         with self._read() as conn:
             return [dict(r) for r in conn.execute(sa.select(table).order_by(table.c.id)).mappings()]
 
+    # ----------------------------------------------------------- held back
+    def record_held_back(self, rows: Sequence[HeldBack]) -> None:
+        """Add ``rows`` to what is kept of runbooks held back, in one transaction: a key
+        (runbook, subject, reason code) already there gets ``times`` added, its last
+        seen moved on and the latest message, signal and outcome; a new one is inserted.
+        Losing an insert to another writer (two replicas around a leadership change)
+        settles each row again, as an update."""
+        if not rows:
+            return
+        try:
+            with self._tx() as conn:
+                for row in rows:
+                    self._held_back_row(conn, row)
+        except sa.exc.IntegrityError:
+            for row in rows:  # nothing was committed: each on its own
+                try:
+                    with self._tx() as conn:
+                        self._held_back_row(conn, row)
+                except sa.exc.IntegrityError:
+                    with self._tx() as conn:  # inserted meanwhile: now an update
+                        self._held_back_row(conn, row)
+
+    @staticmethod
+    def _held_back_row(conn: sa.Connection, row: HeldBack) -> None:
+        table = tables["held_back"]
+        newer = table.c.last_seen <= row.last_seen  # the sentence of the latest sighting
+
+        def latest(column: sa.Column[Any], value: object) -> sa.Case[Any]:
+            return sa.case((newer, value), else_=column)
+
+        done = conn.execute(
+            table.update()
+            .where(
+                table.c.runbook == row.runbook,
+                table.c.subject == row.subject,
+                table.c.reason_code == row.reason_code,
+            )
+            .values(
+                times=table.c.times + row.times,
+                first_seen=sa.case(
+                    (table.c.first_seen > row.first_seen, row.first_seen),
+                    else_=table.c.first_seen,
+                ),
+                last_seen=latest(table.c.last_seen, row.last_seen),
+                outcome=latest(table.c.outcome, row.outcome),
+                message=latest(table.c.message, row.message),
+                signal=latest(table.c.signal, row.signal),
+            )
+        )
+        if done.rowcount == 0:
+            conn.execute(
+                table.insert().values(
+                    runbook=row.runbook,
+                    subject=row.subject,
+                    reason_code=row.reason_code,
+                    outcome=row.outcome,
+                    message=row.message,
+                    signal=row.signal,
+                    first_seen=row.first_seen,
+                    last_seen=row.last_seen,
+                    times=row.times,
+                )
+            )
+
+    def held_back(
+        self,
+        *,
+        subject: str | None = None,
+        runbook: str | None = None,
+        since: float | None = None,
+        limit: int = 200,
+    ) -> list[HeldBack]:
+        """What runbooks were held back from, newest (last seen) first. ``subject`` is
+        matched as a person types it (the whole subject, its leading or trailing parts,
+        the pods of a workload: see ``_about``); ``since`` filters on when last seen."""
+        table = tables["held_back"]
+        query = sa.select(table).order_by(table.c.last_seen.desc(), table.c.id.desc()).limit(limit)
+        if subject is not None:
+            query = query.where(_about(table.c.subject, subject))
+        if runbook is not None:
+            query = query.where(table.c.runbook == runbook)
+        if since is not None:
+            query = query.where(table.c.last_seen >= since)
+        with self._read() as conn:
+            return [
+                HeldBack(**{k: v for k, v in row.items() if k != "id"})
+                for row in conn.execute(query).mappings()
+            ]
+
     # ------------------------------------------------------------ retention
     def prune(self, before: float, *, series_before: float | None = None) -> dict[str, int]:
         """Delete settled history older than ``before``; open work is never pruned.
@@ -1073,6 +1216,7 @@ class Ledger:
         start, a verification's progress) go by age too, and the saved detector states of
         anomaly series not saved since ``series_before`` (default ``before``): series
         gone that long (pods replaced, nodes removed), which would otherwise pile up.
+        What runbooks were held back from goes once last seen before ``before``.
         """
         d, f, q = tables["decisions"], tables["feedback"], tables["questions"]
         counts: dict[str, int] = {}
@@ -1128,6 +1272,8 @@ class Ledger:
                     g.c.updated_at < (before if series_before is None else series_before),
                 )
             ).rowcount
+            b = tables["held_back"]
+            counts["held_back"] = conn.execute(b.delete().where(b.c.last_seen < before)).rowcount
         return counts
 
     # ------------------------------------------------------------- plumbing

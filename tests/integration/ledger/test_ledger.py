@@ -18,6 +18,7 @@ from agent.ledger import (
     LATE_ANSWER_PREFIX,
     Decision,
     Feedback,
+    HeldBack,
     Ledger,
     LedgerError,
     open_ledger,
@@ -526,3 +527,147 @@ def test_every_status_a_decision_takes_is_kept_with_when(ledger: Ledger) -> None
     counts = ledger.prune(NOW + 365 * 86400)
     assert counts["status_history"] == 4 and counts["decisions"] == 1
     assert ledger.status_history(decision_id) == []
+
+
+def held(
+    subject: str = "Deployment/shop/web", reason: str = "Cooldown", **overrides: object
+) -> HeldBack:
+    base: dict[str, object] = {
+        "runbook": "crashloop-after-rollout-rollback",
+        "subject": subject,
+        "reason_code": reason,
+        "outcome": "denied",
+        "message": f"{subject} was acted on 4m ago; the cooldown is 1h",
+        "signal": "kubernetes CrashLoopBackOff on Pod/shop/web-1 (confidence 1.00)",
+        "first_seen": NOW,
+        "last_seen": NOW,
+        "times": 1,
+    }
+    base.update(overrides)
+    return HeldBack(**base)  # type: ignore[arg-type]
+
+
+def test_held_back_is_one_row_per_runbook_subject_and_reason(ledger: Ledger) -> None:
+    """Written again, a key adds its count, keeps its first sighting, moves its last one
+    on and takes the latest sentence; another reason is another row."""
+    ledger.record_held_back([held(times=3, last_seen=NOW + 60)])
+    ledger.record_held_back(
+        [
+            held(times=10, first_seen=NOW + 30, last_seen=NOW + 360, message="acted on 10m ago"),
+            held(reason="Paused", outcome="denied", first_seen=NOW + 400, last_seen=NOW + 400),
+        ]
+    )
+    ledger.record_held_back([held(times=2, first_seen=NOW + 20, last_seen=NOW + 200)])  # late
+    paused, cooldown = ledger.held_back()  # newest first
+    assert (paused.reason_code, paused.times, paused.last_seen) == ("Paused", 1, NOW + 400)
+    assert cooldown == held(
+        times=15, first_seen=NOW, last_seen=NOW + 360, message="acted on 10m ago"
+    )
+    assert ledger.held_back(since=NOW + 380) == [paused]
+    assert ledger.held_back(runbook="restart-stuck-pods") == []
+    assert ledger.held_back(limit=1) == [paused]
+
+
+def test_held_back_subjects_are_found_as_people_type_them(ledger: Ledger) -> None:
+    subjects = [
+        "Deployment/shop/web",
+        "Deployment/shop/web-canary",
+        "Pod/shop/web-7d4f9-x2k1p",
+        "Deployment/shop/cart",
+        "Deployment/shopfront/web",
+        "Node/worker-2",
+        "alert/KubePodCrashLooping",
+        "Deployment/a_b/x%y",
+    ]
+    ledger.record_held_back([held(s, last_seen=NOW + i) for i, s in enumerate(subjects)])
+
+    def found(text: str) -> list[str]:
+        return sorted(row.subject for row in ledger.held_back(subject=text))
+
+    assert found("Deployment/shop/web") == ["Deployment/shop/web", "Pod/shop/web-7d4f9-x2k1p"]
+    assert found("shop/web") == ["Deployment/shop/web", "Pod/shop/web-7d4f9-x2k1p"]
+    assert found("web") == [
+        "Deployment/shop/web",
+        "Deployment/shopfront/web",
+        "Pod/shop/web-7d4f9-x2k1p",
+    ]
+    assert found("Deployment/shop") == [
+        "Deployment/shop/cart",
+        "Deployment/shop/web",
+        "Deployment/shop/web-canary",
+    ]
+    assert found("worker-2") == found("Node/worker-2") == ["Node/worker-2"]
+    assert found("alert") == found("KubePodCrashLooping") == ["alert/KubePodCrashLooping"]
+    assert found("Deployment/shop/we") == []  # a part is a whole part
+    assert found("a_b/x%y") == ["Deployment/a_b/x%y"]
+    assert found("a%b") == found("x_y") == []  # wildcards are literal
+    decided = ledger.record_decision(decision(subject="Deployment/shop/web"), NOW)
+    ledger.record_decision(decision(subject="Deployment/shop/cart"), NOW)
+    ledger.record_decision(decision(subject="Deployment/shop/web", decision_type="x/Pod"), NOW)
+    assert [d.id for d in ledger.decisions(subject="web", type_prefix="rollback-crashloop/")] == [
+        decided
+    ]
+
+
+def test_prune_takes_held_back_rows_last_seen_before_the_cut(ledger: Ledger) -> None:
+    ledger.record_held_back(
+        [
+            held("Deployment/shop/old", first_seen=NOW - 500 * 86400, last_seen=NOW - 401 * 86400),
+            held("Deployment/shop/long", first_seen=NOW - 500 * 86400, last_seen=NOW - 86400),
+        ]
+    )
+    counts = ledger.prune(NOW - 400 * 86400)
+    assert counts["held_back"] == 1
+    assert [row.subject for row in ledger.held_back()] == ["Deployment/shop/long"]
+
+
+def test_a_ledger_of_the_previous_release_gains_held_back_when_opened(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'old.sqlite'}"
+    old = open_ledger(url, NOW, migrate=False)
+    assert old.migrate(NOW, upto=5) == 5
+    with pytest.raises(sa.exc.OperationalError, match="no such table: held_back"):
+        old.held_back()
+    old.close()
+    upgraded = open_ledger(url, NOW + 1)
+    assert upgraded.schema_version() == SCHEMA_VERSION >= 6
+    upgraded.record_held_back([held()])
+    assert upgraded.held_back() == [held()]
+    upgraded.close()
+
+
+@pytest.mark.postgres
+def test_held_back_written_by_concurrent_writers_on_postgres_adds_up(postgres_url: str) -> None:
+    """Two replicas around a leadership change write the same new keys at once: an
+    insert lost to the other is retried as an update, and no count is lost."""
+    schema = f"t{uuid.uuid4().hex[:12]}"
+    engine = sa.create_engine(postgres_url)
+    with engine.begin() as conn:
+        conn.execute(sa.text(f"CREATE SCHEMA {schema}"))
+    engine.dispose()
+    url = f"{postgres_url}?options=-csearch_path%3D{schema}"
+    ledger = open_ledger(url, NOW)
+    writers, rounds, subjects = 6, 25, [f"Deployment/shop/w{i}" for i in range(4)]
+    errors: list[BaseException] = []
+    start = threading.Barrier(writers)
+
+    def work(n: int) -> None:
+        try:
+            mine = open_ledger(url, NOW, migrate=False)
+            start.wait()
+            for i in range(rounds):
+                mine.record_held_back([held(s, last_seen=NOW + i, times=1) for s in subjects])
+            mine.close()
+        except BaseException as exc:  # surfaced below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=work, args=(n,)) for n in range(writers)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    rows = ledger.held_back()
+    assert sorted(row.subject for row in rows) == subjects
+    assert {row.times for row in rows} == {writers * rounds}
+    assert {row.last_seen for row in rows} == {NOW + rounds - 1}
+    ledger.close()

@@ -1,7 +1,7 @@
 """Commands that read or answer the ledger, on a ledger that is not there or not theirs.
 
-`approvals`, `approve`/`reject`, `explain`, `feedback`, `calibration` and `thresholds set`
-open an existing Autonomic ledger and never create, migrate or write tables into a
+`approvals`, `approve`/`reject`, `explain`, `why`, `feedback`, `calibration` and
+`thresholds set` open an existing Autonomic ledger and never create, migrate or write tables into a
 database (only `run` and `simulate` create one). A bad URL, a missing file, a file that
 is no database, another application's database or an older schema is a clear error
 naming it (exit 2, no traceback), and nothing is written. Decision id prefixes are
@@ -34,6 +34,8 @@ READERS = [
     ["approve", "abcd"],
     ["reject", "abcd", "--reason", "no"],
     ["explain", "abcd"],
+    ["why"],
+    ["why", "web", "--runbook", "restart-stuck-pods", "--since", "1h"],
     ["feedback", "abcd", "--wrong"],
     ["calibration"],
     ["thresholds", "set", "restart/Pod", "--auto", "0.9", "--reason", "r"],

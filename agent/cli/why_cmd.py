@@ -1,0 +1,216 @@
+"""`autonomic why [SUBJECT] [--runbook NAME] [--since DURATION]`: why a runbook did not act.
+
+Lists, newest first, what runbooks saw and held back from, one line each: when it was
+last seen, on what, which runbook, the outcome and reason code, how many times since it
+was first seen, and the latest sentence. Outcomes kept are:
+
+  denied    a guard held it (pause, freeze window, storm, cooldown, rate limits,
+            concurrency, blast radius, circuit breaker, a person's recent change)
+  skipped   planning or a precondition found nothing to do (a maintenance window or
+            changedWithin not met, already at the limit, a PromQL precondition failed
+            or had no data)
+  no-match  its trigger accepted the signal but the target could not be selected (not
+            opted in, excluded, a pod of another kind of owner, an alert naming no object)
+
+Not kept: decisions (`autonomic explain ID` tells their story; for SUBJECT, the
+decisions made about it are listed below the rest), signals that already have a
+decision, and signals no runbook's trigger accepts (a condition no runbook handles, a
+pod not yet past a trigger's heldFor or minCount).
+
+SUBJECT is the object as Autonomic names it (Deployment/shop/web, Node/worker-2), its
+leading parts (Deployment/shop) or its trailing parts (shop/web, web); a workload's name
+also names its pods (web: Pod/shop/web-7d4f9-x2k1p). Kinds may be written as kubectl
+does (deploy/shop/web, sts, po, no). An alert, anomaly or forecast signal that names no
+object is kept as alert/NAME (anomaly/METRIC...).
+
+The daemon writes a row when it first holds a runbook back (or for another reason), then
+at most every 5 minutes while it goes on: the newest counts can be that far behind.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from dataclasses import asdict
+from typing import TYPE_CHECKING, Any
+
+from agent.cli._context import add_ledger_flags, ledger_from
+from agent.errors import InputError
+
+if TYPE_CHECKING:
+    from agent.ledger import DecisionRecord, HeldBack
+
+DECISIONS_SHOWN = 10
+# kubectl's names for the kinds a runbook acts on, and their plurals.
+_KIND_NAMES = {
+    "deploy": "Deployment",
+    "deployment": "Deployment",
+    "deployments": "Deployment",
+    "sts": "StatefulSet",
+    "statefulset": "StatefulSet",
+    "statefulsets": "StatefulSet",
+    "po": "Pod",
+    "pod": "Pod",
+    "pods": "Pod",
+    "no": "Node",
+    "node": "Node",
+    "nodes": "Node",
+    "ro": "Rollout",
+    "rollout": "Rollout",
+    "rollouts": "Rollout",
+    "pvc": "PersistentVolumeClaim",
+    "persistentvolumeclaim": "PersistentVolumeClaim",
+    "persistentvolumeclaims": "PersistentVolumeClaim",
+}
+
+
+def register(sub: argparse._SubParsersAction[Any]) -> None:
+    parser = sub.add_parser(
+        "why",
+        help="why a runbook saw something and did not act (denied, skipped, not selected)",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument(
+        "subject",
+        nargs="?",
+        help="what it is about: Deployment/shop/web, shop/web, web, Node/worker-2 "
+        "(default: everything)",
+    )
+    parser.add_argument("--runbook", metavar="NAME", help="only this runbook")
+    parser.add_argument(
+        "--since",
+        metavar="DURATION",
+        help="only what was last seen within this long before now: 30m, 2h, 1d",
+    )
+    parser.add_argument(
+        "--limit", type=int, default=50, metavar="N", help="lines at most (default 50)"
+    )
+    parser.add_argument("--json", action="store_true", help="print the records as JSON")
+    add_ledger_flags(parser)
+    parser.set_defaults(handler=why)
+
+
+def why(args: argparse.Namespace) -> int:
+    now = time.time()
+    since = None if args.since is None else now - _duration(args.since)
+    if args.limit < 1:
+        raise InputError(f"--limit must be at least 1, got {args.limit}")
+    subject = _subject(args.subject) if args.subject else None
+    ledger = ledger_from(args)
+    try:
+        held = ledger.held_back(
+            subject=subject, runbook=args.runbook, since=since, limit=args.limit + 1
+        )
+        decided = (
+            ledger.decisions(
+                kind="remediation",
+                subject=subject,
+                since=since,
+                type_prefix=f"{args.runbook}/" if args.runbook else None,
+                limit=DECISIONS_SHOWN,
+            )
+            if subject is not None
+            else []
+        )
+    finally:
+        ledger.close()
+    more = len(held) > args.limit
+    held = held[: args.limit]
+    if args.json:
+        print(
+            json.dumps(
+                {
+                    "held_back": [asdict(row) for row in held],
+                    "decisions": [_decision_json(record) for record in decided],
+                },
+                indent=2,
+            )
+        )
+        return 0
+    print("\n".join(render(held, decided, _scope(subject, args.runbook, args.since), more)))
+    return 0
+
+
+def render(
+    held: list[HeldBack], decided: list[DecisionRecord], scope: str, more: bool = False
+) -> list[str]:
+    """The lines ``why`` prints: what was held back, newest first, then the decisions."""
+    lines: list[str] = []
+    if held:
+        lines.append(f"Held back{scope}, newest first:")
+        lines += [_line(row) for row in held]
+        if more:
+            lines.append("  (older ones not shown: narrow it with SUBJECT, --runbook or --since)")
+    else:
+        lines += [
+            f"Nothing held back{scope}.",
+            "Kept are runbooks that took a signal up and did not act: denied by a guard, "
+            "skipped by planning or a precondition, or a target they could not select. A "
+            "condition no runbook's trigger accepts (or not yet held for its heldFor, or "
+            "below its minCount) is not kept, nor is what was decided.",
+        ]
+    if decided:
+        lines += ["", "Decided (autonomic explain ID tells the story):"]
+        lines += [
+            f"  {record.id[:12]}  {_when(record.created_at)}  {record.subject}  "
+            f"{record.decision_type}  {record.route} -> {record.status}"
+            for record in decided
+        ]
+    return lines
+
+
+def _line(row: HeldBack) -> str:
+    times = "once" if row.times == 1 else f"{row.times} times since {_when(row.first_seen)}"
+    return (
+        f"  {_when(row.last_seen)}  {row.subject}  {row.runbook}  "
+        f"{row.outcome} {row.reason_code} ({times}): {row.message}"
+    )
+
+
+def _scope(subject: str | None, runbook: str | None, since: str | None) -> str:
+    parts = []
+    if subject:
+        parts.append(f" for {subject}")
+    if runbook:
+        parts.append(f" by {runbook}")
+    if since:
+        parts.append(f" in the last {since}")
+    return "".join(parts)
+
+
+def _subject(text: str) -> str:
+    """The subject as the ledger names it: kubectl's kind names (``deploy``, ``sts``)
+    and a kind in any case become the kind (``Deployment``)."""
+    text = text.strip().strip("/")
+    head, sep, rest = text.partition("/")
+    kind = _KIND_NAMES.get(head.lower())
+    if kind is None or not (sep or head.lower().startswith(kind.lower())):
+        return text  # a name alone is a name, even one kubectl abbreviates a kind to
+    return f"{kind}{sep}{rest}"
+
+
+def _duration(text: str) -> float:
+    from agent.settings import parse_positive_duration
+
+    try:
+        return parse_positive_duration(text)
+    except ValueError as exc:
+        raise InputError(f"--since: {exc}") from None
+
+
+def _decision_json(record: DecisionRecord) -> dict[str, Any]:
+    return {
+        "id": record.id,
+        "subject": record.subject,
+        "decision_type": record.decision_type,
+        "route": record.route,
+        "status": record.status,
+        "reason_code": record.reason_code,
+        "created_at": record.created_at,
+    }
+
+
+def _when(ts: float) -> str:
+    return time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(ts))
