@@ -150,10 +150,11 @@ class LedgerConnector:
             stop.wait(self.next_delay())
 
     def try_once(self) -> str | None:
-        """One attempt (``run --once``): None if the ledger is ready, else why not."""
-        return None if self.attempt() else self._reason
+        """One attempt (``run --once``, whose last line says why, unlogged): None if the
+        ledger is ready, else why not."""
+        return None if self.attempt(logged=False) else self._reason
 
-    def attempt(self) -> bool:
+    def attempt(self, *, logged: bool = True) -> bool:
         """Connect, migrate and set up once: whether the ledger is ready now."""
         with self._lock:
             if self._ready.is_set():
@@ -168,12 +169,12 @@ class LedgerConnector:
             except LedgerError as exc:  # a schema newer than this release: as it says
                 raise LedgerError(f"cannot open the ledger at {self.where}: {exc}") from exc
             except Exception as exc:
-                self._failed(phase, exc)
+                self._failed(phase, exc, logged=logged)
                 return False
             self._connected(version)
             return True
 
-    def _failed(self, phase: str, exc: Exception) -> None:
+    def _failed(self, phase: str, exc: Exception, *, logged: bool) -> None:
         words = redact_url_passwords(" ".join(_words(exc).split()))
         code = _sqlstate(exc)
         if code in PERMANENT:
@@ -185,7 +186,7 @@ class LedgerConnector:
         self.failures += 1
         self._reason = f"{phase} {self.where}: {words}"
         now = self.clock()
-        if self._logged_at is not None and now - self._logged_at < self.log_every:
+        if not logged or (self._logged_at is not None and now - self._logged_at < self.log_every):
             return
         self._logged_at = now
         expected = isinstance(exc, (sa.exc.DBAPIError, TransientError))

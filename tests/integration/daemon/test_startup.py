@@ -240,3 +240,37 @@ runbooks: []
         "in ledger.url)"
     ), last
     assert "cannot start: " in done.stderr  # the log's line, for a log collector
+
+
+def test_a_sqlite_ledger_that_cannot_be_opened_stops_start_up_at_once(
+    kube: FakeApiServer, tmp_path: Path
+) -> None:
+    """SQLite is a file: opened before anything starts, as before; a path that cannot
+    be opened is a configuration error there and then, not a reason to wait."""
+    path = tmp_path / "autonomic.yaml"
+    ledger = tmp_path / "missing" / "ledger.sqlite"
+    path.write_text(
+        f"""
+mode: propose
+prometheus: {{url: "http://127.0.0.1:{free_port()}", timeout: 1s}}
+ledger: {{url: "sqlite:///{ledger}"}}
+leaderElection: {{enabled: false}}
+server: {{host: 127.0.0.1, port: {free_port()}}}
+runbooks: []
+"""
+    )
+    argv = ["run", "--config", str(path), "--kube-host", kube.url]
+    done = subprocess.run(
+        [sys.executable, "-m", "agent", *argv],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, "POD_NAME": "autonomic-0"},
+        check=False,
+    )
+    assert done.returncode == 2, done.stderr
+    assert done.stderr.strip().splitlines()[-1] == (
+        f"autonomic: error: cannot open the ledger at sqlite:///{ledger}: "
+        "unable to open database file"
+    )
+    assert "started" not in done.stderr  # no job, no server
