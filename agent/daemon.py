@@ -21,6 +21,7 @@ from agent.decisions import DecisionService
 from agent.errors import AutonomicError, ConfigError, TransientError
 from agent.executor import Executor
 from agent.ledger import Ledger, open_ledger
+from agent.ledger.connect import LedgerConnector, connects_later
 from agent.loops.anomaly import AnomalyLoop
 from agent.loops.canary import CanaryLoop
 from agent.loops.scaling import ScalingLoop
@@ -231,6 +232,9 @@ class Daemon:
     # Why the cluster's watch caches are not filled yet (None once they are): not ready
     # until the Kubernetes API server has answered their first lists.
     cluster_waiting: Callable[[], str | None] | None = None
+    # A PostgreSQL ledger, connected (and migrated) in the background: not ready, and
+    # no job started, until it is.
+    ledger_connector: LedgerConnector | None = None
 
     def leading(self) -> bool:
         """Whether this replica leads, with the old leader's work settled first: the
@@ -333,6 +337,9 @@ class Daemon:
         return jobs + self.extra_jobs
 
     def ready(self) -> tuple[bool, str]:
+        connecting = self.ledger_connector.waiting() if self.ledger_connector else None
+        if connecting:
+            return False, connecting
         try:
             self.ledger.schema_version()
         except TransientError as exc:  # names the ledger and what the database said
@@ -358,10 +365,16 @@ def build_daemon(
     clock = clock or SystemClock()
     runbooks = load_runbooks(settings)
     password = resolve_secret(settings.ledger.password, environ)
+    # SQLite is opened (and migrated) here: a bad path stops start-up at once. PostgreSQL
+    # is only checked here (its URL, its driver) and connected by ``LedgerConnector`` in
+    # the background, once the runtime has started: a database not up yet must not keep
+    # the probes from answering. Nothing built below touches the ledger before then.
+    deferred = connects_later(settings.ledger.url)
     ledger = open_ledger(
         settings.ledger.url,
         clock.now(),
         password=password.get_secret_value() if password else None,
+        migrate=not deferred,
     )
     metrics = Metrics()
     identity = environ.get("POD_NAME") or socket.gethostname() or f"autonomic-{os.getpid()}"
@@ -455,8 +468,14 @@ def build_daemon(
         query=instant,
         alerts=intake.firing,
     )
-    if settings.safety.paused:
-        engine.pause(True, "safety.paused is set in the configuration")
+
+    def set_up_ledger() -> None:  # what is written before any job starts
+        if settings.safety.paused:
+            engine.pause(True, "safety.paused is set in the configuration")
+
+    connector = LedgerConnector(ledger, clock.now, setup=set_up_ledger) if deferred else None
+    if connector is None:
+        set_up_ledger()
     anomaly = AnomalyLoop(
         settings.anomaly_queries,
         reader=reader,
@@ -503,6 +522,7 @@ def build_daemon(
     )
     daemon.reads = reader
     daemon.cluster_waiting = cluster.waiting
+    daemon.ledger_connector = connector
     if receiver is not None and receiver.approvers.groups:
         approvers = receiver.approvers
         daemon.approver_refresh = lambda: approvers.refresh(clock.now())
@@ -520,18 +540,19 @@ def build_daemon(
         settings.server.port,
         max_body_bytes=max(settings.alertmanager.max_body_bytes, 1_048_576),
     )
-    server.route("POST", "/webhooks/alertmanager", intake.handle)
-    server.route("GET", "/approvals", lambda _r: _pending(ledger, clock.now()))
+    needs_ledger = _after_ledger(connector)
+    server.route("POST", "/webhooks/alertmanager", intake.handle)  # queued in memory
+    server.route("GET", "/approvals", needs_ledger(lambda _r: _pending(ledger, clock.now())))
     if canary is not None:
-        server.route("GET", "/canary/verdict", canary.argo)
-        server.route("POST", "/canary/flagger", canary.flagger)
+        server.route("GET", "/canary/verdict", needs_ledger(canary.argo))
+        server.route("POST", "/canary/flagger", needs_ledger(canary.flagger))
     if receiver is not None:
 
         def slack(request: Request) -> Response:
             status, body = receiver.handle_interaction(request.body, request.headers, clock.now())
             return Response(status, body, "application/json")
 
-        server.route("POST", "/slack/interactions", slack)
+        server.route("POST", "/slack/interactions", needs_ledger(slack))
 
     def hang_up() -> None:  # Slack Socket Mode: no answers after the lease goes
         if daemon.socket_mode is not None:
@@ -556,8 +577,32 @@ def build_daemon(
         on_stop=stop,
         before_release=daemon.save_state,  # the jobs have stopped; the lease is still held
         hang_up=hang_up,
+        # The lease is not sought, nor any job started, before the ledger answers: a
+        # replica that cannot use it must not hold the lease from one that can.
+        prepare=connector.run if connector is not None else None,
     )
     return daemon, runtime
+
+
+def _after_ledger(
+    connector: LedgerConnector | None,
+) -> Callable[[Callable[[Request], Response]], Callable[[Request], Response]]:
+    """A route that reads or writes the ledger: 503 (with Retry-After) while the ledger
+    is still connecting, as while its database is away."""
+
+    def wrap(handler: Callable[[Request], Response]) -> Callable[[Request], Response]:
+        if connector is None:
+            return handler
+
+        def guarded(request: Request) -> Response:
+            waiting = connector.waiting()
+            if waiting:
+                raise TransientError(waiting, delay=connector.next_delay())
+            return handler(request)
+
+        return guarded
+
+    return wrap
 
 
 def _pending(ledger: Ledger, now: float) -> Response:

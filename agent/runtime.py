@@ -3,7 +3,8 @@
 The loops themselves live in ``agent.daemon.Daemon`` and are plain methods; this
 module only schedules them (APScheduler 3.x, each job ``max_instances=1``, coalesced,
 with jitter), gates the ones that act on holding the lease, serves ``/healthz``,
-``/readyz`` and ``/metrics``, and shuts down gracefully on SIGTERM, within one budget
+``/readyz`` and ``/metrics`` from the start (the lease and the jobs wait for ``prepare``,
+such as a ledger still connecting), and shuts down gracefully on SIGTERM, within one budget
 (``ShutdownPlan``): stop taking new work, let the running step finish (or abandon it
 safely), save what must be saved, release the lease, close the ledger.
 
@@ -24,7 +25,7 @@ from typing import Any, Protocol
 from prometheus_client import generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
-from agent.errors import PermanentError, TransientError
+from agent.errors import AutonomicError, PermanentError, TransientError
 from agent.observability import Metrics
 from agent.server import HttpServer, Request, Response, json_response
 
@@ -158,6 +159,7 @@ class Runtime:
         before_release: Callable[[float], None] = lambda _seconds: None,
         hang_up: Callable[[], None] = lambda: None,
         plan: ShutdownPlan | None = None,
+        prepare: Callable[[threading.Event], None] | None = None,
     ) -> None:
         self.jobs = jobs
         self.metrics = metrics
@@ -173,8 +175,15 @@ class Runtime:
         # Slack Socket Mode, so that a standby taking the lease is the only one to hear).
         self.hang_up = hang_up
         self.plan = plan or ShutdownPlan()
+        # What must be done before the lease is sought and the jobs start (connecting a
+        # ledger that is not up yet): run on a thread of its own, the probes answering
+        # meanwhile, given ``stopping`` to give up on; it returns once done. An exception
+        # out of it stops the runtime, kept in ``failure`` for the caller to report.
+        self.prepare = prepare
+        self.failure: Exception | None = None
         self.stopping = threading.Event()
         self.stopped = threading.Event()
+        self._lifecycle = threading.Lock()  # the jobs begin, or the shutdown does: not both
         self._scheduler: Any = None
         self._running: dict[str, float] = {}  # jobs running now, and since when (monotonic)
         if server is not None:
@@ -217,28 +226,50 @@ class Runtime:
 
     # ------------------------------------------------------------ lifecycle
     def start(self) -> None:
-        from apscheduler.schedulers.background import BackgroundScheduler
-
+        """Serve the probes at once; seek the lease and start the jobs once ``prepare``
+        (if any) is done."""
         if self.server is not None:
             self.server.start()
-        self.gate.start()
-        scheduler = BackgroundScheduler(
-            job_defaults={"max_instances": 1, "coalesce": True, "misfire_grace_time": 30},
-            timezone="UTC",
-        )
-        for job in self.jobs:
-            scheduler.add_job(
-                self._run_job,
-                "interval",
-                seconds=job.period,
-                jitter=max(int(job.period * job.jitter), 0) or None,
-                args=(job,),
-                id=job.name,
-                name=job.name,
-                next_run_time=None if job.period > 3600 else _soon(),
+        if self.prepare is None:
+            self._begin()
+            return
+        threading.Thread(target=self._prepare, name="autonomic-prepare", daemon=True).start()
+
+    def _prepare(self) -> None:
+        assert self.prepare is not None
+        try:
+            self.prepare(self.stopping)
+        except Exception as exc:  # what retrying cannot fix: stop, saying why
+            self.failure = exc
+            log.error("cannot start: %s", exc, exc_info=not isinstance(exc, AutonomicError))
+            self.stop()
+            return
+        self._begin()
+
+    def _begin(self) -> None:
+        from apscheduler.schedulers.background import BackgroundScheduler
+
+        with self._lifecycle:
+            if self.stopping.is_set():  # shut down while preparing: nothing to begin
+                return
+            self.gate.start()
+            scheduler = BackgroundScheduler(
+                job_defaults={"max_instances": 1, "coalesce": True, "misfire_grace_time": 30},
+                timezone="UTC",
             )
-        scheduler.start()
-        self._scheduler = scheduler
+            for job in self.jobs:
+                scheduler.add_job(
+                    self._run_job,
+                    "interval",
+                    seconds=job.period,
+                    jitter=max(int(job.period * job.jitter), 0) or None,
+                    args=(job,),
+                    id=job.name,
+                    name=job.name,
+                    next_run_time=None if job.period > 3600 else _soon(),
+                )
+            scheduler.start()
+            self._scheduler = scheduler
         log.info("started %d jobs: %s", len(self.jobs), ", ".join(j.name for j in self.jobs))
 
     def _run_job(self, job: Job) -> None:
@@ -258,15 +289,18 @@ class Runtime:
 
     def stop(self) -> None:
         """Shut down within ``plan.budget`` seconds (see ``ShutdownPlan``)."""
-        if self.stopping.is_set():
-            return
+        with self._lifecycle:
+            if self.stopping.is_set():
+                return
+            # Readiness fails at once; jobs that start now return at once; jobs that
+            # have not begun (still preparing) never will.
+            self.stopping.set()
         plan, began = self.plan, time.monotonic()
         deadline = began + plan.budget
 
         def left(keep: float = 0.0) -> float:
             return max(deadline - keep - time.monotonic(), 0.0)
 
-        self.stopping.set()  # readiness fails at once; jobs that start now return at once
         hang_up = _Step("hanging up Slack Socket Mode", self.hang_up)
         scheduler = self._scheduler
         if scheduler is not None:

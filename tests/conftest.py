@@ -77,8 +77,13 @@ def _require(available: bool, what: str) -> None:
 
 
 @pytest.fixture(scope="session")
-def postgres_url() -> Iterator[str]:
+def postgres_binaries() -> None:
+    """For a test that starts PostgreSQL servers of its own (``postgres_cluster``)."""
     _require(postgres_available(), "PostgreSQL (Debian package postgresql)")
+
+
+@pytest.fixture(scope="session")
+def postgres_url(postgres_binaries: None) -> Iterator[str]:
     with postgres_server() as url:
         yield url
 

@@ -1,10 +1,17 @@
 """A thin, table-driven layer over the official ``kubernetes`` client.
 
-Every call goes through the generated typed API methods (so the wire format is the
-client's own), asks for raw JSON (``_preload_content=False``) so the adapter works
-with plain dicts, carries a (connect, read) timeout, and is retried and translated by
-``kube_errors.call_with_retries``. ``CALLS`` lists the (verb, group, resource) each
-method performs; ``kubernetes.REQUIRED_RBAC`` is checked against it in tests.
+The table is ``KINDS``: for each kind Autonomic reads or writes, its API group, version
+and resource, and the client class and method name it is reached through (a custom
+resource, Argo's Rollout, through ``CustomObjectsApi``). Every call goes through the
+generated typed API methods (so the wire format is the client's own), asks for raw JSON
+(``_preload_content=False``) so the adapter works with plain dicts, carries a (connect,
+read) timeout, and is retried and translated by ``kube_errors.call_with_retries``, which
+is told each call's (verb, group, resource) as an ``ApiCall`` (so that a refusal names
+the permission missing). What the calls need is ``kubernetes.REQUIRED_RBAC``: a test
+runs every read and write against the fake API server and checks that the requests it
+received are exactly what ``REQUIRED_RBAC`` grants
+(``tests/integration/kube/test_kube_reads.py``), and another that the ClusterRole
+grants exactly that (``tests/unit/manifests/test_rbac.py``).
 """
 
 from __future__ import annotations

@@ -9,6 +9,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
 
 if TYPE_CHECKING:  # imported lazily so that `autonomic --help` stays fast
+    from collections.abc import Callable
+
     from agent.read_watch import ReadTally, WatchedReader
     from agent.runtime import Runtime
     from agent.settings import Settings
@@ -16,6 +18,8 @@ if TYPE_CHECKING:  # imported lazily so that `autonomic --help` stays fast
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 # `run --once`: every job ran cleanly, but a request to Prometheus failed.
 EXIT_PROMETHEUS = 3
+# `run --once`: the ledger's database could not be reached (for now), so no job ran.
+EXIT_LEDGER = 4
 # What `run --once` asks Prometheus when no job did (no anomaly queries, no opted-in
 # workloads): the smoke test checks the URL and credentials all the same.
 PROBE_QUERY = "vector(1)"
@@ -33,7 +37,8 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
         action="store_true",
         help="run every loop once, then exit (a smoke test): exit 0 if every job ran "
         "cleanly and Prometheus answered, 1 if any job failed or was skipped, 3 if every "
-        "job ran but a request to Prometheus failed, with a line saying which",
+        "job ran but a request to Prometheus failed, 4 if the ledger's database could not "
+        "be reached (no job ran), with a line saying which",
     )
     parser.add_argument(
         "--log-level",
@@ -58,7 +63,7 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from agent.daemon import build_daemon
-    from agent.errors import ConfigError
+    from agent.errors import AutonomicError, ConfigError
     from agent.observability import configure_logging, log
     from agent.settings import (
         advisories,
@@ -86,13 +91,19 @@ def run(args: argparse.Namespace) -> int:
         log.warning("configuration: %s", note)
     daemon, runtime = build_daemon(settings, environ, kube_host=args.kube_host)
     log.info("starting in %s mode with %d runbooks", settings.mode, len(daemon.engine.runbooks))
+    connector = daemon.ledger_connector
     if args.once:
-        return run_once(runtime, settings, daemon.reads)
+        # SQLite was opened above; a PostgreSQL ledger is tried once, here.
+        ledger = connector.try_once if connector is not None else lambda: None
+        return run_once(runtime, settings, daemon.reads, ledger)
     if args.shutdown_budget is not None:
         runtime.plan = runtime.plan.scaled(args.shutdown_budget)
     runtime.install_signal_handlers()
     runtime.start()
     runtime.wait()
+    if runtime.failure is not None:  # start-up stopped: a ledger URL retrying cannot fix
+        print(f"autonomic: error: {runtime.failure}", file=sys.stderr)
+        _exit(2 if isinstance(runtime.failure, AutonomicError) else 1)
     _exit(0)
 
 
@@ -112,11 +123,21 @@ def _exit(code: int) -> NoReturn:
     os._exit(code)
 
 
-def run_once(runtime: Runtime, settings: Settings, reads: WatchedReader | None = None) -> int:
+def run_once(
+    runtime: Runtime,
+    settings: Settings,
+    reads: WatchedReader | None = None,
+    ledger: Callable[[], str | None] | None = None,
+) -> int:
     """Every job once: 0 if each ran cleanly, else 1 with a line on stderr naming those
     that failed or were skipped. With leader election on, the jobs wait (a lease
     duration at most) for this replica to hold the lease: a smoke test whose leader-only
     jobs were all skipped tested nothing.
+
+    With ``ledger`` (one attempt to connect it: None, or why it failed), the ledger is
+    part of the test: ``ledger=ok`` or ``ledger=failed``. Failed, no job runs (each is
+    ``no-ledger``; the lease is not sought) and the exit code is 4, with a line saying
+    why; an error retrying cannot fix (a wrong password, no such database) is raised.
 
     With ``reads`` (the reader the loops were given), Prometheus is part of the test:
     the loops carry on when a read fails (scaling holds, an anomaly query goes
@@ -132,16 +153,21 @@ def run_once(runtime: Runtime, settings: Settings, reads: WatchedReader | None =
     from agent.runtime import run_job
 
     election = settings.leader_election
-    runtime.gate.start()
     try:
-        if election.enabled:
-            deadline = time.monotonic() + election.lease_duration + election.retry_period
-            while not runtime.gate.is_leader() and time.monotonic() < deadline:
-                time.sleep(0.05)
-        stopping = threading.Event()
-        outcomes = {
-            job.name: run_job(job, runtime.metrics, runtime.gate, stopping) for job in runtime.jobs
-        }
+        unreachable = ledger() if ledger is not None else None
+        if unreachable is not None:
+            outcomes = {job.name: "no-ledger" for job in runtime.jobs}
+        else:
+            runtime.gate.start()
+            if election.enabled:
+                deadline = time.monotonic() + election.lease_duration + election.retry_period
+                while not runtime.gate.is_leader() and time.monotonic() < deadline:
+                    time.sleep(0.05)
+            stopping = threading.Event()
+            outcomes = {
+                job.name: run_job(job, runtime.metrics, runtime.gate, stopping)
+                for job in runtime.jobs
+            }
         if reads is not None and reads.tally().requests == 0:
             try:
                 reads.instant(PROBE_QUERY, time.time())
@@ -154,8 +180,18 @@ def run_once(runtime: Runtime, settings: Settings, reads: WatchedReader | None =
     shown = dict(outcomes)
     if tally is not None:
         shown["prometheus"] = "failed" if tally.failures else "ok"
+    if ledger is not None:
+        shown["ledger"] = "failed" if unreachable is not None else "ok"
     print(" ".join(f"{name}={outcome}" for name, outcome in shown.items()))
     unread = _unread(tally) if tally is not None and tally.failures else None
+    if unreachable is not None:
+        print(
+            f"autonomic: run --once: no job ran: the ledger could not be reached: {unreachable}; "
+            "is ledger.url right, and the database up and reachable from here?"
+            + (f"; {unread}" if unread is not None else ""),
+            file=sys.stderr,
+        )
+        return EXIT_LEDGER
     failed = {name: outcome for name, outcome in outcomes.items() if outcome != "ok"}
     if not failed:
         if unread is None:

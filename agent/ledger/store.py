@@ -1355,6 +1355,9 @@ def _engine_url(url: str, password: str | None) -> URL:
     return parsed
 
 
+# Seconds a PostgreSQL connection may take to open, unless ledger.url's connect_timeout says.
+CONNECT_TIMEOUT = 10
+
 # Where a command that needs an existing ledger sends a person who has none.
 _CREATE_HINT = (
     "start the daemon (autonomic run) or simulate with --ledger to create one, "
@@ -1407,6 +1410,9 @@ def open_ledger(
         kwargs["connect_args"] = {"timeout": 30, "check_same_thread": False}
     else:
         kwargs.update(pool_pre_ping=True, pool_size=5, max_overflow=10)
+        if "connect_timeout" not in target.query:
+            # libpq would wait for ever on a server that accepts and never answers.
+            kwargs["connect_args"] = {"connect_timeout": CONNECT_TIMEOUT}
     try:
         engine = sa.create_engine(target, **kwargs)
     except ModuleNotFoundError as exc:

@@ -135,6 +135,9 @@ NO_HPA_MAX = 1000  # the ceiling without an HPA or a max-replicas annotation
 HISTORY_SINCE = "autonomic.dev/history-since"
 MAX_STARTUP = 3600.0
 FORECAST_ONLY = "forecast-only"
+# The reasons of the decisions that give an HPA its owner's minimum back (``_release``):
+# carried out once approved, even after the workload left, never dropped.
+GIVE_BACK_REASONS = frozenset({"OptedOut", "ForecastOnly"})
 RECOMMENDED = "autonomic.dev/recommended-replicas"  # published: the floor recommended
 RECOMMENDATION = "autonomic.dev/recommendation"  # published: why, from which model, when
 QUIET_AFTER_NO = 3600.0  # after a rejected or expired question, ask again no sooner
@@ -433,7 +436,9 @@ class ScalingLoop:
         self._pause: str | None = None  # the pause in force at the current cycle
         self._cycles = 0
         # Questions a previous process asked (or saw approved) and did not settle, by
-        # workload: read once, at the first cycle, and picked up by each workload's model.
+        # workload: read once, at the first cycle, and picked up by each workload's model;
+        # those of workloads out of predictive scaling are let go of as that process
+        # would have (``_drop_inherited``, ``_forget``).
         self._inherited: dict[str, Any] | None = None
         self._unjudged: dict[str, list[Any]] = {}  # applied floors not yet judged, likewise
         self._published: set[str] = set()  # workloads with gauges
@@ -492,6 +497,7 @@ class ScalingLoop:
         # Workloads whose floor the loop may have to give back: those that left, with
         # "OptedOut", and those now forecast-only, with "ForecastOnly".
         left: list[tuple[WorkloadState, str]] = []
+        self._load_inherited()
         workloads = self.cluster.list_workloads()
         listed = {str(workload.ref) for workload in workloads}
         self._let_go &= listed
@@ -517,15 +523,16 @@ class ScalingLoop:
                 )
                 continue
             forecast_only = wish == FORECAST_ONLY
+            turned = (
+                f"{workload.ref} turned {PREDICTIVE}: {FORECAST_ONLY}, which publishes the "
+                "floor and never writes it"
+            )
             if forecast_only and known is not None and known.pending != known.releasing:
                 # A question about a floor to write, open when the workload turned
                 # forecast-only, is not carried out, as when it leaves.
-                self._drop(
-                    known,
-                    FORECAST_ONLY,
-                    f"{workload.ref} turned {PREDICTIVE}: {FORECAST_ONLY}, which publishes the "
-                    "floor and never writes it",
-                )
+                self._drop(known, FORECAST_ONLY, turned)
+            elif forecast_only and known is None:
+                self._drop_inherited(str(workload.ref), FORECAST_ONLY, turned)  # likewise
             try:
                 self._one(workload, now, forecast_only=forecast_only)
             except (TransientError, PermanentError) as exc:
@@ -537,6 +544,10 @@ class ScalingLoop:
                 self._release(workload, self.models[workload.ref], now, reason=why)
             except (TransientError, PermanentError) as exc:
                 log.warning("%s: its floor could not be given back yet: %s", workload.ref, exc)
+        for name in listed - seen - {str(ref) for ref in self.models}:
+            # Listed and out (opted out) with no model here: a question a previous process
+            # left about it is let go of as ``_release`` would.
+            self._drop_inherited(name, "workload opted out", f"{name} left predictive scaling")
         self._close_dropped(now)
         self._forget(seen, listed, now)
         self._forget_gauges(seen)
@@ -558,9 +569,12 @@ class ScalingLoop:
         Out for less (a listing that missed it for a while), it keeps everything, and a
         workload that left keeps its model until its floor is settled. A floor still
         being judged is judged on what was seen; an approved question not carried out
-        fails (nothing will carry it out now)."""
+        fails (nothing will carry it out now). So does one a previous process left about
+        a workload no model here has taken up in that time (not listed since this
+        process started, or a give-back ``_adopt_left`` did not take up)."""
         models = {str(ref): ref for ref in self.models}
-        out = (set(models) | set(self._said) | set(self.status.held)) - inside
+        inherited = self._inherited or {}
+        out = (set(models) | set(self._said) | set(self.status.held) | set(inherited)) - inside
         for name in set(self._out_since) - out:
             del self._out_since[name]  # back in, or nothing kept
         ledger = self.decisions.ledger
@@ -569,22 +583,25 @@ class ScalingLoop:
             if now - since < FORGET_AFTER:
                 continue
             ref = models.get(name)
+            pending = None
             if ref is not None:
                 model = self.models[ref]
                 if name in listed and not (model.released and model.pending is None):
                     continue  # left, and its floor is still being given back
                 self._judge_overdue(model, math.inf)
                 pending = model.pending
-                if pending is not None and ledger.transition(pending, ["approved"], "failed", now):
-                    self.decisions.progress(
-                        pending,
-                        f"not carried out: {name} has been out of predictive scaling for "
-                        f"{(now - since) / 3600:.0f} h",
-                        final=True,
-                    )
                 del self.models[ref]
                 if name in listed:
                     self._let_go.add(name)
+            elif name in inherited:
+                pending = inherited.pop(name).id
+            if pending is not None and ledger.transition(pending, ["approved"], "failed", now):
+                self.decisions.progress(
+                    pending,
+                    f"not carried out: {name} has been out of predictive scaling for "
+                    f"{(now - since) / 3600:.0f} h",
+                    final=True,
+                )
             self._said.pop(name, None)
             self.status.held.pop(name, None)
             del self._out_since[name]
@@ -796,6 +813,17 @@ class ScalingLoop:
         elif model.failures > failures:
             model.released = False  # refused: looked at again after the wait
 
+    def _drop_inherited(self, name: str, reason: str, why: str) -> None:
+        """A question a previous process left open (or approved) about a workload now out
+        of predictive scaling (listed: its judgement is not a listing that missed it)
+        and taken up by no model here: let go of as ``_drop`` lets go of one, once. A
+        give-back is left to be carried out (``_adopt_left`` takes its workload up)."""
+        record = (self._inherited or {}).get(name)
+        if record is None or record.reason_code in GIVE_BACK_REASONS:
+            return
+        del self._inherited[name]  # type: ignore[union-attr]
+        self._dropped[record.id] = (reason, why)
+
     def _drop(self, model: WorkloadModel, reason: str, why: str) -> None:
         """Let go of the question about a floor to write that is open (or approved, not yet
         carried out) when its workload leaves predictive scaling or turns forecast-only:
@@ -943,26 +971,37 @@ class ScalingLoop:
         fitted = datetime.fromtimestamp(model.fitted_at, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
         return f"{model.fitted.name}/{model.version} fitted {fitted}"
 
+    def _load_inherited(self) -> None:
+        """Read, once (at the first cycle that can), the scaling questions a previous
+        process left open or approved, and the floors it applied and had not judged."""
+        if self._inherited is not None:
+            return
+        open_ones = self.decisions.ledger.decisions(
+            kind="scaling", status=["asked", "approved", "verifying"], limit=10_000
+        )
+        inherited: dict[str, Any] = {}
+        self._unjudged = {}
+        for record in reversed(open_ones):  # oldest first: the newest wins
+            if record.status == "verifying":
+                self._unjudged.setdefault(record.subject, []).append(record)
+            else:
+                inherited[record.subject] = record
+        self._inherited = inherited  # only once read: a failed read is tried again
+
     def _new_model(self, ref: ObjectRef) -> WorkloadModel:
         """A workload's model; if a previous process left a scaling question about it
-        open (or approved and not carried out), this one follows it up, and a floor it
-        applied and had not yet judged is judged on what this one sees of its window."""
-        if self._inherited is None:
-            self._inherited = {}
-            self._unjudged = {}
-            open_ones = self.decisions.ledger.decisions(
-                kind="scaling", status=["asked", "approved", "verifying"], limit=10_000
-            )
-            for record in reversed(open_ones):  # oldest first: the newest wins
-                if record.status == "verifying":
-                    self._unjudged.setdefault(record.subject, []).append(record)
-                else:
-                    self._inherited[record.subject] = record
+        open (or approved and not carried out), this one follows it up (a give-back as
+        one: carried out, not dropped, once approved), and a floor it applied and had
+        not yet judged is judged on what this one sees of its window."""
+        self._load_inherited()
+        assert self._inherited is not None
         model = WorkloadModel()
         record = self._inherited.pop(str(ref), None)
         if record is not None:
             model.pending = record.id
             model.recommended = int(record.proposal.get("to", 0)) or None
+            if record.reason_code in GIVE_BACK_REASONS:
+                model.releasing = record.id
             log.info("scaling %s: following up decision %s (%s)", ref, record.id, record.status)
         for applied in self._unjudged.pop(str(ref), []):
             lead = applied.evidence.get("lead_seconds")

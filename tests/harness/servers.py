@@ -166,9 +166,92 @@ def postgres_available() -> bool:
     return True
 
 
+@dataclass
+class PostgresServer:
+    """A PostgreSQL cluster on 127.0.0.1:``port``, made with ``initdb`` (trust for every
+    user, unless ``pg_hba.conf`` is given lines before that), started and stopped at will
+    on the same port and data; ``url`` names database ``autonomic`` as user ``autonomic``."""
+
+    root: Path
+    port: int
+    prefix: list[str]
+    process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"postgresql+psycopg://autonomic@127.0.0.1:{self.port}/autonomic"
+
+    @property
+    def log(self) -> Path:
+        return self.root / "postgres.log"
+
+    def start(self) -> None:
+        """Start, and return once the server accepts connections."""
+        self.process = subprocess.Popen(
+            [
+                *self.prefix,
+                _pg_bin("postgres"),
+                "-D",
+                str(self.root / "data"),
+                "-h",
+                "127.0.0.1",
+                "-p",
+                str(self.port),
+                "-k",
+                str(self.root),
+                "-c",
+                "fsync=off",
+                "-c",
+                "max_connections=100",
+            ],
+            stdout=self.log.open("ab"),
+            stderr=subprocess.STDOUT,
+        )
+        deadline = time.monotonic() + 30
+        while True:
+            ready = subprocess.run(
+                [_pg_bin("pg_isready"), "-h", "127.0.0.1", "-p", str(self.port)],
+                capture_output=True,
+                check=False,
+            )
+            if ready.returncode == 0:
+                return
+            if self.process.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(
+                    f"postgres did not start:\n{self.log.read_text(errors='replace')}"
+                )
+            time.sleep(0.2)
+
+    def stop(self) -> None:
+        """A fast shutdown, and return once the server has exited. Through ``pg_ctl``:
+        ``runuser`` (the server's parent, as root) does not pass a signal on, so one sent
+        to it left the server running, orphaned, after the test."""
+        if self.process is None or self.process.poll() is not None:
+            return
+        subprocess.run(
+            [*self.prefix, _pg_bin("pg_ctl"), "stop", "-D", str(self.root / "data"), "-m", "fast"],
+            capture_output=True,
+            timeout=30,
+            check=False,
+        )
+        try:
+            self.process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+
+    def createdb(self, name: str = "autonomic") -> None:
+        subprocess.run(
+            [_pg_bin("createdb"), "-h", "127.0.0.1", "-p", str(self.port), "-U", "autonomic", name],
+            check=True,
+            capture_output=True,
+        )
+
+
 @contextlib.contextmanager
-def postgres_server() -> Iterator[str]:
-    """A throwaway PostgreSQL cluster; yields a SQLAlchemy URL to database ``autonomic``."""
+def postgres_cluster(hba: Iterable[str] = ()) -> Iterator[PostgresServer]:
+    """A throwaway PostgreSQL cluster, made but not started; removed afterwards.
+    ``hba``: ``pg_hba.conf`` lines matched before the cluster's own (trust for all)."""
     as_root = os.geteuid() == 0
     # Run as root, the server runs as ``postgres``, which must reach its folder: in the
     # system's temporary folder, never under pytest's (its base folder is private).
@@ -179,8 +262,6 @@ def postgres_server() -> Iterator[str]:
         shutil.chown(root, user="postgres")
         os.chmod(root, 0o700)
         prefix = ["runuser", "-u", "postgres", "--"]
-    port = free_port()
-    log = root / "postgres.log"
     subprocess.run(
         [
             *prefix,
@@ -196,59 +277,23 @@ def postgres_server() -> Iterator[str]:
         check=True,
         capture_output=True,
     )
-    process = subprocess.Popen(
-        [
-            *prefix,
-            _pg_bin("postgres"),
-            "-D",
-            str(data),
-            "-h",
-            "127.0.0.1",
-            "-p",
-            str(port),
-            "-k",
-            str(root),
-            "-c",
-            "fsync=off",
-            "-c",
-            "max_connections=100",
-        ],
-        stdout=log.open("ab"),
-        stderr=subprocess.STDOUT,
-    )
+    lines = list(hba)
+    if lines:
+        conf = data / "pg_hba.conf"
+        conf.write_text("\n".join(lines) + "\n" + conf.read_text())
+    server = PostgresServer(root, free_port(), prefix)
     try:
-        deadline = time.monotonic() + 30
-        while True:
-            ready = subprocess.run(
-                [_pg_bin("pg_isready"), "-h", "127.0.0.1", "-p", str(port)],
-                capture_output=True,
-                check=False,
-            )
-            if ready.returncode == 0:
-                break
-            if process.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"postgres did not start:\n{log.read_text(errors='replace')}")
-            time.sleep(0.2)
-        subprocess.run(
-            [
-                _pg_bin("createdb"),
-                "-h",
-                "127.0.0.1",
-                "-p",
-                str(port),
-                "-U",
-                "autonomic",
-                "autonomic",
-            ],
-            check=True,
-            capture_output=True,
-        )
-        yield f"postgresql+psycopg://autonomic@127.0.0.1:{port}/autonomic"
+        yield server
     finally:
-        process.send_signal(signal.SIGINT)  # fast shutdown
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        server.stop()
         shutil.rmtree(root, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def postgres_server() -> Iterator[str]:
+    """A throwaway PostgreSQL cluster, started; yields a SQLAlchemy URL to database
+    ``autonomic``."""
+    with postgres_cluster() as server:
+        server.start()
+        server.createdb()
+        yield server.url

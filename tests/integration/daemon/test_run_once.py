@@ -1,7 +1,8 @@
 """`autonomic run --once`, the smoke test, as a real process: 0 when every job ran
 against the (fake) API server and Prometheus answered, 1 with a line naming the jobs when
 the API cannot be reached, whether leader election is on (the lease cannot be read) or
-off, and 3 when every job ran but Prometheus could not be read."""
+off, 3 when every job ran but Prometheus could not be read, 4 when the ledger's database
+could not be reached, and 2 when its URL cannot work."""
 
 from __future__ import annotations
 
@@ -35,15 +36,21 @@ def prometheus(prometheus_binaries: None) -> Iterator[PrometheusServer]:
 
 
 def once(
-    tmp_path: Path, kube_host: str, election: str, prometheus: str | None = None, extra: str = ""
+    tmp_path: Path,
+    kube_host: str,
+    election: str,
+    prometheus: str | None = None,
+    extra: str = "",
+    ledger: str | None = None,
 ) -> subprocess.CompletedProcess[str]:
     config = tmp_path / "autonomic.yaml"
     url = prometheus or f"http://127.0.0.1:{free_port()}"  # nothing listens there
+    ledger = ledger or f"sqlite:///{tmp_path / 'ledger.sqlite'}"
     config.write_text(
         f"""
 mode: propose
 prometheus: {{url: "{url}", timeout: 1s}}
-ledger: {{url: "sqlite:///{tmp_path / "ledger.sqlite"}"}}
+ledger: {{url: "{ledger}"}}
 leaderElection: {{{election}}}
 server: {{host: 127.0.0.1, port: {free_port()}}}
 runbooks: [{RUNBOOKS}]
@@ -71,7 +78,9 @@ def test_once_exits_0_when_every_job_ran(
     smoke test asked it once itself, and it answered."""
     done = once(tmp_path, fake.url, ELECTION, prometheus.url)
     assert done.returncode == 0, done.stderr
-    assert done.stdout == "remediation=ok housekeeping=ok scaling=ok canary=ok prometheus=ok\n"
+    assert done.stdout == (
+        "remediation=ok housekeeping=ok scaling=ok canary=ok prometheus=ok ledger=ok\n"
+    )
     assert "did not run cleanly" not in done.stderr and "Prometheus could not" not in done.stderr
 
 
@@ -89,7 +98,7 @@ def test_once_exits_3_when_prometheus_cannot_be_read(
     done = once(tmp_path, fake.url, ELECTION, f"http://127.0.0.1:{port}", extra)
     assert done.returncode == 3, done.stderr
     jobs = "remediation=ok housekeeping=ok " + ("anomaly=ok " if extra else "")
-    assert done.stdout == jobs + "scaling=ok canary=ok prometheus=failed\n"
+    assert done.stdout == jobs + "scaling=ok canary=ok prometheus=failed ledger=ok\n"
     assert "Traceback" not in done.stderr
     assert done.stderr.strip().splitlines()[-1] == (
         "autonomic: run --once: every job ran, but Prometheus could not be read: 1 of 1 "
@@ -114,3 +123,41 @@ def test_once_exits_1_when_the_api_is_down_without_leader_election(tmp_path: Pat
     assert summary.startswith("autonomic: run --once: ")
     assert "scaling (transient-error)" in summary and "the errors are in the log above" in summary
     assert "; Prometheus could not be read: 1 of 1 requests failed (PrometheusDown: 1)" in summary
+
+
+def test_once_exits_4_when_the_ledger_cannot_be_reached(
+    fake: FakeApiServer, tmp_path: Path
+) -> None:
+    """A PostgreSQL ledger whose server is down: no job runs (nothing could be recorded),
+    the lease is not sought, Prometheus is still tried, and the last line says why."""
+    port = free_port()
+    ledger = f"postgresql://autonomic@127.0.0.1:{port}/autonomic"
+    done = once(tmp_path, fake.url, ELECTION, ledger=ledger)
+    assert done.returncode == 4, done.stderr
+    assert done.stdout == (
+        "remediation=no-ledger housekeeping=no-ledger scaling=no-ledger canary=no-ledger "
+        "prometheus=failed ledger=failed\n"
+    )
+    assert "Traceback" not in done.stderr
+    last = done.stderr.strip().splitlines()[-1]
+    assert last.startswith(
+        "autonomic: run --once: no job ran: the ledger could not be reached: cannot connect "
+        f"to postgresql+psycopg://autonomic@127.0.0.1:{port}/autonomic: connection failed: "
+    ), last
+    assert "Connection refused" in last
+    assert "; is ledger.url right, and the database up and reachable from here?; " in last
+    assert "; Prometheus could not be read: 1 of 1 requests failed (PrometheusDown: 1)" in last
+    assert fake.store.objects("Lease", "autonomic") == []
+
+
+@pytest.mark.postgres
+def test_once_exits_2_when_the_ledger_url_cannot_work(
+    fake: FakeApiServer, tmp_path: Path, postgres_url: str
+) -> None:
+    ledger = postgres_url.rsplit("/", 1)[0] + "/no_such_db"
+    done = once(tmp_path, fake.url, ELECTION, ledger=ledger)
+    assert done.returncode == 2, done.stderr
+    assert done.stdout == ""
+    last = done.stderr.strip().splitlines()[-1]
+    assert last.startswith(f"autonomic: error: cannot open the ledger at {ledger}: "), last
+    assert "(3D000: the database does not exist; retrying will not help: " in last

@@ -1,12 +1,19 @@
-"""The probes answer as soon as the daemon starts, whatever the Kubernetes API server does.
+"""The probes answer as soon as the daemon starts, whatever the Kubernetes API server
+and the ledger's database do.
 
 ``build_daemon`` and ``Runtime`` as ``autonomic run`` uses them, against the fake API
-server taken down (connections refused) before the daemon starts, and brought back.
+server taken down (connections refused) before the daemon starts, and brought back; and
+against a real PostgreSQL started after the daemon.
 """
 
 from __future__ import annotations
 
 import json
+import logging
+import os
+import re
+import subprocess
+import sys
 import time
 import urllib.error
 import urllib.request
@@ -18,7 +25,7 @@ import pytest
 from agent.daemon import build_daemon
 from agent.settings import load_settings
 from tests.fakekube import FakeApiServer, start_fake_apiserver
-from tests.harness.servers import free_port
+from tests.harness.servers import PostgresServer, free_port, postgres_cluster
 
 
 @pytest.fixture
@@ -91,3 +98,179 @@ runbooks: []
         assert ready["ready"] is True
     finally:
         runtime.stop()
+
+
+@pytest.fixture(scope="module")
+def late_postgres(postgres_binaries: None) -> Iterator[PostgresServer]:
+    """A PostgreSQL cluster with its database made, then stopped: started by the test."""
+    with postgres_cluster() as server:
+        server.start()
+        server.createdb()
+        server.stop()
+        yield server
+
+
+def _metrics(base: str) -> str:
+    with urllib.request.urlopen(f"{base}/metrics", timeout=2) as response:
+        return str(response.read().decode())
+
+
+def _runs(text: str, job: str) -> float:
+    found = re.search(rf'^autonomic_loop_duration_seconds_count{{loop="{job}"}} (\S+)$', text, re.M)
+    return float(found.group(1)) if found else 0.0
+
+
+@pytest.mark.postgres
+def test_the_probes_answer_at_once_while_the_ledger_is_down_and_the_jobs_wait_for_it(
+    kube: FakeApiServer,
+    late_postgres: PostgresServer,
+    tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A PostgreSQL ledger was connected (and migrated) before the HTTP server started:
+    with the database not up yet, start-up failed ("cannot open the ledger") and the pod
+    restarted until it was. Now /healthz answers at once, /readyz says why it is not
+    ready (the password hidden), the lease is not sought and no job runs; once the
+    database is up the daemon connects, takes the lease, recovers and runs its jobs."""
+    from kubernetes.client import AppsV1Api, AutoscalingV2Api, CoreV1Api, PolicyV1Api
+
+    assert AppsV1Api and AutoscalingV2Api and CoreV1Api and PolicyV1Api
+    caplog.set_level(logging.INFO)
+    port = free_port()
+    path = tmp_path / "autonomic.yaml"
+    path.write_text(
+        f"""
+mode: propose
+prometheus: {{url: "http://127.0.0.1:{free_port()}", timeout: 1s}}
+ledger: {{url: "{late_postgres.url}", password: {{env: LEDGER_PASSWORD}}}}
+leaderElection: {{namespace: autonomic, leaseDuration: 3s, renewDeadline: 2s, retryPeriod: 0.5s}}
+server: {{host: 127.0.0.1, port: {port}}}
+runbooks: []
+"""
+    )
+    environ = {"POD_NAME": "autonomic-0", "LEDGER_PASSWORD": "s3cret-pw"}
+    settings = load_settings(path, environ)
+    began = time.monotonic()
+    _daemon, runtime = build_daemon(settings, environ, kube_host=kube.url)
+    runtime.start()
+    base = f"http://127.0.0.1:{port}"
+    try:
+        assert probe(f"{base}/healthz") == (200, {"status": "ok"})
+        assert time.monotonic() - began < 1.0
+        where = f"postgresql+psycopg://autonomic:***@127.0.0.1:{late_postgres.port}/autonomic"
+        status, ready = probe(f"{base}/readyz")
+        deadline = time.monotonic() + 5
+        while ready["why"] == f"ledger: connecting to {where}":
+            assert time.monotonic() < deadline, ready
+            time.sleep(0.05)
+            status, ready = probe(f"{base}/readyz")
+        assert status == 503 and ready["ready"] is False and ready["leader"] is False
+        why = str(ready["why"])
+        assert why.startswith(f"ledger: cannot connect to {where}: connection failed: "), why
+        assert "Connection refused" in why and "s3cret-pw" not in why
+        assert probe(f"{base}/approvals")[0] == 503  # it needs the ledger
+        # The attempts go on (1 s, then 2 s apart) and nothing else starts meanwhile.
+        time.sleep(2.5)
+        status, ready = probe(f"{base}/readyz")
+        assert status == 503 and ready["leader"] is False
+        assert re.search(r"\([2-9] failed attempts; retrying\)$", str(ready["why"])), ready
+        text = _metrics(base)
+        assert _runs(text, "remediation") == 0 and "autonomic_leader 0.0" in text
+        assert not [r for r in caplog.records if "became leader" in r.getMessage()]
+        assert kube.store.objects("Lease", "autonomic") == []  # not even sought
+
+        late_postgres.start()
+        deadline = time.monotonic() + 30
+        while status != 200:
+            assert time.monotonic() < deadline, ready
+            time.sleep(0.1)
+            status, ready = probe(f"{base}/readyz")
+        assert ready["ready"] is True and ready["leader"] is True
+        (lease,) = kube.store.objects("Lease", "autonomic")
+        assert lease["spec"]["holderIdentity"] == "autonomic-0"
+        while _runs(_metrics(base), "remediation") < 1:
+            assert time.monotonic() < deadline, "no remediation cycle ran"
+            time.sleep(0.1)
+        messages = [r.getMessage() for r in caplog.records]
+        assert any(m.startswith(f"ledger: connected to {where} (schema version ") for m in messages)
+        assert any(m.startswith("became leader; recovered in-flight work") for m in messages)
+        assert probe(f"{base}/approvals") == (200, {"pending": [], "escalations": []})
+    finally:
+        runtime.stop()
+        late_postgres.stop()
+
+
+@pytest.mark.postgres
+def test_a_ledger_url_retrying_cannot_fix_stops_start_up_saying_what_to_do(
+    kube: FakeApiServer, postgres_url: str, tmp_path: Path
+) -> None:
+    """``autonomic run`` as a process: the probes come up, the database refuses for
+    good (no such database), and the process ends with exit code 2 and what to do."""
+    url = postgres_url.rsplit("/", 1)[0] + "/no_such_db"
+    path = tmp_path / "autonomic.yaml"
+    port = free_port()
+    path.write_text(
+        f"""
+mode: propose
+prometheus: {{url: "http://127.0.0.1:{free_port()}", timeout: 1s}}
+ledger: {{url: "{url}"}}
+leaderElection: {{enabled: false}}
+server: {{host: 127.0.0.1, port: {port}}}
+runbooks: []
+"""
+    )
+    argv = ["run", "--config", str(path), "--kube-host", kube.url, "--log-format", "text"]
+    done = subprocess.run(
+        [sys.executable, "-m", "agent", *argv],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, "POD_NAME": "autonomic-0"},
+        check=False,
+    )
+    assert done.returncode == 2, done.stderr
+    assert "Traceback" not in done.stderr
+    last = done.stderr.strip().splitlines()[-1]
+    assert last.startswith(
+        f"autonomic: error: cannot open the ledger at {url}: connection failed: "
+    ), last
+    assert last.endswith(
+        'FATAL: database "no_such_db" does not exist (3D000: the database does not exist; '
+        "retrying will not help: create it (CREATE DATABASE), or correct the database name "
+        "in ledger.url)"
+    ), last
+    assert "cannot start: " in done.stderr  # the log's line, for a log collector
+
+
+def test_a_sqlite_ledger_that_cannot_be_opened_stops_start_up_at_once(
+    kube: FakeApiServer, tmp_path: Path
+) -> None:
+    """SQLite is a file: opened before anything starts, as before; a path that cannot
+    be opened is a configuration error there and then, not a reason to wait."""
+    path = tmp_path / "autonomic.yaml"
+    ledger = tmp_path / "missing" / "ledger.sqlite"
+    path.write_text(
+        f"""
+mode: propose
+prometheus: {{url: "http://127.0.0.1:{free_port()}", timeout: 1s}}
+ledger: {{url: "sqlite:///{ledger}"}}
+leaderElection: {{enabled: false}}
+server: {{host: 127.0.0.1, port: {free_port()}}}
+runbooks: []
+"""
+    )
+    argv = ["run", "--config", str(path), "--kube-host", kube.url]
+    done = subprocess.run(
+        [sys.executable, "-m", "agent", *argv],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, "POD_NAME": "autonomic-0"},
+        check=False,
+    )
+    assert done.returncode == 2, done.stderr
+    assert done.stderr.strip().splitlines()[-1] == (
+        f"autonomic: error: cannot open the ledger at sqlite:///{ledger}: "
+        "unable to open database file"
+    )
+    assert "started" not in done.stderr  # no job, no server

@@ -171,3 +171,89 @@ def test_metrics_report_readiness_without_a_probe() -> None:
     finally:
         runtime.stopping.clear()
         runtime.stop()
+
+
+def test_the_lease_and_the_jobs_wait_for_prepare_while_the_probes_answer() -> None:
+    """``prepare`` (connecting a ledger not up yet) runs on its own thread: the probes
+    answer meanwhile, and neither the lease nor any job starts before it returns."""
+    server = HttpServer("127.0.0.1", 0)
+    ran, release, preparing = threading.Event(), threading.Event(), threading.Event()
+    gate = Gate(True)
+
+    def prepare(stopping: threading.Event) -> None:
+        preparing.set()
+        release.wait(10)
+
+    runtime = Runtime(
+        [Job("tick", 0.2, ran.set, leader_only=False, jitter=0)],
+        metrics=Metrics(),
+        gate=gate,
+        server=server,
+        ready=lambda: (release.is_set(), "ledger open" if release.is_set() else "connecting"),
+        prepare=prepare,
+    )
+    runtime.start()
+    base = f"http://127.0.0.1:{server.port}"
+    try:
+        assert preparing.wait(5)
+        assert _get(f"{base}/healthz")[0] == 200
+        status, body = _get(f"{base}/readyz")
+        assert status == 503 and json.loads(body)["why"] == "connecting"
+        assert not ran.wait(1.5)  # a job's first run is due a second after the start
+        assert not gate.started
+        release.set()
+        assert ran.wait(5) and gate.started
+        assert _get(f"{base}/readyz")[0] == 200
+    finally:
+        runtime.stop()
+    assert runtime.failure is None
+
+
+def test_a_prepare_that_fails_stops_the_runtime_and_keeps_why() -> None:
+    from agent.ledger import LedgerError
+
+    closed: list[str] = []
+    gate = Gate(True)
+
+    def prepare(stopping: threading.Event) -> None:
+        raise LedgerError("cannot open the ledger at postgresql+psycopg://u@db/x: no such database")
+
+    runtime = Runtime(
+        [Job("tick", 0.2, lambda: None, jitter=0)],
+        metrics=Metrics(),
+        gate=gate,
+        server=HttpServer("127.0.0.1", 0),
+        ready=lambda: (False, "connecting"),
+        on_stop=lambda: closed.append("closed"),
+        prepare=prepare,
+    )
+    runtime.start()
+    assert runtime.stopped.wait(10)
+    assert isinstance(runtime.failure, LedgerError) and "no such database" in str(runtime.failure)
+    assert not gate.started and closed == ["closed"]
+
+
+def test_a_shutdown_while_preparing_starts_nothing_after() -> None:
+    """SIGTERM while the ledger is still connecting: ``prepare`` is told to give up, and
+    the lease and the jobs never start, even if it returns afterwards."""
+    gate, ran = Gate(True), threading.Event()
+    entered, returned = threading.Event(), threading.Event()
+
+    def prepare(stopping: threading.Event) -> None:
+        entered.set()
+        stopping.wait(10)
+        returned.set()
+
+    runtime = Runtime(
+        [Job("tick", 0.1, ran.set, leader_only=False, jitter=0)],
+        metrics=Metrics(),
+        gate=gate,
+        server=HttpServer("127.0.0.1", 0),
+        ready=lambda: (False, "connecting"),
+        prepare=prepare,
+    )
+    runtime.start()
+    assert entered.wait(5)
+    runtime.stop()
+    assert returned.wait(5)
+    assert not ran.wait(1.5) and not gate.started and runtime.failure is None

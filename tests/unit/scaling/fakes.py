@@ -171,7 +171,7 @@ class AskEverything:
 
     def decide(self, p: Proposal) -> Routed:
         self.proposals.append(p)
-        decision_id = f"d-{len(self.proposals)}"
+        decision_id = f"d-{len(self.ledger.records) + 1}"  # a ledger shared goes on counting
         route = "shadow" if p.shadow and self.route != "observe" else self.route
         status = {"ask": "asked", "auto": "approved"}.get(route, route)
         self.ledger.records[decision_id] = SimpleNamespace(

@@ -14,10 +14,19 @@ from agent.approvals import Approvals, LedgerOnlyChannel
 from agent.cli.explain_cmd import render
 from agent.clock import FakeClock
 from agent.decisions import DecisionService
+from agent.errors import TransientError
 from agent.ledger import open_ledger
-from agent.loops.scaling import CAPACITY, MIN_REPLICAS, PREDICTIVE, STEP, ScalingLoop
+from agent.loops.scaling import (
+    CAPACITY,
+    FORGET_AFTER,
+    MIN_REPLICAS,
+    PREDICTIVE,
+    STEP,
+    ScalingLoop,
+)
 from agent.observability import Metrics
 from agent.settings import RoutingSettings, ScalingSettings
+from remediation.ports import HpaState, ObjectRef
 from tests.unit.scaling.fakes import (
     FakeCluster,
     RecordingExecutor,
@@ -136,3 +145,159 @@ def test_explain_says_why_an_approved_floor_was_not_carried_out(tmp_path: Path) 
         assert "Deployment/shop/web left predictive scaling" in story
     finally:
         ledger.close()
+
+
+# ------------------------------------------------------- across a restart, or a new leader
+
+
+def restarted_after_approval(seed: int, workloads: list[Any]) -> tuple[Any, FakeClock, Any]:
+    """A loop asked about web's floor (d-1); the on-call approved it after that process
+    stopped; a new process, on the same ledger, finds ``workloads`` listed."""
+    t, values = steady(seed)
+    clock = FakeClock(float(t[-80]))
+    first = loop_over(WeekReader(t, values), clock, [WEB])
+    run(first, clock, 2)
+    ledger = cast(Any, first.decisions).ledger
+    assert ledger.records["d-1"].status == "asked" and ledger.records["d-1"].proposal["to"] == 7
+    ledger.records["d-1"].status = "approved"
+    restarted = loop_over(WeekReader(t, values), clock, workloads)
+    cast(Any, restarted.decisions).ledger = ledger
+    return restarted, clock, ledger
+
+
+@pytest.mark.parametrize(
+    ("how", "reason", "why"),
+    [
+        ("opt-out", "workload opted out", "Deployment/shop/web left predictive scaling"),
+        (
+            "forecast-only",
+            "forecast-only",
+            "Deployment/shop/web turned autonomic.dev/predictive: forecast-only, which "
+            "publishes the floor and never writes it",
+        ),
+    ],
+)
+def test_a_new_process_closes_an_approved_question_whose_workload_left(
+    how: str, reason: str, why: str
+) -> None:
+    """The list of dropped questions lived in memory: a new process followed up only the
+    workloads still in predictive scaling, so the approval stayed "approved" for good
+    (opted out), or was carried out, writing a floor for a forecast-only workload. It is
+    now closed as superseded, once, as the process that saw the workload leave would."""
+    changed = (
+        dataclasses.replace(WEB, labels={})
+        if how == "opt-out"
+        else dataclasses.replace(WEB, annotations={**WEB.annotations, PREDICTIVE: how})
+    )
+    loop, clock, ledger = restarted_after_approval(64, [changed])
+    run(loop, clock, 1)
+    assert ledger.records["d-1"].status == "superseded"
+    assert ledger.records["d-1"].feedback_detail == {
+        "reason": reason,
+        "why": f"not carried out ({reason}): {why}; nothing was written",
+    }
+    assert cast(Any, loop.executor).applied == []  # never written
+    run(loop, clock, 5)
+    assert ledger.transitions == [("d-1", "superseded")]  # once
+    assert [(d, final) for d, _, final in cast(Any, loop.decisions).progressed] == [("d-1", True)]
+
+
+def test_a_new_process_closes_an_asked_question_once_approved_if_its_workload_left() -> None:
+    t, values = steady(65)
+    clock = FakeClock(float(t[-80]))
+    first = loop_over(WeekReader(t, values), clock, [WEB])
+    run(first, clock, 2)
+    ledger = cast(Any, first.decisions).ledger
+    restarted = loop_over(WeekReader(t, values), clock, [dataclasses.replace(WEB, labels={})])
+    cast(Any, restarted.decisions).ledger = ledger
+    run(restarted, clock, 3)
+    assert ledger.records["d-1"].status == "asked"  # a person may yet answer
+    ledger.records["d-1"].status = "approved"
+    run(restarted, clock, 2)
+    assert ledger.transitions == [("d-1", "superseded")]
+    assert cast(Any, restarted.executor).applied == []
+
+
+def test_a_workload_slow_to_appear_after_a_restart_has_its_approval_carried_out() -> None:
+    """The first listings of a new process may miss a workload (a cache not yet filled,
+    the API server slow): absent is not "left". It is judged as ``FORGET_AFTER`` judges
+    absence: the approval waits, and is carried out once the workload is listed."""
+    loop, clock, ledger = restarted_after_approval(66, [])
+    run(loop, clock, 30)
+    assert ledger.records["d-1"].status == "approved" and ledger.transitions == []
+    cast(Any, loop.cluster).workloads = [WEB]
+    run(loop, clock, 1)
+    (operation,) = cast(Any, loop.executor).applied
+    assert operation.replicas == 7 and ledger.transitions == [("d-1", "verifying")]
+
+
+def test_an_approval_whose_workload_stays_gone_fails_after_forget_after() -> None:
+    """Never listed again (deleted while no process ran): after ``FORGET_AFTER``, the
+    approval fails with the words a process that knew the workload would use."""
+    loop, clock, ledger = restarted_after_approval(67, [])
+    run(loop, clock, 1)
+    began = clock.now()
+    while clock.now() - began < FORGET_AFTER - STEP:
+        run(loop, clock, 1)
+        clock.advance(600.0)
+    assert ledger.records["d-1"].status == "approved"
+    clock.advance(2 * STEP)
+    run(loop, clock, 3)
+    assert ledger.transitions == [("d-1", "failed")]
+    ((decision_id, text, final),) = cast(Any, loop.decisions).progressed
+    assert (decision_id, final) == ("d-1", True)
+    assert text == "not carried out: Deployment/shop/web has been out of predictive scaling for 6 h"
+    assert cast(Any, loop.executor).applied == []
+
+
+def test_an_approved_give_back_is_carried_out_by_a_new_process_not_superseded() -> None:
+    """The question that gives the owner's minimum back when a workload leaves is no
+    floor to drop: approved while no process ran, the new one carries it out (it used
+    to close it as superseded, "nothing was written", and ask the same again)."""
+    t, values = steady(68)
+    clock = FakeClock(float(t[-80]))
+    first = loop_over(WeekReader(t, values), clock, [WEB])
+    hpa_ref = ObjectRef("HorizontalPodAutoscaler", "web", "shop")
+    hpas = cast(Any, first.cluster).hpas
+    hpas[WEB.ref] = HpaState(hpa_ref, WEB.ref, 2, 20, 3, 3, uid="u1")
+    run(first, clock, 1)
+    ledger = cast(Any, first.decisions).ledger
+    ledger.records["d-1"].status = "approved"
+    run(first, clock, 1)
+    hpas[WEB.ref] = dataclasses.replace(hpas[WEB.ref], min_replicas=7)  # the raise landed
+    run(first, clock, 1)
+    leave(first, "opt-out")
+    run(first, clock, 1)
+    give_back = ledger.records["d-2"]
+    assert give_back.reason_code == "OptedOut" and give_back.status == "asked"
+    give_back.status = "approved"
+    restarted = loop_over(WeekReader(t, values), clock, [dataclasses.replace(WEB, labels={})])
+    cast(Any, restarted.decisions).ledger = ledger
+    cast(Any, restarted.cluster).hpas = hpas
+    run(restarted, clock, 3)
+    applied = cast(Any, restarted.executor).applied
+    assert [(op.target, op.min_replicas) for op in applied] == [(hpa_ref, 2)]
+    assert ("d-2", "superseded") not in ledger.transitions
+    assert cast(Any, restarted.decisions).proposals == []  # nothing asked again
+
+
+def test_a_failed_read_of_the_questions_left_is_tried_again() -> None:
+    """The ledger unreachable at the new process's first cycle: the questions a previous
+    process left used to be taken as none for good (the approval never carried out, the
+    floor asked about again); the cycle now fails, and the next reads them."""
+    loop, clock, ledger = restarted_after_approval(69, [WEB])
+    read = ledger.decisions
+    failures = [TransientError("the ledger at postgresql://db/x is unreachable")]
+
+    def flaky(**kwargs: Any) -> Any:
+        if failures:
+            raise failures.pop()
+        return read(**kwargs)
+
+    ledger.decisions = flaky
+    with pytest.raises(TransientError):
+        loop.cycle()
+    run(loop, clock, 1)
+    (operation,) = cast(Any, loop.executor).applied
+    assert operation.replicas == 7 and ledger.transitions == [("d-1", "verifying")]
+    assert cast(Any, loop.decisions).proposals == []  # not asked again
