@@ -58,6 +58,7 @@ from remediation.planning import plan as make_plan
 from remediation.ports import (
     ClusterReader,
     ObjectRef,
+    VolumeClaimReader,
     operation_from_dict,
     operation_to_dict,
 )
@@ -150,6 +151,7 @@ def _check_dict(check: RenderedCheck) -> dict[str, Any]:
         "condition": str(check.condition) if check.condition else None,
         "condition_name": check.condition_name,
         "fingerprint": check.fingerprint,
+        "value": check.value,
     }
 
 
@@ -163,6 +165,7 @@ def _check(data: Mapping[str, Any]) -> RenderedCheck:
         condition=parse_comparison(data["condition"]) if data.get("condition") else None,
         condition_name=data.get("condition_name"),
         fingerprint=data.get("fingerprint"),
+        value=data.get("value"),
     )
 
 
@@ -311,6 +314,10 @@ class RemediationEngine:
             hpas=hpas,
             alerts=tuple(self.alerts()),
             taken_at=self.clock.now(),
+            # Claims only from a reader that reads them (the simulated cluster has none).
+            claims=tuple(self.reader.list_volume_claims())
+            if isinstance(self.reader, VolumeClaimReader)
+            else (),
         )
 
     # ------------------------------------------------------------ guard state

@@ -128,7 +128,10 @@ def alert_target(labels: dict[str, str]) -> ObjectRef | None:
     """The object an alert is about, from kube-state-metrics-style labels.
 
     Pod is preferred (most specific; matching resolves it to its owner), then Deployment,
-    StatefulSet and Node. ``None`` when the labels name no object.
+    StatefulSet, PersistentVolumeClaim and Node. ``None`` when the labels name no object.
+    A claim comes before a node: the kubelet's volume metrics (``kubelet_volume_stats_*``,
+    behind ``KubePersistentVolumeFillingUp``) carry the ``node`` that mounts the volume
+    as well, and the alert is about the claim.
     """
     namespace = labels.get("namespace") or None
     if labels.get("pod") and namespace:
@@ -137,6 +140,8 @@ def alert_target(labels: dict[str, str]) -> ObjectRef | None:
         return ObjectRef("Deployment", labels["deployment"], namespace)
     if labels.get("statefulset") and namespace:
         return ObjectRef("StatefulSet", labels["statefulset"], namespace)
+    if labels.get("persistentvolumeclaim") and namespace:
+        return ObjectRef("PersistentVolumeClaim", labels["persistentvolumeclaim"], namespace)
     if labels.get("node"):
         return ObjectRef("Node", labels["node"])
     return None

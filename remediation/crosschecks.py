@@ -23,6 +23,7 @@ from remediation.schema import (
     ACTION_KINDS,
     NODE_CONDITIONS,
     AlertTrigger,
+    ExpandVolumeAction,
     KubernetesTrigger,
     NotifyAction,
     PatchResourcesAction,
@@ -35,6 +36,7 @@ from remediation.templating import check_template
 __all__ = ["Loc", "check_parts", "check_semantics"]
 
 Loc = tuple[str | int, ...]
+MEBIBYTE = 2**20
 
 
 def check_semantics(runbook: Runbook) -> list[tuple[Loc, str]]:
@@ -67,6 +69,14 @@ def _actions(parts: Parts) -> Iterator[tuple[Loc, str]]:
         action = entry.value
         if isinstance(action, PatchResourcesAction) and parse_quantity(action.max) <= 0:
             yield ("spec", "actions", index, "max"), "'max' must be above 0"
+        if isinstance(action, ExpandVolumeAction):
+            if parse_quantity(action.max) < MEBIBYTE:
+                yield (
+                    ("spec", "actions", index, "max"),
+                    f"'max' is {action.max}, less than 1Mi: write a volume size such as '500Gi'",
+                )
+            if action.add is not None and parse_quantity(action.add) <= 0:
+                yield ("spec", "actions", index, "add"), "'add' must be above 0"
 
 
 def _verification(parts: Parts) -> Iterator[tuple[Loc, str]]:
@@ -114,6 +124,15 @@ def _triggers(parts: Parts) -> Iterator[tuple[Loc, str]]:
                 f"the cluster does not say since when a pod is in {trigger.condition}, so "
                 "'heldFor' could never be proven; use 'minCount' (restarts) instead",
             )
+        if kind == "PersistentVolumeClaim":
+            yield (
+                ("spec", "triggers", index, "type"),
+                f"condition {trigger.condition} is about a "
+                f"{'node' if trigger.condition in NODE_CONDITIONS else 'pod or workload'}; "
+                "no kubernetes condition names a PersistentVolumeClaim: use an 'alert' "
+                "trigger (e.g. KubePersistentVolumeFillingUp)",
+            )
+            continue
         node_condition = trigger.condition in NODE_CONDITIONS
         if kind is not None and node_condition != (kind == "Node"):
             want = "Node" if node_condition else "a Pod, Deployment or StatefulSet"

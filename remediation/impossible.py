@@ -18,7 +18,8 @@ is refused, never what merely looks unlikely:
   (a rollout restart and an HPA floor are two);
 - trigger matchers that contradict each other on one label, so the trigger never fires;
 - a Kubernetes check that reads a kind of object the target is not (``nodeReady`` on a
-  Deployment), which would always be inconclusive.
+  Deployment, ``volumeExpanded`` on anything but a PersistentVolumeClaim), which would
+  always be inconclusive.
 
 Windows in different timezones, regexes against regexes and queries that differ in
 their text are not compared: daylight saving, regex languages and PromQL make those
@@ -35,6 +36,8 @@ from remediation.matchers import LabelMatcher
 from remediation.parts import Parts
 from remediation.schema import (
     ACTION_KINDS,
+    NODE_CHECKS,
+    VOLUME_CHECKS,
     ChangedWithin,
     FreezeWindow,
     KubernetesCheck,
@@ -56,7 +59,6 @@ __all__ = ["never_pass", "satisfiable"]
 Loc = tuple[str | int, ...]
 Problem = tuple[Loc, str]
 NEVER_ACTS = "so the runbook could never act"
-NODE_CHECKS = frozenset({"nodeReady", "nodeCordoned", "nodeDrained"})
 _WHOLE_WEEK = (1 << MINUTES_PER_WEEK) - 1
 
 
@@ -332,6 +334,29 @@ def _trigger_matchers(parts: Parts) -> Iterator[Problem]:
 # ----------------------------------------------------------------------------- checks
 
 
+_READS = {
+    "node": "a Node",
+    "volume": "a PersistentVolumeClaim",
+    "workload": "a workload and its pods",
+}
+_USE = {
+    "node": "nodeReady, nodeCordoned or nodeDrained",
+    "volume": "volumeExpanded",
+    "workload": "deploymentAvailable, rolloutComplete, podsReady, noCrashLoop, "
+    "noImagePullBackOff or noOOMKilled",
+}
+
+
+def _check_family(condition: str) -> str:
+    if condition in NODE_CHECKS:
+        return "node"
+    return "volume" if condition in VOLUME_CHECKS else "workload"
+
+
+def _kind_family(kind: str) -> str:
+    return {"Node": "node", "PersistentVolumeClaim": "volume"}.get(kind, "workload")
+
+
 def _check_kinds(parts: Parts) -> Iterator[Problem]:
     kind = parts.kind
     if kind is None:
@@ -339,19 +364,12 @@ def _check_kinds(parts: Parts) -> Iterator[Problem]:
     for index, check in parts.known(parts.checks):
         if not isinstance(check, KubernetesCheck):
             continue
-        reads_node = check.condition in NODE_CHECKS
-        if reads_node == (kind == "Node"):
+        reads, wanted = _check_family(check.condition), _kind_family(kind)
+        if reads == wanted:
             continue
-        reads = "a Node" if reads_node else "a workload and its pods"
-        use = (
-            "deploymentAvailable, rolloutComplete, podsReady, noCrashLoop, "
-            "noImagePullBackOff or noOOMKilled"
-            if reads_node
-            else "nodeReady, nodeCordoned or nodeDrained"
-        )
         yield (
             ("spec", "verification", "checks", index, "condition"),
-            f"check '{check.condition}' reads {reads}, but spec.target.kind is {kind}: it "
-            "would always be inconclusive, so the verification could never pass and every "
-            f"run would fail; use {use}",
+            f"check '{check.condition}' reads {_READS[reads]}, but spec.target.kind is {kind}: "
+            "it would always be inconclusive, so the verification could never pass and every "
+            f"run would fail; use {_USE[wanted]}",
         )

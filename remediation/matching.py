@@ -2,9 +2,10 @@
 
 ``match(runbooks, signal, snapshot)`` is pure: it checks each runbook's triggers against
 the signal, resolves the signal's object to the kind the runbook acts on (a crash-looping
-Pod to its Deployment, a Pod to its Node), and applies the target selector (namespaces,
-opt-in and opt-out labels, excluded names). Every runbook that does not match says why,
-with a reason code and a sentence, so ``autonomic explain`` can show it.
+Pod to its Deployment, a Pod to its Node, an alert's volume to its PersistentVolumeClaim),
+and applies the target selector (namespaces, opt-in and opt-out labels, excluded names).
+Every runbook that does not match says why, with a reason code and a sentence, so
+``autonomic explain`` can show it.
 """
 
 from __future__ import annotations
@@ -127,8 +128,8 @@ def _resolve_ref(
     ref = signal.target
     if ref is None:
         hint = (
-            " (an alert names its object by a 'pod', 'deployment' or 'statefulset' label "
-            "with 'namespace', or by a 'node' label)"
+            " (an alert names its object by a 'pod', 'deployment', 'statefulset' or "
+            "'persistentvolumeclaim' label with 'namespace', or by a 'node' label)"
             if signal.kind == "alert"
             else ""
         )
@@ -145,6 +146,13 @@ def _resolve_ref(
                 None, "WrongKind", f"{ref} is owned by {owner}, not a {selector.kind}"
             )
         return TargetResolution(pod.owner, "Resolved", f"{ref} belongs to {pod.owner}")
+    if selector.kind == "PersistentVolumeClaim":
+        # An alert about a volume may also name the pod that mounts it: the claim is the
+        # one its 'persistentvolumeclaim' label names.
+        claim_name, namespace = signal.labels.get("persistentvolumeclaim"), ref.namespace
+        if claim_name and namespace:
+            claim = ObjectRef("PersistentVolumeClaim", claim_name, namespace)
+            return TargetResolution(claim, "Resolved", f"{ref} names {claim}")
     if selector.kind == "Node":
         node_name = signal.labels.get("node")
         if not node_name and ref.kind == "Pod":
@@ -172,6 +180,12 @@ def _labels_for(ref: ObjectRef, snapshot: ClusterSnapshot) -> Mapping[str, str] 
     if ref.kind == "Node":
         node = snapshot.node(ref.name)
         return node.labels if node is not None else None
+    if ref.kind == "PersistentVolumeClaim":
+        # A claim opts in by its own labels: it outlives its pods, a person can label it
+        # (kubectl label pvc), and a StatefulSet's volumeClaimTemplates give their labels
+        # to every claim made from them.
+        claim = snapshot.claim(ref)
+        return claim.labels if claim is not None else None
     return None
 
 

@@ -29,6 +29,7 @@ from remediation.ports import (
     DeletePod,
     Drain,
     EvictPod,
+    ExpandVolume,
     ObjectRef,
     Operation,
     PatchResources,
@@ -38,6 +39,7 @@ from remediation.ports import (
     RolloutRestart,
     Scale,
     SetHpaMinReplicas,
+    VolumeClaimState,
     WorkloadState,
 )
 from remediation.quantity import format_cpu, format_memory, parse_quantity
@@ -49,6 +51,7 @@ from remediation.schema import (
     DeletePodAction,
     DrainAction,
     EvictPodAction,
+    ExpandVolumeAction,
     FreezeWindow,
     KubernetesCheck,
     MaintenanceWindow,
@@ -551,6 +554,100 @@ def _plan_patch(
     return _Planned(tuple(changes), (), workload.replicas, selected, healthy)
 
 
+_MEBIBYTE = Fraction(2**20)
+_GIBIBYTE = Fraction(2**30)
+
+
+def _grown(current: Fraction, action: ExpandVolumeAction) -> Fraction:
+    """The size ``action`` grows ``current`` (bytes) to: the larger of its factor's and
+    its addition's growth, rounded up to a whole Gi (to a whole Mi below 1Gi), never
+    above its ``max``."""
+    grown = current
+    if action.factor is not None:
+        grown = max(grown, current * Fraction(str(action.factor)))
+    if action.add is not None:
+        grown = max(grown, current + parse_quantity(action.add))
+    unit = _GIBIBYTE if grown >= _GIBIBYTE else _MEBIBYTE
+    return min(math.ceil(grown / unit) * unit, parse_quantity(action.max))
+
+
+def _resizing(claim: VolumeClaimState) -> str | None:
+    """Why a resize of ``claim`` is already under way (or stuck), or None."""
+    for condition in ("Resizing", "FileSystemResizePending"):
+        if claim.conditions.get(condition) == "True":
+            return f"its condition {condition} is True"
+    if claim.resize_status:
+        return f"its resize status is {claim.resize_status}"
+    if (
+        claim.requested is not None
+        and claim.capacity is not None
+        and parse_quantity(claim.requested) > parse_quantity(claim.capacity)
+    ):
+        return f"it asks for {claim.requested} but has {claim.capacity} so far"
+    return None
+
+
+def _plan_expand(
+    action: ExpandVolumeAction, target: ObjectRef, snapshot: ClusterSnapshot
+) -> _Planned:
+    claim = snapshot.claim(target)
+    if claim is None:
+        raise _Stop("TargetNotFound", f"{show(target)} is not in the cluster snapshot")
+    if claim.phase != "Bound" or claim.requested is None:
+        raise _Stop(
+            "ClaimNotBound",
+            f"{show(target)} is {claim.phase or 'in no phase'}, not Bound to a volume; "
+            "only a bound claim can be expanded",
+        )
+    if not claim.storage_class:
+        raise _Stop(
+            "NoStorageClass",
+            f"{show(target)} names no StorageClass; only a claim of a class with "
+            "allowVolumeExpansion: true can be expanded",
+        )
+    if claim.expandable is None:
+        raise _Stop(
+            "StorageClassUnknown",
+            f"StorageClass {claim.storage_class} of {show(target)} is not in the cluster "
+            "snapshot, so whether it allows expansion is unknown",
+        )
+    if not claim.expandable:
+        raise _Stop(
+            "ExpansionNotAllowed",
+            f"StorageClass {claim.storage_class} of {show(target)} does not set "
+            "allowVolumeExpansion: true; the volume cannot be expanded",
+        )
+    busy = _resizing(claim)
+    if busy is not None:
+        raise _Stop(
+            "ResizeInProgress",
+            f"a resize of {show(target)} is already under way ({busy}); wait for it to finish",
+        )
+    requested = parse_quantity(claim.requested)
+    capacity = parse_quantity(claim.capacity) if claim.capacity is not None else requested
+    current = max(requested, capacity)
+    new = _grown(current, action)
+    growth = [f"x{action.factor:g}"] if action.factor is not None else []
+    growth += [f"+{action.add}"] if action.add is not None else []
+    how = f"{' or '.join(growth)}, max {action.max}"
+    if new <= current:
+        raise _Stop(
+            "AtMaximum",
+            f"{show(target)} already has {claim.capacity or claim.requested}; the runbook "
+            f"allows {how}",
+        )
+    size = action.max if new == parse_quantity(action.max) else format_memory(new)
+    shown = (
+        claim.requested if capacity <= requested else f"{claim.requested} (has {claim.capacity})"
+    )
+    change = Change(
+        ExpandVolume(target, size, expected=claim.requested),
+        f"{show(target)}: storage {shown} -> {size} ({how}; StorageClass "
+        f"{claim.storage_class}; a volume cannot shrink, so there is no undo)",
+    )
+    return _Planned((change,), (), 0, 0, 0)
+
+
 def _values(
     runbook: Runbook, signal: Signal, target: ObjectRef, snapshot: ClusterSnapshot
 ) -> dict[str, str]:
@@ -589,6 +686,8 @@ def _plan_action(
         return _plan_pods(action, target, snapshot)
     if isinstance(action, (CordonAction, DrainAction)):
         return _plan_node(action, target, runbook, snapshot)
+    if isinstance(action, ExpandVolumeAction):
+        return _plan_expand(action, target, snapshot)
     return _plan_patch(action, target, snapshot)
 
 
@@ -738,6 +837,7 @@ def _verification(
     target: ObjectRef,
     values: Mapping[str, str],
     owner: WorkloadState | None,
+    size: str | None = None,
 ) -> VerificationPlan | None:
     spec = runbook.spec.verification
     if spec is None:
@@ -754,7 +854,16 @@ def _verification(
                 )
             )
         elif isinstance(check, KubernetesCheck):
-            checks.append(RenderedCheck("kubernetes", subject, condition_name=check.condition))
+            # volumeExpanded waits for the size this plan asks for, not for whatever the
+            # claim happens to ask for when it is read.
+            checks.append(
+                RenderedCheck(
+                    "kubernetes",
+                    subject,
+                    condition_name=check.condition,
+                    value=size if check.condition == "volumeExpanded" else None,
+                )
+            )
         elif isinstance(check, AlertResolvedCheck) and signal.kind == "alert":
             # Only a run started by an alert has an alert to wait for; other triggers of
             # the same runbook rely on its remaining checks.
@@ -811,6 +920,7 @@ def plan(
     )
     workload = _workload_of(target, snapshot)
     reasons = _approval(runbook, signal, target, replicas_affected)
+    size = next((c.operation.size for c in changes if isinstance(c.operation, ExpandVolume)), None)
     return Plan(
         runbook=runbook.name,
         runbook_version=runbook.metadata.version,
@@ -822,7 +932,9 @@ def plan(
         changes=changes,
         notifications=notifications,
         preconditions=preconditions,
-        verification=_verification(runbook, signal, target, values, workload) if changes else None,
+        verification=(
+            _verification(runbook, signal, target, values, workload, size) if changes else None
+        ),
         undo_on_failure=runbook.spec.on_failure.undo,
         blast=BlastEstimate(targets, replicas_affected, selected, max(healthy_after, 0)),
         approval_required=bool(reasons),

@@ -10,7 +10,7 @@ cluster (used by ``autonomic simulate`` and many tests) both implement
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Literal, Protocol
+from typing import Any, Literal, Protocol, runtime_checkable
 
 __all__ = [
     "REPORT_PREFIX",
@@ -21,6 +21,7 @@ __all__ = [
     "DeletePod",
     "Drain",
     "EvictPod",
+    "ExpandVolume",
     "HpaState",
     "NodeState",
     "ObjectRef",
@@ -33,13 +34,22 @@ __all__ = [
     "RolloutRestart",
     "Scale",
     "SetHpaMinReplicas",
+    "VolumeClaimReader",
+    "VolumeClaimState",
     "WorkloadState",
     "operation_from_dict",
     "operation_to_dict",
 ]
 
 Kind = Literal[
-    "Deployment", "StatefulSet", "Rollout", "ReplicaSet", "Pod", "Node", "HorizontalPodAutoscaler"
+    "Deployment",
+    "StatefulSet",
+    "Rollout",
+    "ReplicaSet",
+    "Pod",
+    "Node",
+    "HorizontalPodAutoscaler",
+    "PersistentVolumeClaim",
 ]
 
 
@@ -149,6 +159,30 @@ class HpaState:
     shared_with: tuple[str, ...] = ()
 
 
+@dataclass(frozen=True)
+class VolumeClaimState:
+    """A PersistentVolumeClaim as the engine sees it: what it asks for, what it has, and
+    whether its StorageClass lets it grow. Sizes are Kubernetes quantities as written
+    (``10Gi``), None when the object does not say."""
+
+    ref: ObjectRef
+    labels: dict[str, str]
+    phase: str  # Pending | Bound | Lost
+    storage_class: str | None  # spec.storageClassName ("" or None: no class)
+    requested: str | None  # spec.resources.requests.storage
+    capacity: str | None  # status.capacity.storage: what the volume (and filesystem) has
+    # status.conditions, type -> status: Resizing, FileSystemResizePending, ...
+    conditions: dict[str, str] = field(default_factory=dict)
+    # allowVolumeExpansion of its StorageClass; None when the class is not known (not
+    # named, not found, or StorageClasses cannot be read).
+    expandable: bool | None = None
+    # status.allocatedResourceStatuses["storage"] where the cluster reports it
+    # (ControllerResizeInProgress, NodeResizePending, ...Infeasible): a resize under way
+    # or stuck.
+    resize_status: str | None = None
+    uid: str = ""
+
+
 # Annotations Autonomic writes as reports (``ClusterWriter.annotate``) carry this prefix;
 # nothing else on an object is ever touched that way.
 REPORT_PREFIX = "autonomic.dev/"
@@ -242,6 +276,19 @@ class PatchResources:
     op: Literal["patch_resources"] = "patch_resources"
 
 
+@dataclass(frozen=True)
+class ExpandVolume:
+    """Raise a PersistentVolumeClaim's ``spec.resources.requests.storage`` to ``size``.
+    Volumes cannot shrink, so there is no undo."""
+
+    target: ObjectRef  # PersistentVolumeClaim
+    size: str  # a quantity, e.g. "15Gi"
+    # The request the decision was made from. A claim found asking for another size
+    # (someone resized it since) is not written. None: not checked.
+    expected: str | None = None
+    op: Literal["expand_volume"] = "expand_volume"
+
+
 Operation = (
     Scale
     | SetHpaMinReplicas
@@ -253,6 +300,7 @@ Operation = (
     | Cordon
     | Drain
     | PatchResources
+    | ExpandVolume
 )
 
 
@@ -285,6 +333,14 @@ class ClusterReader(Protocol):
     def list_nodes(self) -> list[NodeState]: ...
 
     def get_hpa_for(self, workload: ObjectRef) -> HpaState | None: ...
+
+
+@runtime_checkable
+class VolumeClaimReader(Protocol):
+    """A reader that also reads PersistentVolumeClaims (and their StorageClasses). The
+    Kubernetes adapter is one; a reader without it (the simulated cluster) has none."""
+
+    def list_volume_claims(self, namespace: str | None = None) -> list[VolumeClaimState]: ...
 
 
 class ClusterWriter(Protocol):
@@ -340,6 +396,7 @@ _OPERATION_TYPES: dict[str, type[Any]] = {
         Cordon,
         Drain,
         PatchResources,
+        ExpandVolume,
     )
 }
 

@@ -37,6 +37,7 @@ __all__ = [
     "DeletePodAction",
     "DrainAction",
     "EvictPodAction",
+    "ExpandVolumeAction",
     "ForecastBreachTrigger",
     "FreezeWindow",
     "Guards",
@@ -171,14 +172,15 @@ Trigger = Annotated[
 
 # ------------------------------------------------------------------------------- target
 
-TargetKind = Literal["Deployment", "StatefulSet", "Pod", "Node"]
+TargetKind = Literal["Deployment", "StatefulSet", "Pod", "Node", "PersistentVolumeClaim"]
 
 
 class TargetSelector(RunbookModel):
     """Which objects the runbook may act on; everything else is left alone."""
 
     kind: TargetKind
-    """The kind acted on; a Pod signal is resolved to its owning workload when needed."""
+    """The kind acted on; a Pod signal is resolved to its owning workload when needed.
+    A PersistentVolumeClaim is named by an alert's 'persistentvolumeclaim' label."""
     namespaces: tuple[Annotated[str, Field(min_length=1, max_length=63)], ...] = Field(
         default=(), max_length=200
     )
@@ -188,7 +190,8 @@ class TargetSelector(RunbookModel):
     )
     """Never these namespaces."""
     require_labels: dict[LabelKey, LabelValue] = Field(default_factory=dict)
-    """Opt-in: the target must carry all these labels (e.g. autonomic.dev/enabled: "true")."""
+    """Opt-in: the target must carry all these labels (e.g. autonomic.dev/enabled: "true").
+    For Pods they are read from the owning workload; a PersistentVolumeClaim's are its own."""
     exclude_labels: dict[LabelKey, LabelValue] = Field(default_factory=dict)
     """Opt-out: a target carrying any of these labels is skipped."""
     exclude_names: tuple[Annotated[str, Field(min_length=1, max_length=253)], ...] = Field(
@@ -366,6 +369,25 @@ class PatchResourcesAction(RunbookModel):
     """Absolute ceiling, e.g. '2Gi' or '2' (cores); never exceeded."""
 
 
+class ExpandVolumeAction(RunbookModel):
+    """Grow a PersistentVolumeClaim, bounded (operation ``ExpandVolume``). Volumes cannot
+    shrink: there is no undo."""
+
+    type: Literal["expandVolume"]
+    factor: float | None = Field(default=None, gt=1.0, le=10.0)
+    """Multiply the current size (e.g. 1.5)."""
+    add: Quantity | None = None
+    """Add this much (e.g. '10Gi'); with 'factor' as well, the larger of the two growths."""
+    max: Quantity
+    """Absolute ceiling, e.g. '500Gi'; the claim is never asked to grow above it."""
+
+    @model_validator(mode="after")
+    def _grows(self) -> ExpandVolumeAction:
+        if self.factor is None and self.add is None:
+            raise ValueError("give 'factor', 'add', or both (how much the volume grows)")
+        return self
+
+
 class NotifyAction(RunbookModel):
     """Tell humans; changes nothing in the cluster."""
 
@@ -387,6 +409,7 @@ Action = Annotated[
     | CordonAction
     | DrainAction
     | PatchResourcesAction
+    | ExpandVolumeAction
     | NotifyAction,
     Field(discriminator="type"),
 ]
@@ -403,7 +426,8 @@ ACTION_KINDS: dict[str, frozenset[str]] = {
     "cordon": frozenset({"Node"}),
     "drain": frozenset({"Node"}),
     "patchResources": frozenset({"Deployment", "StatefulSet"}),
-    "notify": frozenset({"Deployment", "StatefulSet", "Pod", "Node"}),
+    "expandVolume": frozenset({"PersistentVolumeClaim"}),
+    "notify": frozenset({"Deployment", "StatefulSet", "Pod", "Node", "PersistentVolumeClaim"}),
 }
 
 
@@ -419,7 +443,12 @@ KubernetesCheckCondition = Literal[
     "nodeReady",
     "nodeCordoned",
     "nodeDrained",
+    "volumeExpanded",
 ]
+# The checks that read a Node, and the one that reads a PersistentVolumeClaim; the
+# others read a workload and its pods.
+NODE_CHECKS: frozenset[str] = frozenset({"nodeReady", "nodeCordoned", "nodeDrained"})
+VOLUME_CHECKS: frozenset[str] = frozenset({"volumeExpanded"})
 
 
 class PromqlCheck(RunbookModel):
@@ -438,7 +467,8 @@ class KubernetesCheck(RunbookModel):
     type: Literal["kubernetes"]
     condition: KubernetesCheckCondition
     """deploymentAvailable, rolloutComplete, podsReady, noCrashLoop, noImagePullBackOff,
-    noOOMKilled, nodeReady, nodeCordoned or nodeDrained."""
+    noOOMKilled, nodeReady, nodeCordoned, nodeDrained or volumeExpanded (the claim's
+    capacity reached the size asked for)."""
 
 
 class AlertResolvedCheck(RunbookModel):

@@ -1,9 +1,9 @@
 """The cluster as one frozen value, read once per decision.
 
 Planning and matching look only at a ``ClusterSnapshot``: what the adapter listed
-(workloads, pods, nodes, HPAs) plus the alerts currently firing. Deciding on one
-consistent snapshot, never on live reads, keeps ``plan`` a pure function and makes every
-decision reproducible from the ledger.
+(workloads, pods, nodes, HPAs, PersistentVolumeClaims) plus the alerts currently firing.
+Deciding on one consistent snapshot, never on live reads, keeps ``plan`` a pure function
+and makes every decision reproducible from the ledger.
 """
 
 from __future__ import annotations
@@ -12,7 +12,14 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from remediation.ports import HpaState, NodeState, ObjectRef, PodState, WorkloadState
+from remediation.ports import (
+    HpaState,
+    NodeState,
+    ObjectRef,
+    PodState,
+    VolumeClaimState,
+    WorkloadState,
+)
 
 __all__ = ["ClusterSnapshot", "FiringAlert"]
 
@@ -37,6 +44,7 @@ class ClusterSnapshot:
     hpas: tuple[HpaState, ...] = ()
     alerts: tuple[FiringAlert, ...] = ()
     taken_at: float = 0.0
+    claims: tuple[VolumeClaimState, ...] = ()
     _index: dict[ObjectRef, WorkloadState] = field(
         default_factory=dict, init=False, repr=False, compare=False
     )
@@ -65,6 +73,11 @@ class ClusterSnapshot:
 
     def node(self, name: str) -> NodeState | None:
         found: NodeState | None = self._lookup("node").get(name)
+        return found
+
+    def claim(self, ref: ObjectRef) -> VolumeClaimState | None:
+        """The PersistentVolumeClaim ``ref`` names, or None."""
+        found: VolumeClaimState | None = self._lookup("claim").get(ref)
         return found
 
     def pods_of(self, owner: ObjectRef) -> tuple[PodState, ...]:
@@ -102,6 +115,8 @@ def _build_lookup(snapshot: ClusterSnapshot, name: str) -> dict[Any, Any]:
         return _first_by(snapshot.pods, lambda p: p.ref)
     if name == "node":
         return _first_by(snapshot.nodes, lambda n: n.ref.name)
+    if name == "claim":
+        return _first_by(snapshot.claims, lambda c: c.ref)
     if name == "hpa":
         return _first_by(snapshot.hpas, lambda h: h.target)
     if name == "owner":

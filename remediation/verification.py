@@ -17,6 +17,7 @@ from typing import Literal
 
 from remediation._types import Comparison
 from remediation.ports import ObjectRef
+from remediation.quantity import parse_quantity
 from remediation.snapshot import ClusterSnapshot
 
 __all__ = [
@@ -39,7 +40,8 @@ class RenderedCheck:
     """A check with its placeholders filled in for one target.
 
     ``kind`` 'promql' uses ``query`` and ``condition``; 'kubernetes' uses ``condition_name``
-    on ``target``; 'alertResolved' waits for the alert with ``fingerprint`` to resolve.
+    on ``target`` (and ``value``, for volumeExpanded the size the plan asked for);
+    'alertResolved' waits for the alert with ``fingerprint`` to resolve.
     """
 
     kind: Literal["promql", "kubernetes", "alertResolved"]
@@ -48,12 +50,14 @@ class RenderedCheck:
     condition: Comparison | None = None
     condition_name: str | None = None
     fingerprint: str | None = None
+    value: str | None = None
 
     def describe(self) -> str:
         if self.kind == "promql":
             return f"{self.query} {self.condition}"
         if self.kind == "kubernetes":
-            return f"{self.condition_name} on {self.target}"
+            wanted = f" ({self.value})" if self.value else ""
+            return f"{self.condition_name}{wanted} on {self.target}"
         return f"alert {self.fingerprint} resolved"
 
 
@@ -136,6 +140,34 @@ def _node_check(name: str, ref: ObjectRef, snapshot: ClusterSnapshot) -> tuple[O
     return "inconclusive", f"{name} does not apply to a Node"
 
 
+def _volume_check(
+    check: RenderedCheck, ref: ObjectRef, snapshot: ClusterSnapshot
+) -> tuple[Outcome, str]:
+    """volumeExpanded: the claim's ``status.capacity`` reached the size asked for (the
+    plan's, else what the claim asks for now). The capacity grows once the filesystem
+    has: while the condition FileSystemResizePending holds (the volume grew, the kubelet
+    has yet to grow the filesystem a pod sees) it is not expanded yet."""
+    name = check.condition_name or ""
+    if name != "volumeExpanded":
+        return "inconclusive", f"{name} does not apply to a PersistentVolumeClaim"
+    claim = snapshot.claim(ref)
+    if claim is None:
+        return "inconclusive", f"{ref} is gone"
+    wanted_text = check.value or claim.requested
+    if wanted_text is None:
+        return "inconclusive", f"{ref} asks for no storage size"
+    if claim.capacity is None:
+        return "fail", f"{ref} reports no capacity yet (asked for {wanted_text})"
+    if parse_quantity(claim.capacity) >= parse_quantity(wanted_text):
+        return "pass", f"capacity {claim.capacity} (asked for {wanted_text})"
+    waiting = [
+        c for c in ("Resizing", "FileSystemResizePending") if claim.conditions.get(c) == "True"
+    ]
+    status = f"; {', '.join(waiting)}" if waiting else ""
+    status += f"; resize status {claim.resize_status}" if claim.resize_status else ""
+    return "fail", f"capacity {claim.capacity}, asked for {wanted_text}{status}"
+
+
 def evaluate_kubernetes_check(check: RenderedCheck, snapshot: ClusterSnapshot) -> CheckResult:
     """Judge a Kubernetes condition on the check's target from a fresh snapshot."""
     ref = check.target
@@ -144,6 +176,8 @@ def evaluate_kubernetes_check(check: RenderedCheck, snapshot: ClusterSnapshot) -
         return CheckResult(check, "inconclusive", "the check has no target")
     if ref.kind == "Node":
         outcome, message = _node_check(name, ref, snapshot)
+    elif ref.kind == "PersistentVolumeClaim":
+        outcome, message = _volume_check(check, ref, snapshot)
     elif ref.kind == "Pod":
         pod = snapshot.pod(ref)
         owner = pod.owner if pod is not None else None

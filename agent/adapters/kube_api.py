@@ -46,9 +46,13 @@ class KindInfo:
     namespaced: bool
     api: str  # name of the client class, e.g. "AppsV1Api"
     snake: str  # method infix, e.g. "stateful_set" ("" for a custom resource)
-    # A custom resource's product ("Argo Rollouts"): the cluster may not have its CRD
-    # installed, or Autonomic may not be allowed to read it. "" for built-in kinds.
+    # What reads the kind and may do without it: a custom resource's product ("Argo
+    # Rollouts"), whose CRD the cluster may not have installed, or a feature ("volume
+    # expansion") that a ClusterRole from before it may not grant. "" for the kinds
+    # Autonomic cannot work without.
     optional: str = ""
+    # What is not done while the kind cannot be read, as the log says it.
+    unread: str = "so not scaled"
 
     @property
     def api_version(self) -> str:
@@ -78,6 +82,28 @@ KINDS: dict[str, KindInfo] = {
         KindInfo("ReplicaSet", "apps", "v1", "replicasets", True, "AppsV1Api", "replica_set"),
         KindInfo("Pod", "", "v1", "pods", True, "CoreV1Api", "pod"),
         KindInfo("Node", "", "v1", "nodes", False, "CoreV1Api", "node"),
+        KindInfo(
+            "PersistentVolumeClaim",
+            "",
+            "v1",
+            "persistentvolumeclaims",
+            True,
+            "CoreV1Api",
+            "persistent_volume_claim",
+            optional="volume expansion",
+            unread="so no volume is expanded",
+        ),
+        KindInfo(
+            "StorageClass",
+            "storage.k8s.io",
+            "v1",
+            "storageclasses",
+            False,
+            "StorageV1Api",
+            "storage_class",
+            optional="volume expansion",
+            unread="so no volume is expanded",
+        ),
         KindInfo("Event", "", "v1", "events", True, "CoreV1Api", "event"),
         KindInfo(
             "HorizontalPodAutoscaler",
@@ -138,6 +164,7 @@ class KubeApi:
                 "CoreV1Api",
                 "AutoscalingV2Api",
                 "PolicyV1Api",
+                "StorageV1Api",
                 "CustomObjectsApi",
             )
         }

@@ -25,11 +25,12 @@ objects are dropped as they arrive, never kept. ``NamespacedCaches`` reads one k
 fixed set of namespaces through one ``WatchCache`` per namespace (namespaced LIST and
 WATCH only, so RoleBindings in those namespaces are enough).
 
-A cache of an optional kind (a custom resource such as Argo Rollouts' ``Rollout``, given
-an ``OptionalKind``) whose list answers 404 (the CRD is not installed) or 403 (no RBAC)
-is synced and empty rather than failing: it watches nothing and lists again every
-``resync_seconds``, so a CRD installed later is picked up. ``OptionalKind`` says why,
-once, not at every attempt.
+A cache of an optional kind (a custom resource such as Argo Rollouts' ``Rollout``, or
+the PersistentVolumeClaims and StorageClasses only volume expansion reads, given an
+``OptionalKind``) whose list answers 404 (the CRD is not installed) or 403 (no RBAC) is
+synced and empty rather than failing: it watches nothing and lists again every
+``resync_seconds``, so a CRD installed (or a permission granted) later is picked up.
+``OptionalKind`` says why, once, not at every attempt.
 """
 
 from __future__ import annotations
@@ -86,15 +87,15 @@ class OptionalKind:
             key, level = namespace or "", logging.WARNING
             where = f" in namespace {namespace}" if namespace else ""
             said = (
-                f"{info.kind}s{where} are not read, so not scaled: {error} "
+                f"{info.kind}s{where} are not read, {info.unread}: {error} "
                 "(the other kinds carry on)"
             )
         else:
             key, level = "", logging.INFO
+            why = f" ({info.optional} is not installed)" if info.api == "CustomObjectsApi" else ""
             said = (
-                f"the API server does not serve {info.resource}/{info.version} "
-                f"({info.optional} is not installed): {info.kind}s are not read; the other "
-                "kinds carry on"
+                f"the API server does not serve {info.resource}/{info.version}{why}: "
+                f"{info.kind}s are not read; the other kinds carry on"
             )
         with self._lock:
             if self._said.get(key) == said:

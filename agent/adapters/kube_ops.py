@@ -31,6 +31,7 @@ from remediation.ports import (
     DeletePod,
     Drain,
     EvictPod,
+    ExpandVolume,
     ObjectRef,
     Operation,
     OperationResult,
@@ -41,6 +42,7 @@ from remediation.ports import (
     Scale,
     SetHpaMinReplicas,
 )
+from remediation.quantity import parse_quantity
 
 __all__ = ["RESTARTED_AT", "Operations", "merge_diff"]
 
@@ -113,6 +115,8 @@ class Operations:
                 return lambda: self._drain_snapshot(ref)
             case PatchResources():
                 return lambda: self._resources_snapshot(operation)
+            case ExpandVolume():
+                return lambda: self._claim_snapshot(ref)
         raise InvalidRequestError(f"unknown operation {operation!r}")  # pragma: no cover
 
     def apply(self, operation: Operation, *, dry_run: bool = False) -> OperationResult:
@@ -134,6 +138,12 @@ class Operations:
             raise UndoRefusedError(
                 f"{operation.op} on {operation.target} cannot be undone: the pods it replaced "
                 "are gone; a human should decide what to do next",
+                reason="NotUndoable",
+            )
+        if isinstance(operation, ExpandVolume):
+            raise UndoRefusedError(
+                f"{operation.op} on {operation.target} cannot be undone: a volume cannot "
+                "shrink; a human should decide what to do next",
                 reason="NotUndoable",
             )
         return self._with_conflict_retries(lambda: self._undo_once(operation, before), operation)
@@ -293,6 +303,17 @@ class Operations:
             "resourceVersion": _rv(obj),
         }
 
+    def _claim_snapshot(self, ref: ObjectRef) -> Obj:
+        _need_kind(ref, "PersistentVolumeClaim")
+        claim = self.api.read("PersistentVolumeClaim", ref.namespace, ref.name)
+        spec, status = claim.get("spec") or {}, claim.get("status") or {}
+        return {
+            "storage": ((spec.get("resources") or {}).get("requests") or {}).get("storage"),
+            "capacity": (status.get("capacity") or {}).get("storage"),
+            "storageClassName": spec.get("storageClassName"),
+            "resourceVersion": _rv(claim),
+        }
+
     # --------------------------------------------------------------------- writes
 
     def _write_once(self, operation: Operation, dry_run: bool, first: list[Obj]) -> OperationResult:
@@ -437,6 +458,8 @@ class Operations:
                 )
             case PatchResources():
                 return self._patch_resources(operation, before, dry_run)
+            case ExpandVolume():
+                return self._expand_volume(operation, before, dry_run)
         raise InvalidRequestError(f"unknown operation {operation!r}")  # pragma: no cover
 
     def _rollback_once(
@@ -518,6 +541,53 @@ class Operations:
             before,
             after,
             f"{ref}: container {operation.container}: {', '.join(changes)}",
+        )
+
+    def _expand_volume(
+        self, operation: ExpandVolume, before: Obj, dry_run: bool
+    ) -> OperationResult:
+        """Raise the claim's storage request: never over a request changed since the
+        decision, never down, and only while its StorageClass (read fresh) allows it."""
+        ref, size, old = operation.target, operation.size, before["storage"]
+        if not isinstance(old, str):
+            raise PermanentError(f"{ref} asks for no storage size", reason="Invalid")
+        if parse_quantity(old) == parse_quantity(size):
+            return self._result(
+                operation,
+                dry_run,
+                before,
+                {"storage": old},
+                f"{ref}: storage already {old}",
+                changed=False,
+            )
+        expected = operation.expected
+        if expected is not None and parse_quantity(old) != parse_quantity(expected):
+            raise PermanentError(
+                f"not expanding {ref} to {size}: it asks for {old}, not the {expected} the "
+                "decision was made from (resized since)",
+                reason="ChangedSinceDecision",
+            )
+        if parse_quantity(size) < parse_quantity(old):
+            raise PermanentError(
+                f"not setting the storage of {ref} to {size}: it asks for {old}, and a "
+                "volume cannot shrink",
+                reason="WouldShrink",
+            )
+        name = before.get("storageClassName")
+        storage_class = self.api.read("StorageClass", None, name) if name else {}
+        if storage_class.get("allowVolumeExpansion") is not True:
+            raise PermanentError(
+                f"not expanding {ref}: its StorageClass {name or '(none)'} does not set "
+                "allowVolumeExpansion: true",
+                reason="ExpansionNotAllowed",
+            )
+        body = {
+            "metadata": {"resourceVersion": before["resourceVersion"]},
+            "spec": {"resources": {"requests": {"storage": size}}},
+        }
+        self.api.patch("PersistentVolumeClaim", ref.namespace, ref.name, body, dry_run=dry_run)
+        return self._result(
+            operation, dry_run, before, {"storage": size}, f"{ref}: storage {old} -> {size}"
         )
 
     def _send_resources(

@@ -18,6 +18,7 @@ from remediation.ports import (
     NodeState,
     ObjectRef,
     PodState,
+    VolumeClaimState,
     WorkloadState,
 )
 from remediation.quantity import parse_quantity
@@ -34,6 +35,8 @@ __all__ = [
     "selector_query",
     "template_without_hash",
     "usage_ratio",
+    "volume_claim_state",
+    "volume_expansion",
     "workload_state",
 ]
 
@@ -42,6 +45,8 @@ REVISION_ANNOTATION = "deployment.kubernetes.io/revision"
 # Argo Rollouts' own, on a Rollout and the ReplicaSets it makes.
 ROLLOUT_REVISION_ANNOTATION = "rollout.argoproj.io/revision"
 MIRROR_ANNOTATION = "kubernetes.io/config.mirror"
+# Where claims made before storageClassName existed name their class.
+STORAGE_CLASS_ANNOTATION = "volume.beta.kubernetes.io/storage-class"
 # The kinds whose pods run through ReplicaSets they own (a StatefulSet owns its pods).
 _REPLICASET_OWNERS = ("Deployment", "Rollout")
 _WORKLOAD_KINDS = ("Deployment", "StatefulSet", "Rollout")
@@ -350,3 +355,54 @@ def usage_ratio(spec: Obj, status: Obj) -> float | None:
 
 def is_workload(obj: Obj) -> bool:
     return obj.get("kind") in _WORKLOAD_KINDS
+
+
+def _storage_quantity(value: Any) -> str | None:
+    """A storage size as written, when it is a Kubernetes quantity; else None."""
+    if not isinstance(value, str):
+        return None
+    try:
+        parse_quantity(value)
+    except ValueError:
+        return None
+    return value
+
+
+def volume_expansion(storage_classes: Iterable[Obj]) -> dict[str, bool]:
+    """StorageClass name -> whether it sets ``allowVolumeExpansion: true``."""
+    return {
+        str((sc.get("metadata") or {}).get("name", "")): sc.get("allowVolumeExpansion") is True
+        for sc in storage_classes
+    }
+
+
+def volume_claim_state(claim: Obj, expansion: Mapping[str, bool]) -> VolumeClaimState:
+    """A PersistentVolumeClaim; ``expansion`` (from ``volume_expansion``) says whether
+    its StorageClass lets it grow (a class not in it: unknown, None)."""
+    meta, spec, status = (
+        claim.get("metadata") or {},
+        claim.get("spec") or {},
+        claim.get("status") or {},
+    )
+    named = spec.get("storageClassName")
+    if named is None:
+        named = (meta.get("annotations") or {}).get(STORAGE_CLASS_ANNOTATION)
+    storage_class = str(named) if named else None
+    resize = (status.get("allocatedResourceStatuses") or {}).get("storage")
+    return VolumeClaimState(
+        ref=ObjectRef("PersistentVolumeClaim", meta.get("name", ""), meta.get("namespace")),
+        labels=dict(meta.get("labels") or {}),
+        phase=str(status.get("phase") or ""),
+        storage_class=storage_class,
+        requested=_storage_quantity(
+            ((spec.get("resources") or {}).get("requests") or {}).get("storage")
+        ),
+        capacity=_storage_quantity((status.get("capacity") or {}).get("storage")),
+        conditions={
+            str(c.get("type", "")): str(c.get("status", "Unknown"))
+            for c in status.get("conditions") or []
+        },
+        expandable=expansion.get(storage_class) if storage_class else None,
+        resize_status=str(resize) if resize else None,
+        uid=str(meta.get("uid") or ""),
+    )

@@ -18,6 +18,10 @@ read through the ``CustomObjectsApi``). Rollouts are optional: on a cluster with
 CRD (404) or without the RBAC to list them (403) they are simply not there, said once in
 the log (``kube_cache.OptionalKind``), and every other kind is read as before.
 
+PersistentVolumeClaims and StorageClasses (cluster-scoped) are read for volume expansion
+only, and are optional in the same way: without the RBAC to list them (a ClusterRole from
+before them) no claim is seen, said once in the log, and nothing else changes.
+
     cluster = KubernetesCluster(
         load_api_client(in_cluster=True), identity="autonomic-0", namespaces=("shop",)
     )
@@ -47,6 +51,8 @@ from agent.adapters.kube_state import (
     node_state,
     owner_index,
     pod_state,
+    volume_claim_state,
+    volume_expansion,
     workload_state,
 )
 from agent.errors import AutonomicError, ConfigError, PermanentError
@@ -59,6 +65,7 @@ from remediation.ports import (
     Operation,
     OperationResult,
     PodState,
+    VolumeClaimState,
     WorkloadState,
 )
 
@@ -90,6 +97,7 @@ REQUIRED_RBAC: tuple[RbacRule, ...] = (
     RbacRule("", "pods/eviction", ("create",)),
     RbacRule("", "nodes", ("get", "list", "patch", "watch")),
     RbacRule("", "events", ("create", "list")),
+    RbacRule("", "persistentvolumeclaims", ("get", "list", "patch", "watch")),
     RbacRule("apps", "deployments", ("get", "list", "patch", "watch")),
     RbacRule("apps", "deployments/scale", ("get", "patch")),
     RbacRule("apps", "statefulsets", ("get", "list", "patch", "watch")),
@@ -99,6 +107,7 @@ REQUIRED_RBAC: tuple[RbacRule, ...] = (
     RbacRule("argoproj.io", "rollouts/scale", ("get", "patch")),
     RbacRule("autoscaling", "horizontalpodautoscalers", ("get", "list", "patch", "watch")),
     RbacRule("policy", "poddisruptionbudgets", ("list", "watch")),
+    RbacRule("storage.k8s.io", "storageclasses", ("get", "list", "watch")),
 )
 
 # The kinds ``list_workloads`` returns; Rollouts only where Argo Rollouts is installed.
@@ -113,6 +122,8 @@ CACHED_KINDS = (
     "Node",
     "HorizontalPodAutoscaler",
     "PodDisruptionBudget",
+    "PersistentVolumeClaim",
+    "StorageClass",
 )
 
 
@@ -415,6 +426,13 @@ class KubernetesCluster:
         found.sort(key=lambda hpa: hpa.ref.name)
         others = tuple(hpa.ref.name for hpa in found[1:])
         return dataclasses.replace(found[0], shared_with=others)
+
+    def list_volume_claims(self, namespace: str | None = None) -> list[VolumeClaimState]:
+        """PersistentVolumeClaims, each with whether its StorageClass allows expansion
+        (unknown when StorageClasses cannot be read)."""
+        expansion = volume_expansion(self._objects("StorageClass"))
+        claims = self._objects("PersistentVolumeClaim", namespace)
+        return sorted((volume_claim_state(c, expansion) for c in claims), key=lambda s: s.ref)
 
     def list_disruption_budgets(self, namespace: str | None = None) -> list[Obj]:
         return self._objects("PodDisruptionBudget", namespace)

@@ -5,7 +5,9 @@ the scheduler and the kubelet would have left behind: a Deployment with one
 ReplicaSet per revision (``deployment.kubernetes.io/revision`` annotations,
 ``pod-template-hash`` labels, controller ownerReferences), and Ready pods for the
 newest ReplicaSet spread over the given nodes. ``seed_rollout`` does the same for an
-Argo Rollout, as its controller leaves it.
+Argo Rollout, as its controller leaves it. ``seed_claim`` makes a bound
+PersistentVolumeClaim as its provisioner leaves it; nothing resizes a claim's volume
+until a test says so with ``finish_resize`` (the resizer's and the kubelet's part).
 """
 
 from __future__ import annotations
@@ -17,6 +19,8 @@ from typing import Any
 from tests.fakekube.store import Store
 
 __all__ = [
+    "finish_resize",
+    "seed_claim",
     "seed_daemonset_pod",
     "seed_deployment",
     "seed_hpa",
@@ -24,6 +28,7 @@ __all__ = [
     "seed_pdb",
     "seed_rollout",
     "seed_statefulset",
+    "seed_storage_class",
 ]
 
 Obj = dict[str, Any]
@@ -452,3 +457,71 @@ def seed_pdb(
             "spec": spec,
         }
     )
+
+
+def seed_storage_class(store: Store, name: str, *, allow_expansion: bool | None = True) -> Obj:
+    """A StorageClass; ``allow_expansion`` None leaves ``allowVolumeExpansion`` unset."""
+    body: Obj = {
+        "apiVersion": "storage.k8s.io/v1",
+        "kind": "StorageClass",
+        "metadata": {"name": name},
+        "provisioner": "ebs.csi.aws.com",
+        "reclaimPolicy": "Delete",
+        "volumeBindingMode": "WaitForFirstConsumer",
+    }
+    if allow_expansion is not None:
+        body["allowVolumeExpansion"] = allow_expansion
+    return store.put(body)
+
+
+def seed_claim(
+    store: Store,
+    name: str,
+    *,
+    namespace: str = "default",
+    size: str = "10Gi",
+    storage_class: str | None = "standard",
+    capacity: str | None = None,
+    labels: dict[str, str] | None = None,
+    phase: str = "Bound",
+    conditions: Sequence[Obj] = (),
+) -> Obj:
+    """A PersistentVolumeClaim asking for ``size``, bound, with ``capacity`` (default:
+    ``size``) as its volume reports it."""
+    spec: Obj = {
+        "accessModes": ["ReadWriteOnce"],
+        "resources": {"requests": {"storage": size}},
+        "volumeMode": "Filesystem",
+        "volumeName": f"pvc-{hashlib.sha256(f'{namespace}/{name}'.encode()).hexdigest()[:12]}",
+    }
+    if storage_class is not None:
+        spec["storageClassName"] = storage_class
+    status: Obj = {"phase": phase}
+    if phase == "Bound":
+        status["accessModes"] = ["ReadWriteOnce"]
+        status["capacity"] = {"storage": capacity or size}
+    if conditions:
+        status["conditions"] = list(conditions)
+    return store.put(
+        {
+            "apiVersion": "v1",
+            "kind": "PersistentVolumeClaim",
+            "metadata": {"name": name, "namespace": namespace, "labels": dict(labels or {})},
+            "spec": spec,
+            "status": status,
+        }
+    )
+
+
+def finish_resize(store: Store, name: str, *, namespace: str = "default") -> Obj:
+    """What the external resizer and the kubelet leave once a claim's volume and its
+    filesystem have grown: ``status.capacity`` is the size asked for, and the resize
+    conditions are gone."""
+
+    def grown(claim: Obj) -> None:
+        status = claim.setdefault("status", {})
+        status["capacity"] = {"storage": claim["spec"]["resources"]["requests"]["storage"]}
+        status.pop("conditions", None)
+        status.pop("allocatedResourceStatuses", None)
+
+    return store.modify("PersistentVolumeClaim", namespace, name, grown)

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from remediation.quantity import parse_quantity
 from tests.fakekube.patches import PatchError, json_patch, merge_patch, strategic_merge_patch
 from tests.fakekube.selectors import parse_field_selector, parse_label_selector
 
@@ -57,6 +58,10 @@ RESOURCES: tuple[ResourceType, ...] = (
     ResourceType("", "v1", "pods", "Pod", True, frozenset({"status", "eviction"})),
     ResourceType("", "v1", "nodes", "Node", False, frozenset({"status"})),
     ResourceType("", "v1", "events", "Event", True),
+    ResourceType(
+        "", "v1", "persistentvolumeclaims", "PersistentVolumeClaim", True, frozenset({"status"})
+    ),
+    ResourceType("storage.k8s.io", "v1", "storageclasses", "StorageClass", False),
     ResourceType("apps", "v1", "deployments", "Deployment", True, frozenset({"status", "scale"})),
     ResourceType("apps", "v1", "replicasets", "ReplicaSet", True, frozenset({"status", "scale"})),
     ResourceType("apps", "v1", "statefulsets", "StatefulSet", True, frozenset({"status", "scale"})),
@@ -177,6 +182,20 @@ def invalid(rt: ResourceType, name: str, causes: list[tuple[str, str]]) -> ApiEr
 
 def bad_request(message: str) -> ApiError:
     return ApiError(400, "BadRequest", message)
+
+
+def forbidden(rt: ResourceType, name: str, why: str) -> ApiError:
+    """403 from admission (not RBAC): ``persistentvolumeclaims "data" is forbidden: ...``."""
+    return ApiError(
+        403, "Forbidden", f'{rt.qualified} "{name}" is forbidden: {why}', _details(rt, name)
+    )
+
+
+def _storage(claim: Obj) -> str | None:
+    value = (((claim.get("spec") or {}).get("resources") or {}).get("requests") or {}).get(
+        "storage"
+    )
+    return value if isinstance(value, str) else None
 
 
 # -------------------------------------------------------------------------- validation
@@ -433,6 +452,8 @@ class Store:
             meta["generation"] = int(old["metadata"].get("generation", 0)) + 1
         if causes := _validate(rt, new):
             raise invalid(rt, name, causes)
+        if rt.kind == "PersistentVolumeClaim" and subresource != "status":
+            self._check_resize(rt, old, new)
         comparable_old = {k: v for k, v in old.items() if k != "metadata"}
         comparable_new = {k: v for k, v in new.items() if k != "metadata"}
         old_meta = {k: v for k, v in old["metadata"].items() if k != "resourceVersion"}
@@ -440,6 +461,38 @@ class Store:
             # A no-op write does not bump the resourceVersion, as on a real server.
             return copy.deepcopy(old)
         return self._commit(rt, old, new, dry_run)
+
+    def _check_resize(self, rt: ResourceType, old: Obj, new: Obj) -> None:
+        """A claim's storage request, as the API server judges a change to it: never
+        lower (validation, 422), and higher only when its StorageClass sets
+        ``allowVolumeExpansion: true`` (the PersistentVolumeClaimResize admission
+        plugin, 403)."""
+        before, after = _storage(old), _storage(new)
+        if before is None or after is None or before == after:
+            return
+        name = old["metadata"]["name"]
+        if parse_quantity(after) < parse_quantity(before):
+            raise invalid(
+                rt,
+                name,
+                [
+                    (
+                        "spec.resources.requests.storage",
+                        "Forbidden: field can not be less than previous value",
+                    )
+                ],
+            )
+        class_name = (old.get("spec") or {}).get("storageClassName") or ""
+        storage_class = self._objects.get(("storage.k8s.io", "storageclasses"), {}).get(
+            ("", class_name)
+        )
+        if storage_class is None or storage_class.get("allowVolumeExpansion") is not True:
+            raise forbidden(
+                rt,
+                name,
+                "only dynamically provisioned pvc can be resized and the storageclass that "
+                "provisions the pvc must support resize",
+            )
 
     def update(
         self,

@@ -18,6 +18,7 @@ from remediation.ports import (
     DeletePod,
     Drain,
     EvictPod,
+    ExpandVolume,
     ObjectRef,
     PatchResources,
     PauseRollout,
@@ -28,12 +29,14 @@ from remediation.ports import (
 )
 from tests.fakekube import FakeApiServer, start_fake_apiserver
 from tests.fakekube.seed import (
+    seed_claim,
     seed_deployment,
     seed_hpa,
     seed_node,
     seed_pdb,
     seed_rollout,
     seed_statefulset,
+    seed_storage_class,
 )
 from tests.integration.kube.conftest import FAST, eventually
 
@@ -248,6 +251,8 @@ def test_required_rbac_is_exactly_what_the_adapter_calls() -> None:
     seed_pdb(store, "web", app="web", namespace="shop", max_unavailable=1)
     seed_hpa(store, "web", target="web", namespace="shop")
     seed_rollout(store, "front", namespace="shop", replicas=2)
+    seed_storage_class(store, "fast")
+    seed_claim(store, "data", namespace="shop", storage_class="fast")
     db = ObjectRef("StatefulSet", "db", "shop")
     front = ObjectRef("Rollout", "front", "shop")
     node = ObjectRef("Node", "node-1")
@@ -264,11 +269,13 @@ def test_required_rbac_is_exactly_what_the_adapter_calls() -> None:
         DeletePod(pod),
         Cordon(node),
         Drain(node, timeout_seconds=0.5),
+        ExpandVolume(ObjectRef("PersistentVolumeClaim", "data", "shop"), "15Gi"),
     ]
     cluster = KubernetesCluster(load_api_client(host=server.url), policy=FAST, sleep=lambda s: None)
     try:
         cluster.list_workloads()
         assert cluster.start(wait=5)
+        assert [c.expandable for c in cluster.list_volume_claims()] == [True]
         for operation in operations:
             cluster.apply(operation)
         cluster.post_event(WEB, "Test", "checking RBAC")

@@ -7,7 +7,7 @@
   record is reconciled (the undo is not written twice, nor taken for someone else's).
 - Reconciling a pending intent compares the fields the write changes, not the
   resourceVersion (which a controller's status update bumps).
-- An alert a runbook's trigger accepts but which names no object (a PVC or HPA alert
+- An alert a runbook's trigger accepts but which names no object (an HPA alert
   from kube-state-metrics) said "no runbook", and nothing was logged: the runbook that
   was meant to run and the reason it did not are given now.
 """
@@ -252,17 +252,17 @@ def test_a_drain_whose_cordon_never_happened_is_settled_not_resumed(rig: KubeRig
     assert [w for w in rig.writes() if w.resource == "pods/eviction"] == []
 
 
-PVC_NOTIFY = """\
+HPA_NOTIFY = """\
 apiVersion: autonomic.dev/v1alpha1
 kind: Runbook
 metadata:
-  name: pvc-nearly-full
-  description: Tell the owners when a volume is nearly full.
+  name: hpa-maxed-out
+  description: Tell the owners when an HPA is at its maximum.
 spec:
   mode: enforce
   triggers:
     - type: alert
-      alertname: KubePersistentVolumeFillingUp
+      alertname: KubeHpaMaxedOut
   target:
     kind: StatefulSet
   actions:
@@ -276,13 +276,13 @@ def test_an_alert_naming_no_object_says_why_its_runbook_did_not_run(
 ) -> None:
     folder = tmp_path / "runbooks"
     folder.mkdir()
-    (folder / "pvc.yaml").write_text(PVC_NOTIFY)
+    (folder / "hpa.yaml").write_text(HPA_NOTIFY)
     rig = build_rig(tmp_path, runbooks=[folder])
     try:
-        labels = {"namespace": "db", "persistentvolumeclaim": "data-pg-0"}
+        labels = {"namespace": "db", "horizontalpodautoscaler": "web"}
         alert = {
             "status": "firing",
-            "labels": {"alertname": "KubePersistentVolumeFillingUp", **labels},
+            "labels": {"alertname": "KubeHpaMaxedOut", **labels},
             "annotations": {},
             "startsAt": rfc3339(rig.clock.now() - 60),
             "fingerprint": "beef",
@@ -291,16 +291,17 @@ def test_an_alert_naming_no_object_says_why_its_runbook_did_not_run(
         assert rig.post_alerts([alert, other]) == 200
         with caplog.at_level(logging.WARNING, logger="autonomic.remediation"):
             handled = rig.cycle()
-        pvc, watchdog = handled
-        assert (pvc.runbook, pvc.outcome, pvc.reason_code) == (
-            "pvc-nearly-full",
+        hpa, watchdog = handled
+        assert (hpa.runbook, hpa.outcome, hpa.reason_code) == (
+            "hpa-maxed-out",
             "no-match",
             "NoTarget",
         )
-        assert pvc.message.startswith("alert KubePersistentVolumeFillingUp")
-        assert pvc.message.endswith(
-            "names no object (an alert names its object by a 'pod', 'deployment' or "
-            "'statefulset' label with 'namespace', or by a 'node' label)"
+        assert hpa.message.startswith("alert KubeHpaMaxedOut")
+        assert hpa.message.endswith(
+            "names no object (an alert names its object by a 'pod', 'deployment', "
+            "'statefulset' or 'persistentvolumeclaim' label with 'namespace', or by a "
+            "'node' label)"
         )
         # an alert no trigger accepts is still just that
         assert (watchdog.runbook, watchdog.reason_code, watchdog.message) == (
@@ -308,10 +309,10 @@ def test_an_alert_naming_no_object_says_why_its_runbook_did_not_run(
             "NoMatch",
             "no runbook",
         )
-        (record,) = [r for r in caplog.records if "pvc-nearly-full" in r.getMessage()]
-        assert record.getMessage().startswith("runbook pvc-nearly-full does not run: alert ")
+        (record,) = [r for r in caplog.records if "hpa-maxed-out" in r.getMessage()]
+        assert record.getMessage().startswith("runbook hpa-maxed-out does not run: alert ")
         assert record.getMessage().endswith("[NoTarget]")
-        assert rig.decisions_of("pvc-nearly-full") == []
+        assert rig.decisions_of("hpa-maxed-out") == []
 
         # Alertmanager sends the alert again (and again): one warning an hour says it
         caplog.clear()
@@ -320,12 +321,12 @@ def test_an_alert_naming_no_object_says_why_its_runbook_did_not_run(
             assert rig.post_alerts([alert | {"fingerprint": f"beef{resend}"}]) == 200
             with caplog.at_level(logging.WARNING, logger="autonomic.remediation"):
                 assert [h.reason_code for h in rig.cycle()] == ["NoTarget"]
-        assert not [r for r in caplog.records if "pvc-nearly-full" in r.getMessage()]
+        assert not [r for r in caplog.records if "hpa-maxed-out" in r.getMessage()]
         rig.clock.advance(3600)
         assert rig.post_alerts([alert | {"fingerprint": "beef9"}]) == 200
         with caplog.at_level(logging.WARNING, logger="autonomic.remediation"):
             rig.cycle()
-        (record,) = [r for r in caplog.records if "pvc-nearly-full" in r.getMessage()]
+        (record,) = [r for r in caplog.records if "hpa-maxed-out" in r.getMessage()]
         assert record.getMessage().endswith("[NoTarget] (3 more like it since the last warning)")
     finally:
         rig.close()

@@ -523,7 +523,8 @@ def test_a_misspelt_choice_names_what_was_written_and_the_nearest_value(
     assert lower.message.endswith("(got 'deployment'; did you mean 'Deployment'?)")
     far = only_issue(VALID.replace("kind: Deployment", "kind: CronJob"), tmp_path)
     assert far.message == (
-        "Input should be 'Deployment', 'StatefulSet', 'Pod' or 'Node' (got 'CronJob')"
+        "Input should be 'Deployment', 'StatefulSet', 'Pod', 'Node' or 'PersistentVolumeClaim' "
+        "(got 'CronJob')"
     )
 
 
