@@ -59,6 +59,11 @@ class KindInfo:
         return f"{self.group}/{self.version}" if self.group else self.version
 
     @property
+    def kinds(self) -> str:
+        """The kind in the plural, as a sentence says it: ``Deployments``, ``StorageClasses``."""
+        return f"{self.kind}es" if self.kind.endswith("s") else f"{self.kind}s"
+
+    @property
     def resource(self) -> str:
         """``rollouts.argoproj.io``, ``deployments.apps``, ``pods``: as the API names it."""
         return f"{self.plural}.{self.group}" if self.group else self.plural

@@ -87,7 +87,7 @@ class OptionalKind:
             key, level = namespace or "", logging.WARNING
             where = f" in namespace {namespace}" if namespace else ""
             said = (
-                f"{info.kind}s{where} are not read, {info.unread}: {error} "
+                f"{info.kinds}{where} are not read, {info.unread}: {error} "
                 "(the other kinds carry on)"
             )
         else:
@@ -95,7 +95,7 @@ class OptionalKind:
             why = f" ({info.optional} is not installed)" if info.api == "CustomObjectsApi" else ""
             said = (
                 f"the API server does not serve {info.resource}/{info.version}{why}: "
-                f"{info.kind}s are not read; the other kinds carry on"
+                f"{info.kinds} are not read; the other kinds carry on"
             )
         with self._lock:
             if self._said.get(key) == said:
