@@ -18,23 +18,13 @@ from typing import Any
 
 import pytest
 
-from agent.adapters.kubernetes import KubernetesCluster, load_api_client
-from agent.adapters.prometheus import PrometheusReader
-from agent.approvals import Approvals, LedgerOnlyChannel
 from agent.cli.explain_cmd import render
-from agent.clock import FakeClock
-from agent.decisions import DecisionService
-from agent.executor import Executor
-from agent.ledger import Ledger, open_ledger
-from agent.loops.scaling import ScalingLoop
-from agent.observability import Metrics
-from agent.settings import RoutingSettings, ScalingSettings
-from remediation.ports import ObjectRef, Operation, OperationResult
+from remediation.ports import ObjectRef
 from tests.fakekube import FakeApiServer, start_fake_apiserver
 from tests.fakekube.seed import seed_deployment, seed_hpa, seed_node, seed_rollout
 from tests.harness.remote_write import remote_write
 from tests.harness.servers import PrometheusServer, openmetrics, prometheus_server
-from tests.integration.kube.conftest import FAST
+from tests.integration.loops.scaling_rig import ScalingRig
 
 pytestmark = pytest.mark.prometheus
 
@@ -86,78 +76,16 @@ def opt_in(fake: FakeApiServer, kind: str, name: str) -> None:
     fake.store.modify(kind, "shop", name, change)
 
 
-class Rig:
+class Rig(ScalingRig):
     """The loop in ``act`` mode on the real adapters, the clock at ``START``; the
     cluster's watch caches started."""
 
     def __init__(self, prometheus: PrometheusServer, fake: FakeApiServer, tmp_path: Path) -> None:
-        self.fake = fake
-        self.api = load_api_client(host=fake.url)
-        self.cluster = KubernetesCluster(
-            self.api, identity="autonomic-test", policy=FAST, watch_timeout=5
-        )
-        assert self.cluster.start(wait=5)
-        self.clock = FakeClock(START)
-        self.ledger: Ledger = open_ledger(f"sqlite:///{tmp_path / 'ledger.sqlite'}", START)
-        self.approvals = Approvals(
-            self.ledger, LedgerOnlyChannel(self.ledger, self.clock.now), ttl=900, snooze=900
-        )
-        metrics = Metrics()
-        decisions = DecisionService(
-            self.ledger,
-            self.clock,
-            RoutingSettings(),
-            mode="act",
-            approvals=self.approvals,
-            metrics=metrics,
-        )
-        self.executor = Executor(
-            self.ledger,
-            self.cluster,
-            self.clock,
-            owner="autonomic-test",
-            is_leader=lambda: True,
-            metrics=metrics,
-        )
-        self.loop = ScalingLoop(
-            ScalingSettings(loadQuery=QUERY),
-            reader=PrometheusReader(prometheus.url),
-            cluster=self.cluster,
-            decisions=decisions,
-            executor=self.executor,
-            clock=self.clock,
-            submit=lambda signals: None,
-            metrics=metrics,
-        )
-
-    def cycles(self, count: int) -> None:
-        for _ in range(count):
-            self.loop.cycle()
-            self.clock.advance(60)
+        super().__init__(prometheus, fake, tmp_path, start=START, query=QUERY, started=True)
 
     def stored(self, kind: str, name: str) -> dict[str, Any]:
         (obj,) = [o for o in self.fake.store.objects(kind, "shop") if o["metadata"]["name"] == name]
         return obj
-
-    def close(self) -> None:
-        self.approvals.close()
-        self.cluster.stop()
-        self.api.close()
-        self.ledger.close()
-
-
-class ChangedFirst:
-    """The cluster adapter, with ``change()`` run before each write."""
-
-    def __init__(self, cluster: KubernetesCluster, change: Any) -> None:
-        self.cluster, self.change = cluster, change
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self.cluster, name)
-
-    def apply(self, operation: Operation, *, dry_run: bool = False) -> OperationResult:
-        self.change()
-        return self.cluster.apply(operation, dry_run=dry_run)
 
 
 @pytest.fixture
@@ -241,9 +169,7 @@ def test_a_rollouts_replicas_changed_since_the_decision_are_not_overwritten(
         rollout["spec"]["replicas"] = 5
 
     try:
-        rig.executor.writer = ChangedFirst(
-            rig.cluster, lambda: shop.store.modify("Rollout", "shop", "solo", scale_by_hand)
-        )
+        rig.before_each_write(lambda: shop.store.modify("Rollout", "shop", "solo", scale_by_hand))
         rig.cycles(1)
         assert rig.stored("Rollout", "solo")["spec"]["replicas"] == 5
         (decision,) = rig.ledger.decisions(kind="scaling")

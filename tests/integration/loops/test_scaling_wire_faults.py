@@ -15,23 +15,15 @@ from typing import Any
 
 import pytest
 
-from agent.adapters.kubernetes import KubernetesCluster, load_api_client
-from agent.adapters.prometheus import PrometheusReader
-from agent.approvals import Approvals, LedgerOnlyChannel
-from agent.clock import FakeClock
-from agent.decisions import DecisionService
-from agent.executor import Executor
-from agent.ledger import Ledger, open_ledger
-from agent.loops.scaling import RETRY_AFTER_FAILURE, ScalingLoop
-from agent.observability import Metrics
-from agent.settings import RoutingSettings, ScalingSettings
-from remediation.ports import ObjectRef, Operation, OperationResult
+from agent.loops.scaling import RETRY_AFTER_FAILURE
+from remediation.ports import ObjectRef
 from tests.fakekube import FakeApiServer
 from tests.fakekube.seed import seed_deployment, seed_hpa, seed_node
 from tests.fakekube.store import RESOURCES
 from tests.harness.remote_write import remote_write
 from tests.harness.servers import PrometheusServer, openmetrics, prometheus_server
-from tests.integration.kube.conftest import FAST, eventually
+from tests.integration.kube.conftest import eventually
+from tests.integration.loops.scaling_rig import ScalingRig
 
 pytestmark = pytest.mark.prometheus
 
@@ -75,54 +67,13 @@ def prometheus(prometheus_binaries: None) -> Iterator[PrometheusServer]:
         yield server
 
 
-class Rig:
+class Rig(ScalingRig):
     """The loop in ``act`` mode on the real adapters, the clock at ``start``."""
 
     def __init__(
         self, prometheus: PrometheusServer, fake: FakeApiServer, tmp_path: Path, start: float
     ) -> None:
-        self.fake = fake
-        self.api = load_api_client(host=fake.url)
-        self.cluster = KubernetesCluster(
-            self.api, identity="autonomic-test", policy=FAST, watch_timeout=5
-        )
-        self.clock = FakeClock(start)
-        self.ledger: Ledger = open_ledger(f"sqlite:///{tmp_path / 'ledger.sqlite'}", start)
-        self.approvals = Approvals(
-            self.ledger, LedgerOnlyChannel(self.ledger, self.clock.now), ttl=900, snooze=900
-        )
-        metrics = Metrics()
-        decisions = DecisionService(
-            self.ledger,
-            self.clock,
-            RoutingSettings(),
-            mode="act",
-            approvals=self.approvals,
-            metrics=metrics,
-        )
-        self.executor = Executor(
-            self.ledger,
-            self.cluster,
-            self.clock,
-            owner="autonomic-test",
-            is_leader=lambda: True,
-            metrics=metrics,
-        )
-        self.loop = ScalingLoop(
-            ScalingSettings(loadQuery=QUERY),
-            reader=PrometheusReader(prometheus.url),
-            cluster=self.cluster,
-            decisions=decisions,
-            executor=self.executor,
-            clock=self.clock,
-            submit=lambda signals: None,
-            metrics=metrics,
-        )
-
-    def cycles(self, count: int) -> None:
-        for _ in range(count):
-            self.loop.cycle()
-            self.clock.advance(60)
+        super().__init__(prometheus, fake, tmp_path, start=start, query=QUERY)
 
     def hpa_min(self, name: str = "web") -> int:
         (obj,) = [
@@ -132,22 +83,11 @@ class Rig:
         ]
         return int(obj["spec"]["minReplicas"])
 
-    def before_each_write(self, change: Any) -> None:
-        """``change()`` runs after the loop decided and the executor read the HPA, just
-        before the write: someone else's write in between."""
-        self.executor.writer = ChangedFirst(self.cluster, change)
-
     def hpa_patches(self) -> int:
         return sum(
             r.method == "PATCH" and r.resource == "horizontalpodautoscalers"
             for r in self.fake.requests
         )
-
-    def close(self) -> None:
-        self.approvals.close()
-        self.cluster.stop()
-        self.api.close()
-        self.ledger.close()
 
 
 def opted_in(fake: FakeApiServer, *names: str) -> None:
@@ -169,20 +109,6 @@ def opted_in(fake: FakeApiServer, *names: str) -> None:
 
         fake.store.modify("Deployment", "shop", name, opt_in)
         seed_hpa(fake.store, name, target=name, namespace="shop", min_replicas=2, max_replicas=40)
-
-
-class ChangedFirst:
-    """The cluster adapter, with ``change()`` run before each write."""
-
-    def __init__(self, cluster: KubernetesCluster, change: Any) -> None:
-        self.cluster, self.change = cluster, change
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self.cluster, name)
-
-    def apply(self, operation: Operation, *, dry_run: bool = False) -> OperationResult:
-        self.change()
-        return self.cluster.apply(operation, dry_run=dry_run)
 
 
 @pytest.fixture
