@@ -51,7 +51,8 @@ def load_runbooks(settings: Settings) -> list[Runbook]:
     """All configured runbooks, or ``ConfigError`` naming every bad file, line and field.
 
     The files are chosen as ``autonomic runbooks validate`` chooses them (one
-    ``check_paths``): kustomize's own file is skipped, and the log says so."""
+    ``check_paths``): kustomize's own file is skipped, and the log says so, as it says
+    each runbook's notes (what its undo will not reverse) once."""
     report = check_paths(list(settings.runbooks))
     if report.issues:
         raise ConfigError(
@@ -59,6 +60,8 @@ def load_runbooks(settings: Settings) -> list[Runbook]:
         )
     for skipped in report.skipped:
         log.info("runbooks: %s", skipped)
+    for note in report.notes:
+        log.info("runbooks: %s", note)
     return [runbook for _, runbook in report.runbooks]
 
 

@@ -2,8 +2,12 @@
 
 An action that cannot apply to the target kind, a verification missing or waiting on an
 alert no trigger provides, an unknown ``{{placeholder}}``, a namespace both selected and
-excluded, and every precondition, guard, trigger or check that could never pass
-(``remediation.impossible``).
+excluded, a setting the runbook would never read (``minCount`` on a condition without
+restarts, namespaces on a Node), and every precondition, guard, trigger, check or undo
+that could never pass or take effect (``remediation.impossible``).
+
+``notes`` says what a valid runbook does that its author may not expect: the actions a
+failed verification's undo will not reverse. A note is not a problem: the runbook loads.
 
 The rules run on ``remediation.parts.Parts``: a valid runbook's parts, or the parts of
 a document with schema errors that are well-formed on their own. Each rule looks only at
@@ -22,6 +26,8 @@ from remediation.quantity import parse_quantity
 from remediation.schema import (
     ACTION_KINDS,
     NODE_CONDITIONS,
+    NOT_UNDOABLE,
+    UNDONE_IN_PART,
     AlertTrigger,
     ExpandVolumeAction,
     KubernetesTrigger,
@@ -33,10 +39,12 @@ from remediation.schema import (
 )
 from remediation.templating import check_template
 
-__all__ = ["Loc", "check_parts", "check_semantics"]
+__all__ = ["Loc", "check_parts", "check_semantics", "notes"]
 
 Loc = tuple[str | int, ...]
 MEBIBYTE = 2**20
+# The conditions whose signals count a pod's restarts, which 'minCount' is compared with.
+RESTART_CONDITIONS = ("CrashLoopBackOff", "OOMKilled")
 
 
 def check_semantics(runbook: Runbook) -> list[tuple[Loc, str]]:
@@ -52,6 +60,7 @@ def check_parts(parts: Parts) -> list[tuple[Loc, str]]:
         *_triggers(parts),
         *_templates(parts),
         *_target(parts),
+        *_approval(parts),
         *never_pass(parts),
     ]
 
@@ -118,11 +127,19 @@ def _triggers(parts: Parts) -> Iterator[tuple[Loc, str]]:
     for index, trigger in parts.known(parts.triggers):
         if not isinstance(trigger, KubernetesTrigger):
             continue
-        if trigger.held_for > 0 and trigger.condition in ("CrashLoopBackOff", "OOMKilled"):
+        if trigger.held_for > 0 and trigger.condition in RESTART_CONDITIONS:
             yield (
                 ("spec", "triggers", index, "heldFor"),
                 f"the cluster does not say since when a pod is in {trigger.condition}, so "
                 "'heldFor' could never be proven; use 'minCount' (restarts) instead",
+            )
+        if trigger.min_count > 1 and trigger.condition not in RESTART_CONDITIONS:
+            yield (
+                ("spec", "triggers", index, "minCount"),
+                f"'minCount' counts a pod's restarts, and only CrashLoopBackOff and OOMKilled "
+                f"are counted: on {trigger.condition} it is never read, so the trigger would "
+                "fire on the first signal; use 'heldFor' (how long the condition must hold) "
+                "instead",
             )
         if kind == "PersistentVolumeClaim":
             yield (
@@ -175,6 +192,20 @@ def _templates(parts: Parts) -> Iterator[tuple[Loc, str]]:
 
 
 def _target(parts: Parts) -> Iterator[tuple[Loc, str]]:
+    if parts.kind == "Node":
+        node = parts.target
+        written = {
+            "namespaces": node.namespaces if node else (),
+            "excludeNamespaces": node.exclude_namespaces if node else (),
+        }
+        for key, names in written.items():
+            if names and parts.target_has(key) is not None:
+                yield (
+                    ("spec", "target", key),
+                    f"a Node has no namespace, so '{key}' would never be read and the "
+                    "runbook would act on any node; choose nodes by their labels "
+                    "('requireLabels', 'excludeLabels') or names ('excludeNames')",
+                )
     target = parts.target_has("namespaces", "excludeNamespaces")
     both = sorted(set(target.namespaces) & set(target.exclude_namespaces)) if target else []
     if both:
@@ -191,3 +222,52 @@ def _target(parts: Parts) -> Iterator[tuple[Loc, str]]:
                 f"label {key}={value} is both required ('requireLabels') and excluded, "
                 "so no target could ever be selected; remove it from one",
             )
+
+
+def _approval(parts: Parts) -> Iterator[tuple[Loc, str]]:
+    rules = parts.approval_has("namespaces")
+    if parts.kind == "Node" and rules is not None and rules.namespaces:
+        yield (
+            ("spec", "requireApprovalWhen", "namespaces"),
+            "a Node has no namespace, so these namespaces would never require an approval; "
+            "to have a person approve every run, write 'maxAutonomy: ask'",
+        )
+
+
+def notes(runbook: Runbook) -> list[tuple[Loc, str]]:
+    """What a valid runbook's undo will not reverse, at ``onFailure.undo``; empty when it
+    undoes everything it changes, or is not asked to undo."""
+    if not runbook.spec.on_failure.undo:
+        return []
+    writes = [
+        (index, action.type)
+        for index, action in enumerate(runbook.spec.actions)
+        if action.type != "notify"
+    ]
+    kept = [(i, tag, NOT_UNDOABLE[tag]) for i, tag in writes if tag in NOT_UNDOABLE]
+    partly = [(i, tag, UNDONE_IN_PART[tag]) for i, tag in writes if tag in UNDONE_IN_PART]
+    if not kept and not partly:
+        return []
+    loc: Loc = ("spec", "onFailure", "undo")
+    if len(kept) == len(writes):
+        # Only an 'undo: true' left to its default gets here: written, it is refused.
+        shown = "; ".join(f"{tag}, actions[{i}]: {why}" for i, tag, why in kept)
+        return [
+            (
+                loc,
+                f"'undo' is true by default, but nothing this runbook changes can be undone "
+                f"({shown}): a failed verification would restore nothing and is escalated; "
+                "write 'undo: false' to say so",
+            )
+        ]
+    whole = [
+        f"{tag} (actions[{i}])"
+        for i, tag in writes
+        if tag not in NOT_UNDOABLE and tag not in UNDONE_IN_PART
+    ]
+    whole += [f"{tag} (actions[{i}]) only in part ({why})" for i, tag, why in partly]
+    text = f"on a failed verification the undo reverses {' and '.join(whole)}"
+    if kept:
+        text += ", but not " + " or ".join(f"{tag} (actions[{i}]: {why})" for i, tag, why in kept)
+        text += "; the run is then recorded as failed, not undone, and escalated"
+    return [(loc, text)]

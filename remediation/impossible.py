@@ -1,4 +1,5 @@
-"""Preconditions, guards, triggers and checks that could never pass, refused at load.
+"""Preconditions, guards, triggers and checks that could never pass, and settings that
+could never take effect, refused at load.
 
 A runbook that can never act (or never be verified) fails silently in production: it is
 loaded, it matches, and every time it is skipped, denied or undone. These are caught when
@@ -19,7 +20,11 @@ is refused, never what merely looks unlikely:
 - trigger matchers that contradict each other on one label, so the trigger never fires;
 - a Kubernetes check that reads a kind of object the target is not (``nodeReady`` on a
   Deployment, ``volumeExpanded`` on anything but a PersistentVolumeClaim), which would
-  always be inconclusive.
+  always be inconclusive;
+- ``onFailure.undo: true``, written, when every action that changes the cluster is one
+  no undo can reverse (``NOT_UNDOABLE``: a deleted pod, a restart, a grown volume): the
+  author counts on a safety net that would restore nothing. Left to its default, the
+  undo is not refused (``remediation.crosschecks.notes`` says what it will not reverse).
 
 Windows in different timezones, regexes against regexes and queries that differ in
 their text are not compared: daylight saving, regex languages and PromQL make those
@@ -37,6 +42,7 @@ from remediation.parts import Parts
 from remediation.schema import (
     ACTION_KINDS,
     NODE_CHECKS,
+    NOT_UNDOABLE,
     VOLUME_CHECKS,
     ChangedWithin,
     FreezeWindow,
@@ -72,6 +78,7 @@ def never_pass(parts: Parts) -> list[Problem]:
         *_max_targets(parts),
         *_trigger_matchers(parts),
         *_check_kinds(parts),
+        *_undo(parts),
     ]
 
 
@@ -373,3 +380,23 @@ def _check_kinds(parts: Parts) -> Iterator[Problem]:
             "it would always be inconclusive, so the verification could never pass and every "
             f"run would fail; use {_USE[wanted]}",
         )
+
+
+# ---------------------------------------------------------------------------- onFailure
+
+
+def _undo(parts: Parts) -> Iterator[Problem]:
+    if parts.undo is not True or parts.actions is None:
+        return
+    if any(entry.tag is None for entry in parts.actions):
+        return  # an action of unknown type might be one an undo reverses
+    writes = [(i, e.tag) for i, e in enumerate(parts.actions) if e.tag not in (None, "notify")]
+    if not writes or any(tag not in NOT_UNDOABLE for _, tag in writes):
+        return
+    shown = "; ".join(f"{tag}, actions[{i}]: {NOT_UNDOABLE[tag]}" for i, tag in writes)
+    yield (
+        ("spec", "onFailure", "undo"),
+        f"'undo: true' could never undo anything, as nothing this runbook changes can be "
+        f"undone ({shown}), so a failed verification would restore nothing; write "
+        "'undo: false' (a failure is escalated to a person all the same)",
+    )

@@ -10,7 +10,9 @@ in the same pass, on every part of the document that is well-formed enough to ch
 (``remediation.parts``), so one check reports every problem it can find, top to bottom,
 rather than a second round once the first is fixed. Loading is all-or-nothing: a file
 with any error yields no runbook at all, and ``load_paths`` returns every runbook or
-raises ``RunbookLoadError`` listing every problem in every file.
+raises ``RunbookLoadError`` listing every problem in every file. A runbook that loads may
+still carry notes (``remediation.crosschecks.notes``: what its undo will not reverse),
+which ``check_paths`` returns beside the runbooks, located as problems are.
 
 Kustomize's own file is not a runbook: a folder of runbooks kept for ``kubectl apply -k``
 (``manifests/runbooks/``) holds a ``kustomization.yaml`` next to them, which lists them
@@ -42,13 +44,14 @@ import yaml
 from pydantic import BaseModel, TypeAdapter, ValidationError
 
 from remediation._types import expected_shape, freeze_lists, not_a_number, not_a_whole_number
-from remediation.crosschecks import check_parts, check_semantics
+from remediation.crosschecks import check_parts, check_semantics, notes
 from remediation.durations import DURATION_PATTERN, format_duration
 from remediation.parts import parts_of_data
 from remediation.schema import Name, Runbook
 
 __all__ = [
     "LoadIssue",
+    "LoadNote",
     "LoadReport",
     "RunbookLoadError",
     "Skipped",
@@ -85,6 +88,15 @@ class LoadIssue:
         return f"{where}: {self.path}: {self.message}" if self.path else f"{where}: {self.message}"
 
 
+@dataclass(frozen=True, order=True)
+class LoadNote(LoadIssue):
+    """Something a runbook that loads does that its author may not expect."""
+
+    def __str__(self) -> str:
+        where = f"{self.file}:{self.line}" if self.line is not None else self.file
+        return f"{where}: note: {self.path}: {self.message}"
+
+
 class RunbookLoadError(Exception):
     """One or more runbook files are invalid; ``issues`` lists every problem found."""
 
@@ -108,13 +120,14 @@ class Skipped:
 
 @dataclass(frozen=True)
 class LoadReport:
-    """What ``check_paths`` found: valid runbooks per file, every issue, and the files it
-    passed over (``files`` does not count them)."""
+    """What ``check_paths`` found: valid runbooks per file, every issue, the files it
+    passed over (``files`` does not count them), and the notes on the runbooks loaded."""
 
     files: tuple[str, ...]
     runbooks: tuple[tuple[str, Runbook], ...]  # (file, runbook), only from error-free files
     issues: tuple[LoadIssue, ...]
     skipped: tuple[Skipped, ...] = ()
+    notes: tuple[LoadNote, ...] = ()
 
     @property
     def ok(self) -> bool:
@@ -483,12 +496,13 @@ _NAME: TypeAdapter[str] = TypeAdapter(Name)
 class _Document:
     """One document: its runbook (None when it has a problem), its name when that is
     well-formed (even in a document with problems, so a name used twice is said at once)
-    with its line, and its problems."""
+    with its line, its problems, and the notes on its runbook."""
 
     runbook: Runbook | None
     name: str | None
     line: int | None
     problems: tuple[_ProblemError, ...]
+    notes: tuple[_ProblemError, ...] = ()
 
 
 def _name_of(data: dict[str, Any]) -> str | None:
@@ -544,7 +558,9 @@ def _load_document(node: yaml.Node) -> _Document:
         ]
         return _Document(None, name, line, _in_order(problems))
     problems = _located(node, check_semantics(runbook))
-    return _Document(None if problems else runbook, name, line, _in_order(problems))
+    if problems:
+        return _Document(None, name, line, _in_order(problems))
+    return _Document(runbook, name, line, (), _in_order(_located(node, notes(runbook))))
 
 
 def _issues_of(source: str, problems: Iterable[_ProblemError]) -> list[LoadIssue]:
@@ -554,21 +570,32 @@ def _issues_of(source: str, problems: Iterable[_ProblemError]) -> list[LoadIssue
 Named = list[tuple[str, int | None, Runbook | None]]
 
 
-def _load_source(text: str, source: str) -> tuple[Named, list[LoadIssue]]:
-    """Every well-formed runbook name of one file with its line and its runbook (None
-    for a document with a problem), and the file's issues."""
+@dataclass(frozen=True)
+class _Source:
+    """One file: every well-formed runbook name with its line and its runbook (None for
+    a document with a problem), the file's issues, and the notes on its runbooks."""
+
+    named: Named
+    issues: list[LoadIssue]
+    notes: list[LoadNote]
+
+
+def _load_source(text: str, source: str) -> _Source:
     try:
         documents = _compose(text)
     except _ProblemError as problem:
-        return [], _issues_of(source, [problem])
+        return _Source([], _issues_of(source, [problem]), [])
     if not documents:
-        return [], [LoadIssue(source, 1, "", "the file holds no runbook (it is empty)")]
+        empty = LoadIssue(source, 1, "", "the file holds no runbook (it is empty)")
+        return _Source([], [empty], [])
     named: Named = []
     issues: list[LoadIssue] = []
+    found_notes: list[LoadNote] = []
     names: dict[str, int | None] = {}
     for node in documents:
         document = _load_document(node)
         issues.extend(_issues_of(source, document.problems))
+        found_notes.extend(LoadNote(source, n.line, n.path, n.message) for n in document.notes)
         if document.name is None:
             continue
         if document.name in names:
@@ -583,7 +610,7 @@ def _load_source(text: str, source: str) -> tuple[Named, list[LoadIssue]]:
             )
         names[document.name] = document.line
         named.append((document.name, document.line, document.runbook))
-    return named, _top_to_bottom(issues)
+    return _Source(named, _top_to_bottom(issues), found_notes)
 
 
 def _top_to_bottom(issues: Iterable[LoadIssue]) -> list[LoadIssue]:
@@ -593,10 +620,10 @@ def _top_to_bottom(issues: Iterable[LoadIssue]) -> list[LoadIssue]:
 
 def load_text(text: str, source: str = "<string>") -> tuple[Runbook, ...]:
     """Parse and validate YAML text holding one or more runbook documents."""
-    named, issues = _load_source(text, source)
-    if issues:
-        raise RunbookLoadError(issues)
-    return tuple(runbook for _, _, runbook in named if runbook is not None)
+    loaded = _load_source(text, source)
+    if loaded.issues:
+        raise RunbookLoadError(loaded.issues)
+    return tuple(runbook for _, _, runbook in loaded.named if runbook is not None)
 
 
 def _read(path: Path) -> str:
@@ -666,6 +693,7 @@ def check_paths(paths: Sequence[str | Path]) -> LoadReport:
     skipped); never raises for bad input."""
     files, issues, skipped = _files(paths)
     loaded: list[tuple[str, Runbook]] = []
+    found_notes: list[LoadNote] = []
     first_seen: dict[str, str] = {}
     for path in files:
         source = str(path)
@@ -674,7 +702,8 @@ def check_paths(paths: Sequence[str | Path]) -> LoadReport:
         except _ProblemError as problem:
             issues.extend(_issues_of(source, [problem]))
             continue
-        named, file_issues = _load_source(text, source)
+        read = _load_source(text, source)
+        named, file_issues = read.named, read.issues
         for name, line, _ in named:
             if name in first_seen:
                 file_issues.append(
@@ -693,11 +722,13 @@ def check_paths(paths: Sequence[str | Path]) -> LoadReport:
             issues.extend(_top_to_bottom(file_issues))
             continue
         loaded.extend((source, runbook) for _, _, runbook in named if runbook is not None)
+        found_notes.extend(read.notes)
     return LoadReport(
         files=tuple(str(p) for p in files),
         runbooks=tuple(loaded),
         issues=tuple(issues),
         skipped=tuple(skipped),
+        notes=tuple(found_notes),
     )
 
 

@@ -25,6 +25,7 @@ from pydantic import BaseModel, TypeAdapter, ValidationError
 
 from remediation.schema import (
     Action,
+    ApprovalRules,
     Check,
     Guards,
     Precondition,
@@ -56,7 +57,9 @@ class Parts:
     ``target`` and ``guards`` hold their well-formed keys, the others at their defaults:
     ``target_unknown`` and ``guards_unknown`` name those (read them through
     ``target_has`` and ``guards_have``). ``has_verification`` is False only when the
-    spec has no verification at all.
+    spec has no verification at all. ``approval`` is ``requireApprovalWhen`` as ``guards``
+    is the guards (None when it is not written), and ``undo`` is ``onFailure.undo`` when
+    it is written and well-formed (None when it is left to its default).
     """
 
     kind: str | None = None
@@ -69,6 +72,9 @@ class Parts:
     checks: tuple[Entry[Check], ...] | None = None
     guards: Guards | None = None
     guards_unknown: frozenset[str] = frozenset()
+    approval: ApprovalRules | None = None
+    approval_unknown: frozenset[str] = frozenset()
+    undo: bool | None = None
 
     def target_has(self, *keys: str) -> TargetSelector | None:
         """The target, when the keys named (as written in YAML) are all well-formed."""
@@ -77,6 +83,10 @@ class Parts:
     def guards_have(self, *keys: str) -> Guards | None:
         """The guards, when the keys named (as written in YAML) are all well-formed."""
         return None if self.guards_unknown.intersection(keys) else self.guards
+
+    def approval_has(self, *keys: str) -> ApprovalRules | None:
+        """``requireApprovalWhen``, when written and the keys named are well-formed."""
+        return None if self.approval_unknown.intersection(keys) else self.approval
 
     def known(self, entries: tuple[Entry[T], ...] | None) -> list[tuple[int, T]]:
         """The well-formed entries of a list, with their indexes."""
@@ -165,6 +175,9 @@ def parts_of_data(data: Any) -> Parts:
     guards, guards_unknown = (
         _lenient(Guards, spec["guards"]) if "guards" in spec else (Guards(), frozenset())
     )
+    approval, approval_unknown = _lenient(ApprovalRules, spec.get("requireApprovalWhen"))
+    on_failure = spec.get("onFailure")
+    undo = on_failure.get("undo") if isinstance(on_failure, Mapping) else None
     return Parts(
         kind=kind if isinstance(kind, str) and kind in TARGET_KINDS else None,
         target=target_model,
@@ -176,6 +189,9 @@ def parts_of_data(data: Any) -> Parts:
         checks=_entries(_CHECK, checks),
         guards=guards,
         guards_unknown=guards_unknown,
+        approval=approval,
+        approval_unknown=approval_unknown,
+        undo=undo if isinstance(undo, bool) else None,
     )
 
 
@@ -196,4 +212,6 @@ def parts_of_runbook(runbook: Runbook) -> Parts:
         has_verification=verification is not None,
         checks=entries(verification.checks) if verification is not None else None,
         guards=spec.guards,
+        approval=spec.require_approval_when,
+        undo=spec.on_failure.undo if "undo" in spec.on_failure.model_fields_set else None,
     )

@@ -430,6 +430,19 @@ ACTION_KINDS: dict[str, frozenset[str]] = {
     "notify": frozenset({"Deployment", "StatefulSet", "Pod", "Node", "PersistentVolumeClaim"}),
 }
 
+# The actions whose change no undo can reverse, and why: the cluster adapter refuses to
+# undo them (``NotUndoable``) and the failure is escalated with nothing restored.
+NOT_UNDOABLE: dict[str, str] = {
+    "rolloutRestart": "the pods it replaced are gone",
+    "deletePod": "a deleted pod cannot be brought back",
+    "evictPod": "an evicted pod cannot be brought back",
+    "expandVolume": "a volume cannot shrink",
+}
+# The actions an undo reverses only in part: what it leaves as it is.
+UNDONE_IN_PART: dict[str, str] = {
+    "drain": "it uncordons the node, but the pods the drain evicted are not brought back",
+}
+
 
 # ------------------------------------------------------------------------- verification
 
@@ -513,7 +526,9 @@ class OnFailure(RunbookModel):
     """What happens when verification fails or is inconclusive."""
 
     undo: bool = True
-    """Restore the recorded snapshot (never over a change a human made since)."""
+    """Restore the recorded snapshot (never over a change a human made since).
+    rolloutRestart, deletePod, evictPod and expandVolume cannot be undone: 'undo: true'
+    written when every action that changes the cluster is one of them is refused."""
     escalate: Literal[True] = True
     """Always tell a human; a failed remediation is never silent."""
 

@@ -57,6 +57,7 @@ def check_config(args: argparse.Namespace) -> int:
         runbook_paths = settings.runbooks
     loaded = 0
     skipped: tuple[str, ...] = ()
+    notes: tuple[str, ...] = ()
     if not problems:
         # The daemon refuses to start on a bad runbook: so does the check.
         from remediation.loading import check_paths
@@ -65,6 +66,7 @@ def check_config(args: argparse.Namespace) -> int:
         problems += [str(issue) for issue in report.issues]
         loaded = len(report.runbooks)
         skipped = tuple(str(note) for note in report.skipped)
+        notes = tuple(str(note) for note in report.notes)
     if problems:
         message = "invalid configuration:\n  " + "\n  ".join(problems)
         raise ConfigError(redact_url_passwords(message))
@@ -81,7 +83,7 @@ def check_config(args: argparse.Namespace) -> int:
     print(f"  alertmanager webhook: {'on' if settings.alertmanager.enabled else 'off'}")
     print(f"  anomaly queries: {len(settings.anomaly_queries)}")
     print(f"  runbooks: {loaded} valid in {', '.join(str(p) for p in runbook_paths)}")
-    for note in skipped:
+    for note in (*skipped, *notes):
         print(f"  runbooks: {note}")
     for line in resolved:
         print(f"  secret {line}")

@@ -6,6 +6,8 @@
 ``validate`` prints every problem as ``file:line: path: message`` and exits 1 when there
 is any, so it can gate CI and the daemon's start-up the same way. It reads the files the
 daemon reads: kustomize's own ``kustomization.yaml`` is skipped, and named as skipped.
+A runbook that loads may have notes (``file:line: note: path: message``: the actions
+its undo will not reverse); they are printed, and do not change the exit code.
 """
 
 from __future__ import annotations
@@ -63,6 +65,8 @@ def run_validate(args: argparse.Namespace) -> int:
         print(skipped)  # kustomize's own file, passed over as the daemon passes it over
     for issue in report.issues:
         print(issue)
+    for note in report.notes:
+        print(note)
     files = len(report.files)
     if report.issues:
         bad = len({issue.file for issue in report.issues})

@@ -381,6 +381,37 @@ def test_a_bad_runbook_fails_the_check_with_its_line(
     assert any(line.startswith(want) and "maxAutonomy" in line for line in lines), lines
 
 
+def test_a_runbooks_note_is_printed_under_the_count(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A runbook whose undo leaves a step as it is loads, and the check says so."""
+    folder = tmp_path / "runbooks"
+    folder.mkdir()
+    noted = (
+        "apiVersion: autonomic.dev/v1alpha1\nkind: Runbook\n"
+        "metadata: {name: pause-then-delete, description: Pause and delete.}\n"
+        "spec:\n"
+        "  triggers: [{type: kubernetes, condition: RolloutFailed}]\n"
+        "  target: {kind: Deployment}\n"
+        "  actions: [{type: pauseRollout}, {type: deletePod}]\n"
+        "  verification: {checks: [{type: kubernetes, condition: podsReady}]}\n"
+        "  onFailure:\n    undo: true\n"
+        "  guards: {blastRadius: {maxTargets: 2}}\n"
+    )
+    (folder / "noted.yaml").write_text(noted)
+    config = write(tmp_path, "mode: propose\nrunbooks: [runbooks]\n")
+    code, out, err = check(config, capsys)
+    assert code == 0, err
+    lines = out.splitlines()
+    at = next(i for i, line in enumerate(lines) if line.startswith("  runbooks: 1 valid in "))
+    assert lines[at + 1] == (
+        f"  runbooks: {folder / 'noted.yaml'}:{line_of(noted, 'undo: true')}: note: "
+        "spec.onFailure.undo: on a failed verification the undo reverses pauseRollout "
+        "(actions[0]), but not deletePod (actions[1]: a deleted pod cannot be brought "
+        "back); the run is then recorded as failed, not undone, and escalated"
+    )
+
+
 def test_a_missing_runbooks_option_path_is_named(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

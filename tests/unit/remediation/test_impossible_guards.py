@@ -1,5 +1,7 @@
-"""A precondition, guard, trigger or check that could never pass is refused at load, with
-the file, line and field and why; what is merely unlikely is loaded."""
+"""A precondition, guard, trigger or check that could never pass, and a setting that could
+never take effect (an undo with nothing to undo, a field the runbook never reads), is
+refused at load, with the file, line and field and why; what is merely unlikely is
+loaded."""
 
 from __future__ import annotations
 
@@ -244,6 +246,55 @@ IMPOSSIBLE = {
         "spec.verification.checks[0].condition",
         "check 'podsReady' reads a workload and its pods, but spec.target.kind is Node",
     ),
+    "an undo with nothing it could undo": (
+        WORKLOAD + "  onFailure:\n    undo: true\n    escalate: true\n",
+        ("undo: true", 1),
+        "spec.onFailure.undo",
+        "'undo: true' could never undo anything, as nothing this runbook changes can be "
+        "undone (rolloutRestart, actions[0]: the pods it replaced are gone), so a failed "
+        "verification would restore nothing; write 'undo: false' (a failure is escalated "
+        "to a person all the same)",
+    ),
+    "an undo of pods deleted and evicted, and a message": (
+        WORKLOAD.replace("kind: Deployment", "kind: Pod").replace(
+            "    - type: rolloutRestart\n",
+            "    - type: notify\n      message: restarting {{target}}\n"
+            "    - type: deletePod\n    - type: evictPod\n",
+        )
+        + "  onFailure: {undo: true}\n",
+        ("onFailure:", 1),
+        "spec.onFailure.undo",
+        "(deletePod, actions[1]: a deleted pod cannot be brought back; evictPod, "
+        "actions[2]: an evicted pod cannot be brought back)",
+    ),
+    "restarts counted on a condition that has none": (
+        NODE.replace("      heldFor: 5m\n", "      heldFor: 5m\n      minCount: 3\n"),
+        ("minCount", 1),
+        "spec.triggers[0].minCount",
+        "'minCount' counts a pod's restarts, and only CrashLoopBackOff and OOMKilled are "
+        "counted: on NodeNotReady it is never read, so the trigger would fire on the first "
+        "signal; use 'heldFor'",
+    ),
+    "namespaces on a Node": (
+        NODE.replace("    kind: Node\n", "    kind: Node\n    namespaces: [staging]\n"),
+        ("namespaces", 1),
+        "spec.target.namespaces",
+        "a Node has no namespace, so 'namespaces' would never be read and the runbook "
+        "would act on any node; choose nodes by their labels",
+    ),
+    "namespaces excluded on a Node": (
+        NODE.replace("    kind: Node\n", "    kind: Node\n    excludeNamespaces: [prod]\n"),
+        ("excludeNamespaces", 1),
+        "spec.target.excludeNamespaces",
+        "a Node has no namespace, so 'excludeNamespaces' would never be read",
+    ),
+    "an approval by namespace on a Node": (
+        NODE.replace("spec:\n", "spec:\n  requireApprovalWhen:\n    namespaces: [prod]\n"),
+        ("namespaces", 1),
+        "spec.requireApprovalWhen.namespaces",
+        "a Node has no namespace, so these namespaces would never require an approval; to "
+        "have a person approve every run, write 'maxAutonomy: ask'",
+    ),
 }
 
 
@@ -305,6 +356,32 @@ POSSIBLE = {
         "      alertname: HighErrorRate\n",
         "      alertname: HighErrorRate\n      matchers: ['team=~\"a.*\"', 'team=~\"b.*\"']\n",
     ),
+    "an undo with one action it can undo": WORKLOAD.replace(
+        "    - type: rolloutRestart\n",
+        "    - type: patchResources\n      resource: cpu\n      factor: 1.5\n      max: '2'\n"
+        "    - type: rolloutRestart\n",
+    )
+    + "  onFailure: {undo: true}\n",
+    "no undo of what cannot be undone": WORKLOAD + "  onFailure: {undo: false}\n",
+    "an undo left to its default": WORKLOAD + "  onFailure: {escalate: true}\n",
+    "an undo of a drain (it uncordons)": NODE + "  onFailure: {undo: true}\n",
+    "an undo on a runbook that only tells": WORKLOAD.replace(
+        "    - type: rolloutRestart\n", "    - type: notify\n      message: look at {{target}}\n"
+    )
+    + "  onFailure: {undo: true}\n",
+    "restarts counted on a crash loop": WORKLOAD.replace(
+        "    - type: alert\n      alertname: HighErrorRate\n",
+        "    - type: kubernetes\n      condition: CrashLoopBackOff\n      minCount: 3\n",
+    ),
+    "one signal counted on a condition without restarts": NODE.replace(
+        "      heldFor: 5m\n", "      heldFor: 5m\n      minCount: 1\n"
+    ),
+    "nodes chosen by label": NODE.replace(
+        "    kind: Node\n", "    kind: Node\n    requireLabels: {pool: batch}\n"
+    ),
+    "namespaces and approvals by namespace on a Deployment": WORKLOAD.replace(
+        "    kind: Deployment\n", "    kind: Deployment\n    namespaces: [shop]\n"
+    ).replace("spec:\n", "spec:\n  requireApprovalWhen: {namespaces: [shop]}\n"),
 }
 
 

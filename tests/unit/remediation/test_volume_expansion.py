@@ -193,12 +193,20 @@ def test_no_kubernetes_condition_starts_a_volume_runbook() -> None:
     ]
 
 
-def test_undo_on_a_volume_runbook_loads_as_for_every_action_that_cannot_be_undone() -> None:
-    """``deletePod`` and ``rolloutRestart`` with the default ``undo: true`` load, and the
-    undo is refused when it comes to it (the failure is escalated, NotUndoable); an
-    expansion is treated the same way, not refused at load on its own."""
+def test_undo_written_on_a_volume_runbook_is_refused_and_left_to_its_default_loads() -> None:
+    """A volume cannot shrink: 'undo: true' written on an expansion alone is refused at
+    load (it was loaded, and the undo refused only when a verification failed). Left to
+    its default, the runbook loads, with a note saying that nothing will be undone."""
+    assert issues(DOC + "  onFailure:\n    undo: true\n") == [
+        "pvc.yaml:21: spec.onFailure.undo: 'undo: true' could never undo anything, as "
+        "nothing this runbook changes can be undone (expandVolume, actions[0]: a volume "
+        "cannot shrink), so a failed verification would restore nothing; write "
+        "'undo: false' (a failure is escalated to a person all the same)"
+    ]
     (loaded,) = load_text(DOC, "pvc.yaml")
     assert loaded.spec.on_failure.undo is True
+    (loaded,) = load_text(DOC + "  onFailure:\n    undo: false\n", "pvc.yaml")
+    assert loaded.spec.on_failure.undo is False
 
 
 # ----------------------------------------------------------------------- alert to claim
