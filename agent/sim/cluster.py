@@ -719,7 +719,14 @@ class SimCluster:
             hpa = self._workload_for(target).hpa
             assert hpa is not None
             hpa.min_replicas = int(before["minReplicas"])
-        elif isinstance(operation, RolloutRestart | RollbackToPrevious | PatchResources):
+        elif isinstance(operation, RolloutRestart):
+            # As on a real cluster: the pods the restart replaced are gone.
+            raise PermanentError(
+                f"{operation.op} on {target} cannot be undone: the pods it replaced are gone; "
+                "a human should decide what to do next",
+                reason="NotUndoable",
+            )
+        elif isinstance(operation, RollbackToPrevious | PatchResources):
             workload = self._workload_for(target)
             template = replace(
                 workload.template,

@@ -18,6 +18,7 @@ from remediation.ports import (
     OperationResult,
     PatchResources,
     RollbackToPrevious,
+    RolloutRestart,
     Scale,
 )
 
@@ -127,6 +128,21 @@ def test_undo_restores_the_snapshot(ledger: Ledger) -> None:
     assert executor.undo(intent, reason_code="VerifyFailed", message="undo").status == "undone"
     assert sim.workloads[WEB].template.limits["memory"] == "256Mi"
     assert ledger.intents()[0].status == "undone"
+
+
+def test_a_restart_is_not_undone_on_the_simulated_cluster_either(ledger: Ledger) -> None:
+    """As on a real cluster (the adapter refuses it): a restart's pods are gone, so its
+    undo fails with the reason and writes nothing, rather than rolling a new revision."""
+    sim = cluster()
+    executor = Executor(ledger, sim, FakeClock(1000), owner="a")
+    executor.apply(
+        "k", 0, RolloutRestart(WEB), decision_id=None, runbook="r", reason_code="X", message="m"
+    )
+    revision, writes = sim.workloads[WEB].revision, len(sim.writes)
+    (intent,) = ledger.intents(status=["applied"])
+    outcome = executor.undo(intent, reason_code="VerifyFailed", message="undo")
+    assert outcome.status == "failed" and "cannot be undone" in outcome.message
+    assert sim.workloads[WEB].revision == revision and len(sim.writes) == writes
 
 
 class CrashingWriter:
