@@ -340,6 +340,7 @@ def test_shipped_runbooks_load() -> None:
         "traffic-surge-scale-out",
         "canary-rollback",
         "error-rate-pause-rollout",
+        "hpa-maxed-out-notify",
     } <= names
     by_name = {r.name: r for r in runbooks}
     drain = by_name["node-notready-drain"].spec
