@@ -130,9 +130,11 @@ def alert_target(labels: dict[str, str]) -> ObjectRef | None:
     An alert that names a HorizontalPodAutoscaler (``horizontalpodautoscaler``, as
     kube-state-metrics writes it) is about the HPA, unless it names a Deployment or
     StatefulSet as well (the alerting rule chose that one): matching resolves the HPA to
-    the workload it scales. It comes before ``pod``: kube-state-metrics' HPA metrics have
-    no pod, so a ``pod`` label on them is the exporter's own, added by the scrape
-    (kube-prometheus-stack keeps it).
+    the workload it scales. So is one that names a Job (``job_name``: kube-state-metrics'
+    label, since Prometheus keeps ``job`` for the scrape job) about the Job. Both come
+    before ``pod``: kube-state-metrics' HPA and Job metrics have no pod, so a ``pod``
+    label on them is the exporter's own, added by the scrape (kube-prometheus-stack
+    keeps it).
 
     Otherwise Pod is preferred (most specific; matching resolves it to its owner), then
     Deployment, StatefulSet, PersistentVolumeClaim and Node. ``None`` when the labels
@@ -142,8 +144,12 @@ def alert_target(labels: dict[str, str]) -> ObjectRef | None:
     """
     namespace = labels.get("namespace") or None
     workload_named = bool(labels.get("deployment") or labels.get("statefulset"))
-    if labels.get("horizontalpodautoscaler") and namespace and not workload_named:
-        return ObjectRef("HorizontalPodAutoscaler", labels["horizontalpodautoscaler"], namespace)
+    if namespace and not workload_named:
+        if labels.get("horizontalpodautoscaler"):
+            hpa = labels["horizontalpodautoscaler"]
+            return ObjectRef("HorizontalPodAutoscaler", hpa, namespace)
+        if labels.get("job_name"):
+            return ObjectRef("Job", labels["job_name"], namespace)
     if labels.get("pod") and namespace:
         return ObjectRef("Pod", labels["pod"], namespace)
     if labels.get("deployment") and namespace:

@@ -130,8 +130,8 @@ def _resolve_ref(
     if ref is None:
         hint = (
             " (an alert names its object by a 'pod', 'deployment', 'statefulset', "
-            "'horizontalpodautoscaler' or 'persistentvolumeclaim' label with "
-            "'namespace', or by a 'node' label)"
+            "'horizontalpodautoscaler', 'job_name' or 'persistentvolumeclaim' label "
+            "with 'namespace', or by a 'node' label)"
             if signal.kind == "alert"
             else ""
         )
@@ -208,6 +208,10 @@ def _labels_for(ref: ObjectRef, snapshot: ClusterSnapshot) -> Mapping[str, str] 
         # to every claim made from them.
         claim = snapshot.claim(ref)
         return claim.labels if claim is not None else None
+    if ref.kind == "Job":
+        # Autonomic does not read Jobs: a Job runbook selects by namespace and name
+        # only (labels in its selector are refused at load) and can only notify.
+        return {}
     return None
 
 

@@ -99,6 +99,18 @@ def test_confidence_annotation() -> None:
             ObjectRef("StatefulSet", "db", "a"),
         ),
         ({"horizontalpodautoscaler": "web"}, None),  # no namespace: no object
+        # a Job's alert (KubeJobFailed): kube-state-metrics' 'job_name', never 'job' (the
+        # scrape job), and before the exporter's own 'pod'
+        (
+            {"namespace": "a", "job_name": "backup-29177885", "job": "kube-state-metrics"},
+            ObjectRef("Job", "backup-29177885", "a"),
+        ),
+        (
+            {"namespace": "a", "job_name": "backup-1", "pod": "kube-state-metrics-5c"},
+            ObjectRef("Job", "backup-1", "a"),
+        ),
+        ({"namespace": "a", "job": "kube-state-metrics"}, None),
+        ({"job_name": "backup-1"}, None),
     ],
 )
 def test_alert_target(labels: dict[str, str], target: ObjectRef | None) -> None:

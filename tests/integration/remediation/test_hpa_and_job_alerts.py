@@ -1,4 +1,5 @@
-"""An HPA's alert reaches the runbooks on the workload the HPA scales.
+"""An HPA's alert reaches the runbooks on the workload the HPA scales; a Job's reaches
+notify-only runbooks on Jobs.
 
 ``KubeHpaMaxedOut`` names a HorizontalPodAutoscaler (labels ``horizontalpodautoscaler``
 and ``namespace``), not a workload; it used to start no runbook at all ("names no
@@ -6,14 +7,21 @@ object"). Here it goes through the Alertmanager webhook, the real engine and the
 Kubernetes adapter against the fake API server, the HPA is read through the same port the
 scaling loop reads HPAs with, and the shipped ``hpa-maxed-out-notify`` takes the
 Deployment the HPA scales. An HPA whose workload is not opted in, an HPA that does not
-exist and an HPA whose workload does not exist each give a reason, never a crash."""
+exist and an HPA whose workload does not exist each give a reason, never a crash.
+
+``KubeJobFailed`` names a Job by ``job_name``; a runbook on ``kind: Job`` tells a person,
+reading nothing from the cluster about the Job and writing nothing to it."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
+import pytest
+
+from agent.cli import main
 from tests.fakekube.seed import seed_deployment, seed_hpa
-from tests.integration.remediation.rig import KubeRig, rfc3339, seed_web
+from tests.integration.remediation.rig import KubeRig, build_rig, rfc3339, seed_web
 
 RUNBOOK = "hpa-maxed-out-notify"
 
@@ -81,7 +89,9 @@ def test_an_hpa_alert_reaches_the_runbook_on_the_deployment_the_hpa_scales(
     assert [d.id for d in rig.decisions_of(RUNBOOK)] == [decision.id]
 
 
-def test_hpa_alerts_the_runbook_cannot_take_say_why(rig: KubeRig) -> None:
+def test_hpa_alerts_the_runbook_cannot_take_say_why(
+    rig: KubeRig, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     # an HPA on a Deployment that is not opted in
     seed_deployment(rig.server.store, "api", namespace="shop", replicas=2, labels={})
     seed_hpa(rig.server.store, "api", target="api", namespace="shop")
@@ -118,3 +128,84 @@ def test_hpa_alerts_the_runbook_cannot_take_say_why(rig: KubeRig) -> None:
     # `autonomic why hpa/shop/api` finds it under the HPA the alert named
     (held,) = rig.ledger.held_back(subject="HorizontalPodAutoscaler/shop/api")
     assert (held.runbook, held.reason_code, held.outcome) == (RUNBOOK, "NotOptedIn", "no-match")
+    capsys.readouterr()
+    assert main(["why", "hpa/shop/api", "--ledger", f"sqlite:///{tmp_path / 'ledger.sqlite'}"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0] == "Held back for HorizontalPodAutoscaler/shop/api, newest first:"
+    assert f"HorizontalPodAutoscaler/shop/api  {RUNBOOK}  no-match NotOptedIn" in lines[1]
+
+
+JOB_NOTIFY = """\
+apiVersion: autonomic.dev/v1alpha1
+kind: Runbook
+metadata:
+  name: job-failed-notify
+  description: Tell the owners of a Job that failed.
+spec:
+  mode: enforce
+  triggers:
+    - type: alert
+      alertname: KubeJobFailed
+  target:
+    kind: Job
+    excludeNamespaces: [kube-system]
+  actions:
+    - type: notify
+      severity: warning
+      message: "{{target}} failed: kubectl -n {{namespace}} describe job {{name}}"
+"""
+
+
+def job_failed(rig: KubeRig, namespace: str, job: str, fingerprint: str) -> Any:
+    """As kube-prometheus-stack raises it: 'job' is the scrape job, 'pod' the exporter's."""
+    return {
+        "status": "firing",
+        "labels": {
+            "alertname": "KubeJobFailed",
+            "severity": "warning",
+            "condition": "true",
+            "namespace": namespace,
+            "job_name": job,
+            "job": "kube-state-metrics",
+            "pod": "kube-prometheus-stack-kube-state-metrics-5cc5cc8bf4-stll4",
+            "container": "kube-state-metrics",
+        },
+        "annotations": {"description": f"Job {namespace}/{job} failed to complete."},
+        "startsAt": rfc3339(rig.clock.now() - 120),
+        "fingerprint": fingerprint,
+    }
+
+
+def test_a_job_alert_reaches_a_notify_runbook_on_jobs(tmp_path: Path) -> None:
+    folder = tmp_path / "runbooks"
+    folder.mkdir()
+    (folder / "job.yaml").write_text(JOB_NOTIFY)
+    rig = build_rig(tmp_path, runbooks=[folder])
+    try:
+        alerts = [
+            job_failed(rig, "shop", "report-29177885", "j1"),
+            job_failed(rig, "kube-system", "upgrade-abc12", "j2"),
+        ]
+        assert rig.post_alerts(alerts) == 200
+        decided, excluded = sorted(rig.cycle(), key=lambda h: h.outcome)
+        assert (decided.runbook, decided.outcome, decided.route) == (
+            "job-failed-notify",
+            "decided",
+            "ask",  # a new runbook asks first, as any other
+        )
+        assert (excluded.outcome, excluded.reason_code) == ("no-match", "NamespaceExcluded")
+        (decision,) = rig.decisions_of("job-failed-notify")
+        assert decision.subject == "Job/shop/report-29177885"
+        assert decision.proposal["notifications"] == [
+            "Job shop/report-29177885 failed: kubectl -n shop describe job report-29177885"
+        ]
+        assert rig.approve_pending() == 1
+        rig.run(60)
+        after = rig.ledger.get_decision(decision.id)
+        assert after is not None and after.status == "done"
+        assert decision.proposal["notifications"][0] in [t for _q, t in rig.channel.threads]
+        # nothing about the Job was read from the API server, nothing written to it
+        assert not [r for r in rig.requests() if r.resource == "jobs"]
+        assert rig.writes() == []
+    finally:
+        rig.close()
