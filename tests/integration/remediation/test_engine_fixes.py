@@ -300,8 +300,8 @@ def test_an_alert_naming_no_object_says_why_its_runbook_did_not_run(
         assert quota.message.startswith("alert KubeQuotaAlmostFull")
         assert quota.message.endswith(
             "names no object (an alert names its object by a 'pod', 'deployment', "
-            "'statefulset', 'horizontalpodautoscaler' or 'persistentvolumeclaim' label "
-            "with 'namespace', or by a 'node' label)"
+            "'statefulset', 'horizontalpodautoscaler', 'job_name' or 'persistentvolumeclaim' "
+            "label with 'namespace', or by a 'node' label)"
         )
         # an alert no trigger accepts is still just that
         assert (watchdog.runbook, watchdog.reason_code, watchdog.message) == (
