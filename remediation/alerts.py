@@ -127,13 +127,29 @@ def parse_payload(body: bytes | str) -> AlertmanagerPayload:
 def alert_target(labels: dict[str, str]) -> ObjectRef | None:
     """The object an alert is about, from kube-state-metrics-style labels.
 
-    Pod is preferred (most specific; matching resolves it to its owner), then Deployment,
-    StatefulSet, PersistentVolumeClaim and Node. ``None`` when the labels name no object.
-    A claim comes before a node: the kubelet's volume metrics (``kubelet_volume_stats_*``,
-    behind ``KubePersistentVolumeFillingUp``) carry the ``node`` that mounts the volume
-    as well, and the alert is about the claim.
+    An alert that names a HorizontalPodAutoscaler (``horizontalpodautoscaler``, as
+    kube-state-metrics writes it) is about the HPA, unless it names a Deployment or
+    StatefulSet as well (the alerting rule chose that one): matching resolves the HPA to
+    the workload it scales. So is one that names a Job (``job_name``: kube-state-metrics'
+    label, since Prometheus keeps ``job`` for the scrape job) about the Job. Both come
+    before ``pod``: kube-state-metrics' HPA and Job metrics have no pod, so a ``pod``
+    label on them is the exporter's own, added by the scrape (kube-prometheus-stack
+    keeps it).
+
+    Otherwise Pod is preferred (most specific; matching resolves it to its owner), then
+    Deployment, StatefulSet, PersistentVolumeClaim and Node. ``None`` when the labels
+    name no object. A claim comes before a node: the kubelet's volume metrics
+    (``kubelet_volume_stats_*``, behind ``KubePersistentVolumeFillingUp``) carry the
+    ``node`` that mounts the volume as well, and the alert is about the claim.
     """
     namespace = labels.get("namespace") or None
+    workload_named = bool(labels.get("deployment") or labels.get("statefulset"))
+    if namespace and not workload_named:
+        if labels.get("horizontalpodautoscaler"):
+            hpa = labels["horizontalpodautoscaler"]
+            return ObjectRef("HorizontalPodAutoscaler", hpa, namespace)
+        if labels.get("job_name"):
+            return ObjectRef("Job", labels["job_name"], namespace)
     if labels.get("pod") and namespace:
         return ObjectRef("Pod", labels["pod"], namespace)
     if labels.get("deployment") and namespace:

@@ -124,6 +124,15 @@ def _verification(parts: Parts) -> Iterator[tuple[Loc, str]]:
 
 def _triggers(parts: Parts) -> Iterator[tuple[Loc, str]]:
     kind = parts.kind
+    if kind == "Job":
+        for index, entry in enumerate(parts.triggers or ()):
+            if entry.tag is not None and entry.tag != "alert":
+                yield (
+                    ("spec", "triggers", index, "type"),
+                    f"a '{entry.tag}' trigger never names a Job; only an alert does (by its "
+                    "'job_name' label, e.g. KubeJobFailed): use an 'alert' trigger",
+                )
+        return
     for index, trigger in parts.known(parts.triggers):
         if not isinstance(trigger, KubernetesTrigger):
             continue
@@ -215,6 +224,16 @@ def _target(parts: Parts) -> Iterator[tuple[Loc, str]]:
             "'excludeNamespaces'; remove it from one",
         )
     target = parts.target_has("requireLabels", "excludeLabels")
+    if parts.kind == "Job" and target is not None:
+        named = (("requireLabels", target.require_labels), ("excludeLabels", target.exclude_labels))
+        for key, labels in named:
+            if labels:
+                yield (
+                    ("spec", "target", key),
+                    f"'{key}' cannot be checked on a Job: Autonomic does not read Jobs, so "
+                    "not their labels; select Jobs by 'namespaces', 'excludeNamespaces' "
+                    "and 'excludeNames'",
+                )
     for key, value in sorted(target.exclude_labels.items()) if target else ():
         if target is not None and target.require_labels.get(key) == value:
             yield (

@@ -371,6 +371,14 @@ def _check_kinds(parts: Parts) -> Iterator[Problem]:
     for index, check in parts.known(parts.checks):
         if not isinstance(check, KubernetesCheck):
             continue
+        if kind == "Job":
+            yield (
+                ("spec", "verification", "checks", index, "condition"),
+                f"check '{check.condition}' reads {_READS[_check_family(check.condition)]}, "
+                "but spec.target.kind is Job, and no kubernetes check reads a Job: it would "
+                "always be inconclusive; use a promql or alertResolved check",
+            )
+            continue
         reads, wanted = _check_family(check.condition), _kind_family(kind)
         if reads == wanted:
             continue

@@ -2,7 +2,8 @@
 
 ``match(runbooks, signal, snapshot)`` is pure: it checks each runbook's triggers against
 the signal, resolves the signal's object to the kind the runbook acts on (a crash-looping
-Pod to its Deployment, a Pod to its Node, an alert's volume to its PersistentVolumeClaim),
+Pod to its Deployment, a Pod to its Node, an alert's volume to its PersistentVolumeClaim,
+an HPA's alert to the workload the HPA scales),
 and applies the target selector (namespaces, opt-in and opt-out labels, excluded names).
 Every runbook that does not match says why, with a reason code and a sentence, so
 ``autonomic explain`` can show it.
@@ -128,14 +129,19 @@ def _resolve_ref(
     ref = signal.target
     if ref is None:
         hint = (
-            " (an alert names its object by a 'pod', 'deployment', 'statefulset' or "
-            "'persistentvolumeclaim' label with 'namespace', or by a 'node' label)"
+            " (an alert names its object by a 'pod', 'deployment', 'statefulset', "
+            "'horizontalpodautoscaler', 'job_name' or 'persistentvolumeclaim' label "
+            "with 'namespace', or by a 'node' label)"
             if signal.kind == "alert"
             else ""
         )
         return TargetResolution(None, "NoTarget", f"{signal.describe()} names no object{hint}")
     if _owner_kind_ok(ref.kind, selector):
         return TargetResolution(ref, "Resolved", f"target is {ref}")
+    if ref.kind == "HorizontalPodAutoscaler" and (
+        selector.kind in _WORKLOAD_KINDS or selector.kind == "Pod"
+    ):
+        return _resolve_hpa(selector, ref, snapshot)
     if ref.kind == "Pod" and selector.kind in _WORKLOAD_KINDS:
         pod = snapshot.pod(ref)
         if pod is None:
@@ -166,6 +172,22 @@ def _resolve_ref(
     )
 
 
+def _resolve_hpa(
+    selector: TargetSelector, ref: ObjectRef, snapshot: ClusterSnapshot
+) -> TargetResolution:
+    """An alert about an HPA is about the workload it scales (its scaleTargetRef)."""
+    scaled = snapshot.scaled_by(ref)
+    if scaled is None:
+        return TargetResolution(
+            None,
+            "TargetNotFound",
+            f"{ref} is not in the cluster, or scales no Deployment, StatefulSet or Rollout that is",
+        )
+    if not _owner_kind_ok(scaled.kind, selector):
+        return TargetResolution(None, "WrongKind", f"{ref} scales {scaled}, not a {selector.kind}")
+    return TargetResolution(scaled, "Resolved", f"{ref} scales {scaled}")
+
+
 def _labels_for(ref: ObjectRef, snapshot: ClusterSnapshot) -> Mapping[str, str] | None:
     if ref.kind in _WORKLOAD_KINDS:
         workload = snapshot.workload(ref)
@@ -186,6 +208,10 @@ def _labels_for(ref: ObjectRef, snapshot: ClusterSnapshot) -> Mapping[str, str] 
         # to every claim made from them.
         claim = snapshot.claim(ref)
         return claim.labels if claim is not None else None
+    if ref.kind == "Job":
+        # Autonomic does not read Jobs: a Job runbook selects by namespace and name
+        # only (labels in its selector are refused at load) and can only notify.
+        return {}
     return None
 
 
@@ -225,7 +251,10 @@ def resolve_target(
         )
     rejected = _selected(selector, resolved.target, labels)
     if rejected is not None:
-        return TargetResolution(None, rejected.reason_code, rejected.message)
+        message = rejected.message
+        if signal.target is not None and signal.target.kind == "HorizontalPodAutoscaler":
+            message = f"{resolved.message}: {message}"  # the workload may be named otherwise
+        return TargetResolution(None, rejected.reason_code, message)
     return resolved
 
 

@@ -50,6 +50,7 @@ Kind = Literal[
     "Node",
     "HorizontalPodAutoscaler",
     "PersistentVolumeClaim",
+    "Job",
 ]
 
 

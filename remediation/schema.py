@@ -172,15 +172,18 @@ Trigger = Annotated[
 
 # ------------------------------------------------------------------------------- target
 
-TargetKind = Literal["Deployment", "StatefulSet", "Pod", "Node", "PersistentVolumeClaim"]
+TargetKind = Literal["Deployment", "StatefulSet", "Pod", "Node", "PersistentVolumeClaim", "Job"]
 
 
 class TargetSelector(RunbookModel):
     """Which objects the runbook may act on; everything else is left alone."""
 
     kind: TargetKind
-    """The kind acted on; a Pod signal is resolved to its owning workload when needed.
-    A PersistentVolumeClaim is named by an alert's 'persistentvolumeclaim' label."""
+    """The kind acted on; a Pod signal is resolved to its owning workload when needed, and
+    an alert about a HorizontalPodAutoscaler to the workload it scales. A
+    PersistentVolumeClaim is named by an alert's 'persistentvolumeclaim' label, a Job by
+    its 'job_name' label (a Job runbook can only notify, and selects by namespace and
+    name: Autonomic does not read Jobs, so not their labels)."""
     namespaces: tuple[Annotated[str, Field(min_length=1, max_length=63)], ...] = Field(
         default=(), max_length=200
     )
@@ -427,7 +430,9 @@ ACTION_KINDS: dict[str, frozenset[str]] = {
     "drain": frozenset({"Node"}),
     "patchResources": frozenset({"Deployment", "StatefulSet"}),
     "expandVolume": frozenset({"PersistentVolumeClaim"}),
-    "notify": frozenset({"Deployment", "StatefulSet", "Pod", "Node", "PersistentVolumeClaim"}),
+    "notify": frozenset(
+        {"Deployment", "StatefulSet", "Pod", "Node", "PersistentVolumeClaim", "Job"}
+    ),
 }
 
 # The actions whose change no undo can reverse, and why: the cluster adapter refuses to

@@ -93,6 +93,15 @@ class ClusterSnapshot:
         found: HpaState | None = self._lookup("hpa").get(workload)
         return found
 
+    def scaled_by(self, hpa: ObjectRef) -> ObjectRef | None:
+        """The workload the HorizontalPodAutoscaler ``hpa`` scales (its
+        ``scaleTargetRef``), or None when the snapshot has no such HPA. The snapshot
+        holds the HPAs of the workloads it holds: an HPA whose target is not one of
+        them is not in it. An HPA that shares its target with others is found by its
+        name too (``HpaState.shared_with``)."""
+        found: ObjectRef | None = self._lookup("scales").get(hpa)
+        return found
+
 
 def _first_by(items: Iterable[Any], key: Callable[[Any], Any]) -> dict[Any, Any]:
     """Key -> the first item with that key (what a linear ``next(...)`` search finds)."""
@@ -119,6 +128,13 @@ def _build_lookup(snapshot: ClusterSnapshot, name: str) -> dict[Any, Any]:
         return _first_by(snapshot.claims, lambda c: c.ref)
     if name == "hpa":
         return _first_by(snapshot.hpas, lambda h: h.target)
+    if name == "scales":
+        scales: dict[ObjectRef, ObjectRef] = {}
+        for hpa in snapshot.hpas:
+            for other in (hpa.ref.name, *hpa.shared_with):
+                ref = ObjectRef("HorizontalPodAutoscaler", other, hpa.ref.namespace)
+                scales.setdefault(ref, hpa.target)
+        return scales
     if name == "owner":
         return _grouped(snapshot.pods, lambda p: p.owner)
     if name == "on":

@@ -20,8 +20,10 @@ pod not yet past a trigger's heldFor or minCount).
 SUBJECT is the object as Autonomic names it (Deployment/shop/web, Node/worker-2), its
 leading parts (Deployment/shop) or its trailing parts (shop/web, web); a workload's name
 also names its pods (web: Pod/shop/web-7d4f9-x2k1p). Kinds may be written as kubectl
-does (deploy/shop/web, sts, po, no). An alert, anomaly or forecast signal that names no
-object is kept as alert/NAME (anomaly/METRIC...).
+does (deploy/shop/web, sts, po, no, pvc, hpa, job). An alert, anomaly or forecast signal that
+names no object is kept as alert/NAME (anomaly/METRIC...). An alert about an HPA
+(KubeHpaMaxedOut) is about the workload the HPA scales; until that workload is selected it
+is kept under the HPA it names (HorizontalPodAutoscaler/shop/web, or hpa/shop/web).
 
 The daemon writes a row when it first holds a runbook back (or for another reason), then
 at most every 5 minutes while it goes on: the newest counts can be that far behind.
@@ -62,6 +64,11 @@ _KIND_NAMES = {
     "pvc": "PersistentVolumeClaim",
     "persistentvolumeclaim": "PersistentVolumeClaim",
     "persistentvolumeclaims": "PersistentVolumeClaim",
+    "hpa": "HorizontalPodAutoscaler",
+    "horizontalpodautoscaler": "HorizontalPodAutoscaler",
+    "horizontalpodautoscalers": "HorizontalPodAutoscaler",
+    "job": "Job",
+    "jobs": "Job",
 }
 
 

@@ -7,8 +7,8 @@
   record is reconciled (the undo is not written twice, nor taken for someone else's).
 - Reconciling a pending intent compares the fields the write changes, not the
   resourceVersion (which a controller's status update bumps).
-- An alert a runbook's trigger accepts but which names no object (an HPA alert
-  from kube-state-metrics) said "no runbook", and nothing was logged: the runbook that
+- An alert a runbook's trigger accepts but which names no object (a ResourceQuota
+  alert from kube-state-metrics) said "no runbook", and nothing was logged: the runbook that
   was meant to run and the reason it did not are given now.
 """
 
@@ -252,17 +252,17 @@ def test_a_drain_whose_cordon_never_happened_is_settled_not_resumed(rig: KubeRig
     assert [w for w in rig.writes() if w.resource == "pods/eviction"] == []
 
 
-HPA_NOTIFY = """\
+QUOTA_NOTIFY = """\
 apiVersion: autonomic.dev/v1alpha1
 kind: Runbook
 metadata:
-  name: hpa-maxed-out
-  description: Tell the owners when an HPA is at its maximum.
+  name: quota-almost-full
+  description: Tell the owners when a namespace's quota is almost used up.
 spec:
   mode: enforce
   triggers:
     - type: alert
-      alertname: KubeHpaMaxedOut
+      alertname: KubeQuotaAlmostFull
   target:
     kind: StatefulSet
   actions:
@@ -276,13 +276,13 @@ def test_an_alert_naming_no_object_says_why_its_runbook_did_not_run(
 ) -> None:
     folder = tmp_path / "runbooks"
     folder.mkdir()
-    (folder / "hpa.yaml").write_text(HPA_NOTIFY)
+    (folder / "quota.yaml").write_text(QUOTA_NOTIFY)
     rig = build_rig(tmp_path, runbooks=[folder])
     try:
-        labels = {"namespace": "db", "horizontalpodautoscaler": "web"}
+        labels = {"namespace": "db", "resourcequota": "compute", "resource": "cpu"}
         alert = {
             "status": "firing",
-            "labels": {"alertname": "KubeHpaMaxedOut", **labels},
+            "labels": {"alertname": "KubeQuotaAlmostFull", **labels},
             "annotations": {},
             "startsAt": rfc3339(rig.clock.now() - 60),
             "fingerprint": "beef",
@@ -291,17 +291,17 @@ def test_an_alert_naming_no_object_says_why_its_runbook_did_not_run(
         assert rig.post_alerts([alert, other]) == 200
         with caplog.at_level(logging.WARNING, logger="autonomic.remediation"):
             handled = rig.cycle()
-        hpa, watchdog = handled
-        assert (hpa.runbook, hpa.outcome, hpa.reason_code) == (
-            "hpa-maxed-out",
+        quota, watchdog = handled
+        assert (quota.runbook, quota.outcome, quota.reason_code) == (
+            "quota-almost-full",
             "no-match",
             "NoTarget",
         )
-        assert hpa.message.startswith("alert KubeHpaMaxedOut")
-        assert hpa.message.endswith(
+        assert quota.message.startswith("alert KubeQuotaAlmostFull")
+        assert quota.message.endswith(
             "names no object (an alert names its object by a 'pod', 'deployment', "
-            "'statefulset' or 'persistentvolumeclaim' label with 'namespace', or by a "
-            "'node' label)"
+            "'statefulset', 'horizontalpodautoscaler', 'job_name' or 'persistentvolumeclaim' "
+            "label with 'namespace', or by a 'node' label)"
         )
         # an alert no trigger accepts is still just that
         assert (watchdog.runbook, watchdog.reason_code, watchdog.message) == (
@@ -309,10 +309,10 @@ def test_an_alert_naming_no_object_says_why_its_runbook_did_not_run(
             "NoMatch",
             "no runbook",
         )
-        (record,) = [r for r in caplog.records if "hpa-maxed-out" in r.getMessage()]
-        assert record.getMessage().startswith("runbook hpa-maxed-out does not run: alert ")
+        (record,) = [r for r in caplog.records if "quota-almost-full" in r.getMessage()]
+        assert record.getMessage().startswith("runbook quota-almost-full does not run: alert ")
         assert record.getMessage().endswith("[NoTarget]")
-        assert rig.decisions_of("hpa-maxed-out") == []
+        assert rig.decisions_of("quota-almost-full") == []
 
         # Alertmanager sends the alert again (and again): one warning an hour says it
         caplog.clear()
@@ -321,12 +321,12 @@ def test_an_alert_naming_no_object_says_why_its_runbook_did_not_run(
             assert rig.post_alerts([alert | {"fingerprint": f"beef{resend}"}]) == 200
             with caplog.at_level(logging.WARNING, logger="autonomic.remediation"):
                 assert [h.reason_code for h in rig.cycle()] == ["NoTarget"]
-        assert not [r for r in caplog.records if "hpa-maxed-out" in r.getMessage()]
+        assert not [r for r in caplog.records if "quota-almost-full" in r.getMessage()]
         rig.clock.advance(3600)
         assert rig.post_alerts([alert | {"fingerprint": "beef9"}]) == 200
         with caplog.at_level(logging.WARNING, logger="autonomic.remediation"):
             rig.cycle()
-        (record,) = [r for r in caplog.records if "hpa-maxed-out" in r.getMessage()]
+        (record,) = [r for r in caplog.records if "quota-almost-full" in r.getMessage()]
         assert record.getMessage().endswith("[NoTarget] (3 more like it since the last warning)")
     finally:
         rig.close()

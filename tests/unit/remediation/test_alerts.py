@@ -79,6 +79,38 @@ def test_confidence_annotation() -> None:
         ({"namespace": "a", "pod": "p", "node": "n1"}, ObjectRef("Pod", "p", "a")),
         ({"pod": "p"}, None),
         ({}, None),
+        # an HPA's alert (KubeHpaMaxedOut): matching resolves it to what the HPA scales
+        (
+            {"namespace": "a", "horizontalpodautoscaler": "web"},
+            ObjectRef("HorizontalPodAutoscaler", "web", "a"),
+        ),
+        # kube-prometheus-stack's scrape adds the exporter's own pod: the HPA wins
+        (
+            {"namespace": "a", "horizontalpodautoscaler": "web", "pod": "kube-state-metrics-5c"},
+            ObjectRef("HorizontalPodAutoscaler", "web", "a"),
+        ),
+        # a rule that names the workload as well keeps it
+        (
+            {"namespace": "a", "horizontalpodautoscaler": "web", "deployment": "api"},
+            ObjectRef("Deployment", "api", "a"),
+        ),
+        (
+            {"namespace": "a", "horizontalpodautoscaler": "web", "statefulset": "db"},
+            ObjectRef("StatefulSet", "db", "a"),
+        ),
+        ({"horizontalpodautoscaler": "web"}, None),  # no namespace: no object
+        # a Job's alert (KubeJobFailed): kube-state-metrics' 'job_name', never 'job' (the
+        # scrape job), and before the exporter's own 'pod'
+        (
+            {"namespace": "a", "job_name": "backup-29177885", "job": "kube-state-metrics"},
+            ObjectRef("Job", "backup-29177885", "a"),
+        ),
+        (
+            {"namespace": "a", "job_name": "backup-1", "pod": "kube-state-metrics-5c"},
+            ObjectRef("Job", "backup-1", "a"),
+        ),
+        ({"namespace": "a", "job": "kube-state-metrics"}, None),
+        ({"job_name": "backup-1"}, None),
     ],
 )
 def test_alert_target(labels: dict[str, str], target: ObjectRef | None) -> None:

@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 
 from remediation.matching import match, resolve_target, trigger_accepts
-from remediation.ports import ObjectRef
+from remediation.ports import ObjectRef, WorkloadState
 from remediation.schema import RunbookSpec
 from remediation.signals import Signal, anomaly_signal, detect_kubernetes_signals
 from remediation.snapshot import ClusterSnapshot
 
-from .builders import NOW, deployment, node, pod, runbook, signal
+from .builders import NOW, OPT_IN, deployment, hpa, node, pod, runbook, signal
 
 WEB = deployment()
 WEB_POD = pod("web-1", WEB, ready=False, waiting="CrashLoopBackOff", restarts=5)
@@ -199,3 +201,72 @@ def test_anomalies_of_series_without_a_workload_are_told_apart_by_their_labels()
     web = ObjectRef("Deployment", "web", "shop")
     keyed = anomaly_signal(**{**common, "target": web}, labels={"namespace": "shop"})  # type: ignore[arg-type]
     assert keyed.dedup_key == "anomaly/disk/Deployment/shop/web/1800000000"
+
+
+# An HPA alert (KubeHpaMaxedOut) names the HPA; a runbook on Deployments takes the
+# Deployment the HPA scales, with that Deployment's opt-in labels.
+API = deployment("api", labels={})  # not opted in
+DB = WorkloadState(**{**vars(deployment("db")), "ref": ObjectRef("StatefulSet", "db", "shop")})
+WEB_HPA = hpa(WEB, min_replicas=2, max_replicas=10, current=10)
+API_HPA = hpa(API, min_replicas=2, max_replicas=4, current=4)
+DB_HPA = hpa(DB, min_replicas=1, max_replicas=3, current=3)
+# Two HPAs on one workload: the snapshot keeps the first by name, the second in shared_with
+SHARED = replace(hpa(WEB, min_replicas=1, max_replicas=5, current=5), shared_with=("web-extra",))
+HPA_SNAPSHOT = ClusterSnapshot(workloads=(WEB, API, DB), hpas=(WEB_HPA, API_HPA, DB_HPA))
+
+
+def hpa_ref(name: str) -> ObjectRef:
+    return ObjectRef("HorizontalPodAutoscaler", name, "shop")
+
+
+@pytest.mark.parametrize(
+    ("target", "named", "snapshot", "code", "resolved"),
+    [
+        ("kind: Deployment", "web", HPA_SNAPSHOT, "Resolved", WEB.ref),
+        ("kind: Deployment, requireLabels: {autonomic.dev/enabled: 'true'}", "web",
+         HPA_SNAPSHOT, "Resolved", WEB.ref),
+        ("kind: Pod", "web", HPA_SNAPSHOT, "Resolved", WEB.ref),
+        ("kind: StatefulSet", "db", HPA_SNAPSHOT, "Resolved", DB.ref),
+        ("kind: Deployment, requireLabels: {autonomic.dev/enabled: 'true'}", "api",
+         HPA_SNAPSHOT, "NotOptedIn", None),
+        ("kind: Deployment, excludeNames: [web]", "web", HPA_SNAPSHOT, "NameExcluded", None),
+        ("kind: StatefulSet", "web", HPA_SNAPSHOT, "WrongKind", None),
+        ("kind: Deployment", "db", HPA_SNAPSHOT, "WrongKind", None),
+        ("kind: Node", "web", HPA_SNAPSHOT, "WrongKind", None),
+        ("kind: Deployment", "ghost", HPA_SNAPSHOT, "TargetNotFound", None),
+        ("kind: Deployment", "web", ClusterSnapshot(workloads=(WEB,)), "TargetNotFound", None),
+        ("kind: Deployment", "web-extra", ClusterSnapshot(workloads=(WEB,), hpas=(SHARED,)),
+         "Resolved", WEB.ref),
+    ],
+)  # fmt: skip
+def test_an_hpa_alert_resolves_to_the_workload_the_hpa_scales(
+    target: str, named: str, snapshot: ClusterSnapshot, code: str, resolved: object
+) -> None:
+    spec = spec_with("{type: alert, alertname: KubeHpaMaxedOut}", target)
+    sig = signal("alert", "KubeHpaMaxedOut", hpa_ref(named))
+    result = resolve_target(spec.target, sig, snapshot)
+    assert (result.reason_code, result.target) == (code, resolved)
+    assert str(hpa_ref(named)) in result.message
+
+
+def test_an_hpa_the_snapshot_lacks_says_so_and_a_wrong_kind_names_the_scaled_workload() -> None:
+    spec = spec_with("{type: alert, alertname: KubeHpaMaxedOut}")
+    missing = resolve_target(spec.target, signal("alert", "A", hpa_ref("ghost")), HPA_SNAPSHOT)
+    assert missing.message == (
+        "HorizontalPodAutoscaler/shop/ghost is not in the cluster, or scales no Deployment, "
+        "StatefulSet or Rollout that is"
+    )
+    wrong = resolve_target(spec.target, signal("alert", "A", hpa_ref("db")), HPA_SNAPSHOT)
+    assert wrong.message == (
+        "HorizontalPodAutoscaler/shop/db scales StatefulSet/shop/db, not a Deployment"
+    )
+    opted_in = spec_with(
+        "{type: alert, alertname: KubeHpaMaxedOut}",
+        "kind: Deployment, requireLabels: {autonomic.dev/enabled: 'true'}",
+    )
+    assert WEB.labels == OPT_IN and API.labels == {}
+    held = resolve_target(opted_in.target, signal("alert", "A", hpa_ref("api")), HPA_SNAPSHOT)
+    assert held.message == (
+        "HorizontalPodAutoscaler/shop/api scales Deployment/shop/api: "
+        "Deployment/shop/api lacks the opt-in label autonomic.dev/enabled=true"
+    )

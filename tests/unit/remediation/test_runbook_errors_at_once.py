@@ -148,7 +148,7 @@ def test_a_malformed_action_of_a_known_type_still_needs_its_verification(
 def test_a_target_kind_that_does_not_exist_hides_no_rule_but_its_own(tmp_path: Path) -> None:
     """No "cannot act on" for the actions nor "is about a pod" for the triggers: those
     would follow from the wrong kind alone."""
-    text = RUNBOOK.replace("kind: Deployment", "kind: Job").replace(
+    text = RUNBOOK.replace("kind: Deployment", "kind: Service").replace(
         "    - type: rollback\n", "    - type: rollback\n    - type: drain\n"
     )
     assert [issue.path for issue in issues_of(text, tmp_path)] == ["spec.target.kind"]
@@ -178,7 +178,7 @@ def test_a_check_of_unknown_type_may_be_more_than_alert_resolved(tmp_path: Path)
 def test_a_name_in_a_file_with_problems_still_clashes_with_another_file(tmp_path: Path) -> None:
     """Both files are reported in one check: the first's error, and the second's name
     that the first already uses, with the first's file and line."""
-    (tmp_path / "a.yaml").write_text(RUNBOOK.replace("kind: Deployment", "kind: Job"))
+    (tmp_path / "a.yaml").write_text(RUNBOOK.replace("kind: Deployment", "kind: Service"))
     (tmp_path / "b.yaml").write_text(RUNBOOK)
     report = check_paths([tmp_path])
     assert report.runbooks == ()
@@ -192,7 +192,7 @@ def test_a_name_in_a_file_with_problems_still_clashes_with_another_file(tmp_path
 
 
 def test_a_name_used_twice_in_one_file_is_said_with_the_other_errors(tmp_path: Path) -> None:
-    broken = RUNBOOK.replace("kind: Deployment", "kind: Job")
+    broken = RUNBOOK.replace("kind: Deployment", "kind: Service")
     text = broken + "---\n" + broken
     found = issues_of(text, tmp_path)
     second = RUNBOOK.count("\n") + 1

@@ -323,7 +323,7 @@ def test_missing_path_and_empty_directory(tmp_path: Path) -> None:
 def test_load_text_raises_with_every_issue() -> None:
     with pytest.raises(RunbookLoadError) as raised:
         load_text(
-            VALID.replace("factor: 1.5", "factor: 0").replace("kind: Deployment", "kind: Job")
+            VALID.replace("factor: 1.5", "factor: 0").replace("kind: Deployment", "kind: Service")
         )
     assert len(raised.value.issues) == 2
 
@@ -340,6 +340,7 @@ def test_shipped_runbooks_load() -> None:
         "traffic-surge-scale-out",
         "canary-rollback",
         "error-rate-pause-rollout",
+        "hpa-maxed-out-notify",
     } <= names
     by_name = {r.name: r for r in runbooks}
     drain = by_name["node-notready-drain"].spec
@@ -521,10 +522,10 @@ def test_a_misspelt_choice_names_what_was_written_and_the_nearest_value(
     # a wrong case is a near miss too; a value like nothing allowed gets no guess
     lower = only_issue(VALID.replace("kind: Deployment", "kind: deployment"), tmp_path)
     assert lower.message.endswith("(got 'deployment'; did you mean 'Deployment'?)")
-    far = only_issue(VALID.replace("kind: Deployment", "kind: CronJob"), tmp_path)
+    far = only_issue(VALID.replace("kind: Deployment", "kind: Service"), tmp_path)
     assert far.message == (
-        "Input should be 'Deployment', 'StatefulSet', 'Pod', 'Node' or 'PersistentVolumeClaim' "
-        "(got 'CronJob')"
+        "Input should be 'Deployment', 'StatefulSet', 'Pod', 'Node', 'PersistentVolumeClaim' "
+        "or 'Job' (got 'Service')"
     )
 
 
