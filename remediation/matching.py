@@ -136,6 +136,11 @@ def _resolve_ref(
             else ""
         )
         return TargetResolution(None, "NoTarget", f"{signal.describe()} names no object{hint}")
+    named = _named_workload(signal) if ref.kind == "Pod" else None
+    if named is not None:
+        resolved = _resolve_pod_of(selector, ref, named, snapshot)
+        if resolved is not None:
+            return resolved
     if _owner_kind_ok(ref.kind, selector):
         return TargetResolution(ref, "Resolved", f"target is {ref}")
     if ref.kind == "HorizontalPodAutoscaler" and (
@@ -169,6 +174,51 @@ def _resolve_ref(
             return TargetResolution(node, "Resolved", f"{ref} runs on {node}")
     return TargetResolution(
         None, "WrongKind", f"the runbook acts on a {selector.kind}; {ref} is a {ref.kind}"
+    )
+
+
+def _named_workload(signal: Signal) -> ObjectRef | None:
+    """The Deployment or StatefulSet an alert names besides its pod, if any."""
+    if signal.kind != "alert" or signal.target is None:
+        return None
+    namespace = signal.target.namespace
+    if name := signal.labels.get("deployment"):
+        return ObjectRef("Deployment", name, namespace)
+    if name := signal.labels.get("statefulset"):
+        return ObjectRef("StatefulSet", name, namespace)
+    return None
+
+
+def _resolve_pod_of(
+    selector: TargetSelector, ref: ObjectRef, named: ObjectRef, snapshot: ClusterSnapshot
+) -> TargetResolution | None:
+    """An alert that names a pod and a workload (``pod`` and ``deployment``), for a
+    runbook on a workload or a Pod; ``None`` for the other kinds (a Node runbook reads
+    the alert's ``node`` first, a claim's its ``persistentvolumeclaim``).
+
+    The workload is what the alerting rule is about. The pod may be one of its pods (an
+    application's metrics joined with its pods), or the exporter's own: kube-state-metrics'
+    workload metrics have no ``pod``, and a scrape that keeps the target's labels adds the
+    exporter's pod (kube-prometheus-stack does). So a runbook on a workload takes the named
+    one, whatever the pod, and one on a Pod takes the pod only if it is one of the named
+    workload's."""
+    if selector.kind in _WORKLOAD_KINDS:
+        if named.kind != selector.kind:
+            return TargetResolution(
+                None, "WrongKind", f"the alert names {named}, not a {selector.kind}"
+            )
+        return TargetResolution(named, "Resolved", f"the alert names {named}")
+    if selector.kind != "Pod":
+        return None
+    pod = snapshot.pod(ref)
+    if pod is not None and pod.owner == named:
+        return TargetResolution(ref, "Resolved", f"target is {ref}, one of {named}'s pods")
+    found = "is not in the cluster" if pod is None else f"belongs to {pod.owner or 'no controller'}"
+    return TargetResolution(
+        None,
+        "TargetNotFound",
+        f"the alert names {named} and {ref}, which {found}: no pod of {named} is named (a "
+        "scrape can add the exporter's own 'pod' label, as kube-state-metrics' does)",
     )
 
 

@@ -270,3 +270,52 @@ def test_an_hpa_the_snapshot_lacks_says_so_and_a_wrong_kind_names_the_scaled_wor
         "HorizontalPodAutoscaler/shop/api scales Deployment/shop/api: "
         "Deployment/shop/api lacks the opt-in label autonomic.dev/enabled=true"
     )
+
+
+# kube-state-metrics' workload metrics carry no pod; a scrape that keeps the target's
+# labels adds the exporter's own (kube-prometheus-stack's KubeDeploymentReplicasMismatch).
+EXPORTER = ObjectRef("Pod", "kube-state-metrics-6d4f9", "shop")
+STRAY_POD = pod("kube-state-metrics-6d4f9", deployment("kube-state-metrics"))
+
+
+@pytest.mark.parametrize(
+    ("target", "pod_ref", "labels", "snapshot", "code", "resolved"),
+    [
+        # The exporter's pod is not in the alert's namespace: the named Deployment.
+        ("kind: Deployment", EXPORTER, {"deployment": "web"}, SNAPSHOT, "Resolved", WEB.ref),
+        # ...nor when it is there, owned by another Deployment (the exporter's own).
+        ("kind: Deployment", EXPORTER, {"deployment": "web"},
+         ClusterSnapshot(workloads=(WEB,), pods=(WEB_POD, STRAY_POD)), "Resolved", WEB.ref),
+        ("kind: StatefulSet", EXPORTER, {"deployment": "web"}, SNAPSHOT, "WrongKind", None),
+        # A runbook on a Pod takes the pod only if it is one of the named workload's.
+        ("kind: Pod", WEB_POD.ref, {"deployment": "web"}, SNAPSHOT, "Resolved", WEB_POD.ref),
+        ("kind: Pod", EXPORTER, {"deployment": "web"}, SNAPSHOT, "TargetNotFound", None),
+        ("kind: Pod", EXPORTER, {"deployment": "web"},
+         ClusterSnapshot(workloads=(WEB,), pods=(WEB_POD, STRAY_POD)), "TargetNotFound", None),
+        # Without a workload label the pod is resolved to its owner, as before.
+        ("kind: Deployment", WEB_POD.ref, {}, SNAPSHOT, "Resolved", WEB.ref),
+        ("kind: Deployment", EXPORTER, {}, SNAPSHOT, "TargetNotFound", None),
+        # A Node runbook still reads the alert's node first.
+        ("kind: Node", EXPORTER, {"deployment": "web", "node": "node-1"}, SNAPSHOT,
+         "Resolved", ObjectRef("Node", "node-1")),
+    ],
+)  # fmt: skip
+def test_an_alert_naming_a_workload_and_a_pod_is_about_the_workload(
+    target: str,
+    pod_ref: ObjectRef,
+    labels: dict[str, str],
+    snapshot: ClusterSnapshot,
+    code: str,
+    resolved: object,
+) -> None:
+    spec = spec_with("{type: alert, alertname: KubeDeploymentReplicasMismatch}", target)
+    sig = signal(
+        "alert",
+        "KubeDeploymentReplicasMismatch",
+        pod_ref,
+        labels={"namespace": "shop", "pod": pod_ref.name, **labels},
+    )
+    result = resolve_target(spec.target, sig, snapshot)
+    assert (result.reason_code, result.target) == (code, resolved)
+    if code == "TargetNotFound" and labels:
+        assert "kube-state-metrics" in result.message and "Deployment/shop/web" in result.message
