@@ -56,6 +56,9 @@ HINDSIGHT_VERDICTS: Mapping[str, bool] = {ACTION_WAS_FIX: True, ACTION_WAS_NOT_F
 HINDSIGHT_BLOCK_ID = "autonomic_hindsight"
 # Decision statuses an escalation shows the hindsight buttons for (``agent.verdicts``).
 _NOBODY_ACTED = frozenset({"escalated", "expired"})
+# Decision statuses of one that was carried out (in part, at least): its escalation (a
+# failed verification, an undo) must not say that nothing was done.
+_CARRIED_OUT = frozenset({"executing", "verifying", "verified", "failed", "undone", "done"})
 
 _FIELD_LIMIT = 1900  # Slack: 2000 characters per field
 _SECTION_LIMIT = 2900  # Slack: 3000 characters per section text
@@ -336,9 +339,17 @@ def answer_line(question: Any) -> str | None:
 
 
 def escalation_text(decision: Any, why: str, oncall_group: str | None) -> str:
+    """The escalation's first line. "Nothing was done" only of a decision that was not
+    carried out: one that acted and failed says what it did in ``why`` (undone, or what
+    its undo left), and ``autonomic explain`` lists each write."""
     ping = f"<!subteam^{oncall_group}> " if oncall_group else ""
+    done = (
+        " It was carried out: `autonomic explain` lists each change and its undo."
+        if decision.status in _CARRIED_OUT
+        else " Nothing was done."
+    )
     return _cut(
-        f"{ping}Escalation: {escape(_title(decision))} — {escape(why)}. Nothing was done.",
+        f"{ping}Escalation: {escape(_title(decision))} — {escape(why)}.{done}",
         _SECTION_LIMIT,
     )
 
