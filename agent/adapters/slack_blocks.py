@@ -142,7 +142,13 @@ def source_link(evidence: Mapping[str, Any]) -> str | None:
 
 
 def _evidence_lines(evidence: Mapping[str, Any]) -> tuple[str | None, list[str]]:
-    """The query (shown as code) and the key numbers, one ``name: value`` line each."""
+    """The query (shown as code) and the key numbers, one ``name: value`` line each.
+
+    Two entries are written for a person rather than dumped: the route's own sentence
+    (``routing``: why it asks, not the thresholds' bookkeeping, which ``autonomic
+    explain`` shows), and an alert's ``summary`` and ``description``, what its rule's
+    author wrote for the on-call, each on its own line ahead of the alert's other
+    fields."""
     query = evidence.get("query")
     lines: list[str] = []
     for key, value in evidence.items():
@@ -151,6 +157,17 @@ def _evidence_lines(evidence: Mapping[str, Any]) -> tuple[str | None, list[str]]
         if key == "guards" and isinstance(value, list):
             lines.append(f"• guards: {escape(_cut(_guards_summary(value), 200))}")
             continue
+        if key == "routing" and isinstance(value, Mapping) and value.get("route_reason"):
+            lines.append(f"• routing: {escape(_cut(_routing_summary(value), 300))}")
+            continue
+        if key == "signal" and isinstance(value, Mapping):
+            annotations = value.get("annotations")
+            if isinstance(annotations, Mapping):
+                for name in ("summary", "description"):
+                    text = annotations.get(name)
+                    if isinstance(text, str) and text.strip():
+                        lines.append(f"• alert {name}: {escape(_cut(text.strip(), 500))}")
+                value = {k: v for k, v in value.items() if k != "annotations"}
         if isinstance(value, list) and len(value) > 8:
             shown = ", ".join(_scalar(v) for v in value[-8:])
             text = f"…{shown} (last 8 of {len(value)})"
@@ -162,6 +179,15 @@ def _evidence_lines(evidence: Mapping[str, Any]) -> tuple[str | None, list[str]]
             text = _scalar(value)
         lines.append(f"• {escape(key)}: {escape(_cut(text, 200))}")
     return (str(query) if query is not None else None), lines
+
+
+def _routing_summary(routing: Mapping[str, Any]) -> str:
+    """The route's sentence, and how sure the signal itself was."""
+    text = str(routing["route_reason"])
+    signal = routing.get("signal_confidence")
+    if isinstance(signal, int | float) and not isinstance(signal, bool):
+        text += f" (the signal's own confidence: {signal:.0%})"
+    return text
 
 
 def _guards_summary(guards: list[Any]) -> str:
