@@ -60,6 +60,13 @@ _NOBODY_ACTED = frozenset({"escalated", "expired"})
 # failed verification, an undo) must not say that nothing was done.
 _CARRIED_OUT = frozenset({"executing", "verifying", "verified", "failed", "undone", "done"})
 
+# The question's heading once it is answered: "Approval needed" would still ask for
+# what no button can give any more.
+_ANSWERED_HEADINGS: Mapping[str, str] = {
+    "approved": "Approved",
+    "rejected": "Rejected",
+    "expired": "Expired unanswered",
+}
 _FIELD_LIMIT = 1900  # Slack: 2000 characters per field
 _SECTION_LIMIT = 2900  # Slack: 3000 characters per section text
 _SOURCE_KEYS = ("source_url", "sourceURL", "generator_url", "generatorURL", "dashboard_url", "url")
@@ -277,7 +284,8 @@ def question_blocks(
     """
     question_id, expires_at = question.id, question.expires_at
     buttons = question.status == "pending"
-    blocks = _summary_blocks(decision, f"Approval needed: {_title(decision)}", cluster)
+    heading = _ANSWERED_HEADINGS.get(question.status, "Approval needed")
+    blocks = _summary_blocks(decision, f"{heading}: {_title(decision)}", cluster)
     blocks.append(
         {
             "type": "context",

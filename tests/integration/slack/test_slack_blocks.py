@@ -255,3 +255,19 @@ def test_an_alert_decision_shows_the_alert_text_and_why_it_asks() -> None:
         "• signal: fingerprint=c61e7aa90b34bc39, generatorURL=http://prometheus:9090/graph?g0.expr=x"
         in lines
     )
+
+
+def test_an_answered_question_no_longer_asks_for_approval_in_its_heading() -> None:
+    """The rewritten message kept its "Approval needed" heading once approved, rejected
+    or expired, with no button left to give it."""
+
+    def heading(status: str, answered_by: str | None = "U0ALICE") -> str:
+        question = _question(status=status, answered_by=answered_by, answered_at=NOW + 60)
+        [header] = [b for b in question_blocks(_decision(), question) if b["type"] == "header"]
+        return str(header["text"]["text"])
+
+    assert heading("pending", None).startswith("Approval needed: scale")
+    assert heading("pending").startswith("Approval needed: scale")  # snoozed: still open
+    assert heading("approved").startswith("Approved: scale")
+    assert heading("rejected").startswith("Rejected: scale")
+    assert heading("expired", None).startswith("Expired unanswered: scale")
