@@ -374,14 +374,10 @@ def answer_line(question: Any) -> str | None:
 
 def escalation_text(decision: Any, why: str, oncall_group: str | None) -> str:
     """The escalation's first line. "Nothing was done" only of a decision that was not
-    carried out: one that acted and failed says what it did in ``why`` (undone, or what
-    its undo left), and ``autonomic explain`` lists each write."""
+    carried out: of one that was, and failed, ``why`` says what became of its writes
+    (undone, left as they are, none made), and ``autonomic explain`` lists each one."""
     ping = f"<!subteam^{oncall_group}> " if oncall_group else ""
-    done = (
-        " It was carried out: `autonomic explain` lists each change and its undo."
-        if decision.status in _CARRIED_OUT
-        else " Nothing was done."
-    )
+    done = "" if decision.status in _CARRIED_OUT else " Nothing was done."
     return _cut(
         f"{ping}Escalation: {escape(_title(decision))} — {escape(why)}.{done}",
         _SECTION_LIMIT,

@@ -209,6 +209,7 @@ def test_a_memory_raise_approved_after_a_person_raised_the_limit_is_not_written_
         assert decision.status == "failed"
         (why,) = [w for d, w in rig.channel.escalated if d == decision.id]
         assert "it is 1Gi, not the 256Mi the decision was made from" in why
+        assert why.endswith("; nothing was written to the cluster")  # not "nothing to undo"
         (intent,) = rig.ledger.intents()
         assert intent.result is not None and intent.result["reason"] == "ChangedSinceDecision"
     finally:

@@ -110,6 +110,4 @@ def test_the_escalation_of_a_remediation_that_acted_does_not_say_nothing_was_don
     )
     [message] = rig.slack.top_level()
     assert "Nothing was done" not in message.text
-    assert message.text.endswith(
-        "It was carried out: `autonomic explain` lists each change and its undo."
-    )
+    assert message.text.endswith("3/4 replicas available; undone.")
