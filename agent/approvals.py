@@ -21,7 +21,7 @@ import logging
 import queue
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Protocol
 
 from agent.errors import AutonomicError
@@ -527,8 +527,12 @@ class Approvals:
         for due in self.ledger.due_questions(now):
             decision = self._decision(due.decision_id)
             waited = max(0.0, now - due.asked_at) / 60
+            # The escalation is the expiry, shown as the decision will be once it is
+            # marked below: expired, nothing done, so it may be judged in hindsight (its
+            # buttons), though the mark is written only after the escalation has gone out.
             ref = self.channel.escalate(
-                decision, f"nobody answered question {due.id} within {waited:.0f} min"
+                replace(decision, status="expired"),
+                f"nobody answered question {due.id} within {waited:.0f} min",
             )
             record = Feedback(
                 decision.id,

@@ -447,6 +447,7 @@ def build_daemon(
         clock=clock.now,
         submit=forward,
         max_body_bytes=settings.alertmanager.max_body_bytes,
+        is_leader=gate.is_leader,
     )
 
     def instant(query: str) -> float | None:

@@ -400,10 +400,9 @@ class DecisionService:
         """The answer in this process's metrics (corrections, outcomes, time to answer)."""
         if answer == "rejected":
             self.metrics.human_corrections.labels(decision_type=record.decision_type).inc()
-        if answer != "approved":
-            self.metrics.decisions.labels(
-                kind=record.kind, decision_type=record.decision_type, route="ask", outcome=answer
-            ).inc()
+        self.metrics.decisions.labels(
+            kind=record.kind, decision_type=record.decision_type, route="ask", outcome=answer
+        ).inc()
         # Time to answer is a person's: an expiry is the lack of one, not a slow answer.
         if answer in ("approved", "rejected") and question.answered_at is not None:
             self.metrics.answer_seconds.observe(max(question.answered_at - question.asked_at, 0))

@@ -880,11 +880,20 @@ class RemediationEngine:
             detail={"why": why, "undone": undone, "undo_refused": refused},
         )
         self._finish_guards(record, succeeded=False)
-        message = (
-            f"{why}; "
-            + (f"undone ({'; '.join(undone)})" if undone else "nothing to undo")
-            + (f"; undo refused: {refused}" if refused else "")
-        )
+        # What the escalation says of the cluster: it must not read "nothing to undo"
+        # when a step was written and left as it is.
+        written = any(i.status in ("applied", "undone") for i in intents)
+        if undone:
+            left = f"undone ({'; '.join(undone)})"
+        elif not written:
+            left = "nothing was written to the cluster"
+        elif refused is not None:
+            left = "not undone"
+        elif not proposal.get("undo_on_failure", True):
+            left = "not undone: the runbook's onFailure.undo is false, so what it wrote stays"
+        else:
+            left = "nothing to undo"
+        message = f"{why}; {left}" + (f"; undo refused: {refused}" if refused else "")
         self._progress(record, message, final=True)
         self.decisions.approvals.escalate(record.id, f"remediation failed: {message}")
         self.ledger.set_execution_status(key, [status], "escalated", now)

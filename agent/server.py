@@ -53,6 +53,9 @@ class Response:
     body: bytes = b""
     content_type: str = "application/json"
     headers: dict[str, str] = field(default_factory=dict)
+    # Close the connection after this answer, so that the client's next request (a
+    # retry) opens a new one, which a Service may send to another replica.
+    close: bool = False
 
 
 def json_response(status: int, payload: Any) -> Response:
@@ -202,7 +205,8 @@ class HttpServer:
             response, close = read, True
         else:
             request = Request(method, parts.path, parse_qs(parts.query), headers, read)
-            response, close = self.handle(request), False
+            response = self.handle(request)
+            close = response.close
         try:
             raw.send_response(response.status)
             raw.send_header("Content-Type", response.content_type)

@@ -4,6 +4,12 @@ Protected by a bearer token (compared in constant time), bounded in size, strict
 about the payload (a 4xx names what is wrong), and idempotent: Alertmanager re-sends
 groups and HA peers send duplicates, so each alert is one signal per
 (fingerprint, startsAt), remembered across requests.
+
+Only the leader takes alerts in. The Service sends Alertmanager to either replica, and a
+standby runs no remediation cycle: an alert it accepted would be answered 200 and never
+looked at (a resolution as well, so a verification waiting for it would fail). A standby
+answers 503, which Alertmanager retries, on a new connection that the Service may send
+to the leader.
 """
 
 from __future__ import annotations
@@ -32,8 +38,10 @@ class AlertIntake:
         submit: Callable[[Sequence[Signal]], None],
         max_body_bytes: int = 1_048_576,
         remember: int = 50_000,
+        is_leader: Callable[[], bool] = lambda: True,
     ) -> None:
         self._token = token
+        self._is_leader = is_leader
         self._clock = clock
         self._submit = submit
         self.max_body_bytes = max_body_bytes
@@ -74,6 +82,17 @@ class AlertIntake:
             payload = parse_payload(request.body)
         except PayloadError as exc:
             return json_response(exc.status, {"error": str(exc)})
+        if not self._is_leader():
+            # Checked after the payload: a malformed one is refused (4xx, not retried)
+            # by any replica. Nothing of it is remembered here, so that this replica,
+            # once it leads, takes the retry in rather than calling it a duplicate.
+            return Response(
+                503,
+                b'{"error": "this replica is a standby: only the leader takes alerts in; '
+                b'retry (the next connection may reach the leader)"}\n',
+                headers={"Retry-After": "1"},
+                close=True,
+            )
         signals = to_signals(payload, self._clock())
         fresh: list[Signal] = []
         with self._lock:

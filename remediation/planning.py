@@ -511,6 +511,7 @@ def _plan_patch(
     at_max: list[str] = []
     for container in containers:
         patch: dict[str, dict[str, str]] = {"limits": {}, "requests": {}}
+        planned_from: dict[str, dict[str, str]] = {"limits": {}, "requests": {}}
         parts: list[str] = []
         limit_after: Fraction | None = None
         for name in ("limits", "requests"):
@@ -534,12 +535,17 @@ def _plan_patch(
                 at_max.append(f"{container.name} {action.resource} {name[:-1]} {fmt(current)}")
                 continue
             patch[name][action.resource] = fmt(new)
+            planned_from[name][action.resource] = getattr(container, name)[action.resource]
             parts.append(f"{action.resource} {name[:-1]} {fmt(current)} -> {fmt(new)}")
         if parts:
             changes.append(
                 Change(
                     PatchResources(
-                        target, container.name, requests=patch["requests"], limits=patch["limits"]
+                        target,
+                        container.name,
+                        requests=patch["requests"],
+                        limits=patch["limits"],
+                        expected={k: v for k, v in planned_from.items() if v},
                     ),
                     f"{show(target)}: container {container.name} {', '.join(parts)} "
                     f"(x{action.factor:g}, max {action.max}; rolls out {workload.replicas} pods)",

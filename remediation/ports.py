@@ -274,6 +274,12 @@ class PatchResources:
     container: str
     requests: dict[str, str] = field(default_factory=dict)
     limits: dict[str, str] = field(default_factory=dict)
+    # The values the decision was made from, by section (``{"limits": {"memory":
+    # "256Mi"}}``). A container found with another value for one of them (a person raised
+    # the limit meanwhile) is not written: the write would set the planned value over a
+    # change its decision never saw, lowering a limit a person had raised. None (a plan
+    # recorded before this field): not checked.
+    expected: dict[str, dict[str, str]] | None = None
     op: Literal["patch_resources"] = "patch_resources"
 
 

@@ -534,6 +534,7 @@ class Operations:
                 f"{ref}: container {operation.container} already has these resources",
                 changed=False,
             )
+        _resources_unchanged(operation, before)
         self._send_resources(ref, operation.container, after, before["resourceVersion"], dry_run)
         return self._result(
             operation,
@@ -923,6 +924,35 @@ class Operations:
                     f"limits={before['limits']}",
                 )
         raise UndoRefusedError(f"{operation.op} cannot be undone", reason="NotUndoable")
+
+
+def _resources_unchanged(operation: PatchResources, before: Obj) -> None:
+    """Refuse (``ChangedSinceDecision``) a resources patch when a value it sets is
+    neither what its decision saw (``operation.expected``) nor already what it wants:
+    someone changed it since, and writing the planned value would undo that change (a
+    limit a person raised meanwhile would be lowered). Read again after each 409 too."""
+    for section, wanted in (("requests", operation.requests), ("limits", operation.limits)):
+        for key, value in wanted.items():
+            planned_from = (operation.expected or {}).get(section, {}).get(key)
+            old = before[section].get(key)
+            if planned_from is None or _same_quantity(old, value):
+                continue
+            if not _same_quantity(old, planned_from):
+                raise PermanentError(
+                    f"not setting {section}.{key} of container {operation.container} in "
+                    f"{operation.target} to {value}: it is {old or 'not set'}, not the "
+                    f"{planned_from} the decision was made from (changed since)",
+                    reason="ChangedSinceDecision",
+                )
+
+
+def _same_quantity(a: str | None, b: str) -> bool:
+    if a is None:
+        return False
+    try:
+        return parse_quantity(a) == parse_quantity(b)
+    except ValueError:
+        return a == b
 
 
 def _find_container(obj: Obj, name: str, ref: ObjectRef) -> Obj:

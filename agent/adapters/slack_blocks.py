@@ -56,7 +56,17 @@ HINDSIGHT_VERDICTS: Mapping[str, bool] = {ACTION_WAS_FIX: True, ACTION_WAS_NOT_F
 HINDSIGHT_BLOCK_ID = "autonomic_hindsight"
 # Decision statuses an escalation shows the hindsight buttons for (``agent.verdicts``).
 _NOBODY_ACTED = frozenset({"escalated", "expired"})
+# Decision statuses of one that was carried out (in part, at least): its escalation (a
+# failed verification, an undo) must not say that nothing was done.
+_CARRIED_OUT = frozenset({"executing", "verifying", "verified", "failed", "undone", "done"})
 
+# The question's heading once it is answered: "Approval needed" would still ask for
+# what no button can give any more.
+_ANSWERED_HEADINGS: Mapping[str, str] = {
+    "approved": "Approved",
+    "rejected": "Rejected",
+    "expired": "Expired unanswered",
+}
 _FIELD_LIMIT = 1900  # Slack: 2000 characters per field
 _SECTION_LIMIT = 2900  # Slack: 3000 characters per section text
 _SOURCE_KEYS = ("source_url", "sourceURL", "generator_url", "generatorURL", "dashboard_url", "url")
@@ -139,7 +149,13 @@ def source_link(evidence: Mapping[str, Any]) -> str | None:
 
 
 def _evidence_lines(evidence: Mapping[str, Any]) -> tuple[str | None, list[str]]:
-    """The query (shown as code) and the key numbers, one ``name: value`` line each."""
+    """The query (shown as code) and the key numbers, one ``name: value`` line each.
+
+    Two entries are written for a person rather than dumped: the route's own sentence
+    (``routing``: why it asks, not the thresholds' bookkeeping, which ``autonomic
+    explain`` shows), and an alert's ``summary`` and ``description``, what its rule's
+    author wrote for the on-call, each on its own line ahead of the alert's other
+    fields."""
     query = evidence.get("query")
     lines: list[str] = []
     for key, value in evidence.items():
@@ -148,6 +164,17 @@ def _evidence_lines(evidence: Mapping[str, Any]) -> tuple[str | None, list[str]]
         if key == "guards" and isinstance(value, list):
             lines.append(f"• guards: {escape(_cut(_guards_summary(value), 200))}")
             continue
+        if key == "routing" and isinstance(value, Mapping) and value.get("route_reason"):
+            lines.append(f"• routing: {escape(_cut(_routing_summary(value), 300))}")
+            continue
+        if key == "signal" and isinstance(value, Mapping):
+            annotations = value.get("annotations")
+            if isinstance(annotations, Mapping):
+                for name in ("summary", "description"):
+                    text = annotations.get(name)
+                    if isinstance(text, str) and text.strip():
+                        lines.append(f"• alert {name}: {escape(_cut(text.strip(), 500))}")
+                value = {k: v for k, v in value.items() if k != "annotations"}
         if isinstance(value, list) and len(value) > 8:
             shown = ", ".join(_scalar(v) for v in value[-8:])
             text = f"…{shown} (last 8 of {len(value)})"
@@ -159,6 +186,15 @@ def _evidence_lines(evidence: Mapping[str, Any]) -> tuple[str | None, list[str]]
             text = _scalar(value)
         lines.append(f"• {escape(key)}: {escape(_cut(text, 200))}")
     return (str(query) if query is not None else None), lines
+
+
+def _routing_summary(routing: Mapping[str, Any]) -> str:
+    """The route's sentence, and how sure the signal itself was."""
+    text = str(routing["route_reason"])
+    signal = routing.get("signal_confidence")
+    if isinstance(signal, int | float) and not isinstance(signal, bool):
+        text += f" (the signal's own confidence: {signal:.0%})"
+    return text
 
 
 def _guards_summary(guards: list[Any]) -> str:
@@ -248,7 +284,8 @@ def question_blocks(
     """
     question_id, expires_at = question.id, question.expires_at
     buttons = question.status == "pending"
-    blocks = _summary_blocks(decision, f"Approval needed: {_title(decision)}", cluster)
+    heading = _ANSWERED_HEADINGS.get(question.status, "Approval needed")
+    blocks = _summary_blocks(decision, f"{heading}: {_title(decision)}", cluster)
     blocks.append(
         {
             "type": "context",
@@ -336,9 +373,13 @@ def answer_line(question: Any) -> str | None:
 
 
 def escalation_text(decision: Any, why: str, oncall_group: str | None) -> str:
+    """The escalation's first line. "Nothing was done" only of a decision that was not
+    carried out: of one that was, and failed, ``why`` says what became of its writes
+    (undone, left as they are, none made), and ``autonomic explain`` lists each one."""
     ping = f"<!subteam^{oncall_group}> " if oncall_group else ""
+    done = "" if decision.status in _CARRIED_OUT else " Nothing was done."
     return _cut(
-        f"{ping}Escalation: {escape(_title(decision))} — {escape(why)}. Nothing was done.",
+        f"{ping}Escalation: {escape(_title(decision))} — {escape(why)}.{done}",
         _SECTION_LIMIT,
     )
 

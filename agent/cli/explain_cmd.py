@@ -41,7 +41,9 @@ def _answer_reason(question: Any) -> str:
 def _feedback_line(item: dict[str, Any]) -> str:
     """One feedback record: when, what, who, and its detail without empty entries
     (``"reason": null`` and the like; ``--json`` keeps the record as stored). A rejection
-    without a reason says so."""
+    without a reason says so. The detail is cut short, but not its ``why`` (why a
+    verification failed, why it was not executed), which follows whole on a line of its
+    own: it came after the list of undone steps and was cut off."""
     line = f"  {_when(item['created_at'])} {item['kind']}: {item['outcome']} ({item['actor']})"
     detail = item["detail"]
     if isinstance(detail, dict):
@@ -52,6 +54,12 @@ def _feedback_line(item: dict[str, Any]) -> str:
         ):
             line += ", no reason given"
         detail = {key: value for key, value in detail.items() if value is not None}
+        why = detail.pop("why", None)
+        if isinstance(why, str):
+            rest = f" {json.dumps(detail, default=str)[:160]}" if detail else ""
+            return f"{line}{rest}\n    why: {why}"
+        if why is not None:
+            detail["why"] = why
     return line + (f" {json.dumps(detail, default=str)[:160]}" if detail else "")
 
 

@@ -556,6 +556,8 @@ class SimCluster:
             _unchanged(operation, "minReplicas", before, operation.min_replicas)
         if isinstance(operation, Scale):
             _unchanged(operation, "replicas", before, operation.replicas)
+        if isinstance(operation, PatchResources):
+            _resources_unchanged(operation, before)
         summary, after = self._describe(operation, before)
         if not dry_run:
             self._write(operation)
@@ -762,6 +764,20 @@ class SimCluster:
         if workload is None:
             raise PermanentError(f"{target} not found", reason="NotFound")
         workload.annotations.update(annotations)
+
+
+def _resources_unchanged(operation: PatchResources, before: dict[str, Any]) -> None:
+    """As ``_unchanged``, for each value a resources patch sets."""
+    for section, wanted in (("requests", operation.requests), ("limits", operation.limits)):
+        for key, value in wanted.items():
+            planned_from = (operation.expected or {}).get(section, {}).get(key)
+            old = before[section].get(key)
+            if planned_from is not None and old not in (planned_from, value):
+                raise PermanentError(
+                    f"not setting {section}.{key} of {operation.target} to {value}: it is "
+                    f"{old}, not the {planned_from} the decision was made from",
+                    reason="ChangedSinceDecision",
+                )
 
 
 def _unchanged(

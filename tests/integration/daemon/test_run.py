@@ -296,3 +296,103 @@ def test_a_new_leader_settles_the_old_leaders_work_before_any_job_acts(
         assert calls[6:] == ["scaling", "recover", "remediation"]
     finally:
         runtime.stop()
+
+
+def test_a_standby_sends_alertmanager_elsewhere_and_takes_alerts_once_it_leads(
+    fake: FakeApiServer, tmp_path: Path
+) -> None:
+    """The Service sends Alertmanager to either replica. A standby used to answer 200
+    "accepted" to an alert and queue it for a remediation cycle it never runs. It answers
+    503 and closes the connection (Alertmanager retries 5xx, and the retry may reach the
+    leader); once it holds the lease, it takes the alert in."""
+    from datetime import UTC, datetime
+
+    def micro_time() -> str:
+        return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+    fake.store.put(
+        {
+            "apiVersion": "coordination.k8s.io/v1",
+            "kind": "Lease",
+            "metadata": {"name": "autonomic-leader", "namespace": "autonomic"},
+            "spec": {
+                "holderIdentity": "autonomic-1",  # the other replica leads
+                "leaseDurationSeconds": 3,
+                "acquireTime": micro_time(),
+                "renewTime": micro_time(),
+                "leaseTransitions": 0,
+            },
+        }
+    )
+    token = tmp_path / "am-token"
+    token.write_text("am-s3cret")
+    port = free_port()
+    cfg = config(tmp_path, port, alertmanager=f"{{enabled: true, token: {{file: {token}}}}}")
+    body = json.dumps(
+        {
+            "version": "4",
+            "groupKey": '{}:{alertname="KubePodCrashLooping"}',
+            "status": "firing",
+            "receiver": "autonomic",
+            "alerts": [
+                {
+                    "status": "firing",
+                    "labels": {"alertname": "KubePodCrashLooping", "namespace": "shop"},
+                    "annotations": {},
+                    "startsAt": "2026-11-23T12:00:00Z",
+                    "fingerprint": "f00d",
+                }
+            ],
+        }
+    ).encode()
+
+    def post_alert() -> tuple[int, dict[str, str], bytes]:
+        request = urllib.request.Request(
+            f"http://127.0.0.1:{port}/webhooks/alertmanager",
+            data=body,
+            headers={"Content-Type": "application/json", "Authorization": "Bearer am-s3cret"},
+        )
+        try:
+            with urllib.request.urlopen(request, timeout=3) as response:
+                return response.status, dict(response.headers), response.read()
+        except urllib.error.HTTPError as exc:
+            return exc.code, dict(exc.headers), exc.read()
+
+    stop = threading.Event()
+
+    def keep_renewing() -> None:  # the other replica, alive until told to stop
+        while not stop.wait(0.5):
+            fake.store.modify(
+                "Lease",
+                "autonomic",
+                "autonomic-leader",
+                lambda o: o["spec"].update(renewTime=micro_time()),
+            )
+
+    renewer = threading.Thread(target=keep_renewing, daemon=True)
+    renewer.start()
+    process = start(cfg, fake)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 30
+        while _get(f"{base}/readyz") != (
+            200,
+            {"ready": True, "why": "standby (warm)", "leader": False},
+        ):
+            assert time.monotonic() < deadline, "never became a ready standby"
+            time.sleep(0.2)
+        status, headers, answer = post_alert()
+        assert status == 503, answer
+        assert headers.get("Connection") == "close" and headers.get("Retry-After") == "1"
+        assert b"standby" in answer
+        stop.set()  # the other replica is gone: this one takes the lease
+        renewer.join()
+        while not _get(f"{base}/readyz")[1].get("leader"):
+            assert time.monotonic() < deadline + 15, "never took the lease"
+            time.sleep(0.2)
+        status, _headers, answer = post_alert()  # Alertmanager's retry
+        assert status == 200 and json.loads(answer) == {"accepted": 1, "duplicates": 0}
+    finally:
+        stop.set()
+        process.send_signal(signal.SIGTERM)
+        process.communicate(timeout=30)

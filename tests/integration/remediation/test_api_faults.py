@@ -6,6 +6,8 @@
   points back at the release the rollback just left.
 - A rollback approved after someone rolled the Deployment out again is refused, not
   rolled back from that new rollout onto the release that failed.
+- A memory raise approved after a person raised the limit by hand is refused, not
+  written over their value (it would have lowered the limit of an OOMKilled workload).
 - A write that fails without an answer while the object cannot be read afterwards
   either is settled at a later cycle, once the API answers; it used to raise out of the
   cycle and leave the decision executing (and its target taken) until a restart.
@@ -163,6 +165,78 @@ def test_an_hpa_floor_approved_after_the_floor_moved_is_not_written_over_it(
         assert intent.result is not None and intent.result["reason"] == "ChangedSinceDecision"
         feedback = rig.ledger.feedback_for(decision.id)
         assert [f["outcome"] for f in feedback if f["kind"] == "verification"] == ["inconclusive"]
+    finally:
+        rig.close()
+
+
+def _memory_limit(rig: KubeRig) -> str:
+    deployment = get_obj(rig.server.store, "Deployment", *WEB)
+    (container,) = deployment["spec"]["template"]["spec"]["containers"]
+    return str(container["resources"]["limits"]["memory"])
+
+
+def test_a_memory_raise_approved_after_a_person_raised_the_limit_is_not_written_over_it(
+    tmp_path: Any,
+) -> None:
+    """The OOM runbook plans the memory limit 256Mi -> 384Mi and asks; before the yes, a
+    person raises it to 1Gi by hand. The approved patch used to set 384Mi all the same,
+    lowering the limit of a workload being OOMKilled below what the person chose. Now it
+    is refused as changed since the decision (inconclusive, escalated), as a moved HPA
+    floor or a new rollout is."""
+    from tests.integration.remediation.rig import build_rig
+
+    rig = build_rig(tmp_path)
+    try:
+        seed_web(rig, images=("shop/web:1",), behaviour="OOMKilled")
+        rig.cycle()
+        (decision,) = rig.decisions_of("oom-raise-memory-limit")
+        assert decision.status == "asked"
+        (operation,) = decision.proposal["operations"]
+        assert operation["limits"] == {"memory": "384Mi"}
+        assert operation["expected"] == {"limits": {"memory": "256Mi"}}
+
+        def raise_by_hand(deployment: dict[str, Any]) -> None:
+            container = deployment["spec"]["template"]["spec"]["containers"][0]
+            container["resources"]["limits"]["memory"] = "1Gi"
+
+        rig.server.store.modify("Deployment", *WEB, raise_by_hand)
+        rig.clock.advance(60)
+        assert rig.approve_pending() == 1
+        rig.cycle()
+        assert _memory_limit(rig) == "1Gi"  # theirs stands
+        assert rig.writes() == []
+        decision = rig.ledger.get_decision(decision.id)  # type: ignore[assignment]
+        assert decision.status == "failed"
+        (why,) = [w for d, w in rig.channel.escalated if d == decision.id]
+        assert "it is 1Gi, not the 256Mi the decision was made from" in why
+        assert why.endswith("; nothing was written to the cluster")  # not "nothing to undo"
+        (intent,) = rig.ledger.intents()
+        assert intent.result is not None and intent.result["reason"] == "ChangedSinceDecision"
+    finally:
+        rig.close()
+
+
+def test_a_memory_raise_written_as_another_quantity_is_still_the_value_planned_from(
+    tmp_path: Any,
+) -> None:
+    """The same limit written another way ("268435456" bytes is 256Mi) is not a change:
+    the approved raise goes ahead."""
+    from tests.integration.remediation.rig import build_rig
+
+    rig = build_rig(tmp_path)
+    try:
+        seed_web(rig, images=("shop/web:1",), behaviour="OOMKilled")
+        rig.cycle()
+        rig.server.store.modify(
+            "Deployment",
+            *WEB,
+            lambda d: d["spec"]["template"]["spec"]["containers"][0]["resources"]["limits"].update(
+                memory="268435456"
+            ),
+        )
+        assert rig.approve_pending() == 1
+        rig.cycle()
+        assert _memory_limit(rig) == "384Mi"
     finally:
         rig.close()
 

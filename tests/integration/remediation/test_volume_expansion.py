@@ -136,7 +136,8 @@ def test_a_volume_that_does_not_grow_fails_and_is_escalated_with_no_undo(rig: Ku
     assert ("verification", "wrong") in feedback and ("escalation", "escalated") in feedback
     assert decision.id in [d for d, _ in rig.channel.escalated]
     (why,) = [w for d, w in rig.channel.escalated if d == decision.id]
-    assert "FileSystemResizePending" in why and "nothing to undo" in why
+    assert "FileSystemResizePending" in why
+    assert "not undone: the runbook's onFailure.undo is false, so what it wrote stays" in why
     assert [i.status for i in rig.ledger.intents()] == ["applied"]  # not undone
     assert rig.ledger.execution(decision.incident_key or "")["status"] == "escalated"  # type: ignore[index]
     assert rig.writes() == [EXPAND]  # no undo write, and not tried again

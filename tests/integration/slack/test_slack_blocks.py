@@ -211,3 +211,63 @@ def test_a_runbook_decisions_guards_read_as_a_summary() -> None:
         question_blocks(_decision(evidence={"guards": [passed, failed]}), _question())
     )
     assert "guards: 1 of 2 passed; failed promql: no data" in text
+
+
+def test_an_alert_decision_shows_the_alert_text_and_why_it_asks() -> None:
+    """What the trial's on-call saw: the route's sentence was cut off after the
+    thresholds' bookkeeping (defaults, pool, prior...), and the alert's summary and
+    description sat inside a Python dict. Both are now lines of their own."""
+    route = "confidence 68% is between the ask threshold 60% and the automatic threshold 95%"
+    evidence = {
+        "labels": {"alertname": "KubePodCrashLooping", "namespace": "shop", "pod": "web-1"},
+        "routing": {
+            "ask": 0.6,
+            "auto": 0.95,
+            "confidence": 0.675,
+            "defaults": {"ask": 0.6, "auto": 0.95, "source": "global"},
+            "max_autonomy": "auto",
+            "pool": {"base": 0.75, "outcomes": 0, "right": 0},
+            "prior_success": 0.75,
+            "route_reason": route,
+            "signal_confidence": 0.9,
+        },
+        "signal": {
+            "annotations": {
+                "summary": "Pod is crash looping.",
+                "description": "Pod shop/web-1 (main) is in waiting state "
+                "(reason: CrashLoopBackOff).",
+            },
+            "fingerprint": "c61e7aa90b34bc39",
+            "generatorURL": "http://prometheus:9090/graph?g0.expr=x",
+        },
+    }
+    blocks = question_blocks(_decision(evidence=evidence), _question())
+    [text] = [t for t in _mrkdwn(blocks) if t.startswith("*Evidence*")]
+    lines = text.split("\n")
+    assert f"• routing: {route} (the signal's own confidence: 90%)" in lines
+    assert "• alert summary: Pod is crash looping." in lines
+    assert (
+        "• alert description: Pod shop/web-1 (main) is in waiting state "
+        "(reason: CrashLoopBackOff)." in lines
+    )
+    assert not any("annotations=" in line or "prior_success" in line for line in lines)
+    assert (  # the rest, as before
+        "• signal: fingerprint=c61e7aa90b34bc39, generatorURL=http://prometheus:9090/graph?g0.expr=x"
+        in lines
+    )
+
+
+def test_an_answered_question_no_longer_asks_for_approval_in_its_heading() -> None:
+    """The rewritten message kept its "Approval needed" heading once approved, rejected
+    or expired, with no button left to give it."""
+
+    def heading(status: str, answered_by: str | None = "U0ALICE") -> str:
+        question = _question(status=status, answered_by=answered_by, answered_at=NOW + 60)
+        [header] = [b for b in question_blocks(_decision(), question) if b["type"] == "header"]
+        return str(header["text"]["text"])
+
+    assert heading("pending", None).startswith("Approval needed: scale")
+    assert heading("pending").startswith("Approval needed: scale")  # snoozed: still open
+    assert heading("approved").startswith("Approved: scale")
+    assert heading("rejected").startswith("Rejected: scale")
+    assert heading("expired", None).startswith("Expired unanswered: scale")

@@ -5,7 +5,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from tests.integration.slack.conftest import Rig
+import pytest
+
+from tests.integration.slack.conftest import TTL, Rig
 
 
 def _actions(blocks: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -67,3 +69,45 @@ def test_an_escalation_of_something_already_done_has_no_hindsight_buttons(rig: R
     assert "is undone, not one nobody acted on" in rig.slack.ephemerals[-1]["text"]
     assert f"autonomic feedback {decision_id[:12]}" in rig.slack.ephemerals[-1]["text"]
     assert [f["kind"] for f in rig.ledger.feedback_for(decision_id)] == []
+
+
+def test_a_question_nobody_answered_is_escalated_with_the_hindsight_buttons(rig: Rig) -> None:
+    """The expiry's escalation goes out before the question is marked expired (so a
+    failure in between escalates again, never not at all). It used to be built from the
+    decision as it was then, still asked, and came without the buttons: the questions
+    that expire unanswered, a third of them in the simulated month, could not be judged
+    from Slack."""
+    decision_id = rig.decision()
+    asked = rig.approvals.ask(decision_id, rig.clock())
+    rig.clock.advance(TTL + 1)
+    [expiry] = rig.approvals.expire_due(rig.clock())
+    rig.drain()
+    [escalation] = [m for m in rig.slack.top_level() if m.ts != asked.message_ref.split(":")[2]]
+    assert expiry.escalation_ref == f"slack:{escalation.channel}:{escalation.ts}"
+    assert "nobody answered" in escalation.text and "Nothing was done." in escalation.text
+    assert [(b["action_id"], b["value"]) for b in _actions(escalation.blocks)] == [
+        ("autonomic_was_fix", decision_id),
+        ("autonomic_was_not_fix", decision_id),
+    ]
+    assert rig.answers.calls == [(asked.question_id, "expired", "timeout")]
+    # the decision service's part, on that answer: the decision is expired
+    assert rig.ledger.transition(decision_id, ["asked"], "expired", rig.clock())
+    assert rig.click(decision_id, "was-not-fix", message_ts=escalation.ts)[0] == 200
+    rig.drain()
+    rows = [f for f in rig.ledger.feedback_for(decision_id) if f["kind"] == "hindsight"]
+    assert [(f["outcome"], f["actor"]) for f in rows] == [("wrong", "U0ALICE")]
+
+
+@pytest.mark.parametrize("status", ["undone", "failed"])
+def test_the_escalation_of_a_remediation_that_acted_does_not_say_nothing_was_done(
+    rig: Rig, status: str
+) -> None:
+    """A rollback that failed its verification was carried out (and undone, or not all
+    of it): its escalation used to end "Nothing was done." all the same."""
+    decision_id = rig.decision(route="ask", status=status)
+    rig.approvals.escalate(
+        decision_id, "remediation failed: VerificationFailed: 3/4 replicas available; undone"
+    )
+    [message] = rig.slack.top_level()
+    assert "Nothing was done" not in message.text
+    assert message.text.endswith("3/4 replicas available; undone.")

@@ -226,6 +226,32 @@ def test_an_outcome_recorded_twice_counts_once(ledger: Ledger) -> None:
     assert counted == 1
 
 
+@pytest.mark.parametrize("answer", ["approved", "rejected"])
+def test_an_answer_is_counted_in_the_decisions_counter(ledger: Ledger, answer: str) -> None:
+    """`outcome` is what followed the proposal: an approval is counted as a rejection is
+    (it used to be left out, so no panel showed how many questions people approved)."""
+    metrics = Metrics()
+    decisions = service(ledger, RecordingChannel(), FakeClock(1000))
+    decisions.metrics = metrics
+    routed = decisions.decide(proposal(0.8))
+    assert routed.route == "ask" and routed.question_id is not None
+    assert decisions.answer(routed.question_id, answer, "U1")
+
+    def counted(outcome: str) -> float:
+        return float(
+            metrics.decisions.labels(
+                kind="remediation",
+                decision_type="restart-stuck/Deployment",
+                route="ask",
+                outcome=outcome,
+            )._value.get()
+        )
+
+    assert (counted("proposed"), counted(answer)) == (1, 1)
+    assert decisions.sync_answers() == 0  # applied here already: not counted twice
+    assert counted(answer) == 1
+
+
 @pytest.mark.parametrize(("memory", "expected"), [("7d", "ask"), ("90d", "auto")])
 def test_routing_memory_decides_how_long_a_record_counts(
     tmp_path: Path, memory: str, expected: str

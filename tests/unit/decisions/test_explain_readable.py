@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from agent.cli.explain_cmd import _proposal_lines, _ref
+from agent.cli.explain_cmd import _feedback_line, _proposal_lines, _ref
 
 DEPLOYMENT = {"kind": "Deployment", "name": "checkout", "namespace": "shop"}
 
@@ -53,3 +53,27 @@ def test_object_references_read_as_kind_namespace_name() -> None:
     assert _ref(DEPLOYMENT) == "Deployment/shop/checkout"
     assert _ref({"kind": "Node", "name": "node-c", "namespace": None}) == "Node/node-c"
     assert _ref("?") == "?"
+
+
+def test_an_outcome_says_why_in_full_after_its_undone_steps() -> None:
+    """A failed verification's feedback lists the undone steps first: cut at 160
+    characters, its `why` was lost after "VerificationFailed: not verified w"."""
+    why = "VerificationFailed: not verified within the window: 3/4 replicas available"
+    undone = [
+        "Deployment/shop/api: undo: container api resources restored to requests={} "
+        "limits={'memory': '256Mi'}"
+    ]
+    line = _feedback_line(
+        {
+            "created_at": 1795436943.0,
+            "kind": "verification",
+            "outcome": "wrong",
+            "actor": "autonomic",
+            "detail": {"undone": undone, "why": why, "undo_refused": None},
+        }
+    )
+    first, second = line.split("\n")
+    assert first.startswith("  2026-11-23 ") and "verification: wrong (autonomic)" in first
+    assert '{"undone": ["Deployment/shop/api: undo: container api' in first
+    assert "undo_refused" not in first
+    assert second == f"    why: {why}"

@@ -130,6 +130,30 @@ def test_undo_restores_the_snapshot(ledger: Ledger) -> None:
     assert ledger.intents()[0].status == "undone"
 
 
+def test_a_resources_patch_is_not_written_over_a_limit_changed_since_its_decision(
+    ledger: Ledger,
+) -> None:
+    """As on a real cluster (the adapter refuses it): planned from 256Mi, the limit is
+    now 1Gi (a person raised it), so setting 384Mi would lower it; it is refused."""
+    sim = cluster()
+    sim.workloads[WEB].template.limits["memory"] = "1Gi"
+    executor = Executor(ledger, sim, FakeClock(1000), owner="a")
+    outcome = executor.apply(
+        "k",
+        0,
+        PatchResources(
+            WEB, "app", limits={"memory": "384Mi"}, expected={"limits": {"memory": "256Mi"}}
+        ),
+        decision_id=None,
+        runbook="oom",
+        reason_code="OOM",
+        message="m",
+    )
+    assert outcome.status == "failed" and "1Gi, not the 256Mi" in outcome.message
+    assert sim.workloads[WEB].template.limits["memory"] == "1Gi"
+    assert sim.writes == []
+
+
 def test_a_restart_is_not_undone_on_the_simulated_cluster_either(ledger: Ledger) -> None:
     """As on a real cluster (the adapter refuses it): a restart's pods are gone, so its
     undo fails with the reason and writes nothing, rather than rolling a new revision."""

@@ -80,7 +80,13 @@ def test_memory_raise_diff_and_operation() -> None:
         "(x1.5, max 2Gi; rolls out 3 pods)"
     )
     assert result.operations == (
-        PatchResources(web.ref, "app", requests={}, limits={"memory": "384Mi"}),
+        PatchResources(
+            web.ref,
+            "app",
+            requests={},
+            limits={"memory": "384Mi"},
+            expected={"limits": {"memory": "256Mi"}},  # what it was planned from
+        ),
     )
     assert result.blast.replicas_affected == 3
 

@@ -107,3 +107,30 @@ def test_arbitrary_bodies_never_crash(body: bytes) -> None:
     assert response.status in (200, 400, 413)
     if response.status != 200:
         assert got == []
+
+
+def test_a_standby_refuses_alerts_for_a_retry_and_takes_them_once_it_leads() -> None:
+    """The Service sends Alertmanager to either replica. A standby used to answer
+    200 "accepted" and queue the alert for a remediation cycle it never runs: lost, and
+    its resolution too. It answers 503 now (Alertmanager retries 5xx), on a connection
+    it closes, so that the retry may reach the leader; it remembers nothing of it."""
+    got: list[Signal] = []
+    leading = [False]
+    hook = AlertIntake(
+        token=SecretStr("s3cret"),
+        clock=lambda: 1000.0,
+        submit=got.extend,
+        is_leader=lambda: leading[0],
+    )
+    refused = hook.handle(request(payload()))
+    assert refused.status == 503 and refused.close
+    assert refused.headers["Retry-After"] == "1"
+    assert "standby" in json.loads(refused.body)["error"]
+    assert got == [] and hook.firing() == () and hook.accepted == 0
+    # A payload that is wrong is wrong on any replica: a 4xx, which is not retried.
+    assert hook.handle(request(b"{")).status == 400
+    assert hook.handle(request(payload(), token="nope")).status == 401
+    leading[0] = True  # this replica takes the lease; Alertmanager's retry arrives
+    taken = hook.handle(request(payload()))
+    assert taken.status == 200 and json.loads(taken.body) == {"accepted": 1, "duplicates": 0}
+    assert len(got) == 1 and len(hook.firing()) == 1

@@ -159,3 +159,30 @@ def test_a_client_that_hangs_up_leaves_the_server_serving(server: HttpServer) ->
         conn.sendall(post(b"{}", "Content-Length: 2"))
     reply = exchange(server.port, b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
     assert status(reply) == 200
+
+
+def test_a_route_may_close_the_connection_after_its_answer() -> None:
+    """A standby's 503 to Alertmanager closes the connection, so that the retry opens a
+    new one (which a Service may send to the leader) instead of reusing this one."""
+    http = HttpServer("127.0.0.1", 0, read_timeout=0.5)
+    http.route("POST", "/go-elsewhere", lambda _r: Response(503, b"{}\n", close=True))
+    http.route("POST", "/stay", lambda _r: json_response(200, {}))
+    http.start()
+    try:
+        for path, closes in (("/go-elsewhere", True), ("/stay", False)):
+            with socket.create_connection(("127.0.0.1", http.port), timeout=3) as conn:
+                conn.sendall(
+                    f"POST {path} HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n".encode()
+                )
+                reply = b""
+                while not _complete(reply):
+                    reply += conn.recv(65536)
+                assert (b"Connection: close" in reply) is closes
+                conn.settimeout(0.2)  # under the server's 0.5 s read timeout
+                try:
+                    rest = conn.recv(1)
+                except TimeoutError:
+                    rest = None  # still open, waiting for a next request
+                assert (rest == b"") is closes  # closed: the server's end is gone
+    finally:
+        http.stop()
