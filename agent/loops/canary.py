@@ -221,7 +221,9 @@ class CanaryLoop:
                 verdict = record.proposal.get("verdict", "the verdict")
                 self.decisions.progress(
                     record.id,
-                    f"{verdict}: handed to the delivery tool; the stable is watched for an hour",
+                    f"{verdict}: handed on (to the delivery tool through the verdict "
+                    "endpoints, and to the runbooks as a canary signal); the stable is watched "
+                    "for an hour",
                 )
             self._follow(record, now)
         self._verify(now)

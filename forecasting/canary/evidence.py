@@ -414,6 +414,10 @@ def _clip_outliers(diffs: list[float], k: float = 3.0) -> list[float]:
     return [min(max(d, lo), hi) for d in diffs]
 
 
+def _intervals(n: int) -> str:
+    return "1 interval" if n == 1 else f"{n} intervals"
+
+
 def _from_log(value: float, relative: bool) -> float:
     # held below exp(700), about 1e304, so that a change of absurd size stays finite
     return math.expm1(min(value, 700.0)) if relative else value
@@ -421,7 +425,7 @@ def _from_log(value: float, relative: bool) -> float:
 
 def _empty(spec: MetricSpec, relative: bool, missing: int) -> MetricFinding:
     tol = spec.tolerance.value
-    extra = f" ({missing} intervals missing on one side or both)" if missing else ""
+    extra = f" ({_intervals(missing)} missing on one side or both)" if missing else ""
     return MetricFinding(
         spec.name,
         spec.kind.value,
@@ -461,7 +465,7 @@ def _undecided(
             f"{_describe(high, relative, spec.kind)})"
         )
     sentence = (
-        f"{spec.name}: canary {shown} vs baseline{interval} after {n} intervals; not yet "
+        f"{spec.name}: canary {shown} vs baseline{interval} after {_intervals(n)}; not yet "
         f"clear whether it is within the {_tolerance_text(spec)} tolerance."
     )
     return MetricFinding(
@@ -501,13 +505,14 @@ def _finding(
     interval = f"{_describe(low, relative, spec.kind)} to {_describe(high, relative, spec.kind)}"
     if status is MetricStatus.REGRESSED:
         sentence = (
-            f"{spec.name}: canary {shown} vs baseline (interval {interval}) after {n} "
-            f"intervals: a regression ({worse_word} is worse; tolerance {_tolerance_text(spec)})."
+            f"{spec.name}: canary {shown} vs baseline (interval {interval}) after "
+            f"{_intervals(n)}: a regression ({worse_word} is worse; tolerance "
+            f"{_tolerance_text(spec)})."
         )
     else:
         sentence = (
-            f"{spec.name}: canary {shown} vs baseline (interval {interval}) after {n} "
-            f"intervals: within the {_tolerance_text(spec)} tolerance."
+            f"{spec.name}: canary {shown} vs baseline (interval {interval}) after "
+            f"{_intervals(n)}: within the {_tolerance_text(spec)} tolerance."
         )
     return MetricFinding(
         spec.name,

@@ -349,3 +349,32 @@ def test_a_promotion_on_the_critical_metrics_alone_says_what_was_not_judged() ->
     assert verdict.final and verdict.decision is Decision.PROMOTE
     assert "every judged metric" not in verdict.sentence
     assert "maximum duration" in verdict.sentence and "cpu: no paired data" in verdict.sentence
+
+
+def test_sentences_read_as_prose_one_interval_and_joined_findings() -> None:
+    """One interval is "1 interval", and the findings joined into the verdict's sentence
+    are separated by "; " alone, not ".; " (each finding's own full stop was kept)."""
+    judge = CanaryJudge([LATENCY, ERRORS])
+    first = judge.update(
+        Interval(
+            0.0,
+            {"latency": 100, "errors": 1, "requests": 1000},
+            {"latency": 101, "errors": 1, "requests": 100},
+        )
+    )
+    assert "after 1 interval;" in first.sentence and "1 intervals" not in first.sentence
+    assert ".;" not in first.sentence and first.sentence.endswith(".")
+    verdict = first
+    for i in range(1, 20):
+        verdict = judge.update(
+            Interval(
+                60.0 * i,
+                {"latency": 100 + i % 3, "errors": 1, "requests": 1000},
+                {"latency": 190 + i % 4, "errors": 80, "requests": 1000},
+            )
+        )
+        if verdict.final:
+            break
+    assert verdict.decision is Decision.ROLLBACK and len(verdict.metrics) == 2
+    assert ".;" not in verdict.sentence and verdict.sentence.endswith(").")
+    assert verdict.sentence.count("; ") >= 2  # both regressions, and the latency one's

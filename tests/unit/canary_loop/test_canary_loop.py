@@ -11,7 +11,9 @@ from typing import Any
 
 import pytest
 
+from agent.adapters.slack_blocks import report_blocks
 from agent.approvals import Approvals, LedgerOnlyChannel
+from agent.cli.explain_cmd import render
 from agent.clock import FakeClock
 from agent.decisions import DecisionService
 from agent.ledger import Ledger, open_ledger
@@ -348,3 +350,27 @@ def test_no_interval_is_judged_while_prometheus_stores_nothing_new(ledger: Ledge
     stored.newest = None  # the source cannot tell: judged on the queries alone, as before
     run_until_final(loop, clock, minutes=30)
     assert [s.name for s in signals] == ["rollback"]
+
+
+def test_a_verdict_in_slack_and_explain_names_the_releases_and_each_finding_whole(
+    ledger: Ledger,
+) -> None:
+    """The question (or report) names the verdict, the release judged and the stable's,
+    and every metric's finding with its numbers; `explain` shows each finding whole.
+    Both used to cut the findings at 200 characters together, and named the proposal
+    "change (baseline=..., revision=1, verdict=rollback)"."""
+    loop, _signals, clock, _cluster = rig(ledger, canary_slowdown=1.5)
+    run_until_final(loop, clock)
+    (decision,) = ledger.decisions(kind="canary")
+    findings = list(decision.evidence["findings"].values())
+    assert len(findings) == 2 and sum(len(f) for f in findings) > 200
+    text = json.dumps(report_blocks(decision, "confident", cluster="prod"))
+    assert (
+        "canary verdict rollback for search:4 (baseline Deployment/shop/search on search:3)"
+        " on Deployment/shop/search-canary" in text
+    )
+    for finding in findings:
+        assert json.dumps(finding)[1:-1] in text
+    story = render(ledger, decision.id)
+    for finding in findings:
+        assert f"\n    {finding}\n" in story
