@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 from agent.adapters.prometheus import MetricSeries
 
-__all__ = ["INSTANT_MAX_AGE", "MetricSeries", "MetricsReader", "one_fresh_value"]
+__all__ = [
+    "INSTANT_MAX_AGE",
+    "IngestionClock",
+    "MetricSeries",
+    "MetricsReader",
+    "one_fresh_value",
+]
 
 # An instant sample older than Prometheus's own lookback (5 minutes) comes from a stuck
 # server or a caching proxy, not from the system as it is now.
@@ -22,6 +28,19 @@ class MetricsReader(Protocol):
 
     def instant(self, query: str, at: float) -> list[tuple[dict[str, str], float, float]]:
         """(labels, sample time, value) per series at ``at``; value may be NaN."""
+        ...
+
+
+@runtime_checkable
+class IngestionClock(Protocol):
+    """A reader that can tell when its source last stored a sample, of any series
+    (``PrometheusReader``, and ``WatchedReader`` around it). An instant query cannot: its
+    answer is stamped with the query's time, and a gauge keeps its last value for the
+    lookback, so a Prometheus that stopped taking samples in answers old numbers as if
+    they were current."""
+
+    def newest_sample(self) -> float | None:
+        """Epoch seconds of the newest stored sample; None when that cannot be told."""
         ...
 
 

@@ -82,6 +82,12 @@ class WatchedReader:
         self._answer()
         return found
 
+    def newest_sample(self) -> float | None:
+        """The reader's ``newest_sample()`` (``metrics_port.IngestionClock``); None when
+        it has none (the simulation's store)."""
+        newest = getattr(self.reader, "newest_sample", None)
+        return newest() if callable(newest) else None
+
     def tally(self) -> ReadTally:
         with self._lock:
             return ReadTally(self._answered, dict(self._failed), self._last_error)

@@ -193,6 +193,34 @@ class PrometheusReader:
             )
         return found[0]
 
+    def newest_sample(self) -> float | None:
+        """When Prometheus last stored a sample, of any series, in epoch seconds: its
+        TSDB status's ``headStats.maxTime``. None when that cannot be told (a backend or
+        proxy without the endpoint, an empty head, a failed or odd answer): the caller
+        then goes by its queries alone.
+
+        A query cannot tell this itself: a server that answers queries but has stored
+        nothing new for a while (its scrapes or its remote-write senders stopped) keeps
+        serving each gauge's last value for its 5-minute lookback, stamped with the
+        query's own time, as if it were current."""
+        url = f"{self.url}/api/v1/status/tsdb"
+        session = self._client._session
+        headers = self._client.headers
+
+        def fetch() -> Any:
+            return session.get(url, headers=headers, timeout=math.ceil(self.timeout))
+
+        try:
+            response = self._within_timeout(fetch)
+            if response.status_code != 200:
+                return None
+            newest = response.json()["data"]["headStats"]["maxTime"]
+        except (requests.RequestException, TransientError, ValueError, KeyError, TypeError):
+            return None
+        if isinstance(newest, bool) or not isinstance(newest, int | float) or newest <= 0:
+            return None  # an empty head reports the smallest int64
+        return float(newest) / 1000.0
+
     def healthy(self) -> bool:
         url = f"{self.url}/-/ready"
         try:

@@ -109,6 +109,9 @@ def describe_proposal(proposal: Mapping[str, Any]) -> str:
         if runbook:
             text += f" (runbook {runbook})"
         return _cut(text, 300)
+    verdict = proposal.get("verdict")
+    if isinstance(verdict, str) and "baseline" in proposal:  # a canary verdict
+        return _cut(_canary_proposal(verdict, proposal), 300)
     verb = next((str(proposal[k]) for k in ("op", "action", "kind") if k in proposal), "")
     details = [
         f"{key}={_scalar(value)}"
@@ -119,6 +122,24 @@ def describe_proposal(proposal: Mapping[str, Any]) -> str:
     if details:
         text += " (" + ", ".join(details) + ")"
     return _cut(text, 300)
+
+
+def _canary_proposal(verdict: str, proposal: Mapping[str, Any]) -> str:
+    """``canary verdict promote for web:v2 (baseline Deployment/shop/web on web:v1)``:
+    the verdict, the release judged and what it was judged against."""
+
+    def images(key: str) -> str:
+        value = proposal.get(key)
+        named = [str(i) for i in value] if isinstance(value, list) else []
+        return ", ".join(named) or "?"
+
+    text = f"canary verdict {verdict}"
+    if proposal.get("images"):
+        text += f" for {images('images')}"
+    text += f" (baseline {proposal.get('baseline')}"
+    if proposal.get("baseline_images"):
+        text += f" on {images('baseline_images')}"
+    return text + ")"
 
 
 def _scalar(value: Any) -> str:
@@ -166,6 +187,9 @@ def _evidence_lines(evidence: Mapping[str, Any]) -> tuple[str | None, list[str]]
             continue
         if key == "routing" and isinstance(value, Mapping) and value.get("route_reason"):
             lines.append(f"• routing: {escape(_cut(_routing_summary(value), 300))}")
+            continue
+        if key == "findings" and isinstance(value, Mapping):  # a canary's, one per metric
+            lines.extend(f"• {escape(_cut(str(text), 500))}" for text in value.values())
             continue
         if key == "signal" and isinstance(value, Mapping):
             annotations = value.get("annotations")

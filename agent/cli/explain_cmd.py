@@ -112,7 +112,10 @@ def render(ledger: Any, decision_id: str, *, as_json: bool = False) -> str:
         "Evidence",
     ]
     for key, value in record.evidence.items():
-        if key not in ("routing", "guards"):
+        if key == "findings" and isinstance(value, dict):  # a canary's: each metric whole
+            lines.append("  findings:")
+            lines += [f"    {text}" for text in value.values()]
+        elif key not in ("routing", "guards"):
             lines.append(f"  {key}: {json.dumps(value, default=str)[:200]}")
     lines += _guard_lines(record.evidence.get("guards"))
     lines += [

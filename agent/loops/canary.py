@@ -96,13 +96,14 @@ import logging
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any, cast
 
 from agent.clock import Clock
 from agent.decisions import DecisionService, Proposal, Routed
 from agent.errors import PermanentError, TransientError
 from agent.ledger import DecisionRecord
-from agent.metrics_port import MetricsReader, one_fresh_value
+from agent.metrics_port import IngestionClock, MetricsReader, one_fresh_value
 from agent.routing import Thresholds
 from agent.server import Request, Response, json_response
 from agent.settings import CanarySettings
@@ -128,6 +129,10 @@ EventPoster = Callable[[ObjectRef, str, str, bool], None]
 CANARY_OF = "autonomic.dev/canary-of"
 CONFIRMED = 0.99  # the least confidence of a verdict a person approved, sent to the runbooks
 VERIFY_WINDOW = 3600.0  # how long an acted-on verdict is watched for whether it stuck
+# Prometheus's newest stored sample (of any series) may be this much older than a cycle,
+# at least, before its answers count as frozen: twice ``canary.period``, and no less
+# than this, so that a scrape interval longer than a short period is not taken for one.
+FROZEN_AFTER = 30.0
 
 
 @dataclass
@@ -216,11 +221,14 @@ class CanaryLoop:
                 verdict = record.proposal.get("verdict", "the verdict")
                 self.decisions.progress(
                     record.id,
-                    f"{verdict}: handed to the delivery tool; the stable is watched for an hour",
+                    f"{verdict}: handed on (to the delivery tool through the verdict "
+                    "endpoints, and to the runbooks as a canary signal); the stable is watched "
+                    "for an hour",
                 )
             self._follow(record, now)
         self._verify(now)
         judged: set[ObjectRef] = set()
+        frozen: str | None = None  # why Prometheus's answers are old now; asked once a cycle
         for workload in self.cluster.list_workloads():
             stable = workload.labels.get(CANARY_OF)
             if not stable or workload.labels.get(self.opt_in_label) != "true":
@@ -286,6 +294,14 @@ class CanaryLoop:
                 self._record(analysis, analysis.latest)  # recording it failed before: again
                 continue
             analysis.baseline_images = stable_images
+            if frozen is None:
+                frozen = self._frozen(now)
+            if frozen:
+                why = f"no interval this time: {frozen}"
+                if self.errors.get(str(workload.ref)) != why:
+                    log.warning("canary %s: %s", workload.ref, why)
+                self.errors[str(workload.ref)] = why
+                continue
             try:
                 self._step(analysis, now)
             except (TransientError, PermanentError, CanaryDataError) as exc:
@@ -293,6 +309,25 @@ class CanaryLoop:
                 log.warning("canary %s: no interval this time: %s", workload.ref, exc)
         for ref in [r for r in self.current if r not in judged]:
             self._end(ref, f"it is gone, or no longer labelled {CANARY_OF} and opted in")
+
+    def _frozen(self, now: float) -> str:
+        """Why Prometheus's answers would be old numbers now, or "" when they are not (or
+        it cannot be told): it has stored no sample, of any series, for two periods. A
+        gauge column (a latency or memory gauge, read as it is) would still answer with
+        its last value for Prometheus's 5-minute lookback, stamped as current, and each
+        repeat would count as one more interval of evidence: a verdict on old numbers."""
+        if not isinstance(self.reader, IngestionClock):
+            return ""
+        newest = self.reader.newest_sample()
+        limit = max(2.0 * self.settings.period, FROZEN_AFTER)
+        if newest is None or now - newest <= limit:
+            return ""
+        since = datetime.fromtimestamp(newest, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+        return (
+            f"Prometheus has stored no new sample since {since} (its scrapes or remote "
+            "writes have stopped), so its answers are old numbers; the analysis waits for "
+            "fresh ones"
+        )
 
     def _end(self, canary: ObjectRef, why: str) -> None:
         """``canary`` cannot be judged now (``why``): an analysis still judging it ends,

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import math
 import sys
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
 from forecasting.canary.sequences import (
@@ -83,10 +83,13 @@ class ContinuousEvidence:
     baseline: list[float] = field(default_factory=list)
     canary: list[float] = field(default_factory=list)
     missing: int = 0
+    missing_sides: list[int] = field(default_factory=lambda: [0, 0])  # baseline, canary
 
     def add(self, baseline: float, canary: float) -> None:
         if math.isnan(baseline) or math.isnan(canary):
             self.missing += 1
+            self.missing_sides[0] += math.isnan(baseline)
+            self.missing_sides[1] += math.isnan(canary)
             return
         if not self.spec.allow_negative and (baseline < 0 or canary < 0):
             side = "baseline" if baseline < 0 else "canary"
@@ -126,7 +129,7 @@ class ContinuousEvidence:
         tol = math.log1p(spec.tolerance.value) if relative else spec.tolerance.value
         n = len(self.baseline)
         if n == 0:
-            return _empty(spec, relative, self.missing)
+            return _empty(spec, relative, self.missing, self.missing_sides)
         diffs = _clip_outliers(self._differences())
         # differences (and an absolute tolerance) beyond 1e100 are scaled down together,
         # which changes no decision, so that their squares cannot overflow
@@ -185,11 +188,16 @@ class RatioEvidence:
     intervals: list[tuple[float, float, float, float]] = field(default_factory=list)
     log_lr: list[float] = field(default_factory=lambda: [0.0] * len(_RATIO_GRID))
     missing: int = 0
+    # of the missing intervals: the baseline's without a value, the canary's, and those
+    # in which neither side had a trial
+    missing_sides: list[int] = field(default_factory=lambda: [0, 0, 0])
 
     def add(self, b_events: float, b_trials: float, c_events: float, c_trials: float) -> None:
         values = (b_events, b_trials, c_events, c_trials)
         if any(math.isnan(v) for v in values):
             self.missing += 1
+            self.missing_sides[0] += math.isnan(b_events) or math.isnan(b_trials)
+            self.missing_sides[1] += math.isnan(c_events) or math.isnan(c_trials)
             return
         for side, events, trials in (
             ("baseline", b_events, b_trials),
@@ -215,6 +223,7 @@ class RatioEvidence:
                 )
         if b_trials == 0 and c_trials == 0:
             self.missing += 1
+            self.missing_sides[2] += 1
             return
         self.intervals.append(values)
         total = b_events + c_events
@@ -304,7 +313,7 @@ class RatioEvidence:
         tol = spec.tolerance.value
         n = len(self.intervals)
         if n == 0:
-            return _empty(spec, False, self.missing)
+            return _empty(spec, False, self.missing, self.missing_sides)
         # counts beyond 1e100 are scaled down by one factor per side (rates unchanged),
         # and by one for both sides where the sides are compared interval by interval
         fb = _scale_factor(v for r in self.intervals for v in r[:2])
@@ -352,8 +361,9 @@ class RatioEvidence:
         sign = spec.direction.sign
         worse = sign * est
         worse_hi = max(sign * low, sign * high)
+        served = f" ({spec.denominator} so far: canary {nc:,.0f}, baseline {nb:,.0f})"
         if n < self.min_intervals:
-            return _undecided(spec, False, n, est, low, high)
+            return _undecided(spec, False, n, est, low, high, served)
         theta_hat = pc / pb if pb > 0 else math.inf
         phi_cond = self._conditional_dispersion(theta_hat) if math.isfinite(theta_hat) else 1.0
         log_e = rate_ratio_log_evalue(self.log_lr, phi_cond)
@@ -369,7 +379,7 @@ class RatioEvidence:
             width = max(high - low, 1e-12)
             strength = math.log(1.0 / self.alpha_promote) * (tol - worse_hi) / width
             return _finding(spec, MetricStatus.WITHIN_TOLERANCE, False, n, est, low, high, strength)
-        return _undecided(spec, False, n, est, low, high)
+        return _undecided(spec, False, n, est, low, high, served)
 
 
 def _squared_z(observed: float, expected: float, variance: float) -> float:
@@ -414,14 +424,34 @@ def _clip_outliers(diffs: list[float], k: float = 3.0) -> list[float]:
     return [min(max(d, lo), hi) for d in diffs]
 
 
+def _intervals(n: int) -> str:
+    return "1 interval" if n == 1 else f"{n} intervals"
+
+
 def _from_log(value: float, relative: bool) -> float:
     # held below exp(700), about 1e304, so that a change of absurd size stays finite
     return math.expm1(min(value, 700.0)) if relative else value
 
 
-def _empty(spec: MetricSpec, relative: bool, missing: int) -> MetricFinding:
+def _empty(
+    spec: MetricSpec, relative: bool, missing: int, sides: Sequence[int] = (0, 0)
+) -> MetricFinding:
+    """No interval paired yet; ``sides`` counts, of the ``missing`` intervals, those in
+    which the baseline and the canary had no value (a query that returns nothing), and
+    for a ratio those in which neither side had a trial."""
     tol = spec.tolerance.value
-    extra = f" ({missing} intervals missing on one side or both)" if missing else ""
+    extra = ""
+    if missing:
+        counts = [*sides, 0][:3]
+        which = [
+            f"the {side} had no value in {count}"
+            for side, count in (("canary", counts[1]), ("baseline", counts[0]))
+            if count
+        ]
+        if counts[2]:
+            which.append(f"neither side had any {spec.denominator} in {counts[2]}")
+        extra = f" ({_intervals(missing)} missing" + (": " + ", ".join(which) if which else "")
+        extra += ")"
     return MetricFinding(
         spec.name,
         spec.kind.value,
@@ -451,6 +481,7 @@ def _undecided(
     est: float,
     low: float | None,
     high: float | None,
+    served: str = "",
 ) -> MetricFinding:
     shown = _describe(est, relative, spec.kind)
     if low is None or high is None:
@@ -461,8 +492,8 @@ def _undecided(
             f"{_describe(high, relative, spec.kind)})"
         )
     sentence = (
-        f"{spec.name}: canary {shown} vs baseline{interval} after {n} intervals; not yet "
-        f"clear whether it is within the {_tolerance_text(spec)} tolerance."
+        f"{spec.name}: canary {shown} vs baseline{interval} after {_intervals(n)}; not yet "
+        f"clear whether it is within the {_tolerance_text(spec)} tolerance{served}."
     )
     return MetricFinding(
         spec.name,
@@ -501,13 +532,14 @@ def _finding(
     interval = f"{_describe(low, relative, spec.kind)} to {_describe(high, relative, spec.kind)}"
     if status is MetricStatus.REGRESSED:
         sentence = (
-            f"{spec.name}: canary {shown} vs baseline (interval {interval}) after {n} "
-            f"intervals: a regression ({worse_word} is worse; tolerance {_tolerance_text(spec)})."
+            f"{spec.name}: canary {shown} vs baseline (interval {interval}) after "
+            f"{_intervals(n)}: a regression ({worse_word} is worse; tolerance "
+            f"{_tolerance_text(spec)})."
         )
     else:
         sentence = (
-            f"{spec.name}: canary {shown} vs baseline (interval {interval}) after {n} "
-            f"intervals: within the {_tolerance_text(spec)} tolerance."
+            f"{spec.name}: canary {shown} vs baseline (interval {interval}) after "
+            f"{_intervals(n)}: within the {_tolerance_text(spec)} tolerance."
         )
     return MetricFinding(
         spec.name,

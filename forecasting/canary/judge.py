@@ -174,7 +174,7 @@ class CanaryJudge:
                 Decision.ROLLBACK,
                 top.strength,
                 "CriticalRegression",
-                "Roll back: " + "; ".join(f.sentence for f in regressed_critical),
+                "Roll back: " + _joined(regressed_critical),
                 elapsed,
                 findings,
                 final=True,
@@ -185,7 +185,7 @@ class CanaryJudge:
                 0.0,
                 "NonCriticalRegression",
                 "A person should decide: a non-critical metric regressed while the critical "
-                "ones did not: " + "; ".join(f.sentence for f in regressed_other),
+                "ones did not: " + _joined(regressed_other),
                 elapsed,
                 findings,
                 final=True,
@@ -203,8 +203,7 @@ class CanaryJudge:
             if unjudged:  # at the end, on the critical metrics alone: say what was not judged
                 sentence = (
                     "Promote: the analysis reached its maximum duration with every critical "
-                    "metric within its tolerance; not decided (not critical): "
-                    + "; ".join(f.sentence for f in unjudged)
+                    "metric within its tolerance; not decided (not critical): " + _joined(unjudged)
                 )
             return self._verdict(
                 Decision.PROMOTE,
@@ -224,7 +223,7 @@ class CanaryJudge:
                 0.0,
                 reason,
                 "A person should decide: the analysis reached its maximum duration and "
-                + "; ".join(f.sentence for f in open_findings),
+                + _joined(open_findings),
                 elapsed,
                 findings,
                 final=True,
@@ -233,7 +232,7 @@ class CanaryJudge:
             Decision.CONTINUE,
             0.0,
             "CollectingEvidence",
-            "Keep collecting: " + "; ".join(f.sentence for f in open_findings),
+            "Keep collecting: " + _joined(open_findings),
             elapsed,
             findings,
             final=False,
@@ -259,6 +258,11 @@ class CanaryJudge:
             decided_after_seconds=elapsed if final else None,
             metrics=findings,
         )
+
+
+def _joined(findings: Iterable[MetricFinding]) -> str:
+    """The findings' sentences as one: "a; b." (each ends with a full stop of its own)."""
+    return "; ".join(f.sentence.rstrip(".") for f in findings) + "."
 
 
 def _value(row: Mapping[str, float], column: str) -> float:

@@ -128,6 +128,23 @@ def test_live_samples_by_remote_write(
     assert len(latest) == 1 and latest[0][2] == pytest.approx(0.0)
 
 
+def test_newest_sample_is_when_prometheus_last_stored_one(
+    reader: PrometheusReader, prometheus: PrometheusServer
+) -> None:
+    """A gauge no longer written keeps answering instant queries with its last value,
+    stamped with the query's time; only the TSDB status tells that it is old."""
+    now = time.time()
+    written = now - 200
+    remote_write(
+        prometheus.url, [({"__name__": "autonomic_frozen", "job": "web"}, [(written, 7.0)])]
+    )
+    newest = reader.newest_sample()
+    assert newest is not None and newest >= written - 0.001  # this sample, or a later one
+    (_, stamped, value) = reader.instant("autonomic_frozen", now)[0]
+    assert value == pytest.approx(7.0) and stamped == pytest.approx(now, abs=1)  # looks current
+    assert PrometheusReader(f"http://127.0.0.1:{free_port()}", timeout=1).newest_sample() is None
+
+
 def test_outage_is_transient_and_recovers(
     reader: PrometheusReader, prometheus: PrometheusServer
 ) -> None:

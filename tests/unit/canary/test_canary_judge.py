@@ -349,3 +349,73 @@ def test_a_promotion_on_the_critical_metrics_alone_says_what_was_not_judged() ->
     assert verdict.final and verdict.decision is Decision.PROMOTE
     assert "every judged metric" not in verdict.sentence
     assert "maximum duration" in verdict.sentence and "cpu: no paired data" in verdict.sentence
+
+
+def test_sentences_read_as_prose_one_interval_and_joined_findings() -> None:
+    """One interval is "1 interval", and the findings joined into the verdict's sentence
+    are separated by "; " alone, not ".; " (each finding's own full stop was kept)."""
+    judge = CanaryJudge([LATENCY, ERRORS])
+    first = judge.update(
+        Interval(
+            0.0,
+            {"latency": 100, "errors": 1, "requests": 1000},
+            {"latency": 101, "errors": 1, "requests": 100},
+        )
+    )
+    assert "after 1 interval;" in first.sentence and "1 intervals" not in first.sentence
+    assert ".;" not in first.sentence and first.sentence.endswith(".")
+    verdict = first
+    for i in range(1, 20):
+        verdict = judge.update(
+            Interval(
+                60.0 * i,
+                {"latency": 100 + i % 3, "errors": 1, "requests": 1000},
+                {"latency": 190 + i % 4, "errors": 80, "requests": 1000},
+            )
+        )
+        if verdict.final:
+            break
+    assert verdict.decision is Decision.ROLLBACK and len(verdict.metrics) == 2
+    assert ".;" not in verdict.sentence and verdict.sentence.endswith(").")
+    assert verdict.sentence.count("; ") >= 2  # both regressions, and the latency one's
+
+
+def test_missing_data_says_which_side_and_low_traffic_says_how_little() -> None:
+    """A person reading "no paired data" must know whether the canary's queries or the
+    baseline's return nothing; one reading "not yet clear" on an error ratio must see
+    how few requests the canary has served."""
+    nan = math.nan
+    judge = CanaryJudge([LATENCY, ERRORS])
+    for i in range(5):
+        verdict = judge.update(
+            Interval(
+                60.0 * i,
+                {"latency": 100, "errors": 1, "requests": 1000},
+                {"latency": nan, "errors": nan, "requests": nan},
+            )
+        )
+    assert "latency: no paired data yet (5 intervals missing: the canary had no value in 5)" in (
+        verdict.sentence
+    )
+    assert "error_rate: no paired data yet (5 intervals missing: the canary had no value in 5)" in (
+        verdict.sentence
+    )
+    assert "baseline had no value" not in verdict.sentence
+    judge = CanaryJudge([ERRORS])
+    judge.update(Interval(0.0, {"errors": 0, "requests": 0}, {"errors": 0, "requests": 0}))
+    idle = judge.update(
+        Interval(60.0, {"errors": nan, "requests": nan}, {"errors": 0, "requests": 0})
+    )
+    assert (
+        "(2 intervals missing: the baseline had no value in 1, neither side had any requests in 1)"
+        in (idle.sentence)
+    )
+    for i in range(2, 40):  # a canary that serves 3 requests a minute
+        low = judge.update(
+            Interval(60.0 * i, {"errors": 2, "requests": 6000}, {"errors": 0, "requests": 3})
+        )
+    assert low.decision is Decision.CONTINUE
+    assert (
+        "not yet clear whether it is within the 0.5 pp tolerance "
+        "(requests so far: canary 114, baseline 228,000)" in low.sentence
+    )

@@ -7,10 +7,13 @@ import math
 import random
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+from agent.adapters.slack_blocks import report_blocks
 from agent.approvals import Approvals, LedgerOnlyChannel
+from agent.cli.explain_cmd import render
 from agent.clock import FakeClock
 from agent.decisions import DecisionService
 from agent.ledger import Ledger, open_ledger
@@ -291,3 +294,83 @@ def test_a_query_returning_several_series_is_named_not_judged_as_no_data(
     assert "'latency_p99' query for Deployment/shop/search-canary returned 2 series" in str(
         body["note"]
     )
+
+
+class _Stored:
+    """The rig's metrics, with a source that tells when it last stored a sample."""
+
+    def __init__(self, inner: SimMetrics, newest: float) -> None:
+        self.inner = inner
+        self.newest: float | None = newest
+
+    def range(self, query: str, start: float, end: float, step: float, now: float) -> Any:
+        return self.inner.range(query, start, end, step, now)
+
+    def instant(self, query: str, at: float) -> list[tuple[dict[str, str], float, float]]:
+        return self.inner.instant(query, at)
+
+    def newest_sample(self) -> float | None:
+        return self.newest
+
+
+def test_no_interval_is_judged_while_prometheus_stores_nothing_new(ledger: Ledger) -> None:
+    """A Prometheus that stopped taking samples still answers a gauge with its last value
+    for five minutes, stamped as current: each repeat must not count as evidence."""
+    loop, signals, clock, _cluster = rig(ledger, canary_slowdown=1.5)
+    stored = _Stored(loop.reader, clock.now())  # type: ignore[arg-type]
+    loop.reader = stored
+    for _ in range(30):  # a clear regression, but every answer is old
+        clock.advance(60)
+        stored.newest = clock.now() - 40  # fresh: within two periods
+        loop.cycle()
+        if loop.analyses:
+            break
+    (analysis,) = loop.analyses.values()
+    judged = len(analysis.history)
+    assert judged == 1
+    stored.newest = clock.now() - 150  # older than two periods, and older every cycle
+    for _ in range(30):
+        clock.advance(60)
+        loop.cycle()
+    assert len(analysis.history) == judged  # held: not one interval more
+    assert not signals and not ledger.decisions(kind="canary")
+    answer = json.loads(
+        loop.argo(
+            Request(
+                "GET",
+                "/canary/verdict",
+                {"namespace": ["shop"], "canary": ["search-canary"]},
+                {},
+                b"",
+            )
+        ).body
+    )
+    assert answer["verdict"] == "continue"
+    assert "Prometheus has stored no new sample since 2023-11-14 22:11:50 UTC" in answer["note"]
+    stored.newest = None  # the source cannot tell: judged on the queries alone, as before
+    run_until_final(loop, clock, minutes=30)
+    assert [s.name for s in signals] == ["rollback"]
+
+
+def test_a_verdict_in_slack_and_explain_names_the_releases_and_each_finding_whole(
+    ledger: Ledger,
+) -> None:
+    """The question (or report) names the verdict, the release judged and the stable's,
+    and every metric's finding with its numbers; `explain` shows each finding whole.
+    Both used to cut the findings at 200 characters together, and named the proposal
+    "change (baseline=..., revision=1, verdict=rollback)"."""
+    loop, _signals, clock, _cluster = rig(ledger, canary_slowdown=1.5)
+    run_until_final(loop, clock)
+    (decision,) = ledger.decisions(kind="canary")
+    findings = list(decision.evidence["findings"].values())
+    assert len(findings) == 2 and sum(len(f) for f in findings) > 200
+    text = json.dumps(report_blocks(decision, "confident", cluster="prod"))
+    assert (
+        "canary verdict rollback for search:4 (baseline Deployment/shop/search on search:3)"
+        " on Deployment/shop/search-canary" in text
+    )
+    for finding in findings:
+        assert json.dumps(finding)[1:-1] in text
+    story = render(ledger, decision.id)
+    for finding in findings:
+        assert f"\n    {finding}\n" in story
