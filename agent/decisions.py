@@ -99,6 +99,8 @@ class Proposal:
     evidence: Mapping[str, Any]
     model_version: str
     max_autonomy: Autonomy = "auto"
+    # Who or what caps autonomy, as the route's reason says it ("the runbook caps autonomy").
+    capped_by: str = "the runbook caps autonomy"
     forced_approval: str | None = None
     shadow: bool = False
     incident_key: str | None = None
@@ -248,6 +250,7 @@ class DecisionService:
             max_autonomy=p.max_autonomy,
             forced_approval=p.forced_approval,
             shadow=p.shadow,
+            capped_by=p.capped_by,
         )
         evidence = dict(p.evidence)
         defaults = p.default_thresholds or self._global_thresholds()

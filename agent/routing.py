@@ -47,6 +47,7 @@ def route(
     max_autonomy: Autonomy = "auto",
     forced_approval: str | None = None,
     shadow: bool = False,
+    capped_by: str = "the runbook caps autonomy",
 ) -> RouteDecision:
     """Pick the route for one decision. Pure: same inputs, same answer."""
     if not 0.0 <= confidence <= 1.0:
@@ -79,7 +80,7 @@ def route(
     if _RANK[max_autonomy] < _RANK[chosen]:
         chosen = max_autonomy
         code = "AutonomyCapped"
-        why += f"; the runbook caps autonomy at {max_autonomy!r}"
+        why += f"; {capped_by} at {max_autonomy!r}"
     if chosen == "auto" and mode == "propose":
         chosen, code = "ask", "ProposeMode"
         why += "; propose mode asks before every action"

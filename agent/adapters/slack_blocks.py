@@ -431,7 +431,10 @@ def escalation_blocks(
             ],
         }
     )
-    if decision.status in _NOBODY_ACTED:
+    proposed_nothing = (
+        decision.kind == "canary" and decision.proposal.get("verdict") == "inconclusive"
+    )  # the judge could not decide: there is no proposal to call right or wrong
+    if decision.status in _NOBODY_ACTED and not proposed_nothing:
         blocks += [
             {
                 "type": "section",

@@ -8,8 +8,9 @@ label goes or the canary is deleted, and a canary whose stable does not exist is
 judged, saying why). Each interval, every column the judge's spec needs is read with its
 PromQL template for both; the sequential judge is asked; once its verdict is final it
 is recorded as a decision and sent to the runbooks as a canary signal (a confident
-rollback acts through ``canary-rollback``; an inconclusive or low-confidence verdict
-goes to a person). Every final verdict is also posted as a Kubernetes Event on the canary
+rollback acts through ``canary-rollback``; a less confident verdict is asked about; an
+inconclusive one is escalated, since only a person can settle it, by promoting or
+aborting the rollout). Every final verdict is also posted as a Kubernetes Event on the canary
 (`CanaryPromote`, `CanaryRollback` as a warning, `CanaryInconclusive`), with the judge's
 sentence and the decision id, so `kubectl describe` shows it next to the rollout; the
 delivery tool that owns the rollout reads the verdict from the endpoints below. A final
@@ -698,7 +699,14 @@ class CanaryLoop:
                 model_version="canary-judge/1",
                 prior_success=1.0,
                 default_thresholds=Thresholds(auto=0.9, ask=0.5),
-                max_autonomy="ask" if decision == "inconclusive" else "auto",
+                # An inconclusive verdict is a person's call on the rollout itself (promote
+                # or abort it in the delivery tool): Approve or Reject on it would move
+                # nothing, so it is escalated with the findings, never asked.
+                max_autonomy="escalate" if decision == "inconclusive" else "auto",
+                capped_by=(
+                    "the judge could not decide, so a person promotes or aborts the rollout:"
+                    " autonomy is capped"
+                ),
                 incident_key=incident_key,
             )
         )

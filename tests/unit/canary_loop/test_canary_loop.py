@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from agent.adapters.slack_blocks import report_blocks
+from agent.adapters.slack_blocks import escalation_blocks, report_blocks
 from agent.approvals import Approvals, LedgerOnlyChannel
 from agent.cli.explain_cmd import render
 from agent.clock import FakeClock
@@ -39,7 +39,7 @@ def ledger(tmp_path: Path) -> Iterator[Ledger]:
 
 
 def rig(
-    ledger: Ledger, canary_slowdown: float
+    ledger: Ledger, canary_slowdown: float, latency_critical: bool = True
 ) -> tuple[CanaryLoop, list[Signal], FakeClock, SimCluster]:
     clock = FakeClock(1_700_000_000)
     cluster = SimCluster(["n1"], clock.now())
@@ -61,8 +61,11 @@ def rig(
             metrics.record("lat", labels_, at, 100 * factor * rng.lognormvariate(0, 0.05))
             metrics.record("req", labels_, at, 600.0)
             metrics.record("err", labels_, at, float(rng.random() < 0.3))
+    spec = CanarySettings().spec
+    spec["metrics"]["latency_p99"]["critical"] = latency_critical
     settings = CanarySettings(
-        queries={"latency_p99": "lat" + SEL, "errors": "err" + SEL, "requests": "req" + SEL}
+        spec=spec,
+        queries={"latency_p99": "lat" + SEL, "errors": "err" + SEL, "requests": "req" + SEL},
     )
     approvals = Approvals(ledger, LedgerOnlyChannel(ledger, clock.now), ttl=900, snooze=900)
     decisions = DecisionService(
@@ -374,3 +377,26 @@ def test_a_verdict_in_slack_and_explain_names_the_releases_and_each_finding_whol
     story = render(ledger, decision.id)
     for finding in findings:
         assert f"\n    {finding}\n" in story
+
+
+def test_an_inconclusive_verdict_is_escalated_not_asked(ledger: Ledger) -> None:
+    """A non-critical metric regressing is for a person to settle by promoting or aborting
+    the rollout. It used to be asked with Approve / Reject buttons that moved nothing
+    (the endpoints held either way); it is escalated with the findings, and the reason
+    says why, naming no runbook."""
+    loop, signals, clock, _cluster = rig(ledger, canary_slowdown=1.5, latency_critical=False)
+    run_until_final(loop, clock)
+    (decision,) = ledger.decisions(kind="canary")
+    assert decision.proposal["verdict"] == "inconclusive"
+    assert (decision.route, decision.status) == ("escalate", "escalated")
+    assert ledger.questions() == []
+    why = decision.evidence["routing"]["route_reason"]
+    assert "a person promotes or aborts the rollout" in why and "runbook" not in why
+    assert signals == []
+    query = {"namespace": ["shop"], "canary": ["search-canary"]}
+    body = json.loads(loop.argo(Request("GET", "/canary/verdict", query, {}, b"")).body)
+    assert body["verdict"] == "inconclusive" and body["decision_status"] == "escalated"
+    assert "a person promotes or aborts the rollout" in body["note"]
+    blocks = escalation_blocks(decision, why, "oncall")
+    assert "Escalation: canary verdict inconclusive for search:4" in json.dumps(blocks)
+    assert not [b for b in blocks if b["type"] == "actions"]  # nothing to call the fix
