@@ -520,7 +520,7 @@ class CanaryLoop:
                     confidence=max(float(record.confidence), CONFIRMED),
                     at=now,
                     revision=int(record.proposal.get("revision", 0)),
-                    evidence={"sentence": record.reason, "approved_decision": record.id},
+                    evidence={"sentence": record.reason, "verdict_decision": record.id},
                     run=",".join(str(i) for i in images) or None,
                 )
             ]
@@ -734,7 +734,7 @@ class CanaryLoop:
                         confidence=verdict.confidence,
                         at=self.clock.now(),
                         revision=analysis.revision,
-                        evidence={"sentence": verdict.sentence},
+                        evidence={"sentence": verdict.sentence, "verdict_decision": decision_id},
                         run=",".join(analysis.images),
                     )
                 ]

@@ -217,7 +217,7 @@ def test_an_approved_rollback_is_carried_out_and_stays_so_once_done(
     (signal,) = rig.signals  # the canary-rollback runbook carries out a native rollback
     assert (signal.kind, signal.name, str(signal.target)) == ("canary", "rollback", record.subject)
     assert signal.confidence >= 0.99  # a person looked
-    assert signal.evidence["approved_decision"] == decision_id
+    assert signal.evidence["verdict_decision"] == decision_id
     assert signal.dedup_key.endswith("/rollback") and "/rev" in signal.dedup_key
     rig.clock.advance(60)
     rig.loop.cycle()

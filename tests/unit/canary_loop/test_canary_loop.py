@@ -104,6 +104,7 @@ def test_a_slow_canary_is_rolled_back_through_the_runbooks(ledger: Ledger) -> No
     (decision,) = ledger.decisions(kind="canary")
     assert decision.proposal["verdict"] == "rollback" and decision.route == "auto"
     assert decision.status == "done"
+    assert signal.evidence["verdict_decision"] == decision.id  # the runbook's names it
     ((target, reason, message, warning),) = verdict_events(cluster)
     assert (target, reason, warning) == (str(CANARY), "CanaryRollback", True)
     assert decision.id in message and "routed auto" in message
