@@ -156,6 +156,7 @@ def render(ledger: Any, decision_id: str, *, as_json: bool = False) -> str:
                 f"  step {intent.step}: {intent.operation.get('op', '?')} on "
                 f"{_ref(intent.operation.get('target', '?'))} -> {intent.status} {summary}"
             )
+    lines += _linked_lines(ledger, record)
     lines += ["", "Outcome"]
     for item in feedback:
         lines.append(_feedback_line(item))
@@ -166,6 +167,43 @@ def render(ledger: Any, decision_id: str, *, as_json: bool = False) -> str:
         for at, _previous, status in life:
             lines.append(f"  {_when(at)}  {_elapsed(at - start):>9}  {status}")
     return "\n".join(lines)
+
+
+def _linked_lines(ledger: Any, record: Any) -> list[str]:
+    """A canary verdict and the runbook decisions it started, each way: a verdict sent
+    to the runbooks (acted on, or approved) names itself in the signal's evidence
+    (``verdict_decision``), so a runbook decision says which verdict started it and the
+    verdict lists what it started, and how each stands."""
+    signal = record.evidence.get("signal")
+    started_by = signal.get("verdict_decision") if isinstance(signal, dict) else None
+    if isinstance(started_by, str):
+        verdict = ledger.get_decision(started_by)
+        what = (
+            f"canary verdict {verdict.proposal.get('verdict', '?')} on {verdict.subject}, "
+            f"{verdict.route}, {verdict.status}"
+            if verdict is not None
+            else "a decision no longer in the ledger (pruned)"
+        )
+        return ["", "Started by", f"  {started_by}  {what}"]
+    if record.kind != "canary":
+        return []
+    started = [
+        later
+        for later in reversed(ledger.decisions(kind="remediation", since=record.created_at))
+        if isinstance(later.evidence.get("signal"), dict)
+        and later.evidence["signal"].get("verdict_decision") == record.id
+    ]
+    if not started:
+        return []
+    return [
+        "",
+        "What it started (runbook decisions)",
+        *(
+            f"  {later.id}  {later.decision_type} on {later.subject}: "
+            f"{later.route}, {later.status} ({later.confidence:.0%})"
+            for later in started
+        ),
+    ]
 
 
 _INDENT = " " * 11  # under the values of "  proposed "
