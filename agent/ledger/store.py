@@ -8,11 +8,12 @@ the caller learns whether it won.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import sqlite3
 import uuid
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -274,6 +275,11 @@ def _literal(text: str) -> str:
     return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
+# The advisory lock migrations take on PostgreSQL (any 64-bit number, the same in every
+# release): "autonomic" in ASCII.
+_MIGRATION_LOCK = 0x6175746F6E6F6D69
+
+
 class Ledger:
     def __init__(self, engine: sa.Engine) -> None:
         self.engine = engine
@@ -282,7 +288,29 @@ class Ledger:
     # -------------------------------------------------------------- schema
     def migrate(self, now: float, *, upto: int | None = None) -> int:
         """Bring the schema to ``upto`` (default: the newest); return the version reached."""
-        target = SCHEMA_VERSION if upto is None else upto
+        with self._migration_lock():
+            return self._migrate(now, SCHEMA_VERSION if upto is None else upto)
+
+    @contextlib.contextmanager
+    def _migration_lock(self) -> Iterator[None]:
+        """On PostgreSQL, one migrator at a time per database: replicas started together
+        on a new ledger would otherwise apply the same migration side by side, and all
+        but one fail to start on a duplicate table. A session-level advisory lock, held
+        on a connection of its own while the migrations run on others; the others wait
+        for it, then find the schema current. SQLite ledgers are one per replica."""
+        if self.engine.dialect.name != "postgresql":
+            yield
+            return
+        with self.engine.connect() as holder:
+            holder.execute(sa.text("SELECT pg_advisory_lock(:key)"), {"key": _MIGRATION_LOCK})
+            holder.commit()
+            try:
+                yield
+            finally:
+                holder.execute(sa.text("SELECT pg_advisory_unlock(:key)"), {"key": _MIGRATION_LOCK})
+                holder.commit()
+
+    def _migrate(self, now: float, target: int) -> int:
         with self.engine.begin() as conn:
             tables["schema_version"].create(conn, checkfirst=True)
         current = self.schema_version()

@@ -671,3 +671,45 @@ def test_held_back_written_by_concurrent_writers_on_postgres_adds_up(postgres_ur
     assert {row.times for row in rows} == {writers * rounds}
     assert {row.last_seen for row in rows} == {NOW + rounds - 1}
     ledger.close()
+
+
+@pytest.mark.postgres
+def test_replicas_starting_together_on_a_new_postgres_ledger_migrate_it_once(
+    postgres_url: str,
+) -> None:
+    """Replicas started together all migrate the same empty database: one applies each
+    migration, the others wait and find it applied (a PostgreSQL advisory lock). They
+    used to apply the same migration side by side, and all but one failed to start on
+    a duplicate table or version row."""
+    schema = f"m{uuid.uuid4().hex[:12]}"
+    engine = sa.create_engine(postgres_url)
+    with engine.begin() as conn:
+        conn.execute(sa.text(f"CREATE SCHEMA {schema}"))
+    url = f"{postgres_url}?options=-csearch_path%3D{schema}"
+    replicas = 6
+    start = threading.Barrier(replicas)
+    reached: list[int] = []
+    errors: list[BaseException] = []
+
+    def replica() -> None:
+        try:
+            start.wait()
+            opened = open_ledger(url, NOW)
+            reached.append(opened.schema_version())
+            opened.close()
+        except BaseException as exc:  # surfaced below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=replica) for _ in range(replicas)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    assert reached == [SCHEMA_VERSION] * replicas
+    with engine.connect() as conn:
+        versions = conn.execute(
+            sa.text(f"SELECT version FROM {schema}.schema_version ORDER BY version")
+        ).scalars()
+        assert list(versions) == list(range(1, SCHEMA_VERSION + 1))
+    engine.dispose()
