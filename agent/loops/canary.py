@@ -284,8 +284,7 @@ class CanaryLoop:
                         fresh=bool(why),
                     )
                 except (TransientError, PermanentError) as exc:
-                    self.errors[str(workload.ref)] = f"its earlier verdict could not be read: {exc}"
-                    log.warning("canary %s: not judged this time: %s", workload.ref, exc)
+                    self._fault(workload.ref, f"its earlier verdict could not be read: {exc}")
                     continue
                 self.analyses[key] = analysis
             self.current[workload.ref] = key
@@ -298,16 +297,12 @@ class CanaryLoop:
             if frozen is None:
                 frozen = self._frozen(now)
             if frozen:
-                why = f"no interval this time: {frozen}"
-                if self.errors.get(str(workload.ref)) != why:
-                    log.warning("canary %s: %s", workload.ref, why)
-                self.errors[str(workload.ref)] = why
+                self._fault(workload.ref, f"no interval this time: {frozen}")
                 continue
             try:
                 self._step(analysis, now)
             except (TransientError, PermanentError, CanaryDataError) as exc:
-                self.errors[str(workload.ref)] = f"no interval this time: {exc}"
-                log.warning("canary %s: no interval this time: %s", workload.ref, exc)
+                self._fault(workload.ref, f"no interval this time: {exc}")
         for ref in [r for r in self.current if r not in judged]:
             self._end(ref, f"it is gone, or no longer labelled {CANARY_OF} and opted in")
 
@@ -483,6 +478,14 @@ class CanaryLoop:
                 )
         return row
 
+    def _fault(self, ref: ObjectRef, why: str) -> None:
+        """Keep why ``ref`` was not judged this cycle (the endpoints say it); log it when
+        it starts or its reason changes, not every cycle it lasts (Prometheus down for an
+        hour is one warning, not sixty)."""
+        if self.errors.get(str(ref)) != why:
+            log.warning("canary %s: %s", ref, why)
+        self.errors[str(ref)] = why
+
     def _step(self, analysis: Analysis, now: float) -> None:
         problems: list[str] = []
         interval = Interval(
@@ -498,8 +501,8 @@ class CanaryLoop:
             log.warning("canary %s: %s", analysis.canary, problem)
         if problem:
             self.errors[str(analysis.canary)] = problem
-        else:
-            self.errors.pop(str(analysis.canary), None)
+        elif self.errors.pop(str(analysis.canary), None) is not None:
+            log.info("canary %s: judged again (an interval was read)", analysis.canary)
         if verdict.final:
             self._record(analysis, verdict)
 

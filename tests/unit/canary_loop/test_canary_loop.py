@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import math
 import random
 from collections.abc import Iterator
@@ -16,6 +17,7 @@ from agent.approvals import Approvals, LedgerOnlyChannel
 from agent.cli.explain_cmd import render
 from agent.clock import FakeClock
 from agent.decisions import DecisionService
+from agent.errors import TransientError
 from agent.ledger import Ledger, open_ledger
 from agent.loops.canary import CANARY_OF, CanaryLoop
 from agent.observability import Metrics
@@ -401,3 +403,51 @@ def test_an_inconclusive_verdict_is_escalated_not_asked(ledger: Ledger) -> None:
     blocks = escalation_blocks(decision, why, "oncall")
     assert "Escalation: canary verdict inconclusive for search:4" in json.dumps(blocks)
     assert not [b for b in blocks if b["type"] == "actions"]  # nothing to call the fix
+
+
+class _Down:
+    """The rig's metrics behind a Prometheus that can be down (every read refused)."""
+
+    def __init__(self, inner: SimMetrics) -> None:
+        self.inner = inner
+        self.down = False
+
+    def _check(self) -> None:
+        if self.down:
+            raise TransientError("Prometheus at http://127.0.0.1:9090: connection refused")
+
+    def range(self, query: str, start: float, end: float, step: float, now: float) -> Any:
+        self._check()
+        return self.inner.range(query, start, end, step, now)
+
+    def instant(self, query: str, at: float) -> list[tuple[dict[str, str], float, float]]:
+        self._check()
+        return self.inner.instant(query, at)
+
+
+def test_prometheus_down_for_half_an_hour_is_one_warning_and_one_line_when_back(
+    ledger: Ledger, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Every canary cycle Prometheus refused used to log the same warning again: thirty
+    in half an hour, per canary. It is said once when it starts (the endpoints say it all along),
+    and once when an interval is read again."""
+    loop, _signals, clock, _cluster = rig(ledger, canary_slowdown=1.0)
+    source = _Down(loop.reader)  # type: ignore[arg-type]
+    loop.reader = source
+    clock.advance(60)
+    loop.cycle()
+    assert loop.analyses
+    source.down = True
+    with caplog.at_level(logging.INFO, logger="autonomic.canary"):
+        for _ in range(30):
+            clock.advance(60)
+            loop.cycle()
+        assert "connection refused" in loop.errors[str(CANARY)]
+        source.down = False
+        clock.advance(60)
+        loop.cycle()
+    said = [r.getMessage() for r in caplog.records if r.name == "autonomic.canary"]
+    assert len(said) == 2, said
+    assert "no interval this time" in said[0] and "connection refused" in said[0]
+    assert "judged again" in said[1]
+    assert str(CANARY) not in loop.errors
