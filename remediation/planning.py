@@ -302,7 +302,7 @@ def _plan_scale(action: ScaleAction, target: ObjectRef, snapshot: ClusterSnapsho
     else:
         if wanted <= current:
             code = "AtMaximum" if current >= action.max_replicas else "NoChange"
-            raise _Stop(code, f"{show(target)} has {current} replicas; the runbook allows {how}")
+            raise _Stop(code, f"{show(target)} has {_replicas(current)}; the runbook allows {how}")
         change = Change(
             Scale(target, wanted), f"{show(target)}: replicas {current} -> {wanted} ({how})"
         )
@@ -350,7 +350,7 @@ def _plan_rollout(
         change = Change(
             RollbackToPrevious(target, workload.revision),
             f"{show(target)}: roll back from revision {workload.revision} to the previous "
-            f"revision ({workload.replicas} replicas replaced gradually)",
+            f"revision ({_replicas(workload.replicas)} replaced gradually)",
         )
         return _Planned((change,), (), workload.replicas, selected, healthy)
     if isinstance(action, PauseRolloutAction):
@@ -949,3 +949,8 @@ def plan(
         planned_at=now,
         checked=checked,
     )
+
+
+def _replicas(count: int) -> str:
+    """``1 replica``, ``3 replicas``."""
+    return f"{count} replica{'' if count == 1 else 's'}"

@@ -460,8 +460,9 @@ def test_failed_canary_is_rolled_back_and_verified(rig: KubeRig) -> None:
     decision = _reload(rig, _only(rig, "canary-rollback"))
     assert decision.status == "verified"
     assert decision.proposal["notifications"] == [
-        "Canary of Deployment shop/web failed its judgement (canary rollback on "
-        "Deployment/shop/web (confidence 0.95)); rolled back."
+        "Deployment shop/web failed its canary judgement (canary rollback on "
+        "Deployment/shop/web (confidence 0.95)): rolled back to the previous revision; "
+        "verification follows."
     ]
 
 

@@ -537,3 +537,14 @@ def test_scenario_imagepull_rollback_and_disk_pressure_cordon() -> None:
         ),
         "OptedOut",
     )
+
+
+def test_a_one_replica_canary_is_rolled_back_in_words_that_count_right() -> None:
+    """A canary Deployment often runs one replica: its plan said "1 replicas"."""
+    canary = deployment("web-canary", replicas=1, revision=3)
+    sig = signal("canary", "rollback", canary.ref, confidence=0.95)
+    result = planned(plan(SHIPPED["canary-rollback"], sig, ClusterSnapshot((canary,)), NOW))
+    assert result.diff == (
+        "Deployment shop/web-canary: roll back from revision 3 to the previous revision "
+        "(1 replica replaced gradually)"
+    )
