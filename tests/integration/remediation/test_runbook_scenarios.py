@@ -482,15 +482,22 @@ def test_less_confident_canary_verdict_needs_approval(tmp_path: Path) -> None:
         rig.close()
 
 
-def test_canary_rollback_that_does_not_help_is_undone_and_escalated(rig: KubeRig) -> None:
+def test_canary_rollback_that_does_not_help_is_escalated_and_kept(rig: KubeRig) -> None:
+    """Errors that outlast the rollback come from elsewhere: the rollback is not undone
+    (that would put back the release the judge found worse, which it used to do), and a
+    person is told."""
     seed_web(rig)
     _control(rig, lambda _c: "Ready")
     rig.promql.set('code=~"5.."', 0.04)  # the errors come from elsewhere
     _canary(rig, 0.95)
     rig.run(13 * 60)
-    _assert_undone_and_escalated(rig, _only(rig, "canary-rollback"))
-    assert rig.writes() == [ROLLBACK, ROLLBACK]
-    assert _image(_container(rig)) == "shop/web:2"
+    decision = _reload(rig, _only(rig, "canary-rollback"))
+    assert decision.status == "failed"
+    feedback = rig.feedback(decision.id)
+    assert ("verification", "wrong") in feedback and ("escalation", "escalated") in feedback
+    assert decision.id in [d for d, _ in rig.channel.escalated]
+    assert rig.writes() == [ROLLBACK]  # once, and not undone
+    assert _image(_container(rig)) == "shop/web:1"
 
 
 # ------------------------------------------------------------------ error-rate pause
