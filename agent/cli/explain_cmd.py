@@ -134,10 +134,17 @@ def render(ledger: Any, decision_id: str, *, as_json: bool = False) -> str:
             f"  lent       {lent['outcomes']} outcomes of sibling runbooks "
             f"({', '.join(lent.get('types', []))}), {lent.get('right', 0)} right"
         )
-    lines += [
-        f"  thresholds auto {routing.get('auto', '?')}, ask {routing.get('ask', '?')}",
-        f"  route      {record.route}: {routing.get('route_reason', '')}",
-    ]
+    if record.route == "observe":  # an inference recorded to be judged: not routed
+        lines.append(
+            "  route      observe: recorded with its confidence, to be judged by what "
+            "follows; it proposes nothing itself. Its signal goes to the runbooks, each "
+            "deciding and routing on its own"
+        )
+    else:
+        lines += [
+            f"  thresholds auto {routing.get('auto', '?')}, ask {routing.get('ask', '?')}",
+            f"  route      {record.route}: {routing.get('route_reason', '')}",
+        ]
     for question in questions:
         lines.append(
             f"  question   {question.id[:8]} {question.status}"
@@ -170,28 +177,21 @@ def render(ledger: Any, decision_id: str, *, as_json: bool = False) -> str:
 
 
 def _linked_lines(ledger: Any, record: Any) -> list[str]:
-    """A canary verdict and the runbook decisions it started, each way: a verdict sent
-    to the runbooks (acted on, or approved) names itself in the signal's evidence
-    (``verdict_decision``), so a runbook decision says which verdict started it and the
-    verdict lists what it started, and how each stands."""
-    signal = record.evidence.get("signal")
-    started_by = signal.get("verdict_decision") if isinstance(signal, dict) else None
-    if isinstance(started_by, str):
-        verdict = ledger.get_decision(started_by)
-        what = (
-            f"canary verdict {verdict.proposal.get('verdict', '?')} on {verdict.subject}, "
-            f"{verdict.route}, {verdict.status}"
-            if verdict is not None
-            else "a decision no longer in the ledger (pruned)"
-        )
-        return ["", "Started by", f"  {started_by}  {what}"]
-    if record.kind != "canary":
+    """A signal's decision and the runbook decisions it started, each way. A canary
+    verdict sent to the runbooks (acted on, or approved) names itself in the signal's
+    evidence (``verdict_decision``); an anomaly's observation shares its incident key with
+    the signal, which ends each runbook decision's key (``runbook|target|signal``). So a
+    runbook decision says what started it, and the verdict or observation lists what it
+    started, and how each stands."""
+    if record.kind == "remediation":
+        origin = _origin(ledger, record)
+        return ["", "Started by", f"  {origin}"] if origin else []
+    if record.kind not in ("canary", "anomaly"):
         return []
     started = [
         later
         for later in reversed(ledger.decisions(kind="remediation", since=record.created_at))
-        if isinstance(later.evidence.get("signal"), dict)
-        and later.evidence["signal"].get("verdict_decision") == record.id
+        if _started_by(later, record)
     ]
     if not started:
         return []
@@ -204,6 +204,38 @@ def _linked_lines(ledger: Any, record: Any) -> list[str]:
             for later in started
         ),
     ]
+
+
+def _started_by(later: Any, record: Any) -> bool:
+    signal = later.evidence.get("signal")
+    if isinstance(signal, dict) and signal.get("verdict_decision") == record.id:
+        return True
+    key = record.incident_key
+    return bool(key) and str(later.incident_key or "").endswith(f"|{key}")
+
+
+def _origin(ledger: Any, record: Any) -> str | None:
+    """The verdict or observation whose signal started runbook decision ``record``."""
+    signal = record.evidence.get("signal")
+    verdict_id = signal.get("verdict_decision") if isinstance(signal, dict) else None
+    if isinstance(verdict_id, str):
+        verdict = ledger.get_decision(verdict_id)
+        if verdict is None:
+            return f"{verdict_id}  a canary verdict no longer in the ledger (pruned)"
+        return (
+            f"{verdict_id}  canary verdict {verdict.proposal.get('verdict', '?')} on "
+            f"{verdict.subject}, {verdict.route}, {verdict.status}"
+        )
+    parts = str(record.incident_key or "").split("|", 2)
+    if len(parts) != 3:
+        return None
+    observed = ledger.latest_for_incident(parts[2])
+    if observed is None or observed.kind == "remediation":
+        return None
+    return (
+        f"{observed.id}  {observed.kind} on {observed.subject}: {observed.reason} "
+        f"(confidence {observed.confidence:.0%})"
+    )
 
 
 _INDENT = " " * 11  # under the values of "  proposed "

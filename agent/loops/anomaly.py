@@ -363,7 +363,7 @@ class AnomalyLoop:
                 self.submit([signal])
                 continue
             self.status.incidents_opened += 1
-            self.decisions.observe(
+            observed = self.decisions.observe(
                 Proposal(
                     kind="anomaly",
                     decision_type=f"anomaly/{query.name}",
@@ -386,6 +386,19 @@ class AnomalyLoop:
                     model_version="anomaly-detector/1",
                     incident_key=signal.dedup_key,
                 )
+            )
+            log.info(
+                "anomaly %s on %s: %s, observed %.4g, expected %.4g (band %.4g to %.4g), "
+                "confidence %.0f%%; recorded as %s, sent to the runbooks",
+                query.name,
+                target if target else key,
+                incident.reason.value.replace("_", " "),
+                incident.peak_observed,
+                incident.peak_expected,
+                incident.peak_lower,
+                incident.peak_upper,
+                100 * signal.confidence,
+                observed[:8],
             )
             self.submit([signal])
         return key

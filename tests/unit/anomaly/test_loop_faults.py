@@ -3,6 +3,7 @@ a lost and regained leadership, saved series of pods long gone."""
 
 from __future__ import annotations
 
+import logging
 import math
 from collections.abc import Iterator
 from pathlib import Path
@@ -156,3 +157,24 @@ def test_a_clock_stepped_back_is_said_not_silent(ledger: Ledger) -> None:
     loop.cycle()
     assert query not in loop.status.degraded
     assert loop.status.points_scored > scored
+
+
+def test_an_incident_opened_is_said_in_the_log_once_with_its_numbers(
+    ledger: Ledger, caplog: pytest.LogCaptureFixture
+) -> None:
+    """An incident opened went to the ledger and the runbooks without a line in the log:
+    a person reading the daemon's log could not see that anything was noticed."""
+    clock, reader, signals = FakeClock(T0), Recorded(2), []
+    loop = _loop(ledger, clock, reader, signals)
+    loop.cycle()
+    reader.spikes = {T0 + 2 * STEP: 1_000.0, T0 + 3 * STEP: 1_000.0}
+    with caplog.at_level(logging.INFO, logger="autonomic.anomaly"):
+        for _ in range(4):
+            clock.advance(STEP)
+            loop.cycle()
+    (observation,) = ledger.decisions(kind="anomaly")
+    said = [r.getMessage() for r in caplog.records if "recorded as" in r.getMessage()]
+    assert len(said) == 1, said
+    assert f"recorded as {observation.id[:8]}, sent to the runbooks" in said[0]
+    assert f"observed {observation.evidence['observed']:.4g}," in said[0]
+    assert "on Deployment/shop/svc-0: spike" in said[0] and "confidence 100%" in said[0]

@@ -1,7 +1,8 @@
-"""A canary verdict and the runbook decision it starts explain each other: the runbook's
-`autonomic explain` says which verdict started it, the verdict's lists what it started.
-They used to be two unrelated stories (a rollback verdict reported "done automatically"
-while the canary-rollback runbook, separately, asked)."""
+"""A canary verdict or an anomaly's observation and the runbook decision it starts explain
+each other: the runbook's `autonomic explain` says what started it, the verdict's or the
+observation's lists what it started. They used to be unrelated stories (a rollback
+verdict reported "done automatically" while the canary-rollback runbook, separately,
+asked; an observation's route read "observe: " with thresholds "?")."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from pathlib import Path
 
 from agent.cli.explain_cmd import render
 from agent.decisions import Proposal
-from remediation.signals import canary_signal
+from remediation.signals import anomaly_signal, canary_signal
 from tests.unit.engine.harness import WEB, rig, web
 
 
@@ -76,3 +77,55 @@ def test_a_verdict_lists_the_runbook_decision_it_started_and_that_names_it(
         f"Started by\n  {verdict.decision_id}  canary verdict rollback on Deployment/shop/web, "
         f"{verdict.route}, " in back
     )
+
+
+def test_an_anomaly_observation_lists_the_runbook_decision_its_signal_started(
+    tmp_path: Path,
+) -> None:
+    """As the anomaly loop does: the observation is recorded with the signal's key as its
+    incident key, then the signal goes to the runbooks."""
+    r = rig(tmp_path)
+    r.sim.add_workload(web(4))
+    r.run(60)
+    r.sim.roll_out(WEB, "shop/web:2")
+    r.clock.advance(20)
+    r.engine.query = lambda text: 12.5
+    signal = anomaly_signal(
+        metric="http_error_ratio",
+        target=WEB,
+        observed=0.2,
+        lower=0.0,
+        upper=0.02,
+        score=9.0,
+        confidence=0.9,
+        at=r.clock.now(),
+    )
+    observation = r.decisions.observe(
+        Proposal(
+            kind="anomaly",
+            decision_type="anomaly/http_error_ratio",
+            subject=str(WEB),
+            proposal={"incident": 1, "reason": "spike"},
+            signal_confidence=0.9,
+            reason_code="AnomalySpike",
+            reason="http_error_ratio spike: observed 0.2, expected 0.01",
+            evidence={},
+            model_version="anomaly-detector/1",
+            incident_key=signal.dedup_key,
+        )
+    )
+    r.engine.submit([signal])
+    (started,) = [h for h in r.engine.cycle() if h.runbook == "error-rate-pause-rollout"]
+    assert started.outcome == "decided" and started.decision_id is not None
+    story = render(r.ledger, observation)
+    assert "route      observe: recorded with its confidence" in story
+    assert "thresholds auto ?" not in story
+    assert (
+        f"What it started (runbook decisions)\n  {started.decision_id}  "
+        "error-rate-pause-rollout/Deployment on Deployment/shop/web: "
+    ) in story
+    back = render(r.ledger, started.decision_id)
+    assert (
+        f"Started by\n  {observation}  anomaly on Deployment/shop/web: "
+        "http_error_ratio spike: observed 0.2, expected 0.01 (confidence 90%)"
+    ) in back
