@@ -9,9 +9,26 @@ from __future__ import annotations
 from pathlib import Path
 
 from agent.cli.explain_cmd import render
-from agent.decisions import Proposal
+from agent.decisions import Proposal, Routed
 from remediation.signals import anomaly_signal, canary_signal
-from tests.unit.engine.harness import WEB, rig, web
+from tests.unit.engine.harness import WEB, Rig, rig, web
+
+
+def _verdict(r: Rig, *, revision: int, reason: str) -> Routed:
+    """A canary rollback verdict on ``WEB``, recorded as the canary loop records one."""
+    return r.decisions.decide(
+        Proposal(
+            kind="canary",
+            decision_type="canary/Deployment",
+            subject=str(WEB),
+            proposal={"verdict": "rollback", "revision": revision},
+            signal_confidence=0.97,
+            reason_code="canary:rollback",
+            reason=reason,
+            evidence={},
+            model_version="judge/1",
+        )
+    )
 
 
 def test_a_verdict_lists_the_runbook_decision_it_started_and_that_names_it(
@@ -22,32 +39,8 @@ def test_a_verdict_lists_the_runbook_decision_it_started_and_that_names_it(
     r.run(60)
     r.sim.roll_out(WEB, "shop/web:2")
     r.run(120)
-    verdict = r.decisions.decide(
-        Proposal(
-            kind="canary",
-            decision_type="canary/Deployment",
-            subject=str(WEB),
-            proposal={"verdict": "rollback", "revision": 2},
-            signal_confidence=0.97,
-            reason_code="canary:rollback",
-            reason="latency regressed",
-            evidence={},
-            model_version="judge/1",
-        )
-    )
-    unrelated = r.decisions.decide(
-        Proposal(
-            kind="canary",
-            decision_type="canary/Deployment",
-            subject=str(WEB),
-            proposal={"verdict": "rollback", "revision": 1},
-            signal_confidence=0.97,
-            reason_code="canary:rollback",
-            reason="an earlier release's verdict",
-            evidence={},
-            model_version="judge/1",
-        )
-    )
+    verdict = _verdict(r, revision=2, reason="latency regressed")
+    unrelated = _verdict(r, revision=1, reason="an earlier release's verdict")
     r.engine.submit(
         [
             canary_signal(
