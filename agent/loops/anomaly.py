@@ -363,6 +363,13 @@ class AnomalyLoop:
                 self.submit([signal])
                 continue
             self.status.incidents_opened += 1
+            shown = _figures(
+                incident.peak_observed,
+                incident.peak_expected,
+                incident.peak_lower,
+                incident.peak_upper,
+            )
+            numbers = f"observed {shown[0]}, expected {shown[1]} (band {shown[2]} to {shown[3]})"
             observed = self.decisions.observe(
                 Proposal(
                     kind="anomaly",
@@ -371,11 +378,7 @@ class AnomalyLoop:
                     proposal={"incident": incident.number, "reason": incident.reason.value},
                     signal_confidence=signal.confidence,
                     reason_code=f"Anomaly{incident.reason.value.title().replace('_', '')}",
-                    reason=(
-                        f"{query.name} {incident.reason.value}: observed "
-                        f"{incident.peak_observed:.4g}, expected {incident.peak_expected:.4g} "
-                        f"(band {incident.peak_lower:.4g} to {incident.peak_upper:.4g})"
-                    ),
+                    reason=f"{query.name} {incident.reason.value}: {numbers}",
                     evidence={
                         "query": query.expr,
                         "labels": metric.labels,
@@ -388,15 +391,11 @@ class AnomalyLoop:
                 )
             )
             log.info(
-                "anomaly %s on %s: %s, observed %.4g, expected %.4g (band %.4g to %.4g), "
-                "confidence %.0f%%; recorded as %s, sent to the runbooks",
+                "anomaly %s on %s: %s, %s, confidence %.0f%%; recorded as %s, sent to the runbooks",
                 query.name,
                 target if target else key,
                 incident.reason.value.replace("_", " "),
-                incident.peak_observed,
-                incident.peak_expected,
-                incident.peak_lower,
-                incident.peak_upper,
+                numbers,
                 100 * signal.confidence,
                 observed[:8],
             )
@@ -519,3 +518,11 @@ def _saved(state: SeriesState) -> dict[str, Any]:
         "last_real": state.last_real,
         "quiet_until": state.quiet_until,
     }
+
+
+def _figures(*values: float) -> list[str]:
+    """Each value to 4 significant figures, and as 0 where it is a millionth of the
+    largest or less: a band of an error ratio that is 0 is "0 to 0", not "-3e-12 to
+    3e-12" (the detector's rounding, not a bound a person should read)."""
+    scale = max((abs(v) for v in values if math.isfinite(v)), default=0.0)
+    return ["0" if math.isfinite(v) and abs(v) <= scale * 1e-6 else f"{v:.4g}" for v in values]

@@ -13,7 +13,7 @@ import pytest
 
 from agent.clock import FakeClock
 from agent.ledger import Ledger, open_ledger
-from agent.loops.anomaly import AnomalyLoop
+from agent.loops.anomaly import AnomalyLoop, _figures
 from tests.unit.bench_cycle.test_anomaly_reads import Recorded
 from tests.unit.bench_cycle.test_batched_guards import START, build_loop
 
@@ -178,3 +178,11 @@ def test_an_incident_opened_is_said_in_the_log_once_with_its_numbers(
     assert f"recorded as {observation.id[:8]}, sent to the runbooks" in said[0]
     assert f"observed {observation.evidence['observed']:.4g}," in said[0]
     assert "on Deployment/shop/svc-0: spike" in said[0] and "confidence 100%" in said[0]
+
+
+def test_an_incidents_numbers_read_as_a_person_would_write_them() -> None:
+    """An error ratio's band around 0 used to read "band -3e-12 to 3e-12"."""
+    assert _figures(0.02564, 0.0, -3e-12, 3e-12) == ["0.02564", "0", "0", "0"]
+    assert _figures(1010.0, 10.52, 10.35, 10.68) == ["1010", "10.52", "10.35", "10.68"]
+    assert _figures(0.0, 0.0) == ["0", "0"]
+    assert _figures(math.nan, 2e-9) == ["nan", "2e-09"]
