@@ -40,7 +40,7 @@ from agent.errors import ConfigError
 
 __all__ = ["LEADER_RBAC", "LeaderElector", "LeaseConfig"]
 
-log = logging.getLogger(__name__)
+log = logging.getLogger("autonomic.leader")
 Obj = dict[str, Any]
 FAILURE_LOG_INTERVAL = 60.0  # seconds between warnings while lease requests keep failing
 

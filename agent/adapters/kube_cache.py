@@ -55,7 +55,7 @@ __all__ = [
     "WatchCache",
 ]
 
-log = logging.getLogger(__name__)
+log = logging.getLogger("autonomic.kubernetes.cache")
 Obj = dict[str, Any]
 
 # A watch that delivered nothing and ended sooner than this is treated as a failure

@@ -78,7 +78,7 @@ __all__ = [
     "load_api_client",
 ]
 
-log = logging.getLogger(__name__)
+log = logging.getLogger("autonomic.kubernetes")
 Obj = dict[str, Any]
 
 

@@ -154,7 +154,7 @@ def said(caplog: pytest.LogCaptureFixture) -> list[tuple[int, str]]:
 
 def test_a_missing_crd_is_said_once_for_every_namespace(caplog: pytest.LogCaptureFixture) -> None:
     rollouts = OptionalKind(KINDS["Rollout"])
-    with caplog.at_level(logging.INFO, logger="agent.adapters.kube_cache"):
+    with caplog.at_level(logging.INFO, logger="autonomic.kubernetes.cache"):
         for _ in range(3):
             for namespace in ("a", "b"):
                 rollouts.unreadable(namespace, not_found())
@@ -178,7 +178,7 @@ def test_a_missing_permission_is_a_warning_once_per_namespace(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     rollouts = OptionalKind(KINDS["Rollout"])
-    with caplog.at_level(logging.INFO, logger="agent.adapters.kube_cache"):
+    with caplog.at_level(logging.INFO, logger="autonomic.kubernetes.cache"):
         for _ in range(3):
             rollouts.unreadable("a", forbidden("a"))
             rollouts.unreadable("b", forbidden("b"))
@@ -196,7 +196,7 @@ def test_a_missing_permission_is_a_warning_once_per_namespace(
 
 def test_a_list_that_always_worked_says_nothing(caplog: pytest.LogCaptureFixture) -> None:
     rollouts = OptionalKind(KINDS["Rollout"])
-    with caplog.at_level(logging.DEBUG, logger="agent.adapters.kube_cache"):
+    with caplog.at_level(logging.DEBUG, logger="autonomic.kubernetes.cache"):
         rollouts.readable(None)
         rollouts.readable("a")
     assert caplog.records == []

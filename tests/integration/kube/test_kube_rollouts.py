@@ -160,7 +160,7 @@ def test_without_the_crd_every_other_kind_is_read_and_it_is_said_once(
     seed_deployment(fake.store, "api", namespace="shop", replicas=2)
     cluster = cluster_of(fake, namespaces=("shop", "other"))
     try:
-        with caplog.at_level(logging.INFO, logger="agent.adapters.kube_cache"):
+        with caplog.at_level(logging.INFO, logger="autonomic.kubernetes.cache"):
             for _ in range(3):  # direct LISTs before start(), each answered 404
                 assert [str(w.ref) for w in cluster.list_workloads()] == ["Deployment/shop/api"]
             assert cluster.get_workload(WEB) is None
@@ -187,7 +187,7 @@ def test_rollouts_installed_later_are_picked_up_at_the_next_resync(
     seed_rollout(fake.store, "web", namespace="shop", replicas=2)  # stored, not served
     cluster = cluster_of(fake, resync_seconds=0.5)
     try:
-        with caplog.at_level(logging.INFO, logger="agent.adapters.kube_cache"):
+        with caplog.at_level(logging.INFO, logger="autonomic.kubernetes.cache"):
             assert cluster.start(wait=5)
             assert cluster.list_workloads() == []
             fake.install("argoproj.io")
@@ -212,7 +212,7 @@ def test_rollouts_forbidden_in_one_namespace_are_named_once_there(
     fake.forbid("list", "rollouts", "argoproj.io", namespace="b")
     cluster = cluster_of(fake, namespaces=("a", "b"))
     try:
-        with caplog.at_level(logging.INFO, logger="agent.adapters.kube_cache"):
+        with caplog.at_level(logging.INFO, logger="autonomic.kubernetes.cache"):
             for _ in range(2):
                 cluster.list_workloads()
             assert cluster.start(wait=5)

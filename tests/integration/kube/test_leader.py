@@ -271,7 +271,7 @@ def test_a_follower_that_cannot_reach_the_lease_polls_and_does_not_spin(
     follower's period before it tries again, not the 10 ms floor of an imminent
     expiry, which made a busy loop logging a warning a hundred times a second."""
     clock = FakeClock()
-    caplog.set_level("INFO", logger="agent.leader")
+    caplog.set_level("INFO", logger="autonomic.leader")
     b = elector(fake, "b", clock)
     fake.inject(LEASE + "$", method="GET", status=403, times=10_000)
     assert b.step() is False
@@ -311,7 +311,7 @@ def test_lease_failures_are_logged_once_a_streak_not_every_step(
 
     candidate.step = counted  # type: ignore[method-assign]
     stop = threading.Event()
-    caplog.set_level("INFO", logger="agent.leader")
+    caplog.set_level("INFO", logger="autonomic.leader")
     thread = threading.Thread(target=candidate.run, args=(stop,), daemon=True)
     thread.start()
     time.sleep(1.0)

@@ -207,7 +207,7 @@ def test_server_outage_backs_off_bounded_and_resumes_when_it_returns(
     seed_deployment(fake.store, "web", namespace="shop", replicas=3)
     cache = make_cache(backoff_initial=0.05, backoff_max=0.4)
     fake.clear_requests()
-    caplog.set_level(logging.DEBUG, logger="agent.adapters.kube_cache")
+    caplog.set_level(logging.DEBUG, logger="autonomic.kubernetes.cache")
 
     fake.go_down()
     change_pods(fake, "batch")  # the cluster moves on while the cache cannot see it
