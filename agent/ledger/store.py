@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import math
 import sqlite3
 import uuid
@@ -23,6 +24,8 @@ from sqlalchemy.engine import URL, make_url
 
 from agent.errors import ConfigError, TransientError, redact_url_passwords
 from agent.ledger.schema import MIGRATIONS, SCHEMA_VERSION, metadata, tables
+
+log = logging.getLogger("autonomic.ledger")
 
 __all__ = [
     "LATE_ANSWER_PREFIX",
@@ -319,6 +322,7 @@ class Ledger:
                 f"the ledger's schema is version {current}, newer than this release understands "
                 f"({SCHEMA_VERSION}); upgrade Autonomic or point it at another database"
             )
+        applied: list[int] = []
         for migration in MIGRATIONS:
             if current < migration.version <= target:
                 with self.engine.begin() as conn:
@@ -333,7 +337,22 @@ class Ledger:
                         )
                     )
                 self.stats.migrations_applied.append(migration.version)
-        return self.schema_version()
+                applied.append(migration.version)
+        reached = self.schema_version()
+        if applied:  # said once: whoever finds the schema current afterwards says nothing
+            where = self.engine.url.render_as_string()  # the password hidden
+            if current == 0:
+                log.info("ledger at %s created at schema version %d", where, reached)
+            else:
+                log.info(
+                    "ledger at %s migrated from schema version %d to %d (migration%s %s)",
+                    where,
+                    current,
+                    reached,
+                    "" if len(applied) == 1 else "s",
+                    ", ".join(str(v) for v in applied),
+                )
+        return reached
 
     def schema_version(self) -> int:
         with self._read() as conn:
