@@ -371,3 +371,28 @@ def test_ledger_path_is_the_sqlite_file_a_url_names(tmp_path: Path) -> None:
     assert ledger_path("sqlite:///:memory:") is None
     assert ledger_path("postgresql://u@h/db") is None
     assert ledger_path("not a url") is None
+
+
+# 7. a path where a URL was expected ----------------------------------------------------
+
+
+def test_a_ledger_given_as_a_path_opens_the_sqlite_file(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`simulate --ledger FILE` prints "Ledger: FILE"; pasted into `approvals list
+    --ledger FILE` it was refused as "not a database URL". A path is a SQLite file,
+    relative to where the command runs; a missing one is still refused by name."""
+    path = tmp_path / "sim.sqlite"
+    ledger = open_ledger(f"sqlite:///{path}", NOW)
+    ledger.record_question(
+        decision(subject="Deployment/shop/cart"), time.time(), channel="cli", ttl=900
+    )
+    ledger.close()
+    code, out, _ = _run(["approvals", "list", "--ledger", str(path)], capsys)
+    assert code == 0 and "Deployment/shop/cart" in out
+    monkeypatch.chdir(tmp_path)
+    code, out, _ = _run(["approvals", "list", "--ledger", "sim.sqlite"], capsys)
+    assert code == 0 and "Deployment/shop/cart" in out
+    err = _fail(["approvals", "list", "--ledger", "typo.sqlite"], capsys)
+    assert f"no ledger at {tmp_path / 'typo.sqlite'}" in err
+    assert not (tmp_path / "typo.sqlite").exists()
