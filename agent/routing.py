@@ -15,7 +15,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-__all__ = ["Route", "RouteDecision", "Thresholds", "route"]
+__all__ = [
+    "Route",
+    "RouteDecision",
+    "Thresholds",
+    "confidence_percent",
+    "route",
+    "threshold_percent",
+]
 
 Route = Literal["auto", "ask", "escalate", "observe", "shadow"]
 Autonomy = Literal["auto", "ask", "escalate"]
@@ -30,6 +37,26 @@ class Thresholds:
     def __post_init__(self) -> None:
         if not (0.0 <= self.ask <= self.auto <= 1.0):
             raise ValueError(f"thresholds need 0 <= ask <= auto <= 1, got {self}")
+
+
+def threshold_percent(value: float) -> str:
+    """A threshold as a percentage with the digits it has: 0.95 is 95%, 0.995 is 99.5%."""
+    return f"{value * 100:.2f}".rstrip("0").rstrip(".") + "%"
+
+
+def confidence_percent(confidence: float, *thresholds: float) -> str:
+    """A confidence as a percentage, with one decimal, or more where one would put it on
+    the wrong side of a threshold or level with it: 0.6996 against 0.7 is 69.96%,
+    never 70.0% "below the threshold 70%"."""
+    for decimals in range(1, 5):
+        shown = round(confidence * 100, decimals)
+        if all(
+            (shown >= round(t * 100, 2)) == (confidence >= t)
+            and (shown == round(t * 100, 2)) == (confidence == t)
+            for t in thresholds
+        ):
+            break
+    return f"{confidence * 100:.{decimals}f}%"
 
 
 @dataclass(frozen=True)
@@ -54,7 +81,7 @@ def route(
         return RouteDecision(
             "escalate", "InvalidConfidence", f"confidence {confidence!r} is not in [0, 1]"
         )
-    pct = f"{confidence:.0%}"
+    pct = confidence_percent(confidence, thresholds.auto, thresholds.ask)
     if mode == "observe":
         return RouteDecision(
             "observe", "ObserveMode", f"observe mode: recorded at {pct}, no action"
@@ -63,24 +90,28 @@ def route(
         return RouteDecision(
             "shadow", "ShadowRunbook", f"shadow runbook: recorded what it would do at {pct}"
         )
+    auto, ask = threshold_percent(thresholds.auto), threshold_percent(thresholds.ask)
     if confidence >= thresholds.auto:
         by_confidence: Autonomy = "auto"
-        why = f"confidence {pct} is at or above the automatic threshold {thresholds.auto:.0%}"
+        why = f"confidence {pct} is at or above the automatic threshold {auto}"
     elif confidence >= thresholds.ask:
         by_confidence = "ask"
         why = (
-            f"confidence {pct} is between the ask threshold {thresholds.ask:.0%} "
-            f"and the automatic threshold {thresholds.auto:.0%}"
+            f"confidence {pct} is between the ask threshold {ask} "
+            f"and the automatic threshold {auto}"
         )
     else:
         by_confidence = "escalate"
-        why = f"confidence {pct} is below the ask threshold {thresholds.ask:.0%}"
+        why = f"confidence {pct} is below the ask threshold {ask}"
     chosen: Autonomy = by_confidence
     code = {"auto": "ConfidentEnough", "ask": "NeedsApproval", "escalate": "LowConfidence"}[chosen]
     if _RANK[max_autonomy] < _RANK[chosen]:
         chosen = max_autonomy
         code = "AutonomyCapped"
         why += f"; {capped_by} at {max_autonomy!r}"
+    elif max_autonomy == "ask" and chosen == "ask":
+        # The automatic threshold just quoted can never be reached to any effect: say so.
+        why += f"; {capped_by} at 'ask', so it asks at any confidence"
     if chosen == "auto" and mode == "propose":
         chosen, code = "ask", "ProposeMode"
         why += "; propose mode asks before every action"

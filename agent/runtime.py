@@ -122,6 +122,19 @@ class AlwaysLeader:
         return None
 
 
+# What ``run_job`` returns for a run that failed.
+FAILED = ("transient-error", "permanent-error", "error")
+
+
+def _duration(seconds: float) -> str:
+    """A span as a person reads it: 40 s, 12 min, 3.5 h."""
+    if seconds < 120:
+        return f"{seconds:.0f} s"
+    if seconds < 7200:
+        return f"{seconds / 60:.0f} min"
+    return f"{seconds / 3600:.1f} h"
+
+
 def run_job(job: Job, metrics: Metrics, gate: LeaderGate, stopping: threading.Event) -> str:
     """Run one job once, with its guards. Returns what happened (for logs and tests)."""
     if stopping.is_set():
@@ -181,6 +194,8 @@ class Runtime:
         # out of it stops the runtime, kept in ``failure`` for the caller to report.
         self.prepare = prepare
         self.failure: Exception | None = None
+        # Jobs whose last runs failed: how many in a row, and since when (monotonic).
+        self._failing: dict[str, tuple[int, float]] = {}
         self.stopping = threading.Event()
         self.stopped = threading.Event()
         self._lifecycle = threading.Lock()  # the jobs begin, or the shutdown does: not both
@@ -275,9 +290,28 @@ class Runtime:
     def _run_job(self, job: Job) -> None:
         self._running[job.name] = time.monotonic()
         try:
-            run_job(job, self.metrics, self.gate, self.stopping)
+            outcome = run_job(job, self.metrics, self.gate, self.stopping)
         finally:
             self._running.pop(job.name, None)
+        self._note(job, outcome)
+
+    def _note(self, job: Job, outcome: str) -> None:
+        """Keep each job's streak of failed runs, and say once, at INFO, when a job that
+        failed runs cleanly again: every failure was logged, and without this line the
+        log never says that the trouble is over."""
+        if outcome in FAILED:
+            runs, since = self._failing.get(job.name, (0, time.monotonic()))
+            self._failing[job.name] = (runs + 1, since)
+        elif outcome == "ok" and job.name in self._failing:
+            runs, since = self._failing.pop(job.name)
+            log.info(
+                "%s: ran cleanly again, after %d failed run%s in a row (the first %s ago)",
+                job.name,
+                runs,
+                "" if runs == 1 else "s",
+                _duration(time.monotonic() - since),
+                extra={"loop": job.name},
+            )
 
     def install_signal_handlers(self) -> None:
         def handle(signum: int, _frame: FrameType | None) -> None:

@@ -17,6 +17,8 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
+from agent.routing import confidence_percent
+
 __all__ = [
     "ACTION_APPROVE",
     "ACTION_REJECT",
@@ -217,7 +219,7 @@ def _routing_summary(routing: Mapping[str, Any]) -> str:
     text = str(routing["route_reason"])
     signal = routing.get("signal_confidence")
     if isinstance(signal, int | float) and not isinstance(signal, bool):
-        text += f" (the signal's own confidence: {signal:.0%})"
+        text += f" (the signal's own confidence: {confidence_percent(signal)})"
     return text
 
 
@@ -232,6 +234,22 @@ def _guards_summary(guards: list[Any]) -> str:
     return f"{len(judged) - len(failed)} of {len(judged)} passed; failed {shown}"
 
 
+def _confidence(decision: Any) -> str:
+    """The decision's confidence as its route's sentence gives it: a percentage with one
+    decimal, more where fewer would put it level with, or on the wrong side of, a
+    threshold it was routed by."""
+    evidence = getattr(decision, "evidence", None)
+    routing = evidence.get("routing") if isinstance(evidence, Mapping) else None
+    levels = [
+        routing[key]
+        for key in ("auto", "ask")
+        if isinstance(routing, Mapping)
+        and isinstance(routing.get(key), int | float)
+        and not isinstance(routing.get(key), bool)
+    ]
+    return confidence_percent(decision.confidence, *levels)
+
+
 def _title(decision: Any) -> str:
     return f"{describe_proposal(decision.proposal)} on {decision.subject}"
 
@@ -240,7 +258,7 @@ def question_text(decision: Any) -> str:
     """The notification text (shown where blocks are not: push notifications, search)."""
     return _cut(
         f"Approval needed: {escape(_title(decision))} "
-        f"(confidence {decision.confidence:.0%}) — {escape(decision.reason)}",
+        f"(confidence {_confidence(decision)}) — {escape(decision.reason)}",
         _SECTION_LIMIT,
     )
 
@@ -258,7 +276,7 @@ def _summary_blocks(
             "fields": [
                 _field("Proposal", escape(describe_proposal(decision.proposal))),
                 _field("Target", target),
-                _field("Confidence", f"{decision.confidence:.0%}"),
+                _field("Confidence", _confidence(decision)),
                 _field("Decision type", escape(decision.decision_type)),
                 _field("Runbook / model", escape(decision.model_version)),
                 _field("Reason code", f"`{escape(decision.reason_code)}`"),
@@ -460,7 +478,7 @@ def report_text(decision: Any) -> str:
     """The notification text of an action taken without asking."""
     return _cut(
         f"Done automatically: {escape(_title(decision))} "
-        f"(confidence {decision.confidence:.0%}) — {escape(decision.reason)}",
+        f"(confidence {_confidence(decision)}) — {escape(decision.reason)}",
         _SECTION_LIMIT,
     )
 

@@ -14,7 +14,11 @@ if TYPE_CHECKING:  # imported lazily so that `autonomic --help` stays fast
 
 def add_ledger_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--config", type=Path, help="the daemon's config file (for the ledger URL)")
-    parser.add_argument("--ledger", help="a ledger URL; overrides the config's ledger.url")
+    parser.add_argument(
+        "--ledger",
+        help="a ledger URL (sqlite:///PATH, postgresql://USER@HOST/DB), or the path of a SQLite "
+        "ledger file (as `simulate --ledger` writes); overrides the config's ledger.url",
+    )
 
 
 def settings_from(args: argparse.Namespace) -> Settings:
@@ -24,8 +28,13 @@ def settings_from(args: argparse.Namespace) -> Settings:
 
 
 def ledger_url(args: argparse.Namespace, settings: Settings) -> str:
-    """The ledger URL a command uses: ``--ledger``, else the config's ``ledger.url``."""
-    return str(getattr(args, "ledger", None) or settings.ledger.url)
+    """The ledger URL a command uses: ``--ledger``, else the config's ``ledger.url``.
+    A ``--ledger`` that is not a URL is a SQLite file's path: ``simulate --ledger FILE``
+    prints the path it wrote, and a person pastes it into the next command."""
+    given = getattr(args, "ledger", None)
+    if given and "://" not in given:
+        return f"sqlite:///{Path(given).expanduser().absolute()}"
+    return str(given or settings.ledger.url)
 
 
 def ledger_path(url: str) -> Path | None:

@@ -17,10 +17,12 @@ from __future__ import annotations
 import argparse
 import getpass
 import time
+from datetime import UTC, datetime
 from typing import Any
 
 from agent.cli._context import add_ledger_flags, ledger_from, settings_from
 from agent.errors import InputError
+from agent.routing import confidence_percent
 
 
 def register(sub: argparse._SubParsersAction[Any]) -> None:
@@ -55,24 +57,30 @@ def list_questions(args: argparse.Namespace) -> int:
     if not rows:
         print("no pending questions" if not args.all else "no questions")
         return 0
-    print(f"{'question':10} {'decision':10} {'status':9} {'expires in':>10}  proposal")
+    shown = []
     overdue = []
     for question in rows:
         record = ledger.get_decision(question.decision_id)
         left = question.expires_at - now
         status, expires = question.status, "-"
         if question.status == "pending" and left > 0:
-            expires = _span(left)
+            expires = f"{_utc(question.expires_at)} (in {_span(left)})"
         elif question.status == "pending":  # past its TTL; no daemon cycle closed it yet
-            status, expires = "overdue", f"{_span(-left)} ago"
+            status = "overdue"
+            expires = f"{_utc(question.expires_at)} ({_span(-left)} ago)"
             overdue.append(question)
         what = (
-            f"{record.subject}: {record.reason} (confidence {record.confidence:.0%})"
+            f"{record.subject}: {record.reason} "
+            f"(confidence {confidence_percent(record.confidence)})"
             if record
             else "?"
         )
+        shown.append((question, status, expires, what))
+    width = max(len("expires"), *(len(expires) for _, _, expires, _ in shown))
+    print(f"{'question':10} {'decision':10} {'status':9} {'expires':<{width}}  proposal")
+    for question, status, expires, what in shown:
         ids = f"{question.id[:8]:10} {question.decision_id[:8]:10}"
-        print(f"{ids} {status:9} {expires:>10}  {what}")
+        print(f"{ids} {status:9} {expires:<{width}}  {what}")
     for question in overdue:
         print(
             f"question {question.id[:8]} expired {_span(now - question.expires_at)} ago: it "
@@ -84,6 +92,10 @@ def list_questions(args: argparse.Namespace) -> int:
             "nothing will be executed"
         )
     return 0
+
+
+def _utc(ts: float) -> str:
+    return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
 
 
 def _span(seconds: float) -> str:

@@ -329,14 +329,22 @@ def render_text(report: CalibrationReport) -> list[str]:
         return ["no actionable decisions in the ledger yet"]
     lines = [f"Reliability of stated confidence ({report.outcomes} decisions with an outcome)"]
     if report.bins:
-        lines.append(f"  {'confidence':<12} {'decisions':>9} {'stated':>7} {'right':>7} {'gap':>7}")
+        # Four decimals, the right ones counted, and each bin's share of the expected
+        # calibration error (its count / all x |gap|): the shares add up to the error.
+        lines.append(
+            f"  {'confidence':<13} {'decisions':>9} {'right':>6} {'stated':>7} "
+            f"{'observed':>8} {'gap':>8} {'ECE share':>9}"
+        )
         for b in report.bins:
             gap = b.observed_rate - b.mean_confidence
+            share = b.count / report.outcomes * abs(gap)
+            right = round(b.observed_rate * b.count)
             lines.append(
-                f"  {b.low:.2f}-{b.high:.2f}    {b.count:>9} {b.mean_confidence:>7.3f} "
-                f"{b.observed_rate:>7.3f} {gap:>+7.3f}"
+                f"  {_edge(b.low)}-{_edge(b.high):<{12 - len(_edge(b.low))}} {b.count:>9} "
+                f"{right:>6} {b.mean_confidence:>7.4f} {b.observed_rate:>8.4f} {gap:>+8.4f} "
+                f"{share:>9.4f}"
             )
-        lines.append(f"  expected calibration error: {report.ece:.3f}")
+        lines.append(f"  expected calibration error: {report.ece:.4f} (the sum of the shares)")
     else:
         lines.append("  no recorded right/wrong outcomes yet")
     lines.append("")
@@ -349,13 +357,19 @@ def render_text(report: CalibrationReport) -> list[str]:
     for t in report.types:
         mark = "" if t.learned else "*"
         lines.append(
-            f"{t.decision_type:<{width}}  {t.auto:>5.2f} {t.ask:>5.2f}{mark:1} {t.decisions:>9} "
+            f"{t.decision_type:<{width}}  {_edge(t.auto):>5} {_edge(t.ask):>5}{mark:1} "
+            f"{t.decisions:>9} "
             f"{t.automatic:>9} {t.asked:>5} {t.escalated:>6}  {t.automation_rate:>10.1%}  "
             f"{t.corrections:>11}  {t.correction_rate:>15.1%}  {_conf_now(t):>9}  "
             f"{_to_auto(t):>11}"
         )
     if any(not t.learned for t in report.types):
         lines.append("* configured defaults: not recalibrated yet")
+    for cap in sorted({t.capped for t in report.types if t.capped is not None}):
+        lines.append(
+            f"capped ({cap}): the runbook's maxAutonomy is {cap}, so the type never acts "
+            "alone, whatever its confidence and its auto threshold"
+        )
     lines.append(
         "conf. now: what the type's record gives a signal as sure as its newest decision's; "
         "to auto: right outcomes in a row that would take it to its auto threshold"
@@ -368,15 +382,16 @@ def render_markdown(report: CalibrationReport) -> list[str]:
         return ["No actionable decisions in the ledger yet."]
     lines = [
         f"Reliability ({report.outcomes} decisions with a recorded outcome), "
-        f"expected calibration error **{report.ece:.3f}**:",
+        f"expected calibration error **{report.ece:.4f}** (the sum of the bins' shares):",
         "",
-        "| stated confidence | decisions | mean stated | observed right |",
-        "|---|---:|---:|---:|",
+        "| stated confidence | decisions | right | mean stated | observed right | ECE share |",
+        "|---|---:|---:|---:|---:|---:|",
     ]
     for b in report.bins:
+        share = b.count / report.outcomes * abs(b.observed_rate - b.mean_confidence)
         lines.append(
-            f"| {b.low:.1f}–{b.high:.1f} | {b.count} | {b.mean_confidence:.3f} | "
-            f"{b.observed_rate:.3f} |"
+            f"| {_edge(b.low)}–{_edge(b.high)} | {b.count} | {round(b.observed_rate * b.count)} | "
+            f"{b.mean_confidence:.4f} | {b.observed_rate:.4f} | {share:.4f} |"
         )
     lines += [
         "",
@@ -387,11 +402,18 @@ def render_markdown(report: CalibrationReport) -> list[str]:
     for t in report.types:
         mark = "" if t.learned else " (default)"
         lines.append(
-            f"| {t.decision_type} | {t.auto:.2f}{mark} | {t.ask:.2f} | {t.decisions} | "
+            f"| {t.decision_type} | {_edge(t.auto)}{mark} | {_edge(t.ask)} | {t.decisions} | "
             f"{t.automatic} | {t.asked} | {t.escalated} | {t.automation_rate:.1%} | "
             f"{t.corrections} ({t.correction_rate:.1%}) | {_conf_now(t)} | {_to_auto(t)} |"
         )
     return lines
+
+
+def _edge(value: float) -> str:
+    """A bin edge or a threshold with the digits it has, at least two: 0.90, 0.125, 0.995
+    (0.995 shown as 0.99 or 1.00 is not the threshold in force)."""
+    text = f"{value:.4f}".rstrip("0")
+    return text + "0" * max(0, 2 - len(text.split(".")[1]))
 
 
 def _conf_now(t: TypeCalibration) -> str:

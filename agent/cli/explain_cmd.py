@@ -9,6 +9,7 @@ from typing import Any
 
 from agent.cli._context import add_ledger_flags, ledger_from
 from agent.errors import InputError
+from agent.routing import confidence_percent, threshold_percent
 
 
 def register(sub: argparse._SubParsersAction[Any]) -> None:
@@ -118,10 +119,12 @@ def render(ledger: Any, decision_id: str, *, as_json: bool = False) -> str:
         elif key not in ("routing", "guards"):
             lines.append(f"  {key}: {json.dumps(value, default=str)[:200]}")
     lines += _guard_lines(record.evidence.get("guards"))
+    auto, ask = routing.get("auto"), routing.get("ask")
+    levels = [t for t in (auto, ask) if isinstance(t, (int, float))]
     lines += [
         "",
         "Routing",
-        f"  confidence {record.confidence:.1%}"
+        f"  confidence {confidence_percent(record.confidence, *levels)}"
         + (
             f" (signal {routing['signal_confidence']:.1%}, combined with this type's record)"
             if "signal_confidence" in routing
@@ -142,7 +145,7 @@ def render(ledger: Any, decision_id: str, *, as_json: bool = False) -> str:
         )
     else:
         lines += [
-            f"  thresholds auto {routing.get('auto', '?')}, ask {routing.get('ask', '?')}",
+            f"  thresholds {_thresholds(auto, ask, routing.get('max_autonomy'))}",
             f"  route      {record.route}: {routing.get('route_reason', '')}",
         ]
     for question in questions:
@@ -200,7 +203,7 @@ def _linked_lines(ledger: Any, record: Any) -> list[str]:
         "What it started (runbook decisions)",
         *(
             f"  {later.id}  {later.decision_type} on {later.subject}: "
-            f"{later.route}, {later.status} ({later.confidence:.0%})"
+            f"{later.route}, {later.status} ({confidence_percent(later.confidence)})"
             for later in started
         ),
     ]
@@ -234,8 +237,24 @@ def _origin(ledger: Any, record: Any) -> str | None:
         return None
     return (
         f"{observed.id}  {observed.kind} on {observed.subject}: {observed.reason} "
-        f"(confidence {observed.confidence:.0%})"
+        f"(confidence {confidence_percent(observed.confidence)})"
     )
+
+
+def _thresholds(auto: object, ask: object, cap: object) -> str:
+    """The thresholds the decision was routed with, as percentages like its confidence,
+    and the runbook's cap on autonomy where it has one: a runbook capped at ``ask`` never
+    acts alone, whatever its automatic threshold says."""
+
+    def shown(value: object) -> str:
+        return threshold_percent(value) if isinstance(value, (int, float)) else "?"
+
+    text = f"auto {shown(auto)}, ask {shown(ask)}"
+    if cap == "ask":
+        text += " (the runbook caps autonomy at ask: it never acts alone, at any confidence)"
+    elif cap == "escalate":
+        text += " (autonomy is capped at escalate: it never acts or asks, at any confidence)"
+    return text
 
 
 _INDENT = " " * 11  # under the values of "  proposed "

@@ -26,7 +26,6 @@ configuration error there and then.
 from __future__ import annotations
 
 import logging
-import re
 import threading
 import time
 from collections.abc import Callable
@@ -35,46 +34,14 @@ import sqlalchemy as sa
 from sqlalchemy.engine import make_url
 
 from agent.errors import TransientError, redact_url_passwords
-from agent.ledger.store import Ledger, LedgerError, _cause
+from agent.ledger.store import REFUSALS, Ledger, LedgerError, _sqlstate, _words
 
 __all__ = ["PERMANENT", "LedgerConnector", "connects_later"]
 
 log = logging.getLogger("autonomic.ledger")
 
 # The errors retrying cannot fix, by SQLSTATE: what each means, and what to do.
-PERMANENT: dict[str, tuple[str, str]] = {
-    "28P01": (
-        "the server refused the password, or none was given",
-        "check ledger.password against the database user's password",
-    ),
-    "28000": (
-        "the server does not let this user in",
-        "check the user name in ledger.url, that the role exists and may log in "
-        "(LOGIN), and the server's pg_hba.conf",
-    ),
-    "3D000": (
-        "the database does not exist",
-        "create it (CREATE DATABASE), or correct the database name in ledger.url",
-    ),
-    "42501": (
-        "the user may not create the ledger's tables",
-        "grant it CREATE on the schema (GRANT CREATE ON SCHEMA public TO ...), "
-        "or use a user that owns the database",
-    ),
-    "3F000": (
-        "there is no schema to create the ledger's tables in",
-        "create the schema, or correct search_path in ledger.url's options",
-    ),
-}
-# The connection's start fails with text only: the server's words (in English) and
-# libpq's own, with the SQLSTATE each stands for.
-_STARTUP_ERRORS = (
-    (re.compile(r"password authentication failed"), "28P01"),
-    (re.compile(r"fe_sendauth: no password supplied"), "28P01"),
-    (re.compile(r"no pg_hba\.conf entry|pg_hba\.conf rejects connection"), "28000"),
-    (re.compile(r'role ".*" (does not exist|is not permitted to log in)'), "28000"),
-    (re.compile(r'database ".*" does not exist'), "3D000"),
-)
+PERMANENT = REFUSALS
 
 RETRY_MIN = 1.0  # seconds before the second attempt; doubled after each failure...
 RETRY_MAX = 15.0  # ...up to this
@@ -219,24 +186,3 @@ class LedgerConnector:
             log.info("ledger: connected to %s (schema version %d)", self.where, version)
         self._reason, self._logged_at = None, None
         self._ready.set()
-
-
-def _words(exc: Exception) -> str:
-    """What the database (or its driver) said: a statement's error without the SQL
-    quoted under it."""
-    cause = _cause(exc)
-    primary = getattr(getattr(cause, "diag", None), "message_primary", None)
-    return primary if isinstance(primary, str) and primary else str(cause)
-
-
-def _sqlstate(exc: Exception) -> str | None:
-    """The SQLSTATE behind ``exc``: the driver's, or read from the words of a failed
-    connection's start (which has none)."""
-    cause = _cause(exc)
-    code = getattr(cause, "sqlstate", None)
-    if isinstance(code, str):
-        return code
-    if type(cause).__module__.split(".")[0] != "psycopg":
-        return None
-    text = str(cause)
-    return next((state for words, state in _STARTUP_ERRORS if words.search(text)), None)

@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import math
+import re
 import sqlite3
 import uuid
 from collections.abc import Iterable, Iterator, Mapping, Sequence
@@ -23,6 +25,8 @@ from sqlalchemy.engine import URL, make_url
 
 from agent.errors import ConfigError, TransientError, redact_url_passwords
 from agent.ledger.schema import MIGRATIONS, SCHEMA_VERSION, metadata, tables
+
+log = logging.getLogger("autonomic.ledger")
 
 __all__ = [
     "LATE_ANSWER_PREFIX",
@@ -319,6 +323,7 @@ class Ledger:
                 f"the ledger's schema is version {current}, newer than this release understands "
                 f"({SCHEMA_VERSION}); upgrade Autonomic or point it at another database"
             )
+        applied: list[int] = []
         for migration in MIGRATIONS:
             if current < migration.version <= target:
                 with self.engine.begin() as conn:
@@ -333,7 +338,22 @@ class Ledger:
                         )
                     )
                 self.stats.migrations_applied.append(migration.version)
-        return self.schema_version()
+                applied.append(migration.version)
+        reached = self.schema_version()
+        if applied:  # said once: whoever finds the schema current afterwards says nothing
+            where = self.engine.url.render_as_string()  # the password hidden
+            if current == 0:
+                log.info("ledger at %s created at schema version %d", where, reached)
+            else:
+                log.info(
+                    "ledger at %s migrated from schema version %d to %d (migration%s %s)",
+                    where,
+                    current,
+                    reached,
+                    "" if len(applied) == 1 else "s",
+                    ", ".join(str(v) for v in applied),
+                )
+        return reached
 
     def schema_version(self) -> int:
         with self._read() as conn:
@@ -1387,6 +1407,41 @@ def _engine_url(url: str, password: str | None) -> URL:
 CONNECT_TIMEOUT = 10
 
 # Where a command that needs an existing ledger sends a person who has none.
+# The errors retrying cannot fix, by SQLSTATE: what each means, and what to do.
+REFUSALS: dict[str, tuple[str, str]] = {
+    "28P01": (
+        "the server refused the password, or none was given",
+        "check ledger.password against the database user's password",
+    ),
+    "28000": (
+        "the server does not let this user in",
+        "check the user name in ledger.url, that the role exists and may log in "
+        "(LOGIN), and the server's pg_hba.conf",
+    ),
+    "3D000": (
+        "the database does not exist",
+        "create it (CREATE DATABASE), or correct the database name in ledger.url",
+    ),
+    "42501": (
+        "the user may not create the ledger's tables",
+        "grant it CREATE on the schema (GRANT CREATE ON SCHEMA public TO ...), "
+        "or use a user that owns the database",
+    ),
+    "3F000": (
+        "there is no schema to create the ledger's tables in",
+        "create the schema, or correct search_path in ledger.url's options",
+    ),
+}
+# The connection's start fails with text only: the server's words (in English) and
+# libpq's own, with the SQLSTATE each stands for.
+_STARTUP_ERRORS = (
+    (re.compile(r"password authentication failed"), "28P01"),
+    (re.compile(r"fe_sendauth: no password supplied"), "28P01"),
+    (re.compile(r"no pg_hba\.conf entry|pg_hba\.conf rejects connection"), "28000"),
+    (re.compile(r'role ".*" (does not exist|is not permitted to log in)'), "28000"),
+    (re.compile(r'database ".*" does not exist'), "3D000"),
+)
+
 _CREATE_HINT = (
     "start the daemon (autonomic run) or simulate with --ledger to create one, "
     "or check --ledger/ledger.url"
@@ -1462,9 +1517,7 @@ def open_ledger(
             ledger.migrate(now)
         except (sa.exc.DatabaseError, TransientError) as exc:  # unreachable, or not a database
             engine.dispose()
-            raise LedgerError(
-                redact_url_passwords(f"cannot open the ledger at {where}: {_cause(exc)}")
-            ) from exc
+            raise _refused(where, exc, existing=False) from exc
     return ledger
 
 
@@ -1524,9 +1577,7 @@ def _check_existing(ledger: Ledger, where: str) -> None:
             present = sa.inspect(conn).has_table("schema_version")
         version = ledger.schema_version() if present else 0
     except (sa.exc.DatabaseError, TransientError) as exc:
-        raise LedgerError(
-            redact_url_passwords(f"cannot open the ledger at {where}: {_cause(exc)}")
-        ) from exc
+        raise _refused(where, exc, existing=True) from exc
     if not present:
         raise LedgerError(
             f"the database at {where} is not an Autonomic ledger (it has no schema_version "
@@ -1551,6 +1602,48 @@ def _cause(exc: Exception) -> object:
     if isinstance(exc, TransientError) and isinstance(exc.__cause__, sa.exc.DBAPIError):
         exc = exc.__cause__
     return exc.orig if isinstance(exc, sa.exc.DBAPIError) else exc
+
+
+def _words(exc: Exception) -> str:
+    """What the database (or its driver) said: a statement's error without the SQL
+    quoted under it."""
+    cause = _cause(exc)
+    primary = getattr(getattr(cause, "diag", None), "message_primary", None)
+    return primary if isinstance(primary, str) and primary else str(cause)
+
+
+def _sqlstate(exc: Exception) -> str | None:
+    """The SQLSTATE behind ``exc``: the driver's, or read from the words of a failed
+    connection's start (which has none)."""
+    cause = _cause(exc)
+    code = getattr(cause, "sqlstate", None)
+    if isinstance(code, str):
+        return code
+    if type(cause).__module__.split(".")[0] != "psycopg":
+        return None
+    text = str(cause)
+    return next((state for words, state in _STARTUP_ERRORS if words.search(text)), None)
+
+
+# A command that reads or answers opens a ledger the daemon made: a user refused there
+# may not use its tables (not create them, as the daemon's 42501 means).
+_REFUSED_TO_READ = (
+    "the user may not read or write the ledger's tables",
+    "grant it access (GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public "
+    "TO ...), or use the user the daemon uses",
+)
+
+
+def _refused(where: str, exc: Exception, *, existing: bool) -> LedgerError:
+    """Why the database at ``where`` refused: the server's words, the SQLSTATE, what it
+    means and what to do (for the states retrying cannot fix); the password hidden."""
+    words = redact_url_passwords(" ".join(_words(exc).split()))
+    code = _sqlstate(exc)
+    known = _REFUSED_TO_READ if existing and code == "42501" else REFUSALS.get(code or "")
+    if known is None:
+        return LedgerError(f"cannot open the ledger at {where}: {words}")
+    meaning, remedy = known
+    return LedgerError(f"cannot open the ledger at {where}: {words} ({code}: {meaning}; {remedy})")
 
 
 def _sqlite_fast(dbapi_connection: Any, record: Any) -> None:

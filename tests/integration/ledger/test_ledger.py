@@ -356,6 +356,34 @@ def test_database_from_an_older_release_opens_and_upgrades(tmp_path: Path) -> No
     upgraded.close()
 
 
+def test_opening_a_ledger_that_needs_migrations_says_what_it_did_once(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """An operator upgrading the daemon sees in its log that the ledger was migrated,
+    from which version to which; not again at the next start, nor for a ledger that was
+    already current."""
+    url = f"sqlite:///{tmp_path / 'old.sqlite'}"
+    caplog.set_level("INFO", logger="autonomic.ledger")
+    fresh = open_ledger(f"sqlite:///{tmp_path / 'new.sqlite'}", NOW)
+    fresh.close()
+    created = [r.getMessage() for r in caplog.records if "schema version" in r.getMessage()]
+    assert created == [
+        f"ledger at sqlite:///{tmp_path / 'new.sqlite'} created at schema version {SCHEMA_VERSION}"
+    ]
+    caplog.clear()
+    old = open_ledger(url, NOW, migrate=False)
+    old.migrate(NOW, upto=3)
+    old.close()
+    caplog.clear()
+    for _ in range(2):
+        open_ledger(url, NOW).close()
+    said = [r.getMessage() for r in caplog.records if "migrated" in r.getMessage()]
+    applied = ", ".join(str(v) for v in range(4, SCHEMA_VERSION + 1))
+    assert said == [
+        f"ledger at {url} migrated from schema version 3 to {SCHEMA_VERSION} (migrations {applied})"
+    ]
+
+
 def test_database_from_a_newer_release_is_refused(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'new.sqlite'}"
     ledger = open_ledger(url, NOW)
@@ -675,7 +703,7 @@ def test_held_back_written_by_concurrent_writers_on_postgres_adds_up(postgres_ur
 
 @pytest.mark.postgres
 def test_replicas_starting_together_on_a_new_postgres_ledger_migrate_it_once(
-    postgres_url: str,
+    postgres_url: str, caplog: pytest.LogCaptureFixture
 ) -> None:
     """Replicas started together all migrate the same empty database: one applies each
     migration, the others wait and find it applied (a PostgreSQL advisory lock). They
@@ -687,6 +715,7 @@ def test_replicas_starting_together_on_a_new_postgres_ledger_migrate_it_once(
         conn.execute(sa.text(f"CREATE SCHEMA {schema}"))
     url = f"{postgres_url}?options=-csearch_path%3D{schema}"
     replicas = 6
+    caplog.set_level("INFO", logger="autonomic.ledger")
     start = threading.Barrier(replicas)
     reached: list[int] = []
     errors: list[BaseException] = []
@@ -713,3 +742,7 @@ def test_replicas_starting_together_on_a_new_postgres_ledger_migrate_it_once(
         ).scalars()
         assert list(versions) == list(range(1, SCHEMA_VERSION + 1))
     engine.dispose()
+    # One replica created it, and only that one says so.
+    said = [r.getMessage() for r in caplog.records if "schema version" in r.getMessage()]
+    assert len(said) == 1 and said[0].endswith(f"created at schema version {SCHEMA_VERSION}")
+    assert "autonomic@" in said[0] and schema in said[0]

@@ -108,6 +108,46 @@ def test_what_retrying_cannot_fix_stops_with_what_to_do(
     assert connector.failures == 0 and not connector.ready and setups == []
 
 
+@pytest.mark.parametrize(
+    ("user", "password", "database", "code", "words", "remedy"),
+    [
+        ("pw", "wrong-one", "autonomic", "28P01", "password authentication failed", "password"),
+        ("nobody", None, "autonomic", "28000", 'role "nobody" does not exist', "pg_hba.conf"),
+        ("autonomic", None, "nosuch", "3D000", 'database "nosuch" does not exist', "CREATE"),
+        ("limited", None, "autonomic", "42501", "permission denied for table", "GRANT SELECT"),
+    ],
+    ids=["wrong-password", "no-such-role", "no-database", "no-access"],
+)
+def test_a_command_refused_by_postgres_says_the_sqlstate_and_what_to_do(
+    cluster: PostgresServer,
+    user: str,
+    password: str | None,
+    database: str,
+    code: str,
+    words: str,
+    remedy: str,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """`autonomic approvals list` (and every command that reads or answers) against a
+    PostgreSQL that refuses: the server's words came alone, without the SQLSTATE or what
+    to do, which only the daemon's start-up gave. A user the daemon's ledger is not
+    shared with (42501 on its tables) is told to grant access, not to grant CREATE."""
+    from agent.cli import main
+
+    open_ledger(cluster.url, NOW).close()  # the daemon's ledger, made by its owner
+    url = _as(cluster, user, database)
+    if password:
+        url = url.replace(f"{user}@", f"{user}:{password}@")
+    assert main(["approvals", "list", "--ledger", url]) == 2
+    message = capsys.readouterr().err
+    where = f"{user}{':***' if password else ''}@127.0.0.1:{cluster.port}/{database}"
+    assert message.startswith(
+        f"autonomic: error: cannot open the ledger at postgresql+psycopg://{where}: "
+    )
+    assert words in message and f"({code}: " in message and remedy in message
+    assert "wrong-one" not in message
+
+
 def test_a_database_not_accepting_connections_is_retried_and_connects_when_it_does(
     cluster: PostgresServer, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -154,8 +194,9 @@ def test_a_database_not_accepting_connections_is_retried_and_connects_when_it_do
         assert connector.ready and connector.waiting() is None and setups == [1]
         assert ledger.schema_version() == SCHEMA_VERSION
         assert [r.getMessage() for r in caplog.records] == [
+            f"ledger at {where} created at schema version {SCHEMA_VERSION}",
             f"ledger: connected to {where} (schema version {SCHEMA_VERSION}) "
-            "after 4 failed attempts"
+            "after 4 failed attempts",
         ]
         assert connector.attempt() is True and setups == [1]  # done once
     finally:

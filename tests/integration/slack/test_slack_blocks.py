@@ -217,7 +217,7 @@ def test_an_alert_decision_shows_the_alert_text_and_why_it_asks() -> None:
     """What the trial's on-call saw: the route's sentence was cut off after the
     thresholds' bookkeeping (defaults, pool, prior...), and the alert's summary and
     description sat inside a Python dict. Both are now lines of their own."""
-    route = "confidence 68% is between the ask threshold 60% and the automatic threshold 95%"
+    route = "confidence 67.5% is between the ask threshold 60% and the automatic threshold 95%"
     evidence = {
         "labels": {"alertname": "KubePodCrashLooping", "namespace": "shop", "pod": "web-1"},
         "routing": {
@@ -244,7 +244,7 @@ def test_an_alert_decision_shows_the_alert_text_and_why_it_asks() -> None:
     blocks = question_blocks(_decision(evidence=evidence), _question())
     [text] = [t for t in _mrkdwn(blocks) if t.startswith("*Evidence*")]
     lines = text.split("\n")
-    assert f"• routing: {route} (the signal's own confidence: 90%)" in lines
+    assert f"• routing: {route} (the signal's own confidence: 90.0%)" in lines
     assert "• alert summary: Pod is crash looping." in lines
     assert (
         "• alert description: Pod shop/web-1 (main) is in waiting state "

@@ -32,7 +32,7 @@ def test_a_question_is_posted_with_the_proposal_evidence_and_buttons(rig: Rig) -
     header = _blocks_of("header", message.blocks)[0]["text"]["text"]
     assert "rollback" in header and "Deployment/shop/web" in header
     text = _text(message.blocks)
-    assert "82%" in text  # the confidence
+    assert "82.0%" in text  # the confidence
     assert "3 of 3 pods crash-loop" in text  # the reason sentence
     assert "kube_pod_container_status_restarts_total" in text  # the query
     assert "pods_crashlooping: 3" in text  # a key number
@@ -314,7 +314,7 @@ def test_an_action_taken_without_asking_is_reported_and_its_progress_threads_und
     ref = rig.approvals.report(decision_id, "confidence 97% is at or above 95%", rig.clock())
     [message] = rig.slack.top_level()
     assert ref == f"slack:{message.channel}:{message.ts}"
-    assert message.text.startswith("Done automatically:") and "82%" in message.text
+    assert message.text.startswith("Done automatically:") and "82.0%" in message.text
     assert not _blocks_of("actions", message.blocks)  # nothing to answer
     text = _text(message.blocks)
     assert "kube_pod_container_status_restarts_total" in text  # the evidence

@@ -16,6 +16,7 @@ import os
 import re
 import sqlite3
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -281,16 +282,19 @@ def test_an_overdue_question_is_listed_as_overdue_and_a_late_answer_runs_nothing
     )
     code, out, _ = _run(["approvals", "list", "--ledger", url], capsys)
     assert code == 0
-    assert re.search(r"-\d", out) is None  # no "-1579823 min"
+    assert re.search(r"(?<!\d)-\d", out) is None  # no "-1579823 min" (dates have "-")
     row = next(line for line in out.splitlines() if line.startswith(question_id[:8]))
-    assert row.split()[2:5] == ["overdue", "26", "days"] and "26 days ago" in row
+    expired = datetime.fromtimestamp(now - 26 * 86400, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+    assert row.split()[2] == "overdue" and f"{expired} (26 days ago)" in row
     assert "Deployment/shop/web" in row
     assert f"question {question_id[:8]} expired 26 days ago" in out
     assert "the daemon closes it (escalated) at its next cycle" in out
     assert "an answer to an overdue question is kept as feedback" in out
     assert "nothing will be executed" in out
     fresh = next(line for line in out.splitlines() if "Deployment/shop/cart" in line)
-    assert fresh.split()[2:5] == ["pending", "15", "min"]
+    # when it expires, as a time and as how long from now
+    expires = datetime.fromtimestamp(now + 900, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+    assert fresh.split()[2] == "pending" and f"{expires} (in 15 min)" in fresh
 
     err = _fail(["approve", question_id[:8], "--ledger", url, "--as", "carol"], capsys)
     assert f"question {question_id[:8]} had expired" in err
@@ -316,7 +320,7 @@ def test_negative_minutes_are_never_shown(
     ledger.close()
     code, out, _ = _run(["approvals", "list", "--ledger", url], capsys)
     assert code == 0
-    assert re.search(r"-\d", out) is None  # no "-1579823 min"
+    assert re.search(r"(?<!\d)-\d", out) is None  # no "-1579823 min" (dates have "-")
     assert [line.split()[2] for line in out.splitlines()[1:4]] == ["overdue"] * 3
     assert "40 days ago" in out and "3.0 h ago" in out and "60 s ago" in out
 
@@ -367,3 +371,28 @@ def test_ledger_path_is_the_sqlite_file_a_url_names(tmp_path: Path) -> None:
     assert ledger_path("sqlite:///:memory:") is None
     assert ledger_path("postgresql://u@h/db") is None
     assert ledger_path("not a url") is None
+
+
+# 7. a path where a URL was expected ----------------------------------------------------
+
+
+def test_a_ledger_given_as_a_path_opens_the_sqlite_file(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`simulate --ledger FILE` prints "Ledger: FILE"; pasted into `approvals list
+    --ledger FILE` it was refused as "not a database URL". A path is a SQLite file,
+    relative to where the command runs; a missing one is still refused by name."""
+    path = tmp_path / "sim.sqlite"
+    ledger = open_ledger(f"sqlite:///{path}", NOW)
+    ledger.record_question(
+        decision(subject="Deployment/shop/cart"), time.time(), channel="cli", ttl=900
+    )
+    ledger.close()
+    code, out, _ = _run(["approvals", "list", "--ledger", str(path)], capsys)
+    assert code == 0 and "Deployment/shop/cart" in out
+    monkeypatch.chdir(tmp_path)
+    code, out, _ = _run(["approvals", "list", "--ledger", "sim.sqlite"], capsys)
+    assert code == 0 and "Deployment/shop/cart" in out
+    err = _fail(["approvals", "list", "--ledger", "typo.sqlite"], capsys)
+    assert f"no ledger at {tmp_path / 'typo.sqlite'}" in err
+    assert not (tmp_path / "typo.sqlite").exists()

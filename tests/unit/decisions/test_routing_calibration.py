@@ -13,7 +13,7 @@ from agent.calibration import (
     reliability,
     track_record_confidence,
 )
-from agent.routing import Thresholds, route
+from agent.routing import Thresholds, confidence_percent, route, threshold_percent
 
 T = Thresholds(auto=0.9, ask=0.6)
 
@@ -41,6 +41,61 @@ def test_route_table(
     decided = route(confidence, T, **kwargs)  # type: ignore[arg-type]
     assert (decided.route, decided.reason_code) == (expected, code)
     assert decided.message
+
+
+@pytest.mark.parametrize(
+    ("confidence", "thresholds", "sentence"),
+    [
+        # Rounded to whole percent, these read "70% is below the ask threshold 70%" and
+        # "99% is between ... and the automatic threshold 99%" (0.995 shown as 99%).
+        (0.696, Thresholds(0.9, 0.7), "confidence 69.6% is below the ask threshold 70%"),
+        (0.6996, Thresholds(0.9, 0.7), "confidence 69.96% is below the ask threshold 70%"),
+        (
+            0.9936,
+            Thresholds(0.995, 0.5),
+            "confidence 99.4% is between the ask threshold 50% and the automatic threshold 99.5%",
+        ),
+        (
+            0.99496,
+            Thresholds(0.995, 0.5),
+            "confidence 99.496% is between the ask threshold 50% and the automatic threshold 99.5%",
+        ),
+        (
+            0.95,
+            Thresholds(0.95, 0.6),
+            "confidence 95.0% is at or above the automatic threshold 95%",
+        ),
+    ],
+)
+def test_route_sentences_put_the_confidence_on_the_right_side_of_its_thresholds(
+    confidence: float, thresholds: Thresholds, sentence: str
+) -> None:
+    assert route(confidence, thresholds).message == sentence
+
+
+@given(st.floats(0, 1), st.floats(0, 1))
+def test_a_shown_confidence_compares_with_a_shown_threshold_as_the_numbers_do(
+    confidence: float, threshold: float
+) -> None:
+    # Thresholds have at most 4 decimals (99.95%); a confidence is routed as recorded,
+    # with 4 (and 6 decimals are 4 of a percentage, the most it is shown with).
+    threshold, confidence = round(threshold, 4), round(confidence, 6)
+    shown = float(confidence_percent(confidence, threshold).rstrip("%"))
+    limit = float(threshold_percent(threshold).rstrip("%"))
+    assert (shown >= limit) == (confidence >= threshold)
+    assert (shown == limit) == (confidence == threshold)
+
+
+def test_a_route_capped_at_ask_says_the_cap_applies_where_it_quotes_the_auto_threshold() -> None:
+    """Between ask and auto, a runbook capped at ask asks as it would anyway; the sentence
+    quotes the automatic threshold, which that runbook can never act on, so it says so."""
+    capped = route(0.72, T, max_autonomy="ask")
+    assert (capped.route, capped.reason_code) == ("ask", "NeedsApproval")
+    assert capped.message == (
+        "confidence 72.0% is between the ask threshold 60% and the automatic threshold 90%; "
+        "the runbook caps autonomy at 'ask', so it asks at any confidence"
+    )
+    assert "caps" not in route(0.72, T).message
 
 
 @given(

@@ -120,5 +120,5 @@ def test_an_anomaly_observation_lists_the_runbook_decision_its_signal_started(
     back = render(r.ledger, started.decision_id)
     assert (
         f"Started by\n  {observation}  anomaly on Deployment/shop/web: "
-        "http_error_ratio spike: observed 0.2, expected 0.01 (confidence 90%)"
+        "http_error_ratio spike: observed 0.2, expected 0.01 (confidence 90.0%)"
     ) in back

@@ -236,3 +236,36 @@ def test_distance_to_auto_matches_what_routing_then_does(tmp_path: Path) -> None
     ledger.close()
     drain_line = next(line for line in lines if line.startswith("drain/Node"))
     assert "capped (ask)" in drain_line
+
+
+def test_the_printed_figures_add_up_and_thresholds_keep_their_digits() -> None:
+    """Three decimals showed a gap of -0.003 in a bin of 281 and +0.256 in one of 2,
+    which make 0.0048, beside an expected calibration error of 0.004; and a raised
+    auto threshold of 0.995 was printed 0.99. Each bin now says how many were right and
+    its share of the error, and the shares add up to it; thresholds keep their digits."""
+    from agent.calibration import ReliabilityBin
+
+    bins = (
+        ReliabilityBin(0.7, 0.8, 2, 0.74425, 1.0),
+        ReliabilityBin(0.9, 1.0, 281, 0.98833, 277 / 281),
+    )
+    ece = sum(b.count / 283 * abs(b.observed_rate - b.mean_confidence) for b in bins)
+    floor = calibration_cmd.TypeCalibration(
+        "scaling/predictive-floor", 0.995, 0.5, True, 389, 328, 61, 0, 328 / 389, 283, 279, 0, 0.0
+    )
+    drain = calibration_cmd.TypeCalibration(
+        "drain/Node", 0.95, 0.6, False, 3, 0, 3, 0, 0.0, 2, 2, 0, 0.0, 0.9, None, "ask"
+    )
+    lines = calibration_cmd.render_text(
+        calibration_cmd.CalibrationReport(bins, ece, 283, (floor, drain))
+    )
+    rows = [line.split() for line in lines[2:4]]
+    assert [row[2] for row in rows] == ["2", "277"]  # right, counted
+    shares = [float(row[-1]) for row in rows]
+    said = next(line for line in lines if "expected calibration error" in line)
+    printed = float(said.split(":")[1].split()[0])
+    assert printed == pytest.approx(ece, abs=5e-5)
+    assert sum(shares) == pytest.approx(printed, abs=1e-4 + 1e-9)
+    floor_line = next(line for line in lines if line.startswith("scaling/predictive-floor"))
+    assert floor_line.split()[1:3] == ["0.995", "0.50"]
+    assert any(line.startswith("capped (ask): the runbook's maxAutonomy is ask") for line in lines)

@@ -5,6 +5,8 @@ import threading
 import urllib.error
 import urllib.request
 
+import pytest
+
 from agent.errors import PermanentError, TransientError
 from agent.observability import Metrics
 from agent.runtime import AlwaysLeader, Job, Runtime, run_job
@@ -49,6 +51,31 @@ def test_run_job_gates_on_leadership_and_contains_errors() -> None:
     assert metrics.errors.labels(kind="PrometheusDown")._value.get() == 1
     stopping.set()
     assert run_job(job, metrics, Gate(True), stopping) == "stopping"
+
+
+def test_a_job_that_failed_and_runs_cleanly_again_says_so_once(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Each failed run is logged; the first clean run after them says the trouble is
+    over (how many runs failed), once: the clean runs after it say nothing."""
+    outcomes = iter([TransientError("prometheus down", reason="PrometheusDown")] * 2 + [None] * 3)
+
+    def flaky() -> None:
+        error = next(outcomes)
+        if error is not None:
+            raise error
+
+    job = Job("anomaly", 60, flaky)
+    runtime = Runtime(
+        [job], metrics=Metrics(), gate=Gate(True), server=None, ready=lambda: (True, "")
+    )
+    caplog.set_level("INFO", logger="autonomic")
+    for _ in range(5):
+        runtime._run_job(job)
+    said = [r.getMessage() for r in caplog.records if "cleanly" in r.getMessage()]
+    assert len(said) == 1
+    assert said[0].startswith("anomaly: ran cleanly again, after 2 failed runs in a row")
+    assert sum("will retry" in r.getMessage() for r in caplog.records) == 2
 
 
 def _get(url: str) -> tuple[int, bytes]:
