@@ -42,7 +42,7 @@ __all__ = [
     "LedgerOnlyChannel",
 ]
 
-log = logging.getLogger(__name__)
+log = logging.getLogger("autonomic.approvals")
 
 ANSWERS = frozenset({"approved", "rejected", "snoozed"})
 ESCALATIONS_SHOWN = 86400.0  # GET /approvals and `approvals list` show the last day's

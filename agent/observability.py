@@ -102,11 +102,10 @@ def configure_logging(level: str = "INFO", stream: Any = None, fmt: str = "json"
         raise ValueError(f"log format must be one of {', '.join(LOG_FORMATS)}, got {fmt!r}")
     handler = logging.StreamHandler(stream or sys.stderr)
     handler.setFormatter(JsonFormatter() if fmt == "json" else TextFormatter())
-    for name in ("autonomic", "agent"):  # module loggers (agent.*) and named ones
-        logger = logging.getLogger(name)
-        logger.handlers[:] = [handler]
-        logger.setLevel(level)
-        logger.propagate = False
+    logger = logging.getLogger("autonomic")  # every module logs as autonomic.<part>
+    logger.handlers[:] = [handler]
+    logger.setLevel(level)
+    logger.propagate = False
 
 
 class Metrics:

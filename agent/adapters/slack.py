@@ -78,7 +78,7 @@ __all__ = [
     "parse_click",
 ]
 
-log = logging.getLogger(__name__)
+log = logging.getLogger("autonomic.slack")
 
 SLACK_REF = "slack:"
 MAX_BODY_BYTES = 1_048_576

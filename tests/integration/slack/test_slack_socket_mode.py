@@ -186,7 +186,7 @@ def test_a_client_that_does_not_close_holds_nobody_for_long(
     receiver.socket_close_wait = 0.3
     started = time.monotonic()
     try:
-        with caplog.at_level("WARNING", logger="agent.adapters.slack"):
+        with caplog.at_level("WARNING", logger="autonomic.slack"):
             receiver.stop_socket_mode()
         took = time.monotonic() - started
         assert 0.3 <= took < 2.0

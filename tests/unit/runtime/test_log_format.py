@@ -34,17 +34,17 @@ def _log_one(fmt: str) -> str:
         raise RuntimeError("the ledger is locked")
     except RuntimeError:
         with decision_context("d-42"):
-            logging.getLogger("agent.loops.scaling").exception(
+            logging.getLogger("autonomic.scaling").exception(
                 "scaling shop/web: held", extra={"loop": "scaling"}
             )
-    logging.getLogger("agent.loops.scaling").debug("not shown at INFO")
+    logging.getLogger("autonomic.scaling").debug("not shown at INFO")
     return stream.getvalue()
 
 
 def test_json_lines_carry_the_decision_and_the_context() -> None:
     (line,) = _log_one("json").splitlines()
     entry = json.loads(line)
-    assert entry["level"] == "error" and entry["logger"] == "agent.loops.scaling"
+    assert entry["level"] == "error" and entry["logger"] == "autonomic.scaling"
     assert entry["message"] == "scaling shop/web: held"
     assert entry["decision_id"] == "d-42" and entry["loop"] == "scaling"
     assert "RuntimeError: the ledger is locked" in entry["error"]
@@ -53,7 +53,7 @@ def test_json_lines_carry_the_decision_and_the_context() -> None:
 def test_text_lines_read_as_a_line_with_its_context_and_the_traceback_below() -> None:
     first, *rest = _log_one("text").splitlines()
     assert first.endswith(
-        " ERROR   agent.loops.scaling: scaling shop/web: held [decision_id=d-42 loop=scaling]"
+        " ERROR   autonomic.scaling: scaling shop/web: held [decision_id=d-42 loop=scaling]"
     )
     assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z", first.split(" ")[0])
     assert rest[0] == "Traceback (most recent call last):"
