@@ -148,7 +148,8 @@ class AlertInbox:
                     exc,
                 )
                 unreadable.append(row.id)
-        self.handled(unreadable)
+        if unreadable:
+            self.handled(unreadable)
         return out
 
     def handled(self, ids: Sequence[int]) -> None:

@@ -1308,7 +1308,9 @@ class Ledger:
             insert = _insert_or_nothing(conn, table, ("fingerprint", "starts_at", "status"))
             for n in order:
                 row = rows[n]
-                if conn.execute(insert.values(**row)).rowcount == 1:
+                # The id comes back only when the row was inserted (rowcount cannot tell:
+                # on PostgreSQL it is -1 for an insert that returns the new id).
+                if conn.execute(insert.values(**row)).first() is not None:
                     fresh[n] = True
                     continue
                 conn.execute(
@@ -1513,15 +1515,18 @@ _SQLITE_HINTS = {
 
 
 def _insert_or_nothing(conn: sa.Connection, table: sa.Table, key: Sequence[str]) -> sa.Insert:
-    """``INSERT ... ON CONFLICT (key) DO NOTHING``, in the connection's dialect: a row whose
-    key exists is not inserted (rowcount 0), and no error aborts the transaction."""
+    """``INSERT ... ON CONFLICT (key) DO NOTHING RETURNING id``, in the connection's
+    dialect: a row whose key exists is not inserted (no row returned), and no error
+    aborts the transaction."""
     if conn.dialect.name == "postgresql":
         from sqlalchemy.dialects.postgresql import insert as pg_insert
 
-        return pg_insert(table).on_conflict_do_nothing(index_elements=list(key))
-    from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+        statement = pg_insert(table).on_conflict_do_nothing(index_elements=list(key))
+    else:
+        from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
-    return sqlite_insert(table).on_conflict_do_nothing(index_elements=list(key))
+        statement = sqlite_insert(table).on_conflict_do_nothing(index_elements=list(key))
+    return statement.returning(table.c.id)
 
 
 def _passing(exc: sa.exc.OperationalError) -> bool:
