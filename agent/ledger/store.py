@@ -1521,12 +1521,14 @@ def _insert_or_nothing(conn: sa.Connection, table: sa.Table, key: Sequence[str])
     if conn.dialect.name == "postgresql":
         from sqlalchemy.dialects.postgresql import insert as pg_insert
 
-        statement = pg_insert(table).on_conflict_do_nothing(index_elements=list(key))
-    else:
-        from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+        return (
+            pg_insert(table).on_conflict_do_nothing(index_elements=list(key)).returning(table.c.id)
+        )
+    from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
-        statement = sqlite_insert(table).on_conflict_do_nothing(index_elements=list(key))
-    return statement.returning(table.c.id)
+    return (
+        sqlite_insert(table).on_conflict_do_nothing(index_elements=list(key)).returning(table.c.id)
+    )
 
 
 def _passing(exc: sa.exc.OperationalError) -> bool:
