@@ -212,9 +212,11 @@ class Simulation:
             metrics=registry,
         )
         executor = Executor(self.ledger, self.cluster, self.clock, owner="simulate")
-        # The webhook is off in a simulation (no token): no alert is stored, none fires.
-        inbox = AlertInbox(self.ledger, self.clock.now)
-        self.intake = AlertIntake(token=None, clock=self.clock.now, inbox=inbox)
+        # The webhook is off in a simulation (no token): no alert is stored and none
+        # fires, so the engine is not given the inbox to read (two queries a cycle).
+        self.intake = AlertIntake(
+            token=None, clock=self.clock.now, inbox=AlertInbox(self.ledger, self.clock.now)
+        )
         self.engine = RemediationEngine(
             runbooks=load_paths([runbooks]),
             ledger=self.ledger,
@@ -224,8 +226,6 @@ class Simulation:
             clock=self.clock,
             limits=GlobalLimits(),
             query=self._instant,
-            alerts=self.intake.firing,
-            inbox=inbox,
         )
         self.anomaly = AnomalyLoop(
             settings.anomaly_queries,
