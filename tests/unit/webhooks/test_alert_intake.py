@@ -12,6 +12,7 @@ from agent.alert_inbox import AlertInbox
 from agent.ledger import open_ledger
 from agent.server import Request
 from agent.webhooks import AlertIntake
+from remediation.alerts import parse_payload, to_signals
 from remediation.signals import Signal
 
 
@@ -74,6 +75,8 @@ def test_valid_alert_becomes_one_signal_and_resends_are_deduplicated() -> None:
     assert json.loads(again.body) == {"accepted": 0, "duplicates": 1}
     got = stored(hook)
     assert len(got) == 1 and got[0].name == "KubePodCrashLooping"
+    # what the engine takes from the ledger is the signal the payload made, field by field
+    assert got == list(to_signals(parse_payload(payload()), 1000.0))
     assert [a.fingerprint for a in hook.firing()] == ["abc123"]
     resolved = hook.handle(request(payload(status="resolved")))
     assert resolved.status == 200 and hook.firing() == ()
