@@ -15,6 +15,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from agent.alert_inbox import AlertInbox
 from agent.approvals import ESCALATIONS_SHOWN
 from agent.clock import Clock, SystemClock
 from agent.decisions import DecisionService
@@ -437,15 +438,15 @@ def build_daemon(
         ledger, cluster, clock, owner=identity, is_leader=gate.is_leader, metrics=metrics
     )
 
-    def forward(signals: Any) -> None:
-        engine.submit(signals)
-
+    # The alerts the webhook accepted, stored in the ledger before it answers 200: the
+    # remediation cycle of whichever replica leads handles them, and reads what is firing.
+    inbox = AlertInbox(ledger, clock.now, repeat_interval=settings.alertmanager.repeat_interval)
     intake = AlertIntake(
         token=resolve_secret(settings.alertmanager.token, environ)
         if settings.alertmanager.enabled
         else None,
         clock=clock.now,
-        submit=forward,
+        inbox=inbox,
         max_body_bytes=settings.alertmanager.max_body_bytes,
         is_leader=gate.is_leader,
     )
@@ -470,7 +471,8 @@ def build_daemon(
             freeze_windows=settings.safety.freeze_windows,
         ),
         query=instant,
-        alerts=intake.firing,
+        alerts=inbox.firing,
+        inbox=inbox,
     )
 
     def set_up_ledger() -> None:  # what is written before any job starts
@@ -545,7 +547,8 @@ def build_daemon(
         max_body_bytes=max(settings.alertmanager.max_body_bytes, 1_048_576),
     )
     needs_ledger = _after_ledger(connector)
-    server.route("POST", "/webhooks/alertmanager", intake.handle)  # queued in memory
+    # Stored in the ledger before the 200 (503 while it cannot be: Alertmanager retries).
+    server.route("POST", "/webhooks/alertmanager", needs_ledger(intake.handle))
     server.route("GET", "/approvals", needs_ledger(lambda _r: _pending(ledger, clock.now())))
     if canary is not None:
         server.route("GET", "/canary/verdict", needs_ledger(canary.argo))

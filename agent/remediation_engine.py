@@ -29,6 +29,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from agent.alert_inbox import AlertInbox
 from agent.clock import Clock
 from agent.decisions import DecisionService, Proposal
 from agent.errors import PermanentError, TransientError
@@ -280,6 +281,7 @@ class RemediationEngine:
         limits: GlobalLimits,
         query: InstantQuery | None = None,
         alerts: Callable[[], tuple[FiringAlert, ...]] = tuple,
+        inbox: AlertInbox | None = None,
     ) -> None:
         self.runbooks = {r.name: r for r in runbooks}
         self.ledger = ledger
@@ -290,6 +292,8 @@ class RemediationEngine:
         self.limits = limits
         self.query = query
         self.alerts = alerts
+        # The alerts the webhook stored in the ledger, handled by each cycle.
+        self.inbox = inbox
         self.stats = EngineStats()
         # Every runbook outcome counted; what was held back kept in the ledger (why).
         self.outcomes = RunbookOutcomes(ledger, decisions.metrics)
@@ -345,22 +349,34 @@ class RemediationEngine:
         self._queue.extend(signals)
 
     def cycle(self) -> list[Handled]:
-        """One pass: Kubernetes conditions and queued signals in, decisions out; then run
-        what is approved, verify what is due, expire stale questions."""
+        """One pass: Kubernetes conditions, queued signals and the alerts stored by the
+        webhook in, decisions out; then run what is approved, verify what is due, expire
+        stale questions."""
         snapshot = self.snapshot()
         now = self.clock.now()
+        stored = self.inbox.pending() if self.inbox is not None else []
         queued, self._queue = self._queue, []
-        signals = list(detect_kubernetes_signals(snapshot, now)) + queued
+        signals = list(detect_kubernetes_signals(snapshot, now)) + queued + [s for _, s in stored]
         try:
             handled = self.handle(signals, snapshot)
         except TransientError:
-            # The ledger (or a read) failed part-way: the queued signals (alerts, anomaly
+            # The ledger (or a read) failed part-way: the queued signals (anomaly
             # incidents, forecast breaches, canary verdicts) are not sent again by their
-            # loops, so they wait for the next cycle instead of being lost. One already
-            # decided is found by its incident key then, not decided twice. (Any other
-            # error drops them: a signal that cannot be handled must not block the loop.)
+            # loops, so they wait for the next cycle instead of being lost; the stored
+            # alerts stay unhandled in the ledger, taken in again by the next cycle (this
+            # replica's or a new leader's). One already decided is found by its incident
+            # key then, not decided twice.
             self._queue[:0] = queued
             raise
+        except Exception:
+            # Any other error drops them: a signal that cannot be handled must not block
+            # the loop (a stored alert marked handled is not taken in again either).
+            self._drop_stored(stored)
+            raise
+        # Marked after they were handled: a crash in between handles them again at the
+        # next cycle, which finds the decisions by their incident keys.
+        if stored and self.inbox is not None:
+            self.inbox.handled([row for row, _ in stored])
         self.decisions.sync_answers()
         self.decisions.expire_due()
         self.decisions.repost_unposted()
@@ -368,6 +384,19 @@ class RemediationEngine:
         self.execute_approved(snapshot)
         self.verify_due()
         return handled
+
+    def _drop_stored(self, stored: Sequence[tuple[int, Signal]]) -> None:
+        if not stored or self.inbox is None:
+            return
+        log.error(
+            "%d stored alert(s) dropped after the cycle failed on them: %s",
+            len(stored),
+            ", ".join(signal.describe() for _, signal in stored[:10]),
+        )
+        try:
+            self.inbox.handled([row for row, _ in stored])
+        except TransientError as exc:  # then they are taken in again
+            log.warning("could not mark the dropped alerts handled: %s", exc)
 
     def handle(self, signals: Sequence[Signal], snapshot: ClusterSnapshot) -> list[Handled]:
         now = self.clock.now()

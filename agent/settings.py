@@ -489,6 +489,11 @@ class AlertmanagerSettings(_Model):
     enabled: StrictBool = False
     token: SecretRef | None = None
     max_body_bytes: int = Field(default=1_048_576, ge=1024, le=64 * 1_048_576, alias="maxBodyBytes")
+    # Alertmanager's repeat_interval for this receiver: an alert not delivered again for
+    # twice as long is no longer counted as firing (docs/deploy.md, Alertmanager).
+    repeat_interval: PositiveDuration = Field(default=4 * 3600.0, alias="repeatInterval")
+
+    _durations = _positive_duration_fields("repeat_interval")
 
     @model_validator(mode="after")
     def _token_when_enabled(self) -> AlertmanagerSettings:

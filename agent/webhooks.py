@@ -3,11 +3,16 @@
 Protected by a bearer token (compared in constant time), bounded in size, strict
 about the payload (a 4xx names what is wrong), and idempotent: Alertmanager re-sends
 groups and HA peers send duplicates, so each alert is one signal per
-(fingerprint, startsAt), remembered across requests.
+(fingerprint, startsAt), and one stored row per (fingerprint, startsAt, status).
+
+An alert accepted is durable: the leader stores the delivery's alerts in the ledger, in
+one transaction, before it answers 200 (``AlertInbox``); the remediation cycle of
+whichever replica leads next handles them, and reads the alerts firing from the same
+rows. If the ledger cannot store them the answer is 503 with ``Retry-After`` and nothing
+of the delivery is kept: Alertmanager retries.
 
 Only the leader takes alerts in. The Service sends Alertmanager to either replica, and a
-standby runs no remediation cycle: an alert it accepted would be answered 200 and never
-looked at (a resolution as well, so a verification waiting for it would fail). A standby
+standby runs no remediation cycle (and its ledger, if SQLite, is its own): a standby
 answers 503, which Alertmanager retries, on a new connection that the Service may send
 to the leader.
 """
@@ -15,18 +20,21 @@ to the leader.
 from __future__ import annotations
 
 import hmac
+import logging
 import threading
-from collections import OrderedDict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 
 from pydantic import SecretStr
 
+from agent.alert_inbox import AlertInbox
+from agent.errors import TransientError
 from agent.server import Request, Response, json_response
-from remediation.alerts import PayloadError, parse_payload, to_signals, update_firing
-from remediation.signals import Signal
+from remediation.alerts import PayloadError, parse_payload, to_signals
 from remediation.snapshot import FiringAlert
 
 __all__ = ["AlertIntake"]
+
+log = logging.getLogger("autonomic.webhooks")
 
 
 class AlertIntake:
@@ -35,26 +43,22 @@ class AlertIntake:
         *,
         token: SecretStr | None,
         clock: Callable[[], float],
-        submit: Callable[[Sequence[Signal]], None],
+        inbox: AlertInbox,
         max_body_bytes: int = 1_048_576,
-        remember: int = 50_000,
         is_leader: Callable[[], bool] = lambda: True,
     ) -> None:
         self._token = token
         self._is_leader = is_leader
         self._clock = clock
-        self._submit = submit
+        self.inbox = inbox
         self.max_body_bytes = max_body_bytes
-        self._remember = remember
-        self._seen: OrderedDict[str, None] = OrderedDict()
-        self._firing: tuple[FiringAlert, ...] = ()
         self._lock = threading.Lock()
         self.accepted = 0
         self.duplicates = 0
 
     def firing(self) -> tuple[FiringAlert, ...]:
-        with self._lock:
-            return self._firing
+        """The alerts firing now, as the ledger has them (delivered to any replica)."""
+        return self.inbox.firing()
 
     def handle(self, request: Request) -> Response:
         if self._token is None:
@@ -84,8 +88,7 @@ class AlertIntake:
             return json_response(exc.status, {"error": str(exc)})
         if not self._is_leader():
             # Checked after the payload: a malformed one is refused (4xx, not retried)
-            # by any replica. Nothing of it is remembered here, so that this replica,
-            # once it leads, takes the retry in rather than calling it a duplicate.
+            # by any replica. Nothing of it is stored: the leader stores the retry.
             return Response(
                 503,
                 b'{"error": "this replica is a standby: only the leader takes alerts in; '
@@ -93,20 +96,24 @@ class AlertIntake:
                 headers={"Retry-After": "1"},
                 close=True,
             )
-        signals = to_signals(payload, self._clock())
-        fresh: list[Signal] = []
+        now = self._clock()
+        signals = to_signals(payload, now)
+        try:
+            fresh = sum(self.inbox.store(payload, signals, now))
+        except TransientError as exc:
+            # One transaction: nothing of this delivery was stored. Alertmanager retries.
+            log.warning(
+                "Alertmanager webhook: %d alert(s) not stored, answered 503 for a retry: %s",
+                len(signals),
+                exc,
+            )
+            return Response(
+                503,
+                b'{"error": "the ledger could not store the alerts; nothing of this delivery '
+                b'was kept: retry"}\n',
+                headers={"Retry-After": str(max(1, round(exc.delay)))},
+            )
         with self._lock:
-            self._firing = update_firing(self._firing, payload)
-            for signal in signals:
-                key = f"{signal.dedup_key}|{signal.status}"
-                if key in self._seen:
-                    self.duplicates += 1
-                    continue
-                self._seen[key] = None
-                while len(self._seen) > self._remember:
-                    self._seen.popitem(last=False)
-                fresh.append(signal)
-            self.accepted += len(fresh)
-        if fresh:
-            self._submit(fresh)
-        return json_response(200, {"accepted": len(fresh), "duplicates": len(signals) - len(fresh)})
+            self.accepted += fresh
+            self.duplicates += len(signals) - fresh
+        return json_response(200, {"accepted": fresh, "duplicates": len(signals) - fresh})

@@ -2,6 +2,7 @@
 
 from agent.ledger.store import (
     LATE_ANSWER_PREFIX,
+    AlertDelivery,
     Decision,
     DecisionRecord,
     Feedback,
@@ -10,11 +11,13 @@ from agent.ledger.store import (
     Ledger,
     LedgerError,
     Question,
+    StoredAlert,
     open_ledger,
 )
 
 __all__ = [
     "LATE_ANSWER_PREFIX",
+    "AlertDelivery",
     "Decision",
     "DecisionRecord",
     "Feedback",
@@ -23,5 +26,6 @@ __all__ = [
     "Ledger",
     "LedgerError",
     "Question",
+    "StoredAlert",
     "open_ledger",
 ]

@@ -185,6 +185,28 @@ held_back = sa.Table(
     sa.UniqueConstraint("runbook", "subject", "reason_code", name="uq_held_back_key"),
 )
 
+# Added by migration 7: the alerts the Alertmanager webhook accepted, written before it
+# answers 200, so that an alert accepted is handled even if the replica that took it in
+# dies before its next remediation cycle, and so that a new leader knows what is firing.
+# One row per (fingerprint, startsAt, status): a re-send, a retry or an HA peer's copy is
+# the same row, its ``delivered_at`` moved on. Not in version 1.
+alerts = sa.Table(
+    "alerts",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("fingerprint", sa.String(128), nullable=False),
+    sa.Column("starts_at", Time, nullable=False),
+    sa.Column("status", sa.String(16), nullable=False),  # firing | resolved
+    sa.Column("ends_at", Time, nullable=True),  # None: not given (a firing alert's)
+    sa.Column("name", sa.Text, nullable=False),  # the alertname
+    sa.Column("labels", JSON, nullable=False),
+    sa.Column("signal", JSON, nullable=False),  # the signal the engine handles
+    sa.Column("received_at", Time, nullable=False),  # first delivery
+    sa.Column("delivered_at", Time, nullable=False),  # latest delivery
+    sa.Column("handled_at", Time, nullable=True),  # None: not handled by the engine yet
+    sa.UniqueConstraint("fingerprint", "starts_at", "status", name="uq_alerts_delivery"),
+)
+
 tables = metadata.tables
 
 _V1_TABLES = (
@@ -272,6 +294,15 @@ def _held_back(conn: sa.Connection) -> None:
     )
 
 
+def _alerts(conn: sa.Connection) -> None:
+    alerts.create(conn, checkfirst=True)
+    for name, columns in (
+        ("ix_alerts_handled", "handled_at, id"),
+        ("ix_alerts_delivered", "delivered_at"),
+    ):
+        conn.execute(sa.text(f"CREATE INDEX IF NOT EXISTS {name} ON alerts ({columns})"))
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(
         1,
@@ -300,6 +331,13 @@ MIGRATIONS: tuple[Migration, ...] = (
         "runbooks held back: per runbook, subject and reason code, what a runbook that took "
         "a signal up did not do, why, how often and when (autonomic why)",
         _held_back,
+    ),
+    Migration(
+        7,
+        "alerts accepted by the Alertmanager webhook, stored before it answers: handled "
+        "by the next remediation cycle of whichever replica leads, and the set of alerts "
+        "firing read from them",
+        _alerts,
     ),
 )
 SCHEMA_VERSION = MIGRATIONS[-1].version

@@ -30,6 +30,7 @@ log = logging.getLogger("autonomic.ledger")
 
 __all__ = [
     "LATE_ANSWER_PREFIX",
+    "AlertDelivery",
     "Decision",
     "DecisionRecord",
     "Feedback",
@@ -38,6 +39,7 @@ __all__ = [
     "Ledger",
     "LedgerError",
     "Question",
+    "StoredAlert",
     "open_ledger",
 ]
 
@@ -186,6 +188,42 @@ class HeldBack:
     first_seen: float
     last_seen: float
     times: int
+
+
+@dataclass(frozen=True)
+class AlertDelivery:
+    """One alert of an Alertmanager delivery, to be stored (``record_alerts``).
+
+    The key is (``fingerprint``, ``starts_at``, ``status``): Alertmanager re-sends an
+    alert, retries a delivery and each HA peer sends its own copy, all with the same key.
+    ``ends_at`` is None unless Alertmanager gave a time (it does for a resolved alert).
+    ``signal`` is what the remediation engine will handle, as JSON."""
+
+    fingerprint: str
+    starts_at: float
+    status: str
+    name: str
+    labels: Mapping[str, str]
+    signal: Mapping[str, Any]
+    ends_at: float | None = None
+
+
+@dataclass(frozen=True)
+class StoredAlert:
+    """An alert the webhook accepted: first and latest delivery; ``handled_at`` is None
+    until a remediation cycle has handled it."""
+
+    id: int
+    fingerprint: str
+    starts_at: float
+    status: str
+    ends_at: float | None
+    name: str
+    labels: dict[str, str]
+    signal: dict[str, Any]
+    received_at: float
+    delivered_at: float
+    handled_at: float | None
 
 
 @dataclass
@@ -1253,6 +1291,110 @@ class Ledger:
                 for row in conn.execute(query).mappings()
             ]
 
+    # --------------------------------------------------------------- alerts
+    def record_alerts(self, deliveries: Sequence[AlertDelivery], now: float) -> list[bool]:
+        """Store the alerts of one webhook delivery, in one transaction: all or none.
+
+        Per delivery, in order, whether it is new. One already stored (same fingerprint,
+        ``startsAt`` and status: a re-send, a retry, an HA peer's copy, from any replica,
+        before or after a restart) is not stored again: its ``delivered_at`` moves on to
+        ``now``, which is what keeps a firing alert in ``firing_alerts``. Values are
+        checked before anything is written. Rows are written in key order, so two
+        replicas storing the same group at once wait for each other rather than deadlock.
+        """
+        table = tables["alerts"]
+        rows = [
+            {
+                "fingerprint": item.fingerprint,
+                "starts_at": float(item.starts_at),
+                "status": item.status,
+                "ends_at": item.ends_at,
+                "name": item.name,
+                "labels": _json_safe(dict(item.labels), f"labels of alert {item.fingerprint}"),
+                "signal": _json_safe(dict(item.signal), f"signal of alert {item.fingerprint}"),
+                "received_at": now,
+                "delivered_at": now,
+            }
+            for item in deliveries
+        ]
+        order = sorted(
+            range(len(rows)),
+            key=lambda n: (rows[n]["fingerprint"], rows[n]["starts_at"], rows[n]["status"]),
+        )
+        fresh = [False] * len(rows)
+        if not rows:
+            return fresh
+        with self._tx() as conn:
+            insert = _insert_or_nothing(conn, table, ("fingerprint", "starts_at", "status"))
+            for n in order:
+                row = rows[n]
+                # The id comes back only when the row was inserted (rowcount cannot tell:
+                # on PostgreSQL it is -1 for an insert that returns the new id).
+                if conn.execute(insert.values(**row)).first() is not None:
+                    fresh[n] = True
+                    continue
+                conn.execute(
+                    table.update()
+                    .where(
+                        table.c.fingerprint == row["fingerprint"],
+                        table.c.starts_at == row["starts_at"],
+                        table.c.status == row["status"],
+                        table.c.delivered_at < now,
+                    )
+                    .values(delivered_at=now)
+                )
+        return fresh
+
+    def pending_alerts(self, limit: int = 10_000) -> list[StoredAlert]:
+        """Alerts not handled yet, oldest first (at most ``limit``)."""
+        table = tables["alerts"]
+        query = sa.select(table).where(table.c.handled_at.is_(None)).order_by(table.c.id)
+        with self._read() as conn:
+            return [StoredAlert(**row) for row in conn.execute(query.limit(limit)).mappings()]
+
+    def mark_alerts_handled(self, ids: Sequence[int], now: float) -> int:
+        """Mark alerts handled (those not marked yet); how many were marked."""
+        table = tables["alerts"]
+        marked = 0
+        with self._tx() as conn:
+            for first in range(0, len(ids), _IN_CHUNK):
+                chunk = list(ids[first : first + _IN_CHUNK])
+                marked += conn.execute(
+                    table.update()
+                    .where(table.c.id.in_(chunk), table.c.handled_at.is_(None))
+                    .values(handled_at=now)
+                ).rowcount
+        return marked
+
+    def firing_alerts(self, now: float, *, delivered_since: float) -> list[StoredAlert]:
+        """The alerts firing at ``now``, by name and fingerprint: per fingerprint, the
+        latest-starting alert, if it was delivered firing and not resolved (a resolution
+        of the same fingerprint and ``startsAt`` ends it, whichever arrived first), was
+        delivered at or after ``delivered_since`` (Alertmanager re-sends a firing alert
+        at its repeat interval: one not heard of for long is no longer counted), and whose
+        ``endsAt``, if given, has not passed."""
+        firing = tables["alerts"]
+        other = firing.alias("other")
+        superseded = sa.exists().where(
+            other.c.fingerprint == firing.c.fingerprint,
+            sa.or_(
+                other.c.starts_at > firing.c.starts_at,
+                sa.and_(other.c.starts_at == firing.c.starts_at, other.c.status == "resolved"),
+            ),
+        )
+        query = (
+            sa.select(firing)
+            .where(
+                firing.c.status == "firing",
+                firing.c.delivered_at >= delivered_since,
+                sa.or_(firing.c.ends_at.is_(None), firing.c.ends_at > now),
+                ~superseded,
+            )
+            .order_by(firing.c.name, firing.c.fingerprint)
+        )
+        with self._read() as conn:
+            return [StoredAlert(**row) for row in conn.execute(query).mappings()]
+
     # ------------------------------------------------------------ retention
     def prune(self, before: float, *, series_before: float | None = None) -> dict[str, int]:
         """Delete settled history older than ``before``; open work is never pruned.
@@ -1264,7 +1406,9 @@ class Ledger:
         start, a verification's progress) go by age too, and the saved detector states of
         anomaly series not saved since ``series_before`` (default ``before``): series
         gone that long (pods replaced, nodes removed), which would otherwise pile up.
-        What runbooks were held back from goes once last seen before ``before``.
+        What runbooks were held back from goes once last seen before ``before``, and the
+        alerts the webhook accepted once handled and last delivered before it (one still
+        firing is delivered again at Alertmanager's repeat interval, so it stays).
         """
         d, f, q = tables["decisions"], tables["feedback"], tables["questions"]
         counts: dict[str, int] = {}
@@ -1322,6 +1466,10 @@ class Ledger:
             ).rowcount
             b = tables["held_back"]
             counts["held_back"] = conn.execute(b.delete().where(b.c.last_seen < before)).rowcount
+            al = tables["alerts"]
+            counts["alerts"] = conn.execute(
+                al.delete().where(al.c.handled_at.is_not(None), al.c.delivered_at < before)
+            ).rowcount
         return counts
 
     # ------------------------------------------------------------- plumbing
@@ -1384,6 +1532,23 @@ _SQLITE_HINTS = {
     sqlite3.SQLITE_READONLY: " (check that this user may write the file and its directory)",
     sqlite3.SQLITE_CANTOPEN: " (check that the file and its directory exist and are readable)",
 }
+
+
+def _insert_or_nothing(conn: sa.Connection, table: sa.Table, key: Sequence[str]) -> sa.Insert:
+    """``INSERT ... ON CONFLICT (key) DO NOTHING RETURNING id``, in the connection's
+    dialect: a row whose key exists is not inserted (no row returned), and no error
+    aborts the transaction."""
+    if conn.dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+        return (
+            pg_insert(table).on_conflict_do_nothing(index_elements=list(key)).returning(table.c.id)
+        )
+    from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+    return (
+        sqlite_insert(table).on_conflict_do_nothing(index_elements=list(key)).returning(table.c.id)
+    )
 
 
 def _passing(exc: sa.exc.OperationalError) -> bool:

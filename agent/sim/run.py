@@ -18,6 +18,7 @@ from typing import Any
 
 import numpy as np
 
+from agent.alert_inbox import AlertInbox
 from agent.approvals import Approvals, LedgerOnlyChannel
 from agent.clock import FakeClock
 from agent.daemon import Daemon
@@ -211,7 +212,11 @@ class Simulation:
             metrics=registry,
         )
         executor = Executor(self.ledger, self.cluster, self.clock, owner="simulate")
-        self.intake = AlertIntake(token=None, clock=self.clock.now, submit=lambda s: None)
+        # The webhook is off in a simulation (no token): no alert is stored and none
+        # fires, so the engine is not given the inbox to read (two queries a cycle).
+        self.intake = AlertIntake(
+            token=None, clock=self.clock.now, inbox=AlertInbox(self.ledger, self.clock.now)
+        )
         self.engine = RemediationEngine(
             runbooks=load_paths([runbooks]),
             ledger=self.ledger,
@@ -221,7 +226,6 @@ class Simulation:
             clock=self.clock,
             limits=GlobalLimits(),
             query=self._instant,
-            alerts=self.intake.firing,
         )
         self.anomaly = AnomalyLoop(
             settings.anomaly_queries,

@@ -52,6 +52,14 @@ def test_profile_history_reaches_the_scaling_loop(tmp_path: Path) -> None:
     assert load_settings(None).scaling.shape_only_seasonality
 
 
+def test_alertmanager_repeat_interval_is_a_duration_above_zero(tmp_path: Path) -> None:
+    assert load_settings(None).alertmanager.repeat_interval == 4 * 3600.0
+    text = "alertmanager:\n  repeatInterval: 12h\n"
+    assert load_settings(write(tmp_path, text)).alertmanager.repeat_interval == 12 * 3600.0
+    with pytest.raises(ConfigError, match=r":2: alertmanager.repeatInterval: "):
+        load_settings(write(tmp_path, "alertmanager:\n  repeatInterval: 0s\n"))
+
+
 def test_shipped_example_is_valid() -> None:
     settings = load_settings(EXAMPLE)
     assert settings.anomaly_queries[0].name == "http-p99-latency"

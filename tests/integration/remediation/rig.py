@@ -25,6 +25,7 @@ from pydantic import SecretStr
 
 from agent.adapters.kube_errors import RetryPolicy
 from agent.adapters.kubernetes import KubernetesCluster, load_api_client
+from agent.alert_inbox import AlertInbox
 from agent.approvals import Approvals, LedgerOnlyChannel
 from agent.clock import FakeClock
 from agent.decisions import DecisionService
@@ -37,7 +38,6 @@ from agent.settings import RoutingSettings
 from agent.webhooks import AlertIntake
 from remediation.guards import GlobalLimits
 from remediation.loading import load_paths
-from remediation.signals import Signal
 from tests.fakekube import FakeApiServer, RequestRecord, Store, seed, start_fake_apiserver
 from tests.fakekube.seed import seed_deployment
 from tests.fakekube.store import RESOURCES
@@ -448,6 +448,7 @@ def build_rig(
     server: FakeApiServer | None = None,
     start: float | None = None,
     ledger_path: Path | None = None,
+    ledger_url: str | None = None,
 ) -> KubeRig:
     server = server or start_fake_apiserver()
     clock = FakeClock(START if start is None else start)
@@ -459,7 +460,8 @@ def build_rig(
         wall_clock=clock.now,
         sleep=lambda _s: time.sleep(0.001),
     )
-    ledger = open_ledger(f"sqlite:///{ledger_path or tmp_path / 'ledger.sqlite'}", clock.now())
+    url = ledger_url or f"sqlite:///{ledger_path or tmp_path / 'ledger.sqlite'}"
+    ledger = open_ledger(url, clock.now())
     channel = RecordingChannel(ledger, clock.now)
     approvals = Approvals(ledger, channel, ttl=3600, snooze=900)
     decisions = DecisionService(
@@ -472,12 +474,8 @@ def build_rig(
     )
     executor = Executor(ledger, cluster, clock, owner="autonomic-test")
     promql = PromQL()
-    holder: list[RemediationEngine] = []
-
-    def submit(signals: Sequence[Signal]) -> None:
-        holder[0].submit(signals)
-
-    intake = AlertIntake(token=SecretStr(TOKEN), clock=clock.now, submit=submit)
+    inbox = AlertInbox(ledger, clock.now)
+    intake = AlertIntake(token=SecretStr(TOKEN), clock=clock.now, inbox=inbox)
     engine = RemediationEngine(
         runbooks=load_paths(list(runbooks)),
         ledger=ledger,
@@ -488,8 +486,8 @@ def build_rig(
         limits=limits or GlobalLimits(),
         query=promql,
         alerts=intake.firing,
+        inbox=inbox,
     )
-    holder.append(engine)
     return KubeRig(
         server,
         clock,

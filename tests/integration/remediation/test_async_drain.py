@@ -163,6 +163,7 @@ def test_a_crash_in_the_middle_of_a_drain_resumes_it_and_evicts_no_pod_twice(
         limits=GlobalLimits(),
         query=rig.promql,
         alerts=rig.intake.firing,
+        inbox=rig.intake.inbox,
     )
     counts = rig.engine.recover()
     assert counts["reconciled"] == 1 and counts["failed"] == 0

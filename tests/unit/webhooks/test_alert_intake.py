@@ -1,13 +1,18 @@
 from __future__ import annotations
 
 import json
+import time
+from collections.abc import Callable
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from pydantic import SecretStr
 
+from agent.alert_inbox import AlertInbox
+from agent.ledger import open_ledger
 from agent.server import Request
 from agent.webhooks import AlertIntake
+from remediation.alerts import parse_payload, to_signals
 from remediation.signals import Signal
 
 
@@ -49,25 +54,36 @@ def request(body: bytes, token: str | None = "s3cret", content_type: str = "appl
     return Request("POST", "/webhooks/alertmanager", {}, headers, body)
 
 
-def intake() -> tuple[AlertIntake, list[Signal]]:
-    got: list[Signal] = []
-    return AlertIntake(token=SecretStr("s3cret"), clock=lambda: 1000.0, submit=got.extend), got
+def intake(is_leader: Callable[[], bool] = lambda: True) -> AlertIntake:
+    # An in-memory SQLite ledger (one connection per thread): these tests are one thread.
+    inbox = AlertInbox(open_ledger("sqlite://", 1000.0), lambda: 1000.0)
+    return AlertIntake(
+        token=SecretStr("s3cret"), clock=lambda: 1000.0, inbox=inbox, is_leader=is_leader
+    )
+
+
+def stored(hook: AlertIntake) -> list[Signal]:
+    """The signals the intake stored in the ledger that no cycle has handled yet."""
+    return [signal for _row, signal in hook.inbox.pending()]
 
 
 def test_valid_alert_becomes_one_signal_and_resends_are_deduplicated() -> None:
-    hook, got = intake()
+    hook = intake()
     first = hook.handle(request(payload()))
     assert first.status == 200 and json.loads(first.body) == {"accepted": 1, "duplicates": 0}
     again = hook.handle(request(payload()))  # Alertmanager re-sends the group
     assert json.loads(again.body) == {"accepted": 0, "duplicates": 1}
+    got = stored(hook)
     assert len(got) == 1 and got[0].name == "KubePodCrashLooping"
+    # what the engine takes from the ledger is the signal the payload made, field by field
+    assert got == list(to_signals(parse_payload(payload()), 1000.0))
     assert [a.fingerprint for a in hook.firing()] == ["abc123"]
     resolved = hook.handle(request(payload(status="resolved")))
     assert resolved.status == 200 and hook.firing() == ()
 
 
-def test_bad_token_and_bad_bodies_get_4xx_and_submit_nothing() -> None:
-    hook, got = intake()
+def test_bad_token_and_bad_bodies_get_4xx_and_store_nothing() -> None:
+    hook = intake()
     assert hook.handle(request(payload(), token=None)).status == 401
     assert hook.handle(request(payload(), token="wrong")).status == 401
     assert hook.handle(request(b"{not json")).status == 400
@@ -75,11 +91,11 @@ def test_bad_token_and_bad_bodies_get_4xx_and_submit_nothing() -> None:
     assert hook.handle(request(payload(), content_type="text/plain")).status == 415
     huge = hook.handle(request(b"x" * (2 << 20)))
     assert huge.status == 413
-    assert got == []
+    assert stored(hook) == []
 
 
 def test_the_bearer_scheme_is_case_insensitive_and_the_media_type_exact() -> None:
-    hook, got = intake()
+    hook = intake()
     headers = {"content-type": "application/json; charset=utf-8", "authorization": "bearer s3cret"}
     assert (
         hook.handle(Request("POST", "/webhooks/alertmanager", {}, headers, payload())).status == 200
@@ -91,22 +107,28 @@ def test_the_bearer_scheme_is_case_insensitive_and_the_media_type_exact() -> Non
     for media in ("application/x-www-form-urlencoded; x=json", "text/json-ish", "jsonp"):
         assert hook.handle(request(payload(), content_type=media)).status == 415, media
     assert hook.handle(request(payload(), content_type="application/vnd.x+json")).status == 200
-    assert len(got) == 1  # the first; the +json one is a resend of the same alert
+    assert len(stored(hook)) == 1  # the first; the +json one is a resend of the same alert
 
 
 def test_disabled_webhook_is_404() -> None:
-    hook = AlertIntake(token=None, clock=lambda: 0.0, submit=lambda s: None)
+    hook = AlertIntake(
+        token=None, clock=lambda: 0.0, inbox=AlertInbox(open_ledger("sqlite://", 0.0), time)
+    )
     assert hook.handle(request(payload())).status == 404
+
+
+_SHARED: dict[int, AlertIntake] = {}
 
 
 @settings(max_examples=200, deadline=None)
 @given(st.binary(max_size=2000))
 def test_arbitrary_bodies_never_crash(body: bytes) -> None:
-    hook, got = intake()
+    hook = _SHARED[0] if _SHARED else _SHARED.setdefault(0, intake())  # one ledger for all
+    before = len(stored(hook))
     response = hook.handle(request(body))
     assert response.status in (200, 400, 413)
     if response.status != 200:
-        assert got == []
+        assert len(stored(hook)) == before
 
 
 def test_a_standby_refuses_alerts_for_a_retry_and_takes_them_once_it_leads() -> None:
@@ -114,23 +136,17 @@ def test_a_standby_refuses_alerts_for_a_retry_and_takes_them_once_it_leads() -> 
     200 "accepted" and queue the alert for a remediation cycle it never runs: lost, and
     its resolution too. It answers 503 now (Alertmanager retries 5xx), on a connection
     it closes, so that the retry may reach the leader; it remembers nothing of it."""
-    got: list[Signal] = []
     leading = [False]
-    hook = AlertIntake(
-        token=SecretStr("s3cret"),
-        clock=lambda: 1000.0,
-        submit=got.extend,
-        is_leader=lambda: leading[0],
-    )
+    hook = intake(is_leader=lambda: leading[0])
     refused = hook.handle(request(payload()))
     assert refused.status == 503 and refused.close
     assert refused.headers["Retry-After"] == "1"
     assert "standby" in json.loads(refused.body)["error"]
-    assert got == [] and hook.firing() == () and hook.accepted == 0
+    assert stored(hook) == [] and hook.firing() == () and hook.accepted == 0
     # A payload that is wrong is wrong on any replica: a 4xx, which is not retried.
     assert hook.handle(request(b"{")).status == 400
     assert hook.handle(request(payload(), token="nope")).status == 401
     leading[0] = True  # this replica takes the lease; Alertmanager's retry arrives
     taken = hook.handle(request(payload()))
     assert taken.status == 200 and json.loads(taken.body) == {"accepted": 1, "duplicates": 0}
-    assert len(got) == 1 and len(hook.firing()) == 1
+    assert len(stored(hook)) == 1 and len(hook.firing()) == 1

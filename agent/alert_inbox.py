@@ -1,0 +1,173 @@
+"""The alerts the Alertmanager webhook accepted, kept in the ledger until handled.
+
+The webhook stores a delivery's alerts (``store``) before it answers Alertmanager 200:
+an alert accepted is in the ledger, and is handled by the next remediation cycle of
+whichever replica leads then (``pending``, then ``handled`` once the cycle has handled
+it), even if the replica that took it in dies first. A cycle that fails between the two
+handles the alerts again at the next one: a decision is found by its incident key and
+not made twice.
+
+The set of alerts firing (``firing``: the ``noOtherAlertFiring`` precondition, the
+``alertResolved`` verification) is read from the same rows, so a new leader, or a
+restarted one, knows what was delivered to the one before it. It is bounded: an alert
+whose ``endsAt`` has passed, or that was last delivered more than twice Alertmanager's
+``repeat_interval`` ago (``alertmanager.repeatInterval``), is no longer counted. A firing
+alert is delivered again at every repeat interval, so one not heard of for two has
+resolved without its resolution reaching us (or Alertmanager no longer reaches us):
+counting it for ever would hold ``noOtherAlertFiring`` back for ever.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Callable, Mapping, Sequence
+from datetime import datetime
+from typing import Any
+
+from agent.ledger import AlertDelivery, Ledger, StoredAlert
+from remediation.alerts import AlertmanagerAlert, AlertmanagerPayload
+from remediation.ports import ObjectRef
+from remediation.signals import Signal
+from remediation.snapshot import FiringAlert
+
+__all__ = ["DEFAULT_REPEAT_INTERVAL", "AlertInbox", "signal_from_json", "signal_to_json"]
+
+log = logging.getLogger("autonomic.alerts")
+
+DEFAULT_REPEAT_INTERVAL = 4 * 3600.0  # Alertmanager's default repeat_interval
+# Stored alerts one cycle takes in at most; the rest wait for the next cycle.
+PENDING_PER_CYCLE = 10_000
+
+
+def signal_to_json(signal: Signal) -> dict[str, Any]:
+    target = signal.target
+    return {
+        "kind": signal.kind,
+        "name": signal.name,
+        "target": None
+        if target is None
+        else {"kind": target.kind, "name": target.name, "namespace": target.namespace},
+        "labels": dict(signal.labels),
+        "confidence": signal.confidence,
+        "observed_at": signal.observed_at,
+        "dedup_key": signal.dedup_key,
+        "evidence": dict(signal.evidence),
+        "since": signal.since,
+        "count": signal.count,
+        "direction": signal.direction,
+        "excess_ratio": signal.excess_ratio,
+        "status": signal.status,
+    }
+
+
+def signal_from_json(data: Mapping[str, Any]) -> Signal:
+    target = data.get("target")
+    return Signal(
+        kind=data["kind"],
+        name=data["name"],
+        target=None
+        if target is None
+        else ObjectRef(target["kind"], target["name"], target.get("namespace")),
+        labels=dict(data.get("labels") or {}),
+        confidence=float(data["confidence"]),
+        observed_at=float(data["observed_at"]),
+        dedup_key=data["dedup_key"],
+        evidence=dict(data.get("evidence") or {}),
+        since=data.get("since"),
+        count=int(data.get("count", 1)),
+        direction=data.get("direction"),
+        excess_ratio=data.get("excess_ratio"),
+        status=data.get("status", "firing"),
+    )
+
+
+def _ends_at(starts_at: datetime, ends_at: datetime | None) -> float | None:
+    """Alertmanager sends a firing alert's ``endsAt`` as the zero time (0001-01-01): not
+    a time. Only one after ``startsAt`` is kept."""
+    if ends_at is None or ends_at <= starts_at:
+        return None
+    value = ends_at.timestamp()
+    return value if math.isfinite(value) else None
+
+
+class AlertInbox:
+    def __init__(
+        self,
+        ledger: Ledger,
+        clock: Callable[[], float],
+        *,
+        repeat_interval: float = DEFAULT_REPEAT_INTERVAL,
+    ) -> None:
+        self.ledger = ledger
+        self.clock = clock
+        # An alert last delivered longer ago than this is no longer counted as firing.
+        self.stale_after = 2.0 * repeat_interval
+
+    def store(
+        self, payload: AlertmanagerPayload, signals: Sequence[Signal], now: float
+    ) -> list[bool]:
+        """Store ``signals`` (``to_signals(payload)``) in one transaction; per signal,
+        whether it is new (False: stored before, by any replica). A ledger that fails
+        raises ``TransientError`` and nothing of the delivery is stored."""
+        alerts: dict[str, AlertmanagerAlert] = {}
+        for alert in payload.alerts:
+            alerts.setdefault(alert.dedup_key, alert)
+        deliveries = []
+        for signal in signals:
+            alert = alerts[signal.dedup_key]
+            deliveries.append(
+                AlertDelivery(
+                    fingerprint=alert.fingerprint,
+                    starts_at=alert.startsAt.timestamp(),
+                    status=alert.status,
+                    name=alert.name,
+                    labels=dict(alert.labels),
+                    signal=signal_to_json(signal),
+                    ends_at=_ends_at(alert.startsAt, alert.endsAt),
+                )
+            )
+        return self.ledger.record_alerts(deliveries, now)
+
+    def pending(self, limit: int = PENDING_PER_CYCLE) -> list[tuple[int, Signal]]:
+        """The stored alerts not handled yet, as (row id, signal), oldest first. A row
+        that cannot be read as a signal (written by hand, or by a release that stored
+        another shape) is logged and marked handled: it would otherwise stop every cycle."""
+        out: list[tuple[int, Signal]] = []
+        unreadable: list[int] = []
+        for row in self.ledger.pending_alerts(limit):
+            try:
+                out.append((row.id, signal_from_json(row.signal)))
+            except (KeyError, TypeError, ValueError, AttributeError) as exc:
+                log.error(
+                    "stored alert %s (fingerprint %s) cannot be read as a signal, so it is "
+                    "not handled: %s: %s",
+                    row.name,
+                    row.fingerprint,
+                    type(exc).__name__,
+                    exc,
+                )
+                unreadable.append(row.id)
+        if unreadable:
+            self.handled(unreadable)
+        return out
+
+    def handled(self, ids: Sequence[int]) -> None:
+        if ids:
+            self.ledger.mark_alerts_handled(ids, self.clock())
+
+    def firing_rows(self) -> list[StoredAlert]:
+        now = self.clock()
+        return self.ledger.firing_alerts(now, delivered_since=now - self.stale_after)
+
+    def firing(self) -> tuple[FiringAlert, ...]:
+        """The alerts firing now, by name and fingerprint (see the module's note)."""
+        return tuple(
+            FiringAlert(
+                name=row.name,
+                labels=dict(row.labels),
+                fingerprint=row.fingerprint,
+                starts_at=row.starts_at,
+            )
+            for row in self.firing_rows()
+        )

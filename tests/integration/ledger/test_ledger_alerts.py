@@ -1,0 +1,191 @@
+"""The alerts the webhook stores (migration 7), on SQLite and a real PostgreSQL: one row
+per (fingerprint, startsAt, status) however often and by whom it is delivered, the set
+of alerts firing read from the rows and bounded, and pruning of handled rows."""
+
+from __future__ import annotations
+
+import threading
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+
+from agent.ledger import AlertDelivery, Ledger, open_ledger
+from agent.ledger.schema import tables
+
+NOW = 1_800_000_000.0
+HOUR = 3600.0
+
+
+def fresh_postgres(base: str) -> str:
+    """A URL on a schema of its own: tests stay independent on one server."""
+    schema = f"t{uuid.uuid4().hex[:12]}"
+    engine = sa.create_engine(base)
+    with engine.begin() as conn:
+        conn.execute(sa.text(f"CREATE SCHEMA {schema}"))
+    engine.dispose()
+    return f"{base}?options=-csearch_path%3D{schema}"
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def ledger(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Ledger]:
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp_path / 'ledger.sqlite'}"
+    else:
+        url = fresh_postgres(request.getfixturevalue("postgres_url"))
+    opened = open_ledger(url, NOW)
+    yield opened
+    opened.close()
+
+
+def delivery(
+    fingerprint: str = "f1",
+    *,
+    starts_at: float = NOW - HOUR,
+    status: str = "firing",
+    ends_at: float | None = None,
+    name: str = "KubePodCrashLooping",
+) -> AlertDelivery:
+    return AlertDelivery(
+        fingerprint=fingerprint,
+        starts_at=starts_at,
+        status=status,
+        name=name,
+        labels={"alertname": name, "namespace": "shop"},
+        signal={"dedup_key": f"alert/{fingerprint}/{starts_at}", "status": status},
+        ends_at=ends_at,
+    )
+
+
+def rows(ledger: Ledger) -> list[tuple[str, float, str, float, float]]:
+    table = tables["alerts"]
+    with ledger.engine.connect() as conn:
+        found = conn.execute(
+            sa.select(
+                table.c.fingerprint,
+                table.c.starts_at,
+                table.c.status,
+                table.c.received_at,
+                table.c.delivered_at,
+            ).order_by(table.c.id)
+        )
+        return [tuple(row) for row in found]  # type: ignore[misc]
+
+
+def firing(ledger: Ledger, now: float, window: float = 8 * HOUR) -> list[str]:
+    return [row.fingerprint for row in ledger.firing_alerts(now, delivered_since=now - window)]
+
+
+def test_a_delivery_is_stored_once_and_a_resend_moves_its_last_delivery_on(ledger: Ledger) -> None:
+    assert ledger.record_alerts([delivery("f1"), delivery("f2")], NOW) == [True, True]
+    # Alertmanager re-sends the group 4 h later, with one alert resolved meanwhile.
+    resend = [delivery("f1"), delivery("f2", status="resolved", ends_at=NOW + HOUR)]
+    assert ledger.record_alerts(resend, NOW + 4 * HOUR) == [False, True]
+    assert rows(ledger) == [
+        ("f1", NOW - HOUR, "firing", NOW, NOW + 4 * HOUR),
+        ("f2", NOW - HOUR, "firing", NOW, NOW),
+        ("f2", NOW - HOUR, "resolved", NOW + 4 * HOUR, NOW + 4 * HOUR),
+    ]
+    # A late retry of the first delivery does not move the last delivery back.
+    assert ledger.record_alerts([delivery("f1")], NOW + HOUR) == [False]
+    assert rows(ledger)[0][4] == NOW + 4 * HOUR
+    assert [row.fingerprint for row in ledger.pending_alerts()] == ["f1", "f2", "f2"]
+
+
+def test_pending_alerts_are_marked_handled_once(ledger: Ledger) -> None:
+    ledger.record_alerts([delivery("f1"), delivery("f2"), delivery("f3")], NOW)
+    first, second, third = ledger.pending_alerts()
+    assert [row.handled_at for row in (first, second, third)] == [None, None, None]
+    assert ledger.pending_alerts(limit=2) == [first, second]
+    assert ledger.mark_alerts_handled([first.id, second.id], NOW + 30) == 2
+    assert ledger.mark_alerts_handled([first.id], NOW + 60) == 0  # already handled
+    assert ledger.pending_alerts() == [third]
+    # A re-send of a handled alert is a duplicate: it is not handled again.
+    assert ledger.record_alerts([delivery("f1")], NOW + 90) == [False]
+    assert ledger.pending_alerts() == [third]
+
+
+def test_the_firing_set_follows_resolutions_restarts_and_its_bounds(ledger: Ledger) -> None:
+    ledger.record_alerts(
+        [
+            delivery("fires"),
+            delivery("ends", ends_at=NOW + 10 * 60),  # an endsAt given, 10 minutes on
+            delivery("resolves"),
+            delivery("refires", starts_at=NOW - 3 * HOUR),
+        ],
+        NOW,
+    )
+    assert firing(ledger, NOW) == ["ends", "fires", "refires", "resolves"]
+    ledger.record_alerts(
+        [
+            delivery("resolves", status="resolved", ends_at=NOW + 60),
+            delivery("refires", starts_at=NOW - 3 * HOUR, status="resolved"),
+            delivery("refires", starts_at=NOW + 50),  # fired again: a new startsAt
+        ],
+        NOW + 60,
+    )
+    assert firing(ledger, NOW + 60) == ["ends", "fires", "refires"]
+    starts = {r.fingerprint: r.starts_at for r in ledger.firing_alerts(NOW + 60, delivered_since=0)}
+    assert starts["refires"] == NOW + 50  # the new one; the old one resolved
+    # The endsAt passed: no longer counted, though never resolved.
+    assert firing(ledger, NOW + 11 * 60) == ["fires", "refires"]
+    # An HA peer's stale copy of a resolved alert, after its resolution: still resolved.
+    ledger.record_alerts([delivery("resolves")], NOW + 120)
+    assert "resolves" not in firing(ledger, NOW + 120)
+    # Not delivered again within the window (twice the repeat interval): not counted.
+    assert firing(ledger, NOW + 8 * HOUR + 61) == []
+    ledger.record_alerts([delivery("fires")], NOW + 4 * HOUR)  # the repeat keeps it
+    assert firing(ledger, NOW + 8 * HOUR + 61) == ["fires"]
+
+
+def test_handled_alerts_are_pruned_by_last_delivery_and_unhandled_ones_kept(
+    ledger: Ledger,
+) -> None:
+    ledger.record_alerts([delivery("old"), delivery("recent"), delivery("open")], NOW)
+    stored = {row.fingerprint: row.id for row in ledger.pending_alerts()}
+    ledger.mark_alerts_handled([stored["old"], stored["recent"]], NOW + 30)
+    ledger.record_alerts([delivery("recent")], NOW + 100 * 86400)  # still firing, re-sent
+    counts = ledger.prune(NOW + 50 * 86400)
+    assert counts["alerts"] == 1
+    assert sorted(row[0] for row in rows(ledger)) == ["open", "recent"]
+    assert ledger.prune(NOW + 200 * 86400)["alerts"] == 1  # "recent", once last sent long ago
+    assert [row[0] for row in rows(ledger)] == ["open"]  # never handled: never pruned
+
+
+@pytest.mark.postgres
+def test_replicas_storing_one_delivery_at_once_store_it_once(postgres_url: str) -> None:
+    """Alertmanager's HA peers each send the group; a retry races the first attempt:
+    writers on several connections, each storing the same alerts (in different orders),
+    store each alert once, and exactly one of them calls each one new."""
+    url = fresh_postgres(postgres_url)
+    open_ledger(url, NOW).close()
+    alerts = [delivery(f"f{n}") for n in range(40)]
+    writers = 6
+    fresh: list[list[bool]] = [[] for _ in range(writers)]
+    errors: list[BaseException] = []
+    start = threading.Barrier(writers)
+
+    def work(n: int) -> None:
+        mine = open_ledger(url, NOW, migrate=False)
+        try:
+            start.wait()
+            order = alerts if n % 2 else alerts[::-1]
+            answer = mine.record_alerts(order, NOW + n)
+            fresh[n] = answer if n % 2 else answer[::-1]
+        except BaseException as exc:  # surfaced below
+            errors.append(exc)
+        finally:
+            mine.close()
+
+    threads = [threading.Thread(target=work, args=(n,)) for n in range(writers)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    check = open_ledger(url, NOW, migrate=False)
+    assert sorted(row[0] for row in rows(check)) == sorted(a.fingerprint for a in alerts)
+    assert [sum(answers[i] for answers in fresh) for i in range(len(alerts))] == [1] * len(alerts)
+    check.close()

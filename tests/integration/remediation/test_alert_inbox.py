@@ -1,0 +1,226 @@
+"""An alert the webhook accepted is never lost, and a new leader knows what is firing.
+
+Two replicas share one ledger (a SQLite file, or a real PostgreSQL) and one fake API
+server. Replica A takes an alert in (200) and "dies" before its next remediation cycle:
+it used to keep the alert only in memory, so it was lost, and replica B, leading next,
+knew nothing of it (nor of any alert firing) until Alertmanager's next repeat, 4 h later.
+The alert is in the ledger now, B's cycle handles it, and B's firing set has it.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+
+from agent.errors import TransientError
+from agent.ledger.schema import tables
+from agent.server import Request
+from tests.fakekube import FakeApiServer, start_fake_apiserver
+from tests.fakekube.seed import seed_hpa
+from tests.integration.ledger.test_ledger_alerts import fresh_postgres
+from tests.integration.remediation.rig import TOKEN, KubeRig, build_rig, rfc3339, seed_web
+from tests.integration.remediation.test_hpa_and_job_alerts import maxed_out
+
+NOTIFY = "hpa-maxed-out-notify"
+ROLLBACK = "crashloop-after-rollout-rollback"
+
+
+class Replicas:
+    """Replicas built on one API server and one ledger, each with its own engine."""
+
+    def __init__(self, tmp_path: Path, url: str) -> None:
+        self.tmp_path, self.url = tmp_path, url
+        self.server: FakeApiServer = start_fake_apiserver()
+        self.alive: list[KubeRig] = []
+
+    def start(self, *, at: float | None = None) -> KubeRig:
+        rig = build_rig(self.tmp_path, server=self.server, ledger_url=self.url, start=at)
+        self.alive.append(rig)
+        return rig
+
+    def die(self, rig: KubeRig) -> None:
+        """The process goes: whatever it kept in memory with it; the server stays."""
+        self.alive.remove(rig)
+        rig.cluster.stop()
+        rig.api_client.close()
+        rig.decisions.approvals.dispatcher.stop()
+        rig.ledger.close()
+
+    def close(self) -> None:
+        for rig in list(self.alive):
+            self.die(rig)
+        self.server.stop()
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def replicas(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Replicas]:
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp_path / 'ledger.sqlite'}"
+    else:
+        url = fresh_postgres(request.getfixturevalue("postgres_url"))
+    built = Replicas(tmp_path, url)
+    yield built
+    built.close()
+
+
+def post(rig: KubeRig, alerts: list[Any], status: str = "firing") -> tuple[int, Any, Any]:
+    """POST a delivery to ``rig``'s webhook: (status, JSON answer, headers)."""
+    body = json.dumps(
+        {
+            "version": "4",
+            "groupKey": "{}:{}",
+            "status": status,
+            "receiver": "autonomic",
+            "alerts": alerts,
+        }
+    ).encode()
+    headers = {"authorization": f"Bearer {TOKEN}", "content-type": "application/json"}
+    response = rig.intake.handle(Request("POST", "/webhooks/alertmanager", {}, headers, body))
+    return response.status, json.loads(response.body), response.headers
+
+
+def stored_rows(rig: KubeRig) -> int:
+    with rig.ledger.engine.connect() as conn:
+        return int(conn.execute(sa.select(sa.func.count()).select_from(tables["alerts"])).scalar())
+
+
+def critical(rig: KubeRig, *, status: str = "firing") -> dict[str, Any]:
+    """Another critical alert in the namespace: holds the crash-loop rollback back."""
+    return {
+        "status": status,
+        "labels": {"alertname": "KubeQuotaExceeded", "severity": "critical", "namespace": "shop"},
+        "startsAt": rfc3339(rig.clock.now() - 600),
+        "fingerprint": "c41",
+    }
+
+
+def test_an_alert_accepted_by_a_leader_that_dies_is_handled_by_the_next(
+    replicas: Replicas,
+) -> None:
+    a = replicas.start()
+    seed_web(a)
+    seed_hpa(a.server.store, "web-autoscaler", target="web", namespace="shop", max_replicas=3)
+    status, answer, _ = post(a, [maxed_out(a, "web-autoscaler")])
+    assert (status, answer) == (200, {"accepted": 1, "duplicates": 0})
+    replicas.die(a)  # before its next remediation cycle
+
+    b = replicas.start(at=a.clock.now() + 20)  # takes the lease over
+    assert [alert.fingerprint for alert in b.engine.snapshot().alerts] == ["4a1"]
+    decided = [h for h in b.cycle() if h.runbook == NOTIFY]
+    assert [(h.outcome, h.subject) for h in decided] == [("decided", "Deployment/shop/web")]
+    (decision,) = b.decisions_of(NOTIFY)
+    assert decision.reason.startswith("alert KubeHpaMaxedOut on HorizontalPodAutoscaler/")
+    assert b.ledger.pending_alerts() == []  # handled: the next cycle does not see it again
+    b.clock.advance(30)
+    assert [h for h in b.cycle() if h.runbook == NOTIFY] == []
+
+    # Alertmanager's copy from its HA peer, or its retry of the same delivery, reaches
+    # B: the same alert, stored once, not handled again.
+    status, answer, _ = post(b, [maxed_out(a, "web-autoscaler")])
+    assert (status, answer) == (200, {"accepted": 0, "duplicates": 1})
+    assert stored_rows(b) == 1 and b.ledger.pending_alerts() == []
+    assert [d.id for d in b.decisions_of(NOTIFY)] == [decision.id]
+
+
+def test_a_new_leader_knows_the_alerts_firing_from_before_it_led(replicas: Replicas) -> None:
+    """``noOtherAlertFiring`` on the new leader sees an alert delivered to the old one
+    (the rollback used to go ahead: the new leader's firing set started empty)."""
+    a = replicas.start()
+    assert post(a, [critical(a)])[0] == 200
+    a.cycle()  # handled by A; still firing
+    replicas.die(a)
+
+    b = replicas.start(at=a.clock.now() + 20)
+    seed_web(b, behaviour="CrashLoopBackOff")  # crash-looping since its rollout
+    held = [h for h in b.cycle() if h.runbook == ROLLBACK]
+    assert held and {h.reason_code for h in held} == {"OtherAlertFiring"}
+    assert b.decisions_of(ROLLBACK) == [] and b.writes() == []
+
+    assert post(b, [critical(a, status="resolved")], status="resolved")[0] == 200
+    b.clock.advance(30)
+    decided = [h for h in b.cycle() if h.runbook == ROLLBACK and h.outcome == "decided"]
+    assert len(decided) == 1 and b.engine.snapshot().alerts == ()
+
+
+def test_a_ledger_failing_mid_delivery_answers_503_and_keeps_nothing(replicas: Replicas) -> None:
+    a = replicas.start()
+    alerts = [maxed_out(a, "web-autoscaler", fingerprint="f1"), critical(a)]
+    inserts: list[str] = []
+
+    def fail_second_insert(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        if statement.lstrip().upper().startswith("INSERT INTO ALERTS"):
+            inserts.append(statement)
+            if len(inserts) == 2:  # the first row is written, in the same transaction
+                raise sa.exc.OperationalError(statement, {}, OSError("disk I/O error"))
+
+    sa.event.listen(a.ledger.engine, "before_cursor_execute", fail_second_insert)
+    status, answer, headers = post(a, alerts)
+    sa.event.remove(a.ledger.engine, "before_cursor_execute", fail_second_insert)
+    assert status == 503 and int(headers["Retry-After"]) >= 1
+    assert "nothing of this delivery was kept: retry" in answer["error"]
+    assert len(inserts) == 2
+    assert stored_rows(a) == 0 and a.intake.firing() == () and a.intake.accepted == 0
+
+    # Alertmanager retries: all of it is taken in now, once.
+    status, answer, _ = post(a, alerts)
+    assert (status, answer) == (200, {"accepted": 2, "duplicates": 0})
+    assert stored_rows(a) == 2 and len(a.intake.firing()) == 2
+
+
+def test_a_crash_between_handling_and_marking_handles_again_and_decides_once(
+    replicas: Replicas,
+) -> None:
+    a = replicas.start()
+    seed_web(a)
+    seed_hpa(a.server.store, "web-autoscaler", target="web", namespace="shop", max_replicas=3)
+    assert post(a, [maxed_out(a, "web-autoscaler")])[0] == 200
+
+    class Crash(BaseException):
+        pass
+
+    def crash(_ids: Any) -> None:
+        raise Crash  # the process dies after deciding, before the alert is marked handled
+
+    a.engine.inbox.handled = crash  # type: ignore[assignment,method-assign,union-attr]
+    with pytest.raises(Crash):
+        a.cycle()
+    (decision,) = a.decisions_of(NOTIFY)
+    assert len(a.ledger.pending_alerts()) == 1
+    replicas.die(a)
+
+    b = replicas.start(at=a.clock.now() + 20)
+    again = [h for h in b.cycle() if h.runbook == NOTIFY]
+    assert [(h.outcome, h.reason_code, h.decision_id) for h in again] == [
+        ("duplicate", "AlreadyDecided", decision.id)
+    ]
+    assert [d.id for d in b.decisions_of(NOTIFY)] == [decision.id]
+    assert b.ledger.pending_alerts() == []
+
+
+def test_a_ledger_failing_during_the_cycle_leaves_the_alerts_for_the_next(
+    replicas: Replicas,
+) -> None:
+    """A TransientError in the cycle: the stored alerts stay pending (as queued signals
+    are put back), and the next cycle handles them."""
+    rig = replicas.start()
+    seed_web(rig)
+    seed_hpa(rig.server.store, "web-autoscaler", target="web", namespace="shop", max_replicas=3)
+    assert post(rig, [maxed_out(rig, "web-autoscaler")])[0] == 200
+    handle = rig.engine.handle
+
+    def failing(*_args: Any) -> Any:
+        raise TransientError("the ledger at sqlite:///x write failed: disk I/O error")
+
+    rig.engine.handle = failing  # type: ignore[method-assign]
+    with pytest.raises(TransientError):
+        rig.cycle()
+    assert len(rig.ledger.pending_alerts()) == 1
+    rig.engine.handle = handle  # type: ignore[method-assign]
+    rig.clock.advance(30)
+    assert [h.outcome for h in rig.cycle() if h.runbook == NOTIFY] == ["decided"]
+    assert rig.ledger.pending_alerts() == []
