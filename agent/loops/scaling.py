@@ -345,6 +345,9 @@ class WorkloadModel:
     # while it stands (one question per change, not one a minute).
     recommended: int | None = None
     applied: bool = False
+    # Whether ``recommended`` was only published (forecast-only, or an HPA another
+    # controller owns): once the floor may be written again it is decided afresh.
+    published: bool = False
     applied_at: float = -math.inf  # the watch may show an applied floor a cycle late
     pending: str | None = None  # the decision id of an open question
     unsettled: str | None = None  # the decision whose write's outcome is not known yet
@@ -1460,6 +1463,11 @@ class ScalingLoop:
                 self.status.held[str(ref)] = model.quiet_why
             return
         model.quiet_why = None
+        if model.published and not forecast_only:
+            # Back from forecast-only (or its HPA no longer another controller's): the
+            # floor only published is not one decided, so it is decided now, not when
+            # the recommendation next changes.
+            model.recommended, model.published = None, False
         reference = self._reference(model, current, now)
         # Hysteresis: raise at once, lower only after the wish has held for a few cycles,
         # so a floor hovering between two values does not flap every minute. In every
@@ -1803,7 +1811,7 @@ class ScalingLoop:
             )
         )
         self.status.decisions += 1
-        model.recommended, model.applied = wanted, False
+        model.recommended, model.applied, model.published = wanted, False, forecast_only
         if report and routed.route != "observe":  # observe mode writes nothing at all
             stamp = datetime.fromtimestamp(self.clock.now(), UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
             self.executor.report(

@@ -794,3 +794,31 @@ def test_turning_forecast_only_in_propose_mode_asks_and_gives_back_on_a_yes() ->
     run(loop, clock, 3)
     applied = cast(Any, loop.executor).applied
     assert [(op.target, op.min_replicas) for op in applied] == [(hpa_ref, 7), (hpa_ref, 2)]
+
+
+@pytest.mark.parametrize("route", ["auto", "ask"])
+def test_turning_back_from_forecast_only_writes_the_floor_at_the_next_cycle(route: str) -> None:
+    """``"forecast-only"`` -> ``"true"`` used to leave the floor unwritten until the
+    recommendation changed (hours, on a steady load): the floor published while
+    forecast-only was taken for one already decided. It is decided at the next cycle."""
+    loop, clock, web, _ = _raised(route, 39)
+    _forecast_only(loop, web)
+    run(loop, clock, 1)
+    decisions = cast(Any, loop.decisions)
+    if route == "ask":
+        decisions.ledger.records[f"d-{len(decisions.proposals)}"].status = "approved"
+        run(loop, clock, 1)
+    hpas = cast(Any, loop.cluster).hpas
+    hpas[web.ref] = dataclasses.replace(hpas[web.ref], min_replicas=2)  # given back
+    run(loop, clock, 5)
+    assert decisions.proposals[-1].shadow  # 7 published, not written
+    executor = cast(Any, loop.executor)
+    assert [op.min_replicas for op in executor.applied] == [7, 2]
+    cast(Any, loop.cluster).workloads = [web]  # predictive: "true" again
+    run(loop, clock, 1)
+    again = decisions.proposals[-1]
+    assert not again.shadow and (again.proposal["from"], again.proposal["to"]) == (2, 7)
+    if route == "ask":
+        decisions.ledger.records[f"d-{len(decisions.proposals)}"].status = "approved"
+        run(loop, clock, 1)
+    assert [op.min_replicas for op in executor.applied] == [7, 2, 7]
