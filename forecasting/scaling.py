@@ -69,6 +69,9 @@ class ScalingSettings:
     max_step_up_pods: int = 4
     max_step_up_fraction: float = 1.0
     max_relative_width: float = 4.0
+    # Whether an HPA scales the workload: what "reactive" means is said accordingly (the
+    # HPA decides; without one, the replicas follow the current load).
+    has_hpa: bool = True
 
     def __post_init__(self) -> None:
         if not (math.isfinite(self.capacity_per_pod) and self.capacity_per_pod > 0):
@@ -177,7 +180,7 @@ def recommend(
             need,
             "reactive",
             code,
-            sentence + "; staying reactive (the HPA decides)",
+            f"{sentence}; {_reactive(settings.has_hpa, need)}",
             model=forecast.model if forecast is not None else None,
             model_version=forecast.version if forecast is not None else None,
         )
@@ -311,17 +314,20 @@ def ease_reactive(
         last = min(last, previous.floor)
     elapsed = rec.now - previous.now if previous is not None else sizing.scale_in_period
     floor = scale_in_floor(last, elapsed, rec.current_need, sizing)
+    what = "the raised floor comes down" if sizing.has_hpa else "the replicas come down"
     return replace(
         rec,
         floor=floor,
         message=(
-            f"{rec.message}; the raised floor comes down slowly: {floor} now, never below "
+            f"{rec.message}; {what} slowly: {floor} now, never below "
             f"the {rec.current_need} pods the current load needs"
         ),
     )
 
 
-def untrusted(rec: ScalingRecommendation, why: str) -> ScalingRecommendation:
+def untrusted(
+    rec: ScalingRecommendation, why: str, *, has_hpa: bool = True
+) -> ScalingRecommendation:
     """A predictive recommendation made reactive because the live model is not trusted
     now (``why``: its recent forecasts are off its band); any other is returned as is."""
     if rec.mode != "predictive":
@@ -333,8 +339,21 @@ def untrusted(rec: ScalingRecommendation, why: str) -> ScalingRecommendation:
         mode="reactive",
         reason="PoorAccuracy",
         message=(
-            f"the live model's recent forecasts are off ({why}); staying reactive (the HPA "
-            "decides) until it is back in its band or a refit beats it"
+            f"the live model's recent forecasts are off ({why}); "
+            f"{_reactive(has_hpa, rec.current_need)} until it is back in its band or a "
+            "refit beats it"
         ),
         forecast_peak=None,
+    )
+
+
+def _reactive(has_hpa: bool, need: int) -> str:
+    """What staying reactive means for the workload: with an HPA, the HPA decides;
+    without one, the replicas are sized from the current load alone, no forecast."""
+    if has_hpa:
+        return "staying reactive (the HPA decides)"
+    pods = "pod" if need == 1 else "pods"
+    return (
+        f"staying reactive (no HPA: the replicas follow the current load, {need} {pods} "
+        "now, without a forecast)"
     )

@@ -403,7 +403,8 @@ class Verification:
 @dataclass
 class ScalingStatus:
     held: dict[str, str] = field(default_factory=dict)  # workload -> why
-    # workload -> "Reason: sentence" while its forecast is not used (the HPA decides)
+    # workload -> "Reason: sentence" while its forecast is not used (the HPA decides, or
+    # without an HPA the replicas follow the current load)
     reactive: dict[str, str] = field(default_factory=dict)
     # workload -> why its floor is published and never written: its HPA is managed by
     # another controller (a KEDA ScaledObject) that would put its own minReplicas back
@@ -1413,6 +1414,7 @@ class ScalingLoop:
             max_replicas=_ceiling(knobs.max_replicas, hpa, floor_min),
             level=self.level,
             margin=self.margin,
+            has_hpa=hpa is not None,
         )
         rec = recommend(
             forecast,
@@ -1420,7 +1422,7 @@ class ScalingLoop:
             sizing,
         )
         if model.poor is not None:
-            rec = untrusted(rec, model.poor)
+            rec = untrusted(rec, model.poor, has_hpa=hpa is not None)
         current = hpa.min_replicas if hpa is not None else workload.replicas
         if rec.mode == "reactive":
             # The floor as this loop left it: what it applied, else what the cluster has
