@@ -192,8 +192,8 @@ def recommend(
         "Forecast",
         (
             f"the {settings.level}% upper forecast peaks at {peak:.4g} within "
-            f"{settings.lead_seconds:.0f} s; {predicted} pods of {settings.capacity_per_pod:.4g} "
-            "cover it"
+            f"{settings.lead_seconds:.0f} s; {_pods(predicted)} of "
+            f"{settings.capacity_per_pod:.4g} cover it"
         ),
     )
     current = max(workload.current_replicas, 0)
@@ -202,7 +202,10 @@ def recommend(
         floor = current + step_up
         reason, message = (
             "ScaleUpLimit",
-            (f"the forecast asks for {predicted} pods; raising by at most {step_up} per decision"),
+            (
+                f"the forecast asks for {_pods(predicted)}; raising by at most {step_up} "
+                "per decision"
+            ),
         )
     if previous is not None and previous.floor is not None and floor < previous.floor:
         drop = scale_in_drop(previous.floor, workload.now - previous.now, settings)
@@ -212,7 +215,7 @@ def recommend(
             reason, message = (
                 "ScaleInLimit",
                 (
-                    f"the forecast allows {predicted} pods; scaling in slowly, "
+                    f"the forecast allows {_pods(predicted)}; scaling in slowly, "
                     f"from {previous.floor} by at most {drop}"
                 ),
             )
@@ -220,13 +223,16 @@ def recommend(
         floor = raw_need
         reason, message = (
             "CurrentLoad",
-            (f"current load {load:.4g} needs {raw_need} pods, more than the forecast rules allow"),
+            (
+                f"current load {load:.4g} needs {_pods(raw_need)}, more than the forecast "
+                "rules allow"
+            ),
         )
     clamped = _clamp(floor, settings)
     if clamped != floor:
         reason = "AtMaximum" if clamped < floor else "AtMinimum"
-        shown = f"more than {cap}" if floor >= saturated else str(floor)
-        message = f"{shown} pods clamped to the allowed range [{settings.min_replicas}, {cap}]"
+        shown = f"more than {cap} pods" if floor >= saturated else _pods(floor)
+        message = f"{shown} clamped to the allowed range [{settings.min_replicas}, {cap}]"
     return ScalingRecommendation(
         workload.now,
         clamped,
@@ -320,7 +326,7 @@ def ease_reactive(
         floor=floor,
         message=(
             f"{rec.message}; {what} slowly: {floor} now, never below "
-            f"the {rec.current_need} pods the current load needs"
+            f"the {_pods(rec.current_need)} the current load needs"
         ),
     )
 
@@ -352,8 +358,11 @@ def _reactive(has_hpa: bool, need: int) -> str:
     without one, the replicas are sized from the current load alone, no forecast."""
     if has_hpa:
         return "staying reactive (the HPA decides)"
-    pods = "pod" if need == 1 else "pods"
     return (
-        f"staying reactive (no HPA: the replicas follow the current load, {need} {pods} "
+        f"staying reactive (no HPA: the replicas follow the current load, {_pods(need)} "
         "now, without a forecast)"
     )
+
+
+def _pods(count: int) -> str:
+    return f"{count} pod" if count == 1 else f"{count} pods"

@@ -1346,7 +1346,12 @@ class ScalingLoop:
                 f"are meant, set {MAX_REPLICAS} too; holding the current replicas",
             )
             return
-        forecast_only = self._managed(ref, model, hpa) or forecast_only
+        # Why the floor is only published, never written (None: it may be written).
+        published: str | None = f"{PREDICTIVE}: {FORECAST_ONLY}" if forecast_only else None
+        if self._managed(ref, model, hpa):
+            assert hpa is not None
+            published = f"{hpa.ref} is managed by {hpa.controller}"
+        forecast_only = published is not None
         if workload.replicas == 0 and (hpa is None or hpa.min_replicas != 0):
             # Scaled to zero by someone (a person, a rollout controller): the HPA treats a
             # target at 0 with a minReplicas above 0 as "autoscaling off", and so does the
@@ -1491,7 +1496,7 @@ class ScalingLoop:
             wanted,
             rec,
             forecast.model,
-            forecast_only=forecast_only,
+            published=published,
         )
 
     def _managed(self, ref: ObjectRef, model: WorkloadModel, hpa: HpaState | None) -> bool:
@@ -1769,10 +1774,15 @@ class ScalingLoop:
         rec: ScalingRecommendation,
         model_name: str,
         *,
-        forecast_only: bool = False,
+        published: str | None = None,
         report: bool = True,
     ) -> None:
+        """Record the decision to move the floor (or the replicas) from ``current`` to
+        ``wanted`` and route it: carried out when routed to act, asked about, or, when
+        ``published`` says why the floor is only published (forecast-only, an HPA another
+        controller owns), recorded with nothing to approve or write."""
         ref = workload.ref
+        forecast_only = published is not None
         fit = model.fitted
         up = wanted > current
         what = "minReplicas" if has_hpa else "replicas"
@@ -1810,20 +1820,30 @@ class ScalingLoop:
                 prior_success=1.0,
                 default_thresholds=self.thresholds,
                 shadow=forecast_only,
+                shadowed_by=(
+                    "PublishOnly",
+                    f"published only ({published}), nothing to approve or write",
+                ),
             )
         )
         self.status.decisions += 1
         model.recommended, model.applied, model.published = wanted, False, forecast_only
         if report and routed.route != "observe":  # observe mode writes nothing at all
             stamp = datetime.fromtimestamp(self.clock.now(), UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+            change = f"{what} {wanted} ({'up' if up else 'down'} from {current})"
+            route = str(routed.route)
+            if forecast_only:
+                change = f"{what} {wanted} recommended ({'up' if up else 'down'} from {current})"
+                change += f", published only ({published}), not written"
+                route = "published only"
             self.executor.report(
                 ref,
                 {
                     RECOMMENDED: str(wanted),
                     RECOMMENDATION: (
-                        f"{what} {wanted} ({'up' if up else 'down'} from {current}): "
-                        f"{rec.message} Model {self._version_name(model)}, decision "
-                        f"{routed.decision_id} ({routed.route}), {stamp}."
+                        f"{change}: {_sentence(rec.message)} Model "
+                        f"{self._version_name(model)}, decision {routed.decision_id} "
+                        f"({route}), {stamp}."
                     )[:1000],
                 },
             )
@@ -1881,6 +1901,12 @@ class ScalingLoop:
                 )
             ]
         )
+
+
+def _sentence(text: str) -> str:
+    """``text`` ending with one full stop, as a sentence followed by another."""
+    text = text.rstrip()
+    return text if text.endswith((".", "!", "?")) else f"{text}."
 
 
 def _field(record: Mapping[str, Any]) -> str:

@@ -227,14 +227,40 @@ def test_forecast_only_publishes_and_never_writes() -> None:
     decisions, executor = cast(Any, loop.decisions), cast(Any, loop.executor)
     (proposal,) = decisions.proposals
     assert proposal.shadow and proposal.proposal["to"] == 7
+    # routed as publish-only: nothing to approve, and the route's reason says so (it
+    # used to be a "shadow runbook")
+    code, who = proposal.shadowed_by
+    assert code == "PublishOnly"
+    assert who == (
+        "published only (autonomic.dev/predictive: forecast-only), nothing to approve or write"
+    )
     assert executor.applied == []
     ((target, annotations),) = executor.reports
     assert target == web.ref and annotations[RECOMMENDED] == "7"
-    assert "decision d-1 (shadow)" in annotations[RECOMMENDATION]
+    said = annotations[RECOMMENDATION]
+    assert said.startswith(
+        "replicas 7 recommended (up from 3), published only "
+        "(autonomic.dev/predictive: forecast-only), not written: "
+    )
+    assert "decision d-1 (published only)" in said
+    # each sentence ends with a full stop (the message ran into "Model ..." before)
+    assert "[7, 1000]. Model seasonal-profile/" in said and said.endswith("Z.")
     labels = {"workload": str(web.ref)}
     assert (
         metrics.registry.get_sample_value("autonomic_scaling_recommended_replicas", labels) == 7.0
     )
+
+
+def test_the_recommendation_annotation_is_sentences_each_with_a_full_stop() -> None:
+    t, values = steady(14)
+    clock = FakeClock(float(t[-80]))
+    loop = loop_over(WeekReader(t, values), clock, [floor_of_seven()], route="auto")
+    run(loop, clock, 1)
+    ((_, annotations),) = cast(Any, loop.executor).reports
+    said = annotations[RECOMMENDATION]
+    assert said.startswith("replicas 7 (up from 3): 1 pod clamped to the allowed range")
+    assert "[7, 1000]. Model seasonal-profile/1 fitted " in said
+    assert "decision d-1 (auto)" in said and said.endswith("Z.")
 
 
 def test_observe_mode_records_once_and_writes_nothing() -> None:
