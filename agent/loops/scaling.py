@@ -138,6 +138,31 @@ FORECAST_ONLY = "forecast-only"
 # The reasons of the decisions that give an HPA its owner's minimum back (``_release``):
 # carried out once approved, even after the workload left, never dropped.
 GIVE_BACK_REASONS = frozenset({"OptedOut", "ForecastOnly"})
+# The reason codes of a hold (``status.held_reason`` and the gauge
+# ``autonomic_scaling_held``); the holds about a write stay after the workload leaves.
+WRITE_HOLDS = frozenset({"Overridden", "WriteRefused", "WriteUnsettled"})
+HOLD_REASONS = frozenset(
+    {
+        "BadAnnotation",
+        "ReadFailed",
+        "NoCapacity",
+        "LearningCapacity",
+        "NoLoadSeries",
+        "ManyLoadSeries",
+        "NoLoadSample",
+        "StaleLoad",
+        "NoCurrentLoad",
+        "SuspectSample",
+        "AmbiguousHpa",
+        "InvalidHpa",
+        "MinAboveMax",
+        "ScaledToZero",
+        "NoHpa",
+        "ManagedHpa",
+        "Paused",
+        *WRITE_HOLDS,
+    }
+)
 RECOMMENDED = "autonomic.dev/recommended-replicas"  # published: the floor recommended
 RECOMMENDATION = "autonomic.dev/recommendation"  # published: why, from which model, when
 QUIET_AFTER_NO = 3600.0  # after a rejected or expired question, ask again no sooner
@@ -377,6 +402,7 @@ class WorkloadModel:
     # Why no floor is written now (an override, a refused write), shown in
     # ``status.held`` until ``quiet_until``.
     quiet_why: str | None = None
+    quiet_reason: str = "Overridden"  # its reason code: "Overridden" or "WriteRefused"
 
 
 @dataclass
@@ -403,6 +429,9 @@ class Verification:
 @dataclass
 class ScalingStatus:
     held: dict[str, str] = field(default_factory=dict)  # workload -> why
+    # workload -> the reason code of its hold (``HOLD_REASONS``), as the gauge
+    # ``autonomic_scaling_held{workload, reason}`` publishes it
+    held_reason: dict[str, str] = field(default_factory=dict)
     # workload -> "Reason: sentence" while its forecast is not used (the HPA decides, or
     # without an HPA the replicas follow the current load)
     reactive: dict[str, str] = field(default_factory=dict)
@@ -446,6 +475,7 @@ class ScalingLoop:
         self._inherited: dict[str, Any] | None = None
         self._unjudged: dict[str, list[Any]] = {}  # applied floors not yet judged, likewise
         self._published: set[str] = set()  # workloads with gauges
+        self._held_published: set[tuple[str, str]] = set()  # (workload, reason) series
         # Workloads that left and whose model was dropped once their floor was settled
         # (``_forget``): not taken up again by ``_adopt_left`` while they stay listed.
         self._let_go: set[str] = set()
@@ -522,6 +552,7 @@ class ScalingLoop:
             if wish not in ("true", FORECAST_ONLY):
                 self._hold(
                     workload.ref,
+                    "BadAnnotation",
                     f"{PREDICTIVE}={wish!r} is not 'true', '{FORECAST_ONLY}' or 'false': "
                     "staying reactive",
                 )
@@ -540,7 +571,7 @@ class ScalingLoop:
             try:
                 self._one(workload, now, forecast_only=forecast_only)
             except (TransientError, PermanentError) as exc:
-                self._hold(workload.ref, str(exc))
+                self._hold(workload.ref, "ReadFailed", str(exc))
             if forecast_only and workload.ref in self.models:
                 left.append((workload, "ForecastOnly"))
         for workload, why in left:
@@ -557,6 +588,12 @@ class ScalingLoop:
         self._forget_gauges(seen)
         for name in set(self.status.reactive) - seen:
             del self.status.reactive[name]  # opted out or gone: no stale status
+        for name in (set(self.status.held) & listed) - seen:
+            # Left predictive scaling: a hold on its forecast or its reads is over; one on
+            # giving its floor back (a write refused, unsettled) is not.
+            if self.status.held_reason.get(name) not in WRITE_HOLDS:
+                self._unheld(name)
+        self._held_gauges()
         for name in set(self.status.managed) - seen:
             del self.status.managed[name]
         late = now - 2 * self.settings.period
@@ -607,7 +644,7 @@ class ScalingLoop:
                     final=True,
                 )
             self._said.pop(name, None)
-            self.status.held.pop(name, None)
+            self._unheld(name)
             del self._out_since[name]
 
     def _adopt_left(self, workloads: Sequence[WorkloadState]) -> None:
@@ -736,7 +773,7 @@ class ScalingLoop:
                 f"and take them from {RECOMMENDED}"
             )
         log.warning("scaling %s: %s", ref, why)
-        model.quiet_until, model.quiet_why = until, why
+        model.quiet_until, model.quiet_why, model.quiet_reason = until, why, "Overridden"
         flag = {**record, "overridden_at": now, "found": found, "quiet_until": until}
         if self._remember_written(ref, flag, now):
             model.written = flag
@@ -865,14 +902,23 @@ class ScalingLoop:
             "$workload", ref.name
         )
 
-    def _hold(self, ref: ObjectRef, why: str, *, kind: str | None = None) -> None:
-        """Record why a workload is held; log it when the reason (or its ``kind``, for a
-        reason whose wording changes every cycle, such as a sample's age) is new."""
+    def _hold(self, ref: ObjectRef, reason: str, why: str, *, kind: str | None = None) -> None:
+        """Record why a workload is held (``reason``, a code from ``HOLD_REASONS``, and
+        the sentence); log it when the reason (or its ``kind``, for a reason whose wording
+        changes every cycle, such as a sample's age) is new."""
         said = kind if kind is not None else why
         if self._said.get(str(ref)) != said:
             log.warning("scaling %s held: %s", ref, why)
             self._said[str(ref)] = said
-        self.status.held[str(ref)] = why
+        self._held(str(ref), reason, why)
+
+    def _held(self, name: str, reason: str, why: str) -> None:
+        self.status.held[name] = why
+        self.status.held_reason[name] = reason
+
+    def _unheld(self, name: str) -> None:
+        self.status.held.pop(name, None)
+        self.status.held_reason.pop(name, None)
 
     def _refit(
         self,
@@ -1207,6 +1253,19 @@ class ScalingLoop:
             if isinstance(value, int | float):
                 gauge.labels(workload=name).set(value)
 
+    def _held_gauges(self) -> None:
+        """``autonomic_scaling_held{workload, reason}``: 1 for each workload held now,
+        with its reason; a series whose hold ended (or changed reason) is removed."""
+        if self.metrics is None:
+            return
+        now_held = set(self.status.held_reason.items())
+        for name, reason in self._held_published - now_held:
+            with contextlib.suppress(KeyError):
+                self.metrics.scaling_held.remove(name, reason)
+        for name, reason in now_held:
+            self.metrics.scaling_held.labels(workload=name, reason=reason).set(1.0)
+        self._held_published = now_held
+
     def _forget_gauges(self, seen: set[str]) -> None:
         """A workload no longer opted in leaves the metrics (no stale series)."""
         if self.metrics is None:
@@ -1227,11 +1286,12 @@ class ScalingLoop:
         ref = workload.ref
         knobs = read_knobs(workload.annotations)
         if isinstance(knobs, str):
-            self._hold(ref, knobs)
+            self._hold(ref, "BadAnnotation", knobs)
             return
         if knobs.capacity is None and self.cluster.get_hpa_for(ref) is None:
             self._hold(
                 ref,
+                "NoCapacity",
                 f"no {CAPACITY} annotation, and no HPA to learn the per-pod capacity from: "
                 "staying reactive",
             )
@@ -1264,12 +1324,12 @@ class ScalingLoop:
                 return  # nothing new since the last cycle
         found = self.reader.range(self._query(ref), start, now, STEP, now)
         if len(found) != 1 or not found[0].usable:
-            why = _unusable(found, now)
+            code, why = _unusable(found, now)
             # The status has the sample's age; the log says a stale read once, not each
             # cycle with a new age.
-            self._hold(ref, f"{why}: holding the current floor", kind=why.split(" (")[0])
+            self._hold(ref, code, f"{why}: holding the current floor", kind=code)
             return
-        self.status.held.pop(str(ref), None)
+        self._unheld(str(ref))
         series = found[0].series
         timestamps, samples = series.timestamps, series.values
         del found, series  # the read may be a week of samples: not kept past this point
@@ -1316,6 +1376,7 @@ class ScalingLoop:
             names = ", ".join((hpa.ref.name, *hpa.shared_with))
             self._hold(
                 ref,
+                "AmbiguousHpa",
                 f"{len(hpa.shared_with) + 1} HPAs target {ref} ({names}): the HPA "
                 "controller scales with none of them (AmbiguousSelector); delete all but "
                 "one; holding the current floor",
@@ -1324,6 +1385,7 @@ class ScalingLoop:
         if hpa is not None and hpa.max_replicas < hpa.min_replicas:
             self._hold(
                 ref,
+                "InvalidHpa",
                 f"{hpa.ref} has maxReplicas {hpa.max_replicas} below minReplicas "
                 f"{hpa.min_replicas}: fix the HPA; holding the current floor",
             )
@@ -1333,6 +1395,7 @@ class ScalingLoop:
             # a floor's floor above the ceiling would be a failed write every cycle.
             self._hold(
                 ref,
+                "MinAboveMax",
                 f"{MIN_REPLICAS}={knobs.min_replicas} is above the maxReplicas "
                 f"{hpa.max_replicas} of {hpa.ref}: lower the annotation or raise the HPA's "
                 "maxReplicas; holding the current floor",
@@ -1341,6 +1404,7 @@ class ScalingLoop:
         if hpa is None and knobs.max_replicas is None and (knobs.min_replicas or 0) > NO_HPA_MAX:
             self._hold(
                 ref,
+                "MinAboveMax",
                 f"{MIN_REPLICAS}={knobs.min_replicas} is above {NO_HPA_MAX}, the most replicas "
                 f"the loop sets without an HPA or a {MAX_REPLICAS} annotation: if that many "
                 f"are meant, set {MAX_REPLICAS} too; holding the current replicas",
@@ -1358,6 +1422,7 @@ class ScalingLoop:
             # loop, which would otherwise scale it back up every cycle.
             self._hold(
                 ref,
+                "ScaledToZero",
                 f"{ref} is scaled to zero (spec.replicas 0)"
                 + (f" and {hpa.ref} does not scale to zero" if hpa is not None else "")
                 + ": autoscaling is off for it, as the HPA treats it; scale it up to resume; "
@@ -1379,7 +1444,9 @@ class ScalingLoop:
         capacity, capacity_source = knobs.capacity, "annotation"
         if capacity is None:
             if hpa is None:
-                self._hold(ref, "the HPA is gone, and with it the per-pod capacity: holding")
+                self._hold(
+                    ref, "NoHpa", "the HPA is gone, and with it the per-pod capacity: holding"
+                )
                 return
             estimate = model.capacity
             if not estimate.loaded:
@@ -1391,6 +1458,7 @@ class ScalingLoop:
             if capacity is None:
                 self._hold(
                     ref,
+                    "LearningCapacity",
                     f"no {CAPACITY} annotation: learning the per-pod capacity from the HPA "
                     f"({CAPACITY_MIN} steady readings needed); staying reactive until then",
                 )
@@ -1406,6 +1474,7 @@ class ScalingLoop:
             if model.spike_streak < SPIKE_CYCLES:
                 self._hold(
                     ref,
+                    "SuspectSample",
                     f"{suspect}: not acted on unless it holds for {SPIKE_CYCLES} minutes",
                 )
                 return
@@ -1452,7 +1521,7 @@ class ScalingLoop:
         )
         floor = rec.floor if rec.floor is not None else floor_min
         if rec.mode == "hold":
-            self._hold(ref, rec.message)
+            self._hold(ref, rec.reason, rec.message)
             return
         if self._said.pop(str(ref), None) is not None:  # a new hold is news again
             log.info("scaling %s no longer held: deciding from the load again", ref)
@@ -1461,13 +1530,13 @@ class ScalingLoop:
         if not forecast_only:
             self._overridden(workload, model, hpa, now)
         if self._pause:
-            self.status.held[str(ref)] = f"paused ({self._pause}): no decision, no write"
+            self._held(str(ref), "Paused", f"paused ({self._pause}): no decision, no write")
             return
         if model.pending is not None and self._settle(workload, model, hpa is not None, now):
             return  # a question is open, or its answer was carried out this cycle
         if now < model.quiet_until:
             if model.quiet_why is not None:
-                self.status.held[str(ref)] = model.quiet_why
+                self._held(str(ref), model.quiet_reason, model.quiet_why)
             return
         model.quiet_why = None
         if model.published and not forecast_only:
@@ -1610,6 +1679,7 @@ class ScalingLoop:
                 )
                 self._hold(
                     ref,
+                    "NoHpa" if hpa is None else "ManagedHpa",
                     "the HPA is gone: holding"
                     if hpa is None
                     else f"{hpa.ref} is now managed by {hpa.controller}: not written",
@@ -1722,7 +1792,7 @@ class ScalingLoop:
             f"{change}: {outcome.message}; looked at again each cycle, and settled from "
             "what the cluster shows once it answers"
         )
-        self.status.held[str(ref)] = why
+        self._held(str(ref), "WriteUnsettled", why)
         if first:
             log.warning("scaling %s: %s", ref, why)
             self.decisions.progress(decision_id, f"unsettled: {why}")
@@ -1750,8 +1820,8 @@ class ScalingLoop:
             f"{change} not written ({reason}): {outcome.message}; "
             f"no new try for {wait / 60:.0f} min"
         )
-        model.quiet_why = why
-        self.status.held[str(ref)] = why
+        model.quiet_why, model.quiet_reason = why, "WriteRefused"
+        self._held(str(ref), "WriteRefused", why)
         log.log(
             logging.INFO if outcome.status == "not_leader" else logging.WARNING,
             "scaling %s: %s",
@@ -1968,16 +2038,17 @@ def _ceiling(annotated: int | None, hpa: HpaState | None, floor_min: int) -> int
     return max(ceiling, floor_min, 1)
 
 
-def _unusable(found: Sequence[MetricSeries], now: float) -> str:
-    """Why a load read cannot be acted on, in the words a person can check."""
+def _unusable(found: Sequence[MetricSeries], now: float) -> tuple[str, str]:
+    """Why a load read cannot be acted on: a reason code, and the words a person can
+    check."""
     if not found:
-        return "no load series (the load query returned nothing)"
+        return "NoLoadSeries", "no load series (the load query returned nothing)"
     if len(found) > 1:
-        return (
+        return "ManyLoadSeries", (
             f"the load query returned {len(found)} series where one was expected "
             "(aggregate it, for instance with sum(...))"
         )
     newest = found[0].last_sample_at
     if newest is None:
-        return "no usable load sample (every sample missing, NaN or infinite)"
-    return f"stale load data (the newest usable sample is {now - newest:.0f} s old)"
+        return "NoLoadSample", "no usable load sample (every sample missing, NaN or infinite)"
+    return "StaleLoad", f"stale load data (the newest usable sample is {now - newest:.0f} s old)"

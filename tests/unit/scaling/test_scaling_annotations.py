@@ -298,6 +298,39 @@ def test_gauges_follow_the_workloads_and_leave_with_them() -> None:
         assert metrics.registry.get_sample_value(name, labels) is None
 
 
+def test_a_held_workload_is_a_gauge_with_its_reason_until_the_hold_ends() -> None:
+    """A held workload was visible only in the log and ``status.held``: nothing in
+    Prometheus told a held workload from one whose floor had nothing to change."""
+    t, values = steady(16)
+    clock = FakeClock(float(t[-80]))
+    metrics = Metrics()
+    web = floor_of_seven(**{STARTUP: "2m"})  # malformed: held
+    loop = loop_over(WeekReader(t, values), clock, [web], metrics=metrics)
+
+    def held() -> dict[tuple[str, str], float]:
+        return {
+            (sample.labels["workload"], sample.labels["reason"]): sample.value
+            for family in metrics.registry.collect()
+            if family.name == "autonomic_scaling_held"
+            for sample in family.samples
+        }
+
+    run(loop, clock, 2)
+    assert held() == {(str(web.ref), "BadAnnotation"): 1.0}
+    cast(Any, loop.cluster).workloads = [floor_of_seven()]  # fixed
+    run(loop, clock, 1)
+    assert held() == {}
+    paused = loop_over(
+        WeekReader(t, values), clock, [web], metrics=metrics, paused=lambda: "safety.paused"
+    )
+    cast(Any, paused.cluster).workloads = [floor_of_seven()]
+    run(paused, clock, 1)
+    assert held() == {(str(web.ref), "Paused"): 1.0}
+    cast(Any, paused.cluster).workloads = [dataclasses.replace(web, labels={})]  # opted out
+    run(paused, clock, 1)
+    assert held() == {} and str(web.ref) not in paused.status.held
+
+
 def test_a_pause_stops_decisions_and_writes_but_not_the_forecast() -> None:
     t, values = steady(16)
     clock = FakeClock(float(t[-80]))
@@ -579,10 +612,14 @@ def test_why_a_load_read_is_unusable_is_said_plainly() -> None:
         series = Series(np.array([0.0]), np.array([1.0]), 60.0, "q")
         return MetricSeries("q", {}, series, 0, last, last is None, 0.0)
 
-    assert "returned nothing" in _unusable([], 1000.0)
-    assert "returned 3 series where one was expected" in _unusable([one(990.0)] * 3, 1000.0)
-    assert "every sample missing, NaN or infinite" in _unusable([one(None)], 1000.0)
-    assert "newest usable sample is 700 s old" in _unusable([one(300.0)], 1000.0)
+    code, why = _unusable([], 1000.0)
+    assert code == "NoLoadSeries" and "returned nothing" in why
+    code, why = _unusable([one(990.0)] * 3, 1000.0)
+    assert code == "ManyLoadSeries" and "returned 3 series where one was expected" in why
+    code, why = _unusable([one(None)], 1000.0)
+    assert code == "NoLoadSample" and "every sample missing, NaN or infinite" in why
+    code, why = _unusable([one(300.0)], 1000.0)
+    assert code == "StaleLoad" and "newest usable sample is 700 s old" in why
 
 
 def test_an_hpa_whose_max_is_below_its_min_holds_the_workload_and_says_so() -> None:
@@ -848,3 +885,25 @@ def test_turning_back_from_forecast_only_writes_the_floor_at_the_next_cycle(rout
         decisions.ledger.records[f"d-{len(decisions.proposals)}"].status = "approved"
         run(loop, clock, 1)
     assert [op.min_replicas for op in executor.applied] == [7, 2, 7]
+
+
+def test_every_hold_reason_is_documented_and_every_hold_has_one() -> None:
+    import re
+    from pathlib import Path
+
+    from agent.loops import scaling
+
+    source = Path(scaling.__file__).read_text()
+    # each _hold(ref, "Code", ...) and _held(name, "Code", ...) names a known reason
+    used = set(re.findall(r'_hold\(\s*[\w.]+,\s*"(\w+)"', source))
+    used |= set(re.findall(r'_held\(\s*[\w.()]+,\s*"(\w+)"', source))
+    used |= set(re.findall(r'return "(\w+)", ', source))  # _unusable's codes
+    assert used and used <= scaling.HOLD_REASONS
+    row = next(
+        line
+        for line in (Path(__file__).parents[3] / "docs" / "deploy.md").read_text().splitlines()
+        if line.startswith("| `autonomic_scaling_held`")
+    )
+    assert set(re.findall(r"`(\w+)`", row.split("`reason` is one of", 1)[1])) == (
+        scaling.HOLD_REASONS
+    )
