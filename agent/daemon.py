@@ -500,6 +500,7 @@ def build_daemon(
             opt_in_label=settings.cluster.opt_in_label,
             metrics=metrics,
             paused=lambda: _pause_reason(engine),
+            stale_after=settings.prometheus.stale_after,
         )
         if settings.scaling.enabled
         else None

@@ -150,7 +150,7 @@ HOLD_REASONS = frozenset(
         "NoLoadSeries",
         "ManyLoadSeries",
         "NoLoadSample",
-        "StaleLoad",
+        "LoadGap",
         "NoCurrentLoad",
         "SuspectSample",
         "AmbiguousHpa",
@@ -403,6 +403,7 @@ class WorkloadModel:
     # ``status.held`` until ``quiet_until``.
     quiet_why: str | None = None
     quiet_reason: str = "Overridden"  # its reason code: "Overridden" or "WriteRefused"
+    gap_since: float | None = None  # held for a gap in the load series: its newest sample
 
 
 @dataclass
@@ -458,8 +459,12 @@ class ScalingLoop:
         margin: float = 0.2,
         metrics: Metrics | None = None,
         paused: Callable[[], str | None] = lambda: None,
+        stale_after: float = 300.0,
     ) -> None:
         self.settings = settings
+        # ``prometheus.staleAfter``: a load sample older than this is not acted on (a gap
+        # in the series that long holds the workload; a shorter one is read past).
+        self.stale_after = stale_after
         self.metrics = metrics
         # The floor sizes from the forecast's ``quantile``: the upper end of the central
         # interval at level 2q - 1 (q = 0.9 -> the 80 % interval), to half a percent.
@@ -1323,10 +1328,18 @@ class ScalingLoop:
             if start > now:
                 return  # nothing new since the last cycle
         found = self.reader.range(self._query(ref), start, now, STEP, now)
-        if len(found) != 1 or not found[0].usable:
-            code, why = _unusable(found, now)
-            # The status has the sample's age; the log says a stale read once, not each
-            # cycle with a new age.
+        # The newest sample there is: the read's, or (a read of the last minutes that
+        # holds none) the newest the model kept. A gap shorter than ``stale_after`` is
+        # read past, as a stale read is only one whose newest sample is older.
+        # A NaN or infinite sample Prometheus returned is not a gap: it holds as before.
+        explicit = len(found) == 1 and found[0].non_finite_samples > 0
+        newest = found[0].last_sample_at if len(found) == 1 else None
+        if newest is None and len(found) == 1 and not refit and not explicit:
+            newest = _newest_finite(model.recent)
+        if len(found) != 1 or newest is None or now - newest > self.stale_after:
+            code, why = _unusable(found, now, newest, self.stale_after)
+            model.gap_since = newest if code == "LoadGap" else None
+            # The status has the gap's length; the log says it once, not each cycle.
             self._hold(ref, code, f"{why}: holding the current floor", kind=code)
             return
         self._unheld(str(ref))
@@ -1440,7 +1453,14 @@ class ScalingLoop:
             floor_min = model.hpa_min_configured if model.hpa_min_configured is not None else 1
         if hpa is None:
             floor_min = max(floor_min, 1)
-        current_load = float(values[-1]) if values.size else math.nan
+        # The newest sample (a gap shorter than ``stale_after`` is read past, not taken
+        # for a load of nothing): NaN when none is that recent.
+        newest = _newest_finite(model.recent)
+        current_load = math.nan
+        if explicit:
+            current_load = float(values[-1]) if values.size else math.nan
+        elif newest is not None and now - newest <= self.stale_after:
+            current_load = float(values[round((newest - model.recent.first) / STEP)])
         capacity, capacity_source = knobs.capacity, "annotation"
         if capacity is None:
             if hpa is None:
@@ -1524,7 +1544,20 @@ class ScalingLoop:
             self._hold(ref, rec.reason, rec.message)
             return
         if self._said.pop(str(ref), None) is not None:  # a new hold is news again
-            log.info("scaling %s no longer held: deciding from the load again", ref)
+            stamps = model.recent.timestamps()
+            after = stamps[np.isfinite(model.recent.values) & (stamps > (model.gap_since or now))]
+            if model.gap_since is not None and after.size and after[0] > model.gap_since + STEP:
+                log.info(
+                    "scaling %s no longer held: load samples again after a gap of %s "
+                    "(none from %s to %s); deciding from the load again",
+                    ref,
+                    _age(float(after[0]) - model.gap_since - STEP),
+                    _utc(model.gap_since + STEP),
+                    _utc(float(after[0]) - STEP),
+                )
+            else:
+                log.info("scaling %s no longer held: deciding from the load again", ref)
+        model.gap_since = None
         wanted = floor if hpa is not None else max(rec.replicas, floor)
         self._gauges(ref, wanted, rec, model.sizing)
         if not forecast_only:
@@ -2038,9 +2071,15 @@ def _ceiling(annotated: int | None, hpa: HpaState | None, floor_min: int) -> int
     return max(ceiling, floor_min, 1)
 
 
-def _unusable(found: Sequence[MetricSeries], now: float) -> tuple[str, str]:
+def _unusable(
+    found: Sequence[MetricSeries],
+    now: float,
+    newest: float | None = None,
+    stale_after: float = 300.0,
+) -> tuple[str, str]:
     """Why a load read cannot be acted on: a reason code, and the words a person can
-    check."""
+    check. ``newest`` is the newest usable sample known (the read's, or one kept from
+    before a read that held none): older than ``stale_after``, the series has a gap."""
     if not found:
         return "NoLoadSeries", "no load series (the load query returned nothing)"
     if len(found) > 1:
@@ -2048,7 +2087,29 @@ def _unusable(found: Sequence[MetricSeries], now: float) -> tuple[str, str]:
             f"the load query returned {len(found)} series where one was expected "
             "(aggregate it, for instance with sum(...))"
         )
-    newest = found[0].last_sample_at
     if newest is None:
         return "NoLoadSample", "no usable load sample (every sample missing, NaN or infinite)"
-    return "StaleLoad", f"stale load data (the newest usable sample is {now - newest:.0f} s old)"
+    age = now - newest
+    return "LoadGap", (
+        f"no load sample since {_utc(newest)} ({_age(age)} ago, more than "
+        f"prometheus.staleAfter, {stale_after:.0f} s): a gap in the load series (the "
+        "target not scraped, or Prometheus not storing), not a load of zero"
+    )
+
+
+def _newest_finite(history: LoadHistory) -> float | None:
+    """The time of the newest finite sample ``history`` holds, or None."""
+    finite = np.flatnonzero(np.isfinite(history.values))
+    return history.first + STEP * float(finite[-1]) if finite.size else None
+
+
+def _utc(at: float) -> str:
+    return datetime.fromtimestamp(at, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _age(seconds: float) -> str:
+    if seconds < 120:
+        return f"{seconds:.0f} s"
+    if seconds < 7200:
+        return f"{seconds / 60:.0f} min"
+    return f"{seconds / 3600:.1f} h"

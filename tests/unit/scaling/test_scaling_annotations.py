@@ -618,8 +618,13 @@ def test_why_a_load_read_is_unusable_is_said_plainly() -> None:
     assert code == "ManyLoadSeries" and "returned 3 series where one was expected" in why
     code, why = _unusable([one(None)], 1000.0)
     assert code == "NoLoadSample" and "every sample missing, NaN or infinite" in why
-    code, why = _unusable([one(300.0)], 1000.0)
-    assert code == "StaleLoad" and "newest usable sample is 700 s old" in why
+    code, why = _unusable([one(300.0)], 1000.0, 300.0, 300.0)
+    assert code == "LoadGap"
+    assert why == (
+        "no load sample since 1970-01-01T00:05:00Z (12 min ago, more than "
+        "prometheus.staleAfter, 300 s): a gap in the load series (the target not scraped, "
+        "or Prometheus not storing), not a load of zero"
+    )
 
 
 def test_an_hpa_whose_max_is_below_its_min_holds_the_workload_and_says_so() -> None:
