@@ -608,6 +608,20 @@ class ScalingLoop:
                 # judge what was seen, so no decision is left "verifying" for good.
                 self._judge_overdue(model, late)
 
+    def report(self) -> dict[str, Any]:
+        """The loop's status as ``GET /scaling`` shows it: each workload held (reason code
+        and sentence), reactive (reason and sentence) or whose floor is only published
+        because another controller owns its HPA."""
+        reasons = dict(self.status.held_reason)
+        return {
+            "held": {
+                name: {"reason": reasons.get(name, ""), "why": why}
+                for name, why in sorted(dict(self.status.held).items())
+            },
+            "reactive": dict(sorted(dict(self.status.reactive).items())),
+            "managed": dict(sorted(dict(self.status.managed).items())),
+        }
+
     def _forget(self, inside: set[str], listed: set[str], now: float) -> None:
         """Drop what is kept for a workload (its model, its hold and the hold last said)
         once it has been out of predictive scaling for ``FORGET_AFTER``: deleted (no
