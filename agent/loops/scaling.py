@@ -1348,9 +1348,11 @@ class ScalingLoop:
         # A NaN or infinite sample Prometheus returned is not a gap: it holds as before.
         explicit = len(found) == 1 and found[0].non_finite_samples > 0
         newest = found[0].last_sample_at if len(found) == 1 else None
+        unusable = len(found) != 1 or not found[0].usable
         if newest is None and len(found) == 1 and not refit and not explicit:
             newest = _newest_finite(model.recent)
-        if len(found) != 1 or newest is None or now - newest > self.stale_after:
+            unusable = newest is None or now - newest > self.stale_after
+        if unusable:
             code, why = _unusable(found, now, newest, self.stale_after)
             model.gap_since = newest if code == "LoadGap" else None
             # The status has the gap's length; the log says it once, not each cycle.
