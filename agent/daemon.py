@@ -502,6 +502,7 @@ def build_daemon(
             opt_in_label=settings.cluster.opt_in_label,
             metrics=metrics,
             paused=lambda: _pause_reason(engine),
+            stale_after=settings.prometheus.stale_after,
         )
         if settings.scaling.enabled
         else None
@@ -550,6 +551,16 @@ def build_daemon(
     # Stored in the ledger before the 200 (503 while it cannot be: Alertmanager retries).
     server.route("POST", "/webhooks/alertmanager", needs_ledger(intake.handle))
     server.route("GET", "/approvals", needs_ledger(lambda _r: _pending(ledger, clock.now())))
+    if scaling is not None:
+        loop = scaling
+
+        def scaling_status(_request: Request) -> Response:
+            if not daemon.gate.is_leader():  # what it kept from leading is out of date
+                note = "this replica is a standby: the scaling loop runs on the leader"
+                return json_response(200, {"leader": False, "note": note})
+            return json_response(200, {"leader": True, **loop.report()})
+
+        server.route("GET", "/scaling", scaling_status)
     if canary is not None:
         server.route("GET", "/canary/verdict", needs_ledger(canary.argo))
         server.route("POST", "/canary/flagger", needs_ledger(canary.flagger))

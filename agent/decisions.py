@@ -103,6 +103,8 @@ class Proposal:
     capped_by: str = "the runbook caps autonomy"
     forced_approval: str | None = None
     shadow: bool = False
+    # The reason code and who records without acting, as a shadow route's reason says it.
+    shadowed_by: tuple[str, str] = ("ShadowRunbook", "shadow runbook")
     incident_key: str | None = None
     # With no record yet, how often acting on a true signal is right (skeptical: 0.75).
     prior_success: float = 0.75
@@ -251,6 +253,7 @@ class DecisionService:
             forced_approval=p.forced_approval,
             shadow=p.shadow,
             capped_by=p.capped_by,
+            shadowed_by=p.shadowed_by,
         )
         evidence = dict(p.evidence)
         defaults = p.default_thresholds or self._global_thresholds()

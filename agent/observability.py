@@ -202,6 +202,13 @@ class Metrics:
             ["workload"],
             registry=r,
         )
+        self.scaling_held = Gauge(
+            "autonomic_scaling_held",
+            "1 while the scaling loop holds a workload (no decision, no write; the floor "
+            "stays where it is), labelled with the reason code; absent when not held.",
+            ["workload", "reason"],
+            registry=r,
+        )
         self.anomaly_series = Gauge(
             "autonomic_anomaly_series", "Series the anomaly loop keeps a detector for.", registry=r
         )

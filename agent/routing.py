@@ -75,6 +75,7 @@ def route(
     forced_approval: str | None = None,
     shadow: bool = False,
     capped_by: str = "the runbook caps autonomy",
+    shadowed_by: tuple[str, str] = ("ShadowRunbook", "shadow runbook"),
 ) -> RouteDecision:
     """Pick the route for one decision. Pure: same inputs, same answer."""
     if not 0.0 <= confidence <= 1.0:
@@ -87,9 +88,10 @@ def route(
             "observe", "ObserveMode", f"observe mode: recorded at {pct}, no action"
         )
     if shadow:
-        return RouteDecision(
-            "shadow", "ShadowRunbook", f"shadow runbook: recorded what it would do at {pct}"
-        )
+        # ``shadowed_by``: the reason code and who records without acting (a shadow
+        # runbook; a forecast-only workload, whose floor is published, not written).
+        code, who = shadowed_by
+        return RouteDecision("shadow", code, f"{who}: recorded what it would do at {pct}")
     auto, ask = threshold_percent(thresholds.auto), threshold_percent(thresholds.ask)
     if confidence >= thresholds.auto:
         by_confidence: Autonomy = "auto"

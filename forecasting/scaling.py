@@ -69,6 +69,9 @@ class ScalingSettings:
     max_step_up_pods: int = 4
     max_step_up_fraction: float = 1.0
     max_relative_width: float = 4.0
+    # Whether an HPA scales the workload: what "reactive" means is said accordingly (the
+    # HPA decides; without one, the replicas follow the current load).
+    has_hpa: bool = True
 
     def __post_init__(self) -> None:
         if not (math.isfinite(self.capacity_per_pod) and self.capacity_per_pod > 0):
@@ -177,7 +180,7 @@ def recommend(
             need,
             "reactive",
             code,
-            sentence + "; staying reactive (the HPA decides)",
+            f"{sentence}; {_reactive(settings.has_hpa, need)}",
             model=forecast.model if forecast is not None else None,
             model_version=forecast.version if forecast is not None else None,
         )
@@ -189,8 +192,8 @@ def recommend(
         "Forecast",
         (
             f"the {settings.level}% upper forecast peaks at {peak:.4g} within "
-            f"{settings.lead_seconds:.0f} s; {predicted} pods of {settings.capacity_per_pod:.4g} "
-            "cover it"
+            f"{settings.lead_seconds:.0f} s; {_pods(predicted)} of "
+            f"{settings.capacity_per_pod:.4g} cover it"
         ),
     )
     current = max(workload.current_replicas, 0)
@@ -199,7 +202,10 @@ def recommend(
         floor = current + step_up
         reason, message = (
             "ScaleUpLimit",
-            (f"the forecast asks for {predicted} pods; raising by at most {step_up} per decision"),
+            (
+                f"the forecast asks for {_pods(predicted)}; raising by at most {step_up} "
+                "per decision"
+            ),
         )
     if previous is not None and previous.floor is not None and floor < previous.floor:
         drop = scale_in_drop(previous.floor, workload.now - previous.now, settings)
@@ -209,7 +215,7 @@ def recommend(
             reason, message = (
                 "ScaleInLimit",
                 (
-                    f"the forecast allows {predicted} pods; scaling in slowly, "
+                    f"the forecast allows {_pods(predicted)}; scaling in slowly, "
                     f"from {previous.floor} by at most {drop}"
                 ),
             )
@@ -217,13 +223,16 @@ def recommend(
         floor = raw_need
         reason, message = (
             "CurrentLoad",
-            (f"current load {load:.4g} needs {raw_need} pods, more than the forecast rules allow"),
+            (
+                f"current load {load:.4g} needs {_pods(raw_need)}, more than the forecast "
+                "rules allow"
+            ),
         )
     clamped = _clamp(floor, settings)
     if clamped != floor:
         reason = "AtMaximum" if clamped < floor else "AtMinimum"
-        shown = f"more than {cap}" if floor >= saturated else str(floor)
-        message = f"{shown} pods clamped to the allowed range [{settings.min_replicas}, {cap}]"
+        shown = f"more than {cap} pods" if floor >= saturated else _pods(floor)
+        message = f"{shown} clamped to the allowed range [{settings.min_replicas}, {cap}]"
     return ScalingRecommendation(
         workload.now,
         clamped,
@@ -311,17 +320,20 @@ def ease_reactive(
         last = min(last, previous.floor)
     elapsed = rec.now - previous.now if previous is not None else sizing.scale_in_period
     floor = scale_in_floor(last, elapsed, rec.current_need, sizing)
+    what = "the raised floor comes down" if sizing.has_hpa else "the replicas come down"
     return replace(
         rec,
         floor=floor,
         message=(
-            f"{rec.message}; the raised floor comes down slowly: {floor} now, never below "
-            f"the {rec.current_need} pods the current load needs"
+            f"{rec.message}; {what} slowly: {floor} now, never below "
+            f"the {_pods(rec.current_need)} the current load needs"
         ),
     )
 
 
-def untrusted(rec: ScalingRecommendation, why: str) -> ScalingRecommendation:
+def untrusted(
+    rec: ScalingRecommendation, why: str, *, has_hpa: bool = True
+) -> ScalingRecommendation:
     """A predictive recommendation made reactive because the live model is not trusted
     now (``why``: its recent forecasts are off its band); any other is returned as is."""
     if rec.mode != "predictive":
@@ -333,8 +345,24 @@ def untrusted(rec: ScalingRecommendation, why: str) -> ScalingRecommendation:
         mode="reactive",
         reason="PoorAccuracy",
         message=(
-            f"the live model's recent forecasts are off ({why}); staying reactive (the HPA "
-            "decides) until it is back in its band or a refit beats it"
+            f"the live model's recent forecasts are off ({why}); "
+            f"{_reactive(has_hpa, rec.current_need)} until it is back in its band or a "
+            "refit beats it"
         ),
         forecast_peak=None,
     )
+
+
+def _reactive(has_hpa: bool, need: int) -> str:
+    """What staying reactive means for the workload: with an HPA, the HPA decides;
+    without one, the replicas are sized from the current load alone, no forecast."""
+    if has_hpa:
+        return "staying reactive (the HPA decides)"
+    return (
+        f"staying reactive (no HPA: the replicas follow the current load, {_pods(need)} "
+        "now, without a forecast)"
+    )
+
+
+def _pods(count: int) -> str:
+    return f"{count} pod" if count == 1 else f"{count} pods"

@@ -138,6 +138,31 @@ FORECAST_ONLY = "forecast-only"
 # The reasons of the decisions that give an HPA its owner's minimum back (``_release``):
 # carried out once approved, even after the workload left, never dropped.
 GIVE_BACK_REASONS = frozenset({"OptedOut", "ForecastOnly"})
+# The reason codes of a hold (``status.held_reason`` and the gauge
+# ``autonomic_scaling_held``); the holds about a write stay after the workload leaves.
+WRITE_HOLDS = frozenset({"Overridden", "WriteRefused", "WriteUnsettled"})
+HOLD_REASONS = frozenset(
+    {
+        "BadAnnotation",
+        "ReadFailed",
+        "NoCapacity",
+        "LearningCapacity",
+        "NoLoadSeries",
+        "ManyLoadSeries",
+        "NoLoadSample",
+        "LoadGap",
+        "NoCurrentLoad",
+        "SuspectSample",
+        "AmbiguousHpa",
+        "InvalidHpa",
+        "MinAboveMax",
+        "ScaledToZero",
+        "NoHpa",
+        "ManagedHpa",
+        "Paused",
+        *WRITE_HOLDS,
+    }
+)
 RECOMMENDED = "autonomic.dev/recommended-replicas"  # published: the floor recommended
 RECOMMENDATION = "autonomic.dev/recommendation"  # published: why, from which model, when
 QUIET_AFTER_NO = 3600.0  # after a rejected or expired question, ask again no sooner
@@ -345,6 +370,9 @@ class WorkloadModel:
     # while it stands (one question per change, not one a minute).
     recommended: int | None = None
     applied: bool = False
+    # Whether ``recommended`` was only published (forecast-only, or an HPA another
+    # controller owns): once the floor may be written again it is decided afresh.
+    published: bool = False
     applied_at: float = -math.inf  # the watch may show an applied floor a cycle late
     pending: str | None = None  # the decision id of an open question
     unsettled: str | None = None  # the decision whose write's outcome is not known yet
@@ -374,6 +402,8 @@ class WorkloadModel:
     # Why no floor is written now (an override, a refused write), shown in
     # ``status.held`` until ``quiet_until``.
     quiet_why: str | None = None
+    quiet_reason: str = "Overridden"  # its reason code: "Overridden" or "WriteRefused"
+    gap_since: float | None = None  # held for a gap in the load series: its newest sample
 
 
 @dataclass
@@ -400,7 +430,11 @@ class Verification:
 @dataclass
 class ScalingStatus:
     held: dict[str, str] = field(default_factory=dict)  # workload -> why
-    # workload -> "Reason: sentence" while its forecast is not used (the HPA decides)
+    # workload -> the reason code of its hold (``HOLD_REASONS``), as the gauge
+    # ``autonomic_scaling_held{workload, reason}`` publishes it
+    held_reason: dict[str, str] = field(default_factory=dict)
+    # workload -> "Reason: sentence" while its forecast is not used (the HPA decides, or
+    # without an HPA the replicas follow the current load)
     reactive: dict[str, str] = field(default_factory=dict)
     # workload -> why its floor is published and never written: its HPA is managed by
     # another controller (a KEDA ScaledObject) that would put its own minReplicas back
@@ -425,8 +459,12 @@ class ScalingLoop:
         margin: float = 0.2,
         metrics: Metrics | None = None,
         paused: Callable[[], str | None] = lambda: None,
+        stale_after: float = 300.0,
     ) -> None:
         self.settings = settings
+        # ``prometheus.staleAfter``: a load sample older than this is not acted on (a gap
+        # in the series that long holds the workload; a shorter one is read past).
+        self.stale_after = stale_after
         self.metrics = metrics
         # The floor sizes from the forecast's ``quantile``: the upper end of the central
         # interval at level 2q - 1 (q = 0.9 -> the 80 % interval), to half a percent.
@@ -442,6 +480,7 @@ class ScalingLoop:
         self._inherited: dict[str, Any] | None = None
         self._unjudged: dict[str, list[Any]] = {}  # applied floors not yet judged, likewise
         self._published: set[str] = set()  # workloads with gauges
+        self._held_published: set[tuple[str, str]] = set()  # (workload, reason) series
         # Workloads that left and whose model was dropped once their floor was settled
         # (``_forget``): not taken up again by ``_adopt_left`` while they stay listed.
         self._let_go: set[str] = set()
@@ -518,6 +557,7 @@ class ScalingLoop:
             if wish not in ("true", FORECAST_ONLY):
                 self._hold(
                     workload.ref,
+                    "BadAnnotation",
                     f"{PREDICTIVE}={wish!r} is not 'true', '{FORECAST_ONLY}' or 'false': "
                     "staying reactive",
                 )
@@ -536,7 +576,7 @@ class ScalingLoop:
             try:
                 self._one(workload, now, forecast_only=forecast_only)
             except (TransientError, PermanentError) as exc:
-                self._hold(workload.ref, str(exc))
+                self._hold(workload.ref, "ReadFailed", str(exc))
             if forecast_only and workload.ref in self.models:
                 left.append((workload, "ForecastOnly"))
         for workload, why in left:
@@ -553,6 +593,12 @@ class ScalingLoop:
         self._forget_gauges(seen)
         for name in set(self.status.reactive) - seen:
             del self.status.reactive[name]  # opted out or gone: no stale status
+        for name in (set(self.status.held) & listed) - seen:
+            # Left predictive scaling: a hold on its forecast or its reads is over; one on
+            # giving its floor back (a write refused, unsettled) is not.
+            if self.status.held_reason.get(name) not in WRITE_HOLDS:
+                self._unheld(name)
+        self._held_gauges()
         for name in set(self.status.managed) - seen:
             del self.status.managed[name]
         late = now - 2 * self.settings.period
@@ -561,6 +607,20 @@ class ScalingLoop:
                 # Its workload was held, opted out or gone while a floor was being judged:
                 # judge what was seen, so no decision is left "verifying" for good.
                 self._judge_overdue(model, late)
+
+    def report(self) -> dict[str, Any]:
+        """The loop's status as ``GET /scaling`` shows it: each workload held (reason code
+        and sentence), reactive (reason and sentence) or whose floor is only published
+        because another controller owns its HPA."""
+        reasons = dict(self.status.held_reason)
+        return {
+            "held": {
+                name: {"reason": reasons.get(name, ""), "why": why}
+                for name, why in sorted(dict(self.status.held).items())
+            },
+            "reactive": dict(sorted(dict(self.status.reactive).items())),
+            "managed": dict(sorted(dict(self.status.managed).items())),
+        }
 
     def _forget(self, inside: set[str], listed: set[str], now: float) -> None:
         """Drop what is kept for a workload (its model, its hold and the hold last said)
@@ -603,7 +663,7 @@ class ScalingLoop:
                     final=True,
                 )
             self._said.pop(name, None)
-            self.status.held.pop(name, None)
+            self._unheld(name)
             del self._out_since[name]
 
     def _adopt_left(self, workloads: Sequence[WorkloadState]) -> None:
@@ -732,7 +792,7 @@ class ScalingLoop:
                 f"and take them from {RECOMMENDED}"
             )
         log.warning("scaling %s: %s", ref, why)
-        model.quiet_until, model.quiet_why = until, why
+        model.quiet_until, model.quiet_why, model.quiet_reason = until, why, "Overridden"
         flag = {**record, "overridden_at": now, "found": found, "quiet_until": until}
         if self._remember_written(ref, flag, now):
             model.written = flag
@@ -861,14 +921,23 @@ class ScalingLoop:
             "$workload", ref.name
         )
 
-    def _hold(self, ref: ObjectRef, why: str, *, kind: str | None = None) -> None:
-        """Record why a workload is held; log it when the reason (or its ``kind``, for a
-        reason whose wording changes every cycle, such as a sample's age) is new."""
+    def _hold(self, ref: ObjectRef, reason: str, why: str, *, kind: str | None = None) -> None:
+        """Record why a workload is held (``reason``, a code from ``HOLD_REASONS``, and
+        the sentence); log it when the reason (or its ``kind``, for a reason whose wording
+        changes every cycle, such as a sample's age) is new."""
         said = kind if kind is not None else why
         if self._said.get(str(ref)) != said:
             log.warning("scaling %s held: %s", ref, why)
             self._said[str(ref)] = said
-        self.status.held[str(ref)] = why
+        self._held(str(ref), reason, why)
+
+    def _held(self, name: str, reason: str, why: str) -> None:
+        self.status.held[name] = why
+        self.status.held_reason[name] = reason
+
+    def _unheld(self, name: str) -> None:
+        self.status.held.pop(name, None)
+        self.status.held_reason.pop(name, None)
 
     def _refit(
         self,
@@ -1203,6 +1272,19 @@ class ScalingLoop:
             if isinstance(value, int | float):
                 gauge.labels(workload=name).set(value)
 
+    def _held_gauges(self) -> None:
+        """``autonomic_scaling_held{workload, reason}``: 1 for each workload held now,
+        with its reason; a series whose hold ended (or changed reason) is removed."""
+        if self.metrics is None:
+            return
+        now_held = set(self.status.held_reason.items())
+        for name, reason in self._held_published - now_held:
+            with contextlib.suppress(KeyError):
+                self.metrics.scaling_held.remove(name, reason)
+        for name, reason in now_held:
+            self.metrics.scaling_held.labels(workload=name, reason=reason).set(1.0)
+        self._held_published = now_held
+
     def _forget_gauges(self, seen: set[str]) -> None:
         """A workload no longer opted in leaves the metrics (no stale series)."""
         if self.metrics is None:
@@ -1223,11 +1305,12 @@ class ScalingLoop:
         ref = workload.ref
         knobs = read_knobs(workload.annotations)
         if isinstance(knobs, str):
-            self._hold(ref, knobs)
+            self._hold(ref, "BadAnnotation", knobs)
             return
         if knobs.capacity is None and self.cluster.get_hpa_for(ref) is None:
             self._hold(
                 ref,
+                "NoCapacity",
                 f"no {CAPACITY} annotation, and no HPA to learn the per-pod capacity from: "
                 "staying reactive",
             )
@@ -1259,13 +1342,23 @@ class ScalingLoop:
             if start > now:
                 return  # nothing new since the last cycle
         found = self.reader.range(self._query(ref), start, now, STEP, now)
-        if len(found) != 1 or not found[0].usable:
-            why = _unusable(found, now)
-            # The status has the sample's age; the log says a stale read once, not each
-            # cycle with a new age.
-            self._hold(ref, f"{why}: holding the current floor", kind=why.split(" (")[0])
+        # The newest sample there is: the read's, or (a read of the last minutes that
+        # holds none) the newest the model kept. A gap shorter than ``stale_after`` is
+        # read past, as a stale read is only one whose newest sample is older.
+        # A NaN or infinite sample Prometheus returned is not a gap: it holds as before.
+        explicit = len(found) == 1 and found[0].non_finite_samples > 0
+        newest = found[0].last_sample_at if len(found) == 1 else None
+        unusable = len(found) != 1 or not found[0].usable
+        if newest is None and len(found) == 1 and not refit and not explicit:
+            newest = _newest_finite(model.recent)
+            unusable = newest is None or now - newest > self.stale_after
+        if unusable:
+            code, why = _unusable(found, now, newest, self.stale_after)
+            model.gap_since = newest if code == "LoadGap" else None
+            # The status has the gap's length; the log says it once, not each cycle.
+            self._hold(ref, code, f"{why}: holding the current floor", kind=code)
             return
-        self.status.held.pop(str(ref), None)
+        self._unheld(str(ref))
         series = found[0].series
         timestamps, samples = series.timestamps, series.values
         del found, series  # the read may be a week of samples: not kept past this point
@@ -1312,6 +1405,7 @@ class ScalingLoop:
             names = ", ".join((hpa.ref.name, *hpa.shared_with))
             self._hold(
                 ref,
+                "AmbiguousHpa",
                 f"{len(hpa.shared_with) + 1} HPAs target {ref} ({names}): the HPA "
                 "controller scales with none of them (AmbiguousSelector); delete all but "
                 "one; holding the current floor",
@@ -1320,6 +1414,7 @@ class ScalingLoop:
         if hpa is not None and hpa.max_replicas < hpa.min_replicas:
             self._hold(
                 ref,
+                "InvalidHpa",
                 f"{hpa.ref} has maxReplicas {hpa.max_replicas} below minReplicas "
                 f"{hpa.min_replicas}: fix the HPA; holding the current floor",
             )
@@ -1329,6 +1424,7 @@ class ScalingLoop:
             # a floor's floor above the ceiling would be a failed write every cycle.
             self._hold(
                 ref,
+                "MinAboveMax",
                 f"{MIN_REPLICAS}={knobs.min_replicas} is above the maxReplicas "
                 f"{hpa.max_replicas} of {hpa.ref}: lower the annotation or raise the HPA's "
                 "maxReplicas; holding the current floor",
@@ -1337,18 +1433,25 @@ class ScalingLoop:
         if hpa is None and knobs.max_replicas is None and (knobs.min_replicas or 0) > NO_HPA_MAX:
             self._hold(
                 ref,
+                "MinAboveMax",
                 f"{MIN_REPLICAS}={knobs.min_replicas} is above {NO_HPA_MAX}, the most replicas "
                 f"the loop sets without an HPA or a {MAX_REPLICAS} annotation: if that many "
                 f"are meant, set {MAX_REPLICAS} too; holding the current replicas",
             )
             return
-        forecast_only = self._managed(ref, model, hpa) or forecast_only
+        # Why the floor is only published, never written (None: it may be written).
+        published: str | None = f"{PREDICTIVE}: {FORECAST_ONLY}" if forecast_only else None
+        if self._managed(ref, model, hpa):
+            assert hpa is not None
+            published = f"{hpa.ref} is managed by {hpa.controller}"
+        forecast_only = published is not None
         if workload.replicas == 0 and (hpa is None or hpa.min_replicas != 0):
             # Scaled to zero by someone (a person, a rollout controller): the HPA treats a
             # target at 0 with a minReplicas above 0 as "autoscaling off", and so does the
             # loop, which would otherwise scale it back up every cycle.
             self._hold(
                 ref,
+                "ScaledToZero",
                 f"{ref} is scaled to zero (spec.replicas 0)"
                 + (f" and {hpa.ref} does not scale to zero" if hpa is not None else "")
                 + ": autoscaling is off for it, as the HPA treats it; scale it up to resume; "
@@ -1366,11 +1469,20 @@ class ScalingLoop:
             floor_min = model.hpa_min_configured if model.hpa_min_configured is not None else 1
         if hpa is None:
             floor_min = max(floor_min, 1)
-        current_load = float(values[-1]) if values.size else math.nan
+        # The newest sample (a gap shorter than ``stale_after`` is read past, not taken
+        # for a load of nothing): NaN when none is that recent.
+        newest = _newest_finite(model.recent)
+        current_load = math.nan
+        if explicit:
+            current_load = float(values[-1]) if values.size else math.nan
+        elif newest is not None and now - newest <= self.stale_after:
+            current_load = float(values[round((newest - model.recent.first) / STEP)])
         capacity, capacity_source = knobs.capacity, "annotation"
         if capacity is None:
             if hpa is None:
-                self._hold(ref, "the HPA is gone, and with it the per-pod capacity: holding")
+                self._hold(
+                    ref, "NoHpa", "the HPA is gone, and with it the per-pod capacity: holding"
+                )
                 return
             estimate = model.capacity
             if not estimate.loaded:
@@ -1382,6 +1494,7 @@ class ScalingLoop:
             if capacity is None:
                 self._hold(
                     ref,
+                    "LearningCapacity",
                     f"no {CAPACITY} annotation: learning the per-pod capacity from the HPA "
                     f"({CAPACITY_MIN} steady readings needed); staying reactive until then",
                 )
@@ -1397,6 +1510,7 @@ class ScalingLoop:
             if model.spike_streak < SPIKE_CYCLES:
                 self._hold(
                     ref,
+                    "SuspectSample",
                     f"{suspect}: not acted on unless it holds for {SPIKE_CYCLES} minutes",
                 )
                 return
@@ -1410,6 +1524,7 @@ class ScalingLoop:
             max_replicas=_ceiling(knobs.max_replicas, hpa, floor_min),
             level=self.level,
             margin=self.margin,
+            has_hpa=hpa is not None,
         )
         rec = recommend(
             forecast,
@@ -1417,7 +1532,7 @@ class ScalingLoop:
             sizing,
         )
         if model.poor is not None:
-            rec = untrusted(rec, model.poor)
+            rec = untrusted(rec, model.poor, has_hpa=hpa is not None)
         current = hpa.min_replicas if hpa is not None else workload.replicas
         if rec.mode == "reactive":
             # The floor as this loop left it: what it applied, else what the cluster has
@@ -1442,24 +1557,42 @@ class ScalingLoop:
         )
         floor = rec.floor if rec.floor is not None else floor_min
         if rec.mode == "hold":
-            self._hold(ref, rec.message)
+            self._hold(ref, rec.reason, rec.message)
             return
         if self._said.pop(str(ref), None) is not None:  # a new hold is news again
-            log.info("scaling %s no longer held: deciding from the load again", ref)
+            stamps = model.recent.timestamps()
+            after = stamps[np.isfinite(model.recent.values) & (stamps > (model.gap_since or now))]
+            if model.gap_since is not None and after.size and after[0] > model.gap_since + STEP:
+                log.info(
+                    "scaling %s no longer held: load samples again after a gap of %s "
+                    "(none from %s to %s); deciding from the load again",
+                    ref,
+                    _age(float(after[0]) - model.gap_since - STEP),
+                    _utc(model.gap_since + STEP),
+                    _utc(float(after[0]) - STEP),
+                )
+            else:
+                log.info("scaling %s no longer held: deciding from the load again", ref)
+        model.gap_since = None
         wanted = floor if hpa is not None else max(rec.replicas, floor)
         self._gauges(ref, wanted, rec, model.sizing)
         if not forecast_only:
             self._overridden(workload, model, hpa, now)
         if self._pause:
-            self.status.held[str(ref)] = f"paused ({self._pause}): no decision, no write"
+            self._held(str(ref), "Paused", f"paused ({self._pause}): no decision, no write")
             return
         if model.pending is not None and self._settle(workload, model, hpa is not None, now):
             return  # a question is open, or its answer was carried out this cycle
         if now < model.quiet_until:
             if model.quiet_why is not None:
-                self.status.held[str(ref)] = model.quiet_why
+                self._held(str(ref), model.quiet_reason, model.quiet_why)
             return
         model.quiet_why = None
+        if model.published and not forecast_only:
+            # Back from forecast-only (or its HPA no longer another controller's): the
+            # floor only published is not one decided, so it is decided now, not when
+            # the recommendation next changes.
+            model.recommended, model.published = None, False
         reference = self._reference(model, current, now)
         # Hysteresis: raise at once, lower only after the wish has held for a few cycles,
         # so a floor hovering between two values does not flap every minute. In every
@@ -1481,7 +1614,7 @@ class ScalingLoop:
             wanted,
             rec,
             forecast.model,
-            forecast_only=forecast_only,
+            published=published,
         )
 
     def _managed(self, ref: ObjectRef, model: WorkloadModel, hpa: HpaState | None) -> bool:
@@ -1595,6 +1728,7 @@ class ScalingLoop:
                 )
                 self._hold(
                     ref,
+                    "NoHpa" if hpa is None else "ManagedHpa",
                     "the HPA is gone: holding"
                     if hpa is None
                     else f"{hpa.ref} is now managed by {hpa.controller}: not written",
@@ -1707,7 +1841,7 @@ class ScalingLoop:
             f"{change}: {outcome.message}; looked at again each cycle, and settled from "
             "what the cluster shows once it answers"
         )
-        self.status.held[str(ref)] = why
+        self._held(str(ref), "WriteUnsettled", why)
         if first:
             log.warning("scaling %s: %s", ref, why)
             self.decisions.progress(decision_id, f"unsettled: {why}")
@@ -1735,8 +1869,8 @@ class ScalingLoop:
             f"{change} not written ({reason}): {outcome.message}; "
             f"no new try for {wait / 60:.0f} min"
         )
-        model.quiet_why = why
-        self.status.held[str(ref)] = why
+        model.quiet_why, model.quiet_reason = why, "WriteRefused"
+        self._held(str(ref), "WriteRefused", why)
         log.log(
             logging.INFO if outcome.status == "not_leader" else logging.WARNING,
             "scaling %s: %s",
@@ -1759,10 +1893,15 @@ class ScalingLoop:
         rec: ScalingRecommendation,
         model_name: str,
         *,
-        forecast_only: bool = False,
+        published: str | None = None,
         report: bool = True,
     ) -> None:
+        """Record the decision to move the floor (or the replicas) from ``current`` to
+        ``wanted`` and route it: carried out when routed to act, asked about, or, when
+        ``published`` says why the floor is only published (forecast-only, an HPA another
+        controller owns), recorded with nothing to approve or write."""
         ref = workload.ref
+        forecast_only = published is not None
         fit = model.fitted
         up = wanted > current
         what = "minReplicas" if has_hpa else "replicas"
@@ -1800,20 +1939,30 @@ class ScalingLoop:
                 prior_success=1.0,
                 default_thresholds=self.thresholds,
                 shadow=forecast_only,
+                shadowed_by=(
+                    "PublishOnly",
+                    f"published only ({published}), nothing to approve or write",
+                ),
             )
         )
         self.status.decisions += 1
-        model.recommended, model.applied = wanted, False
+        model.recommended, model.applied, model.published = wanted, False, forecast_only
         if report and routed.route != "observe":  # observe mode writes nothing at all
             stamp = datetime.fromtimestamp(self.clock.now(), UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+            change = f"{what} {wanted} ({'up' if up else 'down'} from {current})"
+            route = str(routed.route)
+            if forecast_only:
+                change = f"{what} {wanted} recommended ({'up' if up else 'down'} from {current})"
+                change += f", published only ({published}), not written"
+                route = "published only"
             self.executor.report(
                 ref,
                 {
                     RECOMMENDED: str(wanted),
                     RECOMMENDATION: (
-                        f"{what} {wanted} ({'up' if up else 'down'} from {current}): "
-                        f"{rec.message} Model {self._version_name(model)}, decision "
-                        f"{routed.decision_id} ({routed.route}), {stamp}."
+                        f"{change}: {_sentence(rec.message)} Model "
+                        f"{self._version_name(model)}, decision {routed.decision_id} "
+                        f"({route}), {stamp}."
                     )[:1000],
                 },
             )
@@ -1871,6 +2020,12 @@ class ScalingLoop:
                 )
             ]
         )
+
+
+def _sentence(text: str) -> str:
+    """``text`` ending with one full stop, as a sentence followed by another."""
+    text = text.rstrip()
+    return text if text.endswith((".", "!", "?")) else f"{text}."
 
 
 def _field(record: Mapping[str, Any]) -> str:
@@ -1932,16 +2087,45 @@ def _ceiling(annotated: int | None, hpa: HpaState | None, floor_min: int) -> int
     return max(ceiling, floor_min, 1)
 
 
-def _unusable(found: Sequence[MetricSeries], now: float) -> str:
-    """Why a load read cannot be acted on, in the words a person can check."""
+def _unusable(
+    found: Sequence[MetricSeries],
+    now: float,
+    newest: float | None = None,
+    stale_after: float = 300.0,
+) -> tuple[str, str]:
+    """Why a load read cannot be acted on: a reason code, and the words a person can
+    check. ``newest`` is the newest usable sample known (the read's, or one kept from
+    before a read that held none): older than ``stale_after``, the series has a gap."""
     if not found:
-        return "no load series (the load query returned nothing)"
+        return "NoLoadSeries", "no load series (the load query returned nothing)"
     if len(found) > 1:
-        return (
+        return "ManyLoadSeries", (
             f"the load query returned {len(found)} series where one was expected "
             "(aggregate it, for instance with sum(...))"
         )
-    newest = found[0].last_sample_at
     if newest is None:
-        return "no usable load sample (every sample missing, NaN or infinite)"
-    return f"stale load data (the newest usable sample is {now - newest:.0f} s old)"
+        return "NoLoadSample", "no usable load sample (every sample missing, NaN or infinite)"
+    age = now - newest
+    return "LoadGap", (
+        f"no load sample since {_utc(newest)} ({_age(age)} ago, more than "
+        f"prometheus.staleAfter, {stale_after:.0f} s): a gap in the load series (the "
+        "target not scraped, or Prometheus not storing), not a load of zero"
+    )
+
+
+def _newest_finite(history: LoadHistory) -> float | None:
+    """The time of the newest finite sample ``history`` holds, or None."""
+    finite = np.flatnonzero(np.isfinite(history.values))
+    return history.first + STEP * float(finite[-1]) if finite.size else None
+
+
+def _utc(at: float) -> str:
+    return datetime.fromtimestamp(at, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _age(seconds: float) -> str:
+    if seconds < 120:
+        return f"{seconds:.0f} s"
+    if seconds < 7200:
+        return f"{seconds / 60:.0f} min"
+    return f"{seconds / 3600:.1f} h"

@@ -246,6 +246,7 @@ class Simulation:
             clock=self.clock,
             submit=self.engine.submit,
             metrics=registry,
+            stale_after=self.metrics.stale_after,
         )
         self.canary = CanaryLoop(
             settings.canary,

@@ -396,3 +396,49 @@ def test_a_standby_sends_alertmanager_elsewhere_and_takes_alerts_once_it_leads(
         stop.set()
         process.send_signal(signal.SIGTERM)
         process.communicate(timeout=30)
+
+
+def test_scaling_shows_each_held_workload_with_its_reason(
+    fake: FakeApiServer, tmp_path: Path
+) -> None:
+    """``status.held`` was the loop's memory only: the docs named it, and nothing showed
+    it. ``GET /scaling`` (leader) and ``autonomic_scaling_held`` do. Prometheus is down
+    here, so the opted-in workload is held, reason ``ReadFailed``."""
+    from agent.daemon import build_daemon
+    from agent.settings import load_settings
+
+    def predictive(obj: dict[str, object]) -> None:
+        meta = obj["metadata"]
+        assert isinstance(meta, dict)
+        meta["annotations"] = {
+            "autonomic.dev/predictive": "true",
+            "autonomic.dev/capacity-per-pod": "20",
+        }
+
+    fake.store.modify("Deployment", "shop", "web", predictive)
+    settings = load_settings(config(tmp_path, free_port()), {})
+    daemon, runtime = build_daemon(settings, {}, kube_host=fake.url)
+    assert runtime.server is not None
+    runtime.server.start()
+    base = f"http://127.0.0.1:{runtime.server.port}"
+    try:
+        gate = SwitchGate()
+        daemon.gate = gate
+        jobs = {job.name: job for job in daemon.jobs()}
+        status, body = _get(f"{base}/scaling")
+        assert status == 200 and body["leader"] is False and "standby" in str(body["note"])
+        gate.leader = True
+        jobs["scaling"].fn()
+        status, body = _get(f"{base}/scaling")
+        assert status == 200 and body["leader"] is True
+        held = body["held"]
+        assert isinstance(held, dict)
+        web = held["Deployment/shop/web"]
+        assert web["reason"] == "ReadFailed" and "Prometheus" in web["why"], web
+        with urllib.request.urlopen(f"{base}/metrics", timeout=3) as response:
+            text = response.read().decode()
+        assert (
+            'autonomic_scaling_held{reason="ReadFailed",workload="Deployment/shop/web"} 1.0' in text
+        )
+    finally:
+        runtime.stop()

@@ -273,7 +273,7 @@ def test_missing_stale_and_non_numeric_load_hold_the_floor_as_it_is(
         rig.cycles(1)
         held = rig.loop.status.held
         assert "the load query returned nothing" in held["Deployment/shop/ghost"]
-        assert "stale load data" in held["Deployment/shop/stale"]
+        assert "a gap in the load series" in held["Deployment/shop/stale"]
         assert "not a usable number" in held["Deployment/shop/broken"]
         assert "Deployment/shop/web" not in held
         for name in ("stale", "broken", "ghost"):

@@ -227,14 +227,40 @@ def test_forecast_only_publishes_and_never_writes() -> None:
     decisions, executor = cast(Any, loop.decisions), cast(Any, loop.executor)
     (proposal,) = decisions.proposals
     assert proposal.shadow and proposal.proposal["to"] == 7
+    # routed as publish-only: nothing to approve, and the route's reason says so (it
+    # used to be a "shadow runbook")
+    code, who = proposal.shadowed_by
+    assert code == "PublishOnly"
+    assert who == (
+        "published only (autonomic.dev/predictive: forecast-only), nothing to approve or write"
+    )
     assert executor.applied == []
     ((target, annotations),) = executor.reports
     assert target == web.ref and annotations[RECOMMENDED] == "7"
-    assert "decision d-1 (shadow)" in annotations[RECOMMENDATION]
+    said = annotations[RECOMMENDATION]
+    assert said.startswith(
+        "replicas 7 recommended (up from 3), published only "
+        "(autonomic.dev/predictive: forecast-only), not written: "
+    )
+    assert "decision d-1 (published only)" in said
+    # each sentence ends with a full stop (the message ran into "Model ..." before)
+    assert "[7, 1000]. Model seasonal-profile/" in said and said.endswith("Z.")
     labels = {"workload": str(web.ref)}
     assert (
         metrics.registry.get_sample_value("autonomic_scaling_recommended_replicas", labels) == 7.0
     )
+
+
+def test_the_recommendation_annotation_is_sentences_each_with_a_full_stop() -> None:
+    t, values = steady(14)
+    clock = FakeClock(float(t[-80]))
+    loop = loop_over(WeekReader(t, values), clock, [floor_of_seven()], route="auto")
+    run(loop, clock, 1)
+    ((_, annotations),) = cast(Any, loop.executor).reports
+    said = annotations[RECOMMENDATION]
+    assert said.startswith("replicas 7 (up from 3): 1 pod clamped to the allowed range")
+    assert "[7, 1000]. Model seasonal-profile/1 fitted " in said
+    assert "decision d-1 (auto)" in said and said.endswith("Z.")
 
 
 def test_observe_mode_records_once_and_writes_nothing() -> None:
@@ -270,6 +296,39 @@ def test_gauges_follow_the_workloads_and_leave_with_them() -> None:
         "autonomic_scaling_startup_seconds",
     ):
         assert metrics.registry.get_sample_value(name, labels) is None
+
+
+def test_a_held_workload_is_a_gauge_with_its_reason_until_the_hold_ends() -> None:
+    """A held workload was visible only in the log and ``status.held``: nothing in
+    Prometheus told a held workload from one whose floor had nothing to change."""
+    t, values = steady(16)
+    clock = FakeClock(float(t[-80]))
+    metrics = Metrics()
+    web = floor_of_seven(**{STARTUP: "2m"})  # malformed: held
+    loop = loop_over(WeekReader(t, values), clock, [web], metrics=metrics)
+
+    def held() -> dict[tuple[str, str], float]:
+        return {
+            (sample.labels["workload"], sample.labels["reason"]): sample.value
+            for family in metrics.registry.collect()
+            if family.name == "autonomic_scaling_held"
+            for sample in family.samples
+        }
+
+    run(loop, clock, 2)
+    assert held() == {(str(web.ref), "BadAnnotation"): 1.0}
+    cast(Any, loop.cluster).workloads = [floor_of_seven()]  # fixed
+    run(loop, clock, 1)
+    assert held() == {}
+    paused = loop_over(
+        WeekReader(t, values), clock, [web], metrics=metrics, paused=lambda: "safety.paused"
+    )
+    cast(Any, paused.cluster).workloads = [floor_of_seven()]
+    run(paused, clock, 1)
+    assert held() == {(str(web.ref), "Paused"): 1.0}
+    cast(Any, paused.cluster).workloads = [dataclasses.replace(web, labels={})]  # opted out
+    run(paused, clock, 1)
+    assert held() == {} and str(web.ref) not in paused.status.held
 
 
 def test_a_pause_stops_decisions_and_writes_but_not_the_forecast() -> None:
@@ -553,10 +612,19 @@ def test_why_a_load_read_is_unusable_is_said_plainly() -> None:
         series = Series(np.array([0.0]), np.array([1.0]), 60.0, "q")
         return MetricSeries("q", {}, series, 0, last, last is None, 0.0)
 
-    assert "returned nothing" in _unusable([], 1000.0)
-    assert "returned 3 series where one was expected" in _unusable([one(990.0)] * 3, 1000.0)
-    assert "every sample missing, NaN or infinite" in _unusable([one(None)], 1000.0)
-    assert "newest usable sample is 700 s old" in _unusable([one(300.0)], 1000.0)
+    code, why = _unusable([], 1000.0)
+    assert code == "NoLoadSeries" and "returned nothing" in why
+    code, why = _unusable([one(990.0)] * 3, 1000.0)
+    assert code == "ManyLoadSeries" and "returned 3 series where one was expected" in why
+    code, why = _unusable([one(None)], 1000.0)
+    assert code == "NoLoadSample" and "every sample missing, NaN or infinite" in why
+    code, why = _unusable([one(300.0)], 1000.0, 300.0, 300.0)
+    assert code == "LoadGap"
+    assert why == (
+        "no load sample since 1970-01-01T00:05:00Z (12 min ago, more than "
+        "prometheus.staleAfter, 300 s): a gap in the load series (the target not scraped, "
+        "or Prometheus not storing), not a load of zero"
+    )
 
 
 def test_an_hpa_whose_max_is_below_its_min_holds_the_workload_and_says_so() -> None:
@@ -794,3 +862,53 @@ def test_turning_forecast_only_in_propose_mode_asks_and_gives_back_on_a_yes() ->
     run(loop, clock, 3)
     applied = cast(Any, loop.executor).applied
     assert [(op.target, op.min_replicas) for op in applied] == [(hpa_ref, 7), (hpa_ref, 2)]
+
+
+@pytest.mark.parametrize("route", ["auto", "ask"])
+def test_turning_back_from_forecast_only_writes_the_floor_at_the_next_cycle(route: str) -> None:
+    """``"forecast-only"`` -> ``"true"`` used to leave the floor unwritten until the
+    recommendation changed (hours, on a steady load): the floor published while
+    forecast-only was taken for one already decided. It is decided at the next cycle."""
+    loop, clock, web, _ = _raised(route, 39)
+    _forecast_only(loop, web)
+    run(loop, clock, 1)
+    decisions = cast(Any, loop.decisions)
+    if route == "ask":
+        decisions.ledger.records[f"d-{len(decisions.proposals)}"].status = "approved"
+        run(loop, clock, 1)
+    hpas = cast(Any, loop.cluster).hpas
+    hpas[web.ref] = dataclasses.replace(hpas[web.ref], min_replicas=2)  # given back
+    run(loop, clock, 5)
+    assert decisions.proposals[-1].shadow  # 7 published, not written
+    executor = cast(Any, loop.executor)
+    assert [op.min_replicas for op in executor.applied] == [7, 2]
+    cast(Any, loop.cluster).workloads = [web]  # predictive: "true" again
+    run(loop, clock, 1)
+    again = decisions.proposals[-1]
+    assert not again.shadow and (again.proposal["from"], again.proposal["to"]) == (2, 7)
+    if route == "ask":
+        decisions.ledger.records[f"d-{len(decisions.proposals)}"].status = "approved"
+        run(loop, clock, 1)
+    assert [op.min_replicas for op in executor.applied] == [7, 2, 7]
+
+
+def test_every_hold_reason_is_documented_and_every_hold_has_one() -> None:
+    import re
+    from pathlib import Path
+
+    from agent.loops import scaling
+
+    source = Path(scaling.__file__).read_text()
+    # each _hold(ref, "Code", ...) and _held(name, "Code", ...) names a known reason
+    used = set(re.findall(r'_hold\(\s*[\w.]+,\s*"(\w+)"', source))
+    used |= set(re.findall(r'_held\(\s*[\w.()]+,\s*"(\w+)"', source))
+    used |= set(re.findall(r'return "(\w+)", ', source))  # _unusable's codes
+    assert used and used <= scaling.HOLD_REASONS
+    row = next(
+        line
+        for line in (Path(__file__).parents[3] / "docs" / "deploy.md").read_text().splitlines()
+        if line.startswith("| `autonomic_scaling_held`")
+    )
+    assert set(re.findall(r"`(\w+)`", row.split("`reason` is one of", 1)[1])) == (
+        scaling.HOLD_REASONS
+    )

@@ -147,6 +147,46 @@ def test_explain_says_why_an_approved_floor_was_not_carried_out(tmp_path: Path) 
         ledger.close()
 
 
+def test_a_forecast_only_floor_is_recorded_as_published_only_with_nothing_to_ask(
+    tmp_path: Path,
+) -> None:
+    """On the real ledger and decision service, in propose mode: a forecast-only
+    workload's recommendation is recorded (``shadowed``) and asks nothing; its route's
+    reason says it is published only, where it used to say "shadow runbook"."""
+    t, values = steady(64)
+    clock = FakeClock(float(t[-80]))
+    ledger = open_ledger(f"sqlite:///{tmp_path / 'ledger.sqlite'}", clock.now())
+    approvals = Approvals(ledger, LedgerOnlyChannel(ledger, clock.now), ttl=900, snooze=900)
+    decisions = DecisionService(
+        ledger, clock, RoutingSettings(), mode="propose", approvals=approvals, metrics=Metrics()
+    )
+    only = dataclasses.replace(WEB, annotations={**WEB.annotations, PREDICTIVE: "forecast-only"})
+    cluster = FakeCluster([only])
+    executor = RecordingExecutor(cluster)
+    loop = ScalingLoop(
+        ScalingSettings(),
+        reader=WeekReader(t, values),
+        cluster=cast(Any, cluster),
+        decisions=decisions,
+        executor=cast(Any, executor),
+        clock=clock,
+        submit=lambda signals: None,
+    )
+    try:
+        run(loop, clock, 3)
+        assert ledger.questions() == [] and executor.applied == []
+        (decision,) = ledger.decisions(kind="scaling")
+        assert decision.status == "shadowed"
+        routing = decision.evidence["routing"]
+        assert routing["route_reason"].startswith(
+            "published only (autonomic.dev/predictive: forecast-only), nothing to approve "
+            "or write: recorded what it would do at "
+        )
+        assert "shadow runbook" not in render(ledger, decision.id)
+    finally:
+        ledger.close()
+
+
 # ------------------------------------------------------- across a restart, or a new leader
 
 

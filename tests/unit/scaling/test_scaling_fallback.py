@@ -30,6 +30,7 @@ from forecasting.scaling import (
     WorkloadNow,
     recommend,
     scale_in_floor,
+    untrusted,
 )
 from remediation.ports import HpaState, ObjectRef, WorkloadState
 from tests.unit.scaling.fakes import WeekReader, loop_over, week_and_a_day, workload
@@ -235,3 +236,40 @@ def test_each_change_of_mode_or_reason_is_said_once(caplog: pytest.LogCaptureFix
         "scaling Deployment/shop/web predictive again (Forecast): Forecast sentence",
     ]
     assert str(ref) not in loop.status.reactive
+
+
+def test_a_fallback_without_an_hpa_says_what_happens_not_the_hpa(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Without an HPA, reactive means the loop sets the replicas from the current load
+    alone. The log, the status and the decisions used to say "the HPA decides" (and "the
+    raised floor comes down") about a workload that has no HPA."""
+    t, values = week_and_a_day(42)
+    values = values.copy()
+    values[-150:] = 50.0
+    clock = FakeClock(float(t[-140]))
+    web = workload("web", **{CAPACITY: "5"})  # no HPA: the loop drives the replicas
+    loop = loop_over(WeekReader(t, values), clock, [web], route="auto")
+    with caplog.at_level(logging.INFO, logger="autonomic.scaling"):
+        for minute in range(60):
+            if minute == 10:
+                annotate(loop, **{HISTORY_SINCE: iso(clock.now() - 86_400.0)})
+            loop.cycle()
+            clock.advance(STEP)
+    said = [r.getMessage() for r in caplog.records if "reactive (LowConfidence)" in r.getMessage()]
+    assert len(said) == 1
+    status = loop.status.reactive[str(web.ref)]
+    proposals = cast(Any, loop.decisions).proposals
+    lowered = [p.reason for p in proposals if p.proposal["to"] < p.proposal["from"]]
+    assert lowered  # the replicas the forecast raised came down, in steps
+    for text in [said[0], status, *lowered]:
+        assert "HPA decides" not in text and "floor" not in text
+        assert "no HPA: the replicas follow the current load, 10 pods now" in text
+    assert all("the replicas come down slowly" in reason for reason in lowered)
+
+
+def test_untrusted_without_an_hpa_says_so() -> None:
+    rec = ScalingRecommendation(0.0, 4, 4, 1, "predictive", "Forecast", "")
+    assert "(the HPA decides)" in untrusted(rec, "MASE 3").message
+    alone = untrusted(rec, "MASE 3", has_hpa=False).message
+    assert "HPA decides" not in alone and "the current load, 1 pod now" in alone

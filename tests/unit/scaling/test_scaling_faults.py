@@ -10,6 +10,7 @@ import logging
 from types import SimpleNamespace
 from typing import Any, cast
 
+import numpy as np
 import pytest
 
 from agent.clock import FakeClock
@@ -313,8 +314,8 @@ def test_stale_load_holds_the_floor_and_is_said_once(caplog: pytest.LogCaptureFi
     assert writes(loop) == [7]
     assert len(cast(Any, loop.decisions).proposals) == 1
     held = loop.status.held[str(web.ref)]
-    assert "stale load data (the newest usable sample is" in held
-    assert sum("stale load data" in r.getMessage() for r in caplog.records) == 1
+    assert "no load sample since " in held and "a gap in the load series" in held
+    assert sum("a gap in the load series" in r.getMessage() for r in caplog.records) == 1
 
 
 def test_the_end_of_a_hold_is_said_once(caplog: pytest.LogCaptureFixture) -> None:
@@ -332,6 +333,61 @@ def test_the_end_of_a_hold_is_said_once(caplog: pytest.LogCaptureFixture) -> Non
     assert str(web.ref) not in loop.status.held
     said = [r.getMessage() for r in caplog.records if "no longer held" in r.getMessage()]
     assert said == [f"scaling {web.ref} no longer held: deciding from the load again"]
+
+
+class GapReader(WeekReader):
+    """As Prometheus answers a range query over a gap in the series: the missing steps
+    are NaN, the newest finite sample is ``last_sample_at`` (None when the range holds
+    none), stale when it is older than 300 s."""
+
+    def range(self, query: str, start: float, end: float, step: float, now: float) -> list[Any]:
+        (found,) = super().range(query, start, end, step, now)
+        values = found.series.values
+        finite = np.flatnonzero(np.isfinite(values))
+        last = float(found.series.timestamps[finite[-1]]) if finite.size else None
+        stale = last is None or now - last > 300
+        return [dataclasses.replace(found, last_sample_at=last, stale=stale)]
+
+
+def gap_run(gap: int, caplog: pytest.LogCaptureFixture) -> tuple[ScalingLoop, Any, list[str]]:
+    """The floor raised to 7, then ``gap`` minutes without a sample, then samples again
+    (10 minutes of them): what the log said, by the scaling loop."""
+    loop, clock, web = raised(52, 80)
+    t, values = steady(52, 80)
+    missing = values.copy()
+    begins = int(np.searchsorted(t, clock.now())) + 2
+    missing[begins : begins + gap] = np.nan
+    loop.reader = GapReader(t, missing)
+    with caplog.at_level(logging.INFO, logger="autonomic.scaling"):
+        run(loop, clock, gap + 12)
+    return loop, web, [r.getMessage() for r in caplog.records]
+
+
+@pytest.mark.parametrize("gap", [1, 4])
+def test_a_gap_shorter_than_stale_after_is_read_past(
+    gap: int, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A missing minute used to hold the workload (read since the last cycle, it had no
+    sample: "every sample missing") and log it, then "no longer held" the next minute.
+    A gap shorter than ``prometheus.staleAfter`` is read past: the newest sample is the
+    load."""
+    loop, web, said = gap_run(gap, caplog)
+    assert not [line for line in said if "held" in line]
+    assert str(web.ref) not in loop.status.held
+    assert writes(loop) == [7]  # the floor stays: nothing taken for a load of zero
+
+
+def test_a_long_gap_holds_and_is_said_as_a_gap_with_its_length(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    loop, web, said = gap_run(30, caplog)
+    held = [line for line in said if "held: no load sample since" in line]
+    assert len(held) == 1 and "a gap in the load series" in held[0]
+    assert "not a load of zero" in held[0] and "(6 min ago, more than" in held[0]
+    back = [line for line in said if "no longer held" in line]
+    assert len(back) == 1 and "load samples again after a gap of 30 min (none from " in back[0]
+    assert str(web.ref) not in loop.status.held
+    assert writes(loop) == [7]
 
 
 def test_giving_the_minimum_back_is_tried_again_when_refused() -> None:
