@@ -20,7 +20,9 @@ revision is neither judged nor decided twice; one the ledger refused is recorded
 The same judgement is served over HTTP to the delivery tool, for the canaries this loop
 judges (a Deployment or StatefulSet labelled as above and opted in; the baseline is the
 one the label names). A canary not judged yet (the loop takes a new one at its next
-cycle) gets "continue" with the reason "no interval judged yet". A name that is no such
+cycle) gets "continue" with the reason "no interval judged yet"; so does a canary rolled
+out again (another revision or release) since the loop's last cycle, until the loop takes
+the new release: the verdict on the release before is not its answer. A name that is no such
 canary, looked up in the cluster when no analysis answers for it (a typo, the wrong
 namespace, the stable's name, a label missing, an Argo Rollout's ReplicaSet), gets a 404
 whose JSON body (``error``) says which: "continue" for ever would, to Flagger, pass every
@@ -788,6 +790,27 @@ class CanaryLoop:
             "name and namespace the delivery tool asks for"
         )
 
+    def _superseded(self, analysis: Analysis) -> str:
+        """Why ``analysis`` no longer answers for its canary, or "": the canary has been
+        rolled out again (another revision or release) since the loop last looked, and
+        the loop takes the new one at its next cycle. Until then the answer is "not judged
+        yet", never the verdict on the release before: a rollback verdict on it, answered
+        to the fixed release's first Flagger check, would roll the fix back at once."""
+        try:
+            workload = self.cluster.get_workload(analysis.canary)
+        except Exception:  # the verdict the loop last saw stands; the next cycle tells
+            return ""
+        if workload is None:
+            return ""
+        images = tuple(c.image for c in workload.containers)
+        if (workload.revision, images) == (analysis.revision, analysis.images):
+            return ""
+        return (
+            f"{analysis.canary} is now at revision {workload.revision} ({', '.join(images)}), "
+            f"not revision {analysis.revision} ({', '.join(analysis.images)}) whose analysis "
+            "the loop holds; it takes the new release at its next cycle"
+        )
+
     def _lookup(self, namespace: str, canary: str) -> _Answer:
         """The answer for a canary; on a standby, which judges nothing (the canary loop
         runs on the leader), a hold: behind one Service the delivery tool asks either
@@ -798,6 +821,10 @@ class CanaryLoop:
         ``unknown`` (a 404), so that the analysis fails rather than waits, or passes,
         on "continue" for ever; one the cluster cannot be read for is held."""
         analysis, problem = self._find(namespace, canary)
+        if analysis is not None:
+            newer = self._superseded(analysis)
+            if newer:  # a release the loop has not taken yet: not the last one's verdict
+                analysis, problem = None, newer
         if analysis is None:
             match, why = self._match(namespace, canary)
             if match == "unknown":

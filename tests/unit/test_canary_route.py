@@ -619,6 +619,30 @@ def test_a_restart_after_an_automatic_rollback_keeps_answering_rollback(
     assert [d.id for d in ledger.decisions(kind="canary")] == [decision_id]
 
 
+def test_a_release_rolled_out_after_a_rollback_is_not_answered_with_its_verdict(
+    ledger: Ledger, rigs: list[Rig]
+) -> None:
+    """The fixed release is rolled out and Flagger calls before the loop's next cycle:
+    the rollback verdict on the release before is not the answer (to Flagger's first
+    check, with the default threshold of 1, it would roll the fix back at once)."""
+    rig = make(rigs, ledger, SLOW)
+    decision_id = rig.judge_until_recorded()
+    assert rig.flagger_statuses() == ROLL_BACK
+    cast(Any, rig.loop.cluster).roll_out(CANARY, "search:5")  # no cycle since
+    body = rig.argo()
+    assert (body["verdict"], body["decision_id"]) == ("continue", None)
+    assert "revision 2 (search:5)" in body["reason"] and "next cycle" in body["reason"]
+    # Checks and the traffic gates pass, as for any canary not judged yet; promotion waits.
+    assert rig.flagger_statuses() == {
+        **PROMOTE,
+        "confirm-promotion": 425,
+        "Promoting": 425,
+    }
+    cycles(rig, 1)  # the loop takes the new release: judged afresh, not decided again
+    assert rig.argo()["decision_id"] is None and rig.flagger("rollout").status == 200
+    assert [d.id for d in ledger.decisions(kind="canary")] == [decision_id]
+
+
 def test_a_final_verdict_the_ledger_refused_is_recorded_at_the_next_cycle(
     ledger: Ledger, rigs: list[Rig]
 ) -> None:
