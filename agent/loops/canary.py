@@ -40,9 +40,12 @@ cluster cannot be read to tell, the name is held instead (below):
   it should be rolled back, 425 while a gate must wait. Flagger's payload does not say
   which kind of webhook called; name it in the webhook's ``metadata.type``
   (``rollout``, ``confirm-rollout``, ``confirm-traffic-increase``,
-  ``confirm-promotion``). A ``Promoting`` phase counts as ``confirm-promotion``; no
-  type counts as a plain check (``rollout``). Do not register the endpoint as a
-  Flagger ``rollback`` webhook: that kind rolls back on a 2xx.
+  ``confirm-promotion``, ``rollback``). A ``Promoting`` phase counts as
+  ``confirm-promotion``; no type counts as a plain check (``rollout``). A ``rollback``
+  webhook rolls back on a 2xx, so one typed ``rollback`` gets 200 only when the answer
+  is ``rollback`` (Flagger then rolls back, also while a gate waits) and 412 otherwise;
+  registered as a ``rollback`` webhook without the type, the endpoint would answer 200
+  for a healthy canary, and Flagger would roll it back.
 
 Until the judge's verdict is final the endpoints answer with it (``continue``).
 Once it is final it is a decision, routed like any other, and the endpoints answer
@@ -935,6 +938,8 @@ class CanaryLoop:
         answer = self._lookup(namespace, name)
         if answer.unknown:  # a failed check, or a gate that waits: never a pass
             return json_response(404, answer.payload)
+        if kind == "rollback":  # Flagger rolls back on a 2xx from this kind, on nothing else
+            return json_response(200 if answer.verdict == "rollback" else 412, answer.payload)
         if answer.verdict == "rollback":
             return json_response(409, answer.payload)
         promoting = phase == "Promoting" or kind == "confirm-promotion"

@@ -643,6 +643,22 @@ def test_a_release_rolled_out_after_a_rollback_is_not_answered_with_its_verdict(
     assert [d.id for d in ledger.decisions(kind="canary")] == [decision_id]
 
 
+@pytest.mark.parametrize(
+    ("slowdown", "mode", "status"),
+    [(SLOW, "act", 200), (SLOW, "propose", 412), (HEALTHY, "act", 412)],
+)
+def test_a_rollback_webhook_rolls_back_only_on_a_rollback(
+    ledger: Ledger, rigs: list[Rig], slowdown: float, mode: Mode, status: int
+) -> None:
+    """Flagger rolls back on a 2xx from a ``rollback`` webhook: a healthy canary, or a
+    rollback still waiting for a person, must not get one."""
+    rig = make(rigs, ledger, slowdown, mode=mode)
+    assert rig.flagger("rollback").status == 412  # not judged yet
+    rig.judge_until_recorded()
+    assert rig.flagger("rollback").status == status
+    assert rig.flagger("rollback", phase="WaitingPromotion").status == status
+
+
 def test_a_final_verdict_the_ledger_refused_is_recorded_at_the_next_cycle(
     ledger: Ledger, rigs: list[Rig]
 ) -> None:
