@@ -784,6 +784,12 @@ class CanaryLoop:
                 )
             else:
                 return "canary", ""
+        if not found and self._is_rollout(namespace, canary):
+            found.append(
+                f"Rollout {namespace}/{canary} is an Argo Rollout, and Autonomic does not "
+                "judge a Rollout's canary ReplicaSet: it judges a canary Deployment or "
+                f"StatefulSet against the stable one its {CANARY_OF} label names"
+            )
         what = "; ".join(found) or (
             f"no Deployment or StatefulSet named {canary} in namespace {namespace} "
             "(of those Autonomic reads)"
@@ -813,6 +819,13 @@ class CanaryLoop:
             f"not revision {analysis.revision} ({', '.join(analysis.images)}) whose analysis "
             "the loop holds; it takes the new release at its next cycle"
         )
+
+    def _is_rollout(self, namespace: str, name: str) -> bool:
+        """Whether an Argo Rollout has that name (False when Rollouts cannot be read)."""
+        try:
+            return self.cluster.get_workload(ObjectRef("Rollout", name, namespace)) is not None
+        except Exception:  # no Rollout CRD, or no right to read them: only the message
+            return False
 
     def _lookup(self, namespace: str, canary: str) -> _Answer:
         """The answer for a canary; on a standby, which judges nothing (the canary loop

@@ -829,6 +829,29 @@ def test_a_name_that_is_no_canary_is_a_404_not_continue(ledger: Ledger, rigs: li
         )
 
 
+def test_an_argo_rollouts_name_is_a_404_saying_a_rollout_is_not_judged(
+    ledger: Ledger, rigs: list[Rig]
+) -> None:
+    """An AnalysisTemplate that passes the Rollout's own name (``{{args.canary}}`` set
+    to the Rollout) was told that no Deployment or StatefulSet has it, which reads like a
+    typo; it is a Rollout, whose canary ReplicaSet Autonomic does not judge."""
+    rig = make(rigs, ledger, HEALTHY)
+    cluster = cast(SimCluster, rig.loop.cluster)
+    rollout = ObjectRef("Rollout", "checkout", "shop")
+    cluster.add_workload(
+        SimWorkload(rollout, 3, {1: Template("checkout:2")}, 1, 80, 30,
+                    labels={"autonomic.dev/enabled": "true"})
+    )  # fmt: skip
+    status, flagger = ask(rig.loop, "shop", "checkout")
+    assert (status, flagger) == (404, NOT_FOUND)
+    body = json.loads(rig.loop.argo(
+        Request("GET", "/canary/verdict", {"namespace": ["shop"], "canary": ["checkout"]}, {}, b"")
+    ).body)  # fmt: skip
+    assert "Rollout shop/checkout is an Argo Rollout" in body["error"]
+    assert "does not judge a Rollout's canary ReplicaSet" in body["error"]
+    assert "no Deployment or StatefulSet" not in body["error"]
+
+
 def test_a_workload_not_labelled_or_not_opted_in_is_a_404_saying_which(
     ledger: Ledger, rigs: list[Rig]
 ) -> None:
