@@ -20,7 +20,9 @@ revision is neither judged nor decided twice; one the ledger refused is recorded
 The same judgement is served over HTTP to the delivery tool, for the canaries this loop
 judges (a Deployment or StatefulSet labelled as above and opted in; the baseline is the
 one the label names). A canary not judged yet (the loop takes a new one at its next
-cycle) gets "continue" with the reason "no interval judged yet". A name that is no such
+cycle) gets "continue" with the reason "no interval judged yet"; so does a canary rolled
+out again (another revision or release) since the loop's last cycle, until the loop takes
+the new release: the verdict on the release before is not its answer. A name that is no such
 canary, looked up in the cluster when no analysis answers for it (a typo, the wrong
 namespace, the stable's name, a label missing, an Argo Rollout's ReplicaSet), gets a 404
 whose JSON body (``error``) says which: "continue" for ever would, to Flagger, pass every
@@ -38,9 +40,12 @@ cluster cannot be read to tell, the name is held instead (below):
   it should be rolled back, 425 while a gate must wait. Flagger's payload does not say
   which kind of webhook called; name it in the webhook's ``metadata.type``
   (``rollout``, ``confirm-rollout``, ``confirm-traffic-increase``,
-  ``confirm-promotion``). A ``Promoting`` phase counts as ``confirm-promotion``; no
-  type counts as a plain check (``rollout``). Do not register the endpoint as a
-  Flagger ``rollback`` webhook: that kind rolls back on a 2xx.
+  ``confirm-promotion``, ``rollback``). A ``Promoting`` phase counts as
+  ``confirm-promotion``; no type counts as a plain check (``rollout``). A ``rollback``
+  webhook rolls back on a 2xx, so one typed ``rollback`` gets 200 only when the answer
+  is ``rollback`` (Flagger then rolls back, also while a gate waits) and 412 otherwise;
+  registered as a ``rollback`` webhook without the type, the endpoint would answer 200
+  for a healthy canary, and Flagger would roll it back.
 
 Until the judge's verdict is final the endpoints answer with it (``continue``).
 Once it is final it is a decision, routed like any other, and the endpoints answer
@@ -779,6 +784,12 @@ class CanaryLoop:
                 )
             else:
                 return "canary", ""
+        if not found and self._is_rollout(namespace, canary):
+            found.append(
+                f"Rollout {namespace}/{canary} is an Argo Rollout, and Autonomic does not "
+                "judge a Rollout's canary ReplicaSet: it judges a canary Deployment or "
+                f"StatefulSet against the stable one its {CANARY_OF} label names"
+            )
         what = "; ".join(found) or (
             f"no Deployment or StatefulSet named {canary} in namespace {namespace} "
             "(of those Autonomic reads)"
@@ -787,6 +798,34 @@ class CanaryLoop:
             f"{namespace}/{canary} is not a canary Autonomic judges: {what}; check the "
             "name and namespace the delivery tool asks for"
         )
+
+    def _superseded(self, analysis: Analysis) -> str:
+        """Why ``analysis`` no longer answers for its canary, or "": the canary has been
+        rolled out again (another revision or release) since the loop last looked, and
+        the loop takes the new one at its next cycle. Until then the answer is "not judged
+        yet", never the verdict on the release before: a rollback verdict on it, answered
+        to the fixed release's first Flagger check, would roll the fix back at once."""
+        try:
+            workload = self.cluster.get_workload(analysis.canary)
+        except Exception:  # the verdict the loop last saw stands; the next cycle tells
+            return ""
+        if workload is None:
+            return ""
+        images = tuple(c.image for c in workload.containers)
+        if (workload.revision, images) == (analysis.revision, analysis.images):
+            return ""
+        return (
+            f"{analysis.canary} is now at revision {workload.revision} ({', '.join(images)}), "
+            f"not revision {analysis.revision} ({', '.join(analysis.images)}) whose analysis "
+            "the loop holds; it takes the new release at its next cycle"
+        )
+
+    def _is_rollout(self, namespace: str, name: str) -> bool:
+        """Whether an Argo Rollout has that name (False when Rollouts cannot be read)."""
+        try:
+            return self.cluster.get_workload(ObjectRef("Rollout", name, namespace)) is not None
+        except Exception:  # no Rollout CRD, or no right to read them: only the message
+            return False
 
     def _lookup(self, namespace: str, canary: str) -> _Answer:
         """The answer for a canary; on a standby, which judges nothing (the canary loop
@@ -798,6 +837,10 @@ class CanaryLoop:
         ``unknown`` (a 404), so that the analysis fails rather than waits, or passes,
         on "continue" for ever; one the cluster cannot be read for is held."""
         analysis, problem = self._find(namespace, canary)
+        if analysis is not None:
+            newer = self._superseded(analysis)
+            if newer:  # a release the loop has not taken yet: not the last one's verdict
+                analysis, problem = None, newer
         if analysis is None:
             match, why = self._match(namespace, canary)
             if match == "unknown":
@@ -908,6 +951,8 @@ class CanaryLoop:
         answer = self._lookup(namespace, name)
         if answer.unknown:  # a failed check, or a gate that waits: never a pass
             return json_response(404, answer.payload)
+        if kind == "rollback":  # Flagger rolls back on a 2xx from this kind, on nothing else
+            return json_response(200 if answer.verdict == "rollback" else 412, answer.payload)
         if answer.verdict == "rollback":
             return json_response(409, answer.payload)
         promoting = phase == "Promoting" or kind == "confirm-promotion"

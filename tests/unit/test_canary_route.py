@@ -619,6 +619,46 @@ def test_a_restart_after_an_automatic_rollback_keeps_answering_rollback(
     assert [d.id for d in ledger.decisions(kind="canary")] == [decision_id]
 
 
+def test_a_release_rolled_out_after_a_rollback_is_not_answered_with_its_verdict(
+    ledger: Ledger, rigs: list[Rig]
+) -> None:
+    """The fixed release is rolled out and Flagger calls before the loop's next cycle:
+    the rollback verdict on the release before is not the answer (to Flagger's first
+    check, with the default threshold of 1, it would roll the fix back at once)."""
+    rig = make(rigs, ledger, SLOW)
+    decision_id = rig.judge_until_recorded()
+    assert rig.flagger_statuses() == ROLL_BACK
+    cast(Any, rig.loop.cluster).roll_out(CANARY, "search:5")  # no cycle since
+    body = rig.argo()
+    assert (body["verdict"], body["decision_id"]) == ("continue", None)
+    assert "revision 2 (search:5)" in body["reason"] and "next cycle" in body["reason"]
+    # Checks and the traffic gates pass, as for any canary not judged yet; promotion waits.
+    assert rig.flagger_statuses() == {
+        **PROMOTE,
+        "confirm-promotion": 425,
+        "Promoting": 425,
+    }
+    cycles(rig, 1)  # the loop takes the new release: judged afresh, not decided again
+    assert rig.argo()["decision_id"] is None and rig.flagger("rollout").status == 200
+    assert [d.id for d in ledger.decisions(kind="canary")] == [decision_id]
+
+
+@pytest.mark.parametrize(
+    ("slowdown", "mode", "status"),
+    [(SLOW, "act", 200), (SLOW, "propose", 412), (HEALTHY, "act", 412)],
+)
+def test_a_rollback_webhook_rolls_back_only_on_a_rollback(
+    ledger: Ledger, rigs: list[Rig], slowdown: float, mode: Mode, status: int
+) -> None:
+    """Flagger rolls back on a 2xx from a ``rollback`` webhook: a healthy canary, or a
+    rollback still waiting for a person, must not get one."""
+    rig = make(rigs, ledger, slowdown, mode=mode)
+    assert rig.flagger("rollback").status == 412  # not judged yet
+    rig.judge_until_recorded()
+    assert rig.flagger("rollback").status == status
+    assert rig.flagger("rollback", phase="WaitingPromotion").status == status
+
+
 def test_a_final_verdict_the_ledger_refused_is_recorded_at_the_next_cycle(
     ledger: Ledger, rigs: list[Rig]
 ) -> None:
@@ -787,6 +827,29 @@ def test_a_name_that_is_no_canary_is_a_404_not_continue(ledger: Ledger, rigs: li
             f"named {name} in namespace {namespace} (of those Autonomic reads); check the "
             "name and namespace the delivery tool asks for"
         )
+
+
+def test_an_argo_rollouts_name_is_a_404_saying_a_rollout_is_not_judged(
+    ledger: Ledger, rigs: list[Rig]
+) -> None:
+    """An AnalysisTemplate that passes the Rollout's own name (``{{args.canary}}`` set
+    to the Rollout) was told that no Deployment or StatefulSet has it, which reads like a
+    typo; it is a Rollout, whose canary ReplicaSet Autonomic does not judge."""
+    rig = make(rigs, ledger, HEALTHY)
+    cluster = cast(SimCluster, rig.loop.cluster)
+    rollout = ObjectRef("Rollout", "checkout", "shop")
+    cluster.add_workload(
+        SimWorkload(rollout, 3, {1: Template("checkout:2")}, 1, 80, 30,
+                    labels={"autonomic.dev/enabled": "true"})
+    )  # fmt: skip
+    status, flagger = ask(rig.loop, "shop", "checkout")
+    assert (status, flagger) == (404, NOT_FOUND)
+    body = json.loads(rig.loop.argo(
+        Request("GET", "/canary/verdict", {"namespace": ["shop"], "canary": ["checkout"]}, {}, b"")
+    ).body)  # fmt: skip
+    assert "Rollout shop/checkout is an Argo Rollout" in body["error"]
+    assert "does not judge a Rollout's canary ReplicaSet" in body["error"]
+    assert "no Deployment or StatefulSet" not in body["error"]
 
 
 def test_a_workload_not_labelled_or_not_opted_in_is_a_404_saying_which(
