@@ -262,7 +262,8 @@ def run(args: argparse.Namespace) -> int:
         raise InputError(f"--warmup must be zero or more seconds, got {args.warmup}")
     check_plot_path(args.plot)
     check_outputs([args.trace], [("--plot", args.plot)])
-    table = read_table(args.trace, step=args.step)
+    read = [args.column] if args.gap_when is None else [args.column, args.gap_when]
+    table = read_table(args.trace, step=args.step, columns=read)
     series = series_from_table(table, column=args.column, step=args.step)
     flagged = 0
     if args.gap_when is not None:
