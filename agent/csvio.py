@@ -363,6 +363,14 @@ def _default_advice(
     )
 
 
+def _is_float(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
 def _number(
     text: str,
     where: str,
@@ -379,6 +387,11 @@ def _number(
         value = float(text)
     except ValueError:
         message = f"{where}: {_shown(text)!r} is not a number"
+        if "," in text and _is_float(text.replace(",", "")):
+            message += (
+                ": it holds a comma; write numbers without thousands separators, with a "
+                "point for the decimals (1234.5, not 1,234.5 or 1234,5)"
+            )
         if step is None:
             message += advice
         else:

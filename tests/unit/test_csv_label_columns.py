@@ -93,3 +93,18 @@ def test_replay_reads_its_gap_flag_column_too(
     argv = ["replay", str(path), "--column", "requests", "--gap-when", "outage", "--startup", "60"]
     assert main([*argv, "--capacity", "10", "--policy", "hpa", "--warmup", "0"]) == 0
     assert "5 of them flagged by outage" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("cell", ["1,234", "12,345.5", "1234,5"])
+def test_a_number_with_a_comma_is_refused_saying_how_to_write_it(tmp_path: Path, cell: str) -> None:
+    """Spreadsheets quote "1,234" (thousands) or "1234,5" (a decimal comma): neither is
+    guessed at, and the message says what to write instead."""
+    path = tmp_path / "load.csv"
+    path.write_text(f'time,value\n{START},"{cell}"\n{START + 60},5\n', encoding="utf-8")
+    with pytest.raises(InputError) as caught:
+        read_series(path)
+    assert str(caught.value) == (
+        f"{path}:2: column 'value': '{cell}' is not a number: it holds a comma; write numbers "
+        "without thousands separators, with a point for the decimals (1234.5, not 1,234.5 "
+        "or 1234,5)"
+    )
