@@ -108,3 +108,10 @@ def test_a_number_with_a_comma_is_refused_saying_how_to_write_it(tmp_path: Path,
         "without thousands separators, with a point for the decimals (1234.5, not 1,234.5 "
         "or 1234,5)"
     )
+
+
+def test_forecast_takes_o_for_output_as_detect_does(tmp_path: Path) -> None:
+    path = _export(tmp_path, rows=200)
+    out = tmp_path / "forecast.csv"
+    assert main(["forecast", str(path), "--column", "value", "--horizon", "2", "-o", str(out)]) == 0
+    assert out.read_text(encoding="utf-8").splitlines()[0].startswith("timestamp,mean,")
