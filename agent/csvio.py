@@ -7,7 +7,9 @@ columns; or no timestamp column at all, in which case ``step`` is required and r
 is placed at ``i * step``. A first column read as the timestamps only for being first is
 named as such in the errors about its values (not a timestamp, out of order), with what
 to do instead.
-The file is UTF-8, with or without a byte-order mark.
+The file is UTF-8, with or without a byte-order mark. A command that reads one column
+(``--column``, by default the first value column) reads only that one: columns of labels
+beside it (``instance``, ``job``, as exports carry) are not read, so they are no error.
 
 An empty cell (or ``nan``, ``NA``, ``null``, ``None``) is a missing value. A value that
 is not a finite number (``inf``, ``1e400``, a digit string beyond the float range) is
@@ -38,9 +40,13 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from itertools import pairwise
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from agent.errors import InputError
 from forecasting.series import Series, SeriesError, SlotCollisionError, make_series, plain
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
 
 __all__ = [
     "Table",
@@ -172,12 +178,20 @@ def _check_epoch_range(text: str, value: float) -> None:
 
 
 def read_table(
-    path: Path, *, step: float | None = None, step_option: str = "--step SECONDS"
+    path: Path,
+    *,
+    step: float | None = None,
+    step_option: str = "--step SECONDS",
+    columns: Sequence[str | None] | None = None,
 ) -> Table:
     """Read a CSV with a header row. Every error names the file, the line and the column.
 
     ``step_option`` is how the caller's user gives the seconds between rows (a flag, or a
-    scenario's ``step:``), for the messages that advise it."""
+    scenario's ``step:``), for the messages that advise it. ``columns``, when given, are
+    the only value columns read (``None`` among them: the first value column); the others
+    are skipped unread, so a column of labels (``instance``, ``job``) or of text beside the
+    one wanted is no error. A named column the header lacks is refused, naming the columns
+    it has."""
     # Checked first: row i of a file without a timestamp column is placed at i * step,
     # and a NaN, infinite, zero or negative step would make those NaN or out of order.
     if step is not None and not (math.isfinite(step) and step > 0):
@@ -212,6 +226,16 @@ def read_table(
         if time_index is None and step is None:
             time_index = 0
         value_names = [h for i, h in enumerate(header) if i != time_index]
+        first_name = value_names[0] if value_names else None
+        if value_names and columns is not None:
+            for chosen in columns:
+                if chosen is not None and chosen not in value_names:
+                    raise InputError(
+                        f"{path}:{header_line}: no column {chosen!r}; the columns are "
+                        f"{sorted(value_names)}"
+                    )
+            wanted = {first_name if chosen is None else chosen for chosen in columns}
+            value_names = [h for h in value_names if h in wanted]
         if not value_names:
             if named_time:
                 raise InputError(
@@ -224,10 +248,13 @@ def read_table(
                 f"values (no timestamp column) needs {step_option}, the time between rows"
             )
         time_name = header[time_index] if time_index is not None else None
+        default_advice = (
+            "" if columns is None else _default_advice(first_name, header, time_index, columns)
+        )
         timestamps: list[float] = []
         lines: list[int] = []
         time_cells: list[str] = []
-        columns: dict[str, list[float]] = {name: [] for name in value_names}
+        values: dict[str, list[float]] = {name: [] for name in value_names}
         try:
             for row in reader:
                 line = reader.line_num
@@ -265,22 +292,24 @@ def read_table(
                         )
                     timestamps.append(placed)
                 for i, cell in enumerate(row):
-                    if i == time_index:
+                    if i == time_index or header[i] not in values:
                         continue
                     text = cell.strip()
                     if text in _MISSING:
-                        columns[header[i]].append(math.nan)
+                        values[header[i]].append(math.nan)
                         continue
-                    columns[header[i]].append(
-                        _number(text, f"{path}:{line}: column {header[i]!r}", header[i], step)
+                    where = f"{path}:{line}: column {header[i]!r}"
+                    advice = default_advice if header[i] == first_name else ""
+                    values[header[i]].append(
+                        _number(text, where, header[i], step, advice)
                         if time_index is None
-                        else _number(text, f"{path}:{line}: column {header[i]!r}")
+                        else _number(text, where, advice=advice)
                     )
         except csv.Error as exc:
             raise InputError(f"{path}:{reader.line_num}: not a readable CSV row: {exc}") from exc
     if not timestamps:
         raise InputError(f"{path}: no data rows after the header")
-    return Table(path, timestamps, columns, lines, time_name, time_cells, named_time)
+    return Table(path, timestamps, values, lines, time_name, time_cells, named_time)
 
 
 def _text(path: Path) -> str:
@@ -317,20 +346,59 @@ def _refuse_other_delimiters(path: Path, line: int, only: str) -> None:
             )
 
 
-def _number(text: str, where: str, column: str | None = None, step: float | None = None) -> float:
+def _default_advice(
+    first: str | None, header: list[str], time_index: int | None, columns: Sequence[str | None]
+) -> str:
+    """Advice for a cell that is not a number in the first value column when it is read
+    only as the default (``None`` in ``columns``): the other columns, and how to choose
+    one. "" when that column was named, or there is no other."""
+    if first is None or None not in columns or first in columns:
+        return ""
+    others = [h for i, h in enumerate(header) if i != time_index and h != first]
+    if not others:
+        return ""
+    return (
+        f" ({first!r} is the first value column, read by default: choose the column to "
+        f"read with --column NAME, one of {', '.join(repr(c) for c in others)})"
+    )
+
+
+def _is_float(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
+def _number(
+    text: str,
+    where: str,
+    column: str | None = None,
+    step: float | None = None,
+    advice: str = "",
+) -> float:
     """A value cell as a finite float (NaN is a missing value); else an InputError.
 
     ``column`` and ``step`` are given when rows are placed by ``step``, the file having
-    no column named as time: a date there is a timestamp column read as values."""
+    no column named as time: a date there is a timestamp column read as values.
+    ``advice`` ends the message for a cell that is not a number (unless it is a date)."""
     try:
         value = float(text)
     except ValueError:
         message = f"{where}: {_shown(text)!r} is not a number"
-        if step is not None:
+        if "," in text and _is_float(text.replace(",", "")):
+            message += (
+                ": it holds a comma; write numbers without thousands separators, with a "
+                "point for the decimals (1234.5, not 1,234.5 or 1234,5)"
+            )
+        if step is None:
+            message += advice
+        else:
             try:
                 parse_timestamp(text)
             except ValueError:
-                pass
+                message += advice
             else:
                 message += (
                     f"; it is a timestamp: --step {plain(step)} is for files without a "
@@ -347,8 +415,11 @@ def _number(text: str, where: str, column: str | None = None, step: float | None
 
 
 def read_series(path: Path, *, column: str | None = None, step: float | None = None) -> Series:
-    """One column of a CSV as a regular ``Series`` (gaps become NaN)."""
-    return series_from_table(read_table(path, step=step), column=column, step=step)
+    """One column of a CSV as a regular ``Series`` (gaps become NaN); the file's other
+    value columns are not read."""
+    return series_from_table(
+        read_table(path, step=step, columns=[column]), column=column, step=step
+    )
 
 
 def series_from_table(

@@ -103,12 +103,8 @@ def run_detect(args: argparse.Namespace) -> int:
         [args.series],
         [("--output", args.output), ("--plot", args.plot), ("--state", args.state)],
     )
-    table = read_table(args.series, step=args.step)
+    table = read_table(args.series, step=args.step, columns=[args.column])
     column = args.column or next(iter(table.columns))
-    if column not in table.columns:
-        raise InputError(
-            f"{args.series}: no column {column!r}; the columns are {sorted(table.columns)}"
-        )
     check_order(table, duplicates=True)  # a repeated row is scored 'missing', as documented
     check_step(table, args.step)
     timestamps, values = table.timestamps, table.columns[column]

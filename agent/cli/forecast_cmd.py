@@ -55,7 +55,9 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
         default="80,95",
         help="comma-separated prediction interval levels in percent (default: 80,95)",
     )
-    parser.add_argument("--output", type=Path, help="write the CSV here instead of stdout")
+    parser.add_argument(
+        "--output", "-o", type=Path, help="write the CSV here instead of stdout (as detect -o)"
+    )
     parser.add_argument("--column", help="value column to forecast (default: the first)")
     parser.add_argument(
         "--step", type=float, help="seconds between rows (required without a timestamp column)"

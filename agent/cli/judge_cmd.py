@@ -10,6 +10,7 @@ import argparse
 import csv
 import json
 import math
+import sys
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -73,7 +74,11 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
         action="store_true",
         help="treat empty or NaN cells as missing intervals instead of an error",
     )
-    parser.add_argument("--json", action="store_true", help="print one JSON object last")
+    parser.add_argument(
+        "--json",
+        action="store_true",
+        help="print the verdict as one JSON object on stdout (the summary goes to stderr)",
+    )
     parser.set_defaults(handler=_handle)
 
 
@@ -87,14 +92,17 @@ def _handle(args: argparse.Namespace) -> int:
         allow_missing=args.allow_missing,
         min_promote=args.min_promote,
     )
-    print(f"verdict: {verdict.decision.value}  (confidence {verdict.confidence:.2f})")
+    # With --json, stdout is the JSON object alone (for jq and scripts); the summary for a
+    # person goes to stderr.
+    text = sys.stderr if args.json else sys.stdout
+    print(f"verdict: {verdict.decision.value}  (confidence {verdict.confidence:.2f})", file=text)
     if verdict.decided_after_seconds is None:
-        print(f"decided after: not decided (data end at {verdict.elapsed_seconds:g} s)")
+        print(f"decided after: not decided (data end at {verdict.elapsed_seconds:g} s)", file=text)
     else:
-        print(f"decided after: {verdict.decided_after_seconds:g} s")
-    print(verdict.sentence)
+        print(f"decided after: {verdict.decided_after_seconds:g} s", file=text)
+    print(verdict.sentence, file=text)
     for finding in verdict.metrics:
-        print(f"  - [{finding.status.value}] {finding.sentence}")
+        print(f"  - [{finding.status.value}] {finding.sentence}", file=text)
     if args.json:
         print(json.dumps(verdict.to_dict(), sort_keys=True))
     return 0

@@ -142,7 +142,9 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
         "scaling.metricLag, 60: one scrape)",
     )
     parser.add_argument(
-        "--json", action="store_true", help="print one JSON object with the results last"
+        "--json",
+        action="store_true",
+        help="print the results as one JSON object on stdout (the summary goes to stderr)",
     )
     add_plot_flag(
         parser, "the load in pods needed, ready and all pods, and the under-provisioned time"
@@ -262,7 +264,8 @@ def run(args: argparse.Namespace) -> int:
         raise InputError(f"--warmup must be zero or more seconds, got {args.warmup}")
     check_plot_path(args.plot)
     check_outputs([args.trace], [("--plot", args.plot)])
-    table = read_table(args.trace, step=args.step)
+    read = [args.column] if args.gap_when is None else [args.column, args.gap_when]
+    table = read_table(args.trace, step=args.step, columns=read)
     series = series_from_table(table, column=args.column, step=args.step)
     flagged = 0
     if args.gap_when is not None:
@@ -316,15 +319,20 @@ def run(args: argparse.Namespace) -> int:
     except ValueError as exc:
         raise InputError(f"{args.trace}: {exc}") from exc
     gaps = int(np.isnan(values).sum())
+    # With --json, stdout is the JSON object alone (for jq and scripts); the summary for a
+    # person goes to stderr.
+    text = sys.stderr if args.json else sys.stdout
     flagged_note = f", {flagged} of them flagged by {args.gap_when}" if args.gap_when else ""
     print(
         f"trace: {args.trace} ({len(series)} steps of {series.step:g} s, {gaps} missing"
-        f"{flagged_note})"
+        f"{flagged_note})",
+        file=text,
     )
     print(
         f"plant: capacity {capacity:.4g} per pod per step, start-up {args.startup:g} s, "
         f"metric lag {model.metric_lag:g} s; policy {args.policy}, target {args.target:g}"
-        + (f", margin {args.margin:g}" if args.policy != "hpa" else "")
+        + (f", margin {args.margin:g}" if args.policy != "hpa" else ""),
+        file=text,
     )
     if args.policy == "predictive":
         rules = "every refit live" if args.simple_refits else "the daemon's refit and drift rules"
@@ -332,21 +340,24 @@ def run(args: argparse.Namespace) -> int:
             f"forecast: {model.history_days}-day profile"
             + (", shape-only seasonality test" if model.shape_only else "")
             + f", refit every {model.refit_every:g} s ({rules}), "
-            f"{model.level} % interval's upper bound; from {model.source}"
+            f"{model.level} % interval's upper bound; from {model.source}",
+            file=text,
         )
     print(
         f"scored: {result.scored_minutes:.0f} min after a {warmup / 3600:.1f} h warm-up; "
-        f"{result.skipped_gap_minutes:.0f} min of gaps skipped (no load known, no scaling)"
+        f"{result.skipped_gap_minutes:.0f} min of gaps skipped (no load known, no scaling)",
+        file=text,
     )
     print(
         f"under-provisioned: {result.under_provisioned_minutes:.2f} min "
-        f"({result.under_provisioned_fraction:.2%} of scored time)"
+        f"({result.under_provisioned_fraction:.2%} of scored time)",
+        file=text,
     )
-    print(f"replica-hours: {result.replica_hours:.1f}")
-    print(f"scale events: {result.scale_events}")
+    print(f"replica-hours: {result.replica_hours:.1f}", file=text)
+    print(f"scale events: {result.scale_events}", file=text)
     if result.reasons:
         top = sorted(result.reasons.items(), key=lambda item: -item[1])
-        print("floor decisions: " + ", ".join(f"{code} {count}" for code, count in top))
+        print("floor decisions: " + ", ".join(f"{code} {count}" for code, count in top), file=text)
     if args.json:
         payload = result.as_dict()
         payload.update(

@@ -47,17 +47,17 @@ def run_cli(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, s
     return code, captured.out, captured.err
 
 
-def test_regression_rolls_back_with_json_last_line(
+def test_regression_rolls_back_with_json_alone_on_stdout(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     base, canary = make_pair(tmp_path, 1.3)
     spec = tmp_path / "spec.yaml"
     spec.write_text(SPEC)
-    code, out, _ = run_cli(
+    code, out, err = run_cli(
         capsys, "--baseline", str(base), "--canary", str(canary), "--spec", str(spec), "--json"
     )
     assert code == 0
-    data = json.loads(out.strip().splitlines()[-1])
+    data = json.loads(out)  # stdout is the JSON object alone, for jq; the summary is on stderr
     assert data["verdict"] == "rollback"
     assert 0.5 < data["confidence"] <= 1.0
     assert data["decided_after_seconds"] is not None and data["decided_after_seconds"] < 3600
@@ -67,7 +67,7 @@ def test_regression_rolls_back_with_json_last_line(
     assert latency["status"] == "regressed"
     assert latency["lower"] <= latency["estimate"] <= latency["upper"]
     assert 0.2 < latency["estimate"] < 0.4
-    assert "verdict: rollback" in out
+    assert "verdict: rollback" in err
 
 
 def test_identical_runs_promote(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -19,7 +19,7 @@ def _write_trace(path: Path, values: np.ndarray, *, with_time: bool = True) -> N
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
 
 
-def test_replay_prints_the_measures_and_json_last(
+def test_replay_prints_the_measures_and_json_alone_on_stdout(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     values = np.concatenate([np.full(120, 50.0), np.full(120, 150.0)])
@@ -28,8 +28,9 @@ def test_replay_prints_the_measures_and_json_last(
     _write_trace(trace, values)
     argv = ["replay", str(trace), "--startup", "120", "--mean-pods", "10", "--policy", "hpa"]
     assert main([*argv, "--warmup", "0", "--json"]) == 0
-    out = capsys.readouterr().out.strip().splitlines()
-    report = json.loads(out[-1])
+    captured = capsys.readouterr()
+    report = json.loads(captured.out)  # stdout is the JSON object alone, for jq
+    out = captured.err.splitlines()  # the summary for a person
     for key in ("under_provisioned_minutes", "under_provisioned_fraction", "replica_hours"):
         assert isinstance(report[key], float)
     assert isinstance(report["scale_events"], int) and report["scale_events"] > 0
@@ -69,8 +70,9 @@ def test_rows_flagged_by_gap_when_are_skipped_not_scored(
 
     def report(*extra: str) -> dict[str, float]:
         assert main([*argv, *extra]) == 0
-        out = capsys.readouterr().out.strip().splitlines()
-        result: dict[str, float] = json.loads(out[-1])
+        captured = capsys.readouterr()
+        result: dict[str, float] = json.loads(captured.out)
+        out = captured.err.splitlines()
         assert not extra or "30 of them flagged by outage" in out[0]
         return result
 
@@ -129,8 +131,9 @@ def test_predictive_replays_the_daemons_defaults_unless_told_otherwise(
     argv = ["replay", str(trace), "--startup", "120", "--capacity", "20", "--policy"]
     argv += ["predictive", "--warmup", str(3 * 86400), "--json"]
     assert main(argv) == 0
-    out = capsys.readouterr().out.strip().splitlines()
-    cli = json.loads(out[-1])
+    captured = capsys.readouterr()
+    cli = json.loads(captured.out)
+    out = captured.err.splitlines()
     forecast_line = next(line for line in out if line.startswith("forecast:"))
     assert "14-day profile" in forecast_line and "refit every 21600 s" in forecast_line
     assert "the daemon's refit and drift rules" in forecast_line
@@ -158,7 +161,7 @@ def test_predictive_replays_the_daemons_defaults_unless_told_otherwise(
     assert cli["level"] == 80 and cli["metric_lag_seconds"] == 60
 
     assert main([*argv, "--simple-refits", "--refit-every", "3600", "--history-days", "7"]) == 0
-    out = capsys.readouterr().out.strip().splitlines()
+    out = capsys.readouterr().err.splitlines()
     forecast_line = next(line for line in out if line.startswith("forecast:"))
     assert "7-day profile" in forecast_line and "refit every 3600 s (every refit live)" in (
         forecast_line
@@ -179,11 +182,12 @@ def test_config_supplies_the_forecasting_settings_and_flags_override_it(
     argv = ["replay", str(trace), "--startup", "60", "--capacity", "20", "--policy"]
     argv += ["predictive", "--warmup", str(3 * 86400), "--config", str(config), "--json"]
     assert main(argv) == 0
-    out = capsys.readouterr().out.strip().splitlines()
+    captured = capsys.readouterr()
+    out = captured.err.splitlines()
     forecast_line = next(line for line in out if line.startswith("forecast:"))
     assert "3-day profile, refit every 7200 s" in forecast_line
     assert "shape-only" not in forecast_line and str(config) in forecast_line
-    report = json.loads(out[-1])
+    report = json.loads(captured.out)
     assert report["level"] == 90 and report["metric_lag_seconds"] == 30
 
     assert main([*argv, "--level", "60", "--metric-lag", "0"]) == 0
