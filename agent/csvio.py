@@ -36,6 +36,7 @@ from __future__ import annotations
 import csv
 import io
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from itertools import pairwise
@@ -414,21 +415,35 @@ def _number(
     return value
 
 
-def read_series(path: Path, *, column: str | None = None, step: float | None = None) -> Series:
+def read_series(
+    path: Path,
+    *,
+    column: str | None = None,
+    step: float | None = None,
+    note: Callable[[str], None] | None = None,
+) -> Series:
     """One column of a CSV as a regular ``Series`` (gaps become NaN); the file's other
-    value columns are not read."""
+    value columns are not read. ``note`` is told what a person should know of how the
+    rows were placed (``series_from_table``)."""
     return series_from_table(
-        read_table(path, step=step, columns=[column]), column=column, step=step
+        read_table(path, step=step, columns=[column]), column=column, step=step, note=note
     )
 
 
 def series_from_table(
-    table: Table, *, column: str | None = None, step: float | None = None
+    table: Table,
+    *,
+    column: str | None = None,
+    step: float | None = None,
+    note: Callable[[str], None] | None = None,
 ) -> Series:
     """One column of ``table`` as a regular ``Series`` (gaps become NaN).
 
     The timestamps must strictly increase; without ``step`` there must be two rows to
     measure it; a ``step`` finer than the rows' spacing is refused (``check_step``).
+    Without ``step`` the rows' median spacing is the grid, and unevenly spaced rows may
+    put two rows on one slot: the later is kept, and ``note`` is told how many and where
+    (a ``step`` given that does this is refused instead).
     """
     path = table.path
     chosen = column is not None
@@ -441,12 +456,37 @@ def series_from_table(
     check_order(table)
     check_step(table, step)
     try:
-        return make_series(table.timestamps, table.columns[column], step=step, name=column)
+        series = make_series(table.timestamps, table.columns[column], step=step, name=column)
     except SlotCollisionError as exc:  # only with a step given, so step is not None
         assert step is not None
         raise InputError(_collision_message(table, step, exc)) from exc
     except SeriesError as exc:
         raise InputError(f"{path}: column {column!r}: {exc}") from exc
+    crowded = _crowded(table, series.step) if step is None and note is not None else None
+    if crowded and note is not None:
+        note(crowded)
+    return series
+
+
+def _crowded(table: Table, step: float) -> str | None:
+    """Rows that fell on the slot of the row before them, on a grid of ``step`` (the
+    rows' median spacing): the sentence saying so, or None."""
+    stamps = table.timestamps
+    if table.time_column is None or len(stamps) < 2:
+        return None
+    slots = [round((moment - stamps[0]) / step) for moment in stamps]
+    shared = [i for i in range(1, len(slots)) if slots[i] == slots[i - 1]]
+    if not shared:
+        return None
+    first = shared[0]
+    return (
+        f"{table.path}: {len(shared)} of {len(stamps)} rows fell on the same {plain(step)} s "
+        f"step as the row before them (the rows are unevenly spaced around their median "
+        f"spacing, which is the step; first on lines {table.line(first - 1)} and "
+        f"{table.line(first)}): the later row of each pair was kept, the earlier left out. "
+        "Give --step SECONDS to set the grid (rows that share a step are then refused), "
+        "or resample the data first"
+    )
 
 
 def check_order(table: Table, *, duplicates: bool = False) -> None:

@@ -109,7 +109,12 @@ def run(args: argparse.Namespace) -> int:
     if args.output is not None:
         check_output_file(args.output, "--output", "forecast.csv", devices=True)
     check_outputs([args.csv, args.fleet], [("--output", args.output), ("--plot", args.plot)])
-    series = read_series(args.csv, column=args.column, step=args.step)
+    series = read_series(
+        args.csv,
+        column=args.column,
+        step=args.step,
+        note=lambda text: print(f"autonomic: note: {text}", file=sys.stderr),
+    )
     model, calibration = None, None
     if args.fleet is not None:
         model, calibration = _fleet_choice(series, args, levels)

@@ -266,7 +266,12 @@ def run(args: argparse.Namespace) -> int:
     check_outputs([args.trace], [("--plot", args.plot)])
     read = [args.column] if args.gap_when is None else [args.column, args.gap_when]
     table = read_table(args.trace, step=args.step, columns=read)
-    series = series_from_table(table, column=args.column, step=args.step)
+    series = series_from_table(
+        table,
+        column=args.column,
+        step=args.step,
+        note=lambda text: print(f"autonomic: note: {text}", file=sys.stderr),
+    )
     flagged = 0
     if args.gap_when is not None:
         series, flagged = _flag_gaps(table, series, args.gap_when, args.step)
