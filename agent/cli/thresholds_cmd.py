@@ -94,4 +94,17 @@ def set_thresholds(args: argparse.Namespace) -> int:
         f"{args.decision_type}: auto {current.auto:g} -> {args.auto:g}, "
         f"ask {current.ask:g} -> {ask:g} (set by {actor}); in force at the next decision"
     )
+    cap = (records[0].evidence.get("routing") or {}).get("max_autonomy", "auto")
+    if cap in ("ask", "escalate"):
+        # The thresholds still move when it asks and when it escalates; the cap decides
+        # that it never acts alone, and a person setting `auto` should not expect it to.
+        print(
+            f"note: its newest decision was capped at {cap!r} (the runbook's maxAutonomy, "
+            "or the kind of decision): it "
+            + (
+                "asks at any confidence, so --auto does not make it act alone"
+                if cap == "ask"
+                else "escalates at any confidence, so neither threshold makes it act or ask"
+            )
+        )
     return 0

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -77,3 +78,24 @@ def test_a_locked_threshold_is_set_by_hand_and_recalibration_starts_after_it(
         main(["thresholds", "set", TYPE, "--auto", "0.9", "--ledger", url])  # no --reason
     assert ledger.thresholds(TYPE) == (0.8, 0.5)  # the refused ones wrote nothing
     ledger.close()
+
+
+def test_setting_thresholds_of_a_capped_type_says_the_cap_stands(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A runbook capped at ask never acts alone: `thresholds set --auto` on its type used
+    to confirm the new threshold and say nothing of the cap."""
+    url = f"sqlite:///{tmp_path / 'ledger.sqlite'}"
+    ledger = open_ledger(url, 0)
+    decisions = inline_service(ledger, FakeClock(1_000_000.0), RoutingSettings())
+    capped = replace(proposal(), decision_type="restart/Pod", max_autonomy="ask")
+    assert decisions.decide(capped).route == "ask"
+    argv = ["thresholds", "set", "restart/Pod", "--auto", "0.8", "--reason", "r", "--ledger", url]
+    assert main(argv) == 0
+    out = capsys.readouterr().out
+    assert "note: its newest decision was capped at 'ask'" in out
+    assert "--auto does not make it act alone" in out
+    plain = decisions.decide(proposal())  # an uncapped type: no note
+    assert plain.route in ("auto", "ask")
+    assert main(["thresholds", "set", TYPE, "--auto", "0.8", "--reason", "r", "--ledger", url]) == 0
+    assert "note:" not in capsys.readouterr().out
