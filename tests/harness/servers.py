@@ -297,3 +297,18 @@ def postgres_server() -> Iterator[str]:
         server.start()
         server.createdb()
         yield server.url
+
+
+def fresh_schema(base: str) -> tuple[str, str]:
+    """A new, empty schema on the PostgreSQL server at ``base``: a URL whose search path
+    is that schema, and its name. Tests that each take one stay independent on one server."""
+    import uuid
+
+    import sqlalchemy as sa
+
+    schema = f"t{uuid.uuid4().hex[:12]}"
+    engine = sa.create_engine(base)
+    with engine.begin() as conn:
+        conn.execute(sa.text(f"CREATE SCHEMA {schema}"))
+    engine.dispose()
+    return f"{base}?options=-csearch_path%3D{schema}", schema

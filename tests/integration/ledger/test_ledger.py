@@ -24,6 +24,7 @@ from agent.ledger import (
     open_ledger,
 )
 from agent.ledger.schema import SCHEMA_VERSION, tables
+from tests.harness.servers import fresh_schema
 
 NOW = 1_800_000_000.0
 
@@ -50,14 +51,8 @@ def ledger(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Ledger]:
     if request.param == "sqlite":
         opened = open_ledger(f"sqlite:///{tmp_path / 'ledger.sqlite'}", NOW)
     else:
-        base = request.getfixturevalue("postgres_url")
-        # A fresh schema per test keeps tests independent on one server.
-        schema = f"t{uuid.uuid4().hex[:12]}"
-        engine = sa.create_engine(base)
-        with engine.begin() as conn:
-            conn.execute(sa.text(f"CREATE SCHEMA {schema}"))
-        engine.dispose()
-        opened = open_ledger(f"{base}?options=-csearch_path%3D{schema}", NOW)
+        url, _ = fresh_schema(request.getfixturevalue("postgres_url"))
+        opened = open_ledger(url, NOW)
     yield opened
     opened.close()
 
@@ -406,12 +401,7 @@ def test_bad_urls_are_config_errors(tmp_path: Path) -> None:
 
 @pytest.mark.postgres
 def test_concurrent_writers_on_postgres_lose_and_duplicate_nothing(postgres_url: str) -> None:
-    schema = f"t{uuid.uuid4().hex[:12]}"
-    engine = sa.create_engine(postgres_url)
-    with engine.begin() as conn:
-        conn.execute(sa.text(f"CREATE SCHEMA {schema}"))
-    engine.dispose()
-    url = f"{postgres_url}?options=-csearch_path%3D{schema}"
+    url, _ = fresh_schema(postgres_url)
     ledger = open_ledger(url, NOW)
     seed = ledger.record_decision(decision(), NOW)
     question = ledger.ask(seed, "slack", NOW, ttl=600)
@@ -667,12 +657,7 @@ def test_a_ledger_of_the_previous_release_gains_held_back_when_opened(tmp_path: 
 def test_held_back_written_by_concurrent_writers_on_postgres_adds_up(postgres_url: str) -> None:
     """Two replicas around a leadership change write the same new keys at once: an
     insert lost to the other is retried as an update, and no count is lost."""
-    schema = f"t{uuid.uuid4().hex[:12]}"
-    engine = sa.create_engine(postgres_url)
-    with engine.begin() as conn:
-        conn.execute(sa.text(f"CREATE SCHEMA {schema}"))
-    engine.dispose()
-    url = f"{postgres_url}?options=-csearch_path%3D{schema}"
+    url, _ = fresh_schema(postgres_url)
     ledger = open_ledger(url, NOW)
     writers, rounds, subjects = 6, 25, [f"Deployment/shop/w{i}" for i in range(4)]
     errors: list[BaseException] = []
@@ -709,11 +694,8 @@ def test_replicas_starting_together_on_a_new_postgres_ledger_migrate_it_once(
     migration, the others wait and find it applied (a PostgreSQL advisory lock). They
     used to apply the same migration side by side, and all but one failed to start on
     a duplicate table or version row."""
-    schema = f"m{uuid.uuid4().hex[:12]}"
+    url, schema = fresh_schema(postgres_url)
     engine = sa.create_engine(postgres_url)
-    with engine.begin() as conn:
-        conn.execute(sa.text(f"CREATE SCHEMA {schema}"))
-    url = f"{postgres_url}?options=-csearch_path%3D{schema}"
     replicas = 6
     caplog.set_level("INFO", logger="autonomic.ledger")
     start = threading.Barrier(replicas)

@@ -5,7 +5,6 @@ of alerts firing read from the rows and bounded, and pruning of handled rows."""
 from __future__ import annotations
 
 import threading
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -14,19 +13,10 @@ import sqlalchemy as sa
 
 from agent.ledger import AlertDelivery, Ledger, open_ledger
 from agent.ledger.schema import tables
+from tests.harness.servers import fresh_schema
 
 NOW = 1_800_000_000.0
 HOUR = 3600.0
-
-
-def fresh_postgres(base: str) -> str:
-    """A URL on a schema of its own: tests stay independent on one server."""
-    schema = f"t{uuid.uuid4().hex[:12]}"
-    engine = sa.create_engine(base)
-    with engine.begin() as conn:
-        conn.execute(sa.text(f"CREATE SCHEMA {schema}"))
-    engine.dispose()
-    return f"{base}?options=-csearch_path%3D{schema}"
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
@@ -34,7 +24,7 @@ def ledger(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Ledger]:
     if request.param == "sqlite":
         url = f"sqlite:///{tmp_path / 'ledger.sqlite'}"
     else:
-        url = fresh_postgres(request.getfixturevalue("postgres_url"))
+        url = fresh_schema(request.getfixturevalue("postgres_url"))[0]
     opened = open_ledger(url, NOW)
     yield opened
     opened.close()
@@ -159,7 +149,7 @@ def test_replicas_storing_one_delivery_at_once_store_it_once(postgres_url: str) 
     """Alertmanager's HA peers each send the group; a retry races the first attempt:
     writers on several connections, each storing the same alerts (in different orders),
     store each alert once, and exactly one of them calls each one new."""
-    url = fresh_postgres(postgres_url)
+    url, _ = fresh_schema(postgres_url)
     open_ledger(url, NOW).close()
     alerts = [delivery(f"f{n}") for n in range(40)]
     writers = 6

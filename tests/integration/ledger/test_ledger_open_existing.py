@@ -4,7 +4,6 @@ without a table, and id prefixes are literal text there too."""
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Iterator
 
 import pytest
@@ -13,6 +12,7 @@ import sqlalchemy as sa
 from agent.cli import main
 from agent.ledger import Decision, LedgerError, open_ledger
 from agent.ledger.schema import SCHEMA_VERSION
+from tests.harness.servers import fresh_schema
 
 pytestmark = pytest.mark.postgres
 
@@ -22,12 +22,7 @@ NOW = 1_800_000_000.0
 @pytest.fixture
 def schema_url(postgres_url: str) -> Iterator[tuple[str, str]]:
     """A fresh, empty schema on the server and a URL whose search path is it."""
-    schema = f"t{uuid.uuid4().hex[:12]}"
-    engine = sa.create_engine(postgres_url)
-    with engine.begin() as conn:
-        conn.execute(sa.text(f"CREATE SCHEMA {schema}"))
-    engine.dispose()
-    yield f"{postgres_url}?options=-csearch_path%3D{schema}", schema
+    yield fresh_schema(postgres_url)
 
 
 def _tables(postgres_url: str, schema: str) -> list[str]:

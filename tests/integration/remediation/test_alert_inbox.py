@@ -22,7 +22,7 @@ from agent.ledger.schema import tables
 from agent.server import Request
 from tests.fakekube import FakeApiServer, start_fake_apiserver
 from tests.fakekube.seed import seed_hpa
-from tests.integration.ledger.test_ledger_alerts import fresh_postgres
+from tests.harness.servers import fresh_schema
 from tests.integration.remediation.rig import TOKEN, KubeRig, build_rig, rfc3339, seed_web
 from tests.integration.remediation.test_hpa_and_job_alerts import maxed_out
 
@@ -62,7 +62,7 @@ def replicas(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Replica
     if request.param == "sqlite":
         url = f"sqlite:///{tmp_path / 'ledger.sqlite'}"
     else:
-        url = fresh_postgres(request.getfixturevalue("postgres_url"))
+        url, _ = fresh_schema(request.getfixturevalue("postgres_url"))
     built = Replicas(tmp_path, url)
     yield built
     built.close()
