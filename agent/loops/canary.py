@@ -222,6 +222,12 @@ class CanaryLoop:
         # recorded, one a person approved now, as confirmed.
         for record in self.decisions.ledger.decisions(kind="canary", status=["approved"]):
             if record.route != "auto":
+                moved_on = self._moved_on(record)
+                if moved_on is None:
+                    continue  # the canary cannot be read now: looked at again next cycle
+                if moved_on:
+                    self._overtaken(record, moved_on, now)
+                    continue
                 self._confirmed(record, now)
             if self.decisions.ledger.transition(record.id, ["approved"], "done", now):
                 verdict = record.proposal.get("verdict", "the verdict")
@@ -510,6 +516,53 @@ class CanaryLoop:
             log.info("canary %s: judged again (an interval was read)", analysis.canary)
         if verdict.final:
             self._record(analysis, verdict)
+
+    def _moved_on(self, record: Any) -> str | None:
+        """Why a verdict a person approved no longer applies to its canary, "" when it
+        does, None when the canary cannot be read to tell. An approval can come long
+        after the question: the canary may have been rolled out again (a fix) or deleted
+        since, and the canary-rollback runbook rolls back whatever revision the
+        Deployment is at, so the approved rollback of the judged release would roll back
+        the fix instead."""
+        target = _subject_ref(record.subject)
+        if target is None:
+            return ""
+        try:
+            workload = self.cluster.get_workload(target)
+        except (TransientError, PermanentError) as exc:
+            log.warning("canary %s: cannot read it to hand on an approved verdict: %s", target, exc)
+            return None
+        if workload is None:
+            return f"{target} no longer exists"
+        revision = int(record.proposal.get("revision", 0))
+        judged = tuple(str(i) for i in record.proposal.get("images") or ())
+        images = tuple(c.image for c in workload.containers)
+        if workload.revision == revision and (not judged or images == judged):
+            return ""
+        return (
+            f"{target} is now at revision {workload.revision} ({', '.join(images)}), not "
+            f"the revision {revision} ({', '.join(judged)}) that was judged"
+        )
+
+    def _overtaken(self, record: Any, why: str, now: float) -> None:
+        """An approved verdict overtaken by the canary before it was handed on: closed as
+        ``superseded``, with why, and nothing sent to the runbooks."""
+        verdict = record.proposal.get("verdict", "the verdict")
+        text = (
+            f"{verdict} not handed on: {why}; nothing was sent to the runbooks (the new "
+            "release is judged afresh)"
+        )
+        if self.decisions.ledger.transition(record.id, ["approved"], "superseded", now):
+            self.decisions.ledger.add_feedback(
+                record.id,
+                "execution",
+                "superseded",
+                "autonomic",
+                now,
+                {"reason": "CanaryMovedOn", "why": text},
+            )
+            self.decisions.progress(record.id, text, final=True)
+            log.info("canary %s: approved %s", record.subject, text)
 
     def _confirmed(self, record: Any, now: float) -> None:
         """Send a rollback or promotion a person approved to the runbooks (the

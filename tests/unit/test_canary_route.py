@@ -67,6 +67,7 @@ class Rig:
                 labels={**labels, CANARY_OF: "search"},
             )
         )
+        self.cluster = cluster
         metrics = SimMetrics()
         rng = random.Random(5)
         for minute in range(120):
@@ -929,3 +930,32 @@ def test_a_standby_answers_an_unknown_name_with_a_404_too(ledger: Ledger, rigs: 
     rig.loop.is_leader = lambda: False
     assert ask(rig.loop, "shop", "serch-canary") == (404, NOT_FOUND)
     assert rig.flagger_statuses() == HOLD and rig.argo()["verdict"] == "inconclusive"
+
+
+def test_a_rollback_approved_after_the_canary_moved_on_is_not_handed_on(
+    ledger: Ledger, rigs: list[Rig]
+) -> None:
+    """The canary was rolled out again (a fix) while the rollback question was open. The
+    canary-rollback runbook rolls back whatever revision the Deployment is at: the
+    approval used to be handed on and would have rolled back the fix. It is closed as
+    superseded, with why, and nothing goes to the runbooks."""
+    rig = make(rigs, ledger, SLOW, mode="propose")
+    decision_id = rig.judge_until_recorded()
+    rig.cluster.roll_out(CANARY, "search:5")  # the fix, rolled out while the question waits
+    rig.clock.advance(60)
+    rig.loop.cycle()
+    assert rig.decisions.answer(rig.question_of(decision_id), "approved", "alice")
+    rig.clock.advance(60)
+    rig.loop.cycle()
+    record = ledger.get_decision(decision_id)
+    assert record is not None and record.status == "superseded"
+    assert rig.signals == []  # nothing to the runbooks
+    (closed,) = [f for f in ledger.feedback_for(decision_id) if f["kind"] == "execution"]
+    assert closed["outcome"] == "superseded"
+    assert (
+        "is now at revision 2 (search:5), not the revision 1 (search:4)"
+        in (closed["detail"]["why"])
+    )
+    rig.clock.advance(60)
+    rig.loop.cycle()
+    assert rig.signals == [] and ledger.get_decision(decision_id).status == "superseded"  # type: ignore[union-attr]
