@@ -449,6 +449,7 @@ def build_daemon(
         inbox=inbox,
         max_body_bytes=settings.alertmanager.max_body_bytes,
         is_leader=gate.is_leader,
+        metrics=metrics,
     )
 
     def instant(query: str) -> float | None:

@@ -138,6 +138,15 @@ class Metrics:
             "autonomic_errors", "Errors by kind (reason code).", ["kind"], registry=r
         )
         self.leader = Gauge("autonomic_leader", "1 while this replica holds the lease.", registry=r)
+        self.alertmanager_alerts = Counter(
+            "autonomic_alertmanager_alerts",
+            "Alerts in Alertmanager's deliveries to this replica, by what became of them: "
+            "accepted (stored for the next remediation cycle), duplicate (stored before), "
+            "standby (answered 503: not the leader), unstored (answered 503: the ledger "
+            "could not store them).",
+            ["result"],
+            registry=r,
+        )
         self.automation_rate = Gauge(
             "autonomic_automation_rate",
             "Share of recent actionable decisions executed without asking.",

@@ -28,6 +28,7 @@ from pydantic import SecretStr
 
 from agent.alert_inbox import AlertInbox
 from agent.errors import TransientError
+from agent.observability import Metrics
 from agent.server import Request, Response, json_response
 from remediation.alerts import PayloadError, parse_payload, to_signals
 from remediation.snapshot import FiringAlert
@@ -46,8 +47,10 @@ class AlertIntake:
         inbox: AlertInbox,
         max_body_bytes: int = 1_048_576,
         is_leader: Callable[[], bool] = lambda: True,
+        metrics: Metrics | None = None,
     ) -> None:
         self._token = token
+        self._metrics = metrics
         self._is_leader = is_leader
         self._clock = clock
         self.inbox = inbox
@@ -89,6 +92,7 @@ class AlertIntake:
         if not self._is_leader():
             # Checked after the payload: a malformed one is refused (4xx, not retried)
             # by any replica. Nothing of it is stored: the leader stores the retry.
+            self._count("standby", len(payload.alerts))
             return Response(
                 503,
                 b'{"error": "this replica is a standby: only the leader takes alerts in; '
@@ -102,6 +106,7 @@ class AlertIntake:
             fresh = sum(self.inbox.store(payload, signals, now))
         except TransientError as exc:
             # One transaction: nothing of this delivery was stored. Alertmanager retries.
+            self._count("unstored", len(signals))
             log.warning(
                 "Alertmanager webhook: %d alert(s) not stored, answered 503 for a retry: %s",
                 len(signals),
@@ -116,4 +121,18 @@ class AlertIntake:
         with self._lock:
             self.accepted += fresh
             self.duplicates += len(signals) - fresh
+        self._count("accepted", fresh)
+        self._count("duplicate", len(signals) - fresh)
+        if fresh:
+            log.info(
+                "Alertmanager webhook: %d new alert(s) stored for the next remediation cycle "
+                "(%s), %d duplicate(s)",
+                fresh,
+                ", ".join(sorted({f"{s.name} {s.status}" for s in signals})),
+                len(signals) - fresh,
+            )
         return json_response(200, {"accepted": fresh, "duplicates": len(signals) - fresh})
+
+    def _count(self, result: str, alerts: int) -> None:
+        if self._metrics is not None and alerts:
+            self._metrics.alertmanager_alerts.labels(result).inc(alerts)

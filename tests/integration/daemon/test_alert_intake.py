@@ -1,0 +1,148 @@
+"""Alertmanager's deliveries to two daemons sharing one ledger, over HTTP, as an operator
+sees them in ``/metrics`` and the log.
+
+Two replicas (``build_daemon``, their HTTP servers started) on one SQLite ledger and one
+fake API server: a standby (leader election on, the lease never won) and a leader
+(election off). The standby answers 503, the leader 200, an HA peer's copy is a
+duplicate, and a ledger that fails gives 503. ``/metrics`` used to say nothing of any
+of it (the webhook's counts were kept in memory only), and an alert stored was not
+logged: nothing showed whether Alertmanager reached Autonomic at all.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+
+from agent.daemon import Daemon, build_daemon
+from agent.runtime import Runtime
+from agent.settings import load_settings
+from tests.fakekube import FakeApiServer, start_fake_apiserver
+from tests.harness.servers import free_port
+
+RUNBOOKS = Path(__file__).resolve().parents[3] / "runbooks"
+TOKEN = "am-s3cret"
+
+
+@pytest.fixture
+def fake() -> Iterator[FakeApiServer]:
+    server = start_fake_apiserver()
+    yield server
+    server.stop()
+
+
+def replica(tmp_path: Path, fake: FakeApiServer, *, leader: bool) -> tuple[Daemon, Runtime, str]:
+    (tmp_path / "am-token").write_text(TOKEN)
+    port = free_port()
+    cfg = tmp_path / f"autonomic-{port}.yaml"
+    cfg.write_text(
+        f"""
+mode: propose
+prometheus: {{url: "http://127.0.0.1:{free_port()}", timeout: 1s}}
+ledger: {{url: "sqlite:///{tmp_path / "ledger.sqlite"}"}}
+leaderElection: {{enabled: {str(not leader).lower()}, namespace: autonomic}}
+server: {{host: 127.0.0.1, port: {port}}}
+runbooks: [{RUNBOOKS}]
+alertmanager: {{enabled: true, token: {{file: {tmp_path / "am-token"}}}}}
+"""
+    )
+    daemon, runtime = build_daemon(load_settings(cfg, {}), {}, kube_host=fake.url)
+    assert runtime.server is not None
+    runtime.server.start()
+    return daemon, runtime, f"http://127.0.0.1:{port}"
+
+
+def delivery(status: str = "firing") -> bytes:
+    """A version-4 delivery as Alertmanager sends it: a group of two alerts."""
+    alerts = [
+        {
+            "status": status,
+            "labels": {"alertname": name, "namespace": "shop", "severity": "warning"},
+            "annotations": {},
+            "startsAt": "2026-11-23T12:00:00Z",
+            "endsAt": "0001-01-01T00:00:00Z",
+            "generatorURL": "http://prometheus:9090/graph",
+            "fingerprint": fingerprint,
+        }
+        for name, fingerprint in (("KubeHpaMaxedOut", "4a1"), ("KubeQuotaExceeded", "c41"))
+    ]
+    return json.dumps(
+        {
+            "version": "4",
+            "groupKey": '{}:{namespace="shop"}',
+            "truncatedAlerts": 0,
+            "status": status,
+            "receiver": "autonomic",
+            "groupLabels": {"namespace": "shop"},
+            "commonLabels": {"namespace": "shop"},
+            "commonAnnotations": {},
+            "externalURL": "http://alertmanager:9093",
+            "alerts": alerts,
+        }
+    ).encode()
+
+
+def post(base: str, body: bytes) -> tuple[int, Any]:
+    request = urllib.request.Request(
+        f"{base}/webhooks/alertmanager",
+        data=body,
+        headers={"Content-Type": "application/json", "Authorization": f"Bearer {TOKEN}"},
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=5) as response:
+            return response.status, json.loads(response.read())
+    except urllib.error.HTTPError as exc:
+        return exc.code, json.loads(exc.read())
+
+
+def counted(base: str) -> dict[str, float]:
+    with urllib.request.urlopen(f"{base}/metrics", timeout=5) as response:
+        text = response.read().decode()
+    pattern = r'^autonomic_alertmanager_alerts_total\{result="(\w+)"\} (\S+)$'
+    return {m[1]: float(m[2]) for m in re.finditer(pattern, text, re.M)}
+
+
+def test_metrics_and_the_log_say_what_became_of_alertmanagers_deliveries(
+    fake: FakeApiServer, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="autonomic.webhooks")
+    leader, leader_runtime, leader_url = replica(tmp_path, fake, leader=True)
+    _standby, standby_runtime, standby_url = replica(tmp_path, fake, leader=False)
+    try:
+        status, answer = post(standby_url, delivery())
+        assert status == 503 and "standby" in answer["error"]
+        assert counted(standby_url) == {"standby": 2.0}
+
+        assert post(leader_url, delivery()) == (200, {"accepted": 2, "duplicates": 0})
+        stored = [r.getMessage() for r in caplog.records if "stored" in r.getMessage()]
+        assert stored == [
+            "Alertmanager webhook: 2 new alert(s) stored for the next remediation cycle "
+            "(KubeHpaMaxedOut firing, KubeQuotaExceeded firing), 0 duplicate(s)"
+        ]
+        # The HA peer's copy of the same group: duplicates, not logged again.
+        assert post(leader_url, delivery()) == (200, {"accepted": 0, "duplicates": 2})
+        assert len([r for r in caplog.records if "stored" in r.getMessage()]) == 1
+
+        def refuse(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+            if statement.lstrip().upper().startswith("INSERT INTO ALERTS"):
+                raise sa.exc.OperationalError(statement, {}, OSError("disk I/O error"))
+
+        engine = leader.ledger.engine  # type: ignore[attr-defined]
+        sa.event.listen(engine, "before_cursor_execute", refuse)
+        status, answer = post(leader_url, delivery("resolved"))
+        sa.event.remove(engine, "before_cursor_execute", refuse)
+        assert status == 503 and "retry" in answer["error"]
+        assert post(leader_url, delivery("resolved")) == (200, {"accepted": 2, "duplicates": 0})
+        assert counted(leader_url) == {"accepted": 4.0, "duplicate": 2.0, "unstored": 2.0}
+    finally:
+        standby_runtime.stop()
+        leader_runtime.stop()
