@@ -89,10 +89,6 @@ def newer_time() -> float:
     return stamp
 
 
-@pytest.mark.parametrize(
-    ("observed", "expected"),
-    [("3", 3), (3, 3), ("7d9f8c6b5", 0), (None, 0), ("", 0), ("-1", 0)],
-)
 def test_a_rollout_mid_canary_reads_its_hashes_strategy_abort_and_images_by_hash() -> None:
     """What the canary loop needs to judge the canary ReplicaSet against the stable one."""
     owned = []
@@ -115,6 +111,10 @@ def test_a_rollout_mid_canary_reads_its_hashes_strategy_abort_and_images_by_hash
     assert workload_state({**rollout(currentPodHash="x"), "kind": "Deployment"}).pod_hash == ""
 
 
+@pytest.mark.parametrize(
+    ("observed", "expected"),
+    [("3", 3), (3, 3), ("7d9f8c6b5", 0), (None, 0), ("", 0), ("-1", 0)],
+)
 def test_an_observed_generation_that_is_not_a_count_reads_as_none_seen(
     observed: Any, expected: int
 ) -> None:
