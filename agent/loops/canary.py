@@ -17,24 +17,44 @@ delivery tool that owns the rollout reads the verdict from the endpoints below. 
 verdict is found again in the ledger after a restart or a change of leader, so the canary
 revision is neither judged nor decided twice; one the ledger refused is recorded next cycle.
 
+Argo Rollouts' own canaries: an Argo Rollout opted in (the same opt-in label) with the
+canary strategy runs, while it is mid-rollout, two ReplicaSets told apart by their
+``rollouts-pod-template-hash``: the canary (``status.currentPodHash``) and the stable
+(``status.stableRS``), whose pods are named ``<rollout>-<hash>-<random>``. While both
+hashes are known and differ and the rollout is not aborted (``status.abort``), the canary
+ReplicaSet is judged against the stable one in the same way (the same judge, decisions,
+Events, posted on the Rollout, recovery after a restart and catch-up), each read with
+``canary.rolloutQueries``, whose ``$replicaset`` is ``<rollout>-<hash>`` and
+``$podTemplateHash`` the hash. A new canary hash starts a new analysis; a rollout that
+finished (the hashes are equal) or was aborted ends it (a final verdict stands). Argo owns
+the rollout: the verdict reaches it only through the endpoint below (an Argo ``web``
+metric's ``failureCondition``), never as a canary signal to the runbooks, so nothing
+Autonomic runs writes to the Rollout. An acted-on verdict is watched on the Rollout's
+``stableRS``: a promotion is right when the judged hash became the stable one and stayed.
+
 The same judgement is served over HTTP to the delivery tool, for the canaries this loop
-judges (a Deployment or StatefulSet labelled as above and opted in; the baseline is the
-one the label names). A canary not judged yet (the loop takes a new one at its next
-cycle) gets "continue" with the reason "no interval judged yet"; so does a canary rolled
-out again (another revision or release) since the loop's last cycle, until the loop takes
-the new release: the verdict on the release before is not its answer. A name that is no such
+judges (a Deployment or StatefulSet labelled as above and opted in, the baseline being the
+one the label names; or an opted-in Rollout mid-rollout, named by the Rollout's name, the
+answer carrying the ``pod_template_hash`` judged and the ``stable_hash``). A canary not
+judged yet (the loop takes a new one at its next cycle) gets "continue" with the reason
+"no interval judged yet"; so does a canary rolled out again (another revision or release;
+for a Rollout, another canary hash) since the loop's last cycle, until the loop takes the
+new release: the verdict on the release before is not its answer. A name that is no such
 canary, looked up in the cluster when no analysis answers for it (a typo, the wrong
-namespace, the stable's name, a label missing, an Argo Rollout's ReplicaSet), gets a 404
+namespace, the stable's name, a label missing, a Rollout not opted in, not mid-rollout,
+aborted or not of the canary strategy), gets a 404
 whose JSON body (``error``) says which: "continue" for ever would, to Flagger, pass every
-check while nothing judges the rollout, and to Argo be an inconclusive measurement. A
+check while nothing judges the rollout, and to Argo pass every measurement. A
 404 is an error measurement to Argo's ``web`` provider (past ``consecutiveErrorLimit``,
 4 by default, the rollout aborts) and a failed check to Flagger (its body shown in the
 event; a gate does not open): the analysis fails loudly, never promotes. When the
 cluster cannot be read to tell, the name is held instead (below):
 
 - ``GET /canary/verdict?namespace=N&canary=C`` for an Argo Rollouts
-  ``web`` metric provider (``successCondition: result.verdict == "promote"``,
-  ``failureCondition: result.verdict == "rollback"``);
+  ``web`` metric provider (``successCondition: result.verdict in ["promote",
+  "continue"]``, ``failureCondition: result.verdict == "rollback"``: with both set, an
+  answer that meets neither is an inconclusive measurement, which pauses the rollout, so
+  "continue" must count as a success or the first answer would pause it);
 - ``POST /canary/flagger`` for Flagger webhooks: 200 while the canary is healthy
   (and, for a ``confirm-promotion`` webhook, only once it may be promoted), 409 when
   it should be rolled back, 425 while a gate must wait. Flagger's payload does not say
@@ -70,7 +90,7 @@ person must approve is not carried out before they do:
   endpoint as a ``confirm-traffic-increase`` webhook too. A final verdict whose decision
   is still being recorded is held the same way.
 - a rollback a person rejected: not carried out; the canary goes on. Argo
-  ``continue`` (to Argo, like ``inconclusive``, neither condition), Flagger 200 on
+  ``continue`` (a successful measurement: the rollout goes on), Flagger 200 on
   checks and on ``confirm-rollout`` / ``confirm-traffic-increase``, 425 on promotion:
   the judge does not judge a revision again after its final verdict, so the
   promotion waits for a person (or for a new revision's verdict).
