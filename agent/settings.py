@@ -669,7 +669,9 @@ class ScalingSettings(_Model):
 
 class CanarySettings(_Model):
     """Canary analysis: the judge's spec (as for ``autonomic judge --spec``) and, per
-    column the spec uses, a PromQL template with ``$namespace`` and ``$workload``."""
+    column the spec uses, a PromQL template with ``$namespace`` and ``$workload``
+    (``queries``, for canary Deployments and StatefulSets) and one that selects one
+    ReplicaSet of an Argo Rollout (``rolloutQueries``)."""
 
     enabled: StrictBool = True
     period: PositiveDuration = 60.0
@@ -706,6 +708,22 @@ class CanarySettings(_Model):
         }
     )
 
+    # The same columns for an Argo Rollout's canary, read per ReplicaSet: ``$workload`` is
+    # the Rollout's name, ``$podTemplateHash`` one ReplicaSet's pod-template hash and
+    # ``$replicaset`` its name (``<rollout>-<hash>``, which starts each of its pods' names).
+    rollout_queries: dict[str, str] = Field(
+        default_factory=lambda: {
+            "latency_p99": "histogram_quantile(0.99, sum by (le) (rate("
+            'http_request_duration_seconds_bucket{namespace="$namespace",'
+            'pod=~"$replicaset-.*"}[1m])))',
+            "errors": 'sum(increase(http_requests_total{namespace="$namespace",'
+            'pod=~"$replicaset-.*",code=~"5.."}[1m]))',
+            "requests": 'sum(increase(http_requests_total{namespace="$namespace",'
+            'pod=~"$replicaset-.*"}[1m]))',
+        },
+        alias="rolloutQueries",
+    )
+
     _durations = _positive_duration_fields("period", "max_duration")
 
     @model_validator(mode="after")
@@ -734,16 +752,35 @@ class CanarySettings(_Model):
                         "at": ("queries", column),
                     },
                 )
-        missing = sorted({c for s in specs for c in s.columns} - set(self.queries))
-        if missing:
-            raise PydanticCustomError(
-                "canary_spec",
-                "{message}",
-                {
-                    "message": f"no query for column(s) {', '.join(missing)}",
-                    "at": ("queries",),
-                },
-            )
+        for column, query in self.rollout_queries.items():
+            if "$podTemplateHash" not in query and "$replicaset" not in query:
+                # An Argo Rollout's canary and stable ReplicaSets are told apart only by
+                # their pod-template hash: without it both sides read the same series.
+                raise PydanticCustomError(
+                    "canary_spec",
+                    "{message}",
+                    {
+                        "message": "the query must select one ReplicaSet of the Rollout, "
+                        "by $replicaset (its name, which starts its pods' names: "
+                        'pod=~"$replicaset-.*") or $podTemplateHash (its '
+                        "rollouts-pod-template-hash label): the canary and the stable "
+                        "ReplicaSet are each read with it",
+                        "at": ("rolloutQueries", column),
+                    },
+                )
+        columns = {c for s in specs for c in s.columns}
+        both = (("queries", self.queries), ("rolloutQueries", self.rollout_queries))
+        for field_name, queries in both:
+            missing = sorted(columns - set(queries))
+            if missing:
+                raise PydanticCustomError(
+                    "canary_spec",
+                    "{message}",
+                    {
+                        "message": f"no query for column(s) {', '.join(missing)}",
+                        "at": (field_name,),
+                    },
+                )
         return self
 
 

@@ -97,6 +97,15 @@ class WorkloadState:
     last_rollout_at: float | None = None  # epoch seconds of the newest ReplicaSet's creation
     managed_by_human_at: float | None = None  # last change not made by Autonomic, if known
     uid: str = ""  # metadata.uid: tells an object deleted and created again from itself
+    # Argo Rollouts only: the strategy (``canary`` or ``blueGreen``), the pod-template
+    # hashes of the ReplicaSet being rolled out (``status.currentPodHash``) and of the
+    # stable one (``status.stableRS``), whether the rollout was aborted
+    # (``status.abort``), and the images of each ReplicaSet the Rollout owns, by hash.
+    strategy: str = ""
+    pod_hash: str = ""
+    stable_pod_hash: str = ""
+    aborted: bool = False
+    images_by_hash: dict[str, tuple[str, ...]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

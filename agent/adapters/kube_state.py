@@ -44,6 +44,8 @@ Obj = dict[str, Any]
 REVISION_ANNOTATION = "deployment.kubernetes.io/revision"
 # Argo Rollouts' own, on a Rollout and the ReplicaSets it makes.
 ROLLOUT_REVISION_ANNOTATION = "rollout.argoproj.io/revision"
+# The label Argo Rollouts puts on each ReplicaSet it makes (and its pods): the template's hash.
+ROLLOUT_HASH_LABEL = "rollouts-pod-template-hash"
 MIRROR_ANNOTATION = "kubernetes.io/config.mirror"
 # Where claims made before storageClassName existed name their class.
 STORAGE_CLASS_ANNOTATION = "volume.beta.kubernetes.io/storage-class"
@@ -127,9 +129,11 @@ def workload_state(obj: Obj, replicasets: Iterable[Obj] = ()) -> WorkloadState:
     owner uid) give the newest rollout time.
 
     A Rollout reads as a Deployment does: ``spec.replicas``, ``spec.selector``, the
-    status counts. Its ``status.observedGeneration`` is a string (a hash in old Argo
-    versions: read as 0), and one that takes its template from a Deployment
-    (``spec.workloadRef``) has no containers of its own here."""
+    status counts; and, for the canary loop, its strategy, ``status.currentPodHash``,
+    ``status.stableRS``, ``status.abort`` and its ReplicaSets' images by pod-template
+    hash. Its ``status.observedGeneration`` is a string (a hash in old Argo versions: read
+    as 0), and one that takes its template from a Deployment (``spec.workloadRef``) has
+    no containers of its own here."""
     meta, spec, status = obj.get("metadata") or {}, obj.get("spec") or {}, obj.get("status") or {}
     conditions = status.get("conditions") or []
     failed = any(
@@ -141,6 +145,14 @@ def workload_state(obj: Obj, replicasets: Iterable[Obj] = ()) -> WorkloadState:
     uid = meta.get("uid")
     owned = [rs for rs in replicasets if (_controller_of(rs) or {}).get("uid") == uid]
     newest = max(owned, key=revision_of, default=None)
+    rollout = obj.get("kind") == "Rollout"
+    strategy = spec.get("strategy") or {}
+    images_by_hash: dict[str, tuple[str, ...]] = {}
+    for rs in owned if rollout else ():
+        pod_hash = ((rs.get("metadata") or {}).get("labels") or {}).get(ROLLOUT_HASH_LABEL)
+        if pod_hash:
+            template = (rs.get("spec") or {}).get("template") or {}
+            images_by_hash[str(pod_hash)] = tuple(c.image for c in _containers(template))
     return WorkloadState(
         ref=ref_of(obj),
         replicas=int(spec.get("replicas", 1)),
@@ -158,6 +170,11 @@ def workload_state(obj: Obj, replicasets: Iterable[Obj] = ()) -> WorkloadState:
         rollout_failed=failed,
         last_rollout_at=parse_time((newest or {}).get("metadata", {}).get("creationTimestamp")),
         uid=str(uid or ""),
+        strategy=next((k for k in ("canary", "blueGreen") if k in strategy), "") if rollout else "",
+        pod_hash=str(status.get("currentPodHash") or "") if rollout else "",
+        stable_pod_hash=str(status.get("stableRS") or "") if rollout else "",
+        aborted=bool(status.get("abort", False)) if rollout else False,
+        images_by_hash=images_by_hash,
     )
 
 

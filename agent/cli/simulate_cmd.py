@@ -223,7 +223,7 @@ def simulate(args: argparse.Namespace) -> int:
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     history = {
         f"{ref.name} {images[0] if images else ''}": a.history
-        for (ref, _, images), a in simulation.canary.analyses.items()
+        for (ref, _, images, _), a in simulation.canary.analyses.items()
         if a.history
     }
     summary = summarise(result)

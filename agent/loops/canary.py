@@ -17,24 +17,44 @@ delivery tool that owns the rollout reads the verdict from the endpoints below. 
 verdict is found again in the ledger after a restart or a change of leader, so the canary
 revision is neither judged nor decided twice; one the ledger refused is recorded next cycle.
 
+Argo Rollouts' own canaries: an Argo Rollout opted in (the same opt-in label) with the
+canary strategy runs, while it is mid-rollout, two ReplicaSets told apart by their
+``rollouts-pod-template-hash``: the canary (``status.currentPodHash``) and the stable
+(``status.stableRS``), whose pods are named ``<rollout>-<hash>-<random>``. While both
+hashes are known and differ and the rollout is not aborted (``status.abort``), the canary
+ReplicaSet is judged against the stable one in the same way (the same judge, decisions,
+Events, posted on the Rollout, recovery after a restart and catch-up), each read with
+``canary.rolloutQueries``, whose ``$replicaset`` is ``<rollout>-<hash>`` and
+``$podTemplateHash`` the hash. A new canary hash starts a new analysis; a rollout that
+finished (the hashes are equal) or was aborted ends it (a final verdict stands). Argo owns
+the rollout: the verdict reaches it only through the endpoint below (an Argo ``web``
+metric's ``failureCondition``), never as a canary signal to the runbooks, so nothing
+Autonomic runs writes to the Rollout. An acted-on verdict is watched on the Rollout's
+``stableRS``: a promotion is right when the judged hash became the stable one and stayed.
+
 The same judgement is served over HTTP to the delivery tool, for the canaries this loop
-judges (a Deployment or StatefulSet labelled as above and opted in; the baseline is the
-one the label names). A canary not judged yet (the loop takes a new one at its next
-cycle) gets "continue" with the reason "no interval judged yet"; so does a canary rolled
-out again (another revision or release) since the loop's last cycle, until the loop takes
-the new release: the verdict on the release before is not its answer. A name that is no such
+judges (a Deployment or StatefulSet labelled as above and opted in, the baseline being the
+one the label names; or an opted-in Rollout mid-rollout, named by the Rollout's name, the
+answer carrying the ``pod_template_hash`` judged and the ``stable_hash``). A canary not
+judged yet (the loop takes a new one at its next cycle) gets "continue" with the reason
+"no interval judged yet"; so does a canary rolled out again (another revision or release;
+for a Rollout, another canary hash) since the loop's last cycle, until the loop takes the
+new release: the verdict on the release before is not its answer. A name that is no such
 canary, looked up in the cluster when no analysis answers for it (a typo, the wrong
-namespace, the stable's name, a label missing, an Argo Rollout's ReplicaSet), gets a 404
+namespace, the stable's name, a label missing, a Rollout not opted in, not mid-rollout,
+aborted or not of the canary strategy), gets a 404
 whose JSON body (``error``) says which: "continue" for ever would, to Flagger, pass every
-check while nothing judges the rollout, and to Argo be an inconclusive measurement. A
+check while nothing judges the rollout, and to Argo pass every measurement. A
 404 is an error measurement to Argo's ``web`` provider (past ``consecutiveErrorLimit``,
 4 by default, the rollout aborts) and a failed check to Flagger (its body shown in the
 event; a gate does not open): the analysis fails loudly, never promotes. When the
 cluster cannot be read to tell, the name is held instead (below):
 
 - ``GET /canary/verdict?namespace=N&canary=C`` for an Argo Rollouts
-  ``web`` metric provider (``successCondition: result.verdict == "promote"``,
-  ``failureCondition: result.verdict == "rollback"``);
+  ``web`` metric provider (``successCondition: result.verdict in ["promote",
+  "continue"]``, ``failureCondition: result.verdict == "rollback"``: with both set, an
+  answer that meets neither is an inconclusive measurement, which pauses the rollout, so
+  "continue" must count as a success or the first answer would pause it);
 - ``POST /canary/flagger`` for Flagger webhooks: 200 while the canary is healthy
   (and, for a ``confirm-promotion`` webhook, only once it may be promoted), 409 when
   it should be rolled back, 425 while a gate must wait. Flagger's payload does not say
@@ -70,7 +90,7 @@ person must approve is not carried out before they do:
   endpoint as a ``confirm-traffic-increase`` webhook too. A final verdict whose decision
   is still being recorded is held the same way.
 - a rollback a person rejected: not carried out; the canary goes on. Argo
-  ``continue`` (to Argo, like ``inconclusive``, neither condition), Flagger 200 on
+  ``continue`` (a successful measurement: the rollout goes on), Flagger 200 on
   checks and on ``confirm-rollout`` / ``confirm-traffic-increase``, 425 on promotion:
   the judge does not judge a revision again after its final verdict, so the
   promotion waits for a person (or for a new revision's verdict).
@@ -122,7 +142,7 @@ from forecasting.canary import (
     Verdict,
     parse_spec,
 )
-from remediation.ports import ClusterReader, Kind, ObjectRef
+from remediation.ports import ClusterReader, Kind, ObjectRef, WorkloadState
 from remediation.signals import Signal, canary_signal
 
 __all__ = ["CANARY_OF", "CanaryLoop", "standing"]
@@ -147,7 +167,9 @@ class Watch:
 
     decision_id: str
     verdict: str  # promote | rollback
-    baseline: ObjectRef  # the stable workload
+    # The stable workload, or for an Argo Rollout the Rollout itself; what the stable
+    # runs is then its ``stableRS`` hash, and the release is the canary's hash.
+    baseline: ObjectRef
     images: tuple[str, ...]  # the release judged
     before: tuple[str, ...]  # what the stable ran when the verdict was made
     until: float
@@ -158,6 +180,9 @@ class Watch:
 # ``approved``) or approved by a person, and ``done`` once ``cycle`` has settled either.
 ACTED = frozenset({"approved", "done"})
 STARTED_KEY = "canary/started"  # ledger guard key prefix: when an analysis began
+# An analysis: the canary, its revision, the release under test and (an Argo Rollout's)
+# the canary ReplicaSet's pod-template hash.
+AnalysisKey = tuple[ObjectRef, int, tuple[str, ...], str]
 # Flagger webhooks that wait on a non-2xx answer without counting a failure (named in
 # the webhook's ``metadata.type``; ``confirm-promotion`` is handled on its own).
 ADVANCE_GATES = frozenset({"confirm-rollout", "confirm-traffic-increase"})
@@ -179,6 +204,39 @@ class Analysis:
     history: list[tuple[float, str, float]] = field(default_factory=list)
     record_failed: bool = False  # recording the final verdict failed; it is tried again
     ended: bool = False  # ended before its verdict (see ``CanaryLoop._end``)
+    # An Argo Rollout's canary (``canary`` is the Rollout, ``baseline`` its stable
+    # ReplicaSet): the pod-template hashes of the canary and stable ReplicaSets; "" and ""
+    # for a canary Deployment or StatefulSet.
+    pod_hash: str = ""
+    stable_hash: str = ""
+
+
+@dataclass(frozen=True)
+class Side:
+    """One side of a comparison as its queries select it: ``ref`` names it in messages
+    (the Deployment, or the Rollout's ReplicaSet), ``workload`` fills ``$workload``, and
+    ``pod_hash`` (a Rollout's ReplicaSet only) ``$podTemplateHash`` and ``$replicaset``."""
+
+    ref: ObjectRef
+    workload: str
+    pod_hash: str = ""
+
+
+@dataclass(frozen=True)
+class Pair:
+    """What a canary is compared with now: the key of its analysis, and its stable."""
+
+    canary: ObjectRef
+    baseline: ObjectRef
+    revision: int
+    images: tuple[str, ...]
+    baseline_images: tuple[str, ...]
+    pod_hash: str = ""
+    stable_hash: str = ""
+
+    @property
+    def key(self) -> AnalysisKey:
+        return (self.canary, self.revision, self.images, self.pod_hash)
 
 
 class CanaryLoop:
@@ -206,11 +264,12 @@ class CanaryLoop:
         self.clock = clock
         self.submit = submit
         self.opt_in_label = opt_in_label
-        self.analyses: dict[tuple[ObjectRef, int, tuple[str, ...]], Analysis] = {}
+        self.analyses: dict[AnalysisKey, Analysis] = {}
         # The analysis the endpoints answer from, per canary: the one last judged.
-        self.current: dict[ObjectRef, tuple[ObjectRef, int, tuple[str, ...]]] = {}
+        self.current: dict[ObjectRef, AnalysisKey] = {}
         self.watching: dict[str, Watch] = {}  # acted-on verdicts, by decision id
         self._resumed: float | None = None  # when unverified verdicts were read back
+        self._frozen_now: str | None = None  # this cycle's ``_frozen``, once asked
         self.errors: dict[str, str] = {}
 
     # ------------------------------------------------------------------ loop
@@ -233,89 +292,129 @@ class CanaryLoop:
                 verdict = record.proposal.get("verdict", "the verdict")
                 self.decisions.progress(
                     record.id,
-                    f"{verdict}: handed on (to the delivery tool through the verdict "
+                    f"{verdict}: handed to Argo Rollouts through the verdict endpoint (no "
+                    "runbook acts on a Rollout); its stable ReplicaSet is watched for an hour"
+                    if record.proposal.get("pod_hash")
+                    else f"{verdict}: handed on (to the delivery tool through the verdict "
                     "endpoints, and to the runbooks as a canary signal); the stable is watched "
                     "for an hour",
                 )
             self._follow(record, now)
         self._verify(now)
         judged: set[ObjectRef] = set()
-        frozen: str | None = None  # why Prometheus's answers are old now; asked once a cycle
+        self._frozen_now = None  # why Prometheus's answers are old now; asked once a cycle
         for workload in self.cluster.list_workloads():
-            stable = workload.labels.get(CANARY_OF)
-            if not stable or workload.labels.get(self.opt_in_label) != "true":
+            if workload.labels.get(self.opt_in_label) != "true":
                 continue
-            if workload.ref.kind not in ("Deployment", "StatefulSet"):
-                continue  # an Argo Rollout runs its own canaries (and asks the endpoints)
-            judged.add(workload.ref)
-            images = tuple(c.image for c in workload.containers)
-            stable_ref = ObjectRef(workload.ref.kind, stable, workload.ref.namespace)
-            if stable_ref == workload.ref:
-                self._end(workload.ref, f"{CANARY_OF} names the canary itself, not its stable")
-                continue
-            baseline = self.cluster.get_workload(stable_ref)
-            if baseline is None:
-                self._end(
-                    workload.ref,
-                    f"its stable {stable_ref} (named by {CANARY_OF}) does not exist; "
-                    "nothing to compare it with",
-                )
-                continue
-            stable_images = tuple(c.image for c in baseline.containers)
-            if stable_images == images:
-                continue  # the canary runs what the stable runs (rolled back): nothing to judge
-            key = (workload.ref, workload.revision, images)
-            analysis = self.analyses.get(key)
-            why = ""
-            if analysis is not None and analysis.ended:
-                why = "its earlier analysis ended before a verdict"
-            elif analysis is not None and analysis.baseline != stable_ref:
-                why = f"its stable is now {stable_ref}, not {analysis.baseline}"
-            elif (
-                analysis is not None
-                and not analysis.recorded
-                and (analysis.baseline_images and analysis.baseline_images != stable_images)
+            if workload.ref.kind == "Rollout":
+                judged.add(workload.ref)
+                pair = self._rollout_pair(workload)
+            elif workload.ref.kind in ("Deployment", "StatefulSet") and workload.labels.get(
+                CANARY_OF
             ):
-                why = (
-                    f"its stable {stable_ref} rolled out {', '.join(stable_images)} "
-                    f"(was {', '.join(analysis.baseline_images)}) during the analysis"
-                )
-            if why:
-                log.info("canary %s: analysis started again: %s", workload.ref, why)
-                analysis = None
-            if analysis is None:
-                try:
-                    analysis = self._start(
-                        workload.ref,
-                        stable_ref,
-                        workload.revision,
-                        images,
-                        stable_images,
-                        now,
-                        fresh=bool(why),
-                    )
-                except (TransientError, PermanentError) as exc:
-                    self._fault(workload.ref, f"its earlier verdict could not be read: {exc}")
-                    continue
-                self.analyses[key] = analysis
-            self.current[workload.ref] = key
-            if analysis.recorded:
+                judged.add(workload.ref)
+                pair = self._native_pair(workload)
+            else:
                 continue
-            if analysis.latest is not None and analysis.latest.final:
-                self._record(analysis, analysis.latest)  # recording it failed before: again
-                continue
-            analysis.baseline_images = stable_images
-            if frozen is None:
-                frozen = self._frozen(now)
-            if frozen:
-                self._fault(workload.ref, f"no interval this time: {frozen}")
-                continue
-            try:
-                self._step(analysis, now)
-            except (TransientError, PermanentError, CanaryDataError) as exc:
-                self._fault(workload.ref, f"no interval this time: {exc}")
+            if pair is not None:
+                self._judge_pair(pair, now)
         for ref in [r for r in self.current if r not in judged]:
-            self._end(ref, f"it is gone, or no longer labelled {CANARY_OF} and opted in")
+            if ref.kind == "Rollout":
+                self._end(ref, f"it is gone, or no longer opted in ({self.opt_in_label})")
+            else:
+                self._end(ref, f"it is gone, or no longer labelled {CANARY_OF} and opted in")
+
+    def _native_pair(self, workload: WorkloadState) -> Pair | None:
+        """A canary Deployment or StatefulSet and the stable its label names; None (its
+        analysis ended, saying why) when there is none to compare it with now."""
+        stable = workload.labels[CANARY_OF]
+        images = tuple(c.image for c in workload.containers)
+        stable_ref = ObjectRef(workload.ref.kind, stable, workload.ref.namespace)
+        if stable_ref == workload.ref:
+            self._end(workload.ref, f"{CANARY_OF} names the canary itself, not its stable")
+            return None
+        baseline = self.cluster.get_workload(stable_ref)
+        if baseline is None:
+            self._end(
+                workload.ref,
+                f"its stable {stable_ref} (named by {CANARY_OF}) does not exist; "
+                "nothing to compare it with",
+            )
+            return None
+        stable_images = tuple(c.image for c in baseline.containers)
+        if stable_images == images:
+            return None  # the canary runs what the stable runs (rolled back): nothing to judge
+        return Pair(workload.ref, stable_ref, workload.revision, images, stable_images)
+
+    def _rollout_pair(self, workload: WorkloadState) -> Pair | None:
+        """An Argo Rollout mid-rollout: its canary ReplicaSet (``status.currentPodHash``)
+        against its stable one (``status.stableRS``). None when it is not mid-rollout
+        (finished, aborted, not a canary strategy): an analysis still judging it ends."""
+        why = _not_mid_rollout(workload)
+        if why:
+            if workload.ref in self.current:
+                self._end(workload.ref, why)
+            return None
+        ref = workload.ref
+        stable_rs = f"{ref.name}-{workload.stable_pod_hash}"
+        stable_ref = ObjectRef("ReplicaSet", stable_rs, ref.namespace)
+        images = workload.images_by_hash.get(workload.pod_hash) or tuple(
+            c.image for c in workload.containers
+        )
+        return Pair(
+            ref,
+            stable_ref,
+            workload.revision,
+            images,
+            workload.images_by_hash.get(workload.stable_pod_hash, ()),
+            pod_hash=workload.pod_hash,
+            stable_hash=workload.stable_pod_hash,
+        )
+
+    def _judge_pair(self, pair: Pair, now: float) -> None:
+        """One interval of the pair's analysis (started, or taken up from the ledger, first)."""
+        key = pair.key
+        analysis = self.analyses.get(key)
+        why = ""
+        if analysis is not None and analysis.ended:
+            why = "its earlier analysis ended before a verdict"
+        elif analysis is not None and analysis.baseline != pair.baseline:
+            why = f"its stable is now {pair.baseline}, not {analysis.baseline}"
+        elif (
+            analysis is not None
+            and not analysis.recorded
+            and (analysis.baseline_images and analysis.baseline_images != pair.baseline_images)
+        ):
+            why = (
+                f"its stable {pair.baseline} rolled out {', '.join(pair.baseline_images)} "
+                f"(was {', '.join(analysis.baseline_images)}) during the analysis"
+            )
+        if why:
+            log.info("canary %s: analysis started again: %s", pair.canary, why)
+            analysis = None
+        if analysis is None:
+            try:
+                analysis = self._start(pair, now, fresh=bool(why))
+            except (TransientError, PermanentError) as exc:
+                self._fault(pair.canary, f"its earlier verdict could not be read: {exc}")
+                return
+            self.analyses[key] = analysis
+        self.current[pair.canary] = key
+        if analysis.recorded:
+            return
+        if analysis.latest is not None and analysis.latest.final:
+            self._record(analysis, analysis.latest)  # recording it failed before: again
+            return
+        analysis.baseline_images = pair.baseline_images
+        if self._frozen_now is None:
+            self._frozen_now = self._frozen(now)
+        if self._frozen_now:
+            self._fault(pair.canary, f"no interval this time: {self._frozen_now}")
+            return
+        try:
+            self._step(analysis, now)
+        except (TransientError, PermanentError, CanaryDataError) as exc:
+            self._fault(pair.canary, f"no interval this time: {exc}")
 
     def _frozen(self, now: float) -> str:
         """Why Prometheus's answers would be old numbers now, or "" when they are not (or
@@ -349,27 +448,19 @@ class CanaryLoop:
             log.warning("canary %s: not judged: %s", canary, why)
             self.errors[str(canary)] = why
 
-    def _start(
-        self,
-        canary: ObjectRef,
-        baseline: ObjectRef,
-        revision: int,
-        images: tuple[str, ...],
-        baseline_images: tuple[str, ...],
-        now: float,
-        *,
-        fresh: bool = False,
-    ) -> Analysis:
+    def _start(self, pair: Pair, now: float, *, fresh: bool = False) -> Analysis:
         """A new analysis of the pair; or, when the ledger already holds the final verdict
         on this pair (made before a restart or a change of leader), that verdict again,
         so that it is neither judged nor decided twice and the endpoints answer from it."""
-        key = _incident_key(canary, revision, images)
+        canary, baseline = pair.canary, pair.baseline
+        key = _incident_key(canary, pair.revision, pair.images, pair.pod_hash)
         record = self.decisions.ledger.latest_for_incident(key)
         final = record is not None and record.proposal.get("baseline") == str(baseline)
-        started = now if final else self._started(key, baseline, baseline_images, now, fresh)
+        started = now if final else self._started(key, baseline, pair.baseline_images, now, fresh)
         judge = self._judge(started if started < now else None)
-        analysis = Analysis(canary, baseline, revision, images, judge, started)
-        analysis.baseline_images = baseline_images
+        analysis = Analysis(canary, baseline, pair.revision, pair.images, judge, started)
+        analysis.baseline_images = pair.baseline_images
+        analysis.pod_hash, analysis.stable_hash = pair.pod_hash, pair.stable_hash
         if final and record is not None:
             analysis.latest = _recorded_verdict(record)
             analysis.route, analysis.decision_id = record.route, record.id
@@ -401,8 +492,7 @@ class CanaryLoop:
         start = now - count * period
         try:
             sides = [
-                self._read_range(ref, start, now - period, count, now)
-                for ref in (analysis.baseline, analysis.canary)
+                self._read_range(side, start, now - period, count, now) for side in _sides(analysis)
             ]
             for i in range(count):
                 at = start + i * period
@@ -418,14 +508,14 @@ class CanaryLoop:
         return f"{count} earlier intervals read back from Prometheus"
 
     def _read_range(
-        self, ref: ObjectRef, start: float, end: float, count: int, now: float
+        self, side: Side, start: float, end: float, count: int, now: float
     ) -> list[dict[str, float]]:
-        """``count`` rows of one value per column for ``ref``, at ``start`` + i x period
+        """``count`` rows of one value per column for ``side``, at ``start`` + i x period
         (as ``_read`` at each of those times: a query that returns several series is
         missing throughout)."""
         rows: list[dict[str, float]] = [{} for _ in range(count)]
-        for column, template in self.settings.queries.items():
-            query = _filled(template, ref)
+        for column, template in self._templates(side).items():
+            query = _filled(template, side)
             found = self.reader.range(query, start, end, self.settings.period, now)
             values = found[0].series.values if len(found) == 1 else ()
             for i, row in enumerate(rows):
@@ -470,14 +560,21 @@ class CanaryLoop:
                 return min(float(value["at"]), now)
         return now
 
+    def _templates(self, side: Side) -> dict[str, str]:
+        """The query templates for ``side``: a Rollout's ReplicaSet's, or a workload's."""
+        return self.settings.rollout_queries if side.pod_hash else self.settings.queries
+
     def _read(
-        self, ref: ObjectRef, now: float, problems: list[str] | None = None
+        self, side: Side | ObjectRef, now: float, problems: list[str] | None = None
     ) -> dict[str, float]:
-        """One value per column for ``ref``; a query that returned several series is
+        """One value per column for ``side``; a query that returned several series is
         named in ``problems`` (it is missing every interval until it is aggregated)."""
+        if isinstance(side, ObjectRef):
+            side = Side(side, side.name)
+        ref = side.ref
         row: dict[str, float] = {}
-        for column, template in self.settings.queries.items():
-            query = _filled(template, ref)
+        for column, template in self._templates(side).items():
+            query = _filled(template, side)
             # Missing, ambiguous or old (a stuck Prometheus, a caching proxy): not judged.
             found = self.reader.instant(query, now)
             value = one_fresh_value(found, now)
@@ -499,10 +596,11 @@ class CanaryLoop:
 
     def _step(self, analysis: Analysis, now: float) -> None:
         problems: list[str] = []
+        baseline, canary = _sides(analysis)
         interval = Interval(
             timestamp=now,
-            baseline=self._read(analysis.baseline, now, problems),
-            canary=self._read(analysis.canary, now, problems),
+            baseline=self._read(baseline, now, problems),
+            canary=self._read(canary, now, problems),
         )
         verdict = analysis.judge.update(interval)
         analysis.latest = verdict
@@ -534,6 +632,14 @@ class CanaryLoop:
             return None
         if workload is None:
             return f"{target} no longer exists"
+        judged_hash = str(record.proposal.get("pod_hash") or "")
+        if target.kind == "Rollout":
+            if workload.pod_hash == judged_hash:
+                return ""
+            return (
+                f"{target} is now rolling out pod-template hash {workload.pod_hash or '(none)'}, "
+                f"not {judged_hash} that was judged"
+            )
         revision = int(record.proposal.get("revision", 0))
         judged = tuple(str(i) for i in record.proposal.get("images") or ())
         images = tuple(c.image for c in workload.containers)
@@ -570,8 +676,8 @@ class CanaryLoop:
         signal's confidence is at least ``CONFIRMED``: a person has looked."""
         verdict = record.proposal.get("verdict")
         target = _subject_ref(record.subject)
-        if verdict not in ("rollback", "promote") or target is None:
-            return
+        if verdict not in ("rollback", "promote") or target is None or target.kind == "Rollout":
+            return  # a Rollout's verdict reaches Argo through the endpoint, not a runbook
         images = record.proposal.get("images") or []
         self.submit(
             [
@@ -592,18 +698,21 @@ class CanaryLoop:
         """Watch an acted-on rollback or promotion for ``VERIFY_WINDOW``: its outcome is
         whether it stuck (``_verify``)."""
         verdict = record.proposal.get("verdict")
-        baseline = _subject_ref(str(record.proposal.get("baseline", "")))
+        pod_hash = str(record.proposal.get("pod_hash") or "")
+        if pod_hash:  # an Argo Rollout: what its stableRS is, in place of what the stable ran
+            baseline = _subject_ref(record.subject)
+            released: tuple[str, ...] = (pod_hash,)
+            before: tuple[str, ...] = (str(record.proposal.get("stable_hash") or ""),)
+        else:
+            baseline = _subject_ref(str(record.proposal.get("baseline", "")))
+            released = tuple(str(i) for i in record.proposal.get("images") or ())
+            before = tuple(str(i) for i in record.proposal.get("baseline_images") or ())
         if verdict not in ("rollback", "promote") or baseline is None:
             return
         if record.id in self.watching:
             return
         self.watching[record.id] = Watch(
-            record.id,
-            str(verdict),
-            baseline,
-            tuple(str(i) for i in record.proposal.get("images") or ()),
-            tuple(str(i) for i in record.proposal.get("baseline_images") or ()),
-            now + VERIFY_WINDOW,
+            record.id, str(verdict), baseline, released, before, now + VERIFY_WINDOW
         )
 
     def _verify(self, now: float) -> None:
@@ -619,7 +728,11 @@ class CanaryLoop:
             self._resume(now)
         for watch in list(self.watching.values()):
             stable = self.cluster.get_workload(watch.baseline)
-            running = tuple(c.image for c in stable.containers) if stable is not None else ()
+            running: tuple[str, ...] = ()
+            if stable is not None and watch.baseline.kind == "Rollout":
+                running = (stable.stable_pod_hash,) if stable.stable_pod_hash else ()
+            elif stable is not None:
+                running = tuple(c.image for c in stable.containers)
             outcome: tuple[bool | None, str] | None = None
             if watch.verdict == "promote":
                 if running and running == watch.images:
@@ -696,7 +809,9 @@ class CanaryLoop:
         is recorded at the next cycle (the endpoints hold it meanwhile)."""
         decision = verdict.decision.value
         findings = {m.name: m.sentence for m in verdict.metrics} if verdict.metrics else {}
-        incident_key = _incident_key(analysis.canary, analysis.revision, analysis.images)
+        incident_key = _incident_key(
+            analysis.canary, analysis.revision, analysis.images, analysis.pod_hash
+        )
         try:
             if analysis.record_failed:  # the failed attempt may have recorded it all the same
                 earlier = self.decisions.ledger.latest_for_incident(incident_key)
@@ -748,6 +863,11 @@ class CanaryLoop:
                     "revision": analysis.revision,
                     "images": list(analysis.images),
                     "baseline_images": list(analysis.baseline_images),
+                    **(
+                        {"pod_hash": analysis.pod_hash, "stable_hash": analysis.stable_hash}
+                        if analysis.pod_hash
+                        else {}
+                    ),
                 },
                 signal_confidence=verdict.confidence,
                 reason_code=f"Canary{decision.title()}",
@@ -786,7 +906,9 @@ class CanaryLoop:
                 log.warning(
                     "canary %s: the verdict's Event was not posted: %s", analysis.canary, exc
                 )
-        if decision in ("rollback", "promote") and route == "auto":
+        if decision in ("rollback", "promote") and route == "auto" and not analysis.pod_hash:
+            # An Argo Rollout's verdict reaches Argo through the endpoint only: Argo owns
+            # the rollout, and no runbook writes to a Rollout on a canary verdict.
             self.submit(
                 [
                     canary_signal(
@@ -808,7 +930,7 @@ class CanaryLoop:
         for ref, key in list(self.current.items()):  # a copy: the loop may change it
             if ref.namespace == namespace and ref.name == canary:
                 return self.analyses.get(key), self.errors.get(str(ref), "")
-        for kind in ("Deployment", "StatefulSet"):
+        for kind in ("Deployment", "StatefulSet", "Rollout"):
             problem = self.errors.get(f"{kind}/{namespace}/{canary}")
             if problem:
                 return None, problem
@@ -837,15 +959,19 @@ class CanaryLoop:
                 )
             else:
                 return "canary", ""
-        if not found and self._is_rollout(namespace, canary):
-            found.append(
-                f"Rollout {namespace}/{canary} is an Argo Rollout, and Autonomic does not "
-                "judge a Rollout's canary ReplicaSet: it judges a canary Deployment or "
-                f"StatefulSet against the stable one its {CANARY_OF} label names"
+        rollout = self._rollout(namespace, canary)
+        if rollout is not None:
+            why = (
+                f'Rollout {namespace}/{canary} is not opted in ({self.opt_in_label}: "true")'
+                if rollout.labels.get(self.opt_in_label) != "true"
+                else _not_mid_rollout(rollout)
             )
+            if not why:
+                return "canary", ""  # mid-rollout: the loop takes it at its next cycle
+            found.append(why)
         what = "; ".join(found) or (
-            f"no Deployment or StatefulSet named {canary} in namespace {namespace} "
-            "(of those Autonomic reads)"
+            f"no Deployment, StatefulSet or Argo Rollout named {canary} in namespace "
+            f"{namespace} (of those Autonomic reads)"
         )
         return "unknown", (
             f"{namespace}/{canary} is not a canary Autonomic judges: {what}; check the "
@@ -864,6 +990,14 @@ class CanaryLoop:
             return ""
         if workload is None:
             return ""
+        if analysis.pod_hash:  # an Argo Rollout: its canary ReplicaSet is the release
+            if not workload.pod_hash or workload.pod_hash == analysis.pod_hash:
+                return ""
+            return (
+                f"{analysis.canary} is now rolling out pod-template hash {workload.pod_hash}, "
+                f"not {analysis.pod_hash} whose analysis the loop holds; it takes the new "
+                "canary ReplicaSet at its next cycle"
+            )
         images = tuple(c.image for c in workload.containers)
         if (workload.revision, images) == (analysis.revision, analysis.images):
             return ""
@@ -873,12 +1007,13 @@ class CanaryLoop:
             "the loop holds; it takes the new release at its next cycle"
         )
 
-    def _is_rollout(self, namespace: str, name: str) -> bool:
-        """Whether an Argo Rollout has that name (False when Rollouts cannot be read)."""
+    def _rollout(self, namespace: str, name: str) -> WorkloadState | None:
+        """The Argo Rollout of that name (None when there is none, or Rollouts cannot be
+        read: no Rollout CRD, or no right to read them)."""
         try:
-            return self.cluster.get_workload(ObjectRef("Rollout", name, namespace)) is not None
-        except Exception:  # no Rollout CRD, or no right to read them: only the message
-            return False
+            return self.cluster.get_workload(ObjectRef("Rollout", name, namespace))
+        except Exception:
+            return None
 
     def _lookup(self, namespace: str, canary: str) -> _Answer:
         """The answer for a canary; on a standby, which judges nothing (the canary loop
@@ -936,6 +1071,8 @@ class CanaryLoop:
         judged = verdict.decision.value
         payload: dict[str, Any] = verdict.to_dict()
         payload.update(judge_verdict=judged, judge_reason=verdict.reason)
+        if analysis.pod_hash:  # which of an Argo Rollout's ReplicaSets the answer is about
+            payload.update(pod_template_hash=analysis.pod_hash, stable_hash=analysis.stable_hash)
         decision_id = analysis.decision_id
         if decision_id is None:
             payload.update(decision_id=None, route=None, decision_status=None)
@@ -1097,16 +1234,21 @@ def _held(note: str) -> dict[str, Any]:
 
 
 def _subject_ref(subject: str) -> ObjectRef | None:
-    """``Deployment/shop/web`` (as ``str(ObjectRef)`` writes it) back to the reference."""
+    """``Deployment/shop/web`` (as ``str(ObjectRef)`` writes it) back to the reference;
+    a canary Deployment, StatefulSet or Argo Rollout only."""
     parts = subject.split("/")
-    if len(parts) == 3 and parts[0] in ("Deployment", "StatefulSet"):
+    if len(parts) == 3 and parts[0] in ("Deployment", "StatefulSet", "Rollout"):
         return ObjectRef(cast(Kind, parts[0]), parts[2], parts[1])
     return None
 
 
-def _incident_key(canary: ObjectRef, revision: int, images: tuple[str, ...]) -> str:
-    """The incident of a canary's final verdict: one canary revision running ``images``."""
-    return f"canary/{canary}/rev{revision}/" + ",".join(images)
+def _incident_key(
+    canary: ObjectRef, revision: int, images: tuple[str, ...], pod_hash: str = ""
+) -> str:
+    """The incident of a canary's final verdict: one canary revision running ``images``
+    (for an Argo Rollout, the canary ReplicaSet of that pod-template hash)."""
+    key = f"canary/{canary}/rev{revision}/" + ",".join(images)
+    return f"{key}/{pod_hash}" if pod_hash else key
 
 
 def _recorded_verdict(record: DecisionRecord) -> Verdict:
@@ -1129,6 +1271,56 @@ def _recorded_verdict(record: DecisionRecord) -> Verdict:
     )
 
 
-def _filled(template: str, ref: ObjectRef) -> str:
-    """A canary query template with the workload's namespace and name in."""
-    return template.replace("$namespace", ref.namespace or "").replace("$workload", ref.name)
+def _filled(template: str, side: Side) -> str:
+    """A canary query template with the side's namespace, workload name and (a Rollout's
+    ReplicaSet) pod-template hash and ReplicaSet name in."""
+    query = template.replace("$namespace", side.ref.namespace or "")
+    if side.pod_hash:
+        query = query.replace("$podTemplateHash", side.pod_hash).replace(
+            "$replicaset", f"{side.workload}-{side.pod_hash}"
+        )
+    return query.replace("$workload", side.workload)
+
+
+def _sides(analysis: Analysis) -> tuple[Side, Side]:
+    """The baseline's and the canary's sides of an analysis, as the queries select them."""
+    if not analysis.pod_hash:
+        return (
+            Side(analysis.baseline, analysis.baseline.name),
+            Side(analysis.canary, analysis.canary.name),
+        )
+    rollout, namespace = analysis.canary.name, analysis.canary.namespace
+    canary_rs = ObjectRef("ReplicaSet", f"{rollout}-{analysis.pod_hash}", namespace)
+    return (
+        Side(analysis.baseline, rollout, analysis.stable_hash),
+        Side(canary_rs, rollout, analysis.pod_hash),
+    )
+
+
+def _not_mid_rollout(rollout: WorkloadState) -> str:
+    """Why an Argo Rollout has no canary ReplicaSet to judge now, or "" when it has one."""
+    name = f"Rollout {rollout.ref.namespace}/{rollout.ref.name}"
+    if rollout.strategy != "canary":
+        has = f"uses the {rollout.strategy} strategy" if rollout.strategy else "has no strategy"
+        return (
+            f"{name} {has}; Autonomic judges the canary ReplicaSet of a Rollout with the "
+            "canary strategy (spec.strategy.canary) only"
+        )
+    if not rollout.pod_hash or not rollout.stable_pod_hash:
+        return (
+            f"{name} is not mid-rollout: its status has no "
+            + ("currentPodHash" if not rollout.pod_hash else "stableRS")
+            + " yet"
+        )
+    if rollout.pod_hash == rollout.stable_pod_hash:
+        return (
+            f"{name} is not mid-rollout: its canary and stable ReplicaSets are one "
+            f"(status.currentPodHash = status.stableRS = {rollout.pod_hash}), so there is no "
+            "canary to judge"
+        )
+    if rollout.aborted:
+        return (
+            f"{name} was aborted (status.abort), so its canary {rollout.pod_hash} is not "
+            "judged until it is rolled out again"
+        )
+    return ""

@@ -442,7 +442,7 @@ class Simulation:
             analysis = next(
                 (
                     a
-                    for (r, _, images), a in self.canary.analyses.items()
+                    for (r, _, images, _), a in self.canary.analyses.items()
                     if r == ref and fault.image in images
                 ),
                 None,

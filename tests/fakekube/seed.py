@@ -5,7 +5,8 @@ the scheduler and the kubelet would have left behind: a Deployment with one
 ReplicaSet per revision (``deployment.kubernetes.io/revision`` annotations,
 ``pod-template-hash`` labels, controller ownerReferences), and Ready pods for the
 newest ReplicaSet spread over the given nodes. ``seed_rollout`` does the same for an
-Argo Rollout, as its controller leaves it. ``seed_claim`` makes a bound
+Argo Rollout, as its controller leaves it, and ``seed_rollout_canary`` the canary
+ReplicaSet its canary strategy starts for a new template. ``seed_claim`` makes a bound
 PersistentVolumeClaim as its provisioner leaves it; nothing resizes a claim's volume
 until a test says so with ``finish_resize`` (the resizer's and the kubelet's part).
 """
@@ -27,6 +28,7 @@ __all__ = [
     "seed_node",
     "seed_pdb",
     "seed_rollout",
+    "seed_rollout_canary",
     "seed_statefulset",
     "seed_storage_class",
 ]
@@ -324,6 +326,71 @@ def seed_rollout(
         for index in range(replicas)
     ]
     return {"rollout": rollout, "replicaset": rs, "pods": pods}
+
+
+def seed_rollout_canary(
+    store: Store,
+    name: str,
+    *,
+    namespace: str = "default",
+    image: str,
+    replicas: int = 1,
+    nodes: Sequence[str] = ("node-1",),
+) -> Obj:
+    """A canary step of the Rollout ``name`` (seeded by ``seed_rollout``), as Argo's
+    controller leaves it: the Rollout's template runs ``image`` at the next revision, a
+    new ReplicaSet (its ``rollouts-pod-template-hash``, owned by the Rollout) with Ready
+    pods named ``<name>-<hash>-<n>``, and ``status.currentPodHash`` naming it while
+    ``status.stableRS`` still names the stable one.
+
+    Returns ``{"pod_hash": ..., "replicaset": ..., "pods": [...]}`` as stored.
+    """
+    (rollout,) = [r for r in store.objects("Rollout", namespace) if r["metadata"]["name"] == name]
+    revision = int(rollout["metadata"]["annotations"]["rollout.argoproj.io/revision"]) + 1
+    template = _template(name, image)
+    pod_hash = hashlib.sha256(f"rollout{name}{image}{revision}".encode()).hexdigest()[:10]
+
+    def roll(obj: Obj) -> None:
+        obj["metadata"]["annotations"]["rollout.argoproj.io/revision"] = str(revision)
+        obj["spec"]["template"] = _template(name, image)
+        obj["status"]["currentPodHash"] = pod_hash
+        obj["status"].pop("abort", None)
+        obj["status"]["phase"] = "Paused"
+
+    store.modify("Rollout", namespace, name, roll)
+    template["metadata"]["labels"]["rollouts-pod-template-hash"] = pod_hash
+    rs = store.put(
+        {
+            "apiVersion": "apps/v1",
+            "kind": "ReplicaSet",
+            "metadata": {
+                "name": f"{name}-{pod_hash}",
+                "namespace": namespace,
+                "labels": {"app": name, "rollouts-pod-template-hash": pod_hash},
+                "annotations": {"rollout.argoproj.io/revision": str(revision)},
+                "ownerReferences": [_owner(rollout)],
+            },
+            "spec": {
+                "replicas": replicas,
+                "selector": {"matchLabels": {"app": name, "rollouts-pod-template-hash": pod_hash}},
+                "template": template,
+            },
+            "status": {"replicas": replicas, "readyReplicas": replicas},
+        }
+    )
+    pods = [
+        seed_pod(
+            store,
+            f"{rs['metadata']['name']}-{index:05d}",
+            namespace=namespace,
+            owner=rs,
+            template=template,
+            node=nodes[index % len(nodes)],
+            status=_pod_status(True),
+        )
+        for index in range(replicas)
+    ]
+    return {"pod_hash": pod_hash, "replicaset": rs, "pods": pods}
 
 
 def seed_statefulset(

@@ -824,18 +824,19 @@ def test_a_name_that_is_no_canary_is_a_404_not_continue(ledger: Ledger, rigs: li
         body = json.loads(response.body)
         assert "verdict" not in body and (body["namespace"], body["canary"]) == (namespace, name)
         assert body["error"] == (
-            f"{namespace}/{name} is not a canary Autonomic judges: no Deployment or StatefulSet "
-            f"named {name} in namespace {namespace} (of those Autonomic reads); check the "
+            f"{namespace}/{name} is not a canary Autonomic judges: no Deployment, StatefulSet "
+            f"or Argo Rollout named {name} in namespace {namespace} (of those Autonomic reads); "
+            "check the "
             "name and namespace the delivery tool asks for"
         )
 
 
-def test_an_argo_rollouts_name_is_a_404_saying_a_rollout_is_not_judged(
+def test_an_argo_rollout_with_no_canary_to_judge_is_a_404_saying_why(
     ledger: Ledger, rigs: list[Rig]
 ) -> None:
-    """An AnalysisTemplate that passes the Rollout's own name (``{{args.canary}}`` set
-    to the Rollout) was told that no Deployment or StatefulSet has it, which reads like a
-    typo; it is a Rollout, whose canary ReplicaSet Autonomic does not judge."""
+    """An opted-in Rollout is judged while its canary strategy rolls a canary ReplicaSet
+    out (``tests/integration/kube/test_rollout_canary.py``); one with no canary to judge
+    (here: no canary strategy) is a 404 that says so, not "continue" for ever."""
     rig = make(rigs, ledger, HEALTHY)
     cluster = cast(SimCluster, rig.loop.cluster)
     rollout = ObjectRef("Rollout", "checkout", "shop")
@@ -848,9 +849,9 @@ def test_an_argo_rollouts_name_is_a_404_saying_a_rollout_is_not_judged(
     body = json.loads(rig.loop.argo(
         Request("GET", "/canary/verdict", {"namespace": ["shop"], "canary": ["checkout"]}, {}, b"")
     ).body)  # fmt: skip
-    assert "Rollout shop/checkout is an Argo Rollout" in body["error"]
-    assert "does not judge a Rollout's canary ReplicaSet" in body["error"]
-    assert "no Deployment or StatefulSet" not in body["error"]
+    assert "Rollout shop/checkout has no strategy" in body["error"]
+    assert "judges the canary ReplicaSet of a Rollout with the canary strategy" in body["error"]
+    assert "no Deployment, StatefulSet" not in body["error"]
 
 
 def test_a_workload_not_labelled_or_not_opted_in_is_a_404_saying_which(

@@ -12,10 +12,11 @@ import os
 from pathlib import Path
 
 import pytest
+from pydantic import ValidationError
 
 from agent.cli import main as autonomic
 from agent.errors import ConfigError
-from agent.settings import kubeconfig_problem, load_settings
+from agent.settings import CanarySettings, kubeconfig_problem, load_settings
 
 KUBECONFIG = """\
 apiVersion: v1
@@ -285,6 +286,33 @@ def test_a_load_or_canary_query_without_the_workload_is_refused(
         f"{path}:7: canary.queries.errors",
     ]
     assert all("must name the workload as $workload" in p for p in problems)
+
+
+def test_a_rollout_query_that_selects_no_replicaset_is_refused_at_its_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """An Argo Rollout's canary and stable ReplicaSets are told apart only by their
+    pod-template hash: a rollout query without $replicaset or $podTemplateHash would read
+    the same series for both, and a canary compared with itself is always promoted."""
+    text = (
+        "canary:\n  rolloutQueries:\n"
+        "    latency_p99: lat{pod=~'$replicaset-.*'}\n"
+        "    errors: err{namespace='$namespace',rollout='$workload'}\n"
+        "    requests: req{rollouts_pod_template_hash='$podTemplateHash'}\n"
+    )
+    code, path, _, problems = check(tmp_path, text, capsys)
+    assert code == 2
+    [problem] = problems
+    assert problem.startswith(f"{path}:5: canary.rolloutQueries.errors: the query must select one ")
+    assert "$replicaset" in problem and "$podTemplateHash" in problem
+
+
+def test_rollout_queries_must_cover_the_spec_and_default_to_pod_names() -> None:
+    with pytest.raises(ValidationError, match="no query for column"):
+        CanarySettings(rollout_queries={"latency_p99": 'lat{pod=~"$replicaset-.*"}'})
+    defaults = CanarySettings().rollout_queries
+    assert set(defaults) == {"latency_p99", "errors", "requests"}
+    assert all('pod=~"$replicaset-.*"' in query for query in defaults.values())
 
 
 def test_a_canary_spec_problem_from_an_override_names_the_variable(

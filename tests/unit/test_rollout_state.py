@@ -89,6 +89,28 @@ def newer_time() -> float:
     return stamp
 
 
+def test_a_rollout_mid_canary_reads_its_hashes_strategy_abort_and_images_by_hash() -> None:
+    """What the canary loop needs to judge the canary ReplicaSet against the stable one."""
+    owned = []
+    for pod_hash, image in (("aaa111", "web:3"), ("bbb222", "web:4")):
+        rs = replicaset(f"web-{pod_hash}", "r-1", "3", "2024-05-01T10:00:00Z")
+        rs["metadata"]["labels"] = {"rollouts-pod-template-hash": pod_hash}
+        rs["spec"] = {"template": {"spec": {"containers": [{"name": "web", "image": image}]}}}
+        owned.append(rs)
+    state = workload_state(rollout(currentPodHash="bbb222", stableRS="aaa111", abort=True), owned)
+    assert (state.strategy, state.pod_hash, state.stable_pod_hash, state.aborted) == (
+        "canary",
+        "bbb222",
+        "aaa111",
+        True,
+    )
+    assert state.images_by_hash == {"aaa111": ("web:3",), "bbb222": ("web:4",)}
+    blue_green = rollout()
+    blue_green["spec"]["strategy"] = {"blueGreen": {"activeService": "web"}}
+    assert workload_state(blue_green).strategy == "blueGreen"
+    assert workload_state({**rollout(currentPodHash="x"), "kind": "Deployment"}).pod_hash == ""
+
+
 @pytest.mark.parametrize(
     ("observed", "expected"),
     [("3", 3), (3, 3), ("7d9f8c6b5", 0), (None, 0), ("", 0), ("-1", 0)],
