@@ -17,10 +17,13 @@ delivery tool that owns the rollout reads the verdict from the endpoints below. 
 verdict is found again in the ledger after a restart or a change of leader, so the canary
 revision is neither judged nor decided twice; one the ledger refused is recorded next cycle.
 
-Argo Rollouts' own canaries: an Argo Rollout opted in (the same opt-in label) with the
-canary strategy runs, while it is mid-rollout, two ReplicaSets told apart by their
-``rollouts-pod-template-hash``: the canary (``status.currentPodHash``) and the stable
-(``status.stableRS``), whose pods are named ``<rollout>-<hash>-<random>``. While both
+Argo Rollouts' own canaries: an Argo Rollout with the canary strategy runs, while it is
+mid-rollout, two ReplicaSets told apart by their ``rollouts-pod-template-hash``: the
+canary (``status.currentPodHash``) and the stable (``status.stableRS``), whose pods are
+named ``<rollout>-<hash>-<random>``. A Rollout opted in (the same opt-in label) and
+labelled ``autonomic.dev/judge-canary: "true"`` is judged (one opted in for scaling alone
+is not: its verdicts would be questions whose answers act on nothing unless an Argo
+analysis consults the endpoint). While both
 hashes are known and differ and the rollout is not aborted (``status.abort``), the canary
 ReplicaSet is judged against the stable one in the same way (the same judge, decisions,
 Events, posted on the Rollout, recovery after a restart and catch-up), each read with
@@ -145,7 +148,7 @@ from forecasting.canary import (
 from remediation.ports import ClusterReader, Kind, ObjectRef, WorkloadState
 from remediation.signals import Signal, canary_signal
 
-__all__ = ["CANARY_OF", "CanaryLoop", "standing"]
+__all__ = ["CANARY_OF", "JUDGE_CANARY", "CanaryLoop", "standing"]
 
 log = logging.getLogger("autonomic.canary")
 
@@ -153,6 +156,9 @@ log = logging.getLogger("autonomic.canary")
 EventPoster = Callable[[ObjectRef, str, str, bool], None]
 
 CANARY_OF = "autonomic.dev/canary-of"
+# An Argo Rollout's own canary is judged only with this label "true" (and opted in): the
+# verdict acts only through an Argo analysis that asks the endpoint.
+JUDGE_CANARY = "autonomic.dev/judge-canary"
 CONFIRMED = 0.99  # the least confidence of a verdict a person approved, sent to the runbooks
 VERIFY_WINDOW = 3600.0  # how long an acted-on verdict is watched for whether it stuck
 # Prometheus's newest stored sample (of any series) may be this much older than a cycle,
@@ -306,7 +312,7 @@ class CanaryLoop:
         for workload in self.cluster.list_workloads():
             if workload.labels.get(self.opt_in_label) != "true":
                 continue
-            if workload.ref.kind == "Rollout":
+            if workload.ref.kind == "Rollout" and workload.labels.get(JUDGE_CANARY) == "true":
                 judged.add(workload.ref)
                 pair = self._rollout_pair(workload)
             elif workload.ref.kind in ("Deployment", "StatefulSet") and workload.labels.get(
@@ -320,7 +326,11 @@ class CanaryLoop:
                 self._judge_pair(pair, now)
         for ref in [r for r in self.current if r not in judged]:
             if ref.kind == "Rollout":
-                self._end(ref, f"it is gone, or no longer opted in ({self.opt_in_label})")
+                self._end(
+                    ref,
+                    f"it is gone, or no longer opted in ({self.opt_in_label}) and labelled "
+                    f"{JUDGE_CANARY}",
+                )
             else:
                 self._end(ref, f"it is gone, or no longer labelled {CANARY_OF} and opted in")
 
@@ -964,6 +974,9 @@ class CanaryLoop:
             why = (
                 f'Rollout {namespace}/{canary} is not opted in ({self.opt_in_label}: "true")'
                 if rollout.labels.get(self.opt_in_label) != "true"
+                else f"Rollout {namespace}/{canary} is not labelled {JUDGE_CANARY}: "
+                '"true", which asks Autonomic to judge its canary ReplicaSet'
+                if rollout.labels.get(JUDGE_CANARY) != "true"
                 else _not_mid_rollout(rollout)
             )
             if not why:

@@ -842,7 +842,8 @@ def test_an_argo_rollout_with_no_canary_to_judge_is_a_404_saying_why(
     rollout = ObjectRef("Rollout", "checkout", "shop")
     cluster.add_workload(
         SimWorkload(rollout, 3, {1: Template("checkout:2")}, 1, 80, 30,
-                    labels={"autonomic.dev/enabled": "true"})
+                    labels={"autonomic.dev/enabled": "true",
+                            "autonomic.dev/judge-canary": "true"})
     )  # fmt: skip
     status, flagger = ask(rig.loop, "shop", "checkout")
     assert (status, flagger) == (404, NOT_FOUND)

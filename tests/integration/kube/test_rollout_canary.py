@@ -49,7 +49,9 @@ def opt_in(fake: FakeApiServer, name: str = "web") -> None:
         "Rollout",
         "shop",
         name,
-        lambda r: r["metadata"]["labels"].update({"autonomic.dev/enabled": "true"}),
+        lambda r: r["metadata"]["labels"].update(
+            {"autonomic.dev/enabled": "true", "autonomic.dev/judge-canary": "true"}
+        ),
     )
 
 
@@ -291,3 +293,20 @@ def test_a_restart_takes_the_analysis_up_from_the_ledger_and_prometheus(rig: Rig
     assert again.recorded and again.decision_id == decision_id
     assert len(rig.ledger.decisions(kind="canary")) == 1  # neither judged nor decided twice
     assert rig.ask()[1]["verdict"] == "rollback"
+
+
+def test_a_rollout_opted_in_without_the_judge_canary_label_is_not_judged(rig: Rig) -> None:
+    # Opted in (for scaling, say) but not asked to judge its canaries: a verdict would be
+    # a question whose answer acts on nothing unless an Argo analysis consults the endpoint.
+    rig.fake.store.modify(
+        "Rollout",
+        "shop",
+        "web",
+        lambda r: r["metadata"]["labels"].pop("autonomic.dev/judge-canary"),
+    )
+    rig.canary("web:2", SLOW)
+    rig.cycle(6)
+    assert rig.loop.analyses == {} and rig.ledger.decisions(kind="canary") == []
+    status, body = rig.ask()
+    assert status == 404
+    assert 'Rollout shop/web is not labelled autonomic.dev/judge-canary: "true"' in body["error"]
