@@ -1,4 +1,4 @@
-"""`autonomic runbooks`: validate runbooks and write their JSON Schema.
+"""`autonomic runbooks`: validate runbooks, preview them, write their JSON Schema.
 
     autonomic runbooks validate [PATH...]    check files/directories (default: runbooks/)
     autonomic runbooks schema [--output FILE]  print or write the JSON Schema for editors
@@ -25,8 +25,8 @@ DEFAULT_PATH = "runbooks"
 def register(sub: argparse._SubParsersAction[Any]) -> None:
     parser = sub.add_parser(
         "runbooks",
-        help="validate runbooks and write their JSON Schema",
-        description="validate runbooks and write their JSON Schema",
+        help="validate runbooks, preview what they would do, write their JSON Schema",
+        description="validate runbooks, preview what they would do, write their JSON Schema",
     )
     actions = parser.add_subparsers(dest="runbooks_command", metavar="SUBCOMMAND")
 
