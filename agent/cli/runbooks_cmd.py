@@ -1,7 +1,9 @@
-"""`autonomic runbooks`: validate runbooks and write their JSON Schema.
+"""`autonomic runbooks`: validate runbooks, preview them, write their JSON Schema.
 
     autonomic runbooks validate [PATH...]    check files/directories (default: runbooks/)
     autonomic runbooks schema [--output FILE]  print or write the JSON Schema for editors
+    autonomic runbooks test RUNBOOK... --objects FILE  preview what they would do, offline
+                                             (``agent.cli.runbooks_test``)
 
 ``validate`` prints every problem as ``file:line: path: message`` and exits 1 when there
 is any, so it can gate CI and the daemon's start-up the same way. It reads the files the
@@ -23,8 +25,8 @@ DEFAULT_PATH = "runbooks"
 def register(sub: argparse._SubParsersAction[Any]) -> None:
     parser = sub.add_parser(
         "runbooks",
-        help="validate runbooks and write their JSON Schema",
-        description="validate runbooks and write their JSON Schema",
+        help="validate runbooks, preview what they would do, write their JSON Schema",
+        description="validate runbooks, preview what they would do, write their JSON Schema",
     )
     actions = parser.add_subparsers(dest="runbooks_command", metavar="SUBCOMMAND")
 
@@ -47,6 +49,10 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
     )
     schema.add_argument("--output", "-o", metavar="FILE", help="write here instead of stdout")
     schema.set_defaults(handler=run_schema)
+
+    from agent.cli import runbooks_test
+
+    runbooks_test.register(actions)
 
     parser.set_defaults(handler=lambda args: _usage(parser))
 
