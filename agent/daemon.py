@@ -220,6 +220,11 @@ class Daemon:
     canary: CanaryLoop | None = None
     extra_jobs: list[Job] = field(default_factory=list)
     remediation_period: float = 30.0
+    # With leader election: how often every replica checks whether it has begun to lead
+    # and has not run a remediation cycle in this term yet (``takeover_cycle``).
+    takeover_period: float | None = None
+    _cycle_term: int = -1  # the leadership term of the last remediation cycle begun
+    _cycling: threading.Lock = field(default_factory=threading.Lock)
     _was_leader: bool = False
     _gate_term: int | None = None  # the gate's term when this replica last recovered
     _recovery: threading.Lock = field(default_factory=threading.Lock)
@@ -272,7 +277,33 @@ class Daemon:
         # Runs on every replica (not leader-only), so that a standby notices it has
         # stopped leading and recovers again when it next leads.
         if self.leading():
+            self._cycle()
+
+    def takeover_cycle(self) -> None:
+        """The remediation cycle at the start of a leadership term, not at the next
+        period (up to ``remediation_period`` later): the alerts the previous leader
+        accepted, and did not handle before it died, are handled at once. Checked every
+        ``takeover_period`` on every replica; it waits for the watch caches to be filled
+        (a standby's usually are), and runs once per term: if a cycle has run in the
+        term already, or is running, nothing is done."""
+        if not self.leading() or self._cycle_term == self._term:
+            return
+        waiting = self.cluster_waiting() if self.cluster_waiting is not None else None
+        if waiting:
+            return  # the periodic cycle runs all the same, reading the API directly
+        log.info("leading: running the remediation cycle now, not at its next period")
+        self._cycle()
+
+    def _cycle(self) -> None:
+        """One remediation cycle, never two at once (the periodic job and the one at a
+        takeover): one that finds another running returns, the running one does the work."""
+        if not self._cycling.acquire(blocking=False):
+            return
+        try:
+            self._cycle_term = self._term
             self.engine.cycle()
+        finally:
+            self._cycling.release()
 
     def anomaly_cycle(self) -> None:
         self.anomaly.cycle()
@@ -316,6 +347,17 @@ class Daemon:
             Job("remediation", self.remediation_period, self.remediation_cycle, leader_only=False),
             Job("housekeeping", 3600.0, after(self.housekeeping)),
         ]
+        if self.takeover_period is not None:
+            jobs.insert(
+                1,
+                Job(
+                    "remediation-takeover",
+                    self.takeover_period,
+                    self.takeover_cycle,
+                    leader_only=False,  # every replica: a standby notices when it leads
+                    jitter=0.0,
+                ),
+            )
         if self.settings.anomaly_queries:
             period = min(q.step for q in self.settings.anomaly_queries)
             jobs.append(Job("anomaly", max(period, 15.0), after(self.anomaly_cycle)))
@@ -543,6 +585,8 @@ def build_daemon(
             if settings.leader_election.enabled
             else 5.0
         )
+    if settings.leader_election.enabled:  # as often as a follower polls the lease, or 2 s
+        daemon.takeover_period = min(settings.leader_election.retry_period, 2.0)
     server = HttpServer(
         settings.server.host,
         settings.server.port,
