@@ -278,6 +278,9 @@ class Daemon:
         # stopped leading and recovers again when it next leads.
         if self.leading():
             self._cycle()
+        else:  # what this replica counted when it led is out of date: the leader counts
+            self.metrics.alerts_pending.set(0)
+            self.metrics.alerts_pending_age.set(0)
 
     def takeover_cycle(self) -> None:
         """The remediation cycle at the start of a leadership term, not at the next

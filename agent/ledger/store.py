@@ -1352,6 +1352,16 @@ class Ledger:
         with self._read() as conn:
             return [StoredAlert(**row) for row in conn.execute(query.limit(limit)).mappings()]
 
+    def pending_alert_summary(self) -> tuple[int, float | None]:
+        """How many alerts are not handled yet, and the earliest first delivery of them."""
+        table = tables["alerts"]
+        query = sa.select(sa.func.count(), sa.func.min(table.c.received_at)).where(
+            table.c.handled_at.is_(None)
+        )
+        with self._read() as conn:
+            count, oldest = conn.execute(query).one()
+        return int(count), None if oldest is None else float(oldest)
+
     def mark_alerts_handled(self, ids: Sequence[int], now: float) -> int:
         """Mark alerts handled (those not marked yet); how many were marked."""
         table = tables["alerts"]

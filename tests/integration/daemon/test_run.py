@@ -332,6 +332,14 @@ def test_a_replica_that_begins_to_lead_runs_the_remediation_cycle_at_once(
 
         takeover.fn()  # a standby never acts
         assert calls == []
+        # ...and shows no stale count of the stored alerts from when it last led
+        daemon.metrics.alerts_pending.set(3)
+        daemon.metrics.alerts_pending_age.set(40)
+        jobs["remediation"].fn()
+        assert calls == []
+        pending = daemon.metrics.registry.get_sample_value("autonomic_alerts_pending")
+        oldest = "autonomic_alerts_pending_oldest_age_seconds"
+        assert (pending, daemon.metrics.registry.get_sample_value(oldest)) == (0.0, 0.0)
         gate.leader = True
         takeover.fn()  # leads, but its caches are not filled yet: waits
         assert calls == ["recover"]
