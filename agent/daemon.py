@@ -44,6 +44,12 @@ APPROVER_REFRESH = 240.0  # under the approvers cache TTL (300 s): memberships s
 # An anomaly series no read has returned for this long (its pod replaced, its node gone)
 # loses its saved detector state; if it ever comes back it warms up like a new one.
 ANOMALY_SERIES_RETENTION = 30 * 86400.0
+# A handled alert row is an observation, not evidence: the decision it led to keeps its
+# own copy (fingerprint, labels, annotations, generatorURL), and the firing set and the
+# webhook's dedup look back only twice Alertmanager's repeat interval. Kept this long
+# after its last delivery (or ``retentionDays``, if shorter), to answer "did Autonomic
+# receive that alert?" for a month, not for a year.
+HANDLED_ALERT_RETENTION = 30 * 86400.0
 
 log = logging.getLogger("autonomic.daemon")
 
@@ -333,9 +339,11 @@ class Daemon:
 
     def housekeeping(self) -> None:
         now = self.clock.now()
+        before = now - self.settings.ledger.retention_days * 86400
         pruned = self.ledger.prune(
-            now - self.settings.ledger.retention_days * 86400,
+            before,
             series_before=now - ANOMALY_SERIES_RETENTION,
+            alerts_before=max(before, now - HANDLED_ALERT_RETENTION),
         )
         recent = self.ledger.decisions(since=now - 7 * 86400, limit=20_000)
         types = {d.decision_type for d in recent if d.kind != "anomaly"}

@@ -515,3 +515,26 @@ def test_scaling_shows_each_held_workload_with_its_reason(
         )
     finally:
         runtime.stop()
+
+
+def test_housekeeping_prunes_handled_alerts_after_30_days_not_400(
+    fake: FakeApiServer, tmp_path: Path
+) -> None:
+    from agent.daemon import build_daemon
+    from agent.ledger import AlertDelivery
+    from agent.settings import load_settings
+
+    daemon, runtime = build_daemon(
+        load_settings(config(tmp_path, free_port()), {}), {}, kube_host=fake.url
+    )
+    try:
+        now = time.time()
+        for fingerprint, age_days in (("month-old", 31), ("recent", 29)):
+            alert = AlertDelivery(fingerprint, now - age_days * 86400, "firing", "A", {}, {})
+            daemon.ledger.record_alerts([alert], now - age_days * 86400)
+        daemon.ledger.mark_alerts_handled([a.id for a in daemon.ledger.pending_alerts()], now)
+        daemon.housekeeping()
+        kept = daemon.ledger.firing_alerts(now, delivered_since=0)
+        assert [a.fingerprint for a in kept] == ["recent"]
+    finally:
+        runtime.stop()
