@@ -3,9 +3,11 @@
 The webhook stores a delivery's alerts (``store``) before it answers Alertmanager 200:
 an alert accepted is in the ledger, and is handled by the next remediation cycle of
 whichever replica leads then (``pending``, then ``handled`` once the cycle has handled
-it), even if the replica that took it in dies first. A cycle that fails between the two
-handles the alerts again at the next one: a decision is found by its incident key and
-not made twice.
+it), even if the replica that took it in dies first; a replica that begins to lead runs
+a cycle at once. A cycle that fails between the two handles the alerts again at the next
+one: a decision is found by its incident key and not made twice. One alert that fails
+when handled on its own is tried at a few cycles, then given up (the engine's
+``ALERT_ATTEMPTS``).
 
 The set of alerts firing (``firing``: the ``noOtherAlertFiring`` precondition, the
 ``alertResolved`` verification) is read from the same rows, so a new leader, or a
@@ -155,6 +157,11 @@ class AlertInbox:
     def handled(self, ids: Sequence[int]) -> None:
         if ids:
             self.ledger.mark_alerts_handled(ids, self.clock())
+
+    def waiting(self) -> tuple[int, float | None]:
+        """How many stored alerts are not handled yet, and when the oldest of them was
+        first delivered (None when none waits)."""
+        return self.ledger.pending_alert_summary()
 
     def firing_rows(self) -> list[StoredAlert]:
         now = self.clock()

@@ -44,6 +44,12 @@ APPROVER_REFRESH = 240.0  # under the approvers cache TTL (300 s): memberships s
 # An anomaly series no read has returned for this long (its pod replaced, its node gone)
 # loses its saved detector state; if it ever comes back it warms up like a new one.
 ANOMALY_SERIES_RETENTION = 30 * 86400.0
+# A handled alert row is an observation, not evidence: the decision it led to keeps its
+# own copy (fingerprint, labels, annotations, generatorURL), and the firing set and the
+# webhook's dedup look back only twice Alertmanager's repeat interval. Kept this long
+# after its last delivery (or ``retentionDays``, if shorter), to answer "did Autonomic
+# receive that alert?" for a month, not for a year.
+HANDLED_ALERT_RETENTION = 30 * 86400.0
 
 log = logging.getLogger("autonomic.daemon")
 
@@ -220,6 +226,11 @@ class Daemon:
     canary: CanaryLoop | None = None
     extra_jobs: list[Job] = field(default_factory=list)
     remediation_period: float = 30.0
+    # With leader election: how often every replica checks whether it has begun to lead
+    # and has not run a remediation cycle in this term yet (``takeover_cycle``).
+    takeover_period: float | None = None
+    _cycle_term: int = -1  # the leadership term of the last remediation cycle begun
+    _cycling: threading.Lock = field(default_factory=threading.Lock)
     _was_leader: bool = False
     _gate_term: int | None = None  # the gate's term when this replica last recovered
     _recovery: threading.Lock = field(default_factory=threading.Lock)
@@ -272,7 +283,36 @@ class Daemon:
         # Runs on every replica (not leader-only), so that a standby notices it has
         # stopped leading and recovers again when it next leads.
         if self.leading():
+            self._cycle()
+        else:  # what this replica counted when it led is out of date: the leader counts
+            self.metrics.alerts_pending.set(0)
+            self.metrics.alerts_pending_age.set(0)
+
+    def takeover_cycle(self) -> None:
+        """The remediation cycle at the start of a leadership term, not at the next
+        period (up to ``remediation_period`` later): the alerts the previous leader
+        accepted, and did not handle before it died, are handled at once. Checked every
+        ``takeover_period`` on every replica; it waits for the watch caches to be filled
+        (a standby's usually are), and runs once per term: if a cycle has run in the
+        term already, or is running, nothing is done."""
+        if not self.leading() or self._cycle_term == self._term:
+            return
+        waiting = self.cluster_waiting() if self.cluster_waiting is not None else None
+        if waiting:
+            return  # the periodic cycle runs all the same, reading the API directly
+        log.info("leading: running the remediation cycle now, not at its next period")
+        self._cycle()
+
+    def _cycle(self) -> None:
+        """One remediation cycle, never two at once (the periodic job and the one at a
+        takeover): one that finds another running returns, the running one does the work."""
+        if not self._cycling.acquire(blocking=False):
+            return
+        try:
+            self._cycle_term = self._term
             self.engine.cycle()
+        finally:
+            self._cycling.release()
 
     def anomaly_cycle(self) -> None:
         self.anomaly.cycle()
@@ -299,9 +339,11 @@ class Daemon:
 
     def housekeeping(self) -> None:
         now = self.clock.now()
+        before = now - self.settings.ledger.retention_days * 86400
         pruned = self.ledger.prune(
-            now - self.settings.ledger.retention_days * 86400,
+            before,
             series_before=now - ANOMALY_SERIES_RETENTION,
+            alerts_before=max(before, now - HANDLED_ALERT_RETENTION),
         )
         recent = self.ledger.decisions(since=now - 7 * 86400, limit=20_000)
         types = {d.decision_type for d in recent if d.kind != "anomaly"}
@@ -316,6 +358,17 @@ class Daemon:
             Job("remediation", self.remediation_period, self.remediation_cycle, leader_only=False),
             Job("housekeeping", 3600.0, after(self.housekeeping)),
         ]
+        if self.takeover_period is not None:
+            jobs.insert(
+                1,
+                Job(
+                    "remediation-takeover",
+                    self.takeover_period,
+                    self.takeover_cycle,
+                    leader_only=False,  # every replica: a standby notices when it leads
+                    jitter=0.0,
+                ),
+            )
         if self.settings.anomaly_queries:
             period = min(q.step for q in self.settings.anomaly_queries)
             jobs.append(Job("anomaly", max(period, 15.0), after(self.anomaly_cycle)))
@@ -543,6 +596,8 @@ def build_daemon(
             if settings.leader_election.enabled
             else 5.0
         )
+    if settings.leader_election.enabled:  # as often as a follower polls the lease, or 2 s
+        daemon.takeover_period = min(settings.leader_election.retry_period, 2.0)
     server = HttpServer(
         settings.server.host,
         settings.server.port,

@@ -147,6 +147,24 @@ class Metrics:
             ["result"],
             registry=r,
         )
+        self.alerts_pending = Gauge(
+            "autonomic_alerts_pending",
+            "Alerts the webhook stored that no remediation cycle has handled yet, as the "
+            "leader counted them at its last cycle (0 on a standby).",
+            registry=r,
+        )
+        self.alerts_pending_age = Gauge(
+            "autonomic_alerts_pending_oldest_age_seconds",
+            "Seconds since the oldest alert not handled yet was first delivered, at the "
+            "leader's last remediation cycle (0 when none waits, and on a standby).",
+            registry=r,
+        )
+        self.alerts_given_up = Counter(
+            "autonomic_alerts_given_up",
+            "Stored alerts this replica gave up on after they failed to be handled at 5 "
+            "cycles in a row (marked handled; no runbook ran for them; the log names each).",
+            registry=r,
+        )
         self.automation_rate = Gauge(
             "autonomic_automation_rate",
             "Share of recent actionable decisions executed without asking.",

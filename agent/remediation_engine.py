@@ -103,6 +103,9 @@ GUARD_KEY = "remediation/guards"
 COUNTED_KEYS = 50_000
 UNMATCHED_LOG_EVERY = 3600.0  # seconds between warnings of one runbook not taking signals up
 # Decisions that may still lead to an execution (or are running one).
+# Times one stored alert is handled on its own and fails, on one replica, before it is
+# given up (marked handled, logged, counted): one attempt per remediation cycle.
+ALERT_ATTEMPTS = 5
 OPEN_STATUSES = ("asked", "approved", "executing", "verifying")
 # Value of a PromQL query at the current time, or None when there is no fresh data.
 InstantQuery = Callable[[str], float | None]
@@ -299,6 +302,8 @@ class RemediationEngine:
         self.outcomes = RunbookOutcomes(ledger, decisions.metrics)
         self._storm_reported_at: float | None = None
         self._queue: list[Signal] = []
+        # Stored alerts (by row id) that failed when handled on their own, and how often.
+        self._alert_failures: dict[int, int] = {}
         # Dedup keys already counted as triggers: a condition that persists (a pod
         # crash-looping for an hour) is one trigger, not one per cycle. Bounded.
         self._counted: OrderedDict[str, None] = OrderedDict()
@@ -352,31 +357,31 @@ class RemediationEngine:
         """One pass: Kubernetes conditions, queued signals and the alerts stored by the
         webhook in, decisions out; then run what is approved, verify what is due, expire
         stale questions."""
+        try:
+            return self._cycle()
+        finally:
+            self.publish_pending()
+
+    def _cycle(self) -> list[Handled]:
         snapshot = self.snapshot()
         now = self.clock.now()
         stored = self.inbox.pending() if self.inbox is not None else []
         queued, self._queue = self._queue, []
-        signals = list(detect_kubernetes_signals(snapshot, now)) + queued + [s for _, s in stored]
+        others = list(detect_kubernetes_signals(snapshot, now)) + queued
         try:
-            handled = self.handle(signals, snapshot)
-        except TransientError:
-            # The ledger (or a read) failed part-way: the queued signals (anomaly
-            # incidents, forecast breaches, canary verdicts) are not sent again by their
-            # loops, so they wait for the next cycle instead of being lost; the stored
-            # alerts stay unhandled in the ledger, taken in again by the next cycle (this
-            # replica's or a new leader's). One already decided is found by its incident
-            # key then, not decided twice.
-            self._queue[:0] = queued
-            raise
-        except Exception:
-            # Any other error drops them: a signal that cannot be handled must not block
-            # the loop (a stored alert marked handled is not taken in again either).
-            self._drop_stored(stored)
-            raise
+            handled = self.handle(others + [s for _, s in stored], snapshot)
+            done = [row for row, _ in stored]
+        except Exception as exc:
+            if not stored:
+                self._put_back(queued, exc)
+                raise
+            # The ledger failing, or one alert that cannot be handled (a bug, a label
+            # the ledger refuses): the others first, then each stored alert alone.
+            handled, done = self._handle_apart(others, queued, stored, snapshot)
         # Marked after they were handled: a crash in between handles them again at the
         # next cycle, which finds the decisions by their incident keys.
-        if stored and self.inbox is not None:
-            self.inbox.handled([row for row, _ in stored])
+        if done and self.inbox is not None:
+            self.inbox.handled(done)
         self.decisions.sync_answers()
         self.decisions.expire_due()
         self.decisions.repost_unposted()
@@ -385,18 +390,86 @@ class RemediationEngine:
         self.verify_due()
         return handled
 
-    def _drop_stored(self, stored: Sequence[tuple[int, Signal]]) -> None:
-        if not stored or self.inbox is None:
-            return
-        log.error(
-            "%d stored alert(s) dropped after the cycle failed on them: %s",
-            len(stored),
-            ", ".join(signal.describe() for _, signal in stored[:10]),
-        )
+    def _put_back(self, queued: list[Signal], exc: Exception) -> None:
+        """After a ``TransientError`` (the ledger, or a read, failed part-way): the queued
+        signals (anomaly incidents, forecast breaches, canary verdicts) are not sent again
+        by their loops, so they wait for the next cycle instead of being lost. Any other
+        error drops them: a signal that cannot be handled must not block the loop."""
+        if isinstance(exc, TransientError):
+            self._queue[:0] = queued
+
+    def _handle_apart(
+        self,
+        others: Sequence[Signal],
+        queued: list[Signal],
+        stored: Sequence[tuple[int, Signal]],
+        snapshot: ClusterSnapshot,
+    ) -> tuple[list[Handled], list[int]]:
+        """Handle the signals that are not stored alerts, then each stored alert on its
+        own, after handling all of them at once failed. An error in the first part is
+        not the alerts' doing: it is raised, and the alerts stay pending, taken in again
+        by the next cycle (this replica's or a new leader's). A stored alert that fails
+        on its own is tried again at the next cycles, up to ``ALERT_ATTEMPTS`` times in
+        all on this replica, then given up (``_failed_attempt``). Returns what was handled, and
+        the rows to mark handled (those handled, and those given up)."""
         try:
-            self.inbox.handled([row for row, _ in stored])
-        except TransientError as exc:  # then they are taken in again
-            log.warning("could not mark the dropped alerts handled: %s", exc)
+            handled = self.handle(others, snapshot)
+        except Exception as exc:
+            self._put_back(queued, exc)
+            raise
+        done: list[int] = []
+        for row, signal in stored:
+            try:
+                handled += self.handle([signal], snapshot)
+            except Exception as exc:
+                if self._failed_attempt(row, signal, exc):
+                    done.append(row)
+                continue
+            self._alert_failures.pop(row, None)
+            done.append(row)
+        return handled, done
+
+    def _failed_attempt(self, row: int, signal: Signal, exc: Exception) -> bool:
+        """Count a stored alert's failed attempt; whether it is given up now."""
+        attempts = self._alert_failures.get(row, 0) + 1
+        error = f"{type(exc).__name__}: {exc}"
+        if attempts < ALERT_ATTEMPTS:
+            self._alert_failures[row] = attempts
+            log.warning(
+                "stored %s could not be handled (attempt %d of %d; tried again at the next "
+                "cycle): %s",
+                signal.describe(),
+                attempts,
+                ALERT_ATTEMPTS,
+                error,
+                exc_info=not isinstance(exc, TransientError),
+            )
+            return False
+        self._alert_failures.pop(row, None)
+        log.error(
+            "stored %s given up after %d failed attempts: it is marked handled and no "
+            "runbook runs for it; the last error: %s",
+            signal.describe(),
+            attempts,
+            error,
+        )
+        self.decisions.metrics.alerts_given_up.inc()
+        return True
+
+    def publish_pending(self) -> None:
+        """``autonomic_alerts_pending`` and the oldest one's age, from the ledger (kept
+        by the leader, at each cycle). A ledger that cannot say leaves them as they were."""
+        if self.inbox is None:
+            return
+        try:
+            count, oldest = self.inbox.waiting()
+        except TransientError as exc:
+            log.debug("pending alerts not counted: %s", exc)
+            return
+        metrics = self.decisions.metrics
+        metrics.alerts_pending.set(count)
+        age = 0.0 if oldest is None else max(self.clock.now() - oldest, 0.0)
+        metrics.alerts_pending_age.set(age)
 
     def handle(self, signals: Sequence[Signal], snapshot: ClusterSnapshot) -> list[Handled]:
         now = self.clock.now()

@@ -1352,6 +1352,16 @@ class Ledger:
         with self._read() as conn:
             return [StoredAlert(**row) for row in conn.execute(query.limit(limit)).mappings()]
 
+    def pending_alert_summary(self) -> tuple[int, float | None]:
+        """How many alerts are not handled yet, and the earliest first delivery of them."""
+        table = tables["alerts"]
+        query = sa.select(sa.func.count(), sa.func.min(table.c.received_at)).where(
+            table.c.handled_at.is_(None)
+        )
+        with self._read() as conn:
+            count, oldest = conn.execute(query).one()
+        return int(count), None if oldest is None else float(oldest)
+
     def mark_alerts_handled(self, ids: Sequence[int], now: float) -> int:
         """Mark alerts handled (those not marked yet); how many were marked."""
         table = tables["alerts"]
@@ -1396,7 +1406,13 @@ class Ledger:
             return [StoredAlert(**row) for row in conn.execute(query).mappings()]
 
     # ------------------------------------------------------------ retention
-    def prune(self, before: float, *, series_before: float | None = None) -> dict[str, int]:
+    def prune(
+        self,
+        before: float,
+        *,
+        series_before: float | None = None,
+        alerts_before: float | None = None,
+    ) -> dict[str, int]:
         """Delete settled history older than ``before``; open work is never pruned.
 
         Decisions in a terminal status go with their feedback and questions; intents
@@ -1407,8 +1423,9 @@ class Ledger:
         anomaly series not saved since ``series_before`` (default ``before``): series
         gone that long (pods replaced, nodes removed), which would otherwise pile up.
         What runbooks were held back from goes once last seen before ``before``, and the
-        alerts the webhook accepted once handled and last delivered before it (one still
-        firing is delivered again at Alertmanager's repeat interval, so it stays).
+        alerts the webhook accepted once handled and last delivered before
+        ``alerts_before`` (default ``before``; one still firing is delivered again at
+        Alertmanager's repeat interval, so it stays).
         """
         d, f, q = tables["decisions"], tables["feedback"], tables["questions"]
         counts: dict[str, int] = {}
@@ -1468,7 +1485,10 @@ class Ledger:
             counts["held_back"] = conn.execute(b.delete().where(b.c.last_seen < before)).rowcount
             al = tables["alerts"]
             counts["alerts"] = conn.execute(
-                al.delete().where(al.c.handled_at.is_not(None), al.c.delivered_at < before)
+                al.delete().where(
+                    al.c.handled_at.is_not(None),
+                    al.c.delivered_at < (before if alerts_before is None else alerts_before),
+                )
             ).rowcount
         return counts
 

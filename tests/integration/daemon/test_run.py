@@ -298,6 +298,79 @@ def test_a_new_leader_settles_the_old_leaders_work_before_any_job_acts(
         runtime.stop()
 
 
+def test_a_replica_that_begins_to_lead_runs_the_remediation_cycle_at_once(
+    fake: FakeApiServer, tmp_path: Path
+) -> None:
+    """The remediation job runs every 30 s: a new leader used to handle the alerts its
+    predecessor stored only then. The takeover job (every lease poll, 0.5 s here) runs the
+    cycle once per leadership term, once the watch caches are filled, never on a standby
+    and never beside a cycle already running."""
+    from agent.daemon import build_daemon
+    from agent.settings import load_settings
+
+    settings = load_settings(config(tmp_path, free_port()), {})
+    daemon, runtime = build_daemon(settings, {}, kube_host=fake.url)
+    try:
+        calls: list[str] = []
+        waiting: list[str | None] = ["waiting for the Kubernetes API server to list Pod"]
+        release, running = threading.Event(), threading.Event()
+
+        def cycle() -> None:
+            calls.append("cycle")
+            running.set()
+            release.wait(5)
+
+        gate = SwitchGate()
+        daemon.gate = gate
+        daemon.engine.recover = lambda: calls.append("recover") or {}  # type: ignore[method-assign,func-returns-value]
+        daemon.engine.cycle = cycle  # type: ignore[method-assign,assignment]
+        daemon.cluster_waiting = lambda: waiting[0]
+        release.set()
+        jobs = {job.name: job for job in daemon.jobs()}
+        takeover = jobs["remediation-takeover"]
+        assert (takeover.period, takeover.leader_only, takeover.jitter) == (0.5, False, 0.0)
+
+        takeover.fn()  # a standby never acts
+        assert calls == []
+        # ...and shows no stale count of the stored alerts from when it last led
+        daemon.metrics.alerts_pending.set(3)
+        daemon.metrics.alerts_pending_age.set(40)
+        jobs["remediation"].fn()
+        assert calls == []
+        pending = daemon.metrics.registry.get_sample_value("autonomic_alerts_pending")
+        oldest = "autonomic_alerts_pending_oldest_age_seconds"
+        assert (pending, daemon.metrics.registry.get_sample_value(oldest)) == (0.0, 0.0)
+        gate.leader = True
+        takeover.fn()  # leads, but its caches are not filled yet: waits
+        assert calls == ["recover"]
+        waiting[0] = None
+        takeover.fn()
+        takeover.fn()  # once per term
+        assert calls == ["recover", "cycle"]
+        jobs["remediation"].fn()  # the periodic cycle goes on as before
+        assert calls == ["recover", "cycle", "cycle"]
+
+        gate.lose_and_regain()  # a new term: at once again
+        takeover.fn()
+        assert calls[3:] == ["recover", "cycle"]
+
+        # A cycle running when a new term begins: the takeover does not start another.
+        release.clear()
+        running.clear()
+        periodic = threading.Thread(target=jobs["remediation"].fn)
+        periodic.start()
+        assert running.wait(5)
+        gate.lose_and_regain()
+        takeover.fn()
+        release.set()
+        periodic.join(5)
+        assert calls[5:] == ["cycle", "recover"]
+        takeover.fn()  # the next look runs the new term's cycle
+        assert calls[7:] == ["cycle"]
+    finally:
+        runtime.stop()
+
+
 def test_a_standby_sends_alertmanager_elsewhere_and_takes_alerts_once_it_leads(
     fake: FakeApiServer, tmp_path: Path
 ) -> None:
@@ -440,5 +513,28 @@ def test_scaling_shows_each_held_workload_with_its_reason(
         assert (
             'autonomic_scaling_held{reason="ReadFailed",workload="Deployment/shop/web"} 1.0' in text
         )
+    finally:
+        runtime.stop()
+
+
+def test_housekeeping_prunes_handled_alerts_after_30_days_not_400(
+    fake: FakeApiServer, tmp_path: Path
+) -> None:
+    from agent.daemon import build_daemon
+    from agent.ledger import AlertDelivery
+    from agent.settings import load_settings
+
+    daemon, runtime = build_daemon(
+        load_settings(config(tmp_path, free_port()), {}), {}, kube_host=fake.url
+    )
+    try:
+        now = time.time()
+        for fingerprint, age_days in (("month-old", 31), ("recent", 29)):
+            alert = AlertDelivery(fingerprint, now - age_days * 86400, "firing", "A", {}, {})
+            daemon.ledger.record_alerts([alert], now - age_days * 86400)
+        daemon.ledger.mark_alerts_handled([a.id for a in daemon.ledger.pending_alerts()], now)
+        daemon.housekeeping()
+        kept = daemon.ledger.firing_alerts(now, delivered_since=0)
+        assert [a.fingerprint for a in kept] == ["recent"]
     finally:
         runtime.stop()

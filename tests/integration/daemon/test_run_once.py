@@ -79,7 +79,8 @@ def test_once_exits_0_when_every_job_ran(
     done = once(tmp_path, fake.url, ELECTION, prometheus.url)
     assert done.returncode == 0, done.stderr
     assert done.stdout == (
-        "remediation=ok housekeeping=ok scaling=ok canary=ok prometheus=ok ledger=ok\n"
+        "remediation=ok remediation-takeover=ok housekeeping=ok scaling=ok canary=ok "
+        "prometheus=ok ledger=ok\n"
     )
     assert "did not run cleanly" not in done.stderr and "Prometheus could not" not in done.stderr
 
@@ -97,7 +98,9 @@ def test_once_exits_3_when_prometheus_cannot_be_read(
     port = free_port()
     done = once(tmp_path, fake.url, ELECTION, f"http://127.0.0.1:{port}", extra)
     assert done.returncode == 3, done.stderr
-    jobs = "remediation=ok housekeeping=ok " + ("anomaly=ok " if extra else "")
+    jobs = "remediation=ok remediation-takeover=ok housekeeping=ok " + (
+        "anomaly=ok " if extra else ""
+    )
     assert done.stdout == jobs + "scaling=ok canary=ok prometheus=failed ledger=ok\n"
     assert "Traceback" not in done.stderr
     assert done.stderr.strip().splitlines()[-1] == (
@@ -112,7 +115,7 @@ def test_once_exits_1_when_the_lease_cannot_be_read(tmp_path: Path) -> None:
     assert done.returncode == 1
     assert "Traceback" not in done.stderr
     summary = done.stderr.strip().splitlines()[-1]
-    assert summary.startswith("autonomic: run --once: 3 of 4 jobs did not run cleanly: ")
+    assert summary.startswith("autonomic: run --once: 3 of 5 jobs did not run cleanly: ")
     assert "scaling (not-leader)" in summary and "within 3.5 s" in summary
 
 
@@ -135,8 +138,8 @@ def test_once_exits_4_when_the_ledger_cannot_be_reached(
     done = once(tmp_path, fake.url, ELECTION, ledger=ledger)
     assert done.returncode == 4, done.stderr
     assert done.stdout == (
-        "remediation=no-ledger housekeeping=no-ledger scaling=no-ledger canary=no-ledger "
-        "prometheus=failed ledger=failed\n"
+        "remediation=no-ledger remediation-takeover=no-ledger housekeeping=no-ledger "
+        "scaling=no-ledger canary=no-ledger prometheus=failed ledger=failed\n"
     )
     assert "Traceback" not in done.stderr
     last = done.stderr.strip().splitlines()[-1]

@@ -144,6 +144,17 @@ def test_handled_alerts_are_pruned_by_last_delivery_and_unhandled_ones_kept(
     assert [row[0] for row in rows(ledger)] == ["open"]  # never handled: never pruned
 
 
+def test_handled_alerts_have_a_retention_of_their_own(ledger: Ledger) -> None:
+    """The daemon keeps handled alerts 30 days, not the decisions' 400: pruned at
+    ``alerts_before`` while the decisions' cut is far older."""
+    ledger.record_alerts([delivery("handled"), delivery("open")], NOW)
+    stored = {row.fingerprint: row.id for row in ledger.pending_alerts()}
+    ledger.mark_alerts_handled([stored["handled"]], NOW + 30)
+    assert ledger.prune(NOW - 400 * 86400, alerts_before=NOW - 86400)["alerts"] == 0
+    assert ledger.prune(NOW - 400 * 86400, alerts_before=NOW + 60)["alerts"] == 1
+    assert [row[0] for row in rows(ledger)] == ["open"]
+
+
 @pytest.mark.postgres
 def test_replicas_storing_one_delivery_at_once_store_it_once(postgres_url: str) -> None:
     """Alertmanager's HA peers each send the group; a retry races the first attempt:

@@ -224,3 +224,68 @@ def test_a_ledger_failing_during_the_cycle_leaves_the_alerts_for_the_next(
     rig.clock.advance(30)
     assert [h.outcome for h in rig.cycle() if h.runbook == NOTIFY] == ["decided"]
     assert rig.ledger.pending_alerts() == []
+
+
+def sample(rig: KubeRig, name: str) -> float:
+    value = rig.engine.decisions.metrics.registry.get_sample_value(name)
+    assert value is not None, name
+    return value
+
+
+def test_an_alert_that_fails_every_cycle_is_given_up_and_blocks_no_other(
+    replicas: Replicas, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """One stored alert whose handling raises (a bug set off by its labels). The whole
+    batch used to be dropped with it: the good alert stored beside it was marked handled
+    and never decided. Each is handled on its own now: the good one is decided at once,
+    the bad one is tried at 5 cycles, each failure logged, then given up (marked handled,
+    logged as an error, counted in /metrics); the gauges show it waiting meanwhile."""
+    import agent.remediation_engine as engine_module
+
+    rig = replicas.start()
+    seed_web(rig)
+    seed_hpa(rig.server.store, "web-autoscaler", target="web", namespace="shop", max_replicas=3)
+    real_match = engine_module.match
+
+    def match(runbooks: Any, signal: Any, snapshot: Any) -> Any:
+        if signal.evidence.get("fingerprint") == "bad":
+            raise ValueError("a label no runbook template expected")
+        return real_match(runbooks, signal, snapshot)
+
+    monkeypatch.setattr(engine_module, "match", match)
+    bad = {**critical(rig), "fingerprint": "bad"}
+    assert post(rig, [bad, maxed_out(rig, "web-autoscaler")])[0] == 200
+    rig.clock.advance(20)
+    rig.engine.publish_pending()
+    assert sample(rig, "autonomic_alerts_pending") == 2.0
+    assert sample(rig, "autonomic_alerts_pending_oldest_age_seconds") == 20.0
+
+    decided = [h for h in rig.cycle() if h.runbook == NOTIFY]
+    assert [h.outcome for h in decided] == ["decided"]
+    assert [a.fingerprint for a in rig.ledger.pending_alerts()] == ["bad"]
+    assert sample(rig, "autonomic_alerts_pending") == 1.0
+    assert sample(rig, "autonomic_alerts_pending_oldest_age_seconds") == 20.0
+    for _ in range(3):
+        rig.clock.advance(30)
+        rig.cycle()
+    assert [a.fingerprint for a in rig.ledger.pending_alerts()] == ["bad"]
+    assert sample(rig, "autonomic_alerts_pending_oldest_age_seconds") == 110.0
+    assert sample(rig, "autonomic_alerts_given_up_total") == 0.0
+
+    rig.clock.advance(30)
+    rig.cycle()  # the fifth attempt
+    assert rig.ledger.pending_alerts() == []
+    assert sample(rig, "autonomic_alerts_given_up_total") == 1.0
+    assert sample(rig, "autonomic_alerts_pending") == 0.0
+    assert sample(rig, "autonomic_alerts_pending_oldest_age_seconds") == 0.0
+    said = [
+        (r.levelname, r.getMessage()) for r in caplog.records if "stored alert" in r.getMessage()
+    ]
+    assert [level for level, _ in said] == ["WARNING"] * 4 + ["ERROR"]
+    assert said[0][1].startswith("stored alert KubeQuotaExceeded")
+    assert "(attempt 1 of 5; tried again at the next cycle): ValueError: a label" in said[0][1]
+    assert "given up after 5 failed attempts: it is marked handled" in said[-1][1]
+    assert len(rig.decisions_of(NOTIFY)) == 1  # the good alert: decided once, not again
+    rig.clock.advance(30)
+    rig.cycle()
+    assert len([r for r in caplog.records if "stored alert" in r.getMessage()]) == 5
