@@ -18,6 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from remediation.ports import ObjectRef
 from remediation.signals import Signal
+from remediation.snapshot import FiringAlert
 
 __all__ = [
     "MAX_BODY_BYTES",
@@ -27,6 +28,7 @@ __all__ = [
     "alert_target",
     "parse_payload",
     "to_signals",
+    "update_firing",
 ]
 
 MAX_BODY_BYTES = 1_048_576
@@ -210,3 +212,21 @@ def to_signals(
             )
         )
     return tuple(signals)
+
+
+def update_firing(
+    firing: tuple[FiringAlert, ...], payload: AlertmanagerPayload
+) -> tuple[FiringAlert, ...]:
+    """The set of firing alerts after ``payload``: firing ones added, resolved ones removed."""
+    current = {alert.fingerprint: alert for alert in firing}
+    for alert in payload.alerts:
+        if alert.status == "resolved":
+            current.pop(alert.fingerprint, None)
+        else:
+            current[alert.fingerprint] = FiringAlert(
+                name=alert.name,
+                labels=dict(alert.labels),
+                fingerprint=alert.fingerprint,
+                starts_at=alert.startsAt.timestamp(),
+            )
+    return tuple(sorted(current.values(), key=lambda a: (a.name, a.fingerprint)))

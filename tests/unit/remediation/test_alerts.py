@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from remediation.alerts import PayloadError, alert_target, parse_payload, to_signals
+from remediation.alerts import PayloadError, alert_target, parse_payload, to_signals, update_firing
 from remediation.ports import ObjectRef
 
 
@@ -142,3 +142,12 @@ def test_oversized_body_is_413() -> None:
     with pytest.raises(PayloadError) as raised:
         parse_payload(b" " * 1_048_577)
     assert raised.value.status == 413
+
+
+def test_firing_set_follows_resolutions() -> None:
+    firing = update_firing((), parse_payload(json.dumps(payload(alert(), alert("c3d4")))))
+    assert [a.fingerprint for a in firing] == ["a1b2", "c3d4"]
+    resolved = alert("a1b2")
+    resolved["status"] = "resolved"
+    firing = update_firing(firing, parse_payload(json.dumps(payload(resolved, status="resolved"))))
+    assert [a.fingerprint for a in firing] == ["c3d4"]
