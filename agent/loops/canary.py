@@ -574,13 +574,9 @@ class CanaryLoop:
         """The query templates for ``side``: a Rollout's ReplicaSet's, or a workload's."""
         return self.settings.rollout_queries if side.pod_hash else self.settings.queries
 
-    def _read(
-        self, side: Side | ObjectRef, now: float, problems: list[str] | None = None
-    ) -> dict[str, float]:
+    def _read(self, side: Side, now: float, problems: list[str] | None = None) -> dict[str, float]:
         """One value per column for ``side``; a query that returned several series is
         named in ``problems`` (it is missing every interval until it is aggregated)."""
-        if isinstance(side, ObjectRef):
-            side = Side(side, side.name)
         ref = side.ref
         row: dict[str, float] = {}
         for column, template in self._templates(side).items():

@@ -19,7 +19,7 @@ from agent.clock import FakeClock
 from agent.decisions import DecisionService
 from agent.errors import TransientError
 from agent.ledger import Ledger, open_ledger
-from agent.loops.canary import CANARY_OF, CanaryLoop
+from agent.loops.canary import CANARY_OF, CanaryLoop, Side
 from agent.observability import Metrics
 from agent.server import Request
 from agent.settings import CanarySettings, RoutingSettings
@@ -183,10 +183,12 @@ def test_an_old_sample_is_not_judged(ledger: Ledger) -> None:
     is not judged on it (the interval is missing), however long it goes on."""
     loop, _, clock, _ = rig(ledger, canary_slowdown=1.0)
     clock.advance(60)
-    assert all(math.isfinite(v) for v in loop._read(CANARY, clock.now()).values())
+    assert all(
+        math.isfinite(v) for v in loop._read(Side(CANARY, CANARY.name), clock.now()).values()
+    )
     loop.reader.stale_after = 10 * 3600.0  # type: ignore[attr-defined]  # the proxy keeps answering
     later = clock.now() + 130 * 60  # 10 minutes past the last recorded sample
-    assert all(math.isnan(v) for v in loop._read(CANARY, later).values())
+    assert all(math.isnan(v) for v in loop._read(Side(CANARY, CANARY.name), later).values())
 
 
 def argo_answer(loop: CanaryLoop) -> dict[str, object]:
