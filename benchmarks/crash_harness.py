@@ -294,6 +294,7 @@ def _object_of(operation: dict[str, Any]) -> tuple[str, str, str]:
         "rollout_restart": "deployments",
         "scale": "deployments/scale",
         "set_hpa_min_replicas": "horizontalpodautoscalers",
+        "set_hpa_max_replicas": "horizontalpodautoscalers",
         "cordon": "nodes",
         "drain": "nodes",
         "delete_pod": "pods",

@@ -14,6 +14,7 @@ import operator
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
+from fractions import Fraction
 from typing import Annotated, Any, Literal, cast
 
 from pydantic import (
@@ -38,11 +39,14 @@ __all__ = [
     "Matcher",
     "Quantity",
     "RunbookModel",
+    "Step",
+    "StepField",
     "expected_shape",
     "freeze_lists",
     "not_a_number",
     "not_a_whole_number",
     "parse_comparison",
+    "parse_step",
 ]
 
 
@@ -229,3 +233,64 @@ ComparisonField = Annotated[
     PlainSerializer(str),
     WithJsonSchema({"type": "string", "pattern": COMPARISON_PATTERN, "examples": ["< 0.05"]}),
 ]
+
+
+STEP_PATTERN = r"^\s*(\+[0-9]+|[0-9]+(\.[0-9]+)?%)\s*$"
+_STEP = re.compile(STEP_PATTERN)
+_MAX_PERCENT = 1000.0
+_MAX_COUNT = 10_000
+
+
+@dataclass(frozen=True)
+class Step:
+    """How much a ceiling grows: by a share of itself (``percent``, from ``"50%"``) or by
+    a count (``count``, from ``"+5"``); exactly one is set."""
+
+    percent: float | None = None
+    count: int | None = None
+
+    def grow(self, current: int) -> int:
+        """``current`` grown by this step, a share rounded up to a whole replica."""
+        if self.count is not None:
+            return current + self.count
+        # Exact arithmetic: 10 grown by 30% is 13, not 13.000000000000002 rounded up to 14.
+        share = Fraction(str(self.percent or 0.0)) / 100
+        return math.ceil(current * (1 + share))
+
+    def __str__(self) -> str:
+        return f"+{self.count}" if self.count is not None else f"{self.percent:g}%"
+
+
+def parse_step(text: Any) -> Step:
+    """Parse ``"50%"`` or ``"+5"``; raise ``ValueError`` with an example otherwise."""
+    if isinstance(text, Step):
+        return text
+    example = "write a share such as '50%' or a count such as '+5'"
+    if isinstance(text, bool) or not isinstance(text, str):
+        whole = isinstance(text, int) and not isinstance(text, bool)
+        hint = f" (for {text} more, write '+{text}')" if whole else ""
+        raise ValueError(f"expected a string: {example}, not {text!r}{hint}")
+    found = _STEP.fullmatch(text)
+    if found is None:
+        bare = text.strip()
+        hint = f" ('+{bare}' for {bare} more, '{bare}%' for {bare}% more)" if bare.isdigit() else ""
+        raise ValueError(f"{text!r} is not a step; {example}{hint}")
+    value = found.group(1)
+    if value.startswith("+"):
+        count = int(value[1:])
+        if not 1 <= count <= _MAX_COUNT:
+            raise ValueError(f"{text!r}: the count must be from +1 to +{_MAX_COUNT}")
+        return Step(count=count)
+    percent = float(value[:-1])
+    if not 0 < percent <= _MAX_PERCENT:
+        raise ValueError(f"{text!r}: the share must be above 0% and at most {_MAX_PERCENT:g}%")
+    return Step(percent=percent)
+
+
+StepField = Annotated[
+    Step,
+    PlainValidator(parse_step),
+    PlainSerializer(str),
+    WithJsonSchema({"type": "string", "pattern": STEP_PATTERN, "examples": ["50%", "+5"]}),
+]
+"""A growth step written as a share (``50%``) or a count (``+5``), parsed at load time."""

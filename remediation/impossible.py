@@ -281,7 +281,7 @@ def _max_targets(parts: Parts) -> Iterator[Problem]:
     for tag, value in _allowed_actions(parts):
         if tag in ("deletePod", "evictPod") and kind != "Pod":
             objects["pods"] = "at least one of its pods"
-        elif tag == "setHpaMinReplicas":
+        elif tag in ("setHpaMinReplicas", "raiseHpaMaxReplicas"):
             objects["hpa"] = "its HorizontalPodAutoscaler"
         elif tag == "scale" and not (isinstance(value, ScaleAction) and value.hpa == "ignore"):
             either = True
@@ -350,7 +350,7 @@ _USE = {
     "node": "nodeReady, nodeCordoned or nodeDrained",
     "volume": "volumeExpanded",
     "workload": "deploymentAvailable, rolloutComplete, podsReady, noCrashLoop, "
-    "noImagePullBackOff or noOOMKilled",
+    "noImagePullBackOff, noOOMKilled or hpaNotMaxedOut",
 }
 
 

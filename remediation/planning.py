@@ -38,6 +38,7 @@ from remediation.ports import (
     RollbackToPrevious,
     RolloutRestart,
     Scale,
+    SetHpaMaxReplicas,
     SetHpaMinReplicas,
     VolumeClaimState,
     WorkloadState,
@@ -61,6 +62,7 @@ from remediation.schema import (
     PauseRolloutAction,
     PromqlCheck,
     PromqlPrecondition,
+    RaiseHpaMaxReplicasAction,
     RollbackAction,
     RolloutRestartAction,
     Runbook,
@@ -330,6 +332,65 @@ def _plan_hpa_floor(
     )
     added = max(0, floor - hpa.current_replicas)
     operation = SetHpaMinReplicas(hpa.ref, floor, expected=hpa.min_replicas)
+    return _Planned((Change(operation, summary),), (), added, selected, healthy)
+
+
+def _plan_hpa_ceiling(
+    action: RaiseHpaMaxReplicasAction, target: ObjectRef, snapshot: ClusterSnapshot
+) -> _Planned:
+    """Raise the ceiling of the HPA that scales ``target`` by ``action.by`` (at least
+    ``minStep``, never above ``atMost``), only while the HPA runs at it: an HPA below its
+    ceiling was not held back by it (the alert that asked is stale)."""
+    workload = _workload(target, snapshot)
+    hpa = snapshot.hpa_for(target)
+    if hpa is None:
+        raise _Stop("NoHpa", f"no HorizontalPodAutoscaler manages {show(target)}")
+    if hpa.shared_with:
+        names = ", ".join((hpa.ref.name, *hpa.shared_with))
+        raise _Stop(
+            "AmbiguousHpa",
+            f"{len(hpa.shared_with) + 1} HPAs target {show(target)} ({names}): the HPA "
+            "controller scales with none of them (AmbiguousSelector), so a higher ceiling "
+            "would change nothing; delete all but one",
+        )
+    if hpa.controller is not None:
+        raise _Stop(
+            "ManagedHpa",
+            f"{hpa.controller} owns {show(hpa.ref)} and would put its own maxReplicas back; "
+            f"raise the ceiling on {hpa.controller} instead",
+        )
+    ceiling = hpa.max_replicas
+    if ceiling < hpa.min_replicas:
+        raise _Stop(
+            "InvalidHpa",
+            f"{show(hpa.ref)} has maxReplicas {ceiling} below minReplicas "
+            f"{hpa.min_replicas}: fix the HPA; its ceiling is not raised",
+        )
+    if ceiling >= action.at_most:
+        raise _Stop(
+            "AtMaximum",
+            f"{show(hpa.ref)} maxReplicas is {ceiling}, at or above the runbook's atMost "
+            f"{action.at_most}: not raised; a person decides whether {show(target)} may "
+            "grow further",
+        )
+    if hpa.current_replicas < ceiling and hpa.desired_replicas < ceiling:
+        raise _Stop(
+            "NotMaxedOut",
+            f"{show(hpa.ref)} runs {_replicas(hpa.current_replicas)} and wants "
+            f"{hpa.desired_replicas}, below its maxReplicas {ceiling}: the ceiling no longer "
+            "holds it back (the alert is stale); not raised",
+        )
+    new = min(max(action.by.grow(ceiling), ceiling + action.min_step), action.at_most)
+    selected, healthy = _pods_health(workload, snapshot)
+    least = f", at least +{action.min_step}" if action.min_step > 1 else ""
+    summary = (
+        f"{show(hpa.ref)}: maxReplicas {ceiling} -> {new} (scales {show(target)}, at "
+        f"{_replicas(hpa.current_replicas)}; by {action.by}{least}, at most {action.at_most})"
+    )
+    # Compare-and-set against the ceiling planned from, as the floor's: a ceiling a
+    # person moved while the question was open is not written over.
+    operation = SetHpaMaxReplicas(hpa.ref, new, expected=ceiling)
+    added = max(0, new - hpa.current_replicas)
     return _Planned((Change(operation, summary),), (), added, selected, healthy)
 
 
@@ -686,6 +747,8 @@ def _plan_action(
         return _plan_scale(action, target, snapshot)
     if isinstance(action, SetHpaMinReplicasAction):
         return _plan_hpa_floor(action, target, snapshot)
+    if isinstance(action, RaiseHpaMaxReplicasAction):
+        return _plan_hpa_ceiling(action, target, snapshot)
     if isinstance(action, (RolloutRestartAction, RollbackAction, PauseRolloutAction)):
         return _plan_rollout(action, target, snapshot)
     if isinstance(action, (DeletePodAction, EvictPodAction)):

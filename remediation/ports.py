@@ -33,6 +33,7 @@ __all__ = [
     "RollbackToPrevious",
     "RolloutRestart",
     "Scale",
+    "SetHpaMaxReplicas",
     "SetHpaMinReplicas",
     "VolumeClaimReader",
     "VolumeClaimState",
@@ -224,6 +225,20 @@ class SetHpaMinReplicas:
 
 
 @dataclass(frozen=True)
+class SetHpaMaxReplicas:
+    """Set an HPA's ``maxReplicas`` ceiling (a runbook raises it; undo puts back the
+    ceiling it found)."""
+
+    target: ObjectRef  # HorizontalPodAutoscaler
+    max_replicas: int
+    # The maxReplicas the decision was made from. An HPA found at another value (someone
+    # raised or lowered it since, or it was deleted and created again) is not written.
+    # None: not checked.
+    expected: int | None = None
+    op: Literal["set_hpa_max_replicas"] = "set_hpa_max_replicas"
+
+
+@dataclass(frozen=True)
 class RolloutRestart:
     target: ObjectRef
     op: Literal["rollout_restart"] = "rollout_restart"
@@ -308,6 +323,7 @@ class ExpandVolume:
 Operation = (
     Scale
     | SetHpaMinReplicas
+    | SetHpaMaxReplicas
     | RolloutRestart
     | RollbackToPrevious
     | PauseRollout
@@ -404,6 +420,7 @@ _OPERATION_TYPES: dict[str, type[Any]] = {
     for cls in (
         Scale,
         SetHpaMinReplicas,
+        SetHpaMaxReplicas,
         RolloutRestart,
         RollbackToPrevious,
         PauseRollout,

@@ -18,7 +18,14 @@ from typing import Annotated, Any, Literal
 
 from pydantic import Field, model_validator
 
-from remediation._types import ComparisonField, Duration, Matcher, Quantity, RunbookModel
+from remediation._types import (
+    ComparisonField,
+    Duration,
+    Matcher,
+    Quantity,
+    RunbookModel,
+    StepField,
+)
 from remediation.windows import WindowFields
 
 __all__ = [
@@ -53,6 +60,7 @@ __all__ = [
     "Precondition",
     "PromqlCheck",
     "PromqlPrecondition",
+    "RaiseHpaMaxReplicasAction",
     "RollbackAction",
     "RolloutRestartAction",
     "Runbook",
@@ -291,6 +299,22 @@ class SetHpaMinReplicasAction(_Sizing):
     type: Literal["setHpaMinReplicas"]
 
 
+class RaiseHpaMaxReplicasAction(RunbookModel):
+    """Raise the maxReplicas ceiling of the HPA that scales the workload, bounded
+    (operation ``SetHpaMaxReplicas``); only while the HPA runs at its ceiling."""
+
+    type: Literal["raiseHpaMaxReplicas"]
+    by: StepField
+    """How much the ceiling grows: a share of it ('50%', rounded up to a whole replica)
+    or a count ('+5')."""
+    min_step: int = Field(default=1, ge=1, le=1000)
+    """Grow the ceiling by at least this many replicas (a share of a small ceiling may
+    round to fewer)."""
+    at_most: int = Field(ge=1, le=10_000)
+    """Never raise the ceiling above this, whatever 'by' says; an HPA already there is
+    left alone."""
+
+
 class RolloutRestartAction(RunbookModel):
     """Restart all pods of a workload gradually (operation ``RolloutRestart``)."""
 
@@ -404,6 +428,7 @@ class NotifyAction(RunbookModel):
 Action = Annotated[
     ScaleAction
     | SetHpaMinReplicasAction
+    | RaiseHpaMaxReplicasAction
     | RolloutRestartAction
     | RollbackAction
     | PauseRolloutAction
@@ -421,6 +446,7 @@ Action = Annotated[
 ACTION_KINDS: dict[str, frozenset[str]] = {
     "scale": frozenset({"Deployment", "StatefulSet"}),
     "setHpaMinReplicas": frozenset({"Deployment", "StatefulSet"}),
+    "raiseHpaMaxReplicas": frozenset({"Deployment", "StatefulSet"}),
     "rolloutRestart": frozenset({"Deployment", "StatefulSet"}),
     "rollback": frozenset({"Deployment"}),
     "pauseRollout": frozenset({"Deployment"}),
@@ -462,6 +488,7 @@ KubernetesCheckCondition = Literal[
     "nodeCordoned",
     "nodeDrained",
     "volumeExpanded",
+    "hpaNotMaxedOut",
 ]
 # The checks that read a Node, and the one that reads a PersistentVolumeClaim; the
 # others read a workload and its pods.
@@ -485,8 +512,9 @@ class KubernetesCheck(RunbookModel):
     type: Literal["kubernetes"]
     condition: KubernetesCheckCondition
     """deploymentAvailable, rolloutComplete, podsReady, noCrashLoop, noImagePullBackOff,
-    noOOMKilled, nodeReady, nodeCordoned, nodeDrained or volumeExpanded (the claim's
-    capacity reached the size asked for)."""
+    noOOMKilled, nodeReady, nodeCordoned, nodeDrained, volumeExpanded (the claim's
+    capacity reached the size asked for) or hpaNotMaxedOut (the HPA that scales the
+    workload runs, and wants, fewer replicas than its maxReplicas)."""
 
 
 class AlertResolvedCheck(RunbookModel):

@@ -121,6 +121,16 @@ def _workload_check(name: str, ref: ObjectRef, snapshot: ClusterSnapshot) -> tup
     if name == "noOOMKilled":
         bad = [p.ref.name for p in pods if p.last_termination_reason == "OOMKilled"]
         return ("fail" if bad else "pass", f"{len(bad)} pods last killed by OOM")
+    if name == "hpaNotMaxedOut":
+        hpa = snapshot.hpa_for(ref)
+        if hpa is None:
+            return "inconclusive", f"no HorizontalPodAutoscaler scales {ref}"
+        below = hpa.current_replicas < hpa.max_replicas and hpa.desired_replicas < hpa.max_replicas
+        return (
+            "pass" if below else "fail",
+            f"HorizontalPodAutoscaler {hpa.ref.name} at {hpa.current_replicas} replicas "
+            f"(wants {hpa.desired_replicas}) of maxReplicas {hpa.max_replicas}",
+        )
     return "inconclusive", f"{name} does not apply to {ref.kind}"
 
 

@@ -40,6 +40,7 @@ from remediation.ports import (
     RollbackToPrevious,
     RolloutRestart,
     Scale,
+    SetHpaMaxReplicas,
     SetHpaMinReplicas,
 )
 from remediation.quantity import parse_quantity
@@ -99,7 +100,7 @@ class Operations:
         match operation:
             case Scale():
                 return lambda: self._scale_snapshot(ref)
-            case SetHpaMinReplicas():
+            case SetHpaMinReplicas() | SetHpaMaxReplicas():
                 return lambda: self._hpa_snapshot(ref)
             case RolloutRestart():
                 return lambda: self._restart_snapshot(ref)
@@ -357,38 +358,12 @@ class Operations:
                     f"{ref}: replicas {old} -> {replicas}",
                 )
             case SetHpaMinReplicas(min_replicas=wanted, expected=expected):
-                old = before["minReplicas"]
-                if old == wanted:
-                    return self._result(
-                        operation,
-                        dry_run,
-                        before,
-                        {"minReplicas": old},
-                        f"{ref}: minReplicas already {old}",
-                        changed=False,
-                    )
-                if expected is not None and old != expected:
-                    # Read again after each 409 too: a retry must not overwrite the change
-                    # that caused the conflict.
-                    raise PermanentError(
-                        f"not setting minReplicas of {ref} to {wanted}: it is {old}, not the "
-                        f"{expected} the decision was made from (changed since, or the HPA "
-                        "was replaced)",
-                        reason="ChangedSinceDecision",
-                    )
-                self.api.patch(
-                    ref.kind,
-                    ref.namespace,
-                    ref.name,
-                    {**precondition, "spec": {"minReplicas": wanted}},
-                    dry_run=dry_run,
+                return self._set_hpa_bound(
+                    operation, dry_run, before, "minReplicas", wanted, expected
                 )
-                return self._result(
-                    operation,
-                    dry_run,
-                    before,
-                    {"minReplicas": wanted},
-                    f"{ref}: minReplicas {old} -> {wanted}",
+            case SetHpaMaxReplicas(max_replicas=wanted, expected=expected):
+                return self._set_hpa_bound(
+                    operation, dry_run, before, "maxReplicas", wanted, expected
                 )
             case RolloutRestart():
                 stamp = datetime.fromtimestamp(self._wall_clock(), UTC).strftime(
@@ -461,6 +436,48 @@ class Operations:
             case ExpandVolume():
                 return self._expand_volume(operation, before, dry_run)
         raise InvalidRequestError(f"unknown operation {operation!r}")  # pragma: no cover
+
+    def _set_hpa_bound(
+        self,
+        operation: SetHpaMinReplicas | SetHpaMaxReplicas,
+        dry_run: bool,
+        before: Obj,
+        field: str,
+        wanted: int,
+        expected: int | None,
+    ) -> OperationResult:
+        """Write an HPA's ``minReplicas`` or ``maxReplicas`` (``field``), compare-and-set
+        against the value the decision was made from, with the read's resourceVersion."""
+        ref = operation.target
+        old = before[field]
+        if old == wanted:
+            return self._result(
+                operation,
+                dry_run,
+                before,
+                {field: old},
+                f"{ref}: {field} already {old}",
+                changed=False,
+            )
+        if expected is not None and old != expected:
+            # Read again after each 409 too: a retry must not overwrite the change that
+            # caused the conflict.
+            raise PermanentError(
+                f"not setting {field} of {ref} to {wanted}: it is {old}, not the "
+                f"{expected} the decision was made from (changed since, or the HPA was "
+                "replaced)",
+                reason="ChangedSinceDecision",
+            )
+        self.api.patch(
+            ref.kind,
+            ref.namespace,
+            ref.name,
+            {"metadata": {"resourceVersion": before["resourceVersion"]}, "spec": {field: wanted}},
+            dry_run=dry_run,
+        )
+        return self._result(
+            operation, dry_run, before, {field: wanted}, f"{ref}: {field} {old} -> {wanted}"
+        )
 
     def _rollback_once(
         self, operation: RollbackToPrevious, dry_run: bool, first: list[Obj]
@@ -786,6 +803,36 @@ class Operations:
             reason="ChangedSinceWrite",
         )
 
+    def _undo_hpa_bound(
+        self,
+        operation: SetHpaMinReplicas | SetHpaMaxReplicas,
+        before: Obj,
+        field: str,
+        ours: int,
+    ) -> OperationResult:
+        """Put back the ``minReplicas`` or ``maxReplicas`` ``before`` recorded, only while
+        the HPA still holds the value written (else someone changed it since: theirs)."""
+        ref = operation.target
+        now = self._hpa_snapshot(ref)
+        if now[field] != ours:
+            raise self._refuse(ref, field, now[field], ours)
+        self.api.patch(
+            ref.kind,
+            ref.namespace,
+            ref.name,
+            {
+                "metadata": {"resourceVersion": now["resourceVersion"]},
+                "spec": {field: before[field]},
+            },
+        )
+        return self._result(
+            operation,
+            False,
+            now,
+            {field: before[field]},
+            f"{ref}: undo: {field} {ours} -> {before[field]}",
+        )
+
     def _undo_once(self, operation: Operation, before: Obj) -> OperationResult:
         ref = operation.target
         match operation:
@@ -810,25 +857,9 @@ class Operations:
                     f"{ref}: undo: replicas {ours} -> {before['replicas']}",
                 )
             case SetHpaMinReplicas(min_replicas=ours):
-                now = self._hpa_snapshot(ref)
-                if now["minReplicas"] != ours:
-                    raise self._refuse(ref, "minReplicas", now["minReplicas"], ours)
-                self.api.patch(
-                    ref.kind,
-                    ref.namespace,
-                    ref.name,
-                    {
-                        "metadata": {"resourceVersion": now["resourceVersion"]},
-                        "spec": {"minReplicas": before["minReplicas"]},
-                    },
-                )
-                return self._result(
-                    operation,
-                    False,
-                    now,
-                    {"minReplicas": before["minReplicas"]},
-                    f"{ref}: undo: minReplicas {ours} -> {before['minReplicas']}",
-                )
+                return self._undo_hpa_bound(operation, before, "minReplicas", ours)
+            case SetHpaMaxReplicas(max_replicas=ours):
+                return self._undo_hpa_bound(operation, before, "maxReplicas", ours)
             case RollbackToPrevious():
                 deployment = self.api.read("Deployment", ref.namespace, ref.name)
                 current = (deployment.get("spec") or {}).get("template") or {}

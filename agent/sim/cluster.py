@@ -45,6 +45,7 @@ from remediation.ports import (
     RollbackToPrevious,
     RolloutRestart,
     Scale,
+    SetHpaMaxReplicas,
     SetHpaMinReplicas,
     WorkloadState,
 )
@@ -367,6 +368,10 @@ class SimCluster:
             hpa.controller = HpaController(
                 HpaSpec(hpa.target_per_pod, hpa.min_replicas, hpa.max_replicas)
             )
+        elif hpa.controller.spec.max_replicas != hpa.max_replicas:
+            # A ceiling written since (a runbook's, a person's) reaches the controller at
+            # its next reconcile, as the real one reads the HPA's spec each time.
+            hpa.controller.spec = replace(hpa.controller.spec, max_replicas=hpa.max_replicas)
         pods = sample.pods
         ready = sample.ready_pods
         observation = (
@@ -525,6 +530,10 @@ class SimCluster:
             hpa = self._workload_for(target).hpa
             assert hpa is not None
             return {"minReplicas": hpa.min_replicas}
+        if isinstance(operation, SetHpaMaxReplicas):
+            hpa = self._workload_for(target).hpa
+            assert hpa is not None
+            return {"maxReplicas": hpa.max_replicas}
         if isinstance(operation, RolloutRestart | RollbackToPrevious | PatchResources):
             workload = self._workload_for(target)
             return {
@@ -554,6 +563,8 @@ class SimCluster:
         # (by a runbook, a person) that the write did not come from.
         if isinstance(operation, SetHpaMinReplicas):
             _unchanged(operation, "minReplicas", before, operation.min_replicas)
+        if isinstance(operation, SetHpaMaxReplicas):
+            _unchanged(operation, "maxReplicas", before, operation.max_replicas)
         if isinstance(operation, Scale):
             _unchanged(operation, "replicas", before, operation.replicas)
         if isinstance(operation, PatchResources):
@@ -576,6 +587,11 @@ class SimCluster:
             return (
                 f"minReplicas {before['minReplicas']} -> {operation.min_replicas}",
                 {"minReplicas": operation.min_replicas},
+            )
+        if isinstance(operation, SetHpaMaxReplicas):
+            return (
+                f"maxReplicas {before['maxReplicas']} -> {operation.max_replicas}",
+                {"maxReplicas": operation.max_replicas},
             )
         if isinstance(operation, RollbackToPrevious):
             return f"revision {before['revision']} -> previous template", {}
@@ -600,6 +616,10 @@ class SimCluster:
             workload.hpa.min_replicas = operation.min_replicas
             if workload.replicas < operation.min_replicas:
                 workload.replicas = min(operation.min_replicas, workload.hpa.max_replicas)
+        elif isinstance(operation, SetHpaMaxReplicas):
+            hpa = self._workload_for(target).hpa
+            assert hpa is not None
+            hpa.max_replicas = operation.max_replicas
         elif isinstance(operation, RolloutRestart):
             workload = self._workload_for(target)
             self._new_revision(workload, replace(workload.template, restarted_at=self.now))
@@ -721,6 +741,18 @@ class SimCluster:
             hpa = self._workload_for(target).hpa
             assert hpa is not None
             hpa.min_replicas = int(before["minReplicas"])
+        elif isinstance(operation, SetHpaMaxReplicas):
+            hpa = self._workload_for(target).hpa
+            assert hpa is not None
+            if hpa.max_replicas != operation.max_replicas:
+                # As the real adapter: a ceiling changed since the write is someone else's.
+                raise PermanentError(
+                    f"not undoing on {target}: maxReplicas is now {hpa.max_replicas}, not "
+                    f"the {operation.max_replicas} Autonomic wrote, so someone else has "
+                    "changed it since; leaving their change in place",
+                    reason="ChangedSinceWrite",
+                )
+            hpa.max_replicas = int(before["maxReplicas"])
         elif isinstance(operation, RolloutRestart):
             # As on a real cluster: the pods the restart replaced are gone.
             raise PermanentError(
@@ -781,7 +813,10 @@ def _resources_unchanged(operation: PatchResources, before: dict[str, Any]) -> N
 
 
 def _unchanged(
-    operation: SetHpaMinReplicas | Scale, name: str, before: dict[str, Any], wanted: int
+    operation: SetHpaMinReplicas | SetHpaMaxReplicas | Scale,
+    name: str,
+    before: dict[str, Any],
+    wanted: int,
 ) -> None:
     """Refuse (``ChangedSinceDecision``) a compare-and-set write whose ``name`` is
     neither what its decision saw (``operation.expected``) nor already ``wanted``."""

@@ -26,6 +26,7 @@ from remediation.ports import (
     RollbackToPrevious,
     RolloutRestart,
     Scale,
+    SetHpaMaxReplicas,
     SetHpaMinReplicas,
 )
 from tests.fakekube import FakeApiServer
@@ -92,6 +93,63 @@ def test_set_hpa_min_replicas_and_invalid_value(
     assert stored(fake, "HorizontalPodAutoscaler", "web")["spec"]["minReplicas"] == 2
     with pytest.raises(PermanentError) as invalid:
         cluster.apply(SetHpaMinReplicas(HPA, 50))  # above maxReplicas: 422 from the server
+    assert invalid.value.reason == "Invalid" and "maxReplicas" in str(invalid.value)
+
+
+def test_set_hpa_max_replicas_dry_run_apply_and_undo(
+    fake: FakeApiServer, cluster: KubernetesCluster, shop: Any
+) -> None:
+    raise_ = SetHpaMaxReplicas(HPA, 15, expected=10)
+    dry = cluster.apply(raise_, dry_run=True)
+    assert (
+        dry.dry_run
+        and dry.changed
+        and dry.summary
+        == ("HorizontalPodAutoscaler/shop/web: maxReplicas 10 -> 15 (dry run: nothing changed)")
+    )
+    assert stored(fake, "HorizontalPodAutoscaler", "web")["spec"]["maxReplicas"] == 10
+    assert any(r.dry_run and r.resource == "horizontalpodautoscalers" for r in fake.requests)
+
+    result = cluster.apply(raise_)
+    assert result.before["maxReplicas"] == 10 and result.after == {"maxReplicas": 15}
+    spec = stored(fake, "HorizontalPodAutoscaler", "web")["spec"]
+    assert (spec["minReplicas"], spec["maxReplicas"]) == (2, 15)  # only the ceiling moved
+    assert cluster.apply(raise_).changed is False  # already so: nothing written again
+
+    undone = cluster.undo(raise_, result.before)
+    assert undone.summary == "HorizontalPodAutoscaler/shop/web: undo: maxReplicas 15 -> 10"
+    assert stored(fake, "HorizontalPodAutoscaler", "web")["spec"]["maxReplicas"] == 10
+
+
+def test_set_hpa_max_replicas_never_over_a_ceiling_someone_moved(
+    fake: FakeApiServer, cluster: KubernetesCluster, shop: Any
+) -> None:
+    # Before the write: a person raised the ceiling to 12 while the question was open.
+    fake.store.modify(
+        "HorizontalPodAutoscaler", "shop", "web", lambda h: h["spec"].update(maxReplicas=12)
+    )
+    with pytest.raises(PermanentError) as refused:
+        cluster.apply(SetHpaMaxReplicas(HPA, 15, expected=10))
+    assert refused.value.reason == "ChangedSinceDecision"
+    assert str(refused.value) == (
+        "not setting maxReplicas of HorizontalPodAutoscaler/shop/web to 15: it is 12, not "
+        "the 10 the decision was made from (changed since, or the HPA was replaced)"
+    )
+    assert stored(fake, "HorizontalPodAutoscaler", "web")["spec"]["maxReplicas"] == 12
+
+    # After the write: a person set 20; the undo leaves their ceiling in place.
+    result = cluster.apply(SetHpaMaxReplicas(HPA, 15, expected=12))
+    fake.store.modify(
+        "HorizontalPodAutoscaler", "shop", "web", lambda h: h["spec"].update(maxReplicas=20)
+    )
+    with pytest.raises(UndoRefusedError) as kept:
+        cluster.undo(SetHpaMaxReplicas(HPA, 15, expected=12), result.before)
+    assert kept.value.reason == "ChangedSinceWrite" and "maxReplicas is now 20" in str(kept.value)
+    assert stored(fake, "HorizontalPodAutoscaler", "web")["spec"]["maxReplicas"] == 20
+
+    # Below minReplicas the API server refuses it (422), as any invalid write.
+    with pytest.raises(PermanentError) as invalid:
+        cluster.apply(SetHpaMaxReplicas(HPA, 1))
     assert invalid.value.reason == "Invalid" and "maxReplicas" in str(invalid.value)
 
 
@@ -219,6 +277,8 @@ def test_a_removal_whose_answer_was_lost_is_done_not_gone(
         (Scale(WEB, 6), r"/deployments/web/scale$", {"replicas": 3}, "replicas 3 -> 6"),
         (SetHpaMinReplicas(HPA, 4), r"/horizontalpodautoscalers/web$", {"minReplicas": 2},
          "minReplicas 2 -> 4"),
+        (SetHpaMaxReplicas(HPA, 15), r"/horizontalpodautoscalers/web$", {"maxReplicas": 10},
+         "maxReplicas 10 -> 15"),
         (PauseRollout(WEB), r"/deployments/web$", {"paused": False}, "paused False -> True"),
         (Cordon(ObjectRef("Node", "node-2")), r"/nodes/node-2$", {"unschedulable": False},
          "unschedulable False -> True"),

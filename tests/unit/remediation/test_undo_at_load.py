@@ -28,6 +28,7 @@ from remediation.ports import (
     RollbackToPrevious,
     RolloutRestart,
     Scale,
+    SetHpaMaxReplicas,
     SetHpaMinReplicas,
 )
 from remediation.schema import ACTION_KINDS, NOT_UNDOABLE, UNDONE_IN_PART
@@ -244,6 +245,9 @@ NODE = ObjectRef("Node", "node-1")
 OPERATIONS: dict[str, Operation] = {
     "scale": Scale(WORKLOAD, 4),
     "setHpaMinReplicas": SetHpaMinReplicas(ObjectRef("HorizontalPodAutoscaler", "web", "shop"), 4),
+    "raiseHpaMaxReplicas": SetHpaMaxReplicas(
+        ObjectRef("HorizontalPodAutoscaler", "web", "shop"), 15
+    ),
     "rolloutRestart": RolloutRestart(WORKLOAD),
     "rollback": RollbackToPrevious(WORKLOAD),
     "pauseRollout": PauseRollout(WORKLOAD),

@@ -170,8 +170,8 @@ def test_expand_volume_acts_only_on_a_claim_and_checks_read_the_claim() -> None:
         "pvc.yaml:19: spec.verification.checks[0].condition: check 'volumeExpanded' reads a "
         "PersistentVolumeClaim, but spec.target.kind is Deployment: it would always be "
         "inconclusive, so the verification could never pass and every run would fail; use "
-        "deploymentAvailable, rolloutComplete, podsReady, noCrashLoop, noImagePullBackOff or "
-        "noOOMKilled",
+        "deploymentAvailable, rolloutComplete, podsReady, noCrashLoop, noImagePullBackOff, "
+        "noOOMKilled or hpaNotMaxedOut",
     ]
     node_check = DOC.replace("condition: volumeExpanded", "condition: nodeReady")
     assert issues(node_check) == [
