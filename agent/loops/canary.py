@@ -60,11 +60,15 @@ cluster cannot be read to tell, the name is held instead (below):
   "continue" must count as a success or the first answer would pause it);
 - ``POST /canary/flagger`` for Flagger webhooks: 200 while the canary is healthy
   (and, for a ``confirm-promotion`` webhook, only once it may be promoted), 409 when
-  it should be rolled back, 425 while a gate must wait. Flagger's payload does not say
-  which kind of webhook called; name it in the webhook's ``metadata.type``
-  (``rollout``, ``confirm-rollout``, ``confirm-traffic-increase``,
-  ``confirm-promotion``, ``rollback``). A ``Promoting`` phase counts as
-  ``confirm-promotion``; no type counts as a plain check (``rollout``). A ``rollback``
+  it should be rolled back, 425 while a gate must wait. Flagger's payload (``name``,
+  ``namespace``, ``phase``, ``checksum``, ``metadata``) does not say which kind of
+  webhook called; name it in the webhook's ``metadata.type`` (``rollout``,
+  ``confirm-rollout``, ``confirm-traffic-increase``, ``confirm-promotion``,
+  ``rollback``). No type counts as a plain check (``rollout``). A ``Promoting`` phase
+  counts as ``confirm-promotion``, but Flagger calls its gates and checks with
+  ``Progressing`` (``confirm-rollout`` and ``rollback`` with the canary's phase,
+  ``post-rollout`` with ``Succeeded`` or ``Failed``), so only the type makes a real
+  ``confirm-promotion`` webhook a gate. A ``rollback``
   webhook rolls back on a 2xx, so one typed ``rollback`` gets 200 only when the answer
   is ``rollback`` (Flagger then rolls back, also while a gate waits) and 412 otherwise;
   registered as a ``rollback`` webhook without the type, the endpoint would answer 200
@@ -102,6 +106,14 @@ person must approve is not carried out before they do:
   answer with the judge's verdict as it is (``rollback``: Argo ``rollback``, Flagger
   409; ``inconclusive``: Flagger 425 on promotion only), with ``route`` and
   ``decision_status`` in the payload saying that Autonomic decided nothing.
+
+A question still open when the rollout is settled without its answer (the canary rolled
+out again or deleted; its stable running the judged release, or the canary scaled to
+zero, as Flagger leaves it once it promotes or rolls back; a Rollout promoted to the
+judged hash, or aborted) is closed at the next cycle as ``superseded`` (``_settled``),
+"no longer needed", with why: not escalated, and counted neither right nor wrong. The
+endpoints hold it; a Rollout aborted so and then retried on the same hash is judged
+afresh.
 
 An expired question is held, not treated as a rejection: a rejection is a person's call
 that the verdict is wrong, an expiry is nobody's call (and has been escalated).

@@ -1034,3 +1034,55 @@ def test_an_unchanged_canary_keeps_its_question_open(ledger: Ledger, rigs: list[
     record = ledger.get_decision(decision_id)
     assert record is not None and record.status == "asked"
     assert rig.decisions.answer(rig.question_of(decision_id), "approved", "alice")
+
+
+def flagger_payload(hook: str | None, phase: str) -> bytes:
+    """A webhook body as Flagger's ``CallWebhook`` marshals ``CanaryWebhookPayload``
+    (fluxcd/flagger pkg/controller/webhook.go): name, namespace, phase, checksum, and
+    the webhook's own ``metadata`` (strings only); the webhook's type is not in it."""
+    body: dict[str, Any] = {
+        "name": "search-canary",
+        "namespace": "shop",
+        "phase": phase,
+        "checksum": "5d7f8c9b4",
+    }
+    if hook is not None:
+        body["metadata"] = {"type": hook, "cmd": "ignored"}
+    return json.dumps(body).encode()
+
+
+# The phase Flagger sends with each kind of webhook (pkg/controller/scheduler_hooks.go,
+# scheduler.go): the gates and the checks "Progressing" whatever the canary's phase;
+# confirm-rollout and rollback the canary's phase; post-rollout "Succeeded" or "Failed".
+FLAGGER_CALLS = [
+    ("rollout", "Progressing"),
+    ("confirm-rollout", "Progressing"),
+    ("confirm-traffic-increase", "Progressing"),
+    ("confirm-promotion", "Progressing"),
+    ("rollback", "WaitingPromotion"),
+]
+
+
+def test_the_answers_to_webhooks_shaped_as_flagger_sends_them(
+    ledger: Ledger, rigs: list[Rig]
+) -> None:
+    """A promotion waiting for its approval, asked by each kind of webhook as real Flagger
+    calls it. Flagger calls a confirm-promotion webhook with phase "Progressing", never
+    "Promoting", so only ``metadata.type`` makes it a gate: without the type it is a plain
+    check, and a plain check passes while a person decides."""
+    rig = make(rigs, ledger, HEALTHY)
+    rig.judge_until_recorded()
+
+    def status(hook: str | None, phase: str) -> int:
+        request = Request("POST", "/canary/flagger", {}, {}, flagger_payload(hook, phase))
+        return rig.loop.flagger(request).status
+
+    assert {hook: status(hook, phase) for hook, phase in FLAGGER_CALLS} == {
+        "rollout": 200,
+        "confirm-rollout": 425,
+        "confirm-traffic-increase": 425,
+        "confirm-promotion": 425,
+        "rollback": 412,
+    }
+    assert status(None, "Progressing") == 200  # an untyped confirm-promotion: not a gate
+    assert status("post-rollout", "Succeeded") == 200  # told after the fact; only logged
