@@ -20,7 +20,7 @@ from __future__ import annotations
 import logging
 import queue
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from typing import Protocol
 
@@ -31,6 +31,7 @@ from agent.verdicts import HINDSIGHT, judge
 __all__ = [
     "ESCALATIONS_SHOWN",
     "MAX_SNOOZES",
+    "NO_LONGER_NEEDED",
     "AnswerHook",
     "AnswerOutcome",
     "ApprovalChannel",
@@ -56,7 +57,10 @@ NEXT_STEP = {
     "rejected": "Nothing will be done.",
     "snoozed": "Still open: answer any time before it expires.",
     "expired": "Counted as a no: nothing was done and the on-call was asked to look.",
+    "superseded": "Nothing was done on it, and an answer now changes nothing.",
 }
+# The first words of a superseded question's ``answer_reason``: why it was closed.
+NO_LONGER_NEEDED = "no longer needed: "
 
 # on_answer(question_id, answer, actor): answer is approved | rejected | expired
 AnswerHook = Callable[[str, str, str], None]
@@ -260,8 +264,8 @@ class AnswerOutcome:
     """What happened to one answer, as a reason code and a sentence for the person."""
 
     accepted: bool
-    # Recorded | AlreadyAnswered | Expired | UnknownQuestion | NotApprover | Stale, and for
-    # a verdict in hindsight: UnknownDecision | NotJudgeable | Duplicate
+    # Recorded | AlreadyAnswered | Expired | Superseded | UnknownQuestion | NotApprover |
+    # Stale, and for a verdict in hindsight: UnknownDecision | NotJudgeable | Duplicate
     code: str
     message: str
     question: Question | None = None
@@ -514,6 +518,31 @@ class Approvals:
             True, "Recorded", f"recorded that what it proposed {said}; its next decision learns"
         )
 
+    # ----------------------------------------------------------- superseded
+    def supersede(
+        self, decision_id: str, why: str, now: float, *, feedback: Sequence[Feedback] = ()
+    ) -> Question | None:
+        """Close the open question about ``decision_id`` because what it asks about was
+        settled without it (``why``: the canary was promoted, rolled back or rolled out
+        again by its delivery tool or a person): nobody's answer, so neither a "no" nor
+        an escalation, and the decision is ``superseded`` with ``feedback`` in the same
+        write. A compare-and-set: an answer or an expiry recorded first stands, and this
+        returns None. The question's message is rewritten ("no longer needed: why",
+        without buttons); a later click is told it is already settled."""
+        pending = [q for q in self.ledger.questions_for([decision_id]) if q.status == "pending"]
+        if not pending:
+            return None
+        closed = self.ledger.supersede_question(
+            pending[-1], NO_LONGER_NEEDED + why, now, feedback=feedback
+        )
+        if closed is None:
+            return None
+        try:
+            self.channel.update(self._decision(decision_id), closed, NEXT_STEP["superseded"])
+        except AutonomicError as exc:  # the ledger holds it: a click is refused all the same
+            log.warning("could not update question %s in %s: %s", closed.id, self.channel.name, exc)
+        return closed
+
     # --------------------------------------------------------------- expiry
     def expire_due(self, now: float) -> list[Expiry]:
         """Expire unanswered questions: each is a "no", recorded, shown and escalated.
@@ -687,6 +716,14 @@ def _closed(question: Question, now: float) -> AnswerOutcome | None:
     ):
         return AnswerOutcome(
             False, "Expired", "this question expired; it was counted as a no", question
+        )
+    if question.status == "superseded":
+        return AnswerOutcome(
+            False,
+            "Superseded",
+            "this question is already settled, without an answer: "
+            f"{question.answer_reason or 'no longer needed'}; nothing was done on it",
+            question,
         )
     if question.status != "pending":
         by = question.answered_by or "someone"

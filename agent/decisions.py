@@ -431,6 +431,33 @@ class DecisionService:
             self.handle_answer(question_id, answer, actor)
         return outcome.accepted
 
+    def supersede(self, decision_id: str, why: str, *, reason: str = "Superseded") -> bool:
+        """Close an asked decision whose question no longer means anything (``why``:
+        what it asked about was settled without it): the question is closed and its
+        message rewritten, the decision is ``superseded``, with ``why`` in its feedback
+        (``autonomic explain``). Nobody answered it, so it counts neither as a "no" nor
+        as a verdict on the proposal, and it is not escalated. False when an answer or
+        an expiry came first (that stands)."""
+        now = self.clock.now()
+        record = self.ledger.get_decision(decision_id)
+        if record is None or record.status != "asked":
+            return False
+        note = Feedback(
+            decision_id, "superseded", "superseded", "autonomic", {"reason": reason, "why": why}
+        )
+        closed = self.approvals.supersede(decision_id, why, now, feedback=[note])
+        if closed is None:
+            return False
+        with decision_context(decision_id):
+            self.metrics.decisions.labels(
+                kind=record.kind,
+                decision_type=record.decision_type,
+                route="ask",
+                outcome="superseded",
+            ).inc()
+            log.info("question %s closed unanswered, no longer needed: %s", closed.id, why)
+        return True
+
     def expire_due(self) -> list[str]:
         """Expire unanswered questions (a "no", escalated); returns the decision ids.
 

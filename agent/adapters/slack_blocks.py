@@ -68,6 +68,7 @@ _ANSWERED_HEADINGS: Mapping[str, str] = {
     "approved": "Approved",
     "rejected": "Rejected",
     "expired": "Expired unanswered",
+    "superseded": "No longer needed",
 }
 _FIELD_LIMIT = 1900  # Slack: 2000 characters per field
 _SECTION_LIMIT = 2900  # Slack: 3000 characters per section text
@@ -407,6 +408,11 @@ def answer_line(question: Any) -> str | None:
         return f":no_entry_sign: *Rejected* by {who} {when}{why or ' (no reason given)'}{stop}"
     if status == "expired":
         return f":hourglass: *Expired* unanswered {when}."
+    if status == "superseded":  # closed by Autonomic: what it asked about was settled
+        settled = reason.removeprefix("no longer needed: ")
+        said = f": {escape(_cut(settled, 500))}" if settled else ""
+        stop = "" if said.endswith((".", "!", "?", "…")) else "."
+        return f":fast_forward: *No longer needed* {when}{said}{stop}"
     if status == "pending" and question.answered_by is not None:
         return f":zzz: *Snoozed* by {who} {when}, until {slack_date(question.expires_at)}."
     if status != "pending":

@@ -163,6 +163,12 @@ def answer(args: argparse.Namespace) -> int:
                 f"nothing will be executed. Your answer ({args.verdict}) was not applied but is "
                 "kept as the decision's verdict (feedback, for learning)"
             )
+        if question is not None and state == "superseded":
+            raise InputError(
+                f"question {question_id[:8]} was not {args.verdict}: it is already settled, "
+                f"without an answer ({question.answer_reason}); nothing was done on it, and "
+                "nothing is done on your answer"
+            )
         raise InputError(
             f"question {question_id[:8]} was not {args.verdict}: it is already {state}"
             + (" (or expired)" if state == "pending" else "")

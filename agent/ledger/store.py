@@ -799,6 +799,47 @@ class Ledger:
                 conn.execute(row)
         return replace(question, status="expired", answered_at=now, answered_by="timeout")
 
+    def supersede_question(
+        self,
+        question: Question,
+        why: str,
+        now: float,
+        *,
+        feedback: Sequence[Feedback] = (),
+    ) -> Question | None:
+        """Close a pending question that no longer means anything (what it asks about
+        was settled without it), and its decision with it (``asked`` to ``superseded``),
+        in one transaction with ``feedback``: a compare-and-set, so an answer or expiry
+        recorded first wins and this changes nothing (None). ``why`` is kept as the
+        question's ``answer_reason``; the closer is ``autonomic``, nobody's answer."""
+        table = tables["questions"]
+        rows = [item.row(now) for item in feedback]
+        try:
+            with self._tx() as conn:
+                done = conn.execute(
+                    table.update()
+                    .where(table.c.id == question.id, table.c.status == "pending")
+                    .values(
+                        status="superseded",
+                        answered_at=now,
+                        answered_by="autonomic",
+                        answer_reason=why,
+                    )
+                )
+                if done.rowcount != 1:
+                    return None
+                if not self._move(conn, question.decision_id, {"asked"}, "superseded", now, rows):
+                    raise _LostError  # the decision left "asked" first: the question stays open
+        except _LostError:
+            return None
+        return replace(
+            question,
+            status="superseded",
+            answered_at=now,
+            answered_by="autonomic",
+            answer_reason=why,
+        )
+
     def answered_since(self, since: float) -> list[Question]:
         """Questions answered (or expired) at or after ``since``."""
         table = tables["questions"]
@@ -1501,6 +1542,10 @@ class Ledger:
 
     def close(self) -> None:
         self.engine.dispose()
+
+
+class _LostError(Exception):
+    """A compare-and-set lost inside a transaction: rolls the transaction back."""
 
 
 class _Guarded:

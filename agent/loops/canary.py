@@ -60,11 +60,15 @@ cluster cannot be read to tell, the name is held instead (below):
   "continue" must count as a success or the first answer would pause it);
 - ``POST /canary/flagger`` for Flagger webhooks: 200 while the canary is healthy
   (and, for a ``confirm-promotion`` webhook, only once it may be promoted), 409 when
-  it should be rolled back, 425 while a gate must wait. Flagger's payload does not say
-  which kind of webhook called; name it in the webhook's ``metadata.type``
-  (``rollout``, ``confirm-rollout``, ``confirm-traffic-increase``,
-  ``confirm-promotion``, ``rollback``). A ``Promoting`` phase counts as
-  ``confirm-promotion``; no type counts as a plain check (``rollout``). A ``rollback``
+  it should be rolled back, 425 while a gate must wait. Flagger's payload (``name``,
+  ``namespace``, ``phase``, ``checksum``, ``metadata``) does not say which kind of
+  webhook called; name it in the webhook's ``metadata.type`` (``rollout``,
+  ``confirm-rollout``, ``confirm-traffic-increase``, ``confirm-promotion``,
+  ``rollback``). No type counts as a plain check (``rollout``). A ``Promoting`` phase
+  counts as ``confirm-promotion``, but Flagger calls its gates and checks with
+  ``Progressing`` (``confirm-rollout`` and ``rollback`` with the canary's phase,
+  ``post-rollout`` with ``Succeeded`` or ``Failed``), so only the type makes a real
+  ``confirm-promotion`` webhook a gate. A ``rollback``
   webhook rolls back on a 2xx, so one typed ``rollback`` gets 200 only when the answer
   is ``rollback`` (Flagger then rolls back, also while a gate waits) and 412 otherwise;
   registered as a ``rollback`` webhook without the type, the endpoint would answer 200
@@ -102,6 +106,14 @@ person must approve is not carried out before they do:
   answer with the judge's verdict as it is (``rollback``: Argo ``rollback``, Flagger
   409; ``inconclusive``: Flagger 425 on promotion only), with ``route`` and
   ``decision_status`` in the payload saying that Autonomic decided nothing.
+
+A question still open when the rollout is settled without its answer (the canary rolled
+out again or deleted; its stable running the judged release, or the canary scaled to
+zero, as Flagger leaves it once it promotes or rolls back; a Rollout promoted to the
+judged hash, or aborted) is closed at the next cycle as ``superseded`` (``_settled``),
+"no longer needed", with why: not escalated, and counted neither right nor wrong. The
+endpoints hold it; a Rollout aborted so and then retried on the same hash is judged
+afresh.
 
 An expired question is held, not treated as a rejection: a rejection is a person's call
 that the verdict is wrong, an expiry is nobody's call (and has been escalated).
@@ -210,6 +222,9 @@ class Analysis:
     history: list[tuple[float, str, float]] = field(default_factory=list)
     record_failed: bool = False  # recording the final verdict failed; it is tried again
     ended: bool = False  # ended before its verdict (see ``CanaryLoop._end``)
+    # Its decision was closed as superseded (the rollout was settled without it): an
+    # Argo Rollout mid-rollout again on the same hash (retried) is judged afresh.
+    superseded: bool = False
     # An Argo Rollout's canary (``canary`` is the Rollout, ``baseline`` its stable
     # ReplicaSet): the pod-template hashes of the canary and stable ReplicaSets; "" and ""
     # for a canary Deployment or StatefulSet.
@@ -306,6 +321,12 @@ class CanaryLoop:
                     "for an hour",
                 )
             self._follow(record, now)
+        # A verdict still asked about whose canary its delivery tool (or a person) has
+        # settled since: the question means nothing now, and its expiry would escalate it.
+        for record in self.decisions.ledger.decisions(kind="canary", status=["asked"]):
+            why = self._settled(record)
+            if why:
+                self._close_question(record, why)
         self._verify(now)
         judged: set[ObjectRef] = set()
         self._frozen_now = None  # why Prometheus's answers are old now; asked once a cycle
@@ -388,6 +409,11 @@ class CanaryLoop:
         why = ""
         if analysis is not None and analysis.ended:
             why = "its earlier analysis ended before a verdict"
+        elif analysis is not None and analysis.superseded and analysis.pod_hash:
+            why = (
+                f"its canary {analysis.pod_hash} is mid-rollout again (retried) and the "
+                f"verdict on it, decision {analysis.decision_id}, was closed unanswered"
+            )
         elif analysis is not None and analysis.baseline != pair.baseline:
             why = f"its stable is now {pair.baseline}, not {analysis.baseline}"
         elif (
@@ -465,7 +491,12 @@ class CanaryLoop:
         canary, baseline = pair.canary, pair.baseline
         key = _incident_key(canary, pair.revision, pair.images, pair.pod_hash)
         record = self.decisions.ledger.latest_for_incident(key)
-        final = record is not None and record.proposal.get("baseline") == str(baseline)
+        final = (
+            record is not None
+            and record.proposal.get("baseline") == str(baseline)
+            # a Rollout's verdict closed unanswered: the rollout was retried, judged afresh
+            and not (pair.pod_hash and record.status == "superseded")
+        )
         started = now if final else self._started(key, baseline, pair.baseline_images, now, fresh)
         judge = self._judge(started if started < now else None)
         analysis = Analysis(canary, baseline, pair.revision, pair.images, judge, started)
@@ -636,24 +667,71 @@ class CanaryLoop:
         except (TransientError, PermanentError) as exc:
             log.warning("canary %s: cannot read it to hand on an approved verdict: %s", target, exc)
             return None
-        if workload is None:
-            return f"{target} no longer exists"
-        judged_hash = str(record.proposal.get("pod_hash") or "")
-        if target.kind == "Rollout":
-            if workload.pod_hash == judged_hash:
-                return ""
-            return (
-                f"{target} is now rolling out pod-template hash {workload.pod_hash or '(none)'}, "
-                f"not {judged_hash} that was judged"
-            )
-        revision = int(record.proposal.get("revision", 0))
-        judged = tuple(str(i) for i in record.proposal.get("images") or ())
-        images = tuple(c.image for c in workload.containers)
-        if workload.revision == revision and (not judged or images == judged):
+        return _moved_on(record, target, workload)
+
+    def _settled(self, record: DecisionRecord) -> str:
+        """Why the open question about a final verdict no longer means anything, or ""
+        (also when the cluster cannot be read: asked again next cycle). Besides a canary
+        that moved on (``_moved_on``: deleted, rolled out again), the rollout may have
+        been settled without the answer: an Argo Rollout promoted (its stable ReplicaSet
+        is now the judged hash: the steps finished, or ``promote --full``) or aborted; a
+        canary Deployment whose stable now runs the judged release (promoted: Flagger
+        copies the canary's spec to its ``-primary``), or scaled to zero replicas (Flagger
+        does so once it promotes or rolls back). The endpoints held the verdict while it
+        was asked, so none of this was Autonomic's answer."""
+        target = _subject_ref(record.subject)
+        if target is None:
             return ""
-        return (
-            f"{target} is now at revision {workload.revision} ({', '.join(images)}), not "
-            f"the revision {revision} ({', '.join(judged)}) that was judged"
+        try:
+            workload = self.cluster.get_workload(target)
+            moved_on = _moved_on(record, target, workload)
+            if moved_on or workload is None:
+                return moved_on
+            judged_hash = str(record.proposal.get("pod_hash") or "")
+            if target.kind == "Rollout":
+                if workload.stable_pod_hash == judged_hash:
+                    return (
+                        f"{target} was promoted: its stable ReplicaSet is now {judged_hash}, "
+                        "the one judged (its steps finished, or it was promoted with --full)"
+                    )
+                if workload.aborted:
+                    return (
+                        f"{target} was aborted (status.abort): its canary {judged_hash} "
+                        "was rolled back"
+                    )
+                return ""
+            judged = tuple(str(i) for i in record.proposal.get("images") or ())
+            stable_ref = _subject_ref(str(record.proposal.get("baseline", "")))
+            stable = self.cluster.get_workload(stable_ref) if stable_ref is not None else None
+        except (TransientError, PermanentError) as exc:
+            log.warning(
+                "canary %s: cannot read it to tell whether its question stands: %s", target, exc
+            )
+            return ""
+        if judged and stable is not None and tuple(c.image for c in stable.containers) == judged:
+            return (
+                f"its stable {stable_ref} now runs {', '.join(judged)}, the release judged: "
+                "it was promoted"
+            )
+        if workload.replicas == 0:
+            return (
+                f"{target} is scaled to zero replicas: its delivery tool finished the rollout "
+                "(Flagger does so once it promotes or rolls back), or a person stopped it"
+            )
+        return ""
+
+    def _close_question(self, record: DecisionRecord, why: str) -> None:
+        """Close the open question about a verdict the rollout was settled without, as
+        superseded (``DecisionService.supersede``): no answer, no escalation, no verdict
+        on the judge (nobody's answer); the question's message says why."""
+        if not self.decisions.supersede(record.id, why, reason="CanaryMovedOn"):
+            return  # answered or expired meanwhile: that stands
+        for analysis in self.analyses.values():
+            if analysis.decision_id == record.id:
+                analysis.superseded = True
+        verdict = record.proposal.get("verdict", "the verdict")
+        log.info(
+            "canary %s: the question about %s is no longer needed: %s", record.subject, verdict, why
         )
 
     def _overtaken(self, record: Any, why: str, now: float) -> None:
@@ -674,6 +752,9 @@ class CanaryLoop:
                 {"reason": "CanaryMovedOn", "why": text},
             )
             self.decisions.progress(record.id, text, final=True)
+            for analysis in self.analyses.values():
+                if analysis.decision_id == record.id:
+                    analysis.superseded = True
             log.info("canary %s: approved %s", record.subject, text)
 
     def _confirmed(self, record: Any, now: float) -> None:
@@ -1212,6 +1293,13 @@ def standing(
         )
     if status == "rejected":
         return "inconclusive", True, f"a person rejected {what}; holding the promotion"
+    if status == "superseded":
+        return (
+            "inconclusive",
+            True,
+            f"{what} was closed without being acted on: the rollout was settled without it "
+            "(see the decision); holding",
+        )
     return "inconclusive", True, f"{what} is {status}; holding"
 
 
@@ -1240,6 +1328,31 @@ def _held(note: str) -> dict[str, Any]:
         "decision_status": None,
         "note": note,
     }
+
+
+def _moved_on(record: DecisionRecord, target: ObjectRef, workload: WorkloadState | None) -> str:
+    """Why the canary ``workload`` (``target``) is no longer the one a final verdict
+    judged, or "": deleted, or rolled out again (another revision or release; for an Argo
+    Rollout, another canary hash)."""
+    if workload is None:
+        return f"{target} no longer exists"
+    judged_hash = str(record.proposal.get("pod_hash") or "")
+    if target.kind == "Rollout":
+        if workload.pod_hash == judged_hash:
+            return ""
+        return (
+            f"{target} is now rolling out pod-template hash {workload.pod_hash or '(none)'}, "
+            f"not {judged_hash} that was judged"
+        )
+    revision = int(record.proposal.get("revision", 0))
+    judged = tuple(str(i) for i in record.proposal.get("images") or ())
+    images = tuple(c.image for c in workload.containers)
+    if workload.revision == revision and (not judged or images == judged):
+        return ""
+    return (
+        f"{target} is now at revision {workload.revision} ({', '.join(images)}), not "
+        f"the revision {revision} ({', '.join(judged)}) that was judged"
+    )
 
 
 def _subject_ref(subject: str) -> ObjectRef | None:

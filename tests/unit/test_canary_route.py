@@ -112,7 +112,7 @@ class Rig:
         raise AssertionError("no final verdict")
 
     def question_of(self, decision_id: str) -> str:
-        (question,) = [q for q in self.ledger.questions() if q.decision_id == decision_id]
+        (question,) = self.ledger.questions_for([decision_id])
         return question.id
 
     def argo(self) -> dict[str, Any]:
@@ -940,12 +940,11 @@ def test_a_rollback_approved_after_the_canary_moved_on_is_not_handed_on(
     """The canary was rolled out again (a fix) while the rollback question was open. The
     canary-rollback runbook rolls back whatever revision the Deployment is at: the
     approval used to be handed on and would have rolled back the fix. It is closed as
-    superseded, with why, and nothing goes to the runbooks."""
+    superseded, with why, and nothing goes to the runbooks. (Approved before the loop's
+    next cycle: once the loop sees the fix, it closes the question itself, below.)"""
     rig = make(rigs, ledger, SLOW, mode="propose")
     decision_id = rig.judge_until_recorded()
     rig.cluster.roll_out(CANARY, "search:5")  # the fix, rolled out while the question waits
-    rig.clock.advance(60)
-    rig.loop.cycle()
     assert rig.decisions.answer(rig.question_of(decision_id), "approved", "alice")
     rig.clock.advance(60)
     rig.loop.cycle()
@@ -961,3 +960,129 @@ def test_a_rollback_approved_after_the_canary_moved_on_is_not_handed_on(
     rig.clock.advance(60)
     rig.loop.cycle()
     assert rig.signals == [] and ledger.get_decision(decision_id).status == "superseded"  # type: ignore[union-attr]
+
+
+def superseded_story(ledger: Ledger, decision_id: str) -> tuple[Any, list[dict[str, Any]]]:
+    """The decision's question and its feedback, once closed as superseded."""
+    record = ledger.get_decision(decision_id)
+    assert record is not None and record.status == "superseded"
+    (question,) = ledger.questions_for([decision_id])
+    return question, ledger.feedback_for(decision_id)
+
+
+@pytest.mark.parametrize(
+    ("settle", "why"),
+    [
+        (
+            lambda rig: rig.cluster.roll_out(CANARY, "search:5"),
+            "no longer needed: Deployment/shop/search-canary is now at revision 2 (search:5), "
+            "not the revision 1 (search:4) that was judged",
+        ),
+        (
+            lambda rig: rig.cluster.roll_out(STABLE, "search:4"),
+            "no longer needed: its stable Deployment/shop/search now runs search:4, the "
+            "release judged: it was promoted",
+        ),
+        (
+            lambda rig: setattr(rig.cluster.workloads[CANARY], "replicas", 0),
+            "no longer needed: Deployment/shop/search-canary is scaled to zero replicas",
+        ),
+    ],
+    ids=["rolled-out-again", "promoted", "scaled-to-zero"],
+)
+def test_a_question_the_rollout_was_settled_without_is_closed_not_left_to_expire(
+    ledger: Ledger, rigs: list[Rig], settle: Any, why: str
+) -> None:
+    """The rollback question is open when the canary is settled without it (a fix rolled
+    out, Flagger promoting it to its -primary, Flagger scaling it to zero once it rolled
+    back). It used to stay open until it expired, and its expiry escalated a question that
+    meant nothing. Now the next cycle closes it as superseded, saying why; it is not
+    escalated, nothing is counted right or wrong, and a later answer changes nothing."""
+    rig = make(rigs, ledger, SLOW, mode="propose")
+    decision_id = rig.judge_until_recorded()
+    question_id = rig.question_of(decision_id)
+    settle(rig)
+    rig.clock.advance(60)
+    rig.loop.cycle()
+    question, feedback = superseded_story(ledger, decision_id)
+    assert question.status == "superseded" and question.answered_by == "autonomic"
+    assert question.answer_reason.startswith(why)
+    assert [(f["kind"], f["outcome"]) for f in feedback] == [("superseded", "superseded")]
+    assert feedback[0]["detail"]["reason"] == "CanaryMovedOn"
+    # A late approval is refused and changes nothing; nor does the TTL running out.
+    assert not rig.decisions.answer(question_id, "approved", "alice")
+    outcome = rig.approvals.answer(question_id, "approved", "bob", rig.clock.now())
+    assert (outcome.accepted, outcome.code) == (False, "Superseded")
+    assert "already settled" in outcome.message and why in outcome.message
+    rig.clock.advance(TTL)
+    assert rig.decisions.expire_due() == []
+    rig.clock.advance(60)
+    rig.loop.cycle()
+    question, feedback = superseded_story(ledger, decision_id)
+    assert question.status == "superseded" and rig.signals == []
+    assert [f["kind"] for f in feedback] == ["superseded"]  # no escalation, no verdict
+    assert ledger.outcomes("canary/rollback") == []  # nobody's answer: not in the track record
+
+
+def test_an_unchanged_canary_keeps_its_question_open(ledger: Ledger, rigs: list[Rig]) -> None:
+    """Nothing settled the rollout: the question stays open for its answer."""
+    rig = make(rigs, ledger, SLOW, mode="propose")
+    decision_id = rig.judge_until_recorded()
+    for _ in range(3):
+        rig.clock.advance(60)
+        rig.loop.cycle()
+    record = ledger.get_decision(decision_id)
+    assert record is not None and record.status == "asked"
+    assert rig.decisions.answer(rig.question_of(decision_id), "approved", "alice")
+
+
+def flagger_payload(hook: str | None, phase: str) -> bytes:
+    """A webhook body as Flagger's ``CallWebhook`` marshals ``CanaryWebhookPayload``
+    (fluxcd/flagger pkg/controller/webhook.go): name, namespace, phase, checksum, and
+    the webhook's own ``metadata`` (strings only); the webhook's type is not in it."""
+    body: dict[str, Any] = {
+        "name": "search-canary",
+        "namespace": "shop",
+        "phase": phase,
+        "checksum": "5d7f8c9b4",
+    }
+    if hook is not None:
+        body["metadata"] = {"type": hook, "cmd": "ignored"}
+    return json.dumps(body).encode()
+
+
+# The phase Flagger sends with each kind of webhook (pkg/controller/scheduler_hooks.go,
+# scheduler.go): the gates and the checks "Progressing" whatever the canary's phase;
+# confirm-rollout and rollback the canary's phase; post-rollout "Succeeded" or "Failed".
+FLAGGER_CALLS = [
+    ("rollout", "Progressing"),
+    ("confirm-rollout", "Progressing"),
+    ("confirm-traffic-increase", "Progressing"),
+    ("confirm-promotion", "Progressing"),
+    ("rollback", "WaitingPromotion"),
+]
+
+
+def test_the_answers_to_webhooks_shaped_as_flagger_sends_them(
+    ledger: Ledger, rigs: list[Rig]
+) -> None:
+    """A promotion waiting for its approval, asked by each kind of webhook as real Flagger
+    calls it. Flagger calls a confirm-promotion webhook with phase "Progressing", never
+    "Promoting", so only ``metadata.type`` makes it a gate: without the type it is a plain
+    check, and a plain check passes while a person decides."""
+    rig = make(rigs, ledger, HEALTHY)
+    rig.judge_until_recorded()
+
+    def status(hook: str | None, phase: str) -> int:
+        request = Request("POST", "/canary/flagger", {}, {}, flagger_payload(hook, phase))
+        return rig.loop.flagger(request).status
+
+    assert {hook: status(hook, phase) for hook, phase in FLAGGER_CALLS} == {
+        "rollout": 200,
+        "confirm-rollout": 425,
+        "confirm-traffic-increase": 425,
+        "confirm-promotion": 425,
+        "rollback": 412,
+    }
+    assert status(None, "Progressing") == 200  # an untyped confirm-promotion: not a gate
+    assert status("post-rollout", "Succeeded") == 200  # told after the fact; only logged

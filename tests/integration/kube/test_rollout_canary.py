@@ -140,6 +140,19 @@ class Rig:
                 return ids[0]
         raise AssertionError("no final verdict")
 
+    def until_recorded_after(self, earlier: str, minutes: int = 90) -> str:
+        """Cycle until a final verdict other than decision ``earlier`` is recorded."""
+        for _ in range(minutes):
+            self.cycle()
+            ids = [
+                a.decision_id
+                for a in self.loop.analyses.values()
+                if a.decision_id and a.decision_id != earlier
+            ]
+            if ids:
+                return ids[0]
+        raise AssertionError("no new final verdict")
+
     def ask(self, name: str = "web") -> tuple[int, dict[str, Any]]:
         query = {"namespace": ["shop"], "canary": [name]}
         response = self.loop.argo(Request("GET", "/canary/verdict", query, {}, b""))
@@ -310,3 +323,76 @@ def test_a_rollout_opted_in_without_the_judge_canary_label_is_not_judged(rig: Ri
     status, body = rig.ask()
     assert status == 404
     assert 'Rollout shop/web is not labelled autonomic.dev/judge-canary: "true"' in body["error"]
+
+
+def asked_promotion(rig: Rig) -> tuple[str, str, str]:
+    """A healthy canary judged promote, asked (below the automatic threshold): its hash,
+    decision id and question id."""
+    pod_hash = rig.canary("web:2", HEALTHY)
+    decision_id = rig.until_recorded()
+    (question,) = rig.ledger.questions_for([decision_id])
+    assert question.status == "pending" and rig.ask()[1]["decision_status"] == "asked"
+    return pod_hash, decision_id, question.id
+
+
+def test_a_question_open_when_the_rollout_is_promoted_with_full_is_closed(rig: Rig) -> None:
+    """`kubectl argo rollouts promote --full` while the promotion is asked about: the
+    hashes are equal, the analysis ends, and the question no longer means anything. It used
+    to stay open until its expiry escalated it; it is closed as superseded, saying so, and
+    the promotion is not watched (nobody's answer: no verdict on the judge)."""
+    pod_hash, decision_id, question_id = asked_promotion(rig)
+    rig.fake.store.modify(
+        "Rollout", "shop", "web", lambda r: r["status"].update(stableRS=pod_hash, phase="Healthy")
+    )
+    rig.cycle()
+    (question,) = rig.ledger.questions_for([decision_id])
+    assert question.status == "superseded"
+    assert question.answer_reason == (
+        f"no longer needed: Rollout/shop/web was promoted: its stable ReplicaSet is now "
+        f"{pod_hash}, the one judged (its steps finished, or it was promoted with --full)"
+    )
+    assert not rig.decisions.answer(question_id, "approved", "alice")
+    rig.cycle(61)
+    record = rig.ledger.get_decision(decision_id)
+    assert record is not None and record.status == "superseded"
+    assert [f["kind"] for f in rig.ledger.feedback_for(decision_id)] == ["superseded"]
+    assert rig.writes_to_rollouts() == []
+
+
+def test_a_rollout_aborted_while_asked_then_retried_is_judged_afresh(rig: Rig) -> None:
+    """`kubectl argo rollouts abort` while the verdict is asked about closes the question
+    (superseded: the canary was rolled back without it). `retry` runs the same hash again:
+    the closed verdict is no answer for it (it used to hold the retried rollout,
+    inconclusive, on a question nobody could answer any more), so the canary is judged
+    afresh, "continue" meanwhile, and its new verdict is a new decision."""
+    pod_hash, decision_id, _ = asked_promotion(rig)
+    rig.fake.store.modify("Rollout", "shop", "web", lambda r: r["status"].update(abort=True))
+    rig.cycle()
+    (question,) = rig.ledger.questions_for([decision_id])
+    assert question.status == "superseded"
+    assert "Rollout/shop/web was aborted (status.abort)" in str(question.answer_reason)
+    rig.fake.store.modify("Rollout", "shop", "web", lambda r: r["status"].update(abort=False))
+    rig.cycle()
+    status, body = rig.ask()
+    assert (status, body["verdict"], body["decision_id"]) == (200, "continue", None)
+    assert body["pod_template_hash"] == pod_hash
+    again = rig.until_recorded_after(decision_id)
+    assert again != decision_id
+    assert rig.ledger.get_decision(again).status == "asked"  # type: ignore[union-attr]
+    assert rig.ask()[1]["decision_id"] == again
+
+
+def test_a_rollout_retried_after_an_automatic_rollback_is_answered_rollback_again(
+    rig: Rig,
+) -> None:
+    """The verdict acted on stands for the same hash (the docs say so): a retried rollout
+    of the rejected hash is answered "rollback" at once, as before the abort."""
+    rig.canary("web:2", SLOW)
+    decision_id = rig.until_recorded()
+    rig.fake.store.modify("Rollout", "shop", "web", lambda r: r["status"].update(abort=True))
+    rig.cycle()
+    rig.fake.store.modify("Rollout", "shop", "web", lambda r: r["status"].update(abort=False))
+    rig.cycle()
+    status, body = rig.ask()
+    assert (status, body["verdict"], body["decision_id"]) == (200, "rollback", decision_id)
+    assert len(rig.ledger.decisions(kind="canary")) == 1

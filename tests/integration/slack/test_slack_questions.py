@@ -366,3 +366,59 @@ def test_a_question_can_be_snoozed_three_times_then_it_must_be_answered(rig: Rig
     assert rig.approvals.answer(asked.question_id, "approved", "U0ALICE", rig.clock()).accepted
     # how long a snooze lasts is a setting (it was fixed at one hour)
     assert SlackSettings.model_validate({"snooze": "20m"}).snooze == 1200.0
+
+
+def test_a_question_settled_without_its_answer_says_so_and_a_later_click_changes_nothing(
+    rig: Rig,
+) -> None:
+    """A canary verdict's question, open when the delivery tool settled the rollout on
+    its own: closed as superseded, its message rewritten without buttons ("No longer
+    needed", and why), not escalated when its TTL runs out; a later click is told it is
+    already settled, and nothing is recorded as an answer."""
+    from agent.clock import FakeClock
+    from agent.decisions import DecisionService
+    from agent.observability import Metrics
+    from agent.settings import RoutingSettings
+
+    decision_id = rig.decision(
+        kind="canary",
+        decision_type="canary/rollback",
+        subject="Deployment/shop/web-canary",
+        proposal={"verdict": "rollback", "baseline": "Deployment/shop/web", "revision": 2},
+    )
+    asked = rig.approvals.ask(decision_id, rig.clock())
+    rig.clock.advance(120)
+    decisions = DecisionService(
+        rig.ledger,
+        FakeClock(rig.clock()),
+        RoutingSettings(),
+        mode="act",
+        approvals=rig.approvals,
+        metrics=Metrics(),
+    )
+    why = "Deployment/shop/web-canary is now at revision 3 (web:5), not the revision 2"
+    assert decisions.supersede(decision_id, why)
+    assert not decisions.supersede(decision_id, why)  # once
+    record = rig.ledger.get_decision(decision_id)
+    assert record is not None and record.status == "superseded"
+    message = rig.slack.message(*asked.message_ref.split(":")[1:])
+    assert not _blocks_of("actions", message.blocks)  # buttons gone
+    text = _text(message.blocks)
+    assert f"*No longer needed* <!date^{int(NOW + 120)}^" in text and why in text
+    assert "No longer needed: " in _blocks_of("header", message.blocks)[0]["text"]["text"]
+    assert "an answer now changes nothing" in text
+
+    rig.clock.advance(60)
+    assert rig.click(asked.question_id, "approve")[0] == 200
+    rig.drain()
+    assert rig.question(asked.question_id).status == "superseded"
+    assert rig.answers.calls == []  # no answer reached the decision layer
+    assert "already settled" in rig.slack.ephemerals[-1]["text"]
+    assert why in rig.slack.ephemerals[-1]["text"]
+    rig.clock.advance(TTL)
+    assert rig.approvals.expire_due(rig.clock()) == []  # nothing escalated
+    assert not [m for m in rig.slack.top_level() if "<!subteam^S0ONCALL>" in m.text]
+    feedback = rig.ledger.feedback_for(decision_id)
+    assert [(f["kind"], f["outcome"], f["actor"]) for f in feedback] == [
+        ("superseded", "superseded", "autonomic")
+    ]
