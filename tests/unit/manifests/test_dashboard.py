@@ -69,6 +69,41 @@ def test_panels_have_unique_ids_and_do_not_overlap() -> None:
         cells |= mine
 
 
+def _under_rows() -> dict[str, list[dict[str, Any]]]:
+    """Row title -> the panels Grafana shows under it (rows expanded: by position)."""
+    panels = sorted(_dashboard()["panels"], key=lambda p: (p["gridPos"]["y"], p["gridPos"]["x"]))
+    rows: dict[str, list[dict[str, Any]]] = {}
+    current = ""
+    for panel in panels:
+        if panel["type"] == "row":
+            current = panel["title"]
+            rows[current] = []
+        else:
+            rows.setdefault(current, []).append(panel)
+    return rows
+
+
+def test_the_predictive_scaling_row_shows_only_scaling_metrics() -> None:
+    """docs/deploy.md names what each row shows; a panel appended at the bottom lands under
+    the last row (the alert panels once sat under "Predictive scaling")."""
+    for panel in _under_rows()["Predictive scaling"]:
+        for target in panel["targets"]:
+            used = set(re.findall(r"\bautonomic_[a-z_]+\b", target["expr"]))
+            used.discard("autonomic_leader")  # the leader-only filter
+            assert used and all(n.startswith("autonomic_scaling_") for n in used), panel["title"]
+
+
+def test_docs_name_the_dashboard_rows_in_order() -> None:
+    text = (REPO / "docs" / "deploy.md").read_text(encoding="utf-8")
+    section = text.split("## Grafana dashboard", 1)[1].split("\n## ", 1)[0]
+    rows = [title.lower() for title in _under_rows() if title]
+    places = [section.find(f"{title} (") for title in rows]
+    assert -1 not in places, dict(zip(rows, places, strict=True))
+    assert places == sorted(places), "docs/deploy.md lists the rows in another order"
+    count = ["one", "two", "three", "four", "five", "six", "seven", "eight"][len(rows) - 1]
+    assert f"has {count} rows" in section
+
+
 def test_every_query_uses_the_datasource_variable() -> None:
     names = {v["name"] for v in _dashboard()["templating"]["list"]}
     assert {"datasource", "job"} <= names
