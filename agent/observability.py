@@ -173,7 +173,8 @@ class Metrics:
         )
         self.human_corrections = Counter(
             "autonomic_human_corrections",
-            "Decisions a person rejected, or actions a person undid.",
+            "Decisions a person said were wrong: rejected, undone, or marked wrong with "
+            "autonomic feedback --wrong.",
             ["decision_type"],
             registry=r,
         )
