@@ -156,6 +156,7 @@ def _check_dict(check: RenderedCheck) -> dict[str, Any]:
         "condition_name": check.condition_name,
         "fingerprint": check.fingerprint,
         "value": check.value,
+        "alertname": check.alertname,
     }
 
 
@@ -170,6 +171,7 @@ def _check(data: Mapping[str, Any]) -> RenderedCheck:
         condition_name=data.get("condition_name"),
         fingerprint=data.get("fingerprint"),
         value=data.get("value"),
+        alertname=data.get("alertname"),
     )
 
 

@@ -942,6 +942,7 @@ def _verification(
                     "alertResolved",
                     target,
                     fingerprint=str(fingerprint) if fingerprint is not None else None,
+                    alertname=signal.name,
                 )
             )
     return VerificationPlan(

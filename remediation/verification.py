@@ -51,6 +51,7 @@ class RenderedCheck:
     condition_name: str | None = None
     fingerprint: str | None = None
     value: str | None = None
+    alertname: str | None = None  # the alert's name, for people (None in older records)
 
     def describe(self) -> str:
         if self.kind == "promql":
@@ -58,6 +59,8 @@ class RenderedCheck:
         if self.kind == "kubernetes":
             wanted = f" ({self.value})" if self.value else ""
             return f"{self.condition_name}{wanted} on {self.target}"
+        if self.alertname:
+            return f"alert {self.alertname} resolved (fingerprint {self.fingerprint})"
         return f"alert {self.fingerprint} resolved"
 
 

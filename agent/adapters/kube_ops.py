@@ -379,7 +379,8 @@ class Operations:
                     dry_run,
                     before,
                     {"restartedAt": stamp},
-                    f"{ref}: rollout restart ({RESTARTED_AT} {before['restartedAt']} -> {stamp})",
+                    f"{ref}: rollout restart ({RESTARTED_AT} "
+                    f"{before['restartedAt'] or '(unset)'} -> {stamp})",
                 )
             case PauseRollout(paused=paused):
                 word = "paused" if paused else "resumed"

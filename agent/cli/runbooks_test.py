@@ -328,6 +328,56 @@ def _given_signal(
     return (replace(signal, evidence={"given": text}),)
 
 
+def near_misses(signal: Signal, runbooks: tuple[Runbook, ...]) -> list[str]:
+    """Why the triggers written for this very condition or alert do not accept ``signal``
+    (not held for ``heldFor`` yet, too few restarts, a matcher, ``minConfidence``): a
+    signal no runbook takes is otherwise listed with no reason, as if no runbook were
+    about it."""
+    from remediation.durations import format_duration
+    from remediation.schema import AlertTrigger, KubernetesTrigger
+
+    out = []
+    for runbook in runbooks:
+        for trigger in runbook.spec.triggers:
+            if isinstance(trigger, KubernetesTrigger):
+                if signal.kind != "kubernetes" or signal.name != trigger.condition:
+                    continue
+            elif isinstance(trigger, AlertTrigger):
+                if signal.kind != "alert" or signal.name != trigger.alertname:
+                    continue
+            else:
+                continue
+            why = []
+            if signal.confidence < trigger.min_confidence:
+                why.append(
+                    f"needs confidence {trigger.min_confidence:g}; the signal has "
+                    f"{signal.confidence:g}"
+                )
+            failed = [m for m in trigger.matchers if not m.matches(signal.labels)]
+            if failed:
+                seen = ", ".join(f"{m.name}={signal.labels.get(m.name, '')!r}" for m in failed)
+                why.append(f"{', '.join(map(str, failed))} rejects the signal's {seen}")
+            if isinstance(trigger, KubernetesTrigger):
+                if signal.count < trigger.min_count and trigger.condition in (
+                    "CrashLoopBackOff",
+                    "OOMKilled",
+                ):
+                    why.append(f"needs {trigger.min_count} restarts; saw {signal.count}")
+                if trigger.held_for > 0:
+                    needs = f"needs it held for {format_duration(trigger.held_for)}"
+                    if signal.since is None:
+                        why.append(f"{needs}; the objects do not say since when it holds")
+                    elif signal.observed_at - signal.since < trigger.held_for:
+                        held = format_duration(max(signal.observed_at - signal.since, 0))
+                        why.append(
+                            f"{needs}; held {held} (since "
+                            f"{datetime.fromtimestamp(signal.since, UTC):%Y-%m-%d %H:%M:%S} UTC)"
+                        )
+            if why:
+                out.append(f"{runbook.name} does not take it: {'; '.join(why)}")
+    return out
+
+
 def _alert(labels: dict[str, Any], now: float, confidence: float | None = None) -> dict[str, Any]:
     """One firing alert from its labels, as Alertmanager would send it."""
     import hashlib
@@ -424,6 +474,7 @@ class RunbookPreview:
     on_failure: str | None = None
     routing: dict[str, Any] | None = None
     missing_metrics: list[str] = field(default_factory=list)
+    hints: list[str] = field(default_factory=list)  # what the objects leave out
 
 
 @dataclass
@@ -442,6 +493,7 @@ class Preview:
     signals: list[SignalPreview]
     unmatched: list[Signal]  # no runbook's trigger accepts them
     paused: bool
+    near: dict[int, list[str]] = field(default_factory=dict)  # unmatched index -> why not
 
     @property
     def decided(self) -> int:
@@ -510,6 +562,21 @@ def _dry_run(cluster: Any, plan: Plan) -> list[Change]:
     return out
 
 
+def _missing_pods(target: ObjectRef, snapshot: ClusterSnapshot) -> list[str]:
+    """A workload that wants replicas but has no Pod in the objects: every pod counts as
+    unhealthy (blastRadius.minHealthyFraction), which hand-written objects would
+    otherwise make look like the runbook's fault."""
+    workload = snapshot.workload(target)
+    if workload is None or workload.replicas <= 0 or snapshot.pods_of(target):
+        return []
+    via = "the StatefulSet" if target.kind == "StatefulSet" else "a ReplicaSet of it"
+    return [
+        f"the objects hold no Pod of {target} ({workload.replicas} replicas wanted), so none "
+        f"counts as healthy: add its pods (kubectl get pods -o yaml), each with an "
+        f"ownerReference to {via}"
+    ]
+
+
 def _verification_lines(plan: Plan) -> list[str]:
     from remediation.durations import format_duration
 
@@ -523,7 +590,7 @@ def _verification_lines(plan: Plan) -> list[str]:
     ]
     for check in spec.checks:
         if check.kind == "alertResolved":
-            lines.append(f"alert {check.fingerprint} resolved")
+            lines.append(check.describe())
         else:
             lines.append(f"{check.kind} {check.describe()}")
     return lines
@@ -556,10 +623,22 @@ def _routing(plan: Plan, signal: Signal, settings: Settings, now: float) -> dict
         forced_approval=forced,
         shadow=plan.mode == "shadow",
     )
+    # What happens once a track record lifts the confidence: the question above is not
+    # the last word, unless the runbook or the daemon's mode caps it.
+    later = None
+    if chosen.route == "ask" and plan.max_autonomy == "auto" and not forced:
+        later = (
+            "still ask: the daemon's mode propose asks before every action (mode: act in "
+            "the config lets it act alone)"
+            if settings.mode == "propose"
+            else "act alone"
+        )
+        later = f"once its track record reaches the automatic threshold, it would {later}"
     return {
         "route": chosen.route,
         "reason_code": chosen.reason_code,
         "message": chosen.message,
+        "later": later,
         "confidence": round(confidence, 4),
         "max_autonomy": plan.max_autonomy,
         "approval_required": list(plan.approval_reasons),
@@ -659,6 +738,7 @@ def preview(
                     )
                     continue
             item.guards = list(guard_results(planned, runbook.spec.guards, state, limits, now))
+            item.hints = _missing_pods(planned.target, snapshot)
             gate = check(planned, runbook.spec.guards, state, limits, now)
             if not gate.allowed:
                 item.outcome, item.reason_code, item.message = (
@@ -766,6 +846,7 @@ def render_text(result: Preview) -> str:
                 ]
                 if quiet:
                     lines.append(f"      pass  {', '.join(quiet)}")
+            lines += [f"    note: {hint}" for hint in rb.hints]
             if rb.changes:
                 planned = "would make" if rb.outcome == "decided" else "planned, not made"
                 lines.append(f"    changes ({planned}), in order")
@@ -795,12 +876,16 @@ def render_text(result: Preview) -> str:
                         if forced
                         else "requireApprovalWhen forces no question"
                     )
-                    + f"; mode {rb.routing['mode']}"
+                    + f"; the daemon's mode {rb.routing['mode']}"
                 )
                 lines.append(f"      with no track record yet: {rb.routing['message']}")
+                if rb.routing.get("later"):
+                    lines.append(f"      {rb.routing['later']}")
     if result.unmatched:
         lines += ["", f"{len(result.unmatched)} signal(s) no runbook's trigger accepts:"]
-        lines += [f"  {s.describe()}" for s in result.unmatched[:UNMATCHED_SHOWN]]
+        for index, unmatched in enumerate(result.unmatched[:UNMATCHED_SHOWN]):
+            lines.append(f"  {unmatched.describe()}")
+            lines += [f"    {why}" for why in result.near.get(index, [])]
         if len(result.unmatched) > UNMATCHED_SHOWN:
             lines.append(f"  ... and {len(result.unmatched) - UNMATCHED_SHOWN} more")
     if not result.signals and not result.unmatched:
@@ -848,6 +933,7 @@ def render_json(result: Preview) -> str:
                         "mode": rb.mode,
                         "preconditions": [_result_dict(c) for c in rb.checks],
                         "missing_metrics": rb.missing_metrics,
+                        "hints": rb.hints,
                         "guards": [_result_dict(g) for g in rb.guards],
                         "changes": [
                             {
@@ -870,7 +956,10 @@ def render_json(result: Preview) -> str:
             }
             for item in result.signals
         ],
-        "unmatched": [signal(s) for s in result.unmatched],
+        "unmatched": [
+            {**signal(s), "near_misses": result.near.get(index, [])}
+            for index, s in enumerate(result.unmatched)
+        ],
         "decisions": result.decided,
     }
     return json.dumps(data, indent=2)
@@ -969,4 +1058,5 @@ def _run(args: argparse.Namespace) -> Preview:
         signals=previewed,
         unmatched=unmatched,
         paused=settings.safety.paused,
+        near={index: why for index, s in enumerate(unmatched) if (why := near_misses(s, runbooks))},
     )

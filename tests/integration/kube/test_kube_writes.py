@@ -160,6 +160,9 @@ def test_rollout_restart_sets_annotation_and_is_not_undoable(
     annotations = template_of(fake)["metadata"]["annotations"]
     assert annotations["kubectl.kubernetes.io/restartedAt"] == result.after["restartedAt"]
     assert stored(fake, "Deployment", "web")["metadata"]["generation"] == 2
+    # A Deployment never restarted has no annotation: said so, not as Python's None.
+    stamp = result.after["restartedAt"]
+    assert result.summary.endswith(f"kubectl.kubernetes.io/restartedAt (unset) -> {stamp})")
     with pytest.raises(UndoRefusedError) as refused:
         cluster.undo(RolloutRestart(WEB), result.before)
     assert refused.value.reason == "NotUndoable"

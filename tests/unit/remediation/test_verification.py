@@ -107,3 +107,23 @@ def test_failing_check_at_deadline_names_it() -> None:
 def test_no_rounds_at_all_fails_at_deadline() -> None:
     progress = advance(start_verification(PLAN, NOW), [], NOW + 361)
     assert progress.status == "failed" and progress.reason_code == "VerificationInconclusive"
+
+
+def test_alert_resolved_names_the_alert() -> None:
+    """People read the check: the alert's name, with the fingerprint it follows; a check
+    recorded before the name was kept still reads as it did."""
+    named = RenderedCheck("alertResolved", WEB.ref, fingerprint="f1", alertname="HighLatency")
+    assert named.describe() == "alert HighLatency resolved (fingerprint f1)"
+    assert RenderedCheck("alertResolved", WEB.ref, fingerprint="f1").describe() == (
+        "alert f1 resolved"
+    )
+
+
+def test_alert_resolved_keeps_its_name_across_a_restart() -> None:
+    from agent.remediation_engine import _check, _check_dict
+
+    named = RenderedCheck("alertResolved", WEB.ref, fingerprint="f1", alertname="HighLatency")
+    assert _check(_check_dict(named)) == named
+    older = _check_dict(named)
+    del older["alertname"]  # a proposal stored before the name was kept
+    assert _check(older).describe() == "alert f1 resolved"
