@@ -83,7 +83,13 @@ def test_the_count_survives_a_restart(tmp_path: Path) -> None:
     r = _rig(tmp_path, "24h")
     assert _anomaly(r).outcome == "decided"
     r.clock.advance(HOUR)
-    assert _anomaly(r).outcome == "decided"
+    second = _anomaly(r)
+    assert second.outcome == "decided" and second.decision_id is not None
+    # As judged for the decision (``autonomic explain``): one run in the window then.
+    record = r.ledger.get_decision(second.decision_id)
+    assert record is not None
+    (judged,) = [g for g in record.evidence["guards"] if g["name"] == "maxActionsPerTarget"]
+    assert (judged["seen"], judged["passed"]) == ("1", True)
     runs = [a.at for a in r.engine.guard_state()[0].actions if a.target == WEB]
     assert len(runs) == 2
 
@@ -99,6 +105,11 @@ def test_the_count_survives_a_restart(tmp_path: Path) -> None:
         f"latency-restart acted on {WEB} 2 times in the last 1d (limit 2 per 1d); the next "
         f"action is allowed in 21h40m30s (at {to_utc_text(allowed_at)})"
     )
+    # Kept as held back, for ``autonomic why Deployment/shop/web``.
+    rows = [h for h in r.ledger.held_back() if h.reason_code == "TargetRateLimit"]
+    assert [(h.runbook, h.subject, h.message) for h in rows] == [
+        ("latency-restart", str(WEB), denied.message)
+    ]
     # The other Deployment has its own count.
     assert _anomaly(r, API).outcome == "decided"
 
