@@ -40,6 +40,7 @@ from agent.outcomes import RunbookOutcomes
 from remediation.family import siblings
 from remediation.guards import (
     HOUR,
+    PRUNE_KEEP,
     ActionRecord,
     BreakerState,
     GlobalLimits,
@@ -1135,9 +1136,22 @@ class RemediationEngine:
             return
         target = _ref(record.proposal["target"])
         now = self.clock.now()
+        keep = self._actions_kept()
         self._update_guards(
-            lambda s: prune(record_finish(s, rb.name, target, succeeded, rb.spec.guards, now), now)
+            lambda s: prune(
+                record_finish(s, rb.name, target, succeeded, rb.spec.guards, now), now, keep
+            )
         )
+
+    def _actions_kept(self) -> float:
+        """How long the guard state keeps actions: two days, or the longest
+        ``maxActionsPerTarget.within`` of the runbooks loaded, so no count forgets a run."""
+        windows = [
+            limit.within
+            for rb in self.runbooks.values()
+            if (limit := rb.spec.guards.max_actions_per_target) is not None
+        ]
+        return max([PRUNE_KEEP, *windows])
 
 
 def _subject(signal: Signal) -> str:

@@ -9,7 +9,8 @@ The limits that keep remediation from repeating, running away or fighting people
 - a circuit breaker per runbook (closed -> open after N consecutive failures -> half-open
   after ``openFor``, which lets one trial run through; inconclusive counts as failure);
 - concurrency per runbook (one drain at a time), cooldown per target, maximum actions per
-  hour per runbook and globally;
+  hour per runbook and globally, and optionally a count per target over a window
+  (``maxActionsPerTarget``: at most twice a day on one Deployment);
 - blast radius: at most ``maxTargets`` objects and a minimum healthy fraction left;
 - people first: a target a human changed recently is left to them, and a change a human
   made after ours is never undone (``check_undo``).
@@ -31,9 +32,10 @@ from remediation.durations import format_duration
 from remediation.planning import GuardResult, Plan
 from remediation.ports import ObjectRef
 from remediation.schema import CircuitBreaker, Guards
-from remediation.windows import WindowFields, contains, describe
+from remediation.windows import WindowFields, contains, describe, to_utc_text
 
 __all__ = [
+    "PRUNE_KEEP",
     "ActionRecord",
     "BreakerState",
     "Gate",
@@ -54,6 +56,9 @@ __all__ = [
 
 HOUR = 3600.0
 MINUTE = 60.0
+# How long ``prune`` keeps actions by default (a runbook's ``maxActionsPerTarget.within``
+# may ask the engine to keep them longer).
+PRUNE_KEEP = 2 * 86400.0
 
 
 @dataclass(frozen=True)
@@ -252,6 +257,32 @@ def _judge(
         if mine >= guards.max_actions_per_hour
         else None,
     )
+    per_target = guards.max_actions_per_target
+    if per_target is not None:
+        count, within = per_target.count, per_target.within
+        times = sorted(
+            r.at
+            for r in state.actions
+            if r.runbook == plan.runbook and r.target == plan.target and now - within < r.at <= now
+        )
+        span = format_duration(within)
+        denial = None
+        if len(times) >= count:
+            # The next run is allowed once all but count - 1 of these have left the window.
+            allowed_at = times[len(times) - count] + within
+            denial = (
+                f"{plan.runbook} acted on {plan.target} {len(times)} time"
+                f"{'s' if len(times) != 1 else ''} in the last {span} (limit {count} per "
+                f"{span}); the next action is allowed in "
+                f"{format_duration(allowed_at - now)} (at {to_utc_text(allowed_at)})"
+            )
+        judge(
+            "TargetRateLimit",
+            "maxActionsPerTarget",
+            f"fewer than {count} actions of {plan.runbook} on the target in the last {span}",
+            f"{len(times)}",
+            denial,
+        )
     judge(
         "GlobalRateLimit",
         "globalActionsPerHour",
@@ -459,7 +490,7 @@ def set_pause(state: GuardState, paused: bool, reason: str = "") -> GuardState:
     return replace(state, paused=paused, pause_reason=reason if paused else "")
 
 
-def prune(state: GuardState, now: float, keep: float = 2 * 86400.0) -> GuardState:
+def prune(state: GuardState, now: float, keep: float = PRUNE_KEEP) -> GuardState:
     """Forget actions and triggers older than ``keep`` seconds (bounded state)."""
     return replace(
         state,

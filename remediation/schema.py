@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from remediation._types import (
     ComparisonField,
@@ -26,10 +26,12 @@ from remediation._types import (
     RunbookModel,
     StepField,
 )
+from remediation.durations import format_duration
 from remediation.windows import WindowFields
 
 __all__ = [
     "API_VERSION",
+    "MAX_TARGET_WINDOW",
     "Action",
     "AlertResolvedCheck",
     "AlertTrigger",
@@ -51,6 +53,7 @@ __all__ = [
     "KubernetesCheck",
     "KubernetesTrigger",
     "MaintenanceWindow",
+    "MaxActionsPerTarget",
     "Metadata",
     "NoOtherAlertFiring",
     "NotifyAction",
@@ -73,6 +76,9 @@ __all__ = [
 ]
 
 API_VERSION = "autonomic.dev/v1alpha1"
+# The longest ``maxActionsPerTarget.within``: the guard state keeps actions at least this
+# long (``remediation.guards.prune``), so a count over a longer window would forget runs.
+MAX_TARGET_WINDOW = 7 * 86400.0
 
 Name = Annotated[str, Field(pattern=r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$", max_length=63)]
 LabelKey = Annotated[str, Field(min_length=1, max_length=317)]
@@ -587,6 +593,28 @@ class CircuitBreaker(RunbookModel):
     """How long it stays open before one trial run is allowed (half-open)."""
 
 
+class MaxActionsPerTarget(RunbookModel):
+    """At most ``count`` runs of this runbook on one target in any ``within`` (``{count:
+    2, within: 24h}``: twice a day per target)."""
+
+    count: int = Field(ge=1, le=1000)
+    """Runs of this runbook on the same target allowed in the window."""
+    within: Duration
+    """The sliding window the runs are counted over (longer than 0s, at most 7d)."""
+
+    @field_validator("within")
+    @classmethod
+    def _window(cls, value: float) -> float:
+        if value <= 0:
+            raise ValueError("'within' must be longer than 0s (e.g. '24h')")
+        if value > MAX_TARGET_WINDOW:
+            raise ValueError(
+                f"'within' is at most {format_duration(MAX_TARGET_WINDOW)} (the ledger keeps "
+                "no longer a history of actions); write '7d' or less"
+            )
+        return value
+
+
 class Guards(RunbookModel):
     """Per-runbook limits; the daemon adds global ones (actions/hour, storm, pause)."""
 
@@ -594,6 +622,8 @@ class Guards(RunbookModel):
     """Minimum time between two runs on the same target."""
     max_actions_per_hour: int = Field(default=5, ge=1, le=1000)
     """Runs of this runbook across all targets in any hour."""
+    max_actions_per_target: MaxActionsPerTarget | None = None
+    """Runs of this runbook on one target in a window (``{count: 2, within: 24h}``)."""
     max_concurrent: int = Field(default=1, ge=1, le=50)
     """Runs of this runbook in flight at once (1 = one node at a time for drains)."""
     blast_radius: BlastRadius = Field(default_factory=BlastRadius)

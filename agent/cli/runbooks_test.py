@@ -9,11 +9,11 @@ the signals come from the same detection (``detect_kubernetes_signals``) and ale
 intake (``remediation.alerts``) as the daemon's, and each (signal, runbook) pair goes
 through the engine's own steps in the engine's order (``RemediationEngine.handle`` and
 ``_handle_one``): storm gate, match, plan, PromQL preconditions, guards, one decision per
-incident and per target. Guards start from a fresh ledger (no cooldowns, hourly counts,
-open breakers or runs in flight). Each planned operation is then sent to the adapter as
-a server-side dry run, which says the exact change. The route is the one a decision
-would take with no track record yet, under the config's mode and thresholds. Nothing is
-written, no ledger is opened.
+incident and per target. Guards start from a fresh ledger (no cooldowns, hourly or
+per-target counts, open breakers or runs in flight). Each planned operation is then sent
+to the adapter as a server-side dry run, which says the exact change. The route is the
+one a decision would take with no track record yet, under the config's mode and
+thresholds. Nothing is written, no ledger is opened.
 
 Exit status: 0 when at least one runbook would decide (act, ask or escalate); 3 when
 none would (nothing matched, or everything was skipped or denied); 1 for a bad runbook,
@@ -800,8 +800,8 @@ def render_text(result: Preview) -> str:
         f"Preview at {_when(result.at)} of {len(result.runbooks)} runbook"
         f"{'s' if len(result.runbooks) != 1 else ''} on "
         f"{_counted(result.objects) or 'no objects'}; nothing is written, no ledger is opened.",
-        "Guards start from a fresh ledger: no cooldowns, hourly counts, open circuit breakers "
-        "or runs in flight are known.",
+        "Guards start from a fresh ledger: no cooldowns, hourly or per-target counts, open "
+        "circuit breakers or runs in flight are known.",
     ]
     if result.ignored:
         lines.append(f"Not read (the cluster port does not read them): {_counted(result.ignored)}.")

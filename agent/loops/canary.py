@@ -64,15 +64,18 @@ cluster cannot be read to tell, the name is held instead (below):
   ``namespace``, ``phase``, ``checksum``, ``metadata``) does not say which kind of
   webhook called; name it in the webhook's ``metadata.type`` (``rollout``,
   ``confirm-rollout``, ``confirm-traffic-increase``, ``confirm-promotion``,
-  ``rollback``). No type counts as a plain check (``rollout``). A ``Promoting`` phase
-  counts as ``confirm-promotion``, but Flagger calls its gates and checks with
-  ``Progressing`` (``confirm-rollout`` and ``rollback`` with the canary's phase,
-  ``post-rollout`` with ``Succeeded`` or ``Failed``), so only the type makes a real
-  ``confirm-promotion`` webhook a gate. A ``rollback``
-  webhook rolls back on a 2xx, so one typed ``rollback`` gets 200 only when the answer
-  is ``rollback`` (Flagger then rolls back, also while a gate waits) and 412 otherwise;
-  registered as a ``rollback`` webhook without the type, the endpoint would answer 200
-  for a healthy canary, and Flagger would roll it back.
+  ``rollback``, ``post-rollout``). No type counts as a plain check (``rollout``). A
+  ``Promoting`` phase counts as ``confirm-promotion``, but Flagger calls its gates and
+  checks with ``Progressing`` (``confirm-rollout`` and ``rollback`` with the canary's
+  phase, ``post-rollout`` with ``Succeeded`` or ``Failed``), so only the type makes a
+  real ``confirm-promotion`` webhook a gate. A ``rollback`` webhook rolls back on a 2xx,
+  so one typed ``rollback`` gets 200 only when the answer is ``rollback`` (Flagger then
+  rolls back, also while a gate waits) and 412 otherwise; registered as a ``rollback``
+  webhook without the type, the endpoint would answer 200 for a healthy canary, and
+  Flagger would roll it back. A ``post-rollout`` webhook is told after the fact
+  (Flagger only logs its answer): 200, and with ``Succeeded`` or ``Failed`` it closes
+  the open question about the canary's verdict at once (below); it changes no other
+  decision.
 
 Until the judge's verdict is final the endpoints answer with it (``continue``).
 Once it is final it is a decision, routed like any other, and the endpoints answer
@@ -111,7 +114,8 @@ A question still open when the rollout is settled without its answer (the canary
 out again or deleted; its stable running the judged release, or the canary scaled to
 zero, as Flagger leaves it once it promotes or rolls back; a Rollout promoted to the
 judged hash, or aborted) is closed at the next cycle as ``superseded`` (``_settled``),
-"no longer needed", with why: not escalated, and counted neither right nor wrong. The
+"no longer needed", with why: not escalated, and counted neither right nor wrong; when
+Flagger's ``post-rollout`` webhook says so first, at once (``_rollout_ended``). The
 endpoints hold it; a Rollout aborted so and then retried on the same hash is judged
 afresh.
 
@@ -720,19 +724,22 @@ class CanaryLoop:
             )
         return ""
 
-    def _close_question(self, record: DecisionRecord, why: str) -> None:
+    def _close_question(self, record: DecisionRecord, why: str) -> bool:
         """Close the open question about a verdict the rollout was settled without, as
         superseded (``DecisionService.supersede``): no answer, no escalation, no verdict
-        on the judge (nobody's answer); the question's message says why."""
+        on the judge (nobody's answer); the question's message says why. Called by the
+        loop and by the Flagger endpoint's thread (``post-rollout``); False when an
+        answer or an expiry came first (that stands)."""
         if not self.decisions.supersede(record.id, why, reason="CanaryMovedOn"):
-            return  # answered or expired meanwhile: that stands
-        for analysis in self.analyses.values():
+            return False
+        for analysis in list(self.analyses.values()):  # a copy: the loop may change it
             if analysis.decision_id == record.id:
                 analysis.superseded = True
         verdict = record.proposal.get("verdict", "the verdict")
         log.info(
             "canary %s: the question about %s is no longer needed: %s", record.subject, verdict, why
         )
+        return True
 
     def _overtaken(self, record: Any, why: str, now: float) -> None:
         """An approved verdict overtaken by the canary before it was handed on: closed as
@@ -1231,6 +1238,10 @@ class CanaryLoop:
         answer = self._lookup(namespace, name)
         if answer.unknown:  # a failed check, or a gate that waits: never a pass
             return json_response(404, answer.payload)
+        if kind == "post-rollout":  # told after the fact: Flagger only logs the answer
+            if phase in ("Succeeded", "Failed") and self._rollout_ended(answer, phase):
+                answer = self._lookup(namespace, name)  # the question's new status
+            return json_response(200, answer.payload)
         if kind == "rollback":  # Flagger rolls back on a 2xx from this kind, on nothing else
             return json_response(200 if answer.verdict == "rollback" else 412, answer.payload)
         if answer.verdict == "rollback":
@@ -1241,6 +1252,29 @@ class CanaryLoop:
         if answer.hold and (promoting or kind in ADVANCE_GATES):
             return json_response(425, answer.payload)
         return json_response(200, answer.payload)
+
+    def _rollout_ended(self, answer: _Answer, phase: str) -> bool:
+        """Flagger's ``post-rollout`` webhook says the rollout ended (``Succeeded``:
+        promoted; ``Failed``: rolled back): the open question about the verdict the
+        answer stands on (a leader's answer; a standby's names no decision) is closed at
+        once as ``_settled`` would close it at the next cycle. Nothing else changes:
+        a question answered, expired or approved stands. True when one was closed."""
+        decision_id = answer.payload.get("decision_id")
+        if not decision_id or answer.payload.get("decision_status") != "asked":
+            return False
+        try:
+            record = self.decisions.ledger.get_decision(decision_id)
+        except Exception as exc:  # never a 500; the next cycle looks again
+            log.warning("canary: decision %s unreadable on post-rollout: %s", decision_id, exc)
+            return False
+        if record is None or record.status != "asked":
+            return False
+        ended = "it promoted the canary" if phase == "Succeeded" else "it rolled the canary back"
+        why = (
+            f"Flagger reported the rollout of {record.subject} {phase} (its post-rollout "
+            f"webhook): {ended}"
+        )
+        return self._close_question(record, why)
 
 
 def standing(

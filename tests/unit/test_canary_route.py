@@ -1086,3 +1086,89 @@ def test_the_answers_to_webhooks_shaped_as_flagger_sends_them(
     }
     assert status(None, "Progressing") == 200  # an untyped confirm-promotion: not a gate
     assert status("post-rollout", "Succeeded") == 200  # told after the fact; only logged
+
+
+def post_rollout(rig: Rig, phase: str, hook: str | None = "post-rollout") -> Response:
+    """Flagger's post-rollout call, shaped as it sends it (``flagger_payload``)."""
+    request = Request("POST", "/canary/flagger", {}, {}, flagger_payload(hook, phase))
+    return rig.loop.flagger(request)
+
+
+@pytest.mark.parametrize(
+    ("slowdown", "phase", "why"),
+    [
+        (
+            SLOW,
+            "Failed",
+            "no longer needed: Flagger reported the rollout of Deployment/shop/search-canary "
+            "Failed (its post-rollout webhook): it rolled the canary back",
+        ),
+        (
+            HEALTHY,
+            "Succeeded",
+            "no longer needed: Flagger reported the rollout of Deployment/shop/search-canary "
+            "Succeeded (its post-rollout webhook): it promoted the canary",
+        ),
+    ],
+    ids=["rolled-back", "promoted"],
+)
+def test_flaggers_post_rollout_closes_the_open_question_at_once(
+    ledger: Ledger, rigs: list[Rig], slowdown: float, phase: str, why: str
+) -> None:
+    """Flagger ended the rollout while the question about its verdict was open: its
+    post-rollout webhook says so, and the question is closed then, as superseded, not at
+    the loop's next cycle (which sees the canary settled only once its objects show it)."""
+    rig = make(rigs, ledger, slowdown, mode="propose")
+    decision_id = rig.judge_until_recorded()
+    question_id = rig.question_of(decision_id)
+    response = post_rollout(rig, phase)
+    assert response.status == 200
+    body = json.loads(response.body)
+    assert (body["decision_id"], body["decision_status"]) == (decision_id, "superseded")
+    question, feedback = superseded_story(ledger, decision_id)  # no cycle ran
+    assert question.status == "superseded" and question.answered_by == "autonomic"
+    assert question.answer_reason.startswith(why)
+    assert [(f["kind"], f["outcome"]) for f in feedback] == [("superseded", "superseded")]
+    assert feedback[0]["detail"]["reason"] == "CanaryMovedOn"
+    # Flagger calls its post-rollout hooks once; a second call changes nothing.
+    assert post_rollout(rig, phase).status == 200
+    assert [f["kind"] for f in ledger.feedback_for(decision_id)] == ["superseded"]
+    outcome = rig.approvals.answer(question_id, "approved", "bob", rig.clock.now())
+    assert (outcome.accepted, outcome.code) == (False, "Superseded")
+    rig.clock.advance(60)
+    rig.loop.cycle()
+    assert rig.signals == [] and ledger.outcomes(f"canary/{body['judge_verdict']}") == []
+
+
+def test_post_rollout_changes_no_verdict_otherwise(ledger: Ledger, rigs: list[Rig]) -> None:
+    """Only an open question is closed, and only by a typed post-rollout saying
+    Succeeded or Failed; a decision acted on, answered or expired stands."""
+    rig = make(rigs, ledger, SLOW, mode="propose")
+    decision_id = rig.judge_until_recorded()
+    assert post_rollout(rig, "Progressing").status == 200  # no end of rollout
+    assert post_rollout(rig, "Failed", hook=None).status == 200  # untyped: a plain check
+    assert post_rollout(rig, "Failed", hook="rollout").status == 200  # a check: held
+    record = ledger.get_decision(decision_id)
+    assert record is not None and record.status == "asked"
+    # A standby (or a leader that lost the lease) names no decision: nothing closed.
+    rig.loop.is_leader = lambda: False
+    assert post_rollout(rig, "Failed").status == 200
+    assert ledger.get_decision(decision_id).status == "asked"  # type: ignore[union-attr]
+    rig.loop.is_leader = None
+    assert rig.decisions.answer(rig.question_of(decision_id), "rejected", "alice")
+    assert post_rollout(rig, "Failed").status == 200
+    assert ledger.get_decision(decision_id).status == "rejected"  # type: ignore[union-attr]
+    assert rig.argo()["verdict"] == "continue"  # the rejection still stands
+
+
+def test_post_rollout_after_an_automatic_rollback_keeps_it(ledger: Ledger, rigs: list[Rig]) -> None:
+    rig = make(rigs, ledger, SLOW)  # act mode: the rollback is routed auto
+    decision_id = rig.judge_until_recorded()
+    response = post_rollout(rig, "Failed")
+    assert response.status == 200  # told after the fact: no failed hook in Flagger's log
+    body = json.loads(response.body)
+    assert (body["verdict"], body["decision_status"]) == ("rollback", "approved")
+    rig.clock.advance(60)
+    rig.loop.cycle()
+    assert ledger.get_decision(decision_id).status == "done"  # type: ignore[union-attr]
+    assert [s.name for s in rig.signals] == ["rollback"]

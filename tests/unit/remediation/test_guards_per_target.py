@@ -1,0 +1,206 @@
+"""``guards.maxActionsPerTarget``: at most N runs of a runbook on one target in a window.
+
+"At most twice a day" used to be faked with a cooldown (``cooldownPerTarget: 4h31m`` in a
+9-hour day); these check the count itself: what counts, the window's edges, and the
+sentence that says when the next run is allowed."""
+
+from __future__ import annotations
+
+import pytest
+
+from remediation.guards import ActionRecord, GlobalLimits, GuardState, check, results
+from remediation.loading import RunbookLoadError, load_text
+from remediation.planning import Plan, plan
+from remediation.ports import ObjectRef
+from remediation.snapshot import ClusterSnapshot
+from remediation.windows import to_utc_text
+
+from .builders import NOW, deployment, pod, runbook, signal
+
+DAY = 86400.0
+HOUR = 3600.0
+RUNBOOK = runbook(
+    """
+    triggers: [{type: kubernetes, condition: CrashLoopBackOff}]
+    target: {kind: Deployment}
+    actions: [{type: rolloutRestart}]
+    verification: {checks: [{type: kubernetes, condition: podsReady}]}
+    onFailure: {undo: false}
+    guards:
+      cooldownPerTarget: 30m
+      maxActionsPerHour: 10
+      maxActionsPerTarget: {count: 2, within: 24h}
+    """,
+    name="rb",
+)
+WEB = deployment()
+OTHER = ObjectRef("Deployment", "api", "shop")
+LIMITS = GlobalLimits(max_actions_per_hour=50)
+
+
+def make_plan() -> Plan:
+    pods = tuple(pod(f"web-{i}", WEB) for i in range(3))
+    result = plan(RUNBOOK, signal(target=WEB.ref), ClusterSnapshot((WEB,), pods), NOW)
+    assert isinstance(result, Plan)
+    return result
+
+
+PLAN = make_plan()
+
+
+def acted(*ages_hours: float, runbook_name: str = "rb", target: ObjectRef = WEB.ref) -> GuardState:
+    return GuardState(
+        actions=tuple(ActionRecord(runbook_name, target, NOW - h * HOUR) for h in ages_hours)
+    )
+
+
+def gate(state: GuardState):  # type: ignore[no-untyped-def]
+    return check(PLAN, RUNBOOK.spec.guards, state, LIMITS, NOW)
+
+
+def test_the_schema_reads_count_and_window() -> None:
+    limit = RUNBOOK.spec.guards.max_actions_per_target
+    assert limit is not None and (limit.count, limit.within) == (2, DAY)
+
+
+def test_under_the_count_is_allowed() -> None:
+    assert gate(acted(10)).reason_code == "Allowed"
+
+
+def test_at_the_count_is_denied_saying_count_window_and_when() -> None:
+    result = gate(acted(10, 3))
+    assert not result.allowed and result.reason_code == "TargetRateLimit"
+    # The older of the two leaves the window 24h after it ran: 14h from now.
+    assert result.message == (
+        f"rb acted on {WEB.ref} 2 times in the last 1d (limit 2 per 1d); the next action "
+        f"is allowed in 14h (at {to_utc_text(NOW + 14 * HOUR)})"
+    )
+
+
+def test_more_than_the_count_waits_for_enough_of_them_to_leave() -> None:
+    # Three in the window (a limit lowered since): two must leave, so the second oldest
+    # (12h ago) decides: allowed 12h from now, not 4h (when the oldest leaves).
+    result = gate(acted(20, 12, 1))
+    assert result.reason_code == "TargetRateLimit"
+    assert "3 times in the last 1d" in result.message
+    assert f"allowed in 12h (at {to_utc_text(NOW + 12 * HOUR)})" in result.message
+
+
+def test_the_window_slides() -> None:
+    # A run exactly 24h ago is out of the window; one a second less than that is in.
+    assert gate(acted(24, 3)).reason_code == "Allowed"
+    edge = GuardState(
+        actions=(
+            ActionRecord("rb", WEB.ref, NOW - DAY + 1),
+            ActionRecord("rb", WEB.ref, NOW - 3 * HOUR),
+        )
+    )
+    result = gate(edge)
+    assert result.reason_code == "TargetRateLimit"
+    assert "allowed in 1s" in result.message
+
+
+def test_counted_per_target_not_per_runbook() -> None:
+    # Runs of the same runbook on another Deployment do not count (maxActionsPerHour
+    # counts those), nor do another runbook's runs on this one (cooldownPerTarget and
+    # the global limits see those).
+    assert gate(acted(10, 3, 2, target=OTHER)).reason_code == "Allowed"
+    assert gate(acted(10, 3, 2, runbook_name="other-runbook")).reason_code == "Allowed"
+    mixed = GuardState(actions=(*acted(10, target=OTHER).actions, *acted(3).actions))
+    assert gate(mixed).reason_code == "Allowed"
+
+
+def test_results_say_what_it_needs_and_saw() -> None:
+    judged = {r.name: r for r in results(PLAN, RUNBOOK.spec.guards, acted(10), LIMITS, NOW)}
+    limit = judged["maxActionsPerTarget"]
+    assert limit.passed and limit.seen == "1"
+    assert limit.required == "fewer than 2 actions of rb on the target in the last 1d"
+
+
+def test_absent_when_not_written() -> None:
+    guards = RUNBOOK.spec.guards.model_copy(update={"max_actions_per_target": None})
+    names = [r.name for r in results(PLAN, guards, acted(10, 3), LIMITS, NOW)]
+    assert "maxActionsPerTarget" not in names
+    assert check(PLAN, guards, acted(10, 3), LIMITS, NOW).reason_code == "Allowed"
+
+
+# ---------------------------------------------------------------------------- validation
+
+DOC = """\
+apiVersion: autonomic.dev/v1alpha1
+kind: Runbook
+metadata: {name: twice-a-day, description: restart at most twice a day}
+spec:
+  triggers: [{type: kubernetes, condition: CrashLoopBackOff}]
+  target: {kind: Deployment}
+  actions: [{type: rolloutRestart}]
+  verification: {checks: [{type: kubernetes, condition: podsReady}]}
+  onFailure: {undo: false}
+  guards:
+    maxActionsPerTarget:
+      count: 2
+      within: 24h
+"""
+
+
+def issues(text: str) -> list[str]:
+    with pytest.raises(RunbookLoadError) as caught:
+        load_text(text, "twice.yaml")
+    return [str(issue) for issue in caught.value.issues]
+
+
+def test_the_document_loads() -> None:
+    (loaded,) = load_text(DOC, "twice.yaml")
+    assert loaded.spec.guards.max_actions_per_target is not None
+
+
+@pytest.mark.parametrize(
+    ("before", "after", "message"),
+    [
+        (
+            "count: 2",
+            "count: 0",
+            "twice.yaml:12: spec.guards.maxActionsPerTarget.count: Input should be greater "
+            "than or equal to 1",
+        ),
+        (
+            "count: 2",
+            'count: "2"',
+            "twice.yaml:12: spec.guards.maxActionsPerTarget.count: expected a whole number, "
+            'got the string "2" (remove the quotes)',
+        ),
+        (
+            "within: 24h",
+            "within: 0s",
+            "twice.yaml:13: spec.guards.maxActionsPerTarget.within: 'within' must be longer "
+            "than 0s (e.g. '24h')",
+        ),
+        (
+            "within: 24h",
+            "within: 30d",
+            "twice.yaml:13: spec.guards.maxActionsPerTarget.within: 'within' is at most 7d "
+            "(the ledger keeps no longer a history of actions); write '7d' or less",
+        ),
+        (
+            "within: 24h",
+            "within: 24",
+            "twice.yaml:13: spec.guards.maxActionsPerTarget.within: write the duration with "
+            "a unit, e.g. '24s' or '24m', not a bare number",
+        ),
+        (
+            "      within: 24h\n",
+            "",
+            "twice.yaml:12: spec.guards.maxActionsPerTarget.within: required key is missing",
+        ),
+    ],
+)
+def test_bad_values_are_named_at_their_line(before: str, after: str, message: str) -> None:
+    assert issues(DOC.replace(before, after)) == [message]
+
+
+def test_a_misspelt_key_is_named() -> None:
+    assert issues(DOC.replace("count: 2", "cuont: 2")) == [
+        "twice.yaml:12: spec.guards.maxActionsPerTarget.count: required key is missing",
+        "twice.yaml:12: spec.guards.maxActionsPerTarget.cuont: unknown key 'cuont'; did you "
+        "mean 'count'? (allowed here: count, within)",
+    ]
