@@ -1145,13 +1145,15 @@ class RemediationEngine:
 
     def _actions_kept(self) -> float:
         """How long the guard state keeps actions: two days, or the longest
-        ``maxActionsPerTarget.within`` of the runbooks loaded, so no count forgets a run."""
+        ``maxActionsPerTarget.within`` or ``cooldownPerTarget`` of the runbooks loaded, so
+        no count or cooldown forgets a run."""
         windows = [
             limit.within
             for rb in self.runbooks.values()
             if (limit := rb.spec.guards.max_actions_per_target) is not None
         ]
-        return max([PRUNE_KEEP, *windows])
+        cooldowns = [rb.spec.guards.cooldown_per_target for rb in self.runbooks.values()]
+        return max([PRUNE_KEEP, *windows, *cooldowns])
 
 
 def _subject(signal: Signal) -> str:

@@ -619,7 +619,7 @@ class Guards(RunbookModel):
     """Per-runbook limits; the daemon adds global ones (actions/hour, storm, pause)."""
 
     cooldown_per_target: Duration = 1800.0
-    """Minimum time between two runs on the same target."""
+    """Minimum time between two runs on the same target (at most 7d)."""
     max_actions_per_hour: int = Field(default=5, ge=1, le=1000)
     """Runs of this runbook across all targets in any hour."""
     max_actions_per_target: MaxActionsPerTarget | None = None
@@ -630,6 +630,17 @@ class Guards(RunbookModel):
     """Size limits of one run."""
     circuit_breaker: CircuitBreaker = Field(default_factory=CircuitBreaker)
     """Failure limit."""
+
+    @field_validator("cooldown_per_target")
+    @classmethod
+    def _cooldown(cls, value: float) -> float:
+        if value > MAX_TARGET_WINDOW:
+            raise ValueError(
+                f"'cooldownPerTarget' is at most {format_duration(MAX_TARGET_WINDOW)} (the "
+                "ledger keeps no longer a history of actions); write '7d' or less, or pause "
+                "the runbook"
+            )
+        return value
 
 
 class ApprovalRules(RunbookModel):

@@ -131,3 +131,23 @@ def test_a_window_longer_than_two_days_keeps_its_runs(tmp_path: Path) -> None:
     assert _anomaly(r, API).outcome == "decided"
     denied = _anomaly(r)
     assert (denied.outcome, denied.reason_code) == ("denied", "TargetRateLimit")
+
+
+def test_a_cooldown_longer_than_two_days_keeps_its_run(tmp_path: Path) -> None:
+    """``cooldownPerTarget: 3d``: the run it waits on is kept past the two days the
+    guard state otherwise keeps (it used to be forgotten when another run finished)."""
+    folder = tmp_path / "runbooks"
+    folder.mkdir()
+    (folder / "latency-restart.yaml").write_text(
+        RUNBOOK.replace("cooldownPerTarget: 10m", "cooldownPerTarget: 3d").replace(
+            "    maxActionsPerTarget: {count: 2, within: WITHIN}\n", ""
+        )
+    )
+    r = rig(tmp_path, runbooks=folder)
+    r.sim.add_workload(web())
+    r.sim.add_workload(replace(web(), ref=API))
+    assert _anomaly(r).outcome == "decided"
+    r.clock.advance(50 * HOUR)
+    assert _anomaly(r, API).outcome == "decided"  # finishes, and prunes the guard state
+    denied = _anomaly(r)
+    assert (denied.outcome, denied.reason_code) == ("denied", "Cooldown")

@@ -192,6 +192,13 @@ def test_the_document_loads() -> None:
             "",
             "twice.yaml:12: spec.guards.maxActionsPerTarget.within: required key is missing",
         ),
+        (
+            "  guards:\n",
+            "  guards:\n    cooldownPerTarget: 30d\n",
+            "twice.yaml:11: spec.guards.cooldownPerTarget: 'cooldownPerTarget' is at most 7d "
+            "(the ledger keeps no longer a history of actions); write '7d' or less, or pause "
+            "the runbook",
+        ),
     ],
 )
 def test_bad_values_are_named_at_their_line(before: str, after: str, message: str) -> None:
