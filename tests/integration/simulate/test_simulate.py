@@ -105,9 +105,21 @@ def _cli(*args: str) -> subprocess.CompletedProcess[str]:
     )
 
 
-def test_cli_writes_a_report_with_plots(tmp_path: Path) -> None:
-    report = tmp_path / "report.html"
+@pytest.fixture(scope="module")
+def short_cli_run(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> tuple[subprocess.CompletedProcess[str], Path]:
+    """One `simulate --days 0.1 --report` through the CLI, shared by the tests that
+    only read its output and report (each used to run the same command, ~7 s apiece)."""
+    report = tmp_path_factory.mktemp("short-cli") / "report.html"
     done = _cli("--scenario", str(SHORT), "--days", "0.1", "--report", str(report))
+    return done, report
+
+
+def test_cli_writes_a_report_with_plots(
+    short_cli_run: tuple[subprocess.CompletedProcess[str], Path],
+) -> None:
+    done, report = short_cli_run
     assert done.returncode == 0, done.stderr
     assert "Scaling (under-provisioned minutes" in done.stdout
     text = report.read_text()
@@ -115,11 +127,10 @@ def test_cli_writes_a_report_with_plots(tmp_path: Path) -> None:
 
 
 def test_a_short_run_says_which_faults_it_left_out_and_charts_only_its_window(
-    tmp_path: Path,
+    short_cli_run: tuple[subprocess.CompletedProcess[str], Path],
 ) -> None:
     # 0.1 days (2.4 h) of a scenario whose faults start at 1 h: six of seven come later.
-    report = tmp_path / "report.html"
-    done = _cli("--scenario", str(SHORT), "--days", "0.1", "--report", str(report))
+    done, report = short_cli_run
     assert done.returncode == 0, done.stderr
     out = done.stdout
     assert "day  0.0  good canary shop/search:4 on search" in out
@@ -210,7 +221,9 @@ def test_bad_traces_are_clear_errors_and_nothing_runs(tmp_path: Path) -> None:
 
 
 @pytest.mark.browser
-def test_report_renders_its_plots_in_a_real_browser(tmp_path: Path) -> None:
+def test_report_renders_its_plots_in_a_real_browser(
+    tmp_path: Path, short_cli_run: tuple[subprocess.CompletedProcess[str], Path]
+) -> None:
     chromium = shutil.which("chromium") or shutil.which("chromium-browser")
     if chromium is None:
         import os
@@ -218,8 +231,8 @@ def test_report_renders_its_plots_in_a_real_browser(tmp_path: Path) -> None:
         if os.environ.get("CI"):
             pytest.fail("chromium is not installed; .ci/run should have installed it")
         pytest.skip("chromium is not installed here (run .ci/run to install it)")
-    report = tmp_path / "report.html"
-    assert _cli("--scenario", str(SHORT), "--days", "0.1", "--report", str(report)).returncode == 0
+    done, report = short_cli_run
+    assert done.returncode == 0, done.stderr
     flags = [
         "--headless",
         "--no-sandbox",
