@@ -293,38 +293,9 @@ def seed_rollout(
             },
         }
     )
-    template["metadata"]["labels"]["rollouts-pod-template-hash"] = pod_hash
-    rs = store.put(
-        {
-            "apiVersion": "apps/v1",
-            "kind": "ReplicaSet",
-            "metadata": {
-                "name": f"{name}-{pod_hash}",
-                "namespace": namespace,
-                "labels": {"app": name, "rollouts-pod-template-hash": pod_hash},
-                "annotations": {"rollout.argoproj.io/revision": "1"},
-                "ownerReferences": [_owner(rollout)],
-            },
-            "spec": {
-                "replicas": replicas,
-                "selector": {"matchLabels": {"app": name, "rollouts-pod-template-hash": pod_hash}},
-                "template": template,
-            },
-            "status": {"replicas": replicas, "readyReplicas": replicas},
-        }
+    rs, pods = _rollout_replicaset(
+        store, rollout, template, pod_hash, revision=1, replicas=replicas, nodes=nodes
     )
-    pods = [
-        seed_pod(
-            store,
-            f"{rs['metadata']['name']}-{index:05d}",
-            namespace=namespace,
-            owner=rs,
-            template=template,
-            node=nodes[index % len(nodes)],
-            status=_pod_status(True),
-        )
-        for index in range(replicas)
-    ]
     return {"rollout": rollout, "replicaset": rs, "pods": pods}
 
 
@@ -358,6 +329,25 @@ def seed_rollout_canary(
         obj["status"]["phase"] = "Paused"
 
     store.modify("Rollout", namespace, name, roll)
+    rs, pods = _rollout_replicaset(
+        store, rollout, template, pod_hash, revision=revision, replicas=replicas, nodes=nodes
+    )
+    return {"pod_hash": pod_hash, "replicaset": rs, "pods": pods}
+
+
+def _rollout_replicaset(
+    store: Store,
+    rollout: Obj,
+    template: Obj,
+    pod_hash: str,
+    *,
+    revision: int,
+    replicas: int,
+    nodes: Sequence[str],
+) -> tuple[Obj, list[Obj]]:
+    """A ReplicaSet of ``rollout`` for ``pod_hash`` (owned by it, as Argo's controller
+    makes them) with ``replicas`` Ready pods named ``<rollout>-<hash>-<n>``."""
+    name, namespace = rollout["metadata"]["name"], rollout["metadata"]["namespace"]
     template["metadata"]["labels"]["rollouts-pod-template-hash"] = pod_hash
     rs = store.put(
         {
@@ -390,7 +380,7 @@ def seed_rollout_canary(
         )
         for index in range(replicas)
     ]
-    return {"pod_hash": pod_hash, "replicaset": rs, "pods": pods}
+    return rs, pods
 
 
 def seed_statefulset(

@@ -22,6 +22,7 @@ from tests.fakekube import FakeApiServer, start_fake_apiserver
 from tests.fakekube.seed import seed_deployment, seed_node
 from tests.harness.gates import SwitchGate
 from tests.harness.servers import free_port
+from tests.integration.daemon.payloads import CRASHLOOP_DELIVERY
 
 RUNBOOKS = Path(__file__).resolve().parents[3] / "runbooks"
 
@@ -401,23 +402,7 @@ def test_a_standby_sends_alertmanager_elsewhere_and_takes_alerts_once_it_leads(
     token.write_text("am-s3cret")
     port = free_port()
     cfg = config(tmp_path, port, alertmanager=f"{{enabled: true, token: {{file: {token}}}}}")
-    body = json.dumps(
-        {
-            "version": "4",
-            "groupKey": '{}:{alertname="KubePodCrashLooping"}',
-            "status": "firing",
-            "receiver": "autonomic",
-            "alerts": [
-                {
-                    "status": "firing",
-                    "labels": {"alertname": "KubePodCrashLooping", "namespace": "shop"},
-                    "annotations": {},
-                    "startsAt": "2026-11-23T12:00:00Z",
-                    "fingerprint": "f00d",
-                }
-            ],
-        }
-    ).encode()
+    body = CRASHLOOP_DELIVERY
 
     def post_alert() -> tuple[int, dict[str, str], bytes]:
         request = urllib.request.Request(

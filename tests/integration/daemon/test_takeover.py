@@ -26,6 +26,7 @@ import sqlalchemy as sa
 
 from tests.fakekube import FakeApiServer, start_fake_apiserver
 from tests.harness.servers import free_port, fresh_schema
+from tests.integration.daemon.payloads import CRASHLOOP_DELIVERY
 
 RUNBOOKS = Path(__file__).resolve().parents[3] / "runbooks"
 TOKEN = "am-s3cret"
@@ -85,23 +86,7 @@ alertmanager: {{enabled: true, token: {{file: {token}}}}}
             time.sleep(0.1)
 
     def post_alert(self) -> tuple[int, bytes]:
-        body = json.dumps(
-            {
-                "version": "4",
-                "groupKey": '{}:{alertname="KubePodCrashLooping"}',
-                "status": "firing",
-                "receiver": "autonomic",
-                "alerts": [
-                    {
-                        "status": "firing",
-                        "labels": {"alertname": "KubePodCrashLooping", "namespace": "shop"},
-                        "annotations": {},
-                        "startsAt": "2026-11-23T12:00:00Z",
-                        "fingerprint": "f00d",
-                    }
-                ],
-            }
-        ).encode()
+        body = CRASHLOOP_DELIVERY
         request = urllib.request.Request(
             f"{self.base}/webhooks/alertmanager",
             data=body,
