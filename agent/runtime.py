@@ -6,15 +6,18 @@ with jitter), gates the ones that act on holding the lease, serves ``/healthz``,
 ``/readyz`` and ``/metrics`` from the start (the lease and the jobs wait for ``prepare``,
 such as a ledger still connecting), and shuts down gracefully on SIGTERM, within one budget
 (``ShutdownPlan``): stop taking new work, let the running step finish (or abandon it
-safely), save what must be saved, release the lease, close the ledger.
+safely), save what must be saved, release the lease, close the ledger. SIGUSR1 writes
+every thread's stack to stderr and changes nothing.
 
 ``simulate`` drives the same ``Daemon`` methods from a fake clock instead.
 """
 
 from __future__ import annotations
 
+import faulthandler
 import logging
 import signal
+import sys
 import threading
 import time
 from collections.abc import Callable
@@ -320,6 +323,11 @@ class Runtime:
 
         signal.signal(signal.SIGTERM, handle)
         signal.signal(signal.SIGINT, handle)
+        # `kill -USR1 <pid>` (or `kubectl exec ... -- kill -USR1 1`) writes every thread's
+        # stack to stderr, so `kubectl logs` shows where a job that never ends is stuck,
+        # without stopping the daemon. faulthandler does it from C: it works while every
+        # Python thread is blocked.
+        faulthandler.register(signal.SIGUSR1, file=sys.stderr, all_threads=True, chain=False)
 
     def stop(self) -> None:
         """Shut down within ``plan.budget`` seconds (see ``ShutdownPlan``)."""

@@ -168,6 +168,11 @@ anomalyQueries: [{{name: web-rps, expr: "sum(rate(http_requests_total[1m]))", st
                 assert process.poll() is None, process.communicate()[1][-2000:]
                 time.sleep(0.05)
             time.sleep(0.5)
+            # SIGUSR1 dumps every thread's stack and changes nothing: the stuck read
+            # shows where it is stuck, and the daemon keeps running.
+            process.send_signal(signal.SIGUSR1)
+            time.sleep(0.5)
+            assert process.poll() is None
         finally:
             began = time.monotonic()
             process.send_signal(signal.SIGTERM)
@@ -186,6 +191,12 @@ anomalyQueries: [{{name: web-rps, expr: "sum(rate(http_requests_total[1m]))", st
     assert messages[-1].startswith("stopped in ")
     (lease,) = fake.store.objects("Lease", "autonomic")
     assert not lease["spec"].get("holderIdentity")  # released, the job abandoned
+    # The dump came before the shutdown: faulthandler's "Thread 0x..." blocks, one of
+    # them in the Prometheus reader's socket read.
+    dump = err[: err.index("received SIGTERM")]
+    assert dump.count("Thread 0x") >= 2, dump[-2000:]
+    stuck = [block for block in dump.split("Thread 0x") if "agent/adapters/prometheus" in block]
+    assert stuck and "socket.py" in stuck[0], dump[-3000:]
 
 
 def test_invalid_runbook_stops_start_up_and_names_it(fake: FakeApiServer, tmp_path: Path) -> None:
