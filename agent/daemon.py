@@ -574,6 +574,7 @@ def build_daemon(
                 ref, reason, message, warning=warning
             ),
             is_leader=gate.is_leader,
+            metrics=metrics,
         )
         if settings.canary.enabled
         else None

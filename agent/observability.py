@@ -253,6 +253,36 @@ class Metrics:
             "anomaly loop's memory grows with (each detector starts afresh at its limit).",
             registry=r,
         )
+        # The canary judge's current reading, per canary being judged (leader only);
+        # the series of a canary whose analysis ended are removed.
+        self.canary_verdict = Gauge(
+            "autonomic_canary_verdict",
+            "1 for the judge's current verdict on a canary (promote, rollback, continue, "
+            "inconclusive); absent for the other verdicts and once its analysis ended.",
+            ["canary", "verdict"],
+            registry=r,
+        )
+        self.canary_confidence = Gauge(
+            "autonomic_canary_confidence",
+            "The judge's calibrated confidence in its current verdict on a canary.",
+            ["canary"],
+            registry=r,
+        )
+        self.canary_metric_difference = Gauge(
+            "autonomic_canary_metric_difference",
+            "Canary minus baseline for one of the judge's metrics, as the judge estimates "
+            "it: relative (0.2 = 20 % higher) or in the metric's units, as the metric is "
+            "configured; NaN while there is too little data.",
+            ["canary", "metric"],
+            registry=r,
+        )
+        self.canary_metric_status = Gauge(
+            "autonomic_canary_metric_status",
+            "1 for what one of the judge's metrics shows now (regressed, within_tolerance, "
+            "undecided, no_data); absent for the other statuses.",
+            ["canary", "metric", "status"],
+            registry=r,
+        )
         # The metrics source itself: the loops absorb a failed read (scaling holds, the
         # anomaly query goes degraded), so an outage shows here, not in autonomic_errors.
         self.prometheus_failures = Counter(

@@ -149,6 +149,7 @@ from agent.decisions import DecisionService, Proposal, Routed
 from agent.errors import PermanentError, TransientError
 from agent.ledger import DecisionRecord
 from agent.metrics_port import IngestionClock, MetricsReader, one_fresh_value
+from agent.observability import Metrics
 from agent.routing import Thresholds
 from agent.server import Request, Response, json_response
 from agent.settings import CanarySettings
@@ -277,8 +278,12 @@ class CanaryLoop:
         opt_in_label: str = "autonomic.dev/enabled",
         events: EventPoster | None = None,
         is_leader: Callable[[], bool] | None = None,
+        metrics: Metrics | None = None,
     ) -> None:
         self.settings = settings
+        self.metrics = metrics
+        # The label sets of the canary gauges published at the last cycle (``_publish``).
+        self._published: dict[str, set[tuple[str, ...]]] = {}
         # Only the leader judges; a standby's endpoints hold rather than answer "continue".
         self.is_leader = is_leader
         self.events = events
@@ -358,6 +363,47 @@ class CanaryLoop:
                 )
             else:
                 self._end(ref, f"it is gone, or no longer labelled {CANARY_OF} and opted in")
+        self._publish(judged)
+
+    def _publish(self, judged: set[ObjectRef]) -> None:
+        """The canary gauges: for each canary seen this cycle with an analysis, its
+        verdict (a final one stands while the canary exists), the judge's confidence, and
+        each metric's estimate and status as the judge sees them. The series of a canary
+        no longer there or no longer judged, and of a verdict or status no longer current,
+        are removed, not left standing."""
+        if self.metrics is None:
+            return
+        m = self.metrics
+        gauges: dict[str, Any] = {
+            "verdict": m.canary_verdict,
+            "confidence": m.canary_confidence,
+            "difference": m.canary_metric_difference,
+            "status": m.canary_metric_status,
+        }
+        values: dict[str, dict[tuple[str, ...], float]] = {name: {} for name in gauges}
+        for ref, key in self.current.items():
+            if ref not in judged:
+                continue
+            analysis = self.analyses.get(key)
+            verdict = analysis.latest if analysis is not None else None
+            if verdict is None:
+                continue
+            canary = f"{ref.namespace}/{ref.name}"
+            values["verdict"][(canary, verdict.decision.value)] = 1.0
+            values["confidence"][(canary,)] = verdict.confidence
+            for finding in verdict.metrics:
+                estimate = finding.estimate
+                values["difference"][(canary, finding.name)] = (
+                    estimate if estimate is not None and math.isfinite(estimate) else math.nan
+                )
+                values["status"][(canary, finding.name, finding.status.value)] = 1.0
+        for name, gauge in gauges.items():
+            for labels in self._published.get(name, set()) - values[name].keys():
+                with contextlib.suppress(KeyError):
+                    gauge.remove(*labels)
+            for labels, value in values[name].items():
+                gauge.labels(*labels).set(value)
+            self._published[name] = set(values[name])
 
     def _native_pair(self, workload: WorkloadState) -> Pair | None:
         """A canary Deployment or StatefulSet and the stable its label names; None (its
