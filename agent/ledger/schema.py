@@ -185,12 +185,13 @@ held_back = sa.Table(
     sa.UniqueConstraint("runbook", "subject", "reason_code", name="uq_held_back_key"),
 )
 
+
 # Added by migration 7: the alerts the Alertmanager webhook accepted, written before it
 # answers 200, so that an alert accepted is handled even if the replica that took it in
 # dies before its next remediation cycle, and so that a new leader knows what is firing.
 # One row per (fingerprint, startsAt, status): a re-send, a retry or an HA peer's copy is
 # the same row, its ``delivered_at`` moved on. Not in version 1.
-def _alert_columns() -> list[sa.Column[object]]:
+def _alert_columns() -> list[sa.schema.SchemaItem]:
     """The columns of ``alerts`` as migration 7 created them (a fresh set per call: a
     column belongs to one table)."""
     return [

@@ -1469,7 +1469,7 @@ class Ledger:
         """The stored alerts a person may want to see, newest first: those not handled
         yet and those given up (``given_up``: only these), at most ``limit``."""
         table = tables["alerts"]
-        wanted = table.c.given_up_at.is_not(None)
+        wanted: sa.ColumnElement[bool] = table.c.given_up_at.is_not(None)
         if not given_up:
             wanted = sa.or_(wanted, table.c.handled_at.is_(None))
         query = sa.select(table).where(wanted).order_by(table.c.id.desc()).limit(limit)
@@ -1498,7 +1498,7 @@ class Ledger:
                     handled_at=None,
                 )
             ).rowcount
-        return changed == 1
+        return bool(changed == 1)
 
     def firing_alerts(self, now: float, *, delivered_since: float) -> list[StoredAlert]:
         """The alerts firing at ``now``, by name and fingerprint: per fingerprint, the

@@ -317,7 +317,7 @@ def test_failed_attempts_add_up_across_restarts_and_leaders_and_given_up_stays_g
             rig.clock.advance(30)
             rig.cycle()
     said = [r.getMessage() for r in caplog.records if r.getMessage().startswith("stored alert")]
-    assert [m.split("(attempt ")[1][:6] for m in said[:4]] == ["1 of 5", "2 of 5", "3 of 5", "4 of 5"]
+    assert [m.split("(attempt ")[1][:6] for m in said[:4]] == [f"{n} of 5" for n in (1, 2, 3, 4)]
     assert "given up after 5 failed attempts" in said[4] and len(said) == 5
     assert sample(rig, "autonomic_alerts_given_up_total") == 1.0  # by C, once
     (row,) = rig.ledger.stored_alerts()
