@@ -7,7 +7,9 @@ it), even if the replica that took it in dies first; a replica that begins to le
 a cycle at once. A cycle that fails between the two handles the alerts again at the next
 one: a decision is found by its incident key and not made twice. One alert that fails
 when handled on its own is tried at a few cycles, then given up (the engine's
-``ALERT_ATTEMPTS``).
+``ALERT_ATTEMPTS``): its failed attempts are counted on its row (``failed``), so a
+restarted replica or a new leader goes on counting, and a given-up alert stays given up
+(``autonomic alerts retry`` makes it pending again).
 
 The set of alerts firing (``firing``: the ``noOtherAlertFiring`` precondition, the
 ``alertResolved`` verification) is read from the same rows, so a new leader, or a
@@ -25,7 +27,7 @@ import logging
 import math
 from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 from agent.ledger import AlertDelivery, Ledger, StoredAlert
 from remediation.alerts import AlertmanagerAlert, AlertmanagerPayload
@@ -33,7 +35,13 @@ from remediation.ports import ObjectRef
 from remediation.signals import Signal
 from remediation.snapshot import FiringAlert
 
-__all__ = ["DEFAULT_REPEAT_INTERVAL", "AlertInbox", "signal_from_json", "signal_to_json"]
+__all__ = [
+    "DEFAULT_REPEAT_INTERVAL",
+    "AlertInbox",
+    "PendingAlert",
+    "signal_from_json",
+    "signal_to_json",
+]
 
 log = logging.getLogger("autonomic.alerts")
 
@@ -84,6 +92,15 @@ def signal_from_json(data: Mapping[str, Any]) -> Signal:
     )
 
 
+class PendingAlert(NamedTuple):
+    """A stored alert a cycle takes in: its row, its signal, and its failed attempts so
+    far (by any replica) when it was read."""
+
+    id: int
+    signal: Signal
+    attempts: int
+
+
 def _ends_at(starts_at: datetime, ends_at: datetime | None) -> float | None:
     """Alertmanager sends a firing alert's ``endsAt`` as the zero time (0001-01-01): not
     a time. Only one after ``startsAt`` is kept."""
@@ -131,15 +148,15 @@ class AlertInbox:
             )
         return self.ledger.record_alerts(deliveries, now)
 
-    def pending(self, limit: int = PENDING_PER_CYCLE) -> list[tuple[int, Signal]]:
-        """The stored alerts not handled yet, as (row id, signal), oldest first. A row
+    def pending(self, limit: int = PENDING_PER_CYCLE) -> list[PendingAlert]:
+        """The stored alerts not handled yet (nor given up), oldest first. A row
         that cannot be read as a signal (written by hand, or by a release that stored
         another shape) is logged and marked handled: it would otherwise stop every cycle."""
-        out: list[tuple[int, Signal]] = []
+        out: list[PendingAlert] = []
         unreadable: list[int] = []
         for row in self.ledger.pending_alerts(limit):
             try:
-                out.append((row.id, signal_from_json(row.signal)))
+                out.append(PendingAlert(row.id, signal_from_json(row.signal), row.attempts))
             except (KeyError, TypeError, ValueError, AttributeError) as exc:
                 log.error(
                     "stored alert %s (fingerprint %s) cannot be read as a signal, so it is "
@@ -157,6 +174,14 @@ class AlertInbox:
     def handled(self, ids: Sequence[int]) -> None:
         if ids:
             self.ledger.mark_alerts_handled(ids, self.clock())
+
+    def failed(self, alert: PendingAlert, error: str, *, give_up_at: int) -> int | None:
+        """Count a failed attempt at handling ``alert`` on its row, giving it up at
+        ``give_up_at``: the new count, or None if another replica counted this attempt
+        (or handled the alert) since it was read (``Ledger.count_alert_attempt``)."""
+        return self.ledger.count_alert_attempt(
+            alert.id, alert.attempts, error, self.clock(), give_up_at=give_up_at
+        )
 
     def waiting(self) -> tuple[int, float | None]:
         """How many stored alerts are not handled yet, and when the oldest of them was

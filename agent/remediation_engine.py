@@ -29,7 +29,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from agent.alert_inbox import AlertInbox
+from agent.alert_inbox import AlertInbox, PendingAlert
 from agent.clock import Clock
 from agent.decisions import DecisionService, Proposal
 from agent.errors import PermanentError, TransientError
@@ -104,8 +104,9 @@ GUARD_KEY = "remediation/guards"
 COUNTED_KEYS = 50_000
 UNMATCHED_LOG_EVERY = 3600.0  # seconds between warnings of one runbook not taking signals up
 # Decisions that may still lead to an execution (or are running one).
-# Times one stored alert is handled on its own and fails, on one replica, before it is
-# given up (marked handled, logged, counted): one attempt per remediation cycle.
+# Times one stored alert is handled on its own and fails before it is given up (marked
+# given up and handled on its row, logged, counted): one attempt per remediation cycle,
+# counted on the alert's row in the ledger, so restarts and new leaders add to one count.
 ALERT_ATTEMPTS = 5
 OPEN_STATUSES = ("asked", "approved", "executing", "verifying")
 # Value of a PromQL query at the current time, or None when there is no fresh data.
@@ -305,8 +306,6 @@ class RemediationEngine:
         self.outcomes = RunbookOutcomes(ledger, decisions.metrics)
         self._storm_reported_at: float | None = None
         self._queue: list[Signal] = []
-        # Stored alerts (by row id) that failed when handled on their own, and how often.
-        self._alert_failures: dict[int, int] = {}
         # Dedup keys already counted as triggers: a condition that persists (a pod
         # crash-looping for an hour) is one trigger, not one per cycle. Bounded.
         self._counted: OrderedDict[str, None] = OrderedDict()
@@ -372,8 +371,8 @@ class RemediationEngine:
         queued, self._queue = self._queue, []
         others = list(detect_kubernetes_signals(snapshot, now)) + queued
         try:
-            handled = self.handle(others + [s for _, s in stored], snapshot)
-            done = [row for row, _ in stored]
+            handled = self.handle(others + [a.signal for a in stored], snapshot)
+            done = [a.id for a in stored]
         except Exception as exc:
             if not stored:
                 self._put_back(queued, exc)
@@ -405,7 +404,7 @@ class RemediationEngine:
         self,
         others: Sequence[Signal],
         queued: list[Signal],
-        stored: Sequence[tuple[int, Signal]],
+        stored: Sequence[PendingAlert],
         snapshot: ClusterSnapshot,
     ) -> tuple[list[Handled], list[int]]:
         """Handle the signals that are not stored alerts, then each stored alert on its
@@ -413,51 +412,73 @@ class RemediationEngine:
         not the alerts' doing: it is raised, and the alerts stay pending, taken in again
         by the next cycle (this replica's or a new leader's). A stored alert that fails
         on its own is tried again at the next cycles, up to ``ALERT_ATTEMPTS`` times in
-        all on this replica, then given up (``_failed_attempt``). Returns what was handled, and
-        the rows to mark handled (those handled, and those given up)."""
+        all, by whichever replicas lead, then given up (``_failed_attempt``). Returns what
+        was handled, and the rows to mark handled (a given-up one is marked by its count)."""
         try:
             handled = self.handle(others, snapshot)
         except Exception as exc:
             self._put_back(queued, exc)
             raise
         done: list[int] = []
-        for row, signal in stored:
+        for alert in stored:
             try:
-                handled += self.handle([signal], snapshot)
+                handled += self.handle([alert.signal], snapshot)
             except Exception as exc:
-                if self._failed_attempt(row, signal, exc):
-                    done.append(row)
+                self._failed_attempt(alert, exc)
                 continue
-            self._alert_failures.pop(row, None)
-            done.append(row)
+            done.append(alert.id)
         return handled, done
 
-    def _failed_attempt(self, row: int, signal: Signal, exc: Exception) -> bool:
-        """Count a stored alert's failed attempt; whether it is given up now."""
-        attempts = self._alert_failures.get(row, 0) + 1
+    def _failed_attempt(self, alert: PendingAlert, exc: Exception) -> None:
+        """Count a stored alert's failed attempt on its row (given up there at
+        ``ALERT_ATTEMPTS``), and say so. A count that cannot be written (the ledger
+        failing) leaves the alert pending with its count as it was."""
+        assert self.inbox is not None
         error = f"{type(exc).__name__}: {exc}"
-        if attempts < ALERT_ATTEMPTS:
-            self._alert_failures[row] = attempts
+        what = alert.signal.describe()
+        try:
+            attempts = self.inbox.failed(alert, error, give_up_at=ALERT_ATTEMPTS)
+        except TransientError as failure:
             log.warning(
-                "stored %s could not be handled (attempt %d of %d; tried again at the next "
-                "cycle): %s",
-                signal.describe(),
+                "stored %s could not be handled, and the attempt could not be counted in "
+                "the ledger (%s); tried again at the next cycle: %s",
+                what,
+                failure,
+                error,
+                exc_info=True,
+            )
+            return
+        if attempts is None:
+            log.info(
+                "stored %s could not be handled; another replica counted this attempt "
+                "(or handled it) meanwhile: %s",
+                what,
+                error,
+            )
+            return
+        if attempts < ALERT_ATTEMPTS:
+            log.warning(
+                "stored %s, id %d, could not be handled (attempt %d of %d; tried again at "
+                "the next cycle): %s",
+                what,
+                alert.id,
                 attempts,
                 ALERT_ATTEMPTS,
                 error,
                 exc_info=not isinstance(exc, TransientError),
             )
-            return False
-        self._alert_failures.pop(row, None)
+            return
         log.error(
-            "stored %s given up after %d failed attempts: it is marked handled and no "
-            "runbook runs for it; the last error: %s",
-            signal.describe(),
+            "stored %s, id %d, given up after %d failed attempts: no replica tries it "
+            "again and no runbook runs for it (`autonomic alerts retry %d` makes it pending "
+            "again); the last error: %s",
+            what,
+            alert.id,
             attempts,
+            alert.id,
             error,
         )
         self.decisions.metrics.alerts_given_up.inc()
-        return True
 
     def publish_pending(self) -> None:
         """``autonomic_alerts_pending`` and the oldest one's age, from the ledger (kept

@@ -31,6 +31,7 @@ COMMAND_MODULES = (
     "agent.cli.approvals_cmd",
     "agent.cli.explain_cmd",
     "agent.cli.why_cmd",
+    "agent.cli.alerts_cmd",
     "agent.cli.feedback_cmd",
     "agent.cli.calibration_cmd",
     "agent.cli.thresholds_cmd",

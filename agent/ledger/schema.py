@@ -185,26 +185,48 @@ held_back = sa.Table(
     sa.UniqueConstraint("runbook", "subject", "reason_code", name="uq_held_back_key"),
 )
 
+
 # Added by migration 7: the alerts the Alertmanager webhook accepted, written before it
 # answers 200, so that an alert accepted is handled even if the replica that took it in
 # dies before its next remediation cycle, and so that a new leader knows what is firing.
 # One row per (fingerprint, startsAt, status): a re-send, a retry or an HA peer's copy is
 # the same row, its ``delivered_at`` moved on. Not in version 1.
+def _alert_columns() -> list[sa.schema.SchemaItem]:
+    """The columns of ``alerts`` as migration 7 created them (a fresh set per call: a
+    column belongs to one table)."""
+    return [
+        sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+        sa.Column("fingerprint", sa.String(128), nullable=False),
+        sa.Column("starts_at", Time, nullable=False),
+        sa.Column("status", sa.String(16), nullable=False),  # firing | resolved
+        sa.Column("ends_at", Time, nullable=True),  # None: not given (a firing alert's)
+        sa.Column("name", sa.Text, nullable=False),  # the alertname
+        sa.Column("labels", JSON, nullable=False),
+        sa.Column("signal", JSON, nullable=False),  # the signal the engine handles
+        sa.Column("received_at", Time, nullable=False),  # first delivery
+        sa.Column("delivered_at", Time, nullable=False),  # latest delivery
+        sa.Column("handled_at", Time, nullable=True),  # None: not handled by the engine yet
+        sa.UniqueConstraint("fingerprint", "starts_at", "status", name="uq_alerts_delivery"),
+    ]
+
+
+# Added by migration 8: the failed attempts at handling an alert on its own, kept on its
+# row so that a restart or a new leader goes on counting, and whether it was given up.
+_ALERT_ATTEMPT_COLUMNS = (
+    ("attempts", "INTEGER NOT NULL DEFAULT 0"),
+    ("last_error", "TEXT"),  # the latest failure, "ValueError: ...", truncated
+    ("last_attempt_at", "DOUBLE PRECISION"),
+    ("given_up_at", "DOUBLE PRECISION"),  # set with handled_at: no replica tries it again
+)
+
 alerts = sa.Table(
     "alerts",
     metadata,
-    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
-    sa.Column("fingerprint", sa.String(128), nullable=False),
-    sa.Column("starts_at", Time, nullable=False),
-    sa.Column("status", sa.String(16), nullable=False),  # firing | resolved
-    sa.Column("ends_at", Time, nullable=True),  # None: not given (a firing alert's)
-    sa.Column("name", sa.Text, nullable=False),  # the alertname
-    sa.Column("labels", JSON, nullable=False),
-    sa.Column("signal", JSON, nullable=False),  # the signal the engine handles
-    sa.Column("received_at", Time, nullable=False),  # first delivery
-    sa.Column("delivered_at", Time, nullable=False),  # latest delivery
-    sa.Column("handled_at", Time, nullable=True),  # None: not handled by the engine yet
-    sa.UniqueConstraint("fingerprint", "starts_at", "status", name="uq_alerts_delivery"),
+    *_alert_columns(),
+    sa.Column("attempts", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("last_error", sa.Text, nullable=True),
+    sa.Column("last_attempt_at", Time, nullable=True),
+    sa.Column("given_up_at", Time, nullable=True),
 )
 
 tables = metadata.tables
@@ -295,12 +317,17 @@ def _held_back(conn: sa.Connection) -> None:
 
 
 def _alerts(conn: sa.Connection) -> None:
-    alerts.create(conn, checkfirst=True)
+    sa.Table("alerts", sa.MetaData(), *_alert_columns()).create(conn, checkfirst=True)
     for name, columns in (
         ("ix_alerts_handled", "handled_at, id"),
         ("ix_alerts_delivered", "delivered_at"),
     ):
         conn.execute(sa.text(f"CREATE INDEX IF NOT EXISTS {name} ON alerts ({columns})"))
+
+
+def _alert_attempts(conn: sa.Connection) -> None:
+    for name, definition in _ALERT_ATTEMPT_COLUMNS:
+        conn.execute(sa.text(f"ALTER TABLE alerts ADD COLUMN {name} {definition}"))
 
 
 MIGRATIONS: tuple[Migration, ...] = (
@@ -338,6 +365,12 @@ MIGRATIONS: tuple[Migration, ...] = (
         "by the next remediation cycle of whichever replica leads, and the set of alerts "
         "firing read from them",
         _alerts,
+    ),
+    Migration(
+        8,
+        "failed attempts at handling a stored alert kept on its row (count, last error, "
+        "when), and whether it was given up: a restart or a new leader goes on counting",
+        _alert_attempts,
     ),
 )
 SCHEMA_VERSION = MIGRATIONS[-1].version

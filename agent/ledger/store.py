@@ -64,6 +64,8 @@ _CAS_ROUNDS = 5
 
 # Keys per ``IN (...)`` list: well under SQLite's bound-parameter limit.
 _IN_CHUNK = 500
+# The longest failure kept on a stored alert's row (``last_error``), in characters.
+ALERT_ERROR_CHARS = 1000
 
 # Guards per canary release and per execution's verification: history once old.
 AGED_GUARD_PREFIXES = ("canary/started/", "verify/")
@@ -211,7 +213,9 @@ class AlertDelivery:
 @dataclass(frozen=True)
 class StoredAlert:
     """An alert the webhook accepted: first and latest delivery; ``handled_at`` is None
-    until a remediation cycle has handled it."""
+    until a remediation cycle has handled it (or given it up: ``given_up_at`` then too).
+    ``attempts`` counts the cycles at which handling it on its own failed, by any replica,
+    ``last_error`` and ``last_attempt_at`` the latest of them."""
 
     id: int
     fingerprint: str
@@ -224,6 +228,17 @@ class StoredAlert:
     received_at: float
     delivered_at: float
     handled_at: float | None
+    attempts: int = 0
+    last_error: str | None = None
+    last_attempt_at: float | None = None
+    given_up_at: float | None = None
+
+    @property
+    def state(self) -> str:
+        """pending | given-up | handled"""
+        if self.given_up_at is not None:
+            return "given-up"
+        return "pending" if self.handled_at is None else "handled"
 
 
 @dataclass
@@ -1416,6 +1431,74 @@ class Ledger:
                     .values(handled_at=now)
                 ).rowcount
         return marked
+
+    def count_alert_attempt(
+        self, alert_id: int, seen: int, error: str, now: float, *, give_up_at: int
+    ) -> int | None:
+        """Count a failed attempt at handling a stored alert, with its error (cut to
+        ``ALERT_ERROR_CHARS``): compare-and-set on ``seen``, the count the caller read
+        with the row, so a cycle's attempt is counted once however many replicas make
+        it. Reaching ``give_up_at`` gives it up in the same statement (``given_up_at``
+        and ``handled_at`` set): no replica takes it in again. The new count, or None
+        when the row moved on since it was read (another replica counted this attempt,
+        or handled the alert, or gave it up) and nothing was written."""
+        table = tables["alerts"]
+        attempts = seen + 1
+        if len(error) > ALERT_ERROR_CHARS:
+            error = error[: ALERT_ERROR_CHARS - 3] + "..."
+        given_up = now if attempts >= give_up_at else None
+        with self._tx() as conn:
+            changed = conn.execute(
+                table.update()
+                .where(
+                    table.c.id == alert_id,
+                    table.c.attempts == seen,
+                    table.c.handled_at.is_(None),
+                )
+                .values(
+                    attempts=attempts,
+                    last_error=error,
+                    last_attempt_at=now,
+                    given_up_at=given_up,
+                    handled_at=given_up,
+                )
+            ).rowcount
+        return attempts if changed == 1 else None
+
+    def stored_alerts(self, *, given_up: bool = False, limit: int = 100) -> list[StoredAlert]:
+        """The stored alerts a person may want to see, newest first: those not handled
+        yet and those given up (``given_up``: only these), at most ``limit``."""
+        table = tables["alerts"]
+        wanted: sa.ColumnElement[bool] = table.c.given_up_at.is_not(None)
+        if not given_up:
+            wanted = sa.or_(wanted, table.c.handled_at.is_(None))
+        query = sa.select(table).where(wanted).order_by(table.c.id.desc()).limit(limit)
+        with self._read() as conn:
+            return [StoredAlert(**row) for row in conn.execute(query).mappings()]
+
+    def get_alert(self, alert_id: int) -> StoredAlert | None:
+        table = tables["alerts"]
+        with self._read() as conn:
+            row = conn.execute(sa.select(table).where(table.c.id == alert_id)).mappings().first()
+        return None if row is None else StoredAlert(**row)
+
+    def retry_alert(self, alert_id: int) -> bool:
+        """Make a given-up alert pending again, its attempts and last error cleared: the
+        leader's next remediation cycle takes it in. False when it is not given up."""
+        table = tables["alerts"]
+        with self._tx() as conn:
+            changed = conn.execute(
+                table.update()
+                .where(table.c.id == alert_id, table.c.given_up_at.is_not(None))
+                .values(
+                    attempts=0,
+                    last_error=None,
+                    last_attempt_at=None,
+                    given_up_at=None,
+                    handled_at=None,
+                )
+            ).rowcount
+        return bool(changed == 1)
 
     def firing_alerts(self, now: float, *, delivered_since: float) -> list[StoredAlert]:
         """The alerts firing at ``now``, by name and fingerprint: per fingerprint, the

@@ -12,7 +12,8 @@ import pytest
 import sqlalchemy as sa
 
 from agent.ledger import AlertDelivery, Ledger, open_ledger
-from agent.ledger.schema import tables
+from agent.ledger.schema import SCHEMA_VERSION, tables
+from agent.ledger.store import ALERT_ERROR_CHARS
 from tests.harness.servers import fresh_schema
 
 NOW = 1_800_000_000.0
@@ -153,6 +154,87 @@ def test_handled_alerts_have_a_retention_of_their_own(ledger: Ledger) -> None:
     assert ledger.prune(NOW - 400 * 86400, alerts_before=NOW - 86400)["alerts"] == 0
     assert ledger.prune(NOW - 400 * 86400, alerts_before=NOW + 60)["alerts"] == 1
     assert [row[0] for row in rows(ledger)] == ["open"]
+
+
+def reopened(ledger: Ledger) -> Ledger:
+    """A new ledger on the same database, as a restarted or another replica opens it."""
+    url = ledger.engine.url.render_as_string(hide_password=False)
+    ledger.close()
+    return open_ledger(url, NOW)
+
+
+def test_failed_attempts_are_kept_on_the_row_across_a_reopen_and_give_it_up(
+    ledger: Ledger,
+) -> None:
+    ledger.record_alerts([delivery("bad"), delivery("good")], NOW)
+    bad, _good = ledger.pending_alerts()
+    assert (bad.attempts, bad.last_error, bad.state) == (0, None, "pending")
+    assert ledger.count_alert_attempt(bad.id, 0, "ValueError: one", NOW + 30, give_up_at=3) == 1
+    ledger = reopened(ledger)  # a restart, or the next leader
+    (bad, _good) = ledger.pending_alerts()
+    assert (bad.attempts, bad.last_error, bad.last_attempt_at) == (1, "ValueError: one", NOW + 30)
+    # Two replicas failed at the same cycle's read: one attempt is counted, not two.
+    assert ledger.count_alert_attempt(bad.id, 1, "ValueError: two", NOW + 60, give_up_at=3) == 2
+    assert ledger.count_alert_attempt(bad.id, 1, "ValueError: two", NOW + 61, give_up_at=3) is None
+    ledger = reopened(ledger)
+    assert ledger.pending_alerts()[0].attempts == 2
+    long = "RuntimeError: " + "x" * 5000
+    assert ledger.count_alert_attempt(bad.id, 2, long, NOW + 90, give_up_at=3) == 3
+    ledger = reopened(ledger)
+    assert [row.fingerprint for row in ledger.pending_alerts()] == ["good"]
+    assert ledger.pending_alert_summary() == (1, NOW)  # the gauge counts the good one only
+    (shown,) = ledger.stored_alerts(given_up=True)
+    assert (shown.fingerprint, shown.state, shown.attempts) == ("bad", "given-up", 3)
+    assert shown.given_up_at == shown.handled_at == NOW + 90
+    assert shown.last_error is not None and len(shown.last_error) == ALERT_ERROR_CHARS
+    assert shown.last_error.startswith("RuntimeError: xxx") and shown.last_error.endswith("...")
+    assert [row.fingerprint for row in ledger.stored_alerts()] == ["good", "bad"]
+    # Given up: no count moves it, no replica marks it handled again.
+    assert ledger.count_alert_attempt(bad.id, 3, "again", NOW + 120, give_up_at=3) is None
+    assert ledger.mark_alerts_handled([bad.id], NOW + 120) == 0
+    ledger.close()
+
+
+def test_a_given_up_alert_retried_by_a_person_is_pending_again_with_its_count_cleared(
+    ledger: Ledger,
+) -> None:
+    ledger.record_alerts([delivery("bad")], NOW)
+    (bad,) = ledger.pending_alerts()
+    assert not ledger.retry_alert(bad.id)  # pending: nothing to retry
+    assert ledger.count_alert_attempt(bad.id, 0, "ValueError: x", NOW + 30, give_up_at=1) == 1
+    assert ledger.pending_alerts() == []
+    assert ledger.retry_alert(bad.id)
+    assert not ledger.retry_alert(bad.id)  # once
+    assert not ledger.retry_alert(bad.id + 1000)  # no such alert
+    (again,) = ledger.pending_alerts()
+    assert (again.attempts, again.last_error, again.given_up_at, again.state) == (
+        0,
+        None,
+        None,
+        "pending",
+    )
+    assert ledger.get_alert(bad.id) == again and ledger.get_alert(bad.id + 1000) is None
+
+
+def test_a_ledger_of_the_previous_release_gains_the_attempt_columns(tmp_path: Path) -> None:
+    """A version-7 ledger with an alert waiting opens at the current version: the alert
+    is pending with no attempts, and its attempts are counted."""
+    url = f"sqlite:///{tmp_path / 'old.sqlite'}"
+    old = open_ledger(url, NOW, migrate=False)
+    assert old.migrate(NOW, upto=7) == 7
+    old.record_alerts([delivery("waiting")], NOW)
+    old.close()
+    upgraded = open_ledger(url, NOW + 1)
+    assert upgraded.schema_version() == SCHEMA_VERSION >= 8
+    (row,) = upgraded.pending_alerts()
+    assert (row.fingerprint, row.attempts, row.last_error, row.given_up_at) == (
+        "waiting",
+        0,
+        None,
+        None,
+    )
+    assert upgraded.count_alert_attempt(row.id, 0, "E: x", NOW + 2, give_up_at=5) == 1
+    upgraded.close()
 
 
 @pytest.mark.postgres

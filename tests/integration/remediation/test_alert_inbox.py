@@ -226,6 +226,21 @@ def test_a_ledger_failing_during_the_cycle_leaves_the_alerts_for_the_next(
     assert rig.ledger.pending_alerts() == []
 
 
+def poison(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Handling the stored alert of fingerprint "bad" raises, as a bug set off by its
+    labels would; every other signal is matched as usual."""
+    import agent.remediation_engine as engine_module
+
+    real_match = engine_module.match
+
+    def match(runbooks: Any, signal: Any, snapshot: Any) -> Any:
+        if signal.evidence.get("fingerprint") == "bad":
+            raise ValueError("a label no runbook template expected")
+        return real_match(runbooks, signal, snapshot)
+
+    monkeypatch.setattr(engine_module, "match", match)
+
+
 def sample(rig: KubeRig, name: str) -> float:
     value = rig.engine.decisions.metrics.registry.get_sample_value(name)
     assert value is not None, name
@@ -240,19 +255,10 @@ def test_an_alert_that_fails_every_cycle_is_given_up_and_blocks_no_other(
     and never decided. Each is handled on its own now: the good one is decided at once,
     the bad one is tried at 5 cycles, each failure logged, then given up (marked handled,
     logged as an error, counted in /metrics); the gauges show it waiting meanwhile."""
-    import agent.remediation_engine as engine_module
-
     rig = replicas.start()
     seed_web(rig)
     seed_hpa(rig.server.store, "web-autoscaler", target="web", namespace="shop", max_replicas=3)
-    real_match = engine_module.match
-
-    def match(runbooks: Any, signal: Any, snapshot: Any) -> Any:
-        if signal.evidence.get("fingerprint") == "bad":
-            raise ValueError("a label no runbook template expected")
-        return real_match(runbooks, signal, snapshot)
-
-    monkeypatch.setattr(engine_module, "match", match)
+    poison(monkeypatch)
     bad = {**critical(rig), "fingerprint": "bad"}
     assert post(rig, [bad, maxed_out(rig, "web-autoscaler")])[0] == 200
     rig.clock.advance(20)
@@ -284,8 +290,48 @@ def test_an_alert_that_fails_every_cycle_is_given_up_and_blocks_no_other(
     assert [level for level, _ in said] == ["WARNING"] * 4 + ["ERROR"]
     assert said[0][1].startswith("stored alert KubeQuotaExceeded")
     assert "(attempt 1 of 5; tried again at the next cycle): ValueError: a label" in said[0][1]
-    assert "given up after 5 failed attempts: it is marked handled" in said[-1][1]
+    assert "given up after 5 failed attempts: no replica tries it again" in said[-1][1]
     assert len(rig.decisions_of(NOTIFY)) == 1  # the good alert: decided once, not again
     rig.clock.advance(30)
     rig.cycle()
     assert len([r for r in caplog.records if "stored alert" in r.getMessage()]) == 5
+
+
+def test_failed_attempts_add_up_across_restarts_and_leaders_and_given_up_stays_given_up(
+    replicas: Replicas, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The count of a stored alert's failed attempts used to live in the leader's
+    memory: each restart or new leader began again at 0, so a daemon crash-looping more
+    often than every 5 cycles retried a poison alert for ever. It is on the alert's row
+    now: 2 attempts on A, 2 on B after a failover, the fifth on C gives it up, and D,
+    the leader after that, does not take it in again (nor count it as pending)."""
+    poison(monkeypatch)
+    a = replicas.start()
+    assert post(a, [{**critical(a), "fingerprint": "bad"}])[0] == 200
+    rig = a
+    for replica, cycles in enumerate((2, 2, 1)):
+        if replica:
+            replicas.die(rig)
+            rig = replicas.start(at=rig.clock.now() + 20)
+        for _ in range(cycles):
+            rig.clock.advance(30)
+            rig.cycle()
+    said = [r.getMessage() for r in caplog.records if r.getMessage().startswith("stored alert")]
+    assert [m.split("(attempt ")[1][:6] for m in said[:4]] == [f"{n} of 5" for n in (1, 2, 3, 4)]
+    assert "given up after 5 failed attempts" in said[4] and len(said) == 5
+    assert sample(rig, "autonomic_alerts_given_up_total") == 1.0  # by C, once
+    (row,) = rig.ledger.stored_alerts()
+    assert (row.fingerprint, row.state, row.attempts) == ("bad", "given-up", 5)
+    assert row.last_error == "ValueError: a label no runbook template expected"
+    assert row.last_attempt_at == row.given_up_at == rig.clock.now()
+
+    replicas.die(rig)
+    d = replicas.start(at=rig.clock.now() + 20)
+    for _ in range(3):
+        d.clock.advance(30)
+        d.cycle()
+    assert len([r for r in caplog.records if r.getMessage().startswith("stored alert")]) == 5
+    assert d.ledger.pending_alerts() == []
+    assert sample(d, "autonomic_alerts_pending") == 0.0
+    assert sample(d, "autonomic_alerts_given_up_total") == 0.0
+    assert [a.fingerprint for a in d.intake.firing()] == ["bad"]  # still firing, all the same

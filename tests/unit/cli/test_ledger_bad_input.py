@@ -1,12 +1,12 @@
 """Commands that read or answer the ledger, on a ledger that is not there or not theirs.
 
-`approvals`, `approve`/`reject`, `explain`, `why`, `feedback`, `calibration` and
-`thresholds set` open an existing Autonomic ledger and never create, migrate or write tables into a
-database (only `run` and `simulate` create one). A bad URL, a missing file, a file that
-is no database, another application's database or an older schema is a clear error
-naming it (exit 2, no traceback), and nothing is written. Decision id prefixes are
-literal text, an overdue question is shown as overdue, and a plot is never written over
-the ledger it was drawn from.
+`approvals`, `approve`/`reject`, `explain`, `why`, `feedback`, `calibration`,
+`thresholds set` and `alerts` open an existing Autonomic ledger and never create, migrate
+or write tables into a database (only `run` and `simulate` create one). A bad URL, a
+missing file, a file that is no database, another application's database or an older
+schema is a clear error naming it (exit 2, no traceback), and nothing is written.
+Decision id prefixes are literal text, an overdue question is shown as overdue, and a
+plot is never written over the ledger it was drawn from.
 """
 
 from __future__ import annotations
@@ -40,6 +40,8 @@ READERS = [
     ["feedback", "abcd", "--wrong"],
     ["calibration"],
     ["thresholds", "set", "restart/Pod", "--auto", "0.9", "--reason", "r"],
+    ["alerts", "list"],
+    ["alerts", "retry", "1"],
 ]
 
 

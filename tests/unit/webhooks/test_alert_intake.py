@@ -64,7 +64,7 @@ def intake(is_leader: Callable[[], bool] = lambda: True) -> AlertIntake:
 
 def stored(hook: AlertIntake) -> list[Signal]:
     """The signals the intake stored in the ledger that no cycle has handled yet."""
-    return [signal for _row, signal in hook.inbox.pending()]
+    return [alert.signal for alert in hook.inbox.pending()]
 
 
 def test_valid_alert_becomes_one_signal_and_resends_are_deduplicated() -> None:
