@@ -541,8 +541,9 @@ def _slim(obj: Obj, owners: bool = False) -> Obj:
     ``owners`` False (pods and every other kind): dropped. True (``OWNER_KINDS``): each
     entry cut to its manager, operation, time and subresource, the field sets
     (``fieldsV1``) dropped, and entries for the ``status`` subresource (never a
-    person's change) left out: what ``last_change_by_others`` reads, some 200-400 bytes
-    an object instead of several kilobytes."""
+    person's change) left out: what ``last_change_by_others`` reads. About 0.45 KB in
+    memory per entry kept (1.4 KB for a Deployment's usual three: a client's, the
+    Deployment controller's, Autonomic's), against several KB with the field sets."""
     metadata = obj.get("metadata")
     if not isinstance(metadata, dict):
         return obj
