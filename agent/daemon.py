@@ -448,6 +448,7 @@ def build_daemon(
         namespaces=settings.cluster.namespaces,
         exclude_namespaces=settings.cluster.exclude_namespaces,
         resync_seconds=settings.cluster.resync,
+        ignore_field_managers=settings.cluster.ignore_field_managers,
     )
     token = resolve_secret(settings.prometheus.bearer_token, environ)
     # Every loop reads through the watch: a failed read counts in the daemon's metrics

@@ -958,6 +958,17 @@ class RemediationEngine:
         return evaluate_alert_resolved(check, snapshot)
 
     # --------------------------------------------------------------- failure
+    def _changed_by_others_at(self, target: ObjectRef) -> float | None:
+        """When someone other than Autonomic and the cluster's controllers last changed
+        ``target`` (a workload or node), as the cluster records it; None otherwise."""
+        if target.kind in ("Deployment", "StatefulSet", "Rollout"):
+            workload = self.reader.get_workload(target)
+            return workload.managed_by_human_at if workload else None
+        if target.kind == "Node":
+            node = next((n for n in self.reader.list_nodes() if n.ref == target), None)
+            return node.managed_by_human_at if node else None
+        return None
+
     def _fail(self, record: DecisionRecord, key: str, why: str, *, judged: bool = True) -> str:
         """Undo what was applied (if allowed and wanted), record wrong, escalate.
 
@@ -974,19 +985,10 @@ class RemediationEngine:
         if proposal.get("undo_on_failure", True):
             applied = [i for i in intents if i.status == "applied"]
             target = _ref(proposal["target"])
-            workload = (
-                self.reader.get_workload(target)
-                if target.kind in ("Deployment", "StatefulSet")
-                else None
-            )
+            changed_at = self._changed_by_others_at(target) if applied else None
             state, _ = self.guard_state()
             for intent in reversed(applied):
-                gate = check_undo(
-                    target,
-                    intent.created_at,
-                    workload.managed_by_human_at if workload else None,
-                    state,
-                )
+                gate = check_undo(target, intent.created_at, changed_at, state)
                 if not gate.allowed:
                     refused = gate.message
                     break

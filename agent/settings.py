@@ -370,6 +370,21 @@ def _label_key(value: str) -> str:
 NamespaceName = Annotated[str, AfterValidator(_namespace_name)]
 
 
+def _field_manager(value: str) -> str:
+    """A field manager's name as the API server takes one: 1 to 128 printable
+    characters (it refuses a longer or unprintable ``fieldManager``)."""
+    if not value or len(value) > 128 or not value.isprintable() or value != value.strip():
+        raise ValueError(
+            "not a field manager name: write the name a controller writes with, as "
+            "metadata.managedFields[].manager shows it, e.g. cluster-autoscaler (1 to 128 "
+            "printable characters, no surrounding spaces)"
+        )
+    return value
+
+
+FieldManager = Annotated[str, AfterValidator(_field_manager)]
+
+
 class ClusterSettings(_Model):
     name: str = "default"
     in_cluster: StrictBool = Field(default=False, alias="inCluster")
@@ -383,6 +398,10 @@ class ClusterSettings(_Model):
         default=("kube-system", "kube-public", "kube-node-lease"), alias="excludeNamespaces"
     )
     resync: PositiveDuration = 300.0
+    # Field managers (besides Autonomic and the cluster's own controllers, which are
+    # built in) whose writes do not count as "a person changed it": a controller of
+    # this cluster that rewrites workloads or nodes, e.g. cluster-autoscaler.
+    ignore_field_managers: tuple[FieldManager, ...] = Field(default=(), alias="ignoreFieldManagers")
 
     _durations = _positive_duration_fields("resync")
 

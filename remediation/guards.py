@@ -315,9 +315,11 @@ def _judge(
             if fraction < blast.min_healthy_fraction
             else None,
         )
-    # Do not fight a person: if someone changed the target after our last action on it,
-    # they are handling it. (A person's change that *caused* the incident, such as the
-    # rollout a crash-loop rollback undoes, came before any action of ours.)
+    # Do not fight a person: if someone other than Autonomic and the cluster's own
+    # controllers (a person, or a tool acting for one, such as a GitOps controller)
+    # changed the target after our last action on it, they are handling it. (A person's
+    # change that *caused* the incident, such as the rollout a crash-loop rollback
+    # undoes, came before any action of ours.)
     human = plan.human_changed_at
     fighting = (
         human is not None
@@ -328,17 +330,18 @@ def _judge(
     judge(
         "HumanRecentlyChanged",
         "humanChange",
-        f"no change by a person after our last action, in the last "
+        f"no change by anyone else after our last action, in the last "
         f"{format_duration(guards.cooldown_per_target)}",
-        "none seen"
+        "no change by anyone else recorded"
         if human is None
-        else f"a person changed it {format_duration(max(now - human, 0))} ago, "
+        else f"changed by someone else {format_duration(max(now - human, 0))} ago, "
         + (
             "before any action of ours"
             if last is None
             else ("after" if human > last.at else "before") + " our last action"
         ),
-        f"a person changed {plan.target} {format_duration(max(now - human, 0))} ago, "
+        f"someone other than Autonomic and the cluster's controllers (a person, kubectl, a "
+        f"GitOps tool) changed {plan.target} {format_duration(max(now - human, 0))} ago, "
         "after our last action on it; leaving it to them"
         if fighting and human is not None
         else None,
@@ -414,12 +417,14 @@ def check(plan: Plan, guards: Guards, state: GuardState, limits: GlobalLimits, n
 def check_undo(
     target: ObjectRef, acted_at: float, human_changed_at: float | None, state: GuardState
 ) -> Gate:
-    """May we undo our change to ``target``? Never over a change a human made since."""
+    """May we undo our change to ``target``? Never over a change someone else (a person,
+    a GitOps tool: anyone but Autonomic and the cluster's controllers) made since."""
     if human_changed_at is not None and human_changed_at > acted_at:
         return Gate(
             False,
             "HumanChangedSinceAction",
-            f"a person changed {target} after our action; not undoing their change",
+            f"someone other than Autonomic changed {target} after our action; not undoing "
+            "their change",
         )
     if state.paused:
         return Gate(False, "Paused", "remediation is paused globally; undo waits for a person")

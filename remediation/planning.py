@@ -266,6 +266,20 @@ def _workload_of(target: ObjectRef, snapshot: ClusterSnapshot) -> WorkloadState 
     return None
 
 
+def _human_changed_at(target: ObjectRef, snapshot: ClusterSnapshot) -> float | None:
+    """When someone other than Autonomic and the cluster's own controllers last changed
+    the target (a pod: the workload it belongs to), as the adapter read it; None when
+    not recorded or not read for this kind."""
+    if target.kind == "Node":
+        node = snapshot.node(target.name)
+        return node.managed_by_human_at if node is not None else None
+    if target.kind == "Rollout":
+        rollout = snapshot.workload(target)
+        return rollout.managed_by_human_at if rollout is not None else None
+    workload = _workload_of(target, snapshot)
+    return workload.managed_by_human_at if workload is not None else None
+
+
 def _pods_health(workload: WorkloadState, snapshot: ClusterSnapshot) -> tuple[int, int]:
     pods = [p for p in snapshot.pods_of(workload.ref) if not p.deleting]
     selected = max(len(pods), workload.replicas)
@@ -1009,7 +1023,7 @@ def plan(
         blast=BlastEstimate(targets, replicas_affected, selected, max(healthy_after, 0)),
         approval_required=bool(reasons),
         approval_reasons=reasons,
-        human_changed_at=workload.managed_by_human_at if workload is not None else None,
+        human_changed_at=_human_changed_at(target, snapshot),
         planned_at=now,
         checked=checked,
     )

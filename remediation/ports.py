@@ -96,7 +96,9 @@ class WorkloadState:
     paused: bool = False
     rollout_failed: bool = False  # Progressing=False, reason ProgressDeadlineExceeded
     last_rollout_at: float | None = None  # epoch seconds of the newest ReplicaSet's creation
-    managed_by_human_at: float | None = None  # last change not made by Autonomic, if known
+    # When someone other than Autonomic and the cluster's own controllers (a person, a
+    # GitOps tool) last changed it, if recorded (``metadata.managedFields``).
+    managed_by_human_at: float | None = None
     uid: str = ""  # metadata.uid: tells an object deleted and created again from itself
     # Argo Rollouts only: the strategy (``canary`` or ``blueGreen``), the pod-template
     # hashes of the ReplicaSet being rolled out (``status.currentPodHash``) and of the
@@ -147,6 +149,9 @@ class NodeState:
     # type -> when that condition last changed status (lastTransitionTime), when known;
     # backs ``heldFor`` on pressure conditions.
     condition_since: dict[str, float] = field(default_factory=dict)
+    # As on a workload: the last change by someone other than Autonomic and the
+    # cluster's own controllers (a person's cordon, a label), if recorded.
+    managed_by_human_at: float | None = None
 
 
 @dataclass(frozen=True)

@@ -37,6 +37,7 @@ from __future__ import annotations
 
 import logging
 import random
+import sys
 import threading
 import time
 from collections.abc import Callable, Collection, Iterable
@@ -158,6 +159,8 @@ class WatchCache:
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.api, self.kind, self.namespace = api, kind, namespace
+        # Whether who last wrote each object is kept (see ``_slim``).
+        self._owners = kind in OWNER_KINDS
         self.exclude_namespaces = frozenset(exclude_namespaces)
         self.optional = optional
         self.unserved: str | None = None  # why an optional kind is not read, while it is not
@@ -250,7 +253,7 @@ class WatchCache:
             if self.optional is not None:
                 self.optional.readable(self.namespace)
             self.unserved = None
-        fresh = {_key(obj): _slim(obj) for obj in items if not self._excluded(obj)}
+        fresh = {_key(obj): _slim(obj, self._owners) for obj in items if not self._excluded(obj)}
         by_namespace: dict[str, dict[tuple[str, str], Obj]] = {}
         for key, obj in fresh.items():
             by_namespace.setdefault(key[0], {})[key] = obj
@@ -388,7 +391,7 @@ class WatchCache:
         version = (obj.get("metadata") or {}).get("resourceVersion")
         with self._lock:
             if kind in ("ADDED", "MODIFIED") and not self._excluded(obj):
-                obj = _slim(obj)
+                obj = _slim(obj, self._owners)
                 obj.setdefault("kind", self.kind)
                 key = _key(obj)
                 self._objects[key] = obj
@@ -525,12 +528,36 @@ def _is_unavailable(exc: BaseException) -> bool:
     return isinstance(exc, (TransientError, urllib3.exceptions.HTTPError, OSError, TimeoutError))
 
 
-def _slim(obj: Obj) -> Obj:
-    """Drop ``metadata.managedFields`` (server-side apply's field ownership: often a third
-    of a real object's JSON, and nothing here reads it; writes read objects fresh from
-    the API server, never from this cache). client-go informers are commonly given the
-    same transform."""
+# The kinds whose field managers are kept in a cache: what the "a person changed it
+# recently" guard reads (``kube_state.last_change_by_others``).
+OWNER_KINDS = frozenset({"Deployment", "StatefulSet", "Rollout", "Node"})
+
+
+def _slim(obj: Obj, owners: bool = False) -> Obj:
+    """Shrink ``metadata.managedFields`` (server-side apply's field ownership: often a
+    third of a real object's JSON; writes read objects fresh from the API server, never
+    from this cache). client-go informers are commonly given the same transform.
+
+    ``owners`` False (pods and every other kind): dropped. True (``OWNER_KINDS``): each
+    entry cut to its manager, operation, time and subresource, the field sets
+    (``fieldsV1``) dropped, and entries for the ``status`` subresource (never a
+    person's change) left out: what ``last_change_by_others`` reads. About 0.45 KB in
+    memory per entry kept (1.4 KB for a Deployment's usual three: a client's, the
+    Deployment controller's, Autonomic's), against several KB with the field sets."""
     metadata = obj.get("metadata")
-    if isinstance(metadata, dict):
-        metadata.pop("managedFields", None)
+    if not isinstance(metadata, dict):
+        return obj
+    entries = metadata.pop("managedFields", None)
+    if owners and isinstance(entries, list):
+        kept = []
+        for entry in entries:
+            if not isinstance(entry, dict) or entry.get("subresource") == "status":
+                continue
+            small = {
+                key: sys.intern(value) if key != "time" else value
+                for key in ("manager", "operation", "time", "subresource")
+                if isinstance(value := entry.get(key), str)
+            }
+            kept.append(small)
+        metadata["managedFields"] = kept
     return obj

@@ -24,8 +24,11 @@ from remediation.ports import (
 from remediation.quantity import parse_quantity
 
 __all__ = [
+    "AUTONOMIC_FIELD_MANAGER",
+    "CLUSTER_FIELD_MANAGERS",
     "REVISION_ANNOTATION",
     "hpa_state",
+    "last_change_by_others",
     "node_state",
     "owner_index",
     "parse_time",
@@ -52,6 +55,27 @@ STORAGE_CLASS_ANNOTATION = "volume.beta.kubernetes.io/storage-class"
 # The kinds whose pods run through ReplicaSets they own (a StatefulSet owns its pods).
 _REPLICASET_OWNERS = ("Deployment", "Rollout")
 _WORKLOAD_KINDS = ("Deployment", "StatefulSet", "Rollout")
+# The field manager Autonomic writes with (agent/adapters/kube_api.py).
+AUTONOMIC_FIELD_MANAGER = "autonomic"
+# Field managers of the cluster's own machinery, whose writes to a workload or node are
+# not a person's: the controllers in kube-controller-manager (the Deployment,
+# StatefulSet and node-lifecycle controllers; the HPA, which scales through the
+# ``scale`` subresource), the scheduler, the kubelet, the API server itself, the cloud
+# controller manager, Argo Rollouts' controller (it writes a Rollout's revision
+# annotation), and ``before-first-apply`` (the entry the API server makes up for an
+# object written before field managers existed). The config's
+# ``cluster.ignoreFieldManagers`` adds to these.
+CLUSTER_FIELD_MANAGERS = frozenset(
+    {
+        "kube-controller-manager",
+        "kube-scheduler",
+        "kubelet",
+        "kube-apiserver",
+        "cloud-controller-manager",
+        "rollouts-controller",
+        "before-first-apply",
+    }
+)
 
 
 def parse_time(value: Any) -> float | None:
@@ -62,6 +86,38 @@ def parse_time(value: Any) -> float | None:
         return datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp()
     except ValueError:
         return None
+
+
+def last_change_by_others(
+    obj: Obj, ignore: frozenset[str] | set[str] = CLUSTER_FIELD_MANAGERS
+) -> float | None:
+    """When someone other than Autonomic and the cluster's own controllers last wrote
+    ``obj`` (epoch seconds, whole seconds as Kubernetes records them), from its
+    ``metadata.managedFields``; None when no such write is recorded.
+
+    Each entry names a field manager (``kubectl-edit``, ``kubectl-client-side-apply``,
+    ``helm``, ``argocd-controller``, ...), an operation, a subresource and when that
+    manager last changed the object. Not counted: Autonomic's own entries, those of the
+    managers in ``ignore``, and writes to the ``status`` subresource (controllers report
+    there; no person changes what a workload or node should be through it). A GitOps
+    tool counts as someone: Autonomic does not fight it either. An entry without a
+    manager or with a time that does not parse is skipped."""
+    entries = (obj.get("metadata") or {}).get("managedFields")
+    newest: float | None = None
+    for entry in entries if isinstance(entries, list) else ():
+        if not isinstance(entry, dict):
+            continue
+        manager = entry.get("manager")
+        if not isinstance(manager, str) or not manager:
+            continue
+        if manager == AUTONOMIC_FIELD_MANAGER or manager in ignore:
+            continue
+        if entry.get("subresource") == "status":
+            continue
+        at = parse_time(entry.get("time"))
+        if at is not None and (newest is None or at > newest):
+            newest = at
+    return newest
 
 
 def ref_of(obj: Obj) -> ObjectRef:
@@ -124,7 +180,11 @@ def _controller_of(obj: Obj) -> Obj | None:
     return None
 
 
-def workload_state(obj: Obj, replicasets: Iterable[Obj] = ()) -> WorkloadState:
+def workload_state(
+    obj: Obj,
+    replicasets: Iterable[Obj] = (),
+    ignore_managers: frozenset[str] = CLUSTER_FIELD_MANAGERS,
+) -> WorkloadState:
     """A Deployment, StatefulSet or Argo Rollout; ``replicasets`` (any, filtered here by
     owner uid) give the newest rollout time.
 
@@ -169,6 +229,7 @@ def workload_state(obj: Obj, replicasets: Iterable[Obj] = ()) -> WorkloadState:
         paused=bool(spec.get("paused", False)),
         rollout_failed=failed,
         last_rollout_at=parse_time((newest or {}).get("metadata", {}).get("creationTimestamp")),
+        managed_by_human_at=last_change_by_others(obj, ignore_managers),
         uid=str(uid or ""),
         strategy=next((k for k in ("canary", "blueGreen") if k in strategy), "") if rollout else "",
         pod_hash=str(status.get("currentPodHash") or "") if rollout else "",
@@ -259,7 +320,7 @@ def pod_state(pod: Obj, owners: Mapping[str, ObjectRef]) -> PodState:
     )
 
 
-def node_state(node: Obj) -> NodeState:
+def node_state(node: Obj, ignore_managers: frozenset[str] = CLUSTER_FIELD_MANAGERS) -> NodeState:
     meta, spec, status = (
         node.get("metadata") or {},
         node.get("spec") or {},
@@ -284,6 +345,7 @@ def node_state(node: Obj) -> NodeState:
             for c in status.get("conditions") or []
             if (since := parse_time(c.get("lastTransitionTime"))) is not None
         },
+        managed_by_human_at=last_change_by_others(node, ignore_managers),
     )
 
 

@@ -47,6 +47,7 @@ from agent.adapters.kube_cache import NamespacedCaches, OptionalKind, WatchCache
 from agent.adapters.kube_errors import ObjectGoneError, PermissionDeniedError, RetryPolicy
 from agent.adapters.kube_ops import Operations
 from agent.adapters.kube_state import (
+    CLUSTER_FIELD_MANAGERS,
     hpa_state,
     node_state,
     owner_index,
@@ -219,8 +220,12 @@ class KubernetesCluster:
         wall_clock: Callable[[], float] = time.time,
         monotonic: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], None] = time.sleep,
+        ignore_field_managers: Iterable[str] = (),
     ) -> None:
         self.api = KubeApi(api_client, policy=policy, sleep=sleep)
+        # Field managers whose writes are not "a person changed it" (the built-in list
+        # of the cluster's own controllers, and the config's additions).
+        self.cluster_managers = CLUSTER_FIELD_MANAGERS | frozenset(ignore_field_managers)
         # Listed once each, in the order given; no namespace listed means every one.
         self.namespaces: tuple[str, ...] = tuple(
             dict.fromkeys([*([namespace] if namespace else []), *namespaces])
@@ -376,7 +381,7 @@ class KubernetesCluster:
         replicasets = (
             self._objects("ReplicaSet", ref.namespace) if ref.kind != "StatefulSet" else []
         )
-        return workload_state(obj, replicasets)
+        return workload_state(obj, replicasets, self.cluster_managers)
 
     def list_workloads(self, namespace: str | None = None) -> list[WorkloadState]:
         replicasets = self._objects("ReplicaSet", namespace)
@@ -390,7 +395,7 @@ class KubernetesCluster:
             for obj in self._objects(kind, namespace):
                 obj.setdefault("kind", kind)
                 owned = by_owner.get(obj["metadata"].get("uid", ""), [])
-                states.append(workload_state(obj, owned))
+                states.append(workload_state(obj, owned, self.cluster_managers))
         return sorted(states, key=lambda s: s.ref)
 
     def list_pods(
@@ -411,7 +416,10 @@ class KubernetesCluster:
         return sorted((pod_state(p, owners) for p in pods), key=lambda s: s.ref)
 
     def list_nodes(self) -> list[NodeState]:
-        return sorted((node_state(n) for n in self._objects("Node")), key=lambda s: s.ref)
+        return sorted(
+            (node_state(n, self.cluster_managers) for n in self._objects("Node")),
+            key=lambda s: s.ref,
+        )
 
     def get_hpa_for(self, workload: ObjectRef) -> HpaState | None:
         """The HPA that targets ``workload`` (the first by name when several do; the

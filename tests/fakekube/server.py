@@ -579,21 +579,33 @@ class _Handler(BaseHTTPRequestHandler):
         if not isinstance(body, (dict, list)) and method in ("POST", "PUT", "PATCH"):
             raise bad_request("a request body is required")
         code = 200
+        writer = (self._field_manager(query), sub)
         if method == "POST" and not name:
-            result, code = store.create(rt, ns, body, dry_run=dry_run), 201
+            result, code = store.create(rt, ns, body, dry_run=dry_run, writer=writer), 201
         elif method == "GET":
             result = store.get_scale(rt, ns, name) if sub == "scale" else store.get(rt, ns, name)
         elif method == "PUT" and sub == "scale":
-            result = store.update_scale(rt, ns, name, body, dry_run=dry_run)
+            result = store.update_scale(rt, ns, name, body, dry_run=dry_run, writer=writer)
         elif method == "PUT":
-            result = store.update(rt, ns, name, body, subresource=sub or None, dry_run=dry_run)
+            result = store.update(
+                rt, ns, name, body, subresource=sub or None, dry_run=dry_run, writer=writer
+            )
         elif method == "PATCH":
             content_type = self.headers.get("Content-Type", "")
             if sub == "scale":
-                result = store.patch_scale(rt, ns, name, content_type, body, dry_run=dry_run)
+                result = store.patch_scale(
+                    rt, ns, name, content_type, body, dry_run=dry_run, writer=writer
+                )
             else:
                 result = store.patch(
-                    rt, ns, name, content_type, body, subresource=sub or None, dry_run=dry_run
+                    rt,
+                    ns,
+                    name,
+                    content_type,
+                    body,
+                    subresource=sub or None,
+                    dry_run=dry_run,
+                    writer=writer,
                 )
         elif method == "DELETE" and name:
             preconditions = (body or {}).get("preconditions") if isinstance(body, dict) else None
@@ -602,6 +614,21 @@ class _Handler(BaseHTTPRequestHandler):
             raise ApiError(405, "MethodNotAllowed", f"{method} is not supported on {path}")
         self._send_json(code, result)
         return code
+
+    def _field_manager(self, query: dict[str, str]) -> str:
+        """The ``fieldManager`` query parameter, as the real server takes it (at most 128
+        characters); without one, the User-Agent up to its first "/" (the real server's
+        default: ``kubectl/v1.30.0 (linux/amd64) ...`` writes as ``kubectl``)."""
+        manager = query.get("fieldManager")
+        if manager is not None:
+            if not manager or len(manager) > 128 or not manager.isprintable():
+                raise bad_request(
+                    f"fieldManager: Invalid value: {manager!r}: must be 1 to 128 printable "
+                    "characters"
+                )
+            return manager
+        agent = self.headers.get("User-Agent", "") or "unknown"
+        return agent.split("/", 1)[0][:128]
 
     # -------------------------------------------------------------------- watch
 

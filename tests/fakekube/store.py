@@ -12,6 +12,7 @@ import copy
 import math
 import re
 import threading
+import time
 import uuid
 from collections import deque
 from collections.abc import Callable
@@ -26,6 +27,8 @@ from tests.fakekube.selectors import parse_field_selector, parse_label_selector
 __all__ = ["RESOURCES", "ApiError", "Change", "ResourceType", "Store", "find_resource"]
 
 Obj = dict[str, Any]
+# Who makes a write, as managedFields records it: (field manager, subresource or "").
+Writer = tuple[str, str]
 
 
 @dataclass(frozen=True)
@@ -307,6 +310,9 @@ class Store:
         self._rv = 100
         self._history: deque[Change] = deque(maxlen=history_limit)
         self._oldest_watchable = self._rv
+        # What stamps ``metadata.managedFields[].time`` (epoch seconds): a test on a fake
+        # clock sets its own, so a write's time compares with its clock's.
+        self.clock: Callable[[], float] = time.time
 
     # -------------------------------------------------------------------- reads
 
@@ -384,7 +390,51 @@ class Store:
         self.cond.notify_all()
         return copy.deepcopy(change.new)
 
-    def create(self, rt: ResourceType, namespace: str, body: Obj, *, dry_run: bool = False) -> Obj:
+    def _manage(self, rt: ResourceType, meta: Obj, old_entries: Any, writer: Writer | None) -> None:
+        """Record ``writer`` (manager, subresource) in ``meta["managedFields"]`` as the API
+        server does for a write that changes the object: one entry per manager,
+        operation and subresource, its ``time`` the write's, in whole seconds. Always
+        operation ``Update`` (the fake takes no server-side apply), ``fieldsV1`` left
+        empty (no field ownership is worked out, so no entry is ever taken over or
+        removed). Without a writer (the test aids) the entries stay as they were."""
+        entries = [dict(e) for e in old_entries if isinstance(e, dict)] if old_entries else []
+        if writer is not None:
+            manager, subresource = writer
+            stamp = datetime.fromtimestamp(self.clock(), UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+            for entry in entries:
+                if (entry.get("manager"), entry.get("operation"), entry.get("subresource", "")) == (
+                    manager,
+                    "Update",
+                    subresource,
+                ):
+                    entry["time"] = stamp
+                    break
+            else:
+                entry = {
+                    "manager": manager,
+                    "operation": "Update",
+                    "apiVersion": rt.api_version,
+                    "time": stamp,
+                    "fieldsType": "FieldsV1",
+                    "fieldsV1": {},
+                }
+                if subresource:
+                    entry["subresource"] = subresource
+                entries.append(entry)
+        if entries:
+            meta["managedFields"] = entries
+        else:
+            meta.pop("managedFields", None)
+
+    def create(
+        self,
+        rt: ResourceType,
+        namespace: str,
+        body: Obj,
+        *,
+        dry_run: bool = False,
+        writer: Writer | None = None,
+    ) -> Obj:
         _check_decodable(rt, body)
         obj = copy.deepcopy(body)
         obj["apiVersion"], obj["kind"] = rt.api_version, rt.kind
@@ -410,12 +460,20 @@ class Store:
             meta["uid"] = str(uuid.uuid4())
             meta["creationTimestamp"] = now_rfc3339()
             meta.pop("resourceVersion", None)
+            if writer is not None:
+                self._manage(rt, meta, None, writer)
             if "spec" in obj:
                 meta["generation"] = 1
             return self._commit(rt, None, obj, dry_run)
 
     def _finish_update(
-        self, rt: ResourceType, old: Obj, new: Obj, subresource: str | None, dry_run: bool
+        self,
+        rt: ResourceType,
+        old: Obj,
+        new: Obj,
+        subresource: str | None,
+        dry_run: bool,
+        writer: Writer | None = None,
     ) -> Obj:
         """Apply API server update rules to ``new``, check preconditions, commit."""
         _check_decodable(rt, new)
@@ -456,10 +514,17 @@ class Store:
             self._check_resize(rt, old, new)
         comparable_old = {k: v for k, v in old.items() if k != "metadata"}
         comparable_new = {k: v for k, v in new.items() if k != "metadata"}
-        old_meta = {k: v for k, v in old["metadata"].items() if k != "resourceVersion"}
+        old_meta = {
+            k: v
+            for k, v in old["metadata"].items()
+            if k not in ("resourceVersion", "managedFields")
+        }
+        meta.pop("managedFields", None)  # the server's to keep, whatever the body says
         if comparable_old == comparable_new and old_meta == meta:
-            # A no-op write does not bump the resourceVersion, as on a real server.
+            # A no-op write does not bump the resourceVersion (nor a manager's time),
+            # as on a real server.
             return copy.deepcopy(old)
+        self._manage(rt, meta, old["metadata"].get("managedFields"), writer)
         return self._commit(rt, old, new, dry_run)
 
     def _check_resize(self, rt: ResourceType, old: Obj, new: Obj) -> None:
@@ -503,13 +568,14 @@ class Store:
         *,
         subresource: str | None = None,
         dry_run: bool = False,
+        writer: Writer | None = None,
     ) -> Obj:
         with self.cond:
             old = self._objects.get(rt.key, {}).get((namespace, name))
             if old is None:
                 raise not_found(rt, name)
             return self._finish_update(
-                rt, copy.deepcopy(old), copy.deepcopy(body), subresource, dry_run
+                rt, copy.deepcopy(old), copy.deepcopy(body), subresource, dry_run, writer
             )
 
     def patch(
@@ -522,13 +588,14 @@ class Store:
         *,
         subresource: str | None = None,
         dry_run: bool = False,
+        writer: Writer | None = None,
     ) -> Obj:
         with self.cond:
             old = self._objects.get(rt.key, {}).get((namespace, name))
             if old is None:
                 raise not_found(rt, name)
             new = apply_patch(rt, name, content_type, old, patch)
-            return self._finish_update(rt, copy.deepcopy(old), new, subresource, dry_run)
+            return self._finish_update(rt, copy.deepcopy(old), new, subresource, dry_run, writer)
 
     def delete(
         self,
@@ -563,7 +630,14 @@ class Store:
         return scale_of(self.get(rt, namespace, name), rt)
 
     def update_scale(
-        self, rt: ResourceType, namespace: str, name: str, scale: Obj, *, dry_run: bool = False
+        self,
+        rt: ResourceType,
+        namespace: str,
+        name: str,
+        scale: Obj,
+        *,
+        dry_run: bool = False,
+        writer: Writer | None = None,
     ) -> Obj:
         with self.cond:
             parent = self.get(rt, namespace, name)
@@ -581,7 +655,7 @@ class Store:
             parent["metadata"]["resourceVersion"] = (scale.get("metadata") or {}).get(
                 "resourceVersion"
             )
-            self.update(rt, namespace, name, parent, dry_run=dry_run)
+            self.update(rt, namespace, name, parent, dry_run=dry_run, writer=writer)
             result = scale_of(self.get(rt, namespace, name), rt)
             if dry_run:
                 result["spec"]["replicas"] = replicas
@@ -596,11 +670,12 @@ class Store:
         patch: Any,
         *,
         dry_run: bool = False,
+        writer: Writer | None = None,
     ) -> Obj:
         with self.cond:
             scale = self.get_scale(rt, namespace, name)
             patched = apply_patch(rt, name, content_type, scale, patch)
-            return self.update_scale(rt, namespace, name, patched, dry_run=dry_run)
+            return self.update_scale(rt, namespace, name, patched, dry_run=dry_run, writer=writer)
 
     # ---------------------------------------------------------------- eviction
 

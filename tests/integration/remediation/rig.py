@@ -452,6 +452,7 @@ def build_rig(
 ) -> KubeRig:
     server = server or start_fake_apiserver()
     clock = FakeClock(START if start is None else start)
+    server.store.clock = clock.now  # managedFields times on the engine's clock
     api_client = load_api_client(host=server.url)
     cluster = KubernetesCluster(
         api_client,

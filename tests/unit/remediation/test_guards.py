@@ -208,6 +208,25 @@ def test_results_say_what_was_required_and_what_was_seen() -> None:
     assert judged["humanChange"].passed
 
 
+def test_the_human_change_guard_says_what_was_recorded() -> None:
+    state = GuardState(actions=actions(600, target=WEB.ref))
+    nothing = {r.name: r for r in results(make_plan(), GUARDS, state, LIMITS, NOW)}
+    assert nothing["humanChange"].seen == "no change by anyone else recorded"
+    after = make_plan(human_changed_at=NOW - 120)
+    judged = {r.name: r for r in results(after, GUARDS, state, LIMITS, NOW)}
+    assert judged["humanChange"].seen == "changed by someone else 2m ago, after our last action"
+    assert not judged["humanChange"].passed
+    (denial,) = [
+        g
+        for g in check_all(after, GUARDS, state, LIMITS, NOW)
+        if g.reason_code == "HumanRecentlyChanged"
+    ]
+    assert denial.message.startswith(
+        "someone other than Autonomic and the cluster's controllers (a person, kubectl, a "
+        "GitOps tool) changed Deployment/shop/web 2m ago"
+    )
+
+
 def test_notify_only_plans_record_only_the_guards_that_apply() -> None:
     notify = make_plan(changes=())
     assert [r.name for r in results(notify, GUARDS, GuardState(), LIMITS, NOW)] == [

@@ -1,0 +1,160 @@
+"""The "a person changed it recently" guard on the real adapter: who last wrote an
+object comes from its ``metadata.managedFields``, which the fake API server records per
+``fieldManager`` as a real one does. A person (``kubectl-edit``, ``kubectl-uncordon``)
+writing after Autonomic's action holds the runbook; the cluster's own controllers (the
+HPA scaling through ``/scale`` as kube-controller-manager, a status write) do not."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from kubernetes import client
+
+from agent.remediation_engine import Handled
+from remediation.ports import ObjectRef
+from remediation.signals import forecast_breach_signal
+from tests.integration.remediation.rig import (
+    Controller,
+    KubeRig,
+    get_obj,
+    rfc3339,
+    seed_nodes,
+    seed_web,
+)
+
+WEB_REF = ObjectRef("Deployment", "web", "shop")
+SURGE = "traffic-surge-scale-out"
+
+
+def _surge(rig: KubeRig) -> list[Handled]:
+    rig.engine.submit(
+        [
+            forecast_breach_signal(
+                metric="requests_per_second",
+                target=WEB_REF,
+                observed=130.0,
+                forecast_upper=100.0,
+                confidence=0.95,
+                at=rig.clock.now(),
+            )
+        ]
+    )
+    return [h for h in rig.cycle() if h.runbook == SURGE]
+
+
+def _scaled_once_and_past_the_cooldown(rig: KubeRig) -> None:
+    """Autonomic scales web out (verified), then the runbook's 15-minute cooldown per
+    target passes."""
+    seed_web(rig, replicas=4)
+    controller = Controller(rig.server, rig.clock, lambda _c: "Ready")
+    rig.controllers.append(lambda: controller.reconcile("shop", "web"))
+    rig.promql.set("http_request_duration_seconds_bucket", 0.21)
+    (first,) = _surge(rig)
+    assert first.outcome == "decided"
+    rig.run(16 * 60, step=60)
+    (decision,) = rig.decisions_of(SURGE)
+    assert rig.ledger.get_decision(decision.id).status == "verified"  # type: ignore[union-attr]
+
+
+def _managers(rig: KubeRig, kind: str, namespace: str | None, name: str) -> set[tuple[str, str]]:
+    obj = get_obj(rig.server.store, kind, namespace, name)
+    return {(e["manager"], e.get("subresource", "")) for e in obj["metadata"]["managedFields"]}
+
+
+def test_a_person_editing_the_deployment_after_our_scale_holds_the_runbook(
+    rig: KubeRig,
+) -> None:
+    _scaled_once_and_past_the_cooldown(rig)
+    apps = client.AppsV1Api(rig.api_client)
+    apps.patch_namespaced_deployment(
+        "web",
+        "shop",
+        {"metadata": {"annotations": {"team/on-it": "alice"}}},
+        field_manager="kubectl-edit",
+    )
+    assert ("kubectl-edit", "") in _managers(rig, "Deployment", "shop", "web")
+    rig.clock.advance(60)
+    (again,) = _surge(rig)
+    assert (again.outcome, again.reason_code) == ("denied", "HumanRecentlyChanged")
+    assert "changed Deployment/shop/web 1m ago, after our last action on it" in again.message
+    assert len(rig.decisions_of(SURGE)) == 1
+    assert get_obj(rig.server.store, "Deployment", "shop", "web")["spec"]["replicas"] == 6
+
+
+def test_the_hpa_and_status_writes_after_our_scale_do_not_hold_it(rig: KubeRig) -> None:
+    _scaled_once_and_past_the_cooldown(rig)
+    apps = client.AppsV1Api(rig.api_client)
+    # The HPA controller scales through /scale; the Deployment controller writes its
+    # revision annotation and its status: all as kube-controller-manager.
+    apps.patch_namespaced_deployment_scale(
+        "web", "shop", {"spec": {"replicas": 7}}, field_manager="kube-controller-manager"
+    )
+    apps.patch_namespaced_deployment(
+        "web",
+        "shop",
+        {"metadata": {"annotations": {"deployment.kubernetes.io/desired-replicas": "7"}}},
+        field_manager="kube-controller-manager",
+    )
+    apps.patch_namespaced_deployment_status(
+        "web", "shop", {"status": {"observedGeneration": 99}}, field_manager="some-operator"
+    )
+    assert _managers(rig, "Deployment", "shop", "web") >= {
+        ("autonomic", "scale"),
+        ("kube-controller-manager", "scale"),
+        ("kube-controller-manager", ""),
+        ("some-operator", "status"),
+    }
+    rig.clock.advance(60)
+    (again,) = _surge(rig)
+    assert again.outcome == "decided", again.message
+    assert len(rig.decisions_of(SURGE)) == 2
+
+
+def _uncordon(rig: KubeRig, name: str, manager: str) -> Any:
+    return client.CoreV1Api(rig.api_client).patch_node(
+        name, {"spec": {"unschedulable": None}}, field_manager=manager
+    )
+
+
+def _cordoned_then_pressure_again(rig: KubeRig, uncordoned_by: str) -> list[Handled]:
+    """Autonomic cordons node-2 for disk pressure (verified); two hours later (the
+    runbook's cooldown) ``uncordoned_by`` has uncordoned it, the kubelet has written its
+    status, and the pressure is back, held 11 minutes. What the runbook then does."""
+    seed_nodes(rig, 4, disk_pressure={"node-2": rig.clock.now() - 11 * 60})
+    (first,) = [h for h in rig.cycle() if h.runbook == "disk-pressure-cordon"]
+    assert first.outcome == "decided"
+    assert get_obj(rig.server.store, "Node", None, "node-2")["spec"]["unschedulable"] is True
+    rig.run(2 * 60)
+    (decision,) = rig.decisions_of("disk-pressure-cordon")
+    assert rig.ledger.get_decision(decision.id).status == "verified"  # type: ignore[union-attr]
+    rig.clock.advance(2 * 3600)
+    _uncordon(rig, "node-2", uncordoned_by)
+    client.CoreV1Api(rig.api_client).patch_node_status(
+        "node-2", {"status": {"phase": "Running"}}, field_manager="kubelet"
+    )
+    assert ("kubelet", "status") in _managers(rig, "Node", None, "node-2")
+    back = rfc3339(rig.clock.now() - 11 * 60)
+    rig.server.store.modify(
+        "Node",
+        None,
+        "node-2",
+        lambda n: n["status"]["conditions"][1].update(lastTransitionTime=back),
+    )
+    rig.clock.advance(60)
+    return [h for h in rig.cycle() if h.runbook == "disk-pressure-cordon"]
+
+
+def test_a_person_uncordoning_the_node_after_ours_is_not_fought(rig: KubeRig) -> None:
+    (again,) = _cordoned_then_pressure_again(rig, "kubectl-uncordon")
+    assert (again.outcome, again.reason_code) == ("denied", "HumanRecentlyChanged")
+    assert "changed Node/node-2 1m ago, after our last action on it" in again.message
+    assert not get_obj(rig.server.store, "Node", None, "node-2")["spec"].get("unschedulable")
+
+
+def test_a_node_only_the_cluster_s_own_wrote_is_cordoned_again(rig: KubeRig) -> None:
+    # Uncordoned by a controller the config names as the cluster's own (a node
+    # autoscaler, say), then the kubelet's status write: neither is a person.
+    rig.cluster.cluster_managers |= {"node-autoscaler"}
+    (again,) = _cordoned_then_pressure_again(rig, "node-autoscaler")
+    assert again.outcome == "decided", again.message
+    assert get_obj(rig.server.store, "Node", None, "node-2")["spec"]["unschedulable"] is True
