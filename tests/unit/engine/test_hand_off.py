@@ -196,7 +196,10 @@ def test_a_hand_off_is_never_executed_judged_or_counted(tmp_path: Path) -> None:
     assert r.ledger.outcomes("held/latency-restart", limit=100) == []
     # Counted by type and route, apart from the runbook's own decisions.
     metric = r.decisions.metrics.decisions.labels(
-        kind="remediation", decision_type="held/latency-restart", route="escalate", outcome="proposed"
+        kind="remediation",
+        decision_type="held/latency-restart",
+        route="escalate",
+        outcome="proposed",
     )
     assert metric._value.get() == 1
 
@@ -205,21 +208,22 @@ def test_the_breaker_opening_is_handed_off_once(tmp_path: Path) -> None:
     # Low thresholds: the runbook still acts alone after its first failure.
     r = _rig(tmp_path, NO_DATA, auto=0.2)
     gauge = r.decisions.metrics.breaker_open.labels(runbook="latency-restart")
-    first = _anomaly(r, WEB)
-    second = _anomaly(r, API)
-    assert r.ledger.get_decision(first.decision_id).status == "failed"  # type: ignore[arg-type,union-attr]
-    assert r.ledger.get_decision(second.decision_id).status == "failed"  # type: ignore[arg-type,union-attr]
+    first = _anomaly(r, WEB).decision_id
+    second = _anomaly(r, API).decision_id
+    assert first is not None and second is not None
+    assert [r.ledger.get_decision(i).status for i in (first, second)] == ["failed"] * 2  # type: ignore[union-attr]
     (held,) = _hand_offs(r)
     assert (held.reason_code, held.subject, held.status) == ("CircuitOpen", str(API), "escalated")
     opened = r.engine.guard_state()[0].breakers["latency-restart"].opened_at
     assert opened is not None
-    assert held.reason == (
-        f"latency-restart failed 2 times in a row (decisions {first.decision_id[:8]} on "  # type: ignore[index]
-        f"{WEB} failed, {second.decision_id[:8]} on {API} failed); its circuit breaker "  # type: ignore[index]
-        f"opened at {to_utc_text(opened)} and it will not act on any target until it "
-        f"half-opens at {to_utc_text(opened + HOUR)}, when one trial run may go. Handle "
-        f"{API} yourself, and find out why its runs fail (`autonomic explain ID`)."
+    expected = (
+        f"latency-restart failed 2 times in a row (decisions {first[:8]} on {WEB} failed, "
+        f"{second[:8]} on {API} failed); its circuit breaker opened at {to_utc_text(opened)} "
+        "and it will not act on any target until it half-opens at "
+        f"{to_utc_text(opened + HOUR)}, when one trial run may go. Handle {API} yourself, "
+        "and find out why its runs fail (`autonomic explain ID`)."
     )
+    assert held.reason == expected
     assert len(_escalations(r, held)) == 1
     assert gauge._value.get() == 1.0
     # Signals denied while it is open, on either target, and after a restart: no more.
