@@ -202,6 +202,12 @@ def test_a_hand_off_is_never_executed_judged_or_counted(tmp_path: Path) -> None:
         outcome="proposed",
     )
     assert metric._value.get() == 1
+    # Not in the automation rate (the runbook acted alone three times out of three).
+    r.decisions.publish_gauges(r.ledger.decisions(limit=100))
+    registry = r.decisions.metrics.registry
+    rate = "autonomic_automation_rate"
+    assert registry.get_sample_value(rate, {"decision_type": "latency-restart/Deployment"}) == 1.0
+    assert registry.get_sample_value(rate, {"decision_type": "held/latency-restart"}) is None
 
 
 def test_the_breaker_opening_is_handed_off_once(tmp_path: Path) -> None:
@@ -236,3 +242,21 @@ def test_the_breaker_opening_is_handed_off_once(tmp_path: Path) -> None:
     r.clock.advance(opened + HOUR - r.clock.now())
     r.engine.cycle()
     assert gauge._value.get() == 0.0
+
+
+def test_a_hand_off_in_slack_has_no_verdict_buttons(tmp_path: Path) -> None:
+    """The escalation of a decision nobody acted on asks "was it the fix?"; a hand-off
+    (or a storm's summary) proposed nothing, so its message has no such buttons."""
+    from agent.adapters.slack_blocks import HINDSIGHT_BLOCK_ID, escalation_blocks
+
+    r = _rig(tmp_path)
+    for _ in range(3):
+        _anomaly(r)
+        r.clock.advance(HOUR)
+    _anomaly(r)
+    (held,) = _hand_offs(r)
+    blocks = escalation_blocks(held, held.reason, "S123")
+    assert HINDSIGHT_BLOCK_ID not in {b.get("block_id") for b in blocks}
+    # The same escalation of one of the runbook's own decisions still has them.
+    own = replace(held, decision_type="latency-restart/Deployment")
+    assert HINDSIGHT_BLOCK_ID in {b.get("block_id") for b in escalation_blocks(own, "x", None)}
