@@ -25,7 +25,7 @@ from dataclasses import dataclass, replace
 from typing import Protocol
 
 from agent.errors import AutonomicError
-from agent.ledger import LATE_ANSWER_PREFIX, DecisionRecord, Feedback, Ledger, Question
+from agent.ledger import LATE_ANSWER_PREFIX, DecisionRecord, Feedback, Ledger, Question, is_hold
 from agent.verdicts import HINDSIGHT, judge
 
 __all__ = [
@@ -501,6 +501,13 @@ class Approvals:
         if record is None:
             return AnswerOutcome(
                 False, "UnknownDecision", f"there is no decision {decision_id} in the ledger"
+            )
+        if is_hold(record.decision_type):
+            return AnswerOutcome(
+                False,
+                "NotJudgeable",
+                f"decision {decision_id[:12]} is a hand-off: a guard held the runbook back, "
+                "so it proposed nothing to call the fix or not",
             )
         if record.status not in HINDSIGHT:
             return AnswerOutcome(

@@ -21,7 +21,7 @@ from agent.clock import Clock, SystemClock
 from agent.decisions import DecisionService
 from agent.errors import AutonomicError, ConfigError, TransientError
 from agent.executor import Executor
-from agent.ledger import Ledger, open_ledger
+from agent.ledger import Ledger, is_hold, open_ledger
 from agent.ledger.connect import LedgerConnector, connects_later
 from agent.loops.anomaly import AnomalyLoop
 from agent.loops.canary import CanaryLoop
@@ -346,7 +346,10 @@ class Daemon:
             alerts_before=max(before, now - HANDLED_ALERT_RETENTION),
         )
         recent = self.ledger.decisions(since=now - 7 * 86400, limit=20_000)
-        types = {d.decision_type for d in recent if d.kind != "anomaly"}
+        # Hand-offs and storms (``is_hold``) propose nothing to judge: no thresholds.
+        types = {
+            d.decision_type for d in recent if d.kind != "anomaly" and not is_hold(d.decision_type)
+        }
         for decision_type in sorted(types):
             self.decisions.recalibrate(decision_type)
         self.decisions.publish_gauges(recent)

@@ -38,7 +38,7 @@ from agent.calibration import (
 )
 from agent.clock import Clock
 from agent.errors import AutonomicError
-from agent.ledger import Decision, DecisionRecord, Feedback, Ledger, Question
+from agent.ledger import Decision, DecisionRecord, Feedback, Ledger, Question, is_hold
 from agent.observability import Metrics, decision_context
 from agent.routing import Autonomy, Route, Thresholds, route
 from agent.settings import RoutingSettings
@@ -112,6 +112,9 @@ class Proposal:
     default_thresholds: Thresholds | None = None
     # Decision types whose records lend to this one's prior (``remediation.family``).
     siblings: tuple[str, ...] = ()
+    # What an escalation says, instead of the reason and the route's sentence: for a
+    # hand-off the route's confidence sentence says nothing (a guard decided it).
+    escalation: str | None = None
 
 
 @dataclass(frozen=True)
@@ -319,7 +322,9 @@ class DecisionService:
             if question_id is not None:
                 delivered = self.approvals.show(decision_id, question_id).posted
             elif chosen.route == "escalate":
-                self.approvals.escalate(decision_id, f"{p.reason} ({chosen.message})")
+                self.approvals.escalate(
+                    decision_id, p.escalation or f"{p.reason} ({chosen.message})"
+                )
             elif chosen.route == "auto" and p.kind in self.routing.report_automatic:
                 self.approvals.report(decision_id, chosen.message, now)
         return Routed(
@@ -606,7 +611,7 @@ class DecisionService:
 
         by_type: dict[str, list[DecisionRecord]] = {}
         for record in recent:
-            if record.route in ("auto", "ask", "escalate"):
+            if record.route in ("auto", "ask", "escalate") and not is_hold(record.decision_type):
                 by_type.setdefault(record.decision_type, []).append(record)
         for decision_type, records in by_type.items():
             automatic = sum(r.route == "auto" for r in records)

@@ -134,6 +134,14 @@ class Metrics:
             ["runbook", "outcome", "reason"],
             registry=r,
         )
+        self.breaker_open = Gauge(
+            "autonomic_runbook_breaker_open",
+            "1 while a runbook's circuit breaker is open (it acts on no target until it "
+            "half-opens), 0 while closed or half-open; set by the leader each remediation "
+            "cycle.",
+            ["runbook"],
+            registry=r,
+        )
         self.errors = Counter(
             "autonomic_errors", "Errors by kind (reason code).", ["kind"], registry=r
         )

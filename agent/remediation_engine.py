@@ -34,9 +34,10 @@ from agent.clock import Clock
 from agent.decisions import DecisionService, Proposal
 from agent.errors import PermanentError, TransientError
 from agent.executor import Executor
-from agent.ledger import DecisionRecord, Ledger
+from agent.ledger import HELD_PREFIX, DecisionRecord, Ledger, is_hold
 from agent.observability import decision_context
 from agent.outcomes import RunbookOutcomes
+from remediation.durations import format_duration
 from remediation.family import siblings
 from remediation.guards import (
     HOUR,
@@ -45,8 +46,11 @@ from remediation.guards import (
     BreakerState,
     GlobalLimits,
     GuardState,
+    HoldWindow,
+    breaker_status,
     check,
     check_undo,
+    hold_window,
     prune,
     record_finish,
     record_start,
@@ -78,6 +82,7 @@ from remediation.verification import (
     evaluate_promql_check,
     start_verification,
 )
+from remediation.windows import to_utc_text
 
 __all__ = ["Handled", "RemediationEngine"]
 
@@ -109,6 +114,25 @@ UNMATCHED_LOG_EVERY = 3600.0  # seconds between warnings of one runbook not taki
 # counted on the alert's row in the ledger, so restarts and new leaders add to one count.
 ALERT_ATTEMPTS = 5
 OPEN_STATUSES = ("asked", "approved", "executing", "verifying")
+# Guard denials that mean the automation will not handle the incident: a limit on how
+# often it may act was reached, its breaker is open, or the plan is too big. Each is
+# handed to a person, once per runbook, target, reason and spell (``_hand_off``). The
+# other denials mean someone or something is on it, or it is deliberate (a cooldown, a
+# run in flight, a pause or freeze, a person who changed the target, a storm, reported
+# on its own): not handed off. The table is in docs/decisions.md.
+HANDED_OFF = frozenset(
+    {
+        "TargetRateLimit",
+        "RunbookRateLimit",
+        "GlobalRateLimit",
+        "CircuitOpen",
+        "BlastRadius",
+        "MinHealthy",
+    }
+)
+# Decisions that ran (or are running) an action: what a hand-off names as the runs counted.
+RAN_STATUSES = ("executing", "verifying", "verified", "done", "failed", "undone")
+HANDOFF_KEYS = 10_000  # hand-off incident keys remembered in memory (the ledger has all)
 # Value of a PromQL query at the current time, or None when there is no fresh data.
 InstantQuery = Callable[[str], float | None]
 
@@ -305,6 +329,9 @@ class RemediationEngine:
         # Every runbook outcome counted; what was held back kept in the ledger (why).
         self.outcomes = RunbookOutcomes(ledger, decisions.metrics)
         self._storm_reported_at: float | None = None
+        # Hand-offs known to be in the ledger (by incident key), so a limit that holds
+        # for hours costs no ledger read per signal and cycle. Bounded.
+        self._handed_off: OrderedDict[str, None] = OrderedDict()
         self._queue: list[Signal] = []
         # Dedup keys already counted as triggers: a condition that persists (a pod
         # crash-looping for an hour) is one trigger, not one per cycle. Bounded.
@@ -363,6 +390,7 @@ class RemediationEngine:
             return self._cycle()
         finally:
             self.publish_pending()
+            self.publish_breakers()
 
     def _cycle(self) -> list[Handled]:
         snapshot = self.snapshot()
@@ -632,6 +660,8 @@ class RemediationEngine:
         if not gate.allowed:
             if gate.reason_code in ("Storm", "StormCooldown"):
                 self._report_storm(state, now, gate.message)
+            elif gate.reason_code in HANDED_OFF:
+                self._hand_off(runbook, planned, gate.reason_code, gate.message, state, now)
             return Handled(
                 signal.describe(), runbook.name, "denied", gate.reason_code, gate.message
             )
@@ -737,6 +767,151 @@ class RemediationEngine:
             )
         )
 
+    # ------------------------------------------------------------- hand-offs
+    def _hand_off(
+        self,
+        runbook: Runbook,
+        planned: Plan,
+        reason_code: str,
+        denial: str,
+        state: GuardState,
+        now: float,
+    ) -> str | None:
+        """Hand an incident the automation will not handle to a person: one escalated
+        decision (type ``held/<runbook>``, never executed, never judged) per runbook,
+        target, reason and spell of the limit, found again in the ledger by its incident
+        key after a restart or on another replica. Returns the key."""
+        target = planned.target
+        window = hold_window(planned, runbook.spec.guards, state, self.limits, now, reason_code)
+        if reason_code == "CircuitOpen":
+            if window is None:
+                return None
+            # The breaker is the runbook's, not the target's: one hand-off per opening.
+            key = f"held|CircuitOpen|{runbook.name}|{int(window.started_at)}"
+        elif window is not None:
+            key = f"held|{reason_code}|{runbook.name}|{target}|{int(window.started_at)}"
+        else:  # BlastRadius, MinHealthy: the plan is too big for this incident
+            key = f"held|{reason_code}|{planned.incident_key}"
+        if key in self._handed_off:
+            self._handed_off.move_to_end(key)
+            return key
+        if self.ledger.latest_for_incident(key) is None:
+            reason = self._hand_off_text(runbook, target, reason_code, denial, window, state)
+            self.decisions.decide(
+                Proposal(
+                    kind="remediation",
+                    decision_type=f"{HELD_PREFIX}{runbook.name}",
+                    subject=str(target),
+                    proposal={
+                        "action": "hold",
+                        "runbook": runbook.name,
+                        "guard": reason_code,
+                        **({"until": to_utc_text(window.until)} if window is not None else {}),
+                    },
+                    signal_confidence=0.0,
+                    reason_code=reason_code,
+                    reason=reason,
+                    evidence={"denial": denial, "window": _window_dict(window)},
+                    model_version="guards",
+                    max_autonomy="escalate",
+                    incident_key=key,
+                    escalation=reason,
+                )
+            )
+        self._handed_off[key] = None
+        while len(self._handed_off) > HANDOFF_KEYS:
+            self._handed_off.popitem(last=False)
+        return key
+
+    def _hand_off_text(
+        self,
+        runbook: Runbook,
+        target: ObjectRef,
+        reason_code: str,
+        denial: str,
+        window: HoldWindow | None,
+        state: GuardState,
+    ) -> str:
+        """What happened and what to do, with the decisions behind it (ids and how each
+        ended), for the escalation, ``explain`` and ``approvals``."""
+        name = runbook.name
+        if window is None:
+            return (
+                f"{name} will not act on {target}: {denial}. Nothing was done; handle it "
+                f"yourself (`autonomic why {target}`), or widen the runbook's blastRadius if "
+                "acting on this much is safe."
+            )
+        until = to_utc_text(window.until)
+        if reason_code == "CircuitOpen":
+            breaker = state.breakers.get(name, BreakerState())
+            failed = self.ledger.decisions(
+                kind="remediation",
+                type_prefix=f"{name}/",
+                status=["failed", "undone"],
+                limit=max(breaker.consecutive_failures, 1),
+            )
+            runs = ", ".join(f"{r.id[:8]} on {r.subject} {r.status}" for r in reversed(failed))
+            return (
+                f"{name} failed {breaker.consecutive_failures} times in a row (decisions "
+                f"{runs or 'not in the ledger'}); its circuit breaker opened at "
+                f"{to_utc_text(window.started_at)} and it will not act on any target until "
+                f"it half-opens at {until}, when one trial run may go. Handle {target} "
+                f"yourself, and find out why its runs fail (`autonomic explain ID`)."
+            )
+        runs = self._runs_text(window, with_target=reason_code != "TargetRateLimit")
+        span = format_duration(
+            limit.within
+            if reason_code == "TargetRateLimit"
+            and (limit := runbook.spec.guards.max_actions_per_target) is not None
+            else HOUR
+        )
+        n = len(window.runs)
+        if reason_code == "TargetRateLimit":
+            return (
+                f"{name} has acted on {target} {n} times in the last {span} (decisions "
+                f"{runs}); it will not act on it again until {until}: the cause is "
+                f"probably elsewhere. Find out why {target} keeps coming back "
+                f"(`autonomic why {target}`)."
+            )
+        who = f"{name} has" if reason_code == "RunbookRateLimit" else "the runbooks have"
+        limit_n = (
+            runbook.spec.guards.max_actions_per_hour
+            if reason_code == "RunbookRateLimit"
+            else self.limits.max_actions_per_hour
+        )
+        return (
+            f"{who} acted {n} times in the last hour (limit {limit_n}; decisions {runs}); "
+            f"{name} will not act on {target} until {until}. Handle {target} yourself, "
+            "and find out why so much needed acting on."
+        )
+
+    def _runs_text(self, window: HoldWindow, *, with_target: bool) -> str:
+        """The decisions behind the runs a limit counted, oldest first: ``1a2b3c4d
+        verified`` (with the runbook and target where they differ)."""
+        found: dict[tuple[str, str], list[DecisionRecord]] = {}
+        said = []
+        for run in window.runs:
+            where = (run.runbook, str(run.target))
+            if where not in found:
+                found[where] = [
+                    r
+                    for r in self.ledger.decisions(
+                        kind="remediation",
+                        type_prefix=f"{run.runbook}/",
+                        subject=str(run.target),
+                        status=RAN_STATUSES,
+                        limit=50,
+                    )
+                    if r.subject == str(run.target)
+                ]
+            # The newest decision made before the run started, not named already.
+            record = next((r for r in found[where] if r.created_at <= run.at), None)
+            if record is not None:
+                found[where].remove(record)
+            text = f"{record.id[:8]} {record.status}" if record else "(no decision found)"
+            said.append(f"{run.runbook} on {run.target}: {text}" if with_target else text)
+        return ", ".join(said)
+
     def _instant(self, query: str) -> float | None:
         if self.query is None:
             return None
@@ -750,8 +925,8 @@ class RemediationEngine:
     # ------------------------------------------------------------- execution
     def execute_approved(self, snapshot: ClusterSnapshot | None = None) -> None:
         for record in self.ledger.decisions(kind="remediation", status=["approved"], limit=500):
-            if record.decision_type == "storm":
-                continue
+            if is_hold(record.decision_type):
+                continue  # a storm or a hand-off: handed to a person, nothing to run
             self.execute(record)
 
     def execute(self, record: DecisionRecord) -> str:
@@ -1025,6 +1200,7 @@ class RemediationEngine:
         self._progress(record, message, final=True)
         self.decisions.approvals.escalate(record.id, f"remediation failed: {message}")
         self.ledger.set_execution_status(key, [status], "escalated", now)
+        self._breaker_opened(record)
         return status
 
     # -------------------------------------------------------------- recovery
@@ -1127,6 +1303,7 @@ class RemediationEngine:
                         record.id, f"remediation {status}; escalation resumed after a restart"
                     )
                     self.ledger.set_execution_status(key, [status], "escalated", now)
+                    self._breaker_opened(record)
                 elif record.status in ("executing", "verifying"):
                     if status == "dry-run":
                         self.ledger.transition(record.id, ["executing"], "done", now)
@@ -1160,11 +1337,51 @@ class RemediationEngine:
         target = _ref(record.proposal["target"])
         now = self.clock.now()
         keep = self._actions_kept()
-        self._update_guards(
+        state = self._update_guards(
             lambda s: prune(
                 record_finish(s, rb.name, target, succeeded, rb.spec.guards, now), now, keep
             )
         )
+        self.publish_breakers(state)
+
+    def _breaker_opened(self, record: DecisionRecord) -> None:
+        """After a failed run has been escalated: if it opened its runbook's circuit
+        breaker, hand that to a person too (once per opening; a signal denied
+        ``CircuitOpen`` later finds it by the same key)."""
+        rb = self.runbooks.get(record.proposal.get("runbook", ""))
+        if rb is None or not record.proposal.get("operations"):
+            return
+        now = self.clock.now()
+        state, _ = self.guard_state()
+        breaker = state.breakers.get(rb.name, BreakerState())
+        if breaker_status(breaker, rb.spec.guards.circuit_breaker, now) != "open":
+            return
+        target = _ref(record.proposal["target"])
+        denial = (
+            f"{rb.name} failed {breaker.consecutive_failures} times in a row; its circuit "
+            "breaker is open"
+        )
+        with decision_context(record.id):
+            self._hand_off(
+                rb, _plan_stub(rb, target, record.proposal, now), "CircuitOpen", denial, state, now
+            )
+
+    def publish_breakers(self, state: GuardState | None = None) -> None:
+        """``autonomic_runbook_breaker_open{runbook}``: 1 while a runbook's circuit
+        breaker is open (it runs nowhere), 0 closed or half-open (a trial may run)."""
+        if state is None:
+            try:
+                state, _ = self.guard_state()
+            except TransientError as exc:
+                log.debug("breakers not published: %s", exc)
+                return
+        now = self.clock.now()
+        for name, rb in self.runbooks.items():
+            breaker = state.breakers.get(name, BreakerState())
+            status = breaker_status(breaker, rb.spec.guards.circuit_breaker, now)
+            self.decisions.metrics.breaker_open.labels(runbook=name).set(
+                1.0 if status == "open" else 0.0
+            )
 
     def _actions_kept(self) -> float:
         """How long the guard state keeps actions: two days, or the longest
@@ -1183,6 +1400,16 @@ def _subject(signal: Signal) -> str:
     """What a signal is about: its object, or for one that names none its kind and name
     (``alert/KubePodCrashLooping``)."""
     return str(signal.target) if signal.target is not None else f"{signal.kind}/{signal.name}"
+
+
+def _window_dict(window: HoldWindow | None) -> dict[str, Any] | None:
+    if window is None:
+        return None
+    return {
+        "started_at": window.started_at,
+        "until": window.until,
+        "runs": [{"runbook": r.runbook, "target": str(r.target), "at": r.at} for r in window.runs],
+    }
 
 
 def _record_triggers(state: GuardState, now: float, n: int, limits: GlobalLimits) -> GuardState:

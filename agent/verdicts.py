@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from agent.errors import InputError
-from agent.ledger import DecisionRecord, Ledger
+from agent.ledger import DecisionRecord, Ledger, is_hold
 
 __all__ = ["CARRIED_OUT", "HINDSIGHT", "judge"]
 
@@ -46,6 +46,12 @@ def judge(
     Raises ``InputError`` for a decision in any other status (still pending,
     observed only, shadowed): there is nothing yet to judge.
     """
+    if is_hold(record.decision_type):
+        raise InputError(
+            f"decision {record.id[:12]} is a hand-off ({record.decision_type}): a guard held "
+            "the runbook back, so it proposed nothing to judge; judge the runbook's own "
+            "decisions instead"
+        )
     if record.status in CARRIED_OUT:
         kind = "correction"
     elif record.status in HINDSIGHT:

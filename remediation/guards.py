@@ -41,10 +41,12 @@ __all__ = [
     "Gate",
     "GlobalLimits",
     "GuardState",
+    "HoldWindow",
     "breaker_status",
     "check",
     "check_all",
     "check_undo",
+    "hold_window",
     "prune",
     "record_finish",
     "record_start",
@@ -429,6 +431,67 @@ def check_undo(
     if state.paused:
         return Gate(False, "Paused", "remediation is paused globally; undo waits for a person")
     return Gate(True, "Allowed", f"{target} is as we left it; undo may run")
+
+
+@dataclass(frozen=True)
+class HoldWindow:
+    """The spell a limit holds a runbook back for, as a denial of ``reason_code`` reads it:
+    when it began (the oldest run it counts, or when the breaker opened), until when it
+    holds at least (the next run allowed; the breaker half-open), and the runs counted
+    (oldest first; none for the breaker)."""
+
+    reason_code: str
+    started_at: float
+    until: float
+    runs: tuple[ActionRecord, ...] = ()
+
+
+def _counted(runs: list[ActionRecord], limit: int, within: float) -> HoldWindow | None:
+    runs.sort(key=lambda r: r.at)
+    if not runs or len(runs) < limit:
+        return None
+    # Allowed again once all but limit - 1 of these have left the window.
+    return HoldWindow("", runs[0].at, runs[len(runs) - limit].at + within, tuple(runs))
+
+
+def hold_window(
+    plan: Plan,
+    guards: Guards,
+    state: GuardState,
+    limits: GlobalLimits,
+    now: float,
+    reason_code: str,
+) -> HoldWindow | None:
+    """For a denial that counts runs or failures (``TargetRateLimit``,
+    ``RunbookRateLimit``, ``GlobalRateLimit``, ``CircuitOpen``): the spell it holds for,
+    so that one spell is handed to a person once. None for any other reason, or when
+    the state does not show the limit reached."""
+    window: HoldWindow | None = None
+    hour = [r for r in state.actions if now - HOUR < r.at <= now]
+    if reason_code == "TargetRateLimit" and guards.max_actions_per_target is not None:
+        limit = guards.max_actions_per_target
+        window = _counted(
+            [
+                r
+                for r in state.actions
+                if r.runbook == plan.runbook
+                and r.target == plan.target
+                and now - limit.within < r.at <= now
+            ],
+            limit.count,
+            limit.within,
+        )
+    elif reason_code == "RunbookRateLimit":
+        window = _counted(
+            [r for r in hour if r.runbook == plan.runbook], guards.max_actions_per_hour, HOUR
+        )
+    elif reason_code == "GlobalRateLimit":
+        window = _counted(hour, limits.max_actions_per_hour, HOUR)
+    elif reason_code == "CircuitOpen":
+        opened = state.breakers.get(plan.runbook, BreakerState()).opened_at
+        if opened is not None:
+            window = HoldWindow("", opened, opened + guards.circuit_breaker.open_for)
+    return None if window is None else replace(window, reason_code=reason_code)
 
 
 # ------------------------------------------------------------------------- transitions

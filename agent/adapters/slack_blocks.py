@@ -17,6 +17,7 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
+from agent.ledger import is_hold
 from agent.routing import confidence_percent
 
 __all__ = [
@@ -455,9 +456,11 @@ def escalation_blocks(
             ],
         }
     )
+    # The judge could not decide, or a guard held the runbook back (a hand-off, a storm):
+    # there is no proposal to call right or wrong.
     proposed_nothing = (
         decision.kind == "canary" and decision.proposal.get("verdict") == "inconclusive"
-    )  # the judge could not decide: there is no proposal to call right or wrong
+    ) or is_hold(decision.decision_type)
     if decision.status in _NOBODY_ACTED and not proposed_nothing:
         blocks += [
             {

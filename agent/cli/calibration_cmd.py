@@ -40,6 +40,7 @@ from agent.cli._context import (
     settings_from,
 )
 from agent.cli._plot import add_plot_flag, check_plot_path
+from agent.ledger import is_hold
 
 if TYPE_CHECKING:
     from agent.calibration import Outcome, ReliabilityBin
@@ -208,7 +209,10 @@ def calibration_report(
     if decision_type is not None:
         names = [decision_type]
     else:
-        names = sorted({d.decision_type for d in ledger.decisions(limit=limit)})
+        # Hand-offs and storms propose nothing to judge: not a type to calibrate.
+        names = sorted(
+            {d.decision_type for d in ledger.decisions(limit=limit) if not is_hold(d.decision_type)}
+        )
     every: list[Outcome] = []
     types: list[TypeCalibration] = []
     for name in names:

@@ -1,6 +1,7 @@
 """The ledger: decisions, feedback, questions, intents, guards and model versions."""
 
 from agent.ledger.store import (
+    HELD_PREFIX,
     LATE_ANSWER_PREFIX,
     AlertDelivery,
     Decision,
@@ -12,10 +13,12 @@ from agent.ledger.store import (
     LedgerError,
     Question,
     StoredAlert,
+    is_hold,
     open_ledger,
 )
 
 __all__ = [
+    "HELD_PREFIX",
     "LATE_ANSWER_PREFIX",
     "AlertDelivery",
     "Decision",
@@ -27,5 +30,6 @@ __all__ = [
     "LedgerError",
     "Question",
     "StoredAlert",
+    "is_hold",
     "open_ledger",
 ]

@@ -29,6 +29,7 @@ from agent.ledger.schema import MIGRATIONS, SCHEMA_VERSION, metadata, tables
 log = logging.getLogger("autonomic.ledger")
 
 __all__ = [
+    "HELD_PREFIX",
     "LATE_ANSWER_PREFIX",
     "AlertDelivery",
     "Decision",
@@ -40,6 +41,7 @@ __all__ = [
     "LedgerError",
     "Question",
     "StoredAlert",
+    "is_hold",
     "open_ledger",
 ]
 
@@ -95,6 +97,19 @@ class Decision:
     route: str
     status: str = "proposed"
     incident_key: str | None = None
+
+
+# The decision type of a runbook held back by a guard and handed to a person
+# (``held/restart-stuck-pods``); a trigger storm's is ``storm``.
+HELD_PREFIX = "held/"
+
+
+def is_hold(decision_type: str) -> bool:
+    """A record of remediation held back and handed to a person (a trigger storm, or a
+    runbook a limit stops: ``held/<runbook>``). It proposes nothing to execute or to
+    judge: it is never executed, takes no verdict, and calibration, automation rates and
+    thresholds leave it out."""
+    return decision_type == "storm" or decision_type.startswith(HELD_PREFIX)
 
 
 @dataclass(frozen=True)

@@ -11,6 +11,7 @@ from typing import Any
 
 from agent.charts import CSS as CHART_CSS
 from agent.charts import PALETTE, Chart, Line, Marker, Span
+from agent.ledger import is_hold
 from agent.sim.run import FaultSpan, SimResult, pod_hours, under_provisioned_minutes
 
 __all__ = ["Summary", "description", "summarise", "terminal_summary", "write_html"]
@@ -55,7 +56,11 @@ def summarise(result: SimResult, canaries: list[dict[str, Any]] | None = None) -
     for d in sorted(records, key=lambda r: r.created_at):
         day = int((d.created_at - result.start) // 86400)
         by_kind.setdefault(d.kind, Counter())[f"{d.route}/{d.status}"] += 1
-        if d.kind != "anomaly" and d.route in ("auto", "ask", "escalate"):
+        if (
+            d.kind != "anomaly"
+            and d.route in ("auto", "ask", "escalate")
+            and not is_hold(d.decision_type)
+        ):
             automation.setdefault(day, [0, 0])
             automation[day][1] += 1
             automation[day][0] += d.route == "auto"
