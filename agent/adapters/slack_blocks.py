@@ -38,6 +38,7 @@ __all__ = [
     "report_text",
     "slack_date",
     "source_link",
+    "who_may_answer",
 ]
 
 ACTION_APPROVE = "autonomic_approve"
@@ -74,6 +75,9 @@ _FIELD_LIMIT = 1900  # Slack: 2000 characters per field
 _SECTION_LIMIT = 2900  # Slack: 3000 characters per section text
 _SOURCE_KEYS = ("source_url", "sourceURL", "generator_url", "generatorURL", "dashboard_url", "url")
 _USER_ID = re.compile(r"^[UW][A-Z0-9]{2,}$")
+_GROUP_ID = re.compile(r"^S[A-Z0-9]{2,}$")
+# Evidence shown on a line of its own (who may answer), not among the numbers.
+_OWN_LINE_KEYS = frozenset({"approvers", "runbook_approvers"})
 
 
 def escape(text: object) -> str:
@@ -88,6 +92,35 @@ def _cut(text: str, limit: int) -> str:
 def mention(actor: str) -> str:
     """``U123`` -> ``<@U123>`` (Slack renders the name); anything else shown as written."""
     return f"<@{actor}>" if _USER_ID.match(actor) else escape(actor)
+
+
+def _approver(entry: str) -> str:
+    """A user id or user group id as Slack shows it (``@name``, ``@handle``)."""
+    if _GROUP_ID.match(entry):
+        return f"<!subteam^{entry}>"
+    return mention(entry)
+
+
+def _source(source: str) -> str:
+    """``slack.approversByNamespace.payments`` -> ``namespace payments``."""
+    prefix = "slack.approversByNamespace."
+    return f"namespace {source[len(prefix) :]}" if source.startswith(prefix) else source
+
+
+def who_may_answer(lists: Any) -> str:
+    """Who may answer, in mrkdwn: ``<!subteam^S1>, <@U2>`` for one list; for several,
+    someone in each: ``someone in <!subteam^S1> (slack.approvers) who is also in
+    <!subteam^S2> (namespace payments)``."""
+    shown = [
+        (", ".join(_approver(str(i)) for i in entry.get("ids") or ()) or "nobody",
+         escape(_source(str(entry.get("source")))))
+        for entry in lists
+    ]  # fmt: skip
+    if len(shown) == 1:
+        return shown[0][0]
+    first, *rest = (f"{ids} ({source})" for ids, source in shown)
+    also = " and in ".join(rest)
+    return f"someone in {first} who is also in {also}"
 
 
 def slack_date(epoch: float) -> str:
@@ -183,7 +216,7 @@ def _evidence_lines(evidence: Mapping[str, Any]) -> tuple[str | None, list[str]]
     query = evidence.get("query")
     lines: list[str] = []
     for key, value in evidence.items():
-        if key == "query" or key in _SOURCE_KEYS:
+        if key == "query" or key in _SOURCE_KEYS or key in _OWN_LINE_KEYS:
             continue
         if key == "guards" and isinstance(value, list):
             lines.append(f"• guards: {escape(_cut(_guards_summary(value), 200))}")
@@ -329,6 +362,8 @@ def question_blocks(
     buttons = question.status == "pending"
     heading = _ANSWERED_HEADINGS.get(question.status, "Approval needed")
     blocks = _summary_blocks(decision, f"{heading}: {_title(decision)}", cluster)
+    approvers = decision.evidence.get("approvers") if buttons else None
+    who = f" · Approvers: {who_may_answer(approvers)}" if approvers else ""
     blocks.append(
         {
             "type": "context",
@@ -336,7 +371,8 @@ def question_blocks(
                 {
                     "type": "mrkdwn",
                     "text": f"Question `{question_id}` · decision `{decision.id}` · "
-                    f"expires {slack_date(expires_at)}; no answer counts as a no and escalates",
+                    f"expires {slack_date(expires_at)}; no answer counts as a no and "
+                    f"escalates{_cut(who, 1500)}",
                 }
             ],
         }
