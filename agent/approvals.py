@@ -42,6 +42,7 @@ __all__ = [
     "Expiry",
     "FallbackChannel",
     "LedgerOnlyChannel",
+    "describe_approvers",
 ]
 
 log = logging.getLogger("autonomic.approvals")
@@ -103,6 +104,18 @@ class ApproverRule:
         if isinstance(runbook, Mapping) and runbook.get("ids"):
             out.append({"source": f"runbook {runbook.get('runbook')}", "ids": list(runbook["ids"])})
         return out
+
+
+def describe_approvers(lists: Sequence[Mapping[str, Any]]) -> str:
+    """``ApproverRule.lists`` in plain words: ``U1, S2`` for one list; ``someone in U1, S2
+    (slack.approvers) who is also in S3 (runbook x)`` for several."""
+    shown = [
+        f"{', '.join(str(i) for i in entry.get('ids') or ()) or 'nobody'} ({entry.get('source')})"
+        for entry in lists
+    ]
+    if len(shown) == 1:
+        return shown[0]
+    return f"someone in {shown[0]} who is also in {' and in '.join(shown[1:])}" if shown else ""
 
 
 class ApprovalChannel(Protocol):
