@@ -32,6 +32,7 @@ __all__ = [
     "escalation_text",
     "escape",
     "mention",
+    "question_approvers",
     "question_blocks",
     "question_text",
     "report_blocks",
@@ -110,17 +111,29 @@ def _source(source: str) -> str:
 def who_may_answer(lists: Any) -> str:
     """Who may answer, in mrkdwn: ``<!subteam^S1>, <@U2>`` for one list; for several,
     someone in each: ``someone in <!subteam^S1> (slack.approvers) who is also in
-    <!subteam^S2> (namespace payments)``."""
-    shown = [
-        (", ".join(_approver(str(i)) for i in entry.get("ids") or ()) or "nobody",
-         escape(_source(str(entry.get("source")))))
-        for entry in lists
-    ]  # fmt: skip
+    <!subteam^S2> (namespace payments)``. Mentions notify in a message (not in an
+    ephemeral reply): the question uses ``question_approvers``."""
+    shown = [_listed(entry) for entry in lists]
     if len(shown) == 1:
-        return shown[0][0]
-    first, *rest = (f"{ids} ({source})" for ids, source in shown)
-    also = " and in ".join(rest)
-    return f"someone in {first} who is also in {also}"
+        return shown[0].rsplit(" (", 1)[0]
+    return f"someone in {shown[0]} who is also in {' and in '.join(shown[1:])}"
+
+
+def question_approvers(lists: Any) -> str | None:
+    """The question's "Approvers:" line when a namespace or runbook narrows
+    ``slack.approvers`` (None otherwise, as before: a question pages nobody). Only the
+    narrower lists are mentioned, so they, who alone may answer, are notified:
+    ``<!subteam^S2> (namespace payments), who must also be in slack.approvers``."""
+    if not lists or len(lists) < 2:
+        return None
+    narrow = [_listed(entry) for entry in lists[1:]]
+    who = narrow[0] if len(narrow) == 1 else f"someone in {' who is also in '.join(narrow)}"
+    return f"{who}, who must also be in {escape(_source(str(lists[0].get('source'))))}"
+
+
+def _listed(entry: Any) -> str:
+    ids = ", ".join(_approver(str(i)) for i in entry.get("ids") or ()) or "nobody"
+    return f"{ids} ({escape(_source(str(entry.get('source'))))})"
 
 
 def slack_date(epoch: float) -> str:
@@ -362,8 +375,8 @@ def question_blocks(
     buttons = question.status == "pending"
     heading = _ANSWERED_HEADINGS.get(question.status, "Approval needed")
     blocks = _summary_blocks(decision, f"{heading}: {_title(decision)}", cluster)
-    approvers = decision.evidence.get("approvers") if buttons else None
-    who = f" · Approvers: {who_may_answer(approvers)}" if approvers else ""
+    narrowed = question_approvers(decision.evidence.get("approvers")) if buttons else None
+    who = f" · Approvers: {narrowed}" if narrowed else ""
     blocks.append(
         {
             "type": "context",

@@ -151,9 +151,10 @@ def test_the_question_and_the_record_name_who_may_answer(rig: Rig) -> None:
     [message] = rig.slack.top_level()
     text = json.dumps(message.blocks)
     assert (
-        "Approvers: someone in <@U0ALICE>, <!subteam^S0ONCALL> (slack.approvers) who is "
-        "also in <!subteam^S0PAY> (runbook rollback-payments)"
+        "Approvers: <!subteam^S0PAY> (runbook rollback-payments), who must also be in "
+        "slack.approvers"
     ) in text
+    assert "S0ONCALL" not in text  # the global list is not paged by a question
     assert "runbook_approvers" not in text  # shown once, as who may answer
 
     from agent.cli.explain_cmd import render
