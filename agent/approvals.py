@@ -20,9 +20,9 @@ from __future__ import annotations
 import logging
 import queue
 import threading
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, replace
-from typing import Protocol
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from typing import Any, Protocol
 
 from agent.errors import AutonomicError
 from agent.ledger import LATE_ANSWER_PREFIX, DecisionRecord, Feedback, Ledger, Question, is_hold
@@ -36,11 +36,13 @@ __all__ = [
     "AnswerOutcome",
     "ApprovalChannel",
     "Approvals",
+    "ApproverRule",
     "Asked",
     "Dispatcher",
     "Expiry",
     "FallbackChannel",
     "LedgerOnlyChannel",
+    "describe_approvers",
 ]
 
 log = logging.getLogger("autonomic.approvals")
@@ -64,6 +66,56 @@ NO_LONGER_NEEDED = "no longer needed: "
 
 # on_answer(question_id, answer, actor): answer is approved | rejected | expired
 AnswerHook = Callable[[str, str, str], None]
+
+
+def subject_namespace(subject: str) -> str | None:
+    """The namespace of a decision's subject as ``str(ObjectRef)`` writes it
+    (``Deployment/payments/api``); None for a node, the cluster or an alert."""
+    parts = subject.split("/")
+    return parts[1] if len(parts) == 3 and parts[1] else None
+
+
+@dataclass(frozen=True)
+class ApproverRule:
+    """Who may answer a question: everyone in each list that applies to it.
+
+    ``slack.approvers`` always applies; ``slack.approversByNamespace`` for the subject's
+    namespace, and the runbook's ``spec.approvers`` (recorded in the decision's evidence
+    as ``runbook_approvers``), narrow it. A list narrows, never widens: an answer must
+    come from someone every applicable list admits (a user listed, or a member of a
+    group listed).
+    """
+
+    approvers: tuple[str, ...]
+    by_namespace: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+
+    def lists(self, subject: str, evidence: Mapping[str, Any]) -> list[dict[str, Any]]:
+        """``[{"source": ..., "ids": [...]}]``: each list an answerer must be in."""
+        out: list[dict[str, Any]] = [{"source": "slack.approvers", "ids": list(self.approvers)}]
+        namespace = subject_namespace(subject)
+        if namespace is not None and namespace in self.by_namespace:
+            out.append(
+                {
+                    "source": f"slack.approversByNamespace.{namespace}",
+                    "ids": list(self.by_namespace[namespace]),
+                }
+            )
+        runbook = evidence.get("runbook_approvers")
+        if isinstance(runbook, Mapping) and runbook.get("ids"):
+            out.append({"source": f"runbook {runbook.get('runbook')}", "ids": list(runbook["ids"])})
+        return out
+
+
+def describe_approvers(lists: Sequence[Mapping[str, Any]]) -> str:
+    """``ApproverRule.lists`` in plain words: ``U1, S2`` for one list; ``someone in U1, S2
+    (slack.approvers) who is also in S3 (runbook x)`` for several."""
+    shown = [
+        f"{', '.join(str(i) for i in entry.get('ids') or ()) or 'nobody'} ({entry.get('source')})"
+        for entry in lists
+    ]
+    if len(shown) == 1:
+        return shown[0]
+    return f"someone in {shown[0]} who is also in {' and in '.join(shown[1:])}" if shown else ""
 
 
 class ApprovalChannel(Protocol):
@@ -289,6 +341,7 @@ class Approvals:
         snooze: float,
         on_answer: AnswerHook | None = None,
         dispatcher: Dispatcher | None = None,
+        rule: ApproverRule | None = None,
     ) -> None:
         if ttl <= 0 or snooze <= 0:
             raise ValueError("question TTL and snooze must be positive durations")
@@ -298,6 +351,9 @@ class Approvals:
         self.snooze = snooze
         self.on_answer = on_answer
         self.dispatcher = dispatcher or Dispatcher()
+        # Who may answer (Slack checks it); None: the ledger-only channel, whose answers
+        # come from the CLI, trusted as whoever may write the ledger.
+        self.rule = rule
         self._repost_after = 0.0
 
     # ------------------------------------------------------------------ ask

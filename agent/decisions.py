@@ -282,6 +282,10 @@ class DecisionService:
                 "source": "type" if p.default_thresholds is not None else "global",
             },
         }
+        rule = getattr(self.approvals, "rule", None)
+        if chosen.route == "ask" and rule is not None:
+            # Who may answer, as it stood when asked (`autonomic explain`, the question).
+            evidence["approvers"] = rule.lists(p.subject, evidence)
         decision = Decision(
             kind=p.kind,
             decision_type=p.decision_type,

@@ -704,6 +704,16 @@ class RemediationEngine:
                             *guard_results(planned, runbook.spec.guards, state, self.limits, now),
                         )
                     ],
+                    **(
+                        {
+                            "runbook_approvers": {
+                                "runbook": runbook.name,
+                                "ids": list(runbook.spec.approvers),
+                            }
+                        }
+                        if runbook.spec.approvers
+                        else {}
+                    ),
                 },
                 model_version=f"runbook {runbook.name}@{planned.runbook_version}",
                 max_autonomy=planned.max_autonomy,

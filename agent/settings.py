@@ -382,7 +382,17 @@ def _field_manager(value: str) -> str:
     return value
 
 
+def _slack_approver(value: str) -> str:
+    """A Slack user id (U… or W…) or user group id (S…): what ``slack.approvers`` holds."""
+    if not re.fullmatch(r"[UW][A-Z0-9]{2,}|S[A-Z0-9]{2,}", value):
+        raise ValueError(
+            "expected a Slack user id (U… or W…) or user group id (S…), not a name or @handle"
+        )
+    return value
+
+
 FieldManager = Annotated[str, AfterValidator(_field_manager)]
+SlackApprover = Annotated[str, AfterValidator(_slack_approver)]
 
 
 class ClusterSettings(_Model):
@@ -469,6 +479,11 @@ class SlackSettings(_Model):
     signing_secret: SecretRef | None = Field(default=None, alias="signingSecret")
     channel: str | None = None
     approvers: tuple[str, ...] = ()  # Slack user IDs (U...) or user group IDs (S...)
+    # Narrower lists for decisions about objects in a namespace: an answer there must come
+    # from someone ``approvers`` admits *and* this namespace's list admits.
+    approvers_by_namespace: dict[NamespaceName, tuple[SlackApprover, ...]] = Field(
+        default_factory=dict, alias="approversByNamespace"
+    )
     oncall_group: str | None = Field(default=None, alias="oncallGroup")
     receive: Literal["socket", "http"] = "http"
     question_ttl: PositiveDuration = Field(default=900.0, alias="questionTTL")
@@ -478,6 +493,17 @@ class SlackSettings(_Model):
     base_url: str | None = Field(default=None, alias="baseURL")
 
     _durations = _positive_duration_fields("question_ttl", "snooze", "replay_window")
+
+    @field_validator("approvers_by_namespace")
+    @classmethod
+    def _nobody(cls, value: dict[str, tuple[str, ...]]) -> dict[str, tuple[str, ...]]:
+        empty = [ns for ns, ids in value.items() if not ids]
+        if empty:
+            raise ValueError(
+                f"namespace {empty[0]} lists nobody, so no question about an object in it "
+                "could be answered: name user or group ids, or remove the namespace"
+            )
+        return value
 
     @model_validator(mode="after")
     def _complete_when_enabled(self) -> SlackSettings:

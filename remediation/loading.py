@@ -441,6 +441,16 @@ def _message(error: Any) -> str:
         return "missing 'type', which says what kind of entry this is"
     if kind == "string_pattern_mismatch" and loc[-2:] == ("metadata", "name"):
         return "a runbook name uses lowercase letters, digits and '-' (e.g. 'oom-raise-memory')"
+    if kind == "string_pattern_mismatch" and len(loc) >= 2 and loc[-2] == "approvers":
+        return (
+            "expected a Slack user id (U… or W…) or user group id (S…), not a name or "
+            f"@handle (got {error.get('input')!r})"
+        )
+    if kind == "too_short" and loc[-2:] == ("spec", "approvers"):
+        return (
+            "lists nobody, so none of this runbook's questions could be answered: name "
+            "Slack user or group ids, or remove approvers to let slack.approvers decide"
+        )
     if kind == "missing":
         return "required key is missing"
     if kind == "literal_error":

@@ -86,6 +86,9 @@ LabelValue = Annotated[str, Field(max_length=63)]
 Confidence = Annotated[float, Field(ge=0.0, le=1.0)]
 Text = Annotated[str, Field(min_length=1, max_length=2000)]
 Query = Annotated[str, Field(min_length=1, max_length=4000)]
+# A Slack user id (U…, W…) or user group id (S…), as the daemon's ``slack.approvers``.
+SLACK_APPROVER_PATTERN = r"^([UW][A-Z0-9]{2,}|S[A-Z0-9]{2,})$"
+SlackApprover = Annotated[str, Field(pattern=SLACK_APPROVER_PATTERN, max_length=40)]
 
 
 class Metadata(RunbookModel):
@@ -667,6 +670,10 @@ class RunbookSpec(RunbookModel):
     """The most the router may ever do: act alone ('auto'), ask first, or only escalate."""
     require_approval_when: ApprovalRules | None = None
     """Hard overrides that force 'ask'."""
+    approvers: tuple[SlackApprover, ...] | None = Field(default=None, min_length=1, max_length=50)
+    """Who may answer this runbook's questions: Slack user ids (U…) or user group ids
+    (S…). It narrows the daemon's slack.approvers (an answer must come from someone both
+    lists admit), never widens it. Without it, slack.approvers decides."""
     triggers: tuple[Trigger, ...] = Field(min_length=1, max_length=20)
     """Any one matching signal starts the runbook."""
     target: TargetSelector

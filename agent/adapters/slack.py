@@ -53,11 +53,13 @@ from agent.adapters.slack_blocks import (
     question_text,
     report_blocks,
     report_text,
+    who_may_answer,
 )
 from agent.approvals import (
     AnswerHook,
     AnswerOutcome,
     Approvals,
+    ApproverRule,
     FallbackChannel,
     LedgerOnlyChannel,
 )
@@ -286,10 +288,13 @@ def _retry_after(headers: Mapping[str, Any] | None) -> float:
 class Approvers:
     """Who may answer: listed user ids, or members of listed user groups.
 
-    Group membership comes from ``usergroups.users.list`` and is cached for
-    ``cache_ttl``. When Slack cannot be asked, a membership list up to ``stale_grace``
-    old is still trusted; older than that, or never fetched, the answer is no (a
-    refusal is recoverable, a wrong approval is not).
+    ``slack.approvers`` always applies; ``slack.approversByNamespace`` and a runbook's
+    ``spec.approvers`` narrow it (``agent.approvals.ApproverRule``): an answer must come
+    from someone each applicable list admits. Group membership comes from
+    ``usergroups.users.list`` and is cached for ``cache_ttl``. When Slack cannot be
+    asked, a membership list up to ``stale_grace`` old is still trusted; older than
+    that, or never fetched, the answer is no (a refusal is recoverable, a wrong approval
+    is not).
     """
 
     def __init__(
@@ -297,6 +302,7 @@ class Approvers:
         approvers: Iterable[str],
         api: SlackApi | None,
         *,
+        by_namespace: Mapping[str, Iterable[str]] | None = None,
         cache_ttl: float = 300.0,
         stale_grace: float = 3600.0,
     ) -> None:
@@ -307,8 +313,22 @@ class Approvers:
                 "slack.approvers: expected Slack user ids (U…/W…) or user group ids (S…), "
                 f"got {', '.join(repr(b) for b in bad)}"
             )
+        namespaces = {ns: tuple(listed) for ns, listed in (by_namespace or {}).items()}
+        for ns, listed in namespaces.items():
+            wrong = [a for a in listed if not (_USER.match(a) or _GROUP.match(a))]
+            if wrong or not listed:
+                raise ConfigError(
+                    f"slack.approversByNamespace.{ns}: expected one or more Slack user ids "
+                    f"(U…/W…) or user group ids (S…), got {list(listed)!r}"
+                )
+        self.rule = ApproverRule(ids, namespaces)
         self.users = frozenset(a for a in ids if _USER.match(a))
-        self.groups = tuple(a for a in ids if _GROUP.match(a))
+        # Every group the configuration names: the periodic refresh keeps them warm.
+        self.groups = tuple(
+            dict.fromkeys(
+                a for a in (*ids, *(a for v in namespaces.values() for a in v)) if _GROUP.match(a)
+            )
+        )
         if self.groups and api is None:
             raise ConfigError("slack.approvers names user groups but Slack is not connected")
         self._api = api
@@ -317,12 +337,31 @@ class Approvers:
         self._members: dict[str, tuple[float, frozenset[str]]] = {}
         self._lock = threading.Lock()
 
-    def check(self, user_id: str, now: float) -> tuple[bool, str]:
-        """(allowed, why): one quick try per stale group, never a long wait."""
-        if user_id in self.users:
+    def check(
+        self, user_id: str, now: float, lists: Iterable[Mapping[str, Any]] | None = None
+    ) -> tuple[bool, str]:
+        """(allowed, why): in every one of ``lists`` (default: ``slack.approvers``); one
+        quick try per stale group, never a long wait."""
+        if lists is None:
+            lists = [{"source": "slack.approvers", "ids": list(self.rule.approvers)}]
+        whys: list[str] = []
+        for listed in lists:
+            ids = [str(i) for i in listed.get("ids") or ()]
+            allowed, why = self._admits(user_id, ids, now)
+            if not allowed:
+                if why is None:
+                    return False, f"not a configured approver in {listed.get('source')}"
+                return False, why
+            whys.append(why or "")
+        return True, "; ".join(w for w in whys if w)
+
+    def _admits(self, user_id: str, ids: list[str], now: float) -> tuple[bool, str | None]:
+        """(True, how) if ``ids`` admits ``user_id``; (False, None) if it does not;
+        (False, why) if a group's membership could not be read."""
+        if user_id in ids:
             return True, "listed approver"
         unknown: list[str] = []
-        for group in self.groups:
+        for group in (i for i in ids if _GROUP.match(i)):
             members = self._group(group, now)
             if members is None:
                 unknown.append(group)
@@ -332,11 +371,14 @@ class Approvers:
             return False, (
                 f"could not check membership of {', '.join(unknown)} with Slack; try again"
             )
-        return False, "not a configured approver"
+        return False, None
 
     def refresh(self, now: float) -> None:
-        """Fetch every group now (a periodic job keeps the answer path off the network)."""
-        for group in self.groups:
+        """Fetch every group now (a periodic job keeps the answer path off the network):
+        the configuration's, and any a runbook named that an answer has checked since."""
+        with self._lock:
+            seen = tuple(self._members)
+        for group in dict.fromkeys((*self.groups, *seen)):
             self._fetch(group, now, retry=True)
 
     def _group(self, group: str, now: float) -> frozenset[str] | None:
@@ -352,7 +394,8 @@ class Approvers:
         return None
 
     def _fetch(self, group: str, now: float, *, retry: bool) -> frozenset[str] | None:
-        assert self._api is not None
+        if self._api is None:
+            return None
         try:
             members = frozenset(self._api.group_members(group, retry=retry))
         except (TransientError, PermanentError) as exc:
@@ -440,9 +483,10 @@ class SlackChannel:
             raise PermanentError(f"{ref!r} is not a Slack message", reason="NotInSlack")
         self.api.post_message(where[0], escape(text), thread_ts=where[1])
 
-    def tell(self, channel: str, user: str, text: str) -> None:
-        """A reply only ``user`` sees (refusals, "already answered")."""
-        self.api.post_ephemeral(channel, user, escape(text))
+    def tell(self, channel: str, user: str, text: str, mrkdwn: str = "") -> None:
+        """A reply only ``user`` sees (refusals, "already answered"); ``mrkdwn`` follows
+        unescaped (the mentions of who may answer)."""
+        self.api.post_ephemeral(channel, user, escape(text) + (f" {mrkdwn}" if mrkdwn else ""))
 
     @staticmethod
     def _where(question: Question) -> tuple[str, str]:
@@ -669,12 +713,18 @@ class SlackReceiver:
         click = parse_click(payload)
         if click is None:
             return None
-        allowed, why = self.approvers.check(click.user_id, now)
-        if isinstance(click, VerdictClick):
+        if isinstance(click, VerdictClick):  # an escalation's: slack.approvers alone
+            allowed, why = self.approvers.check(click.user_id, now)
             return self._verdict(click, allowed, why, now)
+        lists = self.who_may_answer(click.question_id)
+        allowed, why = self.approvers.check(click.user_id, now, lists)
         if not allowed:
             self.approvals.refuse(click.question_id, click.user_id, why, now, via="slack")
-            self._tell(click, f"You cannot answer this question: {why}.")
+            self._tell(
+                click,
+                f"You cannot answer this question: {why}.",
+                f"Who may answer: {who_may_answer(lists)}.",
+            )
             return AnswerOutcome(False, "NotApprover", why)
         outcome = self.approvals.answer(
             click.question_id,
@@ -695,6 +745,17 @@ class SlackReceiver:
             # A redelivered click (Slack retries) is not news to the person who clicked.
             self._tell(click, outcome.message[:1].upper() + outcome.message[1:] + ".")
         return outcome
+
+    def who_may_answer(self, question_id: str) -> list[dict[str, Any]]:
+        """The lists an answer to this question must come from: ``slack.approvers``, the
+        subject's namespace's and the runbook's (the rule as configured now, with the
+        runbook's list as recorded when the question was asked)."""
+        ledger = self.approvals.ledger
+        question = ledger.question(question_id)
+        decision = ledger.get_decision(question.decision_id) if question is not None else None
+        if decision is None:  # refused or answered "unknown question" all the same
+            return self.approvers.rule.lists("", {})
+        return self.approvers.rule.lists(decision.subject, decision.evidence)
 
     def _verdict(self, click: VerdictClick, allowed: bool, why: str, now: float) -> AnswerOutcome:
         """An escalation's hindsight button: only approvers may judge, once each."""
@@ -725,7 +786,8 @@ class SlackReceiver:
             self.approvals.dispatcher.submit(note)
         return outcome
 
-    def _tell(self, click: ButtonClick | VerdictClick, text: str) -> None:
+    def _tell(self, click: ButtonClick | VerdictClick, text: str, mrkdwn: str = "") -> None:
+        """An ephemeral reply: ``text`` escaped, then ``mrkdwn`` (mentions) as written."""
         channel = self.channel
         if channel is None or click.channel_id is None:
             return
@@ -733,7 +795,7 @@ class SlackReceiver:
 
         def send() -> None:
             try:
-                channel.tell(where, click.user_id, text)
+                channel.tell(where, click.user_id, text, mrkdwn)
             except (TransientError, PermanentError) as exc:
                 log.warning("could not reply to %s in Slack: %s", click.user_id, exc)
 
@@ -787,16 +849,18 @@ def build_approvals(
         raise ConfigError("slack is enabled but slack.botToken or slack.channel is not set")
     api = SlackApi.connect(token, base_url=settings.base_url, policy=policy, sleep=sleep)
     slack = SlackChannel(api, settings.channel, oncall_group=settings.oncall_group, cluster=cluster)
+    approvers = Approvers(settings.approvers, api, by_namespace=settings.approvers_by_namespace)
     approvals = Approvals(
         ledger,
         FallbackChannel(slack, ledger_only),
         ttl=settings.question_ttl,
         snooze=snooze,
         on_answer=on_answer,
+        rule=approvers.rule,
     )
     receiver = SlackReceiver(
         approvals,
-        Approvers(settings.approvers, api),
+        approvers,
         signing_secret=resolve_secret(settings.signing_secret, environ),
         replay_window=settings.replay_window,
         channel=slack,

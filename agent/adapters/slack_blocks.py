@@ -33,12 +33,14 @@ __all__ = [
     "escalation_text",
     "escape",
     "mention",
+    "question_approvers",
     "question_blocks",
     "question_text",
     "report_blocks",
     "report_text",
     "slack_date",
     "source_link",
+    "who_may_answer",
 ]
 
 ACTION_APPROVE = "autonomic_approve"
@@ -75,6 +77,9 @@ _FIELD_LIMIT = 1900  # Slack: 2000 characters per field
 _SECTION_LIMIT = 2900  # Slack: 3000 characters per section text
 _SOURCE_KEYS = ("source_url", "sourceURL", "generator_url", "generatorURL", "dashboard_url", "url")
 _USER_ID = re.compile(r"^[UW][A-Z0-9]{2,}$")
+_GROUP_ID = re.compile(r"^S[A-Z0-9]{2,}$")
+# Evidence shown on a line of its own (who may answer), not among the numbers.
+_OWN_LINE_KEYS = frozenset({"approvers", "runbook_approvers"})
 
 
 def escape(text: object) -> str:
@@ -89,6 +94,47 @@ def _cut(text: str, limit: int) -> str:
 def mention(actor: str) -> str:
     """``U123`` -> ``<@U123>`` (Slack renders the name); anything else shown as written."""
     return f"<@{actor}>" if _USER_ID.match(actor) else escape(actor)
+
+
+def _approver(entry: str) -> str:
+    """A user id or user group id as Slack shows it (``@name``, ``@handle``)."""
+    if _GROUP_ID.match(entry):
+        return f"<!subteam^{entry}>"
+    return mention(entry)
+
+
+def _source(source: str) -> str:
+    """``slack.approversByNamespace.payments`` -> ``namespace payments``."""
+    prefix = "slack.approversByNamespace."
+    return f"namespace {source[len(prefix) :]}" if source.startswith(prefix) else source
+
+
+def who_may_answer(lists: Any) -> str:
+    """Who may answer, in mrkdwn: ``<!subteam^S1>, <@U2>`` for one list; for several,
+    someone in each: ``someone in <!subteam^S1> (slack.approvers) who is also in
+    <!subteam^S2> (namespace payments)``. Mentions notify in a message (not in an
+    ephemeral reply): the question uses ``question_approvers``."""
+    shown = [_listed(entry) for entry in lists]
+    if len(shown) == 1:
+        return shown[0].rsplit(" (", 1)[0]
+    return f"someone in {shown[0]} who is also in {' and in '.join(shown[1:])}"
+
+
+def question_approvers(lists: Any) -> str | None:
+    """The question's "Approvers:" line when a namespace or runbook narrows
+    ``slack.approvers`` (None otherwise, as before: a question pages nobody). Only the
+    narrower lists are mentioned, so they, who alone may answer, are notified:
+    ``<!subteam^S2> (namespace payments), who must also be in slack.approvers``."""
+    if not lists or len(lists) < 2:
+        return None
+    narrow = [_listed(entry) for entry in lists[1:]]
+    who = narrow[0] if len(narrow) == 1 else f"someone in {' who is also in '.join(narrow)}"
+    return f"{who}, who must also be in {escape(_source(str(lists[0].get('source'))))}"
+
+
+def _listed(entry: Any) -> str:
+    ids = ", ".join(_approver(str(i)) for i in entry.get("ids") or ()) or "nobody"
+    return f"{ids} ({escape(_source(str(entry.get('source'))))})"
 
 
 def slack_date(epoch: float) -> str:
@@ -184,7 +230,7 @@ def _evidence_lines(evidence: Mapping[str, Any]) -> tuple[str | None, list[str]]
     query = evidence.get("query")
     lines: list[str] = []
     for key, value in evidence.items():
-        if key == "query" or key in _SOURCE_KEYS:
+        if key == "query" or key in _SOURCE_KEYS or key in _OWN_LINE_KEYS:
             continue
         if key == "guards" and isinstance(value, list):
             lines.append(f"• guards: {escape(_cut(_guards_summary(value), 200))}")
@@ -330,6 +376,8 @@ def question_blocks(
     buttons = question.status == "pending"
     heading = _ANSWERED_HEADINGS.get(question.status, "Approval needed")
     blocks = _summary_blocks(decision, f"{heading}: {_title(decision)}", cluster)
+    narrowed = question_approvers(decision.evidence.get("approvers")) if buttons else None
+    who = f" · Approvers: {narrowed}" if narrowed else ""
     blocks.append(
         {
             "type": "context",
@@ -337,7 +385,8 @@ def question_blocks(
                 {
                     "type": "mrkdwn",
                     "text": f"Question `{question_id}` · decision `{decision.id}` · "
-                    f"expires {slack_date(expires_at)}; no answer counts as a no and escalates",
+                    f"expires {slack_date(expires_at)}; no answer counts as a no and "
+                    f"escalates{_cut(who, 1500)}",
                 }
             ],
         }

@@ -5,7 +5,10 @@ configured) can be answered here. An answer is compare-and-set in the ledger: th
 first answer wins, from whichever channel, exactly once. The answer is applied to the
 decision here; a question asked in Slack gets its message rewritten by the daemon's
 leader at its next cycle (this process has no chat client). Who may answer here is
-whoever may write the ledger: Slack's approver list does not apply.
+whoever may write the ledger: Slack's approver lists (slack.approvers,
+slack.approversByNamespace, a runbook's spec.approvers) do not apply, and --as is a name
+recorded with the answer, not an identity that is checked. When the question has
+narrower approvers than slack.approvers, the answer says so.
 
 A reason is optional, as it is for Slack's Approve and Reject buttons (a click carries
 none). Give one when you can: it is kept with the answer and shown by `explain` and in
@@ -176,7 +179,30 @@ def answer(args: argparse.Namespace) -> int:
     approvals.close()
     why = f": {reason}" if reason else (" (no reason given)" if args.verdict == "rejected" else "")
     print(f"question {question_id[:8]} {args.verdict} by {actor}{why}")
+    narrower = _narrower_approvers(ledger, question_id)
+    if narrower:
+        print(
+            f"note: in Slack only {narrower} may answer this question; the CLI does not "
+            "check this (whoever may write the ledger may answer here)"
+        )
     return 0
+
+
+def _narrower_approvers(ledger: Any, question_id: str) -> str | None:
+    """Who may answer the question in Slack, when a namespace or runbook narrows it."""
+    from agent.approvals import describe_approvers
+
+    question = ledger.question(question_id)
+    record = ledger.get_decision(question.decision_id) if question else None
+    if record is None:
+        return None
+    lists = record.evidence.get("approvers")
+    if isinstance(lists, list) and len(lists) > 1:
+        return describe_approvers(lists)
+    runbook = record.evidence.get("runbook_approvers")
+    if isinstance(runbook, dict) and runbook.get("ids"):
+        return f"{', '.join(runbook['ids'])} (runbook {runbook.get('runbook')})"
+    return None
 
 
 def _resolve(ledger: Any, text: str) -> str:

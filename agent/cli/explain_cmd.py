@@ -116,7 +116,7 @@ def render(ledger: Any, decision_id: str, *, as_json: bool = False) -> str:
         if key == "findings" and isinstance(value, dict):  # a canary's: each metric whole
             lines.append("  findings:")
             lines += [f"    {text}" for text in value.values()]
-        elif key not in ("routing", "guards"):
+        elif key not in ("routing", "guards", "approvers", "runbook_approvers"):
             lines.append(f"  {key}: {json.dumps(value, default=str)[:200]}")
     lines += _guard_lines(record.evidence.get("guards"))
     auto, ask = routing.get("auto"), routing.get("ask")
@@ -158,6 +158,7 @@ def render(ledger: Any, decision_id: str, *, as_json: bool = False) -> str:
             )
             + _answer_reason(question)
         )
+    lines += _approver_lines(record.evidence) if questions else []
     if intents:
         lines += ["", "Cluster writes (write-ahead intents)"]
         for intent in intents:
@@ -309,6 +310,23 @@ def _proposal_lines(proposal: dict[str, Any]) -> list[str]:
     if how:
         lines.append(f"{_INDENT}({'; '.join(how)})")
     return lines
+
+
+def _approver_lines(evidence: Any) -> list[str]:
+    """Who was allowed to answer the decision's question, as recorded when it was asked."""
+    from agent.approvals import describe_approvers
+
+    lists = evidence.get("approvers")
+    if isinstance(lists, list) and lists:
+        return [f"  approvers  {describe_approvers(lists)}"]
+    runbook = evidence.get("runbook_approvers")
+    if isinstance(runbook, dict) and runbook.get("ids"):
+        return [
+            f"  approvers  runbook {runbook.get('runbook')} names {', '.join(runbook['ids'])}; "
+            "asked without Slack, so not checked (a CLI answer counts as whoever may write "
+            "the ledger)"
+        ]
+    return []
 
 
 def _guard_lines(guards: Any) -> list[str]:

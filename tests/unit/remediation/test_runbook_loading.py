@@ -588,3 +588,26 @@ def test_an_alertname_matcher_that_rejects_the_triggers_alert_is_refused(
     agrees = text.replace('alertname="High5xx"', 'alertname=~"High.*"')
     (tmp_path / "agrees.yaml").write_text(agrees)
     assert len(load_file(tmp_path / "agrees.yaml")) == 1
+
+
+def test_approvers_narrow_who_may_answer_and_a_bad_one_names_file_line_and_field(
+    tmp_path: Path,
+) -> None:
+    text = VALID.replace("  mode: enforce\n", "  mode: enforce\n  approvers: [S0PAY, U0ALICE]\n")
+    path = tmp_path / "ok.yaml"
+    path.write_text(text)
+    (runbook,) = load_file(path)
+    assert runbook.spec.approvers == ("S0PAY", "U0ALICE")
+    assert VALID and load_text(VALID, "x.yaml")[0].spec.approvers is None  # slack.approvers
+
+    handle = only_issue(text.replace("[S0PAY, U0ALICE]", "[S0PAY, '@sre-payments']"), tmp_path)
+    assert str(handle).endswith(
+        "x.yaml:8: spec.approvers[1]: expected a Slack user id (U… or W…) or user group id "
+        "(S…), not a name or @handle (got '@sre-payments')"
+    )
+    nobody = only_issue(text.replace("[S0PAY, U0ALICE]", "[]"), tmp_path)
+    assert str(nobody).endswith(
+        "x.yaml:8: spec.approvers: lists nobody, so none of this runbook's questions could be "
+        "answered: name Slack user or group ids, or remove approvers to let slack.approvers "
+        "decide"
+    )
