@@ -40,7 +40,6 @@ from agent.cli._context import (
     settings_from,
 )
 from agent.cli._plot import add_plot_flag, check_plot_path
-from agent.ledger import is_hold
 
 if TYPE_CHECKING:
     from agent.calibration import Outcome, ReliabilityBin
@@ -203,6 +202,7 @@ def calibration_report(
     ``now`` (the wall clock unless given)."""
     from agent.calibration import Outcome, reliability
     from agent.decisions import routed_defaults
+    from agent.ledger import is_hold
     from agent.routing import Thresholds
 
     now = time.time() if now is None else now
