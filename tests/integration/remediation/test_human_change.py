@@ -12,7 +12,6 @@ from kubernetes import client
 
 from agent.remediation_engine import Handled
 from remediation.ports import ObjectRef
-from remediation.signals import forecast_breach_signal
 from tests.integration.remediation.rig import (
     Controller,
     KubeRig,
@@ -21,24 +20,14 @@ from tests.integration.remediation.rig import (
     seed_nodes,
     seed_web,
 )
+from tests.integration.remediation.test_runbook_scenarios import _surge as surge
 
 WEB_REF = ObjectRef("Deployment", "web", "shop")
 SURGE = "traffic-surge-scale-out"
 
 
 def _surge(rig: KubeRig) -> list[Handled]:
-    rig.engine.submit(
-        [
-            forecast_breach_signal(
-                metric="requests_per_second",
-                target=WEB_REF,
-                observed=130.0,
-                forecast_upper=100.0,
-                confidence=0.95,
-                at=rig.clock.now(),
-            )
-        ]
-    )
+    surge(rig)
     return [h for h in rig.cycle() if h.runbook == SURGE]
 
 

@@ -11,12 +11,13 @@ from agent.decisions import DecisionService
 from agent.executor import Executor
 from agent.ledger import Ledger, open_ledger
 from agent.observability import Metrics
-from agent.remediation_engine import RemediationEngine
+from agent.remediation_engine import Handled, RemediationEngine
 from agent.settings import RoutingSettings
 from agent.sim.cluster import SimCluster, SimWorkload, Template
 from remediation.guards import GlobalLimits
 from remediation.loading import load_paths
 from remediation.ports import ObjectRef
+from remediation.signals import Signal
 
 RUNBOOKS = Path(__file__).resolve().parents[3] / "runbooks"
 START = 1_750_000_000.0
@@ -80,3 +81,36 @@ def web(replicas: int = 3, **extra: object) -> SimWorkload:
         labels={"autonomic.dev/enabled": "true", "app": "web"},
         **extra,  # type: ignore[arg-type]
     )
+
+
+def restarted(r: Rig) -> Rig:
+    """A new engine on the same ledger, as after a restart or a change of leader (the
+    clock goes on)."""
+    engine = RemediationEngine(
+        runbooks=list(r.engine.runbooks.values()),
+        ledger=r.ledger,
+        decisions=r.decisions,
+        executor=r.executor,
+        reader=r.sim,
+        clock=r.clock,
+        limits=r.engine.limits,
+    )
+    return Rig(r.clock, r.sim, r.ledger, r.decisions, engine, r.executor)
+
+
+def latency_anomaly(r: Rig, target: ObjectRef, *, run: float = 600) -> Handled:
+    """One latency anomaly on ``target`` (a new incident each time), handled, then the
+    cluster and the engine run ``run`` seconds so what was decided runs and is judged."""
+    now = r.clock.now()
+    signal = Signal(
+        kind="anomaly",
+        name="latency_p99",
+        target=target,
+        confidence=1.0,
+        observed_at=now,
+        dedup_key=f"anomaly|latency_p99|{target}|{now}",
+        direction="up",
+    )
+    (handled,) = r.engine.handle([signal], r.engine.snapshot())
+    r.run(run)
+    return handled

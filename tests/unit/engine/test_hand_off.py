@@ -16,12 +16,11 @@ import pytest
 
 from agent.errors import InputError
 from agent.ledger import DecisionRecord
-from agent.remediation_engine import Handled, RemediationEngine
+from agent.remediation_engine import Handled
 from agent.verdicts import judge
 from remediation.ports import ObjectRef
-from remediation.signals import Signal
 from remediation.windows import to_utc_text
-from tests.unit.engine.harness import WEB, Rig, rig, web
+from tests.unit.engine.harness import WEB, Rig, latency_anomaly, restarted, rig, web
 
 HOUR = 3600.0
 API = ObjectRef("Deployment", "api", "shop")
@@ -61,35 +60,11 @@ def _rig(tmp_path: Path, check: str = PODS_READY, *, auto: float = 0.7) -> Rig:
 
 
 def _restarted(r: Rig) -> Rig:
-    """A new engine on the same ledger, as after a restart or a change of leader."""
-    engine = RemediationEngine(
-        runbooks=list(r.engine.runbooks.values()),
-        ledger=r.ledger,
-        decisions=r.decisions,
-        executor=r.executor,
-        reader=r.sim,
-        clock=r.clock,
-        limits=r.engine.limits,
-    )
-    return Rig(r.clock, r.sim, r.ledger, r.decisions, engine, r.executor)
+    return restarted(r)
 
 
 def _anomaly(r: Rig, target: ObjectRef = WEB, *, run: float = 600) -> Handled:
-    """One latency anomaly on ``target`` (a new incident each time), handled, then the
-    cluster and the engine run ``run`` seconds so what was decided runs and is judged."""
-    now = r.clock.now()
-    signal = Signal(
-        kind="anomaly",
-        name="latency_p99",
-        target=target,
-        confidence=1.0,
-        observed_at=now,
-        dedup_key=f"anomaly|latency_p99|{target}|{now}",
-        direction="up",
-    )
-    (handled,) = r.engine.handle([signal], r.engine.snapshot())
-    r.run(run)
-    return handled
+    return latency_anomaly(r, target, run=run)
 
 
 def _hand_offs(r: Rig) -> list[DecisionRecord]:
