@@ -44,12 +44,14 @@ from remediation.guards import (
     PRUNE_KEEP,
     ActionRecord,
     BreakerState,
+    DisruptionRecord,
     GlobalLimits,
     GuardState,
     HoldWindow,
     breaker_status,
     check,
     check_undo,
+    disruption_gate,
     hold_window,
     prune,
     record_finish,
@@ -59,11 +61,18 @@ from remediation.guards import (
 )
 from remediation.guards import results as guard_results
 from remediation.matching import Skip, match
-from remediation.planning import NoAction, Plan, check_preconditions, precondition_results
+from remediation.planning import (
+    Disruption,
+    NoAction,
+    Plan,
+    check_preconditions,
+    precondition_results,
+)
 from remediation.planning import plan as make_plan
 from remediation.ports import (
     ClusterReader,
     ObjectRef,
+    Operation,
     VolumeClaimReader,
     operation_from_dict,
     operation_to_dict,
@@ -128,6 +137,7 @@ HANDED_OFF = frozenset(
         "CircuitOpen",
         "BlastRadius",
         "MinHealthy",
+        "DisruptionBudget",
     }
 )
 # Decisions that ran (or are running) an action: what a hand-off names as the runs counted.
@@ -213,6 +223,9 @@ def plan_to_proposal(plan: Plan) -> dict[str, Any]:
         "diff": [change.summary for change in plan.changes],
         "notifications": [n.message for n in plan.notifications],
         "undo_on_failure": plan.undo_on_failure,
+        # The pods it disrupts, by namespace, counted against the disruption budget when
+        # it starts (a drain's round by round).
+        "disruption": dict(plan.disruption.by_namespace),
         "verification": None
         if verification is None
         else {
@@ -257,6 +270,14 @@ def _guard_to_json(state: GuardState) -> dict[str, Any]:
         "trigger_times": list(state.trigger_times),
         "storm_seen_at": state.storm_seen_at,
         "storm_started_at": state.storm_started_at,
+        "disrupted": [
+            {
+                **record(ActionRecord(r.runbook, r.target, r.at)),
+                "namespace": r.namespace,
+                "pods": r.pods,
+            }
+            for r in state.disrupted
+        ],
     }
 
 
@@ -281,6 +302,12 @@ def _guard_from_json(data: Mapping[str, Any]) -> GuardState:
         trigger_times=tuple(float(t) for t in data.get("trigger_times", ())),
         storm_seen_at=data.get("storm_seen_at"),
         storm_started_at=data.get("storm_started_at"),
+        disrupted=tuple(
+            DisruptionRecord(
+                r["runbook"], _ref(r["target"]), float(r["at"]), str(r["namespace"]), int(r["pods"])
+            )
+            for r in data.get("disrupted", ())
+        ),
     )
 
 
@@ -800,7 +827,7 @@ class RemediationEngine:
             key = f"held|CircuitOpen|{runbook.name}|{int(window.started_at)}"
         elif window is not None:
             key = f"held|{reason_code}|{runbook.name}|{target}|{int(window.started_at)}"
-        else:  # BlastRadius, MinHealthy: the plan is too big for this incident
+        else:  # BlastRadius, MinHealthy, a plan bigger than the disruption budget
             key = f"held|{reason_code}|{planned.incident_key}"
         if key in self._handed_off:
             self._handed_off.move_to_end(key)
@@ -845,6 +872,15 @@ class RemediationEngine:
         """What happened and what to do, with the decisions behind it (ids and how each
         ended), for the escalation, ``explain`` and ``approvals``."""
         name = runbook.name
+        if reason_code == "DisruptionBudget":
+            runs = self._runs_text(window, with_target=True) if window is not None else ""
+            spent = f" (decisions behind them: {runs})" if runs else ""
+            return (
+                f"{name} will not act on {target} now: {denial}{spent}. Nothing was done. "
+                f"Handle {target} yourself if it cannot wait, and find out why so many pods "
+                "needed restarting; raise safety.maxPodsDisruptedPerHour only if "
+                "disrupting that many pods an hour is safe."
+            )
         if window is None:
             return (
                 f"{name} will not act on {target}: {denial}. Nothing was done; handle it "
@@ -980,7 +1016,7 @@ class RemediationEngine:
         was made: the plan is stale, so it is superseded and a person is told.
         """
         state, _ = self.guard_state()
-        waiting = self._waiting(state, runbook, target, now)
+        waiting = self._waiting(state, runbook, target, now, record.proposal)
         if waiting is not None:
             waited = now - record.updated_at
             if waited <= self.limits.approved_max_wait:
@@ -1012,7 +1048,12 @@ class RemediationEngine:
         return "superseded"
 
     def _waiting(
-        self, state: GuardState, runbook: Runbook, target: ObjectRef, now: float
+        self,
+        state: GuardState,
+        runbook: Runbook,
+        target: ObjectRef,
+        now: float,
+        proposal: Mapping[str, Any],
     ) -> str | None:
         """Why an approved decision cannot start now (a guard holds it), or None."""
         if state.paused:
@@ -1031,6 +1072,9 @@ class RemediationEngine:
             r.target == target for r in state.in_flight
         ):
             return "waiting-concurrency"
+        stub = _plan_stub(runbook, target, proposal, now)
+        if disruption_gate(stub, state, self.limits, now) is not None:
+            return "waiting-disruption-budget"
         return None
 
     def _run_steps(self, record: DecisionRecord, key: str, *, start: int) -> str:
@@ -1432,8 +1476,22 @@ def _record_triggers(state: GuardState, now: float, n: int, limits: GlobalLimits
 class _PlanStub:
     runbook: str
     target: ObjectRef
+    operations: tuple[Operation, ...]
+    disruption: Disruption
+
+
+def _disruption(proposal: Mapping[str, Any]) -> Disruption:
+    """The pods a stored proposal disrupts (none for one stored before they were kept)."""
+    counts = {str(ns): int(n) for ns, n in dict(proposal.get("disruption") or {}).items()}
+    return Disruption(sum(counts.values()), tuple(sorted(counts.items())))
 
 
 def _plan_stub(runbook: Runbook, target: ObjectRef, proposal: Mapping[str, Any], now: float) -> Any:
-    """``record_start`` only reads the runbook name and target of a plan."""
-    return _PlanStub(runbook.name, target)
+    """``record_start`` and the disruption budget read only the runbook name, target,
+    operations and disruption of a plan."""
+    return _PlanStub(
+        runbook.name,
+        target,
+        tuple(operation_from_dict(op) for op in proposal["operations"]),
+        _disruption(proposal),
+    )

@@ -590,6 +590,15 @@ class SafetySettings(_Model):
     storm_threshold: int = Field(default=20, ge=1, alias="stormThreshold")
     storm_cooldown: Duration = Field(default=900.0, alias="stormCooldown")
     approved_max_wait: PositiveDuration = Field(default=3600.0, alias="approvedMaxWait")
+    # Pods disrupted (restarted, evicted, deleted, scaled away) in a sliding hour across
+    # all runbooks, and in any one namespace; null: no limit (0 is refused: it would deny
+    # every restart and drain while letting the rest through; pause does that plainly).
+    max_pods_disrupted_per_hour: int | None = Field(
+        default=50, ge=1, alias="maxPodsDisruptedPerHour"
+    )
+    max_pods_disrupted_per_hour_per_namespace: int | None = Field(
+        default=None, ge=1, alias="maxPodsDisruptedPerHourPerNamespace"
+    )
     # Change freezes for every runbook, written as a runbook's freezeWindow is (without
     # its ``type``): no runbook action starts inside one.
     freeze_windows: tuple[WindowFields, ...] = Field(
