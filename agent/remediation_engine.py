@@ -33,7 +33,7 @@ from agent.alert_inbox import AlertInbox, PendingAlert
 from agent.clock import Clock
 from agent.decisions import DecisionService, Proposal
 from agent.errors import PermanentError, TransientError
-from agent.executor import Executor
+from agent.executor import DrainBudget, Executor
 from agent.ledger import HELD_PREFIX, DecisionRecord, Ledger, is_hold
 from agent.observability import decision_context
 from agent.outcomes import RunbookOutcomes
@@ -52,9 +52,11 @@ from remediation.guards import (
     check,
     check_undo,
     disruption_gate,
+    disruption_room,
     hold_window,
     prune,
     record_finish,
+    record_disruption,
     record_start,
     record_trigger,
     storm_gate,
@@ -71,6 +73,7 @@ from remediation.planning import (
 from remediation.planning import plan as make_plan
 from remediation.ports import (
     ClusterReader,
+    EvictionRoom,
     ObjectRef,
     Operation,
     VolumeClaimReader,
@@ -367,6 +370,8 @@ class RemediationEngine:
         # how many came since. Alertmanager sends a firing alert again and again (and a
         # storm sends many at once): one warning an hour says it.
         self._unmatched_said: dict[tuple[str, str], tuple[float, int]] = {}
+        # A drain evicts within the disruption budget, round by round, and counts in it.
+        executor.drain_budget = DrainBudget(self._eviction_room, self._evicted)
 
     # ------------------------------------------------------------- snapshots
     def snapshot(self) -> ClusterSnapshot:
@@ -398,6 +403,25 @@ class RemediationEngine:
             if self.ledger.put_guard(GUARD_KEY, _guard_to_json(new), version, self.clock.now()):
                 return new
         raise TransientError("the guard state kept changing under us", reason="GuardContention")
+
+    def _eviction_room(self) -> EvictionRoom | None:
+        """What the disruption budget leaves for a drain round now (None: no limit)."""
+        limits = self.limits
+        if (
+            limits.max_pods_disrupted_per_hour is None
+            and limits.max_pods_disrupted_per_hour_per_namespace is None
+        ):
+            return None
+        state, _ = self.guard_state()
+        total, used = disruption_room(state, limits, self.clock.now())
+        return EvictionRoom(total, limits.max_pods_disrupted_per_hour_per_namespace, used)
+
+    def _evicted(self, runbook: str, target: ObjectRef, by_namespace: dict[str, int]) -> None:
+        """Count a drain round's evictions in the disruption budget."""
+        counts = tuple(sorted(by_namespace.items()))
+        spent = Disruption(sum(by_namespace.values()), counts)
+        now = self.clock.now()
+        self._update_guards(lambda s: record_disruption(s, runbook, target, spent, now))
 
     def pause(self, paused: bool, reason: str = "") -> None:
         from remediation.guards import set_pause
