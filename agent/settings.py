@@ -599,6 +599,7 @@ class SafetySettings(_Model):
     max_pods_disrupted_per_hour_per_namespace: int | None = Field(
         default=None, ge=1, alias="maxPodsDisruptedPerHourPerNamespace"
     )
+
     @field_validator(
         "max_pods_disrupted_per_hour", "max_pods_disrupted_per_hour_per_namespace", mode="before"
     )
