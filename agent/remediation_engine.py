@@ -1021,6 +1021,8 @@ class RemediationEngine:
             self.ledger.transition(record.id, ["approved"], "executing", now)
             if rb is not None and proposal["operations"]:
                 fake = _plan_stub(rb, target, proposal, now)
+                if proposal["mode"] == "dryRun":  # a server-side dry run disrupts no pod
+                    fake = replace(fake, disruption=Disruption())
                 self._update_guards(lambda s: record_start(s, fake, rb.spec.guards, now))
             self._progress(record, f"executing: {'; '.join(proposal['diff']) or 'notify'}")
             return self._run_steps(record, key, start=0)
