@@ -127,11 +127,12 @@ UNMATCHED_LOG_EVERY = 3600.0  # seconds between warnings of one runbook not taki
 ALERT_ATTEMPTS = 5
 OPEN_STATUSES = ("asked", "approved", "executing", "verifying")
 # Guard denials that mean the automation will not handle the incident: a limit on how
-# often it may act was reached, its breaker is open, or the plan is too big. Each is
-# handed to a person, once per runbook, target, reason and spell (``_hand_off``). The
-# other denials mean someone or something is on it, or it is deliberate (a cooldown, a
-# run in flight, a pause or freeze, a person who changed the target, a storm, reported
-# on its own): not handed off. The table is in docs/decisions.md.
+# often it may act, or on the pods it may disrupt in an hour, was reached, its breaker
+# is open, or the plan is too big. Each is handed to a person, once per runbook,
+# target, reason and spell (``_hand_off``). The other denials mean someone or something
+# is on it, or it is deliberate (a cooldown, a run in flight, a pause or freeze, a
+# person who changed the target, a storm, reported on its own): not handed off. The
+# table is in docs/decisions.md.
 HANDED_OFF = frozenset(
     {
         "TargetRateLimit",
