@@ -414,8 +414,8 @@ class RemediationEngine:
         ):
             return None
         state, _ = self.guard_state()
-        total, used = disruption_room(state, limits, self.clock.now())
-        return EvictionRoom(total, limits.max_pods_disrupted_per_hour_per_namespace, used)
+        total, rooms = disruption_room(state, limits, self.clock.now())
+        return EvictionRoom(total, limits.max_pods_disrupted_per_hour_per_namespace, rooms)
 
     def _evicted(self, runbook: str, target: ObjectRef, by_namespace: dict[str, int]) -> None:
         """Count a drain round's evictions in the disruption budget."""
