@@ -527,6 +527,10 @@ def build_daemon(
             target_cooldown=settings.safety.cooldown,
             approved_max_wait=settings.safety.approved_max_wait,
             freeze_windows=settings.safety.freeze_windows,
+            max_pods_disrupted_per_hour=settings.safety.max_pods_disrupted_per_hour,
+            max_pods_disrupted_per_hour_per_namespace=(
+                settings.safety.max_pods_disrupted_per_hour_per_namespace
+            ),
         ),
         query=instant,
         alerts=inbox.firing,

@@ -31,6 +31,11 @@ passed since the intent was recorded (then, as before, the summary says
 terminating counts as evicted, so a round cut off by a crash before its progress was
 stored evicts nothing twice.
 
+Each round evicts within the room the disruption budget leaves
+(``safety.maxPodsDisruptedPerHour``; ``drain_budget``, set by the engine): the pods it
+has no room for wait for a later round (within the drain's timeout), and the evictions
+a round asked for are counted in the budget as they happen.
+
 A drain cut off after it cordoned the node and before its first progress was stored
 (the node was schedulable in the snapshot and is cordoned now) is *resumed*: the next
 leader runs a first round again, within what remains of the ``max_evictions`` budget,
@@ -53,6 +58,7 @@ from agent.observability import Metrics
 from remediation.ports import (
     ClusterWriter,
     Drain,
+    EvictionRoom,
     ObjectRef,
     Operation,
     OperationResult,
@@ -60,7 +66,7 @@ from remediation.ports import (
     operation_to_dict,
 )
 
-__all__ = ["Executor", "StepOutcome"]
+__all__ = ["DrainBudget", "Executor", "StepOutcome"]
 
 log = logging.getLogger("autonomic.executor")
 
@@ -78,6 +84,15 @@ StepStatus = Literal[
     "unsettled",
     "draining",
 ]
+
+
+@dataclass(frozen=True)
+class DrainBudget:
+    """The disruption budget as a drain sees it: the room left now (None: no limit), and
+    where to count the pods a round evicted (by runbook, node and namespace)."""
+
+    room: Callable[[], EvictionRoom | None]
+    spent: Callable[[str, ObjectRef, dict[str, int]], None]
 
 
 @dataclass(frozen=True)
@@ -120,6 +135,8 @@ class Executor:
         self.owner = owner
         self.is_leader = is_leader
         self.metrics = metrics
+        # The disruption budget a drain evicts within; None: no limit (the engine sets it).
+        self.drain_budget: DrainBudget | None = None
 
     def apply(
         self,
@@ -283,7 +300,7 @@ class Executor:
     ) -> StepOutcome:
         """The first round of a drain, after its intent is recorded."""
         try:
-            result = self.writer.drain_round(operation, None)
+            result = self.writer.drain_round(operation, None, self._room())
         except PermanentError as exc:
             return self._refused(intent_id, exc)
         except TransientError as exc:
@@ -298,6 +315,7 @@ class Executor:
         self.ledger.log_action(
             context["runbook"], str(operation.target), self.clock.now(), decision_id
         )
+        self._spent(context, operation, result)
         status = self._drain_progress(self._intent(intent_id), operation, result, context, 1)
         if status == "draining":
             return StepOutcome(
@@ -322,7 +340,7 @@ class Executor:
         context = dict(state.get("context") or {})
         rounds = int(state.get("rounds", 1)) + 1
         try:
-            result = self.writer.drain_round(operation, dict(state["drain"]))
+            result = self.writer.drain_round(operation, dict(state["drain"]), self._room())
         except PermanentError as exc:
             self._count_error(exc.reason)
             self.ledger.finish_intent(
@@ -348,7 +366,17 @@ class Executor:
                 f"{state.get('summary', '')}; the last round failed: {exc}",
             )
             return self._drain_progress(intent, operation, last, context, rounds, final=True)
+        self._spent(context, operation, result)
         return self._drain_progress(intent, operation, result, context, rounds)
+
+    def _room(self) -> EvictionRoom | None:
+        return self.drain_budget.room() if self.drain_budget is not None else None
+
+    def _spent(self, context: dict[str, Any], operation: Drain, result: OperationResult) -> None:
+        evicted = dict(result.after.get("evicted_now") or {})
+        if self.drain_budget is not None and evicted:
+            runbook = str(context.get("runbook") or "drain")
+            self.drain_budget.spent(runbook, operation.target, evicted)
 
     def _deadline(self, intent: Intent, operation: Drain) -> float:
         return intent.created_at + operation.timeout_seconds
@@ -421,7 +449,9 @@ class Executor:
         if not self.is_leader():
             return None
         try:
-            result = self.writer.drain_round(replace(operation, max_evictions=budget), None)
+            result = self.writer.drain_round(
+                replace(operation, max_evictions=budget), None, self._room()
+            )
         except (PermanentError, TransientError) as exc:
             self._count_error(exc.reason)
             return None
@@ -432,10 +462,12 @@ class Executor:
             result.summary,
         )
         context = {
+            "runbook": record.proposal.get("runbook"),
             "reason_code": "DrainResumed",
             "message": "Autonomic resumed a drain cut off by a restart",
             "evicted_before": len(evicted),
         }
+        self._spent(context, operation, result)
         return self._drain_progress(intent, operation, result, context, 1)
 
     def _settle_undo(self, intent: Intent) -> str:

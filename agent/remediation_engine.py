@@ -33,7 +33,7 @@ from agent.alert_inbox import AlertInbox, PendingAlert
 from agent.clock import Clock
 from agent.decisions import DecisionService, Proposal
 from agent.errors import PermanentError, TransientError
-from agent.executor import Executor
+from agent.executor import DrainBudget, Executor
 from agent.ledger import HELD_PREFIX, DecisionRecord, Ledger, is_hold
 from agent.observability import decision_context
 from agent.outcomes import RunbookOutcomes
@@ -44,14 +44,18 @@ from remediation.guards import (
     PRUNE_KEEP,
     ActionRecord,
     BreakerState,
+    DisruptionRecord,
     GlobalLimits,
     GuardState,
     HoldWindow,
     breaker_status,
     check,
     check_undo,
+    disruption_gate,
+    disruption_room,
     hold_window,
     prune,
+    record_disruption,
     record_finish,
     record_start,
     record_trigger,
@@ -59,11 +63,19 @@ from remediation.guards import (
 )
 from remediation.guards import results as guard_results
 from remediation.matching import Skip, match
-from remediation.planning import NoAction, Plan, check_preconditions, precondition_results
+from remediation.planning import (
+    Disruption,
+    NoAction,
+    Plan,
+    check_preconditions,
+    precondition_results,
+)
 from remediation.planning import plan as make_plan
 from remediation.ports import (
     ClusterReader,
+    EvictionRoom,
     ObjectRef,
+    Operation,
     VolumeClaimReader,
     operation_from_dict,
     operation_to_dict,
@@ -115,11 +127,12 @@ UNMATCHED_LOG_EVERY = 3600.0  # seconds between warnings of one runbook not taki
 ALERT_ATTEMPTS = 5
 OPEN_STATUSES = ("asked", "approved", "executing", "verifying")
 # Guard denials that mean the automation will not handle the incident: a limit on how
-# often it may act was reached, its breaker is open, or the plan is too big. Each is
-# handed to a person, once per runbook, target, reason and spell (``_hand_off``). The
-# other denials mean someone or something is on it, or it is deliberate (a cooldown, a
-# run in flight, a pause or freeze, a person who changed the target, a storm, reported
-# on its own): not handed off. The table is in docs/decisions.md.
+# often it may act, or on the pods it may disrupt in an hour, was reached, its breaker
+# is open, or the plan is too big. Each is handed to a person, once per runbook,
+# target, reason and spell (``_hand_off``). The other denials mean someone or something
+# is on it, or it is deliberate (a cooldown, a run in flight, a pause or freeze, a
+# person who changed the target, a storm, reported on its own): not handed off. The
+# table is in docs/decisions.md.
 HANDED_OFF = frozenset(
     {
         "TargetRateLimit",
@@ -128,6 +141,7 @@ HANDED_OFF = frozenset(
         "CircuitOpen",
         "BlastRadius",
         "MinHealthy",
+        "DisruptionBudget",
     }
 )
 # Decisions that ran (or are running) an action: what a hand-off names as the runs counted.
@@ -213,6 +227,9 @@ def plan_to_proposal(plan: Plan) -> dict[str, Any]:
         "diff": [change.summary for change in plan.changes],
         "notifications": [n.message for n in plan.notifications],
         "undo_on_failure": plan.undo_on_failure,
+        # The pods it disrupts, by namespace, counted against the disruption budget when
+        # it starts (a drain's round by round).
+        "disruption": dict(plan.disruption.by_namespace),
         "verification": None
         if verification is None
         else {
@@ -257,6 +274,14 @@ def _guard_to_json(state: GuardState) -> dict[str, Any]:
         "trigger_times": list(state.trigger_times),
         "storm_seen_at": state.storm_seen_at,
         "storm_started_at": state.storm_started_at,
+        "disrupted": [
+            {
+                **record(ActionRecord(r.runbook, r.target, r.at)),
+                "namespace": r.namespace,
+                "pods": r.pods,
+            }
+            for r in state.disrupted
+        ],
     }
 
 
@@ -281,6 +306,12 @@ def _guard_from_json(data: Mapping[str, Any]) -> GuardState:
         trigger_times=tuple(float(t) for t in data.get("trigger_times", ())),
         storm_seen_at=data.get("storm_seen_at"),
         storm_started_at=data.get("storm_started_at"),
+        disrupted=tuple(
+            DisruptionRecord(
+                r["runbook"], _ref(r["target"]), float(r["at"]), str(r["namespace"]), int(r["pods"])
+            )
+            for r in data.get("disrupted", ())
+        ),
     )
 
 
@@ -340,6 +371,8 @@ class RemediationEngine:
         # how many came since. Alertmanager sends a firing alert again and again (and a
         # storm sends many at once): one warning an hour says it.
         self._unmatched_said: dict[tuple[str, str], tuple[float, int]] = {}
+        # A drain evicts within the disruption budget, round by round, and counts in it.
+        executor.drain_budget = DrainBudget(self._eviction_room, self._evicted)
 
     # ------------------------------------------------------------- snapshots
     def snapshot(self) -> ClusterSnapshot:
@@ -371,6 +404,25 @@ class RemediationEngine:
             if self.ledger.put_guard(GUARD_KEY, _guard_to_json(new), version, self.clock.now()):
                 return new
         raise TransientError("the guard state kept changing under us", reason="GuardContention")
+
+    def _eviction_room(self) -> EvictionRoom | None:
+        """What the disruption budget leaves for a drain round now (None: no limit)."""
+        limits = self.limits
+        if (
+            limits.max_pods_disrupted_per_hour is None
+            and limits.max_pods_disrupted_per_hour_per_namespace is None
+        ):
+            return None
+        state, _ = self.guard_state()
+        total, rooms = disruption_room(state, limits, self.clock.now())
+        return EvictionRoom(total, limits.max_pods_disrupted_per_hour_per_namespace, rooms)
+
+    def _evicted(self, runbook: str, target: ObjectRef, by_namespace: dict[str, int]) -> None:
+        """Count a drain round's evictions in the disruption budget."""
+        counts = tuple(sorted(by_namespace.items()))
+        spent = Disruption(sum(by_namespace.values()), counts)
+        now = self.clock.now()
+        self._update_guards(lambda s: record_disruption(s, runbook, target, spent, now))
 
     def pause(self, paused: bool, reason: str = "") -> None:
         from remediation.guards import set_pause
@@ -800,7 +852,7 @@ class RemediationEngine:
             key = f"held|CircuitOpen|{runbook.name}|{int(window.started_at)}"
         elif window is not None:
             key = f"held|{reason_code}|{runbook.name}|{target}|{int(window.started_at)}"
-        else:  # BlastRadius, MinHealthy: the plan is too big for this incident
+        else:  # BlastRadius, MinHealthy, a plan bigger than the disruption budget
             key = f"held|{reason_code}|{planned.incident_key}"
         if key in self._handed_off:
             self._handed_off.move_to_end(key)
@@ -845,6 +897,15 @@ class RemediationEngine:
         """What happened and what to do, with the decisions behind it (ids and how each
         ended), for the escalation, ``explain`` and ``approvals``."""
         name = runbook.name
+        if reason_code == "DisruptionBudget":
+            runs = self._runs_text(window, with_target=True) if window is not None else ""
+            spent = f" (decisions behind them: {runs})" if runs else ""
+            return (
+                f"{name} will not act on {target} now: {denial}{spent}. Nothing was done. "
+                f"Handle {target} yourself if it cannot wait, and find out why so many pods "
+                "needed restarting; raise safety.maxPodsDisruptedPerHour only if "
+                "disrupting that many pods an hour is safe."
+            )
         if window is None:
             return (
                 f"{name} will not act on {target}: {denial}. Nothing was done; handle it "
@@ -961,6 +1022,8 @@ class RemediationEngine:
             self.ledger.transition(record.id, ["approved"], "executing", now)
             if rb is not None and proposal["operations"]:
                 fake = _plan_stub(rb, target, proposal, now)
+                if proposal["mode"] == "dryRun":  # a server-side dry run disrupts no pod
+                    fake = replace(fake, disruption=Disruption())
                 self._update_guards(lambda s: record_start(s, fake, rb.spec.guards, now))
             self._progress(record, f"executing: {'; '.join(proposal['diff']) or 'notify'}")
             return self._run_steps(record, key, start=0)
@@ -972,15 +1035,16 @@ class RemediationEngine:
         it was decided: an answer can come long after the question, and several approved
         decisions can be due in one cycle. Returns why it does not run now, or None.
 
-        Paused, a trigger storm, the hourly limits (per runbook and global) reached, or
-        the runbook's concurrency (one drain at a time) or the target taken by another
-        run: it waits, still approved, but not for longer than ``approved_max_wait``
-        since its approval: then it expires and a person is told, because what was
-        approved described the cluster of then. The target acted on since the decision
-        was made: the plan is stale, so it is superseded and a person is told.
+        Paused, a trigger storm, the hourly limits (per runbook and global) reached, no
+        room in the disruption budget, or the runbook's concurrency (one drain at a
+        time) or the target taken by another run: it waits, still approved, but not for
+        longer than ``approved_max_wait`` since its approval: then it expires and a
+        person is told, because what was approved described the cluster of then. The
+        target acted on since the decision was made: the plan is stale, so it is
+        superseded and a person is told.
         """
         state, _ = self.guard_state()
-        waiting = self._waiting(state, runbook, target, now)
+        waiting = self._waiting(state, runbook, target, now, record.proposal)
         if waiting is not None:
             waited = now - record.updated_at
             if waited <= self.limits.approved_max_wait:
@@ -1012,7 +1076,12 @@ class RemediationEngine:
         return "superseded"
 
     def _waiting(
-        self, state: GuardState, runbook: Runbook, target: ObjectRef, now: float
+        self,
+        state: GuardState,
+        runbook: Runbook,
+        target: ObjectRef,
+        now: float,
+        proposal: Mapping[str, Any],
     ) -> str | None:
         """Why an approved decision cannot start now (a guard holds it), or None."""
         if state.paused:
@@ -1031,6 +1100,9 @@ class RemediationEngine:
             r.target == target for r in state.in_flight
         ):
             return "waiting-concurrency"
+        stub = _plan_stub(runbook, target, proposal, now)
+        if disruption_gate(stub, state, self.limits, now) is not None:
+            return "waiting-disruption-budget"
         return None
 
     def _run_steps(self, record: DecisionRecord, key: str, *, start: int) -> str:
@@ -1432,8 +1504,22 @@ def _record_triggers(state: GuardState, now: float, n: int, limits: GlobalLimits
 class _PlanStub:
     runbook: str
     target: ObjectRef
+    operations: tuple[Operation, ...]
+    disruption: Disruption
+
+
+def _disruption(proposal: Mapping[str, Any]) -> Disruption:
+    """The pods a stored proposal disrupts (none for one stored before they were kept)."""
+    counts = {str(ns): int(n) for ns, n in dict(proposal.get("disruption") or {}).items()}
+    return Disruption(sum(counts.values()), tuple(sorted(counts.items())))
 
 
 def _plan_stub(runbook: Runbook, target: ObjectRef, proposal: Mapping[str, Any], now: float) -> Any:
-    """``record_start`` only reads the runbook name and target of a plan."""
-    return _PlanStub(runbook.name, target)
+    """``record_start`` and the disruption budget read only the runbook name, target,
+    operations and disruption of a plan."""
+    return _PlanStub(
+        runbook.name,
+        target,
+        tuple(operation_from_dict(op) for op in proposal["operations"]),
+        _disruption(proposal),
+    )

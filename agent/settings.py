@@ -590,6 +590,34 @@ class SafetySettings(_Model):
     storm_threshold: int = Field(default=20, ge=1, alias="stormThreshold")
     storm_cooldown: Duration = Field(default=900.0, alias="stormCooldown")
     approved_max_wait: PositiveDuration = Field(default=3600.0, alias="approvedMaxWait")
+    # Pods disrupted (restarted, evicted, deleted, scaled away) in a sliding hour across
+    # all runbooks, and in any one namespace; null: no limit (0 is refused: it would deny
+    # every restart and drain while letting the rest through; pause does that plainly).
+    max_pods_disrupted_per_hour: int | None = Field(
+        default=50, ge=1, alias="maxPodsDisruptedPerHour"
+    )
+    max_pods_disrupted_per_hour_per_namespace: int | None = Field(
+        default=None, ge=1, alias="maxPodsDisruptedPerHourPerNamespace"
+    )
+
+    @field_validator(
+        "max_pods_disrupted_per_hour", "max_pods_disrupted_per_hour_per_namespace", mode="before"
+    )
+    @classmethod
+    def _budget_number(cls, value: Any) -> Any:
+        # A whole number as the other int settings (``_strict_numbers`` leaves optional
+        # ones alone): not ``yes``, not "50", not 12.5; and not 0.
+        if value is None:
+            return None
+        value = strict_number(value, whole=True)
+        if value == 0:
+            raise ValueError(
+                "0 would deny every restart, rollback and drain while letting the rest "
+                "through; write null for no limit, or the pods an hour to allow (the "
+                "default is 50)"
+            )
+        return value
+
     # Change freezes for every runbook, written as a runbook's freezeWindow is (without
     # its ``type``): no runbook action starts inside one.
     freeze_windows: tuple[WindowFields, ...] = Field(

@@ -12,6 +12,9 @@ The limits that keep remediation from repeating, running away or fighting people
   hour per runbook and globally, and optionally a count per target over a window
   (``maxActionsPerTarget``: at most twice a day on one Deployment);
 - blast radius: at most ``maxTargets`` objects and a minimum healthy fraction left;
+- a disruption budget: at most so many pods disrupted (restarted, evicted, deleted) in a
+  sliding hour across all runbooks, and optionally per namespace
+  (``safety.maxPodsDisruptedPerHour``); a drain goes on within the room left;
 - people first: a target a human changed recently is left to them, and a change a human
   made after ours is never undone (``check_undo``).
 
@@ -29,8 +32,8 @@ from dataclasses import dataclass, field, replace
 from typing import Literal
 
 from remediation.durations import format_duration
-from remediation.planning import GuardResult, Plan
-from remediation.ports import ObjectRef
+from remediation.planning import Disruption, GuardResult, Plan
+from remediation.ports import Drain, ObjectRef
 from remediation.schema import CircuitBreaker, Guards
 from remediation.windows import WindowFields, contains, describe, to_utc_text
 
@@ -38,6 +41,7 @@ __all__ = [
     "PRUNE_KEEP",
     "ActionRecord",
     "BreakerState",
+    "DisruptionRecord",
     "Gate",
     "GlobalLimits",
     "GuardState",
@@ -46,8 +50,11 @@ __all__ = [
     "check",
     "check_all",
     "check_undo",
+    "disruption_gate",
+    "disruption_room",
     "hold_window",
     "prune",
+    "record_disruption",
     "record_finish",
     "record_start",
     "record_trigger",
@@ -88,6 +95,10 @@ class GlobalLimits:
     # An approved decision that guards have held back (paused, storm, hourly limit,
     # concurrency) this long no longer describes the moment it was approved for.
     approved_max_wait: float = 3600.0
+    # Pods disrupted (restarted, evicted, deleted, scaled away) in a sliding hour, across
+    # all runbooks, and in any one namespace; None: no limit.
+    max_pods_disrupted_per_hour: int | None = 50
+    max_pods_disrupted_per_hour_per_namespace: int | None = None
 
 
 @dataclass(frozen=True)
@@ -97,6 +108,18 @@ class ActionRecord:
     runbook: str
     target: ObjectRef
     at: float
+
+
+@dataclass(frozen=True)
+class DisruptionRecord:
+    """``pods`` pods of ``namespace`` disrupted by ``runbook`` acting on ``target`` at
+    ``at``: one per namespace when an action starts, one per drain round."""
+
+    runbook: str
+    target: ObjectRef
+    at: float
+    namespace: str
+    pods: int
 
 
 @dataclass(frozen=True)
@@ -122,6 +145,8 @@ class GuardState:
     # When the current storm began (the first over-limit minute after a quiet spell):
     # one storm, one summary, whatever its length, across restarts and replicas.
     storm_started_at: float | None = None
+    # Pods disrupted, for the hourly disruption budget.
+    disrupted: tuple[DisruptionRecord, ...] = ()
 
 
 BreakerStatus = Literal["closed", "open", "half-open"]
@@ -295,6 +320,8 @@ def _judge(
         if len(hour) >= limits.max_actions_per_hour
         else None,
     )
+    for budget in _budgets(plan, state, limits, now):
+        judge("DisruptionBudget", budget.name, budget.required, budget.seen, budget.denial)
     blast = guards.blast_radius
     judge(
         "BlastRadius",
@@ -349,6 +376,113 @@ def _judge(
         else None,
     )
     return judged
+
+
+def _drains(plan: Plan) -> bool:
+    return any(isinstance(op, Drain) for op in plan.operations)
+
+
+@dataclass(frozen=True)
+class _Budget:
+    """One disruption budget (all namespaces, or one) as judged for a plan."""
+
+    name: str
+    required: str
+    seen: str
+    denial: str | None
+    counted: tuple[DisruptionRecord, ...]
+    until: float | None  # when the plan fits again (None: it fits, or never will)
+
+
+def _room_back(counted: list[DisruptionRecord], used: int, limit: int, need: int) -> float | None:
+    """When ``need`` pods fit under ``limit`` again as the ``counted`` records (oldest
+    first, ``used`` pods in all) leave the hour; None when they never will."""
+    if need > limit:
+        return None
+    for record in counted:
+        used -= record.pods
+        if used + need <= limit:
+            return record.at + HOUR
+    return None  # pragma: no cover - all of them leaving leaves room
+
+
+def _budgets(plan: Plan, state: GuardState, limits: GlobalLimits, now: float) -> list[_Budget]:
+    """The disruption budgets that apply to ``plan``: the cluster's, and each namespace's
+    the plan disrupts pods in. A drain needs room for one pod (it evicts within the room
+    left, round by round); any other plan, for all the pods it disrupts."""
+    hour = sorted((r for r in state.disrupted if now - HOUR < r.at <= now), key=lambda r: r.at)
+    drain = _drains(plan)
+    wanted = plan.disruption
+    scopes: list[tuple[str | None, int, int]] = []
+    if limits.max_pods_disrupted_per_hour is not None:
+        scopes.append((None, limits.max_pods_disrupted_per_hour, wanted.pods))
+    if limits.max_pods_disrupted_per_hour_per_namespace is not None:
+        limit = limits.max_pods_disrupted_per_hour_per_namespace
+        scopes += [(ns, limit, n) for ns, n in wanted.by_namespace]
+    out = []
+    for namespace, limit, pods in scopes:
+        counted = [r for r in hour if namespace is None or r.namespace == namespace]
+        used = sum(r.pods for r in counted)
+        need = min(pods, 1) if drain else pods
+        where = "across all runbooks" if namespace is None else f"in namespace {namespace}"
+        what = f"{pods} pod{'s' if pods != 1 else ''}"
+        denial = until = None
+        if used + need > limit:
+            until = _room_back(counted, used, limit, need)
+            if drain:
+                left = f"the drain of {plan.target.name} waits for room"
+            else:
+                left = f"the plan disrupts {what}"
+            if until is None:
+                back = f"; {what} can never fit in a budget of {limit} an hour: a person decides"
+            else:
+                back = (
+                    f"; room comes back in {format_duration(until - now)} (at {to_utc_text(until)})"
+                )
+            denial = (
+                f"{used} pods disrupted in the last hour {where} (budget {limit} an hour); "
+                f"{left}{back}"
+            )
+        out.append(
+            _Budget(
+                "maxPodsDisruptedPerHour"
+                + ("" if namespace is None else f"PerNamespace ({namespace})"),
+                f"at most {limit} pods disrupted in the last hour {where}, with this plan's "
+                + ("first eviction (a drain goes on within the room left)" if drain else what),
+                f"{used} disrupted in the last hour; this plan {what}",
+                denial,
+                tuple(counted),
+                until,
+            )
+        )
+    return out
+
+
+def disruption_gate(plan: Plan, state: GuardState, limits: GlobalLimits, now: float) -> Gate | None:
+    """The disruption budget alone: the first budget ``plan`` would go over, or None."""
+    for budget in _budgets(plan, state, limits, now):
+        if budget.denial is not None:
+            return Gate(False, "DisruptionBudget", budget.denial)
+    return None
+
+
+def disruption_room(
+    state: GuardState, limits: GlobalLimits, now: float
+) -> tuple[int | None, dict[str, int]]:
+    """Room left in the disruption budgets: pods that may still be disrupted in this
+    hour across all runbooks (None: no limit), and for each namespace that has used some
+    of its budget, the room left in it (a namespace not named has all of it). A drain
+    round evicts within these."""
+    hour = [r for r in state.disrupted if now - HOUR < r.at <= now]
+    total = limits.max_pods_disrupted_per_hour
+    room = None if total is None else max(total - sum(r.pods for r in hour), 0)
+    per_ns: dict[str, int] = {}
+    limit = limits.max_pods_disrupted_per_hour_per_namespace
+    if limit is not None:
+        for r in hour:
+            per_ns[r.namespace] = per_ns.get(r.namespace, limit) - r.pods
+        per_ns = {ns: max(n, 0) for ns, n in per_ns.items()}
+    return room, per_ns
 
 
 def _gates(
@@ -462,10 +596,10 @@ def hold_window(
     now: float,
     reason_code: str,
 ) -> HoldWindow | None:
-    """For a denial that counts runs or failures (``TargetRateLimit``,
-    ``RunbookRateLimit``, ``GlobalRateLimit``, ``CircuitOpen``): the spell it holds for,
-    so that one spell is handed to a person once. None for any other reason, or when
-    the state does not show the limit reached."""
+    """For a denial that counts runs, pods or failures (``TargetRateLimit``,
+    ``RunbookRateLimit``, ``GlobalRateLimit``, ``DisruptionBudget``, ``CircuitOpen``):
+    the spell it holds for, so that one spell is handed to a person once. None for any
+    other reason, or when the state does not show the limit reached."""
     window: HoldWindow | None = None
     hour = [r for r in state.actions if now - HOUR < r.at <= now]
     if reason_code == "TargetRateLimit" and guards.max_actions_per_target is not None:
@@ -491,6 +625,19 @@ def hold_window(
         opened = state.breakers.get(plan.runbook, BreakerState()).opened_at
         if opened is not None:
             window = HoldWindow("", opened, opened + guards.circuit_breaker.open_for)
+    elif reason_code == "DisruptionBudget":
+        over = [b for b in _budgets(plan, state, limits, now) if b.denial is not None]
+        if over and over[0].counted:
+            budget = over[0]
+            runs: dict[tuple[str, ObjectRef, float], ActionRecord] = {}
+            for r in budget.counted:
+                runs.setdefault(
+                    (r.runbook, r.target, r.at), ActionRecord(r.runbook, r.target, r.at)
+                )
+            # A plan that can never fit is held until a person acts: for an hour, the
+            # budget's span, when it is asked again.
+            until = budget.until if budget.until is not None else now + HOUR
+            window = HoldWindow("", budget.counted[0].at, until, tuple(runs.values()))
     return None if window is None else replace(window, reason_code=reason_code)
 
 
@@ -509,8 +656,11 @@ def record_trigger(state: GuardState, now: float, limits: GlobalLimits) -> Guard
 
 
 def record_start(state: GuardState, plan: Plan, guards: Guards, now: float) -> GuardState:
-    """An action is starting: count it, mark it in flight, claim a half-open trial."""
+    """An action is starting: count it and the pods it disrupts (a drain's are counted
+    round by round, ``record_disruption``), mark it in flight, claim a half-open trial."""
     record = ActionRecord(plan.runbook, plan.target, now)
+    if not _drains(plan):
+        state = record_disruption(state, plan.runbook, plan.target, plan.disruption, now)
     breakers = dict(state.breakers)
     breaker = breakers.get(plan.runbook, BreakerState())
     if breaker_status(breaker, guards.circuit_breaker, now) == "half-open":
@@ -553,6 +703,19 @@ def record_finish(
     return replace(state, in_flight=tuple(in_flight), breakers=breakers)
 
 
+def record_disruption(
+    state: GuardState, runbook: str, target: ObjectRef, disruption: Disruption, now: float
+) -> GuardState:
+    """Count pods disrupted by ``runbook`` on ``target`` (an action's, or a drain round's
+    evictions) against the hourly disruption budget."""
+    added = tuple(
+        DisruptionRecord(runbook, target, now, namespace, pods)
+        for namespace, pods in disruption.by_namespace
+        if pods > 0
+    )
+    return replace(state, disrupted=(*state.disrupted, *added)) if added else state
+
+
 def set_pause(state: GuardState, paused: bool, reason: str = "") -> GuardState:
     """Flip the global pause switch (in-flight runs continue; nothing new starts)."""
     return replace(state, paused=paused, pause_reason=reason if paused else "")
@@ -563,5 +726,6 @@ def prune(state: GuardState, now: float, keep: float = PRUNE_KEEP) -> GuardState
     return replace(
         state,
         actions=tuple(r for r in state.actions if now - r.at < keep),
+        disrupted=tuple(r for r in state.disrupted if now - r.at < HOUR),
         trigger_times=tuple(t for t in state.trigger_times if now - t < MINUTE),
     )

@@ -78,12 +78,14 @@ from remediation.windows import contains, describe
 __all__ = [
     "BlastEstimate",
     "Change",
+    "Disruption",
     "GuardResult",
     "NoAction",
     "Notification",
     "Plan",
     "PreconditionQuery",
     "check_preconditions",
+    "count_disruption",
     "plan",
     "precondition_results",
     "show",
@@ -162,6 +164,56 @@ class BlastEstimate:
 
 
 @dataclass(frozen=True)
+class Disruption:
+    """The pods a plan takes down (each replaced or moved: a restart, an eviction), in
+    all and by namespace, for the hourly budget on pods disrupted
+    (``safety.maxPodsDisruptedPerHour``). ``count_disruption`` counts it."""
+
+    pods: int = 0
+    by_namespace: tuple[tuple[str, int], ...] = ()
+
+    def in_namespace(self, namespace: str) -> int:
+        return dict(self.by_namespace).get(namespace, 0)
+
+
+def count_disruption(operations: Sequence[Operation], snapshot: ClusterSnapshot) -> Disruption:
+    """How many pods ``operations`` disrupt, counted from what each does: a rollout
+    restart, a rollback or a resources patch replaces every replica of its workload (once
+    per workload, however many containers are patched); a pod delete or eviction is one
+    pod; a drain is the pods it would evict (at most its ``max_evictions``, not DaemonSet,
+    mirror or unmanaged pods); a scale-down is the replicas removed. A cordon, an HPA
+    change, a scale-up, a paused rollout or a volume expansion disrupts none."""
+    counts: dict[str, int] = {}
+    replaced: set[ObjectRef] = set()
+
+    def add(namespace: str | None, n: int) -> None:
+        if n > 0:
+            counts[namespace or ""] = counts.get(namespace or "", 0) + n
+
+    for op in operations:
+        if isinstance(op, RolloutRestart | RollbackToPrevious | PatchResources):
+            workload = snapshot.workload(op.target)
+            if workload is not None and op.target not in replaced:
+                replaced.add(op.target)
+                add(op.target.namespace, workload.replicas)
+        elif isinstance(op, DeletePod | EvictPod):
+            add(op.target.namespace, 1)
+        elif isinstance(op, Drain):
+            pods = [
+                p
+                for p in snapshot.pods_on(op.target.name)
+                if not p.deleting and not p.daemon and not p.unmanaged
+            ]
+            for pod in pods[: op.max_evictions]:
+                add(pod.ref.namespace, 1)
+        elif isinstance(op, Scale):
+            workload = snapshot.workload(op.target)
+            if workload is not None:
+                add(op.target.namespace, workload.replicas - op.replicas)
+    return Disruption(sum(counts.values()), tuple(sorted(counts.items())))
+
+
+@dataclass(frozen=True)
 class Plan:
     """What a runbook would do for one signal on one target, before any guard or approval.
 
@@ -191,6 +243,8 @@ class Plan:
     reason_code: str = "Planned"
     # The preconditions decided here (all passed, or there would be no plan).
     checked: tuple[GuardResult, ...] = ()
+    # The pods it disrupts (``count_disruption``), for the hourly disruption budget.
+    disruption: Disruption = Disruption()
 
     @property
     def operations(self) -> tuple[Operation, ...]:
@@ -1026,6 +1080,7 @@ def plan(
         human_changed_at=_human_changed_at(target, snapshot),
         planned_at=now,
         checked=checked,
+        disruption=count_disruption(tuple(c.operation for c in changes), snapshot),
     )
 
 

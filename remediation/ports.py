@@ -21,6 +21,7 @@ __all__ = [
     "DeletePod",
     "Drain",
     "EvictPod",
+    "EvictionRoom",
     "ExpandVolume",
     "HpaState",
     "NodeState",
@@ -298,6 +299,30 @@ class Drain:
 
 
 @dataclass(frozen=True)
+class EvictionRoom:
+    """How many more pods a drain round may evict under the disruption budget: in all
+    (``total``; None: no limit), and in each namespace (``by_namespace`` for those that
+    used some of theirs, ``per_namespace`` for the others; None: no limit)."""
+
+    total: int | None = None
+    per_namespace: int | None = None
+    by_namespace: dict[str, int] = field(default_factory=dict)
+
+    def allows(self, namespace: str) -> bool:
+        left = self.by_namespace.get(namespace, self.per_namespace)
+        return (self.total is None or self.total > 0) and (left is None or left > 0)
+
+    def take(self, namespace: str) -> EvictionRoom:
+        """The room after one eviction in ``namespace``."""
+        left = self.by_namespace.get(namespace, self.per_namespace)
+        return EvictionRoom(
+            None if self.total is None else self.total - 1,
+            self.per_namespace,
+            self.by_namespace if left is None else {**self.by_namespace, namespace: left - 1},
+        )
+
+
+@dataclass(frozen=True)
 class PatchResources:
     target: ObjectRef  # Deployment or StatefulSet
     container: str
@@ -390,7 +415,10 @@ class ClusterWriter(Protocol):
         ...
 
     def drain_round(
-        self, operation: Drain, progress: dict[str, Any] | None = None
+        self,
+        operation: Drain,
+        progress: dict[str, Any] | None = None,
+        room: EvictionRoom | None = None,
     ) -> OperationResult:
         """One round of a drain, without waiting. The first (``progress`` None) cordons
         the node and chooses the pods to evict, at most ``max_evictions``; every round
@@ -402,7 +430,12 @@ class ClusterWriter(Protocol):
         ``complete`` (nothing refused, nothing left over ``max_evictions``). A node
         uncordoned since the first round (by someone else) is not cordoned again: the
         round evicts nothing and says ``done``, not ``complete``. ``apply`` on a
-        ``Drain`` is one first round."""
+        ``Drain`` is one first round.
+
+        ``room`` (None: no limit) is what the disruption budget leaves: a chosen pod it
+        has no room for is not evicted this round but listed in ``after["waiting"]``
+        (not ``done``: a later round asks again); ``after["evicted_now"]`` counts the
+        evictions this round asked for, by namespace."""
         ...
 
     def undo(self, operation: Operation, before: dict[str, Any]) -> OperationResult:

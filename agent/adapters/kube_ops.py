@@ -30,6 +30,7 @@ from remediation.ports import (
     Cordon,
     DeletePod,
     Drain,
+    EvictionRoom,
     EvictPod,
     ExpandVolume,
     ObjectRef,
@@ -677,11 +678,17 @@ class Operations:
                 evictable.append(pod)
         return evictable, skipped
 
-    def drain_round(self, operation: Drain, progress: Obj | None = None) -> OperationResult:
-        return self._drain_round(operation, progress, False)
+    def drain_round(
+        self, operation: Drain, progress: Obj | None = None, room: EvictionRoom | None = None
+    ) -> OperationResult:
+        return self._drain_round(operation, progress, False, room)
 
     def _drain_round(
-        self, operation: Drain, progress: Obj | None, dry_run: bool
+        self,
+        operation: Drain,
+        progress: Obj | None,
+        dry_run: bool,
+        room: EvictionRoom | None = None,
     ) -> OperationResult:
         """One round of a drain (``ClusterWriter.drain_round``): never waits, so the
         remediation loop is held for one round of evictions, not for the drain's
@@ -713,6 +720,8 @@ class Operations:
             pods = self._pods_on(ref.name)
         on_node = {_pod_name(p): p for p in pods}
         blocked: dict[str, str] = {}
+        waiting: list[str] = []
+        evicted_now: dict[str, int] = {}
         issued = False
         for name in chosen:
             if name in evicted:
@@ -724,9 +733,15 @@ class Operations:
                 evicted.append(name)
                 continue
             namespace, pod_name = name.split("/", 1)
+            if room is not None and not room.allows(namespace):
+                waiting.append(name)  # the disruption budget is spent: a later round
+                continue
             try:
                 self.api.evict_pod(namespace, pod_name, dry_run=dry_run)
                 evicted.append(name)
+                evicted_now[namespace] = evicted_now.get(namespace, 0) + 1
+                if room is not None:
+                    room = room.take(namespace)
                 issued = True
             except ObjectGoneError:
                 evicted.append(name)  # already gone: that is what we wanted
@@ -736,8 +751,9 @@ class Operations:
             on_node = {_pod_name(p): p for p in self._pods_on(ref.name)}
         left = [] if dry_run else [name for name in evicted if name in on_node]
         return self._drain_result(
-            operation, dry_run, before, chosen, evicted, blocked, over_budget, skipped, left
-        )
+            operation, dry_run, before, chosen, evicted, blocked, over_budget, skipped, left,
+            waiting=waiting, evicted_now=evicted_now,
+        )  # fmt: skip
 
     def _drain_result(
         self,
@@ -752,8 +768,11 @@ class Operations:
         left: list[str],
         *,
         uncordoned: bool = False,
+        waiting: list[str] | None = None,
+        evicted_now: dict[str, int] | None = None,
     ) -> OperationResult:
-        complete = not blocked and not over_budget and not uncordoned
+        waiting = waiting or []
+        complete = not blocked and not over_budget and not uncordoned and not waiting
         after = {
             "unschedulable": not uncordoned,
             "before": before,
@@ -765,7 +784,9 @@ class Operations:
             "skipped": skipped,
             "left": left,
             "uncordoned": uncordoned,
-            "done": uncordoned or (not blocked and not left),
+            "waiting": waiting,
+            "evicted_now": evicted_now or {},
+            "done": uncordoned or (not blocked and not left and not waiting),
             "complete": complete,
         }
         summary = (
@@ -784,6 +805,12 @@ class Operations:
                 else ""
             )
             + (f"; {len(left)} still terminating" if left else "")
+            + (
+                f"; {len(waiting)} waiting for room in the disruption budget "
+                f"(safety.maxPodsDisruptedPerHour): {', '.join(waiting)}"
+                if waiting
+                else ""
+            )
             + (
                 f"; {len(over_budget)} left over the max_evictions budget of "
                 f"{operation.max_evictions}"

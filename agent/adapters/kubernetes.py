@@ -60,6 +60,7 @@ from agent.errors import AutonomicError, ConfigError, PermanentError
 from remediation.ports import (
     REPORT_PREFIX,
     Drain,
+    EvictionRoom,
     HpaState,
     NodeState,
     ObjectRef,
@@ -463,9 +464,12 @@ class KubernetesCluster:
         return self.operations.apply(operation, dry_run=dry_run)
 
     def drain_round(
-        self, operation: Drain, progress: dict[str, Any] | None = None
+        self,
+        operation: Drain,
+        progress: dict[str, Any] | None = None,
+        room: EvictionRoom | None = None,
     ) -> OperationResult:
-        return self.operations.drain_round(operation, progress)
+        return self.operations.drain_round(operation, progress, room)
 
     def undo(self, operation: Operation, before: dict[str, Any]) -> OperationResult:
         return self.operations.undo(operation, before)

@@ -529,6 +529,10 @@ def _limits(settings: Settings) -> GlobalLimits:
         target_cooldown=safety.cooldown,
         approved_max_wait=safety.approved_max_wait,
         freeze_windows=safety.freeze_windows,
+        max_pods_disrupted_per_hour=safety.max_pods_disrupted_per_hour,
+        max_pods_disrupted_per_hour_per_namespace=(
+            safety.max_pods_disrupted_per_hour_per_namespace
+        ),
     )
 
 

@@ -33,6 +33,7 @@ from remediation.ports import (
     Cordon,
     DeletePod,
     Drain,
+    EvictionRoom,
     EvictPod,
     HpaState,
     NodeState,
@@ -652,7 +653,10 @@ class SimCluster:
             )
 
     def drain_round(
-        self, operation: Drain, progress: dict[str, Any] | None = None
+        self,
+        operation: Drain,
+        progress: dict[str, Any] | None = None,
+        room: EvictionRoom | None = None,
     ) -> OperationResult:
         """One round of a drain (``ClusterWriter.drain_round``). An eviction removes the
         pod at once here, so a round is done unless a PodDisruptionBudget refuses one;
@@ -673,12 +677,18 @@ class SimCluster:
             evicted = list(progress["evicted"])
             uncordoned = not node.unschedulable
         blocked: dict[str, str] = {}
+        waiting: list[str] = []
+        evicted_now: dict[str, int] = {}
         for name in [] if uncordoned else chosen:
             pod = self.pods.get(name)
             if name in evicted:
                 continue
             if pod is None or pod.node != target.name:
                 evicted.append(name)
+                continue
+            namespace = pod.owner.namespace or ""
+            if room is not None and not room.allows(namespace):
+                waiting.append(name)
                 continue
             try:
                 self._evict(name)
@@ -688,9 +698,12 @@ class SimCluster:
                 blocked[name] = str(exc)
                 continue
             evicted.append(name)
+            evicted_now[namespace] = evicted_now.get(namespace, 0) + 1
+            if room is not None:
+                room = room.take(namespace)
             if progress is not None:
                 self.writes.append((self.now, "evict_pod", f"Pod/{pod.owner.namespace}/{name}"))
-        complete = not blocked and not over_budget and not uncordoned
+        complete = not blocked and not over_budget and not uncordoned and not waiting
         after = {
             "unschedulable": node.unschedulable,
             "before": before,
@@ -701,13 +714,21 @@ class SimCluster:
             "skipped": [],
             "left": [],
             "uncordoned": uncordoned,
-            "done": uncordoned or not blocked,
+            "waiting": waiting,
+            "evicted_now": evicted_now,
+            "done": uncordoned or (not blocked and not waiting),
             "complete": complete,
         }
         summary = (
             ("uncordoned since the drain began; " if uncordoned else "cordoned; ")
             + f"evicted {len(evicted)} pods"
             + (f"; {len(blocked)} blocked by a PodDisruptionBudget" if blocked else "")
+            + (
+                f"; {len(waiting)} waiting for room in the disruption budget "
+                "(safety.maxPodsDisruptedPerHour)"
+                if waiting
+                else ""
+            )
             + (f"; {len(over_budget)} over max_evictions" if over_budget else "")
             + ("" if complete else "; drain INCOMPLETE")
         )

@@ -478,3 +478,44 @@ def test_slack_enabled_without_its_settings_names_each_missing_one(
     )
     assert code == 2
     assert "slack is enabled but signingSecret is not set" in out + err
+
+
+# ---------------------------------------------------------------- disruption budget
+
+
+def test_bad_disruption_budgets_name_file_line_and_field(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """0 is refused with what to write instead (null: no limit), and neither budget takes
+    a boolean, text or a fraction."""
+    text = (
+        "safety:\n  maxPodsDisruptedPerHour: 0\n  maxPodsDisruptedPerHourPerNamespace: yes\n"
+        "runbooks: [/nonexistent/a]\n"
+    )
+    path = write(tmp_path, text)
+    code, _, err = check(path, capsys)
+    assert code == 2
+    problems = problem_lines(err)
+    assert [p.split(": ", 2)[:2] for p in problems[:2]] == [
+        [f"{path}:2", "safety.maxPodsDisruptedPerHour"],
+        [f"{path}:3", "safety.maxPodsDisruptedPerHourPerNamespace"],
+    ]
+    assert "write null for no limit" in problems[0]
+    assert "got true" in problems[1]
+    for value, said in (("12.5", "expected a whole number, got 12.5"), ("-3", "(got -3)")):
+        path = write(tmp_path, f"safety:\n  maxPodsDisruptedPerHour: {value}\n", name="b.yaml")
+        code, _, err = check(path, capsys)
+        assert code == 2 and f"{path}:2: safety.maxPodsDisruptedPerHour: " in err
+        assert said in err
+
+
+def test_the_disruption_budget_defaults_to_50_and_null_turns_it_off() -> None:
+    from agent.settings import SafetySettings
+
+    assert SafetySettings().max_pods_disrupted_per_hour == 50
+    assert SafetySettings().max_pods_disrupted_per_hour_per_namespace is None
+    off = SafetySettings.model_validate(
+        {"maxPodsDisruptedPerHour": None, "maxPodsDisruptedPerHourPerNamespace": 20}
+    )
+    assert off.max_pods_disrupted_per_hour is None
+    assert off.max_pods_disrupted_per_hour_per_namespace == 20

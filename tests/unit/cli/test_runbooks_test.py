@@ -139,7 +139,8 @@ def test_text_output_says_each_change_and_the_route(capsys: pytest.CaptureFixtur
     assert "nothing is written, no ledger is opened" in out
     assert "crashloop-after-rollout-rollback on Deployment/shop/web: would ask a person" in out
     assert "dry run: Deployment/shop/web: rollback from revision 4 to 3" in out
-    assert "guards (fresh ledger): 12 of 12 pass" in out  # maxActionsPerTarget: 12th
+    # maxActionsPerTarget is the 12th; the disruption budget (maxPodsDisruptedPerHour) 13th
+    assert "guards (fresh ledger): 13 of 13 pass" in out
     assert out.rstrip().endswith("1 decision would be made.")
 
 

@@ -113,6 +113,7 @@ def test_the_json_keeps_every_result(tmp_path: Path, capsys: pytest.CaptureFixtu
         "cooldownPerTarget",
         "maxActionsPerHour",
         "globalActionsPerHour",
+        "maxPodsDisruptedPerHour",
         "blastRadius.maxTargets",
         "blastRadius.minHealthyFraction",
         "humanChange",
