@@ -54,6 +54,7 @@ from remediation.guards import (
     disruption_gate,
     disruption_room,
     hold_window,
+    over_budget,
     prune,
     record_disruption,
     record_finish,
@@ -769,9 +770,7 @@ class RemediationEngine:
                 },
                 model_version=f"runbook {runbook.name}@{planned.runbook_version}",
                 max_autonomy=planned.max_autonomy,
-                forced_approval="; ".join(planned.approval_reasons)
-                if planned.approval_required
-                else None,
+                forced_approval=_forced_approval(planned, self.limits),
                 shadow=planned.mode == "shadow",
                 incident_key=key,
                 siblings=tuple(
@@ -1523,3 +1522,13 @@ def _plan_stub(runbook: Runbook, target: ObjectRef, proposal: Mapping[str, Any],
         tuple(operation_from_dict(op) for op in proposal["operations"]),
         _disruption(proposal),
     )
+
+
+def _forced_approval(planned: Plan, limits: GlobalLimits) -> str | None:
+    """Why a person must approve the plan first: the runbook's ``requireApprovalWhen``
+    reasons, and a plan that alone disrupts more pods than the hourly budget allows."""
+    reasons = [*planned.approval_reasons]
+    too_big = over_budget(planned, limits)
+    if too_big is not None:
+        reasons.append(too_big)
+    return "; ".join(reasons) if reasons else None

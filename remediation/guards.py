@@ -53,6 +53,7 @@ __all__ = [
     "disruption_gate",
     "disruption_room",
     "hold_window",
+    "over_budget",
     "prune",
     "record_disruption",
     "record_finish",
@@ -409,7 +410,9 @@ def _room_back(counted: list[DisruptionRecord], used: int, limit: int, need: int
 def _budgets(plan: Plan, state: GuardState, limits: GlobalLimits, now: float) -> list[_Budget]:
     """The disruption budgets that apply to ``plan``: the cluster's, and each namespace's
     the plan disrupts pods in. A drain needs room for one pod (it evicts within the room
-    left, round by round); any other plan, for all the pods it disrupts."""
+    left, round by round); any other plan, for all the pods it disrupts, or, when that is
+    more than the budget itself, for the whole budget: an hour in which nothing else was
+    disrupted (``over_budget`` makes a person approve such a plan first)."""
     hour = sorted((r for r in state.disrupted if now - HOUR < r.at <= now), key=lambda r: r.at)
     drain = _drains(plan)
     wanted = plan.disruption
@@ -423,7 +426,7 @@ def _budgets(plan: Plan, state: GuardState, limits: GlobalLimits, now: float) ->
     for namespace, limit, pods in scopes:
         counted = [r for r in hour if namespace is None or r.namespace == namespace]
         used = sum(r.pods for r in counted)
-        need = min(pods, 1) if drain else pods
+        need = min(pods, 1) if drain else min(pods, limit)
         where = "across all runbooks" if namespace is None else f"in namespace {namespace}"
         what = f"{pods} pod{'s' if pods != 1 else ''}"
         denial = until = None
@@ -431,10 +434,15 @@ def _budgets(plan: Plan, state: GuardState, limits: GlobalLimits, now: float) ->
             until = _room_back(counted, used, limit, need)
             if drain:
                 left = f"the drain of {plan.target.name} waits for room"
+            elif pods > limit:
+                left = (
+                    f"the plan disrupts {what}, more than the budget: it needs an hour in "
+                    "which nothing else was disrupted"
+                )
             else:
                 left = f"the plan disrupts {what}"
-            if until is None:
-                back = f"; {what} can never fit in a budget of {limit} an hour: a person decides"
+            if until is None:  # pragma: no cover - need <= limit: the hour always empties
+                back = ""
             else:
                 back = (
                     f"; room comes back in {format_duration(until - now)} (at {to_utc_text(until)})"
@@ -456,6 +464,29 @@ def _budgets(plan: Plan, state: GuardState, limits: GlobalLimits, now: float) ->
             )
         )
     return out
+
+
+def over_budget(plan: Plan, limits: GlobalLimits) -> str | None:
+    """Why a person must approve ``plan`` first, when it alone disrupts more pods than a
+    disruption budget allows in an hour (a rollout restart or rollback of a workload
+    bigger than the budget): it runs only in an hour with no other disruption, and only
+    once someone said so. None when it fits, and for a drain (it goes on within the room
+    left)."""
+    if _drains(plan):
+        return None
+    wanted = plan.disruption
+    total = limits.max_pods_disrupted_per_hour
+    if total is not None and wanted.pods > total:
+        return f"disrupts {wanted.pods} pods, more than safety.maxPodsDisruptedPerHour ({total})"
+    each = limits.max_pods_disrupted_per_hour_per_namespace
+    if each is not None:
+        for namespace, pods in wanted.by_namespace:
+            if pods > each:
+                return (
+                    f"disrupts {pods} pods in namespace {namespace}, more than "
+                    f"safety.maxPodsDisruptedPerHourPerNamespace ({each})"
+                )
+    return None
 
 
 def disruption_gate(plan: Plan, state: GuardState, limits: GlobalLimits, now: float) -> Gate | None:

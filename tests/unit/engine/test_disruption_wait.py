@@ -53,3 +53,24 @@ def test_a_dry_run_counts_no_pods(tmp_path: Path) -> None:
     r.engine.execute(replace(decision, proposal=proposal, status="approved"))
     state, _ = r.engine.guard_state()
     assert state.disrupted == ()
+
+
+def test_a_plan_bigger_than_the_budget_is_asked_about_even_when_sure(tmp_path: Path) -> None:
+    """The crash-loop rollback of a 3-replica Deployment under a budget of 2 pods an
+    hour, with thresholds low enough that it would act alone: a person approves it first,
+    the question says why, and once approved it runs (the hour is empty)."""
+    r = rig(tmp_path, auto=0.5, ask=0.4)
+    r.engine.limits = GlobalLimits(max_pods_disrupted_per_hour=2)
+    r.sim.add_workload(web(bad_images={"shop/web:2"}))
+    r.sim.roll_out(WEB, "shop/web:2")
+    r.run(6 * 60)
+    (decision,) = [
+        d for d in r.ledger.decisions(kind="remediation") if d.decision_type.startswith(CRASHLOOP)
+    ]
+    assert (decision.route, decision.status) == ("ask", "asked")
+    why = decision.evidence["routing"]["route_reason"]
+    assert "approval required: disrupts 3 pods, more than safety.maxPodsDisruptedPerHour (2)" in why
+    (question,) = r.ledger.questions()
+    assert r.decisions.answer(question.id, "approved", "alice")
+    r.run(5 * 60)
+    assert [w[1] for w in r.sim.writes].count("rollback") == 1

@@ -14,6 +14,7 @@ from remediation.guards import (
     check_all,
     disruption_room,
     hold_window,
+    over_budget,
     record_disruption,
     record_start,
     results,
@@ -36,6 +37,7 @@ from remediation.ports import (
     SetHpaMinReplicas,
 )
 from remediation.snapshot import ClusterSnapshot
+from remediation.windows import to_utc_text
 
 from .builders import NOW, deployment, node, pod, runbook, signal
 
@@ -135,16 +137,32 @@ def test_budget_reached_denies_with_the_numbers_and_when_room_comes_back() -> No
     assert check(_plan(), RESTART.spec.guards, state, LIMITS, NOW + 41 * 60).allowed
 
 
-def test_a_plan_bigger_than_the_budget_never_fits_and_says_so() -> None:
-    gate = check(
-        _plan(),
-        RESTART.spec.guards,
-        GuardState(),
-        replace(LIMITS, max_pods_disrupted_per_hour=20),
-        NOW,
+def test_a_plan_bigger_than_the_budget_needs_an_empty_hour_and_a_person() -> None:
+    """A restart of 50 replicas under a budget of 20: it cannot wait for room as a small
+    plan does (there never is 50 pods' room), so it needs the whole budget, an hour in
+    which nothing else was disrupted, and a person's approval first."""
+    small = replace(LIMITS, max_pods_disrupted_per_hour=20)
+    big = _plan()
+    assert check(big, RESTART.spec.guards, GuardState(), small, NOW).allowed
+    assert over_budget(big, small) == (
+        "disrupts 50 pods, more than safety.maxPodsDisruptedPerHour (20)"
     )
+    # One pod disrupted 20 minutes ago: it waits until that one leaves the hour.
+    gate = check(big, RESTART.spec.guards, _spent((20 * 60, "pay", 1)), small, NOW)
     assert gate.reason_code == "DisruptionBudget"
-    assert "50 pods can never fit in a budget of 20 an hour: a person decides" in gate.message
+    assert gate.message == (
+        "1 pods disrupted in the last hour across all runbooks (budget 20 an hour); the plan "
+        "disrupts 50 pods, more than the budget: it needs an hour in which nothing else was "
+        f"disrupted; room comes back in 40m (at {to_utc_text(NOW + 40 * 60)})"
+    )
+    # Within the budget, or a drain (it goes on within the room left): no person needed.
+    assert over_budget(big, LIMITS) is None
+    assert over_budget(_plan(API), small) is None
+    per_namespace = replace(LIMITS, max_pods_disrupted_per_hour_per_namespace=10)
+    assert over_budget(big, per_namespace) == (
+        "disrupts 50 pods in namespace shop, more than "
+        "safety.maxPodsDisruptedPerHourPerNamespace (10)"
+    )
 
 
 def test_no_limit_when_the_budget_is_off() -> None:
