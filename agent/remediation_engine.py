@@ -231,6 +231,9 @@ def plan_to_proposal(plan: Plan) -> dict[str, Any]:
         # The pods it disrupts, by namespace, counted against the disruption budget when
         # it starts (a drain's round by round).
         "disruption": dict(plan.disruption.by_namespace),
+        # What its run counts on for ``maxActionsPerTarget`` (a Pod's workload), if not
+        # the target.
+        "counted_as": None if plan.counted_as is None else _ref_dict(plan.counted_as),
         "verification": None
         if verification is None
         else {
@@ -257,7 +260,10 @@ def _verification(data: Mapping[str, Any] | None) -> VerificationPlan | None:
 
 def _guard_to_json(state: GuardState) -> dict[str, Any]:
     def record(r: ActionRecord) -> dict[str, Any]:
-        return {"runbook": r.runbook, "target": _ref_dict(r.target), "at": r.at}
+        out = {"runbook": r.runbook, "target": _ref_dict(r.target), "at": r.at}
+        if r.counted_as is not None:
+            out["counted_as"] = _ref_dict(r.counted_as)
+        return out
 
     return {
         "paused": state.paused,
@@ -291,7 +297,8 @@ def _guard_from_json(data: Mapping[str, Any]) -> GuardState:
         return GuardState()
 
     def record(r: Mapping[str, Any]) -> ActionRecord:
-        return ActionRecord(r["runbook"], _ref(r["target"]), float(r["at"]))
+        counted_as = _ref(r["counted_as"]) if r.get("counted_as") else None
+        return ActionRecord(r["runbook"], _ref(r["target"]), float(r["at"]), counted_as)
 
     return GuardState(
         paused=bool(data.get("paused", False)),
@@ -850,14 +857,18 @@ class RemediationEngine:
             # The breaker is the runbook's, not the target's: one hand-off per opening.
             key = f"held|CircuitOpen|{runbook.name}|{int(window.started_at)}"
         elif window is not None:
-            key = f"held|{reason_code}|{runbook.name}|{target}|{int(window.started_at)}"
+            # A per-target limit on a Pod counts its workload's pods: one hand-off for them.
+            on = planned.counted_as if reason_code == "TargetRateLimit" else None
+            key = f"held|{reason_code}|{runbook.name}|{on or target}|{int(window.started_at)}"
         else:  # BlastRadius, MinHealthy, a plan bigger than the disruption budget
             key = f"held|{reason_code}|{planned.incident_key}"
         if key in self._handed_off:
             self._handed_off.move_to_end(key)
             return key
         if self.ledger.latest_for_incident(key) is None:
-            reason = self._hand_off_text(runbook, target, reason_code, denial, window, state)
+            reason = self._hand_off_text(
+                runbook, target, reason_code, denial, window, state, planned.counted_as
+            )
             self.decisions.decide(
                 Proposal(
                     kind="remediation",
@@ -892,9 +903,11 @@ class RemediationEngine:
         denial: str,
         window: HoldWindow | None,
         state: GuardState,
+        counted_as: ObjectRef | None = None,
     ) -> str:
         """What happened and what to do, with the decisions behind it (ids and how each
-        ended), for the escalation, ``explain`` and ``approvals``."""
+        ended), for the escalation, ``explain`` and ``approvals``. ``counted_as``: the
+        workload whose pods a per-target limit on a Pod counts."""
         name = runbook.name
         if reason_code == "DisruptionBudget":
             runs = self._runs_text(window, with_target=True) if window is not None else ""
@@ -936,6 +949,14 @@ class RemediationEngine:
             else HOUR
         )
         n = len(window.runs)
+        if reason_code == "TargetRateLimit" and counted_as is not None:
+            runs = self._runs_text(window, with_target=True)
+            return (
+                f"{name} has acted on the pods of {counted_as} {n} times in the last {span} "
+                f"(decisions {runs}); it will not act on them again until {until}: the "
+                f"cause is probably elsewhere. Find out why its pods ({target} now) keep "
+                f"coming back (`autonomic why {counted_as}`)."
+            )
         if reason_code == "TargetRateLimit":
             return (
                 f"{name} has acted on {target} {n} times in the last {span} (decisions "
@@ -1505,6 +1526,7 @@ class _PlanStub:
     target: ObjectRef
     operations: tuple[Operation, ...]
     disruption: Disruption
+    counted_as: ObjectRef | None = None
 
 
 def _disruption(proposal: Mapping[str, Any]) -> Disruption:
@@ -1515,12 +1537,13 @@ def _disruption(proposal: Mapping[str, Any]) -> Disruption:
 
 def _plan_stub(runbook: Runbook, target: ObjectRef, proposal: Mapping[str, Any], now: float) -> Any:
     """``record_start`` and the disruption budget read only the runbook name, target,
-    operations and disruption of a plan."""
+    operations, disruption and what the run counts on (``counted_as``) of a plan."""
     return _PlanStub(
         runbook.name,
         target,
         tuple(operation_from_dict(op) for op in proposal["operations"]),
         _disruption(proposal),
+        _ref(proposal["counted_as"]) if proposal.get("counted_as") else None,
     )
 
 

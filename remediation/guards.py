@@ -104,11 +104,18 @@ class GlobalLimits:
 
 @dataclass(frozen=True)
 class ActionRecord:
-    """An action started by ``runbook`` on ``target`` at ``at`` (epoch seconds)."""
+    """An action started by ``runbook`` on ``target`` at ``at`` (epoch seconds).
+    ``counted_as``: what ``maxActionsPerTarget`` counts it on when not the target itself
+    (a Pod's owning workload)."""
 
     runbook: str
     target: ObjectRef
     at: float
+    counted_as: ObjectRef | None = None
+
+    @property
+    def counted_on(self) -> ObjectRef:
+        return self.counted_as or self.target
 
 
 @dataclass(frozen=True)
@@ -288,18 +295,20 @@ def _judge(
     per_target = guards.max_actions_per_target
     if per_target is not None:
         count, within = per_target.count, per_target.within
+        on = _counted_on(plan)
         times = sorted(
             r.at
             for r in state.actions
-            if r.runbook == plan.runbook and r.target == plan.target and now - within < r.at <= now
+            if r.runbook == plan.runbook and r.counted_on == on and now - within < r.at <= now
         )
         span = format_duration(within)
         denial = None
         if len(times) >= count:
             # The next run is allowed once all but count - 1 of these have left the window.
             allowed_at = times[len(times) - count] + within
+            what = str(plan.target) if on == plan.target else f"the pods of {on}"
             denial = (
-                f"{plan.runbook} acted on {plan.target} {len(times)} time"
+                f"{plan.runbook} acted on {what} {len(times)} time"
                 f"{'s' if len(times) != 1 else ''} in the last {span} (limit {count} per "
                 f"{span}); the next action is allowed in "
                 f"{format_duration(allowed_at - now)} (at {to_utc_text(allowed_at)})"
@@ -307,7 +316,9 @@ def _judge(
         judge(
             "TargetRateLimit",
             "maxActionsPerTarget",
-            f"fewer than {count} actions of {plan.runbook} on the target in the last {span}",
+            f"fewer than {count} actions of {plan.runbook} on the target"
+            + ("" if on == plan.target else f" (any pod of {on})")
+            + f" in the last {span}",
             f"{len(times)}",
             denial,
         )
@@ -377,6 +388,12 @@ def _judge(
         else None,
     )
     return judged
+
+
+def _counted_on(plan: Plan) -> ObjectRef:
+    """What ``maxActionsPerTarget`` counts the plan's runs on: the target, or a Pod's
+    owning workload (``Plan.counted_as``)."""
+    return plan.counted_as or plan.target
 
 
 def _drains(plan: Plan) -> bool:
@@ -640,7 +657,7 @@ def hold_window(
                 r
                 for r in state.actions
                 if r.runbook == plan.runbook
-                and r.target == plan.target
+                and r.counted_on == _counted_on(plan)
                 and now - limit.within < r.at <= now
             ],
             limit.count,
@@ -689,7 +706,7 @@ def record_trigger(state: GuardState, now: float, limits: GlobalLimits) -> Guard
 def record_start(state: GuardState, plan: Plan, guards: Guards, now: float) -> GuardState:
     """An action is starting: count it and the pods it disrupts (a drain's are counted
     round by round, ``record_disruption``), mark it in flight, claim a half-open trial."""
-    record = ActionRecord(plan.runbook, plan.target, now)
+    record = ActionRecord(plan.runbook, plan.target, now, plan.counted_as)
     if not _drains(plan):
         state = record_disruption(state, plan.runbook, plan.target, plan.disruption, now)
     breakers = dict(state.breakers)

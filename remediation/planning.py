@@ -245,6 +245,10 @@ class Plan:
     checked: tuple[GuardResult, ...] = ()
     # The pods it disrupts (``count_disruption``), for the hourly disruption budget.
     disruption: Disruption = Disruption()
+    # What ``guards.maxActionsPerTarget`` counts runs on: the target, or for a Pod the
+    # workload that owns it (its replacement has another name; the count must not start
+    # again with each new pod). None: the target.
+    counted_as: ObjectRef | None = None
 
     @property
     def operations(self) -> tuple[Operation, ...]:
@@ -1081,7 +1085,17 @@ def plan(
         planned_at=now,
         checked=checked,
         disruption=count_disruption(tuple(c.operation for c in changes), snapshot),
+        counted_as=_counted_as(target, snapshot),
     )
+
+
+def _counted_as(target: ObjectRef, snapshot: ClusterSnapshot) -> ObjectRef | None:
+    """A Pod's owning workload (what ``maxActionsPerTarget`` counts runs on); None for
+    any other target, or a pod whose owner is not known (counted on its own)."""
+    if target.kind != "Pod":
+        return None
+    pod = snapshot.pod(target)
+    return pod.owner if pod is not None and pod.owner is not None else None
 
 
 def _replicas(count: int) -> str:

@@ -211,3 +211,69 @@ def test_a_misspelt_key_is_named() -> None:
         "twice.yaml:12: spec.guards.maxActionsPerTarget.cuont: unknown key 'cuont'; did you "
         "mean 'count'? (allowed here: count, within)",
     ]
+
+
+POD_RUNBOOK = runbook(
+    """
+    triggers: [{type: kubernetes, condition: PodNotReady}]
+    target: {kind: Pod}
+    actions: [{type: deletePod, reasons: [NotReady], maxPods: 1}]
+    verification: {checks: [{type: kubernetes, condition: podsReady}]}
+    onFailure: {undo: false}
+    guards:
+      cooldownPerTarget: 30m
+      maxActionsPerHour: 10
+      maxActionsPerTarget: {count: 3, within: 6h}
+      blastRadius: {minHealthyFraction: 0}
+    """,
+    name="restart-pods",
+)
+
+
+def _pod_plan(name: str) -> Plan:
+    """A plan to delete the stuck pod ``name`` of WEB (its siblings Ready)."""
+    stuck = pod(name, WEB, ready=False)
+    pods = (stuck, *(pod(f"web-ok-{i}", WEB) for i in range(3)))
+    made = plan(
+        POD_RUNBOOK,
+        signal(name="PodNotReady", target=stuck.ref),
+        ClusterSnapshot((WEB,), pods),
+        NOW,
+    )
+    assert isinstance(made, Plan), made
+    return made
+
+
+def test_a_pod_target_counts_the_runs_on_any_pod_of_its_workload() -> None:
+    """A replacement pod has a new name: counted per pod, the limit would start again
+    with each one and never stop a fix that does not stick. The pods of one workload
+    share the count; another workload's pods do not."""
+    first = _pod_plan("web-aaaa")
+    assert first.counted_as == WEB.ref
+    state = GuardState()
+    for i, name in enumerate(("web-aaaa", "web-bbbb", "web-cccc")):
+        earlier = _pod_plan(name)
+        at = NOW - (3 - i) * HOUR
+        state = GuardState(
+            actions=(
+                *state.actions,
+                ActionRecord("restart-pods", earlier.target, at, earlier.counted_as),
+            )
+        )
+    fourth = _pod_plan("web-dddd")
+    denied = check(fourth, POD_RUNBOOK.spec.guards, state, LIMITS, NOW)
+    assert denied.reason_code == "TargetRateLimit"
+    assert denied.message.startswith(
+        f"restart-pods acted on the pods of {WEB.ref} 3 times in the last 6h (limit 3 per 6h)"
+    )
+    (limit,) = [
+        r
+        for r in results(fourth, POD_RUNBOOK.spec.guards, state, LIMITS, NOW)
+        if r.name == "maxActionsPerTarget"
+    ]
+    assert f"(any pod of {WEB.ref})" in limit.required
+    # Runs recorded before the owner was kept (no counted_as) count on their pod only.
+    old = GuardState(
+        actions=tuple(ActionRecord("restart-pods", r.target, r.at) for r in state.actions)
+    )
+    assert check(fourth, POD_RUNBOOK.spec.guards, old, LIMITS, NOW).allowed
