@@ -143,6 +143,11 @@ def render(ledger: Any, decision_id: str, *, as_json: bool = False) -> str:
             "follows; it proposes nothing itself. Its signal goes to the runbooks, each "
             "deciding and routing on its own"
         )
+    elif _handed_off(record.decision_type):
+        lines.append(
+            f"  route      escalate: handed to a person by the guards ({record.reason_code}); "
+            "no confidence was judged and nothing was proposed to run"
+        )
     else:
         lines += [
             f"  thresholds {_thresholds(auto, ask, routing.get('max_autonomy'))}",
@@ -354,3 +359,10 @@ def _elapsed(seconds: float) -> str:
     if seconds < 7200:
         return f"+{seconds / 60:.0f} min"
     return f"+{seconds / 3600:.1f} h"
+
+
+def _handed_off(decision_type: str) -> bool:
+    """A storm's summary or a hand-off (``held/<runbook>``): escalated by the guards."""
+    from agent.ledger import is_hold
+
+    return is_hold(decision_type)

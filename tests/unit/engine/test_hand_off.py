@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from agent.cli.explain_cmd import render
 from agent.errors import InputError
 from agent.ledger import DecisionRecord
 from agent.remediation_engine import Handled
@@ -127,6 +128,13 @@ def test_a_fix_that_does_not_stick_is_handed_off_once_per_window(tmp_path: Path)
     }
     # Escalated through the approvals channel (here the ledger's: `autonomic approvals`).
     assert _escalations(r, held) == [expected]
+    # `autonomic explain` says the guards handed it off, not that a confidence was low.
+    story = render(r.ledger, held.id)
+    assert (
+        "route      escalate: handed to a person by the guards (TargetRateLimit); no "
+        "confidence was judged and nothing was proposed to run" in story
+    )
+    assert "below the ask threshold" not in story
 
     # More signals in the same window: still denied, no new hand-off.
     r.clock.advance(HOUR)
