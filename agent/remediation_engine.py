@@ -53,6 +53,7 @@ from remediation.guards import (
     check_undo,
     disruption_gate,
     disruption_room,
+    held_past_cooldown,
     hold_window,
     over_budget,
     prune,
@@ -720,8 +721,14 @@ class RemediationEngine:
         if not gate.allowed:
             if gate.reason_code in ("Storm", "StormCooldown"):
                 self._report_storm(state, now, gate.message)
-            elif gate.reason_code in HANDED_OFF:
-                self._hand_off(runbook, planned, gate.reason_code, gate.message, state, now)
+            elif (
+                held := gate
+                if gate.reason_code in HANDED_OFF
+                else held_past_cooldown(planned, runbook.spec.guards, state, self.limits, now)
+            ) is not None:
+                # A limit behind a cooldown that outlasts it: the automation will not act
+                # when the cooldown ends either, so a person hears of it now.
+                self._hand_off(runbook, planned, held.reason_code, held.message, state, now)
             return Handled(
                 signal.describe(), runbook.name, "denied", gate.reason_code, gate.message
             )

@@ -52,6 +52,7 @@ __all__ = [
     "check_undo",
     "disruption_gate",
     "disruption_room",
+    "held_past_cooldown",
     "hold_window",
     "over_budget",
     "prune",
@@ -634,6 +635,49 @@ def _counted(runs: list[ActionRecord], limit: int, within: float) -> HoldWindow 
         return None
     # Allowed again once all but limit - 1 of these have left the window.
     return HoldWindow("", runs[0].at, runs[len(runs) - limit].at + within, tuple(runs))
+
+
+def _cooldown_ends(
+    plan: Plan, guards: Guards, state: GuardState, limits: GlobalLimits
+) -> float | None:
+    """When the cooldown on ``plan``'s target ends (the last action on it plus the
+    longer of the runbook's and the global cooldown), or None if it was never acted on."""
+    last = _last_action_on(state, plan.target)
+    if last is None:
+        return None
+    return last.at + max(guards.cooldown_per_target, limits.target_cooldown)
+
+
+def held_past_cooldown(
+    plan: Plan, guards: Guards, state: GuardState, limits: GlobalLimits, now: float
+) -> Gate | None:
+    """A denial behind a cooldown that will still hold when the cooldown ends: the limit
+    a person should hear about now rather than once the cooldown has passed. Counted
+    limits (runs per target, per runbook, in all; the breaker; the disruption budget)
+    whose spell outlasts the cooldown, and a plan wider than the blast radius (it stays
+    too wide). None when the first denial is not ``Cooldown`` or nothing outlasts it."""
+    gates = _gates(plan, guards, state, limits, now)
+    if not gates or gates[0].reason_code != "Cooldown":
+        return None
+    ends = _cooldown_ends(plan, guards, state, limits)
+    for gate in gates[1:]:
+        if gate.reason_code == "BlastRadius":
+            return gate
+        if gate.reason_code in _COUNTED and ends is not None:
+            window = hold_window(plan, guards, state, limits, now, gate.reason_code)
+            if window is not None and window.until > ends:
+                return gate
+    return None
+
+
+# The denials that count runs, pods or failures: ``hold_window`` says how long each holds.
+_COUNTED = (
+    "TargetRateLimit",
+    "RunbookRateLimit",
+    "GlobalRateLimit",
+    "CircuitOpen",
+    "DisruptionBudget",
+)
 
 
 def hold_window(

@@ -90,21 +90,28 @@ def _nothing_ran_from(r: Rig, records: list[DecisionRecord]) -> None:
 def test_a_fix_that_does_not_stick_is_handed_off_once_per_window(tmp_path: Path) -> None:
     r = _rig(tmp_path)
     ran = []
-    for _ in range(3):
+    for n in range(3):
         handled = _anomaly(r)
         assert handled.outcome == "decided" and handled.decision_id is not None
         ran.append(handled.decision_id)
         # Verified 10 minutes on, within the 10-minute cooldown of its start: a denial
-        # for a run that just happened is not handed off.
+        # for a run that just happened is not handed off while the runbook may act again
+        # once the cooldown ends...
         cooling = _anomaly(r, run=60)
         assert (cooling.outcome, cooling.reason_code) == ("denied", "Cooldown")
+        if n < 2:
+            assert _hand_offs(r) == []
         r.clock.advance(HOUR)
     assert [r.ledger.get_decision(i).status for i in ran] == ["verified"] * 3  # type: ignore[union-attr]
-    assert _hand_offs(r) == []
+    # ... but after the third run, the limit of 3 in 6h outlasts the cooldown: the fault
+    # came back within the cooldown and the runbook will not act when it ends, so the
+    # person hears of it then, not an hour later.
+    (held,) = _hand_offs(r)
+    assert held.created_at == pytest.approx(r.clock.now() - HOUR, abs=120)
 
     denied = _anomaly(r)
     assert (denied.outcome, denied.reason_code) == ("denied", "TargetRateLimit")
-    (held,) = _hand_offs(r)
+    assert [h.id for h in _hand_offs(r)] == [held.id]
     first_run = min(a.at for a in r.engine.guard_state()[0].actions if a.target == WEB)
     until = to_utc_text(first_run + 6 * HOUR)
     expected = (
@@ -243,3 +250,42 @@ def test_a_hand_off_in_slack_has_no_verdict_buttons(tmp_path: Path) -> None:
     # The same escalation of one of the runbook's own decisions still has them.
     own = replace(held, decision_type="latency-restart/Deployment")
     assert HINDSIGHT_BLOCK_ID in {b.get("block_id") for b in escalation_blocks(own, "x", None)}
+
+
+def _rig_hourly(tmp_path: Path, cooldown: str) -> Rig:
+    """The runbook with a limit of two runs an hour across targets and ``cooldown``."""
+    folder = tmp_path / "runbooks"
+    folder.mkdir(parents=True)
+    text = RUNBOOK.replace("CHECK", PODS_READY)
+    text = text.replace("cooldownPerTarget: 10m", f"cooldownPerTarget: {cooldown}")
+    text = text.replace("maxActionsPerTarget: {count: 3, within: 6h}", "maxActionsPerHour: 2")
+    (folder / "latency-restart.yaml").write_text(text)
+    r = rig(tmp_path, runbooks=folder, auto=0.7, ask=0.5)
+    r.sim.add_workload(web())
+    r.sim.add_workload(replace(web(), ref=API))
+    return r
+
+
+def test_a_limit_behind_a_cooldown_is_handed_off_only_if_it_outlasts_it(
+    tmp_path: Path,
+) -> None:
+    # Runs on api, then web, ten minutes apart: the runbook's two an hour are spent. Web's
+    # fault comes back within its 10-minute cooldown; the hourly limit holds for most of
+    # an hour more, so the runbook will not act when the cooldown ends: handed off now.
+    r = _rig_hourly(tmp_path / "outlasts", "10m")
+    assert _anomaly(r, API, run=600).outcome == "decided"
+    assert _anomaly(r, WEB, run=240).outcome == "decided"
+    back = _anomaly(r, WEB, run=0)
+    assert (back.outcome, back.reason_code) == ("denied", "Cooldown")
+    (held,) = _hand_offs(r)
+    assert (held.reason_code, held.subject) == ("RunbookRateLimit", str(WEB))
+    assert held.reason.startswith("latency-restart has acted 2 times in the last hour")
+
+    # A 50-minute cooldown outlasts the hourly limit instead (api's run leaves the hour
+    # 40 minutes before web's cooldown ends): the runbook may act then, so no hand-off.
+    r = _rig_hourly(tmp_path / "lifts", "50m")
+    assert _anomaly(r, API, run=1800).outcome == "decided"
+    assert _anomaly(r, WEB, run=240).outcome == "decided"
+    back = _anomaly(r, WEB, run=0)
+    assert (back.outcome, back.reason_code) == ("denied", "Cooldown")
+    assert _hand_offs(r) == []
