@@ -12,7 +12,7 @@ import os
 import socket
 import threading
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import Any, Protocol
 
 from agent.alert_inbox import AlertInbox
@@ -616,6 +616,8 @@ def build_daemon(
     # Stored in the ledger before the 200 (503 while it cannot be: Alertmanager retries).
     server.route("POST", "/webhooks/alertmanager", needs_ledger(intake.handle))
     server.route("GET", "/approvals", needs_ledger(lambda _r: _pending(ledger, clock.now())))
+    if settings.alertmanager.enabled:
+        server.route("GET", "/alerts", needs_ledger(lambda r: _stored_alerts(ledger, r)))
     if scaling is not None:
         loop = scaling
 
@@ -719,6 +721,32 @@ def _pending(ledger: Ledger, now: float) -> Response:
             }
         )
     return json_response(200, {"pending": out, "escalations": escalations})
+
+
+STORED_ALERTS_SHOWN = 50  # GET /alerts: the newest, unless ?limit= asks for more (at most 1000)
+
+
+def _stored_alerts(ledger: Ledger, request: Request) -> Response:
+    """The stored alerts waiting for a remediation cycle and those given up, newest first
+    (``?given_up=true``: only these; ``?limit=N``), as `autonomic alerts list --json`
+    prints them: for a person without a shell on the cluster, or a dashboard."""
+    given_up = (request.query.get("given_up") or ["false"])[0].lower()
+    if given_up not in ("true", "false"):
+        return json_response(400, {"error": f"given_up must be true or false, got {given_up!r}"})
+    limit_text = (request.query.get("limit") or [str(STORED_ALERTS_SHOWN)])[0]
+    if not limit_text.isdigit() or not 1 <= int(limit_text) <= 1000:
+        return json_response(
+            400, {"error": f"limit must be a whole number from 1 to 1000, got {limit_text!r}"}
+        )
+    limit = int(limit_text)
+    rows = ledger.stored_alerts(given_up=given_up == "true", limit=limit + 1)
+    return json_response(
+        200,
+        {
+            "alerts": [{**asdict(row), "state": row.state} for row in rows[:limit]],
+            "more": len(rows) > limit,
+        },
+    )
 
 
 def _pause_reason(engine: RemediationEngine) -> str | None:

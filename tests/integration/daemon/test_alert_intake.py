@@ -123,6 +123,14 @@ def test_metrics_and_the_log_say_what_became_of_alertmanagers_deliveries(
         assert counted(standby_url) == {"standby": 2.0}
 
         assert post(leader_url, delivery()) == (200, {"accepted": 2, "duplicates": 0})
+        # What is stored and waiting is listed over HTTP, on either replica (one ledger).
+        for url in (leader_url, standby_url):
+            with urllib.request.urlopen(f"{url}/alerts", timeout=5) as response:
+                listed = json.loads(response.read())
+            assert [(a["name"], a["state"]) for a in listed["alerts"]] == [
+                ("KubeQuotaExceeded", "pending"),
+                ("KubeHpaMaxedOut", "pending"),
+            ]
         stored = [r.getMessage() for r in caplog.records if "stored" in r.getMessage()]
         assert stored == [
             "Alertmanager webhook: 2 new alert(s) stored for the next remediation cycle "

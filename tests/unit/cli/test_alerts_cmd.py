@@ -88,3 +88,37 @@ def test_list_shows_attempts_and_the_last_error_and_retry_makes_it_pending_again
     assert (code, out) == (0, "no alerts given up\n")
     code, _, err = run(["alerts", "retry", "999", "--ledger", path], capsys)
     assert code == 2 and "no stored alert has id 999" in err
+
+
+def test_get_alerts_lists_the_same_as_the_cli_and_refuses_bad_parameters(
+    ledger: tuple[Ledger, str],
+) -> None:
+    from agent.daemon import _stored_alerts
+    from agent.server import Request
+
+    store, _ = ledger
+    bad, ok = store.pending_alerts()
+    for seen in range(5):
+        store.count_alert_attempt(bad.id, seen, "ValueError: x", NOW + 30 * seen, give_up_at=5)
+
+    def get(**query: str) -> tuple[int, dict[str, object]]:
+        response = _stored_alerts(
+            store, Request("GET", "/alerts", {k: [v] for k, v in query.items()}, {}, b"")
+        )
+        return response.status, json.loads(response.body)
+
+    status, body = get()
+    assert status == 200 and body["more"] is False
+    assert [(a["id"], a["state"]) for a in body["alerts"]] == [  # type: ignore[union-attr]
+        (ok.id, "pending"),
+        (bad.id, "given-up"),
+    ]
+    status, body = get(given_up="true")
+    assert [(a["id"], a["attempts"]) for a in body["alerts"]] == [(bad.id, 5)]  # type: ignore[union-attr]
+    status, body = get(limit="1")
+    assert len(body["alerts"]) == 1 and body["more"] is True  # type: ignore[arg-type]
+    assert get(limit="0") == (
+        400,
+        {"error": "limit must be a whole number from 1 to 1000, got '0'"},
+    )
+    assert get(given_up="yes")[0] == 400
