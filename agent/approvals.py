@@ -20,7 +20,7 @@ from __future__ import annotations
 import logging
 import queue
 import threading
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 
@@ -104,6 +104,78 @@ class ApproverRule:
         if isinstance(runbook, Mapping) and runbook.get("ids"):
             out.append({"source": f"runbook {runbook.get('runbook')}", "ids": list(runbook["ids"])})
         return out
+
+
+def nobody_admitted(
+    lists: Sequence[Mapping[str, Any]], members: Mapping[str, Iterable[str]] | None = None
+) -> bool | None:
+    """Whether no one is in every one of ``lists`` (``ApproverRule.lists``): users listed,
+    and members of the groups listed as ``members`` knows them. True: a question these
+    lists apply to can never be answered; False: someone may answer; None: it cannot be
+    told (a group listed whose membership is not known)."""
+    common: set[str] | None = None
+    for entry in lists:
+        ids = [str(i) for i in entry.get("ids") or ()]
+        admitted = {i for i in ids if not i.startswith("S")}
+        for group in (i for i in ids if i.startswith("S")):
+            if members is None or group not in members:
+                return None
+            admitted |= set(members[group])
+        common = admitted if common is None else common & admitted
+    return not common
+
+
+def approver_combinations(
+    rule: ApproverRule, runbooks: Mapping[str, Sequence[str]]
+) -> list[list[dict[str, Any]]]:
+    """Every set of lists a question may have to meet under ``rule``, given the runbooks
+    that name approvers (``{runbook: spec.approvers}``): slack.approvers with each
+    namespace's list, each runbook's list, and both. Checked by ``nobody_admitted``."""
+    namespaces: list[str | None] = [None, *rule.by_namespace]
+    named: list[str | None] = [None, *(name for name, ids in runbooks.items() if ids)]
+    out = []
+    for namespace in namespaces:
+        for runbook in named:
+            evidence = (
+                {"runbook_approvers": {"runbook": runbook, "ids": list(runbooks[runbook])}}
+                if runbook is not None
+                else {}
+            )
+            subject = f"Deployment/{namespace}/x" if namespace is not None else ""
+            out.append(rule.lists(subject, evidence))
+    return out
+
+
+def unanswerable(
+    rule: ApproverRule,
+    runbooks: Mapping[str, Sequence[str]],
+    members: Mapping[str, Iterable[str]] | None = None,
+) -> list[str]:
+    """A sentence for each set of approver lists no one is in, as far as ``members``
+    (group id -> user ids) tells: the questions it applies to can never be answered."""
+    out = []
+    for lists in approver_combinations(rule, runbooks):
+        if nobody_admitted(lists, members):
+            scope = _applies_to(lists)
+            out.append(
+                f"questions{scope} can never be answered: an answer must come from "
+                f"{describe_approvers(lists)}, and no one is; each such question expires "
+                "and is escalated"
+            )
+    return out
+
+
+def _applies_to(lists: Sequence[Mapping[str, Any]]) -> str:
+    """`` of runbook x in namespace y`` for the lists that narrow slack.approvers."""
+    runbook = [str(e.get("source")) for e in lists if str(e.get("source")).startswith("runbook ")]
+    namespace = [
+        str(e.get("source")).rsplit(".", 1)[1]
+        for e in lists
+        if str(e.get("source")).startswith("slack.approversByNamespace.")
+    ]
+    return (f" of {runbook[0]}" if runbook else "") + (
+        f" in namespace {namespace[0]}" if namespace else ""
+    )
 
 
 def describe_approvers(lists: Sequence[Mapping[str, Any]]) -> str:

@@ -16,7 +16,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any, Protocol
 
 from agent.alert_inbox import AlertInbox
-from agent.approvals import ESCALATIONS_SHOWN
+from agent.approvals import ESCALATIONS_SHOWN, unanswerable
 from agent.clock import Clock, SystemClock
 from agent.decisions import DecisionService
 from agent.errors import AutonomicError, ConfigError, TransientError
@@ -593,9 +593,27 @@ def build_daemon(
     daemon.reads = reader
     daemon.cluster_waiting = cluster.waiting
     daemon.ledger_connector = connector
-    if receiver is not None and receiver.approvers.groups:
+    if receiver is not None:
+        named = {rb.name: tuple(rb.spec.approvers) for rb in runbooks if rb.spec.approvers}
+        said: set[str] = set()
         approvers = receiver.approvers
-        daemon.approver_refresh = lambda: approvers.refresh(clock.now())
+
+        def say_unanswerable() -> None:
+            """Warn, once each, of approver lists no one is in: checked at start-up with
+            the users listed, and after each refresh with the groups' members."""
+            for sentence in unanswerable(approvers.rule, named, approvers.known_members()):
+                if sentence not in said:
+                    said.add(sentence)
+                    log.warning("slack approvers: %s", sentence)
+
+        say_unanswerable()
+        if approvers.groups:
+
+            def refresh_approvers() -> None:
+                approvers.refresh(clock.now())
+                say_unanswerable()
+
+            daemon.approver_refresh = refresh_approvers
     if receiver is not None and settings.slack.receive == "socket":
         daemon.socket_mode = SocketModeLeader(receiver, gate.is_leader, clock.now, metrics)
         # Check as often as the lease is renewed: a replica that stops leading hangs up

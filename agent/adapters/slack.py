@@ -381,6 +381,11 @@ class Approvers:
         for group in dict.fromkeys((*self.groups, *seen)):
             self._fetch(group, now, retry=True)
 
+    def known_members(self) -> dict[str, frozenset[str]]:
+        """The members of each group fetched so far (however old the answer)."""
+        with self._lock:
+            return {group: members for group, (_, members) in self._members.items()}
+
     def _group(self, group: str, now: float) -> frozenset[str] | None:
         with self._lock:
             cached = self._members.get(group)

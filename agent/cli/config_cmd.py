@@ -5,9 +5,12 @@ from __future__ import annotations
 import argparse
 import os
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from agent.errors import ConfigError
+
+if TYPE_CHECKING:
+    from remediation.schema import Runbook
 
 
 def register(sub: argparse._SubParsersAction[Any]) -> None:
@@ -56,6 +59,7 @@ def check_config(args: argparse.Namespace) -> int:
         problems += check_runbook_paths(settings, source)
         runbook_paths = settings.runbooks
     loaded = 0
+    runbooks: list[Runbook] = []
     skipped: tuple[str, ...] = ()
     notes: tuple[str, ...] = ()
     if not problems:
@@ -65,6 +69,7 @@ def check_config(args: argparse.Namespace) -> int:
         report = check_paths(list(runbook_paths))
         problems += [str(issue) for issue in report.issues]
         loaded = len(report.runbooks)
+        runbooks = [runbook for _, runbook in report.runbooks]
         skipped = tuple(str(note) for note in report.skipped)
         notes = tuple(str(note) for note in report.notes)
     if problems:
@@ -89,4 +94,11 @@ def check_config(args: argparse.Namespace) -> int:
         print(f"  secret {line}")
     for note in advisories(settings):
         print(f"  warning: {note}")
+    if settings.slack.enabled:
+        from agent.approvals import ApproverRule, unanswerable
+
+        rule = ApproverRule(settings.slack.approvers, settings.slack.approvers_by_namespace)
+        named = {rb.name: tuple(rb.spec.approvers) for rb in runbooks if rb.spec.approvers}
+        for note in unanswerable(rule, named):
+            print(f"  warning: slack approvers: {note}")
     return 0

@@ -519,3 +519,35 @@ def test_the_disruption_budget_defaults_to_50_and_null_turns_it_off() -> None:
     )
     assert off.max_pods_disrupted_per_hour is None
     assert off.max_pods_disrupted_per_hour_per_namespace == 20
+
+
+def test_a_runbook_whose_approvers_no_one_can_be_is_warned_of(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    folder = tmp_path / "runbooks"
+    folder.mkdir()
+    good = (ROOT / "runbooks/restart-stuck-pods.yaml").read_text()
+    narrowed = good.replace("\nspec:\n", "\nspec:\n  approvers: [U0DAVE]\n", 1)
+    assert narrowed != good
+    (folder / "restart.yaml").write_text(narrowed)
+    monkeypatch.setenv("AUTONOMIC_TEST_BOT", "xoxb-1")
+    monkeypatch.setenv("AUTONOMIC_TEST_SIGNING", "s3cret")
+    config = write(
+        tmp_path,
+        "mode: propose\nrunbooks: [runbooks]\nslack:\n  enabled: true\n"
+        "  botToken: {env: AUTONOMIC_TEST_BOT}\n  signingSecret: {env: AUTONOMIC_TEST_SIGNING}\n"
+        "  receive: http\n  channel: '#ops'\n  approvers: [U0ALICE, U0BOB]\n"
+        "  oncallGroup: S0ONCALL\n",
+    )
+    code, out, err = check(config, capsys)
+    assert code == 0, err
+    assert (
+        "  warning: slack approvers: questions of runbook restart-stuck-pods can never be "
+        "answered: an answer must come from someone in U0ALICE, U0BOB (slack.approvers) who "
+        "is also in U0DAVE (runbook restart-stuck-pods), and no one is; each such question "
+        "expires and is escalated"
+    ) in out.splitlines()
+    # Once the runbook names one of them, nothing is said.
+    (folder / "restart.yaml").write_text(narrowed.replace("[U0DAVE]", "[U0DAVE, U0BOB]"))
+    code, out, err = check(config, capsys)
+    assert code == 0 and "slack approvers" not in out, out

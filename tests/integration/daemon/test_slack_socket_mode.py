@@ -64,7 +64,11 @@ def sockets_of(slack: FakeSlack) -> SocketModeServer:
 
 
 def settings_for(
-    tmp_path: Path, slack: FakeSlack, receive: str = "socket", approvers: str = "[U0ALICE]"
+    tmp_path: Path,
+    slack: FakeSlack,
+    receive: str = "socket",
+    approvers: str = "[U0ALICE]",
+    extra: str = "",
 ) -> Settings:
     path = tmp_path / "autonomic.yaml"
     path.write_text(
@@ -84,7 +88,7 @@ slack:
   approvers: {approvers}
   receive: {receive}
   baseURL: "{slack.url}/api/"
-"""
+{extra}"""
     )
     return load_settings(path, ENVIRON)
 
@@ -304,12 +308,28 @@ def test_with_receive_http_nothing_dials_out_and_the_http_endpoint_answers(
 
 
 def test_approver_groups_are_kept_warm_by_a_job(
-    kube: FakeApiServer, slack: FakeSlack, tmp_path: Path
+    kube: FakeApiServer, slack: FakeSlack, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     """With a user group among the approvers, every replica refreshes its members on a
     schedule, so a click is checked from memory within Slack's three seconds."""
+    caplog.set_level(logging.WARNING, logger="autonomic.daemon")
     slack.groups["S0ONCALL"] = ["U0BOB"]
-    settings = settings_for(tmp_path, slack, receive="http", approvers="[U0ALICE, S0ONCALL]")
+    # Questions about shop need U0DAVE too, who is neither U0ALICE nor in the on-call
+    # group: known only once the group's members are.
+    shop = "  approversByNamespace: {shop: [U0DAVE]}\n"
+    unanswerable = (
+        "slack approvers: questions in namespace shop can never be answered: an answer "
+        "must come from someone in U0ALICE, S0ONCALL (slack.approvers) who is also in "
+        "U0DAVE (slack.approversByNamespace.shop), and no one is; each such question "
+        "expires and is escalated"
+    )
+
+    def warned() -> list[str]:
+        return [r.getMessage() for r in caplog.records if "slack approvers" in r.getMessage()]
+
+    settings = settings_for(
+        tmp_path, slack, receive="http", approvers="[U0ALICE, S0ONCALL]", extra=shop
+    )
     with running(settings, kube) as (daemon, runtime):
         job = next(job for job in runtime.jobs if job.name == "slack-approvers")
         assert not job.leader_only
@@ -317,11 +337,16 @@ def test_approver_groups_are_kept_warm_by_a_job(
         assert daemon.approver_refresh is not None
         daemon.approver_refresh()
         assert len(slack.calls_to("usergroups.users.list")) == before + 1
+        daemon.approver_refresh()
+        assert warned() == [unanswerable]  # once, however often the members are read
+    caplog.clear()
     (tmp_path / "plain").mkdir()
-    plain = settings_for(tmp_path / "plain", slack, receive="http")
+    plain = settings_for(tmp_path / "plain", slack, receive="http", extra=shop)
     with running(plain, kube) as (daemon, runtime):
         assert daemon.approver_refresh is None
         assert "slack-approvers" not in [job.name for job in runtime.jobs]
+        # Users only: told at start-up.
+        assert warned() == [unanswerable.replace("U0ALICE, S0ONCALL", "U0ALICE")]
 
 
 def test_shutdown_ends_within_its_budget_though_the_hang_up_hangs_and_a_job_is_slow(
