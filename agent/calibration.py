@@ -62,6 +62,7 @@ class Outcome:
     confidence: float  # as stated when the decision was made
     right: bool
     route: str  # the route the decision took
+    subject: str = ""  # what it was about (``Deployment/shop/web``), where known
 
 
 def track_record_confidence(
@@ -101,6 +102,23 @@ def track_record_confidence(
     beta += wrong + lent_wrong
     total = alpha + beta
     return alpha / total if total > 0 else s
+
+
+def namespace_confidence(
+    elsewhere: float,
+    outcomes: Sequence[Outcome],
+    now: float,
+    *,
+    prior_strength: float = 4.0,
+    half_life: float = 60 * 86400.0,
+) -> float:
+    """The confidence for one namespace: a decayed Beta whose prior mean is
+    ``elsewhere`` (the type's confidence from its record in the other namespaces) with
+    ``prior_strength`` outcomes' worth of weight, updated with ``outcomes``, this
+    namespace's own. Three wrong outcomes here outweigh a long clean record elsewhere."""
+    right, wrong = _decayed(outcomes, now, half_life)
+    alpha = prior_strength * elsewhere + right
+    return alpha / (prior_strength + right + wrong)
 
 
 def pooled_prior(

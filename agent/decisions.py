@@ -25,13 +25,15 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from agent.approvals import Approvals, LedgerOnlyChannel
+from agent.approvals import Approvals, LedgerOnlyChannel, subject_namespace
 from agent.calibration import (
     MACHINE_ACTORS,
     SIGNIFICANCE,
     Outcome,
     Recalibration,
+    binomial_tail,
     clean_run_to_release,
+    namespace_confidence,
     pooled_prior,
     recalibrate,
     track_record_confidence,
@@ -188,8 +190,66 @@ class DecisionService:
 
     def track_record(self, decision_type: str, *, limit: int | None = None) -> list[Outcome]:
         """Recent right/wrong outcomes of this decision type, newest first."""
-        rows = self.ledger.outcomes(decision_type, limit=limit or self.routing.window * 4)
-        return [Outcome(at, conf, verdict == "right", routed) for at, conf, verdict, routed in rows]
+        rows = self.ledger.subject_outcomes(decision_type, limit=limit or self.routing.window * 4)
+        return [
+            Outcome(at, conf, verdict == "right", routed, subject)
+            for at, conf, verdict, routed, subject in rows
+        ]
+
+    def _per_namespace(
+        self,
+        p: Proposal,
+        record: Sequence[Outcome],
+        lent: Sequence[Outcome],
+        prior_success: float,
+        confidence: float,
+        now: float,
+    ) -> tuple[float, dict[str, Any] | None]:
+        """The confidence lowered by the type's record in the subject's namespace, when
+        that record is worse than the rest (``routing.perNamespace``): a runbook trusted
+        in one namespace is not trusted in another whose people reject it. Only ever
+        lowers; nothing changes while the type has no outcomes in another namespace."""
+        namespace = subject_namespace(p.subject)
+        if not self.routing.per_namespace or namespace is None:
+            return confidence, None
+        here = [o for o in record if subject_namespace(o.subject) == namespace]
+        elsewhere = [o for o in record if subject_namespace(o.subject) != namespace]
+        if not here or not elsewhere:
+            return confidence, None
+        base = track_record_confidence(
+            p.signal_confidence,
+            elsewhere,
+            now,
+            prior_strength=self.routing.prior_strength,
+            prior_success=prior_success,
+            half_life=self.routing.memory,
+            siblings=lent,
+            sibling_weight=self.routing.sibling_weight,
+            sibling_cap=self.routing.sibling_cap,
+        )
+        local = namespace_confidence(
+            base,
+            here,
+            now,
+            prior_strength=self.routing.prior_strength,
+            half_life=self.routing.memory,
+        )
+        wrong = sum(not o.right for o in here)
+        # Lowered only when this namespace's wrong outcomes are more than chance gives at
+        # the rate elsewhere (one-sided binomial test, as threshold moves use): with four
+        # namespaces alike, the lowest of four noisy records would pull every type down.
+        chance = binomial_tail(wrong, len(here), 1.0 - base)
+        lowered = local < confidence and chance < SIGNIFICANCE
+        shown = {
+            "namespace": namespace,
+            "outcomes": len(here),
+            "right": len(here) - wrong,
+            "elsewhere": round(base, 4),
+            "confidence": round(local, 4),
+            "chance": round(chance, 4),
+            "lowered_from": round(confidence, 4) if lowered else None,
+        }
+        return (local if lowered else confidence), shown
 
     def _prior_success(
         self, p: Proposal, now: float, lent: Sequence[Outcome]
@@ -237,9 +297,10 @@ class DecisionService:
             for outcome in self.track_record(sibling)
         ]
         prior_success, pooled = self._prior_success(p, now, lent)
+        record = self.track_record(p.decision_type)
         confidence = track_record_confidence(
             p.signal_confidence,
-            self.track_record(p.decision_type),
+            record,
             now,
             prior_strength=self.routing.prior_strength,
             prior_success=prior_success,
@@ -247,6 +308,9 @@ class DecisionService:
             siblings=lent,
             sibling_weight=self.routing.sibling_weight,
             sibling_cap=self.routing.sibling_cap,
+        )
+        confidence, by_namespace = self._per_namespace(
+            p, record, lent, prior_success, confidence, now
         )
         chosen = route(
             confidence,
@@ -274,6 +338,7 @@ class DecisionService:
                 "outcomes": len(lent),
                 "right": sum(o.right for o in lent),
             },
+            **({"namespace": by_namespace} if by_namespace is not None else {}),
             # What this type falls back to while no thresholds are stored for it, so
             # that recalibration starts from the numbers routing used.
             "defaults": {

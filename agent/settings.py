@@ -566,6 +566,11 @@ class RoutingSettings(_Model):
     # How far the cluster's other runbooks can raise a runbook's prior success (their
     # pooled rightness, capped here); at or below 0.75, the skeptical prior, it is off.
     pool_cap: float = Field(default=0.85, ge=0, lt=1, alias="poolCap")
+    # Read a type's record per namespace too: where its outcomes in the subject's
+    # namespace are worse than elsewhere beyond chance, the confidence there is lowered
+    # (never raised). Off by default: in the learning benchmark it asked fewer questions
+    # but escalated more, and remediated later (benchmarks/learning_RESULTS.md).
+    per_namespace: StrictBool = Field(default=False, alias="perNamespace")
     # Which jobs' automatic actions are reported to people as they start (with their
     # progress in the thread). Scaling changes its floors too often to post each one.
     report_automatic: tuple[Literal["scaling", "canary", "remediation"], ...] = Field(

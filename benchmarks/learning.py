@@ -480,13 +480,14 @@ class Simulation:
                         break
                     at = self.rng.uniform(START, end)
             workload = self.rng.choice(self.fleet)
+            # Subjects as the daemon writes them (``str(ObjectRef)``): ``Kind/namespace/name``.
             if fault.target_kind == "Node":
-                target, namespace, affected = self.rng.choice(self.nodes), "", 10
+                target, namespace, affected = f"Node/{self.rng.choice(self.nodes)}", "", 10
             elif fault.target_kind == "Pod":
-                target = f"Pod {workload.namespace}/{workload.name}-{self.rng.randrange(16**5):05x}"
+                target = f"Pod/{workload.namespace}/{workload.name}-{self.rng.randrange(16**5):05x}"
                 namespace, affected = workload.namespace, 1
             else:
-                target = f"Deployment {workload.namespace}/{workload.name}"
+                target = f"Deployment/{workload.namespace}/{workload.name}"
                 namespace, affected = workload.namespace, workload.replicas
             low, high = fault.signal
             signal = round(self.rng.uniform(low, high), 3)
@@ -1013,6 +1014,13 @@ def main(argv: list[str] | None = None) -> int:
         "runbooks' records off)",
     )
     parser.add_argument(
+        "--per-namespace",
+        choices=("on", "off"),
+        default="off",
+        help="routing.perNamespace (default off, the daemon's): a type's record in the "
+        "subject's namespace may lower its confidence there",
+    )
+    parser.add_argument(
         "--hindsight",
         type=float,
         default=0.0,
@@ -1052,6 +1060,7 @@ def main(argv: list[str] | None = None) -> int:
                 "priorStrength": args.prior_strength,
                 "siblingWeight": args.sibling_weight,
                 "poolCap": args.pool_cap,
+                "perNamespace": args.per_namespace == "on",
             }
         )
     except ValueError as exc:  # pydantic's ValidationError is a ValueError

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
@@ -137,6 +138,7 @@ def render(ledger: Any, decision_id: str, *, as_json: bool = False) -> str:
             f"  lent       {lent['outcomes']} outcomes of sibling runbooks "
             f"({', '.join(lent.get('types', []))}), {lent.get('right', 0)} right"
         )
+    lines += _namespace_lines(routing.get("namespace") or {})
     if record.route == "observe":  # an inference recorded to be judged: not routed
         lines.append(
             "  route      observe: recorded with its confidence, to be judged by what "
@@ -245,6 +247,25 @@ def _origin(ledger: Any, record: Any) -> str | None:
         f"{observed.id}  {observed.kind} on {observed.subject}: {observed.reason} "
         f"(confidence {confidence_percent(observed.confidence)})"
     )
+
+
+def _namespace_lines(here: Mapping[str, Any]) -> list[str]:
+    """How the type's record in the subject's namespace bore on the confidence
+    (``routing.perNamespace``), when it has outcomes there and elsewhere."""
+    if not here.get("outcomes"):
+        return []
+    lowered, chance = here.get("lowered_from"), here.get("chance")
+    said = f"{here.get('right', 0)} of {here['outcomes']} outcomes of this type there right"
+    if isinstance(lowered, (int, float)):
+        why = (
+            f"confidence lowered from {lowered:.1%} to {here['confidence']:.1%}: worse than "
+            f"its record elsewhere ({here['elsewhere']:.1%}) beyond chance (p = {chance:.2g})"
+        )
+    elif isinstance(chance, (int, float)) and chance < 1.0:
+        why = f"not lowered: within chance at its rate elsewhere (p = {chance:.2g})"
+    else:
+        why = "no worse than elsewhere, nothing lowered"
+    return [f"  namespace  {here['namespace']}: {said}; {why} (routing.perNamespace)"]
 
 
 def _thresholds(auto: object, ask: object, cap: object) -> str:

@@ -696,18 +696,28 @@ class Ledger:
         """
         d = tables["decisions"]
         rows = self._verdicts(d.c.decision_type == decision_type, route=route, limit=limit)
-        return [(at, confidence, outcome, routed) for _, at, confidence, outcome, routed in rows]
+        return [(at, confidence, outcome, routed) for _, at, confidence, outcome, routed, _ in rows]
+
+    def subject_outcomes(
+        self, decision_type: str, *, limit: int = 50
+    ) -> list[tuple[float, float, str, str, str]]:
+        """``outcomes`` with each decision's subject (``Deployment/shop/web``) last: a
+        track record that can be read per namespace."""
+        d = tables["decisions"]
+        rows = self._verdicts(d.c.decision_type == decision_type, route=None, limit=limit)
+        return [row[1:] for row in rows]
 
     def kind_outcomes(
         self, kind: str, *, limit: int = 500
     ) -> list[tuple[str, float, float, str, str]]:
         """Recent (decision type, time, stated confidence, outcome, route) for decisions of
         one kind (every remediation runbook, say) with a verdict, newest first."""
-        return self._verdicts(tables["decisions"].c.kind == kind, route=None, limit=limit)
+        rows = self._verdicts(tables["decisions"].c.kind == kind, route=None, limit=limit)
+        return [row[:5] for row in rows]
 
     def _verdicts(
         self, which: sa.ColumnElement[bool], *, route: str | None, limit: int
-    ) -> list[tuple[str, float, float, str, str]]:
+    ) -> list[tuple[str, float, float, str, str, str]]:
         d, f = tables["decisions"], tables["feedback"]
         query = (
             sa.select(
@@ -716,6 +726,7 @@ class Ledger:
                 d.c.created_at,
                 d.c.confidence,
                 d.c.route,
+                d.c.subject,
                 f.c.outcome,
                 f.c.id.label("fid"),
             )
@@ -725,7 +736,7 @@ class Ledger:
         )
         if route is not None:
             query = query.where(d.c.route == route)
-        seen: dict[str, tuple[str, float, float, str, str]] = {}
+        seen: dict[str, tuple[str, float, float, str, str, str]] = {}
         with self._read() as conn:
             for row in conn.execute(query):
                 if row.id not in seen:
@@ -735,6 +746,7 @@ class Ledger:
                         row.confidence,
                         row.outcome,
                         row.route,
+                        row.subject,
                     )
                 if len(seen) >= limit:
                     break
