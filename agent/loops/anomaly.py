@@ -35,10 +35,11 @@ pieces, oldest first.
 Incidents are grouped per workload (the Deployment or StatefulSet a series' labels
 name): an incident that opens while others are open on the same workload, or closed
 within ``GROUP_WINDOW``, is recorded and signalled with them, in the order they opened
-("latency_p99 spike since 10:02 UTC, the first to move, then error_ratio level shift
-since 10:03 UTC"), and ``autonomic_anomaly_open_series{workload}`` counts the open ones.
-The open ones are rebuilt from the saved series state at a restart; those that closed
-are known only to the process that saw them close.
+("latency_p99 spike since 10:02 UTC (peak 2.31, expected 0.42), the first to move, then
+http_error_ratio spike since 10:03 UTC (this one)"), and
+``autonomic_anomaly_open_series{workload}`` counts the open ones. The open ones are
+rebuilt from the saved series state at a restart; those that closed are known only to
+the process that saw them close.
 """
 
 from __future__ import annotations
