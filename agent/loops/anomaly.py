@@ -187,6 +187,7 @@ class AnomalyLoop:
         # Incidents closed within GROUP_WINDOW, per workload (those open are in the series'
         # trackers); and the workloads the open-series gauge has a value for.
         self._closed: dict[ObjectRef, list[GroupMember]] = {}
+        self._by_target: dict[ObjectRef, set[str]] = {}  # workload -> its series in memory
         self._published: set[str] = set()
 
     def cycle(self) -> None:
@@ -302,7 +303,7 @@ class AnomalyLoop:
             state = self._restore(key, since=now - query.history)
             if state is not None:
                 state.seen_at = now
-                self.series[key] = state
+                self._keep(key, state)
                 restored += 1
             if number % 1000 == 0:
                 log.info(
@@ -332,6 +333,7 @@ class AnomalyLoop:
             if state.saved_ts != state.last_ts:
                 continue  # not saved (another writer's version won): kept, tried again later
             del self.series[key]
+            self._watch(key, state, None)
             self._save_next = max(self._save_next - 1, 0)
             dropped += 1
         log.info("%d series gone from their queries' reads: saved and dropped", dropped)
@@ -340,8 +342,13 @@ class AnomalyLoop:
         state = self.series.get(key)
         if state is None:
             state = self._restore(key) or SeriesState(Detector(step), IncidentTracker())
-            self.series[key] = state
+            self._keep(key, state)
         return state
+
+    def _keep(self, key: str, state: SeriesState) -> None:
+        self.series[key] = state
+        if state.target is not None:  # saved with it
+            self._by_target.setdefault(state.target, set()).add(key)
 
     def _score(
         self,
@@ -362,7 +369,8 @@ class AnomalyLoop:
         # Older points (a first read's history, a catch-up's backlog) are not news.
         report_from = now - REPORT_BACKLOG * query.step if report else float("inf")
         target = target_of(metric.labels)
-        state.target = target
+        if state.target != target:  # a new series, or one saved before targets were
+            self._watch(key, state, target)
         for t, v in zip(ts[new], values[new], strict=True):
             if np.isfinite(v):
                 if t - state.last_real > GAP_RESETS_INCIDENT * query.step and state.last_real > 0:
@@ -402,7 +410,19 @@ class AnomalyLoop:
             if event is None or event.transition != Transition.OPEN:
                 continue
             incident = event.incident
-            group, summary = self._group(query.name, key, target, incident, float(t))
+            # A restarted daemon (or a new leader) reads again the points since the
+            # series' last save: an incident opened among them is in the ledger already.
+            # It is sent on again (remediation finds its decision by the same key and
+            # does not decide twice), but not recorded or counted twice, nor grouped (so
+            # are the series of a workload's other pods that open in the same step).
+            known = self.ledger.latest_for_incident(
+                anomaly_key(query.name, target, metric.labels, incident.opened_at)
+            )
+            group, summary = (
+                ([], None)
+                if known is not None
+                else self._group(query.name, key, target, incident, float(t))
+            )
             signal = anomaly_signal(
                 metric=query.name,
                 target=target,
@@ -417,11 +437,7 @@ class AnomalyLoop:
                 group=[member.record() for member in group],
                 group_summary=summary,
             )
-            # A restarted daemon (or a new leader) reads again the points since the
-            # series' last save: an incident opened among them is in the ledger already.
-            # It is sent on again (remediation finds its decision by the same key and
-            # does not decide twice), but not recorded or counted twice.
-            if self.ledger.latest_for_incident(signal.dedup_key) is not None:
+            if known is not None:
                 self.submit([signal])
                 continue
             self.status.incidents_opened += 1
@@ -475,11 +491,28 @@ class AnomalyLoop:
             _member(name, key, target, incident, closed_at=at)
         )
 
-    def _open_members(self, now: float) -> dict[ObjectRef, list[GroupMember]]:
-        """The open incidents per workload. One whose series has had no real point for
-        ``GAP_RESETS_INCIDENT`` steps (a pod gone) is not counted: the next point drops it."""
+    def _watch(self, key: str, state: SeriesState, target: ObjectRef | None) -> None:
+        """Series ``key`` belongs to ``target`` (None: to no workload, or gone)."""
+        if state.target is not None and state.target != target:
+            keys = self._by_target.get(state.target, set())
+            keys.discard(key)
+            if not keys:
+                self._by_target.pop(state.target, None)
+        state.target = target
+        if target is not None:
+            self._by_target.setdefault(target, set()).add(key)
+
+    def _open_members(
+        self, now: float, target: ObjectRef | None = None
+    ) -> dict[ObjectRef, list[GroupMember]]:
+        """The open incidents per workload (of ``target`` only, if given: an incident
+        opening looks at its workload's series, not at every series). One whose series
+        has had no real point for ``GAP_RESETS_INCIDENT`` steps (a pod gone) is not
+        counted: the next point drops it."""
         found: dict[ObjectRef, list[GroupMember]] = {}
-        for key, state in self.series.items():
+        keys = self.series.keys() if target is None else self._by_target.get(target, set())
+        for key in keys:
+            state = self.series[key]
             current = state.tracker.current
             if state.target is None or current is None:
                 continue
@@ -503,13 +536,13 @@ class AnomalyLoop:
             for m in self._closed.get(target, [])
             if m.series != key and (m.closed_at or now) >= now - GROUP_WINDOW
         }
-        for member in self._open_members(now).get(target, []):
+        for member in self._open_members(now, target).get(target, []):
             if member.series != key:
                 others[member.series] = member  # open beats closed: one entry a series
         if not others:
             return [], None
         group = sorted([this, *others.values()], key=lambda m: (m.since, m.series))
-        watched = sum(1 for s in self.series.values() if s.target == target)
+        watched = len(self._by_target.get(target, ()))
         parts = []
         for number, member in enumerate(group):
             text = f"{member.query} {member.reason} since {_hhmm(member.since)}"
