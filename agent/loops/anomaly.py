@@ -90,6 +90,10 @@ SAVE_BATCH = 10
 # ones, when another opens on the same workload: a release that breaks latency then
 # errors then CPU moves them minutes apart, and the first may have recovered by then.
 GROUP_WINDOW = 600.0
+# A workload's per-pod series can make a group of dozens: its sentence names the first
+# GROUP_NAMED to move (this one last) and counts the rest; the evidence keeps GROUP_KEPT.
+GROUP_NAMED = 5
+GROUP_KEPT = 20
 
 
 @dataclass
@@ -544,7 +548,10 @@ class AnomalyLoop:
         group = sorted([this, *others.values()], key=lambda m: (m.since, m.series))
         watched = len(self._by_target.get(target, ()))
         parts = []
-        for number, member in enumerate(group):
+        for number, member in enumerate(_first_and_this(group, this, GROUP_NAMED)):
+            if member is None:
+                parts.append(f"{len(group) - GROUP_NAMED} more")
+                continue
             text = f"{member.query} {member.reason} since {_hhmm(member.since)}"
             if member is this:
                 text += " (this one)"
@@ -557,7 +564,8 @@ class AnomalyLoop:
             f"{len(group)} of {max(watched, len(group))} series watched on {target} "
             "moved together: " + ", then ".join(parts)
         )
-        return group, summary
+        kept = [m for m in _first_and_this(group, this, GROUP_KEPT) if m is not None]
+        return kept, summary
 
     def _forget_closed(self, now: float) -> None:
         for target in list(self._closed):
@@ -722,6 +730,18 @@ def _member(
         incident_key=anomaly_key(name, target, None, incident.opened_at),
         closed_at=closed_at,
     )
+
+
+def _first_and_this(
+    group: list[GroupMember], this: GroupMember, limit: int
+) -> list[GroupMember | None]:
+    """At most ``limit`` of ``group``: the first to open, and ``this`` last if it opened
+    later than them, None standing for those left out between."""
+    if len(group) <= limit:
+        return list(group)
+    if this in group[:limit]:
+        return [*group[:limit], None]
+    return [*group[: limit - 1], None, this]
 
 
 def _hhmm(ts: float | None) -> str:

@@ -32,10 +32,12 @@ WEB, API = "Deployment/shop/web", "Deployment/shop/api"
 
 class Workloads:
     """Smooth series of each query for the Deployments ``web`` and ``api``; ``spikes``
-    adds to one query's series of one workload from a time on, for ``length`` points."""
+    adds to one query's series of one workload from a time on, for ``length`` points.
+    With ``pods`` above 1, each workload has a series per pod."""
 
-    def __init__(self) -> None:
+    def __init__(self, pods: int = 1) -> None:
         self.spikes: dict[tuple[str, str], tuple[float, int]] = {}  # (expr, name) -> start
+        self.pods = pods
 
     def range(
         self, query: str, start: float, end: float, step: float, now: float
@@ -43,13 +45,16 @@ class Workloads:
         grid = np.arange(math.ceil(start / step) * step, min(end, now) + 1, step)
         out = []
         for i, name in enumerate(("web", "api")):
-            labels = {"namespace": "shop", "deployment": name}
-            values = 10.0 * (i + 1) + np.sin(grid / 3600.0)
-            if (query, name) in self.spikes:
-                at, length = self.spikes[query, name]
-                values[(grid >= at) & (grid < at + length * step)] += 1_000.0
-            series = Series(grid, values, step, query, labels)
-            out.append(MetricSeries(query, labels, series, 0, grid[-1], False, 0.0))
+            for pod in range(self.pods):
+                labels = {"namespace": "shop", "deployment": name}
+                if self.pods > 1:
+                    labels["pod"] = f"{name}-{pod}"
+                values = 10.0 * (i + 1) + pod + np.sin(grid / 3600.0)
+                if (query, name) in self.spikes:
+                    at, length = self.spikes[query, name]
+                    values[(grid >= at) & (grid < at + length * step)] += 1_000.0
+                series = Series(grid, values, step, query, labels)
+                out.append(MetricSeries(query, labels, series, 0, grid[-1], False, 0.0))
         return out
 
     def instant(self, query: str, at: float) -> list[tuple[dict[str, str], float, float]]:
@@ -234,3 +239,24 @@ def test_a_restarted_loop_groups_with_the_incidents_open_in_the_saved_state(
     second = _decision(ledger, "latency_p99", WEB)
     assert [m["query"] for m in second.evidence["group"]] == ["http_error_ratio", "latency_p99"]
     assert "http_error_ratio spike since 11:08 UTC (peak 1010" in second.reason
+
+
+def test_a_group_of_many_pod_series_names_the_first_five_and_counts_the_rest(
+    ledger: Ledger,
+) -> None:
+    """Eight pods' latency moves (one incident key, one decision), then their errors: the
+    sentence names the first four to move and this one, and counts the four between."""
+    clock, reader, signals = FakeClock(T0), Workloads(pods=8), []
+    loop = _loop(ledger, clock, reader, signals)
+    loop.cycle()
+    reader.spikes = {
+        ("latency_p99", "web"): (T0 + 2 * STEP, 3),
+        ("http_error_ratio", "web"): (T0 + 3 * STEP, 2),
+    }
+    _run(loop, clock, 3)
+    second = _decision(ledger, "http_error_ratio", WEB)
+    summary = second.reason.split("; ", 1)[1]
+    assert summary.startswith(f"9 of 16 series watched on {WEB} moved together: latency_p99")
+    assert summary.count("latency_p99 spike since 11:08 UTC") == 4
+    assert summary.endswith(", then 4 more, then http_error_ratio spike since 11:09 UTC (this one)")
+    assert len(second.evidence["group"]) == 9  # within the 20 the evidence keeps
