@@ -548,16 +548,16 @@ class AnomalyLoop:
         group = sorted([this, *others.values()], key=lambda m: (m.since, m.series))
         watched = len(self._by_target.get(target, ()))
         parts = []
-        for number, member in enumerate(_first_and_this(group, this, GROUP_NAMED)):
-            if member is None:
+        for number, named in enumerate(_first_and_this(group, this, GROUP_NAMED)):
+            if named is None:
                 parts.append(f"{len(group) - GROUP_NAMED} more")
                 continue
-            text = f"{member.query} {member.reason} since {_hhmm(member.since)}"
-            if member is this:
+            text = f"{named.query} {named.reason} since {_hhmm(named.since)}"
+            if named is this:
                 text += " (this one)"
             else:
-                peak, expected = _figures(member.peak, member.expected)
-                over = f"; over at {_hhmm(member.closed_at)}" if member.closed_at else ""
+                peak, expected = _figures(named.peak, named.expected)
+                over = f"; over at {_hhmm(named.closed_at)}" if named.closed_at else ""
                 text += f" (peak {peak}, expected {expected}{over})"
             parts.append(text + (", the first to move" if number == 0 else ""))
         summary = (
