@@ -48,7 +48,6 @@ import logging
 import math
 import threading
 import time
-from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -580,9 +579,7 @@ class AnomalyLoop:
         an open incident; a workload with none leaves the metric."""
         if self.metrics is None:
             return
-        counts = Counter(
-            {str(target): len(open_) for target, open_ in self._open_members(now).items()}
-        )
+        counts = {str(target): len(open_) for target, open_ in self._open_members(now).items()}
         for name in self._published - counts.keys():
             self.metrics.anomaly_open_series.remove(name)
         for name, count in counts.items():
