@@ -17,7 +17,7 @@ from agent.cli.explain_cmd import render
 from agent.clock import FakeClock
 from agent.decisions import DecisionService
 from agent.ledger import DecisionRecord, Ledger, open_ledger
-from agent.loops.anomaly import AnomalyLoop
+from agent.loops.anomaly import EVICT_AFTER, AnomalyLoop
 from agent.metrics_port import MetricSeries
 from agent.observability import Metrics
 from agent.settings import AnomalyQuery, RoutingSettings
@@ -38,6 +38,7 @@ class Workloads:
     def __init__(self, pods: int = 1) -> None:
         self.spikes: dict[tuple[str, str], tuple[float, int]] = {}  # (expr, name) -> start
         self.pods = pods
+        self.gone: set[str] = set()  # pods whose series no read returns
 
     def range(
         self, query: str, start: float, end: float, step: float, now: float
@@ -49,6 +50,8 @@ class Workloads:
                 labels = {"namespace": "shop", "deployment": name}
                 if self.pods > 1:
                     labels["pod"] = f"{name}-{pod}"
+                    if labels["pod"] in self.gone:
+                        continue
                 values = 10.0 * (i + 1) + pod + np.sin(grid / 3600.0)
                 if (query, name) in self.spikes:
                     at, length = self.spikes[query, name]
@@ -260,3 +263,22 @@ def test_a_group_of_many_pod_series_names_the_first_five_and_counts_the_rest(
     assert summary.count("latency_p99 spike since 11:08 UTC") == 4
     assert summary.endswith(", then 4 more, then http_error_ratio spike since 11:09 UTC (this one)")
     assert len(second.evidence["group"]) == 9  # within the 20 the evidence keeps
+
+
+def test_series_gone_from_memory_are_not_counted_as_watched(ledger: Ledger) -> None:
+    """A pod gone long enough for its series to leave memory is not among the series
+    watched on its workload."""
+    clock, reader, signals = FakeClock(T0), Workloads(pods=2), []
+    loop = _loop(ledger, clock, reader, signals)
+    loop.cycle()
+    reader.gone = {"web-1"}
+    _run(loop, clock, EVICT_AFTER + 1)
+    assert not any("pod=web-1" in key for key in loop.series)  # saved and dropped
+    at = clock.now()
+    reader.spikes = {
+        ("latency_p99", "web"): (at + STEP, 3),
+        ("http_error_ratio", "web"): (at + 2 * STEP, 2),
+    }
+    _run(loop, clock, 2)
+    second = _decision(ledger, "http_error_ratio", WEB)
+    assert f"; 2 of 2 series watched on {WEB} moved together: " in second.reason
