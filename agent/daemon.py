@@ -551,6 +551,7 @@ def build_daemon(
         decisions=decisions,
         submit=engine.submit,
         clock=clock,
+        metrics=metrics,
     )
     scaling = (
         ScalingLoop(

@@ -261,6 +261,13 @@ class Metrics:
             "anomaly loop's memory grows with (each detector starts afresh at its limit).",
             registry=r,
         )
+        self.anomaly_open_series = Gauge(
+            "autonomic_anomaly_open_series",
+            "Series of a workload with an open anomaly incident (leader; after each anomaly "
+            "cycle); absent for a workload with none.",
+            ["workload"],
+            registry=r,
+        )
         # The canary judge's current reading, per canary being judged (leader only);
         # the series of a canary whose analysis ended are removed.
         self.canary_verdict = Gauge(

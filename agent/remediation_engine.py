@@ -754,7 +754,7 @@ class RemediationEngine:
                 proposal=plan_to_proposal(planned),
                 signal_confidence=signal.confidence,
                 reason_code=f"{signal.kind}:{signal.name}",
-                reason=f"{signal.describe()}; plan: {planned.diff}",
+                reason=f"{signal.describe()}; {_group_of(signal)}plan: {planned.diff}",
                 evidence={
                     "signal": dict(signal.evidence),
                     "labels": dict(signal.labels),
@@ -1562,3 +1562,10 @@ def _forced_approval(planned: Plan, limits: GlobalLimits) -> str | None:
     if too_big is not None:
         reasons.append(too_big)
     return "; ".join(reasons) if reasons else None
+
+
+def _group_of(signal: Signal) -> str:
+    """What else is anomalous on an anomaly signal's workload, as the anomaly loop said
+    it ("2 of 3 series watched on Deployment/shop/web anomalous ...; "); "" otherwise."""
+    summary = signal.evidence.get("group_summary") if signal.kind == "anomaly" else None
+    return f"{summary}; " if isinstance(summary, str) and summary else ""

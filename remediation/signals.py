@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -25,6 +25,7 @@ from remediation.snapshot import ClusterSnapshot
 __all__ = [
     "Signal",
     "SignalKind",
+    "anomaly_key",
     "anomaly_signal",
     "canary_signal",
     "detect_kubernetes_signals",
@@ -91,6 +92,13 @@ def _series_id(target: ObjectRef | None, labels: Mapping[str, str] | None) -> st
     return "series-" + hashlib.sha256(text.encode()).hexdigest()[:12]
 
 
+def anomaly_key(
+    metric: str, target: ObjectRef | None, labels: Mapping[str, str] | None, start: float
+) -> str:
+    """The dedup key of the anomaly incident on ``metric`` that opened at ``start``."""
+    return f"anomaly/{metric}/{_series_id(target, labels)}/{start:.0f}"
+
+
 def anomaly_signal(
     *,
     metric: str,
@@ -103,10 +111,25 @@ def anomaly_signal(
     at: float,
     labels: Mapping[str, str] | None = None,
     incident_start: float | None = None,
+    group: Sequence[Mapping[str, Any]] = (),
+    group_summary: str | None = None,
 ) -> Signal:
-    """An anomaly: ``observed`` outside the expected band [lower, upper]."""
+    """An anomaly: ``observed`` outside the expected band [lower, upper].
+
+    ``group`` lists the anomalies on the same workload, this one among them, in the order
+    they opened, and ``group_summary`` says it in a sentence (given when there are others:
+    it is in the evidence, and in the reason of the runbook decisions the signal starts).
+    """
     direction: Literal["up", "down"] = "up" if observed > upper else "down"
     start = incident_start if incident_start is not None else at
+    evidence: dict[str, Any] = {
+        "observed": observed,
+        "lower": lower,
+        "upper": upper,
+        "score": score,
+    }
+    if group_summary:
+        evidence |= {"group_summary": group_summary, "group": [dict(m) for m in group]}
     return Signal(
         kind="anomaly",
         name=metric,
@@ -114,8 +137,8 @@ def anomaly_signal(
         labels=_labels_of(target, labels or {}),
         confidence=confidence,
         observed_at=at,
-        dedup_key=f"anomaly/{metric}/{_series_id(target, labels)}/{start:.0f}",
-        evidence={"observed": observed, "lower": lower, "upper": upper, "score": score},
+        dedup_key=anomaly_key(metric, target, labels, start),
+        evidence=evidence,
         since=start,
         direction=direction,
     )

@@ -117,9 +117,12 @@ def render(ledger: Any, decision_id: str, *, as_json: bool = False) -> str:
         if key == "findings" and isinstance(value, dict):  # a canary's: each metric whole
             lines.append("  findings:")
             lines += [f"    {text}" for text in value.values()]
+        elif key == "group" and record.kind == "anomaly":
+            continue  # shown whole below, with the later ones
         elif key not in ("routing", "guards", "approvers", "runbook_approvers"):
             lines.append(f"  {key}: {json.dumps(value, default=str)[:200]}")
     lines += _guard_lines(record.evidence.get("guards"))
+    lines += _group_lines(ledger, record)
     auto, ask = routing.get("auto"), routing.get("ask")
     levels = [t for t in (auto, ask) if isinstance(t, (int, float))]
     lines += [
@@ -266,6 +269,52 @@ def _namespace_lines(here: Mapping[str, Any]) -> list[str]:
     else:
         why = "no worse than elsewhere, nothing lowered"
     return [f"  namespace  {here['namespace']}: {said}; {why} (routing.perNamespace)"]
+
+
+def _group_lines(ledger: Any, record: Any) -> list[str]:
+    """The anomalies on the same workload as anomaly decision ``record``, in the order
+    they opened: those it was recorded with (``evidence.group``), and those that opened
+    after it and were grouped with it (their decisions' groups name its incident)."""
+    if record.kind != "anomaly" or not record.incident_key:
+        return []
+    members: dict[str, dict[str, Any]] = {}
+    groups = [record.evidence.get("group")]
+    later = ledger.decisions(kind="anomaly", since=record.created_at, subject=record.subject)
+    groups += [d.evidence.get("group") for d in reversed(later) if d.id != record.id]
+    for group in groups:
+        if not isinstance(group, list):
+            continue
+        keys = {m.get("incident_key") for m in group if isinstance(m, dict)}
+        if group is not groups[0] and record.incident_key not in keys:
+            continue  # a later group on the workload this one is not part of
+        for member in group:
+            if isinstance(member, dict) and isinstance(member.get("incident_key"), str):
+                members[member["incident_key"]] = member  # a later record knows it closed
+    if len(members) < 2:
+        return []
+    ordered = sorted(members.values(), key=lambda m: (m.get("since") or 0, m["incident_key"]))
+    lines = ["", f"Anomalous together on {record.subject} (in the order they opened)"]
+    for number, member in enumerate(ordered):
+        this = member["incident_key"] == record.incident_key
+        closed = member.get("closed_at")
+        lines.append(
+            f"  {_when(member.get('since'))}  {member.get('query', '?')} "
+            f"{member.get('reason', '?')}"
+            + ("" if this else f", peak {_number(member.get('peak'))}")
+            + ("" if this else f", expected {_number(member.get('expected'))}")
+            + (f", over at {_when(closed)}" if isinstance(closed, int | float) else "")
+            + _marks(this, first=number == 0)
+        )
+    return lines
+
+
+def _marks(this: bool, *, first: bool) -> str:
+    marks = [text for text, on in (("this decision", this), ("the first to move", first)) if on]
+    return f" ({'; '.join(marks)})" if marks else ""
+
+
+def _number(value: Any) -> str:
+    return f"{value:.4g}" if isinstance(value, int | float) else "?"
 
 
 def _thresholds(auto: object, ask: object, cap: object) -> str:

@@ -31,6 +31,15 @@ largest allocation at start). A series no fresh read has returned for ``EVICT_AF
 steps is saved and dropped from memory; it is restored if it comes back. A read of more
 than ``READ_PIECE`` steps (a first start, or a catch-up after hours down) is done in
 pieces, oldest first.
+
+Incidents are grouped per workload (the Deployment or StatefulSet a series' labels
+name): an incident that opens while others are open on the same workload, or closed
+within ``GROUP_WINDOW``, is recorded and signalled with them, in the order they opened
+("latency_p99 spike since 10:02 UTC (peak 2.31, expected 0.42), the first to move, then
+http_error_ratio spike since 10:03 UTC (this one)"), and
+``autonomic_anomaly_open_series{workload}`` counts the open ones. The open ones are
+rebuilt from the saved series state at a restart; those that closed are known only to
+the process that saw them close.
 """
 
 from __future__ import annotations
@@ -50,10 +59,11 @@ from agent.decisions import DecisionService, Proposal
 from agent.errors import PermanentError, TransientError
 from agent.ledger import Ledger
 from agent.metrics_port import MetricSeries, MetricsReader
+from agent.observability import Metrics
 from agent.settings import AnomalyQuery
-from forecasting.anomaly import Detector, IncidentTracker, StateError, Transition
+from forecasting.anomaly import Detector, Incident, IncidentTracker, StateError, Transition
 from remediation.ports import ObjectRef
-from remediation.signals import Signal, anomaly_signal
+from remediation.signals import Signal, anomaly_key, anomaly_signal
 
 __all__ = ["AnomalyLoop", "SeriesState"]
 
@@ -75,6 +85,15 @@ READ_PIECE = 720
 # of 50 added ~8 MB to the cycles' peak over batches of 10, which save as fast.
 SAVE_BATCH = 10
 
+# An incident that closed this many seconds ago or less is still named, with the open
+# ones, when another opens on the same workload: a release that breaks latency then
+# errors then CPU moves them minutes apart, and the first may have recovered by then.
+GROUP_WINDOW = 600.0
+# A workload's per-pod series can make a group of dozens: its sentence names the first
+# GROUP_NAMED to move (this one last) and counts the rest; the evidence keeps GROUP_KEPT.
+GROUP_NAMED = 5
+GROUP_KEPT = 20
+
 
 @dataclass
 class SeriesState:
@@ -85,6 +104,32 @@ class SeriesState:
     quiet_until: float = 0.0
     seen_at: float = float("-inf")  # the last cycle a fresh read returned it (or restore)
     saved_ts: float = float("-inf")  # ``last_ts`` when last saved or restored
+    target: ObjectRef | None = None  # the workload its labels name, if any
+
+
+@dataclass(frozen=True)
+class GroupMember:
+    """One anomaly incident on a workload, as a group names it."""
+
+    series: str  # the series key
+    query: str
+    reason: str
+    since: float
+    peak: float
+    expected: float
+    incident_key: str
+    closed_at: float | None = None
+
+    def record(self) -> dict[str, Any]:
+        return {
+            "query": self.query,
+            "reason": self.reason,
+            "since": self.since,
+            "peak": self.peak,
+            "expected": self.expected,
+            "closed_at": self.closed_at,
+            "incident_key": self.incident_key,
+        }
 
 
 @dataclass
@@ -121,6 +166,7 @@ class AnomalyLoop:
         submit: Callable[[Sequence[Signal]], None],
         clock: Clock,
         save_every: int = 10,
+        metrics: Metrics | None = None,
     ) -> None:
         self.queries = list(queries)
         self.reader = reader
@@ -129,6 +175,7 @@ class AnomalyLoop:
         self.submit = submit
         self.clock = clock
         self.save_every = save_every
+        self.metrics = metrics
         self.series: dict[str, SeriesState] = {}
         self.status = LoopStatus()
         self.points: dict[str, list[tuple[float, float, float, float, float, str]]] = {}
@@ -140,6 +187,11 @@ class AnomalyLoop:
         self._loaded: set[str] = set()  # queries whose saved series were restored
         self._said: dict[str, str | None] = {}  # query -> the health last logged
         self._cycling = threading.Lock()  # held by a cycle; a shutdown save waits for none
+        # Incidents closed within GROUP_WINDOW, per workload (those open are in the series'
+        # trackers); and the workloads the open-series gauge has a value for.
+        self._closed: dict[ObjectRef, list[GroupMember]] = {}
+        self._by_target: dict[ObjectRef, set[str]] = {}  # workload -> its series in memory
+        self._published: set[str] = set()
 
     def cycle(self) -> None:
         with self._cycling:
@@ -148,9 +200,12 @@ class AnomalyLoop:
     def _cycle(self) -> None:
         now = self.clock.now()
         for query in self.queries:
+            # Every query's saved series before any read: an incident opening on the first
+            # read of one query is grouped with those open on another's series.
             if query.name not in self._loaded:
                 self._restore_saved(query, now)
                 self._loaded.add(query.name)
+        for query in self.queries:
             start = self._start(query, now)
             if start > now + 2 * query.step:
                 # Points were read up to a time the clock has not reached: it was stepped
@@ -206,6 +261,8 @@ class AnomalyLoop:
         self._save_share()
         self.status.series = len(self.series)
         self.status.contexts = sum(s.detector.context_size for s in self.series.values())
+        self._forget_closed(now)
+        self._publish_open(now)
 
     def _say_health(self, name: str) -> None:
         """Log a query's health when it changes: once when it goes bad (and again if the
@@ -249,7 +306,7 @@ class AnomalyLoop:
             state = self._restore(key, since=now - query.history)
             if state is not None:
                 state.seen_at = now
-                self.series[key] = state
+                self._keep(key, state)
                 restored += 1
             if number % 1000 == 0:
                 log.info(
@@ -279,6 +336,7 @@ class AnomalyLoop:
             if state.saved_ts != state.last_ts:
                 continue  # not saved (another writer's version won): kept, tried again later
             del self.series[key]
+            self._watch(key, state, None)
             self._save_next = max(self._save_next - 1, 0)
             dropped += 1
         log.info("%d series gone from their queries' reads: saved and dropped", dropped)
@@ -287,8 +345,13 @@ class AnomalyLoop:
         state = self.series.get(key)
         if state is None:
             state = self._restore(key) or SeriesState(Detector(step), IncidentTracker())
-            self.series[key] = state
+            self._keep(key, state)
         return state
+
+    def _keep(self, key: str, state: SeriesState) -> None:
+        self.series[key] = state
+        if state.target is not None:  # saved with it
+            self._by_target.setdefault(state.target, set()).add(key)
 
     def _score(
         self,
@@ -309,12 +372,17 @@ class AnomalyLoop:
         # Older points (a first read's history, a catch-up's backlog) are not news.
         report_from = now - REPORT_BACKLOG * query.step if report else float("inf")
         target = target_of(metric.labels)
+        if state.target != target:  # a new series, or one saved before targets were
+            self._watch(key, state, target)
         for t, v in zip(ts[new], values[new], strict=True):
             if np.isfinite(v):
                 if t - state.last_real > GAP_RESETS_INCIDENT * query.step and state.last_real > 0:
                     # After a long silence an open incident's state is unknown: close the
                     # book on it rather than file whatever comes next under it, and let the
                     # detector see a few points before the first after the gap can alarm.
+                    dropped = state.tracker.current
+                    if dropped is not None and target is not None:
+                        self._closing(query.name, key, target, dropped, state.last_real)
                     state.tracker = IncidentTracker()
                     state.quiet_until = float(t) + REWARM_AFTER_GAP * query.step
                 state.last_real = float(t)
@@ -340,9 +408,24 @@ class AnomalyLoop:
                 quiet = min(point.confidence, state.tracker.keep_confidence * 0.999)
                 point = replace(point, confidence=quiet)
             event = state.tracker.observe(point)
+            if event is not None and event.transition == Transition.CLOSE and target:
+                self._closing(query.name, key, target, event.incident, float(t))
             if event is None or event.transition != Transition.OPEN:
                 continue
             incident = event.incident
+            # A restarted daemon (or a new leader) reads again the points since the
+            # series' last save: an incident opened among them is in the ledger already.
+            # It is sent on again (remediation finds its decision by the same key and
+            # does not decide twice), but not recorded or counted twice, nor grouped (so
+            # are the series of a workload's other pods that open in the same step).
+            known = self.ledger.latest_for_incident(
+                anomaly_key(query.name, target, metric.labels, incident.opened_at)
+            )
+            group, summary = (
+                ([], None)
+                if known is not None
+                else self._group(query.name, key, target, incident, float(t))
+            )
             signal = anomaly_signal(
                 metric=query.name,
                 target=target,
@@ -354,12 +437,10 @@ class AnomalyLoop:
                 at=float(t),
                 labels=metric.labels,
                 incident_start=incident.opened_at,
+                group=[member.record() for member in group],
+                group_summary=summary,
             )
-            # A restarted daemon (or a new leader) reads again the points since the
-            # series' last save: an incident opened among them is in the ledger already.
-            # It is sent on again (remediation finds its decision by the same key and
-            # does not decide twice), but not recorded or counted twice.
-            if self.ledger.latest_for_incident(signal.dedup_key) is not None:
+            if known is not None:
                 self.submit([signal])
                 continue
             self.status.incidents_opened += 1
@@ -378,13 +459,15 @@ class AnomalyLoop:
                     proposal={"incident": incident.number, "reason": incident.reason.value},
                     signal_confidence=signal.confidence,
                     reason_code=f"Anomaly{incident.reason.value.title().replace('_', '')}",
-                    reason=f"{query.name} {incident.reason.value}: {numbers}",
+                    reason=f"{query.name} {incident.reason.value}: {numbers}"
+                    + (f"; {summary}" if summary else ""),
                     evidence={
                         "query": query.expr,
                         "labels": metric.labels,
                         "observed": incident.peak_observed,
                         "expected": incident.peak_expected,
                         "band": [incident.peak_lower, incident.peak_upper],
+                        **({"group": [member.record() for member in group]} if summary else {}),
                     },
                     model_version="anomaly-detector/1",
                     incident_key=signal.dedup_key,
@@ -401,6 +484,107 @@ class AnomalyLoop:
             )
             self.submit([signal])
         return key
+
+    # --------------------------------------------------------------- groups
+    def _closing(
+        self, name: str, key: str, target: ObjectRef, incident: Incident, at: float
+    ) -> None:
+        """Remember an incident of ``target`` that closed (or was dropped) at ``at``."""
+        self._closed.setdefault(target, []).append(
+            _member(name, key, target, incident, closed_at=at)
+        )
+
+    def _watch(self, key: str, state: SeriesState, target: ObjectRef | None) -> None:
+        """Series ``key`` belongs to ``target`` (None: to no workload, or gone)."""
+        if state.target is not None and state.target != target:
+            keys = self._by_target.get(state.target, set())
+            keys.discard(key)
+            if not keys:
+                self._by_target.pop(state.target, None)
+        state.target = target
+        if target is not None:
+            self._by_target.setdefault(target, set()).add(key)
+
+    def _open_members(
+        self, now: float, target: ObjectRef | None = None
+    ) -> dict[ObjectRef, list[GroupMember]]:
+        """The open incidents per workload (of ``target`` only, if given: an incident
+        opening looks at its workload's series, not at every series). One whose series
+        has had no real point for ``GAP_RESETS_INCIDENT`` steps (a pod gone) is not
+        counted: the next point drops it."""
+        found: dict[ObjectRef, list[GroupMember]] = {}
+        keys = self.series.keys() if target is None else self._by_target.get(target, set())
+        for key in keys:
+            state = self.series[key]
+            current = state.tracker.current
+            if state.target is None or current is None:
+                continue
+            if now - state.last_real > GAP_RESETS_INCIDENT * state.detector.step:
+                continue
+            name = key.split("{", 1)[0]
+            found.setdefault(state.target, []).append(_member(name, key, state.target, current))
+        return found
+
+    def _group(
+        self, name: str, key: str, target: ObjectRef | None, incident: Incident, now: float
+    ) -> tuple[list[GroupMember], str | None]:
+        """The anomalies on ``target`` an incident opening on series ``key`` is grouped
+        with, itself included, in the order they opened, and the sentence that says so;
+        ([], None) when it is alone (or the series names no workload)."""
+        if target is None:
+            return [], None
+        this = _member(name, key, target, incident)
+        others = {
+            m.series: m
+            for m in self._closed.get(target, [])
+            if m.series != key and (m.closed_at or now) >= now - GROUP_WINDOW
+        }
+        for member in self._open_members(now, target).get(target, []):
+            if member.series != key:
+                others[member.series] = member  # open beats closed: one entry a series
+        if not others:
+            return [], None
+        group = sorted([this, *others.values()], key=lambda m: (m.since, m.series))
+        watched = len(self._by_target.get(target, ()))
+        parts = []
+        for number, named in enumerate(_first_and_this(group, this, GROUP_NAMED)):
+            if named is None:
+                parts.append(f"{len(group) - GROUP_NAMED} more")
+                continue
+            text = f"{named.query} {named.reason} since {_hhmm(named.since)}"
+            if named is this:
+                text += " (this one)"
+            else:
+                peak, expected = _figures(named.peak, named.expected)
+                over = f"; over at {_hhmm(named.closed_at)}" if named.closed_at else ""
+                text += f" (peak {peak}, expected {expected}{over})"
+            parts.append(text + (", the first to move" if number == 0 else ""))
+        summary = (
+            f"{len(group)} of {max(watched, len(group))} series watched on {target} "
+            "moved together: " + ", then ".join(parts)
+        )
+        kept = [m for m in _first_and_this(group, this, GROUP_KEPT) if m is not None]
+        return kept, summary
+
+    def _forget_closed(self, now: float) -> None:
+        for target in list(self._closed):
+            kept = [m for m in self._closed[target] if (m.closed_at or now) >= now - GROUP_WINDOW]
+            if kept:
+                self._closed[target] = kept
+            else:
+                del self._closed[target]
+
+    def _publish_open(self, now: float) -> None:
+        """``autonomic_anomaly_open_series{workload}``: the series of each workload with
+        an open incident; a workload with none leaves the metric."""
+        if self.metrics is None:
+            return
+        counts = {str(target): len(open_) for target, open_ in self._open_members(now).items()}
+        for name in self._published - counts.keys():
+            self.metrics.anomaly_open_series.remove(name)
+        for name, count in counts.items():
+            self.metrics.anomaly_open_series.labels(workload=name).set(count)
+        self._published = set(counts)
 
     # --------------------------------------------------------------- state
     def save(self, *, deadline: float | None = None) -> int:
@@ -504,10 +688,17 @@ class AnomalyLoop:
             # saved since a series can leave memory: the gap rules apply across that
             last_real = float(value.get("last_real", 0.0))
             quiet_until = float(value.get("quiet_until", 0.0))
+            saved_target = value.get("target")  # absent from states saved before groups
+            target = None
+            if saved_target:
+                kind, name, namespace = saved_target
+                target = ObjectRef(str(kind), str(name), namespace)  # type: ignore[arg-type]
         except (StateError, KeyError, TypeError, ValueError, AttributeError) as exc:
             log.warning("saved state for %s unusable (%s): starting fresh", key, exc)
             return None
-        return SeriesState(detector, tracker, last_ts, last_real, quiet_until, saved_ts=last_ts)
+        return SeriesState(
+            detector, tracker, last_ts, last_real, quiet_until, saved_ts=last_ts, target=target
+        )
 
 
 def _saved(state: SeriesState) -> dict[str, Any]:
@@ -517,7 +708,45 @@ def _saved(state: SeriesState) -> dict[str, Any]:
         "last_ts": state.last_ts if np.isfinite(state.last_ts) else None,
         "last_real": state.last_real,
         "quiet_until": state.quiet_until,
+        "target": None
+        if state.target is None
+        else [state.target.kind, state.target.name, state.target.namespace],
     }
+
+
+def _member(
+    name: str, key: str, target: ObjectRef, incident: Incident, closed_at: float | None = None
+) -> GroupMember:
+    return GroupMember(
+        series=key,
+        query=name,
+        reason=incident.reason.value,
+        since=incident.opened_at,
+        peak=incident.peak_observed,
+        expected=incident.peak_expected,
+        incident_key=anomaly_key(name, target, None, incident.opened_at),
+        closed_at=closed_at,
+    )
+
+
+def _first_and_this(
+    group: list[GroupMember], this: GroupMember, limit: int
+) -> list[GroupMember | None]:
+    """At most ``limit`` of ``group``: the first to open, and ``this`` last if it opened
+    later than them, None standing for those left out between."""
+    if len(group) <= limit:
+        return list(group)
+    if this in group[:limit]:
+        return [*group[:limit], None]
+    return [*group[: limit - 1], None, this]
+
+
+def _hhmm(ts: float | None) -> str:
+    """10:02 UTC (10:02:30 UTC off the minute)."""
+    if ts is None:
+        return "?"
+    shown = time.strftime("%H:%M:%S" if ts % 60 else "%H:%M", time.gmtime(ts))
+    return f"{shown} UTC"
 
 
 def _figures(*values: float) -> list[str]:
