@@ -147,3 +147,65 @@ def test_a_node_only_the_cluster_s_own_wrote_is_cordoned_again(rig: KubeRig) -> 
     (again,) = _cordoned_then_pressure_again(rig, "node-autoscaler")
     assert again.outcome == "decided", again.message
     assert get_obj(rig.server.store, "Node", None, "node-2")["spec"]["unschedulable"] is True
+
+
+def _stuck(rig: KubeRig, name: str) -> None:
+    """``name`` turns not Ready now (Running, its Ready condition False)."""
+    rig.server.store.modify(
+        "Pod",
+        "shop",
+        name,
+        lambda pod: pod["status"]["conditions"][1].update(
+            status="False", lastTransitionTime=rfc3339(rig.clock.now())
+        ),
+    )
+
+
+def _pod_restarted_then_another_stuck(rig: KubeRig, manager: str) -> list[Handled]:
+    """restart-stuck-pods deletes one stuck pod of web (verified); five minutes later
+    ``manager`` writes the Deployment and another of its pods gets stuck; 16 minutes
+    later (past the 15-minute heldFor, within the runbook's 30-minute cooldown of that
+    write) what the runbook does about the second pod. A replacement pod has a new name,
+    so "our last action" must be read on the workload, as the change is."""
+    seed_web(rig, started_at=rig.clock.now() - 7200)
+    first = rig.server.store.objects("Pod", "shop")[1]["metadata"]["name"]
+    _stuck(rig, first)
+    controller = Controller(rig.server, rig.clock, lambda _c: "Ready", heal=False)
+    rig.controllers.append(lambda: controller.reconcile("shop", "web"))
+    rig.run(16 * 60)
+    (decision,) = rig.decisions_of("restart-stuck-pods")
+    rig.run(3 * 60)
+    assert rig.ledger.get_decision(decision.id).status == "verified"  # type: ignore[union-attr]
+    client.AppsV1Api(rig.api_client).patch_namespaced_deployment(
+        "web",
+        "shop",
+        {"metadata": {"annotations": {"team/on-it": "alice"}}},
+        field_manager=manager,
+    )
+    second = next(
+        p["metadata"]["name"]
+        for p in rig.server.store.objects("Pod", "shop")
+        if p["metadata"]["name"] != first
+    )
+    _stuck(rig, second)
+    rig.clock.advance(16 * 60)
+    return [h for h in rig.cycle() if h.runbook == "restart-stuck-pods"]
+
+
+def test_a_person_editing_the_workload_after_our_pod_restart_holds_the_next(
+    rig: KubeRig,
+) -> None:
+    (again,) = _pod_restarted_then_another_stuck(rig, "kubectl-edit")
+    assert (again.outcome, again.reason_code) == ("denied", "HumanRecentlyChanged")
+    assert "changed Deployment/shop/web 16m ago, after our last action on it or its pods" in (
+        again.message
+    )
+    assert len(rig.decisions_of("restart-stuck-pods")) == 1
+
+
+def test_a_controller_writing_the_workload_after_our_pod_restart_does_not(
+    rig: KubeRig,
+) -> None:
+    (again,) = _pod_restarted_then_another_stuck(rig, "kube-controller-manager")
+    assert again.outcome == "decided", again.message
+    assert len(rig.decisions_of("restart-stuck-pods")) == 2
