@@ -130,6 +130,16 @@ IMPOSSIBLE = {
         "spec.preconditions[0].type",
         "spec.target.kind is Node: a Node is never rolled out; it could never hold",
     ),
+    "a StatefulSet's failed rollout": (
+        WORKLOAD.replace("kind: Deployment", "kind: StatefulSet").replace(
+            "    - type: alert\n      alertname: HighErrorRate\n",
+            "    - type: kubernetes\n      condition: RolloutFailed\n",
+        ),
+        ("condition: RolloutFailed", 1),
+        "spec.triggers[0].condition",
+        "a StatefulSet has no progress deadline, so Kubernetes never reports its rollout "
+        "failed and the trigger could never fire",
+    ),
     "contradictory bounds on one query": (
         preconditions(promql("> 5"), promql("< 3")),
         ("'< 3'", 1),
@@ -330,6 +340,10 @@ def test_what_could_never_pass_is_refused_at_its_line(tmp_path: Path, case: str)
 POSSIBLE = {
     "a rollout within a millisecond": preconditions(
         "    - type: changedWithin\n      within: 1ms\n"
+    ),
+    "a Deployment's failed rollout": WORKLOAD.replace(
+        "    - type: alert\n      alertname: HighErrorRate\n",
+        "    - type: kubernetes\n      condition: RolloutFailed\n",
     ),
     "a rollout of a Pod's Deployment": preconditions(
         "    - type: changedWithin\n      within: 30m\n"
