@@ -94,6 +94,9 @@ class WorkloadState:
     generation: int = 0
     observed_generation: int = 0
     revision: int = 0  # deployment.kubernetes.io/revision (rollout.argoproj.io/revision)
+    # A StatefulSet's ``status.updateRevision``: the ControllerRevision its pods are rolled
+    # to (it has no numbered revision, so ``revision`` stays 0); "" for other kinds.
+    revision_name: str = ""
     paused: bool = False
     rollout_failed: bool = False  # Progressing=False, reason ProgressDeadlineExceeded
     last_rollout_at: float | None = None  # epoch seconds of the newest ReplicaSet's creation

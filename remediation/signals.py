@@ -210,10 +210,13 @@ _PULL_REASONS = frozenset({"ImagePullBackOff", "ErrImagePull"})
 
 
 def _incident_of(pod: PodState, snapshot: ClusterSnapshot) -> str:
-    """Group pod conditions by owner and rollout revision: one incident per bad rollout."""
+    """Group pod conditions by owner and rollout revision: one incident per bad rollout.
+    A StatefulSet has no numbered revision: its ControllerRevision's name stands in."""
     if pod.owner is not None:
         owner = snapshot.workload(pod.owner)
         revision = owner.revision if owner is not None else 0
+        if owner is not None and revision == 0 and owner.revision_name:
+            return f"{pod.owner}/{owner.revision_name}"
         return f"{pod.owner}/rev{revision}"
     return str(pod.ref)
 
