@@ -141,6 +141,13 @@ class PodState:
     created_at: float | None = None
     ready_at: float | None = None
 
+    @property
+    def terminal(self) -> bool:
+        """Succeeded or Failed: done for good (a pod the kubelet evicted is Failed, and
+        stays until someone deletes it). Its controller no longer counts it and has
+        started a replacement, so it is no pod of the workload's to judge or act on."""
+        return self.phase in ("Succeeded", "Failed")
+
 
 @dataclass(frozen=True)
 class NodeState:

@@ -222,7 +222,9 @@ def _incident_of(pod: PodState, snapshot: ClusterSnapshot) -> str:
 
 
 def _pod_signals(pod: PodState, snapshot: ClusterSnapshot, at: float) -> list[Signal]:
-    if pod.deleting:
+    # A terminal pod (an evicted one, left behind) keeps its old restarts and reasons:
+    # they are history, and its replacement speaks for the workload now.
+    if pod.deleting or pod.terminal:
         return []
     found: list[tuple[str, float | None]] = []
     if pod.waiting_reason == "CrashLoopBackOff":
