@@ -159,6 +159,15 @@ def _triggers(parts: Parts) -> Iterator[tuple[Loc, str]]:
                 "trigger (e.g. KubePersistentVolumeFillingUp)",
             )
             continue
+        if kind == "StatefulSet" and trigger.condition == "RolloutFailed":
+            yield (
+                ("spec", "triggers", index, "condition"),
+                "condition RolloutFailed is a Deployment's Progressing condition turning "
+                "False (ProgressDeadlineExceeded); a StatefulSet has no progress deadline, "
+                "so Kubernetes never reports its rollout failed and the trigger could never "
+                "fire; use CrashLoopBackOff, ImagePullBackOff or PodNotReady on its pods",
+            )
+            continue
         node_condition = trigger.condition in NODE_CONDITIONS
         if kind is not None and node_condition != (kind == "Node"):
             want = "Node" if node_condition else "a Pod, Deployment or StatefulSet"

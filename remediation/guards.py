@@ -179,6 +179,18 @@ def _last_action_on(state: GuardState, target: ObjectRef) -> ActionRecord | None
     return max(records, key=lambda r: r.at) if records else None
 
 
+def _last_action_on_subject(state: GuardState, plan: Plan) -> ActionRecord | None:
+    """Our last action on what someone else's change is read from: the target, or for a
+    Pod the workload that owns it (``Plan.counted_as``), counting our actions on the
+    workload itself and on any of its pods (a replacement pod has a new name, so the
+    pod's own record would always be empty)."""
+    on = plan.counted_as
+    if on is None:
+        return _last_action_on(state, plan.target)
+    records = [r for r in state.actions if r.target in (plan.target, on) or r.counted_on == on]
+    return max(records, key=lambda r: r.at) if records else None
+
+
 @dataclass(frozen=True)
 class _Judged:
     """One guard as judged: its result for the record, and its reason code and message
@@ -363,6 +375,9 @@ def _judge(
     # change that *caused* the incident, such as the rollout a crash-loop rollback
     # undoes, came before any action of ours.)
     human = plan.human_changed_at
+    # A Pod's change by someone else is read from its workload (planning's
+    # ``_human_changed_at``), so "after our last action" is judged on the workload too.
+    last = _last_action_on_subject(state, plan)
     fighting = (
         human is not None
         and last is not None
@@ -383,8 +398,10 @@ def _judge(
             else ("after" if human > last.at else "before") + " our last action"
         ),
         f"someone other than Autonomic and the cluster's controllers (a person, kubectl, a "
-        f"GitOps tool) changed {plan.target} {format_duration(max(now - human, 0))} ago, "
-        "after our last action on it; leaving it to them"
+        f"GitOps tool) changed {plan.counted_as or plan.target} "
+        f"{format_duration(max(now - human, 0))} ago, after our last action on it"
+        + (f" or its pods (it owns {plan.target})" if plan.counted_as else "")
+        + "; leaving it to them"
         if fighting and human is not None
         else None,
     )

@@ -6,7 +6,8 @@ loaded, it matches, and every time it is skipped, denied or undone. These are ca
 it is loaded, with the reason. Only what is provably impossible from the runbook alone
 is refused, never what merely looks unlikely:
 
-- a ``changedWithin`` of 0s (a rollout less than no time ago);
+- a ``changedWithin`` of 0s (a rollout less than no time ago), or on a target whose
+  rollouts are never read (a StatefulSet, a Node, a claim, a Job);
 - PromQL preconditions (or verification checks) on the same query whose conditions no
   value meets at once (``> 5`` and ``< 3``, ``== 1`` and ``!= 1``);
 - freeze and maintenance windows that leave no moment to act: a freeze window open all
@@ -85,14 +86,35 @@ def never_pass(parts: Parts) -> list[Problem]:
 # ---------------------------------------------------------------------- preconditions
 
 
+# Why ``changedWithin`` could never hold on a target of each kind: it reads when a
+# Deployment (a Pod's: its Deployment) last rolled out, from its newest ReplicaSet.
+_NEVER_ROLLED_OUT = {
+    "StatefulSet": "a StatefulSet rolls out through ControllerRevisions, which Autonomic "
+    "does not read, so its last rollout is never known",
+    "Node": "a Node is never rolled out",
+    "PersistentVolumeClaim": "a PersistentVolumeClaim is never rolled out",
+    "Job": "Autonomic does not read Jobs",
+}
+
+
 def _changed_within(parts: Parts) -> Iterator[Problem]:
     for index, condition in parts.known(parts.preconditions):
-        if isinstance(condition, ChangedWithin) and condition.within <= 0:
+        if not isinstance(condition, ChangedWithin):
+            continue
+        if condition.within <= 0:
             yield (
                 ("spec", "preconditions", index, "within"),
                 "'within: 0s' can never hold (the target would have to have been rolled out "
                 f"less than no time ago), {NEVER_ACTS}; give the period after a rollout in "
                 "which to act, e.g. '30m'",
+            )
+        why = _NEVER_ROLLED_OUT.get(parts.kind or "")
+        if why is not None:
+            yield (
+                ("spec", "preconditions", index, "type"),
+                f"changedWithin reads when a Deployment (or a Pod's Deployment) last rolled "
+                f"out, but spec.target.kind is {parts.kind}: {why}; it could never hold, "
+                f"{NEVER_ACTS}; remove it",
             )
 
 

@@ -853,6 +853,15 @@ def _check_local_preconditions(
             workload = _workload_of(target, snapshot)
             rolled = workload.last_rollout_at if workload is not None else None
             within = format_duration(condition.within)
+            if workload is not None and workload.ref.kind == "StatefulSet":
+                # A Pod runbook's pod of a StatefulSet (a StatefulSet runbook is refused
+                # at load): its rollouts are ControllerRevisions, never read.
+                raise _Stop(
+                    "NoRecentChange",
+                    f"{show(target)} belongs to {show(workload.ref)}, and Autonomic does not "
+                    "read a StatefulSet's rollouts (ControllerRevisions): changedWithin "
+                    "never holds for its pods",
+                )
             if rolled is None or now - rolled > condition.within:
                 when = (
                     f"{format_duration(now - rolled)} ago" if rolled is not None else "never seen"

@@ -94,6 +94,9 @@ class WorkloadState:
     generation: int = 0
     observed_generation: int = 0
     revision: int = 0  # deployment.kubernetes.io/revision (rollout.argoproj.io/revision)
+    # A StatefulSet's ``status.updateRevision``: the ControllerRevision its pods are rolled
+    # to (it has no numbered revision, so ``revision`` stays 0); "" for other kinds.
+    revision_name: str = ""
     paused: bool = False
     rollout_failed: bool = False  # Progressing=False, reason ProgressDeadlineExceeded
     last_rollout_at: float | None = None  # epoch seconds of the newest ReplicaSet's creation
@@ -137,6 +140,13 @@ class PodState:
     # never restarted is its start-up time, scheduling and image pull included.
     created_at: float | None = None
     ready_at: float | None = None
+
+    @property
+    def terminal(self) -> bool:
+        """Succeeded or Failed: done for good (a pod the kubelet evicted is Failed, and
+        stays until someone deletes it). Its controller no longer counts it and has
+        started a replacement, so it is no pod of the workload's to judge or act on."""
+        return self.phase in ("Succeeded", "Failed")
 
 
 @dataclass(frozen=True)

@@ -233,16 +233,21 @@ _PULL_REASONS = frozenset({"ImagePullBackOff", "ErrImagePull"})
 
 
 def _incident_of(pod: PodState, snapshot: ClusterSnapshot) -> str:
-    """Group pod conditions by owner and rollout revision: one incident per bad rollout."""
+    """Group pod conditions by owner and rollout revision: one incident per bad rollout.
+    A StatefulSet has no numbered revision: its ControllerRevision's name stands in."""
     if pod.owner is not None:
         owner = snapshot.workload(pod.owner)
         revision = owner.revision if owner is not None else 0
+        if owner is not None and revision == 0 and owner.revision_name:
+            return f"{pod.owner}/{owner.revision_name}"
         return f"{pod.owner}/rev{revision}"
     return str(pod.ref)
 
 
 def _pod_signals(pod: PodState, snapshot: ClusterSnapshot, at: float) -> list[Signal]:
-    if pod.deleting:
+    # A terminal pod (an evicted one, left behind) keeps its old restarts and reasons:
+    # they are history, and its replacement speaks for the workload now.
+    if pod.deleting or pod.terminal:
         return []
     found: list[tuple[str, float | None]] = []
     if pod.waiting_reason == "CrashLoopBackOff":

@@ -81,11 +81,13 @@ class ClusterSnapshot:
         return found
 
     def pods_of(self, owner: ObjectRef) -> tuple[PodState, ...]:
-        """Pods owned (through their ReplicaSet) by ``owner``, by name."""
+        """Pods owned (through their ReplicaSet) by ``owner``, by name; not those in a
+        terminal phase."""
         found: tuple[PodState, ...] = self._lookup("owner").get(owner, ())
         return found
 
     def pods_on(self, node: str) -> tuple[PodState, ...]:
+        """Pods on ``node``, by name; not those in a terminal phase."""
         found: tuple[PodState, ...] = self._lookup("on").get(node, ())
         return found
 
@@ -135,8 +137,10 @@ def _build_lookup(snapshot: ClusterSnapshot, name: str) -> dict[Any, Any]:
                 ref = ObjectRef("HorizontalPodAutoscaler", other, hpa.ref.namespace)
                 scales.setdefault(ref, hpa.target)
         return scales
+    # A pod in a terminal phase is neither a workload's nor a node's: its controller
+    # no longer counts it, and it runs nothing (``PodState.terminal``).
     if name == "owner":
-        return _grouped(snapshot.pods, lambda p: p.owner)
+        return _grouped((p for p in snapshot.pods if not p.terminal), lambda p: p.owner)
     if name == "on":
-        return _grouped(snapshot.pods, lambda p: p.node)
+        return _grouped((p for p in snapshot.pods if not p.terminal), lambda p: p.node)
     raise KeyError(name)

@@ -51,6 +51,7 @@ __all__ = ["RESTARTED_AT", "Operations", "merge_diff"]
 Obj = dict[str, Any]
 RESTARTED_AT = "kubectl.kubernetes.io/restartedAt"
 MIRROR_ANNOTATION = "kubernetes.io/config.mirror"
+_TERMINAL_PHASES = ("Succeeded", "Failed")
 
 
 def merge_diff(old: Any, new: Any) -> Any:
@@ -733,15 +734,19 @@ class Operations:
                 evicted.append(name)
                 continue
             namespace, pod_name = name.split("/", 1)
-            if room is not None and not room.allows(namespace):
+            # A pod in a terminal phase (one the kubelet evicted, a finished Job's) runs
+            # nothing: removing it disrupts no one, so it takes no room in the budget.
+            disrupts = (pod.get("status") or {}).get("phase") not in _TERMINAL_PHASES
+            if disrupts and room is not None and not room.allows(namespace):
                 waiting.append(name)  # the disruption budget is spent: a later round
                 continue
             try:
                 self.api.evict_pod(namespace, pod_name, dry_run=dry_run)
                 evicted.append(name)
-                evicted_now[namespace] = evicted_now.get(namespace, 0) + 1
-                if room is not None:
-                    room = room.take(namespace)
+                if disrupts:
+                    evicted_now[namespace] = evicted_now.get(namespace, 0) + 1
+                    if room is not None:
+                        room = room.take(namespace)
                 issued = True
             except ObjectGoneError:
                 evicted.append(name)  # already gone: that is what we wanted

@@ -226,6 +226,9 @@ def workload_state(
         generation=int(meta.get("generation", 0)),
         observed_generation=_count(status.get("observedGeneration")),
         revision=revision_of(obj),
+        revision_name=str(status.get("updateRevision") or "")
+        if obj.get("kind") == "StatefulSet"
+        else "",
         paused=bool(spec.get("paused", False)),
         rollout_failed=failed,
         last_rollout_at=parse_time((newest or {}).get("metadata", {}).get("creationTimestamp")),

@@ -19,6 +19,7 @@ from remediation.ports import (
     Cordon,
     DeletePod,
     Drain,
+    EvictionRoom,
     EvictPod,
     ObjectRef,
     PatchResources,
@@ -30,7 +31,13 @@ from remediation.ports import (
     SetHpaMinReplicas,
 )
 from tests.fakekube import FakeApiServer
-from tests.fakekube.seed import seed_daemonset_pod, seed_pdb, seed_statefulset
+from tests.fakekube.seed import (
+    pod_status,
+    seed_daemonset_pod,
+    seed_pdb,
+    seed_pod,
+    seed_statefulset,
+)
 from tests.fakekube.store import resource_for_kind
 
 WEB = ObjectRef("Deployment", "web", "shop")
@@ -493,3 +500,23 @@ def test_annotate_writes_only_autonomic_keys(
         cluster.annotate(WEB, {"owner": "autonomic"})
     assert len(fake.requests) == requests  # refused before any request was made
     assert stored(fake, "Deployment", "web")["metadata"]["annotations"]["owner"] == "team-a"
+
+
+def test_a_drain_removes_terminal_pods_without_room_in_the_budget(
+    fake: FakeApiServer, cluster: KubernetesCluster, shop: Any
+) -> None:
+    """A pod the kubelet evicted (Failed) left on the node runs nothing: the drain
+    removes it even with no room left in the disruption budget, and does not count it
+    as disrupted, as planning does not (``ClusterSnapshot.pods_on``)."""
+    owner = fake.store.objects("ReplicaSet", "shop")[0]
+    evicted = seed_pod(
+        fake.store, "web-evicted", namespace="shop", owner=owner,
+        template=owner["spec"]["template"], node="node-1",
+        status=pod_status(ready=False, phase="Failed"),
+    )  # fmt: skip
+    node = ObjectRef("Node", "node-1")
+    result = cluster.drain_round(Drain(node), room=EvictionRoom(total=0))
+    running = [p["metadata"]["name"] for p in shop["pods"] if p["spec"]["nodeName"] == "node-1"]
+    assert result.after["evicted"] == [f"shop/{evicted['metadata']['name']}"]
+    assert result.after["evicted_now"] == {}
+    assert sorted(result.after["waiting"]) == sorted(f"shop/{name}" for name in running)

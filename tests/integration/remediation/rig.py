@@ -214,11 +214,14 @@ class Controller:
         replicas = int(spec.get("replicas", 1))
         wanted_hash = current["metadata"]["labels"]["pod-template-hash"]
         pods = self.store.objects("Pod", namespace)
+        # As the ReplicaSet controller, pods in a terminal phase (a pod the kubelet
+        # evicted is Failed, and stays until someone deletes it) are not counted.
         mine = [
             p
             for p in pods
             if p["metadata"].get("labels", {}).get("app") == name
             and p["metadata"].get("ownerReferences")
+            and (p.get("status") or {}).get("phase") not in ("Succeeded", "Failed")
         ]
         keep = [p for p in mine if p["metadata"]["labels"].get("pod-template-hash") == wanted_hash]
         for pod in mine:

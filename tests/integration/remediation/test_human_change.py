@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
 from kubernetes import client
 
 from agent.remediation_engine import Handled
@@ -15,6 +16,7 @@ from remediation.ports import ObjectRef
 from tests.integration.remediation.rig import (
     Controller,
     KubeRig,
+    Write,
     get_obj,
     rfc3339,
     seed_nodes,
@@ -147,3 +149,108 @@ def test_a_node_only_the_cluster_s_own_wrote_is_cordoned_again(rig: KubeRig) -> 
     (again,) = _cordoned_then_pressure_again(rig, "node-autoscaler")
     assert again.outcome == "decided", again.message
     assert get_obj(rig.server.store, "Node", None, "node-2")["spec"]["unschedulable"] is True
+
+
+def _stuck(rig: KubeRig, name: str) -> None:
+    """``name`` turns not Ready now (Running, its Ready condition False)."""
+    rig.server.store.modify(
+        "Pod",
+        "shop",
+        name,
+        lambda pod: pod["status"]["conditions"][1].update(
+            status="False", lastTransitionTime=rfc3339(rig.clock.now())
+        ),
+    )
+
+
+def _pod_restarted_then_another_stuck(rig: KubeRig, manager: str) -> list[Handled]:
+    """restart-stuck-pods deletes one stuck pod of web (verified); five minutes later
+    ``manager`` writes the Deployment and another of its pods gets stuck; 16 minutes
+    later (past the 15-minute heldFor, within the runbook's 30-minute cooldown of that
+    write) what the runbook does about the second pod. A replacement pod has a new name,
+    so "our last action" must be read on the workload, as the change is."""
+    seed_web(rig, started_at=rig.clock.now() - 7200)
+    first = rig.server.store.objects("Pod", "shop")[1]["metadata"]["name"]
+    _stuck(rig, first)
+    controller = Controller(rig.server, rig.clock, lambda _c: "Ready", heal=False)
+    rig.controllers.append(lambda: controller.reconcile("shop", "web"))
+    rig.run(16 * 60)
+    (decision,) = rig.decisions_of("restart-stuck-pods")
+    rig.run(3 * 60)
+    assert rig.ledger.get_decision(decision.id).status == "verified"  # type: ignore[union-attr]
+    client.AppsV1Api(rig.api_client).patch_namespaced_deployment(
+        "web",
+        "shop",
+        {"metadata": {"annotations": {"team/on-it": "alice"}}},
+        field_manager=manager,
+    )
+    second = next(
+        p["metadata"]["name"]
+        for p in rig.server.store.objects("Pod", "shop")
+        if p["metadata"]["name"] != first
+    )
+    _stuck(rig, second)
+    rig.clock.advance(16 * 60)
+    return [h for h in rig.cycle() if h.runbook == "restart-stuck-pods"]
+
+
+def test_a_person_editing_the_workload_after_our_pod_restart_holds_the_next(
+    rig: KubeRig,
+) -> None:
+    (again,) = _pod_restarted_then_another_stuck(rig, "kubectl-edit")
+    assert (again.outcome, again.reason_code) == ("denied", "HumanRecentlyChanged")
+    assert "changed Deployment/shop/web 16m ago, after our last action on it or its pods" in (
+        again.message
+    )
+    assert len(rig.decisions_of("restart-stuck-pods")) == 1
+
+
+def test_a_controller_writing_the_workload_after_our_pod_restart_does_not(
+    rig: KubeRig,
+) -> None:
+    (again,) = _pod_restarted_then_another_stuck(rig, "kube-controller-manager")
+    assert again.outcome == "decided", again.message
+    assert len(rig.decisions_of("restart-stuck-pods")) == 2
+
+
+def _cordoned_then_uncordoned_while_verified(rig: KubeRig, manager: str) -> Any:
+    """Autonomic cordons node-2 for disk pressure; ``manager`` uncordons it 10s later,
+    inside the verification's settle. The decision as the verification leaves it."""
+    seed_nodes(rig, 4, disk_pressure={"node-2": rig.clock.now() - 11 * 60})
+    (first,) = [h for h in rig.cycle() if h.runbook == "disk-pressure-cordon"]
+    assert first.outcome == "decided"
+    rig.clock.advance(10)
+    _uncordon(rig, "node-2", manager)
+    rig.run(6 * 60)
+    (decision,) = rig.decisions_of("disk-pressure-cordon")
+    return rig.ledger.get_decision(decision.id)
+
+
+@pytest.mark.parametrize("manager", ["kubectl-uncordon", "kube-controller-manager"])
+def test_a_cordon_whose_check_fails_is_never_undone_over_the_uncordon(
+    rig: KubeRig, manager: str
+) -> None:
+    """disk-pressure-cordon's one check, nodeCordoned, fails only when the node was
+    uncordoned since: the undo (an uncordon) then writes nothing, whoever uncordoned it
+    (a person: HumanChangedSinceAction; the cluster's own: the node no longer holds what
+    the cordon wrote). The failure is escalated; the node stays as they left it."""
+    decision = _cordoned_then_uncordoned_while_verified(rig, manager)
+    assert decision.status == "failed"
+    (undo,) = [f for f in rig.feedback(decision.id) if f[0] == "verification"]
+    assert undo == ("verification", "wrong")
+    assert [i.status for i in rig.ledger.intents()] == ["applied"]
+    refused = [
+        f["detail"].get("undo_refused")
+        for f in rig.ledger.feedback_for(decision.id)
+        if f["kind"] == "verification"
+    ]
+    said = {
+        "kubectl-uncordon": "changed Node/node-2 after our action; not undoing their change",
+        "kube-controller-manager": "spec.unschedulable is now False, not the True Autonomic "
+        "wrote, so someone else has changed it since; leaving their change in place",
+    }[manager]
+    assert len(refused) == 1 and said in refused[0]
+    assert decision.id in [d for d, _ in rig.channel.escalated]
+    assert not get_obj(rig.server.store, "Node", None, "node-2")["spec"].get("unschedulable")
+    # Our cordon and their uncordon; no third write (an undo).
+    assert rig.writes() == [Write("PATCH", "nodes", "", "node-2", False)] * 2

@@ -6,6 +6,8 @@ sentence that says when the next run is allowed."""
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 
 from remediation.guards import ActionRecord, GlobalLimits, GuardState, check, results
@@ -19,6 +21,7 @@ from .builders import NOW, deployment, pod, runbook, signal
 
 DAY = 86400.0
 HOUR = 3600.0
+MINUTE = 60.0
 RUNBOOK = runbook(
     """
     triggers: [{type: kubernetes, condition: CrashLoopBackOff}]
@@ -277,3 +280,35 @@ def test_a_pod_target_counts_the_runs_on_any_pod_of_its_workload() -> None:
         actions=tuple(ActionRecord("restart-pods", r.target, r.at) for r in state.actions)
     )
     assert check(fourth, POD_RUNBOOK.spec.guards, old, LIMITS, NOW).allowed
+
+
+@pytest.mark.parametrize(
+    ("acted_on", "counted_as"),
+    [("pod", True), ("workload", False)],
+    ids=["another-pod-of-it", "the-workload-itself"],
+)
+def test_a_pod_target_is_left_to_a_person_who_changed_its_workload_after_us(
+    acted_on: str, counted_as: bool
+) -> None:
+    """Someone else's change to a Pod target is read from its workload, so our last
+    action is looked for on the workload and any of its pods, by any runbook: a
+    replacement pod's own name has never been acted on."""
+    earlier = _pod_plan("web-aaaa")
+    target = earlier.target if acted_on == "pod" else WEB.ref
+    state = GuardState(
+        actions=(
+            ActionRecord(
+                "restart-pods" if acted_on == "pod" else "raise-memory",
+                target,
+                NOW - 40 * MINUTE,
+                earlier.counted_as if counted_as else None,
+            ),
+        )
+    )
+    changed = replace(_pod_plan("web-bbbb"), human_changed_at=NOW - 20 * MINUTE)
+    denied = check(changed, POD_RUNBOOK.spec.guards, state, LIMITS, NOW)
+    assert denied.reason_code == "HumanRecentlyChanged"
+    said = f"changed {WEB.ref} 20m ago, after our last action on it or its pods"
+    assert said in denied.message
+    before = replace(changed, human_changed_at=NOW - 50 * MINUTE)
+    assert check(before, POD_RUNBOOK.spec.guards, state, LIMITS, NOW).allowed

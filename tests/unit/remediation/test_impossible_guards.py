@@ -110,6 +110,36 @@ IMPOSSIBLE = {
         "'within: 0s' can never hold (the target would have to have been rolled out less "
         "than no time ago), so the runbook could never act",
     ),
+    "a rollout of a StatefulSet": (
+        preconditions("    - type: changedWithin\n      within: 30m\n").replace(
+            "kind: Deployment", "kind: StatefulSet"
+        ),
+        ("type: changedWithin", 1),
+        "spec.preconditions[0].type",
+        "changedWithin reads when a Deployment (or a Pod's Deployment) last rolled out, but "
+        "spec.target.kind is StatefulSet: a StatefulSet rolls out through "
+        "ControllerRevisions, which Autonomic does not read, so its last rollout is never "
+        "known; it could never hold, so the runbook could never act; remove it",
+    ),
+    "a rollout of a Node": (
+        NODE.replace(
+            "  actions:\n",
+            "  preconditions:\n    - type: changedWithin\n      within: 30m\n  actions:\n",
+        ),
+        ("type: changedWithin", 1),
+        "spec.preconditions[0].type",
+        "spec.target.kind is Node: a Node is never rolled out; it could never hold",
+    ),
+    "a StatefulSet's failed rollout": (
+        WORKLOAD.replace("kind: Deployment", "kind: StatefulSet").replace(
+            "    - type: alert\n      alertname: HighErrorRate\n",
+            "    - type: kubernetes\n      condition: RolloutFailed\n",
+        ),
+        ("condition: RolloutFailed", 1),
+        "spec.triggers[0].condition",
+        "a StatefulSet has no progress deadline, so Kubernetes never reports its rollout "
+        "failed and the trigger could never fire",
+    ),
     "contradictory bounds on one query": (
         preconditions(promql("> 5"), promql("< 3")),
         ("'< 3'", 1),
@@ -311,6 +341,16 @@ POSSIBLE = {
     "a rollout within a millisecond": preconditions(
         "    - type: changedWithin\n      within: 1ms\n"
     ),
+    "a Deployment's failed rollout": WORKLOAD.replace(
+        "    - type: alert\n      alertname: HighErrorRate\n",
+        "    - type: kubernetes\n      condition: RolloutFailed\n",
+    ),
+    "a rollout of a Pod's Deployment": preconditions(
+        "    - type: changedWithin\n      within: 30m\n"
+    )
+    .replace("kind: Deployment", "kind: Pod")
+    .replace("    - type: rolloutRestart\n", "    - type: deletePod\n")
+    .replace("podsReady", "podsReady\n  onFailure: {undo: false}"),
     "bounds on different queries": preconditions(
         promql("> 5"), promql("< 3", query="sum(rate(http_requests_total[5m]))")
     ),

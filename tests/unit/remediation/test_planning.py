@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -248,6 +249,30 @@ def test_changed_within_blocks_old_rollouts() -> None:
     crashing = pod("web-1", web, ready=False, waiting="CrashLoopBackOff", restarts=5)
     result = plan(rb, signal(target=crashing.ref), ClusterSnapshot((web,), (crashing,)), NOW)
     assert "2h ago" in refused(result, "NoRecentChange").message
+
+
+def test_changed_within_never_holds_for_a_statefulset_s_pod_and_says_why() -> None:
+    """A StatefulSet's rollouts (ControllerRevisions) are never read, so the real adapter
+    leaves its last rollout unknown: a Pod runbook's changedWithin says so for its pods
+    (a StatefulSet runbook with changedWithin is refused at load)."""
+    stuck_pods = runbook(
+        """
+        triggers: [{type: kubernetes, condition: PodNotReady}]
+        target: {kind: Pod}
+        preconditions: [{type: changedWithin, within: 30m}]
+        actions: [{type: deletePod, reasons: [NotReady]}]
+        verification: {checks: [{type: kubernetes, condition: podsReady}]}
+        onFailure: {undo: false}
+        """
+    )
+    db = replace(deployment("db", last_rollout_at=None), ref=ObjectRef("StatefulSet", "db", "shop"))
+    stuck = pod("db-0", db, ready=False)
+    notready = signal(name="PodNotReady", target=stuck.ref)
+    result = plan(stuck_pods, notready, ClusterSnapshot((db,), (stuck,)), NOW)
+    assert refused(result, "NoRecentChange").message == (
+        "Pod shop/db-0 belongs to StatefulSet shop/db, and Autonomic does not read a "
+        "StatefulSet's rollouts (ControllerRevisions): changedWithin never holds for its pods"
+    )
 
 
 def test_other_critical_alert_blocks() -> None:
