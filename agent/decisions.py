@@ -196,6 +196,27 @@ class DecisionService:
             for at, conf, verdict, routed, subject in rows
         ]
 
+    def _confidence(
+        self,
+        p: Proposal,
+        record: Sequence[Outcome],
+        lent: Sequence[Outcome],
+        prior_success: float,
+        now: float,
+    ) -> float:
+        """``p``'s signal combined with a track record (and what siblings lent)."""
+        return track_record_confidence(
+            p.signal_confidence,
+            record,
+            now,
+            prior_strength=self.routing.prior_strength,
+            prior_success=prior_success,
+            half_life=self.routing.memory,
+            siblings=lent,
+            sibling_weight=self.routing.sibling_weight,
+            sibling_cap=self.routing.sibling_cap,
+        )
+
     def _per_namespace(
         self,
         p: Proposal,
@@ -216,17 +237,7 @@ class DecisionService:
         elsewhere = [o for o in record if subject_namespace(o.subject) != namespace]
         if not here or not elsewhere:
             return confidence, None
-        base = track_record_confidence(
-            p.signal_confidence,
-            elsewhere,
-            now,
-            prior_strength=self.routing.prior_strength,
-            prior_success=prior_success,
-            half_life=self.routing.memory,
-            siblings=lent,
-            sibling_weight=self.routing.sibling_weight,
-            sibling_cap=self.routing.sibling_cap,
-        )
+        base = self._confidence(p, elsewhere, lent, prior_success, now)
         local = namespace_confidence(
             base,
             here,
@@ -298,17 +309,7 @@ class DecisionService:
         ]
         prior_success, pooled = self._prior_success(p, now, lent)
         record = self.track_record(p.decision_type)
-        confidence = track_record_confidence(
-            p.signal_confidence,
-            record,
-            now,
-            prior_strength=self.routing.prior_strength,
-            prior_success=prior_success,
-            half_life=self.routing.memory,
-            siblings=lent,
-            sibling_weight=self.routing.sibling_weight,
-            sibling_cap=self.routing.sibling_cap,
-        )
+        confidence = self._confidence(p, record, lent, prior_success, now)
         confidence, by_namespace = self._per_namespace(
             p, record, lent, prior_success, confidence, now
         )
