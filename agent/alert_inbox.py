@@ -99,6 +99,9 @@ class PendingAlert(NamedTuple):
     id: int
     signal: Signal
     attempts: int
+    # When a cycle took it in and did not finish with it (None: none did): the process
+    # handling it died, was killed, or (if it is this process's own mark) failed to say so.
+    handling_since: float | None = None
 
 
 def _ends_at(starts_at: datetime, ends_at: datetime | None) -> float | None:
@@ -156,7 +159,11 @@ class AlertInbox:
         unreadable: list[int] = []
         for row in self.ledger.pending_alerts(limit):
             try:
-                out.append(PendingAlert(row.id, signal_from_json(row.signal), row.attempts))
+                out.append(
+                    PendingAlert(
+                        row.id, signal_from_json(row.signal), row.attempts, row.handling_since
+                    )
+                )
             except (KeyError, TypeError, ValueError, AttributeError) as exc:
                 log.error(
                     "stored alert %s (fingerprint %s) cannot be read as a signal, so it is "
@@ -174,6 +181,12 @@ class AlertInbox:
     def handled(self, ids: Sequence[int]) -> None:
         if ids:
             self.ledger.mark_alerts_handled(ids, self.clock())
+
+    def handling(self, ids: Sequence[int], *, done: bool = False) -> None:
+        """Mark these alerts as being handled by a cycle (``done``: clear the mark, the
+        cycle ended without handling them, as when the ledger failed part-way)."""
+        if ids:
+            self.ledger.mark_alerts_handling(ids, None if done else self.clock())
 
     def failed(self, alert: PendingAlert, error: str, *, give_up_at: int) -> int | None:
         """Count a failed attempt at handling ``alert`` on its row, giving it up at

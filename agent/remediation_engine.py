@@ -128,6 +128,13 @@ UNMATCHED_LOG_EVERY = 3600.0  # seconds between warnings of one runbook not taki
 # counted on the alert's row in the ledger, so restarts and new leaders add to one count.
 ALERT_ATTEMPTS = 5
 OPEN_STATUSES = ("asked", "approved", "executing", "verifying")
+
+
+class InterruptedHandlingError(Exception):
+    """A stored alert's last cycle never finished with it (the process died): counted as
+    a failed attempt, never raised."""
+
+
 # Guard denials that mean the automation will not handle the incident: a limit on how
 # often it may act, or on the pods it may disrupt in an hour, was reached, its breaker
 # is open, or the plan is too big. Each is handed to a person, once per runbook,
@@ -373,6 +380,9 @@ class RemediationEngine:
         # for hours costs no ledger read per signal and cycle. Bounded.
         self._handed_off: OrderedDict[str, None] = OrderedDict()
         self._queue: list[Signal] = []
+        # Stored alerts this engine marked as being handled (the ledger's
+        # ``handling_since``): its own marks are never read as a dead process's.
+        self._marked: set[int] = set()
         # Dedup keys already counted as triggers: a condition that persists (a pod
         # crash-looping for an hour) is one trigger, not one per cycle. Bounded.
         self._counted: OrderedDict[str, None] = OrderedDict()
@@ -457,8 +467,21 @@ class RemediationEngine:
         snapshot = self.snapshot()
         now = self.clock.now()
         stored = self.inbox.pending() if self.inbox is not None else []
+        self._marked &= {a.id for a in stored}
+        # Alerts a cycle took in and never finished with, in a process that is gone: one
+        # of them may be what killed it. Each is counted as a failed attempt (given up at
+        # ALERT_ATTEMPTS) and handled on its own after the rest, so an alert that kills
+        # every process handling it ends given up instead of in a crash loop.
+        interrupted = [
+            a for a in stored if a.handling_since is not None and a.id not in self._marked
+        ]
+        stored = [a for a in stored if a not in interrupted]
+        # Counted first, all of them (which clears their marks): then only the one being
+        # handled is marked, and an innocent alert beside a poison one is not blamed twice.
+        retry = [again for again in map(self._count_interruption, interrupted) if again]
         queued, self._queue = self._queue, []
         others = list(detect_kubernetes_signals(snapshot, now)) + queued
+        self._mark([a.id for a in stored])
         try:
             handled = self.handle(others + [a.signal for a in stored], snapshot)
             done = [a.id for a in stored]
@@ -473,6 +496,8 @@ class RemediationEngine:
         # next cycle, which finds the decisions by their incident keys.
         if done and self.inbox is not None:
             self.inbox.handled(done)
+        for alert in retry:
+            handled += self._handle_alone(alert, snapshot)
         self.decisions.sync_answers()
         self.decisions.expire_due()
         self.decisions.repost_unposted()
@@ -507,6 +532,7 @@ class RemediationEngine:
             handled = self.handle(others, snapshot)
         except Exception as exc:
             self._put_back(queued, exc)
+            self._unmark([a.id for a in stored])
             raise
         done: list[int] = []
         for alert in stored:
@@ -518,7 +544,50 @@ class RemediationEngine:
             done.append(alert.id)
         return handled, done
 
-    def _failed_attempt(self, alert: PendingAlert, exc: Exception) -> None:
+    def _mark(self, ids: list[int]) -> None:
+        """Mark stored alerts as being handled by this engine, before handling them."""
+        if ids and self.inbox is not None:
+            self.inbox.handling(ids)
+            self._marked.update(ids)
+
+    def _unmark(self, ids: list[int]) -> None:
+        """Clear this engine's marks on alerts it will not finish this cycle (best
+        effort: a mark left is this engine's own, which it never counts)."""
+        if not ids or self.inbox is None:
+            return
+        try:
+            self.inbox.handling(ids, done=True)
+        except TransientError as exc:
+            log.debug("marks on stored alerts %s not cleared: %s", ids, exc)
+
+    def _count_interruption(self, alert: PendingAlert) -> PendingAlert | None:
+        """Count the unfinished cycle as a failed attempt at ``alert``: the alert with its
+        new count, or None when that gave it up (or another replica counted it)."""
+        since = to_utc_text(alert.handling_since) if alert.handling_since is not None else "?"
+        attempts = self._failed_attempt(
+            alert,
+            InterruptedHandlingError(
+                f"the remediation cycle that took it in at {since} never finished with it "
+                "(the process handling it died, was killed or stopped)"
+            ),
+        )
+        if attempts is None or attempts >= ALERT_ATTEMPTS:
+            return None
+        return alert._replace(attempts=attempts, handling_since=None)
+
+    def _handle_alone(self, alert: PendingAlert, snapshot: ClusterSnapshot) -> list[Handled]:
+        """Handle one stored alert on its own, marked alone while it is handled."""
+        assert self.inbox is not None
+        self._mark([alert.id])
+        try:
+            handled = self.handle([alert.signal], snapshot)
+        except Exception as exc:
+            self._failed_attempt(alert, exc)
+            return []
+        self.inbox.handled([alert.id])
+        return handled
+
+    def _failed_attempt(self, alert: PendingAlert, exc: Exception) -> int | None:
         """Count a stored alert's failed attempt on its row (given up there at
         ``ALERT_ATTEMPTS``), and say so. A count that cannot be written (the ledger
         failing) leaves the alert pending with its count as it was."""
@@ -536,7 +605,7 @@ class RemediationEngine:
                 error,
                 exc_info=True,
             )
-            return
+            return None
         if attempts is None:
             log.info(
                 "stored %s could not be handled; another replica counted this attempt "
@@ -544,19 +613,20 @@ class RemediationEngine:
                 what,
                 error,
             )
-            return
+            return None
         if attempts < ALERT_ATTEMPTS:
+            interrupted = isinstance(exc, InterruptedHandlingError)
             log.warning(
-                "stored %s, id %d, could not be handled (attempt %d of %d; tried again at "
-                "the next cycle): %s",
+                "stored %s, id %d, could not be handled (attempt %d of %d; tried again %s): %s",
                 what,
                 alert.id,
                 attempts,
                 ALERT_ATTEMPTS,
+                "now, on its own" if interrupted else "at the next cycle",
                 error,
-                exc_info=not isinstance(exc, TransientError),
+                exc_info=not isinstance(exc, (TransientError, InterruptedHandlingError)),
             )
-            return
+            return attempts
         log.error(
             "stored %s, id %d, given up after %d failed attempts: no replica tries it "
             "again and no runbook runs for it (`autonomic alerts retry %d` makes it pending "
@@ -568,6 +638,7 @@ class RemediationEngine:
             error,
         )
         self.decisions.metrics.alerts_given_up.inc()
+        return attempts
 
     def publish_pending(self) -> None:
         """``autonomic_alerts_pending`` and the oldest one's age, from the ledger (kept

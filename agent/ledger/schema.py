@@ -219,6 +219,12 @@ _ALERT_ATTEMPT_COLUMNS = (
     ("given_up_at", "DOUBLE PRECISION"),  # set with handled_at: no replica tries it again
 )
 
+# Added by migration 9: when a remediation cycle took the alert in and has not finished
+# with it yet (handled it, or counted a failed attempt). A mark left by a process that
+# died (or was killed) while handling it is counted as a failed attempt by the next
+# cycle, so an alert that kills every process handling it is given up, not a crash loop.
+_ALERT_HANDLING_COLUMNS = (("handling_since", "DOUBLE PRECISION"),)
+
 alerts = sa.Table(
     "alerts",
     metadata,
@@ -227,6 +233,7 @@ alerts = sa.Table(
     sa.Column("last_error", sa.Text, nullable=True),
     sa.Column("last_attempt_at", Time, nullable=True),
     sa.Column("given_up_at", Time, nullable=True),
+    sa.Column("handling_since", Time, nullable=True),
 )
 
 tables = metadata.tables
@@ -330,6 +337,11 @@ def _alert_attempts(conn: sa.Connection) -> None:
         conn.execute(sa.text(f"ALTER TABLE alerts ADD COLUMN {name} {definition}"))
 
 
+def _alert_handling(conn: sa.Connection) -> None:
+    for name, definition in _ALERT_HANDLING_COLUMNS:
+        conn.execute(sa.text(f"ALTER TABLE alerts ADD COLUMN {name} {definition}"))
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(
         1,
@@ -371,6 +383,13 @@ MIGRATIONS: tuple[Migration, ...] = (
         "failed attempts at handling a stored alert kept on its row (count, last error, "
         "when), and whether it was given up: a restart or a new leader goes on counting",
         _alert_attempts,
+    ),
+    Migration(
+        9,
+        "when a cycle took a stored alert in and has not finished with it: a process "
+        "that dies while handling an alert leaves the mark, and the next cycle counts it "
+        "as a failed attempt",
+        _alert_handling,
     ),
 )
 SCHEMA_VERSION = MIGRATIONS[-1].version

@@ -247,6 +247,7 @@ class StoredAlert:
     last_error: str | None = None
     last_attempt_at: float | None = None
     given_up_at: float | None = None
+    handling_since: float | None = None  # a cycle took it in and has not finished with it
 
     @property
     def state(self) -> str:
@@ -1455,7 +1456,7 @@ class Ledger:
                 marked += conn.execute(
                     table.update()
                     .where(table.c.id.in_(chunk), table.c.handled_at.is_(None))
-                    .values(handled_at=now)
+                    .values(handled_at=now, handling_since=None)
                 ).rowcount
         return marked
 
@@ -1488,9 +1489,25 @@ class Ledger:
                     last_attempt_at=now,
                     given_up_at=given_up,
                     handled_at=given_up,
+                    handling_since=None,
                 )
             ).rowcount
         return attempts if changed == 1 else None
+
+    def mark_alerts_handling(self, ids: Sequence[int], now: float | None) -> None:
+        """Set (``now``) or clear (None) the mark of a cycle handling these alerts: set
+        before a cycle handles them, cleared when it handled them (``mark_alerts_handled``
+        clears it too) or gave up on them for this cycle. One left set is a cycle that
+        never finished (``StoredAlert.handling_since``)."""
+        table = tables["alerts"]
+        with self._tx() as conn:
+            for first in range(0, len(ids), _IN_CHUNK):
+                chunk = list(ids[first : first + _IN_CHUNK])
+                conn.execute(
+                    table.update()
+                    .where(table.c.id.in_(chunk), table.c.handled_at.is_(None))
+                    .values(handling_since=now)
+                )
 
     def stored_alerts(self, *, given_up: bool = False, limit: int = 100) -> list[StoredAlert]:
         """The stored alerts a person may want to see, newest first: those not handled
@@ -1523,6 +1540,7 @@ class Ledger:
                     last_attempt_at=None,
                     given_up_at=None,
                     handled_at=None,
+                    handling_since=None,
                 )
             ).rowcount
         return bool(changed == 1)

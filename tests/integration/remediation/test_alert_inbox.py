@@ -335,3 +335,65 @@ def test_failed_attempts_add_up_across_restarts_and_leaders_and_given_up_stays_g
     assert sample(d, "autonomic_alerts_pending") == 0.0
     assert sample(d, "autonomic_alerts_given_up_total") == 0.0
     assert [a.fingerprint for a in d.intake.firing()] == ["bad"]  # still firing, all the same
+
+
+def test_an_alert_that_kills_the_process_handling_it_is_given_up_not_a_crash_loop(
+    replicas: Replicas, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Handling one stored alert ends the process (here an exception no cycle catches,
+    as an out-of-memory kill or a liveness probe's would). Nothing was counted, so every
+    process after took it in again and died: a crash loop, with the alert stored beside
+    it never decided. The cycle's mark on the alerts it took in now outlives it: the next
+    process counts it as a failed attempt, decides the good alert, handles the killer
+    alone, and the sixth process gives it up and lives."""
+    import agent.remediation_engine as engine_module
+
+    class Killed(BaseException):
+        pass
+
+    real_match = engine_module.match
+
+    def match(runbooks: Any, signal: Any, snapshot: Any) -> Any:
+        if signal.evidence.get("fingerprint") == "bad":
+            raise Killed
+        return real_match(runbooks, signal, snapshot)
+
+    monkeypatch.setattr(engine_module, "match", match)
+    rig = replicas.start()
+    seed_web(rig)
+    seed_hpa(rig.server.store, "web-autoscaler", target="web", namespace="shop", max_replicas=3)
+    bad = {**critical(rig), "fingerprint": "bad"}
+    assert post(rig, [bad, maxed_out(rig, "web-autoscaler")])[0] == 200
+    deaths = 0
+    for _ in range(8):
+        rig.clock.advance(30)
+        try:
+            rig.cycle()
+        except Killed:
+            deaths += 1
+            replicas.die(rig)
+            rig = replicas.start(at=rig.clock.now() + 20)
+            continue
+        break
+    # A (both alerts in its batch), then B to E handling the killer alone: five deaths;
+    # F counts the fifth attempt, gives it up and finishes its cycle.
+    assert deaths == 5
+    assert rig.ledger.pending_alerts() == []
+    (decided,) = rig.decisions_of(NOTIFY)  # the good alert, decided once (by C)
+    rows = {row.fingerprint: row for row in rig.ledger.stored_alerts()}
+    assert list(rows) == ["bad"] and rows["bad"].state == "given-up"
+    assert rows["bad"].attempts == 5 and rows["bad"].handling_since is None
+    assert rows["bad"].last_error is not None and rows["bad"].last_error.startswith(
+        "InterruptedHandlingError: the remediation cycle that took it in at "
+    )
+    said = [r.getMessage() for r in caplog.records if r.getMessage().startswith("stored alert")]
+    about_bad = [m for m in said if "KubeQuotaExceeded" in m]
+    assert (
+        "(attempt 1 of 5; tried again now, on its own): InterruptedHandlingError" in (about_bad[0])
+    )
+    assert "given up after 5 failed attempts" in about_bad[-1] and len(about_bad) == 5
+    # The good alert was blamed once, for the first death, when both were in the batch.
+    assert len(said) == 6
+    rig.clock.advance(30)
+    rig.cycle()  # and the next cycle takes nothing in again
+    assert len(rig.decisions_of(NOTIFY)) == 1 and decided.id
