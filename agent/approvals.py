@@ -694,10 +694,8 @@ class Approvals:
             # The escalation is the expiry, shown as the decision will be once it is
             # marked below: expired, nothing done, so it may be judged in hindsight (its
             # buttons), though the mark is written only after the escalation has gone out.
-            ref = self.channel.escalate(
-                replace(decision, status="expired"),
-                f"nobody answered question {due.id} within {waited:.0f} min",
-            )
+            why = f"nobody answered question {due.id} within {waited:.0f} min"
+            ref = self.channel.escalate(replace(decision, status="expired"), why)
             record = Feedback(
                 decision.id,
                 "expiry",
@@ -705,7 +703,9 @@ class Approvals:
                 "timeout",
                 {"question_id": due.id, "asked_at": due.asked_at},
             )
-            question = self.ledger.expire_question(due, now, feedback=[record])
+            # Where the on-call was told, kept with the expiry in one write.
+            told = [self._escalation(decision.id, why, ref)] if _in_chat(ref) else []
+            question = self.ledger.expire_question(due, now, feedback=[*told, record])
             if question is None:
                 log.warning(
                     "question %s was answered while it was being escalated as unanswered; "
@@ -809,8 +809,28 @@ class Approvals:
 
         self.dispatcher.submit(update)
 
-    def escalate(self, decision_id: str, why: str) -> str:
-        return self.channel.escalate(self._decision(decision_id), why)
+    def escalate(self, decision_id: str, why: str, now: float) -> str:
+        """Hand a decision to the on-call: posted in the chat, and kept in the ledger as
+        an ``escalation`` row naming the message, so that ``autonomic explain``, ``autonomic
+        approvals list`` and ``GET /approvals`` show it as they do without a chat (the
+        ledger-only channel writes that row itself, also when it stands in for a chat
+        that failed)."""
+        ref = self.channel.escalate(self._decision(decision_id), why)
+        if _in_chat(ref):
+            told = self._escalation(decision_id, why, ref)
+            self.ledger.add_feedback(
+                decision_id, told.kind, told.outcome, told.actor, now, told.detail
+            )
+        return ref
+
+    def _escalation(self, decision_id: str, why: str, ref: str) -> Feedback:
+        return Feedback(
+            decision_id,
+            "escalation",
+            "escalated",
+            "autonomic",
+            {"why": why, "channel": self.channel.name, "ref": ref},
+        )
 
     def close(self) -> None:
         self.dispatcher.stop()
@@ -842,6 +862,11 @@ class Approvals:
         if question is None:
             raise KeyError(f"question {question_id} is not in the ledger")
         return question
+
+
+def _in_chat(ref: str) -> bool:
+    """Whether an escalation went to the chat (else the ledger-only channel recorded it)."""
+    return bool(ref) and not ref.startswith(LEDGER_REF)
 
 
 def _closed(question: Question, now: float) -> AnswerOutcome | None:

@@ -393,7 +393,7 @@ class DecisionService:
                 delivered = self.approvals.show(decision_id, question_id).posted
             elif chosen.route == "escalate":
                 self.approvals.escalate(
-                    decision_id, p.escalation or f"{p.reason} ({chosen.message})"
+                    decision_id, p.escalation or f"{p.reason} ({chosen.message})", now
                 )
             elif chosen.route == "auto" and p.kind in self.routing.report_automatic:
                 self.approvals.report(decision_id, chosen.message, now)

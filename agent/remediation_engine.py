@@ -1157,7 +1157,7 @@ class RemediationEngine:
                     record.id, "execution", "expired", "autonomic", now, {"why": why}
                 )
                 self._progress(record, why, final=True)
-                self.decisions.approvals.escalate(record.id, why)
+                self.decisions.approvals.escalate(record.id, why, now)
             return "expired-waiting"
         acted = [r for r in state.actions if r.target == target and r.at >= record.created_at]
         if not acted:
@@ -1378,7 +1378,7 @@ class RemediationEngine:
             left = "nothing to undo"
         message = f"{why}; {left}" + (f"; undo refused: {refused}" if refused else "")
         self._progress(record, message, final=True)
-        self.decisions.approvals.escalate(record.id, f"remediation failed: {message}")
+        self.decisions.approvals.escalate(record.id, f"remediation failed: {message}", now)
         self.ledger.set_execution_status(key, [status], "escalated", now)
         self._breaker_opened(record)
         return status
@@ -1480,7 +1480,9 @@ class RemediationEngine:
                         )
                         self._finish_guards(record, succeeded=False)
                     self.decisions.approvals.escalate(
-                        record.id, f"remediation {status}; escalation resumed after a restart"
+                        record.id,
+                        f"remediation {status}; escalation resumed after a restart",
+                        now,
                     )
                     self.ledger.set_execution_status(key, [status], "escalated", now)
                     self._breaker_opened(record)

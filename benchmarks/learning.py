@@ -664,7 +664,7 @@ class Simulation:
         )
         incident.recorded = "wrong"
         incident.escalated = True
-        self.approvals.escalate(incident.decision_id, "remediation failed verification")
+        self.approvals.escalate(incident.decision_id, "remediation failed verification", now)
         self.human_takes_over(incident, now + self.oncall.respond(now, self.rng))
 
     def correct(self, incident: Incident) -> None:

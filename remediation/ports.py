@@ -113,6 +113,9 @@ class WorkloadState:
     stable_pod_hash: str = ""
     aborted: bool = False
     images_by_hash: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    # An Argo Rollout that takes its pod template from a Deployment (``spec.workloadRef``):
+    # the name of that Deployment, in the Rollout's namespace; "" otherwise.
+    template_from: str = ""
 
 
 @dataclass(frozen=True)

@@ -239,7 +239,16 @@ def workload_state(
         stable_pod_hash=str(status.get("stableRS") or "") if rollout else "",
         aborted=bool(status.get("abort", False)) if rollout else False,
         images_by_hash=images_by_hash,
+        template_from=_template_from(spec) if rollout else "",
     )
+
+
+def _template_from(spec: Obj) -> str:
+    """The Deployment a Rollout takes its pod template from (``spec.workloadRef``), or ""."""
+    ref = spec.get("workloadRef") or {}
+    if not isinstance(ref, dict) or ref.get("kind") != "Deployment":
+        return ""
+    return str(ref.get("name") or "")
 
 
 def owner_index(replicasets: Iterable[Obj], workloads: Iterable[Obj]) -> dict[str, ObjectRef]:

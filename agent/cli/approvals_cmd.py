@@ -114,7 +114,7 @@ def _span(seconds: float) -> str:
 
 def _escalations(ledger: Any, now: float) -> None:
     """What was escalated in the last day, newest first: nothing was done about these.
-    (Escalations posted to Slack are in Slack; these are the ones the ledger holds.)"""
+    (Those posted to Slack are kept in the ledger too, with their message.)"""
     from agent.approvals import ESCALATIONS_SHOWN
 
     rows = ledger.feedback_since("escalation", now - ESCALATIONS_SHOWN)

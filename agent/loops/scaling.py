@@ -157,6 +157,7 @@ HOLD_REASONS = frozenset(
         "InvalidHpa",
         "MinAboveMax",
         "ScaledToZero",
+        "RolloutTemplate",
         "NoHpa",
         "ManagedHpa",
         "Paused",
@@ -488,6 +489,9 @@ class ScalingLoop:
         # predictive scaling: left, deleted, or missing from the listing (``_forget``).
         self._out_since: dict[str, float] = {}
         self._said: dict[str, str] = {}  # the hold last logged per workload
+        # Deployments a Rollout takes its pod template from (spec.workloadRef) -> that
+        # Rollout, as of this cycle's listing: never scaled themselves.
+        self._templates: dict[ObjectRef, ObjectRef] = {}
         # Questions let go of when their workload left or turned forecast-only, with why:
         # closed as superseded once approved (``_close_dropped``).
         self._dropped: dict[str, tuple[str, str]] = {}
@@ -539,6 +543,11 @@ class ScalingLoop:
         self._load_inherited()
         workloads = self.cluster.list_workloads()
         listed = {str(workload.ref) for workload in workloads}
+        self._templates = {
+            ObjectRef("Deployment", w.template_from, w.ref.namespace): w.ref
+            for w in workloads
+            if w.ref.kind == "Rollout" and w.template_from
+        }
         self._let_go &= listed
         if self._cycles % ADOPT_EVERY == 1:
             self._adopt_left(workloads)
@@ -1303,6 +1312,20 @@ class ScalingLoop:
 
     def _one(self, workload: WorkloadState, now: float, *, forecast_only: bool = False) -> None:
         ref = workload.ref
+        rollout = self._templates.get(ref)
+        if rollout is not None:
+            # Argo runs the pods of a Rollout with a workloadRef; the Deployment keeps
+            # whatever replicas its scaleDown leaves it (``never``, or none: all of
+            # them; ``progressively``: fewer as the Rollout grows), so a floor or a scale
+            # here would add pods behind the Rollout's back, or fight Argo.
+            self._hold(
+                ref,
+                "RolloutTemplate",
+                f"{ref} is the pod template of {rollout} (spec.workloadRef): the Rollout "
+                f"runs the pods and is the one scaled, whatever replicas Argo leaves {ref} "
+                f"(workloadRef.scaleDown); put the opt-in and the HPA on {rollout}; holding",
+            )
+            return
         knobs = read_knobs(workload.annotations)
         if isinstance(knobs, str):
             self._hold(ref, "BadAnnotation", knobs)

@@ -183,9 +183,10 @@ def test_a_rollouts_replicas_changed_since_the_decision_are_not_overwritten(
 def test_a_deployment_a_rollout_takes_its_template_from_stays_at_zero(
     prometheus: PrometheusServer, shop: FakeApiServer, tmp_path: Path
 ) -> None:
-    """``spec.workloadRef``: Argo keeps the Deployment at zero and runs the pods itself.
-    Both carry the opt-in (labels copied over when migrating): the Rollout's HPA gets
-    the floor, the Deployment is held at zero, never scaled up behind Argo's back."""
+    """``spec.workloadRef`` with ``scaleDown: onsuccess``: Argo has scaled the Deployment
+    to zero and runs the pods itself. Both carry the opt-in (labels copied over when
+    migrating): the Rollout's HPA gets the floor, the Deployment is held at zero, never
+    scaled up behind Argo's back."""
     seed_deployment(shop.store, "front", namespace="shop", replicas=0, images=("front:1",))
     opt_in(shop, "Deployment", "front")
     seed_rollout(shop.store, "front", namespace="shop", replicas=2, workload_ref="front")
@@ -201,8 +202,41 @@ def test_a_deployment_a_rollout_takes_its_template_from_stays_at_zero(
         assert decision.subject == "Rollout/shop/front"
         assert rig.stored("HorizontalPodAutoscaler", "front")["spec"]["minReplicas"] > 2
         assert rig.stored("Deployment", "front")["spec"]["replicas"] == 0
-        assert "scaled to zero" in rig.loop.status.held["Deployment/shop/front"]
+        assert "spec.workloadRef" in rig.loop.status.held["Deployment/shop/front"]
         assert not [r for r in shop.requests if r.resource == "deployments/scale"]
+    finally:
+        rig.close()
+
+
+def test_a_deployment_a_rollout_takes_its_template_from_is_not_scaled_while_it_runs_pods(
+    prometheus: PrometheusServer, shop: FakeApiServer, tmp_path: Path
+) -> None:
+    """Argo does not keep a ``workloadRef`` Deployment at zero unless told to: with
+    ``scaleDown: never`` (or none) it keeps its replicas, and with ``progressively``
+    Argo lowers them as the Rollout grows. Copied over with the opt-in and the capacity,
+    it must not be scaled as a workload of its own: that would run a second set of pods
+    sized for the whole load behind the Rollout's back (or fight Argo's scale-down)."""
+    seed_deployment(shop.store, "front", namespace="shop", replicas=3, images=("front:1",))
+    opt_in(shop, "Deployment", "front")
+    seed_rollout(shop.store, "front", namespace="shop", replicas=2, workload_ref="front")
+    opt_in(shop, "Rollout", "front")
+    seed_hpa(
+        shop.store, "front", target="front", namespace="shop", min_replicas=2, max_replicas=40,
+        kind="Rollout",
+    )  # fmt: skip
+    rig = Rig(prometheus, shop, tmp_path)
+    try:
+        shop.clear_requests()
+        rig.cycles(2)
+        (decision,) = rig.ledger.decisions(kind="scaling")
+        assert decision.subject == "Rollout/shop/front"
+        assert rig.stored("HorizontalPodAutoscaler", "front")["spec"]["minReplicas"] > 2
+        assert rig.stored("Deployment", "front")["spec"]["replicas"] == 3
+        assert not [r for r in shop.requests if r.resource == "deployments/scale"]
+        held = rig.loop.status.held["Deployment/shop/front"]
+        assert rig.loop.status.held_reason["Deployment/shop/front"] == "RolloutTemplate"
+        assert "the pod template of Rollout/shop/front (spec.workloadRef)" in held
+        assert "put the opt-in and the HPA on Rollout/shop/front" in held
     finally:
         rig.close()
 

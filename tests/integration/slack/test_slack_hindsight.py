@@ -16,7 +16,9 @@ def _actions(blocks: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 def test_a_verdict_on_an_escalation_is_recorded_once_and_noted_in_its_thread(rig: Rig) -> None:
     decision_id = rig.decision(route="escalate", status="escalated", confidence=0.5)
-    ref = rig.approvals.escalate(decision_id, "confidence 50% is below the ask threshold 60%")
+    ref = rig.approvals.escalate(
+        decision_id, "confidence 50% is below the ask threshold 60%", rig.clock()
+    )
     [message] = rig.slack.top_level()
     assert ref == f"slack:{message.channel}:{message.ts}"
     buttons = _actions(message.blocks)
@@ -60,7 +62,7 @@ def test_a_verdict_on_an_escalation_is_recorded_once_and_noted_in_its_thread(rig
 def test_an_escalation_of_something_already_done_has_no_hindsight_buttons(rig: Rig) -> None:
     """A failed remediation was carried out: its verdict is the failed verification."""
     decision_id = rig.decision(route="auto", status="undone")
-    rig.approvals.escalate(decision_id, "remediation failed verification")
+    rig.approvals.escalate(decision_id, "remediation failed verification", rig.clock())
     [message] = rig.slack.top_level()
     assert _actions(message.blocks) == []
     # A forged click for it is refused with a reason, and records nothing.
@@ -68,7 +70,7 @@ def test_an_escalation_of_something_already_done_has_no_hindsight_buttons(rig: R
     rig.drain()
     assert "is undone, not one nobody acted on" in rig.slack.ephemerals[-1]["text"]
     assert f"autonomic feedback {decision_id[:12]}" in rig.slack.ephemerals[-1]["text"]
-    assert [f["kind"] for f in rig.ledger.feedback_for(decision_id)] == []
+    assert [f["kind"] for f in rig.ledger.feedback_for(decision_id)] == ["escalation"]
 
 
 def test_a_question_nobody_answered_is_escalated_with_the_hindsight_buttons(rig: Rig) -> None:
@@ -106,7 +108,9 @@ def test_the_escalation_of_a_remediation_that_acted_does_not_say_nothing_was_don
     of it): its escalation used to end "Nothing was done." all the same."""
     decision_id = rig.decision(route="ask", status=status)
     rig.approvals.escalate(
-        decision_id, "remediation failed: VerificationFailed: 3/4 replicas available; undone"
+        decision_id,
+        "remediation failed: VerificationFailed: 3/4 replicas available; undone",
+        rig.clock(),
     )
     [message] = rig.slack.top_level()
     assert "Nothing was done" not in message.text

@@ -141,7 +141,7 @@ def test_expiry_is_a_no_that_escalates_to_the_oncall_group(rig: Rig) -> None:
     assert expiry.escalation_ref == f"slack:{escalations[0].channel}:{escalations[0].ts}"
     assert "Deployment/shop/web" in escalations[0].text
     kinds = [f["kind"] for f in rig.ledger.feedback_for(decision_id)]
-    assert kinds == ["expiry"]
+    assert kinds == ["escalation", "expiry"]
 
     # Expired means no: a late click changes nothing and tells the clicker why. The
     # on-call's judgment is kept as the decision's verdict (once) so the type learns.
@@ -162,6 +162,7 @@ def test_expiry_is_a_no_that_escalates_to_the_oncall_group(rig: Rig) -> None:
     ]
     feedback = rig.ledger.feedback_for(decision_id)
     assert [(f["kind"], f["outcome"]) for f in feedback] == [
+        ("escalation", "escalated"),
         ("expiry", "expired"),
         ("late-answer", "approved"),
         ("verdict", "right"),
