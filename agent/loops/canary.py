@@ -29,23 +29,42 @@ ReplicaSet is judged against the stable one in the same way (the same judge, dec
 Events, posted on the Rollout, recovery after a restart and catch-up), each read with
 ``canary.rolloutQueries``, whose ``$replicaset`` is ``<rollout>-<hash>`` and
 ``$podTemplateHash`` the hash. A new canary hash starts a new analysis; a rollout that
-finished (the hashes are equal) or was aborted ends it (a final verdict stands). Argo owns
-the rollout: the verdict reaches it only through the endpoint below (an Argo ``web``
-metric's ``failureCondition``), never as a canary signal to the runbooks, so nothing
-Autonomic runs writes to the Rollout. An acted-on verdict is watched on the Rollout's
-``stableRS``: a promotion is right when the judged hash became the stable one and stayed.
+finished (the hashes are equal) or was aborted ends it (a final verdict stands).
+
+A Rollout with the blueGreen strategy is judged the same way before promotion: its preview
+ReplicaSet (``status.currentPodHash``, which Argo's preview Service selects:
+``status.blueGreen.previewSelector``) against its active one (the hash the active Service
+selects, ``status.blueGreen.activeSelector``, which is ``stableRS`` until promotion), for
+a ``prePromotionAnalysis`` that asks the endpoint. The preview serves only the traffic
+someone sends to the preview Service (a smoke test, mirrored requests): with none, the
+judge has no data and answers "continue" ("no verdict from no data"), and at
+``canary.maxDuration`` an inconclusive verdict a person settles, never a promotion. Once
+promoted (``activeSelector`` = ``currentPodHash``; ``stableRS`` moves only after a
+``postPromotionAnalysis`` succeeds) the ReplicaSet it replaced is still up (Argo keeps a
+ReplicaSet ``stableRS`` names, then ``scaleDownDelaySeconds``) but neither Service
+selects it, so it serves no traffic: there is nothing to compare the new one with over
+the same minutes, and post-promotion is not judged (an analysis without a final verdict
+ends; a 404 says so).
+
+Argo owns the rollout: the verdict reaches it only through the endpoint below (an Argo
+``web`` metric's ``failureCondition``), never as a canary signal to the runbooks, so
+nothing Autonomic runs writes to the Rollout. An acted-on verdict is watched on the hash
+the Rollout serves its users with: ``stableRS``, or with blueGreen ``activeSelector``
+(Argo switches it back when a postPromotionAnalysis fails, while ``stableRS`` never
+moved). A promotion is right when the judged hash became that one and stayed.
 
 The same judgement is served over HTTP to the delivery tool, for the canaries this loop
 judges (a Deployment or StatefulSet labelled as above and opted in, the baseline being the
 one the label names; or an opted-in Rollout mid-rollout, named by the Rollout's name, the
-answer carrying the ``pod_template_hash`` judged and the ``stable_hash``). A canary not
+answer carrying the ``pod_template_hash`` judged and the ``stable_hash`` it was judged
+against, the active one's with blueGreen). A canary not
 judged yet (the loop takes a new one at its next cycle) gets "continue" with the reason
 "no interval judged yet"; so does a canary rolled out again (another revision or release;
 for a Rollout, another canary hash) since the loop's last cycle, until the loop takes the
 new release: the verdict on the release before is not its answer. A name that is no such
 canary, looked up in the cluster when no analysis answers for it (a typo, the wrong
 namespace, the stable's name, a label missing, a Rollout not opted in, not mid-rollout,
-aborted or not of the canary strategy), gets a 404
+aborted, of no strategy Autonomic knows, or blue-green and already promoted), gets a 404
 whose JSON body (``error``) says which: "continue" for ever would, to Flagger, pass every
 check while nothing judges the rollout, and to Argo pass every measurement. A
 404 is an error measurement to Argo's ``web`` provider (past ``consecutiveErrorLimit``,
@@ -113,8 +132,9 @@ person must approve is not carried out before they do:
 A question still open when the rollout is settled without its answer (the canary rolled
 out again or deleted; its stable running the judged release, or the canary scaled to
 zero, as Flagger leaves it once it promotes or rolls back; a Rollout promoted to the
-judged hash, or aborted) is closed at the next cycle as ``superseded`` (``_settled``),
-"no longer needed", with why: not escalated, and counted neither right nor wrong; when
+judged hash (blueGreen: its active Service selects it), or aborted) is closed at the
+next cycle as ``superseded`` (``_settled``), "no longer needed", with why: not
+escalated, and counted neither right nor wrong; when
 Flagger's ``post-rollout`` webhook says so first, at once (``_rollout_ended``). The
 endpoints hold it; a Rollout aborted so and then retried on the same hash is judged
 afresh.
