@@ -108,9 +108,13 @@ class WorkloadState:
     # hashes of the ReplicaSet being rolled out (``status.currentPodHash``) and of the
     # stable one (``status.stableRS``), whether the rollout was aborted
     # (``status.abort``), and the images of each ReplicaSet the Rollout owns, by hash.
+    # With the blueGreen strategy, also the hashes its active and preview Services select
+    # (``status.blueGreen.activeSelector`` and ``previewSelector``; "" until set).
     strategy: str = ""
     pod_hash: str = ""
     stable_pod_hash: str = ""
+    active_pod_hash: str = ""
+    preview_pod_hash: str = ""
     aborted: bool = False
     images_by_hash: dict[str, tuple[str, ...]] = field(default_factory=dict)
     # An Argo Rollout that takes its pod template from a Deployment (``spec.workloadRef``):

@@ -190,9 +190,10 @@ def workload_state(
 
     A Rollout reads as a Deployment does: ``spec.replicas``, ``spec.selector``, the
     status counts; and, for the canary loop, its strategy, ``status.currentPodHash``,
-    ``status.stableRS``, ``status.abort`` and its ReplicaSets' images by pod-template
-    hash. Its ``status.observedGeneration`` is a string (a hash in old Argo versions: read
-    as 0), and one that takes its template from a Deployment (``spec.workloadRef``) has
+    ``status.stableRS``, ``status.abort``, ``status.blueGreen.activeSelector`` and
+    ``previewSelector`` (blue-green) and its ReplicaSets' images by pod-template hash. Its
+    ``status.observedGeneration`` is a string (a hash in old Argo versions: read as 0),
+    and one that takes its template from a Deployment (``spec.workloadRef``) has
     no containers of its own here."""
     meta, spec, status = obj.get("metadata") or {}, obj.get("spec") or {}, obj.get("status") or {}
     conditions = status.get("conditions") or []
@@ -207,6 +208,7 @@ def workload_state(
     newest = max(owned, key=revision_of, default=None)
     rollout = obj.get("kind") == "Rollout"
     strategy = spec.get("strategy") or {}
+    blue_green = (status.get("blueGreen") or {}) if rollout else {}
     images_by_hash: dict[str, tuple[str, ...]] = {}
     for rs in owned if rollout else ():
         pod_hash = ((rs.get("metadata") or {}).get("labels") or {}).get(ROLLOUT_HASH_LABEL)
@@ -237,6 +239,8 @@ def workload_state(
         strategy=next((k for k in ("canary", "blueGreen") if k in strategy), "") if rollout else "",
         pod_hash=str(status.get("currentPodHash") or "") if rollout else "",
         stable_pod_hash=str(status.get("stableRS") or "") if rollout else "",
+        active_pod_hash=str(blue_green.get("activeSelector") or ""),
+        preview_pod_hash=str(blue_green.get("previewSelector") or ""),
         aborted=bool(status.get("abort", False)) if rollout else False,
         images_by_hash=images_by_hash,
         template_from=_template_from(spec) if rollout else "",

@@ -29,23 +29,42 @@ ReplicaSet is judged against the stable one in the same way (the same judge, dec
 Events, posted on the Rollout, recovery after a restart and catch-up), each read with
 ``canary.rolloutQueries``, whose ``$replicaset`` is ``<rollout>-<hash>`` and
 ``$podTemplateHash`` the hash. A new canary hash starts a new analysis; a rollout that
-finished (the hashes are equal) or was aborted ends it (a final verdict stands). Argo owns
-the rollout: the verdict reaches it only through the endpoint below (an Argo ``web``
-metric's ``failureCondition``), never as a canary signal to the runbooks, so nothing
-Autonomic runs writes to the Rollout. An acted-on verdict is watched on the Rollout's
-``stableRS``: a promotion is right when the judged hash became the stable one and stayed.
+finished (the hashes are equal) or was aborted ends it (a final verdict stands).
+
+A Rollout with the blueGreen strategy is judged the same way before promotion: its preview
+ReplicaSet (``status.currentPodHash``, which Argo's preview Service selects:
+``status.blueGreen.previewSelector``) against its active one (the hash the active Service
+selects, ``status.blueGreen.activeSelector``, which is ``stableRS`` until promotion), for
+a ``prePromotionAnalysis`` that asks the endpoint. The preview serves only the traffic
+someone sends to the preview Service (a smoke test, mirrored requests): with none, the
+judge has no data and answers "continue" ("no verdict from no data"), and at
+``canary.maxDuration`` an inconclusive verdict a person settles, never a promotion. Once
+promoted (``activeSelector`` = ``currentPodHash``; ``stableRS`` moves only after a
+``postPromotionAnalysis`` succeeds) the ReplicaSet it replaced is still up (Argo keeps a
+ReplicaSet ``stableRS`` names, then ``scaleDownDelaySeconds``) but neither Service
+selects it, so it serves no traffic: there is nothing to compare the new one with over
+the same minutes, and post-promotion is not judged (an analysis without a final verdict
+ends; a 404 says so).
+
+Argo owns the rollout: the verdict reaches it only through the endpoint below (an Argo
+``web`` metric's ``failureCondition``), never as a canary signal to the runbooks, so
+nothing Autonomic runs writes to the Rollout. An acted-on verdict is watched on the hash
+the Rollout serves its users with: ``stableRS``, or with blueGreen ``activeSelector``
+(Argo switches it back when a postPromotionAnalysis fails, while ``stableRS`` never
+moved). A promotion is right when the judged hash became that one and stayed.
 
 The same judgement is served over HTTP to the delivery tool, for the canaries this loop
 judges (a Deployment or StatefulSet labelled as above and opted in, the baseline being the
 one the label names; or an opted-in Rollout mid-rollout, named by the Rollout's name, the
-answer carrying the ``pod_template_hash`` judged and the ``stable_hash``). A canary not
+answer carrying the ``pod_template_hash`` judged and the ``stable_hash`` it was judged
+against, the active one's with blueGreen). A canary not
 judged yet (the loop takes a new one at its next cycle) gets "continue" with the reason
 "no interval judged yet"; so does a canary rolled out again (another revision or release;
 for a Rollout, another canary hash) since the loop's last cycle, until the loop takes the
 new release: the verdict on the release before is not its answer. A name that is no such
 canary, looked up in the cluster when no analysis answers for it (a typo, the wrong
 namespace, the stable's name, a label missing, a Rollout not opted in, not mid-rollout,
-aborted or not of the canary strategy), gets a 404
+aborted, of no strategy Autonomic knows, or blue-green and already promoted), gets a 404
 whose JSON body (``error``) says which: "continue" for ever would, to Flagger, pass every
 check while nothing judges the rollout, and to Argo pass every measurement. A
 404 is an error measurement to Argo's ``web`` provider (past ``consecutiveErrorLimit``,
@@ -113,8 +132,9 @@ person must approve is not carried out before they do:
 A question still open when the rollout is settled without its answer (the canary rolled
 out again or deleted; its stable running the judged release, or the canary scaled to
 zero, as Flagger leaves it once it promotes or rolls back; a Rollout promoted to the
-judged hash, or aborted) is closed at the next cycle as ``superseded`` (``_settled``),
-"no longer needed", with why: not escalated, and counted neither right nor wrong; when
+judged hash (blueGreen: its active Service selects it), or aborted) is closed at the
+next cycle as ``superseded`` (``_settled``), "no longer needed", with why: not
+escalated, and counted neither right nor wrong; when
 Flagger's ``post-rollout`` webhook says so first, at once (``_rollout_ended``). The
 endpoints hold it; a Rollout aborted so and then retried on the same hash is judged
 afresh.
@@ -231,10 +251,12 @@ class Analysis:
     # Argo Rollout mid-rollout again on the same hash (retried) is judged afresh.
     superseded: bool = False
     # An Argo Rollout's canary (``canary`` is the Rollout, ``baseline`` its stable
-    # ReplicaSet): the pod-template hashes of the canary and stable ReplicaSets; "" and ""
+    # ReplicaSet): the pod-template hashes of the canary and stable ReplicaSets (with the
+    # blueGreen strategy, of the preview and active ones), and the strategy; "", "" and ""
     # for a canary Deployment or StatefulSet.
     pod_hash: str = ""
     stable_hash: str = ""
+    strategy: str = ""
 
 
 @dataclass(frozen=True)
@@ -259,6 +281,7 @@ class Pair:
     baseline_images: tuple[str, ...]
     pod_hash: str = ""
     stable_hash: str = ""
+    strategy: str = ""  # an Argo Rollout's: canary or blueGreen
 
     @property
     def key(self) -> AnalysisKey:
@@ -320,10 +343,15 @@ class CanaryLoop:
                 self._confirmed(record, now)
             if self.decisions.ledger.transition(record.id, ["approved"], "done", now):
                 verdict = record.proposal.get("verdict", "the verdict")
+                watched = (
+                    "active ReplicaSet (status.blueGreen.activeSelector)"
+                    if record.proposal.get("strategy") == "blueGreen"
+                    else "stable ReplicaSet"
+                )
                 self.decisions.progress(
                     record.id,
                     f"{verdict}: handed to Argo Rollouts through the verdict endpoint (no "
-                    "runbook acts on a Rollout); its stable ReplicaSet is watched for an hour"
+                    f"runbook acts on a Rollout); its {watched} is watched for an hour"
                     if record.proposal.get("pod_hash")
                     else f"{verdict}: handed on (to the delivery tool through the verdict "
                     "endpoints, and to the runbooks as a canary signal); the stable is watched "
@@ -429,16 +457,19 @@ class CanaryLoop:
 
     def _rollout_pair(self, workload: WorkloadState) -> Pair | None:
         """An Argo Rollout mid-rollout: its canary ReplicaSet (``status.currentPodHash``)
-        against its stable one (``status.stableRS``). None when it is not mid-rollout
-        (finished, aborted, not a canary strategy): an analysis still judging it ends."""
+        against its stable one (``status.stableRS``); with the blueGreen strategy, before
+        promotion, its preview ReplicaSet (``status.currentPodHash``) against its active one
+        (``status.blueGreen.activeSelector``). None when it has nothing to judge now
+        (finished, aborted, promoted, no known strategy: ``_not_mid_rollout``): an analysis
+        still judging it ends."""
         why = _not_mid_rollout(workload)
         if why:
             if workload.ref in self.current:
                 self._end(workload.ref, why)
             return None
         ref = workload.ref
-        stable_rs = f"{ref.name}-{workload.stable_pod_hash}"
-        stable_ref = ObjectRef("ReplicaSet", stable_rs, ref.namespace)
+        baseline_hash = _serving_hash(workload)
+        stable_ref = ObjectRef("ReplicaSet", f"{ref.name}-{baseline_hash}", ref.namespace)
         images = workload.images_by_hash.get(workload.pod_hash) or tuple(
             c.image for c in workload.containers
         )
@@ -447,9 +478,10 @@ class CanaryLoop:
             stable_ref,
             workload.revision,
             images,
-            workload.images_by_hash.get(workload.stable_pod_hash, ()),
+            workload.images_by_hash.get(baseline_hash, ()),
             pod_hash=workload.pod_hash,
-            stable_hash=workload.stable_pod_hash,
+            stable_hash=baseline_hash,
+            strategy=workload.strategy,
         )
 
     def _judge_pair(self, pair: Pair, now: float) -> None:
@@ -552,6 +584,7 @@ class CanaryLoop:
         analysis = Analysis(canary, baseline, pair.revision, pair.images, judge, started)
         analysis.baseline_images = pair.baseline_images
         analysis.pod_hash, analysis.stable_hash = pair.pod_hash, pair.stable_hash
+        analysis.strategy = pair.strategy
         if final and record is not None:
             analysis.latest = _recorded_verdict(record)
             analysis.route, analysis.decision_id = record.route, record.id
@@ -739,6 +772,11 @@ class CanaryLoop:
                 return moved_on
             judged_hash = str(record.proposal.get("pod_hash") or "")
             if target.kind == "Rollout":
+                if workload.strategy == "blueGreen" and workload.active_pod_hash == judged_hash:
+                    return (
+                        f"{target} was promoted: its active Service now selects {judged_hash}, "
+                        "the one judged (status.blueGreen.activeSelector)"
+                    )
                 if workload.stable_pod_hash == judged_hash:
                     return (
                         f"{target} was promoted: its stable ReplicaSet is now {judged_hash}, "
@@ -746,8 +784,9 @@ class CanaryLoop:
                     )
                 if workload.aborted:
                     return (
-                        f"{target} was aborted (status.abort): its canary {judged_hash} "
-                        "was rolled back"
+                        f"{target} was aborted (status.abort): its "
+                        f"{'preview' if workload.strategy == 'blueGreen' else 'canary'} "
+                        f"{judged_hash} was rolled back"
                     )
                 return ""
             judged = tuple(str(i) for i in record.proposal.get("images") or ())
@@ -870,7 +909,8 @@ class CanaryLoop:
             stable = self.cluster.get_workload(watch.baseline)
             running: tuple[str, ...] = ()
             if stable is not None and watch.baseline.kind == "Rollout":
-                running = (stable.stable_pod_hash,) if stable.stable_pod_hash else ()
+                serving = _serving_hash(stable)
+                running = (serving,) if serving else ()
             elif stable is not None:
                 running = tuple(c.image for c in stable.containers)
             outcome: tuple[bool | None, str] | None = None
@@ -1004,7 +1044,11 @@ class CanaryLoop:
                     "images": list(analysis.images),
                     "baseline_images": list(analysis.baseline_images),
                     **(
-                        {"pod_hash": analysis.pod_hash, "stable_hash": analysis.stable_hash}
+                        {
+                            "pod_hash": analysis.pod_hash,
+                            "stable_hash": analysis.stable_hash,
+                            "strategy": analysis.strategy,
+                        }
                         if analysis.pod_hash
                         else {}
                     ),
@@ -1499,15 +1543,27 @@ def _sides(analysis: Analysis) -> tuple[Side, Side]:
     )
 
 
+def _serving_hash(rollout: WorkloadState) -> str:
+    """The pod-template hash of the ReplicaSet an Argo Rollout's users are served by: its
+    stable one (``status.stableRS``); with the blueGreen strategy, the one its active
+    Service selects (``status.blueGreen.activeSelector``), which Argo switches to the new
+    ReplicaSet at promotion, before ``stableRS`` (that waits for a postPromotionAnalysis)."""
+    return rollout.active_pod_hash if rollout.strategy == "blueGreen" else rollout.stable_pod_hash
+
+
 def _not_mid_rollout(rollout: WorkloadState) -> str:
-    """Why an Argo Rollout has no canary ReplicaSet to judge now, or "" when it has one."""
+    """Why an Argo Rollout has no canary (blue-green: preview) ReplicaSet to judge now, or
+    "" when it has one."""
     name = f"Rollout {rollout.ref.namespace}/{rollout.ref.name}"
-    if rollout.strategy != "canary":
+    if rollout.strategy not in ("canary", "blueGreen"):
         has = f"uses the {rollout.strategy} strategy" if rollout.strategy else "has no strategy"
         return (
-            f"{name} {has}; Autonomic judges the canary ReplicaSet of a Rollout with the "
-            "canary strategy (spec.strategy.canary) only"
+            f"{name} {has}; Autonomic judges the new ReplicaSet of a Rollout with the "
+            "canary strategy (spec.strategy.canary) or the blueGreen strategy "
+            "(spec.strategy.blueGreen) only"
         )
+    blue_green = rollout.strategy == "blueGreen"
+    new = "preview" if blue_green else "canary"
     if not rollout.pod_hash or not rollout.stable_pod_hash:
         return (
             f"{name} is not mid-rollout: its status has no "
@@ -1516,13 +1572,30 @@ def _not_mid_rollout(rollout: WorkloadState) -> str:
         )
     if rollout.pod_hash == rollout.stable_pod_hash:
         return (
-            f"{name} is not mid-rollout: its canary and stable ReplicaSets are one "
+            f"{name} is not mid-rollout: its {new} and stable ReplicaSets are one "
             f"(status.currentPodHash = status.stableRS = {rollout.pod_hash}), so there is no "
-            "canary to judge"
+            f"{new} to judge"
         )
     if rollout.aborted:
         return (
-            f"{name} was aborted (status.abort), so its canary {rollout.pod_hash} is not "
+            f"{name} was aborted (status.abort), so its {new} {rollout.pod_hash} is not "
             "judged until it is rolled out again"
+        )
+    if not blue_green:
+        return ""
+    if not rollout.active_pod_hash:
+        return (
+            f"{name} has no status.blueGreen.activeSelector yet (its active Service selects "
+            f"none of its ReplicaSets), so there is no active ReplicaSet to judge its preview "
+            f"{rollout.pod_hash} against"
+        )
+    if rollout.active_pod_hash == rollout.pod_hash:
+        return (
+            f"{name} was promoted: its active Service already selects the new ReplicaSet "
+            f"(status.blueGreen.activeSelector = status.currentPodHash = {rollout.pod_hash}; "
+            f"status.stableRS is still {rollout.stable_pod_hash} until a postPromotionAnalysis "
+            "succeeds). Autonomic judges a blue-green Rollout before promotion only (a "
+            "prePromotionAnalysis): after it, the ReplicaSet it replaced serves no traffic, so "
+            "there is nothing to compare the new one with over the same minutes"
         )
     return ""

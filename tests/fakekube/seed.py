@@ -245,11 +245,15 @@ def seed_rollout(
     image: str = "app:v1",
     nodes: Sequence[str] = ("node-1",),
     workload_ref: str | None = None,
+    blue_green: bool = False,
 ) -> Obj:
     """An Argo Rollout (``argoproj.io/v1alpha1``) at revision 1, its ReplicaSet (owned by
     the Rollout, with ``rollout.argoproj.io/revision`` and ``rollouts-pod-template-hash``)
     and Ready pods. ``workload_ref``: the Rollout takes its pod template from that
-    Deployment (``spec.workloadRef``) instead of holding one.
+    Deployment (``spec.workloadRef``) instead of holding one. ``blue_green``: the
+    blueGreen strategy (active Service ``<name>``, preview ``<name>-preview``, promoted by
+    hand after a prePromotionAnalysis), with ``status.blueGreen`` as Argo writes it: both
+    Services select the one ReplicaSet.
 
     Returns ``{"rollout": ..., "replicaset": ..., "pods": [...]}`` as stored.
     """
@@ -260,6 +264,15 @@ def seed_rollout(
         "selector": {"matchLabels": {"app": name}},
         "strategy": {"canary": {"steps": [{"setWeight": 20}, {"pause": {}}]}},
     }
+    if blue_green:
+        spec["strategy"] = {
+            "blueGreen": {
+                "activeService": name,
+                "previewService": f"{name}-preview",
+                "autoPromotionEnabled": False,
+                "prePromotionAnalysis": {"templates": [{"templateName": "autonomic-verdict"}]},
+            }
+        }
     if workload_ref is None:
         spec["template"] = template
     else:
@@ -286,6 +299,11 @@ def seed_rollout(
                 "selector": f"app={name}",
                 "currentPodHash": pod_hash,
                 "stableRS": pod_hash,
+                **(
+                    {"blueGreen": {"activeSelector": pod_hash, "previewSelector": pod_hash}}
+                    if blue_green
+                    else {}
+                ),
                 "conditions": [
                     {"type": "Progressing", "status": "True", "reason": "NewReplicaSetAvailable"},
                     {"type": "Available", "status": "True", "reason": "AvailableReason"},
@@ -312,7 +330,9 @@ def seed_rollout_canary(
     controller leaves it: the Rollout's template runs ``image`` at the next revision, a
     new ReplicaSet (its ``rollouts-pod-template-hash``, owned by the Rollout) with Ready
     pods named ``<name>-<hash>-<n>``, and ``status.currentPodHash`` naming it while
-    ``status.stableRS`` still names the stable one.
+    ``status.stableRS`` still names the stable one. A blue-green Rollout's preview
+    Service selects it (``status.blueGreen.previewSelector``) while its active Service
+    still selects the stable one: before promotion.
 
     Returns ``{"pod_hash": ..., "replicaset": ..., "pods": [...]}`` as stored.
     """
@@ -325,6 +345,8 @@ def seed_rollout_canary(
         obj["metadata"]["annotations"]["rollout.argoproj.io/revision"] = str(revision)
         obj["spec"]["template"] = _template(name, image)
         obj["status"]["currentPodHash"] = pod_hash
+        if "blueGreen" in obj["status"]:
+            obj["status"]["blueGreen"]["previewSelector"] = pod_hash
         obj["status"].pop("abort", None)
         obj["status"]["phase"] = "Paused"
 

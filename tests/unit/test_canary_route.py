@@ -836,7 +836,7 @@ def test_an_argo_rollout_with_no_canary_to_judge_is_a_404_saying_why(
 ) -> None:
     """An opted-in Rollout is judged while its canary strategy rolls a canary ReplicaSet
     out (``tests/integration/kube/test_rollout_canary.py``); one with no canary to judge
-    (here: no canary strategy) is a 404 that says so, not "continue" for ever."""
+    (here: no strategy) is a 404 that says so, not "continue" for ever."""
     rig = make(rigs, ledger, HEALTHY)
     cluster = cast(SimCluster, rig.loop.cluster)
     rollout = ObjectRef("Rollout", "checkout", "shop")
@@ -851,7 +851,10 @@ def test_an_argo_rollout_with_no_canary_to_judge_is_a_404_saying_why(
         Request("GET", "/canary/verdict", {"namespace": ["shop"], "canary": ["checkout"]}, {}, b"")
     ).body)  # fmt: skip
     assert "Rollout shop/checkout has no strategy" in body["error"]
-    assert "judges the canary ReplicaSet of a Rollout with the canary strategy" in body["error"]
+    assert (
+        "judges the new ReplicaSet of a Rollout with the canary strategy (spec.strategy.canary) "
+        "or the blueGreen strategy (spec.strategy.blueGreen) only"
+    ) in body["error"]
     assert "no Deployment, StatefulSet" not in body["error"]
 
 

@@ -111,6 +111,24 @@ def test_a_rollout_mid_canary_reads_its_hashes_strategy_abort_and_images_by_hash
     assert workload_state({**rollout(currentPodHash="x"), "kind": "Deployment"}).pod_hash == ""
 
 
+def test_a_blue_green_rollout_reads_the_hashes_its_active_and_preview_services_select() -> None:
+    """Argo writes the hashes its Services select in ``status.blueGreen``: the preview
+    (the release being rolled out) is judged against the active one."""
+    obj = rollout(
+        currentPodHash="bbb222",
+        stableRS="aaa111",
+        blueGreen={"activeSelector": "aaa111", "previewSelector": "bbb222"},
+    )
+    obj["spec"]["strategy"] = {"blueGreen": {"activeService": "web", "previewService": "web-p"}}
+    state = workload_state(obj)
+    assert (state.strategy, state.active_pod_hash, state.preview_pod_hash) == (
+        "blueGreen",
+        "aaa111",
+        "bbb222",
+    )
+    assert workload_state(rollout(currentPodHash="bbb222")).active_pod_hash == ""
+
+
 @pytest.mark.parametrize(
     ("observed", "expected"),
     [("3", 3), (3, 3), ("7d9f8c6b5", 0), (None, 0), ("", 0), ("-1", 0)],
