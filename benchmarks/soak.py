@@ -78,7 +78,8 @@ RUNBOOKS = {
     "soak-stuck-pod.yaml": """
 apiVersion: autonomic.dev/v1alpha1
 kind: Runbook
-metadata: {name: soak-stuck-pod, description: Delete a pod stuck not ready., version: 1, owner: soak}
+metadata:
+  {name: soak-stuck-pod, description: Delete a pod stuck not ready., version: 1, owner: soak}
 spec:
   mode: enforce
   maxAutonomy: auto
@@ -104,7 +105,11 @@ spec:
     "soak-crashloop-rollback.yaml": """
 apiVersion: autonomic.dev/v1alpha1
 kind: Runbook
-metadata: {name: soak-crashloop-rollback, description: Roll back a crash-looping rollout., version: 1, owner: soak}
+metadata:
+  name: soak-crashloop-rollback
+  description: Roll back a crash-looping rollout.
+  version: 1
+  owner: soak
 spec:
   mode: enforce
   maxAutonomy: auto
@@ -403,7 +408,7 @@ SCHEDULE: tuple[tuple[float, str], ...] = (
 
 
 def run_fault(world: World, name: str) -> None:
-    actions = {
+    actions: dict[str, Any] = {
         "stick": world.stick_a_pod,
         "rollout": world.bad_rollout,
         "alert-firing": lambda: world.alert("firing"),
@@ -479,7 +484,9 @@ slack:
   questionTTL: {QUESTION_TTL:.0f}s
   baseURL: "{slack_url}/api/"
 anomalyQueries:
-  - {{name: rps-by-deployment, expr: 'sum by (deployment) (rate(http_requests_total{{namespace="shop"}}[1m]))', step: 15s}}
+  - name: rps-by-deployment
+    expr: 'sum by (deployment) (rate(http_requests_total{{namespace="shop"}}[1m]))'
+    step: 15s
   - {{name: rps-total, expr: 'sum(rate(http_requests_total[1m]))', step: 15s}}
 """
     )
@@ -491,7 +498,7 @@ def seed_cluster(kube: Any) -> Any:
     from agent.clock import SystemClock
     from tests.integration.remediation.rig import Controller, seed_nodes, seed_web
 
-    clock = SystemClock()
+    clock: Any = SystemClock()
 
     class _Rig:  # the two attributes the seed helpers read
         def __init__(self) -> None:
@@ -621,7 +628,7 @@ def check_ledger_and_writes(report: Report, ledger_path: Path, kube: Any, ended:
         ):
             with contextlib.suppress(sqlite3.Error):
                 report.ledger_rows[table] = engine.execute(
-                    f"SELECT count(*) FROM {table}"  # noqa: S608 (fixed names)
+                    f"SELECT count(*) FROM {table}"  # fixed table names
                 ).fetchone()[0]
         questions = engine.execute(
             "SELECT id, status, asked_at, expires_at FROM questions"
@@ -761,7 +768,8 @@ def main(argv: list[str] | None = None) -> int:
     work = args.keep or Path(tempfile.mkdtemp(prefix="autonomic-soak-"))
     work.mkdir(parents=True, exist_ok=True)
     kube = start_fake_apiserver()
-    kube._httpd.handle_error = lambda *_args: None  # cut connections are expected here
+    # cut connections are expected here: no tracebacks from the fake's handler threads
+    kube._httpd.handle_error = lambda *_args: None  # type: ignore[method-assign]
     controller = seed_cluster(kube)
     slack = start_fake_slack(token=TOKEN)
     backfill = openmetrics(
