@@ -106,6 +106,21 @@ def configure_logging(level: str = "INFO", stream: Any = None, fmt: str = "json"
     logger.handlers[:] = [handler]
     logger.setLevel(level)
     logger.propagate = False
+    # The libraries' own warnings (APScheduler's "skipped: maximum number of running
+    # instances reached", urllib3's retries...) reach the root logger, which had no
+    # handler: Python's last resort wrote them as bare text among the JSON lines. They
+    # go through the same format, at WARNING and above, whatever --log-level says.
+    libraries = _LibraryHandler(stream or sys.stderr)
+    libraries.setFormatter(handler.formatter)
+    libraries.setLevel(logging.WARNING)
+    root = logging.getLogger()
+    root.handlers[:] = [h for h in root.handlers if not isinstance(h, _LibraryHandler)]
+    root.addHandler(libraries)
+
+
+class _LibraryHandler(logging.StreamHandler):  # type: ignore[type-arg]
+    """The root logger's handler for the libraries' records (one at a time: a second
+    ``configure_logging`` replaces it, and leaves any other handler, pytest's, alone)."""
 
 
 class Metrics:

@@ -21,10 +21,12 @@ def _restore_loggers() -> Iterator[None]:
         for name in ("autonomic", "agent")
         for logger in [logging.getLogger(name)]
     }
+    root = logging.getLogger().handlers[:]
     yield
     for name, (handlers, level, propagate) in saved.items():
         logger = logging.getLogger(name)
         logger.handlers[:], logger.level, logger.propagate = handlers, level, propagate
+    logging.getLogger().handlers[:] = root
 
 
 def _log_one(fmt: str) -> str:
@@ -63,3 +65,28 @@ def test_text_lines_read_as_a_line_with_its_context_and_the_traceback_below() ->
 def test_an_unknown_format_is_refused() -> None:
     with pytest.raises(ValueError, match="json, text"):
         configure_logging("INFO", io.StringIO(), "yaml")
+
+
+@pytest.mark.parametrize("fmt", ["json", "text"])
+def test_the_libraries_warnings_come_in_the_same_format_and_their_chatter_not_at_all(
+    fmt: str,
+) -> None:
+    """A soak run found APScheduler's "skipped: maximum number of running instances
+    reached" (once a second while a remediation cycle ran long) written as bare text among
+    the JSON lines: the root logger had no handler, so Python's last resort wrote it."""
+    stream = io.StringIO()
+    configure_logging("DEBUG", stream, fmt)
+    configure_logging("DEBUG", stream, fmt)  # a second call does not double the lines
+    scheduler = logging.getLogger("apscheduler.scheduler")
+    scheduler.warning(
+        'Execution of job "remediation-takeover" skipped: maximum number of running '
+        "instances reached (1)"
+    )
+    scheduler.info('Running job "remediation" (scheduled at ...)')  # below WARNING: not shown
+    (line,) = stream.getvalue().splitlines()
+    if fmt == "json":
+        entry = json.loads(line)
+        assert (entry["level"], entry["logger"]) == ("warning", "apscheduler.scheduler")
+        assert entry["message"].endswith("maximum number of running instances reached (1)")
+    else:
+        assert " WARNING apscheduler.scheduler: Execution of job " in line
