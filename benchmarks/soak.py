@@ -193,6 +193,25 @@ def proc_sample(pid: int) -> tuple[int, int, float]:
     return threads, len(os.listdir(f"/proc/{pid}/fd")), rss
 
 
+def ledger_counts(path: Path) -> dict[str, int]:
+    """Rows in each table of the SQLite ledger, read-only (empty while it is locked)."""
+    try:
+        conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=1)
+    except sqlite3.Error:
+        return {}
+    try:
+        names = [r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")]
+        return {
+            name: conn.execute(f'SELECT count(*) FROM "{name}"').fetchone()[0]  # names listed
+            for name in names
+            if name != "schema_version"
+        }
+    except sqlite3.Error:
+        return {}
+    finally:
+        conn.close()
+
+
 def scrape(base: str) -> tuple[dict[str, float], dict[str, float], float] | None:
     try:
         with urllib.request.urlopen(f"{base}/metrics", timeout=5) as response:
@@ -536,6 +555,7 @@ class Report:
     faults: Counter[str]
     checks: list[tuple[str, str, bool]] = field(default_factory=list)  # (check, figure, ok)
     ledger_rows: dict[str, int] = field(default_factory=dict)
+    ledger_over_time: list[tuple[float, dict[str, int]]] = field(default_factory=list)
     actions: Counter[str] = field(default_factory=Counter)
     exit_code: int | None = None
 
@@ -642,6 +662,9 @@ def check_ledger_and_writes(report: Report, ledger_path: Path, kube: Any, ended:
         f"{len(open_questions)} open past their expiry",
         not open_questions,
     )
+    report.ledger_over_time.append(
+        (report.samples[-1].at if report.samples else 0.0, ledger_counts(ledger_path))
+    )
     ledger = open_ledger(f"sqlite:///{ledger_path}", time.time(), migrate=False)
     try:
         intents = ledger.intents()
@@ -684,8 +707,22 @@ def table(report: Report) -> str:
     lines += [f"| {name} | {n} |" for name, n in sorted(report.faults.items())]
     lines += ["", "| action (intent status) | count |", "|---|---:|"]
     lines += [f"| {name} | {n} |" for name, n in sorted(report.actions.items())]
-    lines += ["", "| ledger table | rows |", "|---|---:|"]
-    lines += [f"| {name} | {n} |" for name, n in report.ledger_rows.items()]
+    over = [(at, rows) for at, rows in report.ledger_over_time if rows]
+    if len(over) >= 2:
+        (t0, first), (t1, last_rows) = over[0], over[-1]
+        lines += [
+            "",
+            f"| ledger table | rows at {t0 / 60:.0f} min | rows at {t1 / 60:.0f} min | "
+            "rows per hour |",
+            "|---|---:|---:|---:|",
+        ]
+        for name in sorted(last_rows):
+            a, b = first.get(name, 0), last_rows[name]
+            per_hour = (b - a) / max(t1 - t0, 1) * 3600
+            lines.append(f"| {name} | {a} | {b} | {per_hour:.0f} |")
+    else:
+        lines += ["", "| ledger table | rows |", "|---|---:|"]
+        lines += [f"| {name} | {n} |" for name, n in report.ledger_rows.items()]
     if report.samples:
         last = report.samples[-1]
         lines += ["", "| error kind (autonomic_errors_total) | count |", "|---|---:|"]
@@ -728,7 +765,7 @@ def plot(report: Report, path: Path) -> None:
     inner, offset = [], 0
     for chart, doc in zip(charts, parts, strict=True):
         body = doc.split("\n", 1)[1]  # drop the XML declaration
-        inner.append(f'<g transform="translate(0,{offset})">{body}</g>')
+        inner.append(body.replace("<svg ", f'<svg y="{offset}" ', 1))
         offset += chart.height
     width = max(chart.width for chart in charts)
     path.write_text(
@@ -752,7 +789,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--plot", type=Path, help="write threads/fds/RSS over time here (SVG)")
     parser.add_argument("--json", type=Path, help="write the samples and checks here")
     parser.add_argument("--keep", type=Path, help="keep the work folder (daemon log, ledger) here")
+    parser.add_argument(
+        "--replot", type=Path, help="only redraw --plot from the samples of an earlier --json"
+    )
     args = parser.parse_args(argv)
+    if args.replot:
+        if not args.plot:
+            parser.error("--replot needs --plot")
+        saved = json.loads(args.replot.read_text())
+        plot(Report(0, [Sample(**s) for s in saved["samples"]], Counter()), args.plot)
+        return 0
     if args.minutes <= 0:
         parser.error("--minutes must be more than 0")
     scale = min(1.0, args.minutes * 60 / args.period)  # a short run fits a shorter schedule
@@ -858,6 +904,7 @@ def main(argv: list[str] | None = None) -> int:
             began = time.monotonic()
             end = began + args.minutes * 60
             next_progress = began
+            next_ledger = began + 60
             while time.monotonic() < end:
                 if daemon.poll() is not None:
                     report.check("the daemon kept running", f"exited {daemon.returncode}", False)
@@ -866,6 +913,10 @@ def main(argv: list[str] | None = None) -> int:
                 scraped = scrape(base) or ({}, {}, 0.0)
                 sample = Sample(time.monotonic() - began, threads_n, fds, rss, *scraped)
                 report.samples.append(sample)
+                if time.monotonic() >= next_ledger:
+                    rows = ledger_counts(world.ledger_path)
+                    report.ledger_over_time.append((sample.at, rows))
+                    next_ledger += 60
                 if time.monotonic() >= next_progress:
                     cycles = sample.loops.get("remediation", 0)
                     _log(
