@@ -246,6 +246,7 @@ class World:
     ledger_path: Path
     base: str  # the daemon's HTTP server
     rng: random.Random
+    ledger_lock: float = 5.0  # seconds the ledger file is held locked
     faults: Counter[str] = field(default_factory=Counter)
     clicked: set[str] = field(default_factory=set)
     lock: threading.Lock = field(default_factory=threading.Lock)
@@ -372,7 +373,7 @@ class World:
         conn = sqlite3.connect(self.ledger_path, timeout=30)
         try:
             conn.execute("BEGIN EXCLUSIVE")
-            self.faults["ledger locked"] += 1
+            self.faults[f"ledger locked {seconds:g} s"] += 1
             time.sleep(seconds)
             conn.rollback()
         finally:
@@ -438,7 +439,7 @@ def run_fault(world: World, name: str) -> None:
         "api-down": lambda: world.api_down(15),
         "slack": world.slack_faults,
         "reset-web": world.reset_web,
-        "ledger-lock": lambda: world.lock_ledger(5),
+        "ledger-lock": lambda: world.lock_ledger(world.ledger_lock),
     }
     try:
         actions[name]()
@@ -786,6 +787,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--sample", type=float, default=5.0, help="seconds between samples")
     parser.add_argument("--period", type=float, default=360.0, help="the fault schedule's period")
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument(
+        "--ledger-lock",
+        type=float,
+        default=5.0,
+        help="seconds another writer holds the SQLite ledger locked, once a period (the "
+        "daemon's busy timeout is 30 s)",
+    )
     parser.add_argument("--plot", type=Path, help="write threads/fds/RSS over time here (SVG)")
     parser.add_argument("--json", type=Path, help="write the samples and checks here")
     parser.add_argument("--keep", type=Path, help="keep the work folder (daemon log, ledger) here")
@@ -836,6 +844,7 @@ def main(argv: list[str] | None = None) -> int:
         base = f"http://127.0.0.1:{port}"
         cfg = write_config(work, kube.url, prometheus.url, slack.url, port)
         world = World(kube, slack, prometheus, controller, work / "ledger.sqlite", base, rng)
+        world.ledger_lock = args.ledger_lock
         log_path = work / "daemon.log"
         env = {
             **os.environ,
