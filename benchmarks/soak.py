@@ -522,6 +522,9 @@ def write_config(work: Path, kube_url: str, prom_url: str, slack_url: str, port:
     cfg.write_text(
         f"""
 mode: act
+# The soak's runbooks keep their own short cooldowns; the global 10 min and 20 actions
+# an hour would hold most of the repeated faults back.
+safety: {{cooldown: 30s, maxActionsPerHour: 500, maxPodsDisruptedPerHour: 1000}}
 prometheus: {{url: "{prom_url}", timeout: 5s}}
 ledger: {{url: "sqlite:///{work / "ledger.sqlite"}"}}
 leaderElection: {{namespace: autonomic, leaseDuration: 6s, renewDeadline: 4s, retryPeriod: 1s}}
