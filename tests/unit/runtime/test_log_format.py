@@ -73,20 +73,21 @@ def test_the_libraries_warnings_come_in_the_same_format_and_their_chatter_not_at
 ) -> None:
     """A soak run found APScheduler's "skipped: maximum number of running instances
     reached" (once a second while a remediation cycle ran long) written as bare text among
-    the JSON lines: the root logger had no handler, so Python's last resort wrote it."""
+    the JSON lines: the root logger had no handler, so Python's last resort wrote it. Any
+    library's warning (urllib3's retries here) comes in the daemon's format."""
     stream = io.StringIO()
     configure_logging("DEBUG", stream, fmt)
     configure_logging("DEBUG", stream, fmt)  # a second call does not double the lines
-    scheduler = logging.getLogger("apscheduler.scheduler")
-    scheduler.warning(
-        'Execution of job "remediation-takeover" skipped: maximum number of running '
-        "instances reached (1)"
+    pool = logging.getLogger("urllib3.connectionpool")
+    pool.warning(
+        "Retrying (Retry(total=2, connect=None, read=None, redirect=None, status=None)) after "
+        "connection broken by 'ProtocolError('Connection aborted.')': /api/v1/pods"
     )
-    scheduler.info('Running job "remediation" (scheduled at ...)')  # below WARNING: not shown
+    pool.info("Starting new HTTP connection (1): 127.0.0.1:6443")  # below WARNING: not shown
     (line,) = stream.getvalue().splitlines()
     if fmt == "json":
         entry = json.loads(line)
-        assert (entry["level"], entry["logger"]) == ("warning", "apscheduler.scheduler")
-        assert entry["message"].endswith("maximum number of running instances reached (1)")
+        assert (entry["level"], entry["logger"]) == ("warning", "urllib3.connectionpool")
+        assert entry["message"].endswith("/api/v1/pods")
     else:
-        assert " WARNING apscheduler.scheduler: Execution of job " in line
+        assert " WARNING urllib3.connectionpool: Retrying (Retry(total=2" in line
