@@ -106,10 +106,10 @@ def configure_logging(level: str = "INFO", stream: Any = None, fmt: str = "json"
     logger.handlers[:] = [handler]
     logger.setLevel(level)
     logger.propagate = False
-    # The libraries' own warnings (APScheduler's "skipped: maximum number of running
-    # instances reached", urllib3's retries...) reach the root logger, which had no
-    # handler: Python's last resort wrote them as bare text among the JSON lines. They
-    # go through the same format, at WARNING and above, whatever --log-level says.
+    # A library's warning that reaches the root logger with no handler on its way (one
+    # with a NullHandler, urllib3 or slack_sdk, asked for silence and keeps it) used to
+    # go to Python's last resort, as bare text among the JSON lines: it goes through the
+    # same format, at WARNING and above, whatever --log-level says.
     libraries = _LibraryHandler(stream or sys.stderr)
     libraries.setFormatter(handler.formatter)
     libraries.setLevel(logging.WARNING)
@@ -120,7 +120,19 @@ def configure_logging(level: str = "INFO", stream: Any = None, fmt: str = "json"
 
 class _LibraryHandler(logging.StreamHandler):  # type: ignore[type-arg]
     """The root logger's handler for the libraries' records (one at a time: a second
-    ``configure_logging`` replaces it, and leaves any other handler, pytest's, alone)."""
+    ``configure_logging`` replaces it, and leaves any other handler, pytest's, alone).
+    It takes what Python's last resort would have written: records no handler below the
+    root saw."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        logger: logging.Logger | None = logging.getLogger(record.name)
+        while logger is not None and logger.parent is not None:  # up to, not incl., root
+            if logger.handlers:
+                return False
+            if not logger.propagate:
+                return False
+            logger = logger.parent
+        return bool(super().filter(record))
 
 
 class Metrics:

@@ -73,21 +73,28 @@ def test_the_libraries_warnings_come_in_the_same_format_and_their_chatter_not_at
 ) -> None:
     """A soak run found APScheduler's "skipped: maximum number of running instances
     reached" (once a second while a remediation cycle ran long) written as bare text among
-    the JSON lines: the root logger had no handler, so Python's last resort wrote it. Any
-    library's warning (urllib3's retries here) comes in the daemon's format."""
+    the JSON lines: the root logger had no handler, so Python's last resort wrote it. A
+    library's warning comes in the daemon's format; a library with a NullHandler of its
+    own (urllib3, slack_sdk) asked for silence and stays silent, as before."""
     stream = io.StringIO()
     configure_logging("DEBUG", stream, fmt)
     configure_logging("DEBUG", stream, fmt)  # a second call does not double the lines
-    pool = logging.getLogger("urllib3.connectionpool")
-    pool.warning(
-        "Retrying (Retry(total=2, connect=None, read=None, redirect=None, status=None)) after "
-        "connection broken by 'ProtocolError('Connection aborted.')': /api/v1/pods"
-    )
-    pool.info("Starting new HTTP connection (1): 127.0.0.1:6443")  # below WARNING: not shown
+    scheduler = logging.getLogger("apscheduler.executors.default")
+    scheduler.warning('Run time of job "remediation" was missed by 0:00:31')
+    scheduler.info('Running job "remediation" (scheduled at ...)')  # below WARNING: not shown
+    quiet = logging.getLogger("soak.quiet.library")
+    quiet.addHandler(logging.NullHandler())
+    try:
+        logging.getLogger("soak.quiet.library.pool").warning("Connection pool is full")
+    finally:
+        quiet.handlers.clear()
     (line,) = stream.getvalue().splitlines()
     if fmt == "json":
         entry = json.loads(line)
-        assert (entry["level"], entry["logger"]) == ("warning", "urllib3.connectionpool")
-        assert entry["message"].endswith("/api/v1/pods")
+        assert (entry["level"], entry["logger"]) == ("warning", "apscheduler.executors.default")
+        assert entry["message"] == 'Run time of job "remediation" was missed by 0:00:31'
     else:
-        assert " WARNING urllib3.connectionpool: Retrying (Retry(total=2" in line
+        assert line.endswith(
+            ' WARNING apscheduler.executors.default: Run time of job "remediation" was missed '
+            "by 0:00:31"
+        )
