@@ -106,6 +106,33 @@ def configure_logging(level: str = "INFO", stream: Any = None, fmt: str = "json"
     logger.handlers[:] = [handler]
     logger.setLevel(level)
     logger.propagate = False
+    # A library's warning that reaches the root logger with no handler on its way (one
+    # with a NullHandler, urllib3 or slack_sdk, asked for silence and keeps it) used to
+    # go to Python's last resort, as bare text among the JSON lines: it goes through the
+    # same format, at WARNING and above, whatever --log-level says.
+    libraries = _LibraryHandler(stream or sys.stderr)
+    libraries.setFormatter(handler.formatter)
+    libraries.setLevel(logging.WARNING)
+    root = logging.getLogger()
+    root.handlers[:] = [h for h in root.handlers if not isinstance(h, _LibraryHandler)]
+    root.addHandler(libraries)
+
+
+class _LibraryHandler(logging.StreamHandler):  # type: ignore[type-arg]
+    """The root logger's handler for the libraries' records (one at a time: a second
+    ``configure_logging`` replaces it, and leaves any other handler, pytest's, alone).
+    It takes what Python's last resort would have written: records no handler below the
+    root saw."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        logger: logging.Logger | None = logging.getLogger(record.name)
+        while logger is not None and logger.parent is not None:  # up to, not incl., root
+            if logger.handlers:
+                return False
+            if not logger.propagate:
+                return False
+            logger = logger.parent
+        return bool(super().filter(record))
 
 
 class Metrics:

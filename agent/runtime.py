@@ -204,6 +204,7 @@ class Runtime:
         self._lifecycle = threading.Lock()  # the jobs begin, or the shutdown does: not both
         self._scheduler: Any = None
         self._running: dict[str, float] = {}  # jobs running now, and since when (monotonic)
+        self._skipping: dict[str, int] = {}  # runs skipped since each running job began
         if server is not None:
             server.route("GET", "/healthz", self._healthz)
             server.route("GET", "/readyz", self._readyz)
@@ -286,17 +287,51 @@ class Runtime:
                     name=job.name,
                     next_run_time=None if job.period > 3600 else _soon(),
                 )
+            # A run that comes due while the last one still runs is skipped: APScheduler
+            # warned at every such tick (once a second for the takeover job while the
+            # remediation cycle it started ran on); the runtime says it once per streak.
+            from apscheduler.events import EVENT_JOB_MAX_INSTANCES
+
+            logging.getLogger("apscheduler.scheduler").addFilter(_SKIP_WARNINGS)
+            scheduler.add_listener(self._skipped_run, EVENT_JOB_MAX_INSTANCES)
             scheduler.start()
             self._scheduler = scheduler
         log.info("started %d jobs: %s", len(self.jobs), ", ".join(j.name for j in self.jobs))
 
     def _run_job(self, job: Job) -> None:
-        self._running[job.name] = time.monotonic()
+        began = self._running[job.name] = time.monotonic()
         try:
             outcome = run_job(job, self.metrics, self.gate, self.stopping)
         finally:
             self._running.pop(job.name, None)
+            skipped = self._skipping.pop(job.name, 0)
+            if skipped:
+                log.info(
+                    "%s: its run ended after %s; %d run%s came due meanwhile and %s skipped",
+                    job.name,
+                    _duration(time.monotonic() - began),
+                    skipped,
+                    "" if skipped == 1 else "s",
+                    "was" if skipped == 1 else "were",
+                    extra={"loop": job.name},
+                )
         self._note(job, outcome)
+
+    def _skipped_run(self, event: Any) -> None:
+        """APScheduler's event for a run not started because the last one still runs:
+        said once, when the first is skipped; the end of the run says how many were."""
+        name = str(event.job_id)
+        skipped = self._skipping.get(name, 0)
+        self._skipping[name] = skipped + 1
+        since = self._running.get(name)
+        if skipped == 0 and since is not None:
+            log.warning(
+                "%s: a run came due while the last one was still running (for %s): "
+                "skipping runs until it ends",
+                name,
+                _duration(time.monotonic() - since),
+                extra={"loop": name},
+            )
 
     def _note(self, job: Job, outcome: str) -> None:
         """Keep each job's streak of failed runs, and say once, at INFO, when a job that
@@ -383,6 +418,18 @@ class Runtime:
 
     def wait(self) -> None:
         self.stopped.wait()
+
+
+class _SkipWarnings(logging.Filter):
+    """Drops APScheduler's "Execution of job ... skipped: maximum number of running
+    instances reached", written at every tick while a run lasts; ``Runtime`` says it
+    once per streak instead."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "maximum number of running instances" not in str(record.msg)
+
+
+_SKIP_WARNINGS = _SkipWarnings()
 
 
 def _soon() -> Any:

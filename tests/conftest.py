@@ -47,6 +47,12 @@ def _restore_loggers() -> Iterator[None]:
         logger.handlers[:] = handlers
         logger.setLevel(level)
         logger.propagate = propagate
+    # ...and the root logger's handler for the libraries' warnings (the CLI adds one);
+    # pytest's own handlers there, added and removed around each test, are left alone.
+    root = logging.getLogger()
+    for handler in root.handlers[:]:
+        if type(handler).__name__ == "_LibraryHandler":
+            root.removeHandler(handler)
 
 
 @pytest.fixture(scope="session", autouse=True)

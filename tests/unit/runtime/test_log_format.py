@@ -21,10 +21,12 @@ def _restore_loggers() -> Iterator[None]:
         for name in ("autonomic", "agent")
         for logger in [logging.getLogger(name)]
     }
+    root = logging.getLogger().handlers[:]
     yield
     for name, (handlers, level, propagate) in saved.items():
         logger = logging.getLogger(name)
         logger.handlers[:], logger.level, logger.propagate = handlers, level, propagate
+    logging.getLogger().handlers[:] = root
 
 
 def _log_one(fmt: str) -> str:
@@ -63,3 +65,36 @@ def test_text_lines_read_as_a_line_with_its_context_and_the_traceback_below() ->
 def test_an_unknown_format_is_refused() -> None:
     with pytest.raises(ValueError, match="json, text"):
         configure_logging("INFO", io.StringIO(), "yaml")
+
+
+@pytest.mark.parametrize("fmt", ["json", "text"])
+def test_the_libraries_warnings_come_in_the_same_format_and_their_chatter_not_at_all(
+    fmt: str,
+) -> None:
+    """A soak run found APScheduler's "skipped: maximum number of running instances
+    reached" (once a second while a remediation cycle ran long) written as bare text among
+    the JSON lines: the root logger had no handler, so Python's last resort wrote it. A
+    library's warning comes in the daemon's format; a library with a NullHandler of its
+    own (urllib3, slack_sdk) asked for silence and stays silent, as before."""
+    stream = io.StringIO()
+    configure_logging("DEBUG", stream, fmt)
+    configure_logging("DEBUG", stream, fmt)  # a second call does not double the lines
+    scheduler = logging.getLogger("apscheduler.executors.default")
+    scheduler.warning('Run time of job "remediation" was missed by 0:00:31')
+    scheduler.info('Running job "remediation" (scheduled at ...)')  # below WARNING: not shown
+    quiet = logging.getLogger("soak.quiet.library")
+    quiet.addHandler(logging.NullHandler())
+    try:
+        logging.getLogger("soak.quiet.library.pool").warning("Connection pool is full")
+    finally:
+        quiet.handlers.clear()
+    (line,) = stream.getvalue().splitlines()
+    if fmt == "json":
+        entry = json.loads(line)
+        assert (entry["level"], entry["logger"]) == ("warning", "apscheduler.executors.default")
+        assert entry["message"] == 'Run time of job "remediation" was missed by 0:00:31'
+    else:
+        assert line.endswith(
+            ' WARNING apscheduler.executors.default: Run time of job "remediation" was missed '
+            "by 0:00:31"
+        )

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 import urllib.error
 import urllib.request
 
@@ -284,3 +285,50 @@ def test_a_shutdown_while_preparing_starts_nothing_after() -> None:
     runtime.stop()
     assert returned.wait(5)
     assert not ran.wait(1.5) and not gate.started and runtime.failure is None
+
+
+def test_a_run_that_outlasts_its_period_is_said_once_not_at_every_tick(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A soak run found APScheduler's "Execution of job ... skipped: maximum number of
+    running instances reached" once a second for the takeover job (its period is the
+    lease's retry period) while the remediation cycle it had started ran on for 20 s.
+    The runtime says it once when the first run is skipped, and how many were when the
+    long run ends."""
+    release = threading.Event()
+    runs: list[int] = []
+
+    def slow() -> None:
+        runs.append(1)
+        if len(runs) == 1:
+            release.wait(5)
+
+    runtime = Runtime(
+        [Job("takeover", 0.2, slow, leader_only=False, jitter=0)],
+        metrics=Metrics(),
+        gate=Gate(True),
+        server=None,
+        ready=lambda: (True, ""),
+    )
+    caplog.set_level("INFO")
+    runtime.start()
+    try:
+        deadline = time.monotonic() + 10
+        while not runs and time.monotonic() < deadline:
+            time.sleep(0.05)
+        time.sleep(1.5)  # about 7 ticks of 0.2 s while the first run is held
+        release.set()
+        while len(runs) < 2 and time.monotonic() < deadline:
+            time.sleep(0.05)
+    finally:
+        release.set()
+        runtime.stop()
+    messages = [(r.name, r.levelname, r.getMessage()) for r in caplog.records]
+    skips = [m for m in messages if "still running" in m[2] or "maximum number" in m[2]]
+    assert len(skips) == 1, skips
+    name, level, text = skips[0]
+    assert (name, level) == ("autonomic.runtime", "WARNING")
+    assert text.startswith("takeover: a run came due while the last one was still running")
+    (ended,) = [m[2] for m in messages if "came due meanwhile" in m[2]]
+    skipped = int(ended.split("; ")[1].split(" ")[0])
+    assert ended.startswith("takeover: its run ended after ") and skipped >= 3, ended
