@@ -391,8 +391,20 @@ def _slack_approver(value: str) -> str:
     return value
 
 
+def _slack_group(value: str) -> str:
+    """A Slack user group id (S…): what ``slack.oncallGroup`` holds, mentioned as
+    ``<!subteam^ID>`` in every escalation."""
+    if not re.fullmatch(r"S[A-Z0-9]{2,}", value):
+        raise ValueError(
+            "expected a Slack user group id (S…), not a name, @handle or user id: "
+            "escalations mention the group by its id"
+        )
+    return value
+
+
 FieldManager = Annotated[str, AfterValidator(_field_manager)]
 SlackApprover = Annotated[str, AfterValidator(_slack_approver)]
+SlackGroup = Annotated[str, AfterValidator(_slack_group)]
 
 
 class ClusterSettings(_Model):
@@ -478,13 +490,15 @@ class SlackSettings(_Model):
     app_token: SecretRef | None = Field(default=None, alias="appToken")
     signing_secret: SecretRef | None = Field(default=None, alias="signingSecret")
     channel: str | None = None
-    approvers: tuple[str, ...] = ()  # Slack user IDs (U...) or user group IDs (S...)
+    # Slack user ids (U… or W…) or user group ids (S…): checked here, so that `config
+    # check` refuses a name or @handle at its line rather than `run` stopping on it.
+    approvers: tuple[SlackApprover, ...] = ()
     # Narrower lists for decisions about objects in a namespace: an answer there must come
     # from someone ``approvers`` admits *and* this namespace's list admits.
     approvers_by_namespace: dict[NamespaceName, tuple[SlackApprover, ...]] = Field(
         default_factory=dict, alias="approversByNamespace"
     )
-    oncall_group: str | None = Field(default=None, alias="oncallGroup")
+    oncall_group: SlackGroup | None = Field(default=None, alias="oncallGroup")
     receive: Literal["socket", "http"] = "http"
     question_ttl: PositiveDuration = Field(default=900.0, alias="questionTTL")
     # How much longer a question stays open per Snooze click (at most MAX_SNOOZES).

@@ -700,3 +700,26 @@ ROOT = Path(__file__).resolve().parents[2]
 def test_every_shipped_config_still_loads(config: str) -> None:
     """The stricter numbers refuse nothing the project ships."""
     load_settings(ROOT / config, {})
+
+
+def test_slack_ids_that_run_would_refuse_fail_the_check(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``slack.approvers`` and ``slack.oncallGroup`` were checked only when ``run`` built
+    the Slack adapter (a start-up error with no file or line) while ``config check``
+    said OK: a name or @handle there is now refused at its line by both."""
+    text = "slack:\n  approvers: [U012ABCDEF, '@alice']\n  oncallGroup: '@oncall'\n"
+    code, path, _, problems = check(tmp_path, text, capsys)
+    assert code == 2
+    assert problems == [
+        f"{path}:3: slack.approvers.1: expected a Slack user id (U… or W…) or user group id "
+        "(S…), not a name or @handle (got '@alice')",
+        f"{path}:4: slack.oncallGroup: expected a Slack user group id (S…), not a name, "
+        "@handle or user id: escalations mention the group by its id (got '@oncall')",
+    ]
+    # A user id is not a group: escalations mention <!subteam^ID>, which a U… is not.
+    code, path, _, problems = check(tmp_path, "slack:\n  oncallGroup: U012ABCDEF\n", capsys)
+    assert code == 2 and problems[0].startswith(f"{path}:3: slack.oncallGroup: expected")
+    # Ids of the right shapes pass.
+    text = "slack:\n  approvers: [U012ABCDEF, W0ALICE1, S0ONCALL1]\n  oncallGroup: S0ONCALL1\n"
+    assert check(tmp_path, text, capsys)[0] == 0
