@@ -569,6 +569,50 @@ def test_a_namespace_both_included_and_excluded_is_named(tmp_path: Path) -> None
     )
 
 
+def test_a_name_no_namespace_or_object_can_have_is_refused(tmp_path: Path) -> None:
+    """Names are compared exactly: 'Payments' in requireApprovalWhen.namespaces, or
+    'kube_system' in excludeNamespaces, loaded and then never matched, so the approval it
+    forced or the exclusion it made silently never applied."""
+    text = VALID.replace(
+        "  mode: enforce\n",
+        "  mode: enforce\n  requireApprovalWhen:\n    namespaces: [Payments, 'shop ']\n",
+    ).replace(
+        "    kind: Deployment\n",
+        "    kind: Deployment\n    excludeNamespaces: [kube_system]\n    excludeNames: [Web]\n",
+    )
+    found = [(i.line, i.path, i.message) for i in issues_of(text, tmp_path)]
+    namespace = (
+        "not a namespace name (lower-case letters, digits and '-', starting and ending "
+        "with a letter or digit, at most 63 characters), which it must be to match anything"
+    )
+    assert found == [
+        (
+            9,
+            "spec.requireApprovalWhen.namespaces[0]",
+            f"{namespace} (got 'Payments'; did you mean 'payments'?)",
+        ),
+        (
+            9,
+            "spec.requireApprovalWhen.namespaces[1]",
+            f"{namespace} (got 'shop '; did you mean 'shop'?)",
+        ),
+        (15, "spec.target.excludeNamespaces[0]", f"{namespace} (got 'kube_system')"),
+        (
+            16,
+            "spec.target.excludeNames[0]",
+            "not an object name (lower-case letters, "
+            "digits, '-' and '.', starting and ending with a letter or digit, at most 253 "
+            "characters), which it must be to match anything (got 'Web'; did you mean 'web'?)",
+        ),
+    ]
+    fine = text.replace("[Payments, 'shop ']", "[payments, shop]").replace(
+        "[kube_system]", "[kube-system]"
+    )
+    (tmp_path / "fine.yaml").write_text(fine.replace("[Web]", "[web.v2]"))
+    (runbook,) = load_file(tmp_path / "fine.yaml")
+    assert runbook.spec.target.exclude_names == ("web.v2",)
+
+
 def test_an_alertname_matcher_that_rejects_the_triggers_alert_is_refused(
     tmp_path: Path,
 ) -> None:
