@@ -776,3 +776,12 @@ def test_a_rule_across_keys_is_reported_at_the_key_to_fix(
     assert code == 2
     assert len(problems) == 1
     assert problems[0].startswith(f"{path}:{line}: {field}: {message}"), problems
+
+
+def test_a_config_without_runbooks_says_none_will_run(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``runbooks: []`` printed ``runbooks: 0 valid in`` and nothing after it."""
+    code, _, out, _ = check(tmp_path, "mode: observe\n", capsys)
+    assert code == 0
+    assert "  runbooks: none (runbooks: [] names no folder or file: no runbook will run)\n" in out
