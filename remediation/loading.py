@@ -452,6 +452,18 @@ def _message(error: Any) -> str:
         and loc[-2] in ("namespaces", "excludeNamespaces", "excludeNames")
     ):
         return _not_a_name(str(error.get("input")), namespace=loc[-2] != "excludeNames")
+    if kind == "string_pattern_mismatch" and {"requireLabels", "excludeLabels"} & set(loc):
+        shape = (
+            "label key Kubernetes allows ([PREFIX/]NAME, e.g. autonomic.dev/exclude: a NAME "
+            "of letters, digits, '-', '_' and '.', starting and ending with a letter or digit)"
+            if loc[-1] == "[key]"
+            else "label value Kubernetes allows (letters, digits, '-', '_' and '.', starting "
+            "and ending with a letter or digit, at most 63 characters, or empty)"
+        )
+        return (
+            f"not a {shape}, so no object could carry it and it would match nothing "
+            f"(got {error.get('input')!r})"
+        )
     if kind == "too_short" and loc[-2:] == ("spec", "approvers"):
         return (
             "lists nobody, so none of this runbook's questions could be answered: name "

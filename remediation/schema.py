@@ -88,6 +88,15 @@ Name = Annotated[str, Field(pattern=r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$", max_leng
 NAMESPACE_PATTERN = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
 OBJECT_NAME_PATTERN = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$"
 NamespaceName = Annotated[str, Field(pattern=NAMESPACE_PATTERN, max_length=63)]
+# A label as a selector compares it: a key ([PREFIX/]NAME) and a value Kubernetes allows,
+# since a label no object can carry would make an opt-out that never applies.
+_LABEL_NAME = r"[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?"
+LABEL_KEY_PATTERN = (
+    rf"^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*/)?{_LABEL_NAME}$"
+)
+LABEL_VALUE_PATTERN = rf"^({_LABEL_NAME})?$"
+SelectorKey = Annotated[str, Field(pattern=LABEL_KEY_PATTERN, max_length=317)]
+SelectorValue = Annotated[str, Field(pattern=LABEL_VALUE_PATTERN, max_length=63)]
 ObjectName = Annotated[str, Field(pattern=OBJECT_NAME_PATTERN, max_length=253)]
 LabelKey = Annotated[str, Field(min_length=1, max_length=317)]
 LabelValue = Annotated[str, Field(max_length=63)]
@@ -213,10 +222,10 @@ class TargetSelector(RunbookModel):
     """Only these namespaces (empty: all). Ignored for Nodes."""
     exclude_namespaces: tuple[NamespaceName, ...] = Field(default=(), max_length=200)
     """Never these namespaces."""
-    require_labels: dict[LabelKey, LabelValue] = Field(default_factory=dict)
+    require_labels: dict[SelectorKey, SelectorValue] = Field(default_factory=dict)
     """Opt-in: the target must carry all these labels (e.g. autonomic.dev/enabled: "true").
     For Pods they are read from the owning workload; a PersistentVolumeClaim's are its own."""
-    exclude_labels: dict[LabelKey, LabelValue] = Field(default_factory=dict)
+    exclude_labels: dict[SelectorKey, SelectorValue] = Field(default_factory=dict)
     """Opt-out: a target carrying any of these labels is skipped."""
     exclude_names: tuple[ObjectName, ...] = Field(default=(), max_length=200)
     """Object names never touched."""
