@@ -453,7 +453,7 @@ def _message(error: Any) -> str:
     ):
         return _not_a_name(str(error.get("input")), namespace=loc[-2] != "excludeNames")
     if kind == "string_pattern_mismatch" and {"requireLabels", "excludeLabels"} & set(loc):
-        shape = (
+        label = (
             "label key Kubernetes allows ([PREFIX/]NAME, e.g. autonomic.dev/exclude: a NAME "
             "of letters, digits, '-', '_' and '.', starting and ending with a letter or digit)"
             if loc[-1] == "[key]"
@@ -461,7 +461,7 @@ def _message(error: Any) -> str:
             "and ending with a letter or digit, at most 63 characters, or empty)"
         )
         return (
-            f"not a {shape}, so no object could carry it and it would match nothing "
+            f"not a {label}, so no object could carry it and it would match nothing "
             f"(got {error.get('input')!r})"
         )
     if kind == "too_short" and loc[-2:] == ("spec", "approvers"):
