@@ -201,6 +201,12 @@ def _positive_duration_fields(*names: str) -> Any:
     return field_validator(*names, mode="before")(lambda cls, v: parse_positive_duration(v))
 
 
+def _problem_at(message: str, *at: str | int) -> PydanticCustomError:
+    """A section's problem reported at the key ``at`` (as the file writes it, alias
+    included) rather than at the section: its line is the one to fix."""
+    return PydanticCustomError("problem_at", "{message}", {"message": message, "at": at})
+
+
 class SecretRef(_Model):
     """Where a secret comes from: a file or an environment variable, never inline."""
 
@@ -391,8 +397,20 @@ def _slack_approver(value: str) -> str:
     return value
 
 
+def _slack_group(value: str) -> str:
+    """A Slack user group id (S…): what ``slack.oncallGroup`` holds, mentioned as
+    ``<!subteam^ID>`` in every escalation."""
+    if not re.fullmatch(r"S[A-Z0-9]{2,}", value):
+        raise ValueError(
+            "expected a Slack user group id (S…), not a name, @handle or user id: "
+            "escalations mention the group by its id"
+        )
+    return value
+
+
 FieldManager = Annotated[str, AfterValidator(_field_manager)]
 SlackApprover = Annotated[str, AfterValidator(_slack_approver)]
+SlackGroup = Annotated[str, AfterValidator(_slack_group)]
 
 
 class ClusterSettings(_Model):
@@ -419,10 +437,12 @@ class ClusterSettings(_Model):
     def _listed_not_excluded(self) -> ClusterSettings:
         both = [ns for ns in dict.fromkeys(self.namespaces) if ns in self.exclude_namespaces]
         if both:
-            raise ValueError(
+            raise _problem_at(
                 f"cluster.namespaces lists {', '.join(both)}, which cluster.excludeNamespaces "
                 "also lists: a namespace cannot be both watched and excluded (remove it from "
-                "one of them)"
+                "one of them)",
+                "excludeNamespaces",
+                self.exclude_namespaces.index(both[0]),
             )
         return self
 
@@ -478,13 +498,15 @@ class SlackSettings(_Model):
     app_token: SecretRef | None = Field(default=None, alias="appToken")
     signing_secret: SecretRef | None = Field(default=None, alias="signingSecret")
     channel: str | None = None
-    approvers: tuple[str, ...] = ()  # Slack user IDs (U...) or user group IDs (S...)
+    # Slack user ids (U… or W…) or user group ids (S…): checked here, so that `config
+    # check` refuses a name or @handle at its line rather than `run` stopping on it.
+    approvers: tuple[SlackApprover, ...] = ()
     # Narrower lists for decisions about objects in a namespace: an answer there must come
     # from someone ``approvers`` admits *and* this namespace's list admits.
     approvers_by_namespace: dict[NamespaceName, tuple[SlackApprover, ...]] = Field(
         default_factory=dict, alias="approversByNamespace"
     )
-    oncall_group: str | None = Field(default=None, alias="oncallGroup")
+    oncall_group: SlackGroup | None = Field(default=None, alias="oncallGroup")
     receive: Literal["socket", "http"] = "http"
     question_ttl: PositiveDuration = Field(default=900.0, alias="questionTTL")
     # How much longer a question stays open per Snooze click (at most MAX_SNOOZES).
@@ -582,9 +604,13 @@ class RoutingSettings(_Model):
     @model_validator(mode="after")
     def _ordered(self) -> RoutingSettings:
         if self.ask > self.auto:
-            raise ValueError(f"routing.ask ({self.ask}) must not exceed routing.auto ({self.auto})")
+            raise _problem_at(
+                f"routing.ask ({self.ask}) must not exceed routing.auto ({self.auto})", "ask"
+            )
         if self.memory < 3600.0:
-            raise ValueError(f"routing.memory must be at least 1h, got {self.memory:g} s")
+            raise _problem_at(
+                f"routing.memory must be at least 1h, got {self.memory:g} s", "memory"
+            )
         return self
 
 
@@ -665,9 +691,22 @@ class LeaderElectionSettings(_Model):
     @model_validator(mode="after")
     def _timing(self) -> LeaderElectionSettings:
         if not self.retry_period < self.renew_deadline < self.lease_duration:
-            raise ValueError(
+            # At one of the two timings out of order, the one the file writes (the later
+            # when it writes both).
+            shorter, longer = (
+                ("renew_deadline", "lease_duration")
+                if self.lease_duration <= self.renew_deadline
+                else ("retry_period", "renew_deadline")
+            )
+            at = (
+                shorter
+                if shorter in self.model_fields_set and longer not in self.model_fields_set
+                else longer
+            )
+            raise _problem_at(
                 "leaderElection needs retryPeriod < renewDeadline < leaseDuration, got "
-                f"{self.retry_period} s, {self.renew_deadline} s, {self.lease_duration} s"
+                f"{self.retry_period:g} s, {self.renew_deadline:g} s, {self.lease_duration:g} s",
+                type(self).model_fields[at].alias or at,
             )
         return self
 
@@ -814,14 +853,14 @@ class CanarySettings(_Model):
             # Reported at the spec's own entry (its line, or its override), not at the
             # first line of the canary section.
             raise PydanticCustomError(
-                "canary_spec", "{message}", {"message": exc.message, "at": ("spec", *exc.path)}
+                "problem_at", "{message}", {"message": exc.message, "at": ("spec", *exc.path)}
             ) from None
         for column, query in self.queries.items():
             if "$workload" not in query:
                 # The canary and its stable Deployment would read the same series, and
                 # a canary compared with itself is always promoted.
                 raise PydanticCustomError(
-                    "canary_spec",
+                    "problem_at",
                     "{message}",
                     {
                         "message": "the query must name the workload as $workload (and "
@@ -835,7 +874,7 @@ class CanarySettings(_Model):
                 # An Argo Rollout's canary and stable ReplicaSets are told apart only by
                 # their pod-template hash: without it both sides read the same series.
                 raise PydanticCustomError(
-                    "canary_spec",
+                    "problem_at",
                     "{message}",
                     {
                         "message": "the query must select one ReplicaSet of the Rollout, "
@@ -852,7 +891,7 @@ class CanarySettings(_Model):
             missing = sorted(columns - set(queries))
             if missing:
                 raise PydanticCustomError(
-                    "canary_spec",
+                    "problem_at",
                     "{message}",
                     {
                         "message": f"no query for column(s) {', '.join(missing)}",
@@ -1133,7 +1172,7 @@ def load_settings_with_source(
                 continue  # a list whose items failed is also "too short": keep only the cause
             if error["type"] == "duplicate_name":  # at the entry that repeats the name
                 loc = (*loc, error["ctx"]["index"], "name")
-            if error["type"] == "canary_spec":  # at the spec entry that is wrong
+            if error["type"] == "problem_at":  # at the entry that is wrong, not the section
                 loc = (*loc, *error["ctx"]["at"])
             field = ".".join(str(p) for p in loc) or "(top level)"
             problems.append(f"{source.where(loc)}: {field}: {_explain(error)}")

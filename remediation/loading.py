@@ -47,7 +47,7 @@ from remediation._types import expected_shape, freeze_lists, not_a_number, not_a
 from remediation.crosschecks import check_parts, check_semantics, notes
 from remediation.durations import DURATION_PATTERN, format_duration
 from remediation.parts import parts_of_data
-from remediation.schema import Name, Runbook
+from remediation.schema import NAMESPACE_PATTERN, OBJECT_NAME_PATTERN, Name, Runbook
 
 __all__ = [
     "LoadIssue",
@@ -446,6 +446,24 @@ def _message(error: Any) -> str:
             "expected a Slack user id (U… or W…) or user group id (S…), not a name or "
             f"@handle (got {error.get('input')!r})"
         )
+    if (
+        kind == "string_pattern_mismatch"
+        and len(loc) >= 2
+        and loc[-2] in ("namespaces", "excludeNamespaces", "excludeNames")
+    ):
+        return _not_a_name(str(error.get("input")), namespace=loc[-2] != "excludeNames")
+    if kind == "string_pattern_mismatch" and {"requireLabels", "excludeLabels"} & set(loc):
+        label = (
+            "label key Kubernetes allows ([PREFIX/]NAME, e.g. autonomic.dev/exclude: a NAME "
+            "of letters, digits, '-', '_' and '.', starting and ending with a letter or digit)"
+            if loc[-1] == "[key]"
+            else "label value Kubernetes allows (letters, digits, '-', '_' and '.', starting "
+            "and ending with a letter or digit, at most 63 characters, or empty)"
+        )
+        return (
+            f"not a {label}, so no object could carry it and it would match nothing "
+            f"(got {error.get('input')!r})"
+        )
     if kind == "too_short" and loc[-2:] == ("spec", "approvers"):
         return (
             "lists nobody, so none of this runbook's questions could be answered: name "
@@ -464,6 +482,27 @@ def _message(error: Any) -> str:
     if message.startswith("Value error, "):
         return message.removeprefix("Value error, ")
     return message
+
+
+def _not_a_name(value: str, *, namespace: bool) -> str:
+    """``not a namespace name: ... (got 'Payments'; did you mean 'payments'?)``: names are
+    compared exactly, so one no object can have would match nothing."""
+    what, chars, pattern, longest = (
+        ("a namespace name", "digits and '-'", NAMESPACE_PATTERN, 63)
+        if namespace
+        else ("an object name", "digits, '-' and '.'", OBJECT_NAME_PATTERN, 253)
+    )
+    guess = value.strip().lower()
+    hint = (
+        f"; did you mean {guess!r}?"
+        if guess != value and len(guess) <= longest and re.fullmatch(pattern, guess)
+        else ""
+    )
+    return (
+        f"not {what} (lower-case letters, {chars}, starting and ending with a "
+        f"letter or digit, at most {longest} characters), which it must be to match "
+        f"anything (got {value!r}{hint})"
+    )
 
 
 def _not_a_choice(message: str, ctx: Any, value: Any) -> str:

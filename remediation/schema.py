@@ -81,6 +81,23 @@ API_VERSION = "autonomic.dev/v1alpha1"
 MAX_TARGET_WINDOW = 7 * 86400.0
 
 Name = Annotated[str, Field(pattern=r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$", max_length=63)]
+# A namespace's name and an object's, as Kubernetes allows them (a DNS label; a DNS
+# subdomain). They are compared exactly, so a name no object can have ('Payments',
+# 'payments ') would match nothing: an exclusion or a forced approval written with one
+# would never apply, and nothing would say so.
+NAMESPACE_PATTERN = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
+OBJECT_NAME_PATTERN = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$"
+NamespaceName = Annotated[str, Field(pattern=NAMESPACE_PATTERN, max_length=63)]
+# A label as a selector compares it: a key ([PREFIX/]NAME) and a value Kubernetes allows,
+# since a label no object can carry would make an opt-out that never applies.
+_LABEL_NAME = r"[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?"
+LABEL_KEY_PATTERN = (
+    rf"^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*/)?{_LABEL_NAME}$"
+)
+LABEL_VALUE_PATTERN = rf"^({_LABEL_NAME})?$"
+SelectorKey = Annotated[str, Field(pattern=LABEL_KEY_PATTERN, max_length=317)]
+SelectorValue = Annotated[str, Field(pattern=LABEL_VALUE_PATTERN, max_length=63)]
+ObjectName = Annotated[str, Field(pattern=OBJECT_NAME_PATTERN, max_length=253)]
 LabelKey = Annotated[str, Field(min_length=1, max_length=317)]
 LabelValue = Annotated[str, Field(max_length=63)]
 Confidence = Annotated[float, Field(ge=0.0, le=1.0)]
@@ -201,22 +218,16 @@ class TargetSelector(RunbookModel):
     PersistentVolumeClaim is named by an alert's 'persistentvolumeclaim' label, a Job by
     its 'job_name' label (a Job runbook can only notify, and selects by namespace and
     name: Autonomic does not read Jobs, so not their labels)."""
-    namespaces: tuple[Annotated[str, Field(min_length=1, max_length=63)], ...] = Field(
-        default=(), max_length=200
-    )
+    namespaces: tuple[NamespaceName, ...] = Field(default=(), max_length=200)
     """Only these namespaces (empty: all). Ignored for Nodes."""
-    exclude_namespaces: tuple[Annotated[str, Field(min_length=1, max_length=63)], ...] = Field(
-        default=(), max_length=200
-    )
+    exclude_namespaces: tuple[NamespaceName, ...] = Field(default=(), max_length=200)
     """Never these namespaces."""
-    require_labels: dict[LabelKey, LabelValue] = Field(default_factory=dict)
+    require_labels: dict[SelectorKey, SelectorValue] = Field(default_factory=dict)
     """Opt-in: the target must carry all these labels (e.g. autonomic.dev/enabled: "true").
     For Pods they are read from the owning workload; a PersistentVolumeClaim's are its own."""
-    exclude_labels: dict[LabelKey, LabelValue] = Field(default_factory=dict)
+    exclude_labels: dict[SelectorKey, SelectorValue] = Field(default_factory=dict)
     """Opt-out: a target carrying any of these labels is skipped."""
-    exclude_names: tuple[Annotated[str, Field(min_length=1, max_length=253)], ...] = Field(
-        default=(), max_length=200
-    )
+    exclude_names: tuple[ObjectName, ...] = Field(default=(), max_length=200)
     """Object names never touched."""
 
 
@@ -651,7 +662,7 @@ class ApprovalRules(RunbookModel):
 
     replicas_affected_over: int | None = Field(default=None, ge=0, le=100_000)
     """Ask when the run affects more than this many replicas/pods."""
-    namespaces: tuple[str, ...] = Field(default=(), max_length=200)
+    namespaces: tuple[NamespaceName, ...] = Field(default=(), max_length=200)
     """Always ask in these namespaces (e.g. production)."""
     confidence_below: Confidence | None = None
     """Ask when the triggering signal's confidence is below this."""

@@ -87,7 +87,10 @@ def check_config(args: argparse.Namespace) -> int:
     print(f"  slack: {'on, ' + settings.slack.receive if settings.slack.enabled else 'off'}")
     print(f"  alertmanager webhook: {'on' if settings.alertmanager.enabled else 'off'}")
     print(f"  anomaly queries: {len(settings.anomaly_queries)}")
-    print(f"  runbooks: {loaded} valid in {', '.join(str(p) for p in runbook_paths)}")
+    if runbook_paths:
+        print(f"  runbooks: {loaded} valid in {', '.join(str(p) for p in runbook_paths)}")
+    else:
+        print("  runbooks: none (runbooks: [] names no folder or file: no runbook will run)")
     for note in (*skipped, *notes):
         print(f"  runbooks: {note}")
     for line in resolved:

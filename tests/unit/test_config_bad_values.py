@@ -700,3 +700,88 @@ ROOT = Path(__file__).resolve().parents[2]
 def test_every_shipped_config_still_loads(config: str) -> None:
     """The stricter numbers refuse nothing the project ships."""
     load_settings(ROOT / config, {})
+
+
+def test_slack_ids_that_run_would_refuse_fail_the_check(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``slack.approvers`` and ``slack.oncallGroup`` were checked only when ``run`` built
+    the Slack adapter (a start-up error with no file or line) while ``config check``
+    said OK: a name or @handle there is now refused at its line by both."""
+    text = "slack:\n  approvers: [U012ABCDEF, '@alice']\n  oncallGroup: '@oncall'\n"
+    code, path, _, problems = check(tmp_path, text, capsys)
+    assert code == 2
+    assert problems == [
+        f"{path}:3: slack.approvers.1: expected a Slack user id (U… or W…) or user group id "
+        "(S…), not a name or @handle (got '@alice')",
+        f"{path}:4: slack.oncallGroup: expected a Slack user group id (S…), not a name, "
+        "@handle or user id: escalations mention the group by its id (got '@oncall')",
+    ]
+    # A user id is not a group: escalations mention <!subteam^ID>, which a U… is not.
+    code, path, _, problems = check(tmp_path, "slack:\n  oncallGroup: U012ABCDEF\n", capsys)
+    assert code == 2 and problems[0].startswith(f"{path}:3: slack.oncallGroup: expected")
+    # Ids of the right shapes pass.
+    text = "slack:\n  approvers: [U012ABCDEF, W0ALICE1, S0ONCALL1]\n  oncallGroup: S0ONCALL1\n"
+    assert check(tmp_path, text, capsys)[0] == 0
+
+
+@pytest.mark.parametrize(
+    ("text", "line", "field", "message"),
+    [
+        (
+            "routing:\n  window: 10\n  auto: 0.5\n  ask: 0.9\n",
+            5,
+            "routing.ask",
+            "routing.ask (0.9) must not exceed routing.auto (0.5)",
+        ),
+        (
+            "routing:\n  auto: 0.9\n  memory: 30m\n",
+            4,
+            "routing.memory",
+            "routing.memory must be at least 1h, got 1800 s",
+        ),
+        (
+            "leaderElection:\n  namespace: ops\n  leaseDuration: 5s\n",
+            4,
+            "leaderElection.leaseDuration",
+            "leaderElection needs retryPeriod < renewDeadline < leaseDuration, got 2 s, 10 s, 5 s",
+        ),
+        (
+            "leaderElection:\n  namespace: ops\n  retryPeriod: 12s\n  leaseDuration: 20s\n",
+            4,  # at the one of the two out of order that the file writes
+            "leaderElection.retryPeriod",
+            "leaderElection needs retryPeriod < renewDeadline < leaseDuration, got 12 s, "
+            "10 s, 20 s",
+        ),
+        (
+            "cluster:\n  name: prod\n  namespaces: [shop, web]\n  excludeNamespaces:\n"
+            "    - kube-system\n    - web\n",
+            7,
+            "cluster.excludeNamespaces.1",
+            "cluster.namespaces lists web, which cluster.excludeNamespaces also lists",
+        ),
+    ],
+)
+def test_a_rule_across_keys_is_reported_at_the_key_to_fix(
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    text: str,
+    line: int,
+    field: str,
+    message: str,
+) -> None:
+    """These were reported at the section, at the line of its first key (`window: 10`
+    for an `ask` above `auto`), which is not the line to fix."""
+    code, path, _, problems = check(tmp_path, text, capsys)
+    assert code == 2
+    assert len(problems) == 1
+    assert problems[0].startswith(f"{path}:{line}: {field}: {message}"), problems
+
+
+def test_a_config_without_runbooks_says_none_will_run(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``runbooks: []`` printed ``runbooks: 0 valid in`` and nothing after it."""
+    code, _, out, _ = check(tmp_path, "mode: observe\n", capsys)
+    assert code == 0
+    assert "  runbooks: none (runbooks: [] names no folder or file: no runbook will run)\n" in out

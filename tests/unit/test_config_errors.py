@@ -173,7 +173,7 @@ def test_the_installed_command_hides_the_password_too(tmp_path: Path) -> None:
 SECRET_FIELDS = [
     # (field, the section that needs it, the text around it)
     ("slack.botToken", "slack:\n  enabled: true\n  botToken:\n    env: {var}\n"
-     "  signingSecret: {{file: {file}}}\n  channel: '#ops'\n  approvers: [U1]\n"),
+     "  signingSecret: {{file: {file}}}\n  channel: '#ops'\n  approvers: [U0ALICE]\n"),
     ("ledger.password", "ledger:\n  url: postgresql://autonomic@db/autonomic\n"
      "  password: {{env: {var}}}\n"),
     ("alertmanager.token", "alertmanager:\n  enabled: true\n  token:\n    env: {var}\n"),
@@ -332,7 +332,7 @@ def test_every_problem_of_a_check_has_file_line_and_field(
     """Secrets and runbooks together, all in the one ``FILE:LINE: field: message`` form."""
     text = (
         f"slack:\n  enabled: true\n  receive: socket\n  botToken: {{env: {UNSET}}}\n"
-        "  appToken: {file: /nonexistent/app-token}\n  channel: '#ops'\n  approvers: [U1]\n"
+        "  appToken: {file: /nonexistent/app-token}\n  channel: '#ops'\n  approvers: [U0ALICE]\n"
         "runbooks: [/nonexistent/a]\n"
     )
     path = write(tmp_path, text)

@@ -327,7 +327,7 @@ def test_config_check_rejects_and_hides_secret_values(tmp_path: Path) -> None:
     good = write(
         tmp_path,
         f"slack:\n  enabled: true\n  botToken: {{file: {secret}}}\n"
-        "  signingSecret: {env: SIGNING}\n  channel: '#ops'\n  approvers: [U1]\nrunbooks: []\n",
+        "  signingSecret: {env: SIGNING}\n  channel: '#ops'\n  approvers: [U0AL]\nrunbooks: []\n",
     )
     done = _cli("config", "check", str(good), env={"SIGNING": "s3cr3t-value", "PATH": ""})
     assert done.returncode == 0, done.stderr

@@ -534,3 +534,28 @@ def test_housekeeping_prunes_handled_alerts_after_30_days_not_400(
         assert [a.fingerprint for a in kept] == ["recent"]
     finally:
         runtime.stop()
+
+
+def test_housekeeping_keeps_history_for_ledger_retention_days(
+    fake: FakeApiServer, tmp_path: Path
+) -> None:
+    """``ledger.retentionDays`` (docs/configuration.md) is what housekeeping prunes by."""
+    from agent.daemon import build_daemon
+    from agent.settings import load_settings
+
+    settings = load_settings(
+        config(tmp_path, free_port()), {"AUTONOMIC__LEDGER__RETENTION_DAYS": "10"}
+    )
+    assert settings.ledger.retention_days == 10
+    daemon, runtime = build_daemon(settings, {}, kube_host=fake.url)
+    try:
+        now = time.time()
+        for age_days in (11, 9):
+            daemon.ledger.log_action(
+                "restart", f"Deployment/shop/web-{age_days}", now - age_days * 86400
+            )
+        daemon.housekeeping()
+        assert daemon.ledger.last_action_at("Deployment/shop/web-11") is None
+        assert daemon.ledger.last_action_at("Deployment/shop/web-9") is not None
+    finally:
+        runtime.stop()

@@ -569,6 +569,85 @@ def test_a_namespace_both_included_and_excluded_is_named(tmp_path: Path) -> None
     )
 
 
+def test_a_name_no_namespace_or_object_can_have_is_refused(tmp_path: Path) -> None:
+    """Names are compared exactly: 'Payments' in requireApprovalWhen.namespaces, or
+    'kube_system' in excludeNamespaces, loaded and then never matched, so the approval it
+    forced or the exclusion it made silently never applied."""
+    text = VALID.replace(
+        "  mode: enforce\n",
+        "  mode: enforce\n  requireApprovalWhen:\n    namespaces: [Payments, 'shop ']\n",
+    ).replace(
+        "    kind: Deployment\n",
+        "    kind: Deployment\n    excludeNamespaces: [kube_system]\n    excludeNames: [Web]\n",
+    )
+    found = [(i.line, i.path, i.message) for i in issues_of(text, tmp_path)]
+    namespace = (
+        "not a namespace name (lower-case letters, digits and '-', starting and ending "
+        "with a letter or digit, at most 63 characters), which it must be to match anything"
+    )
+    assert found == [
+        (
+            9,
+            "spec.requireApprovalWhen.namespaces[0]",
+            f"{namespace} (got 'Payments'; did you mean 'payments'?)",
+        ),
+        (
+            9,
+            "spec.requireApprovalWhen.namespaces[1]",
+            f"{namespace} (got 'shop '; did you mean 'shop'?)",
+        ),
+        (15, "spec.target.excludeNamespaces[0]", f"{namespace} (got 'kube_system')"),
+        (
+            16,
+            "spec.target.excludeNames[0]",
+            "not an object name (lower-case letters, "
+            "digits, '-' and '.', starting and ending with a letter or digit, at most 253 "
+            "characters), which it must be to match anything (got 'Web'; did you mean 'web'?)",
+        ),
+    ]
+    fine = text.replace("[Payments, 'shop ']", "[payments, shop]").replace(
+        "[kube_system]", "[kube-system]"
+    )
+    (tmp_path / "fine.yaml").write_text(fine.replace("[Web]", "[web.v2]"))
+    (runbook,) = load_file(tmp_path / "fine.yaml")
+    assert runbook.spec.target.exclude_names == ("web.v2",)
+
+
+def test_a_label_no_object_can_carry_is_refused(tmp_path: Path) -> None:
+    """An excludeLabels entry no object can carry ('yes please', a key with a space)
+    loaded and matched nothing, so the opt-out it promised never applied."""
+    text = VALID.replace(
+        "    kind: Deployment\n",
+        "    kind: Deployment\n    excludeLabels:\n      autonomic.dev/skip: yes please\n"
+        "      team name: web\n    requireLabels: {autonomic.dev/enabled: 'true'}\n",
+    )
+    found = [(i.line, i.path, i.message) for i in issues_of(text, tmp_path)]
+    assert found == [
+        (
+            14,
+            "spec.target.excludeLabels.autonomic.dev/skip",
+            "not a label value Kubernetes allows (letters, digits, '-', '_' and '.', "
+            "starting and ending with a letter or digit, at most 63 characters, or empty), "
+            "so no object could carry it and it would match nothing (got 'yes please')",
+        ),
+        (
+            15,
+            "spec.target.excludeLabels.team name",
+            "not a label key Kubernetes allows ([PREFIX/]NAME, e.g. autonomic.dev/exclude: "
+            "a NAME of letters, digits, '-', '_' and '.', starting and ending with a letter "
+            "or digit), so no object could carry it and it would match nothing "
+            "(got 'team name')",
+        ),
+    ]
+    fine = text.replace("yes please", "'yes'").replace("team name: web", "example.com/team: ''")
+    (tmp_path / "fine.yaml").write_text(fine)
+    (runbook,) = load_file(tmp_path / "fine.yaml")
+    assert runbook.spec.target.exclude_labels == {
+        "autonomic.dev/skip": "yes",
+        "example.com/team": "",
+    }
+
+
 def test_an_alertname_matcher_that_rejects_the_triggers_alert_is_refused(
     tmp_path: Path,
 ) -> None:
