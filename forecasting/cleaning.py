@@ -41,6 +41,11 @@ class CleanedSeries:
     counter: bool = False
 
 
+def _count(n: int, noun: str) -> str:
+    """``n`` and ``noun``, plural unless ``n`` is 1: "1 glitch sample", "3 glitch samples"."""
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
+
+
 def fill_gaps(values: FloatArray) -> FloatArray:
     """Linear interpolation over NaN; the ends are held at the nearest known value."""
     out = np.array(values, dtype=np.float64)
@@ -70,28 +75,30 @@ def clean_series(series: Series, *, season: int | None = None) -> CleanedSeries:
     first = int(present[0])
     if first:
         values = values[first:]
-        notes.append(f"dropped {first} leading missing samples")
+        notes.append(f"dropped {_count(first, 'leading missing sample')}")
     timestamps = series.timestamps[first:]
 
     gaps = int(np.isnan(values).sum())
     if gaps:
-        notes.append(f"interpolated {gaps} missing samples ({gaps / values.size:.1%})")
+        notes.append(f"interpolated {_count(gaps, 'missing sample')} ({gaps / values.size:.1%})")
 
     # Glitches go first: a 10^12 sample before a rising series would otherwise read as
     # a counter that reset, and undoing the "reset" would lift the whole history by it.
     values, spikes = _remove_spikes(values)
     if spikes:
-        notes.append(f"replaced {spikes} glitch samples far outside the series' range")
+        notes.append(f"replaced {_count(spikes, 'glitch sample')} far outside the series' range")
 
     counter = _looks_like_counter(values)
     if counter:
         values, resets = _undo_counter_resets(values)
         if resets:
-            notes.append(f"undid {resets} counter resets (the series only goes up otherwise)")
+            notes.append(
+                f"undid {_count(resets, 'counter reset')} (the series only goes up otherwise)"
+            )
 
     values, outages = _remove_outage_zeros(values)
     if outages:
-        notes.append(f"treated {outages} zero samples as an outage, not demand")
+        notes.append(f"treated {_count(outages, 'zero sample')} as an outage, not demand")
 
     values = fill_gaps(values)
 

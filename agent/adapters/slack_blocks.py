@@ -80,6 +80,9 @@ _USER_ID = re.compile(r"^[UW][A-Z0-9]{2,}$")
 _GROUP_ID = re.compile(r"^S[A-Z0-9]{2,}$")
 # Evidence shown on a line of its own (who may answer), not among the numbers.
 _OWN_LINE_KEYS = frozenset({"approvers", "runbook_approvers"})
+# A canary verdict's numbers per metric and its queries: the findings already say the
+# numbers, and six queries would crowd the question; `autonomic explain` shows them.
+_EXPLAIN_ONLY_KEYS = frozenset({"metrics", "queries"})
 
 
 def escape(text: object) -> str:
@@ -240,6 +243,8 @@ def _evidence_lines(evidence: Mapping[str, Any]) -> tuple[str | None, list[str]]
             continue
         if key == "findings" and isinstance(value, Mapping):  # a canary's, one per metric
             lines.extend(f"• {escape(_cut(str(text), 500))}" for text in value.values())
+            continue
+        if key in _EXPLAIN_ONLY_KEYS and "findings" in evidence:
             continue
         if key == "signal" and isinstance(value, Mapping):
             annotations = value.get("annotations")

@@ -117,6 +117,16 @@ def render(ledger: Any, decision_id: str, *, as_json: bool = False) -> str:
         if key == "findings" and isinstance(value, dict):  # a canary's: each metric whole
             lines.append("  findings:")
             lines += [f"    {text}" for text in value.values()]
+        elif key == "metrics" and "findings" in record.evidence:
+            continue  # a canary's numbers: the findings say them (whole with --json)
+        elif key == "queries" and "findings" in record.evidence and isinstance(value, dict):
+            lines.append("  queries:")  # a canary's, each side's, by column
+            lines += [
+                f"    {side} {column}: {query}"
+                for side, by_column in value.items()
+                if isinstance(by_column, dict)
+                for column, query in by_column.items()
+            ]
         elif key == "group" and record.kind == "anomaly":
             continue  # shown whole below, with the later ones
         elif key not in ("routing", "guards", "approvers", "runbook_approvers"):

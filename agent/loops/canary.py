@@ -222,6 +222,9 @@ class Watch:
 # Decision statuses in which a final verdict counts as acted on: routed ``auto`` (recorded
 # ``approved``) or approved by a person, and ``done`` once ``cycle`` has settled either.
 ACTED = frozenset({"approved", "done"})
+# A metric's name and sentence are the key and the value of ``evidence.findings``: its
+# entry in ``evidence.metrics`` holds the rest (the numbers).
+_SAID = frozenset({"name", "sentence"})
 STARTED_KEY = "canary/started"  # ledger guard key prefix: when an analysis began
 # An analysis: the canary, its revision, the release under test and (an Argo Rollout's)
 # the canary ReplicaSet's pod-template hash.
@@ -688,6 +691,17 @@ class CanaryLoop:
         """The query templates for ``side``: a Rollout's ReplicaSet's, or a workload's."""
         return self.settings.rollout_queries if side.pod_hash else self.settings.queries
 
+    def _queries(self, analysis: Analysis) -> dict[str, dict[str, str]]:
+        """The queries each side of ``analysis`` is read with, by column, as sent."""
+        baseline, canary = _sides(analysis)
+        return {
+            name: {
+                column: _filled(template, side)
+                for column, template in self._templates(side).items()
+            }
+            for name, side in (("baseline", baseline), ("canary", canary))
+        }
+
     def _read(self, side: Side, now: float, problems: list[str] | None = None) -> dict[str, float]:
         """One value per column for ``side``; a query that returned several series is
         named in ``problems`` (it is missing every interval until it is aggregated)."""
@@ -1058,6 +1072,13 @@ class CanaryLoop:
                 reason=verdict.sentence,
                 evidence={
                     "findings": findings,
+                    # The numbers behind each finding, and the queries they were read
+                    # with: the sentences alone cannot be checked or re-run.
+                    "metrics": {
+                        m.name: {k: v for k, v in m.to_dict().items() if k not in _SAID}
+                        for m in verdict.metrics
+                    },
+                    "queries": self._queries(analysis),
                     "decided_after_seconds": verdict.decided_after_seconds,
                     "judge_reason": verdict.reason,
                 },
@@ -1498,8 +1519,8 @@ def _incident_key(
 
 
 def _recorded_verdict(record: DecisionRecord) -> Verdict:
-    """The final verdict a canary decision recorded (its per-metric findings are in the
-    decision's evidence only as sentences)."""
+    """The final verdict a canary decision recorded, without its per-metric findings
+    (the decision's evidence keeps them as sentences and numbers, not as findings)."""
     evidence = record.evidence
     routing = evidence.get("routing")
     routing = routing if isinstance(routing, dict) else {}

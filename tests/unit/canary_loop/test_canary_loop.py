@@ -384,6 +384,34 @@ def test_a_verdict_in_slack_and_explain_names_the_releases_and_each_finding_whol
         assert f"\n    {finding}\n" in story
 
 
+def test_a_verdict_records_each_metrics_numbers_and_the_queries_behind_them(
+    ledger: Ledger,
+) -> None:
+    """The decision's evidence holds the numbers behind each finding and the queries
+    they were read with (issue 5: "the numbers and the query behind them"); it used to
+    hold only the findings' sentences. `explain` shows the queries, Slack does not."""
+    loop, _signals, clock, _cluster = rig(ledger, canary_slowdown=1.5)
+    run_until_final(loop, clock)
+    (decision,) = ledger.decisions(kind="canary")
+    numbers = decision.evidence["metrics"]
+    assert set(numbers) == set(decision.evidence["findings"]) == {"latency_p99", "errors"}
+    latency = numbers["latency_p99"]
+    assert latency["status"] == "regressed" and latency["scale"] == "relative"
+    # A 1.5x slower canary: the estimate near +50 %, inside an interval wholly past the
+    # 10 % tolerance (what "regressed" means).
+    assert latency["tolerance"] < latency["lower"] <= latency["estimate"] <= latency["upper"]
+    assert 0.4 < latency["estimate"] < 0.6 and latency["intervals"] >= 8
+    queries = decision.evidence["queries"]
+    assert queries["canary"]["latency_p99"] == ('lat{namespace="shop",deployment="search-canary"}')
+    assert queries["baseline"]["requests"] == 'req{namespace="shop",deployment="search"}'
+    story = render(ledger, decision.id)
+    assert '\n    canary latency_p99: lat{namespace="shop",deployment="search-canary"}\n' in story
+    text = json.dumps(report_blocks(decision, "confident", cluster="prod"))
+    assert "search-canary" in text and "lat{" not in text
+    assert "decided_after_seconds: " in text  # the evidence is listed, without these two:
+    assert "metrics: " not in text and "queries: " not in text
+
+
 def test_an_inconclusive_verdict_is_escalated_not_asked(ledger: Ledger) -> None:
     """A non-critical metric regressing is for a person to settle by promoting or aborting
     the rollout. It used to be asked with Approve / Reject buttons that moved nothing
