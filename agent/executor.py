@@ -45,6 +45,7 @@ run, a failed resume) is settled as any write.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 from collections.abc import Callable
@@ -54,7 +55,7 @@ from typing import Any, Literal
 from agent.clock import Clock
 from agent.errors import PermanentError, TransientError
 from agent.ledger import Intent, Ledger
-from agent.observability import Metrics
+from agent.observability import Metrics, decision_context
 from remediation.ports import (
     ClusterWriter,
     Drain,
@@ -149,6 +150,33 @@ class Executor:
         reason_code: str,
         message: str,
         dry_run: bool = False,
+    ) -> StepOutcome:
+        """Write one step: intent first, then the write, then its result. Every line it
+        logs carries ``decision_id`` (whichever loop calls it)."""
+        context = decision_context(decision_id) if decision_id else contextlib.nullcontext()
+        with context:
+            return self._apply(
+                execution_key,
+                step,
+                operation,
+                decision_id=decision_id,
+                runbook=runbook,
+                reason_code=reason_code,
+                message=message,
+                dry_run=dry_run,
+            )
+
+    def _apply(
+        self,
+        execution_key: str,
+        step: int,
+        operation: Operation,
+        *,
+        decision_id: str | None,
+        runbook: str,
+        reason_code: str,
+        message: str,
+        dry_run: bool,
     ) -> StepOutcome:
         if not self.is_leader():
             return StepOutcome("not_leader", "this replica does not hold the lease; not writing")

@@ -299,3 +299,39 @@ def test_a_write_is_not_made_by_a_replica_that_lost_the_lease_after_its_intent(
     assert outcome.status == "not_leader" and sim.writes == []
     (intent,) = ledger.intents()
     assert intent.status == "abandoned"
+
+
+def test_the_lines_a_write_logs_carry_its_decision_id(ledger: Ledger) -> None:
+    """Whoever calls the executor (a runbook, or the scaling loop, which sets no decision
+    context of its own), the JSON lines of the write carry the decision's id."""
+    import io
+    import json
+    import logging
+
+    from agent.observability import JsonFormatter
+
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(JsonFormatter())
+    logger = logging.getLogger("autonomic")
+    logger.addHandler(handler)
+    level = logger.level
+    logger.setLevel(logging.INFO)
+    try:
+        executor = Executor(ledger, cluster(), FakeClock(1000), owner="replica-a")
+        outcome = executor.apply(
+            "scaling/web/d-7",
+            0,
+            Scale(WEB, 5),
+            decision_id="d-7",
+            runbook="predictive-scaling",
+            reason_code="PredictiveScaleUp",
+            message="replicas 3 -> 5",
+        )
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(level)
+    assert outcome.status == "applied"
+    lines = [json.loads(line) for line in stream.getvalue().splitlines()]
+    assert [line["message"] for line in lines] == ["applied scale: replicas 3 -> 5"]
+    assert lines[0].get("decision_id") == "d-7", lines[0]
