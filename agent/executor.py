@@ -298,9 +298,11 @@ class Executor:
         """Settle every intent left pending (a crash between intent and result)."""
         settled = []
         for intent in self.ledger.intents(status=["pending"]):
-            settled.append((intent, self.settle(intent, note="found pending after a restart")))
+            with _about(intent):
+                settled.append((intent, self.settle(intent, note="found pending after a restart")))
         for intent in self.ledger.intents(status=["undoing"]):
-            settled.append((intent, self._settle_undo(intent)))
+            with _about(intent):
+                settled.append((intent, self._settle_undo(intent)))
         return settled
 
     def settle(self, intent: Intent, *, note: str) -> str:
@@ -566,3 +568,8 @@ class Executor:
     def _count_error(self, reason: str) -> None:
         if self.metrics is not None:
             self.metrics.errors.labels(kind=reason).inc()
+
+
+def _about(intent: Intent) -> contextlib.AbstractContextManager[None]:
+    """Log lines about ``intent`` carry its decision's id (when it has one)."""
+    return decision_context(intent.decision_id) if intent.decision_id else contextlib.nullcontext()
