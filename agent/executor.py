@@ -45,6 +45,7 @@ run, a failed resume) is settled as any write.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 from collections.abc import Callable
@@ -54,7 +55,7 @@ from typing import Any, Literal
 from agent.clock import Clock
 from agent.errors import PermanentError, TransientError
 from agent.ledger import Intent, Ledger
-from agent.observability import Metrics
+from agent.observability import Metrics, decision_context
 from remediation.ports import (
     ClusterWriter,
     Drain,
@@ -149,6 +150,33 @@ class Executor:
         reason_code: str,
         message: str,
         dry_run: bool = False,
+    ) -> StepOutcome:
+        """Write one step: intent first, then the write, then its result. Every line it
+        logs carries ``decision_id`` (whichever loop calls it)."""
+        context = decision_context(decision_id) if decision_id else contextlib.nullcontext()
+        with context:
+            return self._apply(
+                execution_key,
+                step,
+                operation,
+                decision_id=decision_id,
+                runbook=runbook,
+                reason_code=reason_code,
+                message=message,
+                dry_run=dry_run,
+            )
+
+    def _apply(
+        self,
+        execution_key: str,
+        step: int,
+        operation: Operation,
+        *,
+        decision_id: str | None,
+        runbook: str,
+        reason_code: str,
+        message: str,
+        dry_run: bool,
     ) -> StepOutcome:
         if not self.is_leader():
             return StepOutcome("not_leader", "this replica does not hold the lease; not writing")
@@ -270,9 +298,11 @@ class Executor:
         """Settle every intent left pending (a crash between intent and result)."""
         settled = []
         for intent in self.ledger.intents(status=["pending"]):
-            settled.append((intent, self.settle(intent, note="found pending after a restart")))
+            with _about(intent):
+                settled.append((intent, self.settle(intent, note="found pending after a restart")))
         for intent in self.ledger.intents(status=["undoing"]):
-            settled.append((intent, self._settle_undo(intent)))
+            with _about(intent):
+                settled.append((intent, self._settle_undo(intent)))
         return settled
 
     def settle(self, intent: Intent, *, note: str) -> str:
@@ -538,3 +568,8 @@ class Executor:
     def _count_error(self, reason: str) -> None:
         if self.metrics is not None:
             self.metrics.errors.labels(kind=reason).inc()
+
+
+def _about(intent: Intent) -> contextlib.AbstractContextManager[None]:
+    """Log lines about ``intent`` carry its decision's id (when it has one)."""
+    return decision_context(intent.decision_id) if intent.decision_id else contextlib.nullcontext()

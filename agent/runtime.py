@@ -277,6 +277,10 @@ class Runtime:
                 timezone="UTC",
             )
             for job in self.jobs:
+                # A job of an hour or less runs at once; a longer one (a configured
+                # ``scaling.period: 2h``) first after one period. Never
+                # ``next_run_time=None``: APScheduler adds such a job paused, never to run.
+                first = {"next_run_time": _soon()} if job.period <= 3600 else {}
                 scheduler.add_job(
                     self._run_job,
                     "interval",
@@ -285,7 +289,7 @@ class Runtime:
                     args=(job,),
                     id=job.name,
                     name=job.name,
-                    next_run_time=None if job.period > 3600 else _soon(),
+                    **first,
                 )
             # A run that comes due while the last one still runs is skipped: APScheduler
             # warned at every such tick (once a second for the takeover job while the

@@ -88,7 +88,7 @@ from agent.errors import PermanentError, TransientError
 from agent.executor import Executor, StepOutcome
 from agent.loops.sizing import CAPACITY_MIN, CapacityEstimate, StartupEstimate
 from agent.metrics_port import MetricSeries, MetricsReader
-from agent.observability import Metrics
+from agent.observability import Metrics, decision_context
 from agent.routing import Thresholds
 from agent.settings import ScalingSettings as LoopSettings
 from forecasting.drift import DriftBand, DriftVerdict
@@ -1739,7 +1739,25 @@ class ScalingLoop:
         *,
         reactive: bool = False,
     ) -> bool:
-        """Write the floor (or the replicas) a decision chose; whether it was written."""
+        """Write the floor (or the replicas) a decision chose; whether it was written.
+        Every line logged meanwhile carries the decision's id."""
+        with decision_context(decision_id):
+            return self._write_floor(
+                workload, model, has_hpa, decision_id, current, wanted, reason, reactive=reactive
+            )
+
+    def _write_floor(
+        self,
+        workload: WorkloadState,
+        model: WorkloadModel,
+        has_hpa: bool,
+        decision_id: str,
+        current: int,
+        wanted: int,
+        reason: str,
+        *,
+        reactive: bool = False,
+    ) -> bool:
         ref = workload.ref
         what = "minReplicas" if has_hpa else "replicas"
         hpa: HpaState | None = None

@@ -6,6 +6,10 @@ the second from the pods, then raises the HPA's minReplicas through the API."""
 
 from __future__ import annotations
 
+import contextlib
+import io
+import json
+import logging
 import math
 import time
 from collections.abc import Iterator
@@ -24,7 +28,7 @@ from agent.executor import Executor
 from agent.ledger import open_ledger
 from agent.loops.scaling import ScalingLoop
 from agent.loops.sizing import CAPACITY_MIN
-from agent.observability import Metrics
+from agent.observability import JsonFormatter, Metrics
 from agent.settings import RoutingSettings, ScalingSettings
 from remediation.signals import Signal
 from tests.fakekube import FakeApiServer
@@ -94,6 +98,25 @@ def opted_in(fake: FakeApiServer) -> dict[str, Any]:
     return objects
 
 
+@contextlib.contextmanager
+def json_lines() -> Iterator[list[dict[str, Any]]]:
+    """The JSON log lines of Autonomic's loggers written inside the block (at INFO)."""
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(JsonFormatter())
+    logger = logging.getLogger("autonomic")
+    logger.addHandler(handler)
+    level = logger.level
+    logger.setLevel(logging.INFO)
+    lines: list[dict[str, Any]] = []
+    try:
+        yield lines
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(level)
+        lines.extend(json.loads(line) for line in stream.getvalue().splitlines())
+
+
 def test_capacity_and_start_up_are_learned_and_the_hpa_floor_is_raised(
     prometheus: PrometheusServer, fake: FakeApiServer, tmp_path: Path
 ) -> None:
@@ -128,9 +151,10 @@ def test_capacity_and_start_up_are_learned_and_the_hpa_floor_is_raised(
         held = loop.status.held["Deployment/shop/web"]
         assert "learning the per-pod capacity" in held  # reactive while it learns
         assert ledger.decisions(kind="scaling") == []
-        for _ in range(3):
-            loop.cycle()
-            clock.advance(60)
+        with json_lines() as lines:
+            for _ in range(3):
+                loop.cycle()
+                clock.advance(60)
 
         (decision, *_) = reversed(ledger.decisions(kind="scaling"))  # the first one
         evidence = decision.evidence
@@ -146,6 +170,9 @@ def test_capacity_and_start_up_are_learned_and_the_hpa_floor_is_raised(
         assert wanted > 2
         (hpa,) = fake.store.objects("HorizontalPodAutoscaler", "shop")
         assert hpa["spec"]["minReplicas"] == wanted  # written through the API
+        # The write's log lines carry the decision's id (the loop sets no context itself).
+        writes = [line for line in lines if line["logger"] == "autonomic.executor"]
+        assert writes and all(line.get("decision_id") == decision.id for line in writes), lines
         labels = {"workload": "Deployment/shop/web"}
         assert metrics.registry.get_sample_value(
             "autonomic_scaling_startup_seconds", labels

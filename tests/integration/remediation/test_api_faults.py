@@ -307,3 +307,20 @@ def test_a_step_the_cluster_refuses_counts_against_the_runbook_only_if_it_was_th
     assert [f["outcome"] for f in feedback if f["kind"] == "verification"] == [outcome]
     counted = [verdict for _, _, verdict, _ in rig.ledger.outcomes(decision.decision_type)]
     assert counted == ([] if outcome == "inconclusive" else ["wrong"])
+
+
+def test_a_missing_permission_is_escalated_naming_it(rig: KubeRig) -> None:
+    """A 403 is permanent: nothing is retried or written, and the person the decision is
+    escalated to is told which permission to grant, on which resource and API group."""
+    seed_web(rig, replicas=4)
+    rig.server.forbid("patch", "deployments/scale", group="apps", namespace="shop")
+    _surge(rig)
+    rig.cycle()
+    (decision,) = rig.decisions_of("traffic-surge-scale-out")
+    [(escalated, why)] = rig.channel.escalated
+    assert escalated == decision.id
+    assert "Grant verb 'patch' on resource 'deployments/scale' in API group 'apps'" in why
+    assert "nothing was written to the cluster" in why
+    assert get_obj(rig.server.store, "Deployment", *WEB)["spec"]["replicas"] == 4
+    patches = [r for r in rig.server.requests if r.method == "PATCH" and r.status == 403]
+    assert len(patches) == 1  # permanent: not retried

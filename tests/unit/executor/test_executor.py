@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
+import io
+import json
+import logging
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -11,6 +16,7 @@ from agent.clock import FakeClock
 from agent.errors import TransientError
 from agent.executor import Executor
 from agent.ledger import Ledger, open_ledger
+from agent.observability import JsonFormatter
 from agent.sim.cluster import SimCluster, SimWorkload, Template
 from remediation.ports import (
     ObjectRef,
@@ -299,3 +305,56 @@ def test_a_write_is_not_made_by_a_replica_that_lost_the_lease_after_its_intent(
     assert outcome.status == "not_leader" and sim.writes == []
     (intent,) = ledger.intents()
     assert intent.status == "abandoned"
+
+
+@contextlib.contextmanager
+def json_lines() -> Iterator[list[dict[str, Any]]]:
+    """The JSON log lines of Autonomic's loggers written inside the block (at INFO)."""
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(JsonFormatter())
+    logger = logging.getLogger("autonomic")
+    logger.addHandler(handler)
+    level = logger.level
+    logger.setLevel(logging.INFO)
+    lines: list[dict[str, Any]] = []
+    try:
+        yield lines
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(level)
+        lines.extend(json.loads(line) for line in stream.getvalue().splitlines())
+
+
+def test_the_lines_a_write_logs_carry_its_decision_id(ledger: Ledger) -> None:
+    """Whoever calls the executor (a runbook, or the scaling loop, which sets no decision
+    context of its own), the JSON lines of the write carry the decision's id."""
+    executor = Executor(ledger, cluster(), FakeClock(1000), owner="replica-a")
+    with json_lines() as lines:
+        outcome = executor.apply(
+            "scaling/web/d-7",
+            0,
+            Scale(WEB, 5),
+            decision_id="d-7",
+            runbook="predictive-scaling",
+            reason_code="PredictiveScaleUp",
+            message="replicas 3 -> 5",
+        )
+    assert outcome.status == "applied"
+    assert [line["message"] for line in lines] == ["applied scale: replicas 3 -> 5"]
+    assert lines[0].get("decision_id") == "d-7", lines[0]
+
+
+def test_the_lines_reconciling_an_intent_carry_its_decision_id(ledger: Ledger) -> None:
+    """A new leader settling the old one's pending intent logs it with the decision the
+    intent belongs to (no loop has set a decision context then)."""
+    sim = cluster()
+    operation = {"op": "scale", "target": {"kind": "Deployment", "name": "web",
+                 "namespace": "shop"}, "replicas": 6}  # fmt: skip
+    ledger.record_intent("a", 0, operation, {"replicas": 3}, "old", 1, decision_id="d-9")
+    sim.apply(Scale(WEB, 6))
+    with json_lines() as lines:
+        settled = Executor(ledger, sim, FakeClock(2), owner="new").reconcile()
+    assert [status for _, status in settled] == ["applied"]
+    reconciled = [line for line in lines if line["message"].startswith("reconciled intent")]
+    assert reconciled and all(line.get("decision_id") == "d-9" for line in reconciled), lines

@@ -332,3 +332,34 @@ def test_a_run_that_outlasts_its_period_is_said_once_not_at_every_tick(
     (ended,) = [m[2] for m in messages if "came due meanwhile" in m[2]]
     skipped = int(ended.split("; ")[1].split(" ")[0])
     assert ended.startswith("takeover: its run ended after ") and skipped >= 3, ended
+
+
+def test_every_job_is_scheduled_once_at_a_time_coalesced_with_jitter_and_runs() -> None:
+    """Each job: at most one run at a time, missed runs coalesced into one, a tenth of its
+    period as jitter. A job whose period is over an hour (a configured ``scaling.period:
+    2h``, or an anomaly query's ``step: 2h``) is scheduled too: it was added paused
+    (APScheduler's ``next_run_time=None``) and never ran."""
+    runtime = Runtime(
+        [
+            Job("often", 60.0, lambda: None),
+            Job("hourly", 3600.0, lambda: None),
+            Job("two-hourly", 7200.0, lambda: None),
+        ],
+        metrics=Metrics(),
+        gate=Gate(True),
+        server=None,
+        ready=lambda: (True, ""),
+    )
+    started = time.time()
+    runtime.start()
+    try:
+        jobs = {job.id: job for job in runtime._scheduler.get_jobs()}
+    finally:
+        runtime.stop()
+    assert sorted(jobs) == ["hourly", "often", "two-hourly"]
+    for name, period in (("often", 60.0), ("hourly", 3600.0), ("two-hourly", 7200.0)):
+        job = jobs[name]
+        assert (job.max_instances, job.coalesce) == (1, True), name
+        assert job.trigger.jitter == period * 0.1, name
+        assert job.next_run_time is not None, f"{name} is paused: it would never run"
+        assert job.next_run_time.timestamp() <= started + period + period * 0.1 + 1, name
