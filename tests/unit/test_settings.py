@@ -76,6 +76,16 @@ def test_shipped_example_is_valid() -> None:
         ("routing:\n  auto: 0.5\n  ask: 0.7\n", r"routing.ask \(0.7\) must not exceed"),
         ("a: 1\na: 2\n", r":2: duplicate key 'a'"),
         ("mode: [\n", r"autonomic.yaml:\d+: not valid YAML"),
+        (
+            "prometheus:\n  url: http://x\n    timeout: 5s\n",
+            r":3: not valid YAML: mapping values are not allowed here; YAML found a 'key:' "
+            r"where none can start: quote a value that holds ': '",
+        ),
+        (
+            "safety:\n  paused: false\n cooldown: 5m\n",
+            r":3: not valid YAML: expected <block end>, but found '<block mapping start>'; "
+            r"this line is indented unlike the lines above it \(the block from line 1\)",
+        ),
         ("- just\n- a list\n", r"must be a mapping of sections"),
         ("ledger:\n  url: postgresql://u:hunter2@db/x\n", r"password in ledger.password"),
         (
