@@ -91,9 +91,9 @@ def test_leader_election_timings_of_zero_are_refused(
     code, path, _, problems = check(tmp_path, text, capsys)
     assert code == 2
     assert [p.split(": must be")[0] for p in problems] == [
-        f"{path}:5: leaderElection.leaseDuration",
-        f"{path}:4: leaderElection.renewDeadline",
         f"{path}:3: leaderElection.retryPeriod",
+        f"{path}:4: leaderElection.renewDeadline",
+        f"{path}:5: leaderElection.leaseDuration",
     ]
 
 
