@@ -38,6 +38,27 @@ def test_validate_reports_each_error_and_fails(
     assert "2 problems in 1 file" in captured.err
 
 
+def test_validate_without_a_path_away_from_a_runbooks_folder_says_what_to_give(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # it said "runbooks: no such file or directory" and "1 problem in 1 file"
+    monkeypatch.chdir(tmp_path)
+    assert main(["runbooks", "validate"]) == 1
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    assert captured.err == (
+        f"runbooks: no folder runbooks/ in {tmp_path} (without a PATH, validate checks "
+        "runbooks/ in the current folder): name the runbook files or folders to check, as in "
+        "autonomic runbooks validate my-runbook.yaml\n"
+    )
+    (tmp_path / "runbooks").mkdir()
+    (tmp_path / "runbooks" / "a.yaml").write_text(
+        (REPO / "runbooks" / "canary-rollback.yaml").read_text()
+    )
+    assert main(["runbooks", "validate"]) == 0
+    assert capsys.readouterr().out.startswith("OK: 1 runbook in 1 file is valid (canary-rollback)")
+
+
 def test_schema_to_stdout_and_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["runbooks", "schema"]) == 0
     printed = capsys.readouterr().out
