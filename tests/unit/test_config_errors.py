@@ -283,6 +283,30 @@ def test_run_stops_on_a_secret_as_the_check_does_and_creates_no_ledger(
     assert sorted(p.name for p in tmp_path.iterdir()) == ["readable-secret", "s.yaml"]
 
 
+def test_run_names_a_missing_folder_of_its_sqlite_ledger(tmp_path: Path) -> None:
+    """The example config's ledger is in /var/lib/autonomic, the pod's volume: on a
+    workstation `run` said only "unable to open database file"."""
+    ledger = tmp_path / "absent" / "ledger.sqlite"
+    text = f"runbooks: []\nledger:\n  url: sqlite:///{ledger}\nleaderElection:\n  enabled: false\n"
+    path = write(tmp_path, text)
+    done = subprocess.run(
+        [sys.executable, "-m", "agent", "run", "--config", str(path), "--once"],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        env={"PATH": os.environ.get("PATH", ""), "PYTHONPATH": os.environ.get("PYTHONPATH", "")},
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 2, done.stderr
+    assert done.stderr.strip().splitlines()[-1] == (
+        f"autonomic: error: cannot open the ledger at {ledger}: its folder {ledger.parent} "
+        "does not exist; create the folder, or set ledger.url to a file in one that exists "
+        "(sqlite:///PATH)"
+    )
+    assert not ledger.parent.exists()
+
+
 def test_a_missing_runbook_directory_names_its_line(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
