@@ -575,3 +575,16 @@ def test_a_runbook_whose_approvers_no_one_can_be_is_warned_of(
     (folder / "restart.yaml").write_text(narrowed.replace("[U0DAVE]", "[U0DAVE, U0BOB]"))
     code, out, err = check(config, capsys)
     assert code == 0 and "slack approvers" not in out, out
+
+
+def test_the_checks_help_states_the_exit_statuses_it_returns(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`config check --help` had no description: nothing said what 0 and 2 mean."""
+    with pytest.raises(SystemExit):
+        autonomic(["config", "check", "--help"])
+    helped = " ".join(capsys.readouterr().out.split())
+    assert "Exit status: 0 when it is valid" in helped
+    assert "2 when anything is wrong, each problem on a line as FILE:LINE: field: message" in helped
+    assert check(write(tmp_path, "runbooks: []\n"), capsys)[0] == 0
+    assert check(write(tmp_path, "runbooks: []\nmode: yolo\n", "bad.yaml"), capsys)[0] == 2
