@@ -415,6 +415,7 @@ def test_a_runbooks_note_is_printed_under_the_count(
         "apiVersion: autonomic.dev/v1alpha1\nkind: Runbook\n"
         "metadata: {name: pause-then-delete, description: Pause and delete.}\n"
         "spec:\n"
+        "  mode: enforce\n"
         "  triggers: [{type: kubernetes, condition: RolloutFailed}]\n"
         "  target: {kind: Deployment}\n"
         "  actions: [{type: pauseRollout}, {type: deletePod}]\n"
