@@ -254,6 +254,20 @@ def simulate(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         print(f"\nReport: {report}\nDaemon log: {log_path}\nLedger: {ledger}")
+        print(_next_steps(ledger))
         return 2
     print(f"\nReport: {report.resolve()}\nDaemon log: {log_path}\nLedger: {ledger}")
+    print(_next_steps(ledger))
     return 0
+
+
+def _next_steps(ledger: Path) -> str:
+    """How to read the ledger the summary names: its decisions are listed above without
+    their ids, which `explain` needs."""
+    return (
+        f"Next: autonomic why SUBJECT --ledger {ledger}\n"
+        "        what was decided about an object (SUBJECT: Deployment/shop/cart, shop/cart),\n"
+        "        with each decision's id (the report lists them too)\n"
+        f"      autonomic explain ID --ledger {ledger}\n"
+        "        the story of one decision, from signal to outcome"
+    )
