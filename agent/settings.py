@@ -1212,7 +1212,10 @@ def load_settings_with_source(
     if path is not None:
         # Relative paths in a config file are relative to the file, not to the caller.
         base = path.resolve().parent
-        runbooks = tuple(p if p.is_absolute() else base / p for p in settings.runbooks)
+        # normpath: the example's "../runbooks" reads as REPO/runbooks, not REPO/docs/../runbooks
+        runbooks = tuple(
+            p if p.is_absolute() else Path(os.path.normpath(base / p)) for p in settings.runbooks
+        )
         settings = settings.model_copy(update={"runbooks": runbooks})
     return settings, source
 

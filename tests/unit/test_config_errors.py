@@ -589,3 +589,13 @@ def test_the_checks_help_states_the_exit_statuses_it_returns(
     assert "2 when anything is wrong, each problem on a line as FILE:LINE: field: message" in helped
     assert check(write(tmp_path, "runbooks: []\n"), capsys)[0] == 0
     assert check(write(tmp_path, "runbooks: []\nmode: yolo\n", "bad.yaml"), capsys)[0] == 2
+
+
+def test_the_examples_runbooks_path_is_shown_without_dot_dot(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    # docs/example-config.yaml names ../runbooks: the check said "valid in REPO/docs/../runbooks"
+    code, out, err = check(ROOT / "docs/example-config.yaml", capsys)
+    assert code == 0, err
+    shipped = len(list((ROOT / "runbooks").glob("*.yaml")))
+    assert f"  runbooks: {shipped} valid in {ROOT.resolve() / 'runbooks'}\n" in out
