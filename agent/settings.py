@@ -1113,7 +1113,10 @@ def kubeconfig_problem(path: Path, context: str | None) -> str | None:
         try:
             text = file.read_text(encoding="utf-8")
         except FileNotFoundError:
-            return f"{file} does not exist (set cluster.kubeconfig to a kubeconfig file)"
+            # A relative kubeconfig is read from where the command runs (as kubectl reads
+            # it), not beside the config file as runbooks are: say where that was.
+            named = str(file) if file.is_absolute() else f"{file} (in {Path.cwd()})"
+            return f"{named} does not exist (set cluster.kubeconfig to a kubeconfig file)"
         except IsADirectoryError:
             return f"{file} is a directory, not a kubeconfig file"
         except OSError as exc:
