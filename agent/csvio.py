@@ -7,9 +7,13 @@ columns; or no timestamp column at all, in which case ``step`` is required and r
 is placed at ``i * step``. A first column read as the timestamps only for being first is
 named as such in the errors about its values (not a timestamp, out of order), with what
 to do instead.
-The file is UTF-8, with or without a byte-order mark. A command that reads one column
-(``--column``, by default the first value column) reads only that one: columns of labels
-beside it (``instance``, ``job``, as exports carry) are not read, so they are no error.
+The file is UTF-8, with or without a byte-order mark, and may be gzip-compressed (as the
+bundled NASA trace is): it is read through gzip, whatever its name. A first row of
+numbers or timestamps only is data, not a header, and is refused rather than read as
+the column names (which would drop that row and name the column after its value).
+A command that reads one column (``--column``, by default the first value column) reads
+only that one: columns of labels beside it (``instance``, ``job``, as exports carry) are
+not read, so they are no error.
 
 An empty cell (or ``nan``, ``NA``, ``null``, ``None``) is a missing value. A value that
 is not a finite number (``inf``, ``1e400``, a digit string beyond the float range) is
@@ -215,6 +219,12 @@ def read_table(
         header = [h.strip() for h in header]
         if len(header) == 1:
             _refuse_other_delimiters(path, header_line, header[0])
+        if all(_is_float(cell) or _is_time(cell) for cell in header):
+            shown = _shown(",".join(header))
+            raise InputError(
+                f"{path}:{header_line}: the first row ({shown}) is data, not a header: add "
+                "a header row naming the columns as the first line, such as timestamp,value"
+            )
         if len(set(header)) != len(header):
             raise InputError(f"{path}:{header_line}: duplicate column names in the header {header}")
         lowered = [h.lower() for h in header]
@@ -321,6 +331,16 @@ def _text(path: Path) -> str:
         data = path.read_bytes()
     except OSError as exc:
         raise InputError(f"{path}: cannot open: {exc.strerror or exc}") from exc
+    if data[:2] == b"\x1f\x8b":  # gzip's magic number: the bundled trace is stored so
+        import gzip
+        import zlib
+
+        try:
+            data = gzip.decompress(data)
+        except (OSError, EOFError, zlib.error) as exc:
+            raise InputError(
+                f"{path}: a gzip-compressed file that cannot be decompressed: {exc}"
+            ) from None
     try:
         return data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
@@ -362,6 +382,14 @@ def _default_advice(
         f" ({first!r} is the first value column, read by default: choose the column to "
         f"read with --column NAME, one of {', '.join(repr(c) for c in others)})"
     )
+
+
+def _is_time(text: str) -> bool:
+    try:
+        parse_timestamp(text)
+    except ValueError:
+        return False
+    return True
 
 
 def _is_float(text: str) -> bool:

@@ -18,6 +18,7 @@ inside a URL (``scheme://user:PASSWORD@host`` or ``?password=``): it shows ``***
 
 from __future__ import annotations
 
+import difflib
 import math
 import os
 import re
@@ -966,6 +967,28 @@ def _apply_env(data: dict[str, Any], environ: Mapping[str, str]) -> list[str]:
     return applied
 
 
+def _keys_at(loc: Sequence[str | int]) -> list[str]:
+    """The keys the section at ``loc`` takes, as the file writes them (``[]`` when ``loc``
+    is not a section of fixed keys), for an unknown key's "did you mean"."""
+    model: type[BaseModel] | None = Settings
+    for part in loc:
+        if isinstance(part, int):  # an entry of a list of sections (anomalyQueries)
+            continue
+        if model is None:
+            return []
+        found = {info.alias or name: info for name, info in model.model_fields.items()}
+        info = found.get(part)
+        if info is None:
+            return []
+        annotation = info.annotation
+        if get_origin(annotation) in (tuple, list):
+            annotation = get_args(annotation)[0]
+        model = _section_model(annotation)
+    if model is None:
+        return []
+    return sorted((info.alias or name for name, info in model.model_fields.items()), key=str.lower)
+
+
 def _env_path(parts: Sequence[str]) -> tuple[list[str], int]:
     """The keys an override's ``__``-separated parts name, and how many are real keys.
 
@@ -1090,7 +1113,10 @@ def kubeconfig_problem(path: Path, context: str | None) -> str | None:
         try:
             text = file.read_text(encoding="utf-8")
         except FileNotFoundError:
-            return f"{file} does not exist (set cluster.kubeconfig to a kubeconfig file)"
+            # A relative kubeconfig is read from where the command runs (as kubectl reads
+            # it), not beside the config file as runbooks are: say where that was.
+            named = str(file) if file.is_absolute() else f"{file} (in {Path.cwd()})"
+            return f"{named} does not exist (set cluster.kubeconfig to a kubeconfig file)"
         except IsADirectoryError:
             return f"{file} is a directory, not a kubeconfig file"
         except OSError as exc:
@@ -1175,14 +1201,24 @@ def load_settings_with_source(
             if error["type"] == "problem_at":  # at the entry that is wrong, not the section
                 loc = (*loc, *error["ctx"]["at"])
             field = ".".join(str(p) for p in loc) or "(top level)"
-            problems.append(f"{source.where(loc)}: {field}: {_explain(error)}")
+            where = source.where(loc)
+            # Top to bottom, as the file reads (pydantic's order is the model's fields');
+            # an environment override's after the file's, in the model's order.
+            order = source.lines(loc) if where.startswith(f"{path}:") else math.inf
+            problems.append((order, f"{where}: {field}: {_explain(error)}"))
+        problems.sort(key=lambda problem: problem[0])
         raise ConfigError(
-            redact_url_passwords("invalid configuration:\n  " + "\n  ".join(problems))
+            redact_url_passwords(
+                "invalid configuration:\n  " + "\n  ".join(text for _, text in problems)
+            )
         ) from None
     if path is not None:
         # Relative paths in a config file are relative to the file, not to the caller.
         base = path.resolve().parent
-        runbooks = tuple(p if p.is_absolute() else base / p for p in settings.runbooks)
+        # normpath: the example's "../runbooks" reads as REPO/runbooks, not REPO/docs/../runbooks
+        runbooks = tuple(
+            p if p.is_absolute() else Path(os.path.normpath(base / p)) for p in settings.runbooks
+        )
         settings = settings.model_copy(update={"runbooks": runbooks})
     return settings, source
 
@@ -1210,11 +1246,25 @@ def _explain(error: Mapping[str, Any]) -> str:
         # Never echo what was written where a secret belongs: it may be the secret itself.
         if kind in ("model_type", "model_attributes_type", "dict_type"):
             return "secrets are not written inline: use {file: PATH} or {env: VARIABLE}"
+        if kind == "extra_forbidden":  # the key is named by the field; no value is shown
+            return "unknown key: a secret is written {file: PATH} or {env: VARIABLE}"
         return str(error["msg"]).removeprefix("Value error, ")
     if kind == "extra_forbidden":
-        return "unknown key (check the spelling; see docs/configuration.md)"
+        keys = _keys_at(tuple(error["loc"])[:-1])
+        if not keys:
+            return "unknown key (check the spelling; see docs/configuration.md)"
+        close = difflib.get_close_matches(str(error["loc"][-1]), keys, n=1)
+        if not close:  # case alone: "questionTtl" for "questionTTL"
+            close = [k for k in keys if k.lower() == str(error["loc"][-1]).lower()][:1]
+        hint = f"did you mean {close[0]!r}? " if close else "check the spelling; "
+        return f"unknown key ({hint}the keys here are {', '.join(keys)}; see docs/configuration.md)"
     if kind == "missing":
         return "required but missing"
+    if kind == "string_pattern_mismatch" and tuple(error["loc"])[::2] == ("anomalyQueries", "name"):
+        return (
+            "a query's name is lower-case letters, digits, '_', '.' and '-', starting with "
+            f"a letter or digit (got {str(error.get('input'))[:60]!r})"
+        )
     if kind == "bool_type":
         shown = repr(error.get("input"))[:60]
         return f"expected true or false (unquoted), got {shown}"

@@ -20,6 +20,8 @@ from typing import Any
 
 import yaml
 
+from remediation.yaml_hints import yaml_hint
+
 __all__ = ["LineFinder", "YamlLines", "YamlSourceError", "load_yaml_value", "load_yaml_with_marks"]
 
 LineFinder = Callable[[Sequence[str | int]], int]
@@ -82,7 +84,11 @@ def load_yaml_with_marks(text: str) -> tuple[Any, YamlLines]:
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line = mark.line + 1 if mark is not None else 1
-        raise YamlSourceError(line, f"not valid YAML: {exc.problem or exc}") from None
+        context = exc.context_mark.line + 1 if exc.context_mark is not None else None
+        hint = yaml_hint(exc.problem, context)
+        raise YamlSourceError(
+            line, f"not valid YAML: {exc.problem or exc}" + (f"; {hint}" if hint else "")
+        ) from None
     except yaml.YAMLError as exc:
         raise YamlSourceError(1, f"not valid YAML: {exc}") from None
     if node is None:

@@ -263,6 +263,23 @@ def _approval(parts: Parts) -> Iterator[tuple[Loc, str]]:
 
 
 def notes(runbook: Runbook) -> list[tuple[Loc, str]]:
+    """What a valid runbook leaves unsaid: a ``mode`` left to its default, ``shadow``
+    (the runbook acts on nothing, which a first runbook's author rarely means), and what
+    its undo will not reverse, at ``onFailure.undo``."""
+    found: list[tuple[Loc, str]] = []
+    if "mode" not in runbook.spec.model_fields_set:
+        found.append(
+            (
+                ("spec", "mode"),
+                "not set, so the runbook is in shadow mode: it records what it would do and "
+                "changes nothing; write 'mode: enforce' for it to act (or 'mode: shadow' to "
+                "say so)",
+            )
+        )
+    return found + _undo_notes(runbook)
+
+
+def _undo_notes(runbook: Runbook) -> list[tuple[Loc, str]]:
     """What a valid runbook's undo will not reverse, at ``onFailure.undo``; empty when it
     undoes everything it changes, or is not asked to undo."""
     if not runbook.spec.on_failure.undo:

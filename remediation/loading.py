@@ -48,6 +48,7 @@ from remediation.crosschecks import check_parts, check_semantics, notes
 from remediation.durations import DURATION_PATTERN, format_duration
 from remediation.parts import parts_of_data
 from remediation.schema import NAMESPACE_PATTERN, OBJECT_NAME_PATTERN, Name, Runbook
+from remediation.yaml_hints import yaml_hint
 
 __all__ = [
     "LoadIssue",
@@ -274,6 +275,10 @@ def _yaml_problem(error: yaml.YAMLError, text: str) -> _ProblemError:
         message = "; ".join(part for part in parts if part)
         if "'\\t'" in (error.problem or "") or _tab_indented(text, line):
             message += "; YAML does not allow tabs for indentation: indent with spaces"
+        else:
+            context = error.context_mark.line + 1 if error.context_mark is not None else None
+            hint = yaml_hint(error.problem, context)
+            message += f"; {hint}" if hint else ""
     elif isinstance(error, yaml.reader.ReaderError):
         message = f"the file contains a character YAML does not allow (code {error.character!r})"
     else:

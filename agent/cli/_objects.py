@@ -183,7 +183,14 @@ def load_objects(path: Path) -> ObjectsFile:
     documents; JSON too). Kinds the cluster port does not read (Services, ConfigMaps...)
     are counted in ``ignored``; every problem is ``file:line: path: message``."""
     found = ObjectsFile(path)
-    text = path.read_text(encoding="utf-8")
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:  # a bad input like any other: named, and `runbooks test` exits 1
+        found.problems.append(f"{path}: cannot read the objects: {exc.strerror or exc}")
+        return found
+    except UnicodeDecodeError as exc:
+        found.problems.append(f"{path}: not UTF-8 text ({exc.reason}); save it as UTF-8")
+        return found
     try:
         nodes = list(yaml.compose_all(text, Loader=yaml.SafeLoader))
         documents = list(yaml.safe_load_all(text))

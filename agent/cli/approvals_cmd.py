@@ -80,10 +80,11 @@ def list_questions(args: argparse.Namespace) -> int:
         )
         shown.append((question, status, expires, what))
     width = max(len("expires"), *(len(expires) for _, _, expires, _ in shown))
-    print(f"{'question':10} {'decision':10} {'status':9} {'expires':<{width}}  proposal")
+    wide = max(9, *(len(status) + 1 for _, status, _, _ in shown))  # "superseded" is 10
+    print(f"{'question':10} {'decision':10} {'status':{wide}} {'expires':<{width}}  proposal")
     for question, status, expires, what in shown:
         ids = f"{question.id[:8]:10} {question.decision_id[:8]:10}"
-        print(f"{ids} {status:9} {expires:<{width}}  {what}")
+        print(f"{ids} {status:{wide}} {expires:<{width}}  {what}")
     for question in overdue:
         print(
             f"question {question.id[:8]} expired {_span(now - question.expires_at)} ago: it "

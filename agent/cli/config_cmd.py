@@ -19,6 +19,11 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
     check = actions.add_parser(
         "check",
         help="validate a config file (and the secrets it names) and print what it means",
+        description="Validate a config file as `autonomic run` would read it: its keys and "
+        "values, the environment overrides, the secrets and kubeconfig it names, and the "
+        "runbooks it loads. Exit status: 0 when it is valid (warnings, such as Slack "
+        "without an on-call group, are printed and do not fail it); 2 when anything is "
+        "wrong, each problem on a line as FILE:LINE: field: message.",
     )
     check.add_argument("file", type=Path, help="the YAML config file")
     check.add_argument(

@@ -43,8 +43,11 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
         "forecast",
         help="forecast a series from a CSV file, with prediction intervals",
         description="Forecast a series from a CSV file, with prediction intervals. The CSV "
-        "has a timestamp column (ISO 8601 or epoch seconds) and value columns, or no "
-        "timestamp column and --step.",
+        "has a header row, a timestamp column (ISO 8601 or epoch seconds) and value "
+        "columns, or no timestamp column and --step. Writes one row per step ahead: "
+        "timestamp (ISO 8601, UTC), mean, lower_L and upper_L for each level L, and model "
+        "(the model's name and version); notes (a fallback model, a repaired history) go "
+        "to stderr.",
     )
     parser.add_argument("csv", type=Path, metavar="SERIES.csv", help="input CSV file")
     parser.add_argument(

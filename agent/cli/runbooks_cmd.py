@@ -66,6 +66,15 @@ def run_validate(args: argparse.Namespace) -> int:
     from remediation.loading import check_paths
 
     paths = args.paths or [DEFAULT_PATH]
+    if not args.paths and not Path(DEFAULT_PATH).exists():
+        # Run from another folder than the repository's, the default names nothing there.
+        print(
+            f"runbooks: no folder {DEFAULT_PATH}/ in {Path.cwd()} (without a PATH, validate "
+            f"checks {DEFAULT_PATH}/ in the current folder): name the runbook files or "
+            "folders to check, as in autonomic runbooks validate my-runbook.yaml",
+            file=sys.stderr,
+        )
+        return 1
     report = check_paths(paths)
     for skipped in report.skipped:
         print(skipped)  # kustomize's own file, passed over as the daemon passes it over

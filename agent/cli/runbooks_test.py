@@ -399,7 +399,12 @@ def _load_alert(path: Path, now: float) -> Any:
     webhook validates them; problems as ``file:line: field: message``."""
     from remediation.alerts import PayloadError, parse_payload
 
-    text = path.read_text(encoding="utf-8")
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:  # a bad input like any other: named, and the command exits 1
+        raise BadInputError([f"{path}: cannot read the alert: {exc.strerror or exc}"]) from None
+    except UnicodeDecodeError as exc:
+        raise BadInputError([f"{path}: not UTF-8 text ({exc.reason}); save it as UTF-8"]) from None
     try:
         data = json.loads(text)
     except json.JSONDecodeError as exc:

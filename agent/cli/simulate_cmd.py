@@ -60,8 +60,20 @@ def _check_runbooks(runbooks: Path) -> None:
 
 
 def _progress(quiet: bool) -> Any:
+    """The progress bar, redrawn in place at a terminal. Where stderr is a file or a pipe
+    (a CI log, `2> log`), a redrawn bar would be hundreds of bars run together on one
+    line: there it is a plain line at each tenth of the run instead."""
+    terminal = sys.stderr.isatty()
+    shown = [-1]
+
     def show(fraction: float, message: str) -> None:
         if quiet:
+            return
+        if not terminal:
+            tenth = int(fraction * 10 + 1e-9)
+            if tenth > shown[0]:
+                shown[0] = tenth
+                print(f"simulated {fraction:4.0%} ({message})", file=sys.stderr, flush=True)
             return
         filled = int(fraction * 30)
         bar = "#" * filled + "." * (30 - filled)
@@ -218,8 +230,8 @@ def simulate(args: argparse.Namespace) -> int:
             result = simulation.run()
         finally:
             stop_chat()
-    if not args.quiet:
-        print(file=sys.stderr)
+    if not args.quiet and sys.stderr.isatty():
+        print(file=sys.stderr)  # ends the bar's line
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     history = {
         f"{ref.name} {images[0] if images else ''}": a.history
@@ -242,6 +254,20 @@ def simulate(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         print(f"\nReport: {report}\nDaemon log: {log_path}\nLedger: {ledger}")
+        print(_next_steps(ledger))
         return 2
     print(f"\nReport: {report.resolve()}\nDaemon log: {log_path}\nLedger: {ledger}")
+    print(_next_steps(ledger))
     return 0
+
+
+def _next_steps(ledger: Path) -> str:
+    """How to read the ledger the summary names: its decisions are listed above without
+    their ids, which `explain` needs."""
+    return (
+        f"Next: autonomic why SUBJECT --ledger {ledger}\n"
+        "        what was decided about an object (SUBJECT: Deployment/shop/cart, shop/cart),\n"
+        "        with each decision's id (the report lists them too)\n"
+        f"      autonomic explain ID --ledger {ledger}\n"
+        "        the story of one decision, from signal to outcome"
+    )

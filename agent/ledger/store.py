@@ -1846,6 +1846,8 @@ def open_ledger(
         )
     if not create and backend == "sqlite":
         _check_sqlite_ledger(target, shown)
+    elif backend == "sqlite":
+        _check_sqlite_folder(target)
     kwargs: dict[str, Any] = {"json_serializer": _serialize}
     if backend == "sqlite":
         kwargs["connect_args"] = {"timeout": 30, "check_same_thread": False}
@@ -1890,6 +1892,21 @@ def _sqlite_file(target: URL) -> Path | None:
     ):
         database = database.removeprefix("file:")
     return Path(database)
+
+
+def _check_sqlite_folder(target: URL) -> None:
+    """The folder a new SQLite ledger goes in exists: SQLite creates the file, not its
+    folder, and says only "unable to open database file" (the example config's
+    /var/lib/autonomic is the pod's volume, absent on a workstation)."""
+    path = _sqlite_file(target)
+    if path is None or path.parent.is_dir():
+        return
+    named = str(path) if path.is_absolute() else f"{path} (in {Path.cwd()})"
+    problem = "is not a folder" if path.parent.exists() else "does not exist"
+    raise LedgerError(
+        f"cannot open the ledger at {named}: its folder {path.parent} {problem}; create "
+        "the folder, or set ledger.url to a file in one that exists (sqlite:///PATH)"
+    )
 
 
 def _check_sqlite_ledger(target: URL, shown: str) -> None:

@@ -91,9 +91,9 @@ def test_leader_election_timings_of_zero_are_refused(
     code, path, _, problems = check(tmp_path, text, capsys)
     assert code == 2
     assert [p.split(": must be")[0] for p in problems] == [
-        f"{path}:5: leaderElection.leaseDuration",
-        f"{path}:4: leaderElection.renewDeadline",
         f"{path}:3: leaderElection.retryPeriod",
+        f"{path}:4: leaderElection.renewDeadline",
+        f"{path}:5: leaderElection.leaseDuration",
     ]
 
 
@@ -785,3 +785,16 @@ def test_a_config_without_runbooks_says_none_will_run(
     code, _, out, _ = check(tmp_path, "mode: observe\n", capsys)
     assert code == 0
     assert "  runbooks: none (runbooks: [] names no folder or file: no runbook will run)\n" in out
+
+
+def test_a_missing_relative_kubeconfig_says_where_it_was_looked_for(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # read from where the command runs, unlike runbooks (beside the config): it said only
+    # "kube.yaml does not exist", true in one folder and not in another
+    monkeypatch.chdir(tmp_path)
+    assert kubeconfig_problem(Path("kube.yaml"), None) == (
+        f"kube.yaml (in {tmp_path}) does not exist (set cluster.kubeconfig to a kubeconfig file)"
+    )
+    (tmp_path / "kube.yaml").write_text(KUBECONFIG, encoding="utf-8")
+    assert kubeconfig_problem(Path("kube.yaml"), None) is None

@@ -283,6 +283,30 @@ def test_run_stops_on_a_secret_as_the_check_does_and_creates_no_ledger(
     assert sorted(p.name for p in tmp_path.iterdir()) == ["readable-secret", "s.yaml"]
 
 
+def test_run_names_a_missing_folder_of_its_sqlite_ledger(tmp_path: Path) -> None:
+    """The example config's ledger is in /var/lib/autonomic, the pod's volume: on a
+    workstation `run` said only "unable to open database file"."""
+    ledger = tmp_path / "absent" / "ledger.sqlite"
+    text = f"runbooks: []\nledger:\n  url: sqlite:///{ledger}\nleaderElection:\n  enabled: false\n"
+    path = write(tmp_path, text)
+    done = subprocess.run(
+        [sys.executable, "-m", "agent", "run", "--config", str(path), "--once"],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        env={"PATH": os.environ.get("PATH", ""), "PYTHONPATH": os.environ.get("PYTHONPATH", "")},
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 2, done.stderr
+    assert done.stderr.strip().splitlines()[-1] == (
+        f"autonomic: error: cannot open the ledger at {ledger}: its folder {ledger.parent} "
+        "does not exist; create the folder, or set ledger.url to a file in one that exists "
+        "(sqlite:///PATH)"
+    )
+    assert not ledger.parent.exists()
+
+
 def test_a_missing_runbook_directory_names_its_line(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -391,6 +415,7 @@ def test_a_runbooks_note_is_printed_under_the_count(
         "apiVersion: autonomic.dev/v1alpha1\nkind: Runbook\n"
         "metadata: {name: pause-then-delete, description: Pause and delete.}\n"
         "spec:\n"
+        "  mode: enforce\n"
         "  triggers: [{type: kubernetes, condition: RolloutFailed}]\n"
         "  target: {kind: Deployment}\n"
         "  actions: [{type: pauseRollout}, {type: deletePod}]\n"
@@ -551,3 +576,26 @@ def test_a_runbook_whose_approvers_no_one_can_be_is_warned_of(
     (folder / "restart.yaml").write_text(narrowed.replace("[U0DAVE]", "[U0DAVE, U0BOB]"))
     code, out, err = check(config, capsys)
     assert code == 0 and "slack approvers" not in out, out
+
+
+def test_the_checks_help_states_the_exit_statuses_it_returns(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`config check --help` had no description: nothing said what 0 and 2 mean."""
+    with pytest.raises(SystemExit):
+        autonomic(["config", "check", "--help"])
+    helped = " ".join(capsys.readouterr().out.split())
+    assert "Exit status: 0 when it is valid" in helped
+    assert "2 when anything is wrong, each problem on a line as FILE:LINE: field: message" in helped
+    assert check(write(tmp_path, "runbooks: []\n"), capsys)[0] == 0
+    assert check(write(tmp_path, "runbooks: []\nmode: yolo\n", "bad.yaml"), capsys)[0] == 2
+
+
+def test_the_examples_runbooks_path_is_shown_without_dot_dot(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    # docs/example-config.yaml names ../runbooks: the check said "valid in REPO/docs/../runbooks"
+    code, out, err = check(ROOT / "docs/example-config.yaml", capsys)
+    assert code == 0, err
+    shipped = len(list((ROOT / "runbooks").glob("*.yaml")))
+    assert f"  runbooks: {shipped} valid in {ROOT.resolve() / 'runbooks'}\n" in out

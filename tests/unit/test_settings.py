@@ -70,12 +70,50 @@ def test_shipped_example_is_valid() -> None:
     [
         ("mode: yolo\n", r"autonomic.yaml:1: mode: Input should be 'observe', 'propose' or 'act'"),
         ("prometheus:\n  url: http://x\n  tiemout: 5s\n", r":3: prometheus.tiemout: unknown key"),
+        (
+            "prometheus:\n  url: http://x\n  tiemout: 5s\n",
+            r":3: prometheus.tiemout: unknown key \(did you mean 'timeout'\? the keys here are "
+            r"bearerToken, staleAfter, timeout, url, verifyTLS; see docs/configuration.md\)",
+        ),
+        (
+            "safety:\n  typo: 1\n",
+            r":2: safety.typo: unknown key \(check the spelling; the keys here are approved",
+        ),
+        (
+            "slack:\n  questionTtl: 5m\n",
+            r":2: slack.questionTtl: unknown key \(did you mean 'questionTTL'\?",
+        ),
+        (
+            "anomalyQueries:\n  - name: a\n    expr: up\n    stepp: 1m\n",
+            r":4: anomalyQueries.0.stepp: unknown key \(did you mean 'step'\? the keys here are "
+            r"expr, history, name, step, threshold;",
+        ),
+        (
+            "slack:\n  botToken: {fiel: /x}\n",
+            r":2: slack.botToken.fiel: unknown key: a secret is written \{file: PATH\} or "
+            r"\{env: VARIABLE\}",
+        ),
         ("routing:\n  auto: high\n", r':2: routing.auto: expected a number, got the string "high"'),
         ("safety:\n  cooldown: soon\n", r":2: safety.cooldown: expected a duration"),
         ("anomalyQueries:\n  - name: x\n", r":2: anomalyQueries.0.expr: required but missing"),
+        (
+            "anomalyQueries:\n  - name: Latency\n    expr: up\n",
+            r":2: anomalyQueries.0.name: a query's name is lower-case letters, digits, '_', '.' "
+            r"and '-', starting with a letter or digit \(got 'Latency'\)",
+        ),
         ("routing:\n  auto: 0.5\n  ask: 0.7\n", r"routing.ask \(0.7\) must not exceed"),
         ("a: 1\na: 2\n", r":2: duplicate key 'a'"),
         ("mode: [\n", r"autonomic.yaml:\d+: not valid YAML"),
+        (
+            "prometheus:\n  url: http://x\n    timeout: 5s\n",
+            r":3: not valid YAML: mapping values are not allowed here; YAML found a 'key:' "
+            r"where none can start: quote a value that holds ': '",
+        ),
+        (
+            "safety:\n  paused: false\n cooldown: 5m\n",
+            r":3: not valid YAML: expected <block end>, but found '<block mapping start>'; "
+            r"this line is indented unlike the lines above it \(the block from line 1\)",
+        ),
         ("- just\n- a list\n", r"must be a mapping of sections"),
         ("ledger:\n  url: postgresql://u:hunter2@db/x\n", r"password in ledger.password"),
         (
@@ -123,6 +161,20 @@ def test_every_problem_is_reported_at_once(tmp_path: Path) -> None:
     assert (
         ":1: mode" in message and ":3: safety.cooldown" in message and ":4: safety.typo" in message
     )
+
+
+def test_problems_are_listed_top_to_bottom_as_the_file_reads(tmp_path: Path) -> None:
+    # pydantic reports them in the model's field order: prometheus before safety before
+    # routing before slack, wherever the file writes them
+    path = write(
+        tmp_path,
+        "slack:\n  enabled: maybe\nrouting:\n  auto: 0.5\n  ask: 0.8\n"
+        "safety:\n  cooldown: soon\nprometheus:\n  timout: 5s\n",
+    )
+    with pytest.raises(ConfigError) as info:
+        load_settings(path)
+    lines = [int(line.split(":")[1]) for line in str(info.value).splitlines()[1:]]
+    assert lines == [2, 5, 7, 9]
 
 
 def test_inline_secrets_are_refused_and_never_echoed(tmp_path: Path) -> None:
@@ -276,7 +328,7 @@ def test_acronym_keys_are_overridden_end_to_end(tmp_path: Path) -> None:
 def test_unknown_environment_names_are_still_refused(name: str, expected: str) -> None:
     with pytest.raises(ConfigError, match=expected) as info:
         load_settings(None, {name: "1"})
-    assert "check the spelling; see docs/configuration.md" in str(info.value)
+    assert "; see docs/configuration.md)" in str(info.value)
 
 
 def test_unreadable_file(tmp_path: Path) -> None:

@@ -377,3 +377,55 @@ def test_a_byte_not_utf8_far_into_the_file_is_named_by_its_own_line(
         f"autonomic: error: {path}:402: not UTF-8 text: invalid continuation byte (byte "
         "0xe9); save the file as UTF-8\n"
     )
+
+
+@pytest.mark.parametrize("command", ["forecast", "detect", "replay"])
+@pytest.mark.parametrize(
+    ("first", "shown"),
+    [
+        ("1396310400,100.000", "1396310400,100.000"),
+        ("2014-04-01T00:00:00Z,100.000", "2014-04-01T00:00:00Z,100.000"),
+    ],
+)
+def test_a_file_without_a_header_row_is_refused_not_short_of_its_first_row(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], command: str, first: str, shown: str
+) -> None:
+    # the first row used to become the column names: one row fewer, a column named '100.000'
+    path = tmp_path / "headless.csv"
+    _write(path, _rows(100)[1:], header=first)
+    assert main([command, str(path), *_extra(command)]) == 2
+    assert _error(capsys) == (
+        f"autonomic: error: {path}:1: the first row ({shown}) is data, not a header: add a "
+        "header row naming the columns as the first line, such as timestamp,value\n"
+    )
+
+
+@pytest.mark.parametrize("command", ["forecast", "detect", "replay"])
+def test_a_gzip_compressed_file_is_read_as_the_plain_one(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], command: str
+) -> None:
+    # the bundled NASA trace is a .csv.gz: it used to be refused as "not UTF-8 text"
+    import gzip
+
+    plain_file = _write(tmp_path / "plain.csv", _rows(400))
+    packed = tmp_path / "packed.csv.gz"
+    packed.write_bytes(gzip.compress(plain_file.read_bytes()))
+    assert main([command, str(plain_file), *_extra(command)]) == 0
+    expected = capsys.readouterr()
+    assert main([command, str(packed), *_extra(command)]) == 0
+    got = capsys.readouterr()
+    assert got.out.replace(str(packed), str(plain_file)) == expected.out
+    assert expected.out
+
+
+def test_a_truncated_gzip_file_is_named_as_such(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import gzip
+
+    path = tmp_path / "cut.csv.gz"
+    path.write_bytes(gzip.compress(_write(tmp_path / "x.csv", _rows(400)).read_bytes())[:60])
+    assert main(["detect", str(path)]) == 2
+    assert f"autonomic: error: {path}: a gzip-compressed file that cannot be decompressed" in (
+        _error(capsys)
+    )

@@ -125,6 +125,25 @@ def test_a_report_that_fails_to_write_after_the_run_is_kept_elsewhere(
     assert not report.exists()
 
 
+def test_the_summary_ends_with_how_to_read_its_ledger(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # the summary lists decisions without their ids, which `explain` needs
+    ledger = tmp_path / "sim.sqlite"
+    argv = ["simulate", "--quiet", "--scenario", str(SHORT), "--days", "0.05"]
+    assert main([*argv, "--report", str(tmp_path / "r.html"), "--ledger", str(ledger)]) == 0
+    out = capsys.readouterr().out
+    assert out.endswith(
+        f"Ledger: {ledger}\n"
+        f"Next: autonomic why SUBJECT --ledger {ledger}\n"
+        "        what was decided about an object (SUBJECT: Deployment/shop/cart, shop/cart),\n"
+        "        with each decision's id (the report lists them too)\n"
+        f"      autonomic explain ID --ledger {ledger}\n"
+        "        the story of one decision, from signal to outcome\n"
+    )
+    assert main(["why", "--ledger", str(ledger)]) == 0  # the command given works as written
+
+
 # ----------------------------------------------------------- simulate: scenario, runbooks
 
 

@@ -243,6 +243,30 @@ def test_bad_signal_or_metric(
     assert expected in capsys.readouterr().out
 
 
+def test_an_objects_or_alert_file_that_cannot_be_read_is_a_bad_input_exit_1(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # the docs: exit 1 when the objects or an alert is wrong; a missing file was exit 2
+    rb = str(RUNBOOKS / "restart-stuck-pods.yaml")
+    objects, alert = tmp_path / "absent.yaml", tmp_path / "absent.json"
+    latin = tmp_path / "latin.yaml"
+    latin.write_bytes(b"kind: List\nitems: []  # caf\xe9\n")
+    args = ["runbooks", "test", rb, "--objects", str(objects), "--alert", str(alert)]
+    assert main(args) == 1
+    captured = capsys.readouterr()
+    assert captured.out.splitlines() == [
+        f"{objects}: cannot read the objects: No such file or directory",
+        f"{alert}: cannot read the alert: No such file or directory",
+    ]
+    assert "2 problems in the inputs; nothing was previewed" in captured.err
+    assert main(["runbooks", "test", rb, "--objects", str(CLUSTER), "--alert", str(tmp_path)]) == 1
+    assert capsys.readouterr().out == f"{tmp_path}: cannot read the alert: Is a directory\n"
+    assert main(["runbooks", "test", rb, "--objects", str(latin)]) == 1
+    assert capsys.readouterr().out == (
+        f"{latin}: not UTF-8 text (invalid continuation byte); save it as UTF-8\n"
+    )
+
+
 BAD_OBJECTS = """\
 apiVersion: v1
 kind: List

@@ -75,3 +75,24 @@ def test_answer_from_the_cli_and_explain(tmp_path: Path) -> None:
     assert "lent       2 outcomes of sibling runbooks (restart-stuck/Deployment), 1 right" in (
         told.stdout
     )
+
+
+def test_list_all_keeps_its_columns_for_a_superseded_question(tmp_path: Path) -> None:
+    # "superseded" is one character wider than the status column was: the columns shifted
+    url = f"sqlite:///{tmp_path / 'ledger.sqlite'}"
+    ledger = open_ledger(url, SystemClock().now())
+    approvals = Approvals(ledger, RecordingChannel(), ttl=900, snooze=900)
+    decisions = DecisionService(
+        ledger, SystemClock(), RoutingSettings(), mode="act", approvals=approvals, metrics=Metrics()
+    )
+    gone = decisions.decide(proposal(0.95))
+    decisions.decide(proposal(0.95, subject="Deployment/shop/cart"))
+    [question] = [q for q in ledger.questions(status="pending") if q.id == gone.question_id]
+    assert ledger.supersede_question(question, "the canary is gone", SystemClock().now())
+    listed = _cli("approvals", "list", "--all", "--ledger", url)
+    assert listed.returncode == 0, listed.stderr
+    header, *rows = listed.stdout.splitlines()
+    at = header.index("expires")
+    assert len(rows) == 2 and {row.split()[2] for row in rows} == {"superseded", "pending"}
+    for row in rows:
+        assert row[at - 1] == " " and row[at] != " ", (header, row)

@@ -58,6 +58,14 @@ def test_forecast_writes_the_documented_columns(
         assert values == sorted(values)
         assert all(math.isfinite(v) for v in values)
         assert row["model"].endswith("/1")
+    # --help names the same columns (it used to say nothing of the output)
+    with pytest.raises(SystemExit):
+        main(["forecast", "--help"])
+    helped = " ".join(capsys.readouterr().out.split())
+    assert (
+        "Writes one row per step ahead: timestamp (ISO 8601, UTC), mean, lower_L and upper_L "
+        "for each level L, and model (the model's name and version)" in helped
+    )
 
 
 def test_forecast_to_a_file_with_custom_levels(tmp_path: Path) -> None:

@@ -537,6 +537,51 @@ def test_a_tab_in_the_indentation_says_to_indent_with_spaces(tmp_path: Path) -> 
     assert issue.message.endswith("YAML does not allow tabs for indentation: indent with spaces")
 
 
+INDENTED_UNLIKE = (
+    "this line is indented unlike the lines above it (the block from line {block}): the keys "
+    "of one mapping, and the '-' items of one list, start at the same column, in spaces"
+)
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "line", "block"),
+    [
+        ("      factor: 1.5", "     factor: 1.5", 15, 14),  # a key of a list item, one short
+        ("      maxReplicas: 10", "     maxReplicas: 10", 16, 14),
+        ("  triggers:", " triggers:", 8, 1),
+    ],
+)
+def test_a_line_indented_unlike_its_siblings_says_so_in_plain_words(
+    tmp_path: Path, old: str, new: str, line: int, block: int
+) -> None:
+    # PyYAML alone says "expected <block end>, but found '<block mapping start>'"
+    issue = only_issue(VALID.replace(old, new), tmp_path)
+    assert issue.line == line
+    assert issue.message.startswith("YAML syntax error: while parsing a block")
+    assert issue.message.endswith("; " + INDENTED_UNLIKE.format(block=block))
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "line"),
+    [
+        ("  description: Scale out.", "  description: Scale out: add pods.", 5),
+        ("    kind: Deployment", "    kind: Deployment\n      namespaces: [shop]", 13),
+    ],
+)
+def test_a_key_where_none_can_start_names_the_likely_causes(
+    tmp_path: Path, old: str, new: str, line: int
+) -> None:
+    # PyYAML alone says "mapping values are not allowed here"
+    issue = only_issue(VALID.replace(old, new), tmp_path)
+    assert issue.line == line
+    assert issue.message == (
+        "YAML syntax error: mapping values are not allowed here; YAML found a 'key:' where "
+        "none can start: quote a value that holds ': ' (message: \"Disk full: clean up\"), "
+        "line a key up with the keys beside it rather than indenting it under a key that "
+        "already has a value, and check that the key on the line above ends with ':'"
+    )
+
+
 def test_a_label_both_required_and_excluded_is_refused(tmp_path: Path) -> None:
     text = VALID.replace(
         "    kind: Deployment\n",

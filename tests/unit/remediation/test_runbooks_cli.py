@@ -38,6 +38,27 @@ def test_validate_reports_each_error_and_fails(
     assert "2 problems in 1 file" in captured.err
 
 
+def test_validate_without_a_path_away_from_a_runbooks_folder_says_what_to_give(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # it said "runbooks: no such file or directory" and "1 problem in 1 file"
+    monkeypatch.chdir(tmp_path)
+    assert main(["runbooks", "validate"]) == 1
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    assert captured.err == (
+        f"runbooks: no folder runbooks/ in {tmp_path} (without a PATH, validate checks "
+        "runbooks/ in the current folder): name the runbook files or folders to check, as in "
+        "autonomic runbooks validate my-runbook.yaml\n"
+    )
+    (tmp_path / "runbooks").mkdir()
+    (tmp_path / "runbooks" / "a.yaml").write_text(
+        (REPO / "runbooks" / "canary-rollback.yaml").read_text()
+    )
+    assert main(["runbooks", "validate"]) == 0
+    assert capsys.readouterr().out.startswith("OK: 1 runbook in 1 file is valid (canary-rollback)")
+
+
 def test_schema_to_stdout_and_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["runbooks", "schema"]) == 0
     printed = capsys.readouterr().out
@@ -111,3 +132,28 @@ def test_validate_counts_one_runbook_in_the_singular(
     path.write_text((REPO / "runbooks" / "canary-rollback.yaml").read_text())
     assert main(["runbooks", "validate", str(path)]) == 0
     assert capsys.readouterr().out == "OK: 1 runbook in 1 file is valid (canary-rollback)\n"
+
+
+@pytest.mark.parametrize(("mode", "noted"), [(None, True), ("shadow", False), ("enforce", False)])
+def test_a_runbook_left_in_shadow_by_default_is_noted(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], mode: str | None, noted: bool
+) -> None:
+    # a first runbook without `mode` was "OK" and then never acted: shadow is the default
+    text = (REPO / "runbooks" / "canary-rollback.yaml").read_text()
+    assert "  mode: enforce\n" in text
+    text = text.replace("  mode: enforce\n", "" if mode is None else f"  mode: {mode}\n")
+    path = tmp_path / "rb.yaml"
+    path.write_text(text)
+    assert main(["runbooks", "validate", str(path)]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[-1] == "OK: 1 runbook in 1 file is valid (canary-rollback)"
+    shadow = [line for line in lines if ": note: spec.mode: " in line]
+    assert shadow == (
+        [
+            f"{path}:{text.splitlines().index('spec:') + 2}: note: spec.mode: not set, so the "
+            "runbook is in shadow mode: it records what it would do and changes nothing; "
+            "write 'mode: enforce' for it to act (or 'mode: shadow' to say so)"
+        ]
+        if noted
+        else []
+    )

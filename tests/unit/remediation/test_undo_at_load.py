@@ -40,6 +40,7 @@ metadata:
   name: {name}
   description: A runbook.
 spec:
+  mode: enforce
   triggers:
     - type: alert
       alertname: SomethingWrong
@@ -136,7 +137,7 @@ NOTES = {
     ),
     "an undo by default of pods deleted": (
         runbook("Deployment", "notify", "deletePod"),
-        "  triggers:",  # not written: said where the spec begins
+        "  mode: enforce",  # not written: said where the spec begins
         "'undo' is true by default, but nothing this runbook changes can be undone "
         "(deletePod, actions[1]: a deleted pod cannot be brought back): a failed "
         "verification would restore nothing and is escalated; write 'undo: false' to say so",
