@@ -191,6 +191,17 @@ def _last_action_on_subject(state: GuardState, plan: Plan) -> ActionRecord | Non
     return max(records, key=lambda r: r.at) if records else None
 
 
+def _same_subject(record: ActionRecord, plan: Plan) -> bool:
+    """Whether the in-flight ``record`` acts on what ``plan`` would: its target, or, where
+    one side is a Pod, the same workload (a pod of it, or the workload itself)."""
+    if record.target == plan.target:
+        return True
+    on = plan.counted_as
+    if on is not None and on in (record.target, record.counted_on):
+        return True
+    return record.counted_as is not None and record.counted_as == plan.target
+
+
 @dataclass(frozen=True)
 class _Judged:
     """One guard as judged: its result for the record, and its reason code and message
@@ -271,26 +282,43 @@ def _judge(
         if len(running) >= guards.max_concurrent
         else None,
     )
-    busy = any(r.target == plan.target for r in state.in_flight)
+    busy = next((r for r in state.in_flight if _same_subject(r, plan)), None)
     judge(
         "TargetBusy",
         "targetBusy",
-        "no other run acting on the target",
-        "another run is acting on it" if busy else "none",
-        f"another run is already acting on {plan.target}" if busy else None,
+        "no other run acting on the target"
+        + (f", its workload {plan.counted_as} or another of its pods" if plan.counted_as else ""),
+        f"another run is acting on {busy.target}" if busy else "none",
+        (
+            f"another run is already acting on {plan.target}"
+            if busy.target == plan.target
+            else f"another run is already acting on {busy.target}, which shares {plan.target}'s "
+            f"workload; this one waits for it to end"
+        )
+        if busy
+        else None,
     )
-    last = _last_action_on(state, plan.target)
+    # A Pod's cooldown is its workload's: a deleted pod's replacement, or its sibling, has
+    # a new name, and keyed on the pod's own name the cooldown would never apply.
+    last = _last_action_on_subject(state, plan)
     cooldown = max(guards.cooldown_per_target, limits.target_cooldown)
     cooling = last is not None and now - last.at < cooldown
+    subject = f"{plan.counted_as} or any of its pods" if plan.counted_as else "the target"
     judge(
         "Cooldown",
         "cooldownPerTarget",
-        f"{format_duration(cooldown)} since the last action on the target",
+        f"{format_duration(cooldown)} since the last action on {subject}",
         f"last acted on {format_duration(now - last.at)} ago"
+        + ("" if last.target == plan.target else f" ({last.target})")
         if last is not None
         else "not acted on yet",
-        f"{plan.target} was acted on {format_duration(now - last.at)} ago; the cooldown is "
-        f"{format_duration(cooldown)}"
+        (
+            f"{plan.target} was acted on {format_duration(now - last.at)} ago"
+            if last.target == plan.target
+            else f"{last.target}, which shares {plan.target}'s workload, was acted on "
+            f"{format_duration(now - last.at)} ago"
+        )
+        + f"; the cooldown is {format_duration(cooldown)}"
         if last is not None and cooling
         else None,
     )
@@ -658,8 +686,9 @@ def _cooldown_ends(
     plan: Plan, guards: Guards, state: GuardState, limits: GlobalLimits
 ) -> float | None:
     """When the cooldown on ``plan``'s target ends (the last action on it plus the
-    longer of the runbook's and the global cooldown), or None if it was never acted on."""
-    last = _last_action_on(state, plan.target)
+    longer of the runbook's and the global cooldown), or None if it was never acted on.
+    A Pod's is its workload's, as ``Cooldown`` judges it."""
+    last = _last_action_on_subject(state, plan)
     if last is None:
         return None
     return last.at + max(guards.cooldown_per_target, limits.target_cooldown)
