@@ -48,6 +48,7 @@ from remediation.guards import (
     GlobalLimits,
     GuardState,
     HoldWindow,
+    acts_on_same,
     breaker_status,
     check,
     check_undo,
@@ -1194,11 +1195,13 @@ class RemediationEngine:
         ):
             return "waiting-rate-limit"
         running = [r for r in state.in_flight if r.runbook == runbook.name]
+        stub = _plan_stub(runbook, target, proposal, now)
+        # The target taken: by a run on it, or, for a Pod, on its workload or another
+        # of its pods (and for a workload, on one of its pods), as ``TargetBusy`` judges.
         if len(running) >= runbook.spec.guards.max_concurrent or any(
-            r.target == target for r in state.in_flight
+            acts_on_same(r, stub) for r in state.in_flight
         ):
             return "waiting-concurrency"
-        stub = _plan_stub(runbook, target, proposal, now)
         if disruption_gate(stub, state, self.limits, now) is not None:
             return "waiting-disruption-budget"
         return None
@@ -1616,8 +1619,9 @@ def _disruption(proposal: Mapping[str, Any]) -> Disruption:
 
 
 def _plan_stub(runbook: Runbook, target: ObjectRef, proposal: Mapping[str, Any], now: float) -> Any:
-    """``record_start`` and the disruption budget read only the runbook name, target,
-    operations, disruption and what the run counts on (``counted_as``) of a plan."""
+    """``record_start``, the disruption budget and the busy check read only the runbook
+    name, target, operations, disruption and what the run counts on (``counted_as``) of
+    a plan."""
     return _PlanStub(
         runbook.name,
         target,

@@ -46,6 +46,7 @@ __all__ = [
     "GlobalLimits",
     "GuardState",
     "HoldWindow",
+    "acts_on_same",
     "breaker_status",
     "check",
     "check_all",
@@ -191,7 +192,7 @@ def _last_action_on_subject(state: GuardState, plan: Plan) -> ActionRecord | Non
     return max(records, key=lambda r: r.at) if records else None
 
 
-def _same_subject(record: ActionRecord, plan: Plan) -> bool:
+def acts_on_same(record: ActionRecord, plan: Plan) -> bool:
     """Whether the in-flight ``record`` acts on what ``plan`` would: its target, or, where
     one side is a Pod, the same workload (a pod of it, or the workload itself)."""
     if record.target == plan.target:
@@ -282,7 +283,7 @@ def _judge(
         if len(running) >= guards.max_concurrent
         else None,
     )
-    busy = next((r for r in state.in_flight if _same_subject(r, plan)), None)
+    busy = next((r for r in state.in_flight if acts_on_same(r, plan)), None)
     judge(
         "TargetBusy",
         "targetBusy",
