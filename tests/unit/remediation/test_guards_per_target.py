@@ -376,3 +376,33 @@ def test_a_pod_and_its_workload_are_not_acted_on_at_once() -> None:
     )
     assert check(pod_plan, POD_RUNBOOK.spec.guards, elsewhere, LIMITS, NOW).allowed
     assert check(workload_plan, RUNBOOK.spec.guards, elsewhere, LIMITS, NOW).allowed
+
+
+def test_a_dry_run_counts_for_its_own_runbook_only() -> None:
+    """A ``dryRun`` runbook's run changed nothing: it holds back its own next run (its
+    record shows what it would have done under its guards) but not another runbook's,
+    and a person's change after it is not a change after "our last action"."""
+    dry = GuardState(actions=(ActionRecord("rb-dry", WEB.ref, NOW - 5 * MINUTE, dry_run=True),))
+    assert gate(dry).allowed
+    as_dry = replace(PLAN, runbook="rb-dry")
+    assert check(as_dry, RUNBOOK.spec.guards, dry, LIMITS, NOW).reason_code == "Cooldown"
+    real = GuardState(actions=(ActionRecord("rb-real", WEB.ref, NOW - 5 * MINUTE),))
+    assert gate(real).reason_code == "Cooldown"
+    hour = tuple(
+        ActionRecord("rb-dry", OTHER, NOW - i * MINUTE, dry_run=True)
+        for i in range(1, LIMITS.max_actions_per_hour + 1)
+    )
+    assert gate(GuardState(actions=hour)).allowed
+    counted = tuple(replace(r, dry_run=False) for r in hour)
+    assert gate(GuardState(actions=counted)).reason_code == "GlobalRateLimit"
+    # A person changed web 10 minutes ago; the only run since the last real one (none)
+    # was a dry run, 20 minutes ago: not a change of ours they came after.
+    changed = replace(PLAN, human_changed_at=NOW - 10 * MINUTE)
+    after_dry = GuardState(
+        actions=(ActionRecord("rb-dry", WEB.ref, NOW - 40 * MINUTE, dry_run=True),)
+    )
+    assert check(changed, RUNBOOK.spec.guards, after_dry, LIMITS, NOW).allowed
+    after_real = GuardState(actions=(ActionRecord("rb-real", WEB.ref, NOW - 40 * MINUTE),))
+    assert check(changed, RUNBOOK.spec.guards, after_real, LIMITS, NOW).reason_code == (
+        "HumanRecentlyChanged"
+    )
