@@ -48,6 +48,7 @@ from remediation.guards import (
     GlobalLimits,
     GuardState,
     HoldWindow,
+    acts_on_same,
     breaker_status,
     check,
     check_undo,
@@ -271,6 +272,8 @@ def _guard_to_json(state: GuardState) -> dict[str, Any]:
         out = {"runbook": r.runbook, "target": _ref_dict(r.target), "at": r.at}
         if r.counted_as is not None:
             out["counted_as"] = _ref_dict(r.counted_as)
+        if r.dry_run:
+            out["dry_run"] = True
         return out
 
     return {
@@ -306,7 +309,9 @@ def _guard_from_json(data: Mapping[str, Any]) -> GuardState:
 
     def record(r: Mapping[str, Any]) -> ActionRecord:
         counted_as = _ref(r["counted_as"]) if r.get("counted_as") else None
-        return ActionRecord(r["runbook"], _ref(r["target"]), float(r["at"]), counted_as)
+        return ActionRecord(
+            r["runbook"], _ref(r["target"]), float(r["at"]), counted_as, bool(r.get("dry_run"))
+        )
 
     return GuardState(
         paused=bool(data.get("paused", False)),
@@ -1122,7 +1127,10 @@ class RemediationEngine:
                 fake = _plan_stub(rb, target, proposal, now)
                 if proposal["mode"] == "dryRun":  # a server-side dry run disrupts no pod
                     fake = replace(fake, disruption=Disruption())
-                self._update_guards(lambda s: record_start(s, fake, rb.spec.guards, now))
+                dry = proposal["mode"] == "dryRun"
+                self._update_guards(
+                    lambda s: record_start(s, fake, rb.spec.guards, now, dry_run=dry)
+                )
             self._progress(record, f"executing: {'; '.join(proposal['diff']) or 'notify'}")
             return self._run_steps(record, key, start=0)
 
@@ -1159,7 +1167,12 @@ class RemediationEngine:
                 self._progress(record, why, final=True)
                 self.decisions.approvals.escalate(record.id, why, now)
             return "expired-waiting"
-        acted = [r for r in state.actions if r.target == target and r.at >= record.created_at]
+        # A dry run changed nothing: the plan still describes the cluster.
+        acted = [
+            r
+            for r in state.actions
+            if r.target == target and r.at >= record.created_at and not r.dry_run
+        ]
         if not acted:
             return None
         if self.ledger.transition(record.id, ["approved"], "superseded", now):
@@ -1186,7 +1199,7 @@ class RemediationEngine:
             return "waiting-paused"
         if storm_gate(state, self.limits, now) is not None:
             return "waiting-storm"
-        hour = [r for r in state.actions if now - HOUR < r.at <= now]
+        hour = [r for r in state.actions if now - HOUR < r.at <= now and r.counts_for(runbook.name)]
         if (
             sum(1 for r in hour if r.runbook == runbook.name)
             >= runbook.spec.guards.max_actions_per_hour
@@ -1194,11 +1207,13 @@ class RemediationEngine:
         ):
             return "waiting-rate-limit"
         running = [r for r in state.in_flight if r.runbook == runbook.name]
+        stub = _plan_stub(runbook, target, proposal, now)
+        # The target taken: by a run on it, or, for a Pod, on its workload or another
+        # of its pods (and for a workload, on one of its pods), as ``TargetBusy`` judges.
         if len(running) >= runbook.spec.guards.max_concurrent or any(
-            r.target == target for r in state.in_flight
+            acts_on_same(r, stub) for r in state.in_flight
         ):
             return "waiting-concurrency"
-        stub = _plan_stub(runbook, target, proposal, now)
         if disruption_gate(stub, state, self.limits, now) is not None:
             return "waiting-disruption-budget"
         return None
@@ -1616,8 +1631,9 @@ def _disruption(proposal: Mapping[str, Any]) -> Disruption:
 
 
 def _plan_stub(runbook: Runbook, target: ObjectRef, proposal: Mapping[str, Any], now: float) -> Any:
-    """``record_start`` and the disruption budget read only the runbook name, target,
-    operations, disruption and what the run counts on (``counted_as``) of a plan."""
+    """``record_start``, the disruption budget and the busy check read only the runbook
+    name, target, operations, disruption and what the run counts on (``counted_as``) of
+    a plan."""
     return _PlanStub(
         runbook.name,
         target,

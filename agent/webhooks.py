@@ -86,7 +86,7 @@ class AlertIntake:
         ):
             return json_response(415, {"error": f"expected application/json, got {content_type}"})
         try:
-            payload = parse_payload(request.body)
+            payload = parse_payload(request.body, max_bytes=self.max_body_bytes)
         except PayloadError as exc:
             return json_response(exc.status, {"error": str(exc)})
         if not self._is_leader():

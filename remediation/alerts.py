@@ -107,11 +107,12 @@ def _path(loc: tuple[str | int, ...]) -> str:
     return out or "(body)"
 
 
-def parse_payload(body: bytes | str) -> AlertmanagerPayload:
-    """Validate a webhook body; raise ``PayloadError`` (status 400, or 413 when too large)."""
+def parse_payload(body: bytes | str, *, max_bytes: int = MAX_BODY_BYTES) -> AlertmanagerPayload:
+    """Validate a webhook body; raise ``PayloadError`` (status 400, or 413 when larger
+    than ``max_bytes``: the daemon passes its ``alertmanager.maxBodyBytes``)."""
     size = len(body.encode("utf-8") if isinstance(body, str) else body)
-    if size > MAX_BODY_BYTES:
-        raise PayloadError([f"body is {size} bytes; the limit is {MAX_BODY_BYTES}"], status=413)
+    if size > max_bytes:
+        raise PayloadError([f"body is {size} bytes; the limit is {max_bytes}"], status=413)
     try:
         return AlertmanagerPayload.model_validate_json(body)
     except ValidationError as error:

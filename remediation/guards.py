@@ -46,6 +46,7 @@ __all__ = [
     "GlobalLimits",
     "GuardState",
     "HoldWindow",
+    "acts_on_same",
     "breaker_status",
     "check",
     "check_all",
@@ -107,12 +108,21 @@ class GlobalLimits:
 class ActionRecord:
     """An action started by ``runbook`` on ``target`` at ``at`` (epoch seconds).
     ``counted_as``: what ``maxActionsPerTarget`` counts it on when not the target itself
-    (a Pod's owning workload)."""
+    (a Pod's owning workload). ``dry_run``: a ``dryRun`` runbook's run, which changed
+    nothing: it counts for that runbook's own limits only (``counts_for``)."""
 
     runbook: str
     target: ObjectRef
     at: float
     counted_as: ObjectRef | None = None
+    dry_run: bool = False
+
+    def counts_for(self, runbook: str) -> bool:
+        """Whether this run counts against ``runbook``'s cooldowns and the limits across
+        runbooks: any real action does; a dry run only for its own runbook (its record
+        shows what it would have done under its guards, and it must not hold back a
+        runbook that acts, nor be "our last action" a person's change came after)."""
+        return not self.dry_run or self.runbook == runbook
 
     @property
     def counted_on(self) -> ObjectRef:
@@ -174,21 +184,39 @@ def _allow() -> Gate:
     return Gate(True, "Allowed", "every guard allows this action")
 
 
-def _last_action_on(state: GuardState, target: ObjectRef) -> ActionRecord | None:
-    records = [r for r in state.actions if r.target == target]
+def _last_action_on(state: GuardState, target: ObjectRef, runbook: str) -> ActionRecord | None:
+    records = [r for r in state.actions if r.target == target and r.counts_for(runbook)]
     return max(records, key=lambda r: r.at) if records else None
 
 
-def _last_action_on_subject(state: GuardState, plan: Plan) -> ActionRecord | None:
+def _last_action_on_subject(
+    state: GuardState, plan: Plan, runbook: str | None = None
+) -> ActionRecord | None:
     """Our last action on what someone else's change is read from: the target, or for a
     Pod the workload that owns it (``Plan.counted_as``), counting our actions on the
     workload itself and on any of its pods (a replacement pod has a new name, so the
     pod's own record would always be empty)."""
+    by = plan.runbook if runbook is None else runbook
     on = plan.counted_as
     if on is None:
-        return _last_action_on(state, plan.target)
-    records = [r for r in state.actions if r.target in (plan.target, on) or r.counted_on == on]
+        return _last_action_on(state, plan.target, by)
+    records = [
+        r
+        for r in state.actions
+        if (r.target in (plan.target, on) or r.counted_on == on) and r.counts_for(by)
+    ]
     return max(records, key=lambda r: r.at) if records else None
+
+
+def acts_on_same(record: ActionRecord, plan: Plan) -> bool:
+    """Whether the in-flight ``record`` acts on what ``plan`` would: its target, or, where
+    one side is a Pod, the same workload (a pod of it, or the workload itself)."""
+    if record.target == plan.target:
+        return True
+    on = plan.counted_as
+    if on is not None and on in (record.target, record.counted_on):
+        return True
+    return record.counted_as is not None and record.counted_as == plan.target
 
 
 @dataclass(frozen=True)
@@ -271,30 +299,47 @@ def _judge(
         if len(running) >= guards.max_concurrent
         else None,
     )
-    busy = any(r.target == plan.target for r in state.in_flight)
+    busy = next((r for r in state.in_flight if acts_on_same(r, plan)), None)
     judge(
         "TargetBusy",
         "targetBusy",
-        "no other run acting on the target",
-        "another run is acting on it" if busy else "none",
-        f"another run is already acting on {plan.target}" if busy else None,
+        "no other run acting on the target"
+        + (f", its workload {plan.counted_as} or another of its pods" if plan.counted_as else ""),
+        f"another run is acting on {busy.target}" if busy else "none",
+        (
+            f"another run is already acting on {plan.target}"
+            if busy.target == plan.target
+            else f"another run is already acting on {busy.target}, which shares {plan.target}'s "
+            f"workload; this one waits for it to end"
+        )
+        if busy
+        else None,
     )
-    last = _last_action_on(state, plan.target)
+    # A Pod's cooldown is its workload's: a deleted pod's replacement, or its sibling, has
+    # a new name, and keyed on the pod's own name the cooldown would never apply.
+    last = _last_action_on_subject(state, plan)
     cooldown = max(guards.cooldown_per_target, limits.target_cooldown)
     cooling = last is not None and now - last.at < cooldown
+    subject = f"{plan.counted_as} or any of its pods" if plan.counted_as else "the target"
     judge(
         "Cooldown",
         "cooldownPerTarget",
-        f"{format_duration(cooldown)} since the last action on the target",
+        f"{format_duration(cooldown)} since the last action on {subject}",
         f"last acted on {format_duration(now - last.at)} ago"
+        + ("" if last.target == plan.target else f" ({last.target})")
         if last is not None
         else "not acted on yet",
-        f"{plan.target} was acted on {format_duration(now - last.at)} ago; the cooldown is "
-        f"{format_duration(cooldown)}"
+        (
+            f"{plan.target} was acted on {format_duration(now - last.at)} ago"
+            if last.target == plan.target
+            else f"{last.target}, which shares {plan.target}'s workload, was acted on "
+            f"{format_duration(now - last.at)} ago"
+        )
+        + f"; the cooldown is {format_duration(cooldown)}"
         if last is not None and cooling
         else None,
     )
-    hour = [r for r in state.actions if now - HOUR < r.at <= now]
+    hour = [r for r in state.actions if now - HOUR < r.at <= now and r.counts_for(plan.runbook)]
     mine = sum(1 for r in hour if r.runbook == plan.runbook)
     judge(
         "RunbookRateLimit",
@@ -377,7 +422,7 @@ def _judge(
     human = plan.human_changed_at
     # A Pod's change by someone else is read from its workload (planning's
     # ``_human_changed_at``), so "after our last action" is judged on the workload too.
-    last = _last_action_on_subject(state, plan)
+    last = _last_action_on_subject(state, plan, runbook="")  # real actions only
     fighting = (
         human is not None
         and last is not None
@@ -658,8 +703,9 @@ def _cooldown_ends(
     plan: Plan, guards: Guards, state: GuardState, limits: GlobalLimits
 ) -> float | None:
     """When the cooldown on ``plan``'s target ends (the last action on it plus the
-    longer of the runbook's and the global cooldown), or None if it was never acted on."""
-    last = _last_action_on(state, plan.target)
+    longer of the runbook's and the global cooldown), or None if it was never acted on.
+    A Pod's is its workload's, as ``Cooldown`` judges it."""
+    last = _last_action_on_subject(state, plan)
     if last is None:
         return None
     return last.at + max(guards.cooldown_per_target, limits.target_cooldown)
@@ -710,7 +756,7 @@ def hold_window(
     the spell it holds for, so that one spell is handed to a person once. None for any
     other reason, or when the state does not show the limit reached."""
     window: HoldWindow | None = None
-    hour = [r for r in state.actions if now - HOUR < r.at <= now]
+    hour = [r for r in state.actions if now - HOUR < r.at <= now and r.counts_for(plan.runbook)]
     if reason_code == "TargetRateLimit" and guards.max_actions_per_target is not None:
         limit = guards.max_actions_per_target
         window = _counted(
@@ -764,10 +810,13 @@ def record_trigger(state: GuardState, now: float, limits: GlobalLimits) -> Guard
     return replace(state, trigger_times=times, storm_seen_at=storm, storm_started_at=started)
 
 
-def record_start(state: GuardState, plan: Plan, guards: Guards, now: float) -> GuardState:
+def record_start(
+    state: GuardState, plan: Plan, guards: Guards, now: float, *, dry_run: bool = False
+) -> GuardState:
     """An action is starting: count it and the pods it disrupts (a drain's are counted
-    round by round, ``record_disruption``), mark it in flight, claim a half-open trial."""
-    record = ActionRecord(plan.runbook, plan.target, now, plan.counted_as)
+    round by round, ``record_disruption``), mark it in flight, claim a half-open trial.
+    ``dry_run``: a ``dryRun`` runbook's run (``ActionRecord.counts_for``)."""
+    record = ActionRecord(plan.runbook, plan.target, now, plan.counted_as, dry_run)
     if not _drains(plan):
         state = record_disruption(state, plan.runbook, plan.target, plan.disruption, now)
     breakers = dict(state.breakers)

@@ -633,7 +633,8 @@ class Guards(RunbookModel):
     """Per-runbook limits; the daemon adds global ones (actions/hour, storm, pause)."""
 
     cooldown_per_target: Duration = 1800.0
-    """Minimum time between two runs on the same target (at most 7d)."""
+    """Minimum time between two runs on the same target (for a Pod, on any pod of its
+    workload or the workload itself: a replacement pod has a new name; at most 7d)."""
     max_actions_per_hour: int = Field(default=5, ge=1, le=1000)
     """Runs of this runbook across all targets in any hour."""
     max_actions_per_target: MaxActionsPerTarget | None = None

@@ -282,6 +282,26 @@ def owner_index(replicasets: Iterable[Obj], workloads: Iterable[Obj]) -> dict[st
     return index
 
 
+# Waiting reasons runbooks read (triggers in ``remediation.signals``, deletePod and
+# evictPod's ``reasons``), in order; ContainerCreating and the like come after.
+_WAITING_SIGNALS = (
+    "CrashLoopBackOff",
+    "ImagePullBackOff",
+    "ErrImagePull",
+    "CreateContainerConfigError",
+)
+
+
+def _reason(reasons: list[Any], preferred: tuple[str, ...]) -> str | None:
+    """The first of ``preferred`` among the containers' ``reasons``, else the first
+    reason given (None: no container has one)."""
+    given = [r for r in reasons if r]
+    for reason in preferred:
+        if reason in given:
+            return reason
+    return str(given[0]) if given else None
+
+
 def pod_state(pod: Obj, owners: Mapping[str, ObjectRef]) -> PodState:
     meta, spec, status = pod.get("metadata") or {}, pod.get("spec") or {}, pod.get("status") or {}
     namespace = meta.get("namespace")
@@ -293,21 +313,16 @@ def pod_state(pod: Obj, owners: Mapping[str, ObjectRef]) -> PodState:
         *(status.get("initContainerStatuses") or []),
         *(status.get("containerStatuses") or []),
     ]
-    waiting = next(
-        (
-            s["state"]["waiting"].get("reason")
-            for s in statuses
-            if (s.get("state") or {}).get("waiting")
-        ),
-        None,
+    # The kubelet lists a pod's containers by name, so a sidecar may come before the
+    # container in trouble: a reason a runbook triggers on wins over any other (a
+    # sidecar's old "Error" must not hide the app's OOMKill), then the first.
+    waiting = _reason(
+        [((s.get("state") or {}).get("waiting") or {}).get("reason") for s in statuses],
+        _WAITING_SIGNALS,
     )
-    terminated = next(
-        (
-            s["lastState"]["terminated"].get("reason")
-            for s in statuses
-            if (s.get("lastState") or {}).get("terminated")
-        ),
-        None,
+    terminated = _reason(
+        [((s.get("lastState") or {}).get("terminated") or {}).get("reason") for s in statuses],
+        ("OOMKilled",),
     )
     ready_condition: Obj = next(
         (c for c in status.get("conditions") or [] if c.get("type") == "Ready"), {}

@@ -183,7 +183,7 @@ def simulate(args: argparse.Namespace) -> int:
     from agent.sim.scenario import load_scenario
 
     if args.days is not None and not 0 < args.days <= 60:
-        raise InputError(f"--days must be between 0 and 60, got {args.days}")
+        raise InputError(f"--days must be more than 0 and at most 60, got {args.days:g}")
     # The report is written after the run and the ledger opened at its start: a path that
     # cannot be written stops here, not after minutes of simulation with the report lost.
     check_output_file(args.report, "--report", "autonomic-report.html")

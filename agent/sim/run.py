@@ -36,7 +36,7 @@ from agent.sim.cluster import Sample, SimCluster, SimHpa, SimWorkload, Template
 from agent.sim.metrics import SimMetrics
 from agent.sim.oncall import ScriptedOnCall
 from agent.sim.scenario import BadRollout, Canary, MemoryLeak, NodeNotReady, Scenario, Surge
-from agent.sim.traces import LoadedTrace, load_trace
+from agent.sim.traces import MAX_GAP_MINUTES, LoadedTrace, load_trace
 from agent.webhooks import AlertIntake
 from remediation.guards import GlobalLimits
 from remediation.loading import load_paths
@@ -284,7 +284,23 @@ class Simulation:
         # once the workload no longer runs its image: ``_close_rollouts``).
         self.spans: dict[int, FaultSpan] = {}
         self.open_rollouts: list[BadRollout] = []
-        self.notes = self._history_notes()
+        self.notes = self._history_notes() + self._filled_notes()
+
+    def _filled_notes(self) -> list[str]:
+        """For each trace with minutes missing inside the window (each gap at most
+        ``MAX_GAP_MINUTES`` long: a longer one is refused), how many were filled in."""
+        notes = []
+        for trace in self.traces.values():
+            filled = trace.interpolated_minutes
+            if filled:
+                total = len(trace.per_minute)
+                notes.append(
+                    f"trace {trace.name!r} has no row for {filled} of the simulated "
+                    f"window's {total} minutes ({filled / total:.0%}); their demand was "
+                    "filled in on a straight line between the rows either side (a gap of "
+                    f"up to {MAX_GAP_MINUTES} minutes is filled; a longer one is refused)."
+                )
+        return notes
 
     def _history_notes(self) -> list[str]:
         """For each predictive workload whose trace has less load before the window than

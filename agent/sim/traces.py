@@ -14,9 +14,10 @@ from importlib import resources
 
 import numpy as np
 
-from agent.csvio import check_order, parse_timestamp, read_table
+from agent.csvio import Table, check_order, parse_timestamp, read_table
 from agent.errors import InputError
 from agent.sim.scenario import Trace
+from forecasting.series import plain
 
 __all__ = ["LoadedTrace", "load_trace"]
 
@@ -68,6 +69,7 @@ def load_trace(trace: Trace, days: float, *, default_start: str | None = None) -
                 f"(columns: {sorted(table.columns)})"
             )
         check_order(table)  # out of order: the file's line and the timestamp column
+        _check_minute_rows(trace.name, table)
         stamps, values = table.timestamps, table.columns[column]
         source = str(trace.file)
         start_text = trace.start
@@ -100,7 +102,7 @@ def load_trace(trace: Trace, days: float, *, default_start: str | None = None) -
             f"is not inside the trace, which covers {(ts[-1] - ts[0]) / 86400:.2f} days"
             f"{why_time}; give {fix}"
         )
-    slots = np.rint((ts - start) / 60.0).astype(np.int64)
+    slots = _minute_of(ts, start)
     before = (slots < 0) & (slots >= -HISTORY_MINUTES)
     history = np.full(HISTORY_MINUTES, np.nan)
     history[slots[before] + HISTORY_MINUTES] = vs[before]
@@ -120,6 +122,40 @@ def load_trace(trace: Trace, days: float, *, default_start: str | None = None) -
         known = np.flatnonzero(~missing)
         demand[missing] = np.interp(np.flatnonzero(missing), known, demand[known])
     return LoadedTrace(trace.name, demand, source, int(missing.sum()), history)
+
+
+def _minute_of(stamps: np.ndarray, start: float) -> np.ndarray:
+    """Each timestamp's minute from ``start``, to the nearest (a half rounds up, so rows a
+    minute apart that sit half a minute off ``start`` still get a minute each)."""
+    return np.floor((stamps - start) / 60.0 + 0.5).astype(np.int64)
+
+
+def _check_minute_rows(name: str, table: Table) -> None:
+    """Refuse a CSV trace whose rows are not one a minute: the simulation replays demand
+    per minute, so two rows in one minute would leave one out unseen, and rows further
+    apart than the longest gap it fills would be refused as a gap at the first row, with
+    advice (another start, fewer days) that cannot help."""
+    stamps = np.asarray(table.timestamps, dtype=float)
+    if stamps.size < 2:
+        return
+    spacing = float(np.median(np.diff(stamps)))
+    if spacing > MAX_GAP_MINUTES * 60.0:
+        raise InputError(
+            f"trace {name!r}: {table.path}: its rows are {plain(spacing)} s apart (the median); "
+            f"the simulation replays demand one minute at a time and fills gaps of at most "
+            f"{MAX_GAP_MINUTES} minutes: give one row a minute (resample the file)"
+        )
+    minutes = _minute_of(stamps, float(stamps[0]))
+    shared = np.flatnonzero(np.diff(minutes) == 0)
+    if shared.size:
+        first = int(shared[0]) + 1
+        raise InputError(
+            f"{table.where(first)} trace {name!r}: rows {table.stamp(first - 1)} (line "
+            f"{table.line(first - 1)}) and {table.stamp(first)} round to the same minute "
+            f"({shared.size} such pairs; the rows are {plain(spacing)} s apart, the median): "
+            "the simulation replays demand one minute at a time and would keep only one "
+            "of them: give one row a minute (resample the file)"
+        )
 
 
 def _runs(mask: np.ndarray) -> list[tuple[int, int]]:

@@ -163,12 +163,15 @@ def _stuck(rig: KubeRig, name: str) -> None:
     )
 
 
-def _pod_restarted_then_another_stuck(rig: KubeRig, manager: str) -> list[Handled]:
-    """restart-stuck-pods deletes one stuck pod of web (verified); five minutes later
-    ``manager`` writes the Deployment and another of its pods gets stuck; 16 minutes
-    later (past the 15-minute heldFor, within the runbook's 30-minute cooldown of that
-    write) what the runbook does about the second pod. A replacement pod has a new name,
-    so "our last action" must be read on the workload, as the change is."""
+def _pod_restarted_then_another_stuck(
+    rig: KubeRig, manager: str, wait: float = 28 * 60
+) -> list[Handled]:
+    """restart-stuck-pods deletes one stuck pod of web (verified); three minutes later
+    ``manager`` writes the Deployment and another of its pods gets stuck; ``wait`` later
+    (by default 28 minutes: past the 15-minute heldFor and the runbook's 30-minute
+    cooldown of our deletion, within 30 minutes of that write) what the runbook does
+    about the second pod. A replacement pod has a new name, so "our last action" must be
+    read on the workload, as the change is."""
     seed_web(rig, started_at=rig.clock.now() - 7200)
     first = rig.server.store.objects("Pod", "shop")[1]["metadata"]["name"]
     _stuck(rig, first)
@@ -190,7 +193,7 @@ def _pod_restarted_then_another_stuck(rig: KubeRig, manager: str) -> list[Handle
         if p["metadata"]["name"] != first
     )
     _stuck(rig, second)
-    rig.clock.advance(16 * 60)
+    rig.clock.advance(wait)
     return [h for h in rig.cycle() if h.runbook == "restart-stuck-pods"]
 
 
@@ -199,9 +202,18 @@ def test_a_person_editing_the_workload_after_our_pod_restart_holds_the_next(
 ) -> None:
     (again,) = _pod_restarted_then_another_stuck(rig, "kubectl-edit")
     assert (again.outcome, again.reason_code) == ("denied", "HumanRecentlyChanged")
-    assert "changed Deployment/shop/web 16m ago, after our last action on it or its pods" in (
+    assert "changed Deployment/shop/web 28m ago, after our last action on it or its pods" in (
         again.message
     )
+    assert len(rig.decisions_of("restart-stuck-pods")) == 1
+
+
+def test_another_pod_of_the_workload_waits_for_the_cooldown(rig: KubeRig) -> None:
+    """The cooldown is the workload's: the second pod, 16 minutes after it got stuck and
+    under 30 after our deletion of its sibling, waits (it was a new target by name)."""
+    (again,) = _pod_restarted_then_another_stuck(rig, "kube-controller-manager", 16 * 60)
+    assert (again.outcome, again.reason_code) == ("denied", "Cooldown")
+    assert "which shares" in again.message and "the cooldown is 30m" in again.message
     assert len(rig.decisions_of("restart-stuck-pods")) == 1
 
 

@@ -116,3 +116,47 @@ def test_notify_only_runbook_changes_nothing(crashing: KubeRig) -> None:
     assert decision.status == "done"
     assert rig.writes() == [] and rig.ledger.intents() == []
     assert rig.ledger.count_actions(0.0) == 0
+
+
+def test_a_dry_run_holds_back_no_runbook_that_acts(tmp_path: Path) -> None:
+    """A dry run changes nothing: it used to start the target's cooldown for every
+    runbook, count against the hourly limit across runbooks, and supersede approved
+    decisions as if the target had been acted on ("... acted on web after this decision
+    was made"). Here a dryRun copy of the crash-loop runbook runs alone; the enforcing
+    one asks, is approved after the dry run, and still rolls web back."""
+    folder = _variant(tmp_path, "dryRun")
+    text = (folder / "runbook.yaml").read_text()
+    (folder / "runbook.yaml").write_text(
+        text.replace("name: crashloop-after-rollout-rollback", "name: a-crashloop-dry-run")
+    )
+    enforcing = (RUNBOOKS / "crashloop-after-rollout-rollback.yaml").read_text()
+    assert "maxAutonomy: auto " in enforcing
+    (folder / "enforce.yaml").write_text(
+        enforcing.replace("maxAutonomy: auto ", "maxAutonomy: ask ")
+    )
+    rig = build_rig(tmp_path, runbooks=[folder])
+    try:
+        seed_web(rig, behaviour="CrashLoopBackOff")
+        controller = Controller(
+            rig.server,
+            rig.clock,
+            lambda c: "CrashLoopBackOff" if c["image"] == "shop/web:2" else "Ready",
+        )
+        rig.controllers.append(lambda: controller.reconcile("shop", "web"))
+        rig.run(60)
+        (dry,) = rig.decisions_of("a-crashloop-dry-run")
+        assert dry.status == "done"
+        (real,) = rig.decisions_of("crashloop-after-rollout-rollback")
+        assert real.status == "asked"
+        rig.clock.advance(120)
+        assert rig.approve_pending() == 1
+        rig.run(60)
+        status = rig.ledger.get_decision(real.id).status  # type: ignore[union-attr]
+        assert status in ("verifying", "verified"), status
+        assert _image(rig) == "shop/web:1"
+        assert rig.writes() == [
+            Write("PATCH", "deployments", "shop", "web", True),
+            Write("PATCH", "deployments", "shop", "web", False),
+        ]
+    finally:
+        rig.close()

@@ -46,6 +46,22 @@ def no_simulation(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(agent.sim.run, "Simulation", refuse)
 
 
+# ---------------------------------------------------------------- simulate: --days
+
+
+@pytest.mark.usefixtures("no_simulation")
+@pytest.mark.parametrize("days", ["0", "-1", "60.5", "nan"])
+def test_days_out_of_range_says_the_range_it_takes(
+    days: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """0 is refused, so "between 0 and 60" was not the range; the value as given."""
+    assert main(["simulate", "--quiet", "--days", days]) == 2
+    shown = f"{float(days):g}"
+    assert _error(capsys) == (
+        f"autonomic: error: --days must be more than 0 and at most 60, got {shown}\n"
+    )
+
+
 # ---------------------------------------------------------------- simulate: outputs
 
 

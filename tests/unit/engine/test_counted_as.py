@@ -39,3 +39,15 @@ def test_a_stored_proposals_stub_keeps_what_its_run_counts_on() -> None:
     assert stub.counted_as == WEB
     del proposal["counted_as"]  # stored before it was kept
     assert _plan_stub(_Runbook(), POD, proposal, 0.0).counted_as is None  # type: ignore[arg-type]
+
+
+def test_a_dry_run_mark_round_trips_and_old_records_are_real_actions() -> None:
+    state = GuardState(
+        actions=(
+            ActionRecord("crashloop-dry", WEB, 100.0, dry_run=True),
+            ActionRecord("crashloop-after-rollout-rollback", WEB, 200.0),
+        )
+    )
+    data = _guard_to_json(state)
+    assert data["actions"][0]["dry_run"] is True and "dry_run" not in data["actions"][1]
+    assert _guard_from_json(data).actions == state.actions

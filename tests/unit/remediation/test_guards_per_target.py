@@ -312,3 +312,97 @@ def test_a_pod_target_is_left_to_a_person_who_changed_its_workload_after_us(
     assert said in denied.message
     before = replace(changed, human_changed_at=NOW - 50 * MINUTE)
     assert check(before, POD_RUNBOOK.spec.guards, state, LIMITS, NOW).allowed
+
+
+def test_a_pod_targets_cooldown_is_its_workloads() -> None:
+    """``cooldownPerTarget`` on a Pod runbook: the pod it deleted is gone, and its
+    replacement or sibling has a new name, so keyed on the pod's own name the cooldown
+    never applied and a workload's pods could be deleted one after the other. The last
+    action on any pod of the workload, or on the workload itself, starts it."""
+    earlier = _pod_plan("web-aaaa")
+    sibling = _pod_plan("web-bbbb")
+    recent = GuardState(
+        actions=(ActionRecord("restart-pods", earlier.target, NOW - 10 * MINUTE, WEB.ref),)
+    )
+    denied = check(sibling, POD_RUNBOOK.spec.guards, recent, LIMITS, NOW)
+    assert denied.reason_code == "Cooldown"
+    assert denied.message == (
+        f"{earlier.target}, which shares {sibling.target}'s workload, was acted on 10m ago; "
+        "the cooldown is 30m"
+    )
+    (judged,) = [
+        r
+        for r in results(sibling, POD_RUNBOOK.spec.guards, recent, LIMITS, NOW)
+        if r.name == "cooldownPerTarget"
+    ]
+    assert judged.required == f"30m since the last action on {WEB.ref} or any of its pods"
+    on_workload = GuardState(actions=(ActionRecord("rollback", WEB.ref, NOW - 10 * MINUTE),))
+    assert check(sibling, POD_RUNBOOK.spec.guards, on_workload, LIMITS, NOW).reason_code == (
+        "Cooldown"
+    )
+    older = GuardState(
+        actions=(ActionRecord("restart-pods", earlier.target, NOW - 40 * MINUTE, WEB.ref),)
+    )
+    assert check(sibling, POD_RUNBOOK.spec.guards, older, LIMITS, NOW).allowed
+    other = GuardState(
+        actions=(ActionRecord("restart-pods", ObjectRef("Pod", "api-1", "shop"), NOW, OTHER),)
+    )
+    assert check(sibling, POD_RUNBOOK.spec.guards, other, LIMITS, NOW).allowed
+
+
+def test_a_pod_and_its_workload_are_not_acted_on_at_once() -> None:
+    """A run on a workload and a run on one of its pods fight (a rollback replacing the
+    pods while another runbook deletes one): while one is in flight the other waits."""
+    pod_plan = _pod_plan("web-bbbb")
+    rolling_back = GuardState(in_flight=(ActionRecord("rollback", WEB.ref, NOW - MINUTE),))
+    denied = check(pod_plan, POD_RUNBOOK.spec.guards, rolling_back, LIMITS, NOW)
+    assert (denied.reason_code, denied.message) == (
+        "TargetBusy",
+        f"another run is already acting on {WEB.ref}, which shares {pod_plan.target}'s "
+        "workload; this one waits for it to end",
+    )
+    deleting = GuardState(
+        in_flight=(ActionRecord("evict-pods", ObjectRef("Pod", "web-aaaa", "shop"), NOW, WEB.ref),)
+    )
+    assert check(pod_plan, POD_RUNBOOK.spec.guards, deleting, LIMITS, NOW).reason_code == (
+        "TargetBusy"
+    )
+    workload_plan = make_plan()
+    assert check(workload_plan, RUNBOOK.spec.guards, deleting, LIMITS, NOW).reason_code == (
+        "TargetBusy"
+    )
+    elsewhere = GuardState(
+        in_flight=(ActionRecord("evict-pods", ObjectRef("Pod", "api-1", "shop"), NOW, OTHER),)
+    )
+    assert check(pod_plan, POD_RUNBOOK.spec.guards, elsewhere, LIMITS, NOW).allowed
+    assert check(workload_plan, RUNBOOK.spec.guards, elsewhere, LIMITS, NOW).allowed
+
+
+def test_a_dry_run_counts_for_its_own_runbook_only() -> None:
+    """A ``dryRun`` runbook's run changed nothing: it holds back its own next run (its
+    record shows what it would have done under its guards) but not another runbook's,
+    and a person's change after it is not a change after "our last action"."""
+    dry = GuardState(actions=(ActionRecord("rb-dry", WEB.ref, NOW - 5 * MINUTE, dry_run=True),))
+    assert gate(dry).allowed
+    as_dry = replace(PLAN, runbook="rb-dry")
+    assert check(as_dry, RUNBOOK.spec.guards, dry, LIMITS, NOW).reason_code == "Cooldown"
+    real = GuardState(actions=(ActionRecord("rb-real", WEB.ref, NOW - 5 * MINUTE),))
+    assert gate(real).reason_code == "Cooldown"
+    hour = tuple(
+        ActionRecord("rb-dry", OTHER, NOW - i * MINUTE, dry_run=True)
+        for i in range(1, LIMITS.max_actions_per_hour + 1)
+    )
+    assert gate(GuardState(actions=hour)).allowed
+    counted = tuple(replace(r, dry_run=False) for r in hour)
+    assert gate(GuardState(actions=counted)).reason_code == "GlobalRateLimit"
+    # A person changed web 10 minutes ago; the only run since the last real one (none)
+    # was a dry run, 20 minutes ago: not a change of ours they came after.
+    changed = replace(PLAN, human_changed_at=NOW - 10 * MINUTE)
+    after_dry = GuardState(
+        actions=(ActionRecord("rb-dry", WEB.ref, NOW - 40 * MINUTE, dry_run=True),)
+    )
+    assert check(changed, RUNBOOK.spec.guards, after_dry, LIMITS, NOW).allowed
+    after_real = GuardState(actions=(ActionRecord("rb-real", WEB.ref, NOW - 40 * MINUTE),))
+    assert check(changed, RUNBOOK.spec.guards, after_real, LIMITS, NOW).reason_code == (
+        "HumanRecentlyChanged"
+    )

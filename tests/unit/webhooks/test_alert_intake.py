@@ -94,6 +94,30 @@ def test_bad_token_and_bad_bodies_get_4xx_and_store_nothing() -> None:
     assert stored(hook) == []
 
 
+def test_a_larger_max_body_bytes_is_the_limit_the_payload_is_held_to() -> None:
+    """``alertmanager.maxBodyBytes`` may be raised to 64 MiB for big alert groups. The
+    payload parser used to refuse anything over 1 MiB whatever the setting said, with a
+    413 Alertmanager does not retry: a big group was lost."""
+    inbox = AlertInbox(open_ledger("sqlite://", 1000.0), lambda: 1000.0)
+    hook = AlertIntake(
+        token=SecretStr("s3cret"), clock=lambda: 1000.0, inbox=inbox, max_body_bytes=2 << 20
+    )
+    body = json.loads(payload())
+    first = body["alerts"][0]
+    body["alerts"] = [
+        first | {"fingerprint": f"fp{i}", "labels": first["labels"] | {"pod": f"web-{i}"}}
+        for i in range(4000)
+    ]
+    raw = json.dumps(body).encode()
+    assert 1 << 20 < len(raw) <= 2 << 20
+    accepted = hook.handle(request(raw))
+    assert accepted.status == 200, accepted.body
+    assert json.loads(accepted.body) == {"accepted": 4000, "duplicates": 0}
+    over = hook.handle(request(raw + b" " * ((2 << 20) - len(raw) + 1)))
+    assert over.status == 413
+    assert f"body larger than {2 << 20} bytes" in over.body.decode()
+
+
 def test_the_bearer_scheme_is_case_insensitive_and_the_media_type_exact() -> None:
     hook = intake()
     headers = {"content-type": "application/json; charset=utf-8", "authorization": "bearer s3cret"}
