@@ -25,7 +25,10 @@ gives the band, the confidence and most reasons.
 
 Missing values (NaN, infinities, magnitudes beyond 1e150, timestamps skipped over, duplicate or
 backward timestamps) never fire:
-they score 0 with reason ``missing`` and only advance the seasonal phase.
+they score 0 with reason ``missing`` and only advance the seasonal phase. Nor does the
+first value after them fire unless it is itself unusual (statistical confidence at least
+``reason_confidence``): the contextual detector pairs it with the last value before the gap,
+a pair the series never makes by itself, so its novelty there says nothing.
 
 A value far outside everything learnt (more than ``glitch_ranges`` times the learnt range
 beyond it: 1e12 on a series that has lived between 70 and 130) is scored, and fires, but
@@ -171,6 +174,7 @@ class Detector:
         "_context",
         "_cusum",
         "_daily",
+        "_gap",
         "_held",
         "_high",
         "_last_ts",
@@ -233,6 +237,7 @@ class Detector:
         self._low = math.nan  # the lowest and highest value learnt from
         self._high = math.nan
         self._held = 0  # glitches in a row, not learnt from
+        self._gap = False  # a step or more without a value just before this point
 
     # -- scoring ---------------------------------------------------------------------
     def update(self, timestamp: float, value: float) -> AnomalyPoint:
@@ -280,6 +285,8 @@ class Detector:
             skipped = max(0, round((ts - last) / self.step) - 1)
             for _ in range(min(skipped, baseline.capacity)):
                 baseline.skip()
+            if skipped:
+                self._gap = True
             # the refractory time runs on through a gap, as it does through missing values:
             # an incident still going on after an hour without data is news again
             if self._age < config.refractory:
@@ -296,6 +303,7 @@ class Detector:
         lower, upper = expected - half, expected + half
         if not abs(value) <= _LARGEST:  # NaN, infinite, or too large to do arithmetic on
             baseline.skip()
+            self._gap = True
             if self._age < config.refractory:
                 self._age += 1
             return 0.0, 0.0, expected, lower, upper, Reason.MISSING
@@ -315,6 +323,7 @@ class Detector:
         if self._glitch(value, floor):
             return self._score_glitch(value, expected, lower, upper, max(a_res, a_lvl))
         self._held = 0
+        after_gap, self._gap = self._gap, False
         strength, confirmed = self._cusum.update(value, z_shift)
         a_cp = config.cusum_weight * strength if confirmed else 0.0
         raw = max(a_res, a_lvl, a_cp)
@@ -339,6 +348,8 @@ class Detector:
             return 0.0, 0.0, expected, lower, upper, Reason.WARMING_UP
 
         confidence = 1.0 - 10.0 ** (-surprise)
+        if after_gap and confidence < config.reason_confidence:
+            novelty = 0.0  # an ordinary value after a gap: the pair is new, not the value
         score = max(novelty, config.statistical_weight * self._refractory(surprise))
         if confidence < config.reason_confidence:
             reason = Reason.NONE
@@ -397,6 +408,7 @@ class Detector:
         contextual detector has never seen (it would have said so in full)."""
         self._held += 1
         self._baseline.skip()
+        self._gap = True  # nor is it the value the next one follows
         surprise = self._likelihood.update(min(raw, 1e6))
         score = self._refractory(surprise, GLITCH_BAR)
         confidence = 1.0 - 10.0 ** (-surprise)
@@ -433,6 +445,7 @@ class Detector:
             "low": encode_float(self._low),
             "high": encode_float(self._high),
             "held": self._held,
+            "gap": self._gap,
             "baseline": self._baseline.state(),
             "robust": self._robust.state(),
             "cusum": self._cusum.state(),
@@ -470,6 +483,7 @@ class Detector:
                 detector._low = decode_float(require(state, "low"), "low")
                 detector._high = decode_float(require(state, "high"), "high")
                 detector._held = int(require(state, "held"))
+                detector._gap = state.get("gap") is True  # absent before: no gap pending
             else:  # the range of the history kept: what the gate knows of the series
                 detector._low, detector._high = detector._baseline.range()
             detector._robust.restore(require(state, "robust"))
