@@ -225,14 +225,15 @@ steps_strategy = st.lists(st.sampled_from([0.0, -60.0, 60.0, 60.0, 60.0, 600.0])
 @given(values=values_strategy, steps=steps_strategy)
 def test_any_input_is_scored_without_crashing(values: list[float], steps: list[float]) -> None:
     detector = Detector(60.0, DetectorConfig(warmup=3))
-    ts = 1_700_000_000.0
+    ts, latest = 1_700_000_000.0, -math.inf
     for i, value in enumerate(values):
         ts += steps[i] if i < len(steps) else 60.0
         point = detector.update(ts, value)
         assert 0.0 <= point.score <= 1.0
         assert 0.0 <= point.confidence <= 1.0
-        if not math.isfinite(value):
+        if not math.isfinite(value) or ts <= latest:  # no value, or a repeated/older time
             assert point.score == 0.0 and point.reason == Reason.MISSING
+        latest = max(latest, ts)
     json.dumps(detector.state(), allow_nan=False)
 
 
