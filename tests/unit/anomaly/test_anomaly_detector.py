@@ -458,6 +458,8 @@ def test_the_glitch_settings_are_checked() -> None:
         DetectorConfig(glitch_ranges=0.0)
     with pytest.raises(ValueError, match="glitch_hold"):
         DetectorConfig(glitch_hold=-1)
+    with pytest.raises(ValueError, match="trend_after and trend_gap"):
+        DetectorConfig(trend_gap=0)
     # glitch_hold 0 turns the gate off: the corrupt sample is learnt from, as before
     detector = Detector(STEP, DetectorConfig(glitch_hold=0))
     run(daily_series(1), detector)
@@ -528,3 +530,36 @@ def test_a_gap_pending_at_a_restart_is_restored() -> None:
     assert [p.score for p in resumed] == [p.score for p in whole[902:]]
     del saved["gap"]  # a version-5 state saved before the key existed: no gap pending
     assert Detector.from_state(saved).update(902 * STEP, float(values[902])).score >= 0.69
+
+
+def _ramp(seed: int, slope: float) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    return np.r_[rng.normal(10, 1, 600), 10 + slope * np.arange(1000) + rng.normal(0, 1, 1000)]
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_a_level_that_keeps_moving_is_a_trend_change_and_a_step_is_not(seed: int) -> None:
+    """A step to a new level is confirmed as a shift a few times within a hundred points,
+    then the level has settled; a ramp keeps confirming shifts the same way, and once
+    they have gone on for ``trend_after`` points they are a trend change."""
+    rng = np.random.default_rng(seed)
+    ramp = [p.reason for p in run(_ramp(seed, 0.05))]
+    first = ramp.index(Reason.TREND_CHANGE)
+    assert first > 600 and Reason.LEVEL_SHIFT in ramp[600:first]  # a shift first
+    for jump in (4.0, 30.0, -8.0, 1000.0):
+        step = np.r_[rng.normal(10, 1, 600), rng.normal(10 + jump, 1, 1000)]
+        reasons = [p.reason for p in run(step)]
+        assert Reason.TREND_CHANGE not in reasons
+        # (a jump of 1000 is a spike, then learnt: no shift is confirmed)
+        assert Reason.LEVEL_SHIFT in reasons or jump == 1000.0
+
+
+def test_a_trend_under_way_survives_a_restart() -> None:
+    values = _ramp(0, 0.05)
+    reasons = [p.reason for p in run(values)]
+    cut = reasons.index(Reason.TREND_CHANGE) - 20
+    first = Detector(STEP)
+    run(values[:cut], first)
+    saved = json.loads(json.dumps(first.state(), allow_nan=False))
+    again = [p.reason for p in run(values[cut:], Detector.from_state(saved), start=cut)]
+    assert again == reasons[cut:]
