@@ -4,9 +4,10 @@ Per series (one per label set a query returns): a ``Detector`` that has seen eve
 point up to the last one, and an ``IncidentTracker``. Each cycle reads only the points
 since the oldest last point of the series the previous read returned fresh, so a point
 is scored once and a series that went away (a deleted workload, a pod) does not drag
-every later read back to its last point. An incident that opens or gets
-worse is recorded in the ledger (an observation with its confidence and evidence) and
-sent to the remediation engine as an anomaly signal, once per incident.
+every later read back to its last point. An incident that opens is recorded in the
+ledger (an observation with its confidence and evidence) and sent to the remediation
+engine as an anomaly signal, once per incident: its points after the first, worse or
+not, are neither recorded nor sent again.
 
 Only points of the last ``REPORT_BACKLOG`` steps may open an incident. The first read
 of a series (a new series, or one whose saved state is older than the query's

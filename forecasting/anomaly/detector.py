@@ -5,7 +5,9 @@ For every point, in order, using only points already seen:
 1. ``SeasonalBaseline`` forecasts the point (seasonal when a daily/weekly cycle is present),
    giving the expected value, the band, and a standardised forecast residual;
 2. ``RobustLevel`` says how far the value sits from the series' usual level;
-3. ``Cusum`` accumulates small persistent deviations into level-shift evidence;
+3. ``Cusum`` accumulates small persistent deviations into level-shift evidence (shifts
+   confirmed the same way, each within ``trend_gap`` points of the one before, for
+   ``trend_after`` points or more are a trend change: the level keeps moving);
 4. the largest of these raw scores goes through ``ScoreLikelihood``, which turns it into a
    tail probability for *this* series (``confidence``) and a log-scaled score;
 5. a refractory filter lowers the score of an anomaly that is no more surprising than the
@@ -25,7 +27,10 @@ gives the band, the confidence and most reasons.
 
 Missing values (NaN, infinities, magnitudes beyond 1e150, timestamps skipped over, duplicate or
 backward timestamps) never fire:
-they score 0 with reason ``missing`` and only advance the seasonal phase.
+they score 0 with reason ``missing`` and only advance the seasonal phase. Nor does the
+first value after them fire unless it is itself unusual (statistical confidence at least
+``reason_confidence``): the contextual detector pairs it with the last value before the gap,
+a pair the series never makes by itself, so its novelty there says nothing.
 
 A value far outside everything learnt (more than ``glitch_ranges`` times the learnt range
 beyond it: 1e12 on a series that has lived between 70 and 130) is scored, and fires, but
@@ -99,6 +104,8 @@ class DetectorConfig:
     cusum_threshold: float = 8.0
     cusum_on_residual: bool = True  # with a cycle, accumulate the seasonal residual
     cusum_weight: float = 4.0  # raw score given to a just-confirmed level shift
+    trend_after: int = 150  # points over which shifts the same way make a trend change
+    trend_gap: int = 120  # ... each confirmed within this many points of the one before
     likelihood_window: int = 2000  # points of raw-score history behind the likelihood
     likelihood_short: int = 1  # points averaged before the likelihood is computed
     refractory: int = 1000  # points during which an ongoing anomaly must get worse to re-fire
@@ -132,6 +139,11 @@ class DetectorConfig:
             )
         if not (self.glitch_ranges > 0.0 and math.isfinite(self.glitch_ranges)):
             raise ValueError(f"glitch_ranges must be a finite number > 0, got {self.glitch_ranges}")
+        if self.trend_after < 1 or self.trend_gap < 1:
+            raise ValueError(
+                f"trend_after and trend_gap must be at least 1 point, got {self.trend_after} "
+                f"and {self.trend_gap}"
+            )
         if self.glitch_hold < 0:
             raise ValueError(f"glitch_hold must be at least 0, got {self.glitch_hold}")
         if self.context_report_rest < 0:
@@ -168,9 +180,11 @@ class Detector:
     __slots__ = (
         "_age",
         "_baseline",
+        "_chain",
         "_context",
         "_cusum",
         "_daily",
+        "_gap",
         "_held",
         "_high",
         "_last_ts",
@@ -233,6 +247,11 @@ class Detector:
         self._low = math.nan  # the lowest and highest value learnt from
         self._high = math.nan
         self._held = 0  # glitches in a row, not learnt from
+        self._gap = False  # a step or more without a value just before this point
+        # the confirmed shifts the same way, each soon after the one before: (side,
+        # time of the first, time of the last); a step settles in a few of them within
+        # a hundred points, a trend keeps making them
+        self._chain: tuple[int, float, float] = (0, math.nan, math.nan)
 
     # -- scoring ---------------------------------------------------------------------
     def update(self, timestamp: float, value: float) -> AnomalyPoint:
@@ -280,6 +299,8 @@ class Detector:
             skipped = max(0, round((ts - last) / self.step) - 1)
             for _ in range(min(skipped, baseline.capacity)):
                 baseline.skip()
+            if skipped:
+                self._gap = True
             # the refractory time runs on through a gap, as it does through missing values:
             # an incident still going on after an hour without data is news again
             if self._age < config.refractory:
@@ -296,6 +317,7 @@ class Detector:
         lower, upper = expected - half, expected + half
         if not abs(value) <= _LARGEST:  # NaN, infinite, or too large to do arithmetic on
             baseline.skip()
+            self._gap = True
             if self._age < config.refractory:
                 self._age += 1
             return 0.0, 0.0, expected, lower, upper, Reason.MISSING
@@ -315,8 +337,10 @@ class Detector:
         if self._glitch(value, floor):
             return self._score_glitch(value, expected, lower, upper, max(a_res, a_lvl))
         self._held = 0
+        after_gap, self._gap = self._gap, False
         strength, confirmed = self._cusum.update(value, z_shift)
         a_cp = config.cusum_weight * strength if confirmed else 0.0
+        trending = confirmed and self._shifted(ts, z_shift)
         raw = max(a_res, a_lvl, a_cp)
         raw = min(raw, 1e6)
         short = self._short_error
@@ -339,13 +363,15 @@ class Detector:
             return 0.0, 0.0, expected, lower, upper, Reason.WARMING_UP
 
         confidence = 1.0 - 10.0 ** (-surprise)
+        if after_gap and confidence < config.reason_confidence:
+            novelty = 0.0  # an ordinary value after a gap: the pair is new, not the value
         score = max(novelty, config.statistical_weight * self._refractory(surprise))
         if confidence < config.reason_confidence:
             reason = Reason.NONE
             if novelty >= config.context_threshold:
                 reason = self._explain_novelty(z_res, z_lvl, a_res, a_lvl)
         elif a_cp >= a_res and a_cp >= a_lvl:
-            reason = Reason.LEVEL_SHIFT
+            reason = Reason.TREND_CHANGE if trending else Reason.LEVEL_SHIFT
         elif self._short_error > 2.5 and a_res < 4.0:
             reason = Reason.VARIANCE_CHANGE
         elif self._short_error > 2.5 and baseline.period and abs(z_lvl) < 2.0:
@@ -355,6 +381,19 @@ class Detector:
             signed = z_res if a_res >= a_lvl else z_lvl
             reason = Reason.SPIKE if signed > 0 else Reason.DIP
         return score, confidence, expected, lower, upper, reason
+
+    def _shifted(self, ts: float, z: float) -> bool:
+        """A shift was confirmed at ``ts`` (upwards when ``z`` > 0: a CUSUM sum crosses
+        only on a deviation past its drift, in its own direction). True when it continues
+        a chain of shifts the same way that has lasted ``trend_after`` points: the level
+        keeps moving, a trend change rather than one step to a new level."""
+        side = 1 if z > 0 else -1
+        chained, start, last = self._chain
+        config = self.config
+        if chained != side or not ts - last <= config.trend_gap * self.step:
+            start = ts
+        self._chain = (side, start, ts)
+        return ts - start >= config.trend_after * self.step
 
     def _refractory(self, surprise: float, bar_at_most: float = math.inf) -> float:
         """The score of a point of this surprise; lowered inside an ongoing incident, where
@@ -397,6 +436,7 @@ class Detector:
         contextual detector has never seen (it would have said so in full)."""
         self._held += 1
         self._baseline.skip()
+        self._gap = True  # nor is it the value the next one follows
         surprise = self._likelihood.update(min(raw, 1e6))
         score = self._refractory(surprise, GLITCH_BAR)
         confidence = 1.0 - 10.0 ** (-surprise)
@@ -433,6 +473,8 @@ class Detector:
             "low": encode_float(self._low),
             "high": encode_float(self._high),
             "held": self._held,
+            "gap": self._gap,
+            "chain": [self._chain[0], encode_float(self._chain[1]), encode_float(self._chain[2])],
             "baseline": self._baseline.state(),
             "robust": self._robust.state(),
             "cusum": self._cusum.state(),
@@ -472,6 +514,16 @@ class Detector:
                 detector._held = int(require(state, "held"))
             else:  # the range of the history kept: what the gate knows of the series
                 detector._low, detector._high = detector._baseline.range()
+            # added to version 5 later, optional: absent, no gap is pending nor a shift chain
+            detector._gap = state.get("gap") is True
+            chain = state.get("chain")
+            if chain is not None:
+                side, start, last = chain
+                detector._chain = (
+                    int(side),
+                    decode_float(start, "chain"),
+                    decode_float(last, "chain"),
+                )
             detector._robust.restore(require(state, "robust"))
             detector._cusum.restore(require(state, "cusum"))
             detector._likelihood.restore(require(state, "likelihood"))
