@@ -9,6 +9,7 @@ the caller learns whether it won.
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import logging
 import math
@@ -348,6 +349,76 @@ def _literal(text: str) -> str:
     return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
+# The reads every cycle makes, built once with bound parameters. Building a statement
+# costs SQLAlchemy more than SQLite takes to run it (about 0.4 ms against 0.1 ms for a
+# prebuilt one, measured on this ledger's SQLite file), and the loops make a dozen such
+# reads a cycle, most finding nothing.
+_DECISION_FILTERS = {
+    "kind": lambda c: c.kind == sa.bindparam("kind"),
+    "decision_type": lambda c: c.decision_type == sa.bindparam("decision_type"),
+    "since": lambda c: c.created_at >= sa.bindparam("since"),
+    "updated_since": lambda c: c.updated_at >= sa.bindparam("updated_since"),
+    "status": lambda c: c.status.in_(sa.bindparam("status", expanding=True)),
+}
+
+
+@functools.lru_cache(maxsize=64)
+def _decisions_query(filters: tuple[str, ...], limit: int) -> sa.Select[Any]:
+    """The decisions read with ``filters`` (names of ``_DECISION_FILTERS``), newest first."""
+    table = tables["decisions"]
+    query = sa.select(table).order_by(table.c.created_at.desc()).limit(limit)
+    for name in filters:
+        query = query.where(_DECISION_FILTERS[name](table.c))
+    return query
+
+
+@functools.cache
+def _prebuilt(name: str) -> sa.Select[Any]:
+    """A read made every cycle, by name, its values as bound parameters."""
+    if name == "decision":
+        decisions = tables["decisions"]
+        return sa.select(decisions).where(decisions.c.id == sa.bindparam("id"))
+    if name == "guard":
+        guards = tables["guard_state"]
+        return sa.select(guards).where(guards.c.key == sa.bindparam("key"))
+    if name == "executions":
+        executions = tables["executions"]
+        return (
+            sa.select(executions)
+            .where(executions.c.status.in_(sa.bindparam("status", expanding=True)))
+            .order_by(executions.c.created_at)
+        )
+    feedback, questions = tables["feedback"], tables["questions"]
+    if name == "feedback_since":
+        return (
+            sa.select(feedback)
+            .where(
+                feedback.c.kind == sa.bindparam("kind"),
+                feedback.c.created_at >= sa.bindparam("since"),
+            )
+            .order_by(feedback.c.created_at.desc(), feedback.c.id.desc())
+            .limit(sa.bindparam("limit"))
+        )
+    if name == "due_questions":
+        return (
+            sa.select(questions)
+            .where(questions.c.status == "pending", questions.c.expires_at <= sa.bindparam("now"))
+            .order_by(questions.c.expires_at, questions.c.id)
+        )
+    if name == "answered_since":
+        return sa.select(questions).where(
+            questions.c.answered_at >= sa.bindparam("since"), questions.c.status != "pending"
+        )
+    if name == "questions":
+        return (
+            sa.select(questions)
+            .where(questions.c.status == sa.bindparam("status"))
+            .order_by(questions.c.asked_at)
+            .limit(sa.bindparam("limit"))
+        )
+    raise KeyError(name)
+
+
 # The advisory lock migrations take on PostgreSQL (any 64-bit number, the same in every
 # release): "autonomic" in ASCII.
 _MIGRATION_LOCK = 0x6175746F6E6F6D69
@@ -485,13 +556,7 @@ class Ledger:
 
     def get_decision(self, decision_id: str) -> DecisionRecord | None:
         with self._read() as conn:
-            row = (
-                conn.execute(
-                    sa.select(tables["decisions"]).where(tables["decisions"].c.id == decision_id)
-                )
-                .mappings()
-                .first()
-            )
+            row = conn.execute(_prebuilt("decision"), {"id": decision_id}).mappings().first()
         return DecisionRecord(**row) if row else None
 
     def latest_for_incident(self, incident_key: str) -> DecisionRecord | None:
@@ -635,6 +700,21 @@ class Ledger:
         on when its status last changed; ``subject`` is matched as ``held_back`` matches
         it, ``type_prefix`` is the start of the decision type (``runbook/``)."""
         table = tables["decisions"]
+        values: dict[str, Any] = {
+            name: value
+            for name, value in (
+                ("kind", kind),
+                ("decision_type", decision_type),
+                ("since", since),
+                ("updated_since", updated_since),
+                ("status", None if status is None else list(status)),
+            )
+            if value is not None
+        }
+        if subject is None and type_prefix is None:
+            with self._read() as conn:
+                rows = conn.execute(_decisions_query(tuple(values), limit), values).mappings()
+                return [DecisionRecord(**row) for row in rows]
         query = sa.select(table).order_by(table.c.created_at.desc()).limit(limit)
         if kind is not None:
             query = query.where(table.c.kind == kind)
@@ -669,15 +749,11 @@ class Ledger:
 
     def feedback_since(self, kind: str, since: float, limit: int = 200) -> list[dict[str, Any]]:
         """Feedback rows of one ``kind`` recorded at or after ``since``, newest first."""
-        table = tables["feedback"]
-        query = (
-            sa.select(table)
-            .where(table.c.kind == kind, table.c.created_at >= since)
-            .order_by(table.c.created_at.desc(), table.c.id.desc())
-            .limit(limit)
-        )
+        values = {"kind": kind, "since": since, "limit": limit}
         with self._read() as conn:
-            return [dict(row) for row in conn.execute(query).mappings()]
+            return [
+                dict(row) for row in conn.execute(_prebuilt("feedback_since"), values).mappings()
+            ]
 
     def feedback_for(self, decision_id: str) -> list[dict[str, Any]]:
         table = tables["feedback"]
@@ -810,14 +886,9 @@ class Ledger:
 
     def due_questions(self, now: float) -> list[Question]:
         """Pending questions whose expiry has come, oldest expiry first (nothing changed)."""
-        table = tables["questions"]
-        query = (
-            sa.select(table)
-            .where(table.c.status == "pending", table.c.expires_at <= now)
-            .order_by(table.c.expires_at, table.c.id)
-        )
         with self._read() as conn:
-            return [Question(**row) for row in conn.execute(query).mappings()]
+            rows = conn.execute(_prebuilt("due_questions"), {"now": now}).mappings()
+            return [Question(**row) for row in rows]
 
     def expire_question(
         self, question: Question, now: float, *, feedback: Sequence[Feedback] = ()
@@ -885,11 +956,8 @@ class Ledger:
 
     def answered_since(self, since: float) -> list[Question]:
         """Questions answered (or expired) at or after ``since``."""
-        table = tables["questions"]
         with self._read() as conn:
-            rows = conn.execute(
-                sa.select(table).where(table.c.answered_at >= since, table.c.status != "pending")
-            ).mappings()
+            rows = conn.execute(_prebuilt("answered_since"), {"since": since}).mappings()
             return [Question(**row) for row in rows]
 
     def question(self, question_id: str) -> Question | None:
@@ -928,10 +996,13 @@ class Ledger:
             return [Question(**row) for row in conn.execute(query).mappings()]
 
     def questions(self, status: str | None = "pending", limit: int = 200) -> list[Question]:
+        if status is not None:
+            values = {"status": status, "limit": limit}
+            with self._read() as conn:
+                rows = conn.execute(_prebuilt("questions"), values).mappings()
+                return [Question(**row) for row in rows]
         table = tables["questions"]
         query = sa.select(table).order_by(table.c.asked_at).limit(limit)
-        if status is not None:
-            query = query.where(table.c.status == status)
         with self._read() as conn:
             return [Question(**row) for row in conn.execute(query).mappings()]
 
@@ -979,13 +1050,8 @@ class Ledger:
         return bool(done.rowcount == 1)
 
     def executions(self, status: Sequence[str]) -> list[dict[str, Any]]:
-        table = tables["executions"]
         with self._read() as conn:
-            rows = conn.execute(
-                sa.select(table)
-                .where(table.c.status.in_(list(status)))
-                .order_by(table.c.created_at)
-            ).mappings()
+            rows = conn.execute(_prebuilt("executions"), {"status": list(status)}).mappings()
             return [dict(row) for row in rows]
 
     def record_intent(
@@ -1066,9 +1132,8 @@ class Ledger:
     # --------------------------------------------------------- guard state
     def guard(self, key: str) -> tuple[dict[str, Any], int]:
         """A guard's value and version (version 0: never written)."""
-        table = tables["guard_state"]
         with self._read() as conn:
-            row = conn.execute(sa.select(table).where(table.c.key == key)).mappings().first()
+            row = conn.execute(_prebuilt("guard"), {"key": key}).mappings().first()
         return (dict(row["value"]), int(row["version"])) if row else ({}, 0)
 
     def put_guard(
