@@ -141,7 +141,8 @@ def _check_minute_rows(name: str, table: Table) -> None:
     spacing = float(np.median(np.diff(stamps)))
     if spacing > MAX_GAP_MINUTES * 60.0:
         raise InputError(
-            f"trace {name!r}: {table.path}: its rows are {plain(spacing)} s apart (the median); "
+            f"trace {name!r}: {table.path}: its rows are {plain(spacing)} s apart (the median)"
+            f"{table.why_time()}; "
             f"the simulation replays demand one minute at a time and fills gaps of at most "
             f"{MAX_GAP_MINUTES} minutes: give one row a minute (resample the file)"
         )
@@ -152,7 +153,8 @@ def _check_minute_rows(name: str, table: Table) -> None:
         raise InputError(
             f"{table.where(first)} trace {name!r}: rows {table.stamp(first - 1)} (line "
             f"{table.line(first - 1)}) and {table.stamp(first)} round to the same minute "
-            f"({shared.size} such pairs; the rows are {plain(spacing)} s apart, the median): "
+            f"({shared.size} such pairs; the rows are {plain(spacing)} s apart, the median)"
+            f"{table.why_time()}: "
             "the simulation replays demand one minute at a time and would keep only one "
             "of them: give one row a minute (resample the file)"
         )

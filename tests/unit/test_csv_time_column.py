@@ -105,15 +105,16 @@ def test_a_trace_out_of_order_names_its_line_and_column(tmp_path: Path) -> None:
 def test_a_trace_of_load_only_read_by_its_first_column_says_why_it_is_short(
     tmp_path: Path,
 ) -> None:
-    """Load in the first column that happens to increase reads as seconds since 1970: a
-    trace of a few seconds, and the message says which column was taken for time."""
+    """Load in the first column that happens to increase reads as seconds since 1970: rows
+    a second apart, and the message says which column was taken for time."""
     rows = [f"{100 + i},{i % 3}" for i in range(50)]
     trace = _trace(tmp_path, "requests,errors\n" + "\n".join(rows) + "\n")
     with pytest.raises(InputError) as caught:
         load_trace(trace, 1.0)
     message = str(caught.value)
-    assert "which covers 0.00 days (no column is named timestamp, time, ts, date or" in message
-    assert "so the first column, 'requests', is read as the timestamps)" in message
+    assert "round to the same minute" in message
+    assert "s apart, the median) (no column is named timestamp, time, ts, date or" in message
+    assert "so the first column, 'requests', is read as the timestamps):" in message
 
 
 def test_a_trace_without_a_time_column_still_reads_by_its_step(tmp_path: Path) -> None:

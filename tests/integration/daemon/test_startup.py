@@ -300,7 +300,8 @@ runbooks: []
     )
     assert done.returncode == 2, done.stderr
     assert done.stderr.strip().splitlines()[-1] == (
-        f"autonomic: error: cannot open the ledger at sqlite:///{ledger}: "
-        "unable to open database file"
+        f"autonomic: error: cannot open the ledger at {ledger}: its folder {ledger.parent} "
+        "does not exist; create the folder, or set ledger.url to a file in one that exists "
+        "(sqlite:///PATH)"
     )
     assert "started" not in done.stderr  # no job, no server
