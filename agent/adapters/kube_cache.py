@@ -35,6 +35,7 @@ synced and empty rather than failing: it watches nothing and lists again every
 
 from __future__ import annotations
 
+import contextlib
 import heapq
 import logging
 import random
@@ -455,8 +456,9 @@ class EventCache(WatchCache):
 
     Events are the noisiest kind in a cluster, so the cache holds only the recent ones:
     an Event last seen more than ``max_age_seconds`` ago (by the wall clock: the latest
-    of its ``series.lastObservedTime``, ``lastTimestamp``, ``eventTime``,
-    ``firstTimestamp`` and ``creationTimestamp``; its arrival when it has none) is
+    of its ``series.lastObservedTime``, ``lastTimestamp``, ``eventTime`` and
+    ``firstTimestamp``; its ``creationTimestamp`` when it has none of them, its arrival
+    when it has no time at all) is
     dropped and counted in ``stats.aged_out``, and beyond ``max_events`` the oldest are
     dropped and counted in ``stats.dropped`` (said in the log the first time, then at
     every power of two). The default age is the API server's default ``--event-ttl``
@@ -536,14 +538,12 @@ class EventCache(WatchCache):
 def _last_seen(event: Obj, wall_clock: Callable[[], float]) -> float:
     """When ``event`` last happened (seconds since the epoch): the latest of its times."""
     series = event.get("series") or {}
-    meta = event.get("metadata") or {}
     latest = None
     for value in (
         series.get("lastObservedTime") if isinstance(series, dict) else None,
         event.get("lastTimestamp"),
         event.get("eventTime"),
         event.get("firstTimestamp"),
-        meta.get("creationTimestamp"),
     ):
         if isinstance(value, str) and value:
             try:
@@ -551,6 +551,11 @@ def _last_seen(event: Obj, wall_clock: Callable[[], float]) -> float:
             except ValueError:
                 continue
             latest = at if latest is None else max(latest, at)
+    if latest is None:  # an Event with none of its own times: when it was created
+        created = (event.get("metadata") or {}).get("creationTimestamp")
+        if isinstance(created, str) and created:
+            with contextlib.suppress(ValueError):
+                latest = datetime.fromisoformat(created.replace("Z", "+00:00")).timestamp()
     return wall_clock() if latest is None else latest
 
 
