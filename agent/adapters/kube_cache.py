@@ -25,6 +25,9 @@ objects are dropped as they arrive, never kept. ``NamespacedCaches`` reads one k
 fixed set of namespaces through one ``WatchCache`` per namespace (namespaced LIST and
 WATCH only, so RoleBindings in those namespaces are enough).
 
+``EventCache`` is a ``WatchCache`` of Events bounded by age and count: the oldest are
+dropped, and counted (``stats.aged_out``, ``stats.dropped``).
+
 A cache of an optional kind (a custom resource such as Argo Rollouts' ``Rollout``, or
 the PersistentVolumeClaims and StorageClasses only volume expansion reads, given an
 ``OptionalKind``) whose list answers 404 (the CRD is not installed) or 403 (no RBAC) is

@@ -2,10 +2,11 @@
 official ``kubernetes`` client.
 
 Reads come from watch caches (``kube_cache.WatchCache``, one per kind) once
-``start()`` has run, and from direct LISTs before that; writes always read fresh
-(``kube_ops``). Errors arrive as ``agent.errors`` families with reason codes
-(``kube_errors``). ``REQUIRED_RBAC`` is the exact set of permissions these calls need;
-the manifests' ClusterRole is tested against it.
+``start()`` has run, and from direct LISTs before that; Events from a bounded
+``kube_cache.EventCache`` that the first ``list_events`` after ``start()`` opens;
+writes always read fresh (``kube_ops``). Errors arrive as ``agent.errors`` families
+with reason codes (``kube_errors``). ``REQUIRED_RBAC`` is the exact set of permissions
+these calls need; the manifests' ClusterRole is tested against it.
 
 ``namespaces`` (empty: all) limits the reads to those namespaces: every list and watch
 of a namespaced kind here then goes to one namespace's endpoint (one cache per kind and
