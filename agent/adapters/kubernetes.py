@@ -2,10 +2,11 @@
 official ``kubernetes`` client.
 
 Reads come from watch caches (``kube_cache.WatchCache``, one per kind) once
-``start()`` has run, and from direct LISTs before that; writes always read fresh
-(``kube_ops``). Errors arrive as ``agent.errors`` families with reason codes
-(``kube_errors``). ``REQUIRED_RBAC`` is the exact set of permissions these calls need;
-the manifests' ClusterRole is tested against it.
+``start()`` has run, and from direct LISTs before that; Events from a bounded
+``kube_cache.EventCache`` that the first ``list_events`` after ``start()`` opens;
+writes always read fresh (``kube_ops``). Errors arrive as ``agent.errors`` families
+with reason codes (``kube_errors``). ``REQUIRED_RBAC`` is the exact set of permissions
+these calls need; the manifests' ClusterRole is tested against it.
 
 ``namespaces`` (empty: all) limits the reads to those namespaces: every list and watch
 of a namespaced kind here then goes to one namespace's endpoint (one cache per kind and
@@ -35,6 +36,7 @@ import contextlib
 import dataclasses
 import logging
 import os
+import threading
 import time
 import uuid
 from collections.abc import Callable, Iterable
@@ -43,7 +45,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from agent.adapters.kube_api import KINDS, KubeApi
-from agent.adapters.kube_cache import NamespacedCaches, OptionalKind, WatchCache
+from agent.adapters.kube_cache import EventCache, NamespacedCaches, OptionalKind, WatchCache
 from agent.adapters.kube_errors import ObjectGoneError, PermissionDeniedError, RetryPolicy
 from agent.adapters.kube_ops import Operations
 from agent.adapters.kube_state import (
@@ -98,7 +100,7 @@ REQUIRED_RBAC: tuple[RbacRule, ...] = (
     RbacRule("", "pods", ("delete", "get", "list", "watch")),
     RbacRule("", "pods/eviction", ("create",)),
     RbacRule("", "nodes", ("get", "list", "patch", "watch")),
-    RbacRule("", "events", ("create", "list")),
+    RbacRule("", "events", ("create", "list", "watch")),
     RbacRule("", "persistentvolumeclaims", ("get", "list", "patch", "watch")),
     RbacRule("apps", "deployments", ("get", "list", "patch", "watch")),
     RbacRule("apps", "deployments/scale", ("get", "patch")),
@@ -222,6 +224,8 @@ class KubernetesCluster:
         monotonic: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], None] = time.sleep,
         ignore_field_managers: Iterable[str] = (),
+        event_max_age: float = 3900.0,
+        event_limit: int = 5000,
     ) -> None:
         self.api = KubeApi(api_client, policy=policy, sleep=sleep)
         # Field managers whose writes are not "a person changed it" (the built-in list
@@ -267,15 +271,42 @@ class KubernetesCluster:
             )
             for kind in CACHED_KINDS
         }
+
+        # Events: watched like the kinds above, bounded (``kube_cache.EventCache``), and
+        # only from the first ``list_events`` after ``start()``: nothing in the daemon
+        # reads Events today, and watching the noisiest kind for no reader would cost
+        # the API server and this process for nothing.
+        def event_cache(namespace: str | None = None) -> EventCache:
+            return EventCache(
+                self.api,
+                namespace,
+                max_age_seconds=event_max_age,
+                max_events=event_limit,
+                wall_clock=wall_clock,
+                resync_seconds=resync_seconds,
+                watch_timeout=watch_timeout,
+                exclude_namespaces=self.exclude_namespaces,
+                clock=monotonic,
+            )
+
+        self.events: EventCache | NamespacedCaches = (
+            NamespacedCaches(event_cache(ns) for ns in self.namespaces)
+            if self.namespaces
+            else event_cache()
+        )
+        self._events_started = False
+        self._events_lock = threading.Lock()
         self._started = False
         self.events_failed = 0
 
     @staticmethod
     def watch_count(namespaces: Iterable[str] = ()) -> int:
         """How many watches the caches hold open: one per kind, or with ``namespaces``
-        one per namespaced kind and namespace (plus the Nodes' one)."""
+        one per namespaced kind and namespace (plus the Nodes' one); Events' included
+        (opened when something first reads Events)."""
         listed = len(set(namespaces))
-        return sum(listed if listed and KINDS[kind].namespaced else 1 for kind in CACHED_KINDS)
+        kinds = (*CACHED_KINDS, "Event")
+        return sum(listed if listed and KINDS[kind].namespaced else 1 for kind in kinds)
 
     # ---------------------------------------------------------------- lifecycle
 
@@ -293,11 +324,12 @@ class KubernetesCluster:
         """Stop every watch, waiting ``timeout`` seconds in all for their threads (not
         each in turn): each is told first, then waited for."""
         deadline = time.monotonic() + timeout
-        for cache in self.caches.values():
+        caches = [*self.caches.values(), *([self.events] if self._events_started else [])]
+        for cache in caches:
             cache.stop(0.0)
-        for cache in self.caches.values():
+        for cache in caches:
             cache.stop(max(0.0, deadline - time.monotonic()))
-        self._started = False
+        self._started = self._events_started = False
 
     def waiting(self) -> str | None:
         """Why the caches are not all filled yet, or None once they are (a cache that
@@ -311,8 +343,10 @@ class KubernetesCluster:
         return f"waiting for the Kubernetes API server to list {', '.join(pending)} (retrying){why}"
 
     def staleness(self) -> float:
-        """Seconds since the least recently refreshed cache heard from the API server."""
-        return max(cache.staleness() for cache in self.caches.values())
+        """Seconds since the least recently refreshed cache heard from the API server
+        (the Events' one counts once something reads Events)."""
+        caches = [*self.caches.values(), *([self.events] if self._events_started else [])]
+        return max(cache.staleness() for cache in caches)
 
     def in_scope(self, namespace: str | None) -> bool:
         """Whether the adapter reads ``namespace``: listed in ``namespaces`` (or none
@@ -447,13 +481,48 @@ class KubernetesCluster:
         return self._objects("PodDisruptionBudget", namespace)
 
     def list_events(self, target: ObjectRef) -> list[Obj]:
-        """Events about ``target``, oldest first (a direct, fresh LIST in its namespace;
-        none for a namespace the adapter does not read)."""
+        """Events about ``target`` in its namespace (a cluster-scoped object's in
+        ``default``), oldest first; none for a namespace the adapter does not read.
+
+        After ``start()`` they come from the Event watch cache, which the first call
+        starts (and waits ``event_wait`` seconds for its first list); before, or when
+        the cache does not hold that namespace or has not listed yet, from a direct
+        LIST with a field selector, as they always did. Both give the same Events in
+        the same order (by time, then name), within the cache's bounds: an Event last
+        seen more than ``event_max_age`` seconds ago, or beyond ``event_limit``, is not
+        in the cache."""
         if not self.in_scope(target.namespace):
             return []
-        fields = f"involvedObject.kind={target.kind},involvedObject.name={target.name}"
-        items, _ = self.api.list("Event", target.namespace or "default", field_selector=fields)
+        namespace = target.namespace or "default"
+        cache = self._event_cache(namespace)
+        if cache is not None:
+            items = [
+                event
+                for event in cache.items(namespace)
+                if (event.get("involvedObject") or {}).get("kind") == target.kind
+                and (event.get("involvedObject") or {}).get("name") == target.name
+            ]
+            items.sort(key=lambda e: e["metadata"].get("name", ""))
+        else:
+            fields = f"involvedObject.kind={target.kind},involvedObject.name={target.name}"
+            items, _ = self.api.list("Event", namespace, field_selector=fields)
         return sorted(items, key=lambda e: e.get("lastTimestamp") or e.get("eventTime") or "")
+
+    event_wait = 5.0
+
+    def _event_cache(self, namespace: str) -> EventCache | NamespacedCaches | None:
+        """The Event cache when it can answer for ``namespace`` (started on first use
+        after ``start()``), else None."""
+        if not self._started or not self.events.covers(namespace):
+            return None
+        with self._events_lock:
+            first = not self._events_started
+            if first:
+                self._events_started = True
+                self.events.start()
+        if first:
+            self.events.wait_synced(self.event_wait)
+        return self.events if self.events.synced else None
 
     # ------------------------------------------------------------------- writes
 

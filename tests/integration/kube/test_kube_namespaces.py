@@ -235,10 +235,10 @@ def test_the_daemon_wires_the_cluster_settings(
         assert cluster.namespaces == ("a", "b")
         assert cluster.exclude_namespaces == {"kube-system"}
         assert {w.ref.namespace for w in cluster.list_workloads()} == {"a", "b"}
-        # One watch per namespaced kind and namespace, plus the Nodes' and the
-        # StorageClasses': the connection pool holds them all, with room for reads and
-        # writes.
-        assert KubernetesCluster.watch_count(("a", "b")) == 2 * 8 + 2
+        # One watch per namespaced kind (Events included) and namespace, plus the
+        # Nodes' and the StorageClasses': the connection pool holds them all, with room
+        # for reads and writes.
+        assert KubernetesCluster.watch_count(("a", "b")) == 2 * 9 + 2
         pool = cluster.api.api_client.configuration.connection_pool_maxsize
         assert pool >= KubernetesCluster.watch_count(("a", "b")) + 8
         calls = listings_of_namespaced_kinds(fake)
