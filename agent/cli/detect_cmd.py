@@ -40,6 +40,7 @@ _HEADER = (
     "reason",
 )
 _REAL_DATES_FROM = 1e8  # epoch seconds (1973): smaller timestamps are row offsets, not dates
+EXPLAINED_SCORE = 0.5  # forecasting.anomaly.EXPLAINED_SCORE (a test keeps them equal)
 DEFAULT_THRESHOLD = 0.69  # AnomalyQuery.threshold's default (a test keeps them equal)
 MOST_MARKERS = 2000
 
@@ -55,6 +56,16 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
             "Missing values (empty cells), gaps, duplicate timestamps and rows a --state "
             "file has already seen never fire (reason 'missing'); the first rows are "
             "'warming_up'. Rows must be sorted oldest first; an infinite value is an error."
+        ),
+        epilog=(
+            "Reasons: 'spike' or 'dip' (far above or below the expected value, outside the "
+            "band), 'level_shift' (the mean moved and stayed moved: small deviations that "
+            "persist, so the value may be inside the band), 'trend_change' (shifts the same "
+            "way that keep coming: the level keeps moving), 'variance_change' (the noise "
+            "grew), 'seasonality_break' (normal for the series, wrong for the time of day), "
+            "'unusual_pattern' (inside the band, but the recent sequence of values has not "
+            "been seen before), 'none' (looked normal), 'warming_up', 'missing'. A row "
+            f"scoring {EXPLAINED_SCORE:g} or more always has a reason other than 'none'."
         ),
     )
     parser.add_argument("series", type=Path, metavar="SERIES.csv", help="CSV with a header row")
@@ -173,7 +184,7 @@ def run_detect(args: argparse.Namespace) -> int:
             raise InputError(f"{args.state}: cannot write: {exc.strerror or exc}") from exc
     print(
         f"autonomic detect: {len(timestamps)} rows of {column!r} at a {step:g} s step; "
-        f"{fired} rows flagged (score >= {args.threshold:g})",
+        f"{fired} {'row' if fired == 1 else 'rows'} flagged (score >= {args.threshold:g})",
         file=sys.stderr,
     )
     if seen:
