@@ -1,9 +1,11 @@
 """`autonomic detect`: score a series from a CSV file for anomalies, online, point by point
 
 A row is flagged when its score reaches ``--threshold`` (by default the daemon's
-default for an anomaly query, 0.69): the rows on which the daemon would open or worsen an
-incident, and the ones the summary on stderr counts. ``--plot FILE.svg`` also draws the
-series, the detector's expected band and a marker on every flagged row.
+default for an anomaly query, 0.69): the rows the summary on stderr counts. The daemon opens
+or worsens an incident on such a row when its confidence is also 0.9999 or more (a row only
+the contextual detector found, reason ``unusual_pattern``, has less). Every row scoring
+``EXPLAINED_SCORE`` (0.5) or more has a reason other than ``none``. ``--plot FILE.svg``
+also draws the series, the detector's expected band and a marker on every flagged row.
 """
 
 from __future__ import annotations
@@ -58,14 +60,14 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
             "'warming_up'. Rows must be sorted oldest first; an infinite value is an error."
         ),
         epilog=(
-            "Reasons: 'spike' or 'dip' (far above or below the expected value, outside the "
-            "band), 'level_shift' (the mean moved and stayed moved: small deviations that "
-            "persist, so the value may be inside the band), 'trend_change' (shifts the same "
-            "way that keep coming: the level keeps moving), 'variance_change' (the noise "
-            "grew), 'seasonality_break' (normal for the series, wrong for the time of day), "
-            "'unusual_pattern' (inside the band, but the recent sequence of values has not "
-            "been seen before), 'none' (looked normal), 'warming_up', 'missing'. A row "
-            f"scoring {EXPLAINED_SCORE:g} or more always has a reason other than 'none'."
+            "Reasons: 'spike' or 'dip' (far above or below the expected value or the series' "
+            "usual level), 'level_shift' (the mean moved and stayed moved: small deviations that "
+            "persist, so the value may be inside the band), 'trend_change' (shifts the same way "
+            "that keep coming: the level keeps moving), 'variance_change' (the noise grew), "
+            "'seasonality_break' (normal for the series, wrong for the time of day), "
+            "'unusual_pattern' (inside the band, but the recent sequence of values has not been "
+            "seen before), 'none' (looked normal), 'warming_up', 'missing'. A row scoring "
+            f"{EXPLAINED_SCORE:g} or more always has a reason other than 'none'."
         ),
     )
     parser.add_argument("series", type=Path, metavar="SERIES.csv", help="CSV with a header row")

@@ -102,7 +102,8 @@ def test_rows_are_flagged_at_the_daemons_threshold_or_the_one_given(
     scores = [float(r["anomaly_score"]) for r in read(out)]
     flagged = sum(s >= DEFAULT_THRESHOLD for s in scores)
     assert flagged >= 1
-    assert f"{flagged} rows flagged (score >= 0.69)" in capsys.readouterr().err
+    noun = "row" if flagged == 1 else "rows"
+    assert f"{flagged} {noun} flagged (score >= 0.69)" in capsys.readouterr().err
     assert main(["detect", str(series), "-o", str(out), "--threshold", "0.2"]) == 0
     lower = sum(s >= 0.2 for s in scores)
     assert lower > flagged and f"{lower} rows flagged (score >= 0.2)" in capsys.readouterr().err
