@@ -13,6 +13,7 @@ from forecasting.anomaly import (
     AnomalyPoint,
     Detector,
     DetectorConfig,
+    IncidentTracker,
     Reason,
     StateError,
 )
@@ -587,8 +588,9 @@ def _check_reasons(points: list[AnomalyPoint]) -> None:
     for i, p in enumerate(points):
         if p.score >= EXPLAINED_SCORE:
             assert p.reason != Reason.NONE, f"point {i} scored {p.score:.3f} with no reason"
-        if p.reason == Reason.UNUSUAL_PATTERN:
+        if p.reason == Reason.UNUSUAL_PATTERN:  # the contextual detector's: opens no incident
             assert p.lower <= p.observed <= p.upper, f"point {i}: unusual_pattern off the band"
+            assert p.confidence < IncidentTracker().open_confidence
         if p.reason in _STATISTICAL_REASONS:
             assert p.confidence >= 0.99, f"point {i}: {p.reason} at confidence {p.confidence}"
 
