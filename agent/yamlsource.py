@@ -66,6 +66,16 @@ class YamlLines:
         node, found = self._walk(path)
         return int(node.start_mark.line) + 1 if node is not None and found else None
 
+    def key(self, path: Sequence[str | int]) -> int:
+        """The line where ``path``'s last key is written (a mapping's key, not its value,
+        which in block style starts on the next line); else as ``__call__``."""
+        parent, found = self._walk(path[:-1])
+        if found and path and isinstance(parent, yaml.MappingNode):
+            for key, _value in parent.value:
+                if isinstance(key, yaml.ScalarNode) and key.value == str(path[-1]):
+                    return int(key.start_mark.line) + 1
+        return self(path)
+
     def _walk(self, path: Sequence[str | int]) -> tuple[yaml.Node | None, bool]:
         current = self._root
         if current is None:

@@ -1,9 +1,11 @@
 """`autonomic detect`: score a series from a CSV file for anomalies, online, point by point
 
 A row is flagged when its score reaches ``--threshold`` (by default the daemon's
-default for an anomaly query, 0.69): the rows on which the daemon would open or worsen an
-incident, and the ones the summary on stderr counts. ``--plot FILE.svg`` also draws the
-series, the detector's expected band and a marker on every flagged row.
+default for an anomaly query, 0.69): the rows the summary on stderr counts. The daemon opens
+or worsens an incident on such a row when its confidence is also 0.9999 or more (a row only
+the contextual detector found, reason ``unusual_pattern``, has less). Every row scoring
+``EXPLAINED_SCORE`` (0.5) or more has a reason other than ``none``. ``--plot FILE.svg``
+also draws the series, the detector's expected band and a marker on every flagged row.
 """
 
 from __future__ import annotations
@@ -40,6 +42,7 @@ _HEADER = (
     "reason",
 )
 _REAL_DATES_FROM = 1e8  # epoch seconds (1973): smaller timestamps are row offsets, not dates
+EXPLAINED_SCORE = 0.5  # forecasting.anomaly.EXPLAINED_SCORE (a test keeps them equal)
 DEFAULT_THRESHOLD = 0.69  # AnomalyQuery.threshold's default (a test keeps them equal)
 MOST_MARKERS = 2000
 
@@ -55,6 +58,16 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
             "Missing values (empty cells), gaps, duplicate timestamps and rows a --state "
             "file has already seen never fire (reason 'missing'); the first rows are "
             "'warming_up'. Rows must be sorted oldest first; an infinite value is an error."
+        ),
+        epilog=(
+            "Reasons: 'spike' or 'dip' (far above or below the expected value or the series' "
+            "usual level), 'level_shift' (the mean moved and stayed moved: small deviations that "
+            "persist, so the value may be inside the band), 'trend_change' (shifts the same way "
+            "that keep coming: the level keeps moving), 'variance_change' (the noise grew), "
+            "'seasonality_break' (normal for the series, wrong for the time of day), "
+            "'unusual_pattern' (inside the band, but the recent sequence of values has not been "
+            "seen before), 'none' (looked normal), 'warming_up', 'missing'. A row scoring "
+            f"{EXPLAINED_SCORE:g} or more always has a reason other than 'none'."
         ),
     )
     parser.add_argument("series", type=Path, metavar="SERIES.csv", help="CSV with a header row")
@@ -173,7 +186,7 @@ def run_detect(args: argparse.Namespace) -> int:
             raise InputError(f"{args.state}: cannot write: {exc.strerror or exc}") from exc
     print(
         f"autonomic detect: {len(timestamps)} rows of {column!r} at a {step:g} s step; "
-        f"{fired} rows flagged (score >= {args.threshold:g})",
+        f"{fired} {'row' if fired == 1 else 'rows'} flagged (score >= {args.threshold:g})",
         file=sys.stderr,
     )
     if seen:

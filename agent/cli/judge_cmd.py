@@ -108,8 +108,11 @@ def _handle(args: argparse.Namespace) -> int:
     return 0
 
 
-def load_spec(path: Path) -> tuple[MetricSpec, ...]:
+def load_spec(path: Path) -> tuple[tuple[MetricSpec, ...], dict[tuple[str, str], str]]:
     """Read and validate a YAML spec; every error names the file, the line and the field.
+
+    Also returns where each metric's columns are named, ``"FILE:LINE: FIELD"`` by
+    (metric, column), so that a column the CSV files lack is reported at its spec line.
 
     Duplicate keys are refused (a second ``latency:`` would otherwise silently replace
     the first), as in the configuration and the runbooks.
@@ -135,9 +138,19 @@ def load_spec(path: Path) -> tuple[MetricSpec, ...]:
     except YamlSourceError as exc:
         raise InputError(f"{path}:{exc.line}: {exc.detail}") from None
     try:
-        return parse_spec(raw)
+        specs = parse_spec(raw)
     except CanarySpecError as exc:
         raise InputError(f"{path}:{lines(exc.path)}: {exc.field}: {exc.message}") from None
+    where: dict[tuple[str, str], str] = {}
+    for spec in specs:
+        if spec.numerator is not None and spec.denominator is not None:
+            for part, column in (("numerator", spec.numerator), ("denominator", spec.denominator)):
+                line = lines(("metrics", spec.name, part))
+                where[spec.name, column] = f"{path}:{line}: metrics.{spec.name}.{part}"
+        else:  # the metric's name is its column
+            line = lines.key(("metrics", spec.name))
+            where[spec.name, spec.name] = f"{path}:{line}: metrics.{spec.name}"
+    return specs, where
 
 
 def _line(path: Path, index: int) -> int | None:
@@ -211,7 +224,11 @@ def _when(ts: float) -> str:
 
 
 def _check_tables(
-    baseline: Table, canary: Table, specs: tuple[MetricSpec, ...], allow_missing: bool
+    baseline: Table,
+    canary: Table,
+    specs: tuple[MetricSpec, ...],
+    allow_missing: bool,
+    where: dict[tuple[str, str], str],
 ) -> float:
     from forecasting.canary import MetricKind
 
@@ -231,9 +248,13 @@ def _check_tables(
         for spec in specs:
             for column in spec.columns:
                 if column not in table.columns:
+                    named = where.get((spec.name, column))
                     raise InputError(
-                        f"{table.path}: no column {column!r} (needed by metric {spec.name!r}); "
-                        f"the columns are {sorted(table.columns)}"
+                        f"{named}: {table.path} has no column {column!r}; its columns are "
+                        f"{sorted(table.columns)}"
+                        if named
+                        else f"{table.path}: no column {column!r} (needed by metric "
+                        f"{spec.name!r}); the columns are {sorted(table.columns)}"
                     )
                 values = table.columns[column]
                 counts = spec.kind is MetricKind.RATIO
@@ -324,8 +345,9 @@ def run_judge(
     base_table = read_table(baseline)
     canary_table = read_table(canary)
     if spec_path is not None:
-        specs = load_spec(spec_path)
+        specs, spec_lines = load_spec(spec_path)
     else:
+        spec_lines = {}
         if set(base_table.columns) != set(canary_table.columns):
             raise InputError(
                 f"{baseline} has columns "
@@ -333,7 +355,7 @@ def run_judge(
                 "without a spec both files must have the same metric columns"
             )
         specs = default_specs(list(base_table.columns))
-    step = _check_tables(base_table, canary_table, specs, allow_missing)
+    step = _check_tables(base_table, canary_table, specs, allow_missing, spec_lines)
     span = base_table.timestamps[-1] - base_table.timestamps[0] + step
     try:
         settings = JudgeSettings(

@@ -8,9 +8,10 @@ restarts, and an ``IncidentTracker`` that folds anomalous points into incidents.
 from forecasting.anomaly._state import StateError
 from forecasting.anomaly.detector import BatchResult, Detector, DetectorConfig
 from forecasting.anomaly.incidents import Incident, IncidentEvent, IncidentTracker, Transition
-from forecasting.anomaly.point import AnomalyPoint, Reason
+from forecasting.anomaly.point import EXPLAINED_SCORE, AnomalyPoint, Reason
 
 __all__ = [
+    "EXPLAINED_SCORE",
     "AnomalyPoint",
     "BatchResult",
     "Detector",

@@ -23,7 +23,10 @@ For every point, in order, using only points already seen:
 The reported ``score`` is the larger of the contextual score and ``statistical_weight``
 times the statistical score (steps 1-5): the contextual detector catches new patterns of
 values that are individually ordinary, the statistical path catches large deviations and
-gives the band, the confidence and most reasons.
+gives the band, the confidence and most reasons. A point scoring ``EXPLAINED_SCORE`` (0.5)
+or more always has a reason: when its statistical confidence is below ``reason_confidence``
+(the contextual detector found it) the reason is ``spike`` or ``dip`` if the value is
+outside the band and ``unusual_pattern`` if it is inside.
 
 Missing values (NaN, infinities, magnitudes beyond 1e150, timestamps skipped over, duplicate or
 backward timestamps) never fire:
@@ -55,7 +58,7 @@ from forecasting.anomaly.baseline import SeasonalBaseline
 from forecasting.anomaly.changepoint import Cusum
 from forecasting.anomaly.context import ContextDetector
 from forecasting.anomaly.likelihood import ScoreLikelihood, surprise_score
-from forecasting.anomaly.point import AnomalyPoint, Reason
+from forecasting.anomaly.point import EXPLAINED_SCORE, AnomalyPoint, Reason
 from forecasting.anomaly.robust import RobustLevel
 
 __all__ = ["BatchResult", "Detector", "DetectorConfig", "StateError"]
@@ -114,7 +117,8 @@ class DetectorConfig:
     half_surprise: float = 10.0  # -log10(tail) that maps to score 0.5
     band: float = 3.0  # half-width of the expected band, in standard deviations
     relative_floor: float = 1e-3  # smallest noise scale, relative to the level's magnitude
-    reason_confidence: float = 0.99  # below this confidence the reason is "none"
+    reason_confidence: float = 0.99  # below this confidence the statistical path gives no
+    # reason: the point's reason is "none" unless it scores EXPLAINED_SCORE or more
     context: bool = True  # run the contextual detector
     context_bits: int = 3  # the value is quantised into 2**bits levels
     context_margin: float = 0.5  # the learnt range grows by this share of the new span
@@ -368,8 +372,8 @@ class Detector:
         score = max(novelty, config.statistical_weight * self._refractory(surprise))
         if confidence < config.reason_confidence:
             reason = Reason.NONE
-            if novelty >= config.context_threshold:
-                reason = self._explain_novelty(z_res, z_lvl, a_res, a_lvl)
+            if score >= EXPLAINED_SCORE:  # scored, though the statistical path is unsure
+                reason = self._explain_unsure(value, lower, upper)
         elif a_cp >= a_res and a_cp >= a_lvl:
             reason = Reason.TREND_CHANGE if trending else Reason.LEVEL_SHIFT
         elif self._short_error > 2.5 and a_res < 4.0:
@@ -443,15 +447,18 @@ class Detector:
         reason = Reason.SPIKE if value > expected or math.isnan(expected) else Reason.DIP
         return score, confidence, expected, lower, upper, reason
 
-    def _explain_novelty(self, z_res: float, z_lvl: float, a_res: float, a_lvl: float) -> Reason:
-        """Why a value pattern the contextual detector had never seen is unusual, when the
-        statistical detectors alone are not sure."""
-        signed = z_res if a_res >= a_lvl else z_lvl
-        if abs(signed) >= 2.0:
-            return Reason.SPIKE if signed > 0 else Reason.DIP
-        if self._baseline.period:
-            return Reason.SEASONALITY_BREAK  # an ordinary value, in an order never seen
-        return Reason.LEVEL_SHIFT  # an ordinary value, but a new sequence of levels
+    @staticmethod
+    def _explain_unsure(value: float, lower: float, upper: float) -> Reason:
+        """Why a point scored high when the statistical detectors alone are not sure (its
+        confidence is below ``reason_confidence``): with the default weights that is the
+        contextual detector, which had never seen this sequence of values. A value above
+        the expected band is a spike, one below it a dip; one inside it is an unusual
+        pattern (neither far from what was expected nor a confirmed shift of the mean)."""
+        if value > upper:
+            return Reason.SPIKE
+        if value < lower:
+            return Reason.DIP
+        return Reason.UNUSUAL_PATTERN
 
     @property
     def context_size(self) -> int:

@@ -6,21 +6,31 @@ import math
 from dataclasses import dataclass
 from enum import StrEnum
 
-__all__ = ["AnomalyPoint", "Reason"]
+__all__ = ["EXPLAINED_SCORE", "AnomalyPoint", "Reason"]
+
+# A point scoring at least this always has a reason other than "none" (the daemon's and
+# ``autonomic detect``'s default threshold, 0.69, is above it): a flagged point says why.
+EXPLAINED_SCORE = 0.5
 
 
 class Reason(StrEnum):
-    """Why a point scored as it did. ``NONE`` means "looked normal"."""
+    """Why a point scored as it did. ``NONE`` means "looked normal"; a point scoring
+    ``EXPLAINED_SCORE`` or more never has it."""
 
     NONE = "none"
     WARMING_UP = "warming_up"  # not enough data yet to judge; the score is 0
     MISSING = "missing"  # no value (NaN, a gap, a duplicate timestamp): never fires
     SPIKE = "spike"  # far above what the baseline expected
     DIP = "dip"  # far below what the baseline expected
-    LEVEL_SHIFT = "level_shift"  # the mean moved and stayed moved (CUSUM)
+    # the mean moved and stayed moved (CUSUM): small deviations that persist, so the value
+    # itself may be inside the band
+    LEVEL_SHIFT = "level_shift"
     TREND_CHANGE = "trend_change"  # the slope changed
     VARIANCE_CHANGE = "variance_change"  # the noise level changed
     SEASONALITY_BREAK = "seasonality_break"  # normal for the level, wrong for the time of day
+    # inside the expected band, but the recent sequence of values has not been seen before
+    # (the contextual detector's finding: values each ordinary, in an order never learnt)
+    UNUSUAL_PATTERN = "unusual_pattern"
 
 
 @dataclass(frozen=True, slots=True)

@@ -102,10 +102,39 @@ def test_rows_are_flagged_at_the_daemons_threshold_or_the_one_given(
     scores = [float(r["anomaly_score"]) for r in read(out)]
     flagged = sum(s >= DEFAULT_THRESHOLD for s in scores)
     assert flagged >= 1
-    assert f"{flagged} rows flagged (score >= 0.69)" in capsys.readouterr().err
+    noun = "row" if flagged == 1 else "rows"
+    assert f"{flagged} {noun} flagged (score >= 0.69)" in capsys.readouterr().err
     assert main(["detect", str(series), "-o", str(out), "--threshold", "0.2"]) == 0
     lower = sum(s >= 0.2 for s in scores)
     assert lower > flagged and f"{lower} rows flagged (score >= 0.2)" in capsys.readouterr().err
+
+
+def test_one_flagged_row_is_counted_in_the_singular(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    rows = sine_rows(400)
+    rows[300] = (rows[300][0], "400")
+    series = write(tmp_path / "in.csv", rows)
+    out = tmp_path / "scores.csv"
+    assert main(["detect", str(series), "-o", str(out), "--threshold", "0.99"]) == 0
+    assert sum(float(r["anomaly_score"]) >= 0.99 for r in read(out)) == 1
+    assert "; 1 row flagged (score >= 0.99)" in capsys.readouterr().err
+
+
+def test_the_help_lists_every_reason(capsys: pytest.CaptureFixture[str]) -> None:
+    """The reason column's vocabulary is the detector's, and `detect --help` gives all of
+    it and the score from which a row always has a reason."""
+    from agent.cli.detect_cmd import EXPLAINED_SCORE
+    from forecasting.anomaly import EXPLAINED_SCORE as DETECTOR_EXPLAINED_SCORE
+    from forecasting.anomaly import Reason
+
+    assert EXPLAINED_SCORE == DETECTOR_EXPLAINED_SCORE
+    with pytest.raises(SystemExit):
+        main(["detect", "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    for reason in Reason:
+        assert f"'{reason.value}'" in text
+    assert f"A row scoring {EXPLAINED_SCORE:g} or more always has a reason" in text
 
 
 @pytest.mark.parametrize("bad", ["0", "-0.5", "1.5", "nan"])

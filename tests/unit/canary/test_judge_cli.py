@@ -158,6 +158,40 @@ def test_bad_input_is_a_clear_error(
         assert "spec.yaml" in err
 
 
+@pytest.mark.parametrize(
+    ("spec_text", "where", "column"),
+    [
+        (
+            "metrics:\n  latency: {kind: continuous}\n  p99:\n    kind: continuous\n",
+            ":3: metrics.p99:",
+            "p99",
+        ),
+        (
+            "metrics:\n  err:\n    kind: ratio\n    numerator: errs\n    denominator: requests\n",
+            ":4: metrics.err.numerator:",
+            "errs",
+        ),
+    ],
+)
+def test_a_spec_naming_a_missing_column_is_reported_at_its_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], spec_text: str, where: str, column: str
+) -> None:
+    """File, line and field of the spec, as for every other spec error, and the CSV file."""
+    rows = [[0, 1, 0, 10], [60, 1, 0, 10], [120, 1, 0, 10]]
+    base = write_csv(tmp_path / "b.csv", _header(), rows)
+    canary = write_csv(tmp_path / "c.csv", _header(), rows)
+    spec = tmp_path / "spec.yaml"
+    spec.write_text(spec_text)
+    code, _, err = run_cli(
+        capsys, "--baseline", str(base), "--canary", str(canary), "--spec", str(spec)
+    )
+    assert code == 2
+    assert (
+        f"{spec}{where} {base} has no column {column!r}; its columns are "
+        "['errors', 'latency', 'requests']"
+    ) in err
+
+
 def test_empty_file_is_an_error(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     base = write_csv(tmp_path / "b.csv", _header(), [[0, 1, 0, 10]])
     empty = tmp_path / "c.csv"
