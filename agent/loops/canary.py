@@ -183,6 +183,7 @@ from forecasting.canary import (
     parse_spec,
 )
 from remediation.ports import ClusterReader, Kind, ObjectRef, WorkloadState
+from remediation.schema import CANARY_OF
 from remediation.signals import Signal, canary_signal
 
 __all__ = ["CANARY_OF", "JUDGE_CANARY", "CanaryLoop", "standing"]
@@ -192,7 +193,6 @@ log = logging.getLogger("autonomic.canary")
 # Posts a Kubernetes Event: (target, reason, message, warning).
 EventPoster = Callable[[ObjectRef, str, str, bool], None]
 
-CANARY_OF = "autonomic.dev/canary-of"
 # An Argo Rollout's own canary is judged only with this label "true" (and opted in): the
 # verdict acts only through an Argo analysis that asks the endpoint.
 JUDGE_CANARY = "autonomic.dev/judge-canary"
