@@ -109,7 +109,7 @@ def test_the_daemon_loads_the_runbooks_validate_accepts(
     assert main(["runbooks", "validate", str(folder)]) == 0
     with caplog.at_level("INFO", logger="autonomic.daemon"):
         loaded = load_runbooks(settings)
-    assert len(loaded) == 12
+    assert len(loaded) == 13
     assert f"{folder / 'kustomization.yaml'}: skipped: kustomize's own file" in caplog.text
 
     broken = folder / "canary-rollback.yaml"
