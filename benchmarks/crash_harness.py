@@ -290,6 +290,7 @@ def _object_of(operation: dict[str, Any]) -> tuple[str, str, str]:
     resource = {
         "rollback": "deployments",
         "patch_resources": "deployments",
+        "set_images": "deployments",
         "pause_rollout": "deployments",
         "rollout_restart": "deployments",
         "scale": "deployments/scale",

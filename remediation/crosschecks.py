@@ -18,6 +18,7 @@ schema error alone would explain.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 
 from remediation.impossible import never_pass
@@ -25,10 +26,12 @@ from remediation.parts import Parts, parts_of_runbook
 from remediation.quantity import parse_quantity
 from remediation.schema import (
     ACTION_KINDS,
+    CANARY_OF,
     NODE_CONDITIONS,
     NOT_UNDOABLE,
     UNDONE_IN_PART,
     AlertTrigger,
+    CanaryTrigger,
     ExpandVolumeAction,
     KubernetesTrigger,
     NotifyAction,
@@ -61,8 +64,58 @@ def check_parts(parts: Parts) -> list[tuple[Loc, str]]:
         *_templates(parts),
         *_target(parts),
         *_approval(parts),
+        *_promotion(parts),
         *never_pass(parts),
     ]
+
+
+def _promotion(parts: Parts) -> Iterator[tuple[Loc, str]]:
+    """A ``promoteCanary`` runbook acts on a native canary's ``promote`` verdict only: every
+    trigger a canary trigger for that verdict alone, and a target selector that lets a
+    canary Deployment through (its ``autonomic.dev/canary-of`` label names its stable)."""
+    promotes = [i for i, e in enumerate(parts.actions or ()) if e.tag == "promoteCanary"]
+    if not promotes:
+        for loc, text in _texts(parts):
+            if "stable" in _placeholders(text):
+                yield (
+                    loc,
+                    "{{stable}} names the stable Deployment of the canary 'promoteCanary' "
+                    "promotes; this runbook has no promoteCanary action, so it would be empty",
+                )
+        return
+    for index, entry in enumerate(parts.triggers or ()):
+        trigger = entry.value
+        if entry.tag is not None and entry.tag != "canary":
+            yield (
+                ("spec", "triggers", index, "type"),
+                f"'promoteCanary' (actions[{promotes[0]}]) acts on a canary 'promote' verdict "
+                f"only, and a '{entry.tag}' trigger never carries one: use "
+                "'type: canary' with 'verdicts: [promote]'",
+            )
+        elif isinstance(trigger, CanaryTrigger) and set(trigger.verdicts) != {"promote"}:
+            others = ", ".join(v for v in trigger.verdicts if v != "promote")
+            yield (
+                ("spec", "triggers", index, "verdicts"),
+                f"'promoteCanary' (actions[{promotes[0]}]) promotes a canary the judge "
+                f"found good, and this trigger also accepts {others}: a release the judge "
+                "did not pass would be promoted; write 'verdicts: [promote]'",
+            )
+    target = parts.target_has("requireLabels", "excludeLabels")
+    if target is None:
+        return
+    if CANARY_OF in target.exclude_labels:
+        yield (
+            ("spec", "target", "excludeLabels", CANARY_OF),
+            f"a native canary carries {CANARY_OF} (naming its stable Deployment), and "
+            "'promoteCanary' acts on nothing else: excluding it would leave the runbook "
+            "nothing to promote; remove it",
+        )
+    if target.require_labels.get(CANARY_OF) == "":
+        yield (
+            ("spec", "target", "requireLabels", CANARY_OF),
+            f"{CANARY_OF} must name the stable Deployment, so no canary has it empty; "
+            "remove it (the action reads the label itself)",
+        )
 
 
 def _actions(parts: Parts) -> Iterator[tuple[Loc, str]]:
@@ -192,7 +245,19 @@ def _triggers(parts: Parts) -> Iterator[tuple[Loc, str]]:
                 )
 
 
+def _placeholders(text: str) -> set[str]:
+    return set(re.findall(r"\{\{\s*([A-Za-z_][A-Za-z0-9_]*)\s*\}\}", text))
+
+
 def _templates(parts: Parts) -> Iterator[tuple[Loc, str]]:
+    for loc, text in _texts(parts):
+        message = check_template(text)
+        if message is not None:
+            yield loc, message
+
+
+def _texts(parts: Parts) -> list[tuple[Loc, str]]:
+    """Every text with placeholders: PromQL preconditions and checks, notify messages."""
     texts: list[tuple[Loc, str]] = []
     for index, condition in parts.known(parts.preconditions):
         if isinstance(condition, PromqlPrecondition):
@@ -203,10 +268,7 @@ def _templates(parts: Parts) -> Iterator[tuple[Loc, str]]:
     for index, check in parts.known(parts.checks):
         if isinstance(check, PromqlCheck):
             texts.append((("spec", "verification", "checks", index, "query"), check.query))
-    for loc, text in texts:
-        message = check_template(text)
-        if message is not None:
-            yield loc, message
+    return texts
 
 
 def _target(parts: Parts) -> Iterator[tuple[Loc, str]]:

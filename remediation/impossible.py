@@ -49,6 +49,7 @@ from remediation.schema import (
     FreezeWindow,
     KubernetesCheck,
     MaintenanceWindow,
+    PromoteCanaryAction,
     PromqlCheck,
     PromqlPrecondition,
     ScaleAction,
@@ -307,6 +308,10 @@ def _max_targets(parts: Parts) -> Iterator[Problem]:
             objects["hpa"] = "its HorizontalPodAutoscaler"
         elif tag == "scale" and not (isinstance(value, ScaleAction) and value.hpa == "ignore"):
             either = True
+        elif tag == "promoteCanary":
+            objects["stable"] = "the stable Deployment it promotes to"
+            if not isinstance(value, PromoteCanaryAction) or value.scale_canary_to_zero:
+                objects["target"] = f"{target} (the canary, scaled to 0)"
         elif tag != "notify":
             objects["target"] = target
     names = list(objects.values())

@@ -40,11 +40,13 @@ from remediation.ports import (
     Scale,
     SetHpaMaxReplicas,
     SetHpaMinReplicas,
+    SetImages,
     VolumeClaimState,
     WorkloadState,
 )
 from remediation.quantity import format_cpu, format_memory, parse_quantity
 from remediation.schema import (
+    CANARY_OF,
     Action,
     AlertResolvedCheck,
     ChangedWithin,
@@ -60,6 +62,7 @@ from remediation.schema import (
     NotifyAction,
     PatchResourcesAction,
     PauseRolloutAction,
+    PromoteCanaryAction,
     PromqlCheck,
     PromqlPrecondition,
     RaiseHpaMaxReplicasAction,
@@ -89,6 +92,7 @@ __all__ = [
     "plan",
     "precondition_results",
     "show",
+    "stable_of",
 ]
 
 
@@ -179,7 +183,8 @@ class Disruption:
 def count_disruption(operations: Sequence[Operation], snapshot: ClusterSnapshot) -> Disruption:
     """How many pods ``operations`` disrupt, counted from what each does: a rollout
     restart, a rollback or a resources patch replaces every replica of its workload (once
-    per workload, however many containers are patched); a pod delete or eviction is one
+    per workload, however many containers are patched), as does setting a workload's
+    images (a canary's promotion); a pod delete or eviction is one
     pod; a drain is the pods it would evict (at most its ``max_evictions``, not DaemonSet,
     mirror or unmanaged pods); a scale-down is the replicas removed. A cordon, an HPA
     change, a scale-up, a paused rollout or a volume expansion disrupts none."""
@@ -191,7 +196,7 @@ def count_disruption(operations: Sequence[Operation], snapshot: ClusterSnapshot)
             counts[namespace or ""] = counts.get(namespace or "", 0) + n
 
     for op in operations:
-        if isinstance(op, RolloutRestart | RollbackToPrevious | PatchResources):
+        if isinstance(op, RolloutRestart | RollbackToPrevious | PatchResources | SetImages):
             workload = snapshot.workload(op.target)
             if workload is not None and op.target not in replaced:
                 replaced.add(op.target)
@@ -693,6 +698,87 @@ def _plan_patch(
     return _Planned(tuple(changes), (), workload.replicas, selected, healthy)
 
 
+def stable_of(workload: WorkloadState) -> ObjectRef | None:
+    """The stable Deployment a native canary Deployment's ``autonomic.dev/canary-of``
+    label names (same namespace), or None: not a Deployment, no such label, or one that
+    names the canary itself."""
+    name = workload.labels.get(CANARY_OF, "")
+    if workload.ref.kind != "Deployment" or not name or name == workload.ref.name:
+        return None
+    return ObjectRef("Deployment", name, workload.ref.namespace)
+
+
+def _plan_promote(
+    action: PromoteCanaryAction, signal: Signal, target: ObjectRef, snapshot: ClusterSnapshot
+) -> _Planned:
+    """The stable Deployment the canary ``target`` names takes the canary's images
+    (compare-and-set against the stable's images now), then, when asked, the canary is
+    scaled to 0. Only for the canary revision the verdict judged."""
+    canary = _workload(target, snapshot)
+    stable_ref = stable_of(canary)
+    if stable_ref is None:
+        raise _Stop(
+            "NotACanary",
+            f"{show(target)} is not a native canary: it carries no {CANARY_OF} label naming "
+            "another Deployment, so there is no stable Deployment to promote it to",
+        )
+    stable = snapshot.workload(stable_ref)
+    if stable is None:
+        raise _Stop(
+            "StableNotFound",
+            f"{show(stable_ref)}, the stable Deployment {show(target)}'s {CANARY_OF} label "
+            "names, is not in the cluster snapshot; nothing promoted",
+        )
+    judged = signal.evidence.get("revision")
+    if isinstance(judged, int) and judged != canary.revision:
+        raise _Stop(
+            "CanaryMovedOn",
+            f"{show(target)} is at revision {canary.revision}, not the revision {judged} the "
+            "verdict judged: it was rolled out again since, and a release nobody judged is "
+            "never promoted",
+        )
+    ours = {c.name: c.image for c in canary.containers}
+    theirs = {c.name: c.image for c in stable.containers}
+    if set(ours) != set(theirs):
+        raise _Stop(
+            "ContainersDiffer",
+            f"{show(target)} has the containers {', '.join(sorted(ours)) or 'none'} and "
+            f"{show(stable_ref)} has {', '.join(sorted(theirs)) or 'none'}: only the images "
+            "of the same containers are carried over, so a person promotes this release",
+        )
+    if ours == theirs:
+        raise _Stop(
+            "AlreadyPromoted",
+            f"{show(stable_ref)} already runs the release of its canary {show(target)} "
+            f"({', '.join(f'{k}={v}' for k, v in sorted(ours.items()))})",
+        )
+    moved = ", ".join(f"{k} {theirs[k]} -> {ours[k]}" for k in sorted(ours) if ours[k] != theirs[k])
+    changes = [
+        Change(
+            SetImages(
+                stable_ref,
+                {k: v for k, v in ours.items() if v != theirs[k]},
+                expected={k: theirs[k] for k in ours if ours[k] != theirs[k]},
+                canary=target.name,
+            ),
+            f"{show(stable_ref)}: images {moved} (the release of its canary {target.name}, "
+            f"judged to promote; rolls out {_replicas(stable.replicas)})",
+        )
+    ]
+    retired = 0
+    if action.scale_canary_to_zero and canary.replicas > 0:
+        retired = canary.replicas
+        changes.append(
+            Change(
+                Scale(target, 0, expected=canary.replicas),
+                f"{show(target)}: replicas {canary.replicas} -> 0 (the canary is retired, not "
+                f"deleted: {stable_ref.name} now runs its release)",
+            )
+        )
+    selected, healthy = _pods_health(stable, snapshot)
+    return _Planned(tuple(changes), (), stable.replicas + retired, selected, healthy)
+
+
 _MEBIBYTE = Fraction(2**20)
 _GIBIBYTE = Fraction(2**30)
 
@@ -794,7 +880,10 @@ def _values(
     if target.kind == "Pod":
         pod = snapshot.pod(target)
         node = (pod.node or "") if pod is not None else ""
+    workload = snapshot.workload(target) if target.kind == "Deployment" else None
+    stable = stable_of(workload) if workload is not None else None
     return {
+        "stable": stable.name if stable is not None else "",
         "namespace": target.namespace or "",
         "name": target.name,
         "kind": target.kind,
@@ -829,6 +918,8 @@ def _plan_action(
         return _plan_node(action, target, runbook, snapshot)
     if isinstance(action, ExpandVolumeAction):
         return _plan_expand(action, target, snapshot)
+    if isinstance(action, PromoteCanaryAction):
+        return _plan_promote(action, signal, target, snapshot)
     return _plan_patch(action, target, snapshot)
 
 
@@ -988,13 +1079,17 @@ def _verification(
     values: Mapping[str, str],
     owner: WorkloadState | None,
     size: str | None = None,
+    promoted: ObjectRef | None = None,
 ) -> VerificationPlan | None:
     spec = runbook.spec.verification
     if spec is None:
         return None
     # A pod that was deleted or evicted is gone, and its replacement has another name:
-    # Kubernetes checks on a Pod target look at the workload that owns it.
+    # Kubernetes checks on a Pod target look at the workload that owns it. A promoted
+    # canary's checks look at the stable Deployment that took its release.
     subject = owner.ref if target.kind == "Pod" and owner is not None else target
+    if promoted is not None:
+        subject = promoted
     checks: list[RenderedCheck] = []
     for check in spec.checks:
         if isinstance(check, PromqlCheck):
@@ -1072,6 +1167,9 @@ def plan(
     workload = _workload_of(target, snapshot)
     reasons = _approval(runbook, signal, target, replicas_affected)
     size = next((c.operation.size for c in changes if isinstance(c.operation, ExpandVolume)), None)
+    promoted = next(
+        (c.operation.target for c in changes if isinstance(c.operation, SetImages)), None
+    )
     return Plan(
         runbook=runbook.name,
         runbook_version=runbook.metadata.version,
@@ -1084,7 +1182,9 @@ def plan(
         notifications=notifications,
         preconditions=preconditions,
         verification=(
-            _verification(runbook, signal, target, values, workload, size) if changes else None
+            _verification(runbook, signal, target, values, workload, size, promoted)
+            if changes
+            else None
         ),
         undo_on_failure=runbook.spec.on_failure.undo,
         blast=BlastEstimate(targets, replicas_affected, selected, max(healthy_after, 0)),

@@ -36,6 +36,7 @@ __all__ = [
     "Scale",
     "SetHpaMaxReplicas",
     "SetHpaMinReplicas",
+    "SetImages",
     "VolumeClaimReader",
     "VolumeClaimState",
     "WorkloadState",
@@ -367,6 +368,25 @@ class ExpandVolume:
     op: Literal["expand_volume"] = "expand_volume"
 
 
+@dataclass(frozen=True)
+class SetImages:
+    """Set the images of a Deployment's pod-template containers, and nothing else (not
+    its replicas, labels, or any other field of the template): a native canary's
+    promotion, the stable Deployment taking the images of its canary. Undo puts back the
+    images it found, if they are still the ones it wrote."""
+
+    target: ObjectRef  # Deployment: the stable one
+    images: dict[str, str]  # container name -> image
+    # The images the decision was made from, by container. A Deployment found running
+    # others (someone rolled it out since) is not written: the write would replace a
+    # release its decision never saw. None: not checked.
+    expected: dict[str, str] | None = None
+    # The canary (its name, in the target's namespace) whose images these are: for
+    # messages and the ledger only.
+    canary: str = ""
+    op: Literal["set_images"] = "set_images"
+
+
 Operation = (
     Scale
     | SetHpaMinReplicas
@@ -380,6 +400,7 @@ Operation = (
     | Drain
     | PatchResources
     | ExpandVolume
+    | SetImages
 )
 
 
@@ -485,6 +506,7 @@ _OPERATION_TYPES: dict[str, type[Any]] = {
         Drain,
         PatchResources,
         ExpandVolume,
+        SetImages,
     )
 }
 

@@ -31,6 +31,7 @@ from remediation.windows import WindowFields
 
 __all__ = [
     "API_VERSION",
+    "CANARY_OF",
     "MAX_TARGET_WINDOW",
     "Action",
     "AlertResolvedCheck",
@@ -61,6 +62,7 @@ __all__ = [
     "PatchResourcesAction",
     "PauseRolloutAction",
     "Precondition",
+    "PromoteCanaryAction",
     "PromqlCheck",
     "PromqlPrecondition",
     "RaiseHpaMaxReplicasAction",
@@ -76,6 +78,10 @@ __all__ = [
 ]
 
 API_VERSION = "autonomic.dev/v1alpha1"
+# The label that makes a Deployment or StatefulSet the native canary of the stable one it
+# names (in the same namespace): the canary loop judges the pair, and ``promoteCanary``
+# carries the canary's images over to that stable Deployment.
+CANARY_OF = "autonomic.dev/canary-of"
 # The longest ``maxActionsPerTarget.within``: the guard state keeps actions at least this
 # long (``remediation.guards.prune``), so a count over a longer window would forget runs.
 MAX_TARGET_WINDOW = 7 * 86400.0
@@ -435,6 +441,21 @@ class ExpandVolumeAction(RunbookModel):
         return self
 
 
+class PromoteCanaryAction(RunbookModel):
+    """Promote a native canary (operation ``SetImages``): the stable Deployment its
+    'autonomic.dev/canary-of' label names takes the canary's container images, and
+    nothing else of the canary (not its replicas, labels or resources). Only on a canary
+    'promote' verdict, for the canary revision judged. Undo puts the stable's previous
+    images back."""
+
+    type: Literal["promoteCanary"]
+    scale_canary_to_zero: bool = True
+    """Then scale the canary Deployment to 0 replicas (operation ``Scale``; as Flagger
+    does once it promotes): the stable now serves its release, and a canary left up would
+    keep serving a copy of it, then a stale one once the stable moves on. It is never
+    deleted; undo scales it back. false: leave it as it is."""
+
+
 class NotifyAction(RunbookModel):
     """Tell humans; changes nothing in the cluster."""
 
@@ -458,6 +479,7 @@ Action = Annotated[
     | DrainAction
     | PatchResourcesAction
     | ExpandVolumeAction
+    | PromoteCanaryAction
     | NotifyAction,
     Field(discriminator="type"),
 ]
@@ -476,6 +498,7 @@ ACTION_KINDS: dict[str, frozenset[str]] = {
     "drain": frozenset({"Node"}),
     "patchResources": frozenset({"Deployment", "StatefulSet"}),
     "expandVolume": frozenset({"PersistentVolumeClaim"}),
+    "promoteCanary": frozenset({"Deployment"}),
     "notify": frozenset(
         {"Deployment", "StatefulSet", "Pod", "Node", "PersistentVolumeClaim", "Job"}
     ),

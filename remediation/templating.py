@@ -1,7 +1,8 @@
 """Placeholders in PromQL queries and notification text: ``{{namespace}}``, ``{{name}}``...
 
 Only a closed set of names exists, checked at load time. Values are the target's own
-identifiers, escaped for a PromQL double-quoted string, so a template can never inject
+identifiers (``{{stable}}``: the stable Deployment a native canary's label names, in a
+runbook that promotes it), escaped for a PromQL double-quoted string, so a template can never inject
 query syntax.
 """
 
@@ -12,7 +13,9 @@ from collections.abc import Mapping
 
 __all__ = ["PLACEHOLDERS", "check_template", "render"]
 
-PLACEHOLDERS = frozenset({"namespace", "name", "kind", "node", "target", "runbook", "signal"})
+PLACEHOLDERS = frozenset(
+    {"namespace", "name", "kind", "node", "target", "runbook", "signal", "stable"}
+)
 _TOKEN = re.compile(r"\{\{\s*([A-Za-z_][A-Za-z0-9_]*)\s*\}\}")
 
 

@@ -43,6 +43,7 @@ from remediation.ports import (
     Scale,
     SetHpaMaxReplicas,
     SetHpaMinReplicas,
+    SetImages,
 )
 from remediation.quantity import parse_quantity
 
@@ -120,6 +121,8 @@ class Operations:
                 return lambda: self._resources_snapshot(operation)
             case ExpandVolume():
                 return lambda: self._claim_snapshot(ref)
+            case SetImages():
+                return lambda: self._images_snapshot(operation)
         raise InvalidRequestError(f"unknown operation {operation!r}")  # pragma: no cover
 
     def apply(self, operation: Operation, *, dry_run: bool = False) -> OperationResult:
@@ -306,6 +309,17 @@ class Operations:
             "resourceVersion": _rv(obj),
         }
 
+    def _images_snapshot(self, operation: SetImages) -> Obj:
+        ref = operation.target
+        _need_kind(ref, "Deployment")
+        obj = self.api.read(ref.kind, ref.namespace, ref.name)
+        return {
+            "images": {
+                name: _find_container(obj, name, ref).get("image") for name in operation.images
+            },
+            "resourceVersion": _rv(obj),
+        }
+
     def _claim_snapshot(self, ref: ObjectRef) -> Obj:
         _need_kind(ref, "PersistentVolumeClaim")
         claim = self.api.read("PersistentVolumeClaim", ref.namespace, ref.name)
@@ -438,6 +452,8 @@ class Operations:
                 return self._patch_resources(operation, before, dry_run)
             case ExpandVolume():
                 return self._expand_volume(operation, before, dry_run)
+            case SetImages():
+                return self._set_images(operation, before, dry_run)
         raise InvalidRequestError(f"unknown operation {operation!r}")  # pragma: no cover
 
     def _set_hpa_bound(
@@ -562,6 +578,49 @@ class Operations:
             before,
             after,
             f"{ref}: container {operation.container}: {', '.join(changes)}",
+        )
+
+    def _set_images(self, operation: SetImages, before: Obj, dry_run: bool) -> OperationResult:
+        """Set the named containers' images, compare-and-set against the images the
+        decision was made from (read again after each 409 too), and nothing else."""
+        ref, old = operation.target, before["images"]
+        after = {"images": dict(operation.images)}
+        moved = [
+            f"{k} {old.get(k)} -> {v}"
+            for k, v in sorted(operation.images.items())
+            if old.get(k) != v
+        ]
+        source = f" (the release of its canary {operation.canary})" if operation.canary else ""
+        if not moved:
+            return self._result(
+                operation,
+                dry_run,
+                before,
+                after,
+                f"{ref}: images already {_shown(old)}",
+                changed=False,
+            )
+        for name, planned_from in sorted((operation.expected or {}).items()):
+            if old.get(name) not in (planned_from, operation.images.get(name)):
+                raise PermanentError(
+                    f"not setting the image of container {name} in {ref} to "
+                    f"{operation.images.get(name)}: it runs {old.get(name)}, not the "
+                    f"{planned_from} the decision was made from (rolled out since)",
+                    reason="ChangedSinceDecision",
+                )
+        self._send_images(ref, operation.images, before["resourceVersion"], dry_run)
+        return self._result(
+            operation, dry_run, before, after, f"{ref}: images {', '.join(moved)}{source}"
+        )
+
+    def _send_images(self, ref: ObjectRef, images: dict[str, str], rv: str, dry_run: bool) -> None:
+        containers = [{"name": name, "image": image} for name, image in sorted(images.items())]
+        body = {
+            "metadata": {"resourceVersion": rv},
+            "spec": {"template": {"spec": {"containers": containers}}},
+        }
+        self.api.patch(
+            ref.kind, ref.namespace, ref.name, body, content_type=STRATEGIC_PATCH, dry_run=dry_run
         )
 
     def _expand_volume(
@@ -987,7 +1046,27 @@ class Operations:
                     f"restored to requests={before['requests']} "
                     f"limits={before['limits']}",
                 )
+            case SetImages():
+                now = self._images_snapshot(operation)
+                for name, image in sorted(operation.images.items()):
+                    if now["images"].get(name) != image:
+                        raise self._refuse(
+                            ref, f"container {name} image", now["images"].get(name), image
+                        )
+                self._send_images(ref, before["images"], now["resourceVersion"], False)
+                return self._result(
+                    operation,
+                    False,
+                    now,
+                    {"images": dict(before["images"])},
+                    f"{ref}: undo: images {_shown(now['images'])} -> {_shown(before['images'])}",
+                )
         raise UndoRefusedError(f"{operation.op} cannot be undone", reason="NotUndoable")
+
+
+def _shown(images: Obj) -> str:
+    """``app=shop:1.1, sidecar=envoy:1.30``."""
+    return ", ".join(f"{name}={image}" for name, image in sorted(images.items()))
 
 
 def _resources_unchanged(operation: PatchResources, before: Obj) -> None:

@@ -8,7 +8,9 @@ label goes or the canary is deleted, and a canary whose stable does not exist is
 judged, saying why). Each interval, every column the judge's spec needs is read with its
 PromQL template for both; the sequential judge is asked; once its verdict is final it
 is recorded as a decision and sent to the runbooks as a canary signal (a confident
-rollback acts through ``canary-rollback``; a less confident verdict is asked about; an
+rollback acts through ``canary-rollback``, a confident promotion of a canary labelled
+``autonomic.dev/promote-canary: "true"`` through ``canary-promote``, which gives the
+stable the canary's images; a less confident verdict is asked about; an
 inconclusive one is escalated, since only a person can settle it, by promoting or
 aborting the rollout). Every final verdict is also posted as a Kubernetes Event on the canary
 (`CanaryPromote`, `CanaryRollback` as a warning, `CanaryInconclusive`), with the judge's
@@ -183,6 +185,7 @@ from forecasting.canary import (
     parse_spec,
 )
 from remediation.ports import ClusterReader, Kind, ObjectRef, WorkloadState
+from remediation.schema import CANARY_OF
 from remediation.signals import Signal, canary_signal
 
 __all__ = ["CANARY_OF", "JUDGE_CANARY", "CanaryLoop", "standing"]
@@ -192,7 +195,6 @@ log = logging.getLogger("autonomic.canary")
 # Posts a Kubernetes Event: (target, reason, message, warning).
 EventPoster = Callable[[ObjectRef, str, str, bool], None]
 
-CANARY_OF = "autonomic.dev/canary-of"
 # An Argo Rollout's own canary is judged only with this label "true" (and opted in): the
 # verdict acts only through an Argo analysis that asks the endpoint.
 JUDGE_CANARY = "autonomic.dev/judge-canary"
@@ -865,7 +867,8 @@ class CanaryLoop:
 
     def _confirmed(self, record: Any, now: float) -> None:
         """Send a rollback or promotion a person approved to the runbooks (the
-        ``canary-rollback`` runbook carries out a rollback of a native canary). The
+        ``canary-rollback`` runbook carries out a rollback of a native canary,
+        ``canary-promote`` the promotion of an opted-in one). The
         signal's confidence is at least ``CONFIRMED``: a person has looked."""
         verdict = record.proposal.get("verdict")
         target = _subject_ref(record.subject)

@@ -48,6 +48,7 @@ from remediation.ports import (
     Scale,
     SetHpaMaxReplicas,
     SetHpaMinReplicas,
+    SetImages,
     WorkloadState,
 )
 
@@ -543,6 +544,11 @@ class SimCluster:
                 "limits": dict(workload.template.limits),
                 "requests": dict(workload.template.requests),
             }
+        if isinstance(operation, SetImages):
+            # A simulated workload runs one container: every name it is asked about
+            # is that one's.
+            image = self._workload_for(target).template.image
+            return {"images": {name: image for name in operation.images}}
         if isinstance(operation, PauseRollout):
             return {"paused": self._workload_for(target).paused}
         if isinstance(operation, DeletePod | EvictPod):
@@ -570,6 +576,16 @@ class SimCluster:
             _unchanged(operation, "replicas", before, operation.replicas)
         if isinstance(operation, PatchResources):
             _resources_unchanged(operation, before)
+        if isinstance(operation, SetImages):
+            for name, planned_from in (operation.expected or {}).items():
+                old = before["images"].get(name)
+                if old not in (planned_from, operation.images[name]):
+                    raise PermanentError(
+                        f"not setting the image of {operation.target} to "
+                        f"{operation.images[name]}: it runs {old}, not the {planned_from} "
+                        "the decision was made from",
+                        reason="ChangedSinceDecision",
+                    )
         summary, after = self._describe(operation, before)
         if not dry_run:
             self._write(operation)
@@ -601,6 +617,8 @@ class SimCluster:
                 f"container {operation.container}: limits {before['limits']} -> {operation.limits}",
                 {},
             )
+        if isinstance(operation, SetImages):
+            return f"images {before['images']} -> {operation.images}", {}
         if isinstance(operation, Cordon):
             return f"unschedulable {before['unschedulable']} -> {operation.unschedulable}", {}
         if isinstance(operation, Drain):
@@ -640,6 +658,10 @@ class SimCluster:
             self._evict(target.name)
         elif isinstance(operation, Cordon):
             self.nodes[target.name].unschedulable = operation.unschedulable
+        elif isinstance(operation, SetImages):
+            workload = self._workload_for(target)
+            image = next(iter(operation.images.values()))
+            self._new_revision(workload, replace(workload.template, image=image))
         elif isinstance(operation, PatchResources):
             workload = self._workload_for(target)
             template = workload.template
@@ -790,6 +812,16 @@ class SimCluster:
                 requests=dict(before["requests"]),
             )
             self._new_revision(workload, template)
+        elif isinstance(operation, SetImages):
+            workload = self._workload_for(target)
+            if workload.template.image not in operation.images.values():
+                raise PermanentError(
+                    f"not undoing on {target}: it runs {workload.template.image}, not the "
+                    "image Autonomic wrote, so someone else has changed it since",
+                    reason="ChangedSinceWrite",
+                )
+            image = next(iter(before["images"].values()))
+            self._new_revision(workload, replace(workload.template, image=image))
         elif isinstance(operation, PauseRollout):
             self._workload_for(target).paused = bool(before["paused"])
         elif isinstance(operation, Cordon | Drain):

@@ -85,7 +85,7 @@ def test_validate_the_manifests_folder_skips_its_kustomization(
         f"{folder / 'kustomization.yaml'}: skipped: kustomize's own file (it lists the "
         "runbooks for kubectl apply -k), not a runbook"
     )
-    assert lines[1].startswith("OK: 12 runbooks in 12 files are valid")
+    assert lines[1].startswith("OK: 13 runbooks in 13 files are valid")
     assert len(lines) == 2
 
 
@@ -109,7 +109,7 @@ def test_the_daemon_loads_the_runbooks_validate_accepts(
     assert main(["runbooks", "validate", str(folder)]) == 0
     with caplog.at_level("INFO", logger="autonomic.daemon"):
         loaded = load_runbooks(settings)
-    assert len(loaded) == 12
+    assert len(loaded) == 13
     assert f"{folder / 'kustomization.yaml'}: skipped: kustomize's own file" in caplog.text
 
     broken = folder / "canary-rollback.yaml"

@@ -30,6 +30,7 @@ from remediation.ports import (
     Scale,
     SetHpaMaxReplicas,
     SetHpaMinReplicas,
+    SetImages,
 )
 from remediation.schema import ACTION_KINDS, NOT_UNDOABLE, UNDONE_IN_PART
 
@@ -258,6 +259,7 @@ OPERATIONS: dict[str, Operation] = {
     "drain": Drain(NODE),
     "patchResources": PatchResources(WORKLOAD, "web", limits={"cpu": "2"}),
     "expandVolume": ExpandVolume(ObjectRef("PersistentVolumeClaim", "data", "shop"), "15Gi"),
+    "promoteCanary": SetImages(WORKLOAD, {"web": "shop/web:2"}, canary="web-canary"),
 }
 
 

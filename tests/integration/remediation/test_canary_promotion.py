@@ -1,0 +1,163 @@
+"""A native canary's promotion through the real engine and Kubernetes adapter, against the
+fake API server: a confident ``promote`` verdict on an opted-in canary makes the stable
+Deployment run the canary's image (only its image), retires the canary (0 replicas),
+and is verified on the stable; a verification that fails puts both back."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from agent.errors import PermanentError
+from remediation.ports import ObjectRef, SetImages
+from remediation.schema import CANARY_OF
+from remediation.signals import canary_signal
+from tests.integration.remediation.rig import Controller, KubeRig, Write, get_obj, seed_web
+
+STABLE = ObjectRef("Deployment", "web", "shop")
+CANARY = ObjectRef("Deployment", "web-canary", "shop")
+PROMOTE_LABEL = "autonomic.dev/promote-canary"
+
+
+def _pair(rig: KubeRig, *, opted: bool = True) -> None:
+    """Stable ``web`` (4 replicas) on shop/web:1; canary ``web-canary`` (1 replica) on
+    shop/web:2, labelled as web's canary, at revision 2."""
+    seed_web(rig, replicas=4, images=("shop/web:1",))
+    seed_web(rig, name="web-canary", replicas=1, images=("shop/web:1", "shop/web:2"))
+    labels = {CANARY_OF: "web"} | ({PROMOTE_LABEL: "true"} if opted else {})
+    # Its container is named as the stable's (the seed names it after the Deployment).
+    for kind, name in [("Deployment", "web-canary")] + [
+        ("ReplicaSet", rs["metadata"]["name"])
+        for rs in rig.server.store.objects("ReplicaSet", "shop")
+        if rs["metadata"]["labels"].get("app") == "web-canary"
+    ]:
+        rig.server.store.modify(
+            kind,
+            "shop",
+            name,
+            lambda o: o["spec"]["template"]["spec"]["containers"][0].update(name="web"),
+        )
+    rig.server.store.modify(
+        "Deployment", "shop", "web-canary", lambda d: d["metadata"]["labels"].update(labels)
+    )
+    for name in ("web", "web-canary"):
+        controller = Controller(rig.server, rig.clock, lambda _c: "Ready")
+        rig.controllers.append(lambda c=controller, n=name: c.reconcile("shop", n))
+
+
+def _verdict(rig: KubeRig, confidence: float = 0.97) -> None:
+    rig.engine.submit(
+        [
+            canary_signal(
+                verdict="promote",
+                target=CANARY,
+                confidence=confidence,
+                at=rig.clock.now(),
+                revision=2,
+                evidence={"sentence": "no regression on latency or errors"},
+                run="shop/web:2",
+            )
+        ]
+    )
+
+
+def _spec(rig: KubeRig, name: str) -> dict[str, Any]:
+    return dict(get_obj(rig.server.store, "Deployment", "shop", name)["spec"])
+
+
+def _images(rig: KubeRig, name: str) -> list[str]:
+    return [c["image"] for c in _spec(rig, name)["template"]["spec"]["containers"]]
+
+
+def test_a_promote_verdict_gives_the_stable_the_canary_image_and_is_verified(
+    rig: KubeRig,
+) -> None:
+    _pair(rig)
+    rig.promql.set('code=~"5.."', 0.002)
+    before = _spec(rig, "web")
+    _verdict(rig)
+    (handled,) = [h for h in rig.cycle() if h.outcome == "decided"]
+    assert (handled.runbook, handled.route) == ("canary-promote", "auto")
+    assert rig.writes() == [
+        Write("PATCH", "deployments", "shop", "web", False),
+        Write("PATCH", "deployments/scale", "shop", "web-canary", False),
+    ]
+    after = _spec(rig, "web")
+    assert _images(rig, "web") == ["shop/web:2"]
+    # Only the image: replicas, selector, labels and resources are as they were.
+    assert after["replicas"] == before["replicas"] == 4
+    assert after["template"]["metadata"] == before["template"]["metadata"]
+    old, new = (
+        before["template"]["spec"]["containers"][0],
+        after["template"]["spec"]["containers"][0],
+    )
+    assert {k: v for k, v in new.items() if k != "image"} == {
+        k: v for k, v in old.items() if k != "image"
+    }
+    assert _spec(rig, "web-canary")["replicas"] == 0  # retired, not deleted
+    rig.run(3 * 60)
+    (decision,) = rig.decisions_of("canary-promote")
+    decision = rig.ledger.get_decision(decision.id) or decision
+    assert decision.status == "verified"
+    # The checks read the stable: its error ratio, not the canary's (now without pods).
+    assert any('deployment="web",' in q for q in rig.promql.asked)
+    assert not any('deployment="web-canary"' in q for q in rig.promql.asked)
+    # One write-ahead intent per write, each applied and kept.
+    assert [i.status for i in rig.ledger.intents()] == ["applied", "applied"]
+
+
+def test_a_promotion_whose_stable_errors_is_undone_and_escalated(rig: KubeRig) -> None:
+    _pair(rig)
+    rig.promql.set('code=~"5.."', 0.05)  # the release errs once it takes all the traffic
+    _verdict(rig)
+    rig.run(18 * 60)
+    (decision,) = rig.decisions_of("canary-promote")
+    decision = rig.ledger.get_decision(decision.id) or decision
+    assert decision.status == "undone"
+    feedback = rig.feedback(decision.id)
+    assert ("verification", "wrong") in feedback and ("escalation", "escalated") in feedback
+    assert _images(rig, "web") == ["shop/web:1"]  # the stable's previous image is back
+    assert _spec(rig, "web-canary")["replicas"] == 1  # the canary is scaled up again
+    assert {i.status for i in rig.ledger.intents()} == {"undone"}
+
+
+def test_a_canary_not_opted_in_is_left_to_its_delivery_tool(rig: KubeRig) -> None:
+    _pair(rig, opted=False)
+    _verdict(rig)
+    rig.run(3 * 60)
+    assert rig.decisions_of("canary-promote") == []
+    assert rig.writes() == []
+    assert _images(rig, "web") == ["shop/web:1"]
+
+
+def test_a_dry_run_promotion_changes_nothing(rig: KubeRig) -> None:
+    _pair(rig)
+    operation = SetImages(
+        STABLE, {"web": "shop/web:2"}, expected={"web": "shop/web:1"}, canary="web-canary"
+    )
+    result = rig.cluster.apply(operation, dry_run=True)
+    assert result.dry_run and result.before["images"] == {"web": "shop/web:1"}
+    assert result.summary == (
+        "Deployment/shop/web: images web shop/web:1 -> shop/web:2 (the release of its "
+        "canary web-canary) (dry run: nothing changed)"
+    )
+    writes = [r for r in rig.requests() if r.verb == "patch"]
+    assert writes and all(r.dry_run for r in writes)
+    assert _images(rig, "web") == ["shop/web:1"]
+
+
+def test_images_rolled_out_since_the_decision_are_not_written_over(rig: KubeRig) -> None:
+    _pair(rig)
+    rig.server.store.modify(
+        "Deployment",
+        "shop",
+        "web",
+        lambda d: d["spec"]["template"]["spec"]["containers"][0].update(image="shop/web:9"),
+    )
+    operation = SetImages(STABLE, {"web": "shop/web:2"}, expected={"web": "shop/web:1"})
+    with pytest.raises(PermanentError) as caught:
+        rig.cluster.apply(operation)
+    assert caught.value.reason == "ChangedSinceDecision"
+    assert "it runs shop/web:9, not the shop/web:1 the decision was made from" in str(caught.value)
+    assert _images(rig, "web") == ["shop/web:9"]
