@@ -6,10 +6,6 @@ the second from the pods, then raises the HPA's minReplicas through the API."""
 
 from __future__ import annotations
 
-import contextlib
-import io
-import json
-import logging
 import math
 import time
 from collections.abc import Iterator
@@ -28,11 +24,12 @@ from agent.executor import Executor
 from agent.ledger import open_ledger
 from agent.loops.scaling import ScalingLoop
 from agent.loops.sizing import CAPACITY_MIN
-from agent.observability import JsonFormatter, Metrics
+from agent.observability import Metrics
 from agent.settings import RoutingSettings, ScalingSettings
 from remediation.signals import Signal
 from tests.fakekube import FakeApiServer
 from tests.fakekube.seed import seed_deployment, seed_hpa, seed_node
+from tests.harness.logs import json_lines
 from tests.harness.remote_write import remote_write
 from tests.harness.servers import PrometheusServer, openmetrics, prometheus_server
 from tests.integration.kube.conftest import FAST
@@ -96,25 +93,6 @@ def opted_in(fake: FakeApiServer) -> dict[str, Any]:
 
     fake.store.modify("HorizontalPodAutoscaler", "shop", "web", readings)
     return objects
-
-
-@contextlib.contextmanager
-def json_lines() -> Iterator[list[dict[str, Any]]]:
-    """The JSON log lines of Autonomic's loggers written inside the block (at INFO)."""
-    stream = io.StringIO()
-    handler = logging.StreamHandler(stream)
-    handler.setFormatter(JsonFormatter())
-    logger = logging.getLogger("autonomic")
-    logger.addHandler(handler)
-    level = logger.level
-    logger.setLevel(logging.INFO)
-    lines: list[dict[str, Any]] = []
-    try:
-        yield lines
-    finally:
-        logger.removeHandler(handler)
-        logger.setLevel(level)
-        lines.extend(json.loads(line) for line in stream.getvalue().splitlines())
 
 
 def test_capacity_and_start_up_are_learned_and_the_hpa_floor_is_raised(

@@ -3,11 +3,7 @@
 
 from __future__ import annotations
 
-import io
-import json
-import logging
-
-from agent.observability import JsonFormatter
+from tests.harness.logs import json_lines
 from tests.integration.remediation.rig import KubeRig, seed_web
 from tests.integration.remediation.test_api_faults import _surge
 
@@ -15,20 +11,9 @@ from tests.integration.remediation.test_api_faults import _surge
 def test_the_lines_of_an_applied_step_carry_the_decision_id(rig: KubeRig) -> None:
     seed_web(rig, replicas=4)
     _surge(rig)
-    stream = io.StringIO()
-    handler = logging.StreamHandler(stream)
-    handler.setFormatter(JsonFormatter())
-    logger = logging.getLogger("autonomic")
-    logger.addHandler(handler)
-    level = logger.level
-    logger.setLevel(logging.INFO)
-    try:
+    with json_lines() as lines:
         rig.cycle()
-    finally:
-        logger.removeHandler(handler)
-        logger.setLevel(level)
     (decision,) = rig.decisions_of("traffic-surge-scale-out")
-    lines = [json.loads(line) for line in stream.getvalue().splitlines()]
     about = [line for line in lines if "shop/web" in line["message"]]
     assert any(line["message"].startswith("applied scale") for line in about), lines
     assert all(line.get("decision_id") == decision.id for line in about), about

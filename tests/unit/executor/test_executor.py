@@ -2,13 +2,8 @@
 
 from __future__ import annotations
 
-import contextlib
-import io
-import json
-import logging
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -16,7 +11,6 @@ from agent.clock import FakeClock
 from agent.errors import TransientError
 from agent.executor import Executor
 from agent.ledger import Ledger, open_ledger
-from agent.observability import JsonFormatter
 from agent.sim.cluster import SimCluster, SimWorkload, Template
 from remediation.ports import (
     ObjectRef,
@@ -27,6 +21,7 @@ from remediation.ports import (
     RolloutRestart,
     Scale,
 )
+from tests.harness.logs import json_lines
 
 WEB = ObjectRef("Deployment", "web", "shop")
 
@@ -305,25 +300,6 @@ def test_a_write_is_not_made_by_a_replica_that_lost_the_lease_after_its_intent(
     assert outcome.status == "not_leader" and sim.writes == []
     (intent,) = ledger.intents()
     assert intent.status == "abandoned"
-
-
-@contextlib.contextmanager
-def json_lines() -> Iterator[list[dict[str, Any]]]:
-    """The JSON log lines of Autonomic's loggers written inside the block (at INFO)."""
-    stream = io.StringIO()
-    handler = logging.StreamHandler(stream)
-    handler.setFormatter(JsonFormatter())
-    logger = logging.getLogger("autonomic")
-    logger.addHandler(handler)
-    level = logger.level
-    logger.setLevel(logging.INFO)
-    lines: list[dict[str, Any]] = []
-    try:
-        yield lines
-    finally:
-        logger.removeHandler(handler)
-        logger.setLevel(level)
-        lines.extend(json.loads(line) for line in stream.getvalue().splitlines())
 
 
 def test_the_lines_a_write_logs_carry_its_decision_id(ledger: Ledger) -> None:
