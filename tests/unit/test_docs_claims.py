@@ -1,18 +1,21 @@
 """Claims in README.md and docs/ that the code can check, and that drift when it changes:
-the daemon's jobs (the architecture's loop table, the `loop` label in docs/deploy.md) and
-the counts of shipped runbooks."""
+the daemon's jobs (the architecture's loop table, the `loop` label in docs/deploy.md), the
+counts of shipped runbooks, the runbook types and conditions runbooks/README.md lists, and
+the anomaly reasons the README and docs/configuration.md name."""
 
 from __future__ import annotations
 
 import re
 from pathlib import Path
 from types import SimpleNamespace
-from typing import Any, cast
+from typing import Any, cast, get_args
 
 import pytest
 
 from agent.daemon import Daemon
 from agent.settings import Settings
+from forecasting.anomaly.point import Reason
+from remediation import schema
 from remediation.loading import load_paths
 
 REPO = Path(__file__).resolve().parents[2]
@@ -86,3 +89,68 @@ def test_counts_of_shipped_runbooks(doc: str, pattern: str) -> None:
     total, opted = _shipped()
     words = [NUMBERS.index(word) for word in found.groups()]
     assert words == ([total] if len(words) == 1 else [opted, total])
+
+
+def _literal(model: Any) -> str:
+    """The ``type`` a runbook part's model takes (its ``Literal``'s one value)."""
+    (value,) = get_args(model.model_fields["type"].annotation)
+    return str(value)
+
+
+def _union(annotated: Any) -> set[str]:
+    """The ``type`` values of a discriminated union such as ``Action``."""
+    return {_literal(model) for model in get_args(get_args(annotated)[0])}
+
+
+def _table_types(heading: str) -> set[str]:
+    """The names in the first column of the table under ``heading`` in runbooks/README.md."""
+    section = _text("runbooks/README.md").split(heading, 1)[1].split("\n#", 1)[0]
+    first = re.findall(r"^\| ([^|]+) \|", section, re.M)
+    return {name for cell in first for name in re.findall(r"`(\w+)`", cell)}
+
+
+@pytest.mark.parametrize(
+    ("heading", "union"),
+    [
+        ("### Triggers (`type:`)", schema.Trigger),
+        ("### Preconditions (`type:`)", schema.Precondition),
+        ("### Actions (`type:`)", schema.Action),
+    ],
+)
+def test_the_runbook_tables_list_every_type(heading: str, union: Any) -> None:
+    """runbooks/README.md says of the actions table "this table is the complete list"."""
+    assert _table_types(heading) == _union(union)
+
+
+@pytest.mark.parametrize(
+    ("where", "literal"),
+    [
+        (r"`condition` \(([^)]*)\)", schema.KubernetesCondition),
+        (r"`\{type: kubernetes, condition\}` with(.*?)\(the\s", schema.KubernetesCheckCondition),
+    ],
+)
+def test_the_runbook_readme_names_every_condition(where: str, literal: Any) -> None:
+    text = re.sub(r"\s+", " ", _text("runbooks/README.md"))
+    found = re.search(where, text)
+    assert found is not None, where
+    named = set(re.findall(r"\w+", found.group(1)))
+    assert set(get_args(literal)) <= named, set(get_args(literal)) - named
+
+
+# Reasons a point that looked normal, or could not be judged, has: never a finding.
+NOT_FINDINGS = {Reason.NONE, Reason.WARMING_UP, Reason.MISSING}
+
+
+@pytest.mark.parametrize(
+    ("doc", "row"),
+    [
+        ("README.md", r"^\| `autonomic detect .*$"),
+        ("docs/configuration.md", r"^\| `anomalyQueries` .*$"),
+    ],
+)
+def test_the_anomaly_reasons_are_all_named(doc: str, row: str) -> None:
+    found = re.search(row, _text(doc), re.M)
+    assert found is not None, row
+    named = set(re.findall(r"`([a-z_]+)`", found.group(0)))
+    findings = {reason.value for reason in Reason} - {reason.value for reason in NOT_FINDINGS}
+    assert findings <= named, findings - named
