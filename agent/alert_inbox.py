@@ -102,6 +102,9 @@ class PendingAlert(NamedTuple):
     # When a cycle took it in and did not finish with it (None: none did): the process
     # handling it died, was killed, or (if it is this process's own mark) failed to say so.
     handling_since: float | None = None
+    # The replica (lease identity) whose cycle set that mark; None: not known (a mark
+    # set before migration 10, or by an engine given no identity).
+    handling_by: str | None = None
 
 
 def _ends_at(starts_at: datetime, ends_at: datetime | None) -> float | None:
@@ -161,7 +164,11 @@ class AlertInbox:
             try:
                 out.append(
                     PendingAlert(
-                        row.id, signal_from_json(row.signal), row.attempts, row.handling_since
+                        row.id,
+                        signal_from_json(row.signal),
+                        row.attempts,
+                        row.handling_since,
+                        row.handling_by,
                     )
                 )
             except (KeyError, TypeError, ValueError, AttributeError) as exc:
@@ -182,11 +189,12 @@ class AlertInbox:
         if ids:
             self.ledger.mark_alerts_handled(ids, self.clock())
 
-    def handling(self, ids: Sequence[int], *, done: bool = False) -> None:
-        """Mark these alerts as being handled by a cycle (``done``: clear the mark, the
-        cycle ended without handling them, as when the ledger failed part-way)."""
+    def handling(self, ids: Sequence[int], *, by: str | None = None, done: bool = False) -> None:
+        """Mark these alerts as being handled by a cycle of the replica ``by`` (``done``:
+        clear the mark, the cycle ended without handling them, as when the ledger failed
+        part-way)."""
         if ids:
-            self.ledger.mark_alerts_handling(ids, None if done else self.clock())
+            self.ledger.mark_alerts_handling(ids, None if done else self.clock(), by)
 
     def failed(self, alert: PendingAlert, error: str, *, give_up_at: int) -> int | None:
         """Count a failed attempt at handling ``alert`` on its row, giving it up at

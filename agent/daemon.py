@@ -535,6 +535,7 @@ def build_daemon(
         query=instant,
         alerts=inbox.firing,
         inbox=inbox,
+        identity=identity,
     )
 
     def set_up_ledger() -> None:  # what is written before any job starts

@@ -128,6 +128,13 @@ UNMATCHED_LOG_EVERY = 3600.0  # seconds between warnings of one runbook not taki
 # given up and handled on its row, logged, counted): one attempt per remediation cycle,
 # counted on the alert's row in the ledger, so restarts and new leaders add to one count.
 ALERT_ATTEMPTS = 5
+# Seconds after which another replica's mark on a stored alert (``handling_by``) is read
+# as a dead process's. Till then its owner may be alive and handling the alert still: an
+# old leader that lost its lease mid-cycle (a slow API server) finishes its cycle, and a
+# replica shutting down leaves its job thread running for up to its shutdown budget
+# (25 s). A mark covers the handling of the alerts a cycle took in (matching, deciding,
+# asking), not the execution after, which takes seconds; this is far longer.
+FOREIGN_MARK_AFTER = 300.0
 OPEN_STATUSES = ("asked", "approved", "executing", "verifying")
 
 
@@ -365,6 +372,8 @@ class RemediationEngine:
         query: InstantQuery | None = None,
         alerts: Callable[[], tuple[FiringAlert, ...]] = tuple,
         inbox: AlertInbox | None = None,
+        identity: str | None = None,
+        foreign_mark_after: float = FOREIGN_MARK_AFTER,
     ) -> None:
         self.runbooks = {r.name: r for r in runbooks}
         self.ledger = ledger
@@ -388,6 +397,12 @@ class RemediationEngine:
         # Stored alerts this engine marked as being handled (the ledger's
         # ``handling_since``): its own marks are never read as a dead process's.
         self._marked: set[int] = set()
+        # This replica's lease identity, written with its marks (``handling_by``). A
+        # mark with it that this engine did not set is a previous process's of this
+        # replica (its container restarted): gone. Another replica's is read as a dead
+        # process's only once it is ``foreign_mark_after`` seconds old.
+        self.identity = identity
+        self.foreign_mark_after = foreign_mark_after
         # Dedup keys already counted as triggers: a condition that persists (a pod
         # crash-looping for an hour) is one trigger, not one per cycle. Bounded.
         self._counted: OrderedDict[str, None] = OrderedDict()
@@ -476,11 +491,23 @@ class RemediationEngine:
         # Alerts a cycle took in and never finished with, in a process that is gone: one
         # of them may be what killed it. Each is counted as a failed attempt (given up at
         # ALERT_ATTEMPTS) and handled on its own after the rest, so an alert that kills
-        # every process handling it ends given up instead of in a crash loop.
-        interrupted = [
-            a for a in stored if a.handling_since is not None and a.id not in self._marked
-        ]
-        stored = [a for a in stored if a not in interrupted]
+        # every process handling it ends given up instead of in a crash loop. Those
+        # another replica marked lately may be handled by it still: left to it.
+        marked = [a for a in stored if a.handling_since is not None and a.id not in self._marked]
+        busy = [a for a in marked if not self._owner_gone(a, now)]
+        interrupted = [a for a in marked if a not in busy]
+        for alert in busy:
+            log.info(
+                "stored %s, id %d, is being handled by replica %s since %s (its cycle may "
+                "still run after it stopped leading): left to it; counted as an interrupted "
+                "attempt if that replica has not finished with it %g s after it began",
+                alert.signal.describe(),
+                alert.id,
+                alert.handling_by or "(not recorded)",
+                to_utc_text(alert.handling_since or now),
+                self.foreign_mark_after,
+            )
+        stored = [a for a in stored if a not in marked]
         # Counted first, all of them (which clears their marks): then only the one being
         # handled is marked, and an innocent alert beside a poison one is not blamed twice.
         retry = [again for again in map(self._count_interruption, interrupted) if again]
@@ -549,10 +576,18 @@ class RemediationEngine:
             done.append(alert.id)
         return handled, done
 
+    def _owner_gone(self, alert: PendingAlert, now: float) -> bool:
+        """Whether the process that marked ``alert`` (not this engine) cannot be handling
+        it still: this replica's own previous process, or a mark too old for any cycle."""
+        if alert.handling_by == self.identity:
+            return True
+        since = alert.handling_since
+        return since is None or now - since >= self.foreign_mark_after
+
     def _mark(self, ids: list[int]) -> None:
         """Mark stored alerts as being handled by this engine, before handling them."""
         if ids and self.inbox is not None:
-            self.inbox.handling(ids)
+            self.inbox.handling(ids, by=self.identity)
             self._marked.update(ids)
 
     def _unmark(self, ids: list[int]) -> None:
@@ -569,11 +604,12 @@ class RemediationEngine:
         """Count the unfinished cycle as a failed attempt at ``alert``: the alert with its
         new count, or None when that gave it up (or another replica counted it)."""
         since = to_utc_text(alert.handling_since) if alert.handling_since is not None else "?"
+        on = f", on replica {alert.handling_by}," if alert.handling_by else ""
         attempts = self._failed_attempt(
             alert,
             InterruptedHandlingError(
-                f"the remediation cycle that took it in at {since} never finished with it "
-                "(the process handling it died, was killed or stopped)"
+                f"the remediation cycle that took it in at {since}{on} never finished with "
+                "it (the process handling it died, was killed or stopped)"
             ),
         )
         if attempts is None or attempts >= ALERT_ATTEMPTS:

@@ -225,6 +225,11 @@ _ALERT_ATTEMPT_COLUMNS = (
 # cycle, so an alert that kills every process handling it is given up, not a crash loop.
 _ALERT_HANDLING_COLUMNS = (("handling_since", "DOUBLE PRECISION"),)
 
+# Added by migration 10: which replica (its lease identity, ``POD_NAME``) set the mark.
+# Another replica's mark may be a live process's (an old leader finishing its cycle
+# after it lost the lease): it is counted only once it is too old for that.
+_ALERT_HANDLER_COLUMNS = (("handling_by", "TEXT"),)
+
 alerts = sa.Table(
     "alerts",
     metadata,
@@ -234,6 +239,7 @@ alerts = sa.Table(
     sa.Column("last_attempt_at", Time, nullable=True),
     sa.Column("given_up_at", Time, nullable=True),
     sa.Column("handling_since", Time, nullable=True),
+    sa.Column("handling_by", sa.Text, nullable=True),
 )
 
 tables = metadata.tables
@@ -342,6 +348,11 @@ def _alert_handling(conn: sa.Connection) -> None:
         conn.execute(sa.text(f"ALTER TABLE alerts ADD COLUMN {name} {definition}"))
 
 
+def _alert_handler(conn: sa.Connection) -> None:
+    for name, definition in _ALERT_HANDLER_COLUMNS:
+        conn.execute(sa.text(f"ALTER TABLE alerts ADD COLUMN {name} {definition}"))
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(
         1,
@@ -390,6 +401,12 @@ MIGRATIONS: tuple[Migration, ...] = (
         "that dies while handling an alert leaves the mark, and the next cycle counts it "
         "as a failed attempt",
         _alert_handling,
+    ),
+    Migration(
+        10,
+        "which replica marked a stored alert as being handled: another replica's fresh "
+        "mark may be a live old leader's, so it is not counted as a dead process's",
+        _alert_handler,
     ),
 )
 SCHEMA_VERSION = MIGRATIONS[-1].version

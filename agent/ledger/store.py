@@ -249,6 +249,7 @@ class StoredAlert:
     last_attempt_at: float | None = None
     given_up_at: float | None = None
     handling_since: float | None = None  # a cycle took it in and has not finished with it
+    handling_by: str | None = None  # the replica whose cycle that is (None: not known)
 
     @property
     def state(self) -> str:
@@ -1521,7 +1522,7 @@ class Ledger:
                 marked += conn.execute(
                     table.update()
                     .where(table.c.id.in_(chunk), table.c.handled_at.is_(None))
-                    .values(handled_at=now, handling_since=None)
+                    .values(handled_at=now, handling_since=None, handling_by=None)
                 ).rowcount
         return marked
 
@@ -1555,15 +1556,19 @@ class Ledger:
                     given_up_at=given_up,
                     handled_at=given_up,
                     handling_since=None,
+                    handling_by=None,
                 )
             ).rowcount
         return attempts if changed == 1 else None
 
-    def mark_alerts_handling(self, ids: Sequence[int], now: float | None) -> None:
-        """Set (``now``) or clear (None) the mark of a cycle handling these alerts: set
-        before a cycle handles them, cleared when it handled them (``mark_alerts_handled``
-        clears it too) or gave up on them for this cycle. One left set is a cycle that
-        never finished (``StoredAlert.handling_since``)."""
+    def mark_alerts_handling(
+        self, ids: Sequence[int], now: float | None, by: str | None = None
+    ) -> None:
+        """Set (``now``, by the replica ``by``) or clear (None) the mark of a cycle
+        handling these alerts: set before a cycle handles them, cleared when it handled
+        them (``mark_alerts_handled`` clears it too) or gave up on them for this cycle.
+        One left set is a cycle that never finished, or has not yet
+        (``StoredAlert.handling_since``, ``handling_by``)."""
         table = tables["alerts"]
         with self._tx() as conn:
             for first in range(0, len(ids), _IN_CHUNK):
@@ -1571,7 +1576,7 @@ class Ledger:
                 conn.execute(
                     table.update()
                     .where(table.c.id.in_(chunk), table.c.handled_at.is_(None))
-                    .values(handling_since=now)
+                    .values(handling_since=now, handling_by=None if now is None else by)
                 )
 
     def stored_alerts(self, *, given_up: bool = False, limit: int = 100) -> list[StoredAlert]:
@@ -1606,6 +1611,7 @@ class Ledger:
                     given_up_at=None,
                     handled_at=None,
                     handling_since=None,
+                    handling_by=None,
                 )
             ).rowcount
         return bool(changed == 1)

@@ -13,7 +13,7 @@ import sqlalchemy as sa
 
 from agent.ledger import AlertDelivery, Ledger, open_ledger
 from agent.ledger.schema import SCHEMA_VERSION, tables
-from agent.ledger.store import ALERT_ERROR_CHARS
+from agent.ledger.store import ALERT_ERROR_CHARS, StoredAlert
 from tests.harness.servers import fresh_schema
 
 NOW = 1_800_000_000.0
@@ -214,6 +214,47 @@ def test_a_given_up_alert_retried_by_a_person_is_pending_again_with_its_count_cl
         "pending",
     )
     assert ledger.get_alert(bad.id) == again and ledger.get_alert(bad.id + 1000) is None
+
+
+def test_a_mark_says_which_replica_set_it_and_goes_with_the_mark(ledger: Ledger) -> None:
+    ledger.record_alerts([delivery("f1"), delivery("f2"), delivery("f3")], NOW)
+    ids = [row.id for row in ledger.pending_alerts()]
+    ledger.mark_alerts_handling(ids, NOW + 30, "autonomic-a")
+    marks = [(r.handling_since, r.handling_by) for r in ledger.pending_alerts()]
+    assert marks == [(NOW + 30, "autonomic-a")] * 3
+    ledger.mark_alerts_handling(ids[:1], None, "autonomic-a")  # cleared: by no one
+    assert ledger.mark_alerts_handled(ids[1:2], NOW + 60) == 1
+    assert ledger.count_alert_attempt(ids[2], 0, "E: x", NOW + 60, give_up_at=5) == 1
+    marks = [(r.handling_since, r.handling_by) for r in _all(ledger)]
+    assert marks == [(None, None)] * 3
+    ledger.mark_alerts_handling(ids[2:], NOW + 90, "autonomic-b")
+    assert ledger.count_alert_attempt(ids[2], 1, "E: x", NOW + 90, give_up_at=2) == 2
+    assert ledger.retry_alert(ids[2])
+    (again,) = [r for r in ledger.pending_alerts() if r.id == ids[2]]
+    assert (again.handling_since, again.handling_by) == (None, None)
+
+
+def _all(ledger: Ledger) -> list[StoredAlert]:
+    with ledger.engine.connect() as conn:
+        found = conn.execute(sa.select(tables["alerts"]).order_by(tables["alerts"].c.id))
+        return [StoredAlert(**row) for row in found.mappings()]
+
+
+def test_a_version_9_mark_upgrades_as_a_mark_by_a_replica_not_known(tmp_path: Path) -> None:
+    """A mark left by release of migration 9 stays a mark, its replica not known (None),
+    which every engine reads as another replica's."""
+    url = f"sqlite:///{tmp_path / 'old.sqlite'}"
+    old = open_ledger(url, NOW, migrate=False)
+    assert old.migrate(NOW, upto=9) == 9
+    old.record_alerts([delivery("marked")], NOW)
+    with old.engine.begin() as conn:
+        conn.execute(sa.text("UPDATE alerts SET handling_since = :t"), {"t": NOW + 30})
+    old.close()
+    upgraded = open_ledger(url, NOW + 60)
+    assert upgraded.schema_version() == SCHEMA_VERSION >= 10
+    (row,) = upgraded.pending_alerts()
+    assert (row.fingerprint, row.handling_since, row.handling_by) == ("marked", NOW + 30, None)
+    upgraded.close()
 
 
 def test_a_ledger_of_the_previous_release_gains_the_attempt_columns(tmp_path: Path) -> None:

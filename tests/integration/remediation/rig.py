@@ -452,6 +452,7 @@ def build_rig(
     start: float | None = None,
     ledger_path: Path | None = None,
     ledger_url: str | None = None,
+    identity: str = "autonomic-test",
 ) -> KubeRig:
     server = server or start_fake_apiserver()
     clock = FakeClock(START if start is None else start)
@@ -459,7 +460,7 @@ def build_rig(
     api_client = load_api_client(host=server.url)
     cluster = KubernetesCluster(
         api_client,
-        identity="autonomic-test",
+        identity=identity,
         policy=FAST,
         wall_clock=clock.now,
         sleep=lambda _s: time.sleep(0.001),
@@ -476,7 +477,7 @@ def build_rig(
         approvals=approvals,
         metrics=Metrics(),
     )
-    executor = Executor(ledger, cluster, clock, owner="autonomic-test")
+    executor = Executor(ledger, cluster, clock, owner=identity)
     promql = PromQL()
     inbox = AlertInbox(ledger, clock.now)
     intake = AlertIntake(token=SecretStr(TOKEN), clock=clock.now, inbox=inbox)
@@ -491,6 +492,7 @@ def build_rig(
         query=promql,
         alerts=intake.firing,
         inbox=inbox,
+        identity=identity,
     )
     return KubeRig(
         server,

@@ -38,8 +38,12 @@ class Replicas:
         self.server: FakeApiServer = start_fake_apiserver()
         self.alive: list[KubeRig] = []
 
-    def start(self, *, at: float | None = None) -> KubeRig:
-        rig = build_rig(self.tmp_path, server=self.server, ledger_url=self.url, start=at)
+    def start(self, *, at: float | None = None, identity: str = "autonomic-test") -> KubeRig:
+        """A replica; one that starts with the identity of one that died is that pod's
+        container restarted (the same ``POD_NAME``)."""
+        rig = build_rig(
+            self.tmp_path, server=self.server, ledger_url=self.url, start=at, identity=identity
+        )
         self.alive.append(rig)
         return rig
 
@@ -397,3 +401,88 @@ def test_an_alert_that_kills_the_process_handling_it_is_given_up_not_a_crash_loo
     rig.clock.advance(30)
     rig.cycle()  # and the next cycle takes nothing in again
     assert len(rig.decisions_of(NOTIFY)) == 1 and decided.id
+
+
+def test_a_live_old_leaders_mark_is_not_counted_as_a_dead_process(
+    replicas: Replicas, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A leader change with the old leader alive: A lost its lease in the middle of a
+    cycle (a slow API server) and goes on handling the alert it took in, while B, leading
+    now, runs its takeover cycle. B used to read A's fresh mark as a dead process's: it
+    counted a failed attempt the alert never made (given up after five such changes) and
+    handled it at the same time as A. B leaves it now, A finishes with it, nothing is
+    counted and it is decided once."""
+    a = replicas.start(identity="autonomic-a")
+    seed_web(a)
+    seed_hpa(a.server.store, "web-autoscaler", target="web", namespace="shop", max_replicas=3)
+    assert post(a, [maxed_out(a, "web-autoscaler")])[0] == 200
+    a.clock.advance(30)
+    b = replicas.start(at=a.clock.now() + 5, identity="autonomic-b")
+    during: list[Any] = []
+    handle = a.engine.handle
+
+    def slow_handle(signals: Any, snapshot: Any) -> Any:
+        if not during:  # A has marked the alert: B leads now and runs its cycle
+            (row,) = b.ledger.pending_alerts()
+            during.append((row.handling_since, b.cycle()))
+        return handle(signals, snapshot)
+
+    monkeypatch.setattr(a.engine, "handle", slow_handle)
+    a.cycle()
+    ((since, handled_by_b),) = during
+    assert since == a.clock.now()
+    assert [h for h in handled_by_b if h.runbook == NOTIFY] == []  # left for A
+    assert b.ledger.pending_alerts() == []  # A finished with it
+    (row,) = _all_alerts(b)
+    assert (row.attempts, row.last_error, row.handling_since) == (0, None, None)
+    assert len(b.decisions_of(NOTIFY)) == 1
+    assert not [r for r in caplog.records if "InterruptedHandlingError" in r.getMessage()]
+
+
+def _all_alerts(rig: KubeRig) -> list[Any]:
+    from agent.ledger.store import StoredAlert
+
+    with rig.ledger.engine.connect() as conn:
+        rows = conn.execute(sa.select(tables["alerts"])).mappings()
+        return [StoredAlert(**row) for row in rows]
+
+
+def test_another_replicas_mark_is_counted_once_it_is_too_old_to_be_handled_still(
+    replicas: Replicas, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A dies handling the alert; its pod is replaced by one of another name (B). B
+    cannot tell a dead process's mark from a live one's while it is fresh: it leaves the
+    alert at its first cycles, and counts the interrupted attempt (and handles the alert
+    alone) once the mark is older than any cycle takes (``FOREIGN_MARK_AFTER``)."""
+    import agent.remediation_engine as engine_module
+
+    class Killed(BaseException):
+        pass
+
+    def die(signals: Any, snapshot: Any) -> Any:
+        raise Killed
+
+    a = replicas.start(identity="autonomic-a")
+    seed_web(a)
+    seed_hpa(a.server.store, "web-autoscaler", target="web", namespace="shop", max_replicas=3)
+    assert post(a, [maxed_out(a, "web-autoscaler")])[0] == 200
+    a.clock.advance(30)
+    marked_at = a.clock.now()
+    monkeypatch.setattr(a.engine, "handle", die)
+    with pytest.raises(Killed):
+        a.cycle()
+    replicas.die(a)
+
+    b = replicas.start(at=marked_at + 20, identity="autonomic-b")
+    assert [h for h in b.cycle() if h.runbook == NOTIFY] == []
+    b.clock.advance(engine_module.FOREIGN_MARK_AFTER - 30)
+    assert [h for h in b.cycle() if h.runbook == NOTIFY] == []
+    (row,) = b.ledger.pending_alerts()
+    assert (row.attempts, row.handling_since, row.handling_by) == (0, marked_at, "autonomic-a")
+    b.clock.advance(15)  # the mark is older than FOREIGN_MARK_AFTER now
+    decided = [h for h in b.cycle() if h.runbook == NOTIFY]
+    assert [(h.outcome, h.subject) for h in decided] == [("decided", "Deployment/shop/web")]
+    assert b.ledger.pending_alerts() == []
+    said = [r.getMessage() for r in caplog.records if r.getMessage().startswith("stored alert")]
+    assert len(said) == 1 and "(attempt 1 of 5; tried again now, on its own)" in said[0]
+    assert "took it in at 2026-11-18T10:00+00:00, on replica autonomic-a, never" in said[0]
