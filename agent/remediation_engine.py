@@ -133,8 +133,10 @@ ALERT_ATTEMPTS = 5
 # old leader that lost its lease mid-cycle (a slow API server) finishes its cycle, and a
 # replica shutting down leaves its job thread running for up to its shutdown budget
 # (25 s). A mark covers the handling of the alerts a cycle took in (matching, deciding,
-# asking), not the execution after, which takes seconds; this is far longer.
-FOREIGN_MARK_AFTER = 300.0
+# asking), not the execution after, which takes seconds; two minutes is four default
+# remediation periods. Kept short because a pod replaced under a new name (not a
+# container restarted in the same pod, which is counted at once) waits this long per death.
+FOREIGN_MARK_AFTER = 120.0
 OPEN_STATUSES = ("asked", "approved", "executing", "verifying")
 
 
