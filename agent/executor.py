@@ -153,110 +153,91 @@ class Executor:
     ) -> StepOutcome:
         """Write one step: intent first, then the write, then its result. Every line it
         logs carries ``decision_id`` (whichever loop calls it)."""
-        context = decision_context(decision_id) if decision_id else contextlib.nullcontext()
-        with context:
-            return self._apply(
+        with _logging_as(decision_id):
+            if not self.is_leader():
+                return StepOutcome(
+                    "not_leader", "this replica does not hold the lease; not writing"
+                )
+            try:
+                snapshot = self.writer.snapshot(operation)
+            except (PermanentError, TransientError) as exc:
+                # Nothing is written yet and no intent recorded, so failing here is safe: the
+                # step is not half done, and the caller fails the decision and tells a person
+                # instead of leaving it executing (and its target blocked) for ever.
+                self._count_error(exc.reason)
+                return StepOutcome(
+                    "failed",
+                    f"could not read {operation.target} before writing: {exc}",
+                    reason=exc.reason,
+                )
+            intent_id = self.ledger.record_intent(
                 execution_key,
                 step,
-                operation,
-                decision_id=decision_id,
-                runbook=runbook,
-                reason_code=reason_code,
-                message=message,
-                dry_run=dry_run,
+                operation_to_dict(operation),
+                snapshot,
+                self.owner,
+                self.clock.now(),
+                decision_id,
             )
-
-    def _apply(
-        self,
-        execution_key: str,
-        step: int,
-        operation: Operation,
-        *,
-        decision_id: str | None,
-        runbook: str,
-        reason_code: str,
-        message: str,
-        dry_run: bool,
-    ) -> StepOutcome:
-        if not self.is_leader():
-            return StepOutcome("not_leader", "this replica does not hold the lease; not writing")
-        try:
-            snapshot = self.writer.snapshot(operation)
-        except (PermanentError, TransientError) as exc:
-            # Nothing is written yet and no intent recorded, so failing here is safe: the
-            # step is not half done, and the caller fails the decision and tells a person
-            # instead of leaving it executing (and its target blocked) for ever.
-            self._count_error(exc.reason)
-            return StepOutcome(
-                "failed",
-                f"could not read {operation.target} before writing: {exc}",
-                reason=exc.reason,
-            )
-        intent_id = self.ledger.record_intent(
-            execution_key,
-            step,
-            operation_to_dict(operation),
-            snapshot,
-            self.owner,
-            self.clock.now(),
-            decision_id,
-        )
-        if intent_id is None:
-            return StepOutcome(
-                "already_recorded",
-                f"step {step} of {execution_key} already has an intent; reconciling, not repeating",
-            )
-        if not self.is_leader():
+            if intent_id is None:
+                return StepOutcome(
+                    "already_recorded",
+                    f"step {step} of {execution_key} already has an intent; reconciling, "
+                    "not repeating",
+                )
+            if not self.is_leader():
+                self.ledger.finish_intent(
+                    intent_id,
+                    "abandoned",
+                    self.clock.now(),
+                    {"reason": "lost the lease before writing"},
+                )
+                return StepOutcome("not_leader", "lost the lease before writing", intent_id)
+            if isinstance(operation, Drain) and not dry_run:
+                context = {"runbook": runbook, "reason_code": reason_code, "message": message}
+                return self._start_drain(intent_id, operation, decision_id, context)
+            try:
+                result = self.writer.apply(operation, dry_run=dry_run)
+            except PermanentError as exc:
+                return self._refused(intent_id, exc)
+            except TransientError as exc:
+                # The write may or may not have reached the cluster: find out, don't guess.
+                self._count_error(exc.reason)
+                try:
+                    settled = self._settle(self._intent(intent_id), note=str(exc))
+                except TransientError as unread:
+                    # Not even a read comes back: nobody can tell yet whether it happened.
+                    # The intent stays pending, and ``settle`` looks again later.
+                    self._count_error(unread.reason)
+                    return StepOutcome(
+                        "unsettled",
+                        f"{exc}; whether it happened is not known yet: {operation.target} "
+                        f"could not be read afterwards ({unread})",
+                        intent_id,
+                    )
+                if settled == "applied":
+                    return StepOutcome("applied", f"applied despite an error: {exc}", intent_id)
+                return StepOutcome("failed", str(exc), intent_id, reason=exc.reason)
+            status: StepStatus = "dry_run" if dry_run else "applied"
             self.ledger.finish_intent(
                 intent_id,
-                "abandoned",
+                status,
                 self.clock.now(),
-                {"reason": "lost the lease before writing"},
+                {"summary": result.summary, "changed": result.changed, "after": result.after},
             )
-            return StepOutcome("not_leader", "lost the lease before writing", intent_id)
-        if isinstance(operation, Drain) and not dry_run:
-            context = {"runbook": runbook, "reason_code": reason_code, "message": message}
-            return self._start_drain(intent_id, operation, decision_id, context)
-        try:
-            result = self.writer.apply(operation, dry_run=dry_run)
-        except PermanentError as exc:
-            return self._refused(intent_id, exc)
-        except TransientError as exc:
-            # The write may or may not have reached the cluster: find out, don't guess.
-            self._count_error(exc.reason)
-            try:
-                settled = self._settle(self._intent(intent_id), note=str(exc))
-            except TransientError as unread:
-                # Not even a read comes back: nobody can tell yet whether it happened.
-                # The intent stays pending, and ``settle`` looks again later.
-                self._count_error(unread.reason)
-                return StepOutcome(
-                    "unsettled",
-                    f"{exc}; whether it happened is not known yet: {operation.target} "
-                    f"could not be read afterwards ({unread})",
-                    intent_id,
+            if not dry_run and result.changed:
+                self.ledger.log_action(
+                    runbook, str(operation.target), self.clock.now(), decision_id
                 )
-            if settled == "applied":
-                return StepOutcome("applied", f"applied despite an error: {exc}", intent_id)
-            return StepOutcome("failed", str(exc), intent_id, reason=exc.reason)
-        status: StepStatus = "dry_run" if dry_run else "applied"
-        self.ledger.finish_intent(
-            intent_id,
-            status,
-            self.clock.now(),
-            {"summary": result.summary, "changed": result.changed, "after": result.after},
-        )
-        if not dry_run and result.changed:
-            self.ledger.log_action(runbook, str(operation.target), self.clock.now(), decision_id)
-            self._event(operation, reason_code, f"{message} ({result.summary})")
-        log.info(
-            "%s %s: %s",
-            "dry-run" if dry_run else "applied",
-            operation.op,
-            result.summary,
-            extra={"target": str(operation.target), "runbook": runbook},
-        )
-        return StepOutcome(status, result.summary, intent_id, result)
+                self._event(operation, reason_code, f"{message} ({result.summary})")
+            log.info(
+                "%s %s: %s",
+                "dry-run" if dry_run else "applied",
+                operation.op,
+                result.summary,
+                extra={"target": str(operation.target), "runbook": runbook},
+            )
+            return StepOutcome(status, result.summary, intent_id, result)
 
     def undo(self, intent: Intent, *, reason_code: str, message: str) -> StepOutcome:
         """Restore what an applied intent changed, from its recorded snapshot."""
@@ -298,10 +279,10 @@ class Executor:
         """Settle every intent left pending (a crash between intent and result)."""
         settled = []
         for intent in self.ledger.intents(status=["pending"]):
-            with _about(intent):
+            with _logging_as(intent.decision_id):
                 settled.append((intent, self.settle(intent, note="found pending after a restart")))
         for intent in self.ledger.intents(status=["undoing"]):
-            with _about(intent):
+            with _logging_as(intent.decision_id):
                 settled.append((intent, self._settle_undo(intent)))
         return settled
 
@@ -570,6 +551,6 @@ class Executor:
             self.metrics.errors.labels(kind=reason).inc()
 
 
-def _about(intent: Intent) -> contextlib.AbstractContextManager[None]:
-    """Log lines about ``intent`` carry its decision's id (when it has one)."""
-    return decision_context(intent.decision_id) if intent.decision_id else contextlib.nullcontext()
+def _logging_as(decision_id: str | None) -> contextlib.AbstractContextManager[None]:
+    """Log lines written inside carry ``decision_id`` (when there is one)."""
+    return decision_context(decision_id) if decision_id else contextlib.nullcontext()

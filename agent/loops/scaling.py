@@ -1742,97 +1742,81 @@ class ScalingLoop:
         """Write the floor (or the replicas) a decision chose; whether it was written.
         Every line logged meanwhile carries the decision's id."""
         with decision_context(decision_id):
-            return self._write_floor(
-                workload, model, has_hpa, decision_id, current, wanted, reason, reactive=reactive
-            )
-
-    def _write_floor(
-        self,
-        workload: WorkloadState,
-        model: WorkloadModel,
-        has_hpa: bool,
-        decision_id: str,
-        current: int,
-        wanted: int,
-        reason: str,
-        *,
-        reactive: bool = False,
-    ) -> bool:
-        ref = workload.ref
-        what = "minReplicas" if has_hpa else "replicas"
-        hpa: HpaState | None = None
-        if has_hpa:
-            hpa = self.cluster.get_hpa_for(ref)
-            if hpa is None or hpa.controller is not None:
-                self.decisions.ledger.transition(
-                    decision_id, ["approved"], "failed", self.clock.now()
+            ref = workload.ref
+            what = "minReplicas" if has_hpa else "replicas"
+            hpa: HpaState | None = None
+            if has_hpa:
+                hpa = self.cluster.get_hpa_for(ref)
+                if hpa is None or hpa.controller is not None:
+                    self.decisions.ledger.transition(
+                        decision_id, ["approved"], "failed", self.clock.now()
+                    )
+                    self._hold(
+                        ref,
+                        "NoHpa" if hpa is None else "ManagedHpa",
+                        "the HPA is gone: holding"
+                        if hpa is None
+                        else f"{hpa.ref} is now managed by {hpa.controller}: not written",
+                    )
+                    model.recommended = None  # decided afresh on what the cluster has
+                    return False
+                operation: SetHpaMinReplicas | Scale = SetHpaMinReplicas(
+                    hpa.ref, wanted, expected=current
                 )
-                self._hold(
-                    ref,
-                    "NoHpa" if hpa is None else "ManagedHpa",
-                    "the HPA is gone: holding"
-                    if hpa is None
-                    else f"{hpa.ref} is now managed by {hpa.controller}: not written",
-                )
-                model.recommended = None  # decided afresh on what the cluster has
-                return False
-            operation: SetHpaMinReplicas | Scale = SetHpaMinReplicas(
-                hpa.ref, wanted, expected=current
-            )
-        else:
-            operation = Scale(ref, wanted, expected=current)
-        key = f"scaling/{ref}/{decision_id}"
-        if self.decisions.ledger.intents(execution_key=key):
-            # Tried before (its outcome unknown then, or cut off by a restart): settled
-            # from its intent and what the cluster shows, never written again.
-            outcome = self._settled(key)
-        else:
-            outcome = self.executor.apply(
-                key,
-                0,
-                operation,
-                decision_id=decision_id,
-                runbook="predictive-scaling",
-                reason_code="PredictiveScaleUp" if wanted > current else "PredictiveScaleIn",
-                message=f"Autonomic: {what} {current} -> {wanted} ({reason})",
-            )
-            if outcome.status == "already_recorded":  # another replica's, in between
+            else:
+                operation = Scale(ref, wanted, expected=current)
+            key = f"scaling/{ref}/{decision_id}"
+            if self.decisions.ledger.intents(execution_key=key):
+                # Tried before (its outcome unknown then, or cut off by a restart): settled
+                # from its intent and what the cluster shows, never written again.
                 outcome = self._settled(key)
-        now = self.clock.now()
-        change = f"{what} {current} -> {wanted}"
-        if outcome.status == "unsettled":
-            self._unsettled(ref, model, decision_id, change, outcome, now)
-            return False
-        model.unsettled = None
-        if outcome.status != "applied":
-            self._refused(ref, model, decision_id, change, outcome, now)
-            return False
-        model.failures = 0
-        record: dict[str, Any] = (
-            {"min_replicas": wanted, "at": now, "decision_id": decision_id, "hpa_uid": hpa.uid}
-            if hpa is not None
-            else {
-                "field": REPLICAS_FIELD,
-                "replicas": wanted,
-                "at": now,
-                "decision_id": decision_id,
-                "workload_uid": workload.uid,
-            }
-        )
-        model.written = record
-        self._remember_written(ref, record, now)
-        # Applied: judged after the lead time the floor was raised for, and a while more.
-        self.decisions.ledger.transition(decision_id, ["approved"], "verifying", now)
-        lead = model.sizing.get("lead_seconds")
-        window = (float(lead) if isinstance(lead, int | float) else 0.0) + VERIFY_AFTER
-        model.verifying.append(
-            Verification(decision_id, current, wanted, now + window, reactive=reactive)
-        )
-        self.decisions.progress(
-            decision_id,
-            f"applied: {what} {current} -> {wanted}; judged in {window / 60:.0f} min",
-        )
-        return True
+            else:
+                outcome = self.executor.apply(
+                    key,
+                    0,
+                    operation,
+                    decision_id=decision_id,
+                    runbook="predictive-scaling",
+                    reason_code="PredictiveScaleUp" if wanted > current else "PredictiveScaleIn",
+                    message=f"Autonomic: {what} {current} -> {wanted} ({reason})",
+                )
+                if outcome.status == "already_recorded":  # another replica's, in between
+                    outcome = self._settled(key)
+            now = self.clock.now()
+            change = f"{what} {current} -> {wanted}"
+            if outcome.status == "unsettled":
+                self._unsettled(ref, model, decision_id, change, outcome, now)
+                return False
+            model.unsettled = None
+            if outcome.status != "applied":
+                self._refused(ref, model, decision_id, change, outcome, now)
+                return False
+            model.failures = 0
+            record: dict[str, Any] = (
+                {"min_replicas": wanted, "at": now, "decision_id": decision_id, "hpa_uid": hpa.uid}
+                if hpa is not None
+                else {
+                    "field": REPLICAS_FIELD,
+                    "replicas": wanted,
+                    "at": now,
+                    "decision_id": decision_id,
+                    "workload_uid": workload.uid,
+                }
+            )
+            model.written = record
+            self._remember_written(ref, record, now)
+            # Applied: judged after the lead time the floor was raised for, and a while more.
+            self.decisions.ledger.transition(decision_id, ["approved"], "verifying", now)
+            lead = model.sizing.get("lead_seconds")
+            window = (float(lead) if isinstance(lead, int | float) else 0.0) + VERIFY_AFTER
+            model.verifying.append(
+                Verification(decision_id, current, wanted, now + window, reactive=reactive)
+            )
+            self.decisions.progress(
+                decision_id,
+                f"applied: {what} {current} -> {wanted}; judged in {window / 60:.0f} min",
+            )
+            return True
 
     def _settled(self, key: str) -> StepOutcome:
         """What became of a write whose intent an earlier try recorded: ``applied``,
