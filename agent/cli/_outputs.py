@@ -15,11 +15,12 @@ import contextlib
 import os
 import secrets
 import stat
+import sys
 from pathlib import Path
 
 from agent.errors import InputError
 
-__all__ = ["check_output_file", "write_atomically"]
+__all__ = ["check_output_file", "write_atomically", "write_output"]
 
 
 def check_output_file(
@@ -48,6 +49,20 @@ def check_output_file(
             raise InputError(f"{flag} {path}: no permission to write this file")
     if (replaced or not path.exists()) and not os.access(parent, os.W_OK | os.X_OK):
         raise InputError(f"{flag} {path}: no permission to create a file in {parent}")
+
+
+def write_output(path: Path | None, text: str) -> None:
+    """Write a command's result to ``path``, or to standard output when there is none.
+
+    A file that cannot be written is an ``InputError`` naming it and the system's words.
+    """
+    if path is None:
+        sys.stdout.write(text)
+        return
+    try:
+        path.write_text(text, encoding="utf-8")
+    except OSError as exc:
+        raise InputError(f"{path}: cannot write: {exc.strerror or exc}") from exc
 
 
 def write_atomically(path: Path, text: str) -> None:

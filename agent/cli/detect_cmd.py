@@ -22,7 +22,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from agent.cli._outputs import check_output_file, write_atomically
+from agent.cli._outputs import check_output_file, write_atomically, write_output
 from agent.cli._plot import add_plot_flag, check_outputs, check_plot_path
 from agent.errors import InputError
 
@@ -171,14 +171,7 @@ def run_detect(args: argparse.Namespace) -> int:
                 point.reason.value,
             )
         )
-    text = output.getvalue()
-    if args.output is None:
-        sys.stdout.write(text)
-    else:
-        try:
-            args.output.write_text(text, encoding="utf-8")
-        except OSError as exc:
-            raise InputError(f"{args.output}: cannot write: {exc.strerror or exc}") from exc
+    write_output(args.output, output.getvalue())
     if args.state is not None:
         try:
             write_atomically(args.state, json.dumps(detector.state()))

@@ -24,7 +24,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from agent.cli._outputs import check_output_file
+from agent.cli._outputs import check_output_file, write_output
 from agent.cli._plot import add_plot_flag, check_outputs, check_plot_path
 from agent.errors import InputError
 
@@ -140,14 +140,7 @@ def run(args: argparse.Namespace) -> int:
             row += [_number(forecast.lower(level)[i]), _number(forecast.upper(level)[i])]
         row.append(forecast.version)
         writer.writerow(row)
-    text = buffer.getvalue()
-    if args.output is None:
-        sys.stdout.write(text)
-    else:
-        try:
-            args.output.write_text(text, encoding="utf-8")
-        except OSError as exc:
-            raise InputError(f"{args.output}: cannot write: {exc.strerror or exc}") from exc
+    write_output(args.output, buffer.getvalue())
     if args.plot is not None:
         from agent.cli._plot import write_plot
 
