@@ -50,6 +50,7 @@ from pydantic_core import PydanticCustomError
 from agent.errors import ConfigError, redact_url_passwords
 from agent.yamlsource import YamlLines, YamlSourceError, load_yaml_value, load_yaml_with_marks
 from remediation._types import expected_shape, freeze_lists, not_a_number, not_a_whole_number
+from remediation.validation import causes
 from remediation.windows import WindowFields
 
 __all__ = [
@@ -1188,14 +1189,8 @@ def load_settings_with_source(
         settings = Settings.model_validate(data)
     except ValidationError as exc:
         problems = []
-        errors = exc.errors()
-        failing = [tuple(error["loc"]) for error in errors]
-        for error in errors:
+        for error in causes(exc.errors()):
             loc = tuple(error["loc"])
-            if error["type"] == "too_short" and any(
-                len(other) > len(loc) and other[: len(loc)] == loc for other in failing
-            ):
-                continue  # a list whose items failed is also "too short": keep only the cause
             if error["type"] == "duplicate_name":  # at the entry that repeats the name
                 loc = (*loc, error["ctx"]["index"], "name")
             if error["type"] == "problem_at":  # at the entry that is wrong, not the section

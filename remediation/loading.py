@@ -48,6 +48,7 @@ from remediation.crosschecks import check_parts, check_semantics, notes
 from remediation.durations import DURATION_PATTERN, format_duration
 from remediation.parts import parts_of_data
 from remediation.schema import NAMESPACE_PATTERN, OBJECT_NAME_PATTERN, Name, Runbook
+from remediation.validation import causes
 from remediation.yaml_hints import yaml_hint
 
 __all__ = [
@@ -525,14 +526,8 @@ def _not_a_choice(message: str, ctx: Any, value: Any) -> str:
 
 def _validation_problems(root: yaml.Node, error: ValidationError) -> list[_ProblemError]:
     problems: list[_ProblemError] = []
-    items = error.errors(include_url=False)
-    failing = [tuple(item["loc"]) for item in items]
-    for item in items:
+    for item in causes(error.errors(include_url=False)):
         loc: Loc = tuple(item["loc"])
-        if item["type"] == "too_short" and any(
-            len(other) > len(loc) and other[: len(loc)] == loc for other in failing
-        ):
-            continue  # a list whose items failed also reports "too short": keep only the cause
         if item["type"] == "union_tag_invalid":
             loc = (*loc, "type")
         line, path = _locate(root, loc, key_line=item["type"] == "extra_forbidden")

@@ -30,6 +30,7 @@ from pydantic import (
 from agent.errors import InputError
 from agent.settings import Number, WholeNumber, parse_duration
 from agent.yamlsource import YamlSourceError, load_yaml_with_marks
+from remediation.validation import causes
 
 __all__ = [
     "Fault",
@@ -294,14 +295,8 @@ def load_scenario(path: Path) -> Scenario:
         scenario = Scenario.model_validate(data, context={"references_checked_by_caller": True})
     except ValidationError as exc:
         lines = []
-        errors = exc.errors()
-        failing = [tuple(error["loc"]) for error in errors]
-        for error in errors:
+        for error in causes(exc.errors()):
             loc = tuple(error["loc"])
-            if error["type"] == "too_short" and any(
-                len(other) > len(loc) and other[: len(loc)] == loc for other in failing
-            ):
-                continue  # a list whose items failed is also "too short": keep only the cause
             # Discriminated unions add the tag to the path; drop it for the line lookup.
             clean = tuple(
                 p
