@@ -11,6 +11,7 @@ import logging
 import os
 import socket
 import threading
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any, Protocol
@@ -38,7 +39,14 @@ from remediation.guards import GlobalLimits
 from remediation.loading import RunbookLoadError, check_paths
 from remediation.schema import Runbook
 
-__all__ = ["Daemon", "ElectionGate", "SocketModeLeader", "build_daemon", "load_runbooks"]
+__all__ = [
+    "Daemon",
+    "ElectionGate",
+    "LedgerCheck",
+    "SocketModeLeader",
+    "build_daemon",
+    "load_runbooks",
+]
 
 APPROVER_REFRESH = 240.0  # under the approvers cache TTL (300 s): memberships stay warm
 # An anomaly series no read has returned for this long (its pod replaced, its node gone)
@@ -209,6 +217,67 @@ class SocketModeLeader:
         log.info("Slack Socket Mode: disconnected (%s)", why)
 
 
+# Seconds /readyz waits for the ledger to answer its read (the probe gives up after 2 s).
+LEDGER_CHECK_WAIT = 1.0
+
+
+class LedgerCheck:
+    """Whether the ledger answers a read, for readiness, within ``wait`` seconds.
+
+    A database server that accepts and never answers (hung, frozen, its disk stalled)
+    keeps a read waiting for ever: ``/readyz`` waited with it, past the probe's timeout,
+    and said nothing, each probe leaving one more thread and pooled connection waiting.
+    The read runs on a thread of its own, one at a time; while it has not come back,
+    readiness says for how long, and the next probe waits on the same read."""
+
+    def __init__(
+        self,
+        ledger: Ledger,
+        wait: float = LEDGER_CHECK_WAIT,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.ledger = ledger
+        self.wait = wait
+        self.clock = clock
+        self._lock = threading.Lock()
+        self._thread: threading.Thread | None = None
+        self._began = 0.0
+        self._outcome: list[str | None] = []
+
+    def why_not(self) -> str | None:
+        """None if the ledger answered; else why not, naming it."""
+        with self._lock:
+            if self._thread is None or not self._thread.is_alive():
+                outcome: list[str | None] = []
+                self._thread = threading.Thread(
+                    target=self._read, args=(outcome,), name="autonomic-ledger-check", daemon=True
+                )
+                self._began, self._outcome = self.clock(), outcome
+                self._thread.start()
+            thread, began, outcome = self._thread, self._began, self._outcome
+        thread.join(self.wait)
+        if thread.is_alive():
+            where = self.ledger.engine.url.render_as_string()  # the password hidden
+            return (
+                f"the ledger at {where} has not answered a read for "
+                f"{self.clock() - began:.0f} s (the database accepts connections but does "
+                "not answer: hung, or overloaded)"
+            )
+        return outcome[0] if outcome else None
+
+    def _read(self, outcome: list[str | None]) -> None:
+        try:
+            self.ledger.schema_version()
+        except TransientError as exc:  # names the ledger and what the database said
+            outcome.append(str(exc))
+            return
+        except Exception as exc:  # the pool timed out waiting for a connection...
+            where = self.ledger.engine.url.render_as_string()
+            outcome.append(f"the ledger at {where} cannot be read: {type(exc).__name__}: {exc}")
+            return
+        outcome.append(None)
+
+
 @dataclass
 class Daemon:
     """The loops and what they share; ``jobs()`` is what the runtime schedules."""
@@ -250,6 +319,7 @@ class Daemon:
     # A PostgreSQL ledger, connected (and migrated) in the background: not ready, and
     # no job started, until it is.
     ledger_connector: LedgerConnector | None = None
+    _ledger_check: LedgerCheck | None = None  # readiness's read of the ledger, bounded
 
     def leading(self) -> bool:
         """Whether this replica leads, with the old leader's work settled first: the
@@ -400,10 +470,11 @@ class Daemon:
         connecting = self.ledger_connector.waiting() if self.ledger_connector else None
         if connecting:
             return False, connecting
-        try:
-            self.ledger.schema_version()
-        except TransientError as exc:  # names the ledger and what the database said
-            return False, str(exc)
+        if self._ledger_check is None:
+            self._ledger_check = LedgerCheck(self.ledger)
+        unanswered = self._ledger_check.why_not()
+        if unanswered:
+            return False, unanswered
         waiting = self.cluster_waiting() if self.cluster_waiting is not None else None
         if waiting:
             return False, waiting

@@ -8,8 +8,13 @@ Times are float epoch seconds (UTC) from the injected clock, so SQLite and Postg
 compare them identically and tests can move time.
 
 Migrations are numbered and applied in order inside one transaction each; the number
-reached is kept in ``schema_version``. A database written by a newer release (a higher
-number than this code knows) is refused rather than misread.
+reached is kept in ``schema_version``. Every migration is expand-only unless it says
+otherwise (``Migration.expand_only``): it adds tables, indexes, nullable or defaulted
+columns, and drops, renames or changes the meaning of nothing, so the release before it
+runs unchanged on the schema it leaves (a rolling upgrade's old pods, a rollback).
+A database written by a newer release (a higher number than this code knows) is used
+as it is if every migration above this code's is expand-only, and refused, rather than
+misread, if one is not (``schema_version.breaks_older``).
 """
 
 from __future__ import annotations
@@ -20,18 +25,37 @@ from dataclasses import dataclass
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql
 
-__all__ = ["MIGRATIONS", "SCHEMA_VERSION", "Migration", "metadata", "tables"]
+__all__ = [
+    "MIGRATIONS",
+    "SCHEMA_VERSION",
+    "Migration",
+    "create_version_table",
+    "metadata",
+    "tables",
+]
 
 metadata = sa.MetaData()
 JSON = sa.JSON().with_variant(postgresql.JSONB(), "postgresql")
 Time = sa.Double
 
+
+def _schema_version_columns() -> list[sa.schema.SchemaItem]:
+    """The columns of ``schema_version`` as the first release created it (a fresh set per
+    call: a column belongs to one table); migration 11 adds ``breaks_older``."""
+    return [
+        sa.Column("version", sa.Integer, primary_key=True),
+        sa.Column("description", sa.Text, nullable=False),
+        sa.Column("applied_at", Time, nullable=False),
+    ]
+
+
 schema_version = sa.Table(
     "schema_version",
     metadata,
-    sa.Column("version", sa.Integer, primary_key=True),
-    sa.Column("description", sa.Text, nullable=False),
-    sa.Column("applied_at", Time, nullable=False),
+    *_schema_version_columns(),
+    # Added by migration 11: True when the releases before this migration cannot run on
+    # the schema it leaves (it is not expand-only); NULL (or False) when they can.
+    sa.Column("breaks_older", sa.Boolean, nullable=True),
 )
 
 decisions = sa.Table(
@@ -274,11 +298,28 @@ _V2_INDEXES = (
 )
 
 
+def create_version_table(conn: sa.Connection) -> None:
+    """``schema_version`` as the first release created it, unless it exists: the columns
+    added since come with their migrations (11: ``breaks_older``)."""
+    sa.Table("schema_version", sa.MetaData(), *_schema_version_columns()).create(
+        conn, checkfirst=True
+    )
+
+
 @dataclass(frozen=True)
 class Migration:
+    """One step of the schema. ``expand_only``: the release before this migration runs
+    unchanged on the schema it leaves (it only adds: tables, indexes, nullable or
+    defaulted columns; it drops, renames, tightens or rewrites nothing the older code
+    reads), as a rolling upgrade and a rollback need. ``tests/integration/ledger/
+    test_migrations_expand.py`` checks it of every migration that claims it. One that is
+    not says False: its row in ``schema_version`` then has ``breaks_older`` set, and the
+    releases before it refuse the ledger instead of misreading it."""
+
     version: int
     description: str
     apply: Callable[[sa.Connection], None]
+    expand_only: bool = True
 
 
 def _initial(conn: sa.Connection) -> None:
@@ -353,6 +394,10 @@ def _alert_handler(conn: sa.Connection) -> None:
         conn.execute(sa.text(f"ALTER TABLE alerts ADD COLUMN {name} {definition}"))
 
 
+def _breaks_older(conn: sa.Connection) -> None:
+    conn.execute(sa.text("ALTER TABLE schema_version ADD COLUMN breaks_older BOOLEAN"))
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(
         1,
@@ -407,6 +452,13 @@ MIGRATIONS: tuple[Migration, ...] = (
         "which replica marked a stored alert as being handled: another replica's fresh "
         "mark may be a live old leader's, so it is not counted as a dead process's",
         _alert_handler,
+    ),
+    Migration(
+        11,
+        "whether a migration breaks the releases before it: a release finding a newer "
+        "schema runs on it if every newer migration is expand-only (a rolling upgrade's "
+        "old pods, a rollback), and refuses it if one is not",
+        _breaks_older,
     ),
 )
 SCHEMA_VERSION = MIGRATIONS[-1].version

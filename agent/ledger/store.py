@@ -25,7 +25,13 @@ import sqlalchemy as sa
 from sqlalchemy.engine import URL, make_url
 
 from agent.errors import ConfigError, TransientError, redact_url_passwords
-from agent.ledger.schema import MIGRATIONS, SCHEMA_VERSION, metadata, tables
+from agent.ledger.schema import (
+    MIGRATIONS,
+    SCHEMA_VERSION,
+    create_version_table,
+    metadata,
+    tables,
+)
 
 log = logging.getLogger("autonomic.ledger")
 
@@ -457,27 +463,24 @@ class Ledger:
 
     def _migrate(self, now: float, target: int) -> int:
         with self.engine.begin() as conn:
-            tables["schema_version"].create(conn, checkfirst=True)
+            create_version_table(conn)
         current = self.schema_version()
         if current > SCHEMA_VERSION:
-            raise LedgerError(
-                f"the ledger's schema is version {current}, newer than this release understands "
-                f"({SCHEMA_VERSION}); upgrade Autonomic or point it at another database"
-            )
+            self._check_newer(current)
+            return current
         applied: list[int] = []
         for migration in MIGRATIONS:
             if current < migration.version <= target:
+                row: dict[str, Any] = {
+                    "version": migration.version,
+                    "description": migration.description,
+                    "applied_at": now,
+                }
+                if not migration.expand_only:  # the column exists from migration 11 on
+                    row["breaks_older"] = True
                 with self.engine.begin() as conn:
                     migration.apply(conn)
-                    conn.execute(
-                        tables["schema_version"]
-                        .insert()
-                        .values(
-                            version=migration.version,
-                            description=migration.description,
-                            applied_at=now,
-                        )
-                    )
+                    conn.execute(tables["schema_version"].insert().values(**row))
                 self.stats.migrations_applied.append(migration.version)
                 applied.append(migration.version)
         reached = self.schema_version()
@@ -502,6 +505,37 @@ class Ledger:
                 sa.select(sa.func.max(tables["schema_version"].c.version))
             ).scalar()
         return int(value or 0)
+
+    def _check_newer(self, current: int) -> None:
+        """A schema newer than this release (``current``), written by a newer one: used as
+        it is if every migration above this release's is expand-only (a rolling upgrade's
+        old pods, a rollback: said once, as a warning), else ``LedgerError`` naming the
+        migrations that changed what this release reads."""
+        where = self.engine.url.render_as_string()  # the password hidden
+        table = tables["schema_version"]
+        with self._read() as conn:
+            breaking = conn.execute(
+                sa.select(table.c.version, table.c.description)
+                .where(table.c.version > SCHEMA_VERSION, table.c.breaks_older.is_(True))
+                .order_by(table.c.version)
+            ).all()
+        if breaking:
+            named = "; ".join(f"{version}: {text}" for version, text in breaking)
+            raise LedgerError(
+                f"the ledger at {where} has schema version {current}, newer than this release "
+                f"understands ({SCHEMA_VERSION}), and a newer release's migration changed what "
+                f"this one reads (migration {named}): run the newer release (or a later one), "
+                "or point this one at another database"
+            )
+        log.warning(
+            "ledger at %s has schema version %d, newer than this release's (%d); the newer "
+            "migrations (%s) only add to it, so this release runs on it, as it does while a "
+            "rolling upgrade or a rollback is under way; run one release on every replica",
+            where,
+            current,
+            SCHEMA_VERSION,
+            ", ".join(str(v) for v in range(SCHEMA_VERSION + 1, current + 1)),
+        )
 
     # ----------------------------------------------------------- decisions
     def record_decision(self, decision: Decision, now: float) -> str:
@@ -2031,10 +2065,10 @@ def _check_existing(ledger: Ledger, where: str) -> None:
             "create the ledger there"
         )
     if version > SCHEMA_VERSION:
-        raise LedgerError(
-            f"the ledger at {where} has schema version {version}, newer than this release "
-            f"understands ({SCHEMA_VERSION}); upgrade Autonomic"
-        )
+        try:
+            ledger._check_newer(version)
+        except TransientError as exc:
+            raise _refused(where, exc, existing=True) from exc
     if version < SCHEMA_VERSION:
         raise LedgerError(
             f"the ledger at {where} has schema version {version} and this release needs "

@@ -379,17 +379,56 @@ def test_opening_a_ledger_that_needs_migrations_says_what_it_did_once(
     ]
 
 
-def test_database_from_a_newer_release_is_refused(tmp_path: Path) -> None:
-    url = f"sqlite:///{tmp_path / 'new.sqlite'}"
+def _newer_release_migrated(url: str, *, breaks_older: bool | None) -> None:
+    """The ledger at ``url`` as a newer release's migration leaves it: one more row in
+    ``schema_version``, saying whether the releases before it can run on it."""
     ledger = open_ledger(url, NOW)
     with ledger.engine.begin() as conn:
         conn.execute(
-            sa.text("INSERT INTO schema_version VALUES (:v, 'future', :t)"),
-            {"v": SCHEMA_VERSION + 1, "t": NOW},
+            sa.text(
+                "INSERT INTO schema_version (version, description, applied_at, breaks_older) "
+                "VALUES (:v, 'the future', :t, :b)"
+            ),
+            {"v": SCHEMA_VERSION + 1, "t": NOW, "b": breaks_older},
         )
     ledger.close()
-    with pytest.raises(LedgerError, match="newer than this release"):
+
+
+def test_database_from_a_newer_release_that_breaks_this_one_is_refused(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'new.sqlite'}"
+    _newer_release_migrated(url, breaks_older=True)
+    with pytest.raises(LedgerError, match="newer than this release") as refused:
         open_ledger(url, NOW)
+    assert f"(migration {SCHEMA_VERSION + 1}: the future)" in str(refused.value)
+    with pytest.raises(LedgerError, match="newer than this release"):
+        open_ledger(url, NOW, create=False)
+
+
+@pytest.mark.parametrize("flag", [None, False])
+def test_database_from_a_newer_release_that_only_added_is_used(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture, flag: bool | None
+) -> None:
+    """A rolling upgrade: the new pod migrated the ledger, an old pod restarts (or the
+    Deployment is rolled back) on it. Its newer migrations only added, so the old
+    release runs on it (it refused to start before), saying so once."""
+    url = f"sqlite:///{tmp_path / 'new.sqlite'}"
+    _newer_release_migrated(url, breaks_older=flag)
+    caplog.set_level("WARNING", logger="autonomic.ledger")
+    ledger = open_ledger(url, NOW)
+    assert ledger.schema_version() == SCHEMA_VERSION + 1
+    decision_id = ledger.record_decision(decision(), NOW)
+    assert ledger.transition(decision_id, ["proposed"], "asked", NOW + 1)
+    ledger.close()
+    said = [r.getMessage() for r in caplog.records]
+    assert said == [
+        f"ledger at {url} has schema version {SCHEMA_VERSION + 1}, newer than this release's "
+        f"({SCHEMA_VERSION}); the newer migrations ({SCHEMA_VERSION + 1}) only add to it, so "
+        "this release runs on it, as it does while a rolling upgrade or a rollback is under "
+        "way; run one release on every replica"
+    ]
+    reader = open_ledger(url, NOW, create=False)  # the commands that read or answer
+    assert reader.get_decision(decision_id) is not None
+    reader.close()
 
 
 def test_bad_urls_are_config_errors(tmp_path: Path) -> None:

@@ -164,8 +164,10 @@ def test_a_ledger_from_a_newer_release_is_refused(
     url = f"sqlite:///{tmp_path / 'new.sqlite'}"
     ledger = open_ledger(url, NOW)
     with ledger.engine.begin() as conn:
-        conn.exec_driver_sql(
-            "INSERT INTO schema_version VALUES (?, 'future', ?)", (SCHEMA_VERSION + 1, NOW)
+        conn.exec_driver_sql(  # a newer release's migration that breaks this one
+            "INSERT INTO schema_version (version, description, applied_at, breaks_older) "
+            "VALUES (?, 'future', ?, 1)",
+            (SCHEMA_VERSION + 1, NOW),
         )
     ledger.close()
     err = _fail(["calibration", "--ledger", url], capsys)
