@@ -43,6 +43,16 @@ def _processes(server: PostgresServer) -> list[int]:
     return [main, *map(int, children)]
 
 
+def _resume(server: PostgresServer, stopped: list[int]) -> None:
+    """SIGCONT to the server's processes, and to the process that started the server: as
+    root that is ``runuser``, which stops itself when its child is stopped (as ``su``
+    does), and would otherwise keep the server's shutdown waiting."""
+    for pid in stopped:
+        os.kill(pid, signal.SIGCONT)
+    if stopped and server.process is not None and server.process.poll() is None:
+        os.kill(server.process.pid, signal.SIGCONT)
+
+
 def _ready(daemon: Daemon, limit: float) -> tuple[bool, str] | None:
     """``daemon.ready()``, or None if it has not answered within ``limit`` seconds."""
     answer: list[tuple[bool, str]] = []
@@ -76,14 +86,12 @@ def test_readiness_answers_and_says_why_while_the_ledger_hangs(server: PostgresS
             assert why.startswith(f"the ledger at {server.url} has not answered a read for ")
         threads = [t for t in threading.enumerate() if t.name == "autonomic-ledger-check"]
         assert len(threads) == 1
-        for pid in stopped:
-            os.kill(pid, signal.SIGCONT)
+        _resume(server, stopped)
         stopped = []
         deadline = time.monotonic() + 10
         while _ready(daemon, 3) != (True, "leader"):
             assert time.monotonic() < deadline, "not ready 10 s after the server answered"
             time.sleep(0.1)
     finally:
-        for pid in stopped:
-            os.kill(pid, signal.SIGCONT)
+        _resume(server, stopped)
         ledger.close()
