@@ -83,7 +83,7 @@ from remediation.ports import (
     operation_from_dict,
     operation_to_dict,
 )
-from remediation.schema import Runbook
+from remediation.schema import AlertTrigger, Runbook
 from remediation.signals import Signal, detect_kubernetes_signals
 from remediation.snapshot import ClusterSnapshot, FiringAlert
 from remediation.verification import (
@@ -123,6 +123,7 @@ NOT_A_VERDICT = frozenset(
 GUARD_KEY = "remediation/guards"
 COUNTED_KEYS = 50_000
 UNMATCHED_LOG_EVERY = 3600.0  # seconds between warnings of one runbook not taking signals up
+NAMES_SHOWN = 12  # alert names listed when no runbook takes an alert up
 # Decisions that may still lead to an execution (or are running one).
 # Times one stored alert is handled on its own and fails before it is given up (marked
 # given up and handled on its row, logged, counted): one attempt per remediation cycle,
@@ -731,6 +732,8 @@ class RemediationEngine:
             ]
             if not result.matches:
                 out.append(self._unmatched(signal, result.skipped))
+                if out[-1].reason_code == "NoRunbook":
+                    reached.append(out[-1])  # kept for `why` under NO_RUNBOOK
                 continue
             for found in result.matches:
                 handled = self._handle_one(found.runbook, signal, snapshot, state, now)
@@ -760,7 +763,41 @@ class RemediationEngine:
                 skip.message,
                 subject=_subject(signal),
             )
+        if signal.kind == "alert" and signal.status == "firing":
+            # An alert is sent on purpose (an Alertmanager route to Autonomic): one that no
+            # runbook's trigger names is said, and kept for `why`, rather than dropped.
+            return Handled(
+                signal.describe(),
+                None,
+                "no-match",
+                "NoRunbook",
+                self._no_runbook(signal),
+                subject=_subject(signal),
+            )
         return Handled(signal.describe(), None, "no-match", "NoMatch", "no runbook")
+
+    def _no_runbook(self, signal: Signal) -> str:
+        """Why no runbook takes an alert up: no trigger names it; which alerts they name."""
+        names = sorted(
+            {
+                trigger.alertname
+                for runbook in self.runbooks.values()
+                for trigger in runbook.spec.triggers
+                if isinstance(trigger, AlertTrigger)
+            }
+        )
+        shown = ", ".join(names[:NAMES_SHOWN]) + (
+            f" and {len(names) - NAMES_SHOWN} more" if len(names) > NAMES_SHOWN else ""
+        )
+        taken = (
+            f"the runbooks' alert triggers name {shown}"
+            if names
+            else "no runbook has an alert trigger"
+        )
+        return (
+            f"no runbook's trigger names alert {signal.name}: {taken} (a runbook is still to "
+            "write, or the alert's name is not the one a trigger names)"
+        )
 
     def _say_unmatched(self, skip: Skip) -> None:
         """Log a runbook that could not take a signal up: once per runbook and reason per
