@@ -65,7 +65,7 @@ from remediation.guards import (
     storm_gate,
 )
 from remediation.guards import results as guard_results
-from remediation.matching import Skip, match
+from remediation.matching import MatchResult, Skip, match
 from remediation.planning import (
     Disruption,
     NoAction,
@@ -79,6 +79,7 @@ from remediation.ports import (
     EvictionRoom,
     ObjectRef,
     Operation,
+    ScopedReader,
     VolumeClaimReader,
     operation_from_dict,
     operation_to_dict,
@@ -705,7 +706,10 @@ class RemediationEngine:
         if not signals:
             self.outcomes.record((), now)  # what was counted before is still written
             return out
-        results = [(signal, match(self.runbooks.values(), signal, snapshot)) for signal in signals]
+        results = [
+            (signal, self._scoped(signal, match(self.runbooks.values(), signal, snapshot)))
+            for signal in signals
+        ]
         # The storm guard counts triggers: signals a runbook takes up (its condition held
         # long enough, on a target it selects). A pod still starting, or a condition no
         # runbook handles, leads to no action and is no sign of a storm of actions.
@@ -744,6 +748,32 @@ class RemediationEngine:
         self.outcomes.record(reached, now)
         return out
 
+    def _scoped(self, signal: Signal, result: MatchResult) -> MatchResult:
+        """A target not found because its namespace is one the reader does not read
+        (``cluster.excludeNamespaces``, or outside ``cluster.namespaces``) is said so:
+        "not in the cluster" would send the on-call looking for an object that is there."""
+        namespace = signal.target.namespace if signal.target is not None else None
+        if not isinstance(self.reader, ScopedReader) or not any(
+            skip.reason_code == "TargetNotFound" for skip in result.skipped
+        ):
+            return result
+        why = self.reader.out_of_scope(namespace)
+        if why is None:
+            return result
+        message = (
+            f"{signal.target} is in a namespace Autonomic does not read: {why}; no runbook "
+            "acts there (change the setting to let them)"
+        )
+        return replace(
+            result,
+            skipped=tuple(
+                Skip(skip.runbook, "NamespaceNotRead", message)
+                if skip.reason_code == "TargetNotFound"
+                else skip
+                for skip in result.skipped
+            ),
+        )
+
     def _unmatched(self, signal: Signal, skipped: Sequence[Skip]) -> Handled:
         """A signal no runbook takes up. When a runbook's trigger accepted it but its
         target could not be selected (an alert naming no object, a workload without the
@@ -763,9 +793,10 @@ class RemediationEngine:
                 skip.message,
                 subject=_subject(signal),
             )
-        if signal.kind == "alert" and signal.status == "firing":
-            # An alert is sent on purpose (an Alertmanager route to Autonomic): one that no
-            # runbook's trigger names is said, and kept for `why`, rather than dropped.
+        if signal.kind == "alert" and signal.status == "firing" and signal.target is not None:
+            # An alert about an object is sent on purpose (an Alertmanager route to
+            # Autonomic): one that no runbook's trigger names is said, and kept for `why`,
+            # rather than dropped. One about nothing (Watchdog, InfoInhibitor) is not.
             return Handled(
                 signal.describe(),
                 None,

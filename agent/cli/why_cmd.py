@@ -13,7 +13,7 @@ was first seen, and the latest sentence. Outcomes kept are:
             opted in, excluded, a pod of another kind of owner, an alert naming no object);
             or a trigger for the signal refused it by a label matcher, minConfidence or
             minExcessRatio (TriggerNotMet); or, under the runbook (none), a firing alert
-            no runbook's trigger names (NoRunbook)
+            about an object that no runbook's trigger names (NoRunbook)
 
 Not kept: decisions (`autonomic explain ID` tells their story; for SUBJECT, the
 decisions made about it are listed below the rest), signals that already have a

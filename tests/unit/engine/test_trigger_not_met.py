@@ -173,3 +173,21 @@ def test_a_crash_loop_below_min_count_is_still_not_kept(
     (handled,) = r.engine.handle([signal], r.engine.snapshot())
     assert handled.reason_code == "NoMatch"
     assert _why(tmp_path, capsys) == []
+
+
+def test_an_alert_about_nothing_that_no_runbook_names_is_not_kept(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Watchdog fires for ever and names no object: not a row at the top of `why`."""
+    r = rig(tmp_path)
+    watchdog = Signal(
+        kind="alert",
+        name="Watchdog",
+        target=None,
+        confidence=1.0,
+        observed_at=r.clock.now(),
+        dedup_key="alert|Watchdog",
+    )
+    (handled,) = r.engine.handle([watchdog], r.engine.snapshot())
+    assert (handled.runbook, handled.reason_code) == (None, "NoMatch")
+    assert _why(tmp_path, capsys) == []
