@@ -339,7 +339,9 @@ def _selected(selector: TargetSelector, ref: ObjectRef, labels: Mapping[str, str
     missing = {k: v for k, v in selector.require_labels.items() if labels.get(k) != v}
     if missing:
         wanted = ", ".join(f"{k}={v}" for k, v in sorted(missing.items()))
-        return skip("NotOptedIn", f"{ref} lacks the opt-in label {wanted}")
+        has = [f"{k}={labels[k]!r}" for k in sorted(missing) if k in labels]
+        instead = f" (it has {', '.join(has)})" if has else ""
+        return skip("NotOptedIn", f"{ref} lacks the opt-in label {wanted}{instead}")
     for key, value in sorted(selector.exclude_labels.items()):
         if labels.get(key) == value:
             return skip("OptedOut", f"{ref} carries the opt-out label {key}={value}")

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -191,3 +192,19 @@ def test_an_alert_about_nothing_that_no_runbook_names_is_not_kept(
     (handled,) = r.engine.handle([watchdog], r.engine.snapshot())
     assert (handled.runbook, handled.reason_code) == (None, "NoMatch")
     assert _why(tmp_path, capsys) == []
+
+
+def test_an_opt_in_label_with_another_value_is_named(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`autonomic.dev/enabled: "True"` was reported as lacking the label, which the
+    on-call could see on the Deployment: the value that is there is named."""
+    r = rig(tmp_path)
+    r.sim.add_workload(replace(web(), labels={"autonomic.dev/enabled": "True", "app": "web"}))
+    alert = _alert(r, "KubePodCrashLooping", severity="critical", deployment="web")
+    r.engine.handle([alert], r.engine.snapshot())
+    rows = [row for row in _why(tmp_path, capsys) if row["reason_code"] == "NotOptedIn"]
+    assert [row["message"] for row in rows] == [
+        "Deployment/shop/web lacks the opt-in label autonomic.dev/enabled=true "
+        "(it has autonomic.dev/enabled='True')"
+    ]
