@@ -40,11 +40,13 @@ from agent.observability import Metrics
 if TYPE_CHECKING:
     from agent.remediation_engine import Handled
 
-__all__ = ["HELD_BACK", "WRITE_EVERY", "RunbookOutcomes"]
+__all__ = ["HELD_BACK", "NO_RUNBOOK", "WRITE_EVERY", "RunbookOutcomes"]
 
 log = logging.getLogger("autonomic.remediation")
 
 HELD_BACK = frozenset({"skipped", "denied", "no-match"})
+# The runbook column of an alert no runbook's trigger names (reason ``NoRunbook``).
+NO_RUNBOOK = "(none)"
 WRITE_EVERY = 300.0  # seconds between two writes of a key still held back
 # A key not seen for this long is forgotten here (its row stays in the ledger): seen
 # again, it appears again.
@@ -96,10 +98,11 @@ class RunbookOutcomes:
         appeared: list[Key] = []
         pairs: set[Pair] = set()
         for item in outcomes:
-            if item.outcome not in HELD_BACK or item.runbook is None or item.subject is None:
+            runbook = item.runbook or (NO_RUNBOOK if item.reason_code == "NoRunbook" else None)
+            if item.outcome not in HELD_BACK or runbook is None or item.subject is None:
                 continue
-            key = (item.runbook, item.subject, item.reason_code)
-            pair = (item.runbook, item.subject)
+            key = (runbook, item.subject, item.reason_code)
+            pair = (runbook, item.subject)
             seen = self._seen.get(key)
             if seen is None:
                 seen = self._seen[key] = _Seen(
@@ -185,8 +188,10 @@ class RunbookOutcomes:
                 f" (also: {', '.join(also)})" if also else ""
             )
             log.info(
-                "runbook %s held back on %s: %s [%s %s]%s",
-                runbook,
+                "no runbook takes up a signal on %s: %s [%s %s]%s"
+                if runbook == NO_RUNBOOK
+                else "runbook %s held back on %s: %s [%s %s]%s",
+                *([] if runbook == NO_RUNBOOK else [runbook]),
                 subject,
                 seen.message,
                 seen.outcome,

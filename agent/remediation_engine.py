@@ -65,7 +65,7 @@ from remediation.guards import (
     storm_gate,
 )
 from remediation.guards import results as guard_results
-from remediation.matching import Skip, match
+from remediation.matching import MatchResult, Skip, match
 from remediation.planning import (
     Disruption,
     NoAction,
@@ -79,11 +79,12 @@ from remediation.ports import (
     EvictionRoom,
     ObjectRef,
     Operation,
+    ScopedReader,
     VolumeClaimReader,
     operation_from_dict,
     operation_to_dict,
 )
-from remediation.schema import Runbook
+from remediation.schema import AlertTrigger, Runbook
 from remediation.signals import Signal, detect_kubernetes_signals
 from remediation.snapshot import ClusterSnapshot, FiringAlert
 from remediation.verification import (
@@ -123,6 +124,7 @@ NOT_A_VERDICT = frozenset(
 GUARD_KEY = "remediation/guards"
 COUNTED_KEYS = 50_000
 UNMATCHED_LOG_EVERY = 3600.0  # seconds between warnings of one runbook not taking signals up
+NAMES_SHOWN = 12  # alert names listed when no runbook takes an alert up
 # Decisions that may still lead to an execution (or are running one).
 # Times one stored alert is handled on its own and fails before it is given up (marked
 # given up and handled on its row, logged, counted): one attempt per remediation cycle,
@@ -704,7 +706,10 @@ class RemediationEngine:
         if not signals:
             self.outcomes.record((), now)  # what was counted before is still written
             return out
-        results = [(signal, match(self.runbooks.values(), signal, snapshot)) for signal in signals]
+        results = [
+            (signal, self._scoped(signal, match(self.runbooks.values(), signal, snapshot)))
+            for signal in signals
+        ]
         # The storm guard counts triggers: signals a runbook takes up (its condition held
         # long enough, on a target it selects). A pod still starting, or a condition no
         # runbook handles, leads to no action and is no sign of a storm of actions.
@@ -731,6 +736,8 @@ class RemediationEngine:
             ]
             if not result.matches:
                 out.append(self._unmatched(signal, result.skipped))
+                if out[-1].reason_code == "NoRunbook":
+                    reached.append(out[-1])  # kept for `why` under NO_RUNBOOK
                 continue
             for found in result.matches:
                 handled = self._handle_one(found.runbook, signal, snapshot, state, now)
@@ -740,6 +747,32 @@ class RemediationEngine:
             self.stats.count(self.stats.handled, item.outcome)
         self.outcomes.record(reached, now)
         return out
+
+    def _scoped(self, signal: Signal, result: MatchResult) -> MatchResult:
+        """A target not found because its namespace is one the reader does not read
+        (``cluster.excludeNamespaces``, or outside ``cluster.namespaces``) is said so:
+        "not in the cluster" would send the on-call looking for an object that is there."""
+        namespace = signal.target.namespace if signal.target is not None else None
+        if not isinstance(self.reader, ScopedReader) or not any(
+            skip.reason_code == "TargetNotFound" for skip in result.skipped
+        ):
+            return result
+        why = self.reader.out_of_scope(namespace)
+        if why is None:
+            return result
+        message = (
+            f"{signal.target} is in a namespace Autonomic does not read: {why}; no runbook "
+            "acts there (change the setting to let them)"
+        )
+        return replace(
+            result,
+            skipped=tuple(
+                Skip(skip.runbook, "NamespaceNotRead", message)
+                if skip.reason_code == "TargetNotFound"
+                else skip
+                for skip in result.skipped
+            ),
+        )
 
     def _unmatched(self, signal: Signal, skipped: Sequence[Skip]) -> Handled:
         """A signal no runbook takes up. When a runbook's trigger accepted it but its
@@ -760,7 +793,42 @@ class RemediationEngine:
                 skip.message,
                 subject=_subject(signal),
             )
+        if signal.kind == "alert" and signal.status == "firing" and signal.target is not None:
+            # An alert about an object is sent on purpose (an Alertmanager route to
+            # Autonomic): one that no runbook's trigger names is said, and kept for `why`,
+            # rather than dropped. One about nothing (Watchdog, InfoInhibitor) is not.
+            return Handled(
+                signal.describe(),
+                None,
+                "no-match",
+                "NoRunbook",
+                self._no_runbook(signal),
+                subject=_subject(signal),
+            )
         return Handled(signal.describe(), None, "no-match", "NoMatch", "no runbook")
+
+    def _no_runbook(self, signal: Signal) -> str:
+        """Why no runbook takes an alert up: no trigger names it; which alerts they name."""
+        names = sorted(
+            {
+                trigger.alertname
+                for runbook in self.runbooks.values()
+                for trigger in runbook.spec.triggers
+                if isinstance(trigger, AlertTrigger)
+            }
+        )
+        shown = ", ".join(names[:NAMES_SHOWN]) + (
+            f" and {len(names) - NAMES_SHOWN} more" if len(names) > NAMES_SHOWN else ""
+        )
+        taken = (
+            f"the runbooks' alert triggers name {shown}"
+            if names
+            else "no runbook has an alert trigger"
+        )
+        return (
+            f"no runbook's trigger names alert {signal.name}: {taken} (a runbook is still to "
+            "write, or the alert's name is not the one a trigger names)"
+        )
 
     def _say_unmatched(self, skip: Skip) -> None:
         """Log a runbook that could not take a signal up: once per runbook and reason per

@@ -119,6 +119,65 @@ def matching_trigger(runbook: Runbook, signal: Signal) -> int | None:
     return None
 
 
+def _names(trigger: Trigger, signal: Signal) -> bool:
+    """Whether ``trigger`` is for ``signal`` by kind and name (the alert, the metric and
+    direction, the verdict), whatever its label matchers and thresholds say."""
+    if isinstance(trigger, AlertTrigger):
+        return signal.kind == "alert" and signal.name == trigger.alertname
+    if isinstance(trigger, AnomalyTrigger):
+        return (
+            signal.kind == "anomaly"
+            and signal.name == trigger.metric
+            and trigger.direction in ("any", signal.direction)
+        )
+    if isinstance(trigger, ForecastBreachTrigger):
+        return signal.kind == "forecastBreach" and signal.name == trigger.metric
+    if isinstance(trigger, CanaryTrigger):
+        return signal.kind == "canary" and signal.name in trigger.verdicts
+    return False
+
+
+def near_miss(runbook: Runbook, signal: Signal) -> str | None:
+    """Why a trigger of ``runbook`` that is for ``signal`` (the same alert, metric or
+    verdict) still did not take it up: a label matcher, ``minConfidence`` or
+    ``minExcessRatio`` refused it. None when no trigger is for it, or for a Kubernetes
+    condition: those are seen every cycle, and a pod below ``minCount`` or not yet past
+    ``heldFor`` gets there or recovers (not kept, as documented)."""
+    if signal.status != "firing" or signal.kind == "kubernetes":
+        return None
+    for number, trigger in enumerate(runbook.spec.triggers, start=1):
+        if not _names(trigger, signal):
+            continue
+        which = (
+            f"trigger {number} of {runbook.name}"
+            if len(runbook.spec.triggers) > 1
+            else (f"the trigger of {runbook.name}")
+        )
+        refused = [m for m in trigger.matchers if not m.matches(signal.labels)]
+        if refused:
+            has = ", ".join(
+                f'{m.name}="{signal.labels[m.name]}"' if m.name in signal.labels else f"no {m.name}"
+                for m in refused
+            )
+            needs = ", ".join(str(m) for m in refused)
+            return (
+                f"{signal.describe()} is not taken up: {which} needs {needs}, and it has "
+                f"{has} (change the signal's labels, or the trigger's matchers)"
+            )
+        if signal.confidence < trigger.min_confidence:
+            return (
+                f"{signal.describe()} is not taken up: its confidence {signal.confidence:.2f} "
+                f"is below the minConfidence {trigger.min_confidence:g} of {which}"
+            )
+        if isinstance(trigger, ForecastBreachTrigger):
+            excess = signal.excess_ratio or 0.0
+            return (
+                f"{signal.describe()} is not taken up: its excess ratio {excess:.2f} is "
+                f"below the minExcessRatio {trigger.min_excess_ratio:g} of {which}"
+            )
+    return None
+
+
 def _owner_kind_ok(kind: str, selector: TargetSelector) -> bool:
     return kind == selector.kind or (selector.kind == "Pod" and kind in _WORKLOAD_KINDS)
 
@@ -280,7 +339,9 @@ def _selected(selector: TargetSelector, ref: ObjectRef, labels: Mapping[str, str
     missing = {k: v for k, v in selector.require_labels.items() if labels.get(k) != v}
     if missing:
         wanted = ", ".join(f"{k}={v}" for k, v in sorted(missing.items()))
-        return skip("NotOptedIn", f"{ref} lacks the opt-in label {wanted}")
+        has = [f"{k}={labels[k]!r}" for k in sorted(missing) if k in labels]
+        instead = f" (it has {', '.join(has)})" if has else ""
+        return skip("NotOptedIn", f"{ref} lacks the opt-in label {wanted}{instead}")
     for key, value in sorted(selector.exclude_labels.items()):
         if labels.get(key) == value:
             return skip("OptedOut", f"{ref} carries the opt-out label {key}={value}")
@@ -315,8 +376,11 @@ def match(runbooks: Iterable[Runbook], signal: Signal, snapshot: ClusterSnapshot
     for runbook in runbooks:
         index = matching_trigger(runbook, signal)
         if index is None:
+            missed = near_miss(runbook, signal)
             skipped.append(
-                Skip(runbook.name, "NoTriggerMatch", f"no trigger accepts {signal.describe()}")
+                Skip(runbook.name, "TriggerNotMet", missed)
+                if missed is not None
+                else Skip(runbook.name, "NoTriggerMatch", f"no trigger accepts {signal.describe()}")
             )
             continue
         resolved = resolve_target(runbook.spec.target, signal, snapshot)

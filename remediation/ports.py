@@ -34,6 +34,7 @@ __all__ = [
     "RollbackToPrevious",
     "RolloutRestart",
     "Scale",
+    "ScopedReader",
     "SetHpaMaxReplicas",
     "SetHpaMinReplicas",
     "SetImages",
@@ -441,6 +442,17 @@ class VolumeClaimReader(Protocol):
     Kubernetes adapter is one; a reader without it (the simulated cluster) has none."""
 
     def list_volume_claims(self, namespace: str | None = None) -> list[VolumeClaimState]: ...
+
+
+@runtime_checkable
+class ScopedReader(Protocol):
+    """A reader that reads some namespaces only (the Kubernetes adapter, from
+    ``cluster.namespaces`` and ``cluster.excludeNamespaces``): an object elsewhere is
+    not in any snapshot, though it is in the cluster."""
+
+    def out_of_scope(self, namespace: str | None) -> str | None:
+        """Why ``namespace`` is not read, naming the setting; None when it is read."""
+        ...
 
 
 class ClusterWriter(Protocol):

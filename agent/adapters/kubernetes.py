@@ -357,6 +357,14 @@ class KubernetesCluster:
             return False
         return not self.namespaces or namespace in self.namespaces
 
+    def out_of_scope(self, namespace: str | None) -> str | None:
+        """Why ``namespace`` is not read (the setting that leaves it out), or None."""
+        if self.in_scope(namespace):
+            return None
+        if namespace in self.exclude_namespaces:
+            return f"cluster.excludeNamespaces lists namespace {namespace}"
+        return f"namespace {namespace} is not in cluster.namespaces ({', '.join(self.namespaces)})"
+
     def _objects(self, kind: str, namespace: str | None = None) -> list[Obj]:
         """Objects of ``kind`` in ``namespace`` (None: every namespace read), never one
         of a namespace outside ``namespaces`` or in ``exclude_namespaces``."""

@@ -47,6 +47,9 @@ EXIT_BAD_INPUT = 1
 EXIT_NOTHING = 3
 SIGNAL_KINDS = ("kubernetes", "alert", "anomaly", "forecastBreach", "canary")
 UNMATCHED_SHOWN = 20
+# Runbooks whose triggers did not take the signal up: "unmatched" here, with their near
+# misses said by ``near_misses`` (the daemon keeps a TriggerNotMet one for `why`).
+NOT_TAKEN = frozenset({"NoTriggerMatch", "TriggerNotMet"})
 
 
 class BadInputError(Exception):
@@ -690,9 +693,9 @@ def preview(
         items: list[RunbookPreview] = [
             RunbookPreview(skip.runbook, "no-match", skip.reason_code, skip.message)
             for skip in result.skipped
-            if skip.reason_code != "NoTriggerMatch"
+            if skip.reason_code not in NOT_TAKEN
         ]
-        no_trigger = [s.runbook for s in result.skipped if s.reason_code == "NoTriggerMatch"]
+        no_trigger = [s.runbook for s in result.skipped if s.reason_code in NOT_TAKEN]
         if not result.matches and not items:
             unmatched.append(signal)
             continue

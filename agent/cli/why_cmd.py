@@ -10,12 +10,15 @@ was first seen, and the latest sentence. Outcomes kept are:
             changedWithin not met, already at the limit, a PromQL precondition failed
             or had no data)
   no-match  its trigger accepted the signal but the target could not be selected (not
-            opted in, excluded, a pod of another kind of owner, an alert naming no object)
+            opted in, excluded, a pod of another kind of owner, an alert naming no object);
+            or a trigger for the signal refused it by a label matcher, minConfidence or
+            minExcessRatio (TriggerNotMet); or, under the runbook (none), a firing alert
+            about an object that no runbook's trigger names (NoRunbook)
 
 Not kept: decisions (`autonomic explain ID` tells their story; for SUBJECT, the
 decisions made about it are listed below the rest), signals that already have a
-decision, and signals no runbook's trigger accepts (a condition no runbook handles, a
-pod not yet past a trigger's heldFor or minCount).
+decision, and the other signals no runbook's trigger accepts (a condition no runbook
+handles, a pod not yet past a trigger's heldFor or minCount).
 
 SUBJECT is the object as Autonomic names it (Deployment/shop/web, Node/worker-2), its
 leading parts (Deployment/shop) or its trailing parts (shop/web, web); a workload's name
@@ -154,9 +157,10 @@ def render(
         lines += [
             f"Nothing held back{scope}.",
             "Kept are runbooks that took a signal up and did not act: denied by a guard, "
-            "skipped by planning or a precondition, or a target they could not select. A "
-            "condition no runbook's trigger accepts (or not yet held for its heldFor, or "
-            "below its minCount) is not kept, nor is what was decided.",
+            "skipped by planning or a precondition, a target they could not select, a "
+            "trigger's matcher or threshold, and alerts no runbook names. A condition no "
+            "runbook's trigger accepts (or not yet held for its heldFor, or below its "
+            "minCount) is not kept, nor is what was decided.",
         ]
     if decided:
         lines += ["", "Decided (autonomic explain ID tells the story):"]

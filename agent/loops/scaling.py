@@ -161,6 +161,7 @@ HOLD_REASONS = frozenset(
         "NoHpa",
         "ManagedHpa",
         "Paused",
+        "NotOptedIn",
         *WRITE_HOLDS,
     }
 )
@@ -551,11 +552,17 @@ class ScalingLoop:
         self._let_go &= listed
         if self._cycles % ADOPT_EVERY == 1:
             self._adopt_left(workloads)
+        not_opted_in: set[str] = set()
         for workload in workloads:
             wish = workload.annotations.get(PREDICTIVE)
             if workload.labels.get(self.opt_in_label) != "true" or wish is None or wish == "false":
                 if workload.ref in self.models:
                     left.append((workload, "OptedOut"))
+                elif wish in ("true", FORECAST_ONLY):
+                    # Asked for, and not opted in (the label missing or mistyped): said,
+                    # or nothing would tell why it is never scaled.
+                    not_opted_in.add(str(workload.ref))
+                    self._hold(workload.ref, "NotOptedIn", self._not_opted_in(workload, wish))
                 continue
             seen.add(str(workload.ref))
             self._let_go.discard(str(workload.ref))
@@ -602,7 +609,7 @@ class ScalingLoop:
         self._forget_gauges(seen)
         for name in set(self.status.reactive) - seen:
             del self.status.reactive[name]  # opted out or gone: no stale status
-        for name in (set(self.status.held) & listed) - seen:
+        for name in (set(self.status.held) & listed) - seen - not_opted_in:
             # Left predictive scaling: a hold on its forecast or its reads is over; one on
             # giving its floor back (a write refused, unsettled) is not.
             if self.status.held_reason.get(name) not in WRITE_HOLDS:
@@ -939,6 +946,26 @@ class ScalingLoop:
             log.warning("scaling %s held: %s", ref, why)
             self._said[str(ref)] = said
         self._held(str(ref), reason, why)
+
+    def _not_opted_in(self, workload: WorkloadState, wish: str) -> str:
+        """Why a workload annotated for predictive scaling is not scaled: the opt-in label
+        it lacks, and what it carries instead (a value other than "true", or a key that
+        differs only in case or punctuation)."""
+        label = self.opt_in_label
+        value = workload.labels.get(label)
+        if value is not None:
+            has = f"its {label} is {value!r}, not 'true'"
+        else:
+            near = [key for key in workload.labels if _squashed(key) == _squashed(label)]
+            has = (
+                f"it has {near[0]}={workload.labels[near[0]]!r}, not {label}"
+                if near
+                else f"it has no {label} label"
+            )
+        return (
+            f"{workload.ref} has {PREDICTIVE}={wish!r} but is not opted in: {has}; label it "
+            f'{label}="true" to scale it, or remove the annotation'
+        )
 
     def _held(self, name: str, reason: str, why: str) -> None:
         self.status.held[name] = why
@@ -2100,6 +2127,12 @@ def _implausible(values: np.ndarray, capacity: float) -> str | None:
         f"the newest load sample {newest:.4g} is {newest / typical:.0f}x the last half "
         f"hour's typical {typical:.4g}"
     )
+
+
+def _squashed(key: str) -> str:
+    """A label key without case, punctuation or a trailing "d" or "e": typos of one
+    another come out the same (``autonomic.dev/Enabled``, ``autonomic.dev/enable``)."""
+    return "".join(c for c in key.lower() if c.isalnum()).removesuffix("d").removesuffix("e")
 
 
 def _ceiling(annotated: int | None, hpa: HpaState | None, floor_min: int) -> int:

@@ -453,6 +453,7 @@ def build_rig(
     ledger_path: Path | None = None,
     ledger_url: str | None = None,
     identity: str = "autonomic-test",
+    exclude_namespaces: Sequence[str] = (),
 ) -> KubeRig:
     server = server or start_fake_apiserver()
     clock = FakeClock(START if start is None else start)
@@ -461,6 +462,7 @@ def build_rig(
     cluster = KubernetesCluster(
         api_client,
         identity=identity,
+        exclude_namespaces=exclude_namespaces,
         policy=FAST,
         wall_clock=clock.now,
         sleep=lambda _s: time.sleep(0.001),

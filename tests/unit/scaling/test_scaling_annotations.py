@@ -912,3 +912,48 @@ def test_every_hold_reason_is_documented_and_every_hold_has_one() -> None:
     assert set(re.findall(r"`(\w+)`", row.split("`reason` is one of", 1)[1])) == (
         scaling.HOLD_REASONS
     )
+
+
+@pytest.mark.parametrize(
+    ("labels", "says"),
+    [
+        ({}, "it has no autonomic.dev/enabled label"),
+        ({"autonomic.dev/enabled": "True"}, "its autonomic.dev/enabled is 'True', not 'true'"),
+        (
+            {"autonomic.dev/enable": "true"},
+            "it has autonomic.dev/enable='true', not autonomic.dev/enabled",
+        ),
+    ],
+)
+def test_a_workload_annotated_predictive_but_not_opted_in_is_held_and_says_why(
+    labels: dict[str, str], says: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """``autonomic.dev/predictive: "true"`` without the opt-in label (or with a typo in
+    it) was skipped without a word: not in ``GET /scaling``, no gauge, no log line."""
+    t, values = steady(17)
+    clock = FakeClock(float(t[-80]))
+    metrics = Metrics()
+    web = dataclasses.replace(floor_of_seven(), labels=labels)
+    loop = loop_over(WeekReader(t, values), clock, [web], metrics=metrics)
+    caplog.set_level(logging.WARNING, logger="autonomic.scaling")
+    run(loop, clock, 3)
+    held = loop.report()["held"][str(web.ref)]
+    assert held["reason"] == "NotOptedIn"
+    assert held["why"] == (
+        f"{web.ref} has {PREDICTIVE}='true' but is not opted in: {says}; label it "
+        'autonomic.dev/enabled="true" to scale it, or remove the annotation'
+    )
+    gauge = {"workload": str(web.ref), "reason": "NotOptedIn"}
+    assert metrics.registry.get_sample_value("autonomic_scaling_held", gauge) == 1.0
+    assert [m for m in caplog.messages if "not opted in" in m] == [
+        f"scaling {web.ref} held: {held['why']}"
+    ]
+    assert cast(Any, loop.decisions).proposals == []  # held: nothing decided or written
+    # Opted in: no longer held. Annotation removed: nothing asked for, nothing said.
+    cast(Any, loop.cluster).workloads = [floor_of_seven()]
+    run(loop, clock, 1)
+    assert str(web.ref) not in loop.report()["held"]
+    bare = dataclasses.replace(web, annotations={})
+    quiet = loop_over(WeekReader(t, values), clock, [bare])
+    run(quiet, clock, 1)
+    assert quiet.report()["held"] == {}
