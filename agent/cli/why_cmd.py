@@ -16,7 +16,8 @@ was first seen, and the latest sentence. Outcomes kept are:
             about an object that no runbook's trigger names (NoRunbook)
 
 Not kept: decisions (`autonomic explain ID` tells their story; for SUBJECT, the
-decisions made about it are listed below the rest), signals that already have a
+decisions of every job made about it, ten at most and newest first, are listed below the
+rest; with --runbook, that runbook's), signals that already have a
 decision, and the other signals no runbook's trigger accepts (a condition no runbook
 handles, a pod not yet past a trigger's heldFor or minCount).
 
@@ -115,7 +116,9 @@ def why(args: argparse.Namespace) -> int:
         )
         decided = (
             ledger.decisions(
-                kind="remediation",
+                # every job's decisions about it (scaling, canary, anomaly, remediation);
+                # a runbook's, with --runbook
+                kind="remediation" if args.runbook else None,
                 subject=subject,
                 since=since,
                 type_prefix=f"{args.runbook}/" if args.runbook else None,

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from agent.cli import main
-from agent.ledger import HeldBack, open_ledger
+from agent.ledger import Decision, HeldBack, open_ledger
 from agent.observability import Metrics
 from agent.outcomes import WRITE_EVERY, RunbookOutcomes
 from agent.remediation_engine import Handled
@@ -360,3 +360,36 @@ def test_a_reason_that_flaps_every_cycle_is_written_and_said_a_bounded_number_of
     said = [m for m in caplog.messages if "held back on Deployment/shop/web" in m]
     assert 2 <= len(said) <= 2 * (hour + 1)
     ledger.close()
+
+
+def test_why_lists_every_jobs_decisions_about_a_subject_and_only_the_runbooks_with_runbook(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # `simulate` suggests `why Deployment/shop/cart`, a workload only predictive scaling
+    # decided about: those decisions used to be left out, so `why` said nothing was decided
+    r = rig(tmp_path)
+    now = time.time()
+    scaled = r.ledger.record_decision(
+        Decision(
+            kind="scaling",
+            decision_type="scaling/raise-floor",
+            subject="Deployment/shop/cart",
+            proposal={"minReplicas": 4},
+            confidence=0.97,
+            reason_code="ForecastAbove",
+            reason="the forecast needs 4 replicas in 6 min",
+            evidence={},
+            model_version="profile/1",
+            route="auto",
+        ),
+        now - 60,
+    )
+    code, out, _ = _why(tmp_path, capsys, "shop/cart")
+    assert code == 0
+    lines = out.splitlines()
+    assert lines[0] == "Nothing held back for shop/cart."
+    assert lines[-2] == "Decided (autonomic explain ID tells the story):"
+    assert lines[-1].startswith(f"  {scaled[:12]}  ")
+    assert lines[-1].endswith("Deployment/shop/cart  scaling/raise-floor  auto -> proposed")
+    code, out, _ = _why(tmp_path, capsys, "shop/cart", "--runbook", "restart-stuck-pods")
+    assert code == 0 and "Decided" not in out
