@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from forecasting.canary.sequences import (
     ar1_inflation,
     binomial_bounds,
+    long_run_inflation,
     normal_mixture_log_evalue,
     normal_mixture_radius,
     rate_ratio_log_evalue,
@@ -80,6 +81,7 @@ class ContinuousEvidence:
     alpha_promote: float
     min_intervals: int
     prior_intervals: float
+    weigh_persistence: bool = False
     baseline: list[float] = field(default_factory=list)
     canary: list[float] = field(default_factory=list)
     missing: int = 0
@@ -148,7 +150,8 @@ class ContinuousEvidence:
             return _undecided(spec, relative, n, shown(mean), None, None)
         var = sum((d - mean) * (d - mean) for d in diffs) / (n - 1)
         floor = 0.01 * tol
-        var = max(var, floor * floor, _TINY) * (1.0 + 4.0 / n) * ar1_inflation(diffs, mean)
+        inflation = long_run_inflation if self.weigh_persistence else ar1_inflation
+        var = max(var, floor * floor, _TINY) * (1.0 + 4.0 / n) * inflation(diffs, mean)
         rho = var * self.prior_intervals
         # one radius guards rollbacks (alpha), the other promotions (alpha_promote)
         half_r = normal_mixture_radius(n * var, rho, self.alpha) / n

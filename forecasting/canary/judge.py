@@ -72,6 +72,7 @@ class CanaryJudge:
                         per_metric_promote,
                         self.settings.min_intervals,
                         self.settings.prior_intervals,
+                        self.settings.weigh_persistence,
                     )
                 )
         self._start: float | None = started_at

@@ -122,6 +122,11 @@ class JudgeSettings:
     intervals than this, however striking they look. ``min_promote_seconds`` holds a
     promotion back until the canary has run that long (rollbacks are never held back), so
     that a slow leak has time to show before the canary takes all the traffic.
+    ``weigh_persistence`` (off by default) gives continuous metrics the long-run variance
+    that weighs every AR(1) persistence the data cannot rule out (``long_run_inflation``)
+    instead of the lag-1 point estimate: far fewer false rollbacks when a pod drifts
+    slowly, at the price of later rollbacks and more escalations on white noise
+    (``benchmarks/canary_RESULTS.md``, 2026-11-24).
     """
 
     alpha: float = 0.01
@@ -131,6 +136,7 @@ class JudgeSettings:
     max_duration_seconds: float = 3600.0
     step_seconds: float | None = None
     prior_intervals: float = 10.0
+    weigh_persistence: bool = False
 
     def __post_init__(self) -> None:
         for name in ("alpha", "alpha_promote"):

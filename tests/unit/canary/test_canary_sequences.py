@@ -9,6 +9,7 @@ from hypothesis import strategies as st
 from forecasting.canary.sequences import (
     ar1_inflation,
     binomial_bounds,
+    long_run_inflation,
     normal_mixture_log_evalue,
     normal_mixture_radius,
 )
@@ -43,6 +44,50 @@ def test_ar1_inflation_grows_with_autocorrelation() -> None:
         ar.append(0.8 * ar[-1] + e)
     assert ar1_inflation(white, float(np.mean(white))) < 1.2
     assert 6.0 < ar1_inflation(ar, float(np.mean(ar))) < 12.0  # (1+0.8)/(1-0.8) = 9
+
+
+def _ar1(rng: np.random.Generator, phi: float, n: int) -> list[float]:
+    x = [rng.standard_normal() / math.sqrt(1.0 - phi * phi)]
+    for e in rng.standard_normal(n - 1):
+        x.append(phi * x[-1] + e)
+    return x
+
+
+def test_long_run_inflation_matches_the_persistence_once_the_data_show_it() -> None:
+    rng = np.random.default_rng(2)
+    white = list(rng.standard_normal(2000))
+    assert long_run_inflation(white, float(np.mean(white))) < 1.2
+    ar = _ar1(rng, 0.8, 2000)
+    assert 6.0 < long_run_inflation(ar, float(np.mean(ar))) < 12.0  # (1+0.8)/(1-0.8) = 9
+    # a short series cannot rule out a slow drift: 8 white points get a wide factor, which
+    # shrinks as the series grows and keeps showing no drift
+    early = [
+        long_run_inflation(w, float(np.mean(w)))
+        for w in (list(rng.standard_normal(8)) for _ in range(50))
+    ]
+    later = [
+        long_run_inflation(w, float(np.mean(w)))
+        for w in (list(rng.standard_normal(40)) for _ in range(50))
+    ]
+    assert float(np.median(early)) > 3.0
+    assert float(np.median(later)) < 1.6
+    # 10 points of a phi 0.95 drift (true factor near 39): the lag-1 point estimate often
+    # calls them nearly independent (factor below 3); weighing every phi never does
+    drifting = [_ar1(rng, 0.95, 10) for _ in range(200)]
+    point = np.array([ar1_inflation(d, float(np.mean(d))) for d in drifting])
+    weighed = np.array([long_run_inflation(d, float(np.mean(d))) for d in drifting])
+    assert np.mean(point < 3.0) > 0.2
+    assert np.mean(weighed < 3.0) < 0.02
+    assert float(np.median(weighed)) > 2.0 * float(np.median(point))
+
+
+def test_long_run_inflation_is_at_least_one_and_finite() -> None:
+    assert long_run_inflation([1.0, 1.0, 1.0, 1.0], 1.0) == 1.0
+    assert long_run_inflation([1.0, 2.0], 1.5) == 1.0
+    alternating = [(-1.0) ** i for i in range(30)]
+    assert 1.0 <= long_run_inflation(alternating, 0.0) < 1.5  # no credit for phi < 0
+    ramp = [float(i) for i in range(60)]
+    assert 1.0 < long_run_inflation(ramp, float(np.mean(ramp))) < math.inf
 
 
 @settings(max_examples=60, deadline=None)
