@@ -795,6 +795,9 @@ class CanarySettings(_Model):
     enabled: StrictBool = True
     period: PositiveDuration = 60.0
     max_duration: PositiveDuration = Field(default=3600.0, alias="maxDuration")
+    # Weigh every AR(1) persistence the intervals cannot rule out in a continuous
+    # metric's variance (fewer false rollbacks when pods drift slowly, later verdicts).
+    weigh_persistence: StrictBool = Field(default=False, alias="weighPersistence")
     spec: dict[str, Any] = Field(
         default_factory=lambda: {
             "metrics": {

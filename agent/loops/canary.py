@@ -657,6 +657,7 @@ class CanaryLoop:
             JudgeSettings(
                 step_seconds=self.settings.period,
                 max_duration_seconds=self.settings.max_duration,
+                weigh_persistence=self.settings.weigh_persistence,
             ),
             started_at=started,
         )

@@ -481,3 +481,14 @@ def test_prometheus_down_for_half_an_hour_is_one_warning_and_one_line_when_back(
     assert "no interval this time" in said[0] and "connection refused" in said[0]
     assert "judged again" in said[1]
     assert str(CANARY) not in loop.errors
+
+
+def test_weigh_persistence_in_the_config_reaches_the_judge(ledger: Ledger) -> None:
+    loop, _, _, _ = rig(ledger, 1.0)
+    assert loop._judge(None).settings.weigh_persistence is False
+    loop.settings = CanarySettings.model_validate(
+        {**loop.settings.model_dump(by_alias=True), "weighPersistence": True}
+    )
+    assert loop._judge(None).settings.weigh_persistence is True
+    with pytest.raises(ValueError, match="weighPersistence"):
+        CanarySettings.model_validate({"weighPersistence": "yes"})
