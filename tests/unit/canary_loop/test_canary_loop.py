@@ -481,28 +481,3 @@ def test_prometheus_down_for_half_an_hour_is_one_warning_and_one_line_when_back(
     assert "no interval this time" in said[0] and "connection refused" in said[0]
     assert "judged again" in said[1]
     assert str(CANARY) not in loop.errors
-
-
-def test_a_cycle_reads_the_approved_and_asked_verdicts_in_one_ledger_read(
-    ledger: Ledger, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """It used to be two reads, one per status, at every cycle; the asked verdict whose
-    rollout was settled without its answer is still closed, from the one read."""
-    loop, _, clock, cluster = rig(ledger, canary_slowdown=1.0)
-    run_until_final(loop, clock)
-    (decision,) = ledger.decisions(kind="canary")
-    assert decision.status == "asked"  # a promotion below the automatic threshold
-    reads: list[dict[str, Any]] = []
-    read = ledger.decisions
-
-    def counted(**filters: Any) -> Any:
-        reads.append(filters)
-        return read(**filters)
-
-    monkeypatch.setattr(ledger, "decisions", counted)
-    cluster.roll_out(STABLE, "search:4")  # promoted by hand: the stable runs the release judged
-    clock.advance(60)
-    loop.cycle()
-    assert [(r["kind"], sorted(r["status"])) for r in reads] == [("canary", ["approved", "asked"])]
-    closed = ledger.get_decision(decision.id)
-    assert closed is not None and closed.status == "superseded"
