@@ -178,7 +178,7 @@ class Metrics:
             "Alerts in Alertmanager's deliveries to this replica, by what became of them: "
             "accepted (stored for the next remediation cycle), duplicate (stored before), "
             "standby (answered 503: not the leader), unstored (answered 503: the ledger "
-            "could not store them).",
+            "could not store them), dropped (after the first 10,000 of one delivery).",
             ["result"],
             registry=r,
         )

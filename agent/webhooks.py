@@ -11,6 +11,11 @@ whichever replica leads next handles them, and reads the alerts firing from the 
 rows. If the ledger cannot store them the answer is 503 with ``Retry-After`` and nothing
 of the delivery is kept: Alertmanager retries.
 
+A delivery of more than ``MAX_ALERTS`` alerts is taken in for its first ``MAX_ALERTS``,
+and the rest are counted as ``dropped`` and logged with the group key: Alertmanager does
+not retry a 4xx, and a 5xx retried would bring the same group, too big again, so either
+would lose the whole group rather than its tail.
+
 Only the leader takes alerts in. The Service sends Alertmanager to either replica, and a
 standby runs no remediation cycle (and its ledger, if SQLite, is its own): a standby
 answers 503, which Alertmanager retries, on a new connection that the Service may send
@@ -30,7 +35,7 @@ from agent.alert_inbox import AlertInbox
 from agent.errors import TransientError
 from agent.observability import Metrics
 from agent.server import Request, Response, json_response
-from remediation.alerts import PayloadError, parse_payload, to_signals
+from remediation.alerts import MAX_ALERTS, PayloadError, parse_payload, to_signals
 from remediation.snapshot import FiringAlert
 
 __all__ = ["AlertIntake"]
@@ -123,6 +128,18 @@ class AlertIntake:
             self.duplicates += len(signals) - fresh
         self._count("accepted", fresh)
         self._count("duplicate", len(signals) - fresh)
+        self._count("dropped", payload.dropped)
+        if payload.dropped:
+            log.warning(
+                "Alertmanager webhook: group %s sent %d alerts, more than the %d one delivery "
+                "is taken in for: the first %d were taken, the last %d dropped (Alertmanager's "
+                "max_alerts on the receiver chooses how many it sends)",
+                payload.groupKey,
+                len(payload.alerts) + payload.dropped,
+                MAX_ALERTS,
+                len(payload.alerts),
+                payload.dropped,
+            )
         if fresh:
             log.info(
                 "Alertmanager webhook: %d new alert(s) stored for the next remediation cycle "
@@ -131,7 +148,10 @@ class AlertIntake:
                 ", ".join(sorted({f"{s.name} {s.status}" for s in signals})),
                 len(signals) - fresh,
             )
-        return json_response(200, {"accepted": fresh, "duplicates": len(signals) - fresh})
+        answer = {"accepted": fresh, "duplicates": len(signals) - fresh}
+        if payload.dropped:
+            answer["dropped"] = payload.dropped
+        return json_response(200, answer)
 
     def _count(self, result: str, alerts: int) -> None:
         if self._metrics is not None and alerts:

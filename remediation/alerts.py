@@ -6,6 +6,10 @@ own copy, so the same alert arrives many times. An alert is one incident per
 what the engine needs (status, labels with an ``alertname``, RFC 3339 times, fingerprint)
 and lenient about fields Alertmanager may add later. Every malformed body raises
 ``PayloadError`` with a message naming the field, which the HTTP adapter returns as 400.
+
+A delivery is taken in for its first ``MAX_ALERTS`` alerts, in the order Alertmanager sent
+them (as its own ``max_alerts`` truncates a group); the rest are counted as ``dropped``,
+not refused: Alertmanager does not retry a 4xx, so a refusal would lose the whole group.
 """
 
 from __future__ import annotations
@@ -14,13 +18,15 @@ from collections.abc import Iterable
 from datetime import datetime
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+import pydantic_core
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator
 
 from remediation.ports import ObjectRef
 from remediation.signals import Signal
 from remediation.snapshot import FiringAlert
 
 __all__ = [
+    "MAX_ALERTS",
     "MAX_BODY_BYTES",
     "AlertmanagerAlert",
     "AlertmanagerPayload",
@@ -32,6 +38,7 @@ __all__ = [
 ]
 
 MAX_BODY_BYTES = 1_048_576
+MAX_ALERTS = 10_000  # taken in from one delivery; the alerts after them are dropped, counted
 CONFIDENCE_ANNOTATION = "autonomic.dev/confidence"
 DEFAULT_ALERT_CONFIDENCE = 0.9
 
@@ -97,7 +104,29 @@ class AlertmanagerPayload(_Intake):
     commonLabels: LabelMap = Field(default_factory=dict)  # noqa: N815
     commonAnnotations: LabelMap = Field(default_factory=dict)  # noqa: N815
     externalURL: str = Field(default="", max_length=8192)  # noqa: N815
-    alerts: tuple[AlertmanagerAlert, ...] = Field(max_length=10_000)
+    alerts: tuple[AlertmanagerAlert, ...] = Field(max_length=MAX_ALERTS)
+    _dropped: int = PrivateAttr(default=0)
+
+    @property
+    def dropped(self) -> int:
+        """The alerts after the first ``MAX_ALERTS`` of the delivery, not taken in."""
+        return self._dropped
+
+
+def _only_too_many_alerts(error: ValidationError) -> bool:
+    """Whether the one problem found was the number of alerts."""
+    return [(e["type"], tuple(e["loc"])) for e in error.errors()] == [("too_long", ("alerts",))]
+
+
+def _first_alerts(body: bytes | str) -> AlertmanagerPayload:
+    """The payload with its first ``MAX_ALERTS`` alerts, validated (the body is JSON)."""
+    data = pydantic_core.from_json(body)
+    alerts = data["alerts"]
+    payload = AlertmanagerPayload.model_validate_json(
+        pydantic_core.to_json({**data, "alerts": alerts[:MAX_ALERTS]})
+    )
+    payload._dropped = len(alerts) - MAX_ALERTS
+    return payload
 
 
 def _path(loc: tuple[str | int, ...]) -> str:
@@ -109,12 +138,22 @@ def _path(loc: tuple[str | int, ...]) -> str:
 
 def parse_payload(body: bytes | str, *, max_bytes: int = MAX_BODY_BYTES) -> AlertmanagerPayload:
     """Validate a webhook body; raise ``PayloadError`` (status 400, or 413 when larger
-    than ``max_bytes``: the daemon passes its ``alertmanager.maxBodyBytes``)."""
+    than ``max_bytes``: the daemon passes its ``alertmanager.maxBodyBytes``).
+
+    A body with more than ``MAX_ALERTS`` alerts is taken for its first ``MAX_ALERTS`` (a
+    fault among those is still a 400); the payload's ``dropped`` says how many were left.
+    """
     size = len(body.encode("utf-8") if isinstance(body, str) else body)
     if size > max_bytes:
         raise PayloadError([f"body is {size} bytes; the limit is {max_bytes}"], status=413)
     try:
-        return AlertmanagerPayload.model_validate_json(body)
+        try:
+            return AlertmanagerPayload.model_validate_json(body)
+        except ValidationError as error:
+            # pydantic reports the number alone when there are too many, valid or not
+            if not _only_too_many_alerts(error):
+                raise
+            return _first_alerts(body)
     except ValidationError as error:
         issues = []
         for item in error.errors(include_url=False)[:20]:

@@ -150,7 +150,21 @@ def load_api_client(
     from kubernetes import client, config
     from kubernetes.config import kube_config
 
-    configuration = client.Configuration()
+    class Configuration(client.Configuration):
+        """Sends the token without the whitespace around it, as kubectl does.
+
+        A kubeconfig's ``tokenFile`` nearly always ends in a newline (``kubectl create
+        token ... > token`` writes one). The client sends the file as it is, and
+        http.client refuses the header (``Invalid header value``) on every request. The
+        client sets the token again before each request (its refresh hook replaces
+        itself), so it is trimmed where it is read, not once after loading.
+        """
+
+        def get_api_key_with_prefix(self, identifier: str, alias: str | None = None) -> Any:
+            key = super().get_api_key_with_prefix(identifier, alias)
+            return key.strip() if isinstance(key, str) else key
+
+    configuration = Configuration()
     # What the client reads when no kubeconfig is configured: $KUBECONFIG, else
     # ~/.kube/config (the library decides; the message names the path it tried).
     given = kubeconfig or str(kube_config.KUBE_CONFIG_DEFAULT_LOCATION)

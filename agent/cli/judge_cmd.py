@@ -21,7 +21,12 @@ if TYPE_CHECKING:
     from agent.csvio import Table
     from forecasting.canary import MetricSpec, Verdict
 
-__all__ = ["register", "run_judge"]
+__all__ = ["EXIT_CODES", "register", "run_judge"]
+
+# The verdict is the exit status, so that a CI step running the judge fails on anything
+# but a promotion, as Kayenta's or an Argo analysis's would. 1 is left to a crash and 2 to
+# a bad input (every command's code for an error), so neither is read as a verdict.
+EXIT_CODES = {"promote": 0, "rollback": 3, "inconclusive": 4, "continue": 5}
 
 
 def register(sub: argparse._SubParsersAction[Any]) -> None:
@@ -37,6 +42,12 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
             "windows are refused, naming the first line where they differ (leave a cell "
             "empty and pass --allow-missing for an interval one side lacks). The run is "
             "replayed in time order as the daemon would judge it."
+        ),
+        epilog=(
+            "Exit status: 0 promote, 3 rollback, 4 inconclusive (a person must decide), "
+            "5 continue (the files ended before a verdict and before --max-duration), "
+            "2 a bad input. A CI step running the judge therefore fails unless the verdict "
+            "is promote; --json prints the verdict whatever it is."
         ),
     )
     parser.add_argument("--baseline", required=True, type=Path, help="baseline CSV")
@@ -105,7 +116,7 @@ def _handle(args: argparse.Namespace) -> int:
         print(f"  - [{finding.status.value}] {finding.sentence}", file=text)
     if args.json:
         print(json.dumps(verdict.to_dict(), sort_keys=True))
-    return 0
+    return EXIT_CODES[verdict.decision.value]
 
 
 def load_spec(path: Path) -> tuple[tuple[MetricSpec, ...], dict[tuple[str, str], str]]:

@@ -13,6 +13,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from agent.cli import main
+from agent.cli.judge_cmd import EXIT_CODES
 from forecasting.canary import (
     CanaryDataError,
     CanaryJudge,
@@ -174,9 +175,9 @@ def test_very_large_counts_are_judged_like_ordinary_ones(
     code, out, err = judge(
         capsys, "--baseline", str(base), "--canary", str(canary), "--spec", str(spec), "--json"
     )
-    assert code == 0, err
     data = last_json(out)
     assert data["verdict"] == expected
+    assert code == EXIT_CODES[expected], err
     (metric,) = data["metrics"]
     for key in ("estimate", "lower", "upper"):
         assert math.isfinite(metric[key])
@@ -253,8 +254,9 @@ def test_judge_cli_on_any_finite_counts_gives_a_verdict_or_exit_2(
     code, out, err = judge(
         capsys, "--baseline", str(base), "--canary", str(canary), "--spec", str(spec), "--json"
     )
-    if code == 0:
+    if code != 2:
         data = last_json(out)
+        assert code == EXIT_CODES[data["verdict"]]
         assert "NaN" not in out
         for metric in data["metrics"]:
             for key in ("estimate", "lower", "upper"):

@@ -11,6 +11,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from agent.cli import main
+from agent.cli.judge_cmd import EXIT_CODES
 
 SPEC = """metrics:
   latency: {kind: continuous, direction: increase, tolerance: 10%}
@@ -56,7 +57,7 @@ def test_regression_rolls_back_with_json_alone_on_stdout(
     code, out, err = run_cli(
         capsys, "--baseline", str(base), "--canary", str(canary), "--spec", str(spec), "--json"
     )
-    assert code == 0
+    assert code == 3  # a CI step running the judge fails on a rollback
     data = json.loads(out)  # stdout is the JSON object alone, for jq; the summary is on stderr
     assert data["verdict"] == "rollback"
     assert 0.5 < data["confidence"] <= 1.0
@@ -81,6 +82,30 @@ def test_identical_runs_promote(tmp_path: Path, capsys: pytest.CaptureFixture[st
     assert json.loads(out.strip().splitlines()[-1])["verdict"] == "promote"
 
 
+@pytest.mark.parametrize(
+    ("factor", "n", "verdict", "status"),
+    [(1.0, 12, "promote", 0), (1.3, 12, "rollback", 3), (1.0, 5, "inconclusive", 4)],
+)
+def test_the_exit_status_is_the_verdict(
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    factor: float,
+    n: int,
+    verdict: str,
+    status: int,
+) -> None:
+    """A CI step fails unless the canary is promoted, and a script can tell why by the code.
+
+    Five rows are too few for the judge to tell a regression at the files' end, where the
+    analysis ends: a person must decide (inconclusive).
+    """
+    base, canary = make_pair(tmp_path, factor, n=n)
+    code, out, err = run_cli(capsys, "--baseline", str(base), "--canary", str(canary))
+    assert f"verdict: {verdict} " in out
+    assert code == status
+    assert not err
+
+
 def test_without_spec_every_column_is_continuous(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -99,7 +124,7 @@ def test_undecided_until_the_data_end_has_null_decision_time(
     code, out, _ = run_cli(
         capsys, "--baseline", str(base), "--canary", str(canary), "--max-duration", "3600", "--json"
     )
-    assert code == 0
+    assert code == 5  # not decided is not a promotion
     data = json.loads(out.strip().splitlines()[-1])
     assert data["verdict"] == "continue"
     assert data["decided_after_seconds"] is None
@@ -234,9 +259,9 @@ def test_any_csv_gives_a_verdict_or_a_clear_error(
     )
     code = main(["judge", "--baseline", str(base), "--canary", str(canary), "--json"])
     out, err = capsys.readouterr()
-    if code == 0:
+    if code != 2:
         data = json.loads(out.strip().splitlines()[-1])
-        assert data["verdict"] in {"promote", "rollback", "continue", "inconclusive"}
+        assert code == EXIT_CODES[data["verdict"]]
         assert 0.0 <= data["confidence"] <= 1.0
         for metric in data["metrics"]:
             for key in ("estimate", "lower", "upper"):

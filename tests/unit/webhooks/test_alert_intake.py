@@ -1,18 +1,21 @@
 from __future__ import annotations
 
 import json
+import logging
 import time
 from collections.abc import Callable
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from pydantic import SecretStr
 
 from agent.alert_inbox import AlertInbox
 from agent.ledger import open_ledger
+from agent.observability import Metrics
 from agent.server import Request
 from agent.webhooks import AlertIntake
-from remediation.alerts import parse_payload, to_signals
+from remediation.alerts import MAX_ALERTS, parse_payload, to_signals
 from remediation.signals import Signal
 
 
@@ -116,6 +119,45 @@ def test_a_larger_max_body_bytes_is_the_limit_the_payload_is_held_to() -> None:
     over = hook.handle(request(raw + b" " * ((2 << 20) - len(raw) + 1)))
     assert over.status == 413
     assert f"body larger than {2 << 20} bytes" in over.body.decode()
+
+
+def test_a_group_of_more_than_10000_alerts_is_taken_for_its_first_10000(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """It used to get a 400, which Alertmanager does not retry: the whole group was lost.
+    Now the first 10,000 are stored, and the rest counted, logged and answered as dropped."""
+    metrics = Metrics()
+    inbox = AlertInbox(open_ledger("sqlite://", 1000.0), lambda: 1000.0)
+    hook = AlertIntake(
+        token=SecretStr("s3cret"),
+        clock=lambda: 1000.0,
+        inbox=inbox,
+        max_body_bytes=4 << 20,
+        metrics=metrics,
+    )
+    body = json.loads(payload())
+    first = body["alerts"][0]
+    body["alerts"] = [first | {"fingerprint": f"fp{i}"} for i in range(MAX_ALERTS + 3)]
+    with caplog.at_level(logging.WARNING, logger="autonomic.webhooks"):
+        answer = hook.handle(request(json.dumps(body).encode()))
+    assert answer.status == 200, answer.body
+    assert json.loads(answer.body) == {"accepted": MAX_ALERTS, "duplicates": 0, "dropped": 3}
+    fingerprints = {a.fingerprint for a in hook.firing()}
+    assert len(fingerprints) == MAX_ALERTS and f"fp{MAX_ALERTS - 1}" in fingerprints
+    assert not fingerprints & {f"fp{MAX_ALERTS + i}" for i in range(3)}
+    counted = metrics.registry.get_sample_value
+    assert counted("autonomic_alertmanager_alerts_total", {"result": "dropped"}) == 3
+    assert counted("autonomic_alertmanager_alerts_total", {"result": "accepted"}) == MAX_ALERTS
+    (line,) = [r.getMessage() for r in caplog.records if "dropped" in r.getMessage()]
+    assert line == (
+        'Alertmanager webhook: group {}:{alertname="KubePodCrashLooping"} sent 10003 alerts, '
+        "more than the 10000 one delivery is taken in for: the first 10000 were taken, the "
+        "last 3 dropped (Alertmanager's max_alerts on the receiver chooses how many it sends)"
+    )
+    # A payload with a bad alert among too many is still malformed: a 400 naming it.
+    body["alerts"][5] = {key: value for key, value in first.items() if key != "fingerprint"}
+    refused = hook.handle(request(json.dumps(body).encode()))
+    assert refused.status == 400 and "alerts[5].fingerprint" in refused.body.decode()
 
 
 def test_the_bearer_scheme_is_case_insensitive_and_the_media_type_exact() -> None:
