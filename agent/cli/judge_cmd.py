@@ -81,6 +81,13 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
         help="promote no earlier than this (rollbacks are never held back; default 0)",
     )
     parser.add_argument(
+        "--weigh-persistence",
+        action="store_true",
+        help="a continuous metric's variance weighs every AR(1) persistence the intervals "
+        "cannot yet rule out: fewer false rollbacks when the canary drifts slowly, later "
+        "verdicts (the daemon's canary.weighPersistence)",
+    )
+    parser.add_argument(
         "--allow-missing",
         action="store_true",
         help="treat empty or NaN cells as missing intervals instead of an error",
@@ -102,6 +109,7 @@ def _handle(args: argparse.Namespace) -> int:
         alpha=args.alpha,
         allow_missing=args.allow_missing,
         min_promote=args.min_promote,
+        weigh_persistence=args.weigh_persistence,
     )
     # With --json, stdout is the JSON object alone (for jq and scripts); the summary for a
     # person goes to stderr.
@@ -330,6 +338,7 @@ def run_judge(
     alpha: float | None = None,
     allow_missing: bool = False,
     min_promote: float = 0.0,
+    weigh_persistence: bool = False,
 ) -> Verdict:
     """Read, validate and replay the two files; return the verdict after the replay."""
     from agent.csvio import read_table
@@ -374,6 +383,7 @@ def run_judge(
             max_duration_seconds=span if max_duration is None else max_duration,
             step_seconds=step,
             min_promote_seconds=min_promote,
+            weigh_persistence=weigh_persistence,
         )
     except CanarySpecError as exc:
         flags = {

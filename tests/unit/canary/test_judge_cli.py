@@ -269,3 +269,25 @@ def test_any_csv_gives_a_verdict_or_a_clear_error(
     else:
         assert code == 2
         assert err.startswith("autonomic: error: ")
+
+
+def test_weigh_persistence_makes_the_judge_wait_longer_before_rolling_back(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # on white noise the persistence-weighted variance is wide while few intervals are in
+    # (benchmarks/canary_RESULTS.md, 2026-11-24): the same regression is rolled back later
+    rng = np.random.default_rng(3)
+    stamps = [1_700_000_000 + 60 * t for t in range(60)]
+    header = ["timestamp", "latency"]
+    base = write_csv(
+        tmp_path / "b.csv", header, [[ts, round(100 + rng.normal(0, 8), 3)] for ts in stamps]
+    )
+    canary = write_csv(
+        tmp_path / "c.csv", header, [[ts, round(125 + rng.normal(0, 8), 3)] for ts in stamps]
+    )
+    files = ("--baseline", str(base), "--canary", str(canary), "--json")
+    code, out, _ = run_cli(capsys, *files)
+    weighed_code, weighed_out, _ = run_cli(capsys, *files, "--weigh-persistence")
+    assert code == weighed_code == 3
+    first, weighed = json.loads(out), json.loads(weighed_out)
+    assert first["decided_after_seconds"] < weighed["decided_after_seconds"]
