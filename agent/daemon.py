@@ -523,6 +523,7 @@ def build_daemon(
         clock.now(),
         password=password.get_secret_value() if password else None,
         migrate=not deferred,
+        bounded=True,  # the server ends a statement, or a transaction left idle, after 60 s
     )
     metrics = Metrics()
     identity = environ.get("POD_NAME") or socket.gethostname() or f"autonomic-{os.getpid()}"
