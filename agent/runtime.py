@@ -64,13 +64,14 @@ SHUTDOWN_MARGIN = 5.0
 # A run of a job that acts, lasting longer than this many of its periods and at least
 # STUCK_FLOOR seconds while this replica leads, is stuck (``Job.bound``; a job may set its
 # own, ``stuck_after``). The floor is far above a steady cycle (benchmarks/
-# cycle_RESULTS.md, 10,000 workloads: anomaly 2.6 s, scaling 2.2 s, remediation 1.7 s) and
-# leaves room for slow API calls (each bounded at 35 s). A job's first run since this
-# replica began to lead does the heavy work (recovering in-flight work, restoring the
-# anomaly detectors and reading the points missed while down, the scaling loop's first
-# fit of every workload: 72 s for the three at 1,000 workloads on PostgreSQL, about ten
-# times that at 10,000): it is stuck only past FIRST_RUN_BOUND. A bound too short would
-# restart the replica in the middle of that work, again and again.
+# cycle_RESULTS.md, 10,000 workloads: anomaly 2.6 s, scaling 2.2 s, remediation 1.7 s)
+# and leaves room for slow API calls (each gives up after 5 s connecting, 30 s
+# unanswered). A job's first run since this replica began to lead does the heavy work
+# (recovering in-flight work, restoring the anomaly detectors and reading the points
+# missed while down, the scaling loop's first fit of every workload: 72 s for the three
+# at 1,000 workloads on PostgreSQL, so about 12 min at 10,000 if it grows in
+# proportion): it is stuck only past FIRST_RUN_BOUND. A bound too short would restart
+# the replica in the middle of that work, again and again.
 STUCK_FLOOR = 300.0
 STUCK_PERIODS = 3
 FIRST_RUN_BOUND = 1800.0
