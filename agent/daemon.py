@@ -31,7 +31,7 @@ from agent.metrics_port import one_fresh_value
 from agent.observability import Metrics
 from agent.read_watch import WatchedReader
 from agent.remediation_engine import RemediationEngine
-from agent.runtime import AlwaysLeader, Job, LeaderGate, Runtime
+from agent.runtime import STUCK_FLOOR, STUCK_PERIODS, AlwaysLeader, Job, LeaderGate, Runtime
 from agent.server import HttpServer, Request, Response, json_response
 from agent.settings import Settings, resolve_secret
 from agent.webhooks import AlertIntake
@@ -58,6 +58,11 @@ ANOMALY_SERIES_RETENTION = 30 * 86400.0
 # after its last delivery (or ``retentionDays``, if shorter), to answer "did Autonomic
 # receive that alert?" for a month, not for a year.
 HANDLED_ALERT_RETENTION = 30 * 86400.0
+# The scaling job's run is stuck past this (or 3 of its periods), not STUCK_FLOOR: besides
+# its first run (FIRST_RUN_BOUND), a run may refit its share of the models and read again
+# what it missed after a gap: 35 s at 1,000 workloads on PostgreSQL, a cycle after a 6-h
+# gap, so about 6 min at 10,000.
+SCALING_STUCK_FLOOR = 900.0
 
 log = logging.getLogger("autonomic.daemon")
 
@@ -428,7 +433,13 @@ class Daemon:
     def jobs(self) -> list[Job]:
         after = self._after_recovery  # leader-only jobs act once the old leader's work is settled
         jobs = [
-            Job("remediation", self.remediation_period, self.remediation_cycle, leader_only=False),
+            Job(
+                "remediation",
+                self.remediation_period,
+                self.remediation_cycle,
+                leader_only=False,
+                acts=True,  # it acts when this replica leads: watched for a stuck run
+            ),
             Job("housekeeping", 3600.0, after(self.housekeeping)),
         ]
         if self.takeover_period is not None:
@@ -440,13 +451,19 @@ class Daemon:
                     self.takeover_cycle,
                     leader_only=False,  # every replica: a standby notices when it leads
                     jitter=0.0,
+                    acts=True,
+                    # it runs the remediation cycle: the cycle's bound, not 3 of its periods
+                    stuck_after=max(STUCK_FLOOR, STUCK_PERIODS * self.remediation_period),
                 ),
             )
         if self.settings.anomaly_queries:
             period = min(q.step for q in self.settings.anomaly_queries)
             jobs.append(Job("anomaly", max(period, 15.0), after(self.anomaly_cycle)))
         if self.scaling is not None:
-            jobs.append(Job("scaling", self.settings.scaling.period, after(self.scaling.cycle)))
+            period = self.settings.scaling.period
+            # Refits and catching up after a gap: a longer bound than the others'.
+            bound = max(SCALING_STUCK_FLOOR, STUCK_PERIODS * period)
+            jobs.append(Job("scaling", period, after(self.scaling.cycle), stuck_after=bound))
         if self.canary is not None:
             jobs.append(Job("canary", self.settings.canary.period, after(self.canary.cycle)))
         if self.approver_refresh is not None:
@@ -506,6 +523,7 @@ def build_daemon(
         clock.now(),
         password=password.get_secret_value() if password else None,
         migrate=not deferred,
+        bounded=True,  # the server ends a statement, or a transaction left idle, after 60 s
     )
     metrics = Metrics()
     identity = environ.get("POD_NAME") or socket.gethostname() or f"autonomic-{os.getpid()}"

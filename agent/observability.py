@@ -173,6 +173,13 @@ class Metrics:
             "autonomic_errors", "Errors by kind (reason code).", ["kind"], registry=r
         )
         self.leader = Gauge("autonomic_leader", "1 while this replica holds the lease.", registry=r)
+        self.jobs_stuck = Counter(
+            "autonomic_jobs_stuck",
+            "Runs of a job that acts found stuck: running past their bound while this "
+            "replica led. Each makes the replica shut down and exit, to be restarted.",
+            ["loop"],
+            registry=r,
+        )
         self.alertmanager_alerts = Counter(
             "autonomic_alertmanager_alerts",
             "Alerts in Alertmanager's deliveries to this replica, by what became of them: "

@@ -9,6 +9,13 @@ such as a ledger still connecting), and shuts down gracefully on SIGTERM, within
 safely), save what must be saved, release the lease, close the ledger. SIGUSR1 writes
 every thread's stack to stderr and changes nothing.
 
+A watchdog looks at the jobs that act while this replica leads: one that has run past its
+bound (``Job.bound``) while the replica leads is stuck (a ledger that accepts and never
+answers, a call with no deadline). It is logged once with where it is stuck, counted in
+``autonomic_jobs_stuck_total``, ``/healthz`` fails, and the runtime shuts down as on
+SIGTERM, the lease released at its end, so that a standby takes over and the process
+exits (``failure``) to be restarted. A stuck job on a standby restarts nothing.
+
 ``simulate`` drives the same ``Daemon`` methods from a fake clock instead.
 """
 
@@ -20,6 +27,7 @@ import signal
 import sys
 import threading
 import time
+import traceback
 from collections.abc import Callable
 from dataclasses import dataclass
 from types import FrameType
@@ -32,7 +40,18 @@ from agent.errors import AutonomicError, PermanentError, TransientError
 from agent.observability import Metrics
 from agent.server import HttpServer, Request, Response, json_response
 
-__all__ = ["SHUTDOWN_MARGIN", "Job", "LeaderGate", "Runtime", "ShutdownPlan", "run_job"]
+__all__ = [
+    "FIRST_RUN_BOUND",
+    "SHUTDOWN_MARGIN",
+    "STUCK_FLOOR",
+    "STUCK_PERIODS",
+    "Job",
+    "LeaderGate",
+    "Runtime",
+    "ShutdownPlan",
+    "StuckJobError",
+    "run_job",
+]
 
 log = logging.getLogger("autonomic.runtime")
 
@@ -41,6 +60,22 @@ log = logging.getLogger("autonomic.runtime")
 # grace period leaves at least this much more: for the signal to arrive, the last lines
 # of log to be written and the process to exit.
 SHUTDOWN_MARGIN = 5.0
+
+# A run of a job that acts, lasting longer than this many of its periods and at least
+# STUCK_FLOOR seconds while this replica leads, is stuck (``Job.bound``; a job may set its
+# own, ``stuck_after``). The floor is far above a steady cycle (benchmarks/
+# cycle_RESULTS.md, 10,000 workloads: anomaly 2.6 s, scaling 2.2 s, remediation 1.7 s)
+# and leaves room for slow API calls (each gives up after 5 s connecting, 30 s
+# unanswered). A job's first run since this replica began to lead does the heavy work
+# (recovering in-flight work, restoring the anomaly detectors and reading the points
+# missed while down, the scaling loop's first fit of every workload: 72 s for the three
+# at 1,000 workloads on PostgreSQL, so about 12 min at 10,000 if it grows in
+# proportion): it is stuck only past FIRST_RUN_BOUND. A bound too short would restart
+# the replica in the middle of that work, again and again.
+STUCK_FLOOR = 300.0
+STUCK_PERIODS = 3
+FIRST_RUN_BOUND = 1800.0
+WATCH_EVERY = 5.0  # seconds between the watchdog's looks, at most
 
 
 @dataclass(frozen=True)
@@ -93,6 +128,26 @@ class Job:
     fn: Callable[[], None]
     leader_only: bool = True
     jitter: float = 0.1  # fraction of the period
+    # Whether the job acts while this replica leads, so that a run of it stuck past
+    # ``bound`` keeps the lease from a standby that could act (None: ``leader_only``).
+    acts: bool | None = None
+    stuck_after: float | None = None  # seconds; None: ``STUCK_PERIODS`` periods, floored
+
+    @property
+    def watched(self) -> bool:
+        """Whether the watchdog restarts the replica when a run of this job is stuck."""
+        return self.leader_only if self.acts is None else self.acts
+
+    @property
+    def bound(self) -> float:
+        """Seconds a run may last, while this replica leads, before it is stuck."""
+        if self.stuck_after is not None:
+            return self.stuck_after
+        return max(STUCK_FLOOR, STUCK_PERIODS * self.period)
+
+
+class StuckJobError(Exception):
+    """A job that acts ran past its bound while this replica led (``Runtime.failure``)."""
 
 
 class LeaderGate(Protocol):
@@ -176,6 +231,7 @@ class Runtime:
         hang_up: Callable[[], None] = lambda: None,
         plan: ShutdownPlan | None = None,
         prepare: Callable[[threading.Event], None] | None = None,
+        first_run_bound: float = FIRST_RUN_BOUND,
     ) -> None:
         self.jobs = jobs
         self.metrics = metrics
@@ -204,7 +260,17 @@ class Runtime:
         self._lifecycle = threading.Lock()  # the jobs begin, or the shutdown does: not both
         self._scheduler: Any = None
         self._running: dict[str, float] = {}  # jobs running now, and since when (monotonic)
+        self._threads: dict[str, int] = {}  # the thread each running job runs on
+        # A job's first run since this replica began to lead is stuck only past this (or
+        # its own bound, if longer).
+        self.first_run_bound = first_run_bound
+        self._led: dict[str, bool] = {}  # whether each job's last run began while leading
+        self._first: set[str] = set()  # running jobs on their first run since leading
+        self._stuck: str | None = None  # why the watchdog stopped the runtime
         self._skipping: dict[str, int] = {}  # runs skipped since each running job began
+        for job in jobs:  # at 0 from the start: a stuck run's 1 then shows as an increase
+            if job.watched:
+                metrics.jobs_stuck.labels(loop=job.name)
         if server is not None:
             server.route("GET", "/healthz", self._healthz)
             server.route("GET", "/readyz", self._readyz)
@@ -212,6 +278,8 @@ class Runtime:
 
     # ---------------------------------------------------------------- probes
     def _healthz(self, _request: Request) -> Response:
+        if self._stuck is not None:
+            return json_response(503, {"status": "stuck", "why": self._stuck})
         if self.stopped.is_set():
             return json_response(503, {"status": "stopped"})
         return json_response(200, {"status": "ok"})
@@ -219,7 +287,7 @@ class Runtime:
     def _readiness(self) -> tuple[bool, str]:
         """Ready or not, and why; ``autonomic_ready`` follows."""
         if self.stopping.is_set():
-            ok, why = False, "shutting down"
+            ok, why = False, "shutting down" if self._stuck is None else "shutting down: stuck"
         else:
             ok, why = self.ready()
         self.metrics.ready.set(1 if ok else 0)
@@ -300,14 +368,28 @@ class Runtime:
             scheduler.add_listener(self._skipped_run, EVENT_JOB_MAX_INSTANCES)
             scheduler.start()
             self._scheduler = scheduler
+            watched = [job.bound for job in self.jobs if job.watched]
+            if watched:
+                every = min(WATCH_EVERY, max(min(watched) / 10, 0.05))
+                threading.Thread(
+                    target=self._watch, args=(every,), name="autonomic-watchdog", daemon=True
+                ).start()
         log.info("started %d jobs: %s", len(self.jobs), ", ".join(j.name for j in self.jobs))
 
     def _run_job(self, job: Job) -> None:
+        self._threads[job.name] = threading.get_ident()
+        leading = self.gate.is_leader()
+        if not self._led.get(job.name, False):
+            self._first.add(job.name)
+        else:
+            self._first.discard(job.name)
+        self._led[job.name] = leading
         began = self._running[job.name] = time.monotonic()
         try:
             outcome = run_job(job, self.metrics, self.gate, self.stopping)
         finally:
             self._running.pop(job.name, None)
+            self._threads.pop(job.name, None)
             skipped = self._skipping.pop(job.name, 0)
             if skipped:
                 log.info(
@@ -354,6 +436,56 @@ class Runtime:
                 _duration(time.monotonic() - since),
                 extra={"loop": job.name},
             )
+
+    # -------------------------------------------------------------- watchdog
+    def _watch(self, every: float) -> None:
+        while not self.stopping.wait(every):
+            self.check_stuck()
+
+    def check_stuck(self) -> bool:
+        """Whether a job that acts has run past its bound while this replica leads; if so,
+        say so once (with where it is stuck), count it, fail ``/healthz`` and shut down,
+        so the lease passes to a standby and the process exits to be restarted.
+
+        Only while this replica leads: a standby's stuck job holds nothing another
+        replica needs (if it leads later with the run still stuck, it is found then)."""
+        now = time.monotonic()
+        jobs = {job.name: job for job in self.jobs}
+        stuck = []
+        for name, since in list(self._running.items()):
+            job = jobs.get(name)
+            if job is None or not job.watched:
+                continue
+            bound = max(job.bound, self.first_run_bound) if name in self._first else job.bound
+            if now - since > bound:
+                stuck.append((job, now - since, bound))
+        if not stuck or self.stopping.is_set() or not self.gate.is_leader():
+            return False
+        frames = sys._current_frames()
+        said = []
+        for job, lasted, bound in stuck:
+            self.metrics.jobs_stuck.labels(loop=job.name).inc()
+            said.append(
+                f"{job.name} has run for {_duration(lasted)}, past its bound of {_duration(bound)}"
+            )
+            where = _stack_below_run_job(frames.get(self._threads.get(job.name, -1)))
+            log.error(
+                "%s: a run has lasted %s while this replica leads, past its bound of %s: "
+                "it is stuck. Shutting down, so that the lease passes to a standby and this "
+                "process exits to be restarted. Where it is stuck:\n%s",
+                job.name,
+                _duration(lasted),
+                _duration(bound),
+                where,
+                extra={"loop": job.name},
+            )
+        self._stuck = "; ".join(said)
+        self.failure = StuckJobError(
+            f"stuck job: {self._stuck} while this replica led; it shut down to let a "
+            "standby take over (the log says where the job was stuck)"
+        )
+        self.stop()
+        return True
 
     def install_signal_handlers(self) -> None:
         def handle(signum: int, _frame: FrameType | None) -> None:
@@ -422,6 +554,18 @@ class Runtime:
 
     def wait(self) -> None:
         self.stopped.wait()
+
+
+def _stack_below_run_job(frame: FrameType | None) -> str:
+    """A job's thread's stack from the job's own function down to where it waits (the
+    scheduler's frames above it left out)."""
+    if frame is None:
+        return "(its thread is gone)"
+    stack = traceback.extract_stack(frame)
+    ours = [i for i, f in enumerate(stack) if f.filename == __file__ and f.name == "run_job"]
+    if ours:
+        stack = traceback.StackSummary.from_list(stack[ours[-1] + 1 :])
+    return "".join(stack.format()).rstrip("\n")
 
 
 class _SkipWarnings(logging.Filter):

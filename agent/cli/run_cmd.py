@@ -101,7 +101,9 @@ def run(args: argparse.Namespace) -> int:
     runtime.install_signal_handlers()
     runtime.start()
     runtime.wait()
-    if runtime.failure is not None:  # start-up stopped: a ledger URL retrying cannot fix
+    # Stopped by itself: at start-up, a ledger URL retrying cannot fix (2); later, a job
+    # that acts stuck while this replica led (1: restarted, as by the liveness probe).
+    if runtime.failure is not None:
         print(f"autonomic: error: {runtime.failure}", file=sys.stderr)
         _exit(2 if isinstance(runtime.failure, AutonomicError) else 1)
     _exit(0)

@@ -453,6 +453,7 @@ class Ledger:
             yield
             return
         with self.engine.connect() as holder:
+            _unbounded(holder)  # waits for another replica's migrations, however long
             holder.execute(sa.text("SELECT pg_advisory_lock(:key)"), {"key": _MIGRATION_LOCK})
             holder.commit()
             try:
@@ -479,6 +480,7 @@ class Ledger:
                 if not migration.expand_only:  # the column exists from migration 11 on
                     row["breaks_older"] = True
                 with self.engine.begin() as conn:
+                    _unbounded(conn)  # cut and retried, a long migration would never end
                     migration.apply(conn)
                     conn.execute(tables["schema_version"].insert().values(**row))
                 self.stats.migrations_applied.append(migration.version)
@@ -1704,6 +1706,7 @@ class Ledger:
         d, f, q = tables["decisions"], tables["feedback"], tables["questions"]
         counts: dict[str, int] = {}
         with self._tx() as conn:
+            _unbounded(conn, PRUNE_STATEMENT_TIMEOUT)
             old = sa.select(d.c.id).where(d.c.created_at < before, d.c.status.in_(list(TERMINAL)))
             counts["feedback"] = conn.execute(f.delete().where(f.c.decision_id.in_(old))).rowcount
             counts["questions"] = conn.execute(
@@ -1775,6 +1778,13 @@ class Ledger:
 
     def close(self) -> None:
         self.engine.dispose()
+
+
+def _unbounded(conn: sa.Connection, timeout: str = "0") -> None:
+    """On PostgreSQL, this transaction's statements may take ``timeout`` (0: as long as
+    they take) whatever the session's ``statement_timeout``; it ends with the transaction."""
+    if conn.dialect.name == "postgresql":
+        conn.execute(sa.text("SELECT set_config('statement_timeout', :t, true)"), {"t": timeout})
 
 
 class _LostError(Exception):
@@ -1868,6 +1878,38 @@ def _engine_url(url: str, password: str | None) -> URL:
 
 # Seconds a PostgreSQL connection may take to open, unless ledger.url's connect_timeout says.
 CONNECT_TIMEOUT = 10
+# libpq's TCP settings for every PostgreSQL connection, each unless ledger.url sets it. A
+# database host that vanished (a failover to a new primary, a network partition) sends
+# nothing back, not even a reset: without these a pending query waited for the kernel's
+# retransmissions (about 15 min) and an idle pooled connection for its keepalive (2 h).
+# Now an idle connection is probed after 30 s, every 10 s, and dropped after 3 probes
+# unanswered (60 s); data the host has not acknowledged for 60 s drops it too
+# (tcp_user_timeout, in ms). A live server's kernel answers both, however busy the
+# server: a long query is not cut by them.
+TCP_SETTINGS: dict[str, int] = {
+    "keepalives": 1,
+    "keepalives_idle": 30,
+    "keepalives_interval": 10,
+    "keepalives_count": 3,
+    "tcp_user_timeout": 60_000,
+}
+# What the daemon's sessions ask of the server (``open_ledger(bounded=True)``), each
+# unless the session already has a value (ledger.url's ``options``, ALTER ROLE or ALTER
+# DATABASE, postgresql.conf). A statement is cancelled after 60 s: the longest the
+# daemon ran, over a cycle benchmark at 1,000 workloads on PostgreSQL (first fits,
+# refits, housekeeping's reads and prune), took 0.1 s; it is a lock wait behind a stuck
+# session, or a server in trouble, and fails the job's run with a warning (retried at its
+# next period) instead of holding it. A session idle inside a transaction for 60 s is
+# ended by the server: the daemon never waits on anything else inside one, so that is a
+# frozen or cut-off replica, whose row locks would otherwise block the next leader.
+# Migrations and the prune set their own (``Ledger``).
+SESSION_TIMEOUTS: dict[str, str] = {
+    "statement_timeout": "60s",
+    "idle_in_transaction_session_timeout": "60s",
+}
+# Housekeeping's prune deletes in bulk (a first prune after retention was shortened):
+# each of its statements may take this long.
+PRUNE_STATEMENT_TIMEOUT = "15min"
 
 # Where a command that needs an existing ledger sends a person who has none.
 # The errors retrying cannot fix, by SQLSTATE: what each means, and what to do.
@@ -1920,11 +1962,17 @@ def open_ledger(
     migrate: bool = True,
     durable: bool = True,
     create: bool = True,
+    bounded: bool = False,
 ) -> Ledger:
     """Open (and by default migrate) the ledger at ``url``.
 
     ``durable=False`` (SQLite only) skips the fsync on every commit: for throwaway
     ledgers such as a simulation's, never for a daemon's, whose intents must survive.
+
+    ``bounded=True`` (PostgreSQL; the daemon) sets ``SESSION_TIMEOUTS`` on each session
+    that has none: a statement or a transaction left idle is ended by the server. Every
+    PostgreSQL connection gets ``TCP_SETTINGS`` and ``CONNECT_TIMEOUT`` (unless the URL
+    sets them), so that a vanished host fails a call within about a minute.
 
     ``create=False`` is for the commands that read or answer (the daemon and a
     simulation create): the ledger must already exist, be Autonomic's and be at this
@@ -1958,9 +2006,10 @@ def open_ledger(
         kwargs["connect_args"] = {"timeout": 30, "check_same_thread": False}
     else:
         kwargs.update(pool_pre_ping=True, pool_size=5, max_overflow=10)
-        if "connect_timeout" not in target.query:
-            # libpq would wait for ever on a server that accepts and never answers.
-            kwargs["connect_args"] = {"connect_timeout": CONNECT_TIMEOUT}
+        # libpq would wait for ever on a server that accepts and never answers, and for
+        # minutes to hours on a host that vanished.
+        settings = {"connect_timeout": CONNECT_TIMEOUT, **TCP_SETTINGS}
+        kwargs["connect_args"] = {k: v for k, v in settings.items() if k not in target.query}
     try:
         engine = sa.create_engine(target, **kwargs)
     except ModuleNotFoundError as exc:
@@ -1969,6 +2018,8 @@ def open_ledger(
         ) from exc
     if backend == "sqlite":
         sa.event.listen(engine, "connect", _sqlite_pragmas if durable else _sqlite_fast)
+    elif bounded:
+        sa.event.listen(engine, "connect", _session_timeouts)
     ledger = Ledger(engine)
     where = target.render_as_string()  # the password hidden
     if not create:
@@ -2124,6 +2175,17 @@ def _refused(where: str, exc: Exception, *, existing: bool) -> LedgerError:
         return LedgerError(f"cannot open the ledger at {where}: {words}")
     meaning, remedy = known
     return LedgerError(f"cannot open the ledger at {where}: {words} ({code}: {meaning}; {remedy})")
+
+
+def _session_timeouts(dbapi_connection: Any, _record: Any) -> None:
+    """Each of ``SESSION_TIMEOUTS`` the new session has no value for (0), in one round trip."""
+    wanted = ", ".join(f"('{name}', '{value}')" for name, value in SESSION_TIMEOUTS.items())
+    with dbapi_connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT set_config(name, value, false) FROM (VALUES {wanted}) "
+            "AS wanted(name, value) WHERE current_setting(name) = '0'"
+        )
+    dbapi_connection.commit()  # a session setting made in a transaction lasts if it commits
 
 
 def _sqlite_fast(dbapi_connection: Any, record: Any) -> None:

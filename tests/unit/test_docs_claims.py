@@ -154,3 +154,39 @@ def test_the_anomaly_reasons_are_all_named(doc: str, row: str) -> None:
     named = set(re.findall(r"`([a-z_]+)`", found.group(0)))
     findings = {reason.value for reason in Reason} - {reason.value for reason in NOT_FINDINGS}
     assert findings <= named, findings - named
+
+
+def _seconds(text: str) -> float:
+    number, unit = text.split()[:2]
+    return float(number) * {"s": 1, "min": 60, "h": 3600}[unit]
+
+
+def test_the_stuck_jobs_table_gives_every_jobs_bounds() -> None:
+    """docs/deploy.md's table of when each job is stuck, against ``Daemon.jobs()`` with
+    the default periods and the runtime's first-run bound."""
+    from agent.runtime import FIRST_RUN_BOUND
+
+    settings = Settings.model_validate(
+        {"anomalyQueries": [{"name": "q", "expr": "up", "step": "1m"}]}
+    )
+    part = cast(Any, SimpleNamespace(cycle=None, sync=None))
+    daemon = Daemon(settings, part, part, part, part, part, part, part, part)
+    daemon.scaling = daemon.canary = daemon.socket_mode = part
+    daemon.approver_refresh = lambda: None
+    daemon.takeover_period = 2.0
+    section = _text("docs/deploy.md").split("### Stuck jobs", 1)[1].split("\n## ", 1)[0]
+    rows = {}
+    for line in section.splitlines():
+        cells = [cell.strip() for cell in line.strip("|").split("|")]
+        if len(cells) == 4 and cells[0] not in ("job", "---"):
+            for name in cells[0].split(", "):
+                rows[name] = cells
+    jobs = {job.name: job for job in daemon.jobs()}
+    assert set(rows) == set(jobs)
+    for name, job in jobs.items():
+        _, _, stuck, first = rows[name]
+        if not job.watched:
+            assert stuck.startswith("not watched"), name
+            continue
+        assert _seconds(stuck) == job.bound, name
+        assert _seconds(first) == max(job.bound, FIRST_RUN_BOUND), name

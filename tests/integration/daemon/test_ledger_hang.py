@@ -1,4 +1,5 @@
-"""Readiness while the ledger's PostgreSQL server hangs: it accepts and never answers.
+"""Readiness, and the lease, while the ledger's PostgreSQL server hangs: it accepts and
+never answers.
 
 Every process of a real server is stopped (SIGSTOP): the pooled connection's pre-ping and
 the read behind it wait for ever. ``/readyz`` used to wait with them, past the kubelet's
@@ -20,7 +21,8 @@ import pytest
 
 from agent.daemon import Daemon
 from agent.ledger import Ledger, open_ledger
-from agent.runtime import AlwaysLeader
+from agent.observability import Metrics
+from agent.runtime import AlwaysLeader, Job, Runtime, ShutdownPlan, StuckJobError
 from tests.harness.servers import PostgresServer, postgres_cluster
 
 pytestmark = pytest.mark.postgres
@@ -95,3 +97,68 @@ def test_readiness_answers_and_says_why_while_the_ledger_hangs(server: PostgresS
     finally:
         _resume(server, stopped)
         ledger.close()
+
+
+class _Gate:
+    def __init__(self) -> None:
+        self.released = False
+
+    def is_leader(self) -> bool:
+        return not self.released
+
+    def term(self) -> int:
+        return 1
+
+    def start(self) -> None:
+        return None
+
+    def stop(self) -> None:
+        self.released = True
+
+
+def test_a_leader_whose_job_waits_on_a_frozen_ledger_gives_up_the_lease(
+    server: PostgresServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The job's read waits for ever on the frozen server (its kernel still acknowledges
+    every packet and keepalive: no TCP setting ends it), while the lease is renewed apart
+    from the job. The watchdog finds the run stuck past its bound, says where it waits,
+    and shuts the runtime down: the lease is released for a standby to take over."""
+    ledger = open_ledger(server.url, 0.0, bounded=True)
+    gate, bound = _Gate(), 1.0
+    reads = threading.Event()
+
+    def remediation() -> None:
+        ledger.pending_alerts()
+        reads.set()
+
+    runtime = Runtime(
+        [Job("remediation", 0.2, remediation, False, 0, acts=True, stuck_after=bound)],
+        metrics=Metrics(),
+        gate=gate,
+        server=None,
+        ready=lambda: (True, ""),
+        plan=ShutdownPlan().scaled(2.0),
+        first_run_bound=bound,
+    )
+    stopped: list[int] = []
+    caplog.set_level("ERROR", logger="autonomic.runtime")
+    runtime.start()
+    try:
+        assert reads.wait(5), "the job never read the ledger"
+        stopped = _processes(server)
+        for pid in stopped:
+            os.kill(pid, signal.SIGSTOP)
+        frozen = time.monotonic()
+        while not gate.released:
+            assert time.monotonic() - frozen < bound + 4, "the lease is still held"
+            time.sleep(0.05)
+        took = time.monotonic() - frozen
+    finally:
+        _resume(server, stopped)
+        runtime.stop()
+        ledger.close()
+    assert bound < took < bound + 4
+    assert isinstance(runtime.failure, StuckJobError)
+    (said,) = [r.getMessage() for r in caplog.records if "it is stuck" in r.getMessage()]
+    assert said.startswith("remediation: a run has lasted ")
+    assert "pending_alerts" in said and "psycopg" in said  # where it waits
