@@ -27,7 +27,7 @@ from agent.ledger.connect import LedgerConnector, connects_later
 from agent.loops.anomaly import AnomalyLoop
 from agent.loops.canary import CanaryLoop
 from agent.loops.scaling import ScalingLoop
-from agent.metrics_port import one_fresh_value
+from agent.metrics_port import runbook_query
 from agent.observability import Metrics
 from agent.read_watch import WatchedReader
 from agent.remediation_engine import RemediationEngine
@@ -580,10 +580,6 @@ def build_daemon(
         metrics=metrics,
     )
 
-    def instant(query: str) -> float | None:
-        now = clock.now()
-        return one_fresh_value(reader.instant(query, now), now)
-
     engine = RemediationEngine(
         runbooks=runbooks,
         ledger=ledger,
@@ -603,7 +599,7 @@ def build_daemon(
                 settings.safety.max_pods_disrupted_per_hour_per_namespace
             ),
         ),
-        query=instant,
+        query=runbook_query(reader, clock.now),
         alerts=inbox.firing,
         inbox=inbox,
         identity=identity,

@@ -45,6 +45,7 @@ from remediation.ports import (
     WorkloadState,
 )
 from remediation.quantity import format_cpu, format_memory, parse_quantity
+from remediation.readings import NO_DATA, QUERY_REJECTED, NoValue
 from remediation.schema import (
     CANARY_OF,
     Action,
@@ -1012,12 +1013,29 @@ def _check_local_preconditions(
 
 
 def _judge(
-    condition: PreconditionQuery, value: float | None
+    condition: PreconditionQuery, value: float | NoValue | None
 ) -> tuple[GuardResult, NoAction | None]:
     name = f"promql ({condition.description})" if condition.description else "promql"
     required = f"{_cut(condition.query)} {condition.condition}"
-    if value is None or math.isnan(value):
-        blocked = NoAction("NoData", f"no data for precondition {condition.query}")
+    if isinstance(value, NoValue) and value.unread:
+        # Prometheus was not read: say so, not "no data", or the on-call looks for a
+        # missing metric while Prometheus is down.
+        if value.reason_code == QUERY_REJECTED:
+            saw, what = "query rejected", "fix the query in the runbook"
+        else:
+            saw = "Prometheus unavailable"
+            what = "nothing is done until Prometheus answers (it is asked again each cycle)"
+        blocked = NoAction(
+            value.reason_code,
+            f"precondition {condition.query} could not be read: {value.why}; {what}",
+        )
+        return GuardResult(name, required, saw, False), blocked
+    if isinstance(value, NoValue) or value is None or math.isnan(value):
+        if isinstance(value, NoValue):
+            detail = f": {value.why}"
+        else:
+            detail = "" if value is None else ": its value is NaN"
+        blocked = NoAction(NO_DATA, f"no data for precondition {condition.query}{detail}")
         return GuardResult(name, required, "no data", False), blocked
     if not condition.condition.holds(value):
         why = f" ({condition.description})" if condition.description else ""
@@ -1029,15 +1047,21 @@ def _judge(
     return GuardResult(name, required, f"{value:g}", True), None
 
 
-def precondition_results(plan: Plan, values: Mapping[str, float | None]) -> tuple[GuardResult, ...]:
+def precondition_results(
+    plan: Plan, values: Mapping[str, float | NoValue | None]
+) -> tuple[GuardResult, ...]:
     """Each PromQL precondition judged on the value the engine read (by query text)."""
     return tuple(_judge(c, values.get(c.query))[0] for c in plan.preconditions)
 
 
-def check_preconditions(plan: Plan, values: Mapping[str, float | None]) -> NoAction | None:
+def check_preconditions(
+    plan: Plan, values: Mapping[str, float | NoValue | None]
+) -> NoAction | None:
     """Judge the PromQL preconditions from the values the engine read (by query text).
 
-    A missing value or NaN blocks: no data, no action.
+    A missing value or NaN blocks: no data, no action (``NoData``). So does a query
+    Prometheus could not answer, under its own reason (``PrometheusUnavailable``,
+    ``QueryRejected``), which says so rather than "no data".
     """
     for condition in plan.preconditions:
         _, blocked = _judge(condition, values.get(condition.query))
