@@ -1485,7 +1485,7 @@ class ScalingLoop:
                 ref,
                 "MinAboveMax",
                 f"{MIN_REPLICAS}={knobs.min_replicas} is above {NO_HPA_MAX}, the most replicas "
-                f"the loop sets without an HPA or a {MAX_REPLICAS} annotation: if that many "
+                f"the loop sets without an HPA or an {MAX_REPLICAS} annotation: if that many "
                 f"are meant, set {MAX_REPLICAS} too; holding the current replicas",
             )
             return
@@ -1572,6 +1572,7 @@ class ScalingLoop:
             lead_seconds=lead,
             min_replicas=floor_min,
             max_replicas=_ceiling(knobs.max_replicas, hpa, floor_min),
+            ceiling_note=_ceiling_note(knobs.max_replicas, hpa, floor_min),
             level=self.level,
             margin=self.margin,
             has_hpa=hpa is not None,
@@ -2129,6 +2130,31 @@ def _implausible(values: np.ndarray, capacity: float) -> str | None:
     )
 
 
+def _ceiling_note(annotated: int | None, hpa: HpaState | None, floor_min: int) -> str:
+    """What sets ``_ceiling`` and what would raise it, for a floor capped there: the
+    HPA's ``maxReplicas``, the ``max-replicas`` annotation, ``min-replicas`` above it, or
+    ``NO_HPA_MAX``."""
+    ceiling = _ceiling(annotated, hpa, floor_min)
+    if hpa is None:
+        more = "to let the replicas go higher"
+        if annotated is None and ceiling == NO_HPA_MAX:
+            return (
+                f"{NO_HPA_MAX} is the most replicas the loop sets without an HPA or an "
+                f"{MAX_REPLICAS} annotation; set {MAX_REPLICAS} {more}"
+            )
+        if ceiling == annotated:
+            return f"{ceiling} is the {MAX_REPLICAS} annotation; raise it {more}"
+        return f"{ceiling} is the {MIN_REPLICAS} annotation; set {MAX_REPLICAS} above it {more}"
+    more = "to let the floor go higher"
+    if annotated is not None and ceiling == annotated < hpa.max_replicas:
+        return (
+            f"{ceiling} is the {MAX_REPLICAS} annotation ({hpa.ref} allows "
+            f"{hpa.max_replicas}); raise or remove the annotation {more}"
+        )
+    also = f" (and {MAX_REPLICAS} with it)" if annotated == hpa.max_replicas else ""
+    return f"{ceiling} is the maxReplicas of {hpa.ref}; raise maxReplicas on the HPA{also} {more}"
+
+
 def _squashed(key: str) -> str:
     """A label key without case, punctuation or a trailing "d" or "e": typos of one
     another come out the same (``autonomic.dev/Enabled``, ``autonomic.dev/enable``)."""
@@ -2139,9 +2165,10 @@ def _ceiling(annotated: int | None, hpa: HpaState | None, floor_min: int) -> int
     """The most replicas the loop may ask for: the annotation, but never above the HPA's
     own maximum (the HPA would not go there anyway); the HPA's maximum; else
     ``NO_HPA_MAX``. Never below the floor's floor."""
-    ceiling = hpa.max_replicas if hpa is not None else NO_HPA_MAX
-    if annotated is not None:
-        ceiling = min(ceiling, annotated)
+    if hpa is None:
+        ceiling = annotated if annotated is not None else NO_HPA_MAX
+    else:
+        ceiling = hpa.max_replicas if annotated is None else min(hpa.max_replicas, annotated)
     return max(ceiling, floor_min, 1)
 
 
