@@ -606,8 +606,17 @@ def build_daemon(
     )
 
     def set_up_ledger() -> None:  # what is written before any job starts
+        # The pause is kept in the ledger, and the configuration is the only way to set
+        # it: a daemon started with safety.paused false lifts a pause an earlier start
+        # left, or every runbook stays denied 'Paused' saying the setting is on.
         if settings.safety.paused:
             engine.pause(True, "safety.paused is set in the configuration")
+        elif (state := engine.guard_state()[0]).paused:
+            log.info(
+                "remediation no longer paused: safety.paused is false (the pause was: %s)",
+                state.pause_reason or "no reason given",
+            )
+            engine.pause(False)
 
     connector = LedgerConnector(ledger, clock.now, setup=set_up_ledger) if deferred else None
     if connector is None:
