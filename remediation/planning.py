@@ -285,6 +285,13 @@ def show(ref: ObjectRef) -> str:
     return f"{ref.kind} {where}{ref.name}"
 
 
+# What lifts a runbook's own ceiling on a scale or a floor.
+_RUNBOOK_MAX = (
+    "not raised further; a person decides whether it may grow (raise maxReplicas in the "
+    "runbook's action, or scale it by hand)"
+)
+
+
 def _size(
     current: int, replicas: int | None, factor: float | None, add: int | None, cap: int
 ) -> tuple[int, str]:
@@ -365,6 +372,23 @@ def _plan_scale(action: ScaleAction, target: ObjectRef, snapshot: ClusterSnapsho
             )
         floor = min(max(wanted, hpa.min_replicas), hpa.max_replicas)
         if floor <= hpa.min_replicas or floor <= hpa.current_replicas:
+            if wanted > hpa.max_replicas:
+                # The HPA's ceiling, not the load, holds it: said, with what lifts it (a
+                # surge with the HPA maxed out said "already keeps 10; would set 10").
+                raise _Stop(
+                    "AtMaximum",
+                    f"{show(hpa.ref)} is at its maxReplicas {hpa.max_replicas} "
+                    f"({_replicas(hpa.current_replicas)} running); the runbook would raise "
+                    f"the floor to {wanted} ({how}), which the HPA cannot go to: raise "
+                    "maxReplicas on the HPA to let it scale further",
+                )
+            if wanted >= action.max_replicas:
+                raise _Stop(
+                    "AtMaximum",
+                    f"{show(hpa.ref)} already keeps at least "
+                    f"{max(hpa.min_replicas, hpa.current_replicas)} replicas, at or above "
+                    f"the runbook's maxReplicas ({how}): {_RUNBOOK_MAX}",
+                )
             raise _Stop(
                 "NoChange",
                 f"{show(hpa.ref)} already keeps at least {max(hpa.min_replicas, current)} "
@@ -381,8 +405,15 @@ def _plan_scale(action: ScaleAction, target: ObjectRef, snapshot: ClusterSnapsho
         added = floor - hpa.current_replicas
     else:
         if wanted <= current:
-            code = "AtMaximum" if current >= action.max_replicas else "NoChange"
-            raise _Stop(code, f"{show(target)} has {_replicas(current)}; the runbook allows {how}")
+            if current >= action.max_replicas:
+                raise _Stop(
+                    "AtMaximum",
+                    f"{show(target)} has {_replicas(current)}, at or above the runbook's "
+                    f"maxReplicas ({how}): {_RUNBOOK_MAX}",
+                )
+            raise _Stop(
+                "NoChange", f"{show(target)} has {_replicas(current)}; the runbook allows {how}"
+            )
         change = Change(
             Scale(target, wanted), f"{show(target)}: replicas {current} -> {wanted} ({how})"
         )
@@ -401,8 +432,23 @@ def _plan_hpa_floor(
     wanted, how = _size(base, action.replicas, action.factor, action.add, action.max_replicas)
     floor = min(wanted, hpa.max_replicas)
     if floor <= hpa.min_replicas:
-        code = "AtMaximum" if hpa.min_replicas >= action.max_replicas else "NoChange"
-        raise _Stop(code, f"{show(hpa.ref)} minReplicas is {hpa.min_replicas}; {how} gives {floor}")
+        if hpa.min_replicas >= action.max_replicas:
+            raise _Stop(
+                "AtMaximum",
+                f"{show(hpa.ref)} minReplicas is {hpa.min_replicas}, at or above the "
+                f"runbook's maxReplicas ({how}): {_RUNBOOK_MAX}",
+            )
+        if wanted > hpa.max_replicas:
+            raise _Stop(
+                "AtMaximum",
+                f"{show(hpa.ref)} minReplicas is {hpa.min_replicas} and its maxReplicas "
+                f"{hpa.max_replicas}; the runbook would raise the floor to {wanted} ({how}), "
+                "above the HPA's maximum: raise maxReplicas on the HPA to let the floor go "
+                "higher",
+            )
+        raise _Stop(
+            "NoChange", f"{show(hpa.ref)} minReplicas is {hpa.min_replicas}; {how} gives {floor}"
+        )
     selected, healthy = _pods_health(workload, snapshot)
     summary = (
         f"{show(hpa.ref)}: minReplicas {hpa.min_replicas} -> {floor} "
@@ -693,7 +739,9 @@ def _plan_patch(
     if not changes:
         raise _Stop(
             "AtMaximum",
-            f"{show(target)}: already at the runbook's maximum {action.max} ({'; '.join(at_max)})",
+            f"{show(target)}: already at the runbook's maximum {action.max} "
+            f"({'; '.join(at_max)}): not raised further; find out why it needs more, or "
+            f"raise the max of the runbook's {action.type} action if it may have more",
         )
     selected, healthy = _pods_health(workload, snapshot)
     return _Planned(tuple(changes), (), workload.replicas, selected, healthy)
@@ -860,7 +908,8 @@ def _plan_expand(
         raise _Stop(
             "AtMaximum",
             f"{show(target)} already has {claim.capacity or claim.requested}; the runbook "
-            f"allows {how}",
+            f"allows {how}: not expanded further; free space on it, or raise the max of "
+            f"the runbook's {action.type} action if it may grow",
         )
     size = action.max if new == parse_quantity(action.max) else format_memory(new)
     shown = (
