@@ -1362,7 +1362,8 @@ class ScalingLoop:
                 ref,
                 "NoCapacity",
                 f"no {CAPACITY} annotation, and no HPA to learn the per-pod capacity from: "
-                "staying reactive",
+                f"staying reactive; set {CAPACITY} (the load one ready pod carries) or give "
+                f"{ref} an HPA for it to be scaled ahead of its load",
             )
             return
         model = self.models.get(ref)
