@@ -427,6 +427,9 @@ class Verification:
     peak_need: int = 0
     short_cycles: int = 0
     cycles: int = 0
+    # The last read that failed in the window (Prometheus down, say), for a floor judged
+    # on no sample to say so rather than "no usable load sample".
+    unread: str = ""
 
 
 @dataclass
@@ -593,6 +596,8 @@ class ScalingLoop:
                 self._one(workload, now, forecast_only=forecast_only)
             except (TransientError, PermanentError) as exc:
                 self._hold(workload.ref, "ReadFailed", str(exc))
+                for check in known.verifying if known is not None else ():
+                    check.unread = str(exc)
             if forecast_only and workload.ref in self.models:
                 left.append((workload, "ForecastOnly"))
         for workload, why in left:
@@ -1222,6 +1227,8 @@ class ScalingLoop:
         if check.cycles == 0:
             verdict, outcome = None, "unverified"
             why = "no usable load sample in the verification window"
+            if check.unread:
+                why += f": the load could not be read ({check.unread})"
         elif check.reactive:
             # The forecast was not trusted, so it did not choose this step: the floor Autonomic
             # had raised was coming back down to the HPA's own. Judging each step would
