@@ -27,7 +27,7 @@ from agent.ledger.connect import LedgerConnector, connects_later
 from agent.loops.anomaly import AnomalyLoop
 from agent.loops.canary import CanaryLoop
 from agent.loops.scaling import ScalingLoop
-from agent.metrics_port import one_fresh_value
+from agent.metrics_port import runbook_query
 from agent.observability import Metrics
 from agent.read_watch import WatchedReader
 from agent.remediation_engine import RemediationEngine
@@ -598,10 +598,6 @@ def build_daemon(
         metrics=metrics,
     )
 
-    def instant(query: str) -> float | None:
-        now = clock.now()
-        return one_fresh_value(reader.instant(query, now), now)
-
     engine = RemediationEngine(
         runbooks=runbooks,
         ledger=ledger,
@@ -621,15 +617,24 @@ def build_daemon(
                 settings.safety.max_pods_disrupted_per_hour_per_namespace
             ),
         ),
-        query=instant,
+        query=runbook_query(reader, clock.now),
         alerts=inbox.firing,
         inbox=inbox,
         identity=identity,
     )
 
     def set_up_ledger() -> None:  # what is written before any job starts
+        # The pause is kept in the ledger, and the configuration is the only way to set
+        # it: a daemon started with safety.paused false lifts a pause an earlier start
+        # left, or every runbook stays denied 'Paused' saying the setting is on.
         if settings.safety.paused:
             engine.pause(True, "safety.paused is set in the configuration")
+        elif (state := engine.guard_state()[0]).paused:
+            log.info(
+                "remediation no longer paused: safety.paused is false (the pause was: %s)",
+                state.pause_reason or "no reason given",
+            )
+            engine.pause(False)
 
     connector = LedgerConnector(ledger, clock.now, setup=set_up_ledger) if deferred else None
     if connector is None:

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import math
+from collections.abc import Callable
 from typing import Protocol, runtime_checkable
 
 from agent.adapters.prometheus import MetricSeries
+from remediation.durations import format_duration
+from remediation.readings import NO_DATA, NoValue
 
 __all__ = [
     "INSTANT_MAX_AGE",
@@ -12,6 +16,8 @@ __all__ = [
     "MetricSeries",
     "MetricsReader",
     "one_fresh_value",
+    "one_fresh_value_or_why",
+    "runbook_query",
 ]
 
 # An instant sample older than Prometheus's own lookback (5 minutes) comes from a stuck
@@ -54,3 +60,45 @@ def one_fresh_value(
         return None
     _, sampled_at, value = found[0]
     return value if at - sampled_at <= max_age else None
+
+
+def one_fresh_value_or_why(
+    found: list[tuple[dict[str, str], float, float]], at: float, max_age: float = INSTANT_MAX_AGE
+) -> float | NoValue:
+    """``one_fresh_value``, with what the query answered instead of a number when it gave
+    none: no series, several, an old sample or NaN (a ``NoValue`` with code ``NoData``),
+    for a sentence that says which."""
+    if not found:
+        return NoValue(
+            NO_DATA,
+            "the query returned no series (is the metric scraped, and do its labels match?)",
+        )
+    if len(found) > 1:
+        return NoValue(
+            NO_DATA,
+            f"the query returned {len(found)} series, not one (aggregate it, e.g. with sum)",
+        )
+    _, sampled_at, value = found[0]
+    if at - sampled_at > max_age:
+        return NoValue(
+            NO_DATA,
+            f"its newest sample is {format_duration(at - sampled_at)} old, older than "
+            f"{format_duration(max_age)} (is Prometheus still storing samples?)",
+        )
+    if math.isnan(value):
+        return NoValue(NO_DATA, "its value is NaN")
+    return value
+
+
+def runbook_query(
+    reader: MetricsReader, now: Callable[[], float]
+) -> Callable[[str], float | NoValue]:
+    """How the remediation engine reads a precondition or a check: ``query``'s one fresh
+    value now, or what Prometheus answered instead. A failed request raises, as the
+    reader does, for the engine to say Prometheus could not be asked."""
+
+    def instant(query: str) -> float | NoValue:
+        at = now()
+        return one_fresh_value_or_why(reader.instant(query, at), at)
+
+    return instant

@@ -84,6 +84,7 @@ from remediation.ports import (
     operation_from_dict,
     operation_to_dict,
 )
+from remediation.readings import NO_DATA, PROMETHEUS_UNAVAILABLE, QUERY_REJECTED, NoValue
 from remediation.schema import AlertTrigger, Runbook
 from remediation.signals import Signal, detect_kubernetes_signals
 from remediation.snapshot import ClusterSnapshot, FiringAlert
@@ -168,8 +169,10 @@ HANDED_OFF = frozenset(
 # Decisions that ran (or are running) an action: what a hand-off names as the runs counted.
 RAN_STATUSES = ("executing", "verifying", "verified", "done", "failed", "undone")
 HANDOFF_KEYS = 10_000  # hand-off incident keys remembered in memory (the ledger has all)
-# Value of a PromQL query at the current time, or None when there is no fresh data.
-InstantQuery = Callable[[str], float | None]
+# Value of a PromQL query at the current time; None, NaN or a ``NoValue`` saying why
+# (none, several or old series) when there is no fresh number. It raises
+# ``TransientError`` or ``PermanentError`` when Prometheus cannot be asked.
+InstantQuery = Callable[[str], float | NoValue | None]
 
 
 @dataclass(frozen=True)
@@ -1192,15 +1195,24 @@ class RemediationEngine:
             said.append(f"{run.runbook} on {run.target}: {text}" if with_target else text)
         return ", ".join(said)
 
-    def _instant(self, query: str) -> float | None:
+    def _instant(self, query: str) -> float | NoValue | None:
+        """The query's number now, or why there is none: no data (``NoData``), or
+        Prometheus not read (``PrometheusUnavailable``: down, timed out, an HTTP 5xx or
+        429, a garbled answer; ``QueryRejected``: it refused the query), which a
+        precondition and a check report as such, not as no data."""
         if self.query is None:
             return None
         try:
             value = self.query(query)
-        except (TransientError, PermanentError) as exc:
-            log.warning("no value for %r: %s", query, exc)
-            return None
-        return None if value is None or math.isnan(value) else value
+        except TransientError as exc:
+            log.warning("Prometheus could not be asked %r: %s", query, exc)
+            return NoValue(PROMETHEUS_UNAVAILABLE, str(exc))
+        except PermanentError as exc:
+            log.warning("Prometheus refused %r: %s", query, exc)
+            return NoValue(QUERY_REJECTED, str(exc))
+        if isinstance(value, float | int) and math.isnan(value):
+            return NoValue(NO_DATA, "its value is NaN")
+        return value
 
     # ------------------------------------------------------------- execution
     def execute_approved(self, snapshot: ClusterSnapshot | None = None) -> None:

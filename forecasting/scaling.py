@@ -72,6 +72,9 @@ class ScalingSettings:
     # Whether an HPA scales the workload: what "reactive" means is said accordingly (the
     # HPA decides; without one, the replicas follow the current load).
     has_hpa: bool = True
+    # What sets ``max_replicas`` and how to raise it, said when the floor is capped
+    # there (``AtMaximum``): "10 is the maxReplicas of ...; raise it ...". "" says nothing.
+    ceiling_note: str = ""
 
     def __post_init__(self) -> None:
         if not (math.isfinite(self.capacity_per_pod) and self.capacity_per_pod > 0):
@@ -134,6 +137,10 @@ def horizon_steps(lead_seconds: float, step: float) -> int:
     # Capped: a step below ~1e-306 s makes lead / step +inf, which math.ceil refuses;
     # 10^18 steps is more than any forecast holds, so the meaning is unchanged.
     return max(1, math.ceil(min(lead_seconds / step - 1e-9, 1e18)))
+
+
+# Pods needed beyond the ceiling are counted up to this in a message; past it, "more than".
+SHOWN_MAX = 1_000_000_000
 
 
 def _clamp(value: int, settings: ScalingSettings) -> int:
@@ -230,9 +237,18 @@ def recommend(
         )
     clamped = _clamp(floor, settings)
     if clamped != floor:
+        shown = _pods(floor)
+        if floor >= saturated:
+            # The count was cut at the cap + 1 (an absurd load cannot overflow it): say the
+            # one the load asks for, unless that is absurd too.
+            sized = load if reason == "CurrentLoad" else peak * (1.0 + settings.margin)
+            asked = _need(sized, settings.capacity_per_pod, SHOWN_MAX)
+            shown = f"more than {cap} pods" if asked >= SHOWN_MAX else _pods(asked)
+            shown += f" (a load of {sized:.4g} at {settings.capacity_per_pod:.4g} a pod)"
         reason = "AtMaximum" if clamped < floor else "AtMinimum"
-        shown = f"more than {cap} pods" if floor >= saturated else _pods(floor)
         message = f"{shown} clamped to the allowed range [{settings.min_replicas}, {cap}]"
+        if reason == "AtMaximum" and settings.ceiling_note:
+            message += f": {settings.ceiling_note}"
     return ScalingRecommendation(
         workload.now,
         clamped,

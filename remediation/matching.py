@@ -331,11 +331,18 @@ def _selected(selector: TargetSelector, ref: ObjectRef, labels: Mapping[str, str
     if ref.kind != "Node" and ref.namespace is not None:
         if selector.namespaces and ref.namespace not in selector.namespaces:
             allowed = ", ".join(selector.namespaces)
-            return skip("NamespaceNotSelected", f"{ref} is outside namespaces {allowed}")
+            return skip(
+                "NamespaceNotSelected",
+                f"{ref} is outside namespaces {allowed}, the runbook's target.namespaces",
+            )
         if ref.namespace in selector.exclude_namespaces:
-            return skip("NamespaceExcluded", f"namespace {ref.namespace} is excluded")
+            # Which setting: the daemon's cluster.excludeNamespaces is NamespaceNotRead.
+            return skip(
+                "NamespaceExcluded",
+                f"namespace {ref.namespace} is excluded by the runbook's target.excludeNamespaces",
+            )
     if ref.name in selector.exclude_names:
-        return skip("NameExcluded", f"{ref} is excluded by name")
+        return skip("NameExcluded", f"{ref} is excluded by the runbook's target.excludeNames")
     missing = {k: v for k, v in selector.require_labels.items() if labels.get(k) != v}
     if missing:
         wanted = ", ".join(f"{k}={v}" for k, v in sorted(missing.items()))

@@ -45,6 +45,7 @@ from remediation.ports import (
     WorkloadState,
 )
 from remediation.quantity import format_cpu, format_memory, parse_quantity
+from remediation.readings import NO_DATA, QUERY_REJECTED, NoValue
 from remediation.schema import (
     CANARY_OF,
     Action,
@@ -284,6 +285,13 @@ def show(ref: ObjectRef) -> str:
     return f"{ref.kind} {where}{ref.name}"
 
 
+# What lifts a runbook's own ceiling on a scale or a floor.
+_RUNBOOK_MAX = (
+    "not raised further; a person decides whether it may grow (raise maxReplicas in the "
+    "runbook's action, or scale it by hand)"
+)
+
+
 def _size(
     current: int, replicas: int | None, factor: float | None, add: int | None, cap: int
 ) -> tuple[int, str]:
@@ -364,6 +372,23 @@ def _plan_scale(action: ScaleAction, target: ObjectRef, snapshot: ClusterSnapsho
             )
         floor = min(max(wanted, hpa.min_replicas), hpa.max_replicas)
         if floor <= hpa.min_replicas or floor <= hpa.current_replicas:
+            if wanted > hpa.max_replicas:
+                # The HPA's ceiling, not the load, holds it: said, with what lifts it (a
+                # surge with the HPA maxed out said "already keeps 10; would set 10").
+                raise _Stop(
+                    "AtMaximum",
+                    f"{show(hpa.ref)} is at its maxReplicas {hpa.max_replicas} "
+                    f"({_replicas(hpa.current_replicas)} running); the runbook would raise "
+                    f"the floor to {wanted} ({how}), which the HPA cannot go to: raise "
+                    "maxReplicas on the HPA to let it scale further",
+                )
+            if wanted >= action.max_replicas:
+                raise _Stop(
+                    "AtMaximum",
+                    f"{show(hpa.ref)} already keeps at least "
+                    f"{max(hpa.min_replicas, hpa.current_replicas)} replicas, at or above "
+                    f"the runbook's maxReplicas ({how}): {_RUNBOOK_MAX}",
+                )
             raise _Stop(
                 "NoChange",
                 f"{show(hpa.ref)} already keeps at least {max(hpa.min_replicas, current)} "
@@ -380,8 +405,15 @@ def _plan_scale(action: ScaleAction, target: ObjectRef, snapshot: ClusterSnapsho
         added = floor - hpa.current_replicas
     else:
         if wanted <= current:
-            code = "AtMaximum" if current >= action.max_replicas else "NoChange"
-            raise _Stop(code, f"{show(target)} has {_replicas(current)}; the runbook allows {how}")
+            if current >= action.max_replicas:
+                raise _Stop(
+                    "AtMaximum",
+                    f"{show(target)} has {_replicas(current)}, at or above the runbook's "
+                    f"maxReplicas ({how}): {_RUNBOOK_MAX}",
+                )
+            raise _Stop(
+                "NoChange", f"{show(target)} has {_replicas(current)}; the runbook allows {how}"
+            )
         change = Change(
             Scale(target, wanted), f"{show(target)}: replicas {current} -> {wanted} ({how})"
         )
@@ -400,8 +432,23 @@ def _plan_hpa_floor(
     wanted, how = _size(base, action.replicas, action.factor, action.add, action.max_replicas)
     floor = min(wanted, hpa.max_replicas)
     if floor <= hpa.min_replicas:
-        code = "AtMaximum" if hpa.min_replicas >= action.max_replicas else "NoChange"
-        raise _Stop(code, f"{show(hpa.ref)} minReplicas is {hpa.min_replicas}; {how} gives {floor}")
+        if hpa.min_replicas >= action.max_replicas:
+            raise _Stop(
+                "AtMaximum",
+                f"{show(hpa.ref)} minReplicas is {hpa.min_replicas}, at or above the "
+                f"runbook's maxReplicas ({how}): {_RUNBOOK_MAX}",
+            )
+        if wanted > hpa.max_replicas:
+            raise _Stop(
+                "AtMaximum",
+                f"{show(hpa.ref)} minReplicas is {hpa.min_replicas} and its maxReplicas "
+                f"{hpa.max_replicas}; the runbook would raise the floor to {wanted} ({how}), "
+                "above the HPA's maximum: raise maxReplicas on the HPA to let the floor go "
+                "higher",
+            )
+        raise _Stop(
+            "NoChange", f"{show(hpa.ref)} minReplicas is {hpa.min_replicas}; {how} gives {floor}"
+        )
     selected, healthy = _pods_health(workload, snapshot)
     summary = (
         f"{show(hpa.ref)}: minReplicas {hpa.min_replicas} -> {floor} "
@@ -692,7 +739,9 @@ def _plan_patch(
     if not changes:
         raise _Stop(
             "AtMaximum",
-            f"{show(target)}: already at the runbook's maximum {action.max} ({'; '.join(at_max)})",
+            f"{show(target)}: already at the runbook's maximum {action.max} "
+            f"({'; '.join(at_max)}): not raised further; find out why it needs more, or "
+            f"raise the max of the runbook's {action.type} action if it may have more",
         )
     selected, healthy = _pods_health(workload, snapshot)
     return _Planned(tuple(changes), (), workload.replicas, selected, healthy)
@@ -859,7 +908,8 @@ def _plan_expand(
         raise _Stop(
             "AtMaximum",
             f"{show(target)} already has {claim.capacity or claim.requested}; the runbook "
-            f"allows {how}",
+            f"allows {how}: not expanded further; free space on it, or raise the max of "
+            f"the runbook's {action.type} action if it may grow",
         )
     size = action.max if new == parse_quantity(action.max) else format_memory(new)
     shown = (
@@ -1012,12 +1062,29 @@ def _check_local_preconditions(
 
 
 def _judge(
-    condition: PreconditionQuery, value: float | None
+    condition: PreconditionQuery, value: float | NoValue | None
 ) -> tuple[GuardResult, NoAction | None]:
     name = f"promql ({condition.description})" if condition.description else "promql"
     required = f"{_cut(condition.query)} {condition.condition}"
-    if value is None or math.isnan(value):
-        blocked = NoAction("NoData", f"no data for precondition {condition.query}")
+    if isinstance(value, NoValue) and value.unread:
+        # Prometheus was not read: say so, not "no data", or the on-call looks for a
+        # missing metric while Prometheus is down.
+        if value.reason_code == QUERY_REJECTED:
+            saw, what = "query rejected", "fix the query in the runbook"
+        else:
+            saw = "Prometheus unavailable"
+            what = "nothing is done until Prometheus answers (it is asked again each cycle)"
+        blocked = NoAction(
+            value.reason_code,
+            f"precondition {condition.query} could not be read: {value.why}; {what}",
+        )
+        return GuardResult(name, required, saw, False), blocked
+    if isinstance(value, NoValue) or value is None or math.isnan(value):
+        if isinstance(value, NoValue):
+            detail = f": {value.why}"
+        else:
+            detail = "" if value is None else ": its value is NaN"
+        blocked = NoAction(NO_DATA, f"no data for precondition {condition.query}{detail}")
         return GuardResult(name, required, "no data", False), blocked
     if not condition.condition.holds(value):
         why = f" ({condition.description})" if condition.description else ""
@@ -1029,15 +1096,21 @@ def _judge(
     return GuardResult(name, required, f"{value:g}", True), None
 
 
-def precondition_results(plan: Plan, values: Mapping[str, float | None]) -> tuple[GuardResult, ...]:
+def precondition_results(
+    plan: Plan, values: Mapping[str, float | NoValue | None]
+) -> tuple[GuardResult, ...]:
     """Each PromQL precondition judged on the value the engine read (by query text)."""
     return tuple(_judge(c, values.get(c.query))[0] for c in plan.preconditions)
 
 
-def check_preconditions(plan: Plan, values: Mapping[str, float | None]) -> NoAction | None:
+def check_preconditions(
+    plan: Plan, values: Mapping[str, float | NoValue | None]
+) -> NoAction | None:
     """Judge the PromQL preconditions from the values the engine read (by query text).
 
-    A missing value or NaN blocks: no data, no action.
+    A missing value or NaN blocks: no data, no action (``NoData``). So does a query
+    Prometheus could not answer, under its own reason (``PrometheusUnavailable``,
+    ``QueryRejected``), which says so rather than "no data".
     """
     for condition in plan.preconditions:
         _, blocked = _judge(condition, values.get(condition.query))

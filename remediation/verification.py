@@ -18,6 +18,7 @@ from typing import Literal
 from remediation._types import Comparison
 from remediation.ports import ObjectRef
 from remediation.quantity import parse_quantity
+from remediation.readings import NO_DATA, PROMETHEUS_UNAVAILABLE, NoValue
 from remediation.snapshot import ClusterSnapshot
 
 __all__ = [
@@ -80,12 +81,22 @@ class CheckResult:
     check: RenderedCheck
     outcome: Outcome
     message: str
+    # Why an inconclusive PromQL check had no number: ``PrometheusUnavailable`` or
+    # ``QueryRejected`` (Prometheus was not read) or ``NoData``; "" otherwise.
+    reason_code: str = ""
 
 
-def evaluate_promql_check(check: RenderedCheck, value: float | None) -> CheckResult:
-    """Judge a query result; ``None`` or NaN (no data) is inconclusive, never a pass."""
+def evaluate_promql_check(check: RenderedCheck, value: float | NoValue | None) -> CheckResult:
+    """Judge a query result; ``None``, NaN or a ``NoValue`` (no data, or Prometheus not
+    read, which the message tells apart) is inconclusive, never a pass."""
+    if isinstance(value, NoValue):
+        if value.unread:
+            message = f"{check.query} could not be read: {value.why}"
+        else:
+            message = f"no data for {check.query}: {value.why}"
+        return CheckResult(check, "inconclusive", message, value.reason_code)
     if value is None or math.isnan(value) or check.condition is None:
-        return CheckResult(check, "inconclusive", f"no data for {check.query}")
+        return CheckResult(check, "inconclusive", f"no data for {check.query}", NO_DATA)
     if check.condition.holds(value):
         return CheckResult(check, "pass", f"{check.query} = {value:g} ({check.condition})")
     return CheckResult(check, "fail", f"{check.query} = {value:g}, wanted {check.condition}")
@@ -257,7 +268,9 @@ def advance(
 
     Results read before the settle time are ignored. Past the deadline the verification
     fails: 'VerificationFailed' if the last round had a failing check,
-    'VerificationInconclusive' otherwise. Both count as failure.
+    'PrometheusUnavailable' if every check it left undecided was a query Prometheus
+    could not be asked (down, timed out, an error), 'VerificationInconclusive'
+    otherwise. All count as failure.
     """
     if progress.done:
         return progress
@@ -287,6 +300,9 @@ def advance(
         else:
             pending = [r for r in last if r.outcome == "inconclusive"]
             code = "VerificationInconclusive"
+            if pending and all(r.reason_code == PROMETHEUS_UNAVAILABLE for r in pending):
+                # Nothing was judged because Prometheus could not be asked: its name.
+                code = PROMETHEUS_UNAVAILABLE
             why = "; ".join(r.message for r in pending) or "no check could be evaluated"
         return replace(
             progress,

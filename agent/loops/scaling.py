@@ -427,6 +427,9 @@ class Verification:
     peak_need: int = 0
     short_cycles: int = 0
     cycles: int = 0
+    # The last read that failed in the window (Prometheus down, say), for a floor judged
+    # on no sample to say so rather than "no usable load sample".
+    unread: str = ""
 
 
 @dataclass
@@ -593,6 +596,8 @@ class ScalingLoop:
                 self._one(workload, now, forecast_only=forecast_only)
             except (TransientError, PermanentError) as exc:
                 self._hold(workload.ref, "ReadFailed", str(exc))
+                for check in known.verifying if known is not None else ():
+                    check.unread = str(exc)
             if forecast_only and workload.ref in self.models:
                 left.append((workload, "ForecastOnly"))
         for workload, why in left:
@@ -1222,6 +1227,8 @@ class ScalingLoop:
         if check.cycles == 0:
             verdict, outcome = None, "unverified"
             why = "no usable load sample in the verification window"
+            if check.unread:
+                why += f": the load could not be read ({check.unread})"
         elif check.reactive:
             # The forecast was not trusted, so it did not choose this step: the floor Autonomic
             # had raised was coming back down to the HPA's own. Judging each step would
@@ -1362,7 +1369,8 @@ class ScalingLoop:
                 ref,
                 "NoCapacity",
                 f"no {CAPACITY} annotation, and no HPA to learn the per-pod capacity from: "
-                "staying reactive",
+                f"staying reactive; set {CAPACITY} (the load one ready pod carries) or give "
+                f"{ref} an HPA for it to be scaled ahead of its load",
             )
             return
         model = self.models.get(ref)
@@ -1485,7 +1493,7 @@ class ScalingLoop:
                 ref,
                 "MinAboveMax",
                 f"{MIN_REPLICAS}={knobs.min_replicas} is above {NO_HPA_MAX}, the most replicas "
-                f"the loop sets without an HPA or a {MAX_REPLICAS} annotation: if that many "
+                f"the loop sets without an HPA or an {MAX_REPLICAS} annotation: if that many "
                 f"are meant, set {MAX_REPLICAS} too; holding the current replicas",
             )
             return
@@ -1572,6 +1580,7 @@ class ScalingLoop:
             lead_seconds=lead,
             min_replicas=floor_min,
             max_replicas=_ceiling(knobs.max_replicas, hpa, floor_min),
+            ceiling_note=_ceiling_note(knobs.max_replicas, hpa, floor_min),
             level=self.level,
             margin=self.margin,
             has_hpa=hpa is not None,
@@ -2129,6 +2138,31 @@ def _implausible(values: np.ndarray, capacity: float) -> str | None:
     )
 
 
+def _ceiling_note(annotated: int | None, hpa: HpaState | None, floor_min: int) -> str:
+    """What sets ``_ceiling`` and what would raise it, for a floor capped there: the
+    HPA's ``maxReplicas``, the ``max-replicas`` annotation, ``min-replicas`` above it, or
+    ``NO_HPA_MAX``."""
+    ceiling = _ceiling(annotated, hpa, floor_min)
+    if hpa is None:
+        more = "to let the replicas go higher"
+        if annotated is None and ceiling == NO_HPA_MAX:
+            return (
+                f"{NO_HPA_MAX} is the most replicas the loop sets without an HPA or an "
+                f"{MAX_REPLICAS} annotation; set {MAX_REPLICAS} {more}"
+            )
+        if ceiling == annotated:
+            return f"{ceiling} is the {MAX_REPLICAS} annotation; raise it {more}"
+        return f"{ceiling} is the {MIN_REPLICAS} annotation; set {MAX_REPLICAS} above it {more}"
+    more = "to let the floor go higher"
+    if annotated is not None and ceiling == annotated < hpa.max_replicas:
+        return (
+            f"{ceiling} is the {MAX_REPLICAS} annotation ({hpa.ref} allows "
+            f"{hpa.max_replicas}); raise or remove the annotation {more}"
+        )
+    also = f" (and {MAX_REPLICAS} with it)" if annotated == hpa.max_replicas else ""
+    return f"{ceiling} is the maxReplicas of {hpa.ref}; raise maxReplicas on the HPA{also} {more}"
+
+
 def _squashed(key: str) -> str:
     """A label key without case, punctuation or a trailing "d" or "e": typos of one
     another come out the same (``autonomic.dev/Enabled``, ``autonomic.dev/enable``)."""
@@ -2139,9 +2173,10 @@ def _ceiling(annotated: int | None, hpa: HpaState | None, floor_min: int) -> int
     """The most replicas the loop may ask for: the annotation, but never above the HPA's
     own maximum (the HPA would not go there anyway); the HPA's maximum; else
     ``NO_HPA_MAX``. Never below the floor's floor."""
-    ceiling = hpa.max_replicas if hpa is not None else NO_HPA_MAX
-    if annotated is not None:
-        ceiling = min(ceiling, annotated)
+    if hpa is None:
+        ceiling = annotated if annotated is not None else NO_HPA_MAX
+    else:
+        ceiling = hpa.max_replicas if annotated is None else min(hpa.max_replicas, annotated)
     return max(ceiling, floor_min, 1)
 
 

@@ -118,7 +118,8 @@ class RecordingChannel(LedgerOnlyChannel):
 
 class PromQL:
     """An in-test stand-in for Prometheus: the first rule whose text occurs in the query
-    gives its value (None = no data, as when Prometheus is down)."""
+    gives its value (None = no data: no series). Prometheus down is the real adapter
+    against a closed port (test_prometheus_unavailable.py)."""
 
     def __init__(self) -> None:
         self.rules: list[tuple[str, float | None]] = []

@@ -415,7 +415,8 @@ def test_traffic_surge_that_stays_slow_is_scaled_back_and_escalated(rig: KubeRig
     assert get_obj(rig.server.store, "Deployment", "shop", "web")["spec"]["replicas"] == 4
 
 
-def test_prometheus_down_makes_verification_inconclusive_which_is_failure(rig: KubeRig) -> None:
+def test_no_data_makes_verification_inconclusive_which_is_failure(rig: KubeRig) -> None:
+    """(Prometheus down for the whole window: test_prometheus_unavailable.py.)"""
     seed_web(rig, replicas=4)
     _control(rig, lambda _c: "Ready")
     _surge(rig)  # no PromQL rule: every query has no data
@@ -541,10 +542,11 @@ def test_error_rate_pause_needs_traffic_and_data(rig: KubeRig) -> None:
     _mid_rollout(rig)
     (handled,) = [h for h in rig.cycle() if h.runbook == "error-rate-pause-rollout"]
     assert handled.reason_code == "PreconditionFailed"
-    rig.promql.rules.clear()  # Prometheus down: no data, no action
+    rig.promql.rules.clear()  # no series: no data, no action
     _mid_rollout_signal_again(rig)
     (handled,) = [h for h in rig.cycle() if h.runbook == "error-rate-pause-rollout"]
     assert handled.reason_code == "NoData"
+    # Prometheus down is not "no data": test_prometheus_unavailable.py
     assert rig.writes() == [] and rig.decisions_of("error-rate-pause-rollout") == []
 
 

@@ -319,3 +319,30 @@ def test_an_alert_naming_a_workload_and_a_pod_is_about_the_workload(
     assert (result.reason_code, result.target) == (code, resolved)
     if code == "TargetNotFound" and labels:
         assert "kube-state-metrics" in result.message and "Deployment/shop/web" in result.message
+
+
+@pytest.mark.parametrize(
+    ("target", "said"),
+    [
+        (
+            "kind: Deployment, namespaces: [prod]",
+            "Deployment/shop/web is outside namespaces prod, the runbook's target.namespaces",
+        ),
+        (
+            "kind: Deployment, excludeNamespaces: [shop]",
+            "namespace shop is excluded by the runbook's target.excludeNamespaces",
+        ),
+        (
+            "kind: Deployment, excludeNames: [web]",
+            "Deployment/shop/web is excluded by the runbook's target.excludeNames",
+        ),
+    ],
+)
+def test_a_target_the_runbooks_selector_leaves_out_names_the_setting(
+    target: str, said: str
+) -> None:
+    """ "namespace shop is excluded" did not say by what: the daemon's
+    cluster.excludeNamespaces (NamespaceNotRead) or the runbook's own selector."""
+    spec = spec_with("{type: alert, alertname: A}", target)
+    result = resolve_target(spec.target, signal("alert", "A", WEB.ref), SNAPSHOT)
+    assert result.message == said

@@ -573,3 +573,67 @@ def test_a_one_replica_canary_is_rolled_back_in_words_that_count_right() -> None
         "Deployment shop/web-canary: roll back from revision 3 to the previous revision "
         "(1 replica replaced gradually)"
     )
+
+
+def _said(rb: str, web_replicas: int, autoscaler_of: dict[str, int] | None) -> NoAction:
+    web = deployment(replicas=web_replicas)
+    hpas = (hpa(web, **autoscaler_of),) if autoscaler_of else ()
+    result = plan(
+        runbook(rb),
+        signal("forecastBreach", "rps", web.ref),
+        ClusterSnapshot(workloads=(web,), hpas=hpas),
+        NOW,
+    )
+    assert isinstance(result, NoAction), result
+    return result
+
+
+def test_a_surge_held_by_the_hpas_ceiling_names_it_and_what_to_raise() -> None:
+    """A surge with the HPA maxed out was ``NoChange: ... already keeps at least 10
+    replicas; the runbook would set 10 (x1.5, max 8)``: not the HPA's maximum, not
+    the 15 it wanted, nothing to do."""
+    scale = SCALE.replace("maxReplicas: 8", "maxReplicas: 30, hpa: raiseFloor")
+    said = _said(scale, 10, {"min_replicas": 2, "max_replicas": 10, "current": 10})
+    assert (said.reason_code, said.message) == (
+        "AtMaximum",
+        "HorizontalPodAutoscaler shop/web is at its maxReplicas 10 (10 replicas running); "
+        "the runbook would raise the floor to 15 (x1.5, max 30), which the HPA cannot go "
+        "to: raise maxReplicas on the HPA to let it scale further",
+    )
+    floor = HPA_FLOOR.replace("add: 2", "add: 6")
+    said = _said(floor, 10, {"min_replicas": 10, "max_replicas": 10, "current": 10})
+    assert (said.reason_code, said.message) == (
+        "AtMaximum",
+        "HorizontalPodAutoscaler shop/web minReplicas is 10 and its maxReplicas 10; the "
+        "runbook would raise the floor to 16 (+6, max 20), above the HPA's maximum: raise "
+        "maxReplicas on the HPA to let the floor go higher",
+    )
+
+
+def test_a_scale_at_the_runbooks_own_maximum_says_who_decides_more() -> None:
+    said = _said(SCALE, 8, None)
+    assert (said.reason_code, said.message) == (
+        "AtMaximum",
+        "Deployment shop/web has 8 replicas, at or above the runbook's maxReplicas (x1.5, "
+        "max 8): not raised further; a person decides whether it may grow (raise "
+        "maxReplicas in the runbook's action, or scale it by hand)",
+    )
+    scale = SCALE.replace("maxReplicas: 8", "maxReplicas: 8, hpa: raiseFloor")
+    said = _said(scale, 8, {"min_replicas": 2, "max_replicas": 20, "current": 8})
+    assert said.reason_code == "AtMaximum"
+    assert said.message.startswith(
+        "HorizontalPodAutoscaler shop/web already keeps at least 8 replicas, at or above "
+        "the runbook's maxReplicas (x1.5, max 8): not raised further"
+    ), said.message
+
+
+def test_memory_at_the_runbooks_maximum_says_what_would_change_it() -> None:
+    web = deployment(memory_limit="2Gi")
+    result = plan(
+        oom_runbook(), signal(name="OOMKilled", target=web.ref), ClusterSnapshot((web,)), NOW
+    )
+    assert refused(result, "AtMaximum").message == (
+        "Deployment shop/web: already at the runbook's maximum 2Gi (app memory limit 2Gi): "
+        "not raised further; find out why it needs more, or raise the max of the runbook's "
+        "patchResources action if it may have more"
+    )

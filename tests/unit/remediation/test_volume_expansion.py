@@ -296,7 +296,13 @@ def test_an_expandable_claim_is_planned_with_a_readable_diff() -> None:
             "ResizeInProgress",
             "ControllerResizeInfeasible",
         ),
-        (claim(requested="500Gi"), "AtMaximum", "already has 500Gi"),
+        (
+            claim(requested="500Gi"),
+            "AtMaximum",
+            "already has 500Gi; the runbook allows x1.5, max 500Gi: not expanded further; "
+            "free space on it, or raise the max of the runbook's expandVolume action if it "
+            "may grow",
+        ),
         (claim(requested="600Gi"), "AtMaximum", "already has 600Gi"),
     ],
 )

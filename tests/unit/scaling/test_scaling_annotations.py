@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import math
+import re
 from datetime import UTC, datetime
 from typing import Any, cast
 
@@ -957,3 +959,69 @@ def test_a_workload_annotated_predictive_but_not_opted_in_is_held_and_says_why(
     quiet = loop_over(WeekReader(t, values), clock, [bare])
     run(quiet, clock, 1)
     assert quiet.report()["held"] == {}
+
+
+def _capped(hpa_max: int | None, capacity: str = "10", **annotations: str) -> str:
+    """The reason of the floor decided for load needing many pods (500 a minute at 10 a
+    pod), capped at the ceiling (``AtMaximum``)."""
+    t, values = week_and_a_day(14)
+    values = values.copy() * 10.0
+    web = workload("web", **{CAPACITY: capacity, **annotations})
+    loop = loop_over(WeekReader(t, values), FakeClock(float(t[-60])), [web], route="auto")
+    if hpa_max is not None:
+        hpa_ref = ObjectRef("HorizontalPodAutoscaler", "web", "shop")
+        cast(Any, loop.cluster).hpas[web.ref] = HpaState(hpa_ref, web.ref, 2, hpa_max, 3, 3)
+    loop.cycle()
+    (proposal,) = cast(Any, loop.decisions).proposals
+    assert proposal.reason_code == "AtMaximum"
+    return str(proposal.reason)
+
+
+def test_a_floor_capped_at_the_hpas_maximum_says_to_raise_it() -> None:
+    """It said "N pods clamped to the allowed range [2, 6]": the numbers, not what set
+    6 nor what to change."""
+    reason = _capped(6)
+    found = re.fullmatch(
+        r"minReplicas 2 -> 6: (\d+) pods \(a load of ([\d.]+) at 10 a pod\) clamped to the "
+        r"allowed range \[2, 6\]: 6 is the maxReplicas of HorizontalPodAutoscaler/shop/web; "
+        r"raise maxReplicas on the HPA to let the floor go higher",
+        reason,
+    )
+    assert found is not None, reason
+    pods, load = int(found[1]), float(found[2])
+    assert pods > 6 and pods == math.ceil(load / 10)  # the count asked for, not "more than 6"
+
+
+def test_a_floor_capped_by_the_annotation_below_the_hpas_maximum_names_it() -> None:
+    reason = _capped(20, **{MAX_REPLICAS: "5"})
+    assert reason.endswith(
+        "[2, 5]: 5 is the autonomic.dev/max-replicas annotation "
+        "(HorizontalPodAutoscaler/shop/web allows 20); raise or remove the annotation to "
+        "let the floor go higher"
+    ), reason
+
+
+def test_replicas_capped_by_the_annotation_without_an_hpa_name_it() -> None:
+    reason = _capped(None, **{MAX_REPLICAS: "6"})
+    assert reason.endswith(
+        "[1, 6]: 6 is the autonomic.dev/max-replicas annotation; raise it to let the "
+        "replicas go higher"
+    ), reason
+
+
+def test_without_an_hpa_the_annotation_is_the_ceiling_above_1000_too() -> None:
+    """The docs and the MinAboveMax hold ("set max-replicas too") say the annotation is
+    the ceiling without an HPA; it was cut at 1000 all the same."""
+    reason = _capped(None, capacity="0.1", **{MAX_REPLICAS: "2000"})
+    assert reason.startswith("replicas 3 -> 2000: "), reason
+    assert reason.endswith(
+        "[1, 2000]: 2000 is the autonomic.dev/max-replicas annotation; raise it to let the "
+        "replicas go higher"
+    ), reason
+    reason = _capped(None, capacity="0.1")
+    assert reason.startswith("replicas 3 -> 1000: "), reason
+    assert reason.endswith(
+        "[1, 1000]: 1000 is the most replicas the loop sets without an HPA or an "
+        "autonomic.dev/max-replicas annotation; set autonomic.dev/max-replicas to let the "
+        "replicas go higher"
+    ), reason

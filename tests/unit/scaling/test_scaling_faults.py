@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 
 from agent.clock import FakeClock
+from agent.errors import TransientError
 from agent.loops.scaling import (
     ADOPT_EVERY,
     CAPACITY,
@@ -564,3 +565,43 @@ def test_a_workload_that_left_is_forgotten_once_its_floor_is_back() -> None:
     assert web.ref not in loop.models  # out for long enough, and settled
     run(loop, clock, ADOPT_EVERY + 1)  # the next look for workloads that left
     assert web.ref not in loop.models and writes(loop) == [7, 2]
+
+
+class DownReader(WeekReader):
+    """The load as ``WeekReader`` serves it until ``down``; then Prometheus is down, and
+    every read fails as the adapter says it."""
+
+    down = False
+
+    def range(self, query: str, start: float, end: float, step: float, now: float) -> list[Any]:
+        if self.down:
+            raise TransientError(
+                "cannot connect to Prometheus at http://prom:9090", reason="PrometheusDown"
+            )
+        return super().range(query, start, end, step, now)
+
+
+def test_a_floor_judged_while_prometheus_is_down_says_so() -> None:
+    """Prometheus down from the cycle a raised floor is written through its whole
+    verification window: the floor is unverified, and that said "no usable load
+    sample", as for a metric gone missing."""
+    t, values = steady(48)
+    clock = FakeClock(float(t[-80]))
+    web = workload("web", **{CAPACITY: "10"})
+    reader = DownReader(t, values)
+    loop = loop_over(reader, clock, [web], route="auto")
+    cast(Any, loop.cluster).hpas[web.ref] = HpaState(HPA, web.ref, 2, 20, 3, 3, uid="u1")
+    for _ in range(5):
+        run(loop, clock, 1)
+        if writes(loop):
+            break
+    assert writes(loop) == [7]
+    reader.down = True
+    run(loop, clock, 20)
+    assert cast(Any, loop.decisions).ledger.records["d-1"].status == "done"
+    (said,) = [text for _, text, final in cast(Any, loop.decisions).progressed if final]
+    assert said == (
+        "unverified: no usable load sample in the verification window: the load could not "
+        "be read (cannot connect to Prometheus at http://prom:9090)"
+    )
+    assert loop.status.held_reason[str(web.ref)] == "ReadFailed"

@@ -91,7 +91,11 @@ def test_without_an_annotation_or_an_hpa_the_workload_is_held_and_nothing_is_rea
     loop = loop_over(reader, clock, [web])
     run(loop, clock, 2)
     assert reader.reads == []
-    assert "no HPA to learn the per-pod capacity from" in loop.status.held[str(web.ref)]
+    assert loop.status.held[str(web.ref)] == (
+        "no autonomic.dev/capacity-per-pod annotation, and no HPA to learn the per-pod "
+        "capacity from: staying reactive; set autonomic.dev/capacity-per-pod (the load one "
+        f"ready pod carries) or give {web.ref} an HPA for it to be scaled ahead of its load"
+    )
 
 
 def test_the_capacity_is_learned_from_the_hpa_before_any_floor_is_proposed(
