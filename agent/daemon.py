@@ -48,6 +48,8 @@ __all__ = [
     "load_runbooks",
 ]
 
+# Why remediation is paused when the configuration pauses it (``safety.paused``).
+CONFIG_PAUSE = "safety.paused is set in the configuration"
 APPROVER_REFRESH = 240.0  # under the approvers cache TTL (300 s): memberships stay warm
 # An anomaly series no read has returned for this long (its pod replaced, its node gone)
 # loses its saved detector state; if it ever comes back it warms up like a new one.
@@ -624,15 +626,18 @@ def build_daemon(
     )
 
     def set_up_ledger() -> None:  # what is written before any job starts
-        # The pause is kept in the ledger, and the configuration is the only way to set
-        # it: a daemon started with safety.paused false lifts a pause an earlier start
-        # left, or every runbook stays denied 'Paused' saying the setting is on.
+        # The pause is kept in the ledger: a daemon started with safety.paused false
+        # lifts the pause an earlier start set from the configuration, or every runbook
+        # stays denied 'Paused' saying the setting is on. A pause set another way (a
+        # person's, with its own reason) is not the configuration's to lift.
+        state = engine.guard_state()[0]
         if settings.safety.paused:
-            engine.pause(True, "safety.paused is set in the configuration")
-        elif (state := engine.guard_state()[0]).paused:
+            if not state.paused:  # a person's pause keeps its own reason
+                engine.pause(True, CONFIG_PAUSE)
+        elif state.paused and state.pause_reason == CONFIG_PAUSE:
             log.info(
                 "remediation no longer paused: safety.paused is false (the pause was: %s)",
-                state.pause_reason or "no reason given",
+                state.pause_reason,
             )
             engine.pause(False)
 

@@ -26,8 +26,11 @@ def fake() -> Iterator[FakeApiServer]:
     server.stop()
 
 
-def _paused_after_start(fake: FakeApiServer, tmp_path: Path, paused: bool) -> str | None:
-    """Why remediation is paused once a daemon has started with ``safety.paused``."""
+def _paused_after_start(
+    fake: FakeApiServer, tmp_path: Path, paused: bool, pause_with: str | None = None
+) -> str | None:
+    """Why remediation is paused once a daemon has started with ``safety.paused`` (and,
+    with ``pause_with``, been paused for that reason once started)."""
     from agent.daemon import _pause_reason, build_daemon
 
     settings = Settings.model_validate(
@@ -43,6 +46,8 @@ def _paused_after_start(fake: FakeApiServer, tmp_path: Path, paused: bool) -> st
     assert runtime.server is not None
     runtime.server.start()  # so that runtime.stop() can shut it down
     try:
+        if pause_with is not None:
+            daemon.engine.pause(True, pause_with)
         return _pause_reason(daemon.engine)
     finally:
         runtime.stop()
@@ -61,3 +66,12 @@ def test_a_pause_the_setting_no_longer_asks_for_is_lifted(
         "is set in the configuration)"
     ) in caplog.text
     assert _paused_after_start(fake, tmp_path, paused=True) is not None  # and on again
+
+
+def test_a_pause_set_for_another_reason_is_not_the_settings_to_lift(
+    fake: FakeApiServer, tmp_path: Path
+) -> None:
+    why = "incident 4711: stop all remediation (alice)"
+    assert _paused_after_start(fake, tmp_path, paused=False, pause_with=why) == why
+    assert _paused_after_start(fake, tmp_path, paused=False) == why  # a restart keeps it
+    assert _paused_after_start(fake, tmp_path, paused=True) == why  # and its reason
