@@ -10,6 +10,7 @@ import pytest
 
 from agent.cli import main
 from agent.cli.explain_cmd import render
+from agent.errors import TransientError
 from agent.ledger import Decision, DecisionRecord
 from agent.undo import request
 from tests.unit.engine.harness import WEB, Rig, restarted, rig, web
@@ -53,6 +54,9 @@ def test_a_requested_undo_is_carried_out_by_the_leader_once(
     # Nothing is written by the command line: the decision waits for the leader.
     assert r.ledger.get_decision(decision.id).status == "undo-requested"  # type: ignore[union-attr]
     assert _undo_writes(r) == []
+    assert "an undo was requested by alice; the daemon's leader carries it out" in render(
+        r.ledger, decision.id
+    )
     # A second request (another person) is refused: one undo.
     assert _cli(r, tmp_path, decision.id[:8], "--as", "bob") == 2
     assert "already requested" in capsys.readouterr().err
@@ -166,3 +170,26 @@ def test_a_hand_off_is_refused(tmp_path: Path, capsys: pytest.CaptureFixture[str
     held = _record(r, f"held/{ROLLBACK}", "escalated", [])
     assert _cli(r, tmp_path, held[:8]) == 2
     assert "is a hand-off" in capsys.readouterr().err
+
+
+def test_an_undo_the_api_did_not_answer_is_tried_again_next_cycle(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    r, decision = _verified_rollback(tmp_path)
+    request(r.ledger, decision, actor="alice", reason=None, at=r.clock.now())
+    undo = r.sim.undo
+
+    def away(*args: object, **kwargs: object) -> object:
+        raise TransientError("the API server did not answer", reason="ApiUnavailable")
+
+    monkeypatch.setattr(r.sim, "undo", away)
+    r.run(30)
+    waiting = r.ledger.get_decision(decision.id)
+    assert waiting is not None and waiting.status == "undo-requested"
+    assert [i.status for i in r.ledger.intents()] == ["applied"]
+    assert "undo" not in [k for k, _, _ in _kinds(r, decision)]
+    monkeypatch.setattr(r.sim, "undo", undo)
+    r.run(30)
+    assert _undo_writes(r) == ["undo:rollback"]
+    done = r.ledger.get_decision(decision.id)
+    assert done is not None and done.status == "undone"
