@@ -264,7 +264,10 @@ class Executor:
             self.ledger.finish_intent(
                 intent.id, "applied", self.clock.now(), applied, expected=("undoing",)
             )
-            return StepOutcome("failed", f"undo failed: {exc}", intent.id)
+            # Refused (``ChangedSinceWrite``, ``NotUndoable``...): "failed". The API not
+            # answering: "unsettled", which a caller may try again later.
+            status: StepStatus = "unsettled" if isinstance(exc, TransientError) else "failed"
+            return StepOutcome(status, f"undo failed: {exc}", intent.id, reason=exc.reason)
         self.ledger.finish_intent(
             intent.id,
             "undone",

@@ -34,9 +34,10 @@ from agent.clock import Clock
 from agent.decisions import DecisionService, Proposal
 from agent.errors import PermanentError, TransientError
 from agent.executor import DrainBudget, Executor
-from agent.ledger import HELD_PREFIX, DecisionRecord, Ledger, is_hold
+from agent.ledger import HELD_PREFIX, DecisionRecord, Feedback, Ledger, is_hold
 from agent.observability import decision_context
 from agent.outcomes import RunbookOutcomes
+from agent.undo import NOT_UNDOABLE, UNDO_REQUESTED, acted_since, latest_request
 from remediation.durations import format_duration
 from remediation.family import siblings
 from remediation.guards import (
@@ -140,7 +141,8 @@ ALERT_ATTEMPTS = 5
 # remediation periods. Kept short because a pod replaced under a new name (not a
 # container restarted in the same pod, which is counted at once) waits this long per death.
 FOREIGN_MARK_AFTER = 120.0
-OPEN_STATUSES = ("asked", "approved", "executing", "verifying")
+# (``undo-requested``: a person asked to undo it, and the leader has not yet.)
+OPEN_STATUSES = ("asked", "approved", "executing", "verifying", UNDO_REQUESTED)
 
 
 class InterruptedHandlingError(Exception):
@@ -167,7 +169,15 @@ HANDED_OFF = frozenset(
     }
 )
 # Decisions that ran (or are running) an action: what a hand-off names as the runs counted.
-RAN_STATUSES = ("executing", "verifying", "verified", "done", "failed", "undone")
+RAN_STATUSES = (
+    "executing",
+    "verifying",
+    "verified",
+    "done",
+    "failed",
+    "undone",
+    UNDO_REQUESTED,
+)
 HANDOFF_KEYS = 10_000  # hand-off incident keys remembered in memory (the ledger has all)
 # Value of a PromQL query at the current time; None, NaN or a ``NoValue`` saying why
 # (none, several or old series) when there is no fresh number. It raises
@@ -542,6 +552,7 @@ class RemediationEngine:
         self.decisions.repost_unposted()
         self.settle_unsettled()
         self.execute_approved(snapshot)
+        self.undo_requested()
         self.verify_due()
         return handled
 
@@ -1515,6 +1526,105 @@ class RemediationEngine:
         self.ledger.set_execution_status(key, [status], "escalated", now)
         self._breaker_opened(record)
         return status
+
+    # ------------------------------------------------------ undo on request
+    def undo_requested(self) -> None:
+        """Carry out the undos people asked for (``autonomic undo``), each through the
+        executor's undo as an automatic one: write-ahead, compare-and-set, never over a
+        change someone else made since. Only the leader writes: a replica that does not
+        hold the lease leaves the request for the one that does."""
+        if not self.executor.is_leader():
+            return
+        for record in self.ledger.decisions(kind="remediation", status=[UNDO_REQUESTED], limit=100):
+            with decision_context(record.id):
+                self._undo_one(record)
+
+    def _undo_one(self, record: DecisionRecord) -> str:
+        """One requested undo: ``undone``, ``refused``, or ``waiting`` (try next cycle)."""
+        request = latest_request(self.ledger, record.id) or {}
+        detail = dict(request.get("detail") or {})
+        actor = str(request.get("actor") or "a person")
+        previous = str(detail.get("status_then") or "verified")
+        asked = f"{actor}'s request" + (f" ({detail['reason']})" if detail.get("reason") else "")
+        key = record.incident_key or record.id
+        intents = self.ledger.intents(execution_key=key)
+        if any(i.status in ("pending", "undoing") for i in intents):
+            log.info("undo of %s waits: a step of it is being written or undone", record.id)
+            return "waiting"
+        applied = [i for i in intents if i.status == "applied"]
+        undone = [f"step {i.step} undone" for i in intents if i.status == "undone"]
+        target = _ref(record.proposal["target"])
+        refused = self._undo_refusal(record, applied, target)
+        if refused == "waiting":
+            log.debug("undo of %s waits: remediation is paused", record.id)
+            return refused
+        for intent in [] if refused else sorted(applied, key=lambda i: i.step, reverse=True):
+            result = self.executor.undo(
+                intent,
+                reason_code="AutonomicUndoRequested",
+                message=f"undoing decision {record.id[:12]} at {asked}",
+            )
+            if result.status == "undone":
+                undone.append(result.message)
+            elif result.status in ("not_leader", "unsettled"):
+                # The steps undone so far are ``undone`` intents: the next cycle counts them.
+                log.warning("undo of %s waits for the next cycle: %s", record.id, result.message)
+                return "waiting"
+            else:
+                refused = result.message
+                break
+        now = self.clock.now()
+        if undone:
+            outcome, status = ("partly-undone" if refused else "undone"), "undone"
+        elif refused is None:  # nothing applied, nothing undone: what it wrote is gone
+            refused = f"nothing {record.id[:12]} wrote is still in place to undo"
+            outcome, status = "refused", previous
+        else:
+            outcome, status = "refused", previous
+        row = Feedback(
+            record.id,
+            "undo",
+            outcome,
+            "autonomic",
+            {"requested_by": actor, "undone": undone, "why": refused},
+        )
+        if not self.ledger.transition(record.id, [UNDO_REQUESTED], status, now, feedback=[row]):
+            return "raced"  # another replica settled it (its steps' intents say so)
+        if undone:
+            text = f"undone at {asked}: {'; '.join(undone)}"
+            if refused:
+                text += f"; not undone: {refused}"
+        else:
+            text = f"undo requested by {actor} refused: {refused}; it stays {previous}"
+        self._progress(record, text, final=bool(undone))
+        return outcome
+
+    def _undo_refusal(
+        self, record: DecisionRecord, applied: list[Any], target: ObjectRef
+    ) -> str | None:
+        """Why a requested undo must not run (None: it may; ``waiting``: not now, while
+        remediation is paused): a step with no undo, a later Autonomic action on the
+        target, or someone else's change to it since (the human-change guard)."""
+        fixed = [i for i in applied if i.operation.get("op") in NOT_UNDOABLE]
+        if fixed:
+            return f"step {fixed[0].step} ({fixed[0].operation.get('op')}) has no undo"
+        later = acted_since(self.ledger, record)
+        if later:
+            return (
+                f"{target} was acted on since by decision {later[0].id[:12]} "
+                f"({later[0].decision_type}); undo that one first"
+            )
+        if not applied:
+            return None
+        changed_at = self._changed_by_others_at(target)
+        state, _ = self.guard_state()
+        for intent in applied:
+            gate = check_undo(target, intent.created_at, changed_at, state)
+            if gate.reason_code == "Paused":
+                return "waiting"
+            if not gate.allowed:
+                return gate.message
+        return None
 
     # -------------------------------------------------------------- recovery
     def recover(self) -> dict[str, int]:

@@ -20,7 +20,17 @@ __all__ = ["CARRIED_OUT", "HINDSIGHT", "judge"]
 # A person can judge a decision that was carried out or answered (a correction: the
 # verdict overrides verification or the answer) ...
 CARRIED_OUT = frozenset(
-    {"approved", "executing", "verifying", "verified", "done", "failed", "undone", "rejected"}
+    {
+        "approved",
+        "executing",
+        "verifying",
+        "verified",
+        "done",
+        "failed",
+        "undone",
+        "rejected",
+        "undo-requested",
+    }
 )
 # ... and, in hindsight, one that nobody acted on: escalated for low confidence, or a
 # question that expired. The person who handled it says whether doing what it proposed

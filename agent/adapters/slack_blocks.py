@@ -63,7 +63,9 @@ HINDSIGHT_BLOCK_ID = "autonomic_hindsight"
 _NOBODY_ACTED = frozenset({"escalated", "expired"})
 # Decision statuses of one that was carried out (in part, at least): its escalation (a
 # failed verification, an undo) must not say that nothing was done.
-_CARRIED_OUT = frozenset({"executing", "verifying", "verified", "failed", "undone", "done"})
+_CARRIED_OUT = frozenset(
+    {"executing", "verifying", "verified", "failed", "undone", "done", "undo-requested"}
+)
 
 # The question's heading once it is answered: "Approval needed" would still ask for
 # what no button can give any more.

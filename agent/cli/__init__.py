@@ -33,6 +33,7 @@ COMMAND_MODULES = (
     "agent.cli.why_cmd",
     "agent.cli.alerts_cmd",
     "agent.cli.feedback_cmd",
+    "agent.cli.undo_cmd",
     "agent.cli.calibration_cmd",
     "agent.cli.thresholds_cmd",
 )

@@ -191,13 +191,25 @@ def render(ledger: Any, decision_id: str, *, as_json: bool = False) -> str:
     lines += ["", "Outcome"]
     for item in feedback:
         lines.append(_feedback_line(item))
-    lines.append(f"  status now: {record.status}")
+    lines.append(f"  status now: {record.status}" + _undo_note(record, feedback))
     if life:
         lines += ["", "Life (each status and when it was taken)"]
         start = life[0][0]
         for at, _previous, status in life:
             lines.append(f"  {_when(at)}  {_elapsed(at - start):>9}  {status}")
     return "\n".join(lines)
+
+
+def _undo_note(record: Any, feedback: list[dict[str, Any]]) -> str:
+    """After ``undo-requested``: who asked, and what happens next."""
+    if record.status != "undo-requested":
+        return ""
+    asked = [row for row in feedback if row["kind"] == "undo-request"]
+    who = f" by {asked[-1]['actor']}" if asked else ""
+    return (
+        f" (an undo was requested{who}; the daemon's leader carries it out at its next "
+        "remediation cycle, unless someone changed the target since)"
+    )
 
 
 def _linked_lines(ledger: Any, record: Any) -> list[str]:

@@ -1,0 +1,70 @@
+"""`autonomic undo DECISION_ID [--reason TEXT] [--as ACTOR]`: undo one of Autonomic's
+actions that verified but was wrong ("it rolled back, but the release was fine").
+
+This records the request in the ledger (who, when, why) and the person's verdict that
+the decision was wrong, as `autonomic feedback --wrong` does. The daemon's leader carries
+the undo out at its next remediation cycle, as it undoes a failed action: from the state
+recorded before the write, and only while the target still holds what Autonomic wrote.
+`autonomic explain ID` then tells how it went (the decision's status becomes `undone`),
+and the decision's Slack thread gets a line.
+
+Refused here, with the reason: a decision that was never carried out (or only as a dry
+run), one still running or being verified, one already undone or failed, a hand-off, an
+action that has no undo (a pod deleted or evicted, a restart, a volume expanded), and
+one whose target a later Autonomic action changed. When someone else changed the target
+since (a rollout after Autonomic's rollback), the leader refuses it rather than
+overwrite their change, and says so on the decision. A second request is refused.
+"""
+
+from __future__ import annotations
+
+import argparse
+import getpass
+import time
+from typing import Any
+
+from agent.cli._context import add_ledger_flags, ledger_from
+from agent.errors import InputError
+
+
+def register(sub: argparse._SubParsersAction[Any]) -> None:
+    cmd = sub.add_parser(
+        "undo",
+        help="undo one of Autonomic's actions (the daemon's leader carries it out)",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    cmd.add_argument("id", help="decision id (a unique prefix is enough)")
+    cmd.add_argument("--reason", help="why (recorded in the ledger, shown by explain)")
+    cmd.add_argument("--as", dest="actor", help="who asks (default: cli:$USER)")
+    add_ledger_flags(cmd)
+    cmd.set_defaults(handler=undo)
+
+
+def undo(args: argparse.Namespace) -> int:
+    from agent.undo import request  # the ledger and its database driver: here, not at start
+
+    ledger = ledger_from(args)
+    try:
+        found = ledger.find_decisions(args.id)
+        if not found:
+            raise InputError(f"no decision id starts with {args.id!r}")
+        if len(found) > 1:
+            raise InputError(f"{args.id!r} is ambiguous: {', '.join(f[:12] for f in found)}")
+        record = ledger.get_decision(found[0])
+        if record is None:
+            raise InputError(f"decision {found[0][:12]} is gone (pruned)")
+        actor = args.actor or f"cli:{getpass.getuser()}"
+        reason = (args.reason or "").strip() or None
+        plan = request(ledger, record, actor=actor, reason=reason, at=time.time())
+    finally:
+        ledger.close()
+    steps = "; ".join(f"step {s['step']}: {s['op']} on {s['target']}" for s in plan)
+    print(
+        f"undo of decision {record.id[:12]} ({record.decision_type} on {record.subject}) "
+        f"requested by {actor}, and the decision recorded as wrong. To undo: {steps}. The "
+        "daemon's leader carries it out at its next remediation cycle, unless someone "
+        f"changed {record.subject} since; `autonomic explain {record.id[:12]}` tells how it "
+        "went"
+    )
+    return 0

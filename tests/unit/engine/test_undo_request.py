@@ -1,0 +1,195 @@
+"""A person undoes a verified action (`autonomic undo ID`): the request is recorded in the
+ledger by the command line, and the leader carries it out at its next remediation cycle
+through the executor's undo, exactly once, never over someone else's change since."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from agent.cli import main
+from agent.cli.explain_cmd import render
+from agent.errors import TransientError
+from agent.ledger import Decision, DecisionRecord
+from agent.undo import request
+from tests.unit.engine.harness import WEB, Rig, restarted, rig, web
+
+ROLLBACK = "crashloop-after-rollout-rollback"
+
+
+def _verified_rollback(tmp_path: Path) -> tuple[Rig, DecisionRecord]:
+    """shop/web:2 crash-loops; Autonomic rolls back to shop/web:1, verified."""
+    r = rig(tmp_path)
+    r.sim.add_workload(web(bad_images={"shop/web:2"}))
+    r.sim.roll_out(WEB, "shop/web:2")
+    r.run(15 * 60)
+    (decision,) = [
+        d for d in r.ledger.decisions(kind="remediation") if d.decision_type.startswith(ROLLBACK)
+    ]
+    assert decision.status == "verified"
+    assert r.sim.workloads[WEB].template.image == "shop/web:1"
+    return r, decision
+
+
+def _kinds(r: Rig, decision: DecisionRecord) -> list[tuple[str, str, str]]:
+    return [(f["kind"], f["outcome"], f["actor"]) for f in r.ledger.feedback_for(decision.id)]
+
+
+def _undo_writes(r: Rig) -> list[str]:
+    return [w[1] for w in r.sim.writes if w[1].startswith("undo:")]
+
+
+def _cli(r: Rig, tmp_path: Path, *argv: str) -> int:
+    return main(["undo", *argv, "--ledger", f"sqlite:///{tmp_path / 'ledger.sqlite'}"])
+
+
+def test_a_requested_undo_is_carried_out_by_the_leader_once(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    r, decision = _verified_rollback(tmp_path)
+    assert _cli(r, tmp_path, decision.id[:8], "--reason", "the DB was down", "--as", "alice") == 0
+    out = capsys.readouterr().out
+    assert "requested by alice" in out and "step 0: rollback on Deployment/shop/web" in out
+    # Nothing is written by the command line: the decision waits for the leader.
+    assert r.ledger.get_decision(decision.id).status == "undo-requested"  # type: ignore[union-attr]
+    assert _undo_writes(r) == []
+    assert "an undo was requested by alice; the daemon's leader carries it out" in render(
+        r.ledger, decision.id
+    )
+    # A second request (another person) is refused: one undo.
+    assert _cli(r, tmp_path, decision.id[:8], "--as", "bob") == 2
+    assert "already requested" in capsys.readouterr().err
+    # Two engines on one ledger (a replica that took over): the step is undone once.
+    other = restarted(r)
+    r.run(30)
+    other.engine.undo_requested()
+    assert _undo_writes(r) == ["undo:rollback"]
+    assert r.sim.workloads[WEB].template.image == "shop/web:2"
+    fresh = r.ledger.get_decision(decision.id)
+    assert fresh is not None and fresh.status == "undone"
+    (intent,) = r.ledger.intents()
+    assert intent.status == "undone" and intent.result["undo"] is True
+    assert _kinds(r, decision)[-3:] == [
+        ("undo-request", "requested", "alice"),
+        ("correction", "wrong", "alice"),
+        ("undo", "undone", "autonomic"),
+    ]
+    # The learner counts it wrong, as `feedback --wrong` would.
+    assert r.ledger.outcomes(decision.decision_type)[0][2] == "wrong"
+    story = render(r.ledger, decision.id)
+    assert "undo-request: requested (alice)" in story and "undo: undone (autonomic)" in story
+    assert "status now: undone" in story
+    # Asking again once it is undone is refused, with the reason.
+    assert _cli(r, tmp_path, decision.id[:8]) == 2
+    assert "already undone" in capsys.readouterr().err
+
+
+def test_an_undo_over_a_rollout_made_since_is_refused_and_explained(tmp_path: Path) -> None:
+    r, decision = _verified_rollback(tmp_path)
+    request(r.ledger, decision, actor="alice", reason=None, at=r.clock.now())
+    r.clock.advance(5)
+    r.sim.roll_out(WEB, "shop/web:3")  # a person ships a fix meanwhile
+    r.run(30)
+    assert _undo_writes(r) == []
+    assert r.sim.workloads[WEB].template.image == "shop/web:3"  # theirs, kept
+    fresh = r.ledger.get_decision(decision.id)
+    assert fresh is not None and fresh.status == "verified"
+    (refusal,) = [f for f in r.ledger.feedback_for(decision.id) if f["kind"] == "undo"]
+    assert refusal["outcome"] == "refused"
+    assert "changed Deployment/shop/web after our action" in refusal["detail"]["why"]
+    assert "not undoing their change" in render(r.ledger, decision.id)
+    # The person's verdict stays: it was wrong, undone or not.
+    assert ("correction", "wrong", "alice") in _kinds(r, decision)
+
+
+def test_what_cannot_be_undone_is_refused_by_the_command_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    r, decision = _verified_rollback(tmp_path)
+    # A step with no undo (a pod deleted) among what it wrote.
+    key = decision.incident_key or decision.id
+    pod = {"op": "delete_pod", "target": {"kind": "Pod", "name": "web-1", "namespace": "shop"}}
+    step = r.ledger.record_intent(key, 1, pod, {}, "test", r.clock.now(), decision.id)
+    assert step is not None
+    r.ledger.finish_intent(step, "applied", r.clock.now(), {})
+    assert _cli(r, tmp_path, decision.id[:8]) == 2
+    err = capsys.readouterr().err
+    assert "step 1 (delete_pod on Pod/shop/web-1) has no undo" in err
+    assert r.ledger.get_decision(decision.id).status == "verified"  # type: ignore[union-attr]
+    assert "undo-request" not in [k for k, _, _ in _kinds(r, decision)]
+
+
+def test_a_decision_never_executed_is_refused(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    r = rig(tmp_path, auto=0.95, ask=0.5)
+    r.sim.add_workload(web(bad_images={"shop/web:2"}))
+    r.sim.roll_out(WEB, "shop/web:2")
+    r.run(6 * 60)
+    (decision,) = r.ledger.decisions(kind="remediation")
+    assert decision.status == "asked"
+    assert _cli(r, tmp_path, decision.id[:8]) == 2
+    assert "it was never executed, so there is nothing to undo" in capsys.readouterr().err
+
+
+def _record(r: Rig, decision_type: str, status: str, operations: list[object]) -> str:
+    return r.ledger.record_decision(
+        Decision(
+            kind="remediation",
+            decision_type=decision_type,
+            subject=str(WEB),
+            proposal={"operations": operations, "target": {"kind": "Deployment"}},
+            confidence=0.9,
+            reason_code="Test",
+            reason="test",
+            evidence={},
+            model_version="test",
+            route="auto",
+            status=status,
+        ),
+        r.clock.now(),
+    )
+
+
+def test_a_later_action_on_the_target_is_undone_first(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    r, decision = _verified_rollback(tmp_path)
+    r.clock.advance(60)
+    scale = {"op": "scale", "target": {"kind": "Deployment", "name": "web", "namespace": "shop"}}
+    later = _record(r, "traffic-surge-scale-out/Deployment", "verified", [scale])
+    assert _cli(r, tmp_path, decision.id[:8]) == 2
+    err = capsys.readouterr().err
+    assert f"acted on since by decision {later[:12]}" in err
+    assert f"undo {later[:12]} first" in err
+
+
+def test_a_hand_off_is_refused(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    r, _ = _verified_rollback(tmp_path)
+    held = _record(r, f"held/{ROLLBACK}", "escalated", [])
+    assert _cli(r, tmp_path, held[:8]) == 2
+    assert "is a hand-off" in capsys.readouterr().err
+
+
+def test_an_undo_the_api_did_not_answer_is_tried_again_next_cycle(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    r, decision = _verified_rollback(tmp_path)
+    request(r.ledger, decision, actor="alice", reason=None, at=r.clock.now())
+    undo = r.sim.undo
+
+    def away(*args: object, **kwargs: object) -> object:
+        raise TransientError("the API server did not answer", reason="ApiUnavailable")
+
+    monkeypatch.setattr(r.sim, "undo", away)
+    r.run(30)
+    waiting = r.ledger.get_decision(decision.id)
+    assert waiting is not None and waiting.status == "undo-requested"
+    assert [i.status for i in r.ledger.intents()] == ["applied"]
+    assert "undo" not in [k for k, _, _ in _kinds(r, decision)]
+    monkeypatch.setattr(r.sim, "undo", undo)
+    r.run(30)
+    assert _undo_writes(r) == ["undo:rollback"]
+    done = r.ledger.get_decision(decision.id)
+    assert done is not None and done.status == "undone"
