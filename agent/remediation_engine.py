@@ -37,7 +37,7 @@ from agent.executor import DrainBudget, Executor
 from agent.ledger import HELD_PREFIX, DecisionRecord, Feedback, Ledger, is_hold
 from agent.observability import decision_context
 from agent.outcomes import RunbookOutcomes
-from agent.pause import active_pause
+from agent.pause import Pause, active_pause
 from agent.undo import NOT_UNDOABLE, UNDO_REQUESTED, acted_since, latest_request
 from remediation.durations import format_duration
 from remediation.family import siblings
@@ -432,6 +432,7 @@ class RemediationEngine:
         executor.drain_budget = DrainBudget(self._eviction_room, self._evicted)
         # ``recover`` found the engine paused: it runs at the first cycle after.
         self._recovery_deferred = False
+        self._pause_read: tuple[float, Pause | None] | None = None  # (at, the pause then)
 
     # ------------------------------------------------------------- snapshots
     def snapshot(self) -> ClusterSnapshot:
@@ -460,7 +461,12 @@ class RemediationEngine:
         return (state if stored else self._with_pause(state)), version
 
     def _with_pause(self, state: GuardState) -> GuardState:
-        held = active_pause(self.ledger, self.clock.now())
+        # Read once per instant of the engine's clock: a cycle on a simulated clock reads
+        # it once, not at each of its guard reads; a real clock moves between any two.
+        now = self.clock.now()
+        if self._pause_read is None or self._pause_read[0] != now:
+            self._pause_read = (now, active_pause(self.ledger, now))
+        held = self._pause_read[1]
         if held is None:
             return state
         also = f"; also {state.pause_reason}" if state.paused and state.pause_reason else ""
@@ -572,9 +578,7 @@ class RemediationEngine:
         self.decisions.sync_answers()
         self.decisions.expire_due()
         self.decisions.repost_unposted()
-        # Paused: no drain round, and no execution an unsettled write held goes on.
-        if self.paused() is None:
-            self.settle_unsettled()
+        self.settle_unsettled()
         self.execute_approved(snapshot)
         self.undo_requested()
         self.verify_due()
@@ -1699,12 +1703,15 @@ class RemediationEngine:
 
         A drain under way is one too: each cycle runs its next round (evictions a
         PodDisruptionBudget refused are asked again, evicted pods looked for), and once
-        it is done or its timeout has passed the execution goes on to verification."""
+        it is done or its timeout has passed the execution goes on to verification.
+        While paused, none of this: the pause holds them where they are."""
         for execution in self.ledger.executions(["running"]):
             key = execution["key"]
             pending = [i for i in self.ledger.intents(execution_key=key) if i.status == "pending"]
             record = self.ledger.get_decision(execution["decision_id"])
             if not pending or record is None:
+                continue
+            if self.paused() is not None:  # no drain round; nothing held goes on
                 continue
             with decision_context(record.id):
                 try:
