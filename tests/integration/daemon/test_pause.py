@@ -1,7 +1,6 @@
 """`autonomic pause` seen by a running daemon (``build_daemon`` and ``Runtime`` as
 ``autonomic run`` uses them, the fake API server, a SQLite ledger): /readyz says who
-paused and why (and stays ready), ``autonomic_paused`` is 1, the log says it once; and
-``safety.paused`` follows the configuration at each start instead of sticking."""
+paused and why (and stays ready), ``autonomic_paused`` is 1, the log says it once."""
 
 from __future__ import annotations
 
@@ -84,21 +83,3 @@ def test_a_running_daemon_shows_the_pause_in_readyz_metrics_and_log(
         assert daemon.engine.paused() is not None
     finally:
         runtime.stop()
-
-
-def test_safety_paused_follows_the_configuration_at_each_start(
-    kube: FakeApiServer, tmp_path: Path
-) -> None:
-    """It used to be written into the ledger at a start with it set and never cleared:
-    taken out of the configuration, it still paused every replica for ever."""
-    for paused in (True, False):
-        settings = load_settings(_config(tmp_path, free_port(), paused=paused), {})
-        daemon, runtime = build_daemon(settings, {"POD_NAME": "autonomic-0"}, kube_host=kube.url)
-        try:
-            why = daemon.engine.paused()
-            if paused:
-                assert why == "safety.paused is set in the configuration"
-            else:
-                assert why is None
-        finally:
-            runtime.stop()
