@@ -268,6 +268,9 @@ class LedgerOnlyChannel:
     def note(self, ref: str, text: str) -> None:
         log.info("%s progress: %s", ref.removeprefix(LEDGER_REF), text)
 
+    def announce(self, text: str) -> None:
+        """A word to everyone (the pause): no chat, so the log, which says it already."""
+
 
 class FallbackChannel:
     """A chat channel backed by the ledger: when the chat fails, nobody is left unasked.
@@ -330,6 +333,19 @@ class FallbackChannel:
         except AutonomicError as exc:
             log.warning("could not post progress under %s in %s: %s", ref, self.name, exc)
             self.fallback.note(ref, text)
+
+    def announce(self, text: str) -> None:
+        try:
+            _announce(self.primary, text)
+        except AutonomicError as exc:
+            log.warning("could not post to %s: %s (%s)", self.name, text, exc)
+
+
+def _announce(channel: ApprovalChannel, text: str) -> None:
+    """Post ``text`` to the channel's room, for a channel that can (``announce``)."""
+    say = getattr(channel, "announce", None)
+    if say is not None:
+        say(text)
 
 
 class Dispatcher:
@@ -822,6 +838,10 @@ class Approvals:
                 decision_id, told.kind, told.outcome, told.actor, now, told.detail
             )
         return ref
+
+    def announce(self, text: str) -> None:
+        """A word to the channel's room that is about no decision (a pause, a resume)."""
+        _announce(self.channel, text)
 
     def _escalation(self, decision_id: str, why: str, ref: str) -> Feedback:
         return Feedback(

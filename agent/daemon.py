@@ -29,6 +29,7 @@ from agent.loops.canary import CanaryLoop
 from agent.loops.scaling import ScalingLoop
 from agent.metrics_port import runbook_query
 from agent.observability import Metrics
+from agent.pause import PauseWatch
 from agent.read_watch import WatchedReader
 from agent.remediation_engine import RemediationEngine
 from agent.runtime import STUCK_FLOOR, STUCK_PERIODS, AlwaysLeader, Job, LeaderGate, Runtime
@@ -327,6 +328,9 @@ class Daemon:
     # no job started, until it is.
     ledger_connector: LedgerConnector | None = None
     _ledger_check: LedgerCheck | None = None  # readiness's read of the ledger, bounded
+    # A person's pause (``autonomic pause``): read at each remediation cycle, on every
+    # replica, for ``autonomic_paused`` and readiness; said by the leader.
+    pause_watch: PauseWatch | None = None
 
     def leading(self) -> bool:
         """Whether this replica leads, with the old leader's work settled first: the
@@ -359,6 +363,8 @@ class Daemon:
     def remediation_cycle(self) -> None:
         # Runs on every replica (not leader-only), so that a standby notices it has
         # stopped leading and recovers again when it next leads.
+        if self.pause_watch is not None:
+            self.pause_watch.look()
         if self.leading():
             self._cycle()
         else:  # what this replica counted when it led is out of date: the leader counts
@@ -497,7 +503,10 @@ class Daemon:
         waiting = self.cluster_waiting() if self.cluster_waiting is not None else None
         if waiting:
             return False, waiting
-        return True, "leader" if self.gate.is_leader() else "standby (warm)"
+        role = "leader" if self.gate.is_leader() else "standby (warm)"
+        held = self.pause_watch.current if self.pause_watch is not None else None
+        # Paused is still ready: the probes, the webhooks and the approvals must answer.
+        return True, role if held is None else f"{role}; {held.describe()}"
 
 
 def build_daemon(
@@ -629,8 +638,9 @@ def build_daemon(
         # The pause is kept in the ledger: a daemon started with safety.paused false
         # lifts the pause an earlier start set from the configuration, or every runbook
         # stays denied 'Paused' saying the setting is on. A pause set another way (a
-        # person's, with its own reason) is not the configuration's to lift.
-        state = engine.guard_state()[0]
+        # person's, with its own reason) is not the configuration's to lift; nor is
+        # ``autonomic pause``, which is kept apart (``stored``: without it).
+        state = engine.guard_state(stored=True)[0]
         if settings.safety.paused:
             if not state.paused:  # a person's pause keeps its own reason
                 engine.pause(True, CONFIG_PAUSE)
@@ -690,6 +700,13 @@ def build_daemon(
     )
     daemon = Daemon(
         settings, clock, ledger, metrics, decisions, engine, anomaly, gate, intake, scaling, canary
+    )
+    daemon.pause_watch = PauseWatch(
+        ledger,
+        clock.now,
+        set_gauge=metrics.paused.set,
+        announce=approvals.announce,
+        is_leader=gate.is_leader,
     )
     daemon.reads = reader
     daemon.cluster_waiting = cluster.waiting
@@ -869,6 +886,5 @@ def _stored_alerts(ledger: Ledger, request: Request) -> Response:
 
 
 def _pause_reason(engine: RemediationEngine) -> str | None:
-    """Why writes are paused (``safety.paused``), or None."""
-    state, _ = engine.guard_state()
-    return (state.pause_reason or "paused") if state.paused else None
+    """Why writes are paused (``autonomic pause``, ``safety.paused``), or None."""
+    return engine.paused()

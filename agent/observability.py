@@ -239,6 +239,12 @@ class Metrics:
             registry=r,
         )
         self.ready = Gauge("autonomic_ready", "1 when the daemon is ready.", registry=r)
+        self.paused = Gauge(
+            "autonomic_paused",
+            "1 while a person's pause (autonomic pause) holds: nothing new is done to the "
+            "cluster; read from the ledger at each remediation cycle, on every replica.",
+            registry=r,
+        )
         self.scaling_floor = Gauge(
             "autonomic_scaling_recommended_replicas",
             "The floor (HPA minReplicas, or replicas without an HPA) the scaling loop "

@@ -37,6 +37,7 @@ from agent.executor import DrainBudget, Executor
 from agent.ledger import HELD_PREFIX, DecisionRecord, Feedback, Ledger, is_hold
 from agent.observability import decision_context
 from agent.outcomes import RunbookOutcomes
+from agent.pause import Pause, active_pause
 from agent.undo import NOT_UNDOABLE, UNDO_REQUESTED, acted_since, latest_request
 from remediation.durations import format_duration
 from remediation.family import siblings
@@ -429,6 +430,9 @@ class RemediationEngine:
         self._unmatched_said: dict[tuple[str, str], tuple[float, int]] = {}
         # A drain evicts within the disruption budget, round by round, and counts in it.
         executor.drain_budget = DrainBudget(self._eviction_room, self._evicted)
+        # ``recover`` found the engine paused: it runs at the first cycle after.
+        self._recovery_deferred = False
+        self._pause_read: tuple[float, Pause | None] | None = None  # (at, the pause then)
 
     # ------------------------------------------------------------- snapshots
     def snapshot(self) -> ClusterSnapshot:
@@ -448,17 +452,39 @@ class RemediationEngine:
         )
 
     # ------------------------------------------------------------ guard state
-    def guard_state(self) -> tuple[GuardState, int]:
+    def guard_state(self, *, stored: bool = False) -> tuple[GuardState, int]:
+        """The shared guard state, paused too while a person's pause holds
+        (``autonomic pause``, kept apart in the ledger: see ``agent.pause``); ``stored``:
+        as stored, without it."""
         value, version = self.ledger.guard(GUARD_KEY)
-        return _guard_from_json(value), version
+        state = _guard_from_json(value)
+        return (state if stored else self._with_pause(state)), version
+
+    def _with_pause(self, state: GuardState) -> GuardState:
+        # Read once per instant of the engine's clock: a cycle on a simulated clock reads
+        # it once, not at each of its guard reads; a real clock moves between any two.
+        now = self.clock.now()
+        if self._pause_read is None or self._pause_read[0] != now:
+            self._pause_read = (now, active_pause(self.ledger, now))
+        held = self._pause_read[1]
+        if held is None:
+            return state
+        also = f"; also {state.pause_reason}" if state.paused and state.pause_reason else ""
+        return replace(state, paused=True, pause_reason=held.describe() + also)
+
+    def paused(self) -> str | None:
+        """Why nothing new may be done to the cluster now (a pause), or None."""
+        state, _ = self.guard_state()
+        return (state.pause_reason or "paused") if state.paused else None
 
     def _update_guards(self, change: Callable[[GuardState], GuardState]) -> GuardState:
-        """Compare-and-set the shared guard state, re-reading on a lost race (bounded)."""
+        """Compare-and-set the shared guard state, re-reading on a lost race (bounded).
+        A person's pause is not part of what is stored: it is read afresh each time."""
         for _ in range(20):
-            state, version = self.guard_state()
+            state, version = self.guard_state(stored=True)
             new = change(state)
             if self.ledger.put_guard(GUARD_KEY, _guard_to_json(new), version, self.clock.now()):
-                return new
+                return self._with_pause(new)
         raise TransientError("the guard state kept changing under us", reason="GuardContention")
 
     def _eviction_room(self) -> EvictionRoom | None:
@@ -501,6 +527,8 @@ class RemediationEngine:
             self.publish_breakers()
 
     def _cycle(self) -> list[Handled]:
+        if self._recovery_deferred and self.paused() is None:
+            log.info("resumed: recovering the in-flight work left while paused: %s", self.recover())
         snapshot = self.snapshot()
         now = self.clock.now()
         stored = self.inbox.pending() if self.inbox is not None else []
@@ -1628,7 +1656,14 @@ class RemediationEngine:
 
     # -------------------------------------------------------------- recovery
     def recover(self) -> dict[str, int]:
-        """After a restart or a leadership change: settle what a crash left behind."""
+        """After a restart or a leadership change: settle what a crash left behind.
+        While paused, nothing: settling goes on with executions and drains, which write;
+        the first cycle after the pause ends does it (``deferred``)."""
+        why = self.paused()
+        self._recovery_deferred = why is not None
+        if why is not None:
+            log.warning("%s: the in-flight work a restart left is left as it is until then", why)
+            return {"deferred": 1}
         counts = {"reconciled": 0, "resumed": 0, "failed": 0, "settled": 0, "asked": 0}
         counts["reconciled"] = len(self.executor.reconcile())
         counts["settled"] = self._settle_finished()
@@ -1668,12 +1703,15 @@ class RemediationEngine:
 
         A drain under way is one too: each cycle runs its next round (evictions a
         PodDisruptionBudget refused are asked again, evicted pods looked for), and once
-        it is done or its timeout has passed the execution goes on to verification."""
+        it is done or its timeout has passed the execution goes on to verification.
+        While paused, none of this: the pause holds them where they are."""
         for execution in self.ledger.executions(["running"]):
             key = execution["key"]
             pending = [i for i in self.ledger.intents(execution_key=key) if i.status == "pending"]
             record = self.ledger.get_decision(execution["decision_id"])
             if not pending or record is None:
+                continue
+            if self.paused() is not None:  # no drain round; nothing held goes on
                 continue
             with decision_context(record.id):
                 try:

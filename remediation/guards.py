@@ -674,7 +674,10 @@ def check_undo(
             "their change",
         )
     if state.paused:
-        return Gate(False, "Paused", "remediation is paused globally; undo waits for a person")
+        why = f" ({state.pause_reason})" if state.pause_reason else ""
+        return Gate(
+            False, "Paused", f"remediation is paused globally{why}; the undo is left to a person"
+        )
     return Gate(True, "Allowed", f"{target} is as we left it; undo may run")
 
 

@@ -488,6 +488,10 @@ class SlackChannel:
             raise PermanentError(f"{ref!r} is not a Slack message", reason="NotInSlack")
         self.api.post_message(where[0], escape(text), thread_ts=where[1])
 
+    def announce(self, text: str) -> None:
+        """A message to the channel about no decision (a pause of Autonomic, a resume)."""
+        self.api.post_message(self.channel, escape(text), unfurl_links=False)
+
     def tell(self, channel: str, user: str, text: str, mrkdwn: str = "") -> None:
         """A reply only ``user`` sees (refusals, "already answered"); ``mrkdwn`` follows
         unescaped (the mentions of who may answer)."""

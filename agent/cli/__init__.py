@@ -29,6 +29,7 @@ COMMAND_MODULES = (
     "agent.cli.judge_cmd",
     "agent.cli.runbooks_cmd",
     "agent.cli.approvals_cmd",
+    "agent.cli.pause_cmd",
     "agent.cli.explain_cmd",
     "agent.cli.why_cmd",
     "agent.cli.alerts_cmd",
