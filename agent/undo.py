@@ -40,6 +40,7 @@ __all__ = [
     "REQUEST_KIND",
     "UNDO_FROM",
     "UNDO_REQUESTED",
+    "UNDO_WORDS",
     "latest_request",
     "request",
 ]
@@ -54,6 +55,18 @@ UNDO_FROM = ("verified", "done")
 # Operations no writer can undo (the adapters refuse them with ``NotUndoable``): the pods
 # a restart, a delete or an eviction replaced are gone; a volume cannot shrink.
 NOT_UNDOABLE = frozenset({"rollout_restart", "delete_pod", "evict_pod", "expand_volume"})
+# What undoing each operation does, as a person reads it (the writers' undo).
+UNDO_WORDS = {
+    "scale": "put back the replica count it replaced",
+    "set_hpa_min_replicas": "put back the HPA's minReplicas it replaced",
+    "set_hpa_max_replicas": "put back the HPA's maxReplicas it replaced",
+    "rollback": "put back the release it rolled back from",
+    "pause_rollout": "resume the rollout it paused",
+    "cordon": "uncordon the node",
+    "drain": "uncordon the node (the pods it evicted run elsewhere now and are not moved back)",
+    "patch_resources": "put back the resources it replaced",
+    "set_images": "put back the images it replaced",
+}
 # A later decision on the same target in one of these statuses acted on it (or is about
 # to): undoing this one would overwrite what that one wrote.
 ACTED_SINCE = ("executing", "verifying", "verified", "done", "failed", UNDO_REQUESTED)

@@ -42,7 +42,7 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
 
 
 def undo(args: argparse.Namespace) -> int:
-    from agent.undo import request  # the ledger and its database driver: here, not at start
+    from agent.undo import UNDO_WORDS, request  # the ledger and its driver: here, not at start
 
     ledger = ledger_from(args)
     try:
@@ -59,10 +59,13 @@ def undo(args: argparse.Namespace) -> int:
         plan = request(ledger, record, actor=actor, reason=reason, at=time.time())
     finally:
         ledger.close()
-    steps = "; ".join(f"step {s['step']}: {s['op']} on {s['target']}" for s in plan)
+    steps = "; then ".join(
+        f"on {s['target']}, {UNDO_WORDS.get(str(s['op']), 'undo its ' + str(s['op']))}"
+        for s in plan
+    )
     print(
         f"undo of decision {record.id[:12]} ({record.decision_type} on {record.subject}) "
-        f"requested by {actor}, and the decision recorded as wrong. To undo: {steps}. The "
+        f"requested by {actor}, and the decision recorded as wrong. It will: {steps}. The "
         "daemon's leader carries it out at its next remediation cycle, unless someone "
         f"changed {record.subject} since; `autonomic explain {record.id[:12]}` tells how it "
         "went"

@@ -50,7 +50,9 @@ def test_a_requested_undo_is_carried_out_by_the_leader_once(
     r, decision = _verified_rollback(tmp_path)
     assert _cli(r, tmp_path, decision.id[:8], "--reason", "the DB was down", "--as", "alice") == 0
     out = capsys.readouterr().out
-    assert "requested by alice" in out and "step 0: rollback on Deployment/shop/web" in out
+    assert "requested by alice" in out and (
+        "It will: on Deployment/shop/web, put back the release it rolled back from." in out
+    )
     # Nothing is written by the command line: the decision waits for the leader.
     assert r.ledger.get_decision(decision.id).status == "undo-requested"  # type: ignore[union-attr]
     assert _undo_writes(r) == []
