@@ -7,8 +7,10 @@ import os
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from agent.errors import InputError
+
 if TYPE_CHECKING:  # imported lazily so that `autonomic --help` stays fast
-    from agent.ledger import Ledger
+    from agent.ledger import DecisionRecord, Ledger
     from agent.settings import Settings
 
 
@@ -73,6 +75,20 @@ def ledger_from(
         password=password.get_secret_value() if password else None,
         create=create,
     )
+
+
+def one_decision(ledger: Ledger, prefix: str) -> DecisionRecord:
+    """The decision whose id starts with ``prefix``: none, several, or one pruned
+    meanwhile is an ``InputError`` saying which."""
+    found = ledger.find_decisions(prefix)
+    if not found:
+        raise InputError(f"no decision id starts with {prefix!r}")
+    if len(found) > 1:
+        raise InputError(f"{prefix!r} is ambiguous: {', '.join(f[:12] for f in found)}")
+    record = ledger.get_decision(found[0])
+    if record is None:
+        raise InputError(f"decision {found[0][:12]} is gone (pruned)")
+    return record
 
 
 def refuse_overwriting_inputs(output: Path | None, *inputs: Path | str | None) -> None:

@@ -8,8 +8,7 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
-from agent.cli._context import add_ledger_flags, ledger_from
-from agent.errors import InputError
+from agent.cli._context import add_ledger_flags, ledger_from, one_decision
 from agent.routing import confidence_percent, threshold_percent
 
 
@@ -69,12 +68,7 @@ def explain(args: argparse.Namespace) -> int:
     from agent.ledger import Ledger
 
     ledger: Ledger = ledger_from(args)
-    found = ledger.find_decisions(args.id)
-    if not found:
-        raise InputError(f"no decision id starts with {args.id!r}")
-    if len(found) > 1:
-        raise InputError(f"{args.id!r} is ambiguous: {', '.join(f[:12] for f in found)}")
-    print(render(ledger, found[0], as_json=args.json))
+    print(render(ledger, one_decision(ledger, args.id).id, as_json=args.json))
     return 0
 
 

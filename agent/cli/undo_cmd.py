@@ -23,8 +23,7 @@ import getpass
 import time
 from typing import Any
 
-from agent.cli._context import add_ledger_flags, ledger_from
-from agent.errors import InputError
+from agent.cli._context import add_ledger_flags, ledger_from, one_decision
 
 
 def register(sub: argparse._SubParsersAction[Any]) -> None:
@@ -46,14 +45,7 @@ def undo(args: argparse.Namespace) -> int:
 
     ledger = ledger_from(args)
     try:
-        found = ledger.find_decisions(args.id)
-        if not found:
-            raise InputError(f"no decision id starts with {args.id!r}")
-        if len(found) > 1:
-            raise InputError(f"{args.id!r} is ambiguous: {', '.join(f[:12] for f in found)}")
-        record = ledger.get_decision(found[0])
-        if record is None:
-            raise InputError(f"decision {found[0][:12]} is gone (pruned)")
+        record = one_decision(ledger, args.id)
         actor = args.actor or f"cli:{getpass.getuser()}"
         reason = (args.reason or "").strip() or None
         plan = request(ledger, record, actor=actor, reason=reason, at=time.time())
