@@ -1660,10 +1660,17 @@ class RemediationEngine:
         While paused, nothing: settling goes on with executions and drains, which write;
         the first cycle after the pause ends does it (``deferred``)."""
         why = self.paused()
-        self._recovery_deferred = why is not None
         if why is not None:
+            self._recovery_deferred = True
             log.warning("%s: the in-flight work a restart left is left as it is until then", why)
             return {"deferred": 1}
+        counts = self._recover()
+        # Only once it is done: a deferred recovery that fails (the ledger or the API not
+        # answering) is tried again at the next cycle, as a failed one at a new term is.
+        self._recovery_deferred = False
+        return counts
+
+    def _recover(self) -> dict[str, int]:
         counts = {"reconciled": 0, "resumed": 0, "failed": 0, "settled": 0, "asked": 0}
         counts["reconciled"] = len(self.executor.reconcile())
         counts["settled"] = self._settle_finished()
