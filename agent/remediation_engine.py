@@ -1711,7 +1711,14 @@ class RemediationEngine:
         A drain under way is one too: each cycle runs its next round (evictions a
         PodDisruptionBudget refused are asked again, evicted pods looked for), and once
         it is done or its timeout has passed the execution goes on to verification.
+        So is an undo whose write the API did not answer (left ``undoing``): written
+        again unless the target no longer holds Autonomic's values, which means it was.
         While paused, none of this: the pause holds them where they are."""
+        if self.paused() is None:
+            # An undo the API did not answer (``Executor.undo``: "unsettled"): written, or
+            # not, the cluster says now; not left for the next restart's reconcile.
+            for intent in self.ledger.intents(status=["undoing"]):
+                self.executor.settle_undo(intent)  # still "undoing" while the API is away
         for execution in self.ledger.executions(["running"]):
             key = execution["key"]
             pending = [i for i in self.ledger.intents(execution_key=key) if i.status == "pending"]
