@@ -1474,7 +1474,15 @@ class RemediationEngine:
             self._progress(record, f"verified: {progress.message}", final=True)
             return "succeeded"
         if progress.status == "failed":
-            return self._fail(record, key, f"{progress.reason_code}: {progress.message}")
+            # Prometheus not answering for the whole window says nothing about the action:
+            # undone and escalated all the same, but no "wrong" for the track record to
+            # learn (two would raise the runbook's auto threshold).
+            return self._fail(
+                record,
+                key,
+                f"{progress.reason_code}: {progress.message}",
+                judged=progress.reason_code != PROMETHEUS_UNAVAILABLE,
+            )
         return progress.status
 
     def _evaluate(self, check: RenderedCheck, snapshot: ClusterSnapshot) -> CheckResult:
