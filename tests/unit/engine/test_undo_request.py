@@ -230,3 +230,17 @@ def test_an_undo_that_landed_though_the_api_did_not_answer_is_undone_not_refused
     done = r.ledger.get_decision(decision.id)
     assert done is not None and done.status == "undone"
     assert [o for k, o, _ in _kinds(r, decision) if k == "undo"] == ["undone"]
+
+
+def test_an_undo_asked_while_paused_says_it_waits_for_the_pause_to_end(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from agent.pause import pause
+
+    r, decision = _verified_rollback(tmp_path)
+    pause(r.ledger, by="carol", reason="hands off shop", now=r.clock.now())
+    capsys.readouterr()
+    assert _cli(r, tmp_path, decision.id[:8], "--as", "alice") == 0
+    out = capsys.readouterr().out
+    assert "note: Autonomic is paused by carol at " in out
+    assert "until resumed: hands off shop. The undo waits, requested" in out
