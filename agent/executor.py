@@ -259,15 +259,25 @@ class Executor:
             return StepOutcome("not_leader", "lost the lease before undoing", intent.id)
         try:
             result = self.writer.undo(operation, intent.snapshot)
-        except (PermanentError, TransientError) as exc:
+        except TransientError as exc:
+            # The API not answering: the undo may or may not have reached the cluster (a
+            # timeout after the write). The intent stays "undoing", as after a crash, and
+            # ``settle_undo`` finds out later. Put back to "applied", a retry of an undo
+            # that did land would find Autonomic's values gone and refuse it
+            # (``ChangedSinceWrite``) as someone else's change, while it is undone.
+            self._count_error(exc.reason)
+            return StepOutcome(
+                "unsettled",
+                f"undo not answered: {exc}; whether it happened is found out at the next cycle",
+                intent.id,
+                reason=exc.reason,
+            )
+        except PermanentError as exc:  # refused (``ChangedSinceWrite``, ``NotUndoable``...)
             self._count_error(exc.reason)
             self.ledger.finish_intent(
                 intent.id, "applied", self.clock.now(), applied, expected=("undoing",)
             )
-            # Refused (``ChangedSinceWrite``, ``NotUndoable``...): "failed". The API not
-            # answering: "unsettled", which a caller may try again later.
-            status: StepStatus = "unsettled" if isinstance(exc, TransientError) else "failed"
-            return StepOutcome(status, f"undo failed: {exc}", intent.id, reason=exc.reason)
+            return StepOutcome("failed", f"undo failed: {exc}", intent.id, reason=exc.reason)
         self.ledger.finish_intent(
             intent.id,
             "undone",
@@ -483,6 +493,14 @@ class Executor:
         }
         self._spent(context, operation, result)
         return self._drain_progress(intent, operation, result, context, 1)
+
+    def settle_undo(self, intent: Intent) -> str:
+        """An undo left ``undoing`` (a crash, or the API not answering it): settled as
+        ``reconcile`` does, by the leader only. Returns the intent's status after."""
+        if not self.is_leader():
+            return "undoing"
+        with _logging_as(intent.decision_id):
+            return self._settle_undo(intent)
 
     def _settle_undo(self, intent: Intent) -> str:
         """An undo cut off by a crash: write it now unless the object no longer holds

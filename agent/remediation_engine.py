@@ -1474,7 +1474,15 @@ class RemediationEngine:
             self._progress(record, f"verified: {progress.message}", final=True)
             return "succeeded"
         if progress.status == "failed":
-            return self._fail(record, key, f"{progress.reason_code}: {progress.message}")
+            # Prometheus not answering for the whole window says nothing about the action:
+            # undone and escalated all the same, but no "wrong" for the track record to
+            # learn (two would raise the runbook's auto threshold).
+            return self._fail(
+                record,
+                key,
+                f"{progress.reason_code}: {progress.message}",
+                judged=progress.reason_code != PROMETHEUS_UNAVAILABLE,
+            )
         return progress.status
 
     def _evaluate(self, check: RenderedCheck, snapshot: ClusterSnapshot) -> CheckResult:
@@ -1660,10 +1668,17 @@ class RemediationEngine:
         While paused, nothing: settling goes on with executions and drains, which write;
         the first cycle after the pause ends does it (``deferred``)."""
         why = self.paused()
-        self._recovery_deferred = why is not None
         if why is not None:
+            self._recovery_deferred = True
             log.warning("%s: the in-flight work a restart left is left as it is until then", why)
             return {"deferred": 1}
+        counts = self._recover()
+        # Only once it is done: a deferred recovery that fails (the ledger or the API not
+        # answering) is tried again at the next cycle, as a failed one at a new term is.
+        self._recovery_deferred = False
+        return counts
+
+    def _recover(self) -> dict[str, int]:
         counts = {"reconciled": 0, "resumed": 0, "failed": 0, "settled": 0, "asked": 0}
         counts["reconciled"] = len(self.executor.reconcile())
         counts["settled"] = self._settle_finished()
@@ -1704,7 +1719,14 @@ class RemediationEngine:
         A drain under way is one too: each cycle runs its next round (evictions a
         PodDisruptionBudget refused are asked again, evicted pods looked for), and once
         it is done or its timeout has passed the execution goes on to verification.
+        So is an undo whose write the API did not answer (left ``undoing``): written
+        again unless the target no longer holds Autonomic's values, which means it was.
         While paused, none of this: the pause holds them where they are."""
+        if self.paused() is None:
+            # An undo the API did not answer (``Executor.undo``: "unsettled"): written, or
+            # not, the cluster says now; not left for the next restart's reconcile.
+            for intent in self.ledger.intents(status=["undoing"]):
+                self.executor.settle_undo(intent)  # still "undoing" while the API is away
         for execution in self.ledger.executions(["running"]):
             key = execution["key"]
             pending = [i for i in self.ledger.intents(execution_key=key) if i.status == "pending"]

@@ -41,6 +41,8 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
 
 
 def undo(args: argparse.Namespace) -> int:
+    from agent.cli.pause_cmd import _config_pause
+    from agent.pause import active_pause
     from agent.undo import UNDO_WORDS, request  # the ledger and its driver: here, not at start
 
     ledger = ledger_from(args)
@@ -48,7 +50,11 @@ def undo(args: argparse.Namespace) -> int:
         record = one_decision(ledger, args.id)
         actor = args.actor or f"cli:{getpass.getuser()}"
         reason = (args.reason or "").strip() or None
-        plan = request(ledger, record, actor=actor, reason=reason, at=time.time())
+        now = time.time()
+        plan = request(ledger, record, actor=actor, reason=reason, at=now)
+        held = active_pause(ledger, now)
+        config = _config_pause(ledger)
+        paused = held.describe() if held is not None else config and f"paused ({config})"
     finally:
         ledger.close()
     steps = "; then ".join(
@@ -62,4 +68,9 @@ def undo(args: argparse.Namespace) -> int:
         f"changed {record.subject} since; `autonomic explain {record.id[:12]}` tells how it "
         "went"
     )
+    if paused is not None:
+        print(
+            f"note: Autonomic is {paused}. The undo waits, requested, and is carried out at "
+            "the first cycle after the pause ends"
+        )
     return 0

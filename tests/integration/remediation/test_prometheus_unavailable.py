@@ -202,3 +202,10 @@ def test_a_verification_prometheus_never_answered_says_so(rig: KubeRig) -> None:
     ), why
     assert f"could not be read: cannot connect to Prometheus at {url}" in why
     assert "no data" not in why
+    # Undone and escalated all the same, but an outage is no verdict on the runbook: its
+    # track record does not count it wrong.
+    (outcome,) = [
+        f["outcome"] for f in rig.ledger.feedback_for(decision.id) if f["kind"] == "verification"
+    ]
+    assert outcome == "inconclusive"
+    assert rig.ledger.get_decision(decision.id).status in ("undone", "failed")  # type: ignore[union-attr]

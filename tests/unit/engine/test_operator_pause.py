@@ -174,3 +174,33 @@ def test_bad_pause_input_is_refused_before_the_ledger_is_touched(
     assert read_pause(rig(tmp_path).ledger)[0].pause is None
     code, out = _cli(tmp_path, capsys, "resume")
     assert code == 0 and "nothing to resume" in out
+
+
+def test_a_deferred_recovery_that_fails_after_the_pause_is_tried_again(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from agent.errors import TransientError
+
+    r = _crashlooping(tmp_path)
+    _cli(tmp_path, capsys, "pause")
+    r = restarted(r)
+    calls: list[str] = []
+    real = r.executor.reconcile
+
+    def reconcile() -> list[object]:
+        calls.append("x")
+        if len(calls) == 1:  # the ledger does not answer the first time
+            raise TransientError("the ledger did not answer", reason="LedgerUnavailable")
+        return list(real())
+
+    monkeypatch.setattr(r.executor, "reconcile", reconcile)
+    assert r.engine.recover() == {"deferred": 1}
+    _cli(tmp_path, capsys, "resume")
+    r.clock.advance(15)
+    with pytest.raises(TransientError):
+        r.engine.cycle()
+    assert calls == ["x"]
+    _cycles(r, 0.5)  # the next cycle recovers: the failed try did not drop it
+    assert calls == ["x", "x"]
+    _cycles(r, 0.5)
+    assert calls == ["x", "x"]  # once done, not again

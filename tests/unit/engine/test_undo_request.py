@@ -188,10 +188,59 @@ def test_an_undo_the_api_did_not_answer_is_tried_again_next_cycle(
     r.run(30)
     waiting = r.ledger.get_decision(decision.id)
     assert waiting is not None and waiting.status == "undo-requested"
-    assert [i.status for i in r.ledger.intents()] == ["applied"]
+    # not known whether it was written: in flight, as after a crash, not "applied"
+    assert [i.status for i in r.ledger.intents()] == ["undoing"]
     assert "undo" not in [k for k, _, _ in _kinds(r, decision)]
     monkeypatch.setattr(r.sim, "undo", undo)
     r.run(30)
     assert _undo_writes(r) == ["undo:rollback"]
     done = r.ledger.get_decision(decision.id)
     assert done is not None and done.status == "undone"
+
+
+def test_an_undo_that_landed_though_the_api_did_not_answer_is_undone_not_refused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The undo's write reaches the cluster, its answer does not (a timeout). Asked
+    again, the writer finds Autonomic's values gone and refuses, as the Kubernetes
+    adapter does (``ChangedSinceWrite``): that is the undo itself, not someone else."""
+    from agent.errors import PermanentError
+
+    r, decision = _verified_rollback(tmp_path)
+    request(r.ledger, decision, actor="alice", reason=None, at=r.clock.now())
+    undo = r.sim.undo
+    calls: list[str] = []
+
+    def lost_answer(operation: object, before: dict[str, object]) -> object:
+        calls.append("undo")
+        if r.sim.workloads[WEB].template.image != "shop/web:1":  # not what Autonomic wrote
+            raise PermanentError("not undoing: changed since", reason="ChangedSinceWrite")
+        result = undo(operation, before)  # type: ignore[arg-type]
+        if len(calls) == 1:
+            raise TransientError("the API server did not answer", reason="ApiUnavailable")
+        return result
+
+    monkeypatch.setattr(r.sim, "undo", lost_answer)
+    r.run(30)
+    assert r.sim.workloads[WEB].template.image == "shop/web:2"  # it did land
+    r.run(60)
+    assert _undo_writes(r) == ["undo:rollback"]  # written once
+    (intent,) = r.ledger.intents()
+    assert intent.status == "undone"
+    done = r.ledger.get_decision(decision.id)
+    assert done is not None and done.status == "undone"
+    assert [o for k, o, _ in _kinds(r, decision) if k == "undo"] == ["undone"]
+
+
+def test_an_undo_asked_while_paused_says_it_waits_for_the_pause_to_end(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from agent.pause import pause
+
+    r, decision = _verified_rollback(tmp_path)
+    pause(r.ledger, by="carol", reason="hands off shop", now=r.clock.now())
+    capsys.readouterr()
+    assert _cli(r, tmp_path, decision.id[:8], "--as", "alice") == 0
+    out = capsys.readouterr().out
+    assert "note: Autonomic is paused by carol at " in out
+    assert "until resumed: hands off shop. The undo waits, requested" in out
