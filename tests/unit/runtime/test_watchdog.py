@@ -213,3 +213,42 @@ def test_bounds_default_to_three_periods_with_a_floor() -> None:
     assert Job("scaling", 60.0, noop, stuck_after=900.0).bound == 900.0
     assert Job("remediation", 30.0, noop, leader_only=False).watched is False
     assert Job("remediation", 30.0, noop, leader_only=False, acts=True).watched is True
+
+
+def test_a_first_run_of_a_new_term_has_the_longer_bound() -> None:
+    """A lease lost and won back between two runs is a new term: its first job recovers
+    the in-flight work again and the anomaly loop catches up again, so the first run in
+    it gets ``first_run_bound`` too, not the bound of a later run in the same term."""
+    started, release = threading.Event(), threading.Event()
+    bound, first = 0.2, 1.2
+    gate, terms, runs = Gate(True), [1], [0]
+    gate.term = lambda: terms[0]  # type: ignore[method-assign]
+    runtime = Runtime(
+        [Job("anomaly", 0.1, _blocked(started, release, after=2), jitter=0, stuck_after=bound)],
+        metrics=Metrics(),
+        gate=gate,
+        server=None,
+        ready=lambda: (True, "ok"),
+        plan=ShutdownPlan().scaled(1.0),
+        first_run_bound=first,
+    )
+    run_job = runtime._run_job
+
+    def counted(job: Job) -> None:
+        runs[0] += 1
+        if runs[0] == 3:  # two quick runs in term 1, then the lease lost and won back
+            terms[0] = 2
+        run_job(job)
+
+    runtime._run_job = counted  # type: ignore[method-assign]
+    runtime.start()
+    try:
+        assert started.wait(5)
+        time.sleep(bound + 0.5)
+        assert not runtime.stopping.is_set(), "a new term's first run held to a later bound"
+        assert _until(runtime.stopping.is_set, first + 1.0)
+    finally:
+        release.set()
+        runtime.stop()
+    assert runs[0] == 3
+    assert "anomaly has run for" in str(runtime.failure)
