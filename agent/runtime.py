@@ -443,8 +443,16 @@ class Runtime:
 
     # -------------------------------------------------------------- watchdog
     def _watch(self, every: float) -> None:
+        failing = False
         while not self.stopping.wait(every):
-            self.check_stuck()
+            try:
+                self.check_stuck()
+            except Exception:  # a watchdog that died would leave nothing watched, unsaid
+                if not failing:
+                    log.exception("watchdog: could not look at the running jobs; trying again")
+                failing = True
+            else:
+                failing = False
 
     def check_stuck(self) -> bool:
         """Whether a job that acts has run past its bound while this replica leads; if so,

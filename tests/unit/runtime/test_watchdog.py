@@ -252,3 +252,40 @@ def test_a_first_run_of_a_new_term_has_the_longer_bound() -> None:
         runtime.stop()
     assert runs[0] == 3
     assert "anomaly has run for" in str(runtime.failure)
+
+
+def test_the_watchdog_goes_on_watching_after_a_look_fails(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A look that raises (the gate's check, a thread's stack) is logged, and the next
+    look is made: a watchdog thread that died would leave a stuck leader holding the
+    lease, with nothing said."""
+    started, release = threading.Event(), threading.Event()
+    runtime = Runtime(
+        [Job("remediation", 0.1, _blocked(started, release, after=1), jitter=0, stuck_after=0.2)],
+        metrics=Metrics(),
+        gate=Gate(True),
+        server=None,
+        ready=lambda: (True, "ok"),
+        plan=ShutdownPlan().scaled(1.0),
+    )
+    check, looks = runtime.check_stuck, [0]
+
+    def first_look_fails() -> bool:
+        looks[0] += 1
+        if looks[0] == 1:
+            raise RuntimeError("the gate could not be read")
+        return check()
+
+    runtime.check_stuck = first_look_fails  # type: ignore[method-assign]
+    caplog.set_level("INFO", logger="autonomic")
+    runtime.start()
+    try:
+        assert started.wait(5)
+        assert _until(runtime.stopping.is_set, 2.0), "the watchdog stopped watching"
+    finally:
+        release.set()
+        runtime.stop()
+    assert isinstance(runtime.failure, StuckJobError)
+    said = [r for r in caplog.records if "could not look at the running jobs" in r.getMessage()]
+    assert len(said) == 1 and said[0].exc_info is not None
