@@ -328,6 +328,8 @@ class Daemon:
     # no job started, until it is.
     ledger_connector: LedgerConnector | None = None
     _ledger_check: LedgerCheck | None = None  # readiness's read of the ledger, bounded
+    # Made once: two probes at once (the kubelet's, a scrape's) must share its one read.
+    _ledger_check_made: threading.Lock = field(default_factory=threading.Lock)
     # A person's pause (``autonomic pause``): read at each remediation cycle, on every
     # replica, for ``autonomic_paused`` and readiness; said by the leader.
     pause_watch: PauseWatch | None = None
@@ -495,8 +497,9 @@ class Daemon:
         connecting = self.ledger_connector.waiting() if self.ledger_connector else None
         if connecting:
             return False, connecting
-        if self._ledger_check is None:
-            self._ledger_check = LedgerCheck(self.ledger)
+        with self._ledger_check_made:
+            if self._ledger_check is None:
+                self._ledger_check = LedgerCheck(self.ledger)
         unanswered = self._ledger_check.why_not()
         if unanswered:
             return False, unanswered

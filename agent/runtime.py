@@ -66,12 +66,12 @@ SHUTDOWN_MARGIN = 5.0
 # own, ``stuck_after``). The floor is far above a steady cycle (benchmarks/
 # cycle_RESULTS.md, 10,000 workloads: anomaly 2.6 s, scaling 2.2 s, remediation 1.7 s)
 # and leaves room for slow API calls (each gives up after 5 s connecting, 30 s
-# unanswered). A job's first run since this replica began to lead does the heavy work
-# (recovering in-flight work, restoring the anomaly detectors and reading the points
-# missed while down, the scaling loop's first fit of every workload: 72 s for the three
-# at 1,000 workloads on PostgreSQL, so about 12 min at 10,000 if it grows in
-# proportion): it is stuck only past FIRST_RUN_BOUND. A bound too short would restart
-# the replica in the middle of that work, again and again.
+# unanswered). A job's first run in a leadership term (since this replica began to lead,
+# or won the lease back) does the heavy work (recovering in-flight work, restoring the
+# anomaly detectors and reading the points missed while down, the scaling loop's first
+# fit of every workload: 72 s for the three at 1,000 workloads on PostgreSQL, so about
+# 12 min at 10,000 if it grows in proportion): it is stuck only past FIRST_RUN_BOUND.
+# A bound too short would restart the replica in the middle of that work, again and again.
 STUCK_FLOOR = 300.0
 STUCK_PERIODS = 3
 FIRST_RUN_BOUND = 1800.0
@@ -264,7 +264,7 @@ class Runtime:
         # A job's first run since this replica began to lead is stuck only past this (or
         # its own bound, if longer).
         self.first_run_bound = first_run_bound
-        self._led: dict[str, bool] = {}  # whether each job's last run began while leading
+        self._led: dict[str, int | None] = {}  # the term each job's last run began in
         self._first: set[str] = set()  # running jobs on their first run since leading
         self._stuck: str | None = None  # why the watchdog stopped the runtime
         self._skipping: dict[str, int] = {}  # runs skipped since each running job began
@@ -378,12 +378,16 @@ class Runtime:
 
     def _run_job(self, job: Job) -> None:
         self._threads[job.name] = threading.get_ident()
-        leading = self.gate.is_leader()
-        if not self._led.get(job.name, False):
+        # The leadership term this run begins in (None: not leading). A run is the first
+        # since leading when the last one began in no term or in another: a lease lost
+        # and won back between two runs begins a new term, whose first job recovers the
+        # in-flight work again (``Daemon.leading``) and the anomaly loop catches up again.
+        term = self.gate.term() if self.gate.is_leader() else None  # term after is_leader
+        if term is None or self._led.get(job.name) != term:
             self._first.add(job.name)
         else:
             self._first.discard(job.name)
-        self._led[job.name] = leading
+        self._led[job.name] = term
         began = self._running[job.name] = time.monotonic()
         try:
             outcome = run_job(job, self.metrics, self.gate, self.stopping)
@@ -439,8 +443,16 @@ class Runtime:
 
     # -------------------------------------------------------------- watchdog
     def _watch(self, every: float) -> None:
+        failing = False
         while not self.stopping.wait(every):
-            self.check_stuck()
+            try:
+                self.check_stuck()
+            except Exception:  # a watchdog that died would leave nothing watched, unsaid
+                if not failing:
+                    log.exception("watchdog: could not look at the running jobs; trying again")
+                failing = True
+            else:
+                failing = False
 
     def check_stuck(self) -> bool:
         """Whether a job that acts has run past its bound while this replica leads; if so,

@@ -22,6 +22,9 @@ class Gate:
     def is_leader(self) -> bool:
         return self.leader
 
+    def term(self) -> int:
+        return 1
+
     def start(self) -> None:
         self.started = True
 

@@ -54,6 +54,9 @@ class Gate:
     def is_leader(self) -> bool:
         return True
 
+    def term(self) -> int:
+        return 1
+
     def start(self) -> None:
         return None
 

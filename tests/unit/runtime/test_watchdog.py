@@ -213,3 +213,79 @@ def test_bounds_default_to_three_periods_with_a_floor() -> None:
     assert Job("scaling", 60.0, noop, stuck_after=900.0).bound == 900.0
     assert Job("remediation", 30.0, noop, leader_only=False).watched is False
     assert Job("remediation", 30.0, noop, leader_only=False, acts=True).watched is True
+
+
+def test_a_first_run_of_a_new_term_has_the_longer_bound() -> None:
+    """A lease lost and won back between two runs is a new term: its first job recovers
+    the in-flight work again and the anomaly loop catches up again, so the first run in
+    it gets ``first_run_bound`` too, not the bound of a later run in the same term."""
+    started, release = threading.Event(), threading.Event()
+    bound, first = 0.2, 1.2
+    gate, terms, runs = Gate(True), [1], [0]
+    gate.term = lambda: terms[0]  # type: ignore[method-assign]
+    runtime = Runtime(
+        [Job("anomaly", 0.1, _blocked(started, release, after=2), jitter=0, stuck_after=bound)],
+        metrics=Metrics(),
+        gate=gate,
+        server=None,
+        ready=lambda: (True, "ok"),
+        plan=ShutdownPlan().scaled(1.0),
+        first_run_bound=first,
+    )
+    run_job = runtime._run_job
+
+    def counted(job: Job) -> None:
+        runs[0] += 1
+        if runs[0] == 3:  # two quick runs in term 1, then the lease lost and won back
+            terms[0] = 2
+        run_job(job)
+
+    runtime._run_job = counted  # type: ignore[method-assign]
+    runtime.start()
+    try:
+        assert started.wait(5)
+        time.sleep(bound + 0.5)
+        assert not runtime.stopping.is_set(), "a new term's first run held to a later bound"
+        assert _until(runtime.stopping.is_set, first + 1.0)
+    finally:
+        release.set()
+        runtime.stop()
+    assert runs[0] == 3
+    assert "anomaly has run for" in str(runtime.failure)
+
+
+def test_the_watchdog_goes_on_watching_after_a_look_fails(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A look that raises (the gate's check, a thread's stack) is logged, and the next
+    look is made: a watchdog thread that died would leave a stuck leader holding the
+    lease, with nothing said."""
+    started, release = threading.Event(), threading.Event()
+    runtime = Runtime(
+        [Job("remediation", 0.1, _blocked(started, release, after=1), jitter=0, stuck_after=0.2)],
+        metrics=Metrics(),
+        gate=Gate(True),
+        server=None,
+        ready=lambda: (True, "ok"),
+        plan=ShutdownPlan().scaled(1.0),
+    )
+    check, looks = runtime.check_stuck, [0]
+
+    def first_look_fails() -> bool:
+        looks[0] += 1
+        if looks[0] == 1:
+            raise RuntimeError("the gate could not be read")
+        return check()
+
+    runtime.check_stuck = first_look_fails  # type: ignore[method-assign]
+    caplog.set_level("INFO", logger="autonomic")
+    runtime.start()
+    try:
+        assert started.wait(5)
+        assert _until(runtime.stopping.is_set, 2.0), "the watchdog stopped watching"
+    finally:
+        release.set()
+        runtime.stop()
+    assert isinstance(runtime.failure, StuckJobError)
+    said = [r for r in caplog.records if "could not look at the running jobs" in r.getMessage()]
+    assert len(said) == 1 and said[0].exc_info is not None
