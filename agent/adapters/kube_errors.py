@@ -227,5 +227,12 @@ def call_with_retries(
                     delay=error.delay,
                     reason=error.reason,
                 )
-            raise error from exc
+            # ``error`` is dropped from this frame as it leaves: the frame is in the
+            # error's traceback, and holding it would make a cycle (the error, the
+            # client's exception, its connection and frames) that only the cyclic
+            # collector frees, after every failed call.
+            try:
+                raise error from exc
+            finally:
+                del error
     raise AssertionError("unreachable")  # pragma: no cover

@@ -257,8 +257,15 @@ class PrometheusReader:
                 self._abandoned.append(thread)
             raise requests.Timeout(f"no whole answer within {self.timeout:g} s")
         if "error" in box:
-            raise box["error"]
-        return box["value"]
+            # Taken out of the box before it is raised: the error's traceback holds this
+            # frame and the worker's, which hold the box; left in it, each failed request
+            # (its connection, socket and frames) would wait for the cyclic collector.
+            error = box.pop("error")
+            try:
+                raise error
+            finally:
+                del error
+        return box.pop("value")
 
     def _call(self, fn: Any, query: str) -> Any:
         try:

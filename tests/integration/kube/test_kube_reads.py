@@ -3,7 +3,9 @@ and the mapping of API errors to Autonomic's error families."""
 
 from __future__ import annotations
 
+import gc
 import time
+import weakref
 from typing import Any
 
 import pytest
@@ -200,6 +202,31 @@ def test_persistent_transient_errors_become_transient_error(
     assert expected in str(failed.value) and "gave up after 3 attempts" in str(failed.value)
     assert len(sleeps) == 2  # bounded: attempts - 1 backoffs
     assert stored_replicas(fake) == 3
+
+
+@pytest.mark.parametrize("fault", [{"status": 500}, {"drop": True}])
+def test_a_failed_call_is_freed_without_the_cyclic_collector(
+    fake: FakeApiServer, cluster: KubernetesCluster, shop: Any, sleeps: list[float],
+    fault: dict[str, Any],
+) -> None:  # fmt: skip
+    """The error of a call that gave up (and the client's exception it was raised from)
+    is freed as soon as the caller lets go of it, not left in a reference cycle until
+    the cyclic garbage collector runs: while the API server fails, every call does. (A
+    dropped connection's urllib3 exception makes a cycle of its own, in urllib3.)"""
+    fake.inject(r"/deployments/web/scale$", times=10, **fault)
+    gc.collect()
+    gc.disable()
+    try:
+        with pytest.raises(TransientError) as failed:
+            cluster.apply(Scale(WEB, 4))
+        error, cause = weakref.ref(failed.value), weakref.ref(failed.value.__cause__)
+        assert error() is not None and cause() is not None
+        del failed
+        assert error() is None, "the error lives on in a reference cycle"
+        if "status" in fault:
+            assert cause() is None, "the client's exception lives on in a reference cycle"
+    finally:
+        gc.enable()
 
 
 def test_timeouts_become_transient_error(fake: FakeApiServer, api_client: Any, shop: Any):

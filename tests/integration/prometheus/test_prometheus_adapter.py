@@ -7,10 +7,12 @@ server starts; live samples arrive by remote write.
 from __future__ import annotations
 
 import contextlib
+import gc
 import http.server
 import math
 import threading
 import time
+import weakref
 from collections.abc import Iterator
 
 import numpy as np
@@ -211,6 +213,24 @@ def test_connection_refused_is_transient() -> None:
     reader = PrometheusReader(f"http://127.0.0.1:{free_port()}", timeout=1)
     with pytest.raises(TransientError, match="cannot connect"):
         reader.instant("up", time.time())
+
+
+def test_a_failed_request_is_freed_without_the_cyclic_collector() -> None:
+    """A failed request's error (with its connection, socket and frames) is freed as soon
+    as the caller lets go of it, not left in a reference cycle until the cyclic garbage
+    collector runs: a daemon whose Prometheus is down fails a request every few seconds."""
+    reader = PrometheusReader(f"http://127.0.0.1:{free_port()}", timeout=1)
+    gc.collect()
+    gc.disable()
+    try:
+        with pytest.raises(TransientError, match="cannot connect") as caught:
+            reader.instant("up", time.time())
+        cause = weakref.ref(caught.value.__cause__)
+        assert cause() is not None
+        del caught
+        assert cause() is None, "the failed request's error lives on in a reference cycle"
+    finally:
+        gc.enable()
 
 
 class _Answers(http.server.BaseHTTPRequestHandler):
