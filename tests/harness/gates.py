@@ -35,3 +35,25 @@ class SwitchGate:
 
     def stop(self) -> None:
         return None
+
+
+class RecordingGate:
+    """A gate that is or is not the leader (term 1) and records that the runtime started
+    and stopped it; stopping gives the lease up, as the real gate does."""
+
+    def __init__(self, leader: bool) -> None:
+        self.leader = leader
+        self.started = self.stopped = False
+
+    def is_leader(self) -> bool:
+        return self.leader
+
+    def term(self) -> int:
+        return 1
+
+    def start(self) -> None:
+        self.started = True
+
+    def stop(self) -> None:
+        self.stopped = True
+        self.leader = False

@@ -12,33 +12,16 @@ from agent.errors import PermanentError, TransientError
 from agent.observability import Metrics
 from agent.runtime import AlwaysLeader, Job, Runtime, run_job
 from agent.server import HttpServer, Request, json_response
-
-
-class Gate:
-    def __init__(self, leader: bool) -> None:
-        self.leader = leader
-        self.started = self.stopped = False
-
-    def is_leader(self) -> bool:
-        return self.leader
-
-    def term(self) -> int:
-        return 1
-
-    def start(self) -> None:
-        self.started = True
-
-    def stop(self) -> None:
-        self.stopped = True
+from tests.harness.gates import RecordingGate
 
 
 def test_run_job_gates_on_leadership_and_contains_errors() -> None:
     metrics, stopping, calls = Metrics(), threading.Event(), []
     job = Job("scaling", 60, lambda: calls.append(1))
-    assert run_job(job, metrics, Gate(False), stopping) == "not-leader" and calls == []
-    assert run_job(job, metrics, Gate(True), stopping) == "ok" and calls == [1]
+    assert run_job(job, metrics, RecordingGate(False), stopping) == "not-leader" and calls == []
+    assert run_job(job, metrics, RecordingGate(True), stopping) == "ok" and calls == [1]
     observer = Job("observe", 60, lambda: calls.append(2), leader_only=False)
-    assert run_job(observer, metrics, Gate(False), stopping) == "ok"
+    assert run_job(observer, metrics, RecordingGate(False), stopping) == "ok"
 
     def transient() -> None:
         raise TransientError("prometheus down", reason="PrometheusDown")
@@ -49,12 +32,16 @@ def test_run_job_gates_on_leadership_and_contains_errors() -> None:
     def bug() -> None:
         raise ZeroDivisionError
 
-    assert run_job(Job("t", 1, transient), metrics, Gate(True), stopping) == "transient-error"
-    assert run_job(Job("p", 1, permanent), metrics, Gate(True), stopping) == "permanent-error"
-    assert run_job(Job("b", 1, bug), metrics, Gate(True), stopping) == "error"
+    assert (
+        run_job(Job("t", 1, transient), metrics, RecordingGate(True), stopping) == "transient-error"
+    )
+    assert (
+        run_job(Job("p", 1, permanent), metrics, RecordingGate(True), stopping) == "permanent-error"
+    )
+    assert run_job(Job("b", 1, bug), metrics, RecordingGate(True), stopping) == "error"
     assert metrics.errors.labels(kind="PrometheusDown")._value.get() == 1
     stopping.set()
-    assert run_job(job, metrics, Gate(True), stopping) == "stopping"
+    assert run_job(job, metrics, RecordingGate(True), stopping) == "stopping"
 
 
 def test_a_job_that_failed_and_runs_cleanly_again_says_so_once(
@@ -71,7 +58,7 @@ def test_a_job_that_failed_and_runs_cleanly_again_says_so_once(
 
     job = Job("anomaly", 60, flaky)
     runtime = Runtime(
-        [job], metrics=Metrics(), gate=Gate(True), server=None, ready=lambda: (True, "")
+        [job], metrics=Metrics(), gate=RecordingGate(True), server=None, ready=lambda: (True, "")
     )
     caplog.set_level("INFO", logger="autonomic")
     for _ in range(5):
@@ -93,7 +80,7 @@ def _get(url: str) -> tuple[int, bytes]:
 def test_probes_metrics_and_graceful_stop() -> None:
     server = HttpServer("127.0.0.1", 0)
     ran = threading.Event()
-    gate = Gate(True)
+    gate = RecordingGate(True)
     stopped_hook: list[str] = []
     runtime = Runtime(
         [Job("tick", 0.2, ran.set, jitter=0)],
@@ -184,7 +171,7 @@ def test_metrics_report_readiness_without_a_probe() -> None:
     runtime = Runtime(
         [],
         metrics=Metrics(),
-        gate=Gate(True),
+        gate=RecordingGate(True),
         server=server,
         ready=lambda: (state["ok"], "ledger open" if state["ok"] else "ledger away"),
     )
@@ -209,7 +196,7 @@ def test_the_lease_and_the_jobs_wait_for_prepare_while_the_probes_answer() -> No
     answer meanwhile, and neither the lease nor any job starts before it returns."""
     server = HttpServer("127.0.0.1", 0)
     ran, release, preparing = threading.Event(), threading.Event(), threading.Event()
-    gate = Gate(True)
+    gate = RecordingGate(True)
 
     def prepare(stopping: threading.Event) -> None:
         preparing.set()
@@ -244,7 +231,7 @@ def test_a_prepare_that_fails_stops_the_runtime_and_keeps_why() -> None:
     from agent.ledger import LedgerError
 
     closed: list[str] = []
-    gate = Gate(True)
+    gate = RecordingGate(True)
 
     def prepare(stopping: threading.Event) -> None:
         raise LedgerError("cannot open the ledger at postgresql+psycopg://u@db/x: no such database")
@@ -267,7 +254,7 @@ def test_a_prepare_that_fails_stops_the_runtime_and_keeps_why() -> None:
 def test_a_shutdown_while_preparing_starts_nothing_after() -> None:
     """SIGTERM while the ledger is still connecting: ``prepare`` is told to give up, and
     the lease and the jobs never start, even if it returns afterwards."""
-    gate, ran = Gate(True), threading.Event()
+    gate, ran = RecordingGate(True), threading.Event()
     entered, returned = threading.Event(), threading.Event()
 
     def prepare(stopping: threading.Event) -> None:
@@ -309,7 +296,7 @@ def test_a_run_that_outlasts_its_period_is_said_once_not_at_every_tick(
     runtime = Runtime(
         [Job("takeover", 0.2, slow, leader_only=False, jitter=0)],
         metrics=Metrics(),
-        gate=Gate(True),
+        gate=RecordingGate(True),
         server=None,
         ready=lambda: (True, ""),
     )
@@ -349,7 +336,7 @@ def test_every_job_is_scheduled_once_at_a_time_coalesced_with_jitter_and_runs() 
             Job("two-hourly", 7200.0, lambda: None),
         ],
         metrics=Metrics(),
-        gate=Gate(True),
+        gate=RecordingGate(True),
         server=None,
         ready=lambda: (True, ""),
     )

@@ -22,25 +22,7 @@ import pytest
 from agent.observability import Metrics
 from agent.runtime import STUCK_FLOOR, Job, Runtime, ShutdownPlan, StuckJobError
 from agent.server import HttpServer
-
-
-class Gate:
-    def __init__(self, leader: bool) -> None:
-        self.leader = leader
-        self.started = self.stopped = False
-
-    def is_leader(self) -> bool:
-        return self.leader
-
-    def term(self) -> int:
-        return 1
-
-    def start(self) -> None:
-        self.started = True
-
-    def stop(self) -> None:
-        self.stopped = True
-        self.leader = False
+from tests.harness.gates import RecordingGate
 
 
 def _get(url: str) -> tuple[int, dict[str, object]]:
@@ -80,7 +62,7 @@ def test_a_stuck_job_of_the_leader_shuts_the_replica_down_within_its_bound(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     started, release = threading.Event(), threading.Event()
-    server, gate, metrics = HttpServer("127.0.0.1", 0), Gate(True), Metrics()
+    server, gate, metrics = HttpServer("127.0.0.1", 0), RecordingGate(True), Metrics()
     bound = 0.5
     job = Job("scaling", 0.1, _blocked(started, release, after=1), jitter=0, stuck_after=bound)
     runtime = Runtime(
@@ -129,7 +111,7 @@ def test_a_first_run_since_leading_has_the_longer_bound() -> None:
     runtime = Runtime(
         [Job("anomaly", 0.1, _blocked(started, release), jitter=0, stuck_after=bound)],
         metrics=Metrics(),
-        gate=Gate(True),
+        gate=RecordingGate(True),
         server=None,
         ready=lambda: (True, "ok"),
         plan=ShutdownPlan().scaled(1.0),
@@ -154,7 +136,7 @@ def test_a_stuck_job_on_a_standby_restarts_nothing_until_it_leads() -> None:
     nothing another replica needs. Once the replica leads, an acting job still stuck is
     found at once; a job that does not act never restarts the replica."""
     acting, other, release = threading.Event(), threading.Event(), threading.Event()
-    gate, bound = Gate(False), 0.3
+    gate, bound = RecordingGate(False), 0.3
     jobs = [
         Job("remediation", 0.1, _blocked(acting, release), False, 0, acts=True, stuck_after=bound),
         Job("slack-approvers", 0.1, _blocked(other, release), False, 0, stuck_after=bound),
@@ -189,7 +171,7 @@ def test_a_job_that_does_not_act_never_restarts_the_leader() -> None:
     runtime = Runtime(
         [job],
         metrics=Metrics(),
-        gate=Gate(True),
+        gate=RecordingGate(True),
         server=None,
         ready=lambda: (True, ""),
         first_run_bound=0.1,
@@ -221,7 +203,7 @@ def test_a_first_run_of_a_new_term_has_the_longer_bound() -> None:
     it gets ``first_run_bound`` too, not the bound of a later run in the same term."""
     started, release = threading.Event(), threading.Event()
     bound, first = 0.2, 1.2
-    gate, terms, runs = Gate(True), [1], [0]
+    gate, terms, runs = RecordingGate(True), [1], [0]
     gate.term = lambda: terms[0]  # type: ignore[method-assign]
     runtime = Runtime(
         [Job("anomaly", 0.1, _blocked(started, release, after=2), jitter=0, stuck_after=bound)],
@@ -264,7 +246,7 @@ def test_the_watchdog_goes_on_watching_after_a_look_fails(
     runtime = Runtime(
         [Job("remediation", 0.1, _blocked(started, release, after=1), jitter=0, stuck_after=0.2)],
         metrics=Metrics(),
-        gate=Gate(True),
+        gate=RecordingGate(True),
         server=None,
         ready=lambda: (True, "ok"),
         plan=ShutdownPlan().scaled(1.0),
