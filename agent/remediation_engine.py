@@ -1719,8 +1719,10 @@ class RemediationEngine:
         A drain under way is one too: each cycle runs its next round (evictions a
         PodDisruptionBudget refused are asked again, evicted pods looked for), and once
         it is done or its timeout has passed the execution goes on to verification.
-        So is an undo whose write the API did not answer (left ``undoing``): written
-        again unless the target no longer holds Autonomic's values, which means it was.
+        So is an undo whose write the API did not answer and whose target could not be
+        read back then (left ``undoing``): read back now, ``undone`` if it holds what it
+        held before Autonomic's write, else written through the writer's compare-and-set,
+        which leaves a change someone made since in place.
         While paused, none of this: the pause holds them where they are."""
         if self.paused() is None:
             # An undo the API did not answer (``Executor.undo``: "unsettled"): written, or

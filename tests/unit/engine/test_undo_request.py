@@ -188,8 +188,9 @@ def test_an_undo_the_api_did_not_answer_is_tried_again_next_cycle(
     r.run(30)
     waiting = r.ledger.get_decision(decision.id)
     assert waiting is not None and waiting.status == "undo-requested"
-    # not known whether it was written: in flight, as after a crash, not "applied"
-    assert [i.status for i in r.ledger.intents()] == ["undoing"]
+    # read back: the Deployment still runs what Autonomic wrote, so the undo did not land
+    (intent,) = r.ledger.intents()
+    assert intent.status == "applied" and "undo_not_landed" in intent.result
     assert "undo" not in [k for k, _, _ in _kinds(r, decision)]
     monkeypatch.setattr(r.sim, "undo", undo)
     r.run(30)
@@ -230,6 +231,77 @@ def test_an_undo_that_landed_though_the_api_did_not_answer_is_undone_not_refused
     done = r.ledger.get_decision(decision.id)
     assert done is not None and done.status == "undone"
     assert [o for k, o, _ in _kinds(r, decision) if k == "undo"] == ["undone"]
+
+
+def test_a_timed_out_undo_that_landed_is_read_back_as_undone_at_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The write lands, its answer is lost: the target is read back in the same cycle
+    and the undo recorded as done, not written a second time."""
+    r, decision = _verified_rollback(tmp_path)
+    request(r.ledger, decision, actor="alice", reason=None, at=r.clock.now())
+    undo = r.sim.undo
+    calls: list[str] = []
+
+    def lost_answer(operation: object, before: dict[str, object]) -> object:
+        calls.append("undo")
+        undo(operation, before)  # type: ignore[arg-type]
+        raise TransientError("the API server did not answer", reason="ApiUnavailable")
+
+    monkeypatch.setattr(r.sim, "undo", lost_answer)
+    r.run(30)
+    assert calls == ["undo"]  # one attempt, read back, not retried
+    (intent,) = r.ledger.intents()
+    assert intent.status == "undone" and intent.result["read_back"] is True
+    assert "reads back as it was before Autonomic's write" in intent.result["summary"]
+    done = r.ledger.get_decision(decision.id)
+    assert done is not None and done.status == "undone"
+    r.run(60)
+    assert calls == ["undo"]
+
+
+def test_a_timed_out_undo_that_did_not_land_is_not_recorded_undone_over_a_persons_change(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The undo's write never reached the cluster, and the read-back cannot happen
+    either: the step stays in flight. Then a person ships their own release, which a
+    writer's compare-and-set refuses to overwrite (``ChangedSinceWrite``). That refusal
+    used to be taken for the undo having landed: the step and the decision recorded
+    undone, while the cluster runs the person's release, not the one undone to."""
+    from agent.errors import PermanentError
+
+    r, decision = _verified_rollback(tmp_path)
+    request(r.ledger, decision, actor="alice", reason=None, at=r.clock.now())
+    undo, snapshot = r.sim.undo, r.sim.snapshot
+
+    def away(*args: object, **kwargs: object) -> object:
+        raise TransientError("the API server did not answer", reason="ApiUnavailable")
+
+    def guarded(operation: object, before: dict[str, object]) -> object:
+        if r.sim.workloads[WEB].template.image != "shop/web:1":  # not what Autonomic wrote
+            raise PermanentError(
+                "not undoing on Deployment/shop/web: someone else has changed it since",
+                reason="ChangedSinceWrite",
+            )
+        return undo(operation, before)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(r.sim, "undo", away)
+    monkeypatch.setattr(r.sim, "snapshot", away)
+    r.run(30)
+    (intent,) = r.ledger.intents()
+    assert intent.status == "undoing"  # not known: neither written nor read
+    monkeypatch.setattr(r.sim, "snapshot", snapshot)
+    monkeypatch.setattr(r.sim, "undo", guarded)
+    r.sim.roll_out(WEB, "shop/web:3")  # a person's release, meanwhile
+    r.run(60)
+    assert r.sim.workloads[WEB].template.image == "shop/web:3"  # theirs, kept
+    (intent,) = r.ledger.intents()
+    assert intent.status == "applied"  # nothing was undone
+    assert "someone else has changed it since" in intent.result["undo_refused"]["why"]
+    fresh = r.ledger.get_decision(decision.id)
+    assert fresh is not None and fresh.status == "verified"
+    (refusal,) = [f for f in r.ledger.feedback_for(decision.id) if f["kind"] == "undo"]
+    assert refusal["outcome"] == "refused" and refusal["detail"]["undone"] == []
 
 
 def test_an_undo_asked_while_paused_says_it_waits_for_the_pause_to_end(
