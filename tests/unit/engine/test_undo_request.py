@@ -316,3 +316,87 @@ def test_an_undo_asked_while_paused_says_it_waits_for_the_pause_to_end(
     out = capsys.readouterr().out
     assert "note: Autonomic is paused by carol at " in out
     assert "until resumed: hands off shop. The undo waits, requested" in out
+
+
+def _undo_count(r: Rig, outcome: str) -> float:
+    value: float = r.decisions.metrics.undo_requests.labels(outcome=outcome)._value.get()
+    return value
+
+
+def test_an_undo_held_by_a_pause_past_its_deadline_expires_and_is_not_carried_out(
+    tmp_path: Path,
+) -> None:
+    """It used to wait, requested, for as long as the pause held, and then run: an undo
+    written hours later over a cluster nobody looked at with it in mind."""
+    from agent.pause import pause, resume
+
+    r, decision = _verified_rollback(tmp_path)
+    pause(r.ledger, by="carol", reason="hands off shop", now=r.clock.now())
+    request(r.ledger, decision, actor="alice", reason=None, at=r.clock.now(), ttl=600)
+    r.run(300)
+    assert r.ledger.get_decision(decision.id).status == "undo-requested"  # type: ignore[union-attr]
+    assert "it expires if not carried out by" in render(r.ledger, decision.id, now=r.clock.now())
+    r.run(330)  # past the deadline, still paused
+    assert _undo_writes(r) == []
+    fresh = r.ledger.get_decision(decision.id)
+    assert fresh is not None and fresh.status == "verified"
+    (expired,) = [f for f in r.ledger.feedback_for(decision.id) if f["kind"] == "undo"]
+    assert expired["outcome"] == "expired"
+    why = expired["detail"]["why"]
+    assert "requested by alice" in why and "safety.undoRequestTTL, 10 min" in why
+    assert "Autonomic is paused (paused by carol" in why
+    assert f"ask again: autonomic undo {decision.id[:12]}" in why
+    story = render(r.ledger, decision.id, now=r.clock.now())
+    assert "undo: expired (autonomic)" in story and "the undo alice requested expired" in story
+    assert _undo_count(r, "expired") == 1
+    resume(r.ledger, by="carol", now=r.clock.now())
+    r.run(120)
+    assert _undo_writes(r) == []  # not carried out late
+    assert r.sim.workloads[WEB].template.image == "shop/web:1"
+
+
+def test_an_undo_no_leader_ran_in_time_expires_when_a_leader_comes(tmp_path: Path) -> None:
+    r, decision = _verified_rollback(tmp_path)
+    request(r.ledger, decision, actor="alice", reason=None, at=r.clock.now())
+    r.clock.advance(3 * 3600)  # no replica led meanwhile
+    story = render(r.ledger, decision.id, now=r.clock.now())
+    assert "the next leader's cycle marks it expired and does not carry it out" in story
+    r.run(30)
+    assert _undo_writes(r) == []
+    fresh = r.ledger.get_decision(decision.id)
+    assert fresh is not None and fresh.status == "verified"
+    (expired,) = [f for f in r.ledger.feedback_for(decision.id) if f["kind"] == "undo"]
+    assert "safety.undoRequestTTL, 60 min" in expired["detail"]["why"]
+    assert "no leader carried it out in time" in expired["detail"]["why"]
+    # A new request after it expired is taken, with a new deadline.
+    request(r.ledger, fresh, actor="alice", reason=None, at=r.clock.now())
+    r.run(30)
+    assert _undo_writes(r) == ["undo:rollback"]
+    assert _undo_count(r, "expired") == 1 and _undo_count(r, "undone") == 1
+
+
+def test_each_settled_undo_is_counted_by_outcome(tmp_path: Path) -> None:
+    r, decision = _verified_rollback(tmp_path)
+    request(r.ledger, decision, actor="alice", reason=None, at=r.clock.now())
+    r.sim.roll_out(WEB, "shop/web:3")  # a person's release: refused
+    r.run(60)
+    assert _undo_count(r, "refused") == 1 and _undo_count(r, "undone") == 0
+    r.run(60)
+    assert _undo_count(r, "refused") == 1  # counted once, when it ended
+
+
+def test_the_command_says_when_the_undo_expires(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    r, decision = _verified_rollback(tmp_path)
+    config = tmp_path / "autonomic.yaml"
+    config.write_text(
+        f"ledger:\n  url: sqlite:///{tmp_path / 'ledger.sqlite'}\n"
+        "safety:\n  undoRequestTTL: 20m\n",
+        encoding="utf-8",
+    )
+    assert main(["undo", decision.id[:8], "--as", "alice", "--config", str(config)]) == 0
+    out = capsys.readouterr().out
+    assert "it expires and is not carried out" in out and "(safety.undoRequestTTL, 20 min)" in out
+    (asked,) = [f for f in r.ledger.feedback_for(decision.id) if f["kind"] == "undo-request"]
+    assert asked["detail"]["expires_at"] - asked["created_at"] == pytest.approx(1200, abs=2)
