@@ -391,8 +391,7 @@ def test_the_command_says_when_the_undo_expires(
     r, decision = _verified_rollback(tmp_path)
     config = tmp_path / "autonomic.yaml"
     config.write_text(
-        f"ledger:\n  url: sqlite:///{tmp_path / 'ledger.sqlite'}\n"
-        "safety:\n  undoRequestTTL: 20m\n",
+        f"ledger:\n  url: sqlite:///{tmp_path / 'ledger.sqlite'}\nsafety:\n  undoRequestTTL: 20m\n",
         encoding="utf-8",
     )
     assert main(["undo", decision.id[:8], "--as", "alice", "--config", str(config)]) == 0
@@ -400,3 +399,41 @@ def test_the_command_says_when_the_undo_expires(
     assert "it expires and is not carried out" in out and "(safety.undoRequestTTL, 20 min)" in out
     (asked,) = [f for f in r.ledger.feedback_for(decision.id) if f["kind"] == "undo-request"]
     assert asked["detail"]["expires_at"] - asked["created_at"] == pytest.approx(1200, abs=2)
+
+
+def test_the_leader_offers_the_undo_button_and_rewrites_its_message_with_the_outcome(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    r = rig(tmp_path)
+    offered: list[tuple[str, bool]] = []
+    progress_for = r.decisions.approvals.progress_for
+
+    def spy(decision_id: str, text: str, *, final: bool = False, offer_undo: bool = False) -> bool:
+        offered.append((text.split(":", maxsplit=1)[0], offer_undo))
+        return progress_for(decision_id, text, final=final, offer_undo=offer_undo)
+
+    monkeypatch.setattr(r.decisions.approvals, "progress_for", spy)
+    r.sim.add_workload(web(bad_images={"shop/web:2"}))
+    r.sim.roll_out(WEB, "shop/web:2")
+    r.run(15 * 60)
+    assert ("verified", True) in offered
+    (decision,) = [
+        d for d in r.ledger.decisions(kind="remediation") if d.decision_type.startswith(ROLLBACK)
+    ]
+    rewritten: list[tuple[str, str]] = []
+    monkeypatch.setattr(
+        r.decisions.approvals, "rewrite", lambda ref, text: rewritten.append((ref, text))
+    )
+    request(
+        r.ledger,
+        decision,
+        actor="U0ALICE",
+        reason=None,
+        at=r.clock.now(),
+        via="slack",
+        extra={"message_ref": "slack:C0OPS:1800000001.000002"},
+    )
+    r.run(30)
+    ((ref, text),) = rewritten
+    assert ref == "slack:C0OPS:1800000001.000002"
+    assert text.startswith("undone at U0ALICE's request: ")
