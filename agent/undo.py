@@ -18,6 +18,11 @@ step twice, and a crash in between is reconciled), the human-change guard
 since. The outcome is an ``undo`` feedback row (``undone``, ``partly-undone`` or
 ``refused``) and the status ``undone``, or the status it had when the undo was refused.
 
+A request also comes from Slack's Undo button (``SlackReceiver``), through ``request``
+with the same checks. Each has a deadline (``safety.undoRequestTTL``, recorded as
+``expires_at``): a leader that finds it later, nothing of it undone yet, marks it expired
+(an ``undo`` row, outcome ``expired``) instead of carrying it out.
+
 Refused at once, when the ledger can tell: a decision that is not a runbook's, a
 hand-off, one never carried out (or carried out as a dry run, or that wrote nothing),
 one still running or being verified, one that failed or was undone already, one whose
