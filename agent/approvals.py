@@ -24,7 +24,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 
-from agent.errors import AutonomicError
+from agent.errors import AutonomicError, PermanentError
 from agent.ledger import LATE_ANSWER_PREFIX, DecisionRecord, Feedback, Ledger, Question, is_hold
 from agent.verdicts import HINDSIGHT, judge
 
@@ -333,6 +333,19 @@ class FallbackChannel:
         except AutonomicError as exc:
             log.warning("could not post progress under %s in %s: %s", ref, self.name, exc)
             self.fallback.note(ref, text)
+
+    def offer_undo(self, ref: str, decision: DecisionRecord, text: str) -> str:
+        """``text`` with an Undo button in the thread of ``ref``, where the chat has one."""
+        offer = getattr(self.primary, "offer_undo", None)
+        if offer is None or not _in_chat(ref):
+            raise PermanentError(f"no Undo button under {ref}", reason="NotInChat")
+        return str(offer(ref, decision, text))
+
+    def rewrite(self, ref: str, text: str) -> None:
+        """Rewrite one of the chat's messages (an Undo button's) with ``text``."""
+        rewrite = getattr(self.primary, "rewrite", None)
+        if rewrite is not None and _in_chat(ref):
+            rewrite(ref, text)
 
     def announce(self, text: str) -> None:
         try:
@@ -785,23 +798,53 @@ class Approvals:
         )
         return ref
 
-    def progress_for(self, decision_id: str, text: str, *, final: bool = False) -> bool:
+    def progress_for(
+        self, decision_id: str, text: str, *, final: bool = False, offer_undo: bool = False
+    ) -> bool:
         """Progress of a decision wherever people saw it: in its question's thread (a
         ``final`` word also rewrites the question's message), else under its report.
-        False when the decision was neither asked nor reported."""
+        False when the decision was neither asked nor reported. ``offer_undo``: the line
+        comes with an Undo button where the chat has one (``autonomic undo`` from
+        Slack); where it cannot be posted so, the plain line is."""
         questions = self.ledger.questions_for([decision_id])
         if questions:
             question = questions[-1]
-            self.channel.thread(question, text)
+            ref = question.message_ref or ""
+            if not (offer_undo and self._offer_undo(ref, decision_id, text)):
+                self.channel.thread(question, text)
             if final:
                 self.channel.update(self._decision(decision_id), question, text)
             return True
         for row in reversed(self.ledger.feedback_for(decision_id)):
-            ref = (row.get("detail") or {}).get("ref")
-            if row["kind"] == "report" and isinstance(ref, str) and ref:
-                self.channel.note(ref, text)
+            reported = (row.get("detail") or {}).get("ref")
+            if row["kind"] == "report" and isinstance(reported, str) and reported:
+                if not (offer_undo and self._offer_undo(reported, decision_id, text)):
+                    self.channel.note(reported, text)
                 return True
         return False
+
+    def _offer_undo(self, ref: str, decision_id: str, text: str) -> bool:
+        """Post ``text`` with an Undo button under ``ref``; False where it cannot be."""
+        offer = getattr(self.channel, "offer_undo", None)
+        if offer is None or not _in_chat(ref):
+            return False
+        try:
+            offer(ref, self._decision(decision_id), text)
+        except AutonomicError as exc:
+            log.warning("could not offer an Undo button for %s: %s", decision_id, exc)
+            return False
+        return True
+
+    def rewrite(self, ref: str, text: str) -> None:
+        """Rewrite a chat message of ours (an Undo button's, with how the undo ended); a
+        chat failure is logged: the ledger holds the outcome."""
+        rewrite = getattr(self.channel, "rewrite", None)
+        if rewrite is None or not _in_chat(ref):
+            return
+        try:
+            rewrite(ref, text)
+        except AutonomicError as exc:
+            log.warning("could not rewrite %s: %s", ref, exc)
 
     # ------------------------------------------------------- after the answer
     def progress(self, question_id: str, text: str) -> None:

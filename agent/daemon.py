@@ -589,7 +589,12 @@ def build_daemon(
     else:
         gate = AlwaysLeader()
     approvals, receiver = build_approvals(
-        settings.slack, environ, ledger, clock=clock.now, cluster=settings.cluster.name
+        settings.slack,
+        environ,
+        ledger,
+        clock=clock.now,
+        cluster=settings.cluster.name,
+        undo_ttl=settings.safety.undo_request_ttl,
     )
     decisions = DecisionService(
         ledger, clock, settings.routing, mode=settings.mode, approvals=approvals, metrics=metrics
@@ -625,6 +630,7 @@ def build_daemon(
             storm_cooldown=settings.safety.storm_cooldown,
             target_cooldown=settings.safety.cooldown,
             approved_max_wait=settings.safety.approved_max_wait,
+            undo_request_ttl=settings.safety.undo_request_ttl,
             freeze_windows=settings.safety.freeze_windows,
             max_pods_disrupted_per_hour=settings.safety.max_pods_disrupted_per_hour,
             max_pods_disrupted_per_hour_per_namespace=(

@@ -656,13 +656,17 @@ class DecisionService:
             # a rejection was counted when it was answered.
             self.metrics.human_corrections.labels(decision_type=record.decision_type).inc()
 
-    def progress(self, decision_id: str, text: str, *, final: bool = False) -> None:
+    def progress(
+        self, decision_id: str, text: str, *, final: bool = False, offer_undo: bool = False
+    ) -> None:
         """Tell the people who saw a decision what became of it: in its question's
         thread (a ``final`` word also rewrites the question), or under the report of an
         action taken without asking; else only the log. A chat failure is logged: the
-        work it reports on has already happened."""
+        work it reports on has already happened. ``offer_undo``: with an Undo button."""
         try:
-            shown = self.approvals.progress_for(decision_id, text, final=final)
+            shown = self.approvals.progress_for(
+                decision_id, text, final=final, offer_undo=offer_undo
+            )
         except AutonomicError as exc:
             log.warning("could not post progress of %s: %s", decision_id, exc)
             return

@@ -261,17 +261,10 @@ class Executor:
             result = self.writer.undo(operation, intent.snapshot)
         except TransientError as exc:
             # The API not answering: the undo may or may not have reached the cluster (a
-            # timeout after the write). The intent stays "undoing", as after a crash, and
-            # ``settle_undo`` finds out later. Put back to "applied", a retry of an undo
-            # that did land would find Autonomic's values gone and refuse it
-            # (``ChangedSinceWrite``) as someone else's change, while it is undone.
+            # timeout after the write). Neither retried blindly nor called failed: the
+            # target is read back and what it holds is recorded (``_read_back_undo``).
             self._count_error(exc.reason)
-            return StepOutcome(
-                "unsettled",
-                f"undo not answered: {exc}; whether it happened is found out at the next cycle",
-                intent.id,
-                reason=exc.reason,
-            )
+            return self._read_back_undo(intent, operation, exc, reason_code, message)
         except PermanentError as exc:  # refused (``ChangedSinceWrite``, ``NotUndoable``...)
             self._count_error(exc.reason)
             self.ledger.finish_intent(
@@ -287,6 +280,62 @@ class Executor:
         )
         self._event(operation, reason_code, f"{message} ({result.summary})", warning=True)
         return StepOutcome("undone", result.summary, intent.id, result)
+
+    def _read_back_undo(
+        self,
+        intent: Intent,
+        operation: Operation,
+        exc: TransientError,
+        reason_code: str,
+        message: str,
+    ) -> StepOutcome:
+        """An undo whose write got no answer: read the target back and record what is
+        true. It holds again what it held before Autonomic's write: the undo landed
+        (``undone``). It holds something else (still Autonomic's values, or someone
+        else's): the undo did not land, the intent goes back to ``applied`` and a later
+        attempt goes through the writer's compare-and-set, which refuses to overwrite a
+        change made since. Not even a read comes back: the intent stays ``undoing`` (as
+        after a crash) and ``settle_undo`` reads again at the next cycle."""
+        try:
+            now = self.writer.snapshot(operation)
+        except TransientError as unread:
+            self._count_error(unread.reason)
+            return StepOutcome(
+                "unsettled",
+                f"undo not answered ({exc}), and {operation.target} could not be read back "
+                f"({unread}); whether it happened is found out at the next cycle",
+                intent.id,
+                reason=exc.reason,
+            )
+        except PermanentError as unread:
+            now = {"unreadable": str(unread)}
+        if _restored(intent.snapshot, now):
+            summary = (
+                f"undo not answered ({exc}), but {operation.target} reads back as it was "
+                "before Autonomic's write: the undo landed"
+            )
+            self.ledger.finish_intent(
+                intent.id,
+                "undone",
+                self.clock.now(),
+                {"summary": summary, "undo": True, "read_back": True},
+                expected=("undoing",),
+            )
+            self._event(operation, reason_code, f"{message} ({summary})", warning=True)
+            log.warning("undo of intent %s: %s", intent.id, summary)
+            return StepOutcome("undone", summary, intent.id)
+        applied = dict(intent.result or {})
+        applied["undo_not_landed"] = {"at": self.clock.now(), "error": str(exc)}
+        self.ledger.finish_intent(
+            intent.id, "applied", self.clock.now(), applied, expected=("undoing",)
+        )
+        return StepOutcome(
+            "unsettled",
+            f"undo not answered ({exc}); read back, {operation.target} does not hold what it "
+            "held before Autonomic's write, so the undo did not land: it is not undone",
+            intent.id,
+            reason=exc.reason,
+        )
 
     def reconcile(self) -> list[tuple[Intent, str]]:
         """Settle every intent left pending (a crash between intent and result)."""
@@ -503,20 +552,35 @@ class Executor:
             return self._settle_undo(intent)
 
     def _settle_undo(self, intent: Intent) -> str:
-        """An undo cut off by a crash: write it now unless the object no longer holds
-        our values, which (the undo being ours and in flight) means it was written."""
+        """An undo cut off by a crash, or whose write got no answer: the target is read
+        back first. Holding what it held before Autonomic's write, the undo landed
+        (``undone``). Otherwise it did not, and it is written now through the writer's
+        compare-and-set: while the target holds Autonomic's values it is undone; when it
+        holds someone else's (``ChangedSinceWrite``), their change is left in place and
+        the intent goes back to ``applied`` (not ``undone``: nothing was undone)."""
         operation = operation_from_dict(intent.operation)
         try:
-            result = self.writer.undo(operation, intent.snapshot)
+            now = self.writer.snapshot(operation)
+            result = (
+                None
+                if _restored(intent.snapshot, now)
+                else self.writer.undo(operation, intent.snapshot)
+            )
         except PermanentError as exc:
-            if exc.reason != "ChangedSinceWrite":
-                self.ledger.finish_intent(
-                    intent.id, "applied", self.clock.now(), intent.result, ("undoing",)
-                )
-                return "applied"
-            detail = {"undo": True, "reconciled": True, "note": f"written before a restart: {exc}"}
+            applied = dict(intent.result or {})
+            applied["undo_refused"] = {"at": self.clock.now(), "why": str(exc)}
+            self.ledger.finish_intent(intent.id, "applied", self.clock.now(), applied, ("undoing",))
+            log.warning("an interrupted undo of intent %s was not carried out: %s", intent.id, exc)
+            return "applied"
         except TransientError:
-            return "undoing"  # the next restart (or reconcile) tries again
+            return "undoing"  # the next cycle (or restart) reads again
+        if result is None:
+            detail = {
+                "summary": f"{operation.target} read back as before the write: the undo landed",
+                "undo": True,
+                "reconciled": True,
+                "read_back": True,
+            }
         else:
             detail = {"summary": result.summary, "undo": True, "reconciled": True}
         self.ledger.finish_intent(intent.id, "undone", self.clock.now(), detail, ("undoing",))
@@ -570,6 +634,24 @@ class Executor:
     def _count_error(self, reason: str) -> None:
         if self.metrics is not None:
             self.metrics.errors.labels(kind=reason).inc()
+
+
+# Fields of a snapshot that move with any rollout or any write, not with the undo: the
+# resourceVersion, a Deployment's revision numbers and the template it would roll back
+# to, a drain's list of pods.
+_NOT_RESTORED = frozenset(
+    {"resourceVersion", "revision", "target_revision", "target_template", "pods", "skipped"}
+)
+
+
+def _restored(before: Any, now: Any) -> bool:
+    """Whether the target read back holds again what it held before the write
+    (``before``, the intent's snapshot): the fields an undo puts back."""
+    if not isinstance(before, dict) or not isinstance(now, dict):
+        return False
+    keys = set(before) - _NOT_RESTORED
+    normal_before, normal_now = _normal(before), _normal(now)
+    return bool(keys) and all(normal_before.get(k) == normal_now.get(k) for k in keys)
 
 
 def _logging_as(decision_id: str | None) -> contextlib.AbstractContextManager[None]:

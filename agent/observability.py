@@ -220,6 +220,14 @@ class Metrics:
             ["decision_type"],
             registry=r,
         )
+        self.undo_requests = Counter(
+            "autonomic_undo_requests",
+            "People's requests to undo an action (autonomic undo, Slack's Undo button), "
+            "counted by the leader as each is settled: undone, partly-undone, refused or "
+            "expired.",
+            ["outcome"],
+            registry=r,
+        )
         self.answer_seconds = Histogram(
             "autonomic_answer_seconds",
             "Time from a question to its answer.",

@@ -38,7 +38,14 @@ from agent.ledger import HELD_PREFIX, DecisionRecord, Feedback, Ledger, is_hold
 from agent.observability import decision_context
 from agent.outcomes import RunbookOutcomes
 from agent.pause import Pause, active_pause
-from agent.undo import NOT_UNDOABLE, UNDO_REQUESTED, acted_since, latest_request
+from agent.undo import (
+    NOT_UNDOABLE,
+    UNDO_REQUESTED,
+    acted_since,
+    check_steps,
+    latest_request,
+    request_deadline,
+)
 from remediation.durations import format_duration
 from remediation.family import siblings
 from remediation.guards import (
@@ -371,6 +378,13 @@ def _progress_to_json(progress: VerificationProgress) -> dict[str, Any]:
         "message": progress.message,
         "next_check_at": max(progress.first_check_at, progress.acted_at),
     }
+
+
+def _why_late(paused: str | None) -> str:
+    """Why a requested undo was not carried out in time, as far as the leader can tell."""
+    if paused is not None:
+        return f"Autonomic is paused ({paused})"
+    return "no leader carried it out in time (none was running, or Autonomic was paused)"
 
 
 # ---------------------------------------------------------------------- engine
@@ -1471,7 +1485,12 @@ class RemediationEngine:
                 detail={"reason_code": progress.reason_code, "message": progress.message},
             )
             self._finish_guards(record, succeeded=True)
-            self._progress(record, f"verified: {progress.message}", final=True)
+            self._progress(
+                record,
+                f"verified: {progress.message}",
+                final=True,
+                offer_undo=check_steps(record, self.ledger.intents(execution_key=key)) is None,
+            )
             return "succeeded"
         if progress.status == "failed":
             # Prometheus not answering for the whole window says nothing about the action:
@@ -1589,6 +1608,11 @@ class RemediationEngine:
             return "waiting"
         applied = [i for i in intents if i.status == "applied"]
         undone = [f"step {i.step} undone" for i in intents if i.status == "undone"]
+        deadline = request_deadline(request, self.limits.undo_request_ttl)
+        requested_at = float(request.get("created_at") or 0.0)
+        started = any(i.status == "undone" and i.updated_at >= requested_at for i in intents)
+        if deadline is not None and self.clock.now() > deadline and not started:
+            return self._expire_undo(record, request, deadline, previous)
         target = _ref(record.proposal["target"])
         refused = self._undo_refusal(record, applied, target)
         if refused == "waiting":
@@ -1626,6 +1650,7 @@ class RemediationEngine:
         )
         if not self.ledger.transition(record.id, [UNDO_REQUESTED], status, now, feedback=[row]):
             return "raced"  # another replica settled it (its steps' intents say so)
+        self._count_undo(outcome)
         if undone:
             text = f"undone at {asked}: {'; '.join(undone)}"
             if refused:
@@ -1633,7 +1658,51 @@ class RemediationEngine:
         else:
             text = f"undo requested by {actor} refused: {refused}; it stays {previous}"
         self._progress(record, text, final=bool(undone))
+        self._settle_undo_message(request, text)
         return outcome
+
+    def _expire_undo(
+        self, record: DecisionRecord, request: dict[str, Any], deadline: float, previous: str
+    ) -> str:
+        """A request no leader carried out by its deadline (none ran, or remediation was
+        paused): marked expired, not carried out, and the decision back to the status it
+        had; the requester is told where they asked (``explain``, the Slack thread)."""
+        actor = str(request.get("actor") or "a person")
+        requested_at = float(request.get("created_at") or deadline)
+        now = self.clock.now()
+        why = (
+            f"the undo requested by {actor} at {to_utc_text(requested_at)} was not carried "
+            f"out by {to_utc_text(deadline)} (safety.undoRequestTTL, "
+            f"{(deadline - requested_at) / 60:.0f} min): "
+            + _why_late(self.paused())
+            + "; nothing was undone, and it is not carried out late. If it is still wanted, "
+            f"look at {record.subject} as it is now and ask again: autonomic undo {record.id[:12]}"
+        )
+        row = Feedback(
+            record.id,
+            "undo",
+            "expired",
+            "autonomic",
+            {"requested_by": actor, "undone": [], "why": why, "deadline": deadline},
+        )
+        if not self.ledger.transition(record.id, [UNDO_REQUESTED], previous, now, feedback=[row]):
+            return "raced"
+        self._count_undo("expired")
+        log.warning("decision %s: %s", record.id, why)
+        text = f"undo expired: {why}; it stays {previous}"
+        self._progress(record, text)
+        self._settle_undo_message(request, text)
+        return "expired"
+
+    def _count_undo(self, outcome: str) -> None:
+        self.decisions.metrics.undo_requests.labels(outcome=outcome).inc()
+
+    def _settle_undo_message(self, request: dict[str, Any], text: str) -> None:
+        """Rewrite the message whose Undo button made the request (Slack) with how it
+        ended; a request from the command line has none."""
+        ref = (request.get("detail") or {}).get("message_ref")
+        if isinstance(ref, str) and ref:
+            self.decisions.approvals.rewrite(ref, text)
 
     def _undo_refusal(
         self, record: DecisionRecord, applied: list[Any], target: ObjectRef
@@ -1719,8 +1788,10 @@ class RemediationEngine:
         A drain under way is one too: each cycle runs its next round (evictions a
         PodDisruptionBudget refused are asked again, evicted pods looked for), and once
         it is done or its timeout has passed the execution goes on to verification.
-        So is an undo whose write the API did not answer (left ``undoing``): written
-        again unless the target no longer holds Autonomic's values, which means it was.
+        So is an undo whose write the API did not answer and whose target could not be
+        read back then (left ``undoing``): read back now, ``undone`` if it holds what it
+        held before Autonomic's write, else written through the writer's compare-and-set,
+        which leaves a change someone made since in place.
         While paused, none of this: the pause holds them where they are."""
         if self.paused() is None:
             # An undo the API did not answer (``Executor.undo``: "unsettled"): written, or
@@ -1807,13 +1878,16 @@ class RemediationEngine:
         return settled
 
     # ---------------------------------------------------------------- helpers
-    def _progress(self, record: DecisionRecord, text: str, *, final: bool = False) -> None:
+    def _progress(
+        self, record: DecisionRecord, text: str, *, final: bool = False, offer_undo: bool = False
+    ) -> None:
         """Post ``text`` where people saw the decision (``DecisionService.progress``); a
         ``final`` word (verified, failed and undone, expired, superseded) also rewrites
         the question's message, so the channel shows how it ended without opening the
-        thread."""
+        thread. ``offer_undo``: with an Undo button (an action that verified and can be
+        undone), as ``autonomic undo`` from the chat."""
         with decision_context(record.id):
-            self.decisions.progress(record.id, text, final=final)
+            self.decisions.progress(record.id, text, final=final, offer_undo=offer_undo)
 
     def _finish_guards(self, record: DecisionRecord, *, succeeded: bool) -> None:
         rb = self.runbooks.get(record.proposal.get("runbook", ""))

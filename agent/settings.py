@@ -623,6 +623,9 @@ class SafetySettings(_Model):
     storm_threshold: int = Field(default=20, ge=1, alias="stormThreshold")
     storm_cooldown: Duration = Field(default=900.0, alias="stormCooldown")
     approved_max_wait: PositiveDuration = Field(default=3600.0, alias="approvedMaxWait")
+    # How long a person's undo (``autonomic undo``, Slack's Undo) waits for the leader
+    # before it expires and is not carried out (no leader running, or paused).
+    undo_request_ttl: PositiveDuration = Field(default=3600.0, alias="undoRequestTTL")
     # Pods disrupted (restarted, evicted, deleted, scaled away) in a sliding hour across
     # all runbooks, and in any one namespace; null: no limit (0 is refused: it would deny
     # every restart and drain while letting the rest through; pause does that plainly).
@@ -658,7 +661,7 @@ class SafetySettings(_Model):
     )
 
     _durations = _duration_fields("cooldown", "storm_cooldown")
-    _positive_durations = _positive_duration_fields("approved_max_wait")
+    _positive_durations = _positive_duration_fields("approved_max_wait", "undo_request_ttl")
 
     @field_validator("freeze_windows", mode="before")
     @classmethod

@@ -18,6 +18,11 @@ step twice, and a crash in between is reconciled), the human-change guard
 since. The outcome is an ``undo`` feedback row (``undone``, ``partly-undone`` or
 ``refused``) and the status ``undone``, or the status it had when the undo was refused.
 
+A request also comes from Slack's Undo button (``SlackReceiver``), through ``request``
+with the same checks. Each has a deadline (``safety.undoRequestTTL``, recorded as
+``expires_at``): a leader that finds it later, nothing of it undone yet, marks it expired
+(an ``undo`` row, outcome ``expired``) instead of carrying it out.
+
 Refused at once, when the ledger can tell: a decision that is not a runbook's, a
 hand-off, one never carried out (or carried out as a dry run, or that wrote nothing),
 one still running or being verified, one that failed or was undone already, one whose
@@ -36,6 +41,7 @@ from agent.errors import InputError
 from agent.ledger import DecisionRecord, Feedback, Intent, Ledger, is_hold
 
 __all__ = [
+    "DEFAULT_TTL",
     "NOT_UNDOABLE",
     "REQUEST_KIND",
     "UNDO_FROM",
@@ -43,9 +49,14 @@ __all__ = [
     "UNDO_WORDS",
     "latest_request",
     "request",
+    "request_deadline",
 ]
 
 UNDO_REQUESTED = "undo-requested"
+# How long a request waits for a leader to carry it out before it expires (the default of
+# ``safety.undoRequestTTL``): an undo carried out hours later, after a pause or with no
+# leader, would write over a cluster nobody is looking at with that request in mind.
+DEFAULT_TTL = 3600.0
 # The feedback kind of a request (outcome ``requested``); the leader's outcome is a row of
 # kind ``undo``.
 REQUEST_KIND = "undo-request"
@@ -186,10 +197,19 @@ def request(
     actor: str,
     reason: str | None,
     at: float,
+    ttl: float = DEFAULT_TTL,
+    via: str = "cli",
+    extra: Mapping[str, Any] | None = None,
 ) -> list[dict[str, Any]]:
     """Record a person's request to undo ``record``; return the undo plan (the steps to
     undo, last first). Raises ``InputError`` saying why when it cannot be undone, or when
-    an undo is already requested (the compare-and-set on the status lost)."""
+    an undo is already requested (the compare-and-set on the status lost).
+
+    The request expires ``ttl`` seconds after ``at`` (``safety.undoRequestTTL``): its
+    deadline is recorded with it (``expires_at``), and a leader that finds it later than
+    that (none ran, or remediation was paused) marks it expired instead of carrying it
+    out. ``via`` says where it came from (``cli``, ``slack``); ``extra`` is kept in the
+    request's detail (a Slack message to update with the outcome)."""
     why = _why_not(record)
     if why is not None:
         raise InputError(why)
@@ -208,7 +228,14 @@ def request(
             REQUEST_KIND,
             "requested",
             actor,
-            {"reason": reason, "via": "cli", "status_then": record.status, "plan": plan},
+            {
+                "reason": reason,
+                "via": via,
+                "status_then": record.status,
+                "plan": plan,
+                "expires_at": at + ttl,
+                **(extra or {}),
+            },
         )
     ]
     said = [
@@ -239,3 +266,16 @@ def latest_request(ledger: Ledger, decision_id: str) -> dict[str, Any] | None:
     """The newest undo request recorded on a decision, or None."""
     rows = [r for r in ledger.feedback_for(decision_id) if r["kind"] == REQUEST_KIND]
     return rows[-1] if rows else None
+
+
+def request_deadline(row: Mapping[str, Any] | None, ttl: float = DEFAULT_TTL) -> float | None:
+    """When a request recorded as ``row`` expires: its recorded ``expires_at``, or (a
+    request recorded before requests had a deadline) its time plus ``ttl``."""
+    if row is None:
+        return None
+    detail = row.get("detail") or {}
+    at = detail.get("expires_at")
+    if isinstance(at, (int, float)):
+        return float(at)
+    created = row.get("created_at")
+    return float(created) + ttl if isinstance(created, (int, float)) else None

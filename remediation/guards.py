@@ -98,6 +98,9 @@ class GlobalLimits:
     # An approved decision that guards have held back (paused, storm, hourly limit,
     # concurrency) this long no longer describes the moment it was approved for.
     approved_max_wait: float = 3600.0
+    # A person's request to undo an action that no leader carried out this long after it
+    # was made (none ran, or remediation was paused) expires instead of running late.
+    undo_request_ttl: float = 3600.0
     # Pods disrupted (restarted, evicted, deleted, scaled away) in a sliding hour, across
     # all runbooks, and in any one namespace; None: no limit.
     max_pods_disrupted_per_hour: int | None = 50

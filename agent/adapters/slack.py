@@ -44,6 +44,7 @@ from slack_sdk.socket_mode.request import SocketModeRequest
 from slack_sdk.socket_mode.response import SocketModeResponse
 
 from agent.adapters.slack_blocks import (
+    ACTION_UNDO,
     ANSWERS,
     HINDSIGHT_VERDICTS,
     escalation_blocks,
@@ -53,6 +54,8 @@ from agent.adapters.slack_blocks import (
     question_text,
     report_blocks,
     report_text,
+    slack_date,
+    undo_blocks,
     who_may_answer,
 )
 from agent.approvals import (
@@ -63,9 +66,11 @@ from agent.approvals import (
     FallbackChannel,
     LedgerOnlyChannel,
 )
-from agent.errors import ConfigError, PermanentError, TransientError
+from agent.errors import ConfigError, InputError, PermanentError, TransientError
 from agent.ledger import DecisionRecord, Ledger, Question
 from agent.settings import SlackSettings, resolve_secret
+from agent.undo import latest_request, request
+from remediation.windows import to_utc_text
 
 __all__ = [
     "Approvers",
@@ -90,6 +95,7 @@ MAX_BODY_BYTES = 1_048_576
 # client has already stopped reconnecting by then, so it does not listen again.
 SOCKET_CLOSE_WAIT = 8.0
 _QUESTION_ID = re.compile(r"^[0-9a-f]{32}$")
+DEFAULT_UNDO_TTL = 3600.0  # safety.undoRequestTTL's default (agent.undo.DEFAULT_TTL)
 _USER = re.compile(r"^[UW][A-Z0-9]{2,}$")
 _GROUP = re.compile(r"^S[A-Z0-9]{2,}$")
 # Slack's error codes that mean "try again", as opposed to "fix something".
@@ -488,6 +494,28 @@ class SlackChannel:
             raise PermanentError(f"{ref!r} is not a Slack message", reason="NotInSlack")
         self.api.post_message(where[0], escape(text), thread_ts=where[1])
 
+    def offer_undo(self, ref: str, decision: DecisionRecord, text: str) -> str:
+        """``text`` in the thread of ``ref`` (a question's or a report's message), with an
+        Undo button; returns the new message's reference."""
+        where = parse_ref(ref)
+        if where is None:
+            raise PermanentError(f"{ref!r} is not a Slack message", reason="NotInSlack")
+        sent = self.api.post_message(
+            where[0], escape(text), thread_ts=where[1], blocks=undo_blocks(decision, escape(text))
+        )
+        return f"{SLACK_REF}{sent['channel']}:{sent['ts']}"
+
+    def rewrite(self, ref: str, text: str, *, mrkdwn: str | None = None) -> None:
+        """Rewrite one of our messages (an Undo button's) with ``text``, no buttons;
+        ``mrkdwn``, when given, is shown instead, as written (mentions, dates)."""
+        where = parse_ref(ref)
+        if where is None:
+            raise PermanentError(f"{ref!r} is not a Slack message", reason="NotInSlack")
+        shown = escape(text) if mrkdwn is None else mrkdwn
+        self.api.update_message(
+            where[0], where[1], escape(text), blocks=undo_blocks(None, shown, offer=False)
+        )
+
     def announce(self, text: str) -> None:
         """A message to the channel about no decision (a pause of Autonomic, a resume)."""
         self.api.post_message(self.channel, escape(text), unfurl_links=False)
@@ -537,7 +565,21 @@ class VerdictClick:
     message_ts: str | None
 
 
-def parse_click(payload: Mapping[str, Any]) -> ButtonClick | VerdictClick | None:
+@dataclass(frozen=True)
+class UndoClick:
+    """A click on the Undo button under an action that verified."""
+
+    user_id: str
+    user_name: str
+    decision_id: str
+    channel_id: str | None
+    message_ts: str | None
+
+
+Click = ButtonClick | VerdictClick | UndoClick
+
+
+def parse_click(payload: Mapping[str, Any]) -> Click | None:
     """A ``block_actions`` payload -> the click; None for interactions that are not ours."""
     if payload.get("type") != "block_actions":
         return None
@@ -550,7 +592,8 @@ def parse_click(payload: Mapping[str, Any]) -> ButtonClick | VerdictClick | None
     action = actions[0]
     answer = ANSWERS.get(str(action.get("action_id")))
     verdict = HINDSIGHT_VERDICTS.get(str(action.get("action_id")))
-    if answer is None and verdict is None:
+    undo = str(action.get("action_id")) == ACTION_UNDO
+    if answer is None and verdict is None and not undo:
         return None
     question_id = action.get("value")
     if not isinstance(question_id, str) or not _QUESTION_ID.match(question_id):
@@ -567,6 +610,8 @@ def parse_click(payload: Mapping[str, Any]) -> ButtonClick | VerdictClick | None
     user_name = str(user.get("username") or user.get("name") or user_id)
     where = str(channel_id) if channel_id else None
     message_ts = str(container.get("message_ts")) if container.get("message_ts") else None
+    if undo:
+        return UndoClick(user_id, user_name, question_id, where, message_ts)
     if verdict is not None:
         return VerdictClick(user_id, user_name, question_id, verdict, where, message_ts)
     assert answer is not None
@@ -587,9 +632,11 @@ class SlackReceiver:
         app_token: SecretStr | None = None,
         socket_base_url: str | None = None,
         clock: Callable[[], float] = time.time,
+        undo_ttl: float = DEFAULT_UNDO_TTL,
     ) -> None:
         self.approvals = approvals
         self.approvers = approvers
+        self.undo_ttl = undo_ttl
         self.replay_window = replay_window
         self.channel = channel
         self.clock = clock
@@ -725,6 +772,8 @@ class SlackReceiver:
         if isinstance(click, VerdictClick):  # an escalation's: slack.approvers alone
             allowed, why = self.approvers.check(click.user_id, now)
             return self._verdict(click, allowed, why, now)
+        if isinstance(click, UndoClick):
+            return self._undo(click, now)
         lists = self.who_may_answer(click.question_id)
         allowed, why = self.approvers.check(click.user_id, now, lists)
         if not allowed:
@@ -795,7 +844,75 @@ class SlackReceiver:
             self.approvals.dispatcher.submit(note)
         return outcome
 
-    def _tell(self, click: ButtonClick | VerdictClick, text: str, mrkdwn: str = "") -> None:
+    def _undo(self, click: UndoClick, now: float) -> AnswerOutcome:
+        """The Undo button: the checks of ``autonomic undo`` (``agent.undo.request``: only
+        an undoable action, once, by compare-and-set on the decision's status), by
+        someone who may approve this decision's actions (the lists a question about it
+        must be answered from). Who pressed it is recorded with the request, and the
+        button's message says who and when, then (the leader's cycle) how it ended."""
+        ledger = self.approvals.ledger
+        record = ledger.get_decision(click.decision_id)
+        if record is None:
+            why = f"there is no decision {click.decision_id} in the ledger"
+            self._tell(click, f"You cannot undo this: {why}.")
+            return AnswerOutcome(False, "UnknownDecision", why)
+        lists = self.approvers.rule.lists(record.subject, record.evidence)
+        allowed, why = self.approvers.check(click.user_id, now, lists)
+        if not allowed:
+            self._tell(
+                click,
+                f"You cannot undo this action: {why}.",
+                f"Who may: {who_may_answer(lists)}.",
+            )
+            return AnswerOutcome(False, "NotApprover", why)
+        ref = (
+            f"{SLACK_REF}{click.channel_id}:{click.message_ts}"
+            if click.channel_id and click.message_ts
+            else None
+        )
+        try:
+            request(
+                ledger,
+                record,
+                actor=click.user_id,
+                reason=None,
+                at=now,
+                ttl=self.undo_ttl,
+                via="slack",
+                extra={"user_name": click.user_name, "message_ref": ref},
+            )
+        except InputError as exc:
+            asked = latest_request(ledger, record.id)
+            if (
+                asked is not None
+                and asked["actor"] == click.user_id
+                and (asked.get("detail") or {}).get("message_ref") == ref
+                and ledger.get_decision(record.id).status == "undo-requested"  # type: ignore[union-attr]
+            ):
+                return AnswerOutcome(False, "Duplicate", "you asked already")  # a retry
+            self._tell(click, f"Not undone: {exc}.")
+            return AnswerOutcome(False, "NotUndoable", str(exc))
+        log.info("Slack undo of decision %s requested by %s", record.id, click.user_id)
+        rest = (
+            "; the daemon's leader carries it out at its next remediation cycle, unless "
+            f"someone changed {record.subject} since. The decision is recorded as wrong."
+        )
+        text = f"Undo requested by {click.user_name} at {to_utc_text(now)}{rest}"
+        mrkdwn = f"Undo requested by <@{click.user_id}> at {slack_date(now)}{escape(rest)}"
+        channel = self.channel
+        if channel is not None and ref is not None:
+            shown = ref
+
+            def update() -> None:
+                try:
+                    channel.rewrite(shown, text, mrkdwn=mrkdwn)
+                except (TransientError, PermanentError) as exc:
+                    log.warning("could not update the Undo message %s in Slack: %s", shown, exc)
+
+            self.approvals.dispatcher.submit(update)
+        return AnswerOutcome(True, "Requested", "undo requested")
+
+    def _tell(self, click: Click, text: str, mrkdwn: str = "") -> None:
         """An ephemeral reply: ``text`` escaped, then ``mrkdwn`` (mentions) as written."""
         channel = self.channel
         if channel is None or click.channel_id is None:
@@ -841,6 +958,7 @@ def build_approvals(
     policy: RetryPolicy | None = None,
     sleep: Callable[[float], None] = time.sleep,
     cluster: str | None = None,
+    undo_ttl: float = DEFAULT_UNDO_TTL,
 ) -> tuple[Approvals, SlackReceiver | None]:
     """The approvals service for these settings: Slack backed by the ledger, or the ledger.
 
@@ -876,5 +994,6 @@ def build_approvals(
         app_token=resolve_secret(settings.app_token, environ),
         socket_base_url=settings.base_url,
         clock=clock,
+        undo_ttl=undo_ttl,
     )
     return approvals, receiver

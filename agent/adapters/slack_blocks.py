@@ -24,6 +24,7 @@ __all__ = [
     "ACTION_APPROVE",
     "ACTION_REJECT",
     "ACTION_SNOOZE",
+    "ACTION_UNDO",
     "ANSWERS",
     "HINDSIGHT_VERDICTS",
     "QUESTION_BLOCK_ID",
@@ -40,6 +41,7 @@ __all__ = [
     "report_text",
     "slack_date",
     "source_link",
+    "undo_blocks",
     "who_may_answer",
 ]
 
@@ -59,6 +61,10 @@ ACTION_WAS_NOT_FIX = "autonomic_was_not_fix"
 # The button's action_id -> the verdict recorded in hindsight (right or not).
 HINDSIGHT_VERDICTS: Mapping[str, bool] = {ACTION_WAS_FIX: True, ACTION_WAS_NOT_FIX: False}
 HINDSIGHT_BLOCK_ID = "autonomic_hindsight"
+# Under an action that verified: a person who finds it was wrong undoes it from here,
+# as with ``autonomic undo`` (the daemon's leader carries it out).
+ACTION_UNDO = "autonomic_undo"
+UNDO_BLOCK_ID = "autonomic_undo"
 # Decision statuses an escalation shows the hindsight buttons for (``agent.verdicts``).
 _NOBODY_ACTED = frozenset({"escalated", "expired"})
 # Decision statuses of one that was carried out (in part, at least): its escalation (a
@@ -429,7 +435,14 @@ def question_blocks(
 
 
 def _button(
-    label: str, action_id: str, value: str, *, style: str | None = None, confirm: str | None = None
+    label: str,
+    action_id: str,
+    value: str,
+    *,
+    style: str | None = None,
+    confirm: str | None = None,
+    confirm_title: str = "Approve this change?",
+    confirm_label: str = "Approve",
 ) -> dict[str, Any]:
     button: dict[str, Any] = {
         "type": "button",
@@ -441,12 +454,44 @@ def _button(
         button["style"] = style
     if confirm is not None:
         button["confirm"] = {
-            "title": {"type": "plain_text", "text": "Approve this change?"},
+            "title": {"type": "plain_text", "text": confirm_title},
             "text": {"type": "plain_text", "text": _cut(confirm, 290)},
-            "confirm": {"type": "plain_text", "text": "Approve"},
+            "confirm": {"type": "plain_text", "text": confirm_label},
             "deny": {"type": "plain_text", "text": "Cancel"},
         }
     return button
+
+
+def undo_blocks(decision: Any, mrkdwn: str, *, offer: bool = True) -> list[dict[str, Any]]:
+    """A progress line in a decision's thread (``verified: ...``, as mrkdwn: escaped by
+    the caller) with an Undo button while ``offer``; without it once the button was used
+    (who, when, then the outcome)."""
+    blocks: list[dict[str, Any]] = [
+        {"type": "section", "text": {"type": "mrkdwn", "text": _cut(mrkdwn, _SECTION_LIMIT)}}
+    ]
+    if offer:
+        blocks.append(
+            {
+                "type": "actions",
+                "block_id": UNDO_BLOCK_ID,
+                "elements": [
+                    _button(
+                        "Undo",
+                        ACTION_UNDO,
+                        decision.id,
+                        style="danger",
+                        confirm=(
+                            f"Undo what Autonomic did to {decision.subject}? The daemon's "
+                            "leader puts back what it replaced at its next cycle, unless "
+                            "someone changed it since, and the decision is recorded as wrong."
+                        ),
+                        confirm_title="Undo this action?",
+                        confirm_label="Undo",
+                    )
+                ],
+            }
+        )
+    return blocks
 
 
 def answer_line(question: Any) -> str | None:

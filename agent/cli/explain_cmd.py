@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import time
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
@@ -72,7 +73,9 @@ def explain(args: argparse.Namespace) -> int:
     return 0
 
 
-def render(ledger: Any, decision_id: str, *, as_json: bool = False) -> str:
+def render(
+    ledger: Any, decision_id: str, *, as_json: bool = False, now: float | None = None
+) -> str:
     """The story as text (or JSON): what was seen, what was proposed, how it was routed,
     who answered, what was written to the cluster, and how it turned out."""
     record = ledger.get_decision(decision_id)
@@ -185,7 +188,8 @@ def render(ledger: Any, decision_id: str, *, as_json: bool = False) -> str:
     lines += ["", "Outcome"]
     for item in feedback:
         lines.append(_feedback_line(item))
-    lines.append(f"  status now: {record.status}" + _undo_note(record, feedback))
+    at = time.time() if now is None else now
+    lines.append(f"  status now: {record.status}" + _undo_note(record, feedback, at))
     if life:
         lines += ["", "Life (each status and when it was taken)"]
         start = life[0][0]
@@ -194,15 +198,32 @@ def render(ledger: Any, decision_id: str, *, as_json: bool = False) -> str:
     return "\n".join(lines)
 
 
-def _undo_note(record: Any, feedback: list[dict[str, Any]]) -> str:
-    """After ``undo-requested``: who asked, and what happens next."""
-    if record.status != "undo-requested":
-        return ""
+def _undo_note(record: Any, feedback: list[dict[str, Any]], now: float) -> str:
+    """After ``undo-requested``: who asked, what happens next, and by when; after the
+    last request expired: that it did, and why."""
+    from agent.undo import request_deadline
+    from remediation.windows import to_utc_text
+
     asked = [row for row in feedback if row["kind"] == "undo-request"]
+    if record.status != "undo-requested":
+        ended = [row for row in feedback if row["kind"] == "undo"]
+        if asked and ended and ended[-1]["outcome"] == "expired":
+            return f" (the undo {asked[-1]['actor']} requested expired: see `undo: expired` above)"
+        return ""
     who = f" by {asked[-1]['actor']}" if asked else ""
+    deadline = request_deadline(asked[-1]) if asked else None
+    if deadline is not None and now > deadline:
+        when = (
+            f"; it was not carried out by {to_utc_text(deadline)} (safety.undoRequestTTL): the "
+            "next leader's cycle marks it expired and does not carry it out"
+        )
+    elif deadline is not None:
+        when = f"; it expires if not carried out by {to_utc_text(deadline)}"
+    else:
+        when = ""
     return (
         f" (an undo was requested{who}; the daemon's leader carries it out at its next "
-        "remediation cycle, unless someone changed the target since)"
+        f"remediation cycle, unless someone changed the target since{when})"
     )
 
 

@@ -14,6 +14,10 @@ action that has no undo (a pod deleted or evicted, a restart, a volume expanded)
 one whose target a later Autonomic action changed. When someone else changed the target
 since (a rollout after Autonomic's rollback), the leader refuses it rather than
 overwrite their change, and says so on the decision. A second request is refused.
+
+A request no leader has carried out within safety.undoRequestTTL (1 h by default; from
+--config when given) expires: no leader was running, or Autonomic was paused. It is then
+marked expired on the decision, not carried out late; `autonomic explain` says so.
 """
 
 from __future__ import annotations
@@ -23,7 +27,7 @@ import getpass
 import time
 from typing import Any
 
-from agent.cli._context import add_ledger_flags, ledger_from, one_decision
+from agent.cli._context import add_ledger_flags, ledger_from, one_decision, settings_from
 
 
 def register(sub: argparse._SubParsersAction[Any]) -> None:
@@ -44,14 +48,17 @@ def undo(args: argparse.Namespace) -> int:
     from agent.cli.pause_cmd import _config_pause
     from agent.pause import active_pause
     from agent.undo import UNDO_WORDS, request  # the ledger and its driver: here, not at start
+    from remediation.windows import to_utc_text
 
-    ledger = ledger_from(args)
+    settings = settings_from(args)
+    ttl = settings.safety.undo_request_ttl
+    ledger = ledger_from(args, settings)
     try:
         record = one_decision(ledger, args.id)
         actor = args.actor or f"cli:{getpass.getuser()}"
         reason = (args.reason or "").strip() or None
         now = time.time()
-        plan = request(ledger, record, actor=actor, reason=reason, at=now)
+        plan = request(ledger, record, actor=actor, reason=reason, at=now, ttl=ttl)
         held = active_pause(ledger, now)
         config = _config_pause(ledger)
         paused = held.describe() if held is not None else config and f"paused ({config})"
@@ -65,8 +72,9 @@ def undo(args: argparse.Namespace) -> int:
         f"undo of decision {record.id[:12]} ({record.decision_type} on {record.subject}) "
         f"requested by {actor}, and the decision recorded as wrong. It will: {steps}. The "
         "daemon's leader carries it out at its next remediation cycle, unless someone "
-        f"changed {record.subject} since; `autonomic explain {record.id[:12]}` tells how it "
-        "went"
+        f"changed {record.subject} since; if none has by {to_utc_text(now + ttl)} "
+        f"(safety.undoRequestTTL, {ttl / 60:g} min), it expires and is not carried out. "
+        f"`autonomic explain {record.id[:12]}` tells how it went"
     )
     if paused is not None:
         print(

@@ -35,6 +35,7 @@ _ACTION_IDS = {
     "snooze": "autonomic_snooze",
     "was-fix": "autonomic_was_fix",
     "was-not-fix": "autonomic_was_not_fix",
+    "undo": "autonomic_undo",
 }
 
 

@@ -188,8 +188,9 @@ def test_an_undo_the_api_did_not_answer_is_tried_again_next_cycle(
     r.run(30)
     waiting = r.ledger.get_decision(decision.id)
     assert waiting is not None and waiting.status == "undo-requested"
-    # not known whether it was written: in flight, as after a crash, not "applied"
-    assert [i.status for i in r.ledger.intents()] == ["undoing"]
+    # read back: the Deployment still runs what Autonomic wrote, so the undo did not land
+    (intent,) = r.ledger.intents()
+    assert intent.status == "applied" and "undo_not_landed" in intent.result
     assert "undo" not in [k for k, _, _ in _kinds(r, decision)]
     monkeypatch.setattr(r.sim, "undo", undo)
     r.run(30)
@@ -232,6 +233,77 @@ def test_an_undo_that_landed_though_the_api_did_not_answer_is_undone_not_refused
     assert [o for k, o, _ in _kinds(r, decision) if k == "undo"] == ["undone"]
 
 
+def test_a_timed_out_undo_that_landed_is_read_back_as_undone_at_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The write lands, its answer is lost: the target is read back in the same cycle
+    and the undo recorded as done, not written a second time."""
+    r, decision = _verified_rollback(tmp_path)
+    request(r.ledger, decision, actor="alice", reason=None, at=r.clock.now())
+    undo = r.sim.undo
+    calls: list[str] = []
+
+    def lost_answer(operation: object, before: dict[str, object]) -> object:
+        calls.append("undo")
+        undo(operation, before)  # type: ignore[arg-type]
+        raise TransientError("the API server did not answer", reason="ApiUnavailable")
+
+    monkeypatch.setattr(r.sim, "undo", lost_answer)
+    r.run(30)
+    assert calls == ["undo"]  # one attempt, read back, not retried
+    (intent,) = r.ledger.intents()
+    assert intent.status == "undone" and intent.result["read_back"] is True
+    assert "reads back as it was before Autonomic's write" in intent.result["summary"]
+    done = r.ledger.get_decision(decision.id)
+    assert done is not None and done.status == "undone"
+    r.run(60)
+    assert calls == ["undo"]
+
+
+def test_a_timed_out_undo_that_did_not_land_is_not_recorded_undone_over_a_persons_change(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The undo's write never reached the cluster, and the read-back cannot happen
+    either: the step stays in flight. Then a person ships their own release, which a
+    writer's compare-and-set refuses to overwrite (``ChangedSinceWrite``). That refusal
+    used to be taken for the undo having landed: the step and the decision recorded
+    undone, while the cluster runs the person's release, not the one undone to."""
+    from agent.errors import PermanentError
+
+    r, decision = _verified_rollback(tmp_path)
+    request(r.ledger, decision, actor="alice", reason=None, at=r.clock.now())
+    undo, snapshot = r.sim.undo, r.sim.snapshot
+
+    def away(*args: object, **kwargs: object) -> object:
+        raise TransientError("the API server did not answer", reason="ApiUnavailable")
+
+    def guarded(operation: object, before: dict[str, object]) -> object:
+        if r.sim.workloads[WEB].template.image != "shop/web:1":  # not what Autonomic wrote
+            raise PermanentError(
+                "not undoing on Deployment/shop/web: someone else has changed it since",
+                reason="ChangedSinceWrite",
+            )
+        return undo(operation, before)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(r.sim, "undo", away)
+    monkeypatch.setattr(r.sim, "snapshot", away)
+    r.run(30)
+    (intent,) = r.ledger.intents()
+    assert intent.status == "undoing"  # not known: neither written nor read
+    monkeypatch.setattr(r.sim, "snapshot", snapshot)
+    monkeypatch.setattr(r.sim, "undo", guarded)
+    r.sim.roll_out(WEB, "shop/web:3")  # a person's release, meanwhile
+    r.run(60)
+    assert r.sim.workloads[WEB].template.image == "shop/web:3"  # theirs, kept
+    (intent,) = r.ledger.intents()
+    assert intent.status == "applied"  # nothing was undone
+    assert "someone else has changed it since" in intent.result["undo_refused"]["why"]
+    fresh = r.ledger.get_decision(decision.id)
+    assert fresh is not None and fresh.status == "verified"
+    (refusal,) = [f for f in r.ledger.feedback_for(decision.id) if f["kind"] == "undo"]
+    assert refusal["outcome"] == "refused" and refusal["detail"]["undone"] == []
+
+
 def test_an_undo_asked_while_paused_says_it_waits_for_the_pause_to_end(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -244,3 +316,124 @@ def test_an_undo_asked_while_paused_says_it_waits_for_the_pause_to_end(
     out = capsys.readouterr().out
     assert "note: Autonomic is paused by carol at " in out
     assert "until resumed: hands off shop. The undo waits, requested" in out
+
+
+def _undo_count(r: Rig, outcome: str) -> float:
+    value: float = r.decisions.metrics.undo_requests.labels(outcome=outcome)._value.get()
+    return value
+
+
+def test_an_undo_held_by_a_pause_past_its_deadline_expires_and_is_not_carried_out(
+    tmp_path: Path,
+) -> None:
+    """It used to wait, requested, for as long as the pause held, and then run: an undo
+    written hours later over a cluster nobody looked at with it in mind."""
+    from agent.pause import pause, resume
+
+    r, decision = _verified_rollback(tmp_path)
+    pause(r.ledger, by="carol", reason="hands off shop", now=r.clock.now())
+    request(r.ledger, decision, actor="alice", reason=None, at=r.clock.now(), ttl=600)
+    r.run(300)
+    assert r.ledger.get_decision(decision.id).status == "undo-requested"  # type: ignore[union-attr]
+    assert "it expires if not carried out by" in render(r.ledger, decision.id, now=r.clock.now())
+    r.run(330)  # past the deadline, still paused
+    assert _undo_writes(r) == []
+    fresh = r.ledger.get_decision(decision.id)
+    assert fresh is not None and fresh.status == "verified"
+    (expired,) = [f for f in r.ledger.feedback_for(decision.id) if f["kind"] == "undo"]
+    assert expired["outcome"] == "expired"
+    why = expired["detail"]["why"]
+    assert "requested by alice" in why and "safety.undoRequestTTL, 10 min" in why
+    assert "Autonomic is paused (paused by carol" in why
+    assert f"ask again: autonomic undo {decision.id[:12]}" in why
+    story = render(r.ledger, decision.id, now=r.clock.now())
+    assert "undo: expired (autonomic)" in story and "the undo alice requested expired" in story
+    assert _undo_count(r, "expired") == 1
+    resume(r.ledger, by="carol", now=r.clock.now())
+    r.run(120)
+    assert _undo_writes(r) == []  # not carried out late
+    assert r.sim.workloads[WEB].template.image == "shop/web:1"
+
+
+def test_an_undo_no_leader_ran_in_time_expires_when_a_leader_comes(tmp_path: Path) -> None:
+    r, decision = _verified_rollback(tmp_path)
+    request(r.ledger, decision, actor="alice", reason=None, at=r.clock.now())
+    r.clock.advance(3 * 3600)  # no replica led meanwhile
+    story = render(r.ledger, decision.id, now=r.clock.now())
+    assert "the next leader's cycle marks it expired and does not carry it out" in story
+    r.run(30)
+    assert _undo_writes(r) == []
+    fresh = r.ledger.get_decision(decision.id)
+    assert fresh is not None and fresh.status == "verified"
+    (expired,) = [f for f in r.ledger.feedback_for(decision.id) if f["kind"] == "undo"]
+    assert "safety.undoRequestTTL, 60 min" in expired["detail"]["why"]
+    assert "no leader carried it out in time" in expired["detail"]["why"]
+    # A new request after it expired is taken, with a new deadline.
+    request(r.ledger, fresh, actor="alice", reason=None, at=r.clock.now())
+    r.run(30)
+    assert _undo_writes(r) == ["undo:rollback"]
+    assert _undo_count(r, "expired") == 1 and _undo_count(r, "undone") == 1
+
+
+def test_each_settled_undo_is_counted_by_outcome(tmp_path: Path) -> None:
+    r, decision = _verified_rollback(tmp_path)
+    request(r.ledger, decision, actor="alice", reason=None, at=r.clock.now())
+    r.sim.roll_out(WEB, "shop/web:3")  # a person's release: refused
+    r.run(60)
+    assert _undo_count(r, "refused") == 1 and _undo_count(r, "undone") == 0
+    r.run(60)
+    assert _undo_count(r, "refused") == 1  # counted once, when it ended
+
+
+def test_the_command_says_when_the_undo_expires(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    r, decision = _verified_rollback(tmp_path)
+    config = tmp_path / "autonomic.yaml"
+    config.write_text(
+        f"ledger:\n  url: sqlite:///{tmp_path / 'ledger.sqlite'}\nsafety:\n  undoRequestTTL: 20m\n",
+        encoding="utf-8",
+    )
+    assert main(["undo", decision.id[:8], "--as", "alice", "--config", str(config)]) == 0
+    out = capsys.readouterr().out
+    assert "it expires and is not carried out" in out and "(safety.undoRequestTTL, 20 min)" in out
+    (asked,) = [f for f in r.ledger.feedback_for(decision.id) if f["kind"] == "undo-request"]
+    assert asked["detail"]["expires_at"] - asked["created_at"] == pytest.approx(1200, abs=2)
+
+
+def test_the_leader_offers_the_undo_button_and_rewrites_its_message_with_the_outcome(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    r = rig(tmp_path)
+    offered: list[tuple[str, bool]] = []
+    progress_for = r.decisions.approvals.progress_for
+
+    def spy(decision_id: str, text: str, *, final: bool = False, offer_undo: bool = False) -> bool:
+        offered.append((text.split(":", maxsplit=1)[0], offer_undo))
+        return progress_for(decision_id, text, final=final, offer_undo=offer_undo)
+
+    monkeypatch.setattr(r.decisions.approvals, "progress_for", spy)
+    r.sim.add_workload(web(bad_images={"shop/web:2"}))
+    r.sim.roll_out(WEB, "shop/web:2")
+    r.run(15 * 60)
+    assert ("verified", True) in offered
+    (decision,) = [
+        d for d in r.ledger.decisions(kind="remediation") if d.decision_type.startswith(ROLLBACK)
+    ]
+    rewritten: list[tuple[str, str]] = []
+    monkeypatch.setattr(
+        r.decisions.approvals, "rewrite", lambda ref, text: rewritten.append((ref, text))
+    )
+    request(
+        r.ledger,
+        decision,
+        actor="U0ALICE",
+        reason=None,
+        at=r.clock.now(),
+        via="slack",
+        extra={"message_ref": "slack:C0OPS:1800000001.000002"},
+    )
+    r.run(30)
+    ((ref, text),) = rewritten
+    assert ref == "slack:C0OPS:1800000001.000002"
+    assert text.startswith("undone at U0ALICE's request: ")
