@@ -11,6 +11,9 @@ no restart and no change to the configuration. While it holds:
   goes on after the pause: ``RemediationEngine.resume_stopped``) and goes on with no
   execution a restart or an unsettled write left in flight;
 - the scaling loop holds every workload (``Paused``): no decision, no write;
+- the canary endpoints hold every answer that would move a release (Argo Rollouts gets
+  ``inconclusive``, Flagger's gates 425), each hold recorded ``Paused``, and a verdict
+  for the runbooks waits, approved, until the pause ends (``agent.loops.canary``);
 - observing, detecting, forecasting, verifying and recording go on. A verification that
   fails while paused is escalated and its steps are left as they are: an undo is a
   write too, and the person who pressed stop is the one to decide on it.
@@ -257,7 +260,8 @@ def describe_change(last: Mapping[str, Any], *, short: bool = False) -> str:
         return (
             f"Autonomic {p.describe()}{span}. Nothing new is done to the cluster: no runbook "
             "action, no approved action, no further step of a run under way, no drain "
-            "round, no scaling write; observing, "
+            "round, no scaling write, no canary verdict answered to Flagger or Argo "
+            "Rollouts that would move a release; observing, "
             "detecting, forecasting and verification go on. `autonomic resume` ends it."
         )
     if event == "lapsed":

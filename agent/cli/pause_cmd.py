@@ -5,7 +5,8 @@ daemon reads it: no restart, no change to the configuration. From the next check
 remediation cycle, 30 s by default, and before each approved action runs; the scaling
 loop at its next cycle), nothing new is done to the cluster: no runbook action, no
 approved action, no further step of a run under way (the step being written finishes;
-the run goes on after the pause), no further drain round, no scaling write. A run
+the run goes on after the pause), no further drain round, no scaling write, no canary
+verdict that would move a release (Flagger and Argo Rollouts get a hold). A run
 stopped so is listed by `pause --status` and `resume`. What is being verified goes
 on being verified; one that fails is escalated and its steps are left as they are (an
 undo is a write too: the person who paused decides on it). Observing, detecting,
@@ -121,7 +122,8 @@ def pause_command(args: argparse.Namespace) -> int:
         "Every replica holds every new action from its next check (the remediation cycle, "
         "every 30 s; the scaling loop at its next cycle): no "
         "runbook action, no approved action, no further step of a run under way, no drain "
-        "round, no scaling write. Verification "
+        "round, no scaling write, no canary verdict that would move a release (Flagger and "
+        "Argo Rollouts get a hold). Verification "
         f"and observation go on.{span}"
     )
     print(

@@ -153,6 +153,20 @@ judge's, ``reason`` is the sentence that says why, naming the decision.
 Only the leader runs the loop. A standby (the Service sends the delivery tool to either
 replica) answers every canary as held: ``inconclusive``, Flagger 425 on the gates and 200
 on checks, never ``continue``, which would open a gate the leader holds.
+
+While Autonomic is paused (``autonomic pause``, ``safety.paused``: ``paused``), an answer
+that moves a release is an action: every known canary is answered as held, whatever the
+decision (Argo ``inconclusive``, which pauses the rollout until a person promotes or
+aborts it; Flagger 425 on the gates, 412 to a ``rollback`` webhook, and 200 on plain
+checks, the least harmful answer Flagger allows there: any other counts toward a
+rollback). The body says why (``paused``) and what would have been answered
+(``would_answer``); the first hold of each canary release's verdict in a pause is
+recorded as an escalated ``held/canary`` decision, reason code ``Paused``, with the
+answer held and the verdict decision in its evidence. A 404 for an unknown name stands:
+it is no verdict. A native canary's verdict routed ``auto`` is not sent to the runbooks
+while paused (they would deny it, and nothing would send it again): marked on its
+decision, which stays approved, it is handed on at the first cycle after the pause, as
+are the verdicts people approve meanwhile (unless the canary moved on since).
 """
 
 from __future__ import annotations
