@@ -703,6 +703,7 @@ def build_daemon(
             ),
             is_leader=gate.is_leader,
             metrics=metrics,
+            paused=lambda: _pause_reason(engine),
         )
         if settings.canary.enabled
         else None

@@ -6,9 +6,14 @@ no restart and no change to the configuration. While it holds:
 
 - the remediation engine decides nothing new (every plan is denied ``Paused``, with the
   pause's own sentence: who, since when, until when, why), runs no approved decision (it
-  waits, still approved, up to ``safety.approvedMaxWait``), runs no further drain round
-  and goes on with no execution a restart or an unsettled write left in flight;
+  waits, still approved, up to ``safety.approvedMaxWait``), runs no further drain round,
+  starts no further step of a run under way (the step being written finishes; the run
+  goes on after the pause: ``RemediationEngine.resume_stopped``) and goes on with no
+  execution a restart or an unsettled write left in flight;
 - the scaling loop holds every workload (``Paused``): no decision, no write;
+- the canary endpoints hold every answer that would move a release (Argo Rollouts gets
+  ``inconclusive``, Flagger's gates 425), each hold recorded ``Paused``, and a verdict
+  for the runbooks waits, approved, until the pause ends (``agent.loops.canary``);
 - observing, detecting, forecasting, verifying and recording go on. A verification that
   fails while paused is escalated and its steps are left as they are: an undo is a
   write too, and the person who pressed stop is the one to decide on it.
@@ -254,7 +259,9 @@ def describe_change(last: Mapping[str, Any], *, short: bool = False) -> str:
         span = "" if p.until is None else f" (for {format_duration(p.until - p.at)})"
         return (
             f"Autonomic {p.describe()}{span}. Nothing new is done to the cluster: no runbook "
-            "action, no approved action, no drain round, no scaling write; observing, "
+            "action, no approved action, no further step of a run under way, no drain "
+            "round, no scaling write, no canary verdict answered to Flagger or Argo "
+            "Rollouts that would move a release; observing, "
             "detecting, forecasting and verification go on. `autonomic resume` ends it."
         )
     if event == "lapsed":

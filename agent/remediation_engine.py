@@ -593,6 +593,7 @@ class RemediationEngine:
         self.decisions.expire_due()
         self.decisions.repost_unposted()
         self.settle_unsettled()
+        self.resume_stopped()
         self.execute_approved(snapshot)
         self.undo_requested()
         self.verify_due()
@@ -1390,10 +1391,15 @@ class RemediationEngine:
         return None
 
     def _run_steps(self, record: DecisionRecord, key: str, *, start: int) -> str:
+        """Write the plan's steps from ``start``, one after the other. A pause that comes
+        while a step is being written lets that step finish and starts no other: the pause
+        is read again, afresh, before each step after the first (``_stop``)."""
         proposal = record.proposal
         operations = [operation_from_dict(op) for op in proposal["operations"]]
         dry_run = proposal["mode"] == "dryRun"
         for step in range(start, len(operations)):
+            if step > start and (why := self._paused_afresh()) is not None:
+                return self._stop(record, key, step, why)
             outcome = self.executor.apply(
                 key,
                 step,
@@ -1442,6 +1448,87 @@ class RemediationEngine:
         self.ledger.set_execution_status(key, ["running"], "verifying", now)
         self.ledger.transition(record.id, ["executing"], "verifying", now)
         return "verifying"
+
+    def _paused_afresh(self) -> str | None:
+        """``paused``, read from the ledger now, not from this instant's earlier read:
+        a pause written while a step was being written holds the next one."""
+        self._pause_read = None
+        return self.paused()
+
+    def _stop(self, record: DecisionRecord, key: str, step: int, why: str) -> str:
+        """Stop a run before ``step`` because of a pause: the steps before it are written
+        (the one in flight when the pause came finished), the rest are not started. The
+        execution is recorded ``paused`` (the decision stays ``executing`` and its target
+        taken, so nothing else acts on it), with a feedback row that says where it
+        stopped; ``resume_stopped`` goes on with it once the pause ends. A crash meanwhile
+        repeats and loses nothing: each step has one write-ahead intent, and a run still
+        ``running`` is carried on by the next recovery from its first step with none."""
+        now = self.clock.now()
+        operations = record.proposal["operations"]
+        total = len(operations)
+        next_op = operations[step].get("op", "?")
+        if not self.ledger.set_execution_status(key, ["running"], "paused", now):
+            return "stopped-elsewhere"
+        done = ", ".join(str(op.get("op", "?")) for op in operations[:step])
+        text = (
+            f"stopped by the pause with {step} of its {total} steps written ({done}); the "
+            f"next, step {step} ({next_op}), was not started: {why}. It goes on "
+            f"with step {step} when the pause ends (within safety.approvedMaxWait, "
+            f"{format_duration(self.limits.approved_max_wait)}; after that it is closed "
+            "as failed and handed to a person), or a person finishes or undoes it "
+            "(`autonomic undo`)"
+        )
+        self.ledger.add_feedback(
+            record.id,
+            "execution",
+            "paused",
+            "autonomic",
+            now,
+            {"why": text, "next_step": step, "steps": total, "pause": why},
+        )
+        self._progress(record, text)
+        log.warning("%s: %s", record.id, text)
+        return "paused-between-steps"
+
+    def resume_stopped(self) -> None:
+        """Runs a pause stopped between steps (``_stop``), once no pause holds: each goes
+        on with its next step, unless it was stopped longer than ``approved_max_wait``
+        ago: the rest of a plan that old no longer describes the cluster, so the run is
+        closed as failed, not judged (undone as its runbook's ``onFailure.undo`` says,
+        never over a change someone made since) and handed to a person."""
+        if self.paused() is not None or not self.executor.is_leader():
+            return
+        for execution in self.ledger.executions(["paused"]):
+            record = self.ledger.get_decision(execution["decision_id"])
+            if record is None:
+                continue
+            key = execution["key"]
+            now = self.clock.now()
+            stopped = now - float(execution["updated_at"])
+            if not self.ledger.set_execution_status(key, ["paused"], "running", now):
+                continue  # another replica took it up
+            with decision_context(record.id):
+                if stopped > self.limits.approved_max_wait:
+                    self._fail(
+                        record,
+                        key,
+                        f"stopped by a pause between two steps {format_duration(stopped)} "
+                        "ago, longer than safety.approvedMaxWait "
+                        f"({format_duration(self.limits.approved_max_wait)}): the rest of "
+                        "its plan no longer describes the cluster, so it is not carried on",
+                        judged=False,
+                    )
+                    continue
+                self.ledger.add_feedback(
+                    record.id,
+                    "execution",
+                    "resumed",
+                    "autonomic",
+                    now,
+                    {"why": f"the pause ended; stopped {format_duration(stopped)} ago"},
+                )
+                self._progress(record, "the pause ended: going on with the next step")
+                self._carry_on(record, key, "stopped by a pause")
 
     # ---------------------------------------------------------- verification
     def verify_due(self) -> None:

@@ -4,7 +4,10 @@ The emergency stop. `pause` writes a pause into the ledger, where every replica 
 daemon reads it: no restart, no change to the configuration. From the next check (every
 remediation cycle, 30 s by default, and before each approved action runs; the scaling
 loop at its next cycle), nothing new is done to the cluster: no runbook action, no
-approved action, no further drain round, no scaling write. What is being verified goes
+approved action, no further step of a run under way (the step being written finishes;
+the run goes on after the pause), no further drain round, no scaling write, no canary
+verdict that would move a release (Flagger and Argo Rollouts get a hold). A run
+stopped so is listed by `pause --status` and `resume`. What is being verified goes
 on being verified; one that fails is escalated and its steps are left as they are (an
 undo is a write too: the person who paused decides on it). Observing, detecting,
 forecasting and recording go on.
@@ -118,7 +121,9 @@ def pause_command(args: argparse.Namespace) -> int:
     print(
         "Every replica holds every new action from its next check (the remediation cycle, "
         "every 30 s; the scaling loop at its next cycle): no "
-        "runbook action, no approved action, no drain round, no scaling write. Verification "
+        "runbook action, no approved action, no further step of a run under way, no drain "
+        "round, no scaling write, no canary verdict that would move a release (Flagger and "
+        "Argo Rollouts get a hold). Verification "
         f"and observation go on.{span}"
     )
     print(
@@ -136,6 +141,7 @@ def resume_command(args: argparse.Namespace) -> int:
     try:
         ended = resume(ledger, by=actor, now=time.time())
         config = _config_pause(ledger)
+        stopped = _stopped_runs(ledger)
     finally:
         ledger.close()
     if ended is None:
@@ -145,6 +151,13 @@ def resume_command(args: argparse.Namespace) -> int:
             f"Autonomic resumed by {actor}; it was {ended.describe()}. Every replica acts "
             "again from its next check."
         )
+    if stopped and not config:
+        print(
+            "Runs the pause stopped between two steps go on with their next step at the "
+            "next remediation cycle (one stopped longer than safety.approvedMaxWait is "
+            "closed and escalated instead):"
+        )
+        print(_stopped_lines(stopped))
     if config:
         print(
             f"note: still paused by the configuration ({config}): remove safety.paused "
@@ -163,6 +176,29 @@ def _config_pause(ledger: Ledger) -> str | None:
     return str(value.get("pause_reason") or "paused")
 
 
+def _stopped_runs(ledger: Ledger) -> list[dict[str, Any]]:
+    """The runs a pause stopped between two steps (their execution is ``paused``)."""
+    return [
+        {
+            "decision_id": e["decision_id"],
+            "runbook": e["runbook"],
+            "target": e["target"],
+            "stopped_at": float(e["updated_at"]),
+        }
+        for e in ledger.executions(["paused"])
+    ]
+
+
+def _stopped_lines(stopped: list[dict[str, Any]]) -> str:
+    from remediation.windows import to_utc_text
+
+    return "\n".join(
+        f"  {run['runbook']} on {run['target']}, stopped at {to_utc_text(run['stopped_at'])} "
+        f"(`autonomic explain {str(run['decision_id'])[:12]}`)"
+        for run in stopped
+    )
+
+
 def _status(args: argparse.Namespace) -> int:
     from agent.pause import Pause, describe_change, read_pause
 
@@ -171,6 +207,7 @@ def _status(args: argparse.Namespace) -> int:
     try:
         state, _ = read_pause(ledger)
         config = _config_pause(ledger)
+        stopped = _stopped_runs(ledger)
     finally:
         ledger.close()
     held = state.active(now)
@@ -182,6 +219,7 @@ def _status(args: argparse.Namespace) -> int:
                     "paused": held is not None or config is not None,
                     "pause": None if held is None else held.to_json(),
                     "config_pause": config,
+                    "stopped_runs": stopped,
                     "changes": [dict(c) for c in changes[-HISTORY_SHOWN:]],
                 }
             )
@@ -198,6 +236,9 @@ def _status(args: argparse.Namespace) -> int:
         print("not paused by `autonomic pause`.")
     if config is not None:
         print(f"PAUSED by the configuration: {config} (remove safety.paused and restart to end it)")
+    if stopped:
+        print("runs stopped between two steps by the pause (each goes on after it ends):")
+        print(_stopped_lines(stopped))
     if changes:
         print("last changes, newest first:")
         for change in reversed(changes[-HISTORY_SHOWN:]):

@@ -1717,7 +1717,8 @@ class Ledger:
                 i.delete().where(i.c.created_at < before, i.c.status != "pending")
             ).rowcount
             counts["executions"] = conn.execute(
-                e.delete().where(e.c.updated_at < before, e.c.status != "running")
+                # a run under way, or one a pause stopped between steps, is kept
+                e.delete().where(e.c.updated_at < before, e.c.status.not_in(["running", "paused"]))
             ).rowcount
             still_asked = sa.select(q.c.decision_id)
             still_run = sa.select(e.c.decision_id)

@@ -153,23 +153,38 @@ judge's, ``reason`` is the sentence that says why, naming the decision.
 Only the leader runs the loop. A standby (the Service sends the delivery tool to either
 replica) answers every canary as held: ``inconclusive``, Flagger 425 on the gates and 200
 on checks, never ``continue``, which would open a gate the leader holds.
+
+While Autonomic is paused (``autonomic pause``, ``safety.paused``: ``paused``), an answer
+that moves a release is an action: every known canary is answered as held, whatever the
+decision (Argo ``inconclusive``, which pauses the rollout until a person promotes or
+aborts it; Flagger 425 on the gates, 412 to a ``rollback`` webhook, and 200 on plain
+checks, the least harmful answer Flagger allows there: any other counts toward a
+rollback). The body says why (``paused``) and what would have been answered
+(``would_answer``); the first hold of each canary release's verdict in a pause is
+recorded as an escalated ``held/canary`` decision, reason code ``Paused``, with the
+answer held and the verdict decision in its evidence. A 404 for an unknown name stands:
+it is no verdict. A native canary's verdict routed ``auto`` is not sent to the runbooks
+while paused (they would deny it, and nothing would send it again): marked on its
+decision, which stays approved, it is handed on at the first cycle after the pause, as
+are the verdicts people approve meanwhile (unless the canary moved on since).
 """
 
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import logging
 import math
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any, cast
 
 from agent.clock import Clock
 from agent.decisions import DecisionService, Proposal, Routed
 from agent.errors import PermanentError, TransientError
-from agent.ledger import DecisionRecord
+from agent.ledger import HELD_PREFIX, DecisionRecord
 from agent.metrics_port import IngestionClock, MetricsReader, one_fresh_value
 from agent.observability import Metrics
 from agent.routing import Thresholds
@@ -307,8 +322,13 @@ class CanaryLoop:
         events: EventPoster | None = None,
         is_leader: Callable[[], bool] | None = None,
         metrics: Metrics | None = None,
+        paused: Callable[[], str | None] | None = None,
     ) -> None:
         self.settings = settings
+        # Why Autonomic is paused (``autonomic pause``, ``safety.paused``), or None: while
+        # it is, no verdict that would move a release is answered or handed on.
+        self.paused = paused
+        self._held_said: set[str] = set()  # the pause holds recorded (``_record_hold``)
         self.metrics = metrics
         # The label sets of the canary gauges published at the last cycle (``_publish``).
         self._published: dict[str, set[tuple[str, ...]]] = {}
@@ -345,15 +365,28 @@ class CanaryLoop:
         # that owns the rollout acts on it (the endpoints count approved and done alike
         # as acted on), and the runbooks get it as a signal: an automatic one when it was
         # recorded, one a person approved now, as confirmed.
-        for record in [r for r in open_verdicts if r.status == "approved"]:
-            if record.route != "auto":
+        approved = [r for r in open_verdicts if r.status == "approved"]
+        why_paused = self._pause()
+        if why_paused is not None and approved:
+            # Handing on is acting: they wait, still approved, and the endpoints hold
+            # them, until the pause ends.
+            log.info(
+                "canary: %d approved verdict(s) not handed on: Autonomic is %s",
+                len(approved),
+                why_paused,
+            )
+            approved = []
+        for record in approved:
+            # Routed auto while paused: not sent to the runbooks then (``_announce``).
+            deferred = record.route == "auto" and self._deferred(record)
+            if record.route != "auto" or deferred:
                 moved_on = self._moved_on(record)
                 if moved_on is None:
                     continue  # the canary cannot be read now: looked at again next cycle
                 if moved_on:
                     self._overtaken(record, moved_on, now)
                     continue
-                self._confirmed(record, now)
+                self._confirmed(record, now, by_person=not deferred)
             if self.decisions.ledger.transition(record.id, ["approved"], "done", now):
                 verdict = record.proposal.get("verdict", "the verdict")
                 watched = (
@@ -874,11 +907,13 @@ class CanaryLoop:
                     analysis.superseded = True
             log.info("canary %s: approved %s", record.subject, text)
 
-    def _confirmed(self, record: Any, now: float) -> None:
+    def _confirmed(self, record: Any, now: float, *, by_person: bool = True) -> None:
         """Send a rollback or promotion a person approved to the runbooks (the
         ``canary-rollback`` runbook carries out a rollback of a native canary,
         ``canary-promote`` the promotion of an opted-in one). The
-        signal's confidence is at least ``CONFIRMED``: a person has looked."""
+        signal's confidence is at least ``CONFIRMED``: a person has looked. One routed
+        auto while Autonomic was paused (``by_person`` False) is sent now, after the
+        pause, with the judge's confidence."""
         verdict = record.proposal.get("verdict")
         target = _subject_ref(record.subject)
         if verdict not in ("rollback", "promote") or target is None or target.kind == "Rollout":
@@ -889,7 +924,9 @@ class CanaryLoop:
                 canary_signal(
                     verdict="rollback" if verdict == "rollback" else "promote",
                     target=target,
-                    confidence=max(float(record.confidence), CONFIRMED),
+                    confidence=max(float(record.confidence), CONFIRMED)
+                    if by_person
+                    else float(record.confidence),
                     at=now,
                     revision=int(record.proposal.get("revision", 0)),
                     evidence={"sentence": record.reason, "verdict_decision": record.id},
@@ -897,7 +934,8 @@ class CanaryLoop:
                 )
             ]
         )
-        log.info("canary %s: %s approved by a person, sent to the runbooks", target, verdict)
+        by = "approved by a person" if by_person else "held while Autonomic was paused"
+        log.info("canary %s: %s %s, sent to the runbooks", target, verdict, by)
 
     def _follow(self, record: Any, now: float) -> None:
         """Watch an acted-on rollback or promotion for ``VERIFY_WINDOW``: its outcome is
@@ -1126,6 +1164,10 @@ class CanaryLoop:
         if decision in ("rollback", "promote") and route == "auto" and not analysis.pod_hash:
             # An Argo Rollout's verdict reaches Argo through the endpoint only: Argo owns
             # the rollout, and no runbook writes to a Rollout on a canary verdict.
+            why = self._pause()
+            if why is not None:
+                self._defer(analysis, decision, decision_id, why)
+                return
             self.submit(
                 [
                     canary_signal(
@@ -1139,6 +1181,177 @@ class CanaryLoop:
                     )
                 ]
             )
+
+    # ------------------------------------------------------------------ pause
+    def _pause(self) -> str | None:
+        """Why Autonomic is paused now, or None. A pause that cannot be read is taken as
+        one: holding a release for a cycle harms less than moving it during a pause."""
+        if self.paused is None:
+            return None
+        try:
+            return self.paused()
+        except Exception as exc:
+            return f"perhaps paused (the pause could not be read from the ledger: {exc})"
+
+    def _defer(self, analysis: Analysis, decision: str, decision_id: str, why: str) -> None:
+        """A verdict routed auto while paused: not sent to the runbooks now (they would
+        deny it ``Paused``, and nothing would send it again). Marked on the decision,
+        which stays approved: the first cycle after the pause sends it (``cycle``)."""
+        runbook = "canary-rollback" if decision == "rollback" else "canary-promote"
+        self.decisions.ledger.add_feedback(
+            decision_id,
+            "execution",
+            "paused",
+            "autonomic",
+            self.clock.now(),
+            {"why": f"not sent to the runbooks while Autonomic is {why}", "pause": why},
+        )
+        self._record_hold(
+            analysis.canary,
+            f"{_incident_key(analysis.canary, analysis.revision, analysis.images)}|{decision}"
+            "|runbooks",
+            why,
+            held=f"the {decision} verdict (decision {decision_id}) was not sent to the "
+            f"{runbook} runbook",
+            would=f"{decision} through the {runbook} runbook",
+            answered="nothing sent; the decision stays approved",
+            verdict_decision=decision_id,
+            after=f"When the pause ends it is sent to the {runbook} runbook at the next "
+            "canary cycle, unless the canary was rolled out again or deleted meanwhile",
+        )
+        log.warning(
+            "canary %s: %s verdict not sent to the runbooks: Autonomic is %s",
+            analysis.canary,
+            decision,
+            why,
+        )
+
+    def _deferred(self, record: DecisionRecord) -> bool:
+        """Whether an approved verdict routed auto was held back by a pause (``_defer``)."""
+        return any(
+            row["kind"] == "execution" and row["outcome"] == "paused"
+            for row in self.decisions.ledger.feedback_for(record.id)
+        )
+
+    def _held_answer(self, answer: _Answer, why: str) -> _Answer:
+        """``answer`` held by the pause: ``inconclusive`` (Argo pauses the rollout;
+        Flagger's gates wait, its plain checks pass, its ``rollback`` webhook gets 412),
+        with what would have been answered in ``would_answer``."""
+        note = (
+            f"Autonomic is {why}: no answer that would move the release is given while it "
+            f"is (it would have been {answer.verdict}); holding"
+        )
+        payload = dict(answer.payload)
+        payload.update(verdict="inconclusive", reason=note, note=note, paused=why)
+        payload["would_answer"] = answer.verdict
+        return _Answer("inconclusive", True, payload, analysis=answer.analysis)
+
+    def _record_hold(
+        self,
+        subject: ObjectRef | str,
+        incident: str,
+        why: str,
+        *,
+        held: str,
+        would: str,
+        answered: str,
+        verdict_decision: str | None,
+        after: str,
+        evidence: dict[str, Any] | None = None,
+    ) -> None:
+        """Record a verdict the pause held as a decision (``held/canary``, reason code
+        ``Paused``, escalated: never executed, never judged): once per pause and
+        ``incident`` (the canary release and the verdict held, whichever endpoint or
+        webhook asked first), found again by its incident key on another replica or
+        after a restart. A failure is logged: the hold is in force anyway."""
+        digest = hashlib.sha256(f"{incident}|{why}".encode()).hexdigest()[:24]
+        key = f"held|Paused|{subject}"[:270] + f"|{digest}"
+        if key in self._held_said:
+            return
+        text = (
+            f"Autonomic is {why}. For {subject}, {held}: it would have been {would}; "
+            f"{answered}. Nothing moved the release. {after}. To act on it now, do so "
+            "yourself in the delivery tool, or resume Autonomic (`autonomic resume`)."
+        )
+        try:
+            if self.decisions.ledger.latest_for_incident(key) is None:
+                self.decisions.decide(
+                    Proposal(
+                        kind="canary",
+                        decision_type=f"{HELD_PREFIX}canary",
+                        subject=str(subject),
+                        proposal={"action": "hold", "would": would, "answered": answered},
+                        signal_confidence=0.0,
+                        reason_code="Paused",
+                        reason=text,
+                        evidence={
+                            "pause": why,
+                            "would": would,
+                            "answered": answered,
+                            "verdict_decision": verdict_decision,
+                            **(evidence or {}),
+                        },
+                        model_version="pause",
+                        max_autonomy="escalate",
+                        capped_by="Autonomic is paused",
+                        incident_key=key,
+                        escalation=text,
+                    )
+                )
+        except Exception as exc:  # never a 500 to the delivery tool
+            log.warning("canary %s: the pause's hold was not recorded: %s", subject, exc)
+            return
+        if len(self._held_said) > 10_000:
+            self._held_said.clear()
+        self._held_said.add(key)
+
+    def _hold_if_paused(
+        self,
+        answer: _Answer,
+        why: str,
+        asked: tuple[str, str, str],
+        would: str,
+        held: str,
+    ) -> None:
+        """Record that the pause (``why``) held ``answer`` for ``asked`` (namespace,
+        name, which endpoint asked) when it changed what the delivery tool was told:
+        ``would`` and ``held`` differ."""
+        if would == held:
+            return
+        namespace, name, asked_by = asked
+        analysis = answer.analysis
+        on = f" on canary ReplicaSet {analysis.pod_hash}" if analysis and analysis.pod_hash else ""
+        subject: ObjectRef | str = (
+            analysis.canary if analysis is not None else f"{namespace}/{name}"
+        )
+        incident = (
+            _incident_key(analysis.canary, analysis.revision, analysis.images, analysis.pod_hash)
+            if analysis is not None
+            else f"canary/{namespace}/{name}"
+        )
+        decision_id = answer.payload.get("decision_id")
+        after = "When the pause ends the endpoints answer with the verdict again" + (
+            " (a Rollout the hold paused stays paused until a person promotes or aborts it: "
+            "`kubectl argo rollouts promote NAME` or `abort NAME`)"
+            if asked_by.startswith("Argo")
+            else ""
+        )
+        self._record_hold(
+            subject,
+            f"{incident}|{answer.verdict}",
+            why,
+            held=f"{asked_by} asked for the verdict{on}",
+            would=f"answered {would}" + (f", from decision {decision_id}" if decision_id else ""),
+            answered=f"it was answered {held} instead, which holds the release where it is",
+            verdict_decision=str(decision_id) if decision_id else None,
+            after=after,
+            evidence={
+                "asked_by": asked_by,
+                "would_answer": {"answer": would, "verdict": answer.verdict},
+                "answered": held,
+                "judge_verdict": answer.payload.get("judge_verdict"),
+            },
+        )
 
     # ------------------------------------------------------------------ HTTP
     def _find(self, namespace: str, canary: str) -> tuple[Analysis | None, str]:
@@ -1265,7 +1478,7 @@ class CanaryLoop:
         if self.is_leader is not None and not self.is_leader():
             note = "this replica is a standby and judges no canary; holding (the leader answers)"
             return _Answer("inconclusive", True, _held(note))
-        return self._answer(analysis, problem)
+        return replace(self._answer(analysis, problem), analysis=analysis)
 
     def _answer(self, analysis: Analysis | None, problem: str = "") -> _Answer:
         """What the endpoints answer for ``analysis`` (see the module's docstring);
@@ -1339,6 +1552,17 @@ class CanaryLoop:
         if not namespace or not canary:
             return json_response(400, {"error": "give namespace and canary query parameters"})
         answer = self._lookup(namespace, canary)
+        why = None if answer.unknown else self._pause()
+        if why is not None:
+            held = self._held_answer(answer, why)
+            self._hold_if_paused(
+                answer,
+                why,
+                (namespace, canary, "Argo Rollouts' web metric"),
+                f"verdict {answer.verdict}",
+                f"verdict {held.verdict}",
+            )
+            answer = held
         return json_response(404 if answer.unknown else 200, answer.payload)
 
     def flagger(self, request: Request) -> Response:
@@ -1365,16 +1589,20 @@ class CanaryLoop:
             if phase in ("Succeeded", "Failed") and self._rollout_ended(answer, phase):
                 answer = self._lookup(namespace, name)  # the question's new status
             return json_response(200, answer.payload)
-        if kind == "rollback":  # Flagger rolls back on a 2xx from this kind, on nothing else
-            return json_response(200 if answer.verdict == "rollback" else 412, answer.payload)
-        if answer.verdict == "rollback":
-            return json_response(409, answer.payload)
-        promoting = phase == "Promoting" or kind == "confirm-promotion"
-        if promoting and answer.verdict != "promote":
-            return json_response(425, answer.payload)
-        if answer.hold and (promoting or kind in ADVANCE_GATES):
-            return json_response(425, answer.payload)
-        return json_response(200, answer.payload)
+        status = _flagger_status(answer, kind, phase)
+        why = self._pause()
+        if why is not None:
+            held = self._held_answer(answer, why)
+            held_status = _flagger_status(held, kind, phase)
+            self._hold_if_paused(
+                answer,
+                why,
+                (namespace, name, f"Flagger's {kind or 'rollout'} webhook"),
+                f"{status} ({answer.verdict})",
+                f"{held_status} ({held.verdict})",
+            )
+            return json_response(held_status, held.payload)
+        return json_response(status, answer.payload)
 
     def _rollout_ended(self, answer: _Answer, phase: str) -> bool:
         """Flagger's ``post-rollout`` webhook says the rollout ended (``Succeeded``:
@@ -1464,12 +1692,30 @@ def standing(
 class _Answer:
     """What the endpoints answer: ``verdict`` (promote, rollback, continue or
     inconclusive), whether Flagger's gates must wait (``hold``), and the JSON body;
-    ``unknown``: the name is no canary Autonomic judges (404)."""
+    ``unknown``: the name is no canary Autonomic judges (404); ``analysis``: the one
+    answered from, if any."""
 
     verdict: str
     hold: bool
     payload: dict[str, Any]
     unknown: bool = False
+    analysis: Analysis | None = field(default=None, compare=False)
+
+
+def _flagger_status(answer: _Answer, kind: str, phase: str) -> int:
+    """The HTTP status a Flagger webhook of ``kind`` (called in ``phase``) gets for
+    ``answer``: pass (200), roll back (409; a ``rollback`` webhook: 200), make a gate wait
+    (425), or no rollback (412, to a ``rollback`` webhook)."""
+    if kind == "rollback":  # Flagger rolls back on a 2xx from this kind, on nothing else
+        return 200 if answer.verdict == "rollback" else 412
+    if answer.verdict == "rollback":
+        return 409
+    promoting = phase == "Promoting" or kind == "confirm-promotion"
+    if promoting and answer.verdict != "promote":
+        return 425
+    if answer.hold and (promoting or kind in ADVANCE_GATES):
+        return 425
+    return 200
 
 
 def _held(note: str) -> dict[str, Any]:

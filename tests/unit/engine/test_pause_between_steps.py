@@ -1,0 +1,132 @@
+"""A pause that comes while a multi-step run is being written: the step in flight
+finishes, the next is not started, the ledger says where the run stopped, a restart
+neither repeats nor loses a step, and the run goes on once the pause ends (or, stopped
+longer than ``safety.approvedMaxWait``, is closed and handed to a person)."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from agent.cli import main
+from agent.executor import StepOutcome
+from agent.pause import pause, resume
+from tests.unit.engine.harness import WEB, Rig, latency_anomaly, restarted, rig, web
+
+RUNBOOK = """\
+apiVersion: autonomic.dev/v1alpha1
+kind: Runbook
+metadata: {name: latency-scale-restart, description: add a replica and restart}
+spec:
+  mode: enforce
+  maxAutonomy: auto
+  triggers: [{type: anomaly, metric: latency_p99}]
+  target: {kind: Deployment, requireLabels: {autonomic.dev/enabled: "true"}}
+  actions:
+    - {type: scale, add: 1, maxReplicas: 10, hpa: ignore}
+    - {type: rolloutRestart}
+  verification:
+    settle: 30s
+    window: 2m
+    checks: [{type: kubernetes, condition: podsReady}]
+  onFailure: {undo: true}
+"""
+
+
+def _rig(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Rig:
+    """A two-step runbook; a person pauses Autonomic while its first step is written."""
+    folder = tmp_path / "runbooks"
+    folder.mkdir()
+    (folder / "latency-scale-restart.yaml").write_text(RUNBOOK)
+    r = rig(tmp_path, runbooks=folder)
+    r.sim.add_workload(web())
+    real = r.executor.apply
+
+    def apply(key: str, step: int, *args: Any, **kwargs: Any) -> StepOutcome:
+        outcome = real(key, step, *args, **kwargs)
+        if step == 0:
+            pause(r.ledger, by="alice", reason="restarts loop on shop", now=r.clock.now())
+        return outcome
+
+    monkeypatch.setattr(r.executor, "apply", apply)
+    return r
+
+
+def _stopped(r: Rig) -> tuple[str, str]:
+    """The run the pause stopped: (decision id, execution key), checked as stopped."""
+    (execution,) = r.ledger.executions(["paused"])
+    record = r.ledger.get_decision(execution["decision_id"])
+    assert record is not None and record.status == "executing"
+    intents = r.ledger.intents(execution_key=execution["key"])
+    assert [(i.step, i.status) for i in intents] == [(0, "applied")]
+    return record.id, execution["key"]
+
+
+def test_a_pause_stops_a_run_between_two_steps_and_resume_goes_on(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    r = _rig(tmp_path, monkeypatch)
+    handled = latency_anomaly(r, WEB, run=120)
+    assert handled.outcome == "decided"
+    decision, key = _stopped(r)
+    assert r.sim.workloads[WEB].replicas == 4  # step 0 written: one replica added
+    (stop,) = [f for f in r.ledger.feedback_for(decision) if f["outcome"] == "paused"]
+    assert stop["detail"]["next_step"] == 1 and stop["detail"]["steps"] == 2
+    assert "paused by alice" in stop["detail"]["pause"]
+    assert stop["detail"]["why"].startswith(
+        "stopped by the pause with 1 of its 2 steps written (scale); the next, step 1 "
+        "(rollout_restart), was not started: paused by alice"
+    )
+    # while paused, and across a restart, nothing more is written
+    r.run(600)
+    r = restarted(r)
+    assert r.engine.recover() == {"deferred": 1}
+    r.run(600)
+    assert _stopped(r) == (decision, key)
+    # a person sees where it stopped, and is told it goes on
+    ledger = ["--ledger", str(tmp_path / "ledger.sqlite")]
+    capsys.readouterr()
+    assert main(["pause", "--status", *ledger]) == 0
+    said = f"latency-scale-restart on {WEB}, stopped at"
+    assert said in capsys.readouterr().out
+    monkeypatch.undo()
+    resume(r.ledger, by="bob", now=r.clock.now())
+    # resumed: the next cycle writes step 1, and only step 1
+    r.run(30)
+    intents = r.ledger.intents(execution_key=key)
+    assert [(i.step, i.status) for i in intents] == [(0, "applied"), (1, "applied")]
+    assert r.ledger.executions(["paused"]) == []
+    assert [f["outcome"] for f in r.ledger.feedback_for(decision) if f["kind"] == "execution"] == [
+        "paused",
+        "resumed",
+    ]
+    record = r.ledger.get_decision(decision)
+    assert record is not None and record.status == "verifying"
+
+
+def test_a_run_stopped_longer_than_approved_max_wait_is_closed_not_carried_on(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    r = _rig(tmp_path, monkeypatch)
+    latency_anomaly(r, WEB, run=120)
+    decision, key = _stopped(r)
+    r.run(2 * 3600)
+    monkeypatch.undo()
+    capsys.readouterr()
+    assert main(["resume", "--ledger", str(tmp_path / "ledger.sqlite")]) == 0
+    out = capsys.readouterr().out
+    assert "go on with their next step at the next remediation cycle" in out
+    assert f"latency-scale-restart on {WEB}, stopped at" in out
+    r.clock.set(time.time())  # the CLI resumed at the wall clock's now: days later
+    r.run(30)
+    intents = r.ledger.intents(execution_key=key)
+    assert [(i.step, i.status) for i in intents] == [(0, "undone")]  # step 1 never written
+    assert r.sim.workloads[WEB].replicas == 3
+    record = r.ledger.get_decision(decision)
+    assert record is not None and record.status == "undone"
+    (failed,) = [f for f in r.ledger.feedback_for(decision) if f["kind"] == "verification"]
+    assert failed["outcome"] == "inconclusive"  # a pause says nothing about the runbook
+    assert "longer than safety.approvedMaxWait" in failed["detail"]["why"]
