@@ -400,6 +400,11 @@ class Daemon:
             self._cycling.release()
 
     def anomaly_cycle(self) -> None:
+        if self._anomaly_term not in (-1, self._term):
+            # Leading again: what this replica remembers is from before another leader's
+            # turn (or its own, saved only in part): the series are restored from the
+            # ledger, with the incidents open or closed since, as at a start.
+            self.anomaly.forget()
         self.anomaly.cycle()
         self._anomaly_term = self._term
         self.metrics.anomaly_series.set(self.anomaly.status.series)
