@@ -13,7 +13,10 @@ Only points of the last ``REPORT_BACKLOG`` steps may open an incident. The first
 of a series (a new series, or one whose saved state is older than the query's
 ``history``) is history, and so is a catch-up (Prometheus or the daemon back after
 hours): the detector learns from all of it, but an anomaly hours or days old is not
-news, and a remediation must not start from it.
+news, and a remediation must not start from it. History does keep open an incident that
+is open (restored with its series, or open when Prometheus went away): the minutes read
+again after a restart are the same incident going on, not quiet points that would close
+it, after which the next point would open it again, as news, under another key.
 
 Faults: a query that fails or returns stale data scores nothing that cycle (no action on
 old numbers); the loop says so in its status. So does a query that returns no series at
@@ -22,9 +25,12 @@ Prometheus, but nothing is being watched. A change in a query's health is logged
 not every cycle, and ``degraded`` holds why, per query. Detector and incident state is saved in
 the ledger, each series every ``save_every`` cycles in turn (a share of the series each
 cycle, so no cycle stalls to save all of them; a series with no new point since its last
-save is not written again), and at a clean shutdown what is not saved yet (bounded in
-time: ``save_at_shutdown``), and restored at start, so a restart does not mean a new
-warm-up for every series; points since a series' last save are read again. The saved
+save is not written again), at once when one of its incidents opens or closes (so that
+a restart or a new leader restores the incident with it), and at a clean shutdown what
+is not saved yet (bounded in time: ``save_at_shutdown``), and restored at start, so a
+restart does not mean a new warm-up for every series; points since a series' last save
+are read again. A replica that begins to lead again drops what it held (``forget``: it
+is from before another leader's turn) and restores the series the same way. The saved
 series of a query (those with a point within its ``history``) are restored before its
 first read, so that read starts at their last
 points instead of ``history`` ago (a week of every series at once was the daemon's
@@ -38,9 +44,9 @@ name): an incident that opens while others are open on the same workload, or clo
 within ``GROUP_WINDOW``, is recorded and signalled with them, in the order they opened
 ("latency_p99 spike since 10:02 UTC (peak 2.31, expected 0.42), the first to move, then
 http_error_ratio spike since 10:03 UTC (this one)"), and
-``autonomic_anomaly_open_series{workload}`` counts the open ones. The open ones are
-rebuilt from the saved series state at a restart; those that closed are known only to
-the process that saw them close.
+``autonomic_anomaly_open_series{workload}`` counts the open ones. Both are rebuilt from
+the saved series state at a restart: each series saves its open incident and its last
+closed one.
 """
 
 from __future__ import annotations
