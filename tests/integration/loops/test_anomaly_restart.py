@@ -239,3 +239,52 @@ def test_a_replica_leading_again_takes_up_the_incident_the_other_leader_opened(
     assert {s.dedup_key for s in b_signals} <= {first}
     current = b.anomaly.series[WEB].tracker.current
     assert current is not None and current.opened_at == T0 + 20 * STEP
+
+
+def test_a_daemon_restarted_mid_incident_does_not_ask_the_on_call_again(tmp_path: Path) -> None:
+    """The whole way to the person: web's errors flap during a rollout, the runbook asks,
+    the on-call rejects; the daemon is killed and back 12 minutes later with the errors
+    still flapping. The restarted loop opened the incident again under another key, and
+    the runbook asked the same question a second time."""
+    from tests.unit.engine.harness import WEB as WEB_REF
+    from tests.unit.engine.harness import restarted, rig, web
+
+    r = rig(tmp_path, auto=0.999, ask=0.5)
+    r.sim.add_workload(web(4))
+    r.run(60)
+    r.sim.roll_out(WEB_REF, "shop/web:2")
+    r.engine.query = lambda text: 12.5  # type: ignore[method-assign]  # real traffic
+
+    def anomaly_loop(submit: Any) -> AnomalyLoop:
+        return AnomalyLoop(
+            [AnomalyQuery(name=QUERY, expr=QUERY, step=60, history=3 * 3600)],
+            reader=reader,
+            ledger=r.ledger,
+            decisions=r.decisions,
+            submit=submit,
+            clock=r.clock,
+            save_every=10**6,
+        )
+
+    reader = Flapping()
+    loop = anomaly_loop(r.engine.submit)
+    loop.cycle()
+    loop.save()
+    reader.at, reader.length = r.clock.now() - r.clock.now() % STEP + STEP, 120
+    for _ in range(8):
+        r.clock.advance(STEP)
+        loop.cycle()
+        r.engine.cycle()
+    (question,) = r.ledger.questions(status=None)
+    assert r.decisions.answer(question.id, "rejected", "alice", "not the rollout")
+
+    r.clock.advance(12 * STEP)  # killed, back 12 minutes later
+    again = restarted(r)
+    again.engine.query = lambda text: 12.5  # type: ignore[method-assign]
+    loop = anomaly_loop(again.engine.submit)
+    for _ in range(20):
+        r.clock.advance(STEP)
+        loop.cycle()
+        again.engine.cycle()
+    assert [q.id for q in r.ledger.questions(status=None)] == [question.id]
+    assert len(r.ledger.decisions(kind="anomaly")) == 1
