@@ -321,6 +321,7 @@ class Daemon:
     reads: WatchedReader | None = None
     _term: int = 0  # leadership terms begun (by ``leading``)
     _anomaly_term: int = -1  # the term of the last anomaly cycle
+    _canary_term: int = -1  # the term of the last canary cycle
     # Why the cluster's watch caches are not filled yet (None once they are): not ready
     # until the Kubernetes API server has answered their first lists.
     cluster_waiting: Callable[[], str | None] | None = None
@@ -400,6 +401,11 @@ class Daemon:
             self._cycling.release()
 
     def anomaly_cycle(self) -> None:
+        if self._anomaly_term not in (-1, self._term):
+            # Leading again: what this replica remembers is from before another leader's
+            # turn (or its own, saved only in part): the series are restored from the
+            # ledger, with the incidents open or closed since, as at a start.
+            self.anomaly.forget()
         self.anomaly.cycle()
         self._anomaly_term = self._term
         self.metrics.anomaly_series.set(self.anomaly.status.series)
@@ -407,6 +413,15 @@ class Daemon:
         for query in self.anomaly.queries:
             scoring = query.name not in self.anomaly.status.degraded
             self.metrics.anomaly_query_scoring.labels(query.name).set(1 if scoring else 0)
+
+    def canary_cycle(self) -> None:
+        if self.canary is None:
+            return
+        if self._canary_term not in (-1, self._term):
+            # Leading again: another leader may have recorded or verified verdicts since.
+            self.canary.forget()
+        self.canary.cycle()
+        self._canary_term = self._term
 
     def save_state(self, budget: float) -> None:
         """At a clean shutdown, after the jobs have stopped and before the lease goes:
@@ -475,7 +490,7 @@ class Daemon:
             bound = max(SCALING_STUCK_FLOOR, STUCK_PERIODS * period)
             jobs.append(Job("scaling", period, after(self.scaling.cycle), stuck_after=bound))
         if self.canary is not None:
-            jobs.append(Job("canary", self.settings.canary.period, after(self.canary.cycle)))
+            jobs.append(Job("canary", self.settings.canary.period, after(self.canary_cycle)))
         if self.approver_refresh is not None:
             # every replica: in HTTP mode any of them may receive a click
             jobs.append(

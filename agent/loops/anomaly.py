@@ -13,7 +13,10 @@ Only points of the last ``REPORT_BACKLOG`` steps may open an incident. The first
 of a series (a new series, or one whose saved state is older than the query's
 ``history``) is history, and so is a catch-up (Prometheus or the daemon back after
 hours): the detector learns from all of it, but an anomaly hours or days old is not
-news, and a remediation must not start from it.
+news, and a remediation must not start from it. History does keep open an incident that
+is open (restored with its series, or open when Prometheus went away): the minutes read
+again after a restart are the same incident going on, not quiet points that would close
+it, after which the next point would open it again, as news, under another key.
 
 Faults: a query that fails or returns stale data scores nothing that cycle (no action on
 old numbers); the loop says so in its status. So does a query that returns no series at
@@ -22,9 +25,12 @@ Prometheus, but nothing is being watched. A change in a query's health is logged
 not every cycle, and ``degraded`` holds why, per query. Detector and incident state is saved in
 the ledger, each series every ``save_every`` cycles in turn (a share of the series each
 cycle, so no cycle stalls to save all of them; a series with no new point since its last
-save is not written again), and at a clean shutdown what is not saved yet (bounded in
-time: ``save_at_shutdown``), and restored at start, so a restart does not mean a new
-warm-up for every series; points since a series' last save are read again. The saved
+save is not written again), at once when one of its incidents opens or closes (so that
+a restart or a new leader restores the incident with it), and at a clean shutdown what
+is not saved yet (bounded in time: ``save_at_shutdown``), and restored at start, so a
+restart does not mean a new warm-up for every series; points since a series' last save
+are read again. A replica that begins to lead again drops what it held (``forget``: it
+is from before another leader's turn) and restores the series the same way. The saved
 series of a query (those with a point within its ``history``) are restored before its
 first read, so that read starts at their last
 points instead of ``history`` ago (a week of every series at once was the daemon's
@@ -38,9 +44,9 @@ name): an incident that opens while others are open on the same workload, or clo
 within ``GROUP_WINDOW``, is recorded and signalled with them, in the order they opened
 ("latency_p99 spike since 10:02 UTC (peak 2.31, expected 0.42), the first to move, then
 http_error_ratio spike since 10:03 UTC (this one)"), and
-``autonomic_anomaly_open_series{workload}`` counts the open ones. The open ones are
-rebuilt from the saved series state at a restart; those that closed are known only to
-the process that saw them close.
+``autonomic_anomaly_open_series{workload}`` counts the open ones. Both are rebuilt from
+the saved series state at a restart: each series saves its open incident and its last
+closed one.
 """
 
 from __future__ import annotations
@@ -106,6 +112,9 @@ class SeriesState:
     seen_at: float = float("-inf")  # the last cycle a fresh read returned it (or restore)
     saved_ts: float = float("-inf")  # ``last_ts`` when last saved or restored
     target: ObjectRef | None = None  # the workload its labels name, if any
+    # Its last incident that closed (or was dropped), as a group names it: saved with the
+    # series, so a restart still groups a new incident with one closed minutes before.
+    closed: GroupMember | None = None
 
 
 @dataclass(frozen=True)
@@ -193,6 +202,23 @@ class AnomalyLoop:
         self._closed: dict[ObjectRef, list[GroupMember]] = {}
         self._by_target: dict[ObjectRef, set[str]] = {}  # workload -> its series in memory
         self._published: set[str] = set()
+        # Series whose incident opened or closed this cycle: saved at once, not at their
+        # turn up to ``save_every`` cycles later (``_save_changed``).
+        self._changed: set[str] = set()
+
+    def forget(self) -> None:
+        """Drop what memory holds of the series, so that the next cycle restores them from
+        the ledger, as at a start. For a replica that begins to lead again: its memory is
+        from before another leader's turn (an incident that one opened or closed is not in
+        it), and the ledger holds what that leader saved."""
+        with self._cycling:
+            self.series.clear()
+            self._live.clear()
+            self._loaded.clear()
+            self._closed.clear()
+            self._by_target.clear()
+            self._changed.clear()
+            self._save_next = self._save_owed = 0
 
     def cycle(self) -> None:
         with self._cycling:
@@ -254,6 +280,7 @@ class AnomalyLoop:
                 if newest:
                     break
                 piece = end + query.step
+            self._save_changed()
             if fresh:
                 self._live[query.name] = fresh
                 self._evict(query, now)
@@ -353,6 +380,20 @@ class AnomalyLoop:
         self.series[key] = state
         if state.target is not None:  # saved with it
             self._by_target.setdefault(state.target, set()).add(key)
+            closed = self._closed.setdefault(state.target, [])
+            if state.closed is not None and state.closed not in closed:
+                closed.append(state.closed)  # ``_forget_closed`` drops it if too old
+
+    def _save_changed(self) -> None:
+        """Save the series whose incident opened or closed: a restart, or a new leader,
+        restores them with it, instead of a state from before it opened (the points since
+        read again, and those older than ``REPORT_BACKLOG`` steps taken as history, the
+        incident would open again later, as news, under another key)."""
+        if not self._changed:
+            return
+        changed = [(k, self.series[k]) for k in sorted(self._changed) if k in self.series]
+        self._changed.clear()
+        self._save_items(changed)
 
     def _score(
         self,
@@ -382,8 +423,8 @@ class AnomalyLoop:
                     # book on it rather than file whatever comes next under it, and let the
                     # detector see a few points before the first after the gap can alarm.
                     dropped = state.tracker.current
-                    if dropped is not None and target is not None:
-                        self._closing(query.name, key, target, dropped, state.last_real)
+                    if dropped is not None:
+                        self._closing(query.name, key, state, dropped, state.last_real)
                     state.tracker = IncidentTracker()
                     state.quiet_until = float(t) + REWARM_AFTER_GAP * query.step
                 state.last_real = float(t)
@@ -403,16 +444,22 @@ class AnomalyLoop:
                 )
             history = t < report_from
             self.status.history_points += history
-            if point.score < query.threshold or t < state.quiet_until or history:
+            # A point of history opens no incident, but it keeps one open that is: read
+            # again after a restart, or by a new leader, the minutes the daemon was down
+            # are the same incident going on, not quiet ones that would close it (and the
+            # next point would open it again, as news, under another key).
+            not_news = history and state.tracker.current is None
+            if point.score < query.threshold or t < state.quiet_until or not_news:
                 # Not an anomaly by the score the benchmark validated, however sure the
                 # band test is: it counts as a quiet point for the incident tracker.
                 quiet = min(point.confidence, state.tracker.keep_confidence * 0.999)
                 point = replace(point, confidence=quiet)
             event = state.tracker.observe(point)
-            if event is not None and event.transition == Transition.CLOSE and target:
-                self._closing(query.name, key, target, event.incident, float(t))
+            if event is not None and event.transition == Transition.CLOSE:
+                self._closing(query.name, key, state, event.incident, float(t))
             if event is None or event.transition != Transition.OPEN:
                 continue
+            self._changed.add(key)
             incident = event.incident
             # A restarted daemon (or a new leader) reads again the points since the
             # series' last save: an incident opened among them is in the ledger already.
@@ -488,12 +535,16 @@ class AnomalyLoop:
 
     # --------------------------------------------------------------- groups
     def _closing(
-        self, name: str, key: str, target: ObjectRef, incident: Incident, at: float
+        self, name: str, key: str, state: SeriesState, incident: Incident, at: float
     ) -> None:
-        """Remember an incident of ``target`` that closed (or was dropped) at ``at``."""
-        self._closed.setdefault(target, []).append(
-            _member(name, key, target, incident, closed_at=at)
-        )
+        """Remember an incident of series ``key`` that closed (or was dropped) at ``at``:
+        with its workload's (for groups) and in its state, saved at once."""
+        self._changed.add(key)
+        if state.target is None:
+            return
+        member = _member(name, key, state.target, incident, closed_at=at)
+        state.closed = member
+        self._closed.setdefault(state.target, []).append(member)
 
     def _watch(self, key: str, state: SeriesState, target: ObjectRef | None) -> None:
         """Series ``key`` belongs to ``target`` (None: to no workload, or gone)."""
@@ -694,11 +745,19 @@ class AnomalyLoop:
             if saved_target:
                 kind, name, namespace = saved_target
                 target = ObjectRef(str(kind), str(name), namespace)  # type: ignore[arg-type]
+            closed = _closed_member(key, value.get("closed"))  # absent before it was saved
         except (StateError, KeyError, TypeError, ValueError, AttributeError) as exc:
             log.warning("saved state for %s unusable (%s): starting fresh", key, exc)
             return None
         return SeriesState(
-            detector, tracker, last_ts, last_real, quiet_until, saved_ts=last_ts, target=target
+            detector,
+            tracker,
+            last_ts,
+            last_real,
+            quiet_until,
+            saved_ts=last_ts,
+            target=target,
+            closed=closed,
         )
 
 
@@ -712,7 +771,24 @@ def _saved(state: SeriesState) -> dict[str, Any]:
         "target": None
         if state.target is None
         else [state.target.kind, state.target.name, state.target.namespace],
+        "closed": None if state.closed is None else state.closed.record(),
     }
+
+
+def _closed_member(key: str, saved: Any) -> GroupMember | None:
+    """The last closed incident of series ``key`` as ``_saved`` wrote it; None if none."""
+    if not saved:
+        return None
+    return GroupMember(
+        series=key,
+        query=str(saved["query"]),
+        reason=str(saved["reason"]),
+        since=float(saved["since"]),
+        peak=float(saved["peak"]),
+        expected=float(saved["expected"]),
+        incident_key=str(saved["incident_key"]),
+        closed_at=float(saved["closed_at"]),
+    )
 
 
 def _member(

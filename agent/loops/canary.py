@@ -18,6 +18,8 @@ sentence and the decision id, so `kubectl describe` shows it next to the rollout
 delivery tool that owns the rollout reads the verdict from the endpoints below. A final
 verdict is found again in the ledger after a restart or a change of leader, so the canary
 revision is neither judged nor decided twice; one the ledger refused is recorded next cycle.
+A replica that leads again after another's turn does the same (``forget``): what it had
+judged before is taken up from the ledger, not judged on to a second verdict.
 
 Argo Rollouts' own canaries: an Argo Rollout with the canary strategy runs, while it is
 mid-rollout, two ReplicaSets told apart by their ``rollouts-pod-template-hash``: the
@@ -277,6 +279,9 @@ class Analysis:
     pod_hash: str = ""
     stable_hash: str = ""
     strategy: str = ""
+    # This replica leads again (``CanaryLoop.forget``): what the analysis holds is from
+    # before another leader's turn; it is taken up from the ledger at its next interval.
+    retake: bool = False
 
 
 @dataclass(frozen=True)
@@ -349,6 +354,20 @@ class CanaryLoop:
         self._resumed: float | None = None  # when unverified verdicts were read back
         self._frozen_now: str | None = None  # this cycle's ``_frozen``, once asked
         self.errors: dict[str, str] = {}
+
+    def forget(self) -> None:
+        """For a replica that begins to lead again: what it judged before is from before
+        another leader's turn, which may have recorded the verdict (this replica's judge,
+        short of the intervals of that turn, would decide it a second time) or verified a
+        verdict it watches. Each analysis without a recorded verdict is taken up from the
+        ledger at its next interval, as after a restart (its verdict if one was recorded,
+        else its start and its intervals read back), and the verdicts to watch are read
+        again. Until then the endpoints answer from what it holds."""
+        for analysis in self.analyses.values():
+            if not analysis.recorded:
+                analysis.retake = True
+        self.watching.clear()
+        self._resumed = None
 
     # ------------------------------------------------------------------ loop
     def cycle(self) -> None:
@@ -556,6 +575,8 @@ class CanaryLoop:
         if why:
             log.info("canary %s: analysis started again: %s", pair.canary, why)
             analysis = None
+        elif analysis is not None and analysis.retake:
+            analysis = None  # taken up from the ledger (``forget``)
         if analysis is None:
             try:
                 analysis = self._start(pair, now, fresh=bool(why))

@@ -1,7 +1,8 @@
 """Anomalies grouped per workload: when a release moves a workload's latency and its
 errors a minute apart, the second incident's decision and signal name the first (the
 first to move), an incident on another workload is not grouped, the open-series gauge
-counts and clears, ``autonomic explain`` shows the group, and a restart keeps it."""
+counts and clears, ``autonomic explain`` shows the group, and a restart keeps it (the
+incidents open, and those closed in the last 10 minutes)."""
 
 from __future__ import annotations
 
@@ -242,6 +243,26 @@ def test_a_restarted_loop_groups_with_the_incidents_open_in_the_saved_state(
     second = _decision(ledger, "latency_p99", WEB)
     assert [m["query"] for m in second.evidence["group"]] == ["http_error_ratio", "latency_p99"]
     assert "http_error_ratio spike since 11:08 UTC (peak 1010" in second.reason
+
+
+def test_a_restarted_loop_names_an_incident_that_closed_minutes_before(
+    ledger: Ledger,
+) -> None:
+    """The incidents that closed were known only to the process that saw them close: a
+    restart a few minutes later opened web's next incident as if nothing else had moved.
+    Each series saves its last closed incident, and saves it as it closes."""
+    loop, clock, _ = _spiking(ledger)
+    _run(loop, clock, 14)  # both of web's incidents closed (10 quiet points)
+    assert loop.series["http_error_ratio{deployment=web,namespace=shop}"].tracker.current is None
+    restarted = _loop(ledger, clock, loop.reader, [])  # type: ignore[arg-type]
+    restarted.reader.spikes = {("latency_p99", "web"): (clock.now() + STEP, 1)}  # type: ignore[attr-defined]
+    _run(restarted, clock, 1)
+    again = ledger.decisions(kind="anomaly", decision_type="anomaly/latency_p99")[0]
+    assert again.subject == WEB and again.created_at == clock.now()
+    assert [m["query"] for m in again.evidence["group"]] == ["http_error_ratio", "latency_p99"]
+    assert again.evidence["group"][0]["closed_at"] is not None
+    assert "http_error_ratio spike since 11:09 UTC (peak 1010, expected 10." in again.reason
+    assert "; over at 11:" in again.reason
 
 
 def test_a_group_of_many_pod_series_names_the_first_five_and_counts_the_rest(
