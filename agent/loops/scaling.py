@@ -595,7 +595,9 @@ class ScalingLoop:
             try:
                 self._one(workload, now, forecast_only=forecast_only)
             except (TransientError, PermanentError) as exc:
-                self._hold(workload.ref, "ReadFailed", str(exc))
+                # One hold for the whole outage, whatever the error's words (refused,
+                # then timed out, by turns): the reader's own log summarises it.
+                self._hold(workload.ref, "ReadFailed", str(exc), kind="ReadFailed")
                 for check in known.verifying if known is not None else ():
                     check.unread = str(exc)
             if forecast_only and workload.ref in self.models:

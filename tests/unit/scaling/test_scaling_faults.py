@@ -605,3 +605,40 @@ def test_a_floor_judged_while_prometheus_is_down_says_so() -> None:
         "be read (cannot connect to Prometheus at http://prom:9090)"
     )
     assert loop.status.held_reason[str(web.ref)] == "ReadFailed"
+
+
+class RestartingReader(WeekReader):
+    """Prometheus restarting: every read fails, for a reason that changes."""
+
+    failure = "cannot connect to Prometheus at http://prometheus:9090"
+
+    def range(self, query: str, start: float, end: float, step: float, now: float) -> list[Any]:
+        raise TransientError(self.failure, reason="PrometheusDown")
+
+
+def test_reads_failing_for_changing_reasons_hold_the_floor_said_once(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Half an hour of refused reads and timeouts by turns: the workload is held, its
+    hold (with the last error, for ``GET /scaling``) said once, not at every change of
+    the error's words; and once that it is decided for again."""
+    loop, clock, web = raised(49, 80)
+    t, values = steady(49, 80)
+    down = RestartingReader(t, values)
+    loop.reader = down
+    with caplog.at_level(logging.INFO, logger="autonomic.scaling"):
+        for i in range(30):
+            down.failure = (
+                "cannot connect to Prometheus at http://prometheus:9090",
+                "Prometheus at http://prometheus:9090 did not answer within 10 s",
+            )[i // 4 % 2]
+            run(loop, clock, 1)
+        assert loop.status.held[str(web.ref)] == down.failure
+        loop.reader = WeekReader(t, values)
+        run(loop, clock, 2)
+    said = [r.getMessage() for r in caplog.records if str(web.ref) in r.getMessage()]
+    assert said == [
+        f"scaling {web.ref} held: cannot connect to Prometheus at http://prometheus:9090",
+        f"scaling {web.ref} no longer held: deciding from the load again",
+    ]
+    assert writes(loop) == [7]
