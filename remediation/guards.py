@@ -183,6 +183,18 @@ def breaker_status(state: BreakerState, spec: CircuitBreaker, now: float) -> Bre
     return "half-open"
 
 
+def _when(at: float, now: float) -> str:
+    """When a hold ends, both ways a person reads it: "in 14m (at 2026-11-23T06:50+00:00)"."""
+    return f"in {format_duration(max(at - now, 0.0))} (at {to_utc_text(at)})"
+
+
+def _room_at(times: list[float], limit: int, within: float = HOUR) -> float:
+    """When fewer than ``limit`` of the actions at ``times`` are left in the sliding
+    ``within``: once all but ``limit - 1`` of them have left it."""
+    ordered = sorted(times)
+    return ordered[len(ordered) - limit] + within
+
+
 def _allow() -> Gate:
     return Gate(True, "Allowed", "every guard allows this action")
 
@@ -277,9 +289,11 @@ def _judge(
     status = breaker_status(breaker, guards.circuit_breaker, now)
     denial = None
     if status == "open":
+        half_open = (breaker.opened_at or now) + guards.circuit_breaker.open_for
         denial = (
-            f"{plan.runbook} failed {breaker.consecutive_failures} times in a row; paused "
-            f"until {format_duration(guards.circuit_breaker.open_for)} after the last failure"
+            f"{plan.runbook} failed {breaker.consecutive_failures} times in a row; its "
+            f"circuit breaker is open for {format_duration(guards.circuit_breaker.open_for)} "
+            f"and half-opens, letting one trial run through, {_when(half_open, now)}"
         )
     elif status == "half-open" and breaker.trial_running:
         denial = f"a trial run of {plan.runbook} is already in flight"
@@ -338,7 +352,8 @@ def _judge(
             else f"{last.target}, which shares {plan.target}'s workload, was acted on "
             f"{format_duration(now - last.at)} ago"
         )
-        + f"; the cooldown is {format_duration(cooldown)}"
+        + f"; the cooldown is {format_duration(cooldown)}, so it ends "
+        + _when(last.at + cooldown, now)
         if last is not None and cooling
         else None,
     )
@@ -349,7 +364,14 @@ def _judge(
         "maxActionsPerHour",
         f"fewer than {guards.max_actions_per_hour} actions of {plan.runbook} in the last hour",
         f"{mine}",
-        f"{plan.runbook} acted {mine} times in the last hour (limit {guards.max_actions_per_hour})"
+        f"{plan.runbook} acted {mine} times in the last hour "
+        f"(limit {guards.max_actions_per_hour}); the next action is allowed "
+        + _when(
+            _room_at(
+                [r.at for r in hour if r.runbook == plan.runbook], guards.max_actions_per_hour
+            ),
+            now,
+        )
         if mine >= guards.max_actions_per_hour
         else None,
     )
@@ -371,8 +393,7 @@ def _judge(
             denial = (
                 f"{plan.runbook} acted on {what} {len(times)} time"
                 f"{'s' if len(times) != 1 else ''} in the last {span} (limit {count} per "
-                f"{span}); the next action is allowed in "
-                f"{format_duration(allowed_at - now)} (at {to_utc_text(allowed_at)})"
+                f"{span}); the next action is allowed {_when(allowed_at, now)}"
             )
         judge(
             "TargetRateLimit",
@@ -389,7 +410,8 @@ def _judge(
         f"fewer than {limits.max_actions_per_hour} actions in the last hour, all runbooks",
         f"{len(hour)}",
         f"{len(hour)} actions in the last hour across all runbooks "
-        f"(limit {limits.max_actions_per_hour})"
+        f"(limit {limits.max_actions_per_hour}); the next action is allowed "
+        + _when(_room_at([r.at for r in hour], limits.max_actions_per_hour), now)
         if len(hour) >= limits.max_actions_per_hour
         else None,
     )
@@ -449,7 +471,8 @@ def _judge(
         f"GitOps tool) changed {plan.counted_as or plan.target} "
         f"{format_duration(max(now - human, 0))} ago, after our last action on it"
         + (f" or its pods (it owns {plan.target})" if plan.counted_as else "")
-        + "; leaving it to them"
+        + "; leaving it to them, and acting again no sooner than "
+        + _when(human + guards.cooldown_per_target, now)
         if fighting and human is not None
         else None,
     )
@@ -640,7 +663,10 @@ def storm_gate(state: GuardState, limits: GlobalLimits, now: float) -> Gate | No
     if state.storm_seen_at is not None and now - state.storm_seen_at < limits.storm_cooldown:
         left = limits.storm_cooldown - (now - state.storm_seen_at)
         return Gate(
-            False, "StormCooldown", f"a trigger storm ended recently; {format_duration(left)} to go"
+            False,
+            "StormCooldown",
+            f"a trigger storm ended recently; actions resume {_when(now + left, now)}, "
+            f"once it has been quiet for {format_duration(limits.storm_cooldown)}",
         )
     return None
 

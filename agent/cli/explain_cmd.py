@@ -56,6 +56,9 @@ def _feedback_line(item: dict[str, Any]) -> str:
         ):
             line += ", no reason given"
         detail = {key: value for key, value in detail.items() if value is not None}
+        until = detail.pop("snooze_until", None)
+        if isinstance(until, int | float):  # said as a time, not an epoch cut off at 160
+            line += f", open until {_when(until)}"
         why = detail.pop("why", None)
         if isinstance(why, str):
             rest = f" {json.dumps(detail, default=str)[:160]}" if detail else ""

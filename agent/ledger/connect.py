@@ -34,7 +34,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import make_url
 
 from agent.errors import TransientError, redact_url_passwords
-from agent.ledger.store import REFUSALS, Ledger, LedgerError, _sqlstate, _words
+from agent.ledger.store import REFUSALS, SERVER_ERRORS, Ledger, LedgerError, _sqlstate, _words
 
 __all__ = ["PERMANENT", "LedgerConnector", "connects_later"]
 
@@ -152,6 +152,9 @@ class LedgerConnector:
             ) from exc
         self.failures += 1
         self._reason = f"{phase} {self.where}: {words}"
+        if code in SERVER_ERRORS:  # too many connections, a standby: what to do about it
+            meaning, remedy = SERVER_ERRORS[code]
+            self._reason += f" ({code}: {meaning}; {remedy})"
         now = self.clock()
         if not logged or (self._logged_at is not None and now - self._logged_at < self.log_every):
             return

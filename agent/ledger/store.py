@@ -1804,8 +1804,18 @@ class _Guarded:
         self._write = write
         self._cm: Any = None
 
-    def _error(self, what: str, exc: sa.exc.OperationalError) -> TransientError:
+    def _error(self, what: str, exc: sa.exc.DBAPIError) -> TransientError:
         where = self._engine.url.render_as_string()  # the password hidden
+        state = _sqlstate(exc)
+        if state in SERVER_ERRORS:
+            # One plain sentence: the server's words, the SQLSTATE, what it means and
+            # the setting or action that fixes it (the SQL and parameters left out).
+            meaning, remedy = SERVER_ERRORS[state]
+            if state in _AT_CONNECT and what == "is unreachable":
+                what = "refused the connection"
+            words = " ".join(_words(exc).split())
+            text = f"the ledger at {where} {what}: {words} ({state}: {meaning}; {remedy})"
+            return TransientError(redact_url_passwords(text), delay=2.0)
         code = getattr(exc.orig, "sqlite_errorcode", -1) & 0xFF
         hint = _SQLITE_HINTS.get(code, "")
         return TransientError(
@@ -1816,7 +1826,7 @@ class _Guarded:
         try:
             self._cm = self._engine.begin() if self._write else self._engine.connect()
             return self._cm.__enter__()  # type: ignore[no-any-return]
-        except sa.exc.OperationalError as exc:
+        except (sa.exc.OperationalError, sa.exc.InternalError) as exc:
             if not _passing(exc):
                 raise
             raise self._error("is unreachable", exc) from exc
@@ -1825,11 +1835,11 @@ class _Guarded:
         what = "write failed" if self._write else "read failed"
         try:
             self._cm.__exit__(kind, value, trace)
-        except sa.exc.OperationalError as error:
+        except (sa.exc.OperationalError, sa.exc.InternalError) as error:
             if not _passing(error):
                 raise
             raise self._error(what, error) from error
-        if isinstance(value, sa.exc.OperationalError) and _passing(value):
+        if isinstance(value, sa.exc.OperationalError | sa.exc.InternalError) and _passing(value):
             raise self._error(what, value) from value
 
 
@@ -1860,10 +1870,14 @@ def _insert_or_nothing(conn: sa.Connection, table: sa.Table, key: Sequence[str])
     )
 
 
-def _passing(exc: sa.exc.OperationalError) -> bool:
-    """Whether the database failed under a statement (PostgreSQL away or restarting; a
-    SQLite file busy, locked, read-only, full or unreadable) rather than rejected it:
-    SQLite's generic SQLITE_ERROR (no such table, bad SQL) is a fault to show as it is."""
+def _passing(exc: sa.exc.OperationalError | sa.exc.InternalError) -> bool:
+    """Whether the database failed under a statement (PostgreSQL away or restarting, a
+    session it ended, a standby that takes no writes; a SQLite file busy, locked,
+    read-only, full or unreadable) rather than rejected it: SQLite's generic SQLITE_ERROR
+    (no such table, bad SQL) is a fault to show as it is, and so is any other
+    ``InternalError`` (a bug of ours or the driver's)."""
+    if isinstance(exc, sa.exc.InternalError):
+        return _sqlstate(exc) in _INTERNAL_PASSING
     code = getattr(exc.orig, "sqlite_errorcode", None)
     return code is None or code & 0xFF != sqlite3.SQLITE_ERROR
 
@@ -1938,6 +1952,45 @@ REFUSALS: dict[str, tuple[str, str]] = {
         "create the schema, or correct search_path in ledger.url's options",
     ),
 }
+# What the server may say to a daemon that is running (or about to retry), by SQLSTATE:
+# what it means and what to do. Each is one sentence in the log and the CLI, no traceback;
+# the daemon retries at the next period.
+SERVER_ERRORS: dict[str, tuple[str, str]] = {
+    **REFUSALS,  # a password changed, a database dropped, while the daemon runs
+    "25P03": (
+        "the server ended the session because it sat idle inside a transaction for longer "
+        "than idle_in_transaction_session_timeout",
+        "the daemon reconnects at its next period; if it recurs, the daemon was stalled "
+        "mid-transaction (look at its CPU limit and throttling), or raise "
+        "idle_in_transaction_session_timeout for the ledger's role",
+    ),
+    "57014": (
+        "a statement ran longer than statement_timeout (60 s unless ledger.url's options "
+        "or the role set another) and the server cancelled it",
+        "look for a session holding locks on the ledger's tables (pg_stat_activity, "
+        "pg_locks) or an overloaded server; raise statement_timeout in ledger.url "
+        "(?options=-c%20statement_timeout%3D120s) only if the ledger's queries need longer",
+    ),
+    "53300": (
+        "the server has no connection left for this user (max_connections, or the role's "
+        "CONNECTION LIMIT, is reached)",
+        "close idle sessions (pg_stat_activity), or raise max_connections or the role's "
+        "limit (ALTER ROLE ... CONNECTION LIMIT)",
+    ),
+    "25006": (
+        "the server takes no writes: it is a read-only standby (after a failover, or "
+        "ledger.url names a replica) or default_transaction_read_only is on",
+        "point ledger.url at the primary (add target_session_attrs=read-write to it to "
+        "skip standbys), or turn default_transaction_read_only off for the ledger's "
+        "database",
+    ),
+}
+# The states above that come at a connection's start: said as refusing the connection.
+_AT_CONNECT = frozenset({*REFUSALS, "53300"})
+# Driver errors of PostgreSQL's class 25 (psycopg's InternalError) that are the server's
+# state, not a fault of the statement: a session ended while idle in a transaction, a
+# standby's refusal to write.
+_INTERNAL_PASSING = frozenset({"25P03", "25006"})
 # The connection's start fails with text only: the server's words (in English) and
 # libpq's own, with the SQLSTATE each stands for.
 _STARTUP_ERRORS = (
@@ -1946,6 +1999,13 @@ _STARTUP_ERRORS = (
     (re.compile(r"no pg_hba\.conf entry|pg_hba\.conf rejects connection"), "28000"),
     (re.compile(r'role ".*" (does not exist|is not permitted to log in)'), "28000"),
     (re.compile(r'database ".*" does not exist'), "3D000"),
+    (
+        re.compile(
+            r"too many connections|sorry, too many clients already|remaining connection "
+            r"slots are reserved"
+        ),
+        "53300",
+    ),
 )
 
 _CREATE_HINT = (
@@ -2171,7 +2231,7 @@ def _refused(where: str, exc: Exception, *, existing: bool) -> LedgerError:
     means and what to do (for the states retrying cannot fix); the password hidden."""
     words = redact_url_passwords(" ".join(_words(exc).split()))
     code = _sqlstate(exc)
-    known = _REFUSED_TO_READ if existing and code == "42501" else REFUSALS.get(code or "")
+    known = _REFUSED_TO_READ if existing and code == "42501" else SERVER_ERRORS.get(code or "")
     if known is None:
         return LedgerError(f"cannot open the ledger at {where}: {words}")
     meaning, remedy = known

@@ -80,6 +80,7 @@ REWARM_AFTER_GAP = 5  # steps after a long gap before a point may open an incide
 REPORT_BACKLOG = 10  # steps back from now whose points may open an incident
 NO_SERIES = "the query returned no series: check its metric name and labels"
 ALL_STALE = "stale data: no series has a sample newer than prometheus.staleAfter"
+READ_FAILED = "the read failed"  # then ": " and what the reader raised
 EVICT_AFTER = 60  # steps without a fresh read of a series before it leaves memory
 # A read longer than this many steps (a first start without saved state, a daemon or a
 # Prometheus back after hours) is done in pieces of it, oldest first, so what one read
@@ -264,7 +265,7 @@ class AnomalyLoop:
                 try:
                     found = self.reader.range(query.expr, piece, end, query.step, now)
                 except (TransientError, PermanentError) as exc:
-                    self.status.degraded[query.name] = f"the read failed: {exc}"
+                    self.status.degraded[query.name] = f"{READ_FAILED}: {exc}"
                     break
                 if newest:
                     self.status.degraded.pop(query.name, None)
@@ -294,15 +295,18 @@ class AnomalyLoop:
 
     def _say_health(self, name: str) -> None:
         """Log a query's health when it changes: once when it goes bad (and again if the
-        reason changes), once when it comes back."""
+        reason changes), once when it comes back. A read failing is one reason, whatever
+        the error's words (Prometheus restarting is refused, then timed out, by turns):
+        the reader's own log tells the outage, with its summaries."""
         why = self.status.degraded.get(name)
-        if self._said.get(name) == why:
+        kind = READ_FAILED if why is not None and why.startswith(READ_FAILED + ":") else why
+        if self._said.get(name) == kind:
             return
         if why is not None:
             log.warning("anomaly query %s: nothing scored: %s", name, why)
         elif name in self._said:
             log.info("anomaly query %s: scoring again", name)
-        self._said[name] = why
+        self._said[name] = kind
 
     def _start(self, query: AnomalyQuery, now: float) -> float:
         """Where this cycle's read of ``query`` starts: after the oldest last point of the

@@ -354,6 +354,7 @@ class CanaryLoop:
         self._resumed: float | None = None  # when unverified verdicts were read back
         self._frozen_now: str | None = None  # this cycle's ``_frozen``, once asked
         self.errors: dict[str, str] = {}
+        self._said: dict[str, tuple[str, str]] = {}  # canary -> (kind, words) _fault set
 
     def forget(self) -> None:
         """For a replica that begins to lead again: what it judged before is from before
@@ -372,6 +373,8 @@ class CanaryLoop:
     # ------------------------------------------------------------------ loop
     def cycle(self) -> None:
         now = self.clock.now()
+        for gone in self._said.keys() - self.errors.keys():  # faults ended since
+            del self._said[gone]
         # The verdicts approved and those still asked, in one read. Handing on the
         # approved ones makes no question, and a question answered since this read is
         # closed only if still asked (``supersede`` checks), so reading both first is as
@@ -598,7 +601,9 @@ class CanaryLoop:
             return
         try:
             self._step(analysis, now)
-        except (TransientError, PermanentError, CanaryDataError) as exc:
+        except (TransientError, PermanentError) as exc:
+            self._fault(pair.canary, f"no interval this time: {exc}", kind="ReadFailed")
+        except CanaryDataError as exc:
             self._fault(pair.canary, f"no interval this time: {exc}")
 
     def _frozen(self, now: float) -> str:
@@ -785,13 +790,24 @@ class CanaryLoop:
                 )
         return row
 
-    def _fault(self, ref: ObjectRef, why: str) -> None:
+    def _fault(self, ref: ObjectRef, why: str, *, kind: str | None = None) -> None:
         """Keep why ``ref`` was not judged this cycle (the endpoints say it); log it when
         it starts or its reason changes, not every cycle it lasts (Prometheus down for an
-        hour is one warning, not sixty)."""
-        if self.errors.get(str(ref)) != why:
+        hour is one warning, not sixty). ``kind``: what counts as the same reason when
+        the words change every cycle (a read failing, refused then timed out by turns,
+        is one outage: the reader's own log summarises it)."""
+        name, shown = str(ref), self.errors.get(str(ref))
+        said = self._said.get(name)
+        same = shown == why or (
+            kind is not None and said is not None and said == (kind, shown)
+        )  # the words now shown are this fault's, of the same kind
+        if not same:
             log.warning("canary %s: %s", ref, why)
-        self.errors[str(ref)] = why
+        if kind is not None:
+            self._said[name] = (kind, why)
+        else:
+            self._said.pop(name, None)
+        self.errors[name] = why
 
     def _step(self, analysis: Analysis, now: float) -> None:
         problems: list[str] = []

@@ -595,7 +595,9 @@ class ScalingLoop:
             try:
                 self._one(workload, now, forecast_only=forecast_only)
             except (TransientError, PermanentError) as exc:
-                self._hold(workload.ref, "ReadFailed", str(exc))
+                # One hold for the whole outage, whatever the error's words (refused,
+                # then timed out, by turns): the reader's own log summarises it.
+                self._hold(workload.ref, "ReadFailed", str(exc), kind="ReadFailed")
                 for check in known.verifying if known is not None else ():
                     check.unread = str(exc)
             if forecast_only and workload.ref in self.models:
@@ -799,7 +801,7 @@ class ScalingLoop:
                 f"{hpa.ref} minReplicas is {found}, not the {written} Autonomic wrote{by}: "
                 "changed by someone else (a person, a GitOps controller putting its own "
                 "back, or a remediation runbook's scale-out); theirs stands: no floor is "
-                f"written for {quiet / 60:.0f} min. If a "
+                f"written for {quiet / 60:.0f} min, until {_utc(until)}. If a "
                 f"controller owns minReplicas, let it ignore the field, or set {PREDICTIVE}: "
                 f"{FORECAST_ONLY} and set the floor there from {RECOMMENDED}"
             )
@@ -808,7 +810,8 @@ class ScalingLoop:
                 f"{ref} replicas is {found}, not the {written} Autonomic wrote{by}: changed "
                 "by someone else (a person with kubectl scale, a GitOps controller putting "
                 "its own back, or a remediation runbook's scale-out); theirs stands: the "
-                f"replicas are not set for {quiet / 60:.0f} min. If a controller owns the "
+                f"replicas are not set for {quiet / 60:.0f} min, until {_utc(until)}. If a "
+                "controller owns the "
                 f"replicas, let it ignore the field, or set {PREDICTIVE}: {FORECAST_ONLY} "
                 f"and take them from {RECOMMENDED}"
             )
@@ -1928,7 +1931,7 @@ class ScalingLoop:
         reason = getattr(outcome, "reason", None) or outcome.status
         why = (
             f"{change} not written ({reason}): {outcome.message}; "
-            f"no new try for {wait / 60:.0f} min"
+            f"no new try for {wait / 60:.0f} min, until {_utc(now + wait)}"
         )
         model.quiet_why, model.quiet_reason = why, "WriteRefused"
         self._held(str(ref), "WriteRefused", why)

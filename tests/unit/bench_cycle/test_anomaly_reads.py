@@ -36,6 +36,7 @@ class Recorded:
         self.gone: set[int] = set()
         self.stale: set[int] = set()  # returned, but with an old newest sample
         self.down = False
+        self.failure = "connection refused"  # what a read raises while down
         self.spikes: dict[float, float] = {}  # time -> value added to svc-0
         self.reads: list[tuple[float, float]] = []
 
@@ -43,7 +44,7 @@ class Recorded:
         self, query: str, start: float, end: float, step: float, now: float
     ) -> list[MetricSeries]:
         if self.down:
-            raise TransientError("connection refused")
+            raise TransientError(self.failure)
         self.reads.append((start, end))
         grid = np.arange(math.ceil(start / step) * step, min(end, now) + 1, step)
         out = []
@@ -273,6 +274,32 @@ def test_a_failing_read_is_logged_when_it_starts_not_every_cycle(
             loop.cycle()
     warned = [r.getMessage() for r in caplog.records]
     assert warned == ["anomaly query rps: nothing scored: the read failed: connection refused"]
+
+
+def test_a_read_failing_for_changing_reasons_is_one_warning_not_one_per_change(
+    ledger: Ledger, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Prometheus restarting for half an hour: refused, then timing out, then refused
+    again, every few minutes. The reader's own summary tells the outage; the query says
+    once that it scores nothing, and once that it scores again."""
+    clock, reader = FakeClock(T0), Recorded(1)
+    loop = _loop(ledger, clock, reader)
+    loop.cycle()
+    reader.down = True
+    with caplog.at_level("INFO", logger="autonomic.anomaly"):
+        for i in range(30):
+            reader.failure = ("connection refused", "no answer within 10 s")[i // 3 % 2]
+            clock.advance(STEP)
+            loop.cycle()
+        assert loop.status.degraded["rps"] == "the read failed: no answer within 10 s"
+        reader.down = False
+        clock.advance(STEP)
+        loop.cycle()
+    said = [r.getMessage() for r in caplog.records]
+    assert said == [
+        "anomaly query rps: nothing scored: the read failed: connection refused",
+        "anomaly query rps: scoring again",
+    ]
 
 
 def test_a_stale_series_among_fresh_ones_is_not_a_degraded_query(ledger: Ledger) -> None:

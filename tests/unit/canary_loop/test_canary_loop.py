@@ -441,10 +441,11 @@ class _Down:
     def __init__(self, inner: SimMetrics) -> None:
         self.inner = inner
         self.down = False
+        self.failure = "connection refused"  # what a read raises while down
 
     def _check(self) -> None:
         if self.down:
-            raise TransientError("Prometheus at http://127.0.0.1:9090: connection refused")
+            raise TransientError(f"Prometheus at http://127.0.0.1:9090: {self.failure}")
 
     def range(self, query: str, start: float, end: float, step: float, now: float) -> Any:
         self._check()
@@ -469,10 +470,12 @@ def test_prometheus_down_for_half_an_hour_is_one_warning_and_one_line_when_back(
     assert loop.analyses
     source.down = True
     with caplog.at_level(logging.INFO, logger="autonomic.canary"):
-        for _ in range(30):
+        for i in range(30):
+            # restarting: refused, then timing out, then refused again (one outage)
+            source.failure = ("connection refused", "no answer within 10 s")[i // 5 % 2]
             clock.advance(60)
             loop.cycle()
-        assert "connection refused" in loop.errors[str(CANARY)]
+        assert "no answer within 10 s" in loop.errors[str(CANARY)]  # the endpoints: the last
         source.down = False
         clock.advance(60)
         loop.cycle()

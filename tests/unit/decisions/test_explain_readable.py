@@ -77,3 +77,28 @@ def test_an_outcome_says_why_in_full_after_its_undone_steps() -> None:
     assert '{"undone": ["Deployment/shop/api: undo: container api' in first
     assert "undo_refused" not in first
     assert second == f"    why: {why}"
+
+
+def test_a_snooze_says_until_when_the_question_stays_open() -> None:
+    """The snooze's end was an epoch number in the detail, cut off at 160 characters
+    behind the click's id: explain says it as a UTC time."""
+    line = _feedback_line(
+        {
+            "created_at": 1_795_000_000.0,
+            "kind": "answer",
+            "outcome": "snoozed",
+            "actor": "U024BE7LH",
+            "detail": {
+                "question_id": "5f0c7e3a9b2d4c1e8a6f0b3d2c1e4f5a",
+                "via": "slack",
+                "reason": "snooze click U024BE7LH@1795000000.123456",
+                "snooze_until": 1_795_003_600.0,
+                "click_id": "U024BE7LH@1795000000.123456",
+            },
+        }
+    )
+    assert line.startswith(
+        "  2026-11-18 11:06:40 UTC answer: snoozed (U024BE7LH), open until "
+        "2026-11-18 12:06:40 UTC {"
+    )
+    assert "snooze_until" not in line

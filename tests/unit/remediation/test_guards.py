@@ -318,3 +318,54 @@ def test_global_cooldown_is_a_floor_under_the_runbooks_own() -> None:
     recent = GuardState(actions=actions(20 * 60, target=WEB.ref))
     shorter = check(PLAN, GUARDS, recent, replace(LIMITS, target_cooldown=60.0), NOW)
     assert shorter.reason_code == "Cooldown"
+
+
+def _hold(state: GuardState, code: str, at: float = NOW, limits: GlobalLimits = LIMITS) -> str:
+    (gate,) = [g for g in check_all(PLAN, GUARDS, state, limits, at) if g.reason_code == code]
+    return gate.message
+
+
+def test_every_hold_that_ends_at_a_known_time_says_when() -> None:
+    """An on-call reading a denial wants to know until when: each limit whose end is
+    known says it both ways, "in 20m" and the UTC time (NOW is 2026-11-18T11:06Z)."""
+    acted = GuardState(actions=actions(10 * 60, target=WEB.ref))
+    assert _hold(acted, "Cooldown") == (
+        "Deployment/shop/web was acted on 10m ago; the cooldown is 30m, so it ends in 20m "
+        "(at 2026-11-18T11:26+00:00)"
+    )
+    # rb acted 3 times (its limit) 50, 40 and 20 minutes ago: room again when the oldest
+    # leaves the hour, in 10 minutes.
+    busy = GuardState(actions=actions(50 * 60, 40 * 60, 20 * 60))
+    assert _hold(busy, "RunbookRateLimit") == (
+        "rb acted 3 times in the last hour (limit 3); the next action is allowed in 10m "
+        "(at 2026-11-18T11:16+00:00)"
+    )
+    # Five actions in all (the global limit), two by another runbook: room again when the
+    # oldest, 50 minutes ago, leaves the hour, in 10 minutes.
+    everyone = GuardState(
+        actions=actions(50 * 60, 30 * 60, runbook_name="other") + actions(45 * 60, 5 * 60, 1 * 60)
+    )
+    assert _hold(everyone, "GlobalRateLimit") == (
+        "5 actions in the last hour across all runbooks (limit 5); the next action is "
+        "allowed in 10m (at 2026-11-18T11:16+00:00)"
+    )
+    opened = GuardState(breakers={"rb": BreakerState(consecutive_failures=2, opened_at=NOW - 600)})
+    assert _hold(opened, "CircuitOpen") == (
+        "rb failed 2 times in a row; its circuit breaker is open for 1h and half-opens, "
+        "letting one trial run through, in 50m (at 2026-11-18T11:56+00:00)"
+    )
+    stormed = GuardState(storm_seen_at=NOW - 120)
+    assert _hold(stormed, "StormCooldown") == (
+        "a trigger storm ended recently; actions resume in 8m (at 2026-11-18T11:14+00:00), "
+        "once it has been quiet for 10m"
+    )
+    theirs = make_plan(human_changed_at=NOW - 5 * 60)
+    touched = GuardState(actions=actions(40 * 60, target=WEB.ref))
+    (gate,) = [
+        g
+        for g in check_all(theirs, GUARDS, touched, LIMITS, NOW)
+        if g.reason_code == "HumanRecentlyChanged"
+    ]
+    assert gate.message.endswith(
+        "; leaving it to them, and acting again no sooner than in 25m (at 2026-11-18T11:31+00:00)"
+    )

@@ -328,7 +328,7 @@ def test_a_pod_targets_cooldown_is_its_workloads() -> None:
     assert denied.reason_code == "Cooldown"
     assert denied.message == (
         f"{earlier.target}, which shares {sibling.target}'s workload, was acted on 10m ago; "
-        "the cooldown is 30m"
+        f"the cooldown is 30m, so it ends in 20m (at {to_utc_text(NOW + 20 * MINUTE)})"
     )
     (judged,) = [
         r

@@ -25,6 +25,7 @@ from agent.loops.scaling import (
     STEP,
     WRITTEN_KEY,
     ScalingLoop,
+    _utc,  # the loop's own UTC format
 )
 from remediation.ports import HpaState, ObjectRef, Scale, SetHpaMinReplicas
 from tests.unit.scaling.fakes import WeekReader, loop_over, week_and_a_day, workload
@@ -113,9 +114,9 @@ def test_a_floor_someone_changed_is_theirs_for_an_hour_and_said_once(
     assert writes(loop) == [7]  # theirs stands
     said = [r.getMessage() for r in caplog.records if "not the 7 Autonomic wrote" in r.getMessage()]
     assert len(said) == 1
-    assert (
-        f"{HPA} minReplicas is {found}" in said[0] and "no floor is written for 60 min" in said[0]
-    )
+    until = _utc(loop.models[web.ref].quiet_until)
+    assert f"{HPA} minReplicas is {found}" in said[0]
+    assert f"no floor is written for 60 min, until {until}. " in said[0]  # says when
     assert "not the 7 Autonomic wrote" in loop.status.held[str(web.ref)]
     assert ("d-1", "execution", "overridden") in feedback(loop)  # against the write
     ledger = cast(Any, loop.decisions).ledger
@@ -203,9 +204,11 @@ def test_a_refused_write_is_said_failed_and_tried_again_later_not_every_cycle(
     cast(Any, loop.cluster).hpas[web.ref] = HpaState(HPA, web.ref, 2, 20, 3, 3, uid="u1")
     executor = cast(Any, loop.executor)
     refuse = [True]
+    tried: list[float] = []
 
     def apply(key: str, step: int, operation: Any, **kwargs: Any) -> Any:
         executor.applied.append(operation)
+        tried.append(clock.now())
         if refuse[0]:
             return SimpleNamespace(status="failed", message=REFUSALS[reason], reason=reason)
         return SimpleNamespace(status="applied", message="", reason=None)
@@ -217,7 +220,9 @@ def test_a_refused_write_is_said_failed_and_tried_again_later_not_every_cycle(
     said = [r.getMessage() for r in caplog.records if "not written" in r.getMessage()]
     assert len(said) == 3 and all(REFUSALS[reason] in line for line in said)
     assert f"minReplicas 2 -> 7 not written ({reason})" in said[0]
-    assert "no new try for 5 min" in said[0] and "no new try for 10 min" in said[1]
+    # each says until when: 5 and 10 minutes after the first two tries
+    assert f"no new try for 5 min, until {_utc(tried[0] + 300)}" in said[0]
+    assert f"no new try for 10 min, until {_utc(tried[1] + 600)}" in said[1]
     assert REFUSALS[reason] in loop.status.held[str(web.ref)]
     decisions = cast(Any, loop.decisions)
     assert decisions.ledger.records["d-1"].status == "failed"
@@ -454,7 +459,8 @@ def test_replicas_someone_changed_are_theirs_for_an_hour_without_an_hpa(
     said = [r.getMessage() for r in caplog.records if "not the 7 Autonomic wrote" in r.getMessage()]
     assert len(said) == 1
     assert f"{web.ref} replicas is {found}" in said[0]
-    assert "the replicas are not set for 60 min" in said[0]
+    until = _utc(loop.models[web.ref].quiet_until)
+    assert f"the replicas are not set for 60 min, until {until}. " in said[0]
     assert "not the 7 Autonomic wrote" in loop.status.held[str(web.ref)]
     assert ("d-1", "execution", "overridden") in feedback(loop)
     ledger = cast(Any, loop.decisions).ledger
@@ -605,3 +611,40 @@ def test_a_floor_judged_while_prometheus_is_down_says_so() -> None:
         "be read (cannot connect to Prometheus at http://prom:9090)"
     )
     assert loop.status.held_reason[str(web.ref)] == "ReadFailed"
+
+
+class RestartingReader(WeekReader):
+    """Prometheus restarting: every read fails, for a reason that changes."""
+
+    failure = "cannot connect to Prometheus at http://prometheus:9090"
+
+    def range(self, query: str, start: float, end: float, step: float, now: float) -> list[Any]:
+        raise TransientError(self.failure, reason="PrometheusDown")
+
+
+def test_reads_failing_for_changing_reasons_hold_the_floor_said_once(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Half an hour of refused reads and timeouts by turns: the workload is held, its
+    hold (with the last error, for ``GET /scaling``) said once, not at every change of
+    the error's words; and once that it is decided for again."""
+    loop, clock, web = raised(49, 80)
+    t, values = steady(49, 80)
+    down = RestartingReader(t, values)
+    loop.reader = down
+    with caplog.at_level(logging.INFO, logger="autonomic.scaling"):
+        for i in range(30):
+            down.failure = (
+                "cannot connect to Prometheus at http://prometheus:9090",
+                "Prometheus at http://prometheus:9090 did not answer within 10 s",
+            )[i // 4 % 2]
+            run(loop, clock, 1)
+        assert loop.status.held[str(web.ref)] == down.failure
+        loop.reader = WeekReader(t, values)
+        run(loop, clock, 2)
+    said = [r.getMessage() for r in caplog.records if str(web.ref) in r.getMessage()]
+    assert said == [
+        f"scaling {web.ref} held: cannot connect to Prometheus at http://prometheus:9090",
+        f"scaling {web.ref} no longer held: deciding from the load again",
+    ]
+    assert writes(loop) == [7]
