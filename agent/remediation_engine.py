@@ -477,10 +477,14 @@ class RemediationEngine:
     def _with_pause(self, state: GuardState) -> GuardState:
         # Read once per instant of the engine's clock: a cycle on a simulated clock reads
         # it once, not at each of its guard reads; a real clock moves between any two.
+        # Other threads read it too (the scaling job, the canary endpoints) while the
+        # cycle's ``_paused_afresh`` drops it: the cached read is taken once, into a local.
         now = self.clock.now()
-        if self._pause_read is None or self._pause_read[0] != now:
-            self._pause_read = (now, active_pause(self.ledger, now))
-        held = self._pause_read[1]
+        read = self._pause_read
+        if read is None or read[0] != now:
+            read = (now, active_pause(self.ledger, now))
+            self._pause_read = read
+        held = read[1]
         if held is None:
             return state
         also = f"; also {state.pause_reason}" if state.paused and state.pause_reason else ""
