@@ -1479,8 +1479,9 @@ class RemediationEngine:
             f"next, step {step} ({next_op}), was not started: {why}. It goes on "
             f"with step {step} when the pause ends (within safety.approvedMaxWait, "
             f"{format_duration(self.limits.approved_max_wait)}; after that it is closed "
-            "as failed and handed to a person), or a person finishes or undoes it "
-            "(`autonomic undo`)"
+            "as failed and handed to a person). `autonomic undo` refuses it while it is "
+            "stopped (the decision is still executing): once the run has finished and is "
+            "verified, it can be undone"
         )
         self.ledger.add_feedback(
             record.id,

@@ -130,3 +130,23 @@ def test_a_run_stopped_longer_than_approved_max_wait_is_closed_not_carried_on(
     (failed,) = [f for f in r.ledger.feedback_for(decision) if f["kind"] == "verification"]
     assert failed["outcome"] == "inconclusive"  # a pause says nothing about the runbook
     assert "longer than safety.approvedMaxWait" in failed["detail"]["why"]
+
+
+def test_a_stopped_run_says_what_a_person_can_do_and_undo_is_not_offered_falsely(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The stop's sentence is read by the person who paused, in the decision's thread and
+    in `explain`: what it tells them to do must work. `autonomic undo` refuses a decision
+    still executing (its run stopped between steps is), so the sentence must not send
+    them to it."""
+    r = _rig(tmp_path, monkeypatch)
+    latency_anomaly(r, WEB, run=120)
+    decision, _ = _stopped(r)
+    (stop,) = [f for f in r.ledger.feedback_for(decision) if f["outcome"] == "paused"]
+    why = stop["detail"]["why"]
+    capsys.readouterr()
+    code = main(["undo", decision, "--ledger", str(tmp_path / "ledger.sqlite")])
+    out = capsys.readouterr()
+    assert code != 0 and "is executing" in out.err + out.out  # refused, as it should be
+    assert "or undoes it (`autonomic undo`)" not in why
+    assert "`autonomic undo` refuses it while it is stopped" in why
