@@ -22,6 +22,7 @@ if a step failed. Nothing is blindly written twice.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
 from collections import OrderedDict
@@ -1512,28 +1513,42 @@ class RemediationEngine:
             stopped = now - float(execution["updated_at"])
             if not self.ledger.set_execution_status(key, ["paused"], "running", now):
                 continue  # another replica took it up
-            with decision_context(record.id):
-                if stopped > self.limits.approved_max_wait:
-                    self._fail(
-                        record,
-                        key,
-                        f"stopped by a pause between two steps {format_duration(stopped)} "
-                        "ago, longer than safety.approvedMaxWait "
-                        f"({format_duration(self.limits.approved_max_wait)}): the rest of "
-                        "its plan no longer describes the cluster, so it is not carried on",
-                        judged=False,
+            try:
+                self._resume_one(record, key, now, stopped)
+            except Exception:
+                # Left ``running``, nothing would carry it on before the next leadership
+                # term (``recover``): put back, the next cycle takes it up again. Its
+                # steps' intents say what was written meanwhile (``_carry_on``).
+                with contextlib.suppress(Exception):
+                    self.ledger.set_execution_status(
+                        key, ["running"], "paused", float(execution["updated_at"])
                     )
-                    continue
-                self.ledger.add_feedback(
-                    record.id,
-                    "execution",
-                    "resumed",
-                    "autonomic",
-                    now,
-                    {"why": f"the pause ended; stopped {format_duration(stopped)} ago"},
+                raise
+
+    def _resume_one(self, record: DecisionRecord, key: str, now: float, stopped: float) -> None:
+        """Go on with one run ``resume_stopped`` took up (its execution ``running`` again)."""
+        with decision_context(record.id):
+            if stopped > self.limits.approved_max_wait:
+                self._fail(
+                    record,
+                    key,
+                    f"stopped by a pause between two steps {format_duration(stopped)} "
+                    "ago, longer than safety.approvedMaxWait "
+                    f"({format_duration(self.limits.approved_max_wait)}): the rest of "
+                    "its plan no longer describes the cluster, so it is not carried on",
+                    judged=False,
                 )
-                self._progress(record, "the pause ended: going on with the next step")
-                self._carry_on(record, key, "stopped by a pause")
+                return
+            self.ledger.add_feedback(
+                record.id,
+                "execution",
+                "resumed",
+                "autonomic",
+                now,
+                {"why": f"the pause ended; stopped {format_duration(stopped)} ago"},
+            )
+            self._progress(record, "the pause ended: going on with the next step")
+            self._carry_on(record, key, "stopped by a pause")
 
     # ---------------------------------------------------------- verification
     def verify_due(self) -> None:
