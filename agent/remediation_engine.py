@@ -22,6 +22,7 @@ if a step failed. Nothing is blindly written twice.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
 from collections import OrderedDict
@@ -477,10 +478,14 @@ class RemediationEngine:
     def _with_pause(self, state: GuardState) -> GuardState:
         # Read once per instant of the engine's clock: a cycle on a simulated clock reads
         # it once, not at each of its guard reads; a real clock moves between any two.
+        # Other threads read it too (the scaling job, the canary endpoints) while the
+        # cycle's ``_paused_afresh`` drops it: the cached read is taken once, into a local.
         now = self.clock.now()
-        if self._pause_read is None or self._pause_read[0] != now:
-            self._pause_read = (now, active_pause(self.ledger, now))
-        held = self._pause_read[1]
+        read = self._pause_read
+        if read is None or read[0] != now:
+            read = (now, active_pause(self.ledger, now))
+            self._pause_read = read
+        held = read[1]
         if held is None:
             return state
         also = f"; also {state.pause_reason}" if state.paused and state.pause_reason else ""
@@ -1475,8 +1480,9 @@ class RemediationEngine:
             f"next, step {step} ({next_op}), was not started: {why}. It goes on "
             f"with step {step} when the pause ends (within safety.approvedMaxWait, "
             f"{format_duration(self.limits.approved_max_wait)}; after that it is closed "
-            "as failed and handed to a person), or a person finishes or undoes it "
-            "(`autonomic undo`)"
+            "as failed and handed to a person). `autonomic undo` refuses it while it is "
+            "stopped (the decision is still executing): once the run has finished and is "
+            "verified, it can be undone"
         )
         self.ledger.add_feedback(
             record.id,
@@ -1507,28 +1513,42 @@ class RemediationEngine:
             stopped = now - float(execution["updated_at"])
             if not self.ledger.set_execution_status(key, ["paused"], "running", now):
                 continue  # another replica took it up
-            with decision_context(record.id):
-                if stopped > self.limits.approved_max_wait:
-                    self._fail(
-                        record,
-                        key,
-                        f"stopped by a pause between two steps {format_duration(stopped)} "
-                        "ago, longer than safety.approvedMaxWait "
-                        f"({format_duration(self.limits.approved_max_wait)}): the rest of "
-                        "its plan no longer describes the cluster, so it is not carried on",
-                        judged=False,
+            try:
+                self._resume_one(record, key, now, stopped)
+            except Exception:
+                # Left ``running``, nothing would carry it on before the next leadership
+                # term (``recover``): put back, the next cycle takes it up again. Its
+                # steps' intents say what was written meanwhile (``_carry_on``).
+                with contextlib.suppress(Exception):
+                    self.ledger.set_execution_status(
+                        key, ["running"], "paused", float(execution["updated_at"])
                     )
-                    continue
-                self.ledger.add_feedback(
-                    record.id,
-                    "execution",
-                    "resumed",
-                    "autonomic",
-                    now,
-                    {"why": f"the pause ended; stopped {format_duration(stopped)} ago"},
+                raise
+
+    def _resume_one(self, record: DecisionRecord, key: str, now: float, stopped: float) -> None:
+        """Go on with one run ``resume_stopped`` took up (its execution ``running`` again)."""
+        with decision_context(record.id):
+            if stopped > self.limits.approved_max_wait:
+                self._fail(
+                    record,
+                    key,
+                    f"stopped by a pause between two steps {format_duration(stopped)} "
+                    "ago, longer than safety.approvedMaxWait "
+                    f"({format_duration(self.limits.approved_max_wait)}): the rest of "
+                    "its plan no longer describes the cluster, so it is not carried on",
+                    judged=False,
                 )
-                self._progress(record, "the pause ended: going on with the next step")
-                self._carry_on(record, key, "stopped by a pause")
+                return
+            self.ledger.add_feedback(
+                record.id,
+                "execution",
+                "resumed",
+                "autonomic",
+                now,
+                {"why": f"the pause ended; stopped {format_duration(stopped)} ago"},
+            )
+            self._progress(record, "the pause ended: going on with the next step")
+            self._carry_on(record, key, "stopped by a pause")
 
     # ---------------------------------------------------------- verification
     def verify_due(self) -> None:

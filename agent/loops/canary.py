@@ -178,6 +178,7 @@ import hashlib
 import json
 import logging
 import math
+import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
@@ -334,6 +335,9 @@ class CanaryLoop:
         # it is, no verdict that would move a release is answered or handed on.
         self.paused = paused
         self._held_said: set[str] = set()  # the pause holds recorded (``_record_hold``)
+        # The webhook server's threads record holds: looked for and recorded one at a time,
+        # so two endpoints asking at once record one hold, not two.
+        self._holding = threading.Lock()
         self.metrics = metrics
         # The label sets of the canary gauges published at the last cycle (``_publish``).
         self._published: dict[str, set[tuple[str, ...]]] = {}
@@ -1303,6 +1307,24 @@ class CanaryLoop:
         after a restart. A failure is logged: the hold is in force anyway."""
         digest = hashlib.sha256(f"{incident}|{why}".encode()).hexdigest()[:24]
         key = f"held|Paused|{subject}"[:270] + f"|{digest}"
+        with self._holding:
+            self._record_hold_once(
+                key, subject, why, held, would, answered, verdict_decision, after, evidence
+            )
+
+    def _record_hold_once(
+        self,
+        key: str,
+        subject: ObjectRef | str,
+        why: str,
+        held: str,
+        would: str,
+        answered: str,
+        verdict_decision: str | None,
+        after: str,
+        evidence: dict[str, Any] | None,
+    ) -> None:
+        """``_record_hold`` under its lock, for the hold of incident key ``key``."""
         if key in self._held_said:
             return
         text = (

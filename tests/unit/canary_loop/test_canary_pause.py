@@ -146,3 +146,41 @@ def test_a_verdict_made_while_paused_is_not_handed_on_until_the_pause_ends(
     assert record is not None and record.status == "done"
     run_until_final(loop, clock, minutes=2)
     assert len(signals) == 1  # sent once
+
+
+def test_two_endpoint_calls_at_once_record_one_hold(
+    ledger: Ledger, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The webhook server answers on several threads: Flagger's webhook and Argo's metric
+    asking at the same moment, while paused, record the hold once, not twice (two
+    escalations of one hold)."""
+    import contextlib
+    import threading
+
+    loop, _, clock, _ = rig(ledger, canary_slowdown=1.5)
+    _paused_by_the_ledger(loop, ledger)
+    run_until_final(loop, clock)
+    pause(ledger, by="alice", reason=REASON, now=clock.now())
+    both_looked = threading.Barrier(2)
+    real = ledger.latest_for_incident
+
+    def latest_for_incident(key: str) -> Any:
+        found = real(key)
+        # the other call looks too before either records (the race); with one call
+        # held back until the other has recorded, nobody comes: go on after a second
+        with contextlib.suppress(threading.BrokenBarrierError):
+            both_looked.wait(timeout=1.0)
+        return found
+
+    monkeypatch.setattr(ledger, "latest_for_incident", latest_for_incident)
+    answers: list[Any] = []
+    threads = [
+        threading.Thread(target=lambda: answers.append(_flagger(loop))),
+        threading.Thread(target=lambda: answers.append(_argo(loop))),
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(10)
+    assert len(answers) == 2
+    assert len(_holds(ledger)) == 1

@@ -130,3 +130,59 @@ def test_a_run_stopped_longer_than_approved_max_wait_is_closed_not_carried_on(
     (failed,) = [f for f in r.ledger.feedback_for(decision) if f["kind"] == "verification"]
     assert failed["outcome"] == "inconclusive"  # a pause says nothing about the runbook
     assert "longer than safety.approvedMaxWait" in failed["detail"]["why"]
+
+
+def test_a_stopped_run_says_what_a_person_can_do_and_undo_is_not_offered_falsely(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The stop's sentence is read by the person who paused, in the decision's thread and
+    in `explain`: what it tells them to do must work. `autonomic undo` refuses a decision
+    still executing (its run stopped between steps is), so the sentence must not send
+    them to it."""
+    r = _rig(tmp_path, monkeypatch)
+    latency_anomaly(r, WEB, run=120)
+    decision, _ = _stopped(r)
+    (stop,) = [f for f in r.ledger.feedback_for(decision) if f["outcome"] == "paused"]
+    why = stop["detail"]["why"]
+    capsys.readouterr()
+    code = main(["undo", decision, "--ledger", str(tmp_path / "ledger.sqlite")])
+    out = capsys.readouterr()
+    assert code != 0 and "is executing" in out.err + out.out  # refused, as it should be
+    assert "or undoes it (`autonomic undo`)" not in why
+    assert "`autonomic undo` refuses it while it is stopped" in why
+
+
+def test_a_ledger_failure_as_a_stopped_run_resumes_leaves_it_for_the_next_cycle(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``resume_stopped`` takes the run (execution ``paused`` -> ``running``) and then
+    writes to the ledger before going on. A ledger failure in between must not leave it
+    ``running`` with nothing to carry it on (recovery runs only at a new leadership
+    term): the next cycle takes it up again."""
+    from agent.errors import TransientError
+
+    r = _rig(tmp_path, monkeypatch)
+    latency_anomaly(r, WEB, run=120)
+    decision, key = _stopped(r)
+    monkeypatch.undo()
+    resume(r.ledger, by="bob", now=r.clock.now())
+    real = r.ledger.add_feedback
+    failed: list[str] = []
+
+    def add_feedback(decision_id: str, kind: str, outcome: str, *args: Any, **kw: Any) -> Any:
+        if outcome == "resumed" and not failed:
+            failed.append(decision_id)
+            raise TransientError("the ledger at sqlite:///x write failed: disk I/O error")
+        return real(decision_id, kind, outcome, *args, **kw)
+
+    monkeypatch.setattr(r.ledger, "add_feedback", add_feedback)
+    r.clock.advance(1)  # the engine reads the pause once per instant of its clock
+    with pytest.raises(TransientError):
+        r.engine.resume_stopped()
+    assert failed == [decision]
+    assert [e["key"] for e in r.ledger.executions(["paused"])] == [key]  # not left running
+    r.run(30)  # the next cycles: taken up and carried on
+    intents = r.ledger.intents(execution_key=key)
+    assert [(i.step, i.status) for i in intents] == [(0, "applied"), (1, "applied")]
+    record = r.ledger.get_decision(decision)
+    assert record is not None and record.status == "verifying"
