@@ -409,9 +409,13 @@ def _judge(
         "globalActionsPerHour",
         f"fewer than {limits.max_actions_per_hour} actions in the last hour, all runbooks",
         f"{len(hour)}",
-        f"{len(hour)} actions in the last hour across all runbooks "
-        f"(limit {limits.max_actions_per_hour}); the next action is allowed "
-        + _when(_room_at([r.at for r in hour], limits.max_actions_per_hour), now)
+        (
+            "safety.maxActionsPerHour is 0: no runbook acts by itself"
+            if limits.max_actions_per_hour == 0
+            else f"{len(hour)} actions in the last hour across all runbooks "
+            f"(limit {limits.max_actions_per_hour}); the next action is allowed "
+            + _when(_room_at([r.at for r in hour], limits.max_actions_per_hour), now)
+        )
         if len(hour) >= limits.max_actions_per_hour
         else None,
     )
@@ -725,8 +729,8 @@ class HoldWindow:
 
 def _counted(runs: list[ActionRecord], limit: int, within: float) -> HoldWindow | None:
     runs.sort(key=lambda r: r.at)
-    if not runs or len(runs) < limit:
-        return None
+    if not runs or len(runs) < limit or limit <= 0:
+        return None  # a limit of 0 holds until the configuration changes: no end to say
     # Allowed again once all but limit - 1 of these have left the window.
     return HoldWindow("", runs[0].at, runs[len(runs) - limit].at + within, tuple(runs))
 

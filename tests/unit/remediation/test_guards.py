@@ -15,6 +15,7 @@ from remediation.guards import (
     check,
     check_all,
     check_undo,
+    hold_window,
     prune,
     record_finish,
     record_start,
@@ -368,4 +369,23 @@ def test_every_hold_that_ends_at_a_known_time_says_when() -> None:
     ]
     assert gate.message.endswith(
         "; leaving it to them, and acting again no sooner than in 25m (at 2026-11-18T11:31+00:00)"
+    )
+
+
+def test_a_global_limit_of_zero_denies_every_action_and_says_why() -> None:
+    """``safety.maxActionsPerHour: 0`` is allowed (nothing acts by itself); the sentence
+    of its denial has no "next action" time to compute (it crashed the guard reading)."""
+    none = replace(LIMITS, max_actions_per_hour=0)
+    assert _hold(GuardState(), "GlobalRateLimit", limits=none) == (
+        "safety.maxActionsPerHour is 0: no runbook acts by itself"
+    )
+    assert _hold(GuardState(actions=actions(50 * 60)), "GlobalRateLimit", limits=none) == (
+        "safety.maxActionsPerHour is 0: no runbook acts by itself"
+    )
+    # and the spell it holds for has no end to hand to a person: none, not a crash
+    assert (
+        hold_window(
+            PLAN, GUARDS, GuardState(actions=actions(50 * 60)), none, NOW, "GlobalRateLimit"
+        )
+        is None
     )
