@@ -766,16 +766,28 @@ class Operations:
             chosen = names[: operation.max_evictions]
             over_budget = names[operation.max_evictions :]
             evicted: list[str] = []
+            refused: dict[str, str] = {}
         else:
             before = dict(progress["before"])
             chosen = list(progress["pods"])
             over_budget = list(progress["over_budget"])
             skipped = list(progress["skipped"])
             evicted = list(progress["evicted"])
-            if not self._node_snapshot(ref)["unschedulable"]:
+            refused = dict(progress.get("refused") or {})
+            try:
+                node = self._node_snapshot(ref)
+            except ObjectGoneError:
+                # Deleted since the drain began (the cloud's node controller removes the
+                # Node of a VM that is gone; the cluster autoscaler; a person): nothing is
+                # left to drain, and the pod garbage collector removes the pods bound to it.
                 return self._drain_result(
                     operation, dry_run, before, chosen, evicted, {}, over_budget, skipped, [],
-                    uncordoned=True,
+                    node_gone=True, refused=refused,
+                )  # fmt: skip
+            if not node["unschedulable"]:
+                return self._drain_result(
+                    operation, dry_run, before, chosen, evicted, {}, over_budget, skipped, [],
+                    uncordoned=True, refused=refused,
                 )  # fmt: skip
             pods = self._pods_on(ref.name)
         on_node = {_pod_name(p): p for p in pods}
@@ -784,7 +796,7 @@ class Operations:
         evicted_now: dict[str, int] = {}
         issued = False
         for name in chosen:
-            if name in evicted:
+            if name in evicted or name in refused:
                 continue
             pod = on_node.get(name)
             if pod is None or pod["metadata"].get("deletionTimestamp"):
@@ -811,12 +823,17 @@ class Operations:
                 evicted.append(name)  # already gone: that is what we wanted
             except (BlockedByBudgetError, TransientError) as exc:
                 blocked[name] = str(exc)
+            except PermanentError as exc:
+                # Refused for good (403: no right to evict in that namespace; 422): asking
+                # again would get the same answer. The other pods are still evicted, as
+                # kubectl drain does, and this one is named for a person.
+                refused[name] = str(exc)
         if issued and not dry_run:
             on_node = {_pod_name(p): p for p in self._pods_on(ref.name)}
         left = [] if dry_run else [name for name in evicted if name in on_node]
         return self._drain_result(
             operation, dry_run, before, chosen, evicted, blocked, over_budget, skipped, left,
-            waiting=waiting, evicted_now=evicted_now,
+            waiting=waiting, evicted_now=evicted_now, refused=refused,
         )  # fmt: skip
 
     def _drain_result(
@@ -832,11 +849,21 @@ class Operations:
         left: list[str],
         *,
         uncordoned: bool = False,
+        node_gone: bool = False,
         waiting: list[str] | None = None,
         evicted_now: dict[str, int] | None = None,
+        refused: dict[str, str] | None = None,
     ) -> OperationResult:
         waiting = waiting or []
-        complete = not blocked and not over_budget and not uncordoned and not waiting
+        refused = refused or {}
+        complete = (
+            not blocked
+            and not over_budget
+            and not uncordoned
+            and not waiting
+            and not refused
+            and not node_gone
+        )
         after = {
             "unschedulable": not uncordoned,
             "before": before,
@@ -848,24 +875,40 @@ class Operations:
             "skipped": skipped,
             "left": left,
             "uncordoned": uncordoned,
+            "node_gone": node_gone,
             "waiting": waiting,
             "evicted_now": evicted_now or {},
-            "done": uncordoned or (not blocked and not left and not waiting),
+            "refused": refused,
+            "done": uncordoned or node_gone or (not blocked and not left and not waiting),
             "complete": complete,
         }
-        summary = (
-            f"{operation.target}: "
-            + (
+        if node_gone:
+            state = (
+                "deleted since the drain began (by someone else): no more evictions; the "
+                "pod garbage collector removes the pods still bound to it; "
+            )
+        elif uncordoned:
+            state = (
                 "uncordoned since the drain began (by someone else): not cordoned again, "
                 "no more evictions; "
-                if uncordoned
-                else "cordoned; "
             )
+        else:
+            state = "cordoned; "
+        first_refusal = next(iter(refused.values()), "")
+        summary = (
+            f"{operation.target}: "
+            + state
             + f"evicted {len(evicted)} pod(s)"
             + (
                 f"; {len(blocked)} blocked (PodDisruptionBudget or API errors): "
                 f"{', '.join(sorted(blocked))}"
                 if blocked
+                else ""
+            )
+            + (
+                f"; {len(refused)} refused by the API server, not asked again: "
+                f"{', '.join(sorted(refused))} ({first_refusal})"
+                if refused
                 else ""
             )
             + (f"; {len(left)} still terminating" if left else "")
