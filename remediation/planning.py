@@ -557,6 +557,7 @@ def _plan_rollout(
             f"{workload.updated_replicas}/{workload.replicas} updated replicas",
         )
         return _Planned((change,), (), 0, selected, healthy)
+    _refuse_on_delete(workload, "a rollout restart")
     change = Change(
         RolloutRestart(target),
         f"{show(target)}: rollout restart ({workload.replicas} pods replaced gradually)",
@@ -672,10 +673,25 @@ def _raise_value(current: Fraction, factor: float, ceiling: Fraction, resource: 
     return min(raised, ceiling)
 
 
+def _refuse_on_delete(workload: WorkloadState, what: str) -> None:
+    """A StatefulSet with ``updateStrategy: OnDelete`` takes a new pod template only into
+    pods someone deletes: ``what`` (a restart, new resources) would be written, reported
+    as done, and change no running pod (``kubectl rollout restart`` is as silent)."""
+    if workload.on_delete:
+        raise _Stop(
+            "OnDeleteUpdateStrategy",
+            f"{show(workload.ref)} has updateStrategy OnDelete: its controller replaces a "
+            f"pod only when someone deletes it, so {what} would change no running pod. "
+            "Delete its pods one at a time (kubectl delete pod, or a deletePod runbook), or "
+            "switch it to updateStrategy RollingUpdate",
+        )
+
+
 def _plan_patch(
     action: PatchResourcesAction, target: ObjectRef, snapshot: ClusterSnapshot
 ) -> _Planned:
     workload = _workload(target, snapshot)
+    _refuse_on_delete(workload, "new resources")
     fields = ("limits", "requests") if action.field == "both" else (action.field,)
     ceiling = parse_quantity(action.max)
     fmt = format_memory if action.resource == "memory" else format_cpu

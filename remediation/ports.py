@@ -99,6 +99,10 @@ class WorkloadState:
     # A StatefulSet's ``status.updateRevision``: the ControllerRevision its pods are rolled
     # to (it has no numbered revision, so ``revision`` stays 0); "" for other kinds.
     revision_name: str = ""
+    # A StatefulSet whose ``spec.updateStrategy.type`` is ``OnDelete``: its controller
+    # replaces a pod only when someone deletes it, so a change to the pod template (a
+    # rollout restart, new resources) reaches no running pod until then.
+    on_delete: bool = False
     paused: bool = False
     rollout_failed: bool = False  # Progressing=False, reason ProgressDeadlineExceeded
     last_rollout_at: float | None = None  # epoch seconds of the newest ReplicaSet's creation

@@ -231,6 +231,8 @@ def workload_state(
         revision_name=str(status.get("updateRevision") or "")
         if obj.get("kind") == "StatefulSet"
         else "",
+        on_delete=obj.get("kind") == "StatefulSet"
+        and (spec.get("updateStrategy") or {}).get("type") == "OnDelete",
         paused=bool(spec.get("paused", False)),
         rollout_failed=failed,
         last_rollout_at=parse_time((newest or {}).get("metadata", {}).get("creationTimestamp")),

@@ -637,3 +637,38 @@ def test_memory_at_the_runbooks_maximum_says_what_would_change_it() -> None:
         "not raised further; find out why it needs more, or raise the max of the runbook's "
         "patchResources action if it may have more"
     )
+
+
+@pytest.mark.parametrize(
+    ("action", "what"),
+    [
+        ("{type: rolloutRestart}", "a rollout restart"),
+        ("{type: patchResources, resource: memory, field: limits, factor: 1.5, max: 2Gi}",
+         "new resources"),
+    ],
+)  # fmt: skip
+def test_a_template_change_to_an_on_delete_statefulset_is_refused_and_says_why(
+    action: str, what: str
+) -> None:
+    """A StatefulSet with updateStrategy OnDelete replaces no pod when its template
+    changes: a restart (or new resources) was written, reported as "N pods replaced
+    gradually", and changed nothing, which verification then found out."""
+    rb = runbook(
+        f"""
+        triggers: [{{type: kubernetes, condition: OOMKilled}}]
+        target: {{kind: StatefulSet}}
+        actions: [{action}]
+        {VERIFY}
+        """
+    )
+    db = replace(deployment("db"), ref=ObjectRef("StatefulSet", "db", "shop"), on_delete=True)
+    snapshot = ClusterSnapshot(workloads=(db,))
+    result = plan(rb, signal(name="OOMKilled", target=db.ref), snapshot, NOW)
+    assert refused(result, "OnDeleteUpdateStrategy").message == (
+        "StatefulSet shop/db has updateStrategy OnDelete: its controller replaces a pod only "
+        f"when someone deletes it, so {what} would change no running pod. Delete its pods "
+        "one at a time (kubectl delete pod, or a deletePod runbook), or switch it to "
+        "updateStrategy RollingUpdate"
+    )
+    rolling = replace(db, on_delete=False)
+    planned(plan(rb, signal(name="OOMKilled", target=db.ref), ClusterSnapshot((rolling,)), NOW))
