@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from fractions import Fraction
 from typing import Literal
 
@@ -960,7 +960,67 @@ def _values(
     }
 
 
+# Marks a GitOps controller leaves on what it applies, and who it is. Only marks no
+# other tool sets: Argo CD's default tracking label (app.kubernetes.io/instance) is Helm's
+# too, so it is not taken as proof.
+_GITOPS_MARKS: tuple[tuple[str, str, str], ...] = (
+    ("annotations", "argocd.argoproj.io/tracking-id", "Argo CD"),
+    ("labels", "argocd.argoproj.io/instance", "Argo CD"),
+    ("labels", "kustomize.toolkit.fluxcd.io/name", "Flux"),
+    ("labels", "helm.toolkit.fluxcd.io/name", "Flux"),
+)
+
+
+def _gitops_manager(workload: WorkloadState) -> str | None:
+    """``Argo CD (annotation argocd.argoproj.io/tracking-id=...)`` when a GitOps
+    controller applies ``workload`` (from the marks it leaves on it), else None."""
+    for where, key, tool in _GITOPS_MARKS:
+        value = getattr(workload, where).get(key)
+        if value:
+            return f"{tool} ({where[:-1]} {key}={value})"
+    return None
+
+
+def _with_gitops_note(planned: _Planned, snapshot: ClusterSnapshot) -> _Planned:
+    """Say, on each change to what a GitOps controller applies from Git (a workload's
+    images, resources or replicas), that the controller may put Git's values back: Argo
+    CD with self-heal on, Flux at its next reconcile. The change is still planned (it
+    may be what stops an outage now), but the people who approve or read it are told
+    that it lasts only once Git says the same."""
+    notes: list[Change] = []
+    for change in planned.changes:
+        op = change.operation
+        workload = (
+            snapshot.workload(op.target)
+            if isinstance(op, RollbackToPrevious | PatchResources | Scale | SetImages)
+            else None
+        )
+        manager = _gitops_manager(workload) if workload is not None else None
+        if manager is None:
+            notes.append(change)
+            continue
+        notes.append(
+            replace(
+                change,
+                summary=f"{change.summary}; {manager} applies it from Git and may put Git's "
+                "values back (Argo CD with self-heal, Flux at its next reconcile): make the "
+                "same change in Git for it to last",
+            )
+        )
+    return replace(planned, changes=tuple(notes))
+
+
 def _plan_action(
+    action: Action,
+    runbook: Runbook,
+    signal: Signal,
+    target: ObjectRef,
+    snapshot: ClusterSnapshot,
+) -> _Planned:
+    return _with_gitops_note(_plan_one(action, runbook, signal, target, snapshot), snapshot)
+
+
+def _plan_one(
     action: Action,
     runbook: Runbook,
     signal: Signal,

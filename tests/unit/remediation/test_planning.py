@@ -672,3 +672,38 @@ def test_a_template_change_to_an_on_delete_statefulset_is_refused_and_says_why(
     )
     rolling = replace(db, on_delete=False)
     planned(plan(rb, signal(name="OOMKilled", target=db.ref), ClusterSnapshot((rolling,)), NOW))
+
+
+@pytest.mark.parametrize(
+    ("where", "key", "tool"),
+    [
+        ("annotations", "argocd.argoproj.io/tracking-id", "Argo CD"),
+        ("labels", "kustomize.toolkit.fluxcd.io/name", "Flux"),
+    ],
+)
+def test_a_rollback_of_a_workload_a_gitops_controller_applies_says_it_may_be_put_back(
+    where: str, key: str, tool: str
+) -> None:
+    """Argo CD with self-heal, or Flux at its next reconcile, puts back what Git holds:
+    a rollback of a Deployment one of them applies lasts only once Git says the same.
+    The plan said nothing of it; the person approving it, and the record, are told."""
+    plain = deployment(revision=5)
+    marks = {**getattr(plain, where), key: "shop-apps"}
+    managed = replace(plain, **{where: marks})
+    for web, noted in ((plain, False), (managed, True)):
+        crashing = pod("web-1", web, ready=False, waiting="CrashLoopBackOff", restarts=4)
+        result = planned(
+            plan(
+                SHIPPED["crashloop-after-rollout-rollback"],
+                signal(target=crashing.ref),
+                ClusterSnapshot((web,), (crashing,)),
+                NOW,
+            )
+        )
+        assert result.operations == (RollbackToPrevious(web.ref, web.revision),)
+        note = (
+            f"; {tool} ({where[:-1]} {key}=shop-apps) applies it from Git and may put Git's "
+            "values back (Argo CD with self-heal, Flux at its next reconcile): make the same "
+            "change in Git for it to last"
+        )
+        assert result.diff.endswith(note) is noted, result.diff
