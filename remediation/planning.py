@@ -646,6 +646,12 @@ def _plan_node(
     pods = [p for p in present if not p.unmanaged]
     kept = len(present) - len(pods)
     left = f"; {kept} with no controller left in place, nothing would recreate them" if kept else ""
+    scratch = [show(p.ref).removeprefix("Pod ") for p in pods if p.empty_dir]
+    if scratch:
+        # Evicted all the same (kubectl drain --delete-emptydir-data), but said: what they
+        # keep there goes with them.
+        shown = ", ".join(scratch[:5]) + (f" and {len(scratch) - 5} more" if scratch[5:] else "")
+        left += f"; {len(scratch)} keep data in an emptyDir volume, which eviction deletes: {shown}"
     if isinstance(action, CordonAction):
         if node.unschedulable:
             raise _Stop("AlreadyCordoned", f"{show(target)} is already unschedulable")

@@ -148,6 +148,9 @@ class PodState:
     daemon: bool = False
     # A pod no controller owns: nothing would recreate it, so a drain leaves it too.
     unmanaged: bool = False
+    # A pod with an ``emptyDir`` volume: evicting it deletes what it wrote there
+    # (``kubectl drain`` refuses such a pod without ``--delete-emptydir-data``).
+    empty_dir: bool = False
     # When the pod object was created (metadata.creationTimestamp) and, while it is ready,
     # when its Ready condition last turned true: ``ready_at - created_at`` of a pod that
     # never restarted is its start-up time, scheduling and image pull included.

@@ -348,6 +348,7 @@ def pod_state(pod: Obj, owners: Mapping[str, ObjectRef]) -> PodState:
         not_ready_since=None if ready else parse_time(ready_condition.get("lastTransitionTime")),
         daemon=daemon,
         unmanaged=controller is None,
+        empty_dir=any(isinstance(v, dict) and "emptyDir" in v for v in spec.get("volumes") or ()),
         created_at=parse_time(meta.get("creationTimestamp")),
         ready_at=parse_time(ready_condition.get("lastTransitionTime")) if ready else None,
     )

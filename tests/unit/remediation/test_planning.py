@@ -707,3 +707,27 @@ def test_a_rollback_of_a_workload_a_gitops_controller_applies_says_it_may_be_put
             "change in Git for it to last"
         )
         assert result.diff.endswith(note) is noted, result.diff
+
+
+def test_a_drain_plan_names_the_pods_whose_emptydir_data_eviction_deletes() -> None:
+    """kubectl drain refuses such pods without --delete-emptydir-data (draino skips
+    them). Autonomic evicts them, as the node's pods must move, but the person asked
+    to approve the drain is told whose data goes with them."""
+    rb = SHIPPED["node-notready-drain"]
+    sick = node("node-2", ready=False, not_ready_since=NOW - 600)
+    web = deployment()
+    cache = replace(pod("web-1", web, node="node-2"), empty_dir=True)
+    pods = (cache, pod("web-2", web, node="node-2"), pod("web-3", web, node="node-1"))
+    nodes = (node("node-1"), sick, node("node-3"), node("node-4"))
+    result = planned(
+        plan(
+            rb,
+            signal(name="NodeNotReady", target=sick.ref, since=NOW - 600),
+            ClusterSnapshot((web,), pods, nodes),
+            NOW,
+        )
+    )
+    assert result.diff == (
+        "Node node-2: cordon and drain (2 pods to evict, at most 100, timeout 10m; 1 keep "
+        "data in an emptyDir volume, which eviction deletes: shop/web-1)"
+    )
