@@ -89,9 +89,19 @@ def _need_kind(ref: ObjectRef, *kinds: str) -> None:
 class Operations:
     """Performs ``remediation.ports`` operations against the API through ``KubeApi``."""
 
-    def __init__(self, api: KubeApi, *, wall_clock: Callable[[], float] = time.time) -> None:
+    def __init__(
+        self,
+        api: KubeApi,
+        *,
+        wall_clock: Callable[[], float] = time.time,
+        own_pod: str | None = None,
+    ) -> None:
         self.api = api
         self._wall_clock = wall_clock
+        # This replica's own pod, "namespace/name" (POD_NAMESPACE, POD_NAME), when known:
+        # a drain of the node it runs on evicts it last, once the others are gone, so
+        # the drain is finished and recorded before its leader is evicted.
+        self.own_pod = own_pod
 
     # ---------------------------------------------------------------- dispatch
 
@@ -795,8 +805,17 @@ class Operations:
         waiting: list[str] = []
         evicted_now: dict[str, int] = {}
         issued = False
-        for name in chosen:
+        own = self.own_pod if self.own_pod in chosen and not dry_run else None
+        held_own = False
+        for name in [n for n in chosen if n != own] + ([own] if own else []):
             if name in evicted or name in refused:
+                continue
+            if name == own and any(
+                (n not in evicted and n not in refused) or n in on_node for n in chosen if n != own
+            ):
+                # Autonomic's own pod goes last, once every other pod is gone: evicted
+                # earlier, its leader would stop in the middle of the drain.
+                held_own = True
                 continue
             pod = on_node.get(name)
             if pod is None or pod["metadata"].get("deletionTimestamp"):
@@ -833,7 +852,7 @@ class Operations:
         left = [] if dry_run else [name for name in evicted if name in on_node]
         return self._drain_result(
             operation, dry_run, before, chosen, evicted, blocked, over_budget, skipped, left,
-            waiting=waiting, evicted_now=evicted_now, refused=refused,
+            waiting=waiting, evicted_now=evicted_now, refused=refused, held_own=held_own,
         )  # fmt: skip
 
     def _drain_result(
@@ -853,11 +872,13 @@ class Operations:
         waiting: list[str] | None = None,
         evicted_now: dict[str, int] | None = None,
         refused: dict[str, str] | None = None,
+        held_own: bool = False,
     ) -> OperationResult:
         waiting = waiting or []
         refused = refused or {}
         complete = (
-            not blocked
+            not held_own
+            and not blocked
             and not over_budget
             and not uncordoned
             and not waiting
@@ -879,7 +900,10 @@ class Operations:
             "waiting": waiting,
             "evicted_now": evicted_now or {},
             "refused": refused,
-            "done": uncordoned or node_gone or (not blocked and not left and not waiting),
+            "held_own": held_own,
+            "done": uncordoned
+            or node_gone
+            or (not blocked and not left and not waiting and not held_own),
             "complete": complete,
         }
         if node_gone:
@@ -912,6 +936,11 @@ class Operations:
                 else ""
             )
             + (f"; {len(left)} still terminating" if left else "")
+            + (
+                f"; Autonomic's own pod {self.own_pod} is evicted last, once the others are gone"
+                if held_own
+                else ""
+            )
             + (
                 f"; {len(waiting)} waiting for room in the disruption budget "
                 f"(safety.maxPodsDisruptedPerHour): {', '.join(waiting)}"

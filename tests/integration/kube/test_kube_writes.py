@@ -469,6 +469,34 @@ def test_a_drain_ends_when_its_node_is_deleted(
     assert [r for r in fake.requests if r.verb not in ("get", "list")] == []
 
 
+def test_a_drain_evicts_autonomic_s_own_pod_last_once_the_others_are_gone(
+    fake: FakeApiServer, cluster: KubernetesCluster, shop: Any
+) -> None:
+    """The node being drained runs Autonomic's leader: evicted among the others, the
+    leader stops in the middle of its drain (and with the ledger on an emptyDir, the
+    next leader has no record of it: the node stays cordoned, nobody is told). Its own
+    pod is evicted last, in the round after every other pod is gone."""
+    seed_deployment(fake.store, "autonomic", namespace="autonomic", replicas=1)
+    (own,) = [f"autonomic/{p['metadata']['name']}" for p in fake.store.objects("Pod", "autonomic")]
+    first_name = sorted(
+        f"{p['metadata']['namespace']}/{p['metadata']['name']}"
+        for p in fake.store.objects("Pod")
+        if p["spec"].get("nodeName") == "node-1"
+    )[0]
+    assert first_name == own  # listed first: without the rule, evicted first
+    cluster.operations.own_pod = own
+    node = ObjectRef("Node", "node-1")
+    first = cluster.drain_round(Drain(node))
+    evictions = [r.name for r in fake.requests if r.resource == "pods/eviction"]
+    assert own.split("/")[1] not in evictions and len(evictions) == 2
+    assert first.after["held_own"] is True and first.after["done"] is False
+    assert "Autonomic's own pod autonomic/" in first.summary
+    fake.clear_requests()
+    second = cluster.drain_round(Drain(node), first.after)
+    assert [r.name for r in fake.requests if r.resource == "pods/eviction"] == [own.split("/")[1]]
+    assert second.after["done"] is True and second.after["complete"] is True
+
+
 def test_concurrent_change_between_read_and_write_is_retried(
     fake: FakeApiServer, cluster: KubernetesCluster, shop: Any
 ) -> None:
