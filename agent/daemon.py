@@ -563,9 +563,11 @@ def build_daemon(
         in_cluster=settings.cluster.in_cluster,
         watches=KubernetesCluster.watch_count(settings.cluster.namespaces),
     )
+    own_namespace, own_name = environ.get("POD_NAMESPACE"), environ.get("POD_NAME")
     cluster = KubernetesCluster(
         api_client,
         identity=identity,
+        own_pod=f"{own_namespace}/{own_name}" if own_namespace and own_name else None,
         namespaces=settings.cluster.namespaces,
         exclude_namespaces=settings.cluster.exclude_namespaces,
         resync_seconds=settings.cluster.resync,

@@ -58,6 +58,7 @@ from agent.ledger import Intent, Ledger
 from agent.observability import Metrics, decision_context
 from remediation.ports import (
     ClusterWriter,
+    Cordon,
     Drain,
     EvictionRoom,
     ObjectRef,
@@ -358,11 +359,16 @@ class Executor:
         resumed = self._resume_drain(intent)
         return resumed if resumed is not None else self._settle(intent, note=note)
 
-    def _refused(self, intent_id: int, exc: PermanentError) -> StepOutcome:
-        """The cluster refused the write outright: its intent failed, and why."""
-        self.ledger.finish_intent(
-            intent_id, "failed", self.clock.now(), {"error": str(exc), "reason": exc.reason}
-        )
+    def _refused(
+        self, intent_id: int, exc: PermanentError, *, cordoned: bool = False
+    ) -> StepOutcome:
+        """The cluster refused the write outright: its intent failed, and why. A drain
+        refused after its cordon (listing the pods forbidden) did write: ``cordoned``,
+        kept in the intent as ``written`` so that nobody is told nothing was written."""
+        detail: dict[str, Any] = {"error": str(exc), "reason": exc.reason}
+        if cordoned:
+            detail["written"] = "the node was cordoned"
+        self.ledger.finish_intent(intent_id, "failed", self.clock.now(), detail)
         self._count_error(exc.reason)
         return StepOutcome("failed", str(exc), intent_id, reason=exc.reason)
 
@@ -375,7 +381,7 @@ class Executor:
         try:
             result = self.writer.drain_round(operation, None, self._room())
         except PermanentError as exc:
-            return self._refused(intent_id, exc)
+            return self._refused(intent_id, exc, cordoned=self._cordoned_by(operation, intent_id))
         except TransientError as exc:
             # Whether the cordon happened is not known: the next cycle looks (``settle``)
             # and resumes the drain if the node is cordoned, or settles it as any write.
@@ -416,11 +422,19 @@ class Executor:
             result = self.writer.drain_round(operation, dict(state["drain"]), self._room())
         except PermanentError as exc:
             self._count_error(exc.reason)
+            # The node was cordoned by the first round (and is not now only if someone
+            # uncordoned it since, which a round would have said): the step failed,
+            # but it wrote.
             self.ledger.finish_intent(
                 intent.id,
                 "failed",
                 self.clock.now(),
-                {"error": str(exc), "reason": exc.reason, "drain": state["drain"]},
+                {
+                    "error": str(exc),
+                    "reason": exc.reason,
+                    "drain": state["drain"],
+                    "written": _drain_written(state["drain"]),
+                },
             )
             log.warning("the drain of intent %s failed: %s", intent.id, exc)
             return "failed"
@@ -441,6 +455,18 @@ class Executor:
             return self._drain_progress(intent, operation, last, context, rounds, final=True)
         self._spent(context, operation, result)
         return self._drain_progress(intent, operation, result, context, rounds)
+
+    def _cordoned_by(self, operation: Drain, intent_id: int) -> bool:
+        """Whether a drain whose first round failed cordoned its node before failing: it
+        was schedulable when the intent was recorded and is not now."""
+        intent = self._intent(intent_id)
+        if intent.snapshot.get("unschedulable") is not False:
+            return False
+        try:
+            now = self.writer.snapshot(Cordon(operation.target))  # the node alone
+        except (PermanentError, TransientError):
+            return False
+        return now.get("unschedulable") is True
 
     def _room(self) -> EvictionRoom | None:
         return self.drain_budget.room() if self.drain_budget is not None else None
@@ -652,6 +678,12 @@ def _restored(before: Any, now: Any) -> bool:
     keys = set(before) - _NOT_RESTORED
     normal_before, normal_now = _normal(before), _normal(now)
     return bool(keys) and all(normal_before.get(k) == normal_now.get(k) for k in keys)
+
+
+def _drain_written(progress: dict[str, Any]) -> str:
+    """What a drain had written when it failed, from its stored progress."""
+    evicted = len(progress.get("evicted") or [])
+    return f"the node was cordoned and {evicted} pod(s) evicted"
 
 
 def _logging_as(decision_id: str | None) -> contextlib.AbstractContextManager[None]:

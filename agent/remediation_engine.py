@@ -1671,11 +1671,18 @@ class RemediationEngine:
         self._finish_guards(record, succeeded=False)
         # What the escalation says of the cluster: it must not read "nothing to undo"
         # when a step was written and left as it is.
-        written = any(i.status in ("applied", "undone") for i in intents)
+        # A failed drain may have written before it failed (its cordon, evictions): its
+        # intent says so (``written``), and that is what stays.
+        partial = [
+            str((i.result or {})["written"]) for i in intents if (i.result or {}).get("written")
+        ]
+        written = partial or any(i.status in ("applied", "undone") for i in intents)
         if undone:
             left = f"undone ({'; '.join(undone)})"
         elif not written:
             left = "nothing was written to the cluster"
+        elif partial and not any(i.status == "applied" for i in intents):
+            left = f"not undone: {'; '.join(partial)} before it failed, and that stays"
         elif refused is not None:
             left = "not undone"
         elif not proposal.get("undo_on_failure", True):

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from fractions import Fraction
 from typing import Literal
 
@@ -557,6 +557,7 @@ def _plan_rollout(
             f"{workload.updated_replicas}/{workload.replicas} updated replicas",
         )
         return _Planned((change,), (), 0, selected, healthy)
+    _refuse_on_delete(workload, "a rollout restart")
     change = Change(
         RolloutRestart(target),
         f"{show(target)}: rollout restart ({workload.replicas} pods replaced gradually)",
@@ -645,6 +646,12 @@ def _plan_node(
     pods = [p for p in present if not p.unmanaged]
     kept = len(present) - len(pods)
     left = f"; {kept} with no controller left in place, nothing would recreate them" if kept else ""
+    scratch = [show(p.ref).removeprefix("Pod ") for p in pods if p.empty_dir]
+    if scratch:
+        # Evicted all the same (kubectl drain --delete-emptydir-data), but said: what they
+        # keep there goes with them.
+        shown = ", ".join(scratch[:5]) + (f" and {len(scratch) - 5} more" if scratch[5:] else "")
+        left += f"; {len(scratch)} keep data in an emptyDir volume, which eviction deletes: {shown}"
     if isinstance(action, CordonAction):
         if node.unschedulable:
             raise _Stop("AlreadyCordoned", f"{show(target)} is already unschedulable")
@@ -672,10 +679,25 @@ def _raise_value(current: Fraction, factor: float, ceiling: Fraction, resource: 
     return min(raised, ceiling)
 
 
+def _refuse_on_delete(workload: WorkloadState, what: str) -> None:
+    """A StatefulSet with ``updateStrategy: OnDelete`` takes a new pod template only into
+    pods someone deletes: ``what`` (a restart, new resources) would be written, reported
+    as done, and change no running pod (``kubectl rollout restart`` is as silent)."""
+    if workload.on_delete:
+        raise _Stop(
+            "OnDeleteUpdateStrategy",
+            f"{show(workload.ref)} has updateStrategy OnDelete: its controller replaces a "
+            f"pod only when someone deletes it, so {what} would change no running pod. "
+            "Delete its pods one at a time (kubectl delete pod, or a deletePod runbook), or "
+            "switch it to updateStrategy RollingUpdate",
+        )
+
+
 def _plan_patch(
     action: PatchResourcesAction, target: ObjectRef, snapshot: ClusterSnapshot
 ) -> _Planned:
     workload = _workload(target, snapshot)
+    _refuse_on_delete(workload, "new resources")
     fields = ("limits", "requests") if action.field == "both" else (action.field,)
     ceiling = parse_quantity(action.max)
     fmt = format_memory if action.resource == "memory" else format_cpu
@@ -944,7 +966,67 @@ def _values(
     }
 
 
+# Marks a GitOps controller leaves on what it applies, and who it is. Only marks no
+# other tool sets: Argo CD's default tracking label (app.kubernetes.io/instance) is Helm's
+# too, so it is not taken as proof.
+_GITOPS_MARKS: tuple[tuple[str, str, str], ...] = (
+    ("annotations", "argocd.argoproj.io/tracking-id", "Argo CD"),
+    ("labels", "argocd.argoproj.io/instance", "Argo CD"),
+    ("labels", "kustomize.toolkit.fluxcd.io/name", "Flux"),
+    ("labels", "helm.toolkit.fluxcd.io/name", "Flux"),
+)
+
+
+def _gitops_manager(workload: WorkloadState) -> str | None:
+    """``Argo CD (annotation argocd.argoproj.io/tracking-id=...)`` when a GitOps
+    controller applies ``workload`` (from the marks it leaves on it), else None."""
+    for where, key, tool in _GITOPS_MARKS:
+        value = getattr(workload, where).get(key)
+        if value:
+            return f"{tool} ({where[:-1]} {key}={value})"
+    return None
+
+
+def _with_gitops_note(planned: _Planned, snapshot: ClusterSnapshot) -> _Planned:
+    """Say, on each change to what a GitOps controller applies from Git (a workload's
+    images, resources or replicas), that the controller may put Git's values back: Argo
+    CD with self-heal on, Flux at its next reconcile. The change is still planned (it
+    may be what stops an outage now), but the people who approve or read it are told
+    that it lasts only once Git says the same."""
+    notes: list[Change] = []
+    for change in planned.changes:
+        op = change.operation
+        workload = (
+            snapshot.workload(op.target)
+            if isinstance(op, RollbackToPrevious | PatchResources | Scale | SetImages)
+            else None
+        )
+        manager = _gitops_manager(workload) if workload is not None else None
+        if manager is None:
+            notes.append(change)
+            continue
+        notes.append(
+            replace(
+                change,
+                summary=f"{change.summary}; {manager} applies it from Git and may put Git's "
+                "values back (Argo CD with self-heal, Flux at its next reconcile): make the "
+                "same change in Git for it to last",
+            )
+        )
+    return replace(planned, changes=tuple(notes))
+
+
 def _plan_action(
+    action: Action,
+    runbook: Runbook,
+    signal: Signal,
+    target: ObjectRef,
+    snapshot: ClusterSnapshot,
+) -> _Planned:
+    return _with_gitops_note(_plan_one(action, runbook, signal, target, snapshot), snapshot)
+
+
+def _plan_one(
     action: Action,
     runbook: Runbook,
     signal: Signal,

@@ -99,6 +99,10 @@ class WorkloadState:
     # A StatefulSet's ``status.updateRevision``: the ControllerRevision its pods are rolled
     # to (it has no numbered revision, so ``revision`` stays 0); "" for other kinds.
     revision_name: str = ""
+    # A StatefulSet whose ``spec.updateStrategy.type`` is ``OnDelete``: its controller
+    # replaces a pod only when someone deletes it, so a change to the pod template (a
+    # rollout restart, new resources) reaches no running pod until then.
+    on_delete: bool = False
     paused: bool = False
     rollout_failed: bool = False  # Progressing=False, reason ProgressDeadlineExceeded
     last_rollout_at: float | None = None  # epoch seconds of the newest ReplicaSet's creation
@@ -144,6 +148,9 @@ class PodState:
     daemon: bool = False
     # A pod no controller owns: nothing would recreate it, so a drain leaves it too.
     unmanaged: bool = False
+    # A pod with an ``emptyDir`` volume: evicting it deletes what it wrote there
+    # (``kubectl drain`` refuses such a pod without ``--delete-emptydir-data``).
+    empty_dir: bool = False
     # When the pod object was created (metadata.creationTimestamp) and, while it is ready,
     # when its Ready condition last turned true: ``ready_at - created_at`` of a pod that
     # never restarted is its start-up time, scheduling and image pull included.

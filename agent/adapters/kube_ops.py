@@ -89,9 +89,19 @@ def _need_kind(ref: ObjectRef, *kinds: str) -> None:
 class Operations:
     """Performs ``remediation.ports`` operations against the API through ``KubeApi``."""
 
-    def __init__(self, api: KubeApi, *, wall_clock: Callable[[], float] = time.time) -> None:
+    def __init__(
+        self,
+        api: KubeApi,
+        *,
+        wall_clock: Callable[[], float] = time.time,
+        own_pod: str | None = None,
+    ) -> None:
         self.api = api
         self._wall_clock = wall_clock
+        # This replica's own pod, "namespace/name" (POD_NAMESPACE, POD_NAME), when known:
+        # a drain of the node it runs on evicts it last, once the others are gone, so
+        # the drain is finished and recorded before its leader is evicted.
+        self.own_pod = own_pod
 
     # ---------------------------------------------------------------- dispatch
 
@@ -766,16 +776,28 @@ class Operations:
             chosen = names[: operation.max_evictions]
             over_budget = names[operation.max_evictions :]
             evicted: list[str] = []
+            refused: dict[str, str] = {}
         else:
             before = dict(progress["before"])
             chosen = list(progress["pods"])
             over_budget = list(progress["over_budget"])
             skipped = list(progress["skipped"])
             evicted = list(progress["evicted"])
-            if not self._node_snapshot(ref)["unschedulable"]:
+            refused = dict(progress.get("refused") or {})
+            try:
+                node = self._node_snapshot(ref)
+            except ObjectGoneError:
+                # Deleted since the drain began (the cloud's node controller removes the
+                # Node of a VM that is gone; the cluster autoscaler; a person): nothing is
+                # left to drain, and the pod garbage collector removes the pods bound to it.
                 return self._drain_result(
                     operation, dry_run, before, chosen, evicted, {}, over_budget, skipped, [],
-                    uncordoned=True,
+                    node_gone=True, refused=refused,
+                )  # fmt: skip
+            if not node["unschedulable"]:
+                return self._drain_result(
+                    operation, dry_run, before, chosen, evicted, {}, over_budget, skipped, [],
+                    uncordoned=True, refused=refused,
                 )  # fmt: skip
             pods = self._pods_on(ref.name)
         on_node = {_pod_name(p): p for p in pods}
@@ -783,8 +805,17 @@ class Operations:
         waiting: list[str] = []
         evicted_now: dict[str, int] = {}
         issued = False
-        for name in chosen:
-            if name in evicted:
+        own = self.own_pod if self.own_pod in chosen and not dry_run else None
+        held_own = False
+        for name in [n for n in chosen if n != own] + ([own] if own else []):
+            if name in evicted or name in refused:
+                continue
+            if name == own and any(
+                (n not in evicted and n not in refused) or n in on_node for n in chosen if n != own
+            ):
+                # Autonomic's own pod goes last, once every other pod is gone: evicted
+                # earlier, its leader would stop in the middle of the drain.
+                held_own = True
                 continue
             pod = on_node.get(name)
             if pod is None or pod["metadata"].get("deletionTimestamp"):
@@ -811,12 +842,17 @@ class Operations:
                 evicted.append(name)  # already gone: that is what we wanted
             except (BlockedByBudgetError, TransientError) as exc:
                 blocked[name] = str(exc)
+            except PermanentError as exc:
+                # Refused for good (403: no right to evict in that namespace; 422): asking
+                # again would get the same answer. The other pods are still evicted, as
+                # kubectl drain does, and this one is named for a person.
+                refused[name] = str(exc)
         if issued and not dry_run:
             on_node = {_pod_name(p): p for p in self._pods_on(ref.name)}
         left = [] if dry_run else [name for name in evicted if name in on_node]
         return self._drain_result(
             operation, dry_run, before, chosen, evicted, blocked, over_budget, skipped, left,
-            waiting=waiting, evicted_now=evicted_now,
+            waiting=waiting, evicted_now=evicted_now, refused=refused, held_own=held_own,
         )  # fmt: skip
 
     def _drain_result(
@@ -832,11 +868,23 @@ class Operations:
         left: list[str],
         *,
         uncordoned: bool = False,
+        node_gone: bool = False,
         waiting: list[str] | None = None,
         evicted_now: dict[str, int] | None = None,
+        refused: dict[str, str] | None = None,
+        held_own: bool = False,
     ) -> OperationResult:
         waiting = waiting or []
-        complete = not blocked and not over_budget and not uncordoned and not waiting
+        refused = refused or {}
+        complete = (
+            not held_own
+            and not blocked
+            and not over_budget
+            and not uncordoned
+            and not waiting
+            and not refused
+            and not node_gone
+        )
         after = {
             "unschedulable": not uncordoned,
             "before": before,
@@ -848,19 +896,32 @@ class Operations:
             "skipped": skipped,
             "left": left,
             "uncordoned": uncordoned,
+            "node_gone": node_gone,
             "waiting": waiting,
             "evicted_now": evicted_now or {},
-            "done": uncordoned or (not blocked and not left and not waiting),
+            "refused": refused,
+            "held_own": held_own,
+            "done": uncordoned
+            or node_gone
+            or (not blocked and not left and not waiting and not held_own),
             "complete": complete,
         }
-        summary = (
-            f"{operation.target}: "
-            + (
+        if node_gone:
+            state = (
+                "deleted since the drain began (by someone else): no more evictions; the "
+                "pod garbage collector removes the pods still bound to it; "
+            )
+        elif uncordoned:
+            state = (
                 "uncordoned since the drain began (by someone else): not cordoned again, "
                 "no more evictions; "
-                if uncordoned
-                else "cordoned; "
             )
+        else:
+            state = "cordoned; "
+        first_refusal = next(iter(refused.values()), "")
+        summary = (
+            f"{operation.target}: "
+            + state
             + f"evicted {len(evicted)} pod(s)"
             + (
                 f"; {len(blocked)} blocked (PodDisruptionBudget or API errors): "
@@ -868,7 +929,18 @@ class Operations:
                 if blocked
                 else ""
             )
+            + (
+                f"; {len(refused)} refused by the API server, not asked again: "
+                f"{', '.join(sorted(refused))} ({first_refusal})"
+                if refused
+                else ""
+            )
             + (f"; {len(left)} still terminating" if left else "")
+            + (
+                f"; Autonomic's own pod {self.own_pod} is evicted last, once the others are gone"
+                if held_own
+                else ""
+            )
             + (
                 f"; {len(waiting)} waiting for room in the disruption budget "
                 f"(safety.maxPodsDisruptedPerHour): {', '.join(waiting)}"

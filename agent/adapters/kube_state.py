@@ -231,6 +231,8 @@ def workload_state(
         revision_name=str(status.get("updateRevision") or "")
         if obj.get("kind") == "StatefulSet"
         else "",
+        on_delete=obj.get("kind") == "StatefulSet"
+        and (spec.get("updateStrategy") or {}).get("type") == "OnDelete",
         paused=bool(spec.get("paused", False)),
         rollout_failed=failed,
         last_rollout_at=parse_time((newest or {}).get("metadata", {}).get("creationTimestamp")),
@@ -346,6 +348,7 @@ def pod_state(pod: Obj, owners: Mapping[str, ObjectRef]) -> PodState:
         not_ready_since=None if ready else parse_time(ready_condition.get("lastTransitionTime")),
         daemon=daemon,
         unmanaged=controller is None,
+        empty_dir=any(isinstance(v, dict) and "emptyDir" in v for v in spec.get("volumes") or ()),
         created_at=parse_time(meta.get("creationTimestamp")),
         ready_at=parse_time(ready_condition.get("lastTransitionTime")) if ready else None,
     )

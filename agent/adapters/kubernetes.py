@@ -231,6 +231,7 @@ class KubernetesCluster:
         namespaces: Iterable[str] = (),
         exclude_namespaces: Iterable[str] = (),
         identity: str = "autonomic",
+        own_pod: str | None = None,
         policy: RetryPolicy | None = None,
         resync_seconds: float = 300.0,
         watch_timeout: int = 60,
@@ -257,7 +258,9 @@ class KubernetesCluster:
             )
         self.identity = identity
         self._wall_clock = wall_clock
-        self.operations = Operations(self.api, wall_clock=wall_clock)
+        # ``own_pod``: "namespace/name" of the pod this replica runs in, when known (a
+        # drain evicts it last).
+        self.operations = Operations(self.api, wall_clock=wall_clock, own_pod=own_pod)
         # Kinds a cluster may not serve (a CRD not installed): why they are not read.
         self.optional = {
             kind: OptionalKind(KINDS[kind]) for kind in CACHED_KINDS if KINDS[kind].optional

@@ -78,3 +78,16 @@ def test_an_init_container_crash_loop_still_counts() -> None:
         {},
     )
     assert state.waiting_reason == "CrashLoopBackOff"
+
+
+def test_a_pod_with_an_emptydir_volume_is_marked() -> None:
+    """A drain's plan names the pods whose emptyDir data eviction deletes."""
+    scratch = _pod(_container("web"))
+    scratch["spec"]["volumes"] = [
+        {"name": "config", "configMap": {"name": "web"}},
+        {"name": "cache", "emptyDir": {}},
+    ]
+    plain = _pod(_container("web"))
+    plain["spec"]["volumes"] = [{"name": "config", "configMap": {"name": "web"}}]
+    assert pod_state(scratch, {}).empty_dir is True
+    assert pod_state(plain, {}).empty_dir is False

@@ -51,3 +51,23 @@ def test_each_statefulset_revision_is_its_own_incident(
     _rolled_to(fake, "db-7c4b9d8f6")
     (second,) = _oom_keys(cluster)
     assert second == "kubernetes/OOMKilled/StatefulSet/shop/db/db-7c4b9d8f6"
+
+
+def test_a_statefulset_s_on_delete_update_strategy_is_read(
+    fake: FakeApiServer, cluster: KubernetesCluster
+) -> None:
+    """``spec.updateStrategy.type: OnDelete``: planning refuses a restart or new
+    resources for it (they would reach no running pod), so the adapter must read it."""
+    seed_statefulset(fake.store, "db", namespace="shop", replicas=1)
+    seed_statefulset(fake.store, "cache", namespace="shop", replicas=1)
+    fake.store.modify(
+        "StatefulSet", "shop", "db", lambda s: s["spec"].update(updateStrategy={"type": "OnDelete"})
+    )
+    fake.store.modify(
+        "StatefulSet",
+        "shop",
+        "cache",
+        lambda s: s["spec"].update(updateStrategy={"type": "RollingUpdate"}),
+    )
+    states = {w.ref.name: w.on_delete for w in cluster.list_workloads("shop")}
+    assert states == {"db": True, "cache": False}

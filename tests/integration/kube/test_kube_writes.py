@@ -34,6 +34,7 @@ from tests.fakekube import FakeApiServer
 from tests.fakekube.seed import (
     pod_status,
     seed_daemonset_pod,
+    seed_deployment,
     seed_pdb,
     seed_pod,
     seed_statefulset,
@@ -422,6 +423,78 @@ def test_drain_rounds_go_on_from_their_progress_and_never_evict_twice(
     assert third.after["uncordoned"] is True and third.after["done"] is True
     assert third.after["complete"] is False and "INCOMPLETE" in third.summary
     assert [r for r in fake.requests if r.verb not in ("get", "list")] == []
+
+
+def test_a_drain_evicts_the_other_pods_when_one_eviction_is_forbidden(
+    fake: FakeApiServer, cluster: KubernetesCluster, shop: Any
+) -> None:
+    """No right to evict in one namespace (a Role per namespace that misses one): that
+    pod is named and not asked again; the drain still evicts the others, as kubectl
+    drain does, instead of stopping at the first refusal with the rest never asked."""
+    seed_deployment(fake.store, "db", namespace="data", replicas=1, nodes=("node-1",))
+    fake.forbid("create", "pods/eviction", namespace="data")
+    node = ObjectRef("Node", "node-1")
+    web_on_node = sorted(
+        f"shop/{p['metadata']['name']}" for p in shop["pods"] if p["spec"]["nodeName"] == "node-1"
+    )
+    (db_pod,) = [f"data/{p['metadata']['name']}" for p in fake.store.objects("Pod", "data")]
+    first = cluster.drain_round(Drain(node))
+    assert sorted(first.after["evicted"]) == web_on_node
+    assert list(first.after["refused"]) == [db_pod]
+    assert "not allowed to create pods/eviction" in first.after["refused"][db_pod]
+    assert first.after["done"] is True and first.after["complete"] is False
+    assert "1 refused by the API server" in first.summary and "INCOMPLETE" in first.summary
+    fake.clear_requests()
+    second = cluster.drain_round(Drain(node), first.after)
+    assert [r for r in fake.requests if r.resource == "pods/eviction"] == []  # not asked again
+    assert second.after["refused"] == first.after["refused"]
+
+
+def test_a_drain_ends_when_its_node_is_deleted(
+    fake: FakeApiServer, cluster: KubernetesCluster, shop: Any
+) -> None:
+    """The Node deleted during the drain (the cloud's node controller, once the VM is
+    gone; the cluster autoscaler): nothing is left to drain. The round says so and ends
+    the drain, instead of failing as if the API had."""
+    seed_pdb(fake.store, "web", app="web", namespace="shop", min_available=3)
+    node = ObjectRef("Node", "node-1")
+    first = cluster.drain_round(Drain(node))
+    assert first.after["done"] is False and len(first.after["blocked"]) == 2
+    fake.store.delete(resource_for_kind("v1", "Node"), "", "node-1")
+    fake.clear_requests()
+    second = cluster.drain_round(Drain(node), first.after)
+    assert second.after["done"] is True and second.after["node_gone"] is True
+    assert second.after["complete"] is False
+    assert "deleted since the drain began" in second.summary
+    assert [r for r in fake.requests if r.verb not in ("get", "list")] == []
+
+
+def test_a_drain_evicts_autonomic_s_own_pod_last_once_the_others_are_gone(
+    fake: FakeApiServer, cluster: KubernetesCluster, shop: Any
+) -> None:
+    """The node being drained runs Autonomic's leader: evicted among the others, the
+    leader stops in the middle of its drain (and with the ledger on an emptyDir, the
+    next leader has no record of it: the node stays cordoned, nobody is told). Its own
+    pod is evicted last, in the round after every other pod is gone."""
+    seed_deployment(fake.store, "autonomic", namespace="autonomic", replicas=1)
+    (own,) = [f"autonomic/{p['metadata']['name']}" for p in fake.store.objects("Pod", "autonomic")]
+    first_name = sorted(
+        f"{p['metadata']['namespace']}/{p['metadata']['name']}"
+        for p in fake.store.objects("Pod")
+        if p["spec"].get("nodeName") == "node-1"
+    )[0]
+    assert first_name == own  # listed first: without the rule, evicted first
+    cluster.operations.own_pod = own
+    node = ObjectRef("Node", "node-1")
+    first = cluster.drain_round(Drain(node))
+    evictions = [r.name for r in fake.requests if r.resource == "pods/eviction"]
+    assert own.split("/")[1] not in evictions and len(evictions) == 2
+    assert first.after["held_own"] is True and first.after["done"] is False
+    assert "Autonomic's own pod autonomic/" in first.summary
+    fake.clear_requests()
+    second = cluster.drain_round(Drain(node), first.after)
+    assert [r.name for r in fake.requests if r.resource == "pods/eviction"] == [own.split("/")[1]]
+    assert second.after["done"] is True and second.after["complete"] is True
 
 
 def test_concurrent_change_between_read_and_write_is_retried(

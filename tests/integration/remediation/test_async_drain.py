@@ -11,13 +11,21 @@ from typing import Any
 
 import pytest
 
+from agent.adapters.kube_errors import PermissionDeniedError
 from agent.executor import Executor
 from agent.ledger import Intent
 from agent.remediation_engine import RemediationEngine
 from remediation.guards import GlobalLimits
 from remediation.loading import load_paths
 from tests.fakekube.seed import seed_pdb
-from tests.integration.remediation.rig import RUNBOOKS, KubeRig, get_obj, seed_nodes, seed_web
+from tests.integration.remediation.rig import (
+    RUNBOOKS,
+    KubeRig,
+    delete_obj,
+    get_obj,
+    seed_nodes,
+    seed_web,
+)
 
 NODE = "node-3"
 
@@ -204,3 +212,70 @@ def test_a_drain_the_budget_never_allows_ends_at_its_timeout_and_escalates(
     refused = _refused(rig)
     rig.run(5 * 60)
     assert _refused(rig) == refused  # the drain is over: no more evictions asked
+
+
+def test_a_node_deleted_during_its_drain_ends_the_drain_verified_not_escalated(
+    rig: KubeRig,
+) -> None:
+    """The cloud's node controller deletes the Node of a VM that is gone (the usual end
+    of a NotReady node), here while a budget holds the drain back. The drain is over:
+    nothing is left to drain, the pod garbage collector removes what was bound to it.
+    It was reported as "the API failed during the write ... nothing was written to the
+    cluster", escalated, and counted as a failure by the circuit breaker."""
+    _blocked_drain(rig)
+    delete_obj(rig.server.store, "Node", None, NODE)
+    rig.run(30)
+    intent = _drain_intent(rig)
+    assert intent.status == "applied" and intent.result is not None
+    assert "deleted since the drain began" in intent.result["summary"]
+    rig.run(3 * 60)
+    assert _status(rig, "node-notready-drain") == "verified"
+    assert rig.channel.escalated == []
+
+
+def test_a_drain_that_fails_after_its_cordon_says_the_node_was_cordoned(
+    rig: KubeRig,
+) -> None:
+    """The first round cordons the node and then cannot list its pods (the right taken
+    away between the snapshot's read and the round's): the escalation said "nothing was
+    written to the cluster" while the node stayed cordoned."""
+    seed_nodes(rig, 10, not_ready={NODE: rig.clock.now() - 360})
+    seed_web(rig, replicas=4, nodes=(NODE, "node-4"))
+    api = rig.cluster.api
+    listing = api.list
+
+    def no_pods_on_nodes(kind: str, *args: Any, **kwargs: Any) -> Any:
+        node = get_obj(rig.server.store, "Node", None, NODE)
+        if kind == "Pod" and kwargs.get("field_selector") and node["spec"].get("unschedulable"):
+            raise PermissionDeniedError(
+                "Autonomic is not allowed to list pods (cluster scope)",
+                verb="list",
+                group="",
+                resource="pods",
+                namespace="",
+            )
+        return listing(kind, *args, **kwargs)
+
+    assert [h.runbook for h in rig.cycle() if h.outcome == "decided"] == ["node-notready-drain"]
+    api.list = no_pods_on_nodes  # type: ignore[method-assign]
+    assert rig.approve_pending() == 1
+    rig.run(30)
+    assert get_obj(rig.server.store, "Node", None, NODE)["spec"]["unschedulable"] is True
+    assert _status(rig, "node-notready-drain") in ("failed", "escalated")
+    ((_, why),) = rig.channel.escalated
+    assert "not allowed to list pods" in why
+    assert "nothing was written" not in why
+    assert "the node was cordoned" in why
+
+
+def test_a_drain_whose_later_round_fails_says_what_it_had_done(rig: KubeRig) -> None:
+    """A later round refused outright (its node can no longer be read: RBAC changed):
+    the drain fails, and the escalation says the node was cordoned and how many pods
+    were evicted, not that nothing was written."""
+    _blocked_drain(rig)
+    rig.server.forbid("get", "nodes")
+    rig.run(30)
+    assert _drain_intent(rig).status == "failed"
+    ((_, why),) = rig.channel.escalated
+    assert "nothing was written" not in why
+    assert "the node was cordoned and 0 pod(s) evicted" in why

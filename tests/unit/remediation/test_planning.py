@@ -637,3 +637,97 @@ def test_memory_at_the_runbooks_maximum_says_what_would_change_it() -> None:
         "not raised further; find out why it needs more, or raise the max of the runbook's "
         "patchResources action if it may have more"
     )
+
+
+@pytest.mark.parametrize(
+    ("action", "what"),
+    [
+        ("{type: rolloutRestart}", "a rollout restart"),
+        ("{type: patchResources, resource: memory, field: limits, factor: 1.5, max: 2Gi}",
+         "new resources"),
+    ],
+)  # fmt: skip
+def test_a_template_change_to_an_on_delete_statefulset_is_refused_and_says_why(
+    action: str, what: str
+) -> None:
+    """A StatefulSet with updateStrategy OnDelete replaces no pod when its template
+    changes: a restart (or new resources) was written, reported as "N pods replaced
+    gradually", and changed nothing, which verification then found out."""
+    rb = runbook(
+        f"""
+        triggers: [{{type: kubernetes, condition: OOMKilled}}]
+        target: {{kind: StatefulSet}}
+        actions: [{action}]
+        {VERIFY}
+        """
+    )
+    db = replace(deployment("db"), ref=ObjectRef("StatefulSet", "db", "shop"), on_delete=True)
+    snapshot = ClusterSnapshot(workloads=(db,))
+    result = plan(rb, signal(name="OOMKilled", target=db.ref), snapshot, NOW)
+    assert refused(result, "OnDeleteUpdateStrategy").message == (
+        "StatefulSet shop/db has updateStrategy OnDelete: its controller replaces a pod only "
+        f"when someone deletes it, so {what} would change no running pod. Delete its pods "
+        "one at a time (kubectl delete pod, or a deletePod runbook), or switch it to "
+        "updateStrategy RollingUpdate"
+    )
+    rolling = replace(db, on_delete=False)
+    planned(plan(rb, signal(name="OOMKilled", target=db.ref), ClusterSnapshot((rolling,)), NOW))
+
+
+@pytest.mark.parametrize(
+    ("where", "key", "tool"),
+    [
+        ("annotations", "argocd.argoproj.io/tracking-id", "Argo CD"),
+        ("labels", "kustomize.toolkit.fluxcd.io/name", "Flux"),
+    ],
+)
+def test_a_rollback_of_a_workload_a_gitops_controller_applies_says_it_may_be_put_back(
+    where: str, key: str, tool: str
+) -> None:
+    """Argo CD with self-heal, or Flux at its next reconcile, puts back what Git holds:
+    a rollback of a Deployment one of them applies lasts only once Git says the same.
+    The plan said nothing of it; the person approving it, and the record, are told."""
+    plain = deployment(revision=5)
+    marks = {**getattr(plain, where), key: "shop-apps"}
+    managed = replace(plain, **{where: marks})
+    for web, noted in ((plain, False), (managed, True)):
+        crashing = pod("web-1", web, ready=False, waiting="CrashLoopBackOff", restarts=4)
+        result = planned(
+            plan(
+                SHIPPED["crashloop-after-rollout-rollback"],
+                signal(target=crashing.ref),
+                ClusterSnapshot((web,), (crashing,)),
+                NOW,
+            )
+        )
+        assert result.operations == (RollbackToPrevious(web.ref, web.revision),)
+        note = (
+            f"; {tool} ({where[:-1]} {key}=shop-apps) applies it from Git and may put Git's "
+            "values back (Argo CD with self-heal, Flux at its next reconcile): make the same "
+            "change in Git for it to last"
+        )
+        assert result.diff.endswith(note) is noted, result.diff
+
+
+def test_a_drain_plan_names_the_pods_whose_emptydir_data_eviction_deletes() -> None:
+    """kubectl drain refuses such pods without --delete-emptydir-data (draino skips
+    them). Autonomic evicts them, as the node's pods must move, but the person asked
+    to approve the drain is told whose data goes with them."""
+    rb = SHIPPED["node-notready-drain"]
+    sick = node("node-2", ready=False, not_ready_since=NOW - 600)
+    web = deployment()
+    cache = replace(pod("web-1", web, node="node-2"), empty_dir=True)
+    pods = (cache, pod("web-2", web, node="node-2"), pod("web-3", web, node="node-1"))
+    nodes = (node("node-1"), sick, node("node-3"), node("node-4"))
+    result = planned(
+        plan(
+            rb,
+            signal(name="NodeNotReady", target=sick.ref, since=NOW - 600),
+            ClusterSnapshot((web,), pods, nodes),
+            NOW,
+        )
+    )
+    assert result.diff == (
+        "Node node-2: cordon and drain (2 pods to evict, at most 100, timeout 10m; 1 keep "
+        "data in an emptyDir volume, which eviction deletes: shop/web-1)"
+    )
