@@ -24,7 +24,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import URL, make_url
 
-from agent.errors import ConfigError, TransientError, redact_url_passwords
+from agent.errors import LEDGER_UNAVAILABLE, ConfigError, TransientError, redact_url_passwords
 from agent.ledger.schema import (
     MIGRATIONS,
     SCHEMA_VERSION,
@@ -1854,11 +1854,13 @@ class _Guarded:
                 what = "refused the connection"
             words = " ".join(_words(exc).split())
             text = f"the ledger at {where} {what}: {words} ({state}: {meaning}; {remedy})"
-            return TransientError(redact_url_passwords(text), delay=2.0)
+            return TransientError(redact_url_passwords(text), delay=2.0, reason=LEDGER_UNAVAILABLE)
         code = getattr(exc.orig, "sqlite_errorcode", -1) & 0xFF
         hint = _SQLITE_HINTS.get(code, "")
         return TransientError(
-            redact_url_passwords(f"the ledger at {where} {what}: {exc.orig}{hint}"), delay=2.0
+            redact_url_passwords(f"the ledger at {where} {what}: {exc.orig}{hint}"),
+            delay=2.0,
+            reason=LEDGER_UNAVAILABLE,
         )
 
     def __enter__(self) -> sa.Connection:
