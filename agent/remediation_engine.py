@@ -1332,13 +1332,7 @@ class RemediationEngine:
                 return "claimed-elsewhere"
             self.ledger.transition(record.id, ["approved"], "executing", now)
             if rb is not None and proposal["operations"]:
-                fake = _plan_stub(rb, target, proposal, now)
-                if proposal["mode"] == "dryRun":  # a server-side dry run disrupts no pod
-                    fake = replace(fake, disruption=Disruption())
-                dry = proposal["mode"] == "dryRun"
-                self._update_guards(
-                    lambda s: record_start(s, fake, rb.spec.guards, now, dry_run=dry)
-                )
+                self._start_guards(record, rb, target, now)
             self._progress(record, f"executing: {'; '.join(proposal['diff']) or 'notify'}")
             return self._run_steps(record, key, start=0)
 
@@ -1923,9 +1917,15 @@ class RemediationEngine:
                 self.executor.settle_undo(intent)  # still "undoing" while the API is away
         for execution in self.ledger.executions(["running"]):
             key = execution["key"]
-            pending = [i for i in self.ledger.intents(execution_key=key) if i.status == "pending"]
+            intents = self.ledger.intents(execution_key=key)
+            pending = [i for i in intents if i.status == "pending"]
             record = self.ledger.get_decision(execution["decision_id"])
-            if not pending or record is None:
+            if record is None:
+                continue
+            if not intents and execution["owner"] == self.executor.owner:
+                self._resume_unwritten(record, key)
+                continue
+            if not pending:
                 continue
             if self.paused() is not None:  # no drain round; nothing held goes on
                 continue
@@ -1937,6 +1937,41 @@ class RemediationEngine:
                     log.warning("still cannot tell whether %s's write happened: %s", key, exc)
                     continue
                 self._carry_on(record, key, "the API failed during the write")
+
+    def _resume_unwritten(self, record: DecisionRecord, key: str) -> None:
+        """An execution this process claimed whose first write-ahead intent was never
+        recorded: the ledger failed between the claim and the intent (nothing was written
+        to the cluster). Once the ledger answers, it goes on from its first step, rather
+        than hold its target until the next restart (whose ``recover`` would). Not while
+        paused, nor for a decision no longer executing."""
+        if record.status != "executing" or self.paused() is not None:
+            return
+        with decision_context(record.id):
+            proposal = record.proposal
+            rb = self.runbooks.get(proposal["runbook"])
+            target = _ref(proposal["target"])
+            if rb is not None and proposal["operations"]:
+                state, _ = self.guard_state()
+                if not any(r.runbook == rb.name and r.target == target for r in state.in_flight):
+                    self._start_guards(record, rb, target, self.clock.now())
+            log.info(
+                "%s: going on with decision %s, whose first write the ledger could not "
+                "record before",
+                key,
+                record.id[:8],
+            )
+            self._carry_on(record, key, "the ledger failed before its first write")
+
+    def _start_guards(
+        self, record: DecisionRecord, runbook: Runbook, target: ObjectRef, now: float
+    ) -> None:
+        """Count a run that starts in the guards (in flight, its action and disruption)."""
+        proposal = record.proposal
+        fake = _plan_stub(runbook, target, proposal, now)
+        dry = proposal["mode"] == "dryRun"
+        if dry:  # a server-side dry run disrupts no pod
+            fake = replace(fake, disruption=Disruption())
+        self._update_guards(lambda s: record_start(s, fake, runbook.spec.guards, now, dry_run=dry))
 
     def _ask_unasked(self) -> int:
         """An 'asked' decision without its question can nobody answer, and it never
