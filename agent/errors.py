@@ -14,6 +14,7 @@ from __future__ import annotations
 import re
 
 __all__ = [
+    "LEDGER_UNAVAILABLE",
     "AutonomicError",
     "ConfigError",
     "InputError",
@@ -46,6 +47,12 @@ def redact_url_passwords(text: str, *, whole: bool = False) -> str:
         text = _WHOLE_URL_USERINFO.sub(r"\g<head>:***@", text)
     text = _URL_USERINFO.sub(r"\g<head>:***@", text)
     return _URL_QUERY_SECRET.sub(r"\g<head>***", text)
+
+
+# The reason of the ``TransientError`` the ledger raises when its database fails under a
+# call (unreachable, a connection dropped, a read-only standby, a SQLite file locked):
+# ``autonomic_errors_total{kind="LedgerUnavailable"}``, and one story in the log.
+LEDGER_UNAVAILABLE = "LedgerUnavailable"
 
 
 class AutonomicError(Exception):

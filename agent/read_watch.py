@@ -23,13 +23,13 @@ from __future__ import annotations
 
 import logging
 import threading
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from agent.errors import PermanentError, TransientError
 from agent.observability import Metrics
+from agent.outages import SUMMARY_EVERY, OutageStory, span, utc
 
 if TYPE_CHECKING:  # the port's module imports the adapter (numpy, requests): not at start
     from agent.metrics_port import MetricSeries, MetricsReader
@@ -38,8 +38,6 @@ __all__ = ["SUMMARY_EVERY", "ReadTally", "WatchedReader"]
 
 log = logging.getLogger("autonomic.prometheus")
 
-# While reads keep failing, a summary is logged at most this often (seconds).
-SUMMARY_EVERY = 600.0
 # Failures that are the query's own fault (Prometheus answered, and refused it), not
 # Prometheus failing: they start no outage.
 _QUERY_FAULTS = frozenset({"PrometheusHTTP400", "PrometheusHTTP422", "QueryShape"})
@@ -83,14 +81,15 @@ class WatchedReader:
         self.reader = reader
         self.metrics = metrics
         self.clock = clock
-        self.summary_every = summary_every
         self._lock = threading.Lock()
         self._answered = 0
         self._failed: dict[str, int] = {}
         self._last_error: str | None = None
-        self._outage: _Outage | None = None  # reads failing since the last answered one
-        self._said_at: float | None = None  # when the last line about an outage was logged
-        self._unsaid = 0  # failures in short spells not told yet
+        self._story = OutageStory(summary_every)  # when to tell the log of an outage
+
+    @property
+    def summary_every(self) -> float:
+        return self._story.summary_every
 
     def range(
         self, query: str, start: float, end: float, step: float, now: float
@@ -127,20 +126,16 @@ class WatchedReader:
         self.metrics.prometheus_last_success.set(now)
         with self._lock:
             self._answered += 1
-            outage, self._outage = self._outage, None
-            if outage is None:
-                return
-            if not outage.told:  # a short spell, inside a quiet interval: told with the next
-                self._unsaid += outage.failures
-                return
-            self._said_at = now
+        told = self._story.answered(now)
+        if told is None:
+            return
         log.info(
             "reads from Prometheus are answered again, after %s failing (since %s; %d read%s "
             "failed)",
-            _span(now - outage.since),
-            _utc(outage.since),
-            outage.failures,
-            "" if outage.failures == 1 else "s",
+            span(now - told.since),
+            utc(told.since),
+            told.failures,
+            "" if told.failures == 1 else "s",
         )
 
     def _failure(self, exc: TransientError | PermanentError) -> None:
@@ -149,63 +144,34 @@ class WatchedReader:
         with self._lock:
             self._failed[exc.reason] = self._failed.get(exc.reason, 0) + 1
             self._last_error = str(exc)
-            if exc.reason in _QUERY_FAULTS:
-                return
-            outage = self._outage
-            if outage is None:
-                outage = self._outage = _Outage(since=now)
-            outage.failures += 1
-            outage.by_reason[exc.reason] = outage.by_reason.get(exc.reason, 0) + 1
-            due = self._said_at is None or now - self._said_at >= self.summary_every
-            if not due:
-                return
-            first, earlier, since = not outage.told, self._unsaid, outage.since
-            outage.told, self._said_at, self._unsaid = True, now, 0
-        if first:
+        if exc.reason in _QUERY_FAULTS:
+            return
+        told = self._story.failed(now, exc.reason)
+        if told is None:
+            return
+        if told.what == "began":
             log.warning(
                 "reads from Prometheus are failing%s: %s (%s)%s. What needs them waits: "
                 "scaling holds its workloads, anomaly queries score nothing, canaries are "
                 "not judged. A summary follows every %s while this lasts, and one line "
                 "when reads are answered again",
-                f" since {_utc(since)}" if now - since >= 1 else "",
+                f" since {utc(told.since)}" if now - told.since >= 1 else "",
                 exc,
                 exc.reason,
-                f"; {earlier} more failed, in short spells between answered reads, since the "
-                "last report"
-                if earlier
+                f"; {told.earlier} more failed, in short spells between answered reads, since "
+                "the last report"
+                if told.earlier
                 else "",
-                _span(self.summary_every),
+                span(self.summary_every),
             )
             return
         log.warning(
             "reads from Prometheus still failing, for %s (since %s): %d read%s failed (%s), "
             "none answered; the last error: %s",
-            _span(now - outage.since),
-            _utc(outage.since),
-            outage.failures,
-            "" if outage.failures == 1 else "s",
-            ", ".join(f"{reason} {n}" for reason, n in sorted(outage.by_reason.items())),
+            span(now - told.since),
+            utc(told.since),
+            told.failures,
+            "" if told.failures == 1 else "s",
+            ", ".join(f"{reason} {n}" for reason, n in sorted(told.by.items())),
             exc,
         )
-
-
-@dataclass
-class _Outage:
-    """Reads failing since ``since``, with none answered in between."""
-
-    since: float
-    failures: int = 0
-    by_reason: dict[str, int] = field(default_factory=dict)
-    told: bool = False  # its first line was logged
-
-
-def _span(seconds: float) -> str:
-    if seconds < 90:
-        return f"{seconds:.0f} s"
-    if seconds < 7200:
-        return f"{seconds / 60:.0f} min"
-    return f"{seconds / 3600:.1f} h"
-
-
-def _utc(at: float) -> str:
-    return time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(at))

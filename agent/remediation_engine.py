@@ -133,7 +133,12 @@ NOT_A_VERDICT = frozenset(
 )
 
 GUARD_KEY = "remediation/guards"
+# Dedup keys of triggers kept in memory at most (the ledger has them all: one that left
+# memory is looked up there when seen again).
 COUNTED_KEYS = 50_000
+# A counted trigger still standing has its last sighting in the ledger moved on at most
+# this often: pruning (``ledger.retentionDays``, at least 7 days) keeps it while it stands.
+TRIGGER_SEEN_EVERY = 86400.0
 UNMATCHED_LOG_EVERY = 3600.0  # seconds between warnings of one runbook not taking signals up
 NAMES_SHOWN = 12  # alert names listed when no runbook takes an alert up
 # Decisions that may still lead to an execution (or are running one).
@@ -437,8 +442,11 @@ class RemediationEngine:
         self.identity = identity
         self.foreign_mark_after = foreign_mark_after
         # Dedup keys already counted as triggers: a condition that persists (a pod
-        # crash-looping for an hour) is one trigger, not one per cycle. Bounded.
-        self._counted: OrderedDict[str, None] = OrderedDict()
+        # crash-looping for an hour) is one trigger, not one per cycle. Each with when
+        # the ledger last recorded seeing it (None: not recorded yet). Bounded; the ledger
+        # keeps them all (``counted_triggers``), so that a restart or a new leader does not
+        # count the signals still standing again, all at once, as a storm.
+        self._counted: OrderedDict[str, float | None] = OrderedDict()
         # Per (runbook, reason): when a signal it could not take up was last logged, and
         # how many came since. Alertmanager sends a firing alert again and again (and a
         # storm sends many at once): one warning an hour says it.
@@ -775,11 +783,15 @@ class RemediationEngine:
         # The storm guard counts triggers: signals a runbook takes up (its condition held
         # long enough, on a target it selects). A pod still starting, or a condition no
         # runbook handles, leads to no action and is no sign of a storm of actions.
-        fresh = self._count_new([signal for signal, result in results if result.matches])
+        keys = list(dict.fromkeys(signal.dedup_key for signal, result in results if result.matches))
+        fresh, recorded = self._new_triggers(keys)
         if fresh:
-            state = self._update_guards(lambda s: _record_triggers(s, now, fresh, self.limits))
+            state = self._update_guards(lambda s: _record_triggers(s, now, len(fresh), self.limits))
         else:
             state = self.guard_state()[0]
+        # Remembered once counted (a guard state that could not be written counts them
+        # at the next cycle), then recorded in the ledger.
+        self._remember_triggers(keys, recorded, now)
         # What became of each runbook whose trigger accepted a signal (``outcomes``): those
         # that could not select their target, each, and those that went on to plan.
         reached: list[Handled] = []
@@ -907,18 +919,42 @@ class RemediationEngine:
         )
         self._unmatched_said[key] = (now, 0)
 
-    def _count_new(self, signals: Sequence[Signal]) -> int:
-        """How many of ``signals`` arrive for the first time (the storm guard's input)."""
-        new = 0
-        for signal in signals:
-            if signal.dedup_key in self._counted:
-                self._counted.move_to_end(signal.dedup_key)
-                continue
-            self._counted[signal.dedup_key] = None
-            new += 1
+    def _new_triggers(self, keys: Sequence[str]) -> tuple[list[str], dict[str, float]]:
+        """Which of ``keys`` (this cycle's triggers) arrive for the first time, the storm
+        guard's input; and those of them this process did not know that the ledger has
+        counted before (by another process, or before a restart), with when last seen."""
+        unknown = [key for key in keys if key not in self._counted]
+        recorded = self.ledger.counted_triggers(unknown) if unknown else {}
+        return [key for key in unknown if key not in recorded], recorded
+
+    def _remember_triggers(
+        self, keys: Sequence[str], recorded: Mapping[str, float], now: float
+    ) -> None:
+        """Keep ``keys`` as counted: in memory, and in the ledger when new there or last
+        recorded ``TRIGGER_SEEN_EVERY`` ago. A ledger that cannot record them now is
+        asked again at the next cycle; memory keeps them counted meanwhile."""
+        for key in keys:
+            if key in self._counted:
+                self._counted.move_to_end(key)
+            else:
+                self._counted[key] = recorded.get(key)
+        due = [
+            key
+            for key in keys
+            if (at := self._counted[key]) is None or now - at >= TRIGGER_SEEN_EVERY
+        ]
         while len(self._counted) > COUNTED_KEYS:
             self._counted.popitem(last=False)
-        return new
+        if not due:
+            return
+        try:
+            self.ledger.note_triggers(due, now)
+        except TransientError as exc:
+            log.debug("%d counted triggers not recorded yet: %s", len(due), exc)
+            return
+        for key in due:
+            if key in self._counted:
+                self._counted[key] = now
 
     def _handle_one(
         self,
@@ -1301,13 +1337,7 @@ class RemediationEngine:
                 return "claimed-elsewhere"
             self.ledger.transition(record.id, ["approved"], "executing", now)
             if rb is not None and proposal["operations"]:
-                fake = _plan_stub(rb, target, proposal, now)
-                if proposal["mode"] == "dryRun":  # a server-side dry run disrupts no pod
-                    fake = replace(fake, disruption=Disruption())
-                dry = proposal["mode"] == "dryRun"
-                self._update_guards(
-                    lambda s: record_start(s, fake, rb.spec.guards, now, dry_run=dry)
-                )
+                self._start_guards(record, rb, target, now)
             self._progress(record, f"executing: {'; '.join(proposal['diff']) or 'notify'}")
             return self._run_steps(record, key, start=0)
 
@@ -1914,9 +1944,15 @@ class RemediationEngine:
                 self.executor.settle_undo(intent)  # still "undoing" while the API is away
         for execution in self.ledger.executions(["running"]):
             key = execution["key"]
-            pending = [i for i in self.ledger.intents(execution_key=key) if i.status == "pending"]
+            intents = self.ledger.intents(execution_key=key)
+            pending = [i for i in intents if i.status == "pending"]
             record = self.ledger.get_decision(execution["decision_id"])
-            if not pending or record is None:
+            if record is None:
+                continue
+            if not intents and execution["owner"] == self.executor.owner:
+                self._resume_unwritten(record, key)
+                continue
+            if not pending:
                 continue
             if self.paused() is not None:  # no drain round; nothing held goes on
                 continue
@@ -1928,6 +1964,41 @@ class RemediationEngine:
                     log.warning("still cannot tell whether %s's write happened: %s", key, exc)
                     continue
                 self._carry_on(record, key, "the API failed during the write")
+
+    def _resume_unwritten(self, record: DecisionRecord, key: str) -> None:
+        """An execution this process claimed whose first write-ahead intent was never
+        recorded: the ledger failed between the claim and the intent (nothing was written
+        to the cluster). Once the ledger answers, it goes on from its first step, rather
+        than hold its target until the next restart (whose ``recover`` would). Not while
+        paused, nor for a decision no longer executing."""
+        if record.status != "executing" or self.paused() is not None:
+            return
+        with decision_context(record.id):
+            proposal = record.proposal
+            rb = self.runbooks.get(proposal["runbook"])
+            target = _ref(proposal["target"])
+            if rb is not None and proposal["operations"]:
+                state, _ = self.guard_state()
+                if not any(r.runbook == rb.name and r.target == target for r in state.in_flight):
+                    self._start_guards(record, rb, target, self.clock.now())
+            log.info(
+                "%s: going on with decision %s, whose first write the ledger could not "
+                "record before",
+                key,
+                record.id[:8],
+            )
+            self._carry_on(record, key, "the ledger failed before its first write")
+
+    def _start_guards(
+        self, record: DecisionRecord, runbook: Runbook, target: ObjectRef, now: float
+    ) -> None:
+        """Count a run that starts in the guards (in flight, its action and disruption)."""
+        proposal = record.proposal
+        fake = _plan_stub(runbook, target, proposal, now)
+        dry = proposal["mode"] == "dryRun"
+        if dry:  # a server-side dry run disrupts no pod
+            fake = replace(fake, disruption=Disruption())
+        self._update_guards(lambda s: record_start(s, fake, runbook.spec.guards, now, dry_run=dry))
 
     def _ask_unasked(self) -> int:
         """An 'asked' decision without its question can nobody answer, and it never

@@ -36,8 +36,9 @@ from typing import Any, Protocol
 from prometheus_client import generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
-from agent.errors import AutonomicError, PermanentError, TransientError
+from agent.errors import LEDGER_UNAVAILABLE, AutonomicError, PermanentError, TransientError
 from agent.observability import Metrics
+from agent.outages import SUMMARY_EVERY, OutageStory, span, utc
 from agent.server import HttpServer, Request, Response, json_response
 
 __all__ = [
@@ -47,6 +48,7 @@ __all__ = [
     "STUCK_PERIODS",
     "Job",
     "LeaderGate",
+    "LedgerOutage",
     "Runtime",
     "ShutdownPlan",
     "StuckJobError",
@@ -54,6 +56,7 @@ __all__ = [
 ]
 
 log = logging.getLogger("autonomic.runtime")
+ledger_log = logging.getLogger("autonomic.ledger")
 
 # Kubernetes sends SIGKILL terminationGracePeriodSeconds after SIGTERM (30 s in
 # manifests/deployment.yaml). The shutdown takes at most ``ShutdownPlan.budget``, and the
@@ -181,7 +184,7 @@ class AlwaysLeader:
 
 
 # What ``run_job`` returns for a run that failed.
-FAILED = ("transient-error", "permanent-error", "error")
+FAILED = ("transient-error", "ledger-unavailable", "permanent-error", "error")
 
 
 def _duration(seconds: float) -> str:
@@ -193,8 +196,95 @@ def _duration(seconds: float) -> str:
     return f"{seconds / 3600:.1f} h"
 
 
-def run_job(job: Job, metrics: Metrics, gate: LeaderGate, stopping: threading.Event) -> str:
-    """Run one job once, with its guards. Returns what happened (for logs and tests)."""
+class LedgerOutage:
+    """The ledger's database failing under the jobs, told as one story
+    (``agent.outages``) instead of one warning per job and period: a warning at the first
+    run that fails on it, a summary at most every ``summary_every`` seconds while runs
+    keep failing on it (for how long, how many runs failed, by job, the last error), and
+    one line when a job that failed on it runs cleanly again (after how long). Shared by
+    the jobs' threads."""
+
+    def __init__(
+        self, clock: Callable[[], float] = time.time, *, summary_every: float = SUMMARY_EVERY
+    ) -> None:
+        self.clock = clock
+        self._story = OutageStory(summary_every)
+        self._lock = threading.Lock()
+        self._jobs: set[str] = set()  # the jobs that failed on it since it last answered
+
+    def failed(self, job: str, exc: TransientError) -> None:
+        """A run of ``job`` failed on the ledger with ``exc``."""
+        now = self.clock()
+        with self._lock:
+            self._jobs.add(job)
+        told = self._story.failed(now, job)
+        if told is None:
+            return
+        if told.what == "began":
+            ledger_log.warning(
+                "the ledger cannot be used%s: %s (first met by the %s job)%s. The jobs that "
+                "need it fail and try again at each period; no action is taken meanwhile "
+                "(each records its write-ahead intent in the ledger first), and the alerts "
+                "Alertmanager posts are answered 503 for it to send again. A summary "
+                "follows every %s while this lasts, and one line when the ledger answers "
+                "again",
+                f" since {utc(told.since)}" if now - told.since >= 1 else "",
+                exc,
+                job,
+                f"; {told.earlier} more runs failed on it, in short spells between clean "
+                "runs, since the last report"
+                if told.earlier
+                else "",
+                span(self._story.summary_every),
+                extra={"loop": job, "reason": exc.reason},
+            )
+            return
+        ledger_log.warning(
+            "the ledger still cannot be used, for %s (since %s): %d run%s failed on it (%s); "
+            "the last error: %s",
+            span(now - told.since),
+            utc(told.since),
+            told.failures,
+            "" if told.failures == 1 else "s",
+            ", ".join(f"{name} {n}" for name, n in sorted(told.by.items())),
+            exc,
+            extra={"loop": job, "reason": exc.reason},
+        )
+
+    def ran(self, job: str) -> None:
+        """A run of ``job`` ended cleanly: if ``job`` failed on the ledger since it last
+        answered, the ledger answers again (a job that never needed it says nothing)."""
+        with self._lock:
+            if job not in self._jobs:
+                return
+            self._jobs.clear()
+        now = self.clock()
+        told = self._story.answered(now)
+        if told is None:
+            return
+        ledger_log.info(
+            "the ledger answers again, after %s failing (since %s; %d run%s failed on it)",
+            span(now - told.since),
+            utc(told.since),
+            told.failures,
+            "" if told.failures == 1 else "s",
+            extra={"loop": job},
+        )
+
+
+def run_job(
+    job: Job,
+    metrics: Metrics,
+    gate: LeaderGate,
+    stopping: threading.Event,
+    ledger: LedgerOutage | None = None,
+) -> str:
+    """Run one job once, with its guards. Returns what happened (for logs and tests).
+
+    A run that fails on the ledger's database is told by ``ledger`` when given (the
+    runtime's: one story for all the jobs; the run returns ``ledger-unavailable``), and
+    otherwise logged as any other ``TransientError``; every failed run is counted in
+    ``autonomic_errors_total`` either way."""
     if stopping.is_set():
         return "stopping"
     if job.leader_only and not gate.is_leader():
@@ -204,6 +294,9 @@ def run_job(job: Job, metrics: Metrics, gate: LeaderGate, stopping: threading.Ev
             job.fn()
         except TransientError as exc:
             metrics.errors.labels(kind=exc.reason).inc()
+            if ledger is not None and exc.reason == LEDGER_UNAVAILABLE:
+                ledger.failed(job.name, exc)
+                return "ledger-unavailable"
             log.warning("%s: %s (will retry next period)", job.name, exc, extra={"loop": job.name})
             return "transient-error"
         except PermanentError as exc:
@@ -214,6 +307,8 @@ def run_job(job: Job, metrics: Metrics, gate: LeaderGate, stopping: threading.Ev
             metrics.errors.labels(kind="Unexpected").inc()
             log.exception("%s failed unexpectedly", job.name, extra={"loop": job.name})
             return "error"
+    if ledger is not None:
+        ledger.ran(job.name)
     return "ok"
 
 
@@ -232,6 +327,7 @@ class Runtime:
         plan: ShutdownPlan | None = None,
         prepare: Callable[[threading.Event], None] | None = None,
         first_run_bound: float = FIRST_RUN_BOUND,
+        clock: Callable[[], float] = time.time,
     ) -> None:
         self.jobs = jobs
         self.metrics = metrics
@@ -253,8 +349,12 @@ class Runtime:
         # out of it stops the runtime, kept in ``failure`` for the caller to report.
         self.prepare = prepare
         self.failure: Exception | None = None
-        # Jobs whose last runs failed: how many in a row, and since when (monotonic).
-        self._failing: dict[str, tuple[int, float]] = {}
+        # Jobs whose last runs failed: how many in a row, since when (monotonic), and
+        # whether each failed on the ledger (told by ``ledger_outage``, not by the job).
+        self._failing: dict[str, tuple[int, float, bool]] = {}
+        # The ledger failing under the jobs: one story for all of them (``clock``: the
+        # wall clock it says when by).
+        self.ledger_outage = LedgerOutage(clock)
         self.stopping = threading.Event()
         self.stopped = threading.Event()
         self._lifecycle = threading.Lock()  # the jobs begin, or the shutdown does: not both
@@ -390,7 +490,7 @@ class Runtime:
         self._led[job.name] = term
         began = self._running[job.name] = time.monotonic()
         try:
-            outcome = run_job(job, self.metrics, self.gate, self.stopping)
+            outcome = run_job(job, self.metrics, self.gate, self.stopping, self.ledger_outage)
         finally:
             self._running.pop(job.name, None)
             self._threads.pop(job.name, None)
@@ -426,12 +526,16 @@ class Runtime:
     def _note(self, job: Job, outcome: str) -> None:
         """Keep each job's streak of failed runs, and say once, at INFO, when a job that
         failed runs cleanly again: every failure was logged, and without this line the
-        log never says that the trouble is over."""
+        log never says that the trouble is over. Not for a streak whose every run failed
+        on the ledger: its story says when the ledger answers again, for all the jobs."""
         if outcome in FAILED:
-            runs, since = self._failing.get(job.name, (0, time.monotonic()))
-            self._failing[job.name] = (runs + 1, since)
+            runs, since, ledger = self._failing.get(job.name, (0, time.monotonic(), True))
+            ledger = ledger and outcome == "ledger-unavailable"
+            self._failing[job.name] = (runs + 1, since, ledger)
         elif outcome == "ok" and job.name in self._failing:
-            runs, since = self._failing.pop(job.name)
+            runs, since, ledger = self._failing.pop(job.name)
+            if ledger:  # the ledger's story says it, for every job at once
+                return
             log.info(
                 "%s: ran cleanly again, after %d failed run%s in a row (the first %s ago)",
                 job.name,

@@ -266,6 +266,18 @@ alerts = sa.Table(
     sa.Column("handling_by", sa.Text, nullable=True),
 )
 
+# Added by migration 12: the signals the storm guard has counted as triggers, by dedup
+# key, with when first counted and when last seen. A restart or a new leader reads them
+# back, so a signal still standing (a crash loop nobody has fixed) is not counted a
+# second time, all at once with the others, as a storm. Not in version 1.
+counted_triggers = sa.Table(
+    "counted_triggers",
+    metadata,
+    sa.Column("dedup_key", sa.Text, primary_key=True),
+    sa.Column("counted_at", Time, nullable=False),
+    sa.Column("last_seen", Time, nullable=False),  # moved on at most daily while it stands
+)
+
 tables = metadata.tables
 
 _V1_TABLES = (
@@ -398,6 +410,16 @@ def _breaks_older(conn: sa.Connection) -> None:
     conn.execute(sa.text("ALTER TABLE schema_version ADD COLUMN breaks_older BOOLEAN"))
 
 
+def _counted_triggers(conn: sa.Connection) -> None:
+    counted_triggers.create(conn, checkfirst=True)
+    conn.execute(
+        sa.text(
+            "CREATE INDEX IF NOT EXISTS ix_counted_triggers_last_seen "
+            "ON counted_triggers (last_seen)"
+        )
+    )
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(
         1,
@@ -459,6 +481,12 @@ MIGRATIONS: tuple[Migration, ...] = (
         "schema runs on it if every newer migration is expand-only (a rolling upgrade's "
         "old pods, a rollback), and refuses it if one is not",
         _breaks_older,
+    ),
+    Migration(
+        12,
+        "the signals the storm guard counted as triggers, by dedup key: a restart or a "
+        "new leader does not count those still standing again, all at once, as a storm",
+        _counted_triggers,
     ),
 )
 SCHEMA_VERSION = MIGRATIONS[-1].version

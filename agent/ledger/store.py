@@ -24,7 +24,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import URL, make_url
 
-from agent.errors import ConfigError, TransientError, redact_url_passwords
+from agent.errors import LEDGER_UNAVAILABLE, ConfigError, TransientError, redact_url_passwords
 from agent.ledger.schema import (
     MIGRATIONS,
     SCHEMA_VERSION,
@@ -1477,6 +1477,41 @@ class Ledger:
                 for row in conn.execute(query).mappings()
             ]
 
+    # ----------------------------------------------------- counted triggers
+    def counted_triggers(self, keys: Sequence[str]) -> dict[str, float]:
+        """Of ``keys`` (signals' dedup keys), those the storm guard has counted as
+        triggers (``note_triggers``), each with when it was last seen."""
+        table = tables["counted_triggers"]
+        found: dict[str, float] = {}
+        with self._read() as conn:
+            for first in range(0, len(keys), _IN_CHUNK):
+                chunk = list(keys[first : first + _IN_CHUNK])
+                query = sa.select(table.c.dedup_key, table.c.last_seen).where(
+                    table.c.dedup_key.in_(chunk)
+                )
+                found.update({row.dedup_key: float(row.last_seen) for row in conn.execute(query)})
+        return found
+
+    def note_triggers(self, keys: Sequence[str], now: float) -> None:
+        """Keep ``keys`` as counted by the storm guard and seen at ``now``: a new key is
+        added (counted at ``now``), a known one's last sighting moves on. One
+        transaction; pruned once not seen for the retention (``prune``)."""
+        if not keys:
+            return
+        table = tables["counted_triggers"]
+        with self._tx() as conn:
+            insert = _insert_or_nothing(conn, table, ("dedup_key",), returning=False)
+            for first in range(0, len(keys), _IN_CHUNK):
+                chunk = list(dict.fromkeys(keys[first : first + _IN_CHUNK]))
+                conn.execute(
+                    table.update()
+                    .where(table.c.dedup_key.in_(chunk), table.c.last_seen < now)
+                    .values(last_seen=now)
+                )
+                conn.execute(
+                    insert, [{"dedup_key": k, "counted_at": now, "last_seen": now} for k in chunk]
+                )
+
     # --------------------------------------------------------------- alerts
     def record_alerts(self, deliveries: Sequence[AlertDelivery], now: float) -> list[bool]:
         """Store the alerts of one webhook delivery, in one transaction: all or none.
@@ -1698,10 +1733,10 @@ class Ledger:
         start, a verification's progress) go by age too, and the saved detector states of
         anomaly series not saved since ``series_before`` (default ``before``): series
         gone that long (pods replaced, nodes removed), which would otherwise pile up.
-        What runbooks were held back from goes once last seen before ``before``, and the
-        alerts the webhook accepted once handled and last delivered before
-        ``alerts_before`` (default ``before``; one still firing is delivered again at
-        Alertmanager's repeat interval, so it stays).
+        What runbooks were held back from, and the signals the storm guard counted, go
+        once last seen before ``before``, and the alerts the webhook accepted once
+        handled and last delivered before ``alerts_before`` (default ``before``; one
+        still firing is delivered again at Alertmanager's repeat interval, so it stays).
         """
         d, f, q = tables["decisions"], tables["feedback"], tables["questions"]
         counts: dict[str, int] = {}
@@ -1761,6 +1796,10 @@ class Ledger:
             ).rowcount
             b = tables["held_back"]
             counts["held_back"] = conn.execute(b.delete().where(b.c.last_seen < before)).rowcount
+            t = tables["counted_triggers"]
+            counts["counted_triggers"] = conn.execute(
+                t.delete().where(t.c.last_seen < before)
+            ).rowcount
             al = tables["alerts"]
             counts["alerts"] = conn.execute(
                 al.delete().where(
@@ -1815,11 +1854,13 @@ class _Guarded:
                 what = "refused the connection"
             words = " ".join(_words(exc).split())
             text = f"the ledger at {where} {what}: {words} ({state}: {meaning}; {remedy})"
-            return TransientError(redact_url_passwords(text), delay=2.0)
+            return TransientError(redact_url_passwords(text), delay=2.0, reason=LEDGER_UNAVAILABLE)
         code = getattr(exc.orig, "sqlite_errorcode", -1) & 0xFF
         hint = _SQLITE_HINTS.get(code, "")
         return TransientError(
-            redact_url_passwords(f"the ledger at {where} {what}: {exc.orig}{hint}"), delay=2.0
+            redact_url_passwords(f"the ledger at {where} {what}: {exc.orig}{hint}"),
+            delay=2.0,
+            reason=LEDGER_UNAVAILABLE,
         )
 
     def __enter__(self) -> sa.Connection:
@@ -1853,21 +1894,21 @@ _SQLITE_HINTS = {
 }
 
 
-def _insert_or_nothing(conn: sa.Connection, table: sa.Table, key: Sequence[str]) -> sa.Insert:
-    """``INSERT ... ON CONFLICT (key) DO NOTHING RETURNING id``, in the connection's
-    dialect: a row whose key exists is not inserted (no row returned), and no error
-    aborts the transaction."""
+def _insert_or_nothing(
+    conn: sa.Connection, table: sa.Table, key: Sequence[str], *, returning: bool = True
+) -> sa.Insert:
+    """``INSERT ... ON CONFLICT (key) DO NOTHING RETURNING id`` (``returning``: with the
+    ``RETURNING id``), in the connection's dialect: a row whose key exists is not
+    inserted (no row returned), and no error aborts the transaction."""
     if conn.dialect.name == "postgresql":
         from sqlalchemy.dialects.postgresql import insert as pg_insert
 
-        return (
-            pg_insert(table).on_conflict_do_nothing(index_elements=list(key)).returning(table.c.id)
-        )
-    from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+        insert: sa.Insert = pg_insert(table).on_conflict_do_nothing(index_elements=list(key))
+    else:
+        from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
-    return (
-        sqlite_insert(table).on_conflict_do_nothing(index_elements=list(key)).returning(table.c.id)
-    )
+        insert = sqlite_insert(table).on_conflict_do_nothing(index_elements=list(key))
+    return insert.returning(table.c.id) if returning else insert
 
 
 def _passing(exc: sa.exc.OperationalError | sa.exc.InternalError) -> bool:

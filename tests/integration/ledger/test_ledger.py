@@ -767,3 +767,28 @@ def test_replicas_starting_together_on_a_new_postgres_ledger_migrate_it_once(
     said = [r.getMessage() for r in caplog.records if "schema version" in r.getMessage()]
     assert len(said) == 1 and said[0].endswith(f"created at schema version {SCHEMA_VERSION}")
     assert "autonomic@" in said[0] and schema in said[0]
+
+
+def test_counted_triggers_are_kept_by_key_seen_again_and_pruned_once_gone(ledger: Ledger) -> None:
+    """The storm guard's counted triggers: a new key is added, a known one's last
+    sighting moves on (never back), and pruning takes those not seen since the cut."""
+    many = [f"kubernetes/CrashLoopBackOff/svc-{i}" for i in range(1200)]  # three IN chunks
+    ledger.note_triggers([*many, many[0]], NOW - 10 * 86400)
+    assert ledger.counted_triggers(["alert/ab/2026", *many[:2]]) == {
+        many[0]: NOW - 10 * 86400,
+        many[1]: NOW - 10 * 86400,
+    }
+    assert len(ledger.counted_triggers(many)) == 1200
+    ledger.note_triggers([many[0], "alert/ab/2026"], NOW)
+    ledger.note_triggers([many[0]], NOW - 86400)  # an older sighting moves nothing back
+    assert ledger.counted_triggers([many[0], many[1], "alert/ab/2026"]) == {
+        many[0]: NOW,
+        many[1]: NOW - 10 * 86400,
+        "alert/ab/2026": NOW,
+    }
+    counts = ledger.prune(NOW - 7 * 86400)
+    assert counts["counted_triggers"] == 1199
+    assert ledger.counted_triggers(many) == {many[0]: NOW}
+    with ledger.engine.connect() as conn:  # first counted when it was first noted
+        row = conn.execute(sa.select(tables["counted_triggers"])).mappings().first()
+    assert row is not None and row["counted_at"] == NOW - 10 * 86400
