@@ -43,9 +43,9 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from agent.calibration import Outcome, ReliabilityBin, reliability  # noqa: E402
-from forecasting.anomaly import AnomalyPoint, Detector, IncidentTracker, Reason  # noqa: E402
-from forecasting.anomaly.calibration import IncidentCalibration  # noqa: E402
+from agent.calibration import Outcome, ReliabilityBin, reliability
+from forecasting.anomaly import AnomalyPoint, Detector, IncidentTracker, Reason
+from forecasting.anomaly.calibration import IncidentCalibration
 
 THRESHOLD = 0.69  # AnomalyQuery's default threshold (agent/settings.py)
 ASK = 0.6  # routing.ask's default
@@ -80,9 +80,7 @@ def score_series(
 ) -> Scored:
     step = float(np.median(np.diff(ts)))
     result = Detector(step).update_many(ts, vs)
-    return Scored(
-        name, ts, vs, result.score, result.confidence, result.reason, labels, report_from
-    )
+    return Scored(name, ts, vs, result.score, result.confidence, result.reason, labels, report_from)
 
 
 def incidents(run: Scored, threshold: float = THRESHOLD) -> list[OpenedIncident]:
@@ -167,9 +165,7 @@ def cross_validated(found: Sequence[OpenedIncident], names: Sequence[str]) -> li
     return mapped
 
 
-def cross_validated_base_rate(
-    found: Sequence[OpenedIncident], names: Sequence[str]
-) -> list[float]:
+def cross_validated_base_rate(found: Sequence[OpenedIncident], names: Sequence[str]) -> list[float]:
     """Each incident's probability as the other folds' share of real incidents."""
     fold_of = {name: i % FOLDS for i, name in enumerate(sorted(names))}
     shares = []
@@ -275,9 +271,7 @@ def main() -> int:
     final = IncidentCalibration.fit([x.score for x in found], [x.real for x in found])
     out += ["### The map fitted on all files (`forecasting.anomaly.calibration.NAB`)", ""]
     out += ["| opening score from | probability real |", "|---:|---:|"]
-    out += [
-        f"| {e:.4f} | {p:.3f} |" for e, p in zip(final.edges, final.probabilities, strict=True)
-    ]
+    out += [f"| {e:.4f} | {p:.3f} |" for e, p in zip(final.edges, final.probabilities, strict=True)]
     out += [""]
     out += table(
         "In sample (the map on the files it was fitted on)",

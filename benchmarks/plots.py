@@ -309,8 +309,7 @@ def anomaly_bins(text: str) -> dict[str, list[tuple[float, float, int]]]:
             continue
         stated, right = table.column("mean stated"), table.column("share real")
         found[name] = [
-            (number(row[stated]), number(row[right]), int(number(row[1])))
-            for row in table.rows
+            (number(row[stated]), number(row[right]), int(number(row[1]))) for row in table.rows
         ]
     return found
 
@@ -354,7 +353,7 @@ def write_all(results: Path, out: Path) -> list[Path]:
         bins = anomaly_bins(anomaly.read_text())
         if bins:
             charts["anomaly-reliability.svg"] = reliability_chart(
-                "NAB v1.1: stated anomaly confidence against share in a labelled window",
+                "NAB v1.1: anomaly confidence against share real",
                 bins,
                 "mean stated confidence (bin)",
                 "share real (in a labelled window)",

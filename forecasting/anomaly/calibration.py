@@ -82,7 +82,10 @@ class IncidentCalibration:
         pooled: list[list[float]] = []
         for block in blocks:
             pooled.append(block)
-            while len(pooled) > 1 and pooled[-2][1] / pooled[-2][2] >= pooled[-1][1] / pooled[-1][2]:
+            # pool while the block before is as real as this one or more
+            while (
+                len(pooled) > 1 and pooled[-2][1] * pooled[-1][2] >= pooled[-1][1] * pooled[-2][2]
+            ):
                 last = pooled.pop()
                 pooled[-1][1] += last[1]
                 pooled[-1][2] += last[2]

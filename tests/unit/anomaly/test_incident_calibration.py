@@ -57,9 +57,7 @@ def test_the_cross_validation_maps_each_file_with_a_fit_on_the_other_files_only(
     a's incidents are mapped by the other four files' fit, which has never seen a real
     incident: they get a low probability, though in sample they are all real."""
     found = [
-        OpenedIncident(name, row, 0.9, 1.0, name == "a")
-        for name in "abcde"
-        for row in range(10)
+        OpenedIncident(name, row, 0.9, 1.0, name == "a") for name in "abcde" for row in range(10)
     ]
     mapped = cross_validated(found, list("abcde"))
     of_a = {p for p, x in zip(mapped, found, strict=True) if x.file == "a"}
