@@ -91,8 +91,8 @@ class IncidentCalibration:
                 pooled[-1][2] += last[2]
         edges: list[float] = []
         shares: list[float] = []
-        for lowest, right, count in pooled:
-            share = round((right + prior * overall) / (count + prior), 3)
+        for lowest, real_count, count in pooled:
+            share = round((real_count + prior * overall) / (count + prior), 3)
             if shares and share <= shares[-1]:
                 continue  # shrunk and rounded to the step below it: one step
             edges.append(lowest)
@@ -104,7 +104,14 @@ class IncidentCalibration:
 # incident the daemon's rules open on NAB v1.1 (the detector's defaults); regenerate it
 # with that command when the detector's scores change.
 NAB = IncidentCalibration(
-    edges=(0.6905, 0.6926, 0.7000, 0.8050, 0.9043, 0.9443),
+    edges=(
+        0.6904761904761905,
+        0.6926244882930161,
+        0.6999577963623127,
+        0.804985754985755,
+        0.9042857142857144,
+        0.9442768411712511,
+    ),
     probabilities=(0.134, 0.200, 0.256, 0.360, 0.600, 0.647),
     incidents=237,
 )
