@@ -17,6 +17,8 @@ What is drawn:
   ceiling in the same world, and the 70 % target.
 - ``learning-reliability.svg``: stated confidence against the hidden ground truth.
 - ``canary-reliability.svg``: stated confidence of each judge against its share right.
+- ``anomaly-reliability.svg``: the anomaly detector's stated confidence on NAB against
+  the share in a labelled window (flagged points; incidents before and after the map).
 """
 
 from __future__ import annotations
@@ -291,6 +293,27 @@ def canary_bins(text: str) -> dict[str, list[tuple[float, float, int]]]:
     return found
 
 
+def anomaly_bins(text: str) -> dict[str, list[tuple[float, float, int]]]:
+    """The NAB reliability tables of ``anomaly_calibration_RESULTS.md``: flagged points,
+    incidents before the map, incidents after it (held out). Not the in-sample table, nor
+    the series with no anomaly (every share there is 0)."""
+    names = {
+        "Stated confidence of flagged points": "flagged points, before",
+        "Before": "incidents, before",
+        "After": "incidents, after (held out)",
+    }
+    found: dict[str, list[tuple[float, float, int]]] = {}
+    for table in tables(text):
+        name = next((n for k, n in names.items() if table.heading.startswith(k)), None)
+        if name is None or "share real" not in table.header:
+            continue
+        stated, right = table.column("mean stated"), table.column("share real")
+        found[name] = [
+            (number(row[stated]), number(row[right]), int(number(row[1]))) for row in table.rows
+        ]
+    return found
+
+
 # -- main ----------------------------------------------------------------------------------
 
 
@@ -324,6 +347,16 @@ def write_all(results: Path, out: Path) -> list[Path]:
                 bins,
                 "mean stated confidence (bin)",
                 "share right",
+            )
+    anomaly = results / "anomaly_calibration_RESULTS.md"
+    if anomaly.exists():
+        bins = anomaly_bins(anomaly.read_text())
+        if bins:
+            charts["anomaly-reliability.svg"] = reliability_chart(
+                "NAB v1.1: anomaly confidence against share real",
+                bins,
+                "mean stated confidence (bin)",
+                "share real (in a labelled window)",
             )
     written = []
     for name, chart in sorted(charts.items()):

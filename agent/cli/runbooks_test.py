@@ -240,6 +240,7 @@ def _given_signal(
     """One ``--signal``: a Kubernetes condition the objects must show (taken as detected,
     with its real restart count and since), or an alert, anomaly, forecast breach or
     canary verdict made as their sources make them."""
+    from forecasting.anomaly.calibration import NAB as INCIDENT_CALIBRATION
     from remediation.alerts import AlertmanagerPayload, parse_payload, to_signals
     from remediation.signals import anomaly_signal, canary_signal, forecast_breach_signal
 
@@ -268,7 +269,10 @@ def _given_signal(
             )
             raise BadInputError([f"{where}: the objects show no {name} on {target}; {seen}"])
         return found
-    confidence = _number(options, "confidence", 1.0 if kind != "alert" else 0.9, where)
+    # an alert's default is the webhook's; an anomaly's the most the daemon's anomaly
+    # signals carry (an incident opening at score 1: the calibrated share that was real)
+    default = {"alert": 0.9, "anomaly": INCIDENT_CALIBRATION.probability(1.0)}.get(kind, 1.0)
+    confidence = _number(options, "confidence", default, where)
     if not 0.0 <= confidence <= 1.0:
         raise BadInputError([f"{where}: confidence={confidence:g} is not between 0 and 1"])
     signal: Signal

@@ -67,8 +67,10 @@ from agent.errors import PermanentError, TransientError
 from agent.ledger import Ledger
 from agent.metrics_port import MetricSeries, MetricsReader
 from agent.observability import Metrics
+from agent.routing import confidence_percent
 from agent.settings import AnomalyQuery
 from forecasting.anomaly import Detector, Incident, IncidentTracker, StateError, Transition
+from forecasting.anomaly.calibration import NAB as INCIDENT_CALIBRATION
 from remediation.ports import ObjectRef
 from remediation.signals import Signal, anomaly_key, anomaly_signal
 
@@ -485,7 +487,10 @@ class AnomalyLoop:
                 lower=incident.peak_lower,
                 upper=incident.peak_upper,
                 score=point.score,
-                confidence=min(max(incident.peak_confidence, 0.0), 1.0),
+                # the share of incidents opened at this score that were real (on NAB's
+                # labelled files), not the detector's 1 - tail, which is 0.9999 or more
+                # for every incident, real or not
+                confidence=INCIDENT_CALIBRATION.probability(point.score),
                 at=float(t),
                 labels=metric.labels,
                 incident_start=incident.opened_at,
@@ -519,19 +524,24 @@ class AnomalyLoop:
                         "observed": incident.peak_observed,
                         "expected": incident.peak_expected,
                         "band": [incident.peak_lower, incident.peak_upper],
+                        "score": point.score,
+                        # the detector's own, 1 - tail: how rare the point is for its series
+                        "statistical_confidence": incident.peak_confidence,
                         **({"group": [member.record() for member in group]} if summary else {}),
                     },
-                    model_version="anomaly-detector/1",
+                    model_version="anomaly-detector/2",  # 2: confidence mapped (calibration)
                     incident_key=signal.dedup_key,
                 )
             )
             log.info(
-                "anomaly %s on %s: %s, %s, confidence %.0f%%; recorded as %s, sent to the runbooks",
+                "anomaly %s on %s: %s, %s, confidence %.0f%% (calibrated; statistical %s); "
+                "recorded as %s, sent to the runbooks",
                 query.name,
                 target if target else key,
                 incident.reason.value.replace("_", " "),
                 numbers,
                 100 * signal.confidence,
+                confidence_percent(incident.peak_confidence, 0.9999),
                 observed[:8],
             )
             self.submit([signal])

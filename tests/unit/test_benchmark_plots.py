@@ -7,6 +7,7 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 
 from benchmarks.plots import (
+    anomaly_bins,
     canary_bins,
     learning_weeks,
     number,
@@ -106,6 +107,50 @@ def test_learning_and_canary_tables() -> None:
     assert bins == {
         "autonomic: ECE 0.006": [(0.742, 0.728, 933), (0.995, 0.996, 1498)],
         "static: ECE 0.474": [(1.0, 0.526, 3480)],
+    }
+
+
+ANOMALY = """
+### Stated confidence of flagged points
+
+| stated confidence | points | mean stated | share real |
+|---|---:|---:|---:|
+| 0.9-1.0 | 303 | 0.9968 | 0.389 |
+
+### Before: the confidence the signal carries (the detector's, 1 - tail)
+
+| stated confidence | incidents | mean stated | share real |
+|---|---:|---:|---:|
+| 0.9-1.0 | 237 | 1.0000 | 0.401 |
+
+### After: the map's probability, 5-fold cross-validated over files (held out)
+
+| stated confidence | incidents | mean stated | share real |
+|---|---:|---:|---:|
+| 0.2-0.3 | 80 | 0.2743 | 0.212 |
+| 0.6-0.7 | 83 | 0.6489 | 0.627 |
+
+### In sample (the map on the files it was fitted on)
+
+| stated confidence | incidents | mean stated | share real |
+|---|---:|---:|---:|
+| 0.2-0.3 | 97 | 0.2278 | 0.206 |
+
+### No anomaly: stated confidence of flagged points (none is real)
+
+| stated confidence | points | mean stated | share real |
+|---|---:|---:|---:|
+| 0.9-1.0 | 266 | 0.9900 | 0.000 |
+"""
+
+
+def test_anomaly_tables_held_out_only() -> None:
+    """The plot shows NAB's flagged points and incidents before the map and after it held
+    out; not the in-sample fit, nor the series with no anomaly."""
+    assert anomaly_bins(ANOMALY) == {
+        "flagged points, before": [(0.9968, 0.389, 303)],
+        "incidents, before": [(1.0, 0.401, 237)],
+        "incidents, after (held out)": [(0.2743, 0.212, 80), (0.6489, 0.627, 83)],
     }
 
 

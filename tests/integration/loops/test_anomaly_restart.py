@@ -249,7 +249,9 @@ def test_a_daemon_restarted_mid_incident_does_not_ask_the_on_call_again(tmp_path
     from tests.unit.engine.harness import WEB as WEB_REF
     from tests.unit.engine.harness import restarted, rig, web
 
-    r = rig(tmp_path, auto=0.999, ask=0.5)
+    # the spike's calibrated confidence (0.647) times a new runbook's 0.75 is about 0.49:
+    # it asks at 0.4
+    r = rig(tmp_path, auto=0.999, ask=0.4)
     r.sim.add_workload(web(4))
     r.run(60)
     r.sim.roll_out(WEB_REF, "shop/web:2")

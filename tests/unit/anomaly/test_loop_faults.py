@@ -14,6 +14,8 @@ import pytest
 from agent.clock import FakeClock
 from agent.ledger import Ledger, open_ledger
 from agent.loops.anomaly import AnomalyLoop, _figures
+from agent.routing import confidence_percent
+from forecasting.anomaly.calibration import NAB
 from tests.unit.bench_cycle.test_anomaly_reads import Recorded
 from tests.unit.bench_cycle.test_batched_guards import START, build_loop
 
@@ -177,7 +179,35 @@ def test_an_incident_opened_is_said_in_the_log_once_with_its_numbers(
     assert len(said) == 1, said
     assert f"recorded as {observation.id[:8]}, sent to the runbooks" in said[0]
     assert f"observed {observation.evidence['observed']:.4g}," in said[0]
-    assert "on Deployment/shop/svc-0: spike" in said[0] and "confidence 100%" in said[0]
+    calibrated = NAB.probability(observation.evidence["score"])
+    assert "on Deployment/shop/svc-0: spike" in said[0]
+    statistical = confidence_percent(observation.evidence["statistical_confidence"], 0.9999)
+    assert f"confidence {100 * calibrated:.0f}% (calibrated; statistical {statistical})" in said[0]
+
+
+def test_an_incidents_signal_carries_the_calibrated_confidence_not_the_tail(
+    ledger: Ledger,
+) -> None:
+    """Every incident opens at a statistical confidence (1 - tail) of 0.9999 or more,
+    real or not; on NAB's labelled files 40 % of them were real. The signal the runbooks
+    route by, and the observation, carry the share of incidents at the opening score that
+    were real (``forecasting.anomaly.calibration.NAB``); the 1 - tail stays in the
+    evidence."""
+    clock, reader, signals = FakeClock(T0), Recorded(2), []
+    loop = _loop(ledger, clock, reader, signals)
+    loop.cycle()
+    reader.spikes = {T0 + 2 * STEP: 1_000.0}
+    for _ in range(3):
+        clock.advance(STEP)
+        loop.cycle()
+    (signal,) = signals
+    (observation,) = ledger.decisions(kind="anomaly")
+    score = observation.evidence["score"]
+    assert signal.evidence["score"] == score
+    assert signal.confidence == observation.confidence == NAB.probability(score)
+    assert signal.confidence < 0.7  # no score on NAB was real more often
+    assert observation.evidence["statistical_confidence"] >= 0.9999
+    assert observation.model_version == "anomaly-detector/2"
 
 
 def test_an_incidents_numbers_read_as_a_person_would_write_them() -> None:

@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 
 from agent.cli import main
+from forecasting.anomaly.calibration import NAB
 
 REPO = Path(__file__).resolve().parents[3]
 RUNBOOKS = REPO / "runbooks"
@@ -202,6 +203,28 @@ def test_promql_precondition_needs_a_metric(capsys: pytest.CaptureFixture[str]) 
     assert {"name": "promql (at least one request per second)", "seen": "12"}.items() <= (
         web["preconditions"][-1].items()
     )
+
+
+def test_an_anomaly_signal_is_as_sure_as_the_daemons_can_be_and_a_new_runbook_escalates(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """An anomaly signal defaulted to confidence 1, which the daemon's never carry (at most
+    the share of incidents at score 1 that were real on NAB): the preview said a new
+    runbook would ask where the daemon's would escalate."""
+    query = 'sum(rate(http_requests_total{namespace="shop", deployment="web"}[5m]))'
+    args = [
+        str(RUNBOOKS / "error-rate-pause-rollout.yaml"),
+        "--objects",
+        str(CLUSTER),
+        "--signal",
+        "anomaly:http_error_ratio:Deployment/shop/web",
+        "--metric",
+        f"{query}=12",
+    ]
+    [[web]] = [s["runbooks"] for s in preview(capsys, *args)["signals"]]
+    assert web["outcome"] == "decided"
+    assert web["routing"]["confidence"] == pytest.approx(NAB.probability(1.0) * 0.75, abs=1e-4)
+    assert web["routing"]["route"] == "escalate"
 
 
 def test_nothing_to_do_exits_3_and_says_so(capsys: pytest.CaptureFixture[str]) -> None:
