@@ -1,7 +1,8 @@
 """Claims in README.md and docs/ that the code can check, and that drift when it changes:
 the daemon's jobs (the architecture's loop table, the `loop` label in docs/deploy.md), the
-counts of shipped runbooks, the runbook types and conditions runbooks/README.md lists, and
-the anomaly reasons the README and docs/configuration.md name."""
+counts of shipped runbooks, the runbook types and conditions runbooks/README.md lists,
+the anomaly reasons the README and docs/configuration.md name, and the ledger's tables and
+its latest migration in docs/ledger.md."""
 
 from __future__ import annotations
 
@@ -190,3 +191,24 @@ def test_the_stuck_jobs_table_gives_every_jobs_bounds() -> None:
             continue
         assert _seconds(stuck) == job.bound, name
         assert _seconds(first) == max(job.bound, FIRST_RUN_BOUND), name
+
+
+def test_the_ledger_doc_has_a_row_for_every_table_and_the_latest_migration() -> None:
+    """docs/ledger.md's storage table names every table of the schema (a migration that
+    adds one must say what it holds), and its log examples of a migration name the latest
+    schema version, which moves with every migration."""
+    from agent.ledger.schema import MIGRATIONS, tables
+
+    doc = _text("docs/ledger.md")
+    storage = doc.split("## Storage", 1)[1].split("\n## ", 1)[0]
+    rows = set(re.findall(r"^\| `([a-z_]+)` \|", storage, re.M))
+    assert rows == set(tables) - {"schema_version"}
+    latest = len(MIGRATIONS)
+    assert MIGRATIONS[-1].version == latest
+    assert f"migrated from schema version 4 to {latest} (migrations 5, " in doc
+    assert f", {latest})`" in doc
+    assert f"`created at schema version {latest}`" in doc
+    assert (
+        f"has schema version {latest + 1}, newer than this release's ({latest}); the newer\n"
+        f"migrations ({latest + 1}) only add" in doc
+    )
