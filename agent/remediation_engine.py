@@ -35,7 +35,7 @@ from agent.clock import Clock
 from agent.decisions import DecisionService, Proposal
 from agent.errors import PermanentError, TransientError
 from agent.executor import DrainBudget, Executor
-from agent.ledger import HELD_PREFIX, DecisionRecord, Feedback, Ledger, is_hold
+from agent.ledger import HELD_PREFIX, DecisionRecord, Ledger, is_hold
 from agent.observability import decision_context
 from agent.outcomes import RunbookOutcomes
 from agent.pause import Pause, active_pause
@@ -45,6 +45,7 @@ from agent.undo import (
     acted_since,
     check_steps,
     latest_request,
+    outcome_row,
     request_deadline,
 )
 from remediation.durations import format_duration
@@ -1785,22 +1786,17 @@ class RemediationEngine:
             outcome, status = "refused", previous
         else:
             outcome, status = "refused", previous
-        row = Feedback(
-            record.id,
-            "undo",
-            outcome,
-            "autonomic",
-            {"requested_by": actor, "undone": undone, "why": refused},
-        )
-        if not self.ledger.transition(record.id, [UNDO_REQUESTED], status, now, feedback=[row]):
-            return "raced"  # another replica settled it (its steps' intents say so)
-        self._count_undo(outcome)
         if undone:
             text = f"undone at {asked}: {'; '.join(undone)}"
             if refused:
                 text += f"; not undone: {refused}"
         else:
             text = f"undo requested by {actor} refused: {refused}; it stays {previous}"
+        detail = {"requested_by": actor, "undone": undone, "why": refused}
+        row = outcome_row(record.id, outcome, detail, text)
+        if not self.ledger.transition(record.id, [UNDO_REQUESTED], status, now, feedback=[row]):
+            return "raced"  # another replica settled it (its steps' intents say so)
+        self._count_undo(outcome)
         self._progress(record, text, final=bool(undone))
         self._settle_undo_message(request, text)
         return outcome
@@ -1822,18 +1818,13 @@ class RemediationEngine:
             + "; nothing was undone, and it is not carried out late. If it is still wanted, "
             f"look at {record.subject} as it is now and ask again: autonomic undo {record.id[:12]}"
         )
-        row = Feedback(
-            record.id,
-            "undo",
-            "expired",
-            "autonomic",
-            {"requested_by": actor, "undone": [], "why": why, "deadline": deadline},
-        )
+        text = f"undo expired: {why}; it stays {previous}"
+        detail = {"requested_by": actor, "undone": [], "why": why, "deadline": deadline}
+        row = outcome_row(record.id, "expired", detail, text)
         if not self.ledger.transition(record.id, [UNDO_REQUESTED], previous, now, feedback=[row]):
             return "raced"
         self._count_undo("expired")
         log.warning("decision %s: %s", record.id, why)
-        text = f"undo expired: {why}; it stays {previous}"
         self._progress(record, text)
         self._settle_undo_message(request, text)
         return "expired"

@@ -47,7 +47,9 @@ __all__ = [
     "UNDO_FROM",
     "UNDO_REQUESTED",
     "UNDO_WORDS",
+    "ended",
     "latest_request",
+    "outcome_row",
     "request",
     "request_deadline",
 ]
@@ -266,6 +268,29 @@ def latest_request(ledger: Ledger, decision_id: str) -> dict[str, Any] | None:
     """The newest undo request recorded on a decision, or None."""
     rows = [r for r in ledger.feedback_for(decision_id) if r["kind"] == REQUEST_KIND]
     return rows[-1] if rows else None
+
+
+def outcome_row(decision_id: str, outcome: str, detail: Mapping[str, Any], said: str) -> Feedback:
+    """The leader's ``undo`` row: how a request ended (``outcome``), with ``said``, the
+    words its Undo button's message is rewritten with (``detail["message"]``), so that a
+    replica rewriting that message after the leader writes those words, not older ones
+    (``ended``)."""
+    return Feedback(decision_id, "undo", outcome, "autonomic", {**detail, "message": said})
+
+
+def ended(ledger: Ledger, decision_id: str, request_id: int) -> str | None:
+    """How the request recorded as feedback row ``request_id`` ended, in the words the
+    leader rewrote its Undo button's message with; None while it waits for a leader."""
+    for row in ledger.feedback_for(decision_id):
+        if row["kind"] == "undo" and int(row["id"]) > request_id:
+            detail = row.get("detail") or {}
+            said = detail.get("message")
+            if isinstance(said, str) and said:
+                return said
+            # A row an older release wrote, without its words.
+            why = detail.get("why")
+            return f"undo {row['outcome']}" + (f": {why}" if why else "")
+    return None
 
 
 def request_deadline(row: Mapping[str, Any] | None, ttl: float = DEFAULT_TTL) -> float | None:

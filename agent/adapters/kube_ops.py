@@ -258,7 +258,7 @@ class Operations:
         older = [rs for rs in owned if 0 < revision_of(rs) < current]
         if not older:
             raise PermanentError(
-                f"{ref} has no ReplicaSet older than revision {current} to roll back to",
+                _no_previous_revision(ref, current, spec.get("revisionHistoryLimit")),
                 reason="NoPreviousRevision",
             )
         previous = max(older, key=revision_of)
@@ -1201,4 +1201,33 @@ def _landed_before(result: OperationResult, first: Obj) -> OperationResult:
             f"{result.operation.target}: {', '.join(moved)} (the answer to the write was "
             "lost; a read after the 409 that followed shows it applied)"
         ),
+    )
+
+
+# What Kubernetes sets a Deployment's spec.revisionHistoryLimit to when it is not given.
+KUBERNETES_REVISION_HISTORY = 10
+
+
+def _no_previous_revision(ref: ObjectRef, current: int, limit: Any) -> str:
+    """Why a rollback of ``ref`` finds no older ReplicaSet, and what a person can do."""
+    if current <= 1:
+        return (
+            f"{ref} is at revision {max(current, 1)}: it was never rolled out before, so "
+            "there is no earlier release to roll back to"
+        )
+    # The API server sets it (10 by default); a Deployment read without it is a stand-in's.
+    kept = int(limit) if isinstance(limit, int) else KUBERNETES_REVISION_HISTORY
+    head = f"{ref} is at revision {current}, and no ReplicaSet of an older revision is left: "
+    if kept == 0:
+        return (
+            head + "its spec.revisionHistoryLimit is 0, so Kubernetes deleted each older "
+            "ReplicaSet as a rollout finished. Roll back from Git (apply the previous "
+            "release's manifests), or raise revisionHistoryLimit (Kubernetes' default is "
+            f"{KUBERNETES_REVISION_HISTORY}) so that later releases can be rolled back"
+        )
+    return (
+        head + f"its spec.revisionHistoryLimit is {kept}, which keeps up to {kept} older "
+        "ones, so they were deleted some other way (by hand, or by a tool that prunes "
+        "ReplicaSets) or are no longer owned by it. Roll back from Git (apply the previous "
+        "release's manifests)"
     )

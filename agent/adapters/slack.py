@@ -69,7 +69,7 @@ from agent.approvals import (
 from agent.errors import ConfigError, InputError, PermanentError, TransientError
 from agent.ledger import DecisionRecord, Ledger, Question
 from agent.settings import SlackSettings, resolve_secret
-from agent.undo import latest_request, request
+from agent.undo import REQUEST_KIND, ended, latest_request, request
 from remediation.windows import to_utc_text
 
 __all__ = [
@@ -901,11 +901,21 @@ class SlackReceiver:
         mrkdwn = f"Undo requested by <@{click.user_id}> at {slack_date(now)}{escape(rest)}"
         channel = self.channel
         if channel is not None and ref is not None:
-            shown = ref
+            shown, decision_id, user = ref, record.id, click.user_id
 
             def update() -> None:
+                # The leader rewrites the same message with how the undo ended, maybe
+                # before this runs: "requested" only while the ledger says the request
+                # waits, and, read again after that write, its outcome if it ended
+                # meanwhile (the leader's write then came first), so the outcome is last.
                 try:
-                    channel.rewrite(shown, text, mrkdwn=mrkdwn)
+                    mine = _request_row(ledger, decision_id, user, shown, now)
+                    said = None if mine is None else ended(ledger, decision_id, mine)
+                    if said is None:
+                        channel.rewrite(shown, text, mrkdwn=mrkdwn)
+                        said = None if mine is None else ended(ledger, decision_id, mine)
+                    if said is not None:
+                        channel.rewrite(shown, said)
                 except (TransientError, PermanentError) as exc:
                     log.warning("could not update the Undo message %s in Slack: %s", shown, exc)
 
@@ -926,6 +936,20 @@ class SlackReceiver:
                 log.warning("could not reply to %s in Slack: %s", click.user_id, exc)
 
         self.approvals.dispatcher.submit(send)
+
+
+def _request_row(ledger: Ledger, decision_id: str, actor: str, ref: str, at: float) -> int | None:
+    """The id of the undo request ``actor`` recorded at ``at`` from the message ``ref``."""
+    for row in reversed(ledger.feedback_for(decision_id)):
+        detail = row.get("detail") or {}
+        if (
+            row["kind"] == REQUEST_KIND
+            and row["actor"] == actor
+            and detail.get("message_ref") == ref
+            and float(row["created_at"]) == at
+        ):
+            return int(row["id"])
+    return None
 
 
 def _form_payload(body: bytes) -> dict[str, Any]:

@@ -206,6 +206,46 @@ def test_rollback_refusals(fake: FakeApiServer, cluster: KubernetesCluster, shop
     with pytest.raises(PermanentError) as none:
         cluster.apply(RollbackToPrevious(ObjectRef("Deployment", "fresh", "shop")))
     assert none.value.reason == "NoPreviousRevision"
+    assert str(none.value) == (
+        "Deployment/shop/fresh is at revision 1: it was never rolled out before, so there is "
+        "no earlier release to roll back to"
+    )
+
+
+@pytest.mark.parametrize("limit", [0, 3])
+def test_a_rollback_whose_older_replicasets_are_gone_says_why_and_what_to_do(
+    fake: FakeApiServer, cluster: KubernetesCluster, limit: int
+) -> None:
+    """Revision 2 of a Deployment whose revision-1 ReplicaSet is gone: its
+    spec.revisionHistoryLimit (0: Kubernetes deleted it) says why, and the sentence what
+    a person can do instead."""
+    from tests.fakekube.seed import seed_deployment
+
+    objects = seed_deployment(fake.store, "pruned", namespace="shop", images=("a:v1", "a:v2"))
+    fake.store.modify(
+        "Deployment", "shop", "pruned", lambda d: d["spec"].update(revisionHistoryLimit=limit)
+    )
+    first = objects["replicasets"][0]["metadata"]["name"]
+    fake.store.delete(resource_for_kind("apps/v1", "ReplicaSet"), "shop", first)
+    with pytest.raises(PermanentError) as gone:
+        cluster.apply(RollbackToPrevious(ObjectRef("Deployment", "pruned", "shop")))
+    assert gone.value.reason == "NoPreviousRevision"
+    head = (
+        "Deployment/shop/pruned is at revision 2, and no ReplicaSet of an older revision is left: "
+    )
+    if limit == 0:
+        assert str(gone.value) == head + (
+            "its spec.revisionHistoryLimit is 0, so Kubernetes deleted each older ReplicaSet "
+            "as a rollout finished. Roll back from Git (apply the previous release's "
+            "manifests), or raise revisionHistoryLimit (Kubernetes' default is 10) so that "
+            "later releases can be rolled back"
+        )
+    else:
+        assert str(gone.value) == head + (
+            "its spec.revisionHistoryLimit is 3, which keeps up to 3 older ones, so they were "
+            "deleted some other way (by hand, or by a tool that prunes ReplicaSets) or are no "
+            "longer owned by it. Roll back from Git (apply the previous release's manifests)"
+        )
 
 
 def test_rollback_undo_refused_when_template_changed(

@@ -4,10 +4,13 @@ recorded; the message says who asked and when, then how it ended."""
 
 from __future__ import annotations
 
+import threading
 from typing import Any
 
+import pytest
+
 from agent.ledger import Ledger
-from agent.undo import check_steps
+from agent.undo import UNDO_REQUESTED, check_steps, outcome_row
 from tests.integration.slack.conftest import Rig
 
 ROLLBACK = {"op": "rollback", "target": {"kind": "Deployment", "namespace": "shop", "name": "web"}}
@@ -110,3 +113,60 @@ def test_an_action_with_no_undo_gets_no_button_and_a_forged_click_is_refused(rig
     assert "Not undone: decision" in rig.slack.ephemerals[-1]["text"]
     assert "has no undo" in rig.slack.ephemerals[-1]["text"]
     assert rig.ledger.get_decision(decision_id).status == "verified"  # type: ignore[union-attr]
+
+
+def _leader_undoes(rig: Rig, decision_id: str, ref: str) -> str:
+    """What the leader's cycle does with the request (``RemediationEngine._undo_one``):
+    the outcome recorded, with its words, then the Undo button's message rewritten."""
+    text = "undone at U0ALICE's request: rolled back"
+    detail = {"requested_by": "U0ALICE", "undone": ["rolled back"], "why": None}
+    row = outcome_row(decision_id, "undone", detail, text)
+    assert rig.ledger.transition(
+        decision_id, [UNDO_REQUESTED], "undone", rig.clock(), feedback=[row]
+    )
+    rig.approvals.rewrite(ref, text)
+    return text
+
+
+def test_the_requested_rewrite_coming_after_the_leaders_outcome_does_not_overwrite_it(
+    rig: Rig,
+) -> None:
+    """The receiving replica's "Undo requested by ..." runs in the background: held back
+    here until the leader has carried the undo out and written how it ended."""
+    decision_id, question_ts = _verified(rig)
+    (offer,) = rig.slack.replies("C0OPS", question_ts)
+    ref = f"slack:C0OPS:{offer.ts}"
+    hold = threading.Event()
+    rig.approvals.dispatcher.submit(lambda: hold.wait(10.0))  # the background is slow
+    assert rig.click(decision_id, "undo", "U0ALICE", message_ts=offer.ts)[0] == 200
+    text = _leader_undoes(rig, decision_id, ref)
+    assert rig.slack.message("C0OPS", offer.ts).text == text
+    hold.set()
+    rig.drain()
+    assert rig.slack.message("C0OPS", offer.ts).text == text
+
+
+def test_an_outcome_written_between_the_receivers_look_and_its_write_is_written_last(
+    rig: Rig, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The leader settles the request just after the receiver saw it waiting and before
+    its "Undo requested by ..." reaches Slack: the receiver, reading the ledger again
+    after its write, writes the outcome over it."""
+    decision_id, question_ts = _verified(rig)
+    (offer,) = rig.slack.replies("C0OPS", question_ts)
+    ref = f"slack:C0OPS:{offer.ts}"
+    channel = rig.receiver.channel
+    assert channel is not None
+    real = channel.rewrite
+    settled: list[str] = []
+
+    def rewrite(where: str, text: str, *, mrkdwn: str | None = None) -> None:
+        if text.startswith("Undo requested by") and not settled:
+            settled.append(_leader_undoes(rig, decision_id, ref))
+        real(where, text, mrkdwn=mrkdwn)
+
+    monkeypatch.setattr(channel, "rewrite", rewrite)
+    assert rig.click(decision_id, "undo", "U0ALICE", message_ts=offer.ts)[0] == 200
+    rig.drain()
+    assert settled, "the receiver wrote nothing"
+    assert rig.slack.message("C0OPS", offer.ts).text == settled[0]

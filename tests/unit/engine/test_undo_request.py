@@ -12,7 +12,7 @@ from agent.cli import main
 from agent.cli.explain_cmd import render
 from agent.errors import TransientError
 from agent.ledger import Decision, DecisionRecord
-from agent.undo import request
+from agent.undo import ended, request
 from tests.unit.engine.harness import WEB, Rig, restarted, rig, web
 
 ROLLBACK = "crashloop-after-rollout-rollback"
@@ -82,6 +82,8 @@ def test_a_requested_undo_is_carried_out_by_the_leader_once(
     story = render(r.ledger, decision.id)
     assert "undo-request: requested (alice)" in story and "undo: undone (autonomic)" in story
     assert "status now: undone" in story
+    (line,) = [x for x in story.splitlines() if "undo: undone (autonomic)" in x]
+    assert '"message"' not in line  # the progress line says those words already
     # Asking again once it is undone is refused, with the reason.
     assert _cli(r, tmp_path, decision.id[:8]) == 2
     assert "already undone" in capsys.readouterr().err
@@ -346,6 +348,7 @@ def test_an_undo_held_by_a_pause_past_its_deadline_expires_and_is_not_carried_ou
     assert "requested by alice" in why and "safety.undoRequestTTL, 10 min" in why
     assert "Autonomic is paused (paused by carol" in why
     assert f"ask again: autonomic undo {decision.id[:12]}" in why
+    assert expired["detail"]["message"] == f"undo expired: {why}; it stays verified"
     story = render(r.ledger, decision.id, now=r.clock.now())
     assert "undo: expired (autonomic)" in story and "the undo alice requested expired" in story
     assert _undo_count(r, "expired") == 1
@@ -437,3 +440,7 @@ def test_the_leader_offers_the_undo_button_and_rewrites_its_message_with_the_out
     ((ref, text),) = rewritten
     assert ref == "slack:C0OPS:1800000001.000002"
     assert text.startswith("undone at U0ALICE's request: ")
+    # The words are kept with the outcome: a replica rewriting the message later (the
+    # Slack receiver's "Undo requested by ...") writes them, not older ones.
+    (asked,) = [f for f in r.ledger.feedback_for(decision.id) if f["kind"] == "undo-request"]
+    assert ended(r.ledger, decision.id, asked["id"]) == text

@@ -1,0 +1,101 @@
+"""An error between taking an approved run (its execution claimed ``running``, its
+decision ``executing``) and its first step's write-ahead intent, here a ledger write that
+fails once: the next cycle goes on with the run from its first step
+(``settle_unsettled``), not the next leadership term; a run whose intent was written is
+carried on from the intent. No step is written twice, and the guards count it once."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from agent.errors import TransientError
+from tests.unit.engine.harness import WEB, Rig, latency_anomaly, rig, web
+from tests.unit.engine.test_pause_between_steps import RUNBOOK
+
+
+def _rig(tmp_path: Path) -> Rig:
+    folder = tmp_path / "runbooks"
+    folder.mkdir()
+    (folder / "latency-scale-restart.yaml").write_text(RUNBOOK)
+    r = rig(tmp_path, runbooks=folder)
+    r.sim.add_workload(web())
+    return r
+
+
+def _approved(r: Rig) -> str:
+    """A latency anomaly on web, decided: the decision approved, not run yet."""
+    latency_anomaly(r, WEB, run=0)
+    (record,) = r.ledger.decisions(kind="remediation", status=["approved"])
+    return record.id
+
+
+def _fail_first_intent(
+    r: Rig, monkeypatch: pytest.MonkeyPatch, *, committed: bool
+) -> list[tuple[str, int]]:
+    """The ledger's write of the first intent fails once: before it is written, or
+    (``committed``) after its commit, as a dropped connection can hide one."""
+    real = r.ledger.record_intent
+    failed: list[tuple[str, int]] = []
+
+    def record_intent(key: str, step: int, *args: Any, **kwargs: Any) -> int | None:
+        if failed:
+            return real(key, step, *args, **kwargs)
+        failed.append((key, step))
+        if committed:
+            real(key, step, *args, **kwargs)
+        raise TransientError("the ledger at sqlite:///x write failed: disk I/O error")
+
+    monkeypatch.setattr(r.ledger, "record_intent", record_intent)
+    return failed
+
+
+def test_a_ledger_error_before_the_first_intent_leaves_the_run_for_the_next_cycle(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    r = _rig(tmp_path)
+    decision = _approved(r)
+    failed = _fail_first_intent(r, monkeypatch, committed=False)
+    r.clock.advance(30)
+    with pytest.raises(TransientError):
+        r.engine.cycle()
+    assert [step for _, step in failed] == [0]
+    (key,) = [k for k, _ in failed]
+    assert r.ledger.intents(execution_key=key) == []
+    assert r.sim.workloads[WEB].replicas == 3  # nothing written
+
+    r.run(60)  # the next cycles go on with it, each step once
+    intents = r.ledger.intents(execution_key=key)
+    assert [(i.step, i.status) for i in intents] == [(0, "applied"), (1, "applied")]
+    assert r.sim.workloads[WEB].replicas == 4  # one replica added, once
+    record = r.ledger.get_decision(decision)
+    assert record is not None and record.status == "verifying"
+    state, _ = r.engine.guard_state()
+    assert len(state.actions) == 1 and len(state.in_flight) == 1  # counted once
+
+
+def test_a_run_whose_first_intent_was_written_goes_on_from_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The intent's commit hidden by the error: the run stays taken, and the intent,
+    settled from the cluster, says what happened; nothing is claimed or written twice."""
+    r = _rig(tmp_path)
+    decision = _approved(r)
+    failed = _fail_first_intent(r, monkeypatch, committed=True)
+    r.clock.advance(30)
+    with pytest.raises(TransientError):
+        r.engine.cycle()
+    (key,) = [k for k, _ in failed]
+    execution = r.ledger.execution(key)
+    assert execution is not None and execution["status"] == "running"
+    record = r.ledger.get_decision(decision)
+    assert record is not None and record.status == "executing"
+    assert [(i.step, i.status) for i in r.ledger.intents(execution_key=key)] == [(0, "pending")]
+    state, _ = r.engine.guard_state()
+    assert len(state.in_flight) == 1  # still taken: no other run acts on web meanwhile
+    r.run(60)
+    steps = [i.step for i in r.ledger.intents(execution_key=key)]
+    assert steps.count(0) == 1
+    assert r.sim.workloads[WEB].replicas <= 4
