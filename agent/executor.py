@@ -166,11 +166,12 @@ class Executor:
                 # step is not half done, and the caller fails the decision and tells a person
                 # instead of leaving it executing (and its target blocked) for ever.
                 self._count_error(exc.reason)
-                return StepOutcome(
-                    "failed",
-                    f"could not read {operation.target} before writing: {exc}",
-                    reason=exc.reason,
+                said = (
+                    f"could not read {operation.target} before writing: {exc}"
+                    if isinstance(exc, TransientError) or exc.reason in _READ_FAILURES
+                    else f"did not write {operation.target}: {exc}"  # read, and refused
                 )
+                return StepOutcome("failed", said, reason=exc.reason)
             intent_id = self.ledger.record_intent(
                 execution_key,
                 step,
@@ -660,6 +661,12 @@ class Executor:
     def _count_error(self, reason: str) -> None:
         if self.metrics is not None:
             self.metrics.errors.labels(kind=reason).inc()
+
+
+# Reasons of a snapshot's error that mean the target could not be read (gone, not
+# allowed, an API failure); any other is a refusal of what was read (no older revision
+# to roll back to, a StatefulSet updated OnDelete, ...).
+_READ_FAILURES = frozenset({"NotFound", "Forbidden", "Permanent"})
 
 
 # Fields of a snapshot that move with any rollout or any write, not with the undo: the

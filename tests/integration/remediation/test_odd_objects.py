@@ -57,7 +57,12 @@ def test_a_rollback_with_no_older_replicaset_fails_and_is_escalated(rig: KubeRig
     seed_web(rig, behaviour="CrashLoopBackOff")
     keep_no_old_replicasets(rig)
     rig.cycle()
-    assert_failed_and_escalated(rig, "no ReplicaSet older than revision")
+    # it was read, and refused: not "could not read" (which a person would take for an
+    # API outage or a missing permission)
+    assert_failed_and_escalated(rig, "did not write Deployment/shop/web: ")
+    assert_failed_and_escalated(
+        rig, "no ReplicaSet of an older revision is left: its spec.revisionHistoryLimit is 0"
+    )
     assert [w for w in rig.writes() if w.resource.startswith("deployments")] == []
 
 
@@ -66,6 +71,7 @@ def test_a_target_gone_between_list_and_read_fails_and_is_escalated(rig: KubeRig
     seed_web(rig, behaviour="CrashLoopBackOff")
     rig.server.inject(DEPLOY_GET, method="GET", status=404, times=5)
     rig.cycle()
+    assert_failed_and_escalated(rig, "could not read Deployment/shop/web before writing: ")
     assert_failed_and_escalated(rig, "no longer exists")
 
 
@@ -91,7 +97,9 @@ def test_recovery_after_a_crash_before_the_read_fails_the_step_instead_of_raisin
     assert remediations(rig)[0].status == "executing"
     keep_no_old_replicasets(rig)
     rig.engine.recover()  # raised before; the cycle after it never ran
-    assert_failed_and_escalated(rig, "no ReplicaSet older than revision")
+    assert_failed_and_escalated(
+        rig, "no ReplicaSet of an older revision is left: its spec.revisionHistoryLimit is 0"
+    )
     rig.cycle()  # and the engine runs again
 
 
