@@ -21,6 +21,7 @@ from fractions import Fraction
 from typing import Literal
 
 from remediation._types import Comparison
+from remediation.drain_notes import not_replaced, protected_left
 from remediation.durations import format_duration
 from remediation.matching import matching_trigger, resolve_target
 from remediation.ports import (
@@ -187,8 +188,9 @@ def count_disruption(operations: Sequence[Operation], snapshot: ClusterSnapshot)
     per workload, however many containers are patched), as does setting a workload's
     images (a canary's promotion); a pod delete or eviction is one
     pod; a drain is the pods it would evict (at most its ``max_evictions``, not DaemonSet,
-    mirror or unmanaged pods); a scale-down is the replicas removed. A cordon, an HPA
-    change, a scale-up, a paused rollout or a volume expansion disrupts none."""
+    mirror or unmanaged pods, nor those annotated safe-to-evict: "false"); a scale-down
+    is the replicas removed. A cordon, an HPA change, a scale-up, a paused rollout or a
+    volume expansion disrupts none."""
     counts: dict[str, int] = {}
     replaced: set[ObjectRef] = set()
 
@@ -208,7 +210,7 @@ def count_disruption(operations: Sequence[Operation], snapshot: ClusterSnapshot)
             pods = [
                 p
                 for p in snapshot.pods_on(op.target.name)
-                if not p.deleting and not p.daemon and not p.unmanaged
+                if not p.deleting and not p.daemon and not p.unmanaged and not p.not_safe_to_evict
             ]
             for pod in pods[: op.max_evictions]:
                 add(pod.ref.namespace, 1)
@@ -317,6 +319,9 @@ class _Planned:
     replicas_affected: int
     selected: int
     healthy_after: int
+    # Why a person must approve it whatever the runbook's requireApprovalWhen says
+    # (a drain that would leave a workload with too few ready replicas).
+    approval: tuple[str, ...] = ()
 
 
 def _workload(target: ObjectRef, snapshot: ClusterSnapshot) -> WorkloadState:
@@ -643,8 +648,11 @@ def _plan_node(
         raise _Stop("TargetNotFound", f"{show(target)} is not in the cluster snapshot")
     selected, healthy_after = _nodes_health(target, runbook, snapshot)
     present = [p for p in snapshot.pods_on(target.name) if not p.deleting and not p.daemon]
-    pods = [p for p in present if not p.unmanaged]
-    kept = len(present) - len(pods)
+    # Annotated safe-to-evict: "false": never evicted (as the cluster autoscaler and
+    # draino treat them); the drain moves the others and ends incomplete.
+    protected = [p for p in present if p.not_safe_to_evict]
+    pods = [p for p in present if not p.unmanaged and not p.not_safe_to_evict]
+    kept = len(present) - len(pods) - len(protected)
     left = f"; {kept} with no controller left in place, nothing would recreate them" if kept else ""
     scratch = [show(p.ref).removeprefix("Pod ") for p in pods if p.empty_dir]
     if scratch:
@@ -652,6 +660,9 @@ def _plan_node(
         # keep there goes with them.
         shown = ", ".join(scratch[:5]) + (f" and {len(scratch) - 5} more" if scratch[5:] else "")
         left += f"; {len(scratch)} keep data in an emptyDir volume, which eviction deletes: {shown}"
+    if protected:
+        names = [show(p.ref).removeprefix("Pod ") for p in protected]
+        left += f"; {protected_left(names)} (the drain ends INCOMPLETE)"
     if isinstance(action, CordonAction):
         if node.unschedulable:
             raise _Stop("AlreadyCordoned", f"{show(target)} is already unschedulable")
@@ -661,12 +672,50 @@ def _plan_node(
         return _Planned((change,), (), 0, selected, healthy_after)
     if node.unschedulable and not pods:
         raise _Stop("AlreadyDrained", f"{show(target)} is cordoned and runs no pods")
+    chosen = pods[: action.max_evictions]
+    if not node.ready:
+        # Evicted, or deleted already (the taint manager evicts a NotReady node's pods
+        # after their tolerationSeconds): they stay Terminating, and a StatefulSet's are
+        # not replaced until the Node is deleted or tainted out-of-service.
+        stateful = [
+            (show(p.ref).removeprefix("Pod "), p.owner.name)
+            for p in snapshot.pods_on(target.name)
+            if p.owner is not None and p.owner.kind == "StatefulSet" and (p.deleting or p in chosen)
+        ]
+        if stateful:
+            left += f"; {not_replaced(target.name, stateful)}"
     change = Change(
         Drain(target, max_evictions=action.max_evictions, timeout_seconds=action.timeout),
         f"{show(target)}: cordon and drain ({len(pods)} pods to evict, at most "
         f"{action.max_evictions}, timeout {format_duration(action.timeout)}{left})",
     )
-    return _Planned((change,), (), len(pods), selected, healthy_after)
+    approval = _below_ready_floor(chosen, target.name, action.min_ready_replicas, snapshot)
+    return _Planned((change,), (), len(pods), selected, healthy_after, approval)
+
+
+def _below_ready_floor(
+    chosen: Sequence[PodState], node: str, floor: int, snapshot: ClusterSnapshot
+) -> tuple[str, ...]:
+    """Why a drain evicting ``chosen`` from ``node`` needs a person: each workload it
+    would leave with fewer than ``floor`` ready replicas (``minReadyReplicas``), most
+    often one whose ready pods all run on that node. Eviction respects a
+    PodDisruptionBudget, but a workload without one goes to zero ready replicas until
+    its replacements are ready elsewhere (kubectl drain does the same)."""
+    evicted: dict[ObjectRef, int] = {}
+    for pod in chosen:
+        if pod.ready and pod.owner is not None:
+            evicted[pod.owner] = evicted.get(pod.owner, 0) + 1
+    reasons = []
+    for owner, count in sorted(evicted.items()):
+        ready = sum(1 for p in snapshot.pods_of(owner) if p.ready and not p.deleting)
+        after = max(ready - count, 0)
+        if after < floor:
+            reasons.append(
+                f"would leave {show(owner)} with {_replicas(after)} ready (it has {ready} "
+                f"ready, {count} of them on node {node}); the drain's minReadyReplicas is "
+                f"{floor}"
+            )
+    return tuple(reasons)
 
 
 def _raise_value(current: Fraction, factor: float, ceiling: Fraction, resource: str) -> Fraction:
@@ -1320,7 +1369,9 @@ def plan(
         if isinstance(c, PromqlPrecondition)
     )
     workload = _workload_of(target, snapshot)
-    reasons = _approval(runbook, signal, target, replicas_affected)
+    reasons = _approval(runbook, signal, target, replicas_affected) + tuple(
+        reason for part in planned for reason in part.approval
+    )
     size = next((c.operation.size for c in changes if isinstance(c.operation, ExpandVolume)), None)
     promoted = next(
         (c.operation.target for c in changes if isinstance(c.operation, SetImages)), None

@@ -151,6 +151,10 @@ class PodState:
     # A pod with an ``emptyDir`` volume: evicting it deletes what it wrote there
     # (``kubectl drain`` refuses such a pod without ``--delete-emptydir-data``).
     empty_dir: bool = False
+    # A pod annotated ``cluster-autoscaler.kubernetes.io/safe-to-evict: "false"``: its
+    # owners ask that it never be evicted (the cluster autoscaler keeps its node, draino
+    # skips it), so a drain leaves it in place and ends incomplete.
+    not_safe_to_evict: bool = False
     # When the pod object was created (metadata.creationTimestamp) and, while it is ready,
     # when its Ready condition last turned true: ``ready_at - created_at`` of a pod that
     # never restarted is its start-up time, scheduling and image pull included.

@@ -404,6 +404,10 @@ class DrainAction(RunbookModel):
     """Stop after evicting this many pods."""
     timeout: Duration = 300.0
     """Give up (and report) after this long."""
+    min_ready_replicas: int = Field(default=1, ge=0, le=1000)
+    """Ask a person first when the drain would leave a workload (Deployment, StatefulSet,
+    Rollout) whose ready pods it evicts with fewer ready replicas than this; the default
+    1 asks before a drain takes a workload to none. 0: never ask for this."""
 
 
 class PatchResourcesAction(RunbookModel):

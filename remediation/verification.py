@@ -16,6 +16,7 @@ from dataclasses import dataclass, replace
 from typing import Literal
 
 from remediation._types import Comparison
+from remediation.drain_notes import not_replaced, shown
 from remediation.ports import ObjectRef
 from remediation.quantity import parse_quantity
 from remediation.readings import NO_DATA, PROMETHEUS_UNAVAILABLE, NoValue
@@ -148,6 +149,10 @@ def _workload_check(name: str, ref: ObjectRef, snapshot: ClusterSnapshot) -> tup
     return "inconclusive", f"{name} does not apply to {ref.kind}"
 
 
+def _pod_name(ref: ObjectRef) -> str:
+    return f"{ref.namespace}/{ref.name}"
+
+
 def _node_check(name: str, ref: ObjectRef, snapshot: ClusterSnapshot) -> tuple[Outcome, str]:
     node = snapshot.node(ref.name)
     if node is None:
@@ -163,9 +168,23 @@ def _node_check(name: str, ref: ObjectRef, snapshot: ClusterSnapshot) -> tuple[O
         return ("pass" if node.unschedulable else "fail", f"unschedulable={node.unschedulable}")
     if name == "nodeDrained":
         # DaemonSet and mirror pods stay on a drained node by design.
-        left = [p for p in snapshot.pods_on(ref.name) if not p.deleting and not p.daemon]
-        ok = node.unschedulable and not left
-        return ("pass" if ok else "fail", f"{len(left)} pods left on the node")
+        pods = snapshot.pods_on(ref.name)
+        left = [p for p in pods if not p.deleting and not p.daemon]
+        # A StatefulSet's pod Terminating on a NotReady node is not replaced until the
+        # Node is deleted or tainted out-of-service: its workload has not moved.
+        stuck = [
+            (_pod_name(p.ref), p.owner.name)
+            for p in pods
+            if p.deleting and p.owner is not None and p.owner.kind == "StatefulSet"
+        ]
+        stuck = stuck if not node.ready else []
+        ok = node.unschedulable and not left and not stuck
+        said = f"{len(left)} pods left on the node"
+        if left:
+            said += f" ({shown([_pod_name(p.ref) for p in left])})"
+        if stuck:
+            said += f"; {not_replaced(ref.name, stuck)}"
+        return ("pass" if ok else "fail", said)
     return "inconclusive", f"{name} does not apply to a Node"
 
 

@@ -24,8 +24,14 @@ from agent.adapters.kube_errors import (
     ObjectGoneError,
     UndoRefusedError,
 )
-from agent.adapters.kube_state import revision_of, selector_query, template_without_hash
+from agent.adapters.kube_state import (
+    not_safe_to_evict,
+    revision_of,
+    selector_query,
+    template_without_hash,
+)
 from agent.errors import PermanentError, TransientError
+from remediation.drain_notes import not_replaced, protected_left
 from remediation.ports import (
     Cordon,
     DeletePod,
@@ -79,6 +85,16 @@ def _images(template: Obj) -> str:
 
 def _pod_name(pod: Obj) -> str:
     return f"{pod['metadata'].get('namespace')}/{pod['metadata']['name']}"
+
+
+def _stateful_owner(pod: Obj) -> tuple[str, str]:
+    """(``namespace/name`` of ``pod``, the name of the StatefulSet that controls it, or
+    "" when none does)."""
+    owners = pod["metadata"].get("ownerReferences") or []
+    owner = next(
+        (o["name"] for o in owners if o.get("controller") and o.get("kind") == "StatefulSet"), ""
+    )
+    return _pod_name(pod), owner
 
 
 def _need_kind(ref: ObjectRef, *kinds: str) -> None:
@@ -301,7 +317,7 @@ class Operations:
 
     def _drain_snapshot(self, ref: ObjectRef) -> Obj:
         snapshot = self._node_snapshot(ref)
-        evictable, skipped = self._pods_to_drain(ref.name)
+        evictable, skipped, _ = self._pods_to_drain(ref.name)
         snapshot["pods"] = [_pod_name(p) for p in evictable]
         snapshot["skipped"] = skipped
         return snapshot
@@ -728,8 +744,10 @@ class Operations:
 
     def _pods_to_drain(
         self, node: str, pods: list[Obj] | None = None
-    ) -> tuple[list[Obj], list[str]]:
-        evictable, skipped = [], []
+    ) -> tuple[list[Obj], list[str], list[str]]:
+        """The pods a drain evicts, those it skips by design (with why), and those
+        annotated safe-to-evict: "false", which it leaves and reports."""
+        evictable, skipped, protected = [], [], []
         for pod in self._pods_on(node) if pods is None else pods:
             meta = pod["metadata"]
             name = _pod_name(pod)
@@ -740,13 +758,17 @@ class Operations:
                 skipped.append(f"{name} (mirror pod)")
             elif meta.get("deletionTimestamp"):
                 skipped.append(f"{name} (already terminating)")
+            elif not_safe_to_evict(pod):
+                # Its owners ask that it never be evicted (the cluster autoscaler keeps
+                # its node for it; draino skips it): left, and the drain is incomplete.
+                protected.append(name)
             elif not any(o.get("controller") for o in owners):
                 # Nothing would recreate it: evicting it loses it (kubectl drain refuses
                 # such a pod without --force). Left where it is, for a person.
                 skipped.append(f"{name} (no controller: nothing would recreate it)")
             else:
                 evictable.append(pod)
-        return evictable, skipped
+        return evictable, skipped, protected
 
     def drain_round(
         self, operation: Drain, progress: Obj | None = None, room: EvictionRoom | None = None
@@ -770,9 +792,14 @@ class Operations:
                 lambda: self._write_once(Cordon(ref, True), dry_run, first), operation, first
             )
             pods = self._pods_on(ref.name)
-            evictable, skipped = self._pods_to_drain(ref.name, pods)
+            evictable, skipped, protected = self._pods_to_drain(ref.name, pods)
             names = [_pod_name(p) for p in evictable]
-            before: Obj = {**cordon.before, "pods": names, "skipped": skipped}
+            before: Obj = {
+                **cordon.before,
+                "pods": names,
+                "skipped": skipped,
+                "protected": protected,
+            }
             chosen = names[: operation.max_evictions]
             over_budget = names[operation.max_evictions :]
             evicted: list[str] = []
@@ -782,6 +809,7 @@ class Operations:
             chosen = list(progress["pods"])
             over_budget = list(progress["over_budget"])
             skipped = list(progress["skipped"])
+            protected = list(progress.get("protected") or [])
             evicted = list(progress["evicted"])
             refused = dict(progress.get("refused") or {})
             try:
@@ -792,12 +820,12 @@ class Operations:
                 # left to drain, and the pod garbage collector removes the pods bound to it.
                 return self._drain_result(
                     operation, dry_run, before, chosen, evicted, {}, over_budget, skipped, [],
-                    node_gone=True, refused=refused,
+                    node_gone=True, refused=refused, protected=protected,
                 )  # fmt: skip
             if not node["unschedulable"]:
                 return self._drain_result(
                     operation, dry_run, before, chosen, evicted, {}, over_budget, skipped, [],
-                    uncordoned=True, refused=refused,
+                    uncordoned=True, refused=refused, protected=protected,
                 )  # fmt: skip
             pods = self._pods_on(ref.name)
         on_node = {_pod_name(p): p for p in pods}
@@ -850,10 +878,34 @@ class Operations:
         if issued and not dry_run:
             on_node = {_pod_name(p): p for p in self._pods_on(ref.name)}
         left = [] if dry_run else [name for name in evicted if name in on_node]
+        terminating = [p for p in on_node.values() if p["metadata"].get("deletionTimestamp")]
+        stuck: list[tuple[str, str]] = []
+        unconfirmed: list[str] = []
+        if terminating and not dry_run and not self._node_ready(ref.name):
+            # Its kubelet cannot confirm that they stopped: they stay Terminating until
+            # the Node is deleted or tainted out-of-service. Waiting for them would only
+            # hold the drain to its timeout; a Deployment's are replaced elsewhere, a
+            # StatefulSet's are not, and that is said.
+            stuck = sorted(_stateful_owner(p) for p in terminating if _stateful_owner(p)[1])
+            unconfirmed = [
+                name for name in left if on_node[name]["metadata"].get("deletionTimestamp")
+            ]
+            left = [name for name in left if name not in unconfirmed]
         return self._drain_result(
             operation, dry_run, before, chosen, evicted, blocked, over_budget, skipped, left,
             waiting=waiting, evicted_now=evicted_now, refused=refused, held_own=held_own,
+            protected=protected, stuck=stuck, unconfirmed=unconfirmed,
         )  # fmt: skip
+
+    def _node_ready(self, node: str) -> bool:
+        """Whether ``node``'s Ready condition is True (a Node deleted since counts as
+        ready: the pod garbage collector removes its pods, no kubelet is waited for)."""
+        try:
+            status = self.api.read("Node", None, node).get("status") or {}
+        except ObjectGoneError:
+            return True
+        conditions = status.get("conditions") or []
+        return any(c.get("type") == "Ready" and c.get("status") == "True" for c in conditions)
 
     def _drain_result(
         self,
@@ -873,11 +925,18 @@ class Operations:
         evicted_now: dict[str, int] | None = None,
         refused: dict[str, str] | None = None,
         held_own: bool = False,
+        protected: list[str] | None = None,
+        stuck: list[tuple[str, str]] | None = None,
+        unconfirmed: list[str] | None = None,
     ) -> OperationResult:
         waiting = waiting or []
         refused = refused or {}
+        protected = protected or []
+        stuck = stuck or []
         complete = (
             not held_own
+            and not protected
+            and not stuck
             and not blocked
             and not over_budget
             and not uncordoned
@@ -901,6 +960,9 @@ class Operations:
             "evicted_now": evicted_now or {},
             "refused": refused,
             "held_own": held_own,
+            "protected": protected,
+            "stuck_statefulset": [list(pair) for pair in stuck],
+            "unconfirmed": unconfirmed or [],
             "done": uncordoned
             or node_gone
             or (not blocked and not left and not waiting and not held_own),
@@ -937,6 +999,12 @@ class Operations:
             )
             + (f"; {len(left)} still terminating" if left else "")
             + (
+                f"; {len(unconfirmed)} evicted stay Terminating while the node is NotReady "
+                "(its kubelet cannot confirm they stopped)"
+                if unconfirmed
+                else ""
+            )
+            + (
                 f"; Autonomic's own pod {self.own_pod} is evicted last, once the others are gone"
                 if held_own
                 else ""
@@ -954,6 +1022,8 @@ class Operations:
                 else ""
             )
             + (f"; skipped {len(skipped)}" if skipped else "")
+            + (f"; {protected_left(protected)}" if protected else "")
+            + (f"; {not_replaced(operation.target.name, stuck)}" if stuck else "")
             + ("" if complete else "; drain INCOMPLETE")
         )
         return self._result(operation, dry_run, before, after, summary)

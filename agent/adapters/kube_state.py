@@ -11,6 +11,7 @@ from collections.abc import Iterable, Mapping
 from datetime import datetime
 from typing import Any, cast
 
+from remediation.drain_notes import SAFE_TO_EVICT_ANNOTATION
 from remediation.ports import (
     ContainerState,
     HpaState,
@@ -30,6 +31,7 @@ __all__ = [
     "hpa_state",
     "last_change_by_others",
     "node_state",
+    "not_safe_to_evict",
     "owner_index",
     "parse_time",
     "pod_state",
@@ -304,6 +306,13 @@ def _reason(reasons: list[Any], preferred: tuple[str, ...]) -> str | None:
     return str(given[0]) if given else None
 
 
+def not_safe_to_evict(pod: Obj) -> bool:
+    """Whether ``pod`` is annotated ``cluster-autoscaler.kubernetes.io/safe-to-evict:
+    "false"`` (the exact string, as the cluster autoscaler compares it)."""
+    annotations = (pod.get("metadata") or {}).get("annotations") or {}
+    return annotations.get(SAFE_TO_EVICT_ANNOTATION) == "false"
+
+
 def pod_state(pod: Obj, owners: Mapping[str, ObjectRef]) -> PodState:
     meta, spec, status = pod.get("metadata") or {}, pod.get("spec") or {}, pod.get("status") or {}
     namespace = meta.get("namespace")
@@ -349,6 +358,7 @@ def pod_state(pod: Obj, owners: Mapping[str, ObjectRef]) -> PodState:
         daemon=daemon,
         unmanaged=controller is None,
         empty_dir=any(isinstance(v, dict) and "emptyDir" in v for v in spec.get("volumes") or ()),
+        not_safe_to_evict=not_safe_to_evict(pod),
         created_at=parse_time(meta.get("creationTimestamp")),
         ready_at=parse_time(ready_condition.get("lastTransitionTime")) if ready else None,
     )

@@ -608,8 +608,15 @@ class _Handler(BaseHTTPRequestHandler):
                     writer=writer,
                 )
         elif method == "DELETE" and name:
-            preconditions = (body or {}).get("preconditions") if isinstance(body, dict) else None
-            result = store.delete(rt, ns, name, dry_run=dry_run, preconditions=preconditions)
+            options = body if isinstance(body, dict) else {}
+            result = store.delete(
+                rt,
+                ns,
+                name,
+                dry_run=dry_run,
+                preconditions=options.get("preconditions"),
+                graceful=options.get("gracePeriodSeconds") != 0,
+            )
         else:
             raise ApiError(405, "MethodNotAllowed", f"{method} is not supported on {path}")
         self._send_json(code, result)

@@ -605,8 +605,14 @@ class Store:
         *,
         dry_run: bool = False,
         preconditions: dict[str, str] | None = None,
+        graceful: bool = False,
     ) -> Obj:
-        """Delete at once (the fake has no kubelet, so no graceful termination)."""
+        """Delete at once: the fake has no kubelet, so it acts as one that confirms at
+        once. Except, for a ``graceful`` delete (an HTTP DELETE without
+        ``gracePeriodSeconds: 0``, an eviction) of a pod bound to a node that is not
+        Ready: as on a real server, the pod is only marked (``deletionTimestamp``) and
+        stays Terminating, as no kubelet confirms it stopped. The test aids (called
+        directly) delete at once, as a force delete does."""
         with self.cond:
             old = self._objects.get(rt.key, {}).get((namespace, name))
             if old is None:
@@ -622,7 +628,28 @@ class Store:
                         f"{expected}, {field}: {old['metadata'].get(field)}",
                         _details(rt, name),
                     )
+            if graceful and rt.kind == "Pod" and self._kubelet_unreachable(old):
+                if old["metadata"].get("deletionTimestamp"):
+                    return copy.deepcopy(old)  # already terminating: nothing changes
+                marked = copy.deepcopy(old)
+                marked["metadata"]["deletionTimestamp"] = datetime.fromtimestamp(
+                    self.clock(), UTC
+                ).strftime("%Y-%m-%dT%H:%M:%SZ")
+                grace = (old.get("spec") or {}).get("terminationGracePeriodSeconds", 30)
+                marked["metadata"]["deletionGracePeriodSeconds"] = grace
+                return self._commit(rt, old, marked, dry_run)
             return self._commit(rt, old, None, dry_run)
+
+    def _kubelet_unreachable(self, pod: Obj) -> bool:
+        """Whether ``pod`` is bound to a Node whose Ready condition is not True (its
+        kubelet cannot confirm a deletion). A pod bound to no node, or to a Node that
+        does not exist, has no kubelet to wait for."""
+        node_name = (pod.get("spec") or {}).get("nodeName")
+        node = self._objects.get(resource_for_kind("v1", "Node").key, {}).get(("", node_name or ""))
+        if not node_name or node is None:
+            return False
+        conditions = (node.get("status") or {}).get("conditions") or []
+        return not any(c.get("type") == "Ready" and c.get("status") == "True" for c in conditions)
 
     # ------------------------------------------------------------------- scale
 
@@ -688,7 +715,7 @@ class Store:
             phase = (pod.get("status") or {}).get("phase")
             if phase not in ("Succeeded", "Failed"):
                 self._check_budget(pods, pdbs, namespace, pod, dry_run)
-            self.delete(pods, namespace, name, dry_run=dry_run)
+            self.delete(pods, namespace, name, dry_run=dry_run, graceful=True)
         return {
             "kind": "Status",
             "apiVersion": "v1",

@@ -237,6 +237,35 @@ def test_eviction_respects_budget_with_429_status(fake: FakeApiServer) -> None:
     assert [p["metadata"]["name"] for p in fake.store.objects("Pod", "shop")] == [second]
 
 
+def test_a_pod_on_a_notready_node_stays_terminating_when_evicted_or_deleted(
+    fake: FakeApiServer,
+) -> None:
+    """As on a real cluster: the API server marks the pod (deletionTimestamp) and the
+    kubelet removes it once it has stopped; a NotReady node's kubelet never does. A
+    DELETE with gracePeriodSeconds 0 (kubectl delete --force) removes it at once."""
+    seed_node(fake.store, "down", ready=False)
+    pods = seed_deployment(fake.store, "web", namespace="shop", replicas=3, nodes=("down",))
+    first, second, third = (p["metadata"]["name"] for p in pods["pods"])
+    eviction = {"apiVersion": "policy/v1", "kind": "Eviction", "metadata": {"name": first}}
+    assert (
+        request(fake, "POST", f"/api/v1/namespaces/shop/pods/{first}/eviction", eviction).status
+        == 201
+    )
+    assert request(fake, "DELETE", f"/api/v1/namespaces/shop/pods/{second}").status == 200
+    again = request(fake, "DELETE", f"/api/v1/namespaces/shop/pods/{second}")
+    assert again.status == 200
+    left = {p["metadata"]["name"]: p["metadata"] for p in fake.store.objects("Pod", "shop")}
+    assert sorted(left) == sorted([first, second, third])
+    assert left[first]["deletionTimestamp"] and left[second]["deletionTimestamp"]
+    assert left[first]["deletionGracePeriodSeconds"] == 30
+    assert "deletionTimestamp" not in left[third]
+    force = request(
+        fake, "DELETE", f"/api/v1/namespaces/shop/pods/{second}", {"gracePeriodSeconds": 0}
+    )
+    assert force.status == 200
+    assert second not in {p["metadata"]["name"] for p in fake.store.objects("Pod", "shop")}
+
+
 def test_microtime_fields_need_six_fractional_digits(fake: FakeApiServer) -> None:
     path = "/apis/coordination.k8s.io/v1/namespaces/autonomic/leases"
     lease = {"metadata": {"name": "l"}, "spec": {"renewTime": "2026-11-22T10:00:00+00:00"}}

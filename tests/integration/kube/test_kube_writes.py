@@ -35,6 +35,7 @@ from tests.fakekube.seed import (
     pod_status,
     seed_daemonset_pod,
     seed_deployment,
+    seed_node,
     seed_pdb,
     seed_pod,
     seed_statefulset,
@@ -633,3 +634,71 @@ def test_a_drain_removes_terminal_pods_without_room_in_the_budget(
     assert result.after["evicted"] == [f"shop/{evicted['metadata']['name']}"]
     assert result.after["evicted_now"] == {}
     assert sorted(result.after["waiting"]) == sorted(f"shop/{name}" for name in running)
+
+
+def test_a_drain_leaves_a_pod_annotated_not_safe_to_evict_and_ends_incomplete(
+    fake: FakeApiServer, cluster: KubernetesCluster, shop: Any
+) -> None:
+    """cluster-autoscaler.kubernetes.io/safe-to-evict: "false": its owners ask that it
+    never be evicted (the cluster autoscaler keeps its node, draino skips it). The
+    drain moves the other pods, never asks to evict that one, and says it stays."""
+    seed_deployment(fake.store, "batch", namespace="jobs", replicas=1, nodes=("node-1",))
+    (batch,) = fake.store.objects("Pod", "jobs")
+    name = batch["metadata"]["name"]
+    annotation = {"cluster-autoscaler.kubernetes.io/safe-to-evict": "false"}
+    fake.store.modify("Pod", "jobs", name, lambda p: p["metadata"].update(annotations=annotation))
+    (state,) = [p for p in cluster.list_pods("jobs") if p.ref.name == name]
+    assert state.not_safe_to_evict is True
+    node = ObjectRef("Node", "node-1")
+    first = cluster.drain_round(Drain(node))
+    assert f"jobs/{name}" not in first.after["pods"] and first.after["protected"] == [
+        f"jobs/{name}"
+    ]
+    assert [r.name for r in fake.requests if r.resource == "pods/eviction" and r.name == name] == []
+    assert len(first.after["evicted"]) == 2 and first.after["done"] is True
+    assert first.after["complete"] is False
+    assert (
+        '1 left in place, annotated cluster-autoscaler.kubernetes.io/safe-to-evict: "false" '
+        f"(their owners ask that they never be evicted): jobs/{name}; remove the annotation or "
+        "move them by hand, then drain again; drain INCOMPLETE"
+    ) in first.summary
+    second = cluster.drain_round(Drain(node), first.after)
+    assert second.after["protected"] == [f"jobs/{name}"] and second.after["complete"] is False
+    assert stored(fake, "Pod", name, "jobs")["metadata"].get("deletionTimestamp") is None
+
+
+def test_a_drain_of_a_notready_node_says_its_statefulset_pods_are_not_replaced(
+    fake: FakeApiServer, cluster: KubernetesCluster, shop: Any
+) -> None:
+    """On a NotReady node an evicted pod stays Terminating: its kubelet cannot confirm
+    it stopped. A Deployment's is replaced elsewhere at once; a StatefulSet's is not
+    until the Node is deleted or tainted out-of-service. The round says so, and the
+    drain is incomplete; it taints nothing itself."""
+    seed_node(fake.store, "node-3", ready=False)
+    seed_statefulset(fake.store, "db", namespace="data", replicas=1, nodes=("node-3",))
+    seed_deployment(fake.store, "api", namespace="data", replicas=1, nodes=("node-3",))
+    node = ObjectRef("Node", "node-3")
+    first = cluster.drain_round(Drain(node))
+    assert len(first.after["evicted"]) == 2
+    terminating = [
+        p for p in fake.store.objects("Pod", "data") if p["metadata"].get("deletionTimestamp")
+    ]
+    assert len(terminating) == 2  # still there: no kubelet removes them
+    assert first.after["stuck_statefulset"] == [["data/db-0", "db"]]
+    assert first.after["complete"] is False
+    # Nothing to wait for: no kubelet will confirm them, so the drain does not hold
+    # until its timeout.
+    assert first.after["done"] is True and len(first.after["unconfirmed"]) == 2
+    assert (
+        "StatefulSet pod data/db-0 (StatefulSet db) will not be replaced until node node-3 is "
+        "deleted or tainted out-of-service: the node is NotReady, so its kubelet cannot "
+        "confirm the pod stopped, and a StatefulSet never starts a second pod of the same "
+        "name; once the machine is known to be off, delete the Node or run kubectl taint "
+        "nodes node-3 node.kubernetes.io/out-of-service=nodeshutdown:NoExecute; drain INCOMPLETE"
+    ) in first.summary
+    second = cluster.drain_round(Drain(node), first.after)
+    assert second.after["stuck_statefulset"] == [["data/db-0", "db"]]
+    assert "taints" not in stored(fake, "Node", "node-3", "")["spec"]
+    # The same drain on a Ready node: the pods go, and nothing is said.
+    ready = cluster.drain_round(Drain(ObjectRef("Node", "node-2")))
+    assert ready.after["stuck_statefulset"] == [] and "out-of-service" not in ready.summary

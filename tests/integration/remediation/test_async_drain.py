@@ -52,8 +52,14 @@ def _relax_budget(rig: KubeRig) -> None:
 
 
 def _on_node(rig: KubeRig) -> list[str]:
+    """The pods still running on the node: an evicted pod on a NotReady node stays
+    Terminating (its kubelet cannot confirm it stopped), so it is not counted."""
     pods = rig.server.store.objects("Pod", "shop")
-    return sorted(p["metadata"]["name"] for p in pods if p["spec"]["nodeName"] == NODE)
+    return sorted(
+        p["metadata"]["name"]
+        for p in pods
+        if p["spec"]["nodeName"] == NODE and not p["metadata"].get("deletionTimestamp")
+    )
 
 
 def _drain_intent(rig: KubeRig) -> Intent:

@@ -23,9 +23,11 @@ from remediation.ports import (
     ObjectRef,
     PatchResources,
     PauseRollout,
+    PodState,
     RollbackToPrevious,
     Scale,
     SetHpaMinReplicas,
+    WorkloadState,
 )
 from remediation.schema import MaintenanceWindow, Runbook
 from remediation.snapshot import ClusterSnapshot, FiringAlert
@@ -731,3 +733,115 @@ def test_a_drain_plan_names_the_pods_whose_emptydir_data_eviction_deletes() -> N
         "Node node-2: cordon and drain (2 pods to evict, at most 100, timeout 10m; 1 keep "
         "data in an emptyDir volume, which eviction deletes: shop/web-1)"
     )
+
+
+def _drain_plan(pods: tuple[PodState, ...], *workloads: WorkloadState, ready: bool = False) -> Plan:
+    rb = SHIPPED["node-notready-drain"]
+    sick = node("node-2", ready=ready, not_ready_since=None if ready else NOW - 600)
+    nodes = (node("node-1"), sick, node("node-3"), node("node-4"))
+    return planned(
+        plan(
+            rb,
+            signal(name="NodeNotReady", target=sick.ref, since=NOW - 600),
+            ClusterSnapshot(workloads, pods, nodes),
+            NOW,
+        )
+    )
+
+
+def test_a_drain_plan_leaves_pods_annotated_not_safe_to_evict_and_says_it_ends_incomplete() -> None:
+    """cluster-autoscaler.kubernetes.io/safe-to-evict: "false": the cluster autoscaler
+    keeps such a pod's node, draino skips the pod. The drain moves the others, counts
+    only those in the disruption budget, and says the protected pod stays."""
+    web = deployment()
+    batch = replace(pod("batch-1", web, node="node-2"), not_safe_to_evict=True)
+    pods = (batch, pod("web-2", web, node="node-2"), pod("web-3", web, node="node-1"))
+    result = _drain_plan(pods, web)
+    assert result.diff == (
+        "Node node-2: cordon and drain (1 pods to evict, at most 100, timeout 10m; 1 left in "
+        'place, annotated cluster-autoscaler.kubernetes.io/safe-to-evict: "false" (their '
+        "owners ask that they never be evicted): shop/batch-1; remove the annotation or move "
+        "them by hand, then drain again (the drain ends INCOMPLETE))"
+    )
+    assert result.disruption.pods == 1
+
+
+def test_a_drain_that_would_leave_a_workload_with_no_ready_replica_needs_approval() -> None:
+    """Every ready replica of shop/web runs on the node: evicting them takes it to zero
+    ready until its replacements are ready elsewhere. The node's own readiness is no
+    help: the blast radius counts nodes, not the workloads on them."""
+    web = deployment(replicas=2)
+    api = deployment("api", replicas=2)
+    pods = (
+        pod("web-1", web, node="node-2"),
+        pod("web-2", web, node="node-2"),
+        pod("api-1", api, node="node-2"),
+        pod("api-2", api, node="node-1"),
+    )
+    result = _drain_plan(pods, web, api, ready=True)
+    assert result.approval_required is True
+    assert result.approval_reasons == (
+        "would leave Deployment shop/web with 0 replicas ready (it has 2 ready, 2 of them on "
+        "node node-2); the drain's minReadyReplicas is 1",
+    )
+    # A replica ready elsewhere, or the node's pods not ready anyway (a NotReady node's
+    # pods are marked not ready), and nothing is asked.
+    elsewhere = (*pods[:3], pod("web-3", web, node="node-3"), pods[3])
+    assert _drain_plan(elsewhere, web, api, ready=True).approval_required is False
+    down = tuple(replace(p, ready=False) if p.node == "node-2" else p for p in pods)
+    assert _drain_plan(down, web, api).approval_required is False
+
+
+def test_a_drain_floor_above_one_asks_when_fewer_would_stay_ready() -> None:
+    rb = runbook(
+        """
+        triggers: [{type: kubernetes, condition: NodeNotReady}]
+        target: {kind: Node}
+        actions: [{type: drain, minReadyReplicas: 2}]
+        verification: {checks: [{type: kubernetes, condition: nodeDrained}]}
+        """
+    )
+    web = deployment(replicas=3)
+    pods = (
+        pod("web-1", web, node="node-2"),
+        pod("web-2", web, node="node-1"),
+        pod("web-3", web, node="node-3"),
+    )
+    sick = node("node-2")
+    nodes = (node("node-1"), sick, node("node-3"))
+    snapshot = ClusterSnapshot((web,), pods, nodes)
+    result = planned(plan(rb, signal(name="NodeNotReady", target=sick.ref), snapshot, NOW))
+    assert result.approval_reasons == ()
+    two_here = (pods[0], replace(pods[1], node="node-2"), pods[2])
+    snapshot = ClusterSnapshot((web,), two_here, nodes)
+    result = planned(plan(rb, signal(name="NodeNotReady", target=sick.ref), snapshot, NOW))
+    assert result.approval_reasons == (
+        "would leave Deployment shop/web with 1 replica ready (it has 3 ready, 2 of them on "
+        "node node-2); the drain's minReadyReplicas is 2",
+    )
+
+
+def test_a_drain_plan_of_a_notready_node_says_its_statefulset_pods_are_not_replaced() -> None:
+    """On a NotReady node an evicted pod stays Terminating (no kubelet confirms it), and
+    the StatefulSet controller starts no second db-0 until the Node is deleted or
+    tainted out-of-service. Pods the taint manager deleted already count too."""
+    db = replace(deployment("db", replicas=2), ref=ObjectRef("StatefulSet", "db", "shop"))
+    web = deployment()
+    pods = (
+        pod("db-0", db, node="node-2", ready=False),
+        pod("db-1", db, node="node-2", ready=False, deleting=True),
+        pod("web-1", web, node="node-2", ready=False),
+    )
+    result = _drain_plan(pods, db, web)
+    assert result.diff == (
+        "Node node-2: cordon and drain (2 pods to evict, at most 100, timeout 10m; "
+        "StatefulSet pods shop/db-0 (StatefulSet db), shop/db-1 (StatefulSet db) will not be "
+        "replaced until node node-2 is deleted or tainted out-of-service: the node is "
+        "NotReady, so its kubelet cannot confirm the pod stopped, and a StatefulSet never "
+        "starts a second pod of the same name; once the machine is known to be off, delete "
+        "the Node or run kubectl taint nodes node-2 "
+        "node.kubernetes.io/out-of-service=nodeshutdown:NoExecute)"
+    )
+    # A Ready node's pods terminate and are replaced: nothing to say.
+    ready_node = _drain_plan(tuple(replace(p, ready=True) for p in pods), db, web, ready=True)
+    assert "out-of-service" not in ready_node.diff

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from remediation._types import parse_comparison
 from remediation.ports import ObjectRef
 from remediation.snapshot import ClusterSnapshot, FiringAlert
@@ -127,3 +129,34 @@ def test_alert_resolved_keeps_its_name_across_a_restart() -> None:
     older = _check_dict(named)
     del older["alertname"]  # a proposal stored before the name was kept
     assert _check(older).describe() == "alert f1 resolved"
+
+
+def test_node_drained_fails_while_a_statefulset_pod_is_stuck_terminating_on_a_notready_node() -> (
+    None
+):
+    """Evicted from a NotReady node, db-0 stays Terminating (no kubelet confirms it), and
+    its StatefulSet starts no second db-0: the workload has not moved, so the check fails
+    and says what a person must do, which the escalation carries. A Deployment's
+    terminating pod is replaced elsewhere and does not count."""
+    db = ObjectRef("StatefulSet", "db", "shop")
+    stuck = replace(pod("db-0", WEB, node="n1", deleting=True), owner=db)
+    leaving = pod("web-1", WEB, node="n1", deleting=True)
+    drained = RenderedCheck("kubernetes", ObjectRef("Node", "n1"), condition_name="nodeDrained")
+    down = node("n1", ready=False, unschedulable=True)
+    result = evaluate_kubernetes_check(
+        drained, ClusterSnapshot(pods=(stuck, leaving), nodes=(down,))
+    )
+    assert result.outcome == "fail"
+    assert result.message == (
+        "0 pods left on the node; StatefulSet pod shop/db-0 (StatefulSet db) will not be "
+        "replaced until node n1 is deleted or tainted out-of-service: the node is NotReady, "
+        "so its kubelet cannot confirm the pod stopped, and a StatefulSet never starts a "
+        "second pod of the same name; once the machine is known to be off, delete the Node "
+        "or run kubectl taint nodes n1 node.kubernetes.io/out-of-service=nodeshutdown:NoExecute"
+    )
+    only_web = ClusterSnapshot(pods=(leaving,), nodes=(down,))
+    assert evaluate_kubernetes_check(drained, only_web).outcome == "pass"
+    up = node("n1", unschedulable=True)
+    assert evaluate_kubernetes_check(
+        drained, ClusterSnapshot(pods=(stuck,), nodes=(up,))
+    ).outcome == ("pass")
