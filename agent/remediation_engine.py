@@ -1448,6 +1448,19 @@ class RemediationEngine:
             )
             if outcome.status == "not_leader":
                 return "paused-not-leader"
+            if outcome.status == "already_recorded":
+                # Someone else took this step up between our read and our intent (a
+                # recovery at a new term, on another job's thread or another replica):
+                # its writer goes on with it. Failing here would undo and escalate a run
+                # that is being written.
+                log.info(
+                    "%s: step %d already has a write-ahead intent, recorded by another "
+                    "run of decision %s; leaving the step to it",
+                    key,
+                    step,
+                    record.id[:8],
+                )
+                return "claimed-elsewhere"
             if outcome.status == "unsettled":
                 self._progress(record, f"step {step}: {outcome.message}; looking again next cycle")
                 return "unsettled"

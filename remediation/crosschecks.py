@@ -338,7 +338,36 @@ def notes(runbook: Runbook) -> list[tuple[Loc, str]]:
                 "say so)",
             )
         )
-    return found + _undo_notes(runbook)
+    return found + _anomaly_confidence_notes(runbook) + _undo_notes(runbook)
+
+
+def _anomaly_confidence_notes(runbook: Runbook) -> list[tuple[Loc, str]]:
+    """An anomaly trigger whose ``minConfidence`` is above the most an anomaly signal
+    carries (its calibrated confidence, at most the top step of the NAB map; it was the
+    detector's 0.9999 before): no anomaly can start the runbook. Said, not refused: a
+    runbook written for the old numbers must not stop the daemon at an upgrade."""
+    asked = [
+        (index, trigger.min_confidence)
+        for index, trigger in enumerate(runbook.spec.triggers)
+        if trigger.type == "anomaly" and trigger.min_confidence > 0
+    ]
+    if not asked:
+        return []
+    # numpy comes with the package: only for a runbook that needs it
+    from forecasting.anomaly.calibration import NAB
+
+    top = max(NAB.probabilities)
+    return [
+        (
+            ("spec", "triggers", index, "minConfidence"),
+            f"{wanted:g} is above the most an anomaly signal carries ({top:g}: its confidence "
+            "is the share of incidents opened at its score that were real on NAB's labelled "
+            "files, not the detector's 0.9999), so no anomaly will ever start this runbook; "
+            f"lower it to {top:g} or less (see docs/configuration.md, Anomaly confidence)",
+        )
+        for index, wanted in asked
+        if wanted > top
+    ]
 
 
 def _undo_notes(runbook: Runbook) -> list[tuple[Loc, str]]:

@@ -839,10 +839,11 @@ class Operations:
             if name in evicted or name in refused:
                 continue
             if name == own and any(
-                (n not in evicted and n not in refused) or n in on_node for n in chosen if n != own
+                n not in refused and (n not in evicted or n in on_node) for n in chosen if n != own
             ):
                 # Autonomic's own pod goes last, once every other pod is gone: evicted
-                # earlier, its leader would stop in the middle of the drain.
+                # earlier, its leader would stop in the middle of the drain. A pod whose
+                # eviction was refused for good stays on the node: not waited for.
                 held_own = True
                 continue
             pod = on_node.get(name)
@@ -1005,7 +1006,8 @@ class Operations:
                 else ""
             )
             + (
-                f"; Autonomic's own pod {self.own_pod} is evicted last, once the others are gone"
+                f"; Autonomic's own pod {self.own_pod} not evicted yet: it goes last, once "
+                "the other pods are gone"
                 if held_own
                 else ""
             )

@@ -538,6 +538,28 @@ def test_a_drain_evicts_autonomic_s_own_pod_last_once_the_others_are_gone(
     assert second.after["done"] is True and second.after["complete"] is True
 
 
+def test_a_refused_pod_does_not_hold_autonomic_s_own_pod_for_ever(
+    fake: FakeApiServer, cluster: KubernetesCluster, shop: Any
+) -> None:
+    """A pod whose eviction is refused for good (403) stays on the node: the own pod's
+    turn comes once the others are evicted and gone, not once the refused one is gone
+    too, which never happens (the drain would go on round after round to its timeout,
+    saying the own pod is evicted last, and never evict it)."""
+    seed_deployment(fake.store, "db", namespace="data", replicas=1, nodes=("node-1",))
+    fake.forbid("create", "pods/eviction", namespace="data")
+    seed_deployment(fake.store, "autonomic", namespace="autonomic", replicas=1)
+    (own,) = [f"autonomic/{p['metadata']['name']}" for p in fake.store.objects("Pod", "autonomic")]
+    cluster.operations.own_pod = own
+    node = ObjectRef("Node", "node-1")
+    first = cluster.drain_round(Drain(node))
+    assert len(first.after["refused"]) == 1 and first.after["held_own"] is True
+    fake.clear_requests()
+    second = cluster.drain_round(Drain(node), first.after)
+    assert [r.name for r in fake.requests if r.resource == "pods/eviction"] == [own.split("/")[1]]
+    assert second.after["held_own"] is False and second.after["done"] is True
+    assert second.after["complete"] is False and "1 refused" in second.summary
+
+
 def test_concurrent_change_between_read_and_write_is_retried(
     fake: FakeApiServer, cluster: KubernetesCluster, shop: Any
 ) -> None:
