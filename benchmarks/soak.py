@@ -721,9 +721,9 @@ def memory_after_collection(report: Report) -> list[str]:
         "|---|---:|---:|---:|---:|",
     ]
     for name, get in rows:
-        if any(get(p) is None for p in warm):
-            continue
-        values = " | ".join(f"{float(get(p)):.1f}" for p in picks)
+        if any(get(p) is None for p in second):
+            continue  # not read (tracemalloc off, or not started yet at the start)
+        values = " | ".join("-" if get(p) is None else f"{float(get(p)):.1f}" for p in picks)
         if name.startswith("unreachable"):  # a count at each collection, not a level
             total = sum(p.collected for p in second)
             lines.append(f"| {name} | {values} | {total / max(span, 1) * 60:.0f} freed |")
