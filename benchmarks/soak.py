@@ -31,6 +31,15 @@ line. At the end (SIGTERM, as Kubernetes stops a pod) it checks:
 - every question ended (answered or expired) or is younger than its time to live;
 - no intent left pending, the daemon exited 0.
 
+With ``--probe`` the daemon runs under benchmarks/soak_probe.py, which reads memory from
+inside it every ``--probe-every`` seconds: RSS and pymalloc's allocated blocks before and
+after a full ``gc.collect()`` (what the collection frees was garbage waiting in reference
+cycles; what stays is live), glibc malloc's and SQLite's bytes in use. The growth per hour
+after collection is reported (least-squares slopes over the second half). With
+``--trace-frames N`` it also runs ``tracemalloc`` from ``--trace-from`` seconds and, at
+the end, lists the 15 allocation sites (file:line) that grew most since a baseline
+snapshot at ``--baseline-at`` seconds, and the object types whose counts grew most.
+
 Prints a markdown table, writes a plot of threads/fds/RSS over time (``--plot``), and
 exits 1 on any failed check.
 """
@@ -180,6 +189,37 @@ class Sample:
     loops: dict[str, float]  # autonomic_loop_duration_seconds_count by loop
     errors: dict[str, float]  # autonomic_errors_total by kind
     leader: float
+
+
+@dataclass
+class ProbeSample:
+    """One line of soak_probe.py's probe.jsonl: figures before and after a full collection."""
+
+    at: float  # seconds since the daemon started (its own clock)
+    rss_mb: float
+    blocks: int  # sys.getallocatedblocks() before the collection
+    gc_count: list[int]
+    collected: int  # unreachable objects the collection found
+    gc_seconds: float
+    rss_after_mb: float
+    blocks_after: int
+    objects_after: int  # objects the cyclic collector tracks, after it
+    malloc_in_use_mb: float | None = None
+    malloc_free_mb: float | None = None
+    sqlite_mb: float | None = None
+    traced_mb: float | None = None
+    tracemalloc_overhead_mb: float | None = None
+
+
+def read_probe(folder: Path) -> list[ProbeSample]:
+    path = folder / "probe.jsonl"
+    if not path.exists():
+        return []
+    samples = []
+    for line in path.read_text().splitlines():
+        with contextlib.suppress(ValueError, TypeError):
+            samples.append(ProbeSample(**json.loads(line)))
+    return samples
 
 
 def proc_sample(pid: int) -> tuple[int, int, float]:
@@ -596,6 +636,8 @@ class Report:
     ledger_over_time: list[tuple[float, dict[str, int]]] = field(default_factory=list)
     actions: Counter[str] = field(default_factory=Counter)
     exit_code: int | None = None
+    probe: list[ProbeSample] = field(default_factory=list)
+    probe_final: dict[str, Any] = field(default_factory=dict)
 
     def check(self, name: str, figure: str, ok: bool) -> None:
         self.checks.append((name, figure, ok))
@@ -647,6 +689,72 @@ def check_resources(report: Report) -> None:
         f"over {span / 60:.1f} min",
         span < 300 or growth < RSS_BOUND,
     )
+
+
+def memory_after_collection(report: Report) -> list[str]:
+    """Markdown: the probe's figures at the start, middle and end and the slopes per hour
+    over the second half, before and after each full collection; the allocation sites and
+    object types that grew."""
+    warm = [p for p in report.probe if p.at >= 60]
+    if len(warm) < 2:
+        return []
+    second = warm[len(warm) // 2 :]
+    picks = (warm[0], warm[len(warm) // 2], warm[-1])
+    rows: list[tuple[str, Any]] = [
+        ("RSS MiB before the collection", lambda p: p.rss_mb),
+        ("RSS MiB after it", lambda p: p.rss_after_mb),
+        ("pymalloc blocks before (thousands)", lambda p: p.blocks / 1000),
+        ("pymalloc blocks after (thousands)", lambda p: p.blocks_after / 1000),
+        ("objects the collector tracks, after (thousands)", lambda p: p.objects_after / 1000),
+        ("unreachable objects the collection freed", lambda p: p.collected),
+        ("glibc malloc in use MiB", lambda p: p.malloc_in_use_mb),
+        ("SQLite MiB", lambda p: p.sqlite_mb),
+        ("tracemalloc: traced MiB", lambda p: p.traced_mb),
+        ("tracemalloc: its own MiB", lambda p: p.tracemalloc_overhead_mb),
+    ]
+    span = (second[-1].at - second[0].at) / 60
+    lines = [
+        "",
+        f"| memory (probe, every sample a full gc.collect()) | {picks[0].at / 60:.0f} min | "
+        f"{picks[1].at / 60:.0f} min | {picks[2].at / 60:.0f} min | per hour over the "
+        f"second half ({span:.0f} min) |",
+        "|---|---:|---:|---:|---:|",
+    ]
+    for name, get in rows:
+        if any(get(p) is None for p in second):
+            continue  # not read (tracemalloc off, or not started yet at the start)
+        values = " | ".join("-" if get(p) is None else f"{float(get(p)):.1f}" for p in picks)
+        if name.startswith("unreachable"):  # a count at each collection, not a level
+            total = sum(p.collected for p in second)
+            lines.append(f"| {name} | {values} | {total / max(span, 1) * 60:.0f} freed |")
+            continue
+        slope = slope_per_hour([(p.at, float(get(p))) for p in second])
+        lines.append(f"| {name} | {values} | {slope:+.2f} |")
+    final = report.probe_final
+    if final.get("top_growth"):
+        lines += [
+            "",
+            f"| allocation site (tracemalloc, growth since {final['baseline_at'] / 60:.0f} min) "
+            "| KiB grown | KiB at end | blocks grown |",
+            "|---|---:|---:|---:|",
+        ]
+        for stat in final["top_growth"]:
+            lines.append(
+                f"| {_short(stat['site'])} | {stat['size_diff_kib']:+.1f} | {stat['size_kib']:.1f} "
+                f"| {stat['count_diff']:+d} |"
+            )
+    if final.get("types_grown"):
+        lines += ["", "| object type | grew by | count at baseline |", "|---|---:|---:|"]
+        lines += [f"| {name} | {n:+d} | {was} |" for name, n, was in final["types_grown"]]
+    return lines
+
+
+def _short(site: str) -> str:
+    """A file:line relative to the repository or to site-packages/the standard library."""
+    for root in (str(ROOT) + "/", "site-packages/"):
+        if root in site:
+            return site.split(root, 1)[1]
+    return re.sub(r".*/lib/python3\.\d+/", "", site)
 
 
 def check_loops(report: Report) -> None:
@@ -776,6 +884,7 @@ def table(report: Report) -> str:
         lines.append("| threads | " + " | ".join(str(s.threads) for s in picks) + " |")
         lines.append("| open fds | " + " | ".join(str(s.fds) for s in picks) + " |")
         lines.append("| RSS MiB | " + " | ".join(f"{s.rss_mb:.1f}" for s in picks) + " |")
+    lines += memory_after_collection(report)
     return "\n".join(lines)
 
 
@@ -797,11 +906,38 @@ def plot(report: Report, path: Path) -> None:
         Chart(
             "autonomic run under faults: resident memory",
             "MiB",
-            lines=[Line("RSS", xs, [s.rss_mb for s in report.samples], PALETTE[2])],
+            lines=[Line("RSS", xs, [s.rss_mb for s in report.samples], PALETTE[2])]
+            + (
+                [
+                    Line(
+                        "RSS after a full gc.collect() (probe)",
+                        [p.at / 60 for p in report.probe],
+                        [p.rss_after_mb for p in report.probe],
+                        PALETTE[3],
+                        dots=True,
+                    )
+                ]
+                if report.probe
+                else []
+            ),
             x_axis="value",
             x_label="minutes since start",
         ),
     ]
+    if report.probe:
+        px = [p.at / 60 for p in report.probe]
+        charts.append(
+            Chart(
+                "pymalloc's allocated blocks, before and after a full gc.collect()",
+                "thousands of blocks",
+                lines=[
+                    Line("before", px, [p.blocks / 1000 for p in report.probe], PALETTE[4]),
+                    Line("after", px, [p.blocks_after / 1000 for p in report.probe], PALETTE[5]),
+                ],
+                x_axis="value",
+                x_label="minutes since start",
+            )
+        )
     parts = [chart.document() for chart in charts]
     # Two charts stacked in one SVG file: each document's <svg> nested in an outer one.
     height = sum(chart.height for chart in charts)
@@ -836,6 +972,24 @@ def main(argv: list[str] | None = None) -> int:
         help="seconds another writer holds the SQLite ledger locked, once a period (the "
         "daemon's busy timeout is 30 s)",
     )
+    parser.add_argument(
+        "--probe",
+        action="store_true",
+        help="run the daemon under benchmarks/soak_probe.py: memory before and after a full "
+        "gc.collect() every --probe-every seconds",
+    )
+    parser.add_argument("--probe-every", type=float, default=60.0)
+    parser.add_argument(
+        "--trace-frames",
+        type=int,
+        default=0,
+        help="with --probe: run tracemalloc with this many frames and list the allocation "
+        "sites that grew between --baseline-at and the end",
+    )
+    parser.add_argument("--trace-from", type=float, default=120.0, help="seconds; tracemalloc")
+    parser.add_argument(
+        "--baseline-at", type=float, default=300.0, help="seconds; the baseline snapshot"
+    )
     parser.add_argument("--plot", type=Path, help="write threads/fds/RSS over time here (SVG)")
     parser.add_argument("--json", type=Path, help="write the samples and checks here")
     parser.add_argument("--keep", type=Path, help="keep the work folder (daemon log, ledger) here")
@@ -847,10 +1001,14 @@ def main(argv: list[str] | None = None) -> int:
         if not args.plot:
             parser.error("--replot needs --plot")
         saved = json.loads(args.replot.read_text())
-        plot(Report(0, [Sample(**s) for s in saved["samples"]], Counter()), args.plot)
+        old = Report(0, [Sample(**s) for s in saved["samples"]], Counter())
+        old.probe = [ProbeSample(**p) for p in saved.get("probe", [])]
+        plot(old, args.plot)
         return 0
     if args.minutes <= 0:
         parser.error("--minutes must be more than 0")
+    if args.trace_frames and not args.probe:
+        parser.error("--trace-frames needs --probe")
     scale = min(1.0, args.minutes * 60 / args.period)  # a short run fits a shorter schedule
     period = args.period * scale if args.minutes * 60 < args.period else args.period
 
@@ -889,6 +1047,7 @@ def main(argv: list[str] | None = None) -> int:
         world = World(kube, slack, prometheus, controller, work / "ledger.sqlite", base, rng)
         world.ledger_lock = args.ledger_lock
         log_path = work / "daemon.log"
+        probe_dir = work / "probe"
         env = {
             **os.environ,
             "POD_NAME": "autonomic-0",
@@ -898,11 +1057,28 @@ def main(argv: list[str] | None = None) -> int:
         }
         try:
             with log_path.open("wb") as log_file:
+                probe = (
+                    [
+                        str(ROOT / "benchmarks" / "soak_probe.py"),
+                        "--dir",
+                        str(probe_dir),
+                        "--every",
+                        str(args.probe_every),
+                        "--trace-frames",
+                        str(args.trace_frames),
+                        "--trace-from",
+                        str(args.trace_from),
+                        "--baseline-at",
+                        str(args.baseline_at),
+                        "--",
+                    ]
+                    if args.probe
+                    else ["-m", "agent"]
+                )
                 daemon = subprocess.Popen(
                     [
                         sys.executable,
-                        "-m",
-                        "agent",
+                        *probe,
                         "run",
                         "--config",
                         str(cfg),
@@ -971,11 +1147,17 @@ def main(argv: list[str] | None = None) -> int:
                     next_ledger += 60
                 if time.monotonic() >= next_progress:
                     cycles = sample.loops.get("remediation", 0)
+                    probed = read_probe(probe_dir)[-1:] if args.probe else []
                     _log(
                         f"{sample.at / 60:5.1f}/{args.minutes:g} min  threads {threads_n}  "
                         f"fds {fds}  RSS {rss:.0f} MiB  leader {sample.leader:.0f}  "
                         f"remediation cycles {cycles:.0f}  errors "
                         f"{sum(sample.errors.values()):.0f}  faults {sum(world.faults.values())}"
+                        + "".join(
+                            f"  after gc: RSS {p.rss_after_mb:.1f} MiB, "
+                            f"{p.blocks_after / 1000:.0f}k blocks, {p.collected} freed"
+                            for p in probed
+                        )
                     )
                     next_progress += 30
                 time.sleep(max(0.0, min(args.sample, end - time.monotonic())))
@@ -987,6 +1169,15 @@ def main(argv: list[str] | None = None) -> int:
             if prometheus.process.poll() is not None:
                 with contextlib.suppress(Exception):
                     prometheus.start()
+            if args.probe and daemon is not None and daemon.poll() is None:
+                (probe_dir / "final").touch()  # the probe's last sample and snapshot
+                waited = time.monotonic() + 300
+                while not (probe_dir / "final.done").exists() and time.monotonic() < waited:
+                    if daemon.poll() is not None:
+                        break
+                    time.sleep(1)
+                with contextlib.suppress(OSError, ValueError):
+                    report.probe_final = json.loads((probe_dir / "final.json").read_text())
             if daemon is not None and daemon.poll() is None:
                 daemon.send_signal(signal.SIGTERM)
                 try:
@@ -997,6 +1188,8 @@ def main(argv: list[str] | None = None) -> int:
             for thread in threads:
                 thread.join(timeout=70)
         report.exit_code = daemon.returncode if daemon is not None else None
+        if args.probe:
+            report.probe = read_probe(probe_dir)
         ended = time.time()
         report.faults = world.faults
         report.check(
@@ -1018,6 +1211,8 @@ def main(argv: list[str] | None = None) -> int:
                     "samples": [s.__dict__ for s in report.samples],
                     "checks": report.checks,
                     "faults": dict(report.faults),
+                    "probe": [p.__dict__ for p in report.probe],
+                    "probe_final": report.probe_final,
                 },
                 indent=1,
             )
