@@ -14,6 +14,7 @@ from __future__ import annotations
 import re
 
 __all__ = [
+    "LEDGER_CONFLICT",
     "LEDGER_UNAVAILABLE",
     "AutonomicError",
     "ConfigError",
@@ -53,6 +54,12 @@ def redact_url_passwords(text: str, *, whole: bool = False) -> str:
 # call (unreachable, a connection dropped, a read-only standby, a SQLite file locked):
 # ``autonomic_errors_total{kind="LedgerUnavailable"}``, and one story in the log.
 LEDGER_UNAVAILABLE = "LedgerUnavailable"
+# The reason when the ledger's server answered but rolled a transaction back, as it may
+# once in a while: a deadlock with another transaction (40P01), a serialization failure
+# (40001), a statement cancelled past ``statement_timeout`` (57014). Nothing of it was
+# written; a job's run is said to have met a conflict and retried at its next period,
+# and told as an outage only when the job's next run meets one again.
+LEDGER_CONFLICT = "LedgerConflict"
 
 
 class AutonomicError(Exception):

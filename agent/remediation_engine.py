@@ -1906,7 +1906,16 @@ class RemediationEngine:
                 continue
             with decision_context(record.id):
                 self.ledger.transition(record.id, ["approved"], "executing", self.clock.now())
-                status = self._carry_on(record, execution["key"], "interrupted by a restart")
+                key = execution["key"]
+                if not self.ledger.intents(execution_key=key) and self._closed_unwritten(
+                    record,
+                    key,
+                    float(execution["created_at"]),
+                    "a restart came before its first write-ahead intent",
+                ):
+                    counts["failed"] += 1
+                    continue
+                status = self._carry_on(record, key, "interrupted by a restart")
                 counts["failed" if status in ("failed", "undone") else "resumed"] += 1
         return counts
 
@@ -1954,7 +1963,7 @@ class RemediationEngine:
             if record is None:
                 continue
             if not intents and execution["owner"] == self.executor.owner:
-                self._resume_unwritten(record, key)
+                self._resume_unwritten(record, key, float(execution["created_at"]))
                 continue
             if not pending:
                 continue
@@ -1969,22 +1978,35 @@ class RemediationEngine:
                     continue
                 self._carry_on(record, key, "the API failed during the write")
 
-    def _resume_unwritten(self, record: DecisionRecord, key: str) -> None:
+    def _resume_unwritten(self, record: DecisionRecord, key: str, claimed_at: float) -> None:
         """An execution this process claimed whose first write-ahead intent was never
         recorded: the ledger failed between the claim and the intent (nothing was written
         to the cluster). Once the ledger answers, it goes on from its first step, rather
         than hold its target until the next restart (whose ``recover`` would). Not while
-        paused, nor for a decision no longer executing."""
+        paused, nor for a decision no longer executing.
+
+        Unless it was claimed longer than ``approved_max_wait`` ago, as a run a pause
+        stopped (``_resume_one``): a plan that old no longer describes the cluster, so
+        the run is closed as failed, not judged (nothing was written, so nothing is
+        undone), and handed to a person."""
         if record.status != "executing" or self.paused() is not None:
             return
         with decision_context(record.id):
+            now = self.clock.now()
+            if self._closed_unwritten(
+                record,
+                key,
+                claimed_at,
+                "the ledger could not record its first write-ahead intent until now",
+            ):
+                return
             proposal = record.proposal
             rb = self.runbooks.get(proposal["runbook"])
             target = _ref(proposal["target"])
             if rb is not None and proposal["operations"]:
                 state, _ = self.guard_state()
                 if not any(r.runbook == rb.name and r.target == target for r in state.in_flight):
-                    self._start_guards(record, rb, target, self.clock.now())
+                    self._start_guards(record, rb, target, now)
             log.info(
                 "%s: going on with decision %s, whose first write the ledger could not "
                 "record before",
@@ -1992,6 +2014,27 @@ class RemediationEngine:
                 record.id[:8],
             )
             self._carry_on(record, key, "the ledger failed before its first write")
+
+    def _closed_unwritten(
+        self, record: DecisionRecord, key: str, claimed_at: float, cause: str
+    ) -> bool:
+        """Close a run with no write-ahead intent, taken up longer than
+        ``approved_max_wait`` ago, as failed (not judged: ``cause`` says nothing about
+        the runbook), with nothing to undo, and hand it to a person; ``cause`` says why
+        it waited, after "but". False, and nothing done, for a younger one."""
+        waited = self.clock.now() - claimed_at
+        if waited <= self.limits.approved_max_wait:
+            return False
+        self._fail(
+            record,
+            key,
+            f"not started: taken up {format_duration(waited)} ago, but {cause}, longer "
+            "than safety.approvedMaxWait "
+            f"({format_duration(self.limits.approved_max_wait)}): its plan no longer "
+            "describes the cluster, so it is not carried on",
+            judged=False,
+        )
+        return True
 
     def _start_guards(
         self, record: DecisionRecord, runbook: Runbook, target: ObjectRef, now: float

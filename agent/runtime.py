@@ -36,7 +36,13 @@ from typing import Any, Protocol
 from prometheus_client import generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
-from agent.errors import LEDGER_UNAVAILABLE, AutonomicError, PermanentError, TransientError
+from agent.errors import (
+    LEDGER_CONFLICT,
+    LEDGER_UNAVAILABLE,
+    AutonomicError,
+    PermanentError,
+    TransientError,
+)
 from agent.observability import Metrics
 from agent.outages import SUMMARY_EVERY, OutageStory, span, utc
 from agent.server import HttpServer, Request, Response, json_response
@@ -211,6 +217,20 @@ class LedgerOutage:
         self._story = OutageStory(summary_every)
         self._lock = threading.Lock()
         self._jobs: set[str] = set()  # the jobs that failed on it since it last answered
+        # The jobs whose last run met a conflict (``LEDGER_CONFLICT``) and no clean run since.
+        self._conflicted: set[str] = set()
+
+    def one_off(self, job: str) -> bool:
+        """A run of ``job`` met a conflict the ledger's server resolved by rolling its
+        transaction back (a deadlock, a serialization failure, a statement past
+        statement_timeout): whether it is a one-off, said by the job as what it is. The
+        job's last run met one too (no clean run between): not a one-off, told as an
+        outage (``failed``)."""
+        with self._lock:
+            if job in self._conflicted:
+                return False
+            self._conflicted.add(job)
+            return True
 
     def failed(self, job: str, exc: TransientError) -> None:
         """A run of ``job`` failed on the ledger with ``exc``."""
@@ -255,6 +275,7 @@ class LedgerOutage:
         """A run of ``job`` ended cleanly: if ``job`` failed on the ledger since it last
         answered, the ledger answers again (a job that never needed it says nothing)."""
         with self._lock:
+            self._conflicted.discard(job)
             if job not in self._jobs:
                 return
             self._jobs.clear()
@@ -283,7 +304,9 @@ def run_job(
 
     A run that fails on the ledger's database is told by ``ledger`` when given (the
     runtime's: one story for all the jobs; the run returns ``ledger-unavailable``), and
-    otherwise logged as any other ``TransientError``; every failed run is counted in
+    otherwise logged as any other ``TransientError``. A conflict the server rolled back
+    (``LEDGER_CONFLICT``) is logged by the job as a one-off, unless the job's last run
+    met one too: then it is part of the story; every failed run is counted in
     ``autonomic_errors_total`` either way."""
     if stopping.is_set():
         return "stopping"
@@ -294,7 +317,16 @@ def run_job(
             job.fn()
         except TransientError as exc:
             metrics.errors.labels(kind=exc.reason).inc()
-            if ledger is not None and exc.reason == LEDGER_UNAVAILABLE:
+            if ledger is not None and exc.reason == LEDGER_CONFLICT and ledger.one_off(job.name):
+                log.warning(
+                    "%s: %s (a one-off conflict, not an outage: the job runs again at its "
+                    "next period)",
+                    job.name,
+                    exc,
+                    extra={"loop": job.name, "reason": exc.reason},
+                )
+                return "transient-error"
+            if ledger is not None and exc.reason in (LEDGER_UNAVAILABLE, LEDGER_CONFLICT):
                 ledger.failed(job.name, exc)
                 return "ledger-unavailable"
             log.warning("%s: %s (will retry next period)", job.name, exc, extra={"loop": job.name})

@@ -838,12 +838,9 @@ class Operations:
         for name in [n for n in chosen if n != own] + ([own] if own else []):
             if name in evicted or name in refused:
                 continue
-            if name == own and any(
-                n not in refused and (n not in evicted or n in on_node) for n in chosen if n != own
-            ):
+            if name == own and self._own_waits(ref.name, chosen, own, evicted, refused, on_node):
                 # Autonomic's own pod goes last, once every other pod is gone: evicted
-                # earlier, its leader would stop in the middle of the drain. A pod whose
-                # eviction was refused for good stays on the node: not waited for.
+                # earlier, its leader would stop in the middle of the drain.
                 held_own = True
                 continue
             pod = on_node.get(name)
@@ -897,6 +894,34 @@ class Operations:
             waiting=waiting, evicted_now=evicted_now, refused=refused, held_own=held_own,
             protected=protected, stuck=stuck, unconfirmed=unconfirmed,
         )  # fmt: skip
+
+    def _own_waits(
+        self,
+        node: str,
+        chosen: list[str],
+        own: str,
+        evicted: list[str],
+        refused: dict[str, str],
+        on_node: dict[str, Obj],
+    ) -> bool:
+        """Whether Autonomic's own pod still waits for other pods of the drain: one not
+        evicted yet, or evicted and still on the node. Not for those that will never
+        leave it: a pod whose eviction was refused for good, and, on a NotReady node,
+        one evicted and Terminating, which no kubelet will confirm (the own pod would
+        wait for it to the drain's timeout). Pods left for safe-to-evict "false" are not
+        among ``chosen``: not waited for either."""
+        others = [
+            n
+            for n in chosen
+            if n != own and n not in refused and (n not in evicted or n in on_node)
+        ]
+        if not others:
+            return False
+        if any(
+            n not in evicted or not on_node[n]["metadata"].get("deletionTimestamp") for n in others
+        ):
+            return True
+        return self._node_ready(node)
 
     def _node_ready(self, node: str) -> bool:
         """Whether ``node``'s Ready condition is True (a Node deleted since counts as

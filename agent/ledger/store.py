@@ -24,7 +24,13 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import URL, make_url
 
-from agent.errors import LEDGER_UNAVAILABLE, ConfigError, TransientError, redact_url_passwords
+from agent.errors import (
+    LEDGER_CONFLICT,
+    LEDGER_UNAVAILABLE,
+    ConfigError,
+    TransientError,
+    redact_url_passwords,
+)
 from agent.ledger.schema import (
     MIGRATIONS,
     SCHEMA_VERSION,
@@ -1495,21 +1501,23 @@ class Ledger:
     def note_triggers(self, keys: Sequence[str], now: float) -> None:
         """Keep ``keys`` as counted by the storm guard and seen at ``now``: a new key is
         added (counted at ``now``), a known one's last sighting moves on. One
-        transaction; pruned once not seen for the retention (``prune``)."""
+        transaction; pruned once not seen for the retention (``prune``).
+
+        Rows are written in key order, one statement per chunk that inserts or moves
+        each row on in turn: two replicas noting the same keys at once (the old leader's
+        last cycle and the new one's first, each with its signals in its own order) then
+        lock them in the same order and wait for each other, where PostgreSQL would find
+        a deadlock and roll one back."""
         if not keys:
             return
         table = tables["counted_triggers"]
+        ordered = sorted(set(keys))
         with self._tx() as conn:
-            insert = _insert_or_nothing(conn, table, ("dedup_key",), returning=False)
-            for first in range(0, len(keys), _IN_CHUNK):
-                chunk = list(dict.fromkeys(keys[first : first + _IN_CHUNK]))
+            upsert = _upsert_later(conn, table, "dedup_key", "last_seen")
+            for first in range(0, len(ordered), _IN_CHUNK):
+                chunk = ordered[first : first + _IN_CHUNK]
                 conn.execute(
-                    table.update()
-                    .where(table.c.dedup_key.in_(chunk), table.c.last_seen < now)
-                    .values(last_seen=now)
-                )
-                conn.execute(
-                    insert, [{"dedup_key": k, "counted_at": now, "last_seen": now} for k in chunk]
+                    upsert, [{"dedup_key": k, "counted_at": now, "last_seen": now} for k in chunk]
                 )
 
     # --------------------------------------------------------------- alerts
@@ -1854,7 +1862,8 @@ class _Guarded:
                 what = "refused the connection"
             words = " ".join(_words(exc).split())
             text = f"the ledger at {where} {what}: {words} ({state}: {meaning}; {remedy})"
-            return TransientError(redact_url_passwords(text), delay=2.0, reason=LEDGER_UNAVAILABLE)
+            reason = LEDGER_CONFLICT if state in CONFLICTS else LEDGER_UNAVAILABLE
+            return TransientError(redact_url_passwords(text), delay=2.0, reason=reason)
         code = getattr(exc.orig, "sqlite_errorcode", -1) & 0xFF
         hint = _SQLITE_HINTS.get(code, "")
         return TransientError(
@@ -1909,6 +1918,25 @@ def _insert_or_nothing(
 
         insert = sqlite_insert(table).on_conflict_do_nothing(index_elements=list(key))
     return insert.returning(table.c.id) if returning else insert
+
+
+def _upsert_later(conn: sa.Connection, table: sa.Table, key: str, column: str) -> sa.Insert:
+    """``INSERT ... ON CONFLICT (key) DO UPDATE SET column = the new value`` where the
+    row's is older, in the connection's dialect: one statement whose rows are taken in
+    the order given, new or not."""
+    if conn.dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+        insert: Any = pg_insert(table)
+    else:
+        from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+        insert = sqlite_insert(table)
+    return insert.on_conflict_do_update(  # type: ignore[no-any-return]
+        index_elements=[key],
+        set_={column: insert.excluded[column]},
+        where=table.c[column] < insert.excluded[column],
+    )
 
 
 def _passing(exc: sa.exc.OperationalError | sa.exc.InternalError) -> bool:
@@ -2012,6 +2040,16 @@ SERVER_ERRORS: dict[str, tuple[str, str]] = {
         "pg_locks) or an overloaded server; raise statement_timeout in ledger.url "
         "(?options=-c%20statement_timeout%3D120s) only if the ledger's queries need longer",
     ),
+    "40P01": (
+        "this transaction and another were each waiting for rows the other held (a "
+        "deadlock); the server rolled this one back, so nothing of it was written",
+        "it is tried again as it was; if it recurs, the server's log names the statements",
+    ),
+    "40001": (
+        "the server could not order this transaction with another writing the same rows "
+        "(a serialization failure) and rolled it back, so nothing of it was written",
+        "it is tried again as it was; if it recurs, the server's log names the statements",
+    ),
     "53300": (
         "the server has no connection left for this user (max_connections, or the role's "
         "CONNECTION LIMIT, is reached)",
@@ -2026,6 +2064,10 @@ SERVER_ERRORS: dict[str, tuple[str, str]] = {
         "database",
     ),
 }
+# The states above where the server answered and rolled one transaction back, as it may
+# now and then while the ledger works (``LEDGER_CONFLICT``): two transactions crossing,
+# one statement held past statement_timeout. Not an outage unless it keeps on.
+CONFLICTS = frozenset({"40P01", "40001", "57014"})
 # The states above that come at a connection's start: said as refusing the connection.
 _AT_CONNECT = frozenset({*REFUSALS, "53300"})
 # Driver errors of PostgreSQL's class 25 (psycopg's InternalError) that are the server's

@@ -560,6 +560,41 @@ def test_a_refused_pod_does_not_hold_autonomic_s_own_pod_for_ever(
     assert second.after["complete"] is False and "1 refused" in second.summary
 
 
+def test_on_a_notready_node_autonomic_s_own_pod_does_not_wait_for_pods_left_terminating(
+    fake: FakeApiServer, cluster: KubernetesCluster, shop: Any
+) -> None:
+    """On a NotReady node the pods evicted stay Terminating: no kubelet confirms that they
+    stopped. The own pod waited for them to go, so it was held round after round to the
+    drain's timeout and never evicted. Nor does it wait for a pod left in place for
+    safe-to-evict "false"."""
+    seed_node(fake.store, "node-3", ready=False)
+    seed_deployment(fake.store, "api", namespace="data", replicas=1, nodes=("node-3",))
+    seed_deployment(fake.store, "batch", namespace="jobs", replicas=1, nodes=("node-3",))
+    (batch,) = fake.store.objects("Pod", "jobs")
+    annotation = {"cluster-autoscaler.kubernetes.io/safe-to-evict": "false"}
+    fake.store.modify(
+        "Pod",
+        "jobs",
+        batch["metadata"]["name"],
+        lambda p: p["metadata"].update(annotations=annotation),
+    )
+    seed_deployment(fake.store, "autonomic", namespace="autonomic", replicas=1, nodes=("node-3",))
+    (own,) = [f"autonomic/{p['metadata']['name']}" for p in fake.store.objects("Pod", "autonomic")]
+    cluster.operations.own_pod = own
+    node = ObjectRef("Node", "node-3")
+    first = cluster.drain_round(Drain(node))
+    (api,) = [r.name for r in fake.requests if r.resource == "pods/eviction"]
+    assert api.startswith("api-") and first.after["held_own"] is True
+    assert len(first.after["protected"]) == 1
+    fake.clear_requests()
+    second = cluster.drain_round(Drain(node), first.after)
+    assert stored(fake, "Pod", api, "data")["metadata"].get("deletionTimestamp")  # still there
+    assert [r.name for r in fake.requests if r.resource == "pods/eviction"] == [own.split("/")[1]]
+    assert second.after["held_own"] is False and second.after["done"] is True
+    assert "not evicted yet" not in second.summary
+    assert second.after["complete"] is False  # the protected pod stays
+
+
 def test_concurrent_change_between_read_and_write_is_retried(
     fake: FakeApiServer, cluster: KubernetesCluster, shop: Any
 ) -> None:

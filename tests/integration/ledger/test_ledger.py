@@ -790,5 +790,6 @@ def test_counted_triggers_are_kept_by_key_seen_again_and_pruned_once_gone(ledger
     assert counts["counted_triggers"] == 1199
     assert ledger.counted_triggers(many) == {many[0]: NOW}
     with ledger.engine.connect() as conn:  # first counted when it was first noted
-        row = conn.execute(sa.select(tables["counted_triggers"])).mappings().first()
+        t = tables["counted_triggers"]
+        row = conn.execute(sa.select(t).where(t.c.dedup_key == many[0])).mappings().first()
     assert row is not None and row["counted_at"] == NOW - 10 * 86400

@@ -14,7 +14,7 @@ from collections.abc import Iterator
 import pytest
 import sqlalchemy as sa
 
-from agent.errors import TransientError
+from agent.errors import LEDGER_CONFLICT, TransientError
 from agent.ledger import LedgerError, open_ledger
 from agent.ledger.connect import LedgerConnector
 from agent.observability import Metrics
@@ -86,6 +86,7 @@ def test_a_statement_past_statement_timeout_names_the_setting(server: PostgresSe
         text
     )
     assert "pg_stat_activity" in text and "statement_timeout in ledger.url" in text
+    assert raised.value.reason == LEDGER_CONFLICT  # one statement: told as an outage if it recurs
 
 
 def test_a_session_ended_idle_in_a_transaction_is_one_sentence(server: PostgresServer) -> None:

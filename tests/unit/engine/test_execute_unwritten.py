@@ -99,3 +99,71 @@ def test_a_run_whose_first_intent_was_written_goes_on_from_it(
     steps = [i.step for i in r.ledger.intents(execution_key=key)]
     assert steps.count(0) == 1
     assert r.sim.workloads[WEB].replicas <= 4
+
+
+def test_a_run_whose_first_intent_waited_longer_than_approved_max_wait_is_closed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The ledger could not record the first intent for longer than
+    ``safety.approvedMaxWait`` (1 h here): the plan no longer describes the cluster, so
+    once the ledger answers the run is closed as failed, not judged (nothing was
+    written, nothing undone), and handed to a person, as a run a pause stopped that long."""
+    r = _rig(tmp_path)
+    decision = _approved(r)
+    real = r.ledger.record_intent
+    down = [True]
+    tried: list[str] = []
+
+    def record_intent(key: str, step: int, *args: Any, **kwargs: Any) -> int | None:
+        if down:
+            tried.append(key)
+            raise TransientError("the ledger at sqlite:///x write failed: disk I/O error")
+        return real(key, step, *args, **kwargs)
+
+    monkeypatch.setattr(r.ledger, "record_intent", record_intent)
+    for _ in range(121):  # claimed at the first cycle, tried again for an hour
+        r.clock.advance(30)
+        with pytest.raises(TransientError):
+            r.engine.cycle()
+    assert len(set(tried)) == 1 and len(tried) == 121  # one run, tried every cycle
+    (key,) = set(tried)
+    down.clear()
+
+    r.run(120)  # the ledger answers again
+    assert r.ledger.intents(execution_key=key) == []  # its plan was not written late
+    assert r.sim.workloads[WEB].replicas == 3
+    execution = r.ledger.execution(key)
+    assert execution is not None and execution["status"] == "escalated"
+    record = r.ledger.get_decision(decision)
+    assert record is not None and record.status == "failed"
+    (closed,) = [f for f in r.ledger.feedback_for(decision) if f["kind"] == "verification"]
+    assert closed["outcome"] == "inconclusive"  # a ledger outage says nothing of the runbook
+    why = closed["detail"]["why"]
+    assert "longer than safety.approvedMaxWait (1h)" in why, why
+    assert closed["detail"]["undone"] == []
+    state, _ = r.engine.guard_state()
+    assert state.in_flight == ()  # web is no longer taken
+
+
+def test_a_restart_long_after_a_run_was_taken_up_unwritten_closes_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The same rule for the recovery after a restart (or at a new leader): a run taken up
+    two hours ago with no intent recorded is closed and handed to a person, not written
+    from its first step; the recovery counts it failed."""
+    r = _rig(tmp_path)
+    decision = _approved(r)
+    failed = _fail_first_intent(r, monkeypatch, committed=False)
+    r.clock.advance(30)
+    with pytest.raises(TransientError):
+        r.engine.cycle()
+    (key,) = [k for k, _ in failed]
+    r.clock.advance(2 * 3600)  # the process died; the next one starts two hours later
+    assert r.engine.recover()["failed"] == 1
+    assert r.ledger.intents(execution_key=key) == []
+    assert r.sim.workloads[WEB].replicas == 3
+    record = r.ledger.get_decision(decision)
+    assert record is not None and record.status == "failed"
+    (closed,) = [f for f in r.ledger.feedback_for(decision) if f["kind"] == "verification"]
+    assert closed["outcome"] == "inconclusive"
+    assert "a restart came before its first write-ahead intent" in closed["detail"]["why"]
