@@ -40,6 +40,9 @@ after collection is reported (least-squares slopes over the second half). With
 the end, lists the 15 allocation sites (file:line) that grew most since a baseline
 snapshot at ``--baseline-at`` seconds, and the object types whose counts grew most.
 
+``--daemon-env KEY=VALUE`` (repeatable) sets a variable in the daemon's environment only,
+e.g. ``MALLOC_ARENA_MAX=2`` to compare glibc malloc's arena settings.
+
 Prints a markdown table, writes a plot of threads/fds/RSS over time (``--plot``), and
 exits 1 on any failed check.
 """
@@ -959,6 +962,17 @@ def plot(report: Report, path: Path) -> None:
 # -------------------------------------------------------------------------------- main
 
 
+def parse_env(pairs: list[str]) -> dict[str, str]:
+    """`--daemon-env KEY=VALUE` items as a mapping; a later KEY wins."""
+    env: dict[str, str] = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key or not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", key):
+            raise ValueError(f"--daemon-env {pair!r}: expected KEY=VALUE, e.g. MALLOC_ARENA_MAX=2")
+        env[key] = value
+    return env
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--minutes", type=float, default=20.0, help="how long the daemon runs")
@@ -990,6 +1004,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--baseline-at", type=float, default=300.0, help="seconds; the baseline snapshot"
     )
+    parser.add_argument(
+        "--daemon-env",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="set this variable in the daemon's environment only (repeatable), e.g. "
+        "MALLOC_ARENA_MAX=2",
+    )
     parser.add_argument("--plot", type=Path, help="write threads/fds/RSS over time here (SVG)")
     parser.add_argument("--json", type=Path, help="write the samples and checks here")
     parser.add_argument("--keep", type=Path, help="keep the work folder (daemon log, ledger) here")
@@ -1007,6 +1029,10 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if args.minutes <= 0:
         parser.error("--minutes must be more than 0")
+    try:
+        extra_env = parse_env(args.daemon_env)
+    except ValueError as exc:
+        parser.error(str(exc))
     if args.trace_frames and not args.probe:
         parser.error("--trace-frames needs --probe")
     scale = min(1.0, args.minutes * 60 / args.period)  # a short run fits a shorter schedule
@@ -1054,6 +1080,7 @@ def main(argv: list[str] | None = None) -> int:
             "SLACK_BOT": TOKEN,
             "SLACK_SIGNING": SECRET,
             "PYTHONPATH": str(ROOT),
+            **extra_env,
         }
         try:
             with log_path.open("wb") as log_file:
@@ -1092,7 +1119,7 @@ def main(argv: list[str] | None = None) -> int:
                 )
             _log(
                 f"daemon pid {daemon.pid}, work folder {work}, {args.minutes:g} minutes, "
-                f"faults every {period:.0f} s"
+                f"faults every {period:.0f} s" + "".join(f", {k}={v}" for k, v in extra_env.items())
             )
 
             def every(seconds: float, fn: Any) -> None:
