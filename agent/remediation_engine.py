@@ -1353,13 +1353,15 @@ class RemediationEngine:
         it was decided: an answer can come long after the question, and several approved
         decisions can be due in one cycle. Returns why it does not run now, or None.
 
-        Paused, a trigger storm, the hourly limits (per runbook and global) reached, no
-        room in the disruption budget, or the runbook's concurrency (one drain at a
-        time) or the target taken by another run: it waits, still approved, but not for
-        longer than ``approved_max_wait`` since its approval: then it expires and a
-        person is told, because what was approved described the cluster of then. The
-        target acted on since the decision was made: the plan is stale, so it is
-        superseded and a person is told.
+        Paused, inside a change freeze, a trigger storm, its runbook's circuit breaker
+        open (or its half-open trial taken), the hourly limits (per runbook and global)
+        reached, no room in the disruption budget, or the runbook's concurrency (one
+        drain at a time) or the target taken by another run: it waits, still approved,
+        but not for longer than ``approved_max_wait`` since its approval: then it
+        expires and a person is told, because what was approved described the cluster
+        of then. The target acted on since the decision was made (by another run or a
+        newer decision), deleted, or changed by someone else: the plan is stale, so it
+        is superseded and a person is told (``_superseded_why``).
         """
         state, _ = self.guard_state()
         waiting = self._waiting(state, runbook, target, now, record.proposal)
