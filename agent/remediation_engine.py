@@ -73,6 +73,7 @@ from remediation.guards import (
     record_finish,
     record_start,
     record_trigger,
+    release_unstarted,
     storm_gate,
 )
 from remediation.guards import results as guard_results
@@ -110,7 +111,7 @@ from remediation.verification import (
     evaluate_promql_check,
     start_verification,
 )
-from remediation.windows import to_utc_text
+from remediation.windows import contains, to_utc_text
 
 __all__ = ["Handled", "RemediationEngine"]
 
@@ -457,6 +458,9 @@ class RemediationEngine:
         # ``recover`` found the engine paused: it runs at the first cycle after.
         self._recovery_deferred = False
         self._pause_read: tuple[float, Pause | None] | None = None  # (at, the pause then)
+        # Runs with no write-ahead intent that ``recover`` took over from another process
+        # and a guard held: each cycle looks at them again, as at the ones it claimed.
+        self._adopted: set[str] = set()
 
     # ------------------------------------------------------------- snapshots
     def snapshot(self) -> ClusterSnapshot:
@@ -1349,13 +1353,15 @@ class RemediationEngine:
         it was decided: an answer can come long after the question, and several approved
         decisions can be due in one cycle. Returns why it does not run now, or None.
 
-        Paused, a trigger storm, the hourly limits (per runbook and global) reached, no
-        room in the disruption budget, or the runbook's concurrency (one drain at a
-        time) or the target taken by another run: it waits, still approved, but not for
-        longer than ``approved_max_wait`` since its approval: then it expires and a
-        person is told, because what was approved described the cluster of then. The
-        target acted on since the decision was made: the plan is stale, so it is
-        superseded and a person is told.
+        Paused, inside a change freeze, a trigger storm, its runbook's circuit breaker
+        open (or its half-open trial taken), the hourly limits (per runbook and global)
+        reached, no room in the disruption budget, or the runbook's concurrency (one
+        drain at a time) or the target taken by another run: it waits, still approved,
+        but not for longer than ``approved_max_wait`` since its approval: then it
+        expires and a person is told, because what was approved described the cluster
+        of then. The target acted on since the decision was made (by another run or a
+        newer decision), deleted, or changed by someone else: the plan is stale, so it
+        is superseded and a person is told (``_superseded_why``).
         """
         state, _ = self.guard_state()
         waiting = self._waiting(state, runbook, target, now, record.proposal)
@@ -1375,24 +1381,91 @@ class RemediationEngine:
                 self._progress(record, why, final=True)
                 self.decisions.approvals.escalate(record.id, why, now)
             return "expired-waiting"
-        # A dry run changed nothing: the plan still describes the cluster.
-        acted = [
-            r
-            for r in state.actions
-            if r.target == target and r.at >= record.created_at and not r.dry_run
-        ]
-        if not acted:
+        unwanted = self._superseded_why(record, target, state)
+        if unwanted is None:
             return None
         if self.ledger.transition(record.id, ["approved"], "superseded", now):
-            why = (
-                f"not executed: {acted[-1].runbook} acted on {target} after this decision "
-                "was made, so its plan no longer describes the cluster"
-            )
+            why = f"not executed: {unwanted}"
             self.ledger.add_feedback(
                 record.id, "execution", "superseded", "autonomic", now, {"why": why}
             )
             self._progress(record, why, final=True)
         return "superseded"
+
+    def _superseded_why(
+        self, record: DecisionRecord, target: ObjectRef, state: GuardState
+    ) -> str | None:
+        """Why ``record``'s plan no longer describes the cluster, so that its first write
+        is no longer wanted, or None: another run acted on the target (for a Pod, on its
+        workload or another of its pods) after the decision was made, a newer decision on
+        the target ran, or the target was deleted or changed by someone else since
+        (``_gone_or_changed``). ``state`` without this run's own record."""
+        # A dry run changed nothing: the plan still describes the cluster.
+        stub_on = _ref(record.proposal["counted_as"]) if record.proposal.get("counted_as") else None
+        acted = [
+            r
+            for r in state.actions
+            if r.at >= record.created_at
+            and not r.dry_run
+            and (
+                r.target == target
+                or (stub_on is not None and stub_on in (r.target, r.counted_on))
+                or (r.counted_as is not None and r.counted_as == target)
+            )
+        ]
+        if acted:
+            return (
+                f"{acted[-1].runbook} acted on {acted[-1].target} after this decision was "
+                "made, so its plan no longer describes the cluster"
+            )
+        for other in self.ledger.decisions(
+            kind="remediation",
+            subject=str(target),
+            since=record.created_at,
+            status=RAN_STATUSES,
+            limit=20,
+        ):
+            if (
+                other.id != record.id
+                and other.subject == record.subject
+                and other.created_at > record.created_at
+                and other.proposal.get("operations")
+                and other.proposal.get("mode") != "dryRun"
+            ):
+                return (
+                    f"a newer decision on {target}, {other.id[:8]} "
+                    f"({other.proposal.get('runbook', other.decision_type)}, {other.status}), "
+                    "was carried out after this one was made, so its plan no longer "
+                    "describes the cluster"
+                )
+        return self._gone_or_changed(record, target)
+
+    def _gone_or_changed(self, record: DecisionRecord, target: ObjectRef) -> str | None:
+        """Why a workload or node target no longer is what ``record`` was decided on, read
+        from the cluster now: deleted, or changed by someone other than Autonomic and the
+        cluster's own controllers (a person, kubectl, a GitOps tool: a rollout, a scale)
+        after the decision was made; None if neither (or a kind not read so)."""
+        now = self.clock.now()
+        if target.kind in ("Deployment", "StatefulSet", "Rollout"):
+            workload = self.reader.get_workload(target)
+            if workload is None:
+                return f"{target} no longer exists: it was deleted after this decision was made"
+            changed = workload.managed_by_human_at
+        elif target.kind == "Node":
+            node = next((n for n in self.reader.list_nodes() if n.ref == target), None)
+            if node is None:
+                return f"{target} no longer exists: it was deleted after this decision was made"
+            changed = node.managed_by_human_at
+        else:
+            return None
+        if changed is None or changed <= record.created_at:
+            return None
+        return (
+            "someone other than Autonomic and the cluster's controllers (a person, kubectl, "
+            f"a GitOps tool) changed {target} {format_duration(max(now - changed, 0))} ago, "
+            f"after this decision was made ({format_duration(max(now - record.created_at, 0))}"
+            " ago), so its plan no longer describes the cluster: leaving it to them"
+        )
 
     def _waiting(
         self,
@@ -1405,8 +1478,14 @@ class RemediationEngine:
         """Why an approved decision cannot start now (a guard holds it), or None."""
         if state.paused:
             return "waiting-paused"
+        if any(contains(window, now) for window in self.limits.freeze_windows):
+            return "waiting-freeze"
         if storm_gate(state, self.limits, now) is not None:
             return "waiting-storm"
+        breaker = state.breakers.get(runbook.name, BreakerState())
+        status = breaker_status(breaker, runbook.spec.guards.circuit_breaker, now)
+        if status == "open" or (status == "half-open" and breaker.trial_running):
+            return "waiting-circuit-breaker"
         hour = [r for r in state.actions if now - HOUR < r.at <= now and r.counts_for(runbook.name)]
         if (
             sum(1 for r in hour if r.runbook == runbook.name)
@@ -1896,7 +1975,15 @@ class RemediationEngine:
         return counts
 
     def _recover(self) -> dict[str, int]:
-        counts = {"reconciled": 0, "resumed": 0, "failed": 0, "settled": 0, "asked": 0}
+        counts = {
+            "reconciled": 0,
+            "resumed": 0,
+            "failed": 0,
+            "settled": 0,
+            "asked": 0,
+            "superseded": 0,
+            "held": 0,
+        }
         counts["reconciled"] = len(self.executor.reconcile())
         counts["settled"] = self._settle_finished()
         counts["asked"] = self._ask_unasked()
@@ -1915,8 +2002,18 @@ class RemediationEngine:
                 ):
                     counts["failed"] += 1
                     continue
+                if not self.ledger.intents(execution_key=key):
+                    self._ensure_started(record)
                 status = self._carry_on(record, key, "interrupted by a restart")
-                counts["failed" if status in ("failed", "undone") else "resumed"] += 1
+                if status.startswith("waiting-"):
+                    # Held by a guard before its first write: the next cycles look again
+                    # (``settle_unsettled``), as for a run this process claimed.
+                    self._adopted.add(key)
+                    counts["held"] += 1
+                elif status == "superseded":
+                    counts["superseded"] += 1
+                else:
+                    counts["failed" if status in ("failed", "undone") else "resumed"] += 1
         return counts
 
     def _carry_on(self, record: DecisionRecord, key: str, why: str) -> str:
@@ -1930,11 +2027,103 @@ class RemediationEngine:
         if any(i.status == "pending" for i in intents.values()):
             # A drain under way (or a write not settled yet): later cycles go on with it.
             return "draining"
+        operations = record.proposal["operations"]
         first_missing = next(
-            (s for s in range(len(record.proposal["operations"])) if s not in intents),
-            len(record.proposal["operations"]),
+            (s for s in range(len(operations)) if s not in intents), len(operations)
         )
+        if not intents and operations:
+            # Its first write comes long after the guards were judged (a ledger outage, a
+            # restart): judged again, and the plan checked against the cluster now.
+            held = self._recheck_unwritten(record, key)
+            if held is not None:
+                return held
+        elif first_missing < len(operations):
+            target = _ref(record.proposal["target"])
+            gone = self._newer_or_gone(record, target)
+            if gone is not None:
+                return self._fail(
+                    record,
+                    key,
+                    f"{why}, then not carried on: {gone}; step {first_missing} "
+                    f"({operations[first_missing].get('op', '?')}) of its "
+                    f"{len(operations)} was not started",
+                    judged=False,
+                )
         return self._run_steps(record, key, start=first_missing)
+
+    def _newer_or_gone(self, record: DecisionRecord, target: ObjectRef) -> str | None:
+        """For a run part written: why its next step is no longer wanted (a newer
+        decision on the target ran, the target was deleted or changed by someone else
+        since the decision), or None. Its own actions do not count."""
+        state, _ = self.guard_state()
+        return self._superseded_why(record, target, self._without_own(state, record))
+
+    def _without_own(self, state: GuardState, record: DecisionRecord) -> GuardState:
+        """``state`` without what a claimed run counted itself (``_start_guards``): its
+        in-flight record, its action and the half-open trial it took, so that judging it
+        again does not hold it back on its own account."""
+        rb = self.runbooks.get(record.proposal["runbook"])
+        if rb is None:
+            return state
+        return release_unstarted(state, rb.name, _ref(record.proposal["target"]))
+
+    def _recheck_unwritten(self, record: DecisionRecord, key: str) -> str | None:
+        """Before the first write of a run claimed earlier but with no write-ahead intent
+        yet: the guards the first write needs (pause, freeze, storm, circuit breaker,
+        hourly limits, the target taken by another run, the disruption budget) judged
+        again without the run's own record, and whether it is still wanted. Returns None
+        to go on; ``waiting-...`` to leave it claimed for a later cycle (within
+        ``approved_max_wait`` of its claim, ``_closed_unwritten``); ``superseded`` once it
+        is closed, nothing written."""
+        if record.status == "superseded":  # closed before a crash cut the rest short
+            return self._close_unstarted(record, key, None)
+        proposal = record.proposal
+        rb = self.runbooks.get(proposal["runbook"])
+        if rb is None:
+            return None
+        target = _ref(proposal["target"])
+        if self._paused_afresh() is not None:
+            return "waiting-paused"
+        state, _ = self.guard_state()
+        own = self._without_own(state, record)
+        why = self._superseded_why(record, target, own)
+        if why is not None:
+            return self._close_unstarted(record, key, why)
+        waiting = self._waiting(own, rb, target, self.clock.now(), proposal)
+        if waiting is not None:
+            log.info(
+                "%s: decision %s is not started yet (%s): looking again next cycle",
+                key,
+                record.id[:8],
+                waiting,
+            )
+        return waiting
+
+    def _close_unstarted(self, record: DecisionRecord, key: str, why: str | None) -> str:
+        """Close a claimed run that wrote nothing as ``superseded`` (``why``: what made it
+        unwanted; None: the decision was closed already, before a crash): the decision,
+        its execution and its guards, in that order, so that a crash between any two is
+        finished by the next recovery. Nothing was written, so nothing is undone; not
+        judged, not counted against the runbook's breaker."""
+        now = self.clock.now()
+        if why is not None:
+            text = f"not executed: {why}; nothing was written to the cluster"
+            if not self.ledger.transition(record.id, ["executing", "approved"], "superseded", now):
+                return "claimed-elsewhere"
+            self.ledger.add_feedback(
+                record.id, "execution", "superseded", "autonomic", now, {"why": text}
+            )
+            self._progress(record, text, final=True)
+            log.info("%s: decision %s %s", key, record.id[:8], text)
+        if not self.ledger.set_execution_status(key, ["running"], "superseded", now):
+            return "superseded"
+        self._adopted.discard(key)
+        rb = self.runbooks.get(record.proposal["runbook"])
+        if rb is not None:
+            target = _ref(record.proposal["target"])
+            state = self._update_guards(lambda s: release_unstarted(s, rb.name, target))
+            self.publish_breakers(state)
+        return "superseded"
 
     def settle_unsettled(self) -> None:
         """Executions held by a write whose outcome nobody could read (the API failed
@@ -1962,7 +2151,7 @@ class RemediationEngine:
             record = self.ledger.get_decision(execution["decision_id"])
             if record is None:
                 continue
-            if not intents and execution["owner"] == self.executor.owner:
+            if not intents and (execution["owner"] == self.executor.owner or key in self._adopted):
                 self._resume_unwritten(record, key, float(execution["created_at"]))
                 continue
             if not pending:
@@ -1992,7 +2181,6 @@ class RemediationEngine:
         if record.status != "executing" or self.paused() is not None:
             return
         with decision_context(record.id):
-            now = self.clock.now()
             if self._closed_unwritten(
                 record,
                 key,
@@ -2000,13 +2188,7 @@ class RemediationEngine:
                 "the ledger could not record its first write-ahead intent until now",
             ):
                 return
-            proposal = record.proposal
-            rb = self.runbooks.get(proposal["runbook"])
-            target = _ref(proposal["target"])
-            if rb is not None and proposal["operations"]:
-                state, _ = self.guard_state()
-                if not any(r.runbook == rb.name and r.target == target for r in state.in_flight):
-                    self._start_guards(record, rb, target, now)
+            self._ensure_started(record)
             log.info(
                 "%s: going on with decision %s, whose first write the ledger could not "
                 "record before",
@@ -2035,6 +2217,17 @@ class RemediationEngine:
             judged=False,
         )
         return True
+
+    def _ensure_started(self, record: DecisionRecord) -> None:
+        """Count a claimed run in the guards unless it is already (a failure between the
+        claim and ``_start_guards`` left it uncounted)."""
+        proposal = record.proposal
+        rb = self.runbooks.get(proposal["runbook"])
+        target = _ref(proposal["target"])
+        if rb is not None and proposal["operations"]:
+            state, _ = self.guard_state()
+            if not any(r.runbook == rb.name and r.target == target for r in state.in_flight):
+                self._start_guards(record, rb, target, self.clock.now())
 
     def _start_guards(
         self, record: DecisionRecord, runbook: Runbook, target: ObjectRef, now: float

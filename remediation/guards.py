@@ -61,6 +61,7 @@ __all__ = [
     "record_finish",
     "record_start",
     "record_trigger",
+    "release_unstarted",
     "results",
     "set_pause",
     "storm_gate",
@@ -908,6 +909,37 @@ def record_disruption(
         if pods > 0
     )
     return replace(state, disrupted=(*state.disrupted, *added)) if added else state
+
+
+def release_unstarted(state: GuardState, runbook: str, target: ObjectRef) -> GuardState:
+    """A run that ``record_start`` counted ends before it wrote anything (closed as
+    superseded before its first write): no longer in flight, and its action, the pods it
+    would have disrupted and a half-open trial it claimed are given back. Its breaker is
+    left as it was: a run that never wrote is neither a success nor a failure."""
+    mine = next((r for r in state.in_flight if r.runbook == runbook and r.target == target), None)
+    if mine is None:
+        return state
+    in_flight = list(state.in_flight)
+    in_flight.remove(mine)
+    actions = list(state.actions)
+    if mine in actions:
+        actions.remove(mine)
+    disrupted = tuple(
+        d
+        for d in state.disrupted
+        if not (d.runbook == runbook and d.target == target and d.at == mine.at)
+    )
+    breakers = dict(state.breakers)
+    breaker = breakers.get(runbook)
+    if breaker is not None and breaker.trial_running:
+        breakers[runbook] = replace(breaker, trial_running=False)
+    return replace(
+        state,
+        in_flight=tuple(in_flight),
+        actions=tuple(actions),
+        disrupted=disrupted,
+        breakers=breakers,
+    )
 
 
 def set_pause(state: GuardState, paused: bool, reason: str = "") -> GuardState:

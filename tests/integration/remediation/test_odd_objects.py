@@ -66,13 +66,21 @@ def test_a_rollback_with_no_older_replicaset_fails_and_is_escalated(rig: KubeRig
     assert [w for w in rig.writes() if w.resource.startswith("deployments")] == []
 
 
-def test_a_target_gone_between_list_and_read_fails_and_is_escalated(rig: KubeRig) -> None:
+def test_a_target_gone_between_list_and_read_is_superseded_not_written(rig: KubeRig) -> None:
+    """The Deployment listed, then read back 404 when its approved run is about to write:
+    the plan is no longer wanted, so the decision is closed as superseded with why,
+    nothing written and the target not blocked (before, the step was tried and failed)."""
     seed_nodes(rig, 2)
     seed_web(rig, behaviour="CrashLoopBackOff")
     rig.server.inject(DEPLOY_GET, method="GET", status=404, times=5)
     rig.cycle()
-    assert_failed_and_escalated(rig, "could not read Deployment/shop/web before writing: ")
-    assert_failed_and_escalated(rig, "no longer exists")
+    (decision,) = remediations(rig)
+    assert decision.status == "superseded"
+    assert rig.ledger.intents() == []
+    (row,) = [f for f in rig.ledger.feedback_for(decision.id) if f["outcome"] == "superseded"]
+    assert "Deployment/shop/web no longer exists" in row["detail"]["why"]
+    state, _ = rig.engine.guard_state()
+    assert state.in_flight == ()
 
 
 def test_recovery_after_a_crash_before_the_read_fails_the_step_instead_of_raising(

@@ -1,0 +1,269 @@
+"""Every first write that comes after a wait re-checks that it is still wanted.
+
+An approved decision can run long after it was decided (a late answer, a guard that held
+it), and a claimed run can reach its first write-ahead intent long after its claim (a
+ledger outage, a restart before it). A run part written goes on after a restart. Before
+each of those writes the guards are judged again and the plan is checked against the
+cluster now: a pause, a change freeze, a storm or an open circuit breaker holds it; the
+target deleted, changed by someone else, or acted on by a newer decision closes it
+(``superseded`` before any write; a run part written is closed as failed, not judged,
+and escalated), with a sentence naming why. No step is written twice, none is lost."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from agent.errors import TransientError
+from agent.executor import StepOutcome
+from remediation.guards import BreakerState
+from remediation.windows import WindowFields
+from tests.unit.engine.harness import WEB, Rig, latency_anomaly, restarted, rig, web
+from tests.unit.engine.test_pause_between_steps import RUNBOOK
+
+RUNBOOK_NAME = "latency-scale-restart"
+
+
+def _rig(tmp_path: Path) -> Rig:
+    folder = tmp_path / "runbooks"
+    folder.mkdir()
+    (folder / f"{RUNBOOK_NAME}.yaml").write_text(RUNBOOK)
+    r = rig(tmp_path, runbooks=folder)
+    r.sim.add_workload(web())
+    return r
+
+
+def _approved(r: Rig) -> str:
+    """A latency anomaly on web, decided: the decision approved, not run yet."""
+    latency_anomaly(r, WEB, run=0)
+    (record,) = r.ledger.decisions(kind="remediation", status=["approved"])
+    return record.id
+
+
+def _person_rolls_out(r: Rig) -> None:
+    """A person rolls web out, now (the simulated cluster's clock brought up first)."""
+    r.sim.advance(r.clock.now(), {})
+    r.sim.roll_out(WEB, "shop/web:2")
+
+
+def _open_breaker(r: Rig) -> None:
+    now = r.clock.now()
+    r.engine._update_guards(
+        lambda s: replace(s, breakers={RUNBOOK_NAME: BreakerState(3, opened_at=now)})
+    )
+
+
+def _status(r: Rig, decision: str) -> str:
+    record = r.ledger.get_decision(decision)
+    assert record is not None
+    return record.status
+
+
+def _why(r: Rig, decision: str, outcome: str) -> str:
+    (row,) = [f for f in r.ledger.feedback_for(decision) if f["outcome"] == outcome]
+    return str(row["detail"]["why"])
+
+
+# ------------------------------------------------ approved, not claimed yet (execute)
+def test_an_approved_run_whose_target_a_person_changed_since_is_superseded(
+    tmp_path: Path,
+) -> None:
+    r = _rig(tmp_path)
+    decision = _approved(r)
+    r.clock.advance(60)
+    _person_rolls_out(r)  # a person rolls out while the decision waits
+    r.run(60)
+    assert r.ledger.intents() == []  # nothing written
+    assert r.sim.workloads[WEB].replicas == 3
+    assert _status(r, decision) == "superseded"
+    why = _why(r, decision, "superseded")
+    assert why.startswith("not executed: someone other than Autonomic"), why
+    assert f"changed {WEB}" in why and "after this decision was made" in why
+
+
+def test_an_approved_run_whose_target_was_deleted_is_superseded_not_failed(
+    tmp_path: Path,
+) -> None:
+    r = _rig(tmp_path)
+    decision = _approved(r)
+    r.sim.remove_workload(WEB)
+    r.run(60)
+    assert r.ledger.intents() == []
+    assert _status(r, decision) == "superseded"
+    assert f"{WEB} no longer exists" in _why(r, decision, "superseded")
+
+
+def test_an_approved_run_waits_while_its_runbooks_breaker_is_open(tmp_path: Path) -> None:
+    r = _rig(tmp_path)
+    decision = _approved(r)
+    _open_breaker(r)  # another run of the runbook failed meanwhile
+    r.run(120)
+    assert r.ledger.intents() == []
+    assert _status(r, decision) == "approved"  # waits, within approvedMaxWait
+    assert r.engine.execute(r.ledger.get_decision(decision)) == "waiting-circuit-breaker"  # type: ignore[arg-type]
+
+
+def test_an_approved_run_waits_inside_a_change_freeze(tmp_path: Path) -> None:
+    r = _rig(tmp_path)
+    decision = _approved(r)
+    freeze = WindowFields.model_validate(
+        {"timezone": "UTC", "dates": ({"start": "2025-06-01", "end": "2025-07-01"},)}
+    )
+    r.engine.limits = replace(r.engine.limits, freeze_windows=(freeze,))
+    r.run(120)
+    assert r.ledger.intents() == []
+    assert _status(r, decision) == "approved"
+    r.engine.limits = replace(r.engine.limits, freeze_windows=())
+    r.run(30)
+    assert [i.step for i in r.ledger.intents()] == [0, 1]  # the freeze over: runs, once
+
+
+# --------------------------------------- claimed, its first intent not recorded yet
+def _claimed_unwritten(r: Rig, monkeypatch: pytest.MonkeyPatch) -> tuple[str, str]:
+    """The run is claimed, and the ledger fails on its first intent once: (decision,
+    execution key), nothing written."""
+    decision = _approved(r)
+    real = r.ledger.record_intent
+    failed: list[str] = []
+
+    def record_intent(key: str, step: int, *args: Any, **kwargs: Any) -> int | None:
+        if failed:
+            return real(key, step, *args, **kwargs)
+        failed.append(key)
+        raise TransientError("the ledger at sqlite:///x write failed: disk I/O error")
+
+    monkeypatch.setattr(r.ledger, "record_intent", record_intent)
+    r.clock.advance(30)
+    with pytest.raises(TransientError):
+        r.engine.cycle()
+    assert _status(r, decision) == "executing"
+    return decision, failed[0]
+
+
+def test_a_claimed_run_whose_target_changed_before_its_first_intent_is_superseded(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    r = _rig(tmp_path)
+    decision, key = _claimed_unwritten(r, monkeypatch)
+    _person_rolls_out(r)
+    r.run(60)
+    assert r.ledger.intents(execution_key=key) == []
+    assert r.sim.workloads[WEB].replicas == 3
+    assert _status(r, decision) == "superseded"
+    execution = r.ledger.execution(key)
+    assert execution is not None and execution["status"] == "superseded"
+    assert "nothing was written" in _why(r, decision, "superseded")
+    state, _ = r.engine.guard_state()
+    # web is free again, and the run that never wrote is not counted as an action
+    assert state.in_flight == () and state.actions == ()
+    assert state.breakers.get(RUNBOOK_NAME, BreakerState()).consecutive_failures == 0
+
+
+def test_a_claimed_run_waits_for_an_open_breaker_before_its_first_intent(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    r = _rig(tmp_path)
+    decision, key = _claimed_unwritten(r, monkeypatch)
+    _open_breaker(r)
+    r.run(120)
+    assert r.ledger.intents(execution_key=key) == []
+    assert _status(r, decision) == "executing"  # still taken, within approvedMaxWait
+    r.engine._update_guards(lambda s: replace(s, breakers={}))  # closed again
+    r.run(30)
+    intents = r.ledger.intents(execution_key=key)
+    assert [(i.step, i.status) for i in intents] == [(0, "applied"), (1, "applied")]
+    state, _ = r.engine.guard_state()
+    assert len(state.actions) == 1  # counted once
+
+
+def test_a_restart_before_the_first_intent_rechecks_and_the_next_leader_keeps_looking(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The run claimed by a process that died (another owner): the recovery judges the
+    guards again, holds it while the breaker is open, and later cycles take it up."""
+    r = _rig(tmp_path)
+    decision, key = _claimed_unwritten(r, monkeypatch)
+    monkeypatch.undo()
+    _open_breaker(r)
+    r = restarted(r)
+    r.executor.owner = "another-pod"
+    counts = r.engine.recover()
+    assert counts["held"] == 1 and counts["resumed"] == 0
+    assert r.ledger.intents(execution_key=key) == []
+    r.engine._update_guards(lambda s: replace(s, breakers={}))
+    r.run(30)
+    assert [i.step for i in r.ledger.intents(execution_key=key)] == [0, 1]
+    assert _status(r, decision) == "verifying"
+
+
+def test_a_restart_before_the_first_intent_closes_a_run_whose_target_is_gone(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    r = _rig(tmp_path)
+    decision, key = _claimed_unwritten(r, monkeypatch)
+    r.sim.remove_workload(WEB)
+    r = restarted(r)
+    assert r.engine.recover()["superseded"] == 1
+    assert r.ledger.intents(execution_key=key) == []
+    assert _status(r, decision) == "superseded"
+    assert f"{WEB} no longer exists" in _why(r, decision, "superseded")
+
+
+# ---------------------------------------------------- part written, then a restart
+def _crashed_after_step_0(r: Rig, monkeypatch: pytest.MonkeyPatch) -> tuple[str, str]:
+    """Step 0 written, the process dies before step 1's intent: (decision, key)."""
+    decision = _approved(r)
+    real = r.executor.apply
+
+    def apply(key: str, step: int, *args: Any, **kwargs: Any) -> StepOutcome:
+        if step == 1:
+            raise RuntimeError("killed")
+        return real(key, step, *args, **kwargs)
+
+    monkeypatch.setattr(r.executor, "apply", apply)
+    r.clock.advance(30)
+    with pytest.raises(RuntimeError):
+        r.engine.cycle()
+    monkeypatch.undo()
+    (execution,) = r.ledger.executions(["running"])
+    key = execution["key"]
+    assert [(i.step, i.status) for i in r.ledger.intents(execution_key=key)] == [(0, "applied")]
+    assert r.sim.workloads[WEB].replicas == 4
+    return decision, key
+
+
+def test_a_restart_does_not_carry_on_a_run_whose_target_a_person_changed_since(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    r = _rig(tmp_path)
+    decision, key = _crashed_after_step_0(r, monkeypatch)
+    r.clock.advance(60)
+    _person_rolls_out(r)  # while the daemon was down
+    r = restarted(r)
+    assert r.engine.recover()["failed"] == 1
+    intents = r.ledger.intents(execution_key=key)
+    assert [i.step for i in intents] == [0]  # step 1 never written, step 0 not again
+    assert _status(r, decision) == "failed"
+    (closed,) = [f for f in r.ledger.feedback_for(decision) if f["kind"] == "verification"]
+    assert closed["outcome"] == "inconclusive"
+    why = closed["detail"]["why"]
+    assert why.startswith("interrupted by a restart, then not carried on: someone other"), why
+    assert "step 1 (rollout_restart) of its 2 was not started" in why
+    # the person's change stands: Autonomic's step is not undone over it
+    assert closed["detail"]["undo_refused"]
+    execution = r.ledger.execution(key)
+    assert execution is not None and execution["status"] == "escalated"
+
+
+def test_a_restart_carries_on_a_run_nothing_changed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    r = _rig(tmp_path)
+    decision, key = _crashed_after_step_0(r, monkeypatch)
+    r = restarted(r)
+    assert r.engine.recover()["resumed"] == 1
+    assert [i.step for i in r.ledger.intents(execution_key=key)] == [0, 1]
+    assert _status(r, decision) == "verifying"
