@@ -786,12 +786,9 @@ class RemediationEngine:
         # runbook handles, leads to no action and is no sign of a storm of actions.
         keys = list(dict.fromkeys(signal.dedup_key for signal, result in results if result.matches))
         fresh, recorded = self._new_triggers(keys)
-        if fresh:
-            state = self._update_guards(lambda s: _record_triggers(s, now, len(fresh), self.limits))
-        else:
-            state = self.guard_state()[0]
+        state = self._count_triggers(fresh, recorded, now)
         # Remembered once counted (a guard state that could not be written counts them
-        # at the next cycle), then recorded in the ledger.
+        # at the next cycle); those still standing have their sighting moved on.
         self._remember_triggers(keys, recorded, now)
         # What became of each runbook whose trigger accepted a signal (``outcomes``): those
         # that could not select their target, each, and those that went on to plan.
@@ -928,12 +925,39 @@ class RemediationEngine:
         recorded = self.ledger.counted_triggers(unknown) if unknown else {}
         return [key for key in unknown if key not in recorded], recorded
 
+    def _count_triggers(
+        self, fresh: Sequence[str], recorded: dict[str, float], now: float
+    ) -> GuardState:
+        """Count ``fresh`` (this cycle's triggers no process counted before) in the
+        storm guard, and record them as counted, in one transaction
+        (``Ledger.put_guard``'s ``triggers``): written together, each key is counted
+        once, whichever replica counts it (the old leader's last cycle and the new
+        one's first may overlap) and whatever stops between two writes. A race lost to
+        another replica reads again which of them it counted meanwhile. ``recorded``
+        gets those counted, with ``now``. The guard state after."""
+        fresh = list(fresh)
+        for _ in range(20):
+            if not fresh:
+                return self.guard_state()[0]
+            state, version = self.guard_state(stored=True)
+            new = _record_triggers(state, now, len(fresh), self.limits)
+            if self.ledger.put_guard(
+                GUARD_KEY, _guard_to_json(new), version, self.clock.now(), triggers=fresh
+            ):
+                recorded.update(dict.fromkeys(fresh, now))
+                return self._with_pause(new)
+            counted = self.ledger.counted_triggers(fresh)
+            recorded.update(counted)
+            fresh = [key for key in fresh if key not in counted]
+        raise TransientError("the guard state kept changing under us", reason="GuardContention")
+
     def _remember_triggers(
         self, keys: Sequence[str], recorded: Mapping[str, float], now: float
     ) -> None:
-        """Keep ``keys`` as counted: in memory, and in the ledger when new there or last
-        recorded ``TRIGGER_SEEN_EVERY`` ago. A ledger that cannot record them now is
-        asked again at the next cycle; memory keeps them counted meanwhile."""
+        """Keep ``keys`` as counted: in memory, and in the ledger when last recorded
+        ``TRIGGER_SEEN_EVERY`` ago (a new one was recorded with its count,
+        ``_count_triggers``). A ledger that cannot record them now is asked again at
+        the next cycle; memory keeps them counted meanwhile."""
         for key in keys:
             if key in self._counted:
                 self._counted.move_to_end(key)
