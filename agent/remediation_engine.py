@@ -1986,7 +1986,7 @@ class RemediationEngine:
             record = self.ledger.get_decision(execution["decision_id"])
             if record is None:
                 continue
-            if not intents and execution["owner"] == self.executor.owner:
+            if not intents and self._left_unwritten(execution):
                 self._resume_unwritten(record, key, float(execution["created_at"]))
                 continue
             if not pending:
@@ -2002,10 +2002,25 @@ class RemediationEngine:
                     continue
                 self._carry_on(record, key, "the API failed during the write")
 
+    def _left_unwritten(self, execution: Mapping[str, Any]) -> bool:
+        """Whether a running execution with no write-ahead intent is left for this
+        leader to go on with: its own (the ledger failed between the claim and the
+        intent), or another replica's claimed ``foreign_mark_after`` ago or more. That
+        one's leader lost its lease between the claim and the first intent (its cycle
+        went on after it stopped leading, and ``Executor.apply`` wrote nothing): this
+        leader's recovery, at the start of its term, may have come before that claim,
+        and no other would look at it before the next change of leader. Younger, it may
+        still be under way there; each step's intent is unique, so a step is written
+        once whichever replica records it."""
+        if execution["owner"] == self.executor.owner:
+            return True
+        return self.clock.now() - float(execution["created_at"]) >= self.foreign_mark_after
+
     def _resume_unwritten(self, record: DecisionRecord, key: str, claimed_at: float) -> None:
-        """An execution this process claimed whose first write-ahead intent was never
-        recorded: the ledger failed between the claim and the intent (nothing was written
-        to the cluster). Once the ledger answers, it goes on from its first step, rather
+        """An execution claimed whose first write-ahead intent was never recorded
+        (``_left_unwritten``): the ledger failed between the claim and the intent, or
+        the replica that claimed it stopped leading there (nothing was written to the
+        cluster). Once the ledger answers, it goes on from its first step, rather
         than hold its target until the next restart (whose ``recover`` would). Not while
         paused, nor for a decision no longer executing.
 
