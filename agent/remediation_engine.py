@@ -790,12 +790,9 @@ class RemediationEngine:
         # runbook handles, leads to no action and is no sign of a storm of actions.
         keys = list(dict.fromkeys(signal.dedup_key for signal, result in results if result.matches))
         fresh, recorded = self._new_triggers(keys)
-        if fresh:
-            state = self._update_guards(lambda s: _record_triggers(s, now, len(fresh), self.limits))
-        else:
-            state = self.guard_state()[0]
+        state = self._count_triggers(fresh, recorded, now)
         # Remembered once counted (a guard state that could not be written counts them
-        # at the next cycle), then recorded in the ledger.
+        # at the next cycle); those still standing have their sighting moved on.
         self._remember_triggers(keys, recorded, now)
         # What became of each runbook whose trigger accepted a signal (``outcomes``): those
         # that could not select their target, each, and those that went on to plan.
@@ -932,12 +929,39 @@ class RemediationEngine:
         recorded = self.ledger.counted_triggers(unknown) if unknown else {}
         return [key for key in unknown if key not in recorded], recorded
 
+    def _count_triggers(
+        self, fresh: Sequence[str], recorded: dict[str, float], now: float
+    ) -> GuardState:
+        """Count ``fresh`` (this cycle's triggers no process counted before) in the
+        storm guard, and record them as counted, in one transaction
+        (``Ledger.put_guard``'s ``triggers``): written together, each key is counted
+        once, whichever replica counts it (the old leader's last cycle and the new
+        one's first may overlap) and whatever stops between two writes. A race lost to
+        another replica reads again which of them it counted meanwhile. ``recorded``
+        gets those counted, with ``now``. The guard state after."""
+        fresh = list(fresh)
+        for _ in range(20):
+            if not fresh:
+                return self.guard_state()[0]
+            state, version = self.guard_state(stored=True)
+            new = _record_triggers(state, now, len(fresh), self.limits)
+            if self.ledger.put_guard(
+                GUARD_KEY, _guard_to_json(new), version, self.clock.now(), triggers=fresh
+            ):
+                recorded.update(dict.fromkeys(fresh, now))
+                return self._with_pause(new)
+            counted = self.ledger.counted_triggers(fresh)
+            recorded.update(counted)
+            fresh = [key for key in fresh if key not in counted]
+        raise TransientError("the guard state kept changing under us", reason="GuardContention")
+
     def _remember_triggers(
         self, keys: Sequence[str], recorded: Mapping[str, float], now: float
     ) -> None:
-        """Keep ``keys`` as counted: in memory, and in the ledger when new there or last
-        recorded ``TRIGGER_SEEN_EVERY`` ago. A ledger that cannot record them now is
-        asked again at the next cycle; memory keeps them counted meanwhile."""
+        """Keep ``keys`` as counted: in memory, and in the ledger when last recorded
+        ``TRIGGER_SEEN_EVERY`` ago (a new one was recorded with its count,
+        ``_count_triggers``). A ledger that cannot record them now is asked again at
+        the next cycle; memory keeps them counted meanwhile."""
         for key in keys:
             if key in self._counted:
                 self._counted.move_to_end(key)
@@ -2151,7 +2175,7 @@ class RemediationEngine:
             record = self.ledger.get_decision(execution["decision_id"])
             if record is None:
                 continue
-            if not intents and (execution["owner"] == self.executor.owner or key in self._adopted):
+            if not intents and (self._left_unwritten(execution) or key in self._adopted):
                 self._resume_unwritten(record, key, float(execution["created_at"]))
                 continue
             if not pending:
@@ -2167,10 +2191,25 @@ class RemediationEngine:
                     continue
                 self._carry_on(record, key, "the API failed during the write")
 
+    def _left_unwritten(self, execution: Mapping[str, Any]) -> bool:
+        """Whether a running execution with no write-ahead intent is left for this
+        leader to go on with: its own (the ledger failed between the claim and the
+        intent), or another replica's claimed ``foreign_mark_after`` ago or more. That
+        one's leader lost its lease between the claim and the first intent (its cycle
+        went on after it stopped leading, and ``Executor.apply`` wrote nothing): this
+        leader's recovery, at the start of its term, may have come before that claim,
+        and no other would look at it before the next change of leader. Younger, it may
+        still be under way there; each step's intent is unique, so a step is written
+        once whichever replica records it."""
+        if execution["owner"] == self.executor.owner:
+            return True
+        return self.clock.now() - float(execution["created_at"]) >= self.foreign_mark_after
+
     def _resume_unwritten(self, record: DecisionRecord, key: str, claimed_at: float) -> None:
-        """An execution this process claimed whose first write-ahead intent was never
-        recorded: the ledger failed between the claim and the intent (nothing was written
-        to the cluster). Once the ledger answers, it goes on from its first step, rather
+        """An execution claimed whose first write-ahead intent was never recorded
+        (``_left_unwritten``): the ledger failed between the claim and the intent, or
+        the replica that claimed it stopped leading there (nothing was written to the
+        cluster). Once the ledger answers, it goes on from its first step, rather
         than hold its target until the next restart (whose ``recover`` would). Not while
         paused, nor for a decision no longer executing.
 
@@ -2190,8 +2229,9 @@ class RemediationEngine:
                 return
             self._ensure_started(record)
             log.info(
-                "%s: going on with decision %s, whose first write the ledger could not "
-                "record before",
+                "%s: going on with decision %s, claimed with nothing written yet (the "
+                "ledger failed before its first intent, a guard held it, or its leader lost "
+                "its lease)",
                 key,
                 record.id[:8],
             )

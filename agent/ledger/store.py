@@ -1187,12 +1187,24 @@ class Ledger:
         now: float,
         *,
         feedback: Sequence[Feedback] = (),
+        triggers: Sequence[str] = (),
     ) -> bool:
         """Compare-and-set a guard's value; False if someone else changed it first.
-        ``feedback`` is written in the same transaction, only if this one wins."""
+        ``feedback`` is written in the same transaction, only if this one wins.
+
+        ``triggers``: the dedup keys the new value counts as storm triggers for the first
+        time, recorded as counted (``counted_triggers``, counted and seen at ``now``) in
+        the same transaction: the count and the record of what it counted are written
+        together or not at all, so a process that stops (or a ledger that fails) between
+        them cannot leave keys counted but unrecorded, for the next to count again. If
+        one of them is recorded already (another replica counted it first), nothing is
+        written and False is returned, as for a lost race: the caller reads again."""
         table = tables["guard_state"]
         safe = _json_text(dict(value), f"guard {key}")
         rows = [item.row(now) for item in feedback]
+        counted = [
+            {"dedup_key": k, "counted_at": now, "last_seen": now} for k in sorted(set(triggers))
+        ]
         inserted = False
         try:
             with self._tx() as conn:
@@ -1201,6 +1213,7 @@ class Ledger:
                         table.insert().values(key=key, value=safe, version=1, updated_at=now)
                     )
                     inserted = True
+                    _count_triggers(conn, counted)
                     for row in rows:
                         conn.execute(row)
                     return True
@@ -1210,9 +1223,12 @@ class Ledger:
                     .values(value=safe, version=expected_version + 1, updated_at=now)
                 )
                 if done.rowcount == 1:
+                    _count_triggers(conn, counted)
                     for row in rows:
                         conn.execute(row)
                 return bool(done.rowcount == 1)
+        except _CountedBeforeError:
+            return False
         except sa.exc.IntegrityError:
             if inserted:  # the feedback, not the key: no race was lost
                 raise
@@ -1918,6 +1934,23 @@ def _insert_or_nothing(
 
         insert = sqlite_insert(table).on_conflict_do_nothing(index_elements=list(key))
     return insert.returning(table.c.id) if returning else insert
+
+
+class _CountedBeforeError(Exception):
+    """A storm trigger ``put_guard`` was to record as counted is recorded already."""
+
+
+def _count_triggers(conn: sa.Connection, rows: Sequence[Mapping[str, Any]]) -> None:
+    """Insert ``rows`` into ``counted_triggers``, in key order, in ``put_guard``'s
+    transaction; raise ``_CountedBeforeError`` (the transaction then rolls back) if a key is
+    there already. A plain insert: on PostgreSQL one that meets a key another
+    transaction has just inserted waits for it, then fails if it committed."""
+    table = tables["counted_triggers"]
+    for first in range(0, len(rows), _IN_CHUNK):
+        try:
+            conn.execute(table.insert(), list(rows[first : first + _IN_CHUNK]))
+        except sa.exc.IntegrityError as exc:
+            raise _CountedBeforeError from exc
 
 
 def _upsert_later(conn: sa.Connection, table: sa.Table, key: str, column: str) -> sa.Insert:

@@ -793,3 +793,16 @@ def test_counted_triggers_are_kept_by_key_seen_again_and_pruned_once_gone(ledger
         t = tables["counted_triggers"]
         row = conn.execute(sa.select(t).where(t.c.dedup_key == many[0])).mappings().first()
     assert row is not None and row["counted_at"] == NOW - 10 * 86400
+
+
+def test_a_guard_write_records_the_triggers_it_counts_or_nothing(ledger: Ledger) -> None:
+    """The storm guard's count and the keys it counted go in one transaction: a key
+    another replica recorded first makes the write a lost race, with nothing written."""
+    assert ledger.put_guard("g", {"n": 1}, 0, NOW, triggers=["k/b", "k/a"])
+    assert ledger.counted_triggers(["k/a", "k/b"]) == {"k/a": NOW, "k/b": NOW}
+    assert ledger.put_guard("g", {"n": 2}, 1, NOW + 1, triggers=["k/c"])
+    ledger.note_triggers(["k/e"], NOW + 2)  # recorded by another replica meanwhile
+    many = [f"k/d{i:04d}" for i in range(1200)]
+    assert not ledger.put_guard("g", {"n": 3}, 2, NOW + 3, triggers=[*many, "k/e"])
+    assert ledger.guard("g") == ({"n": 2}, 2)
+    assert ledger.counted_triggers([*many, "k/c"]) == {"k/c": NOW + 1}

@@ -208,3 +208,60 @@ def test_a_replica_leading_again_counts_what_the_other_leader_counted_once(
         runbook="crashloop-after-rollout-rollback", outcome="denied", reason="Storm"
     )
     assert held._value.get() == 0
+
+
+def _counted(rig: KubeRig) -> int:
+    """The triggers the shared guard state holds (those of the last minutes)."""
+    state, _ = rig.engine.guard_state()
+    return len(state.trigger_times)
+
+
+def test_two_replicas_cycling_at_once_count_each_trigger_once(replicas: Replicas) -> None:
+    """The old leader's last cycle and the new leader's first overlap: each reads which
+    of the standing signals were counted before (none), then counts them. Each signal
+    is one trigger, whichever replica counts it: 2 x 8 would be a storm."""
+    a_rig = replicas.start(identity="autonomic-a")
+    b_rig = replicas.start(identity="autonomic-b", at=a_rig.clock.now())
+    seed_nodes(a_rig, 2)
+    crash_loop(a_rig, 0, 8)
+    for rig in (a_rig, b_rig):
+        rig.clock.advance(60)
+    read = a_rig.engine.ledger.counted_triggers
+    overlapped: list[bool] = []
+
+    def read_then_b_cycles(keys: list[str]) -> dict[str, float]:
+        found = read(keys)
+        if not overlapped:  # B's whole cycle falls between A's read and A's count
+            overlapped.append(True)
+            b_rig.cycle()
+        return found
+
+    a_rig.engine.ledger.counted_triggers = read_then_b_cycles  # type: ignore[method-assign]
+    a_rig.cycle()
+    assert overlapped
+    assert _counted(a_rig) == 8
+    assert storms(a_rig) == []
+
+
+def test_the_ledger_failing_between_the_count_and_its_record_does_not_count_twice(
+    replicas: Replicas,
+) -> None:
+    """The guard state counted the signals, then the ledger failed before the keys were
+    recorded; the process restarts: the keys must not be counted a second time."""
+    from agent.errors import LEDGER_UNAVAILABLE, TransientError
+
+    a = replicas.start()
+    seed_nodes(a, 2)
+    crash_loop(a, 0, 8)
+    a.clock.advance(60)
+
+    def fails(keys: object, now: float) -> None:
+        raise TransientError("the ledger is away", reason=LEDGER_UNAVAILABLE)
+
+    a.engine.ledger.note_triggers = fails  # type: ignore[method-assign]
+    a.cycle()
+    assert _counted(a) == 8
+    replicas.die(a)
+    b = replicas.start(at=a.clock.now() + 10)
+    b.cycle()
+    assert _counted(b) == 8, "the standing signals were counted again after the restart"

@@ -167,3 +167,35 @@ def test_a_restart_long_after_a_run_was_taken_up_unwritten_closes_it(
     (closed,) = [f for f in r.ledger.feedback_for(decision) if f["kind"] == "verification"]
     assert closed["outcome"] == "inconclusive"
     assert "a restart came before its first write-ahead intent" in closed["detail"]["why"]
+
+
+def test_a_run_a_deposed_leader_took_up_before_its_first_intent_is_carried_on(
+    tmp_path: Path,
+) -> None:
+    """A leader's cycle claims a run, and before the first step's intent its lease is
+    gone (``not_leader``): the run is left ``running`` with no intent, owned by that
+    replica. The new leader's recovery may have come before that claim, so the new
+    leader's cycles go on with it once it is ``foreign_mark_after`` old, instead of the
+    run holding its target until the next change of leader."""
+    r = _rig(tmp_path)
+    decision = _approved(r)
+    executor = r.engine.executor
+    own, leads = executor.owner, executor.is_leader
+    executor.owner, executor.is_leader = "autonomic-old", lambda: False  # type: ignore[method-assign]
+    r.clock.advance(30)
+    r.engine.cycle()  # the old leader's last cycle, its lease lost under it
+    (execution,) = r.ledger.executions(["running"])
+    key = execution["key"]
+    assert execution["owner"] == "autonomic-old" and r.ledger.intents(execution_key=key) == []
+
+    executor.owner, executor.is_leader = own, leads  # type: ignore[method-assign]
+    r.run(60)  # younger than foreign_mark_after (2 min): left to the replica that claimed it
+    assert r.ledger.intents(execution_key=key) == []
+    r.run(120)  # the new leader's cycles
+    intents = r.ledger.intents(execution_key=key)
+    assert [(i.step, i.status) for i in intents] == [(0, "applied"), (1, "applied")]
+    assert r.sim.workloads[WEB].replicas == 4  # one replica added, once
+    record = r.ledger.get_decision(decision)
+    assert record is not None and record.status == "verifying"
+    state, _ = r.engine.guard_state()
+    assert len(state.actions) == 1 and len(state.in_flight) == 1  # counted once
