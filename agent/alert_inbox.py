@@ -31,9 +31,11 @@ from typing import Any, NamedTuple
 
 from agent.ledger import AlertDelivery, Ledger, StoredAlert
 from remediation.alerts import AlertmanagerAlert, AlertmanagerPayload
+from remediation.durations import format_duration
 from remediation.ports import ObjectRef
 from remediation.signals import Signal
 from remediation.snapshot import FiringAlert
+from remediation.windows import to_utc_text
 
 __all__ = [
     "DEFAULT_REPEAT_INTERVAL",
@@ -105,6 +107,12 @@ class PendingAlert(NamedTuple):
     # The replica (lease identity) whose cycle set that mark; None: not known (a mark
     # set before migration 10, or by an engine given no identity).
     handling_by: str | None = None
+    # The row's alert: which one (fingerprint, startsAt), when it ends if Alertmanager
+    # said so, and its latest delivery (``over`` tells from these why it no longer fires).
+    fingerprint: str = ""
+    starts_at: float = 0.0
+    ends_at: float | None = None
+    delivered_at: float = 0.0
 
 
 def _ends_at(starts_at: datetime, ends_at: datetime | None) -> float | None:
@@ -169,6 +177,10 @@ class AlertInbox:
                         row.attempts,
                         row.handling_since,
                         row.handling_by,
+                        row.fingerprint,
+                        row.starts_at,
+                        row.ends_at,
+                        row.delivered_at,
                     )
                 )
             except (KeyError, TypeError, ValueError, AttributeError) as exc:
@@ -183,6 +195,41 @@ class AlertInbox:
                 unreadable.append(row.id)
         if unreadable:
             self.handled(unreadable)
+        return out
+
+    def over(self, alerts: Sequence[PendingAlert]) -> dict[int, str]:
+        """The firing alerts among ``alerts`` (read by ``pending``) that no longer fire
+        now, by row id, each with why: its resolution was stored (Alertmanager's HA peers
+        send firing copies after the resolution, and a retried delivery may come after
+        a later one), its ``endsAt`` has passed, it fired again with a later ``startsAt``,
+        or it has not been delivered again for twice the repeat interval. Read after the
+        alerts, so one stored since is not among them and one resolved since is."""
+        firing = [alert for alert in alerts if alert.signal.status == "firing"]
+        if not firing:
+            return {}
+        now = self.clock()
+        rows = self.firing_rows()
+        still = {(row.fingerprint, row.starts_at) for row in rows}
+        later = {row.fingerprint: row.starts_at for row in rows}
+        out: dict[int, str] = {}
+        for alert in firing:
+            if (alert.fingerprint, alert.starts_at) in still:
+                continue
+            if alert.ends_at is not None and alert.ends_at <= now:
+                why = f"its endsAt, {to_utc_text(alert.ends_at)}, has passed"
+            elif alert.delivered_at < now - self.stale_after:
+                why = (
+                    f"it was last delivered at {to_utc_text(alert.delivered_at)}, more than "
+                    f"{format_duration(self.stale_after)} (twice alertmanager.repeatInterval) ago"
+                )
+            elif alert.fingerprint in later:
+                why = (
+                    f"it fired again, from {to_utc_text(later[alert.fingerprint])}, and that "
+                    "alert is handled instead"
+                )
+            else:
+                why = "its resolution has been delivered"
+            out[alert.id] = why
         return out
 
     def handled(self, ids: Sequence[int]) -> None:

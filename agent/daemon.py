@@ -777,7 +777,9 @@ def build_daemon(
     )
     needs_ledger = _after_ledger(connector)
     # Stored in the ledger before the 200 (503 while it cannot be: Alertmanager retries).
-    server.route("POST", "/webhooks/alertmanager", needs_ledger(intake.handle))
+    server.route(
+        "POST", "/webhooks/alertmanager", needs_ledger(intake.handle), refused=intake.refused_body
+    )
     server.route("GET", "/approvals", needs_ledger(lambda _r: _pending(ledger, clock.now())))
     if settings.alertmanager.enabled:
         server.route("GET", "/alerts", needs_ledger(lambda r: _stored_alerts(ledger, r)))

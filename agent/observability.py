@@ -185,8 +185,18 @@ class Metrics:
             "Alerts in Alertmanager's deliveries to this replica, by what became of them: "
             "accepted (stored for the next remediation cycle), duplicate (stored before), "
             "standby (answered 503: not the leader), unstored (answered 503: the ledger "
-            "could not store them), dropped (after the first 10,000 of one delivery).",
+            "could not store them), dropped (after the first 10,000 of one delivery), "
+            "truncated (left out of the delivery by Alertmanager: the receiver's max_alerts).",
             ["result"],
+            registry=r,
+        )
+        self.alertmanager_refused = Counter(
+            "autonomic_alertmanager_refused",
+            "Alertmanager's deliveries this replica refused with a 4xx, which Alertmanager "
+            "does not retry (their alerts are lost), by reason: unauthorized (missing or "
+            "wrong bearer token), too_large (over alertmanager.maxBodyBytes), media_type "
+            "(not application/json), invalid (not a version-4 payload, or a body cut short).",
+            ["reason"],
             registry=r,
         )
         self.alerts_pending = Gauge(

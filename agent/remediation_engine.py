@@ -585,6 +585,11 @@ class RemediationEngine:
                 self.foreign_mark_after,
             )
         stored = [a for a in stored if a not in marked]
+        # A firing alert that no longer fires (its resolution came first, as HA peers'
+        # late firing copies do) starts nothing: marked handled, and said.
+        gone = self._no_longer_firing(stored)
+        gone_ids = {alert.id for alert, _ in gone}
+        stored = [a for a in stored if a.id not in gone_ids]
         # Counted first, all of them (which clears their marks): then only the one being
         # handled is marked, and an innocent alert beside a poison one is not blamed twice.
         retry = [again for again in map(self._count_interruption, interrupted) if again]
@@ -605,6 +610,7 @@ class RemediationEngine:
         # next cycle, which finds the decisions by their incident keys.
         if done and self.inbox is not None:
             self.inbox.handled(done)
+        handled += [item for _, item in gone]
         for alert in retry:
             handled += self._handle_alone(alert, snapshot)
         self.decisions.sync_answers()
@@ -616,6 +622,42 @@ class RemediationEngine:
         self.undo_requested()
         self.verify_due()
         return handled
+
+    def _no_longer_firing(
+        self, stored: Sequence[PendingAlert]
+    ) -> list[tuple[PendingAlert, Handled]]:
+        """The stored firing alerts that no longer fire (``AlertInbox.over``), marked
+        handled with no runbook run for them, each logged with why."""
+        if self.inbox is None or not stored:
+            return []
+        over = self.inbox.over(stored)
+        gone = [alert for alert in stored if alert.id in over]
+        out = []
+        for alert in gone:
+            signal = alert.signal
+            message = (
+                f"{signal.describe()}, fingerprint {alert.fingerprint}, firing from "
+                f"{to_utc_text(alert.starts_at)}, no longer fires when a remediation cycle "
+                f"takes it in: {over[alert.id]}; no runbook runs for it"
+            )
+            log.info("stored alert %d: %s", alert.id, message)
+            self.stats.count(self.stats.handled, "skipped")
+            out.append(
+                (
+                    alert,
+                    Handled(
+                        signal.describe(),
+                        None,
+                        "skipped",
+                        "AlertNotFiring",
+                        message,
+                        subject=_subject(signal),
+                    ),
+                )
+            )
+        if gone:
+            self.inbox.handled([alert.id for alert in gone])
+        return out
 
     def _put_back(self, queued: list[Signal], exc: Exception) -> None:
         """After a ``TransientError`` (the ledger, or a read, failed part-way): the queued

@@ -75,6 +75,9 @@ class HttpServer:
         read_timeout: float = READ_TIMEOUT,
     ) -> None:
         self.routes: dict[tuple[str, str], Handler] = {}
+        # Told of a request to the route whose body was refused before the route saw it
+        # (status, error): the route's own reckoning of what it lost.
+        self.refusals: dict[tuple[str, str], Callable[[int, str], None]] = {}
         self.max_body_bytes = max_body_bytes
         self.read_timeout = read_timeout
         outer = self
@@ -122,8 +125,19 @@ class HttpServer:
     def port(self) -> int:
         return int(self._server.server_address[1])
 
-    def route(self, method: str, path: str, handler: Handler) -> None:
+    def route(
+        self,
+        method: str,
+        path: str,
+        handler: Handler,
+        *,
+        refused: Callable[[int, str], None] | None = None,
+    ) -> None:
+        """Serve ``handler`` at ``path``; ``refused`` is told (status, error) of each
+        request to it whose body the server refused (too large, cut short, too slow)."""
         self.routes[(method, path)] = handler
+        if refused is not None:
+            self.refusals[(method, path)] = refused
 
     def start(self) -> None:
         self._thread = threading.Thread(
@@ -185,7 +199,13 @@ class HttpServer:
             return json_response(400, {"error": "bad Content-Length"})
         length = int(lengths[0])
         if length > self.max_body_bytes:
-            return json_response(413, {"error": f"body larger than {self.max_body_bytes} bytes"})
+            return json_response(
+                413,
+                {
+                    "error": f"body of {length} bytes is larger than the limit, "
+                    f"{self.max_body_bytes} bytes"
+                },
+            )
         try:
             body = raw.rfile.read(length)
         except TimeoutError:
@@ -203,6 +223,12 @@ class HttpServer:
         if isinstance(read, Response):
             # The rest of the stream cannot be trusted to start a new request.
             response, close = read, True
+            told = self.refusals.get((method, parts.path))
+            if told is not None:
+                try:
+                    told(read.status, json.loads(read.body)["error"])
+                except Exception:
+                    log.exception("telling %s %s of a refused body failed", method, parts.path)
         else:
             request = Request(method, parts.path, parse_qs(parts.query), headers, read)
             response = self.handle(request)

@@ -16,6 +16,15 @@ and the rest are counted as ``dropped`` and logged with the group key: Alertmana
 not retry a 4xx, and a 5xx retried would bring the same group, too big again, so either
 would lose the whole group rather than its tail.
 
+A delivery refused with a 4xx (a missing or wrong token, a body over
+``alertmanager.maxBodyBytes``, another media type, a malformed payload) is lost: Alertmanager
+does not retry it, and logs it only on its own side. Each is counted
+(``autonomic_alertmanager_refused_total``, by reason) and said in a warning naming what
+to change, at most once a minute per reason (with how many more came meanwhile).
+
+Alerts Alertmanager itself left out of a delivery (``truncatedAlerts``: the receiver's
+``max_alerts``) are counted as ``truncated`` and said in a warning naming the group.
+
 Only the leader takes alerts in. The Service sends Alertmanager to either replica, and a
 standby runs no remediation cycle (and its ledger, if SQLite, is its own): a standby
 answers 503, which Alertmanager retries, on a new connection that the Service may send
@@ -25,7 +34,9 @@ to the leader.
 from __future__ import annotations
 
 import hmac
+import json
 import logging
+import math
 import threading
 from collections.abc import Callable
 
@@ -41,6 +52,21 @@ from remediation.snapshot import FiringAlert
 __all__ = ["AlertIntake"]
 
 log = logging.getLogger("autonomic.webhooks")
+
+# A refusal of each reason is logged at most this often (seconds); the others are counted.
+REFUSAL_LOG_EVERY = 60.0
+# What to change, by reason of refusal.
+_REFUSAL_HINTS = {
+    "unauthorized": (
+        "give the webhook_configs receiver http_config.authorization with type Bearer and "
+        "credentials_file holding the token alertmanager.token names"
+    ),
+    "too_large": (
+        "raise alertmanager.maxBodyBytes, or set max_alerts on the webhook_configs receiver"
+    ),
+    "media_type": "Alertmanager sends application/json: is something else posting here?",
+    "invalid": "the error names what is wrong; Alertmanager sends payload version 4",
+}
 
 
 class AlertIntake:
@@ -63,6 +89,8 @@ class AlertIntake:
         self._lock = threading.Lock()
         self.accepted = 0
         self.duplicates = 0
+        # Per reason of refusal: when last logged, and how many since.
+        self._refusals: dict[str, tuple[float, int]] = {}
 
     def firing(self) -> tuple[FiringAlert, ...]:
         """The alerts firing now, as the ledger has them (delivered to any replica)."""
@@ -71,29 +99,45 @@ class AlertIntake:
     def handle(self, request: Request) -> Response:
         if self._token is None:
             return json_response(404, {"error": "the Alertmanager webhook is not enabled"})
-        scheme, _, given = request.headers.get("authorization", "").strip().partition(" ")
+        authorization = request.headers.get("authorization", "").strip()
+        scheme, _, given = authorization.partition(" ")
         expected = self._token.get_secret_value()
         # The scheme is case-insensitive (RFC 9110); the token is compared exactly.
         if scheme.lower() != "bearer" or not hmac.compare_digest(
             given.strip().encode(), expected.encode()
         ):
+            if not authorization:
+                sent = "no Authorization header"
+            elif scheme.lower() != "bearer":
+                sent = f"an Authorization header of scheme {scheme[:20]!r}, not Bearer"
+            else:
+                sent = "a bearer token that is not alertmanager.token"
+            self.refused("unauthorized", f"401, missing or wrong bearer token: it sent {sent}")
             return Response(
                 401,
                 b'{"error": "missing or wrong bearer token"}\n',
                 headers={"WWW-Authenticate": 'Bearer realm="autonomic"'},
             )
         if len(request.body) > self.max_body_bytes:
-            return json_response(413, {"error": f"body larger than {self.max_body_bytes} bytes"})
+            return self._refuse(
+                413,
+                "too_large",
+                f"body of {len(request.body)} bytes is larger than the limit, "
+                f"alertmanager.maxBodyBytes: {self.max_body_bytes} bytes",
+            )
         content_type = request.headers.get("content-type", "application/json")
         media = content_type.partition(";")[0].strip().lower()
         if media != "application/json" and not (
             media.startswith("application/") and media.endswith("+json")
         ):
-            return json_response(415, {"error": f"expected application/json, got {content_type}"})
+            return self._refuse(
+                415, "media_type", f"expected application/json, got {content_type[:100]}"
+            )
         try:
             payload = parse_payload(request.body, max_bytes=self.max_body_bytes)
         except PayloadError as exc:
-            return json_response(exc.status, {"error": str(exc)})
+            reason = "too_large" if exc.status == 413 else "invalid"
+            return self._refuse(exc.status, reason, str(exc))
         if not self._is_leader():
             # Checked after the payload: a malformed one is refused (4xx, not retried)
             # by any replica. Nothing of it is stored: the leader stores the retry.
@@ -129,6 +173,16 @@ class AlertIntake:
         self._count("accepted", fresh)
         self._count("duplicate", len(signals) - fresh)
         self._count("dropped", payload.dropped)
+        self._count("truncated", payload.truncatedAlerts)
+        if payload.truncatedAlerts:
+            log.warning(
+                "Alertmanager webhook: group %s came without %d of its alerts, left out by "
+                "Alertmanager (max_alerts on the webhook_configs receiver): no runbook runs "
+                "for those until they are in a delivery; raise or remove max_alerts to send "
+                "them",
+                payload.groupKey,
+                payload.truncatedAlerts,
+            )
         if payload.dropped:
             log.warning(
                 "Alertmanager webhook: group %s sent %d alerts, more than the %d one delivery "
@@ -151,7 +205,46 @@ class AlertIntake:
         answer = {"accepted": fresh, "duplicates": len(signals) - fresh}
         if payload.dropped:
             answer["dropped"] = payload.dropped
+        if payload.truncatedAlerts:
+            answer["truncated"] = payload.truncatedAlerts
         return json_response(200, answer)
+
+    def refused_body(self, status: int, error: str) -> None:
+        """The HTTP server refused a delivery's body before this route saw it: over
+        its limit (413, the larger of 1 MiB and ``alertmanager.maxBodyBytes``), or cut
+        short or too slow (400, 408, 411)."""
+        if self._token is None:  # the webhook is off: nothing was expected here
+            return
+        self.refused("too_large" if status == 413 else "invalid", f"{status}, {error}")
+
+    def _refuse(self, status: int, reason: str, error: str) -> Response:
+        self.refused(reason, f"{status}, {error}")
+        return Response(status, json.dumps({"error": error}).encode() + b"\n")
+
+    def refused(self, reason: str, error: str) -> None:
+        """Count a delivery refused with a 4xx, for ``reason`` (a key of
+        ``_REFUSAL_HINTS``), and say it, at most once per ``REFUSAL_LOG_EVERY`` per
+        reason: Alertmanager does not retry a 4xx, so the delivery's alerts are lost,
+        and nothing else on this side would show it. Also called by the HTTP server for
+        a body it refused before this route saw it (too large, cut short)."""
+        if self._metrics is not None:
+            self._metrics.alertmanager_refused.labels(reason).inc()
+        now = self._clock()
+        with self._lock:
+            said_at, since = self._refusals.get(reason, (-math.inf, 0))
+            if now - said_at < REFUSAL_LOG_EVERY:
+                self._refusals[reason] = (said_at, since + 1)
+                return
+            self._refusals[reason] = (now, 0)
+        more = f" ({since} more refused for this reason since the last warning)" if since else ""
+        log.warning(
+            "Alertmanager webhook: a delivery refused, %s. Alertmanager does not retry a "
+            "4xx: the alerts in it are lost until it sends them again, refused again unless "
+            "this is changed: %s%s",
+            error,
+            _REFUSAL_HINTS[reason],
+            more,
+        )
 
     def _count(self, result: str, alerts: int) -> None:
         if self._metrics is not None and alerts:

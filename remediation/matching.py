@@ -178,6 +178,17 @@ def near_miss(runbook: Runbook, signal: Signal) -> str | None:
     return None
 
 
+# The labels that name an object of a namespace (``alerts.alert_target``).
+_NAMESPACED_LABELS = (
+    "pod",
+    "deployment",
+    "statefulset",
+    "horizontalpodautoscaler",
+    "job_name",
+    "persistentvolumeclaim",
+)
+
+
 def _owner_kind_ok(kind: str, selector: TargetSelector) -> bool:
     return kind == selector.kind or (selector.kind == "Pod" and kind in _WORKLOAD_KINDS)
 
@@ -187,6 +198,20 @@ def _resolve_ref(
 ) -> TargetResolution:
     ref = signal.target
     if ref is None:
+        given = [
+            f"{label}={signal.labels[label]}"
+            for label in _NAMESPACED_LABELS
+            if signal.kind == "alert" and signal.labels.get(label)
+        ]
+        if given and not signal.labels.get("namespace"):
+            # The alerting rule's aggregation dropped it (``sum by (pod)``), most often.
+            return TargetResolution(
+                None,
+                "NoTarget",
+                f"{signal.describe()} has {', '.join(given)} but no 'namespace' label, so it "
+                "names no object: keep 'namespace' in the alerting rule's labels (its "
+                "aggregation's 'by' clause)",
+            )
         hint = (
             " (an alert names its object by a 'pod', 'deployment', 'statefulset', "
             "'horizontalpodautoscaler', 'job_name' or 'persistentvolumeclaim' label "

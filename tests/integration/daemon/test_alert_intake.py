@@ -11,6 +11,7 @@ logged: nothing showed whether Alertmanager reached Autonomic at all.
 
 from __future__ import annotations
 
+import http.client
 import json
 import logging
 import re
@@ -104,6 +105,19 @@ def post(base: str, body: bytes) -> tuple[int, Any]:
         return exc.code, json.loads(exc.read())
 
 
+def post_as(base: str, body: bytes, content_type: str) -> tuple[int, Any]:
+    request = urllib.request.Request(
+        f"{base}/webhooks/alertmanager",
+        data=body,
+        headers={"Content-Type": content_type, "Authorization": f"Bearer {TOKEN}"},
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=5) as response:
+            return response.status, json.loads(response.read())
+    except urllib.error.HTTPError as exc:
+        return exc.code, json.loads(exc.read())
+
+
 def counted(base: str) -> dict[str, float]:
     with urllib.request.urlopen(f"{base}/metrics", timeout=5) as response:
         text = response.read().decode()
@@ -154,3 +168,93 @@ def test_metrics_and_the_log_say_what_became_of_alertmanagers_deliveries(
     finally:
         standby_runtime.stop()
         leader_runtime.stop()
+
+
+def refusals(base: str) -> dict[str, float]:
+    with urllib.request.urlopen(f"{base}/metrics", timeout=5) as response:
+        text = response.read().decode()
+    pattern = r'^autonomic_alertmanager_refused_total\{reason="(\w+)"\} (\S+)$'
+    return {m[1]: float(m[2]) for m in re.finditer(pattern, text, re.M)}
+
+
+def test_deliveries_refused_with_a_4xx_are_counted_and_said(
+    fake: FakeApiServer, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Alertmanager does not retry a 4xx: the alerts in such a delivery are lost. A token
+    set as basic_auth, a group over maxBodyBytes (measured with Alertmanager 0.25: 1,000
+    alerts of 1.3 KB, "unexpected status code 413" in its log at every group_interval)
+    or another media type used to leave no trace on Autonomic's side: no log line, no
+    count, the server refusing the big body before the webhook saw it."""
+    caplog.set_level(logging.INFO, logger="autonomic.webhooks")
+    _leader, runtime, url = replica(tmp_path, fake, leader=True)
+    try:
+        basic = {"Authorization": "Basic YWxlcnRtYW5hZ2VyOmFtLXMzY3JldA=="}
+        for _ in range(2):
+            request = urllib.request.Request(
+                f"{url}/webhooks/alertmanager", data=delivery(), headers=basic
+            )
+            with pytest.raises(urllib.error.HTTPError) as refused:
+                urllib.request.urlopen(request, timeout=5)
+            assert refused.value.code == 401
+
+        # A body over the server's limit (1 MiB): refused on its Content-Length.
+        port = int(url.rsplit(":", 1)[1])
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+        conn.putrequest("POST", "/webhooks/alertmanager")
+        for name, value in (
+            ("Content-Type", "application/json"),
+            ("Authorization", f"Bearer {TOKEN}"),
+            ("Content-Length", str(3 << 20)),
+        ):
+            conn.putheader(name, value)
+        conn.endheaders()
+        assert conn.getresponse().status == 413
+        conn.close()
+
+        status, _ = post_as(url, delivery(), "text/plain")
+        assert status == 415
+        assert refusals(url) == {"unauthorized": 2.0, "too_large": 1.0, "media_type": 1.0}
+        said = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+        assert said == [
+            "Alertmanager webhook: a delivery refused, 401, missing or wrong bearer token: it "
+            "sent an Authorization header of scheme 'Basic', not Bearer. Alertmanager does "
+            "not retry a 4xx: the alerts in it are lost until it sends them again, refused "
+            "again unless this is changed: give the webhook_configs receiver "
+            "http_config.authorization with type Bearer and credentials_file holding the "
+            "token alertmanager.token names",
+            "Alertmanager webhook: a delivery refused, 413, body of 3145728 bytes is larger "
+            "than the limit, 1048576 bytes. Alertmanager does not retry a 4xx: the alerts in "
+            "it are lost until it sends them again, refused again unless this is changed: "
+            "raise alertmanager.maxBodyBytes, or set max_alerts on the webhook_configs "
+            "receiver",
+            "Alertmanager webhook: a delivery refused, 415, expected application/json, got "
+            "text/plain. Alertmanager does not retry a 4xx: the alerts in it are lost until "
+            "it sends them again, refused again unless this is changed: Alertmanager sends "
+            "application/json: is something else posting here?",
+        ]
+        assert counted(url) == {}  # no alert of theirs was taken in
+    finally:
+        runtime.stop()
+
+
+def test_alerts_alertmanager_left_out_of_a_delivery_are_said(
+    fake: FakeApiServer, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """``truncatedAlerts`` (the receiver's max_alerts) used to be read and ignored."""
+    caplog.set_level(logging.INFO, logger="autonomic.webhooks")
+    _leader, runtime, url = replica(tmp_path, fake, leader=True)
+    try:
+        body = json.loads(delivery())
+        body["truncatedAlerts"] = 3
+        status, answer = post(url, json.dumps(body).encode())
+        assert (status, answer) == (200, {"accepted": 2, "duplicates": 0, "truncated": 3})
+        assert counted(url) == {"accepted": 2.0, "truncated": 3.0}
+        (line,) = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+        assert line == (
+            'Alertmanager webhook: group {}:{namespace="shop"} came without 3 of its alerts, '
+            "left out by Alertmanager (max_alerts on the webhook_configs receiver): no "
+            "runbook runs for those until they are in a delivery; raise or remove max_alerts "
+            "to send them"
+        )
+    finally:
+        runtime.stop()

@@ -131,6 +131,21 @@ def test_resolve_target(
     assert result.message
 
 
+def test_an_alert_naming_a_pod_without_its_namespace_says_the_namespace_is_missing() -> None:
+    """A rule aggregated ``sum by (pod)`` drops the namespace: the alert used to be
+    said to name no object, listing the labels it did have."""
+    spec = spec_with("{type: alert, alertname: A}", "kind: Deployment")
+    labels = {"alertname": "A", "pod": "web-1", "severity": "warning"}
+    result = resolve_target(spec.target, signal("alert", "A", None, labels=labels), SNAPSHOT)
+    assert (result.reason_code, result.target) == ("NoTarget", None)
+    assert result.message == (
+        "alert A (confidence 1.00) has pod=web-1 but no 'namespace' label, so it names no "
+        "object: keep 'namespace' in the alerting rule's labels (its aggregation's 'by' clause)"
+    )
+    plain = resolve_target(spec.target, signal("alert", "A", None, labels={}), SNAPSHOT)
+    assert "names no object (an alert names its object by a 'pod'" in plain.message
+
+
 def test_match_returns_matches_and_reasons() -> None:
     crash = runbook(
         """

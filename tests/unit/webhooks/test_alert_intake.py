@@ -118,7 +118,9 @@ def test_a_larger_max_body_bytes_is_the_limit_the_payload_is_held_to() -> None:
     assert json.loads(accepted.body) == {"accepted": 4000, "duplicates": 0}
     over = hook.handle(request(raw + b" " * ((2 << 20) - len(raw) + 1)))
     assert over.status == 413
-    assert f"body larger than {2 << 20} bytes" in over.body.decode()
+    assert f"is larger than the limit, alertmanager.maxBodyBytes: {2 << 20} bytes" in (
+        over.body.decode()
+    )
 
 
 def test_a_group_of_more_than_10000_alerts_is_taken_for_its_first_10000(
