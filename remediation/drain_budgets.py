@@ -145,8 +145,9 @@ def _judge(
         )
     elif elsewhere > 0:
         return "waits", (
-            f"{head}: {elsewhere} of its pods elsewhere are not ready yet; as they become "
-            "ready it allows evictions, and the drain's rounds ask again"
+            f"{head}: {elsewhere} of its pods elsewhere {'is' if elsewhere == 1 else 'are'} "
+            "not ready yet; as they become ready it allows evictions, and the drain's rounds "
+            "ask again"
         )
     else:
         off = expected - healthy
