@@ -88,6 +88,7 @@ from remediation.planning import (
 from remediation.planning import plan as make_plan
 from remediation.ports import (
     ClusterReader,
+    DisruptionBudgetReader,
     EvictionRoom,
     ObjectRef,
     Operation,
@@ -184,6 +185,9 @@ HANDED_OFF = frozenset(
         "DisruptionBudget",
     }
 )
+# A drain a PodDisruptionBudget keeps from finishing (``remediation.drain_budgets``): not
+# started, handed to a person once per incident.
+PDB_BLOCKS = "PodDisruptionBudgetBlocks"
 # Decisions that ran (or are running) an action: what a hand-off names as the runs counted.
 RAN_STATUSES = (
     "executing",
@@ -477,6 +481,9 @@ class RemediationEngine:
             claims=tuple(self.reader.list_volume_claims())
             if isinstance(self.reader, VolumeClaimReader)
             else (),
+            budgets=self.reader.read_disruption_budgets()
+            if isinstance(self.reader, DisruptionBudgetReader)
+            else None,
         )
 
     # ------------------------------------------------------------ guard state
@@ -1097,6 +1104,13 @@ class RemediationEngine:
                 open_decision.id,
                 open_decision.route,
             )
+        if planned.blocked_by:
+            # A drain a PodDisruptionBudget keeps from finishing: cordoning the node and
+            # waiting out the timeout would end INCOMPLETE and fail its verification. A
+            # person hears of it, with the budget named, and nothing is done.
+            denial = "; ".join(planned.blocked_by)
+            self._hand_off(runbook, planned, PDB_BLOCKS, denial, state, now)
+            return Handled(signal.describe(), runbook.name, "denied", PDB_BLOCKS, denial)
         routed = self.decisions.decide(
             Proposal(
                 kind="remediation",
@@ -1122,6 +1136,11 @@ class RemediationEngine:
                             *guard_results(planned, runbook.spec.guards, state, self.limits, now),
                         )
                     ],
+                    **(
+                        {"disruption_budgets": planned.budgets}
+                        if planned.budgets is not None
+                        else {}
+                    ),
                     **(
                         {
                             "runbook_approvers": {
@@ -1241,7 +1260,15 @@ class RemediationEngine:
                     signal_confidence=0.0,
                     reason_code=reason_code,
                     reason=reason,
-                    evidence={"denial": denial, "window": _window_dict(window)},
+                    evidence={
+                        "denial": denial,
+                        "window": _window_dict(window),
+                        **(
+                            {"disruption_budgets": budgets}
+                            if (budgets := getattr(planned, "budgets", None)) is not None
+                            else {}
+                        ),
+                    },
                     model_version="guards",
                     max_autonomy="escalate",
                     incident_key=key,
@@ -1267,6 +1294,14 @@ class RemediationEngine:
         ended), for the escalation, ``explain`` and ``approvals``. ``counted_as``: the
         workload whose pods a per-target limit on a Pod counts."""
         name = runbook.name
+        if reason_code == PDB_BLOCKS:
+            return (
+                f"{name} will not drain {target}: {denial}. Nothing was done, not even the "
+                "cordon: the drain could not finish while the budget refuses its evictions. "
+                f"Once it allows them, `kubectl drain {target.name} --ignore-daemonsets "
+                "--delete-emptydir-data` does the drain, or the runbook does while its "
+                "trigger still holds."
+            )
         if reason_code == "DisruptionBudget":
             runs = self._runs_text(window, with_target=True) if window is not None else ""
             spent = f" (decisions behind them: {runs})" if runs else ""

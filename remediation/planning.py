@@ -18,9 +18,10 @@ import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from fractions import Fraction
-from typing import Literal
+from typing import Any, Literal
 
 from remediation._types import Comparison
+from remediation.drain_budgets import read_budgets
 from remediation.drain_notes import not_replaced, protected_left
 from remediation.durations import format_duration
 from remediation.matching import matching_trigger, resolve_target
@@ -257,6 +258,12 @@ class Plan:
     # workload that owns it (its replacement has another name; the count must not start
     # again with each new pod). None: the target.
     counted_as: ObjectRef | None = None
+    # A drain the PodDisruptionBudgets would keep from finishing, each said with the PDB,
+    # its numbers and how to inspect it: handed to a person, never started.
+    blocked_by: tuple[str, ...] = ()
+    # What the PodDisruptionBudgets covering a drain's pods say, for the evidence (None:
+    # no drain, or a reader that reads none).
+    budgets: dict[str, Any] | None = None
 
     @property
     def operations(self) -> tuple[Operation, ...]:
@@ -322,6 +329,11 @@ class _Planned:
     # Why a person must approve it whatever the runbook's requireApprovalWhen says
     # (a drain that would leave a workload with too few ready replicas).
     approval: tuple[str, ...] = ()
+    # Why it cannot finish without a person (a PodDisruptionBudget that will refuse its
+    # evictions for good): it is handed to a person, not started.
+    blocked: tuple[str, ...] = ()
+    # What the PodDisruptionBudgets covering a drain's pods say (``drain_budgets``).
+    budgets: dict[str, Any] | None = None
 
 
 def _workload(target: ObjectRef, snapshot: ClusterSnapshot) -> WorkloadState:
@@ -684,13 +696,31 @@ def _plan_node(
         ]
         if stateful:
             left += f"; {not_replaced(target.name, stateful)}"
+    reading = (
+        read_budgets(
+            target.name, node.ready, chosen, snapshot.pods_on(target.name), snapshot.budgets
+        )
+        if snapshot.budgets is not None
+        else None
+    )
+    if reading is not None:
+        left += "".join(f"; {note}" for note in reading.notes)
     change = Change(
         Drain(target, max_evictions=action.max_evictions, timeout_seconds=action.timeout),
         f"{show(target)}: cordon and drain ({len(pods)} pods to evict, at most "
         f"{action.max_evictions}, timeout {format_duration(action.timeout)}{left})",
     )
     approval = _below_ready_floor(chosen, target.name, action.min_ready_replicas, snapshot)
-    return _Planned((change,), (), len(pods), selected, healthy_after, approval)
+    return _Planned(
+        (change,),
+        (),
+        len(pods),
+        selected,
+        healthy_after,
+        approval,
+        blocked=reading.blocking if reading is not None else (),
+        budgets=reading.evidence if reading is not None else None,
+    )
 
 
 def _below_ready_floor(
@@ -1401,6 +1431,8 @@ def plan(
         checked=checked,
         disruption=count_disruption(tuple(c.operation for c in changes), snapshot),
         counted_as=_counted_as(target, snapshot),
+        blocked_by=tuple(reason for part in planned for reason in part.blocked),
+        budgets=next((part.budgets for part in planned if part.budgets is not None), None),
     )
 
 

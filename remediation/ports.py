@@ -19,6 +19,9 @@ __all__ = [
     "ContainerState",
     "Cordon",
     "DeletePod",
+    "DisruptionBudgetReader",
+    "DisruptionBudgetState",
+    "DisruptionBudgets",
     "Drain",
     "EvictPod",
     "EvictionRoom",
@@ -54,6 +57,7 @@ Kind = Literal[
     "Node",
     "HorizontalPodAutoscaler",
     "PersistentVolumeClaim",
+    "PodDisruptionBudget",
     "Job",
 ]
 
@@ -228,6 +232,69 @@ class VolumeClaimState:
     # or stuck.
     resize_status: str | None = None
     uid: str = ""
+
+
+@dataclass(frozen=True)
+class DisruptionBudgetState:
+    """A PodDisruptionBudget (policy/v1) as a drain's plan reads it: which pods it
+    selects, what its spec asks, and what the disruption controller last computed.
+
+    ``match_expressions`` are (key, operator, values); ``selector_set`` False is a PDB
+    without ``spec.selector``, which selects no pod (an empty selector ``{}`` selects
+    every pod of its namespace). ``min_available`` and ``max_unavailable`` are as
+    written (``2``, ``"50%"``), None when unset. ``status_current`` is False while the
+    controller has not yet judged the latest spec (``status.observedGeneration`` behind
+    ``metadata.generation``): the eviction API then refuses every pod it selects."""
+
+    ref: ObjectRef
+    match_labels: dict[str, str]
+    match_expressions: tuple[tuple[str, str, tuple[str, ...]], ...] = ()
+    selector_set: bool = True
+    min_available: str | None = None
+    max_unavailable: str | None = None
+    disruptions_allowed: int = 0
+    current_healthy: int = 0
+    desired_healthy: int = 0
+    expected_pods: int = 0
+    # spec.unhealthyPodEvictionPolicy AlwaysAllow: a pod that is not ready may always be
+    # evicted (the default, IfHealthyBudget, only while the budget is met).
+    always_allow_unhealthy: bool = False
+    status_current: bool = True
+
+    def selects(self, labels: dict[str, str]) -> bool:
+        """Whether the PDB's selector matches a pod with ``labels`` (same namespace)."""
+        if not self.selector_set:
+            return False
+        if any(labels.get(k) != v for k, v in self.match_labels.items()):
+            return False
+        for key, operator, values in self.match_expressions:
+            if operator == "In" and labels.get(key) not in values:
+                return False
+            if operator == "NotIn" and key in labels and labels[key] in values:
+                return False
+            if operator == "Exists" and key not in labels:
+                return False
+            if operator == "DoesNotExist" and key in labels:
+                return False
+        return True
+
+
+@dataclass(frozen=True)
+class DisruptionBudgets:
+    """The PodDisruptionBudgets a reader could read, and why it could read none where it
+    could not (``unread``: a 403 without list on poddisruptionbudgets, the reason as the
+    API server gave it; None when every namespace read was read)."""
+
+    budgets: tuple[DisruptionBudgetState, ...] = ()
+    unread: str | None = None
+
+
+@runtime_checkable
+class DisruptionBudgetReader(Protocol):
+    """A reader that also reads PodDisruptionBudgets (the Kubernetes adapter); a reader
+    without it (the simulated cluster) has none to show a plan."""
+
+    def read_disruption_budgets(self) -> DisruptionBudgets: ...
 
 
 # Annotations Autonomic writes as reports (``ClusterWriter.annotate``) carry this prefix;

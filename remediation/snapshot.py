@@ -1,7 +1,8 @@
 """The cluster as one frozen value, read once per decision.
 
 Planning and matching look only at a ``ClusterSnapshot``: what the adapter listed
-(workloads, pods, nodes, HPAs, PersistentVolumeClaims) plus the alerts currently firing.
+(workloads, pods, nodes, HPAs, PersistentVolumeClaims, PodDisruptionBudgets) plus the
+alerts currently firing.
 Deciding on one consistent snapshot, never on live reads, keeps ``plan`` a pure function
 and makes every decision reproducible from the ledger.
 """
@@ -13,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from remediation.ports import (
+    DisruptionBudgets,
     HpaState,
     NodeState,
     ObjectRef,
@@ -45,6 +47,9 @@ class ClusterSnapshot:
     alerts: tuple[FiringAlert, ...] = ()
     taken_at: float = 0.0
     claims: tuple[VolumeClaimState, ...] = ()
+    # The PodDisruptionBudgets a drain's plan reads; None from a reader that reads none
+    # (the simulated cluster), which a plan then does not mention.
+    budgets: DisruptionBudgets | None = None
     _index: dict[ObjectRef, WorkloadState] = field(
         default_factory=dict, init=False, repr=False, compare=False
     )

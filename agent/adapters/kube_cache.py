@@ -86,6 +86,8 @@ class OptionalKind:
         self.info = info
         # "" (the whole cluster) or a namespace -> the sentence last said about it.
         self._said: dict[str, str] = {}
+        # The same keys -> the error the last list there answered, while it holds.
+        self._errors: dict[str, str] = {}
         self._lock = threading.Lock()
 
     def unreadable(self, namespace: str | None, error: Exception) -> None:
@@ -106,6 +108,7 @@ class OptionalKind:
                 f"{info.kinds} are not read; the other kinds carry on"
             )
         with self._lock:
+            self._errors[key] = str(error)
             if self._said.get(key) == said:
                 return
             self._said[key] = said
@@ -115,9 +118,18 @@ class OptionalKind:
         """A list of the kind (in ``namespace``, or every one) worked."""
         with self._lock:
             before = [self._said.pop(key, None) for key in {namespace or "", ""}]
+            for key in {namespace or "", ""}:
+                self._errors.pop(key, None)
         if any(before):
             where = f" in namespace {namespace}" if namespace else ""
             log.info("%ss%s are read now (%s answers)", self.info.kind, where, self.info.resource)
+
+    @property
+    def errors(self) -> dict[str, str]:
+        """The errors of the lists that failed and have not worked since, by namespace
+        ("" for the whole cluster): the API server's reason, as the error says it."""
+        with self._lock:
+            return dict(self._errors)
 
     @property
     def said(self) -> dict[str, str]:

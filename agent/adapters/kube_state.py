@@ -14,6 +14,7 @@ from typing import Any, cast
 from remediation.drain_notes import SAFE_TO_EVICT_ANNOTATION
 from remediation.ports import (
     ContainerState,
+    DisruptionBudgetState,
     HpaState,
     Kind,
     NodeState,
@@ -28,6 +29,7 @@ __all__ = [
     "AUTONOMIC_FIELD_MANAGER",
     "CLUSTER_FIELD_MANAGERS",
     "REVISION_ANNOTATION",
+    "disruption_budget_state",
     "hpa_state",
     "last_change_by_others",
     "node_state",
@@ -408,6 +410,45 @@ def hpa_state(hpa: Obj) -> HpaState:
         usage_ratio=usage_ratio(spec, status),
         uid=str(meta.get("uid") or ""),
         controller=f"{owner.get('kind', '')}/{owner.get('name', '')}" if owner else None,
+    )
+
+
+def disruption_budget_state(pdb: Obj) -> DisruptionBudgetState:
+    """A policy/v1 PodDisruptionBudget: its selector, spec and status as the disruption
+    controller last wrote it (a PDB it has not judged yet has no status: all zero)."""
+    meta, spec, status = pdb.get("metadata") or {}, pdb.get("spec") or {}, pdb.get("status") or {}
+    selector = spec.get("selector")
+    expressions = tuple(
+        (
+            str(e.get("key", "")),
+            str(e.get("operator", "")),
+            tuple(str(v) for v in e.get("values") or ()),
+        )
+        for e in ((selector or {}).get("matchExpressions") or ())
+        if isinstance(e, dict)
+    )
+
+    def written(value: Any) -> str | None:
+        return None if value is None else str(value)
+
+    generation = meta.get("generation")
+    observed = status.get("observedGeneration")
+    return DisruptionBudgetState(
+        ref=ObjectRef("PodDisruptionBudget", meta.get("name", ""), meta.get("namespace")),
+        match_labels={
+            str(k): str(v) for k, v in ((selector or {}).get("matchLabels") or {}).items()
+        },
+        match_expressions=expressions,
+        selector_set=isinstance(selector, dict),
+        min_available=written(spec.get("minAvailable")),
+        max_unavailable=written(spec.get("maxUnavailable")),
+        disruptions_allowed=_count(status.get("disruptionsAllowed")),
+        current_healthy=_count(status.get("currentHealthy")),
+        desired_healthy=_count(status.get("desiredHealthy")),
+        expected_pods=_count(status.get("expectedPods")),
+        always_allow_unhealthy=spec.get("unhealthyPodEvictionPolicy") == "AlwaysAllow",
+        status_current=bool(status)
+        and (generation is None or (observed is not None and observed >= generation)),
     )
 
 

@@ -23,6 +23,10 @@ PersistentVolumeClaims and StorageClasses (cluster-scoped) are read for volume e
 only, and are optional in the same way: without the RBAC to list them (a ClusterRole from
 before them) no claim is seen, said once in the log, and nothing else changes.
 
+PodDisruptionBudgets are read for a drain's plan only (``read_disruption_budgets``), and
+are optional in the same way: without list on them the plan says they could not be
+read, and the drain is planned as it would be without them.
+
     cluster = KubernetesCluster(
         load_api_client(in_cluster=True), identity="autonomic-0", namespaces=("shop",)
     )
@@ -50,6 +54,7 @@ from agent.adapters.kube_errors import ObjectGoneError, PermissionDeniedError, R
 from agent.adapters.kube_ops import Operations
 from agent.adapters.kube_state import (
     CLUSTER_FIELD_MANAGERS,
+    disruption_budget_state,
     hpa_state,
     node_state,
     owner_index,
@@ -61,6 +66,7 @@ from agent.adapters.kube_state import (
 from agent.errors import AutonomicError, ConfigError, PermanentError
 from remediation.ports import (
     REPORT_PREFIX,
+    DisruptionBudgets,
     Drain,
     EvictionRoom,
     HpaState,
@@ -504,6 +510,21 @@ class KubernetesCluster:
 
     def list_disruption_budgets(self, namespace: str | None = None) -> list[Obj]:
         return self._objects("PodDisruptionBudget", namespace)
+
+    def read_disruption_budgets(self) -> DisruptionBudgets:
+        """Every PodDisruptionBudget read (from the watch cache once started), for a
+        drain's plan; ``unread`` says why some or all could not be (a 403: the
+        ClusterRole grants no list on poddisruptionbudgets), which stops nothing."""
+        budgets = sorted(
+            (disruption_budget_state(b) for b in self._objects("PodDisruptionBudget")),
+            key=lambda b: b.ref,
+        )
+        errors = self.optional["PodDisruptionBudget"].errors
+        unread = "; ".join(
+            f"in namespace {key}: {error}" if key else error
+            for key, error in sorted(errors.items())
+        )
+        return DisruptionBudgets(tuple(budgets), unread or None)
 
     def list_events(self, target: ObjectRef) -> list[Obj]:
         """Events about ``target`` in its namespace (a cluster-scoped object's in

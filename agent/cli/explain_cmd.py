@@ -131,6 +131,15 @@ def render(
             ]
         elif key == "group" and record.kind == "anomaly":
             continue  # shown whole below, with the later ones
+        elif key == "disruption_budgets" and isinstance(value, dict):
+            # A drain's: what each PodDisruptionBudget covering its pods says, whole.
+            lines.append("  disruption budgets:")
+            if value.get("unread"):
+                lines.append(f"    could not be read: {value['unread']}")
+            covering = value.get("covering") or []
+            lines += [f"    {found.get('says', found)}" for found in covering]
+            if not value.get("unread") and not covering:
+                lines.append(f"    none of the {value.get('read', 0)} read covers a pod it evicts")
         elif key not in ("routing", "guards", "approvers", "runbook_approvers"):
             lines.append(f"  {key}: {json.dumps(value, default=str)[:200]}")
     lines += _guard_lines(record.evidence.get("guards"))

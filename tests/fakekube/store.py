@@ -313,6 +313,8 @@ class Store:
         # What stamps ``metadata.managedFields[].time`` (epoch seconds): a test on a fake
         # clock sets its own, so a write's time compares with its clock's.
         self.clock: Callable[[], float] = time.time
+        # Set while the disruption controller writes a PDB's status (``_judge_budgets``).
+        self._judging = False
 
     # -------------------------------------------------------------------- reads
 
@@ -388,7 +390,112 @@ class Store:
             self._oldest_watchable = self._history[0].resource_version
         self._history.append(change)
         self.cond.notify_all()
+        if rt.kind in _BUDGET_INPUTS and not self._judging:
+            self._judge_budgets(key[0])
         return copy.deepcopy(change.new)
+
+    # ------------------------------------------------------ disruption controller
+
+    def _judge_budgets(self, namespace: str) -> None:
+        """The disruption controller: after any change to a pod, a PDB or a controller's
+        scale in ``namespace``, write each PDB's status there as the real controller
+        does (a change of status only, as a MODIFIED watch event)."""
+        pdbs = resource_for_kind("policy/v1", "PodDisruptionBudget")
+        budgets = [b for (ns, _), b in self._objects.get(pdbs.key, {}).items() if ns == namespace]
+        self._judging = True
+        try:
+            for budget in budgets:
+                status = self._budget_status(namespace, budget)
+                if budget.get("status") != status:
+                    updated = copy.deepcopy(budget)
+                    updated["status"] = status
+                    self._commit(pdbs, budget, updated, False)
+        finally:
+            self._judging = False
+
+    def _budget_pods(self, namespace: str, budget: Obj) -> list[Obj]:
+        """The pods a PDB selects: none without ``spec.selector``, every pod of the
+        namespace with an empty one (policy/v1)."""
+        selector = (budget.get("spec") or {}).get("selector")
+        if selector is None:
+            return []
+        match = parse_label_selector(selector_string(selector))
+        pods = resource_for_kind("v1", "Pod")
+        return [
+            pod
+            for (ns, _), pod in sorted(self._objects.get(pods.key, {}).items())
+            if ns == namespace and match(pod)
+        ]
+
+    def _expected_pods(self, namespace: str, pods: list[Obj]) -> int | None:
+        """The summed scale of the controllers of ``pods`` (a ReplicaSet's Deployment or
+        Rollout, a ReplicaSet, a StatefulSet), as the disruption controller reckons
+        expected pods; None when a pod has no controller this store holds."""
+        seen: dict[tuple[str, str], int] = {}
+        for pod in pods:
+            owner = _controller(pod)
+            if owner is None:
+                return None
+            kind, name = owner.get("kind", ""), owner.get("name", "")
+            if kind == "ReplicaSet":
+                rs = self._objects.get(_RS_KEY, {}).get((namespace, name))
+                if rs is None:
+                    return None
+                parent = _controller(rs)
+                if parent is not None and parent.get("kind") in ("Deployment", "Rollout"):
+                    key = _DEPLOYMENT_KEY if parent["kind"] == "Deployment" else _ROLLOUT_KEY
+                    found = self._objects.get(key, {}).get((namespace, parent.get("name", "")))
+                    if found is None:
+                        return None
+                    kind, name, rs = parent["kind"], parent.get("name", ""), found
+                seen[(kind, name)] = int((rs.get("spec") or {}).get("replicas", 1))
+            elif kind == "StatefulSet":
+                sts = self._objects.get(_STS_KEY, {}).get((namespace, name))
+                if sts is None:
+                    return None
+                seen[(kind, name)] = int((sts.get("spec") or {}).get("replicas", 1))
+            else:
+                return None
+        return sum(seen.values())
+
+    def _budget_status(self, namespace: str, budget: Obj) -> Obj:
+        """A PDB's status as the disruption controller computes it: healthy pods are
+        ready and not terminating; expected pods are its pods' controllers' scale (the
+        pods themselves, less terminating ones, when one has no controller)."""
+        spec = budget.get("spec") or {}
+        covered = self._budget_pods(namespace, budget)
+        live = [p for p in covered if not p["metadata"].get("deletionTimestamp")]
+        scale = self._expected_pods(namespace, covered) if covered else 0
+        expected = scale if scale is not None else len(live)
+        healthy = sum(1 for p in live if _pod_ready(p))
+        desired = _desired_healthy(spec, expected)
+        allowed = max(0, healthy - desired)
+        generation = budget["metadata"].get("generation", 1)
+        condition = {
+            "type": "DisruptionAllowed",
+            "status": "True" if allowed > 0 else "False",
+            "reason": "SufficientPods" if allowed > 0 else "InsufficientPods",
+            "message": "",
+            "observedGeneration": generation,
+        }
+        old = next(
+            (
+                c
+                for c in (budget.get("status") or {}).get("conditions") or []
+                if c.get("type") == "DisruptionAllowed"
+            ),
+            None,
+        )
+        same = old is not None and old.get("status") == condition["status"]
+        condition["lastTransitionTime"] = old["lastTransitionTime"] if same else now_rfc3339()
+        return {
+            "observedGeneration": generation,
+            "disruptionsAllowed": allowed,
+            "currentHealthy": healthy,
+            "desiredHealthy": desired,
+            "expectedPods": expected,
+            "conditions": [condition],
+        }
 
     def _manage(self, rt: ResourceType, meta: Obj, old_entries: Any, writer: Writer | None) -> None:
         """Record ``writer`` (manager, subresource) in ``meta["managedFields"]`` as the API
@@ -727,11 +834,12 @@ class Store:
     def _check_budget(
         self, pods: ResourceType, pdbs: ResourceType, namespace: str, pod: Obj, dry_run: bool
     ) -> None:
-        matching = []
-        for budget in self.list(pdbs, namespace)[0]:
-            selector = selector_string((budget.get("spec") or {}).get("selector"))
-            if selector and parse_label_selector(selector)(pod):
-                matching.append(budget)
+        name = pod["metadata"]["name"]
+        matching = [
+            budget
+            for budget in self.list(pdbs, namespace)[0]
+            if any(p["metadata"]["name"] == name for p in self._budget_pods(namespace, budget))
+        ]
         if not matching:
             return
         if len(matching) > 1:
@@ -742,17 +850,9 @@ class Store:
                 "subresource does not support.",
             )
         budget = matching[0]
-        spec = budget.get("spec") or {}
-        selector = selector_string(spec.get("selector"))
-        covered = [
-            p
-            for p in self.list(pods, namespace, label_selector=selector)[0]
-            if not p["metadata"].get("deletionTimestamp")
-        ]
-        expected = len(covered)
-        healthy = sum(1 for p in covered if _pod_ready(p))
-        desired = _desired_healthy(spec, expected)
-        allowed = max(0, healthy - desired)
+        judged = self._budget_status(namespace, budget)
+        healthy, desired = judged["currentHealthy"], judged["desiredHealthy"]
+        allowed = judged["disruptionsAllowed"]
         if allowed <= 0 and (_pod_ready(pod) or healthy < desired):
             raise ApiError(
                 429,
@@ -768,21 +868,8 @@ class Store:
                     ]
                 },
             )
-        status = {
-            "currentHealthy": healthy - (1 if _pod_ready(pod) else 0),
-            "desiredHealthy": desired,
-            "expectedPods": expected,
-            "disruptionsAllowed": max(0, allowed - (1 if _pod_ready(pod) else 0)),
-            "observedGeneration": budget["metadata"].get("generation", 1),
-        }
-        self.update(
-            pdbs,
-            namespace,
-            budget["metadata"]["name"],
-            {**budget, "status": status},
-            subresource="status",
-            dry_run=dry_run,
-        )
+        # The pod is deleted next, and the disruption controller writes the new status
+        # (``_judge_budgets``), as it does once the real API server has taken one off.
 
     # ---------------------------------------------------------------- test aids
 
@@ -866,6 +953,21 @@ def scale_of(parent: Obj, rt: ResourceType | None = None) -> Obj:
         "spec": {"replicas": (parent.get("spec") or {}).get("replicas", 1)},
         "status": {"replicas": replicas, "selector": selector},
     }
+
+
+# What the disruption controller reads: a change to any of them re-judges the namespace's PDBs.
+_BUDGET_INPUTS = frozenset(
+    {"Pod", "PodDisruptionBudget", "ReplicaSet", "Deployment", "StatefulSet", "Rollout"}
+)
+_RS_KEY = ("apps", "replicasets")
+_DEPLOYMENT_KEY = ("apps", "deployments")
+_STS_KEY = ("apps", "statefulsets")
+_ROLLOUT_KEY = ("argoproj.io", "rollouts")
+
+
+def _controller(obj: Obj) -> Obj | None:
+    owners = (obj.get("metadata") or {}).get("ownerReferences") or []
+    return next((o for o in owners if o.get("controller")), None)
 
 
 def _pod_ready(pod: Obj) -> bool:

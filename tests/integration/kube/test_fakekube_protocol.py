@@ -429,3 +429,31 @@ def test_outage_refuses_connections_and_cuts_watches_then_serves_the_same_store(
         )
     )
     assert [(e["type"], e["object"]["spec"]["replicas"]) for e in resumed] == [("MODIFIED", 4)]
+
+
+def test_pdb_status_is_kept_by_the_disruption_controller(fake: FakeApiServer) -> None:
+    """As on a real cluster, a PDB's status is written when it is created and whenever
+    its pods or their controller's scale change: expected pods are the controller's
+    replicas, healthy ones those ready and not terminating."""
+    pods = seed_deployment(fake.store, "web", namespace="shop", replicas=3)["pods"]
+    seed_pdb(fake.store, "web", app="web", namespace="shop", max_unavailable=1)
+    listed = json.loads(
+        request(fake, "GET", "/apis/policy/v1/namespaces/shop/poddisruptionbudgets").data
+    )
+    (budget,) = listed["items"]
+    status = budget["status"]
+    assert (status["expectedPods"], status["currentHealthy"], status["desiredHealthy"]) == (3, 3, 2)
+    assert status["disruptionsAllowed"] == 1 and status["observedGeneration"] == 1
+    assert status["conditions"][0]["type"] == "DisruptionAllowed"
+    first = pods[0]["metadata"]["name"]
+    eviction = {"apiVersion": "policy/v1", "kind": "Eviction", "metadata": {"name": first}}
+    assert (
+        request(fake, "POST", f"/api/v1/namespaces/shop/pods/{first}/eviction", eviction).status
+        == 201
+    )
+    got = json.loads(
+        request(fake, "GET", "/apis/policy/v1/namespaces/shop/poddisruptionbudgets/web").data
+    )
+    # The Deployment still wants 3: one short, none may go until its replacement is ready.
+    assert (got["status"]["expectedPods"], got["status"]["disruptionsAllowed"]) == (3, 0)
+    assert got["status"]["conditions"][0]["reason"] == "InsufficientPods"

@@ -1,0 +1,72 @@
+"""A drain's plan reads the PodDisruptionBudgets over the real adapter and the fake API
+server (which writes their status as the disruption controller does): a budget that
+would keep the drain from finishing is handed to a person, the node untouched; a
+budget that cannot be read (403) is said, and the drain is planned as before."""
+
+from __future__ import annotations
+
+from agent.remediation_engine import PDB_BLOCKS
+from tests.fakekube.seed import seed_pdb
+from tests.integration.remediation.rig import KubeRig, seed_nodes, seed_web
+
+NODE = "node-3"
+RUNBOOK = "node-notready-drain"
+
+
+def _node_writes(rig: KubeRig) -> list[str]:
+    return [w.resource for w in rig.writes() if w.resource in ("nodes", "pods/eviction")]
+
+
+def test_a_budget_that_would_stall_the_drain_is_handed_to_a_person_and_nothing_is_done(
+    rig: KubeRig,
+) -> None:
+    seed_nodes(rig, 10, not_ready={NODE: rig.clock.now() - 360})
+    seed_web(rig, replicas=4, nodes=(NODE, "node-4"))
+    seed_pdb(rig.server.store, "web", app="web", namespace="shop", min_available=4)
+    handled = [h for h in rig.cycle() if h.runbook == RUNBOOK]
+    assert [(h.outcome, h.reason_code) for h in handled] == [("denied", PDB_BLOCKS)]
+    assert "PodDisruptionBudget shop/web allows 0 disruptions (4 healthy, 4 desired, 4 " in (
+        handled[0].message
+    )
+    assert rig.decisions_of(RUNBOOK) == []  # nothing asked, nothing to approve
+    (held,) = [
+        d for d in rig.ledger.decisions(kind="remediation") if d.decision_type == f"held/{RUNBOOK}"
+    ]
+    assert held.status == "escalated" and held.proposal["guard"] == PDB_BLOCKS
+    (found,) = held.evidence["disruption_budgets"]["covering"]
+    assert found["verdict"] == "blocks" and len(found["podsOnNode"]) == 2
+    ((_, why),) = rig.channel.escalated
+    assert why.startswith(f"{RUNBOOK} will not drain Node/{NODE}: PodDisruptionBudget shop/web")
+    assert "`kubectl -n shop get pdb web -o yaml`" in why
+    assert "Nothing was done, not even the cordon" in why
+    # Asked again every cycle while it holds: one escalation, never a cordon.
+    rig.run(90)
+    assert len(rig.channel.escalated) == 1
+    assert _node_writes(rig) == []
+    # Relaxed, the drain is planned and asked about as before, the budget named.
+    rig.server.store.modify(
+        "PodDisruptionBudget", "shop", "web", lambda b: b["spec"].update(minAvailable=2)
+    )
+    rig.run(30)
+    (decision,) = rig.decisions_of(RUNBOOK)
+    assert decision.status == "asked"
+    (found,) = decision.evidence["disruption_budgets"]["covering"]
+    assert (found["verdict"], found["disruptionsAllowed"]) == ("allows", 2)
+
+
+def test_budgets_that_cannot_be_read_are_said_and_the_drain_goes_on(rig: KubeRig) -> None:
+    rig.server.inject(r"/apis/policy/v1/poddisruptionbudgets", method="GET", times=100, status=403)
+    seed_nodes(rig, 10, not_ready={NODE: rig.clock.now() - 360})
+    seed_web(rig, replicas=4, nodes=(NODE, "node-4"))
+    seed_pdb(rig.server.store, "web", app="web", namespace="shop", min_available=4)
+    handled = [h for h in rig.cycle() if h.runbook == RUNBOOK]
+    assert [h.outcome for h in handled] == ["decided"]
+    (decision,) = rig.decisions_of(RUNBOOK)
+    unread = decision.evidence["disruption_budgets"]["unread"]
+    assert "not allowed to list" in unread and "poddisruptionbudgets" in unread
+    assert f"PodDisruptionBudgets could not be read ({unread})" in decision.reason
+    assert rig.approve_pending() == 1
+    rig.run(30)
+    # The drain started: cordoned, and the eviction API (which still applies the
+    # budget) refused the pods it protects.
+    assert "nodes" in _node_writes(rig)
