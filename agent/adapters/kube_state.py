@@ -398,6 +398,7 @@ def hpa_state(hpa: Obj) -> HpaState:
     target = spec.get("scaleTargetRef") or {}
     namespace = meta.get("namespace")
     owner = _controller_of(hpa)
+    scale_up = (spec.get("behavior") or {}).get("scaleUp") or {}
     return HpaState(
         ref=ObjectRef("HorizontalPodAutoscaler", meta.get("name", ""), namespace),
         target=ObjectRef(cast(Kind, target.get("kind", "")), target.get("name", ""), namespace),
@@ -408,7 +409,27 @@ def hpa_state(hpa: Obj) -> HpaState:
         usage_ratio=usage_ratio(spec, status),
         uid=str(meta.get("uid") or ""),
         controller=f"{owner.get('kind', '')}/{owner.get('name', '')}" if owner else None,
+        scale_up_policies=_rate_policies(scale_up.get("policies")),
+        scale_up_select=str(scale_up.get("selectPolicy") or ""),
     )
+
+
+def _rate_policies(policies: Any) -> tuple[tuple[str, int, int], ...]:
+    """``behavior.scaleUp.policies`` as (type, value, periodSeconds); an entry the API
+    server would refuse (another type, a value or period that is no positive whole
+    number) is left out."""
+    found: list[tuple[str, int, int]] = []
+    for policy in policies if isinstance(policies, list) else []:
+        if not isinstance(policy, dict):
+            continue
+        kind, value, period = policy.get("type"), policy.get("value"), policy.get("periodSeconds")
+        if kind not in ("Pods", "Percent"):
+            continue
+        if not (isinstance(value, int) and isinstance(period, int)) or isinstance(value, bool):
+            continue
+        if value > 0 and period > 0 and not isinstance(period, bool):
+            found.append((str(kind), value, period))
+    return tuple(found)
 
 
 # Where autoscaling/v2 keeps a metric's target and reading, by the metric's type.

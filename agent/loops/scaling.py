@@ -75,8 +75,9 @@ import contextlib
 import logging
 import math
 import zlib
+from collections import deque
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -107,6 +108,7 @@ from forecasting.scaling import (
     WorkloadNow,
     ease_reactive,
     horizon_steps,
+    hpa_scale_up_limit,
     lead_time,
     recommend,
     untrusted,
@@ -208,6 +210,9 @@ ADOPT_EVERY = 60  # cycles between looks for such workloads this process has no 
 FORGET_AFTER = 6 * 3600.0
 CAPACITY_KEEP = 7 * 86400.0  # a learned capacity older than this is learned again
 SHORT_ALLOWED = 1  # cycles short of ready pods a lowered floor is forgiven
+# The longest periodSeconds the API server accepts in an HPA's behavior policies: the
+# spec replicas are remembered this long to follow an HPA's scale-up rate.
+MAX_POLICY_PERIOD = 1800.0
 _FLOAT32_MAX = float(np.finfo(np.float32).max)
 
 
@@ -406,6 +411,9 @@ class WorkloadModel:
     quiet_why: str | None = None
     quiet_reason: str = "Overridden"  # its reason code: "Overridden" or "WriteRefused"
     gap_since: float | None = None  # held for a gap in the load series: its newest sample
+    # (when, spec replicas) at each decided cycle of the last ``MAX_POLICY_PERIOD``: the
+    # replicas at the start of an HPA scale-up policy's period (``_hpa_pace``).
+    replicas_seen: deque[tuple[float, int]] = field(default_factory=deque)
 
 
 @dataclass
@@ -1601,6 +1609,8 @@ class ScalingLoop:
             # (a floor only asked about or published was never raised).
             base = self._reference(model, current, now) if model.applied else current
             rec = ease_reactive(rec, model.previous, base, sizing)
+        if hpa is not None:
+            rec = self._hpa_pace(workload, model, hpa, rec, now)
         self._report_mode(ref, model, rec)
         model.previous = rec
         model.sizing = {
@@ -1677,6 +1687,52 @@ class ScalingLoop:
             rec,
             forecast.model,
             published=published,
+        )
+
+    def _hpa_pace(
+        self,
+        workload: WorkloadState,
+        model: WorkloadModel,
+        hpa: HpaState,
+        rec: ScalingRecommendation,
+        now: float,
+    ) -> ScalingRecommendation:
+        """The floor no higher than the HPA's own ``behavior.scaleUp`` lets it scale up.
+        The HPA controller sets a target below its minReplicas to the minimum at once,
+        with no stabilization and no rate limit, so a floor raised by 10 adds 10 pods in
+        one step whatever pace the owner wrote there (a database's connections, a
+        consumer group's rebalances). The loop follows that pace itself: each policy
+        from the fewest replicas seen within its period (the HPA's own scale-ups count
+        too). A floor is never lowered for it."""
+        seen = model.replicas_seen
+        seen.append((now, workload.replicas))
+        while seen and seen[0][0] <= now - MAX_POLICY_PERIOD:
+            seen.popleft()
+        floor = rec.floor
+        if floor is None or floor <= max(hpa.min_replicas, workload.replicas):
+            return rec  # no raise, or one that adds no pods
+
+        def start(period: int) -> int:
+            return min(replicas for at, replicas in seen if at > now - period)
+
+        allowed = hpa_scale_up_limit(hpa.scale_up_policies, hpa.scale_up_select, start)
+        if allowed is None or floor <= allowed:
+            return rec
+        capped = max(allowed, hpa.min_replicas)
+        pace = ", ".join(
+            f"{value} {'pods' if kind == 'Pods' else '%'} per {period} s"
+            for kind, value, period in hpa.scale_up_policies
+        )
+        select = hpa.scale_up_select or "Max"
+        return replace(
+            rec,
+            floor=capped,
+            reason="HpaScaleUpLimit",
+            message=(
+                f"{rec.message}; raised to {capped}, not {floor}: {hpa.ref} scales up by at "
+                f"most {pace} (behavior.scaleUp, selectPolicy {select}), and a raised "
+                "minReplicas would skip that limit"
+            ),
         )
 
     def _managed(self, ref: ObjectRef, model: WorkloadModel, hpa: HpaState | None) -> bool:
