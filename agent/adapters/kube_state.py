@@ -471,7 +471,10 @@ def usage_ratio(spec: Obj, status: Obj) -> float | None:
     autoscaling/v2 pairs each ``spec.metrics`` entry's target (``averageUtilization``,
     ``averageValue`` or ``value``) with the ``status.currentMetrics`` entry of the same
     type and name; autoscaling/v1's CPU percentage fields are read too. None when no
-    pair has a positive target and a reading (a new HPA, or metrics unavailable)."""
+    pair has a positive target and a reading (a new HPA, or metrics unavailable), and
+    when any metric the spec names has none: the HPA sizes on the largest share, so the
+    largest of the others (CPU, while a custom-metrics adapter is down) would be taken
+    for the one that sizes it."""
     ratios: list[float] = []
     current = {_metric_key(m): m for m in status.get("currentMetrics") or [] if isinstance(m, dict)}
     for metric in spec.get("metrics") or []:
@@ -480,7 +483,7 @@ def usage_ratio(spec: Obj, status: Obj) -> float | None:
         key = _metric_key(metric)
         reading = current.get(key)
         if reading is None:
-            continue
+            return None
         field_name = _METRIC_SOURCE.get(key[0], "")
         target = (metric.get(field_name) or {}).get("target") or {}
         now = (reading.get(field_name) or {}).get("current") or {}
@@ -489,6 +492,8 @@ def usage_ratio(spec: Obj, status: Obj) -> float | None:
             if wanted is not None and seen is not None and wanted > 0 and seen >= 0:
                 ratios.append(seen / wanted)
                 break
+        else:
+            return None
     v1_target = _amount(spec.get("targetCPUUtilizationPercentage"))
     v1_seen = _amount(status.get("currentCPUUtilizationPercentage"))
     if not ratios and v1_target and v1_seen is not None and v1_target > 0:

@@ -58,7 +58,10 @@ class CapacityEstimate:
         """Take one reading if the workload is steady; the reading, or None (``skipped``
         says why)."""
         if usage_ratio is None or not math.isfinite(usage_ratio):
-            self.skipped = "the HPA reports no metric reading yet"
+            self.skipped = (
+                "the HPA reports no reading for one of its metrics or more (a new HPA, "
+                "or a metrics adapter failing)"
+            )
         elif not USAGE_BAND[0] <= usage_ratio <= USAGE_BAND[1]:
             self.skipped = (
                 f"the HPA runs at {usage_ratio:.0%} of its target, outside "
