@@ -1557,7 +1557,11 @@ class ScalingLoop:
             if not estimate.loaded:
                 self._restore_capacity(ref, estimate, now)
             estimate.observe(
-                current_load, workload.ready_replicas, workload.replicas, hpa.usage_ratio
+                current_load,
+                workload.ready_replicas,
+                workload.replicas,
+                hpa.usage_ratio,
+                _rolling(workload),
             )
             capacity = estimate.value()
             if capacity is None:
@@ -2140,6 +2144,21 @@ class ScalingLoop:
                 )
             ]
         )
+
+
+def _rolling(workload: WorkloadState) -> str | None:
+    """Why the workload's pods are being replaced now (a rollout under way), or None.
+    A rollout paused, failed (its progress deadline passed) or waiting on someone
+    deleting pods (a StatefulSet ``OnDelete``) is a fleet that stays as it is, not one
+    in motion."""
+    if workload.paused or workload.rollout_failed or workload.on_delete:
+        return None
+    if workload.updated_replicas < workload.replicas:
+        return (
+            f"a rollout is replacing the pods of {workload.ref} ({workload.updated_replicas} "
+            f"of {workload.replicas} updated): the ready pods are two releases"
+        )
+    return None
 
 
 def _sentence(text: str) -> str:
