@@ -160,6 +160,10 @@ class PodState:
     # never restarted is its start-up time, scheduling and image pull included.
     created_at: float | None = None
     ready_at: float | None = None
+    # The scheduler's message while it cannot place the pod (condition PodScheduled
+    # False, reason Unschedulable: "0/3 nodes are available: 3 Insufficient cpu."), or
+    # None.
+    unschedulable: str | None = None
 
     @property
     def terminal(self) -> bool:

@@ -339,6 +339,12 @@ def pod_state(pod: Obj, owners: Mapping[str, ObjectRef]) -> PodState:
         (c for c in status.get("conditions") or [] if c.get("type") == "Ready"), {}
     )
     ready = ready_condition.get("status") == "True"
+    scheduled: Obj = next(
+        (c for c in status.get("conditions") or [] if c.get("type") == "PodScheduled"), {}
+    )
+    unschedulable = None
+    if scheduled.get("status") == "False" and scheduled.get("reason") == "Unschedulable":
+        unschedulable = str(scheduled.get("message") or "").strip() or "no message"
     daemon = (controller or {}).get("kind") == "DaemonSet" or MIRROR_ANNOTATION in (
         meta.get("annotations") or {}
     )
@@ -361,6 +367,7 @@ def pod_state(pod: Obj, owners: Mapping[str, ObjectRef]) -> PodState:
         not_safe_to_evict=not_safe_to_evict(pod),
         created_at=parse_time(meta.get("creationTimestamp")),
         ready_at=parse_time(ready_condition.get("lastTransitionTime")) if ready else None,
+        unschedulable=unschedulable,
     )
 
 

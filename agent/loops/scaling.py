@@ -210,6 +210,10 @@ ADOPT_EVERY = 60  # cycles between looks for such workloads this process has no 
 FORGET_AFTER = 6 * 3600.0
 CAPACITY_KEEP = 7 * 86400.0  # a learned capacity older than this is learned again
 SHORT_ALLOWED = 1  # cycles short of ready pods a lowered floor is forgiven
+# A workload short of ready pods this long has its pods looked at for ones the cluster
+# cannot place (Pending, Unschedulable), again every UNPLACED_EVERY while it stays short.
+UNPLACED_AFTER = 120.0
+UNPLACED_EVERY = 300.0
 # The longest periodSeconds the API server accepts in an HPA's behavior policies: the
 # spec replicas are remembered this long to follow an HPA's scale-up rate.
 MAX_POLICY_PERIOD = 1800.0
@@ -411,6 +415,11 @@ class WorkloadModel:
     quiet_why: str | None = None
     quiet_reason: str = "Overridden"  # its reason code: "Overridden" or "WriteRefused"
     gap_since: float | None = None  # held for a gap in the load series: its newest sample
+    # Since when fewer pods are ready than the spec asks for (None: all are), when its
+    # pods were last looked at for ones the cluster cannot place, and what was said.
+    short_since: float | None = None
+    unplaced_checked: float = -math.inf
+    unplaced_said: str | None = None
     # (when, spec replicas) at each decided cycle of the last ``MAX_POLICY_PERIOD``: the
     # replicas at the start of an HPA scale-up policy's period (``_hpa_pace``).
     replicas_seen: deque[tuple[float, int]] = field(default_factory=deque)
@@ -452,6 +461,9 @@ class ScalingStatus:
     # workload -> why its floor is published and never written: its HPA is managed by
     # another controller (a KEDA ScaledObject) that would put its own minReplicas back
     managed: dict[str, str] = field(default_factory=dict)
+    # workload -> how many of its pods the cluster cannot place (Pending, Unschedulable),
+    # since when and the scheduler's words: pods a floor asked for that are no capacity
+    unplaced: dict[str, str] = field(default_factory=dict)
     decisions: int = 0
     breaches: int = 0
 
@@ -632,6 +644,8 @@ class ScalingLoop:
         self._held_gauges()
         for name in set(self.status.managed) - seen:
             del self.status.managed[name]
+        for name in set(self.status.unplaced) - seen:
+            del self.status.unplaced[name]
         late = now - 2 * self.settings.period
         for model in self.models.values():
             if any(check.until <= late for check in model.verifying):
@@ -651,6 +665,7 @@ class ScalingLoop:
             },
             "reactive": dict(sorted(dict(self.status.reactive).items())),
             "managed": dict(sorted(dict(self.status.managed).items())),
+            "unplaced": dict(sorted(dict(self.status.unplaced).items())),
         }
 
     def _forget(self, inside: set[str], listed: set[str], now: float) -> None:
@@ -1527,6 +1542,7 @@ class ScalingLoop:
                 "holding",
             )
             return
+        self._unplaced(workload, model, now)
         if hpa is not None and (model.hpa_min_configured is None or hpa.uid != model.hpa_uid):
             model.hpa_min_configured = self._configured_min(hpa, now)
             model.hpa_uid = hpa.uid
@@ -1692,6 +1708,57 @@ class ScalingLoop:
             forecast.model,
             published=published,
         )
+
+    def _unplaced(self, workload: WorkloadState, model: WorkloadModel, now: float) -> None:
+        """Say when pods of the workload cannot be scheduled (Pending, Unschedulable: no
+        node has room, and a cluster autoscaler, if any, takes minutes to add one). They
+        are no capacity: a raised floor is not served until they are placed. The floor is
+        sized from the load, not from ready pods, so it is not raised for them; the
+        start-up time counts a node's wait only once such pods are ready and measured.
+        Looked at once the workload has been short of ready pods for ``UNPLACED_AFTER``,
+        then every ``UNPLACED_EVERY`` (sharing the cycle's pod listings with the start-up
+        measurements); said once in the log, kept in ``status.unplaced`` meanwhile, and
+        said again when all are placed."""
+        ref, name = workload.ref, str(workload.ref)
+        if workload.ready_replicas >= workload.replicas:
+            model.short_since = None
+            if model.unplaced_said is not None:
+                log.info("scaling %s: every pod is scheduled again", ref)
+            model.unplaced_said = None
+            self.status.unplaced.pop(name, None)
+            return
+        if model.short_since is None:
+            model.short_since = now
+        if now - model.short_since < UNPLACED_AFTER:
+            return
+        if now - model.unplaced_checked < UNPLACED_EVERY or self._measures_left <= 0:
+            return
+        self._measures_left -= 1
+        model.unplaced_checked = now
+        pods = self.cluster.list_pods(ref.namespace, workload.selector or None)
+        waiting = sorted(
+            (p for p in pods if p.owner == ref and p.unschedulable and not p.deleting),
+            key=lambda p: p.created_at if p.created_at is not None else now,
+        )
+        if not waiting:
+            model.unplaced_said = None
+            self.status.unplaced.pop(name, None)
+            return
+        oldest = waiting[0].created_at
+        since = f", the oldest for {_age(now - oldest)}" if oldest is not None else ""
+        startup = model.sizing.get("startup_seconds")
+        counted = f" (now {float(startup):.0f} s)" if isinstance(startup, int | float) else ""
+        why = (
+            f"{len(waiting)} of the {workload.replicas} pods of {ref} cannot be scheduled"
+            f"{since} ({waiting[0].unschedulable}): they are no capacity until the "
+            "cluster places them; the floor is sized from the load, not raised for them, "
+            f"and the start-up time{counted} counts a wait for a node only once such pods "
+            "are ready"
+        )
+        self.status.unplaced[name] = why
+        if model.unplaced_said is None:
+            log.warning("scaling %s: %s", ref, why)
+        model.unplaced_said = why
 
     def _hpa_pace(
         self,
