@@ -415,6 +415,9 @@ class WorkloadModel:
     quiet_why: str | None = None
     quiet_reason: str = "Overridden"  # its reason code: "Overridden" or "WriteRefused"
     gap_since: float | None = None  # held for a gap in the load series: its newest sample
+    # When this loop last saw an HPA scaling the workload, and its name: a workload
+    # changed by someone after its HPA went is theirs for a while (``_taken_over``).
+    hpa_seen: tuple[float, str] | None = None
     # Since when fewer pods are ready than the spec asks for (None: all are), when its
     # pods were last looked at for ones the cluster cannot place, and what was said.
     short_since: float | None = None
@@ -799,6 +802,8 @@ class ScalingLoop:
         record = self._written(ref, model, found, field=field)
         written = _written_value(record) if record is not None else None
         if record is None or written is None:
+            if hpa is None:
+                self._taken_over(workload, model, now)
             return
         at = float(record.get("at", -math.inf))
         uid = str(record.get("hpa_uid" if hpa is not None else "workload_uid") or "")
@@ -848,6 +853,35 @@ class ScalingLoop:
             detail = {"field": field, "written": written, "found": found, "why": why}
             ledger.add_feedback(decision_id, "execution", "overridden", "cluster", now, detail)
             self.decisions.progress(decision_id, f"overridden: {why}")
+
+    def _taken_over(self, workload: WorkloadState, model: WorkloadModel, now: float) -> None:
+        """The HPA this loop last saw scaling the workload is gone, and someone (a person,
+        a GitOps tool; ``metadata.managedFields``) has changed the workload since: as in an
+        incident, the HPA deleted and the replicas set by hand. The loop has written no
+        replicas yet, so nothing it wrote was overridden, but they are someone's all the
+        same: theirs for ``QUIET_AFTER_OVERRIDE``, said once, as an override is; then the
+        loop drives the replicas from what it finds. Without a change by someone, the
+        replicas the HPA left are taken up at once."""
+        if model.hpa_seen is None:
+            return
+        seen_at, hpa_name = model.hpa_seen
+        changed = workload.managed_by_human_at
+        # managedFields keep whole seconds: a change in the second the HPA was seen counts
+        if changed is None or changed < math.floor(seen_at):
+            if now - seen_at > QUIET_AFTER_OVERRIDE:
+                model.hpa_seen = None  # the replicas the HPA left were taken up
+            return
+        model.hpa_seen = None  # once: after the wait the loop drives the replicas
+        until = now + QUIET_AFTER_OVERRIDE
+        why = (
+            f"{hpa_name}, which scaled {workload.ref}, is gone, and {workload.ref} was "
+            f"changed by someone since ({_utc(changed)}; replicas {workload.replicas}): "
+            f"theirs stands: the replicas are not set for {QUIET_AFTER_OVERRIDE / 60:.0f} "
+            f"min, until {_utc(until)}, then the loop drives them without an HPA. To keep "
+            f'them yours, set {PREDICTIVE}: "false" (or {FORECAST_ONLY})'
+        )
+        log.warning("scaling %s: %s", workload.ref, why)
+        model.quiet_until, model.quiet_why, model.quiet_reason = until, why, "Overridden"
 
     def _release(
         self, workload: WorkloadState, model: WorkloadModel, now: float, *, reason: str
@@ -1483,6 +1517,8 @@ class ScalingLoop:
                 float(forecast.upper(BREACH_LEVEL)[0]),
             )
         hpa = self.cluster.get_hpa_for(ref)
+        if hpa is not None:
+            model.hpa_seen = (now, str(hpa.ref))
         if hpa is not None and hpa.shared_with:
             # The HPA controller scales with none of them (ScalingActive=False,
             # AmbiguousSelector): a floor on the first would mean nothing, or a fight.
