@@ -25,6 +25,7 @@ Every recommendation carries a reason code and a sentence, like an HPA condition
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Literal
 
@@ -38,6 +39,7 @@ __all__ = [
     "WorkloadNow",
     "ease_reactive",
     "horizon_steps",
+    "hpa_scale_up_limit",
     "lead_time",
     "recommend",
     "scale_in_drop",
@@ -298,6 +300,28 @@ def _judge_forecast(
             f"the mean {mean_peak:.4g}: too uncertain to size from"
         )
     return peak
+
+
+def hpa_scale_up_limit(
+    policies: tuple[tuple[str, int, int], ...], select: str, start: Callable[[int], int]
+) -> int | None:
+    """The most replicas an HPA's ``behavior.scaleUp`` lets it reach now, as the HPA
+    controller computes it: for each policy (type, value, periodSeconds), from the
+    replicas at the start of its period (``start(periodSeconds)``), ``start + value``
+    (Pods) or ``ceil(start * (1 + value / 100))`` (Percent); the largest of them with
+    ``selectPolicy`` Max (or unset), the smallest with Min. None when there is no limit
+    to follow: no policies written (the API's defaults, no slower than the loop's own
+    step), or ``Disabled`` (the HPA never scales up: a raised floor is then the
+    workload's only scale-up, at the loop's own pace)."""
+    if not policies or select == "Disabled":
+        return None
+    limits = []
+    for kind, value, period in policies:
+        base = max(start(period), 0)
+        limits.append(
+            base + value if kind == "Pods" else math.ceil(base * (1.0 + value / 100.0) - 1e-9)
+        )
+    return min(limits) if select == "Min" else max(limits)
 
 
 def scale_in_drop(floor: int, elapsed: float, settings: ScalingSettings) -> int:

@@ -164,6 +164,10 @@ class PodState:
     # never restarted is its start-up time, scheduling and image pull included.
     created_at: float | None = None
     ready_at: float | None = None
+    # The scheduler's message while it cannot place the pod (condition PodScheduled
+    # False, reason Unschedulable: "0/3 nodes are available: 3 Insufficient cpu."), or
+    # None.
+    unschedulable: str | None = None
 
     @property
     def terminal(self) -> bool:
@@ -208,6 +212,14 @@ class HpaState:
     # The other HPAs that target the same workload, by name: the HPA controller then
     # scales with none of them (condition ScalingActive=False, AmbiguousSelector).
     shared_with: tuple[str, ...] = ()
+    # ``spec.behavior.scaleUp`` as the owner wrote it: each policy as (type, value,
+    # periodSeconds), type "Pods" or "Percent", and ``selectPolicy`` ("Max", "Min" or
+    # "Disabled"). () and "" when not written: the API's defaults (+4 pods or +100 % per
+    # 15 s), no slower than the scaling loop's own step. A raised minReplicas skips the
+    # HPA's rate limit (a target below its minimum is set to it at once), so the loop
+    # applies these itself.
+    scale_up_policies: tuple[tuple[str, int, int], ...] = ()
+    scale_up_select: str = ""
 
 
 @dataclass(frozen=True)

@@ -341,6 +341,12 @@ def pod_state(pod: Obj, owners: Mapping[str, ObjectRef]) -> PodState:
         (c for c in status.get("conditions") or [] if c.get("type") == "Ready"), {}
     )
     ready = ready_condition.get("status") == "True"
+    scheduled: Obj = next(
+        (c for c in status.get("conditions") or [] if c.get("type") == "PodScheduled"), {}
+    )
+    unschedulable = None
+    if scheduled.get("status") == "False" and scheduled.get("reason") == "Unschedulable":
+        unschedulable = str(scheduled.get("message") or "").strip() or "no message"
     daemon = (controller or {}).get("kind") == "DaemonSet" or MIRROR_ANNOTATION in (
         meta.get("annotations") or {}
     )
@@ -363,6 +369,7 @@ def pod_state(pod: Obj, owners: Mapping[str, ObjectRef]) -> PodState:
         not_safe_to_evict=not_safe_to_evict(pod),
         created_at=parse_time(meta.get("creationTimestamp")),
         ready_at=parse_time(ready_condition.get("lastTransitionTime")) if ready else None,
+        unschedulable=unschedulable,
     )
 
 
@@ -400,6 +407,7 @@ def hpa_state(hpa: Obj) -> HpaState:
     target = spec.get("scaleTargetRef") or {}
     namespace = meta.get("namespace")
     owner = _controller_of(hpa)
+    scale_up = (spec.get("behavior") or {}).get("scaleUp") or {}
     return HpaState(
         ref=ObjectRef("HorizontalPodAutoscaler", meta.get("name", ""), namespace),
         target=ObjectRef(cast(Kind, target.get("kind", "")), target.get("name", ""), namespace),
@@ -410,6 +418,8 @@ def hpa_state(hpa: Obj) -> HpaState:
         usage_ratio=usage_ratio(spec, status),
         uid=str(meta.get("uid") or ""),
         controller=f"{owner.get('kind', '')}/{owner.get('name', '')}" if owner else None,
+        scale_up_policies=_rate_policies(scale_up.get("policies")),
+        scale_up_select=str(scale_up.get("selectPolicy") or ""),
     )
 
 
@@ -452,6 +462,24 @@ def disruption_budget_state(pdb: Obj) -> DisruptionBudgetState:
     )
 
 
+def _rate_policies(policies: Any) -> tuple[tuple[str, int, int], ...]:
+    """``behavior.scaleUp.policies`` as (type, value, periodSeconds); an entry the API
+    server would refuse (another type, a value or period that is no positive whole
+    number) is left out."""
+    found: list[tuple[str, int, int]] = []
+    for policy in policies if isinstance(policies, list) else []:
+        if not isinstance(policy, dict):
+            continue
+        kind, value, period = policy.get("type"), policy.get("value"), policy.get("periodSeconds")
+        if kind not in ("Pods", "Percent"):
+            continue
+        if not (isinstance(value, int) and isinstance(period, int)) or isinstance(value, bool):
+            continue
+        if value > 0 and period > 0 and not isinstance(period, bool):
+            found.append((str(kind), value, period))
+    return tuple(found)
+
+
 # Where autoscaling/v2 keeps a metric's target and reading, by the metric's type.
 _METRIC_SOURCE = {
     "Resource": "resource",
@@ -491,7 +519,10 @@ def usage_ratio(spec: Obj, status: Obj) -> float | None:
     autoscaling/v2 pairs each ``spec.metrics`` entry's target (``averageUtilization``,
     ``averageValue`` or ``value``) with the ``status.currentMetrics`` entry of the same
     type and name; autoscaling/v1's CPU percentage fields are read too. None when no
-    pair has a positive target and a reading (a new HPA, or metrics unavailable)."""
+    pair has a positive target and a reading (a new HPA, or metrics unavailable), and
+    when any metric the spec names has none: the HPA sizes on the largest share, so the
+    largest of the others (CPU, while a custom-metrics adapter is down) would be taken
+    for the one that sizes it."""
     ratios: list[float] = []
     current = {_metric_key(m): m for m in status.get("currentMetrics") or [] if isinstance(m, dict)}
     for metric in spec.get("metrics") or []:
@@ -500,7 +531,7 @@ def usage_ratio(spec: Obj, status: Obj) -> float | None:
         key = _metric_key(metric)
         reading = current.get(key)
         if reading is None:
-            continue
+            return None
         field_name = _METRIC_SOURCE.get(key[0], "")
         target = (metric.get(field_name) or {}).get("target") or {}
         now = (reading.get(field_name) or {}).get("current") or {}
@@ -509,6 +540,8 @@ def usage_ratio(spec: Obj, status: Obj) -> float | None:
             if wanted is not None and seen is not None and wanted > 0 and seen >= 0:
                 ratios.append(seen / wanted)
                 break
+        else:
+            return None
     v1_target = _amount(spec.get("targetCPUUtilizationPercentage"))
     v1_seen = _amount(status.get("currentCPUUtilizationPercentage"))
     if not ratios and v1_target and v1_seen is not None and v1_target > 0:

@@ -75,8 +75,9 @@ import contextlib
 import logging
 import math
 import zlib
+from collections import deque
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -107,6 +108,7 @@ from forecasting.scaling import (
     WorkloadNow,
     ease_reactive,
     horizon_steps,
+    hpa_scale_up_limit,
     lead_time,
     recommend,
     untrusted,
@@ -208,6 +210,13 @@ ADOPT_EVERY = 60  # cycles between looks for such workloads this process has no 
 FORGET_AFTER = 6 * 3600.0
 CAPACITY_KEEP = 7 * 86400.0  # a learned capacity older than this is learned again
 SHORT_ALLOWED = 1  # cycles short of ready pods a lowered floor is forgiven
+# A workload short of ready pods this long has its pods looked at for ones the cluster
+# cannot place (Pending, Unschedulable), again every UNPLACED_EVERY while it stays short.
+UNPLACED_AFTER = 120.0
+UNPLACED_EVERY = 300.0
+# The longest periodSeconds the API server accepts in an HPA's behavior policies: the
+# spec replicas are remembered this long to follow an HPA's scale-up rate.
+MAX_POLICY_PERIOD = 1800.0
 _FLOAT32_MAX = float(np.finfo(np.float32).max)
 
 
@@ -406,6 +415,17 @@ class WorkloadModel:
     quiet_why: str | None = None
     quiet_reason: str = "Overridden"  # its reason code: "Overridden" or "WriteRefused"
     gap_since: float | None = None  # held for a gap in the load series: its newest sample
+    # When this loop last saw an HPA scaling the workload, and its name: a workload
+    # changed by someone after its HPA went is theirs for a while (``_taken_over``).
+    hpa_seen: tuple[float, str] | None = None
+    # Since when fewer pods are ready than the spec asks for (None: all are), when its
+    # pods were last looked at for ones the cluster cannot place, and what was said.
+    short_since: float | None = None
+    unplaced_checked: float = -math.inf
+    unplaced_said: str | None = None
+    # (when, spec replicas) at each decided cycle of the last ``MAX_POLICY_PERIOD``: the
+    # replicas at the start of an HPA scale-up policy's period (``_hpa_pace``).
+    replicas_seen: deque[tuple[float, int]] = field(default_factory=deque)
 
 
 @dataclass
@@ -444,6 +464,9 @@ class ScalingStatus:
     # workload -> why its floor is published and never written: its HPA is managed by
     # another controller (a KEDA ScaledObject) that would put its own minReplicas back
     managed: dict[str, str] = field(default_factory=dict)
+    # workload -> how many of its pods the cluster cannot place (Pending, Unschedulable),
+    # since when and the scheduler's words: pods a floor asked for that are no capacity
+    unplaced: dict[str, str] = field(default_factory=dict)
     decisions: int = 0
     breaches: int = 0
 
@@ -624,6 +647,8 @@ class ScalingLoop:
         self._held_gauges()
         for name in set(self.status.managed) - seen:
             del self.status.managed[name]
+        for name in set(self.status.unplaced) - seen:
+            del self.status.unplaced[name]
         late = now - 2 * self.settings.period
         for model in self.models.values():
             if any(check.until <= late for check in model.verifying):
@@ -643,6 +668,7 @@ class ScalingLoop:
             },
             "reactive": dict(sorted(dict(self.status.reactive).items())),
             "managed": dict(sorted(dict(self.status.managed).items())),
+            "unplaced": dict(sorted(dict(self.status.unplaced).items())),
         }
 
     def _forget(self, inside: set[str], listed: set[str], now: float) -> None:
@@ -776,6 +802,8 @@ class ScalingLoop:
         record = self._written(ref, model, found, field=field)
         written = _written_value(record) if record is not None else None
         if record is None or written is None:
+            if hpa is None:
+                self._taken_over(workload, model, now)
             return
         at = float(record.get("at", -math.inf))
         uid = str(record.get("hpa_uid" if hpa is not None else "workload_uid") or "")
@@ -825,6 +853,35 @@ class ScalingLoop:
             detail = {"field": field, "written": written, "found": found, "why": why}
             ledger.add_feedback(decision_id, "execution", "overridden", "cluster", now, detail)
             self.decisions.progress(decision_id, f"overridden: {why}")
+
+    def _taken_over(self, workload: WorkloadState, model: WorkloadModel, now: float) -> None:
+        """The HPA this loop last saw scaling the workload is gone, and someone (a person,
+        a GitOps tool; ``metadata.managedFields``) has changed the workload since: as in an
+        incident, the HPA deleted and the replicas set by hand. The loop has written no
+        replicas yet, so nothing it wrote was overridden, but they are someone's all the
+        same: theirs for ``QUIET_AFTER_OVERRIDE``, said once, as an override is; then the
+        loop drives the replicas from what it finds. Without a change by someone, the
+        replicas the HPA left are taken up at once."""
+        if model.hpa_seen is None:
+            return
+        seen_at, hpa_name = model.hpa_seen
+        changed = workload.managed_by_human_at
+        # managedFields keep whole seconds: a change in the second the HPA was seen counts
+        if changed is None or changed < math.floor(seen_at):
+            if now - seen_at > QUIET_AFTER_OVERRIDE:
+                model.hpa_seen = None  # the replicas the HPA left were taken up
+            return
+        model.hpa_seen = None  # once: after the wait the loop drives the replicas
+        until = now + QUIET_AFTER_OVERRIDE
+        why = (
+            f"{hpa_name}, which scaled {workload.ref}, is gone, and {workload.ref} was "
+            f"changed by someone since ({_utc(changed)}; replicas {workload.replicas}): "
+            f"theirs stands: the replicas are not set for {QUIET_AFTER_OVERRIDE / 60:.0f} "
+            f"min, until {_utc(until)}, then the loop drives them without an HPA. To keep "
+            f'them yours, set {PREDICTIVE}: "false" (or {FORECAST_ONLY})'
+        )
+        log.warning("scaling %s: %s", workload.ref, why)
+        model.quiet_until, model.quiet_why, model.quiet_reason = until, why, "Overridden"
 
     def _release(
         self, workload: WorkloadState, model: WorkloadModel, now: float, *, reason: str
@@ -1460,6 +1517,8 @@ class ScalingLoop:
                 float(forecast.upper(BREACH_LEVEL)[0]),
             )
         hpa = self.cluster.get_hpa_for(ref)
+        if hpa is not None:
+            model.hpa_seen = (now, str(hpa.ref))
         if hpa is not None and hpa.shared_with:
             # The HPA controller scales with none of them (ScalingActive=False,
             # AmbiguousSelector): a floor on the first would mean nothing, or a fight.
@@ -1519,6 +1578,7 @@ class ScalingLoop:
                 "holding",
             )
             return
+        self._unplaced(workload, model, now)
         if hpa is not None and (model.hpa_min_configured is None or hpa.uid != model.hpa_uid):
             model.hpa_min_configured = self._configured_min(hpa, now)
             model.hpa_uid = hpa.uid
@@ -1549,7 +1609,11 @@ class ScalingLoop:
             if not estimate.loaded:
                 self._restore_capacity(ref, estimate, now)
             estimate.observe(
-                current_load, workload.ready_replicas, workload.replicas, hpa.usage_ratio
+                current_load,
+                workload.ready_replicas,
+                workload.replicas,
+                hpa.usage_ratio,
+                _rolling(workload),
             )
             capacity = estimate.value()
             if capacity is None:
@@ -1601,6 +1665,8 @@ class ScalingLoop:
             # (a floor only asked about or published was never raised).
             base = self._reference(model, current, now) if model.applied else current
             rec = ease_reactive(rec, model.previous, base, sizing)
+        if hpa is not None:
+            rec = self._hpa_pace(workload, model, hpa, rec, now)
         self._report_mode(ref, model, rec)
         model.previous = rec
         model.sizing = {
@@ -1677,6 +1743,103 @@ class ScalingLoop:
             rec,
             forecast.model,
             published=published,
+        )
+
+    def _unplaced(self, workload: WorkloadState, model: WorkloadModel, now: float) -> None:
+        """Say when pods of the workload cannot be scheduled (Pending, Unschedulable: no
+        node has room, and a cluster autoscaler, if any, takes minutes to add one). They
+        are no capacity: a raised floor is not served until they are placed. The floor is
+        sized from the load, not from ready pods, so it is not raised for them; the
+        start-up time counts a node's wait only once such pods are ready and measured.
+        Looked at once the workload has been short of ready pods for ``UNPLACED_AFTER``,
+        then every ``UNPLACED_EVERY`` (sharing the cycle's pod listings with the start-up
+        measurements); said once in the log, kept in ``status.unplaced`` meanwhile, and
+        said again when all are placed."""
+        ref, name = workload.ref, str(workload.ref)
+        if workload.ready_replicas >= workload.replicas:
+            model.short_since = None
+            if model.unplaced_said is not None:
+                log.info("scaling %s: every pod is scheduled again", ref)
+            model.unplaced_said = None
+            self.status.unplaced.pop(name, None)
+            return
+        if model.short_since is None:
+            model.short_since = now
+        if now - model.short_since < UNPLACED_AFTER:
+            return
+        if now - model.unplaced_checked < UNPLACED_EVERY or self._measures_left <= 0:
+            return
+        self._measures_left -= 1
+        model.unplaced_checked = now
+        pods = self.cluster.list_pods(ref.namespace, workload.selector or None)
+        waiting = sorted(
+            (p for p in pods if p.owner == ref and p.unschedulable and not p.deleting),
+            key=lambda p: p.created_at if p.created_at is not None else now,
+        )
+        if not waiting:
+            model.unplaced_said = None
+            self.status.unplaced.pop(name, None)
+            return
+        oldest = waiting[0].created_at
+        since = f", the oldest for {_age(now - oldest)}" if oldest is not None else ""
+        startup = model.sizing.get("startup_seconds")
+        counted = f" (now {float(startup):.0f} s)" if isinstance(startup, int | float) else ""
+        why = (
+            f"{len(waiting)} of the {workload.replicas} pods of {ref} cannot be scheduled"
+            f"{since} ({waiting[0].unschedulable}): they are no capacity until the "
+            "cluster places them; the floor is sized from the load, not raised for them, "
+            f"and the start-up time{counted} counts a wait for a node only once such pods "
+            "are ready"
+        )
+        self.status.unplaced[name] = why
+        if model.unplaced_said is None:
+            log.warning("scaling %s: %s", ref, why)
+        model.unplaced_said = why
+
+    def _hpa_pace(
+        self,
+        workload: WorkloadState,
+        model: WorkloadModel,
+        hpa: HpaState,
+        rec: ScalingRecommendation,
+        now: float,
+    ) -> ScalingRecommendation:
+        """The floor no higher than the HPA's own ``behavior.scaleUp`` lets it scale up.
+        The HPA controller sets a target below its minReplicas to the minimum at once,
+        with no stabilization and no rate limit, so a floor raised by 10 adds 10 pods in
+        one step whatever pace the owner wrote there (a database's connections, a
+        consumer group's rebalances). The loop follows that pace itself: each policy
+        from the fewest replicas seen within its period (the HPA's own scale-ups count
+        too). A floor is never lowered for it."""
+        seen = model.replicas_seen
+        seen.append((now, workload.replicas))
+        while seen and seen[0][0] <= now - MAX_POLICY_PERIOD:
+            seen.popleft()
+        floor = rec.floor
+        if floor is None or floor <= max(hpa.min_replicas, workload.replicas):
+            return rec  # no raise, or one that adds no pods
+
+        def start(period: int) -> int:
+            return min(replicas for at, replicas in seen if at > now - period)
+
+        allowed = hpa_scale_up_limit(hpa.scale_up_policies, hpa.scale_up_select, start)
+        if allowed is None or floor <= allowed:
+            return rec
+        capped = max(allowed, hpa.min_replicas)
+        pace = ", ".join(
+            f"{value} {'pods' if kind == 'Pods' else '%'} per {period} s"
+            for kind, value, period in hpa.scale_up_policies
+        )
+        select = hpa.scale_up_select or "Max"
+        return replace(
+            rec,
+            floor=capped,
+            reason="HpaScaleUpLimit",
+            message=(
+                f"{rec.message}; raised to {capped}, not {floor}: {hpa.ref} scales up by at "
+                f"most {pace} (behavior.scaleUp, selectPolicy {select}), and a raised "
+                "minReplicas would skip that limit"
+            ),
         )
 
     def _managed(self, ref: ObjectRef, model: WorkloadModel, hpa: HpaState | None) -> bool:
@@ -2084,6 +2247,21 @@ class ScalingLoop:
                 )
             ]
         )
+
+
+def _rolling(workload: WorkloadState) -> str | None:
+    """Why the workload's pods are being replaced now (a rollout under way), or None.
+    A rollout paused, failed (its progress deadline passed) or waiting on someone
+    deleting pods (a StatefulSet ``OnDelete``) is a fleet that stays as it is, not one
+    in motion."""
+    if workload.paused or workload.rollout_failed or workload.on_delete:
+        return None
+    if workload.updated_replicas < workload.replicas:
+        return (
+            f"a rollout is replacing the pods of {workload.ref} ({workload.updated_replicas} "
+            f"of {workload.replicas} updated): the ready pods are two releases"
+        )
+    return None
 
 
 def _sentence(text: str) -> str:

@@ -4,8 +4,9 @@
   HPA's own readings: the HPA reports its metric as a share of its target (``usage_ratio``,
   1.0 = at target), and a pod's usage grows with the load it serves, so
   ``load per ready pod / usage_ratio`` estimates the load per pod at the target. One
-  reading a cycle, taken only when the workload is steady (every pod ready) and the HPA
-  runs between half and twice its target (far from it the straight line is a guess); the
+  reading a cycle, taken only when the workload is steady (every pod ready, no rollout
+  replacing its pods) and the HPA runs between half and twice its target (far from it
+  the straight line is a guess); the
   estimate is the median of the last ``CAPACITY_READINGS`` and is used once there are
   ``CAPACITY_MIN`` of them (until then, what an earlier process learned, if the loop
   restored it from the ledger).
@@ -53,12 +54,24 @@ class CapacityEstimate:
     saved: float | None = None  # the value last written to the ledger
 
     def observe(
-        self, load: float, ready: int, replicas: int, usage_ratio: float | None
+        self,
+        load: float,
+        ready: int,
+        replicas: int,
+        usage_ratio: float | None,
+        rolling: str | None = None,
     ) -> float | None:
         """Take one reading if the workload is steady; the reading, or None (``skipped``
-        says why)."""
-        if usage_ratio is None or not math.isfinite(usage_ratio):
-            self.skipped = "the HPA reports no metric reading yet"
+        says why). None while ``rolling`` says why the workload's pods are
+        being replaced (a rollout under way): the ready pods are then two releases, some
+        just started, and the HPA's reading is a scrape behind them."""
+        if rolling is not None:
+            self.skipped = rolling
+        elif usage_ratio is None or not math.isfinite(usage_ratio):
+            self.skipped = (
+                "the HPA reports no reading for one of its metrics or more (a new HPA, "
+                "or a metrics adapter failing)"
+            )
         elif not USAGE_BAND[0] <= usage_ratio <= USAGE_BAND[1]:
             self.skipped = (
                 f"the HPA runs at {usage_ratio:.0%} of its target, outside "

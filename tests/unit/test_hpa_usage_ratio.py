@@ -86,3 +86,28 @@ def test_autoscaling_v1_cpu_fields() -> None:
 )
 def test_no_usable_pair_means_no_reading(spec: dict[str, Any], status: dict[str, Any]) -> None:
     assert usage_ratio(spec, status) is None
+
+
+def test_a_metric_without_a_reading_means_no_reading() -> None:
+    """CPU and a custom metric; the custom-metrics adapter is down, so the HPA's status
+    has CPU only (the failed metric is an empty entry, `<unknown>` in kubectl). The HPA
+    sizes on the largest share, which is not known now: the ratio used to be CPU's 0.5
+    (the queue metric, usually the larger, left out), so the capacity learned from it
+    came out twice too high and the floors sized with it too low."""
+    queue = {
+        "type": "Pods",
+        "pods": {"metric": {"name": "queue_depth"}, "target": {"averageValue": "10"}},
+    }
+    spec = {"metrics": [resource("cpu", type="Utilization", averageUtilization=80), queue]}
+    cpu_only = {"currentMetrics": [reading("cpu", averageUtilization=40), {"type": ""}]}
+    assert usage_ratio(spec, cpu_only) is None
+    both = {
+        "currentMetrics": [
+            reading("cpu", averageUtilization=40),
+            {
+                "type": "Pods",
+                "pods": {"metric": {"name": "queue_depth"}, "current": {"averageValue": "10"}},
+            },
+        ]
+    }
+    assert usage_ratio(spec, both) == pytest.approx(1.0)

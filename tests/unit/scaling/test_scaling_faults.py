@@ -648,3 +648,39 @@ def test_reads_failing_for_changing_reasons_hold_the_floor_said_once(
         f"scaling {web.ref} no longer held: deciding from the load again",
     ]
     assert writes(loop) == [7]
+
+
+@pytest.mark.parametrize("changed", ["after", "before"])
+def test_replicas_set_by_someone_after_the_hpa_went_are_theirs(
+    changed: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """An incident: the HPA is deleted and someone scales web to 30 by hand. The loop
+    had written only the HPA's minReplicas, so nothing it wrote was overridden, and it
+    used to take the 30 for what the HPA left: brought down to 7 five minutes later, in
+    the middle of the incident. Now a workload changed by someone (managedFields) after
+    the loop last saw its HPA is theirs for the hour, said once; then the loop drives
+    the replicas. A change from before the HPA went is no such statement."""
+    loop, clock, web = raised(64)
+    seen_at = clock.now() - STEP  # the cycle that last saw the HPA
+    cluster = cast(Any, loop.cluster)
+    cluster.hpas.clear()
+    at = seen_at + 30 if changed == "after" else seen_at - 3600
+    cluster.workloads = [
+        dataclasses.replace(w, replicas=30, managed_by_human_at=at) for w in cluster.workloads
+    ]
+    with caplog.at_level(logging.WARNING, logger="autonomic.scaling"):
+        run(loop, clock, 10)
+    if changed == "before":
+        assert replicas_written(loop) == [7]
+        return
+    assert replicas_written(loop) == []
+    said = [r.getMessage() for r in caplog.records if "is gone" in r.getMessage()]
+    assert len(said) == 1
+    assert said[0].startswith(
+        f"scaling {web.ref}: {HPA}, which scaled {web.ref}, is gone, and {web.ref} was "
+        f"changed by someone since ({_utc(at)}; replicas 30): theirs stands: the replicas "
+        "are not set for 60 min, until "
+    )
+    assert "is gone" in loop.status.held[str(web.ref)]
+    run(loop, clock, 55)  # the hour over: the loop drives the replicas again
+    assert replicas_written(loop) == [7]

@@ -123,6 +123,35 @@ def test_the_capacity_is_learned_from_the_hpa_before_any_floor_is_proposed(
     assert str(web.ref) not in loop.status.held
 
 
+@pytest.mark.parametrize("paused", [False, True], ids=["rolling", "paused"])
+def test_no_capacity_reading_while_a_rollout_replaces_the_pods(paused: bool) -> None:
+    """A rollout under way: 1 of 3 pods updated, all 3 ready (the surge pod not ready
+    yet is not counted). The ready pods are two releases, some just started, and the
+    HPA's reading is a scrape behind them; readings used to be taken all the same.
+    Paused there, the mixed fleet is the one that serves, and stays: it is read."""
+    t, values = week_and_a_day(33)
+    values = values.copy()
+    values[-80:] = 60.0
+    clock = FakeClock(float(t[-75]))
+    web = dataclasses.replace(unannotated(), updated_replicas=1, paused=paused)
+    loop = loop_over(WeekReader(t, values), clock, [web])
+    cast(Any, loop.cluster).hpas[web.ref] = hpa_for(web.ref, 0.8)
+    run(loop, clock, CAPACITY_MIN + 2)
+    estimate = loop.models[web.ref].capacity
+    if paused:
+        assert len(estimate.readings) == CAPACITY_MIN + 2
+        return
+    assert not estimate.readings
+    assert estimate.skipped == (
+        "a rollout is replacing the pods of Deployment/shop/web (1 of 3 updated): the "
+        "ready pods are two releases"
+    )
+    assert "learning the per-pod capacity" in loop.status.held[str(web.ref)]
+    cast(Any, loop.cluster).workloads = [dataclasses.replace(web, updated_replicas=3)]
+    run(loop, clock, 2)  # the rollout done: read again
+    assert len(estimate.readings) == 2
+
+
 def test_an_annotated_capacity_is_used_as_given() -> None:
     t, values = week_and_a_day(33)
     values = values.copy()
