@@ -5,10 +5,17 @@ progress in its thread, escalations that mention the on-call group. Every call g
 through ``SlackApi``, which owns the retry policy so that nothing else has to:
 
 - HTTP 429 or ``ratelimited``: wait the ``Retry-After`` Slack asks for, but only up to
-  ``max_retry_after``; longer than that is a ``TransientError`` carrying the delay;
+  ``max_retry_after``; longer than that is a ``TransientError`` carrying the delay. A call
+  that gives up on a 429 leaves the method quiet until that delay has passed: calls to it
+  meanwhile fail at once (``SlackRateLimited``) instead of each waiting its own turn, so a
+  storm of questions falls back to the ledger in seconds rather than holding the cycle;
 - HTTP 5xx and Slack's own transient error codes: a bounded number of retries with
   backoff, then ``TransientError``;
-- connection refused, reset or timed out: the same, reason ``SlackUnreachable``;
+- connection refused or not made: the same, reason ``SlackUnreachable``;
+- a request that was sent but not answered (timed out or cut while waiting for the
+  answer): retried for every method but ``chat.postMessage``, which Slack may have carried
+  out already and which has no idempotency key; posting again would show the question
+  twice. That post is a ``TransientError`` (``SlackNoAnswer``) after one try;
 - everything else (bad token, missing scope, unknown channel): ``PermanentError`` with
   the fix in the message. Tokens never appear in a message, a log line or the ledger.
 
@@ -139,12 +146,17 @@ class SlackApi:
         quick: WebClient | None = None,
         policy: RetryPolicy | None = None,
         sleep: Callable[[float], None] = time.sleep,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._client = client
         # Used inside Slack's 3-second acknowledgement: one try, a short timeout.
         self._quick = quick or client
         self.policy = policy or RetryPolicy()
         self._sleep = sleep
+        self._clock = clock
+        # method -> when (``clock``) the Retry-After of a 429 a call gave up on has passed.
+        self._quiet_until: dict[str, float] = {}
+        self._quiet_lock = threading.Lock()
 
     @classmethod
     def connect(
@@ -156,6 +168,7 @@ class SlackApi:
         quick_timeout: int = 2,
         policy: RetryPolicy | None = None,
         sleep: Callable[[float], None] = time.sleep,
+        clock: Callable[[], float] = time.monotonic,
     ) -> SlackApi:
         """A client on ``base_url`` (Slack itself by default; a stand-in in tests).
 
@@ -168,7 +181,7 @@ class SlackApi:
         secret = token.get_secret_value()
         client = WebClient(token=secret, timeout=timeout, **kwargs)
         quick = WebClient(token=secret, timeout=quick_timeout, **kwargs)
-        return cls(client, quick=quick, policy=policy, sleep=sleep)
+        return cls(client, quick=quick, policy=policy, sleep=sleep, clock=clock)
 
     def __repr__(self) -> str:  # the client holds the token: never print it
         return f"SlackApi(base_url={self._client.base_url!r})"
@@ -215,14 +228,31 @@ class SlackApi:
         self, method: str, invoke: Callable[[], Any], *, retry: bool = True
     ) -> dict[str, Any]:
         attempts = self.policy.attempts if retry else 1
+        self._check_quiet(method)
         for attempt in range(1, attempts + 1):
             last = attempt == attempts
             try:
                 data = invoke().data
             except SlackApiError as exc:
                 wait = self._classify(method, exc, attempt, last)
-            except (URLError, OSError, http.client.HTTPException) as exc:
-                reason = getattr(exc, "reason", None) or exc
+            except URLError as exc:  # urllib wraps what fails before the request is sent
+                if last:
+                    raise TransientError(
+                        f"Slack is unreachable ({method} failed {attempts} times: {exc.reason})",
+                        delay=self.policy.pause(attempt + 1),
+                        reason="SlackUnreachable",
+                    ) from exc
+                wait = self.policy.pause(attempt)
+            except (OSError, http.client.HTTPException) as exc:
+                # Sent, then no answer: Slack may have carried it out.
+                reason = str(getattr(exc, "reason", None) or exc) or type(exc).__name__
+                if method == "chat.postMessage":
+                    raise TransientError(
+                        f"Slack did not answer {method} ({reason}); the message may have been "
+                        "posted, so it is not posted again",
+                        delay=self.policy.pause(attempt + 1),
+                        reason="SlackNoAnswer",
+                    ) from exc
                 if last:
                     raise TransientError(
                         f"Slack is unreachable ({method} failed {attempts} times: {reason})",
@@ -258,6 +288,10 @@ class SlackApi:
         if status == 429 or code == "ratelimited":
             wait = _retry_after(response.headers)
             if last or wait > self.policy.max_retry_after:
+                with self._quiet_lock:
+                    self._quiet_until[method] = max(
+                        self._quiet_until.get(method, 0.0), self._clock() + wait
+                    )
                 raise TransientError(
                     f"Slack rate-limited {method}; it asks to wait {wait:.0f} s",
                     delay=wait,
@@ -277,6 +311,19 @@ class SlackApi:
             hint = f"add the OAuth scope {data['needed']} to the Slack app"
         message = f"Slack refused {method}: {code}" + (f" ({hint})" if hint else "")
         raise PermanentError(message, reason=f"Slack:{code}") from exc
+
+    def _check_quiet(self, method: str) -> None:
+        """Fail at once while a 429 a call gave up on still asks to wait."""
+        with self._quiet_lock:
+            until = self._quiet_until.get(method, 0.0)
+        left = until - self._clock()
+        if left > 0:
+            raise TransientError(
+                f"Slack rate-limited {method}; {left:.0f} s are left of the wait it asked for, "
+                "so it is not called before then",
+                delay=left,
+                reason="SlackRateLimited",
+            )
 
 
 def _retry_after(headers: Mapping[str, Any] | None) -> float:

@@ -194,3 +194,85 @@ def test_without_slack_questions_live_in_the_ledger(ledger: Ledger) -> None:
     assert expiry.escalation_ref == f"ledger:{decision_id}"
     assert answers.calls == [(asked.question_id, "expired", "timeout")]
     approvals.close()
+
+
+def test_a_storm_of_questions_under_a_rate_limit_waits_once_not_once_per_question(
+    rig: Rig,
+) -> None:
+    """Slack answering every post with 429 and Retry-After 30: the first question waits
+    what Slack asks and gives up; the others fall back to the ledger at once, without
+    calling Slack, instead of each waiting a minute in the asking cycle."""
+    rig.slack.fail_next("chat.postMessage", 429, retry_after=30, times=500)
+    decisions = [rig.decision(subject=f"Deployment/shop/web-{i}") for i in range(50)]
+    asked = [rig.approvals.ask(d, rig.clock()) for d in decisions]
+    assert not any(a.posted for a in asked)
+    assert rig.sleeps == [30.0, 30.0]  # the first question's retries, no one else's
+    assert len(rig.slack.calls_to("chat.postMessage")) == 3
+    for decision_id, one in zip(decisions, asked, strict=True):
+        assert rig.question(one.question_id).status == "pending"  # answerable from the CLI
+        [escalation] = rig.ledger.feedback_for(decision_id)
+        assert "rate-limited chat.postMessage" in escalation["detail"]["why"]
+    assert rig.answers.calls == []
+
+
+def test_a_rate_limited_method_is_called_again_once_retry_after_has_passed(
+    slack: FakeSlack,
+) -> None:
+    now = [100.0]
+    sleeps: list[float] = []
+    api = SlackApi.connect(
+        SecretStr(TOKEN),
+        base_url=slack.url + "/api/",
+        policy=RetryPolicy(attempts=2, max_retry_after=30.0),
+        sleep=sleeps.append,
+        clock=lambda: now[0],
+    )
+    slack.fail_next("chat.postMessage", 429, retry_after=20, times=2)
+    with pytest.raises(TransientError):
+        api.post_message(CHANNEL, "first")
+    now[0] += 19
+    with pytest.raises(TransientError, match=r"1 s are left") as caught:
+        api.post_message(CHANNEL, "second")
+    assert caught.value.reason == "SlackRateLimited"
+    assert len(slack.calls_to("chat.postMessage")) == 2
+    now[0] += 1
+    assert api.post_message(CHANNEL, "third")["ok"]
+    assert [m.text for m in slack.top_level()] == ["third"]
+
+
+def test_a_post_slack_carried_out_but_answered_too_late_is_not_posted_twice(
+    slack: FakeSlack,
+) -> None:
+    """Slack has no idempotency key: a chat.postMessage sent and not answered within the
+    timeout may have landed, so it is not retried (the question then waits in the ledger)."""
+    sleeps: list[float] = []
+    api = SlackApi.connect(
+        SecretStr(TOKEN),
+        base_url=slack.url + "/api/",
+        timeout=1,
+        policy=RetryPolicy(attempts=3),
+        sleep=sleeps.append,
+    )
+    slack.answer_late("chat.postMessage", 1.5)
+    with pytest.raises(TransientError, match="may have been posted") as caught:
+        api.post_message(CHANNEL, "hello")
+    assert caught.value.reason == "SlackNoAnswer"
+    assert len(slack.top_level()) == 1
+    assert sleeps == []
+
+
+def test_an_update_answered_too_late_is_retried(slack: FakeSlack) -> None:
+    """Rewriting a message twice is harmless: chat.update is still retried."""
+    sleeps: list[float] = []
+    api = SlackApi.connect(
+        SecretStr(TOKEN),
+        base_url=slack.url + "/api/",
+        timeout=1,
+        policy=RetryPolicy(attempts=3),
+        sleep=sleeps.append,
+    )
+    ts = api.post_message(CHANNEL, "hello")["ts"]
+    slack.answer_late("chat.update", 1.5)
+    assert api.update_message(CHANNEL, ts, "bye")["ok"]
+    assert sleeps == [0.5]
+    assert slack.message(CHANNEL, ts).text == "bye"
