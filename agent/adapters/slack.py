@@ -54,6 +54,7 @@ from agent.adapters.slack_blocks import (
     ACTION_UNDO,
     ANSWERS,
     HINDSIGHT_VERDICTS,
+    answer_line,
     escalation_blocks,
     escalation_text,
     escape,
@@ -120,6 +121,7 @@ _HINTS = {
     "no_such_subteam": "check slack.approvers: a user group id (S…) does not exist",
     "message_not_found": "the question's Slack message was deleted",
     "cant_update_message": "only messages posted by this bot token can be updated",
+    "edit_window_closed": "the message is too old to be edited",
 }
 
 
@@ -505,13 +507,35 @@ class SlackChannel:
         return f"{SLACK_REF}{sent['channel']}:{sent['ts']}"
 
     def update(self, decision: DecisionRecord, question: Question, note: str) -> None:
+        """Rewrite the question's message; when Slack refuses to (someone deleted it, or it
+        can no longer be edited), the news goes in its thread, or, the message deleted, in
+        the channel: the answer stands in the ledger either way."""
         channel, ts = self._where(question)
-        self.api.update_message(
-            channel,
-            ts,
-            f"{question_text(decision)} — {question.status}",
-            blocks=question_blocks(decision, question, note, cluster=self.cluster),
-        )
+        try:
+            self.api.update_message(
+                channel,
+                ts,
+                f"{question_text(decision)} — {question.status}",
+                blocks=question_blocks(decision, question, note, cluster=self.cluster),
+            )
+        except PermanentError as exc:
+            line = answer_line(question)
+            news = f"{line} {escape(note)}" if line else escape(note)
+            if exc.reason == "Slack:message_not_found":
+                self.api.post_message(
+                    self.channel,
+                    f"The question about {escape(decision.subject)} (decision "
+                    f"{decision.id[:12]}; its message was deleted): {news}",
+                    unfurl_links=False,
+                )
+            else:
+                self.api.post_message(channel, news, thread_ts=ts)
+            log.warning(
+                "could not rewrite question %s's Slack message (%s); said so in %s",
+                question.id,
+                exc,
+                "the channel" if exc.reason == "Slack:message_not_found" else "its thread",
+            )
 
     def thread(self, question: Question, text: str) -> None:
         channel, ts = self._where(question)

@@ -276,3 +276,36 @@ def test_an_update_answered_too_late_is_retried(slack: FakeSlack) -> None:
     assert api.update_message(CHANNEL, ts, "bye")["ok"]
     assert sleeps == [0.5]
     assert slack.message(CHANNEL, ts).text == "bye"
+
+
+@pytest.mark.parametrize("code", ["cant_update_message", "edit_window_closed"])
+def test_a_question_message_slack_will_not_rewrite_gets_the_answer_in_its_thread(
+    rig: Rig, code: str
+) -> None:
+    asked = rig.approvals.ask(rig.decision(), rig.clock())
+    rig.slack.fail_next("chat.update", 200, error=code)
+    assert rig.click(asked.question_id, "reject")[0] == 200
+    rig.drain()
+    assert rig.question(asked.question_id).status == "rejected"  # the answer counts
+    assert rig.answers.calls == [(asked.question_id, "rejected", "U0ALICE")]
+    [message] = rig.slack.top_level()
+    [news] = rig.slack.replies(message.channel, message.ts)
+    assert "*Rejected* by <@U0ALICE>" in news.text
+    assert "Nothing will be done." in news.text
+
+
+def test_a_deleted_question_message_gets_the_answer_in_the_channel(rig: Rig) -> None:
+    decision_id = rig.decision()
+    asked = rig.approvals.ask(decision_id, rig.clock())
+    rig.slack.fail_next("chat.update", 200, error="message_not_found")
+    assert rig.click(asked.question_id, "approve")[0] == 200
+    rig.drain()
+    assert rig.question(asked.question_id).status == "approved"
+    assert rig.answers.calls == [(asked.question_id, "approved", "U0ALICE")]
+    question, news = rig.slack.top_level()
+    assert rig.question(asked.question_id).message_ref == f"slack:{question.channel}:{question.ts}"
+    assert news.text.startswith(
+        f"The question about Deployment/shop/web (decision {decision_id[:12]}; its message "
+        "was deleted): :white_check_mark: *Approved* by <@U0ALICE>"
+    )
+    assert "Executing next" in news.text
