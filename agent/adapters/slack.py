@@ -149,8 +149,11 @@ class SlackApi:
         policy: RetryPolicy | None = None,
         sleep: Callable[[float], None] = time.sleep,
         clock: Callable[[], float] = time.monotonic,
+        on_failure: Callable[[str, str], None] | None = None,
     ) -> None:
         self._client = client
+        # Told (method, reason code) of each call that ends in an error: the metric.
+        self._on_failure = on_failure
         # Used inside Slack's 3-second acknowledgement: one try, a short timeout.
         self._quick = quick or client
         self.policy = policy or RetryPolicy()
@@ -171,6 +174,7 @@ class SlackApi:
         policy: RetryPolicy | None = None,
         sleep: Callable[[float], None] = time.sleep,
         clock: Callable[[], float] = time.monotonic,
+        on_failure: Callable[[str, str], None] | None = None,
     ) -> SlackApi:
         """A client on ``base_url`` (Slack itself by default; a stand-in in tests).
 
@@ -183,7 +187,9 @@ class SlackApi:
         secret = token.get_secret_value()
         client = WebClient(token=secret, timeout=timeout, **kwargs)
         quick = WebClient(token=secret, timeout=quick_timeout, **kwargs)
-        return cls(client, quick=quick, policy=policy, sleep=sleep, clock=clock)
+        return cls(
+            client, quick=quick, policy=policy, sleep=sleep, clock=clock, on_failure=on_failure
+        )
 
     def __repr__(self) -> str:  # the client holds the token: never print it
         return f"SlackApi(base_url={self._client.base_url!r})"
@@ -229,6 +235,14 @@ class SlackApi:
     def _call(
         self, method: str, invoke: Callable[[], Any], *, retry: bool = True
     ) -> dict[str, Any]:
+        try:
+            return self._attempt(method, invoke, retry=retry)
+        except (TransientError, PermanentError) as exc:
+            if self._on_failure is not None:
+                self._on_failure(method, exc.reason)
+            raise
+
+    def _attempt(self, method: str, invoke: Callable[[], Any], *, retry: bool) -> dict[str, Any]:
         attempts = self.policy.attempts if retry else 1
         self._check_quiet(method)
         for attempt in range(1, attempts + 1):
@@ -1054,10 +1068,12 @@ def build_approvals(
     sleep: Callable[[float], None] = time.sleep,
     cluster: str | None = None,
     undo_ttl: float = DEFAULT_UNDO_TTL,
+    on_failure: Callable[[str, str], None] | None = None,
 ) -> tuple[Approvals, SlackReceiver | None]:
     """The approvals service for these settings: Slack backed by the ledger, or the ledger.
 
     Without Slack the receiver is None and questions are answered from the CLI.
+    ``on_failure(method, reason)`` hears of every Slack Web API call that failed.
     """
     ledger_only = LedgerOnlyChannel(ledger, clock)
     snooze = settings.snooze if snooze is None else snooze
@@ -1069,7 +1085,9 @@ def build_approvals(
     token = resolve_secret(settings.bot_token, environ)
     if token is None or settings.channel is None:
         raise ConfigError("slack is enabled but slack.botToken or slack.channel is not set")
-    api = SlackApi.connect(token, base_url=settings.base_url, policy=policy, sleep=sleep)
+    api = SlackApi.connect(
+        token, base_url=settings.base_url, policy=policy, sleep=sleep, on_failure=on_failure
+    )
     slack = SlackChannel(api, settings.channel, oncall_group=settings.oncall_group, cluster=cluster)
     approvers = Approvers(settings.approvers, api, by_namespace=settings.approvers_by_namespace)
     approvals = Approvals(
