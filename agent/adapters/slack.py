@@ -115,8 +115,10 @@ _HINTS = {
     "not_authed": "check slack.botToken",
     "token_revoked": "the bot token was revoked; install the app again and update slack.botToken",
     "account_inactive": "the bot's token belongs to a deactivated app or user",
-    "channel_not_found": "check slack.channel (use the channel id, C…)",
-    "not_in_channel": "invite the bot to slack.channel",
+    "channel_not_found": "check slack.channel, {channel}: use the channel id (C…), and invite "
+    "the bot to a private channel",
+    "not_in_channel": "invite the bot to channel {channel}: /invite @ and the app's name, there",
+    "is_archived": "{channel} is archived: unarchive it, or set slack.channel to another",
     "missing_scope": "add the missing OAuth scope to the Slack app",
     "no_such_subteam": "check slack.approvers: a user group id (S…) does not exist",
     "message_not_found": "the question's Slack message was deleted",
@@ -198,18 +200,21 @@ class SlackApi:
         return self._call(
             "chat.postMessage",
             lambda: self._client.chat_postMessage(channel=channel, text=text, **kwargs),
+            channel=channel,
         )
 
     def update_message(self, channel: str, ts: str, text: str, **kwargs: Any) -> dict[str, Any]:
         return self._call(
             "chat.update",
             lambda: self._client.chat_update(channel=channel, ts=ts, text=text, **kwargs),
+            channel=channel,
         )
 
     def post_ephemeral(self, channel: str, user: str, text: str) -> dict[str, Any]:
         return self._call(
             "chat.postEphemeral",
             lambda: self._client.chat_postEphemeral(channel=channel, user=user, text=text),
+            channel=channel,
         )
 
     def group_members(self, group: str, *, retry: bool = True) -> list[str]:
@@ -233,16 +238,23 @@ class SlackApi:
         return self._call("auth.test", self._client.auth_test)
 
     def _call(
-        self, method: str, invoke: Callable[[], Any], *, retry: bool = True
+        self,
+        method: str,
+        invoke: Callable[[], Any],
+        *,
+        retry: bool = True,
+        channel: str | None = None,
     ) -> dict[str, Any]:
         try:
-            return self._attempt(method, invoke, retry=retry)
+            return self._attempt(method, invoke, retry=retry, channel=channel)
         except (TransientError, PermanentError) as exc:
             if self._on_failure is not None:
                 self._on_failure(method, exc.reason)
             raise
 
-    def _attempt(self, method: str, invoke: Callable[[], Any], *, retry: bool) -> dict[str, Any]:
+    def _attempt(
+        self, method: str, invoke: Callable[[], Any], *, retry: bool, channel: str | None
+    ) -> dict[str, Any]:
         attempts = self.policy.attempts if retry else 1
         self._check_quiet(method)
         for attempt in range(1, attempts + 1):
@@ -250,7 +262,7 @@ class SlackApi:
             try:
                 data = invoke().data
             except SlackApiError as exc:
-                wait = self._classify(method, exc, attempt, last)
+                wait = self._classify(method, exc, attempt, last, channel)
             except URLError as exc:  # urllib wraps what fails before the request is sent
                 if last:
                     raise TransientError(
@@ -293,7 +305,9 @@ class SlackApi:
             self._sleep(wait)
         raise AssertionError("unreachable")  # pragma: no cover
 
-    def _classify(self, method: str, exc: SlackApiError, attempt: int, last: bool) -> float:
+    def _classify(
+        self, method: str, exc: SlackApiError, attempt: int, last: bool, channel: str | None
+    ) -> float:
         """Seconds to wait before retrying ``exc``; raises when it must not be retried."""
         response = exc.response
         status = int(response.status_code)
@@ -322,7 +336,7 @@ class SlackApi:
                     reason="SlackUnavailable",
                 ) from exc
             return self.policy.pause(attempt)
-        hint = _HINTS.get(code)
+        hint = _HINTS.get(code, "").format(channel=channel or "slack.channel")
         if code == "missing_scope" and data.get("needed"):
             hint = f"add the OAuth scope {data['needed']} to the Slack app"
         message = f"Slack refused {method}: {code}" + (f" ({hint})" if hint else "")

@@ -309,3 +309,30 @@ def test_a_deleted_question_message_gets_the_answer_in_the_channel(rig: Rig) -> 
         "was deleted): :white_check_mark: *Approved* by <@U0ALICE>"
     )
     assert "Executing next" in news.text
+
+
+@pytest.mark.parametrize(
+    ("code", "fix"),
+    [
+        ("not_in_channel", f"invite the bot to channel {CHANNEL}: /invite @ and the app's name"),
+        ("channel_not_found", f"check slack.channel, {CHANNEL}: use the channel id"),
+        ("is_archived", f"{CHANNEL} is archived: unarchive it, or set slack.channel"),
+    ],
+)
+def test_a_channel_slack_will_not_post_in_escalates_in_the_ledger_with_the_fix(
+    rig: Rig, code: str, fix: str
+) -> None:
+    """The bot removed from the channel, the channel archived: each question is tried
+    once (a refusal is not retried), escalated in the ledger naming the channel and what
+    to do, stays answerable from the CLI, and nothing runs without an answer."""
+    rig.slack.fail_next("chat.postMessage", 200, error=code, times=3)
+    decisions = [rig.decision(subject=f"Deployment/shop/web-{i}") for i in range(3)]
+    asked = [rig.approvals.ask(d, rig.clock()) for d in decisions]
+    rig.drain()
+    assert not any(a.posted for a in asked)
+    assert len(rig.slack.calls_to("chat.postMessage")) == 3 and rig.sleeps == []
+    for decision_id, one in zip(decisions, asked, strict=True):
+        [escalation] = rig.ledger.feedback_for(decision_id)
+        assert f"Slack refused chat.postMessage: {code} ({fix}" in escalation["detail"]["why"]
+        assert rig.question(one.question_id).status == "pending"
+    assert rig.answers.calls == []
