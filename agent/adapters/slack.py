@@ -418,6 +418,8 @@ class Approvers:
         self.cache_ttl = cache_ttl
         self.stale_grace = stale_grace
         self._members: dict[str, tuple[float, frozenset[str]]] = {}
+        # group -> Slack's refusal of its last lookup (missing_scope, no_such_subteam...).
+        self._refused: dict[str, str] = {}
         self._lock = threading.Lock()
 
     def check(
@@ -451,6 +453,14 @@ class Approvers:
             elif user_id in members:
                 return True, f"member of approver group {group}"
         if unknown:
+            with self._lock:
+                refused = {g: self._refused[g] for g in unknown if g in self._refused}
+            if len(refused) == len(unknown):  # retrying will not help: a person must act
+                said = "; ".join(f"{g}: {why}" for g, why in refused.items())
+                return False, (
+                    f"could not read the members of {', '.join(unknown)} from Slack ({said}); "
+                    "nobody may answer as a member until the Slack app is fixed"
+                )
             return False, (
                 f"could not check membership of {', '.join(unknown)} with Slack; try again"
             )
@@ -488,9 +498,15 @@ class Approvers:
             members = frozenset(self._api.group_members(group, retry=retry))
         except (TransientError, PermanentError) as exc:
             log.warning("could not list members of approver group %s: %s", group, exc)
+            with self._lock:
+                if isinstance(exc, PermanentError):
+                    self._refused[group] = str(exc)
+                else:
+                    self._refused.pop(group, None)
             return None
         with self._lock:
             self._members[group] = (now, members)
+            self._refused.pop(group, None)
         return members
 
 

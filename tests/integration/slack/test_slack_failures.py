@@ -336,3 +336,35 @@ def test_a_channel_slack_will_not_post_in_escalates_in_the_ledger_with_the_fix(
         assert f"Slack refused chat.postMessage: {code} ({fix}" in escalation["detail"]["why"]
         assert rig.question(one.question_id).status == "pending"
     assert rig.answers.calls == []
+
+
+@pytest.mark.parametrize(
+    ("code", "said"),
+    [
+        ("missing_scope", "missing_scope (add the missing OAuth scope to the Slack app)"),
+        ("no_such_subteam", "no_such_subteam (check slack.approvers"),
+    ],
+)
+def test_a_group_slack_refuses_to_list_admits_nobody_and_says_why_not_try_again(
+    rig: Rig, code: str, said: str
+) -> None:
+    asked = rig.approvals.ask(rig.decision(), rig.clock())
+    rig.slack.fail_next("usergroups.users.list", 200, error=code)
+    assert rig.click(asked.question_id, "approve", user="U0BOB")[0] == 200
+    rig.drain()
+    assert rig.question(asked.question_id).status == "pending"  # nobody from the group
+    told = rig.slack.ephemerals[-1]["text"]
+    assert "could not read the members of S0ONCALL from Slack" in told
+    assert said in told
+    assert "try again" not in told
+    assert rig.click(asked.question_id, "approve", user="U0ALICE")[0] == 200  # listed
+    assert rig.question(asked.question_id).status == "approved"
+
+
+def test_an_empty_approver_group_admits_nobody(rig: Rig) -> None:
+    rig.slack.groups["S0ONCALL"] = []
+    asked = rig.approvals.ask(rig.decision(), rig.clock())
+    assert rig.click(asked.question_id, "approve", user="U0BOB")[0] == 200
+    rig.drain()
+    assert rig.question(asked.question_id).status == "pending"
+    assert "not a configured approver" in rig.slack.ephemerals[-1]["text"]
