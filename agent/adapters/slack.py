@@ -74,7 +74,13 @@ from agent.approvals import (
     FallbackChannel,
     LedgerOnlyChannel,
 )
-from agent.errors import ConfigError, InputError, PermanentError, TransientError
+from agent.errors import (
+    AutonomicError,
+    ConfigError,
+    InputError,
+    PermanentError,
+    TransientError,
+)
 from agent.ledger import DecisionRecord, Ledger, Question
 from agent.settings import SlackSettings, resolve_secret
 from agent.undo import REQUEST_KIND, ended, latest_request, request
@@ -814,12 +820,25 @@ class SlackReceiver:
 
     # -------------------------------------------------------- Socket Mode
     def handle_socket_request(self, client: Any, request: SocketModeRequest) -> None:
-        """A Socket Mode envelope: record the answer, then acknowledge (always)."""
+        """A Socket Mode envelope: record the answer, then acknowledge (always).
+
+        The acknowledgement tells Slack all went well, so a click that could not be
+        recorded (the ledger away) is told so by a reply only the clicker sees, as the HTTP
+        path's 503 makes Slack show an error."""
         try:
             if request.type == "interactive":
                 self.receive(request.payload, self.clock())
         except MalformedInteractionError as exc:
             log.warning("ignored a malformed Socket Mode interaction: %s", exc)
+        except AutonomicError as exc:
+            log.warning("a Slack click over Socket Mode was not recorded: %s", exc)
+            click = parse_click(request.payload)
+            if click is not None:
+                self._tell(
+                    click,
+                    f"Your click was not recorded: {exc}. Nothing changed; click again in a "
+                    "minute, or answer with 'autonomic approvals'.",
+                )
         finally:
             client.send_socket_mode_response(SocketModeResponse(envelope_id=request.envelope_id))
 
