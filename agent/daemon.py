@@ -612,6 +612,9 @@ def build_daemon(
         clock=clock.now,
         cluster=settings.cluster.name,
         undo_ttl=settings.safety.undo_request_ttl,
+        on_failure=lambda method, reason: metrics.slack_failures.labels(
+            method=method, reason=reason
+        ).inc(),
     )
     decisions = DecisionService(
         ledger, clock, settings.routing, mode=settings.mode, approvals=approvals, metrics=metrics

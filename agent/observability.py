@@ -370,6 +370,16 @@ class Metrics:
             "Unix time of the last request Prometheus answered (0 until the first).",
             registry=r,
         )
+        # Slack: the approvals channel absorbs a failed call (the question waits in the
+        # ledger, a failed update is logged), so a revoked token or a lost channel shows here.
+        self.slack_failures = Counter(
+            "autonomic_slack_request_failures",
+            "Slack Web API calls that failed after their retries, by method and reason "
+            "(Slack:<error code> such as Slack:token_revoked or Slack:not_in_channel, "
+            "SlackRateLimited, SlackUnavailable, SlackUnreachable, SlackNoAnswer).",
+            ["method", "reason"],
+            registry=r,
+        )
         # process_resident_memory_bytes, CPU seconds, open fds (from /proc; nothing elsewhere)
         ProcessCollector(registry=r)
 

@@ -5,10 +5,17 @@ progress in its thread, escalations that mention the on-call group. Every call g
 through ``SlackApi``, which owns the retry policy so that nothing else has to:
 
 - HTTP 429 or ``ratelimited``: wait the ``Retry-After`` Slack asks for, but only up to
-  ``max_retry_after``; longer than that is a ``TransientError`` carrying the delay;
+  ``max_retry_after``; longer than that is a ``TransientError`` carrying the delay. A call
+  that gives up on a 429 leaves the method quiet until that delay has passed: calls to it
+  meanwhile fail at once (``SlackRateLimited``) instead of each waiting its own turn, so a
+  storm of questions falls back to the ledger in seconds rather than holding the cycle;
 - HTTP 5xx and Slack's own transient error codes: a bounded number of retries with
   backoff, then ``TransientError``;
-- connection refused, reset or timed out: the same, reason ``SlackUnreachable``;
+- connection refused or not made: the same, reason ``SlackUnreachable``;
+- a request that was sent but not answered (timed out or cut while waiting for the
+  answer): retried for every method but ``chat.postMessage``, which Slack may have carried
+  out already and which has no idempotency key; posting again would show the question
+  twice. That post is a ``TransientError`` (``SlackNoAnswer``) after one try;
 - everything else (bad token, missing scope, unknown channel): ``PermanentError`` with
   the fix in the message. Tokens never appear in a message, a log line or the ledger.
 
@@ -47,6 +54,7 @@ from agent.adapters.slack_blocks import (
     ACTION_UNDO,
     ANSWERS,
     HINDSIGHT_VERDICTS,
+    answer_line,
     escalation_blocks,
     escalation_text,
     escape,
@@ -66,7 +74,13 @@ from agent.approvals import (
     FallbackChannel,
     LedgerOnlyChannel,
 )
-from agent.errors import ConfigError, InputError, PermanentError, TransientError
+from agent.errors import (
+    AutonomicError,
+    ConfigError,
+    InputError,
+    PermanentError,
+    TransientError,
+)
 from agent.ledger import DecisionRecord, Ledger, Question
 from agent.settings import SlackSettings, resolve_secret
 from agent.undo import REQUEST_KIND, ended, latest_request, request
@@ -107,12 +121,15 @@ _HINTS = {
     "not_authed": "check slack.botToken",
     "token_revoked": "the bot token was revoked; install the app again and update slack.botToken",
     "account_inactive": "the bot's token belongs to a deactivated app or user",
-    "channel_not_found": "check slack.channel (use the channel id, C…)",
-    "not_in_channel": "invite the bot to slack.channel",
+    "channel_not_found": "check slack.channel, {channel}: use the channel id (C…), and invite "
+    "the bot to a private channel",
+    "not_in_channel": "invite the bot to channel {channel}: /invite @ and the app's name, there",
+    "is_archived": "{channel} is archived: unarchive it, or set slack.channel to another",
     "missing_scope": "add the missing OAuth scope to the Slack app",
     "no_such_subteam": "check slack.approvers: a user group id (S…) does not exist",
     "message_not_found": "the question's Slack message was deleted",
     "cant_update_message": "only messages posted by this bot token can be updated",
+    "edit_window_closed": "the message is too old to be edited",
 }
 
 
@@ -139,12 +156,20 @@ class SlackApi:
         quick: WebClient | None = None,
         policy: RetryPolicy | None = None,
         sleep: Callable[[float], None] = time.sleep,
+        clock: Callable[[], float] = time.monotonic,
+        on_failure: Callable[[str, str], None] | None = None,
     ) -> None:
         self._client = client
+        # Told (method, reason code) of each call that ends in an error: the metric.
+        self._on_failure = on_failure
         # Used inside Slack's 3-second acknowledgement: one try, a short timeout.
         self._quick = quick or client
         self.policy = policy or RetryPolicy()
         self._sleep = sleep
+        self._clock = clock
+        # method -> when (``clock``) the Retry-After of a 429 a call gave up on has passed.
+        self._quiet_until: dict[str, float] = {}
+        self._quiet_lock = threading.Lock()
 
     @classmethod
     def connect(
@@ -156,6 +181,8 @@ class SlackApi:
         quick_timeout: int = 2,
         policy: RetryPolicy | None = None,
         sleep: Callable[[float], None] = time.sleep,
+        clock: Callable[[], float] = time.monotonic,
+        on_failure: Callable[[str, str], None] | None = None,
     ) -> SlackApi:
         """A client on ``base_url`` (Slack itself by default; a stand-in in tests).
 
@@ -168,7 +195,9 @@ class SlackApi:
         secret = token.get_secret_value()
         client = WebClient(token=secret, timeout=timeout, **kwargs)
         quick = WebClient(token=secret, timeout=quick_timeout, **kwargs)
-        return cls(client, quick=quick, policy=policy, sleep=sleep)
+        return cls(
+            client, quick=quick, policy=policy, sleep=sleep, clock=clock, on_failure=on_failure
+        )
 
     def __repr__(self) -> str:  # the client holds the token: never print it
         return f"SlackApi(base_url={self._client.base_url!r})"
@@ -177,18 +206,21 @@ class SlackApi:
         return self._call(
             "chat.postMessage",
             lambda: self._client.chat_postMessage(channel=channel, text=text, **kwargs),
+            channel=channel,
         )
 
     def update_message(self, channel: str, ts: str, text: str, **kwargs: Any) -> dict[str, Any]:
         return self._call(
             "chat.update",
             lambda: self._client.chat_update(channel=channel, ts=ts, text=text, **kwargs),
+            channel=channel,
         )
 
     def post_ephemeral(self, channel: str, user: str, text: str) -> dict[str, Any]:
         return self._call(
             "chat.postEphemeral",
             lambda: self._client.chat_postEphemeral(channel=channel, user=user, text=text),
+            channel=channel,
         )
 
     def group_members(self, group: str, *, retry: bool = True) -> list[str]:
@@ -212,17 +244,49 @@ class SlackApi:
         return self._call("auth.test", self._client.auth_test)
 
     def _call(
-        self, method: str, invoke: Callable[[], Any], *, retry: bool = True
+        self,
+        method: str,
+        invoke: Callable[[], Any],
+        *,
+        retry: bool = True,
+        channel: str | None = None,
+    ) -> dict[str, Any]:
+        try:
+            return self._attempt(method, invoke, retry=retry, channel=channel)
+        except (TransientError, PermanentError) as exc:
+            if self._on_failure is not None:
+                self._on_failure(method, exc.reason)
+            raise
+
+    def _attempt(
+        self, method: str, invoke: Callable[[], Any], *, retry: bool, channel: str | None
     ) -> dict[str, Any]:
         attempts = self.policy.attempts if retry else 1
+        self._check_quiet(method)
         for attempt in range(1, attempts + 1):
             last = attempt == attempts
             try:
                 data = invoke().data
             except SlackApiError as exc:
-                wait = self._classify(method, exc, attempt, last)
-            except (URLError, OSError, http.client.HTTPException) as exc:
-                reason = getattr(exc, "reason", None) or exc
+                wait = self._classify(method, exc, attempt, last, channel)
+            except URLError as exc:  # urllib wraps what fails before the request is sent
+                if last:
+                    raise TransientError(
+                        f"Slack is unreachable ({method} failed {attempts} times: {exc.reason})",
+                        delay=self.policy.pause(attempt + 1),
+                        reason="SlackUnreachable",
+                    ) from exc
+                wait = self.policy.pause(attempt)
+            except (OSError, http.client.HTTPException) as exc:
+                # Sent, then no answer: Slack may have carried it out.
+                reason = str(getattr(exc, "reason", None) or exc) or type(exc).__name__
+                if method == "chat.postMessage":
+                    raise TransientError(
+                        f"Slack did not answer {method} ({reason}); the message may have been "
+                        "posted, so it is not posted again",
+                        delay=self.policy.pause(attempt + 1),
+                        reason="SlackNoAnswer",
+                    ) from exc
                 if last:
                     raise TransientError(
                         f"Slack is unreachable ({method} failed {attempts} times: {reason})",
@@ -247,7 +311,9 @@ class SlackApi:
             self._sleep(wait)
         raise AssertionError("unreachable")  # pragma: no cover
 
-    def _classify(self, method: str, exc: SlackApiError, attempt: int, last: bool) -> float:
+    def _classify(
+        self, method: str, exc: SlackApiError, attempt: int, last: bool, channel: str | None
+    ) -> float:
         """Seconds to wait before retrying ``exc``; raises when it must not be retried."""
         response = exc.response
         status = int(response.status_code)
@@ -258,6 +324,10 @@ class SlackApi:
         if status == 429 or code == "ratelimited":
             wait = _retry_after(response.headers)
             if last or wait > self.policy.max_retry_after:
+                with self._quiet_lock:
+                    self._quiet_until[method] = max(
+                        self._quiet_until.get(method, 0.0), self._clock() + wait
+                    )
                 raise TransientError(
                     f"Slack rate-limited {method}; it asks to wait {wait:.0f} s",
                     delay=wait,
@@ -272,11 +342,24 @@ class SlackApi:
                     reason="SlackUnavailable",
                 ) from exc
             return self.policy.pause(attempt)
-        hint = _HINTS.get(code)
+        hint = _HINTS.get(code, "").format(channel=channel or "slack.channel")
         if code == "missing_scope" and data.get("needed"):
             hint = f"add the OAuth scope {data['needed']} to the Slack app"
         message = f"Slack refused {method}: {code}" + (f" ({hint})" if hint else "")
         raise PermanentError(message, reason=f"Slack:{code}") from exc
+
+    def _check_quiet(self, method: str) -> None:
+        """Fail at once while a 429 a call gave up on still asks to wait."""
+        with self._quiet_lock:
+            until = self._quiet_until.get(method, 0.0)
+        left = until - self._clock()
+        if left > 0:
+            raise TransientError(
+                f"Slack rate-limited {method}; {left:.0f} s are left of the wait it asked for, "
+                "so it is not called before then",
+                delay=left,
+                reason="SlackRateLimited",
+            )
 
 
 def _retry_after(headers: Mapping[str, Any] | None) -> float:
@@ -341,6 +424,8 @@ class Approvers:
         self.cache_ttl = cache_ttl
         self.stale_grace = stale_grace
         self._members: dict[str, tuple[float, frozenset[str]]] = {}
+        # group -> Slack's refusal of its last lookup (missing_scope, no_such_subteam...).
+        self._refused: dict[str, str] = {}
         self._lock = threading.Lock()
 
     def check(
@@ -374,6 +459,14 @@ class Approvers:
             elif user_id in members:
                 return True, f"member of approver group {group}"
         if unknown:
+            with self._lock:
+                refused = {g: self._refused[g] for g in unknown if g in self._refused}
+            if len(refused) == len(unknown):  # retrying will not help: a person must act
+                said = "; ".join(f"{g}: {why}" for g, why in refused.items())
+                return False, (
+                    f"could not read the members of {', '.join(unknown)} from Slack ({said}); "
+                    "nobody may answer as a member until the Slack app is fixed"
+                )
             return False, (
                 f"could not check membership of {', '.join(unknown)} with Slack; try again"
             )
@@ -411,9 +504,15 @@ class Approvers:
             members = frozenset(self._api.group_members(group, retry=retry))
         except (TransientError, PermanentError) as exc:
             log.warning("could not list members of approver group %s: %s", group, exc)
+            with self._lock:
+                if isinstance(exc, PermanentError):
+                    self._refused[group] = str(exc)
+                else:
+                    self._refused.pop(group, None)
             return None
         with self._lock:
             self._members[group] = (now, members)
+            self._refused.pop(group, None)
         return members
 
 
@@ -458,13 +557,35 @@ class SlackChannel:
         return f"{SLACK_REF}{sent['channel']}:{sent['ts']}"
 
     def update(self, decision: DecisionRecord, question: Question, note: str) -> None:
+        """Rewrite the question's message; when Slack refuses to (someone deleted it, or it
+        can no longer be edited), the news goes in its thread, or, the message deleted, in
+        the channel: the answer stands in the ledger either way."""
         channel, ts = self._where(question)
-        self.api.update_message(
-            channel,
-            ts,
-            f"{question_text(decision)} — {question.status}",
-            blocks=question_blocks(decision, question, note, cluster=self.cluster),
-        )
+        try:
+            self.api.update_message(
+                channel,
+                ts,
+                f"{question_text(decision)} — {question.status}",
+                blocks=question_blocks(decision, question, note, cluster=self.cluster),
+            )
+        except PermanentError as exc:
+            line = answer_line(question)
+            news = f"{line} {escape(note)}" if line else escape(note)
+            if exc.reason == "Slack:message_not_found":
+                self.api.post_message(
+                    self.channel,
+                    f"The question about {escape(decision.subject)} (decision "
+                    f"{decision.id[:12]}; its message was deleted): {news}",
+                    unfurl_links=False,
+                )
+            else:
+                self.api.post_message(channel, news, thread_ts=ts)
+            log.warning(
+                "could not rewrite question %s's Slack message (%s); said so in %s",
+                question.id,
+                exc,
+                "the channel" if exc.reason == "Slack:message_not_found" else "its thread",
+            )
 
     def thread(self, question: Question, text: str) -> None:
         channel, ts = self._where(question)
@@ -699,12 +820,25 @@ class SlackReceiver:
 
     # -------------------------------------------------------- Socket Mode
     def handle_socket_request(self, client: Any, request: SocketModeRequest) -> None:
-        """A Socket Mode envelope: record the answer, then acknowledge (always)."""
+        """A Socket Mode envelope: record the answer, then acknowledge (always).
+
+        The acknowledgement tells Slack all went well, so a click that could not be
+        recorded (the ledger away) is told so by a reply only the clicker sees, as the HTTP
+        path's 503 makes Slack show an error."""
         try:
             if request.type == "interactive":
                 self.receive(request.payload, self.clock())
         except MalformedInteractionError as exc:
             log.warning("ignored a malformed Socket Mode interaction: %s", exc)
+        except AutonomicError as exc:
+            log.warning("a Slack click over Socket Mode was not recorded: %s", exc)
+            click = parse_click(request.payload)
+            if click is not None:
+                self._tell(
+                    click,
+                    f"Your click was not recorded: {exc}. Nothing changed; click again in a "
+                    "minute, or answer with 'autonomic approvals'.",
+                )
         finally:
             client.send_socket_mode_response(SocketModeResponse(envelope_id=request.envelope_id))
 
@@ -983,10 +1117,12 @@ def build_approvals(
     sleep: Callable[[float], None] = time.sleep,
     cluster: str | None = None,
     undo_ttl: float = DEFAULT_UNDO_TTL,
+    on_failure: Callable[[str, str], None] | None = None,
 ) -> tuple[Approvals, SlackReceiver | None]:
     """The approvals service for these settings: Slack backed by the ledger, or the ledger.
 
     Without Slack the receiver is None and questions are answered from the CLI.
+    ``on_failure(method, reason)`` hears of every Slack Web API call that failed.
     """
     ledger_only = LedgerOnlyChannel(ledger, clock)
     snooze = settings.snooze if snooze is None else snooze
@@ -998,7 +1134,9 @@ def build_approvals(
     token = resolve_secret(settings.bot_token, environ)
     if token is None or settings.channel is None:
         raise ConfigError("slack is enabled but slack.botToken or slack.channel is not set")
-    api = SlackApi.connect(token, base_url=settings.base_url, policy=policy, sleep=sleep)
+    api = SlackApi.connect(
+        token, base_url=settings.base_url, policy=policy, sleep=sleep, on_failure=on_failure
+    )
     slack = SlackChannel(api, settings.channel, oncall_group=settings.oncall_group, cluster=cluster)
     approvers = Approvers(settings.approvers, api, by_namespace=settings.approvers_by_namespace)
     approvals = Approvals(

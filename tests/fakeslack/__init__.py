@@ -6,6 +6,8 @@
     client = WebClient(token="xoxb-test", base_url=slack.url + "/api/")
     ...
     slack.fail_next("chat.postMessage", 429, retry_after=1)   # or 500
+    slack.fail_next("chat.update", 200, error="message_not_found")  # Slack's ok:false
+    slack.answer_late("chat.postMessage", 1.5)   # carried out, answered after a timeout
     slack.go_unreachable()                                   # connection refused
     slack.calls_to("chat.update")                             # what was called, in order
     sockets = slack.attach_socket_mode()      # Socket Mode: a websocket server on 127.0.0.1

@@ -58,6 +58,7 @@ class _Fault:
     status: int
     retry_after: float | None
     body: bytes
+    delay: float = 0.0  # > 0: the call is carried out, and answered this much later
 
 
 class FakeSlack:
@@ -116,16 +117,36 @@ class FakeSlack:
         return self.socket_mode
 
     def fail_next(
-        self, method: str, status: int, *, times: int = 1, retry_after: float | None = None
+        self,
+        method: str,
+        status: int,
+        *,
+        times: int = 1,
+        retry_after: float | None = None,
+        error: str | None = None,
     ) -> None:
-        """Answer the next ``times`` calls to ``method`` with ``status`` (429 or 5xx)."""
+        """Answer the next ``times`` calls to ``method`` with ``status`` (429 or 5xx), or,
+        with ``status`` 200 and ``error``, with Slack's ``{"ok": false, "error": error}``
+        (``not_in_channel``, ``token_revoked``, ``message_not_found``...)."""
         if status == 429:
             body = json.dumps({"ok": False, "error": "ratelimited"}).encode()
+        elif status == 200:
+            if not error:
+                raise ValueError("an HTTP 200 fault needs Slack's error code")
+            body = json.dumps({"ok": False, "error": error}).encode()
         else:
             body = b"<html><body>Internal Server Error</body></html>"
         with self._lock:
             for _ in range(times):
                 self._faults[method].append(_Fault(status, retry_after, body))
+
+    def answer_late(self, method: str, seconds: float, *, times: int = 1) -> None:
+        """Carry out the next ``times`` calls to ``method``, then answer ``seconds`` late:
+        past a client's timeout, the call took effect (a message was posted) although
+        the client saw no answer."""
+        with self._lock:
+            for _ in range(times):
+                self._faults[method].append(_Fault(200, None, b"", delay=seconds))
 
     # ------------------------------------------------------------ queries
     def calls_to(self, method: str) -> list[Call]:
@@ -154,12 +175,22 @@ class FakeSlack:
         with self._lock:
             queue = self._faults.get(method)
             fault = queue.popleft() if queue else None
+        if fault is not None and fault.delay > 0:
+            status, headers, payload = self._carry_out(method, params, authorized)
+            time.sleep(fault.delay)
+            return status, headers, payload
         if fault is not None:
-            headers = {"Content-Type": "application/json" if fault.status == 429 else "text/html"}
+            json_body = fault.status in (200, 429)
+            headers = {"Content-Type": "application/json" if json_body else "text/html"}
             if fault.retry_after is not None:
                 headers["Retry-After"] = f"{fault.retry_after:g}"
             self._record(method, params, authorized, fault.status)
             return fault.status, headers, fault.body
+        return self._carry_out(method, params, authorized)
+
+    def _carry_out(
+        self, method: str, params: dict[str, Any], authorized: bool
+    ) -> tuple[int, dict[str, str], bytes]:
         if not authorized:
             result: dict[str, Any] = {"ok": False, "error": "invalid_auth"}
         else:

@@ -409,3 +409,32 @@ def test_shutdown_ends_within_its_budget_though_the_hang_up_hangs_and_a_job_is_s
     ), warnings
     stopped = [r.getMessage() for r in caplog.records if r.getMessage().startswith("stopped in")]
     assert len(stopped) == 1
+
+
+def test_a_slack_call_that_fails_is_counted_by_method_and_reason(
+    kube: FakeApiServer, slack: FakeSlack, tmp_path: Path
+) -> None:
+    """The approvals channel absorbs Slack's refusals (the question waits in the ledger),
+    so a revoked token shows on /metrics, not only in the log."""
+    daemon, runtime = build_daemon(settings_for(tmp_path, slack, receive="http"), ENVIRON,
+                                   kube_host=kube.url)  # fmt: skip
+    assert runtime.server is not None
+    runtime.server.start()  # so that runtime.stop() can shut it down
+    try:
+        slack.fail_next("chat.postMessage", 200, error="token_revoked", times=2)
+        now = time.time()
+        approvals = daemon.decisions.approvals
+        for name in ("web", "api"):
+            decision_id = daemon.ledger.record_decision(
+                make_decision(subject=f"Deployment/shop/{name}"), now
+            )
+            assert not approvals.ask(decision_id, now).posted
+        assert len(slack.calls_to("chat.postMessage")) == 2  # refused, so not retried
+        counted = runtime.metrics.registry.get_sample_value(
+            "autonomic_slack_request_failures_total",
+            {"method": "chat.postMessage", "reason": "Slack:token_revoked"},
+        )
+        assert counted == 2.0
+        assert [q.status for q in daemon.ledger.questions("pending")] == ["pending", "pending"]
+    finally:
+        runtime.stop()  # the cluster's watches, the approvals worker, the ledger

@@ -194,3 +194,177 @@ def test_without_slack_questions_live_in_the_ledger(ledger: Ledger) -> None:
     assert expiry.escalation_ref == f"ledger:{decision_id}"
     assert answers.calls == [(asked.question_id, "expired", "timeout")]
     approvals.close()
+
+
+def test_a_storm_of_questions_under_a_rate_limit_waits_once_not_once_per_question(
+    rig: Rig,
+) -> None:
+    """Slack answering every post with 429 and Retry-After 30: the first question waits
+    what Slack asks and gives up; the others fall back to the ledger at once, without
+    calling Slack, instead of each waiting a minute in the asking cycle."""
+    rig.slack.fail_next("chat.postMessage", 429, retry_after=30, times=500)
+    decisions = [rig.decision(subject=f"Deployment/shop/web-{i}") for i in range(50)]
+    asked = [rig.approvals.ask(d, rig.clock()) for d in decisions]
+    assert not any(a.posted for a in asked)
+    assert rig.sleeps == [30.0, 30.0]  # the first question's retries, no one else's
+    assert len(rig.slack.calls_to("chat.postMessage")) == 3
+    for decision_id, one in zip(decisions, asked, strict=True):
+        assert rig.question(one.question_id).status == "pending"  # answerable from the CLI
+        [escalation] = rig.ledger.feedback_for(decision_id)
+        assert "rate-limited chat.postMessage" in escalation["detail"]["why"]
+    assert rig.answers.calls == []
+
+
+def test_a_rate_limited_method_is_called_again_once_retry_after_has_passed(
+    slack: FakeSlack,
+) -> None:
+    now = [100.0]
+    sleeps: list[float] = []
+    api = SlackApi.connect(
+        SecretStr(TOKEN),
+        base_url=slack.url + "/api/",
+        policy=RetryPolicy(attempts=2, max_retry_after=30.0),
+        sleep=sleeps.append,
+        clock=lambda: now[0],
+    )
+    slack.fail_next("chat.postMessage", 429, retry_after=20, times=2)
+    with pytest.raises(TransientError):
+        api.post_message(CHANNEL, "first")
+    now[0] += 19
+    with pytest.raises(TransientError, match=r"1 s are left") as caught:
+        api.post_message(CHANNEL, "second")
+    assert caught.value.reason == "SlackRateLimited"
+    assert len(slack.calls_to("chat.postMessage")) == 2
+    now[0] += 1
+    assert api.post_message(CHANNEL, "third")["ok"]
+    assert [m.text for m in slack.top_level()] == ["third"]
+
+
+def test_a_post_slack_carried_out_but_answered_too_late_is_not_posted_twice(
+    slack: FakeSlack,
+) -> None:
+    """Slack has no idempotency key: a chat.postMessage sent and not answered within the
+    timeout may have landed, so it is not retried (the question then waits in the ledger)."""
+    sleeps: list[float] = []
+    api = SlackApi.connect(
+        SecretStr(TOKEN),
+        base_url=slack.url + "/api/",
+        timeout=1,
+        policy=RetryPolicy(attempts=3),
+        sleep=sleeps.append,
+    )
+    slack.answer_late("chat.postMessage", 1.5)
+    with pytest.raises(TransientError, match="may have been posted") as caught:
+        api.post_message(CHANNEL, "hello")
+    assert caught.value.reason == "SlackNoAnswer"
+    assert len(slack.top_level()) == 1
+    assert sleeps == []
+
+
+def test_an_update_answered_too_late_is_retried(slack: FakeSlack) -> None:
+    """Rewriting a message twice is harmless: chat.update is still retried."""
+    sleeps: list[float] = []
+    api = SlackApi.connect(
+        SecretStr(TOKEN),
+        base_url=slack.url + "/api/",
+        timeout=1,
+        policy=RetryPolicy(attempts=3),
+        sleep=sleeps.append,
+    )
+    ts = api.post_message(CHANNEL, "hello")["ts"]
+    slack.answer_late("chat.update", 1.5)
+    assert api.update_message(CHANNEL, ts, "bye")["ok"]
+    assert sleeps == [0.5]
+    assert slack.message(CHANNEL, ts).text == "bye"
+
+
+@pytest.mark.parametrize("code", ["cant_update_message", "edit_window_closed"])
+def test_a_question_message_slack_will_not_rewrite_gets_the_answer_in_its_thread(
+    rig: Rig, code: str
+) -> None:
+    asked = rig.approvals.ask(rig.decision(), rig.clock())
+    rig.slack.fail_next("chat.update", 200, error=code)
+    assert rig.click(asked.question_id, "reject")[0] == 200
+    rig.drain()
+    assert rig.question(asked.question_id).status == "rejected"  # the answer counts
+    assert rig.answers.calls == [(asked.question_id, "rejected", "U0ALICE")]
+    [message] = rig.slack.top_level()
+    [news] = rig.slack.replies(message.channel, message.ts)
+    assert "*Rejected* by <@U0ALICE>" in news.text
+    assert "Nothing will be done." in news.text
+
+
+def test_a_deleted_question_message_gets_the_answer_in_the_channel(rig: Rig) -> None:
+    decision_id = rig.decision()
+    asked = rig.approvals.ask(decision_id, rig.clock())
+    rig.slack.fail_next("chat.update", 200, error="message_not_found")
+    assert rig.click(asked.question_id, "approve")[0] == 200
+    rig.drain()
+    assert rig.question(asked.question_id).status == "approved"
+    assert rig.answers.calls == [(asked.question_id, "approved", "U0ALICE")]
+    question, news = rig.slack.top_level()
+    assert rig.question(asked.question_id).message_ref == f"slack:{question.channel}:{question.ts}"
+    assert news.text.startswith(
+        f"The question about Deployment/shop/web (decision {decision_id[:12]}; its message "
+        "was deleted): :white_check_mark: *Approved* by <@U0ALICE>"
+    )
+    assert "Executing next" in news.text
+
+
+@pytest.mark.parametrize(
+    ("code", "fix"),
+    [
+        ("not_in_channel", f"invite the bot to channel {CHANNEL}: /invite @ and the app's name"),
+        ("channel_not_found", f"check slack.channel, {CHANNEL}: use the channel id"),
+        ("is_archived", f"{CHANNEL} is archived: unarchive it, or set slack.channel"),
+    ],
+)
+def test_a_channel_slack_will_not_post_in_escalates_in_the_ledger_with_the_fix(
+    rig: Rig, code: str, fix: str
+) -> None:
+    """The bot removed from the channel, the channel archived: each question is tried
+    once (a refusal is not retried), escalated in the ledger naming the channel and what
+    to do, stays answerable from the CLI, and nothing runs without an answer."""
+    rig.slack.fail_next("chat.postMessage", 200, error=code, times=3)
+    decisions = [rig.decision(subject=f"Deployment/shop/web-{i}") for i in range(3)]
+    asked = [rig.approvals.ask(d, rig.clock()) for d in decisions]
+    rig.drain()
+    assert not any(a.posted for a in asked)
+    assert len(rig.slack.calls_to("chat.postMessage")) == 3 and rig.sleeps == []
+    for decision_id, one in zip(decisions, asked, strict=True):
+        [escalation] = rig.ledger.feedback_for(decision_id)
+        assert f"Slack refused chat.postMessage: {code} ({fix}" in escalation["detail"]["why"]
+        assert rig.question(one.question_id).status == "pending"
+    assert rig.answers.calls == []
+
+
+@pytest.mark.parametrize(
+    ("code", "said"),
+    [
+        ("missing_scope", "missing_scope (add the missing OAuth scope to the Slack app)"),
+        ("no_such_subteam", "no_such_subteam (check slack.approvers"),
+    ],
+)
+def test_a_group_slack_refuses_to_list_admits_nobody_and_says_why_not_try_again(
+    rig: Rig, code: str, said: str
+) -> None:
+    asked = rig.approvals.ask(rig.decision(), rig.clock())
+    rig.slack.fail_next("usergroups.users.list", 200, error=code)
+    assert rig.click(asked.question_id, "approve", user="U0BOB")[0] == 200
+    rig.drain()
+    assert rig.question(asked.question_id).status == "pending"  # nobody from the group
+    told = rig.slack.ephemerals[-1]["text"]
+    assert "could not read the members of S0ONCALL from Slack" in told
+    assert said in told
+    assert "try again" not in told
+    assert rig.click(asked.question_id, "approve", user="U0ALICE")[0] == 200  # listed
+    assert rig.question(asked.question_id).status == "approved"
+
+
+def test_an_empty_approver_group_admits_nobody(rig: Rig) -> None:
+    rig.slack.groups["S0ONCALL"] = []
+    asked = rig.approvals.ask(rig.decision(), rig.clock())
+    assert rig.click(asked.question_id, "approve", user="U0BOB")[0] == 200
+    rig.drain()
+    assert rig.question(asked.question_id).status == "pending"
+    assert "not a configured approver" in rig.slack.ephemerals[-1]["text"]

@@ -194,3 +194,31 @@ def test_a_client_that_does_not_close_holds_nobody_for_long(
         assert "the client had not closed after 0.3 s" in caplog.text
     finally:
         release.set()
+
+
+def test_a_click_the_ledger_cannot_record_is_acknowledged_and_the_clicker_told(
+    rig: Rig, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Acknowledged, so Slack shows no error: the person who clicked hears it from us."""
+    from agent.errors import TransientError
+
+    asked = rig.approvals.ask(rig.decision(), rig.clock())
+
+    def unreachable(*args: Any, **kwargs: Any) -> bool:
+        raise TransientError("the ledger is unreachable", reason="LedgerUnavailable")
+
+    monkeypatch.setattr(rig.ledger, "answer", unreachable)
+    client = RecordingClient()
+    payload = block_actions_payload(
+        asked.question_id, "approve", user_id="U0ALICE", action_ts=rig.clock()
+    )
+    rig.receiver.handle_socket_request(client, _envelope("env-1", payload))
+    rig.drain()
+    assert [a.envelope_id for a in client.acks] == ["env-1"]
+    assert rig.question(asked.question_id).status == "pending"
+    [told] = rig.slack.ephemerals
+    assert told["user"] == "U0ALICE"
+    assert told["text"].startswith(
+        "Your click was not recorded: the ledger is unreachable. Nothing changed; click again"
+    )
+    assert rig.answers.calls == []
