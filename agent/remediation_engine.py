@@ -35,7 +35,7 @@ from agent.clock import Clock
 from agent.decisions import DecisionService, Proposal
 from agent.errors import PermanentError, TransientError
 from agent.executor import DrainBudget, Executor
-from agent.ledger import HELD_PREFIX, DecisionRecord, Ledger, is_hold
+from agent.ledger import HELD_PREFIX, DecisionRecord, Intent, Ledger, is_hold
 from agent.observability import decision_context
 from agent.outcomes import RunbookOutcomes
 from agent.pause import Pause, active_pause
@@ -1892,7 +1892,6 @@ class RemediationEngine:
             status=status,
             detail={"why": why, "undone": undone, "undo_refused": refused},
         )
-        self._finish_guards(record, succeeded=False)
         # What the escalation says of the cluster: it must not read "nothing to undo"
         # when a step was written and left as it is.
         # A failed drain may have written before it failed (its cordon, evictions): its
@@ -1900,7 +1899,11 @@ class RemediationEngine:
         partial = [
             str((i.result or {})["written"]) for i in intents if (i.result or {}).get("written")
         ]
-        written = partial or any(i.status in ("applied", "undone") for i in intents)
+        written = bool(partial) or any(i.status in ("applied", "undone") for i in intents)
+        # The circuit breaker counts a run that wrote (a dry run's steps as if written:
+        # it stands for the run in act mode), or whose plan the cluster refused as wrong;
+        # not one that wrote nothing for a reason that says nothing about its runbook.
+        self._finish_guards(record, succeeded=False, counted=judged or _wrote(intents))
         if undone:
             left = f"undone ({'; '.join(undone)})"
         elif not written:
@@ -2394,7 +2397,13 @@ class RemediationEngine:
                             status=status,
                             detail={"why": "failure recorded before a restart"},
                         )
-                        self._finish_guards(record, succeeded=False)
+                        # Why it failed went with the process: a run that wrote nothing
+                        # is not counted by the breaker, as ``_fail`` would not have.
+                        self._finish_guards(
+                            record,
+                            succeeded=False,
+                            counted=_wrote(self.ledger.intents(execution_key=key)),
+                        )
                     self.decisions.approvals.escalate(
                         record.id,
                         f"remediation {status}; escalation resumed after a restart",
@@ -2431,7 +2440,11 @@ class RemediationEngine:
         with decision_context(record.id):
             self.decisions.progress(record.id, text, final=final, offer_undo=offer_undo)
 
-    def _finish_guards(self, record: DecisionRecord, *, succeeded: bool) -> None:
+    def _finish_guards(
+        self, record: DecisionRecord, *, succeeded: bool, counted: bool = True
+    ) -> None:
+        """A run ended: out of flight, and its runbook's breaker told (``counted=False``:
+        a failure the breaker does not count, ``record_finish``)."""
         rb = self.runbooks.get(record.proposal.get("runbook", ""))
         if rb is None or not record.proposal.get("operations"):
             return
@@ -2440,7 +2453,9 @@ class RemediationEngine:
         keep = self._actions_kept()
         state = self._update_guards(
             lambda s: prune(
-                record_finish(s, rb.name, target, succeeded, rb.spec.guards, now), now, keep
+                record_finish(s, rb.name, target, succeeded, rb.spec.guards, now, counted=counted),
+                now,
+                keep,
             )
         )
         self.publish_breakers(state)
@@ -2501,6 +2516,17 @@ def _subject(signal: Signal) -> str:
     """What a signal is about: its object, or for one that names none its kind and name
     (``alert/KubePodCrashLooping``)."""
     return str(signal.target) if signal.target is not None else f"{signal.kind}/{signal.name}"
+
+
+def _wrote(intents: Iterable[Intent]) -> bool:
+    """Whether a run's steps wrote, or may have written, to the cluster: a step applied,
+    undone, being undone or not settled yet, a drain's partial work (``written``), or a
+    dry run's step (it stands for the write it would have made)."""
+    return any(
+        i.status in ("applied", "undone", "undoing", "pending", "dry_run")
+        or (i.result or {}).get("written")
+        for i in intents
+    )
 
 
 def _window_dict(window: HoldWindow | None) -> dict[str, Any] | None:
