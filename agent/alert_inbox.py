@@ -39,6 +39,7 @@ from remediation.windows import to_utc_text
 
 __all__ = [
     "DEFAULT_REPEAT_INTERVAL",
+    "AlertEnd",
     "AlertInbox",
     "PendingAlert",
     "signal_from_json",
@@ -113,6 +114,15 @@ class PendingAlert(NamedTuple):
     starts_at: float = 0.0
     ends_at: float | None = None
     delivered_at: float = 0.0
+
+
+class AlertEnd(NamedTuple):
+    """How a stored alert stopped firing (``AlertInbox.ended``): its name, when, and how
+    that is known."""
+
+    name: str
+    at: float
+    how: str
 
 
 def _ends_at(starts_at: datetime, ends_at: datetime | None) -> float | None:
@@ -231,6 +241,37 @@ class AlertInbox:
                 why = "its resolution has been delivered"
             out[alert.id] = why
         return out
+
+    def ended(self, fingerprint: str) -> AlertEnd | None:
+        """When and how the alert with ``fingerprint`` stopped firing, as ``firing`` reads
+        it: its latest ``startsAt`` resolved (a resolution stored), its ``endsAt`` passed,
+        or not delivered again for twice the repeat interval. None while it fires, also
+        when it resolved and fired again since (a flapping alert is still firing), and
+        when no delivery of it is stored (nothing is known of it here)."""
+        rows = self.ledger.alerts_of(fingerprint)
+        if not rows:
+            return None
+        latest = max(row.starts_at for row in rows)
+        current = [row for row in rows if row.starts_at == latest]
+        resolved = next((row for row in current if row.status == "resolved"), None)
+        if resolved is not None:
+            return AlertEnd(
+                resolved.name,
+                resolved.ends_at if resolved.ends_at is not None else resolved.received_at,
+                "its resolution was delivered",
+            )
+        firing = current[0]
+        now = self.clock()
+        if firing.ends_at is not None and firing.ends_at <= now:
+            return AlertEnd(firing.name, firing.ends_at, "its endsAt passed")
+        if firing.delivered_at < now - self.stale_after:
+            return AlertEnd(
+                firing.name,
+                firing.delivered_at + self.stale_after,
+                f"it was last delivered at {to_utc_text(firing.delivered_at)} and not again "
+                f"for {format_duration(self.stale_after)} (twice alertmanager.repeatInterval)",
+            )
+        return None
 
     def handled(self, ids: Sequence[int]) -> None:
         if ids:

@@ -30,12 +30,12 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from agent.alert_inbox import AlertInbox, PendingAlert
+from agent.alert_inbox import AlertInbox, PendingAlert, signal_from_json
 from agent.clock import Clock
 from agent.decisions import DecisionService, Proposal
 from agent.errors import PermanentError, TransientError
 from agent.executor import DrainBudget, Executor
-from agent.ledger import HELD_PREFIX, DecisionRecord, Ledger, is_hold
+from agent.ledger import HELD_PREFIX, DecisionRecord, Intent, Ledger, is_hold
 from agent.observability import decision_context
 from agent.outcomes import RunbookOutcomes
 from agent.pause import Pause, active_pause
@@ -77,7 +77,7 @@ from remediation.guards import (
     storm_gate,
 )
 from remediation.guards import results as guard_results
-from remediation.matching import MatchResult, Skip, match
+from remediation.matching import MatchResult, Skip, match, matching_trigger, resolve_target
 from remediation.planning import (
     Disruption,
     NoAction,
@@ -1420,10 +1420,11 @@ class RemediationEngine:
         for record in self.ledger.decisions(kind="remediation", status=["approved"], limit=500):
             if is_hold(record.decision_type):
                 continue  # a storm or a hand-off: handed to a person, nothing to run
-            self.execute(record)
+            self.execute(record, snapshot)
 
-    def execute(self, record: DecisionRecord) -> str:
-        """Run one approved decision's plan. Returns the execution's new status."""
+    def execute(self, record: DecisionRecord, snapshot: ClusterSnapshot | None = None) -> str:
+        """Run one approved decision's plan. Returns the execution's new status.
+        ``snapshot``: the cycle's, if it has one (read only if needed, otherwise)."""
         proposal = record.proposal
         key = record.incident_key or record.id
         now = self.clock.now()
@@ -1432,7 +1433,7 @@ class RemediationEngine:
         with decision_context(record.id):
             rb = self.runbooks.get(runbook)
             if rb is not None and proposal["operations"]:
-                held = self._hold(record, rb, target, now)
+                held = self._hold(record, rb, target, now, snapshot)
                 if held is not None:
                     return held
             if not self.ledger.claim_execution(
@@ -1448,7 +1449,12 @@ class RemediationEngine:
             return self._run_steps(record, key, start=0)
 
     def _hold(
-        self, record: DecisionRecord, runbook: Runbook, target: ObjectRef, now: float
+        self,
+        record: DecisionRecord,
+        runbook: Runbook,
+        target: ObjectRef,
+        now: float,
+        snapshot: ClusterSnapshot | None = None,
     ) -> str | None:
         """Guards that must hold when an approved decision is about to run, not only when
         it was decided: an answer can come long after the question, and several approved
@@ -1462,8 +1468,12 @@ class RemediationEngine:
         expires and a person is told, because what was approved described the cluster
         of then. The target acted on since the decision was made (by another run or a
         newer decision), deleted, or changed by someone else: the plan is stale, so it
-        is superseded and a person is told (``_superseded_why``).
+        is superseded and a person is told (``_superseded_why``). So it is, first, when
+        the alert that started it has resolved (``_signal_over``).
         """
+        over = self._signal_over(record, runbook, target, snapshot)
+        if over is not None:
+            return self._supersede(record, f"{over}; nothing was written to the cluster", now)
         state, _ = self.guard_state()
         waiting = self._waiting(state, runbook, target, now, record.proposal)
         if waiting is not None:
@@ -1485,6 +1495,11 @@ class RemediationEngine:
         unwanted = self._superseded_why(record, target, state)
         if unwanted is None:
             return None
+        return self._supersede(record, unwanted, now)
+
+    def _supersede(self, record: DecisionRecord, unwanted: str, now: float) -> str:
+        """Close an approved decision not claimed yet as ``superseded``, nothing written,
+        and say why in its thread (``autonomic explain`` shows it too)."""
         if self.ledger.transition(record.id, ["approved"], "superseded", now):
             why = f"not executed: {unwanted}"
             self.ledger.add_feedback(
@@ -1492,6 +1507,64 @@ class RemediationEngine:
             )
             self._progress(record, why, final=True)
         return "superseded"
+
+    def _signal_over(
+        self,
+        record: DecisionRecord,
+        runbook: Runbook,
+        target: ObjectRef,
+        snapshot: ClusterSnapshot | None = None,
+    ) -> str | None:
+        """Why the signal that started ``record`` no longer holds before its first write,
+        or None. Only an Alertmanager alert the inbox stored is checked: it resolved (or
+        is no longer counted as firing: ``AlertInbox.ended``) and has not fired again
+        since, and no other alert firing now would start ``runbook`` on the same target
+        (another container's, or another pod's of the workload: those were left to this
+        run as duplicates, and would not start one of their own). The other signals are
+        not (docs/decisions.md, "A signal gone before the first write"): a canary's
+        settling is a change to its target by the delivery tool (``_gone_or_changed``),
+        and an anomaly incident, a forecast breach or a pod or node condition has no
+        stored end to read here. A run part written is never stopped for this: what it
+        wrote would have to be undone, and the undo rules are not made for that.
+        ``snapshot``: the cluster, read only if another alert must be resolved to its
+        target and none is given."""
+        if self.inbox is None or not record.reason_code.startswith("alert:"):
+            return None
+        signal = record.evidence.get("signal")
+        fingerprint = signal.get("fingerprint") if isinstance(signal, Mapping) else None
+        if not isinstance(fingerprint, str) or not fingerprint:
+            return None
+        end = self.inbox.ended(fingerprint)
+        if end is None:
+            return None
+        names = {t.alertname for t in runbook.spec.triggers if isinstance(t, AlertTrigger)}
+        for row in self.inbox.firing_rows():
+            if row.name not in names or row.fingerprint == fingerprint:
+                continue
+            try:
+                other = signal_from_json(row.signal)
+            except (KeyError, TypeError, ValueError, AttributeError):
+                continue  # unreadable: ``AlertInbox.pending`` says so
+            if matching_trigger(runbook, other) is None:
+                continue
+            snapshot = snapshot or self.snapshot()
+            if resolve_target(runbook.spec.target, other, snapshot).target == target:
+                log.info(
+                    "decision %s: its alert %s (fingerprint %s) resolved, but %s still "
+                    "fires on %s: going on",
+                    record.id[:8],
+                    end.name,
+                    fingerprint,
+                    other.describe(),
+                    target,
+                )
+                return None
+        return (
+            f"the alert {end.name} (fingerprint {fingerprint}) resolved at "
+            f"{to_utc_text(end.at)} ({end.how}), before the first write, and no other alert "
+            f"that starts {runbook.name} on {target} fires: there is nothing left for it to "
+            "remediate"
+        )
 
     def _superseded_why(
         self, record: DecisionRecord, target: ObjectRef, state: GuardState
@@ -1892,7 +1965,6 @@ class RemediationEngine:
             status=status,
             detail={"why": why, "undone": undone, "undo_refused": refused},
         )
-        self._finish_guards(record, succeeded=False)
         # What the escalation says of the cluster: it must not read "nothing to undo"
         # when a step was written and left as it is.
         # A failed drain may have written before it failed (its cordon, evictions): its
@@ -1900,7 +1972,11 @@ class RemediationEngine:
         partial = [
             str((i.result or {})["written"]) for i in intents if (i.result or {}).get("written")
         ]
-        written = partial or any(i.status in ("applied", "undone") for i in intents)
+        written = bool(partial) or any(i.status in ("applied", "undone") for i in intents)
+        # The circuit breaker counts a run that wrote (a dry run's steps as if written:
+        # it stands for the run in act mode), or whose plan the cluster refused as wrong;
+        # not one that wrote nothing for a reason that says nothing about its runbook.
+        self._finish_guards(record, succeeded=False, counted=judged or _wrote(intents))
         if undone:
             left = f"undone ({'; '.join(undone)})"
         elif not written:
@@ -2183,6 +2259,9 @@ class RemediationEngine:
         if rb is None:
             return None
         target = _ref(proposal["target"])
+        over = self._signal_over(record, rb, target)
+        if over is not None:
+            return self._close_unstarted(record, key, over)
         if self._paused_afresh() is not None:
             return "waiting-paused"
         state, _ = self.guard_state()
@@ -2394,7 +2473,13 @@ class RemediationEngine:
                             status=status,
                             detail={"why": "failure recorded before a restart"},
                         )
-                        self._finish_guards(record, succeeded=False)
+                        # Why it failed went with the process: a run that wrote nothing
+                        # is not counted by the breaker, as ``_fail`` would not have.
+                        self._finish_guards(
+                            record,
+                            succeeded=False,
+                            counted=_wrote(self.ledger.intents(execution_key=key)),
+                        )
                     self.decisions.approvals.escalate(
                         record.id,
                         f"remediation {status}; escalation resumed after a restart",
@@ -2431,7 +2516,11 @@ class RemediationEngine:
         with decision_context(record.id):
             self.decisions.progress(record.id, text, final=final, offer_undo=offer_undo)
 
-    def _finish_guards(self, record: DecisionRecord, *, succeeded: bool) -> None:
+    def _finish_guards(
+        self, record: DecisionRecord, *, succeeded: bool, counted: bool = True
+    ) -> None:
+        """A run ended: out of flight, and its runbook's breaker told (``counted=False``:
+        a failure the breaker does not count, ``record_finish``)."""
         rb = self.runbooks.get(record.proposal.get("runbook", ""))
         if rb is None or not record.proposal.get("operations"):
             return
@@ -2440,7 +2529,9 @@ class RemediationEngine:
         keep = self._actions_kept()
         state = self._update_guards(
             lambda s: prune(
-                record_finish(s, rb.name, target, succeeded, rb.spec.guards, now), now, keep
+                record_finish(s, rb.name, target, succeeded, rb.spec.guards, now, counted=counted),
+                now,
+                keep,
             )
         )
         self.publish_breakers(state)
@@ -2501,6 +2592,17 @@ def _subject(signal: Signal) -> str:
     """What a signal is about: its object, or for one that names none its kind and name
     (``alert/KubePodCrashLooping``)."""
     return str(signal.target) if signal.target is not None else f"{signal.kind}/{signal.name}"
+
+
+def _wrote(intents: Iterable[Intent]) -> bool:
+    """Whether a run's steps wrote, or may have written, to the cluster: a step applied,
+    undone, being undone or not settled yet, a drain's partial work (``written``), or a
+    dry run's step (it stands for the write it would have made)."""
+    return any(
+        i.status in ("applied", "undone", "undoing", "pending", "dry_run")
+        or (i.result or {}).get("written")
+        for i in intents
+    )
 
 
 def _window_dict(window: HoldWindow | None) -> dict[str, Any] | None:

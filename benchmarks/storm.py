@@ -25,6 +25,7 @@ from tests.integration.remediation.rig import build_rig  # noqa: E402
 from tests.integration.remediation.storm import (  # noqa: E402
     blow,
     figures,
+    resolve_when_rolled_back,
     seed_services,
     storm_alerts,
 )
@@ -40,9 +41,7 @@ def scenario(limits: GlobalLimits, auto: float, *, resolve: bool, quiet: float) 
             posts = blow(rig, alerts)
             seconds = time.monotonic() - began
             if resolve:
-                resolved = [a | {"status": "resolved"} for a in alerts]
-                for start in range(0, len(resolved), 100):
-                    rig.post_alerts(resolved[start : start + 100], status="resolved")
+                resolve_when_rolled_back(rig, alerts)
             rig.run(quiet, step=60)
             patches = [w for w in rig.writes() if w.resource == "deployments"]
             return figures(rig, posts), len(patches), seconds

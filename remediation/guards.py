@@ -7,7 +7,8 @@ The limits that keep remediation from repeating, running away or fighting people
   until the storm has been quiet for a while (stale statuses during a storm are how
   healthy things get "remediated");
 - a circuit breaker per runbook (closed -> open after N consecutive failures -> half-open
-  after ``openFor``, which lets one trial run through; inconclusive counts as failure);
+  after ``openFor``, which lets one trial run through; inconclusive counts as failure, a
+  run that wrote nothing does not, unless the cluster refused its plan as wrong);
 - concurrency per runbook (one drain at a time), cooldown per target, maximum actions per
   hour per runbook and globally, and optionally a count per target over a window
   (``maxActionsPerTarget``: at most twice a day on one Deployment);
@@ -875,8 +876,16 @@ def record_finish(
     succeeded: bool,
     guards: Guards,
     now: float,
+    *,
+    counted: bool = True,
 ) -> GuardState:
-    """A run ended (verified = success; failed, inconclusive or undone = failure)."""
+    """A run ended (verified = success; failed, inconclusive or undone = failure).
+
+    ``counted=False``: a failure the circuit breaker does not count, because the run
+    wrote nothing to the cluster and the cluster did not refuse its plan as wrong (the
+    API away, a permission missing, the target gone, a run closed unstarted after
+    ``approvedMaxWait``): no longer in flight, a half-open trial it took given back (the
+    next run is the trial), the breaker's count as it was. Its action stays counted."""
     in_flight = list(state.in_flight)
     for index, record in enumerate(in_flight):
         if record.runbook == runbook and record.target == target:
@@ -884,7 +893,10 @@ def record_finish(
             break
     breakers = dict(state.breakers)
     breaker = breakers.get(runbook, BreakerState())
-    if succeeded:
+    if not succeeded and not counted:
+        if breaker.trial_running:
+            breakers[runbook] = replace(breaker, trial_running=False)
+    elif succeeded:
         breakers[runbook] = BreakerState()
     else:
         failures = breaker.consecutive_failures + 1

@@ -1691,6 +1691,18 @@ class Ledger:
             row = conn.execute(sa.select(table).where(table.c.id == alert_id)).mappings().first()
         return None if row is None else StoredAlert(**row)
 
+    def alerts_of(self, fingerprint: str) -> list[StoredAlert]:
+        """Every stored delivery of the alert with ``fingerprint`` (each ``startsAt`` it
+        fired from, firing and resolved), oldest first."""
+        table = tables["alerts"]
+        query = (
+            sa.select(table)
+            .where(table.c.fingerprint == fingerprint)
+            .order_by(table.c.starts_at, table.c.id)
+        )
+        with self._read() as conn:
+            return [StoredAlert(**row) for row in conn.execute(query).mappings()]
+
     def retry_alert(self, alert_id: int) -> bool:
         """Make a given-up alert pending again, its attempts and last error cleared: the
         leader's next remediation cycle takes it in. False when it is not given up."""

@@ -84,6 +84,31 @@ def blow(rig: KubeRig, alerts: list[dict[str, Any]]) -> int:
     return accepted
 
 
+def resolve_when_rolled_back(rig: KubeRig, alerts: list[dict[str, Any]]) -> None:
+    """From now on, between engine cycles, Alertmanager resolves the alerts of each
+    service once it has been rolled back (its pods no longer crash): those of a service
+    not rolled back keep firing. Resolving them all at once would close every approved
+    run still held back by a limit as ``superseded`` (its alert resolved before its
+    first write), and no limit would be left to see."""
+    done: set[str] = set()
+
+    def react() -> None:
+        rolled = {w.name for w in rig.writes() if w.resource == "deployments"} - done
+        if not rolled:
+            return
+        resolved = [
+            a | {"status": "resolved", "endsAt": rfc3339(rig.clock.now())}
+            for a in alerts
+            if any(a["labels"]["pod"].startswith(f"{name}-") for name in rolled)
+        ]
+        for start in range(0, len(resolved), 100):
+            rig.post_alerts(resolved[start : start + 100], status="resolved")
+        done.update(rolled)
+
+    react()
+    rig.controllers.append(react)
+
+
 def figures(rig: KubeRig, posts_accepted: int) -> StormFigures:
     decisions = rig.ledger.decisions(limit=100_000)
     denied = Counter(h.reason_code for h in rig.handled if h.outcome == "denied")

@@ -6,7 +6,14 @@ from pathlib import Path
 
 from remediation.guards import GlobalLimits
 from tests.integration.remediation.rig import KubeRig, build_rig
-from tests.integration.remediation.storm import ALERTS, blow, figures, seed_services, storm_alerts
+from tests.integration.remediation.storm import (
+    ALERTS,
+    blow,
+    figures,
+    resolve_when_rolled_back,
+    seed_services,
+    storm_alerts,
+)
 
 
 def test_alert_storm_holds_every_action_and_sends_one_summary(rig: KubeRig) -> None:
@@ -36,9 +43,7 @@ def test_without_the_storm_guard_the_hourly_limits_still_bound_the_actions(
         seed_services(rig, services=6)
         alerts = storm_alerts(rig)
         blow(rig, alerts)
-        resolved = [a | {"status": "resolved"} for a in alerts]
-        for start in range(0, len(resolved), 100):
-            rig.post_alerts(resolved[start : start + 100], status="resolved")
+        resolve_when_rolled_back(rig, alerts)
         rig.run(55 * 60, step=120)
         seen = figures(rig, 0)
         patches = [w for w in rig.writes() if w.resource == "deployments"]
@@ -65,9 +70,7 @@ def test_approved_decisions_held_back_too_long_expire_and_escalate(tmp_path: Pat
         seed_services(rig, services=6)
         alerts = storm_alerts(rig)
         blow(rig, alerts)
-        resolved = [a | {"status": "resolved"} for a in alerts]
-        for start in range(0, len(resolved), 100):
-            rig.post_alerts(resolved[start : start + 100], status="resolved")
+        resolve_when_rolled_back(rig, alerts)
         rig.run(90 * 60, step=120)  # past the hour, when the limit would let them run
         patches = [w for w in rig.writes() if w.resource == "deployments"]
         assert len(patches) == 3
