@@ -2380,7 +2380,9 @@ class RemediationEngine:
                 record,
                 key,
                 claimed_at,
-                "the ledger could not record its first write-ahead intent until now",
+                "nothing of it was written until now (the ledger could not record its "
+                "first write-ahead intent, a guard or a pause held it, or the leader that "
+                "claimed it lost its lease)",
             ):
                 return
             self._ensure_started(record)
@@ -2391,7 +2393,7 @@ class RemediationEngine:
                 key,
                 record.id[:8],
             )
-            self._carry_on(record, key, "the ledger failed before its first write")
+            self._carry_on(record, key, "claimed with nothing written")
 
     def _closed_unwritten(
         self, record: DecisionRecord, key: str, claimed_at: float, cause: str
