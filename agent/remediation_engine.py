@@ -2095,6 +2095,12 @@ class RemediationEngine:
             with decision_context(record.id):
                 self.ledger.transition(record.id, ["approved"], "executing", self.clock.now())
                 key = execution["key"]
+                if record.status == "superseded" and not self.ledger.intents(execution_key=key):
+                    # Closed before a crash cut the rest short (``_close_unstarted``):
+                    # its guards and execution are closed now, not failed for its age.
+                    self._close_unstarted(record, key, None)
+                    counts["superseded"] += 1
+                    continue
                 if not self.ledger.intents(execution_key=key) and self._closed_unwritten(
                     record,
                     key,
@@ -2203,9 +2209,12 @@ class RemediationEngine:
     def _close_unstarted(self, record: DecisionRecord, key: str, why: str | None) -> str:
         """Close a claimed run that wrote nothing as ``superseded`` (``why``: what made it
         unwanted; None: the decision was closed already, before a crash): the decision,
-        its execution and its guards, in that order, so that a crash between any two is
-        finished by the next recovery. Nothing was written, so nothing is undone; not
-        judged, not counted against the runbook's breaker."""
+        its guards and its execution, in that order, so that a crash between any two is
+        finished by the next recovery, which visits executions still ``running``. (The
+        execution closed before the guards, a crash between them would leave the run in
+        flight for good: its runbook's concurrency and its target taken, with nothing
+        left to look at it.) Nothing was written, so nothing is undone; not judged, not
+        counted against the runbook's breaker."""
         now = self.clock.now()
         if why is not None:
             text = f"not executed: {why}; nothing was written to the cluster"
@@ -2216,14 +2225,17 @@ class RemediationEngine:
             )
             self._progress(record, text, final=True)
             log.info("%s: decision %s %s", key, record.id[:8], text)
-        if not self.ledger.set_execution_status(key, ["running"], "superseded", now):
+        execution = self.ledger.execution(key)
+        if execution is None or execution["status"] != "running":
+            self._adopted.discard(key)  # closed already, its guards with it
             return "superseded"
-        self._adopted.discard(key)
         rb = self.runbooks.get(record.proposal["runbook"])
         if rb is not None:
             target = _ref(record.proposal["target"])
             state = self._update_guards(lambda s: release_unstarted(s, rb.name, target))
             self.publish_breakers(state)
+        self.ledger.set_execution_status(key, ["running"], "superseded", now)
+        self._adopted.discard(key)
         return "superseded"
 
     def settle_unsettled(self) -> None:
@@ -2343,19 +2355,35 @@ class RemediationEngine:
         target = _ref(proposal["target"])
         if rb is not None and proposal["operations"]:
             state, _ = self.guard_state()
-            if not any(r.runbook == rb.name and r.target == target for r in state.in_flight):
-                self._start_guards(record, rb, target, self.clock.now())
+            if not _in_flight(state, rb.name, target):
+                self._start_guards(record, rb, target, self.clock.now(), once=True)
 
     def _start_guards(
-        self, record: DecisionRecord, runbook: Runbook, target: ObjectRef, now: float
+        self,
+        record: DecisionRecord,
+        runbook: Runbook,
+        target: ObjectRef,
+        now: float,
+        *,
+        once: bool = False,
     ) -> None:
-        """Count a run that starts in the guards (in flight, its action and disruption)."""
+        """Count a run that starts in the guards (in flight, its action and disruption).
+        ``once``: not if the guard state it writes over shows the run in flight already
+        (judged inside the compare-and-set: a recovery on another job's thread and a
+        cycle's ``settle_unsettled`` may take up the same run at once, and a run counted
+        twice is in flight for good after its one finish)."""
         proposal = record.proposal
         fake = _plan_stub(runbook, target, proposal, now)
         dry = proposal["mode"] == "dryRun"
         if dry:  # a server-side dry run disrupts no pod
             fake = replace(fake, disruption=Disruption())
-        self._update_guards(lambda s: record_start(s, fake, runbook.spec.guards, now, dry_run=dry))
+
+        def start(state: GuardState) -> GuardState:
+            if once and _in_flight(state, runbook.name, target):
+                return state
+            return record_start(state, fake, runbook.spec.guards, now, dry_run=dry)
+
+        self._update_guards(start)
 
     def _ask_unasked(self) -> int:
         """An 'asked' decision without its question can nobody answer, and it never
@@ -2495,6 +2523,11 @@ class RemediationEngine:
         ]
         cooldowns = [rb.spec.guards.cooldown_per_target for rb in self.runbooks.values()]
         return max([PRUNE_KEEP, *windows, *cooldowns])
+
+
+def _in_flight(state: GuardState, runbook: str, target: ObjectRef) -> bool:
+    """Whether a run of ``runbook`` on ``target`` is counted in flight in ``state``."""
+    return any(r.runbook == runbook and r.target == target for r in state.in_flight)
 
 
 def _subject(signal: Signal) -> str:
