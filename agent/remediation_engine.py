@@ -287,6 +287,10 @@ def plan_to_proposal(plan: Plan) -> dict[str, Any]:
         # What its run counts on for ``maxActionsPerTarget`` (a Pod's workload), if not
         # the target.
         "counted_as": None if plan.counted_as is None else _ref_dict(plan.counted_as),
+        # When someone other than Autonomic last changed the target, as the plan read it
+        # (the API server's clock, ``metadata.managedFields``): a later change supersedes
+        # the plan (``_gone_or_changed``), judged on that clock alone.
+        "human_changed_at": plan.human_changed_at,
         "verification": None
         if verification is None
         else {
@@ -1545,7 +1549,14 @@ class RemediationEngine:
         """Why a workload or node target no longer is what ``record`` was decided on, read
         from the cluster now: deleted, or changed by someone other than Autonomic and the
         cluster's own controllers (a person, kubectl, a GitOps tool: a rollout, a scale)
-        after the decision was made; None if neither (or a kind not read so)."""
+        after the decision was made; None if neither (or a kind not read so).
+
+        "After" is judged against the change the plan read (``human_changed_at``), both
+        times from the API server's clock: compared with the decision's time, from this
+        process's clock, an API server clock ahead would date the rollout that caused
+        the incident after the decision, and a rollback would be superseded, the broken
+        release left up. A proposal stored before it was kept is judged against the
+        decision's time."""
         now = self.clock.now()
         if target.kind in ("Deployment", "StatefulSet", "Rollout"):
             workload = self.reader.get_workload(target)
@@ -1559,7 +1570,11 @@ class RemediationEngine:
             changed = node.managed_by_human_at
         else:
             return None
-        if changed is None or changed <= record.created_at:
+        if "human_changed_at" in record.proposal:
+            seen = record.proposal["human_changed_at"]
+            if changed is None or (seen is not None and changed <= float(seen)):
+                return None
+        elif changed is None or changed <= record.created_at:
             return None
         return (
             "someone other than Autonomic and the cluster's controllers (a person, kubectl, "

@@ -328,3 +328,29 @@ def test_a_run_taken_up_twice_at_once_is_counted_in_flight_once(
     assert other == ["ran"]
     state, _ = real()
     assert len(state.in_flight) == 1 and len(state.actions) == 1
+
+
+def test_a_change_before_the_decision_is_not_taken_for_one_after_it_with_clocks_apart(
+    tmp_path: Path,
+) -> None:
+    """The API server's clock runs 40 s ahead of the daemon's: the person's rollout just
+    before the decision (the one that caused the incident) is stamped after the
+    decision's time. The plan read it: the run is not superseded; a change after it is."""
+    r = _rig(tmp_path)
+    r.sim.workloads[WEB].last_human_change_at = r.clock.now() + 40  # seconds ago, by its clock
+    decision = _approved(r)
+    r.run(60)
+    assert _status(r, decision) == "verifying"
+    assert [i.step for i in r.ledger.intents()] == [0, 1]
+
+
+def test_a_change_after_the_plan_read_the_target_supersedes_it_with_clocks_apart(
+    tmp_path: Path,
+) -> None:
+    r = _rig(tmp_path)
+    r.sim.workloads[WEB].last_human_change_at = r.clock.now() + 40
+    decision = _approved(r)
+    r.sim.workloads[WEB].last_human_change_at = r.clock.now() + 41  # changed again since
+    r.run(60)
+    assert r.ledger.intents() == []
+    assert _status(r, decision) == "superseded"
