@@ -469,6 +469,9 @@ class RemediationEngine:
         # Runs with no write-ahead intent that ``recover`` took over from another process
         # and a guard held: each cycle looks at them again, as at the ones it claimed.
         self._adopted: set[str] = set()
+        # Claimed runs with no intent yet that a guard held at their last look, and why
+        # (``_recheck_unwritten``): what a run closed for its age says it waited for.
+        self._held_why: dict[str, str] = {}
 
     # ------------------------------------------------------------- snapshots
     def snapshot(self) -> ClusterSnapshot:
@@ -2212,7 +2215,10 @@ class RemediationEngine:
         if why is not None:
             return self._close_unstarted(record, key, why)
         waiting = self._waiting(own, rb, target, self.clock.now(), proposal)
-        if waiting is not None:
+        if waiting is None:
+            self._held_why.pop(key, None)
+        else:
+            self._held_why[key] = waiting
             log.info(
                 "%s: decision %s is not started yet (%s): looking again next cycle",
                 key,
@@ -2251,6 +2257,7 @@ class RemediationEngine:
             self.publish_breakers(state)
         self.ledger.set_execution_status(key, ["running"], "superseded", now)
         self._adopted.discard(key)
+        self._held_why.pop(key, None)
         return "superseded"
 
     def settle_unsettled(self) -> None:
@@ -2280,7 +2287,12 @@ class RemediationEngine:
             if record is None:
                 continue
             if not intents and (self._left_unwritten(execution) or key in self._adopted):
-                self._resume_unwritten(record, key, float(execution["created_at"]))
+                self._resume_unwritten(
+                    record,
+                    key,
+                    float(execution["created_at"]),
+                    mine=execution["owner"] == self.executor.owner,
+                )
                 continue
             if not pending:
                 continue
@@ -2309,7 +2321,9 @@ class RemediationEngine:
             return True
         return self.clock.now() - float(execution["created_at"]) >= self.foreign_mark_after
 
-    def _resume_unwritten(self, record: DecisionRecord, key: str, claimed_at: float) -> None:
+    def _resume_unwritten(
+        self, record: DecisionRecord, key: str, claimed_at: float, *, mine: bool = True
+    ) -> None:
         """An execution claimed whose first write-ahead intent was never recorded
         (``_left_unwritten``): the ledger failed between the claim and the intent, or
         the replica that claimed it stopped leading there (nothing was written to the
@@ -2320,16 +2334,21 @@ class RemediationEngine:
         Unless it was claimed longer than ``approved_max_wait`` ago, as a run a pause
         stopped (``_resume_one``): a plan that old no longer describes the cluster, so
         the run is closed as failed, not judged (nothing was written, so nothing is
-        undone), and handed to a person."""
+        undone), and handed to a person, with what it waited for: a guard that held it,
+        the replica that claimed it (``mine`` False: another) stopped leading, or the
+        ledger."""
         if record.status != "executing" or self.paused() is not None:
             return
+        held = self._held_why.get(key)
+        if held is not None:
+            cause = f"a guard held it before its first write ({held.removeprefix('waiting-')})"
+        elif not mine:
+            cause = "the replica that claimed it stopped leading before its first write"
+        else:
+            cause = "the ledger could not record its first write-ahead intent until now"
         with decision_context(record.id):
-            if self._closed_unwritten(
-                record,
-                key,
-                claimed_at,
-                "the ledger could not record its first write-ahead intent until now",
-            ):
+            if self._closed_unwritten(record, key, claimed_at, cause):
+                self._held_why.pop(key, None)
                 return
             self._ensure_started(record)
             log.info(

@@ -354,3 +354,24 @@ def test_a_change_after_the_plan_read_the_target_supersedes_it_with_clocks_apart
     r.run(60)
     assert r.ledger.intents() == []
     assert _status(r, decision) == "superseded"
+
+
+def test_a_run_a_guard_held_past_approved_max_wait_says_the_guard_not_the_ledger(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Closed for its age, the run held by its runbook's open breaker is handed to a
+    person with what held it: not "the ledger could not record its first intent", which
+    sends them to look at a database that answered all along."""
+    r = _rig(tmp_path)
+    decision, key = _claimed_unwritten(r, monkeypatch)
+    monkeypatch.undo()
+    limit = r.engine.limits.approved_max_wait
+    for _ in range(int(limit // 600) + 2):
+        _open_breaker(r)  # opened again and again: it never goes half-open
+        r.run(600)
+    assert r.ledger.intents(execution_key=key) == []
+    assert _status(r, decision) == "failed"
+    (closed,) = [f for f in r.ledger.feedback_for(decision) if f["kind"] == "verification"]
+    why = closed["detail"]["why"]
+    assert "a guard held it before its first write (circuit-breaker)" in why, why
+    assert "ledger" not in why
