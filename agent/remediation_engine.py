@@ -287,6 +287,10 @@ def plan_to_proposal(plan: Plan) -> dict[str, Any]:
         # What its run counts on for ``maxActionsPerTarget`` (a Pod's workload), if not
         # the target.
         "counted_as": None if plan.counted_as is None else _ref_dict(plan.counted_as),
+        # When someone other than Autonomic last changed the target, as the plan read it
+        # (the API server's clock, ``metadata.managedFields``): a later change supersedes
+        # the plan (``_gone_or_changed``), judged on that clock alone.
+        "human_changed_at": plan.human_changed_at,
         "verification": None
         if verification is None
         else {
@@ -465,6 +469,9 @@ class RemediationEngine:
         # Runs with no write-ahead intent that ``recover`` took over from another process
         # and a guard held: each cycle looks at them again, as at the ones it claimed.
         self._adopted: set[str] = set()
+        # Claimed runs with no intent yet that a guard held at their last look, and why
+        # (``_recheck_unwritten``): what a run closed for its age says it waited for.
+        self._held_why: dict[str, str] = {}
 
     # ------------------------------------------------------------- snapshots
     def snapshot(self) -> ClusterSnapshot:
@@ -1618,7 +1625,14 @@ class RemediationEngine:
         """Why a workload or node target no longer is what ``record`` was decided on, read
         from the cluster now: deleted, or changed by someone other than Autonomic and the
         cluster's own controllers (a person, kubectl, a GitOps tool: a rollout, a scale)
-        after the decision was made; None if neither (or a kind not read so)."""
+        after the decision was made; None if neither (or a kind not read so).
+
+        "After" is judged against the change the plan read (``human_changed_at``), both
+        times from the API server's clock: compared with the decision's time, from this
+        process's clock, an API server clock ahead would date the rollout that caused
+        the incident after the decision, and a rollback would be superseded, the broken
+        release left up. A proposal stored before it was kept is judged against the
+        decision's time."""
         now = self.clock.now()
         if target.kind in ("Deployment", "StatefulSet", "Rollout"):
             workload = self.reader.get_workload(target)
@@ -1632,7 +1646,11 @@ class RemediationEngine:
             changed = node.managed_by_human_at
         else:
             return None
-        if changed is None or changed <= record.created_at:
+        if "human_changed_at" in record.proposal:
+            seen = record.proposal["human_changed_at"]
+            if changed is None or (seen is not None and changed <= float(seen)):
+                return None
+        elif changed is None or changed <= record.created_at:
             return None
         return (
             "someone other than Autonomic and the cluster's controllers (a person, kubectl, "
@@ -2171,6 +2189,12 @@ class RemediationEngine:
             with decision_context(record.id):
                 self.ledger.transition(record.id, ["approved"], "executing", self.clock.now())
                 key = execution["key"]
+                if record.status == "superseded" and not self.ledger.intents(execution_key=key):
+                    # Closed before a crash cut the rest short (``_close_unstarted``):
+                    # its guards and execution are closed now, not failed for its age.
+                    self._close_unstarted(record, key, None)
+                    counts["superseded"] += 1
+                    continue
                 if not self.ledger.intents(execution_key=key) and self._closed_unwritten(
                     record,
                     key,
@@ -2270,7 +2294,10 @@ class RemediationEngine:
         if why is not None:
             return self._close_unstarted(record, key, why)
         waiting = self._waiting(own, rb, target, self.clock.now(), proposal)
-        if waiting is not None:
+        if waiting is None:
+            self._held_why.pop(key, None)
+        else:
+            self._held_why[key] = waiting
             log.info(
                 "%s: decision %s is not started yet (%s): looking again next cycle",
                 key,
@@ -2282,9 +2309,12 @@ class RemediationEngine:
     def _close_unstarted(self, record: DecisionRecord, key: str, why: str | None) -> str:
         """Close a claimed run that wrote nothing as ``superseded`` (``why``: what made it
         unwanted; None: the decision was closed already, before a crash): the decision,
-        its execution and its guards, in that order, so that a crash between any two is
-        finished by the next recovery. Nothing was written, so nothing is undone; not
-        judged, not counted against the runbook's breaker."""
+        its guards and its execution, in that order, so that a crash between any two is
+        finished by the next recovery, which visits executions still ``running``. (The
+        execution closed before the guards, a crash between them would leave the run in
+        flight for good: its runbook's concurrency and its target taken, with nothing
+        left to look at it.) Nothing was written, so nothing is undone; not judged, not
+        counted against the runbook's breaker."""
         now = self.clock.now()
         if why is not None:
             text = f"not executed: {why}; nothing was written to the cluster"
@@ -2295,14 +2325,18 @@ class RemediationEngine:
             )
             self._progress(record, text, final=True)
             log.info("%s: decision %s %s", key, record.id[:8], text)
-        if not self.ledger.set_execution_status(key, ["running"], "superseded", now):
+        execution = self.ledger.execution(key)
+        if execution is None or execution["status"] != "running":
+            self._adopted.discard(key)  # closed already, its guards with it
             return "superseded"
-        self._adopted.discard(key)
         rb = self.runbooks.get(record.proposal["runbook"])
         if rb is not None:
             target = _ref(record.proposal["target"])
             state = self._update_guards(lambda s: release_unstarted(s, rb.name, target))
             self.publish_breakers(state)
+        self.ledger.set_execution_status(key, ["running"], "superseded", now)
+        self._adopted.discard(key)
+        self._held_why.pop(key, None)
         return "superseded"
 
     def settle_unsettled(self) -> None:
@@ -2332,7 +2366,12 @@ class RemediationEngine:
             if record is None:
                 continue
             if not intents and (self._left_unwritten(execution) or key in self._adopted):
-                self._resume_unwritten(record, key, float(execution["created_at"]))
+                self._resume_unwritten(
+                    record,
+                    key,
+                    float(execution["created_at"]),
+                    mine=execution["owner"] == self.executor.owner,
+                )
                 continue
             if not pending:
                 continue
@@ -2361,7 +2400,9 @@ class RemediationEngine:
             return True
         return self.clock.now() - float(execution["created_at"]) >= self.foreign_mark_after
 
-    def _resume_unwritten(self, record: DecisionRecord, key: str, claimed_at: float) -> None:
+    def _resume_unwritten(
+        self, record: DecisionRecord, key: str, claimed_at: float, *, mine: bool = True
+    ) -> None:
         """An execution claimed whose first write-ahead intent was never recorded
         (``_left_unwritten``): the ledger failed between the claim and the intent, or
         the replica that claimed it stopped leading there (nothing was written to the
@@ -2372,18 +2413,21 @@ class RemediationEngine:
         Unless it was claimed longer than ``approved_max_wait`` ago, as a run a pause
         stopped (``_resume_one``): a plan that old no longer describes the cluster, so
         the run is closed as failed, not judged (nothing was written, so nothing is
-        undone), and handed to a person."""
+        undone), and handed to a person, with what it waited for: a guard that held it,
+        the replica that claimed it (``mine`` False: another) stopped leading, or the
+        ledger."""
         if record.status != "executing" or self.paused() is not None:
             return
+        held = self._held_why.get(key)
+        if held is not None:
+            cause = f"a guard held it before its first write ({held.removeprefix('waiting-')})"
+        elif not mine:
+            cause = "the replica that claimed it stopped leading before its first write"
+        else:
+            cause = "the ledger could not record its first write-ahead intent until now"
         with decision_context(record.id):
-            if self._closed_unwritten(
-                record,
-                key,
-                claimed_at,
-                "nothing of it was written until now (the ledger could not record its "
-                "first write-ahead intent, a guard or a pause held it, or the leader that "
-                "claimed it lost its lease)",
-            ):
+            if self._closed_unwritten(record, key, claimed_at, cause):
+                self._held_why.pop(key, None)
                 return
             self._ensure_started(record)
             log.info(
@@ -2424,19 +2468,35 @@ class RemediationEngine:
         target = _ref(proposal["target"])
         if rb is not None and proposal["operations"]:
             state, _ = self.guard_state()
-            if not any(r.runbook == rb.name and r.target == target for r in state.in_flight):
-                self._start_guards(record, rb, target, self.clock.now())
+            if not _in_flight(state, rb.name, target):
+                self._start_guards(record, rb, target, self.clock.now(), once=True)
 
     def _start_guards(
-        self, record: DecisionRecord, runbook: Runbook, target: ObjectRef, now: float
+        self,
+        record: DecisionRecord,
+        runbook: Runbook,
+        target: ObjectRef,
+        now: float,
+        *,
+        once: bool = False,
     ) -> None:
-        """Count a run that starts in the guards (in flight, its action and disruption)."""
+        """Count a run that starts in the guards (in flight, its action and disruption).
+        ``once``: not if the guard state it writes over shows the run in flight already
+        (judged inside the compare-and-set: a recovery on another job's thread and a
+        cycle's ``settle_unsettled`` may take up the same run at once, and a run counted
+        twice is in flight for good after its one finish)."""
         proposal = record.proposal
         fake = _plan_stub(runbook, target, proposal, now)
         dry = proposal["mode"] == "dryRun"
         if dry:  # a server-side dry run disrupts no pod
             fake = replace(fake, disruption=Disruption())
-        self._update_guards(lambda s: record_start(s, fake, runbook.spec.guards, now, dry_run=dry))
+
+        def start(state: GuardState) -> GuardState:
+            if once and _in_flight(state, runbook.name, target):
+                return state
+            return record_start(state, fake, runbook.spec.guards, now, dry_run=dry)
+
+        self._update_guards(start)
 
     def _ask_unasked(self) -> int:
         """An 'asked' decision without its question can nobody answer, and it never
@@ -2588,6 +2648,11 @@ class RemediationEngine:
         ]
         cooldowns = [rb.spec.guards.cooldown_per_target for rb in self.runbooks.values()]
         return max([PRUNE_KEEP, *windows, *cooldowns])
+
+
+def _in_flight(state: GuardState, runbook: str, target: ObjectRef) -> bool:
+    """Whether a run of ``runbook`` on ``target`` is counted in flight in ``state``."""
+    return any(r.runbook == runbook and r.target == target for r in state.in_flight)
 
 
 def _subject(signal: Signal) -> str:

@@ -927,7 +927,11 @@ def release_unstarted(state: GuardState, runbook: str, target: ObjectRef) -> Gua
     """A run that ``record_start`` counted ends before it wrote anything (closed as
     superseded before its first write): no longer in flight, and its action, the pods it
     would have disrupted and a half-open trial it claimed are given back. Its breaker is
-    left as it was: a run that never wrote is neither a success nor a failure."""
+    left as it was: a run that never wrote is neither a success nor a failure.
+
+    The trial is its own only if it started after the breaker opened (an open breaker
+    lets nothing start, so it started half-open, as the trial). One that started before,
+    the breaker closed, took none: a trial running now is another run's, and stays."""
     mine = next((r for r in state.in_flight if r.runbook == runbook and r.target == target), None)
     if mine is None:
         return state
@@ -943,7 +947,12 @@ def release_unstarted(state: GuardState, runbook: str, target: ObjectRef) -> Gua
     )
     breakers = dict(state.breakers)
     breaker = breakers.get(runbook)
-    if breaker is not None and breaker.trial_running:
+    if (
+        breaker is not None
+        and breaker.trial_running
+        and breaker.opened_at is not None
+        and mine.at >= breaker.opened_at
+    ):
         breakers[runbook] = replace(breaker, trial_running=False)
     return replace(
         state,

@@ -199,6 +199,9 @@ CAPACITY_KEY = "scaling/capacity"  # ledger guard key prefix of a learned capaci
 # workload that leaves predictive scaling gets its owner's minimum back even when the
 # replica that raised the floor is gone (a restart, a new leader).
 WRITTEN_KEY = "scaling/written"
+# Per workload: the hold for replicas someone set after its HPA went (``_taken_over``),
+# kept for a new leader: {"quiet_until", "why", "workload_uid"}.
+TAKEN_KEY = "scaling/taken-over"
 # The field a written record is about: the HPA's minReplicas (records without "field",
 # the only kind before), or without an HPA the workload's replicas (scale subresource).
 MIN_FIELD, REPLICAS_FIELD = "minReplicas", "replicas"
@@ -418,6 +421,7 @@ class WorkloadModel:
     # When this loop last saw an HPA scaling the workload, and its name: a workload
     # changed by someone after its HPA went is theirs for a while (``_taken_over``).
     hpa_seen: tuple[float, str] | None = None
+    taken_read: bool = False  # the ledger's record of such a hold looked at (a new leader)
     # Since when fewer pods are ready than the spec asks for (None: all are), when its
     # pods were last looked at for ones the cluster cannot place, and what was said.
     short_since: float | None = None
@@ -863,6 +867,8 @@ class ScalingLoop:
         loop drives the replicas from what it finds. Without a change by someone, the
         replicas the HPA left are taken up at once."""
         if model.hpa_seen is None:
+            if not model.taken_read:
+                self._restore_taken(workload, model, now)
             return
         seen_at, hpa_name = model.hpa_seen
         changed = workload.managed_by_human_at
@@ -882,6 +888,41 @@ class ScalingLoop:
         )
         log.warning("scaling %s: %s", workload.ref, why)
         model.quiet_until, model.quiet_why, model.quiet_reason = until, why, "Overridden"
+        # Kept in the ledger: the loop runs on the leader, and a new one (or this one
+        # restarted) has not seen the HPA, so it would set the replicas at once.
+        key = f"{TAKEN_KEY}/{workload.ref}"
+        record = {"quiet_until": until, "why": why, "workload_uid": workload.uid}
+        try:
+            ledger = self.decisions.ledger
+            for _ in range(3):
+                _, version = ledger.guard(key)
+                if ledger.put_guard(key, record, version, now):
+                    break
+        except TransientError as exc:
+            log.warning(
+                "%s: could not record the hold for the replicas set (%s)", workload.ref, exc
+            )
+
+    def _restore_taken(self, workload: WorkloadState, model: WorkloadModel, now: float) -> None:
+        """A hold ``_taken_over`` set, read back from the ledger by a leader that did not
+        set it (once per workload it models): the replicas stay someone's until its end.
+        One for another object of the same name (deleted and created again) is not."""
+        try:
+            record, _ = self.decisions.ledger.guard(f"{TAKEN_KEY}/{workload.ref}")
+        except TransientError as exc:
+            log.warning(
+                "%s: could not read a hold for replicas set by hand (%s)", workload.ref, exc
+            )
+            return
+        model.taken_read = True
+        until = record.get("quiet_until") if record else None
+        uid = str(record.get("workload_uid") or "") if record else ""
+        if not isinstance(until, int | float) or now >= until:
+            return
+        if uid and workload.uid and uid != workload.uid:
+            return
+        why = str(record.get("why") or "replicas set by someone after the HPA went")
+        model.quiet_until, model.quiet_why, model.quiet_reason = float(until), why, "Overridden"
 
     def _release(
         self, workload: WorkloadState, model: WorkloadModel, now: float, *, reason: str

@@ -428,26 +428,30 @@ class Store:
         ]
 
     def _expected_pods(self, namespace: str, pods: list[Obj]) -> int | None:
-        """The summed scale of the controllers of ``pods`` (a ReplicaSet's Deployment or
-        Rollout, a ReplicaSet, a StatefulSet), as the disruption controller reckons
-        expected pods; None when a pod has no controller this store holds."""
+        """The summed scale of the controllers of ``pods``, as the disruption controller
+        reckons expected pods (``getExpectedScale``): a Deployment's for the pods of its
+        ReplicaSets, any other ReplicaSet's own (an Argo Rollout's, each), a
+        StatefulSet's. A pod with no controller is left out (unmanaged); None when a
+        pod's controller is not one of those or is not in the store: the controller
+        cannot judge the PDB then (``failSafe``: no disruption allowed, ``SyncFailed``)."""
         seen: dict[tuple[str, str], int] = {}
         for pod in pods:
             owner = _controller(pod)
             if owner is None:
-                return None
+                continue
             kind, name = owner.get("kind", ""), owner.get("name", "")
             if kind == "ReplicaSet":
                 rs = self._objects.get(_RS_KEY, {}).get((namespace, name))
                 if rs is None:
                     return None
                 parent = _controller(rs)
-                if parent is not None and parent.get("kind") in ("Deployment", "Rollout"):
-                    key = _DEPLOYMENT_KEY if parent["kind"] == "Deployment" else _ROLLOUT_KEY
-                    found = self._objects.get(key, {}).get((namespace, parent.get("name", "")))
+                if parent is not None and parent.get("kind") == "Deployment":
+                    found = self._objects.get(_DEPLOYMENT_KEY, {}).get(
+                        (namespace, parent.get("name", ""))
+                    )
                     if found is None:
                         return None
-                    kind, name, rs = parent["kind"], parent.get("name", ""), found
+                    kind, name, rs = "Deployment", parent.get("name", ""), found
                 seen[(kind, name)] = int((rs.get("spec") or {}).get("replicas", 1))
             elif kind == "StatefulSet":
                 sts = self._objects.get(_STS_KEY, {}).get((namespace, name))
@@ -459,31 +463,42 @@ class Store:
         return sum(seen.values())
 
     def _budget_status(self, namespace: str, budget: Obj) -> Obj:
-        """A PDB's status as the disruption controller computes it: healthy pods are
-        ready and not terminating; expected pods are its pods' controllers' scale (the
-        pods themselves, less terminating ones, when one has no controller)."""
+        """A PDB's status as the disruption controller computes it (``trySync``):
+        healthy pods are ready and not terminating. With an integer ``minAvailable``,
+        expected pods are the pods the selector matches (terminating ones too) and the
+        desired healthy that number; with ``maxUnavailable`` or a percentage, expected
+        pods are the controllers' scale (``_expected_pods``); none allowed while none
+        are expected. A controller it cannot read leaves no disruption allowed
+        (``SyncFailed``), the rest of the status as it was."""
         spec = budget.get("spec") or {}
         covered = self._budget_pods(namespace, budget)
         live = [p for p in covered if not p["metadata"].get("deletionTimestamp")]
-        scale = self._expected_pods(namespace, covered) if covered else 0
-        expected = scale if scale is not None else len(live)
         healthy = sum(1 for p in live if _pod_ready(p))
-        desired = _desired_healthy(spec, expected)
-        allowed = max(0, healthy - desired)
+        minimum = spec.get("minAvailable")
         generation = budget["metadata"].get("generation", 1)
+        old_status = budget.get("status") or {}
+        if spec.get("maxUnavailable") is None and isinstance(minimum, int):
+            expected: int | None = len(covered)
+        else:
+            expected = self._expected_pods(namespace, covered)
+        if expected is None:
+            desired = int(old_status.get("desiredHealthy", 0))
+            allowed, reason = 0, "SyncFailed"
+            expected = int(old_status.get("expectedPods", 0))
+            healthy = int(old_status.get("currentHealthy", 0))
+        else:
+            desired = _desired_healthy(spec, expected)
+            allowed = max(0, healthy - desired) if expected > 0 else 0
+            reason = "SufficientPods" if allowed > 0 else "InsufficientPods"
         condition = {
             "type": "DisruptionAllowed",
             "status": "True" if allowed > 0 else "False",
-            "reason": "SufficientPods" if allowed > 0 else "InsufficientPods",
+            "reason": reason,
             "message": "",
             "observedGeneration": generation,
         }
         old = next(
-            (
-                c
-                for c in (budget.get("status") or {}).get("conditions") or []
-                if c.get("type") == "DisruptionAllowed"
-            ),
+            (c for c in old_status.get("conditions") or [] if c.get("type") == "DisruptionAllowed"),
             None,
         )
         same = old is not None and old.get("status") == condition["status"]
@@ -962,7 +977,6 @@ _BUDGET_INPUTS = frozenset(
 _RS_KEY = ("apps", "replicasets")
 _DEPLOYMENT_KEY = ("apps", "deployments")
 _STS_KEY = ("apps", "statefulsets")
-_ROLLOUT_KEY = ("argoproj.io", "rollouts")
 
 
 def _controller(obj: Obj) -> Obj | None:

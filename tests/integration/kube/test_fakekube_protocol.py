@@ -457,3 +457,38 @@ def test_pdb_status_is_kept_by_the_disruption_controller(fake: FakeApiServer) ->
     # The Deployment still wants 3: one short, none may go until its replacement is ready.
     assert (got["status"]["expectedPods"], got["status"]["disruptionsAllowed"]) == (3, 0)
     assert got["status"]["conditions"][0]["reason"] == "InsufficientPods"
+
+
+def _pdb_status(fake: FakeApiServer, name: str) -> dict[str, Any]:
+    path = f"/apis/policy/v1/namespaces/shop/poddisruptionbudgets/{name}"
+    return dict(json.loads(request(fake, "GET", path).data)["status"])
+
+
+def test_pdb_status_counts_pods_as_the_disruption_controller_does(fake: FakeApiServer) -> None:
+    """The real controller's rules (``getExpectedPodCount``): an integer minAvailable
+    expects the pods the selector matches, terminating ones too; maxUnavailable expects
+    the controllers' scale, a pod with no controller left out."""
+    pods = seed_deployment(fake.store, "web", namespace="shop", replicas=3)["pods"]
+    seed_pdb(fake.store, "by-count", app="web", namespace="shop", min_available=2)
+    seed_pdb(fake.store, "by-scale", app="web", namespace="shop", max_unavailable=1)
+    fake.store.modify(
+        "Pod",
+        "shop",
+        pods[0]["metadata"]["name"],
+        lambda p: p["metadata"].update(deletionTimestamp="2030-01-01T00:00:00Z"),
+    )
+    stray: dict[str, Any] = json.loads(json.dumps(pods[1]))  # a ready pod, no controller
+    stray["metadata"] = {
+        "name": "web-by-hand",
+        "namespace": "shop",
+        "labels": stray["metadata"]["labels"],
+    }
+    fake.store.put(stray)
+    counted = _pdb_status(fake, "by-count")
+    # 4 pods matched (one terminating), 3 healthy, 2 desired
+    assert (counted["expectedPods"], counted["currentHealthy"]) == (4, 3)
+    assert counted["disruptionsAllowed"] == 1
+    scaled = _pdb_status(fake, "by-scale")
+    # the Deployment's 3, the stray pod not expected: 2 desired of 3 healthy
+    assert (scaled["expectedPods"], scaled["desiredHealthy"]) == (3, 2)
+    assert scaled["disruptionsAllowed"] == 1

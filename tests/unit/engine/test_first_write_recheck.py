@@ -19,7 +19,7 @@ import pytest
 
 from agent.errors import TransientError
 from agent.executor import StepOutcome
-from remediation.guards import BreakerState
+from remediation.guards import BreakerState, release_unstarted
 from remediation.windows import WindowFields
 from tests.unit.engine.harness import WEB, Rig, latency_anomaly, restarted, rig, web
 from tests.unit.engine.test_pause_between_steps import RUNBOOK
@@ -267,3 +267,111 @@ def test_a_restart_carries_on_a_run_nothing_changed(
     assert r.engine.recover()["resumed"] == 1
     assert [i.step for i in r.ledger.intents(execution_key=key)] == [0, 1]
     assert _status(r, decision) == "verifying"
+
+
+def test_a_crash_while_closing_an_unstarted_run_leaves_nothing_in_flight(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The process dies at the write that gives the closed run's guards back: the next
+    recovery finishes closing it, and the runbook and the target are free again (a run
+    left in flight for good would hold its runbook's concurrency and its target)."""
+    r = _rig(tmp_path)
+    decision, key = _claimed_unwritten(r, monkeypatch)
+    monkeypatch.undo()
+    real = r.engine._update_guards
+
+    def update_guards(change: Any) -> Any:
+        state, _ = r.engine.guard_state(stored=True)
+        if len(change(state).in_flight) < len(state.in_flight):
+            raise RuntimeError("killed")  # at the release of the run's guards
+        return real(change)
+
+    monkeypatch.setattr(r.engine, "_update_guards", update_guards)
+    _person_rolls_out(r)
+    with pytest.raises(RuntimeError, match="killed"):
+        r.run(60)
+    assert _status(r, decision) == "superseded"
+    r = restarted(r)
+    r.engine.recover()
+    r.run(60)
+    assert r.ledger.intents(execution_key=key) == []
+    execution = r.ledger.execution(key)
+    assert execution is not None and execution["status"] == "superseded"
+    state, _ = r.engine.guard_state()
+    assert state.in_flight == () and state.actions == ()
+
+
+def test_a_run_taken_up_twice_at_once_is_counted_in_flight_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A recovery on one job's thread and a cycle on another take up the same claimed,
+    uncounted run at once: each reads the guards before the other writes them."""
+    r = _rig(tmp_path)
+    decision, _ = _claimed_unwritten(r, monkeypatch)
+    monkeypatch.undo()
+    # Uncounted: as after a failure between the claim and the count.
+    r.engine._update_guards(lambda s: release_unstarted(s, RUNBOOK_NAME, WEB))
+    record = r.ledger.get_decision(decision)
+    assert record is not None
+    real = r.engine.guard_state
+    other: list[str] = []
+
+    def guard_state(*, stored: bool = False) -> Any:
+        read = real(stored=stored)
+        if not stored and not other:
+            other.append("ran")
+            r.engine._ensure_started(record)  # the other thread, all the way through
+        return read
+
+    monkeypatch.setattr(r.engine, "guard_state", guard_state)
+    r.engine._ensure_started(record)
+    assert other == ["ran"]
+    state, _ = real()
+    assert len(state.in_flight) == 1 and len(state.actions) == 1
+
+
+def test_a_change_before_the_decision_is_not_taken_for_one_after_it_with_clocks_apart(
+    tmp_path: Path,
+) -> None:
+    """The API server's clock runs 40 s ahead of the daemon's: the person's rollout just
+    before the decision (the one that caused the incident) is stamped after the
+    decision's time. The plan read it: the run is not superseded; a change after it is."""
+    r = _rig(tmp_path)
+    r.sim.workloads[WEB].last_human_change_at = r.clock.now() + 40  # seconds ago, by its clock
+    decision = _approved(r)
+    r.run(60)
+    assert _status(r, decision) == "verifying"
+    assert [i.step for i in r.ledger.intents()] == [0, 1]
+
+
+def test_a_change_after_the_plan_read_the_target_supersedes_it_with_clocks_apart(
+    tmp_path: Path,
+) -> None:
+    r = _rig(tmp_path)
+    r.sim.workloads[WEB].last_human_change_at = r.clock.now() + 40
+    decision = _approved(r)
+    r.sim.workloads[WEB].last_human_change_at = r.clock.now() + 41  # changed again since
+    r.run(60)
+    assert r.ledger.intents() == []
+    assert _status(r, decision) == "superseded"
+
+
+def test_a_run_a_guard_held_past_approved_max_wait_says_the_guard_not_the_ledger(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Closed for its age, the run held by its runbook's open breaker is handed to a
+    person with what held it: not "the ledger could not record its first intent", which
+    sends them to look at a database that answered all along."""
+    r = _rig(tmp_path)
+    decision, key = _claimed_unwritten(r, monkeypatch)
+    monkeypatch.undo()
+    limit = r.engine.limits.approved_max_wait
+    for _ in range(int(limit // 600) + 2):
+        _open_breaker(r)  # opened again and again: it never goes half-open
+        r.run(600)
+    assert r.ledger.intents(execution_key=key) == []
+    assert _status(r, decision) == "failed"
+    (closed,) = [f for f in r.ledger.feedback_for(decision) if f["kind"] == "verification"]
+    why = closed["detail"]["why"]
+    assert "a guard held it before its first write (circuit-breaker)" in why, why
+    assert "ledger" not in why

@@ -20,6 +20,7 @@ from remediation.guards import (
     record_finish,
     record_start,
     record_trigger,
+    release_unstarted,
     results,
     set_pause,
 )
@@ -389,3 +390,21 @@ def test_a_global_limit_of_zero_denies_every_action_and_says_why() -> None:
         )
         is None
     )
+
+
+def test_a_run_closed_unstarted_gives_back_only_a_trial_it_took() -> None:
+    """Started while the breaker was closed, held, closed unstarted once the breaker had
+    opened and gone half-open with another run's trial under way: that trial stays
+    taken. One started half-open was the trial, and gives it back."""
+    web, api = ObjectRef("Deployment", "web", "shop"), ObjectRef("Deployment", "api", "shop")
+    early = ActionRecord("rb", web, NOW - 900)  # before the breaker opened
+    trial = ActionRecord("rb", api, NOW - 60)  # the half-open trial
+    state = GuardState(
+        actions=(early, trial),
+        in_flight=(early, trial),
+        breakers={"rb": BreakerState(3, opened_at=NOW - 600, trial_running=True)},
+    )
+    released = release_unstarted(state, "rb", web)
+    assert released.in_flight == (trial,) and released.actions == (trial,)
+    assert released.breakers["rb"].trial_running  # the other run's trial
+    assert not release_unstarted(state, "rb", api).breakers["rb"].trial_running

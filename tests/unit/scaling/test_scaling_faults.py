@@ -684,3 +684,29 @@ def test_replicas_set_by_someone_after_the_hpa_went_are_theirs(
     assert "is gone" in loop.status.held[str(web.ref)]
     run(loop, clock, 55)  # the hour over: the loop drives the replicas again
     assert replicas_written(loop) == [7]
+
+
+def test_replicas_set_by_someone_after_the_hpa_went_stay_theirs_under_a_new_leader() -> None:
+    """The hold ``_taken_over`` sets is in the ledger: a new leader (which never saw the
+    HPA) does not set the replicas over the person's 30 the minute it takes over; after
+    the hour it drives them."""
+    loop, clock, web = raised(64, 80 + 60)
+    seen_at = clock.now() - STEP
+    cluster = cast(Any, loop.cluster)
+    cluster.hpas.clear()
+    cluster.workloads = [
+        dataclasses.replace(w, replicas=30, managed_by_human_at=seen_at + 30)
+        for w in cluster.workloads
+    ]
+    run(loop, clock, 3)
+    assert "is gone" in loop.status.held[str(web.ref)]
+    t, values = steady(64, 80 + 60)
+    successor = loop_over(WeekReader(t, values), clock, [web], route="auto")
+    successor.decisions = loop.decisions  # one ledger
+    cast(Any, successor.cluster).hpas = cluster.hpas
+    cast(Any, successor.cluster).workloads = cluster.workloads
+    run(successor, clock, 10)
+    assert replicas_written(successor) == []
+    assert "is gone" in successor.status.held[str(web.ref)]
+    run(successor, clock, 60)  # the hour over
+    assert replicas_written(successor) == [7]
