@@ -376,7 +376,7 @@ class Metrics:
             "autonomic_slack_request_failures",
             "Slack Web API calls that failed after their retries, by method and reason "
             "(Slack:<error code> such as Slack:token_revoked or Slack:not_in_channel, "
-            "SlackRateLimited, SlackUnavailable, SlackUnreachable, SlackNoAnswer).",
+            "SlackRateLimited, SlackUnavailable, SlackUnreachable, SlackNoAnswer, SlackMalformed).",
             ["method", "reason"],
             registry=r,
         )

@@ -212,3 +212,95 @@ def test_the_ledger_doc_has_a_row_for_every_table_and_the_latest_migration() -> 
         f"has schema version {latest + 1}, newer than this release's ({latest}); the newer\n"
         f"migrations ({latest + 1}) only add" in doc
     )
+
+
+# Where a runbook's outcome gets its reason code, and which argument of each call holds
+# it: a plan's ``NoAction`` (``_Stop`` inside planning), a target's resolution or skip,
+# a guard's ``Gate`` or judgment, the route's ``RouteDecision``, the engine's ``Handled``.
+_REASON_ARGUMENT = {
+    "_Stop": 0,
+    "NoAction": 0,
+    "Skip": 1,
+    "skip": 0,
+    "TargetResolution": 1,
+    "Gate": 1,
+    "judge": 0,
+    "RouteDecision": 1,
+    "Handled": 3,
+}
+_OUTCOME_SOURCES = (
+    "remediation/planning.py",
+    "remediation/matching.py",
+    "remediation/guards.py",
+    "agent/routing.py",
+    "agent/remediation_engine.py",
+)
+# Codes these calls carry that are no runbook outcome: a guard or a target that allows
+# (``Allowed``, ``Resolved``), a trigger that does not take the signal (never counted,
+# ``NoTriggerMatch``), a signal no runbook takes that names no object (``NoMatch``:
+# neither counted nor kept), and an undo's refusal (``HumanChangedSinceAction``, told in
+# the undo's own story, not an outcome of a signal).
+_NOT_OUTCOMES = {"Allowed", "Resolved", "NoTriggerMatch", "NoMatch", "HumanChangedSinceAction"}
+
+
+def _outcome_reason_codes() -> set[str]:
+    """Every reason code a runbook's outcome can carry, read from the code: the string
+    (or module constant) passed where a reason code goes, the route's codes (set in
+    ``route`` by assignment as well), and Prometheus' readings' codes."""
+    import ast
+
+    from remediation import readings
+
+    codes = {
+        value for name, value in vars(readings).items() if name.isupper() and isinstance(value, str)
+    }
+    for source in _OUTCOME_SOURCES:
+        tree = ast.parse(_text(source))
+        constants = {
+            node.targets[0].id: node.value.value
+            for node in tree.body
+            if isinstance(node, ast.Assign)
+            and len(node.targets) == 1
+            and isinstance(node.targets[0], ast.Name)
+            and isinstance(node.value, ast.Constant)
+            and isinstance(node.value.value, str)
+        }
+
+        def strings(node: ast.AST, constants: dict[str, str] = constants) -> set[str]:
+            if isinstance(node, ast.Constant) and isinstance(node.value, str):
+                return {node.value}
+            if isinstance(node, ast.Name) and node.id in constants:
+                return {constants[node.id]}
+            if isinstance(node, ast.IfExp):
+                return strings(node.body) | strings(node.orelse)
+            return set()
+
+        for node in ast.walk(tree):
+            if isinstance(node, ast.FunctionDef) and node.name == "route":
+                codes |= {
+                    n.value
+                    for n in ast.walk(node)
+                    if isinstance(n, ast.Constant)
+                    and isinstance(n.value, str)
+                    and re.fullmatch(r"(?:[A-Z][a-z]+){2,}", n.value)
+                }
+            if not isinstance(node, ast.Call):
+                continue
+            func = node.func
+            name = func.attr if isinstance(func, ast.Attribute) else getattr(func, "id", None)
+            at = _REASON_ARGUMENT.get(name or "")
+            if at is not None and len(node.args) > at:
+                codes |= strings(node.args[at])
+    return codes - _NOT_OUTCOMES
+
+
+def test_the_outcomes_table_names_every_reason_code() -> None:
+    """docs/decisions.md's table of what becomes of a runbook that takes up a signal
+    names every reason code the code can give it (they are the `reason` label of
+    ``autonomic_runbook_outcomes_total`` and what `autonomic why` shows)."""
+    section = _text("docs/decisions.md").split("## When a runbook does not act", 1)[1]
+    table = section.split("| outcome |", 1)[1].split("\n\n", 1)[0]
+    named = set(re.findall(r"`([A-Za-z]+)`", table))
+    codes = _outcome_reason_codes()
+    assert {"NoData", "ConfidentEnough", "ShadowRunbook", "PodDisruptionBudgetBlocks"} <= codes
+    assert codes <= named, sorted(codes - named)
