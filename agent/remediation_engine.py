@@ -1480,7 +1480,7 @@ class RemediationEngine:
         """
         over = self._signal_over(record, runbook, target, snapshot)
         if over is not None:
-            return self._supersede(record, f"{over}; nothing was written to the cluster", now)
+            return self._supersede(record, over, now)
         state, _ = self.guard_state()
         waiting = self._waiting(state, runbook, target, now, record.proposal)
         if waiting is not None:
@@ -1506,9 +1506,10 @@ class RemediationEngine:
 
     def _supersede(self, record: DecisionRecord, unwanted: str, now: float) -> str:
         """Close an approved decision not claimed yet as ``superseded``, nothing written,
-        and say why in its thread (``autonomic explain`` shows it too)."""
+        and say why in its thread (``autonomic explain`` shows it too), and that nothing
+        was written, whatever overtook it."""
         if self.ledger.transition(record.id, ["approved"], "superseded", now):
-            why = f"not executed: {unwanted}"
+            why = f"not executed: {unwanted}; nothing was written to the cluster"
             self.ledger.add_feedback(
                 record.id, "execution", "superseded", "autonomic", now, {"why": why}
             )
@@ -1633,7 +1634,6 @@ class RemediationEngine:
         the incident after the decision, and a rollback would be superseded, the broken
         release left up. A proposal stored before it was kept is judged against the
         decision's time."""
-        now = self.clock.now()
         if target.kind in ("Deployment", "StatefulSet", "Rollout"):
             workload = self.reader.get_workload(target)
             if workload is None:
@@ -1652,11 +1652,18 @@ class RemediationEngine:
                 return None
         elif changed is None or changed <= record.created_at:
             return None
+        # Times said as times, not "ago": the sentence is kept, and read later.
+        after = (
+            f"{format_duration(changed - record.created_at)} after this decision was made "
+            f"at {to_utc_text(record.created_at)}"
+            if changed > record.created_at
+            else f"after the change its plan read, this decision made at "
+            f"{to_utc_text(record.created_at)}"
+        )
         return (
             "someone other than Autonomic and the cluster's controllers (a person, kubectl, "
-            f"a GitOps tool) changed {target} {format_duration(max(now - changed, 0))} ago, "
-            f"after this decision was made ({format_duration(max(now - record.created_at, 0))}"
-            " ago), so its plan no longer describes the cluster: leaving it to them"
+            f"a GitOps tool) changed {target} at {to_utc_text(changed)}, {after}, so its "
+            "plan no longer describes the cluster: leaving it to them"
         )
 
     def _waiting(
@@ -2452,8 +2459,8 @@ class RemediationEngine:
         self._fail(
             record,
             key,
-            f"not started: taken up {format_duration(waited)} ago, but {cause}, longer "
-            "than safety.approvedMaxWait "
+            f"not started: taken up at {to_utc_text(claimed_at)} and waited "
+            f"{format_duration(waited)}, but {cause}, longer than safety.approvedMaxWait "
             f"({format_duration(self.limits.approved_max_wait)}): its plan no longer "
             "describes the cluster, so it is not carried on",
             judged=False,

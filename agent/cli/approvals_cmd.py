@@ -95,7 +95,24 @@ def list_questions(args: argparse.Namespace) -> int:
             "an answer to an overdue question is kept as feedback on the decision; "
             "nothing will be executed"
         )
+    for question, _, _, _ in shown:
+        record = ledger.get_decision(question.decision_id)
+        if question.status == "approved" and record and record.status in _NOT_CARRIED_OUT:
+            # "approved" alone reads as done: say it was not, and where to read why
+            print(
+                f"question {question.id[:8]} was approved, but its decision "
+                f"{record.id[:8]} is {record.status}: {_NOT_CARRIED_OUT[record.status]} "
+                f"(`autonomic explain {record.id[:8]}` says why)"
+            )
     return 0
+
+
+# A decision approved and then not carried out as approved, and what that means.
+_NOT_CARRIED_OUT = {
+    "superseded": "overtaken before its first write, nothing was written",
+    "expired": "held back past safety.approvedMaxWait, nothing was written",
+    "failed": "it did not finish as planned",
+}
 
 
 def _utc(ts: float) -> str:
@@ -124,10 +141,10 @@ def _escalations(ledger: Any, now: float) -> None:
     print(f"escalated in the last {ESCALATIONS_SHOWN / 3600:.0f} h (nothing was done):")
     for row in rows:
         record = ledger.get_decision(row["decision_id"])
-        ago = max(now - row["created_at"], 0.0) / 60
+        ago = _span(max(now - row["created_at"], 0.0))
         why = (row.get("detail") or {}).get("why") or "-"
         subject = record.subject if record else "?"
-        print(f"  {row['decision_id'][:8]:10} {ago:>5.0f} min ago  {subject}: {why}")
+        print(f"  {row['decision_id'][:8]:10} {ago + ' ago':>11}  {subject}: {why}")
     print()
 
 

@@ -40,12 +40,13 @@ def _answer_reason(question: Any) -> str:
     return ": no reason given" if question.status == "rejected" else ""
 
 
-def _feedback_line(item: dict[str, Any]) -> str:
+def _feedback_line(item: dict[str, Any], reason: str | None = None) -> str:
     """One feedback record: when, what, who, and its detail without empty entries
     (``"reason": null`` and the like; ``--json`` keeps the record as stored). A rejection
     without a reason says so. The detail is cut short, but not its ``why`` (why a
     verification failed, why it was not executed), which follows whole on a line of its
-    own: it came after the list of undone steps and was cut off."""
+    own: it came after the list of undone steps and was cut off. A ``why`` that is the
+    decision's ``reason`` word for word (a hand-off's escalation) is not said twice."""
     line = f"  {_when(item['created_at'])} {item['kind']}: {item['outcome']} ({item['actor']})"
     detail = item["detail"]
     if isinstance(detail, dict):
@@ -63,6 +64,8 @@ def _feedback_line(item: dict[str, Any]) -> str:
             line += f", open until {_when(until)}"
         why = detail.pop("why", None)
         if isinstance(why, str):
+            if why == reason:
+                why = "the decision's reason, under why above"
             rest = f" {json.dumps(detail, default=str)[:160]}" if detail else ""
             return f"{line}{rest}\n    why: {why}"
         if why is not None:
@@ -109,7 +112,7 @@ def render(
         f"  on       {record.subject}",
         f"  at       {_when(record.created_at)}",
         # A plan's reason lists one change a line: later lines align under the first.
-        f"  why      {record.reason_code}: {record.reason}".replace("\n", "\n           "),
+        f"  why      {record.reason_code}: {_reason(record)}".replace("\n", "\n           "),
         *_proposal_lines(record.proposal),
         f"  by       {record.model_version}",
         "",
@@ -140,22 +143,28 @@ def render(
             lines += [f"    {found.get('says', found)}" for found in covering]
             if not value.get("unread") and not covering:
                 lines.append(f"    none of the {value.get('read', 0)} read covers a pod it evicts")
+        elif key == "denial" and isinstance(value, str):
+            # A hand-off's: its reason says it, whole; said apart only if it does not.
+            if value not in record.reason:
+                lines.append(f"  denial: {value}")
+        elif value is None:
+            continue  # a hand-off with no window, and the like: nothing to say
         elif key not in ("routing", "guards", "approvers", "runbook_approvers"):
             lines.append(f"  {key}: {json.dumps(value, default=str)[:200]}")
     lines += _guard_lines(record.evidence.get("guards"))
     lines += _group_lines(ledger, record)
     auto, ask = routing.get("auto"), routing.get("ask")
     levels = [t for t in (auto, ask) if isinstance(t, (int, float))]
-    lines += [
-        "",
-        "Routing",
-        f"  confidence {confidence_percent(record.confidence, *levels)}"
-        + (
-            f" (signal {routing['signal_confidence']:.1%}, combined with this type's record)"
-            if "signal_confidence" in routing
-            else ""
-        ),
-    ]
+    lines += ["", "Routing"]
+    if not _handed_off(record.decision_type):  # a hand-off's 0% was never judged
+        lines.append(
+            f"  confidence {confidence_percent(record.confidence, *levels)}"
+            + (
+                f" (signal {routing['signal_confidence']:.1%}, combined with this type's record)"
+                if "signal_confidence" in routing
+                else ""
+            )
+        )
     lent = routing.get("siblings") or {}
     if lent.get("outcomes"):
         lines.append(
@@ -201,7 +210,7 @@ def render(
     lines += _linked_lines(ledger, record)
     lines += ["", "Outcome"]
     for item in feedback:
-        lines.append(_feedback_line(item))
+        lines.append(_feedback_line(item, record.reason))
     at = time.time() if now is None else now
     lines.append(f"  status now: {record.status}" + _undo_note(record, feedback, at))
     if life:
@@ -210,6 +219,18 @@ def render(
         for at, _previous, status in life:
             lines.append(f"  {_when(at)}  {_elapsed(at - start):>9}  {status}")
     return "\n".join(lines)
+
+
+def _reason(record: Any) -> str:
+    """The decision's reason, without the plan a runbook decision's ends with (``...;
+    plan: CHANGES``) when the ``proposed`` lines below say the same changes: a drain's
+    plan with its disruption budgets ran to several lines, said twice."""
+    diff = record.proposal.get("diff") if isinstance(record.proposal, dict) else None
+    if isinstance(diff, list) and diff:
+        plan = "; plan: " + "\n".join(str(change) for change in diff)
+        if record.reason.endswith(plan):
+            return str(record.reason[: -len(plan)])
+    return str(record.reason)
 
 
 def _undo_note(record: Any, feedback: list[dict[str, Any]], now: float) -> str:

@@ -18,8 +18,10 @@ was first seen, and the latest sentence. Outcomes kept are:
 Not kept: decisions (`autonomic explain ID` tells their story; for SUBJECT, the
 decisions of every job made about it, ten at most and newest first, are listed below the
 rest; with --runbook, that runbook's), signals that already have a
-decision, and the other signals no runbook's trigger accepts (a condition no runbook
-handles, a pod not yet past a trigger's heldFor or minCount).
+decision, the other signals no runbook's trigger accepts (a condition no runbook
+handles, a pod not yet past a trigger's heldFor or minCount), and an Alertmanager alert
+that no longer fired when the remediation cycle took it in (resolved, or past its endsAt:
+AlertNotFiring, said in the daemon's log, with the alert's name and fingerprint).
 
 SUBJECT is the object as Autonomic names it (Deployment/shop/web, Node/worker-2), its
 leading parts (Deployment/shop) or its trailing parts (shop/web, web); a workload's name
@@ -163,7 +165,9 @@ def render(
             "skipped by planning or a precondition, a target they could not select, a "
             "trigger's matcher or threshold, and alerts no runbook names. A condition no "
             "runbook's trigger accepts (or not yet held for its heldFor, or below its "
-            "minCount) is not kept, nor is what was decided.",
+            "minCount) is not kept, nor is what was decided, nor an alert that no longer "
+            "fired when the remediation cycle took it in (AlertNotFiring: the daemon's log "
+            "says it).",
         ]
     if decided:
         lines += ["", "Decided (autonomic explain ID tells the story):"]

@@ -5,6 +5,11 @@ budget that cannot be read (403) is said, and the drain is planned as before."""
 
 from __future__ import annotations
 
+import contextlib
+import io
+from pathlib import Path
+
+from agent.cli import main
 from agent.remediation_engine import PDB_BLOCKS
 from tests.fakekube.seed import seed_pdb
 from tests.integration.remediation.rig import KubeRig, seed_nodes, seed_web
@@ -70,3 +75,73 @@ def test_budgets_that_cannot_be_read_are_said_and_the_drain_goes_on(rig: KubeRig
     # The drain started: cordoned, and the eviction API (which still applies the
     # budget) refused the pods it protects.
     assert "nodes" in _node_writes(rig)
+
+
+def _explain(rig: KubeRig, tmp_path: Path, decision: str) -> list[str]:
+    """`autonomic explain` through the CLI's entry point, on the rig's ledger."""
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        assert (
+            main(["explain", decision[:12], "--ledger", f"sqlite:///{tmp_path}/ledger.sqlite"]) == 0
+        )
+    return out.getvalue().splitlines()
+
+
+def test_explain_says_a_budget_blocked_drain_once_with_each_budget_and_no_confidence(
+    rig: KubeRig, tmp_path: Path
+) -> None:
+    """The hand-off's story: its reason under ``why``, whole (what blocks, the command
+    to inspect it, that nothing was written, what to do next); each covering budget's
+    verdict under ``disruption budgets``; neither said again (the evidence's denial,
+    the escalation's why), no empty window, and no confidence it never had. Then the
+    drain decided once the budget is relaxed: its plan, with the budget, said once."""
+    seed_nodes(rig, 10, not_ready={NODE: rig.clock.now() - 360})
+    seed_web(rig, replicas=4, nodes=(NODE, "node-4"))
+    seed_pdb(rig.server.store, "web", app="web", namespace="shop", min_available=4)
+    rig.cycle()
+    (held,) = [d for d in rig.ledger.decisions(kind="remediation")]
+    text = _explain(rig, tmp_path, held.id)
+    budget = (
+        "PodDisruptionBudget shop/web allows 0 disruptions (4 healthy, 4 desired, 4 "
+        "expected; minAvailable 4), 2 of its pods on node node-3 ("
+    )
+    (why,) = [line for line in text if line.startswith("  why      ")]
+    assert why.startswith(
+        f"  why      PodDisruptionBudgetBlocks: {RUNBOOK} will not drain Node/{NODE}: {budget}"
+    ), why
+    assert "`kubectl -n shop get pdb web -o yaml`" in why
+    assert "Nothing was done, not even the cordon" in why
+    assert f"`kubectl drain {NODE} --ignore-daemonsets --delete-emptydir-data`" in why
+    evidence = text[text.index("Evidence") + 1 : text.index("Routing") - 1]
+    assert evidence[0] == "  disruption budgets:"
+    assert len(evidence) == 2 and evidence[1].startswith(f"    {budget}"), evidence
+    assert evidence[1].endswith("or move the pods by hand"), evidence
+    routing = text[text.index("Routing") + 1 : text.index("Outcome") - 1]
+    assert routing == [
+        "  route      escalate: handed to a person by the guards (PodDisruptionBudgetBlocks); "
+        "no confidence was judged and nothing was proposed to run"
+    ]
+    outcome = text[text.index("Outcome") + 1 :]
+    assert outcome[1] == "    why: the decision's reason, under why above", outcome
+    assert sum(budget in line for line in text) == 2  # why, and the budget's own line
+
+    rig.server.store.modify(
+        "PodDisruptionBudget", "shop", "web", lambda b: b["spec"].update(minAvailable=2)
+    )
+    rig.run(30)
+    (decision,) = rig.decisions_of(RUNBOOK)
+    text = _explain(rig, tmp_path, decision.id)
+    (why,) = [line for line in text if line.startswith("  why      ")]
+    assert (
+        why == "  why      kubernetes:NodeNotReady: kubernetes NodeNotReady on "
+        f"Node/{NODE} (confidence 1.00)"
+    )
+    (proposed,) = [line for line in text if line.startswith("  proposed ")]
+    allows = (
+        "PodDisruptionBudget shop/web allows 2 disruptions (4 healthy, 2 desired, 4 "
+        "expected; minAvailable 2)"
+    )
+    assert proposed.startswith(f"  proposed Node {NODE}: cordon and drain (2 pods to evict, ")
+    assert allows in proposed and proposed.endswith("they may be evicted now)")
+    assert "  disruption budgets:" in text
+    assert sum(allows in line for line in text) == 2  # the plan, and the budget's line

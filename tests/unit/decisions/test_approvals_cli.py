@@ -96,3 +96,42 @@ def test_list_all_keeps_its_columns_for_a_superseded_question(tmp_path: Path) ->
     assert len(rows) == 2 and {row.split()[2] for row in rows} == {"superseded", "pending"}
     for row in rows:
         assert row[at - 1] == " " and row[at] != " ", (header, row)
+
+
+def test_list_all_says_an_approved_question_whose_decision_was_not_carried_out(
+    tmp_path: Path,
+) -> None:
+    """An "approved" alone reads as done at 3 a.m.: an approved decision overtaken before
+    its first write (superseded) is said under the table, with the id `explain` takes;
+    an escalation of hours ago is said in hours, not in thousands of minutes."""
+    url = f"sqlite:///{tmp_path / 'ledger.sqlite'}"
+    clock = SystemClock()
+    ledger = open_ledger(url, clock.now())
+    approvals = Approvals(ledger, RecordingChannel(), ttl=900, snooze=900)
+    decisions = DecisionService(
+        ledger, clock, RoutingSettings(), mode="act", approvals=approvals, metrics=Metrics()
+    )
+    asked = decisions.decide(proposal(0.95))
+    assert asked.question_id
+    assert _cli("approve", asked.question_id[:8], "--ledger", url).returncode == 0
+    assert ledger.transition(asked.decision_id, ["approved"], "superseded", clock.now())
+    ledger.add_feedback(
+        asked.decision_id,
+        "escalation",
+        "escalated",
+        "autonomic",
+        clock.now() - 3 * 3600,
+        {"why": "the PodDisruptionBudget shop/web allows 0 disruptions"},
+    )
+    listed = _cli("approvals", "list", "--all", "--ledger", url)
+    assert listed.returncode == 0, listed.stderr
+    lines = listed.stdout.splitlines()
+    assert lines[1] == (
+        f"  {asked.decision_id[:8]}     3.0 h ago  Deployment/shop/web: the "
+        "PodDisruptionBudget shop/web allows 0 disruptions"
+    ), lines
+    assert lines[-1] == (
+        f"question {asked.question_id[:8]} was approved, but its decision "
+        f"{asked.decision_id[:8]} is superseded: overtaken before its first write, nothing "
+        f"was written (`autonomic explain {asked.decision_id[:8]}` says why)"
+    ), lines

@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 
 from agent.errors import TransientError
+from remediation.windows import to_utc_text
 from tests.unit.engine.harness import WEB, Rig, latency_anomaly, rig, web
 from tests.unit.engine.test_pause_between_steps import RUNBOOK
 
@@ -140,6 +141,13 @@ def test_a_run_whose_first_intent_waited_longer_than_approved_max_wait_is_closed
     assert closed["outcome"] == "inconclusive"  # a ledger outage says nothing of the runbook
     why = closed["detail"]["why"]
     assert "longer than safety.approvedMaxWait (1h)" in why, why
+    # when it was taken up, as a time: "taken up 1h30s ago" read a day later misleads
+    claimed = r.ledger.execution(key)
+    assert claimed is not None
+    assert why.startswith(
+        f"not started: taken up at {to_utc_text(float(claimed['created_at']))} and "
+        "waited 1h30s, but the ledger could not record"
+    ), why
     assert closed["detail"]["undone"] == []
     state, _ = r.engine.guard_state()
     assert state.in_flight == ()  # web is no longer taken

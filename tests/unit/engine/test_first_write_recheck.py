@@ -20,7 +20,7 @@ import pytest
 from agent.errors import TransientError
 from agent.executor import StepOutcome
 from remediation.guards import BreakerState, release_unstarted
-from remediation.windows import WindowFields
+from remediation.windows import WindowFields, to_utc_text
 from tests.unit.engine.harness import WEB, Rig, latency_anomaly, restarted, rig, web
 from tests.unit.engine.test_pause_between_steps import RUNBOOK
 
@@ -81,7 +81,16 @@ def test_an_approved_run_whose_target_a_person_changed_since_is_superseded(
     assert _status(r, decision) == "superseded"
     why = _why(r, decision, "superseded")
     assert why.startswith("not executed: someone other than Autonomic"), why
-    assert f"changed {WEB}" in why and "after this decision was made" in why
+    # Said with times, not "ago" (the sentence is read later, in `autonomic explain`),
+    # and what was written.
+    record = r.ledger.get_decision(decision)
+    assert record is not None
+    assert (
+        f"changed {WEB} at {to_utc_text(record.created_at + 60)}, 1m after this decision "
+        f"was made at {to_utc_text(record.created_at)}, so its plan no longer describes "
+        "the cluster: leaving it to them; nothing was written to the cluster"
+    ) in why, why
+    assert " ago" not in why
 
 
 def test_an_approved_run_whose_target_was_deleted_is_superseded_not_failed(
@@ -93,7 +102,10 @@ def test_an_approved_run_whose_target_was_deleted_is_superseded_not_failed(
     r.run(60)
     assert r.ledger.intents() == []
     assert _status(r, decision) == "superseded"
-    assert f"{WEB} no longer exists" in _why(r, decision, "superseded")
+    assert _why(r, decision, "superseded") == (
+        f"not executed: {WEB} no longer exists: it was deleted after this decision was "
+        "made; nothing was written to the cluster"
+    )
 
 
 def test_an_approved_run_waits_while_its_runbooks_breaker_is_open(tmp_path: Path) -> None:
@@ -209,7 +221,10 @@ def test_a_restart_before_the_first_intent_closes_a_run_whose_target_is_gone(
     assert r.engine.recover()["superseded"] == 1
     assert r.ledger.intents(execution_key=key) == []
     assert _status(r, decision) == "superseded"
-    assert f"{WEB} no longer exists" in _why(r, decision, "superseded")
+    assert _why(r, decision, "superseded") == (
+        f"not executed: {WEB} no longer exists: it was deleted after this decision was "
+        "made; nothing was written to the cluster"
+    )
 
 
 # ---------------------------------------------------- part written, then a restart

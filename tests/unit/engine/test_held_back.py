@@ -249,6 +249,11 @@ def test_why_through_the_cli_says_what_was_held_back_and_what_was_decided(
     code, out, _ = _why(tmp_path, capsys, "web", "--runbook", "oom-raise-memory-limit")
     assert code == 0
     assert out.startswith("Nothing held back for web by oom-raise-memory-limit.\n")
+    # an alert dropped as no longer firing is not kept: the empty answer says where it is
+    assert out.splitlines()[1].endswith(
+        "nor an alert that no longer fired when the remediation cycle took it in "
+        "(AlertNotFiring: the daemon's log says it)."
+    ), out
     # --since is counted back from now: the rig's fake clock is in the past
     code, out, _ = _why(tmp_path, capsys, "web", "--since", "1h")
     assert out.startswith("Nothing held back for web in the last 1h.\n")
