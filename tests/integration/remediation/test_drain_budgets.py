@@ -5,7 +5,13 @@ budget that cannot be read (403) is said, and the drain is planned as before."""
 
 from __future__ import annotations
 
+from typing import Any
+
+import pytest
+
+from agent.errors import TransientError
 from agent.remediation_engine import PDB_BLOCKS
+from remediation.guards import BreakerState
 from tests.fakekube.seed import seed_pdb
 from tests.integration.remediation.rig import KubeRig, seed_nodes, seed_web
 
@@ -70,3 +76,130 @@ def test_budgets_that_cannot_be_read_are_said_and_the_drain_goes_on(rig: KubeRig
     # The drain started: cordoned, and the eviction API (which still applies the
     # budget) refused the pods it protects.
     assert "nodes" in _node_writes(rig)
+
+
+def _asked_drain(rig: KubeRig) -> str:
+    """A drain of NODE asked about while web's budget allows it (2 of its 4 pods may go,
+    both on NODE); the decision's id."""
+    seed_nodes(rig, 10, not_ready={NODE: rig.clock.now() - 360})
+    seed_web(rig, replicas=4, nodes=(NODE, "node-4"))
+    seed_pdb(rig.server.store, "web", app="web", namespace="shop", min_available=2)
+    handled = [h for h in rig.cycle() if h.runbook == RUNBOOK]
+    assert [h.outcome for h in handled] == ["decided"]
+    (decision,) = rig.decisions_of(RUNBOOK)
+    assert decision.status == "asked"
+    (found,) = decision.evidence["disruption_budgets"]["covering"]
+    assert found["verdict"] == "allows"
+    return decision.id
+
+
+def _tighten(rig: KubeRig, **spec: Any) -> None:
+    """Someone tightens web's budget while the drain waits for its answer."""
+    rig.server.store.modify("PodDisruptionBudget", "shop", "web", lambda b: b["spec"].update(spec))
+
+
+def _closed_unwritten(rig: KubeRig, decision: str) -> str:
+    """The decision closed as superseded, nothing written, its guards given back and
+    its runbook's breaker untouched; what its thread says."""
+    assert _node_writes(rig) == []  # not even the cordon
+    assert rig.ledger.intents() == []
+    record = rig.ledger.get_decision(decision)
+    assert record is not None and record.status == "superseded"
+    state, _ = rig.engine.guard_state()
+    assert state.in_flight == () and state.actions == ()
+    assert state.breakers.get(RUNBOOK, BreakerState()).consecutive_failures == 0
+    (row,) = [f for f in rig.ledger.feedback_for(decision) if f["outcome"] == "superseded"]
+    why = str(row["detail"]["why"])
+    assert why.startswith(
+        "not executed: the PodDisruptionBudgets, read again before the cordon, now keep the "
+        "drain from finishing (they did not when it was decided): PodDisruptionBudget "
+        "shop/web allows 0 disruptions (4 healthy, 4 desired, 4 expected; minAvailable 4)"
+    ), why
+    assert why.endswith("The node was not cordoned; nothing was written to the cluster"), why
+    ((escalated, said),) = rig.channel.escalated
+    assert escalated == decision
+    assert said.startswith(
+        f"{RUNBOOK} will not drain Node/{NODE} as approved (decision {decision[:8]}): "
+        "PodDisruptionBudget shop/web allows 0 disruptions"
+    ), said
+    assert "`kubectl -n shop get pdb web -o yaml`" in said
+    assert "Nothing was done, not even the cordon" in said
+    return why
+
+
+def test_an_approved_drain_a_budget_now_blocks_is_superseded_before_the_cordon(
+    rig: KubeRig,
+) -> None:
+    """Asked at 10:00 while the budget allowed it; the budget set to minAvailable 4
+    (every pod it has) before the approval at 10:40: the run is closed, not cordoned,
+    and a person is told with the budget named, in the plan's words."""
+    decision = _asked_drain(rig)
+    rig.clock.advance(40 * 60)
+    _tighten(rig, minAvailable=4)
+    assert rig.approve_pending() == 1
+    rig.run(30)
+    _closed_unwritten(rig, decision)
+    rig.run(90)  # closed for good: nothing more, said once
+    assert _node_writes(rig) == [] and len(rig.channel.escalated) == 1
+
+
+def test_a_claimed_drain_a_budget_now_blocks_is_closed_before_its_first_intent(
+    rig: KubeRig, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Claimed, the ledger fails on its first write-ahead intent; the budget tightens
+    meanwhile: the next cycle closes the run, decision and execution, nothing written."""
+    decision = _asked_drain(rig)
+    assert rig.approve_pending() == 1
+    real = rig.ledger.record_intent
+    failed: list[str] = []
+
+    def record_intent(key: str, *args: Any, **kwargs: Any) -> int | None:
+        if failed:
+            return real(key, *args, **kwargs)
+        failed.append(key)
+        raise TransientError("the ledger at sqlite:///x write failed: disk I/O error")
+
+    monkeypatch.setattr(rig.ledger, "record_intent", record_intent)
+    rig.clock.advance(30)
+    with pytest.raises(TransientError):
+        rig.cycle()
+    record = rig.ledger.get_decision(decision)
+    assert record is not None and record.status == "executing"
+    _tighten(rig, minAvailable=4)
+    rig.run(30)
+    _closed_unwritten(rig, decision)
+    execution = rig.ledger.execution(failed[0])
+    assert execution is not None and execution["status"] == "superseded"
+
+
+def test_an_approved_drain_a_budget_only_makes_wait_goes_on(rig: KubeRig) -> None:
+    """A budget that allows none now but whose pods elsewhere are on their way to ready
+    ("waits") lets the drain start: its rounds ask again."""
+    decision = _asked_drain(rig)
+    # One of web's pods elsewhere is not ready: the budget (minAvailable 3) allows none
+    # now, and will allow one as that pod becomes ready.
+    (elsewhere,) = [
+        p["metadata"]["name"]
+        for p in rig.server.store.objects("Pod", "shop")
+        if p["spec"].get("nodeName") == "node-4"
+    ][:1]
+    rig.server.store.modify(
+        "Pod",
+        "shop",
+        elsewhere,
+        lambda p: p["status"].update(
+            conditions=[{"type": "Ready", "status": "False"}],
+            containerStatuses=[
+                dict(c, ready=False) for c in p["status"].get("containerStatuses", [])
+            ],
+        ),
+    )
+    _tighten(rig, minAvailable=3)
+    (pdb,) = rig.cluster.read_disruption_budgets().budgets
+    assert (pdb.disruptions_allowed, pdb.current_healthy, pdb.desired_healthy) == (0, 3, 3)
+    assert rig.approve_pending() == 1
+    rig.run(30)
+    assert "nodes" in _node_writes(rig)  # cordoned
+    record = rig.ledger.get_decision(decision)
+    assert record is not None and record.status == "executing"
+    assert rig.channel.escalated == []
