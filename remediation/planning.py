@@ -735,7 +735,7 @@ def _drain_budgets(
     if snapshot.budgets is None:
         return None
     on_node = snapshot.pods_on(node.ref.name)
-    return read_budgets(node.ref.name, node.ready, chosen, on_node, snapshot.budgets)
+    return read_budgets(node, chosen, on_node, snapshot.budgets)
 
 
 def drain_blocked_by(drain: Drain, snapshot: ClusterSnapshot) -> tuple[str, ...]:

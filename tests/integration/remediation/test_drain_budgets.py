@@ -203,3 +203,56 @@ def test_an_approved_drain_a_budget_only_makes_wait_goes_on(rig: KubeRig) -> Non
     record = rig.ledger.get_decision(decision)
     assert record is not None and record.status == "executing"
     assert rig.channel.escalated == []
+
+
+def _down_on_node(rig: KubeRig, tolerations: list[dict[str, Any]]) -> None:
+    """web's pods on NODE not ready (as the node lifecycle controller marks them), with
+    ``tolerations`` in their spec."""
+    for pod in rig.server.store.objects("Pod", "shop"):
+        if pod["spec"].get("nodeName") != NODE:
+            continue
+
+        def change(p: dict[str, Any]) -> None:
+            p["spec"]["tolerations"] = tolerations
+            p["status"]["conditions"] = [{"type": "Ready", "status": "False"}]
+
+        rig.server.store.modify("Pod", "shop", pod["metadata"]["name"], change)
+
+
+def test_pods_tolerating_the_nodes_taint_for_ever_make_their_budget_block_the_drain(
+    rig: KubeRig,
+) -> None:
+    """web's two pods on the NotReady node are not ready and tolerate every taint with no
+    tolerationSeconds: the node lifecycle controller never deletes them, and their budget
+    (minAvailable 3, 2 healthy) refuses them: handed to a person, the toleration named.
+    With the 300 s DefaultTolerationSeconds writes, the same budget only delays it."""
+    seed_nodes(rig, 10, not_ready={NODE: rig.clock.now() - 360})
+    seed_web(rig, replicas=4, nodes=(NODE, "node-4"))
+    _down_on_node(rig, [{"operator": "Exists"}])
+    seed_pdb(rig.server.store, "web", app="web", namespace="shop", min_available=3)
+    handled = [h for h in rig.cycle() if h.runbook == RUNBOOK]
+    assert [(h.outcome, h.reason_code) for h in handled] == [("denied", PDB_BLOCKS)]
+    assert (
+        "tolerate the node's node.kubernetes.io/not-ready:NoExecute taint for ever "
+        "(`{operator: Exists}`, no tolerationSeconds), so the node lifecycle controller "
+        "never deletes them"
+    ) in handled[0].message
+    assert _node_writes(rig) == []
+
+
+def test_pods_with_default_toleration_seconds_only_delay_the_drain(rig: KubeRig) -> None:
+    seed_nodes(rig, 10, not_ready={NODE: rig.clock.now() - 360})
+    seed_web(rig, replicas=4, nodes=(NODE, "node-4"))
+    default = [
+        {"key": f"node.kubernetes.io/{taint}", "operator": "Exists", "effect": "NoExecute"}
+        | {"tolerationSeconds": 300}
+        for taint in ("not-ready", "unreachable")
+    ]
+    _down_on_node(rig, default)
+    seed_pdb(rig.server.store, "web", app="web", namespace="shop", min_available=3)
+    handled = [h for h in rig.cycle() if h.runbook == RUNBOOK]
+    assert [h.outcome for h in handled] == ["decided"]
+    (decision,) = rig.decisions_of(RUNBOOK)
+    (found,) = decision.evidence["disruption_budgets"]["covering"]
+    assert found["verdict"] == "waits"
+    assert "deletes them 300 s after it was tainted node.kubernetes.io/not-ready" in found["says"]
