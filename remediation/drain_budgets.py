@@ -33,14 +33,15 @@ Each PDB gets one of three verdicts:
   when it allows fewer than there are here);
 - ``waits``: it allows none now, but some of its pods elsewhere are not ready yet (being
   rescheduled, starting) and will free room as they become ready, or its status is
-  not judged yet, or the pods it refuses are not ready on a NotReady node (above): the
-  drain can start, and its rounds ask again;
+  not judged yet, or the pods it refuses are not ready on a NotReady node that will
+  delete them (above): the drain can start, and its rounds ask again;
 - ``blocks``: the drain cannot finish without a person: it can never allow a
   disruption (``maxUnavailable: 0``, ``minAvailable`` equal to its expected pods), or
   it allows none and every pod it counts that is not healthy is on this node (so none
   will become ready elsewhere), or a pod here has more than one PDB. A blocked drain is
   not started at all: cordoning and waiting out its timeout would only end INCOMPLETE
-  and fail its verification.
+  and fail its verification. An approved drain reads them again just before its cordon
+  (``planning.drain_blocked_by``), and is closed unstarted if one blocks it then.
 """
 
 from __future__ import annotations
