@@ -83,12 +83,14 @@ from remediation.planning import (
     NoAction,
     Plan,
     check_preconditions,
+    drain_blocked_by,
     precondition_results,
 )
 from remediation.planning import plan as make_plan
 from remediation.ports import (
     ClusterReader,
     DisruptionBudgetReader,
+    Drain,
     EvictionRoom,
     ObjectRef,
     Operation,
@@ -1476,7 +1478,8 @@ class RemediationEngine:
         of then. The target acted on since the decision was made (by another run or a
         newer decision), deleted, or changed by someone else: the plan is stale, so it
         is superseded and a person is told (``_superseded_why``). So it is, first, when
-        the alert that started it has resolved (``_signal_over``).
+        the alert that started it has resolved (``_signal_over``), and, last, a drain a
+        PodDisruptionBudget now keeps from finishing (``_budgets_block``).
         """
         over = self._signal_over(record, runbook, target, snapshot)
         if over is not None:
@@ -1500,21 +1503,77 @@ class RemediationEngine:
                 self.decisions.approvals.escalate(record.id, why, now)
             return "expired-waiting"
         unwanted = self._superseded_why(record, target, state)
-        if unwanted is None:
+        if unwanted is not None:
+            return self._supersede(record, unwanted, now)
+        blocked = self._budgets_block(record, snapshot)
+        if blocked is None:
             return None
-        return self._supersede(record, unwanted, now)
+        why, escalation = blocked
+        return self._supersede(record, why, now, escalation=escalation)
 
-    def _supersede(self, record: DecisionRecord, unwanted: str, now: float) -> str:
+    def _supersede(
+        self, record: DecisionRecord, unwanted: str, now: float, *, escalation: str | None = None
+    ) -> str:
         """Close an approved decision not claimed yet as ``superseded``, nothing written,
         and say why in its thread (``autonomic explain`` shows it too), and that nothing
-        was written, whatever overtook it."""
+        was written, whatever overtook it; ``escalation``: also hand it to a person with
+        these words."""
         if self.ledger.transition(record.id, ["approved"], "superseded", now):
             why = f"not executed: {unwanted}; nothing was written to the cluster"
             self.ledger.add_feedback(
                 record.id, "execution", "superseded", "autonomic", now, {"why": why}
             )
             self._progress(record, why, final=True)
+            if escalation is not None:
+                self.decisions.approvals.escalate(record.id, escalation, now)
         return "superseded"
+
+    def _budgets_block(
+        self, record: DecisionRecord, snapshot: ClusterSnapshot | None = None
+    ) -> tuple[str, str] | None:
+        """Before the first write (the cordon) of a drain: the PodDisruptionBudgets read
+        again, as its plan read them. A budget that tightened since the plan (set to
+        ``maxUnavailable: 0``, or its other pods gone down) and now would keep the drain
+        from finishing closes the run unstarted, as a run no longer wanted: cordoning and
+        waiting out the timeout would only end INCOMPLETE. Returns (why, for the
+        decision's thread; the escalation, the plan's words), or None to go on (a budget
+        that only waits does not hold it: the drain's rounds ask again). ``snapshot``:
+        the cycle's, if it has one (the cluster is read now otherwise)."""
+        drain = next(
+            (
+                op
+                for op in map(operation_from_dict, record.proposal["operations"])
+                if isinstance(op, Drain)
+            ),
+            None,
+        )
+        if drain is None or not isinstance(self.reader, DisruptionBudgetReader):
+            return None
+        if snapshot is None or snapshot.budgets is None:
+            snapshot = ClusterSnapshot(
+                pods=tuple(self.reader.list_pods()),
+                nodes=tuple(self.reader.list_nodes()),
+                budgets=self.reader.read_disruption_budgets(),
+                taken_at=self.clock.now(),
+            )
+        blocked = drain_blocked_by(drain, snapshot)
+        if not blocked:
+            return None
+        denial = "; ".join(blocked)
+        why = (
+            "the PodDisruptionBudgets, read again before the cordon, now keep the drain "
+            f"from finishing (they did not when it was decided): {denial}. The node was "
+            "not cordoned"
+        )
+        escalation = (
+            f"{record.proposal['runbook']} will not drain {drain.target} as approved "
+            f"(decision {record.id[:8]}): {denial}. Nothing was done, not even the cordon: "
+            "the budgets, read again before it, changed since the drain was decided, and "
+            "it could not finish while they refuse its evictions. Once they allow them, "
+            f"`kubectl drain {drain.target.name} --ignore-daemonsets "
+            "--delete-emptydir-data` does the drain."
+        )
+        return why, escalation
 
     def _signal_over(
         self,
@@ -2279,7 +2338,9 @@ class RemediationEngine:
         """Before the first write of a run claimed earlier but with no write-ahead intent
         yet: the guards the first write needs (pause, freeze, storm, circuit breaker,
         hourly limits, the target taken by another run, the disruption budget) judged
-        again without the run's own record, and whether it is still wanted. Returns None
+        again without the run's own record, and whether it is still wanted (and, once no
+        guard holds it, for a drain, whether a PodDisruptionBudget now blocks it:
+        ``_budgets_block``). Returns None
         to go on; ``waiting-...`` to leave it claimed for a later cycle (within
         ``approved_max_wait`` of its claim, ``_closed_unwritten``); ``superseded`` once it
         is closed, nothing written."""
@@ -2303,6 +2364,9 @@ class RemediationEngine:
         waiting = self._waiting(own, rb, target, self.clock.now(), proposal)
         if waiting is None:
             self._held_why.pop(key, None)
+            blocked = self._budgets_block(record)
+            if blocked is not None:
+                return self._close_unstarted(record, key, blocked[0], escalation=blocked[1])
         else:
             self._held_why[key] = waiting
             log.info(
@@ -2313,7 +2377,9 @@ class RemediationEngine:
             )
         return waiting
 
-    def _close_unstarted(self, record: DecisionRecord, key: str, why: str | None) -> str:
+    def _close_unstarted(
+        self, record: DecisionRecord, key: str, why: str | None, *, escalation: str | None = None
+    ) -> str:
         """Close a claimed run that wrote nothing as ``superseded`` (``why``: what made it
         unwanted; None: the decision was closed already, before a crash): the decision,
         its guards and its execution, in that order, so that a crash between any two is
@@ -2321,7 +2387,8 @@ class RemediationEngine:
         execution closed before the guards, a crash between them would leave the run in
         flight for good: its runbook's concurrency and its target taken, with nothing
         left to look at it.) Nothing was written, so nothing is undone; not judged, not
-        counted against the runbook's breaker."""
+        counted against the runbook's breaker. ``escalation``: also hand it to a person
+        with these words."""
         now = self.clock.now()
         if why is not None:
             text = f"not executed: {why}; nothing was written to the cluster"
@@ -2332,6 +2399,8 @@ class RemediationEngine:
             )
             self._progress(record, text, final=True)
             log.info("%s: decision %s %s", key, record.id[:8], text)
+            if escalation is not None:
+                self.decisions.approvals.escalate(record.id, escalation, now)
         execution = self.ledger.execution(key)
         if execution is None or execution["status"] != "running":
             self._adopted.discard(key)  # closed already, its guards with it

@@ -21,7 +21,7 @@ from fractions import Fraction
 from typing import Any, Literal
 
 from remediation._types import Comparison
-from remediation.drain_budgets import read_budgets
+from remediation.drain_budgets import BudgetReading, read_budgets
 from remediation.drain_notes import not_replaced, protected_left
 from remediation.durations import format_duration
 from remediation.matching import matching_trigger, resolve_target
@@ -32,6 +32,7 @@ from remediation.ports import (
     Drain,
     EvictPod,
     ExpandVolume,
+    NodeState,
     ObjectRef,
     Operation,
     PatchResources,
@@ -92,6 +93,7 @@ __all__ = [
     "PreconditionQuery",
     "check_preconditions",
     "count_disruption",
+    "drain_blocked_by",
     "plan",
     "precondition_results",
     "show",
@@ -659,11 +661,7 @@ def _plan_node(
     if node is None:
         raise _Stop("TargetNotFound", f"{show(target)} is not in the cluster snapshot")
     selected, healthy_after = _nodes_health(target, runbook, snapshot)
-    present = [p for p in snapshot.pods_on(target.name) if not p.deleting and not p.daemon]
-    # Annotated safe-to-evict: "false": never evicted (as the cluster autoscaler and
-    # draino treat them); the drain moves the others and ends incomplete.
-    protected = [p for p in present if p.not_safe_to_evict]
-    pods = [p for p in present if not p.unmanaged and not p.not_safe_to_evict]
+    present, protected, pods = _drain_pods(target.name, snapshot)
     kept = len(present) - len(pods) - len(protected)
     left = f"; {kept} with no controller left in place, nothing would recreate them" if kept else ""
     scratch = [show(p.ref).removeprefix("Pod ") for p in pods if p.empty_dir]
@@ -696,13 +694,7 @@ def _plan_node(
         ]
         if stateful:
             left += f"; {not_replaced(target.name, stateful)}"
-    reading = (
-        read_budgets(
-            target.name, node.ready, chosen, snapshot.pods_on(target.name), snapshot.budgets
-        )
-        if snapshot.budgets is not None
-        else None
-    )
+    reading = _drain_budgets(node, chosen, snapshot)
     if reading is not None:
         left += "".join(f"; {note}" for note in reading.notes)
     change = Change(
@@ -721,6 +713,43 @@ def _plan_node(
         blocked=reading.blocking if reading is not None else (),
         budgets=reading.evidence if reading is not None else None,
     )
+
+
+def _drain_pods(
+    node: str, snapshot: ClusterSnapshot
+) -> tuple[list[PodState], list[PodState], list[PodState]]:
+    """The pods on ``node`` a drain looks at (not terminating, not DaemonSet or mirror
+    pods), those of them it leaves because they are annotated safe-to-evict: "false"
+    (never evicted, as the cluster autoscaler and draino treat them: the drain moves the
+    others and ends incomplete), and those it evicts (not those, nor pods with no
+    controller), in that order."""
+    present = [p for p in snapshot.pods_on(node) if not p.deleting and not p.daemon]
+    protected = [p for p in present if p.not_safe_to_evict]
+    pods = [p for p in present if not p.unmanaged and not p.not_safe_to_evict]
+    return present, protected, pods
+
+
+def _drain_budgets(
+    node: NodeState, chosen: Sequence[PodState], snapshot: ClusterSnapshot
+) -> BudgetReading | None:
+    if snapshot.budgets is None:
+        return None
+    on_node = snapshot.pods_on(node.ref.name)
+    return read_budgets(node, chosen, on_node, snapshot.budgets)
+
+
+def drain_blocked_by(drain: Drain, snapshot: ClusterSnapshot) -> tuple[str, ...]:
+    """What the PodDisruptionBudgets say now of ``drain``, read as its plan read them
+    (the pods it would evict from the node in ``snapshot``): the clause of each that
+    would keep it from finishing, the plan's words (``PodDisruptionBudgetBlocks``), or
+    () when none would, the node is gone, or the budgets are not read. For an approved
+    drain about to cordon: a budget may have tightened since the plan read it."""
+    node = snapshot.node(drain.target.name)
+    if node is None:
+        return ()
+    _, _, pods = _drain_pods(node.ref.name, snapshot)
+    reading = _drain_budgets(node, pods[: drain.max_evictions], snapshot)
+    return reading.blocking if reading is not None else ()
 
 
 def _below_ready_floor(

@@ -41,6 +41,7 @@ __all__ = [
     "SetHpaMaxReplicas",
     "SetHpaMinReplicas",
     "SetImages",
+    "Toleration",
     "VolumeClaimReader",
     "VolumeClaimState",
     "WorkloadState",
@@ -133,6 +134,43 @@ class WorkloadState:
 
 
 @dataclass(frozen=True)
+class Toleration:
+    """One of a pod's ``spec.tolerations``, as written: ``key`` "" with operator Exists
+    tolerates every taint, ``effect`` "" every effect; ``seconds`` is
+    ``tolerationSeconds`` (None: unset, so a NoExecute taint it tolerates never evicts
+    the pod)."""
+
+    key: str = ""
+    operator: str = "Equal"
+    value: str = ""
+    effect: str = ""
+    seconds: float | None = None
+
+    def tolerates(self, key: str, effect: str, value: str = "") -> bool:
+        """Whether it tolerates the taint ``key=value:effect`` (as the scheduler and the
+        taint manager match them: an empty key with Exists matches every key)."""
+        if self.effect and self.effect != effect:
+            return False
+        if not self.key:
+            return self.operator == "Exists"
+        if self.key != key:
+            return False
+        return self.operator == "Exists" or self.value == value
+
+    def __str__(self) -> str:
+        """As a manifest writes it, in YAML flow style."""
+        parts = [f"key: {self.key}"] if self.key else []
+        parts.append(f"operator: {self.operator}")
+        if self.value:
+            parts.append(f"value: {self.value}")
+        if self.effect:
+            parts.append(f"effect: {self.effect}")
+        if self.seconds is not None:
+            parts.append(f"tolerationSeconds: {self.seconds:g}")
+        return "{" + ", ".join(parts) + "}"
+
+
+@dataclass(frozen=True)
 class PodState:
     ref: ObjectRef
     labels: dict[str, str]
@@ -168,6 +206,11 @@ class PodState:
     # False, reason Unschedulable: "0/3 nodes are available: 3 Insufficient cpu."), or
     # None.
     unschedulable: str | None = None
+    # ``spec.tolerations``: how long the node lifecycle controller leaves the pod on a
+    # NotReady node (its NoExecute taints ``node.kubernetes.io/not-ready`` and
+    # ``unreachable``; the DefaultTolerationSeconds admission plugin adds 300 s of each
+    # to a pod that does not tolerate them itself).
+    tolerations: tuple[Toleration, ...] = ()
 
     @property
     def terminal(self) -> bool:

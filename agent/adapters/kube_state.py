@@ -20,6 +20,7 @@ from remediation.ports import (
     NodeState,
     ObjectRef,
     PodState,
+    Toleration,
     VolumeClaimState,
     WorkloadState,
 )
@@ -370,6 +371,19 @@ def pod_state(pod: Obj, owners: Mapping[str, ObjectRef]) -> PodState:
         created_at=parse_time(meta.get("creationTimestamp")),
         ready_at=parse_time(ready_condition.get("lastTransitionTime")) if ready else None,
         unschedulable=unschedulable,
+        tolerations=tuple(_toleration(t) for t in spec.get("tolerations") or () if t),
+    )
+
+
+def _toleration(toleration: Obj) -> Toleration:
+    seconds = toleration.get("tolerationSeconds")
+    return Toleration(
+        key=str(toleration.get("key") or ""),
+        # An unset operator is Equal, as the API defaults it.
+        operator=str(toleration.get("operator") or "Equal"),
+        value=str(toleration.get("value") or ""),
+        effect=str(toleration.get("effect") or ""),
+        seconds=float(seconds) if isinstance(seconds, int | float) else None,
     )
 
 

@@ -37,12 +37,21 @@ class _CrashError(Exception):
 def _blocked_drain(rig: KubeRig, **nodes: Any) -> None:
     """node-3 NotReady, two of web's four pods on it, a budget that refuses every
     eviction (4 healthy needed, 4 there); the drain is approved and its first round run.
-    The budget comes after the decision (someone tightened it while the question was
-    open): a plan that read it would not start the drain at all."""
+    The budget comes once the drain has started (someone tightened it just after the
+    engine read the budgets again before the cordon): read by the plan, or by that
+    re-read, it would not start the drain at all."""
     seed_nodes(rig, 10, not_ready={NODE: rig.clock.now() - 360}, **nodes)
     seed_web(rig, replicas=4, nodes=(NODE, "node-4"))
     assert [h.runbook for h in rig.cycle() if h.outcome == "decided"] == ["node-notready-drain"]
-    seed_pdb(rig.server.store, "web", app="web", namespace="shop", min_available=4)
+    writer = rig.executor.writer
+    first_round = writer.drain_round
+
+    def tightened(*args: Any, **kwargs: Any) -> Any:
+        seed_pdb(rig.server.store, "web", app="web", namespace="shop", min_available=4)
+        setattr(writer, "drain_round", first_round)  # noqa: B010 - the later rounds as they are
+        return first_round(*args, **kwargs)
+
+    setattr(writer, "drain_round", tightened)  # noqa: B010 - an instance's method, for one call
     assert rig.approve_pending() == 1
     rig.run(30)
 

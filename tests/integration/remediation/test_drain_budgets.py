@@ -8,9 +8,14 @@ from __future__ import annotations
 import contextlib
 import io
 from pathlib import Path
+from typing import Any
+
+import pytest
 
 from agent.cli import main
+from agent.errors import TransientError
 from agent.remediation_engine import PDB_BLOCKS
+from remediation.guards import BreakerState
 from tests.fakekube.seed import seed_pdb
 from tests.integration.remediation.rig import KubeRig, seed_nodes, seed_web
 
@@ -145,3 +150,183 @@ def test_explain_says_a_budget_blocked_drain_once_with_each_budget_and_no_confid
     assert allows in proposed and proposed.endswith("they may be evicted now)")
     assert "  disruption budgets:" in text
     assert sum(allows in line for line in text) == 2  # the plan, and the budget's line
+
+
+def _asked_drain(rig: KubeRig) -> str:
+    """A drain of NODE asked about while web's budget allows it (2 of its 4 pods may go,
+    both on NODE); the decision's id."""
+    seed_nodes(rig, 10, not_ready={NODE: rig.clock.now() - 360})
+    seed_web(rig, replicas=4, nodes=(NODE, "node-4"))
+    seed_pdb(rig.server.store, "web", app="web", namespace="shop", min_available=2)
+    handled = [h for h in rig.cycle() if h.runbook == RUNBOOK]
+    assert [h.outcome for h in handled] == ["decided"]
+    (decision,) = rig.decisions_of(RUNBOOK)
+    assert decision.status == "asked"
+    (found,) = decision.evidence["disruption_budgets"]["covering"]
+    assert found["verdict"] == "allows"
+    return decision.id
+
+
+def _tighten(rig: KubeRig, **spec: Any) -> None:
+    """Someone tightens web's budget while the drain waits for its answer."""
+    rig.server.store.modify("PodDisruptionBudget", "shop", "web", lambda b: b["spec"].update(spec))
+
+
+def _closed_unwritten(rig: KubeRig, decision: str) -> str:
+    """The decision closed as superseded, nothing written, its guards given back and
+    its runbook's breaker untouched; what its thread says."""
+    assert _node_writes(rig) == []  # not even the cordon
+    assert rig.ledger.intents() == []
+    record = rig.ledger.get_decision(decision)
+    assert record is not None and record.status == "superseded"
+    state, _ = rig.engine.guard_state()
+    assert state.in_flight == () and state.actions == ()
+    assert state.breakers.get(RUNBOOK, BreakerState()).consecutive_failures == 0
+    (row,) = [f for f in rig.ledger.feedback_for(decision) if f["outcome"] == "superseded"]
+    why = str(row["detail"]["why"])
+    assert why.startswith(
+        "not executed: the PodDisruptionBudgets, read again before the cordon, now keep the "
+        "drain from finishing (they did not when it was decided): PodDisruptionBudget "
+        "shop/web allows 0 disruptions (4 healthy, 4 desired, 4 expected; minAvailable 4)"
+    ), why
+    assert why.endswith("The node was not cordoned; nothing was written to the cluster"), why
+    ((escalated, said),) = rig.channel.escalated
+    assert escalated == decision
+    assert said.startswith(
+        f"{RUNBOOK} will not drain Node/{NODE} as approved (decision {decision[:8]}): "
+        "PodDisruptionBudget shop/web allows 0 disruptions"
+    ), said
+    assert "`kubectl -n shop get pdb web -o yaml`" in said
+    assert "Nothing was done, not even the cordon" in said
+    return why
+
+
+def test_an_approved_drain_a_budget_now_blocks_is_superseded_before_the_cordon(
+    rig: KubeRig,
+) -> None:
+    """Asked at 10:00 while the budget allowed it; the budget set to minAvailable 4
+    (every pod it has) before the approval at 10:40: the run is closed, not cordoned,
+    and a person is told with the budget named, in the plan's words."""
+    decision = _asked_drain(rig)
+    rig.clock.advance(40 * 60)
+    _tighten(rig, minAvailable=4)
+    assert rig.approve_pending() == 1
+    rig.run(30)
+    _closed_unwritten(rig, decision)
+    rig.run(90)  # closed for good: nothing more, said once
+    assert _node_writes(rig) == [] and len(rig.channel.escalated) == 1
+
+
+def test_a_claimed_drain_a_budget_now_blocks_is_closed_before_its_first_intent(
+    rig: KubeRig, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Claimed, the ledger fails on its first write-ahead intent; the budget tightens
+    meanwhile: the next cycle closes the run, decision and execution, nothing written."""
+    decision = _asked_drain(rig)
+    assert rig.approve_pending() == 1
+    real = rig.ledger.record_intent
+    failed: list[str] = []
+
+    def record_intent(key: str, *args: Any, **kwargs: Any) -> int | None:
+        if failed:
+            return real(key, *args, **kwargs)
+        failed.append(key)
+        raise TransientError("the ledger at sqlite:///x write failed: disk I/O error")
+
+    monkeypatch.setattr(rig.ledger, "record_intent", record_intent)
+    rig.clock.advance(30)
+    with pytest.raises(TransientError):
+        rig.cycle()
+    record = rig.ledger.get_decision(decision)
+    assert record is not None and record.status == "executing"
+    _tighten(rig, minAvailable=4)
+    rig.run(30)
+    _closed_unwritten(rig, decision)
+    execution = rig.ledger.execution(failed[0])
+    assert execution is not None and execution["status"] == "superseded"
+
+
+def test_an_approved_drain_a_budget_only_makes_wait_goes_on(rig: KubeRig) -> None:
+    """A budget that allows none now but whose pods elsewhere are on their way to ready
+    ("waits") lets the drain start: its rounds ask again."""
+    decision = _asked_drain(rig)
+    # One of web's pods elsewhere is not ready: the budget (minAvailable 3) allows none
+    # now, and will allow one as that pod becomes ready.
+    (elsewhere,) = [
+        p["metadata"]["name"]
+        for p in rig.server.store.objects("Pod", "shop")
+        if p["spec"].get("nodeName") == "node-4"
+    ][:1]
+    rig.server.store.modify(
+        "Pod",
+        "shop",
+        elsewhere,
+        lambda p: p["status"].update(
+            conditions=[{"type": "Ready", "status": "False"}],
+            containerStatuses=[
+                dict(c, ready=False) for c in p["status"].get("containerStatuses", [])
+            ],
+        ),
+    )
+    _tighten(rig, minAvailable=3)
+    (pdb,) = rig.cluster.read_disruption_budgets().budgets
+    assert (pdb.disruptions_allowed, pdb.current_healthy, pdb.desired_healthy) == (0, 3, 3)
+    assert rig.approve_pending() == 1
+    rig.run(30)
+    assert "nodes" in _node_writes(rig)  # cordoned
+    record = rig.ledger.get_decision(decision)
+    assert record is not None and record.status == "executing"
+    assert rig.channel.escalated == []
+
+
+def _down_on_node(rig: KubeRig, tolerations: list[dict[str, Any]]) -> None:
+    """web's pods on NODE not ready (as the node lifecycle controller marks them), with
+    ``tolerations`` in their spec."""
+    for pod in rig.server.store.objects("Pod", "shop"):
+        if pod["spec"].get("nodeName") != NODE:
+            continue
+
+        def change(p: dict[str, Any]) -> None:
+            p["spec"]["tolerations"] = tolerations
+            p["status"]["conditions"] = [{"type": "Ready", "status": "False"}]
+
+        rig.server.store.modify("Pod", "shop", pod["metadata"]["name"], change)
+
+
+def test_pods_tolerating_the_nodes_taint_for_ever_make_their_budget_block_the_drain(
+    rig: KubeRig,
+) -> None:
+    """web's two pods on the NotReady node are not ready and tolerate every taint with no
+    tolerationSeconds: the node lifecycle controller never deletes them, and their budget
+    (minAvailable 3, 2 healthy) refuses them: handed to a person, the toleration named.
+    With the 300 s DefaultTolerationSeconds writes, the same budget only delays it."""
+    seed_nodes(rig, 10, not_ready={NODE: rig.clock.now() - 360})
+    seed_web(rig, replicas=4, nodes=(NODE, "node-4"))
+    _down_on_node(rig, [{"operator": "Exists"}])
+    seed_pdb(rig.server.store, "web", app="web", namespace="shop", min_available=3)
+    handled = [h for h in rig.cycle() if h.runbook == RUNBOOK]
+    assert [(h.outcome, h.reason_code) for h in handled] == [("denied", PDB_BLOCKS)]
+    assert (
+        "tolerate the node's node.kubernetes.io/not-ready:NoExecute taint for ever "
+        "(`{operator: Exists}`, no tolerationSeconds), so the node lifecycle controller "
+        "never deletes them"
+    ) in handled[0].message
+    assert _node_writes(rig) == []
+
+
+def test_pods_with_default_toleration_seconds_only_delay_the_drain(rig: KubeRig) -> None:
+    seed_nodes(rig, 10, not_ready={NODE: rig.clock.now() - 360})
+    seed_web(rig, replicas=4, nodes=(NODE, "node-4"))
+    default = [
+        {"key": f"node.kubernetes.io/{taint}", "operator": "Exists", "effect": "NoExecute"}
+        | {"tolerationSeconds": 300}
+        for taint in ("not-ready", "unreachable")
+    ]
+    _down_on_node(rig, default)
+    seed_pdb(rig.server.store, "web", app="web", namespace="shop", min_available=3)
+    handled = [h for h in rig.cycle() if h.runbook == RUNBOOK]
+    assert [h.outcome for h in handled] == ["decided"]
+    (decision,) = rig.decisions_of(RUNBOOK)
+    (found,) = decision.evidence["disruption_budgets"]["covering"]
+    assert found["verdict"] == "waits"
+    assert "deletes them 300 s after it was tainted node.kubernetes.io/not-ready" in found["says"]

@@ -14,6 +14,7 @@ from remediation.ports import (
     DisruptionBudgetState,
     ObjectRef,
     PodState,
+    Toleration,
     WorkloadState,
 )
 from remediation.snapshot import ClusterSnapshot
@@ -52,8 +53,14 @@ def _plan(
     budgets: DisruptionBudgets | None,
     *workloads: WorkloadState,
     ready: bool = True,
+    condition: str = "False",
 ) -> Plan:
-    sick = node("node-2", ready=ready, not_ready_since=None if ready else NOW - 600)
+    sick = node(
+        "node-2",
+        ready=ready,
+        not_ready_since=None if ready else NOW - 600,
+        conditions={"Ready": "True" if ready else condition},
+    )
     nodes = (node("node-1"), sick, node("node-3"), node("node-4"))
     result = plan(
         DRAIN,
@@ -189,3 +196,109 @@ def test_budgets_of_other_pods_and_readers_without_budgets_add_nothing() -> None
     result = _plan(_web_pods(2), DisruptionBudgets((other, elsewhere)), WEB)
     assert result.diff == without.diff and result.blocked_by == ()
     assert result.budgets == {"read": 2, "covering": []}
+
+
+UNREACHABLE = "node.kubernetes.io/unreachable"
+NOT_READY = "node.kubernetes.io/not-ready"
+
+
+def _unready_here(*tolerations: Toleration) -> tuple[PodState, ...]:
+    """web's pods, two on NotReady node-2 (not ready, with ``tolerations``), one ready
+    on node-1."""
+    return tuple(
+        replace(p, ready=False, tolerations=tolerations) if p.node == "node-2" else p
+        for p in _web_pods(2)
+    )
+
+
+# Not met: 1 healthy of the 2 it keeps; nothing elsewhere on its way to ready.
+NOT_MET = _pdb(allowed=0, healthy=1, desired=2, expected=3, min_available="2")
+
+
+def test_pods_that_tolerate_the_nodes_taint_for_ever_are_never_deleted_so_the_budget_blocks() -> (
+    None
+):
+    """A pod tolerating the node's NoExecute taint with no tolerationSeconds (``operator:
+    Exists`` alone, as DaemonSet-like operators write it) stays on the NotReady node for
+    ever: the budget refusing it keeps the drain from finishing. The sentence names the
+    toleration and the taint (unreachable: the node's Ready condition is Unknown)."""
+    forever = Toleration(operator="Exists")
+    pods = _unready_here(forever)
+    result = _plan(pods, DisruptionBudgets((NOT_MET,)), WEB, ready=False, condition="Unknown")
+    (why,) = result.blocked_by
+    assert why == (
+        "PodDisruptionBudget shop/web allows 0 disruptions (1 healthy, 2 desired, 3 expected; "
+        "minAvailable 2), 2 of its pods on node node-2 (shop/web-0, shop/web-1): shop/web-0, "
+        f"shop/web-1 tolerate the node's {UNREACHABLE}:NoExecute taint for ever (`{{operator: "
+        "Exists}`, no tolerationSeconds), so the node lifecycle controller never deletes them, "
+        "and, not ready, the eviction API refuses them while the budget is not met; it allows "
+        "none and none of its pods elsewhere is on its way to ready (all 1 healthy ones count "
+        "toward the 2 it keeps; the 2 not healthy are on it), so no eviction it covers can "
+        "happen. The drain cannot finish without a person: inspect it with `kubectl -n shop "
+        "get pdb web -o yaml`, then relax it, add replicas elsewhere, or move the pods by hand"
+    )
+    (found,) = result.budgets["covering"]  # type: ignore[index]
+    assert found["verdict"] == "blocks"
+    # The same toleration by key, on a node whose Ready is False (the not-ready taint).
+    keyed = Toleration(key=NOT_READY, operator="Exists", effect="NoExecute")
+    (why,) = _plan(_unready_here(keyed), DisruptionBudgets((NOT_MET,)), WEB, ready=False).blocked_by
+    assert (
+        f"tolerate the node's {NOT_READY}:NoExecute taint for ever (`{{key: {NOT_READY}, "
+        "operator: Exists, effect: NoExecute}`, no tolerationSeconds)"
+    ) in why
+
+
+def test_pods_with_toleration_seconds_or_for_another_taint_are_deleted_so_the_budget_waits() -> (
+    None
+):
+    """With tolerationSeconds (300 s, as DefaultTolerationSeconds writes them), or
+    tolerating for ever only the taint the node does not have, or none at all, the node
+    lifecycle controller deletes the pods whatever the budget: it only delays the drain,
+    and the sentence says when."""
+    default = (
+        Toleration(key=NOT_READY, operator="Exists", effect="NoExecute", seconds=300),
+        Toleration(key=UNREACHABLE, operator="Exists", effect="NoExecute", seconds=300),
+    )
+    result = _plan(_unready_here(*default), DisruptionBudgets((NOT_MET,)), WEB, ready=False)
+    assert result.blocked_by == ()
+    assert (
+        "it refuses them now (not ready, budget not met); the node is NotReady, so the node "
+        f"lifecycle controller deletes them 300 s after it was tainted {NOT_READY} (their "
+        "tolerationSeconds) whatever the budget"
+    ) in result.diff
+    # A toleration for ever, and a shorter one for the same taint: the shorter wins.
+    both = (Toleration(operator="Exists"), *default)
+    assert (
+        _plan(_unready_here(*both), DisruptionBudgets((NOT_MET,)), WEB, ready=False).blocked_by
+        == ()
+    )
+    # For ever, but for the unreachable taint: a node whose Ready is False has not-ready.
+    other = Toleration(key=UNREACHABLE, operator="Exists", effect="NoExecute")
+    assert (
+        _plan(_unready_here(other), DisruptionBudgets((NOT_MET,)), WEB, ready=False).blocked_by
+        == ()
+    )
+    # For ever, but for NoSchedule only: not the NoExecute taint that deletes pods.
+    schedule = Toleration(key=NOT_READY, operator="Exists", effect="NoSchedule")
+    none = _plan(_unready_here(schedule), DisruptionBudgets((NOT_MET,)), WEB, ready=False)
+    assert none.blocked_by == ()
+    assert f"deletes them at once (they do not tolerate its {NOT_READY} taint)" in none.diff
+
+
+def test_a_pod_tolerating_the_taint_for_ever_with_two_budgets_blocks_the_drain() -> None:
+    """Not ready on a NotReady node, a pod two PDBs select is deleted by the node
+    lifecycle controller unless it tolerates the taint for ever: then the eviction API's
+    refusal (500) keeps the drain from finishing."""
+    one = _pdb("web", allowed=1, healthy=3, desired=2, expected=3)
+    two = _pdb("web-strict", allowed=1, healthy=3, desired=2, expected=3)
+    pods = _unready_here(Toleration(operator="Exists"))
+    why, other = _plan(pods, DisruptionBudgets((one, two)), WEB, ready=False).blocked_by
+    assert other.startswith("pod shop/web-1 is selected by 2 PodDisruptionBudgets")
+    assert why.startswith(
+        "pod shop/web-0 is selected by 2 PodDisruptionBudgets (shop/web, shop/web-strict) (it "
+        f"tolerates the node's {NOT_READY}:NoExecute taint for ever, `{{operator: Exists}}`, "
+        "no tolerationSeconds, so the node lifecycle controller never deletes it): the "
+        "eviction API refuses it"
+    ), why
+    deleted = _unready_here(Toleration(key=NOT_READY, operator="Exists", seconds=60))
+    assert _plan(deleted, DisruptionBudgets((one, two)), WEB, ready=False).blocked_by == ()
