@@ -814,6 +814,8 @@ def build_daemon(
     def stop() -> None:
         hang_up()  # again, for callers that do not stop the runtime (run --once)
         cluster.stop()
+        if receiver is not None:  # clicks acknowledged and not yet recorded: 1 s more,
+            receiver.close(1.0)  # then their clickers are told (the follow-ups carry it)
         approvals.close()
         ledger.close()
 
