@@ -314,6 +314,9 @@ class Daemon:
     # With ``slack.receive: socket``: connects on the leader, disconnects elsewhere.
     socket_mode: SocketModeLeader | None = None
     socket_mode_period: float = 5.0
+    # With Slack: waits until the clicks acknowledged so far are recorded (or given up
+    # on), for up to the seconds given; False if they were not by then.
+    slack_drain: Callable[[float], bool] | None = None
     # Refreshes the approvers' user-group memberships ahead of the clicks, so an answer
     # is checked from memory within Slack's three seconds.
     approver_refresh: Callable[[], None] | None = None
@@ -762,6 +765,8 @@ def build_daemon(
                 say_unanswerable()
 
             daemon.approver_refresh = refresh_approvers
+    if receiver is not None:
+        daemon.slack_drain = receiver.drain
     if receiver is not None and settings.slack.receive == "socket":
         daemon.socket_mode = SocketModeLeader(receiver, gate.is_leader, clock.now, metrics)
         # Check as often as the lease is renewed: a replica that stops leading hangs up
@@ -814,6 +819,8 @@ def build_daemon(
     def stop() -> None:
         hang_up()  # again, for callers that do not stop the runtime (run --once)
         cluster.stop()
+        if receiver is not None:  # clicks acknowledged and not yet recorded: 1 s more,
+            receiver.close(1.0)  # then their clickers are told (the follow-ups carry it)
         approvals.close()
         ledger.close()
 

@@ -22,10 +22,18 @@ through ``SlackApi``, which owns the retry policy so that nothing else has to:
 In (``SlackReceiver``): the HTTP interactivity endpoint (``handle_interaction``, mounted
 by the daemon's HTTP server) and Socket Mode (``start_socket_mode``, leader only: the
 daemon's ``SocketModeLeader`` connects and disconnects as the lease comes and goes) share
-one path: check the approver, compare-and-set the answer in the ledger, acknowledge.
-The HTTP path first verifies Slack's v0 signature and refuses timestamps outside the
-replay window. Everything slow (the message update, an ephemeral reply, the decision
-layer's ``on_answer``) runs after the acknowledgement on the approvals worker.
+one path: acknowledge at once, then, on the click worker (``ClickRecorder``), check the
+approver and compare-and-set the answer in the ledger. Slack gives 3 seconds for the
+acknowledgement, and a ledger write may wait far longer (SQLite locked by another writer
+up to its 30 s busy timeout, PostgreSQL failing over). Before acknowledging, the HTTP
+path verifies Slack's v0 signature, refuses timestamps outside the replay window and a
+body that is not one of our clicks (4xx); a full click queue is a 503 (Slack shows the
+clicker an error: nothing was taken). The ledger's compare-and-set stays the only guard
+of exactly once: a Slack retry of a click is queued like the first delivery, and
+recorded as a duplicate. A click the ledger could not take after ``record_attempts``
+tries is said to the clicker (ephemeral) and logged. Everything else slow (the message
+update, an ephemeral reply, the decision layer's ``on_answer``) runs on the approvals
+worker.
 """
 
 from __future__ import annotations
@@ -37,6 +45,7 @@ import logging
 import re
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -89,6 +98,7 @@ from remediation.windows import to_utc_text
 __all__ = [
     "Approvers",
     "ButtonClick",
+    "ClickRecorder",
     "MalformedInteractionError",
     "RetryPolicy",
     "SlackApi",
@@ -108,6 +118,13 @@ MAX_BODY_BYTES = 1_048_576
 # shutdown. Closing waits this long, then leaves the rest to a background thread: the
 # client has already stopped reconnecting by then, so it does not listen again.
 SOCKET_CLOSE_WAIT = 8.0
+# Clicks acknowledged and waiting for the ledger: past this many, an HTTP click is
+# answered 503 and a Socket Mode click is told it was not taken (nothing is recorded).
+CLICK_QUEUE = 64
+# A click the ledger could not take is tried this many times, pausing RECORD_BACKOFF
+# seconds, doubling, between tries; then the clicker is told it was not recorded.
+RECORD_ATTEMPTS = 4
+RECORD_BACKOFF = 2.0
 _QUESTION_ID = re.compile(r"^[0-9a-f]{32}$")
 DEFAULT_UNDO_TTL = 3600.0  # safety.undoRequestTTL's default (agent.undo.DEFAULT_TTL)
 _USER = re.compile(r"^[UW][A-Z0-9]{2,}$")
@@ -700,6 +717,99 @@ class UndoClick:
 Click = ButtonClick | VerdictClick | UndoClick
 
 
+@dataclass(frozen=True)
+class PendingClick:
+    """A click acknowledged to Slack and not yet recorded."""
+
+    payload: Mapping[str, Any]
+    click: Click
+    now: float  # when it was received: expiry and approver checks are as of then
+    via: str  # "HTTP" or "Socket Mode"
+
+
+class ClickRecorder:
+    """One worker thread that records acknowledged clicks, in the order they came.
+
+    ``offer`` never blocks: it returns False when ``maxsize`` clicks already wait.
+    ``wait(seconds)`` is the pause between tries of one click; ``stop`` cuts it short.
+    """
+
+    def __init__(
+        self,
+        record: Callable[[PendingClick], None],
+        *,
+        maxsize: int = CLICK_QUEUE,
+        name: str = "autonomic-slack-clicks",
+    ) -> None:
+        self._record = record
+        self.maxsize = maxsize
+        self._name = name
+        self._items: deque[PendingClick] = deque()
+        self._busy = False
+        self._stopping = threading.Event()
+        self._cond = threading.Condition()
+        self._thread: threading.Thread | None = None
+
+    def offer(self, item: PendingClick) -> bool:
+        with self._cond:
+            if self._stopping.is_set() or len(self._items) >= self.maxsize:
+                return False
+            self._items.append(item)
+            if self._thread is None or not self._thread.is_alive():
+                self._thread = threading.Thread(target=self._run, name=self._name, daemon=True)
+                self._thread.start()
+            self._cond.notify_all()
+        return True
+
+    def waiting(self) -> int:
+        """Clicks queued, not counting the one being recorded."""
+        with self._cond:
+            return len(self._items)
+
+    def wait(self, seconds: float) -> bool:
+        """Pause between tries; True if ``stop`` was called meanwhile."""
+        return self._stopping.wait(seconds)
+
+    @property
+    def stopping(self) -> bool:
+        return self._stopping.is_set()
+
+    def drain(self, timeout: float = 10.0) -> bool:
+        """Wait until every click offered so far is recorded or given up on."""
+        with self._cond:
+            return self._cond.wait_for(lambda: not self._items and not self._busy, timeout)
+
+    def stop(self, timeout: float = 10.0) -> list[PendingClick]:
+        """Take no more clicks, let the queue empty for up to ``timeout`` seconds (a click
+        between tries is given up on at once), and return the clicks never tried."""
+        self._stopping.set()
+        with self._cond:
+            self._cond.notify_all()
+            self._cond.wait_for(lambda: not self._items and not self._busy, timeout)
+            left = list(self._items)
+            self._items.clear()
+            self._cond.notify_all()
+        return left
+
+    def _run(self) -> None:
+        while True:
+            with self._cond:
+                while not self._items:
+                    if self._stopping.is_set():
+                        return
+                    self._cond.wait(1.0)
+                item = self._items.popleft()
+                self._busy = True
+            try:
+                self._record(item)
+            except Exception:
+                log.exception("recording a Slack click failed")
+            finally:
+                with self._cond:
+                    self._busy = False
+                    self._cond.notify_all()
+
+
 def parse_click(payload: Mapping[str, Any]) -> Click | None:
     """A ``block_actions`` payload -> the click; None for interactions that are not ours."""
     if payload.get("type") != "block_actions":
@@ -769,16 +879,21 @@ class SlackReceiver:
         self._socket: Any = None
         self._socket_lock = threading.Lock()
         self.socket_close_wait = SOCKET_CLOSE_WAIT
+        self.record_attempts = RECORD_ATTEMPTS
+        self.record_backoff = RECORD_BACKOFF
+        self.clicks = ClickRecorder(self._record)
 
     # ---------------------------------------------------------------- HTTP
     def handle_interaction(
         self, body: bytes, headers: Mapping[str, str], now: float
     ) -> tuple[int, bytes]:
-        """The interactivity endpoint: (status, body). Fast: one ledger write at most.
+        """The interactivity endpoint: (status, body). Fast: no ledger access, no network.
 
         401 for a missing or wrong signature or a timestamp outside the replay window,
-        400 for a body that is not a Slack interaction, 200 otherwise (also for a
-        refused or repeated answer: Slack must not retry those).
+        400 for a body that is not a Slack interaction, 503 when ``CLICK_QUEUE`` clicks
+        already wait for the ledger, 200 otherwise: the click is recorded after the
+        answer, on the click worker, and a refused, repeated or unrecorded click is said
+        to the clicker in a reply only they see (Slack must not retry those).
         """
         if self._verifier is None:
             return 404, b"interactivity over HTTP is not configured (slack.signingSecret)\n"
@@ -790,10 +905,31 @@ class SlackReceiver:
             return 401, (refusal + "\n").encode()
         try:
             payload = _form_payload(body)
-            self.receive(payload, now)
+            click = parse_click(payload)
         except MalformedInteractionError as exc:
             return 400, f"not a Slack interaction: {exc}\n".encode()
+        if click is None:
+            return 200, b""
+        retry = {k.lower(): v for k, v in headers.items()}.get("x-slack-retry-num")
+        if retry:  # recorded as a duplicate by the ledger if the first delivery was
+            log.info("Slack delivered a click by %s again (retry %s)", click.user_id, retry)
+        if not self.clicks.offer(PendingClick(payload, click, now, "HTTP")):
+            why = self._why_not_taken()
+            log.warning(
+                "a Slack click by %s was answered 503, not recorded: %s", click.user_id, why
+            )
+            said = (
+                f"{why[:1].upper()}{why[1:]}; this click was not recorded: click again in a minute"
+            )
+            return 503, (said + "\n").encode()
         return 200, b""
+
+    def _why_not_taken(self) -> str:
+        if self.clicks.stopping:
+            return "Autonomic is stopping"
+        return (
+            f"Autonomic has {self.clicks.maxsize} clicks waiting for its ledger (locked or away?)"
+        )
 
     def _verify(self, body: bytes, headers: Mapping[str, str], now: float) -> str | None:
         """Why the request is not from Slack (or is a replay), or None if it is."""
@@ -820,27 +956,102 @@ class SlackReceiver:
 
     # -------------------------------------------------------- Socket Mode
     def handle_socket_request(self, client: Any, request: SocketModeRequest) -> None:
-        """A Socket Mode envelope: record the answer, then acknowledge (always).
+        """A Socket Mode envelope: acknowledge (always, at once), then record the click
+        on the click worker, as the HTTP path does.
 
         The acknowledgement tells Slack all went well, so a click that could not be
-        recorded (the ledger away) is told so by a reply only the clicker sees, as the HTTP
-        path's 503 makes Slack show an error."""
+        recorded (the ledger away, the click queue full) is told so by a reply only the
+        clicker sees."""
+        click: Click | None = None
+        queued = False
         try:
-            if request.type == "interactive":
-                self.receive(request.payload, self.clock())
+            if request.type == "interactive" and isinstance(request.payload, Mapping):
+                click = parse_click(request.payload)
+            if click is not None:  # queued before the acknowledgement: it takes no time
+                pending = PendingClick(request.payload, click, self.clock(), "Socket Mode")
+                queued = self.clicks.offer(pending)
         except MalformedInteractionError as exc:
             log.warning("ignored a malformed Socket Mode interaction: %s", exc)
-        except AutonomicError as exc:
-            log.warning("a Slack click over Socket Mode was not recorded: %s", exc)
-            click = parse_click(request.payload)
-            if click is not None:
-                self._tell(
-                    click,
-                    f"Your click was not recorded: {exc}. Nothing changed; click again in a "
-                    "minute, or answer with 'autonomic approvals'.",
-                )
         finally:
             client.send_socket_mode_response(SocketModeResponse(envelope_id=request.envelope_id))
+        if click is not None and not queued:
+            why = self._why_not_taken()
+            log.warning(
+                "a Slack click over Socket Mode by %s was not recorded: %s", click.user_id, why
+            )
+            self._tell(
+                click, f"Your click was not recorded: {why}. Nothing changed; {_again(click)}"
+            )
+
+    # ------------------------------------------------------- the click worker
+    def drain(self, timeout: float = 10.0) -> bool:
+        """Wait until every click acknowledged so far is recorded or given up on."""
+        return self.clicks.drain(timeout)
+
+    def close(self, timeout: float = 10.0) -> None:
+        """Stop taking clicks; record those queued for up to ``timeout`` seconds, and say
+        the rest, to the clickers and in the log (on shutdown, before the approvals
+        worker that carries the replies stops)."""
+        for left in self.clicks.stop(timeout):
+            log.warning(
+                "a Slack click by %s (%s, received over %s) was not recorded: Autonomic "
+                "stopped first",
+                left.click.user_id,
+                _clicked(left.click),
+                left.via,
+            )
+            self._tell(
+                left.click,
+                f"Your click was not recorded: Autonomic was stopping. Nothing changed; "
+                f"{_again(left.click)}",
+            )
+
+    def _record(self, pending: PendingClick) -> None:
+        """Record one acknowledged click: ``receive``, tried again while the ledger fails
+        for a while; given up on, the clicker is told and the log says so."""
+        click, started = pending.click, time.monotonic()
+        failure: AutonomicError | None = None
+        attempt = 0
+        for attempt in range(1, self.record_attempts + 1):
+            try:
+                self.receive(pending.payload, pending.now)
+                return
+            except TransientError as exc:
+                failure = exc
+                if attempt == self.record_attempts:
+                    break
+                pause = self.record_backoff * 2.0 ** (attempt - 1)
+                log.info(
+                    "a Slack click by %s (%s) is not recorded yet (try %d of %d): %s; "
+                    "trying again in %.0f s",
+                    click.user_id,
+                    _clicked(click),
+                    attempt,
+                    self.record_attempts,
+                    exc,
+                    pause,
+                )
+                if self.clicks.wait(pause):
+                    break  # stopping: say it now, while the reply can still go out
+            except AutonomicError as exc:  # not something a retry fixes
+                failure = exc
+                break
+        tries = f"{attempt} {'try' if attempt == 1 else 'tries'}"
+        took = time.monotonic() - started
+        log.warning(
+            "a Slack click by %s (%s, received over %s) was not recorded after %s over %.0f s: %s",
+            click.user_id,
+            _clicked(click),
+            pending.via,
+            tries,
+            took,
+            failure,
+        )
+        self._tell(
+            click,
+            f"Your click was not recorded ({tries} over {took:.0f} s): {failure}. Nothing "
+            f"changed; {_again(click)}",
+        )
 
     def start_socket_mode(self) -> None:
         """Connect and listen (call on the leader only; idempotent)."""
@@ -1070,6 +1281,29 @@ class SlackReceiver:
                 log.warning("could not reply to %s in Slack: %s", click.user_id, exc)
 
         self.approvals.dispatcher.submit(send)
+
+
+def _clicked(click: Click) -> str:
+    """What was clicked, for a log line: "approved on question 0a1b2c3d4e5f"."""
+    if isinstance(click, ButtonClick):
+        return f"{click.answer} on question {click.question_id[:12]}"
+    if isinstance(click, VerdictClick):
+        said = "was" if click.right else "was not"
+        return f"{said} the fix, on decision {click.decision_id[:12]}"
+    return f"undo of decision {click.decision_id[:12]}"
+
+
+def _again(click: Click) -> str:
+    """What the clicker can do about a click that was not recorded."""
+    if isinstance(click, ButtonClick) and click.answer in ("approved", "rejected"):
+        verb = "approve" if click.answer == "approved" else "reject"
+        return (
+            f"click again in a minute, or answer with 'autonomic approvals {verb} "
+            f"{click.question_id}'."
+        )
+    if isinstance(click, UndoClick):
+        return f"click again in a minute, or run 'autonomic undo {click.decision_id}'."
+    return "click again in a minute."
 
 
 def _request_row(ledger: Ledger, decision_id: str, actor: str, ref: str, at: float) -> int | None:

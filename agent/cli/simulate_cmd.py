@@ -148,7 +148,12 @@ def _chat(args: argparse.Namespace) -> tuple[Any, float, Any]:
         receiver = receivers[0]
         if settings.slack.receive == "socket":
             receiver.start_socket_mode()
-            return receiver.stop_socket_mode
+
+            def hang_up() -> None:
+                receiver.stop_socket_mode()
+                receiver.close()  # the clicks acknowledged and not yet recorded
+
+            return hang_up
         server = HttpServer(settings.server.host, settings.server.port)
 
         def interaction(request: Request) -> Response:
@@ -164,7 +169,12 @@ def _chat(args: argparse.Namespace) -> tuple[Any, float, Any]:
             f"{settings.slack.question_ttl:.0f} s for each.",
             file=sys.stderr,
         )
-        return server.stop
+
+        def stop() -> None:
+            server.stop()
+            receiver.close()  # the clicks acknowledged and not yet recorded
+
+        return stop
 
     return factory, settings.slack.question_ttl, start
 

@@ -165,6 +165,8 @@ def test_the_leader_listens_and_an_answer_over_the_socket_is_recorded_once(
         # second answer.
         sockets.push_interactive(payload, envelope_id=envelope_id, retry_attempt=1)
         sockets.wait_for(lambda: len(sockets.acks_for(envelope_id)) == 2, 5.0, "the 2nd ack")
+        # Recorded after the acknowledgement, on the click worker; then the follow-ups.
+        assert daemon.slack_drain is not None and daemon.slack_drain(10.0)
         assert approvals.dispatcher.drain(10.0)
 
         question = daemon.ledger.question(asked.question_id)
@@ -300,6 +302,7 @@ def test_with_receive_http_nothing_dials_out_and_the_http_endpoint_answers(
         body, headers = signed_interaction(payload, SECRET, int(now))
         url = f"http://127.0.0.1:{settings.server.port}/slack/interactions"
         assert post(url, body, headers)[0] == 200
+        assert daemon.slack_drain is not None and daemon.slack_drain(10.0)  # recorded after
         question = daemon.ledger.question(asked.question_id)
         assert question is not None and question.status == "rejected"
         time.sleep(1.5)  # the jobs have run

@@ -72,6 +72,9 @@ class Rig:
         return self.ledger.record_decision(make_decision(**overrides), self.clock())
 
     def drain(self) -> None:
+        """Wait for the clicks acknowledged so far to be recorded, then for what
+        recording them set off (message updates, replies, ``on_answer``)."""
+        assert self.receiver.drain(10.0)
         assert self.approvals.dispatcher.drain(10.0)
 
     def click(
@@ -86,7 +89,8 @@ class Rig:
         message_ts: str = "1800000001.000001",
     ) -> tuple[int, bytes]:
         """A signed button click posted over HTTP to the mounted interactivity handler
-        (``question_id``: the button's value, a decision id for the hindsight buttons)."""
+        (``question_id``: the button's value, a decision id for the hindsight buttons),
+        and recorded: this waits for the click worker."""
         payload = block_actions_payload(
             question_id,
             action,
@@ -97,7 +101,10 @@ class Rig:
         )
         stamp = int(signed_at if signed_at is not None else self.clock())
         body, headers = signed_interaction(payload, secret, stamp)
-        return post(self.interactions.url, body, headers)
+        answer = post(self.interactions.url, body, headers)
+        # The endpoint answers before it records; a test looks once it has recorded.
+        assert self.receiver.drain(10.0)
+        return answer
 
     def question(self, question_id: str) -> Question:
         question = self.ledger.question(question_id)
@@ -184,4 +191,5 @@ def rig(slack: FakeSlack, ledger: Ledger, clock: Clock) -> Iterator[Rig]:
     interactions = InteractionServer(receiver.handle_interaction, clock)
     yield Rig(slack, ledger, approvals, receiver, answers, clock, sleeps, interactions)
     interactions.stop()
+    receiver.close()
     approvals.close()

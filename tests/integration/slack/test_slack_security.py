@@ -96,6 +96,7 @@ def test_a_valid_signature_replayed_after_the_window_is_rejected(rig: Rig) -> No
     # The same request inside the window would have been accepted: the window decides.
     rig.clock.advance(-2)
     assert post(rig.interactions.url, *captured)[0] == 200
+    rig.drain()
     assert rig.question(asked.question_id).status == "approved"
 
 

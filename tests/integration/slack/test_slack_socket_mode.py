@@ -44,7 +44,7 @@ def _envelope(envelope_id: str, payload: dict[str, Any], **extra: Any) -> Socket
     )
 
 
-def test_an_approval_over_socket_mode_is_recorded_then_acknowledged(rig: Rig) -> None:
+def test_an_approval_over_socket_mode_is_acknowledged_then_recorded(rig: Rig) -> None:
     asked = rig.approvals.ask(rig.decision(), rig.clock())
     client = RecordingClient()
     payload = block_actions_payload(
@@ -52,8 +52,8 @@ def test_an_approval_over_socket_mode_is_recorded_then_acknowledged(rig: Rig) ->
     )
     rig.receiver.handle_socket_request(client, _envelope("env-1", payload))
     assert [a.envelope_id for a in client.acks] == ["env-1"]
-    assert rig.question(asked.question_id).status == "approved"
     rig.drain()
+    assert rig.question(asked.question_id).status == "approved"
     assert rig.answers.calls == [(asked.question_id, "approved", "U0ALICE")]
     assert len(rig.slack.calls_to("chat.update")) == 1
 
@@ -208,6 +208,7 @@ def test_a_click_the_ledger_cannot_record_is_acknowledged_and_the_clicker_told(
         raise TransientError("the ledger is unreachable", reason="LedgerUnavailable")
 
     monkeypatch.setattr(rig.ledger, "answer", unreachable)
+    rig.receiver.record_backoff = 0.01
     client = RecordingClient()
     payload = block_actions_payload(
         asked.question_id, "approve", user_id="U0ALICE", action_ts=rig.clock()
@@ -218,7 +219,9 @@ def test_a_click_the_ledger_cannot_record_is_acknowledged_and_the_clicker_told(
     assert rig.question(asked.question_id).status == "pending"
     [told] = rig.slack.ephemerals
     assert told["user"] == "U0ALICE"
-    assert told["text"].startswith(
-        "Your click was not recorded: the ledger is unreachable. Nothing changed; click again"
+    assert told["text"].startswith("Your click was not recorded (4 tries over 0 s): the ledger")
+    assert told["text"].endswith(
+        "is unreachable. Nothing changed; click again in a minute, or answer with "
+        f"'autonomic approvals approve {asked.question_id}'."
     )
     assert rig.answers.calls == []

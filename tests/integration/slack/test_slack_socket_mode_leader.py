@@ -76,6 +76,7 @@ def test_it_listens_only_while_this_replica_leads(rig: Rig, sockets: SocketModeS
         asked.question_id, "approve", user_id="U0ALICE", channel_id=CHANNEL, action_ts=rig.clock()
     )
     sockets.wait_for_ack(sockets.push_interactive(payload))
+    rig.drain()
     assert rig.question(asked.question_id).status == "approved"
 
     lease.held = False  # loses the lease

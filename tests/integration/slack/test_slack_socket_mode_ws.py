@@ -75,9 +75,9 @@ def test_an_approve_click_over_the_websocket_is_acknowledged_and_recorded_once(
 
     envelope_id = sockets.push_interactive(_click(rig, asked.question_id))
     assert sockets.wait_for_ack(envelope_id) == {"envelope_id": envelope_id}
-    # recorded before the acknowledgement went out
-    assert rig.question(asked.question_id).status == "approved"
+    # acknowledged at once, recorded after, on the click worker
     rig.drain()
+    assert rig.question(asked.question_id).status == "approved"
     assert rig.answers.calls == [(asked.question_id, "approved", "U0ALICE")]
     assert rig.answers.threads == ["autonomic-approvals"]  # not the socket's threads
     assert _answers(rig, asked.question_id) == [("approved", "U0ALICE")]
@@ -150,6 +150,7 @@ def test_after_slack_asks_for_a_reconnect_answers_arrive_on_the_new_connection(
     # The client reads the new connection once it has closed the old one (up to 3 s).
     sockets.wait_for_ack(envelope_id, timeout=10.0)
     assert [c for c, _ in sockets.acks_for(envelope_id)] == [second.id]
+    rig.drain()
     assert rig.question(asked.question_id).status == "approved"
     assert sockets.refused == []
 
@@ -199,6 +200,7 @@ def test_stop_closes_the_connection_and_nothing_listens_until_started_again(
     envelope_id = sockets.push_interactive(_click(rig, asked.question_id, "reject"))
     sockets.wait_for_ack(envelope_id)
     assert [c for c, _ in sockets.acks_for(envelope_id)] == [second.id]
+    rig.drain()
     assert rig.question(asked.question_id).status == "rejected"
 
 
