@@ -144,11 +144,30 @@ def run(mode: str, hold: float) -> None:
         slack.stop()
 
 
-def main(argv: list[str]) -> None:
-    for spec in argv or ["http:0", "http:10", "socket:10"]:
-        mode, _, hold = spec.partition(":")
-        run(mode, float(hold or 0))
+def parse(spec: str) -> tuple[str, float]:
+    """``MODE:SECONDS`` as (mode, seconds); ValueError naming what is wrong."""
+    mode, _, hold = spec.partition(":")
+    if mode not in ("http", "socket"):
+        raise ValueError(f"{spec!r}: MODE must be http or socket (e.g. http:10)")
+    try:
+        seconds = float(hold or 0)
+    except ValueError:
+        raise ValueError(f"{spec!r}: SECONDS must be a number (e.g. http:10)") from None
+    if not 0 <= seconds <= 3600:
+        raise ValueError(f"{spec!r}: SECONDS must be from 0 to 3600")
+    return mode, seconds
+
+
+def main(argv: list[str]) -> int:
+    try:
+        runs = [parse(spec) for spec in argv or ["http:0", "http:10", "socket:10"]]
+    except ValueError as exc:
+        print(f"slack_ack: {exc}", file=sys.stderr)
+        return 2
+    for mode, seconds in runs:
+        run(mode, seconds)
+    return 0
 
 
 if __name__ == "__main__":
-    main(sys.argv[1:])
+    sys.exit(main(sys.argv[1:]))
