@@ -694,6 +694,30 @@ def _is_unavailable(exc: BaseException) -> bool:
 OWNER_KINDS = frozenset({"Deployment", "StatefulSet", "Rollout", "Node"})
 
 
+def _share_strings(obj: Obj) -> None:
+    """Replace every string value in ``obj`` (nested dicts and lists) by its interned
+    copy, in place. Each JSON document decodes its own copy of every value, so the same
+    namespace, node name, label, image, phase or condition status was held once per
+    object: at 3,000 pods, 2,000 ReplicaSets and 1,000 Deployments about 8 MB of
+    strings, 1.5 MB of them distinct. An interned string is freed once no object holds it."""
+    intern = sys.intern
+    stack: list[Any] = [obj]
+    while stack:
+        node = stack.pop()
+        if type(node) is dict:
+            for key, value in node.items():
+                if type(value) is str:
+                    node[key] = intern(value)
+                elif type(value) is dict or type(value) is list:
+                    stack.append(value)
+        else:
+            for index, value in enumerate(node):
+                if type(value) is str:
+                    node[index] = intern(value)
+                elif type(value) is dict or type(value) is list:
+                    stack.append(value)
+
+
 def _slim(obj: Obj, owners: bool = False) -> Obj:
     """Shrink ``metadata.managedFields`` (server-side apply's field ownership: often a
     third of a real object's JSON; writes read objects fresh from the API server, never
@@ -704,11 +728,15 @@ def _slim(obj: Obj, owners: bool = False) -> Obj:
     (``fieldsV1``) dropped, and entries for the ``status`` subresource (never a
     person's change) left out: what ``last_change_by_others`` reads. About 0.45 KB in
     memory per entry kept (1.4 KB for a Deployment's usual three: a client's, the
-    Deployment controller's, Autonomic's), against several KB with the field sets."""
+    Deployment controller's, Autonomic's), against several KB with the field sets.
+
+    Every string value left is then interned (``_share_strings``): equal values in
+    different objects are one string."""
     metadata = obj.get("metadata")
     if not isinstance(metadata, dict):
         return obj
     entries = metadata.pop("managedFields", None)
+    _share_strings(obj)
     if owners and isinstance(entries, list):
         kept = []
         for entry in entries:
