@@ -182,6 +182,9 @@ class WatchCache:
         self.api, self.kind, self.namespace = api, kind, namespace
         # Whether who last wrote each object is kept (see ``_slim``).
         self._owners = kind in OWNER_KINDS
+        # Whether string values are interned (see ``_share_strings``): not for Events, a
+        # flood of mostly unique names and times that the cache keeps only briefly.
+        self._share = kind != "Event"
         self.exclude_namespaces = frozenset(exclude_namespaces)
         self.optional = optional
         self.unserved: str | None = None  # why an optional kind is not read, while it is not
@@ -275,7 +278,11 @@ class WatchCache:
             if self.optional is not None:
                 self.optional.readable(self.namespace)
             self.unserved = None
-        fresh = {_key(obj): _slim(obj, self._owners) for obj in items if not self._excluded(obj)}
+        fresh = {
+            _key(obj): _slim(obj, self._owners, self._share)
+            for obj in items
+            if not self._excluded(obj)
+        }
         by_namespace: dict[str, dict[tuple[str, str], Obj]] = {}
         for key, obj in fresh.items():
             by_namespace.setdefault(key[0], {})[key] = obj
@@ -414,7 +421,7 @@ class WatchCache:
         version = (obj.get("metadata") or {}).get("resourceVersion")
         with self._lock:
             if kind in ("ADDED", "MODIFIED") and not self._excluded(obj):
-                obj = _slim(obj, self._owners)
+                obj = _slim(obj, self._owners, self._share)
                 obj.setdefault("kind", self.kind)
                 key = _key(obj)
                 self._objects[key] = obj
@@ -694,7 +701,31 @@ def _is_unavailable(exc: BaseException) -> bool:
 OWNER_KINDS = frozenset({"Deployment", "StatefulSet", "Rollout", "Node"})
 
 
-def _slim(obj: Obj, owners: bool = False) -> Obj:
+def _share_strings(obj: Obj) -> None:
+    """Replace every string value in ``obj`` (nested dicts and lists) by its interned
+    copy, in place. Each JSON document decodes its own copy of every value, so the same
+    namespace, node name, label, image, phase or condition status was held once per
+    object: at 3,000 pods, 2,000 ReplicaSets and 1,000 Deployments about 8 MB of
+    strings, 1.5 MB of them distinct. An interned string is freed once no object holds it."""
+    intern = sys.intern
+    stack: list[Any] = [obj]
+    while stack:
+        node = stack.pop()
+        if type(node) is dict:
+            for key, value in node.items():
+                if type(value) is str:
+                    node[key] = intern(value)
+                elif type(value) is dict or type(value) is list:
+                    stack.append(value)
+        else:
+            for index, value in enumerate(node):
+                if type(value) is str:
+                    node[index] = intern(value)
+                elif type(value) is dict or type(value) is list:
+                    stack.append(value)
+
+
+def _slim(obj: Obj, owners: bool = False, share: bool = True) -> Obj:
     """Shrink ``metadata.managedFields`` (server-side apply's field ownership: often a
     third of a real object's JSON; writes read objects fresh from the API server, never
     from this cache). client-go informers are commonly given the same transform.
@@ -704,11 +735,18 @@ def _slim(obj: Obj, owners: bool = False) -> Obj:
     (``fieldsV1``) dropped, and entries for the ``status`` subresource (never a
     person's change) left out: what ``last_change_by_others`` reads. About 0.45 KB in
     memory per entry kept (1.4 KB for a Deployment's usual three: a client's, the
-    Deployment controller's, Autonomic's), against several KB with the field sets."""
+    Deployment controller's, Autonomic's), against several KB with the field sets.
+
+    ``share`` True (every kind but Events): every string value left is then interned
+    (``_share_strings``), so equal values in different objects are one string. Not for
+    Events: mostly unique names and times, through the cache and gone, whose churn would
+    only grow the interpreter's table of interned strings."""
     metadata = obj.get("metadata")
     if not isinstance(metadata, dict):
         return obj
     entries = metadata.pop("managedFields", None)
+    if share:
+        _share_strings(obj)
     if owners and isinstance(entries, list):
         kept = []
         for entry in entries:

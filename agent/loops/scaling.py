@@ -358,7 +358,7 @@ def _instant(text: str) -> float | None:
     return parsed.timestamp()
 
 
-@dataclass
+@dataclass(slots=True)  # one per workload, 45 fields: a dict would hold ~2 KB each
 class WorkloadModel:
     # The newest ``RECENT`` points on the loop's regular grid: what ``advance`` reads
     # between refits, and the current load. A refit reads its week again.

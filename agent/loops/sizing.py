@@ -42,7 +42,7 @@ STARTUP_PODS = 20  # the newest pods the start-up time is estimated from
 MAX_STARTUP = 3600.0  # a longer "start-up" is a readiness flap, not a start
 
 
-@dataclass
+@dataclass(slots=True)
 class CapacityEstimate:
     readings: deque[float] = field(default_factory=lambda: deque(maxlen=CAPACITY_READINGS))
     skipped: str | None = None  # why the last cycle took no reading
@@ -106,7 +106,7 @@ class CapacityEstimate:
         return f"{len(self.readings)} of the {CAPACITY_MIN} readings needed{why}"
 
 
-@dataclass
+@dataclass(slots=True)
 class StartupEstimate:
     # pod name -> (created at, seconds from creation to ready), newest pods kept
     pods: dict[str, tuple[float, float]] = field(default_factory=dict)

@@ -164,6 +164,29 @@ class DetectorConfig:
             )
 
 
+# Saved configs seen, each built once: a daemon restores a detector per series, nearly
+# all with the same knobs, and a frozen config can be shared (a thousand copies held
+# about 3 MB, with the numbers decoded from each state). Keyed by each field's type and
+# repr, so a saved 1 and a saved True (equal in Python), or 0.0 and -0.0, stay apart.
+# Bounded: a new config past ``_SHARED_CONFIGS_MAX`` is built but not kept.
+_SHARED_CONFIGS: dict[tuple[tuple[str, type, str], ...], DetectorConfig] = {}
+_SHARED_CONFIGS_MAX = 64
+_SCALARS = (bool, int, float, str, type(None))
+
+
+def _shared_config(raw: dict[str, Any]) -> DetectorConfig:
+    """``DetectorConfig(**raw)``, the same instance for the same saved values."""
+    if not all(type(value) in _SCALARS for value in raw.values()):
+        return DetectorConfig(**raw)  # not a JSON scalar: built as it is, never shared
+    key = tuple((name, type(value), repr(value)) for name, value in sorted(raw.items()))
+    found = _SHARED_CONFIGS.get(key)
+    if found is None:
+        found = DetectorConfig(**raw)
+        if len(_SHARED_CONFIGS) < _SHARED_CONFIGS_MAX:
+            _SHARED_CONFIGS[key] = found
+    return found
+
+
 @dataclass(frozen=True, eq=False)
 class BatchResult:
     """Scores for a whole array at once (same length as the input)."""
@@ -505,7 +528,7 @@ class Detector:
         if version < 3:  # no decaying bar and no rest after an alarm then: keep it so
             raw_config = {"refractory_decay": 0.0, "context_report_rest": 0, **raw_config}
         try:
-            detector = cls(float(require(state, "step")), DetectorConfig(**raw_config))
+            detector = cls(float(require(state, "step")), _shared_config(raw_config))
             detector._last_ts = decode_float(require(state, "last_ts"), "last_ts")
             peak = decode_float(require(state, "peak"), "peak")
             if version < 3:  # a score s/(s + half) then; its surprise s now

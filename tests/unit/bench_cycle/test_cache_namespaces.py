@@ -3,6 +3,7 @@ same order, through any sequence of watch events and re-lists."""
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from hypothesis import given, settings
@@ -89,3 +90,27 @@ def test_managed_fields_are_not_kept_and_everything_else_is() -> None:
     assert kept["metadata"]["labels"] == {"app": "shop"}
     assert kept["metadata"]["resourceVersion"] == "2"
     assert kept["status"] == {"phase": "Running"}
+
+
+def test_equal_strings_in_different_objects_are_kept_once() -> None:
+    # Each watch event and list is a JSON document of its own, decoding its own copy of
+    # every namespace, node name, label and phase; the cache keeps one of each.
+    def decoded(name: str, version: int) -> dict[str, Any]:
+        obj = pod("shop", name, version)
+        obj["spec"] = {"nodeName": "node-00001", "containers": [{"image": "shop:v2"}]}
+        obj["status"] = {"phase": "Running", "conditions": [["Ready", "True"]]}
+        return json.loads(json.dumps(obj))  # fresh strings, as the decoder makes them
+
+    api = ListOnly()
+    api.answer = [decoded("a", 1)]
+    cache = WatchCache(api, "Pod")  # type: ignore[arg-type]
+    cache.relist()
+    cache._apply({"type": "ADDED", "object": decoded("b", 2)})
+    a, b = cache.get("shop", "a"), cache.get("shop", "b")
+    assert a is not None and b is not None
+    assert a["metadata"]["namespace"] is b["metadata"]["namespace"]
+    assert a["spec"]["nodeName"] is b["spec"]["nodeName"]
+    assert a["spec"]["containers"][0]["image"] is b["spec"]["containers"][0]["image"]
+    assert a["status"]["conditions"][0][1] is b["status"]["conditions"][0][1]
+    assert a["status"] == {"phase": "Running", "conditions": [["Ready", "True"]]}
+    assert (a["metadata"]["name"], b["metadata"]["resourceVersion"]) == ("a", "2")
