@@ -774,10 +774,15 @@ class Approvals:
             posted += 1
             latest = self._question(question.id)
             late = max(0.0, now - question.asked_at) / 60
+            # Not "refused": a post Slack carried out but did not answer in time
+            # (SlackNoAnswer) is not known to have landed, and may be above.
+            name = self.channel.primary.name
             self.channel.thread(
                 latest,
-                f"posted {late:.0f} min late: {self.channel.primary.name} refused it when it "
-                "was asked, and it was escalated then",
+                f"posted {late:.0f} min late: {name} did not take it when it was asked, and "
+                f"it was escalated then. If {name} did not answer then (rather than refuse "
+                "it), an earlier copy of this question may be above: either's buttons answer "
+                "the same question, once",
             )
             if latest.status != "pending":  # answered from the CLI while being posted
                 self.channel.update(decision, latest, NEXT_STEP.get(latest.status, latest.status))

@@ -887,14 +887,17 @@ def record_finish(
     ``approvedMaxWait``): no longer in flight, a half-open trial it took given back (the
     next run is the trial), the breaker's count as it was. Its action stays counted."""
     in_flight = list(state.in_flight)
+    mine: ActionRecord | None = None
     for index, record in enumerate(in_flight):
         if record.runbook == runbook and record.target == target:
-            del in_flight[index]
+            mine = in_flight.pop(index)
             break
     breakers = dict(state.breakers)
     breaker = breakers.get(runbook, BreakerState())
     if not succeeded and not counted:
-        if breaker.trial_running:
+        # Only its own trial: one started before the breaker opened took none, and a
+        # trial running now is another run's (given back, a second could start beside it).
+        if breaker.trial_running and (mine is None or _took_trial(breaker, mine)):
             breakers[runbook] = replace(breaker, trial_running=False)
     elif succeeded:
         breakers[runbook] = BreakerState()
@@ -947,12 +950,7 @@ def release_unstarted(state: GuardState, runbook: str, target: ObjectRef) -> Gua
     )
     breakers = dict(state.breakers)
     breaker = breakers.get(runbook)
-    if (
-        breaker is not None
-        and breaker.trial_running
-        and breaker.opened_at is not None
-        and mine.at >= breaker.opened_at
-    ):
+    if breaker is not None and breaker.trial_running and _took_trial(breaker, mine):
         breakers[runbook] = replace(breaker, trial_running=False)
     return replace(
         state,
@@ -961,6 +959,12 @@ def release_unstarted(state: GuardState, runbook: str, target: ObjectRef) -> Gua
         disrupted=disrupted,
         breakers=breakers,
     )
+
+
+def _took_trial(breaker: BreakerState, run: ActionRecord) -> bool:
+    """Whether ``run`` took its breaker's half-open trial: it started after the breaker
+    opened (an open breaker lets nothing start, so it started half-open, as the trial)."""
+    return breaker.opened_at is not None and run.at >= breaker.opened_at
 
 
 def set_pause(state: GuardState, paused: bool, reason: str = "") -> GuardState:

@@ -15,7 +15,9 @@ through ``SlackApi``, which owns the retry policy so that nothing else has to:
 - a request that was sent but not answered (timed out or cut while waiting for the
   answer): retried for every method but ``chat.postMessage``, which Slack may have carried
   out already and which has no idempotency key; posting again would show the question
-  twice. That post is a ``TransientError`` (``SlackNoAnswer``) after one try;
+  twice. That post is a ``TransientError`` (``SlackNoAnswer``) after one try (a question
+  is then posted again by ``Approvals.repost_unposted`` a minute later, its thread saying
+  that an earlier copy may be above: nobody left unasked comes first);
 - everything else (bad token, missing scope, unknown channel): ``PermanentError`` with
   the fix in the message. Tokens never appear in a message, a log line or the ledger.
 
@@ -300,7 +302,7 @@ class SlackApi:
                 if method == "chat.postMessage":
                     raise TransientError(
                         f"Slack did not answer {method} ({reason}); the message may have been "
-                        "posted, so it is not posted again",
+                        "posted, so it is not posted again now",
                         delay=self.policy.pause(attempt + 1),
                         reason="SlackNoAnswer",
                     ) from exc

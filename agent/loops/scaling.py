@@ -418,9 +418,11 @@ class WorkloadModel:
     quiet_why: str | None = None
     quiet_reason: str = "Overridden"  # its reason code: "Overridden" or "WriteRefused"
     gap_since: float | None = None  # held for a gap in the load series: its newest sample
-    # When this loop last saw an HPA scaling the workload, and its name: a workload
-    # changed by someone after its HPA went is theirs for a while (``_taken_over``).
-    hpa_seen: tuple[float, str] | None = None
+    # When this loop last saw an HPA scaling the workload, its name, and the workload's
+    # last change by someone then (``managed_by_human_at``, the API server's clock): a
+    # workload changed by someone after its HPA went is theirs for a while
+    # (``_taken_over``).
+    hpa_seen: tuple[float, str, float | None] | None = None
     taken_read: bool = False  # the ledger's record of such a hold looked at (a new leader)
     # Since when fewer pods are ready than the spec asks for (None: all are), when its
     # pods were last looked at for ones the cluster cannot place, and what was said.
@@ -870,10 +872,13 @@ class ScalingLoop:
             if not model.taken_read:
                 self._restore_taken(workload, model, now)
             return
-        seen_at, hpa_name = model.hpa_seen
+        seen_at, hpa_name, changed_then = model.hpa_seen
         changed = workload.managed_by_human_at
-        # managedFields keep whole seconds: a change in the second the HPA was seen counts
-        if changed is None or changed < math.floor(seen_at):
+        # Judged against the change read while the HPA was seen, both times from the API
+        # server's clock (managedFields): against ``seen_at``, this process's clock, an
+        # API server behind would date the replicas set by hand before the HPA went (and
+        # the loop would bring them down mid-incident), one ahead an older change after.
+        if changed is None or (changed_then is not None and changed <= changed_then):
             if now - seen_at > QUIET_AFTER_OVERRIDE:
                 model.hpa_seen = None  # the replicas the HPA left were taken up
             return
@@ -1559,7 +1564,7 @@ class ScalingLoop:
             )
         hpa = self.cluster.get_hpa_for(ref)
         if hpa is not None:
-            model.hpa_seen = (now, str(hpa.ref))
+            model.hpa_seen = (now, str(hpa.ref), workload.managed_by_human_at)
         if hpa is not None and hpa.shared_with:
             # The HPA controller scales with none of them (ScalingActive=False,
             # AmbiguousSelector): a floor on the first would mean nothing, or a fight.

@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 from pydantic import SecretStr
 
-from agent.adapters.slack import RetryPolicy, SlackApi, build_approvals
+from agent.adapters.slack import RetryPolicy, SlackApi, SlackChannel, build_approvals
+from agent.approvals import REPOST_RETRY, FallbackChannel
 from agent.errors import TransientError
 from agent.ledger import Ledger
 from agent.settings import SlackSettings
@@ -368,3 +369,26 @@ def test_an_empty_approver_group_admits_nobody(rig: Rig) -> None:
     rig.drain()
     assert rig.question(asked.question_id).status == "pending"
     assert "not a configured approver" in rig.slack.ephemerals[-1]["text"]
+
+
+def test_a_question_slack_did_not_answer_for_is_posted_again_and_says_a_copy_may_be_above(
+    rig: Rig,
+) -> None:
+    """A question whose chat.postMessage Slack carried out but answered too late is not
+    posted again at once, but it has no message to update, so the leader posts it again
+    a minute later. That second post must not say Slack refused the first (it may be
+    above, with live buttons): it says a copy may be there and that either answers."""
+    channel = rig.approvals.channel
+    assert isinstance(channel, FallbackChannel)
+    primary = channel.primary
+    assert isinstance(primary, SlackChannel)
+    primary.api._client.timeout = 1  # the stand-in answers 1.5 s late
+    rig.slack.answer_late("chat.postMessage", 1.5)
+    asked = rig.approvals.ask(rig.decision(), rig.clock())
+    assert not asked.posted
+    rig.clock.advance(REPOST_RETRY + 1)
+    assert rig.approvals.repost_unposted(rig.clock()) == 1
+    _, second = rig.slack.top_level()  # the late copy landed: two messages
+    [note] = rig.slack.replies(second.channel, second.ts)
+    assert "refused" not in note.text
+    assert "did not answer" in note.text and "either" in note.text

@@ -408,3 +408,21 @@ def test_a_run_closed_unstarted_gives_back_only_a_trial_it_took() -> None:
     assert released.in_flight == (trial,) and released.actions == (trial,)
     assert released.breakers["rb"].trial_running  # the other run's trial
     assert not release_unstarted(state, "rb", api).breakers["rb"].trial_running
+
+
+def test_a_run_that_wrote_nothing_gives_back_only_a_trial_it_took() -> None:
+    """A failure the breaker does not count (the run wrote nothing: held past
+    approvedMaxWait, the API away) ends a run started while the breaker was closed,
+    after the breaker opened and went half-open with another run's trial under way:
+    that trial stays taken, or a second trial could start beside it. One started
+    half-open was the trial, and gives it back."""
+    web, api = ObjectRef("Deployment", "web", "shop"), ObjectRef("Deployment", "api", "shop")
+    early = ActionRecord("rb", web, NOW - 900)  # before the breaker opened
+    trial = ActionRecord("rb", api, NOW - 60)  # the half-open trial
+    opened = BreakerState(3, opened_at=NOW - 600, trial_running=True)
+    state = GuardState(actions=(early, trial), in_flight=(early, trial), breakers={"rb": opened})
+    ended = record_finish(state, "rb", web, False, GUARDS, NOW, counted=False)
+    assert ended.in_flight == (trial,)
+    assert ended.breakers["rb"] == opened  # the other run's trial, the count as it was
+    given = record_finish(state, "rb", api, False, GUARDS, NOW, counted=False)
+    assert given.breakers["rb"] == replace(opened, trial_running=False)

@@ -659,12 +659,17 @@ def test_replicas_set_by_someone_after_the_hpa_went_are_theirs(
     used to take the 30 for what the HPA left: brought down to 7 five minutes later, in
     the middle of the incident. Now a workload changed by someone (managedFields) after
     the loop last saw its HPA is theirs for the hour, said once; then the loop drives
-    the replicas. A change from before the HPA went is no such statement."""
+    the replicas. A change from before the HPA went (seen with it) is no such statement."""
     loop, clock, web = raised(64)
     seen_at = clock.now() - STEP  # the cycle that last saw the HPA
     cluster = cast(Any, loop.cluster)
-    cluster.hpas.clear()
     at = seen_at + 30 if changed == "after" else seen_at - 3600
+    if changed == "before":  # the workload carried it while the loop saw the HPA
+        cluster.workloads = [
+            dataclasses.replace(w, managed_by_human_at=at) for w in cluster.workloads
+        ]
+        run(loop, clock, 1)
+    cluster.hpas.clear()
     cluster.workloads = [
         dataclasses.replace(w, replicas=30, managed_by_human_at=at) for w in cluster.workloads
     ]
@@ -710,3 +715,36 @@ def test_replicas_set_by_someone_after_the_hpa_went_stay_theirs_under_a_new_lead
     assert "is gone" in successor.status.held[str(web.ref)]
     run(successor, clock, 60)  # the hour over
     assert replicas_written(successor) == [7]
+
+
+@pytest.mark.parametrize("api_server_ahead", [-300.0, 300.0])
+def test_replicas_set_after_the_hpa_went_are_judged_on_the_api_servers_clock(
+    api_server_ahead: float,
+) -> None:
+    """managedFields times come from the API server's clock, not the daemon's. With the
+    API server 5 minutes behind, the person's scale to 30 right after the HPA went
+    was dated before the cycle that last saw the HPA: not theirs, brought down to 7 mid-
+    incident. With it 5 minutes ahead, a change from while the HPA was there (seen with
+    it) was dated after that cycle: an hour's hold for nothing. "Since" is judged
+    against the change time the loop read while it saw the HPA, on the one clock."""
+    loop, clock, web = raised(64)
+    cluster = cast(Any, loop.cluster)
+    # A change made (daemon time) a minute before the cycle that last sees the HPA.
+    before = clock.now() - STEP + api_server_ahead
+    cluster.workloads = [
+        dataclasses.replace(w, managed_by_human_at=before) for w in cluster.workloads
+    ]
+    run(loop, clock, 1)  # the HPA seen, with that change
+    seen_at = clock.now() - STEP
+    cluster.hpas.clear()
+    if api_server_ahead < 0:  # scaled by hand 30 s after that cycle, daemon time
+        at = seen_at + 30 + api_server_ahead
+        cluster.workloads = [
+            dataclasses.replace(w, replicas=30, managed_by_human_at=at) for w in cluster.workloads
+        ]
+        run(loop, clock, 10)
+        assert replicas_written(loop) == []
+        assert "is gone" in loop.status.held[str(web.ref)]
+    else:  # nothing changed since the HPA went: the replicas it left are taken up
+        run(loop, clock, 10)
+        assert replicas_written(loop) == [7]
