@@ -17,18 +17,18 @@ Per condition:
   Unknown: a node that stopped reporting says nothing), turned False after it turned
   True, at least ``SETTLE`` ago.
 - ``PodNotReady``, ``CrashLoopBackOff``, ``ImagePullBackOff``: the pod Running and
-  Ready, turned Ready after the condition started (after the decision, for a crash
-  loop, whose start is not known), at least the settle time ago (``CRASH_SETTLE`` for a
-  crash loop), with no restart since the decision (its restart count as then; one more
-  for a crash loop, whose container leaves its back-off by being started again, which
-  counts as a restart) and not waiting in the reason the trigger matched. When the run
-  acts on the pod itself (its target is the pod), a pod gone (deleted, being deleted, or ended) leaves it nothing
-  to act on: over. When its target is the workload that owns the pod, the workload's
-  pods are what matter: the pod, if still there, judged as above, and every other pod
-  of the workload Ready without a break for the settle time and not in that reason,
-  as many Ready as the workload wants. Their restart counts at the decision were not
-  recorded; a container that restarts turns its pod's Ready condition False, so Ready
-  without a break for the settle time stands for "no restart in that time".
+  Ready, turned Ready after the condition started (after the decision, for a crash loop,
+  whose start is not known), at least the settle time ago (``CRASH_SETTLE`` for a crash
+  loop), with no restart since the decision (its restart count as then; one more for a
+  crash loop, whose container leaves its back-off by being started again, which counts
+  as a restart) and not waiting in the reason the trigger matched. When the run acts on
+  the pod itself (its target is the pod), a pod gone (deleted, being deleted, or ended)
+  leaves it nothing to act on: over. When its target is the workload that owns the pod,
+  the workload's pods are what matter: the pod, if still there, judged as above, and
+  every other pod of the workload Ready without a break for the settle time and not in
+  that reason, as many Ready as the workload wants. Their restart counts at the decision
+  were not recorded; a container that restarts turns its pod's Ready condition False, so
+  Ready without a break for the settle time stands for "no restart in that time".
 - ``OOMKilled`` and every other condition: not judged (None). The kubelet keeps a
   container's last termination reason until it ends again, and a pod not killed again
   for a while is between kills, not healed: its memory grows back to the limit.
