@@ -174,8 +174,7 @@ def _pod_over(
         if gone is not None:
             return Recovery(
                 True,
-                f"{subject}, {was} when this decision was made, {gone}: there is no pod "
-                "left for it to act on",
+                f"{subject}, {was} when this decision was made, {gone}",
             )
         assert pod is not None
         return _pod_recovered(pod, reasons, was, after, seen, now, settle)
