@@ -254,6 +254,12 @@ def _signal_evidence(signal: Signal) -> dict[str, Any]:
     return evidence
 
 
+def _closed(why: str, signal_over: bool) -> dict[str, Any]:
+    """The detail of a ``superseded`` execution feedback: why, and whether it was because
+    the signal that started the run ended (``RemediationEngine._recurred`` reads it)."""
+    return {"why": why, "signal_over": True} if signal_over else {"why": why}
+
+
 def _check_dict(check: RenderedCheck) -> dict[str, Any]:
     return {
         "kind": check.kind,
@@ -1079,7 +1085,7 @@ class RemediationEngine:
             )
         key = planned.incident_key
         existing = self.ledger.latest_for_incident(key)
-        if existing is not None:
+        if existing is not None and not self._recurred(existing, signal):
             return Handled(
                 signal.describe(),
                 runbook.name,
@@ -1497,7 +1503,7 @@ class RemediationEngine:
         """
         over = self._signal_over(record, runbook, target, snapshot)
         if over is not None:
-            return self._supersede(record, over, now)
+            return self._supersede(record, over, now, signal_over=True)
         state, _ = self.guard_state()
         waiting = self._waiting(state, runbook, target, now, record.proposal)
         if waiting is not None:
@@ -1525,17 +1531,40 @@ class RemediationEngine:
         why, escalation = blocked
         return self._supersede(record, why, now, escalation=escalation)
 
+    def _recurred(self, existing: DecisionRecord, signal: Signal) -> bool:
+        """Whether ``signal`` is its incident come back after ``existing``, the incident's
+        decision, was closed because its pod or node condition was over before its first
+        write (``_condition_over``): then the incident is decided again. A crash loop or
+        image pull is one incident per revision, and the judge of "over" (a pod Ready for
+        10 minutes) may be early: without this the revision's crash loop coming back would
+        be a duplicate for good. Only conditions: an alert that fires again has a new start,
+        hence a new incident, and an old copy of it must stay a duplicate."""
+        if existing.status != "superseded" or not existing.reason_code.startswith("kubernetes:"):
+            return False
+        for row in self.ledger.feedback_for(existing.id):
+            detail = row.get("detail") or {}
+            if row["outcome"] == "superseded" and detail.get("signal_over"):
+                return bool(signal.observed_at > row["created_at"])
+        return False
+
     def _supersede(
-        self, record: DecisionRecord, unwanted: str, now: float, *, escalation: str | None = None
+        self,
+        record: DecisionRecord,
+        unwanted: str,
+        now: float,
+        *,
+        escalation: str | None = None,
+        signal_over: bool = False,
     ) -> str:
         """Close an approved decision not claimed yet as ``superseded``, nothing written,
         and say why in its thread (``autonomic explain`` shows it too), and that nothing
         was written, whatever overtook it; ``escalation``: also hand it to a person with
-        these words."""
+        these words. ``signal_over``: closed because its signal ended (kept with the
+        reason: the incident may then be decided again if it comes back, ``_recurred``)."""
         if self.ledger.transition(record.id, ["approved"], "superseded", now):
             why = f"not executed: {unwanted}; nothing was written to the cluster"
             self.ledger.add_feedback(
-                record.id, "execution", "superseded", "autonomic", now, {"why": why}
+                record.id, "execution", "superseded", "autonomic", now, _closed(why, signal_over)
             )
             self._progress(record, why, final=True)
             if escalation is not None:
@@ -2425,7 +2454,7 @@ class RemediationEngine:
         target = _ref(proposal["target"])
         over = self._signal_over(record, rb, target)
         if over is not None:
-            return self._close_unstarted(record, key, over)
+            return self._close_unstarted(record, key, over, signal_over=True)
         if self._paused_afresh() is not None:
             return "waiting-paused"
         state, _ = self.guard_state()
@@ -2450,7 +2479,13 @@ class RemediationEngine:
         return waiting
 
     def _close_unstarted(
-        self, record: DecisionRecord, key: str, why: str | None, *, escalation: str | None = None
+        self,
+        record: DecisionRecord,
+        key: str,
+        why: str | None,
+        *,
+        escalation: str | None = None,
+        signal_over: bool = False,
     ) -> str:
         """Close a claimed run that wrote nothing as ``superseded`` (``why``: what made it
         unwanted; None: the decision was closed already, before a crash): the decision,
@@ -2460,14 +2495,14 @@ class RemediationEngine:
         flight for good: its runbook's concurrency and its target taken, with nothing
         left to look at it.) Nothing was written, so nothing is undone; not judged, not
         counted against the runbook's breaker. ``escalation``: also hand it to a person
-        with these words."""
+        with these words; ``signal_over``: as for ``_supersede``."""
         now = self.clock.now()
         if why is not None:
             text = f"not executed: {why}; nothing was written to the cluster"
             if not self.ledger.transition(record.id, ["executing", "approved"], "superseded", now):
                 return "claimed-elsewhere"
             self.ledger.add_feedback(
-                record.id, "execution", "superseded", "autonomic", now, {"why": text}
+                record.id, "execution", "superseded", "autonomic", now, _closed(text, signal_over)
             )
             self._progress(record, text, final=True)
             log.info("%s: decision %s %s", key, record.id[:8], text)

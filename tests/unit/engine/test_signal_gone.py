@@ -227,6 +227,56 @@ def test_a_rollback_approved_after_the_crash_loop_stopped_is_superseded(tmp_path
     ) in why, why
 
 
+def test_a_crash_loop_back_after_its_rollback_was_superseded_is_decided_again(
+    tmp_path: Path,
+) -> None:
+    """A crash loop is one incident per revision: the rollback closed because the loop
+    stopped must not leave the revision's next crash loop a duplicate for good."""
+    r, decision = _crashloop_asked(tmp_path)
+    r.sim.workloads[WEB].bad_images.clear()
+    r.run(CRASH_SETTLE + 120)
+    _approve(r)
+    r.run(60)
+    assert _status(r, decision.id) == "superseded"
+    r.sim.workloads[WEB].bad_images.add("shop/web:2")  # the same revision crashes again
+    for _ in range(20):
+        r.run(30)
+        if len(r.ledger.decisions(kind="remediation")) > 1:
+            break
+    again = [d for d in r.ledger.decisions(kind="remediation") if d.id != decision.id]
+    assert len(again) == 1, [d.status for d in r.ledger.decisions(kind="remediation")]
+    assert again[0].decision_type == decision.decision_type
+    assert again[0].status == "asked"
+    assert again[0].incident_key == decision.incident_key
+
+
+def test_a_crash_loop_still_seen_after_a_superseded_rollback_for_another_reason_stays_a_duplicate(
+    tmp_path: Path,
+) -> None:
+    """Closed for another reason (here: someone else rolled the workload since), the
+    incident is not decided again by this rule."""
+    r, decision = _crashloop_asked(tmp_path)
+    assert not r.engine._recurred(decision, _signal_after(decision))
+    assert r.ledger.transition(decision.id, ["asked"], "superseded", r.clock.now())
+    r.ledger.add_feedback(
+        decision.id, "execution", "superseded", "autonomic", r.clock.now(), {"why": "other"}
+    )
+    record = r.ledger.get_decision(decision.id)
+    assert record is not None
+    assert not r.engine._recurred(record, _signal_after(record))
+
+
+def _signal_after(decision: DecisionRecord) -> Any:
+    from remediation.signals import kubernetes_signal
+
+    return kubernetes_signal(
+        condition="CrashLoopBackOff",
+        target=WEB,
+        at=decision.created_at + 10_000,
+        incident="x",
+    )
+
+
 def test_a_rollback_goes_on_while_the_crash_loop_goes_on(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
