@@ -100,6 +100,7 @@ from remediation.ports import (
     operation_to_dict,
 )
 from remediation.readings import NO_DATA, PROMETHEUS_UNAVAILABLE, QUERY_REJECTED, NoValue
+from remediation.recovery import condition_over
 from remediation.schema import AlertTrigger, Runbook
 from remediation.signals import Signal, detect_kubernetes_signals
 from remediation.snapshot import ClusterSnapshot, FiringAlert
@@ -241,6 +242,22 @@ def _ref_dict(ref: ObjectRef) -> dict[str, Any]:
 
 def _ref(data: Mapping[str, Any]) -> ObjectRef:
     return ObjectRef(kind=data["kind"], name=data["name"], namespace=data.get("namespace"))
+
+
+def _signal_evidence(signal: Signal) -> dict[str, Any]:
+    """A signal's evidence as its decision keeps it; a pod or node condition's with the
+    object it was seen on and since when, which the check before the first write reads
+    again (``RemediationEngine._condition_over``)."""
+    evidence = dict(signal.evidence)
+    if signal.kind == "kubernetes" and signal.target is not None:
+        evidence |= {"object": _ref_dict(signal.target), "since": signal.since}
+    return evidence
+
+
+def _closed(why: str, signal_over: bool) -> dict[str, Any]:
+    """The detail of a ``superseded`` execution feedback: why, and whether it was because
+    the signal that started the run ended (``RemediationEngine._recurred`` reads it)."""
+    return {"why": why, "signal_over": True} if signal_over else {"why": why}
 
 
 def _check_dict(check: RenderedCheck) -> dict[str, Any]:
@@ -474,6 +491,9 @@ class RemediationEngine:
         # Claimed runs with no intent yet that a guard held at their last look, and why
         # (``_recheck_unwritten``): what a run closed for its age says it waited for.
         self._held_why: dict[str, str] = {}
+        # Per approved decision started by a pod or node condition: why the check before
+        # its first write last found the condition not over, as logged (once a change).
+        self._going_on: OrderedDict[str, str] = OrderedDict()
 
     # ------------------------------------------------------------- snapshots
     def snapshot(self) -> ClusterSnapshot:
@@ -1065,7 +1085,7 @@ class RemediationEngine:
             )
         key = planned.incident_key
         existing = self.ledger.latest_for_incident(key)
-        if existing is not None:
+        if existing is not None and not self._recurred(existing, signal):
             return Handled(
                 signal.describe(),
                 runbook.name,
@@ -1130,7 +1150,7 @@ class RemediationEngine:
                 reason_code=f"{signal.kind}:{signal.name}",
                 reason=f"{signal.describe()}; {_group_of(signal)}plan: {planned.diff}",
                 evidence={
-                    "signal": dict(signal.evidence),
+                    "signal": _signal_evidence(signal),
                     "labels": dict(signal.labels),
                     "blast": {
                         "targets": planned.blast.targets,
@@ -1483,7 +1503,7 @@ class RemediationEngine:
         """
         over = self._signal_over(record, runbook, target, snapshot)
         if over is not None:
-            return self._supersede(record, over, now)
+            return self._supersede(record, over, now, signal_over=True)
         state, _ = self.guard_state()
         waiting = self._waiting(state, runbook, target, now, record.proposal)
         if waiting is not None:
@@ -1511,17 +1531,40 @@ class RemediationEngine:
         why, escalation = blocked
         return self._supersede(record, why, now, escalation=escalation)
 
+    def _recurred(self, existing: DecisionRecord, signal: Signal) -> bool:
+        """Whether ``signal`` is its incident come back after ``existing``, the incident's
+        decision, was closed because its pod or node condition was over before its first
+        write (``_condition_over``): then the incident is decided again. A crash loop or
+        image pull is one incident per revision, and the judge of "over" (a pod Ready for
+        10 minutes) may be early: without this the revision's crash loop coming back would
+        be a duplicate for good. Only conditions: an alert that fires again has a new start,
+        hence a new incident, and an old copy of it must stay a duplicate."""
+        if existing.status != "superseded" or not existing.reason_code.startswith("kubernetes:"):
+            return False
+        for row in self.ledger.feedback_for(existing.id):
+            detail = row.get("detail") or {}
+            if row["outcome"] == "superseded" and detail.get("signal_over"):
+                return bool(signal.observed_at > row["created_at"])
+        return False
+
     def _supersede(
-        self, record: DecisionRecord, unwanted: str, now: float, *, escalation: str | None = None
+        self,
+        record: DecisionRecord,
+        unwanted: str,
+        now: float,
+        *,
+        escalation: str | None = None,
+        signal_over: bool = False,
     ) -> str:
         """Close an approved decision not claimed yet as ``superseded``, nothing written,
         and say why in its thread (``autonomic explain`` shows it too), and that nothing
         was written, whatever overtook it; ``escalation``: also hand it to a person with
-        these words."""
+        these words. ``signal_over``: closed because its signal ended (kept with the
+        reason: the incident may then be decided again if it comes back, ``_recurred``)."""
         if self.ledger.transition(record.id, ["approved"], "superseded", now):
             why = f"not executed: {unwanted}; nothing was written to the cluster"
             self.ledger.add_feedback(
-                record.id, "execution", "superseded", "autonomic", now, {"why": why}
+                record.id, "execution", "superseded", "autonomic", now, _closed(why, signal_over)
             )
             self._progress(record, why, final=True)
             if escalation is not None:
@@ -1583,18 +1626,22 @@ class RemediationEngine:
         snapshot: ClusterSnapshot | None = None,
     ) -> str | None:
         """Why the signal that started ``record`` no longer holds before its first write,
-        or None. Only an Alertmanager alert the inbox stored is checked: it resolved (or
-        is no longer counted as firing: ``AlertInbox.ended``) and has not fired again
-        since, and no other alert firing now would start ``runbook`` on the same target
-        (another container's, or another pod's of the workload: those were left to this
-        run as duplicates, and would not start one of their own). The other signals are
-        not (docs/decisions.md, "A signal gone before the first write"): a canary's
-        settling is a change to its target by the delivery tool (``_gone_or_changed``),
-        and an anomaly incident, a forecast breach or a pod or node condition has no
-        stored end to read here. A run part written is never stopped for this: what it
-        wrote would have to be undone, and the undo rules are not made for that.
-        ``snapshot``: the cluster, read only if another alert must be resolved to its
-        target and none is given."""
+        or None. Two are checked (docs/decisions.md, "A signal gone before the first
+        write"). An Alertmanager alert the inbox stored: it resolved (or is no longer
+        counted as firing: ``AlertInbox.ended``) and has not fired again since, and no
+        other alert firing now would start ``runbook`` on the same target (another
+        container's, or another pod's of the workload: those were left to this run as
+        duplicates, and would not start one of their own). A pod or node condition: the
+        object shows it over, since after the decision and steady (``_condition_over``).
+        The other signals are not: a canary's settling is a change to its target by the
+        delivery tool (``_gone_or_changed``), an anomaly incident's end is not kept where
+        it can be told from its series going silent, and a forecast breach has no stored
+        end. A run part written is never stopped for this: what it wrote would have to be
+        undone, and the undo rules are not made for that. ``snapshot``: the cluster,
+        read only if it must be (a condition, or another alert to resolve to its target)
+        and none is given."""
+        if record.reason_code.startswith("kubernetes:"):
+            return self._condition_over(record, target, snapshot)
         if self.inbox is None or not record.reason_code.startswith("alert:"):
             return None
         signal = record.evidence.get("signal")
@@ -1632,6 +1679,48 @@ class RemediationEngine:
             f"that starts {runbook.name} on {target} fires: there is nothing left for it to "
             "remediate"
         )
+
+    def _condition_over(
+        self, record: DecisionRecord, target: ObjectRef, snapshot: ClusterSnapshot | None
+    ) -> str | None:
+        """Why the pod or node condition that started ``record`` is over (``None``: it is
+        not, or cannot be told), judged by ``condition_over`` on the object it was seen on
+        as read now. A decision recorded before the object was kept with its signal is
+        not judged. When in doubt it goes on, and the log says why, once a change."""
+        signal = record.evidence.get("signal")
+        seen: Mapping[str, Any] = signal if isinstance(signal, Mapping) else {}
+        subject = seen.get("object")
+        if not isinstance(subject, Mapping):
+            return None
+        since = seen.get("since")
+        judged = condition_over(
+            record.reason_code.removeprefix("kubernetes:"),
+            _ref(subject),
+            target,
+            since=float(since) if isinstance(since, int | float) else None,
+            seen=seen,
+            decided_at=record.created_at,
+            snapshot=snapshot or self.snapshot(),
+        )
+        if judged is None:
+            return None
+        if judged.over:
+            self._going_on.pop(record.id, None)
+            return (
+                f"{judged.why}, before the first write: there is nothing left for it to remediate"
+            )
+        if self._going_on.get(record.id) != judged.why:
+            log.info(
+                "decision %s (%s): its condition is not over: %s; going on",
+                record.id[:8],
+                record.reason_code,
+                judged.why,
+            )
+            self._going_on[record.id] = judged.why
+            self._going_on.move_to_end(record.id)
+            while len(self._going_on) > 1000:
+                self._going_on.popitem(last=False)
+        return None
 
     def _superseded_why(
         self, record: DecisionRecord, target: ObjectRef, state: GuardState
@@ -2316,6 +2405,18 @@ class RemediationEngine:
                     f"{len(operations)} was not started",
                     judged=False,
                 )
+            rb = self.runbooks.get(record.proposal["runbook"])
+            over = self._signal_over(record, rb, target) if rb is not None else None
+            if over is not None:
+                # Said, not acted on: a run part written is never stopped for this.
+                log.info(
+                    "decision %s: %s; but %d of its %d steps are written already: going on "
+                    "(a run part written is not stopped; its verification judges it)",
+                    record.id[:8],
+                    over,
+                    first_missing,
+                    len(operations),
+                )
         return self._run_steps(record, key, start=first_missing)
 
     def _newer_or_gone(self, record: DecisionRecord, target: ObjectRef) -> str | None:
@@ -2353,7 +2454,7 @@ class RemediationEngine:
         target = _ref(proposal["target"])
         over = self._signal_over(record, rb, target)
         if over is not None:
-            return self._close_unstarted(record, key, over)
+            return self._close_unstarted(record, key, over, signal_over=True)
         if self._paused_afresh() is not None:
             return "waiting-paused"
         state, _ = self.guard_state()
@@ -2378,7 +2479,13 @@ class RemediationEngine:
         return waiting
 
     def _close_unstarted(
-        self, record: DecisionRecord, key: str, why: str | None, *, escalation: str | None = None
+        self,
+        record: DecisionRecord,
+        key: str,
+        why: str | None,
+        *,
+        escalation: str | None = None,
+        signal_over: bool = False,
     ) -> str:
         """Close a claimed run that wrote nothing as ``superseded`` (``why``: what made it
         unwanted; None: the decision was closed already, before a crash): the decision,
@@ -2388,14 +2495,14 @@ class RemediationEngine:
         flight for good: its runbook's concurrency and its target taken, with nothing
         left to look at it.) Nothing was written, so nothing is undone; not judged, not
         counted against the runbook's breaker. ``escalation``: also hand it to a person
-        with these words."""
+        with these words; ``signal_over``: as for ``_supersede``."""
         now = self.clock.now()
         if why is not None:
             text = f"not executed: {why}; nothing was written to the cluster"
             if not self.ledger.transition(record.id, ["executing", "approved"], "superseded", now):
                 return "claimed-elsewhere"
             self.ledger.add_feedback(
-                record.id, "execution", "superseded", "autonomic", now, {"why": text}
+                record.id, "execution", "superseded", "autonomic", now, _closed(text, signal_over)
             )
             self._progress(record, text, final=True)
             log.info("%s: decision %s %s", key, record.id[:8], text)

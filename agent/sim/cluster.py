@@ -140,6 +140,8 @@ class SimNode:
     unschedulable: bool = False
     not_ready_since: float | None = None
     conditions: dict[str, str] = field(default_factory=dict)
+    # type -> when that condition last changed status (its lastTransitionTime)
+    condition_since: dict[str, float] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -390,6 +392,7 @@ class SimCluster:
         node.ready = ready
         node.not_ready_since = None if ready else self.now
         node.conditions = {"Ready": "True" if ready else "False"}
+        node.condition_since = {"Ready": self.now}
 
     def roll_out(self, ref: ObjectRef, image: str, *, by_human: bool = True) -> None:
         workload = self.workloads[ref]
@@ -489,6 +492,7 @@ class SimCluster:
                 unschedulable=n.unschedulable,
                 conditions=dict(n.conditions) or {"Ready": "True" if n.ready else "False"},
                 not_ready_since=n.not_ready_since,
+                condition_since=dict(n.condition_since),
             )
             for n in self.nodes.values()
         ]
