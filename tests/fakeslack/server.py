@@ -10,9 +10,10 @@ they exist, threads that need a parent. It records every call for assertions and
 be told to misbehave: answer 429 with ``Retry-After``, answer 500, stop listening
 altogether (connection refused), take one ``chat.postMessage`` a second per channel
 (``limit_posts``: faster ones get 429 with the ``Retry-After`` left), or refuse
-``conversations.history`` with ``missing_scope`` (``history_scope = False``). ``attach_socket_mode()`` adds the Socket Mode websocket
-stand-in (``tests.fakeslack.socket_mode``), whose URLs ``apps.connections.open`` then
-hands out; without it that URL leads nowhere a websocket client can connect to.
+``conversations.history`` with ``missing_scope`` (``history_scope = False``).
+``attach_socket_mode()`` adds the Socket Mode websocket stand-in
+(``tests.fakeslack.socket_mode``), whose URLs ``apps.connections.open`` then hands out;
+without it that URL leads nowhere a websocket client can connect to.
 """
 
 from __future__ import annotations
@@ -387,7 +388,7 @@ def _truthy(value: Any) -> bool:
     return str(value).lower() in ("1", "true")
 
 
-def _metadata(value: Any) -> dict[str, Any] | None | bool:
+def _metadata(value: Any) -> dict[str, Any] | bool | None:
     """``{"event_type": ..., "event_payload": {...}}`` (a JSON string in a form body);
     None when absent, False when malformed."""
     if value is None:
