@@ -432,6 +432,7 @@ def test_a_slack_call_that_fails_is_counted_by_method_and_reason(
                 make_decision(subject=f"Deployment/shop/{name}"), now
             )
             assert not approvals.ask(decision_id, now).posted
+        assert approvals.poster.drain(10.0)  # the second waited its turn (one a second)
         assert len(slack.calls_to("chat.postMessage")) == 2  # refused, so not retried
         counted = runtime.metrics.registry.get_sample_value(
             "autonomic_slack_request_failures_total",
