@@ -351,7 +351,11 @@ class SlackApi:
         try:
             return self._attempt(method, invoke, retry=retry, channel=channel)
         except (TransientError, PermanentError) as exc:
-            if self._on_failure is not None:
+            optional = method == "conversations.history" and exc.reason == "Slack:missing_scope"
+            if self._on_failure is not None and not optional:
+                # Reading the history is optional (its scope removes a duplicate post):
+                # its missing scope is logged once by the channel, not counted as a
+                # refusal a person must fix (AutonomicSlackRefused).
                 self._on_failure(method, exc.reason)
             raise
 

@@ -23,6 +23,7 @@ class Rig:
     approvals: Approvals
     channel: SlackChannel
     clock: Clock
+    failures: list[tuple[str, str]]
 
     def ask(self, subject: str = "Deployment/shop/web") -> tuple[str, str]:
         decision_id = self.ledger.record_decision(make_decision(subject=subject), self.clock())
@@ -37,12 +38,14 @@ class Rig:
 @pytest.fixture
 def rig(slack: FakeSlack, ledger: Ledger, clock: Clock) -> Iterator[Rig]:
     """Posts time out after 1 s (the stand-in answers a late one after 1.5 s)."""
+    failures: list[tuple[str, str]] = []
     api = SlackApi.connect(
         SecretStr(TOKEN),
         base_url=slack.url + "/api/",
         timeout=1,
         policy=RetryPolicy(attempts=3, post_interval=0.0),
         sleep=lambda _: None,
+        on_failure=lambda method, reason: failures.append((method, reason)),
     )
     channel = SlackChannel(api, CHANNEL, clock=clock)
     approvals = Approvals(
@@ -52,7 +55,7 @@ def rig(slack: FakeSlack, ledger: Ledger, clock: Clock) -> Iterator[Rig]:
         snooze=SNOOZE,
         clock=clock,
     )
-    yield Rig(slack, ledger, approvals, channel, clock)
+    yield Rig(slack, ledger, approvals, channel, clock, failures)
     approvals.close()
 
 
@@ -118,6 +121,8 @@ def test_without_the_history_scope_it_is_posted_again_and_the_scope_is_asked_for
     [tried] = rig.slack.calls_to("conversations.history")  # missing_scope, remembered
     assert tried.params["channel"] == CHANNEL
     assert rig.channel.can_read_history is False
+    # An optional scope: not counted as a refusal a person must fix (no alert fires).
+    assert [m for m, _ in rig.failures] == ["chat.postMessage", "chat.postMessage"]
     [said] = [r.getMessage() for r in caplog.records if "history" in r.getMessage()]
     assert "lacks channels:history, or groups:history for a private channel" in said
     assert "add the scope to the Slack app" in said
