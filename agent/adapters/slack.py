@@ -711,6 +711,8 @@ class SlackChannel:
         when it did not, or when the app may not read the channel's history (then the
         question is posted again, and may show twice)."""
         if self.can_read_history is False:
+            with self._lock:
+                self._unanswered.pop(question.id, None)
             return None
         # Slack's clock and ours may differ: a minute's margin; the ids make it exact.
         oldest = tried - HISTORY_MARGIN
