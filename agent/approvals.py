@@ -20,11 +20,13 @@ from __future__ import annotations
 import logging
 import queue
 import threading
+import time
+from collections import deque
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 
-from agent.errors import AutonomicError, PermanentError
+from agent.errors import AutonomicError, PermanentError, TransientError
 from agent.ledger import LATE_ANSWER_PREFIX, DecisionRecord, Feedback, Ledger, Question, is_hold
 from agent.verdicts import HINDSIGHT, judge
 
@@ -42,6 +44,8 @@ __all__ = [
     "Expiry",
     "FallbackChannel",
     "LedgerOnlyChannel",
+    "PostLaterError",
+    "Poster",
     "describe_approvers",
 ]
 
@@ -66,6 +70,15 @@ NO_LONGER_NEEDED = "no longer needed: "
 
 # on_answer(question_id, answer, actor): answer is approved | rejected | expired
 AnswerHook = Callable[[str, str, str], None]
+
+
+class PostLaterError(TransientError):
+    """The chat takes no post to this room now (it paces posts: Slack takes about one a
+    second per channel); ``delay`` seconds from now it will. Nothing was sent. A question
+    met with this is not escalated: it waits in the ledger for its turn."""
+
+    def __init__(self, message: str, *, delay: float) -> None:
+        super().__init__(message, delay=delay, reason="SlackPaced")
 
 
 def subject_namespace(subject: str) -> str | None:
@@ -289,6 +302,8 @@ class FallbackChannel:
     def ask(self, decision: DecisionRecord, question: Question) -> str:
         try:
             return self.primary.ask(decision, question)
+        except PostLaterError:
+            raise  # not a failure: the question waits for its turn (``Approvals.show``)
         except AutonomicError as exc:
             why = (
                 f"could not post the question to {self.primary.name} ({exc}); answer it with "
@@ -405,6 +420,80 @@ class Dispatcher:
                 log.exception("an approval follow-up task failed")
 
 
+class Poster:
+    """One worker thread that posts the questions the chat could not take when they were
+    asked (``PostLaterError``), in order, each when its turn comes.
+
+    ``post(question_id, late)`` returns None when done with the question, or the seconds
+    to wait before trying it again. ``offer`` never blocks; a question is queued once.
+    The queue lives in memory: a restart or a new leader finds the questions unposted in
+    the ledger, and ``repost_unposted`` posts them."""
+
+    def __init__(
+        self, post: Callable[[str, bool], float | None], name: str = "autonomic-chat-posts"
+    ) -> None:
+        self._post = post
+        self._name = name
+        self._items: deque[tuple[str, bool]] = deque()
+        self._queued: set[str] = set()
+        self._cond = threading.Condition()
+        self._stopping = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def offer(self, question_id: str, *, late: bool) -> bool:
+        with self._cond:
+            if self._stopping.is_set() or question_id in self._queued:
+                return False
+            self._items.append((question_id, late))
+            self._queued.add(question_id)
+            if self._thread is None or not self._thread.is_alive():
+                self._thread = threading.Thread(target=self._run, name=self._name, daemon=True)
+                self._thread.start()
+            self._cond.notify_all()
+        return True
+
+    def waiting(self, question_id: str) -> bool:
+        with self._cond:
+            return question_id in self._queued
+
+    def __len__(self) -> int:
+        with self._cond:
+            return len(self._items)
+
+    def drain(self, timeout: float = 30.0) -> bool:
+        """Wait until every question offered so far was posted or given up on."""
+        with self._cond:
+            return self._cond.wait_for(lambda: not self._queued, timeout)
+
+    def stop(self) -> None:
+        self._stopping.set()
+        with self._cond:
+            self._cond.notify_all()
+            thread = self._thread
+        if thread is not None:
+            thread.join(timeout=10.0)
+
+    def _run(self) -> None:
+        while not self._stopping.is_set():
+            with self._cond:
+                if not self._items:
+                    self._cond.wait(1.0)
+                    continue
+                question_id, late = self._items[0]
+            try:
+                wait = self._post(question_id, late)
+            except Exception:
+                log.exception("posting question %s failed", question_id)
+                wait = None
+            if wait is not None:
+                self._stopping.wait(wait)
+                continue
+            with self._cond:
+                self._items.popleft()
+                self._queued.discard(question_id)
+                self._cond.notify_all()
+
+
 @dataclass(frozen=True)
 class Asked:
     question_id: str
@@ -443,6 +532,7 @@ class Approvals:
         on_answer: AnswerHook | None = None,
         dispatcher: Dispatcher | None = None,
         rule: ApproverRule | None = None,
+        clock: Callable[[], float] = time.time,
     ) -> None:
         if ttl <= 0 or snooze <= 0:
             raise ValueError("question TTL and snooze must be positive durations")
@@ -456,6 +546,12 @@ class Approvals:
         # come from the CLI, trusted as whoever may write the ledger.
         self.rule = rule
         self._repost_after = 0.0
+        self.clock = clock
+        # Posts the questions the chat could not take at once, each at its turn; only
+        # while this replica leads (the daemon sets it): a deposed leader's queue is left
+        # to the new leader, which finds the questions unposted in the ledger.
+        self.poster = Poster(self._post_queued)
+        self.may_post: Callable[[], bool] = lambda: True
 
     # ------------------------------------------------------------------ ask
     def ask(self, decision_id: str, now: float) -> Asked:
@@ -465,10 +561,22 @@ class Approvals:
 
     def show(self, decision_id: str, question_id: str) -> Asked:
         """Show a question already in the ledger (written with its decision by
-        ``Ledger.record_question``); never raises for a chat outage."""
+        ``Ledger.record_question``); never raises for a chat outage. A question the chat
+        cannot take yet (``PostLaterError``: its room's turn has not come) waits in the ledger,
+        unposted and not escalated, and the poster thread posts it at its turn."""
         decision = self._decision(decision_id)
         question = self._question(question_id)
-        ref = self.channel.ask(decision, question)
+        try:
+            ref = self.channel.ask(decision, question)
+        except PostLaterError as exc:
+            log.info(
+                "question %s waits its turn to be posted to %s (%.1f s)",
+                question_id,
+                self.channel.name,
+                exc.delay,
+            )
+            self.poster.offer(question_id, late=False)
+            return Asked(question_id, LEDGER_REF + question_id, False)
         posted = not ref.startswith(LEDGER_REF)
         if posted:
             self.ledger.set_message_ref(question_id, ref)
@@ -754,39 +862,90 @@ class Approvals:
         from the CLI; once the chat is back, it is posted there too, with its buttons,
         while it is still open, and its thread says why it comes late. The first
         refusal stops the round (the chat is still down) and the next try waits
-        ``REPOST_RETRY`` seconds. Returns how many were posted."""
+        ``REPOST_RETRY`` seconds. A question whose turn has not come (``PostLaterError``) goes
+        to the poster thread, as do those after it. Returns how many were posted."""
         if not isinstance(self.channel, FallbackChannel) or now < self._repost_after:
             return 0
         posted = 0
+        later = False
         for question in self.ledger.questions("pending"):
             if question.message_ref or question.channel != self.channel.name:
                 continue
-            if question.expires_at <= now:
-                continue  # expire_due escalates it
-            decision = self._decision(question.decision_id)
+            if question.expires_at <= now or self.poster.waiting(question.id):
+                continue  # expire_due escalates it; the poster has it
+            if later:
+                self.poster.offer(question.id, late=True)
+                continue
             try:
-                ref = self.channel.primary.ask(decision, question)
+                got = self._post_waiting(question.id, late=True)
             except AutonomicError as exc:
                 log.info("question %s still cannot be posted: %s", question.id, exc)
                 self._repost_after = now + REPOST_RETRY
                 break
-            self.ledger.set_message_ref(question.id, ref)
-            posted += 1
-            latest = self._question(question.id)
-            late = max(0.0, now - question.asked_at) / 60
+            if isinstance(got, float):
+                later = True
+                self.poster.offer(question.id, late=True)
+            elif got is not None:
+                posted += 1
+        return posted
+
+    def _post_waiting(self, question_id: str, *, late: bool) -> str | float | None:
+        """Post a question the chat did not take when it was asked: the reference of its
+        message; seconds to wait when its turn has not come; None when there is nothing
+        to post (answered, expired or posted meanwhile; or, ``late=False``, the chat
+        failed and it was escalated, as at asking). ``late``: it was escalated when asked
+        (the chat refused it); a failure then raises, and its thread says it is late.
+        Otherwise it only waited its turn, and its expiry is moved on so that people get
+        the whole TTL from when it is shown."""
+        question = self.ledger.question(question_id)
+        if question is None or question.message_ref or question.status != "pending":
+            return None
+        now = self.clock()
+        if question.expires_at <= now:
+            return None  # expire_due escalates it
+        decision = self._decision(question.decision_id)
+        expires = None if late else max(question.expires_at, now + self.ttl)
+        shown = question if expires is None else replace(question, expires_at=expires)
+        channel = self.channel
+        if late and isinstance(channel, FallbackChannel):
+            channel = channel.primary
+        try:
+            ref = channel.ask(decision, shown)
+        except PostLaterError as exc:
+            return max(exc.delay, 0.01)
+        if not _in_chat(ref):
+            return None  # the chat failed: escalated in the ledger, posted late
+        self.ledger.set_message_ref(question_id, ref, expires_at=expires)
+        latest = self._question(question_id)
+        found = getattr(channel, "found_posted", None)
+        if late and not (callable(found) and found(question_id)):
+            waited = max(0.0, now - question.asked_at) / 60
             # Not "refused": a post Slack carried out but did not answer in time
             # (SlackNoAnswer) is not known to have landed, and may be above.
-            name = self.channel.primary.name
             self.channel.thread(
                 latest,
-                f"posted {late:.0f} min late: {name} did not take it when it was asked, and "
-                f"it was escalated then. If {name} did not answer then (rather than refuse "
-                "it), an earlier copy of this question may be above: either's buttons answer "
-                "the same question, once",
+                f"posted {waited:.0f} min late: {channel.name} did not take it when it was "
+                f"asked, and it was escalated then. If {channel.name} did not answer then "
+                "(rather than refuse it), an earlier copy of this question may be above: "
+                "either's buttons answer the same question, once",
             )
-            if latest.status != "pending":  # answered from the CLI while being posted
-                self.channel.update(decision, latest, NEXT_STEP.get(latest.status, latest.status))
-        return posted
+        if latest.status != "pending":  # answered from the CLI while being posted
+            self.channel.update(decision, latest, NEXT_STEP.get(latest.status, latest.status))
+        return ref
+
+    def _post_queued(self, question_id: str, late: bool) -> float | None:
+        """The poster thread's step: None when done with the question, else the seconds
+        to wait before trying it again. Not the leader any more: dropped, unposted."""
+        if not self.may_post():
+            log.info("question %s not posted here: this replica no longer leads", question_id)
+            return None
+        try:
+            got = self._post_waiting(question_id, late=late)
+        except AutonomicError as exc:
+            log.info("question %s still cannot be posted: %s", question_id, exc)
+            self._repost_after = self.clock() + REPOST_RETRY
+            return None
+        return got if isinstance(got, float) else None
 
     # ------------------------------------------------------- automatic actions
     def report(self, decision_id: str, why: str, now: float) -> str:
@@ -901,6 +1060,7 @@ class Approvals:
         )
 
     def close(self) -> None:
+        self.poster.stop()
         self.dispatcher.stop()
 
     # -------------------------------------------------------------- helpers

@@ -734,6 +734,7 @@ def build_daemon(
     daemon = Daemon(
         settings, clock, ledger, metrics, decisions, engine, anomaly, gate, intake, scaling, canary
     )
+    approvals.may_post = gate.is_leader
     daemon.pause_watch = PauseWatch(
         ledger,
         clock.now,

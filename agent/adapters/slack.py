@@ -84,6 +84,7 @@ from agent.approvals import (
     ApproverRule,
     FallbackChannel,
     LedgerOnlyChannel,
+    PostLaterError,
 )
 from agent.errors import (
     AutonomicError,
@@ -130,6 +131,13 @@ RECORD_BACKOFF = 2.0
 _QUESTION_ID = re.compile(r"^[0-9a-f]{32}$")
 DEFAULT_UNDO_TTL = 3600.0  # safety.undoRequestTTL's default (agent.undo.DEFAULT_TTL)
 _USER = re.compile(r"^[UW][A-Z0-9]{2,}$")
+_CHANNEL_ID = re.compile(r"^[CGD][A-Z0-9]{2,}$")
+# The message metadata every question is posted with: its event type, and a payload
+# naming the decision and the question, so that a post Slack did not answer can be found.
+QUESTION_EVENT = "autonomic_question"
+# How far before an unanswered post its channel's history is read: Slack's clock and
+# ours may differ.
+HISTORY_MARGIN = 60.0
 _GROUP = re.compile(r"^S[A-Z0-9]{2,}$")
 # Slack's error codes that mean "try again", as opposed to "fix something".
 _TRANSIENT_CODES = frozenset(
@@ -160,6 +168,10 @@ class RetryPolicy:
     attempts: int = 3
     max_retry_after: float = 30.0  # the longest Retry-After waited for in place
     backoff: float = 0.5  # seconds before the 2nd attempt; doubles after
+    # Slack takes about one chat.postMessage a second per channel ("special" tier; bursts
+    # briefly tolerated): posts to one channel go out at least this far apart, a tenth over
+    # the second for the jitter of the way there (at 1.0 a strict limit still 429s). 0: off.
+    post_interval: float = 1.1
 
     def pause(self, attempt: int) -> float:
         return float(self.backoff * 2.0 ** (attempt - 1))
@@ -189,6 +201,11 @@ class SlackApi:
         # method -> when (``clock``) the Retry-After of a 429 a call gave up on has passed.
         self._quiet_until: dict[str, float] = {}
         self._quiet_lock = threading.Lock()
+        # channel -> when (``clock``) its next chat.postMessage may go (``post_interval``);
+        # a channel named (#ops) -> the id Slack answered with, so both share one turn.
+        self._next_post: dict[str, float] = {}
+        self._channel_ids: dict[str, str] = {}
+        self._pace_lock = threading.Lock()
 
     @classmethod
     def connect(
@@ -221,12 +238,75 @@ class SlackApi:
     def __repr__(self) -> str:  # the client holds the token: never print it
         return f"SlackApi(base_url={self._client.base_url!r})"
 
-    def post_message(self, channel: str, text: str, **kwargs: Any) -> dict[str, Any]:
-        return self._call(
+    def post_message(
+        self, channel: str, text: str, *, wait: float | None = None, **kwargs: Any
+    ) -> dict[str, Any]:
+        """``chat.postMessage`` at the channel's turn: posts to one channel go out
+        ``policy.post_interval`` apart. ``wait``: the longest this call waits in place for
+        its turn (default ``policy.max_retry_after``); a turn further off is a
+        ``PostLaterError`` with the seconds left, and nothing is sent."""
+        self._take_turn(channel, self.policy.max_retry_after if wait is None else wait)
+        data = self._call(
             "chat.postMessage",
             lambda: self._client.chat_postMessage(channel=channel, text=text, **kwargs),
             channel=channel,
         )
+        answered = data.get("channel")
+        if isinstance(answered, str) and answered and answered != channel:
+            with self._pace_lock:
+                self._channel_ids[channel] = answered
+        return data
+
+    def channel_id(self, channel: str) -> str | None:
+        """The id Slack answered a post to ``channel`` with (``#ops`` -> ``C…``), if any."""
+        with self._pace_lock:
+            return self._channel_ids.get(channel, channel if _CHANNEL_ID.match(channel) else None)
+
+    def _take_turn(self, channel: str, wait: float) -> None:
+        """Take the channel's next turn to post, waiting for it up to ``wait`` seconds."""
+        interval = self.policy.post_interval
+        if interval <= 0:
+            return
+        with self._pace_lock:
+            key = self._channel_ids.get(channel, channel)
+            now = self._clock()
+            turn = max(now, self._next_post.get(key, 0.0))
+            left = turn - now
+            if left > wait:
+                raise PostLaterError(
+                    f"Slack takes one post a second in {channel}; its next turn is in {left:.1f} s",
+                    delay=left,
+                )
+            self._next_post[key] = turn + interval
+        if left > 0:
+            self._sleep(left)
+
+    def history(self, channel: str, oldest: float, *, pages: int = 5) -> list[dict[str, Any]]:
+        """The channel's top-level messages since ``oldest`` (epoch seconds), newest
+        first, with their metadata (``conversations.history``, ``include_all_metadata``):
+        up to ``pages`` pages of 200."""
+        messages: list[dict[str, Any]] = []
+        cursor: str | None = None
+        for _ in range(pages):
+
+            def read(page: str | None = cursor) -> Any:
+                return self._client.conversations_history(
+                    channel=channel,
+                    oldest=f"{oldest:.6f}",
+                    include_all_metadata=True,
+                    limit=200,
+                    cursor=page,
+                )
+
+            data = self._call("conversations.history", read, channel=channel)
+            found = data.get("messages")
+            if isinstance(found, list):
+                messages.extend(m for m in found if isinstance(m, dict))
+            meta = data.get("response_metadata")
+            cursor = meta.get("next_cursor") if isinstance(meta, dict) else None
+            if not data.get("has_more") or not cursor:
+                break
+        return messages
 
     def update_message(self, channel: str, ts: str, text: str, **kwargs: Any) -> dict[str, Any]:
         return self._call(
@@ -273,7 +353,11 @@ class SlackApi:
         try:
             return self._attempt(method, invoke, retry=retry, channel=channel)
         except (TransientError, PermanentError) as exc:
-            if self._on_failure is not None:
+            optional = method == "conversations.history" and exc.reason == "Slack:missing_scope"
+            if self._on_failure is not None and not optional:
+                # Reading the history is optional (its scope removes a duplicate post):
+                # its missing scope is logged once by the channel, not counted as a
+                # refusal a person must fix (AutonomicSlackRefused).
                 self._on_failure(method, exc.reason)
             raise
 
@@ -390,6 +474,14 @@ def _retry_after(headers: Mapping[str, Any] | None) -> float:
             except (TypeError, ValueError):
                 break
     return 1.0
+
+
+def question_metadata(decision: DecisionRecord, question: Question) -> dict[str, Any]:
+    """The message metadata a question is posted with (Slack's ``metadata`` argument)."""
+    return {
+        "event_type": QUESTION_EVENT,
+        "event_payload": {"decision_id": decision.id, "question_id": question.id},
+    }
 
 
 # ---------------------------------------------------------------------- approvers
@@ -556,6 +648,7 @@ class SlackChannel:
         *,
         oncall_group: str | None = None,
         cluster: str | None = None,
+        clock: Callable[[], float] = time.time,
     ) -> None:
         if oncall_group is not None and not _GROUP.match(oncall_group):
             raise ConfigError(
@@ -565,15 +658,119 @@ class SlackChannel:
         self.channel = channel
         self.oncall_group = oncall_group
         self.cluster = cluster
+        self.clock = clock
+        # question id -> when (epoch seconds) a post of it went unanswered (SlackNoAnswer):
+        # Slack may have posted it, so its history is searched before posting it again.
+        self._unanswered: dict[str, float] = {}
+        # question ids whose unanswered post was found in the channel and adopted.
+        self._found: set[str] = set()
+        # Whether the token may read the channel's history (channels:history or
+        # groups:history); None until conversations.history was tried once.
+        self.can_read_history: bool | None = None
+        self._lock = threading.Lock()
 
     def ask(self, decision: DecisionRecord, question: Question) -> str:
-        sent = self.api.post_message(
-            self.channel,
-            question_text(decision),
-            blocks=question_blocks(decision, question, cluster=self.cluster),
-            unfurl_links=False,
-        )
+        """Post the question, tagged with message metadata (``autonomic_question``, its
+        decision and question ids). It does not wait for the channel's turn: a
+        ``PostLaterError`` says when that comes. A post of it that Slack may have carried out
+        without answering is first looked for in the channel's history, when the app
+        may read it: found, that message is the question's, and nothing is posted."""
+        with self._lock:
+            tried = self._unanswered.get(question.id)
+        if tried is not None:
+            found = self._find_posted(decision, question, tried)
+            if found is not None:
+                return found
+        attempt = self.clock()
+        try:
+            sent = self.api.post_message(
+                self.channel,
+                question_text(decision),
+                wait=0.0,
+                blocks=question_blocks(decision, question, cluster=self.cluster),
+                unfurl_links=False,
+                metadata=question_metadata(decision, question),
+            )
+        except TransientError as exc:
+            if exc.reason == "SlackNoAnswer":
+                with self._lock:
+                    self._unanswered.setdefault(question.id, attempt)
+            raise
+        with self._lock:
+            self._unanswered.pop(question.id, None)
         return f"{SLACK_REF}{sent['channel']}:{sent['ts']}"
+
+    def found_posted(self, question_id: str) -> bool:
+        """Whether the question's message was found in the channel (a post Slack carried
+        out without answering), rather than posted by the last ``ask``."""
+        with self._lock:
+            return question_id in self._found
+
+    def _find_posted(
+        self, decision: DecisionRecord, question: Question, tried: float
+    ) -> str | None:
+        """The reference of the question's message if Slack posted it after all; None
+        when it did not, or when the app may not read the channel's history (then the
+        question is posted again, and may show twice)."""
+        if self.can_read_history is False:
+            with self._lock:
+                self._unanswered.pop(question.id, None)
+            return None
+        # Slack's clock and ours may differ: a minute's margin; the ids make it exact.
+        oldest = tried - HISTORY_MARGIN
+        channel = self._channel_id() or self.channel
+        try:
+            messages = self.api.history(channel, oldest)
+        except PermanentError as exc:
+            if exc.reason != "Slack:missing_scope":
+                log.warning(
+                    "Slack: could not look for question %s in the history of %s (%s); it is "
+                    "posted again and may show twice",
+                    question.id,
+                    channel,
+                    exc,
+                )
+                with self._lock:
+                    self._unanswered.pop(question.id, None)
+                return None
+            self.can_read_history = False
+            log.warning(
+                "Slack: the app may not read the history of %s (it lacks channels:history, "
+                "or groups:history for a private channel), so a question whose post Slack "
+                "did not answer is posted again and may show twice; add the scope to the "
+                "Slack app to have it looked for first",
+                self.channel,
+            )
+            return None
+        self.can_read_history = True
+        for message in messages:
+            meta = message.get("metadata")
+            payload = meta.get("event_payload") if isinstance(meta, dict) else None
+            if (
+                isinstance(payload, dict)
+                and meta.get("event_type") == QUESTION_EVENT  # type: ignore[union-attr]
+                and payload.get("question_id") == question.id
+                and payload.get("decision_id") == decision.id
+                and isinstance(message.get("ts"), str)
+            ):
+                with self._lock:
+                    self._unanswered.pop(question.id, None)
+                    self._found.add(question.id)
+                log.info(
+                    "question %s: the post Slack did not answer was found in %s (ts %s); "
+                    "it is not posted again",
+                    question.id,
+                    channel,
+                    message["ts"],
+                )
+                return f"{SLACK_REF}{channel}:{message['ts']}"
+        with self._lock:
+            self._unanswered.pop(question.id, None)
+        return None
+
+    def _channel_id(self) -> str | None:
+        """The id of the configured channel, once a post has told it."""
+        return self.api.channel_id(self.channel)
 
     def update(self, decision: DecisionRecord, question: Question, note: str) -> None:
         """Rewrite the question's message; when Slack refuses to (someone deleted it, or it
@@ -1364,7 +1561,12 @@ def build_approvals(
     snooze = settings.snooze if snooze is None else snooze
     if not settings.enabled:
         approvals = Approvals(
-            ledger, ledger_only, ttl=settings.question_ttl, snooze=snooze, on_answer=on_answer
+            ledger,
+            ledger_only,
+            ttl=settings.question_ttl,
+            snooze=snooze,
+            on_answer=on_answer,
+            clock=clock,
         )
         return approvals, None
     token = resolve_secret(settings.bot_token, environ)
@@ -1373,7 +1575,9 @@ def build_approvals(
     api = SlackApi.connect(
         token, base_url=settings.base_url, policy=policy, sleep=sleep, on_failure=on_failure
     )
-    slack = SlackChannel(api, settings.channel, oncall_group=settings.oncall_group, cluster=cluster)
+    slack = SlackChannel(
+        api, settings.channel, oncall_group=settings.oncall_group, cluster=cluster, clock=clock
+    )
     approvers = Approvers(settings.approvers, api, by_namespace=settings.approvers_by_namespace)
     approvals = Approvals(
         ledger,
@@ -1382,6 +1586,7 @@ def build_approvals(
         snooze=snooze,
         on_answer=on_answer,
         rule=approvers.rule,
+        clock=clock,
     )
     receiver = SlackReceiver(
         approvals,

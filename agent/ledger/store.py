@@ -879,10 +879,25 @@ class Ledger:
             conn.execute(_question_row(question_id, decision_id, channel, now, ttl))
         return question_id
 
-    def set_message_ref(self, question_id: str, ref: str) -> None:
+    def set_message_ref(
+        self, question_id: str, ref: str, *, expires_at: float | None = None
+    ) -> None:
+        """Where the question is shown; ``expires_at``: and, if it is still pending and
+        would expire sooner, its new expiry (a question posted late gets its whole TTL
+        from when it is shown), in the same write."""
         table = tables["questions"]
         with self._tx() as conn:
             conn.execute(table.update().where(table.c.id == question_id).values(message_ref=ref))
+            if expires_at is not None:
+                conn.execute(
+                    table.update()
+                    .where(
+                        table.c.id == question_id,
+                        table.c.status == "pending",
+                        table.c.expires_at < expires_at,
+                    )
+                    .values(expires_at=expires_at)
+                )
 
     def answer(
         self,

@@ -8,6 +8,8 @@
     slack.fail_next("chat.postMessage", 429, retry_after=1)   # or 500
     slack.fail_next("chat.update", 200, error="message_not_found")  # Slack's ok:false
     slack.answer_late("chat.postMessage", 1.5)   # carried out, answered after a timeout
+    slack.limit_posts(1.0)        # one chat.postMessage a second per channel, else 429
+    slack.history_scope = False   # conversations.history: missing_scope
     slack.go_unreachable()                                   # connection refused
     slack.calls_to("chat.update")                             # what was called, in order
     sockets = slack.attach_socket_mode()      # Socket Mode: a websocket server on 127.0.0.1
@@ -17,8 +19,10 @@
 Faithful: method names and paths, the bearer token check, ``ok``/``error`` bodies with
 HTTP 200 for API errors, 429 with ``Retry-After`` and an HTML 500, JSON and form
 request bodies, ``chat.update`` only on existing messages, threads needing a parent,
-the v0 request signature and the ``block_actions`` payload shape. Not modelled:
-pagination, per-method rate tiers, channel membership, message formatting. Socket
+the v0 request signature and the ``block_actions`` payload shape, message metadata and
+``conversations.history`` (paged), one post a second per channel when asked
+(``limit_posts``). Not modelled: other pagination, per-method rate tiers, channel
+membership, message formatting. Socket
 Mode (``socket_mode.py``) is a real websocket server (RFC 6455 over plain TCP) handing
 out single-use URLs through ``apps.connections.open``, sending ``hello``, delivering
 ``interactive`` envelopes, collecting acknowledgements, and asking clients to reconnect

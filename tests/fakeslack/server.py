@@ -2,14 +2,18 @@
 
 A ``ThreadingHTTPServer`` on 127.0.0.1 implementing the methods Autonomic calls —
 ``chat.postMessage``, ``chat.update``, ``chat.postEphemeral``, ``usergroups.users.list``,
-``auth.test``, and ``apps.connections.open`` for Socket Mode start-up — the way Slack
+``auth.test``, ``conversations.history`` (with message metadata, newest first, paged by
+``cursor``), and ``apps.connections.open`` for Socket Mode start-up — the way Slack
 answers them: HTTP 200 with ``{"ok": false, "error": ...}`` for API errors, a bearer
 token checked on every call, JSON or form bodies, messages that can only be updated if
 they exist, threads that need a parent. It records every call for assertions and can
-be told to misbehave: answer 429 with ``Retry-After``, answer 500, or stop listening
-altogether (connection refused). ``attach_socket_mode()`` adds the Socket Mode websocket
-stand-in (``tests.fakeslack.socket_mode``), whose URLs ``apps.connections.open`` then
-hands out; without it that URL leads nowhere a websocket client can connect to.
+be told to misbehave: answer 429 with ``Retry-After``, answer 500, stop listening
+altogether (connection refused), take one ``chat.postMessage`` a second per channel
+(``limit_posts``: faster ones get 429 with the ``Retry-After`` left), or refuse
+``conversations.history`` with ``missing_scope`` (``history_scope = False``).
+``attach_socket_mode()`` adds the Socket Mode websocket stand-in
+(``tests.fakeslack.socket_mode``), whose URLs ``apps.connections.open`` then hands out;
+without it that URL leads nowhere a websocket client can connect to.
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ from __future__ import annotations
 import contextlib
 import itertools
 import json
+import math
 import threading
 import time
 import zlib
@@ -51,6 +56,7 @@ class Message:
     blocks: list[dict[str, Any]]
     thread_ts: str | None
     history: list[dict[str, Any]] = field(default_factory=list)  # earlier versions
+    metadata: dict[str, Any] | None = None  # chat.postMessage's ``metadata``, as sent
 
 
 @dataclass
@@ -89,6 +95,11 @@ class FakeSlack:
         self.url = f"http://127.0.0.1:{self.port}"
         self.reachable = True
         self.socket_mode: SocketModeServer | None = None
+        # False: conversations.history answers missing_scope (no channels:history).
+        self.history_scope = True
+        # limit_posts(): seconds between two chat.postMessage to one channel; None: no limit.
+        self._post_interval: float | None = None
+        self._last_post: dict[str, float] = {}
 
     # ------------------------------------------------------------ control
     def start(self) -> FakeSlack:
@@ -140,6 +151,13 @@ class FakeSlack:
             for _ in range(times):
                 self._faults[method].append(_Fault(status, retry_after, body))
 
+    def limit_posts(self, interval: float = 1.0) -> None:
+        """Take one ``chat.postMessage`` per ``interval`` seconds per channel, as Slack
+        does (about one a second): a faster one is answered 429 ``ratelimited`` with
+        ``Retry-After`` the whole seconds left, and not posted."""
+        with self._lock:
+            self._post_interval = interval
+
     def answer_late(self, method: str, seconds: float, *, times: int = 1) -> None:
         """Carry out the next ``times`` calls to ``method``, then answer ``seconds`` late:
         past a client's timeout, the call took effect (a message was posted) although
@@ -175,6 +193,12 @@ class FakeSlack:
         with self._lock:
             queue = self._faults.get(method)
             fault = queue.popleft() if queue else None
+        if fault is None and method == "chat.postMessage" and authorized:
+            left = self._post_turn(params)
+            if left > 0:
+                self._record(method, params, authorized, 429)
+                headers = {"Content-Type": "application/json", "Retry-After": f"{left:g}"}
+                return 429, headers, json.dumps({"ok": False, "error": "ratelimited"}).encode()
         if fault is not None and fault.delay > 0:
             status, headers, payload = self._carry_out(method, params, authorized)
             time.sleep(fault.delay)
@@ -199,6 +223,20 @@ class FakeSlack:
         self._record(method, params, authorized, 200)
         return 200, {"Content-Type": "application/json; charset=utf-8"}, json.dumps(result).encode()
 
+    def _post_turn(self, params: dict[str, Any]) -> int:
+        """0 when a post to this channel may go now (its time is taken); else the whole
+        seconds until it may (``limit_posts``)."""
+        channel = _channel_id(params.get("channel"))
+        with self._lock:
+            if self._post_interval is None or channel is None:
+                return 0
+            now = time.monotonic()
+            last = self._last_post.get(channel)
+            if last is not None and now - last < self._post_interval:
+                return max(1, math.ceil(self._post_interval - (now - last)))
+            self._last_post[channel] = now
+            return 0
+
     def _record(self, method: str, params: dict[str, Any], authorized: bool, status: int) -> None:
         with self._lock:
             self.calls.append(Call(method, params, authorized, status, time.time()))
@@ -216,13 +254,16 @@ class FakeSlack:
         blocks = _blocks(p.get("blocks"))
         if blocks is None:
             return {"ok": False, "error": "invalid_blocks"}
+        metadata = _metadata(p.get("metadata"))
+        if metadata is False:
+            return {"ok": False, "error": "invalid_metadata_format"}
         thread_ts = p.get("thread_ts")
         with self._lock:
             if thread_ts is not None and (channel, thread_ts) not in self.messages:
                 return {"ok": False, "error": "thread_not_found"}
             ts = self._next_ts()
             self.messages[(channel, ts)] = Message(
-                channel, ts, str(p.get("text", "")), blocks, thread_ts
+                channel, ts, str(p.get("text", "")), blocks, thread_ts, metadata=metadata
             )
         message = {"type": "message", "text": p.get("text", ""), "ts": ts, "bot_id": "B0BOT"}
         return {"ok": True, "channel": channel, "ts": ts, "message": message}
@@ -269,6 +310,53 @@ class FakeSlack:
             "bot_id": "B0BOT",
         }
 
+    def _history(self, p: dict[str, Any]) -> dict[str, Any]:
+        """Top-level messages newest first, ``oldest``/``latest`` exclusive unless
+        ``inclusive``, ``limit`` a page (``cursor``: the offset, as a string), and each
+        message's metadata only with ``include_all_metadata``."""
+        if not self.history_scope:
+            return {
+                "ok": False,
+                "error": "missing_scope",
+                "needed": "channels:history,groups:history,mpim:history,im:history",
+                "provided": "chat:write,usergroups:read",
+            }
+        channel = _channel_id(p.get("channel"))
+        if channel is None:
+            return {"ok": False, "error": "channel_not_found"}
+        oldest = float(p.get("oldest") or 0)
+        latest = float(p.get("latest") or 9e18)
+        inclusive = _truthy(p.get("inclusive"))
+        metadata = _truthy(p.get("include_all_metadata"))
+        limit = int(p.get("limit") or 100)
+        start = int(p.get("cursor") or 0)
+        with self._lock:
+            found = [
+                m
+                for m in self.messages.values()
+                if m.channel == channel
+                and m.thread_ts is None
+                and (oldest <= float(m.ts) if inclusive else oldest < float(m.ts))
+                and (float(m.ts) <= latest if inclusive else float(m.ts) < latest)
+            ]
+        found.sort(key=lambda m: float(m.ts), reverse=True)
+        page = found[start : start + limit]
+        messages = []
+        for m in page:
+            item: dict[str, Any] = {
+                "type": "message",
+                "ts": m.ts,
+                "text": m.text,
+                "bot_id": "B0BOT",
+            }
+            if metadata and m.metadata is not None:
+                item["metadata"] = m.metadata
+            messages.append(item)
+        more = start + limit < len(found)
+        answer: dict[str, Any] = {"ok": True, "messages": messages, "has_more": more}
+        answer["response_metadata"] = {"next_cursor": str(start + limit) if more else ""}
+        return answer
+
     def _connections_open(self, p: dict[str, Any]) -> dict[str, Any]:
         if self.socket_mode is not None:  # a new single-use URL on the websocket stand-in
             return {"ok": True, "url": self.socket_mode.new_url()}
@@ -282,6 +370,7 @@ _METHODS = {
     "chat.postEphemeral": FakeSlack._ephemeral,
     "usergroups.users.list": FakeSlack._group_users,
     "auth.test": FakeSlack._auth_test,
+    "conversations.history": FakeSlack._history,
     "apps.connections.open": FakeSlack._connections_open,
 }
 
@@ -293,6 +382,29 @@ def _channel_id(value: Any) -> str | None:
     if value[0] in "CGD" and value[1:].isalnum() and value.isupper():
         return value
     return "C" + format(zlib.crc32(value.lstrip("#").encode()), "010d")
+
+
+def _truthy(value: Any) -> bool:
+    return str(value).lower() in ("1", "true")
+
+
+def _metadata(value: Any) -> dict[str, Any] | bool | None:
+    """``{"event_type": ..., "event_payload": {...}}`` (a JSON string in a form body);
+    None when absent, False when malformed."""
+    if value is None:
+        return None
+    if isinstance(value, str):
+        try:
+            value = json.loads(value)
+        except json.JSONDecodeError:
+            return False
+    if (
+        not isinstance(value, dict)
+        or not isinstance(value.get("event_type"), str)
+        or not isinstance(value.get("event_payload"), dict)
+    ):
+        return False
+    return value
 
 
 def _blocks(value: Any) -> list[dict[str, Any]] | None:

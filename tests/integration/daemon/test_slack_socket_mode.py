@@ -427,11 +427,14 @@ def test_a_slack_call_that_fails_is_counted_by_method_and_reason(
         slack.fail_next("chat.postMessage", 200, error="token_revoked", times=2)
         now = time.time()
         approvals = daemon.decisions.approvals
+        assert not runtime.gate.is_leader()  # the lease is not taken in this test
+        approvals.may_post = lambda: True  # asked here as the leader's cycle would
         for name in ("web", "api"):
             decision_id = daemon.ledger.record_decision(
                 make_decision(subject=f"Deployment/shop/{name}"), now
             )
             assert not approvals.ask(decision_id, now).posted
+        assert approvals.poster.drain(10.0)  # the second waited its turn (one a second)
         assert len(slack.calls_to("chat.postMessage")) == 2  # refused, so not retried
         counted = runtime.metrics.registry.get_sample_value(
             "autonomic_slack_request_failures_total",

@@ -184,7 +184,8 @@ def rig(slack: FakeSlack, ledger: Ledger, clock: Clock) -> Iterator[Rig]:
         clock=clock,
         on_answer=answers,
         snooze=SNOOZE,
-        policy=RetryPolicy(attempts=3, max_retry_after=30.0, backoff=0.5),
+        # Pacing off: `sleep` records and does not wait (tests of pacing turn it on).
+        policy=RetryPolicy(attempts=3, max_retry_after=30.0, backoff=0.5, post_interval=0.0),
         sleep=sleeps.append,
     )
     assert receiver is not None

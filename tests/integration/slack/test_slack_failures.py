@@ -376,8 +376,10 @@ def test_a_question_slack_did_not_answer_for_is_posted_again_and_says_a_copy_may
 ) -> None:
     """A question whose chat.postMessage Slack carried out but answered too late is not
     posted again at once, but it has no message to update, so the leader posts it again
-    a minute later. That second post must not say Slack refused the first (it may be
-    above, with live buttons): it says a copy may be there and that either answers."""
+    a minute later (without the history scope, it cannot look for the first). That
+    second post must not say Slack refused the first (it may be above, with live
+    buttons): it says a copy may be there and that either answers."""
+    rig.slack.history_scope = False
     channel = rig.approvals.channel
     assert isinstance(channel, FallbackChannel)
     primary = channel.primary
