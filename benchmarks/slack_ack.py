@@ -40,6 +40,8 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the stand-ins in tests/
+
 from agent.adapters.slack import RetryPolicy, build_approvals
 from agent.ledger import open_ledger
 from agent.server import HttpServer, Request, Response

@@ -33,6 +33,8 @@ import tempfile
 import time
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the stand-ins in tests/
+
 from agent.adapters.slack import build_approvals
 from agent.ledger import open_ledger
 from tests.fakeslack import start_fake_slack
