@@ -35,7 +35,7 @@ from agent.clock import Clock
 from agent.decisions import DecisionService, Proposal
 from agent.errors import PermanentError, TransientError
 from agent.executor import DrainBudget, Executor
-from agent.ledger import HELD_PREFIX, DecisionRecord, Intent, Ledger, is_hold
+from agent.ledger import HELD_PREFIX, DecisionRecord, Feedback, Intent, Ledger, is_hold
 from agent.observability import decision_context
 from agent.outcomes import RunbookOutcomes
 from agent.pause import Pause, active_pause
@@ -201,6 +201,15 @@ RAN_STATUSES = (
     UNDO_REQUESTED,
 )
 HANDOFF_KEYS = 10_000  # hand-off incident keys remembered in memory (the ledger has all)
+# A decision closed with an escalation to send (a drain a PodDisruptionBudget now blocks,
+# superseded) keeps the escalation's words under this key in the detail of the feedback
+# row written with its closing status, in one transaction: an ``escalation`` row after it
+# says it was sent; none, and the recovery (or, after an error, the next cycle) sends it.
+PROMISED = "escalate"
+# How far back the recovery looks for such a closing whose escalation was never sent.
+PROMISES_KEPT = 7 * 86400.0
+# Decision statuses a closing that promises an escalation leaves.
+PROMISING = ("superseded",)
 # Value of a PromQL query at the current time; None, NaN or a ``NoValue`` saying why
 # (none, several or old series) when there is no fresh number. It raises
 # ``TransientError`` or ``PermanentError`` when Prometheus cannot be asked.
@@ -474,6 +483,9 @@ class RemediationEngine:
         # Claimed runs with no intent yet that a guard held at their last look, and why
         # (``_recheck_unwritten``): what a run closed for its age says it waited for.
         self._held_why: dict[str, str] = {}
+        # Decisions closed with an escalation promised (``_closing``) that an error kept
+        # this process from sending: the next cycle sends it (``_resume_promised``).
+        self._unsent: set[str] = set()
 
     # ------------------------------------------------------------- snapshots
     def snapshot(self) -> ClusterSnapshot:
@@ -634,6 +646,8 @@ class RemediationEngine:
         self.decisions.repost_unposted()
         self.settle_unsettled()
         self.resume_stopped()
+        if self._unsent:
+            self._resume_promised(self._unsent)
         self.execute_approved(snapshot)
         self.undo_requested()
         self.verify_due()
@@ -1518,15 +1532,42 @@ class RemediationEngine:
         and say why in its thread (``autonomic explain`` shows it too), and that nothing
         was written, whatever overtook it; ``escalation``: also hand it to a person with
         these words."""
-        if self.ledger.transition(record.id, ["approved"], "superseded", now):
-            why = f"not executed: {unwanted}; nothing was written to the cluster"
-            self.ledger.add_feedback(
-                record.id, "execution", "superseded", "autonomic", now, {"why": why}
-            )
+        why = f"not executed: {unwanted}; nothing was written to the cluster"
+        if self.ledger.transition(
+            record.id,
+            ["approved"],
+            "superseded",
+            now,
+            feedback=[self._closing(record, "superseded", why, escalation)],
+        ):
+            self._promise(record, escalation)
             self._progress(record, why, final=True)
-            if escalation is not None:
-                self.decisions.approvals.escalate(record.id, escalation, now)
+            self._send_promised(record, escalation, now)
         return "superseded"
+
+    def _closing(
+        self, record: DecisionRecord, outcome: str, why: str, escalation: str | None
+    ) -> Feedback:
+        """The ``execution`` row that says why a decision was closed, written with its
+        status; with ``escalation``, the escalation promised there (``PROMISED``), which
+        ``_resume_promised`` sends if a crash or an error comes before it is sent."""
+        detail: dict[str, Any] = {"why": why}
+        if escalation is not None:
+            detail[PROMISED] = escalation
+        return Feedback(record.id, "execution", outcome, "autonomic", detail)
+
+    def _promise(self, record: DecisionRecord, escalation: str | None) -> None:
+        """Remember a closing just written that promised an escalation: an error before
+        it is sent (``_send_promised``) leaves it to the next cycle (``_resume_promised``)."""
+        if escalation is not None:
+            self._unsent.add(record.id)
+
+    def _send_promised(self, record: DecisionRecord, escalation: str | None, now: float) -> None:
+        """Send the escalation a closing promised (``_closing``), once it is written."""
+        if escalation is None:
+            return
+        self.decisions.approvals.escalate(record.id, escalation, now)
+        self._unsent.discard(record.id)
 
     def _budgets_block(
         self, record: DecisionRecord, snapshot: ClusterSnapshot | None = None
@@ -2244,9 +2285,11 @@ class RemediationEngine:
             "asked": 0,
             "superseded": 0,
             "held": 0,
+            "escalated": 0,
         }
         counts["reconciled"] = len(self.executor.reconcile())
         counts["settled"] = self._settle_finished()
+        counts["escalated"] = self._resume_promised()
         counts["asked"] = self._ask_unasked()
         for execution in self.ledger.executions(["running"]):
             record = self.ledger.get_decision(execution["decision_id"])
@@ -2392,15 +2435,18 @@ class RemediationEngine:
         now = self.clock.now()
         if why is not None:
             text = f"not executed: {why}; nothing was written to the cluster"
-            if not self.ledger.transition(record.id, ["executing", "approved"], "superseded", now):
+            if not self.ledger.transition(
+                record.id,
+                ["executing", "approved"],
+                "superseded",
+                now,
+                feedback=[self._closing(record, "superseded", text, escalation)],
+            ):
                 return "claimed-elsewhere"
-            self.ledger.add_feedback(
-                record.id, "execution", "superseded", "autonomic", now, {"why": text}
-            )
+            self._promise(record, escalation)
             self._progress(record, text, final=True)
             log.info("%s: decision %s %s", key, record.id[:8], text)
-            if escalation is not None:
-                self.decisions.approvals.escalate(record.id, escalation, now)
+            self._send_promised(record, escalation, now)
         execution = self.ledger.execution(key)
         if execution is None or execution["status"] != "running":
             self._adopted.discard(key)  # closed already, its guards with it
@@ -2573,6 +2619,52 @@ class RemediationEngine:
             return record_start(state, fake, runbook.spec.guards, now, dry_run=dry)
 
         self._update_guards(start)
+
+    def _resume_promised(self, ids: Iterable[str] | None = None) -> int:
+        """Send the escalations closings promised (``_closing``) and no ``escalation`` row
+        followed: a crash (or an error) came between the closing and the escalation.
+        ``ids``: those decisions (this process's, after an error); None: every decision
+        so closed in the last ``PROMISES_KEPT`` (the recovery, after a restart or at a new
+        leader). Each is sent once: its ``escalation`` row marks it sent. How many sent."""
+        now = self.clock.now()
+        if ids is None:
+            records = self.ledger.decisions(
+                kind="remediation",
+                status=PROMISING,
+                updated_since=now - PROMISES_KEPT,
+                limit=1000,
+            )
+        else:
+            records = [r for i in list(ids) if (r := self.ledger.get_decision(i)) is not None]
+            self._unsent.difference_update(set(ids) - {r.id for r in records})
+        sent = 0
+        for record in records:
+            escalation = self._unsent_escalation(record.id)
+            if escalation is not None:
+                with decision_context(record.id):
+                    log.warning(
+                        "decision %s was closed (%s) with an escalation that was not sent "
+                        "(the process stopped, or failed, in between): sending it now",
+                        record.id[:8],
+                        record.status,
+                    )
+                    self.decisions.approvals.escalate(record.id, escalation, now)
+                sent += 1
+            self._unsent.discard(record.id)
+        return sent
+
+    def _unsent_escalation(self, decision_id: str) -> str | None:
+        """The escalation the decision's closing promised (``PROMISED``), if no
+        ``escalation`` row came after it; else None."""
+        promised: str | None = None
+        for row in self.ledger.feedback_for(decision_id):  # oldest first
+            detail = row["detail"]
+            words = detail.get(PROMISED) if isinstance(detail, Mapping) else None
+            if isinstance(words, str):
+                promised = words
+            elif row["kind"] == "escalation":
+                promised = None
+        return promised
 
     def _ask_unasked(self) -> int:
         """An 'asked' decision without its question can nobody answer, and it never
