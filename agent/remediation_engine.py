@@ -209,7 +209,12 @@ PROMISED = "escalate"
 # How far back the recovery looks for such a closing whose escalation was never sent.
 PROMISES_KEPT = 7 * 86400.0
 # Decision statuses a closing that promises an escalation leaves.
-PROMISING = ("superseded",)
+PROMISING = ("superseded", "failed")
+# Remediation cycles in a row at which handling one approved decision, before its run is
+# claimed, may fail with the same error (one that is not a ``TransientError``: a bug, a
+# stored proposal that cannot be read, a runbook changed so its plan cannot be built)
+# before it is closed as failed and handed to a person (``_execute_failed``).
+EXECUTE_ATTEMPTS = 3
 # Value of a PromQL query at the current time; None, NaN or a ``NoValue`` saying why
 # (none, several or old series) when there is no fresh number. It raises
 # ``TransientError`` or ``PermanentError`` when Prometheus cannot be asked.
@@ -486,6 +491,9 @@ class RemediationEngine:
         # Decisions closed with an escalation promised (``_closing``) that an error kept
         # this process from sending: the next cycle sends it (``_resume_promised``).
         self._unsent: set[str] = set()
+        # Approved decisions whose handling failed (``_execute_failed``): the error, and
+        # at how many cycles in a row it came. This leader's: a restart counts anew.
+        self._failing: dict[str, tuple[str, int]] = {}
 
     # ------------------------------------------------------------- snapshots
     def snapshot(self) -> ClusterSnapshot:
@@ -1440,10 +1448,117 @@ class RemediationEngine:
 
     # ------------------------------------------------------------- execution
     def execute_approved(self, snapshot: ClusterSnapshot | None = None) -> None:
+        """Run the approved decisions, each on its own: one whose handling raises an
+        error that is not a ``TransientError`` is logged and counted, and the others go
+        on (``_execute_failed``). A ``TransientError`` (the ledger, the API server or
+        Prometheus away) ends the cycle, as before: the next one tries again."""
+        seen: set[str] = set()
         for record in self.ledger.decisions(kind="remediation", status=["approved"], limit=500):
             if is_hold(record.decision_type):
                 continue  # a storm or a hand-off: handed to a person, nothing to run
-            self.execute(record, snapshot)
+            seen.add(record.id)
+            try:
+                self.execute(record, snapshot)
+            except TransientError:
+                raise
+            except Exception as exc:
+                self._execute_failed(record, exc)
+            else:
+                self._failing.pop(record.id, None)
+        for gone in set(self._failing) - seen:  # closed, or claimed: not counted on
+            del self._failing[gone]
+
+    def _execute_failed(self, record: DecisionRecord, exc: Exception) -> None:
+        """One approved decision's handling raised (not a ``TransientError``): logged with
+        its traceback, counted in ``autonomic_errors_total`` (``Unexpected``, or the
+        reason of a ``PermanentError``), and tried again at the next cycle, the other
+        decisions going on meanwhile. Failed with the same error at ``EXECUTE_ATTEMPTS``
+        cycles in a row, it is closed (``_close_failing``). A run already claimed is left
+        to the crash recovery as it is (``settle_unsettled``, ``recover``): it is not in
+        the next cycle's approved decisions, and what it wrote is never repeated."""
+        error = f"{type(exc).__name__}: {exc}"
+        kind = exc.reason if isinstance(exc, PermanentError) else "Unexpected"
+        self.decisions.metrics.errors.labels(kind=kind).inc()
+        last = self._failing.get(record.id)
+        times = last[1] + 1 if last is not None and last[0] == error else 1
+        self._failing[record.id] = (error, times)
+        trace = None if isinstance(exc, PermanentError) else exc
+        with decision_context(record.id):
+            if times < EXECUTE_ATTEMPTS:
+                log.error(
+                    "approved decision %s (%s on %s) could not be handled (%d of %d cycles "
+                    "in a row with this error; tried again at the next cycle, the other "
+                    "approved decisions go on): %s",
+                    record.id,
+                    record.decision_type,
+                    record.subject,
+                    times,
+                    EXECUTE_ATTEMPTS,
+                    error,
+                    exc_info=trace,
+                )
+                return
+            log.error(
+                "approved decision %s (%s on %s) could not be handled at %d cycles in a "
+                "row, with the same error: closed as failed if its run was not claimed, "
+                "and handed to a person: %s",
+                record.id,
+                record.decision_type,
+                record.subject,
+                times,
+                error,
+                exc_info=trace,
+            )
+            try:
+                self._close_failing(record, error, times)
+            except TransientError:
+                raise
+            except Exception:
+                log.exception(
+                    "approved decision %s could not be closed; tried again at the next cycle",
+                    record.id,
+                )
+
+    def _close_failing(self, record: DecisionRecord, error: str, times: int) -> None:
+        """Close an approved decision whose handling failed ``times`` cycles in a row with
+        ``error``, before its run was claimed: ``failed``, not judged (the error says
+        nothing about the runbook), nothing written to the cluster, and handed to a
+        person with the error, as a failed run is. The escalation is promised with the
+        status, in one transaction (``_closing``). A decision whose run was claimed
+        meanwhile is not closed here: its run is the crash recovery's."""
+        key = record.incident_key or record.id
+        if self.ledger.execution(key) is not None:
+            log.warning(
+                "approved decision %s: its run %s was claimed; left to the recovery",
+                record.id,
+                key,
+            )
+            return
+        now = self.clock.now()
+        why = (
+            f"not executed: handling it failed at {times} remediation cycles in a row, "
+            f"before its run was claimed, with {error} (a bug in Autonomic, a stored "
+            "proposal it cannot read, or a runbook changed since so that its plan cannot "
+            "be built); nothing was written to the cluster"
+        )
+        escalation = (
+            f"remediation failed: {why}. Autonomic does not try it again: do by hand what "
+            f"it proposed if it is still needed (`autonomic explain {record.id[:12]}` shows "
+            "the plan), and report the error (the leader's log has its traceback)"
+        )
+        closing = self._closing(record, "failed", why, escalation)
+        if not self.ledger.transition(record.id, ["approved"], "failed", now, feedback=[closing]):
+            return
+        self._failing.pop(record.id, None)
+        self.decisions.metrics.decisions.labels(
+            kind=record.kind,
+            decision_type=record.decision_type,
+            route=record.route,
+            outcome="failed",
+        ).inc()
+        self._promise(record, escalation)
+        self._progress(record, why, final=True)
+        self._send_promised(record, escalation, now)
 
     def execute(self, record: DecisionRecord, snapshot: ClusterSnapshot | None = None) -> str:
         """Run one approved decision's plan. Returns the execution's new status.
@@ -2648,7 +2763,14 @@ class RemediationEngine:
                         record.id[:8],
                         record.status,
                     )
-                    self.decisions.approvals.escalate(record.id, escalation, now)
+                    try:
+                        self.decisions.approvals.escalate(record.id, escalation, now)
+                    except TransientError:
+                        raise
+                    except Exception:  # not for every cycle: the next recovery tries again
+                        log.exception("decision %s: its escalation failed", record.id)
+                        self._unsent.discard(record.id)
+                        continue
                 sent += 1
             self._unsent.discard(record.id)
         return sent
