@@ -35,7 +35,7 @@ from agent.clock import Clock
 from agent.decisions import DecisionService, Proposal
 from agent.errors import PermanentError, TransientError
 from agent.executor import DrainBudget, Executor
-from agent.ledger import HELD_PREFIX, DecisionRecord, Intent, Ledger, is_hold
+from agent.ledger import HELD_PREFIX, DecisionRecord, Feedback, Intent, Ledger, is_hold
 from agent.observability import decision_context
 from agent.outcomes import RunbookOutcomes
 from agent.pause import Pause, active_pause
@@ -202,6 +202,20 @@ RAN_STATUSES = (
     UNDO_REQUESTED,
 )
 HANDOFF_KEYS = 10_000  # hand-off incident keys remembered in memory (the ledger has all)
+# A decision closed with an escalation to send (a drain a PodDisruptionBudget now blocks,
+# superseded) keeps the escalation's words under this key in the detail of the feedback
+# row written with its closing status, in one transaction: an ``escalation`` row after it
+# says it was sent; none, and the recovery (or, after an error, the next cycle) sends it.
+PROMISED = "escalate"
+# How far back the recovery looks for such a closing whose escalation was never sent.
+PROMISES_KEPT = 7 * 86400.0
+# Decision statuses a closing that promises an escalation leaves.
+PROMISING = ("superseded", "failed")
+# Remediation cycles in a row at which handling one approved decision, before its run is
+# claimed, may fail with the same error (one that is not a ``TransientError``: a bug, a
+# stored proposal that cannot be read, a runbook changed so its plan cannot be built)
+# before it is closed as failed and handed to a person (``_execute_failed``).
+EXECUTE_ATTEMPTS = 3
 # Value of a PromQL query at the current time; None, NaN or a ``NoValue`` saying why
 # (none, several or old series) when there is no fresh number. It raises
 # ``TransientError`` or ``PermanentError`` when Prometheus cannot be asked.
@@ -252,12 +266,6 @@ def _signal_evidence(signal: Signal) -> dict[str, Any]:
     if signal.kind == "kubernetes" and signal.target is not None:
         evidence |= {"object": _ref_dict(signal.target), "since": signal.since}
     return evidence
-
-
-def _closed(why: str, signal_over: bool) -> dict[str, Any]:
-    """The detail of a ``superseded`` execution feedback: why, and whether it was because
-    the signal that started the run ended (``RemediationEngine._recurred`` reads it)."""
-    return {"why": why, "signal_over": True} if signal_over else {"why": why}
 
 
 def _check_dict(check: RenderedCheck) -> dict[str, Any]:
@@ -494,6 +502,12 @@ class RemediationEngine:
         # Per approved decision started by a pod or node condition: why the check before
         # its first write last found the condition not over, as logged (once a change).
         self._going_on: OrderedDict[str, str] = OrderedDict()
+        # Decisions closed with an escalation promised (``_closing``) that an error kept
+        # this process from sending: the next cycle sends it (``_resume_promised``).
+        self._unsent: set[str] = set()
+        # Approved decisions whose handling failed (``_execute_failed``): the error, and
+        # at how many cycles in a row it came. This leader's: a restart counts anew.
+        self._failing: dict[str, tuple[str, int]] = {}
 
     # ------------------------------------------------------------- snapshots
     def snapshot(self) -> ClusterSnapshot:
@@ -654,6 +668,8 @@ class RemediationEngine:
         self.decisions.repost_unposted()
         self.settle_unsettled()
         self.resume_stopped()
+        if self._unsent:
+            self._resume_promised(self._unsent)
         self.execute_approved(snapshot)
         self.undo_requested()
         self.verify_due()
@@ -1446,10 +1462,117 @@ class RemediationEngine:
 
     # ------------------------------------------------------------- execution
     def execute_approved(self, snapshot: ClusterSnapshot | None = None) -> None:
+        """Run the approved decisions, each on its own: one whose handling raises an
+        error that is not a ``TransientError`` is logged and counted, and the others go
+        on (``_execute_failed``). A ``TransientError`` (the ledger, the API server or
+        Prometheus away) ends the cycle, as before: the next one tries again."""
+        seen: set[str] = set()
         for record in self.ledger.decisions(kind="remediation", status=["approved"], limit=500):
             if is_hold(record.decision_type):
                 continue  # a storm or a hand-off: handed to a person, nothing to run
-            self.execute(record, snapshot)
+            seen.add(record.id)
+            try:
+                self.execute(record, snapshot)
+            except TransientError:
+                raise
+            except Exception as exc:
+                self._execute_failed(record, exc)
+            else:
+                self._failing.pop(record.id, None)
+        for gone in set(self._failing) - seen:  # closed, or claimed: not counted on
+            del self._failing[gone]
+
+    def _execute_failed(self, record: DecisionRecord, exc: Exception) -> None:
+        """One approved decision's handling raised (not a ``TransientError``): logged with
+        its traceback, counted in ``autonomic_errors_total`` (``Unexpected``, or the
+        reason of a ``PermanentError``), and tried again at the next cycle, the other
+        decisions going on meanwhile. Failed with the same error at ``EXECUTE_ATTEMPTS``
+        cycles in a row, it is closed (``_close_failing``). A run already claimed is left
+        to the crash recovery as it is (``settle_unsettled``, ``recover``): it is not in
+        the next cycle's approved decisions, and what it wrote is never repeated."""
+        error = f"{type(exc).__name__}: {exc}"
+        kind = exc.reason if isinstance(exc, PermanentError) else "Unexpected"
+        self.decisions.metrics.errors.labels(kind=kind).inc()
+        last = self._failing.get(record.id)
+        times = last[1] + 1 if last is not None and last[0] == error else 1
+        self._failing[record.id] = (error, times)
+        trace = None if isinstance(exc, PermanentError) else exc
+        with decision_context(record.id):
+            if times < EXECUTE_ATTEMPTS:
+                log.error(
+                    "approved decision %s (%s on %s) could not be handled (%d of %d cycles "
+                    "in a row with this error; tried again at the next cycle, the other "
+                    "approved decisions go on): %s",
+                    record.id,
+                    record.decision_type,
+                    record.subject,
+                    times,
+                    EXECUTE_ATTEMPTS,
+                    error,
+                    exc_info=trace,
+                )
+                return
+            log.error(
+                "approved decision %s (%s on %s) could not be handled at %d cycles in a "
+                "row, with the same error: closed as failed if its run was not claimed, "
+                "and handed to a person: %s",
+                record.id,
+                record.decision_type,
+                record.subject,
+                times,
+                error,
+                exc_info=trace,
+            )
+            try:
+                self._close_failing(record, error, times)
+            except TransientError:
+                raise
+            except Exception:
+                log.exception(
+                    "approved decision %s could not be closed; tried again at the next cycle",
+                    record.id,
+                )
+
+    def _close_failing(self, record: DecisionRecord, error: str, times: int) -> None:
+        """Close an approved decision whose handling failed ``times`` cycles in a row with
+        ``error``, before its run was claimed: ``failed``, not judged (the error says
+        nothing about the runbook), nothing written to the cluster, and handed to a
+        person with the error, as a failed run is. The escalation is promised with the
+        status, in one transaction (``_closing``). A decision whose run was claimed
+        meanwhile is not closed here: its run is the crash recovery's."""
+        key = record.incident_key or record.id
+        if self.ledger.execution(key) is not None:
+            log.warning(
+                "approved decision %s: its run %s was claimed; left to the recovery",
+                record.id,
+                key,
+            )
+            return
+        now = self.clock.now()
+        why = (
+            f"not executed: handling it failed at {times} remediation cycles in a row, "
+            f"before its run was claimed, with {error} (a bug in Autonomic, a stored "
+            "proposal it cannot read, or a runbook changed since so that its plan cannot "
+            "be built); nothing was written to the cluster"
+        )
+        escalation = (
+            f"remediation failed: {why}. Autonomic does not try it again: do by hand what "
+            f"it proposed if it is still needed (`autonomic explain {record.id[:12]}` shows "
+            "the plan), and report the error (the leader's log has its traceback)"
+        )
+        closing = self._closing(record, "failed", why, escalation)
+        if not self.ledger.transition(record.id, ["approved"], "failed", now, feedback=[closing]):
+            return
+        self._failing.pop(record.id, None)
+        self.decisions.metrics.decisions.labels(
+            kind=record.kind,
+            decision_type=record.decision_type,
+            route=record.route,
+            outcome="failed",
+        ).inc()
+        self._promise(record, escalation)
+        self._progress(record, why, final=True)
+        self._send_promised(record, escalation, now)
 
     def execute(self, record: DecisionRecord, snapshot: ClusterSnapshot | None = None) -> str:
         """Run one approved decision's plan. Returns the execution's new status.
@@ -1561,15 +1684,50 @@ class RemediationEngine:
         was written, whatever overtook it; ``escalation``: also hand it to a person with
         these words. ``signal_over``: closed because its signal ended (kept with the
         reason: the incident may then be decided again if it comes back, ``_recurred``)."""
-        if self.ledger.transition(record.id, ["approved"], "superseded", now):
-            why = f"not executed: {unwanted}; nothing was written to the cluster"
-            self.ledger.add_feedback(
-                record.id, "execution", "superseded", "autonomic", now, _closed(why, signal_over)
-            )
+        why = f"not executed: {unwanted}; nothing was written to the cluster"
+        if self.ledger.transition(
+            record.id,
+            ["approved"],
+            "superseded",
+            now,
+            feedback=[self._closing(record, "superseded", why, escalation, signal_over)],
+        ):
+            self._promise(record, escalation)
             self._progress(record, why, final=True)
-            if escalation is not None:
-                self.decisions.approvals.escalate(record.id, escalation, now)
+            self._send_promised(record, escalation, now)
         return "superseded"
+
+    def _closing(
+        self,
+        record: DecisionRecord,
+        outcome: str,
+        why: str,
+        escalation: str | None,
+        signal_over: bool = False,
+    ) -> Feedback:
+        """The ``execution`` row that says why a decision was closed, written with its
+        status; with ``escalation``, the escalation promised there (``PROMISED``), which
+        ``_resume_promised`` sends if a crash or an error comes before it is sent;
+        ``signal_over``: closed because its signal ended (``_recurred`` reads it)."""
+        detail: dict[str, Any] = {"why": why}
+        if escalation is not None:
+            detail[PROMISED] = escalation
+        if signal_over:
+            detail["signal_over"] = True
+        return Feedback(record.id, "execution", outcome, "autonomic", detail)
+
+    def _promise(self, record: DecisionRecord, escalation: str | None) -> None:
+        """Remember a closing just written that promised an escalation: an error before
+        it is sent (``_send_promised``) leaves it to the next cycle (``_resume_promised``)."""
+        if escalation is not None:
+            self._unsent.add(record.id)
+
+    def _send_promised(self, record: DecisionRecord, escalation: str | None, now: float) -> None:
+        """Send the escalation a closing promised (``_closing``), once it is written."""
+        if escalation is None:
+            return
+        self.decisions.approvals.escalate(record.id, escalation, now)
+        self._unsent.discard(record.id)
 
     def _budgets_block(
         self, record: DecisionRecord, snapshot: ClusterSnapshot | None = None
@@ -2333,9 +2491,11 @@ class RemediationEngine:
             "asked": 0,
             "superseded": 0,
             "held": 0,
+            "escalated": 0,
         }
         counts["reconciled"] = len(self.executor.reconcile())
         counts["settled"] = self._settle_finished()
+        counts["escalated"] = self._resume_promised()
         counts["asked"] = self._ask_unasked()
         for execution in self.ledger.executions(["running"]):
             record = self.ledger.get_decision(execution["decision_id"])
@@ -2499,15 +2659,18 @@ class RemediationEngine:
         now = self.clock.now()
         if why is not None:
             text = f"not executed: {why}; nothing was written to the cluster"
-            if not self.ledger.transition(record.id, ["executing", "approved"], "superseded", now):
+            if not self.ledger.transition(
+                record.id,
+                ["executing", "approved"],
+                "superseded",
+                now,
+                feedback=[self._closing(record, "superseded", text, escalation, signal_over)],
+            ):
                 return "claimed-elsewhere"
-            self.ledger.add_feedback(
-                record.id, "execution", "superseded", "autonomic", now, _closed(text, signal_over)
-            )
+            self._promise(record, escalation)
             self._progress(record, text, final=True)
             log.info("%s: decision %s %s", key, record.id[:8], text)
-            if escalation is not None:
-                self.decisions.approvals.escalate(record.id, escalation, now)
+            self._send_promised(record, escalation, now)
         execution = self.ledger.execution(key)
         if execution is None or execution["status"] != "running":
             self._adopted.discard(key)  # closed already, its guards with it
@@ -2680,6 +2843,59 @@ class RemediationEngine:
             return record_start(state, fake, runbook.spec.guards, now, dry_run=dry)
 
         self._update_guards(start)
+
+    def _resume_promised(self, ids: Iterable[str] | None = None) -> int:
+        """Send the escalations closings promised (``_closing``) and no ``escalation`` row
+        followed: a crash (or an error) came between the closing and the escalation.
+        ``ids``: those decisions (this process's, after an error); None: every decision
+        so closed in the last ``PROMISES_KEPT`` (the recovery, after a restart or at a new
+        leader). Each is sent once: its ``escalation`` row marks it sent. How many sent."""
+        now = self.clock.now()
+        if ids is None:
+            records = self.ledger.decisions(
+                kind="remediation",
+                status=PROMISING,
+                updated_since=now - PROMISES_KEPT,
+                limit=1000,
+            )
+        else:
+            records = [r for i in list(ids) if (r := self.ledger.get_decision(i)) is not None]
+            self._unsent.difference_update(set(ids) - {r.id for r in records})
+        sent = 0
+        for record in records:
+            escalation = self._unsent_escalation(record.id)
+            if escalation is not None:
+                with decision_context(record.id):
+                    log.warning(
+                        "decision %s was closed (%s) with an escalation that was not sent "
+                        "(the process stopped, or failed, in between): sending it now",
+                        record.id[:8],
+                        record.status,
+                    )
+                    try:
+                        self.decisions.approvals.escalate(record.id, escalation, now)
+                    except TransientError:
+                        raise
+                    except Exception:  # not for every cycle: the next recovery tries again
+                        log.exception("decision %s: its escalation failed", record.id)
+                        self._unsent.discard(record.id)
+                        continue
+                sent += 1
+            self._unsent.discard(record.id)
+        return sent
+
+    def _unsent_escalation(self, decision_id: str) -> str | None:
+        """The escalation the decision's closing promised (``PROMISED``), if no
+        ``escalation`` row came after it; else None."""
+        promised: str | None = None
+        for row in self.ledger.feedback_for(decision_id):  # oldest first
+            detail = row["detail"]
+            words = detail.get(PROMISED) if isinstance(detail, Mapping) else None
+            if isinstance(words, str):
+                promised = words
+            elif row["kind"] == "escalation":
+                promised = None
+        return promised
 
     def _ask_unasked(self) -> int:
         """An 'asked' decision without its question can nobody answer, and it never

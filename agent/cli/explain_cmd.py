@@ -59,6 +59,11 @@ def _feedback_line(item: dict[str, Any], reason: str | None = None) -> str:
         detail = {key: value for key, value in detail.items() if value is not None}
         if item["kind"] == "undo":  # the Undo button's words: the progress line says them
             detail.pop("message", None)
+        # The escalation a closing promised (``remediation_engine.PROMISED``): its own
+        # ``escalation`` row says it, once sent.
+        detail.pop("escalate", None)
+        # Closed because its signal ended (``RemediationEngine._recurred``): the why says so.
+        detail.pop("signal_over", None)
         until = detail.pop("snooze_until", None)
         if isinstance(until, int | float):  # said as a time, not an epoch cut off at 160
             line += f", open until {_when(until)}"

@@ -14,10 +14,11 @@ import pytest
 
 from agent.cli import main
 from agent.errors import TransientError
-from agent.remediation_engine import PDB_BLOCKS
+from agent.remediation_engine import PDB_BLOCKS, RemediationEngine
 from remediation.guards import BreakerState
+from remediation.loading import load_paths
 from tests.fakekube.seed import seed_pdb
-from tests.integration.remediation.rig import KubeRig, seed_nodes, seed_web
+from tests.integration.remediation.rig import RUNBOOKS, KubeRig, seed_nodes, seed_web
 
 NODE = "node-3"
 RUNBOOK = "node-notready-drain"
@@ -244,6 +245,140 @@ def test_a_claimed_drain_a_budget_now_blocks_is_closed_before_its_first_intent(
     _closed_unwritten(rig, decision)
     execution = rig.ledger.execution(failed[0])
     assert execution is not None and execution["status"] == "superseded"
+
+
+class _Killed(BaseException):
+    """Stands for SIGKILL: nothing after it runs in that process."""
+
+
+def _dies_before_escalating(rig: KubeRig, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The process dies at its next escalation, before the chat (or the ledger) has it."""
+
+    def escalate(*_args: Any) -> str:
+        raise _Killed
+
+    monkeypatch.setattr(rig.channel, "escalate", escalate)
+
+
+def _restarted(rig: KubeRig) -> None:
+    """A new process on the same ledger and cluster: a new engine, nothing in memory."""
+    old = rig.engine
+    rig.engine = RemediationEngine(
+        runbooks=load_paths([RUNBOOKS]),
+        ledger=rig.ledger,
+        decisions=rig.decisions,
+        executor=rig.executor,
+        reader=rig.cluster,
+        clock=rig.clock,
+        limits=old.limits,
+        query=rig.promql,
+        alerts=rig.intake.firing,
+        inbox=old.inbox,
+        identity=old.identity,
+    )
+
+
+def test_a_crash_between_superseding_a_blocked_drain_and_its_escalation_escalates_once(
+    rig: KubeRig, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """Approved, the budget tightened meanwhile: the decision is closed as superseded,
+    and the process dies before the escalation. The escalation was promised with the
+    closing, in one transaction: the recovery sends it, once."""
+    decision = _asked_drain(rig)
+    _tighten(rig, minAvailable=4)
+    assert rig.approve_pending() == 1
+    _dies_before_escalating(rig, monkeypatch)
+    rig.clock.advance(30)
+    with pytest.raises(_Killed):
+        rig.cycle()
+    monkeypatch.undo()
+    record = rig.ledger.get_decision(decision)
+    assert record is not None and record.status == "superseded"
+    assert rig.channel.escalated == []
+    _restarted(rig)
+    assert rig.engine.recover()["escalated"] == 1
+    _closed_unwritten(rig, decision)
+    assert rig.engine.recover()["escalated"] == 0
+    rig.run(90)
+    assert len(rig.channel.escalated) == 1  # once
+    assert [(f["kind"], f["outcome"]) for f in rig.ledger.feedback_for(decision)][-2:] == [
+        ("execution", "superseded"),
+        ("escalation", "escalated"),
+    ]
+    # `explain` says the escalation once, in its own row, not in the closing's too
+    said = _explain(rig, tmp_path, decision)
+    (closing,) = [line for line in said if "execution: superseded" in line]
+    assert closing.endswith("execution: superseded (autonomic)"), closing
+    assert sum("Nothing was done, not even the cordon" in line for line in said) == 1, said
+
+
+def test_a_crash_between_closing_a_claimed_blocked_drain_and_its_escalation_escalates_once(
+    rig: KubeRig, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Claimed, its first intent not recorded (the ledger failed), the budget tightened:
+    the next cycle closes the run as superseded and dies before the escalation. The
+    recovery sends the escalation, once, and finishes closing the run."""
+    decision = _asked_drain(rig)
+    assert rig.approve_pending() == 1
+    real = rig.ledger.record_intent
+    failed: list[str] = []
+
+    def record_intent(key: str, *args: Any, **kwargs: Any) -> int | None:
+        if failed:
+            return real(key, *args, **kwargs)
+        failed.append(key)
+        raise TransientError("the ledger at sqlite:///x write failed: disk I/O error")
+
+    monkeypatch.setattr(rig.ledger, "record_intent", record_intent)
+    rig.clock.advance(30)
+    with pytest.raises(TransientError):
+        rig.cycle()
+    _tighten(rig, minAvailable=4)
+    _dies_before_escalating(rig, monkeypatch)
+    rig.clock.advance(30)
+    with pytest.raises(_Killed):
+        rig.cycle()
+    monkeypatch.undo()
+    record = rig.ledger.get_decision(decision)
+    assert record is not None and record.status == "superseded"
+    assert rig.channel.escalated == []
+    _restarted(rig)
+    counts = rig.engine.recover()
+    assert (counts["escalated"], counts["superseded"]) == (1, 1)
+    _closed_unwritten(rig, decision)
+    execution = rig.ledger.execution(failed[0])
+    assert execution is not None and execution["status"] == "superseded"
+    rig.run(90)
+    assert rig.engine.recover()["escalated"] == 0
+    assert len(rig.channel.escalated) == 1  # once
+
+
+def test_an_escalation_that_failed_after_the_closing_is_sent_at_the_next_cycle(
+    rig: KubeRig, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The ledger fails as the escalation is recorded (no crash): the next cycle of the
+    same process sends it, once."""
+    decision = _asked_drain(rig)
+    _tighten(rig, minAvailable=4)
+    assert rig.approve_pending() == 1
+    real = rig.channel.escalate
+    calls: list[str] = []
+
+    def escalate(record: Any, why: str) -> str:
+        calls.append(why)
+        if len(calls) == 1:
+            raise TransientError("the ledger at sqlite:///x write failed: disk I/O error")
+        return real(record, why)
+
+    monkeypatch.setattr(rig.channel, "escalate", escalate)
+    rig.clock.advance(30)
+    with pytest.raises(TransientError):
+        rig.cycle()
+    assert rig.channel.escalated == []
+    rig.run(30)
+    _closed_unwritten(rig, decision)
+    rig.run(90)
+    assert len(calls) == 2 and len(rig.channel.escalated) == 1
 
 
 def test_an_approved_drain_a_budget_only_makes_wait_goes_on(rig: KubeRig) -> None:

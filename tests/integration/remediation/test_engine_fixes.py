@@ -69,8 +69,9 @@ def test_signals_no_runbook_takes_up_are_no_storm(rig: KubeRig) -> None:
     assert len(rig.engine.guard_state()[0].trigger_times) == 1  # the opted-in rollout only
 
 
-class _CrashError(Exception):
-    """Stands for SIGKILL: nothing after it runs in that process."""
+class _CrashError(BaseException):
+    """Stands for SIGKILL: nothing after it runs in that process (a ``BaseException``,
+    as one approved decision's ``Exception`` is caught so the others go on)."""
 
 
 class _DyingWriter:

@@ -228,6 +228,11 @@ def test_a_restart_before_the_first_intent_closes_a_run_whose_target_is_gone(
 
 
 # ---------------------------------------------------- part written, then a restart
+class _Killed(BaseException):
+    """Stands for SIGKILL: nothing after it runs in that process (a ``BaseException``,
+    as one approved decision's ``Exception`` is caught so the others go on)."""
+
+
 def _crashed_after_step_0(r: Rig, monkeypatch: pytest.MonkeyPatch) -> tuple[str, str]:
     """Step 0 written, the process dies before step 1's intent: (decision, key)."""
     decision = _approved(r)
@@ -235,12 +240,12 @@ def _crashed_after_step_0(r: Rig, monkeypatch: pytest.MonkeyPatch) -> tuple[str,
 
     def apply(key: str, step: int, *args: Any, **kwargs: Any) -> StepOutcome:
         if step == 1:
-            raise RuntimeError("killed")
+            raise _Killed
         return real(key, step, *args, **kwargs)
 
     monkeypatch.setattr(r.executor, "apply", apply)
     r.clock.advance(30)
-    with pytest.raises(RuntimeError):
+    with pytest.raises(_Killed):
         r.engine.cycle()
     monkeypatch.undo()
     (execution,) = r.ledger.executions(["running"])

@@ -26,6 +26,13 @@ from remediation.windows import to_utc_text
 from tests.unit.engine.harness import RUNBOOKS, WEB, Rig, restarted, rig, web
 
 DRAIN = "node-notready-drain"
+
+
+class _KilledError(BaseException):
+    """Stands for SIGKILL: nothing after it runs in that process (one approved decision's
+    ``Exception`` is caught, so that the others go on)."""
+
+
 CRASHLOOP = "crashloop-after-rollout-rollback"
 STUCK = "restart-stuck-pods"
 
@@ -107,9 +114,9 @@ def test_a_drain_approved_after_its_node_came_back_is_superseded(
     capsys.readouterr()
     ledger = f"sqlite:///{tmp_path / 'ledger.sqlite'}"
     assert main(["explain", decision.id, "--ledger", ledger]) == 0
-    assert "Node/node-a, NotReady when this decision was made, has been Ready" in (
-        capsys.readouterr().out
-    )
+    told = capsys.readouterr().out
+    assert "Node/node-a, NotReady when this decision was made, has been Ready" in told
+    assert "signal_over" not in told  # the engine's own mark, not for people
 
 
 def test_a_drain_goes_on_when_its_node_is_ready_only_briefly(
@@ -162,11 +169,11 @@ def test_a_drain_part_written_goes_on_when_its_node_came_back(
 
     def apply(key: str, step: int, *args: Any, **kwargs: Any) -> StepOutcome:
         if step == 1:
-            raise RuntimeError("killed")
+            raise _KilledError
         return real(key, step, *args, **kwargs)
 
     monkeypatch.setattr(r.executor, "apply", apply)
-    with pytest.raises(RuntimeError):
+    with pytest.raises(_KilledError):
         r.run(30)
     monkeypatch.undo()
     assert _drain_writes(r) == ["cordon"]
