@@ -113,13 +113,11 @@ def test_decisions_filter_on_when_made_and_when_last_changed(ledger: Ledger) -> 
     assert [d.id for d in both] == [new, old]  # newest made first
 
 
-def test_the_newest_decision_of_a_type_about_each_subject_in_one_read(
-    ledger: Ledger, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_the_newest_decision_of_a_type_about_each_subject_in_one_read(ledger: Ledger) -> None:
     """What a new leader reads of a thousand workloads at once (``latest_decisions``): per
     subject its newest decision of that type, newer decisions of another type about it
-    passed over, subjects with none absent, and as many subjects as asked (in chunks)."""
-    monkeypatch.setattr("agent.ledger.store._IN_CHUNK", 2)
+    passed over, subjects with none absent; more subjects than one statement could bind
+    one by one."""
     floor = {"kind": "scaling", "decision_type": "scaling/predictive-floor"}
     made: dict[str, list[str]] = {}
     for name, ages in (("a", (600, 60, 300)), ("b", (900,)), ("c", (120,))):
@@ -138,6 +136,8 @@ def test_the_newest_decision_of_a_type_about_each_subject_in_one_read(
     }
     assert found["Deployment/shop/a"].created_at == NOW - 60
     assert ledger.latest_decisions("scaling/predictive-floor", []) == {}
+    many = [f"Deployment/shop/x{i}" for i in range(40_000)] + ["Deployment/shop/c"]
+    assert list(ledger.latest_decisions("scaling/predictive-floor", many)) == ["Deployment/shop/c"]
 
 
 def test_feedback_given_with_a_compare_and_set_is_kept_only_with_it(ledger: Ledger) -> None:
