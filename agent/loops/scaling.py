@@ -202,6 +202,11 @@ WRITTEN_KEY = "scaling/written"
 # Per workload: the hold for replicas someone set after its HPA went (``_taken_over``),
 # kept for a new leader: {"quiet_until", "why", "workload_uid"}.
 TAKEN_KEY = "scaling/taken-over"
+FLOOR_DECISION = "scaling/predictive-floor"  # the decision type of every floor decided
+# In a floor's written record and decision evidence: the workload's last change by
+# someone when the floor was decided or written (managedFields; None: none), so a new
+# leader tells a change since on the API server's clock alone (``_recall_hpa``).
+CHANGED_THEN = "workload_changed_at"
 # The field a written record is about: the HPA's minReplicas (records without "field",
 # the only kind before), or without an HPA the workload's replicas (scale subresource).
 MIN_FIELD, REPLICAS_FIELD = "minReplicas", "replicas"
@@ -406,8 +411,10 @@ class WorkloadModel:
     releasing: str | None = None
     released: bool = False
     # The ledger's record of what this loop (or an earlier leader) last wrote: the HPA's
-    # minReplicas (min_replicas, at, decision_id, hpa_uid) or, without an HPA, the
-    # replicas (field "replicas", replicas, at, decision_id, workload_uid); once someone
+    # minReplicas (min_replicas, at, decision_id, hpa_uid; hpa, workload_uid and
+    # workload_changed_at in records written since they were added) or, without an
+    # HPA, the replicas (field
+    # "replicas", replicas, at, decision_id, workload_uid); once someone
     # else changed it, also overridden_at, found and quiet_until. {} when none; None until
     # read.
     written: dict[str, Any] | None = None
@@ -432,6 +439,24 @@ class WorkloadModel:
     # (when, spec replicas) at each decided cycle of the last ``MAX_POLICY_PERIOD``: the
     # replicas at the start of an HPA scale-up policy's period (``_hpa_pace``).
     replicas_seen: deque[tuple[float, int]] = field(default_factory=deque)
+
+
+@dataclass(frozen=True, slots=True)
+class _Recalled:
+    """What the ledger says of a workload's HPA to a process that never saw it
+    (``_recall_hpa``): when the loop last wrote or decided its floor, the HPA's name,
+    which of the two (``what``), the decision (``by``, for the message), and what the
+    workload's managedFields said then."""
+
+    at: float
+    hpa: str
+    what: str
+    by: str
+    # The workload's last change by someone as the loop read it then (managedFields, the
+    # API server's clock; None: none), and whether the record kept it at all (older
+    # ones did not: then ``at``, this process's clock, is all there is).
+    changed_then: float | None
+    dated: bool
 
 
 @dataclass
@@ -528,6 +553,10 @@ class ScalingLoop:
         # Questions let go of when their workload left or turned forecast-only, with why:
         # closed as superseded once approved (``_close_dropped``).
         self._dropped: dict[str, tuple[str, str]] = {}
+        # This cycle's listing, and the newest floor decision of each workload in it not
+        # looked at yet, read once a cycle when one needs it (``_latest``), or the error.
+        self._listing: Sequence[WorkloadState] = ()
+        self._history: dict[str, Any] | TransientError | None = None
         self.reader = reader
         self.cluster = cluster
         self.decisions = decisions
@@ -575,6 +604,7 @@ class ScalingLoop:
         left: list[tuple[WorkloadState, str]] = []
         self._load_inherited()
         workloads = self.cluster.list_workloads()
+        self._listing, self._history = workloads, None
         listed = {str(workload.ref) for workload in workloads}
         self._templates = {
             ObjectRef("Deployment", w.template_from, w.ref.namespace): w.ref
@@ -661,6 +691,7 @@ class ScalingLoop:
                 # Its workload was held, opted out or gone while a floor was being judged:
                 # judge what was seen, so no decision is left "verifying" for good.
                 self._judge_overdue(model, late)
+        self._listing, self._history = (), None  # not kept between cycles
 
     def report(self) -> dict[str, Any]:
         """The loop's status as ``GET /scaling`` shows it: each workload held (reason code
@@ -867,27 +898,69 @@ class ScalingLoop:
         replicas yet, so nothing it wrote was overridden, but they are someone's all the
         same: theirs for ``QUIET_AFTER_OVERRIDE``, said once, as an override is; then the
         loop drives the replicas from what it finds. Without a change by someone, the
-        replicas the HPA left are taken up at once."""
+        replicas the HPA left are taken up at once.
+
+        A process that never saw the HPA (a new leader, a restart) looks once, at its
+        first look at the workload, at what the ledger knows: a hold an earlier leader set
+        (``_restore_taken``), else whether the loop's last decision or write about the
+        workload went through an HPA, and when (``_recall_hpa``). A change by someone since
+        then is theirs for ``QUIET_AFTER_OVERRIDE`` from that change (this process did not
+        see it happen): so a leader that takes over in the middle of the incident leaves
+        the replicas alone, and one that comes back hours later does not hold them for
+        a change long past."""
+        recalled: _Recalled | None = None
         if model.hpa_seen is None:
-            if not model.taken_read:
-                self._restore_taken(workload, model, now)
-            return
-        seen_at, hpa_name, changed_then = model.hpa_seen
+            if model.taken_read:
+                return
+            restored = self._restore_taken(workload, model, now)
+            if restored is None:
+                return  # the ledger could not be read: looked at again next cycle
+            if not restored:
+                try:
+                    recalled = self._recall_hpa(workload, model)
+                except TransientError as exc:
+                    log.warning(
+                        "%s: could not read the loop's last decision about it (%s)",
+                        workload.ref,
+                        exc,
+                    )
+                    return
+            model.taken_read = True
+            if recalled is None:
+                return
+            seen_at, hpa_name, changed_then = recalled.at, recalled.hpa, recalled.changed_then
+        else:
+            seen_at, hpa_name, changed_then = model.hpa_seen
         changed = workload.managed_by_human_at
         # Judged against the change read while the HPA was seen, both times from the API
         # server's clock (managedFields): against ``seen_at``, this process's clock, an
         # API server behind would date the replicas set by hand before the HPA went (and
         # the loop would bring them down mid-incident), one ahead an older change after.
-        if changed is None or (changed_then is not None and changed <= changed_then):
-            if now - seen_at > QUIET_AFTER_OVERRIDE:
+        if recalled is not None and not recalled.dated:
+            # A record from before records kept that change: this process's clock, to the
+            # second (managedFields keep whole seconds).
+            before = changed is not None and changed < math.floor(seen_at)
+        else:
+            before = changed is not None and changed_then is not None and changed <= changed_then
+        if changed is None or before:
+            if recalled is None and now - seen_at > QUIET_AFTER_OVERRIDE:
                 model.hpa_seen = None  # the replicas the HPA left were taken up
             return
         model.hpa_seen = None  # once: after the wait the loop drives the replicas
         until = now + QUIET_AFTER_OVERRIDE
+        scaled = f"{hpa_name}, which scaled {workload.ref},"
+        if recalled is not None:
+            until = changed + QUIET_AFTER_OVERRIDE  # from the change, which was not seen
+            if until <= now:
+                return  # theirs for the hour after it, and that is over
+            scaled = (
+                f"{hpa_name}, which scaled {workload.ref} when Autonomic last "
+                f"{recalled.what} ({_utc(seen_at)}{recalled.by}; from the ledger),"
+            )
         why = (
-            f"{hpa_name}, which scaled {workload.ref}, is gone, and {workload.ref} was "
+            f"{scaled} is gone, and {workload.ref} was "
             f"changed by someone since ({_utc(changed)}; replicas {workload.replicas}): "
-            f"theirs stands: the replicas are not set for {QUIET_AFTER_OVERRIDE / 60:.0f} "
+            f"theirs stands: the replicas are not set for {(until - now) / 60:.0f} "
             f"min, until {_utc(until)}, then the loop drives them without an HPA. To keep "
             f'them yours, set {PREDICTIVE}: "false" (or {FORECAST_ONLY})'
         )
@@ -908,26 +981,113 @@ class ScalingLoop:
                 "%s: could not record the hold for the replicas set (%s)", workload.ref, exc
             )
 
-    def _restore_taken(self, workload: WorkloadState, model: WorkloadModel, now: float) -> None:
+    def _restore_taken(
+        self, workload: WorkloadState, model: WorkloadModel, now: float
+    ) -> bool | None:
         """A hold ``_taken_over`` set, read back from the ledger by a leader that did not
         set it (once per workload it models): the replicas stay someone's until its end.
-        One for another object of the same name (deleted and created again) is not."""
+        One for another object of the same name (deleted and created again) is not.
+        Whether one was restored; None when the ledger could not be read."""
         try:
             record, _ = self.decisions.ledger.guard(f"{TAKEN_KEY}/{workload.ref}")
         except TransientError as exc:
             log.warning(
                 "%s: could not read a hold for replicas set by hand (%s)", workload.ref, exc
             )
-            return
-        model.taken_read = True
+            return None
         until = record.get("quiet_until") if record else None
         uid = str(record.get("workload_uid") or "") if record else ""
         if not isinstance(until, int | float) or now >= until:
-            return
+            return False
         if uid and workload.uid and uid != workload.uid:
-            return
+            return False
         why = str(record.get("why") or "replicas set by someone after the HPA went")
         model.quiet_until, model.quiet_why, model.quiet_reason = float(until), why, "Overridden"
+        return True
+
+    def _recall_hpa(self, workload: WorkloadState, model: WorkloadModel) -> _Recalled | None:
+        """Whether the loop's last decision or write about the workload (this object: the
+        same uid, where the record has one) went through an HPA, and when: what a process
+        that never saw the HPA knows of it. The newer of the floor last written (its
+        record, read by ``_written`` already) and the newest floor decision (``_latest``:
+        one query for the workloads of the cycle); a newer decision about the replicas
+        themselves means the HPA was gone by then, and says nothing of when it went."""
+        uid = workload.uid
+
+        def other(record_uid: object) -> bool:
+            return bool(uid and record_uid and str(record_uid) != uid)
+
+        # (when, through an HPA, what the record holds, its decision, what the loop did)
+        found: list[tuple[float, bool, Mapping[str, Any], str | None, str]] = []
+        written = model.written or {}
+        at = written.get("at")
+        mine = not other(written.get("workload_uid"))
+        if isinstance(at, int | float) and _field(written) == MIN_FIELD and mine:
+            by = _text(written.get("decision_id"))
+            found.append((float(at), True, written, by, "wrote"))
+        decision = self._latest(workload.ref)
+        if decision is not None and not other(decision.evidence.get("workload_uid")):
+            through = decision.proposal.get("op") == "set_hpa_min_replicas"
+            found.append(
+                (float(decision.created_at), through, decision.evidence, decision.id, "decided")
+            )
+        if not found:
+            return None
+        at, through, record, by, what = max(found, key=lambda one: one[0])
+        if not through:
+            return None
+        # Records from before the HPA was named in them: the same decision's other
+        # record, or its write's intent, names it.
+        hpa = _text(record.get("hpa")) or next(
+            (_text(r.get("hpa")) for _, _, r, d, _ in found if d == by and _text(r.get("hpa"))),
+            None,
+        )
+        if hpa is None and by is not None:
+            hpa = self._hpa_written(workload.ref, by)
+        changed_then = record.get(CHANGED_THEN)
+        return _Recalled(
+            at,
+            hpa or "The HPA",
+            f"{what} its floor",
+            f", decision {by}" if by else "",
+            changed_then if isinstance(changed_then, int | float) else None,
+            CHANGED_THEN in record,
+        )
+
+    def _hpa_written(self, ref: ObjectRef, decision_id: str) -> str | None:
+        """The HPA a floor decision wrote, from its write's intent (none: never written)."""
+        for intent in self.decisions.ledger.intents(execution_key=f"scaling/{ref}/{decision_id}"):
+            target = intent.operation.get("target") if isinstance(intent.operation, dict) else None
+            if isinstance(target, dict) and target.get("kind") == "HorizontalPodAutoscaler":
+                return str(ObjectRef(target["kind"], target["name"], target.get("namespace")))
+        return None
+
+    def _latest(self, ref: ObjectRef) -> Any | None:
+        """The newest floor decision about ``ref`` in the ledger. Read, the first time a
+        workload needs it in a cycle, for every workload of the cycle's listing in
+        predictive scaling not looked at yet, in one query: at start-up, or on taking the
+        lease, a thousand workloads are one read, not a thousand. A failed read is not
+        tried again in the same cycle."""
+        if self._history is None:
+            names = {str(ref)}
+            for workload in self._listing:
+                model = self.models.get(workload.ref)
+                if model is not None and (model.hpa_seen is not None or model.taken_read):
+                    continue
+                if workload.labels.get(self.opt_in_label) == "true" and workload.annotations.get(
+                    PREDICTIVE
+                ) in ("true", FORECAST_ONLY):
+                    names.add(str(workload.ref))
+            try:
+                self._history = self.decisions.ledger.latest_decisions(
+                    FLOOR_DECISION, sorted(names)
+                )
+            except TransientError as exc:
+                self._history = exc
+        if isinstance(self._history, TransientError):
+            failed = self._history
+            raise TransientError(str(failed), delay=failed.delay, reason=failed.reason)
+        return self._history.get(str(ref))
 
     def _release(
         self, workload: WorkloadState, model: WorkloadModel, now: float, *, reason: str
@@ -992,6 +1152,7 @@ class ScalingLoop:
             owner,
             rec,
             "none (opted out)" if reason == "OptedOut" else f"none ({FORECAST_ONLY})",
+            hpa=hpa.ref,
             # forecast-only: the annotations keep the floor the forecast recommends
             report=reason == "OptedOut",
         )
@@ -1788,6 +1949,7 @@ class ScalingLoop:
             wanted,
             rec,
             forecast.model,
+            hpa=hpa.ref if hpa is not None else None,
             published=published,
         )
 
@@ -2041,7 +2203,15 @@ class ScalingLoop:
                 return False
             model.failures = 0
             record: dict[str, Any] = (
-                {"min_replicas": wanted, "at": now, "decision_id": decision_id, "hpa_uid": hpa.uid}
+                {
+                    "min_replicas": wanted,
+                    "at": now,
+                    "decision_id": decision_id,
+                    "hpa_uid": hpa.uid,
+                    "hpa": str(hpa.ref),
+                    "workload_uid": workload.uid,
+                    CHANGED_THEN: workload.managed_by_human_at,
+                }
                 if hpa is not None
                 else {
                     "field": REPLICAS_FIELD,
@@ -2166,13 +2336,16 @@ class ScalingLoop:
         rec: ScalingRecommendation,
         model_name: str,
         *,
+        hpa: ObjectRef | None = None,
         published: str | None = None,
         report: bool = True,
     ) -> None:
         """Record the decision to move the floor (or the replicas) from ``current`` to
         ``wanted`` and route it: carried out when routed to act, asked about, or, when
         ``published`` says why the floor is only published (forecast-only, an HPA another
-        controller owns), recorded with nothing to approve or write."""
+        controller owns), recorded with nothing to approve or write. The evidence names
+        the ``hpa`` whose floor it is and the workload's uid: a new leader reads them
+        back (``_recall_hpa``)."""
         ref = workload.ref
         forecast_only = published is not None
         fit = model.fitted
@@ -2182,7 +2355,7 @@ class ScalingLoop:
         routed = self.decisions.decide(
             Proposal(
                 kind="scaling",
-                decision_type="scaling/predictive-floor",
+                decision_type=FLOOR_DECISION,
                 subject=str(ref),
                 proposal={
                     "op": "set_hpa_min_replicas" if has_hpa else "scale",
@@ -2198,6 +2371,9 @@ class ScalingLoop:
                     "forecast_peak": rec.forecast_peak,
                     "current_need": rec.current_need,
                     "mode": rec.mode,
+                    "hpa": str(hpa) if hpa is not None else None,
+                    "workload_uid": workload.uid,
+                    CHANGED_THEN: workload.managed_by_human_at,
                     **model.sizing,
                     "model": {
                         "name": model_name,
@@ -2326,6 +2502,11 @@ def _written_value(record: Mapping[str, Any]) -> int | None:
     """The value a written record says the loop wrote, or None if it holds none."""
     value = record.get("replicas" if _field(record) == REPLICAS_FIELD else "min_replicas")
     return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+def _text(value: object) -> str | None:
+    """A string read from a ledger record, or None (absent, empty or not a string)."""
+    return value if isinstance(value, str) and value else None
 
 
 def _number(text: str | None) -> float | None:

@@ -113,6 +113,33 @@ def test_decisions_filter_on_when_made_and_when_last_changed(ledger: Ledger) -> 
     assert [d.id for d in both] == [new, old]  # newest made first
 
 
+def test_the_newest_decision_of_a_type_about_each_subject_in_one_read(ledger: Ledger) -> None:
+    """What a new leader reads of a thousand workloads at once (``latest_decisions``): per
+    subject its newest decision of that type, newer decisions of another type about it
+    passed over, subjects with none absent; more subjects than one statement could bind
+    one by one."""
+    floor = {"kind": "scaling", "decision_type": "scaling/predictive-floor"}
+    made: dict[str, list[str]] = {}
+    for name, ages in (("a", (600, 60, 300)), ("b", (900,)), ("c", (120,))):
+        subject = f"Deployment/shop/{name}"
+        made[name] = [
+            ledger.record_decision(decision(subject=subject, **floor), NOW - age) for age in ages
+        ]
+    ledger.record_decision(decision(subject="Deployment/shop/b"), NOW)  # a remediation
+    ledger.record_decision(decision(subject="Deployment/shop/d"), NOW)
+    subjects = [f"Deployment/shop/{name}" for name in "abcde"]
+    found = ledger.latest_decisions("scaling/predictive-floor", subjects)
+    assert {subject: record.id for subject, record in found.items()} == {
+        "Deployment/shop/a": made["a"][1],
+        "Deployment/shop/b": made["b"][0],
+        "Deployment/shop/c": made["c"][0],
+    }
+    assert found["Deployment/shop/a"].created_at == NOW - 60
+    assert ledger.latest_decisions("scaling/predictive-floor", []) == {}
+    many = [f"Deployment/shop/x{i}" for i in range(40_000)] + ["Deployment/shop/c"]
+    assert list(ledger.latest_decisions("scaling/predictive-floor", many)) == ["Deployment/shop/c"]
+
+
 def test_feedback_given_with_a_compare_and_set_is_kept_only_with_it(ledger: Ledger) -> None:
     """One transaction: the winner's feedback is kept, a loser's is not, and feedback
     that cannot be written leaves the answer (or guard, or status) unchanged."""

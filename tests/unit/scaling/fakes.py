@@ -77,6 +77,7 @@ class QuestionLedger:
         self.feedback: list[tuple[str, str, str]] = []  # (decision, kind, outcome)
         self.guards: dict[str, tuple[dict[str, Any], int]] = {}
         self.model_versions: list[dict[str, Any]] = []
+        self.latest_reads: list[list[str]] = []  # the subjects of each latest_decisions
 
     def record_model_version(
         self,
@@ -139,6 +140,14 @@ class QuestionLedger:
         found = [r for r in self.records.values() if r.status in status]
         return list(reversed(found))[:limit]
 
+    def latest_decisions(
+        self, decision_type: str, subjects: list[str]
+    ) -> dict[str, SimpleNamespace]:
+        """As ``Ledger.latest_decisions``: the newest decision about each subject (every
+        decision here is a floor decision), and how often it was asked."""
+        self.latest_reads.append(sorted(subjects))
+        return {r.subject: r for r in self.records.values() if r.subject in subjects}
+
     def transition(self, decision_id: str, expected: list[str], status: str, now: float) -> bool:
         record = self.records[decision_id]
         if record.status not in expected:
@@ -163,8 +172,9 @@ class AskEverything:
     """Routes every proposal to ``route`` (a person, by default: nothing is written) and
     keeps them, with their status, in a ``QuestionLedger``."""
 
-    def __init__(self, route: str = "ask") -> None:
+    def __init__(self, route: str = "ask", clock: FakeClock | None = None) -> None:
         self.route = route
+        self.clock = clock  # when each decision was made (0 without one)
         self.proposals: list[Proposal] = []
         self.ledger = QuestionLedger()
         self.progressed: list[tuple[str, str, bool]] = []
@@ -181,6 +191,7 @@ class AskEverything:
             reason_code=p.reason_code,
             subject=p.subject,
             evidence=dict(p.evidence),
+            created_at=self.clock.now() if self.clock is not None else 0.0,
             updated_at=0.0,
         )
         return Routed(decision_id, route, 0.5, Thresholds(auto=0.8, ask=0.5), "", "")  # type: ignore[arg-type]
@@ -259,7 +270,7 @@ def loop_over(
         ScalingSettings(**settings),
         reader=reader,
         cluster=cast(Any, cluster),
-        decisions=cast(Any, AskEverything(route)),
+        decisions=cast(Any, AskEverything(route, clock)),
         executor=cast(Any, RecordingExecutor(cluster)),
         clock=clock,
         submit=lambda signals: None,

@@ -15,6 +15,7 @@ import pytest
 
 from agent.clock import FakeClock
 from agent.errors import TransientError
+from agent.ledger import open_ledger
 from agent.loops.scaling import (
     ADOPT_EVERY,
     CAPACITY,
@@ -27,7 +28,9 @@ from agent.loops.scaling import (
     ScalingLoop,
     _utc,  # the loop's own UTC format
 )
+from agent.settings import RoutingSettings
 from remediation.ports import HpaState, ObjectRef, Scale, SetHpaMinReplicas
+from tests.unit.decision_rig import inline_service
 from tests.unit.scaling.fakes import WeekReader, loop_over, week_and_a_day, workload
 
 HPA = ObjectRef("HorizontalPodAutoscaler", "web", "shop")
@@ -748,3 +751,218 @@ def test_replicas_set_after_the_hpa_went_are_judged_on_the_api_servers_clock(
     else:  # nothing changed since the HPA went: the replicas it left are taken up
         run(loop, clock, 10)
         assert replicas_written(loop) == [7]
+
+
+def new_leader_after_the_hpa_went(
+    seed: int,
+    changed_at: Any,
+    *,
+    shared: bool = True,
+    route: str = "auto",
+    minutes: int = 140,
+    seen_change: Any = None,
+) -> tuple[ScalingLoop, FakeClock, Any]:
+    """A leader saw web's HPA and raised its floor to 7 (``raised``, or with ``route``
+    "ask" only asked to), then stepped down; the HPA is deleted and web has 30 replicas,
+    its last change by someone (managedFields) at ``changed_at(when the floor was
+    decided, now)``. While the first leader ran, that last change was
+    ``seen_change(start)`` (None: none). The new leader never saw the HPA; it shares the
+    first one's ledger unless not ``shared``. A question (``route`` "ask") was answered
+    no: it is not followed up."""
+    t, values = steady(seed, minutes)
+    clock = FakeClock(float(t[-minutes]))
+    web = dataclasses.replace(
+        workload("web", **{CAPACITY: "10"}),
+        uid="w1",
+        managed_by_human_at=seen_change(clock.now()) if seen_change is not None else None,
+    )
+    loop = loop_over(WeekReader(t, values), clock, [web], route=route)
+    cast(Any, loop.cluster).hpas[web.ref] = HpaState(HPA, web.ref, 2, 20, 3, 3, uid="u1")
+    run(loop, clock, 5)
+    ledger = cast(Any, loop.decisions).ledger
+    assert [r.proposal["to"] for r in ledger.records.values()] == [7]
+    first = next(iter(ledger.records.values()))
+    first.status = "rejected" if route == "ask" else first.status  # the on-call said no
+    decided = first.created_at
+    changed = dataclasses.replace(
+        web, replicas=30, managed_by_human_at=changed_at(decided, clock.now())
+    )
+    successor = loop_over(WeekReader(t, values), clock, [changed], route=route)
+    if shared:
+        successor.decisions = loop.decisions  # one ledger
+    return successor, clock, web
+
+
+def brought_down(loop: ScalingLoop) -> bool:
+    """Whether the loop has set the 30 replicas lower (the first step of the scale-in)."""
+    written = replicas_written(loop)
+    return bool(written) and written[0] < 30
+
+
+def held_for(loop: ScalingLoop, web: Any) -> str:
+    return loop.status.held.get(str(web.ref), "")
+
+
+@pytest.mark.parametrize("source", ["write", "question"])
+def test_a_new_leader_that_never_saw_the_hpa_leaves_replicas_set_since_alone(
+    source: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The HPA deleted and web scaled to 30 by hand, and the leader changes meanwhile: the
+    new one never saw the HPA, and used to take the 30 for what the HPA left and bring
+    it down to 7 at once. The ledger knows better: the loop's last floor went through
+    the HPA (written, or only asked about), and web was changed by someone since. The
+    30 is theirs for the hour after their change, said with where that comes from."""
+    route = "auto" if source == "write" else "ask"
+    successor, clock, web = new_leader_after_the_hpa_went(
+        70, lambda decided, now: now - 30, route=route
+    )
+    asked = len(cast(Any, successor.decisions).proposals)
+    with caplog.at_level(logging.WARNING, logger="autonomic.scaling"):
+        run(successor, clock, 10)
+    assert replicas_written(successor) == []
+    assert len(cast(Any, successor.decisions).proposals) == asked  # not asked either
+    said = [r.getMessage() for r in caplog.records if "is gone" in r.getMessage()]
+    assert len(said) == 1
+    what = "wrote its floor" if source == "write" else "decided its floor"
+    assert said[0].startswith(
+        f"scaling {web.ref}: {HPA}, which scaled {web.ref} when Autonomic last {what} ("
+    )
+    assert "; from the ledger), is gone, and " in said[0]
+    assert "replicas 30): theirs stands: the replicas are not set for 60 min, until " in said[0]
+    assert said[0].endswith(held_for(successor, web))
+    run(successor, clock, 60)  # the hour after the change over (and the scale-in's wait)
+    if source == "write":
+        assert brought_down(successor)
+    else:
+        (question,) = cast(Any, successor.decisions).proposals[asked:]
+        assert (question.proposal["op"], question.proposal["from"]) == ("scale", 30)
+
+
+@pytest.mark.parametrize("case", ["changed-before-the-floor", "no-history", "created-again"])
+def test_a_new_leader_takes_up_the_replicas_the_hpa_left(case: str) -> None:
+    """What the ledger does not show to be someone's is taken up at once, as before: a
+    change from before the loop's last floor (the HPA was still there), a ledger with no
+    floor for the workload, or a floor for another object of the same name (deleted and
+    created again since: another uid)."""
+    if case == "changed-before-the-floor":  # seen with the HPA, no change since
+        successor, clock, web = new_leader_after_the_hpa_went(
+            71, lambda decided, now: decided - 600, seen_change=lambda start: start - 600
+        )
+    else:
+        successor, clock, web = new_leader_after_the_hpa_went(
+            71, lambda decided, now: now - 30, shared=case != "no-history"
+        )
+    if case == "created-again":
+        cluster = cast(Any, successor.cluster)
+        cluster.workloads = [dataclasses.replace(w, uid="w2") for w in cluster.workloads]
+    run(successor, clock, 8)  # brought down after the scale-in's five cycles
+    assert brought_down(successor)
+    assert "is gone" not in held_for(successor, web)
+
+
+def test_a_change_more_than_an_hour_old_is_not_held_again() -> None:
+    """The new leader comes long after the change (the HPA deleted and the replicas set
+    two hours ago, and no leader since): their hour is over, and the replicas are taken
+    up at once, not held for another."""
+    successor, clock, _ = new_leader_after_the_hpa_went(
+        72, lambda decided, now: decided + 60, minutes=200
+    )
+    clock.advance(2 * 3600)
+    t, values = steady(72, 200)
+    successor.reader = WeekReader(t, values)
+    run(successor, clock, 8)
+    assert brought_down(successor)
+
+
+def test_a_floor_recorded_before_records_named_the_hpa_is_named_from_its_write() -> None:
+    """Records an earlier release wrote name neither the HPA nor the workload's uid, nor
+    its last change then: the HPA's name comes from the write's intent in the ledger,
+    and a change is "since" when dated after the write (this process's clock)."""
+    successor, clock, web = new_leader_after_the_hpa_went(73, lambda decided, now: now - 30)
+    ledger = cast(Any, successor.decisions).ledger
+    key = f"{WRITTEN_KEY}/{web.ref}"
+    record, version = ledger.guards[key]
+    added = ("hpa", "workload_uid", "workload_changed_at")
+    old = {k: v for k, v in record.items() if k not in added}
+    ledger.guards[key] = (old, version)
+    for decision in ledger.records.values():
+        decision.evidence = {k: v for k, v in decision.evidence.items() if k not in added}
+    target = {"kind": HPA.kind, "name": HPA.name, "namespace": HPA.namespace}
+    intent = SimpleNamespace(
+        status="applied", operation={"op": "set_hpa_min_replicas", "target": target}
+    )
+    written = f"scaling/{web.ref}/{record['decision_id']}"
+    ledger.intents = lambda *, execution_key=None: [intent] if execution_key == written else []
+    run(successor, clock, 8)
+    assert held_for(successor, web).startswith(f"{HPA}, which scaled {web.ref} when Autonomic ")
+    assert replicas_written(successor) == []
+
+
+def test_the_workloads_new_to_a_leader_are_one_read_of_their_history() -> None:
+    """The ledger is asked for the last floor of every workload a new leader finds
+    without an HPA in one query at its first cycle, not once per workload, and not at
+    all in the cycles after."""
+    t, values = steady(74, 80)
+    clock = FakeClock(float(t[-80]))
+    fleet = [workload(f"web-{i}", **{CAPACITY: "10"}) for i in range(30)]
+    loop = loop_over(WeekReader(t, values), clock, fleet, route="auto")
+    run(loop, clock, 3)
+    reads = cast(Any, loop.decisions).ledger.latest_reads
+    assert len(reads) == 1
+    assert reads[0] == sorted(str(w.ref) for w in fleet)
+
+
+def test_a_new_leader_reads_the_hpa_back_from_a_real_ledger(tmp_path: Any) -> None:
+    """The same hand-over on the SQLite ledger and the decision service the daemon uses:
+    the floor written through the HPA, the decision that names it, the one read of a
+    cycle's history, and the hold kept for the leader after."""
+    t, values = steady(75, 140)
+    clock = FakeClock(float(t[-140]))
+    ledger = open_ledger(f"sqlite:///{tmp_path / 'ledger.sqlite'}", clock.now())
+    try:
+        web = dataclasses.replace(workload("web", **{CAPACITY: "10"}), uid="w1")
+        first = loop_over(WeekReader(t, values), clock, [web], route="auto")
+        first.decisions = inline_service(ledger, clock, RoutingSettings())
+        cast(Any, first.cluster).hpas[web.ref] = HpaState(HPA, web.ref, 2, 20, 3, 3, uid="u1")
+        run(first, clock, 5)
+        (floor,) = ledger.decisions(kind="scaling")
+        assert floor.evidence["hpa"] == str(HPA) and floor.evidence["workload_uid"] == "w1"
+        changed = dataclasses.replace(web, replicas=30, managed_by_human_at=clock.now() - 30)
+        successor = loop_over(WeekReader(t, values), clock, [changed], route="auto")
+        successor.decisions = first.decisions
+        run(successor, clock, 10)
+        assert replicas_written(successor) == []
+        held = held_for(successor, web)
+        assert held.startswith(f"{HPA}, which scaled {web.ref} when Autonomic last wrote ")
+        assert f", decision {floor.id}; from the ledger), is gone" in held
+        record, _ = ledger.guard(f"scaling/taken-over/{web.ref}")
+        assert record["why"] == held  # a third leader keeps the hold too
+    finally:
+        ledger.close()
+
+
+@pytest.mark.parametrize("api_server_ahead", [-300.0, 300.0])
+def test_a_new_leader_judges_a_change_since_the_floor_on_the_api_servers_clock(
+    api_server_ahead: float,
+) -> None:
+    """As for a leader that saw the HPA, the ledger's floor is compared with the change
+    the loop read when it decided it, not with the daemon's clock. API server 5 minutes
+    behind: the scale to 30 half a minute ago is dated before the floor by the daemon's
+    clock, and would be taken up mid-incident; it is held. 5 minutes ahead: a change
+    from a minute before the floor (read with it) is dated after it by the daemon's
+    clock, and would be held for nothing; it is taken up."""
+    if api_server_ahead < 0:
+        successor, clock, web = new_leader_after_the_hpa_went(
+            76, lambda decided, now: now - 30 + api_server_ahead
+        )
+        run(successor, clock, 8)
+        assert replicas_written(successor) == []
+        assert "is gone" in held_for(successor, web)
+    else:
+        successor, clock, web = new_leader_after_the_hpa_went(
+            76,
+            lambda decided, now: decided - 60 + api_server_ahead,
+            seen_change=lambda start: start - 60 + api_server_ahead,
+        )
+        run(successor, clock, 8)
+        assert brought_down(successor)
