@@ -55,7 +55,7 @@ def test_a_run_closed_unstarted_after_approved_max_wait_is_not_a_breaker_failure
     _set_breaker(r, BreakerState(consecutive_failures=2))  # one more failure opens it
     r.clock.advance(r.engine.limits.approved_max_wait + 60)
     r.engine.cycle()
-    assert _status(r, decision) == "failed"
+    assert _status(r, decision) == "expired"
     assert r.ledger.intents(execution_key=key) == []
     breaker = _breaker(r)
     assert breaker.consecutive_failures == 2 and breaker.opened_at is None
