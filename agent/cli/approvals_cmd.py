@@ -75,7 +75,7 @@ def list_questions(args: argparse.Namespace) -> int:
             overdue.append(question)
         what = (
             f"{record.subject}: {record.reason} "
-            f"(confidence {confidence_percent(record.confidence)})"
+            f"(decision confidence {confidence_percent(record.confidence)})"
             if record
             else "?"
         )

@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from agent.cli._context import add_ledger_flags, ledger_from, one_decision
-from agent.routing import confidence_percent, threshold_percent
+from agent.routing import both_confidences, confidence_percent, threshold_percent
 from agent.verdicts import NOT_EXECUTED, status_said
 
 
@@ -161,12 +161,13 @@ def render(
     levels = [t for t in (auto, ask) if isinstance(t, (int, float))]
     lines += ["", "Routing"]
     if not _handed_off(record.decision_type):  # a hand-off's 0% was never judged
+        signal = routing.get("signal_confidence")
         lines.append(
-            f"  confidence {confidence_percent(record.confidence, *levels)}"
+            "  confidence "
             + (
-                f" (signal {routing['signal_confidence']:.1%}, combined with this type's record)"
-                if "signal_confidence" in routing
-                else ""
+                both_confidences(signal, record.confidence, record.kind, *levels)
+                if isinstance(signal, int | float)
+                else confidence_percent(record.confidence, *levels)
             )
         )
     lent = routing.get("siblings") or {}
