@@ -539,6 +539,7 @@ def build_daemon(
 ) -> tuple[Daemon, Runtime]:
     from agent.adapters.kubernetes import KubernetesCluster, load_api_client
     from agent.adapters.prometheus import PrometheusReader
+    from agent.adapters.slack import MAX_BODY_BYTES as SLACK_MAX_BODY_BYTES
     from agent.adapters.slack import build_approvals
     from agent.leader import LeaderElector, LeaseConfig
 
@@ -779,15 +780,20 @@ def build_daemon(
         )
     if settings.leader_election.enabled:  # as often as a follower polls the lease, or 2 s
         daemon.takeover_period = min(settings.leader_election.retry_period, 2.0)
-    server = HttpServer(
-        settings.server.host,
-        settings.server.port,
-        max_body_bytes=max(settings.alertmanager.max_body_bytes, 1_048_576),
-    )
+    # Each POST route has its own body limit, refused on the Content-Length before the
+    # body is read (the others take small JSON objects: the server's 64 KiB default).
+    server = HttpServer(settings.server.host, settings.server.port)
     needs_ledger = _after_ledger(connector)
     # Stored in the ledger before the 200 (503 while it cannot be: Alertmanager retries).
+    # The token is checked before the body is read.
     server.route(
-        "POST", "/webhooks/alertmanager", needs_ledger(intake.handle), refused=intake.refused_body
+        "POST",
+        "/webhooks/alertmanager",
+        needs_ledger(intake.handle),
+        max_body_bytes=settings.alertmanager.max_body_bytes,
+        limit_name="alertmanager.maxBodyBytes",
+        check_headers=intake.check_headers,
+        refused=intake.refused_body,
     )
     server.route("GET", "/approvals", needs_ledger(lambda _r: _pending(ledger, clock.now())))
     if settings.alertmanager.enabled:
@@ -811,7 +817,19 @@ def build_daemon(
             status, body = receiver.handle_interaction(request.body, request.headers, clock.now())
             return Response(status, body, "application/json")
 
-        server.route("POST", "/slack/interactions", needs_ledger(slack))
+        def slack_headers(headers: Mapping[str, str]) -> Response | None:
+            refused = receiver.check_headers(headers, clock.now())
+            return None if refused is None else Response(refused[0], refused[1])
+
+        # Slack's signature headers are looked at before the body is read (the signature
+        # itself needs the body).
+        server.route(
+            "POST",
+            "/slack/interactions",
+            needs_ledger(slack),
+            max_body_bytes=SLACK_MAX_BODY_BYTES,
+            check_headers=slack_headers,
+        )
 
     def hang_up() -> None:  # Slack Socket Mode: no answers after the lease goes
         if daemon.socket_mode is not None:

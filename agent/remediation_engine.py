@@ -48,6 +48,7 @@ from agent.undo import (
     outcome_row,
     request_deadline,
 )
+from agent.verdicts import NOT_EXECUTED
 from remediation.durations import format_duration
 from remediation.family import siblings
 from remediation.guards import (
@@ -210,7 +211,7 @@ PROMISED = "escalate"
 # How far back the recovery looks for such a closing whose escalation was never sent.
 PROMISES_KEPT = 7 * 86400.0
 # Decision statuses a closing that promises an escalation leaves.
-PROMISING = ("superseded", "failed")
+PROMISING = ("superseded", "failed", "expired")
 # Remediation cycles in a row at which handling one approved decision, before its run is
 # claimed, may fail with the same error (one that is not a ``TransientError``: a bug, a
 # stored proposal that cannot be read, a runbook changed so its plan cannot be built)
@@ -1633,17 +1634,19 @@ class RemediationEngine:
             waited = now - record.updated_at
             if waited <= self.limits.approved_max_wait:
                 return waiting
-            if self.ledger.transition(record.id, ["approved"], "expired", now):
-                why = (
-                    f"not executed: approved {waited / 60:.0f} min ago but held back since "
-                    f"({waiting.removeprefix('waiting-')}); an approval that old no longer "
-                    "describes the cluster, so a person decides again"
-                )
-                self.ledger.add_feedback(
-                    record.id, "execution", "expired", "autonomic", now, {"why": why}
-                )
-                self._progress(record, why, final=True)
-                self.decisions.approvals.escalate(record.id, why, now)
+            text = self._held_past_max_wait(
+                f"approved {format_duration(waited)} ago and held back since by a "
+                f"guard ({waiting.removeprefix('waiting-')})",
+                "an approval that old",
+            )
+            if self.ledger.transition(
+                record.id,
+                ["approved"],
+                "expired",
+                now,
+                feedback=[self._closing(record, "expired", text, text)],
+            ):
+                self._expired(record, text, now)
             return "expired-waiting"
         unwanted = self._superseded_why(record, target, state)
         if unwanted is not None:
@@ -1669,6 +1672,33 @@ class RemediationEngine:
             if row["outcome"] == "superseded" and detail.get("signal_over"):
                 return bool(signal.observed_at > row["created_at"])
         return False
+
+    def _held_past_max_wait(self, waited: str, what: str) -> str:
+        """The sentence that closes a run held back longer than ``approved_max_wait``
+        before its first write: ``waited``, how long and by what; ``what``: what no
+        longer describes the cluster."""
+        return (
+            f"{NOT_EXECUTED}: {waited}, longer than safety.approvedMaxWait "
+            f"({format_duration(self.limits.approved_max_wait)}); {what} no longer describes "
+            "the cluster, so a person decides again; nothing was written to the cluster"
+        )
+
+    def _expired(self, record: DecisionRecord, text: str, now: float) -> None:
+        """Say and count a decision just closed ``expired`` for being held back past
+        ``approved_max_wait`` (``text``): never executed, so not a verification, neither
+        right nor wrong (its runbook's track record and calibration learn nothing from
+        it, ``agent.verdicts.NOT_EXECUTED``). Escalated: a person decides again (the
+        escalation promised in the closing's row, ``_closing``, written with the status)."""
+        self._promise(record, text)
+        self.decisions.metrics.decisions.labels(
+            kind=record.kind,
+            decision_type=record.decision_type,
+            route=record.route,
+            outcome="not-executed",
+        ).inc()
+        self._progress(record, text, final=True)
+        log.warning("decision %s: %s", record.id[:8], text)
+        self._send_promised(record, text, now)
 
     def _supersede(
         self,
@@ -2490,6 +2520,7 @@ class RemediationEngine:
             "settled": 0,
             "asked": 0,
             "superseded": 0,
+            "expired": 0,
             "held": 0,
             "escalated": 0,
         }
@@ -2504,11 +2535,12 @@ class RemediationEngine:
             with decision_context(record.id):
                 self.ledger.transition(record.id, ["approved"], "executing", self.clock.now())
                 key = execution["key"]
-                if record.status == "superseded" and not self.ledger.intents(execution_key=key):
+                if record.status in ("superseded", "expired") and not self.ledger.intents(
+                    execution_key=key
+                ):
                     # Closed before a crash cut the rest short (``_close_unstarted``):
                     # its guards and execution are closed now, not failed for its age.
-                    self._close_unstarted(record, key, None)
-                    counts["superseded"] += 1
+                    counts[self._close_unstarted(record, key, None, closed_as=record.status)] += 1
                     continue
                 if not self.ledger.intents(execution_key=key) and self._closed_unwritten(
                     record,
@@ -2516,7 +2548,7 @@ class RemediationEngine:
                     float(execution["created_at"]),
                     "a restart came before its first write-ahead intent",
                 ):
-                    counts["failed"] += 1
+                    counts["expired"] += 1
                     continue
                 if not self.ledger.intents(execution_key=key):
                     self._ensure_started(record)
@@ -2605,8 +2637,8 @@ class RemediationEngine:
         to go on; ``waiting-...`` to leave it claimed for a later cycle (within
         ``approved_max_wait`` of its claim, ``_closed_unwritten``); ``superseded`` once it
         is closed, nothing written."""
-        if record.status == "superseded":  # closed before a crash cut the rest short
-            return self._close_unstarted(record, key, None)
+        if record.status in ("superseded", "expired"):  # closed before a crash cut the rest
+            return self._close_unstarted(record, key, None, closed_as=record.status)
         proposal = record.proposal
         rb = self.runbooks.get(proposal["runbook"])
         if rb is None:
@@ -2646,9 +2678,12 @@ class RemediationEngine:
         *,
         escalation: str | None = None,
         signal_over: bool = False,
+        closed_as: str = "superseded",
     ) -> str:
         """Close a claimed run that wrote nothing as ``superseded`` (``why``: what made it
-        unwanted; None: the decision was closed already, before a crash): the decision,
+        unwanted; None: the decision was closed already, before a crash), or as
+        ``expired`` (``closed_as``; ``why``: the whole sentence, ``_held_past_max_wait``,
+        said and escalated by ``_expired``); returns ``closed_as``: the decision,
         its guards and its execution, in that order, so that a crash between any two is
         finished by the next recovery, which visits executions still ``running``. (The
         execution closed before the guards, a crash between them would leave the run in
@@ -2659,31 +2694,37 @@ class RemediationEngine:
         now = self.clock.now()
         if why is not None:
             text = f"not executed: {why}; nothing was written to the cluster"
+            expired = closed_as == "expired"
+            if expired:  # the whole sentence, said and escalated by ``_expired``
+                text, escalation = why, why
             if not self.ledger.transition(
                 record.id,
                 ["executing", "approved"],
-                "superseded",
+                closed_as,
                 now,
-                feedback=[self._closing(record, "superseded", text, escalation, signal_over)],
+                feedback=[self._closing(record, closed_as, text, escalation, signal_over)],
             ):
                 return "claimed-elsewhere"
-            self._promise(record, escalation)
-            self._progress(record, text, final=True)
-            log.info("%s: decision %s %s", key, record.id[:8], text)
-            self._send_promised(record, escalation, now)
+            if expired:
+                self._expired(record, text, now)
+            else:
+                self._promise(record, escalation)
+                self._progress(record, text, final=True)
+                log.info("%s: decision %s %s", key, record.id[:8], text)
+                self._send_promised(record, escalation, now)
         execution = self.ledger.execution(key)
         if execution is None or execution["status"] != "running":
             self._adopted.discard(key)  # closed already, its guards with it
-            return "superseded"
+            return closed_as
         rb = self.runbooks.get(record.proposal["runbook"])
         if rb is not None:
             target = _ref(record.proposal["target"])
             state = self._update_guards(lambda s: release_unstarted(s, rb.name, target))
             self.publish_breakers(state)
-        self.ledger.set_execution_status(key, ["running"], "superseded", now)
+        self.ledger.set_execution_status(key, ["running"], closed_as, now)
         self._adopted.discard(key)
         self._held_why.pop(key, None)
-        return "superseded"
+        return closed_as
 
     def settle_unsettled(self) -> None:
         """Executions held by a write whose outcome nobody could read (the API failed
@@ -2756,12 +2797,11 @@ class RemediationEngine:
         than hold its target until the next restart (whose ``recover`` would). Not while
         paused, nor for a decision no longer executing.
 
-        Unless it was claimed longer than ``approved_max_wait`` ago, as a run a pause
-        stopped (``_resume_one``): a plan that old no longer describes the cluster, so
-        the run is closed as failed, not judged (nothing was written, so nothing is
-        undone), and handed to a person, with what it waited for: a guard that held it,
-        the replica that claimed it (``mine`` False: another) stopped leading, or the
-        ledger."""
+        Unless it was claimed longer than ``approved_max_wait`` ago: a plan that old no
+        longer describes the cluster, so the run is closed ``expired``, not executed
+        (nothing was written, so nothing is undone, and nothing judged), and handed to a
+        person, with what it waited for: a guard that held it, the replica that claimed
+        it (``mine`` False: another) stopped leading, or the ledger."""
         if record.status != "executing" or self.paused() is not None:
             return
         held = self._held_why.get(key)
@@ -2789,22 +2829,20 @@ class RemediationEngine:
         self, record: DecisionRecord, key: str, claimed_at: float, cause: str
     ) -> bool:
         """Close a run with no write-ahead intent, taken up longer than
-        ``approved_max_wait`` ago, as failed (not judged: ``cause`` says nothing about
-        the runbook), with nothing to undo, and hand it to a person; ``cause`` says why
-        it waited, after "but". False, and nothing done, for a younger one."""
+        ``approved_max_wait`` ago, as ``expired``: not executed, so neither right nor
+        wrong (not a verification: ``cause`` says nothing about the runbook), with
+        nothing to undo, and hand it to a person; ``cause`` says why it waited, after
+        "but". False, and nothing done, for a younger one (or one another replica
+        closed first)."""
         waited = self.clock.now() - claimed_at
         if waited <= self.limits.approved_max_wait:
             return False
-        self._fail(
-            record,
-            key,
-            f"not started: taken up at {to_utc_text(claimed_at)} and waited "
-            f"{format_duration(waited)}, but {cause}, longer than safety.approvedMaxWait "
-            f"({format_duration(self.limits.approved_max_wait)}): its plan no longer "
-            "describes the cluster, so it is not carried on",
-            judged=False,
+        text = self._held_past_max_wait(
+            f"taken up at {to_utc_text(claimed_at)} and waited {format_duration(waited)}, "
+            f"but {cause}",
+            "its plan",
         )
-        return True
+        return self._close_unstarted(record, key, text, closed_as="expired") == "expired"
 
     def _ensure_started(self, record: DecisionRecord) -> None:
         """Count a claimed run in the guards unless it is already (a failure between the

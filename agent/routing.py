@@ -59,6 +59,18 @@ def confidence_percent(confidence: float, *thresholds: float) -> str:
     return f"{confidence * 100:.{decimals}f}%"
 
 
+def both_confidences(signal: float, decision: float, kind: str, *thresholds: float) -> str:
+    """The two confidences a decision carries, each named: the signal's (how sure the
+    detector or alert was) and the decision's, the one it was routed by (the signal's
+    weighed with the runbook's, or the decision type's, track record): "signal 91.0%,
+    decision 84.0% after the runbook's record"."""
+    record = "the runbook's record" if kind == "remediation" else "its type's record"
+    return (
+        f"signal {confidence_percent(signal)}, decision "
+        f"{confidence_percent(decision, *thresholds)} after {record}"
+    )
+
+
 @dataclass(frozen=True)
 class RouteDecision:
     route: Route

@@ -2,8 +2,10 @@
 
 Routes are plain functions ``(Request) -> Response`` registered by the composition
 root, so each can be tested without a socket. The server enforces what every route
-needs: a body size limit (413), one well-formed Content-Length on bodies (411, 400), a
-body that arrives whole and in time (400, 408), no body on other methods (400), unknown
+needs: one well-formed Content-Length on bodies (411, 400), a body size limit of the
+route's own, refused on the Content-Length before a byte of the body is read (413), a
+route's check of the request's headers (a webhook's token) also before the body is read,
+a body that arrives whole and in time (400, 408), no body on other methods (400), unknown
 paths (404), wrong methods (405, any verb), a 503 with ``Retry-After`` while something
 a route needs is out for a while (a ``TransientError``: the ledger's database away), and
 a 500 that never leaks a traceback to the caller. A client that hangs up mid-answer is
@@ -35,6 +37,9 @@ READ_TIMEOUT = 10.0
 # long (the standard library's 0.5 s was a tenth of the shutdown's last step).
 POLL_INTERVAL = 0.1
 _DIGITS = re.compile(r"[0-9]{1,19}")
+# The body limit of a POST route registered without one of its own: a route that takes
+# a small JSON object (Flagger's webhook) needs far less.
+DEFAULT_MAX_BODY_BYTES = 65_536
 _OTHER_METHODS = ("PUT", "DELETE", "PATCH", "OPTIONS")
 
 
@@ -63,6 +68,18 @@ def json_response(status: int, payload: Any) -> Response:
 
 
 Handler = Callable[[Request], Response]
+# A route's look at the request line's path and headers before its body is read: the
+# answer that refuses it (401 for a missing token), or None to go on.
+HeaderCheck = Callable[[Mapping[str, str]], Response | None]
+
+
+@dataclass(frozen=True)
+class _Route:
+    handler: Handler
+    max_body_bytes: int
+    limit_name: str
+    refused: Callable[[int, str], None] | None
+    check_headers: HeaderCheck | None
 
 
 class HttpServer:
@@ -71,13 +88,11 @@ class HttpServer:
         host: str,
         port: int,
         *,
-        max_body_bytes: int = 1_048_576,
+        max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
         read_timeout: float = READ_TIMEOUT,
     ) -> None:
-        self.routes: dict[tuple[str, str], Handler] = {}
-        # Told of a request to the route whose body was refused before the route saw it
-        # (status, error): the route's own reckoning of what it lost.
-        self.refusals: dict[tuple[str, str], Callable[[int, str], None]] = {}
+        self.routes: dict[tuple[str, str], _Route] = {}
+        # The limit of a route registered without one of its own.
         self.max_body_bytes = max_body_bytes
         self.read_timeout = read_timeout
         outer = self
@@ -85,6 +100,17 @@ class HttpServer:
         class _Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
             timeout = read_timeout
+
+            def parse_request(self) -> bool:
+                self._expects_continue = False  # one connection serves many requests
+                return super().parse_request()
+
+            def handle_expect_100(self) -> bool:
+                # "Expect: 100-continue": the client waits to be told to send the body.
+                # Told only once the route's checks of the headers and the length have
+                # passed (``_read_body``), so a body refused is never sent at all.
+                self._expects_continue = True
+                return True
 
             def do_GET(self) -> None:
                 outer._dispatch(self, "GET")
@@ -131,13 +157,26 @@ class HttpServer:
         path: str,
         handler: Handler,
         *,
+        max_body_bytes: int | None = None,
+        limit_name: str = "the limit",
+        check_headers: HeaderCheck | None = None,
         refused: Callable[[int, str], None] | None = None,
     ) -> None:
-        """Serve ``handler`` at ``path``; ``refused`` is told (status, error) of each
-        request to it whose body the server refused (too large, cut short, too slow)."""
-        self.routes[(method, path)] = handler
-        if refused is not None:
-            self.refusals[(method, path)] = refused
+        """Serve ``handler`` at ``path``.
+
+        ``max_body_bytes`` is this route's body limit (the server's default if None),
+        named ``limit_name`` in the 413 (the setting that raises it). ``check_headers``
+        is asked before the body is read and may refuse the request (a webhook's token):
+        a caller without it cannot make the server read its body. ``refused`` is told
+        (status, error) of each request whose body the server refused (too large, cut
+        short, too slow) before the route saw it."""
+        self.routes[(method, path)] = _Route(
+            handler,
+            self.max_body_bytes if max_body_bytes is None else max_body_bytes,
+            limit_name,
+            refused,
+            check_headers,
+        )
 
     def start(self) -> None:
         self._thread = threading.Thread(
@@ -155,19 +194,11 @@ class HttpServer:
 
     def handle(self, request: Request) -> Response:
         """Dispatch one request (also used directly by tests)."""
-        method = "GET" if request.method == "HEAD" else request.method
-        handler = self.routes.get((method, request.path))
-        if handler is None:
-            allowed = sorted({m for m, path in self.routes if path == request.path})
-            if allowed:
-                return Response(
-                    405,
-                    json.dumps({"error": f"{request.method} not allowed here"}).encode() + b"\n",
-                    headers={"Allow": ", ".join(allowed)},
-                )
-            return json_response(404, {"error": f"no route for {request.path}"})
+        route = self._route(request.method, request.path)
+        if isinstance(route, Response):
+            return route
         try:
-            return handler(request)
+            return route.handler(request)
         except TransientError as exc:  # the caller may try again; the log says why
             log.warning("%s %s: unavailable for now: %s", request.method, request.path, exc)
             return Response(
@@ -180,8 +211,25 @@ class HttpServer:
             log.exception("handler for %s %s failed", request.method, request.path)
             return json_response(500, {"error": "internal error; see the daemon's log"})
 
-    def _read_body(self, raw: BaseHTTPRequestHandler, method: str) -> bytes | Response:
-        """The request's body, or the answer that refuses it."""
+    def _route(self, method: str, path: str) -> _Route | Response:
+        """The route for ``method`` and ``path``, or the 404 or 405 that says there is none."""
+        route = self.routes.get(("GET" if method == "HEAD" else method, path))
+        if route is not None:
+            return route
+        allowed = sorted({m for m, known in self.routes if known == path})
+        if allowed:
+            return Response(
+                405,
+                json.dumps({"error": f"{method} not allowed here"}).encode() + b"\n",
+                headers={"Allow": ", ".join(allowed)},
+            )
+        return json_response(404, {"error": f"no route for {path}"})
+
+    def _read_body(
+        self, raw: BaseHTTPRequestHandler, method: str, route: _Route
+    ) -> bytes | Response:
+        """The request's body, or the answer that refuses it. Nothing of the body is
+        read until its length is known to be within ``route``'s limit."""
         lengths = raw.headers.get_all("Content-Length") or []
         if raw.headers.get("Transfer-Encoding") is not None:
             if method != "POST" or not lengths:
@@ -198,14 +246,18 @@ class HttpServer:
         if len(lengths) > 1 or not _DIGITS.fullmatch(lengths[0].strip()):
             return json_response(400, {"error": "bad Content-Length"})
         length = int(lengths[0])
-        if length > self.max_body_bytes:
+        limit = route.max_body_bytes
+        if length > limit:
             return json_response(
                 413,
                 {
-                    "error": f"body of {length} bytes is larger than the limit, "
-                    f"{self.max_body_bytes} bytes"
+                    "error": f"body of {length} bytes is larger than {route.limit_name}, "
+                    f"{limit} bytes"
                 },
             )
+        if length and getattr(raw, "_expects_continue", False):
+            raw.send_response_only(100)
+            raw.end_headers()
         try:
             body = raw.rfile.read(length)
         except TimeoutError:
@@ -216,23 +268,42 @@ class HttpServer:
             return json_response(400, {"error": f"body ended after {len(body)} of {length} bytes"})
         return body
 
+    def _serve(
+        self, raw: BaseHTTPRequestHandler, method: str, route: _Route, path: str, query: str
+    ) -> tuple[Response, bool]:
+        """The answer of ``route``, and whether to close the connection after it."""
+        headers = {k.lower(): v for k, v in raw.headers.items()}
+        early: Response | None = None
+        if route.check_headers is not None:
+            try:
+                early = route.check_headers(headers)
+            except Exception:
+                log.exception("checking the headers of %s %s failed", method, path)
+                early = json_response(500, {"error": "internal error; see the daemon's log"})
+        if early is not None:  # refused on its headers: the body (if any) is left unread
+            return early, early.close or _declares_body(raw)
+        read = self._read_body(raw, method, route)
+        if isinstance(read, Response):
+            # The body is unread or cut: the rest of the stream cannot be trusted to
+            # start a new request.
+            if route.refused is not None:
+                try:
+                    route.refused(read.status, json.loads(read.body)["error"])
+                except Exception:
+                    log.exception("telling %s %s of a refused body failed", method, path)
+            return read, True
+        response = self.handle(Request(method, path, parse_qs(query), headers, read))
+        return response, response.close
+
     def _dispatch(self, raw: BaseHTTPRequestHandler, method: str) -> None:
         parts = urlsplit(raw.path)
-        headers = {k.lower(): v for k, v in raw.headers.items()}
-        read = self._read_body(raw, method)
-        if isinstance(read, Response):
-            # The rest of the stream cannot be trusted to start a new request.
-            response, close = read, True
-            told = self.refusals.get((method, parts.path))
-            if told is not None:
-                try:
-                    told(read.status, json.loads(read.body)["error"])
-                except Exception:
-                    log.exception("telling %s %s of a refused body failed", method, parts.path)
+        found = self._route(method, parts.path)
+        if isinstance(found, Response):
+            # No route: the 404 or 405, and a body declared is left unread (the
+            # connection closed, as the rest of the stream cannot start a new request).
+            response, close = found, _declares_body(raw)
         else:
-            request = Request(method, parts.path, parse_qs(parts.query), headers, read)
-            response = self.handle(request)
-            close = response.close
+            response, close = self._serve(raw, method, found, parts.path, parts.query)
         try:
             raw.send_response(response.status)
             raw.send_header("Content-Type", response.content_type)
@@ -248,3 +319,12 @@ class HttpServer:
         except (BrokenPipeError, ConnectionResetError):
             raw.close_connection = True
             log.debug("http: %s %s: the client hung up before the answer", method, parts.path)
+
+
+def _declares_body(raw: BaseHTTPRequestHandler) -> bool:
+    """Whether the request says a body follows (any Transfer-Encoding, or a length
+    other than 0)."""
+    if raw.headers.get("Transfer-Encoding") is not None:
+        return True
+    lengths = raw.headers.get_all("Content-Length") or []
+    return any(text.strip() not in ("", "0") for text in lengths)

@@ -9,13 +9,22 @@ counts the newest verdict on each decision (``Ledger.outcomes``).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any
+from collections.abc import Iterable, Mapping
+from typing import TYPE_CHECKING, Any
 
 from agent.errors import InputError
-from agent.ledger import DecisionRecord, Ledger, is_hold
 
-__all__ = ["CARRIED_OUT", "HINDSIGHT", "judge"]
+if TYPE_CHECKING:  # the CLI imports this module's words: sqlalchemy stays out until used
+    from agent.ledger import DecisionRecord, Ledger
+
+__all__ = [
+    "CARRIED_OUT",
+    "HINDSIGHT",
+    "NOT_EXECUTED",
+    "held_past_max_wait",
+    "judge",
+    "status_said",
+]
 
 # A person can judge a decision that was carried out or answered (a correction: the
 # verdict overrides verification or the answer) ...
@@ -38,6 +47,26 @@ CARRIED_OUT = frozenset(
 # `ask` would learn nothing while it escalates, and could climb back only as its wrong
 # outcomes fade.
 HINDSIGHT = frozenset({"escalated", "expired"})
+# An approved run held back (by a guard, a pause, a ledger outage) longer than
+# ``safety.approvedMaxWait`` before its first write is closed ``expired``, with an
+# ``execution`` feedback row of outcome ``expired``: it was never executed, so it is no
+# verification, neither right nor wrong, and is listed as this wherever outcomes are.
+NOT_EXECUTED = "not executed (held back past approvedMaxWait)"
+
+
+def held_past_max_wait(feedback: Iterable[Mapping[str, Any]]) -> bool:
+    """Whether a decision's feedback rows say it was closed for being held back past
+    ``safety.approvedMaxWait`` (an ``expired`` status alone may be a question's expiry)."""
+    return any(row["kind"] == "execution" and row["outcome"] == "expired" for row in feedback)
+
+
+def status_said(status: str, feedback: Iterable[Mapping[str, Any]] = ()) -> str:
+    """A decision's status as a listing shows it: ``expired`` held back past
+    ``safety.approvedMaxWait`` (``feedback`` says so) is ``expired, not executed (...)``,
+    not to be read as a question nobody answered."""
+    if status == "expired" and held_past_max_wait(feedback):
+        return f"expired, {NOT_EXECUTED}"
+    return status
 
 
 def judge(
@@ -56,6 +85,8 @@ def judge(
     Raises ``InputError`` for a decision in any other status (still pending,
     observed only, shadowed): there is nothing yet to judge.
     """
+    from agent.ledger import is_hold
+
     if is_hold(record.decision_type):
         raise InputError(
             f"decision {record.id[:12]} is a hand-off ({record.decision_type}): a guard held "

@@ -1,6 +1,7 @@
 """The Alertmanager webhook (payload version 4) as an HTTP route of the daemon.
 
-Protected by a bearer token (compared in constant time), bounded in size, strict
+Protected by a bearer token (compared in constant time, before the body is read),
+bounded in size (``alertmanager.maxBodyBytes``, on the Content-Length), strict
 about the payload (a 4xx names what is wrong), and idempotent: Alertmanager re-sends
 groups and HA peers send duplicates, so each alert is one signal per
 (fingerprint, startsAt), and one stored row per (fingerprint, startsAt, status).
@@ -38,7 +39,7 @@ import json
 import logging
 import math
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 
 from pydantic import SecretStr
 
@@ -96,10 +97,14 @@ class AlertIntake:
         """The alerts firing now, as the ledger has them (delivered to any replica)."""
         return self.inbox.firing()
 
-    def handle(self, request: Request) -> Response:
+    def check_headers(self, headers: Mapping[str, str]) -> Response | None:
+        """The answer that refuses a delivery on its headers alone (404 while the webhook
+        is off, 401 without the bearer token), or None. The HTTP server asks this before
+        it reads the body, so a caller without the token cannot make it read one of up
+        to ``alertmanager.maxBodyBytes``; ``handle`` asks it again."""
         if self._token is None:
             return json_response(404, {"error": "the Alertmanager webhook is not enabled"})
-        authorization = request.headers.get("authorization", "").strip()
+        authorization = headers.get("authorization", "").strip()
         scheme, _, given = authorization.partition(" ")
         expected = self._token.get_secret_value()
         # The scheme is case-insensitive (RFC 9110); the token is compared exactly.
@@ -118,6 +123,12 @@ class AlertIntake:
                 b'{"error": "missing or wrong bearer token"}\n',
                 headers={"WWW-Authenticate": 'Bearer realm="autonomic"'},
             )
+        return None
+
+    def handle(self, request: Request) -> Response:
+        refusal = self.check_headers(request.headers)
+        if refusal is not None:
+            return refusal
         if len(request.body) > self.max_body_bytes:
             return self._refuse(
                 413,
@@ -211,8 +222,8 @@ class AlertIntake:
 
     def refused_body(self, status: int, error: str) -> None:
         """The HTTP server refused a delivery's body before this route saw it: over
-        its limit (413, the larger of 1 MiB and ``alertmanager.maxBodyBytes``), or cut
-        short or too slow (400, 408, 411)."""
+        its limit (413, ``alertmanager.maxBodyBytes``, on the Content-Length, unread),
+        or cut short or too slow (400, 408, 411)."""
         if self._token is None:  # the webhook is off: nothing was expected here
             return
         self.refused("too_large" if status == 413 else "invalid", f"{status}, {error}")

@@ -69,9 +69,11 @@ class Signal:
             raise ValueError("a signal needs a dedup_key")
 
     def describe(self) -> str:
-        """One line for messages: 'alert KubePodCrashLooping on Pod/shop/web-1 (0.90)'."""
+        """One line for messages: 'alert KubePodCrashLooping on Pod/shop/web-1 (signal
+        confidence 90.0%)': the signal's own, named so, since a decision's reason quotes
+        this beside the decision's confidence."""
         where = f" on {self.target}" if self.target is not None else ""
-        return f"{self.kind} {self.name}{where} (confidence {self.confidence:.2f})"
+        return f"{self.kind} {self.name}{where} (signal confidence {self.confidence:.1%})"
 
 
 def _labels_of(target: ObjectRef | None, extra: Mapping[str, str]) -> dict[str, str]:

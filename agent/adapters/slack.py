@@ -115,6 +115,10 @@ __all__ = [
 log = logging.getLogger("autonomic.slack")
 
 SLACK_REF = "slack:"
+# The interactivity endpoint's body limit, refused on the Content-Length before the body
+# is read. Slack documents no limit for interaction payloads; a block_actions payload
+# carries the message clicked (Slack caps a message at 50 blocks), form-encoded, and
+# Autonomic's own questions make payloads of a few KB: 1 MiB is far more than they need.
 MAX_BODY_BYTES = 1_048_576
 # slack-sdk's Socket Mode client joins its threads when closed; one stuck (a reconnect in
 # flight, a handler still running) would hold whoever closes it, the lease's loss or the
@@ -1130,9 +1134,22 @@ class SlackReceiver:
             f"Autonomic has {self.clicks.maxsize} clicks waiting for its ledger (locked or away?)"
         )
 
-    def _verify(self, body: bytes, headers: Mapping[str, str], now: float) -> str | None:
-        """Why the request is not from Slack (or is a replay), or None if it is."""
-        assert self._verifier is not None
+    def check_headers(self, headers: Mapping[str, str], now: float) -> tuple[int, bytes] | None:
+        """The interactivity endpoint's answer from the headers alone, before the body
+        is read: 404 when it is not configured, 401 without Slack's signature headers
+        or with a timestamp outside the replay window; None to read the body and go on
+        (``handle_interaction`` checks the signature against it)."""
+        if self._verifier is None:
+            return 404, b"interactivity over HTTP is not configured (slack.signingSecret)\n"
+        refusal = self._check_stamp(headers, now)
+        if refusal is None:
+            return None
+        log.warning("refused a Slack interaction: %s", refusal)
+        return 401, (refusal + "\n").encode()
+
+    def _check_stamp(self, headers: Mapping[str, str], now: float) -> str | None:
+        """Why the request's signature headers cannot be from Slack now (missing, or a
+        timestamp outside the replay window), or None."""
         lowered = {k.lower(): v for k, v in headers.items()}
         stamp, signature = (
             lowered.get("x-slack-request-timestamp"),
@@ -1145,6 +1162,19 @@ class SlackReceiver:
         sent_at = int(stamp)
         if abs(now - sent_at) > self.replay_window:
             return f"request timestamp is {now - sent_at:.0f} s off, outside the replay window"
+        return None
+
+    def _verify(self, body: bytes, headers: Mapping[str, str], now: float) -> str | None:
+        """Why the request is not from Slack (or is a replay), or None if it is."""
+        assert self._verifier is not None
+        refusal = self._check_stamp(headers, now)
+        if refusal is not None:
+            return refusal
+        lowered = {k.lower(): v for k, v in headers.items()}
+        stamp, signature = (
+            lowered["x-slack-request-timestamp"],
+            lowered["x-slack-signature"],
+        )
         try:
             expected = self._verifier.generate_signature(timestamp=stamp, body=body)
         except UnicodeDecodeError:

@@ -18,7 +18,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from agent.ledger import is_hold
-from agent.routing import confidence_percent
+from agent.routing import both_confidences, confidence_percent
 
 __all__ = [
     "ACTION_APPROVE",
@@ -276,12 +276,9 @@ def _evidence_lines(evidence: Mapping[str, Any]) -> tuple[str | None, list[str]]
 
 
 def _routing_summary(routing: Mapping[str, Any]) -> str:
-    """The route's sentence, and how sure the signal itself was."""
-    text = str(routing["route_reason"])
-    signal = routing.get("signal_confidence")
-    if isinstance(signal, int | float) and not isinstance(signal, bool):
-        text += f" (the signal's own confidence: {confidence_percent(signal)})"
-    return text
+    """The route's sentence (its confidence is the decision's: the Confidence field
+    names both)."""
+    return str(routing["route_reason"])
 
 
 def _guards_summary(guards: list[Any]) -> str:
@@ -295,10 +292,11 @@ def _guards_summary(guards: list[Any]) -> str:
     return f"{len(judged) - len(failed)} of {len(judged)} passed; failed {shown}"
 
 
-def _confidence(decision: Any) -> str:
+def _confidence(decision: Any, *, both: bool = False) -> str:
     """The decision's confidence as its route's sentence gives it: a percentage with one
     decimal, more where fewer would put it level with, or on the wrong side of, a
-    threshold it was routed by."""
+    threshold it was routed by. ``both``: the signal's too, each named ("signal 91.0%,
+    decision 84.0% after the runbook's record"), where the routing recorded it."""
     evidence = getattr(decision, "evidence", None)
     routing = evidence.get("routing") if isinstance(evidence, Mapping) else None
     levels = [
@@ -308,6 +306,9 @@ def _confidence(decision: Any) -> str:
         and isinstance(routing.get(key), int | float)
         and not isinstance(routing.get(key), bool)
     ]
+    signal = routing.get("signal_confidence") if isinstance(routing, Mapping) else None
+    if both and isinstance(signal, int | float) and not isinstance(signal, bool):
+        return both_confidences(signal, decision.confidence, decision.kind, *levels)
     return confidence_percent(decision.confidence, *levels)
 
 
@@ -319,7 +320,7 @@ def question_text(decision: Any) -> str:
     """The notification text (shown where blocks are not: push notifications, search)."""
     return _cut(
         f"Approval needed: {escape(_title(decision))} "
-        f"(confidence {_confidence(decision)}) — {escape(decision.reason)}",
+        f"(decision confidence {_confidence(decision)}) — {escape(decision.reason)}",
         _SECTION_LIMIT,
     )
 
@@ -337,7 +338,7 @@ def _summary_blocks(
             "fields": [
                 _field("Proposal", escape(describe_proposal(decision.proposal))),
                 _field("Target", target),
-                _field("Confidence", _confidence(decision)),
+                _field("Confidence", _confidence(decision, both=True)),
                 _field("Decision type", escape(decision.decision_type)),
                 _field("Runbook / model", escape(decision.model_version)),
                 _field("Reason code", f"`{escape(decision.reason_code)}`"),
@@ -588,7 +589,7 @@ def report_text(decision: Any) -> str:
     """The notification text of an action taken without asking."""
     return _cut(
         f"Done automatically: {escape(_title(decision))} "
-        f"(confidence {_confidence(decision)}) — {escape(decision.reason)}",
+        f"(decision confidence {_confidence(decision)}) — {escape(decision.reason)}",
         _SECTION_LIMIT,
     )
 

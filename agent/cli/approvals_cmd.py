@@ -26,6 +26,7 @@ from typing import Any
 from agent.cli._context import add_ledger_flags, ledger_from, settings_from
 from agent.errors import InputError
 from agent.routing import confidence_percent
+from agent.verdicts import NOT_EXECUTED
 
 
 def register(sub: argparse._SubParsersAction[Any]) -> None:
@@ -74,7 +75,7 @@ def list_questions(args: argparse.Namespace) -> int:
             overdue.append(question)
         what = (
             f"{record.subject}: {record.reason} "
-            f"(confidence {confidence_percent(record.confidence)})"
+            f"(decision confidence {confidence_percent(record.confidence)})"
             if record
             else "?"
         )
@@ -110,7 +111,7 @@ def list_questions(args: argparse.Namespace) -> int:
 # A decision approved and then not carried out as approved, and what that means.
 _NOT_CARRIED_OUT = {
     "superseded": "overtaken before its first write, nothing was written",
-    "expired": "held back past safety.approvedMaxWait, nothing was written",
+    "expired": f"{NOT_EXECUTED}, nothing was written",
     "failed": "it did not finish as planned",
 }
 

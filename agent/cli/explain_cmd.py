@@ -10,7 +10,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 from agent.cli._context import add_ledger_flags, ledger_from, one_decision
-from agent.routing import confidence_percent, threshold_percent
+from agent.routing import both_confidences, confidence_percent, threshold_percent
+from agent.verdicts import NOT_EXECUTED, status_said
 
 
 def register(sub: argparse._SubParsersAction[Any]) -> None:
@@ -47,7 +48,10 @@ def _feedback_line(item: dict[str, Any], reason: str | None = None) -> str:
     verification failed, why it was not executed), which follows whole on a line of its
     own: it came after the list of undone steps and was cut off. A ``why`` that is the
     decision's ``reason`` word for word (a hand-off's escalation) is not said twice."""
-    line = f"  {_when(item['created_at'])} {item['kind']}: {item['outcome']} ({item['actor']})"
+    outcome = item["outcome"]
+    if item["kind"] == "execution" and outcome == "expired":  # never run: no verification
+        outcome = NOT_EXECUTED
+    line = f"  {_when(item['created_at'])} {item['kind']}: {outcome} ({item['actor']})"
     detail = item["detail"]
     if isinstance(detail, dict):
         if (
@@ -162,12 +166,13 @@ def render(
     levels = [t for t in (auto, ask) if isinstance(t, (int, float))]
     lines += ["", "Routing"]
     if not _handed_off(record.decision_type):  # a hand-off's 0% was never judged
+        signal = routing.get("signal_confidence")
         lines.append(
-            f"  confidence {confidence_percent(record.confidence, *levels)}"
+            "  confidence "
             + (
-                f" (signal {routing['signal_confidence']:.1%}, combined with this type's record)"
-                if "signal_confidence" in routing
-                else ""
+                both_confidences(signal, record.confidence, record.kind, *levels)
+                if isinstance(signal, int | float)
+                else confidence_percent(record.confidence, *levels)
             )
         )
     lent = routing.get("siblings") or {}
@@ -217,7 +222,9 @@ def render(
     for item in feedback:
         lines.append(_feedback_line(item, record.reason))
     at = time.time() if now is None else now
-    lines.append(f"  status now: {record.status}" + _undo_note(record, feedback, at))
+    lines.append(
+        f"  status now: {status_said(record.status, feedback)}" + _undo_note(record, feedback, at)
+    )
     if life:
         lines += ["", "Life (each status and when it was taken)"]
         start = life[0][0]
@@ -291,10 +298,18 @@ def _linked_lines(ledger: Any, record: Any) -> list[str]:
         "What it started (runbook decisions)",
         *(
             f"  {later.id}  {later.decision_type} on {later.subject}: "
-            f"{later.route}, {later.status} ({confidence_percent(later.confidence)})"
+            f"{later.route}, {_status(ledger, later)} ({confidence_percent(later.confidence)})"
             for later in started
         ),
     ]
+
+
+def _status(ledger: Any, record: Any) -> str:
+    """``record``'s status as listed (``status_said``); its feedback read only when the
+    status alone may mislead."""
+    if record.status != "expired":
+        return str(record.status)
+    return status_said(record.status, ledger.feedback_for(record.id))
 
 
 def _started_by(later: Any, record: Any) -> bool:

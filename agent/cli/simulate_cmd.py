@@ -11,6 +11,7 @@ import argparse
 import sys
 import tempfile
 import textwrap
+from collections.abc import Mapping
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -134,7 +135,7 @@ def _chat(args: argparse.Namespace) -> tuple[Any, float, Any]:
     settings = load_settings(args.config, environ)
     if not settings.slack.enabled:
         return None, 0.0, nothing
-    from agent.adapters.slack import build_approvals
+    from agent.adapters.slack import MAX_BODY_BYTES, build_approvals
     from agent.server import HttpServer, Request, Response
 
     receivers: list[Any] = []
@@ -161,7 +162,17 @@ def _chat(args: argparse.Namespace) -> tuple[Any, float, Any]:
             status, body = receiver.handle_interaction(request.body, request.headers, time.time())
             return Response(status, body, "application/json")
 
-        server.route("POST", "/slack/interactions", interaction)
+        def signed(headers: Mapping[str, str]) -> Response | None:
+            refused = receiver.check_headers(headers, time.time())
+            return None if refused is None else Response(refused[0], refused[1])
+
+        server.route(
+            "POST",
+            "/slack/interactions",
+            interaction,
+            max_body_bytes=MAX_BODY_BYTES,
+            check_headers=signed,
+        )
         server.start()
         print(
             f"Questions go to Slack {settings.slack.channel}; answers are received on "

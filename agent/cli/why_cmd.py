@@ -40,11 +40,13 @@ from __future__ import annotations
 import argparse
 import json
 import time
+from collections.abc import Mapping
 from dataclasses import asdict
 from typing import TYPE_CHECKING, Any
 
 from agent.cli._context import add_ledger_flags, ledger_from
 from agent.errors import InputError
+from agent.verdicts import status_said
 
 if TYPE_CHECKING:
     from agent.ledger import DecisionRecord, HeldBack
@@ -129,6 +131,12 @@ def why(args: argparse.Namespace) -> int:
             if subject is not None
             else []
         )
+        # An expired decision held back past approvedMaxWait is said as not executed.
+        statuses = {
+            record.id: status_said(record.status, ledger.feedback_for(record.id))
+            for record in decided
+            if record.status == "expired"
+        }
     finally:
         ledger.close()
     more = len(held) > args.limit
@@ -144,14 +152,21 @@ def why(args: argparse.Namespace) -> int:
             )
         )
         return 0
-    print("\n".join(render(held, decided, _scope(subject, args.runbook, args.since), more)))
+    scope = _scope(subject, args.runbook, args.since)
+    print("\n".join(render(held, decided, scope, more, statuses=statuses)))
     return 0
 
 
 def render(
-    held: list[HeldBack], decided: list[DecisionRecord], scope: str, more: bool = False
+    held: list[HeldBack],
+    decided: list[DecisionRecord],
+    scope: str,
+    more: bool = False,
+    *,
+    statuses: Mapping[str, str] | None = None,
 ) -> list[str]:
-    """The lines ``why`` prints: what was held back, newest first, then the decisions."""
+    """The lines ``why`` prints: what was held back, newest first, then the decisions
+    (each one's status as ``statuses`` says it, by id, else as recorded)."""
     lines: list[str] = []
     if held:
         lines.append(f"Held back{scope}, newest first:")
@@ -171,9 +186,10 @@ def render(
         ]
     if decided:
         lines += ["", "Decided (autonomic explain ID tells the story):"]
+        said = statuses or {}
         lines += [
             f"  {record.id[:12]}  {_when(record.created_at)}  {record.subject}  "
-            f"{record.decision_type}  {record.route} -> {record.status}"
+            f"{record.decision_type}  {record.route} -> {said.get(record.id, record.status)}"
             for record in decided
         ]
     return lines

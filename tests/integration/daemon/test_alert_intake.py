@@ -197,7 +197,7 @@ def test_deliveries_refused_with_a_4xx_are_counted_and_said(
                 urllib.request.urlopen(request, timeout=5)
             assert refused.value.code == 401
 
-        # A body over the server's limit (1 MiB): refused on its Content-Length.
+        # A body over maxBodyBytes (1 MiB): refused on its Content-Length.
         port = int(url.rsplit(":", 1)[1])
         conn = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
         conn.putrequest("POST", "/webhooks/alertmanager")
@@ -223,8 +223,9 @@ def test_deliveries_refused_with_a_4xx_are_counted_and_said(
             "http_config.authorization with type Bearer and credentials_file holding the "
             "token alertmanager.token names",
             "Alertmanager webhook: a delivery refused, 413, body of 3145728 bytes is larger "
-            "than the limit, 1048576 bytes. Alertmanager does not retry a 4xx: the alerts in "
-            "it are lost until it sends them again, refused again unless this is changed: "
+            "than alertmanager.maxBodyBytes, 1048576 bytes. Alertmanager does not retry a "
+            "4xx: the alerts in it are lost until it sends them again, refused again unless "
+            "this is changed: "
             "raise alertmanager.maxBodyBytes, or set max_alerts on the webhook_configs "
             "receiver",
             "Alertmanager webhook: a delivery refused, 415, expected application/json, got "

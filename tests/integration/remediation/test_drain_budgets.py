@@ -140,7 +140,7 @@ def test_explain_says_a_budget_blocked_drain_once_with_each_budget_and_no_confid
     (why,) = [line for line in text if line.startswith("  why      ")]
     assert (
         why == "  why      kubernetes:NodeNotReady: kubernetes NodeNotReady on "
-        f"Node/{NODE} (confidence 1.00)"
+        f"Node/{NODE} (signal confidence 100.0%)"
     )
     (proposed,) = [line for line in text if line.startswith("  proposed ")]
     allows = (

@@ -463,7 +463,7 @@ def test_failed_canary_is_rolled_back_and_verified(rig: KubeRig) -> None:
     assert decision.status == "verified"
     assert decision.proposal["notifications"] == [
         "Deployment shop/web failed its canary judgement (canary rollback on "
-        "Deployment/shop/web (confidence 0.95)): rolled back to the previous revision; "
+        "Deployment/shop/web (signal confidence 95.0%)): rolled back to the previous revision; "
         "verification follows."
     ]
 

@@ -15,6 +15,8 @@ from agent.adapters.slack_blocks import (
     escalation_text,
     escape,
     question_blocks,
+    question_text,
+    report_text,
     source_link,
 )
 from agent.ledger import DecisionRecord, Question
@@ -244,7 +246,11 @@ def test_an_alert_decision_shows_the_alert_text_and_why_it_asks() -> None:
     blocks = question_blocks(_decision(evidence=evidence), _question())
     [text] = [t for t in _mrkdwn(blocks) if t.startswith("*Evidence*")]
     lines = text.split("\n")
-    assert f"• routing: {route} (the signal's own confidence: 90.0%)" in lines
+    # The two confidences are named in the Confidence field, not one of them here.
+    assert f"• routing: {route}" in lines
+    assert "*Confidence*\nsignal 90.0%, decision 71.4% after the runbook's record" in (
+        _mrkdwn(blocks)
+    )
     assert "• alert summary: Pod is crash looping." in lines
     assert (
         "• alert description: Pod shop/web-1 (main) is in waiting state "
@@ -271,3 +277,25 @@ def test_an_answered_question_no_longer_asks_for_approval_in_its_heading() -> No
     assert heading("approved").startswith("Approved: scale")
     assert heading("rejected").startswith("Rejected: scale")
     assert heading("expired", None).startswith("Expired unanswered: scale")
+
+
+def test_the_signals_and_the_decisions_confidence_are_each_named() -> None:
+    """A message read "(confidence 67.5%) — alert KubePodCrashLooping on Pod/shop/web-1
+    (confidence 0.90)": two confidences, neither named, in two formats."""
+    decision = _decision(
+        reason="alert KubePodCrashLooping on Pod/shop/web-1 (signal confidence 90.0%)",
+        confidence=0.675,
+        evidence={"routing": {"auto": 0.95, "ask": 0.6, "signal_confidence": 0.9}},
+    )
+    assert question_text(decision).startswith(
+        "Approval needed: scale (replicas=5, from=3) on Deployment/shop/web "
+        "(decision confidence 67.5%) — alert KubePodCrashLooping on Pod/shop/web-1 "
+        "(signal confidence 90.0%)"
+    )
+    assert "(decision confidence 67.5%)" in report_text(decision)
+    assert "*Confidence*\nsignal 90.0%, decision 67.5% after the runbook's record" in _mrkdwn(
+        question_blocks(decision, _question())
+    )
+    # Without the signal's recorded (older decisions): the decision's alone.
+    older = _decision(confidence=0.675, evidence={"routing": {"auto": 0.95, "ask": 0.6}})
+    assert "*Confidence*\n67.5%" in _mrkdwn(question_blocks(older, _question()))

@@ -137,7 +137,7 @@ def test_text_preview_shows_the_reasons(capsys: pytest.CaptureFixture[str]) -> N
     )
     out = capsys.readouterr().out
     assert "      alert HighLatency resolved (fingerprint " in out
-    assert "  kubernetes DiskPressure on Node/node-d (confidence 1.00)\n" in out
+    assert "  kubernetes DiskPressure on Node/node-d (signal confidence 100.0%)\n" in out
     assert "    disk-pressure-cordon-workers does not take it: needs it held for 5m" in out
     assert "the daemon's mode propose asks before every action" in out
 

@@ -77,7 +77,11 @@ def test_the_confidence_is_shown_on_its_side_of_the_thresholds(
     ledger.close()
     assert record is not None and 0.9945 < record.confidence < 0.995
     lines = _routing(url, routed.decision_id, capsys)
-    shown = lines[0].split()[1]
+    # "  confidence signal S%, decision D% after its type's record": each one named
+    words = lines[0].split()
+    assert words[:2] == ["confidence", "signal"] and words[3] == "decision", lines[0]
+    assert lines[0].endswith(" after the runbook's record")
+    shown = words[4]
     assert shown.endswith("%") and float(shown[:-1]) < 99.5
     assert lines[1] == "  thresholds auto 99.5%, ask 50%"
     assert lines[2].startswith(f"  route      ask: confidence {shown} is between")

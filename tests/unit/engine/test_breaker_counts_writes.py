@@ -55,7 +55,7 @@ def test_a_run_closed_unstarted_after_approved_max_wait_is_not_a_breaker_failure
     _set_breaker(r, BreakerState(consecutive_failures=2))  # one more failure opens it
     r.clock.advance(r.engine.limits.approved_max_wait + 60)
     r.engine.cycle()
-    assert _status(r, decision) == "failed"
+    assert _status(r, decision) == "expired"
     assert r.ledger.intents(execution_key=key) == []
     breaker = _breaker(r)
     assert breaker.consecutive_failures == 2 and breaker.opened_at is None
@@ -117,3 +117,31 @@ def test_a_run_that_wrote_or_whose_plan_was_refused_counts(
     r.engine.cycle()
     assert _status(r, decision) in ("failed", "undone"), why
     assert _breaker(r).consecutive_failures == 1, why
+
+
+def test_a_crash_between_closing_a_run_held_past_approved_max_wait_and_its_escalation(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The escalation of a run closed ``expired`` is promised with its closing, in one
+    write: a crash before it is sent leaves it to the recovery, which sends it once."""
+    from tests.unit.engine.harness import restarted
+    from tests.unit.engine.test_first_write_recheck import _Killed
+
+    r = _rig(tmp_path)
+    decision, _ = _claimed_unwritten(r, monkeypatch)
+    r.clock.advance(r.engine.limits.approved_max_wait + 60)
+
+    def escalate(*_args: Any) -> str:
+        raise _Killed
+
+    monkeypatch.setattr(r.decisions.approvals, "escalate", escalate)
+    with pytest.raises(_Killed):
+        r.engine.cycle()
+    monkeypatch.undo()
+    assert _status(r, decision) == "expired"
+    assert [f for f in r.ledger.feedback_for(decision) if f["kind"] == "escalation"] == []
+    r = restarted(r)
+    assert r.engine.recover()["escalated"] == 1
+    assert r.engine.recover()["escalated"] == 0
+    (escalated,) = [f for f in r.ledger.feedback_for(decision) if f["kind"] == "escalation"]
+    assert "approvedMaxWait" in escalated["detail"]["why"], escalated

@@ -107,8 +107,10 @@ def test_a_run_whose_first_intent_waited_longer_than_approved_max_wait_is_closed
 ) -> None:
     """The ledger could not record the first intent for longer than
     ``safety.approvedMaxWait`` (1 h here): the plan no longer describes the cluster, so
-    once the ledger answers the run is closed as failed, not judged (nothing was
-    written, nothing undone), and handed to a person, as a run a pause stopped that long."""
+    once the ledger answers the run is closed ``expired``, not executed (nothing was
+    written, nothing undone), and handed to a person. It used to be closed ``failed``
+    with an inconclusive verification, counted a failed decision: it was never run, so
+    nothing was verified, and nothing is counted right or wrong."""
     r = _rig(tmp_path)
     decision = _approved(r)
     real = r.ledger.record_intent
@@ -134,21 +136,33 @@ def test_a_run_whose_first_intent_waited_longer_than_approved_max_wait_is_closed
     assert r.ledger.intents(execution_key=key) == []  # its plan was not written late
     assert r.sim.workloads[WEB].replicas == 3
     execution = r.ledger.execution(key)
-    assert execution is not None and execution["status"] == "escalated"
+    assert execution is not None and execution["status"] == "expired"
     record = r.ledger.get_decision(decision)
-    assert record is not None and record.status == "failed"
-    (closed,) = [f for f in r.ledger.feedback_for(decision) if f["kind"] == "verification"]
-    assert closed["outcome"] == "inconclusive"  # a ledger outage says nothing of the runbook
+    assert record is not None and record.status == "expired"
+    feedback = r.ledger.feedback_for(decision)
+    assert [f["kind"] for f in feedback if f["kind"] in ("verification", "execution")] == [
+        "execution"
+    ]  # not a verification
+    (closed,) = [f for f in feedback if f["kind"] == "execution"]
+    assert closed["outcome"] == "expired"  # neither right nor wrong
     why = closed["detail"]["why"]
-    assert "longer than safety.approvedMaxWait (1h)" in why, why
     # when it was taken up, as a time: "taken up 1h30s ago" read a day later misleads
     claimed = r.ledger.execution(key)
     assert claimed is not None
-    assert why.startswith(
-        f"not started: taken up at {to_utc_text(float(claimed['created_at']))} and "
-        "waited 1h30s, but the ledger could not record"
-    ), why
-    assert closed["detail"]["undone"] == []
+    assert why == (
+        "not executed (held back past approvedMaxWait): taken up at "
+        f"{to_utc_text(float(claimed['created_at']))} and waited 1h30s, but the ledger "
+        "could not record its first write-ahead intent until now, longer than "
+        "safety.approvedMaxWait (1h); its plan no longer describes the cluster, so a person "
+        "decides again; nothing was written to the cluster"
+    )
+    (escalated,) = [f for f in feedback if f["kind"] == "escalation"]
+    assert escalated["detail"]["why"] == why
+    assert r.ledger.outcomes(record.decision_type) == []  # the track record learns nothing
+    counted = r.decisions.metrics.decisions.labels(
+        kind="remediation", decision_type=record.decision_type, route="auto", outcome="failed"
+    )
+    assert counted._value.get() == 0  # not a failed decision
     state, _ = r.engine.guard_state()
     assert state.in_flight == ()  # web is no longer taken
 
@@ -158,7 +172,7 @@ def test_a_restart_long_after_a_run_was_taken_up_unwritten_closes_it(
 ) -> None:
     """The same rule for the recovery after a restart (or at a new leader): a run taken up
     two hours ago with no intent recorded is closed and handed to a person, not written
-    from its first step; the recovery counts it failed."""
+    from its first step; the recovery counts it expired (not failed: it never ran)."""
     r = _rig(tmp_path)
     decision = _approved(r)
     failed = _fail_first_intent(r, monkeypatch, committed=False)
@@ -167,14 +181,16 @@ def test_a_restart_long_after_a_run_was_taken_up_unwritten_closes_it(
         r.engine.cycle()
     (key,) = [k for k, _ in failed]
     r.clock.advance(2 * 3600)  # the process died; the next one starts two hours later
-    assert r.engine.recover()["failed"] == 1
+    counts = r.engine.recover()
+    assert (counts["expired"], counts["failed"]) == (1, 0)
     assert r.ledger.intents(execution_key=key) == []
     assert r.sim.workloads[WEB].replicas == 3
     record = r.ledger.get_decision(decision)
-    assert record is not None and record.status == "failed"
-    (closed,) = [f for f in r.ledger.feedback_for(decision) if f["kind"] == "verification"]
-    assert closed["outcome"] == "inconclusive"
+    assert record is not None and record.status == "expired"
+    (closed,) = [f for f in r.ledger.feedback_for(decision) if f["kind"] == "execution"]
+    assert closed["outcome"] == "expired"
     assert "a restart came before its first write-ahead intent" in closed["detail"]["why"]
+    assert not [f for f in r.ledger.feedback_for(decision) if f["kind"] == "verification"]
 
 
 def test_a_run_a_deposed_leader_took_up_before_its_first_intent_is_carried_on(

@@ -390,8 +390,8 @@ def test_a_run_a_guard_held_past_approved_max_wait_says_the_guard_not_the_ledger
         _open_breaker(r)  # opened again and again: it never goes half-open
         r.run(600)
     assert r.ledger.intents(execution_key=key) == []
-    assert _status(r, decision) == "failed"
-    (closed,) = [f for f in r.ledger.feedback_for(decision) if f["kind"] == "verification"]
+    assert _status(r, decision) == "expired"
+    (closed,) = [f for f in r.ledger.feedback_for(decision) if f["kind"] == "execution"]
     why = closed["detail"]["why"]
     assert "a guard held it before its first write (circuit-breaker)" in why, why
     assert "ledger" not in why

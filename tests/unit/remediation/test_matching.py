@@ -139,7 +139,7 @@ def test_an_alert_naming_a_pod_without_its_namespace_says_the_namespace_is_missi
     result = resolve_target(spec.target, signal("alert", "A", None, labels=labels), SNAPSHOT)
     assert (result.reason_code, result.target) == ("NoTarget", None)
     assert result.message == (
-        "alert A (confidence 1.00) has pod=web-1 but no 'namespace' label, so it names no "
+        "alert A (signal confidence 100.0%) has pod=web-1 but no 'namespace' label, so it names no "
         "object: keep 'namespace' in the alerting rule's labels (its aggregation's 'by' clause)"
     )
     plain = resolve_target(spec.target, signal("alert", "A", None, labels={}), SNAPSHOT)

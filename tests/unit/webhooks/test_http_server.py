@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import socket
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 
 import pytest
 
@@ -184,5 +184,120 @@ def test_a_route_may_close_the_connection_after_its_answer() -> None:
                 except TimeoutError:
                     rest = None  # still open, waiting for a next request
                 assert (rest == b"") is closes  # closed: the server's end is gone
+    finally:
+        http.stop()
+
+
+def headers_only(port: int, path: str, *headers: str, wait: float = 2.0) -> bytes:
+    """Send a POST's headers and no body, and read what comes back within ``wait``: an
+    answer refused before the body is read comes at once; one that waits for the body
+    comes only after the server's read timeout."""
+    lines = [f"POST {path} HTTP/1.1", "Host: x", *headers]
+    return exchange(port, ("\r\n".join(lines) + "\r\n\r\n").encode(), wait=wait)
+
+
+def test_each_route_has_its_own_body_limit() -> None:
+    """One limit for every route (the larger of 1 MiB and alertmanager.maxBodyBytes)
+    let a large webhook limit apply to every other POST route too."""
+    seen: list[int] = []
+    http = HttpServer("127.0.0.1", 0, max_body_bytes=2048, read_timeout=0.5)
+    http.route(
+        "POST",
+        "/big",
+        lambda r: json_response(200, {"bytes": len(r.body)}),
+        max_body_bytes=8192,
+        limit_name="big.maxBodyBytes",
+    )
+    http.route(
+        "POST",
+        "/small",
+        lambda r: json_response(200, {"bytes": len(r.body)}),
+        refused=lambda status, _error: seen.append(status),
+    )
+    http.start()
+    try:
+        body = b"x" * 4096
+        reply = exchange(http.port, post(body, "Content-Length: 4096").replace(b"/echo", b"/big"))
+        assert status(reply) == 200 and reply.endswith(b'{"bytes": 4096}\n')
+        reply = exchange(http.port, post(body, "Content-Length: 4096").replace(b"/echo", b"/small"))
+        assert status(reply) == 413 and b"Connection: close" in reply
+        assert json.loads(reply.partition(b"\r\n\r\n")[2]) == {
+            "error": "body of 4096 bytes is larger than the limit, 2048 bytes"
+        }
+        assert seen == [413]
+        # Refused on the Content-Length, before a byte of the body: none is sent here.
+        started = time.monotonic()
+        reply = headers_only(http.port, "/big", "Content-Length: 9000")
+        assert status(reply) == 413 and time.monotonic() - started < 0.4
+        assert json.loads(reply.partition(b"\r\n\r\n")[2]) == {
+            "error": "body of 9000 bytes is larger than big.maxBodyBytes, 8192 bytes"
+        }
+    finally:
+        http.stop()
+
+
+def test_a_route_refuses_on_its_headers_before_the_body_is_read() -> None:
+    """A webhook's token used to be checked after the whole body was read: anyone could
+    make the server read a body of the route's limit."""
+    handled: list[bytes] = []
+    refused: list[int] = []
+
+    def token(headers: Mapping[str, str]) -> Response | None:
+        if headers.get("authorization") == "Bearer t":
+            return None
+        return json_response(401, {"error": "missing or wrong bearer token"})
+
+    def hook(request: Request) -> Response:
+        handled.append(request.body)
+        return json_response(200, {})
+
+    http = HttpServer("127.0.0.1", 0, read_timeout=1.0)
+    http.route("POST", "/hook", hook, check_headers=token, refused=lambda s, _e: refused.append(s))
+    http.start()
+    try:
+        started = time.monotonic()
+        reply = headers_only(http.port, "/hook", "Content-Length: 1000")
+        assert status(reply) == 401 and b"Connection: close" in reply
+        assert time.monotonic() - started < 0.5  # not after the 1 s read timeout
+        # A request without a body is refused the same, and the connection kept.
+        reply = headers_only(http.port, "/hook", "Content-Length: 0", wait=0.5)
+        assert status(reply) == 401 and b"Connection: close" not in reply
+        reply = exchange(
+            http.port,
+            post(b"{}", "Content-Length: 2", "Authorization: Bearer t").replace(b"/echo", b"/hook"),
+        )
+        assert status(reply) == 200 and handled == [b"{}"]
+        assert refused == []  # the route's own 401: not a body the server refused
+    finally:
+        http.stop()
+
+
+def test_expect_100_continue_is_answered_only_once_the_body_is_wanted(
+    server: HttpServer,
+) -> None:
+    """A client that asks first (curl does for large bodies) is told 100 Continue only
+    when the body will be read: a body over the limit is never sent at all."""
+    over = headers_only(server.port, "/echo", "Content-Length: 4096", "Expect: 100-continue")
+    assert status(over) == 413 and b"100 Continue" not in over
+    with socket.create_connection(("127.0.0.1", server.port), timeout=3) as conn:
+        conn.sendall(post(b"", "Content-Length: 2", "Expect: 100-continue"))
+        interim = conn.recv(65536)
+        assert interim.startswith(b"HTTP/1.1 100 Continue\r\n")
+        conn.sendall(b"{}")
+        reply = b""
+        while not _complete(reply):
+            reply += conn.recv(65536)
+        assert status(reply) == 200 and reply.endswith(b'{"bytes": 2}\n')
+
+
+def test_a_body_to_an_unknown_path_is_not_read() -> None:
+    http = HttpServer("127.0.0.1", 0, read_timeout=1.0)
+    http.route("POST", "/known", lambda _r: json_response(200, {}))
+    http.start()
+    try:
+        started = time.monotonic()
+        reply = headers_only(http.port, "/nowhere", f"Content-Length: {100 << 20}")
+        assert status(reply) == 404 and b"Connection: close" in reply
+        assert time.monotonic() - started < 0.5
     finally:
         http.stop()
