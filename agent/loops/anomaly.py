@@ -644,7 +644,11 @@ class AnomalyLoop:
                 text += " (this one)"
             else:
                 peak, expected = _figures(named.peak, named.expected)
-                over = f"; over at {_hhmm(named.closed_at)}" if named.closed_at else ""
+                over = ""
+                if named.closed_at is not None:
+                    # dropped after a gap in its data: not known to be over
+                    over = "; no data since " if named.how == SILENT else "; over at "
+                    over += _hhmm(named.closed_at)
                 text += f" (peak {peak}, expected {expected}{over})"
             parts.append(text + (", the first to move" if number == 0 else ""))
         summary = (

@@ -6,6 +6,7 @@ decision is over, and an open incident saved without its signal counts, in doubt
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -13,9 +14,14 @@ from typing import Any
 import pytest
 
 from agent.anomaly_end import judge, open_signal
+from agent.approvals import Approvals, LedgerOnlyChannel
+from agent.cli.explain_cmd import render
 from agent.clock import FakeClock
+from agent.decisions import DecisionService
 from agent.ledger import Ledger, open_ledger
-from agent.loops.anomaly import GAP_RESETS_INCIDENT
+from agent.loops.anomaly import GAP_RESETS_INCIDENT, AnomalyLoop
+from agent.observability import Metrics
+from agent.settings import AnomalyQuery, RoutingSettings
 from remediation.ports import ObjectRef
 from tests.unit.anomaly.test_anomaly_groups import (
     START,
@@ -134,3 +140,69 @@ def test_an_open_incident_saved_without_its_signal_counts_in_doubt(
     # silent for the gap: the loop no longer counts it open, nor does the engine
     late = clock.now() + (GAP_RESETS_INCIDENT + 1) * STEP
     assert open_signal(ERRORS, saved, late) is None
+
+
+def test_a_group_names_an_incident_dropped_for_silence_as_silent_not_over(
+    ledger: Ledger,
+) -> None:
+    """At a 10 s step, an incident dropped after 30 steps without data ended 5 minutes
+    ago, within the group window: a group that names it says since when its series had
+    no data, not that it was over."""
+    clock = FakeClock(START)
+    reader = Workloads()
+    approvals = Approvals(ledger, LedgerOnlyChannel(ledger, clock.now), ttl=900, snooze=900)
+    decisions = DecisionService(
+        ledger, clock, RoutingSettings(), mode="act", approvals=approvals, metrics=Metrics()
+    )
+    step = 10.0
+    loop = AnomalyLoop(
+        [
+            AnomalyQuery(name=name, expr=name, step=step, history=3 * 3600)
+            for name in ("latency_p99", "http_error_ratio")
+        ],
+        reader=reader,
+        ledger=ledger,
+        decisions=decisions,
+        submit=lambda signals: None,
+        clock=clock,
+    )
+    loop.cycle()  # history
+    at = clock.now() - clock.now() % step + step
+    reader.spikes[("http_error_ratio", "web")] = (at, 1000)
+    real_range = reader.range
+
+    def without_web_errors(q: str, s: float, e: float, st: float, n: float) -> list[Any]:
+        found = real_range(q, s, e, st, n)
+        if q != "http_error_ratio":
+            return found
+        return [m for m in found if m.labels.get("deployment") != "web"]
+
+    for _ in range(3):
+        clock.advance(step)
+        loop.cycle()
+    last = clock.now() - clock.now() % step
+    reader.range = without_web_errors  # type: ignore[method-assign]
+    for _ in range(GAP_RESETS_INCIDENT + 2):
+        clock.advance(step)
+        loop.cycle()
+    reader.range = real_range  # type: ignore[method-assign]
+    reader.spikes = {}
+    clock.advance(step)
+    loop.cycle()  # web's errors back, normal: the incident is dropped
+    reader.spikes = {("latency_p99", "web"): (clock.now() - clock.now() % step + step, 3)}
+    for _ in range(2):
+        clock.advance(step)
+        loop.cycle()
+    assert _saved(ledger)["closed"]["how"] == "silent"
+    (latency,) = [
+        d
+        for d in ledger.decisions(kind="anomaly", decision_type="anomaly/latency_p99")
+        if d.subject == "Deployment/shop/web"
+    ]
+    assert "http_error_ratio spike since " in latency.reason, latency.reason
+    shown = time.strftime("%H:%M:%S" if last % 60 else "%H:%M", time.gmtime(last))
+    assert f"; no data since {shown} UTC)" in latency.reason, latency.reason
+    assert "; over at " not in latency.reason
+    story = render(ledger, latency.id)
+    assert "http_error_ratio spike, peak 1010, expected " in story, story
+    assert ", no data since " in story and ", over at " not in story, story
