@@ -31,6 +31,8 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from agent.alert_inbox import AlertInbox, PendingAlert, signal_from_json
+from agent.anomaly_end import judge as judge_anomaly
+from agent.anomaly_end import may_name, open_signal
 from agent.clock import Clock
 from agent.decisions import DecisionService, Proposal
 from agent.errors import PermanentError, TransientError
@@ -102,7 +104,7 @@ from remediation.ports import (
 )
 from remediation.readings import NO_DATA, PROMETHEUS_UNAVAILABLE, QUERY_REJECTED, NoValue
 from remediation.recovery import condition_over
-from remediation.schema import AlertTrigger, Runbook
+from remediation.schema import AlertTrigger, AnomalyTrigger, Runbook
 from remediation.signals import Signal, detect_kubernetes_signals
 from remediation.snapshot import ClusterSnapshot, FiringAlert
 from remediation.verification import (
@@ -500,8 +502,9 @@ class RemediationEngine:
         # Claimed runs with no intent yet that a guard held at their last look, and why
         # (``_recheck_unwritten``): what a run closed for its age says it waited for.
         self._held_why: dict[str, str] = {}
-        # Per approved decision started by a pod or node condition: why the check before
-        # its first write last found the condition not over, as logged (once a change).
+        # Per approved decision started by a pod or node condition or an anomaly: why the
+        # check before its first write last found its signal not over, as logged (once a
+        # change).
         self._going_on: OrderedDict[str, str] = OrderedDict()
         # Decisions closed with an escalation promised (``_closing``) that an error kept
         # this process from sending: the next cycle sends it (``_resume_promised``).
@@ -1664,7 +1667,9 @@ class RemediationEngine:
         image pull is one incident per revision, and the judge of "over" (a pod Ready for
         10 minutes) may be early: without this the revision's crash loop coming back would
         be a duplicate for good. Only conditions: an alert that fires again has a new start,
-        hence a new incident, and an old copy of it must stay a duplicate."""
+        hence a new incident, and an old copy of it must stay a duplicate; so does an
+        anomaly incident that comes back (it opens anew on its series, with a new start),
+        and the loop's copy of an old one, sent again after a restart, must stay one too."""
         if existing.status != "superseded" or not existing.reason_code.startswith("kubernetes:"):
             return False
         for row in self.ledger.feedback_for(existing.id):
@@ -1814,22 +1819,25 @@ class RemediationEngine:
         snapshot: ClusterSnapshot | None = None,
     ) -> str | None:
         """Why the signal that started ``record`` no longer holds before its first write,
-        or None. Two are checked (docs/decisions.md, "A signal gone before the first
+        or None. Three are checked (docs/decisions.md, "A signal gone before the first
         write"). An Alertmanager alert the inbox stored: it resolved (or is no longer
         counted as firing: ``AlertInbox.ended``) and has not fired again since, and no
         other alert firing now would start ``runbook`` on the same target (another
         container's, or another pod's of the workload: those were left to this run as
         duplicates, and would not start one of their own). A pod or node condition: the
         object shows it over, since after the decision and steady (``_condition_over``).
+        An anomaly incident: it recovered after the decision, and no other series'
+        incident open now would start ``runbook`` on the same target (``_anomaly_over``).
         The other signals are not: a canary's settling is a change to its target by the
-        delivery tool (``_gone_or_changed``), an anomaly incident's end is not kept where
-        it can be told from its series going silent, and a forecast breach has no stored
-        end. A run part written is never stopped for this: what it wrote would have to be
+        delivery tool (``_gone_or_changed``), and a forecast breach has no stored end. A
+        run part written is never stopped for this: what it wrote would have to be
         undone, and the undo rules are not made for that. ``snapshot``: the cluster,
-        read only if it must be (a condition, or another alert to resolve to its target)
-        and none is given."""
+        read only if it must be (a condition, or another alert or anomaly to resolve to
+        its target) and none is given."""
         if record.reason_code.startswith("kubernetes:"):
             return self._condition_over(record, target, snapshot)
+        if record.reason_code.startswith("anomaly:"):
+            return self._anomaly_over(record, runbook, target, snapshot)
         if self.inbox is None or not record.reason_code.startswith("alert:"):
             return None
         signal = record.evidence.get("signal")
@@ -1868,6 +1876,71 @@ class RemediationEngine:
             "remediate"
         )
 
+    def _anomaly_over(
+        self,
+        record: DecisionRecord,
+        runbook: Runbook,
+        target: ObjectRef,
+        snapshot: ClusterSnapshot | None,
+    ) -> str | None:
+        """Why the anomaly incident that started ``record`` is over (``None``: it is not,
+        or cannot be told): the anomaly loop's saved state of its series (the ledger's
+        ``anomaly/SERIES``) has it ended ``recovered`` after the decision, and no other
+        series' incident open now would start ``runbook`` on ``target`` (another pod's
+        series, or another query's: those were left to this run as duplicates,
+        ``OpenDecision``, and would not start one of their own). Its series silent, the
+        incident still open, a newer one on the series, or an end not saved with how: it
+        goes on, and the log says why, once a change (``agent.anomaly_end.judge``). A
+        decision recorded before the series was kept with its signal is not judged."""
+        signal = record.evidence.get("signal")
+        seen: Mapping[str, Any] = signal if isinstance(signal, Mapping) else {}
+        series, since = seen.get("series"), seen.get("since")
+        if not isinstance(series, str) or not isinstance(since, int | float):
+            return None
+        now = self.clock.now()
+        saved, version = self.ledger.guard(f"anomaly/{series}")
+        judged = judge_anomaly(
+            series, float(since), saved if version else None, record.created_at, now
+        )
+        if not judged.over:
+            self._say_going_on(record, f"its anomaly incident is not over: {judged.why}")
+            return None
+        metrics = sorted({t.metric for t in runbook.spec.triggers if isinstance(t, AnomalyTrigger)})
+        for metric in metrics:
+            for key in self.ledger.guard_keys(f"anomaly/{metric}{{"):
+                other_series = key.removeprefix("anomaly/")
+                if other_series == series or not may_name(other_series, target):
+                    continue
+                value, version = self.ledger.guard(key)
+                other = open_signal(other_series, value, now) if version else None
+                if other is None or matching_trigger(runbook, other) is None:
+                    continue
+                snapshot = snapshot or self.snapshot()
+                if resolve_target(runbook.spec.target, other, snapshot).target == target:
+                    since_other = other.since if other.since is not None else now
+                    self._say_going_on(
+                        record,
+                        f"{judged.why}, but {other_series} has an incident open since "
+                        f"{to_utc_text(since_other)} that starts {runbook.name} on {target}",
+                    )
+                    return None
+        self._going_on.pop(record.id, None)
+        return (
+            f"{judged.why}, before the first write, and no other anomaly incident open now "
+            f"starts {runbook.name} on {target}: there is nothing left for it to remediate"
+        )
+
+    def _say_going_on(self, record: DecisionRecord, why: str) -> None:
+        """Log that ``record`` goes on though its signal was looked at again, and why:
+        once each time the reason changes, not every cycle it is held."""
+        if self._going_on.get(record.id) == why:
+            return
+        log.info("decision %s (%s): %s; going on", record.id[:8], record.reason_code, why)
+        self._going_on[record.id] = why
+        self._going_on.move_to_end(record.id)
+        while len(self._going_on) > 1000:
+            self._going_on.popitem(last=False)
+
     def _condition_over(
         self, record: DecisionRecord, target: ObjectRef, snapshot: ClusterSnapshot | None
     ) -> str | None:
@@ -1897,17 +1970,7 @@ class RemediationEngine:
             return (
                 f"{judged.why}, before the first write: there is nothing left for it to remediate"
             )
-        if self._going_on.get(record.id) != judged.why:
-            log.info(
-                "decision %s (%s): its condition is not over: %s; going on",
-                record.id[:8],
-                record.reason_code,
-                judged.why,
-            )
-            self._going_on[record.id] = judged.why
-            self._going_on.move_to_end(record.id)
-            while len(self._going_on) > 1000:
-                self._going_on.popitem(last=False)
+        self._say_going_on(record, f"its condition is not over: {judged.why}")
         return None
 
     def _superseded_why(

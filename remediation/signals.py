@@ -115,9 +115,13 @@ def anomaly_signal(
     incident_start: float | None = None,
     group: Sequence[Mapping[str, Any]] = (),
     group_summary: str | None = None,
+    series: str | None = None,
 ) -> Signal:
     """An anomaly: ``observed`` outside the expected band [lower, upper].
 
+    ``series``: the detector's series key (``query{label=value,...}``) the incident is
+    on; kept in the evidence with the incident's start (``since``), so the decision it
+    starts can look at how that incident ended (``RemediationEngine._signal_over``).
     ``group`` lists the anomalies on the same workload, this one among them, in the order
     they opened, and ``group_summary`` says it in a sentence (given when there are others:
     it is in the evidence, and in the reason of the runbook decisions the signal starts).
@@ -130,6 +134,8 @@ def anomaly_signal(
         "upper": upper,
         "score": score,
     }
+    if series is not None:
+        evidence |= {"series": series, "since": start}
     if group_summary:
         evidence |= {"group_summary": group_summary, "group": [dict(m) for m in group]}
     return Signal(

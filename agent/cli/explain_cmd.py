@@ -394,7 +394,13 @@ def _group_lines(ledger: Any, record: Any) -> list[str]:
             f"{member.get('reason', '?')}"
             + ("" if this else f", peak {_number(member.get('peak'))}")
             + ("" if this else f", expected {_number(member.get('expected'))}")
-            + (f", over at {_when(closed)}" if isinstance(closed, int | float) else "")
+            + (
+                # dropped after a gap in its data: not known to be over
+                f", {'no data since' if member.get('how') == 'silent' else 'over at'} "
+                f"{_when(closed)}"
+                if isinstance(closed, int | float)
+                else ""
+            )
             + _marks(this, first=number == 0)
         )
     return lines

@@ -45,8 +45,11 @@ within ``GROUP_WINDOW``, is recorded and signalled with them, in the order they 
 ("latency_p99 spike since 10:02 UTC (peak 2.31, expected 0.42), the first to move, then
 http_error_ratio spike since 10:03 UTC (this one)"), and
 ``autonomic_anomaly_open_series{workload}`` counts the open ones. Both are rebuilt from
-the saved series state at a restart: each series saves its open incident and its last
-closed one.
+the saved series state at a restart: each series saves its open incident (with what the
+signal sent for it said) and its last closed one, with when and how it ended:
+``recovered`` (closed after its quiet points) or ``silent`` (dropped when data came back
+after ``GAP_RESETS_INCIDENT`` steps without). The remediation engine reads them before a
+run an anomaly started first writes (``agent.anomaly_end``).
 """
 
 from __future__ import annotations
@@ -61,6 +64,7 @@ from typing import Any
 
 import numpy as np
 
+from agent.anomaly_end import GAP_RESETS_INCIDENT, RECOVERED, SILENT
 from agent.clock import Clock
 from agent.decisions import DecisionService, Proposal
 from agent.errors import PermanentError, TransientError
@@ -74,10 +78,9 @@ from forecasting.anomaly.calibration import NAB as INCIDENT_CALIBRATION
 from remediation.ports import ObjectRef
 from remediation.signals import Signal, anomaly_key, anomaly_signal
 
-__all__ = ["AnomalyLoop", "SeriesState"]
+__all__ = ["GAP_RESETS_INCIDENT", "AnomalyLoop", "SeriesState"]
 
 log = logging.getLogger("autonomic.anomaly")
-GAP_RESETS_INCIDENT = 30  # steps of no data after which an open incident is dropped
 REWARM_AFTER_GAP = 5  # steps after a long gap before a point may open an incident
 REPORT_BACKLOG = 10  # steps back from now whose points may open an incident
 NO_SERIES = "the query returned no series: check its metric name and labels"
@@ -115,9 +118,14 @@ class SeriesState:
     seen_at: float = float("-inf")  # the last cycle a fresh read returned it (or restore)
     saved_ts: float = float("-inf")  # ``last_ts`` when last saved or restored
     target: ObjectRef | None = None  # the workload its labels name, if any
-    # Its last incident that closed (or was dropped), as a group names it: saved with the
-    # series, so a restart still groups a new incident with one closed minutes before.
+    # Its last incident that closed (or was dropped), as a group names it, with how it
+    # ended: saved with the series, so a restart still groups a new incident with one
+    # closed minutes before, and the remediation engine can tell a recovery from silence.
     closed: GroupMember | None = None
+    # While an incident is open: what the signal sent for it said (labels, peak, band,
+    # confidence), saved with it, so the engine can tell whether it would start a runbook
+    # (``agent.anomaly_end.open_signal``). None when none is open.
+    opened: dict[str, Any] | None = None
 
 
 @dataclass(frozen=True)
@@ -132,6 +140,9 @@ class GroupMember:
     expected: float
     incident_key: str
     closed_at: float | None = None
+    # how it ended: ``recovered`` or ``silent`` (``agent.anomaly_end``); None while open,
+    # and for one saved before how was kept
+    how: str | None = None
 
     def record(self) -> dict[str, Any]:
         return {
@@ -141,6 +152,7 @@ class GroupMember:
             "peak": self.peak,
             "expected": self.expected,
             "closed_at": self.closed_at,
+            "how": self.how,
             "incident_key": self.incident_key,
         }
 
@@ -430,7 +442,7 @@ class AnomalyLoop:
                     # detector see a few points before the first after the gap can alarm.
                     dropped = state.tracker.current
                     if dropped is not None:
-                        self._closing(query.name, key, state, dropped, state.last_real)
+                        self._closing(query.name, key, state, dropped, state.last_real, SILENT)
                     state.tracker = IncidentTracker()
                     state.quiet_until = float(t) + REWARM_AFTER_GAP * query.step
                 state.last_real = float(t)
@@ -462,7 +474,7 @@ class AnomalyLoop:
                 point = replace(point, confidence=quiet)
             event = state.tracker.observe(point)
             if event is not None and event.transition == Transition.CLOSE:
-                self._closing(query.name, key, state, event.incident, float(t))
+                self._closing(query.name, key, state, event.incident, float(t), RECOVERED)
             if event is None or event.transition != Transition.OPEN:
                 continue
             self._changed.add(key)
@@ -496,7 +508,15 @@ class AnomalyLoop:
                 incident_start=incident.opened_at,
                 group=[member.record() for member in group],
                 group_summary=summary,
+                series=key,
             )
+            state.opened = {
+                "labels": dict(metric.labels),
+                "observed": signal.evidence["observed"],
+                "lower": signal.evidence["lower"],
+                "upper": signal.evidence["upper"],
+                "confidence": signal.confidence,
+            }
             if known is not None:
                 self.submit([signal])
                 continue
@@ -549,14 +569,16 @@ class AnomalyLoop:
 
     # --------------------------------------------------------------- groups
     def _closing(
-        self, name: str, key: str, state: SeriesState, incident: Incident, at: float
+        self, name: str, key: str, state: SeriesState, incident: Incident, at: float, how: str
     ) -> None:
-        """Remember an incident of series ``key`` that closed (or was dropped) at ``at``:
+        """Remember an incident of series ``key`` that ended at ``at``, ``how``
+        (``recovered``: closed after its quiet points; ``silent``: dropped after a gap):
         with its workload's (for groups) and in its state, saved at once."""
         self._changed.add(key)
+        state.opened = None
         if state.target is None:
             return
-        member = _member(name, key, state.target, incident, closed_at=at)
+        member = _member(name, key, state.target, incident, closed_at=at, how=how)
         state.closed = member
         self._closed.setdefault(state.target, []).append(member)
 
@@ -622,7 +644,11 @@ class AnomalyLoop:
                 text += " (this one)"
             else:
                 peak, expected = _figures(named.peak, named.expected)
-                over = f"; over at {_hhmm(named.closed_at)}" if named.closed_at else ""
+                over = ""
+                if named.closed_at is not None:
+                    # dropped after a gap in its data: not known to be over
+                    over = "; no data since " if named.how == SILENT else "; over at "
+                    over += _hhmm(named.closed_at)
                 text += f" (peak {peak}, expected {expected}{over})"
             parts.append(text + (", the first to move" if number == 0 else ""))
         summary = (
@@ -760,6 +786,9 @@ class AnomalyLoop:
                 kind, name, namespace = saved_target
                 target = ObjectRef(str(kind), str(name), namespace)  # type: ignore[arg-type]
             closed = _closed_member(key, value.get("closed"))  # absent before it was saved
+            opened = value.get("opened") if tracker.current is not None else None
+            if opened is not None and not isinstance(opened, dict):
+                raise TypeError(f"opened is {type(opened).__name__}, not an object")
         except (StateError, KeyError, TypeError, ValueError, AttributeError) as exc:
             log.warning("saved state for %s unusable (%s): starting fresh", key, exc)
             return None
@@ -772,6 +801,7 @@ class AnomalyLoop:
             saved_ts=last_ts,
             target=target,
             closed=closed,
+            opened=opened,
         )
 
 
@@ -786,6 +816,7 @@ def _saved(state: SeriesState) -> dict[str, Any]:
         if state.target is None
         else [state.target.kind, state.target.name, state.target.namespace],
         "closed": None if state.closed is None else state.closed.record(),
+        "opened": state.opened if state.tracker.current is not None else None,
     }
 
 
@@ -802,11 +833,17 @@ def _closed_member(key: str, saved: Any) -> GroupMember | None:
         expected=float(saved["expected"]),
         incident_key=str(saved["incident_key"]),
         closed_at=float(saved["closed_at"]),
+        how=str(saved["how"]) if saved.get("how") else None,  # absent before it was kept
     )
 
 
 def _member(
-    name: str, key: str, target: ObjectRef, incident: Incident, closed_at: float | None = None
+    name: str,
+    key: str,
+    target: ObjectRef,
+    incident: Incident,
+    closed_at: float | None = None,
+    how: str | None = None,
 ) -> GroupMember:
     return GroupMember(
         series=key,
@@ -817,6 +854,7 @@ def _member(
         expected=incident.peak_expected,
         incident_key=anomaly_key(name, target, None, incident.opened_at),
         closed_at=closed_at,
+        how=how,
     )
 
 
