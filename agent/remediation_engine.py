@@ -508,6 +508,9 @@ class RemediationEngine:
         # Approved decisions whose handling failed (``_execute_failed``): the error, and
         # at how many cycles in a row it came. This leader's: a restart counts anew.
         self._failing: dict[str, tuple[str, int]] = {}
+        # Executions whose recovery raised an error that is not a ``TransientError``
+        # (``recover``): each cycle recovers them again (``_recover_left``).
+        self._unrecovered: set[str] = set()
 
     # ------------------------------------------------------------- snapshots
     def snapshot(self) -> ClusterSnapshot:
@@ -666,6 +669,7 @@ class RemediationEngine:
         self.decisions.sync_answers()
         self.decisions.expire_due()
         self.decisions.repost_unposted()
+        self._recover_left()
         self.settle_unsettled()
         self.resume_stopped()
         if self._unsent:
@@ -2492,45 +2496,105 @@ class RemediationEngine:
             "superseded": 0,
             "held": 0,
             "escalated": 0,
+            "unrecovered": 0,
         }
         counts["reconciled"] = len(self.executor.reconcile())
         counts["settled"] = self._settle_finished()
         counts["escalated"] = self._resume_promised()
         counts["asked"] = self._ask_unasked()
         for execution in self.ledger.executions(["running"]):
-            record = self.ledger.get_decision(execution["decision_id"])
-            if record is None:
-                continue
-            with decision_context(record.id):
-                self.ledger.transition(record.id, ["approved"], "executing", self.clock.now())
-                key = execution["key"]
-                if record.status == "superseded" and not self.ledger.intents(execution_key=key):
-                    # Closed before a crash cut the rest short (``_close_unstarted``):
-                    # its guards and execution are closed now, not failed for its age.
-                    self._close_unstarted(record, key, None)
-                    counts["superseded"] += 1
-                    continue
-                if not self.ledger.intents(execution_key=key) and self._closed_unwritten(
-                    record,
-                    key,
-                    float(execution["created_at"]),
-                    "a restart came before its first write-ahead intent",
-                ):
-                    counts["failed"] += 1
-                    continue
-                if not self.ledger.intents(execution_key=key):
-                    self._ensure_started(record)
-                status = self._carry_on(record, key, "interrupted by a restart")
-                if status.startswith("waiting-"):
-                    # Held by a guard before its first write: the next cycles look again
-                    # (``settle_unsettled``), as for a run this process claimed.
-                    self._adopted.add(key)
-                    counts["held"] += 1
-                elif status == "superseded":
-                    counts["superseded"] += 1
-                else:
-                    counts["failed" if status in ("failed", "undone") else "resumed"] += 1
+            outcome = self._recover_guarded(execution)
+            if outcome is not None:
+                counts[outcome] += 1
         return counts
+
+    def _recover_guarded(self, execution: Mapping[str, Any]) -> str | None:
+        """Recover one running execution (``_recover_run``), on its own: an error that is
+        not a ``TransientError`` (a bug, a stored plan that cannot be read) is logged and
+        counted, and the recovery goes on with the others (``unrecovered``); before, it
+        ended the recovery, which every job of the term then tried again and failed, so
+        that nothing else ran. The run stays ``running``, as a crash left it: each cycle
+        recovers it again (``_recover_left``), from what its intents show, so no step is
+        written twice and none is lost. It is not closed: a run part written cannot be
+        closed without judging what it wrote, and closing it is what may fail."""
+        key = str(execution["key"])
+        try:
+            outcome = self._recover_run(execution)
+        except TransientError:
+            raise
+        except Exception as exc:
+            self._unrecovered.add(key)
+            self._each_failed(
+                f"the recovery of run {key} (decision {execution['decision_id']})",
+                exc,
+                "it stays running, as the crash left it, and each remediation cycle "
+                "recovers it again; the other runs go on",
+            )
+            return "unrecovered"
+        self._unrecovered.discard(key)
+        return outcome
+
+    def _recover_left(self) -> None:
+        """Recover again the executions whose recovery failed (``_recover_guarded``)
+        and are still ``running``; not while paused, as ``recover`` does not."""
+        if not self._unrecovered or self.paused() is not None:
+            return
+        for key in sorted(self._unrecovered):
+            execution = self.ledger.execution(key)
+            if execution is None or execution["status"] != "running":
+                self._unrecovered.discard(key)  # closed meanwhile
+                continue
+            self._recover_guarded(execution)
+
+    def _recover_run(self, execution: Mapping[str, Any]) -> str | None:
+        """Recover one execution a crash (or the previous leader) left ``running``: what
+        became of it, as ``recover`` counts it; None for one whose decision is gone."""
+        record = self.ledger.get_decision(execution["decision_id"])
+        if record is None:
+            return None
+        with decision_context(record.id):
+            self.ledger.transition(record.id, ["approved"], "executing", self.clock.now())
+            key = execution["key"]
+            if record.status == "superseded" and not self.ledger.intents(execution_key=key):
+                # Closed before a crash cut the rest short (``_close_unstarted``):
+                # its guards and execution are closed now, not failed for its age.
+                self._close_unstarted(record, key, None)
+                return "superseded"
+            if not self.ledger.intents(execution_key=key) and self._closed_unwritten(
+                record,
+                key,
+                float(execution["created_at"]),
+                "a restart came before its first write-ahead intent",
+            ):
+                return "failed"
+            if not self.ledger.intents(execution_key=key):
+                self._ensure_started(record)
+            status = self._carry_on(record, key, "interrupted by a restart")
+            if status.startswith("waiting-"):
+                # Held by a guard before its first write: the next cycles look again
+                # (``settle_unsettled``), as for a run this process claimed.
+                self._adopted.add(key)
+                return "held"
+            if status == "superseded":
+                return "superseded"
+            return "failed" if status in ("failed", "undone") else "resumed"
+
+    def _each_failed(self, what: str, exc: Exception, then: str) -> None:
+        """One item of a pass over many raised an error that is not a ``TransientError``:
+        logged with ``what`` it was and the traceback (a ``PermanentError`` with its
+        message only), counted in ``autonomic_errors_total`` (``Unexpected``, or the
+        ``PermanentError``'s reason), and the pass goes on with the others. ``then``:
+        what becomes of the item."""
+        kind = exc.reason if isinstance(exc, PermanentError) else "Unexpected"
+        self.decisions.metrics.errors.labels(kind=kind).inc()
+        log.error(
+            "%s failed: %s: %s; %s",
+            what,
+            type(exc).__name__,
+            exc,
+            then,
+            exc_info=None if isinstance(exc, PermanentError) else exc,
+        )
 
     def _carry_on(self, record: DecisionRecord, key: str, why: str) -> str:
         """Go on with a running execution from what its settled intents show: fail it
