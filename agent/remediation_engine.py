@@ -2762,39 +2762,71 @@ class RemediationEngine:
         read back then (left ``undoing``): read back now, ``undone`` if it holds what it
         held before Autonomic's write, else written through the writer's compare-and-set,
         which leaves a change someone made since in place.
-        While paused, none of this: the pause holds them where they are."""
+        While paused, none of this: the pause holds them where they are.
+
+        Each on its own: one that raises an error that is not a ``TransientError`` (a
+        bug, a stored plan that cannot be read) is logged and counted, and the others go
+        on (``_each_failed``); before, it ended the cycle at every cycle, and nothing
+        approved after it ran. It stays as it is, looked at again at the next cycle: its
+        write may have happened, so it is not closed; the error line says it each time."""
         if self.paused() is None:
             # An undo the API did not answer (``Executor.undo``: "unsettled"): written, or
             # not, the cluster says now; not left for the next restart's reconcile.
             for intent in self.ledger.intents(status=["undoing"]):
-                self.executor.settle_undo(intent)  # still "undoing" while the API is away
+                try:
+                    self.executor.settle_undo(intent)  # still "undoing" while the API is away
+                except TransientError:
+                    raise
+                except Exception as exc:
+                    self._each_failed(
+                        f"settling the undo of step {intent.step} of run "
+                        f"{intent.execution_key} (decision {intent.decision_id})",
+                        exc,
+                        "it stays undoing, looked at again at the next cycle; the others go on",
+                    )
         for execution in self.ledger.executions(["running"]):
             key = execution["key"]
-            intents = self.ledger.intents(execution_key=key)
-            pending = [i for i in intents if i.status == "pending"]
-            record = self.ledger.get_decision(execution["decision_id"])
-            if record is None:
-                continue
-            if not intents and (self._left_unwritten(execution) or key in self._adopted):
-                self._resume_unwritten(
-                    record,
-                    key,
-                    float(execution["created_at"]),
-                    mine=execution["owner"] == self.executor.owner,
+            if key in self._unrecovered:
+                continue  # its recovery failed: ``_recover_left`` looks at it
+            try:
+                self._settle_one(execution)
+            except TransientError:
+                raise
+            except Exception as exc:
+                self._each_failed(
+                    f"settling run {key} (decision {execution['decision_id']})",
+                    exc,
+                    "it stays running, looked at again at the next cycle; the other runs go on",
                 )
-                continue
-            if not pending:
-                continue
-            if self.paused() is not None:  # no drain round; nothing held goes on
-                continue
-            with decision_context(record.id):
-                try:
-                    for intent in pending:
-                        self.executor.settle(intent, note="settled once the cluster answered")
-                except TransientError as exc:
-                    log.warning("still cannot tell whether %s's write happened: %s", key, exc)
-                    continue
-                self._carry_on(record, key, "the API failed during the write")
+
+    def _settle_one(self, execution: Mapping[str, Any]) -> None:
+        """One running execution of ``settle_unsettled``."""
+        key = execution["key"]
+        intents = self.ledger.intents(execution_key=key)
+        pending = [i for i in intents if i.status == "pending"]
+        record = self.ledger.get_decision(execution["decision_id"])
+        if record is None:
+            return
+        if not intents and (self._left_unwritten(execution) or key in self._adopted):
+            self._resume_unwritten(
+                record,
+                key,
+                float(execution["created_at"]),
+                mine=execution["owner"] == self.executor.owner,
+            )
+            return
+        if not pending:
+            return
+        if self.paused() is not None:  # no drain round; nothing held goes on
+            return
+        with decision_context(record.id):
+            try:
+                for intent in pending:
+                    self.executor.settle(intent, note="settled once the cluster answered")
+            except TransientError as exc:
+                log.warning("still cannot tell whether %s's write happened: %s", key, exc)
+                return
+            self._carry_on(record, key, "the API failed during the write")
 
     def _left_unwritten(self, execution: Mapping[str, Any]) -> bool:
         """Whether a running execution with no write-ahead intent is left for this
