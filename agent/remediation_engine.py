@@ -2133,7 +2133,11 @@ class RemediationEngine:
         on with its next step, unless it was stopped longer than ``approved_max_wait``
         ago: the rest of a plan that old no longer describes the cluster, so the run is
         closed as failed, not judged (undone as its runbook's ``onFailure.undo`` says,
-        never over a change someone made since) and handed to a person."""
+        never over a change someone made since) and handed to a person.
+
+        Each on its own: one whose resumption raises an error that is not a
+        ``TransientError`` is put back, logged and counted (``_each_failed``), and the
+        others go on; before, it ended the cycle at every cycle."""
         if self.paused() is not None or not self.executor.is_leader():
             return
         for execution in self.ledger.executions(["paused"]):
@@ -2147,7 +2151,7 @@ class RemediationEngine:
                 continue  # another replica took it up
             try:
                 self._resume_one(record, key, now, stopped)
-            except Exception:
+            except Exception as exc:
                 # Left ``running``, nothing would carry it on before the next leadership
                 # term (``recover``): put back, the next cycle takes it up again. Its
                 # steps' intents say what was written meanwhile (``_carry_on``).
@@ -2155,7 +2159,16 @@ class RemediationEngine:
                     self.ledger.set_execution_status(
                         key, ["running"], "paused", float(execution["updated_at"])
                     )
-                raise
+                if isinstance(exc, TransientError):
+                    raise
+                # Not for every cycle: the other stopped runs go on. Not closed: it is
+                # part written, and taken up again at each cycle (closed as failed once
+                # stopped past ``approved_max_wait``, if that closing itself goes through).
+                self._each_failed(
+                    f"resuming run {key} (decision {record.id}), stopped by a pause",
+                    exc,
+                    "it stays stopped, taken up again at the next cycle; the other runs go on",
+                )
 
     def _resume_one(self, record: DecisionRecord, key: str, now: float, stopped: float) -> None:
         """Go on with one run ``resume_stopped`` took up (its execution ``running`` again)."""
