@@ -2197,12 +2197,29 @@ class RemediationEngine:
 
     # ---------------------------------------------------------- verification
     def verify_due(self) -> None:
+        """Check the runs being verified whose next check is due, each on its own: one
+        whose check raises an error that is not a ``TransientError`` (a bug, a stored
+        check that cannot be read) is logged and counted (``_each_failed``), and the
+        others go on; before, it ended the cycle at every cycle, and the runs after it
+        were never judged. It is checked again at the next cycle, not closed: failing it
+        would undo what it wrote on account of Autonomic's error, not of the cluster's
+        state, so the error line at each cycle is what tells a person."""
         for execution in self.ledger.executions(["verifying"]):
             record = self.ledger.get_decision(execution["decision_id"])
             if record is None:
                 continue
             with decision_context(record.id):
-                self._verify(record, execution["key"])
+                try:
+                    self._verify(record, execution["key"])
+                except TransientError:
+                    raise
+                except Exception as exc:
+                    self._each_failed(
+                        f"verifying run {execution['key']} (decision {record.id})",
+                        exc,
+                        "it stays verifying, checked again at the next cycle; the other "
+                        "runs go on",
+                    )
 
     def _verify(self, record: DecisionRecord, key: str) -> str:
         now = self.clock.now()
