@@ -512,6 +512,9 @@ class RemediationEngine:
         # Approved decisions whose handling failed (``_execute_failed``): the error, and
         # at how many cycles in a row it came. This leader's: a restart counts anew.
         self._failing: dict[str, tuple[str, int]] = {}
+        # Executions whose recovery raised an error that is not a ``TransientError``
+        # (``recover``): each cycle recovers them again (``_recover_left``).
+        self._unrecovered: set[str] = set()
 
     # ------------------------------------------------------------- snapshots
     def snapshot(self) -> ClusterSnapshot:
@@ -670,6 +673,7 @@ class RemediationEngine:
         self.decisions.sync_answers()
         self.decisions.expire_due()
         self.decisions.repost_unposted()
+        self._recover_left()
         self.settle_unsettled()
         self.resume_stopped()
         if self._unsent:
@@ -2222,7 +2226,11 @@ class RemediationEngine:
         on with its next step, unless it was stopped longer than ``approved_max_wait``
         ago: the rest of a plan that old no longer describes the cluster, so the run is
         closed as failed, not judged (undone as its runbook's ``onFailure.undo`` says,
-        never over a change someone made since) and handed to a person."""
+        never over a change someone made since) and handed to a person.
+
+        Each on its own: one whose resumption raises an error that is not a
+        ``TransientError`` is put back, logged and counted (``_each_failed``), and the
+        others go on; before, it ended the cycle at every cycle."""
         if self.paused() is not None or not self.executor.is_leader():
             return
         for execution in self.ledger.executions(["paused"]):
@@ -2236,7 +2244,7 @@ class RemediationEngine:
                 continue  # another replica took it up
             try:
                 self._resume_one(record, key, now, stopped)
-            except Exception:
+            except Exception as exc:
                 # Left ``running``, nothing would carry it on before the next leadership
                 # term (``recover``): put back, the next cycle takes it up again. Its
                 # steps' intents say what was written meanwhile (``_carry_on``).
@@ -2244,7 +2252,16 @@ class RemediationEngine:
                     self.ledger.set_execution_status(
                         key, ["running"], "paused", float(execution["updated_at"])
                     )
-                raise
+                if isinstance(exc, TransientError):
+                    raise
+                # Not for every cycle: the other stopped runs go on. Not closed: it is
+                # part written, and taken up again at each cycle (closed as failed once
+                # stopped past ``approved_max_wait``, if that closing itself goes through).
+                self._each_failed(
+                    f"resuming run {key} (decision {record.id}), stopped by a pause",
+                    exc,
+                    "it stays stopped, taken up again at the next cycle; the other runs go on",
+                )
 
     def _resume_one(self, record: DecisionRecord, key: str, now: float, stopped: float) -> None:
         """Go on with one run ``resume_stopped`` took up (its execution ``running`` again)."""
@@ -2273,12 +2290,29 @@ class RemediationEngine:
 
     # ---------------------------------------------------------- verification
     def verify_due(self) -> None:
+        """Check the runs being verified whose next check is due, each on its own: one
+        whose check raises an error that is not a ``TransientError`` (a bug, a stored
+        check that cannot be read) is logged and counted (``_each_failed``), and the
+        others go on; before, it ended the cycle at every cycle, and the runs after it
+        were never judged. It is checked again at the next cycle, not closed: failing it
+        would undo what it wrote on account of Autonomic's error, not of the cluster's
+        state, so the error line at each cycle is what tells a person."""
         for execution in self.ledger.executions(["verifying"]):
             record = self.ledger.get_decision(execution["decision_id"])
             if record is None:
                 continue
             with decision_context(record.id):
-                self._verify(record, execution["key"])
+                try:
+                    self._verify(record, execution["key"])
+                except TransientError:
+                    raise
+                except Exception as exc:
+                    self._each_failed(
+                        f"verifying run {execution['key']} (decision {record.id})",
+                        exc,
+                        "it stays verifying, checked again at the next cycle; the other "
+                        "runs go on",
+                    )
 
     def _verify(self, record: DecisionRecord, key: str) -> str:
         now = self.clock.now()
@@ -2586,46 +2620,106 @@ class RemediationEngine:
             "expired": 0,
             "held": 0,
             "escalated": 0,
+            "unrecovered": 0,
         }
         counts["reconciled"] = len(self.executor.reconcile())
         counts["settled"] = self._settle_finished()
         counts["escalated"] = self._resume_promised()
         counts["asked"] = self._ask_unasked()
         for execution in self.ledger.executions(["running"]):
-            record = self.ledger.get_decision(execution["decision_id"])
-            if record is None:
-                continue
-            with decision_context(record.id):
-                self.ledger.transition(record.id, ["approved"], "executing", self.clock.now())
-                key = execution["key"]
-                if record.status in ("superseded", "expired") and not self.ledger.intents(
-                    execution_key=key
-                ):
-                    # Closed before a crash cut the rest short (``_close_unstarted``):
-                    # its guards and execution are closed now, not failed for its age.
-                    counts[self._close_unstarted(record, key, None, closed_as=record.status)] += 1
-                    continue
-                if not self.ledger.intents(execution_key=key) and self._closed_unwritten(
-                    record,
-                    key,
-                    float(execution["created_at"]),
-                    "a restart came before its first write-ahead intent",
-                ):
-                    counts["expired"] += 1
-                    continue
-                if not self.ledger.intents(execution_key=key):
-                    self._ensure_started(record)
-                status = self._carry_on(record, key, "interrupted by a restart")
-                if status.startswith("waiting-"):
-                    # Held by a guard before its first write: the next cycles look again
-                    # (``settle_unsettled``), as for a run this process claimed.
-                    self._adopted.add(key)
-                    counts["held"] += 1
-                elif status == "superseded":
-                    counts["superseded"] += 1
-                else:
-                    counts["failed" if status in ("failed", "undone") else "resumed"] += 1
+            outcome = self._recover_guarded(execution)
+            if outcome is not None:
+                counts[outcome] += 1
         return counts
+
+    def _recover_guarded(self, execution: Mapping[str, Any]) -> str | None:
+        """Recover one running execution (``_recover_run``), on its own: an error that is
+        not a ``TransientError`` (a bug, a stored plan that cannot be read) is logged and
+        counted, and the recovery goes on with the others (``unrecovered``); before, it
+        ended the recovery, which every job of the term then tried again and failed, so
+        that nothing else ran. The run stays ``running``, as a crash left it: each cycle
+        recovers it again (``_recover_left``), from what its intents show, so no step is
+        written twice and none is lost. It is not closed: a run part written cannot be
+        closed without judging what it wrote, and closing it is what may fail."""
+        key = str(execution["key"])
+        try:
+            outcome = self._recover_run(execution)
+        except TransientError:
+            raise
+        except Exception as exc:
+            self._unrecovered.add(key)
+            self._each_failed(
+                f"the recovery of run {key} (decision {execution['decision_id']})",
+                exc,
+                "it stays running, as the crash left it, and each remediation cycle "
+                "recovers it again; the other runs go on",
+            )
+            return "unrecovered"
+        self._unrecovered.discard(key)
+        return outcome
+
+    def _recover_left(self) -> None:
+        """Recover again the executions whose recovery failed (``_recover_guarded``)
+        and are still ``running``; not while paused, as ``recover`` does not."""
+        if not self._unrecovered or self.paused() is not None:
+            return
+        for key in sorted(self._unrecovered):
+            execution = self.ledger.execution(key)
+            if execution is None or execution["status"] != "running":
+                self._unrecovered.discard(key)  # closed meanwhile
+                continue
+            self._recover_guarded(execution)
+
+    def _recover_run(self, execution: Mapping[str, Any]) -> str | None:
+        """Recover one execution a crash (or the previous leader) left ``running``: what
+        became of it, as ``recover`` counts it; None for one whose decision is gone."""
+        record = self.ledger.get_decision(execution["decision_id"])
+        if record is None:
+            return None
+        with decision_context(record.id):
+            self.ledger.transition(record.id, ["approved"], "executing", self.clock.now())
+            key = execution["key"]
+            if record.status in ("superseded", "expired") and not self.ledger.intents(
+                execution_key=key
+            ):
+                # Closed before a crash cut the rest short (``_close_unstarted``):
+                # its guards and execution are closed now, not failed for its age.
+                return self._close_unstarted(record, key, None, closed_as=record.status)
+            if not self.ledger.intents(execution_key=key) and self._closed_unwritten(
+                record,
+                key,
+                float(execution["created_at"]),
+                "a restart came before its first write-ahead intent",
+            ):
+                return "expired"
+            if not self.ledger.intents(execution_key=key):
+                self._ensure_started(record)
+            status = self._carry_on(record, key, "interrupted by a restart")
+            if status.startswith("waiting-"):
+                # Held by a guard before its first write: the next cycles look again
+                # (``settle_unsettled``), as for a run this process claimed.
+                self._adopted.add(key)
+                return "held"
+            if status == "superseded":
+                return "superseded"
+            return "failed" if status in ("failed", "undone") else "resumed"
+
+    def _each_failed(self, what: str, exc: Exception, then: str) -> None:
+        """One item of a pass over many raised an error that is not a ``TransientError``:
+        logged with ``what`` it was and the traceback (a ``PermanentError`` with its
+        message only), counted in ``autonomic_errors_total`` (``Unexpected``, or the
+        ``PermanentError``'s reason), and the pass goes on with the others. ``then``:
+        what becomes of the item."""
+        kind = exc.reason if isinstance(exc, PermanentError) else "Unexpected"
+        self.decisions.metrics.errors.labels(kind=kind).inc()
+        log.error(
+            "%s failed: %s: %s; %s",
+            what,
+            type(exc).__name__,
+            exc,
+            then,
+            exc_info=None if isinstance(exc, PermanentError) else exc,
+        )
 
     def _carry_on(self, record: DecisionRecord, key: str, why: str) -> str:
         """Go on with a running execution from what its settled intents show: fail it
@@ -2802,39 +2896,71 @@ class RemediationEngine:
         read back then (left ``undoing``): read back now, ``undone`` if it holds what it
         held before Autonomic's write, else written through the writer's compare-and-set,
         which leaves a change someone made since in place.
-        While paused, none of this: the pause holds them where they are."""
+        While paused, none of this: the pause holds them where they are.
+
+        Each on its own: one that raises an error that is not a ``TransientError`` (a
+        bug, a stored plan that cannot be read) is logged and counted, and the others go
+        on (``_each_failed``); before, it ended the cycle at every cycle, and nothing
+        approved after it ran. It stays as it is, looked at again at the next cycle: its
+        write may have happened, so it is not closed; the error line says it each time."""
         if self.paused() is None:
             # An undo the API did not answer (``Executor.undo``: "unsettled"): written, or
             # not, the cluster says now; not left for the next restart's reconcile.
             for intent in self.ledger.intents(status=["undoing"]):
-                self.executor.settle_undo(intent)  # still "undoing" while the API is away
+                try:
+                    self.executor.settle_undo(intent)  # still "undoing" while the API is away
+                except TransientError:
+                    raise
+                except Exception as exc:
+                    self._each_failed(
+                        f"settling the undo of step {intent.step} of run "
+                        f"{intent.execution_key} (decision {intent.decision_id})",
+                        exc,
+                        "it stays undoing, looked at again at the next cycle; the others go on",
+                    )
         for execution in self.ledger.executions(["running"]):
             key = execution["key"]
-            intents = self.ledger.intents(execution_key=key)
-            pending = [i for i in intents if i.status == "pending"]
-            record = self.ledger.get_decision(execution["decision_id"])
-            if record is None:
-                continue
-            if not intents and (self._left_unwritten(execution) or key in self._adopted):
-                self._resume_unwritten(
-                    record,
-                    key,
-                    float(execution["created_at"]),
-                    mine=execution["owner"] == self.executor.owner,
+            if key in self._unrecovered:
+                continue  # its recovery failed: ``_recover_left`` looks at it
+            try:
+                self._settle_one(execution)
+            except TransientError:
+                raise
+            except Exception as exc:
+                self._each_failed(
+                    f"settling run {key} (decision {execution['decision_id']})",
+                    exc,
+                    "it stays running, looked at again at the next cycle; the other runs go on",
                 )
-                continue
-            if not pending:
-                continue
-            if self.paused() is not None:  # no drain round; nothing held goes on
-                continue
-            with decision_context(record.id):
-                try:
-                    for intent in pending:
-                        self.executor.settle(intent, note="settled once the cluster answered")
-                except TransientError as exc:
-                    log.warning("still cannot tell whether %s's write happened: %s", key, exc)
-                    continue
-                self._carry_on(record, key, "the API failed during the write")
+
+    def _settle_one(self, execution: Mapping[str, Any]) -> None:
+        """One running execution of ``settle_unsettled``."""
+        key = execution["key"]
+        intents = self.ledger.intents(execution_key=key)
+        pending = [i for i in intents if i.status == "pending"]
+        record = self.ledger.get_decision(execution["decision_id"])
+        if record is None:
+            return
+        if not intents and (self._left_unwritten(execution) or key in self._adopted):
+            self._resume_unwritten(
+                record,
+                key,
+                float(execution["created_at"]),
+                mine=execution["owner"] == self.executor.owner,
+            )
+            return
+        if not pending:
+            return
+        if self.paused() is not None:  # no drain round; nothing held goes on
+            return
+        with decision_context(record.id):
+            try:
+                for intent in pending:
+                    self.executor.settle(intent, note="settled once the cluster answered")
+            except TransientError as exc:
+                log.warning("still cannot tell whether %s's write happened: %s", key, exc)
+                return
+            self._carry_on(record, key, "the API failed during the write")
 
     def _left_unwritten(self, execution: Mapping[str, Any]) -> bool:
         """Whether a running execution with no write-ahead intent is left for this

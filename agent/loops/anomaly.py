@@ -220,6 +220,8 @@ class AnomalyLoop:
         # Series whose incident opened or closed this cycle: saved at once, not at their
         # turn up to ``save_every`` cycles later (``_save_changed``).
         self._changed: set[str] = set()
+        # Series whose scoring raised (``_failed``), with the error last logged.
+        self._failing: dict[str, str] = {}
 
     def forget(self) -> None:
         """Drop what memory holds of the series, so that the next cycle restores them from
@@ -233,6 +235,7 @@ class AnomalyLoop:
             self._closed.clear()
             self._by_target.clear()
             self._changed.clear()
+            self._failing.clear()
             self._save_next = self._save_owed = 0
 
     def cycle(self) -> None:
@@ -290,7 +293,18 @@ class AnomalyLoop:
                 for metric in found:
                     if not metric.usable and newest:
                         continue  # a series gone (a deleted pod) or not fresh: not scored
-                    fresh.add(self._score(query, metric, now, report=newest))
+                    try:
+                        scored = self._score(query, metric, now, report=newest)
+                    except TransientError:
+                        raise
+                    except Exception as exc:
+                        # Not counted in ``fresh``: the next read starts after the other
+                        # series' points, not back at this one's, every cycle.
+                        self._failed(query, metric, exc)
+                        continue
+                    fresh.add(scored)
+                    if self._failing:
+                        self._failing.pop(scored, None)  # scored again: news if it fails
                 del found
                 if newest:
                     break
@@ -306,6 +320,27 @@ class AnomalyLoop:
         self.status.contexts = sum(s.detector.context_size for s in self.series.values())
         self._forget_closed(now)
         self._publish_open(now)
+
+    def _failed(self, query: AnomalyQuery, metric: MetricSeries, exc: Exception) -> None:
+        """Scoring one series raised an error that is not a ``TransientError`` (a bug, a
+        point the detector cannot take): counted in ``autonomic_errors_total{kind=
+        "Unexpected"}``, logged with its traceback when its error is new, and the other
+        series go on; before, it ended the cycle at every cycle, and no series read
+        after it was scored. Scored again from the next read on; what it kept stays."""
+        key = series_key(query, metric.labels)
+        error = f"{type(exc).__name__}: {exc}"
+        if self.metrics is not None:
+            self.metrics.errors.labels(kind="Unexpected").inc()
+        if self._failing.get(key) == error:
+            return
+        self._failing[key] = error
+        log.error(
+            "anomaly series %s could not be scored: %s; scored again from the next read "
+            "(the other series go on)",
+            key,
+            error,
+            exc_info=exc,
+        )
 
     def _say_health(self, name: str) -> None:
         """Log a query's health when it changes: once when it goes bad (and again if the

@@ -164,6 +164,7 @@ HOLD_REASONS = frozenset(
         "ManagedHpa",
         "Paused",
         "NotOptedIn",
+        "Unexpected",
         *WRITE_HOLDS,
     }
 )
@@ -659,6 +660,8 @@ class ScalingLoop:
                 self._hold(workload.ref, "ReadFailed", str(exc), kind="ReadFailed")
                 for check in known.verifying if known is not None else ():
                     check.unread = str(exc)
+            except Exception as exc:
+                self._failed(workload.ref, exc)
             if forecast_only and workload.ref in self.models:
                 left.append((workload, "ForecastOnly"))
         for workload, why in left:
@@ -666,6 +669,8 @@ class ScalingLoop:
                 self._release(workload, self.models[workload.ref], now, reason=why)
             except (TransientError, PermanentError) as exc:
                 log.warning("%s: its floor could not be given back yet: %s", workload.ref, exc)
+            except Exception as exc:
+                self._failed(workload.ref, exc)
         for name in listed - seen - {str(ref) for ref in self.models}:
             # Listed and out (opted out) with no model here: a question a previous process
             # left about it is let go of as ``_release`` would.
@@ -1218,6 +1223,33 @@ class ScalingLoop:
             log.warning("scaling %s held: %s", ref, why)
             self._said[str(ref)] = said
         self._held(str(ref), reason, why)
+
+    def _failed(self, ref: ObjectRef, exc: Exception) -> None:
+        """One workload's turn raised an error that is neither a ``TransientError`` nor a
+        ``PermanentError`` (a bug, a load series the forecaster cannot take): held
+        ``Unexpected`` (no decision, no write: its floor stays where it is, as for any
+        hold), counted in ``autonomic_errors_total{kind="Unexpected"}``, logged with its
+        traceback when the error is new, and the other workloads go on; before, it ended
+        the cycle at every cycle, and no workload after it was scaled. Tried again at
+        the next cycle; the hold ends once its turn goes through."""
+        error = f"{type(exc).__name__}: {exc}"
+        if self.metrics is not None:
+            self.metrics.errors.labels(kind="Unexpected").inc()
+        if self._said.get(str(ref)) != error:
+            log.error(
+                "scaling %s failed: %s; held, tried again at the next cycle (the other "
+                "workloads go on)",
+                ref,
+                error,
+                exc_info=exc,
+            )
+        self._hold(
+            ref,
+            "Unexpected",
+            f"its forecast or floor could not be worked out: {error} (a bug in Autonomic: "
+            "the log has the traceback); the floor stays where it is, tried again each cycle",
+            kind=error,
+        )
 
     def _not_opted_in(self, workload: WorkloadState, wish: str) -> str:
         """Why a workload annotated for predictive scaling is not scaled: the opt-in label

@@ -30,8 +30,9 @@ from tests.integration.remediation.rig import (
 NODE = "node-3"
 
 
-class _CrashError(Exception):
-    """Stands for SIGKILL: nothing after it runs in that process."""
+class _CrashError(BaseException):
+    """Stands for SIGKILL: nothing after it runs in that process (a ``BaseException``,
+    as one run's ``Exception`` is caught so that the others go on)."""
 
 
 def _blocked_drain(rig: KubeRig, **nodes: Any) -> None:
