@@ -2310,8 +2310,7 @@ class RemediationEngine:
                     self._each_failed(
                         f"verifying run {execution['key']} (decision {record.id})",
                         exc,
-                        "it stays verifying, checked again at the next cycle; the other "
-                        "runs go on",
+                        "it stays verifying, checked again at the next cycle; the other runs go on",
                     )
 
     def _verify(self, record: DecisionRecord, key: str) -> str:

@@ -26,9 +26,7 @@ def _two_stopped(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[Rig, 
     run when a pause comes between its steps (the pause since ended)."""
     r, first, second = _two_cut_short(tmp_path, monkeypatch)
     for execution in r.ledger.executions(["running"]):
-        assert r.ledger.set_execution_status(
-            execution["key"], ["running"], "paused", r.clock.now()
-        )
+        assert r.ledger.set_execution_status(execution["key"], ["running"], "paused", r.clock.now())
     return r, first, second
 
 
