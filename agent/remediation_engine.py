@@ -219,6 +219,9 @@ PROMISING = ("superseded", "failed", "expired")
 # stored proposal that cannot be read, a runbook changed so its plan cannot be built)
 # before it is closed as failed and handed to a person (``_execute_failed``).
 EXECUTE_ATTEMPTS = 3
+# A signal whose handling failed is forgotten (its error news again) once it has not
+# failed for this long: a condition gone, or a signal handled since.
+SIGNAL_FAILED_FORGET = 600.0
 # Value of a PromQL query at the current time; None, NaN or a ``NoValue`` saying why
 # (none, several or old series) when there is no fresh number. It raises
 # ``TransientError`` or ``PermanentError`` when Prometheus cannot be asked.
@@ -515,6 +518,10 @@ class RemediationEngine:
         # Executions whose recovery raised an error that is not a ``TransientError``
         # (``recover``): each cycle recovers them again (``_recover_left``).
         self._unrecovered: set[str] = set()
+        # Signals (other than stored alerts) whose handling raised an error that is not
+        # a ``TransientError`` (``_signal_failed``), by runbook and dedup key: the error
+        # as logged, and when it last came. Logged again only when it changes.
+        self._signals_failing: dict[tuple[str, str], tuple[str, float]] = {}
 
     # ------------------------------------------------------------- snapshots
     def snapshot(self) -> ClusterSnapshot:
@@ -883,10 +890,20 @@ class RemediationEngine:
         if not signals:
             self.outcomes.record((), now)  # what was counted before is still written
             return out
-        results = [
-            (signal, self._scoped(signal, match(self.runbooks.values(), signal, snapshot)))
-            for signal in signals
-        ]
+        self._signals_failing = {
+            key: seen
+            for key, seen in self._signals_failing.items()
+            if now - seen[1] < SIGNAL_FAILED_FORGET
+        }
+        results: list[tuple[Signal, MatchResult]] = []
+        for signal in signals:
+            try:
+                matched = match(self.runbooks.values(), signal, snapshot)
+                results.append((signal, self._scoped(signal, matched)))
+            except Exception as exc:
+                if isinstance(exc, TransientError) or signal.kind == "alert":
+                    raise
+                out.append(self._signal_failed(None, signal, exc, now))
         # The storm guard counts triggers: signals a runbook takes up (its condition held
         # long enough, on a target it selects). A pod still starting, or a condition no
         # runbook handles, leads to no action and is no sign of a storm of actions.
@@ -918,13 +935,63 @@ class RemediationEngine:
                     reached.append(out[-1])  # kept for `why` under NO_RUNBOOK
                 continue
             for found in result.matches:
-                handled = self._handle_one(found.runbook, signal, snapshot, state, now)
+                try:
+                    handled = self._handle_one(found.runbook, signal, snapshot, state, now)
+                except Exception as exc:
+                    if isinstance(exc, TransientError) or signal.kind == "alert":
+                        raise
+                    handled = self._signal_failed(found.runbook.name, signal, exc, now)
+                else:
+                    self._signals_failing.pop((found.runbook.name, signal.dedup_key), None)
                 out.append(replace(handled, subject=str(found.target)))
                 reached.append(out[-1])
         for item in out:
             self.stats.count(self.stats.handled, item.outcome)
         self.outcomes.record(reached, now)
         return out
+
+    def _signal_failed(
+        self, runbook: str | None, signal: Signal, exc: Exception, now: float
+    ) -> Handled:
+        """Handling ``signal`` (matching it against the runbooks, ``runbook`` None, or
+        one runbook's turn on it) raised ``exc``, neither a ``TransientError`` (which ends
+        the cycle) nor a stored alert's (raised too: its failed attempts are counted on
+        its row, ``_handle_apart``). It is counted in ``autonomic_errors_total``
+        (``Unexpected``, or the ``PermanentError``'s reason) each time, logged with the
+        traceback when it is new for that runbook and signal, and the cycle goes on with
+        the other signals; before, it ended the cycle, and a condition seen again at
+        every cycle kept anything approved from running. The runbook's outcome is
+        ``failed``, kept for ``autonomic why``; the signal is handled again when it is
+        seen again (a Kubernetes condition at the next cycle, while it lasts)."""
+        kind = exc.reason if isinstance(exc, PermanentError) else "Unexpected"
+        self.decisions.metrics.errors.labels(kind=kind).inc()
+        error = f"{type(exc).__name__}: {exc}"
+        key = (runbook or "", signal.dedup_key)
+        said = self._signals_failing.get(key)
+        self._signals_failing[key] = (error, now)
+        what = (
+            f"runbook {runbook} on signal {signal.describe()}"
+            if runbook is not None
+            else f"matching signal {signal.describe()} against the runbooks"
+        )
+        if said is None or said[0] != error:
+            log.error(
+                "%s failed: %s; the other signals go on, and it is handled again when "
+                "the signal is seen again (a Kubernetes condition at the next cycle, while "
+                "it lasts); said again only if its error changes",
+                what,
+                error,
+                exc_info=None if isinstance(exc, PermanentError) else exc,
+            )
+        return Handled(
+            signal.describe(),
+            runbook,
+            "failed",
+            kind,
+            f"handling the signal failed with {error} (an error Autonomic does not expect: "
+            "the daemon's log has the traceback); tried again when the signal is seen again",
+            subject=_subject(signal),
+        )
 
     def _scoped(self, signal: Signal, result: MatchResult) -> MatchResult:
         """A target not found because its namespace is one the reader does not read
