@@ -2525,12 +2525,28 @@ class RemediationEngine:
         """Carry out the undos people asked for (``autonomic undo``), each through the
         executor's undo as an automatic one: write-ahead, compare-and-set, never over a
         change someone else made since. Only the leader writes: a replica that does not
-        hold the lease leaves the request for the one that does."""
+        hold the lease leaves the request for the one that does.
+
+        Each on its own: one whose handling raises an error that is not a
+        ``TransientError`` (a bug, a stored request that cannot be read) is logged and
+        counted (``_each_failed``), and the others go on; before, it ended the cycle at
+        every cycle, before ``verify_due``. The request stays, tried again at the next
+        cycle (and expired, not carried out, past its deadline if that goes through)."""
         if not self.executor.is_leader():
             return
         for record in self.ledger.decisions(kind="remediation", status=[UNDO_REQUESTED], limit=100):
             with decision_context(record.id):
-                self._undo_one(record)
+                try:
+                    self._undo_one(record)
+                except TransientError:
+                    raise
+                except Exception as exc:
+                    self._each_failed(
+                        f"the undo requested of decision {record.id}",
+                        exc,
+                        "it stays requested, tried again at the next cycle; the other "
+                        "requests go on",
+                    )
 
     def _undo_one(self, record: DecisionRecord) -> str:
         """One requested undo: ``undone``, ``refused``, or ``waiting`` (try next cycle)."""
