@@ -39,7 +39,7 @@ from agent.calibration import (
     track_record_confidence,
 )
 from agent.clock import Clock
-from agent.errors import AutonomicError
+from agent.errors import AutonomicError, PermanentError, TransientError
 from agent.ledger import Decision, DecisionRecord, Feedback, Ledger, Question, is_hold
 from agent.observability import Metrics, decision_context
 from agent.routing import Autonomy, Route, Thresholds, route
@@ -539,14 +539,48 @@ class DecisionService:
         The approvals' ``on_answer`` hook may apply the expiry first (on its worker
         thread, or at once with an inline dispatcher); either way the decision is
         expired and is reported, so the answer does not depend on who won the race.
+
+        Each question on its own: one whose expiry raises an error that is not a
+        ``TransientError`` is logged and counted (``_each_failed``), and the others go
+        on; before, it ended the remediation cycle at every cycle, before anything
+        approved was settled or run.
         """
         expired = []
-        for expiry in self.approvals.expire_due(self.clock.now()):
-            self.handle_answer(expiry.question.id, "expired", "timeout")
+        for expiry in self.approvals.expire_due(self.clock.now(), self._each_failed):
+            try:
+                self.handle_answer(expiry.question.id, "expired", "timeout")
+            except TransientError:
+                raise
+            except Exception as exc:
+                self._each_failed(
+                    f"applying the expiry of question {expiry.question.id} (decision "
+                    f"{expiry.question.decision_id})",
+                    exc,
+                    "the question is expired in the ledger and the next cycle applies "
+                    "it to the decision; the other questions go on",
+                )
+                continue
             record = self.ledger.get_decision(expiry.question.decision_id)
             if record is not None and record.status == "expired":
                 expired.append(record.id)
         return expired
+
+    def _each_failed(self, what: str, exc: Exception, then: str) -> None:
+        """One item of a pass over many (questions to expire) raised an error that is not
+        a ``TransientError``: logged with ``what`` it was and the traceback (a
+        ``PermanentError`` with its message only), counted in ``autonomic_errors_total``
+        (``Unexpected``, or the ``PermanentError``'s reason), and the pass goes on with
+        the others. ``then``: what becomes of the item."""
+        kind = exc.reason if isinstance(exc, PermanentError) else "Unexpected"
+        self.metrics.errors.labels(kind=kind).inc()
+        log.error(
+            "%s failed: %s: %s; %s",
+            what,
+            type(exc).__name__,
+            exc,
+            then,
+            exc_info=None if isinstance(exc, PermanentError) else exc,
+        )
 
     def repost_unposted(self) -> int:
         """Post to the chat, now that it answers, the questions it refused earlier."""
