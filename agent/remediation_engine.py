@@ -518,6 +518,11 @@ class RemediationEngine:
         # Executions whose recovery raised an error that is not a ``TransientError``
         # (``recover``): each cycle recovers them again (``_recover_left``).
         self._unrecovered: set[str] = set()
+        # Executions whose settling after a crash (``_settle_finished``) and asked
+        # decisions whose asking (``_ask_unasked``) raised such an error: each cycle
+        # tries them again (``_recover_left``).
+        self._unsettled_finish: set[str] = set()
+        self._unasked: set[str] = set()
         # Signals (other than stored alerts) whose handling raised an error that is not
         # a ``TransientError`` (``_signal_failed``), by runbook and dedup key: the error
         # as logged, and when it last came. Logged again only when it changes.
@@ -2742,9 +2747,29 @@ class RemediationEngine:
 
     def _recover_left(self) -> None:
         """Recover again the executions whose recovery failed (``_recover_guarded``)
-        and are still ``running``; not while paused, as ``recover`` does not."""
-        if not self._unrecovered or self.paused() is not None:
+        and are still ``running``, settle again those whose settling failed
+        (``_settle_guarded``), ask again the decisions whose asking failed
+        (``_ask_guarded``); not while paused, as ``recover`` does not."""
+        if not (self._unrecovered or self._unsettled_finish or self._unasked) or (
+            self.paused() is not None
+        ):
             return
+        for key in sorted(self._unsettled_finish):
+            execution = self.ledger.execution(key)
+            if execution is None:
+                self._unsettled_finish.discard(key)
+                continue
+            self._settle_guarded(execution)
+        for decision_id in sorted(self._unasked):
+            record = self.ledger.get_decision(decision_id)
+            if (
+                record is None
+                or record.status != "asked"
+                or self.ledger.questions_for([decision_id])
+            ):
+                self._unasked.discard(decision_id)  # answered, closed or asked meanwhile
+                continue
+            self._ask_guarded(record)
         for key in sorted(self._unrecovered):
             execution = self.ledger.execution(key)
             if execution is None or execution["status"] != "running":
@@ -3210,69 +3235,115 @@ class RemediationEngine:
         """An 'asked' decision without its question can nobody answer, and it never
         expires (its incident is taken, so it is never decided again). Decisions and
         their questions are now written in one transaction; a ledger written by an
-        earlier version can still hold one. Ask it now."""
+        earlier version can still hold one. Ask it now.
+
+        Each on its own: one whose asking raises an error that is not a
+        ``TransientError`` is logged and counted (``_each_failed``), the others go on,
+        and each cycle asks it again (``_recover_left``)."""
         waiting = self.ledger.decisions(kind="remediation", status=["asked"], limit=10_000)
         if not waiting:
             return 0
         questioned = {q.decision_id for q in self.ledger.questions_for(r.id for r in waiting)}
-        asked = 0
-        for record in waiting:
-            if record.id not in questioned:
-                with decision_context(record.id):
-                    self.decisions.approvals.ask(record.id, self.clock.now())
-                asked += 1
-        return asked
+        return sum(self._ask_guarded(record) for record in waiting if record.id not in questioned)
+
+    def _ask_guarded(self, record: DecisionRecord) -> bool:
+        """Ask one asked decision's missing question (``_ask_unasked``): whether it was."""
+        with decision_context(record.id):
+            try:
+                self.decisions.approvals.ask(record.id, self.clock.now())
+            except TransientError:
+                raise
+            except Exception as exc:
+                self._unasked.add(record.id)
+                self._each_failed(
+                    f"asking the missing question of decision {record.id}",
+                    exc,
+                    "it stays asked with no question, asked again at each remediation "
+                    "cycle; the other decisions go on",
+                )
+                return False
+        self._unasked.discard(record.id)
+        return True
 
     def _settle_finished(self) -> int:
         """Finish the bookkeeping of executions a crash cut off after their status was
         written: a failure not yet escalated, a success or dry run whose decision was
-        not yet closed. Without this they would sit there, told to nobody."""
+        not yet closed. Without this they would sit there, told to nobody.
+
+        Each on its own: one whose settling raises an error that is not a
+        ``TransientError`` is logged and counted (``_each_failed``), the others go on,
+        and each cycle settles it again (``_recover_left``); before, it ended the
+        recovery, which every job of the term tried again and failed."""
         settled = 0
-        now = self.clock.now()
         for execution in self.ledger.executions(["undone", "failed", "succeeded", "dry-run"]):
-            record = self.ledger.get_decision(execution["decision_id"])
-            if record is None:
-                continue
-            key, status = execution["key"], execution["status"]
-            with decision_context(record.id):
-                if status in ("undone", "failed"):
-                    if record.status in ("approved", "executing", "verifying"):
-                        self.decisions.record_outcome(
-                            record.id,
-                            right=False,
-                            status=status,
-                            detail={"why": "failure recorded before a restart"},
-                        )
-                        # Why it failed went with the process: a run that wrote nothing
-                        # is not counted by the breaker, as ``_fail`` would not have.
-                        self._finish_guards(
-                            record,
-                            succeeded=False,
-                            counted=_wrote(self.ledger.intents(execution_key=key)),
-                        )
-                    self.decisions.approvals.escalate(
-                        record.id,
-                        f"remediation {status}; escalation resumed after a restart",
-                        now,
-                    )
-                    self.ledger.set_execution_status(key, [status], "escalated", now)
-                    self._breaker_opened(record)
-                elif record.status in ("executing", "verifying"):
-                    if status == "dry-run":
-                        self.ledger.transition(record.id, ["executing"], "done", now)
-                    else:
-                        verified = bool(record.proposal.get("verification"))
-                        self.decisions.record_outcome(
-                            record.id,
-                            right=True,
-                            status="verified" if verified else "done",
-                            detail={"note": "success recorded before a restart"},
-                        )
-                    self._finish_guards(record, succeeded=True)
-                else:
-                    continue
-            settled += 1
+            settled += self._settle_guarded(execution)
         return settled
+
+    def _settle_guarded(self, execution: Mapping[str, Any]) -> bool:
+        """Settle one finished execution (``_settle_finished``): whether it was."""
+        key = str(execution["key"])
+        try:
+            settled = self._settle_finished_one(execution)
+        except TransientError:
+            raise
+        except Exception as exc:
+            self._unsettled_finish.add(key)
+            self._each_failed(
+                f"settling finished run {key} (decision {execution['decision_id']}) after "
+                "a restart",
+                exc,
+                "it stays as the crash left it, settled again at each remediation cycle; "
+                "the other runs go on",
+            )
+            return False
+        self._unsettled_finish.discard(key)
+        return settled
+
+    def _settle_finished_one(self, execution: Mapping[str, Any]) -> bool:
+        """One execution of ``_settle_finished``: whether there was anything to settle."""
+        now = self.clock.now()
+        record = self.ledger.get_decision(execution["decision_id"])
+        if record is None:
+            return False
+        key, status = execution["key"], execution["status"]
+        with decision_context(record.id):
+            if status in ("undone", "failed"):
+                if record.status in ("approved", "executing", "verifying"):
+                    self.decisions.record_outcome(
+                        record.id,
+                        right=False,
+                        status=status,
+                        detail={"why": "failure recorded before a restart"},
+                    )
+                    # Why it failed went with the process: a run that wrote nothing
+                    # is not counted by the breaker, as ``_fail`` would not have.
+                    self._finish_guards(
+                        record,
+                        succeeded=False,
+                        counted=_wrote(self.ledger.intents(execution_key=key)),
+                    )
+                self.decisions.approvals.escalate(
+                    record.id,
+                    f"remediation {status}; escalation resumed after a restart",
+                    now,
+                )
+                self.ledger.set_execution_status(key, [status], "escalated", now)
+                self._breaker_opened(record)
+            elif record.status in ("executing", "verifying"):
+                if status == "dry-run":
+                    self.ledger.transition(record.id, ["executing"], "done", now)
+                else:
+                    verified = bool(record.proposal.get("verification"))
+                    self.decisions.record_outcome(
+                        record.id,
+                        right=True,
+                        status="verified" if verified else "done",
+                        detail={"note": "success recorded before a restart"},
+                    )
+                self._finish_guards(record, succeeded=True)
+            else:
+                return False
+        return True
 
     # ---------------------------------------------------------------- helpers
     def _progress(
