@@ -881,7 +881,9 @@ class Approvals:
         self._notify(question.id, "expired", "timeout")
         return Expiry(question, ref)
 
-    def repost_unposted(self, now: float) -> int:
+    def repost_unposted(
+        self, now: float, failed: Callable[[str, Exception, str], None] | None = None
+    ) -> int:
         """Post to the chat the questions it refused when they were asked.
 
         A question the chat refused was escalated in the ledger and stays answerable
@@ -889,7 +891,12 @@ class Approvals:
         while it is still open, and its thread says why it comes late. The first
         refusal stops the round (the chat is still down) and the next try waits
         ``REPOST_RETRY`` seconds. A question whose turn has not come (``PostLaterError``) goes
-        to the poster thread, as do those after it. Returns how many were posted."""
+        to the poster thread, as do those after it. Returns how many were posted.
+
+        With ``failed`` given, a question whose posting raises an error that is not an
+        ``AutonomicError`` (a bug in its message, not the chat failing) is passed to it
+        (what, the error, what becomes of it), and the others go on; it is posted again
+        at the next round."""
         if not isinstance(self.channel, FallbackChannel) or now < self._repost_after:
             return 0
         posted = 0
@@ -908,6 +915,17 @@ class Approvals:
                 log.info("question %s still cannot be posted: %s", question.id, exc)
                 self._repost_after = now + REPOST_RETRY
                 break
+            except Exception as exc:
+                if failed is None:
+                    raise
+                failed(
+                    f"posting question {question.id} (decision {question.decision_id}) "
+                    "late to the chat",
+                    exc,
+                    "it stays answerable from the CLI, posted again at the next round; the "
+                    "other questions go on",
+                )
+                continue
             if isinstance(got, float):
                 later = True
                 self.poster.offer(question.id, late=True)
