@@ -816,46 +816,74 @@ class Approvals:
         return closed
 
     # --------------------------------------------------------------- expiry
-    def expire_due(self, now: float) -> list[Expiry]:
+    def expire_due(
+        self, now: float, failed: Callable[[str, Exception, str], None] | None = None
+    ) -> list[Expiry]:
         """Expire unanswered questions: each is a "no", recorded, shown and escalated.
 
         One question at a time, escalated before it is marked: a failure (the ledger or
         the chat away, a crash) leaves the question pending, and the next round expires
         and escalates it then. The on-call may be told twice, never not at all. The mark
         and its expiry record are one write; a question answered or snoozed while it was
-        being escalated keeps its answer."""
+        being escalated keeps its answer.
+
+        Each on its own when ``failed`` is given: one whose expiry raises an error that
+        is not a ``TransientError`` (a bug in the chat's escalation, a decision that
+        cannot be read) is passed to ``failed`` (what, the error, what becomes of it),
+        and the others go on; it stays pending, expired at a later round."""
         expiries: list[Expiry] = []
         for due in self.ledger.due_questions(now):
-            decision = self._decision(due.decision_id)
-            waited = max(0.0, now - due.asked_at) / 60
-            # The escalation is the expiry, shown as the decision will be once it is
-            # marked below: expired, nothing done, so it may be judged in hindsight (its
-            # buttons), though the mark is written only after the escalation has gone out.
-            why = f"nobody answered question {due.id} within {waited:.0f} min"
-            ref = self.channel.escalate(replace(decision, status="expired"), why)
-            record = Feedback(
-                decision.id,
-                "expiry",
-                "expired",
-                "timeout",
-                {"question_id": due.id, "asked_at": due.asked_at},
-            )
-            # Where the on-call was told, kept with the expiry in one write.
-            told = [self._escalation(decision.id, why, ref)] if _in_chat(ref) else []
-            question = self.ledger.expire_question(due, now, feedback=[*told, record])
-            if question is None:
-                log.warning(
-                    "question %s was answered while it was being escalated as unanswered; "
-                    "the answer stands",
-                    due.id,
+            try:
+                expiry = self._expire_one(due, now)
+            except Exception as exc:
+                if failed is None or isinstance(exc, TransientError):
+                    raise
+                failed(
+                    f"the expiry of question {due.id} (decision {due.decision_id})",
+                    exc,
+                    "it stays pending, expired at the next cycle (its escalation sent "
+                    "again if it went out), or, marked expired before the error, the next "
+                    "cycle applies its expiry; the other questions go on",
                 )
                 continue
-            self.channel.update(decision, question, NEXT_STEP["expired"])
-            expiries.append(Expiry(question, ref))
-            self._notify(question.id, "expired", "timeout")
+            if expiry is not None:
+                expiries.append(expiry)
         return expiries
 
-    def repost_unposted(self, now: float) -> int:
+    def _expire_one(self, due: Question, now: float) -> Expiry | None:
+        """Expire one due question (``expire_due``): its expiry, or None when it was
+        answered meanwhile."""
+        decision = self._decision(due.decision_id)
+        waited = max(0.0, now - due.asked_at) / 60
+        # The escalation is the expiry, shown as the decision will be once it is
+        # marked below: expired, nothing done, so it may be judged in hindsight (its
+        # buttons), though the mark is written only after the escalation has gone out.
+        why = f"nobody answered question {due.id} within {waited:.0f} min"
+        ref = self.channel.escalate(replace(decision, status="expired"), why)
+        record = Feedback(
+            decision.id,
+            "expiry",
+            "expired",
+            "timeout",
+            {"question_id": due.id, "asked_at": due.asked_at},
+        )
+        # Where the on-call was told, kept with the expiry in one write.
+        told = [self._escalation(decision.id, why, ref)] if _in_chat(ref) else []
+        question = self.ledger.expire_question(due, now, feedback=[*told, record])
+        if question is None:
+            log.warning(
+                "question %s was answered while it was being escalated as unanswered; "
+                "the answer stands",
+                due.id,
+            )
+            return None
+        self.channel.update(decision, question, NEXT_STEP["expired"])
+        self._notify(question.id, "expired", "timeout")
+        return Expiry(question, ref)
+
+    def repost_unposted(
+        self, now: float, failed: Callable[[str, Exception, str], None] | None = None
+    ) -> int:
         """Post to the chat the questions it refused when they were asked.
 
         A question the chat refused was escalated in the ledger and stays answerable
@@ -863,7 +891,12 @@ class Approvals:
         while it is still open, and its thread says why it comes late. The first
         refusal stops the round (the chat is still down) and the next try waits
         ``REPOST_RETRY`` seconds. A question whose turn has not come (``PostLaterError``) goes
-        to the poster thread, as do those after it. Returns how many were posted."""
+        to the poster thread, as do those after it. Returns how many were posted.
+
+        With ``failed`` given, a question whose posting raises an error that is not an
+        ``AutonomicError`` (a bug in its message, not the chat failing) is passed to it
+        (what, the error, what becomes of it), and the others go on; it is posted again
+        at the next round."""
         if not isinstance(self.channel, FallbackChannel) or now < self._repost_after:
             return 0
         posted = 0
@@ -882,6 +915,17 @@ class Approvals:
                 log.info("question %s still cannot be posted: %s", question.id, exc)
                 self._repost_after = now + REPOST_RETRY
                 break
+            except Exception as exc:
+                if failed is None:
+                    raise
+                failed(
+                    f"posting question {question.id} (decision {question.decision_id}) "
+                    "late to the chat",
+                    exc,
+                    "it stays answerable from the CLI, posted again at the next round; the "
+                    "other questions go on",
+                )
+                continue
             if isinstance(got, float):
                 later = True
                 self.poster.offer(question.id, late=True)

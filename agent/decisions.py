@@ -39,7 +39,7 @@ from agent.calibration import (
     track_record_confidence,
 )
 from agent.clock import Clock
-from agent.errors import AutonomicError
+from agent.errors import AutonomicError, PermanentError, TransientError
 from agent.ledger import Decision, DecisionRecord, Feedback, Ledger, Question, is_hold
 from agent.observability import Metrics, decision_context
 from agent.routing import Autonomy, Route, Thresholds, route
@@ -539,18 +539,52 @@ class DecisionService:
         The approvals' ``on_answer`` hook may apply the expiry first (on its worker
         thread, or at once with an inline dispatcher); either way the decision is
         expired and is reported, so the answer does not depend on who won the race.
+
+        Each question on its own: one whose expiry raises an error that is not a
+        ``TransientError`` is logged and counted (``_each_failed``), and the others go
+        on; before, it ended the remediation cycle at every cycle, before anything
+        approved was settled or run.
         """
         expired = []
-        for expiry in self.approvals.expire_due(self.clock.now()):
-            self.handle_answer(expiry.question.id, "expired", "timeout")
+        for expiry in self.approvals.expire_due(self.clock.now(), self._each_failed):
+            try:
+                self.handle_answer(expiry.question.id, "expired", "timeout")
+            except TransientError:
+                raise
+            except Exception as exc:
+                self._each_failed(
+                    f"applying the expiry of question {expiry.question.id} (decision "
+                    f"{expiry.question.decision_id})",
+                    exc,
+                    "the question is expired in the ledger and the next cycle applies "
+                    "it to the decision; the other questions go on",
+                )
+                continue
             record = self.ledger.get_decision(expiry.question.decision_id)
             if record is not None and record.status == "expired":
                 expired.append(record.id)
         return expired
 
+    def _each_failed(self, what: str, exc: Exception, then: str) -> None:
+        """One item of a pass over many (questions to expire) raised an error that is not
+        a ``TransientError``: logged with ``what`` it was and the traceback (a
+        ``PermanentError`` with its message only), counted in ``autonomic_errors_total``
+        (``Unexpected``, or the ``PermanentError``'s reason), and the pass goes on with
+        the others. ``then``: what becomes of the item."""
+        kind = exc.reason if isinstance(exc, PermanentError) else "Unexpected"
+        self.metrics.errors.labels(kind=kind).inc()
+        log.error(
+            "%s failed: %s: %s; %s",
+            what,
+            type(exc).__name__,
+            exc,
+            then,
+            exc_info=None if isinstance(exc, PermanentError) else exc,
+        )
+
     def repost_unposted(self) -> int:
         """Post to the chat, now that it answers, the questions it refused earlier."""
-        return self.approvals.repost_unposted(self.clock.now())
+        return self.approvals.repost_unposted(self.clock.now(), self._each_failed)
 
     def sync_answers(self) -> int:
         """Apply answers recorded elsewhere (the CLI, another replica, a crash before the
@@ -563,30 +597,51 @@ class DecisionService:
         day are left alone, so a restart does not count or rewrite old ones."""
         applied = 0
         now = self.clock.now()
-        # The mark moves only once the round got through: a round the ledger failed is
-        # read again whole (an answer already applied is no longer "asked").
+        failed = False
+        # The mark moves only once the round got through: a round the ledger failed, or
+        # one an answer failed in, is read again whole (an answer already applied is no
+        # longer "asked"). One answer whose applying raises an error that is not a
+        # ``TransientError`` is logged and counted (``_each_failed``), and the others go
+        # on; before, it ended the remediation cycle at every cycle.
         for question in self.ledger.answered_since(self._synced_at - 60.0):
-            if question.status not in ("approved", "rejected", "expired"):
-                continue
-            record = self.ledger.get_decision(question.decision_id)
-            if record is None:
-                continue
-            if record.status == "asked":
-                applied += self.handle_answer(
-                    question.id, question.status, question.answered_by or "unknown"
+            try:
+                applied += self._sync_one(question, now)
+            except TransientError:
+                raise
+            except Exception as exc:
+                failed = True
+                self._each_failed(
+                    f"applying the answer to question {question.id} (decision "
+                    f"{question.decision_id})",
+                    exc,
+                    "it is applied again at the next cycle; the other answers go on",
                 )
-            elif self._answered_out_of_band(record, question, now):
-                self._restated.add(question.id)
-                if question.channel != LedgerOnlyChannel.name:
-                    self.approvals.restate(question)
-                if question.id in self._answered_here:
-                    self._answered_here.discard(question.id)
-                    continue  # answered in this process: ``handle_answer`` counted it
-                with decision_context(record.id):
-                    self._count_answer(record, question, question.status)
-        self._synced_at = now
+        if not failed:
+            self._synced_at = now
         self._count_corrections()
         return applied
+
+    def _sync_one(self, question: Question, now: float) -> int:
+        """One answered question of ``sync_answers``: 1 when its answer was applied."""
+        if question.status not in ("approved", "rejected", "expired"):
+            return 0
+        record = self.ledger.get_decision(question.decision_id)
+        if record is None:
+            return 0
+        if record.status == "asked":
+            return int(
+                self.handle_answer(question.id, question.status, question.answered_by or "unknown")
+            )
+        if self._answered_out_of_band(record, question, now):
+            self._restated.add(question.id)
+            if question.channel != LedgerOnlyChannel.name:
+                self.approvals.restate(question)
+            if question.id in self._answered_here:
+                self._answered_here.discard(question.id)
+                return 0  # answered in this process: ``handle_answer`` counted it
+            with decision_context(record.id):
+                self._count_answer(record, question, question.status)
+        return 0
 
     def _count_corrections(self) -> None:
         """Count in this process's metrics the "wrong" verdicts people gave with

@@ -4,10 +4,11 @@
 accepted the signal ends in one outcome (``Handled``): decided, duplicate (the incident
 or the target already has a decision), skipped (planning or a precondition found nothing
 to do), denied (a guard held it) or no-match (the target could not be selected: not
-opted in, excluded, no object named). Each is counted in
+opted in, excluded, no object named) or failed (handling the signal raised an error
+Autonomic does not expect). Each is counted in
 ``autonomic_runbook_outcomes_total{runbook, outcome, reason}``.
 
-The three that are not decisions are *held back*, and are kept in the ledger's
+The four that are not decisions are *held back*, and are kept in the ledger's
 ``held_back`` table, one row per (runbook, subject, reason code) with its first and last
 sighting, how many times and the latest message and signal, for ``autonomic why``.
 
@@ -44,7 +45,7 @@ __all__ = ["HELD_BACK", "NO_RUNBOOK", "WRITE_EVERY", "RunbookOutcomes"]
 
 log = logging.getLogger("autonomic.remediation")
 
-HELD_BACK = frozenset({"skipped", "denied", "no-match"})
+HELD_BACK = frozenset({"skipped", "denied", "no-match", "failed"})
 # The runbook column of an alert no runbook's trigger names (reason ``NoRunbook``).
 NO_RUNBOOK = "(none)"
 WRITE_EVERY = 300.0  # seconds between two writes of a key still held back

@@ -219,6 +219,9 @@ PROMISING = ("superseded", "failed", "expired")
 # stored proposal that cannot be read, a runbook changed so its plan cannot be built)
 # before it is closed as failed and handed to a person (``_execute_failed``).
 EXECUTE_ATTEMPTS = 3
+# A signal whose handling failed is forgotten (its error news again) once it has not
+# failed for this long: a condition gone, or a signal handled since.
+SIGNAL_FAILED_FORGET = 600.0
 # Value of a PromQL query at the current time; None, NaN or a ``NoValue`` saying why
 # (none, several or old series) when there is no fresh number. It raises
 # ``TransientError`` or ``PermanentError`` when Prometheus cannot be asked.
@@ -515,6 +518,15 @@ class RemediationEngine:
         # Executions whose recovery raised an error that is not a ``TransientError``
         # (``recover``): each cycle recovers them again (``_recover_left``).
         self._unrecovered: set[str] = set()
+        # Executions whose settling after a crash (``_settle_finished``) and asked
+        # decisions whose asking (``_ask_unasked``) raised such an error: each cycle
+        # tries them again (``_recover_left``).
+        self._unsettled_finish: set[str] = set()
+        self._unasked: set[str] = set()
+        # Signals (other than stored alerts) whose handling raised an error that is not
+        # a ``TransientError`` (``_signal_failed``), by runbook and dedup key: the error
+        # as logged, and when it last came. Logged again only when it changes.
+        self._signals_failing: dict[tuple[str, str], tuple[str, float]] = {}
 
     # ------------------------------------------------------------- snapshots
     def snapshot(self) -> ClusterSnapshot:
@@ -883,10 +895,20 @@ class RemediationEngine:
         if not signals:
             self.outcomes.record((), now)  # what was counted before is still written
             return out
-        results = [
-            (signal, self._scoped(signal, match(self.runbooks.values(), signal, snapshot)))
-            for signal in signals
-        ]
+        self._signals_failing = {
+            key: seen
+            for key, seen in self._signals_failing.items()
+            if now - seen[1] < SIGNAL_FAILED_FORGET
+        }
+        results: list[tuple[Signal, MatchResult]] = []
+        for signal in signals:
+            try:
+                matched = match(self.runbooks.values(), signal, snapshot)
+                results.append((signal, self._scoped(signal, matched)))
+            except Exception as exc:
+                if isinstance(exc, TransientError) or signal.kind == "alert":
+                    raise
+                out.append(self._signal_failed(None, signal, exc, now))
         # The storm guard counts triggers: signals a runbook takes up (its condition held
         # long enough, on a target it selects). A pod still starting, or a condition no
         # runbook handles, leads to no action and is no sign of a storm of actions.
@@ -918,13 +940,63 @@ class RemediationEngine:
                     reached.append(out[-1])  # kept for `why` under NO_RUNBOOK
                 continue
             for found in result.matches:
-                handled = self._handle_one(found.runbook, signal, snapshot, state, now)
+                try:
+                    handled = self._handle_one(found.runbook, signal, snapshot, state, now)
+                except Exception as exc:
+                    if isinstance(exc, TransientError) or signal.kind == "alert":
+                        raise
+                    handled = self._signal_failed(found.runbook.name, signal, exc, now)
+                else:
+                    self._signals_failing.pop((found.runbook.name, signal.dedup_key), None)
                 out.append(replace(handled, subject=str(found.target)))
                 reached.append(out[-1])
         for item in out:
             self.stats.count(self.stats.handled, item.outcome)
         self.outcomes.record(reached, now)
         return out
+
+    def _signal_failed(
+        self, runbook: str | None, signal: Signal, exc: Exception, now: float
+    ) -> Handled:
+        """Handling ``signal`` (matching it against the runbooks, ``runbook`` None, or
+        one runbook's turn on it) raised ``exc``, neither a ``TransientError`` (which ends
+        the cycle) nor a stored alert's (raised too: its failed attempts are counted on
+        its row, ``_handle_apart``). It is counted in ``autonomic_errors_total``
+        (``Unexpected``, or the ``PermanentError``'s reason) each time, logged with the
+        traceback when it is new for that runbook and signal, and the cycle goes on with
+        the other signals; before, it ended the cycle, and a condition seen again at
+        every cycle kept anything approved from running. The runbook's outcome is
+        ``failed``, kept for ``autonomic why``; the signal is handled again when it is
+        seen again (a Kubernetes condition at the next cycle, while it lasts)."""
+        kind = exc.reason if isinstance(exc, PermanentError) else "Unexpected"
+        self.decisions.metrics.errors.labels(kind=kind).inc()
+        error = f"{type(exc).__name__}: {exc}"
+        key = (runbook or "", signal.dedup_key)
+        said = self._signals_failing.get(key)
+        self._signals_failing[key] = (error, now)
+        what = (
+            f"runbook {runbook} on signal {signal.describe()}"
+            if runbook is not None
+            else f"matching signal {signal.describe()} against the runbooks"
+        )
+        if said is None or said[0] != error:
+            log.error(
+                "%s failed: %s; the other signals go on, and it is handled again when "
+                "the signal is seen again (a Kubernetes condition at the next cycle, while "
+                "it lasts); said again only if its error changes",
+                what,
+                error,
+                exc_info=None if isinstance(exc, PermanentError) else exc,
+            )
+        return Handled(
+            signal.describe(),
+            runbook,
+            "failed",
+            kind,
+            f"handling the signal failed with {error} (an error Autonomic does not expect: "
+            "the daemon's log has the traceback); tried again when the signal is seen again",
+            subject=_subject(signal),
+        )
 
     def _scoped(self, signal: Signal, result: MatchResult) -> MatchResult:
         """A target not found because its namespace is one the reader does not read
@@ -2458,12 +2530,28 @@ class RemediationEngine:
         """Carry out the undos people asked for (``autonomic undo``), each through the
         executor's undo as an automatic one: write-ahead, compare-and-set, never over a
         change someone else made since. Only the leader writes: a replica that does not
-        hold the lease leaves the request for the one that does."""
+        hold the lease leaves the request for the one that does.
+
+        Each on its own: one whose handling raises an error that is not a
+        ``TransientError`` (a bug, a stored request that cannot be read) is logged and
+        counted (``_each_failed``), and the others go on; before, it ended the cycle at
+        every cycle, before ``verify_due``. The request stays, tried again at the next
+        cycle (and expired, not carried out, past its deadline if that goes through)."""
         if not self.executor.is_leader():
             return
         for record in self.ledger.decisions(kind="remediation", status=[UNDO_REQUESTED], limit=100):
             with decision_context(record.id):
-                self._undo_one(record)
+                try:
+                    self._undo_one(record)
+                except TransientError:
+                    raise
+                except Exception as exc:
+                    self._each_failed(
+                        f"the undo requested of decision {record.id}",
+                        exc,
+                        "it stays requested, tried again at the next cycle; the other "
+                        "requests go on",
+                    )
 
     def _undo_one(self, record: DecisionRecord) -> str:
         """One requested undo: ``undone``, ``refused``, or ``waiting`` (try next cycle)."""
@@ -2659,9 +2747,29 @@ class RemediationEngine:
 
     def _recover_left(self) -> None:
         """Recover again the executions whose recovery failed (``_recover_guarded``)
-        and are still ``running``; not while paused, as ``recover`` does not."""
-        if not self._unrecovered or self.paused() is not None:
+        and are still ``running``, settle again those whose settling failed
+        (``_settle_guarded``), ask again the decisions whose asking failed
+        (``_ask_guarded``); not while paused, as ``recover`` does not."""
+        if not (self._unrecovered or self._unsettled_finish or self._unasked) or (
+            self.paused() is not None
+        ):
             return
+        for key in sorted(self._unsettled_finish):
+            execution = self.ledger.execution(key)
+            if execution is None:
+                self._unsettled_finish.discard(key)
+                continue
+            self._settle_guarded(execution)
+        for decision_id in sorted(self._unasked):
+            record = self.ledger.get_decision(decision_id)
+            if (
+                record is None
+                or record.status != "asked"
+                or self.ledger.questions_for([decision_id])
+            ):
+                self._unasked.discard(decision_id)  # answered, closed or asked meanwhile
+                continue
+            self._ask_guarded(record)
         for key in sorted(self._unrecovered):
             execution = self.ledger.execution(key)
             if execution is None or execution["status"] != "running":
@@ -3127,69 +3235,115 @@ class RemediationEngine:
         """An 'asked' decision without its question can nobody answer, and it never
         expires (its incident is taken, so it is never decided again). Decisions and
         their questions are now written in one transaction; a ledger written by an
-        earlier version can still hold one. Ask it now."""
+        earlier version can still hold one. Ask it now.
+
+        Each on its own: one whose asking raises an error that is not a
+        ``TransientError`` is logged and counted (``_each_failed``), the others go on,
+        and each cycle asks it again (``_recover_left``)."""
         waiting = self.ledger.decisions(kind="remediation", status=["asked"], limit=10_000)
         if not waiting:
             return 0
         questioned = {q.decision_id for q in self.ledger.questions_for(r.id for r in waiting)}
-        asked = 0
-        for record in waiting:
-            if record.id not in questioned:
-                with decision_context(record.id):
-                    self.decisions.approvals.ask(record.id, self.clock.now())
-                asked += 1
-        return asked
+        return sum(self._ask_guarded(record) for record in waiting if record.id not in questioned)
+
+    def _ask_guarded(self, record: DecisionRecord) -> bool:
+        """Ask one asked decision's missing question (``_ask_unasked``): whether it was."""
+        with decision_context(record.id):
+            try:
+                self.decisions.approvals.ask(record.id, self.clock.now())
+            except TransientError:
+                raise
+            except Exception as exc:
+                self._unasked.add(record.id)
+                self._each_failed(
+                    f"asking the missing question of decision {record.id}",
+                    exc,
+                    "it stays asked with no question, asked again at each remediation "
+                    "cycle; the other decisions go on",
+                )
+                return False
+        self._unasked.discard(record.id)
+        return True
 
     def _settle_finished(self) -> int:
         """Finish the bookkeeping of executions a crash cut off after their status was
         written: a failure not yet escalated, a success or dry run whose decision was
-        not yet closed. Without this they would sit there, told to nobody."""
+        not yet closed. Without this they would sit there, told to nobody.
+
+        Each on its own: one whose settling raises an error that is not a
+        ``TransientError`` is logged and counted (``_each_failed``), the others go on,
+        and each cycle settles it again (``_recover_left``); before, it ended the
+        recovery, which every job of the term tried again and failed."""
         settled = 0
-        now = self.clock.now()
         for execution in self.ledger.executions(["undone", "failed", "succeeded", "dry-run"]):
-            record = self.ledger.get_decision(execution["decision_id"])
-            if record is None:
-                continue
-            key, status = execution["key"], execution["status"]
-            with decision_context(record.id):
-                if status in ("undone", "failed"):
-                    if record.status in ("approved", "executing", "verifying"):
-                        self.decisions.record_outcome(
-                            record.id,
-                            right=False,
-                            status=status,
-                            detail={"why": "failure recorded before a restart"},
-                        )
-                        # Why it failed went with the process: a run that wrote nothing
-                        # is not counted by the breaker, as ``_fail`` would not have.
-                        self._finish_guards(
-                            record,
-                            succeeded=False,
-                            counted=_wrote(self.ledger.intents(execution_key=key)),
-                        )
-                    self.decisions.approvals.escalate(
-                        record.id,
-                        f"remediation {status}; escalation resumed after a restart",
-                        now,
-                    )
-                    self.ledger.set_execution_status(key, [status], "escalated", now)
-                    self._breaker_opened(record)
-                elif record.status in ("executing", "verifying"):
-                    if status == "dry-run":
-                        self.ledger.transition(record.id, ["executing"], "done", now)
-                    else:
-                        verified = bool(record.proposal.get("verification"))
-                        self.decisions.record_outcome(
-                            record.id,
-                            right=True,
-                            status="verified" if verified else "done",
-                            detail={"note": "success recorded before a restart"},
-                        )
-                    self._finish_guards(record, succeeded=True)
-                else:
-                    continue
-            settled += 1
+            settled += self._settle_guarded(execution)
         return settled
+
+    def _settle_guarded(self, execution: Mapping[str, Any]) -> bool:
+        """Settle one finished execution (``_settle_finished``): whether it was."""
+        key = str(execution["key"])
+        try:
+            settled = self._settle_finished_one(execution)
+        except TransientError:
+            raise
+        except Exception as exc:
+            self._unsettled_finish.add(key)
+            self._each_failed(
+                f"settling finished run {key} (decision {execution['decision_id']}) after "
+                "a restart",
+                exc,
+                "it stays as the crash left it, settled again at each remediation cycle; "
+                "the other runs go on",
+            )
+            return False
+        self._unsettled_finish.discard(key)
+        return settled
+
+    def _settle_finished_one(self, execution: Mapping[str, Any]) -> bool:
+        """One execution of ``_settle_finished``: whether there was anything to settle."""
+        now = self.clock.now()
+        record = self.ledger.get_decision(execution["decision_id"])
+        if record is None:
+            return False
+        key, status = execution["key"], execution["status"]
+        with decision_context(record.id):
+            if status in ("undone", "failed"):
+                if record.status in ("approved", "executing", "verifying"):
+                    self.decisions.record_outcome(
+                        record.id,
+                        right=False,
+                        status=status,
+                        detail={"why": "failure recorded before a restart"},
+                    )
+                    # Why it failed went with the process: a run that wrote nothing
+                    # is not counted by the breaker, as ``_fail`` would not have.
+                    self._finish_guards(
+                        record,
+                        succeeded=False,
+                        counted=_wrote(self.ledger.intents(execution_key=key)),
+                    )
+                self.decisions.approvals.escalate(
+                    record.id,
+                    f"remediation {status}; escalation resumed after a restart",
+                    now,
+                )
+                self.ledger.set_execution_status(key, [status], "escalated", now)
+                self._breaker_opened(record)
+            elif record.status in ("executing", "verifying"):
+                if status == "dry-run":
+                    self.ledger.transition(record.id, ["executing"], "done", now)
+                else:
+                    verified = bool(record.proposal.get("verification"))
+                    self.decisions.record_outcome(
+                        record.id,
+                        right=True,
+                        status="verified" if verified else "done",
+                        detail={"note": "success recorded before a restart"},
+                    )
+                self._finish_guards(record, succeeded=True)
+            else:
+                return False
+        return True
 
     # ---------------------------------------------------------------- helpers
     def _progress(

@@ -178,7 +178,8 @@ def render(
             f"Nothing held back{scope}.",
             "Kept are runbooks that took a signal up and did not act: denied by a guard, "
             "skipped by planning or a precondition, a target they could not select, a "
-            "trigger's matcher or threshold, and alerts no runbook names. A condition no "
+            "trigger's matcher or threshold, a runbook whose handling of the signal failed "
+            "(an error Autonomic does not expect), and alerts no runbook names. A condition no "
             "runbook's trigger accepts (or not yet held for its heldFor, or below its "
             "minCount) is not kept, nor is what was decided, nor an alert that no longer "
             "fired when the remediation cycle took it in (AlertNotFiring: the daemon's log "

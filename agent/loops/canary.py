@@ -452,8 +452,14 @@ class CanaryLoop:
                 pair = self._native_pair(workload)
             else:
                 continue
-            if pair is not None:
+            if pair is None:
+                continue
+            try:
                 self._judge_pair(pair, now)
+            except TransientError:
+                raise
+            except Exception as exc:
+                self._judge_failed(pair.canary, exc)
         for ref in [r for r in self.current if r not in judged]:
             if ref.kind == "Rollout":
                 self._end(
@@ -609,6 +615,34 @@ class CanaryLoop:
             self._fault(pair.canary, f"no interval this time: {exc}", kind="ReadFailed")
         except CanaryDataError as exc:
             self._fault(pair.canary, f"no interval this time: {exc}")
+
+    def _judge_failed(self, ref: ObjectRef, exc: Exception) -> None:
+        """Judging one canary raised an error that is not a ``TransientError`` and that
+        ``_judge_pair`` does not expect (a bug, a stored analysis that cannot be read):
+        counted in ``autonomic_errors_total`` (``Unexpected``, or the
+        ``PermanentError``'s reason) each time, logged with its traceback when its error
+        is new, kept as why the canary was not judged (the endpoints say it), and the
+        other canaries go on; before, it ended the cycle at every cycle, and no canary
+        after it was judged. Judged again at the next cycle."""
+        kind = exc.reason if isinstance(exc, PermanentError) else "Unexpected"
+        if self.metrics is not None:
+            self.metrics.errors.labels(kind=kind).inc()
+        error = f"{type(exc).__name__}: {exc}"
+        why = (
+            f"not judged this cycle: {error} (an error Autonomic does not expect: the log "
+            "has the traceback); judged again at the next cycle"
+        )
+        name = str(ref)
+        if self.errors.get(name) != why:
+            log.error(
+                "canary %s could not be judged: %s; judged again at the next cycle (the "
+                "other canaries go on)",
+                ref,
+                error,
+                exc_info=None if isinstance(exc, PermanentError) else exc,
+            )
+        self._said.pop(name, None)
+        self.errors[name] = why
 
     def _frozen(self, now: float) -> str:
         """Why Prometheus's answers would be old numbers now, or "" when they are not (or
