@@ -541,18 +541,18 @@ class DecisionService:
         expired and is reported, so the answer does not depend on who won the race.
 
         Each question on its own: one whose expiry raises an error that is not a
-        ``TransientError`` is logged and counted (``_each_failed``), and the others go
+        ``TransientError`` is logged and counted (``each_failed``), and the others go
         on; before, it ended the remediation cycle at every cycle, before anything
         approved was settled or run.
         """
         expired = []
-        for expiry in self.approvals.expire_due(self.clock.now(), self._each_failed):
+        for expiry in self.approvals.expire_due(self.clock.now(), self.each_failed):
             try:
                 self.handle_answer(expiry.question.id, "expired", "timeout")
             except TransientError:
                 raise
             except Exception as exc:
-                self._each_failed(
+                self.each_failed(
                     f"applying the expiry of question {expiry.question.id} (decision "
                     f"{expiry.question.decision_id})",
                     exc,
@@ -565,7 +565,7 @@ class DecisionService:
                 expired.append(record.id)
         return expired
 
-    def _each_failed(self, what: str, exc: Exception, then: str) -> None:
+    def each_failed(self, what: str, exc: Exception, then: str) -> None:
         """One item of a pass over many (questions to expire) raised an error that is not
         a ``TransientError``: logged with ``what`` it was and the traceback (a
         ``PermanentError`` with its message only), counted in ``autonomic_errors_total``
@@ -584,7 +584,7 @@ class DecisionService:
 
     def repost_unposted(self) -> int:
         """Post to the chat, now that it answers, the questions it refused earlier."""
-        return self.approvals.repost_unposted(self.clock.now(), self._each_failed)
+        return self.approvals.repost_unposted(self.clock.now(), self.each_failed)
 
     def sync_answers(self) -> int:
         """Apply answers recorded elsewhere (the CLI, another replica, a crash before the
@@ -601,7 +601,7 @@ class DecisionService:
         # The mark moves only once the round got through: a round the ledger failed, or
         # one an answer failed in, is read again whole (an answer already applied is no
         # longer "asked"). One answer whose applying raises an error that is not a
-        # ``TransientError`` is logged and counted (``_each_failed``), and the others go
+        # ``TransientError`` is logged and counted (``each_failed``), and the others go
         # on; before, it ended the remediation cycle at every cycle.
         for question in self.ledger.answered_since(self._synced_at - 60.0):
             try:
@@ -610,7 +610,7 @@ class DecisionService:
                 raise
             except Exception as exc:
                 failed = True
-                self._each_failed(
+                self.each_failed(
                     f"applying the answer to question {question.id} (decision "
                     f"{question.decision_id})",
                     exc,

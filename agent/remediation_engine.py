@@ -2816,17 +2816,8 @@ class RemediationEngine:
         logged with ``what`` it was and the traceback (a ``PermanentError`` with its
         message only), counted in ``autonomic_errors_total`` (``Unexpected``, or the
         ``PermanentError``'s reason), and the pass goes on with the others. ``then``:
-        what becomes of the item."""
-        kind = exc.reason if isinstance(exc, PermanentError) else "Unexpected"
-        self.decisions.metrics.errors.labels(kind=kind).inc()
-        log.error(
-            "%s failed: %s: %s; %s",
-            what,
-            type(exc).__name__,
-            exc,
-            then,
-            exc_info=None if isinstance(exc, PermanentError) else exc,
-        )
+        what becomes of the item (``DecisionService.each_failed``)."""
+        self.decisions.each_failed(what, exc, then)
 
     def _carry_on(self, record: DecisionRecord, key: str, why: str) -> str:
         """Go on with a running execution from what its settled intents show: fail it
