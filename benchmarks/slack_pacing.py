@@ -97,9 +97,32 @@ def run(questions: int = 20, cycle: float = 30.0, limit: float = 180.0) -> dict[
             slack.stop()
 
 
+def parse(argv: list[str]) -> tuple[int, float]:
+    """QUESTIONS (1 to 500) and CYCLE_SECONDS (1 to 600) from the command line; a
+    ``ValueError`` naming the bad one."""
+    if len(argv) > 2:
+        raise ValueError(f"at most two arguments, QUESTIONS and CYCLE_SECONDS, not {argv!r}")
+    try:
+        questions = int(argv[0]) if argv else 20
+    except ValueError:
+        raise ValueError(f"QUESTIONS must be a whole number, not {argv[0]!r}") from None
+    try:
+        cycle = float(argv[1]) if len(argv) > 1 else 30.0
+    except ValueError:
+        raise ValueError(f"CYCLE_SECONDS must be a number, not {argv[1]!r}") from None
+    if not 1 <= questions <= 500:
+        raise ValueError(f"QUESTIONS must be from 1 to 500, not {argv[0]!r}")
+    if not 1.0 <= cycle <= 600.0:  # also refuses nan
+        raise ValueError(f"CYCLE_SECONDS must be from 1 to 600, not {argv[1]!r}")
+    return questions, cycle
+
+
 def main(argv: list[str]) -> int:
-    questions = int(argv[0]) if argv else 20
-    cycle = float(argv[1]) if len(argv) > 1 else 30.0
+    try:
+        questions, cycle = parse(argv)
+    except ValueError as exc:
+        print(f"slack_pacing.py: {exc}", file=sys.stderr)
+        return 2
     got = run(questions, cycle)
     posted = (
         f"all {questions} posted after {got['all_posted']:.1f} s"
