@@ -17,13 +17,17 @@ daemon's memory limit within days. This one holds the same memory in ~390 KB.
   then int32; -1 when not a neuron; a neuron's fact is ``sensor_bits + place``, the
   order in which contexts became neurons): 8 bytes a context. The arrays grow by an
   eighth.
-- **Left parts** keep what the subset test needs as Python integers (fact masks, with
-  neuron facts far above the sensor facts); a mask is found by a 32-bit digest of its
-  hash in a sorted ``array`` of digests with the left ids alongside (8 bytes a left
-  part, where a dict and its ids cost ~60; equal digests are told apart by comparing
-  the masks). Whether a pair is held is read from the columns: the
-  step's own pair is among its active contexts if held, and generalisation looks among
-  the contexts of its candidates' left parts.
+- **Left parts** are the bit positions of their fact masks, ascending, all in one flat
+  ``array`` (16 bits a position while they fit, then 32) with each left part's start
+  alongside: ~26 bytes a left part of 11 facts. As Python integers they cost ~60, since
+  neuron facts lie far above the sensor facts (a mask with a fact at bit 400 is a
+  ~80-byte integer): three days of one-minute points leave ~800 left parts a series, so
+  the integers were ~40 MB of a thousand series' memory. A mask is found by a 32-bit
+  digest of its hash in a sorted ``array`` of digests with the left ids alongside (8
+  bytes a left part; equal digests are told apart by comparing the masks). Whether a
+  pair is held is read from the columns: the step's own pair is among its active
+  contexts if held, and generalisation looks among the contexts of its candidates' left
+  parts.
 - **One step is vectorised**: the left parts within the previous fact set are marked
   (their ids come from a scan of the masks, cached per fact set), the contexts under
   marked left parts are *selected*, those whose right part lies within the sensor facts
@@ -31,12 +35,16 @@ daemon's memory limit within days. This one holds the same memory in ~390 KB.
   creation), which decides which contexts win ties for neuron places. Generalisation
   filters the observed contexts of the qualifying left parts the same way and stores the
   new pairs in the reference's order, so context ids match.
+- The subset scans are vectorised over the flat positions: a left part lies within a
+  fact set when all its positions are set in it (a count per left part, from one
+  cumulative sum).
 - The scan cache holds the covered left ids as 4-byte cells and is dropped when it holds
   more than ``CACHE_CELLS`` ids in all (it only saves time).
 """
 
 from __future__ import annotations
 
+import itertools
 from array import array
 from bisect import bisect_left
 from typing import Any, NamedTuple
@@ -54,8 +62,12 @@ _INT32_MAX = (1 << 31) - 1
 _UINT16_IDS = 1 << 16  # left ids a uint16 column holds (0 .. 65535)
 _INT16_IDS = 1 << 15  # neuron places an int16 column holds beside -1 (0 .. 32767)
 _UINT16_COUNT = 0xFFFF  # counts a uint16 column holds while they are below this
+_UINT16_POS = 0xFFFF  # the highest fact position a uint16 column of positions holds
+_WHICH_BITS = 64  # facts a group may have for its overlaps to be found in one uint64 each
 
 IntArray = npt.NDArray[np.int32]
+_POWER = (1).__lshift__  # position -> its fact's bit
+_FEW = 24  # left parts a scan checks one by one (below this, numpy's set-up costs more)
 
 
 def _bits_of(mask: int) -> list[int]:
@@ -72,6 +84,36 @@ def _digest(mask: int) -> int:
     """32 well-mixed bits of ``hash(mask)`` (a multiplicative hash: masks that differ only
     in high bits, or only in low ones, still spread)."""
     return (hash(mask) * 0x9E3779B97F4A7C15 >> 32) & 0xFFFFFFFF
+
+
+def _room(column: npt.NDArray[Any], rows: int) -> npt.NDArray[Any]:
+    """``column``, or a copy grown by an eighth (at least to ``rows``) when it holds fewer
+    than ``rows`` rows."""
+    if rows <= column.shape[0]:
+        return column
+    grown = np.zeros(
+        max(rows, column.shape[0] + max(column.shape[0] // 8, _MIN_ROWS)), column.dtype
+    )
+    grown[: column.shape[0]] = column
+    return grown
+
+
+def _positions(masks: list[int]) -> tuple[npt.NDArray[Any], npt.NDArray[np.int32]]:
+    """The fact positions of every mask, ascending, one mask after the other, and where
+    each mask's positions start (one more entry than masks: the end)."""
+    lengths = [(m.bit_length() + 7) // 8 for m in masks]
+    raw = np.frombuffer(
+        b"".join(m.to_bytes(n, "little") for m, n in zip(masks, lengths, strict=True)),
+        dtype=np.uint8,
+    )
+    bits = np.flatnonzero(np.unpackbits(raw, bitorder="little"))
+    ends = np.cumsum(np.array(lengths, dtype=np.int64)) * 8  # each mask's bits end here
+    owner = np.searchsorted(ends, bits, side="right")
+    pos = bits - (ends - np.array(lengths, dtype=np.int64) * 8)[owner] if bits.shape[0] else bits
+    starts = np.zeros(len(masks) + 1, dtype=np.int32)
+    np.cumsum(np.bincount(owner, minlength=len(masks)), out=starts[1:])
+    wide = bool(pos.shape[0]) and int(pos.max()) > _UINT16_POS
+    return pos.astype(np.int32 if wide else np.uint16), starts
 
 
 def _mask_of(positions: Any, field: str) -> int:
@@ -97,14 +139,18 @@ class ContextMemory:
         "_hash_lids",
         "_hashes",
         "_left",
-        "_left_mask",
         "_low",
         "_neuron",
         "_neurons",
+        "_nlefts",
+        "_npos",
+        "_pos",
         "_right",
         "_shift",
         "_size",
         "_slot",
+        "_starts",
+        "_top",
         "_zero",
         "_zero_left",
         "_zero_lids",
@@ -124,7 +170,12 @@ class ContextMemory:
         # (8 bytes a left part; a dict and the ids as Python ints cost ~60)
         self._hashes = array("I")
         self._hash_lids = array("i")
-        self._left_mask: list[int] = []
+        # left part ``lid``'s fact positions, ascending: _pos[_starts[lid]:_starts[lid + 1]]
+        # (both with room to grow: ``_npos`` positions and ``_nlefts`` left parts held)
+        self._pos: npt.NDArray[Any] = np.zeros(_MIN_ROWS, dtype=np.uint16)
+        self._starts: npt.NDArray[np.int32] = np.zeros(_MIN_ROWS, dtype=np.int32)
+        self._npos = self._nlefts = 0
+        self._top = 0  # the highest position held
         self._shift = max(self.offset, 1)  # right parts lie below this bit
         self._low = (1 << self._shift) - 1
         self._allocate(0)
@@ -176,6 +227,69 @@ class ContextMemory:
     def size(self) -> int:
         return self._size
 
+    @property
+    def _lefts(self) -> int:
+        """How many left parts are held."""
+        return self._nlefts
+
+    def _mask(self, lid: int) -> int:
+        """Left part ``lid``'s fact mask."""
+        first, last = self._starts[lid : lid + 2].tolist()
+        # distinct powers of two: their sum is their union (and a loop in C)
+        return sum(map(_POWER, self._pos[first:last].tolist()))
+
+    def _append_left(self, left: int) -> None:
+        """Store the positions of a new left part's facts (its id: the next one)."""
+        bits = _bits_of(left)
+        start, end = self._npos, self._npos + len(bits)
+        if bits and bits[-1] > self._top:
+            self._top = bits[-1]
+            if self._top > _UINT16_POS and self._pos.dtype == np.uint16:
+                self._pos = self._pos.astype(np.int32)  # positions beyond 16 bits from here
+        self._pos = _room(self._pos, end)
+        self._pos[start:end] = bits
+        self._npos = end
+        self._nlefts += 1
+        self._starts = _room(self._starts, self._nlefts + 1)
+        self._starts[self._nlefts] = end
+
+    def _within(self, group: int, first: int, last: int) -> npt.NDArray[np.intp]:
+        """Per left part ``first`` .. ``last - 1``: how many of its facts lie in ``group``."""
+        return self._overlaps(_bits_of(group), first, last, which=False)[0]
+
+    def _overlaps(
+        self, bits: list[int], first: int, last: int, *, which: bool
+    ) -> tuple[npt.NDArray[np.intp], npt.NDArray[np.uint64] | None]:
+        """Per left part ``first`` .. ``last - 1``: how many of its facts lie in the fact
+        set whose positions are ``bits`` (ascending), and with ``which``, which of them: a
+        mask over ``bits`` (bit i for ``bits[i]``; None when the set has more than 64
+        facts)."""
+        starts = self._starts[first : last + 1]
+        base, end = int(starts[0]), int(starts[-1])
+        if last <= first or end == base:
+            return np.zeros(last - first, dtype=np.intp), np.zeros(last - first, np.uint64)
+        pos = self._pos[base:end]
+        size = max(self._top, bits[-1] if bits else 0) + 1
+        ends = starts - base
+        inside = np.zeros(size, dtype=np.bool_)
+        inside[bits] = True
+        hits = np.zeros(pos.shape[0] + 1, dtype=np.intp)
+        np.cumsum(inside[pos], out=hits[1:])
+        counts = hits[ends[1:]] - hits[ends[:-1]]
+        if not which or len(bits) > _WHICH_BITS:
+            return counts, None
+        # distinct powers of two summed per left part (a running sum that may wrap
+        # around 2**64: the differences are still exact, as each part's own sum fits)
+        weight = np.zeros(size, dtype=np.uint64)
+        weight[bits] = np.left_shift(np.uint64(1), np.arange(len(bits), dtype=np.uint64))
+        sums = np.zeros(pos.shape[0] + 1, dtype=np.uint64)
+        np.cumsum(weight[pos], out=sums[1:])
+        return counts, sums[ends[1:]] - sums[ends[:-1]]
+
+    def _lengths(self, first: int, last: int) -> npt.NDArray[np.intp]:
+        """How many facts each left part ``first`` .. ``last - 1`` has."""
+        return np.diff(self._starts[first : last + 1]).astype(np.intp)
+
     def _widen(self, facts: int) -> None:
         """Make room for right parts up to ``facts`` (only for fact sets above
         ``sensor_bits``, which the detector never produces)."""
@@ -189,12 +303,12 @@ class ContextMemory:
     def _left_id(self, left: int) -> int:
         lid = self._find(left)
         if lid < 0:
-            lid = len(self._left_mask)
+            lid = self._lefts
             if lid == _UINT16_IDS and self._left.dtype == np.uint16:
                 self._left = self._left.astype(np.int32)  # ids beyond 16 bits from here
             self._hashes.insert(self._slot, _digest(left))
             self._hash_lids.insert(self._slot, lid)
-            self._left_mask.append(left)
+            self._append_left(left)
             self._zero_left.append(0)
         return lid
 
@@ -205,7 +319,7 @@ class ContextMemory:
         i = self._slot = bisect_left(hashes, wanted)
         while i < len(hashes) and hashes[i] == wanted:  # equal hashes: compare the masks
             lid = self._hash_lids[i]
-            if self._left_mask[lid] == left:
+            if self._mask(lid) == left:
                 return lid
             i += 1
         return -1
@@ -231,7 +345,7 @@ class ContextMemory:
     def _covered(self, key: int, group: int) -> array[int]:
         """Left ids whose facts all lie in ``group`` (cached under ``key``, the group's own
         left id; extended as the memory grows), ascending."""
-        total = len(self._left_mask)
+        total = self._lefts
         entry = self._cache.get(key)
         if entry is None:
             start = 0
@@ -240,12 +354,16 @@ class ContextMemory:
             start, covered = entry
             if start == total:
                 return covered
-        masks = self._left_mask
         before = len(covered)
-        for lid in range(start, total):
-            mask = masks[lid]
-            if mask & group == mask:
-                covered.append(lid)
+        if total - start < _FEW:
+            for lid in range(start, total):
+                mask = self._mask(lid)
+                if mask & group == mask:
+                    covered.append(lid)
+        else:
+            inside = self._within(group, start, total)
+            whole = np.flatnonzero(inside == self._lengths(start, total)) + start
+            covered.frombytes(whole.astype(np.uint32).tobytes())
         self._cached += len(covered) - before
         if self._cached > CACHE_CELLS:  # a bound on the bytes, not on the answers
             self._cache = {}
@@ -264,7 +382,7 @@ class ContextMemory:
         key = self._left_id(group)
         size = self._size  # the contexts before this step's: the predictions
         lids = self._left[:size]
-        marked = np.zeros(len(self._left_mask), dtype=np.bool_)
+        marked = np.zeros(self._lefts, dtype=np.bool_)
         covered = self._covered(key, group)
         marked[np.frombuffer(covered, dtype=np.uint32)] = True
         selected_rows = marked[lids]
@@ -308,22 +426,25 @@ class ContextMemory:
     def _generalise(self, group: int, sensor: int, newest: int) -> float:
         """Store the overlaps of this new pair with earlier observed pairs; the share of the
         candidate contexts that were really new."""
-        max_left = self.max_left
-        masks = self._left_mask
-        total = len(masks)
+        total = self._lefts
         rank = np.full(total, -1, dtype=np.int64)  # place in _zero_lids of a usable left part
         whole = np.zeros(total, dtype=np.bool_)
-        lefts: dict[int, int] = {}
-        for place, lid in enumerate(self._zero_lids):
-            mask = masks[lid]
-            left = mask & group
-            if not left or left.bit_count() > max_left:
-                continue
-            rank[lid] = place
-            whole[lid] = left == mask
-            lefts[lid] = left
+        zero_lids = np.frombuffer(self._zero_lids.tobytes(), dtype=np.int32)
+        # per observed left part, its facts within the group: the overlap is usable when it
+        # is not empty and holds at most ``max_left`` facts (the left part of a new pair)
+        bits = _bits_of(group)
+        counts, which = self._overlaps(bits, 0, total, which=True)
+        inside = counts[zero_lids]
+        usable = (inside > 0) & (inside <= self.max_left)
+        usable_lids = zero_lids[usable]
+        rank[usable_lids] = np.flatnonzero(usable)
+        whole[usable_lids] = inside[usable] == self._lengths(0, total)[usable_lids]
+        lefts: dict[int, int] = {}  # usable left id -> its overlap with the group
+        spread: dict[int, int] = {}  # an overlap as a mask over ``bits`` -> the overlap
+        small = which.tolist() if which is not None else None
+        powers = [1 << b for b in bits]
         candidates: dict[tuple[int, int], None] = {}
-        if lefts:
+        if usable_lids.shape[0]:
             size = self._size
             lids = self._left[:size]
             rights = self._right[:size]
@@ -335,7 +456,22 @@ class ContextMemory:
             rows = np.flatnonzero(keep)
             rows = rows[np.argsort(places[rows], kind="stable")]  # _zero_lids order, then age
             for lid, right in zip(lids[rows].tolist(), overlap[rows].tolist(), strict=True):
-                candidates[(lefts[lid], right)] = None
+                left = lefts.get(lid)
+                if left is None:
+                    if small is None:
+                        left = self._mask(lid) & group
+                    else:
+                        over = small[lid]
+                        left = spread.get(over, -1)
+                        if left < 0:
+                            left, rest = 0, over
+                            while rest:
+                                low = rest & -rest
+                                left |= powers[low.bit_length() - 1]
+                                rest ^= low
+                            spread[over] = left
+                    lefts[lid] = left
+                candidates[(left, right)] = None
         added = 1  # the observed pair
         if candidates:
             found: dict[int, int] = {}  # left mask -> id, for this call (lefts repeat)
@@ -347,7 +483,7 @@ class ContextMemory:
                 pairs.append((lid, right))
             # the pairs already held, among the contexts of these left parts
             size = self._size
-            wanted = np.zeros(len(self._left_mask), dtype=np.bool_)
+            wanted = np.zeros(self._lefts, dtype=np.bool_)
             wanted[list(found.values())] = True
             rows = np.flatnonzero(wanted[self._left[:size]])
             held = set(zip(self._left[rows].tolist(), self._right[rows].tolist(), strict=True))
@@ -374,7 +510,7 @@ class ContextMemory:
         size = self._size
         lids = self._left[:size]
         order = np.argsort(lids, kind="stable")  # by left part, then creation
-        ends = np.cumsum(np.bincount(lids, minlength=len(self._left_mask))).tolist()
+        ends = np.cumsum(np.bincount(lids, minlength=self._lefts)).tolist()
         rights = self._right[:size][order].tolist()
         ids = order.tolist()
         pairs, start = [], 0
@@ -383,7 +519,10 @@ class ContextMemory:
             start = end
         neurons = self._neuron_order()
         return {
-            "left": [_bits_of(m) for m in self._left_mask],
+            "left": [
+                self._pos[first:last].tolist()
+                for first, last in itertools.pairwise(self._starts[: self._nlefts + 1].tolist())
+            ],
             "pairs": pairs,
             "count": self._count[:size].tolist(),
             "zero": self._zero[:size].tolist(),
@@ -394,13 +533,11 @@ class ContextMemory:
 
     def _packed_state(self) -> dict[str, Any]:
         size = self._size
-        masks = self._left_mask
-        lengths = [(m.bit_length() + 7) // 8 for m in masks]
-        raw = b"".join(m.to_bytes(n, "little") for m, n in zip(masks, lengths, strict=True))
+        raw, lengths = self._mask_bytes()
         return {
             "format": 2,
-            "left_bytes": pack(np.frombuffer(raw, dtype=np.uint8)),  # each mask, little-endian
-            "left_lengths": pack(np.array(lengths, dtype=np.int32)),
+            "left_bytes": pack(raw),  # each mask, little-endian
+            "left_lengths": pack(lengths),
             "context_left": pack(self._left[:size].astype(np.int32)),
             "context_right": pack(self._right[:size]),
             "count": pack(self._count[:size].astype(np.int32)),
@@ -409,6 +546,25 @@ class ContextMemory:
             "neurons": pack(self._neuron_order().astype(np.int32)),
             "group": _bits_of(self._group),
         }
+
+    def _mask_bytes(self) -> tuple[npt.NDArray[np.uint8], npt.NDArray[np.int32]]:
+        """Every left part's mask as little-endian bytes, one after the other (as
+        ``int.to_bytes`` writes them: as many bytes as the highest fact needs), and how many
+        bytes each takes."""
+        pos = self._pos[: self._npos].astype(np.int64)
+        starts = self._starts[: self._nlefts + 1].astype(np.int64)
+        counts = np.diff(starts)
+        lengths = np.zeros(counts.shape[0], dtype=np.int64)
+        filled = counts > 0
+        lengths[filled] = (
+            pos[starts[1:][filled] - 1] // 8 + 1
+        )  # positions ascend: the last is the highest
+        offsets = np.concatenate(([0], np.cumsum(lengths)[:-1]))
+        owner = np.repeat(np.arange(counts.shape[0]), counts)
+        raw = np.bincount(
+            offsets[owner] + pos // 8, weights=1 << (pos % 8), minlength=int(lengths.sum())
+        )
+        return raw.astype(np.uint8), lengths.astype(np.int32)
 
     def restore(self, state: dict[str, Any]) -> None:
         """Continue from ``state()`` in either form; ``ValueError`` names a bad field and
@@ -455,7 +611,9 @@ class ContextMemory:
         by_hash = sorted(range(len(lefts)), key=digests.__getitem__)
         self._hashes = array("I", [digests[lid] for lid in by_hash])
         self._hash_lids = array("i", by_hash)
-        self._left_mask = lefts
+        self._pos, self._starts = _positions(lefts)
+        self._npos, self._nlefts = len(self._pos), len(lefts)
+        self._top = int(self._pos.max()) if self._npos else 0
         self._size = contexts
         self._left[:contexts] = owner
         self._right[:contexts] = rights

@@ -193,8 +193,9 @@ def test_a_broken_packed_state_is_refused(field: str, value: Any, message: str) 
 def test_the_memory_holds_few_bytes_per_context() -> None:
     """Ten days of the NASA trace (~9,000 contexts): an earlier compact class held ~990 KB
     (about 110 bytes a context); the flat arrays with 16-bit columns ~305 KB while
-    learning and ~24 bytes a context restored (measured with this test's method); the
-    bound leaves some room. The first restore in a process also allocates numpy's
+    learning and ~24 bytes a context restored with the left parts as Python integers,
+    ~16 with them as 16-bit fact positions (measured with this test's method); the bound
+    leaves some room. The first restore in a process also allocates numpy's
     one-time caches (~1 MB), so a warm-up restore comes first."""
     driver = Driver(Compact(sensor_bits=6))
     for value in nab_values("nasa"):
@@ -211,7 +212,7 @@ def test_the_memory_holds_few_bytes_per_context() -> None:
     finally:
         tracemalloc.stop()
     assert restored.size == contexts
-    assert held / contexts < 32
+    assert held / contexts < 20
 
 
 # -- through a detector-like driver on real series -------------------------------------
@@ -316,6 +317,51 @@ def test_id_columns_widen_past_16_bits_without_changing_anything(
     fresh = Compact(sensor_bits=6)
     assert fresh._left.dtype == np.uint16 and fresh._neuron.dtype == np.int16
     assert fresh._count.dtype == np.uint16
+
+
+def test_fact_positions_widen_past_16_bits_without_changing_anything(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Left parts are held as the positions of their facts, 16 bits each until a fact lies
+    above bit 65,535 (a neuron place not reached in a test). With that limit set low, the
+    positions widen during learning and on restore, and the scores and states stay the
+    reference's."""
+    monkeypatch.setattr(compact, "_UINT16_POS", 40)
+    values = nab_values("nasa")[:2_000]
+    original = Driver(Original(sensor_bits=6))
+    small = Driver(Compact(sensor_bits=6))
+    raws = [(original.update(v), small.update(v)) for v in values[:1_000]]
+    assert small.memory._pos.dtype == np.int32
+    restored = Compact(sensor_bits=6)
+    restored.restore(json.loads(json.dumps(small.memory.state())))
+    assert restored._pos.dtype == np.int32
+    small.memory = restored
+    raws += [(original.update(v), small.update(v)) for v in values[1_000:]]
+    assert all(a == b for a, b in raws)
+    same_state(original.memory, small.memory)
+    assert Compact(sensor_bits=6)._pos.dtype == np.uint16
+
+
+@pytest.mark.parametrize(
+    ("few", "which_bits"),
+    [(0, 64), (10**9, 64), (24, 0)],
+    ids=["scans-all-vectorised", "scans-one-by-one", "overlaps-one-by-one"],
+)
+def test_each_way_of_reading_the_left_parts_gives_the_reference(
+    monkeypatch: pytest.MonkeyPatch, few: int, which_bits: int
+) -> None:
+    """A subset scan checks a few new left parts one by one and many at once (numpy), and
+    the overlaps with a group are read at once while the group has at most 64 facts, else
+    one by one: each way alone gives the reference's scores and states."""
+    monkeypatch.setattr(compact, "_FEW", few)
+    monkeypatch.setattr(compact, "_WHICH_BITS", which_bits)
+    values = nab_values("nasa")[:2_000]
+    original = Driver(Original(sensor_bits=6))
+    small = Driver(Compact(sensor_bits=6))
+    raws = [(original.update(v), small.update(v)) for v in values]
+    assert all(a == b for a, b in raws)
+    assert len({a for a, _ in raws}) > 10
+    same_state(original.memory, small.memory)
 
 
 def test_left_parts_with_equal_digests_are_told_apart(monkeypatch: pytest.MonkeyPatch) -> None:
