@@ -424,8 +424,8 @@ class CanaryLoop:
                 self._read_back = True
                 self._each_failed(
                     f"verdict {record.id}",
-                    f"handing on canary decision {record.id} (an approved "
-                    f"{record.proposal.get('verdict', 'verdict')} of {record.subject})",
+                    f"handing on canary decision {record.id} ({record.decision_type} of "
+                    f"{record.subject}, approved)",
                     exc,
                     "handed on again at the next cycle while it is approved (marked done "
                     "before the error, it is read back to be watched then); the other "
@@ -1210,9 +1210,8 @@ class CanaryLoop:
                 self._resumed = None
                 self._each_failed(
                     f"verdict {record.id}",
-                    f"reading back canary decision {record.id} (an acted-on "
-                    f"{record.proposal.get('verdict', 'verdict')} of {record.subject}) "
-                    "to watch it",
+                    f"reading back canary decision {record.id} ({record.decision_type} of "
+                    f"{record.subject}, acted on) to watch it",
                     exc,
                     "not watched; read back again at the next cycle (the other verdicts go on)",
                 )

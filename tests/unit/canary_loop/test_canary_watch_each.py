@@ -192,7 +192,7 @@ def test_a_verdict_that_cannot_be_read_back_does_not_stop_the_others(
     assert _unexpected(rig) == 1.0
     (said,) = _said(caplog, cart)
     assert said.exc_info is not None
-    assert said.getMessage().startswith(f"reading back canary decision {cart} (an acted-on ")
+    assert said.getMessage().startswith(f"reading back canary decision {cart} (canary/rollback ")
     assert "TypeError: 'int' object is not iterable" in said.getMessage()
     _cycle(rig)  # read back again, still failing: counted, not logged again
     assert _unexpected(rig) == 2.0 and len(_said(caplog, cart)) == 1
@@ -215,7 +215,7 @@ def test_an_approved_verdict_that_fails_to_be_handed_on_does_not_stop_the_others
     assert _unexpected(rig) == 1.0
     (said,) = _said(caplog, cart)
     assert said.exc_info is not None
-    assert said.getMessage().startswith(f"handing on canary decision {cart} (an approved ")
+    assert said.getMessage().startswith(f"handing on canary decision {cart} (canary/rollback ")
     # Marked done before its watch failed: read back at the next cycle, as after a
     # restart, and watched once it can be read.
     _mend(rig, cart)
