@@ -519,6 +519,17 @@ class Expiry:
     escalation_ref: str
 
 
+@dataclass(frozen=True)
+class _Escalated:
+    """The escalation of an expiring question that went out before its mark was written
+    (``Approvals._expire_one``): for which expiry, when, saying what, and where."""
+
+    expires_at: float
+    sent_at: float
+    why: str
+    ref: str
+
+
 class Approvals:
     """The question life cycle over the ledger and one channel."""
 
@@ -547,6 +558,10 @@ class Approvals:
         self.rule = rule
         self._repost_after = 0.0
         self.clock = clock
+        # Questions whose expiry was escalated and not marked yet (the mark failed, or
+        # the process is between the two): while the mark keeps failing, only the mark
+        # is tried again, not the escalation (``_expire_one``). Kept while due.
+        self._escalated: dict[str, _Escalated] = {}
         # Posts the questions the chat could not take at once, each at its turn; only
         # while this replica leads (the daemon sets it): a deposed leader's queue is left
         # to the new leader, which finds the questions unposted in the ledger.
@@ -823,7 +838,11 @@ class Approvals:
 
         One question at a time, escalated before it is marked: a failure (the ledger or
         the chat away, a crash) leaves the question pending, and the next round expires
-        and escalates it then. The on-call may be told twice, never not at all. The mark
+        it then. The on-call may be told twice, never not at all: an escalation that went
+        out is not sent again by this process while the mark keeps failing (only the
+        mark is tried again, with the escalation's words and message), though a restart
+        or another leader, which cannot know it went out, sends it once more. Before,
+        each round sent another (each minute, for as long as the mark failed). The mark
         and its expiry record are one write; a question answered or snoozed while it was
         being escalated keeps its answer.
 
@@ -832,7 +851,12 @@ class Approvals:
         cannot be read) is passed to ``failed`` (what, the error, what becomes of it),
         and the others go on; it stays pending, expired at a later round."""
         expiries: list[Expiry] = []
-        for due in self.ledger.due_questions(now):
+        due_now = self.ledger.due_questions(now)
+        # Answered, snoozed or marked since (by this replica, another, the CLI): no longer
+        # remembered; one snoozed that comes due again is a new expiry, escalated anew.
+        ids = {due.id for due in due_now}
+        self._escalated = {i: sent for i, sent in self._escalated.items() if i in ids}
+        for due in due_now:
             try:
                 expiry = self._expire_one(due, now)
             except Exception as exc:
@@ -841,9 +865,10 @@ class Approvals:
                 failed(
                     f"the expiry of question {due.id} (decision {due.decision_id})",
                     exc,
-                    "it stays pending, expired at the next cycle (its escalation sent "
-                    "again if it went out), or, marked expired before the error, the next "
-                    "cycle applies its expiry; the other questions go on",
+                    "it stays pending, expired at the next cycle (its escalation, if it "
+                    "went out, is not sent again: only the mark is tried), or, marked "
+                    "expired before the error, the next cycle applies its expiry; the other "
+                    "questions go on",
                 )
                 continue
             if expiry is not None:
@@ -854,12 +879,25 @@ class Approvals:
         """Expire one due question (``expire_due``): its expiry, or None when it was
         answered meanwhile."""
         decision = self._decision(due.decision_id)
-        waited = max(0.0, now - due.asked_at) / 60
-        # The escalation is the expiry, shown as the decision will be once it is
-        # marked below: expired, nothing done, so it may be judged in hindsight (its
-        # buttons), though the mark is written only after the escalation has gone out.
-        why = f"nobody answered question {due.id} within {waited:.0f} min"
-        ref = self.channel.escalate(replace(decision, status="expired"), why)
+        sent = self._escalated.get(due.id)
+        if sent is not None and sent.expires_at == due.expires_at:
+            # Escalated at an earlier round whose mark failed: the on-call was told;
+            # only the mark is written now, as it would have been then.
+            why, ref = sent.why, sent.ref
+            log.info(
+                "question %s: its expiry was escalated %.0f s ago and not marked then; "
+                "marking it now (the escalation is not sent again)",
+                due.id,
+                now - sent.sent_at,
+            )
+        else:
+            waited = max(0.0, now - due.asked_at) / 60
+            # The escalation is the expiry, shown as the decision will be once it is
+            # marked below: expired, nothing done, so it may be judged in hindsight (its
+            # buttons), though the mark is written only after the escalation has gone out.
+            why = f"nobody answered question {due.id} within {waited:.0f} min"
+            ref = self.channel.escalate(replace(decision, status="expired"), why)
+            self._escalated[due.id] = _Escalated(due.expires_at, now, why, ref)
         record = Feedback(
             decision.id,
             "expiry",
@@ -870,6 +908,7 @@ class Approvals:
         # Where the on-call was told, kept with the expiry in one write.
         told = [self._escalation(decision.id, why, ref)] if _in_chat(ref) else []
         question = self.ledger.expire_question(due, now, feedback=[*told, record])
+        del self._escalated[due.id]  # marked, or answered meanwhile: no longer due
         if question is None:
             log.warning(
                 "question %s was answered while it was being escalated as unanswered; "

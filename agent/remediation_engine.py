@@ -222,10 +222,31 @@ EXECUTE_ATTEMPTS = 3
 # A signal whose handling failed is forgotten (its error news again) once it has not
 # failed for this long: a condition gone, or a signal handled since.
 SIGNAL_FAILED_FORGET = 600.0
+# A run whose recovery (``running``) or verification (``verifying``) raised an error that
+# is not a ``TransientError`` at this many remediation cycles in a row, and for at least
+# ``STUCK_AFTER`` seconds, is handed to a person, once (``_keeps_failing``): left as it
+# is, nothing undone, its target still taken, and tried again at each cycle.
+STUCK_CYCLES = 3
+STUCK_AFTER = 600.0
+# The feedback row that records that escalation on the decision: with the run's key and
+# which of the two keeps failing, so that no replica, before or after a restart, sends it
+# again.
+STUCK_KIND = "stuck"
 # Value of a PromQL query at the current time; None, NaN or a ``NoValue`` saying why
 # (none, several or old series) when there is no fresh number. It raises
 # ``TransientError`` or ``PermanentError`` when Prometheus cannot be asked.
 InstantQuery = Callable[[str], float | NoValue | None]
+
+
+@dataclass
+class _Stuck:
+    """A run whose recovery or verification keeps raising (``_keeps_failing``)."""
+
+    decision_id: str
+    since: float  # the first failure of those in a row
+    times: int  # the cycles it failed at, in a row
+    error: str  # the last error, as "Type: message"
+    told: bool = False  # handed to a person (or found handed already in the ledger)
 
 
 @dataclass(frozen=True)
@@ -527,6 +548,10 @@ class RemediationEngine:
         # a ``TransientError`` (``_signal_failed``), by runbook and dedup key: the error
         # as logged, and when it last came. Logged again only when it changes.
         self._signals_failing: dict[tuple[str, str], tuple[str, float]] = {}
+        # Runs whose recovery or verification keeps raising, by (run key, "recovery" or
+        # "verification"): since when, how many cycles in a row, the last error, whether
+        # a person was told (``_keeps_failing``). A success ends the entry.
+        self._stuck: dict[tuple[str, str], _Stuck] = {}
 
     # ------------------------------------------------------------- snapshots
     def snapshot(self) -> ClusterSnapshot:
@@ -2368,22 +2393,33 @@ class RemediationEngine:
         others go on; before, it ended the cycle at every cycle, and the runs after it
         were never judged. It is checked again at the next cycle, not closed: failing it
         would undo what it wrote on account of Autonomic's error, not of the cluster's
-        state, so the error line at each cycle is what tells a person."""
-        for execution in self.ledger.executions(["verifying"]):
+        state. The error line at each cycle tells, and a run whose check keeps failing
+        (``STUCK_CYCLES`` cycles in a row, ``STUCK_AFTER`` seconds) is handed to a person
+        once (``_keeps_failing``)."""
+        verifying = self.ledger.executions(["verifying"])
+        keys = {str(execution["key"]) for execution in verifying}
+        for key, step in [k for k in self._stuck if k[1] == "verification"]:
+            if key not in keys:  # closed meanwhile
+                del self._stuck[(key, step)]
+        for execution in verifying:
             record = self.ledger.get_decision(execution["decision_id"])
             if record is None:
                 continue
+            key = str(execution["key"])
             with decision_context(record.id):
                 try:
-                    self._verify(record, execution["key"])
+                    self._verify(record, key)
                 except TransientError:
                     raise
                 except Exception as exc:
                     self._each_failed(
-                        f"verifying run {execution['key']} (decision {record.id})",
+                        f"verifying run {key} (decision {record.id})",
                         exc,
                         "it stays verifying, checked again at the next cycle; the other runs go on",
                     )
+                    self._keeps_failing("verification", key, record.id, exc)
+                else:
+                    self._stuck.pop((key, "verification"), None)
 
     def _verify(self, record: DecisionRecord, key: str) -> str:
         now = self.clock.now()
@@ -2727,7 +2763,9 @@ class RemediationEngine:
         that nothing else ran. The run stays ``running``, as a crash left it: each cycle
         recovers it again (``_recover_left``), from what its intents show, so no step is
         written twice and none is lost. It is not closed: a run part written cannot be
-        closed without judging what it wrote, and closing it is what may fail."""
+        closed without judging what it wrote, and closing it is what may fail. One whose
+        recovery keeps failing (``STUCK_CYCLES`` cycles in a row, ``STUCK_AFTER``
+        seconds) is handed to a person once (``_keeps_failing``)."""
         key = str(execution["key"])
         try:
             outcome = self._recover_run(execution)
@@ -2741,8 +2779,10 @@ class RemediationEngine:
                 "it stays running, as the crash left it, and each remediation cycle "
                 "recovers it again; the other runs go on",
             )
+            self._keeps_failing("recovery", key, str(execution["decision_id"]), exc)
             return "unrecovered"
         self._unrecovered.discard(key)
+        self._stuck.pop((key, "recovery"), None)
         return outcome
 
     def _recover_left(self) -> None:
@@ -2774,6 +2814,7 @@ class RemediationEngine:
             execution = self.ledger.execution(key)
             if execution is None or execution["status"] != "running":
                 self._unrecovered.discard(key)  # closed meanwhile
+                self._stuck.pop((key, "recovery"), None)
                 continue
             self._recover_guarded(execution)
 
@@ -2818,6 +2859,98 @@ class RemediationEngine:
         ``PermanentError``'s reason), and the pass goes on with the others. ``then``:
         what becomes of the item (``DecisionService.each_failed``)."""
         self.decisions.each_failed(what, exc, then)
+
+    def _keeps_failing(self, step: str, key: str, decision_id: str, exc: Exception) -> None:
+        """Run ``key``'s ``step`` (``recovery`` or ``verification``) raised ``exc``, an
+        error that is not a ``TransientError``, again. Once it has failed at
+        ``STUCK_CYCLES`` remediation cycles in a row and for ``STUCK_AFTER`` seconds or
+        more, it is handed to a person, once (``_escalate_stuck``); before, only the
+        error line at each cycle told anyone, for as long as it lasted. A success in
+        between starts the count again (the callers drop the entry)."""
+        now = self.clock.now()
+        stuck = self._stuck.get((key, step))
+        if stuck is None:
+            stuck = self._stuck[(key, step)] = _Stuck(decision_id, now, 0, "")
+        stuck.times += 1
+        stuck.error = f"{type(exc).__name__}: {exc}"
+        if stuck.told or stuck.times < STUCK_CYCLES or now - stuck.since < STUCK_AFTER:
+            return
+        try:
+            self._escalate_stuck(step, key, stuck, now)
+        except Exception as failed:
+            if stuck.told:  # it went out; recording it failed
+                if isinstance(failed, TransientError):
+                    raise
+                self._each_failed(
+                    f"recording that run {key} (decision {decision_id}) was handed to a person",
+                    failed,
+                    "it was sent, not recorded: not sent again by this process, but a "
+                    "restart or another leader may send it once more",
+                )
+                return
+            # Not sent: tried again once it has failed as many cycles and as long again.
+            stuck.since, stuck.times = now, 0
+            if isinstance(failed, TransientError):
+                raise
+            self._each_failed(
+                f"handing run {key} (decision {decision_id}), whose {step} keeps failing, "
+                "to a person",
+                failed,
+                f"tried again once its {step} has failed {STUCK_CYCLES} cycles in a row "
+                f"and {STUCK_AFTER / 60:.0f} min more",
+            )
+
+    def _escalate_stuck(self, step: str, key: str, stuck: _Stuck, now: float) -> None:
+        """Hand a run whose ``step`` keeps failing to a person, through the escalation of
+        a failed run (``Approvals.escalate``), saying which run and decision, what keeps
+        failing and the last error, and that the run is left as it is; then record it
+        on the decision (a ``STUCK_KIND`` row), so that no replica, before or after a
+        restart, sends it again. Once in this process even if that record fails (a
+        restart or another leader may then send it once more)."""
+        record = self.ledger.get_decision(stuck.decision_id)
+        if record is None or any(
+            row["kind"] == STUCK_KIND
+            and isinstance(row["detail"], Mapping)
+            and row["detail"].get("run") == key
+            and row["detail"].get("failing") == step
+            for row in self.ledger.feedback_for(record.id)
+        ):
+            stuck.told = True  # gone, or handed to a person already
+            return
+        runbook = record.proposal.get("runbook", record.decision_type)
+        if step == "recovery":
+            what = (
+                "its recovery after a restart (carrying it on from what its write-ahead "
+                "intents show)"
+            )
+            left = "running, as the restart left it"
+        else:
+            what = "the check of its verification"
+            left = "verifying"
+        minutes = (now - stuck.since) / 60
+        why = (
+            f"remediation stuck: run {key} of decision {record.id} ({runbook} on "
+            f"{record.subject}): {what} has failed at {stuck.times} remediation cycles in a "
+            f"row, for {minutes:.0f} min, last with {stuck.error} (an error Autonomic does "
+            f"not expect: the leader's log has the traceback). The run is left as it is, "
+            f"{left}: nothing was undone, and {record.subject} stays taken by it, so no "
+            "other run acts on it. Autonomic tries it again at each cycle and does not say "
+            f"this again; `autonomic explain {record.id[:12]}` shows what was written. "
+            "Look at the target, and report the error"
+        )
+        with decision_context(record.id):
+            log.warning("run %s handed to a person: %s", key, why)
+            ref = self.decisions.approvals.escalate(record.id, why, now)
+            stuck.told = True
+            detail = {
+                "run": key,
+                "failing": step,
+                "error": stuck.error,
+                "cycles": stuck.times,
+                "since": stuck.since,
+                "ref": ref,
+            }
+            self.ledger.add_feedback(record.id, STUCK_KIND, "escalated", "autonomic", now, detail)
 
     def _carry_on(self, record: DecisionRecord, key: str, why: str) -> str:
         """Go on with a running execution from what its settled intents show: fail it

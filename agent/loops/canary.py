@@ -359,6 +359,15 @@ class CanaryLoop:
         self._frozen_now: str | None = None  # this cycle's ``_frozen``, once asked
         self.errors: dict[str, str] = {}
         self._said: dict[str, tuple[str, str]] = {}  # canary -> (kind, words) _fault set
+        # The items of this loop's passes whose handling raised (``_each_failed``): item ->
+        # (its last error, the cycle it failed at). The traceback is logged when the error
+        # is new; an item that did not fail at the last cycle is forgotten.
+        self._failed: dict[str, tuple[str, int]] = {}
+        self._round = 0  # cycles begun
+        # An approved verdict failed to be handed on (``_hand_on``): the next cycle reads the
+        # acted-on verdicts back, as after a restart, so one marked done before the error
+        # is watched all the same.
+        self._read_back = False
 
     def forget(self) -> None:
         """For a replica that begins to lead again: what it judged before is from before
@@ -379,6 +388,10 @@ class CanaryLoop:
         now = self.clock.now()
         for gone in self._said.keys() - self.errors.keys():  # faults ended since
             del self._said[gone]
+        self._round += 1
+        self._failed = {k: v for k, v in self._failed.items() if v[1] >= self._round - 1}
+        if self._read_back:
+            self._read_back, self._resumed = False, None
         # The verdicts approved and those still asked, in one read. Handing on the
         # approved ones makes no question, and a question answered since this read is
         # closed only if still asked (``supersede`` checks), so reading both first is as
@@ -403,33 +416,21 @@ class CanaryLoop:
             )
             approved = []
         for record in approved:
-            # Routed auto while paused: not sent to the runbooks then (``_announce``).
-            deferred = record.route == "auto" and self._deferred(record)
-            if record.route != "auto" or deferred:
-                moved_on = self._moved_on(record)
-                if moved_on is None:
-                    continue  # the canary cannot be read now: looked at again next cycle
-                if moved_on:
-                    self._overtaken(record, moved_on, now)
-                    continue
-                self._confirmed(record, now, by_person=not deferred)
-            if self.decisions.ledger.transition(record.id, ["approved"], "done", now):
-                verdict = record.proposal.get("verdict", "the verdict")
-                watched = (
-                    "active ReplicaSet (status.blueGreen.activeSelector)"
-                    if record.proposal.get("strategy") == "blueGreen"
-                    else "stable ReplicaSet"
+            try:
+                self._hand_on(record, now)
+            except TransientError:
+                raise
+            except Exception as exc:
+                self._read_back = True
+                self._each_failed(
+                    f"verdict {record.id}",
+                    f"handing on canary decision {record.id} ({record.decision_type} of "
+                    f"{record.subject}, approved)",
+                    exc,
+                    "handed on again at the next cycle while it is approved (marked done "
+                    "before the error, it is read back to be watched then); the other "
+                    "verdicts go on",
                 )
-                self.decisions.progress(
-                    record.id,
-                    f"{verdict}: handed to Argo Rollouts through the verdict endpoint (no "
-                    f"runbook acts on a Rollout); its {watched} is watched for an hour"
-                    if record.proposal.get("pod_hash")
-                    else f"{verdict}: handed on (to the delivery tool through the verdict "
-                    "endpoints, and to the runbooks as a canary signal); the stable is watched "
-                    "for an hour",
-                )
-            self._follow(record, now)
         # A verdict still asked about whose canary its delivery tool (or a person) has
         # settled since: the question means nothing now, and its expiry would escalate it.
         for record in [r for r in open_verdicts if r.status == "asked"]:
@@ -470,6 +471,36 @@ class CanaryLoop:
             else:
                 self._end(ref, f"it is gone, or no longer labelled {CANARY_OF} and opted in")
         self._publish(judged)
+
+    def _hand_on(self, record: Any, now: float) -> None:
+        """Hand on one approved verdict (``cycle``), then watch it (``_follow``)."""
+        # Routed auto while paused: not sent to the runbooks then (``_announce``).
+        deferred = record.route == "auto" and self._deferred(record)
+        if record.route != "auto" or deferred:
+            moved_on = self._moved_on(record)
+            if moved_on is None:
+                return  # the canary cannot be read now: looked at again next cycle
+            if moved_on:
+                self._overtaken(record, moved_on, now)
+                return
+            self._confirmed(record, now, by_person=not deferred)
+        if self.decisions.ledger.transition(record.id, ["approved"], "done", now):
+            verdict = record.proposal.get("verdict", "the verdict")
+            watched = (
+                "active ReplicaSet (status.blueGreen.activeSelector)"
+                if record.proposal.get("strategy") == "blueGreen"
+                else "stable ReplicaSet"
+            )
+            self.decisions.progress(
+                record.id,
+                f"{verdict}: handed to Argo Rollouts through the verdict endpoint (no "
+                f"runbook acts on a Rollout); its {watched} is watched for an hour"
+                if record.proposal.get("pod_hash")
+                else f"{verdict}: handed on (to the delivery tool through the verdict "
+                "endpoints, and to the runbooks as a canary signal); the stable is watched "
+                "for an hour",
+            )
+        self._follow(record, now)
 
     def _publish(self, judged: set[ObjectRef]) -> None:
         """The canary gauges: for each canary seen this cycle with an analysis, its
@@ -619,30 +650,45 @@ class CanaryLoop:
     def _judge_failed(self, ref: ObjectRef, exc: Exception) -> None:
         """Judging one canary raised an error that is not a ``TransientError`` and that
         ``_judge_pair`` does not expect (a bug, a stored analysis that cannot be read):
-        counted in ``autonomic_errors_total`` (``Unexpected``, or the
-        ``PermanentError``'s reason) each time, logged with its traceback when its error
-        is new, kept as why the canary was not judged (the endpoints say it), and the
-        other canaries go on; before, it ended the cycle at every cycle, and no canary
-        after it was judged. Judged again at the next cycle."""
+        counted and logged (``_each_failed``), kept as why the canary was not judged (the
+        endpoints say it), and the other canaries go on; before, it ended the cycle at
+        every cycle, and no canary after it was judged. Judged again at the next cycle."""
+        name = str(ref)
+        error = self._each_failed(
+            name,
+            f"canary {ref} could not be judged",
+            exc,
+            "judged again at the next cycle (the other canaries go on)",
+        )
+        self._said.pop(name, None)
+        self.errors[name] = (
+            f"not judged this cycle: {error} (an error Autonomic does not expect: the log "
+            "has the traceback); judged again at the next cycle"
+        )
+
+    def _each_failed(self, item: str, what: str, exc: Exception, then: str) -> str:
+        """One item of a pass of this loop (a canary to judge, an approved verdict to hand
+        on, an acted-on verdict to watch) raised an error that is not a
+        ``TransientError``: counted in ``autonomic_errors_total`` (``Unexpected``, or the
+        ``PermanentError``'s reason) each time, and logged as ``what`` failed, with the
+        error, ``then`` (what becomes of the item, the others going on) and the
+        traceback, when the item's error is new (not the one it failed with at the last
+        cycle). Returns the error, as "Type: message"."""
         kind = exc.reason if isinstance(exc, PermanentError) else "Unexpected"
         if self.metrics is not None:
             self.metrics.errors.labels(kind=kind).inc()
         error = f"{type(exc).__name__}: {exc}"
-        why = (
-            f"not judged this cycle: {error} (an error Autonomic does not expect: the log "
-            "has the traceback); judged again at the next cycle"
-        )
-        name = str(ref)
-        if self.errors.get(name) != why:
+        last = self._failed.get(item)
+        if last is None or last[0] != error:
             log.error(
-                "canary %s could not be judged: %s; judged again at the next cycle (the "
-                "other canaries go on)",
-                ref,
+                "%s: %s; %s",
+                what,
                 error,
+                then,
                 exc_info=None if isinstance(exc, PermanentError) else exc,
             )
-        self._said.pop(name, None)
-        self.errors[name] = why
+        self._failed[item] = (error, self._round)
+        return error
 
     def _frozen(self, now: float) -> str:
         """Why Prometheus's answers would be old numbers now, or "" when they are not (or
@@ -1044,53 +1090,101 @@ class CanaryLoop:
         did not happen. Either way it is the decision's recorded outcome."""
         if self._resumed is None:
             self._resume(now)
+        # Each on its own: one whose check raises an error that is not a
+        # ``TransientError`` (a bug, a stable of a shape it does not expect) is logged and
+        # counted (``_each_failed``), and the others go on; before, it ended the cycle at
+        # every cycle, and no verdict after it was judged (nor any canary).
         for watch in list(self.watching.values()):
-            stable = self.cluster.get_workload(watch.baseline)
-            running: tuple[str, ...] = ()
-            if stable is not None and watch.baseline.kind == "Rollout":
-                serving = _serving_hash(stable)
-                running = (serving,) if serving else ()
-            elif stable is not None:
-                running = tuple(c.image for c in stable.containers)
-            outcome: tuple[bool | None, str] | None = None
-            if watch.verdict == "promote":
-                if running and running == watch.images:
-                    if watch.promoted_at is None:
-                        watch.promoted_at = now
-                elif watch.promoted_at is not None and running == watch.before:
-                    outcome = (False, "promoted, then the stable went back to the release it "
-                               "replaced within the hour")  # fmt: skip
-                if outcome is None and now >= watch.until:
-                    outcome = (
-                        (True, "promoted, and the stable kept it (or a newer release) for an hour")
-                        if watch.promoted_at is not None
-                        else (None, "not promoted within the hour: nothing to judge")
-                    )
-            elif running and running == watch.images:
-                outcome = (False, "the release the judge rolled back became the stable's "
-                           "within the hour")  # fmt: skip
-            elif now >= watch.until:
-                outcome = (True, "the rolled-back release stayed out of the stable for an hour")
-            if outcome is None:
+            item = f"verdict {watch.decision_id}"
+            try:
+                seen = self._seen(watch, now)
+            except TransientError:
+                raise
+            except Exception as exc:
+                self._each_failed(
+                    item,
+                    f"checking canary decision {watch.decision_id} (whether its "
+                    f"{watch.verdict} stuck, on {watch.baseline})",
+                    exc,
+                    "it is still watched, checked again at the next cycle; the other "
+                    "verdicts go on",
+                )
+                continue
+            if seen is None:
                 continue
             del self.watching[watch.decision_id]
-            right, why = outcome
-            verdict = "unverified" if right is None else "right" if right else "wrong"
-            self.decisions.progress(watch.decision_id, f"{verdict}: {why}", final=True)
-            detail = {"why": why, "stable_images": list(running)}
-            if right is None:
-                self.decisions.ledger.add_feedback(
-                    watch.decision_id, "verification", "unverified", "autonomic", now, detail
+            try:
+                self._judged(watch, *seen, now)
+            except TransientError:
+                raise
+            except Exception as exc:
+                self._each_failed(
+                    item,
+                    f"recording the outcome of canary decision {watch.decision_id}",
+                    exc,
+                    "it is no longer watched, its outcome not recorded (a restart or a "
+                    "change of leader reads it back); the other verdicts go on",
                 )
-            else:
-                with contextlib.suppress(KeyError):
-                    self.decisions.record_outcome(
-                        watch.decision_id,
-                        right=right,
-                        status="done",
-                        detail=detail,
-                    )
-            log.info("canary decision %s: %s", watch.decision_id[:8], why)
+
+    def _seen(
+        self, watch: Watch, now: float
+    ) -> tuple[tuple[bool | None, str], tuple[str, ...]] | None:
+        """What the stable of a watched verdict runs now, and whether that settles the
+        verdict: (right or wrong or None for no verdict, why), and what it runs; None while
+        it is watched on (``_verify``)."""
+        stable = self.cluster.get_workload(watch.baseline)
+        running: tuple[str, ...] = ()
+        if stable is not None and watch.baseline.kind == "Rollout":
+            serving = _serving_hash(stable)
+            running = (serving,) if serving else ()
+        elif stable is not None:
+            running = tuple(c.image for c in stable.containers)
+        outcome: tuple[bool | None, str] | None = None
+        if watch.verdict == "promote":
+            if running and running == watch.images:
+                if watch.promoted_at is None:
+                    watch.promoted_at = now
+            elif watch.promoted_at is not None and running == watch.before:
+                outcome = (False, "promoted, then the stable went back to the release it "
+                           "replaced within the hour")  # fmt: skip
+            if outcome is None and now >= watch.until:
+                outcome = (
+                    (True, "promoted, and the stable kept it (or a newer release) for an hour")
+                    if watch.promoted_at is not None
+                    else (None, "not promoted within the hour: nothing to judge")
+                )
+        elif running and running == watch.images:
+            outcome = (False, "the release the judge rolled back became the stable's "
+                       "within the hour")  # fmt: skip
+        elif now >= watch.until:
+            outcome = (True, "the rolled-back release stayed out of the stable for an hour")
+        return None if outcome is None else (outcome, running)
+
+    def _judged(
+        self,
+        watch: Watch,
+        outcome: tuple[bool | None, str],
+        running: tuple[str, ...],
+        now: float,
+    ) -> None:
+        """Record the outcome ``_seen`` found for a watched verdict."""
+        right, why = outcome
+        verdict = "unverified" if right is None else "right" if right else "wrong"
+        self.decisions.progress(watch.decision_id, f"{verdict}: {why}", final=True)
+        detail = {"why": why, "stable_images": list(running)}
+        if right is None:
+            self.decisions.ledger.add_feedback(
+                watch.decision_id, "verification", "unverified", "autonomic", now, detail
+            )
+        else:
+            with contextlib.suppress(KeyError):
+                self.decisions.record_outcome(
+                    watch.decision_id,
+                    right=right,
+                    status="done",
+                    detail=detail,
+                )
+        log.info("canary decision %s: %s", watch.decision_id[:8], why)
 
     def _resume(self, now: float) -> None:
         """After a restart: watch again the verdicts acted on within the last
@@ -1102,26 +1196,48 @@ class CanaryLoop:
         recent = self.decisions.ledger.decisions(
             kind="canary", status=["done"], updated_since=now - 86400.0, limit=1000
         )
+        # Each on its own: one that raises an error that is not a ``TransientError`` (a
+        # stored proposal it cannot read) is logged and counted (``_each_failed``), the
+        # others go on, and the next cycle reads them back again.
         for record in recent:
             if record.id in self.watching:
                 continue
-            if record.proposal.get("verdict") not in ("rollback", "promote"):
-                continue
-            kinds = {row["kind"] for row in self.decisions.ledger.feedback_for(record.id)}
-            if "verification" in kinds:
-                continue
-            if record.updated_at + VERIFY_WINDOW > now:
-                self._follow(record, record.updated_at)
-                continue
-            self.decisions.ledger.add_feedback(
-                record.id,
-                "verification",
-                "unverified",
-                "autonomic",
-                now,
-                {"why": "its hour to be judged ended while Autonomic was not running"},
-            )
-            log.info("canary decision %s: not judged, the daemon was down", record.id[:8])
+            try:
+                self._resume_one(record, now)
+            except TransientError:
+                raise
+            except Exception as exc:
+                self._resumed = None
+                self._each_failed(
+                    f"verdict {record.id}",
+                    f"reading back canary decision {record.id} ({record.decision_type} of "
+                    f"{record.subject}, acted on) to watch it",
+                    exc,
+                    "not watched; read back again at the next cycle (the other verdicts go on)",
+                )
+
+    def _resume_one(self, record: DecisionRecord, now: float) -> None:
+        """One acted-on verdict of ``_resume``: watched, or closed as ``unverified``."""
+        if record.proposal.get("verdict") not in ("rollback", "promote"):
+            return
+        kinds = {row["kind"] for row in self.decisions.ledger.feedback_for(record.id)}
+        if "verification" in kinds:
+            return
+        if record.updated_at + VERIFY_WINDOW > now:
+            self._follow(record, record.updated_at)
+            return
+        self.decisions.ledger.add_feedback(
+            record.id,
+            "verification",
+            "unverified",
+            "autonomic",
+            now,
+            {
+                "why": "its hour to be judged ended unwatched: Autonomic was not running "
+                "(or could not watch it: its log says why)"
+            },
+        )
+        log.info("canary decision %s: not judged, its hour ended unwatched", record.id[:8])
 
     def _record(self, analysis: Analysis, verdict: Verdict) -> None:
         """Record the final verdict as a decision. When the ledger refuses, the verdict

@@ -117,3 +117,77 @@ def test_a_transient_error_still_ends_the_expiry(ledger: Ledger) -> None:
     with pytest.raises(TransientError):
         decisions.expire_due()
     assert _unexpected(decisions) == 0.0
+
+
+class _MarkFails:
+    """Stands in for ``ledger.expire_question``: raises ``error`` the first ``times``
+    times for each question (``one``: only for the first it is given), then marks it."""
+
+    def __init__(self, ledger: Ledger, times: int, error: Exception, *, one: bool = False) -> None:
+        self.real = ledger.expire_question
+        self.times = times
+        self.error = error
+        self.one = one
+        self.calls: dict[str, int] = {}
+
+    def __call__(self, question: Any, *args: Any, **kwargs: Any) -> Any:
+        if self.one and self.calls and question.id not in self.calls:
+            return self.real(question, *args, **kwargs)
+        self.calls[question.id] = self.calls.get(question.id, 0) + 1
+        if self.calls[question.id] <= self.times:
+            raise self.error
+        return self.real(question, *args, **kwargs)
+
+
+@pytest.mark.parametrize(
+    "error",
+    [RuntimeError("a bug in the mark"), TransientError("the ledger failed: disk I/O error")],
+    ids=["unexpected", "transient"],
+)
+def test_an_escalation_that_went_out_is_not_sent_again_while_its_mark_fails(
+    ledger: Ledger, monkeypatch: pytest.MonkeyPatch, error: Exception
+) -> None:
+    decisions, channel, clock, first, second = _two_due(ledger)
+    # The transient error ends the round at the first question: only its mark fails.
+    transient = isinstance(error, TransientError)
+    monkeypatch.setattr(ledger, "expire_question", _MarkFails(ledger, 5, error, one=transient))
+    for _ in range(5):  # each round, the mark raises after the escalation went out
+        if transient:
+            with pytest.raises(TransientError):  # the round ends at its first question
+                decisions.expire_due()
+        else:
+            decisions.expire_due()
+        clock.advance(60)
+    # Before: one escalation per round and question the mark failed for (10 with the
+    # unexpected error; 5, all of one question, with the transient one).
+    assert len(channel.escalated) == (1 if transient else 2)
+    assert len({d for d, _ in channel.escalated}) == len(channel.escalated)
+    assert _status(ledger, first) == _status(ledger, second) == "asked"
+    assert sorted(decisions.expire_due()) == sorted([first, second])  # the marks go through
+    assert sorted(d for d, _ in channel.escalated) == sorted([first, second])
+    for decision, why in channel.escalated:
+        (row,) = [f for f in ledger.feedback_for(decision) if f["kind"] == "escalation"]
+        assert row["detail"]["why"] == why  # the words of the escalation that went out
+    assert _status(ledger, first) == _status(ledger, second) == "expired"
+    clock.advance(60)
+    decisions.expire_due()
+    assert len(channel.escalated) == 2
+
+
+def test_a_restart_sends_an_escalation_whose_mark_failed_once_more(
+    ledger: Ledger, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Told twice at worst, never not at all: a new process cannot know the escalation
+    went out, so it sends it again, once, before it marks the question."""
+    decisions, channel, clock, first, second = _two_due(ledger)
+    monkeypatch.setattr(ledger, "expire_question", _MarkFails(ledger, 6, RuntimeError("bug")))
+    for _ in range(3):
+        decisions.expire_due()
+        clock.advance(60)
+    assert sorted(d for d, _ in channel.escalated) == sorted([first, second])
+    restarted = service(ledger, channel, clock)
+    for _ in range(3):  # the mark fails three more times, in the new process
+        restarted.expire_due()
+        clock.advance(60)
+    assert sorted(restarted.expire_due()) == sorted([first, second])
+    assert sorted(d for d, _ in channel.escalated) == sorted([first, first, second, second])

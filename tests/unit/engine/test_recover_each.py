@@ -18,6 +18,7 @@ from typing import Any
 import pytest
 
 from agent.executor import StepOutcome
+from agent.remediation_engine import STUCK_AFTER, STUCK_KIND
 from tests.unit.engine.harness import Rig, restarted
 from tests.unit.engine.test_execute_each import _break, _cycle, _status, _two_approved, _unexpected
 
@@ -95,3 +96,50 @@ def test_a_run_whose_plan_cannot_be_read_is_reported_at_each_cycle(
     assert _status(r, first) == "executing"  # not closed: step 0 is written
     (execution,) = r.ledger.executions(["running"])
     assert execution["decision_id"] == first
+
+
+def test_a_run_whose_recovery_keeps_failing_is_handed_to_a_person_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    r, first, second = _two_cut_short(tmp_path, monkeypatch)
+    (execution,) = [e for e in r.ledger.executions(["running"]) if e["decision_id"] == first]
+    real = r.engine._carry_on
+
+    def carry_on(record: Any, key: str, why: str) -> str:
+        if record.id == first:
+            raise RuntimeError("a bug in the recovery")
+        return real(record, key, why)
+
+    monkeypatch.setattr(r.engine, "_carry_on", carry_on)
+    assert r.engine.recover()["unrecovered"] == 1  # the first failure
+    assert _status(r, second) == "verifying"  # the other one recovered
+    since = r.clock.now()
+
+    def escalations() -> list[dict[str, Any]]:
+        return [f for f in r.ledger.feedback_for(first) if f["kind"] == "escalation"]
+
+    while r.clock.now() + 30 - since < STUCK_AFTER:  # failing each cycle: not 10 min yet
+        _cycle(r)
+    assert escalations() == []
+    _cycle(r)  # 10 minutes: before, only the error line at each cycle, for ever
+    (escalated,) = escalations()
+    why = escalated["detail"]["why"]
+    assert why.startswith(f"remediation stuck: run {execution['key']} of decision {first} (")
+    assert "its recovery after a restart" in why and "has failed at 21 remediation" in why
+    assert "last with RuntimeError: a bug in the recovery" in why
+    assert "The run is left as it is, running, as the restart left it: nothing was undone" in why
+    (stuck,) = [f for f in r.ledger.feedback_for(first) if f["kind"] == STUCK_KIND]
+    assert stuck["detail"]["failing"] == "recovery"
+    for _ in range(25):  # still failing: recovered again at each cycle, not escalated again
+        _cycle(r)
+    r = restarted(r)  # a new term: the ledger says it was escalated
+    monkeypatch.setattr(r.engine, "_carry_on", carry_on)
+    r.engine.recover()
+    for _ in range(25):
+        _cycle(r)
+    assert len(escalations()) == 1
+    assert _status(r, first) == "executing"  # left as it is: nothing undone, not closed
+    assert [i.step for i in r.ledger.intents(decision_id=first)] == [0]
+    monkeypatch.undo()
+    _cycle(r)  # fixed: carried on from step 1
+    assert [i.step for i in r.ledger.intents(decision_id=first)] == [0, 1]
