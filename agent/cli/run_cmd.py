@@ -38,7 +38,9 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
         help="run every loop once, then exit (a smoke test): exit 0 if every job ran "
         "cleanly and Prometheus answered, 1 if any job failed or was skipped, 3 if every "
         "job ran but a request to Prometheus failed, 4 if the ledger's database could not "
-        "be reached (no job ran), with a line saying which",
+        "be reached (no job ran), with a line saying which; 2, as without --once, if the "
+        "configuration or the ledger's URL cannot work (a refused password, no such "
+        "database)",
     )
     parser.add_argument(
         "--log-level",

@@ -13,9 +13,12 @@ pydantic refuses on a discriminated union's tag. Offsets and durations (``at``,
 
 from __future__ import annotations
 
+import difflib
 import re
+import types
+import typing
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import (
     BaseModel,
@@ -310,7 +313,7 @@ def load_scenario(path: Path) -> Scenario:
             field = _field_name(clean)
             message = str(error["msg"]).removeprefix("Value error, ")
             if error["type"] == "extra_forbidden":
-                message = "unknown key"
+                message = _unknown_key(loc)
             if error["type"] == "union_tag_invalid":
                 ctx = error.get("ctx", {})
                 clean = (*clean, "type")
@@ -339,6 +342,64 @@ def load_scenario(path: Path) -> Scenario:
     )
     spec = scenario.spec.model_copy(update={"traces": traces})
     return scenario.model_copy(update={"spec": spec, "source": path})
+
+
+def _leaf_types(annotation: Any) -> list[Any]:
+    """The types a field's annotation may hold: ``Annotated`` and unions unwrapped."""
+    if typing.get_origin(annotation) is Annotated:
+        return _leaf_types(typing.get_args(annotation)[0])
+    if typing.get_origin(annotation) in (typing.Union, types.UnionType):
+        return [t for arg in typing.get_args(annotation) for t in _leaf_types(arg)]
+    return [annotation]
+
+
+def _model_at(loc: tuple[str | int, ...]) -> type[BaseModel] | None:
+    """The model whose keys are written at ``loc`` (as pydantic reports it, with a
+    fault's type tag), or None where that is not one model."""
+    current: list[Any] = [Scenario]
+    for part in loc:
+        if isinstance(part, int):
+            current = [
+                leaf
+                for t in current
+                if typing.get_origin(t) is tuple
+                for leaf in _leaf_types(typing.get_args(t)[0])
+            ]
+            continue
+        models = [t for t in current if isinstance(t, type) and issubclass(t, BaseModel)]
+        tagged = [
+            m
+            for m in models
+            if "type" in m.model_fields
+            and typing.get_args(m.model_fields["type"].annotation) == (part,)
+        ]
+        if tagged:
+            current = tagged
+            continue
+        current = [
+            leaf
+            for m in models
+            for name, info in m.model_fields.items()
+            if part in (name, info.alias)
+            for leaf in _leaf_types(info.annotation)
+        ]
+    models = [t for t in current if isinstance(t, type) and issubclass(t, BaseModel)]
+    return models[0] if len(models) == 1 else None
+
+
+def _unknown_key(loc: tuple[str | int, ...]) -> str:
+    """``unknown key``, with the key it may have meant and the keys written there."""
+    model = _model_at(loc[:-1])
+    if model is None or not loc:
+        return "unknown key"
+    allowed = sorted(
+        info.alias or name
+        for name, info in model.model_fields.items()
+        if not (model is Scenario and name == "source")  # set by the loader, not written
+    )
+    close = difflib.get_close_matches(str(loc[-1]), allowed, n=1)
+    hint = f"did you mean {close[0]!r}? " if close else ""
+    return f"unknown key ({hint}the keys here are {', '.join(allowed)})"
 
 
 def _field_name(loc: tuple[str | int, ...]) -> str:

@@ -118,3 +118,41 @@ def test_a_trace_shorter_than_the_days_asked_says_how_many_it_can_give(tmp_path:
         "the trace, which covers 0.50 days; give at most 0.5 days (spec.days or --days), an "
         "earlier start or a longer trace"
     )
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "expected"),
+    [
+        (
+            "capacityPerPod: 50",
+            "capacityPerPd: 50",
+            "s.yaml:14: spec.workloads[0].capacityPerPd: unknown key (did you mean "
+            "'capacityPerPod'? the keys here are baseLatencyMs, capacityPerPod, hpa, image, "
+            "memory, name, namespace, pdbMinAvailable, predictive, replicas, scale, startup, "
+            "trace)",
+        ),
+        (
+            "leakMiBPerHour: 200",
+            "leakMibPerHour: 200",
+            "s.yaml:20: spec.faults[1].leakMibPerHour: unknown key (did you mean "
+            "'leakMiBPerHour'? the keys here are at, leakMiBPerHour, plateauMiB, type, workload)",
+        ),
+        (
+            "  days: 1",
+            "  dayz: 1",
+            "s.yaml:6: spec.dayz: unknown key (did you mean 'days'? the keys here are days, "
+            "faults, nodes, oncall, seed, tick, traces, workloads)",
+        ),
+        (
+            "  name: refs",
+            "  name: refs\n  owner: me",
+            "s.yaml:5: metadata.owner: unknown key (the keys here are description, name)",
+        ),
+    ],
+)
+def test_an_unknown_key_says_what_it_may_have_meant_and_the_keys_written_there(
+    tmp_path: Path, old: str, new: str, expected: str
+) -> None:
+    """It said "unknown key" alone, where the configuration and runbooks name the key
+    meant and the keys their section takes."""
+    assert expected in _error(tmp_path, old, new).splitlines()[-1]
