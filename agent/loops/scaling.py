@@ -1891,6 +1891,21 @@ class ScalingLoop:
             margin=self.margin,
             has_hpa=hpa is not None,
         )
+        current = hpa.min_replicas if hpa is not None else workload.replicas
+        if model.previous is None:
+            # No recommendation of this process's own to pace a lower floor from (a
+            # restart, a new leader, a workload just opted in): it comes down from the
+            # one the cluster has (a floor an earlier process raised, replicas someone
+            # set) at the scale-in pace, not in one write to what the forecast allows.
+            model.previous = ScalingRecommendation(
+                now,
+                current,
+                current,
+                0,
+                "hold",
+                "ClusterFloor",
+                f"the {'minReplicas' if hpa is not None else 'replicas'} the cluster has",
+            )
         rec = recommend(
             forecast,
             WorkloadNow(now, workload.replicas, current_load, model.previous),
@@ -1898,7 +1913,6 @@ class ScalingLoop:
         )
         if model.poor is not None:
             rec = untrusted(rec, model.poor, has_hpa=hpa is not None)
-        current = hpa.min_replicas if hpa is not None else workload.replicas
         if rec.mode == "reactive":
             # The floor as this loop left it: what it applied, else what the cluster has
             # (a floor only asked about or published was never raised).

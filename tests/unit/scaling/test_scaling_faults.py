@@ -23,12 +23,15 @@ from agent.loops.scaling import (
     MIN_REPLICAS,
     QUIET_AFTER_OVERRIDE,
     RETRY_AFTER_FAILURE,
+    SCALE_IN_PATIENCE,
     STEP,
     WRITTEN_KEY,
     ScalingLoop,
     _utc,  # the loop's own UTC format
 )
 from agent.settings import RoutingSettings
+from forecasting.scaling import ScalingSettings as PacingSettings
+from forecasting.scaling import scale_in_drop
 from remediation.ports import HpaState, ObjectRef, Scale, SetHpaMinReplicas
 from tests.unit.decision_rig import inline_service
 from tests.unit.scaling.fakes import WeekReader, loop_over, week_and_a_day, workload
@@ -966,3 +969,37 @@ def test_a_new_leader_judges_a_change_since_the_floor_on_the_api_servers_clock(
         )
         run(successor, clock, 8)
         assert brought_down(successor)
+
+
+@pytest.mark.parametrize("has_hpa", [True, False])
+def test_a_new_process_brings_a_raised_floor_down_as_slowly_as_the_old_one_would(
+    has_hpa: bool,
+) -> None:
+    """An earlier process (before a restart, or the last leader) raised web to 40; the
+    load now needs about 14. The new process had no recommendation of its own to pace
+    from, so its first lowering went from 40 to 14 in one write: the HPA (which keeps no
+    memory of a floor) or, without one, the Deployment dropped 26 pods at once. It
+    paces from the floor the cluster has, as the old process would have: at most 10 % a
+    minute, after the usual five cycles."""
+    t, values = steady(78)
+    clock = FakeClock(float(t[-80]))
+    web = dataclasses.replace(
+        workload("web", **{CAPACITY: "5"}), replicas=40, ready_replicas=40, available_replicas=40
+    )
+    loop = loop_over(WeekReader(t, values), clock, [web], route="auto")
+    ledger = cast(Any, loop.decisions).ledger
+    before = {"at": clock.now() - 600, "decision_id": "d-0", "workload_uid": ""}
+    if has_hpa:
+        cast(Any, loop.cluster).hpas[web.ref] = HpaState(HPA, web.ref, 40, 100, 40, 40, uid="u1")
+        ledger.guards[f"scaling/configured-min/{HPA}"] = ({"min_replicas": 2, "uid": "u1"}, 1)
+        record = {**before, "min_replicas": 40, "hpa_uid": "u1", "hpa": str(HPA)}
+    else:
+        record = {**before, "field": "replicas", "replicas": 40}
+    ledger.guards[f"{WRITTEN_KEY}/{web.ref}"] = (record, 1)
+    run(loop, clock, SCALE_IN_PATIENCE + 3)
+    written = writes(loop) if has_hpa else replicas_written(loop)
+    assert written and written[0] < 40  # it does come down
+    paced, pace = 40, PacingSettings(capacity_per_pod=5.0, lead_seconds=180.0)
+    for _ in range(SCALE_IN_PATIENCE):
+        paced -= scale_in_drop(paced, STEP, pace)
+    assert written[0] >= paced  # 25, not 14
