@@ -382,8 +382,11 @@ class WorkloadModel:
     hpa_uid: str = ""  # the HPA ``hpa_min_configured`` was read from
     breach_since: float | None = None
     lower_streak: int = 0  # consecutive cycles that wanted a lower floor
-    spike_streak: int = 0  # consecutive cycles whose newest sample looked like a glitch
-    breach_streak: int = 0  # consecutive cycles with load above the forecast band
+    spike_streak: int = 0  # consecutive new samples that looked like a glitch
+    breach_streak: int = 0  # consecutive new samples with load above the forecast band
+    # The newest sample the counters (glitch, breach, verification, capacity) have taken:
+    # inside a gap read past, cycle after cycle sees the same one, which counts once.
+    counted_at: float = -math.inf
     history_since: float | None = None  # the annotation the model was fitted under
     # The last floor a decision was recorded for, and whether it was applied: a
     # recommendation that was asked, observed or only published is not recorded again
@@ -1832,6 +1835,9 @@ class ScalingLoop:
         # The newest sample (a gap shorter than ``stale_after`` is read past, not taken
         # for a load of nothing): NaN when none is that recent.
         newest = _newest_finite(model.recent)
+        fresh = False  # a sample the counters have not taken yet
+        if newest is not None and newest > model.counted_at:
+            fresh, model.counted_at = True, newest
         current_load = math.nan
         if explicit:
             current_load = float(values[-1]) if values.size else math.nan
@@ -1847,13 +1853,14 @@ class ScalingLoop:
             estimate = model.capacity
             if not estimate.loaded:
                 self._restore_capacity(ref, estimate, now)
-            estimate.observe(
-                current_load,
-                workload.ready_replicas,
-                workload.replicas,
-                hpa.usage_ratio,
-                _rolling(workload),
-            )
+            if fresh:  # the HPA's reading against the load it saw, not an old one
+                estimate.observe(
+                    current_load,
+                    workload.ready_replicas,
+                    workload.replicas,
+                    hpa.usage_ratio,
+                    _rolling(workload),
+                )
             capacity = estimate.value()
             if capacity is None:
                 self._hold(
@@ -1870,7 +1877,8 @@ class ScalingLoop:
                 capacity_source = "learned by an earlier process (kept in the ledger)"
         suspect = _implausible(values, capacity)
         if suspect is not None:
-            model.spike_streak += 1
+            if fresh:
+                model.spike_streak += 1
             if model.spike_streak < SPIKE_CYCLES:
                 self._hold(
                     ref,
@@ -1880,7 +1888,7 @@ class ScalingLoop:
                 return
         else:
             model.spike_streak = 0
-        self._verify(workload, model, current_load, capacity, now)
+        self._verify(workload, model, current_load if fresh else math.nan, capacity, now)
         sizing = ScalingSettings(
             capacity_per_pod=capacity,
             lead_seconds=lead,
@@ -1933,7 +1941,7 @@ class ScalingLoop:
             ref,
             model,
             forecast_upper=float(forecast.upper(BREACH_LEVEL)[0]) if forecast.mean.size else None,
-            observed=current_load,
+            observed=current_load if fresh else math.nan,
             now=now,
         )
         floor = rec.floor if rec.floor is not None else floor_min
@@ -2576,14 +2584,14 @@ def _json_ready(values: dict[str, object]) -> dict[str, object]:
 def _implausible(values: np.ndarray, capacity: float) -> str | None:
     """Why the newest sample looks like a glitch (a counter reset read as a rate, a
     10^12 spike), or None: more than ``SPIKE_FACTOR`` times the larger of the half
-    hour's median and one pod's worth of load."""
-    if values.size < 6 or not math.isfinite(float(values[-1])):
+    hour's median and one pod's worth of load. The newest finite one: the current load
+    (missing steps after it, a gap read past, do not hide it)."""
+    finite = values[np.isfinite(values)]
+    if finite.size < 6:
         return None
-    earlier = values[:-1][np.isfinite(values[:-1])]
-    if earlier.size < 5:
-        return None
+    earlier = finite[:-1]
     typical = max(float(np.median(earlier)), capacity)
-    newest = float(values[-1])
+    newest = float(finite[-1])
     if newest <= SPIKE_FACTOR * typical:
         return None
     return (

@@ -1003,3 +1003,107 @@ def test_a_new_process_brings_a_raised_floor_down_as_slowly_as_the_old_one_would
     for _ in range(SCALE_IN_PATIENCE):
         paced -= scale_in_drop(paced, STEP, pace)
     assert written[0] >= paced  # 25, not 14
+
+
+class NanGapReader(WeekReader):
+    """As the simulation's metrics store answers a range query over a gap: the series,
+    its missing steps NaN."""
+
+    def range(self, query: str, start: float, end: float, step: float, now: float) -> list[Any]:
+        (found,) = super().range(query, start, end, step, now)
+        finite = np.flatnonzero(np.isfinite(found.series.values))
+        last = float(found.series.timestamps[finite[-1]]) if finite.size else None
+        stale = last is None or now - last > 300
+        return [dataclasses.replace(found, last_sample_at=last, stale=stale)]
+
+
+def one_sample_then_a_gap(
+    seed: int, value: float, reader: type[WeekReader]
+) -> tuple[ScalingLoop, FakeClock, Any]:
+    """web's floor raised to 7 on a steady 50; then one sample of ``value`` and four
+    minutes without any (a gap read past): the loop runs through them and two minutes
+    after, the load back to 50."""
+    loop, clock, web = raised(seed, 80)
+    t, values = steady(seed, 80)
+    values = values.copy()
+    at = int(np.searchsorted(t, clock.now()))
+    values[at] = value
+    values[at + 1 : at + 5] = np.nan
+    loop.reader = reader(t, values)
+    return loop, clock, web
+
+
+@pytest.mark.parametrize("reader", [GapReader, NanGapReader])
+def test_a_glitch_followed_by_a_gap_is_not_taken_for_a_load_that_held(
+    reader: type[WeekReader],
+) -> None:
+    """A sample 200 times the load (a counter reset read as a rate) is acted on only once
+    it has held for three minutes. Followed by a gap read past, it used to be the newest
+    sample for four cycles: counted as holding three minutes (or, with NaN in the read,
+    not looked at as a glitch at all), it raised the floor to the HPA's maximum. One
+    sample is one sample, however many cycles see it."""
+    loop, clock, web = one_sample_then_a_gap(79, 10_000.0, reader)
+    run(loop, clock, 7)
+    assert writes(loop) == [7]  # nothing acted on
+    assert loop.models[web.ref].spike_streak <= 1
+
+
+@pytest.mark.parametrize("reader", [GapReader, NanGapReader])
+def test_one_sample_above_the_band_followed_by_a_gap_is_no_breach(
+    reader: type[WeekReader],
+) -> None:
+    """A forecast breach is the load above the forecast's band for three minutes in a
+    row. One sample above it followed by a gap read past was seen by four cycles in a
+    row, and became a breach signal for the runbooks."""
+    loop, clock, _ = one_sample_then_a_gap(80, 400.0, reader)
+    signals: list[Any] = []
+    loop.submit = signals.extend
+    run(loop, clock, 7)
+    assert signals == []
+    assert loop.status.breaches == 0
+
+
+@pytest.mark.parametrize("reader", [GapReader, NanGapReader])
+def test_a_gap_read_past_adds_no_cycle_to_a_floors_verdict(reader: type[WeekReader]) -> None:
+    """The floor raised to 7 is being judged when four minutes of load go missing (read
+    past). Each cycle of the gap counted the last sample again: four more cycles in the
+    verdict, and for a lowered floor "short of ready pods" four times from one sample
+    (two are enough for a wrong verdict). One sample counts once."""
+    judged = []
+    for gap in (False, True):
+        loop, clock, _ = one_sample_then_a_gap(81, 50.0, reader)
+        if not gap:
+            loop.reader = reader(*steady(81, 80))
+        run(loop, clock, 12)  # the floor's window ends meanwhile
+        detail = cast(Any, loop.decisions).ledger.records["d-1"].feedback_detail
+        judged.append((detail["cycles"], detail["short_cycles"]))
+    (cycles, short), (cycles_gap, short_gap) = judged
+    assert (cycles_gap, short_gap) == (cycles - 4, short - 4)
+
+
+@pytest.mark.parametrize("reader", [GapReader, NanGapReader])
+def test_a_gap_read_past_adds_no_capacity_reading(reader: type[WeekReader]) -> None:
+    """While the per-pod capacity is learned from the HPA (one reading a cycle: the load
+    per ready pod over the HPA's reading), four minutes of load go missing (read past).
+    Each cycle of the gap took a reading from the last load against the HPA's newer
+    reading. One sample is one reading."""
+    learned = []
+    for gap in (False, True):
+        t, values = steady(82, 80)
+        values = values.copy()
+        clock = FakeClock(float(t[-80]))
+        if gap:
+            at = int(np.searchsorted(t, clock.now()))
+            values[at + 3 : at + 7] = np.nan
+        web = workload("web")
+        web = dataclasses.replace(
+            web, annotations={k: v for k, v in web.annotations.items() if k != CAPACITY}
+        )
+        loop = loop_over(reader(t, values), clock, [web])
+        cast(Any, loop.cluster).hpas[web.ref] = HpaState(
+            HPA, web.ref, 2, 20, 3, 3, uid="u1", usage_ratio=0.8
+        )
+        run(loop, clock, 9)
+        assert "learning the per-pod capacity" in loop.status.held[str(web.ref)]
+        learned.append(len(loop.models[web.ref].capacity.readings))
+    assert learned[1] == learned[0] - 4
