@@ -1704,12 +1704,15 @@ class ScalingLoop:
         found = self.reader.range(self._query(ref), start, now, STEP, now)
         # The newest sample there is: the read's, or (a read of the last minutes that
         # holds none) the newest the model kept. A gap shorter than ``stale_after`` is
-        # read past, as a stale read is only one whose newest sample is older.
+        # read past, as a stale read is only one whose newest sample is older. Prometheus
+        # leaves a series out of a range result where it has no point, so a read inside
+        # a gap is no series at all (another source may give one of NaN): the series is
+        # not gone for that, when the model has samples of it.
         # A NaN or infinite sample Prometheus returned is not a gap: it holds as before.
         explicit = len(found) == 1 and found[0].non_finite_samples > 0
         newest = found[0].last_sample_at if len(found) == 1 else None
         unusable = len(found) != 1 or not found[0].usable
-        if newest is None and len(found) == 1 and not refit and not explicit:
+        if newest is None and len(found) <= 1 and not refit and not explicit:
             newest = _newest_finite(model.recent)
             unusable = newest is None or now - newest > self.stale_after
         if unusable:
@@ -1719,9 +1722,11 @@ class ScalingLoop:
             self._hold(ref, code, f"{why}: holding the current floor", kind=code)
             return
         self._unheld(str(ref))
-        series = found[0].series
-        timestamps, samples = series.timestamps, series.values
-        del found, series  # the read may be a week of samples: not kept past this point
+        if found:
+            timestamps, samples = found[0].series.timestamps, found[0].series.values
+        else:  # inside a gap: no new sample
+            timestamps = samples = np.empty(0)
+        del found  # the read may be a week of samples: not kept past this point
         if refit:
             week = LoadHistory()
             week.extend(timestamps, samples, keep=self.keep)
@@ -2650,8 +2655,9 @@ def _unusable(
 ) -> tuple[str, str]:
     """Why a load read cannot be acted on: a reason code, and the words a person can
     check. ``newest`` is the newest usable sample known (the read's, or one kept from
-    before a read that held none): older than ``stale_after``, the series has a gap."""
-    if not found:
+    before a read that held none, or no series: Prometheus's answer inside a gap): older
+    than ``stale_after``, the series has a gap."""
+    if not found and newest is None:
         return "NoLoadSeries", "no load series (the load query returned nothing)"
     if len(found) > 1:
         return "ManyLoadSeries", (

@@ -623,6 +623,9 @@ def test_why_a_load_read_is_unusable_is_said_plainly() -> None:
     assert code == "NoLoadSample" and "every sample missing, NaN or infinite" in why
     code, why = _unusable([one(300.0)], 1000.0, 300.0, 300.0)
     assert code == "LoadGap"
+    # no series (Prometheus's answer inside a gap) after samples the model kept: a gap
+    code, why = _unusable([], 1000.0, 300.0, 300.0)
+    assert code == "LoadGap"
     assert why == (
         "no load sample since 1970-01-01T00:05:00Z (12 min ago, more than "
         "prometheus.staleAfter, 300 s): a gap in the load series (the target not scraped, "

@@ -348,17 +348,20 @@ def test_the_end_of_a_hold_is_said_once(caplog: pytest.LogCaptureFixture) -> Non
 
 
 class GapReader(WeekReader):
-    """As Prometheus answers a range query over a gap in the series: the missing steps
-    are NaN, the newest finite sample is ``last_sample_at`` (None when the range holds
-    none), stale when it is older than 300 s."""
+    """As ``PrometheusReader`` answers a range query over a gap in the series: the missing
+    steps are NaN, the newest finite sample is ``last_sample_at``, stale when it is older
+    than 300 s; and a range with no sample at all is no series (Prometheus leaves a
+    series out of a range result where it has no point: a real server answers so, a
+    test against one checks)."""
 
     def range(self, query: str, start: float, end: float, step: float, now: float) -> list[Any]:
         (found,) = super().range(query, start, end, step, now)
         values = found.series.values
         finite = np.flatnonzero(np.isfinite(values))
-        last = float(found.series.timestamps[finite[-1]]) if finite.size else None
-        stale = last is None or now - last > 300
-        return [dataclasses.replace(found, last_sample_at=last, stale=stale)]
+        if not finite.size:
+            return []
+        last = float(found.series.timestamps[finite[-1]])
+        return [dataclasses.replace(found, last_sample_at=last, stale=now - last > 300)]
 
 
 def gap_run(gap: int, caplog: pytest.LogCaptureFixture) -> tuple[ScalingLoop, Any, list[str]]:
