@@ -1754,7 +1754,13 @@ class ScalingLoop:
         values = model.recent.values
         self._track(ref, model, values, now)
         lead = lead_time(startup, self.settings.period, self.settings.metric_lag)
-        horizon = horizon_steps(lead, STEP)
+        # The forecast starts one step after the newest point read. Inside a gap read
+        # past (reads with no series) that is minutes ago, and a forecast of the lead
+        # from it would end minutes ago: the floor must still cover the lead ahead of
+        # now, so the whole steps missing are looked through too. (Less than a step is
+        # the cycle's usual phase against the read's grid: nothing changes.)
+        behind = STEP * math.floor(max(0.0, now - model.fitted.last_timestamp) / STEP + 1e-9)
+        horizon = horizon_steps(lead + behind, STEP)
         forecast = model.fitted.predict(max(horizon, 1), levels=self.levels)
         if forecast.mean.size:  # what the next value will be judged against
             model.expect = (
@@ -1896,7 +1902,7 @@ class ScalingLoop:
         self._verify(workload, model, current_load if fresh else math.nan, capacity, now)
         sizing = ScalingSettings(
             capacity_per_pod=capacity,
-            lead_seconds=lead,
+            lead_seconds=lead + behind,
             min_replicas=floor_min,
             max_replicas=_ceiling(knobs.max_replicas, hpa, floor_min),
             ceiling_note=_ceiling_note(knobs.max_replicas, hpa, floor_min),
@@ -1941,6 +1947,9 @@ class ScalingLoop:
             "startup_seconds": startup,
             "startup_source": startup_source,
             "lead_seconds": lead,
+            # how far the newest point read was behind now (a gap read past): the
+            # forecast the floor was sized from spans these seconds and then the lead
+            "sample_behind_seconds": behind,
         }
         self._breach(
             ref,

@@ -20,6 +20,7 @@ from agent.loops.scaling import (
     ADOPT_EVERY,
     CAPACITY,
     FORGET_AFTER,
+    HISTORY,
     MIN_REPLICAS,
     QUIET_AFTER_OVERRIDE,
     RETRY_AFTER_FAILURE,
@@ -31,10 +32,10 @@ from agent.loops.scaling import (
 )
 from agent.settings import RoutingSettings
 from forecasting.scaling import ScalingSettings as PacingSettings
-from forecasting.scaling import scale_in_drop
+from forecasting.scaling import horizon_steps, scale_in_drop
 from remediation.ports import HpaState, ObjectRef, Scale, SetHpaMinReplicas
 from tests.unit.decision_rig import inline_service
-from tests.unit.scaling.fakes import WeekReader, loop_over, week_and_a_day, workload
+from tests.unit.scaling.fakes import END, WeekReader, loop_over, week_and_a_day, workload
 
 HPA = ObjectRef("HorizontalPodAutoscaler", "web", "shop")
 
@@ -1006,6 +1007,40 @@ def test_a_new_process_brings_a_raised_floor_down_as_slowly_as_the_old_one_would
     for _ in range(SCALE_IN_PATIENCE):
         paced -= scale_in_drop(paced, STEP, pace)
     assert written[0] >= paced  # 25, not 14
+
+
+def test_after_a_gap_read_past_the_floor_still_covers_the_lead_ahead_of_now() -> None:
+    """The forecast starts one step after the newest sample. With the last 4 minutes of
+    the load missing (a gap shorter than ``staleAfter``, read past) the floor used to be
+    sized from the 3 minutes of lead after that sample, which ended a minute ago: the
+    daily jump at 09:00 the profile knows was left out at 08:59. The lead is counted
+    from now: the minutes of the gap are forecast too, and then the whole lead."""
+    rng = np.random.default_rng(77)
+    nine = END - END % 86_400 - 86_400 + 9 * 3600  # 09:00 of the day before the trace ends
+    t = nine - STEP * np.arange(int(HISTORY // STEP) + 1)[::-1]
+    minute = (t % 86_400) // 60
+    values = np.where((minute >= 9 * 60) & (minute < 11 * 60), 400.0, 50.0)
+    values = values * rng.lognormal(0, 0.05, t.size)
+    values[t > nine - 5 * STEP] = np.nan  # nothing since 08:55
+    clock = FakeClock(nine - 10 * STEP)
+    web = workload("web", **{CAPACITY: "20"})
+    loop = loop_over(GapReader(t, values), clock, [web])
+    run(loop, clock, 9)  # 08:50 to 08:58
+    assert str(web.ref) not in loop.status.held  # read past
+    now = clock.now()
+    assert now == nine - STEP  # 08:59
+    loop.cycle()
+    model = loop.models[web.ref]
+    assert model.previous is not None and model.previous.mode == "predictive"
+    assert model.fitted is not None and model.fitted.last_timestamp == now - 4 * STEP
+    assert model.sizing["sample_behind_seconds"] == 4 * STEP  # in the decision's evidence
+    lead = float(model.sizing["lead_seconds"])
+    forecast = model.fitted.predict(horizon_steps(lead, STEP) + 4, levels=(80,))
+    ahead = (forecast.timestamps > now) & (forecast.timestamps <= now + lead)
+    assert ahead.sum() == horizon_steps(lead, STEP)
+    wanted = float(np.max(forecast.upper(80)[ahead]))
+    assert model.previous.forecast_peak is not None
+    assert model.previous.forecast_peak >= wanted
 
 
 class NanGapReader(WeekReader):
