@@ -382,8 +382,11 @@ class WorkloadModel:
     hpa_uid: str = ""  # the HPA ``hpa_min_configured`` was read from
     breach_since: float | None = None
     lower_streak: int = 0  # consecutive cycles that wanted a lower floor
-    spike_streak: int = 0  # consecutive cycles whose newest sample looked like a glitch
-    breach_streak: int = 0  # consecutive cycles with load above the forecast band
+    spike_streak: int = 0  # consecutive new samples that looked like a glitch
+    breach_streak: int = 0  # consecutive new samples with load above the forecast band
+    # The newest sample the counters (glitch, breach, verification, capacity) have taken:
+    # inside a gap read past, cycle after cycle sees the same one, which counts once.
+    counted_at: float = -math.inf
     history_since: float | None = None  # the annotation the model was fitted under
     # The last floor a decision was recorded for, and whether it was applied: a
     # recommendation that was asked, observed or only published is not recorded again
@@ -1701,12 +1704,15 @@ class ScalingLoop:
         found = self.reader.range(self._query(ref), start, now, STEP, now)
         # The newest sample there is: the read's, or (a read of the last minutes that
         # holds none) the newest the model kept. A gap shorter than ``stale_after`` is
-        # read past, as a stale read is only one whose newest sample is older.
+        # read past, as a stale read is only one whose newest sample is older. Prometheus
+        # leaves a series out of a range result where it has no point, so a read inside
+        # a gap is no series at all (another source may give one of NaN): the series is
+        # not gone for that, when the model has samples of it.
         # A NaN or infinite sample Prometheus returned is not a gap: it holds as before.
         explicit = len(found) == 1 and found[0].non_finite_samples > 0
         newest = found[0].last_sample_at if len(found) == 1 else None
         unusable = len(found) != 1 or not found[0].usable
-        if newest is None and len(found) == 1 and not refit and not explicit:
+        if newest is None and len(found) <= 1 and not refit and not explicit:
             newest = _newest_finite(model.recent)
             unusable = newest is None or now - newest > self.stale_after
         if unusable:
@@ -1716,9 +1722,11 @@ class ScalingLoop:
             self._hold(ref, code, f"{why}: holding the current floor", kind=code)
             return
         self._unheld(str(ref))
-        series = found[0].series
-        timestamps, samples = series.timestamps, series.values
-        del found, series  # the read may be a week of samples: not kept past this point
+        if found:
+            timestamps, samples = found[0].series.timestamps, found[0].series.values
+        else:  # inside a gap: no new sample
+            timestamps = samples = np.empty(0)
+        del found  # the read may be a week of samples: not kept past this point
         if refit:
             week = LoadHistory()
             week.extend(timestamps, samples, keep=self.keep)
@@ -1746,7 +1754,13 @@ class ScalingLoop:
         values = model.recent.values
         self._track(ref, model, values, now)
         lead = lead_time(startup, self.settings.period, self.settings.metric_lag)
-        horizon = horizon_steps(lead, STEP)
+        # The forecast starts one step after the newest point read. Inside a gap read
+        # past (reads with no series) that is minutes ago, and a forecast of the lead
+        # from it would end minutes ago: the floor must still cover the lead ahead of
+        # now, so the whole steps missing are looked through too. (Less than a step is
+        # the cycle's usual phase against the read's grid: nothing changes.)
+        behind = STEP * math.floor(max(0.0, now - model.fitted.last_timestamp) / STEP + 1e-9)
+        horizon = horizon_steps(lead + behind, STEP)
         forecast = model.fitted.predict(max(horizon, 1), levels=self.levels)
         if forecast.mean.size:  # what the next value will be judged against
             model.expect = (
@@ -1832,6 +1846,9 @@ class ScalingLoop:
         # The newest sample (a gap shorter than ``stale_after`` is read past, not taken
         # for a load of nothing): NaN when none is that recent.
         newest = _newest_finite(model.recent)
+        fresh = False  # a sample the counters have not taken yet
+        if newest is not None and newest > model.counted_at:
+            fresh, model.counted_at = True, newest
         current_load = math.nan
         if explicit:
             current_load = float(values[-1]) if values.size else math.nan
@@ -1847,13 +1864,14 @@ class ScalingLoop:
             estimate = model.capacity
             if not estimate.loaded:
                 self._restore_capacity(ref, estimate, now)
-            estimate.observe(
-                current_load,
-                workload.ready_replicas,
-                workload.replicas,
-                hpa.usage_ratio,
-                _rolling(workload),
-            )
+            if fresh:  # the HPA's reading against the load it saw, not an old one
+                estimate.observe(
+                    current_load,
+                    workload.ready_replicas,
+                    workload.replicas,
+                    hpa.usage_ratio,
+                    _rolling(workload),
+                )
             capacity = estimate.value()
             if capacity is None:
                 self._hold(
@@ -1870,7 +1888,8 @@ class ScalingLoop:
                 capacity_source = "learned by an earlier process (kept in the ledger)"
         suspect = _implausible(values, capacity)
         if suspect is not None:
-            model.spike_streak += 1
+            if fresh:
+                model.spike_streak += 1
             if model.spike_streak < SPIKE_CYCLES:
                 self._hold(
                     ref,
@@ -1880,10 +1899,10 @@ class ScalingLoop:
                 return
         else:
             model.spike_streak = 0
-        self._verify(workload, model, current_load, capacity, now)
+        self._verify(workload, model, current_load if fresh else math.nan, capacity, now)
         sizing = ScalingSettings(
             capacity_per_pod=capacity,
-            lead_seconds=lead,
+            lead_seconds=lead + behind,
             min_replicas=floor_min,
             max_replicas=_ceiling(knobs.max_replicas, hpa, floor_min),
             ceiling_note=_ceiling_note(knobs.max_replicas, hpa, floor_min),
@@ -1891,6 +1910,21 @@ class ScalingLoop:
             margin=self.margin,
             has_hpa=hpa is not None,
         )
+        current = hpa.min_replicas if hpa is not None else workload.replicas
+        if model.previous is None:
+            # No recommendation of this process's own to pace a lower floor from (a
+            # restart, a new leader, a workload just opted in): it comes down from the
+            # one the cluster has (a floor an earlier process raised, replicas someone
+            # set) at the scale-in pace, not in one write to what the forecast allows.
+            model.previous = ScalingRecommendation(
+                now,
+                current,
+                current,
+                0,
+                "hold",
+                "ClusterFloor",
+                f"the {'minReplicas' if hpa is not None else 'replicas'} the cluster has",
+            )
         rec = recommend(
             forecast,
             WorkloadNow(now, workload.replicas, current_load, model.previous),
@@ -1898,7 +1932,6 @@ class ScalingLoop:
         )
         if model.poor is not None:
             rec = untrusted(rec, model.poor, has_hpa=hpa is not None)
-        current = hpa.min_replicas if hpa is not None else workload.replicas
         if rec.mode == "reactive":
             # The floor as this loop left it: what it applied, else what the cluster has
             # (a floor only asked about or published was never raised).
@@ -1914,12 +1947,15 @@ class ScalingLoop:
             "startup_seconds": startup,
             "startup_source": startup_source,
             "lead_seconds": lead,
+            # how far the newest point read was behind now (a gap read past): the
+            # forecast the floor was sized from spans these seconds and then the lead
+            "sample_behind_seconds": behind,
         }
         self._breach(
             ref,
             model,
             forecast_upper=float(forecast.upper(BREACH_LEVEL)[0]) if forecast.mean.size else None,
-            observed=current_load,
+            observed=current_load if fresh else math.nan,
             now=now,
         )
         floor = rec.floor if rec.floor is not None else floor_min
@@ -2562,14 +2598,14 @@ def _json_ready(values: dict[str, object]) -> dict[str, object]:
 def _implausible(values: np.ndarray, capacity: float) -> str | None:
     """Why the newest sample looks like a glitch (a counter reset read as a rate, a
     10^12 spike), or None: more than ``SPIKE_FACTOR`` times the larger of the half
-    hour's median and one pod's worth of load."""
-    if values.size < 6 or not math.isfinite(float(values[-1])):
+    hour's median and one pod's worth of load. The newest finite one: the current load
+    (missing steps after it, a gap read past, do not hide it)."""
+    finite = values[np.isfinite(values)]
+    if finite.size < 6:
         return None
-    earlier = values[:-1][np.isfinite(values[:-1])]
-    if earlier.size < 5:
-        return None
+    earlier = finite[:-1]
     typical = max(float(np.median(earlier)), capacity)
-    newest = float(values[-1])
+    newest = float(finite[-1])
     if newest <= SPIKE_FACTOR * typical:
         return None
     return (
@@ -2628,8 +2664,9 @@ def _unusable(
 ) -> tuple[str, str]:
     """Why a load read cannot be acted on: a reason code, and the words a person can
     check. ``newest`` is the newest usable sample known (the read's, or one kept from
-    before a read that held none): older than ``stale_after``, the series has a gap."""
-    if not found:
+    before a read that held none, or no series: Prometheus's answer inside a gap): older
+    than ``stale_after``, the series has a gap."""
+    if not found and newest is None:
         return "NoLoadSeries", "no load series (the load query returned nothing)"
     if len(found) > 1:
         return "ManyLoadSeries", (
