@@ -1908,6 +1908,7 @@ class ScalingLoop:
             ceiling_note=_ceiling_note(knobs.max_replicas, hpa, floor_min),
             level=self.level,
             margin=self.margin,
+            loop_period=self.settings.period,
             has_hpa=hpa is not None,
         )
         current = hpa.min_replicas if hpa is not None else workload.replicas
@@ -1925,6 +1926,19 @@ class ScalingLoop:
                 "ClusterFloor",
                 f"the {'minReplicas' if hpa is not None else 'replicas'} the cluster has",
             )
+        elif (
+            model.applied
+            and model.previous.floor is not None
+            and now - model.previous.now >= 2 * self.settings.period
+        ):
+            # Not decided for a cycle or more (held, or another replica led meanwhile):
+            # one decision paces no more than one cycle's scale-in however long that was,
+            # so the pace starts from the floor in effect when that is lower than this
+            # loop's last (another leader, or someone, lowered it since): this loop's
+            # older floor would otherwise be paced down from, and written back above it.
+            floor_now = self._reference(model, current, now)
+            if floor_now < model.previous.floor:
+                model.previous = replace(model.previous, floor=floor_now)
         rec = recommend(
             forecast,
             WorkloadNow(now, workload.replicas, current_load, model.previous),
