@@ -376,7 +376,11 @@ class WorkloadModel:
     outcomes: OutcomeRing = field(default_factory=OutcomeRing)
     expect: tuple[float, float, float, float] | None = None  # (at, mean, lower, upper)
     drift: DriftVerdict | None = None  # the last drift check
-    version: int = 0
+    version: int = 0  # the live model's number (``_version_name``)
+    # The highest number given to a model of the workload, live or rejected, by this
+    # process or (read from the ledger at its first refit here) an earlier one: every
+    # model evaluated gets the next, so no two are named alike. None until read.
+    numbered: int | None = None
     previous: ScalingRecommendation | None = None
     hpa_min_configured: int | None = None
     hpa_uid: str = ""  # the HPA ``hpa_min_configured`` was read from
@@ -1297,8 +1301,11 @@ class ScalingLoop:
         hour better, ``steps`` ahead (the workload's lead; neither model
         saw those points); a first fit or a new history cut goes live at once
         (``forecasting.lifecycle.refit``). Either way the evaluation is a model version
-        in the ledger."""
+        in the ledger, named as the live model is (``_version_name``) with the next of
+        the workload's numbers (``_next_number``): a rejected challenger's name is its
+        own, and one that goes live later has another."""
         champion = model.fitted
+        number = self._next_number(ref, model)
         result = refit(
             champion,
             history,
@@ -1308,16 +1315,19 @@ class ScalingLoop:
             forced=forced,
             levels=self.levels,
             champion_name=self._version_name(model),
-            version=model.version + 1,
+            version=number,
+            suffix=f" fitted {_utc(now)}",
         )
         verdict = result.verdict
+        if model.numbered is not None:  # else the ledger's numbering is still unread
+            model.numbered = number
         model.evaluated_at = now
         model.fitted = result.live
         model.outcomes.clear()  # judged again on what comes next
         model.drift = None
         if result.promoted:
             model.fitted_at = now
-            model.version += 1
+            model.version = number
             model.band = result.band
             model.poor = None  # a new model has not yet been found wanting
         held, scale, stopgap = result.held, result.scale, result.stopgap
@@ -1377,11 +1387,31 @@ class ScalingLoop:
         model.poor = poor
 
     def _version_name(self, model: WorkloadModel) -> str:
-        """The live model, unambiguous across restarts: its name, count and fit time."""
+        """The live model, unambiguous across restarts: its name, number and fit time
+        (``seasonal-profile/3 fitted 2026-11-22T06:00:00Z``)."""
         if model.fitted is None or not math.isfinite(model.fitted_at):
             return "none (no model fitted in this process)"
-        fitted = datetime.fromtimestamp(model.fitted_at, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-        return f"{model.fitted.name}/{model.version} fitted {fitted}"
+        return f"{model.fitted.name}/{model.version} fitted {_utc(model.fitted_at)}"
+
+    def _next_number(self, ref: ObjectRef, model: WorkloadModel) -> int:
+        """The number of the workload's next model: one more than any it was given,
+        here or (the ledger's record, read at the first refit in this process) by an
+        earlier process. A restart goes on from the larger of the ledger's count of the
+        workload's versions and the number in the newest one's name: older processes
+        numbered from 1 again after each restart, never past that count, and a prune
+        by age lowers the count but keeps the newest rows (only a workload not refitted
+        for the whole retention may see the number of a row pruned come again, with
+        another fit time). A ledger that cannot be read leaves its numbering unread
+        (looked at again at the next refit) and numbers on from this process's own:
+        the fit time in the name still tells the models apart."""
+        if model.numbered is None:
+            try:
+                count, newest = self.decisions.ledger.model_version_tally(str(ref))
+            except TransientError as exc:
+                log.warning("%s: could not read how its models were numbered (%s)", ref, exc)
+                return model.version + 1
+            model.numbered = max(count, _model_number(newest))
+        return model.numbered + 1
 
     def _load_inherited(self) -> None:
         """Read, once (at the first cycle that can), the scaling questions a previous
@@ -1908,6 +1938,7 @@ class ScalingLoop:
             ceiling_note=_ceiling_note(knobs.max_replicas, hpa, floor_min),
             level=self.level,
             margin=self.margin,
+            loop_period=self.settings.period,
             has_hpa=hpa is not None,
         )
         current = hpa.min_replicas if hpa is not None else workload.replicas
@@ -1925,6 +1956,19 @@ class ScalingLoop:
                 "ClusterFloor",
                 f"the {'minReplicas' if hpa is not None else 'replicas'} the cluster has",
             )
+        elif (
+            model.applied
+            and model.previous.floor is not None
+            and now - model.previous.now >= 2 * self.settings.period
+        ):
+            # Not decided for a cycle or more (held, or another replica led meanwhile):
+            # one decision paces no more than one cycle's scale-in however long that was,
+            # so the pace starts from the floor in effect when that is lower than this
+            # loop's last (another leader, or someone, lowered it since): this loop's
+            # older floor would otherwise be paced down from, and written back above it.
+            floor_now = self._reference(model, current, now)
+            if floor_now < model.previous.floor:
+                model.previous = replace(model.previous, floor=floor_now)
         rec = recommend(
             forecast,
             WorkloadNow(now, workload.replicas, current_load, model.previous),
@@ -2687,6 +2731,14 @@ def _newest_finite(history: LoadHistory) -> float | None:
     """The time of the newest finite sample ``history`` holds, or None."""
     finite = np.flatnonzero(np.isfinite(history.values))
     return history.first + STEP * float(finite[-1]) if finite.size else None
+
+
+def _model_number(version: str | None) -> int:
+    """The number in a model version's name (``seasonal-profile/3 fitted ...``: 3); 0
+    when it has none."""
+    head = (version or "").split(" ", 1)[0]
+    _, slash, digits = head.rpartition("/")
+    return int(digits) if slash and digits.isdigit() else 0
 
 
 def _utc(at: float) -> str:

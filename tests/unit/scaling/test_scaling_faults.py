@@ -1009,6 +1009,35 @@ def test_a_new_process_brings_a_raised_floor_down_as_slowly_as_the_old_one_would
     assert written[0] >= paced  # 25, not 14
 
 
+def test_a_floor_held_ten_minutes_comes_down_at_one_cycles_pace_after() -> None:
+    """A floor raised to 40 by an earlier process; the load needs about 10. One cycle
+    lowers the wish to 36, then Prometheus is down for ten minutes (the workload held,
+    nothing decided). The first cycle back used to count the ten minutes as ten drops
+    of 3 from 36, down to what the forecast allows at once; the load was not known
+    while held, so it comes down as one cycle's would: 33."""
+    t, values = steady(79)
+    clock = FakeClock(float(t[-80]))
+    web = dataclasses.replace(
+        workload("web", **{CAPACITY: "5"}), replicas=40, ready_replicas=40, available_replicas=40
+    )
+    loop = loop_over(WeekReader(t, values), clock, [web], route="auto")
+    cast(Any, loop.cluster).hpas[web.ref] = HpaState(HPA, web.ref, 40, 100, 40, 40, uid="u1")
+    ledger = cast(Any, loop.decisions).ledger
+    ledger.guards[f"scaling/configured-min/{HPA}"] = ({"min_replicas": 2, "uid": "u1"}, 1)
+    run(loop, clock, 1)
+    model = loop.models[web.ref]
+    assert model.previous is not None and model.previous.floor == 36
+    loop.reader = RestartingReader(t, values)
+    run(loop, clock, 10)
+    assert loop.status.held_reason[str(web.ref)] == "ReadFailed"
+    loop.reader = WeekReader(t, values)
+    run(loop, clock, 1)
+    pace = PacingSettings(capacity_per_pod=5.0, lead_seconds=180.0)
+    assert model.previous.floor == 36 - scale_in_drop(36, STEP, pace) == 33
+    assert model.previous.reason == "ScaleInLimit"
+    assert writes(loop) == []  # and written only after the usual five cycles
+
+
 def test_after_a_gap_read_past_the_floor_still_covers_the_lead_ahead_of_now() -> None:
     """The forecast starts one step after the newest sample. With the last 4 minutes of
     the load missing (a gap shorter than ``staleAfter``, read past) the floor used to be
