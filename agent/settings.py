@@ -71,9 +71,11 @@ __all__ = [
     "check_kubeconfig",
     "check_runbook_paths",
     "check_secrets",
+    "default_credentials_problem",
     "kubeconfig_problem",
     "load_settings",
     "load_settings_with_source",
+    "no_kubeconfig",
     "parse_duration",
     "redact_url_passwords",
     "resolve_secret",
@@ -1161,6 +1163,68 @@ def kubeconfig_problem(path: Path, context: str | None) -> str | None:
         whose = "" if context else " (its current-context)"
         return f"no context {wanted!r}{whose} in {path}; it has {', '.join(contexts)}"
     return None
+
+
+# What the Kubernetes client reads in a pod (cluster.inCluster: true): the environment
+# Kubernetes gives every container, and the service account's files it mounts.
+IN_CLUSTER_ENV = ("KUBERNETES_SERVICE_HOST", "KUBERNETES_SERVICE_PORT")
+SERVICE_ACCOUNT_TOKEN = Path("/var/run/secrets/kubernetes.io/serviceaccount/token")
+SERVICE_ACCOUNT_CA = Path("/var/run/secrets/kubernetes.io/serviceaccount/ca.crt")
+
+
+def no_kubeconfig(shown: str, source: str) -> str:
+    """What to say when no kubeconfig file exists at ``shown`` (``source``: where that
+    path came from: ``cluster.kubeconfig``, ``$KUBECONFIG`` or ``the default``)."""
+    how = {
+        "cluster.kubeconfig": "set cluster.kubeconfig to an existing file",
+        "$KUBECONFIG": "set $KUBECONFIG to an existing file, or cluster.kubeconfig",
+    }.get(source, "set cluster.kubeconfig or $KUBECONFIG, or cluster.inCluster: true in a pod")
+    return f"no kubeconfig at {shown} ({source}); {how}"
+
+
+def default_credentials_problem(settings: Settings, environ: Mapping[str, str]) -> str | None:
+    """Why the Kubernetes credentials that ``run`` would load without a kubeconfig named in
+    the file are not here, or None: the in-cluster service account (``inCluster``), else
+    ``$KUBECONFIG``, else ``~/.kube/config``, as the client looks for them. A
+    ``cluster.kubeconfig`` the file names is ``check_kubeconfig``'s (None here).
+
+    Files and the environment are read; nothing is run (a kubeconfig's ``exec`` plugin is
+    not) and the cluster is not contacted."""
+    cluster = settings.cluster
+    if cluster.in_cluster:
+        unset = [name for name in IN_CLUSTER_ENV if not environ.get(name)]
+        if unset:
+            return (
+                f"cluster.inCluster is true, but {' and '.join(unset)} "
+                f"{'is' if len(unset) == 1 else 'are'} not set (Kubernetes sets both in "
+                "every pod): this is not a pod; outside a cluster, set cluster.inCluster: "
+                "false and name a kubeconfig"
+            )
+        for path, what in (
+            (SERVICE_ACCOUNT_TOKEN, "token"),
+            (SERVICE_ACCOUNT_CA, "CA certificate"),
+        ):
+            if not path.is_file() or path.stat().st_size == 0:
+                state = "is empty" if path.is_file() else "does not exist"
+                return (
+                    f"cluster.inCluster is true, but the service account {what} {path} "
+                    f"{state} (is automountServiceAccountToken false for this pod?)"
+                )
+        return None
+    if cluster.kubeconfig is not None:
+        return None
+    given = environ.get("KUBECONFIG") or "~/.kube/config"
+    source = "$KUBECONFIG" if environ.get("KUBECONFIG") else "the default"
+    paths = [os.path.expanduser(p) for p in given.split(os.pathsep) if p]
+    present = [p for p in paths if os.path.exists(p)]
+    if not present:
+        return no_kubeconfig(os.pathsep.join(paths), source)
+    # As the client merges them, a path of $KUBECONFIG that is missing is passed over.
+    problem = kubeconfig_problem(Path(os.pathsep.join(present)), cluster.context)
+    if problem is None:
+        return None
+    read = "read from $KUBECONFIG" if source == "$KUBECONFIG" else "read by default"
+    return f"{problem} ({read}: cluster.kubeconfig is not set)"
 
 
 def load_settings_with_source(
