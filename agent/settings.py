@@ -730,6 +730,29 @@ class AnomalyQuery(_Model):
     _durations = _positive_duration_fields("step", "history")
 
 
+# The seasonal profile is fitted on no fewer than 2 days of load (``min_periods`` of
+# forecasting.profile.ProfileSettings, which a test holds equal): from 1 day it never fits,
+# and the workload would only ever be scaled reactively. Written here rather than read
+# from there, so that reading a configuration does not import numpy.
+PROFILE_HISTORY_DAYS = (2, 90)
+
+
+def profile_history_problem(days: float, got: str) -> str | None:
+    """Why ``days`` of load cannot make the seasonal profile, or None: the bound and the
+    words ``scaling.profileHistory`` and ``autonomic replay --history-days`` share (``got``:
+    the value as the input wrote it)."""
+    low, high = PROFILE_HISTORY_DAYS
+    if low <= days <= high and abs(days - round(days)) < 1e-9:
+        return None
+    problem = f"must be a whole number of days from {low} to {high}, got {got}"
+    if days < low:
+        problem += (
+            f": the seasonal profile needs at least {low} days of load to fit (with fewer "
+            "it never fits, and the workload is scaled only reactively)"
+        )
+    return problem
+
+
 class ScalingSettings(_Model):
     enabled: StrictBool = True
     period: PositiveDuration = 60.0
@@ -784,10 +807,9 @@ class ScalingSettings(_Model):
     @classmethod
     def _whole_days(cls, value: float) -> float:
         days = value / 86400.0
-        if not (2 <= days <= 90 and abs(days - round(days)) < 1e-9):
-            raise ValueError(
-                f"profileHistory must be a whole number of days from 2d to 90d, got {value:g} s"
-            )
+        problem = profile_history_problem(days, f"{days:g}d")
+        if problem is not None:
+            raise ValueError(f"profileHistory {problem}")
         return value
 
 

@@ -120,7 +120,11 @@ def test_shipped_example_is_valid() -> None:
             "scaling:\n  profileHistory: 36h\n",
             r":2: scaling.profileHistory: .*whole number of days",
         ),
-        ("scaling:\n  profileHistory: 1d\n", r":2: scaling.profileHistory: .*from 2d to 90d"),
+        (
+            "scaling:\n  profileHistory: 1d\n",
+            r":2: scaling.profileHistory: .*from 2 to 90, got 1d: the seasonal profile needs "
+            r"at least 2 days",
+        ),
         ("routing:\n  poolCap: 1.5\n", r":2: routing.poolCap: Input should be less than 1"),
         # Passed the check; every read then failed as if Prometheus were not answering
         # (or with a ValueError), every period.
