@@ -50,7 +50,7 @@ from pydantic_core import PydanticCustomError
 from agent.errors import ConfigError, redact_url_passwords
 from agent.yamlsource import YamlLines, YamlSourceError, load_yaml_value, load_yaml_with_marks
 from remediation._types import expected_shape, freeze_lists, not_a_number, not_a_whole_number
-from remediation.validation import causes
+from remediation.validation import causes, field_path
 from remediation.windows import WindowFields
 
 __all__ = [
@@ -1287,7 +1287,7 @@ def load_settings_with_source(
                 loc = (*loc, error["ctx"]["index"], "name")
             if error["type"] == "problem_at":  # at the entry that is wrong, not the section
                 loc = (*loc, *error["ctx"]["at"])
-            field = ".".join(str(p) for p in loc) or "(top level)"
+            field = field_path(loc) or "(top level)"
             where = source.where(loc)
             # Top to bottom, as the file reads (pydantic's order is the model's fields');
             # an environment override's after the file's, in the model's order.

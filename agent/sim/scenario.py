@@ -33,7 +33,7 @@ from pydantic import (
 from agent.errors import InputError
 from agent.settings import Number, WholeNumber, parse_duration
 from agent.yamlsource import YamlSourceError, load_yaml_with_marks
-from remediation.validation import causes
+from remediation.validation import causes, field_path
 
 __all__ = [
     "Fault",
@@ -310,14 +310,14 @@ def load_scenario(path: Path) -> Scenario:
                     and p in ("surge", "badRollout", "memoryLeak", "nodeNotReady", "canary")
                 )
             )
-            field = _field_name(clean)
+            field = field_path(clean)
             message = str(error["msg"]).removeprefix("Value error, ")
             if error["type"] == "extra_forbidden":
                 message = _unknown_key(loc)
             if error["type"] == "union_tag_invalid":
                 ctx = error.get("ctx", {})
                 clean = (*clean, "type")
-                field = _field_name(clean)
+                field = field_path(clean)
                 message = (
                     f"unknown fault type {ctx.get('tag')!r}; a fault's type is one of "
                     f"{str(ctx.get('expected_tags', '')).replace(chr(39), '')}"
@@ -329,7 +329,7 @@ def load_scenario(path: Path) -> Scenario:
         raise InputError(
             "invalid scenario:\n  "
             + "\n  ".join(
-                f"{path}:{find_line(loc)}: {_field_name(loc)}: {message}"
+                f"{path}:{find_line(loc)}: {field_path(loc)}: {message}"
                 for loc, message in problems
             )
         )
@@ -400,9 +400,3 @@ def _unknown_key(loc: tuple[str | int, ...]) -> str:
     close = difflib.get_close_matches(str(loc[-1]), allowed, n=1)
     hint = f"did you mean {close[0]!r}? " if close else ""
     return f"unknown key ({hint}the keys here are {', '.join(allowed)})"
-
-
-def _field_name(loc: tuple[str | int, ...]) -> str:
-    """``spec.faults[2].at`` for ``("spec", "faults", 2, "at")``."""
-    field = ".".join(str(p) if not isinstance(p, int) else f"[{p}]" for p in loc)
-    return field.replace(".[", "[")
