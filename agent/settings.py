@@ -72,6 +72,7 @@ __all__ = [
     "check_runbook_paths",
     "check_secrets",
     "default_credentials_problem",
+    "explain_error",
     "kubeconfig_problem",
     "load_settings",
     "load_settings_with_source",
@@ -1345,14 +1346,24 @@ def _explain(error: Mapping[str, Any]) -> str:
             close = [k for k in keys if k.lower() == str(error["loc"][-1]).lower()][:1]
         hint = f"did you mean {close[0]!r}? " if close else "check the spelling; "
         return f"unknown key ({hint}the keys here are {', '.join(keys)}; see docs/configuration.md)"
-    if kind == "missing":
-        return "required but missing"
     if kind == "string_pattern_mismatch" and tuple(error["loc"])[::2] == ("anomalyQueries", "name"):
         return (
             "a query's name is lower-case letters, digits, '_', '.' and '-', starting with "
             f"a letter or digit (got {str(error.get('input'))[:60]!r})"
         )
-    if kind == "bool_type":
+    return explain_error(error)
+
+
+def explain_error(error: Mapping[str, Any]) -> str:
+    """What a pydantic validation error says, in the words the configuration and
+    simulation scenarios share: ``required but missing``, ``expected true or false
+    (unquoted), got 'maybe'``, ``expected a mapping, ... (got 3)``, pydantic's sentence
+    without its ``Value error, `` prefix, and the value written when it is a scalar (a
+    password in a URL shown as ``***``). The caller adds file, line and field."""
+    kind = error["type"]
+    if kind == "missing":
+        return "required but missing"
+    if kind in ("bool_type", "bool_parsing"):
         shown = repr(error.get("input"))[:60]
         return f"expected true or false (unquoted), got {shown}"
     message = expected_shape(kind) or str(error["msg"]).removeprefix("Value error, ")
