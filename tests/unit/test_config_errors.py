@@ -302,12 +302,14 @@ def test_run_names_a_missing_folder_of_its_sqlite_ledger(tmp_path: Path) -> None
     ledger = tmp_path / "absent" / "ledger.sqlite"
     text = f"runbooks: []\nledger:\n  url: sqlite:///{ledger}\nleaderElection:\n  enabled: false\n"
     path = write(tmp_path, text)
+    # Kubernetes credentials are found (they are checked, and loaded, before the ledger).
+    environ = {"PATH": os.environ.get("PATH", ""), "PYTHONPATH": os.environ.get("PYTHONPATH", "")}
     done = subprocess.run(
         [sys.executable, "-m", "agent", "run", "--config", str(path), "--once"],
         capture_output=True,
         text=True,
         cwd=tmp_path,
-        env={"PATH": os.environ.get("PATH", ""), "PYTHONPATH": os.environ.get("PYTHONPATH", "")},
+        env={**environ, "KUBECONFIG": os.environ["KUBECONFIG"]},
         timeout=60,
         check=False,
     )
