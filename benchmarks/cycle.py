@@ -2,7 +2,7 @@
 
     .venv/bin/python benchmarks/cycle.py --workloads 100,1000,10000 [--repeats 5]
         [--json out.json] [--profile] [--memory-sites 25] [--trim-setup] [--warm-days 3]
-        [--refit-cycles 5]
+        [--refit-cycles 5] [--gap-hours 6] [--ledger-url postgresql+psycopg://...]
 
 What runs, per N, in a child process of its own (so peak memory figures do not mix):
 
@@ -49,6 +49,15 @@ source lines holding the most memory after the timed cycles.
 first cycle fitted is due a refit at once, and times K more cycles, with how many
 refits each did (the scaling loop spreads them; the jump also makes the anomaly loop
 catch up on that many hours in the first of them).
+
+``--gap-hours H`` then jumps the fake clock by H hours, as after a leader that was down
+that long, and times one cycle: the anomaly loop scores every missed point and the
+scaling loop reads its window again.
+
+``--ledger-url URL`` puts the ledger on that database instead of a SQLite file in a
+temporary folder: a PostgreSQL URL (``postgresql+psycopg://user@host:port/db``) whose
+user may create schemas. Each N gets a new schema of its own (dropped afterwards), so
+one server serves every N of a run.
 """
 
 from __future__ import annotations
@@ -85,6 +94,8 @@ ENABLED = {"autonomic.dev/enabled": "true"}
 MEMORY_SITES = 0  # --memory-sites: how many allocation sites to print (0: do not trace)
 TRIM_SETUP = False  # --trim-setup: hand the set-up's freed heap back before the first cycle
 REFIT_CYCLES = 0  # --refit-cycles: cycles timed once the first cycle's fits fall due
+GAP_HOURS = 0.0  # --gap-hours: one cycle timed after the clock jumps this far
+LEDGER_URL = ""  # --ledger-url: a PostgreSQL ledger (default: SQLite in a temporary folder)
 CLASSES = 8  # series shapes; one warmed detector state per shape
 WARM_POINTS = 3 * 1440  # three days of one-minute points fill the detector's history
 
@@ -438,7 +449,8 @@ def build_rig(url: str, shape: Shape, workdir: Path, start: float, *, scaling: b
         policy=RetryPolicy(request_timeout=(5.0, 300.0)),
         wall_clock=clock.now,
     )
-    ledger = open_ledger(f"sqlite:///{workdir / 'ledger.sqlite'}", clock.now())
+    ledger_url, drop_schema = ledger_location(workdir, shape.workloads)
+    ledger = open_ledger(ledger_url, clock.now())
     approvals = Approvals(ledger, LedgerOnlyChannel(ledger, clock.now), ttl=3600, snooze=900)
     metrics = Metrics()
     decisions = DecisionService(
@@ -470,12 +482,35 @@ def build_rig(url: str, shape: Shape, workdir: Path, start: float, *, scaling: b
         approvals.dispatcher.stop()
         ledger.close()
         api_client.close()
+        drop_schema()
 
     rig = Rig(cluster, ledger, engine, anomaly, clock, synthetic, decisions, executor, close=close)
     rig.scaling = build_scaling_loop(rig) if scaling else None
     if not scaling:
         log("--no-scaling: the scaling loop is left out")
     return rig
+
+
+def ledger_location(workdir: Path, workloads: int) -> tuple[str, Callable[[], None]]:
+    """The ledger's URL for this N, and what removes it afterwards: a SQLite file in
+    ``workdir`` (removed with it), or a new schema on ``--ledger-url``'s server."""
+    if not LEDGER_URL:
+        return f"sqlite:///{workdir / 'ledger.sqlite'}", lambda: None
+    import sqlalchemy as sa
+
+    schema = f"cycle_{workloads}_{os.getpid()}"
+    admin = sa.create_engine(LEDGER_URL)
+    with admin.begin() as conn:
+        conn.execute(sa.text(f"CREATE SCHEMA {schema}"))
+    joiner = "&" if "?" in LEDGER_URL else "?"
+    log(f"ledger: schema {schema} on {admin.url.render_as_string(hide_password=True)}")
+
+    def drop() -> None:
+        with admin.begin() as conn:
+            conn.execute(sa.text(f"DROP SCHEMA {schema} CASCADE"))
+        admin.dispose()
+
+    return f"{LEDGER_URL}{joiner}options=-csearch_path%3D{schema}", drop
 
 
 def build_scaling_loop(rig: Rig) -> Any:
@@ -600,6 +635,8 @@ class Result:
     cpus: list[int] = field(default_factory=list)
     # --refit-cycles: per cycle once the first fits fall due, (wall, scaling wall, refits)
     refit_cycles: list[tuple[float, float, int]] = field(default_factory=list)
+    # --gap-hours: the cycle after the clock's jump, (wall, anomaly, scaling, remediation)
+    gap_cycle: tuple[float, float, float, float] | None = None
 
 
 def wait_for_caches(
@@ -741,6 +778,7 @@ def _measure(
     peak_save = phase_peak_mb()
     log(f"anomaly save() of {len(rig.anomaly.series):,} series: {save[0].wall:.2f}s")
     refits = measure_refits(rig, REFIT_CYCLES) if REFIT_CYCLES and rig.scaling else []
+    gap = measure_gap(rig, GAP_HOURS) if GAP_HOURS else None
     return Result(
         workloads=shape.workloads,
         pods=counts.get("Pod", 0),
@@ -771,7 +809,24 @@ def _measure(
         scaling_held=len(rig.scaling.status.held) if rig.scaling is not None else 0,
         cpus=sorted(os.sched_getaffinity(0)),
         refit_cycles=refits,
+        gap_cycle=gap,
     )
+
+
+def measure_gap(rig: Rig, hours: float) -> tuple[float, float, float, float]:
+    """One cycle after the clock jumps ``hours`` (a leader down that long): wall seconds
+    of the whole cycle, then of its anomaly, scaling and remediation parts."""
+    rig.clock.advance(hours * 3600)
+    whole: list[Timing] = []
+    parts: tuple[list[Timing], list[Timing], list[Timing]] = ([], [], [])
+    with timed(whole):
+        run_cycle(rig, *parts)
+    anomaly, remediation, scaling = (part[0].wall if part else 0.0 for part in parts)
+    log(
+        f"cycle after a {hours:g}-hour gap: {whole[0].wall:.2f}s wall (anomaly {anomaly:.2f}s, "
+        f"scaling {scaling:.2f}s, remediation {remediation:.2f}s)"
+    )
+    return whole[0].wall, anomaly, scaling, remediation
 
 
 def measure_refits(rig: Rig, count: int) -> list[tuple[float, float, int]]:
@@ -1068,22 +1123,43 @@ def main(argv: Sequence[str] | None = None) -> int:
         metavar="K",
         help="after the rest, time K cycles once the first cycle's fits are due a refit",
     )
+    parser.add_argument(
+        "--gap-hours",
+        type=float,
+        default=0.0,
+        metavar="H",
+        help="after the rest, jump the clock H hours and time one cycle (catching up)",
+    )
+    parser.add_argument(
+        "--ledger-url",
+        default="",
+        metavar="URL",
+        help="a PostgreSQL ledger (SQLAlchemy URL; a new schema per N) instead of SQLite",
+    )
     parser.add_argument("--one", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.refit_cycles < 0:
         parser.error(f"--refit-cycles must be 0 or more, got {args.refit_cycles}")
     if not (math.isfinite(args.warm_days) and 1 / 1440 <= args.warm_days <= 365):
         parser.error(f"--warm-days must be from one minute to 365 days, got {args.warm_days}")
-    global MEMORY_SITES, TRIM_SETUP, WARM_POINTS, REFIT_CYCLES
+    if not (math.isfinite(args.gap_hours) and 0 <= args.gap_hours <= 24 * 365):
+        parser.error(f"--gap-hours must be from 0 to a year, got {args.gap_hours}")
+    if args.ledger_url and not args.ledger_url.startswith("postgresql"):
+        parser.error(f"--ledger-url must be a PostgreSQL URL, got {args.ledger_url!r}")
+    global MEMORY_SITES, TRIM_SETUP, WARM_POINTS, REFIT_CYCLES, GAP_HOURS, LEDGER_URL
     MEMORY_SITES = args.memory_sites
     TRIM_SETUP = args.trim_setup
     REFIT_CYCLES = args.refit_cycles
+    GAP_HOURS = args.gap_hours
+    LEDGER_URL = args.ledger_url
     WARM_POINTS = round(args.warm_days * 1440)
     extra = (["--memory-sites", str(args.memory_sites)] if args.memory_sites else []) + (
         ["--trim-setup"] if args.trim_setup else []
     )
     extra += ["--warm-days", str(args.warm_days)]
     extra += ["--refit-cycles", str(args.refit_cycles)] if args.refit_cycles else []
+    extra += ["--gap-hours", str(args.gap_hours)] if args.gap_hours else []
+    extra += ["--ledger-url", args.ledger_url] if args.ledger_url else []
     if args.state_cost:
         for key, value in measure_state_cost().items():
             print(f"| {key} | {value:.1f} |")
