@@ -3,6 +3,7 @@
     409 Conflict            -> ``ConflictError`` (internal: re-read and try again, bounded)
     429 / 5xx / timeouts    -> retried with bounded backoff, then ``TransientError``
     429 from a PDB          -> ``BlockedByBudgetError`` (transient: the budget may free up later)
+    the lease lost          -> ``NotLeaderError`` (transient; a write not sent, see ``KubeApi``)
     403 Forbidden           -> ``PermissionDeniedError`` naming verb, resource and namespace
     404 Not Found           -> ``ObjectGoneError`` (record and stop)
     400 / 422               -> ``InvalidRequestError``
@@ -26,6 +27,7 @@ __all__ = [
     "BlockedByBudgetError",
     "ConflictError",
     "InvalidRequestError",
+    "NotLeaderError",
     "ObjectGoneError",
     "PermissionDeniedError",
     "RetryPolicy",
@@ -65,6 +67,16 @@ class BlockedByBudgetError(TransientError):
 
     def __init__(self, message: str, *, delay: float = 30.0) -> None:
         super().__init__(message, delay=delay, reason="DisruptionBudget")
+
+
+class NotLeaderError(TransientError):
+    """A write not sent because this replica no longer holds the lease: its authority
+    ran out while the write was being made (a slow read before it, a retry after a
+    timeout, the next eviction of a drain). An earlier try of the same write may have
+    reached the server, so whether it happened is for the next leader to find out."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, delay=0.0, reason="NotLeader")
 
 
 class UndoRefusedError(PermanentError):

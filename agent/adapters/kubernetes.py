@@ -247,8 +247,11 @@ class KubernetesCluster:
         ignore_field_managers: Iterable[str] = (),
         event_max_age: float = 3900.0,
         event_limit: int = 5000,
+        may_write: Callable[[], bool] | None = None,
     ) -> None:
-        self.api = KubeApi(api_client, policy=policy, sleep=sleep)
+        # ``may_write``: the leader gate's ``is_leader``, asked before every try of every
+        # write (``KubeApi``): a replica whose lease ran out mid-write sends no more.
+        self.api = KubeApi(api_client, policy=policy, sleep=sleep, may_write=may_write)
         # Field managers whose writes are not "a person changed it" (the built-in list
         # of the cluster's own controllers, and the config's additions).
         self.cluster_managers = CLUSTER_FIELD_MANAGERS | frozenset(ignore_field_managers)
