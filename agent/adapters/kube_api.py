@@ -413,7 +413,11 @@ class KubeApi:
     def create_event(self, namespace: str, body: Obj) -> Obj:
         api = self._apis["CoreV1Api"]
         call = ApiCall("create", "", "events", namespace)
-        return self._run(call, lambda: api.create_namespaced_event(namespace, body, **self._opts()))
+        return self._run(
+            call,
+            lambda: api.create_namespaced_event(namespace, body, **self._opts()),
+            exists_on_retry=lambda: body,  # its name is its own (a random suffix): ours
+        )
 
 
 def _custom_method(api: Any, info: KindInfo, action: str, namespace: str | None) -> Any:

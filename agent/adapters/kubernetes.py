@@ -50,7 +50,12 @@ from typing import Any
 
 from agent.adapters.kube_api import KINDS, KubeApi
 from agent.adapters.kube_cache import EventCache, NamespacedCaches, OptionalKind, WatchCache
-from agent.adapters.kube_errors import ObjectGoneError, PermissionDeniedError, RetryPolicy
+from agent.adapters.kube_errors import (
+    ConflictError,
+    ObjectGoneError,
+    PermissionDeniedError,
+    RetryPolicy,
+)
 from agent.adapters.kube_ops import Operations
 from agent.adapters.kube_state import (
     CLUSTER_FIELD_MANAGERS,
@@ -630,7 +635,7 @@ class KubernetesCluster:
         }
         try:
             self.api.create_event(namespace, body)
-        except AutonomicError as exc:
+        except (AutonomicError, ConflictError) as exc:
             log.error("could not post Event %s on %s: %s", reason, target, exc)
             self.events_failed += 1
 

@@ -363,6 +363,20 @@ def test_a_write_whose_answer_was_lost_is_reported_as_the_change_it_made(
     assert {key: result.before[key] for key in before} == before
 
 
+def test_an_event_whose_answer_was_lost_is_posted_once_and_not_an_error(
+    fake: FakeApiServer, cluster: KubernetesCluster, shop: Any
+) -> None:
+    # The server stores the Event and the answer is lost; the retry (same name) is 409
+    # AlreadyExists. Before, that ConflictError escaped post_event, which promises never
+    # to abort the action it describes, and out of the executor after its write.
+    fake.inject(r"/namespaces/shop/events$", method="POST", lost_answer=True)
+    fake.clear_requests()
+    cluster.post_event(WEB, "Scaled", "replicas 3 -> 6")
+    assert [r.status for r in fake.requests if r.method == "POST"] == [-1, 409]
+    (event,) = fake.store.objects("Event", "shop")
+    assert event["reason"] == "Scaled" and cluster.events_failed == 0
+
+
 def test_a_removal_refused_then_gone_is_not_taken_for_ours(
     fake: FakeApiServer, cluster: KubernetesCluster, shop: Any
 ) -> None:
