@@ -161,9 +161,16 @@ class Operations:
             return self._with_conflict_retries(
                 lambda: self._rollback_once(operation, dry_run, first), operation, first
             )
+        # A restart's stamp is taken once, for every try: a try after a 409 (which follows
+        # a lost answer to a write that landed) then finds its own stamp in place and
+        # restarts nothing more, where a stamp of its own would restart the pods again.
+        stamp = self._restart_stamp() if isinstance(operation, RolloutRestart) else None
         return self._with_conflict_retries(
-            lambda: self._write_once(operation, dry_run, first), operation, first
+            lambda: self._write_once(operation, dry_run, first, stamp=stamp), operation, first
         )
+
+    def _restart_stamp(self) -> str:
+        return datetime.fromtimestamp(self._wall_clock(), UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
     def undo(self, operation: Operation, before: Obj) -> OperationResult:
         if isinstance(operation, RolloutRestart | DeletePod | EvictPod):
@@ -359,7 +366,9 @@ class Operations:
 
     # --------------------------------------------------------------------- writes
 
-    def _write_once(self, operation: Operation, dry_run: bool, first: list[Obj]) -> OperationResult:
+    def _write_once(
+        self, operation: Operation, dry_run: bool, first: list[Obj], *, stamp: str | None = None
+    ) -> OperationResult:
         before = self.snapshot(operation)
         if not first:
             first.append(before)
@@ -408,9 +417,19 @@ class Operations:
                     operation, dry_run, before, "maxReplicas", wanted, expected
                 )
             case RolloutRestart():
-                stamp = datetime.fromtimestamp(self._wall_clock(), UTC).strftime(
-                    "%Y-%m-%dT%H:%M:%SZ"
-                )
+                stamp = stamp or self._restart_stamp()
+                if before["restartedAt"] == stamp:
+                    # Restarted with this very stamp: by this write's earlier try (whose
+                    # answer was lost), or within the same second; writing it again would
+                    # change nothing.
+                    return self._result(
+                        operation,
+                        dry_run,
+                        before,
+                        {"restartedAt": stamp},
+                        f"{ref}: already restarted at {stamp}",
+                        changed=False,
+                    )
                 body = {
                     **precondition,
                     "spec": {"template": {"metadata": {"annotations": {RESTARTED_AT: stamp}}}},
