@@ -365,6 +365,41 @@ def test_a_write_whose_answer_was_lost_is_reported_as_the_change_it_made(
     assert {key: result.before[key] for key in before} == before
 
 
+@pytest.mark.parametrize(
+    ("operation", "path", "field", "before"),
+    [
+        (Scale(WEB, 6), r"/deployments/web/scale$", "replicas", 3),
+        (SetHpaMinReplicas(HPA, 4), r"/horizontalpodautoscalers/web$", "minReplicas", 2),
+        (PauseRollout(WEB), r"/deployments/web$", "paused", False),
+        (Cordon(ObjectRef("Node", "node-2")), r"/nodes/node-2$", "unschedulable", False),
+        (RollbackToPrevious(WEB), r"/deployments/web$", "template", None),
+    ],
+)  # fmt: skip
+def test_an_undo_whose_answer_was_lost_is_undone_not_refused(
+    fake: FakeApiServer,
+    cluster: KubernetesCluster,
+    shop: Any,
+    operation: Any,
+    path: str,
+    field: str,
+    before: Any,
+) -> None:
+    # The server applies the undo and its answer is lost; the client's retry carries the
+    # old resourceVersion (409), and the re-read finds the value the undo wrote back.
+    # Before, that read was taken for someone else's change: UndoRefusedError
+    # ("ChangedSinceWrite"), so the step was recorded applied (not undone) and a person
+    # was told the undo was refused, while the cluster held what it held before.
+    result = cluster.apply(operation)
+    fake.inject(path, method="PATCH", lost_answer=True)
+    fake.clear_requests()
+    undo = cluster.undo(operation, result.before)
+    assert [r.status for r in fake.requests if r.method == "PATCH"] == [-1, 409]
+    assert undo.changed and "the answer to the undo was lost" in undo.summary
+    assert cluster.snapshot(operation)[field] == (
+        result.before["template"] if before is None else before
+    )
+
+
 def test_a_restart_whose_answer_was_lost_restarts_once(
     fake: FakeApiServer, api_client: Any, shop: Any
 ) -> None:
