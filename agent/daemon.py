@@ -546,6 +546,16 @@ def build_daemon(
     clock = clock or SystemClock()
     runbooks = load_runbooks(settings)
     password = resolve_secret(settings.ledger.password, environ)
+    # The Kubernetes credentials are loaded (not used: nothing is asked of the API server
+    # yet) before the ledger is opened: credentials that cannot be loaded stop start-up
+    # before a SQLite ledger file is created.
+    api_client = load_api_client(
+        host=kube_host,
+        kubeconfig=str(settings.cluster.kubeconfig) if settings.cluster.kubeconfig else None,
+        context=settings.cluster.context,
+        in_cluster=settings.cluster.in_cluster,
+        watches=KubernetesCluster.watch_count(settings.cluster.namespaces),
+    )
     # SQLite is opened (and migrated) here: a bad path stops start-up at once. PostgreSQL
     # is only checked here (its URL, its driver) and connected by ``LedgerConnector`` in
     # the background, once the runtime has started: a database not up yet must not keep
@@ -560,13 +570,6 @@ def build_daemon(
     )
     metrics = Metrics()
     identity = environ.get("POD_NAME") or socket.gethostname() or f"autonomic-{os.getpid()}"
-    api_client = load_api_client(
-        host=kube_host,
-        kubeconfig=str(settings.cluster.kubeconfig) if settings.cluster.kubeconfig else None,
-        context=settings.cluster.context,
-        in_cluster=settings.cluster.in_cluster,
-        watches=KubernetesCluster.watch_count(settings.cluster.namespaces),
-    )
     gate: LeaderGate
     if settings.leader_election.enabled:
         election = settings.leader_election

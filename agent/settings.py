@@ -50,7 +50,7 @@ from pydantic_core import PydanticCustomError
 from agent.errors import ConfigError, redact_url_passwords
 from agent.yamlsource import YamlLines, YamlSourceError, load_yaml_value, load_yaml_with_marks
 from remediation._types import expected_shape, freeze_lists, not_a_number, not_a_whole_number
-from remediation.validation import causes
+from remediation.validation import causes, field_path
 from remediation.windows import WindowFields
 
 __all__ = [
@@ -71,9 +71,12 @@ __all__ = [
     "check_kubeconfig",
     "check_runbook_paths",
     "check_secrets",
+    "default_credentials_problem",
+    "explain_error",
     "kubeconfig_problem",
     "load_settings",
     "load_settings_with_source",
+    "no_kubeconfig",
     "parse_duration",
     "redact_url_passwords",
     "resolve_secret",
@@ -728,6 +731,29 @@ class AnomalyQuery(_Model):
     _durations = _positive_duration_fields("step", "history")
 
 
+# The seasonal profile is fitted on no fewer than 2 days of load (``min_periods`` of
+# forecasting.profile.ProfileSettings, which a test holds equal): from 1 day it never fits,
+# and the workload would only ever be scaled reactively. Written here rather than read
+# from there, so that reading a configuration does not import numpy.
+PROFILE_HISTORY_DAYS = (2, 90)
+
+
+def profile_history_problem(days: float, got: str) -> str | None:
+    """Why ``days`` of load cannot make the seasonal profile, or None: the bound and the
+    words ``scaling.profileHistory`` and ``autonomic replay --history-days`` share (``got``:
+    the value as the input wrote it)."""
+    low, high = PROFILE_HISTORY_DAYS
+    if low <= days <= high and abs(days - round(days)) < 1e-9:
+        return None
+    problem = f"must be a whole number of days from {low} to {high}, got {got}"
+    if days < low:
+        problem += (
+            f": the seasonal profile needs at least {low} days of load to fit (with fewer "
+            "it never fits, and the workload is scaled only reactively)"
+        )
+    return problem
+
+
 class ScalingSettings(_Model):
     enabled: StrictBool = True
     period: PositiveDuration = 60.0
@@ -782,10 +808,9 @@ class ScalingSettings(_Model):
     @classmethod
     def _whole_days(cls, value: float) -> float:
         days = value / 86400.0
-        if not (2 <= days <= 90 and abs(days - round(days)) < 1e-9):
-            raise ValueError(
-                f"profileHistory must be a whole number of days from 2d to 90d, got {value:g} s"
-            )
+        problem = profile_history_problem(days, f"{days:g}d")
+        if problem is not None:
+            raise ValueError(f"profileHistory {problem}")
         return value
 
 
@@ -1163,6 +1188,68 @@ def kubeconfig_problem(path: Path, context: str | None) -> str | None:
     return None
 
 
+# What the Kubernetes client reads in a pod (cluster.inCluster: true): the environment
+# Kubernetes gives every container, and the service account's files it mounts.
+IN_CLUSTER_ENV = ("KUBERNETES_SERVICE_HOST", "KUBERNETES_SERVICE_PORT")
+SERVICE_ACCOUNT_TOKEN = Path("/var/run/secrets/kubernetes.io/serviceaccount/token")
+SERVICE_ACCOUNT_CA = Path("/var/run/secrets/kubernetes.io/serviceaccount/ca.crt")
+
+
+def no_kubeconfig(shown: str, source: str) -> str:
+    """What to say when no kubeconfig file exists at ``shown`` (``source``: where that
+    path came from: ``cluster.kubeconfig``, ``$KUBECONFIG`` or ``the default``)."""
+    how = {
+        "cluster.kubeconfig": "set cluster.kubeconfig to an existing file",
+        "$KUBECONFIG": "set $KUBECONFIG to an existing file, or cluster.kubeconfig",
+    }.get(source, "set cluster.kubeconfig or $KUBECONFIG, or cluster.inCluster: true in a pod")
+    return f"no kubeconfig at {shown} ({source}); {how}"
+
+
+def default_credentials_problem(settings: Settings, environ: Mapping[str, str]) -> str | None:
+    """Why the Kubernetes credentials that ``run`` would load without a kubeconfig named in
+    the file are not here, or None: the in-cluster service account (``inCluster``), else
+    ``$KUBECONFIG``, else ``~/.kube/config``, as the client looks for them. A
+    ``cluster.kubeconfig`` the file names is ``check_kubeconfig``'s (None here).
+
+    Files and the environment are read; nothing is run (a kubeconfig's ``exec`` plugin is
+    not) and the cluster is not contacted."""
+    cluster = settings.cluster
+    if cluster.in_cluster:
+        unset = [name for name in IN_CLUSTER_ENV if not environ.get(name)]
+        if unset:
+            return (
+                f"cluster.inCluster is true, but {' and '.join(unset)} "
+                f"{'is' if len(unset) == 1 else 'are'} not set (Kubernetes sets both in "
+                "every pod): this is not a pod; outside a cluster, set cluster.inCluster: "
+                "false and name a kubeconfig"
+            )
+        for path, what in (
+            (SERVICE_ACCOUNT_TOKEN, "token"),
+            (SERVICE_ACCOUNT_CA, "CA certificate"),
+        ):
+            if not path.is_file() or path.stat().st_size == 0:
+                state = "is empty" if path.is_file() else "does not exist"
+                return (
+                    f"cluster.inCluster is true, but the service account {what} {path} "
+                    f"{state} (is automountServiceAccountToken false for this pod?)"
+                )
+        return None
+    if cluster.kubeconfig is not None:
+        return None
+    given = environ.get("KUBECONFIG") or "~/.kube/config"
+    source = "$KUBECONFIG" if environ.get("KUBECONFIG") else "the default"
+    paths = [os.path.expanduser(p) for p in given.split(os.pathsep) if p]
+    present = [p for p in paths if os.path.exists(p)]
+    if not present:
+        return no_kubeconfig(os.pathsep.join(paths), source)
+    # As the client merges them, a path of $KUBECONFIG that is missing is passed over.
+    problem = kubeconfig_problem(Path(os.pathsep.join(present)), cluster.context)
+    if problem is None:
+        return None
+    read = "read from $KUBECONFIG" if source == "$KUBECONFIG" else "read by default"
+    return f"{problem} ({read}: cluster.kubeconfig is not set)"
+
+
 def load_settings_with_source(
     path: Path | None, environ: Mapping[str, str] | None = None
 ) -> tuple[Settings, SettingsSource]:
@@ -1201,7 +1288,7 @@ def load_settings_with_source(
                 loc = (*loc, error["ctx"]["index"], "name")
             if error["type"] == "problem_at":  # at the entry that is wrong, not the section
                 loc = (*loc, *error["ctx"]["at"])
-            field = ".".join(str(p) for p in loc) or "(top level)"
+            field = field_path(loc) or "(top level)"
             where = source.where(loc)
             # Top to bottom, as the file reads (pydantic's order is the model's fields');
             # an environment override's after the file's, in the model's order.
@@ -1259,14 +1346,24 @@ def _explain(error: Mapping[str, Any]) -> str:
             close = [k for k in keys if k.lower() == str(error["loc"][-1]).lower()][:1]
         hint = f"did you mean {close[0]!r}? " if close else "check the spelling; "
         return f"unknown key ({hint}the keys here are {', '.join(keys)}; see docs/configuration.md)"
-    if kind == "missing":
-        return "required but missing"
     if kind == "string_pattern_mismatch" and tuple(error["loc"])[::2] == ("anomalyQueries", "name"):
         return (
             "a query's name is lower-case letters, digits, '_', '.' and '-', starting with "
             f"a letter or digit (got {str(error.get('input'))[:60]!r})"
         )
-    if kind == "bool_type":
+    return explain_error(error)
+
+
+def explain_error(error: Mapping[str, Any]) -> str:
+    """What a pydantic validation error says, in the words the configuration and
+    simulation scenarios share: ``required but missing``, ``expected true or false
+    (unquoted), got 'maybe'``, ``expected a mapping, ... (got 3)``, pydantic's sentence
+    without its ``Value error, `` prefix, and the value written when it is a scalar (a
+    password in a URL shown as ``***``). The caller adds file, line and field."""
+    kind = error["type"]
+    if kind == "missing":
+        return "required but missing"
+    if kind in ("bool_type", "bool_parsing"):
         shown = repr(error.get("input"))[:60]
         return f"expected true or false (unquoted), got {shown}"
     message = expected_shape(kind) or str(error["msg"]).removeprefix("Value error, ")

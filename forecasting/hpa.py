@@ -10,7 +10,8 @@ real algorithm, not a flattering caricature. It follows
   ``ceil(ratio * readyPods)`` outside the tolerance band ``[1 - tol, 1 + tol]``;
 - pods that are not ready (still starting) count as **zero** when scaling up, and
   pods that are ready but have no sample yet count as idle on scale-up and as exactly
-  on-target on scale-down; a proposal that would flip direction becomes "no change";
+  on-target on scale-down (with the others exactly at the target, not at all); a
+  proposal that would flip direction becomes "no change";
 - stabilization: scale-down takes the **maximum raw proposal of the last 300 s**
   (scale-up window 0), which is what slows scale-down, not a cool-down timer;
 - rate limits per 15 s: up to ``max(+4 pods, +100 %)``, down by up to 100 %, counted
@@ -145,7 +146,9 @@ def propose_replicas(
         return math.ceil(ratio * obs.sampled_pods)
     total_milli = usage_milli * obs.sampled_pods
     count = obs.sampled_pods
-    if obs.missing_pods > 0:
+    if obs.missing_pods > 0 and ratio != 1.0:
+        # At exactly the target the controller fills in neither value ("if ratio < 1 ...
+        # else if ratio > 1"): the missing pods stay out of the count.
         count += obs.missing_pods
         if ratio < 1.0:
             total_milli += target_milli * obs.missing_pods  # assume busy on the way down

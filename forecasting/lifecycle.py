@@ -131,13 +131,14 @@ def refit(
     levels: tuple[int, ...],
     champion_name: str,
     version: int,
+    suffix: str = "",
 ) -> Refit:
     """Fit a challenger and let it replace ``champion`` only if it forecasts the last
     ``HOLDOUT_SECONDS`` of ``history`` better, ``steps`` ahead (neither saw them); a first
     fit, a ``forced`` refit or a live fallback (a stopgap, not a model that earned its
     place) goes live at once. ``recent`` are the newest points, ending where ``history``
     ends: the champion is re-anchored on them when it stays. ``version`` numbers the
-    challenger in the verdict (``<model name>/<version>``)."""
+    challenger in the verdict, which names it ``<model name>/<version><suffix>``."""
     step = history.step
     scale = naive_scale(history.values[-max(2, round(SCALE_SECONDS / step)) :])
     level_window = max(1, round(forecaster.settings.level_window_seconds / step))
@@ -158,7 +159,7 @@ def refit(
             challenger.ahead(span, last, steps)[-held:],
             scale,
             champion_name=champion_name,
-            challenger_name=f"{challenger.name}/{version}",
+            challenger_name=f"{challenger.name}/{version}{suffix}",
             margin=1.0,  # strictly better wins; a tie keeps the live model
         )
     if verdict is not None and not verdict.promoted:

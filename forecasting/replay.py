@@ -490,6 +490,7 @@ def replay(
         level=policy.level,
         margin=policy.margin,
         scale_in_fraction=policy.scale_in_fraction,
+        loop_period=policy.loop_period,
     )
     controller = HpaController(spec)
     values = series.values

@@ -10,7 +10,9 @@ peers converged on (crane, AHPA, AWS predictive scaling):
 
 - never below what the current load needs (``ceil(load / capacity)``);
 - scale in slowly: the floor drops by at most ``scale_in_fraction`` of itself (at
-  least one pod) per ``scale_in_period``;
+  least one pod) per ``scale_in_period``, compounding, and one decision lowers it by
+  at most one ``loop_period``'s worth however long since the last one (a hold, a gap
+  in the load, a slow cycle): minutes in which the loop did not decide earn no drop;
 - scale out no faster than ``max(+max_step_up_pods, +max_step_up_fraction)`` of the
   current replicas per decision, and always within ``[min_replicas, max_replicas]``;
 - low confidence (no forecast, a model that fell back, a forecast too short for the
@@ -68,6 +70,8 @@ class ScalingSettings:
     margin: float = 0.0
     scale_in_fraction: float = 0.1
     scale_in_period: float = 60.0
+    # The seconds between two decisions: the most time one decision paces scale-in for.
+    loop_period: float = 60.0
     max_step_up_pods: int = 4
     max_step_up_fraction: float = 1.0
     max_relative_width: float = 4.0
@@ -96,6 +100,8 @@ class ScalingSettings:
             raise ValueError(f"level is a percentage in (0, 100), got {self.level!r}")
         if not 0 <= self.scale_in_fraction <= 1 or not self.scale_in_period > 0:
             raise ValueError("scale_in_fraction must be in [0, 1] and scale_in_period > 0")
+        if not (math.isfinite(self.loop_period) and self.loop_period > 0):
+            raise ValueError(f"loop_period must be positive, got {self.loop_period!r}")
 
 
 @dataclass(frozen=True)
@@ -326,17 +332,31 @@ def hpa_scale_up_limit(
 
 def scale_in_drop(floor: int, elapsed: float, settings: ScalingSettings) -> int:
     """How many pods a floor may come down ``elapsed`` seconds after it was set: at most
-    ``scale_in_fraction`` of it (at least one pod) per whole ``scale_in_period``, and one
-    period's worth however soon."""
-    periods = max(1, math.floor(max(0.0, elapsed) / settings.scale_in_period + 1e-9))
-    return max(1, math.floor(floor * settings.scale_in_fraction)) * periods
+    ``scale_in_fraction`` of it (at least one pod) per whole ``scale_in_period``,
+    compounding (each period's share is of what the one before left), one period's
+    worth however soon, and no more than one ``loop_period``'s worth however late.
+
+    The cap is what keeps scale-in slow after the loop held the workload (no usable
+    load, a gap in its series, an HPA it could not use): the load was not known then,
+    so the time held earns no drop, and the first decision back lowers the floor as
+    one decision does. A floor of 40 comes down to 36 after a ten-minute hold, not to 0
+    (ten periods' drops counted from 40) nor to 17 (ten periods compounded)."""
+    period = settings.scale_in_period
+    most = max(1, math.floor(settings.loop_period / period + 1e-9))
+    periods = min(most, max(1, math.floor(max(0.0, elapsed) / period + 1e-9)))
+    left = floor
+    for _ in range(periods):
+        if left <= 0:
+            break
+        left -= max(1, math.floor(left * settings.scale_in_fraction))
+    return max(1, floor - left)
 
 
 def scale_in_floor(last: int, elapsed: float, need: int, sizing: ScalingSettings) -> int:
-    """The lowest floor ``elapsed`` seconds after ``last`` allows, as ``recommend`` paces a
-    predictive floor: down by at most ``scale_in_fraction`` of it (at least one pod) per
-    ``scale_in_period``, never below ``need`` (what the current load needs) nor
-    ``min_replicas``, and never above ``last``."""
+    """The lowest floor ``elapsed`` seconds after ``last`` allows, as ``recommend`` paces
+    a predictive floor (``scale_in_drop``): down by at most ``scale_in_fraction`` of it
+    (at least one pod) per ``scale_in_period``, compounding, never below ``need`` (what
+    the current load needs) nor ``min_replicas``, and never above ``last``."""
     drop = scale_in_drop(last, elapsed, sizing)
     return max(sizing.min_replicas, min(last, max(last - drop, need)))
 

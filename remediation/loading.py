@@ -48,7 +48,7 @@ from remediation.crosschecks import check_parts, check_semantics, notes
 from remediation.durations import DURATION_PATTERN, format_duration
 from remediation.parts import parts_of_data
 from remediation.schema import NAMESPACE_PATTERN, OBJECT_NAME_PATTERN, Name, Runbook
-from remediation.validation import causes
+from remediation.validation import causes, field_path
 from remediation.yaml_hints import yaml_hint
 
 __all__ = [
@@ -320,16 +320,6 @@ def _construct(node: yaml.Node) -> Any:
 # ------------------------------------------------------------------ errors -> locations
 
 
-def _format_path(parts: Sequence[str | int]) -> str:
-    out = ""
-    for part in parts:
-        if isinstance(part, int):
-            out += f"[{part}]"
-        else:
-            out += f".{part}" if out else str(part)
-    return out
-
-
 def _locate(root: yaml.Node, loc: Loc, *, key_line: bool) -> tuple[int | None, str]:
     """Walk ``loc`` (pydantic, aliases) through the node tree: (line, display path).
 
@@ -373,7 +363,7 @@ def _locate(root: yaml.Node, loc: Loc, *, key_line: bool) -> tuple[int | None, s
             if isinstance(part, str) and part != "[key]":
                 shown.append(part)
             descending = False
-    return line, _format_path(shown)
+    return line, field_path(shown)
 
 
 def _unwrap(annotation: Any) -> list[Any]:

@@ -191,13 +191,9 @@ def load_api_client(
         source = "the default"
     where = "in-cluster service account" if in_cluster else f"kubeconfig {shown} ({source})"
     if not (host or in_cluster or any(os.path.exists(p) for p in paths)):
-        how = {
-            "cluster.kubeconfig": "set cluster.kubeconfig to an existing file",
-            "$KUBECONFIG": "set $KUBECONFIG to an existing file, or cluster.kubeconfig",
-        }.get(source, "set cluster.kubeconfig or $KUBECONFIG, or cluster.inCluster: true in a pod")
-        raise ConfigError(
-            f"cannot load Kubernetes credentials: no kubeconfig at {shown} ({source}); {how}"
-        )
+        from agent.settings import no_kubeconfig
+
+        raise ConfigError(f"cannot load Kubernetes credentials: {no_kubeconfig(shown, source)}")
     try:
         if host:
             configuration.host = host

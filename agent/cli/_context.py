@@ -80,11 +80,18 @@ def ledger_from(
 def one_decision(ledger: Ledger, prefix: str) -> DecisionRecord:
     """The decision whose id starts with ``prefix``: none, several, or one pruned
     meanwhile is an ``InputError`` saying which."""
+    if not prefix.strip():  # an empty shell variable: every id starts with ''
+        raise InputError(
+            "no decision id given: give one, or its first characters, as `autonomic why "
+            "SUBJECT` or `autonomic approvals list --all` shows it"
+        )
     found = ledger.find_decisions(prefix)
     if not found:
         raise InputError(f"no decision id starts with {prefix!r}")
     if len(found) > 1:
-        raise InputError(f"{prefix!r} is ambiguous: {', '.join(f[:12] for f in found)}")
+        raise InputError(
+            f"{prefix!r} is ambiguous: {', '.join(f[:12] for f in found)}; give more of the id"
+        )
     record = ledger.get_decision(found[0])
     if record is None:
         raise InputError(f"decision {found[0][:12]} is gone (pruned)")

@@ -225,9 +225,12 @@ def _narrower_approvers(ledger: Any, question_id: str) -> str | None:
 
 
 def _resolve(ledger: Any, text: str) -> str:
+    if not text.strip():  # an empty shell variable: every id starts with ''
+        raise InputError("no question or decision id given: `autonomic approvals list` shows them")
     matches = [q.id for q in ledger.find_questions(text)]
     if not matches:
         raise InputError(f"no question or decision id starts with {text!r}")
     if len(set(matches)) > 1:
-        raise InputError(f"{text!r} is ambiguous: {', '.join(m[:12] for m in matches[:5])}")
+        shown = ", ".join(m[:12] for m in matches[:5])
+        raise InputError(f"{text!r} is ambiguous: {shown}; give more of the id")
     return str(matches[0])

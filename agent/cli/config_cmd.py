@@ -22,8 +22,10 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
         description="Validate a config file as `autonomic run` would read it: its keys and "
         "values, the environment overrides, the secrets and kubeconfig it names, and the "
         "runbooks it loads. Exit status: 0 when it is valid (warnings, such as Slack "
-        "without an on-call group, are printed and do not fail it); 2 when anything is "
-        "wrong, each problem on a line as FILE:LINE: field: message.",
+        "without an on-call group, or Kubernetes credentials the file does not name "
+        "($KUBECONFIG, ~/.kube/config, the in-cluster service account) missing here, are "
+        "printed and do not fail it); 2 when anything is wrong, each problem on a line as "
+        "FILE:LINE: field: message.",
     )
     check.add_argument("file", type=Path, help="the YAML config file")
     check.add_argument(
@@ -46,6 +48,7 @@ def check_config(args: argparse.Namespace) -> int:
         check_kubeconfig,
         check_runbook_paths,
         check_secrets,
+        default_credentials_problem,
         load_settings_with_source,
         redact_url_passwords,
     )
@@ -102,6 +105,15 @@ def check_config(args: argparse.Namespace) -> int:
         print(f"  secret {line}")
     for note in advisories(settings):
         print(f"  warning: {note}")
+    missing = default_credentials_problem(settings, environ)
+    if missing is not None:
+        # A warning, not an error: the check is often run away from where the daemon runs
+        # (the manifests' config, in a pod, is checked from a checkout); `run` here stops.
+        print(
+            f"  warning: Kubernetes credentials cannot be loaded here: {missing}. "
+            "`autonomic run` with this file stops on this here (not where they are "
+            "present, such as in the daemon's pod)"
+        )
     if settings.slack.enabled:
         from agent.approvals import ApproverRule, unanswerable
 

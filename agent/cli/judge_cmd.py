@@ -55,8 +55,9 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
     parser.add_argument(
         "--spec",
         type=Path,
-        help="YAML spec: metrics: {name: {kind, direction, tolerance, critical, ...}}; "
-        "without it every column is continuous and an increase is a regression",
+        help="YAML spec: metrics: {name: {kind, direction, tolerance, critical, ...}}, a "
+        "ratio metric naming its count columns as numerator and denominator; without it "
+        "every column is continuous and an increase is a regression",
     )
     parser.add_argument(
         "--max-duration",

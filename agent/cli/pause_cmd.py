@@ -15,7 +15,9 @@ forecasting and recording go on.
 Without --for the pause holds until `autonomic resume`: an emergency stop that ends by
 itself could start a harmful automation again while the incident is still open. The
 `autonomic_paused` gauge (and the shipped alert AutonomicPausedLong) keeps a forgotten
-pause from going unnoticed. With --for (`30m`, `2h`) it lapses by itself at that time.
+pause from going unnoticed. With --for DURATION it lapses by itself that long after it
+was set; DURATION is written as in the configuration and `why --since`: `30m`, `1.5h`,
+`1h30m`, `2d`, or plain seconds (`3600`).
 
 Who pauses is --as, or cli:$USER: like an approval from the CLI, it is whoever may write
 the ledger, recorded, not checked. A second pause replaces the first (the newest holds).
@@ -53,7 +55,8 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
         "--for",
         dest="duration",
         metavar="DURATION",
-        help="lapse by itself after this long (30m, 2h, 1d); default: until `autonomic resume`",
+        help="lapse by itself after this long (30m, 1.5h, 1h30m, 1d, or seconds: 3600); "
+        "default: until `autonomic resume`",
     )
     cmd.add_argument("--as", dest="actor", help="who pauses (default: cli:$USER)")
     cmd.add_argument(
@@ -83,7 +86,8 @@ def _actor(args: argparse.Namespace) -> str:
 
 def pause_command(args: argparse.Namespace) -> int:
     from agent.pause import pause
-    from remediation.durations import format_duration, parse_duration
+    from agent.settings import parse_duration
+    from remediation.durations import format_duration
 
     if args.status:
         if args.reason is not None or args.duration is not None or args.actor is not None:

@@ -112,8 +112,8 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
     parser.add_argument(
         "--history-days",
         type=int,
-        help="days of load the seasonal profile is the median of (default: the daemon's "
-        "scaling.profileHistory, 14)",
+        help="days of load the seasonal profile is the median of, 2 to 90 as for "
+        "scaling.profileHistory (default: the daemon's, 14)",
     )
     parser.add_argument(
         "--refit-every",
@@ -208,7 +208,7 @@ def _forecasting(args: argparse.Namespace) -> _Forecasting:
     file's (``--config``), else the daemon's defaults."""
     import os
 
-    from agent.settings import ScalingSettings, load_settings
+    from agent.settings import ScalingSettings, load_settings, profile_history_problem
 
     if args.config is not None:
         scaling = load_settings(args.config, dict(os.environ)).scaling
@@ -234,8 +234,9 @@ def _forecasting(args: argparse.Namespace) -> _Forecasting:
         raise InputError(f"--level is a percentage in (0, 100), got {chosen.level}")
     if not (math.isfinite(chosen.metric_lag) and chosen.metric_lag >= 0):
         raise InputError(f"--metric-lag must be zero or more seconds, got {chosen.metric_lag}")
-    if not 1 <= chosen.history_days <= 90:
-        raise InputError(f"--history-days must be from 1 to 90, got {chosen.history_days}")
+    problem = profile_history_problem(chosen.history_days, str(chosen.history_days))
+    if problem is not None:
+        raise InputError(f"--history-days {problem}")
     if not (math.isfinite(chosen.refit_every) and chosen.refit_every > 0):
         raise InputError(
             f"--refit-every must be a positive number of seconds, got {chosen.refit_every}"

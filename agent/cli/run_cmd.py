@@ -38,7 +38,9 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
         help="run every loop once, then exit (a smoke test): exit 0 if every job ran "
         "cleanly and Prometheus answered, 1 if any job failed or was skipped, 3 if every "
         "job ran but a request to Prometheus failed, 4 if the ledger's database could not "
-        "be reached (no job ran), with a line saying which",
+        "be reached (no job ran), with a line saying which; 2, as without --once, if the "
+        "configuration or the ledger's URL cannot work (a refused password, no such "
+        "database)",
     )
     parser.add_argument(
         "--log-level",
@@ -70,6 +72,7 @@ def run(args: argparse.Namespace) -> int:
         check_kubeconfig,
         check_runbook_paths,
         check_secrets,
+        default_credentials_problem,
         load_settings_with_source,
         redact_url_passwords,
     )
@@ -87,6 +90,12 @@ def run(args: argparse.Namespace) -> int:
     if problems:
         message = "invalid configuration:\n  " + "\n  ".join(problems)
         raise ConfigError(redact_url_passwords(message))
+    # So do credentials the file does not name but the daemon would load (the in-cluster
+    # service account, $KUBECONFIG or ~/.kube/config) when they are not here: `config
+    # check` warns of these (it is often run away from where the daemon runs).
+    missing = None if args.kube_host is not None else default_credentials_problem(settings, environ)
+    if missing is not None:
+        raise ConfigError(f"cannot load Kubernetes credentials: {missing}")
     for note in advisories(settings):
         log.warning("configuration: %s", note)
     daemon, runtime = build_daemon(settings, environ, kube_host=args.kube_host)

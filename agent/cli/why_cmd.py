@@ -47,6 +47,7 @@ from typing import TYPE_CHECKING, Any
 from agent.cli._context import add_ledger_flags, ledger_from
 from agent.errors import InputError
 from agent.verdicts import status_said
+from remediation.durations import format_duration
 
 if TYPE_CHECKING:
     from agent.ledger import DecisionRecord, HeldBack
@@ -109,7 +110,8 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
 
 def why(args: argparse.Namespace) -> int:
     now = time.time()
-    since = None if args.since is None else now - _duration(args.since)
+    window = None if args.since is None else _duration(args.since)
+    since = None if window is None else now - window
     if args.limit < 1:
         raise InputError(f"--limit must be at least 1, got {args.limit}")
     subject = _subject(args.subject) if args.subject else None
@@ -152,7 +154,8 @@ def why(args: argparse.Namespace) -> int:
             )
         )
         return 0
-    scope = _scope(subject, args.runbook, args.since)
+    # The window said as a duration (3600 and 60m both say 1h), not the text typed.
+    scope = _scope(subject, args.runbook, None if window is None else format_duration(window))
     print("\n".join(render(held, decided, scope, more, statuses=statuses)))
     return 0
 

@@ -1430,6 +1430,19 @@ class Ledger:
             )
         return dict(row) if row else None
 
+    def model_version_tally(self, series_key: str) -> tuple[int, str | None]:
+        """How many model versions the ledger holds for ``series_key``, and the version
+        name of the newest of them (None when it holds none): what the scaling loop
+        numbers a series' next model from after a restart."""
+        table = tables["model_versions"]
+        mine = table.c.series_key == series_key
+        with self._read() as conn:
+            count = conn.execute(sa.select(sa.func.count()).select_from(table).where(mine))
+            newest = conn.execute(
+                sa.select(table.c.version).where(mine).order_by(table.c.id.desc()).limit(1)
+            )
+            return int(count.scalar_one()), newest.scalar()
+
     # ----------------------------------------------------------- thresholds
     def record_thresholds(
         self, decision_type: str, auto: float, ask: float, evidence: Mapping[str, Any], now: float

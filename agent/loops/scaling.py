@@ -376,14 +376,21 @@ class WorkloadModel:
     outcomes: OutcomeRing = field(default_factory=OutcomeRing)
     expect: tuple[float, float, float, float] | None = None  # (at, mean, lower, upper)
     drift: DriftVerdict | None = None  # the last drift check
-    version: int = 0
+    version: int = 0  # the live model's number (``_version_name``)
+    # The highest number given to a model of the workload, live or rejected, by this
+    # process or (read from the ledger at its first refit here) an earlier one: every
+    # model evaluated gets the next, so no two are named alike. None until read.
+    numbered: int | None = None
     previous: ScalingRecommendation | None = None
     hpa_min_configured: int | None = None
     hpa_uid: str = ""  # the HPA ``hpa_min_configured`` was read from
     breach_since: float | None = None
     lower_streak: int = 0  # consecutive cycles that wanted a lower floor
-    spike_streak: int = 0  # consecutive cycles whose newest sample looked like a glitch
-    breach_streak: int = 0  # consecutive cycles with load above the forecast band
+    spike_streak: int = 0  # consecutive new samples that looked like a glitch
+    breach_streak: int = 0  # consecutive new samples with load above the forecast band
+    # The newest sample the counters (glitch, breach, verification, capacity) have taken:
+    # inside a gap read past, cycle after cycle sees the same one, which counts once.
+    counted_at: float = -math.inf
     history_since: float | None = None  # the annotation the model was fitted under
     # The last floor a decision was recorded for, and whether it was applied: a
     # recommendation that was asked, observed or only published is not recorded again
@@ -1294,8 +1301,11 @@ class ScalingLoop:
         hour better, ``steps`` ahead (the workload's lead; neither model
         saw those points); a first fit or a new history cut goes live at once
         (``forecasting.lifecycle.refit``). Either way the evaluation is a model version
-        in the ledger."""
+        in the ledger, named as the live model is (``_version_name``) with the next of
+        the workload's numbers (``_next_number``): a rejected challenger's name is its
+        own, and one that goes live later has another."""
         champion = model.fitted
+        number = self._next_number(ref, model)
         result = refit(
             champion,
             history,
@@ -1305,16 +1315,19 @@ class ScalingLoop:
             forced=forced,
             levels=self.levels,
             champion_name=self._version_name(model),
-            version=model.version + 1,
+            version=number,
+            suffix=f" fitted {_utc(now)}",
         )
         verdict = result.verdict
+        if model.numbered is not None:  # else the ledger's numbering is still unread
+            model.numbered = number
         model.evaluated_at = now
         model.fitted = result.live
         model.outcomes.clear()  # judged again on what comes next
         model.drift = None
         if result.promoted:
             model.fitted_at = now
-            model.version += 1
+            model.version = number
             model.band = result.band
             model.poor = None  # a new model has not yet been found wanting
         held, scale, stopgap = result.held, result.scale, result.stopgap
@@ -1374,11 +1387,31 @@ class ScalingLoop:
         model.poor = poor
 
     def _version_name(self, model: WorkloadModel) -> str:
-        """The live model, unambiguous across restarts: its name, count and fit time."""
+        """The live model, unambiguous across restarts: its name, number and fit time
+        (``seasonal-profile/3 fitted 2026-11-22T06:00:00Z``)."""
         if model.fitted is None or not math.isfinite(model.fitted_at):
             return "none (no model fitted in this process)"
-        fitted = datetime.fromtimestamp(model.fitted_at, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-        return f"{model.fitted.name}/{model.version} fitted {fitted}"
+        return f"{model.fitted.name}/{model.version} fitted {_utc(model.fitted_at)}"
+
+    def _next_number(self, ref: ObjectRef, model: WorkloadModel) -> int:
+        """The number of the workload's next model: one more than any it was given,
+        here or (the ledger's record, read at the first refit in this process) by an
+        earlier process. A restart goes on from the larger of the ledger's count of the
+        workload's versions and the number in the newest one's name: older processes
+        numbered from 1 again after each restart, never past that count, and a prune
+        by age lowers the count but keeps the newest rows (only a workload not refitted
+        for the whole retention may see the number of a row pruned come again, with
+        another fit time). A ledger that cannot be read leaves its numbering unread
+        (looked at again at the next refit) and numbers on from this process's own:
+        the fit time in the name still tells the models apart."""
+        if model.numbered is None:
+            try:
+                count, newest = self.decisions.ledger.model_version_tally(str(ref))
+            except TransientError as exc:
+                log.warning("%s: could not read how its models were numbered (%s)", ref, exc)
+                return model.version + 1
+            model.numbered = max(count, _model_number(newest))
+        return model.numbered + 1
 
     def _load_inherited(self) -> None:
         """Read, once (at the first cycle that can), the scaling questions a previous
@@ -1701,12 +1734,15 @@ class ScalingLoop:
         found = self.reader.range(self._query(ref), start, now, STEP, now)
         # The newest sample there is: the read's, or (a read of the last minutes that
         # holds none) the newest the model kept. A gap shorter than ``stale_after`` is
-        # read past, as a stale read is only one whose newest sample is older.
+        # read past, as a stale read is only one whose newest sample is older. Prometheus
+        # leaves a series out of a range result where it has no point, so a read inside
+        # a gap is no series at all (another source may give one of NaN): the series is
+        # not gone for that, when the model has samples of it.
         # A NaN or infinite sample Prometheus returned is not a gap: it holds as before.
         explicit = len(found) == 1 and found[0].non_finite_samples > 0
         newest = found[0].last_sample_at if len(found) == 1 else None
         unusable = len(found) != 1 or not found[0].usable
-        if newest is None and len(found) == 1 and not refit and not explicit:
+        if newest is None and len(found) <= 1 and not refit and not explicit:
             newest = _newest_finite(model.recent)
             unusable = newest is None or now - newest > self.stale_after
         if unusable:
@@ -1716,9 +1752,11 @@ class ScalingLoop:
             self._hold(ref, code, f"{why}: holding the current floor", kind=code)
             return
         self._unheld(str(ref))
-        series = found[0].series
-        timestamps, samples = series.timestamps, series.values
-        del found, series  # the read may be a week of samples: not kept past this point
+        if found:
+            timestamps, samples = found[0].series.timestamps, found[0].series.values
+        else:  # inside a gap: no new sample
+            timestamps = samples = np.empty(0)
+        del found  # the read may be a week of samples: not kept past this point
         if refit:
             week = LoadHistory()
             week.extend(timestamps, samples, keep=self.keep)
@@ -1746,7 +1784,13 @@ class ScalingLoop:
         values = model.recent.values
         self._track(ref, model, values, now)
         lead = lead_time(startup, self.settings.period, self.settings.metric_lag)
-        horizon = horizon_steps(lead, STEP)
+        # The forecast starts one step after the newest point read. Inside a gap read
+        # past (reads with no series) that is minutes ago, and a forecast of the lead
+        # from it would end minutes ago: the floor must still cover the lead ahead of
+        # now, so the whole steps missing are looked through too. (Less than a step is
+        # the cycle's usual phase against the read's grid: nothing changes.)
+        behind = STEP * math.floor(max(0.0, now - model.fitted.last_timestamp) / STEP + 1e-9)
+        horizon = horizon_steps(lead + behind, STEP)
         forecast = model.fitted.predict(max(horizon, 1), levels=self.levels)
         if forecast.mean.size:  # what the next value will be judged against
             model.expect = (
@@ -1832,6 +1876,9 @@ class ScalingLoop:
         # The newest sample (a gap shorter than ``stale_after`` is read past, not taken
         # for a load of nothing): NaN when none is that recent.
         newest = _newest_finite(model.recent)
+        fresh = False  # a sample the counters have not taken yet
+        if newest is not None and newest > model.counted_at:
+            fresh, model.counted_at = True, newest
         current_load = math.nan
         if explicit:
             current_load = float(values[-1]) if values.size else math.nan
@@ -1847,13 +1894,14 @@ class ScalingLoop:
             estimate = model.capacity
             if not estimate.loaded:
                 self._restore_capacity(ref, estimate, now)
-            estimate.observe(
-                current_load,
-                workload.ready_replicas,
-                workload.replicas,
-                hpa.usage_ratio,
-                _rolling(workload),
-            )
+            if fresh:  # the HPA's reading against the load it saw, not an old one
+                estimate.observe(
+                    current_load,
+                    workload.ready_replicas,
+                    workload.replicas,
+                    hpa.usage_ratio,
+                    _rolling(workload),
+                )
             capacity = estimate.value()
             if capacity is None:
                 self._hold(
@@ -1870,7 +1918,8 @@ class ScalingLoop:
                 capacity_source = "learned by an earlier process (kept in the ledger)"
         suspect = _implausible(values, capacity)
         if suspect is not None:
-            model.spike_streak += 1
+            if fresh:
+                model.spike_streak += 1
             if model.spike_streak < SPIKE_CYCLES:
                 self._hold(
                     ref,
@@ -1880,17 +1929,46 @@ class ScalingLoop:
                 return
         else:
             model.spike_streak = 0
-        self._verify(workload, model, current_load, capacity, now)
+        self._verify(workload, model, current_load if fresh else math.nan, capacity, now)
         sizing = ScalingSettings(
             capacity_per_pod=capacity,
-            lead_seconds=lead,
+            lead_seconds=lead + behind,
             min_replicas=floor_min,
             max_replicas=_ceiling(knobs.max_replicas, hpa, floor_min),
             ceiling_note=_ceiling_note(knobs.max_replicas, hpa, floor_min),
             level=self.level,
             margin=self.margin,
+            loop_period=self.settings.period,
             has_hpa=hpa is not None,
         )
+        current = hpa.min_replicas if hpa is not None else workload.replicas
+        if model.previous is None:
+            # No recommendation of this process's own to pace a lower floor from (a
+            # restart, a new leader, a workload just opted in): it comes down from the
+            # one the cluster has (a floor an earlier process raised, replicas someone
+            # set) at the scale-in pace, not in one write to what the forecast allows.
+            model.previous = ScalingRecommendation(
+                now,
+                current,
+                current,
+                0,
+                "hold",
+                "ClusterFloor",
+                f"the {'minReplicas' if hpa is not None else 'replicas'} the cluster has",
+            )
+        elif (
+            model.applied
+            and model.previous.floor is not None
+            and now - model.previous.now >= 2 * self.settings.period
+        ):
+            # Not decided for a cycle or more (held, or another replica led meanwhile):
+            # one decision paces no more than one cycle's scale-in however long that was,
+            # so the pace starts from the floor in effect when that is lower than this
+            # loop's last (another leader, or someone, lowered it since): this loop's
+            # older floor would otherwise be paced down from, and written back above it.
+            floor_now = self._reference(model, current, now)
+            if floor_now < model.previous.floor:
+                model.previous = replace(model.previous, floor=floor_now)
         rec = recommend(
             forecast,
             WorkloadNow(now, workload.replicas, current_load, model.previous),
@@ -1898,7 +1976,6 @@ class ScalingLoop:
         )
         if model.poor is not None:
             rec = untrusted(rec, model.poor, has_hpa=hpa is not None)
-        current = hpa.min_replicas if hpa is not None else workload.replicas
         if rec.mode == "reactive":
             # The floor as this loop left it: what it applied, else what the cluster has
             # (a floor only asked about or published was never raised).
@@ -1914,12 +1991,15 @@ class ScalingLoop:
             "startup_seconds": startup,
             "startup_source": startup_source,
             "lead_seconds": lead,
+            # how far the newest point read was behind now (a gap read past): the
+            # forecast the floor was sized from spans these seconds and then the lead
+            "sample_behind_seconds": behind,
         }
         self._breach(
             ref,
             model,
             forecast_upper=float(forecast.upper(BREACH_LEVEL)[0]) if forecast.mean.size else None,
-            observed=current_load,
+            observed=current_load if fresh else math.nan,
             now=now,
         )
         floor = rec.floor if rec.floor is not None else floor_min
@@ -2562,14 +2642,14 @@ def _json_ready(values: dict[str, object]) -> dict[str, object]:
 def _implausible(values: np.ndarray, capacity: float) -> str | None:
     """Why the newest sample looks like a glitch (a counter reset read as a rate, a
     10^12 spike), or None: more than ``SPIKE_FACTOR`` times the larger of the half
-    hour's median and one pod's worth of load."""
-    if values.size < 6 or not math.isfinite(float(values[-1])):
+    hour's median and one pod's worth of load. The newest finite one: the current load
+    (missing steps after it, a gap read past, do not hide it)."""
+    finite = values[np.isfinite(values)]
+    if finite.size < 6:
         return None
-    earlier = values[:-1][np.isfinite(values[:-1])]
-    if earlier.size < 5:
-        return None
+    earlier = finite[:-1]
     typical = max(float(np.median(earlier)), capacity)
-    newest = float(values[-1])
+    newest = float(finite[-1])
     if newest <= SPIKE_FACTOR * typical:
         return None
     return (
@@ -2628,8 +2708,9 @@ def _unusable(
 ) -> tuple[str, str]:
     """Why a load read cannot be acted on: a reason code, and the words a person can
     check. ``newest`` is the newest usable sample known (the read's, or one kept from
-    before a read that held none): older than ``stale_after``, the series has a gap."""
-    if not found:
+    before a read that held none, or no series: Prometheus's answer inside a gap): older
+    than ``stale_after``, the series has a gap."""
+    if not found and newest is None:
         return "NoLoadSeries", "no load series (the load query returned nothing)"
     if len(found) > 1:
         return "ManyLoadSeries", (
@@ -2650,6 +2731,14 @@ def _newest_finite(history: LoadHistory) -> float | None:
     """The time of the newest finite sample ``history`` holds, or None."""
     finite = np.flatnonzero(np.isfinite(history.values))
     return history.first + STEP * float(finite[-1]) if finite.size else None
+
+
+def _model_number(version: str | None) -> int:
+    """The number in a model version's name (``seasonal-profile/3 fitted ...``: 3); 0
+    when it has none."""
+    head = (version or "").split(" ", 1)[0]
+    _, slash, digits = head.rpartition("/")
+    return int(digits) if slash and digits.isdigit() else 0
 
 
 def _utc(at: float) -> str:

@@ -13,9 +13,12 @@ pydantic refuses on a discriminated union's tag. Offsets and durations (``at``,
 
 from __future__ import annotations
 
+import difflib
 import re
+import types
+import typing
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import (
     BaseModel,
@@ -28,9 +31,9 @@ from pydantic import (
 )
 
 from agent.errors import InputError
-from agent.settings import Number, WholeNumber, parse_duration
+from agent.settings import Number, WholeNumber, explain_error, parse_duration
 from agent.yamlsource import YamlSourceError, load_yaml_with_marks
-from remediation.validation import causes
+from remediation.validation import causes, field_path
 
 __all__ = [
     "Fault",
@@ -86,8 +89,11 @@ class Memory(_Model):
     request: str = "256Mi"
 
 
+_WORKLOAD_NAME = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+
+
 class ScenarioWorkload(_Model):
-    name: str = Field(pattern=r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+    name: str = Field(pattern=_WORKLOAD_NAME.pattern)
     namespace: str = "default"
     trace: str
     scale: Number = Field(default=1.0, gt=0)
@@ -157,6 +163,11 @@ class Canary(_FaultBase):
 Fault = Annotated[
     Surge | BadRollout | MemoryLeak | NodeNotReady | Canary, Field(discriminator="type")
 ]
+# The fault types, as a scenario writes them (``type: surge``).
+FAULT_TYPES: tuple[str, ...] = tuple(
+    typing.get_args(kind.model_fields["type"].annotation)[0]
+    for kind in (Surge, BadRollout, MemoryLeak, NodeNotReady, Canary)
+)
 
 
 class OnCallRule(_Model):
@@ -294,39 +305,26 @@ def load_scenario(path: Path) -> Scenario:
     try:
         scenario = Scenario.model_validate(data, context={"references_checked_by_caller": True})
     except ValidationError as exc:
-        lines = []
+        found = []
         for error in causes(exc.errors()):
             loc = tuple(error["loc"])
             # Discriminated unions add the tag to the path; drop it for the line lookup.
-            clean = tuple(
-                p
-                for p in loc
-                if not (
-                    isinstance(p, str)
-                    and p[:1].islower()
-                    and p in ("surge", "badRollout", "memoryLeak", "nodeNotReady", "canary")
-                )
-            )
-            field = _field_name(clean)
-            message = str(error["msg"]).removeprefix("Value error, ")
-            if error["type"] == "extra_forbidden":
-                message = "unknown key"
-            if error["type"] == "union_tag_invalid":
-                ctx = error.get("ctx", {})
+            clean = tuple(p for p in loc if not (isinstance(p, str) and p in FAULT_TYPES))
+            if error["type"] in ("union_tag_invalid", "union_tag_not_found"):
                 clean = (*clean, "type")
-                field = _field_name(clean)
-                message = (
-                    f"unknown fault type {ctx.get('tag')!r}; a fault's type is one of "
-                    f"{str(ctx.get('expected_tags', '')).replace(chr(39), '')}"
-                )
-            lines.append(f"{path}:{find_line(clean)}: {field}: {message}")
-        raise InputError("invalid scenario:\n  " + "\n  ".join(lines)) from None
+            found.append((find_line(clean), field_path(clean), _explain(error, loc)))
+        # Top to bottom, as the file reads (pydantic's order is the models' fields').
+        found.sort(key=lambda problem: problem[0])
+        raise InputError(
+            "invalid scenario:\n  "
+            + "\n  ".join(f"{path}:{line}: {field}: {message}" for line, field, message in found)
+        ) from None
     problems = reference_problems(scenario.spec)
     if problems:
         raise InputError(
             "invalid scenario:\n  "
             + "\n  ".join(
-                f"{path}:{find_line(loc)}: {_field_name(loc)}: {message}"
+                f"{path}:{find_line(loc)}: {field_path(loc)}: {message}"
                 for loc, message in problems
             )
         )
@@ -341,7 +339,88 @@ def load_scenario(path: Path) -> Scenario:
     return scenario.model_copy(update={"spec": spec, "source": path})
 
 
-def _field_name(loc: tuple[str | int, ...]) -> str:
-    """``spec.faults[2].at`` for ``("spec", "faults", 2, "at")``."""
-    field = ".".join(str(p) if not isinstance(p, int) else f"[{p}]" for p in loc)
-    return field.replace(".[", "[")
+def _leaf_types(annotation: Any) -> list[Any]:
+    """The types a field's annotation may hold: ``Annotated`` and unions unwrapped."""
+    if typing.get_origin(annotation) is Annotated:
+        return _leaf_types(typing.get_args(annotation)[0])
+    if typing.get_origin(annotation) in (typing.Union, types.UnionType):
+        return [t for arg in typing.get_args(annotation) for t in _leaf_types(arg)]
+    return [annotation]
+
+
+def _model_at(loc: tuple[str | int, ...]) -> type[BaseModel] | None:
+    """The model whose keys are written at ``loc`` (as pydantic reports it, with a
+    fault's type tag), or None where that is not one model."""
+    current: list[Any] = [Scenario]
+    for part in loc:
+        if isinstance(part, int):
+            current = [
+                leaf
+                for t in current
+                if typing.get_origin(t) is tuple
+                for leaf in _leaf_types(typing.get_args(t)[0])
+            ]
+            continue
+        models = [t for t in current if isinstance(t, type) and issubclass(t, BaseModel)]
+        tagged = [
+            m
+            for m in models
+            if "type" in m.model_fields
+            and typing.get_args(m.model_fields["type"].annotation) == (part,)
+        ]
+        if tagged:
+            current = tagged
+            continue
+        current = [
+            leaf
+            for m in models
+            for name, info in m.model_fields.items()
+            if part in (name, info.alias)
+            for leaf in _leaf_types(info.annotation)
+        ]
+    models = [t for t in current if isinstance(t, type) and issubclass(t, BaseModel)]
+    return models[0] if len(models) == 1 else None
+
+
+def _explain(error: Any, loc: tuple[str | int, ...]) -> str:
+    """What is wrong, in the configuration's words (``explain_error``: ``required but
+    missing``, a value of the wrong shape or kind with the value written), and in the
+    scenario's own where it has more to say: an unknown key or fault type, a fault with
+    no type, a workload name that is not one."""
+    kind = error["type"]
+    if kind == "extra_forbidden":
+        return _unknown_key(loc)
+    if kind == "union_tag_invalid":
+        return (
+            f"unknown fault type {error.get('ctx', {}).get('tag')!r}; a fault's type is one "
+            f"of {', '.join(FAULT_TYPES)}"
+        )
+    if kind == "union_tag_not_found":
+        return (
+            "required but missing: a fault's type says which it is, one of "
+            f"{', '.join(FAULT_TYPES)}"
+        )
+    if kind == "string_pattern_mismatch" and loc[-1:] == ("name",) and "workloads" in loc:
+        written = str(error.get("input"))
+        guess = written.strip().lower()
+        hint = f"; did you mean {guess!r}?" if _WORKLOAD_NAME.fullmatch(guess) else ""
+        return (
+            "a workload's name is lower-case letters, digits and '-', starting and ending "
+            f"with a letter or digit, as Kubernetes names a Deployment (got {written!r}{hint})"
+        )
+    return explain_error(error)
+
+
+def _unknown_key(loc: tuple[str | int, ...]) -> str:
+    """``unknown key``, with the key it may have meant and the keys written there."""
+    model = _model_at(loc[:-1])
+    if model is None or not loc:
+        return "unknown key"
+    allowed = sorted(
+        info.alias or name
+        for name, info in model.model_fields.items()
+        if not (model is Scenario and name == "source")  # set by the loader, not written
+    )
+    close = difflib.get_close_matches(str(loc[-1]), allowed, n=1)
+    hint = f"did you mean {close[0]!r}? " if close else ""
+    return f"unknown key ({hint}the keys here are {', '.join(allowed)})"

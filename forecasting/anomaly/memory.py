@@ -8,7 +8,9 @@ held, because a detector lives as long as the daemon and the memory keeps learni
 contexts until ``max_contexts`` (20,000 by default) clears it: on the NASA trace an
 earlier compact class (per left part a tuple of Python ints) held ~9,000 contexts in
 ~990 KB after ten days of one-minute points, so a thousand series would outgrow the
-daemon's memory limit within days. This one holds the same memory in ~390 KB.
+daemon's memory limit within days. This one held the same memory in ~390 KB with its
+left parts as Python integers; restored, ~214 KB then and ~142 KB with them as fact
+positions (tracemalloc, as ``test_the_memory_holds_few_bytes_per_context`` measures).
 
 - **Contexts are rows of numpy arrays**, indexed by context id (creation order): left
   part id (uint16 while the ids fit, then int32), right part (the sensor facts, uint8
@@ -98,18 +100,26 @@ def _room(column: npt.NDArray[Any], rows: int) -> npt.NDArray[Any]:
     return grown
 
 
-def _positions(masks: list[int]) -> tuple[npt.NDArray[Any], npt.NDArray[np.int32]]:
+def _positions(
+    masks: list[int], encoded: tuple[bytes, npt.NDArray[Any]] | None = None
+) -> tuple[npt.NDArray[Any], npt.NDArray[np.int32]]:
     """The fact positions of every mask, ascending, one mask after the other, and where
-    each mask's positions start (one more entry than masks: the end)."""
-    lengths = [(m.bit_length() + 7) // 8 for m in masks]
-    raw = np.frombuffer(
-        b"".join(m.to_bytes(n, "little") for m, n in zip(masks, lengths, strict=True)),
-        dtype=np.uint8,
-    )
-    bits = np.flatnonzero(np.unpackbits(raw, bitorder="little"))
-    ends = np.cumsum(np.array(lengths, dtype=np.int64)) * 8  # each mask's bits end here
-    owner = np.searchsorted(ends, bits, side="right")
-    pos = bits - (ends - np.array(lengths, dtype=np.int64) * 8)[owner] if bits.shape[0] else bits
+    each mask's positions start (one more entry than masks: the end). ``encoded``: the
+    masks already as little-endian bytes one after the other, and each one's length."""
+    if encoded is None:
+        sizes = [(m.bit_length() + 7) // 8 for m in masks]
+        data = b"".join(m.to_bytes(n, "little") for m, n in zip(masks, sizes, strict=True))
+        lengths = np.array(sizes, dtype=np.int64)
+    else:
+        data, lengths = encoded[0], encoded[1].astype(np.int64)
+    raw = np.frombuffer(data, dtype=np.uint8)
+    # the masks are sparse: only their non-zero bytes are opened into bits
+    full = np.flatnonzero(raw)
+    row, col = np.nonzero(np.unpackbits(raw[full][:, None], axis=1, bitorder="little"))
+    bits = full[row] * 8 + col  # ascending: by byte, then by bit in it
+    firsts = np.cumsum(lengths) - lengths  # each mask's first byte
+    owner = np.searchsorted(firsts + lengths, full[row], side="right")
+    pos = bits - firsts[owner] * 8
     starts = np.zeros(len(masks) + 1, dtype=np.int32)
     np.cumsum(np.bincount(owner, minlength=len(masks)), out=starts[1:])
     wide = bool(pos.shape[0]) and int(pos.max()) > _UINT16_POS
@@ -611,7 +621,7 @@ class ContextMemory:
         by_hash = sorted(range(len(lefts)), key=digests.__getitem__)
         self._hashes = array("I", [digests[lid] for lid in by_hash])
         self._hash_lids = array("i", by_hash)
-        self._pos, self._starts = _positions(lefts)
+        self._pos, self._starts = _positions(lefts, parts.encoded)
         self._npos, self._nlefts = len(self._pos), len(lefts)
         self._top = int(self._pos.max()) if self._npos else 0
         self._size = contexts
@@ -639,6 +649,7 @@ class _Parts(NamedTuple):
     zero_lids: list[int]
     neurons: list[int]  # context ids in the order they became neurons
     group: int
+    encoded: tuple[bytes, npt.NDArray[Any]] | None = None  # lefts as saved, when packed
 
 
 def _list_parts(state: dict[str, Any], offset: int) -> _Parts:
@@ -705,4 +716,5 @@ def _packed_parts(state: dict[str, Any]) -> _Parts:
         unpack(require(state, "zero_lids"), "context.zero_lids", ("<i8",)).tolist(),
         unpack(require(state, "neurons"), "context.neurons", ("<i4",)).tolist(),
         _mask_of(require(state, "group"), "context.group"),
+        (raw, lengths),
     )

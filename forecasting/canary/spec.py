@@ -296,13 +296,18 @@ def _parse_metric(name: str, raw: Any, path: tuple[str, ...]) -> MetricSpec:
     if kind is MetricKind.RATIO:
         for key, value in (("numerator", numerator), ("denominator", denominator)):
             if not isinstance(value, str) or not value:
-                raise _error((*path, key), "a ratio metric names its count columns, e.g. errors")
+                got = "missing" if value is None else f"got {value!r}"
+                raise _error(
+                    (*path, key),
+                    f"{got}: a ratio metric names its two count columns, numerator (the "
+                    "events, e.g. errors) and denominator (the trials, e.g. requests)",
+                )
     elif numerator is not None or denominator is not None:
         key = "numerator" if numerator is not None else "denominator"
         raise _error(
             (*path, key),
-            "only ratio metrics take numerator/denominator",
-            field=f"{field}.numerator",
+            f"only ratio metrics take numerator/denominator (this one is {kind.value}); "
+            "add kind: ratio, or remove it",
         )
     return MetricSpec(
         name=name,

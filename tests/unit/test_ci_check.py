@@ -45,6 +45,7 @@ def test_check_fails_when_pytest_runs_no_test(
     )
     assert done.returncode == expected, done.stdout + done.stderr
     assert (tmp_path / "calls").read_text(encoding="utf-8").splitlines() == [
-        "-m pytest -q -p no:cacheprovider -n 2 --dist loadfile tests/nothing"
+        "-m pytest -q -p no:cacheprovider -n 2 --dist loadfile --durations=15 --durations-min=5 "
+        "tests/nothing"
     ]
     assert ("pytest ran no test: failing" in done.stdout) == (pytest_code == 5)

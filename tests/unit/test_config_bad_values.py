@@ -158,8 +158,8 @@ def test_an_anomaly_step_or_history_of_zero_is_refused_at_its_line(
     code, path, _, problems = check(tmp_path, text, capsys)
     assert code == 2
     assert [p.split(": must be")[0] for p in problems] == [
-        f"{path}:5: anomalyQueries.0.step",
-        f"{path}:6: anomalyQueries.1.history",
+        f"{path}:5: anomalyQueries[0].step",
+        f"{path}:6: anomalyQueries[1].history",
     ]
 
 
@@ -174,7 +174,7 @@ def test_anomaly_query_names_are_unique(tmp_path: Path, capsys: pytest.CaptureFi
     code, path, _, problems = check(tmp_path, text, capsys)
     assert code == 2
     assert problems == [
-        f"{path}:5: anomalyQueries.2.name: duplicate name 'latency': anomalyQueries[0] has it "
+        f"{path}:5: anomalyQueries[2].name: duplicate name 'latency': anomalyQueries[0] has it "
         "too (each query needs a name of its own)"
     ]
 
@@ -218,8 +218,8 @@ def test_every_boolean_is_strict(
     [
         # Used to pass, then stop `run` with a ValueError traceback from the adapter
         # (an empty namespace is "every namespace" to the API client), ledger created.
-        ("cluster:\n  namespaces: [shop, '']\n", "cluster.namespaces.1", "not a namespace name"),
-        ("cluster:\n  excludeNamespaces: [Kube_System]\n", "cluster.excludeNamespaces.0",
+        ("cluster:\n  namespaces: [shop, '']\n", "cluster.namespaces[1]", "not a namespace name"),
+        ("cluster:\n  excludeNamespaces: [Kube_System]\n", "cluster.excludeNamespaces[0]",
          "not a namespace name"),
         ("leaderElection:\n  namespace: ''\n", "leaderElection.namespace", "not a namespace name"),
         ("leaderElection:\n  leaseName: my lease\n", "leaderElection.leaseName",
@@ -363,7 +363,7 @@ def test_an_anomaly_threshold_of_yes_is_not_1(
     code, path, _, problems = check(tmp_path, text, capsys)
     assert code == 2
     assert [p.split(" got ")[0] for p in problems] == [
-        f"{path}:5: anomalyQueries.0.threshold: expected a number,"
+        f"{path}:5: anomalyQueries[0].threshold: expected a number,"
     ]
 
 
@@ -432,7 +432,7 @@ def test_text_that_is_no_number_is_named_without_the_quotes_hint(
     assert sorted(problems) == [
         f'{path}:3: routing.auto: expected a number, got the string "high"',
         f'{path}:4: routing.window: expected a whole number, got the string "50.5"',
-        f'{path}:8: anomalyQueries.0.threshold: expected a number, got the string "0.8" '
+        f'{path}:8: anomalyQueries[0].threshold: expected a number, got the string "0.8" '
         "(remove the quotes)",
     ]
 
@@ -598,7 +598,7 @@ MAPPING = "expected a mapping, such as {key: value} or one 'key: value' per line
     [
         ("cluster:\n  namespaces: shop\n", 3, "cluster.namespaces", f"{LIST} (got 'shop')"),
         ("cluster: prod\n", 2, "cluster", f"{MAPPING} (got 'prod')"),
-        ("anomalyQueries:\n  - up\n", 3, "anomalyQueries.0", f"{MAPPING} (got 'up')"),
+        ("anomalyQueries:\n  - up\n", 3, "anomalyQueries[0]", f"{MAPPING} (got 'up')"),
     ],
 )  # fmt: skip
 def test_a_value_of_the_wrong_shape_is_named_in_yaml_terms(
@@ -630,10 +630,10 @@ def test_runbooks_written_as_one_path_asks_for_a_list(
 @pytest.mark.parametrize(
     ("window", "field", "says"),
     [
-        ("dates: [2026-12-24]", "dates.0", f"{MAPPING} (got '2026-12-24')"),
+        ("dates: [2026-12-24]", "dates[0]", f"{MAPPING} (got '2026-12-24')"),
         (
             "weekly: [{days: [Funday], start: '22:00', end: '02:00'}]",
-            "weekly.0.days.0",
+            "weekly[0].days[0]",
             "Input should be 'Mon', 'Tue', 'Wed', 'Thu', 'Fri', 'Sat' or 'Sun' (got 'Funday')",
         ),
     ],
@@ -646,7 +646,7 @@ def test_a_bad_list_item_is_one_problem_not_also_an_empty_list(
     text = f"safety:\n  freezeWindows:\n    - {{name: x, timezone: UTC, {window}}}\n"
     code, path, _, problems = check(tmp_path, text, capsys)
     assert code == 2
-    assert problems == [f"{path}:4: safety.freezeWindows.0.{field}: {says}"]
+    assert problems == [f"{path}:4: safety.freezeWindows[0].{field}: {says}"]
 
 
 WHOLE = [(field, written) for field, written, whole in NUMBERS if whole]
@@ -712,7 +712,7 @@ def test_slack_ids_that_run_would_refuse_fail_the_check(
     code, path, _, problems = check(tmp_path, text, capsys)
     assert code == 2
     assert problems == [
-        f"{path}:3: slack.approvers.1: expected a Slack user id (U… or W…) or user group id "
+        f"{path}:3: slack.approvers[1]: expected a Slack user id (U… or W…) or user group id "
         "(S…), not a name or @handle (got '@alice')",
         f"{path}:4: slack.oncallGroup: expected a Slack user group id (S…), not a name, "
         "@handle or user id: escalations mention the group by its id (got '@oncall')",
@@ -757,7 +757,7 @@ def test_slack_ids_that_run_would_refuse_fail_the_check(
             "cluster:\n  name: prod\n  namespaces: [shop, web]\n  excludeNamespaces:\n"
             "    - kube-system\n    - web\n",
             7,
-            "cluster.excludeNamespaces.1",
+            "cluster.excludeNamespaces[1]",
             "cluster.namespaces lists web, which cluster.excludeNamespaces also lists",
         ),
     ],

@@ -20,13 +20,26 @@ PASSWORD = "hunter2-Zq9"  # distinctive: it cannot appear in a message by accide
 UNSET = "AUTONOMIC_TEST_SURELY_UNSET_SECRET"
 
 
+KUBECONFIG_TEXT = (
+    "apiVersion: v1\nkind: Config\nclusters: [{name: c, cluster: {server: 'https://x'}}]\n"
+    "contexts: [{name: ctx, context: {cluster: c, user: u}}]\n"
+    "users: [{name: u, user: {token: t}}]\ncurrent-context: ctx\n"
+)
+
+
 @pytest.fixture(autouse=True)
-def _clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
-    """No override or secret from the caller's shell may change what is checked."""
+def _clean_environment(
+    monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    """No override or secret from the caller's shell may change what is checked, nor
+    whether this machine has a kubeconfig ($KUBECONFIG names one made here)."""
     for key in list(os.environ):
         if key.startswith("AUTONOMIC__"):
             monkeypatch.delenv(key)
     monkeypatch.delenv(UNSET, raising=False)
+    kubeconfig = tmp_path_factory.mktemp("kube") / "config"
+    kubeconfig.write_text(KUBECONFIG_TEXT)
+    monkeypatch.setenv("KUBECONFIG", str(kubeconfig))
 
 
 def write(tmp_path: Path, text: str, name: str = "s.yaml") -> Path:
@@ -289,12 +302,14 @@ def test_run_names_a_missing_folder_of_its_sqlite_ledger(tmp_path: Path) -> None
     ledger = tmp_path / "absent" / "ledger.sqlite"
     text = f"runbooks: []\nledger:\n  url: sqlite:///{ledger}\nleaderElection:\n  enabled: false\n"
     path = write(tmp_path, text)
+    # Kubernetes credentials are found (they are checked, and loaded, before the ledger).
+    environ = {"PATH": os.environ.get("PATH", ""), "PYTHONPATH": os.environ.get("PYTHONPATH", "")}
     done = subprocess.run(
         [sys.executable, "-m", "agent", "run", "--config", str(path), "--once"],
         capture_output=True,
         text=True,
         cwd=tmp_path,
-        env={"PATH": os.environ.get("PATH", ""), "PYTHONPATH": os.environ.get("PYTHONPATH", "")},
+        env={**environ, "KUBECONFIG": os.environ["KUBECONFIG"]},
         timeout=60,
         check=False,
     )
@@ -367,6 +382,94 @@ def test_every_problem_of_a_check_has_file_line_and_field(
         [f"{path}:4", "slack.botToken"],
         [f"{path}:5", "slack.appToken"],
         [f"{path}:8", "runbooks"],
+    ]
+
+
+# ------------------------------------------- credentials the file does not name
+
+
+RUN_STOPS = (
+    ". `autonomic run` with this file stops on this here (not where they are present, "
+    "such as in the daemon's pod)"
+)
+
+
+def _credential_warnings(out: str) -> list[str]:
+    return [line for line in out.splitlines() if "Kubernetes credentials" in line]
+
+
+@pytest.mark.parametrize(
+    ("cluster", "kubeconfig", "warned"),
+    [
+        (
+            "",
+            None,
+            "no kubeconfig at {home}/.kube/config (the default); set cluster.kubeconfig or "
+            "$KUBECONFIG, or cluster.inCluster: true in a pod",
+        ),
+        ("", KUBECONFIG_TEXT, None),
+        (
+            "",
+            "clusters: [\n",
+            "{home}/.kube/config is not a kubeconfig: it is not valid YAML (line 2) (read by "
+            "default: cluster.kubeconfig is not set)",
+        ),
+        (
+            "cluster:\n  inCluster: true\n",
+            KUBECONFIG_TEXT,
+            "cluster.inCluster is true, but KUBERNETES_SERVICE_HOST and "
+            "KUBERNETES_SERVICE_PORT are not set (Kubernetes sets both in every pod): this is "
+            "not a pod; outside a cluster, set cluster.inCluster: false and name a kubeconfig",
+        ),
+    ],
+    ids=["no-default-kubeconfig", "default-kubeconfig", "broken-default", "in-cluster-outside"],
+)
+def test_the_check_warns_of_default_credentials_run_would_not_find(
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    cluster: str,
+    kubeconfig: str | None,
+    warned: str | None,
+) -> None:
+    """Without cluster.kubeconfig, `run` loads $KUBECONFIG, ~/.kube/config or (inCluster)
+    the pod's service account, and stops when they are not there: `config check` said
+    nothing of them. It warns (exit 0): it is run away from the daemon's pod too."""
+    monkeypatch.setenv("HOME", str(tmp_path))
+    for name in ("KUBECONFIG", "KUBERNETES_SERVICE_HOST", "KUBERNETES_SERVICE_PORT"):
+        monkeypatch.delenv(name, raising=False)
+    if kubeconfig is not None:
+        (tmp_path / ".kube").mkdir()
+        (tmp_path / ".kube" / "config").write_text(kubeconfig)
+    code, out, err = check(write(tmp_path, "runbooks: []\n" + cluster), capsys)
+    assert code == 0, err
+    said = "  warning: Kubernetes credentials cannot be loaded here: "
+    expected = [] if warned is None else [f"{said}{warned.format(home=tmp_path)}{RUN_STOPS}"]
+    assert _credential_warnings(out) == expected
+
+
+def test_the_check_reads_what_the_kubeconfig_variable_names(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """$KUBECONFIG is read before ~/.kube/config, a missing path in it passed over as the
+    client merges them; and a kubeconfig the file names is an error as before."""
+    monkeypatch.setenv("HOME", str(tmp_path))
+    good = write(tmp_path, KUBECONFIG_TEXT, "kubeconfig")
+    monkeypatch.setenv("KUBECONFIG", f"{tmp_path / 'gone'}{os.pathsep}{good}")
+    code, out, _ = check(write(tmp_path, "runbooks: []\n"), capsys)
+    assert (code, _credential_warnings(out)) == (0, [])
+    monkeypatch.setenv("KUBECONFIG", str(tmp_path / "gone"))
+    code, out, _ = check(write(tmp_path, "runbooks: []\n"), capsys)
+    assert _credential_warnings(out) == [
+        f"  warning: Kubernetes credentials cannot be loaded here: no kubeconfig at "
+        f"{tmp_path / 'gone'} ($KUBECONFIG); set $KUBECONFIG to an existing file, or "
+        f"cluster.kubeconfig{RUN_STOPS}"
+    ]
+    path = write(tmp_path, f"runbooks: []\ncluster:\n  kubeconfig: {tmp_path / 'gone'}\n")
+    code, _, err = check(path, capsys)
+    assert code == 2 and problem_lines(err) == [
+        f"{path}:3: cluster.kubeconfig: {tmp_path / 'gone'} does not exist (set "
+        "cluster.kubeconfig to a kubeconfig file)"
     ]
 
 

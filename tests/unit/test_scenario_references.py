@@ -118,3 +118,99 @@ def test_a_trace_shorter_than_the_days_asked_says_how_many_it_can_give(tmp_path:
         "the trace, which covers 0.50 days; give at most 0.5 days (spec.days or --days), an "
         "earlier start or a longer trace"
     )
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "expected"),
+    [
+        (
+            "capacityPerPod: 50",
+            "capacityPerPd: 50",
+            "s.yaml:14: spec.workloads[0].capacityPerPd: unknown key (did you mean "
+            "'capacityPerPod'? the keys here are baseLatencyMs, capacityPerPod, hpa, image, "
+            "memory, name, namespace, pdbMinAvailable, predictive, replicas, scale, startup, "
+            "trace)",
+        ),
+        (
+            "leakMiBPerHour: 200",
+            "leakMibPerHour: 200",
+            "s.yaml:20: spec.faults[1].leakMibPerHour: unknown key (did you mean "
+            "'leakMiBPerHour'? the keys here are at, leakMiBPerHour, plateauMiB, type, workload)",
+        ),
+        (
+            "  days: 1",
+            "  dayz: 1",
+            "s.yaml:6: spec.dayz: unknown key (did you mean 'days'? the keys here are days, "
+            "faults, nodes, oncall, seed, tick, traces, workloads)",
+        ),
+        (
+            "  name: refs",
+            "  name: refs\n  owner: me",
+            "s.yaml:5: metadata.owner: unknown key (the keys here are description, name)",
+        ),
+    ],
+)
+def test_an_unknown_key_says_what_it_may_have_meant_and_the_keys_written_there(
+    tmp_path: Path, old: str, new: str, expected: str
+) -> None:
+    """It said "unknown key" alone, where the configuration and runbooks name the key
+    meant and the keys their section takes."""
+    assert expected in _error(tmp_path, old, new).splitlines()[-1]
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "expected"),
+    [
+        (
+            "      trace: web\n      capacityPerPod: 50",
+            "      trace: web",
+            "s.yaml:12: spec.workloads[0].capacityPerPod: required but missing",
+        ),
+        (
+            "kind: Scenario\nmetadata:\n  name: refs\n",
+            "kind: Scenario\n",
+            "s.yaml:1: metadata: required but missing",
+        ),
+        (
+            "    - name: api\n",
+            "    - name: API\n",
+            "s.yaml:12: spec.workloads[0].name: a workload's name is lower-case letters, "
+            "digits and '-', starting and ending with a letter or digit, as Kubernetes names "
+            "a Deployment (got 'API'; did you mean 'api'?)",
+        ),
+        (
+            "type: surge, ",
+            "",
+            "s.yaml:19: spec.faults[0].type: required but missing: a fault's type says which "
+            "it is, one of surge, badRollout, memoryLeak, nodeNotReady, canary",
+        ),
+        (
+            "      capacityPerPod: 50\n",
+            "      capacityPerPod: 50\n      predictive: maybe\n      hpa: 3\n",
+            "s.yaml:15: spec.workloads[0].predictive: expected true or false (unquoted), got "
+            "'maybe'\n  s.yaml:16: spec.workloads[0].hpa: expected a mapping, such as "
+            "{key: value} or one 'key: value' per line (got 3)",
+        ),
+    ],
+    ids=["missing-key", "missing-section", "workload-name", "fault-without-type", "wrong-kind"],
+)
+def test_schema_errors_read_as_the_configurations_do(
+    tmp_path: Path, old: str, new: str, expected: str
+) -> None:
+    """They were pydantic's own words: "Field required", "String should match pattern
+    '^[a-z0-9]...'", "Unable to extract tag using discriminator 'type'", "Input should be
+    a valid dictionary or instance of Hpa", listed in the models' order, not the file's."""
+    assert _error(tmp_path, old, new) == "invalid scenario:\n  " + expected
+
+
+def test_a_missing_key_is_said_as_the_configuration_says_it(tmp_path: Path) -> None:
+    from agent.errors import ConfigError
+    from agent.settings import load_settings
+
+    config = tmp_path / "autonomic.yaml"
+    config.write_text("anomalyQueries:\n  - name: latency\n")
+    with pytest.raises(ConfigError) as caught:
+        load_settings(config)
+    said = str(caught.value).splitlines()[-1].split(": ", 2)[-1]
+    scenario = _error(tmp_path, "      trace: web\n      capacityPerPod: 50", "      trace: web")
+    assert scenario.endswith(f": {said}") and said == "required but missing"

@@ -85,7 +85,7 @@ def test_shipped_example_is_valid() -> None:
         ),
         (
             "anomalyQueries:\n  - name: a\n    expr: up\n    stepp: 1m\n",
-            r":4: anomalyQueries.0.stepp: unknown key \(did you mean 'step'\? the keys here are "
+            r":4: anomalyQueries\[0\].stepp: unknown key \(did you mean 'step'\? the keys here are "
             r"expr, history, name, step, threshold;",
         ),
         (
@@ -95,10 +95,10 @@ def test_shipped_example_is_valid() -> None:
         ),
         ("routing:\n  auto: high\n", r':2: routing.auto: expected a number, got the string "high"'),
         ("safety:\n  cooldown: soon\n", r":2: safety.cooldown: expected a duration"),
-        ("anomalyQueries:\n  - name: x\n", r":2: anomalyQueries.0.expr: required but missing"),
+        ("anomalyQueries:\n  - name: x\n", r":2: anomalyQueries\[0\].expr: required but missing"),
         (
             "anomalyQueries:\n  - name: Latency\n    expr: up\n",
-            r":2: anomalyQueries.0.name: a query's name is lower-case letters, digits, '_', '.' "
+            r":2: anomalyQueries\[0\].name: a query's name is lower-case letters, digits, '_', '.' "
             r"and '-', starting with a letter or digit \(got 'Latency'\)",
         ),
         ("routing:\n  auto: 0.5\n  ask: 0.7\n", r"routing.ask \(0.7\) must not exceed"),
@@ -120,7 +120,11 @@ def test_shipped_example_is_valid() -> None:
             "scaling:\n  profileHistory: 36h\n",
             r":2: scaling.profileHistory: .*whole number of days",
         ),
-        ("scaling:\n  profileHistory: 1d\n", r":2: scaling.profileHistory: .*from 2d to 90d"),
+        (
+            "scaling:\n  profileHistory: 1d\n",
+            r":2: scaling.profileHistory: .*from 2 to 90, got 1d: the seasonal profile needs "
+            r"at least 2 days",
+        ),
         ("routing:\n  poolCap: 1.5\n", r":2: routing.poolCap: Input should be less than 1"),
         # Passed the check; every read then failed as if Prometheus were not answering
         # (or with a ValueError), every period.

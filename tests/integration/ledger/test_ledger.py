@@ -290,6 +290,17 @@ def test_action_counts_and_model_versions(ledger: Ledger) -> None:
     assert live is not None and live["model"] == "mstl"
 
 
+def test_model_version_tally_counts_a_series_and_names_its_newest(ledger: Ledger) -> None:
+    assert ledger.model_version_tally("web") == (0, None)
+    ledger.record_model_version("web", "p", "p/1 fitted 2026-11-22T06:00:00Z", "live", {}, {}, NOW)
+    ledger.record_model_version("api", "p", "p/9 fitted 2026-11-22T06:00:00Z", "live", {}, {}, NOW)
+    ledger.record_model_version(
+        "web", "p", "p/2 fitted 2026-11-22T12:00:00Z", "rejected", {}, {}, NOW
+    )
+    assert ledger.model_version_tally("web") == (2, "p/2 fitted 2026-11-22T12:00:00Z")
+    assert ledger.model_version_tally("api") == (1, "p/9 fitted 2026-11-22T06:00:00Z")
+
+
 def test_outcomes_feed_calibration(ledger: Ledger) -> None:
     ids = [ledger.record_decision(decision(confidence=0.5 + i / 20), NOW + i) for i in range(6)]
     for i, decision_id in enumerate(ids):

@@ -89,6 +89,16 @@ def test_gaps_are_nan_and_flagged(reader: PrometheusReader) -> None:
     assert 0 < found.gap_fraction < 0.05
 
 
+def test_a_read_inside_a_gap_is_no_series(reader: PrometheusReader) -> None:
+    """Prometheus leaves a series out of a range result where it has no point, so the
+    scaling loop's read of its last minutes, inside a gap, gets no series at all, not
+    one of NaN (the loop's tests fake a gap the same way)."""
+    inside = END - 9.8 * HOUR  # 12 minutes into the hole: past the 5-minute lookback
+    assert reader.range("autonomic_test_load", inside, inside + 300, 60, inside + 300) == []
+    (around,) = reader.range("autonomic_test_load", inside - 1800, inside, 60, inside)
+    assert around.last_sample_at is not None and around.last_sample_at < inside
+
+
 def test_nan_and_infinite_samples_are_explicit(reader: PrometheusReader) -> None:
     found = reader.range_one("autonomic_test_odd", END - 19 * 60, END, 60, now=END)
     assert found.non_finite_samples == 2

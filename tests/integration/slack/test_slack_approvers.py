@@ -197,7 +197,7 @@ def test_a_bad_namespace_list_is_a_clear_configuration_error(tmp_path: Path) -> 
         load_settings(path, {})
     message = str(caught.value)
     assert (
-        f"{path}:3: slack.approversByNamespace.payments.0: expected a Slack user id (U… or "
+        f"{path}:3: slack.approversByNamespace.payments[0]: expected a Slack user id (U… or "
         "W…) or user group id (S…), not a name or @handle (got '@sre-payments')"
     ) in message
     path.write_text("slack:\n  approversByNamespace:\n    shop: []\n", encoding="utf-8")

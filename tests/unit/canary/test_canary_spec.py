@@ -60,6 +60,8 @@ def test_defaults_without_spec_are_continuous_increase() -> None:
         ({"metrics": {"lat": {"critical": "yes"}}}, "metrics.lat.critical"),
         ({"metrics": {"lat": {"colour": 1}}}, "metrics.lat.colour"),
         ({"metrics": {"e": {"kind": "ratio", "numerator": "e"}}}, "metrics.e.denominator"),
+        ({"metrics": {"lat": {"numerator": "e"}}}, "metrics.lat.numerator"),
+        ({"metrics": {"lat": {"denominator": "r"}}}, "metrics.lat.denominator"),
         (
             {
                 "metrics": {
@@ -77,6 +79,16 @@ def test_errors_name_the_field(doc: Any, field: str) -> None:
     with pytest.raises(CanarySpecError) as info:
         parse_spec(doc)
     assert info.value.field == field
+
+
+def test_a_ratio_without_its_columns_says_which_is_missing_and_what_it_names() -> None:
+    """The error said "a ratio metric names its count columns, e.g. errors", which
+    neither said the key was missing nor named the other one."""
+    with pytest.raises(CanarySpecError) as info:
+        parse_spec({"metrics": {"errors": {"kind": "ratio", "denominator": "requests"}}})
+    assert info.value.field == "metrics.errors.numerator"
+    assert info.value.message.startswith("missing: ")
+    assert "numerator" in info.value.message and "denominator" in info.value.message
 
 
 def test_settings_validate() -> None:

@@ -306,6 +306,76 @@ def test_run_refuses_a_bad_kubeconfig_before_starting(
     )
 
 
+NO_DEFAULT_KUBECONFIG = (
+    "no kubeconfig at {home}/.kube/config (the default); set cluster.kubeconfig or "
+    "$KUBECONFIG, or cluster.inCluster: true in a pod"
+)
+NOT_A_POD = (
+    "cluster.inCluster is true, but KUBERNETES_SERVICE_HOST and KUBERNETES_SERVICE_PORT "
+    "are not set (Kubernetes sets both in every pod): this is not a pod; outside a "
+    "cluster, set cluster.inCluster: false and name a kubeconfig"
+)
+
+
+def _no_credentials(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A machine with no ~/.kube/config, no $KUBECONFIG, and not a pod."""
+    from kubernetes.config import kube_config
+
+    monkeypatch.setenv("HOME", str(tmp_path))
+    for name in ("KUBECONFIG", "KUBERNETES_SERVICE_HOST", "KUBERNETES_SERVICE_PORT"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setattr(kube_config, "KUBE_CONFIG_DEFAULT_LOCATION", "~/.kube/config")
+
+
+@pytest.mark.parametrize(
+    ("cluster", "said"), [("", NO_DEFAULT_KUBECONFIG), ("inCluster: true", NOT_A_POD)]
+)
+def test_run_without_kubernetes_credentials_stops_before_creating_the_ledger(
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    cluster: str,
+    said: str,
+) -> None:
+    """`run` opened (created) its SQLite ledger and only then found no credentials (and,
+    in-cluster outside a pod, said only the client's "Service host/port is not set.")."""
+    _no_credentials(tmp_path, monkeypatch)
+    ledger = tmp_path / "ledger.sqlite"
+    config = tmp_path / "autonomic.yaml"
+    config.write_text(
+        f"mode: observe\nrunbooks: []\nledger:\n  url: sqlite:///{ledger}\n"
+        + (f"cluster:\n  {cluster}\n" if cluster else "")
+    )
+    assert main(["run", "--config", str(config), "--once"]) == 2
+    assert _error(capsys) == (
+        f"autonomic: error: cannot load Kubernetes credentials: {said.format(home=tmp_path)}\n"
+    )
+    assert not ledger.exists()
+
+
+def test_credentials_that_fail_to_load_stop_the_daemon_before_its_ledger_is_created(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Past the checks (a kubeconfig the client still refuses: here a context with no
+    cluster entry), the client is loaded before the ledger is opened."""
+    from agent.settings import load_settings
+
+    kubeconfig = tmp_path / "kubeconfig"
+    kubeconfig.write_text(
+        "apiVersion: v1\nkind: Config\nclusters: [{name: c, cluster: {server: 'https://x'}}]\n"
+        "contexts: [{name: ctx, context: {cluster: elsewhere, user: u}}]\n"
+        "users: [{name: u, user: {token: t}}]\ncurrent-context: ctx\n"
+    )
+    ledger = tmp_path / "ledger.sqlite"
+    config = tmp_path / "autonomic.yaml"
+    config.write_text(
+        f"runbooks: []\nledger:\n  url: sqlite:///{ledger}\ncluster:\n  kubeconfig: {kubeconfig}\n"
+    )
+    with pytest.raises(ConfigError, match="cannot load Kubernetes credentials from the kubeconfig"):
+        agent.daemon.build_daemon(load_settings(config), {})
+    assert not ledger.exists()
+
+
 def test_no_kubeconfig_names_the_path_tried_and_how_to_set_one(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

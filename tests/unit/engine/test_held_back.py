@@ -257,6 +257,11 @@ def test_why_through_the_cli_says_what_was_held_back_and_what_was_decided(
     # --since is counted back from now: the rig's fake clock is in the past
     code, out, _ = _why(tmp_path, capsys, "web", "--since", "1h")
     assert out.startswith("Nothing held back for web in the last 1h.\n")
+    # a window given in plain seconds, or another unit, is said as a duration (it said
+    # "in the last 3600.")
+    for given in ("3600", "60m"):
+        code, out, _ = _why(tmp_path, capsys, "web", "--since", given)
+        assert out.startswith("Nothing held back for web in the last 1h.\n"), out
     assert "Decided" not in out
     code, out, _ = _why(tmp_path, capsys, "web", "--json")
     data = json.loads(out)

@@ -164,7 +164,8 @@ def test_bad_pause_input_is_refused_before_the_ledger_is_touched(
 ) -> None:
     rig(tmp_path)
     for args, said in (
-        (["pause", "--for", "soon"], "--for: 'soon' is not a duration"),
+        (["pause", "--for", "soon"], "--for: expected a duration such as 30s, 5m, 2h or 1h30m"),
+        (["pause", "--for=-5m"], "--for: expected a duration"),
         (["pause", "--for", "0s"], "--for must be longer than 0 s"),
         (["pause", "--status", "--reason", "x"], "--status only reads"),
         (["pause", "--as", " "], "--as must name who it is"),
@@ -174,6 +175,24 @@ def test_bad_pause_input_is_refused_before_the_ledger_is_touched(
     assert read_pause(rig(tmp_path).ledger)[0].pause is None
     code, out = _cli(tmp_path, capsys, "resume")
     assert code == 0 and "nothing to resume" in out
+
+
+@pytest.mark.parametrize(
+    ("given", "seconds", "said"),
+    [("3600", 3600.0, "1h"), ("1.5h", 5400.0, "1h30m"), ("1h30m", 5400.0, "1h30m")],
+)
+def test_pause_for_takes_a_duration_as_the_configuration_and_why_since_do(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], given: str, seconds: float, said: str
+) -> None:
+    # It refused plain seconds and fractions ("'3600' is not a duration") that `why
+    # --since` and every duration in the configuration take.
+    r = rig(tmp_path)
+    code, out = _cli(tmp_path, capsys, "pause", "--for", given)
+    assert code == 0, out
+    assert f"It lapses by itself in {said}." in out
+    held = read_pause(r.ledger)[0].pause
+    assert held is not None and held.until is not None
+    assert held.until - held.at == pytest.approx(seconds, abs=1.0)
 
 
 def test_a_deferred_recovery_that_fails_after_the_pause_is_tried_again(

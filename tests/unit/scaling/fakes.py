@@ -102,6 +102,10 @@ class QuestionLedger:
         )
         return len(self.model_versions)
 
+    def model_version_tally(self, series_key: str) -> tuple[int, str | None]:
+        mine = [row["version"] for row in self.model_versions if row["series_key"] == series_key]
+        return len(mine), mine[-1] if mine else None
+
     def intents(self, *, execution_key: str | None = None) -> list[Any]:
         """No write-ahead intents here: the recording executor keeps none."""
         return []

@@ -34,6 +34,17 @@ PROPOSALS = [
     ("missing pods count at target on scale-down", 10, MetricObservation(5, 50.0, 0, 5), 100.0, 8),
     # Missing pods count as zero on scale-up: (4*300)/8 = 150 -> 12.
     ("missing pods count as zero on scale-up", 8, MetricObservation(4, 300.0, 0, 4), 100.0, 12),
+    # At exactly the target (after the milli-unit truncation) the controller fills in
+    # neither value for missing pods ("if ratio < 1 ... else if ratio > 1"), so they stay
+    # out of the count: 1.0 again, no change. Counted as idle, they made it 0.5 -> 10.
+    (
+        "missing pods left out at exactly the target",
+        20,
+        MetricObservation(10, 100.0, 0, 10),
+        100.0,
+        20,
+    ),
+    ("truncated to exactly the target", 20, MetricObservation(10, 100.0004, 0, 10), 100.0, 20),
 ]
 
 

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from agent.cli import main
+from agent.errors import ConfigError
 
 
 def _write_trace(path: Path, values: np.ndarray, *, with_time: bool = True) -> None:
@@ -198,6 +199,40 @@ def test_config_supplies_the_forecasting_settings_and_flags_override_it(
     assert main(argv) == 2
     err = capsys.readouterr().err
     assert str(config) in err and "quantile" in err
+
+
+@pytest.mark.parametrize("days", ["1", "91"])
+def test_history_days_has_the_bound_and_words_of_profile_history(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], days: str
+) -> None:
+    """--history-days 1 was taken while scaling.profileHistory refuses 1d: from one day
+    the profile never fits (it needs two), so the "predictive" replay never predicted."""
+    from agent.settings import load_settings
+
+    trace = tmp_path / "flat.csv"
+    _write_trace(trace, np.full(10, 5.0))
+    argv = ["replay", str(trace), "--startup", "60", "--capacity", "1", "--policy", "predictive"]
+    assert main([*argv, "--history-days", days]) == 2
+    flag = capsys.readouterr().err.strip().removeprefix("autonomic: error: --history-days ")
+    config = tmp_path / "autonomic.yaml"
+    config.write_text(f"scaling:\n  profileHistory: {days}d\n", encoding="utf-8")
+    with pytest.raises(ConfigError) as raised:
+        load_settings(config)
+    said = str(raised.value).split("scaling.profileHistory: profileHistory ", 1)[1]
+    assert flag == said.replace(f"got {days}d", f"got {days}")
+    assert flag.startswith(f"must be a whole number of days from 2 to 90, got {days}")
+    if days == "1":
+        assert flag.endswith(
+            "the seasonal profile needs at least 2 days of load to fit "
+            "(with fewer it never fits, and the workload is scaled only reactively)"
+        )
+
+
+def test_the_shortest_profile_history_is_the_shortest_the_profile_fits_on() -> None:
+    from agent.settings import PROFILE_HISTORY_DAYS
+    from forecasting.profile import ProfileSettings
+
+    assert PROFILE_HISTORY_DAYS[0] == ProfileSettings().min_periods
 
 
 @pytest.mark.parametrize(

@@ -260,7 +260,8 @@ def test_the_recommendation_annotation_is_sentences_each_with_a_full_stop() -> N
     run(loop, clock, 1)
     ((_, annotations),) = cast(Any, loop.executor).reports
     said = annotations[RECOMMENDATION]
-    assert said.startswith("replicas 7 (up from 3): 1 pod clamped to the allowed range")
+    # the forecast allows 1; the 3 replicas come down one a minute: 2, clamped to 7
+    assert said.startswith("replicas 7 (up from 3): 2 pods clamped to the allowed range")
     assert "[7, 1000]. Model seasonal-profile/1 fitted " in said
     assert "decision d-1 (auto)" in said and said.endswith("Z.")
 
@@ -621,6 +622,9 @@ def test_why_a_load_read_is_unusable_is_said_plainly() -> None:
     code, why = _unusable([one(None)], 1000.0)
     assert code == "NoLoadSample" and "every sample missing, NaN or infinite" in why
     code, why = _unusable([one(300.0)], 1000.0, 300.0, 300.0)
+    assert code == "LoadGap"
+    # no series (Prometheus's answer inside a gap) after samples the model kept: a gap
+    code, why = _unusable([], 1000.0, 300.0, 300.0)
     assert code == "LoadGap"
     assert why == (
         "no load sample since 1970-01-01T00:05:00Z (12 min ago, more than "

@@ -4,24 +4,34 @@ version in the ledger, and the decisions naming the model they used."""
 
 from __future__ import annotations
 
+import dataclasses
+import logging
 import math
 from typing import Any, cast
 
 import numpy as np
 import pytest
+import sqlalchemy as sa
 
 from agent.clock import FakeClock
+from agent.errors import TransientError
+from agent.ledger import open_ledger
+from agent.ledger.schema import tables
 from agent.loops.scaling import CAPACITY, STEP
+from agent.settings import RoutingSettings
+from forecasting import lifecycle
 from forecasting.drift import (
     DriftBand,
+    ModelVersion,
     Outcome,
     assess_drift,
     assess_drift_arrays,
     challenge_on_holdout,
 )
 from forecasting.lifecycle import OutcomeRing
-from forecasting.profile import SeasonalProfile
+from forecasting.profile import MODEL_NAME, SeasonalProfile
 from forecasting.series import Series
+from tests.unit.decision_rig import inline_service
 from tests.unit.scaling.fakes import WeekReader, loop_over, week_and_a_day, workload
 
 
@@ -102,12 +112,15 @@ def test_every_refit_is_judged_and_recorded_and_decisions_name_the_model() -> No
         wins = evaluation["challenger_mase"] < evaluation["champion_mase"]
         assert evaluation["promoted"] is wins
         assert row["status"] == ("live" if wins else "rejected")
-    model = loop.models[web.ref]
-    assert model.version == 1 + sum(r["status"] == "live" for r in rows[1:])
+    # every model evaluated took the next number; the live one is named by its own
+    assert [r["version"].split(" ")[0] for r in rows] == [
+        f"seasonal-profile/{i}" for i in (1, 2, 3)
+    ]
+    live = [r["version"] for r in rows if r["status"] == "live"]
+    assert live[-1].startswith(f"seasonal-profile/{loop.models[web.ref].version} fitted 20")
     proposals = cast(Any, loop.decisions).proposals
     assert proposals and proposals[-1].model_version.startswith("seasonal-profile/")
     assert "fitted 20" in proposals[-1].model_version
-    live = [r["version"] for r in rows if r["status"] == "live"]
     assert proposals[-1].model_version in live  # the version live when it was proposed
 
 
@@ -153,3 +166,109 @@ def test_a_fallback_gives_way_to_the_first_seasonal_refit() -> None:
     assert rows[1]["evaluation"]["replaced_fallback"].startswith("TooLittleHistory")
     model = loop.models[web.ref]
     assert model.fitted is not None and model.fitted.fallback_reason is None
+
+
+def test_every_model_evaluated_has_a_name_of_its_own_across_a_restart(
+    tmp_path: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each refit's challenger that lost was recorded as ``<model>/<live + 1>``: every
+    one lost against the same live model shared one name, a restart numbered from 1
+    again, and a challenger that then went live took a name a rejected one had. Every
+    model evaluated now takes the next of the workload's numbers, kept across restarts
+    by the ledger, and is named as the live model is, with its fit time. The contests'
+    outcomes are scripted (the real MASE of each is still recorded); the ledger is the
+    daemon's SQLite one, holding what an earlier release recorded."""
+    outcomes = iter([False, False, False, True])  # the contests, in the order they come
+    judge = lifecycle.challenge_on_holdout
+
+    def scripted(*args: Any, **kwargs: Any) -> ModelVersion:
+        verdict = judge(*args, **kwargs)
+        return dataclasses.replace(verdict, promoted=next(outcomes), reason="scripted")
+
+    monkeypatch.setattr(lifecycle, "challenge_on_holdout", scripted)
+    t, values = week_and_a_day(24)
+    clock = FakeClock(float(t[-130]))
+    web = workload("web", **{CAPACITY: "5"})
+    ledger = open_ledger(f"sqlite:///{tmp_path / 'ledger.sqlite'}", clock.now())
+    key = str(web.ref)
+    # An earlier release: numbered from 1 again after its own restart, rejected
+    # challengers named without a fit time.
+    older = [
+        ("seasonal-profile/1 fitted 2026-11-19T06:00:00Z", "live"),
+        ("seasonal-profile/2", "rejected"),
+        ("seasonal-profile/1 fitted 2026-11-20T06:00:00Z", "live"),
+        ("seasonal-profile/2", "rejected"),
+    ]
+    for version, status in older:
+        ledger.record_model_version(key, MODEL_NAME, version, status, {}, {}, clock.now() - 9e4)
+    assert ledger.live_model(key)["version"] == older[2][0]  # type: ignore[index]
+    try:
+        first = loop_over(WeekReader(t, values), clock, [web], route="auto", refitEvery="2m")
+        first.decisions = inline_service(ledger, clock, RoutingSettings())
+        run(first, clock, 5)  # a first fit, then two refits: both challengers lose
+        restarted = loop_over(WeekReader(t, values), clock, [web], route="auto", refitEvery="2m")
+        restarted.decisions = first.decisions  # nothing kept but the ledger
+        restarted.cluster, restarted.executor = first.cluster, first.executor
+        run(restarted, clock, 5)  # a first fit, a challenger that loses, one that wins
+        table = tables["model_versions"]
+        with ledger.engine.connect() as conn:
+            rows = conn.execute(
+                sa.select(table.c.version, table.c.status, table.c.evaluation)
+                .where(table.c.series_key == key)
+                .order_by(table.c.id)
+            ).all()
+        decisions = ledger.decisions(kind="scaling")
+        live_now = ledger.live_model(key)
+    finally:
+        ledger.close()
+    assert next(outcomes, None) is None  # every scripted contest was held
+    new = rows[len(older) :]
+    assert [status for _, status, _ in new] == [
+        "retired",  # the first fit
+        "rejected",
+        "rejected",
+        "retired",  # the first fit after the restart
+        "rejected",
+        "live",  # the challenger that won
+    ]
+    names = [version for version, _, _ in new]
+    numbers = [int(name.split(" ")[0].rpartition("/")[2]) for name in names]
+    assert numbers == [5, 6, 7, 8, 9, 10]  # past every number recorded before
+    assert all(" fitted 20" in name for name in names)
+    assert len(set(names)) == len(names)  # no two alike
+    assert not set(names) & {version for version, _ in older}  # nor like one before
+    for version, status, evaluation in new:
+        if evaluation.get("challenger") is not None:  # a contest: the name judged is kept
+            assert evaluation["challenger"] == version
+            assert evaluation["promoted"] is (status != "rejected")
+    assert new[-1][2]["champion"] == names[3]  # the live model it beat, by its own name
+    assert live_now is not None and live_now["version"] == names[-1]
+    assert decisions and all(d.model_version in names for d in decisions)
+
+
+def test_a_ledger_that_cannot_say_how_models_were_numbered_holds_no_fit_back(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """The ledger not answering at a workload's first fit: the model goes live all the
+    same, numbered by this process alone, and the ledger's numbering is read at the
+    next refit."""
+    t, values = week_and_a_day(25)
+    clock = FakeClock(float(t[-130]))
+    web = workload("web", **{CAPACITY: "5"})
+    loop = loop_over(WeekReader(t, values), clock, [web], refitEvery="2m")
+    ledger = cast(Any, loop.decisions).ledger
+    tally = ledger.model_version_tally
+
+    def down(series_key: str) -> tuple[int, str | None]:
+        raise TransientError("the ledger did not answer within 5 s", reason="LedgerDown")
+
+    ledger.model_version_tally = down
+    with caplog.at_level(logging.WARNING, logger="autonomic.scaling"):
+        run(loop, clock, 1)
+    assert loop.models[web.ref].fitted is not None
+    assert "could not read how its models were numbered" in caplog.text
+    ledger.model_version_tally = tally
+    run(loop, clock, 4)  # two refits
+    names = [row["version"] for row in ledger.model_versions]
+    assert [name.split(" ")[0] for name in names] == [f"seasonal-profile/{i}" for i in (1, 2, 3)]
+    assert loop.models[web.ref].numbered == 3

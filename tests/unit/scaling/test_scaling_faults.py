@@ -20,18 +20,22 @@ from agent.loops.scaling import (
     ADOPT_EVERY,
     CAPACITY,
     FORGET_AFTER,
+    HISTORY,
     MIN_REPLICAS,
     QUIET_AFTER_OVERRIDE,
     RETRY_AFTER_FAILURE,
+    SCALE_IN_PATIENCE,
     STEP,
     WRITTEN_KEY,
     ScalingLoop,
     _utc,  # the loop's own UTC format
 )
 from agent.settings import RoutingSettings
+from forecasting.scaling import ScalingSettings as PacingSettings
+from forecasting.scaling import horizon_steps, scale_in_drop
 from remediation.ports import HpaState, ObjectRef, Scale, SetHpaMinReplicas
 from tests.unit.decision_rig import inline_service
-from tests.unit.scaling.fakes import WeekReader, loop_over, week_and_a_day, workload
+from tests.unit.scaling.fakes import END, WeekReader, loop_over, week_and_a_day, workload
 
 HPA = ObjectRef("HorizontalPodAutoscaler", "web", "shop")
 
@@ -345,17 +349,20 @@ def test_the_end_of_a_hold_is_said_once(caplog: pytest.LogCaptureFixture) -> Non
 
 
 class GapReader(WeekReader):
-    """As Prometheus answers a range query over a gap in the series: the missing steps
-    are NaN, the newest finite sample is ``last_sample_at`` (None when the range holds
-    none), stale when it is older than 300 s."""
+    """As ``PrometheusReader`` answers a range query over a gap in the series: the missing
+    steps are NaN, the newest finite sample is ``last_sample_at``, stale when it is older
+    than 300 s; and a range with no sample at all is no series (Prometheus leaves a
+    series out of a range result where it has no point: a real server answers so, a
+    test against one checks)."""
 
     def range(self, query: str, start: float, end: float, step: float, now: float) -> list[Any]:
         (found,) = super().range(query, start, end, step, now)
         values = found.series.values
         finite = np.flatnonzero(np.isfinite(values))
-        last = float(found.series.timestamps[finite[-1]]) if finite.size else None
-        stale = last is None or now - last > 300
-        return [dataclasses.replace(found, last_sample_at=last, stale=stale)]
+        if not finite.size:
+            return []
+        last = float(found.series.timestamps[finite[-1]])
+        return [dataclasses.replace(found, last_sample_at=last, stale=now - last > 300)]
 
 
 def gap_run(gap: int, caplog: pytest.LogCaptureFixture) -> tuple[ScalingLoop, Any, list[str]]:
@@ -966,3 +973,204 @@ def test_a_new_leader_judges_a_change_since_the_floor_on_the_api_servers_clock(
         )
         run(successor, clock, 8)
         assert brought_down(successor)
+
+
+@pytest.mark.parametrize("has_hpa", [True, False])
+def test_a_new_process_brings_a_raised_floor_down_as_slowly_as_the_old_one_would(
+    has_hpa: bool,
+) -> None:
+    """An earlier process (before a restart, or the last leader) raised web to 40; the
+    load now needs about 14. The new process had no recommendation of its own to pace
+    from, so its first lowering went from 40 to 14 in one write: the HPA (which keeps no
+    memory of a floor) or, without one, the Deployment dropped 26 pods at once. It
+    paces from the floor the cluster has, as the old process would have: at most 10 % a
+    minute, after the usual five cycles."""
+    t, values = steady(78)
+    clock = FakeClock(float(t[-80]))
+    web = dataclasses.replace(
+        workload("web", **{CAPACITY: "5"}), replicas=40, ready_replicas=40, available_replicas=40
+    )
+    loop = loop_over(WeekReader(t, values), clock, [web], route="auto")
+    ledger = cast(Any, loop.decisions).ledger
+    before = {"at": clock.now() - 600, "decision_id": "d-0", "workload_uid": ""}
+    if has_hpa:
+        cast(Any, loop.cluster).hpas[web.ref] = HpaState(HPA, web.ref, 40, 100, 40, 40, uid="u1")
+        ledger.guards[f"scaling/configured-min/{HPA}"] = ({"min_replicas": 2, "uid": "u1"}, 1)
+        record = {**before, "min_replicas": 40, "hpa_uid": "u1", "hpa": str(HPA)}
+    else:
+        record = {**before, "field": "replicas", "replicas": 40}
+    ledger.guards[f"{WRITTEN_KEY}/{web.ref}"] = (record, 1)
+    run(loop, clock, SCALE_IN_PATIENCE + 3)
+    written = writes(loop) if has_hpa else replicas_written(loop)
+    assert written and written[0] < 40  # it does come down
+    paced, pace = 40, PacingSettings(capacity_per_pod=5.0, lead_seconds=180.0)
+    for _ in range(SCALE_IN_PATIENCE):
+        paced -= scale_in_drop(paced, STEP, pace)
+    assert written[0] >= paced  # 25, not 14
+
+
+def test_a_floor_held_ten_minutes_comes_down_at_one_cycles_pace_after() -> None:
+    """A floor raised to 40 by an earlier process; the load needs about 10. One cycle
+    lowers the wish to 36, then Prometheus is down for ten minutes (the workload held,
+    nothing decided). The first cycle back used to count the ten minutes as ten drops
+    of 3 from 36, down to what the forecast allows at once; the load was not known
+    while held, so it comes down as one cycle's would: 33."""
+    t, values = steady(79)
+    clock = FakeClock(float(t[-80]))
+    web = dataclasses.replace(
+        workload("web", **{CAPACITY: "5"}), replicas=40, ready_replicas=40, available_replicas=40
+    )
+    loop = loop_over(WeekReader(t, values), clock, [web], route="auto")
+    cast(Any, loop.cluster).hpas[web.ref] = HpaState(HPA, web.ref, 40, 100, 40, 40, uid="u1")
+    ledger = cast(Any, loop.decisions).ledger
+    ledger.guards[f"scaling/configured-min/{HPA}"] = ({"min_replicas": 2, "uid": "u1"}, 1)
+    run(loop, clock, 1)
+    model = loop.models[web.ref]
+    assert model.previous is not None and model.previous.floor == 36
+    loop.reader = RestartingReader(t, values)
+    run(loop, clock, 10)
+    assert loop.status.held_reason[str(web.ref)] == "ReadFailed"
+    loop.reader = WeekReader(t, values)
+    run(loop, clock, 1)
+    pace = PacingSettings(capacity_per_pod=5.0, lead_seconds=180.0)
+    assert model.previous.floor == 36 - scale_in_drop(36, STEP, pace) == 33
+    assert model.previous.reason == "ScaleInLimit"
+    assert writes(loop) == []  # and written only after the usual five cycles
+
+
+def test_after_a_gap_read_past_the_floor_still_covers_the_lead_ahead_of_now() -> None:
+    """The forecast starts one step after the newest sample. With the last 4 minutes of
+    the load missing (a gap shorter than ``staleAfter``, read past) the floor used to be
+    sized from the 3 minutes of lead after that sample, which ended a minute ago: the
+    daily jump at 09:00 the profile knows was left out at 08:59. The lead is counted
+    from now: the minutes of the gap are forecast too, and then the whole lead."""
+    rng = np.random.default_rng(77)
+    nine = END - END % 86_400 - 86_400 + 9 * 3600  # 09:00 of the day before the trace ends
+    t = nine - STEP * np.arange(int(HISTORY // STEP) + 1)[::-1]
+    minute = (t % 86_400) // 60
+    values = np.where((minute >= 9 * 60) & (minute < 11 * 60), 400.0, 50.0)
+    values = values * rng.lognormal(0, 0.05, t.size)
+    values[t > nine - 5 * STEP] = np.nan  # nothing since 08:55
+    clock = FakeClock(nine - 10 * STEP)
+    web = workload("web", **{CAPACITY: "20"})
+    loop = loop_over(GapReader(t, values), clock, [web])
+    run(loop, clock, 9)  # 08:50 to 08:58
+    assert str(web.ref) not in loop.status.held  # read past
+    now = clock.now()
+    assert now == nine - STEP  # 08:59
+    loop.cycle()
+    model = loop.models[web.ref]
+    assert model.previous is not None and model.previous.mode == "predictive"
+    assert model.fitted is not None and model.fitted.last_timestamp == now - 4 * STEP
+    assert model.sizing["sample_behind_seconds"] == 4 * STEP  # in the decision's evidence
+    lead = float(model.sizing["lead_seconds"])
+    forecast = model.fitted.predict(horizon_steps(lead, STEP) + 4, levels=(80,))
+    ahead = (forecast.timestamps > now) & (forecast.timestamps <= now + lead)
+    assert ahead.sum() == horizon_steps(lead, STEP)
+    wanted = float(np.max(forecast.upper(80)[ahead]))
+    assert model.previous.forecast_peak is not None
+    assert model.previous.forecast_peak >= wanted
+
+
+class NanGapReader(WeekReader):
+    """As the simulation's metrics store answers a range query over a gap: the series,
+    its missing steps NaN."""
+
+    def range(self, query: str, start: float, end: float, step: float, now: float) -> list[Any]:
+        (found,) = super().range(query, start, end, step, now)
+        finite = np.flatnonzero(np.isfinite(found.series.values))
+        last = float(found.series.timestamps[finite[-1]]) if finite.size else None
+        stale = last is None or now - last > 300
+        return [dataclasses.replace(found, last_sample_at=last, stale=stale)]
+
+
+def one_sample_then_a_gap(
+    seed: int, value: float, reader: type[WeekReader]
+) -> tuple[ScalingLoop, FakeClock, Any]:
+    """web's floor raised to 7 on a steady 50; then one sample of ``value`` and four
+    minutes without any (a gap read past): the loop runs through them and two minutes
+    after, the load back to 50."""
+    loop, clock, web = raised(seed, 80)
+    t, values = steady(seed, 80)
+    values = values.copy()
+    at = int(np.searchsorted(t, clock.now()))
+    values[at] = value
+    values[at + 1 : at + 5] = np.nan
+    loop.reader = reader(t, values)
+    return loop, clock, web
+
+
+@pytest.mark.parametrize("reader", [GapReader, NanGapReader])
+def test_a_glitch_followed_by_a_gap_is_not_taken_for_a_load_that_held(
+    reader: type[WeekReader],
+) -> None:
+    """A sample 200 times the load (a counter reset read as a rate) is acted on only once
+    it has held for three minutes. Followed by a gap read past, it used to be the newest
+    sample for four cycles: counted as holding three minutes (or, with NaN in the read,
+    not looked at as a glitch at all), it raised the floor to the HPA's maximum. One
+    sample is one sample, however many cycles see it."""
+    loop, clock, web = one_sample_then_a_gap(79, 10_000.0, reader)
+    run(loop, clock, 7)
+    assert writes(loop) == [7]  # nothing acted on
+    assert loop.models[web.ref].spike_streak <= 1
+
+
+@pytest.mark.parametrize("reader", [GapReader, NanGapReader])
+def test_one_sample_above_the_band_followed_by_a_gap_is_no_breach(
+    reader: type[WeekReader],
+) -> None:
+    """A forecast breach is the load above the forecast's band for three minutes in a
+    row. One sample above it followed by a gap read past was seen by four cycles in a
+    row, and became a breach signal for the runbooks."""
+    loop, clock, _ = one_sample_then_a_gap(80, 400.0, reader)
+    signals: list[Any] = []
+    loop.submit = signals.extend
+    run(loop, clock, 7)
+    assert signals == []
+    assert loop.status.breaches == 0
+
+
+@pytest.mark.parametrize("reader", [GapReader, NanGapReader])
+def test_a_gap_read_past_adds_no_cycle_to_a_floors_verdict(reader: type[WeekReader]) -> None:
+    """The floor raised to 7 is being judged when four minutes of load go missing (read
+    past). Each cycle of the gap counted the last sample again: four more cycles in the
+    verdict, and for a lowered floor "short of ready pods" four times from one sample
+    (two are enough for a wrong verdict). One sample counts once."""
+    judged = []
+    for gap in (False, True):
+        loop, clock, _ = one_sample_then_a_gap(81, 50.0, reader)
+        if not gap:
+            loop.reader = reader(*steady(81, 80))
+        run(loop, clock, 12)  # the floor's window ends meanwhile
+        detail = cast(Any, loop.decisions).ledger.records["d-1"].feedback_detail
+        judged.append((detail["cycles"], detail["short_cycles"]))
+    (cycles, short), (cycles_gap, short_gap) = judged
+    assert (cycles_gap, short_gap) == (cycles - 4, short - 4)
+
+
+@pytest.mark.parametrize("reader", [GapReader, NanGapReader])
+def test_a_gap_read_past_adds_no_capacity_reading(reader: type[WeekReader]) -> None:
+    """While the per-pod capacity is learned from the HPA (one reading a cycle: the load
+    per ready pod over the HPA's reading), four minutes of load go missing (read past).
+    Each cycle of the gap took a reading from the last load against the HPA's newer
+    reading. One sample is one reading."""
+    learned = []
+    for gap in (False, True):
+        t, values = steady(82, 80)
+        values = values.copy()
+        clock = FakeClock(float(t[-80]))
+        if gap:
+            at = int(np.searchsorted(t, clock.now()))
+            values[at + 3 : at + 7] = np.nan
+        web = workload("web")
+        web = dataclasses.replace(
+            web, annotations={k: v for k, v in web.annotations.items() if k != CAPACITY}
+        )
+        loop = loop_over(reader(t, values), clock, [web])
+        cast(Any, loop.cluster).hpas[web.ref] = HpaState(
+            HPA, web.ref, 2, 20, 3, 3, uid="u1", usage_ratio=0.8
+        )
+        run(loop, clock, 9)
+        assert "learning the per-pod capacity" in loop.status.held[str(web.ref)]
+        learned.append(len(loop.models[web.ref].capacity.readings))
+    assert learned[1] == learned[0] - 4

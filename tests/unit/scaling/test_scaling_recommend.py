@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import numpy as np
@@ -83,8 +84,36 @@ def test_scale_in_is_slow() -> None:
     assert previous.floor == 100
     rec = recommend(_forecast([10] * 4), WorkloadNow(60.0, 100, 10.0, previous), SETTINGS)
     assert rec.floor == 90 and rec.reason == "ScaleInLimit"
-    later = recommend(_forecast([10] * 4), WorkloadNow(300.0, 90, 10.0, rec), SETTINGS)
-    assert later.floor == 90 - 4 * 9
+    later = recommend(_forecast([10] * 4), WorkloadNow(120.0, 90, 10.0, rec), SETTINGS)
+    assert later.floor == 81 and later.reason == "ScaleInLimit"  # 10 % of what is left
+
+
+def test_a_hold_earns_no_catch_up() -> None:
+    """A floor of 40, then ten minutes without a decision (the loop held the workload:
+    no usable load, a gap in its series). The drop used to grow with the time since
+    the last decision, 4 pods for each of the ten minutes: the whole 40 in one step, to
+    what the load needs. The load was not known while held, so the first decision back
+    lowers the floor as any one decision does (the loop's period, a minute, of pace),
+    and the pace goes on from there, each minute's 10 % of what the last one left."""
+    held = ScalingRecommendation(0.0, 40, 40, 40, "predictive", "Forecast", "")
+    rec = recommend(_forecast([10] * 4), WorkloadNow(600.0, 40, 10.0, held), SETTINGS)
+    assert rec.floor == 36 and rec.reason == "ScaleInLimit"
+    assert "from 40 by at most 4" in rec.message
+    floors = [rec.floor]
+    for minute in range(1, 6):
+        rec = recommend(
+            _forecast([10] * 4), WorkloadNow(600.0 + 60 * minute, 40, 10.0, rec), SETTINGS
+        )
+        floors.append(rec.floor)
+    assert floors == [36, 33, 30, 27, 25, 23]
+    # A loop deciding every two minutes paces two minutes a decision, compounded (33,
+    # not 40 - 2 * 4), and no more after the same hold.
+    slow = dataclasses.replace(SETTINGS, loop_period=120.0)
+    rec = recommend(_forecast([10] * 4), WorkloadNow(600.0, 40, 10.0, held), slow)
+    assert rec.floor == 33
+    assert recommend(_forecast([10] * 4), WorkloadNow(120.0, 40, 10.0, held), slow).floor == 33
+    # However soon, a decision may lower the floor by one period's worth.
+    assert recommend(_forecast([10] * 4), WorkloadNow(5.0, 40, 10.0, held), SETTINGS).floor == 36
 
 
 def test_scale_up_is_rate_limited_but_not_below_need() -> None:
@@ -113,6 +142,7 @@ def test_unusable_load_holds(load: float) -> None:
         ({"lead_seconds": -1.0}, "lead_seconds"),
         ({"margin": -1.5}, "margin"),
         ({"min_replicas": 9, "max_replicas": 3}, "min_replicas"),
+        ({"loop_period": 0.0}, "loop_period"),
     ],
 )
 def test_bad_settings_name_the_field(kwargs: dict[str, float], field: str) -> None:
