@@ -570,30 +570,6 @@ def build_daemon(
     )
     metrics = Metrics()
     identity = environ.get("POD_NAME") or socket.gethostname() or f"autonomic-{os.getpid()}"
-    own_namespace, own_name = environ.get("POD_NAMESPACE"), environ.get("POD_NAME")
-    cluster = KubernetesCluster(
-        api_client,
-        identity=identity,
-        own_pod=f"{own_namespace}/{own_name}" if own_namespace and own_name else None,
-        namespaces=settings.cluster.namespaces,
-        exclude_namespaces=settings.cluster.exclude_namespaces,
-        resync_seconds=settings.cluster.resync,
-        ignore_field_managers=settings.cluster.ignore_field_managers,
-    )
-    token = resolve_secret(settings.prometheus.bearer_token, environ)
-    # Every loop reads through the watch: a failed read counts in the daemon's metrics
-    # (by reason) even though the loop that made it carries on.
-    reader = WatchedReader(
-        PrometheusReader(
-            settings.prometheus.url,
-            timeout=settings.prometheus.timeout,
-            stale_after=settings.prometheus.stale_after,
-            headers={"Authorization": f"Bearer {token.get_secret_value()}"} if token else None,
-            verify_tls=settings.prometheus.verify_tls,
-        ),
-        metrics,
-        clock.now,
-    )
     gate: LeaderGate
     if settings.leader_election.enabled:
         election = settings.leader_election
@@ -612,6 +588,31 @@ def build_daemon(
         )
     else:
         gate = AlwaysLeader()
+    own_namespace, own_name = environ.get("POD_NAMESPACE"), environ.get("POD_NAME")
+    cluster = KubernetesCluster(
+        api_client,
+        identity=identity,
+        own_pod=f"{own_namespace}/{own_name}" if own_namespace and own_name else None,
+        namespaces=settings.cluster.namespaces,
+        exclude_namespaces=settings.cluster.exclude_namespaces,
+        resync_seconds=settings.cluster.resync,
+        ignore_field_managers=settings.cluster.ignore_field_managers,
+        may_write=gate.is_leader,  # asked again before each try of each write
+    )
+    token = resolve_secret(settings.prometheus.bearer_token, environ)
+    # Every loop reads through the watch: a failed read counts in the daemon's metrics
+    # (by reason) even though the loop that made it carries on.
+    reader = WatchedReader(
+        PrometheusReader(
+            settings.prometheus.url,
+            timeout=settings.prometheus.timeout,
+            stale_after=settings.prometheus.stale_after,
+            headers={"Authorization": f"Bearer {token.get_secret_value()}"} if token else None,
+            verify_tls=settings.prometheus.verify_tls,
+        ),
+        metrics,
+        clock.now,
+    )
     approvals, receiver = build_approvals(
         settings.slack,
         environ,

@@ -6,7 +6,9 @@ Every write goes the same way, whether it comes from a runbook, the scaler or an
 2. read the snapshot needed to undo the write;
 3. record a write-ahead intent in the ledger (unique per execution and step, so a
    second attempt at the same step is refused, not repeated);
-4. check the lease again, then write (or server-side dry-run);
+4. check the lease again, then write (or server-side dry-run); the Kubernetes adapter
+   asks once more before each try (``KubeApi.may_write``), and a write cut off by the
+   lease running out is ``unsettled``: its intent stays pending for the leader to settle;
 5. record the result, count the action for rate limits, and post a Kubernetes Event
    with the reason code and sentence.
 
@@ -73,7 +75,8 @@ __all__ = ["DrainBudget", "Executor", "StepOutcome"]
 log = logging.getLogger("autonomic.executor")
 
 # "unsettled": the write failed without an answer, and the cluster could not be read
-# afterwards to tell whether it happened; its intent stays pending until ``settle``.
+# afterwards to tell whether it happened, or this replica's lease ran out meanwhile (the
+# leader's to find out); its intent stays pending until ``settle``.
 # "draining": a drain's first round is done and the drain goes on at later cycles; its
 # intent stays pending, with the progress, until ``settle`` finishes it.
 StepStatus = Literal[
@@ -203,8 +206,10 @@ class Executor:
             except PermanentError as exc:
                 return self._refused(intent_id, exc)
             except TransientError as exc:
-                # The write may or may not have reached the cluster: find out, don't guess.
                 self._count_error(exc.reason)
+                if not self.is_leader():
+                    return self._lost_lease(intent_id, operation, exc)
+                # The write may or may not have reached the cluster: find out, don't guess.
                 try:
                     settled = self._settle(self._intent(intent_id), note=str(exc))
                 except TransientError as unread:
@@ -266,6 +271,14 @@ class Executor:
             # timeout after the write). Neither retried blindly nor called failed: the
             # target is read back and what it holds is recorded (``_read_back_undo``).
             self._count_error(exc.reason)
+            if not self.is_leader():  # left ``undoing``: the next leader reads it back
+                return StepOutcome(
+                    "unsettled",
+                    f"lost the lease while undoing ({exc}); whether the undo landed is read "
+                    "back by the next leader",
+                    intent.id,
+                    reason=exc.reason,
+                )
             return self._read_back_undo(intent, operation, exc, reason_code, message)
         except PermanentError as exc:  # refused (``ChangedSinceWrite``, ``NotUndoable``...)
             self._count_error(exc.reason)
@@ -359,6 +372,28 @@ class Executor:
             return self._next_drain_round(intent)
         resumed = self._resume_drain(intent)
         return resumed if resumed is not None else self._settle(intent, note=note)
+
+    def _lost_lease(self, intent_id: int, operation: Operation, exc: TransientError) -> StepOutcome:
+        """A write that failed after this replica's lease ran out (a retry the adapter did
+        not send, ``NotLeaderError``, or a timeout that outlasted the lease): an earlier
+        try may have reached the cluster, and finding out is the leader's work now, not
+        this replica's. ``unsettled``, as a write whose target cannot be read after it:
+        the intent stays pending, and the next leader (this replica, at its next term)
+        settles it from the cluster, never writing it again."""
+        log.warning(
+            "lost the lease while writing %s (%s); its intent %s stays pending for the next "
+            "leader to settle",
+            operation.target,
+            exc,
+            intent_id,
+        )
+        return StepOutcome(
+            "unsettled",
+            f"lost the lease while writing ({exc}); whether it happened is settled by the "
+            "next leader",
+            intent_id,
+            reason=exc.reason,
+        )
 
     def _refused(
         self, intent_id: int, exc: PermanentError, *, cordoned: bool = False

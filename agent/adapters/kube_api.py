@@ -12,6 +12,16 @@ runs every read and write against the fake API server and checks that the reques
 received are exactly what ``REQUIRED_RBAC`` grants
 (``tests/integration/kube/test_kube_reads.py``), and another that the ClusterRole
 grants exactly that (``tests/unit/manifests/test_rbac.py``).
+
+Writes are fenced by ``may_write`` (the leader gate's ``is_leader``, when the daemon
+elects a leader): it is asked again before every try of every write that changes an
+object (a patch, a scale, a delete, an eviction), not only before the first, and a
+write it refuses is not sent (``NotLeaderError``). The executor checks the lease before
+it writes, but a write can take long after that: a retry follows a timeout of up to the
+read timeout (30 s) and a backoff, a 409 is read again and written again, and a drain
+evicts pod after pod; meanwhile the lease may have run out and another replica may have
+taken over. Events are not fenced: they change nothing anyone acts on, and one posted
+late still records what this replica did.
 """
 
 from __future__ import annotations
@@ -26,6 +36,7 @@ from typing import Any
 
 from agent.adapters.kube_errors import (
     ApiCall,
+    NotLeaderError,
     RetryPolicy,
     call_with_retries,
     is_budget_refusal,
@@ -160,12 +171,15 @@ class KubeApi:
         *,
         policy: RetryPolicy | None = None,
         sleep: Callable[[float], None] = time.sleep,
+        may_write: Callable[[], bool] | None = None,
     ) -> None:
         from kubernetes import client
 
         self.api_client = api_client
         self.policy = policy or RetryPolicy()
         self._sleep = sleep
+        # Whether this replica may write now (None: always), asked before each try.
+        self.may_write = may_write
         self._apis = {
             name: getattr(client, name)(api_client)
             for name in (
@@ -197,6 +211,20 @@ class KubeApi:
         return call_with_retries(
             lambda: _read_json(fn()), call, self.policy, sleep=self._sleep, **kwargs
         )
+
+    def _write(self, call: ApiCall, fn: Callable[[], Any], **kwargs: Any) -> Obj:
+        """``_run`` for a write that changes an object: each try is sent only while
+        ``may_write`` allows it (see the module's docstring)."""
+
+        def fenced() -> Any:
+            if self.may_write is not None and not self.may_write():
+                raise NotLeaderError(
+                    f"not sending {call.describe()}: this replica no longer holds the "
+                    "lease (it ran out while the write was being made or retried)"
+                )
+            return fn()
+
+        return self._run(call, fenced, **kwargs)
 
     def _removed(self, call: ApiCall) -> Callable[[], Obj]:
         """The answer to a removal whose retry found the object gone: the earlier try,
@@ -311,7 +339,7 @@ class KubeApi:
         info = KINDS[kind]
         method = self._method(info, "patch", namespace)
         call = ApiCall("patch", info.group, info.plural, namespace, name)
-        return self._run(
+        return self._write(
             call,
             lambda: method(
                 name,
@@ -330,7 +358,7 @@ class KubeApi:
         info = KINDS[kind]
         method = self._method(info, "patch_scale", namespace)
         call = ApiCall("patch", info.group, f"{info.plural}/scale", namespace, name)
-        return self._run(
+        return self._write(
             call,
             lambda: method(
                 name,
@@ -347,7 +375,7 @@ class KubeApi:
         api = self._apis["CoreV1Api"]
         call = ApiCall("delete", "", "pods", namespace, name)
         options = {"preconditions": {"uid": uid}}
-        return self._run(
+        return self._write(
             call,
             lambda: api.delete_namespaced_pod(
                 name, namespace, body=options, dry_run="All" if dry_run else None, **self._opts()
@@ -373,7 +401,7 @@ class KubeApi:
                 return not is_budget_refusal(payload)
             return status >= 500 or status == 0
 
-        return self._run(
+        return self._write(
             call,
             lambda: api.create_namespaced_pod_eviction(
                 name, namespace, body, dry_run="All" if dry_run else None, **self._opts()
@@ -385,7 +413,11 @@ class KubeApi:
     def create_event(self, namespace: str, body: Obj) -> Obj:
         api = self._apis["CoreV1Api"]
         call = ApiCall("create", "", "events", namespace)
-        return self._run(call, lambda: api.create_namespaced_event(namespace, body, **self._opts()))
+        return self._run(
+            call,
+            lambda: api.create_namespaced_event(namespace, body, **self._opts()),
+            exists_on_retry=lambda: body,  # its name is its own (a random suffix): ours
+        )
 
 
 def _custom_method(api: Any, info: KindInfo, action: str, namespace: str | None) -> Any:

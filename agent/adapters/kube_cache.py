@@ -18,7 +18,8 @@ is a failure too, so nothing loops hot. Each failure is counted in ``stats``
 power-of-two and every 30th in a row, is logged as a warning, and the recovery after
 them is logged. Every ``resync_seconds`` a full re-list still replaces the contents, so
 a missed DELETE cannot linger. ``staleness()`` says how long since the cache last
-heard from the API server, so callers can refuse to act on old data.
+heard from the API server, and ``fresh(max_age)`` whether that is recent enough:
+``KubernetesCluster`` reads a cache that is not from the API server directly.
 
 A cache of every namespace can be told to leave some out (``exclude_namespaces``): their
 objects are dropped as they arrive, never kept. ``NamespacedCaches`` reads one kind in a
@@ -246,6 +247,12 @@ class WatchCache:
     def staleness(self) -> float:
         """Seconds since the cache last heard from the API server (inf before the first list)."""
         return self._clock() - self._last_contact
+
+    def fresh(self, max_age: float) -> bool:
+        """Whether the cache heard from the API server in the last ``max_age`` seconds.
+        An optional kind not served (or not allowed) is as fresh as its last answer says:
+        it watches nothing, and lists again every ``resync_seconds``."""
+        return self.unserved is not None or self.staleness() <= max_age
 
     # ---------------------------------------------------------------- lifecycle
 
@@ -646,6 +653,10 @@ class NamespacedCaches:
     def staleness(self) -> float:
         """The least recently refreshed namespace's staleness."""
         return max(cache.staleness() for cache in self.caches.values())
+
+    def fresh(self, max_age: float) -> bool:
+        """Whether every namespace's cache is (``WatchCache.fresh``)."""
+        return all(cache.fresh(max_age) for cache in self.caches.values())
 
     # ---------------------------------------------------------------- lifecycle
 

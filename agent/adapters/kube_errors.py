@@ -3,6 +3,7 @@
     409 Conflict            -> ``ConflictError`` (internal: re-read and try again, bounded)
     429 / 5xx / timeouts    -> retried with bounded backoff, then ``TransientError``
     429 from a PDB          -> ``BlockedByBudgetError`` (transient: the budget may free up later)
+    the lease lost          -> ``NotLeaderError`` (transient; a write not sent, see ``KubeApi``)
     403 Forbidden           -> ``PermissionDeniedError`` naming verb, resource and namespace
     404 Not Found           -> ``ObjectGoneError`` (record and stop)
     400 / 422               -> ``InvalidRequestError``
@@ -26,6 +27,7 @@ __all__ = [
     "BlockedByBudgetError",
     "ConflictError",
     "InvalidRequestError",
+    "NotLeaderError",
     "ObjectGoneError",
     "PermissionDeniedError",
     "RetryPolicy",
@@ -65,6 +67,16 @@ class BlockedByBudgetError(TransientError):
 
     def __init__(self, message: str, *, delay: float = 30.0) -> None:
         super().__init__(message, delay=delay, reason="DisruptionBudget")
+
+
+class NotLeaderError(TransientError):
+    """A write not sent because this replica no longer holds the lease: its authority
+    ran out while the write was being made (a slow read before it, a retry after a
+    timeout, the next eviction of a drain). An earlier try of the same write may have
+    reached the server, so whether it happened is for the next leader to find out."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, delay=0.0, reason="NotLeader")
 
 
 class UndoRefusedError(PermanentError):
@@ -196,6 +208,7 @@ def call_with_retries(
     sleep: Callable[[float], None] = time.sleep,
     retry_if: Callable[[Exception], bool] = _retryable,
     gone_on_retry: Callable[[], T] | None = None,
+    exists_on_retry: Callable[[], T] | None = None,
 ) -> T:
     """Run ``fn``; retry 429/5xx/network failures with bounded backoff; translate the rest.
 
@@ -203,6 +216,8 @@ def call_with_retries(
     ``gone_on_retry`` (for writes that remove their object: a delete, an eviction): a 404
     after a try that got no usable answer (a network failure or a 5xx, which the server
     may have applied) means that try removed it; its value is the answer.
+    ``exists_on_retry`` (for a create whose name nobody else can have chosen: an Event's
+    random suffix): a 409 AlreadyExists after such a try means that try created it.
     """
     delay = policy.base_delay
     unanswered = False  # a try failed in a way that says nothing about whether it applied
@@ -215,6 +230,8 @@ def call_with_retries(
             status = status_of(exc)[0]
             if unanswered and gone_on_retry is not None and status == 404:
                 return gone_on_retry()
+            if unanswered and exists_on_retry is not None and status == 409:
+                return exists_on_retry()
             unanswered = unanswered or status == 0 or status >= 500
             if attempt < policy.attempts and retry_if(exc):
                 sleep(min(_retry_after(exc) or delay, policy.max_delay))

@@ -161,9 +161,16 @@ class Operations:
             return self._with_conflict_retries(
                 lambda: self._rollback_once(operation, dry_run, first), operation, first
             )
+        # A restart's stamp is taken once, for every try: a try after a 409 (which follows
+        # a lost answer to a write that landed) then finds its own stamp in place and
+        # restarts nothing more, where a stamp of its own would restart the pods again.
+        stamp = self._restart_stamp() if isinstance(operation, RolloutRestart) else None
         return self._with_conflict_retries(
-            lambda: self._write_once(operation, dry_run, first), operation, first
+            lambda: self._write_once(operation, dry_run, first, stamp=stamp), operation, first
         )
+
+    def _restart_stamp(self) -> str:
+        return datetime.fromtimestamp(self._wall_clock(), UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
     def undo(self, operation: Operation, before: Obj) -> OperationResult:
         if isinstance(operation, RolloutRestart | DeletePod | EvictPod):
@@ -178,7 +185,46 @@ class Operations:
                 "shrink; a human should decide what to do next",
                 reason="NotUndoable",
             )
-        return self._with_conflict_retries(lambda: self._undo_once(operation, before), operation)
+        tries = 0
+
+        def attempt() -> OperationResult:
+            nonlocal tries
+            tries += 1
+            try:
+                return self._undo_once(operation, before)
+            except UndoRefusedError as exc:
+                # A try after a 409 finds the values it would write back already there:
+                # the 409 followed a lost answer to this undo's own write, which landed
+                # (the client's retry carried the old resourceVersion). Not "someone
+                # else changed it since": that is what the undo wrote.
+                landed = self._undo_landed(operation, before) if tries > 1 else None
+                if landed is None or exc.reason != "ChangedSinceWrite":
+                    raise
+                return landed
+
+        return self._with_conflict_retries(attempt, operation)
+
+    def _undo_landed(self, operation: Operation, before: Obj) -> OperationResult | None:
+        """The undo's result when ``operation``'s target holds again what ``before`` (the
+        write's snapshot) recorded, in every field an undo writes back; else None."""
+        probe = Cordon(operation.target) if isinstance(operation, Drain) else operation
+        try:
+            now = self.snapshot(probe)
+        except PermanentError:  # gone, paused since: the refusal stands
+            return None
+        keys = sorted(set(before) & set(now) - _NOT_WRITTEN_BACK)
+        if not keys or any(now[key] != before[key] for key in keys):
+            return None
+        shown = ", ".join(f"{key} {now[key]}" for key in keys if key != "template")
+        return self._result(
+            operation,
+            False,
+            now,
+            {key: now[key] for key in keys},
+            f"{operation.target}: undo: {shown or 'its template'} as before Autonomic's write "
+            "(the answer to the undo was lost; a read after the 409 that followed shows it "
+            "applied)",
+        )
 
     def _with_conflict_retries(
         self,
@@ -359,7 +405,9 @@ class Operations:
 
     # --------------------------------------------------------------------- writes
 
-    def _write_once(self, operation: Operation, dry_run: bool, first: list[Obj]) -> OperationResult:
+    def _write_once(
+        self, operation: Operation, dry_run: bool, first: list[Obj], *, stamp: str | None = None
+    ) -> OperationResult:
         before = self.snapshot(operation)
         if not first:
             first.append(before)
@@ -408,9 +456,19 @@ class Operations:
                     operation, dry_run, before, "maxReplicas", wanted, expected
                 )
             case RolloutRestart():
-                stamp = datetime.fromtimestamp(self._wall_clock(), UTC).strftime(
-                    "%Y-%m-%dT%H:%M:%SZ"
-                )
+                stamp = stamp or self._restart_stamp()
+                if before["restartedAt"] == stamp:
+                    # Restarted with this very stamp: by this write's earlier try (whose
+                    # answer was lost), or within the same second; writing it again would
+                    # change nothing.
+                    return self._result(
+                        operation,
+                        dry_run,
+                        before,
+                        {"restartedAt": stamp},
+                        f"{ref}: already restarted at {stamp}",
+                        changed=False,
+                    )
                 body = {
                     **precondition,
                     "spec": {"template": {"metadata": {"annotations": {RESTARTED_AT: stamp}}}},
@@ -1300,6 +1358,13 @@ def _landed_before(result: OperationResult, first: Obj) -> OperationResult:
         ),
     )
 
+
+# Fields of a write's snapshot that an undo does not write back: the resourceVersion,
+# a rollback's revision numbers and target, a drain's pods (as ``agent.executor`` reads
+# an undo back).
+_NOT_WRITTEN_BACK = frozenset(
+    {"resourceVersion", "revision", "target_revision", "target_template", "pods", "skipped"}
+)
 
 # What Kubernetes sets a Deployment's spec.revisionHistoryLimit to when it is not given.
 KUBERNETES_REVISION_HISTORY = 10

@@ -2,7 +2,9 @@
 official ``kubernetes`` client.
 
 Reads come from watch caches (``kube_cache.WatchCache``, one per kind) once
-``start()`` has run, and from direct LISTs before that; Events from a bounded
+``start()`` has run, and from direct LISTs before that; a cache that has not heard from
+the API server for ``stale_after`` seconds is not read (``_readable``: a
+``TransientError`` until its watch hears again); Events from a bounded
 ``kube_cache.EventCache`` that the first ``list_events`` after ``start()`` opens;
 writes always read fresh (``kube_ops``). Errors arrive as ``agent.errors`` families
 with reason codes (``kube_errors``). ``REQUIRED_RBAC`` is the exact set of permissions
@@ -50,7 +52,12 @@ from typing import Any
 
 from agent.adapters.kube_api import KINDS, KubeApi
 from agent.adapters.kube_cache import EventCache, NamespacedCaches, OptionalKind, WatchCache
-from agent.adapters.kube_errors import ObjectGoneError, PermissionDeniedError, RetryPolicy
+from agent.adapters.kube_errors import (
+    ConflictError,
+    ObjectGoneError,
+    PermissionDeniedError,
+    RetryPolicy,
+)
 from agent.adapters.kube_ops import Operations
 from agent.adapters.kube_state import (
     CLUSTER_FIELD_MANAGERS,
@@ -63,7 +70,7 @@ from agent.adapters.kube_state import (
     volume_expansion,
     workload_state,
 )
-from agent.errors import AutonomicError, ConfigError, PermanentError
+from agent.errors import AutonomicError, ConfigError, PermanentError, TransientError
 from remediation.ports import (
     REPORT_PREFIX,
     DisruptionBudgets,
@@ -243,8 +250,12 @@ class KubernetesCluster:
         ignore_field_managers: Iterable[str] = (),
         event_max_age: float = 3900.0,
         event_limit: int = 5000,
+        may_write: Callable[[], bool] | None = None,
+        stale_after: float | None = None,
     ) -> None:
-        self.api = KubeApi(api_client, policy=policy, sleep=sleep)
+        # ``may_write``: the leader gate's ``is_leader``, asked before every try of every
+        # write (``KubeApi``): a replica whose lease ran out mid-write sends no more.
+        self.api = KubeApi(api_client, policy=policy, sleep=sleep, may_write=may_write)
         # Field managers whose writes are not "a person changed it" (the built-in list
         # of the cluster's own controllers, and the config's additions).
         self.cluster_managers = CLUSTER_FIELD_MANAGERS | frozenset(ignore_field_managers)
@@ -317,6 +328,14 @@ class KubernetesCluster:
         self._events_lock = threading.Lock()
         self._started = False
         self.events_failed = 0
+        # A cache that has not heard from the API server for this long is not read (see
+        # ``_readable``); by default three watch periods: a healthy watch hears at least
+        # once a period (an event, a bookmark, or the server ending it).
+        self.stale_after = 3.0 * watch_timeout if stale_after is None else stale_after
+        if self.stale_after <= 0:
+            raise ConfigError(f"stale_after must be positive, got {self.stale_after}")
+        self._stale: set[str] = set()  # the kinds whose caches are read past now
+        self._stale_lock = threading.Lock()
 
     @staticmethod
     def watch_count(namespaces: Iterable[str] = ()) -> int:
@@ -390,8 +409,8 @@ class KubernetesCluster:
         namespaced = KINDS[kind].namespaced
         if namespaced and namespace and not self.in_scope(namespace):
             return []
-        cache = self.caches.get(kind)
-        if self._started and cache is not None and cache.synced:
+        cache = self._readable(kind, self.caches.get(kind))
+        if cache is not None:
             # The cache indexes by namespace and never holds an excluded one's objects:
             # no copy-and-filter of every object per call.
             return cache.items(namespace or None)
@@ -403,6 +422,43 @@ class KubernetesCluster:
             return [obj for ns in self.namespaces for obj in self._list(kind, ns)]
         items = self._list(kind, None)
         return [o for o in items if o["metadata"].get("namespace") not in self.exclude_namespaces]
+
+    def _readable(
+        self, kind: str, cache: WatchCache | EventCache | NamespacedCaches | None
+    ) -> WatchCache | EventCache | NamespacedCaches | None:
+        """``cache`` when reads may use it: started, listed, and heard from the API
+        server in the last ``stale_after`` seconds. None before it has listed (the read
+        goes to the API server, as before ``start()``). Once it has listed, a cache that
+        has not heard from the API server since is not read: ``TransientError``
+        (``KubeCacheStale``), so the loop that reads fails its cycle and acts on nothing,
+        as on a Prometheus series gone stale. A watch that cannot be opened again (a
+        proxy that cuts long-lived connections, watches throttled) is resumed, not
+        listed, until the next resync, minutes away, and one whose relist fails too (a
+        LIST that times out on a large cluster, after a 410) keeps its cache as it last
+        heard for as long as that goes on: acting on it would act on a cluster that may
+        be gone (a crash loop since cleared, a pod since replaced by a healthy one of
+        the same name). Said once when a cache goes stale, and once when it hears again."""
+        if not self._started or cache is None or not cache.synced:
+            return None
+        fresh = cache.fresh(self.stale_after)
+        with self._stale_lock:
+            changed = fresh == (kind in self._stale)
+            (self._stale.discard if fresh else self._stale.add)(kind)
+        kinds = KINDS[kind].kinds
+        if fresh:
+            if changed:
+                log.info("the watch of %s hears from the API server again: read again", kinds)
+            return cache
+        last = cache.last_error
+        why = (
+            f"the watch of {kinds} has not heard from the API server for "
+            f"{cache.staleness():.0f} s (more than {self.stale_after:.0f} s"
+            + (f"; its last error: {last}" if last else "")
+            + f"): {kinds} are not read from what it last saw until it hears again"
+        )
+        if changed:
+            log.warning("%s", why)
+        raise TransientError(why, reason="KubeCacheStale")
 
     def _list(self, kind: str, namespace: str | None) -> list[Obj]:
         """A direct LIST. An optional kind the cluster does not serve (404) or lets
@@ -428,9 +484,9 @@ class KubernetesCluster:
             )
         if not self.in_scope(ref.namespace):
             return None  # outside what the adapter reads, as it is for every listing
-        cache = self.caches[ref.kind]
+        cache = self._readable(ref.kind, self.caches[ref.kind])
         obj: Obj | None
-        if self._started and cache.synced:
+        if cache is not None:
             obj = cache.get(ref.namespace, ref.name)
         else:
             try:
@@ -564,7 +620,11 @@ class KubernetesCluster:
                 self.events.start()
         if first:
             self.events.wait_synced(self.event_wait)
-        return self.events if self.events.synced else None
+        try:
+            readable = self._readable("Event", self.events)
+        except TransientError:
+            return None  # a LIST with a field selector, as before the cache listed
+        return None if readable is None else self.events
 
     # ------------------------------------------------------------------- writes
 
@@ -623,7 +683,7 @@ class KubernetesCluster:
         }
         try:
             self.api.create_event(namespace, body)
-        except AutonomicError as exc:
+        except (AutonomicError, ConflictError) as exc:
             log.error("could not post Event %s on %s: %s", reason, target, exc)
             self.events_failed += 1
 

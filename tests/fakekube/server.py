@@ -66,6 +66,7 @@ class Fault:
     user_agent: str | None = None
     hits: int = 0
     lost_answer: bool = False
+    verb: str | None = None  # only requests of this RBAC verb ("watch", "list", ...)
 
 
 @dataclass(frozen=True)
@@ -198,10 +199,13 @@ class FakeApiServer:
         drop: bool = False,
         user_agent: str | None = None,
         lost_answer: bool = False,
+        verb: str | None = None,
     ) -> Fault:
         """Add a fault for requests whose path matches the regex ``path``.
         ``lost_answer``: the request is served (a write is applied), then the connection
-        is closed before the answer leaves, so the client cannot tell what happened."""
+        is closed before the answer leaves, so the client cannot tell what happened.
+        ``verb``: only requests of that RBAC verb (``watch``: a watch, not the list on the
+        same path)."""
         fault = Fault(
             re.compile(path),
             method,
@@ -211,6 +215,7 @@ class FakeApiServer:
             drop,
             user_agent,
             lost_answer=lost_answer,
+            verb=verb,
         )
         with self._controls.lock:
             self._controls.faults.append(fault)
@@ -303,12 +308,14 @@ class FakeApiServer:
 
     # ------------------------------------------------------- used by the handler
 
-    def _take_fault(self, method: str, path: str, user_agent: str) -> Fault | None:
+    def _take_fault(self, method: str, path: str, user_agent: str, verb: str) -> Fault | None:
         with self._controls.lock:
             for fault in self._controls.faults:
                 if fault.hits >= fault.times:
                     continue
                 if fault.method not in (None, method) or not fault.path.search(path):
+                    continue
+                if fault.verb not in (None, verb):
                     continue
                 if fault.user_agent not in (None, user_agent):
                     continue
@@ -528,7 +535,7 @@ class _Handler(BaseHTTPRequestHandler):
         if not self.api._serves(route.rt.group):
             # As for any path the server does not know; logged, so tests see the asking.
             raise ApiError(404, "NotFound", "the server could not find the requested resource", {})
-        fault = self.api._take_fault(method, path, self.headers.get("User-Agent", ""))
+        fault = self.api._take_fault(method, path, self.headers.get("User-Agent", ""), record.verb)
         self._lose_answer = fault is not None and fault.lost_answer
         if fault is not None:
             if fault.delay:

@@ -13,6 +13,7 @@ from agent.adapters.kube_errors import (
     ObjectGoneError,
     UndoRefusedError,
 )
+from agent.adapters.kube_ops import RESTARTED_AT
 from agent.adapters.kubernetes import KubernetesCluster
 from agent.errors import PermanentError, TransientError
 from remediation.ports import (
@@ -41,6 +42,7 @@ from tests.fakekube.seed import (
     seed_statefulset,
 )
 from tests.fakekube.store import resource_for_kind
+from tests.integration.kube.conftest import FAST
 
 WEB = ObjectRef("Deployment", "web", "shop")
 HPA = ObjectRef("HorizontalPodAutoscaler", "web", "shop")
@@ -361,6 +363,78 @@ def test_a_write_whose_answer_was_lost_is_reported_as_the_change_it_made(
         and "answer to the write was lost" in (result.summary)
     )
     assert {key: result.before[key] for key in before} == before
+
+
+@pytest.mark.parametrize(
+    ("operation", "path", "field", "before"),
+    [
+        (Scale(WEB, 6), r"/deployments/web/scale$", "replicas", 3),
+        (SetHpaMinReplicas(HPA, 4), r"/horizontalpodautoscalers/web$", "minReplicas", 2),
+        (PauseRollout(WEB), r"/deployments/web$", "paused", False),
+        (Cordon(ObjectRef("Node", "node-2")), r"/nodes/node-2$", "unschedulable", False),
+        (RollbackToPrevious(WEB), r"/deployments/web$", "template", None),
+    ],
+)  # fmt: skip
+def test_an_undo_whose_answer_was_lost_is_undone_not_refused(
+    fake: FakeApiServer,
+    cluster: KubernetesCluster,
+    shop: Any,
+    operation: Any,
+    path: str,
+    field: str,
+    before: Any,
+) -> None:
+    # The server applies the undo and its answer is lost; the client's retry carries the
+    # old resourceVersion (409), and the re-read finds the value the undo wrote back.
+    # Before, that read was taken for someone else's change: UndoRefusedError
+    # ("ChangedSinceWrite"), so the step was recorded applied (not undone) and a person
+    # was told the undo was refused, while the cluster held what it held before.
+    result = cluster.apply(operation)
+    fake.inject(path, method="PATCH", lost_answer=True)
+    fake.clear_requests()
+    undo = cluster.undo(operation, result.before)
+    assert [r.status for r in fake.requests if r.method == "PATCH"] == [-1, 409]
+    assert undo.changed and "the answer to the undo was lost" in undo.summary
+    assert cluster.snapshot(operation)[field] == (
+        result.before["template"] if before is None else before
+    )
+
+
+def test_a_restart_whose_answer_was_lost_restarts_once(
+    fake: FakeApiServer, api_client: Any, shop: Any
+) -> None:
+    # The server applies the restart and the answer is lost; the retry's 409 is read
+    # again. The stamp in place is this write's own: not stamped again a second later,
+    # which started a second rollout (the template changed twice).
+    seconds = iter(range(1_800_000_000, 1_800_000_100))
+    cluster = KubernetesCluster(
+        api_client, policy=FAST, sleep=lambda _: None, wall_clock=lambda: float(next(seconds))
+    )
+    generation = stored(fake, "Deployment", "web")["metadata"]["generation"]
+    fake.inject(r"/deployments/web$", method="PATCH", lost_answer=True)
+    fake.clear_requests()
+    result = cluster.apply(RolloutRestart(WEB))
+    assert [r.status for r in fake.requests if r.method == "PATCH"] == [-1, 409]
+    deployment = stored(fake, "Deployment", "web")
+    assert deployment["metadata"]["generation"] == generation + 1  # one rollout
+    stamp = deployment["spec"]["template"]["metadata"]["annotations"][RESTARTED_AT]
+    assert stamp == "2027-01-15T08:00:00Z" == result.after["restartedAt"]
+    assert result.changed and "answer to the write was lost" in result.summary
+    assert result.before["restartedAt"] is None
+
+
+def test_an_event_whose_answer_was_lost_is_posted_once_and_not_an_error(
+    fake: FakeApiServer, cluster: KubernetesCluster, shop: Any
+) -> None:
+    # The server stores the Event and the answer is lost; the retry (same name) is 409
+    # AlreadyExists. Before, that ConflictError escaped post_event, which promises never
+    # to abort the action it describes, and out of the executor after its write.
+    fake.inject(r"/namespaces/shop/events$", method="POST", lost_answer=True)
+    fake.clear_requests()
+    cluster.post_event(WEB, "Scaled", "replicas 3 -> 6")
+    assert [r.status for r in fake.requests if r.method == "POST"] == [-1, 409]
+    (event,) = fake.store.objects("Event", "shop")
+    assert event["reason"] == "Scaled" and cluster.events_failed == 0
 
 
 def test_a_removal_refused_then_gone_is_not_taken_for_ours(

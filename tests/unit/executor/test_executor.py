@@ -213,6 +213,71 @@ def test_a_timeout_is_settled_by_looking_not_guessing(
     assert ledger.intents()[0].status == ("applied" if write_first else "abandoned")
 
 
+class LeaseLostWriter(CrashingWriter):
+    """Writes (or not), then the lease runs out and the retry is not sent: the adapter's
+    fence (``KubeApi.may_write``) refuses it."""
+
+    def __init__(self, sim: SimCluster, leading: list[bool], *, write_first: bool) -> None:
+        super().__init__(sim, write_first=write_first)
+        self.leading = leading
+
+    def apply(self, operation: Operation, *, dry_run: bool = False) -> OperationResult:
+        if self.write_first:
+            self.sim.apply(operation)
+        self.leading[0] = False
+        raise TransientError("not sending the retry: the lease ran out", reason="NotLeader")
+
+    def undo(self, operation: Operation, before: dict[str, object]) -> OperationResult:
+        self.leading[0] = False
+        raise TransientError("not sending the undo: the lease ran out", reason="NotLeader")
+
+
+@pytest.mark.parametrize("write_first", [True, False])
+def test_a_write_cut_off_by_the_lease_running_out_is_settled_by_the_next_leader(
+    ledger: Ledger, write_first: bool
+) -> None:
+    """A write that fails once this replica's lease has run out is neither settled nor
+    failed here (``unsettled``, its intent pending): an earlier try may have landed, and
+    the run is the next leader's now.
+    Before, the deposed replica read the target and settled the step itself: failed
+    (abandoned) when nothing had landed, so its engine failed the decision and escalated
+    it while another replica led."""
+    sim = cluster()
+    leading = [True]
+    writer = LeaseLostWriter(sim, leading, write_first=write_first)
+    executor = Executor(ledger, writer, FakeClock(1), owner="a", is_leader=lambda: leading[0])
+    args = {"decision_id": None, "runbook": "r", "reason_code": "X", "message": "m"}
+    outcome = executor.apply("k", 0, Scale(WEB, 6), **args)  # type: ignore[arg-type]
+    assert outcome.status == "unsettled" and outcome.reason == "NotLeader"
+    assert "lost the lease while writing" in outcome.message
+    (intent,) = ledger.intents()
+    assert intent.status == "pending" and outcome.intent_id == intent.id
+    successor = Executor(ledger, sim, FakeClock(2), owner="b")
+    assert [status for _, status in successor.reconcile()] == [
+        "applied" if write_first else "abandoned"
+    ]
+    assert sim.workloads[WEB].replicas == (6 if write_first else 3)
+
+
+def test_an_undo_cut_off_by_the_lease_running_out_stays_in_flight(ledger: Ledger) -> None:
+    """The same for an undo: left ``undoing`` (not read back by the deposed replica),
+    and the next leader's reconcile finds out whether it landed and finishes it."""
+    sim = cluster()
+    leading = [True]
+    executor = Executor(ledger, sim, FakeClock(1), owner="a", is_leader=lambda: leading[0])
+    args = {"decision_id": None, "runbook": "r", "reason_code": "X", "message": "m"}
+    assert executor.apply("k", 0, Scale(WEB, 6), **args).status == "applied"  # type: ignore[arg-type]
+    (intent,) = ledger.intents()
+    executor.writer = LeaseLostWriter(sim, leading, write_first=False)
+    outcome = executor.undo(intent, reason_code="VerifyFailed", message="undo")
+    assert outcome.status == "unsettled" and "lost the lease while undoing" in outcome.message
+    (intent,) = ledger.intents()
+    assert intent.status == "undoing"
+    successor = Executor(ledger, sim, FakeClock(2), owner="b")
+    assert [status for _, status in successor.reconcile()] == ["undone"]
+    assert sim.workloads[WEB].replicas == 3
+
+
 def test_reconcile_settles_pending_intents_after_a_crash(ledger: Ledger) -> None:
     sim = cluster()
     # A crash between "intent recorded" and "result recorded": two intents left pending,
