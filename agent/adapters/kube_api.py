@@ -42,6 +42,7 @@ from agent.adapters.kube_errors import (
     is_budget_refusal,
     status_of,
 )
+from agent.errors import TransientError
 
 __all__ = ["KINDS", "KindInfo", "KubeApi", "WatchExpiredError"]
 
@@ -154,11 +155,28 @@ class WatchExpiredError(Exception):
     """The watch's resourceVersion is too old (410 Gone): list again."""
 
 
-def _read_json(response: Any) -> Obj:
+def _read_json(response: Any, call: ApiCall | None = None) -> Obj:
+    """The answer's JSON object. An answer that is not one (an HTML page from a proxy or
+    load balancer in front of the API server, a body cut short) is a ``TransientError``
+    (``BadAnswer``): the pass that made the call ends and is tried again, as for a 5xx.
+    Before, it was a ``ValueError`` that escaped as an unexpected error."""
     data = response.data
-    result = json.loads(data) if data else {}
+    what = call.describe() if call is not None else "a request"
+    try:
+        result = json.loads(data) if data else {}
+    except ValueError:  # not JSON, or not UTF-8
+        start = bytes(data[:60]) if isinstance(data, bytes | bytearray) else str(data)[:60]
+        raise TransientError(
+            f"{what}: the API server's answer is not JSON (a proxy in between?), "
+            f"starting {start!r}",
+            reason="BadAnswer",
+        ) from None
     if not isinstance(result, dict):
-        raise ValueError("the API server answered with something other than a JSON object")
+        raise TransientError(
+            f"{what}: the API server answered with JSON that is not an object "
+            f"({type(result).__name__})",
+            reason="BadAnswer",
+        )
     return result
 
 
@@ -209,7 +227,7 @@ class KubeApi:
 
     def _run(self, call: ApiCall, fn: Callable[[], Any], **kwargs: Any) -> Obj:
         return call_with_retries(
-            lambda: _read_json(fn()), call, self.policy, sleep=self._sleep, **kwargs
+            lambda: _read_json(fn(), call), call, self.policy, sleep=self._sleep, **kwargs
         )
 
     def _write(self, call: ApiCall, fn: Callable[[], Any], **kwargs: Any) -> Obj:
