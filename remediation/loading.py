@@ -33,22 +33,20 @@ from __future__ import annotations
 import difflib
 import json
 import re
-import types
-import typing
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import yaml
-from pydantic import BaseModel, TypeAdapter, ValidationError
+from pydantic import TypeAdapter, ValidationError
 
 from remediation._types import expected_shape, freeze_lists, not_a_number, not_a_whole_number
 from remediation.crosschecks import check_parts, check_semantics, notes
 from remediation.durations import DURATION_PATTERN, format_duration
 from remediation.parts import parts_of_data
 from remediation.schema import NAMESPACE_PATTERN, OBJECT_NAME_PATTERN, Name, Runbook
-from remediation.validation import causes, field_path
+from remediation.validation import causes, field_path, model_at
 from remediation.yaml_hints import yaml_hint
 
 __all__ = [
@@ -366,60 +364,13 @@ def _locate(root: yaml.Node, loc: Loc, *, key_line: bool) -> tuple[int | None, s
     return line, field_path(shown)
 
 
-def _unwrap(annotation: Any) -> list[Any]:
-    """The concrete types inside Annotated/Optional/unions/tuples/dicts, for key hints."""
-    origin = typing.get_origin(annotation)
-    if origin is typing.Annotated:
-        return _unwrap(typing.get_args(annotation)[0])
-    if origin in (typing.Union, types.UnionType):
-        return [t for arg in typing.get_args(annotation) for t in _unwrap(arg)]
-    return [annotation]
-
-
-def _model_at(loc: Loc) -> type[BaseModel] | None:
-    """The schema model whose keys live at ``loc`` (used to suggest a misspelt key)."""
-    current: list[Any] = [Runbook]
-    for part in loc:
-        models = [t for t in current if isinstance(t, type) and issubclass(t, BaseModel)]
-        if models:
-            tagged = [m for m in models if _type_tag(m) == part]
-            if tagged:
-                current = tagged
-                continue
-            fields = [
-                info
-                for model in models
-                for name, info in model.model_fields.items()
-                if (info.alias or name) == part
-            ]
-            if not fields:
-                return None
-            current = [t for info in fields for t in _unwrap(info.annotation)]
-            continue
-        sequences = [t for t in current if typing.get_origin(t) is tuple]
-        if isinstance(part, int) and sequences:
-            current = [t for seq in sequences for t in _unwrap(typing.get_args(seq)[0])]
-            continue
-        return None
-    models = [t for t in current if isinstance(t, type) and issubclass(t, BaseModel)]
-    return models[0] if len(models) == 1 else None
-
-
-def _type_tag(model: type[BaseModel]) -> str | None:
-    field = model.model_fields.get("type")
-    if field is None:
-        return None
-    args = typing.get_args(field.annotation)
-    return str(args[0]) if len(args) == 1 else None
-
-
 def _message(error: Any) -> str:
     kind = error["type"]
     message = str(error["msg"])
     loc: Loc = tuple(error["loc"])
     if kind == "extra_forbidden":
         key = str(loc[-1]) if loc else "?"
-        model = _model_at(loc[:-1])
+        model = model_at(Runbook, loc[:-1])
         if model is not None:
             allowed = sorted(
                 (info.alias or name) for name, info in model.model_fields.items() if name != "type"

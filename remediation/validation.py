@@ -8,11 +8,15 @@ the daemon's settings, simulation scenarios) keep only the errors that are cause
 
 from __future__ import annotations
 
+import types
+import typing
 from collections.abc import Sequence
+from typing import Any
 
+from pydantic import BaseModel
 from pydantic_core import ErrorDetails
 
-__all__ = ["causes", "field_path"]
+__all__ = ["causes", "field_path", "model_at"]
 
 
 def field_path(loc: Sequence[str | int]) -> str:
@@ -26,6 +30,51 @@ def field_path(loc: Sequence[str | int]) -> str:
         else:
             out += f".{part}" if out else str(part)
     return out
+
+
+def _unwrap(annotation: Any) -> list[Any]:
+    """The concrete types inside ``Annotated``, ``Optional`` and unions."""
+    origin = typing.get_origin(annotation)
+    if origin is typing.Annotated:
+        return _unwrap(typing.get_args(annotation)[0])
+    if origin in (typing.Union, types.UnionType):
+        return [t for arg in typing.get_args(annotation) for t in _unwrap(arg)]
+    return [annotation]
+
+
+def _type_tag(model: type[BaseModel]) -> str | None:
+    """The one value a model's ``type`` field takes (a tagged union's member), or None."""
+    field = model.model_fields.get("type")
+    if field is None:
+        return None
+    args = typing.get_args(field.annotation)
+    return str(args[0]) if len(args) == 1 else None
+
+
+def model_at(root: type[BaseModel], loc: Sequence[str | int]) -> type[BaseModel] | None:
+    """The model whose keys are written at ``loc`` under ``root`` (as pydantic reports a
+    place: keys by alias or name, list positions, a tagged union's tag), or None where that
+    is not one model: what an unknown key's hint lists the keys of."""
+    current: list[Any] = [root]
+    for part in loc:
+        models = [t for t in current if isinstance(t, type) and issubclass(t, BaseModel)]
+        if isinstance(part, int):
+            sequences = [t for t in current if typing.get_origin(t) in (tuple, list)]
+            current = [t for seq in sequences for t in _unwrap(typing.get_args(seq)[0])]
+        elif tagged := [m for m in models if _type_tag(m) == part]:
+            current = tagged
+        else:
+            current = [
+                t
+                for model in models
+                for name, info in model.model_fields.items()
+                if part in (name, info.alias)
+                for t in _unwrap(info.annotation)
+            ]
+        if not current:
+            return None
+    models = [t for t in current if isinstance(t, type) and issubclass(t, BaseModel)]
+    return models[0] if len(models) == 1 else None
 
 
 def causes(errors: list[ErrorDetails]) -> list[ErrorDetails]:

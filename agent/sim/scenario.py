@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import difflib
 import re
-import types
 import typing
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -33,7 +32,7 @@ from pydantic import (
 from agent.errors import InputError
 from agent.settings import Number, WholeNumber, explain_error, parse_duration
 from agent.yamlsource import YamlSourceError, load_yaml_with_marks
-from remediation.validation import causes, field_path
+from remediation.validation import causes, field_path, model_at
 
 __all__ = [
     "Fault",
@@ -339,49 +338,6 @@ def load_scenario(path: Path) -> Scenario:
     return scenario.model_copy(update={"spec": spec, "source": path})
 
 
-def _leaf_types(annotation: Any) -> list[Any]:
-    """The types a field's annotation may hold: ``Annotated`` and unions unwrapped."""
-    if typing.get_origin(annotation) is Annotated:
-        return _leaf_types(typing.get_args(annotation)[0])
-    if typing.get_origin(annotation) in (typing.Union, types.UnionType):
-        return [t for arg in typing.get_args(annotation) for t in _leaf_types(arg)]
-    return [annotation]
-
-
-def _model_at(loc: tuple[str | int, ...]) -> type[BaseModel] | None:
-    """The model whose keys are written at ``loc`` (as pydantic reports it, with a
-    fault's type tag), or None where that is not one model."""
-    current: list[Any] = [Scenario]
-    for part in loc:
-        if isinstance(part, int):
-            current = [
-                leaf
-                for t in current
-                if typing.get_origin(t) is tuple
-                for leaf in _leaf_types(typing.get_args(t)[0])
-            ]
-            continue
-        models = [t for t in current if isinstance(t, type) and issubclass(t, BaseModel)]
-        tagged = [
-            m
-            for m in models
-            if "type" in m.model_fields
-            and typing.get_args(m.model_fields["type"].annotation) == (part,)
-        ]
-        if tagged:
-            current = tagged
-            continue
-        current = [
-            leaf
-            for m in models
-            for name, info in m.model_fields.items()
-            if part in (name, info.alias)
-            for leaf in _leaf_types(info.annotation)
-        ]
-    models = [t for t in current if isinstance(t, type) and issubclass(t, BaseModel)]
-    return models[0] if len(models) == 1 else None
-
-
 def _explain(error: Any, loc: tuple[str | int, ...]) -> str:
     """What is wrong, in the configuration's words (``explain_error``: ``required but
     missing``, a value of the wrong shape or kind with the value written), and in the
@@ -413,7 +369,7 @@ def _explain(error: Any, loc: tuple[str | int, ...]) -> str:
 
 def _unknown_key(loc: tuple[str | int, ...]) -> str:
     """``unknown key``, with the key it may have meant and the keys written there."""
-    model = _model_at(loc[:-1])
+    model = model_at(Scenario, loc[:-1])
     if model is None or not loc:
         return "unknown key"
     allowed = sorted(
