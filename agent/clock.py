@@ -6,7 +6,22 @@ import threading
 import time
 from typing import Protocol
 
-__all__ = ["Clock", "FakeClock", "SystemClock"]
+__all__ = ["Clock", "FakeClock", "SystemClock", "elapsed"]
+
+# Linux's CLOCK_BOOTTIME: like CLOCK_MONOTONIC (never set, never goes back) but it goes
+# on counting while the machine is suspended. ``time.monotonic()`` is CLOCK_MONOTONIC
+# there, which stops: a leader whose VM was suspended for a minute would wake believing
+# its 10-second authority still ran, while another replica had taken the lease.
+_BOOTTIME: int | None = getattr(time, "CLOCK_BOOTTIME", None)
+
+
+def elapsed() -> float:
+    """Seconds on a clock that never goes back and counts time spent suspended, for
+    what must expire in real time: a lease's authority, a cache's staleness. Where the
+    system has no such clock (not Linux), ``time.monotonic()``."""
+    if _BOOTTIME is None:
+        return time.monotonic()
+    return time.clock_gettime(_BOOTTIME)
 
 
 class Clock(Protocol):

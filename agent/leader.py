@@ -11,7 +11,8 @@ clocks (no trust in the other replicas' wall clocks):
 * The leader's authority ends at ``t_send + renew_deadline`` on its own monotonic
   clock, where ``t_send`` is when it *sent* its last successful renewal;
   ``is_leader()`` turns False at that instant even if the renewing thread is stuck
-  in a hung request.
+  in a hung request. The clock goes on counting while the machine is suspended
+  (``agent.clock.elapsed``), so a leader woken from a suspension is not leading.
 * A follower may take over only after it has seen the same Lease record (same
   resourceVersion) for ``leaseDurationSeconds`` on its own clock, counted from when
   it *received* that record, which is after the leader sent it.
@@ -36,6 +37,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from agent.adapters.kubernetes import RbacRule
+from agent.clock import elapsed
 from agent.errors import ConfigError
 
 __all__ = ["LEADER_RBAC", "LeaderElector", "LeaseConfig"]
@@ -90,7 +92,7 @@ class LeaderElector:
         api_client: Any,
         config: LeaseConfig,
         *,
-        clock: Callable[[], float] = time.monotonic,
+        clock: Callable[[], float] = elapsed,
         wall_clock: Callable[[], float] = time.time,
     ) -> None:
         from kubernetes import client

@@ -53,6 +53,7 @@ from typing import Any
 
 from agent.adapters.kube_api import KindInfo, KubeApi, WatchExpiredError, interrupt
 from agent.adapters.kube_errors import ObjectGoneError, PermissionDeniedError
+from agent.clock import elapsed
 from agent.errors import TransientError
 
 __all__ = [
@@ -178,7 +179,7 @@ class WatchCache:
         backoff_jitter: float = 0.2,
         exclude_namespaces: Collection[str] = (),
         optional: OptionalKind | None = None,
-        clock: Callable[[], float] = time.monotonic,
+        clock: Callable[[], float] = elapsed,
     ) -> None:
         self.api, self.kind, self.namespace = api, kind, namespace
         # Whether who last wrote each object is kept (see ``_slim``).

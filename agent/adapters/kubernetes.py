@@ -70,6 +70,7 @@ from agent.adapters.kube_state import (
     volume_expansion,
     workload_state,
 )
+from agent.clock import elapsed
 from agent.errors import AutonomicError, ConfigError, PermanentError, TransientError
 from remediation.ports import (
     REPORT_PREFIX,
@@ -245,7 +246,7 @@ class KubernetesCluster:
         resync_seconds: float = 300.0,
         watch_timeout: int = 60,
         wall_clock: Callable[[], float] = time.time,
-        monotonic: Callable[[], float] = time.monotonic,
+        monotonic: Callable[[], float] = elapsed,
         sleep: Callable[[float], None] = time.sleep,
         ignore_field_managers: Iterable[str] = (),
         event_max_age: float = 3900.0,

@@ -320,3 +320,24 @@ def test_lease_failures_are_logged_once_a_streak_not_every_step(
     assert 3 <= steps <= 13, steps  # every 0.1 s, not every 10 ms
     warnings = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
     assert len(warnings) == 1 and "cannot read lease" in warnings[0], warnings
+
+
+@pytest.mark.skipif(not hasattr(time, "CLOCK_BOOTTIME"), reason="CLOCK_BOOTTIME is Linux's")
+def test_a_leader_woken_from_a_suspension_is_not_leading(
+    fake: FakeApiServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """While a machine is suspended CLOCK_MONOTONIC stops and CLOCK_BOOTTIME goes on.
+    The elector's own clock (no ``clock=`` given) must see the suspension: a leader
+    asleep for a minute wakes with its authority over, as the follower's would be."""
+    suspended = 0.0
+    real = time.clock_gettime
+
+    def clock_gettime(clock_id: int) -> float:
+        return real(clock_id) + (suspended if clock_id == time.CLOCK_BOOTTIME else 0.0)
+
+    monkeypatch.setattr(time, "clock_gettime", clock_gettime)
+    config = LeaseConfig(identity="a", lease_duration=15, renew_deadline=10, retry_period=2)
+    leader = LeaderElector(load_api_client(host=fake.url), config)
+    assert leader.step() is True and leader.is_leader()
+    suspended = 60.0  # the VM slept a minute: time.monotonic() did not move
+    assert not leader.is_leader()
