@@ -55,6 +55,13 @@ ANSWERS = frozenset({"approved", "rejected", "snoozed"})
 ESCALATIONS_SHOWN = 86400.0  # GET /approvals and `approvals list` show the last day's
 MAX_SNOOZES = 3  # then a question must be answered (or it expires): no snoozing forever
 REPOST_RETRY = 60.0  # after the chat refused a late post, wait this long before the next try
+# A question's final rewrite (rejected, expired, superseded) the chat did not take for a
+# while (5xx, 429, away) is tried again this long after, doubling, REWRITE_ATTEMPTS times
+# in all (about 15 minutes): nothing else rewrites such a message, which kept its buttons.
+REWRITE_RETRY = 30.0
+REWRITE_ATTEMPTS = 5
+# The question states whose message says the last word: safe to rewrite again later.
+SETTLED = frozenset({"rejected", "expired", "superseded"})
 LEDGER_REF = "ledger:"
 
 # What happens next, written under the answer in the question's message.
@@ -567,6 +574,11 @@ class Approvals:
         # to the new leader, which finds the questions unposted in the ledger.
         self.poster = Poster(self._post_queued)
         self.may_post: Callable[[], bool] = lambda: True
+        # Final rewrites waiting for their next try (``_rewrite``), cancelled by ``close``.
+        self.rewrite_retry = REWRITE_RETRY
+        self._timers: set[threading.Timer] = set()
+        self._timers_lock = threading.Lock()
+        self._closed = False
 
     # ------------------------------------------------------------------ ask
     def ask(self, decision_id: str, now: float) -> Asked:
@@ -825,7 +837,7 @@ class Approvals:
         if closed is None:
             return None
         try:
-            self.channel.update(self._decision(decision_id), closed, NEXT_STEP["superseded"])
+            self._rewrite(closed, NEXT_STEP["superseded"], decision=self._decision(decision_id))
         except AutonomicError as exc:  # the ledger holds it: a click is refused all the same
             log.warning("could not update question %s in %s: %s", closed.id, self.channel.name, exc)
         return closed
@@ -916,7 +928,7 @@ class Approvals:
                 due.id,
             )
             return None
-        self.channel.update(decision, question, NEXT_STEP["expired"])
+        self._rewrite(question, NEXT_STEP["expired"], decision=decision)
         self._notify(question.id, "expired", "timeout")
         return Expiry(question, ref)
 
@@ -1109,11 +1121,7 @@ class Approvals:
         note = NEXT_STEP.get(question.status)
         if note is None:
             return
-
-        def update() -> None:
-            self.channel.update(self._decision(question.decision_id), question, note)
-
-        self.dispatcher.submit(update)
+        self.dispatcher.submit(lambda: self._rewrite(question, note))
 
     def escalate(self, decision_id: str, why: str, now: float) -> str:
         """Hand a decision to the on-call: posted in the chat, and kept in the ledger as
@@ -1143,17 +1151,84 @@ class Approvals:
         )
 
     def close(self) -> None:
+        with self._timers_lock:
+            self._closed = True
+            timers, self._timers = self._timers, set()
+        for timer in timers:
+            timer.cancel()
         self.poster.stop()
         self.dispatcher.stop()
+
+    def _rewrite(
+        self,
+        question: Question,
+        note: str,
+        attempt: int = 1,
+        decision: DecisionRecord | None = None,
+    ) -> None:
+        """Rewrite the question's message with ``note``. A settled question's (rejected,
+        expired, superseded: nothing rewrites it later) that the chat does not take for
+        now (a ``TransientError``: Slack's 5xx, a 429, Slack away) is tried again
+        ``rewrite_retry`` seconds later, doubling, up to ``REWRITE_ATTEMPTS`` tries, on
+        the worker; before, it kept its buttons for good. Other failures, and the last
+        try's, are logged (``FallbackChannel``): the ledger holds the answer."""
+        decision = decision or self._decision(question.decision_id)
+        channel = self.channel
+        if not isinstance(channel, FallbackChannel) or question.status not in SETTLED:
+            channel.update(decision, question, note)
+            return
+        try:
+            channel.primary.update(decision, question, note)
+        except TransientError as exc:
+            if attempt >= REWRITE_ATTEMPTS:
+                log.warning(
+                    "could not update question %s in %s after %d tries: %s; its message "
+                    "keeps its buttons, and a click on them is told the question is %s",
+                    question.id,
+                    channel.name,
+                    attempt,
+                    exc,
+                    question.status,
+                )
+                channel.fallback.update(decision, question, note)
+                return
+            delay = self.rewrite_retry * 2.0 ** (attempt - 1)
+            if exc.reason == "SlackRateLimited":  # not before the Retry-After Slack asked
+                delay = max(delay, exc.delay)
+            log.warning(
+                "could not update question %s in %s: %s; trying again in %.0f s",
+                question.id,
+                channel.name,
+                exc,
+                delay,
+            )
+            self._later(delay, lambda: self._rewrite(question, note, attempt + 1, decision))
+        except AutonomicError as exc:
+            log.warning("could not update question %s in %s: %s", question.id, channel.name, exc)
+            channel.fallback.update(decision, question, note)
+
+    def _later(self, delay: float, task: Callable[[], None]) -> None:
+        """Run ``task`` on the worker ``delay`` seconds from now, unless closed first."""
+
+        def due() -> None:
+            with self._timers_lock:
+                self._timers.discard(timer)
+                if self._closed:
+                    return
+            self.dispatcher.submit(task)
+
+        timer = threading.Timer(delay, due)
+        timer.daemon = True
+        with self._timers_lock:
+            if self._closed:
+                return
+            self._timers.add(timer)
+        timer.start()
 
     # -------------------------------------------------------------- helpers
     def _follow_up(self, question: Question, answer: str, actor: str) -> None:
         note = NEXT_STEP[answer]
-
-        def update() -> None:
-            self.channel.update(self._decision(question.decision_id), question, note)
-
-        self.dispatcher.submit(update)
+        self.dispatcher.submit(lambda: self._rewrite(question, note))
         if answer != "snoozed":
             self._notify(question.id, answer, actor)
 

@@ -240,16 +240,19 @@ def recalibrate(
         and binomial_tail(wrong, n, target_wrong_rate) < significance
     ):
         # Raise auto above the confidence of the wrong automatic decisions we saw, so
-        # the ones that went wrong would now have been asked.
+        # the ones that went wrong would now have been asked; up to ``ceiling``, and
+        # never down: an ``auto`` configured above the ceiling (0.999) stays where it is
+        # (capping it at the ceiling would automate more after automation went wrong).
         worst = max(o.confidence for o in automatic if not o.right)
-        proposed = min(ceiling, max(auto + 0.02, worst + 0.01))
+        proposed = max(auto, min(ceiling, max(auto + 0.02, worst + 0.01)))
         new = Thresholds(auto=proposed, ask=min(current.ask, proposed))
         return Recalibration(
             new,
             new != current,
             "TooManyWrong",
             f"{wrong} of {n} automatic decisions were wrong ({rate:.1%} > target "
-            f"{target_wrong_rate:.1%}): automatic threshold {auto:.2f} -> {proposed:.2f}",
+            f"{target_wrong_rate:.1%}): automatic threshold {auto:.2f} -> {proposed:.2f}"
+            + (f" (at or above the ceiling {ceiling:.3f} already)" if proposed == auto else ""),
             n,
             wrong,
         )

@@ -495,10 +495,14 @@ class Approvers:
     ``slack.approvers`` always applies; ``slack.approversByNamespace`` and a runbook's
     ``spec.approvers`` narrow it (``agent.approvals.ApproverRule``): an answer must come
     from someone each applicable list admits. Group membership comes from
-    ``usergroups.users.list`` and is cached for ``cache_ttl``. When Slack cannot be
-    asked, a membership list up to ``stale_grace`` old is still trusted; older than
-    that, or never fetched, the answer is no (a refusal is recoverable, a wrong approval
-    is not).
+    ``usergroups.users.list`` and is cached for ``cache_ttl``; someone a cached list
+    does not name is looked up again first when the list is ``recheck_after`` old or
+    more (a rotation's hand-over adds the new on-call to the group: they may answer at
+    once, not minutes later), and the list read then is kept. When Slack cannot be
+    asked, or refuses, a membership list up to ``stale_grace`` old is still trusted;
+    older than that, or never fetched, the answer is no (a refusal is recoverable, a
+    wrong approval is not). A group Slack says does not exist (``no_such_subteam``:
+    deleted or disabled) has its list dropped: nobody is admitted as its member.
     """
 
     def __init__(
@@ -509,6 +513,7 @@ class Approvers:
         by_namespace: Mapping[str, Iterable[str]] | None = None,
         cache_ttl: float = 300.0,
         stale_grace: float = 3600.0,
+        recheck_after: float = 30.0,
     ) -> None:
         ids = tuple(approvers)
         bad = [a for a in ids if not (_USER.match(a) or _GROUP.match(a))]
@@ -538,6 +543,7 @@ class Approvers:
         self._api = api
         self.cache_ttl = cache_ttl
         self.stale_grace = stale_grace
+        self.recheck_after = recheck_after
         self._members: dict[str, tuple[float, frozenset[str]]] = {}
         # group -> Slack's refusal of its last lookup (missing_scope, no_such_subteam...).
         self._refused: dict[str, str] = {}
@@ -568,7 +574,7 @@ class Approvers:
             return True, "listed approver"
         unknown: list[str] = []
         for group in (i for i in ids if _GROUP.match(i)):
-            members = self._group(group, now)
+            members = self._group(group, now, user_id)
             if members is None:
                 unknown.append(group)
             elif user_id in members:
@@ -600,14 +606,22 @@ class Approvers:
         with self._lock:
             return {group: members for group, (_, members) in self._members.items()}
 
-    def _group(self, group: str, now: float) -> frozenset[str] | None:
+    def _group(self, group: str, now: float, user_id: str) -> frozenset[str] | None:
+        """The members of ``group`` to check ``user_id`` against: the cached list while
+        it is fresh, unless it lacks ``user_id`` and is ``recheck_after`` old (then
+        Slack's list now, the cached one if Slack cannot say); else Slack's list now."""
         with self._lock:
             cached = self._members.get(group)
-        if cached is not None and now - cached[0] < self.cache_ttl:
-            return cached[1]
+        if cached is not None:
+            age = now - cached[0]
+            fresh = age < self.cache_ttl
+            if fresh and (user_id in cached[1] or age < self.recheck_after):
+                return cached[1]
         fetched = self._fetch(group, now, retry=False)
         if fetched is not None:
             return fetched
+        with self._lock:  # a group Slack says does not exist has no list any more
+            cached = self._members.get(group)
         if cached is not None and now - cached[0] < self.stale_grace:
             return cached[1]
         return None
@@ -622,6 +636,9 @@ class Approvers:
             with self._lock:
                 if isinstance(exc, PermanentError):
                     self._refused[group] = str(exc)
+                    if exc.reason == "Slack:no_such_subteam":
+                        # Deleted or disabled: its old members are members of nothing.
+                        self._members.pop(group, None)
                 else:
                     self._refused.pop(group, None)
             return None

@@ -164,3 +164,17 @@ def test_the_pool_raises_a_prior_up_to_its_cap_and_never_lowers_it() -> None:
     # old outcomes fade like a track record: five half-lives old, a record lends little
     old = [Outcome(now - 300 * 86400 - i, 0.9, True, "ask") for i in range(40)]
     assert 0.75 < pooled_prior(0.75, old, now) < 0.85
+
+
+def test_too_many_wrong_never_lowers_an_auto_set_above_the_ceiling() -> None:
+    # An operator who wants a type almost never automatic sets auto to 0.999. Wrong
+    # automatic actions at that confidence must not bring it down to the 0.995 ceiling
+    # of a rise: a "rise" that lowers auto automates more after it went wrong.
+    wrong = [Outcome(float(i), 0.9995, i % 3 != 0, "auto") for i in range(30)]
+    step = recalibrate(Thresholds(0.999, 0.6), wrong, target_wrong_rate=0.01, floor=0.6)
+    assert step.reason_code == "TooManyWrong"
+    assert step.thresholds.auto >= 0.999
+    assert not step.changed
+    # Below the ceiling it still rises, to the ceiling at most.
+    step = recalibrate(Thresholds(0.99, 0.6), wrong, target_wrong_rate=0.01, floor=0.6)
+    assert step.changed and step.thresholds.auto == pytest.approx(0.995)
