@@ -603,7 +603,16 @@ class DecisionService:
         # longer "asked"). One answer whose applying raises an error that is not a
         # ``TransientError`` is logged and counted (``each_failed``), and the others go
         # on; before, it ended the remediation cycle at every cycle.
-        for question in self.ledger.answered_since(self._synced_at - 60.0):
+        # Read by when each was answered (for the counting and rewriting of answers given
+        # elsewhere), and also every answer whose decision still waits, whenever it was
+        # given: a click stamped when it came in but written minutes later (a slow
+        # ledger's retries, one replica's clock behind another's) fell before the mark,
+        # and if the replica that wrote it died before applying it, the decision stayed
+        # "asked" until a restart.
+        recent = self.ledger.answered_since(self._synced_at - 60.0)
+        seen = {question.id for question in recent}
+        waiting = [q for q in self.ledger.answered_waiting() if q.id not in seen]
+        for question in [*recent, *waiting]:
             try:
                 applied += self._sync_one(question, now)
             except TransientError:

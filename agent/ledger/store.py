@@ -423,6 +423,17 @@ def _prebuilt(name: str) -> sa.Select[Any]:
         return sa.select(questions).where(
             questions.c.answered_at >= sa.bindparam("since"), questions.c.status != "pending"
         )
+    if name == "answered_waiting":
+        decisions = tables["decisions"]
+        return (
+            sa.select(questions)
+            .join(decisions, decisions.c.id == questions.c.decision_id)
+            .where(
+                decisions.c.status == "asked",
+                questions.c.status.in_(("approved", "rejected", "expired")),
+            )
+            .order_by(questions.c.answered_at, questions.c.id)
+        )
     if name == "questions":
         return (
             sa.select(questions)
@@ -1054,6 +1065,13 @@ class Ledger:
         """Questions answered (or expired) at or after ``since``."""
         with self._read() as conn:
             rows = conn.execute(_prebuilt("answered_since"), {"since": since}).mappings()
+            return [Question(**row) for row in rows]
+
+    def answered_waiting(self) -> list[Question]:
+        """Questions answered (or expired) whose decision still waits as "asked": an
+        answer recorded and not carried into its decision, however long ago."""
+        with self._read() as conn:
+            rows = conn.execute(_prebuilt("answered_waiting")).mappings()
             return [Question(**row) for row in rows]
 
     def question(self, question_id: str) -> Question | None:

@@ -124,3 +124,22 @@ def test_a_late_question_that_fails_to_be_posted_does_not_stop_the_others(
     clock.advance(120)
     assert decisions.repost_unposted() == 1
     assert [decision for decision, _ in chat.asked] == [second.decision_id, first.decision_id]
+
+
+def test_an_answer_written_long_after_its_click_is_still_applied(ledger: Ledger) -> None:
+    """An answer is stamped when the click came in; a slow ledger (retries on a locked
+    database) or a replica whose clock runs behind writes it later. If the replica that
+    wrote it died before applying it, the leader's sync read answers only from its last
+    round less a minute, so this one, stamped before that, was never read: its decision
+    stayed "asked" until a restart."""
+    clock = FakeClock(1000)
+    decisions = service(ledger, RecordingChannel(), clock)
+    routed = decisions.decide(proposal(0.95, subject="Deployment/shop/a"))
+    clicked = clock.now() + 10
+    clock.advance(300)
+    assert decisions.sync_answers() == 0  # the round before the answer is written
+    clock.advance(30)
+    assert ledger.answer(routed.question_id or "", "approved", "slack:bob", clicked)
+    assert decisions.sync_answers() == 1
+    assert _status(ledger, routed.decision_id) == "approved"
+    assert decisions.sync_answers() == 0  # applied once
