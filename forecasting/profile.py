@@ -6,9 +6,10 @@ second; replaying two months means ~1,400 hourly refits per trace and start-up t
 and re-anchoring on the newest minute must cost microseconds. So this model is
 deliberately simple and fully vectorised:
 
-- **profile**: for each slot of the period (minute of the day), the median of that
-  slot over the last ``history_periods`` periods, smoothed by a short circular moving
-  average; the median ignores one-off bursts and gaps;
+- **profile**: for each slot of the period (minute of the UTC day: a load that follows a
+  local clock shifts an hour at a daylight-saving change, see docs/workloads.md), the
+  median of that slot over the last ``history_periods`` periods, smoothed by a short
+  circular moving average; the median ignores one-off bursts and gaps;
 - **level**: the median ratio of the last ``level_window`` observations to the profile
   at the same slots, so a busier-than-usual day scales the whole shape;
 - **intervals**: empirical quantiles of the error actual - forecast at each step ahead,

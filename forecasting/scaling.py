@@ -12,7 +12,10 @@ peers converged on (crane, AHPA, AWS predictive scaling):
 - scale in slowly: the floor drops by at most ``scale_in_fraction`` of itself (at
   least one pod) per ``scale_in_period``, compounding, and one decision lowers it by
   at most one ``loop_period``'s worth however long since the last one (a hold, a gap
-  in the load, a slow cycle): minutes in which the loop did not decide earn no drop;
+  in the load, a slow cycle): minutes in which the loop did not decide earn no drop.
+  A loop faster than ``scale_in_period`` lowers it one step a period, not one a cycle:
+  the time of the floor's last change is carried (``pace_since``) and the floor holds
+  until a period has passed since;
 - scale out no faster than ``max(+max_step_up_pods, +max_step_up_fraction)`` of the
   current replicas per decision, and always within ``[min_replicas, max_replicas]``;
 - low confidence (no forecast, a model that fell back, a forecast too short for the
@@ -46,6 +49,7 @@ __all__ = [
     "recommend",
     "scale_in_drop",
     "scale_in_floor",
+    "scale_in_wait",
     "untrusted",
 ]
 
@@ -123,6 +127,10 @@ class ScalingRecommendation:
     forecast_peak: float | None = None
     model: str | None = None
     model_version: str | None = None
+    # When ``floor`` was last changed (raised, or lowered a step), as far as scale-in
+    # pacing is concerned; None: no step is owed a wait (no floor, or one taken over).
+    # Only a loop faster than the scale-in period waits on it (``scale_in_wait``).
+    pace_since: float | None = None
 
 
 @dataclass(frozen=True)
@@ -180,6 +188,7 @@ def recommend(
             "hold",
             "NoCurrentLoad",
             f"the latest load sample is {load!r}, not a usable number: holding, no new action",
+            pace_since=previous.pace_since if previous is not None else None,
         )
     cap = settings.max_replicas
     saturated = cap + 1  # "more than the maximum": the clamp below reports it
@@ -223,16 +232,22 @@ def recommend(
             ),
         )
     if previous is not None and previous.floor is not None and floor < previous.floor:
-        drop = scale_in_drop(previous.floor, workload.now - previous.now, settings)
+        elapsed = workload.now - previous.now
+        wait = scale_in_wait(previous.pace_since, workload.now, settings)
+        drop = 0 if wait > 0 else scale_in_drop(previous.floor, elapsed, settings)
         slowest = previous.floor - drop
         if floor < slowest:
             floor = slowest
+            slowly = f"from {previous.floor} by at most {drop}"
+            if not drop and previous.pace_since is not None:
+                left = previous.pace_since + settings.scale_in_period - workload.now
+                slowly = (
+                    f"{previous.floor} for {max(left, 0.0):.0f} s more (one step per "
+                    f"scale-in period, {settings.scale_in_period:g} s)"
+                )
             reason, message = (
                 "ScaleInLimit",
-                (
-                    f"the forecast allows {_pods(predicted)}; scaling in slowly, "
-                    f"from {previous.floor} by at most {drop}"
-                ),
+                f"the forecast allows {_pods(predicted)}; scaling in slowly, {slowly}",
             )
     if raw_need > floor:
         floor = raw_need
@@ -268,7 +283,50 @@ def recommend(
         forecast_peak=peak,
         model=forecast.model,
         model_version=forecast.version,
+        pace_since=_paced(previous, clamped, workload.now, settings),
     )
+
+
+def _paced(
+    previous: ScalingRecommendation | None, floor: int, now: float, settings: ScalingSettings
+) -> float | None:
+    """The ``pace_since`` of a floor decided at ``now``: kept while the floor stays,
+    ``now`` when it is raised or first set, moved on when it steps down."""
+    if previous is None or previous.floor is None or floor > previous.floor:
+        return now
+    if floor == previous.floor:
+        return previous.pace_since
+    return _stepped(previous.pace_since, now, settings)
+
+
+def _stepped(since: float | None, now: float, settings: ScalingSettings) -> float:
+    """Where the pace counts from after a step down at ``now``. A step due within the
+    last cycle counts from when it was due, so a loop period that does not divide the
+    scale-in period (45 s into 60) keeps the rate (a step every 60 s on average, not
+    every 90); a step due longer ago (a hold) counts from now: the time held earns no
+    second step."""
+    if since is None or settings.loop_period >= settings.scale_in_period:
+        return now
+    due = since + settings.scale_in_period
+    return min(due, now) if due > now - settings.loop_period else now
+
+
+# A cycle may come this share of a scale-in period early (timer jitter) and still count
+# the period as passed.
+_EARLY = 0.01
+
+
+def scale_in_wait(since: float | None, now: float, settings: ScalingSettings) -> float:
+    """Seconds until a floor last changed at ``since`` may step down again; 0: now.
+
+    Only a loop faster than the scale-in period waits: each of its cycles would otherwise
+    take a whole period's step (a 30 s loop halving a 60 s period's pace). A loop as slow
+    as the period or slower takes its step each decision, however soon (``scale_in_drop``).
+    ``since`` None (no floor before, or one taken over from the cluster) owes no wait."""
+    period = settings.scale_in_period
+    if since is None or settings.loop_period >= period:
+        return 0.0
+    return max(0.0, since + period * (1.0 - _EARLY) - now)
 
 
 def _judge_forecast(
@@ -334,7 +392,9 @@ def scale_in_drop(floor: int, elapsed: float, settings: ScalingSettings) -> int:
     """How many pods a floor may come down ``elapsed`` seconds after it was set: at most
     ``scale_in_fraction`` of it (at least one pod) per whole ``scale_in_period``,
     compounding (each period's share is of what the one before left), one period's
-    worth however soon, and no more than one ``loop_period``'s worth however late.
+    worth however soon, and no more than one ``loop_period``'s worth however late. (A
+    loop faster than the period steps at most once a period: ``scale_in_wait`` says
+    when it may.)
 
     The cap is what keeps scale-in slow after the loop held the workload (no usable
     load, a gap in its series, an HPA it could not use): the load was not known then,
@@ -379,11 +439,16 @@ def ease_reactive(
     if previous is not None and previous.floor is not None:
         last = min(last, previous.floor)
     elapsed = rec.now - previous.now if previous is not None else sizing.scale_in_period
-    floor = scale_in_floor(last, elapsed, rec.current_need, sizing)
+    since = previous.pace_since if previous is not None else None
+    if scale_in_wait(since, rec.now, sizing) > 0:
+        floor = max(sizing.min_replicas, last)  # a step this period was taken already
+    else:
+        floor = scale_in_floor(last, elapsed, rec.current_need, sizing)
     what = "the raised floor comes down" if sizing.has_hpa else "the replicas come down"
     return replace(
         rec,
         floor=floor,
+        pace_since=_paced(previous, floor, rec.now, sizing),
         message=(
             f"{rec.message}; {what} slowly: {floor} now, never below "
             f"the {_pods(rec.current_need)} the current load needs"

@@ -364,10 +364,13 @@ class CanaryLoop:
         # is new; an item that did not fail at the last cycle is forgotten.
         self._failed: dict[str, tuple[str, int]] = {}
         self._round = 0  # cycles begun
-        # An approved verdict failed to be handed on (``_hand_on``): the next cycle reads the
-        # acted-on verdicts back, as after a restart, so one marked done before the error
-        # is watched all the same.
-        self._read_back = False
+        # Approved verdicts this process has sent to the runbooks (``_hand_on``) and not yet
+        # marked done: a mark that failed is tried again without sending them again. In
+        # memory, as the engine's queue they went to is: a restart sends them again.
+        self._sent: set[str] = set()
+        # Verdicts marked done whose watch did not start (an error after the mark): read
+        # back at the next cycle, each alone, as after a restart (``_watch_unwatched``).
+        self._unwatched: set[str] = set()
 
     def forget(self) -> None:
         """For a replica that begins to lead again: what it judged before is from before
@@ -390,8 +393,7 @@ class CanaryLoop:
             del self._said[gone]
         self._round += 1
         self._failed = {k: v for k, v in self._failed.items() if v[1] >= self._round - 1}
-        if self._read_back:
-            self._read_back, self._resumed = False, None
+        unwatched = set(self._unwatched)  # read back this cycle; those added below, next
         # The verdicts approved and those still asked, in one read. Handing on the
         # approved ones makes no question, and a question answered since this read is
         # closed only if still asked (``supersede`` checks), so reading both first is as
@@ -405,6 +407,7 @@ class CanaryLoop:
         # as acted on), and the runbooks get it as a signal: an automatic one when it was
         # recorded, one a person approved now, as confirmed.
         approved = [r for r in open_verdicts if r.status == "approved"]
+        self._sent &= {r.id for r in approved}  # marked done, or closed, since
         why_paused = self._pause()
         if why_paused is not None and approved:
             # Handing on is acting: they wait, still approved, and the endpoints hold
@@ -421,15 +424,14 @@ class CanaryLoop:
             except TransientError:
                 raise
             except Exception as exc:
-                self._read_back = True
                 self._each_failed(
                     f"verdict {record.id}",
                     f"handing on canary decision {record.id} ({record.decision_type} of "
                     f"{record.subject}, approved)",
                     exc,
-                    "handed on again at the next cycle while it is approved (marked done "
-                    "before the error, it is read back to be watched then); the other "
-                    "verdicts go on",
+                    "handed on again at the next cycle while it is approved, without "
+                    "sending it to the runbooks twice (marked done before the error, it is "
+                    "read back to be watched then); the other verdicts go on",
                 )
         # A verdict still asked about whose canary its delivery tool (or a person) has
         # settled since: the question means nothing now, and its expiry would escalate it.
@@ -437,7 +439,7 @@ class CanaryLoop:
             why = self._settled(record)
             if why:
                 self._close_question(record, why)
-        self._verify(now)
+        self._verify(now, unwatched)
         judged: set[ObjectRef] = set()
         self._frozen_now = None  # why Prometheus's answers are old now; asked once a cycle
         for workload in self.cluster.list_workloads():
@@ -473,10 +475,13 @@ class CanaryLoop:
         self._publish(judged)
 
     def _hand_on(self, record: Any, now: float) -> None:
-        """Hand on one approved verdict (``cycle``), then watch it (``_follow``)."""
+        """Hand on one approved verdict (``cycle``), then watch it (``_follow``). It is
+        sent to the runbooks once: when marking it done fails after it was sent, the next
+        cycle marks it without sending it again (``_sent``)."""
         # Routed auto while paused: not sent to the runbooks then (``_announce``).
-        deferred = record.route == "auto" and self._deferred(record)
-        if record.route != "auto" or deferred:
+        sent = record.id in self._sent
+        deferred = not sent and record.route == "auto" and self._deferred(record)
+        if not sent and (record.route != "auto" or deferred):
             moved_on = self._moved_on(record)
             if moved_on is None:
                 return  # the canary cannot be read now: looked at again next cycle
@@ -484,7 +489,9 @@ class CanaryLoop:
                 self._overtaken(record, moved_on, now)
                 return
             self._confirmed(record, now, by_person=not deferred)
+            self._sent.add(record.id)
         if self.decisions.ledger.transition(record.id, ["approved"], "done", now):
+            self._unwatched.add(record.id)  # until its watch has started below
             verdict = record.proposal.get("verdict", "the verdict")
             watched = (
                 "active ReplicaSet (status.blueGreen.activeSelector)"
@@ -500,7 +507,33 @@ class CanaryLoop:
                 "endpoints, and to the runbooks as a canary signal); the stable is watched "
                 "for an hour",
             )
+        self._sent.discard(record.id)
         self._follow(record, now)
+        self._unwatched.discard(record.id)
+
+    def _watch_unwatched(self, now: float, due: set[str] | frozenset[str]) -> None:
+        """Read back, each alone, the verdicts marked done at an earlier cycle whose watch
+        did not start (an error after the mark), and watch them as after a restart
+        (``_resume_one``). Only those: the other verdicts acted on are not read again."""
+        for decision_id in sorted(due & self._unwatched):
+            if decision_id in self.watching:
+                self._unwatched.discard(decision_id)
+                continue
+            try:
+                record = self.decisions.ledger.get_decision(decision_id)
+                if record is not None and record.status == "done":
+                    self._resume_one(record, now)
+            except TransientError:
+                raise
+            except Exception as exc:
+                self._each_failed(
+                    f"verdict {decision_id}",
+                    f"reading back canary decision {decision_id} (acted on) to watch it",
+                    exc,
+                    "not watched; read back again at the next cycle (the other verdicts go on)",
+                )
+                continue
+            self._unwatched.discard(decision_id)
 
     def _publish(self, judged: set[ObjectRef]) -> None:
         """The canary gauges: for each canary seen this cycle with an analysis, its
@@ -1079,7 +1112,7 @@ class CanaryLoop:
             record.id, str(verdict), baseline, released, before, now + VERIFY_WINDOW
         )
 
-    def _verify(self, now: float) -> None:
+    def _verify(self, now: float, unwatched: set[str] | frozenset[str] = frozenset()) -> None:
         """Judge the watched verdicts by what the stable workload then ran.
 
         A promotion is right when the stable ran the promoted release and kept it (or
@@ -1087,9 +1120,13 @@ class CanaryLoop:
         the release it replaced within that time (someone undid it); never promoted in
         the window: no verdict. A rollback is wrong when the release it rejected became
         the stable's within the window anyway (someone overrode it), and right when that
-        did not happen. Either way it is the decision's recorded outcome."""
+        did not happen. Either way it is the decision's recorded outcome. ``unwatched``:
+        the verdicts marked done at an earlier cycle whose watch did not start, read back
+        now (``_watch_unwatched``)."""
         if self._resumed is None:
             self._resume(now)
+        else:
+            self._watch_unwatched(now, unwatched)
         # Each on its own: one whose check raises an error that is not a
         # ``TransientError`` (a bug, a stable of a shape it does not expect) is logged and
         # counted (``_each_failed``), and the others go on; before, it ended the cycle at

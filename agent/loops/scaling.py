@@ -37,7 +37,8 @@ annotated ``autonomic.dev/predictive: "true"``, every period:
    ``mode: observe`` writes nothing). A question is
    asked once per change and followed: an approval is carried out, a "no" is not asked
    again for an hour.
-   ``safety.paused`` stops decisions and writes, not the forecasts.
+   ``safety.paused`` stops decisions and writes, not the forecasts; the time paused
+   earns a floor coming down no drop, as a hold earns none.
    A floor (or, without an HPA, a replica count) someone else changes after the loop
    wrote it (a person, a GitOps controller, a runbook) is theirs for
    ``QUIET_AFTER_OVERRIDE``, doubled at each override in a row; a write
@@ -1969,9 +1970,10 @@ class ScalingLoop:
             floor_now = self._reference(model, current, now)
             if floor_now < model.previous.floor:
                 model.previous = replace(model.previous, floor=floor_now)
+        paced_from = model.previous
         rec = recommend(
             forecast,
-            WorkloadNow(now, workload.replicas, current_load, model.previous),
+            WorkloadNow(now, workload.replicas, current_load, paced_from),
             sizing,
         )
         if model.poor is not None:
@@ -2027,6 +2029,11 @@ class ScalingLoop:
             self._overridden(workload, model, hpa, now)
         if self._pause:
             self._held(str(ref), "Paused", f"paused ({self._pause}): no decision, no write")
+            # Nothing is decided while paused, so the time paused earns a floor coming
+            # down no drop, as a hold earns none: the pace goes on from the floor before
+            # the pause (the first decision after lowers it by one cycle's worth), not
+            # from a wish paced down every paused cycle and written in one step after.
+            model.previous = paced_from
             return
         if model.pending is not None and self._settle(workload, model, hpa is not None, now):
             return  # a question is open, or its answer was carried out this cycle

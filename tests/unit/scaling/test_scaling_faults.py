@@ -1174,3 +1174,45 @@ def test_a_gap_read_past_adds_no_capacity_reading(reader: type[WeekReader]) -> N
         assert "learning the per-pod capacity" in loop.status.held[str(web.ref)]
         learned.append(len(loop.models[web.ref].capacity.readings))
     assert learned[1] == learned[0] - 4
+
+
+def test_a_floor_paused_ten_minutes_comes_down_at_one_cycles_pace_after() -> None:
+    """As after a hold, after a pause (`autonomic pause`): a floor raised to 40 by an
+    earlier process, the load needing about 10; one cycle lowers the wish to 36, then
+    ten minutes paused. The paused cycles went on pacing the wish down unwritten (36,
+    33, 30 ... 13), so the first write after the pause took the floor from 40 to what
+    ten minutes' pace allows at once. Nothing was decided while paused, so the time
+    paused earns no drop: the first cycle back lowers the wish by one cycle's pace, 33,
+    and the first write comes after the usual five cycles at that pace."""
+    t, values = steady(79)
+    clock = FakeClock(float(t[-80]))
+    web = dataclasses.replace(
+        workload("web", **{CAPACITY: "5"}), replicas=40, ready_replicas=40, available_replicas=40
+    )
+    stop: list[str] = []
+    loop = loop_over(
+        WeekReader(t, values),
+        clock,
+        [web],
+        route="auto",
+        paused=lambda: stop[0] if stop else None,
+    )
+    cast(Any, loop.cluster).hpas[web.ref] = HpaState(HPA, web.ref, 40, 100, 40, 40, uid="u1")
+    ledger = cast(Any, loop.decisions).ledger
+    ledger.guards[f"scaling/configured-min/{HPA}"] = ({"min_replicas": 2, "uid": "u1"}, 1)
+    run(loop, clock, 1)
+    model = loop.models[web.ref]
+    assert model.previous is not None and model.previous.floor == 36
+    stop.append("paused by jo: floors look wrong")
+    run(loop, clock, 10)
+    assert loop.status.held_reason[str(web.ref)] == "Paused"
+    assert writes(loop) == []
+    stop.clear()
+    run(loop, clock, 1)
+    pace = PacingSettings(capacity_per_pod=5.0, lead_seconds=180.0)
+    assert model.previous.floor == 36 - scale_in_drop(36, STEP, pace) == 33
+    run(loop, clock, SCALE_IN_PATIENCE)
+    paced = 36
+    for _ in range(SCALE_IN_PATIENCE):
+        paced -= scale_in_drop(paced, STEP, pace)
+    assert writes(loop) and writes(loop)[0] >= paced  # 23 at the least, not 13

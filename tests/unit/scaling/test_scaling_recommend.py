@@ -15,6 +15,7 @@ from forecasting.scaling import (
     ScalingRecommendation,
     ScalingSettings,
     WorkloadNow,
+    ease_reactive,
     horizon_steps,
     lead_time,
     recommend,
@@ -218,3 +219,58 @@ def test_recommendation_is_always_a_sane_integer(
         assert rec.mode in ("reactive", "hold")
         if rec.mode == "reactive":
             assert rec.floor is None
+
+
+def test_a_loop_faster_than_the_scale_in_period_steps_once_a_period() -> None:
+    """A loop every 30 s with the scale-in period of 60 s. Each decision used to take a
+    whole period's step (10 % of the floor), so 40 came down twice as fast as the pace
+    allows: 36, 33, 30, 27 in two minutes. One step a period: 36 at once, 33 a minute
+    after, and the cycles between hold the floor."""
+    fast = dataclasses.replace(SETTINGS, loop_period=30.0)
+    rec = ScalingRecommendation(0.0, 40, 40, 40, "predictive", "Forecast", "")
+    floors = []
+    for cycle in range(1, 9):
+        rec = recommend(_forecast([10] * 4), WorkloadNow(30.0 * cycle, 40, 10.0, rec), fast)
+        floors.append(rec.floor)
+        assert rec.reason == "ScaleInLimit"
+    assert floors == [36, 36, 33, 33, 30, 30, 27, 27]
+
+
+def test_a_loop_period_that_does_not_divide_the_scale_in_period_keeps_its_rate() -> None:
+    """A 45 s loop against the 60 s period: a step every 60 s on average (6 in six
+    minutes), neither one each 45 s cycle (8) nor one each second cycle (4)."""
+    odd = dataclasses.replace(SETTINGS, loop_period=45.0)
+    rec = ScalingRecommendation(0.0, 400, 400, 400, "predictive", "Forecast", "")
+    steps = 0
+    for cycle in range(1, 9):
+        before = rec.floor
+        rec = recommend(_forecast([10] * 4), WorkloadNow(45.0 * cycle, 400, 10.0, rec), odd)
+        steps += rec.floor != before
+    assert steps == 6
+
+
+def test_a_hold_earns_a_fast_loop_no_second_step() -> None:
+    """After ten minutes held, a 30 s loop takes one step, then waits a period for the
+    next: the held time does not let two cycles in a row step."""
+    fast = dataclasses.replace(SETTINGS, loop_period=30.0)
+    rec = ScalingRecommendation(0.0, 40, 40, 40, "predictive", "Forecast", "")
+    first = recommend(_forecast([10] * 4), WorkloadNow(600.0, 40, 10.0, rec), fast)
+    second = recommend(_forecast([10] * 4), WorkloadNow(630.0, 40, 10.0, first), fast)
+    third = recommend(_forecast([10] * 4), WorkloadNow(660.0, 40, 10.0, second), fast)
+    assert (first.floor, second.floor, third.floor) == (36, 36, 33)
+    assert "36 for 30 s more" in second.message
+
+
+def test_a_reactive_floor_on_a_fast_loop_comes_down_once_a_period() -> None:
+    """The same pace for a floor coming down reactively (no forecast): a 30 s loop
+    lowers 40 a step each minute, not each cycle."""
+    fast = dataclasses.replace(SETTINGS, loop_period=30.0)
+    rec = ScalingRecommendation(0.0, 40, 40, 40, "predictive", "Forecast", "")
+    floors = []
+    for cycle in range(1, 7):
+        now = WorkloadNow(30.0 * cycle, 40, 10.0, rec)
+        reactive = recommend(None, now, fast)
+        assert reactive.floor is None
+        rec = ease_reactive(reactive, rec, 40, fast)
+        floors.append(rec.floor)
+    assert floors == [36, 36, 33, 33, 30, 30]
