@@ -510,6 +510,8 @@ class Ledger:
                     row["breaks_older"] = True
                 with self.engine.begin() as conn:
                     _unbounded(conn)  # cut and retried, a long migration would never end
+                    if _begin_ddl(conn) >= migration.version:
+                        continue  # another process on this SQLite file applied it first
                     migration.apply(conn)
                     conn.execute(tables["schema_version"].insert().values(**row))
                 self.stats.migrations_applied.append(migration.version)
@@ -1927,6 +1929,21 @@ def _unbounded(conn: sa.Connection, timeout: str = "0") -> None:
     they take) whatever the session's ``statement_timeout``; it ends with the transaction."""
     if conn.dialect.name == "postgresql":
         conn.execute(sa.text("SELECT set_config('statement_timeout', :t, true)"), {"t": timeout})
+
+
+def _begin_ddl(conn: sa.Connection) -> int:
+    """On SQLite, open the transaction now, for writing (``BEGIN IMMEDIATE``, waiting out
+    another writer within the busy timeout), and return the schema version it sees
+    (0 elsewhere: PostgreSQL's migrator holds the advisory lock instead). Python's
+    sqlite3 opens a transaction only before an INSERT, UPDATE or DELETE: without this, a
+    migration's CREATE and ALTER statements ran (and were kept) on their own, and a crash
+    before its row in ``schema_version`` left columns added but not recorded, which the
+    next start failed to add again ("duplicate column name"), for good."""
+    if conn.dialect.name != "sqlite":
+        return 0
+    conn.exec_driver_sql("BEGIN IMMEDIATE")
+    version = conn.execute(sa.select(sa.func.max(tables["schema_version"].c.version))).scalar()
+    return int(version or 0)
 
 
 class _LostError(Exception):

@@ -22,8 +22,9 @@ from agent.ledger import (
     Ledger,
     LedgerError,
     open_ledger,
+    store,
 )
-from agent.ledger.schema import SCHEMA_VERSION, tables
+from agent.ledger.schema import MIGRATIONS, SCHEMA_VERSION, Migration, tables
 from tests.harness.servers import fresh_schema
 
 NOW = 1_800_000_000.0
@@ -844,3 +845,55 @@ def test_a_guard_write_records_the_triggers_it_counts_or_nothing(ledger: Ledger)
     assert not ledger.put_guard("g", {"n": 3}, 2, NOW + 3, triggers=[*many, "k/e"])
     assert ledger.guard("g") == ({"n": 2}, 2)
     assert ledger.counted_triggers([*many, "k/c"]) == {"k/c": NOW + 1}
+
+
+class _Killed(BaseException):
+    """The process dying in the middle of a migration (OOM kill, node lost)."""
+
+
+def _dies_after(migration: Migration) -> Migration:
+    """``migration`` whose process dies once its statements ran, before its version row."""
+
+    def apply(conn: sa.Connection) -> None:
+        migration.apply(conn)
+        raise _Killed
+
+    return dataclasses.replace(migration, apply=apply)
+
+
+@pytest.mark.parametrize(
+    "backend", ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
+)
+@pytest.mark.parametrize("version", [8, 11])
+def test_a_migration_cut_short_by_a_crash_leaves_nothing_and_runs_again(
+    backend: str,
+    version: int,
+    tmp_path: Path,
+    request: pytest.FixtureRequest,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A migration's statements and its row in ``schema_version`` are one transaction on
+    SQLite too, as on PostgreSQL: a crash between them leaves the schema as it was, and
+    the next start applies the migration again. Before, SQLite ran each ALTER TABLE on
+    its own (its driver opens a transaction only for INSERT, UPDATE and DELETE), so
+    migration 8 (four columns added to ``alerts``) or 11 cut short left columns added but
+    not recorded, and every later start failed on "duplicate column name": the ledger
+    could not be opened again."""
+    if backend == "sqlite":
+        url = f"sqlite:///{tmp_path / 'ledger.sqlite'}"
+    else:
+        url, _ = fresh_schema(request.getfixturevalue("postgres_url"))
+    old = open_ledger(url, NOW, migrate=False)
+    assert old.migrate(NOW, upto=version - 1) == version - 1
+    cut = tuple(_dies_after(m) if m.version == version else m for m in MIGRATIONS)
+    monkeypatch.setattr(store, "MIGRATIONS", cut)
+    with pytest.raises(_Killed):
+        old.migrate(NOW)
+    old.close()
+    monkeypatch.setattr(store, "MIGRATIONS", MIGRATIONS)
+    again = open_ledger(url, NOW + 1)
+    assert again.schema_version() == SCHEMA_VERSION
+    if version == 8:
+        columns = {c["name"] for c in sa.inspect(again.engine).get_columns("alerts")}
+        assert {"attempts", "last_error", "last_attempt_at", "given_up_at"} <= columns
+    again.close()
