@@ -897,3 +897,43 @@ def test_a_migration_cut_short_by_a_crash_leaves_nothing_and_runs_again(
         columns = {c["name"] for c in sa.inspect(again.engine).get_columns("alerts")}
         assert {"attempts", "last_error", "last_attempt_at", "given_up_at"} <= columns
     again.close()
+
+
+def test_prune_keeps_the_runs_still_open_with_their_intents_and_progress(ledger: Ledger) -> None:
+    """A run still open (running: its recovery failing for days, or a drain or a write not
+    settled; stopped by a long pause; verifying, its check failing) is open work however
+    old: its execution, the intents of its steps already written (the recovery carries it
+    on from its first step with none: a pruned intent would be written again), an undo in
+    flight (``undoing``) and its verification's progress all stay. Before, prune took
+    every intent not ``pending`` and every execution not running or paused by age alone,
+    so a run verifying lost its execution and a running one its written steps."""
+    old = NOW - 30 * 86400
+    cut = NOW - 7 * 86400
+    opened = ledger.record_decision(decision(status="executing"), old)
+    runs = {"running": "run/a", "paused": "run/b", "verifying": "run/c", "succeeded": "run/d"}
+    for status, key in runs.items():
+        assert ledger.claim_execution(key, opened, "rb", "Deployment/shop/web", "me", old)
+        if status != "running":
+            assert ledger.set_execution_status(key, ["running"], status, old)
+        written = ledger.record_intent(key, 0, {"op": "restart"}, {"spec": 1}, "me", old, opened)
+        assert written is not None
+        assert ledger.finish_intent(written, "applied", old, {"summary": "restarted"})
+    undoing = ledger.record_intent("run/e", 0, {"op": "scale"}, {"replicas": 2}, "me", old, opened)
+    assert undoing is not None
+    assert ledger.finish_intent(undoing, "applied", old)
+    assert ledger.finish_intent(undoing, "undoing", old, expected=("applied",))
+    assert ledger.put_guard("verify/run/c", {"status": "pending"}, 0, old)
+    assert ledger.put_guard("verify/run/d", {"status": "succeeded"}, 0, old)
+
+    counts = ledger.prune(cut)
+
+    assert [i.execution_key for i in ledger.intents()] == ["run/a", "run/b", "run/c", "run/e"]
+    assert [i.status for i in ledger.intents(execution_key="run/e")] == ["undoing"]
+    assert [ledger.execution(key) is not None for key in runs.values()] == [
+        True,
+        True,
+        True,
+        False,  # finished: history, pruned by age
+    ]
+    assert ledger.guard_keys("verify/") == ["verify/run/c"]
+    assert counts["intents"] == 1 and counts["executions"] == 1
