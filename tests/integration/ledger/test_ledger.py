@@ -937,3 +937,47 @@ def test_prune_keeps_the_runs_still_open_with_their_intents_and_progress(ledger:
     ]
     assert ledger.guard_keys("verify/") == ["verify/run/c"]
     assert counts["intents"] == 1 and counts["executions"] == 1
+
+
+def test_long_names_are_stored_whole_on_both_databases(ledger: Ledger) -> None:
+    """A subject, incident, guard key, run key or series key longer than its column's old
+    VARCHAR length (an anomaly series keyed by all its labels: cAdvisor's ``id`` and
+    ``name`` alone can pass 200 characters) is stored and read back whole on PostgreSQL
+    as on SQLite. Before, PostgreSQL refused the write (SQLSTATE 22001, "value too long
+    for type character varying(300)") where SQLite, which does not enforce the length,
+    kept it: the anomaly loop could not save such a series' detector, nor record its
+    incident, on PostgreSQL only."""
+    labels = ",".join(f"label{i}=value-{i}-{'x' * 40}" for i in range(12))
+    series = f"errors{{{labels}}}"
+    assert len(series) > 500
+    run = f"runbook/{series}/incident-1"
+    decided = ledger.record_decision(
+        decision(
+            kind="anomaly",
+            decision_type=f"anomaly/{'q' * 250}",
+            subject=series,
+            incident_key=f"anomaly:{series}",
+            reason_code="R" * 100,
+            model_version="m" * 150,
+            route="observe",
+        ),
+        NOW,
+    )
+    record = ledger.get_decision(decided)
+    assert record is not None
+    assert (record.subject, record.incident_key) == (series, f"anomaly:{series}")
+    assert ledger.put_guard(f"anomaly/{series}", {"last_ts": NOW}, 0, NOW)
+    assert ledger.put_guards([(f"anomaly/{series}-2", {"last_ts": NOW}, 0)], NOW) == [True]
+    assert ledger.guard_keys("anomaly/") == [f"anomaly/{series}", f"anomaly/{series}-2"]
+    owner = "autonomic-" + "p" * 200
+    assert ledger.claim_execution(run, decided, "r" * 150, series, owner, NOW)
+    intent = ledger.record_intent(run, 0, {"op": "restart"}, {}, owner, NOW, decided)
+    assert intent is not None and ledger.intents(execution_key=run)[0].id == intent
+    ledger.log_action("r" * 150, series, NOW, decided)
+    assert ledger.last_action_at(series) == NOW
+    ledger.add_feedback(decided, "answer", "approved", "u" * 200, NOW)
+    ledger.record_held_back([held(series, reason="R" * 100, runbook="r" * 150)])
+    assert [row.subject for row in ledger.held_back()] == [series]
+    ledger.record_model_version(series, "m" * 150, "v" * 150, "live", {}, {}, NOW)
+    live = ledger.live_model(series)
+    assert live is not None and live["version"] == "v" * 150
