@@ -543,6 +543,9 @@ class RemediationEngine:
         # decisions whose asking (``_ask_unasked``) raised such an error: each cycle
         # tries them again (``_recover_left``).
         self._unsettled_finish: set[str] = set()
+        # Runs a ``TransientError`` cut off between steps in this process (``_run_steps``):
+        # carried on by the next cycles (``settle_unsettled``); a crash's by ``recover``.
+        self._interrupted: set[str] = set()
         self._unasked: set[str] = set()
         # Signals (other than stored alerts) whose handling raised an error that is not
         # a ``TransientError`` (``_signal_failed``), by runbook and dedup key: the error
@@ -2207,7 +2210,19 @@ class RemediationEngine:
     def _run_steps(self, record: DecisionRecord, key: str, *, start: int) -> str:
         """Write the plan's steps from ``start``, one after the other. A pause that comes
         while a step is being written lets that step finish and starts no other: the pause
-        is read again, afresh, before each step after the first (``_stop``)."""
+        is read again, afresh, before each step after the first (``_stop``).
+
+        A ``TransientError`` part-way (the ledger failing after a step, before the next
+        step's intent or before the run moves on to its verification) leaves the run
+        ``running`` with no intent pending: it is noted (``_interrupted``), and the next
+        cycles carry it on (``settle_unsettled``) rather than the next restart."""
+        try:
+            return self._write_steps(record, key, start=start)
+        except TransientError:
+            self._interrupted.add(key)
+            raise
+
+    def _write_steps(self, record: DecisionRecord, key: str, *, start: int) -> str:
         proposal = record.proposal
         operations = [operation_from_dict(op) for op in proposal["operations"]]
         dry_run = proposal["mode"] == "dryRun"
@@ -3149,7 +3164,9 @@ class RemediationEngine:
                         exc,
                         "it stays undoing, looked at again at the next cycle; the others go on",
                     )
-        for execution in self.ledger.executions(["running"]):
+        running = self.ledger.executions(["running"])
+        self._interrupted &= {str(execution["key"]) for execution in running}
+        for execution in running:
             key = execution["key"]
             if key in self._unrecovered:
                 continue  # its recovery failed: ``_recover_left`` looks at it
@@ -3180,9 +3197,17 @@ class RemediationEngine:
                 mine=execution["owner"] == self.executor.owner,
             )
             return
-        if not pending:
-            return
         if self.paused() is not None:  # no drain round; nothing held goes on
+            return
+        if not pending:
+            if intents and key in self._interrupted:
+                # Its steps so far written and settled, the rest cut off by a ledger
+                # failure in this process: carried on from its first step without an
+                # intent, as a restart's recovery would (a step another thread or replica
+                # took up first has its intent: none is written twice).
+                with decision_context(record.id):
+                    self._carry_on(record, key, "the ledger failed between two steps")
+                self._interrupted.discard(key)
             return
         with decision_context(record.id):
             try:

@@ -420,6 +420,36 @@ def _counted_triggers(conn: sa.Connection) -> None:
     )
 
 
+# Widened by migration 13 on PostgreSQL, which enforces a VARCHAR's length where SQLite
+# does not: the columns holding names that come from outside (a subject, an incident, a
+# series' labels, a guard or run key, a pod name, a runbook's name), as (table, columns).
+# The tables above keep their first release's lengths, so that migration 1 stays what
+# that release created; the database, not this metadata, is what holds the rows.
+_UNBOUNDED_TEXT = (
+    ("decisions", ("decision_type", "subject", "reason_code", "model_version", "incident_key")),
+    ("feedback", ("actor",)),
+    ("questions", ("message_ref", "answered_by")),
+    ("executions", ("key", "runbook", "target", "owner")),
+    ("intents", ("execution_key", "owner")),
+    ("guard_state", ("key",)),
+    ("action_log", ("runbook", "target")),
+    ("model_versions", ("series_key", "model", "version")),
+    ("thresholds", ("decision_type",)),
+    ("held_back", ("runbook", "subject", "reason_code")),
+    ("alerts", ("fingerprint",)),
+)
+
+
+def _unbounded_text(conn: sa.Connection) -> None:
+    """VARCHAR(n) to TEXT: binary-compatible on PostgreSQL, so neither the rows nor the
+    indexes are rewritten. Nothing to do on SQLite, which stores any length."""
+    if conn.dialect.name != "postgresql":
+        return
+    for table, columns in _UNBOUNDED_TEXT:
+        changes = ", ".join(f"ALTER COLUMN {column} TYPE TEXT" for column in columns)
+        conn.execute(sa.text(f"ALTER TABLE {table} {changes}"))
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(
         1,
@@ -487,6 +517,13 @@ MIGRATIONS: tuple[Migration, ...] = (
         "the signals the storm guard counted as triggers, by dedup key: a restart or a "
         "new leader does not count those still standing again, all at once, as a storm",
         _counted_triggers,
+    ),
+    Migration(
+        13,
+        "names of any length on PostgreSQL (subjects, incidents, guard and run keys, "
+        "series keys, owners, runbooks): VARCHAR columns become TEXT, as SQLite already "
+        "stores them, so a long anomaly series or pod name is not refused there alone",
+        _unbounded_text,
     ),
 )
 SCHEMA_VERSION = MIGRATIONS[-1].version

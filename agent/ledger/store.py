@@ -84,7 +84,13 @@ _IN_CHUNK = 500
 ALERT_ERROR_CHARS = 1000
 
 # Guards per canary release and per execution's verification: history once old.
-AGED_GUARD_PREFIXES = ("canary/started/", "verify/")
+VERIFY_PREFIX = "verify/"
+AGED_GUARD_PREFIXES = ("canary/started/", VERIFY_PREFIX)
+# Executions still open, however old: under way (or left so by a crash, its recovery
+# failing), stopped between steps by a pause, verifying. Never pruned, nor their intents.
+OPEN_RUNS = ("running", "paused", "verifying")
+# Intents still in flight: a write not settled (or a drain going on), an undo under way.
+OPEN_INTENTS = ("pending", "undoing")
 # The anomaly loop's saved series (``anomaly/<query>{labels}``).
 ANOMALY_SERIES_PREFIX = "anomaly/"
 # Guard keys that mark a question's late answer as kept (``Approvals``); pruned with age.
@@ -521,6 +527,8 @@ class Ledger:
                     row["breaks_older"] = True
                 with self.engine.begin() as conn:
                     _unbounded(conn)  # cut and retried, a long migration would never end
+                    if _begin_ddl(conn) >= migration.version:
+                        continue  # another process on this SQLite file applied it first
                     migration.apply(conn)
                     conn.execute(tables["schema_version"].insert().values(**row))
                 self.stats.migrations_applied.append(migration.version)
@@ -1846,17 +1854,20 @@ class Ledger:
     ) -> dict[str, int]:
         """Delete settled history older than ``before``; open work is never pruned.
 
-        Decisions in a terminal status go with their feedback and questions; intents
-        and executions only once finished; the action log and retired or rejected model
-        versions by age (a series' live model stays). Threshold history is kept (a few rows
-        per decision type). Guards kept per release or per execution (a canary analysis's
-        start, a verification's progress) go by age too, and the saved detector states of
-        anomaly series not saved since ``series_before`` (default ``before``): series
-        gone that long (pods replaced, nodes removed), which would otherwise pile up.
-        What runbooks were held back from, and the signals the storm guard counted, go
-        once last seen before ``before``, and the alerts the webhook accepted once
-        handled and last delivered before ``alerts_before`` (default ``before``; one
-        still firing is delivered again at Alertmanager's repeat interval, so it stays).
+        Decisions in a terminal status go with their feedback and questions; intents and
+        executions only once finished (an execution still open, ``OPEN_RUNS``, keeps its
+        intents and its verification's progress, and an undo in flight its intent: the
+        recovery carries a run on from the first step without an intent); the action log and
+        retired or rejected model versions by age (a series' live model stays). Threshold
+        history is kept (a few rows per decision type). Guards kept per release or per
+        execution (a canary analysis's start, a verification's progress) go by age too, and
+        the saved detector states of anomaly series not saved since ``series_before``
+        (default ``before``): series gone that long (pods replaced, nodes removed), which
+        would otherwise pile up. What runbooks were held back from, and the signals the
+        storm guard counted, go once last seen before ``before``, and the alerts the webhook
+        accepted once handled and last delivered before ``alerts_before`` (default
+        ``before``; one still firing is delivered again at Alertmanager's repeat interval,
+        so it stays).
         """
         d, f, q = tables["decisions"], tables["feedback"], tables["questions"]
         counts: dict[str, int] = {}
@@ -1868,12 +1879,18 @@ class Ledger:
                 q.delete().where(q.c.decision_id.in_(old), q.c.status != "pending")
             ).rowcount
             e, i = tables["executions"], tables["intents"]
+            # A run still open keeps the intents of the steps it wrote (its recovery goes
+            # on from the first step without one); an undo in flight keeps its intent.
+            open_runs = sa.select(e.c.key).where(e.c.status.in_(OPEN_RUNS))
             counts["intents"] = conn.execute(
-                i.delete().where(i.c.created_at < before, i.c.status != "pending")
+                i.delete().where(
+                    i.c.created_at < before,
+                    i.c.status.not_in(OPEN_INTENTS),
+                    i.c.execution_key.not_in(open_runs),
+                )
             ).rowcount
             counts["executions"] = conn.execute(
-                # a run under way, or one a pause stopped between steps, is kept
-                e.delete().where(e.c.updated_at < before, e.c.status.not_in(["running", "paused"]))
+                e.delete().where(e.c.updated_at < before, e.c.status.not_in(OPEN_RUNS))
             ).rowcount
             still_asked = sa.select(q.c.decision_id)
             still_run = sa.select(e.c.decision_id)
@@ -1902,10 +1919,14 @@ class Ledger:
                     g.c.updated_at < before,
                 )
             ).rowcount
+            verifying = sa.select(sa.literal(VERIFY_PREFIX, sa.String) + e.c.key).where(
+                e.c.status == "verifying"
+            )
             counts["finished_guards"] = conn.execute(
                 g.delete().where(
                     sa.or_(*(g.c.key.startswith(p, autoescape=True) for p in AGED_GUARD_PREFIXES)),
                     g.c.updated_at < before,
+                    g.c.key.not_in(verifying),  # a verification's progress, while it goes on
                 )
             ).rowcount
             counts["anomaly_series"] = conn.execute(
@@ -1945,6 +1966,21 @@ def _unbounded(conn: sa.Connection, timeout: str = "0") -> None:
     they take) whatever the session's ``statement_timeout``; it ends with the transaction."""
     if conn.dialect.name == "postgresql":
         conn.execute(sa.text("SELECT set_config('statement_timeout', :t, true)"), {"t": timeout})
+
+
+def _begin_ddl(conn: sa.Connection) -> int:
+    """On SQLite, open the transaction now, for writing (``BEGIN IMMEDIATE``, waiting out
+    another writer within the busy timeout), and return the schema version it sees
+    (0 elsewhere: PostgreSQL's migrator holds the advisory lock instead). Python's
+    sqlite3 opens a transaction only before an INSERT, UPDATE or DELETE: without this, a
+    migration's CREATE and ALTER statements ran (and were kept) on their own, and a crash
+    before its row in ``schema_version`` left columns added but not recorded, which the
+    next start failed to add again ("duplicate column name"), for good."""
+    if conn.dialect.name != "sqlite":
+        return 0
+    conn.exec_driver_sql("BEGIN IMMEDIATE")
+    version = conn.execute(sa.select(sa.func.max(tables["schema_version"].c.version))).scalar()
+    return int(version or 0)
 
 
 class _LostError(Exception):

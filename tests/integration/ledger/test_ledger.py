@@ -22,8 +22,9 @@ from agent.ledger import (
     Ledger,
     LedgerError,
     open_ledger,
+    store,
 )
-from agent.ledger.schema import SCHEMA_VERSION, tables
+from agent.ledger.schema import MIGRATIONS, SCHEMA_VERSION, Migration, tables
 from tests.harness.servers import fresh_schema
 
 NOW = 1_800_000_000.0
@@ -844,3 +845,139 @@ def test_a_guard_write_records_the_triggers_it_counts_or_nothing(ledger: Ledger)
     assert not ledger.put_guard("g", {"n": 3}, 2, NOW + 3, triggers=[*many, "k/e"])
     assert ledger.guard("g") == ({"n": 2}, 2)
     assert ledger.counted_triggers([*many, "k/c"]) == {"k/c": NOW + 1}
+
+
+class _Killed(BaseException):
+    """The process dying in the middle of a migration (OOM kill, node lost)."""
+
+
+def _dies_after(migration: Migration) -> Migration:
+    """``migration`` whose process dies once its statements ran, before its version row."""
+
+    def apply(conn: sa.Connection) -> None:
+        migration.apply(conn)
+        raise _Killed
+
+    return dataclasses.replace(migration, apply=apply)
+
+
+@pytest.mark.parametrize(
+    "backend", ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
+)
+@pytest.mark.parametrize("version", [8, 11])
+def test_a_migration_cut_short_by_a_crash_leaves_nothing_and_runs_again(
+    backend: str,
+    version: int,
+    tmp_path: Path,
+    request: pytest.FixtureRequest,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A migration's statements and its row in ``schema_version`` are one transaction on
+    SQLite too, as on PostgreSQL: a crash between them leaves the schema as it was, and
+    the next start applies the migration again. Before, SQLite ran each ALTER TABLE on
+    its own (its driver opens a transaction only for INSERT, UPDATE and DELETE), so
+    migration 8 (four columns added to ``alerts``) or 11 cut short left columns added but
+    not recorded, and every later start failed on "duplicate column name": the ledger
+    could not be opened again."""
+    if backend == "sqlite":
+        url = f"sqlite:///{tmp_path / 'ledger.sqlite'}"
+    else:
+        url, _ = fresh_schema(request.getfixturevalue("postgres_url"))
+    old = open_ledger(url, NOW, migrate=False)
+    assert old.migrate(NOW, upto=version - 1) == version - 1
+    cut = tuple(_dies_after(m) if m.version == version else m for m in MIGRATIONS)
+    monkeypatch.setattr(store, "MIGRATIONS", cut)
+    with pytest.raises(_Killed):
+        old.migrate(NOW)
+    old.close()
+    monkeypatch.setattr(store, "MIGRATIONS", MIGRATIONS)
+    again = open_ledger(url, NOW + 1)
+    assert again.schema_version() == SCHEMA_VERSION
+    if version == 8:
+        columns = {c["name"] for c in sa.inspect(again.engine).get_columns("alerts")}
+        assert {"attempts", "last_error", "last_attempt_at", "given_up_at"} <= columns
+    again.close()
+
+
+def test_prune_keeps_the_runs_still_open_with_their_intents_and_progress(ledger: Ledger) -> None:
+    """A run still open (running: its recovery failing for days, or a drain or a write not
+    settled; stopped by a long pause; verifying, its check failing) is open work however
+    old: its execution, the intents of its steps already written (the recovery carries it
+    on from its first step with none: a pruned intent would be written again), an undo in
+    flight (``undoing``) and its verification's progress all stay. Before, prune took
+    every intent not ``pending`` and every execution not running or paused by age alone,
+    so a run verifying lost its execution and a running one its written steps."""
+    old = NOW - 30 * 86400
+    cut = NOW - 7 * 86400
+    opened = ledger.record_decision(decision(status="executing"), old)
+    runs = {"running": "run/a", "paused": "run/b", "verifying": "run/c", "succeeded": "run/d"}
+    for status, key in runs.items():
+        assert ledger.claim_execution(key, opened, "rb", "Deployment/shop/web", "me", old)
+        if status != "running":
+            assert ledger.set_execution_status(key, ["running"], status, old)
+        written = ledger.record_intent(key, 0, {"op": "restart"}, {"spec": 1}, "me", old, opened)
+        assert written is not None
+        assert ledger.finish_intent(written, "applied", old, {"summary": "restarted"})
+    undoing = ledger.record_intent("run/e", 0, {"op": "scale"}, {"replicas": 2}, "me", old, opened)
+    assert undoing is not None
+    assert ledger.finish_intent(undoing, "applied", old)
+    assert ledger.finish_intent(undoing, "undoing", old, expected=("applied",))
+    assert ledger.put_guard("verify/run/c", {"status": "pending"}, 0, old)
+    assert ledger.put_guard("verify/run/d", {"status": "succeeded"}, 0, old)
+
+    counts = ledger.prune(cut)
+
+    assert [i.execution_key for i in ledger.intents()] == ["run/a", "run/b", "run/c", "run/e"]
+    assert [i.status for i in ledger.intents(execution_key="run/e")] == ["undoing"]
+    assert [ledger.execution(key) is not None for key in runs.values()] == [
+        True,
+        True,
+        True,
+        False,  # finished: history, pruned by age
+    ]
+    assert ledger.guard_keys("verify/") == ["verify/run/c"]
+    assert counts["intents"] == 1 and counts["executions"] == 1
+
+
+def test_long_names_are_stored_whole_on_both_databases(ledger: Ledger) -> None:
+    """A subject, incident, guard key, run key or series key longer than its column's old
+    VARCHAR length (an anomaly series keyed by all its labels: cAdvisor's ``id`` and
+    ``name`` alone can pass 200 characters) is stored and read back whole on PostgreSQL
+    as on SQLite. Before, PostgreSQL refused the write (SQLSTATE 22001, "value too long
+    for type character varying(300)") where SQLite, which does not enforce the length,
+    kept it: the anomaly loop could not save such a series' detector, nor record its
+    incident, on PostgreSQL only."""
+    labels = ",".join(f"label{i}=value-{i}-{'x' * 40}" for i in range(12))
+    series = f"errors{{{labels}}}"
+    assert len(series) > 500
+    run = f"runbook/{series}/incident-1"
+    decided = ledger.record_decision(
+        decision(
+            kind="anomaly",
+            decision_type=f"anomaly/{'q' * 250}",
+            subject=series,
+            incident_key=f"anomaly:{series}",
+            reason_code="R" * 100,
+            model_version="m" * 150,
+            route="observe",
+        ),
+        NOW,
+    )
+    record = ledger.get_decision(decided)
+    assert record is not None
+    assert (record.subject, record.incident_key) == (series, f"anomaly:{series}")
+    assert ledger.put_guard(f"anomaly/{series}", {"last_ts": NOW}, 0, NOW)
+    assert ledger.put_guards([(f"anomaly/{series}-2", {"last_ts": NOW}, 0)], NOW) == [True]
+    assert ledger.guard_keys("anomaly/") == [f"anomaly/{series}", f"anomaly/{series}-2"]
+    owner = "autonomic-" + "p" * 200
+    assert ledger.claim_execution(run, decided, "r" * 150, series, owner, NOW)
+    intent = ledger.record_intent(run, 0, {"op": "restart"}, {}, owner, NOW, decided)
+    assert intent is not None and ledger.intents(execution_key=run)[0].id == intent
+    ledger.log_action("r" * 150, series, NOW, decided)
+    assert ledger.last_action_at(series) == NOW
+    ledger.add_feedback(decided, "answer", "approved", "u" * 200, NOW)
+    ledger.record_held_back([held(series, reason="R" * 100, runbook="r" * 150)])
+    assert [row.subject for row in ledger.held_back()] == [series]
+    ledger.record_model_version(series, "m" * 150, "v" * 150, "live", {}, {}, NOW)
+    live = ledger.live_model(series)
+    assert live is not None and live["version"] == "v" * 150

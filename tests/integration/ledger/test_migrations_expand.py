@@ -4,7 +4,8 @@ leader goes on writing) and as a rollback does.
 
 Each migration is applied, on SQLite and on PostgreSQL, to a ledger at the version before
 it; what the older release relies on must still be there afterwards, unchanged: every
-table, every column with its type and (if it was nullable) its nullability, every index
+table, every column with its type (a VARCHAR may become TEXT: what the older release
+writes still fits) and (if it was nullable) its nullability, every index
 and unique constraint (``ON CONFLICT`` needs them). A column added to an existing table
 must be nullable or have a default (the older release's inserts leave it out), and no
 statement may rewrite or delete rows (a changed meaning of what is stored). The checker
@@ -80,7 +81,7 @@ def not_expand_only(before: Shape, after: Shape, statements: list[str]) -> list[
             if new is None:
                 problems.append(f"column {table}.{name} was dropped or renamed")
                 continue
-            if new["type"] != column["type"]:
+            if new["type"] != column["type"] and not _widened(column["type"], new["type"]):
                 problems.append(
                     f"column {table}.{name} changed type from {column['type']} to {new['type']}"
                 )
@@ -99,6 +100,16 @@ def not_expand_only(before: Shape, after: Shape, statements: list[str]) -> list[
                     problems.append(f"{called} {name} on {table} was dropped or changed")
     problems += [f"rewrites stored rows: {s.strip()}" for s in statements if _REWRITES.match(s)]
     return problems
+
+
+def _widened(was: str, now: str) -> bool:
+    """A VARCHAR that became TEXT: everything the older release writes still fits, and
+    it reads what it wrote (migration 13)."""
+    return was.startswith("VARCHAR") and now == "TEXT"
+
+
+# Migrations with nothing to do on SQLite: a change PostgreSQL alone needs.
+POSTGRESQL_ONLY = {13}
 
 
 def apply_observed(
@@ -133,7 +144,10 @@ def apply_observed(
 def test_a_migration_said_to_be_expand_only_is(url: str, migration: Any) -> None:
     before, after, statements = apply_observed(url, migration.version, migration.apply)
     assert not_expand_only(before, after, statements) == []
-    assert after != before  # it did something, so the comparison compared something
+    if migration.version in POSTGRESQL_ONLY and url.startswith("sqlite"):
+        assert after == before and statements == []
+    else:
+        assert after != before  # it did something, so the comparison compared something
 
 
 def test_every_migration_is_expand_only() -> None:

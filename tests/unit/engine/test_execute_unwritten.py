@@ -223,3 +223,37 @@ def test_a_run_a_deposed_leader_took_up_before_its_first_intent_is_carried_on(
     assert record is not None and record.status == "verifying"
     state, _ = r.engine.guard_state()
     assert len(state.actions) == 1 and len(state.in_flight) == 1  # counted once
+
+
+def test_a_ledger_error_between_two_steps_leaves_the_run_for_the_next_cycle(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The first step written and recorded ``applied``, the ledger fails as the second
+    step's intent is recorded (nothing of it written): the next cycles go on with the
+    second step, once, as they do with a run whose first intent failed. Before, a run
+    with an intent, none pending, was left ``running`` (its decision executing and its
+    target taken) until the next restart or change of leader."""
+    r = _rig(tmp_path)
+    decision = _approved(r)
+    real = r.ledger.record_intent
+    failed: list[tuple[str, int]] = []
+
+    def record_intent(key: str, step: int, *args: Any, **kwargs: Any) -> int | None:
+        if step == 1 and not failed:
+            failed.append((key, step))
+            raise TransientError("the ledger at sqlite:///x write failed: disk I/O error")
+        return real(key, step, *args, **kwargs)
+
+    monkeypatch.setattr(r.ledger, "record_intent", record_intent)
+    r.clock.advance(30)
+    with pytest.raises(TransientError):
+        r.engine.cycle()
+    (key,) = [k for k, _ in failed]
+    assert [(i.step, i.status) for i in r.ledger.intents(execution_key=key)] == [(0, "applied")]
+
+    r.run(60)
+    intents = r.ledger.intents(execution_key=key)
+    assert [(i.step, i.status) for i in intents] == [(0, "applied"), (1, "applied")]
+    assert r.sim.workloads[WEB].replicas == 4  # the first step written once
+    record = r.ledger.get_decision(decision)
+    assert record is not None and record.status == "verifying"
