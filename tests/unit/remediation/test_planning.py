@@ -223,6 +223,42 @@ def test_an_hpa_floor_is_planned_as_compare_and_set_on_the_minimum_it_saw() -> N
     assert result.operations == (SetHpaMinReplicas(autoscaler.ref, 6, expected=3),)
 
 
+@pytest.mark.parametrize("spec", [SCALE, HPA_FLOOR], ids=["scale", "setHpaMinReplicas"])
+@pytest.mark.parametrize(
+    ("change", "code", "words"),
+    [
+        (
+            {"controller": "ScaledObject/web"},
+            "ManagedHpa",
+            "ScaledObject/web owns HorizontalPodAutoscaler shop/web and would put its own "
+            "minReplicas back; raise the floor on ScaledObject/web instead",
+        ),
+        (
+            {"shared_with": ("web-2",)},
+            "AmbiguousHpa",
+            "2 HPAs target Deployment shop/web (web, web-2): the HPA controller scales with "
+            "none of them (AmbiguousSelector), so a higher floor would change nothing",
+        ),
+    ],
+)
+def test_a_floor_on_an_hpa_that_would_not_hold_it_is_named_not_written(
+    spec: str, change: dict[str, object], code: str, words: str
+) -> None:
+    """A floor on an HPA that KEDA's ScaledObject owns (which puts its own minReplicas
+    back at once), or on one of several HPAs on one workload (the HPA controller scales
+    with none of them), was planned and written like any other: reported as done and
+    undone by the other controller, or ignored. The scaling loop already refuses both."""
+    web = deployment(replicas=4)
+    odd = replace(hpa(web, min_replicas=2, max_replicas=20, current=4), **change)  # type: ignore[arg-type]
+    result = plan(
+        runbook(spec),
+        signal("forecastBreach", "rps", web.ref),
+        ClusterSnapshot(workloads=(web,), hpas=(odd,)),
+        NOW,
+    )
+    assert words in refused(result, code).message
+
+
 def test_an_hpa_whose_max_is_below_its_min_is_named_not_raised() -> None:
     web = deployment(replicas=4)
     broken = hpa(web, min_replicas=5, max_replicas=3, current=4)
