@@ -249,11 +249,37 @@ def _placeholders(text: str) -> set[str]:
     return set(re.findall(r"\{\{\s*([A-Za-z_][A-Za-z0-9_]*)\s*\}\}", text))
 
 
+# Placeholders a target of some kinds never fills: rendered as "", a selector such as
+# namespace="" matches only series without the label, so a query about the wrong
+# thing answers (a count "or vector(0)" passes a precondition about nothing).
+_NEVER_FILLED = {
+    "namespace": (
+        frozenset({"Node"}),
+        "a Node has no namespace",
+    ),
+    "node": (
+        frozenset({"Deployment", "StatefulSet", "PersistentVolumeClaim", "Job"}),
+        "{{node}} is the node of a Node target or of a Pod target's pod",
+    ),
+}
+
+
 def _templates(parts: Parts) -> Iterator[tuple[Loc, str]]:
     for loc, text in _texts(parts):
         message = check_template(text)
         if message is not None:
             yield loc, message
+            continue
+        for name in sorted(_placeholders(text)):
+            kinds, why = _NEVER_FILLED.get(name, (frozenset(), ""))
+            if parts.kind in kinds:
+                yield (
+                    loc,
+                    f"{{{{{name}}}}} is always empty on a {parts.kind} runbook ({why}): a "
+                    f'selector such as {name}="" matches only series without that label, '
+                    "so the query would be about something else; drop it or choose by "
+                    "another label",
+                )
 
 
 def _texts(parts: Parts) -> list[tuple[Loc, str]]:

@@ -735,3 +735,79 @@ def test_approvers_narrow_who_may_answer_and_a_bad_one_names_file_line_and_field
         "answered: name Slack user or group ids, or remove approvers to let slack.approvers "
         "decide"
     )
+
+
+@pytest.mark.parametrize(
+    ("kind", "trigger", "placeholder"),
+    [
+        ("Node", "{type: kubernetes, condition: NodeNotReady}", "namespace"),
+        ("Deployment", "{type: forecastBreach, metric: rps}", "node"),
+        ("StatefulSet", "{type: forecastBreach, metric: rps}", "node"),
+    ],
+)
+def test_a_placeholder_the_target_never_fills_is_refused(
+    tmp_path: Path, kind: str, trigger: str, placeholder: str
+) -> None:
+    """``{{namespace}}`` on a Node runbook and ``{{node}}`` on a workload's rendered as ""
+    and loaded: ``namespace=""`` matches only series without a namespace, so a
+    precondition counting pods pending "in the node's namespace" with ``or vector(0)``
+    counted nothing and always passed."""
+    text = f"""\
+apiVersion: autonomic.dev/v1alpha1
+kind: Runbook
+metadata:
+  name: empty-placeholder
+  description: A query on a label the target never has.
+spec:
+  mode: enforce
+  triggers: [{trigger}]
+  target: {{kind: {kind}}}
+  preconditions:
+    - type: promql
+      query: >-
+        count(kube_pod_status_phase{{{placeholder}="{{{{{placeholder}}}}}", phase="Pending"}})
+        or vector(0)
+      condition: "== 0"
+  actions:
+    - type: notify
+      message: "{{{{target}}}}"
+"""
+    issue = only_issue(text, tmp_path)
+    assert issue.path == "spec.preconditions[0].query"
+    wanted = f"{{{{{placeholder}}}}} is always empty on a {kind} runbook"
+    assert issue.message.startswith(wanted), issue.message
+
+
+@pytest.mark.parametrize(
+    ("kind", "trigger"),
+    [
+        ("Node", "{type: kubernetes, condition: NodeNotReady}"),
+        ("Pod", "{type: kubernetes, condition: PodNotReady}"),
+    ],
+)
+def test_node_placeholder_loads_where_the_target_has_a_node(
+    tmp_path: Path, kind: str, trigger: str
+) -> None:
+    text = f"""\
+apiVersion: autonomic.dev/v1alpha1
+kind: Runbook
+metadata:
+  name: node-placeholder
+  description: A query on the node.
+spec:
+  mode: enforce
+  triggers: [{trigger}]
+  target: {{kind: {kind}}}
+  preconditions:
+    - type: promql
+      query: >-
+        sum(kube_node_status_condition{{node="{{{{node}}}}", condition="Ready", status="true"}})
+      condition: "== 0"
+  actions:
+    - type: notify
+      message: "{{{{target}}}} on {{{{node}}}}"
+"""
+    path = tmp_path / "x.yaml"
+    path.write_text(text)
+    report = check_paths([path])
+    assert report.issues == () and len(report.runbooks) == 1, report.issues
