@@ -811,3 +811,53 @@ spec:
     path.write_text(text)
     report = check_paths([path])
     assert report.issues == () and len(report.runbooks) == 1, report.issues
+
+
+@pytest.mark.parametrize(
+    ("resource", "ceiling", "said"),
+    [
+        (
+            "cpu",
+            "2Gi",
+            "'max' is 2Gi, 2147483648 cores: more than any node has, so it would cap nothing "
+            "(at most 1024); CPU is counted in cores, such as '2' or '1500m'",
+        ),
+        (
+            "memory",
+            '"4"',
+            "'max' is 4, less than 1Mi of memory (memory is counted in bytes): write a size "
+            "such as '2Gi' or '512Mi'",
+        ),
+        ("memory", '"0"', "'max' must be above 0"),
+    ],
+)
+def test_a_resource_ceiling_in_the_other_resources_unit_is_refused(
+    tmp_path: Path, resource: str, ceiling: str, said: str
+) -> None:
+    """A ``max`` parses as a quantity whatever the resource: a memory runbook copied for
+    CPU with ``max: 2Gi`` loaded with a ceiling of two billion cores (no ceiling), and a
+    memory ``max: "4"`` (four bytes) with one no limit could ever be raised under."""
+    text = VALID.replace(
+        "    - type: scale\n      factor: 1.5\n      maxReplicas: 10\n",
+        f"    - type: patchResources\n      resource: {resource}\n      factor: 1.5\n"
+        f"      max: {ceiling}\n",
+    )
+    issue = only_issue(text, tmp_path)
+    assert (issue.path, issue.message) == ("spec.actions[0].max", said)
+
+
+@pytest.mark.parametrize(
+    ("resource", "ceiling"), [("cpu", '"4"'), ("cpu", "1500m"), ("memory", "1Mi")]
+)
+def test_a_resource_ceiling_in_its_own_unit_loads(
+    tmp_path: Path, resource: str, ceiling: str
+) -> None:
+    text = VALID.replace(
+        "    - type: scale\n      factor: 1.5\n      maxReplicas: 10\n",
+        f"    - type: patchResources\n      resource: {resource}\n      factor: 1.5\n"
+        f"      max: {ceiling}\n",
+    )
+    path = tmp_path / "x.yaml"
+    path.write_text(text)
+    report = check_paths([path])
+    assert report.issues == () and len(report.runbooks) == 1, report.issues
