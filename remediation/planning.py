@@ -79,7 +79,7 @@ from remediation.schema import (
 )
 from remediation.signals import Signal
 from remediation.snapshot import ClusterSnapshot
-from remediation.templating import render
+from remediation.templating import empty_in, render
 from remediation.verification import RenderedCheck, VerificationPlan
 from remediation.windows import contains, describe
 
@@ -1435,6 +1435,20 @@ def plan(
     healthy_after = min((part.healthy_after for part in writers), default=0)
     targets = len({change.operation.target for change in changes})
     values = _values(runbook, signal, target, snapshot)
+    for condition in runbook.spec.preconditions:
+        if not isinstance(condition, PromqlPrecondition):
+            continue
+        empty = empty_in(condition.query, values)
+        if empty:
+            # namespace="" or node="" matches only series without the label: the query
+            # would be about something else, and "or vector(0)" would pass on nothing.
+            names = ", ".join("{{" + name + "}}" for name in empty)
+            return NoAction(
+                NO_DATA,
+                f"no data for precondition {condition.query}: {names} is empty for "
+                f"{show(target)} (a pod not yet scheduled has no node), so the query "
+                "cannot be about it",
+            )
     preconditions = tuple(
         PreconditionQuery(render(c.query, values), c.condition, c.description)
         for c in runbook.spec.preconditions

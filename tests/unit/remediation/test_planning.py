@@ -881,3 +881,44 @@ def test_a_drain_plan_of_a_notready_node_says_its_statefulset_pods_are_not_repla
     # A Ready node's pods terminate and are replaced: nothing to say.
     ready_node = _drain_plan(tuple(replace(p, ready=True) for p in pods), db, web, ready=True)
     assert "out-of-service" not in ready_node.diff
+
+
+def test_a_precondition_on_the_node_of_a_pod_not_yet_scheduled_has_no_data() -> None:
+    """``{{node}}`` of a pod not scheduled yet (an alert such as KubePodNotReady fires on
+    Pending pods) rendered as "": ``node=""`` matches only series without a node, so
+    ``count(... == 1) or vector(0)`` answered 0 and the precondition "its node is not
+    cordoned" passed on nothing. Now planning stops as for no data."""
+    web = deployment(replicas=2)
+    pending = replace(pod("web-1", web, phase="Pending"), node=None, ready=False)
+    rb = runbook(
+        """
+        triggers: [{type: alert, alertname: KubePodNotReady}]
+        target: {kind: Pod}
+        preconditions:
+          - type: promql
+            query: 'count(kube_node_spec_unschedulable{node="{{node}}"} == 1) or vector(0)'
+            condition: "== 0"
+        actions: [{type: notify, message: "{{target}} on {{node}}"}]
+        """
+    )
+    result = plan(
+        rb,
+        signal("alert", "KubePodNotReady", pending.ref, labels={"alertname": "KubePodNotReady"}),
+        ClusterSnapshot(workloads=(web,), pods=(pending,)),
+        NOW,
+    )
+    assert refused(result, "NoData").message == (
+        'no data for precondition count(kube_node_spec_unschedulable{node="{{node}}"} == 1) '
+        "or vector(0): {{node}} is empty for Pod shop/web-1 (a pod not yet scheduled has no "
+        "node), so the query cannot be about it"
+    )
+    scheduled = replace(pending, node="node-1")
+    result = plan(
+        rb,
+        signal("alert", "KubePodNotReady", pending.ref, labels={"alertname": "KubePodNotReady"}),
+        ClusterSnapshot(workloads=(web,), pods=(scheduled,)),
+        NOW,
+    )
+    assert planned(result).preconditions[0].query == (
+        'count(kube_node_spec_unschedulable{node="node-1"} == 1) or vector(0)'
+    )
