@@ -1435,19 +1435,27 @@ def plan(
     healthy_after = min((part.healthy_after for part in writers), default=0)
     targets = len({change.operation.target for change in changes})
     values = _values(runbook, signal, target, snapshot)
-    for condition in runbook.spec.preconditions:
-        if not isinstance(condition, PromqlPrecondition):
-            continue
-        empty = empty_in(condition.query, values)
+    queries = [
+        ("precondition", c.query)
+        for c in runbook.spec.preconditions
+        if isinstance(c, PromqlPrecondition)
+    ]
+    if changes and runbook.spec.verification is not None:
+        queries += [
+            ("verification check", c.query)
+            for c in runbook.spec.verification.checks
+            if isinstance(c, PromqlCheck)
+        ]
+    for what, query in queries:
+        empty = empty_in(query, values)
         if empty:
             # namespace="" or node="" matches only series without the label: the query
             # would be about something else, and "or vector(0)" would pass on nothing.
             names = ", ".join("{{" + name + "}}" for name in empty)
             return NoAction(
                 NO_DATA,
-                f"no data for precondition {condition.query}: {names} is empty for "
-                f"{show(target)} (a pod not yet scheduled has no node), so the query "
-                "cannot be about it",
+                f"no data for {what} {query}: {names} is empty for {show(target)} (a pod "
+                "not yet scheduled has no node), so the query cannot be about it",
             )
     preconditions = tuple(
         PreconditionQuery(render(c.query, values), c.condition, c.description)

@@ -922,3 +922,34 @@ def test_a_precondition_on_the_node_of_a_pod_not_yet_scheduled_has_no_data() -> 
     assert planned(result).preconditions[0].query == (
         'count(kube_node_spec_unschedulable{node="node-1"} == 1) or vector(0)'
     )
+
+
+def test_a_verification_check_on_the_node_of_a_pod_not_yet_scheduled_has_no_data() -> None:
+    """A check rendered with an empty ``{{node}}`` would judge nothing, and a check with
+    ``or vector(0)`` would pass on it: a run that cannot be verified is not started."""
+    web = deployment(replicas=2)
+    pending = replace(pod("web-1", web, phase="Pending"), node=None, ready=False)
+    rb = runbook(
+        """
+        triggers: [{type: alert, alertname: KubePodNotReady}]
+        target: {kind: Pod}
+        actions: [{type: deletePod, reasons: [NotReady, Unknown, ContainerCreating]}]
+        verification:
+          checks:
+            - type: promql
+              query: 'count(kube_pod_info{node="{{node}}", pod="{{name}}"}) or vector(0)'
+              condition: "== 0"
+        onFailure: {undo: false}
+        """
+    )
+    pending = replace(pending, waiting_reason="ContainerCreating")
+    result = plan(
+        rb,
+        signal("alert", "KubePodNotReady", pending.ref, labels={"alertname": "KubePodNotReady"}),
+        ClusterSnapshot(workloads=(web,), pods=(pending,)),
+        NOW,
+    )
+    assert refused(result, "NoData").message.startswith(
+        'no data for verification check count(kube_pod_info{node="{{node}}", pod="{{name}}"}) '
+        "or vector(0): {{node}} is empty for Pod shop/web-1"
+    )
