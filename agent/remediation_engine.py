@@ -80,7 +80,14 @@ from remediation.guards import (
     storm_gate,
 )
 from remediation.guards import results as guard_results
-from remediation.matching import MatchResult, Skip, match, matching_trigger, resolve_target
+from remediation.matching import (
+    Match,
+    MatchResult,
+    Skip,
+    match,
+    matching_trigger,
+    resolve_target,
+)
 from remediation.planning import (
     Disruption,
     NoAction,
@@ -1029,28 +1036,44 @@ class RemediationEngine:
     def _scoped(self, signal: Signal, result: MatchResult) -> MatchResult:
         """A target not found because its namespace is one the reader does not read
         (``cluster.excludeNamespaces``, or outside ``cluster.namespaces``) is said so:
-        "not in the cluster" would send the on-call looking for an object that is there."""
-        namespace = signal.target.namespace if signal.target is not None else None
-        if not isinstance(self.reader, ScopedReader) or not any(
-            skip.reason_code == "TargetNotFound" for skip in result.skipped
+        "not in the cluster" would send the on-call looking for an object that is there.
+        A target matched without reading it (a Job: Autonomic does not read Jobs, so
+        nothing else would leave one out) in such a namespace is not acted on either:
+        no runbook acts there, notify-only ones included."""
+        if not isinstance(self.reader, ScopedReader):
+            return result
+        reader = self.reader
+
+        def unread(ref: ObjectRef | None, why: str) -> str:
+            return (
+                f"{ref} is in a namespace Autonomic does not read: {why}; no runbook "
+                "acts there (change the setting to let them)"
+            )
+
+        matches: list[Match] = []
+        skipped = list(result.skipped)
+        for found in result.matches:
+            why = reader.out_of_scope(found.target.namespace)
+            if why is None:
+                matches.append(found)
+            else:
+                skipped.append(
+                    Skip(found.runbook.name, "NamespaceNotRead", unread(found.target, why))
+                )
+        if len(matches) == len(result.matches) and not any(
+            skip.reason_code == "TargetNotFound" for skip in skipped
         ):
             return result
-        why = self.reader.out_of_scope(namespace)
-        if why is None:
-            return result
-        message = (
-            f"{signal.target} is in a namespace Autonomic does not read: {why}; no runbook "
-            "acts there (change the setting to let them)"
-        )
-        return replace(
-            result,
-            skipped=tuple(
-                Skip(skip.runbook, "NamespaceNotRead", message)
+        namespace = signal.target.namespace if signal.target is not None else None
+        why = reader.out_of_scope(namespace)
+        if why is not None:
+            skipped = [
+                Skip(skip.runbook, "NamespaceNotRead", unread(signal.target, why))
                 if skip.reason_code == "TargetNotFound"
                 else skip
-                for skip in result.skipped
-            ),
-        )
+                for skip in skipped
+            ]
+        return MatchResult(tuple(matches), tuple(skipped))
 
     def _unmatched(self, signal: Signal, skipped: Sequence[Skip]) -> Handled:
         """A signal no runbook takes up. When a runbook's trigger accepted it but its

@@ -18,6 +18,7 @@ schema error alone would explain.
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Iterator
 
@@ -118,6 +119,33 @@ def _promotion(parts: Parts) -> Iterator[tuple[Loc, str]]:
         )
 
 
+# The most cores a CPU ceiling may name: more than any node has, so a larger one caps
+# nothing (most often a memory size written for cpu: '2Gi' is 2147483648 cores).
+MAX_CORES = 1024
+
+
+def _resource_ceiling(action: PatchResourcesAction) -> str | None:
+    """Why a ``patchResources`` ``max`` is no ceiling for its resource (None: it is one).
+    A quantity means bytes for memory and cores for CPU, and one written for the other
+    resource parses all the same: a memory size as a CPU ceiling caps nothing, and a
+    core count as a memory ceiling (``'4'``: 4 bytes) never lets a limit be raised."""
+    value = parse_quantity(action.max)
+    if value <= 0:
+        return "'max' must be above 0"
+    if action.resource == "memory" and value < MEBIBYTE:
+        return (
+            f"'max' is {action.max}, less than 1Mi of memory (memory is counted in bytes): "
+            "write a size such as '2Gi' or '512Mi'"
+        )
+    if action.resource == "cpu" and value > MAX_CORES:
+        return (
+            f"'max' is {action.max}, {math.ceil(value)} cores: more than any node has, so it "
+            f"would cap nothing (at most {MAX_CORES}); CPU is counted in cores, such as '2' "
+            "or '1500m'"
+        )
+    return None
+
+
 def _actions(parts: Parts) -> Iterator[tuple[Loc, str]]:
     kind = parts.kind
     for index, entry in enumerate(parts.actions or ()):
@@ -129,8 +157,10 @@ def _actions(parts: Parts) -> Iterator[tuple[Loc, str]]:
                 f"it needs spec.target.kind {' or '.join(sorted(allowed))}",
             )
         action = entry.value
-        if isinstance(action, PatchResourcesAction) and parse_quantity(action.max) <= 0:
-            yield ("spec", "actions", index, "max"), "'max' must be above 0"
+        if isinstance(action, PatchResourcesAction):
+            message = _resource_ceiling(action)
+            if message is not None:
+                yield ("spec", "actions", index, "max"), message
         if isinstance(action, ExpandVolumeAction):
             if parse_quantity(action.max) < MEBIBYTE:
                 yield (
@@ -249,11 +279,37 @@ def _placeholders(text: str) -> set[str]:
     return set(re.findall(r"\{\{\s*([A-Za-z_][A-Za-z0-9_]*)\s*\}\}", text))
 
 
+# Placeholders a target of some kinds never fills: rendered as "", a selector such as
+# namespace="" matches only series without the label, so a query about the wrong
+# thing answers (a count "or vector(0)" passes a precondition about nothing).
+_NEVER_FILLED = {
+    "namespace": (
+        frozenset({"Node"}),
+        "a Node has no namespace",
+    ),
+    "node": (
+        frozenset({"Deployment", "StatefulSet", "PersistentVolumeClaim", "Job"}),
+        "{{node}} is the node of a Node target or of a Pod target's pod",
+    ),
+}
+
+
 def _templates(parts: Parts) -> Iterator[tuple[Loc, str]]:
     for loc, text in _texts(parts):
         message = check_template(text)
         if message is not None:
             yield loc, message
+            continue
+        for name in sorted(_placeholders(text)):
+            kinds, why = _NEVER_FILLED.get(name, (frozenset(), ""))
+            if parts.kind in kinds:
+                yield (
+                    loc,
+                    f"{{{{{name}}}}} is always empty on a {parts.kind} runbook ({why}): a "
+                    f'selector such as {name}="" matches only series without that label, '
+                    "so the query would be about something else; drop it or choose by "
+                    "another label",
+                )
 
 
 def _texts(parts: Parts) -> list[tuple[Loc, str]]:

@@ -32,6 +32,7 @@ from remediation.ports import (
     Drain,
     EvictPod,
     ExpandVolume,
+    HpaState,
     NodeState,
     ObjectRef,
     Operation,
@@ -78,7 +79,7 @@ from remediation.schema import (
 )
 from remediation.signals import Signal
 from remediation.snapshot import ClusterSnapshot
-from remediation.templating import render
+from remediation.templating import empty_in, render
 from remediation.verification import RenderedCheck, VerificationPlan
 from remediation.windows import contains, describe
 
@@ -376,6 +377,29 @@ def _pods_health(workload: WorkloadState, snapshot: ClusterSnapshot) -> tuple[in
     return selected, sum(1 for p in pods if p.ready)
 
 
+def _refuse_foreign_hpa(
+    hpa: HpaState, target: ObjectRef, field: str, change: str, what: str
+) -> None:
+    """An HPA whose ``field`` a write would not hold: several HPAs on one workload (the
+    HPA controller scales with none of them), or one another controller owns (KEDA's
+    ScaledObject puts its own values back at once, as the scaling loop knows). ``change``
+    names the write for the message (``a higher floor``), ``what`` the value raised."""
+    if hpa.shared_with:
+        names = ", ".join((hpa.ref.name, *hpa.shared_with))
+        raise _Stop(
+            "AmbiguousHpa",
+            f"{len(hpa.shared_with) + 1} HPAs target {show(target)} ({names}): the HPA "
+            f"controller scales with none of them (AmbiguousSelector), so {change} "
+            "would change nothing; delete all but one",
+        )
+    if hpa.controller is not None:
+        raise _Stop(
+            "ManagedHpa",
+            f"{hpa.controller} owns {show(hpa.ref)} and would put its own {field} back; "
+            f"raise {what} on {hpa.controller} instead",
+        )
+
+
 def _plan_scale(action: ScaleAction, target: ObjectRef, snapshot: ClusterSnapshot) -> _Planned:
     workload = _workload(target, snapshot)
     current = workload.replicas
@@ -383,6 +407,7 @@ def _plan_scale(action: ScaleAction, target: ObjectRef, snapshot: ClusterSnapsho
     hpa = snapshot.hpa_for(target) if action.hpa == "raiseFloor" else None
     selected, healthy = _pods_health(workload, snapshot)
     if hpa is not None:
+        _refuse_foreign_hpa(hpa, target, "minReplicas", "a higher floor", "the floor")
         if hpa.max_replicas < hpa.min_replicas:
             raise _Stop(
                 "InvalidHpa",
@@ -447,6 +472,7 @@ def _plan_hpa_floor(
     hpa = snapshot.hpa_for(target)
     if hpa is None:
         raise _Stop("NoHpa", f"no HorizontalPodAutoscaler manages {show(target)}")
+    _refuse_foreign_hpa(hpa, target, "minReplicas", "a higher floor", "the floor")
     base = max(hpa.current_replicas, hpa.min_replicas)
     wanted, how = _size(base, action.replicas, action.factor, action.add, action.max_replicas)
     floor = min(wanted, hpa.max_replicas)
@@ -488,20 +514,7 @@ def _plan_hpa_ceiling(
     hpa = snapshot.hpa_for(target)
     if hpa is None:
         raise _Stop("NoHpa", f"no HorizontalPodAutoscaler manages {show(target)}")
-    if hpa.shared_with:
-        names = ", ".join((hpa.ref.name, *hpa.shared_with))
-        raise _Stop(
-            "AmbiguousHpa",
-            f"{len(hpa.shared_with) + 1} HPAs target {show(target)} ({names}): the HPA "
-            "controller scales with none of them (AmbiguousSelector), so a higher ceiling "
-            "would change nothing; delete all but one",
-        )
-    if hpa.controller is not None:
-        raise _Stop(
-            "ManagedHpa",
-            f"{hpa.controller} owns {show(hpa.ref)} and would put its own maxReplicas back; "
-            f"raise the ceiling on {hpa.controller} instead",
-        )
+    _refuse_foreign_hpa(hpa, target, "maxReplicas", "a higher ceiling", "the ceiling")
     ceiling = hpa.max_replicas
     if ceiling < hpa.min_replicas:
         raise _Stop(
@@ -1422,6 +1435,28 @@ def plan(
     healthy_after = min((part.healthy_after for part in writers), default=0)
     targets = len({change.operation.target for change in changes})
     values = _values(runbook, signal, target, snapshot)
+    queries = [
+        ("precondition", c.query)
+        for c in runbook.spec.preconditions
+        if isinstance(c, PromqlPrecondition)
+    ]
+    if changes and runbook.spec.verification is not None:
+        queries += [
+            ("verification check", c.query)
+            for c in runbook.spec.verification.checks
+            if isinstance(c, PromqlCheck)
+        ]
+    for what, query in queries:
+        empty = empty_in(query, values)
+        if empty:
+            # namespace="" or node="" matches only series without the label: the query
+            # would be about something else, and "or vector(0)" would pass on nothing.
+            names = ", ".join("{{" + name + "}}" for name in empty)
+            return NoAction(
+                NO_DATA,
+                f"no data for {what} {query}: {names} is empty for {show(target)} (a pod "
+                "not yet scheduled has no node), so the query cannot be about it",
+            )
     preconditions = tuple(
         PreconditionQuery(render(c.query, values), c.condition, c.description)
         for c in runbook.spec.preconditions

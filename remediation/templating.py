@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 
-__all__ = ["PLACEHOLDERS", "check_template", "render"]
+__all__ = ["PLACEHOLDERS", "check_template", "empty_in", "render"]
 
 PLACEHOLDERS = frozenset(
     {"namespace", "name", "kind", "node", "target", "runbook", "signal", "stable"}
@@ -38,3 +38,9 @@ def _escape(value: str) -> str:
 def render(text: str, values: Mapping[str, str]) -> str:
     """Substitute placeholders; names without a value become the empty string."""
     return _TOKEN.sub(lambda found: _escape(values.get(found.group(1), "")), text)
+
+
+def empty_in(text: str, values: Mapping[str, str]) -> list[str]:
+    """The placeholders of ``text`` that ``values`` leaves empty (rendered as "")."""
+    names = dict.fromkeys(found.group(1) for found in _TOKEN.finditer(text))
+    return [name for name in names if not values.get(name)]

@@ -68,3 +68,66 @@ def test_a_missing_object_in_a_namespace_that_is_read_is_still_not_found(
         assert [h.reason_code for h in handled] == ["TargetNotFound"]
     finally:
         rig.close()
+
+
+JOB_RUNBOOK = """\
+apiVersion: autonomic.dev/v1alpha1
+kind: Runbook
+metadata:
+  name: job-failed
+  description: tell the owners of a failed Job
+spec:
+  mode: enforce
+  maxAutonomy: auto
+  triggers:
+    - type: alert
+      alertname: KubeJobFailed
+  target:
+    kind: Job
+  actions:
+    - type: notify
+      message: "{{target}} failed: kubectl -n {{namespace}} describe job {{name}}"
+"""
+
+
+def _job_failed(now: float, namespace: str) -> Any:
+    return {
+        "status": "firing",
+        "labels": {
+            "alertname": "KubeJobFailed",
+            "severity": "warning",
+            "namespace": namespace,
+            "job_name": "backup-29177885",
+        },
+        "startsAt": rfc3339(now - 900),
+        "fingerprint": f"job-{namespace}",
+    }
+
+
+def test_a_job_in_a_namespace_not_read_starts_no_runbook(tmp_path: Path) -> None:
+    """Autonomic does not read Jobs, so a Job runbook's target was matched from the
+    alert's labels alone, and one in a namespace cluster.excludeNamespaces leaves out
+    was decided on (a message about kube-system's Jobs) as in any other: the daemon's
+    exclusion held for every kind but this one."""
+    folder = tmp_path / "runbooks"
+    folder.mkdir()
+    (folder / "job-failed.yaml").write_text(JOB_RUNBOOK)
+    rig = build_rig(tmp_path, runbooks=(folder,), exclude_namespaces=("kube-system",))
+    try:
+        now = rig.clock.now()
+        alerts = [_job_failed(now, "kube-system"), _job_failed(now, "shop")]
+        assert rig.post_alerts(alerts) == 200
+        handled = sorted(rig.cycle(), key=lambda h: h.signal)
+        # a new runbook asks first (its route does not matter here): the one in shop is
+        # decided, the one in kube-system is not
+        assert [(h.subject, h.outcome, h.reason_code) for h in handled] == [
+            ("Job/kube-system/backup-29177885", "no-match", "NamespaceNotRead"),
+            ("Job/shop/backup-29177885", "decided", "NeedsApproval"),
+        ], handled
+        assert handled[0].message == (
+            "Job/kube-system/backup-29177885 is in a namespace Autonomic does not read: "
+            "cluster.excludeNamespaces lists namespace kube-system; no runbook acts there "
+            "(change the setting to let them)"
+        )
+    finally:
+        rig.close()

@@ -223,6 +223,42 @@ def test_an_hpa_floor_is_planned_as_compare_and_set_on_the_minimum_it_saw() -> N
     assert result.operations == (SetHpaMinReplicas(autoscaler.ref, 6, expected=3),)
 
 
+@pytest.mark.parametrize("spec", [SCALE, HPA_FLOOR], ids=["scale", "setHpaMinReplicas"])
+@pytest.mark.parametrize(
+    ("change", "code", "words"),
+    [
+        (
+            {"controller": "ScaledObject/web"},
+            "ManagedHpa",
+            "ScaledObject/web owns HorizontalPodAutoscaler shop/web and would put its own "
+            "minReplicas back; raise the floor on ScaledObject/web instead",
+        ),
+        (
+            {"shared_with": ("web-2",)},
+            "AmbiguousHpa",
+            "2 HPAs target Deployment shop/web (web, web-2): the HPA controller scales with "
+            "none of them (AmbiguousSelector), so a higher floor would change nothing",
+        ),
+    ],
+)
+def test_a_floor_on_an_hpa_that_would_not_hold_it_is_named_not_written(
+    spec: str, change: dict[str, object], code: str, words: str
+) -> None:
+    """A floor on an HPA that KEDA's ScaledObject owns (which puts its own minReplicas
+    back at once), or on one of several HPAs on one workload (the HPA controller scales
+    with none of them), was planned and written like any other: reported as done and
+    undone by the other controller, or ignored. The scaling loop already refuses both."""
+    web = deployment(replicas=4)
+    odd = replace(hpa(web, min_replicas=2, max_replicas=20, current=4), **change)  # type: ignore[arg-type]
+    result = plan(
+        runbook(spec),
+        signal("forecastBreach", "rps", web.ref),
+        ClusterSnapshot(workloads=(web,), hpas=(odd,)),
+        NOW,
+    )
+    assert words in refused(result, code).message
+
+
 def test_an_hpa_whose_max_is_below_its_min_is_named_not_raised() -> None:
     web = deployment(replicas=4)
     broken = hpa(web, min_replicas=5, max_replicas=3, current=4)
@@ -845,3 +881,75 @@ def test_a_drain_plan_of_a_notready_node_says_its_statefulset_pods_are_not_repla
     # A Ready node's pods terminate and are replaced: nothing to say.
     ready_node = _drain_plan(tuple(replace(p, ready=True) for p in pods), db, web, ready=True)
     assert "out-of-service" not in ready_node.diff
+
+
+def test_a_precondition_on_the_node_of_a_pod_not_yet_scheduled_has_no_data() -> None:
+    """``{{node}}`` of a pod not scheduled yet (an alert such as KubePodNotReady fires on
+    Pending pods) rendered as "": ``node=""`` matches only series without a node, so
+    ``count(... == 1) or vector(0)`` answered 0 and the precondition "its node is not
+    cordoned" passed on nothing. Now planning stops as for no data."""
+    web = deployment(replicas=2)
+    pending = replace(pod("web-1", web, phase="Pending"), node=None, ready=False)
+    rb = runbook(
+        """
+        triggers: [{type: alert, alertname: KubePodNotReady}]
+        target: {kind: Pod}
+        preconditions:
+          - type: promql
+            query: 'count(kube_node_spec_unschedulable{node="{{node}}"} == 1) or vector(0)'
+            condition: "== 0"
+        actions: [{type: notify, message: "{{target}} on {{node}}"}]
+        """
+    )
+    result = plan(
+        rb,
+        signal("alert", "KubePodNotReady", pending.ref, labels={"alertname": "KubePodNotReady"}),
+        ClusterSnapshot(workloads=(web,), pods=(pending,)),
+        NOW,
+    )
+    assert refused(result, "NoData").message == (
+        'no data for precondition count(kube_node_spec_unschedulable{node="{{node}}"} == 1) '
+        "or vector(0): {{node}} is empty for Pod shop/web-1 (a pod not yet scheduled has no "
+        "node), so the query cannot be about it"
+    )
+    scheduled = replace(pending, node="node-1")
+    result = plan(
+        rb,
+        signal("alert", "KubePodNotReady", pending.ref, labels={"alertname": "KubePodNotReady"}),
+        ClusterSnapshot(workloads=(web,), pods=(scheduled,)),
+        NOW,
+    )
+    assert planned(result).preconditions[0].query == (
+        'count(kube_node_spec_unschedulable{node="node-1"} == 1) or vector(0)'
+    )
+
+
+def test_a_verification_check_on_the_node_of_a_pod_not_yet_scheduled_has_no_data() -> None:
+    """A check rendered with an empty ``{{node}}`` would judge nothing, and a check with
+    ``or vector(0)`` would pass on it: a run that cannot be verified is not started."""
+    web = deployment(replicas=2)
+    pending = replace(pod("web-1", web, phase="Pending"), node=None, ready=False)
+    rb = runbook(
+        """
+        triggers: [{type: alert, alertname: KubePodNotReady}]
+        target: {kind: Pod}
+        actions: [{type: deletePod, reasons: [NotReady, Unknown, ContainerCreating]}]
+        verification:
+          checks:
+            - type: promql
+              query: 'count(kube_pod_info{node="{{node}}", pod="{{name}}"}) or vector(0)'
+              condition: "== 0"
+        onFailure: {undo: false}
+        """
+    )
+    pending = replace(pending, waiting_reason="ContainerCreating")
+    result = plan(
+        rb,
+        signal("alert", "KubePodNotReady", pending.ref, labels={"alertname": "KubePodNotReady"}),
+        ClusterSnapshot(workloads=(web,), pods=(pending,)),
+        NOW,
+    )
+    assert refused(result, "NoData").message.startswith(
+        'no data for verification check count(kube_pod_info{node="{{node}}", pod="{{name}}"}) '
+        "or vector(0): {{node}} is empty for Pod shop/web-1"
+    )

@@ -735,3 +735,129 @@ def test_approvers_narrow_who_may_answer_and_a_bad_one_names_file_line_and_field
         "answered: name Slack user or group ids, or remove approvers to let slack.approvers "
         "decide"
     )
+
+
+@pytest.mark.parametrize(
+    ("kind", "trigger", "placeholder"),
+    [
+        ("Node", "{type: kubernetes, condition: NodeNotReady}", "namespace"),
+        ("Deployment", "{type: forecastBreach, metric: rps}", "node"),
+        ("StatefulSet", "{type: forecastBreach, metric: rps}", "node"),
+    ],
+)
+def test_a_placeholder_the_target_never_fills_is_refused(
+    tmp_path: Path, kind: str, trigger: str, placeholder: str
+) -> None:
+    """``{{namespace}}`` on a Node runbook and ``{{node}}`` on a workload's rendered as ""
+    and loaded: ``namespace=""`` matches only series without a namespace, so a
+    precondition counting pods pending "in the node's namespace" with ``or vector(0)``
+    counted nothing and always passed."""
+    text = f"""\
+apiVersion: autonomic.dev/v1alpha1
+kind: Runbook
+metadata:
+  name: empty-placeholder
+  description: A query on a label the target never has.
+spec:
+  mode: enforce
+  triggers: [{trigger}]
+  target: {{kind: {kind}}}
+  preconditions:
+    - type: promql
+      query: >-
+        count(kube_pod_status_phase{{{placeholder}="{{{{{placeholder}}}}}", phase="Pending"}})
+        or vector(0)
+      condition: "== 0"
+  actions:
+    - type: notify
+      message: "{{{{target}}}}"
+"""
+    issue = only_issue(text, tmp_path)
+    assert issue.path == "spec.preconditions[0].query"
+    wanted = f"{{{{{placeholder}}}}} is always empty on a {kind} runbook"
+    assert issue.message.startswith(wanted), issue.message
+
+
+@pytest.mark.parametrize(
+    ("kind", "trigger"),
+    [
+        ("Node", "{type: kubernetes, condition: NodeNotReady}"),
+        ("Pod", "{type: kubernetes, condition: PodNotReady}"),
+    ],
+)
+def test_node_placeholder_loads_where_the_target_has_a_node(
+    tmp_path: Path, kind: str, trigger: str
+) -> None:
+    text = f"""\
+apiVersion: autonomic.dev/v1alpha1
+kind: Runbook
+metadata:
+  name: node-placeholder
+  description: A query on the node.
+spec:
+  mode: enforce
+  triggers: [{trigger}]
+  target: {{kind: {kind}}}
+  preconditions:
+    - type: promql
+      query: >-
+        sum(kube_node_status_condition{{node="{{{{node}}}}", condition="Ready", status="true"}})
+      condition: "== 0"
+  actions:
+    - type: notify
+      message: "{{{{target}}}} on {{{{node}}}}"
+"""
+    path = tmp_path / "x.yaml"
+    path.write_text(text)
+    report = check_paths([path])
+    assert report.issues == () and len(report.runbooks) == 1, report.issues
+
+
+@pytest.mark.parametrize(
+    ("resource", "ceiling", "said"),
+    [
+        (
+            "cpu",
+            "2Gi",
+            "'max' is 2Gi, 2147483648 cores: more than any node has, so it would cap nothing "
+            "(at most 1024); CPU is counted in cores, such as '2' or '1500m'",
+        ),
+        (
+            "memory",
+            '"4"',
+            "'max' is 4, less than 1Mi of memory (memory is counted in bytes): write a size "
+            "such as '2Gi' or '512Mi'",
+        ),
+        ("memory", '"0"', "'max' must be above 0"),
+    ],
+)
+def test_a_resource_ceiling_in_the_other_resources_unit_is_refused(
+    tmp_path: Path, resource: str, ceiling: str, said: str
+) -> None:
+    """A ``max`` parses as a quantity whatever the resource: a memory runbook copied for
+    CPU with ``max: 2Gi`` loaded with a ceiling of two billion cores (no ceiling), and a
+    memory ``max: "4"`` (four bytes) with one no limit could ever be raised under."""
+    text = VALID.replace(
+        "    - type: scale\n      factor: 1.5\n      maxReplicas: 10\n",
+        f"    - type: patchResources\n      resource: {resource}\n      factor: 1.5\n"
+        f"      max: {ceiling}\n",
+    )
+    issue = only_issue(text, tmp_path)
+    assert (issue.path, issue.message) == ("spec.actions[0].max", said)
+
+
+@pytest.mark.parametrize(
+    ("resource", "ceiling"), [("cpu", '"4"'), ("cpu", "1500m"), ("memory", "1Mi")]
+)
+def test_a_resource_ceiling_in_its_own_unit_loads(
+    tmp_path: Path, resource: str, ceiling: str
+) -> None:
+    text = VALID.replace(
+        "    - type: scale\n      factor: 1.5\n      maxReplicas: 10\n",
+        f"    - type: patchResources\n      resource: {resource}\n      factor: 1.5\n"
+        f"      max: {ceiling}\n",
+    )
+    path = tmp_path / "x.yaml"
+    path.write_text(text)
+    report = check_paths([path])
+    assert report.issues == () and len(report.runbooks) == 1, report.issues
