@@ -18,7 +18,6 @@ inside a URL (``scheme://user:PASSWORD@host`` or ``?password=``): it shows ``***
 
 from __future__ import annotations
 
-import difflib
 import math
 import os
 import re
@@ -49,8 +48,8 @@ from pydantic_core import PydanticCustomError
 
 from agent.errors import ConfigError, redact_url_passwords
 from agent.yamlsource import YamlLines, YamlSourceError, load_yaml_value, load_yaml_with_marks
-from remediation._types import expected_shape, freeze_lists, not_a_number, not_a_whole_number
-from remediation.validation import causes, field_path
+from remediation._types import freeze_lists, not_a_number, not_a_whole_number
+from remediation.validation import causes, explain, field_path, unknown_key
 from remediation.windows import WindowFields
 
 __all__ = [
@@ -1334,18 +1333,11 @@ def _explain(error: Mapping[str, Any]) -> str:
         # Never echo what was written where a secret belongs: it may be the secret itself.
         if kind in ("model_type", "model_attributes_type", "dict_type"):
             return "secrets are not written inline: use {file: PATH} or {env: VARIABLE}"
-        if kind == "extra_forbidden":  # the key is named by the field; no value is shown
-            return "unknown key: a secret is written {file: PATH} or {env: VARIABLE}"
-        return str(error["msg"]).removeprefix("Value error, ")
+        if kind not in ("extra_forbidden", "missing"):
+            return str(error["msg"]).removeprefix("Value error, ")
     if kind == "extra_forbidden":
         keys = _keys_at(tuple(error["loc"])[:-1])
-        if not keys:
-            return "unknown key (check the spelling; see docs/configuration.md)"
-        close = difflib.get_close_matches(str(error["loc"][-1]), keys, n=1)
-        if not close:  # case alone: "questionTtl" for "questionTTL"
-            close = [k for k in keys if k.lower() == str(error["loc"][-1]).lower()][:1]
-        hint = f"did you mean {close[0]!r}? " if close else "check the spelling; "
-        return f"unknown key ({hint}the keys here are {', '.join(keys)}; see docs/configuration.md)"
+        return unknown_key(str(error["loc"][-1]), keys, see="docs/configuration.md")
     if kind == "string_pattern_mismatch" and tuple(error["loc"])[::2] == ("anomalyQueries", "name"):
         return (
             "a query's name is lower-case letters, digits, '_', '.' and '-', starting with "
@@ -1355,24 +1347,9 @@ def _explain(error: Mapping[str, Any]) -> str:
 
 
 def explain_error(error: Mapping[str, Any]) -> str:
-    """What a pydantic validation error says, in the words the configuration and
-    simulation scenarios share: ``required but missing``, ``expected true or false
-    (unquoted), got 'maybe'``, ``expected a mapping, ... (got 3)``, pydantic's sentence
-    without its ``Value error, `` prefix, and the value written when it is a scalar (a
-    password in a URL shown as ``***``). The caller adds file, line and field."""
-    kind = error["type"]
-    if kind == "missing":
-        return "required but missing"
-    if kind in ("bool_type", "bool_parsing"):
-        shown = repr(error.get("input"))[:60]
-        return f"expected true or false (unquoted), got {shown}"
-    message = expected_shape(kind) or str(error["msg"]).removeprefix("Value error, ")
-    message = redact_url_passwords(message)
-    value = error.get("input")
-    if isinstance(value, str | int | float | bool) and "got" not in message:
-        # Redact before shortening: a cut URL would no longer look like one.
-        shown = repr(redact_url_passwords(value, whole=True) if isinstance(value, str) else value)
-        if len(shown) > 60:
-            shown = shown[:57] + "..."
-        return f"{message} (got {shown})"
-    return message
+    """What a pydantic validation error says, in the words runbooks, the configuration
+    and simulation scenarios share (``remediation.validation.explain``), a password in a
+    URL written as ``***``. The caller adds file, line and field."""
+    return redact_url_passwords(
+        explain(error, lambda value: redact_url_passwords(value, whole=True))
+    )
