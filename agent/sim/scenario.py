@@ -22,6 +22,7 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    StrictBool,
     ValidationError,
     ValidationInfo,
     field_validator,
@@ -106,7 +107,7 @@ class ScenarioWorkload(_Model):
     startup: float = 60.0
     replicas: WholeNumber = Field(default=3, ge=1)
     hpa: Hpa | None = None
-    predictive: bool = False
+    predictive: StrictBool = False
     image: str = "app:1"
     memory: Memory = Memory()
     base_latency_ms: Number = Field(default=50.0, gt=0, alias="baseLatencyMs")
@@ -156,7 +157,7 @@ class Canary(_FaultBase):
     type: Literal["canary"]
     workload: str
     image: str
-    good: bool
+    good: StrictBool
     traffic: Number = Field(default=0.1, gt=0, lt=1)
     latency_factor: Number = Field(default=1.0, gt=0, alias="latencyFactor")
     error_rate: Number = Field(default=0.0, ge=0, le=1, alias="errorRate")

@@ -156,8 +156,9 @@ def test_a_boolean_written_as_text(tmp_path: Path) -> None:
     said = [
         _runbook(tmp_path, "undo: false", 'undo: "yes"'),
         _config(tmp_path, "enabled: false", 'enabled: "yes"'),
+        _scenario(tmp_path, "predictive: true", 'predictive: "yes"'),
     ]
-    assert [message for *_, message in said] == ["expected true or false (unquoted), got 'yes'"] * 2
+    assert [message for *_, message in said] == ["expected true or false (unquoted), got 'yes'"] * 3
 
 
 def test_a_near_miss_of_a_choice(tmp_path: Path) -> None:
