@@ -261,12 +261,24 @@ def resolve_secret(ref: SecretRef | None, environ: Mapping[str, str]) -> SecretS
 
 
 def check_secrets(
-    settings: Settings, source: SettingsSource, environ: Mapping[str, str]
-) -> tuple[list[str], list[str]]:
+    settings: Settings,
+    source: SettingsSource,
+    environ: Mapping[str, str],
+    *,
+    elsewhere: bool = False,
+) -> tuple[list[str], list[str], list[str]]:
     """Every secret the file names, read: the problems, each as ``FILE:LINE: field:
-    message`` at the ``file:`` or ``env:`` that names it, and where each readable one
-    comes from (never its value). ``config check`` prints both; ``run`` stops on the
-    problems before it opens the ledger or connects to anything."""
+    message`` at the ``file:`` or ``env:`` that names it, where each readable one comes
+    from (never its value), and warnings. ``config check`` prints all three; ``run``
+    stops on the problems before it opens the ledger or connects to anything.
+
+    ``elsewhere`` (``config check``): the file may be read on another machine, the
+    daemon's pod, where the Deployment mounts its secrets (``/var/run/secrets/...``). A
+    file whose folder is not on this machine either is then a warning, not a problem:
+    it cannot be read here, and ``run`` reads it at start-up and stops if it is missing
+    there. A file missing from a folder that is here stays a problem (a misspelt name,
+    or a key the Secret does not hold), as does one that is here but unreadable or empty.
+    """
     secrets = {
         "slack.botToken": settings.slack.bot_token,
         "slack.appToken": settings.slack.app_token,
@@ -277,18 +289,34 @@ def check_secrets(
     }
     problems: list[str] = []
     readable: list[str] = []
+    warnings: list[str] = []
     for name, ref in secrets.items():
         if ref is None:
+            continue
+        loc = (*name.split("."), "file" if ref.file is not None else "env")
+        if elsewhere and ref.file is not None and not _folder_here(ref.file):
+            warnings.append(
+                f"{source.where(loc)}: {name}: secret file {ref.file} is not on this "
+                f"machine (nor is its folder {ref.file.parent}), so it is not read here; "
+                "`autonomic run` reads it at start-up and stops if it is missing there"
+            )
             continue
         try:
             resolve_secret(ref, environ)
         except ConfigError as exc:
-            loc = (*name.split("."), "file" if ref.file is not None else "env")
             problems.append(f"{source.where(loc)}: {name}: {exc}")
         else:
             where = f"file {ref.file}" if ref.file is not None else f"${ref.env}"
             readable.append(f"{name} from {where} (readable; value not shown)")
-    return problems, readable
+    return problems, readable, warnings
+
+
+def _folder_here(path: Path) -> bool:
+    """Whether the folder ``path`` is read from exists on this machine."""
+    try:
+        return path.parent.is_dir()
+    except OSError:  # a folder that cannot even be looked at is here, and an error
+        return True
 
 
 def check_runbook_paths(settings: Settings, source: SettingsSource) -> list[str]:
