@@ -2,12 +2,14 @@
 simulation scenario: each loader names the file, the line and the field, then says what
 is wrong in the words of ``remediation.validation``.
 
-They had three dialects: a missing key was "required key is missing" in a runbook and
-"required but missing" in the others; an unknown key was "unknown key 'x'; did you mean
-'y'? (allowed here: ...)" in a runbook and "unknown key (did you mean 'y'? the keys here
+They had three dialects: a missing key was "required key is missing" in a runbook,
+"required but missing" in the configuration and scenarios and "missing" in a canary
+spec; an unknown key was "unknown key 'x'; did you mean 'y'? (allowed here: ...)" in a
+runbook and "unknown key (did you mean 'y'? the keys here
 are ...)" in the others; a boolean written as text was pydantic's "Input should be a valid
 boolean" in a runbook; a near miss of a choice had its "did you mean" in runbooks only;
-and an unknown or missing ``type`` was said two ways again."""
+an unknown or missing ``type`` was said two ways again; and a canary spec (``judge
+--spec``, the configuration's ``canary.spec``) had words of its own for all of these."""
 
 from __future__ import annotations
 
@@ -19,7 +21,9 @@ import pytest
 from agent.errors import ConfigError, InputError
 from agent.settings import load_settings
 from agent.sim.scenario import load_scenario
+from forecasting.canary import CanarySpecError, parse_spec
 from remediation.loading import check_paths
+from remediation.validation import MISSING_KEY, not_a_boolean, unknown_key
 
 RUNBOOK = """\
 apiVersion: autonomic.dev/v1alpha1
@@ -202,3 +206,41 @@ def test_a_missing_type(tmp_path: Path) -> None:
         "required key is missing (type says what kind of entry this is: one of surge, "
         "badRollout, memoryLeak, nodeNotReady, canary)",
     )
+
+
+def _canary(spec: object) -> tuple[str, str]:
+    with pytest.raises(CanarySpecError) as caught:
+        parse_spec(spec)
+    return caught.value.field, caught.value.message
+
+
+def test_a_canary_spec_says_the_same(tmp_path: Path) -> None:
+    """forecasting/ may not import remediation/: its words are its own copy, held to
+    the same by this test."""
+    keys = [
+        "allow_negative",
+        "critical",
+        "cumulative",
+        "denominator",
+        "direction",
+        "kind",
+        "numerator",
+        "tolerance",
+    ]
+    assert _canary({"metrics": {"p99": {"tolerence": "10%"}}}) == (
+        "metrics.p99.tolerence",
+        unknown_key("tolerence", keys),
+    )
+    assert _canary({"metric": {"p99": {}}}) == ("metric", unknown_key("metric", ["metrics"]))
+    assert _canary({"metrics": {"p99": {"critical": "yes"}}}) == (
+        "metrics.p99.critical",
+        not_a_boolean("yes"),
+    )
+    field, message = _canary({"metrics": {"p99": {"kind": "Ratio"}}})
+    assert (field, message) == (
+        "metrics.p99.kind",
+        "Input should be 'continuous', 'ratio' or 'resource' (got 'Ratio'; did you mean 'ratio'?)",
+    )
+    field, message = _canary({"metrics": {"errors": {"kind": "ratio", "tolerance": "1pp"}}})
+    assert field == "metrics.errors.numerator"
+    assert message.startswith(f"{MISSING_KEY}: a ratio metric names its two count columns")
