@@ -47,7 +47,13 @@ from pydantic import (
 from pydantic_core import PydanticCustomError
 
 from agent.errors import ConfigError, redact_url_passwords
-from agent.yamlsource import YamlLines, YamlSourceError, load_yaml_value, load_yaml_with_marks
+from agent.yamlsource import (
+    YamlLines,
+    YamlSourceError,
+    document_kind,
+    load_yaml_value,
+    load_yaml_with_marks,
+)
 from remediation._types import freeze_lists, not_a_number, not_a_whole_number
 from remediation.validation import causes, explain, field_path, unknown_key
 from remediation.windows import WindowFields
@@ -1302,7 +1308,7 @@ def load_settings_with_source(
             data = {}
         if not isinstance(data, dict):
             raise ConfigError(
-                f"{path}:1: the config must be a mapping of sections, got {type(data).__name__}"
+                f"{path}:1: the config must be a mapping of sections, got {document_kind(data)}"
             )
     source = SettingsSource(path, lines, tuple(_apply_env(data, environ)))
     try:

@@ -168,6 +168,15 @@ def not_a_choice(message: str, ctx: Mapping[str, Any], value: object) -> str:
     return f"{message} (got {_shown(value)}{hint})"
 
 
+# What a pydantic type error of a scalar asks for, in a file's words.
+_SCALARS = {
+    "int_type": "a whole number",
+    "float_type": "a number",
+    "string_type": "text",
+    "bool_type": "true or false",
+}
+
+
 def _shows(message: str, value: str | float | bool) -> bool:
     """Whether ``message`` already says what was written (``got ...``, the value quoted,
     or a number standing on its own), so that ``explain`` does not say it twice."""
@@ -191,6 +200,10 @@ def explain(error: ErrorDetails | Mapping[str, Any], show_value: Callable[[str],
         value = show_value(value)
     if kind == "missing":
         return MISSING_KEY
+    if kind in _SCALARS and isinstance(value, Mapping | list | tuple):
+        # pydantic's "Input should be a valid number" does not say what was written.
+        shape = "a mapping" if isinstance(value, Mapping) else "a list"
+        return f"expected {_SCALARS[kind]}, got {shape}"
     if kind in ("bool_type", "bool_parsing"):
         return not_a_boolean(value)
     if kind == "literal_error":

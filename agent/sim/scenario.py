@@ -31,7 +31,7 @@ from pydantic import (
 
 from agent.errors import InputError
 from agent.settings import Number, WholeNumber, explain_error, parse_duration
-from agent.yamlsource import YamlSourceError, load_yaml_with_marks
+from agent.yamlsource import YamlSourceError, document_kind, load_yaml_with_marks
 from remediation.validation import (
     causes,
     field_path,
@@ -302,11 +302,9 @@ def load_scenario(path: Path) -> Scenario:
     except YamlSourceError as exc:
         raise InputError(f"{path}:{exc.line}: {exc.detail}") from None
     if not isinstance(data, dict):
-        kinds = {"list": "a list", "str": "a plain string", "int": "a number", "float": "a number"}
-        got = "an empty file" if data is None else kinds.get(type(data).__name__, "something else")
         raise InputError(
             f"{path}:1: not a scenario: a scenario is a YAML mapping with apiVersion, kind, "
-            f"metadata and spec, got {got}"
+            f"metadata and spec, got {document_kind(data)}"
         )
     try:
         scenario = Scenario.model_validate(data, context={"references_checked_by_caller": True})

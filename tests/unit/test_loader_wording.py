@@ -165,6 +165,40 @@ def test_a_boolean_written_as_text(tmp_path: Path) -> None:
     assert [message for *_, message in said] == ["expected true or false (unquoted), got 'yes'"] * 3
 
 
+def test_a_mapping_or_a_list_where_a_number_belongs(tmp_path: Path) -> None:
+    """pydantic said "Input should be a valid number", which does not say what was
+    written there."""
+    said = [
+        _runbook(
+            tmp_path,
+            "      condition: CrashLoopBackOff\n",
+            "      condition: CrashLoopBackOff\n      minCount: {n: 3}\n",
+        ),
+        _config(tmp_path, "    expr: up\n", "    expr: up\n    threshold: [3]\n"),
+        _scenario(tmp_path, "capacityPerPod: 50", "capacityPerPod: {perPod: 50}"),
+    ]
+    assert [message for *_, message in said] == [
+        "expected a whole number, got a mapping",
+        "expected a number, got a list",
+        "expected a number, got a mapping",
+    ]
+
+
+def test_a_document_that_is_not_a_mapping(tmp_path: Path) -> None:
+    """The configuration said Python's name for it ("got list"), a scenario "a list"."""
+    for text, got in (("- a\n- b\n", "a list"), ("3\n", "a number"), ("true\n", "true or false")):
+        config = tmp_path / "autonomic.yaml"
+        config.write_text(text)
+        with pytest.raises(ConfigError) as caught:
+            load_settings(config)
+        assert str(caught.value).endswith(f"mapping of sections, got {got}")
+        scenario = tmp_path / "s.yaml"
+        scenario.write_text(text)
+        with pytest.raises(InputError) as raised:
+            load_scenario(scenario)
+        assert str(raised.value).endswith(f"metadata and spec, got {got}")
+
+
 def test_a_near_miss_of_a_choice(tmp_path: Path) -> None:
     said = [
         _runbook(tmp_path, "mode: enforce", "mode: Enforce"),
