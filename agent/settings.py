@@ -18,7 +18,6 @@ inside a URL (``scheme://user:PASSWORD@host`` or ``?password=``): it shows ``***
 
 from __future__ import annotations
 
-import difflib
 import math
 import os
 import re
@@ -48,9 +47,15 @@ from pydantic import (
 from pydantic_core import PydanticCustomError
 
 from agent.errors import ConfigError, redact_url_passwords
-from agent.yamlsource import YamlLines, YamlSourceError, load_yaml_value, load_yaml_with_marks
-from remediation._types import expected_shape, freeze_lists, not_a_number, not_a_whole_number
-from remediation.validation import causes, field_path
+from agent.yamlsource import (
+    YamlLines,
+    YamlSourceError,
+    document_kind,
+    load_yaml_value,
+    load_yaml_with_marks,
+)
+from remediation._types import freeze_lists, not_a_number, not_a_whole_number
+from remediation.validation import causes, explain, field_path, unknown_key
 from remediation.windows import WindowFields
 
 __all__ = [
@@ -262,12 +267,24 @@ def resolve_secret(ref: SecretRef | None, environ: Mapping[str, str]) -> SecretS
 
 
 def check_secrets(
-    settings: Settings, source: SettingsSource, environ: Mapping[str, str]
-) -> tuple[list[str], list[str]]:
+    settings: Settings,
+    source: SettingsSource,
+    environ: Mapping[str, str],
+    *,
+    elsewhere: bool = False,
+) -> tuple[list[str], list[str], list[str]]:
     """Every secret the file names, read: the problems, each as ``FILE:LINE: field:
-    message`` at the ``file:`` or ``env:`` that names it, and where each readable one
-    comes from (never its value). ``config check`` prints both; ``run`` stops on the
-    problems before it opens the ledger or connects to anything."""
+    message`` at the ``file:`` or ``env:`` that names it, where each readable one comes
+    from (never its value), and warnings. ``config check`` prints all three; ``run``
+    stops on the problems before it opens the ledger or connects to anything.
+
+    ``elsewhere`` (``config check``): the file may be read on another machine, the
+    daemon's pod, where the Deployment mounts its secrets (``/var/run/secrets/...``). A
+    file whose folder is not on this machine either is then a warning, not a problem:
+    it cannot be read here, and ``run`` reads it at start-up and stops if it is missing
+    there. A file missing from a folder that is here stays a problem (a misspelt name,
+    or a key the Secret does not hold), as does one that is here but unreadable or empty.
+    """
     secrets = {
         "slack.botToken": settings.slack.bot_token,
         "slack.appToken": settings.slack.app_token,
@@ -278,18 +295,34 @@ def check_secrets(
     }
     problems: list[str] = []
     readable: list[str] = []
+    warnings: list[str] = []
     for name, ref in secrets.items():
         if ref is None:
+            continue
+        loc = (*name.split("."), "file" if ref.file is not None else "env")
+        if elsewhere and ref.file is not None and not _folder_here(ref.file):
+            warnings.append(
+                f"{source.where(loc)}: {name}: secret file {ref.file} is not on this "
+                f"machine (nor is its folder {ref.file.parent}), so it is not read here; "
+                "`autonomic run` reads it at start-up and stops if it is missing there"
+            )
             continue
         try:
             resolve_secret(ref, environ)
         except ConfigError as exc:
-            loc = (*name.split("."), "file" if ref.file is not None else "env")
             problems.append(f"{source.where(loc)}: {name}: {exc}")
         else:
             where = f"file {ref.file}" if ref.file is not None else f"${ref.env}"
             readable.append(f"{name} from {where} (readable; value not shown)")
-    return problems, readable
+    return problems, readable, warnings
+
+
+def _folder_here(path: Path) -> bool:
+    """Whether the folder ``path`` is read from exists on this machine."""
+    try:
+        return path.parent.is_dir()
+    except OSError:  # a folder that cannot even be looked at is here, and an error
+        return True
 
 
 def check_runbook_paths(settings: Settings, source: SettingsSource) -> list[str]:
@@ -1275,7 +1308,7 @@ def load_settings_with_source(
             data = {}
         if not isinstance(data, dict):
             raise ConfigError(
-                f"{path}:1: the config must be a mapping of sections, got {type(data).__name__}"
+                f"{path}:1: the config must be a mapping of sections, got {document_kind(data)}"
             )
     source = SettingsSource(path, lines, tuple(_apply_env(data, environ)))
     try:
@@ -1334,18 +1367,11 @@ def _explain(error: Mapping[str, Any]) -> str:
         # Never echo what was written where a secret belongs: it may be the secret itself.
         if kind in ("model_type", "model_attributes_type", "dict_type"):
             return "secrets are not written inline: use {file: PATH} or {env: VARIABLE}"
-        if kind == "extra_forbidden":  # the key is named by the field; no value is shown
-            return "unknown key: a secret is written {file: PATH} or {env: VARIABLE}"
-        return str(error["msg"]).removeprefix("Value error, ")
+        if kind not in ("extra_forbidden", "missing"):
+            return str(error["msg"]).removeprefix("Value error, ")
     if kind == "extra_forbidden":
         keys = _keys_at(tuple(error["loc"])[:-1])
-        if not keys:
-            return "unknown key (check the spelling; see docs/configuration.md)"
-        close = difflib.get_close_matches(str(error["loc"][-1]), keys, n=1)
-        if not close:  # case alone: "questionTtl" for "questionTTL"
-            close = [k for k in keys if k.lower() == str(error["loc"][-1]).lower()][:1]
-        hint = f"did you mean {close[0]!r}? " if close else "check the spelling; "
-        return f"unknown key ({hint}the keys here are {', '.join(keys)}; see docs/configuration.md)"
+        return unknown_key(str(error["loc"][-1]), keys, see="docs/configuration.md")
     if kind == "string_pattern_mismatch" and tuple(error["loc"])[::2] == ("anomalyQueries", "name"):
         return (
             "a query's name is lower-case letters, digits, '_', '.' and '-', starting with "
@@ -1355,24 +1381,9 @@ def _explain(error: Mapping[str, Any]) -> str:
 
 
 def explain_error(error: Mapping[str, Any]) -> str:
-    """What a pydantic validation error says, in the words the configuration and
-    simulation scenarios share: ``required but missing``, ``expected true or false
-    (unquoted), got 'maybe'``, ``expected a mapping, ... (got 3)``, pydantic's sentence
-    without its ``Value error, `` prefix, and the value written when it is a scalar (a
-    password in a URL shown as ``***``). The caller adds file, line and field."""
-    kind = error["type"]
-    if kind == "missing":
-        return "required but missing"
-    if kind in ("bool_type", "bool_parsing"):
-        shown = repr(error.get("input"))[:60]
-        return f"expected true or false (unquoted), got {shown}"
-    message = expected_shape(kind) or str(error["msg"]).removeprefix("Value error, ")
-    message = redact_url_passwords(message)
-    value = error.get("input")
-    if isinstance(value, str | int | float | bool) and "got" not in message:
-        # Redact before shortening: a cut URL would no longer look like one.
-        shown = repr(redact_url_passwords(value, whole=True) if isinstance(value, str) else value)
-        if len(shown) > 60:
-            shown = shown[:57] + "..."
-        return f"{message} (got {shown})"
-    return message
+    """What a pydantic validation error says, in the words runbooks, the configuration
+    and simulation scenarios share (``remediation.validation.explain``), a password in a
+    URL written as ``***``. The caller adds file, line and field."""
+    return redact_url_passwords(
+        explain(error, lambda value: redact_url_passwords(value, whole=True))
+    )

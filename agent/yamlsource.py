@@ -22,7 +22,14 @@ import yaml
 
 from remediation.yaml_hints import yaml_hint
 
-__all__ = ["LineFinder", "YamlLines", "YamlSourceError", "load_yaml_value", "load_yaml_with_marks"]
+__all__ = [
+    "LineFinder",
+    "YamlLines",
+    "YamlSourceError",
+    "document_kind",
+    "load_yaml_value",
+    "load_yaml_with_marks",
+]
 
 LineFinder = Callable[[Sequence[str | int]], int]
 
@@ -41,6 +48,21 @@ _Loader.add_implicit_resolver(
 def load_yaml_value(text: str) -> Any:
     """One YAML document read as the files are (``5`` an int, ``1e-3`` a float)."""
     return yaml.load(text, Loader=_Loader)  # a SafeLoader: plain data, no Python objects
+
+
+def document_kind(data: Any) -> str:
+    """What a document that should be a mapping is instead, in a file's words."""
+    if data is None:
+        return "an empty file"
+    if isinstance(data, list):
+        return "a list"
+    if isinstance(data, bool):
+        return "true or false"
+    if isinstance(data, int | float):
+        return "a number"
+    if isinstance(data, str):
+        return "a plain string"
+    return "something else"
 
 
 class YamlSourceError(ValueError):

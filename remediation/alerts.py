@@ -20,10 +20,12 @@ from typing import Annotated, Literal
 
 import pydantic_core
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator
+from pydantic_core import ErrorDetails
 
 from remediation.ports import ObjectRef
 from remediation.signals import Signal
 from remediation.snapshot import FiringAlert
+from remediation.validation import explain, field_path
 
 __all__ = [
     "MAX_ALERTS",
@@ -129,11 +131,14 @@ def _first_alerts(body: bytes | str) -> AlertmanagerPayload:
     return payload
 
 
-def _path(loc: tuple[str | int, ...]) -> str:
-    out = ""
-    for part in loc:
-        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
-    return out or "(body)"
+def _issue(item: ErrorDetails) -> str:
+    """``alerts[0].status: ...``: the field, then what is wrong in the words the
+    runbooks and the configuration use for a missing key or a value that is not one of
+    the choices (a JSON body has no line to name, and YAML's shapes do not apply)."""
+    where = field_path(tuple(item["loc"])) or "(body)"
+    if item["type"] in ("missing", "literal_error"):
+        return f"{where}: {explain(item)}"
+    return f"{where}: {str(item['msg']).removeprefix('Value error, ')}"
 
 
 def parse_payload(body: bytes | str, *, max_bytes: int = MAX_BODY_BYTES) -> AlertmanagerPayload:
@@ -155,10 +160,7 @@ def parse_payload(body: bytes | str, *, max_bytes: int = MAX_BODY_BYTES) -> Aler
                 raise
             return _first_alerts(body)
     except ValidationError as error:
-        issues = []
-        for item in error.errors(include_url=False)[:20]:
-            message = str(item["msg"]).removeprefix("Value error, ")
-            issues.append(f"{_path(tuple(item['loc']))}: {message}")
+        issues = [_issue(item) for item in error.errors(include_url=False)[:20]]
         raise PayloadError(issues) from None
     except (RecursionError, OverflowError, UnicodeError) as error:
         raise PayloadError([f"body cannot be read as JSON: {type(error).__name__}"]) from None

@@ -30,7 +30,6 @@ text for the schema to parse.
 
 from __future__ import annotations
 
-import difflib
 import json
 import re
 from collections.abc import Iterable, Sequence
@@ -41,12 +40,21 @@ from typing import Any
 import yaml
 from pydantic import TypeAdapter, ValidationError
 
-from remediation._types import expected_shape, freeze_lists, not_a_number, not_a_whole_number
+from remediation._types import freeze_lists
 from remediation.crosschecks import check_parts, check_semantics, notes
 from remediation.durations import DURATION_PATTERN, format_duration
 from remediation.parts import parts_of_data
 from remediation.schema import NAMESPACE_PATTERN, OBJECT_NAME_PATTERN, Name, Runbook
-from remediation.validation import causes, field_path, model_at
+from remediation.validation import (
+    causes,
+    explain,
+    field_path,
+    missing_type,
+    model_at,
+    tags_at,
+    unknown_key,
+    unknown_type,
+)
 from remediation.yaml_hints import yaml_hint
 
 __all__ = [
@@ -366,26 +374,15 @@ def _locate(root: yaml.Node, loc: Loc, *, key_line: bool) -> tuple[int | None, s
 
 def _message(error: Any) -> str:
     kind = error["type"]
-    message = str(error["msg"])
     loc: Loc = tuple(error["loc"])
     if kind == "extra_forbidden":
-        key = str(loc[-1]) if loc else "?"
         model = model_at(Runbook, loc[:-1])
-        if model is not None:
-            allowed = sorted(
-                (info.alias or name) for name, info in model.model_fields.items() if name != "type"
-            )
-            if not allowed:
-                return f"unknown key {key!r}; this entry takes no settings besides 'type'"
-            close = difflib.get_close_matches(key, allowed, n=1)
-            hint = f"; did you mean {close[0]!r}?" if close else ""
-            return f"unknown key {key!r}{hint} (allowed here: {', '.join(allowed)})"
-        return f"unknown key {key!r}"
+        fields = model.model_fields.items() if model is not None else ()
+        return unknown_key(str(loc[-1]), sorted(info.alias or name for name, info in fields))
     if kind == "union_tag_invalid":
-        ctx = error.get("ctx") or {}
-        return f"unknown type {ctx.get('tag')!r}; expected one of {ctx.get('expected_tags')}"
+        return unknown_type((error.get("ctx") or {}).get("tag"), tags_at(Runbook, loc))
     if kind == "union_tag_not_found":
-        return "missing 'type', which says what kind of entry this is"
+        return missing_type(tags_at(Runbook, loc))
     if kind == "string_pattern_mismatch" and loc[-2:] == ("metadata", "name"):
         return "a runbook name uses lowercase letters, digits and '-' (e.g. 'oom-raise-memory')"
     if kind == "string_pattern_mismatch" and len(loc) >= 2 and loc[-2] == "approvers":
@@ -416,19 +413,7 @@ def _message(error: Any) -> str:
             "lists nobody, so none of this runbook's questions could be answered: name "
             "Slack user or group ids, or remove approvers to let slack.approvers decide"
         )
-    if kind == "missing":
-        return "required key is missing"
-    if kind == "literal_error":
-        return _not_a_choice(message, error.get("ctx") or {}, error.get("input"))
-    if kind in ("int_type", "float_type") and isinstance(error.get("input"), str):
-        return not_a_number(error["input"], whole=kind == "int_type")
-    if kind == "int_type" and type(error.get("input")) is float:
-        return not_a_whole_number(error["input"])
-    if (shape := expected_shape(kind)) is not None:
-        return shape
-    if message.startswith("Value error, "):
-        return message.removeprefix("Value error, ")
-    return message
+    return explain(error)
 
 
 def _not_a_name(value: str, *, namespace: bool) -> str:
@@ -452,24 +437,11 @@ def _not_a_name(value: str, *, namespace: bool) -> str:
     )
 
 
-def _not_a_choice(message: str, ctx: Any, value: Any) -> str:
-    """``Input should be 'A' or 'B' (got 'a'; did you mean 'A'?)``, as the configuration
-    says it, with the nearest allowed value when the written one is a near miss."""
-    choices = re.findall(r"'([^']*)'", str(ctx.get("expected", "")))
-    if not isinstance(value, str):
-        return f"{message} (got {value!r})"
-    close = [c for c in choices if c.lower() == value.strip().lower()]
-    close = close or difflib.get_close_matches(value, choices, n=1)
-    hint = f"; did you mean {close[0]!r}?" if close else ""
-    shown = value if len(value) <= 40 else value[:37] + "..."
-    return f"{message} (got {shown!r}{hint})"
-
-
 def _validation_problems(root: yaml.Node, error: ValidationError) -> list[_ProblemError]:
     problems: list[_ProblemError] = []
     for item in causes(error.errors(include_url=False)):
         loc: Loc = tuple(item["loc"])
-        if item["type"] == "union_tag_invalid":
+        if item["type"] in ("union_tag_invalid", "union_tag_not_found"):
             loc = (*loc, "type")
         line, path = _locate(root, loc, key_line=item["type"] == "extra_forbidden")
         problems.append(_ProblemError(_message(item), line, path))

@@ -1,6 +1,12 @@
 """What pydantic's validation errors have to say to a person, without their echoes, and
 where: the field each is about, written as every loader writes it.
 
+The same mistake reads the same way in a runbook, the daemon's configuration and a
+simulation scenario: the words for a missing key, an unknown key, an unknown ``type``, a
+value that is not one of the choices, not true or false, not a number, not a list or not
+a mapping are this module's (``explain`` and the helpers it uses); each loader adds the
+file, the line and the field in front, and its own words only where it has more to say.
+
 A list whose items failed validation is also reported as "too short" at the list itself:
 the same problem said twice, once without its cause. The three YAML loaders (runbooks,
 the daemon's settings, simulation scenarios) keep only the errors that are causes.
@@ -8,15 +14,33 @@ the daemon's settings, simulation scenarios) keep only the errors that are cause
 
 from __future__ import annotations
 
+import difflib
+import re
 import types
 import typing
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from pydantic import BaseModel
 from pydantic_core import ErrorDetails
 
-__all__ = ["causes", "field_path", "model_at"]
+from remediation._types import expected_shape, not_a_number, not_a_whole_number
+
+__all__ = [
+    "MISSING_KEY",
+    "causes",
+    "explain",
+    "field_path",
+    "missing_type",
+    "model_at",
+    "not_a_boolean",
+    "not_a_choice",
+    "tags_at",
+    "unknown_key",
+    "unknown_type",
+]
+
+MISSING_KEY = "required key is missing"
 
 
 def field_path(loc: Sequence[str | int]) -> str:
@@ -51,10 +75,9 @@ def _type_tag(model: type[BaseModel]) -> str | None:
     return str(args[0]) if len(args) == 1 else None
 
 
-def model_at(root: type[BaseModel], loc: Sequence[str | int]) -> type[BaseModel] | None:
-    """The model whose keys are written at ``loc`` under ``root`` (as pydantic reports a
-    place: keys by alias or name, list positions, a tagged union's tag), or None where that
-    is not one model: what an unknown key's hint lists the keys of."""
+def _models_at(root: type[BaseModel], loc: Sequence[str | int]) -> list[type[BaseModel]]:
+    """The models that may be written at ``loc`` under ``root`` (several for a tagged
+    union's place, before its tag is known)."""
     current: list[Any] = [root]
     for part in loc:
         models = [t for t in current if isinstance(t, type) and issubclass(t, BaseModel)]
@@ -72,9 +95,130 @@ def model_at(root: type[BaseModel], loc: Sequence[str | int]) -> type[BaseModel]
                 for t in _unwrap(info.annotation)
             ]
         if not current:
-            return None
-    models = [t for t in current if isinstance(t, type) and issubclass(t, BaseModel)]
+            return []
+    return [t for t in current if isinstance(t, type) and issubclass(t, BaseModel)]
+
+
+def model_at(root: type[BaseModel], loc: Sequence[str | int]) -> type[BaseModel] | None:
+    """The model whose keys are written at ``loc`` under ``root`` (as pydantic reports a
+    place: keys by alias or name, list positions, a tagged union's tag), or None where that
+    is not one model: what an unknown key's hint lists the keys of."""
+    models = _models_at(root, loc)
     return models[0] if len(models) == 1 else None
+
+
+def tags_at(root: type[BaseModel], loc: Sequence[str | int]) -> list[str]:
+    """The ``type`` values an entry at ``loc`` under ``root`` may take (a tagged union's
+    members, in the schema's order), or [] where there is no such choice."""
+    return [tag for model in _models_at(root, loc) if (tag := _type_tag(model)) is not None]
+
+
+def _shown(value: Any, limit: int = 40) -> str:
+    text = value if len(value) <= limit else value[: limit - 3] + "..."
+    return repr(text)
+
+
+def _nearest(written: str, choices: Sequence[str]) -> str | None:
+    """The choice ``written`` most likely meant: the same but for case, else a near miss."""
+    same = [c for c in choices if c.lower() == written.strip().lower()]
+    close = same or difflib.get_close_matches(written, choices, n=1)
+    return close[0] if close else None
+
+
+def unknown_key(key: str, allowed: Sequence[str], *, see: str = "") -> str:
+    """``unknown key (did you mean 'cooldown'? the keys here are a, b, c)``: the key it
+    may have meant and the keys the place takes (``see``: where they are described)."""
+    more = f"; see {see}" if see else ""
+    if list(allowed) == ["type"]:
+        return f"unknown key (this entry takes no key besides type{more})"
+    if not allowed:
+        return f"unknown key (check the spelling{more})"
+    near = _nearest(key, allowed)
+    hint = f"did you mean {near!r}? " if near else "check the spelling; "
+    return f"unknown key ({hint}the keys here are {', '.join(allowed)}{more})"
+
+
+def unknown_type(tag: object, tags: Sequence[str]) -> str:
+    """``unknown type 'scael' (did you mean 'scale'? the types here are a, b, c)``."""
+    near = _nearest(tag, tags) if isinstance(tag, str) else None
+    hint = f"did you mean {near!r}? " if near else ""
+    listed = f"the types here are {', '.join(tags)}" if tags else "check the spelling"
+    return f"unknown type {tag!r} ({hint}{listed})"
+
+
+def missing_type(tags: Sequence[str]) -> str:
+    """A tagged entry without its ``type``, which says what kind of entry it is."""
+    listed = f": one of {', '.join(tags)}" if tags else ""
+    return f"{MISSING_KEY} (type says what kind of entry this is{listed})"
+
+
+def not_a_boolean(value: object) -> str:
+    """``expected true or false (unquoted), got 'yes'``: a boolean is written as one."""
+    return f"expected true or false (unquoted), got {repr(value)[:60]}"
+
+
+def not_a_choice(message: str, ctx: Mapping[str, Any], value: object) -> str:
+    """``Input should be 'A' or 'B' (got 'a'; did you mean 'A'?)``: pydantic's list of
+    the choices, the value written, and the nearest choice when it is a near miss."""
+    if not isinstance(value, str):
+        return f"{message} (got {value!r})"
+    choices = re.findall(r"'([^']*)'", str(ctx.get("expected", "")))
+    near = _nearest(value, choices)
+    hint = f"; did you mean {near!r}?" if near else ""
+    return f"{message} (got {_shown(value)}{hint})"
+
+
+# What a pydantic type error of a scalar asks for, in a file's words.
+_SCALARS = {
+    "int_type": "a whole number",
+    "float_type": "a number",
+    "string_type": "text",
+    "bool_type": "true or false",
+}
+
+
+def _shows(message: str, value: str | float | bool) -> bool:
+    """Whether ``message`` already says what was written (``got ...``, the value quoted,
+    or a number standing on its own), so that ``explain`` does not say it twice."""
+    if "got" in message:
+        return True
+    if isinstance(value, str):
+        return repr(value) in message or f'"{value}"' in message
+    return re.search(rf"(?<![\w.'\"]){re.escape(repr(value))}(?![\w.'\"])", message) is not None
+
+
+def explain(error: ErrorDetails | Mapping[str, Any], show_value: Callable[[str], str] = str) -> str:
+    """What a pydantic validation error says, in the words every loader shares, with the
+    value written when it is a scalar (``show_value`` hides what must not be shown of a
+    value written as text, such as a password in a URL). The caller adds file, line and
+    field, and says an unknown key or an unknown or missing ``type`` itself
+    (``unknown_key``, ``unknown_type``, ``missing_type``): only it knows the keys and
+    the types of its places."""
+    kind = error["type"]
+    value = error.get("input")
+    if isinstance(value, str):
+        value = show_value(value)
+    if kind == "missing":
+        return MISSING_KEY
+    if kind in _SCALARS and isinstance(value, Mapping | list | tuple):
+        # pydantic's "Input should be a valid number" does not say what was written.
+        shape = "a mapping" if isinstance(value, Mapping) else "a list"
+        return f"expected {_SCALARS[kind]}, got {shape}"
+    if kind in ("bool_type", "bool_parsing"):
+        return not_a_boolean(value)
+    if kind == "literal_error":
+        return not_a_choice(str(error["msg"]), error.get("ctx") or {}, value)
+    if kind in ("int_type", "float_type") and isinstance(value, str):
+        return not_a_number(value, whole=kind == "int_type")
+    if kind == "int_type" and type(value) is float:
+        return not_a_whole_number(value)
+    message = expected_shape(kind) or str(error["msg"]).removeprefix("Value error, ")
+    if isinstance(value, str | int | float | bool) and not _shows(message, value):
+        shown = repr(value)
+        if len(shown) > 60:
+            shown = shown[:57] + "..."
+        return f"{message} (got {shown})"
+    return message
 
 
 def causes(errors: list[ErrorDetails]) -> list[ErrorDetails]:

@@ -22,7 +22,8 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
         description="Validate a config file as `autonomic run` would read it: its keys and "
         "values, the environment overrides, the secrets and kubeconfig it names, and the "
         "runbooks it loads. Exit status: 0 when it is valid (warnings, such as Slack "
-        "without an on-call group, or Kubernetes credentials the file does not name "
+        "without an on-call group, a secret file whose folder is not on this machine (one "
+        "the pod mounts), or Kubernetes credentials the file does not name "
         "($KUBECONFIG, ~/.kube/config, the in-cluster service account) missing here, are "
         "printed and do not fail it); 2 when anything is wrong, each problem on a line as "
         "FILE:LINE: field: message.",
@@ -56,7 +57,9 @@ def check_config(args: argparse.Namespace) -> int:
     environ = dict(os.environ)
     settings, source = load_settings_with_source(args.file, environ)
     problems = check_kubeconfig(settings, source)
-    secret_problems, resolved = check_secrets(settings, source, environ)
+    secret_problems, resolved, secret_warnings = check_secrets(
+        settings, source, environ, elsewhere=True
+    )
     problems += secret_problems
     if args.runbooks:
         for path in args.runbooks:
@@ -103,6 +106,8 @@ def check_config(args: argparse.Namespace) -> int:
         print(f"  runbooks: {note}")
     for line in resolved:
         print(f"  secret {line}")
+    for note in secret_warnings:
+        print(f"  warning: {note}")
     for note in advisories(settings):
         print(f"  warning: {note}")
     missing = default_credentials_problem(settings, environ)

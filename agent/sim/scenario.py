@@ -13,7 +13,6 @@ pydantic refuses on a discriminated union's tag. Offsets and durations (``at``,
 
 from __future__ import annotations
 
-import difflib
 import re
 import typing
 from pathlib import Path
@@ -23,6 +22,7 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    StrictBool,
     ValidationError,
     ValidationInfo,
     field_validator,
@@ -31,8 +31,15 @@ from pydantic import (
 
 from agent.errors import InputError
 from agent.settings import Number, WholeNumber, explain_error, parse_duration
-from agent.yamlsource import YamlSourceError, load_yaml_with_marks
-from remediation.validation import causes, field_path, model_at
+from agent.yamlsource import YamlSourceError, document_kind, load_yaml_with_marks
+from remediation.validation import (
+    causes,
+    field_path,
+    missing_type,
+    model_at,
+    unknown_key,
+    unknown_type,
+)
 
 __all__ = [
     "Fault",
@@ -100,7 +107,7 @@ class ScenarioWorkload(_Model):
     startup: float = 60.0
     replicas: WholeNumber = Field(default=3, ge=1)
     hpa: Hpa | None = None
-    predictive: bool = False
+    predictive: StrictBool = False
     image: str = "app:1"
     memory: Memory = Memory()
     base_latency_ms: Number = Field(default=50.0, gt=0, alias="baseLatencyMs")
@@ -150,7 +157,7 @@ class Canary(_FaultBase):
     type: Literal["canary"]
     workload: str
     image: str
-    good: bool
+    good: StrictBool
     traffic: Number = Field(default=0.1, gt=0, lt=1)
     latency_factor: Number = Field(default=1.0, gt=0, alias="latencyFactor")
     error_rate: Number = Field(default=0.0, ge=0, le=1, alias="errorRate")
@@ -295,11 +302,9 @@ def load_scenario(path: Path) -> Scenario:
     except YamlSourceError as exc:
         raise InputError(f"{path}:{exc.line}: {exc.detail}") from None
     if not isinstance(data, dict):
-        kinds = {"list": "a list", "str": "a plain string", "int": "a number", "float": "a number"}
-        got = "an empty file" if data is None else kinds.get(type(data).__name__, "something else")
         raise InputError(
             f"{path}:1: not a scenario: a scenario is a YAML mapping with apiVersion, kind, "
-            f"metadata and spec, got {got}"
+            f"metadata and spec, got {document_kind(data)}"
         )
     try:
         scenario = Scenario.model_validate(data, context={"references_checked_by_caller": True})
@@ -339,23 +344,17 @@ def load_scenario(path: Path) -> Scenario:
 
 
 def _explain(error: Any, loc: tuple[str | int, ...]) -> str:
-    """What is wrong, in the configuration's words (``explain_error``: ``required but
-    missing``, a value of the wrong shape or kind with the value written), and in the
-    scenario's own where it has more to say: an unknown key or fault type, a fault with
-    no type, a workload name that is not one."""
+    """What is wrong, in the words runbooks and the configuration use for the same
+    mistake (``explain_error``; ``unknown_key``, ``unknown_type`` and ``missing_type`` with
+    the keys and the fault types of the place), and in the scenario's own where it has
+    more to say: a workload name that is not one."""
     kind = error["type"]
     if kind == "extra_forbidden":
         return _unknown_key(loc)
     if kind == "union_tag_invalid":
-        return (
-            f"unknown fault type {error.get('ctx', {}).get('tag')!r}; a fault's type is one "
-            f"of {', '.join(FAULT_TYPES)}"
-        )
+        return unknown_type(error.get("ctx", {}).get("tag"), FAULT_TYPES)
     if kind == "union_tag_not_found":
-        return (
-            "required but missing: a fault's type says which it is, one of "
-            f"{', '.join(FAULT_TYPES)}"
-        )
+        return missing_type(FAULT_TYPES)
     if kind == "string_pattern_mismatch" and loc[-1:] == ("name",) and "workloads" in loc:
         written = str(error.get("input"))
         guess = written.strip().lower()
@@ -369,14 +368,10 @@ def _explain(error: Any, loc: tuple[str | int, ...]) -> str:
 
 def _unknown_key(loc: tuple[str | int, ...]) -> str:
     """``unknown key``, with the key it may have meant and the keys written there."""
-    model = model_at(Scenario, loc[:-1])
-    if model is None or not loc:
-        return "unknown key"
+    model = model_at(Scenario, loc[:-1]) if loc else None
     allowed = sorted(
         info.alias or name
-        for name, info in model.model_fields.items()
+        for name, info in (model.model_fields.items() if model is not None else ())
         if not (model is Scenario and name == "source")  # set by the loader, not written
     )
-    close = difflib.get_close_matches(str(loc[-1]), allowed, n=1)
-    hint = f"did you mean {close[0]!r}? " if close else ""
-    return f"unknown key ({hint}the keys here are {', '.join(allowed)})"
+    return unknown_key(str(loc[-1]) if loc else "", allowed)

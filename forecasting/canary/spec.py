@@ -7,6 +7,7 @@ judging the wrong thing later.
 
 from __future__ import annotations
 
+import difflib
 import math
 import re
 from collections.abc import Mapping, Sequence
@@ -174,6 +175,31 @@ def _error(path: tuple[str, ...], message: str, field: str | None = None) -> Can
     return CanarySpecError(field or ".".join(path) or "<root>", message, path)
 
 
+# The words runbooks, the configuration and scenarios use for the same mistakes
+# (``remediation.validation``, which this pure package may not import; a test holds the
+# two to the same words).
+_MISSING_KEY = "required key is missing"
+
+
+def _nearest(written: str, choices: Sequence[str]) -> str | None:
+    same = [c for c in choices if c.lower() == written.strip().lower()]
+    close = same or difflib.get_close_matches(written, choices, n=1)
+    return close[0] if close else None
+
+
+def _unknown_key(key: Any, allowed: Sequence[str]) -> str:
+    near = _nearest(key, allowed) if isinstance(key, str) else None
+    hint = f"did you mean {near!r}? " if near else "check the spelling; "
+    return f"unknown key ({hint}the keys here are {', '.join(allowed)})"
+
+
+def _not_a_choice(value: Any, choices: Sequence[str], why: str = "") -> str:
+    listed = ", ".join(f"{c!r}" for c in choices[:-1]) + f" or {choices[-1]!r}"
+    near = _nearest(value, choices) if isinstance(value, str) else None
+    hint = f"; did you mean {near!r}?" if near else ""
+    return f"Input should be {listed}{why} (got {value!r}{hint})"
+
+
 def _parse_tolerance(raw: Any, kind: MetricKind, path: tuple[str, ...]) -> Tolerance:
     usage = "expected a number, '10%', '0.5pp' or {relative|absolute: x}"
     if isinstance(raw, bool):
@@ -228,7 +254,7 @@ def _parse_tolerance(raw: Any, kind: MetricKind, path: tuple[str, ...]) -> Toler
 def _expect_bool(raw: Mapping[str, Any], key: str, path: tuple[str, ...], default: bool) -> bool:
     value = raw.get(key, default)
     if not isinstance(value, bool):
-        raise _error((*path, key), f"expected true or false, got {value!r}")
+        raise _error((*path, key), f"expected true or false (unquoted), got {value!r}")
     return value
 
 
@@ -258,7 +284,7 @@ def _parse_metric(name: str, raw: Any, path: tuple[str, ...]) -> MetricSpec:
     if unknown:
         raise _error(
             (*path, str(unknown[0])),
-            f"unknown setting; allowed: {', '.join(sorted(_METRIC_KEYS))}",
+            _unknown_key(unknown[0], sorted(_METRIC_KEYS)),
             field=f"{field}.{_field_name(unknown[0])}",
         )
     kind_raw = raw.get("kind", "continuous")
@@ -266,7 +292,7 @@ def _parse_metric(name: str, raw: Any, path: tuple[str, ...]) -> MetricSpec:
         kind = MetricKind(kind_raw)
     except ValueError:
         raise _error(
-            (*path, "kind"), f"{kind_raw!r} is not one of continuous, ratio, resource"
+            (*path, "kind"), _not_a_choice(kind_raw, [k.value for k in MetricKind])
         ) from None
     direction_raw = raw.get("direction", "increase")
     try:
@@ -274,7 +300,9 @@ def _parse_metric(name: str, raw: Any, path: tuple[str, ...]) -> MetricSpec:
     except ValueError:
         raise _error(
             (*path, "direction"),
-            f"{direction_raw!r} is not 'increase' or 'decrease' (the way that is a regression)",
+            _not_a_choice(
+                direction_raw, [d.value for d in Direction], ", the way that is a regression"
+            ),
         ) from None
     tolerance = (
         _parse_tolerance(raw["tolerance"], kind, (*path, "tolerance"))
@@ -296,7 +324,7 @@ def _parse_metric(name: str, raw: Any, path: tuple[str, ...]) -> MetricSpec:
     if kind is MetricKind.RATIO:
         for key, value in (("numerator", numerator), ("denominator", denominator)):
             if not isinstance(value, str) or not value:
-                got = "missing" if value is None else f"got {value!r}"
+                got = _MISSING_KEY if value is None else f"got {value!r}"
                 raise _error(
                     (*path, key),
                     f"{got}: a ratio metric names its two count columns, numerator (the "
@@ -335,7 +363,7 @@ def parse_spec(raw: Any) -> tuple[MetricSpec, ...]:
     if unknown:
         raise _error(
             (str(unknown[0]),),
-            "unknown top-level key; expected only 'metrics'",
+            _unknown_key(unknown[0], ["metrics"]),
             field=_field_name(unknown[0]),
         )
     metrics = raw.get("metrics")

@@ -262,8 +262,8 @@ def test_a_canary_spec_problem_is_reported_at_its_own_line(
     code, path, _, problems = check(tmp_path, text, capsys)
     assert code == 2
     assert problems == [
-        f"{path}:8: canary.spec.metrics.latency_p99.direction: 'sideways' is not 'increase' "
-        "or 'decrease' (the way that is a regression)"
+        f"{path}:8: canary.spec.metrics.latency_p99.direction: Input should be 'increase' "
+        "or 'decrease', the way that is a regression (got 'sideways')"
     ]
 
 

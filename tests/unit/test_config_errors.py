@@ -221,6 +221,35 @@ def test_an_unreadable_secret_file_names_its_line(
     assert problem.startswith(f"{path}:5: alertmanager.token: cannot read secret file {missing}")
 
 
+def test_a_secret_file_only_the_pod_has_is_a_warning_here_and_stops_run(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A secret the Deployment mounts (/var/run/secrets/...) is not on the laptop the
+    check runs on: the check failed on it ("cannot read secret file ...: No such file or
+    directory"), so the shipped config, with Slack on, could not be checked from a
+    checkout. It is now a warning there, at its line; `run` still stops on it."""
+    elsewhere = tmp_path / "mounted-in-the-pod" / "token"
+    text = f"runbooks: []\nalertmanager:\n  enabled: true\n  token:\n    file: {elsewhere}\n"
+    path = write(tmp_path, text)
+    code, out, err = check(path, capsys)
+    assert code == 0, err
+    assert (
+        f"  warning: {path}:5: alertmanager.token: secret file {elsewhere} is not on this "
+        f"machine (nor is its folder {elsewhere.parent}), so it is not read here; "
+        "`autonomic run` reads it at start-up and stops if it is missing there\n"
+    ) in out
+    assert "secret alertmanager.token" not in out  # not said to be readable
+
+    code = autonomic(["run", "--config", str(path)])
+    _, err = capsys.readouterr()
+    assert code == 2
+    [problem] = problem_lines(err)
+    assert problem == (
+        f"{path}:5: alertmanager.token: cannot read secret file {elsewhere}: "
+        "No such file or directory"
+    )
+
+
 @pytest.mark.parametrize(
     ("token", "given", "says"),
     [
@@ -371,8 +400,8 @@ def test_every_problem_of_a_check_has_file_line_and_field(
     """Secrets and runbooks together, all in the one ``FILE:LINE: field: message`` form."""
     text = (
         f"slack:\n  enabled: true\n  receive: socket\n  botToken: {{env: {UNSET}}}\n"
-        "  appToken: {file: /nonexistent/app-token}\n  channel: '#ops'\n  approvers: [U0ALICE]\n"
-        "runbooks: [/nonexistent/a]\n"
+        f"  appToken: {{file: {tmp_path / 'no-app-token'}}}\n  channel: '#ops'\n"
+        "  approvers: [U0ALICE]\nrunbooks: [/nonexistent/a]\n"
     )
     path = write(tmp_path, text)
     code, _, err = check(path, capsys)

@@ -81,8 +81,8 @@ def test_the_scenario_as_written_loads(tmp_path: Path) -> None:
         (
             "type: surge",
             "type: spike",
-            "s.yaml:19: spec.faults[0].type: unknown fault type 'spike'; a fault's type is "
-            "one of surge, badRollout, memoryLeak, nodeNotReady, canary",
+            "s.yaml:19: spec.faults[0].type: unknown type 'spike' (the types here are surge, "
+            "badRollout, memoryLeak, nodeNotReady, canary)",
         ),
     ],
 )
@@ -146,7 +146,8 @@ def test_a_trace_shorter_than_the_days_asked_says_how_many_it_can_give(tmp_path:
         (
             "  name: refs",
             "  name: refs\n  owner: me",
-            "s.yaml:5: metadata.owner: unknown key (the keys here are description, name)",
+            "s.yaml:5: metadata.owner: unknown key (check the spelling; the keys here are "
+            "description, name)",
         ),
     ],
 )
@@ -164,12 +165,12 @@ def test_an_unknown_key_says_what_it_may_have_meant_and_the_keys_written_there(
         (
             "      trace: web\n      capacityPerPod: 50",
             "      trace: web",
-            "s.yaml:12: spec.workloads[0].capacityPerPod: required but missing",
+            "s.yaml:12: spec.workloads[0].capacityPerPod: required key is missing",
         ),
         (
             "kind: Scenario\nmetadata:\n  name: refs\n",
             "kind: Scenario\n",
-            "s.yaml:1: metadata: required but missing",
+            "s.yaml:1: metadata: required key is missing",
         ),
         (
             "    - name: api\n",
@@ -181,8 +182,8 @@ def test_an_unknown_key_says_what_it_may_have_meant_and_the_keys_written_there(
         (
             "type: surge, ",
             "",
-            "s.yaml:19: spec.faults[0].type: required but missing: a fault's type says which "
-            "it is, one of surge, badRollout, memoryLeak, nodeNotReady, canary",
+            "s.yaml:19: spec.faults[0].type: required key is missing (type says what kind of "
+            "entry this is: one of surge, badRollout, memoryLeak, nodeNotReady, canary)",
         ),
         (
             "      capacityPerPod: 50\n",
@@ -213,4 +214,4 @@ def test_a_missing_key_is_said_as_the_configuration_says_it(tmp_path: Path) -> N
         load_settings(config)
     said = str(caught.value).splitlines()[-1].split(": ", 2)[-1]
     scenario = _error(tmp_path, "      trace: web\n      capacityPerPod: 50", "      trace: web")
-    assert scenario.endswith(f": {said}") and said == "required but missing"
+    assert scenario.endswith(f": {said}") and said == "required key is missing"

@@ -90,12 +90,15 @@ def test_shipped_example_is_valid() -> None:
         ),
         (
             "slack:\n  botToken: {fiel: /x}\n",
-            r":2: slack.botToken.fiel: unknown key: a secret is written \{file: PATH\} or "
-            r"\{env: VARIABLE\}",
+            r":2: slack.botToken.fiel: unknown key \(did you mean 'file'\? the keys here are "
+            r"env, file; see docs/configuration.md\)",
         ),
         ("routing:\n  auto: high\n", r':2: routing.auto: expected a number, got the string "high"'),
         ("safety:\n  cooldown: soon\n", r":2: safety.cooldown: expected a duration"),
-        ("anomalyQueries:\n  - name: x\n", r":2: anomalyQueries\[0\].expr: required but missing"),
+        (
+            "anomalyQueries:\n  - name: x\n",
+            r":2: anomalyQueries\[0\].expr: required key is missing",
+        ),
         (
             "anomalyQueries:\n  - name: Latency\n    expr: up\n",
             r":2: anomalyQueries\[0\].name: a query's name is lower-case letters, digits, '_', '.' "

@@ -87,7 +87,7 @@ def test_a_ratio_without_its_columns_says_which_is_missing_and_what_it_names() -
     with pytest.raises(CanarySpecError) as info:
         parse_spec({"metrics": {"errors": {"kind": "ratio", "denominator": "requests"}}})
     assert info.value.field == "metrics.errors.numerator"
-    assert info.value.message.startswith("missing: ")
+    assert info.value.message.startswith("required key is missing: ")
     assert "numerator" in info.value.message and "denominator" in info.value.message
 
 

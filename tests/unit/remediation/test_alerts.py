@@ -138,6 +138,22 @@ def test_malformed_payloads(body: str, fragment: str) -> None:
     assert fragment in str(raised.value)
 
 
+def test_a_missing_field_and_a_wrong_choice_read_as_in_runbooks_and_the_config() -> None:
+    """They were pydantic's own words, "groupKey: Field required" and "alerts[0].status:
+    Input should be 'firing' or 'resolved'", where a runbook or the configuration says
+    "required key is missing" and the value written with the choice it may have meant."""
+    body = payload(alert())
+    del body["groupKey"]
+    body["alerts"][0]["status"] = "firin"
+    with pytest.raises(PayloadError) as raised:
+        parse_payload(json.dumps(body))
+    assert raised.value.issues == (
+        "groupKey: required key is missing",
+        "alerts[0].status: Input should be 'firing' or 'resolved' (got 'firin'; did you "
+        "mean 'firing'?)",
+    )
+
+
 def test_oversized_body_is_413() -> None:
     with pytest.raises(PayloadError) as raised:
         parse_payload(b" " * 1_048_577)

@@ -81,7 +81,7 @@ def test_error_names_file_line_and_path(tmp_path: Path) -> None:
     assert issue.path == "spec.actions[0].maxReplicas"
     assert str(issue) == (
         f"{tmp_path / 'x.yaml'}:16: spec.actions[0].maxReplicas: "
-        "Input should be greater than or equal to 1"
+        "Input should be greater than or equal to 1 (got 0)"
     )
 
 
