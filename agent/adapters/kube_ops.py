@@ -927,7 +927,8 @@ class Operations:
             except (BlockedByBudgetError, TransientError) as exc:
                 blocked[name] = str(exc)
             except PermanentError as exc:
-                # Refused for good (403: no right to evict in that namespace; 422): asking
+                # Refused for good (403: no right to evict in that namespace; 422; a
+                # 500 for a pod under two PodDisruptionBudgets): asking
                 # again would get the same answer. The other pods are still evicted, as
                 # kubectl drain does, and this one is named for a person.
                 refused[name] = str(exc)

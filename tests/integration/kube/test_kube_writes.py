@@ -565,6 +565,40 @@ def test_a_drain_evicts_the_other_pods_when_one_eviction_is_forbidden(
     assert second.after["refused"] == first.after["refused"]
 
 
+def test_a_pod_two_budgets_select_is_refused_at_once_not_retried_to_the_timeout(
+    fake: FakeApiServer, cluster: KubernetesCluster, shop: Any, sleeps: list[float]
+) -> None:
+    """The eviction API refuses a pod that two PodDisruptionBudgets select with a 500,
+    every time, whatever they allow. Before, that 500 was retried as an outage (three
+    tries, then blocked and asked again each round until the drain's timeout); now it is
+    a refusal for good: asked once, named with why, and the drain evicts the others and
+    ends INCOMPLETE at once."""
+    seed_deployment(fake.store, "db", namespace="data", replicas=1, nodes=("node-1",))
+    seed_pdb(fake.store, "db", app="db", namespace="data", max_unavailable=1)
+    seed_pdb(fake.store, "db-all", app="db", namespace="data", max_unavailable=1)
+    (db_pod,) = [p["metadata"]["name"] for p in fake.store.objects("Pod", "data")]
+    with pytest.raises(PermanentError) as refused:
+        cluster.apply(EvictPod(ObjectRef("Pod", db_pod, "data")))
+    assert refused.value.reason == "MultipleDisruptionBudgets"
+    assert "more than one PodDisruptionBudget" in str(refused.value)
+    assert [r.name for r in fake.requests if r.resource == "pods/eviction"] == [db_pod]
+    assert sleeps == []  # not retried
+    node = ObjectRef("Node", "node-1")
+    web_on_node = sorted(
+        f"shop/{p['metadata']['name']}" for p in shop["pods"] if p["spec"]["nodeName"] == "node-1"
+    )
+    first = cluster.drain_round(Drain(node))
+    assert sorted(first.after["evicted"]) == web_on_node and first.after["blocked"] == []
+    assert list(first.after["refused"]) == [f"data/{db_pod}"]
+    assert "more than one PodDisruptionBudget" in first.after["refused"][f"data/{db_pod}"]
+    assert first.after["done"] is True and first.after["complete"] is False
+    assert "1 refused by the API server" in first.summary and "INCOMPLETE" in first.summary
+    fake.clear_requests()
+    second = cluster.drain_round(Drain(node), first.after)
+    assert [r for r in fake.requests if r.resource == "pods/eviction"] == []  # not asked again
+    assert second.after["refused"] == first.after["refused"]
+
+
 def test_a_drain_ends_when_its_node_is_deleted(
     fake: FakeApiServer, cluster: KubernetesCluster, shop: Any
 ) -> None:
