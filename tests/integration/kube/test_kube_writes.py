@@ -215,6 +215,41 @@ def test_rollback_refusals(fake: FakeApiServer, cluster: KubernetesCluster, shop
     )
 
 
+def test_a_rollback_waits_while_the_deployment_controller_lags_its_spec(
+    fake: FakeApiServer, cluster: KubernetesCluster, shop: Any
+) -> None:
+    """web runs revision 3 (web:v3); someone sets web:v4, and the controller has not
+    observed it yet: the revision annotation still says 3 and no ReplicaSet has v4. Before,
+    the rollback took 3 for the current revision and rolled v4 back to revision 2's
+    web:v2, two releases back. Now it waits (transient), nothing written, and goes
+    ahead once the controller has caught up."""
+
+    def set_v4(d: dict[str, Any]) -> None:
+        d["spec"]["template"]["spec"]["containers"][0]["image"] = "web:v4"
+        d["metadata"]["generation"] = d["status"]["observedGeneration"] + 1
+
+    fake.store.modify("Deployment", "shop", "web", set_v4)
+    fake.clear_requests()
+    for attempt in (lambda: cluster.snapshot(RollbackToPrevious(WEB)),
+                    lambda: cluster.apply(RollbackToPrevious(WEB))):  # fmt: skip
+        with pytest.raises(TransientError) as lagging:
+            attempt()
+        assert lagging.value.reason == "RolloutNotObserved"
+        assert "generation 2, observed 1" in str(lagging.value)
+    assert [r for r in fake.requests if r.verb == "patch"] == []
+    assert template_of(fake)["spec"]["containers"][0]["image"] == "web:v4"
+
+    def observed(d: dict[str, Any]) -> None:  # the controller catches up: revision 4
+        d["status"]["observedGeneration"] = d["metadata"]["generation"]
+
+    fake.store.modify("Deployment", "shop", "web", observed)
+    fake.store.modify("Deployment", "shop", "web", lambda d: d["metadata"]["annotations"].update(
+        {"deployment.kubernetes.io/revision": "4"}))  # fmt: skip
+    result = cluster.apply(RollbackToPrevious(WEB))
+    assert result.before["revision"] == 4 and result.after["revision"] == 3
+    assert template_of(fake)["spec"]["containers"][0]["image"] == "web:v3"
+
+
 @pytest.mark.parametrize("limit", [0, 3])
 def test_a_rollback_whose_older_replicasets_are_gone_says_why_and_what_to_do(
     fake: FakeApiServer, cluster: KubernetesCluster, limit: int
