@@ -369,9 +369,11 @@ class Executor:
         it goes on; a drain cut off after its cordon is resumed). Raises
         ``TransientError`` when the cluster cannot be read; the intent stays pending."""
         if "drain" in (intent.result or {}):
-            return self._next_drain_round(intent)
-        resumed = self._resume_drain(intent)
-        return resumed if resumed is not None else self._settle(intent, note=note)
+            status = self._next_drain_round(intent)
+        else:
+            resumed = self._resume_drain(intent)
+            status = resumed if resumed is not None else self._settle(intent, note=note)
+        return "pending" if status == "deposed" else status  # the next leader's to go on
 
     def _lost_lease(self, intent_id: int, operation: Operation, exc: TransientError) -> StepOutcome:
         """A write that failed after this replica's lease ran out (a retry the adapter did
@@ -432,6 +434,13 @@ class Executor:
         )
         self._spent(context, operation, result)
         status = self._drain_progress(self._intent(intent_id), operation, result, context, 1)
+        if status == "deposed":
+            return StepOutcome(
+                "not_leader",
+                f"{result.summary}; the lease ran out during the drain's first round: the "
+                "next leader goes on with it",
+                intent_id,
+            )
         if status == "draining":
             return StepOutcome(
                 "draining",
@@ -527,7 +536,20 @@ class Executor:
         final: bool = False,
     ) -> str:
         """Store a round's progress in the (pending) intent, or finish the intent as
-        applied once the drain is done or its timeout has passed."""
+        applied once the drain is done or its timeout has passed. Neither once this
+        replica has lost the lease (a round can outlast it: its evictions are fenced, one
+        by one, but its record is not): the next leader may be running rounds of the
+        same intent, and an older progress stored over its own, or the intent finished
+        under it, would mislead it. ``deposed``, nothing stored: the next leader goes on
+        from the progress last stored, and finds the pods this round evicted gone."""
+        if not self.is_leader():
+            log.warning(
+                "lost the lease during a round of the drain of intent %s; not storing its "
+                "progress (%s): the next leader goes on with it",
+                intent.id,
+                result.summary,
+            )
+            return "deposed"
         after = result.after
         now = self.clock.now()
         resumed = context.get("evicted_before")

@@ -133,7 +133,8 @@ log = logging.getLogger("autonomic.remediation")
 
 # Reasons a step fails that say nothing about whether the runbook proposed the right
 # thing: the API away or answering garbage, credentials or RBAC, the object gone or
-# changed by someone else in between, a rollout made since the plan. Such a failure is
+# changed by someone else in between, a rollout made since the plan or not yet observed
+# by its controller, a pod two PodDisruptionBudgets select. Such a failure is
 # undone and escalated as any other, but not counted against the runbook's record.
 NOT_A_VERDICT = frozenset(
     {
@@ -145,6 +146,8 @@ NOT_A_VERDICT = frozenset(
         "Conflict",
         "RolledOutSince",
         "ChangedSinceDecision",
+        "RolloutNotObserved",
+        "MultipleDisruptionBudgets",
     }
 )
 

@@ -558,6 +558,17 @@ def _plan_rollout(
     workload = _workload(target, snapshot)
     selected, healthy = _pods_health(workload, snapshot)
     if isinstance(action, RollbackAction):
+        if target.kind == "Deployment" and workload.observed_generation < workload.generation:
+            # Its revision is that of the template before the latest spec: "the previous
+            # revision" would be one too far back. Planned again next cycle, while the
+            # trigger holds, once the controller has caught up.
+            raise _Stop(
+                "RolloutNotObserved",
+                f"{show(target)}: the Deployment controller has not observed its latest "
+                f"spec (generation {workload.generation}, observed "
+                f"{workload.observed_generation}), so its revision {workload.revision} may "
+                "not be the one it runs; not rolling back until it has",
+            )
         if workload.revision <= 1:
             raise _Stop(
                 "NoPreviousRevision",

@@ -40,6 +40,7 @@ from agent.adapters.kube_errors import (
     RetryPolicy,
     call_with_retries,
     is_budget_refusal,
+    is_multiple_budgets,
     status_of,
 )
 from agent.errors import TransientError
@@ -402,7 +403,9 @@ class KubeApi:
         )
 
     def evict_pod(self, namespace: str, name: str, *, dry_run: bool = False) -> Obj:
-        """POST an Eviction. A 429 that names a DisruptionBudget is not retried here."""
+        """POST an Eviction. A 429 that names a DisruptionBudget is not retried here, nor
+        a 500 refusing a pod under more than one PodDisruptionBudget (a
+        ``PermanentError``: asking again gets the same answer)."""
         api = self._apis["CoreV1Api"]
         call = ApiCall("create", "", "pods/eviction", namespace, name)
         body: Obj = {
@@ -417,6 +420,8 @@ class KubeApi:
             status, payload = status_of(exc)
             if status == 429:
                 return not is_budget_refusal(payload)
+            if is_multiple_budgets(status, payload):
+                return False
             return status >= 500 or status == 0
 
         return self._write(

@@ -18,8 +18,12 @@ is a failure too, so nothing loops hot. Each failure is counted in ``stats``
 power-of-two and every 30th in a row, is logged as a warning, and the recovery after
 them is logged. Every ``resync_seconds`` a full re-list still replaces the contents, so
 a missed DELETE cannot linger. ``staleness()`` says how long since the cache last
-heard from the API server, and ``fresh(max_age)`` whether that is recent enough:
-``KubernetesCluster`` reads a cache that is not from the API server directly.
+heard from the API server, and ``fresh(max_age)`` whether that is recent enough;
+``refresh(max_age)`` lists again at once a cache that is not (``KubernetesCluster``
+does, from the read that found it so, rather than wait for the resync). Whatever a
+watch opened before a list delivers afterwards is dropped, not applied over the newer
+list (each list starts a new ``epoch``), and that watch is resumed from the list's
+resourceVersion.
 
 A cache of every namespace can be told to leave some out (``exclude_namespaces``): their
 objects are dropped as they arrive, never kept. ``NamespacedCaches`` reads one kind in a
@@ -143,6 +147,7 @@ class OptionalKind:
 @dataclass
 class CacheStats:
     lists: int = 0
+    refreshes: int = 0  # of which a reader's, for a cache that had stopped hearing
     watches: int = 0  # watch requests opened, after a list or resumed
     resumes: int = 0  # of which not straight after a list: from the remembered version
     expired: int = 0  # 410 Gone answers (each followed by a re-list)
@@ -212,6 +217,12 @@ class WatchCache:
         self._last_contact = float("-inf")
         self._delay = backoff_initial
         self._random = random.Random()
+        # One list at a time (the thread's and a reader's ``refresh``), so an older list
+        # never replaces a newer one; ``_epoch`` counts them (see ``_apply``).
+        self._list_lock = threading.Lock()
+        self._epoch = 0
+        # When a ``refresh`` list last failed, and why (see ``refresh``).
+        self._refresh_failed: tuple[float, str] | None = None
 
     @property
     def resource_version(self) -> str:
@@ -272,8 +283,35 @@ class WatchCache:
         if self._thread is not None:
             self._thread.join(timeout)
 
+    def refresh(self, max_age: float, *, pause: float = 0.0) -> str | None:
+        """List again now if the cache has not heard from the API server for ``max_age``
+        seconds (a watch that hangs, or that the server keeps refusing), instead of
+        waiting for the next resync. None when the cache is fresh (already, or from this
+        list), else why not: the list failed. A list that failed is not tried again for
+        ``pause`` seconds (every read in between would wait on another failing LIST);
+        the reads meanwhile get the same answer."""
+        with self._list_lock:
+            if self.fresh(max_age):
+                return None
+            failed = self._refresh_failed
+            if failed is not None and self._clock() - failed[0] < pause:
+                return failed[1]
+            try:
+                self._relist_locked()
+            except Exception as exc:
+                why = f"{type(exc).__name__}: {exc}"
+                self._refresh_failed = (self._clock(), why)
+                return why
+            self._refresh_failed = None
+            self.stats.refreshes += 1
+            return None
+
     def relist(self) -> None:
         """List everything and replace the contents (also usable without the thread)."""
+        with self._list_lock:
+            self._relist_locked()
+
+    def _relist_locked(self) -> None:
         try:
             items, resource_version = self.api.list(self.kind, self.namespace)
         except (ObjectGoneError, PermissionDeniedError) as exc:
@@ -298,6 +336,7 @@ class WatchCache:
             self._objects = fresh
             self._by_namespace = by_namespace
             self._resource_version = resource_version
+            self._epoch += 1
             self._replaced_locked()
         self.stats.lists += 1
         self._last_list = self._last_contact = self._clock()
@@ -394,19 +433,28 @@ class WatchCache:
 
         started, received = time.monotonic(), 0
         ended = "the server ended the watch"
+        with self._lock:  # where it starts, and from which list
+            resource_version, epoch = self._resource_version, self._epoch
         events = self.api.watch(
             self.kind,
             self.namespace,
-            self.resource_version,
+            resource_version,
             timeout_seconds=timeout,
             on_response=remember,
         )
+        superseded = False
         try:
             for event in events:
                 if self._stop.is_set():
                     break
+                if not self._apply(event, epoch):
+                    # A list (a reader's ``refresh``) replaced the contents since this
+                    # watch opened: what it brings now is older than that list. Resume
+                    # from the list's resourceVersion instead.
+                    superseded = True
+                    ended = "a list since replaced what this watch started from"
+                    break
                 received += 1
-                self._apply(event)
                 if received == 1:
                     self._recovered()  # the server answers again: end any backoff
             else:
@@ -419,15 +467,19 @@ class WatchCache:
         finally:
             self._response = None
         lasted = time.monotonic() - started
-        healthy = received > 0 or lasted >= HEALTHY_WATCH_SECONDS
+        healthy = superseded or received > 0 or lasted >= HEALTHY_WATCH_SECONDS
         if not healthy:
             ended = f"{ended} after {lasted:.2f}s with no events"
         return healthy, ended
 
-    def _apply(self, event: Obj) -> None:
+    def _apply(self, event: Obj, epoch: int | None = None) -> bool:
+        """Apply one watch event; False (nothing applied) when the watch was opened
+        before the latest list (``epoch`` is not the current one)."""
         kind, obj = event.get("type"), event.get("object") or {}
         version = (obj.get("metadata") or {}).get("resourceVersion")
         with self._lock:
+            if epoch is not None and epoch != self._epoch:
+                return False
             if kind in ("ADDED", "MODIFIED") and not self._excluded(obj):
                 obj = _slim(obj, self._owners, self._share)
                 obj.setdefault("kind", self.kind)
@@ -445,6 +497,7 @@ class WatchCache:
         else:
             self.stats.events += 1
         self._last_contact = self._clock()
+        return True
 
     def _remove_locked(self, key: tuple[str, str]) -> None:
         self._objects.pop(key, None)
@@ -676,6 +729,12 @@ class NamespacedCaches:
     def relist(self) -> None:
         for cache in self.caches.values():
             cache.relist()
+
+    def refresh(self, max_age: float, *, pause: float = 0.0) -> str | None:
+        """``WatchCache.refresh`` of each namespace's cache that is not fresh; None when
+        all are, else why the first that is not could not be listed."""
+        whys = {ns: cache.refresh(max_age, pause=pause) for ns, cache in self.caches.items()}
+        return next((f"in namespace {ns}: {why}" for ns, why in whys.items() if why), None)
 
 
 def _key(obj: Obj) -> tuple[str, str]:

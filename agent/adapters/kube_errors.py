@@ -3,6 +3,7 @@
     409 Conflict            -> ``ConflictError`` (internal: re-read and try again, bounded)
     429 / 5xx / timeouts    -> retried with bounded backoff, then ``TransientError``
     429 from a PDB          -> ``BlockedByBudgetError`` (transient: the budget may free up later)
+    500 "more than one PDB" -> ``PermanentError`` (``MultipleDisruptionBudgets``: never retried)
     the lease lost          -> ``NotLeaderError`` (transient; a write not sent, see ``KubeApi``)
     403 Forbidden           -> ``PermissionDeniedError`` naming verb, resource and namespace
     404 Not Found           -> ``ObjectGoneError`` (record and stop)
@@ -34,6 +35,7 @@ __all__ = [
     "UndoRefusedError",
     "call_with_retries",
     "is_budget_refusal",
+    "is_multiple_budgets",
     "status_of",
 ]
 
@@ -136,6 +138,19 @@ def is_budget_refusal(status_body: dict[str, Any]) -> bool:
     return any(cause.get("reason") == "DisruptionBudget" for cause in causes)
 
 
+# What the eviction API answers (HTTP 500, a Status with no reason) for a pod that two or
+# more PodDisruptionBudgets select: pkg/registry/core/pod/storage/eviction.go, "This pod
+# has more than one PodDisruptionBudget, which the eviction subresource does not support."
+MULTIPLE_BUDGETS = "more than one PodDisruptionBudget"
+
+
+def is_multiple_budgets(status: int, status_body: dict[str, Any]) -> bool:
+    """Whether an answer is the eviction API's refusal of a pod under two or more
+    PodDisruptionBudgets: a 500 that no retry changes, unlike a 500 from an overloaded
+    server or a webhook that timed out. Only the message tells them apart."""
+    return status == 500 and MULTIPLE_BUDGETS in str(status_body.get("message") or "")
+
+
 def _is_network_failure(exc: Exception) -> bool:
     import urllib3
 
@@ -160,6 +175,14 @@ def translate(exc: Exception, call: ApiCall) -> Exception:
         return BlockedByBudgetError(
             f"{call.describe()} refused by a PodDisruptionBudget: {message} "
             f"({causes[0].get('message', 'no detail')})"
+        )
+    if is_multiple_budgets(status, body):
+        return PermanentError(
+            f"{call.describe()} refused for good: {message} Two or more "
+            "PodDisruptionBudgets select this pod, and the eviction API refuses it every "
+            "time until only one does (remove one, or narrow a selector; "
+            f"kubectl -n {call.namespace or 'NAMESPACE'} get pdb)",
+            reason="MultipleDisruptionBudgets",
         )
     if status == 409:
         return ConflictError(f"{call.describe()}: {message}")

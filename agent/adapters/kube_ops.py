@@ -296,7 +296,14 @@ class Operations:
         ) or {}
         return {"restartedAt": annotations.get(RESTARTED_AT), "resourceVersion": _rv(obj)}
 
-    def _rollback_snapshot(self, ref: ObjectRef) -> Obj:
+    def _rollback_snapshot(self, ref: ObjectRef, *, choosing: bool = True) -> Obj:
+        """What a rollback of ``ref`` reads: its revision, template and the previous
+        revision's. ``choosing`` (every read but a retry's, which keeps what the first
+        read chose): while the Deployment controller has not observed the latest spec
+        (``status.observedGeneration`` behind ``metadata.generation``), the revision
+        annotation and the ReplicaSets are those of the template before it, so "the
+        previous revision" would be one too far back: a ``TransientError``
+        (``RolloutNotObserved``), nothing written, until it has caught up."""
         _need_kind(ref, "Deployment")
         deployment = self.api.read("Deployment", ref.namespace, ref.name)
         spec = deployment.get("spec") or {}
@@ -304,6 +311,16 @@ class Operations:
             raise PermanentError(
                 f"{ref} is paused; resume the rollout before rolling it back",
                 reason="RolloutPaused",
+            )
+        generation = _generation(deployment["metadata"].get("generation"))
+        observed = _generation((deployment.get("status") or {}).get("observedGeneration"))
+        if choosing and observed < generation:
+            raise TransientError(
+                f"not rolling back {ref} yet: the Deployment controller has not observed its "
+                f"latest spec (generation {generation}, observed {observed}), so its "
+                "revision and ReplicaSets may not show the template it now has, and the "
+                "revision chosen could be the wrong one",
+                reason="RolloutNotObserved",
             )
         uid = deployment["metadata"].get("uid")
         selector = selector_query((spec.get("selector") or {}).get("matchLabels") or {})
@@ -592,7 +609,7 @@ class Operations:
         update) aims at the template the first read chose, and rolls back only from the
         template that read found, never from a template someone else has set since."""
         ref = operation.target
-        now = self._rollback_snapshot(ref)
+        now = self._rollback_snapshot(ref, choosing=not first)
         if not first:
             if operation.revision is not None and now["revision"] != operation.revision:
                 raise PermanentError(
@@ -927,7 +944,8 @@ class Operations:
             except (BlockedByBudgetError, TransientError) as exc:
                 blocked[name] = str(exc)
             except PermanentError as exc:
-                # Refused for good (403: no right to evict in that namespace; 422): asking
+                # Refused for good (403: no right to evict in that namespace; 422; a
+                # 500 for a pod under two PodDisruptionBudgets): asking
                 # again would get the same answer. The other pods are still evicted, as
                 # kubectl drain does, and this one is named for a person.
                 refused[name] = str(exc)
@@ -1368,6 +1386,12 @@ _NOT_WRITTEN_BACK = frozenset(
 
 # What Kubernetes sets a Deployment's spec.revisionHistoryLimit to when it is not given.
 KUBERNETES_REVISION_HISTORY = 10
+
+
+def _generation(raw: Any) -> int:
+    """``metadata.generation`` or ``status.observedGeneration`` (0 when absent or not an
+    integer)."""
+    return raw if isinstance(raw, int) and not isinstance(raw, bool) else 0
 
 
 def _no_previous_revision(ref: ObjectRef, current: int, limit: Any) -> str:

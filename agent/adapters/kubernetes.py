@@ -3,8 +3,8 @@ official ``kubernetes`` client.
 
 Reads come from watch caches (``kube_cache.WatchCache``, one per kind) once
 ``start()`` has run, and from direct LISTs before that; a cache that has not heard from
-the API server for ``stale_after`` seconds is not read (``_readable``: a
-``TransientError`` until its watch hears again); Events from a bounded
+the API server for ``stale_after`` seconds is listed again by the read that finds it so,
+and not read if that list fails (``_readable``: a ``TransientError``); Events from a bounded
 ``kube_cache.EventCache`` that the first ``list_events`` after ``start()`` opens;
 writes always read fresh (``kube_ops``). Errors arrive as ``agent.errors`` families
 with reason codes (``kube_errors``). ``REQUIRED_RBAC`` is the exact set of permissions
@@ -424,24 +424,45 @@ class KubernetesCluster:
         items = self._list(kind, None)
         return [o for o in items if o["metadata"].get("namespace") not in self.exclude_namespaces]
 
+    # A stale cache whose list failed is not listed again by reads for this long: each
+    # read in between would wait out another failing LIST (retries and timeouts).
+    relist_pause = 30.0
+
     def _readable(
         self, kind: str, cache: WatchCache | EventCache | NamespacedCaches | None
     ) -> WatchCache | EventCache | NamespacedCaches | None:
         """``cache`` when reads may use it: started, listed, and heard from the API
         server in the last ``stale_after`` seconds. None before it has listed (the read
-        goes to the API server, as before ``start()``). Once it has listed, a cache that
-        has not heard from the API server since is not read: ``TransientError``
-        (``KubeCacheStale``), so the loop that reads fails its cycle and acts on nothing,
-        as on a Prometheus series gone stale. A watch that cannot be opened again (a
-        proxy that cuts long-lived connections, watches throttled) is resumed, not
-        listed, until the next resync, minutes away, and one whose relist fails too (a
-        LIST that times out on a large cluster, after a 410) keeps its cache as it last
-        heard for as long as that goes on: acting on it would act on a cluster that may
-        be gone (a crash loop since cleared, a pod since replaced by a healthy one of
-        the same name). Said once when a cache goes stale, and once when it hears again."""
+        goes to the API server, as before ``start()``).
+
+        A cache that has not heard from the API server for longer is listed again here,
+        at once, and read if that list succeeds: a watch that cannot be opened again (a
+        proxy that cuts long-lived connections, watches throttled) is only resumed by its
+        thread, not listed, until the next resync, minutes away. Whatever that stale
+        watch delivers later is dropped, not applied over the newer list
+        (``WatchCache.refresh``). If the list fails too (the API server unreachable, a
+        LIST that times out on a large cluster), the cache is not read:
+        ``TransientError`` (``KubeCacheStale``), so the loop that reads fails its cycle
+        and acts on nothing, as on a Prometheus series gone stale; acting on what it last
+        saw would act on a cluster that may be gone (a crash loop since cleared, a pod
+        since replaced by a healthy one of the same name). A list that failed is tried
+        again by a read ``relist_pause`` seconds later, not by every read. Events are not
+        listed again here: their reader falls back to a LIST with a field selector.
+        Said once when a cache goes stale, and once when it is read again."""
         if not self._started or cache is None or not cache.synced:
             return None
         fresh = cache.fresh(self.stale_after)
+        failed: str | None = None
+        if not fresh and kind != "Event":
+            failed = cache.refresh(self.stale_after, pause=self.relist_pause)
+            fresh = failed is None
+            if fresh:
+                log.info(
+                    "the watch of %s had not heard from the API server for more than "
+                    "%.0f s: listed them again",
+                    KINDS[kind].kinds,
+                    self.stale_after,
+                )
         with self._stale_lock:
             changed = fresh == (kind in self._stale)
             (self._stale.discard if fresh else self._stale.add)(kind)
@@ -455,6 +476,7 @@ class KubernetesCluster:
             f"the watch of {kinds} has not heard from the API server for "
             f"{cache.staleness():.0f} s (more than {self.stale_after:.0f} s"
             + (f"; its last error: {last}" if last else "")
+            + (f"; listing them again failed: {failed}" if failed else "")
             + f"): {kinds} are not read from what it last saw until it hears again"
         )
         if changed:

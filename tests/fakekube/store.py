@@ -115,7 +115,9 @@ def resource_for_kind(api_version: str, kind: str) -> ResourceType:
 
 
 class ApiError(Exception):
-    """A failure the server answers with a ``Status`` body."""
+    """A failure the server answers with a ``Status`` body (without ``reason`` when it is
+    empty, as the real server's answers built by hand, not by apimachinery's errors,
+    are)."""
 
     def __init__(
         self, code: int, reason: str, message: str, details: dict[str, Any] | None = None
@@ -136,6 +138,8 @@ class ApiError(Exception):
             "reason": self.reason,
             "code": self.code,
         }
+        if not self.reason:
+            del body["reason"]
         if self.details is not None:
             body["details"] = self.details
         return body
@@ -630,6 +634,11 @@ class Store:
         meta.pop("resourceVersion", None)
         if "spec" in new and new.get("spec") != old.get("spec"):
             meta["generation"] = int(old["metadata"].get("generation", 0)) + 1
+            if rt.kind == "Deployment" and "observedGeneration" in (new.get("status") or {}):
+                # A stand-in for a Deployment controller that observes a new spec at
+                # once (and does nothing else: no ReplicaSet, no revision). A test makes
+                # one that lags with ``modify``, which this path does not take.
+                new["status"]["observedGeneration"] = meta["generation"]
         if causes := _validate(rt, new):
             raise invalid(rt, name, causes)
         if rt.kind == "PersistentVolumeClaim" and subresource != "status":
@@ -858,9 +867,11 @@ class Store:
         if not matching:
             return
         if len(matching) > 1:
+            # As pkg/registry/core/pod/storage/eviction.go answers it: a Status with
+            # code 500 and this message, and no reason, whatever the budgets allow.
             raise ApiError(
                 500,
-                "InternalError",
+                "",
                 "This pod has more than one PodDisruptionBudget, which the eviction "
                 "subresource does not support.",
             )

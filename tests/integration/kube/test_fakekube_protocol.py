@@ -237,6 +237,27 @@ def test_eviction_respects_budget_with_429_status(fake: FakeApiServer) -> None:
     assert [p["metadata"]["name"] for p in fake.store.objects("Pod", "shop")] == [second]
 
 
+def test_eviction_of_a_pod_two_budgets_select_is_500_without_a_reason(
+    fake: FakeApiServer,
+) -> None:
+    """As the real eviction handler answers it: code 500, its fixed message, no reason,
+    however much either budget allows; the pod stays."""
+    (pod,) = seed_deployment(fake.store, "web", namespace="shop", replicas=1)["pods"]
+    seed_pdb(fake.store, "web", app="web", namespace="shop", max_unavailable=5)
+    seed_pdb(fake.store, "web-too", app="web", namespace="shop", max_unavailable=5)
+    name = pod["metadata"]["name"]
+    eviction = {"apiVersion": "policy/v1", "kind": "Eviction", "metadata": {"name": name}}
+    refused = request(fake, "POST", f"/api/v1/namespaces/shop/pods/{name}/eviction", eviction)
+    assert refused.status == 500
+    body = status_body(refused)
+    assert body["status"] == "Failure" and body["code"] == 500 and "reason" not in body
+    assert body["message"] == (
+        "This pod has more than one PodDisruptionBudget, which the eviction subresource "
+        "does not support."
+    )
+    assert [p["metadata"]["name"] for p in fake.store.objects("Pod", "shop")] == [name]
+
+
 def test_a_pod_on_a_notready_node_stays_terminating_when_evicted_or_deleted(
     fake: FakeApiServer,
 ) -> None:

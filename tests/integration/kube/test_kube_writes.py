@@ -215,6 +215,41 @@ def test_rollback_refusals(fake: FakeApiServer, cluster: KubernetesCluster, shop
     )
 
 
+def test_a_rollback_waits_while_the_deployment_controller_lags_its_spec(
+    fake: FakeApiServer, cluster: KubernetesCluster, shop: Any
+) -> None:
+    """web runs revision 3 (web:v3); someone sets web:v4, and the controller has not
+    observed it yet: the revision annotation still says 3 and no ReplicaSet has v4. Before,
+    the rollback took 3 for the current revision and rolled v4 back to revision 2's
+    web:v2, two releases back. Now it waits (transient), nothing written, and goes
+    ahead once the controller has caught up."""
+
+    def set_v4(d: dict[str, Any]) -> None:
+        d["spec"]["template"]["spec"]["containers"][0]["image"] = "web:v4"
+        d["metadata"]["generation"] = d["status"]["observedGeneration"] + 1
+
+    fake.store.modify("Deployment", "shop", "web", set_v4)
+    fake.clear_requests()
+    for attempt in (lambda: cluster.snapshot(RollbackToPrevious(WEB)),
+                    lambda: cluster.apply(RollbackToPrevious(WEB))):  # fmt: skip
+        with pytest.raises(TransientError) as lagging:
+            attempt()
+        assert lagging.value.reason == "RolloutNotObserved"
+        assert "generation 2, observed 1" in str(lagging.value)
+    assert [r for r in fake.requests if r.verb == "patch"] == []
+    assert template_of(fake)["spec"]["containers"][0]["image"] == "web:v4"
+
+    def observed(d: dict[str, Any]) -> None:  # the controller catches up: revision 4
+        d["status"]["observedGeneration"] = d["metadata"]["generation"]
+
+    fake.store.modify("Deployment", "shop", "web", observed)
+    fake.store.modify("Deployment", "shop", "web", lambda d: d["metadata"]["annotations"].update(
+        {"deployment.kubernetes.io/revision": "4"}))  # fmt: skip
+    result = cluster.apply(RollbackToPrevious(WEB))
+    assert result.before["revision"] == 4 and result.after["revision"] == 3
+    assert template_of(fake)["spec"]["containers"][0]["image"] == "web:v3"
+
+
 @pytest.mark.parametrize("limit", [0, 3])
 def test_a_rollback_whose_older_replicasets_are_gone_says_why_and_what_to_do(
     fake: FakeApiServer, cluster: KubernetesCluster, limit: int
@@ -557,6 +592,40 @@ def test_a_drain_evicts_the_other_pods_when_one_eviction_is_forbidden(
     assert sorted(first.after["evicted"]) == web_on_node
     assert list(first.after["refused"]) == [db_pod]
     assert "not allowed to create pods/eviction" in first.after["refused"][db_pod]
+    assert first.after["done"] is True and first.after["complete"] is False
+    assert "1 refused by the API server" in first.summary and "INCOMPLETE" in first.summary
+    fake.clear_requests()
+    second = cluster.drain_round(Drain(node), first.after)
+    assert [r for r in fake.requests if r.resource == "pods/eviction"] == []  # not asked again
+    assert second.after["refused"] == first.after["refused"]
+
+
+def test_a_pod_two_budgets_select_is_refused_at_once_not_retried_to_the_timeout(
+    fake: FakeApiServer, cluster: KubernetesCluster, shop: Any, sleeps: list[float]
+) -> None:
+    """The eviction API refuses a pod that two PodDisruptionBudgets select with a 500,
+    every time, whatever they allow. Before, that 500 was retried as an outage (three
+    tries, then blocked and asked again each round until the drain's timeout); now it is
+    a refusal for good: asked once, named with why, and the drain evicts the others and
+    ends INCOMPLETE at once."""
+    seed_deployment(fake.store, "db", namespace="data", replicas=1, nodes=("node-1",))
+    seed_pdb(fake.store, "db", app="db", namespace="data", max_unavailable=1)
+    seed_pdb(fake.store, "db-all", app="db", namespace="data", max_unavailable=1)
+    (db_pod,) = [p["metadata"]["name"] for p in fake.store.objects("Pod", "data")]
+    with pytest.raises(PermanentError) as refused:
+        cluster.apply(EvictPod(ObjectRef("Pod", db_pod, "data")))
+    assert refused.value.reason == "MultipleDisruptionBudgets"
+    assert "more than one PodDisruptionBudget" in str(refused.value)
+    assert [r.name for r in fake.requests if r.resource == "pods/eviction"] == [db_pod]
+    assert sleeps == []  # not retried
+    node = ObjectRef("Node", "node-1")
+    web_on_node = sorted(
+        f"shop/{p['metadata']['name']}" for p in shop["pods"] if p["spec"]["nodeName"] == "node-1"
+    )
+    first = cluster.drain_round(Drain(node))
+    assert sorted(first.after["evicted"]) == web_on_node and first.after["blocked"] == []
+    assert list(first.after["refused"]) == [f"data/{db_pod}"]
+    assert "more than one PodDisruptionBudget" in first.after["refused"][f"data/{db_pod}"]
     assert first.after["done"] is True and first.after["complete"] is False
     assert "1 refused by the API server" in first.summary and "INCOMPLETE" in first.summary
     fake.clear_requests()

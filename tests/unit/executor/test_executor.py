@@ -13,6 +13,7 @@ from agent.executor import Executor
 from agent.ledger import Ledger, open_ledger
 from agent.sim.cluster import SimCluster, SimWorkload, Template
 from remediation.ports import (
+    Drain,
     ObjectRef,
     Operation,
     OperationResult,
@@ -399,3 +400,57 @@ def test_the_lines_reconciling_an_intent_carry_its_decision_id(ledger: Ledger) -
     assert [status for _, status in settled] == ["applied"]
     reconciled = [line for line in lines if line["message"].startswith("reconciled intent")]
     assert reconciled and all(line.get("decision_id") == "d-9" for line in reconciled), lines
+
+
+class DeposingWriter:
+    """The simulated cluster, whose drain rounds end with this replica's lease run out
+    (``leading``), as a round of slow evictions can outlast it."""
+
+    def __init__(self, sim: SimCluster, leading: list[bool]) -> None:
+        self.sim, self.leading = sim, leading
+        self.depose = False
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self.sim, name)
+
+    def drain_round(self, *args: object, **kwargs: object) -> OperationResult:
+        result = self.sim.drain_round(*args, **kwargs)  # type: ignore[arg-type]
+        if self.depose:
+            self.leading[0] = False
+        return result
+
+
+def test_a_replica_deposed_during_a_drain_round_stores_no_progress_or_outcome(
+    ledger: Ledger,
+) -> None:
+    """A round that ends after the lease ran out stores nothing: its progress could
+    overwrite the next leader's newer progress on the same intent, and at the timeout
+    it would finish the intent (and post the Event) while the next leader drains.
+    Before, both were written. The next leader goes on from the progress last stored
+    (pods evicted meanwhile are found gone and counted as evicted)."""
+    sim, clock, leading = cluster(), FakeClock(1000), [True]
+    sim.workloads[WEB].pdb_min_available = 3  # every eviction refused: the drain waits
+    node = ObjectRef("Node", next(iter(sim.pods.values())).node)
+    writer = DeposingWriter(sim, leading)
+    executor = Executor(ledger, writer, clock, owner="a", is_leader=lambda: leading[0])
+    args = {"decision_id": None, "runbook": "r", "reason_code": "X", "message": "m"}
+    drain = Drain(node, timeout_seconds=600)
+    assert executor.apply("k", 0, drain, **args).status == "draining"  # type: ignore[arg-type]
+    (stored,) = ledger.intents()
+    assert stored.status == "pending" and stored.result["rounds"] == 1
+    events = len(sim.events)
+    writer.depose = True
+    for later in (10, 700):  # a round mid-drain, and one past its timeout
+        clock.set(1000 + later)
+        leading[0] = True
+        assert executor.settle(ledger.intents()[0], note="") == "pending"
+        assert not leading[0]  # the round ran, and the lease ran out during it
+        (intent,) = ledger.intents()
+        assert (intent.status, intent.result, intent.updated_at) == (
+            "pending",
+            stored.result,
+            stored.updated_at,
+        )
+    assert len(sim.events) == events  # no Event about a drain it no longer runs
+    successor = Executor(ledger, sim, clock, owner="b")
+    assert successor.settle(ledger.intents()[0], note="") == "applied"  # at its timeout

@@ -281,6 +281,20 @@ def test_rollback_needs_a_previous_revision() -> None:
     )
 
 
+def test_a_rollback_is_not_planned_while_the_controller_lags_the_spec() -> None:
+    """Revision 2 as the annotation says, but generation 3 not observed yet: that revision
+    is the one before the latest spec, so "the previous revision" would be one too far
+    back. Not planned (skipped: planned again next cycle while the trigger holds)."""
+    rb = SHIPPED["crashloop-after-rollout-rollback"]
+    web = deployment(revision=2, generation=3, observed_generation=2)
+    crashing = pod("web-1", web, ready=False, waiting="CrashLoopBackOff", restarts=5)
+    result = plan(rb, signal(target=crashing.ref), ClusterSnapshot((web,), (crashing,)), NOW)
+    assert "generation 3, observed 2" in refused(result, "RolloutNotObserved").message
+    caught_up = replace(web, observed_generation=3)
+    result = plan(rb, signal(target=crashing.ref), ClusterSnapshot((caught_up,), (crashing,)), NOW)
+    assert planned(result).operations == (RollbackToPrevious(web.ref, 2),)
+
+
 def test_changed_within_blocks_old_rollouts() -> None:
     rb = SHIPPED["crashloop-after-rollout-rollback"]
     web = deployment(last_rollout_at=NOW - 7200)
