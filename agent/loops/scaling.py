@@ -2058,9 +2058,12 @@ class ScalingLoop:
             # the recommendation next changes.
             model.recommended, model.published = None, False
         reference = self._reference(model, current, now)
-        # Hysteresis: raise at once, lower only after the wish has held for a few cycles,
-        # so a floor hovering between two values does not flap every minute. In every
-        # mode: a reactive floor coming down is paced as a predictive one is (``ease_reactive``).
+        # Hysteresis: raise at once, lower only after the wish has stayed below the floor
+        # for SCALE_IN_PATIENCE cycles in a row, so a floor hovering between two values
+        # does not flap every minute. The wish went on coming down at the pace meanwhile,
+        # so the lowering writes up to that many steps at once (40 -> 25), never below
+        # a floor written every cycle. In every mode: a reactive floor coming down is
+        # paced as a predictive one is (``ease_reactive``).
         if wanted < reference:
             model.lower_streak += 1
             if model.lower_streak < SCALE_IN_PATIENCE:

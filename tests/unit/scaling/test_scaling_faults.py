@@ -1334,3 +1334,21 @@ def test_an_hour_after_a_no_earns_a_floor_coming_down_no_drop() -> None:
     run(loop, clock, 1)
     model = loop.models[web.ref]
     assert model.previous is not None and model.previous.floor == paced(25, 1) == 23
+
+
+def test_a_floor_comes_down_in_writes_five_cycles_apart() -> None:
+    """What docs/workloads.md says of the five cycles' patience: the wish comes down a
+    step a cycle (36, 33, 30, 27, 25, 23 ...) and is written once it has stayed below the
+    floor five cycles in a row, as it is then: 40 -> 25, then 25 -> 17. The floor written
+    is never below the wish (the floor a write every cycle would give)."""
+    loop, clock, web = at_forty(84, "auto")
+    wishes, floors = [], []
+    for _ in range(SCALE_IN_PATIENCE * 2):
+        run(loop, clock, 1)
+        previous = loop.models[web.ref].previous
+        assert previous is not None and previous.floor is not None
+        wishes.append(previous.floor)
+        floors.append(writes(loop)[-1] if writes(loop) else 40)
+    assert wishes == [paced(40, n) for n in range(1, 2 * SCALE_IN_PATIENCE + 1)]
+    assert writes(loop) == [25, 17] == [wishes[4], wishes[9]]
+    assert all(floor >= wish for floor, wish in zip(floors, wishes, strict=True))
