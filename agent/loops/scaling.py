@@ -38,7 +38,8 @@ annotated ``autonomic.dev/predictive: "true"``, every period:
    asked once per change and followed: an approval is carried out, a "no" is not asked
    again for an hour.
    ``safety.paused`` stops decisions and writes, not the forecasts; the time paused
-   earns a floor coming down no drop, as a hold earns none.
+   earns a floor coming down no drop, as a hold earns none, and so does every other
+   wait (a question open, an override or a refused write waited out).
    A floor (or, without an HPA, a replica count) someone else changes after the loop
    wrote it (a person, a GitOps controller, a runbook) is theirs for
    ``QUIET_AFTER_OVERRIDE``, doubled at each override in a row; a write
@@ -382,7 +383,12 @@ class WorkloadModel:
     # process or (read from the ledger at its first refit here) an earlier one: every
     # model evaluated gets the next, so no two are named alike. None until read.
     numbered: int | None = None
+    # The recommendation the scale-in pace counts from: the last one decided. A cycle
+    # that waits (paused, a question open, an override or a refused write waited out)
+    # keeps it, as a held cycle keeps its floor, so the wait earns no drop.
     previous: ScalingRecommendation | None = None
+    # The newest cycle's recommendation, as published (metrics, status), waiting or not.
+    latest: ScalingRecommendation | None = None
     hpa_min_configured: int | None = None
     hpa_uid: str = ""  # the HPA ``hpa_min_configured`` was read from
     breach_since: float | None = None
@@ -1986,7 +1992,7 @@ class ScalingLoop:
         if hpa is not None:
             rec = self._hpa_pace(workload, model, hpa, rec, now)
         self._report_mode(ref, model, rec)
-        model.previous = rec
+        model.previous = model.latest = rec
         model.sizing = {
             "capacity_per_pod": capacity,
             "capacity_source": capacity_source,
@@ -2027,19 +2033,23 @@ class ScalingLoop:
         self._gauges(ref, wanted, rec, model.sizing)
         if not forecast_only:
             self._overridden(workload, model, hpa, now)
+        # A cycle that waits (paused, a question open or its answer carried out, an
+        # override, a refused write or a "no" waited out) decides nothing, so, as a hold,
+        # it earns a floor coming down no drop: it keeps the recommendation it paced
+        # from, and the first decision after the wait lowers the floor by one cycle's
+        # pace from there, not by a wish paced down every cycle of the wait, unwritten,
+        # and written in one step after.
         if self._pause:
             self._held(str(ref), "Paused", f"paused ({self._pause}): no decision, no write")
-            # Nothing is decided while paused, so the time paused earns a floor coming
-            # down no drop, as a hold earns none: the pace goes on from the floor before
-            # the pause (the first decision after lowers it by one cycle's worth), not
-            # from a wish paced down every paused cycle and written in one step after.
             model.previous = paced_from
             return
         if model.pending is not None and self._settle(workload, model, hpa is not None, now):
+            model.previous = paced_from
             return  # a question is open, or its answer was carried out this cycle
         if now < model.quiet_until:
             if model.quiet_why is not None:
                 self._held(str(ref), model.quiet_reason, model.quiet_why)
+            model.previous = paced_from
             return
         model.quiet_why = None
         if model.published and not forecast_only:
@@ -2048,9 +2058,12 @@ class ScalingLoop:
             # the recommendation next changes.
             model.recommended, model.published = None, False
         reference = self._reference(model, current, now)
-        # Hysteresis: raise at once, lower only after the wish has held for a few cycles,
-        # so a floor hovering between two values does not flap every minute. In every
-        # mode: a reactive floor coming down is paced as a predictive one is (``ease_reactive``).
+        # Hysteresis: raise at once, lower only after the wish has stayed below the floor
+        # for SCALE_IN_PATIENCE cycles in a row, so a floor hovering between two values
+        # does not flap every minute. The wish went on coming down at the pace meanwhile,
+        # so the lowering writes up to that many steps at once (40 -> 25), never below
+        # a floor written every cycle. In every mode: a reactive floor coming down is
+        # paced as a predictive one is (``ease_reactive``).
         if wanted < reference:
             model.lower_streak += 1
             if model.lower_streak < SCALE_IN_PATIENCE:

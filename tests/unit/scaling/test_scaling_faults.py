@@ -22,6 +22,7 @@ from agent.loops.scaling import (
     FORGET_AFTER,
     HISTORY,
     MIN_REPLICAS,
+    QUIET_AFTER_NO,
     QUIET_AFTER_OVERRIDE,
     RETRY_AFTER_FAILURE,
     SCALE_IN_PATIENCE,
@@ -704,7 +705,9 @@ def test_replicas_set_by_someone_after_the_hpa_went_are_theirs(
 def test_replicas_set_by_someone_after_the_hpa_went_stay_theirs_under_a_new_leader() -> None:
     """The hold ``_taken_over`` sets is in the ledger: a new leader (which never saw the
     HPA) does not set the replicas over the person's 30 the minute it takes over; after
-    the hour it drives them."""
+    the hour it drives them, down from the person's 30 at the scale-in pace: the hour
+    waited earns no drop (its cycles used to pace the wish down unwritten, and the first
+    write after the hour took 30 to 7 at once)."""
     loop, clock, web = raised(64, 80 + 60)
     seen_at = clock.now() - STEP
     cluster = cast(Any, loop.cluster)
@@ -724,7 +727,8 @@ def test_replicas_set_by_someone_after_the_hpa_went_stay_theirs_under_a_new_lead
     assert replicas_written(successor) == []
     assert "is gone" in successor.status.held[str(web.ref)]
     run(successor, clock, 60)  # the hour over
-    assert replicas_written(successor) == [7]
+    written = replicas_written(successor)
+    assert written and paced(30, SCALE_IN_PATIENCE) <= written[0] < 30  # 19, not 7
 
 
 @pytest.mark.parametrize("api_server_ahead", [-300.0, 300.0])
@@ -1060,7 +1064,7 @@ def test_after_a_gap_read_past_the_floor_still_covers_the_lead_ahead_of_now() ->
     assert now == nine - STEP  # 08:59
     loop.cycle()
     model = loop.models[web.ref]
-    assert model.previous is not None and model.previous.mode == "predictive"
+    assert model.latest is not None and model.latest.mode == "predictive"
     assert model.fitted is not None and model.fitted.last_timestamp == now - 4 * STEP
     assert model.sizing["sample_behind_seconds"] == 4 * STEP  # in the decision's evidence
     lead = float(model.sizing["lead_seconds"])
@@ -1068,8 +1072,8 @@ def test_after_a_gap_read_past_the_floor_still_covers_the_lead_ahead_of_now() ->
     ahead = (forecast.timestamps > now) & (forecast.timestamps <= now + lead)
     assert ahead.sum() == horizon_steps(lead, STEP)
     wanted = float(np.max(forecast.upper(80)[ahead]))
-    assert model.previous.forecast_peak is not None
-    assert model.previous.forecast_peak >= wanted
+    assert model.latest.forecast_peak is not None
+    assert model.latest.forecast_peak >= wanted
 
 
 class NanGapReader(WeekReader):
@@ -1216,3 +1220,135 @@ def test_a_floor_paused_ten_minutes_comes_down_at_one_cycles_pace_after() -> Non
     for _ in range(SCALE_IN_PATIENCE):
         paced -= scale_in_drop(paced, STEP, pace)
     assert writes(loop) and writes(loop)[0] >= paced  # 23 at the least, not 13
+
+
+# ------------------------------------------------ a wait earns a floor coming down no drop
+
+PACE = PacingSettings(capacity_per_pod=5.0, lead_seconds=180.0)
+
+
+def at_forty(seed: int, route: str) -> tuple[ScalingLoop, FakeClock, Any]:
+    """web's HPA at a minReplicas of 40 an earlier process wrote ten minutes ago (its
+    owner's is 2), the load (a steady 50 at 5 a pod) needing about 10: each cycle
+    lowers the wish by a step (36, 33, 30, 27, 25), written after five cycles."""
+    t, values = steady(seed)
+    clock = FakeClock(float(t[-80]))
+    web = dataclasses.replace(
+        workload("web", **{CAPACITY: "5"}), replicas=40, ready_replicas=40, available_replicas=40
+    )
+    loop = loop_over(WeekReader(t, values), clock, [web], route=route)
+    cast(Any, loop.cluster).hpas[web.ref] = HpaState(HPA, web.ref, 40, 100, 40, 40, uid="u1")
+    ledger = cast(Any, loop.decisions).ledger
+    ledger.guards[f"scaling/configured-min/{HPA}"] = ({"min_replicas": 2, "uid": "u1"}, 1)
+    written = {"at": clock.now() - 600, "decision_id": "d-0", "workload_uid": ""}
+    record = {**written, "min_replicas": 40, "hpa_uid": "u1", "hpa": str(HPA)}
+    ledger.guards[f"{WRITTEN_KEY}/{web.ref}"] = (record, 1)
+    return loop, clock, web
+
+
+def paced(floor: int, cycles: int) -> int:
+    """``floor`` after ``cycles`` decisions a minute apart, each a scale-in step."""
+    for _ in range(cycles):
+        floor -= scale_in_drop(floor, STEP, PACE)
+    return floor
+
+
+def test_an_override_waited_out_earns_a_floor_coming_down_no_drop() -> None:
+    """The wish lowered to 36, then someone sets minReplicas to 38: theirs for an hour.
+    The cycles of that hour went on pacing the wish down unwritten, a step a minute, so
+    the first decision after the hour started from what the load needs (about 10), and
+    the first write took 38 down to it in one step. Nothing was decided in that hour:
+    as after a hold or a pause, the first cycle after lowers the wish one step from
+    36, and the first write is paced from there."""
+    loop, clock, web = at_forty(80, "auto")
+    run(loop, clock, 1)
+    model = loop.models[web.ref]
+    assert model.previous is not None and model.previous.floor == 36
+    set_min(loop, web, 38)
+    run(loop, clock, QUIET_AFTER_OVERRIDE / STEP)
+    assert loop.status.held_reason[str(web.ref)] == "Overridden"
+    assert writes(loop) == []
+    run(loop, clock, 1)
+    assert model.previous.floor == paced(36, 1) == 33
+    run(loop, clock, SCALE_IN_PATIENCE)
+    assert writes(loop) and writes(loop)[0] >= paced(36, SCALE_IN_PATIENCE)  # 23, not 13
+
+
+def test_a_refused_write_waited_out_earns_a_floor_coming_down_no_drop() -> None:
+    """The fifth cycle writes 40 -> 25 and the cluster refuses it: no new try for five
+    minutes. Those minutes went on pacing the wish down unwritten, so the first cycle
+    after them lowered it from 25 by five minutes' pace (to 16) where a held cycle
+    lowers it by one (to 23)."""
+    loop, clock, web = at_forty(81, "auto")
+    executor = cast(Any, loop.executor)
+
+    def refuse(key: str, step: int, operation: Any, **kwargs: Any) -> Any:
+        executor.applied.append(operation)
+        return SimpleNamespace(status="failed", message="forbidden", reason="Forbidden")
+
+    executor.apply = refuse
+    run(loop, clock, SCALE_IN_PATIENCE, land=False)
+    model = loop.models[web.ref]
+    assert writes(loop) == [25] == [paced(40, SCALE_IN_PATIENCE)]  # tried, not written
+    run(loop, clock, RETRY_AFTER_FAILURE / STEP - 1, land=False)
+    assert loop.status.held_reason[str(web.ref)] == "WriteRefused"
+    assert writes(loop) == [25]
+    run(loop, clock, 1, land=False)
+    assert model.previous is not None and model.previous.floor == paced(25, 1) == 23
+
+
+def test_an_open_question_earns_a_floor_coming_down_no_drop() -> None:
+    """The fifth cycle asks to lower 40 to 25, and the question stays open ten minutes.
+    The cycles it was open went on pacing the wish down unwritten, so once the approved
+    25 was written the next decision started from what the load needs, and the next
+    lowering asked took 25 to it in one step. The open question decided nothing: the
+    cycle after the approval lowers the wish one step from 25."""
+    loop, clock, web = at_forty(82, "ask")
+    run(loop, clock, SCALE_IN_PATIENCE)
+    decisions = cast(Any, loop.decisions)
+    (asked,) = decisions.proposals
+    assert asked.proposal["to"] == 25 == paced(40, SCALE_IN_PATIENCE)
+    run(loop, clock, 10)
+    assert writes(loop) == []
+    decisions.ledger.records["d-1"].status = "approved"  # the on-call said yes
+    run(loop, clock, 1)
+    assert writes(loop) == [25]
+    run(loop, clock, 1)
+    model = loop.models[web.ref]
+    assert model.previous is not None and model.previous.floor == paced(25, 1) == 23
+    run(loop, clock, SCALE_IN_PATIENCE)
+    assert decisions.proposals[-1].proposal["to"] >= paced(25, SCALE_IN_PATIENCE)
+
+
+def test_an_hour_after_a_no_earns_a_floor_coming_down_no_drop() -> None:
+    """The question to lower 40 to 25 is rejected: nothing is asked for an hour. The
+    wish went on coming down unwritten that hour; the first cycle after it lowers the
+    wish one step from the 25 asked, not from what an hour's pace allows."""
+    loop, clock, web = at_forty(83, "ask")
+    run(loop, clock, SCALE_IN_PATIENCE)
+    decisions = cast(Any, loop.decisions)
+    assert [p.proposal["to"] for p in decisions.proposals] == [25]
+    decisions.ledger.records["d-1"].status = "rejected"
+    run(loop, clock, QUIET_AFTER_NO / STEP)
+    assert len(decisions.proposals) == 1  # not asked again within the hour
+    run(loop, clock, 1)
+    model = loop.models[web.ref]
+    assert model.previous is not None and model.previous.floor == paced(25, 1) == 23
+
+
+def test_a_floor_comes_down_in_writes_five_cycles_apart() -> None:
+    """What docs/workloads.md says of the five cycles' patience: the wish comes down a
+    step a cycle (36, 33, 30, 27, 25, 23 ...) and is written once it has stayed below the
+    floor five cycles in a row, as it is then: 40 -> 25, then 25 -> 17. The floor written
+    is never below the wish (the floor a write every cycle would give)."""
+    loop, clock, web = at_forty(84, "auto")
+    wishes, floors = [], []
+    for _ in range(SCALE_IN_PATIENCE * 2):
+        run(loop, clock, 1)
+        previous = loop.models[web.ref].previous
+        assert previous is not None and previous.floor is not None
+        wishes.append(previous.floor)
+        floors.append(writes(loop)[-1] if writes(loop) else 40)
+    assert wishes == [paced(40, n) for n in range(1, 2 * SCALE_IN_PATIENCE + 1)]
+    assert writes(loop) == [25, 17] == [wishes[4], wishes[9]]
+    assert all(floor >= wish for floor, wish in zip(floors, wishes, strict=True))

@@ -256,7 +256,7 @@ def test_a_model_found_off_its_band_makes_the_workload_reactive_and_says_so() ->
         clock.advance(STEP)
         model = loop.models[web.ref]
         if model.poor is not None:
-            seen.append(model.previous)
+            seen.append(model.latest)
     assert seen, "the drift check never found the model off its band"
     first = seen[0]
     assert first is not None
