@@ -386,6 +386,8 @@ def _guard_to_json(state: GuardState) -> dict[str, Any]:
             out["counted_as"] = _ref_dict(r.counted_as)
         if r.dry_run:
             out["dry_run"] = True
+        if r.writes:
+            out["writes"] = [_ref_dict(ref) for ref in r.writes]
         return out
 
     return {
@@ -422,7 +424,12 @@ def _guard_from_json(data: Mapping[str, Any]) -> GuardState:
     def record(r: Mapping[str, Any]) -> ActionRecord:
         counted_as = _ref(r["counted_as"]) if r.get("counted_as") else None
         return ActionRecord(
-            r["runbook"], _ref(r["target"]), float(r["at"]), counted_as, bool(r.get("dry_run"))
+            r["runbook"],
+            _ref(r["target"]),
+            float(r["at"]),
+            counted_as,
+            bool(r.get("dry_run")),
+            writes=tuple(_ref(ref) for ref in r.get("writes") or ()),
         )
 
     return GuardState(
@@ -2108,18 +2115,25 @@ class RemediationEngine:
     ) -> str | None:
         """Why ``record``'s plan no longer describes the cluster, so that its first write
         is no longer wanted, or None: another run acted on the target (for a Pod, on its
-        workload or another of its pods) after the decision was made, a newer decision on
+        workload or another of its pods) or wrote an object the plan writes after the
+        decision was made, a newer decision on
         the target ran, or the target was deleted or changed by someone else since
         (``_gone_or_changed``). ``state`` without this run's own record."""
         # A dry run changed nothing: the plan still describes the cluster.
         stub_on = _ref(record.proposal["counted_as"]) if record.proposal.get("counted_as") else None
+        # What the plan writes: its target and any other object (a promoted canary's
+        # stable Deployment), whichever run wrote it since.
+        writes = {
+            target,
+            *(operation_from_dict(op).target for op in record.proposal.get("operations") or ()),
+        }
         acted = [
             r
             for r in state.actions
             if r.at >= record.created_at
             and not r.dry_run
             and (
-                r.target == target
+                any(ref in writes for ref in r.objects)
                 or (stub_on is not None and stub_on in (r.target, r.counted_on))
                 or (r.counted_as is not None and r.counted_as == target)
             )

@@ -57,6 +57,7 @@ __all__ = [
     "held_past_cooldown",
     "hold_window",
     "over_budget",
+    "plan_writes",
     "prune",
     "record_disruption",
     "record_finish",
@@ -121,6 +122,14 @@ class ActionRecord:
     at: float
     counted_as: ObjectRef | None = None
     dry_run: bool = False
+    # The other objects its operations write (a promoted canary's stable Deployment, a
+    # workload's HPA): busy and cooling down for every runbook, as the target is.
+    writes: tuple[ObjectRef, ...] = ()
+
+    @property
+    def objects(self) -> tuple[ObjectRef, ...]:
+        """Everything the run writes: its target and ``writes``."""
+        return (self.target, *self.writes)
 
     def counts_for(self, runbook: str) -> bool:
         """Whether this run counts against ``runbook``'s cooldowns and the limits across
@@ -201,39 +210,63 @@ def _allow() -> Gate:
     return Gate(True, "Allowed", "every guard allows this action")
 
 
-def _last_action_on(state: GuardState, target: ObjectRef, runbook: str) -> ActionRecord | None:
-    records = [r for r in state.actions if r.target == target and r.counts_for(runbook)]
-    return max(records, key=lambda r: r.at) if records else None
+def plan_writes(plan: Plan) -> tuple[ObjectRef, ...]:
+    """The objects ``plan``'s operations write other than its target (a promoted
+    canary's stable Deployment, the HPA of a scaled workload), each once, in order."""
+    return tuple(dict.fromkeys(op.target for op in plan.operations if op.target != plan.target))
+
+
+def _on_subject(record: ActionRecord, plan: Plan, *, written: bool) -> bool:
+    """Whether ``record`` wrote what ``plan`` is about: its target, or for a Pod the
+    workload that owns it (``Plan.counted_as``: our actions on the workload itself and on
+    any of its pods count, a replacement pod having a new name). ``written``: also any
+    other object the plan writes (``plan_writes``)."""
+    objects = record.objects
+    if plan.target in objects:
+        return True
+    on = plan.counted_as
+    if on is not None and (on in objects or record.counted_on == on):
+        return True
+    return written and any(ref in objects for ref in plan_writes(plan))
 
 
 def _last_action_on_subject(
-    state: GuardState, plan: Plan, runbook: str | None = None
+    state: GuardState, plan: Plan, runbook: str | None = None, *, written: bool = True
 ) -> ActionRecord | None:
-    """Our last action on what someone else's change is read from: the target, or for a
-    Pod the workload that owns it (``Plan.counted_as``), counting our actions on the
-    workload itself and on any of its pods (a replacement pod has a new name, so the
-    pod's own record would always be empty)."""
+    """Our last action that wrote what ``plan`` is about (``_on_subject``): its target,
+    or a Pod's workload or another of its pods, and (``written``) any other object the
+    plan writes. Whichever runbook's run wrote it: a run that writes an object is as
+    recent on it as a run targeting it (a promotion's on the stable Deployment)."""
     by = plan.runbook if runbook is None else runbook
-    on = plan.counted_as
-    if on is None:
-        return _last_action_on(state, plan.target, by)
     records = [
-        r
-        for r in state.actions
-        if (r.target in (plan.target, on) or r.counted_on == on) and r.counts_for(by)
+        r for r in state.actions if r.counts_for(by) and _on_subject(r, plan, written=written)
     ]
     return max(records, key=lambda r: r.at) if records else None
 
 
 def acts_on_same(record: ActionRecord, plan: Plan) -> bool:
-    """Whether the in-flight ``record`` acts on what ``plan`` would: its target, or, where
-    one side is a Pod, the same workload (a pod of it, or the workload itself)."""
-    if record.target == plan.target:
+    """Whether the in-flight ``record`` acts on what ``plan`` would: an object both
+    write (the target, a promoted canary's stable Deployment, a workload's HPA), or,
+    where one side is a Pod, the same workload (a pod of it, or the workload itself)."""
+    if _on_subject(record, plan, written=True):
         return True
-    on = plan.counted_as
-    if on is not None and on in (record.target, record.counted_on):
-        return True
-    return record.counted_as is not None and record.counted_as == plan.target
+    return record.counted_as is not None and record.counted_as in (
+        plan.target,
+        *plan_writes(plan),
+    )
+
+
+def _common(record: ActionRecord, plan: Plan) -> ObjectRef | None:
+    """The first object ``plan`` writes (its target first) that ``record``'s run wrote
+    too; None when they meet only on a Pod's workload."""
+    return next((ref for ref in (plan.target, *plan_writes(plan)) if ref in record.objects), None)
+
+
+def _written_by(record: ActionRecord, ref: ObjectRef) -> str:
+    """``ref`` as ``record``'s run wrote it: said with the run when not its target."""
+    if ref == record.target:
+        return str(ref)
+    return f"{ref} (written by {record.runbook}'s run on {record.target})"
 
 
 @dataclass(frozen=True)
@@ -319,15 +352,22 @@ def _judge(
         else None,
     )
     busy = next((r for r in state.in_flight if acts_on_same(r, plan)), None)
+    shared = None if busy is None else _common(busy, plan)
+    others = plan_writes(plan)
+    also = f" or any other object it writes ({', '.join(map(str, others))})" if others else ""
     judge(
         "TargetBusy",
         "targetBusy",
         "no other run acting on the target"
-        + (f", its workload {plan.counted_as} or another of its pods" if plan.counted_as else ""),
+        + (f", its workload {plan.counted_as} or another of its pods" if plan.counted_as else "")
+        + also,
         f"another run is acting on {busy.target}" if busy else "none",
         (
             f"another run is already acting on {plan.target}"
             if busy.target == plan.target
+            else f"another run is already writing {_written_by(busy, shared)}, which this "
+            "plan writes too; this one waits for it to end"
+            if shared is not None
             else f"another run is already acting on {busy.target}, which shares {plan.target}'s "
             f"workload; this one waits for it to end"
         )
@@ -335,15 +375,17 @@ def _judge(
         else None,
     )
     # A Pod's cooldown is its workload's: a deleted pod's replacement, or its sibling, has
-    # a new name, and keyed on the pod's own name the cooldown would never apply.
+    # a new name, and keyed on the pod's own name the cooldown would never apply. An
+    # object the plan writes besides its target cools down too, whichever run wrote it.
     last = _last_action_on_subject(state, plan)
     cooldown = max(guards.cooldown_per_target, limits.target_cooldown)
     cooling = last is not None and now - last.at < cooldown
     subject = f"{plan.counted_as} or any of its pods" if plan.counted_as else "the target"
+    common = None if last is None else _common(last, plan)
     judge(
         "Cooldown",
         "cooldownPerTarget",
-        f"{format_duration(cooldown)} since the last action on {subject}",
+        f"{format_duration(cooldown)} since the last action on {subject}" + also,
         f"last acted on {format_duration(now - last.at)} ago"
         + ("" if last.target == plan.target else f" ({last.target})")
         if last is not None
@@ -351,6 +393,9 @@ def _judge(
         (
             f"{plan.target} was acted on {format_duration(now - last.at)} ago"
             if last.target == plan.target
+            else f"{_written_by(last, common)}, which this plan writes too, was written "
+            f"{format_duration(now - last.at)} ago"
+            if common is not None
             else f"{last.target}, which shares {plan.target}'s workload, was acted on "
             f"{format_duration(now - last.at)} ago"
         )
@@ -453,7 +498,9 @@ def _judge(
     human = plan.human_changed_at
     # A Pod's change by someone else is read from its workload (planning's
     # ``_human_changed_at``), so "after our last action" is judged on the workload too.
-    last = _last_action_on_subject(state, plan, runbook="")  # real actions only
+    # Someone else's change is read on the target (a Pod's workload): judged against our
+    # last write of that, by whichever run.
+    last = _last_action_on_subject(state, plan, runbook="", written=False)  # real actions
     fighting = (
         human is not None
         and last is not None
@@ -854,7 +901,9 @@ def record_start(
     """An action is starting: count it and the pods it disrupts (a drain's are counted
     round by round, ``record_disruption``), mark it in flight, claim a half-open trial.
     ``dry_run``: a ``dryRun`` runbook's run (``ActionRecord.counts_for``)."""
-    record = ActionRecord(plan.runbook, plan.target, now, plan.counted_as, dry_run)
+    record = ActionRecord(
+        plan.runbook, plan.target, now, plan.counted_as, dry_run, writes=plan_writes(plan)
+    )
     if not _drains(plan):
         state = record_disruption(state, plan.runbook, plan.target, plan.disruption, now)
     breakers = dict(state.breakers)
