@@ -18,7 +18,9 @@ whose ``endsAt`` has passed, or that was last delivered more than twice Alertman
 ``repeat_interval`` ago (``alertmanager.repeatInterval``), is no longer counted. A firing
 alert is delivered again at every repeat interval, so one not heard of for two has
 resolved without its resolution reaching us (or Alertmanager no longer reaches us):
-counting it for ever would hold ``noOtherAlertFiring`` back for ever.
+counting it for ever would hold ``noOtherAlertFiring`` back for ever. Which of the two it
+is, ``unknown`` tells: one whose re-sends stopped together with every other delivery is
+not known to have resolved, and ``noOtherAlertFiring`` does not hold over it.
 """
 
 from __future__ import annotations
@@ -301,6 +303,33 @@ class AlertInbox:
         now = self.clock()
         return self.ledger.firing_alerts(now, delivered_since=now - self.stale_after)
 
+    def unknown(self) -> tuple[FiringAlert, ...]:
+        """The alerts last known firing that ``firing`` no longer counts only because
+        their last delivery is older than twice the repeat interval, while Alertmanager
+        has delivered nothing at all since they were due again (each with its
+        ``delivered_at``): Alertmanager down or cut off from us, so whether they still fire
+        is not known. One that Alertmanager left out of its deliveries for that long, while
+        it kept delivering, has resolved without its resolution reaching us, and is not
+        among them (or a lost resolution would hold ``noOtherAlertFiring`` for good)."""
+        now = self.clock()
+        rows = self.ledger.firing_alerts(
+            now, delivered_since=0.0, delivered_before=now - self.stale_after
+        )
+        if not rows:
+            return ()
+        last = self.ledger.last_alert_delivery()
+        return tuple(
+            FiringAlert(
+                name=row.name,
+                labels=dict(row.labels),
+                fingerprint=row.fingerprint,
+                starts_at=row.starts_at,
+                delivered_at=row.delivered_at,
+            )
+            for row in rows
+            if last is None or last < row.delivered_at + self.stale_after
+        )
+
     def firing(self) -> tuple[FiringAlert, ...]:
         """The alerts firing now, by name and fingerprint (see the module's note)."""
         return tuple(
@@ -309,6 +338,7 @@ class AlertInbox:
                 labels=dict(row.labels),
                 fingerprint=row.fingerprint,
                 starts_at=row.starts_at,
+                delivered_at=row.delivered_at,
             )
             for row in self.firing_rows()
         )

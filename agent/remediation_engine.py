@@ -583,6 +583,7 @@ class RemediationEngine:
             nodes=tuple(self.reader.list_nodes()),
             hpas=hpas,
             alerts=tuple(self.alerts()),
+            unknown_alerts=self.inbox.unknown() if self.inbox is not None else (),
             taken_at=self.clock.now(),
             # Claims only from a reader that reads them (the simulated cluster has none).
             claims=tuple(self.reader.list_volume_claims())

@@ -81,7 +81,7 @@ from remediation.signals import Signal
 from remediation.snapshot import ClusterSnapshot
 from remediation.templating import empty_in, render
 from remediation.verification import RenderedCheck, VerificationPlan
-from remediation.windows import contains, describe
+from remediation.windows import contains, describe, to_utc_text
 
 __all__ = [
     "BlastEstimate",
@@ -1245,6 +1245,29 @@ def _check_local_preconditions(
                     raise _Stop(
                         "OtherAlertFiring",
                         f"alert {alert.name} is also firing; a person should look first",
+                    )
+            # No word is not "not firing": an alert last known firing whose re-sends
+            # stopped with every other delivery (Alertmanager down, or cut off from us)
+            # may still fire.
+            for alert in snapshot.unknown_alerts:
+                if alert.fingerprint == fingerprint:
+                    continue
+                if condition.same_namespace and alert.labels.get("namespace") != target.namespace:
+                    continue
+                if all(m.matches(alert.labels) for m in condition.matchers):
+                    last = alert.delivered_at
+                    said = (
+                        ""
+                        if last is None
+                        else f", last delivered {format_duration(max(now - last, 0.0))} ago "
+                        f"(at {to_utc_text(last)})"
+                    )
+                    raise _Stop(
+                        "AlertStateUnknown",
+                        f"alert {alert.name} was last known firing{said}, and nothing has "
+                        "been heard from Alertmanager since: whether it still fires is not "
+                        "known, so noOtherAlertFiring cannot hold; a person should look first "
+                        "(and at why Alertmanager is silent)",
                     )
             which = "no other alert firing"
             if condition.matchers:

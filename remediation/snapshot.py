@@ -34,6 +34,8 @@ class FiringAlert:
     labels: Mapping[str, str]
     fingerprint: str
     starts_at: float
+    # Its latest delivery (None: not known, as from a caller that does not keep it).
+    delivered_at: float | None = None
 
 
 @dataclass(frozen=True)
@@ -46,6 +48,11 @@ class ClusterSnapshot:
     hpas: tuple[HpaState, ...] = ()
     alerts: tuple[FiringAlert, ...] = ()
     taken_at: float = 0.0
+    # Alerts last known firing (neither resolved nor past their endsAt) whose last
+    # delivery is too old to count them as firing, while nothing has been heard from
+    # Alertmanager since: whether they still fire is not known (Alertmanager may be down
+    # or cut off). Not in ``alerts``; ``noOtherAlertFiring`` cannot pass over them.
+    unknown_alerts: tuple[FiringAlert, ...] = ()
     claims: tuple[VolumeClaimState, ...] = ()
     # The PodDisruptionBudgets a drain's plan reads; None from a reader that reads none
     # (the simulated cluster), which a plan then does not mention.

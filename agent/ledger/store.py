@@ -1699,6 +1699,14 @@ class Ledger:
             count, oldest = conn.execute(query).one()
         return int(count), None if oldest is None else float(oldest)
 
+    def last_alert_delivery(self) -> float | None:
+        """When Alertmanager last delivered anything stored (any alert, firing or
+        resolved); None when no delivery is stored."""
+        table = tables["alerts"]
+        with self._read() as conn:
+            last = conn.execute(sa.select(sa.func.max(table.c.delivered_at))).scalar()
+        return None if last is None else float(last)
+
     def mark_alerts_handled(self, ids: Sequence[int], now: float) -> int:
         """Mark alerts handled (those not marked yet); how many were marked."""
         table = tables["alerts"]
@@ -1815,13 +1823,16 @@ class Ledger:
             ).rowcount
         return bool(changed == 1)
 
-    def firing_alerts(self, now: float, *, delivered_since: float) -> list[StoredAlert]:
+    def firing_alerts(
+        self, now: float, *, delivered_since: float, delivered_before: float | None = None
+    ) -> list[StoredAlert]:
         """The alerts firing at ``now``, by name and fingerprint: per fingerprint, the
         latest-starting alert, if it was delivered firing and not resolved (a resolution
         of the same fingerprint and ``startsAt`` ends it, whichever arrived first), was
         delivered at or after ``delivered_since`` (Alertmanager re-sends a firing alert
         at its repeat interval: one not heard of for long is no longer counted), and whose
-        ``endsAt``, if given, has not passed."""
+        ``endsAt``, if given, has not passed. ``delivered_before``: only those last
+        delivered before it (the alerts last known firing that are no longer counted)."""
         firing = tables["alerts"]
         other = firing.alias("other")
         superseded = sa.exists().where(
@@ -1841,6 +1852,8 @@ class Ledger:
             )
             .order_by(firing.c.name, firing.c.fingerprint)
         )
+        if delivered_before is not None:
+            query = query.where(firing.c.delivered_at < delivered_before)
         with self._read() as conn:
             return [StoredAlert(**row) for row in conn.execute(query).mappings()]
 
