@@ -70,6 +70,21 @@ def test_kubernetes_checks() -> None:
     )
 
 
+def test_deployment_available_waits_for_the_controller_to_see_the_write() -> None:
+    """Right after a write (generation 3) the status still describes generation 2, whose
+    replicas were all available: that says nothing of the change, so no pass yet."""
+    check = RenderedCheck("kubernetes", WEB.ref, condition_name="deploymentAvailable")
+    written = deployment(replicas=2, generation=3, observed_generation=2)
+    result = evaluate_kubernetes_check(check, ClusterSnapshot((written,)))
+    assert result.outcome == "inconclusive"
+    assert result.message == (
+        "the controller has not yet observed generation 3 of Deployment/shop/web (its status "
+        "describes generation 2)"
+    )
+    observed = replace(written, observed_generation=3)
+    assert evaluate_kubernetes_check(check, ClusterSnapshot((observed,))).outcome == "pass"
+
+
 def test_alert_resolved() -> None:
     check = RenderedCheck("alertResolved", WEB.ref, fingerprint="f1")
     firing = ClusterSnapshot(alerts=(FiringAlert("A", {}, "f1", NOW),))
