@@ -37,6 +37,7 @@ __all__ = [
     "match",
     "matching_trigger",
     "resolve_target",
+    "selects",
     "trigger_accepts",
 ]
 
@@ -378,6 +379,12 @@ def _selected(selector: TargetSelector, ref: ObjectRef, labels: Mapping[str, str
         if labels.get(key) == value:
             return skip("OptedOut", f"{ref} carries the opt-out label {key}={value}")
     return None
+
+
+def selects(selector: TargetSelector, ref: ObjectRef, labels: Mapping[str, str]) -> bool:
+    """Whether the runbook's ``target`` may act on ``ref`` (with ``labels``): its
+    namespaces, names and labels, as a signal's target is judged."""
+    return _selected(selector, ref, labels) is None
 
 
 def resolve_target(

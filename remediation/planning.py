@@ -24,7 +24,7 @@ from remediation._types import Comparison
 from remediation.drain_budgets import BudgetReading, read_budgets
 from remediation.drain_notes import not_replaced, protected_left
 from remediation.durations import format_duration
-from remediation.matching import matching_trigger, resolve_target
+from remediation.matching import matching_trigger, resolve_target, selects
 from remediation.ports import (
     ContainerState,
     Cordon,
@@ -664,13 +664,12 @@ def _plan_pods(
 def _nodes_health(
     target: ObjectRef, runbook: Runbook, snapshot: ClusterSnapshot
 ) -> tuple[int, int]:
+    """The nodes the runbook may act on (its target's labels and ``excludeNames``, as a
+    signal's node is judged), and how many of them stay healthy (Ready, schedulable)
+    once ``target`` is taken out. A node it never acts on is not of its set: counted,
+    a spare it excludes by name would make its own nodes look healthier than they are."""
     selector = runbook.spec.target
-    selected = [
-        n
-        for n in snapshot.nodes
-        if all(n.labels.get(k) == v for k, v in selector.require_labels.items())
-        and not any(n.labels.get(k) == v for k, v in selector.exclude_labels.items())
-    ]
+    selected = [n for n in snapshot.nodes if selects(selector, n.ref, n.labels)]
     healthy = [n for n in selected if n.ready and not n.unschedulable and n.ref != target]
     return len(selected), len(healthy)
 

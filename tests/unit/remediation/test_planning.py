@@ -388,6 +388,41 @@ def test_drain_one_node_with_readable_diff_and_blast() -> None:
     assert result.verification is not None and result.undo_on_failure is False
 
 
+def test_the_healthy_fraction_counts_only_the_nodes_the_runbook_may_act_on() -> None:
+    """Nodes its ``excludeNames`` keeps out (control-plane nodes, say) are not in the set
+    ``minHealthyFraction`` guards: with them, draining a second of three workers looked
+    like leaving 4 of 6 nodes healthy; of the workers it acts on, 1 of 3 stay."""
+    rb = runbook(
+        """
+        triggers: [{type: kubernetes, condition: NodeNotReady, heldFor: 5m}]
+        target: {kind: Node, excludeNames: [cp-1, cp-2, cp-3]}
+        actions: [{type: drain}]
+        verification: {checks: [{type: kubernetes, condition: nodeDrained}]}
+        guards:
+          blastRadius: {maxTargets: 1, minHealthyFraction: 0.5}
+        """
+    )
+    sick = node("worker-2", ready=False, not_ready_since=NOW - 600)
+    nodes = (
+        node("cp-1"),
+        node("cp-2"),
+        node("cp-3"),
+        node("worker-1", unschedulable=True),  # drained before
+        sick,
+        node("worker-3"),
+    )
+    result = planned(
+        plan(
+            rb,
+            signal(name="NodeNotReady", target=sick.ref, since=NOW - 600),
+            ClusterSnapshot(nodes=nodes),
+            NOW,
+        )
+    )
+    assert (result.blast.selected, result.blast.healthy_after) == (3, 1)
+    assert result.blast.healthy_fraction_after < 0.5
+
+
 def test_delete_only_stuck_pods_up_to_the_limit() -> None:
     rb = runbook(
         f"""
