@@ -13,7 +13,13 @@ from typing import Any
 
 from remediation.windows import to_utc_text
 from tests.integration.remediation.rig import KubeRig, rfc3339, seed_web
-from tests.integration.remediation.test_alert_inbox import ROLLBACK, critical, post
+from tests.integration.remediation.test_alert_inbox import (
+    ROLLBACK,
+    Replicas,
+    critical,
+    post,
+    replicas,  # noqa: F401 - the fixture: SQLite, and PostgreSQL under CI
+)
 
 NINE_HOURS = 9 * 3600.0  # past twice Alertmanager's default repeat_interval (4h)
 
@@ -29,8 +35,9 @@ def watchdog(rig: KubeRig) -> dict[str, Any]:
 
 
 def test_a_critical_alert_not_heard_of_since_alertmanager_fell_silent_holds_the_rollback(
-    rig: KubeRig,
+    replicas: Replicas,  # noqa: F811
 ) -> None:
+    rig = replicas.start()
     delivered = rig.clock.now()
     assert post(rig, [critical(rig)])[0] == 200
     rig.cycle()
@@ -55,7 +62,10 @@ def test_a_critical_alert_not_heard_of_since_alertmanager_fell_silent_holds_the_
     assert held and {h.reason_code for h in held} == {"OtherAlertFiring"}
 
 
-def test_an_alert_left_out_while_alertmanager_kept_delivering_has_resolved(rig: KubeRig) -> None:
+def test_an_alert_left_out_while_alertmanager_kept_delivering_has_resolved(
+    replicas: Replicas,  # noqa: F811
+) -> None:
+    rig = replicas.start()
     assert post(rig, [critical(rig)])[0] == 200
     rig.cycle()
     rig.clock.advance(NINE_HOURS)
