@@ -42,7 +42,9 @@ annotated ``autonomic.dev/predictive: "true"``, every period:
    wait (a question open, an override or a refused write waited out).
    A floor (or, without an HPA, a replica count) someone else changes after the loop
    wrote it (a person, a GitOps controller, a runbook) is theirs for
-   ``QUIET_AFTER_OVERRIDE``, doubled at each override in a row; a write
+   ``QUIET_AFTER_OVERRIDE``, doubled at each override in a row, and after it a
+   value of theirs above the loop's own floor comes down from theirs at the scale-in
+   pace, not to the loop's lower floor in one write; a write
    the cluster refuses fails its decision with the cluster's words and is decided again
    after ``RETRY_AFTER_FAILURE``, doubled at each refusal in a row, never every cycle;
    a write never goes over a ``minReplicas`` (or replicas) changed since its decision;
@@ -439,6 +441,11 @@ class WorkloadModel:
     # ``status.held`` until ``quiet_until``.
     quiet_why: str | None = None
     quiet_reason: str = "Overridden"  # its reason code: "Overridden" or "WriteRefused"
+    # Whether the floor (or the replicas) in the cluster is someone else's: set when an
+    # override or replicas set after the HPA went are found (or read back from the
+    # ledger), cleared at the first decision after the wait. While set, the scale-in
+    # pace starts from the cluster's value when that is higher than the loop's own.
+    theirs: bool = False
     gap_since: float | None = None  # held for a gap in the load series: its newest sample
     # When this loop last saw an HPA scaling the workload, its name, and the workload's
     # last change by someone then (``managed_by_human_at``, the API server's clock): a
@@ -873,7 +880,7 @@ class ScalingLoop:
         flagged = record.get("quiet_until")
         if isinstance(flagged, int | float):  # flagged by this or an earlier leader
             if now < flagged:
-                model.quiet_until = float(flagged)
+                model.quiet_until, model.theirs = float(flagged), True
             return
         model.overrides += 1
         quiet = min(QUIET_AFTER_OVERRIDE * 2 ** (model.overrides - 1), MAX_QUIET_AFTER_OVERRIDE)
@@ -901,6 +908,7 @@ class ScalingLoop:
             )
         log.warning("scaling %s: %s", ref, why)
         model.quiet_until, model.quiet_why, model.quiet_reason = until, why, "Overridden"
+        model.theirs = True
         flag = {**record, "overridden_at": now, "found": found, "quiet_until": until}
         if self._remember_written(ref, flag, now):
             model.written = flag
@@ -985,6 +993,7 @@ class ScalingLoop:
         )
         log.warning("scaling %s: %s", workload.ref, why)
         model.quiet_until, model.quiet_why, model.quiet_reason = until, why, "Overridden"
+        model.theirs = True
         # Kept in the ledger: the loop runs on the leader, and a new one (or this one
         # restarted) has not seen the HPA, so it would set the replicas at once.
         key = f"{TAKEN_KEY}/{workload.ref}"
@@ -1022,6 +1031,7 @@ class ScalingLoop:
             return False
         why = str(record.get("why") or "replicas set by someone after the HPA went")
         model.quiet_until, model.quiet_why, model.quiet_reason = float(until), why, "Overridden"
+        model.theirs = True
         return True
 
     def _recall_hpa(self, workload: WorkloadState, model: WorkloadModel) -> _Recalled | None:
@@ -1976,6 +1986,13 @@ class ScalingLoop:
             floor_now = self._reference(model, current, now)
             if floor_now < model.previous.floor:
                 model.previous = replace(model.previous, floor=floor_now)
+        if model.theirs and (model.previous.floor is None or current > model.previous.floor):
+            # Someone else's floor (an override, replicas set after the HPA went) above the
+            # loop's own: the pace starts from it, as a new leader's does, so after the
+            # wait it comes down a step at a time, not to the loop's older, lower wish in
+            # one write. Every cycle of the wait looks again (they may raise it again);
+            # the loop's own floors, written after, are not theirs.
+            model.previous = replace(model.previous, floor=current, pace_since=None)
         paced_from = model.previous
         rec = recommend(
             forecast,
@@ -2052,6 +2069,7 @@ class ScalingLoop:
             model.previous = paced_from
             return
         model.quiet_why = None
+        model.theirs = False  # the wait is over: paced from their floor from now on
         if model.published and not forecast_only:
             # Back from forecast-only (or its HPA no longer another controller's): the
             # floor only published is not one decided, so it is decided now, not when

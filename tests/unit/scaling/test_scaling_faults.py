@@ -21,6 +21,7 @@ from agent.loops.scaling import (
     CAPACITY,
     FORGET_AFTER,
     HISTORY,
+    MAX_REPLICAS,
     MIN_REPLICAS,
     QUIET_AFTER_NO,
     QUIET_AFTER_OVERRIDE,
@@ -670,7 +671,9 @@ def test_replicas_set_by_someone_after_the_hpa_went_are_theirs(
     used to take the 30 for what the HPA left: brought down to 7 five minutes later, in
     the middle of the incident. Now a workload changed by someone (managedFields) after
     the loop last saw its HPA is theirs for the hour, said once; then the loop drives
-    the replicas. A change from before the HPA went (seen with it) is no such statement."""
+    the replicas, down from the person's 30 at the scale-in pace (it used to pace from
+    its own 7 and write 30 -> 7 at once). A change from before the HPA went (seen with
+    it) is no such statement."""
     loop, clock, web = raised(64)
     seen_at = clock.now() - STEP  # the cycle that last saw the HPA
     cluster = cast(Any, loop.cluster)
@@ -699,7 +702,8 @@ def test_replicas_set_by_someone_after_the_hpa_went_are_theirs(
     )
     assert "is gone" in loop.status.held[str(web.ref)]
     run(loop, clock, 55)  # the hour over: the loop drives the replicas again
-    assert replicas_written(loop) == [7]
+    written = replicas_written(loop)
+    assert written and paced(30, SCALE_IN_PATIENCE) <= written[0] < 30  # 19, not 7
 
 
 def test_replicas_set_by_someone_after_the_hpa_went_stay_theirs_under_a_new_leader() -> None:
@@ -1258,8 +1262,9 @@ def test_an_override_waited_out_earns_a_floor_coming_down_no_drop() -> None:
     The cycles of that hour went on pacing the wish down unwritten, a step a minute, so
     the first decision after the hour started from what the load needs (about 10), and
     the first write took 38 down to it in one step. Nothing was decided in that hour:
-    as after a hold or a pause, the first cycle after lowers the wish one step from
-    36, and the first write is paced from there."""
+    as after a hold or a pause, the first cycle after lowers the wish one step, and
+    the first write is paced from there. The step is from the person's 38, above the
+    loop's own 36: after an override the pace starts from theirs when it is higher."""
     loop, clock, web = at_forty(80, "auto")
     run(loop, clock, 1)
     model = loop.models[web.ref]
@@ -1269,9 +1274,9 @@ def test_an_override_waited_out_earns_a_floor_coming_down_no_drop() -> None:
     assert loop.status.held_reason[str(web.ref)] == "Overridden"
     assert writes(loop) == []
     run(loop, clock, 1)
-    assert model.previous.floor == paced(36, 1) == 33
+    assert model.previous.floor == paced(38, 1) == 35
     run(loop, clock, SCALE_IN_PATIENCE)
-    assert writes(loop) and writes(loop)[0] >= paced(36, SCALE_IN_PATIENCE)  # 23, not 13
+    assert writes(loop) and writes(loop)[0] >= paced(38, SCALE_IN_PATIENCE)  # 25, not 13
 
 
 def test_a_refused_write_waited_out_earns_a_floor_coming_down_no_drop() -> None:
@@ -1352,3 +1357,100 @@ def test_a_floor_comes_down_in_writes_five_cycles_apart() -> None:
     assert wishes == [paced(40, n) for n in range(1, 2 * SCALE_IN_PATIENCE + 1)]
     assert writes(loop) == [25, 17] == [wishes[4], wishes[9]]
     assert all(floor >= wish for floor, wish in zip(floors, wishes, strict=True))
+
+
+# ------------------------------------------------ a person's raised floor, after the hour
+
+
+def overridden_to(
+    loop: ScalingLoop, clock: FakeClock, web: Any, value: int, *, has_hpa: bool = True
+) -> None:
+    """After the loop lowered the floor once (40 to 25 at the fifth cycle), a person
+    raises it (the HPA's minReplicas, or without an HPA the replicas) to ``value``; the
+    loop finds it and waits out the hour."""
+    run(loop, clock, SCALE_IN_PATIENCE)
+    assert len(writes(loop) if has_hpa else replicas_written(loop)) == 1
+    if has_hpa:
+        set_min(loop, web, value)
+    else:
+        set_replicas(loop, web, value)
+    run(loop, clock, 3)  # found once the watch may no longer lag behind the write
+    assert loop.status.held_reason[str(web.ref)] == "Overridden"
+
+
+def at_forty_without_an_hpa(seed: int) -> tuple[ScalingLoop, FakeClock, Any]:
+    """``at_forty`` without an HPA: replicas of 40 an earlier process set."""
+    t, values = steady(seed)
+    clock = FakeClock(float(t[-80]))
+    web = dataclasses.replace(
+        workload("web", **{CAPACITY: "5"}), replicas=40, ready_replicas=40, available_replicas=40
+    )
+    loop = loop_over(WeekReader(t, values), clock, [web], route="auto")
+    before = {"at": clock.now() - 600, "decision_id": "d-0", "workload_uid": ""}
+    record = {**before, "field": "replicas", "replicas": 40}
+    cast(Any, loop.decisions).ledger.guards[f"{WRITTEN_KEY}/{web.ref}"] = (record, 1)
+    return loop, clock, web
+
+
+@pytest.mark.parametrize("has_hpa", [True, False])
+def test_a_floor_a_person_raised_comes_down_at_the_pace_after_the_hour(has_hpa: bool) -> None:
+    """The loop wrote 25 and a person raised it to 45. After the hour the loop paced from
+    its own 25 (kept through the wait) and only took the cluster's value when lower, so
+    once the patience ran out it wrote the person's 45 down to about 17 in one write.
+    Now, after an override, it paces from the person's value when that is higher: 45
+    comes down at the pace (41, 37, 34, 31, 28...), and the loop's own writes after it
+    are not taken for the person's: the next lowering is paced from the loop's own."""
+    loop, clock, web = at_forty(85, "auto") if has_hpa else at_forty_without_an_hpa(85)
+    written = (lambda: writes(loop)) if has_hpa else (lambda: replicas_written(loop))
+    overridden_to(loop, clock, web, 45, has_hpa=has_hpa)
+    assert written() == [25]
+    run(loop, clock, QUIET_AFTER_OVERRIDE / STEP - 3)
+    assert written() == [25]  # the hour stays theirs
+    run(loop, clock, SCALE_IN_PATIENCE + 1)
+    (first,) = written()[1:]
+    assert paced(45, SCALE_IN_PATIENCE) <= first < 45  # 28 at the least, not 17
+    run(loop, clock, SCALE_IN_PATIENCE)
+    (second,) = written()[2:]
+    assert paced(first, SCALE_IN_PATIENCE) <= second < first  # paced from the loop's own
+
+
+def test_a_new_leader_paces_from_a_floor_a_person_raised_again_in_the_hour() -> None:
+    """A new leader takes over a floor a person raised to 45 (it starts its pace from the
+    cluster's value), and within the hour the person raises it again, to 60: the new
+    leader went on pacing from the 45 it first saw, so after the hour it wrote 60 down to
+    about 28 in one write. It paces from what the person last set: 60 at the pace."""
+    loop, clock, web = at_forty(86, "auto")
+    overridden_to(loop, clock, web, 45)
+    t, values = steady(86)
+    successor = loop_over(WeekReader(t, values), clock, [web], route="auto")
+    successor.decisions = loop.decisions  # one ledger
+    cast(Any, successor.cluster).hpas = cast(Any, loop.cluster).hpas
+    run(successor, clock, 10)
+    set_min(successor, web, 60)
+    run(successor, clock, QUIET_AFTER_OVERRIDE / STEP - 13)
+    assert writes(successor) == []  # the hour stays theirs
+    run(successor, clock, SCALE_IN_PATIENCE + 1)
+    (first,) = writes(successor)
+    assert paced(60, SCALE_IN_PATIENCE) <= first < 60  # 38 at the least, not 28
+
+
+def test_a_floor_a_person_raised_above_the_ceiling_comes_down_to_the_ceiling() -> None:
+    """Paced from the person's 45, the floor is still bounded by the loop's ceiling
+    (here ``autonomic.dev/max-replicas: 30``, never above the HPA's maxReplicas): the
+    wish is 30 at the first decision after the hour, not 41, and comes down at the pace
+    from there (30, 27, 25, 23), where it used to be written straight to 15."""
+    loop, clock, web = at_forty(87, "auto")
+    cluster = cast(Any, loop.cluster)
+    cluster.workloads = [
+        dataclasses.replace(w, annotations={**w.annotations, MAX_REPLICAS: "30"})
+        for w in cluster.workloads
+    ]
+    overridden_to(loop, clock, web, 45)
+    assert writes(loop) == [21]  # 40 is above the ceiling: 30, 27, 25, 23, 21
+    run(loop, clock, QUIET_AFTER_OVERRIDE / STEP - 3 + 2)  # the hour's first decision
+    assert writes(loop) == [21]
+    model = loop.models[web.ref]
+    assert model.previous is not None and model.previous.floor == 30
+    run(loop, clock, SCALE_IN_PATIENCE)
+    (first,) = writes(loop)[1:]
+    assert paced(30, SCALE_IN_PATIENCE) <= first < 30  # 23 at the least, not 15
