@@ -108,15 +108,17 @@ def _workload_check(name: str, ref: ObjectRef, snapshot: ClusterSnapshot) -> tup
     if workload is None:
         return "inconclusive", f"{ref} is gone"
     pods = [p for p in snapshot.pods_of(ref) if not p.deleting]
+    if name in ("deploymentAvailable", "rolloutComplete") and (
+        workload.observed_generation < workload.generation
+    ):
+        # Right after a write the status still describes the spec before it: its
+        # availability and its rollout say nothing of the change yet.
+        return (
+            "inconclusive",
+            f"the controller has not yet observed generation {workload.generation} of "
+            f"{ref} (its status describes generation {workload.observed_generation})",
+        )
     if name == "deploymentAvailable":
-        if workload.observed_generation < workload.generation:
-            # Right after a write the status still describes the spec before it: its
-            # availability says nothing of the change yet.
-            return (
-                "inconclusive",
-                f"the controller has not yet observed generation {workload.generation} of "
-                f"{ref} (its status describes generation {workload.observed_generation})",
-            )
         ok = workload.available_replicas >= workload.replicas
         return (
             "pass" if ok else "fail",
@@ -124,8 +126,7 @@ def _workload_check(name: str, ref: ObjectRef, snapshot: ClusterSnapshot) -> tup
         )
     if name == "rolloutComplete":
         done = (
-            workload.observed_generation >= workload.generation
-            and workload.updated_replicas >= workload.replicas
+            workload.updated_replicas >= workload.replicas
             and workload.available_replicas >= workload.replicas
             and not workload.rollout_failed
         )

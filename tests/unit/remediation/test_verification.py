@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+import pytest
+
 from remediation._types import parse_comparison
 from remediation.ports import ObjectRef
 from remediation.snapshot import ClusterSnapshot, FiringAlert
@@ -70,10 +72,13 @@ def test_kubernetes_checks() -> None:
     )
 
 
-def test_deployment_available_waits_for_the_controller_to_see_the_write() -> None:
+@pytest.mark.parametrize("condition", ["deploymentAvailable", "rolloutComplete"])
+def test_a_workload_check_waits_for_the_controller_to_see_the_write(condition: str) -> None:
     """Right after a write (generation 3) the status still describes generation 2, whose
-    replicas were all available: that says nothing of the change, so no pass yet."""
-    check = RenderedCheck("kubernetes", WEB.ref, condition_name="deploymentAvailable")
+    replicas were all available: that says nothing of the change, so no pass yet, and
+    no fail either (``rolloutComplete`` said "fail: rollout at revision 1", as if the
+    rollout had gone wrong, when nothing was yet known of it)."""
+    check = RenderedCheck("kubernetes", WEB.ref, condition_name=condition)
     written = deployment(replicas=2, generation=3, observed_generation=2)
     result = evaluate_kubernetes_check(check, ClusterSnapshot((written,)))
     assert result.outcome == "inconclusive"
