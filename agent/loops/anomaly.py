@@ -501,10 +501,17 @@ class AnomalyLoop:
             # again after a restart, or by a new leader, the minutes the daemon was down
             # are the same incident going on, not quiet ones that would close it (and the
             # next point would open it again, as news, under another key).
-            not_news = history and state.tracker.current is None
-            if point.score < query.threshold or t < state.quiet_until or not_news:
-                # Not an anomaly by the score the benchmark validated, however sure the
-                # band test is: it counts as a quiet point for the incident tracker.
+            opening = state.tracker.current is None
+            not_news = history and opening
+            # The score opens an incident, not the band test alone (the score is what the
+            # benchmark validated). It does not say whether one open goes on: the
+            # detector damps the points after the one that fired, however far out they
+            # stay. An open incident is kept by its points outside the expected band (or
+            # scoring the threshold), and closes after ``close_after`` points in a row
+            # back inside it: ``recovered`` means what it says.
+            out = not point.lower <= point.observed <= point.upper
+            low = point.score < query.threshold and (opening or not out)
+            if low or t < state.quiet_until or not_news:
                 quiet = min(point.confidence, state.tracker.keep_confidence * 0.999)
                 point = replace(point, confidence=quiet)
             event = state.tracker.observe(point)
