@@ -14,7 +14,9 @@ detector's ``step``.
 How an incident ends (``how``):
 
 - ``recovered``: its series was back to normal for the tracker's quiet period (10 points
-  below the keep confidence in a row);
+  in a row inside the expected band or below the keep confidence; the detector damps
+  the score of the points after the one that opened it, so a low score alone does not
+  count: a level that stays out keeps its incident open);
 - ``silent``: its series had no data for ``GAP_RESETS_INCIDENT`` steps, and the incident
   was dropped when data came back: nothing is known of how it went meanwhile.
 

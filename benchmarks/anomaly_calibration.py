@@ -62,6 +62,8 @@ class Scored:
     score: np.ndarray
     confidence: np.ndarray
     reason: list[Reason]
+    lower: np.ndarray  # the expected band
+    upper: np.ndarray
     labels: np.ndarray  # 1 inside a labelled window
     report_from: int  # rows before this are not scored (NAB's probation, noise's history)
 
@@ -80,18 +82,32 @@ def score_series(
 ) -> Scored:
     step = float(np.median(np.diff(ts)))
     result = Detector(step).update_many(ts, vs)
-    return Scored(name, ts, vs, result.score, result.confidence, result.reason, labels, report_from)
+    return Scored(
+        name,
+        ts,
+        vs,
+        result.score,
+        result.confidence,
+        result.reason,
+        result.lower,
+        result.upper,
+        labels,
+        report_from,
+    )
 
 
 def incidents(run: Scored, threshold: float = THRESHOLD) -> list[OpenedIncident]:
     """The incidents ``agent/loops/anomaly.py`` would open on this series (its rule for
-    points below the threshold; no gaps, backlog or restarts), from ``report_from`` on."""
+    points below the threshold: quiet, unless an incident is open and they are outside
+    the expected band; no gaps, backlog or restarts), from ``report_from`` on."""
     tracker = IncidentTracker()
     quiet_cap = tracker.keep_confidence * 0.999
     opened = []
     for i in range(run.score.shape[0]):
         confidence = float(run.confidence[i])
-        if run.score[i] < threshold or i < run.report_from:
+        out = not run.lower[i] <= run.values[i] <= run.upper[i]
+        low = run.score[i] < threshold and (tracker.current is None or not out)
+        if low or i < run.report_from:
             confidence = min(confidence, quiet_cap)
         point = AnomalyPoint(
             float(run.timestamps[i]),

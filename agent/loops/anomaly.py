@@ -69,7 +69,7 @@ from agent.clock import Clock
 from agent.decisions import DecisionService, Proposal
 from agent.errors import PermanentError, TransientError
 from agent.ledger import Ledger
-from agent.metrics_port import MetricSeries, MetricsReader
+from agent.metrics_port import IngestionClock, MetricSeries, MetricsReader
 from agent.observability import Metrics
 from agent.routing import confidence_percent
 from agent.settings import AnomalyQuery
@@ -86,6 +86,11 @@ REPORT_BACKLOG = 10  # steps back from now whose points may open an incident
 NO_SERIES = "the query returned no series: check its metric name and labels"
 ALL_STALE = "stale data: no series has a sample newer than prometheus.staleAfter"
 READ_FAILED = "the read failed"  # then ": " and what the reader raised
+# Prometheus has stored no sample of any series for this long, and two of a query's
+# steps at least: its answers are its last values repeated (a gauge for its 5-minute
+# lookback, a rate over what its window still holds), stamped as current.
+FROZEN_AFTER = 30.0
+FROZEN = "Prometheus has stored no new sample since"  # then when, and why it matters
 EVICT_AFTER = 60  # steps without a fresh read of a series before it leaves memory
 # A read longer than this many steps (a first start without saved state, a daemon or a
 # Prometheus back after hours) is done in pieces of it, oldest first, so what one read
@@ -250,7 +255,19 @@ class AnomalyLoop:
             if query.name not in self._loaded:
                 self._restore_saved(query, now)
                 self._loaded.add(query.name)
+        stored = self._newest_sample()
         for query in self.queries:
+            if stored is not None and now - stored > max(2 * query.step, FROZEN_AFTER):
+                # Its scrapes or remote writes stopped: every read would answer each
+                # series' last value again, stamped now, and scoring those as new points
+                # could open an incident, or close one, on old numbers. Nothing is read
+                # until it stores again; the points since are read then.
+                self.status.degraded[query.name] = (
+                    f"{FROZEN} {_utc(stored)} (its scrapes or remote writes have stopped), "
+                    "so its answers are old numbers: nothing is scored until it stores again"
+                )
+                self._say_health(query.name)
+                continue
             start = self._start(query, now)
             if start > now + 2 * query.step:
                 # Points were read up to a time the clock has not reached: it was stepped
@@ -320,6 +337,13 @@ class AnomalyLoop:
         self.status.contexts = sum(s.detector.context_size for s in self.series.values())
         self._forget_closed(now)
         self._publish_open(now)
+
+    def _newest_sample(self) -> float | None:
+        """When Prometheus last stored a sample, of any series (``IngestionClock``); None
+        when the reader cannot tell (the simulation's store) or it cannot be read."""
+        if not isinstance(self.reader, IngestionClock):
+            return None
+        return self.reader.newest_sample()
 
     def _failed(self, query: AnomalyQuery, metric: MetricSeries, exc: Exception) -> None:
         """Scoring one series raised an error that is not a ``TransientError`` (a bug, a
@@ -501,10 +525,17 @@ class AnomalyLoop:
             # again after a restart, or by a new leader, the minutes the daemon was down
             # are the same incident going on, not quiet ones that would close it (and the
             # next point would open it again, as news, under another key).
-            not_news = history and state.tracker.current is None
-            if point.score < query.threshold or t < state.quiet_until or not_news:
-                # Not an anomaly by the score the benchmark validated, however sure the
-                # band test is: it counts as a quiet point for the incident tracker.
+            opening = state.tracker.current is None
+            not_news = history and opening
+            # The score opens an incident, not the band test alone (the score is what the
+            # benchmark validated). It does not say whether one open goes on: the
+            # detector damps the points after the one that fired, however far out they
+            # stay. An open incident is kept by its points outside the expected band (or
+            # scoring the threshold), and closes after ``close_after`` points in a row
+            # back inside it: ``recovered`` means what it says.
+            out = not point.lower <= point.observed <= point.upper
+            low = point.score < query.threshold and (opening or not out)
+            if low or t < state.quiet_until or not_news:
                 quiet = min(point.confidence, state.tracker.keep_confidence * 0.999)
                 point = replace(point, confidence=quiet)
             event = state.tracker.observe(point)
@@ -903,6 +934,10 @@ def _first_and_this(
     if this in group[:limit]:
         return [*group[:limit], None]
     return [*group[: limit - 1], None, this]
+
+
+def _utc(ts: float) -> str:
+    return time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(ts))
 
 
 def _hhmm(ts: float | None) -> str:

@@ -113,6 +113,6 @@ NAB = IncidentCalibration(
         0.9042857142857144,
         0.9442768411712511,
     ),
-    probabilities=(0.134, 0.200, 0.256, 0.360, 0.600, 0.647),
-    incidents=237,
+    probabilities=(0.134, 0.201, 0.261, 0.361, 0.600, 0.647),
+    incidents=236,
 )

@@ -74,6 +74,45 @@ def test_an_incident_back_to_normal_is_saved_recovered(ledger: Ledger) -> None:
     assert loop.series[ERRORS].closed.how == "recovered"
 
 
+def test_a_sustained_anomaly_is_not_saved_recovered_while_it_stays_out_of_its_band(
+    ledger: Ledger,
+) -> None:
+    """The error ratio jumps and stays up. The detector damps the score of every point
+    after the one that fired, so each scores below the threshold, however far out: that
+    used to count as a quiet point, and the incident was saved ``recovered`` ten points
+    after it opened, the series still hundreds of times its band, which the engine reads
+    as "back within its expected band" (a late approval then wrote nothing). It stays
+    open while its points are outside the band, and recovers ten points after they are
+    back inside it (here, once the detector has learnt the new level)."""
+    clock = FakeClock(START)
+    reader = Workloads()
+    loop = _loop(ledger, clock, reader, [])
+    loop.keep_points = True
+    loop.cycle()  # history
+    at = T0 + 2 * STEP
+    reader.spikes[("http_error_ratio", "web")] = (at, 1_000)  # up, and staying up
+    _run(loop, clock, 3)
+    assert _saved(ledger)["tracker"]["current"]["opened_at"] == at
+    outside = 0
+    for _ in range(25):
+        _run(loop, clock, 1)
+        _, observed, _, lower, upper, _ = loop.points[ERRORS][-1]
+        if lower <= observed <= upper:
+            break
+        outside += 1
+        saved = _saved(ledger)
+        assert saved["tracker"]["current"] is not None, (clock.now() - at) / STEP
+        assert saved["closed"] is None
+        assert not judge(ERRORS, at, saved, decided_at=at, now=clock.now()).over
+    assert outside >= 15  # far out for long after the ten points that closed it
+    _run(loop, clock, 60)
+    closed = _saved(ledger)["closed"]
+    assert closed is not None and closed["how"] == "recovered" and closed["since"] == at
+    scored = {p[0]: p for p in loop.points[ERRORS]}
+    before = [scored[closed["closed_at"] - k * STEP] for k in range(10)]
+    assert all(p[3] <= p[1] <= p[4] for p in before), before  # back inside its band
+
+
 def test_an_incident_dropped_after_a_gap_is_saved_silent(
     ledger: Ledger,
 ) -> None:

@@ -14,6 +14,7 @@ import pytest
 from agent.clock import FakeClock
 from agent.ledger import Ledger, open_ledger
 from agent.loops.anomaly import AnomalyLoop, _figures
+from agent.metrics_port import MetricSeries
 from agent.routing import confidence_percent
 from forecasting.anomaly.calibration import NAB
 from tests.unit.bench_cycle.test_anomaly_reads import Recorded
@@ -216,3 +217,69 @@ def test_an_incidents_numbers_read_as_a_person_would_write_them() -> None:
     assert _figures(1010.0, 10.52, 10.35, 10.68) == ["1010", "10.52", "10.35", "10.68"]
     assert _figures(0.0, 0.0) == ["0", "0"]
     assert _figures(math.nan, 2e-9) == ["nan", "2e-09"]
+
+
+class Frozen(Recorded):
+    """``Recorded`` behind a Prometheus that can stop storing samples (``frozen_at``):
+    its reads then answer each series' last stored value again at every later step, as
+    Prometheus's lookback does, stamped as current."""
+
+    def __init__(self, n: int) -> None:
+        super().__init__(n)
+        self.frozen_at: float | None = None
+
+    def newest_sample(self) -> float | None:
+        return self.frozen_at
+
+    def range(
+        self, query: str, start: float, end: float, step: float, now: float
+    ) -> list[MetricSeries]:
+        found = super().range(query, start, end, step, now)
+        if self.frozen_at is None:
+            return found
+        for metric in found:
+            ts, values = metric.series.timestamps, metric.series.values
+            last = values[ts <= self.frozen_at]
+            if last.size:
+                values[ts > self.frozen_at] = last[-1]
+        return found
+
+
+def test_a_prometheus_that_stopped_storing_is_not_scored_as_news(
+    ledger: Ledger, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Prometheus stops storing samples (its scrapes or remote writes stopped) and goes
+    on answering reads: each series' last value, repeated at every step as if current.
+    Those repeats used to be scored as new points, until they were older than
+    ``prometheus.staleAfter``: a spike's repeats would keep an incident open on old
+    numbers, a normal value's would count as the quiet points that close one. Nothing is
+    scored once it is two steps behind, the query says why, once; once it stores again,
+    the points since are read and scored."""
+    clock, reader, signals = FakeClock(T0), Frozen(2), []
+    loop = _loop(ledger, clock, reader, signals)
+    loop.cycle()
+    clock.advance(STEP)
+    loop.cycle()
+    scored = loop.status.points_scored
+    stopped = clock.now()
+    reader.frozen_at = stopped
+    for _ in range(2):  # up to two steps behind: a scrape or a cycle can lag that much
+        clock.advance(STEP)
+        loop.cycle()
+    assert loop.status.points_scored == scored + 2 * 2
+    scored += 2 * 2
+    with caplog.at_level(logging.WARNING, logger="autonomic.anomaly"):
+        for _ in range(5):
+            clock.advance(STEP)
+            loop.cycle()
+    assert loop.status.points_scored == scored  # nothing scored on repeated numbers
+    assert all(s.last_ts == stopped + 2 * STEP for s in loop.series.values())
+    why = loop.status.degraded["rps"]
+    assert why.startswith("Prometheus has stored no new sample since"), why
+    assert "old numbers" in why
+    told = [r.getMessage() for r in caplog.records if "no new sample" in r.getMessage()]
+    assert len(told) == 1, told
+    reader.frozen_at = None  # storing again
+    loop.cycle()
+    assert "rps" not in loop.status.degraded
+    assert loop.status.points_scored == scored + 2 * 5
