@@ -96,6 +96,7 @@ from agent.metrics_port import MetricSeries, MetricsReader
 from agent.observability import Metrics, decision_context
 from agent.routing import Thresholds
 from agent.settings import ScalingSettings as LoopSettings
+from agent.undo import UNDO_REQUESTED
 from forecasting.drift import DriftBand, DriftVerdict
 from forecasting.lifecycle import (
     BREACH_LEVEL,
@@ -125,6 +126,7 @@ from remediation.ports import (
     Scale,
     SetHpaMinReplicas,
     WorkloadState,
+    operation_from_dict,
 )
 from remediation.signals import Signal, forecast_breach_signal
 
@@ -167,6 +169,7 @@ HOLD_REASONS = frozenset(
         "NoHpa",
         "ManagedHpa",
         "Paused",
+        "RemediationPending",
         "NotOptedIn",
         "Unexpected",
         *WRITE_HOLDS,
@@ -230,6 +233,16 @@ UNPLACED_EVERY = 300.0
 # The longest periodSeconds the API server accepts in an HPA's behavior policies: the
 # spec replicas are remembered this long to follow an HPA's scale-up rate.
 MAX_POLICY_PERIOD = 1800.0
+# The statuses of a remediation decision whose write of a floor (or of replicas) may
+# still come or is being judged: a floor the loop lowers meanwhile would be written over
+# a value its compare-and-set was planned from (the write refused, the scale-out lost),
+# or pulled from under its verification. Its write-ahead intent, while pending, counts too.
+REMEDIATION_OPEN = ("asked", "approved", "executing", "verifying", UNDO_REQUESTED)
+# Of those, the ones whose write has not been made yet (its compare-and-set is to come).
+REMEDIATION_UNWRITTEN = frozenset({"asked", "approved", "executing"})
+# The operations of a remediation that write what the loop writes: an HPA's minReplicas,
+# or a workload's replicas.
+FLOOR_OPS = frozenset({"set_hpa_min_replicas", "scale"})
 _FLOAT32_MAX = float(np.finfo(np.float32).max)
 
 
@@ -453,6 +466,8 @@ class WorkloadModel:
     # (``_taken_over``).
     hpa_seen: tuple[float, str, float | None] | None = None
     taken_read: bool = False  # the ledger's record of such a hold looked at (a new leader)
+    # The remediation decision last said to hold the workload's floor (logged once).
+    remedy_said: str | None = None
     # Since when fewer pods are ready than the spec asks for (None: all are), when its
     # pods were last looked at for ones the cluster cannot place, and what was said.
     short_since: float | None = None
@@ -461,6 +476,21 @@ class WorkloadModel:
     # (when, spec replicas) at each decided cycle of the last ``MAX_POLICY_PERIOD``: the
     # replicas at the start of an HPA scale-up policy's period (``_hpa_pace``).
     replicas_seen: deque[tuple[float, int]] = field(default_factory=deque)
+
+
+@dataclass(frozen=True, slots=True)
+class _Remedy:
+    """A remediation decision still open (``REMEDIATION_OPEN``, or its intent pending)
+    whose plan writes the minReplicas of an HPA or the replicas of a workload: what it
+    sets (``to``), what its compare-and-set expects to find (``expected``, None: no
+    check), and whether its write is still to come (``unwritten``)."""
+
+    decision_id: str
+    runbook: str
+    status: str
+    to: int
+    expected: int | None
+    unwritten: bool
 
 
 @dataclass(frozen=True, slots=True)
@@ -579,6 +609,10 @@ class ScalingLoop:
         # looked at yet, read once a cycle when one needs it (``_latest``), or the error.
         self._listing: Sequence[WorkloadState] = ()
         self._history: dict[str, Any] | TransientError | None = None
+        # The remediation decisions still open that write a floor or replicas, by the
+        # object they write (an HPA, a workload), read once a cycle when a floor is about
+        # to change (``_remedies``), or the error.
+        self._remedies: dict[str, list[_Remedy]] | TransientError | None = None
         self.reader = reader
         self.cluster = cluster
         self.decisions = decisions
@@ -626,7 +660,7 @@ class ScalingLoop:
         left: list[tuple[WorkloadState, str]] = []
         self._load_inherited()
         workloads = self.cluster.list_workloads()
-        self._listing, self._history = workloads, None
+        self._listing, self._history, self._remedies = workloads, None, None
         listed = {str(workload.ref) for workload in workloads}
         self._templates = {
             ObjectRef("Deployment", w.template_from, w.ref.namespace): w.ref
@@ -717,7 +751,7 @@ class ScalingLoop:
                 # Its workload was held, opted out or gone while a floor was being judged:
                 # judge what was seen, so no decision is left "verifying" for good.
                 self._judge_overdue(model, late)
-        self._listing, self._history = (), None  # not kept between cycles
+        self._listing, self._history, self._remedies = (), None, None  # not kept
 
     def report(self) -> dict[str, Any]:
         """The loop's status as ``GET /scaling`` shows it: each workload held (reason code
@@ -1117,6 +1151,124 @@ class ScalingLoop:
             failed = self._history
             raise TransientError(str(failed), delay=failed.delay, reason=failed.reason)
         return self._history.get(str(ref))
+
+    def _remedies_for(self, target: ObjectRef) -> list[_Remedy]:
+        """The remediation decisions still open whose plan writes ``target`` (an HPA's
+        minReplicas, a workload's replicas). Read for every object at once, the first
+        time a cycle is about to change a floor (two indexed reads: the decisions by
+        status, the intents by status), so a fleet costs what one workload does, and a
+        cycle that changes no floor reads nothing. A failed read is not tried again in
+        the same cycle: the floor is not changed on what the ledger could not say."""
+        if self._remedies is None:
+            try:
+                self._remedies = self._read_remedies()
+            except TransientError as exc:
+                self._remedies = exc
+        if isinstance(self._remedies, TransientError):
+            failed = self._remedies
+            raise TransientError(str(failed), delay=failed.delay, reason=failed.reason)
+        return self._remedies.get(str(target), [])
+
+    def _read_remedies(self) -> dict[str, list[_Remedy]]:
+        ledger = self.decisions.ledger
+        found: dict[str, list[_Remedy]] = {}
+
+        def add(decision_id: str, runbook: str, status: str, data: object, unwritten: bool) -> None:
+            if not isinstance(data, dict) or data.get("op") not in FLOOR_OPS:
+                return
+            try:
+                operation = operation_from_dict(data)
+            except ValueError:
+                return  # not one this loop can read: not a floor it knows of
+            if isinstance(operation, SetHpaMinReplicas):
+                to, expected = operation.min_replicas, operation.expected
+            elif isinstance(operation, Scale):
+                to, expected = operation.replicas, operation.expected
+            else:  # pragma: no cover - FLOOR_OPS names only these two
+                return
+            remedy = _Remedy(decision_id, runbook, status, to, expected, unwritten)
+            found.setdefault(str(operation.target), []).append(remedy)
+
+        listed: set[str] = set()
+        for record in ledger.decisions(
+            kind="remediation", status=list(REMEDIATION_OPEN), limit=10_000
+        ):
+            listed.add(record.id)
+            proposal = record.proposal if isinstance(record.proposal, dict) else {}
+            runbook = str(proposal.get("runbook") or record.decision_type)
+            for data in proposal.get("operations") or ():
+                add(record.id, runbook, record.status, data, record.status in REMEDIATION_UNWRITTEN)
+        # A write-ahead intent still pending (its write cut off, its outcome not known) is
+        # a write that may land, whatever its decision says by now; the loop's own are not.
+        for intent in ledger.intents(status=["pending"]):
+            if intent.execution_key.startswith("scaling/") or intent.decision_id in listed:
+                continue
+            decision = intent.decision_id or intent.execution_key
+            add(decision, "remediation", "write pending", intent.operation, True)
+        return found
+
+    def _remedy_hold(
+        self, ref: ObjectRef, model: WorkloadModel, target: ObjectRef, current: int, wanted: int
+    ) -> bool:
+        """Whether a change of the floor (or the replicas) of ``ref`` from ``current`` to
+        ``wanted``, written to ``target``, waits for a remediation decision still open
+        that writes the same field; if so the workload is held (``RemediationPending``),
+        said once in the log per decision.
+
+        A lowering waits for any such decision: asked, approved or executing, its write is
+        compare-and-set against the value it was planned from, and a floor lowered in
+        between gets it refused (a surge's scale-out lost to the loop's own scale-in);
+        verifying, the floor is the runbook's and is being judged. A raise goes on, unless
+        it stays below the floor such a decision is still to write, from the very value
+        the cluster has now: that write would be refused too, and the runbook's floor is
+        the higher one (the HPA goes on scaling on the load meanwhile). A raise to at
+        least that floor, or one that no compare-and-set would see, is written."""
+        if wanted == current:
+            return False
+        lowering = wanted < current
+        blocking = next(
+            (
+                remedy
+                for remedy in self._remedies_for(target)
+                if lowering
+                or (remedy.unwritten and remedy.expected == current and wanted < remedy.to)
+            ),
+            None,
+        )
+        if blocking is None:
+            model.remedy_said = None
+            return False
+        what = "minReplicas" if target.kind == "HorizontalPodAutoscaler" else "replicas"
+        plan = (
+            f"{what} of {target} {blocking.expected} -> {blocking.to}"
+            if blocking.expected is not None
+            else f"{what} of {target} to {blocking.to}"
+        )
+        decision = f"remediation decision {blocking.decision_id} ({blocking.runbook}, "
+        decision += f"{blocking.status})"
+        if not lowering:
+            why = (
+                f"{what} {current} -> {wanted} waits: {decision} sets {plan}, higher, and "
+                f"its write is compare-and-set against {current}: a raise now would get it "
+                "refused; the floor is raised once that decision is settled (the HPA "
+                "scales on the load meanwhile)"
+            )
+        elif blocking.unwritten and blocking.expected is not None:
+            why = (
+                f"{what} {current} -> {wanted} waits: {decision} sets {plan}, and its "
+                "write is compare-and-set against the value it was planned from: a floor "
+                "lowered now would get it refused; not lowered while that decision is open"
+            )
+        else:
+            why = (
+                f"{what} {current} -> {wanted} waits: {decision} sets {plan}; not lowered "
+                "while that decision is open"
+            )
+        if model.remedy_said != blocking.decision_id:
+            log.info("scaling %s held: %s", ref, why)
+            model.remedy_said = blocking.decision_id
+        self._held(str(ref), "RemediationPending", why)
+        return True
 
     def _release(
         self, workload: WorkloadState, model: WorkloadModel, now: float, *, reason: str
@@ -2060,7 +2212,9 @@ class ScalingLoop:
             self._held(str(ref), "Paused", f"paused ({self._pause}): no decision, no write")
             model.previous = paced_from
             return
-        if model.pending is not None and self._settle(workload, model, hpa is not None, now):
+        if model.pending is not None and self._settle(
+            workload, model, hpa is not None, now, target=hpa.ref if hpa is not None else ref
+        ):
             model.previous = paced_from
             return  # a question is open, or its answer was carried out this cycle
         if now < model.quiet_until:
@@ -2089,6 +2243,12 @@ class ScalingLoop:
         else:
             model.lower_streak = 0
         if wanted == reference:
+            return
+        target = hpa.ref if hpa is not None else ref
+        if not forecast_only and self._remedy_hold(ref, model, target, current, wanted):
+            # A runbook's floor for the same field is still to be written (or judged):
+            # a wait, which earns a floor coming down no drop, as the others do.
+            model.previous = paced_from
             return
         model.lower_streak = 0
         self._decide(
@@ -2256,20 +2416,35 @@ class ScalingLoop:
         model.stance = stance
 
     def _settle(
-        self, workload: WorkloadState, model: WorkloadModel, has_hpa: bool, now: float
+        self,
+        workload: WorkloadState,
+        model: WorkloadModel,
+        has_hpa: bool,
+        now: float,
+        *,
+        target: ObjectRef | None = None,
     ) -> bool:
         """Follow the open question: wait while it is open, carry out an approval,
         and after a rejection or expiry ask nothing for ``QUIET_AFTER_NO``. True when
-        this cycle has nothing more to do for the workload."""
+        this cycle has nothing more to do for the workload. With ``target`` (the object
+        the write goes to), an approval waits, still approved, while a remediation
+        decision that writes the same field is open (``_remedy_hold``)."""
         assert model.pending is not None
         record = self.decisions.ledger.get_decision(model.pending)
         status = record.status if record is not None else "missing"
         if status == "asked":
             return True
-        model.pending = None
         if status == "approved" and record is not None:
             wanted = int(record.proposal["to"])
             current = int(record.proposal["from"])
+            if (
+                target is not None
+                and model.unsettled != record.id  # settled from the cluster: no new write
+                and self._remedy_hold(workload.ref, model, target, current, wanted)
+            ):
+                return True
+        model.pending = None
+        if status == "approved" and record is not None:
             if self._apply(
                 workload,
                 model,

@@ -78,6 +78,8 @@ class QuestionLedger:
         self.guards: dict[str, tuple[dict[str, Any], int]] = {}
         self.model_versions: list[dict[str, Any]] = []
         self.latest_reads: list[list[str]] = []  # the subjects of each latest_decisions
+        self.foreign_intents: list[SimpleNamespace] = []  # a runbook's, say
+        self.decision_reads: list[str] = []  # the kind of each ``decisions`` read
 
     def record_model_version(
         self,
@@ -106,9 +108,14 @@ class QuestionLedger:
         mine = [row["version"] for row in self.model_versions if row["series_key"] == series_key]
         return len(mine), mine[-1] if mine else None
 
-    def intents(self, *, execution_key: str | None = None) -> list[Any]:
-        """No write-ahead intents here: the recording executor keeps none."""
-        return []
+    def intents(
+        self, *, execution_key: str | None = None, status: list[str] | None = None
+    ) -> list[Any]:
+        """The recording executor keeps no write-ahead intents; a test may put other
+        writers' in ``foreign_intents`` (only read by status)."""
+        if execution_key is not None:
+            return []
+        return [i for i in self.foreign_intents if status is None or i.status in status]
 
     def guard(self, key: str) -> tuple[dict[str, Any], int]:
         return self.guards.get(key, ({}, 0))
@@ -140,8 +147,14 @@ class QuestionLedger:
     def decisions(
         self, *, kind: str, status: list[str], limit: int = 1000
     ) -> list[SimpleNamespace]:
-        """Newest first, as the ledger returns them."""
-        found = [r for r in self.records.values() if r.status in status]
+        """Newest first, as the ledger returns them. The loop's own decisions are of kind
+        "scaling"; a test adds others (a runbook's) with their ``kind``."""
+        self.decision_reads.append(kind)
+        found = [
+            r
+            for r in self.records.values()
+            if r.status in status and getattr(r, "kind", "scaling") == kind
+        ]
         return list(reversed(found))[:limit]
 
     def latest_decisions(
