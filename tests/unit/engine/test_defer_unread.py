@@ -235,3 +235,32 @@ def test_explain_says_why_a_deferred_run_waits(
     assert "execution: deferred" in out, out
     assert "waiting: step 0 (scale) not written yet, could not read" in out
     assert "Tried again at each remediation cycle until" in out
+
+
+def test_a_deferred_step_is_written_once_by_two_engines_carrying_it_on(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The engine that deferred the step and a new one on the same ledger (a restart
+    whose old process still runs a cycle, a new leader) both carry the run on once the
+    target reads again: the step's intent is unique, so it is written once."""
+    r = _rig(tmp_path)
+    decision = _approved(r, "auto")
+    reasons = ["KubeCacheStale"]
+    _unreadable(r, monkeypatch, RolloutRestart, reasons)
+    r.run(60)
+    (execution,) = r.ledger.executions(["running"])
+    key = str(execution["key"])
+    other = restarted(r)
+    other.engine.recover()  # deferred there too
+    reasons.clear()
+    writes = len(r.sim.writes)
+    for _ in range(4):
+        r.clock.advance(30)
+        r.sim.advance(r.clock.now(), {})
+        r.engine.cycle()
+        other.engine.cycle()
+    intents = r.ledger.intents(execution_key=key)
+    assert [(i.step, i.status) for i in intents] == [(0, "applied"), (1, "applied")]
+    assert len(r.sim.writes) == writes + 1  # the restart, once
+    assert r.sim.workloads[WEB].replicas == 4
+    assert _status(r, decision) in ("verifying", "verified")
