@@ -3,7 +3,9 @@
 Every write goes the same way, whether it comes from a runbook, the scaler or an undo:
 
 1. refuse unless this replica holds the lease;
-2. read the snapshot needed to undo the write;
+2. read the snapshot needed to undo the write (a read that fails for a reason that may
+   pass, a ``TransientError``, is ``unread``: nothing written, no intent recorded, and
+   the caller may try again later);
 3. record a write-ahead intent in the ledger (unique per execution and step, so a
    second attempt at the same step is refused, not repeated);
 4. check the lease again, then write (or server-side dry-run); the Kubernetes adapter
@@ -79,10 +81,13 @@ log = logging.getLogger("autonomic.executor")
 # leader's to find out); its intent stays pending until ``settle``.
 # "draining": a drain's first round is done and the drain goes on at later cycles; its
 # intent stays pending, with the progress, until ``settle`` finishes it.
+# "unread": the target could not be read before writing, for a reason that may pass
+# (a ``TransientError``); nothing is written and no intent recorded.
 StepStatus = Literal[
     "applied",
     "dry_run",
     "failed",
+    "unread",
     "already_recorded",
     "not_leader",
     "undone",
@@ -164,14 +169,20 @@ class Executor:
                 )
             try:
                 snapshot = self.writer.snapshot(operation)
-            except (PermanentError, TransientError) as exc:
-                # Nothing is written yet and no intent recorded, so failing here is safe: the
-                # step is not half done, and the caller fails the decision and tells a person
-                # instead of leaving it executing (and its target blocked) for ever.
+            except TransientError as exc:
+                # Nothing is written yet and no intent recorded: the step is not half done.
+                # A failure that may pass (the API server away, a cache not yet synced, a
+                # controller that has not observed the latest spec) is "unread": the caller
+                # may try the step again later rather than fail the run for it.
+                self._count_error(exc.reason)
+                said = f"could not read {operation.target} before writing: {exc}"
+                return StepOutcome("unread", said, reason=exc.reason)
+            except PermanentError as exc:
+                # Nothing written either; the caller fails the decision and tells a person.
                 self._count_error(exc.reason)
                 said = (
                     f"could not read {operation.target} before writing: {exc}"
-                    if isinstance(exc, TransientError) or exc.reason in _READ_FAILURES
+                    if exc.reason in _READ_FAILURES
                     else f"did not write {operation.target}: {exc}"  # read, and refused
                 )
                 return StepOutcome("failed", said, reason=exc.reason)

@@ -259,6 +259,18 @@ class _Stuck:
     told: bool = False  # handed to a person (or found handed already in the ledger)
 
 
+@dataclass
+class _Deferred:
+    """A run whose next step's target could not be read before writing, for a reason that
+    may pass (``Executor.apply``: ``unread``): nothing of that step written, no intent
+    recorded; the next cycles try it again (``_defer``)."""
+
+    step: int  # the step not written
+    since: float  # when the wait began: the run's claim, or the step before settled
+    error: str  # the last read failure, as the executor said it
+    told: bool = False  # logged by this process (once), its feedback row written
+
+
 @dataclass(frozen=True)
 class Handled:
     """What became of one (signal, runbook) pair: a decision, or a reasoned skip."""
@@ -563,6 +575,9 @@ class RemediationEngine:
         # Runs a ``TransientError`` cut off between steps in this process (``_run_steps``):
         # carried on by the next cycles (``settle_unsettled``); a crash's by ``recover``.
         self._interrupted: set[str] = set()
+        # Runs deferred because a step's target could not be read before its write (an
+        # API hiccup, a cache not synced, a controller behind its spec): ``_defer``.
+        self._deferred: dict[str, _Deferred] = {}
         self._unasked: set[str] = set()
         # Signals (other than stored alerts) whose handling raised an error that is not
         # a ``TransientError`` (``_signal_failed``), by runbook and dedup key: the error
@@ -2280,6 +2295,9 @@ class RemediationEngine:
                 message=f"Autonomic runbook {proposal['runbook']}: {record.reason}"[:900],
                 dry_run=dry_run,
             )
+            if outcome.status == "unread":
+                return self._defer(record, key, step, outcome.message)
+            self._deferred.pop(key, None)
             if outcome.status == "not_leader":
                 return "paused-not-leader"
             if outcome.status == "already_recorded":
@@ -2331,6 +2349,112 @@ class RemediationEngine:
         self.ledger.set_execution_status(key, ["running"], "verifying", now)
         self.ledger.transition(record.id, ["executing"], "verifying", now)
         return "verifying"
+
+    def _defer(self, record: DecisionRecord, key: str, step: int, error: str) -> str:
+        """Step ``step``'s target could not be read before writing, for a reason that may
+        pass (``error``: the API server away or timing out, the watch cache not synced,
+        a Deployment's controller not yet at its spec). Nothing of the step is written
+        and no intent recorded, so the run is not failed for it: it stays ``running``,
+        its decision ``executing`` and its target taken (``TargetBusy``), and the next
+        cycles try the step again: a run with nothing written as a run whose first
+        intent the ledger could not record (``_resume_unwritten``), a run part written
+        as one the ledger cut off between two steps (``_interrupted``). Each retry
+        judges again what such a retry judges (the guards, the signal, the target).
+
+        Within ``approved_max_wait`` of the claim (step 0) or of the step before it:
+        past that the plan no longer describes the cluster, and the run is failed and
+        escalated with the last error (``_defer_over``). Said once (the log, the
+        decision's thread, a feedback row ``autonomic explain`` shows), not each cycle.
+        Returns ``deferred``, or the status the run was closed with."""
+        since = self._deferred_since(key, step)
+        held = self._deferred.get(key)
+        if held is None or held.step != step:
+            held = self._deferred[key] = _Deferred(step, since, error)
+        held.since, held.error = since, error
+        closed = self._defer_over(record, key)
+        if closed is not None:
+            return closed
+        if step > 0:
+            self._interrupted.add(key)  # carried on by ``settle_unsettled``
+        if not held.told:
+            self._say_deferred(record, key, held)
+        else:
+            log.debug("%s: step %d still cannot be read: %s", key, step, error)
+        return "deferred"
+
+    def _deferred_since(self, key: str, step: int) -> float:
+        """When the wait of a deferred step began, from the ledger (so a restart keeps
+        it): the claim for step 0, when the step before it was settled for a later one."""
+        if step > 0:
+            before = [i for i in self.ledger.intents(execution_key=key) if i.step < step]
+            if before:
+                return max(i.updated_at for i in before)
+        execution = self.ledger.execution(key)
+        return float(execution["created_at"]) if execution is not None else self.clock.now()
+
+    def _say_deferred(self, record: DecisionRecord, key: str, held: _Deferred) -> None:
+        """Say once why a run waits (``_defer``): in the log, and, unless a process said
+        it before a restart, as a feedback row (``autonomic explain``) and in its thread."""
+        operations = record.proposal["operations"]
+        op = operations[held.step].get("op", "?") if held.step < len(operations) else "?"
+        until = held.since + self.limits.approved_max_wait
+        written = (
+            "nothing is written yet"
+            if held.step == 0
+            else f"{held.step} of its {len(operations)} steps are written"
+        )
+        text = (
+            f"waiting: step {held.step} ({op}) not written yet, {held.error}; {written}. "
+            "Tried again at each remediation cycle until "
+            f"{to_utc_text(until)} (safety.approvedMaxWait, "
+            f"{format_duration(self.limits.approved_max_wait)}); after that it is failed "
+            "and handed to a person"
+        )
+        said = any(
+            row["kind"] == "execution"
+            and row["outcome"] == "deferred"
+            and (row.get("detail") or {}).get("step") == held.step
+            for row in self.ledger.feedback_for(record.id)
+        )
+        if not said:
+            self.ledger.add_feedback(
+                record.id,
+                "execution",
+                "deferred",
+                "autonomic",
+                self.clock.now(),
+                {"why": text, "step": held.step, "error": held.error, "until": until},
+            )
+            self._progress(record, text)
+        log.warning("%s: decision %s %s", key, record.id[:8], text)
+        held.told = True
+
+    def _defer_over(self, record: DecisionRecord, key: str) -> str | None:
+        """A deferred run (``_defer``) waited past ``approved_max_wait``: failed and
+        handed to a person, as a step that failed is (undone as its runbook's
+        ``onFailure.undo`` says, when steps before it were written), with the last
+        read error; not judged (a read that failed says nothing about the runbook).
+        Returns the status it was closed with, or None while it may wait on."""
+        held = self._deferred.get(key)
+        if held is None or not self.executor.is_leader():
+            return None  # a replica that no longer leads closes nothing: the leader does
+        waited = self.clock.now() - held.since
+        if waited <= self.limits.approved_max_wait:
+            return None
+        del self._deferred[key]
+        self._interrupted.discard(key)
+        operations = record.proposal["operations"]
+        op = operations[held.step].get("op", "?") if held.step < len(operations) else "?"
+        return self._fail(
+            record,
+            key,
+            f"step {held.step} ({op}) not written: its target could not be read before "
+            f"writing for {format_duration(waited)} (since {to_utc_text(held.since)}), "
+            "longer than safety.approvedMaxWait "
+            f"({format_duration(self.limits.approved_max_wait)}); the last error: "
+            f"{held.error}",
+            judged=False,
+        )
 
     def _paused_afresh(self) -> str | None:
         """``paused``, read from the ledger now, not from this instant's earlier read:
@@ -3206,7 +3330,10 @@ class RemediationEngine:
                         "it stays undoing, looked at again at the next cycle; the others go on",
                     )
         running = self.ledger.executions(["running"])
-        self._interrupted &= {str(execution["key"]) for execution in running}
+        keys = {str(execution["key"]) for execution in running}
+        self._interrupted &= keys
+        for gone in set(self._deferred) - keys:  # closed or stopped meanwhile
+            del self._deferred[gone]
         for execution in running:
             key = execution["key"]
             if key in self._unrecovered:
@@ -3230,7 +3357,9 @@ class RemediationEngine:
         record = self.ledger.get_decision(execution["decision_id"])
         if record is None:
             return
-        if not intents and (self._left_unwritten(execution) or key in self._adopted):
+        if not intents and (
+            self._left_unwritten(execution) or key in self._adopted or key in self._deferred
+        ):
             self._resume_unwritten(
                 record,
                 key,
@@ -3243,12 +3372,24 @@ class RemediationEngine:
         if not pending:
             if intents and key in self._interrupted:
                 # Its steps so far written and settled, the rest cut off by a ledger
-                # failure in this process: carried on from its first step without an
-                # intent, as a restart's recovery would (a step another thread or replica
-                # took up first has its intent: none is written twice).
+                # failure in this process, or deferred because the next step's target
+                # could not be read (``_defer``): carried on from its first step without
+                # an intent, as a restart's recovery would (a step another thread or
+                # replica took up first has its intent: none is written twice).
                 with decision_context(record.id):
-                    self._carry_on(record, key, "the ledger failed between two steps")
-                self._interrupted.discard(key)
+                    if self._defer_over(record, key) is not None:
+                        return
+                    why = (
+                        "its next step's target could not be read"
+                        if key in self._deferred
+                        else "the ledger failed between two steps"
+                    )
+                    self._interrupted.discard(key)
+                    try:
+                        self._carry_on(record, key, why)
+                    except TransientError:
+                        self._interrupted.add(key)
+                        raise
             return
         with decision_context(record.id):
             try:
@@ -3298,17 +3439,20 @@ class RemediationEngine:
         else:
             cause = "the ledger could not record its first write-ahead intent until now"
         with decision_context(record.id):
+            if self._defer_over(record, key) is not None:
+                return  # its target could not be read for too long: failed, with why
             if self._closed_unwritten(record, key, claimed_at, cause):
                 self._held_why.pop(key, None)
                 return
             self._ensure_started(record)
-            log.info(
-                "%s: going on with decision %s, claimed with nothing written yet (the "
-                "ledger failed before its first intent, a guard held it, or its leader lost "
-                "its lease)",
-                key,
-                record.id[:8],
-            )
+            if key not in self._deferred:  # a deferred one was said once (``_defer``)
+                log.info(
+                    "%s: going on with decision %s, claimed with nothing written yet (the "
+                    "ledger failed before its first intent, a guard held it, or its leader "
+                    "lost its lease)",
+                    key,
+                    record.id[:8],
+                )
             self._carry_on(record, key, "claimed with nothing written")
 
     def _closed_unwritten(

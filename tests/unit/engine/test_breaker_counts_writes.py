@@ -78,7 +78,9 @@ def test_a_first_write_the_api_did_not_take_is_not_a_breaker_failure(
     monkeypatch.setattr(r.sim, "snapshot", snapshot)
     decision = _approved(r)
     r.clock.advance(30)
-    r.engine.cycle()
+    r.engine.cycle()  # deferred: tried again at the next cycles
+    r.clock.advance(r.engine.limits.approved_max_wait + 60)
+    r.engine.cycle()  # still unreadable, past approvedMaxWait: failed
     monkeypatch.setattr(r.sim, "snapshot", real)
     assert _status(r, decision) == "failed"
     assert r.ledger.intents() == []

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from agent.clock import FakeClock
-from agent.errors import TransientError
+from agent.errors import PermanentError, TransientError
 from agent.executor import Executor
 from agent.ledger import Ledger, open_ledger
 from agent.sim.cluster import SimCluster, SimWorkload, Template
@@ -454,3 +454,37 @@ def test_a_replica_deposed_during_a_drain_round_stores_no_progress_or_outcome(
     assert len(sim.events) == events  # no Event about a drain it no longer runs
     successor = Executor(ledger, sim, clock, owner="b")
     assert successor.settle(ledger.intents()[0], note="") == "applied"  # at its timeout
+
+
+class UnreadableWriter(CrashingWriter):
+    """The target cannot be read: a failure that may pass, or one that will not."""
+
+    def __init__(self, sim: SimCluster, error: Exception) -> None:
+        super().__init__(sim, write_first=False)
+        self.error = error
+
+    def snapshot(self, operation: Operation) -> dict[str, object]:
+        raise self.error
+
+
+@pytest.mark.parametrize(
+    ("error", "status"),
+    [
+        (TransientError("controller behind its spec", reason="RolloutNotObserved"), "unread"),
+        (TransientError("the API server did not answer", reason="ApiUnavailable"), "unread"),
+        (PermanentError("deployments.apps web not found", reason="NotFound"), "failed"),
+    ],
+)
+def test_a_target_unread_before_writing_writes_and_records_nothing(
+    ledger: Ledger, error: Exception, status: str
+) -> None:
+    """A read before the write that may pass is ``unread`` (the caller may try the step
+    again later), one that will not is ``failed``; neither records an intent."""
+    sim = cluster()
+    executor = Executor(ledger, UnreadableWriter(sim, error), FakeClock(1), owner="a")
+    outcome = executor.apply(
+        "k", 0, Scale(WEB, 6), decision_id=None, runbook="r", reason_code="X", message="m"
+    )
+    assert outcome.status == status
+    assert outcome.message == f"could not read {WEB} before writing: {error}"
+    assert ledger.intents() == [] and sim.workloads[WEB].replicas == 3
