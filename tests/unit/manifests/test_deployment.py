@@ -152,6 +152,11 @@ def test_network_policy_lets_in_only_8080_and_out_only_what_is_needed(base: list
         for peer in rule["from"]
     }
     assert "monitoring" in sources
+    # The canary endpoints' callers (canary.enabled is on by default): Argo Rollouts'
+    # controller runs an analysis's web metric against /canary/verdict, Flagger calls
+    # /canary/flagger, each from its own namespace. A call the policy drops times out,
+    # and Flagger counts a failed webhook toward a rollback.
+    assert {"argo-rollouts", "flagger-system"} <= sources
     egress_ports = {(p["port"], p["protocol"]) for r in spec["egress"] for p in r["ports"]}
     assert egress_ports == {(53, "UDP"), (53, "TCP"), (9090, "TCP"), (443, "TCP"), (6443, "TCP")}
     for rule in spec["ingress"] + spec["egress"]:
