@@ -5,7 +5,9 @@ root, so each can be tested without a socket. The server enforces what every rou
 needs: one well-formed Content-Length on bodies (411, 400), a body size limit of the
 route's own, refused on the Content-Length before a byte of the body is read (413), a
 route's check of the request's headers (a webhook's token) also before the body is read,
-a body that arrives whole and in time (400, 408), no body on other methods (400), unknown
+a body that arrives whole and in time (400, 408: no pause longer than the read timeout,
+and the whole request within ``request_timeout``, so a client that trickles bytes cannot
+hold a server thread), no body on other methods (400), unknown
 paths (404), wrong methods (405, any verb), a 503 with ``Retry-After`` while something
 a route needs is out for a while (a ``TransientError``: the ledger's database away), and
 a 500 that never leaks a traceback to the caller. A client that hangs up mid-answer is
@@ -14,10 +16,14 @@ logged at debug level, not printed.
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
 import logging
 import re
+import socket
 import threading
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -33,6 +39,11 @@ log = logging.getLogger("autonomic.server")
 # How long a connection may sit between two reads before it is dropped (a stalled body
 # would otherwise hold a server thread for ever).
 READ_TIMEOUT = 10.0
+# How long one request may take to arrive whole, its request line, headers and body,
+# counted from when the server begins to wait for it (after the previous answer on the
+# connection). The read timeout alone bounds each wait, not their sum: a client sending
+# a byte every few seconds (slowloris) held a server thread for as long as it liked.
+REQUEST_TIMEOUT = 30.0
 # How often the serving loop looks whether ``stop`` was asked: ``stop`` waits up to this
 # long (the standard library's 0.5 s was a tenth of the shutdown's last step).
 POLL_INTERVAL = 0.1
@@ -90,16 +101,32 @@ class HttpServer:
         *,
         max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
         read_timeout: float = READ_TIMEOUT,
+        request_timeout: float = REQUEST_TIMEOUT,
     ) -> None:
         self.routes: dict[tuple[str, str], _Route] = {}
         # The limit of a route registered without one of its own.
         self.max_body_bytes = max_body_bytes
         self.read_timeout = read_timeout
+        self.request_timeout = request_timeout
         outer = self
 
         class _Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
             timeout = read_timeout
+
+            def setup(self) -> None:
+                super().setup()
+                # Every read of the request goes through the deadline-keeping reader.
+                self.rfile.close()
+                self.reader = _DeadlineReader(self.connection, read_timeout)
+                self.rfile = io.BufferedReader(self.reader)
+
+            def handle_one_request(self) -> None:
+                self.reader.deadline = time.monotonic() + request_timeout
+                try:
+                    super().handle_one_request()
+                finally:
+                    self.reader.done()
 
             def parse_request(self) -> bool:
                 self._expects_continue = False  # one connection serves many requests
@@ -262,7 +289,11 @@ class HttpServer:
             body = raw.rfile.read(length)
         except TimeoutError:
             return json_response(
-                408, {"error": f"body not received within {self.read_timeout:g} s"}
+                408,
+                {
+                    "error": f"body not received in time (a pause of {self.read_timeout:g} s, "
+                    f"or {self.request_timeout:g} s for the whole request)"
+                },
             )
         if len(body) != length:
             return json_response(400, {"error": f"body ended after {len(body)} of {length} bytes"})
@@ -304,6 +335,9 @@ class HttpServer:
             response, close = found, _declares_body(raw)
         else:
             response, close = self._serve(raw, method, found, parts.path, parts.query)
+        reader = getattr(raw, "reader", None)
+        if isinstance(reader, _DeadlineReader):  # the answer is written with the read timeout
+            reader.done()
         try:
             raw.send_response(response.status)
             raw.send_header("Content-Type", response.content_type)
@@ -319,6 +353,37 @@ class HttpServer:
         except (BrokenPipeError, ConnectionResetError):
             raw.close_connection = True
             log.debug("http: %s %s: the client hung up before the answer", method, parts.path)
+
+
+class _DeadlineReader(io.RawIOBase):
+    """A connection's socket as a raw stream whose every read waits at most
+    ``read_timeout`` and, while ``deadline`` is set (a request on its way in), not past
+    it: a wait past the deadline raises ``TimeoutError``, as a read timeout does."""
+
+    def __init__(self, sock: socket.socket, read_timeout: float) -> None:
+        self.sock = sock
+        self.read_timeout = read_timeout
+        self.deadline: float | None = None
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        wait = self.read_timeout
+        if self.deadline is not None:
+            left = self.deadline - time.monotonic()
+            if left <= 0:
+                raise TimeoutError("the request did not arrive whole in time")
+            wait = min(wait, left)
+        self.sock.settimeout(wait)
+        return self.sock.recv_into(buffer)
+
+    def done(self) -> None:
+        """The request is read: no deadline, and the answer is written with the read
+        timeout (not what was left of the deadline)."""
+        self.deadline = None
+        with contextlib.suppress(OSError):  # closed already: nothing more to write
+            self.sock.settimeout(self.read_timeout)
 
 
 def _declares_body(raw: BaseHTTPRequestHandler) -> bool:

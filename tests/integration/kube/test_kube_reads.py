@@ -27,7 +27,9 @@ from remediation.ports import (
     RollbackToPrevious,
     RolloutRestart,
     Scale,
+    SetHpaMaxReplicas,
     SetHpaMinReplicas,
+    SetImages,
 )
 from tests.fakekube import FakeApiServer, start_fake_apiserver
 from tests.fakekube.seed import (
@@ -284,11 +286,16 @@ def test_required_rbac_is_exactly_what_the_adapter_calls() -> None:
     front = ObjectRef("Rollout", "front", "shop")
     node = ObjectRef("Node", "node-1")
     pod = ObjectRef("Pod", store.objects("Pod", "shop")[0]["metadata"]["name"], "shop")
+    other = ObjectRef("Pod", store.objects("Pod", "shop")[1]["metadata"]["name"], "shop")
+    hpa = ObjectRef("HorizontalPodAutoscaler", "web", "shop")
     operations = [
         Scale(WEB, 4),
         Scale(db, 3),
         Scale(front, 3),
-        SetHpaMinReplicas(ObjectRef("HorizontalPodAutoscaler", "web", "shop"), 3),
+        SetHpaMinReplicas(hpa, 3),
+        SetHpaMaxReplicas(hpa, 12),
+        SetImages(WEB, {"web": "web:v3"}),
+        EvictPod(other),
         RolloutRestart(WEB),
         RollbackToPrevious(WEB),
         PauseRollout(WEB, paused=False),
@@ -303,8 +310,14 @@ def test_required_rbac_is_exactly_what_the_adapter_calls() -> None:
         cluster.list_workloads()
         assert cluster.start(wait=5)
         assert [c.expandable for c in cluster.list_volume_claims()] == [True]
-        for operation in operations:
-            cluster.apply(operation)
+        results = {type(op).__name__: cluster.apply(op) for op in operations}
+        for name in ("SetHpaMaxReplicas", "SetImages", "EvictPod"):
+            assert results[name].changed, name
+        # An undo reads and writes through the same calls as the write it undoes.
+        undone = SetHpaMaxReplicas(hpa, 14)
+        before = cluster.snapshot(undone)
+        cluster.apply(undone)
+        assert cluster.undo(undone, before).changed
         cluster.post_event(WEB, "Test", "checking RBAC")
         cluster.list_events(WEB)
         cluster.post_event(front, "Test", "checking RBAC")

@@ -341,3 +341,25 @@ def test_a_leader_woken_from_a_suspension_is_not_leading(
     assert leader.step() is True and leader.is_leader()
     suspended = 60.0  # the VM slept a minute: time.monotonic() did not move
     assert not leader.is_leader()
+
+
+def test_the_election_calls_exactly_what_leader_rbac_grants(fake: FakeApiServer) -> None:
+    """The Role is held to ``LEADER_RBAC`` (tests/unit/manifests/test_rbac.py); this holds
+    ``LEADER_RBAC`` to the calls: a lease created, read, renewed, taken over by another
+    candidate and released, each request a (group, resource, verb) it grants, on the one
+    Lease the Role names for all but create, and every grant used."""
+    from agent.leader import LEADER_RBAC
+
+    clock = FakeClock()
+    a, b = elector(fake, "a", clock), elector(fake, "b", clock)
+    assert a.step() is True and b.step() is False
+    clock.now += 2
+    assert a.step() is True  # renewed
+    a.release()
+    clock.now += 2
+    assert b.step() is True  # taken over at once after the release
+    used = {(r.group, r.resource, r.verb) for r in fake.requests if "leases" in r.resource}
+    granted = {(rule.api_group, rule.resource, v) for rule in LEADER_RBAC for v in rule.verbs}
+    assert used == granted
+    named = {r.name for r in fake.requests if "leases" in r.resource and r.verb != "create"}
+    assert named == {"autonomic-leader"}

@@ -132,6 +132,15 @@ def test_service_pdb_and_policy_select_the_pods(base: list[Obj]) -> None:
     assert policy["spec"]["podSelector"]["matchLabels"].items() <= labels.items()
 
 
+def test_the_pdb_lets_an_unready_replica_be_evicted(base: list[Obj]) -> None:
+    """Both replicas are unready together whenever what readiness checks is out for both
+    (the shared PostgreSQL ledger down, the API server not answering a new pod's lists).
+    Under the default policy (IfHealthyBudget) a budget with no healthy pod refuses every
+    eviction, so a node drain would hang on an Autonomic pod that protects nothing."""
+    pdb = only(base, "PodDisruptionBudget", "autonomic")
+    assert pdb["spec"]["unhealthyPodEvictionPolicy"] == "AlwaysAllow"
+
+
 def test_network_policy_lets_in_only_8080_and_out_only_what_is_needed(base: list[Obj]) -> None:
     spec = only(base, "NetworkPolicy", "autonomic")["spec"]
     assert set(spec["policyTypes"]) == {"Ingress", "Egress"}
@@ -143,6 +152,11 @@ def test_network_policy_lets_in_only_8080_and_out_only_what_is_needed(base: list
         for peer in rule["from"]
     }
     assert "monitoring" in sources
+    # The canary endpoints' callers (canary.enabled is on by default): Argo Rollouts'
+    # controller runs an analysis's web metric against /canary/verdict, Flagger calls
+    # /canary/flagger, each from its own namespace. A call the policy drops times out,
+    # and Flagger counts a failed webhook toward a rollback.
+    assert {"argo-rollouts", "flagger-system"} <= sources
     egress_ports = {(p["port"], p["protocol"]) for r in spec["egress"] for p in r["ports"]}
     assert egress_ports == {(53, "UDP"), (53, "TCP"), (9090, "TCP"), (443, "TCP"), (6443, "TCP")}
     for rule in spec["ingress"] + spec["egress"]:

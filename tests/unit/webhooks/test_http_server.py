@@ -121,6 +121,81 @@ def test_a_stalled_body_is_dropped_after_the_read_timeout(server: HttpServer) ->
     assert server.received == []  # type: ignore[attr-defined]
 
 
+def trickle(port: int, head: bytes, body: bytes, gap: float, wait: float) -> tuple[bytes, float]:
+    """Send ``head`` at once, then ``body`` a byte every ``gap`` seconds (each gap under
+    the server's read timeout), stopping when the server answers or hangs up; the reply
+    and the seconds it came after."""
+    started = time.monotonic()
+    with socket.create_connection(("127.0.0.1", port), timeout=wait) as conn:
+        conn.sendall(head)
+        conn.settimeout(gap)
+        reply = b""
+        for byte in body:
+            try:
+                conn.sendall(bytes([byte]))
+            except OSError:  # the server hung up
+                break
+            try:
+                reply = conn.recv(65536)
+            except TimeoutError:
+                continue
+            break
+        conn.settimeout(max(wait - (time.monotonic() - started), 0.1))
+        try:
+            while not _complete(reply) and (chunk := conn.recv(65536)):
+                reply += chunk
+        except (TimeoutError, ConnectionResetError):
+            pass
+    return reply, time.monotonic() - started
+
+
+def test_a_body_trickled_under_the_read_timeout_is_cut_at_the_request_deadline() -> None:
+    """Slowloris: a byte every 0.3 s never waits out a 0.5 s read timeout, so a body of
+    the route's limit held a server thread for as long as the client liked."""
+    http = HttpServer("127.0.0.1", 0, read_timeout=0.5, request_timeout=1.0)
+    handled: list[bytes] = []
+
+    def echo(request: Request) -> Response:
+        handled.append(request.body)
+        return json_response(200, {})
+
+    http.route("POST", "/echo", echo)
+    http.start()
+    try:
+        reply, took = trickle(
+            http.port, post(b"", "Content-Length: 40"), b"x" * 40, gap=0.3, wait=6.0
+        )
+        assert status(reply) == 408 and b"Connection: close" in reply
+        assert took < 2.5  # not the 12 s the whole body would take
+        assert handled == []
+    finally:
+        http.stop()
+
+
+def test_headers_trickled_under_the_read_timeout_are_cut_at_the_request_deadline() -> None:
+    http = HttpServer("127.0.0.1", 0, read_timeout=0.5, request_timeout=1.0)
+    http.route("GET", "/healthz", lambda _r: json_response(200, {}))
+    http.start()
+    try:
+        reply, took = trickle(
+            http.port, b"GET /healthz HTTP/1.1\r\n", b"X-Slow: " + b"y" * 40, gap=0.3, wait=6.0
+        )
+        assert reply == b""  # hung up on, nothing answered
+        assert took < 2.5
+        # A request that arrives in time on a connection is not cut by the deadline of
+        # an earlier one: the deadline is per request.
+        with socket.create_connection(("127.0.0.1", http.port), timeout=3) as conn:
+            for _ in range(3):
+                conn.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+                answer = b""
+                while not _complete(answer):
+                    answer += conn.recv(65536)
+                assert status(answer) == 200
+                time.sleep(0.4)
+    finally:
+        http.stop()
+
+
 def test_a_body_on_get_is_refused_so_it_cannot_smuggle_a_second_request(
     server: HttpServer,
 ) -> None:
