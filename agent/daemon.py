@@ -628,8 +628,17 @@ def build_daemon(
     decisions = DecisionService(
         ledger, clock, settings.routing, mode=settings.mode, approvals=approvals, metrics=metrics
     )
+    # Set when the shutdown begins (SIGTERM): the runtime's, shared with the executor,
+    # which starts no further write from then on (a run stops between two steps).
+    stopping = threading.Event()
     executor = Executor(
-        ledger, cluster, clock, owner=identity, is_leader=gate.is_leader, metrics=metrics
+        ledger,
+        cluster,
+        clock,
+        owner=identity,
+        is_leader=gate.is_leader,
+        metrics=metrics,
+        stopping=stopping.is_set,
     )
 
     # The alerts the webhook accepted, stored in the ledger before it answers 200: the
@@ -865,6 +874,7 @@ def build_daemon(
         # The lease is not sought, nor any job started, before the ledger answers: a
         # replica that cannot use it must not hold the lease from one that can.
         prepare=connector.run if connector is not None else None,
+        stopping=stopping,
     )
     return daemon, runtime
 
