@@ -51,6 +51,7 @@ __all__ = [
 
 # Why remediation is paused when the configuration pauses it (``safety.paused``).
 CONFIG_PAUSE = "safety.paused is set in the configuration"
+PLAIN_TEXT = "text/plain; charset=utf-8"  # the Slack interactions route's answers
 APPROVER_REFRESH = 240.0  # under the approvers cache TTL (300 s): memberships stay warm
 # An anomaly series no read has returned for this long (its pod replaced, its node gone)
 # loses its saved detector state; if it ever comes back it warms up like a new one.
@@ -627,8 +628,17 @@ def build_daemon(
     decisions = DecisionService(
         ledger, clock, settings.routing, mode=settings.mode, approvals=approvals, metrics=metrics
     )
+    # Set when the shutdown begins (SIGTERM): the runtime's, shared with the executor,
+    # which starts no further write from then on (a run stops between two steps).
+    stopping = threading.Event()
     executor = Executor(
-        ledger, cluster, clock, owner=identity, is_leader=gate.is_leader, metrics=metrics
+        ledger,
+        cluster,
+        clock,
+        owner=identity,
+        is_leader=gate.is_leader,
+        metrics=metrics,
+        stopping=stopping.is_set,
     )
 
     # The alerts the webhook accepted, stored in the ledger before it answers 200: the
@@ -816,14 +826,15 @@ def build_daemon(
         server.route("GET", "/canary/verdict", needs_ledger(canary.argo))
         server.route("POST", "/canary/flagger", needs_ledger(canary.flagger))
     if receiver is not None:
-
+        # The receiver answers in plain text (a sentence, or nothing for Slack's 200):
+        # said so, not labelled JSON, which a client or a proxy would try to parse.
         def slack(request: Request) -> Response:
             status, body = receiver.handle_interaction(request.body, request.headers, clock.now())
-            return Response(status, body, "application/json")
+            return Response(status, body, PLAIN_TEXT)
 
         def slack_headers(headers: Mapping[str, str]) -> Response | None:
             refused = receiver.check_headers(headers, clock.now())
-            return None if refused is None else Response(refused[0], refused[1])
+            return None if refused is None else Response(refused[0], refused[1], PLAIN_TEXT)
 
         # Slack's signature headers are looked at before the body is read (the signature
         # itself needs the body).
@@ -863,6 +874,7 @@ def build_daemon(
         # The lease is not sought, nor any job started, before the ledger answers: a
         # replica that cannot use it must not hold the lease from one that can.
         prepare=connector.run if connector is not None else None,
+        stopping=stopping,
     )
     return daemon, runtime
 

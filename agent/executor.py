@@ -2,7 +2,9 @@
 
 Every write goes the same way, whether it comes from a runbook, the scaler or an undo:
 
-1. refuse unless this replica holds the lease;
+1. refuse unless this replica holds the lease, and refuse to start a write once the
+   daemon is shutting down (``stopping``: a SIGTERM; a write already under way
+   finishes, and the next leader goes on from the ledger);
 2. read the snapshot needed to undo the write (a read that fails for a reason that may
    pass, a ``TransientError``, is ``unread``: nothing written, no intent recorded, and
    the caller may try again later);
@@ -72,9 +74,11 @@ from remediation.ports import (
     operation_to_dict,
 )
 
-__all__ = ["DrainBudget", "Executor", "StepOutcome"]
+__all__ = ["SHUTTING_DOWN", "DrainBudget", "Executor", "StepOutcome"]
 
 log = logging.getLogger("autonomic.executor")
+
+SHUTTING_DOWN = "shutting down: not started; the next leader goes on from the ledger"
 
 # "unsettled": the write failed without an answer, and the cluster could not be read
 # afterwards to tell whether it happened, or this replica's lease ran out meanwhile (the
@@ -83,6 +87,8 @@ log = logging.getLogger("autonomic.executor")
 # intent stays pending, with the progress, until ``settle`` finishes it.
 # "unread": the target could not be read before writing, for a reason that may pass
 # (a ``TransientError``); nothing is written and no intent recorded.
+# "stopping": the daemon is shutting down; nothing is written and no intent recorded:
+# not a failure, the next leader writes it (or settles what is left) from the ledger.
 StepStatus = Literal[
     "applied",
     "dry_run",
@@ -90,6 +96,7 @@ StepStatus = Literal[
     "unread",
     "already_recorded",
     "not_leader",
+    "stopping",
     "undone",
     "unsettled",
     "draining",
@@ -138,12 +145,18 @@ class Executor:
         owner: str,
         is_leader: Callable[[], bool] = lambda: True,
         metrics: Metrics | None = None,
+        stopping: Callable[[], bool] = lambda: False,
     ) -> None:
         self.ledger = ledger
         self.writer = writer
         self.clock = clock
         self.owner = owner
         self.is_leader = is_leader
+        # Whether the daemon is shutting down: asked before each write is started (a
+        # step, an undo, a drain round, each eviction of a round), as ``is_leader`` is.
+        # A write already under way finishes; nothing new starts, so the lease is
+        # released with no write of ours in flight.
+        self.stopping = stopping
         self.metrics = metrics
         # The disruption budget a drain evicts within; None: no limit (the engine sets it).
         self.drain_budget: DrainBudget | None = None
@@ -167,6 +180,8 @@ class Executor:
                 return StepOutcome(
                     "not_leader", "this replica does not hold the lease; not writing"
                 )
+            if self.stopping():
+                return StepOutcome("stopping", SHUTTING_DOWN)
             try:
                 snapshot = self.writer.snapshot(operation)
             except TransientError as exc:
@@ -261,6 +276,8 @@ class Executor:
         """Restore what an applied intent changed, from its recorded snapshot."""
         if not self.is_leader():
             return StepOutcome("not_leader", "this replica does not hold the lease; not undoing")
+        if self.stopping():
+            return StepOutcome("stopping", SHUTTING_DOWN)
         operation = operation_from_dict(intent.operation)
         # Write-ahead for the undo too: "undoing" before the write, so a crash between
         # the write and its record is found by ``reconcile`` and not taken for an undo
@@ -378,7 +395,10 @@ class Executor:
         """Settle one pending intent by looking at the cluster: ``applied`` or
         ``abandoned``. A drain under way runs its next round instead (``draining`` while
         it goes on; a drain cut off after its cordon is resumed). Raises
-        ``TransientError`` when the cluster cannot be read; the intent stays pending."""
+        ``TransientError`` when the cluster cannot be read; the intent stays pending.
+        Nothing while shutting down (``stopping``): it stays pending for the next leader."""
+        if self.stopping():
+            return "pending"
         if "drain" in (intent.result or {}):
             status = self._next_drain_round(intent)
         else:
@@ -524,8 +544,12 @@ class Executor:
             return False
         return now.get("unschedulable") is True
 
-    def _room(self) -> EvictionRoom | None:
-        return self.drain_budget.room() if self.drain_budget is not None else None
+    def _room(self) -> EvictionRoom:
+        """The room a drain round evicts within: the disruption budget's, and none at all
+        once the daemon is shutting down (asked before each eviction: a round under way
+        evicts no more pods, and those left wait for the next leader's round)."""
+        room = self.drain_budget.room() if self.drain_budget is not None else None
+        return replace(room or EvictionRoom(), halted=self.stopping)
 
     def _spent(self, context: dict[str, Any], operation: Drain, result: OperationResult) -> None:
         evicted = dict(result.after.get("evicted_now") or {})
@@ -641,7 +665,7 @@ class Executor:
     def settle_undo(self, intent: Intent) -> str:
         """An undo left ``undoing`` (a crash, or the API not answering it): settled as
         ``reconcile`` does, by the leader only. Returns the intent's status after."""
-        if not self.is_leader():
+        if not self.is_leader() or self.stopping():
             return "undoing"
         with _logging_as(intent.decision_id):
             return self._settle_undo(intent)

@@ -743,6 +743,11 @@ class RemediationEngine:
         handled += [item for _, item in gone]
         for alert in retry:
             handled += self._handle_alone(alert, snapshot)
+        if self._shutting_down():
+            # Decided and recorded; nothing is run, settled, undone or verified now: the
+            # next leader does it from the ledger.
+            log.info("shutting down: the rest of this remediation cycle is left to the next leader")
+            return handled
         self.decisions.sync_answers()
         self.decisions.expire_due()
         self.decisions.repost_unposted()
@@ -1625,6 +1630,8 @@ class RemediationEngine:
         Prometheus away) ends the cycle, as before: the next one tries again."""
         seen: set[str] = set()
         for record in self.ledger.decisions(kind="remediation", status=["approved"], limit=500):
+            if self._shutting_down():
+                return  # left approved: the next leader runs it
             if is_hold(record.decision_type):
                 continue  # a storm or a hand-off: handed to a person, nothing to run
             seen.add(record.id)
@@ -1740,6 +1747,8 @@ class RemediationEngine:
         runbook = proposal["runbook"]
         target = _ref(proposal["target"])
         with decision_context(record.id):
+            if self._shutting_down():
+                return "waiting-shutdown"  # not claimed: still approved, for the next leader
             rb = self.runbooks.get(runbook)
             if rb is not None and proposal["operations"]:
                 held = self._hold(record, rb, target, now, snapshot)
@@ -2283,6 +2292,8 @@ class RemediationEngine:
         operations = [operation_from_dict(op) for op in proposal["operations"]]
         dry_run = proposal["mode"] == "dryRun"
         for step in range(start, len(operations)):
+            if step > start and self._shutting_down():
+                return self._left_at_shutdown(record, key, f"before step {step}")
             if step > start and (why := self._paused_afresh()) is not None:
                 return self._stop(record, key, step, why)
             outcome = self.executor.apply(
@@ -2300,6 +2311,8 @@ class RemediationEngine:
             self._deferred.pop(key, None)
             if outcome.status == "not_leader":
                 return "paused-not-leader"
+            if outcome.status == "stopping":
+                return self._left_at_shutdown(record, key, f"before step {step}")
             if outcome.status == "already_recorded":
                 # Someone else took this step up between our read and our intent (a
                 # recovery at a new term, on another job's thread or another replica):
@@ -2456,6 +2469,30 @@ class RemediationEngine:
             judged=False,
         )
 
+    def _shutting_down(self) -> bool:
+        """Whether the daemon is shutting down (``Executor.stopping``): nothing new is
+        started (a step, a run, an undo, a drain round), as during a pause."""
+        return self.executor.stopping()
+
+    def _left_at_shutdown(self, record: DecisionRecord, key: str, where: str) -> str:
+        """Stop a run at a shutdown, ``where`` it got to: not a failure (nothing undone,
+        escalated or counted against its runbook) and nothing recorded: the run stays
+        as the ledger has it (``running`` with the intents of the steps written, or
+        ``verifying``), which is what the next leader's recovery goes on from (with the
+        first step that has no intent), as after a crash."""
+        written = len(self.ledger.intents(execution_key=key))
+        log.info(
+            "%s: shutting down: run of decision %s stopped %s with %d of its %d steps "
+            "begun; left %s for the next leader to go on with",
+            key,
+            record.id[:8],
+            where,
+            written,
+            len(record.proposal.get("operations") or ()),
+            "running" if record.status == "executing" else record.status,
+        )
+        return "stopped-shutdown"
+
     def _paused_afresh(self) -> str | None:
         """``paused``, read from the ledger now, not from this instant's earlier read:
         a pause written while a step was being written holds the next one."""
@@ -2511,6 +2548,8 @@ class RemediationEngine:
         if self.paused() is not None or not self.executor.is_leader():
             return
         for execution in self.ledger.executions(["paused"]):
+            if self._shutting_down():
+                return
             record = self.ledger.get_decision(execution["decision_id"])
             if record is None:
                 continue
@@ -2582,6 +2621,8 @@ class RemediationEngine:
             if key not in keys:  # closed meanwhile
                 del self._stuck[(key, step)]
         for execution in verifying:
+            if self._shutting_down():
+                return
             record = self.ledger.get_decision(execution["decision_id"])
             if record is None:
                 continue
@@ -2678,7 +2719,14 @@ class RemediationEngine:
         ``judged=False``: a step the cluster refused or could not take for reasons that
         say nothing about the proposal (``NOT_A_VERDICT``): the same undo and escalation,
         recorded as inconclusive, so the runbook's track record does not learn from an
-        API outage or a missing permission."""
+        API outage or a missing permission.
+
+        Not while the daemon is shutting down: the undo would be a new write, refused
+        then, and the escalation would say it was not undone. The run is left as it is
+        (``running`` or ``verifying``, its intents recorded) for the next leader, whose
+        recovery or verification finds the failure again and handles it whole."""
+        if self._shutting_down():
+            return self._left_at_shutdown(record, key, f"failing ({why})")
         now = self.clock.now()
         proposal = record.proposal
         intents = self.ledger.intents(execution_key=key)
@@ -2756,6 +2804,8 @@ class RemediationEngine:
         if not self.executor.is_leader():
             return
         for record in self.ledger.decisions(kind="remediation", status=[UNDO_REQUESTED], limit=100):
+            if self._shutting_down():
+                return
             with decision_context(record.id):
                 try:
                     self._undo_one(record)
@@ -2801,7 +2851,7 @@ class RemediationEngine:
             )
             if result.status == "undone":
                 undone.append(result.message)
-            elif result.status in ("not_leader", "unsettled"):
+            elif result.status in ("not_leader", "stopping", "unsettled"):
                 # The steps undone so far are ``undone`` intents: the next cycle counts them.
                 log.warning("undo of %s waits for the next cycle: %s", record.id, result.message)
                 return "waiting"
@@ -3335,6 +3385,8 @@ class RemediationEngine:
         for gone in set(self._deferred) - keys:  # closed or stopped meanwhile
             del self._deferred[gone]
         for execution in running:
+            if self._shutting_down():
+                return
             key = execution["key"]
             if key in self._unrecovered:
                 continue  # its recovery failed: ``_recover_left`` looks at it

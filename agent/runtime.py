@@ -94,9 +94,11 @@ class ShutdownPlan:
     the steps after it, so a step that ends early leaves its time to those after:
 
     1. stop taking new work (at once; readiness fails);
-    2. the running jobs: a remediation step finishes or reaches a safe point, until the
-       deadline less ``save_min + release + close``; past that it is abandoned (its
-       write-ahead intent is reconciled by the next leader);
+    2. the running jobs: each stops at its next safe point (the write under way, a
+       step or an eviction, finishes; no further step, run, undo or eviction starts:
+       ``Executor.stopping``, and a run is left ``running`` with its intents for the
+       next leader), until the deadline less ``save_min + release + close``; past that
+       it is abandoned (its write-ahead intent is reconciled by the next leader);
     3. saving state (``before_release``): at most ``save_max``, until the deadline less
        ``release + close``;
     4. releasing the lease, so that a standby takes over at once rather than when the
@@ -360,6 +362,7 @@ class Runtime:
         prepare: Callable[[threading.Event], None] | None = None,
         first_run_bound: float = FIRST_RUN_BOUND,
         clock: Callable[[], float] = time.time,
+        stopping: threading.Event | None = None,
     ) -> None:
         self.jobs = jobs
         self.metrics = metrics
@@ -387,7 +390,10 @@ class Runtime:
         # The ledger failing under the jobs: one story for all of them (``clock``: the
         # wall clock it says when by).
         self.ledger_outage = LedgerOutage(clock)
-        self.stopping = threading.Event()
+        # Set at the start of the shutdown. Given (``stopping``), it is shared with what
+        # writes (``Executor.stopping``), so that a job under way starts no further write
+        # (a step, a run, an undo, an eviction) while the shutdown waits for it.
+        self.stopping = stopping if stopping is not None else threading.Event()
         self.stopped = threading.Event()
         self._lifecycle = threading.Lock()  # the jobs begin, or the shutdown does: not both
         self._scheduler: Any = None
@@ -654,7 +660,8 @@ class Runtime:
             if self.stopping.is_set():
                 return
             # Readiness fails at once; jobs that start now return at once; jobs that
-            # have not begun (still preparing) never will.
+            # have not begun (still preparing) never will; a job under way starts no
+            # further write (when ``stopping`` is shared with the executor).
             self.stopping.set()
         plan, began = self.plan, time.monotonic()
         deadline = began + plan.budget

@@ -9,6 +9,7 @@ cluster (used by ``autonomic simulate`` and many tests) both implement
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol, runtime_checkable
 
@@ -459,8 +460,13 @@ class EvictionRoom:
     total: int | None = None
     per_namespace: int | None = None
     by_namespace: dict[str, int] = field(default_factory=dict)
+    # Asked before each eviction: True once no more may start at all (the daemon shutting
+    # down); the pods left wait for a later round, as those over the budget do.
+    halted: Callable[[], bool] | None = field(default=None, compare=False)
 
     def allows(self, namespace: str) -> bool:
+        if self.halted is not None and self.halted():
+            return False
         left = self.by_namespace.get(namespace, self.per_namespace)
         return (self.total is None or self.total > 0) and (left is None or left > 0)
 
@@ -471,6 +477,7 @@ class EvictionRoom:
             None if self.total is None else self.total - 1,
             self.per_namespace,
             self.by_namespace if left is None else {**self.by_namespace, namespace: left - 1},
+            self.halted,
         )
 
 

@@ -928,8 +928,11 @@ class Operations:
             # A pod in a terminal phase (one the kubelet evicted, a finished Job's) runs
             # nothing: removing it disrupts no one, so it takes no room in the budget.
             disrupts = (pod.get("status") or {}).get("phase") not in _TERMINAL_PHASES
-            if disrupts and room is not None and not room.allows(namespace):
-                waiting.append(name)  # the disruption budget is spent: a later round
+            halted = room is not None and room.halted is not None and room.halted()
+            if halted or (disrupts and room is not None and not room.allows(namespace)):
+                # The disruption budget is spent, or the daemon is shutting down: the
+                # pod waits for a later round (the next leader's, when shutting down).
+                waiting.append(name)
                 continue
             try:
                 self.api.evict_pod(namespace, pod_name, dry_run=dry_run)

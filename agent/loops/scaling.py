@@ -672,6 +672,11 @@ class ScalingLoop:
             self._adopt_left(workloads)
         not_opted_in: set[str] = set()
         for workload in workloads:
+            if self.executor.stopping():
+                # Shutting down: no further decision or write; the next leader's loop
+                # reads the cluster afresh and goes on.
+                log.info("scaling: shutting down: the rest of this cycle is left")
+                return
             wish = workload.annotations.get(PREDICTIVE)
             if workload.labels.get(self.opt_in_label) != "true" or wish is None or wish == "false":
                 if workload.ref in self.models:
@@ -2640,7 +2645,7 @@ class ScalingLoop:
         model.quiet_why, model.quiet_reason = why, "WriteRefused"
         self._held(str(ref), "WriteRefused", why)
         log.log(
-            logging.INFO if outcome.status == "not_leader" else logging.WARNING,
+            logging.INFO if outcome.status in ("not_leader", "stopping") else logging.WARNING,
             "scaling %s: %s",
             ref,
             why,

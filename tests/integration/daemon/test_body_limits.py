@@ -15,6 +15,7 @@ import json
 import re
 import socket
 import time
+import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
@@ -130,6 +131,36 @@ def test_slack_interactions_have_their_own_limit_and_signature_headers_come_firs
         daemon, "/slack/interactions", {**stale, "Content-Length": "1000"}
     )
     assert status == 401 and b"outside the replay window" in body
+
+
+def test_slack_interaction_answers_are_labelled_plain_text(daemon: int) -> None:
+    """The receiver answers in sentences (or nothing), never JSON: the Content-Type must
+    say so, both for a refusal before the body is read and for one after."""
+    lines = ["POST /slack/interactions HTTP/1.1", "Host: autonomic", "Content-Length: 10"]
+    with socket.create_connection(("127.0.0.1", daemon), timeout=3.0) as conn:
+        conn.sendall(("\r\n".join(lines) + "\r\n\r\n").encode())
+        reply = b""
+        while chunk := conn.recv(65536):
+            reply += chunk
+    head, _, body = reply.partition(b"\r\n\r\n")
+    assert head.split(b" ", 2)[1] == b"401"
+    assert b"Content-Type: text/plain; charset=utf-8" in head.split(b"\r\n")
+    assert body == b"missing X-Slack-Signature or X-Slack-Request-Timestamp\n"
+    # Signed, read, and not an interaction: refused in a sentence, labelled as such.
+    data = b"not-a-payload"
+    request = urllib.request.Request(
+        f"http://127.0.0.1:{daemon}/slack/interactions",
+        data=data,
+        headers={
+            **sign(data, SECRET, int(time.time())),
+            "Content-Type": "application/x-www-form-urlencoded",
+        },
+    )
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        urllib.request.urlopen(request, timeout=5)
+    assert refused.value.code == 400
+    assert refused.value.headers["Content-Type"] == "text/plain; charset=utf-8"
+    assert refused.value.read().startswith(b"not a Slack interaction")
 
 
 def test_the_alertmanager_token_is_checked_before_the_body_is_read(daemon: int) -> None:

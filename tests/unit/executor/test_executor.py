@@ -488,3 +488,42 @@ def test_a_target_unread_before_writing_writes_and_records_nothing(
     assert outcome.status == status
     assert outcome.message == f"could not read {WEB} before writing: {error}"
     assert ledger.intents() == [] and sim.workloads[WEB].replicas == 3
+
+
+def test_a_shutdown_during_a_drain_round_evicts_no_further_pod(
+    ledger: Ledger, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """SIGTERM while a drain's round is evicting: the eviction under way finishes, no
+    further pod is evicted (each is asked about before its eviction), the round's
+    progress is stored with the pods left waiting, no further round runs while shutting
+    down, and the next leader evicts the rest."""
+    sim, clock, stopping = cluster(), FakeClock(1000), [False]
+    by_node: dict[str, list[str]] = {}
+    for name, pod in sim.pods.items():
+        by_node.setdefault(pod.node, []).append(name)
+    node_name, pods = max(by_node.items(), key=lambda item: len(item[1]))
+    assert len(pods) >= 2
+    evict = sim._evict
+    evicted: list[str] = []
+
+    def sigterm_after_the_first(name: str) -> None:
+        evict(name)
+        evicted.append(name)
+        stopping[0] = True
+
+    monkeypatch.setattr(sim, "_evict", sigterm_after_the_first)
+    executor = Executor(ledger, sim, clock, owner="a", stopping=lambda: stopping[0])
+    args = {"decision_id": None, "runbook": "r", "reason_code": "X", "message": "m"}
+    drain = Drain(ObjectRef("Node", node_name), timeout_seconds=600)
+    assert executor.apply("k", 0, drain, **args).status == "draining"  # type: ignore[arg-type]
+    assert len(evicted) == 1
+    (intent,) = ledger.intents()
+    assert intent.status == "pending" and len(intent.result["drain"]["waiting"]) == len(pods) - 1
+    clock.set(1010)
+    assert executor.settle(intent, note="") == "pending"  # no round while shutting down
+    assert len(evicted) == 1
+    assert executor.apply("k2", 0, Scale(WEB, 5), **args).status == "stopping"  # type: ignore[arg-type]
+    assert ledger.intents(execution_key="k2") == []  # nothing written, no intent
+    successor = Executor(ledger, sim, clock, owner="b")
+    assert successor.settle(ledger.intents()[0], note="") == "applied"
+    assert sorted(evicted) == sorted(pods)

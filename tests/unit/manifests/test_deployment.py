@@ -75,6 +75,20 @@ def test_probes_hit_healthz_and_readyz_on_8080(base: list[Obj]) -> None:
     readiness = container["readinessProbe"]["httpGet"]
     assert (liveness["path"], ports[liveness["port"]]) == ("/healthz", PORT)
     assert (readiness["path"], ports[readiness["port"]]) == ("/readyz", PORT)
+    startup = container["startupProbe"]["httpGet"]
+    assert (startup["path"], ports[startup["port"]]) == ("/healthz", PORT)
+
+
+def test_every_probe_waits_two_seconds_for_an_answer(base: list[Obj]) -> None:
+    """The same timeout for all three probes: the startup probe left at Kubernetes's
+    default (1 s) would fail a start whose /healthz answered in 1.5 s, which liveness
+    (2 s) accepts once it has started."""
+    container = _container(base)
+    timeouts = {
+        probe: container[probe].get("timeoutSeconds", 1)
+        for probe in ("startupProbe", "livenessProbe", "readinessProbe")
+    }
+    assert timeouts == {"startupProbe": 2, "livenessProbe": 2, "readinessProbe": 2}
 
 
 def test_the_grace_period_holds_the_whole_shutdown(base: list[Obj]) -> None:

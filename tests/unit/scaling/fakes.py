@@ -259,6 +259,9 @@ class RecordingExecutor:
         self.reports.append((target, dict(annotations)))
         return True
 
+    def stopping(self) -> bool:  # as ``Executor.stopping``: never shutting down here
+        return False
+
 
 def workload(name: str, **annotations: str) -> WorkloadState:
     labels = {"autonomic.dev/enabled": "true"}
