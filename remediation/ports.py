@@ -464,8 +464,12 @@ class EvictionRoom:
     # down); the pods left wait for a later round, as those over the budget do.
     halted: Callable[[], bool] | None = field(default=None, compare=False)
 
+    def stopped(self) -> bool:
+        """No more evictions start at all: the daemon is shutting down."""
+        return self.halted is not None and self.halted()
+
     def allows(self, namespace: str) -> bool:
-        if self.halted is not None and self.halted():
+        if self.stopped():
             return False
         left = self.by_namespace.get(namespace, self.per_namespace)
         return (self.total is None or self.total > 0) and (left is None or left > 0)

@@ -928,7 +928,7 @@ class Operations:
             # A pod in a terminal phase (one the kubelet evicted, a finished Job's) runs
             # nothing: removing it disrupts no one, so it takes no room in the budget.
             disrupts = (pod.get("status") or {}).get("phase") not in _TERMINAL_PHASES
-            halted = room is not None and room.halted is not None and room.halted()
+            halted = room is not None and room.stopped()
             if halted or (disrupts and room is not None and not room.allows(namespace)):
                 # The disruption budget is spent, or the daemon is shutting down: the
                 # pod waits for a later round (the next leader's, when shutting down).
@@ -972,6 +972,7 @@ class Operations:
             operation, dry_run, before, chosen, evicted, blocked, over_budget, skipped, left,
             waiting=waiting, evicted_now=evicted_now, refused=refused, held_own=held_own,
             protected=protected, stuck=stuck, unconfirmed=unconfirmed,
+            stopping=room is not None and room.stopped(),
         )  # fmt: skip
 
     def _own_waits(
@@ -1033,6 +1034,7 @@ class Operations:
         protected: list[str] | None = None,
         stuck: list[tuple[str, str]] | None = None,
         unconfirmed: list[str] | None = None,
+        stopping: bool = False,
     ) -> OperationResult:
         waiting = waiting or []
         refused = refused or {}
@@ -1116,8 +1118,7 @@ class Operations:
                 else ""
             )
             + (
-                f"; {len(waiting)} waiting for room in the disruption budget "
-                f"(safety.maxPodsDisruptedPerHour): {', '.join(waiting)}"
+                f"; {len(waiting)} {_waiting_for(stopping)}: {', '.join(waiting)}"
                 if waiting
                 else ""
             )
@@ -1420,3 +1421,13 @@ def _no_previous_revision(ref: ObjectRef, current: int, limit: Any) -> str:
         "ReplicaSets) or are no longer owned by it. Roll back from Git (apply the previous "
         "release's manifests)"
     )
+
+
+def _waiting_for(stopping: bool) -> str:
+    """Why pods of a drain round were left for a later round."""
+    if stopping:
+        return (
+            "left for a later round: this replica is shutting down, the next leader's "
+            "round evicts them"
+        )
+    return "waiting for room in the disruption budget (safety.maxPodsDisruptedPerHour)"

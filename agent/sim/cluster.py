@@ -750,8 +750,13 @@ class SimCluster:
             + f"evicted {len(evicted)} pods"
             + (f"; {len(blocked)} blocked by a PodDisruptionBudget" if blocked else "")
             + (
-                f"; {len(waiting)} waiting for room in the disruption budget "
-                "(safety.maxPodsDisruptedPerHour)"
+                f"; {len(waiting)} "
+                + (
+                    "left for a later round: this replica is shutting down"
+                    if room is not None and room.stopped()
+                    else "waiting for room in the disruption budget "
+                    "(safety.maxPodsDisruptedPerHour)"
+                )
                 if waiting
                 else ""
             )

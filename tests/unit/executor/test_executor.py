@@ -519,6 +519,9 @@ def test_a_shutdown_during_a_drain_round_evicts_no_further_pod(
     assert len(evicted) == 1
     (intent,) = ledger.intents()
     assert intent.status == "pending" and len(intent.result["drain"]["waiting"]) == len(pods) - 1
+    # Said as what it is, not as the disruption budget's (it said that before).
+    assert "this replica is shutting down" in str(intent.result)
+    assert "maxPodsDisruptedPerHour" not in str(intent.result)
     clock.set(1010)
     assert executor.settle(intent, note="") == "pending"  # no round while shutting down
     assert len(evicted) == 1
