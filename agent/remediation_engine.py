@@ -3258,7 +3258,14 @@ class RemediationEngine:
         flight for good: its runbook's concurrency and its target taken, with nothing
         left to look at it.) Nothing was written, so nothing is undone; not judged, not
         counted against the runbook's breaker. ``escalation``: also hand it to a person
-        with these words; ``signal_over``: as for ``_supersede``."""
+        with these words; ``signal_over``: as for ``_supersede``.
+
+        A replica that no longer leads closes nothing (``not-leader``): what it read of
+        the run (no intent) may be out of date already, the new leader writing its first
+        step; the decision's compare-and-set would not see that, as it is ``executing``
+        either way."""
+        if not self.executor.is_leader():
+            return "not-leader"
         now = self.clock.now()
         if why is not None:
             text = f"not executed: {why}; nothing was written to the cluster"
@@ -3463,7 +3470,8 @@ class RemediationEngine:
         wrong (not a verification: ``cause`` says nothing about the runbook), with
         nothing to undo, and hand it to a person; ``cause`` says why it waited, after
         "but". False, and nothing done, for a younger one (or one another replica
-        closed first)."""
+        closed first); True, and nothing done either, on a replica that no longer leads
+        (neither closed nor carried on: the new leader has it)."""
         waited = self.clock.now() - claimed_at
         if waited <= self.limits.approved_max_wait:
             return False
@@ -3472,7 +3480,8 @@ class RemediationEngine:
             f"but {cause}",
             "its plan",
         )
-        return self._close_unstarted(record, key, text, closed_as="expired") == "expired"
+        closed = self._close_unstarted(record, key, text, closed_as="expired")
+        return closed in ("expired", "not-leader")
 
     def _ensure_started(self, record: DecisionRecord) -> None:
         """Count a claimed run in the guards unless it is already (a failure between the
