@@ -2678,7 +2678,16 @@ class RemediationEngine:
         ``judged=False``: a step the cluster refused or could not take for reasons that
         say nothing about the proposal (``NOT_A_VERDICT``): the same undo and escalation,
         recorded as inconclusive, so the runbook's track record does not learn from an
-        API outage or a missing permission."""
+        API outage or a missing permission.
+
+        Only the leader fails a run (``not-leader``, nothing written, on a replica that
+        no longer leads): a deposed replica's undo is refused, so it would close the run
+        with its steps left in place, and the new leader, finding it closed, would never
+        undo them; or it would close a run the new leader is carrying on. Asked again
+        after the undos, which may have found the lease gone: the run stays open, the
+        steps undone so far ``undone``, and the new leader's failure counts them."""
+        if not self.executor.is_leader():
+            return "not-leader"
         now = self.clock.now()
         proposal = record.proposal
         intents = self.ledger.intents(execution_key=key)
@@ -2702,6 +2711,8 @@ class RemediationEngine:
                     undone.append(result.message)
                 else:
                     refused = result.message
+        if not self.executor.is_leader():
+            return "not-leader"
         status = "undone" if undone and refused is None else "failed"
         self.ledger.set_execution_status(key, ["running", "verifying"], status, now)
         self.decisions.record_outcome(

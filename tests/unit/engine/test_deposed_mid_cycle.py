@@ -101,3 +101,40 @@ def test_a_deposed_replica_does_not_expire_a_run_the_new_leader_is_writing(
     assert r.sim.workloads[WEB].replicas == 4
     assert _status(r, decision) in ("verifying", "verified")
     assert told == []
+
+
+def test_a_deposed_replica_does_not_fail_a_run_it_can_no_longer_undo(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A run's verification fails in a cycle of a replica whose lease ran out. Before,
+    that replica closed the run ``failed`` (its undo refused: not the leader), told a
+    person 'undo refused: this replica does not hold the lease', and the new leader,
+    finding the run closed, never undid it: the step stayed against onFailure.undo. Now
+    the deposed replica closes nothing, and the new leader fails the run, undoes what it
+    can and escalates it, once."""
+    r = _rig(tmp_path)
+    decision = _approved(r, "auto")
+    told = _escalations(r, monkeypatch)
+    r.run(60)
+    assert _status(r, decision) == "verifying"
+    assert r.sim.workloads[WEB].replicas == 4
+    r.sim.workloads[WEB].bad_images.add("shop/web:1")  # every pod crash-loops
+    r.clock.advance(300)  # past the verification's window
+    r.sim.advance(r.clock.now(), {})
+    new = _new_leader(r)
+    r.executor.is_leader = lambda: False  # lost after the cycle began
+    r.engine.cycle()
+
+    assert _status(r, decision) == "verifying"  # before: failed
+    assert told == []  # before: "... undo refused: this replica does not hold the lease"
+
+    for _ in range(4):
+        r.clock.advance(30)
+        r.sim.advance(r.clock.now(), {})
+        new.engine.cycle()
+    # onFailure.undo: the scale undone by the new leader (a restart cannot be undone)
+    assert _status(r, decision) == "failed"
+    assert r.sim.workloads[WEB].replicas == 3  # before: 4, left as it was
+    (text,) = told
+    assert text.startswith("remediation failed: VerificationFailed")
+    assert "undone (undid scale)" in text and "does not hold the lease" not in text
