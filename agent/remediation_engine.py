@@ -2724,9 +2724,18 @@ class RemediationEngine:
         Not while the daemon is shutting down: the undo would be a new write, refused
         then, and the escalation would say it was not undone. The run is left as it is
         (``running`` or ``verifying``, its intents recorded) for the next leader, whose
-        recovery or verification finds the failure again and handles it whole."""
+        recovery or verification finds the failure again and handles it whole.
+
+        Only the leader fails a run (``not-leader``, nothing written, on a replica that
+        no longer leads): a deposed replica's undo is refused, so it would close the run
+        with its steps left in place, and the new leader, finding it closed, would never
+        undo them; or it would close a run the new leader is carrying on. Asked again
+        after the undos, which may have found the lease gone: the run stays open, the
+        steps undone so far ``undone``, and the new leader's failure counts them."""
         if self._shutting_down():
             return self._left_at_shutdown(record, key, f"failing ({why})")
+        if not self.executor.is_leader():
+            return "not-leader"
         now = self.clock.now()
         proposal = record.proposal
         intents = self.ledger.intents(execution_key=key)
@@ -2750,6 +2759,8 @@ class RemediationEngine:
                     undone.append(result.message)
                 else:
                     refused = result.message
+        if not self.executor.is_leader():
+            return "not-leader"
         status = "undone" if undone and refused is None else "failed"
         self.ledger.set_execution_status(key, ["running", "verifying"], status, now)
         self.decisions.record_outcome(
@@ -3308,7 +3319,14 @@ class RemediationEngine:
         flight for good: its runbook's concurrency and its target taken, with nothing
         left to look at it.) Nothing was written, so nothing is undone; not judged, not
         counted against the runbook's breaker. ``escalation``: also hand it to a person
-        with these words; ``signal_over``: as for ``_supersede``."""
+        with these words; ``signal_over``: as for ``_supersede``.
+
+        A replica that no longer leads closes nothing (``not-leader``): what it read of
+        the run (no intent) may be out of date already, the new leader writing its first
+        step; the decision's compare-and-set would not see that, as it is ``executing``
+        either way."""
+        if not self.executor.is_leader():
+            return "not-leader"
         now = self.clock.now()
         if why is not None:
             text = f"not executed: {why}; nothing was written to the cluster"
@@ -3515,7 +3533,8 @@ class RemediationEngine:
         wrong (not a verification: ``cause`` says nothing about the runbook), with
         nothing to undo, and hand it to a person; ``cause`` says why it waited, after
         "but". False, and nothing done, for a younger one (or one another replica
-        closed first)."""
+        closed first); True, and nothing done either, on a replica that no longer leads
+        (neither closed nor carried on: the new leader has it)."""
         waited = self.clock.now() - claimed_at
         if waited <= self.limits.approved_max_wait:
             return False
@@ -3524,7 +3543,8 @@ class RemediationEngine:
             f"but {cause}",
             "its plan",
         )
-        return self._close_unstarted(record, key, text, closed_as="expired") == "expired"
+        closed = self._close_unstarted(record, key, text, closed_as="expired")
+        return closed in ("expired", "not-leader")
 
     def _ensure_started(self, record: DecisionRecord) -> None:
         """Count a claimed run in the guards unless it is already (a failure between the
