@@ -2632,7 +2632,25 @@ class ScalingLoop:
         changed since the decision, conflicts that kept coming, the lease lost): the
         decision fails with the cluster's words, in the log, the decision's thread and
         ``status.held``; the floor is decided afresh after ``RETRY_AFTER_FAILURE``
-        (doubled at each failure in a row, up to an hour), not every cycle."""
+        (doubled at each failure in a row, up to an hour), not every cycle.
+
+        Not a write this replica may make any more (``not_leader``: the lease lost;
+        ``stopping``: shutting down): nothing was refused, so the decision is not failed.
+        It stays as it is (approved) for the leader that follows it up (``_new_model``),
+        and for this process if it leads again; the write's intent key keeps it from
+        being written twice. Failing it closed an approval a person gave, and the new
+        leader, following it up, could write a floor whose decision said "failed"."""
+        if outcome.status in ("not_leader", "stopping"):
+            log.info(
+                "scaling %s: %s not written here (%s): %s; left %s for the leader",
+                ref,
+                change,
+                outcome.status,
+                outcome.message,
+                decision_id,
+            )
+            model.pending = decision_id  # followed up here too, should this one lead again
+            return
         model.failures += 1
         wait = min(RETRY_AFTER_FAILURE * 2 ** (model.failures - 1), QUIET_AFTER_NO)
         model.quiet_until = max(model.quiet_until, now + wait)
@@ -2644,12 +2662,7 @@ class ScalingLoop:
         )
         model.quiet_why, model.quiet_reason = why, "WriteRefused"
         self._held(str(ref), "WriteRefused", why)
-        log.log(
-            logging.INFO if outcome.status in ("not_leader", "stopping") else logging.WARNING,
-            "scaling %s: %s",
-            ref,
-            why,
-        )
+        log.warning("scaling %s: %s", ref, why)
         ledger = self.decisions.ledger
         ledger.transition(decision_id, ["approved"], "failed", now)
         detail = {"reason": reason, "why": why}

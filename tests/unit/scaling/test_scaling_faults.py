@@ -245,6 +245,42 @@ def test_a_refused_write_is_said_failed_and_tried_again_later_not_every_cycle(
     assert str(web.ref) not in loop.status.held
 
 
+@pytest.mark.parametrize("status", ["not_leader", "stopping"])
+def test_a_write_this_replica_may_no_longer_make_leaves_the_decision_for_the_leader(
+    status: str,
+) -> None:
+    """The lease lost (or a shutdown begun) between the decision and its write: nothing
+    was refused, so the decision stays approved for the leader that follows it up (and
+    for this process when it leads again), with no failure said or counted. It was
+    closed ``failed``, an approval a person gave lost, and a new leader following it up
+    could write a floor whose decision said "failed"."""
+    t, values = steady(45)
+    clock = FakeClock(float(t[-80]))
+    web = workload("web", **{CAPACITY: "10"})
+    loop = loop_over(WeekReader(t, values), clock, [web], route="auto")
+    cast(Any, loop.cluster).hpas[web.ref] = HpaState(HPA, web.ref, 2, 20, 3, 3, uid="u1")
+    executor = cast(Any, loop.executor)
+    leading = [False]
+
+    def apply(key: str, step: int, operation: Any, **kwargs: Any) -> Any:
+        if not leading[0]:
+            return SimpleNamespace(status=status, message="not this replica's", reason=None)
+        executor.applied.append(operation)
+        return SimpleNamespace(status="applied", message="", reason=None)
+
+    executor.apply = apply
+    run(loop, clock, 1, land=False)
+    decisions = cast(Any, loop.decisions)
+    assert decisions.ledger.records["d-1"].status == "approved"
+    assert not [f for f in decisions.ledger.feedback if f[0] == "d-1"]
+    assert not [d for d, _, final in decisions.progressed if d == "d-1" and final]
+    assert loop.models[web.ref].failures == 0 and str(web.ref) not in loop.status.held
+    leading[0] = True  # it leads again: the same decision is carried out
+    run(loop, clock, 1)
+    assert [op.min_replicas for op in executor.applied] == [7]
+    assert decisions.ledger.records["d-1"].status == "verifying"
+
+
 # ------------------------------------------------ two replicas, one leader at a time
 
 
