@@ -796,7 +796,12 @@ def build_daemon(
         daemon.takeover_period = min(settings.leader_election.retry_period, 2.0)
     # Each POST route has its own body limit, refused on the Content-Length before the
     # body is read (the others take small JSON objects: the server's 64 KiB default).
-    server = HttpServer(settings.server.host, settings.server.port)
+    server = HttpServer(
+        settings.server.host,
+        settings.server.port,
+        max_connections=settings.server.max_connections,
+        refused_connection=lambda reason: metrics.http_refused.labels(reason).inc(),
+    )
     needs_ledger = _after_ledger(connector)
     # Stored in the ledger before the 200 (503 while it cannot be: Alertmanager retries).
     # The token is checked before the body is read.

@@ -970,6 +970,9 @@ class CanarySettings(_Model):
 class ServerSettings(_Model):
     host: str = "0.0.0.0"  # in a pod, the probes come from the kubelet
     port: int = Field(default=8080, ge=1, le=65535)
+    # Connections served at once, each on a thread; beyond it, probes are still answered
+    # and anything else gets 503 with Retry-After (agent/server.py).
+    max_connections: int = Field(default=64, ge=1, le=4096, alias="maxConnections")
 
 
 class Settings(_Model):
