@@ -199,6 +199,13 @@ class Metrics:
             ["reason"],
             registry=r,
         )
+        self.canary_refused = Counter(
+            "autonomic_canary_calls_refused",
+            "Calls to /canary/verdict and /canary/flagger refused for canary.token: "
+            "missing (401: no token sent) or wrong (403: another token).",
+            ["reason"],
+            registry=r,
+        )
         self.alertmanager_refused = Counter(
             "autonomic_alertmanager_refused",
             "Alertmanager's deliveries this replica refused with a 4xx, which Alertmanager "
