@@ -18,6 +18,7 @@ from typing import Any, Protocol
 
 from agent.alert_inbox import AlertInbox
 from agent.approvals import ESCALATIONS_SHOWN, unanswerable
+from agent.caller_token import CallerToken
 from agent.clock import Clock, SystemClock
 from agent.decisions import DecisionService
 from agent.errors import AutonomicError, ConfigError, TransientError
@@ -796,7 +797,12 @@ def build_daemon(
         daemon.takeover_period = min(settings.leader_election.retry_period, 2.0)
     # Each POST route has its own body limit, refused on the Content-Length before the
     # body is read (the others take small JSON objects: the server's 64 KiB default).
-    server = HttpServer(settings.server.host, settings.server.port)
+    server = HttpServer(
+        settings.server.host,
+        settings.server.port,
+        max_connections=settings.server.max_connections,
+        refused_connection=lambda reason: metrics.http_refused.labels(reason).inc(),
+    )
     needs_ledger = _after_ledger(connector)
     # Stored in the ledger before the 200 (503 while it cannot be: Alertmanager retries).
     # The token is checked before the body is read.
@@ -823,8 +829,26 @@ def build_daemon(
 
         server.route("GET", "/scaling", scaling_status)
     if canary is not None:
-        server.route("GET", "/canary/verdict", needs_ledger(canary.argo))
-        server.route("POST", "/canary/flagger", needs_ledger(canary.flagger))
+        # canary.token, when set, is checked before anything else (the ledger's 503
+        # included): a caller without it learns nothing and changes nothing.
+        caller = CallerToken(
+            resolve_secret(settings.canary.token, environ),
+            setting="canary.token",
+            clock=clock.now,
+            refused=lambda reason: metrics.canary_refused.labels(reason).inc(),
+        )
+        server.route(
+            "GET",
+            "/canary/verdict",
+            caller.guard(needs_ledger(canary.argo)),
+            check_headers=caller.headers_check(in_metadata=False),
+        )
+        server.route(
+            "POST",
+            "/canary/flagger",
+            caller.guard(needs_ledger(canary.flagger), in_metadata=True),
+            check_headers=caller.headers_check(in_metadata=True),
+        )
     if receiver is not None:
         # The receiver answers in plain text (a sentence, or nothing for Slack's 200):
         # said so, not labelled JSON, which a client or a proxy would try to parse.

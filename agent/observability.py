@@ -190,6 +190,22 @@ class Metrics:
             ["result"],
             registry=r,
         )
+        self.http_refused = Counter(
+            "autonomic_http_connections_refused",
+            "Connections to the HTTP server beyond server.maxConnections (that many being "
+            "served), by what they got: busy (a 503 with Retry-After) or dropped (closed "
+            "unanswered: too many waiting, or the request's head did not arrive within 2 s). "
+            "The liveness and readiness probes are answered beyond the cap and not counted.",
+            ["reason"],
+            registry=r,
+        )
+        self.canary_refused = Counter(
+            "autonomic_canary_calls_refused",
+            "Calls to /canary/verdict and /canary/flagger refused for canary.token: "
+            "missing (401: no token sent) or wrong (403: another token).",
+            ["reason"],
+            registry=r,
+        )
         self.alertmanager_refused = Counter(
             "autonomic_alertmanager_refused",
             "Alertmanager's deliveries this replica refused with a 4xx, which Alertmanager "

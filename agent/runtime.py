@@ -410,8 +410,10 @@ class Runtime:
             if job.watched:
                 metrics.jobs_stuck.labels(loop=job.name)
         if server is not None:
-            server.route("GET", "/healthz", self._healthz)
-            server.route("GET", "/readyz", self._readyz)
+            # Answered also when the server's connections are at their cap: the kubelet
+            # must not restart, nor take out of the Service, a replica for being busy.
+            server.route("GET", "/healthz", self._healthz, probe=True)
+            server.route("GET", "/readyz", self._readyz, probe=True)
             server.route("GET", "/metrics", self._metrics)
 
     # ---------------------------------------------------------------- probes

@@ -12,6 +12,15 @@ paths (404), wrong methods (405, any verb), a 503 with ``Retry-After`` while som
 a route needs is out for a while (a ``TransientError``: the ledger's database away), and
 a 500 that never leaks a traceback to the caller. A client that hangs up mid-answer is
 logged at debug level, not printed.
+
+Connections are capped (``max_connections``, ``server.maxConnections``): each one served
+holds a thread, and the request deadline bounds how long, not how many. A connection
+beyond the cap gets no thread of its own: one thread watches all of them (at most
+``OVERFLOW_MAX``; more are closed at once), reads each request's head (``OVERFLOW_HEAD_TIMEOUT``
+to arrive, else closed), answers a liveness or readiness probe (a route registered with
+``probe=True``) on one of ``PROBE_THREADS`` threads kept for them, so that the kubelet does
+not restart or unready a pod for being busy, and anything else with a 503 and
+``Retry-After``, closing the connection. Each is counted (``refused_connection``).
 """
 
 from __future__ import annotations
@@ -21,11 +30,13 @@ import io
 import json
 import logging
 import re
+import selectors
 import socket
 import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -52,6 +63,19 @@ _DIGITS = re.compile(r"[0-9]{1,19}")
 # a small JSON object (Flagger's webhook) needs far less.
 DEFAULT_MAX_BODY_BYTES = 65_536
 _OTHER_METHODS = ("PUT", "DELETE", "PATCH", "OPTIONS")
+# The most connections served at once, each on a thread of its own (``server.maxConnections``).
+DEFAULT_MAX_CONNECTIONS = 64
+# Beyond the cap: how long a connection has to send its request's head (request line and
+# headers) before it is closed unanswered, the most such connections held at once (more
+# are closed at once), the longest head read, and how many probes are answered at once.
+OVERFLOW_HEAD_TIMEOUT = 2.0
+OVERFLOW_MAX = 256
+OVERFLOW_MAX_HEAD = 8192
+PROBE_THREADS = 4
+# What a connection beyond the cap is told to wait before trying again (seconds).
+BUSY_RETRY_AFTER = 1
+# A refusal for being busy is logged at most this often (seconds); all are counted.
+BUSY_LOG_EVERY = 60.0
 
 
 @dataclass(frozen=True)
@@ -91,6 +115,7 @@ class _Route:
     limit_name: str
     refused: Callable[[int, str], None] | None
     check_headers: HeaderCheck | None
+    probe: bool = False
 
 
 class HttpServer:
@@ -102,7 +127,12 @@ class HttpServer:
         max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
         read_timeout: float = READ_TIMEOUT,
         request_timeout: float = REQUEST_TIMEOUT,
+        max_connections: int = DEFAULT_MAX_CONNECTIONS,
+        refused_connection: Callable[[str], None] | None = None,
     ) -> None:
+        """``refused_connection`` is told of each connection refused beyond
+        ``max_connections``: ``busy`` (answered 503) or ``dropped`` (closed unanswered:
+        too many waiting, or its request's head did not arrive in time)."""
         self.routes: dict[tuple[str, str], _Route] = {}
         # The limit of a route registered without one of its own.
         self.max_body_bytes = max_body_bytes
@@ -170,8 +200,9 @@ class HttpServer:
             def log_message(self, format: str, *args: Any) -> None:
                 log.debug("http " + format, *args)
 
-        self._server = ThreadingHTTPServer((host, port), _Handler)
-        self._server.daemon_threads = True
+        self.max_connections = max_connections
+        self._overflow = _Overflow(self, refused_connection)
+        self._server = _CappedServer((host, port), _Handler, max_connections, self._overflow)
         self._thread: threading.Thread | None = None
 
     @property
@@ -188,6 +219,7 @@ class HttpServer:
         limit_name: str = "the limit",
         check_headers: HeaderCheck | None = None,
         refused: Callable[[int, str], None] | None = None,
+        probe: bool = False,
     ) -> None:
         """Serve ``handler`` at ``path``.
 
@@ -196,14 +228,21 @@ class HttpServer:
         is asked before the body is read and may refuse the request (a webhook's token):
         a caller without it cannot make the server read its body. ``refused`` is told
         (status, error) of each request whose body the server refused (too large, cut
-        short, too slow) before the route saw it."""
+        short, too slow) before the route saw it. A ``probe`` route (a GET taking no
+        body: liveness, readiness) is answered also when the connections are at their cap."""
         self.routes[(method, path)] = _Route(
             handler,
             self.max_body_bytes if max_body_bytes is None else max_body_bytes,
             limit_name,
             refused,
             check_headers,
+            probe,
         )
+
+    @property
+    def connections(self) -> int:
+        """Connections being served now, each on its own thread (not those beyond the cap)."""
+        return self._server.active
 
     def start(self) -> None:
         self._thread = threading.Thread(
@@ -213,11 +252,13 @@ class HttpServer:
             daemon=True,
         )
         self._thread.start()
+        self._overflow.start()
 
     def stop(self) -> None:
         if self._thread is not None:  # ``shutdown`` waits for a serving loop to end
             self._server.shutdown()
         self._server.server_close()
+        self._overflow.stop()
 
     def handle(self, request: Request) -> Response:
         """Dispatch one request (also used directly by tests)."""
@@ -393,3 +434,270 @@ def _declares_body(raw: BaseHTTPRequestHandler) -> bool:
         return True
     lengths = raw.headers.get_all("Content-Length") or []
     return any(text.strip() not in ("", "0") for text in lengths)
+
+
+class _CappedServer(ThreadingHTTPServer):
+    """A thread per connection, up to ``cap`` at once; each connection beyond it is
+    handed to ``overflow``, which holds no thread for it."""
+
+    daemon_threads = True
+
+    def __init__(
+        self,
+        address: tuple[str, int],
+        handler: type[BaseHTTPRequestHandler],
+        cap: int,
+        overflow: _Overflow,
+    ) -> None:
+        self.cap = cap
+        self.active = 0
+        self._count_lock = threading.Lock()
+        self._overflow = overflow
+        super().__init__(address, handler)
+
+    def process_request(self, request: Any, client_address: Any) -> None:
+        with self._count_lock:
+            admitted = self.active < self.cap
+            if admitted:
+                self.active += 1
+        if not admitted:
+            self._overflow.take(request, self.active)
+            return
+        try:
+            super().process_request(request, client_address)
+        except BaseException:  # no thread started: the place is free again
+            self._release()
+            raise
+
+    def process_request_thread(self, request: Any, client_address: Any) -> None:
+        try:
+            super().process_request_thread(request, client_address)
+        finally:
+            self._release()
+
+    def _release(self) -> None:
+        with self._count_lock:
+            self.active -= 1
+
+
+class _Overflow:
+    """The connections beyond the cap, all watched by one thread: each request's head is
+    read without blocking; a probe is answered on one of ``PROBE_THREADS`` threads, and
+    anything else gets a 503 with ``Retry-After``; the connection is then closed."""
+
+    def __init__(self, server: HttpServer, refused: Callable[[str], None] | None) -> None:
+        self._server = server
+        self._refused = refused
+        self._lock = threading.Lock()
+        self._new: list[socket.socket] = []
+        self._waiting = 0  # connections taken and not yet answered or closed
+        self._held: dict[socket.socket, tuple[float, bytearray]] = {}
+        self._probes = threading.BoundedSemaphore(PROBE_THREADS)
+        self._wake_r, self._wake_w = socket.socketpair()
+        self._wake_r.setblocking(False)
+        self._wake_w.setblocking(False)
+        self._stopping = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._said_at = -float("inf")
+        self._since = 0
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._run, name="autonomic-http-busy", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stopping.set()
+        self._wake()
+        if self._thread is not None:
+            self._thread.join(timeout=2.0)
+        with self._lock:
+            left, self._new = self._new, []
+        for sock in left:
+            _close(sock)
+        if self._thread is None or not self._thread.is_alive():
+            self._wake_r.close()
+            self._wake_w.close()
+
+    def take(self, sock: socket.socket, active: int) -> None:
+        """A connection beyond the cap, ``active`` being served."""
+        with self._lock:
+            full = self._waiting >= OVERFLOW_MAX or self._stopping.is_set()
+            if not full:
+                self._waiting += 1
+                self._new.append(sock)
+        if full:  # answering would need its head read: closed at once
+            self._count("dropped", active)
+            _close(sock)
+            return
+        self._wake()
+
+    def _wake(self) -> None:
+        with contextlib.suppress(OSError):
+            self._wake_w.send(b"\0")
+
+    def _run(self) -> None:
+        selector = selectors.DefaultSelector()
+        selector.register(self._wake_r, selectors.EVENT_READ)
+        try:
+            while not self._stopping.is_set():
+                with self._lock:
+                    new, self._new = self._new, []
+                for sock in new:
+                    try:
+                        sock.setblocking(False)
+                        selector.register(sock, selectors.EVENT_READ)
+                    except (OSError, ValueError):
+                        self._finish(sock, None)
+                        continue
+                    self._held[sock] = (time.monotonic() + OVERFLOW_HEAD_TIMEOUT, bytearray())
+                now = time.monotonic()
+                wait = min((d for d, _ in self._held.values()), default=now + POLL_INTERVAL)
+                for key, _events in selector.select(max(0.0, min(wait - now, POLL_INTERVAL))):
+                    if key.fileobj is self._wake_r:
+                        with contextlib.suppress(OSError):
+                            self._wake_r.recv(4096)
+                        continue
+                    conn = key.fileobj
+                    assert isinstance(conn, socket.socket)
+                    self._read(selector, conn)
+                now = time.monotonic()
+                for sock, (deadline, _) in list(self._held.items()):
+                    if now >= deadline:  # its head never came whole: no answer
+                        self._count("dropped", self._server.connections)
+                        self._finish(sock, selector)
+        finally:
+            for sock in list(self._held):
+                self._finish(sock, selector)
+            selector.close()
+
+    def _read(self, selector: selectors.BaseSelector, sock: socket.socket) -> None:
+        _deadline, head = self._held[sock]
+        try:
+            chunk = sock.recv(4096)
+        except (BlockingIOError, InterruptedError):
+            return
+        except OSError:
+            chunk = b""
+        if not chunk:  # the client hung up
+            self._finish(sock, selector)
+            return
+        head.extend(chunk)
+        if b"\r\n\r\n" not in head and len(head) < OVERFLOW_MAX_HEAD:
+            return
+        del self._held[sock]
+        with contextlib.suppress(KeyError, ValueError):
+            selector.unregister(sock)
+        request = self._probe(bytes(head))
+        if request is not None and self._probes.acquire(blocking=False):
+            threading.Thread(
+                target=self._answer_probe,
+                args=(sock, request),
+                name="autonomic-http-probe",
+                daemon=True,
+            ).start()
+            return
+        self._count("busy", self._server.connections)  # counted before the client knows
+        _send_now(sock, _busy_answer())
+        self._finish(sock, None)
+
+    def _probe(self, head: bytes) -> Request | None:
+        """The request in ``head`` if it is a probe's (a GET or HEAD of a probe route)."""
+        lines = head.split(b"\r\n\r\n", 1)[0].split(b"\r\n")
+        parts = lines[0].decode("latin-1").split(" ")
+        if len(parts) != 3 or parts[0] not in ("GET", "HEAD"):
+            return None
+        where = urlsplit(parts[1])
+        route = self._server.routes.get(("GET", where.path))
+        if route is None or not route.probe:
+            return None
+        headers: dict[str, str] = {}
+        for line in lines[1:]:
+            name, sep, value = line.decode("latin-1").partition(":")
+            if sep:
+                headers[name.strip().lower()] = value.strip()
+        return Request(parts[0], where.path, parse_qs(where.query), headers, b"")
+
+    def _answer_probe(self, sock: socket.socket, request: Request) -> None:
+        try:
+            response = self._server.handle(request)
+            sock.setblocking(True)
+            sock.settimeout(self._server.read_timeout)
+            sock.sendall(_encode(response, head_only=request.method == "HEAD"))
+        except OSError:
+            log.debug("http: %s: the client hung up before the answer", request.path)
+        finally:
+            self._probes.release()
+            self._finish(sock, None)
+
+    def _finish(self, sock: socket.socket, selector: selectors.BaseSelector | None) -> None:
+        self._held.pop(sock, None)
+        if selector is not None:
+            with contextlib.suppress(KeyError, ValueError):
+                selector.unregister(sock)
+        _close(sock)
+        with self._lock:
+            self._waiting -= 1
+
+    def _count(self, reason: str, active: int) -> None:
+        if self._refused is not None:
+            try:
+                self._refused(reason)
+            except Exception:
+                log.exception("counting a connection refused failed")
+        now = time.monotonic()
+        with self._lock:
+            if now - self._said_at < BUSY_LOG_EVERY:
+                self._since += 1
+                return
+            since, self._since, self._said_at = self._since, 0, now
+        more = f" ({since} more since the last warning)" if since else ""
+        log.warning(
+            "http: a connection refused (%s): %d are being served, the cap "
+            "(server.maxConnections, %d); only /healthz and /readyz are answered beyond it, "
+            "anything else gets 503 with Retry-After or is closed%s",
+            reason,
+            active,
+            self._server.max_connections,
+            more,
+        )
+
+
+def _busy_answer() -> bytes:
+    body = b'{"error": "too many connections: retry later"}\n'
+    return (
+        b"HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\n"
+        + f"Content-Length: {len(body)}\r\nRetry-After: {BUSY_RETRY_AFTER}\r\n".encode()
+        + b"Connection: close\r\n\r\n"
+        + body
+    )
+
+
+def _encode(response: Response, *, head_only: bool) -> bytes:
+    try:
+        reason = HTTPStatus(response.status).phrase
+    except ValueError:
+        reason = ""
+    lines = [
+        f"HTTP/1.1 {response.status} {reason}",
+        f"Content-Type: {response.content_type}",
+        f"Content-Length: {len(response.body)}",
+        *(f"{name}: {value}" for name, value in response.headers.items()),
+        "Connection: close",
+    ]
+    return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + (
+        b"" if head_only else response.body
+    )
+
+
+def _send_now(sock: socket.socket, data: bytes) -> None:
+    """Send ``data`` without waiting (a short answer fits the socket's buffer), then stop
+    writing; whatever does not fit is not sent."""
+    with contextlib.suppress(OSError):
+        sock.setblocking(False)
+        sock.send(data)
+        sock.shutdown(socket.SHUT_WR)
+
+
+def _close(sock: socket.socket) -> None:
+    with contextlib.suppress(OSError):
+        sock.close()

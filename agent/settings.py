@@ -291,6 +291,7 @@ def check_secrets(
         "slack.signingSecret": settings.slack.signing_secret,
         "ledger.password": settings.ledger.password,
         "alertmanager.token": settings.alertmanager.token,
+        "canary.token": settings.canary.token,
         "prometheus.bearerToken": settings.prometheus.bearer_token,
     }
     problems: list[str] = []
@@ -854,6 +855,9 @@ class CanarySettings(_Model):
     ReplicaSet of an Argo Rollout (``rolloutQueries``)."""
 
     enabled: StrictBool = True
+    # The token Argo's web metric and Flagger's webhooks must send (agent/caller_token.py);
+    # None: the endpoints answer anyone who can reach the pod.
+    token: SecretRef | None = None
     period: PositiveDuration = 60.0
     max_duration: PositiveDuration = Field(default=3600.0, alias="maxDuration")
     # Weigh every AR(1) persistence the intervals cannot rule out in a continuous
@@ -970,6 +974,9 @@ class CanarySettings(_Model):
 class ServerSettings(_Model):
     host: str = "0.0.0.0"  # in a pod, the probes come from the kubelet
     port: int = Field(default=8080, ge=1, le=65535)
+    # Connections served at once, each on a thread; beyond it, probes are still answered
+    # and anything else gets 503 with Retry-After (agent/server.py).
+    max_connections: int = Field(default=64, ge=1, le=4096, alias="maxConnections")
 
 
 class Settings(_Model):
@@ -1148,6 +1155,14 @@ def advisories(settings: Settings) -> list[str]:
         notes.append(
             "slack.oncallGroup is not set: escalations are posted to the channel but mention "
             "nobody, so nobody is paged; set it to the on-call user group id (S...)"
+        )
+    if settings.canary.enabled and settings.canary.token is None:
+        notes.append(
+            "canary.token is not set: GET /canary/verdict and POST /canary/flagger answer "
+            "anyone who can reach the pod, and a Flagger post-rollout call closes an open "
+            "question about a canary's verdict; set it (a file: or env: secret) and send it "
+            "from Argo's web metric as Authorization: Bearer, from Flagger's webhooks as "
+            "metadata.token (docs/deploy.md)"
         )
     return notes
 

@@ -155,7 +155,11 @@ def _chat(args: argparse.Namespace) -> tuple[Any, float, Any]:
                 receiver.close()  # the clicks acknowledged and not yet recorded
 
             return hang_up
-        server = HttpServer(settings.server.host, settings.server.port)
+        server = HttpServer(
+            settings.server.host,
+            settings.server.port,
+            max_connections=settings.server.max_connections,
+        )
 
         def interaction(request: Request) -> Response:
             # Slack signs with the wall clock; the simulation's clock runs ahead of it.

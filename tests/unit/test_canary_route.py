@@ -14,15 +14,17 @@ from pathlib import Path
 from typing import Any, Literal, cast
 
 import pytest
+from pydantic import SecretStr
 
 from agent.approvals import Approvals, LedgerOnlyChannel
+from agent.caller_token import CallerToken
 from agent.clock import FakeClock
 from agent.decisions import DecisionService
 from agent.errors import TransientError
 from agent.ledger import Ledger, open_ledger
 from agent.loops.canary import CANARY_OF, CanaryLoop, standing
 from agent.observability import Metrics
-from agent.server import Request, Response
+from agent.server import Request, Response, json_response
 from agent.settings import CanarySettings, RoutingSettings
 from agent.sim.cluster import SimCluster, SimWorkload, Template
 from agent.sim.metrics import SimMetrics
@@ -1175,3 +1177,61 @@ def test_post_rollout_after_an_automatic_rollback_keeps_it(ledger: Ledger, rigs:
     rig.loop.cycle()
     assert ledger.get_decision(decision_id).status == "done"  # type: ignore[union-attr]
     assert [s.name for s in rig.signals] == ["rollback"]
+
+
+def test_a_post_rollout_without_the_canary_token_closes_nothing(
+    ledger: Ledger, rigs: list[Rig]
+) -> None:
+    """/canary/flagger had no authentication: any caller that could reach the pod could
+    close the open question about a canary's verdict with a post-rollout call. With
+    canary.token set, a call without it (401) or with another (403) changes nothing; one
+    with it, in Flagger's metadata or as a bearer token, is served."""
+    rig = make(rigs, ledger, SLOW, mode="propose")
+    decision_id = rig.judge_until_recorded()
+    refused: list[str] = []
+    caller = CallerToken(
+        SecretStr("c4nary"), setting="canary.token", clock=rig.clock.now, refused=refused.append
+    )
+    flagger = caller.guard(rig.loop.flagger, in_metadata=True)
+    argo = caller.guard(rig.loop.argo)
+
+    def post(headers: dict[str, str], token: str | None) -> Response:
+        body = json.loads(flagger_payload("post-rollout", "Failed"))
+        if token is not None:
+            body["metadata"]["token"] = token
+        return flagger(Request("POST", "/canary/flagger", {}, headers, json.dumps(body).encode()))
+
+    def verdict(headers: dict[str, str]) -> int:
+        query = {"namespace": ["shop"], "canary": ["search-canary"]}
+        return argo(Request("GET", "/canary/verdict", query, headers, b"")).status
+
+    for headers, token, expected in [
+        ({}, None, 401),
+        ({}, "guess", 403),
+        ({"authorization": "Bearer guess"}, None, 403),
+        ({"authorization": "Bearer guess"}, "c4nary", 403),  # a wrong header is not excused
+        ({"authorization": "Basic YTpi"}, None, 403),
+    ]:
+        response = post(headers, token)
+        assert response.status == expected
+        assert b"c4nary" not in response.body
+        assert (response.headers.get("WWW-Authenticate") is not None) == (expected == 401)
+    assert [verdict({}), verdict({"authorization": "Bearer guess"})] == [401, 403]
+    assert refused == ["missing", "wrong", "wrong", "wrong", "wrong", "missing", "wrong"]
+    record = ledger.get_decision(decision_id)
+    assert record is not None and record.status == "asked"  # nothing was closed
+    assert [f["kind"] for f in ledger.feedback_for(decision_id)] == []
+    assert verdict({"authorization": "bearer c4nary"}) == 200  # the scheme is any case
+    response = post({}, "c4nary")  # Flagger sends no headers: the token in its metadata
+    assert response.status == 200
+    assert json.loads(response.body)["decision_status"] == "superseded"
+    record = ledger.get_decision(decision_id)
+    assert record is not None and record.status == "superseded"
+
+
+def test_without_a_canary_token_the_endpoints_answer_anyone() -> None:
+    caller = CallerToken(None, setting="canary.token", clock=lambda: 0.0)
+    answered = json_response(200, {})
+    request = Request("POST", "/canary/flagger", {}, {}, b"{}")
+    assert caller.guard(lambda _r: answered, in_metadata=True)(request) is answered
+    assert caller.headers_check(in_metadata=False)({"authorization": "Bearer x"}) is None

@@ -383,6 +383,7 @@ NUMBERS = [
     ("alertmanager.maxBodyBytes", "4096", True),
     ("scaling.quantile", "0.9", False),
     ("server.port", "9090", True),
+    ("server.maxConnections", "64", True),
 ]
 
 

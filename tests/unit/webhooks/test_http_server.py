@@ -10,10 +10,11 @@ from __future__ import annotations
 import json
 import socket
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 
 import pytest
 
+from agent import server as server_module
 from agent.server import HttpServer, Request, Response, json_response
 
 ROUTES = {("POST", "/echo"), ("GET", "/healthz")}
@@ -375,4 +376,59 @@ def test_a_body_to_an_unknown_path_is_not_read() -> None:
         assert status(reply) == 404 and b"Connection: close" in reply
         assert time.monotonic() - started < 0.5
     finally:
+        http.stop()
+
+
+def _wait_for(condition: Callable[[], bool], timeout: float = 3.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.01)
+
+
+def test_connections_beyond_the_cap_get_503_while_the_probes_still_answer(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Each connection held a thread, with no limit: N slow clients (each well within the
+    request deadline) made the server start N threads. Past the cap a request gets 503
+    with Retry-After at once, counted, while a probe route is still answered."""
+    monkeypatch.setattr(server_module, "OVERFLOW_HEAD_TIMEOUT", 0.3)
+    refused: list[str] = []
+    handled: list[str] = []
+    http = HttpServer(
+        "127.0.0.1", 0, read_timeout=5.0, max_connections=3, refused_connection=refused.append
+    )
+    http.route("GET", "/healthz", lambda _r: json_response(200, {"ok": True}), probe=True)
+    http.route("GET", "/work", lambda r: handled.append(r.path) or json_response(200, {}))
+    http.start()
+    slow = [socket.create_connection(("127.0.0.1", http.port), timeout=3) for _ in range(3)]
+    try:
+        for conn in slow:  # each sends half a request line, then waits
+            conn.sendall(b"GET /wo")
+        _wait_for(lambda: http.connections == 3)
+        started = time.monotonic()
+        reply = exchange(http.port, b"GET /work HTTP/1.1\r\nHost: x\r\n\r\n")
+        assert status(reply) == 503
+        assert b"Retry-After: 1" in reply and b"Connection: close" in reply
+        assert time.monotonic() - started < 1.0
+        assert handled == [] and refused == ["busy"]
+        for method in ("GET", "HEAD"):
+            probe = exchange(http.port, f"{method} /healthz HTTP/1.1\r\nHost: x\r\n\r\n".encode())
+            assert status(probe) == 200
+            assert probe.endswith(b'{"ok": true}\n') == (method == "GET")
+        assert refused == ["busy"]  # the probes are not refusals
+        # A connection beyond the cap whose head never comes is closed, not held.
+        with socket.create_connection(("127.0.0.1", http.port), timeout=4) as idle:
+            idle.sendall(b"GET /work HTT")
+            assert idle.recv(100) == b""
+        assert refused == ["busy", "dropped"]
+        # Once a slow one finishes, its place is free again for ordinary requests.
+        slow[0].sendall(b"rk HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        assert status(slow[0].recv(65536)) == 200
+        _wait_for(lambda: http.connections == 2)
+        assert status(exchange(http.port, b"GET /work HTTP/1.1\r\nHost: x\r\n\r\n")) == 200
+        assert len(handled) == 2
+    finally:
+        for conn in slow:
+            conn.close()
         http.stop()
