@@ -1,8 +1,9 @@
 """Claims in README.md and docs/ that the code can check, and that drift when it changes:
 the daemon's jobs (the architecture's loop table, the `loop` label in docs/deploy.md), the
 counts of shipped runbooks, the runbook types and conditions runbooks/README.md lists,
-the anomaly reasons the README and docs/configuration.md name, and the ledger's tables and
-its latest migration in docs/ledger.md."""
+the anomaly reasons the README and docs/configuration.md name, the ledger's tables and
+its latest migration in docs/ledger.md, and docs/configuration.md's keys, defaults, secrets,
+switches, whole numbers and periods against agent/settings.py."""
 
 from __future__ import annotations
 
@@ -304,3 +305,133 @@ def test_the_outcomes_table_names_every_reason_code() -> None:
     codes = _outcome_reason_codes()
     assert {"NoData", "ConfidentEnough", "ShadowRunbook", "PodDisruptionBudgetBlocks"} <= codes
     assert codes <= named, sorted(codes - named)
+
+
+def _config_sections() -> dict[str, tuple[type[Any], dict[str, Any]]]:
+    """Each section of the configuration, by its key, with its model and its fields by
+    key (``anomalyQueries`` is a list of ``AnomalyQuery``); the top level is ``""``."""
+    from pydantic import BaseModel
+
+    sections: dict[str, tuple[type[Any], dict[str, Any]]] = {"": (Settings, {})}
+    for name, info in Settings.model_fields.items():
+        key = info.alias or name
+        held = [info.annotation, *get_args(info.annotation)]
+        models = [m for m in held if isinstance(m, type) and issubclass(m, BaseModel)]
+        if not models:
+            sections[""][1][key] = info
+            continue
+        (model,) = models
+        fields = {(f.alias or n): f for n, f in model.model_fields.items()}
+        sections[key] = (model, fields)
+    return sections
+
+
+def _config_rows() -> dict[str, str]:
+    """docs/configuration.md's table of sections: each row's keys cell, by section."""
+    doc = _text("docs/configuration.md")
+    table = doc.split("## Sections", 1)[1].split("| section |", 1)[1].split("\n\n", 1)[0]
+    rows = {}
+    for line in table.splitlines():
+        cells = line.strip().strip("|").split("|", 1)
+        if len(cells) == 2 and cells[0].strip() not in ("section", "---"):
+            section = cells[0].strip().strip("`")
+            rows["" if section == "top level" else section] = cells[1]
+    return rows
+
+
+def _documented_default(text: str, default: Any) -> bool:
+    """Whether ``text``, what the table writes in brackets after a key, starts with
+    ``default`` as the file would write it (``5m`` for 300 s, ``1 MiB``, ``true``)."""
+    from agent.settings import parse_duration
+
+    text = text.strip()
+    if isinstance(default, bool):
+        return text == str(default).lower()
+    if isinstance(default, str):
+        return text.strip("`") == default or text == f"`{default}`"
+    if isinstance(default, int) and text.endswith(" MiB"):
+        return float(text.removesuffix(" MiB")) * 1_048_576 == default
+    word = text.split()[0]
+    if isinstance(default, float) and re.fullmatch(r"[\d.]+(ms|s|m|h|d|w)", word):
+        return parse_duration(word) == default
+    return float(word) == default
+
+
+def test_the_configuration_reference_names_every_key_with_its_default() -> None:
+    """Every key Settings accepts is in its section's row of docs/configuration.md, and
+    where the row gives a plain default in brackets after the key (``timeout`` (10s:
+    ...)), it is the model's. Defaults that are lists, mappings or unset are not read."""
+    rows = _config_rows()
+    sections = _config_sections()
+    assert set(rows) == set(sections)
+    for section, (_, fields) in sections.items():
+        row = rows[section]
+        if section == "anomalyQueries":
+            # "list of `{name, expr, step (1m), history (7d), threshold (0.69)}`"
+            found = re.search(r"list of `\{([^}]*)\}`", row)
+            assert found is not None
+            entries = dict(
+                re.fullmatch(r"(\w+)(?: \((.*)\))?", part.strip()).groups()  # type: ignore[union-attr]
+                for part in found.group(1).split(",")
+            )
+            assert set(entries) == set(fields)
+            for key, info in fields.items():
+                if entries[key] is not None:
+                    assert _documented_default(entries[key], info.default), (section, key)
+            continue
+        for key, info in fields.items():
+            where = f"{section}.{key}" if section else key
+            assert f"`{key}`" in row, f"docs/configuration.md does not name {where}"
+            default = info.get_default(call_default_factory=True)
+            if default is None or not isinstance(default, bool | int | float | str):
+                continue
+            found = re.search(rf"`{key}` \((`[^`]*`|[^:;,)]*)", row)
+            if found is not None and found.group(1).strip() not in ("default",):
+                assert _documented_default(found.group(1), default), (where, found.group(1))
+
+
+def _named_in(text: str, section: str, key: str) -> bool:
+    return f"`{key}`" in text or f"`{section}.{key}`" in text
+
+
+def _kind_of(model: Any, name: str, info: Any) -> set[str]:
+    """What a setting is, as the reference's lists sort them: a secret, a switch, a
+    whole number, a duration that must be longer than 0."""
+    from agent.settings import SecretRef, _reads_own_text
+
+    held = {info.annotation, *get_args(info.annotation)}
+    kinds = set()
+    if SecretRef in held:
+        kinds.add("secret")
+    if info.annotation is bool:
+        kinds.add("switch")
+    if int in held and bool not in held:
+        kinds.add("whole")
+    if name in _reads_own_text(model) and any(getattr(m, "gt", None) == 0 for m in info.metadata):
+        kinds.add("period")
+    return kinds
+
+
+def test_the_configuration_reference_lists_every_secret_switch_whole_number_and_period() -> None:
+    """The reference's lists of the settings that are secrets, switches (true or false
+    only), whole numbers and durations longer than 0 name every such key, and no other
+    key is in the list of secrets."""
+    doc = re.sub(r"\s+", " ", _text("docs/configuration.md"))
+    lists = {
+        "secret": doc.split("## Secrets", 1)[1].split("## Sections", 1)[0].split("| field |")[1],
+        "switch": doc.split("Switches (", 1)[1].split(")", 1)[0],
+        "whole": doc.split("A whole-number setting (", 1)[1].split(")", 1)[0],
+        "period": doc.split("Periods, timeouts, steps and lifetimes", 1)[1].split("may be 0", 1)[0],
+    }
+    table = _text("docs/configuration.md").split("## Secrets", 1)[1].split("\n## ", 1)[0]
+    first = re.findall(r"^\| ([^|]+) \|", table, re.M)
+    secrets_named = {name for cell in first for name in re.findall(r"`(\w+\.\w+)`", cell)}
+    secrets = set()
+    for section, (model, fields) in _config_sections().items():
+        names = {(f.alias or n): n for n, f in model.model_fields.items()}
+        for key, info in fields.items():
+            for kind in _kind_of(model, names[key], info):
+                assert _named_in(lists[kind], section, key), (kind, f"{section}.{key}")
+                if kind == "secret":
+                    secrets.add(f"{section}.{key}")
+    assert secrets_named == secrets
