@@ -3201,6 +3201,16 @@ class RemediationEngine:
         bad = [i for i in intents.values() if i.status in ("failed", "abandoned")]
         if bad:
             return self._fail(record, key, f"{why}: step {bad[0].step} did not complete")
+        undone = sorted(i.step for i in intents.values() if i.status == "undone")
+        if undone:
+            # Only a failure undoes a run still running (an undo someone asks for waits
+            # until it is verified): one cut short before it closed the run (a replica
+            # that lost its lease between its undos and the close). Finished, not
+            # carried on: a next step would be written over a step undone.
+            steps = ", ".join(map(str, undone))
+            return self._fail(
+                record, key, f"{why}: its failure had begun, step {steps} undone", judged=False
+            )
         if any(i.status == "pending" for i in intents.values()):
             # A drain under way (or a write not settled yet): later cycles go on with it.
             return "draining"

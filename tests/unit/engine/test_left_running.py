@@ -19,7 +19,7 @@ from agent.errors import PermanentError
 from agent.remediation_engine import _in_flight
 from remediation.ports import RolloutRestart, Scale
 from tests.unit.engine.harness import WEB, Rig
-from tests.unit.engine.test_defer_unread import _approved, _escalations, _rig
+from tests.unit.engine.test_defer_unread import _approved, _escalations, _rig, _unreadable
 from tests.unit.engine.test_deposed_mid_cycle import _new_leader
 from tests.unit.engine.test_first_write_recheck import RUNBOOK_NAME, _status
 
@@ -141,3 +141,46 @@ def test_the_leader_carries_on_a_run_left_between_steps_once_it_has_not_moved_fo
     assert r.ledger.execution(key)["status"] == "verifying"  # type: ignore[index]
     assert _status(r, decision) == "verifying"
     assert told == []
+
+
+def test_a_run_left_running_part_undone_is_failed_not_carried_on(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The deposed replica's run waited for step 1's target past approvedMaxWait; failing
+    it, the replica undid step 0 (the scale), then found its lease gone and left the run
+    ``running`` with step 0 ``undone``. Carried on from its first step without an intent,
+    step 1 (the restart) would have been written over the undone scale and the run
+    verified; it is failed (not judged), and escalated once saying the scale was undone."""
+    r = _rig(tmp_path)
+    decision = _approved(r, "auto")
+    told = _escalations(r, monkeypatch)
+    new = _new_leader(r)
+    new.engine.recover()
+    unread = ["KubeCacheStale"]
+    _unreadable(r, monkeypatch, RolloutRestart, unread)
+    _cycle(r)  # step 0 written, step 1 deferred
+    (execution,) = r.ledger.executions(["running"])
+    key = str(execution["key"])
+    real_undo = r.sim.undo
+
+    def undo(operation: Any, before: dict[str, Any]) -> Any:
+        result = real_undo(operation, before)
+        _deposed(r)  # the lease ran out during the undo
+        return result
+
+    monkeypatch.setattr(r.sim, "undo", undo)
+    r.clock.advance(r.engine.limits.approved_max_wait)
+    _cycle(r)  # the deposed replica fails the run: undoes step 0, then closes nothing
+    assert _steps(r, key) == [(0, "undone")]
+    assert r.ledger.execution(key)["status"] == "running"  # type: ignore[index]
+    assert r.sim.workloads[WEB].replicas == 3
+    assert told == []
+
+    unread.clear()  # step 1's target reads again
+    _cycle(new, new.engine.foreign_mark_after)
+    assert _steps(r, key) == [(0, "undone")]  # before: step 1 written over the undo
+    assert r.ledger.execution(key)["status"] == "escalated"  # type: ignore[index]
+    assert _status(r, decision) == "undone"  # before: verifying
+    (text,) = told
+    assert "step 0 undone" in text and "undone (step 0 undone before a restart)" in text
+    assert not _taken(new)
