@@ -3201,6 +3201,16 @@ class RemediationEngine:
         bad = [i for i in intents.values() if i.status in ("failed", "abandoned")]
         if bad:
             return self._fail(record, key, f"{why}: step {bad[0].step} did not complete")
+        undone = sorted(i.step for i in intents.values() if i.status == "undone")
+        if undone:
+            # Only a failure undoes a run still running (an undo someone asks for waits
+            # until it is verified): one cut short before it closed the run (a replica
+            # that lost its lease between its undos and the close). Finished, not
+            # carried on: a next step would be written over a step undone.
+            steps = ", ".join(map(str, undone))
+            return self._fail(
+                record, key, f"{why}: its failure had begun, step {steps} undone", judged=False
+            )
         if any(i.status == "pending" for i in intents.values()):
             # A drain under way (or a write not settled yet): later cycles go on with it.
             return "draining"
@@ -3375,6 +3385,8 @@ class RemediationEngine:
         read back then (left ``undoing``): read back now, ``undone`` if it holds what it
         held before Autonomic's write, else written through the writer's compare-and-set,
         which leaves a change someone made since in place.
+        So is a run a replica left ``running`` as it lost its lease, after a step that
+        did not complete or between two steps (``_left_running``): failed, or carried on.
         While paused, none of this: the pause holds them where they are.
 
         Each on its own: one that raises an error that is not a ``TransientError`` (a
@@ -3460,6 +3472,10 @@ class RemediationEngine:
                     except TransientError:
                         self._interrupted.add(key)
                         raise
+            elif intents and (left := self._left_running(execution, intents)) is not None:
+                with decision_context(record.id):
+                    log.info("%s: decision %s %s: carrying it on", key, record.id[:8], left)
+                    self._carry_on(record, key, left)
             return
         with decision_context(record.id):
             try:
@@ -3469,6 +3485,34 @@ class RemediationEngine:
                 log.warning("still cannot tell whether %s's write happened: %s", key, exc)
                 return
             self._carry_on(record, key, "the API failed during the write")
+
+    def _left_running(self, execution: Mapping[str, Any], intents: Sequence[Intent]) -> str | None:
+        """Why a running execution with intents, none pending, and not cut off in this
+        process (``_interrupted``) is this leader's to carry on (``_carry_on``); None
+        while it may still be another process's. Such a run is one a replica left as it
+        lost its lease: its ``_fail`` closes nothing then, and its ``_write_steps`` stops
+        before the next step's intent. This leader's recovery, at the start of its term,
+        may have come before the deposed replica's cycle left it (the two overlap for a
+        moment), and no other would look at it before the next change of leader: its
+        target stays taken meanwhile.
+
+        A step that did not complete (``failed``, ``abandoned``): at once, as a recovery
+        would: the run is failed (undone as ``onFailure.undo`` says, escalated once).
+        The process that recorded it fails the run in the same call, or leaves it for
+        the leader because it no longer leads. Else once no step of it has moved (its
+        claim, its status, its intents) for ``foreign_mark_after`` seconds: younger, it
+        may be under way elsewhere. Each step's intent is unique, so a step is written
+        once whichever replica records it."""
+        if any(i.status in ("failed", "abandoned") for i in intents):
+            return "found left running with no step under way"
+        moved = max([float(execution["updated_at"]), *(i.updated_at for i in intents)])
+        still = self.clock.now() - moved
+        if still < self.foreign_mark_after:
+            return None
+        return (
+            f"left running between two steps, unmoved for {format_duration(still)} "
+            f"(since {to_utc_text(moved)})"
+        )
 
     def _left_unwritten(self, execution: Mapping[str, Any]) -> bool:
         """Whether a running execution with no write-ahead intent is left for this
