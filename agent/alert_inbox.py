@@ -319,26 +319,22 @@ class AlertInbox:
             return ()
         last = self.ledger.last_alert_delivery()
         return tuple(
-            FiringAlert(
-                name=row.name,
-                labels=dict(row.labels),
-                fingerprint=row.fingerprint,
-                starts_at=row.starts_at,
-                delivered_at=row.delivered_at,
-            )
+            _firing(row)
             for row in rows
             if last is None or last < row.delivered_at + self.stale_after
         )
 
     def firing(self) -> tuple[FiringAlert, ...]:
         """The alerts firing now, by name and fingerprint (see the module's note)."""
-        return tuple(
-            FiringAlert(
-                name=row.name,
-                labels=dict(row.labels),
-                fingerprint=row.fingerprint,
-                starts_at=row.starts_at,
-                delivered_at=row.delivered_at,
-            )
-            for row in self.firing_rows()
-        )
+        return tuple(_firing(row) for row in self.firing_rows())
+
+
+def _firing(row: StoredAlert) -> FiringAlert:
+    """A stored alert as the runbooks' snapshot holds it."""
+    return FiringAlert(
+        name=row.name,
+        labels=dict(row.labels),
+        fingerprint=row.fingerprint,
+        starts_at=row.starts_at,
+        delivered_at=row.delivered_at,
+    )
