@@ -2739,8 +2739,9 @@ class RemediationEngine:
         now = self.clock.now()
         proposal = record.proposal
         intents = self.ledger.intents(execution_key=key)
-        # Undone before a restart cut this failure short: it counts.
-        undone = [f"step {i.step} undone before a restart" for i in intents if i.status == "undone"]
+        # Undone earlier (before a restart, or by a deposed replica's failure cut short
+        # when it found its lease gone): it counts.
+        undone = [f"step {i.step} undone earlier" for i in intents if i.status == "undone"]
         refused = None
         if proposal.get("undo_on_failure", True):
             applied = [i for i in intents if i.status == "applied"]
