@@ -1315,6 +1315,29 @@ def test_an_override_waited_out_earns_a_floor_coming_down_no_drop() -> None:
     assert writes(loop) and writes(loop)[0] >= paced(38, SCALE_IN_PATIENCE)  # 25, not 13
 
 
+def test_a_floor_a_person_lowered_is_not_raised_back_to_the_loops_older_wish() -> None:
+    """An earlier process raised web to 40; this one has lowered its wish to 33 and
+    written nothing (no floor of its own applied) when a person sets minReplicas to 8:
+    theirs for an hour. The loop took a cluster value below its wish only once it had
+    applied a floor, so it went on pacing from its 33, and the first cycle after the
+    hour raised the person's 8 to 30 (a wish paced down from the 40 they had lowered,
+    not what the load needs) and brought it down again over the next minutes. After an
+    override the pace starts from theirs, lower too: the first write is what the load
+    needs (about 14), from the forecast."""
+    loop, clock, web = at_forty(80, "auto")
+    run(loop, clock, 2)
+    model = loop.models[web.ref]
+    assert model.previous is not None and model.previous.floor == 33 and not model.applied
+    set_min(loop, web, 8)
+    run(loop, clock, QUIET_AFTER_OVERRIDE / STEP)
+    assert loop.status.held_reason[str(web.ref)] == "Overridden"
+    assert writes(loop) == []
+    run(loop, clock, 1)
+    (first,) = writes(loop)
+    assert 8 < first < paced(33, 1)  # before: 30
+    assert model.previous.reason == "Forecast"  # before: ScaleInLimit, paced from 33
+
+
 def test_a_refused_write_waited_out_earns_a_floor_coming_down_no_drop() -> None:
     """The fifth cycle writes 40 -> 25 and the cluster refuses it: no new try for five
     minutes. Those minutes went on pacing the wish down unwritten, so the first cycle
