@@ -408,7 +408,7 @@ class WorkloadModel:
     hpa_min_configured: int | None = None
     hpa_uid: str = ""  # the HPA ``hpa_min_configured`` was read from
     breach_since: float | None = None
-    lower_streak: int = 0  # consecutive cycles that wanted a lower floor
+    lower_streak: int = 0  # consecutive cycles that wanted a lower floor (a wait: 0)
     spike_streak: int = 0  # consecutive new samples that looked like a glitch
     breach_streak: int = 0  # consecutive new samples with load above the forecast band
     # The newest sample the counters (glitch, breach, verification, capacity) have taken:
@@ -2218,20 +2218,22 @@ class ScalingLoop:
         # it earns a floor coming down no drop: it keeps the recommendation it paced
         # from, and the first decision after the wait lowers the floor by one cycle's
         # pace from there, not by a wish paced down every cycle of the wait, unwritten,
-        # and written in one step after.
+        # and written in one step after. It also starts the patience count again (as a
+        # cycle that does not want the floor lower does), so a lowering comes only after
+        # SCALE_IN_PATIENCE cycles of wanting it since the wait, not fewer.
         if self._pause:
             self._held(str(ref), "Paused", f"paused ({self._pause}): no decision, no write")
-            model.previous = paced_from
+            model.previous, model.lower_streak = paced_from, 0
             return
         if model.pending is not None and self._settle(
             workload, model, hpa is not None, now, target=hpa.ref if hpa is not None else ref
         ):
-            model.previous = paced_from
+            model.previous, model.lower_streak = paced_from, 0
             return  # a question is open, or its answer was carried out this cycle
         if now < model.quiet_until:
             if model.quiet_why is not None:
                 self._held(str(ref), model.quiet_reason, model.quiet_why)
-            model.previous = paced_from
+            model.previous, model.lower_streak = paced_from, 0
             return
         model.quiet_why = None
         model.theirs = False  # the wait is over: paced from their floor from now on
@@ -2258,7 +2260,9 @@ class ScalingLoop:
         target = hpa.ref if hpa is not None else ref
         if not forecast_only and self._remedy_hold(ref, model, target, current, wanted):
             # A runbook's floor for the same field is still to be written (or judged):
-            # a wait, which earns a floor coming down no drop, as the others do.
+            # a wait, which earns a floor coming down no drop, as the others do. Only a
+            # lowering that has had its five cycles' patience gets here, and the count
+            # is kept: it is written as soon as the runbook's decision is closed.
             model.previous = paced_from
             return
         model.lower_streak = 0

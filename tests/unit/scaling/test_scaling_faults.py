@@ -1418,6 +1418,47 @@ def test_a_floor_comes_down_in_writes_five_cycles_apart() -> None:
     assert all(floor >= wish for floor, wish in zip(floors, wishes, strict=True))
 
 
+@pytest.mark.parametrize("wait", ["pause", "override"])
+def test_a_lowering_after_a_wait_follows_five_cycles_of_wanting_it(wait: str) -> None:
+    """Three cycles want 40 lower (36, 33, 30), then a wait: a pause of two cycles, or a
+    person setting minReplicas to 38 (an hour theirs). The patience count was kept
+    through the wait, so the second cycle after it wrote the lowering: two cycles of
+    wanting it since the wait, not five. A wait starts the count again, as a cycle
+    that does not want the floor lower does."""
+    t, values = steady(87)
+    clock = FakeClock(float(t[-80]))
+    web = dataclasses.replace(
+        workload("web", **{CAPACITY: "5"}), replicas=40, ready_replicas=40, available_replicas=40
+    )
+    stop: list[str] = []
+    loop = loop_over(
+        WeekReader(t, values), clock, [web], route="auto", paused=lambda: stop[0] if stop else None
+    )
+    cast(Any, loop.cluster).hpas[web.ref] = HpaState(HPA, web.ref, 40, 100, 40, 40, uid="u1")
+    ledger = cast(Any, loop.decisions).ledger
+    ledger.guards[f"scaling/configured-min/{HPA}"] = ({"min_replicas": 2, "uid": "u1"}, 1)
+    written = {"at": clock.now() - 600, "decision_id": "d-0", "workload_uid": ""}
+    record = {**written, "min_replicas": 40, "hpa_uid": "u1", "hpa": str(HPA)}
+    ledger.guards[f"{WRITTEN_KEY}/{web.ref}"] = (record, 1)
+    run(loop, clock, 3)
+    model = loop.models[web.ref]
+    assert model.previous is not None and model.previous.floor == paced(40, 3)
+    if wait == "pause":
+        stop.append("paused by jo")
+        run(loop, clock, 2)
+        assert loop.status.held_reason[str(web.ref)] == "Paused"
+        stop.clear()
+    else:
+        set_min(loop, web, 38)
+        run(loop, clock, QUIET_AFTER_OVERRIDE / STEP)
+        assert loop.status.held_reason[str(web.ref)] == "Overridden"
+    assert writes(loop) == []
+    run(loop, clock, SCALE_IN_PATIENCE - 1)
+    assert writes(loop) == []  # before: written at the second cycle after the wait
+    run(loop, clock, 1)
+    assert len(writes(loop)) == 1  # the fifth cycle of wanting it lower since the wait
+
+
 # ------------------------------------------------ a person's raised floor, after the hour
 
 
