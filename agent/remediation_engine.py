@@ -2731,7 +2731,12 @@ class RemediationEngine:
         with its steps left in place, and the new leader, finding it closed, would never
         undo them; or it would close a run the new leader is carrying on. Asked again
         after the undos, which may have found the lease gone: the run stays open, the
-        steps undone so far ``undone``, and the new leader's failure counts them."""
+        steps undone so far ``undone``, and the new leader's failure counts them.
+
+        The run is closed by a compare-and-set (from ``running`` or ``verifying``): when
+        another failure of it closed it first (``closed-elsewhere``), this one records
+        nothing and tells nobody; the other did. Each undo is compare-and-set on its
+        intent too, so a step is undone once."""
         if self._shutting_down():
             return self._left_at_shutdown(record, key, f"failing ({why})")
         if not self.executor.is_leader():
@@ -2739,8 +2744,9 @@ class RemediationEngine:
         now = self.clock.now()
         proposal = record.proposal
         intents = self.ledger.intents(execution_key=key)
-        # Undone before a restart cut this failure short: it counts.
-        undone = [f"step {i.step} undone before a restart" for i in intents if i.status == "undone"]
+        # Undone earlier (before a restart, or by a deposed replica's failure cut short
+        # when it found its lease gone): it counts.
+        undone = [f"step {i.step} undone earlier" for i in intents if i.status == "undone"]
         refused = None
         if proposal.get("undo_on_failure", True):
             applied = [i for i in intents if i.status == "applied"]
@@ -2762,7 +2768,11 @@ class RemediationEngine:
         if not self.executor.is_leader():
             return "not-leader"
         status = "undone" if undone and refused is None else "failed"
-        self.ledger.set_execution_status(key, ["running", "verifying"], status, now)
+        if not self.ledger.set_execution_status(key, ["running", "verifying"], status, now):
+            # Closed meanwhile by another failure of the same run (in this process, a
+            # recovery on another thread when the lease came back, overlapping the last
+            # term's cycle): that one records the outcome and escalates, once.
+            return "closed-elsewhere"
         self.decisions.record_outcome(
             record.id,
             right=False if judged else None,

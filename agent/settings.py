@@ -284,6 +284,9 @@ def check_secrets(
     it cannot be read here, and ``run`` reads it at start-up and stops if it is missing
     there. A file missing from a folder that is here stays a problem (a misspelt name,
     or a key the Secret does not hold), as does one that is here but unreadable or empty.
+    So is an ``env:`` variable not set here: such variables are usually set only in the
+    pod (from a Secret, ``envFrom``), and ``run`` stops at start-up if it is not set
+    there. One set here to nothing stays a problem.
     """
     secrets = {
         "slack.botToken": settings.slack.bot_token,
@@ -306,6 +309,13 @@ def check_secrets(
                 f"{source.where(loc)}: {name}: secret file {ref.file} is not on this "
                 f"machine (nor is its folder {ref.file.parent}), so it is not read here; "
                 "`autonomic run` reads it at start-up and stops if it is missing there"
+            )
+            continue
+        if elsewhere and ref.env is not None and ref.env not in environ:
+            warnings.append(
+                f"{source.where(loc)}: {name}: secret environment variable {ref.env} is not "
+                "set here, so it is not read here; `autonomic run` reads it at start-up "
+                "and stops if it is not set there"
             )
             continue
         try:

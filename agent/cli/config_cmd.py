@@ -23,7 +23,8 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
         "values, the environment overrides, the secrets and kubeconfig it names, and the "
         "runbooks it loads. Exit status: 0 when it is valid (warnings, such as Slack "
         "without an on-call group, a secret file whose folder is not on this machine (one "
-        "the pod mounts), or Kubernetes credentials the file does not name "
+        "the pod mounts) or a secret environment variable not set here (one the pod "
+        "sets), or Kubernetes credentials the file does not name "
         "($KUBECONFIG, ~/.kube/config, the in-cluster service account) missing here, are "
         "printed and do not fail it); 2 when anything is wrong, each problem on a line as "
         "FILE:LINE: field: message.",

@@ -31,6 +31,10 @@ names no object is kept as alert/NAME (anomaly/METRIC...). An alert about an HPA
 (KubeHpaMaxedOut) is about the workload the HPA scales; until that workload is selected it
 is kept under the HPA it names (HorizontalPodAutoscaler/shop/web, or hpa/shop/web).
 
+With --runbook NAME and nothing found, a NAME the ledger has no record of (no runbook by
+that name held back or run) is said so, with the names it knows: a typo, or a runbook not
+loaded in this cluster.
+
 The daemon writes a row when it first holds a runbook back (or for another reason), then
 at most every 5 minutes while it goes on: the newest counts can be that far behind.
 """
@@ -120,6 +124,9 @@ def why(args: argparse.Namespace) -> int:
         held = ledger.held_back(
             subject=subject, runbook=args.runbook, since=since, limit=args.limit + 1
         )
+        # A name the ledger never saw (a typo, a runbook not loaded here): said, with
+        # the names it knows, rather than an empty answer that reads as "nothing held".
+        known = ledger.runbook_names() if args.runbook and not held else None
         decided = (
             ledger.decisions(
                 # every job's decisions about it (scaling, canary, anomaly, remediation);
@@ -156,8 +163,20 @@ def why(args: argparse.Namespace) -> int:
         return 0
     # The window said as a duration (3600 and 60m both say 1h), not the text typed.
     scope = _scope(subject, args.runbook, None if window is None else format_duration(window))
-    print("\n".join(render(held, decided, scope, more, statuses=statuses)))
+    lines = render(held, decided, scope, more, statuses=statuses)
+    if known is not None and args.runbook not in known:
+        lines.append(_unknown(args.runbook, known))
+    print("\n".join(lines))
     return 0
+
+
+def _unknown(name: str, known: list[str]) -> str:
+    """The line for a ``--runbook`` name this ledger has no record of."""
+    if not known:
+        return f"No runbook named {name} in this ledger: none has been held back or run yet."
+    return (
+        f"No runbook named {name} in this ledger (held back or run): it knows {', '.join(known)}."
+    )
 
 
 def render(

@@ -1591,6 +1591,17 @@ class Ledger:
                 for row in conn.execute(query).mappings()
             ]
 
+    def runbook_names(self) -> list[str]:
+        """The runbooks this ledger has a record of: held back (``held_back``) or run
+        (``executions``), sorted; one query over two small tables (one row per runbook,
+        subject and reason; one per run), for ``autonomic why`` to tell a runbook's name
+        it has never seen. Not the pseudo-runbook of alerts no runbook names."""
+        held, runs = tables["held_back"], tables["executions"]
+        query = sa.union(sa.select(held.c.runbook), sa.select(runs.c.runbook))
+        with self._read() as conn:
+            names = {str(name) for (name,) in conn.execute(query)}
+        return sorted(names - {"(none)"})  # agent.outcomes.NO_RUNBOOK
+
     # ----------------------------------------------------- counted triggers
     def counted_triggers(self, keys: Sequence[str]) -> dict[str, float]:
         """Of ``keys`` (signals' dedup keys), those the storm guard has counted as

@@ -44,7 +44,8 @@ annotated ``autonomic.dev/predictive: "true"``, every period:
    wrote it (a person, a GitOps controller, a runbook) is theirs for
    ``QUIET_AFTER_OVERRIDE``, doubled at each override in a row, and after it a
    value of theirs above the loop's own floor comes down from theirs at the scale-in
-   pace, not to the loop's lower floor in one write; a write
+   pace, not to the loop's lower floor in one write, and one below it is raised only
+   to what the load needs, not back to the loop's wish paced down from before; a write
    the cluster refuses fails its decision with the cluster's words and is decided again
    after ``RETRY_AFTER_FAILURE``, doubled at each refusal in a row, never every cycle;
    a write never goes over a ``minReplicas`` (or replicas) changed since its decision;
@@ -407,7 +408,7 @@ class WorkloadModel:
     hpa_min_configured: int | None = None
     hpa_uid: str = ""  # the HPA ``hpa_min_configured`` was read from
     breach_since: float | None = None
-    lower_streak: int = 0  # consecutive cycles that wanted a lower floor
+    lower_streak: int = 0  # consecutive cycles that wanted a lower floor (a wait: 0)
     spike_streak: int = 0  # consecutive new samples that looked like a glitch
     breach_streak: int = 0  # consecutive new samples with load above the forecast band
     # The newest sample the counters (glitch, breach, verification, capacity) have taken:
@@ -457,7 +458,7 @@ class WorkloadModel:
     # Whether the floor (or the replicas) in the cluster is someone else's: set when an
     # override or replicas set after the HPA went are found (or read back from the
     # ledger), cleared at the first decision after the wait. While set, the scale-in
-    # pace starts from the cluster's value when that is higher than the loop's own.
+    # pace starts from the cluster's value, higher or lower than the loop's own.
     theirs: bool = False
     gap_since: float | None = None  # held for a gap in the load series: its newest sample
     # When this loop last saw an HPA scaling the workload, its name, and the workload's
@@ -2143,12 +2144,17 @@ class ScalingLoop:
             floor_now = self._reference(model, current, now)
             if floor_now < model.previous.floor:
                 model.previous = replace(model.previous, floor=floor_now)
-        if model.theirs and (model.previous.floor is None or current > model.previous.floor):
-            # Someone else's floor (an override, replicas set after the HPA went) above the
-            # loop's own: the pace starts from it, as a new leader's does, so after the
+        if model.theirs and current != model.previous.floor:
+            # Someone else's floor (an override, replicas set after the HPA went): the
+            # pace starts from it, as a new leader's does. Above the loop's own, after the
             # wait it comes down a step at a time, not to the loop's older, lower wish in
-            # one write. Every cycle of the wait looks again (they may raise it again);
-            # the loop's own floors, written after, are not theirs.
+            # one write; below it, it is not raised back to the loop's older wish (paced
+            # down from a floor they lowered), only to what the load needs. The branch
+            # above takes a lower value only once the loop has applied a floor: one whose
+            # last floor was an earlier process's, or only asked or published, would
+            # otherwise raise theirs after the wait. Every cycle of the wait looks again
+            # (they may change it again); the loop's own floors, written after, are not
+            # theirs.
             model.previous = replace(model.previous, floor=current, pace_since=None)
         paced_from = model.previous
         rec = recommend(
@@ -2212,20 +2218,22 @@ class ScalingLoop:
         # it earns a floor coming down no drop: it keeps the recommendation it paced
         # from, and the first decision after the wait lowers the floor by one cycle's
         # pace from there, not by a wish paced down every cycle of the wait, unwritten,
-        # and written in one step after.
+        # and written in one step after. It also starts the patience count again (as a
+        # cycle that does not want the floor lower does), so a lowering comes only after
+        # SCALE_IN_PATIENCE cycles of wanting it since the wait, not fewer.
         if self._pause:
             self._held(str(ref), "Paused", f"paused ({self._pause}): no decision, no write")
-            model.previous = paced_from
+            model.previous, model.lower_streak = paced_from, 0
             return
         if model.pending is not None and self._settle(
             workload, model, hpa is not None, now, target=hpa.ref if hpa is not None else ref
         ):
-            model.previous = paced_from
+            model.previous, model.lower_streak = paced_from, 0
             return  # a question is open, or its answer was carried out this cycle
         if now < model.quiet_until:
             if model.quiet_why is not None:
                 self._held(str(ref), model.quiet_reason, model.quiet_why)
-            model.previous = paced_from
+            model.previous, model.lower_streak = paced_from, 0
             return
         model.quiet_why = None
         model.theirs = False  # the wait is over: paced from their floor from now on
@@ -2252,7 +2260,9 @@ class ScalingLoop:
         target = hpa.ref if hpa is not None else ref
         if not forecast_only and self._remedy_hold(ref, model, target, current, wanted):
             # A runbook's floor for the same field is still to be written (or judged):
-            # a wait, which earns a floor coming down no drop, as the others do.
+            # a wait, which earns a floor coming down no drop, as the others do. Only a
+            # lowering that has had its five cycles' patience gets here, and the count
+            # is kept: it is written as soon as the runbook's decision is closed.
             model.previous = paced_from
             return
         model.lower_streak = 0

@@ -392,8 +392,12 @@ def test_config_check_rejects_and_hides_secret_values(tmp_path: Path) -> None:
     assert done.returncode == 0, done.stderr
     assert "xoxb-top-secret" not in done.stdout + done.stderr
     assert "s3cr3t-value" not in done.stdout + done.stderr
+    # not set here (the pod sets it): a warning; set to nothing: a problem
     missing = _cli("config", "check", str(good), env={"PATH": ""})
-    assert missing.returncode == 2
-    assert "SIGNING is not set" in missing.stderr
+    assert missing.returncode == 0, missing.stderr
+    assert "secret environment variable SIGNING is not set here" in missing.stdout
+    empty = _cli("config", "check", str(good), env={"SIGNING": "", "PATH": ""})
+    assert empty.returncode == 2
+    assert "SIGNING is empty" in empty.stderr
     broken = _cli("config", "check", str(write(tmp_path, "mode: yolo\n")))
     assert broken.returncode == 2 and "mode:" in broken.stderr

@@ -705,6 +705,23 @@ def test_held_back_subjects_are_found_as_people_type_them(ledger: Ledger) -> Non
     ]
 
 
+def test_runbook_names_are_those_held_back_or_run(ledger: Ledger) -> None:
+    """``autonomic why`` tells a runbook name the ledger never saw by these: the runbooks
+    held back and those run, once each, not the ``(none)`` of alerts no runbook names."""
+    assert ledger.runbook_names() == []
+    ledger.record_held_back(
+        [
+            held(),
+            held("Deployment/shop/cart"),
+            held("alert/KubeHpaMaxedOut", reason="NoRunbook", runbook="(none)"),
+        ]
+    )
+    decided = ledger.record_decision(decision(), NOW)
+    assert ledger.claim_execution("k1", decided, "oom-raise-memory-limit", "web", "a", NOW)
+    assert ledger.claim_execution("k2", decided, held().runbook, "web", "a", NOW)
+    assert ledger.runbook_names() == ["crashloop-after-rollout-rollback", "oom-raise-memory-limit"]
+
+
 def test_prune_takes_held_back_rows_last_seen_before_the_cut(ledger: Ledger) -> None:
     ledger.record_held_back(
         [

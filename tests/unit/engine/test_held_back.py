@@ -283,6 +283,37 @@ def test_why_through_the_cli_says_what_was_held_back_and_what_was_decided(
     assert code == 2 and err.startswith("autonomic: error: --since: expected a duration")
 
 
+def test_why_says_a_runbook_name_the_ledger_never_saw(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``--runbook`` with a name no runbook had here (a typo) used to answer only
+    "Nothing held back by NAME.", as for a runbook that held nothing back: it now says
+    the name is unknown and which ones the ledger knows. A known name with nothing in
+    the window, and a name with rows, get no such line."""
+    r = _crashlooping(tmp_path)
+    _cycles(r, 6)  # held back by the pause
+    r.engine.pause(False)
+    _cycles(r, 1)  # and run
+    code, out, _ = _why(tmp_path, capsys, "--runbook", "crashloop-after-rollout-rolback")
+    assert code == 0
+    lines = out.splitlines()
+    assert lines[0] == "Nothing held back by crashloop-after-rollout-rolback."
+    assert lines[-1] == (  # before: the explanation of what is kept, and nothing more
+        "No runbook named crashloop-after-rollout-rolback in this ledger (held back or run): "
+        f"it knows {CRASHLOOP}."
+    )
+    for known in (["--runbook", CRASHLOOP, "--since", "1h"], ["--runbook", CRASHLOOP]):
+        code, out, _ = _why(tmp_path, capsys, *known)
+        assert code == 0 and "No runbook named" not in out
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    rig(empty)  # a ledger with no runbook held back or run yet
+    code, out, _ = _why(empty, capsys, "--runbook", CRASHLOOP)
+    assert out.splitlines()[-1] == (
+        f"No runbook named {CRASHLOOP} in this ledger: none has been held back or run yet."
+    )
+
+
 def test_why_counts_since_back_from_now_and_says_when_there_is_nothing(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

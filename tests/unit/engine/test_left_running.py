@@ -182,5 +182,5 @@ def test_a_run_left_running_part_undone_is_failed_not_carried_on(
     assert r.ledger.execution(key)["status"] == "escalated"  # type: ignore[index]
     assert _status(r, decision) == "undone"  # before: verifying
     (text,) = told
-    assert "step 0 undone" in text and "undone (step 0 undone before a restart)" in text
+    assert "step 0 undone" in text and "undone (step 0 undone earlier)" in text
     assert not _taken(new)

@@ -1315,6 +1315,29 @@ def test_an_override_waited_out_earns_a_floor_coming_down_no_drop() -> None:
     assert writes(loop) and writes(loop)[0] >= paced(38, SCALE_IN_PATIENCE)  # 25, not 13
 
 
+def test_a_floor_a_person_lowered_is_not_raised_back_to_the_loops_older_wish() -> None:
+    """An earlier process raised web to 40; this one has lowered its wish to 33 and
+    written nothing (no floor of its own applied) when a person sets minReplicas to 8:
+    theirs for an hour. The loop took a cluster value below its wish only once it had
+    applied a floor, so it went on pacing from its 33, and the first cycle after the
+    hour raised the person's 8 to 30 (a wish paced down from the 40 they had lowered,
+    not what the load needs) and brought it down again over the next minutes. After an
+    override the pace starts from theirs, lower too: the first write is what the load
+    needs (about 14), from the forecast."""
+    loop, clock, web = at_forty(80, "auto")
+    run(loop, clock, 2)
+    model = loop.models[web.ref]
+    assert model.previous is not None and model.previous.floor == 33 and not model.applied
+    set_min(loop, web, 8)
+    run(loop, clock, QUIET_AFTER_OVERRIDE / STEP)
+    assert loop.status.held_reason[str(web.ref)] == "Overridden"
+    assert writes(loop) == []
+    run(loop, clock, 1)
+    (first,) = writes(loop)
+    assert 8 < first < paced(33, 1)  # before: 30
+    assert model.previous.reason == "Forecast"  # before: ScaleInLimit, paced from 33
+
+
 def test_a_refused_write_waited_out_earns_a_floor_coming_down_no_drop() -> None:
     """The fifth cycle writes 40 -> 25 and the cluster refuses it: no new try for five
     minutes. Those minutes went on pacing the wish down unwritten, so the first cycle
@@ -1393,6 +1416,47 @@ def test_a_floor_comes_down_in_writes_five_cycles_apart() -> None:
     assert wishes == [paced(40, n) for n in range(1, 2 * SCALE_IN_PATIENCE + 1)]
     assert writes(loop) == [25, 17] == [wishes[4], wishes[9]]
     assert all(floor >= wish for floor, wish in zip(floors, wishes, strict=True))
+
+
+@pytest.mark.parametrize("wait", ["pause", "override"])
+def test_a_lowering_after_a_wait_follows_five_cycles_of_wanting_it(wait: str) -> None:
+    """Three cycles want 40 lower (36, 33, 30), then a wait: a pause of two cycles, or a
+    person setting minReplicas to 38 (an hour theirs). The patience count was kept
+    through the wait, so the second cycle after it wrote the lowering: two cycles of
+    wanting it since the wait, not five. A wait starts the count again, as a cycle
+    that does not want the floor lower does."""
+    t, values = steady(87)
+    clock = FakeClock(float(t[-80]))
+    web = dataclasses.replace(
+        workload("web", **{CAPACITY: "5"}), replicas=40, ready_replicas=40, available_replicas=40
+    )
+    stop: list[str] = []
+    loop = loop_over(
+        WeekReader(t, values), clock, [web], route="auto", paused=lambda: stop[0] if stop else None
+    )
+    cast(Any, loop.cluster).hpas[web.ref] = HpaState(HPA, web.ref, 40, 100, 40, 40, uid="u1")
+    ledger = cast(Any, loop.decisions).ledger
+    ledger.guards[f"scaling/configured-min/{HPA}"] = ({"min_replicas": 2, "uid": "u1"}, 1)
+    written = {"at": clock.now() - 600, "decision_id": "d-0", "workload_uid": ""}
+    record = {**written, "min_replicas": 40, "hpa_uid": "u1", "hpa": str(HPA)}
+    ledger.guards[f"{WRITTEN_KEY}/{web.ref}"] = (record, 1)
+    run(loop, clock, 3)
+    model = loop.models[web.ref]
+    assert model.previous is not None and model.previous.floor == paced(40, 3)
+    if wait == "pause":
+        stop.append("paused by jo")
+        run(loop, clock, 2)
+        assert loop.status.held_reason[str(web.ref)] == "Paused"
+        stop.clear()
+    else:
+        set_min(loop, web, 38)
+        run(loop, clock, QUIET_AFTER_OVERRIDE / STEP)
+        assert loop.status.held_reason[str(web.ref)] == "Overridden"
+    assert writes(loop) == []
+    run(loop, clock, SCALE_IN_PATIENCE - 1)
+    assert writes(loop) == []  # before: written at the second cycle after the wait
+    run(loop, clock, 1)
+    assert len(writes(loop)) == 1  # the fifth cycle of wanting it lower since the wait
 
 
 # ------------------------------------------------ a person's raised floor, after the hour
