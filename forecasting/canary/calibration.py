@@ -18,24 +18,19 @@ from forecasting.canary.verdict import Decision
 __all__ = ["CALIBRATION", "calibrated_confidence"]
 
 # (strength, probability right) knots per decision, sorted by strength.
-# Fitted 2026-11-24 (session 36, after the paired bound's canary noise was floored at the
-# tolerance) on 4,320 calibration-split runs (isotonic fit, Laplace-smoothed; the fit's
-# equal-valued rollback knots between 13.9 and 94.0 left out, the same mapping). The
-# tables before it (2026-11-22) are in ``benchmarks/canary_RESULTS.md``.
+# Fitted 2026-11-22 on 4,320 calibration-split runs (isotonic fit, Laplace-smoothed).
 # Promotions are right less often than rollbacks on that corpus mostly because a ramp that
 # starts after the promotion, or a variance-only change, cannot be seen by a judge of
 # means; the table says so instead of claiming the nominal 1 - alpha_promote.
 CALIBRATION: dict[Decision, tuple[tuple[float, float], ...]] = {
     Decision.ROLLBACK: (
-        (2.775, 0.994),
-        (13.897, 0.996),
-        (94.045, 0.996),
-        (285.694, 0.9961),
+        (2.672, 0.994),
+        (13.399, 0.996),
+        (276.814, 0.9963),
     ),
     Decision.PROMOTE: (
-        (0.524, 0.6657),
-        (2.606, 0.6783),
-        (11.748, 0.7707),
+        (1.841, 0.7385),
+        (49.185, 0.7798),
     ),
 }
 
