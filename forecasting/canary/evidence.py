@@ -298,18 +298,10 @@ class RatioEvidence:
         delta = sum(excess) / total_w
         residuals = [x - w * delta for x, w in zip(excess, weights, strict=True)]
         mean_r = sum(residuals) / len(residuals)
-        # never below the binomial variance of the counts: the baseline's at the pooled
-        # rate (smoothed away from 0), the canary's at a rate at least the tolerance away
-        # from 0 and 1. A promotion rejects "the canary's rate is off by the tolerance or
-        # more", and under that its own errors vary at least so much; at the pooled rate
-        # (near 0 when the baseline serves many error-free requests) a few requests on
-        # the canary with no error in them were narrow evidence of a small rate, and a
-        # canary at twice the tolerance was promoted after 80 requests about half the time
+        # never below the binomial variance of the pooled rate (smoothed away from 0)
         pooled = (events + 0.5) / (trials + 1.0)
-        tol = self.spec.tolerance.value
-        at_tolerance = min(max(pooled, tol), 1.0 - tol)
         floor = sum(
-            w * (at_tolerance * (1.0 - at_tolerance) + pooled * (1.0 - pooled) * w / max(b_t, 1.0))
+            w * pooled * (1.0 - pooled) * (1.0 + w / max(b_t, 1.0))
             for (_, b_t, _, _), w in zip(rows, weights, strict=True)
         )
         variance = max(sum(r * r for r in residuals), floor) * ar1_inflation(residuals, mean_r)
