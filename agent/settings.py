@@ -1174,7 +1174,54 @@ def advisories(settings: Settings) -> list[str]:
             "from Argo's web metric as Authorization: Bearer, from Flagger's webhooks as "
             "metadata.token (docs/deploy.md)"
         )
+    if settings.canary.enabled:
+        notes.extend(_canary_window_notes(settings.canary))
     return notes
+
+
+# A PromQL range selector, ``[5m]``; not a subquery's ``[30m:1m]``.
+_RANGE_SELECTOR = re.compile(r"\[\s*((?:\d+(?:ms|s|m|h|d|w))+)\s*\]")
+
+
+def _canary_window_notes(canary: CanarySettings) -> list[str]:
+    """The count columns of the canary's ratio metrics whose query counts over a window
+    other than ``canary.period``. The judge takes each interval's counts as that
+    period's own: over a longer window (``[1m]`` with a 30 s period) every error is
+    counted in two or more intervals, evidence made up that speeds false rollbacks and
+    promotions alike; over a shorter one (``[1m]`` with a 5 m period) most requests are
+    never counted, so the judge waits longer than it need."""
+    from forecasting.canary import MetricKind, parse_spec
+
+    specs = parse_spec(canary.spec)
+    columns = sorted({c for s in specs if s.kind is MetricKind.RATIO for c in s.columns})
+    notes = []
+    for field_name, queries in (
+        ("queries", canary.queries),
+        ("rolloutQueries", canary.rollout_queries),
+    ):
+        for column in columns:
+            windows = {
+                sum(float(n) * _UNITS[unit] for n, unit in _PART.findall(found))
+                for found in _RANGE_SELECTOR.findall(queries.get(column, ""))
+            }
+            if windows and windows != {canary.period}:
+                shown = ", ".join(f"{w:g} s" for w in sorted(windows))
+                notes.append(
+                    f"canary.{field_name}.{column} counts over {shown}, but canary.period "
+                    f"is {canary.period:g} s: the judge takes each interval's counts as that "
+                    "period's own, so a longer window counts every request in more than one "
+                    "interval (evidence made up: rollbacks and promotions on too little) "
+                    "and a shorter one leaves requests uncounted; give its range selector "
+                    "the period, e.g. increase(...[" + _period_text(canary.period) + "])"
+                )
+    return notes
+
+
+def _period_text(seconds: float) -> str:
+    whole = round(seconds)
+    if whole % 60 == 0:
+        return f"{whole // 60}m"
+    return f"{whole}s"
 
 
 def check_kubeconfig(settings: Settings, source: SettingsSource) -> list[str]:

@@ -1,0 +1,34 @@
+"""config check: a canary count column counted over a window other than canary.period."""
+
+from __future__ import annotations
+
+from agent.settings import CanarySettings, Settings, advisories
+
+
+def _notes(**canary: object) -> list[str]:
+    settings = Settings.model_validate({"canary": canary})
+    return [n for n in advisories(settings) if n.startswith("canary.") and "counts over" in n]
+
+
+def test_the_default_queries_count_over_the_default_period() -> None:
+    assert _notes() == []
+
+
+def test_a_period_shorter_than_the_count_window_is_named_per_column() -> None:
+    notes = _notes(period="30s")
+    # errors and requests, in queries and in rolloutQueries; not the latency column
+    assert len(notes) == 4
+    assert any(n.startswith("canary.queries.errors counts over 60 s") for n in notes)
+    assert any(n.startswith("canary.rolloutQueries.requests counts over 60 s") for n in notes)
+    assert all("canary.period is 30 s" in n and "[30s]" in n for n in notes)
+    assert not any("latency_p99" in n for n in notes)
+
+
+def test_a_period_longer_than_the_count_window_is_named_and_a_matching_one_is_not() -> None:
+    queries = dict(CanarySettings().queries)
+    queries["errors"] = queries["errors"].replace("[1m]", "[5m]")
+    queries["requests"] = queries["requests"].replace("[1m]", "[5m]")
+    notes = _notes(period="5m", queries=queries)
+    assert len(notes) == 2  # the rollout queries still count over 1m
+    assert all(n.startswith("canary.rolloutQueries.") for n in notes)
+    assert all("counts over 60 s" in n and "[5m]" in n for n in notes)
