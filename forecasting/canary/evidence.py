@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from forecasting.canary.sequences import (
     ar1_inflation,
     binomial_bounds,
+    fewer_events_upper,
     long_run_inflation,
     normal_mixture_log_evalue,
     normal_mixture_radius,
@@ -287,8 +288,12 @@ class RatioEvidence:
         events: float,
         trials: float,
         canary_trials: float,
+        canary_bad_rate: float,
     ) -> tuple[float, float] | None:
-        """Bounds on the rate difference from per-interval excess canary errors."""
+        """Bounds on the rate difference from per-interval excess canary errors.
+
+        ``canary_bad_rate`` is an upper bound on the canary's rate of bad events (errors,
+        or for a metric where lower is worse, non-events), exact for few of them."""
         rows = [r for r in intervals if r[1] > 0 and r[3] > 0]
         if len(rows) < self.min_intervals or canary_trials <= 0:
             return None
@@ -298,10 +303,17 @@ class RatioEvidence:
         delta = sum(excess) / total_w
         residuals = [x - w * delta for x, w in zip(excess, weights, strict=True)]
         mean_r = sum(residuals) / len(residuals)
-        # never below the binomial variance of the pooled rate (smoothed away from 0)
+        # never below the binomial variance of the counts: the baseline's at the pooled
+        # rate (smoothed away from 0), the canary's at the highest rate its own counts
+        # still allow. Its count's noise is that of its true rate, which the counts seen
+        # estimate badly while they are few: a quiet canary with no error yet, beside a
+        # busy baseline with none, has a pooled rate near 0 and looked exactly known
         pooled = (events + 0.5) / (trials + 1.0)
+        pooled_var = pooled * (1.0 - pooled)
+        cap = min(canary_bad_rate, 0.5)
+        canary_var = max(pooled_var, cap * (1.0 - cap))
         floor = sum(
-            w * pooled * (1.0 - pooled) * (1.0 + w / max(b_t, 1.0))
+            w * (canary_var + pooled_var * w / max(b_t, 1.0))
             for (_, b_t, _, _), w in zip(rows, weights, strict=True)
         )
         variance = max(sum(r * r for r in residuals), floor) * ar1_inflation(residuals, mean_r)
@@ -356,12 +368,20 @@ class RatioEvidence:
         est, low, high = pc - pb, lc - ub, uc - lb
         f = min(fb, fc)
         both = [(b_e * f, b_t * f, c_e * f, c_t * f) for b_e, b_t, c_e, c_t in self.intervals]
+        sign = spec.direction.sign
+        # an exact, anytime-valid upper bound on the canary's rate of bad events, at the
+        # paired bound's half of the promotion budget (the per-side bounds have the other)
+        bad_c = kc if sign > 0 else nc - kc
+        canary_bad = fewer_events_upper(bad_c / phi_c, nc / phi_c, self.alpha_promote / 2)
         paired = self._paired_bounds(
-            both, sum(r[0] + r[2] for r in both), sum(r[1] + r[3] for r in both), nc
+            both,
+            sum(r[0] + r[2] for r in both),
+            sum(r[1] + r[3] for r in both),
+            nc,
+            canary_bad,
         )
         if paired is not None and paired[1] - paired[0] < high - low:
             low, high = paired
-        sign = spec.direction.sign
         worse = sign * est
         worse_hi = max(sign * low, sign * high)
         served = f" ({spec.denominator} so far: canary {nc:,.0f}, baseline {nb:,.0f})"

@@ -22,6 +22,7 @@ __all__ = [
     "ar1_inflation",
     "binomial_bounds",
     "binomial_log_evalue",
+    "fewer_events_upper",
     "long_run_inflation",
     "normal_mixture_log_evalue",
     "normal_mixture_radius",
@@ -213,6 +214,66 @@ def binomial_bounds(events: float, trials: float, alpha: float) -> tuple[float, 
     lower = 0.0 if inside(0.0) or centre == 0.0 else search(centre, 0.0, True)
     upper = 1.0 if inside(1.0) or centre == 1.0 else search(centre, 1.0, True)
     return lower, upper
+
+
+# The alternatives fewer_events_upper mixes over, as fractions of the rate it tests.
+_FEWER_GRID = (0.0, 0.1, 0.25, 0.5, 0.7, 0.85, 0.95)
+
+
+def fewer_events_log_evalue(p: float, events: float, trials: float) -> float:
+    """log of an e-process against H: rate >= ``p``, for evidence of fewer events.
+
+    An equal-weight mixture of likelihood ratios of rates r*p (r in ``_FEWER_GRID``, fixed
+    in advance) to ``p``. Each ratio is a nonnegative supermartingale under any rate of
+    at least ``p`` (its expected step is linear in the rate and 1 at ``p``), so the
+    mixture is one too, and by Ville's inequality it reaches 1/alpha with probability
+    at most alpha over every look. It depends on the counts only through their totals,
+    and is exact for few events: with none in n trials it is about n*p, where a normal
+    approximation or a two-sided mixture needs several times more trials. ``r = 0``
+    counts only while no event has been seen; ``events``/``trials`` may be fractional.
+    """
+    if trials <= 0 or p <= 0.0:
+        return 0.0
+    if p >= 1.0:
+        return math.inf if events < trials else 0.0
+    rest = trials - events
+    lost = -math.log1p(-p)  # log(1 / (1 - p)) per trial without an event
+    logs: list[float] = []
+    for r in _FEWER_GRID:
+        if r == 0.0:
+            if events <= 0:
+                logs.append(rest * lost)
+            continue
+        logs.append(events * math.log(r) + rest * (math.log1p(-r * p) + lost))
+    top = max(logs)
+    return top + math.log(math.fsum(math.exp(v - top) for v in logs) / len(_FEWER_GRID))
+
+
+def fewer_events_upper(events: float, trials: float, alpha: float) -> float:
+    """Anytime-valid (1 - alpha) upper bound on a rate, sharp when events are few.
+
+    The smallest rate the e-process of ``fewer_events_log_evalue`` has not yet rejected;
+    the e-value rises with the rate tested, so the rejected rates are those above it.
+    """
+    _check_alpha(alpha)
+    if not (math.isfinite(events) and math.isfinite(trials)):
+        raise ValueError(f"counts must be finite, got {events!r} of {trials!r}")
+    if trials <= 0 or events >= trials:
+        return 1.0
+    if trials > _MAX_EXACT_TRIALS:
+        events, trials = events * (_MAX_EXACT_TRIALS / trials), _MAX_EXACT_TRIALS
+    threshold = -math.log(alpha)
+    lo = min(max(events / trials, 0.0), 1.0)
+    hi = 1.0
+    if fewer_events_log_evalue(lo, events, trials) >= threshold:
+        return lo
+    for _ in range(60):
+        mid = 0.5 * (lo + hi)
+        if fewer_events_log_evalue(mid, events, trials) >= threshold:
+            hi = mid
+        else:
+            lo = mid
+    return hi
 
 
 def rate_ratio_log_evalue(log_likelihood_ratios: Sequence[float], dispersion: float) -> float:

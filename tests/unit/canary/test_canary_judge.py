@@ -458,3 +458,36 @@ def test_missing_data_says_which_side_and_low_traffic_says_how_little() -> None:
         "not yet clear whether it is within the 0.5 pp tolerance "
         "(requests so far: canary 114, baseline 228,000)" in low.sentence
     )
+
+
+def test_a_low_traffic_canary_without_errors_yet_is_not_promoted_on_its_few_requests() -> None:
+    """A one-pod canary serving 10 requests a minute, none failed yet, next to a baseline
+    serving thousands without an error: 80 requests cannot show a rate under 0.5 pp (a
+    canary failing 1 % of requests shows none in 80 about half the time). Before, the
+    paired bound took its variance from the pooled rate, near 0, and promoted at the
+    8th interval; the per-side bound alone needs about 2,400 error-free requests."""
+    judge = CanaryJudge([ERRORS])
+    quiet = [
+        judge.update(
+            Interval(
+                60.0 * t,
+                {"errors": 0, "requests": 1000},
+                {"errors": 0, "requests": 10},
+            )
+        )
+        for t in range(20)
+    ]
+    assert [v.decision for v in quiet] == [Decision.CONTINUE] * 20
+    finding = quiet[-1].metrics[0]
+    assert finding.status is MetricStatus.UNDECIDED
+    assert finding.upper is not None and finding.upper > ERRORS.tolerance.value
+    assert "canary 200" in finding.sentence  # says how little the canary has served
+    # with enough requests the same clean canary is promoted
+    busy = CanaryJudge([ERRORS])
+    verdicts = [
+        busy.update(
+            Interval(60.0 * t, {"errors": 0, "requests": 1000}, {"errors": 0, "requests": 300})
+        )
+        for t in range(20)
+    ]
+    assert verdicts[-1].decision is Decision.PROMOTE
