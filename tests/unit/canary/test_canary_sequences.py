@@ -9,6 +9,7 @@ from hypothesis import strategies as st
 from forecasting.canary.sequences import (
     ar1_inflation,
     binomial_bounds,
+    fewer_events_upper,
     long_run_inflation,
     normal_mixture_log_evalue,
     normal_mixture_radius,
@@ -121,3 +122,49 @@ def test_zero_events_give_a_shrinking_upper_bound() -> None:
     uppers = [binomial_bounds(0, n, 0.01)[1] for n in (100, 1000, 10000)]
     assert uppers[0] > uppers[1] > uppers[2] > 0
     assert uppers[2] < 0.002
+
+
+def test_fewer_events_upper_with_no_event_is_about_log_one_over_alpha_per_trial() -> None:
+    # the mixture's largest term is (1 - p)**-n, and its r = 0 term is a seventh of that,
+    # so with no event the bound lies between the fixed-sample exact bound 1 - alpha**(1/n)
+    # (what a single look could claim) and 1 - (alpha / 7)**(1/n): about 4.6/n to 6.6/n at 1 %
+    for n in (10, 80, 1000, 10**6):
+        for alpha in (0.005, 0.01, 0.05):
+            upper = fewer_events_upper(0, n, alpha)
+            assert 1.0 - alpha ** (1.0 / n) <= upper <= 1.0 - (alpha / 7.0) ** (1.0 / n)
+    assert 4.6 < 1000 * fewer_events_upper(0, 1000, 0.01) < 6.5
+    # and it is sharper than the two-sided beta-binomial bound, which needs more trials
+    assert fewer_events_upper(0, 1000, 0.01) < binomial_bounds(0, 1000, 0.01)[1]
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.integers(0, 300), st.integers(1, 3000), st.sampled_from([0.01, 0.05, 0.2]))
+def test_fewer_events_upper_is_monotone_and_never_below_the_observed_rate(
+    k: int, extra: int, alpha: float
+) -> None:
+    n = k + extra
+    upper = fewer_events_upper(k, n, alpha)
+    assert k / n <= upper <= 1.0
+    assert fewer_events_upper(k + 1, n + 1, alpha) >= upper  # one more event: higher
+    assert fewer_events_upper(k, n + 1, alpha) <= upper  # one more clean trial: lower
+    assert fewer_events_upper(k, n, alpha / 10) >= upper  # surer: higher
+
+
+def test_fewer_events_upper_without_counts_or_with_only_events_says_nothing() -> None:
+    assert fewer_events_upper(0, 0, 0.01) == 1.0
+    assert fewer_events_upper(5, 5, 0.01) == 1.0
+    # fractional (tempered) counts are accepted
+    assert 0.5 / 3.2 < fewer_events_upper(0.5, 3.2, 0.01) < 1.0
+
+
+def test_fewer_events_upper_covers_the_true_rate_at_every_look() -> None:
+    # 150 seeded paths of 2,000 trials at a 2 % rate, looked at every 100 trials: the
+    # share of paths on which the bound ever fell below the true rate is at most alpha
+    rng = np.random.default_rng(11)
+    p, alpha, paths, misses = 0.02, 0.1, 150, 0
+    for _ in range(paths):
+        counts = np.cumsum(rng.random(2000) < p)
+        misses += any(
+            fewer_events_upper(int(counts[n - 1]), n, alpha) < p for n in range(100, 2001, 100)
+        )
+    assert misses / paths <= alpha
