@@ -109,10 +109,10 @@ def _cli(*args: str) -> subprocess.CompletedProcess[str]:
 def short_cli_run(
     tmp_path_factory: pytest.TempPathFactory,
 ) -> tuple[subprocess.CompletedProcess[str], Path]:
-    """One `simulate --days 0.1 --report` through the CLI, shared by the tests that
+    """One `simulate --days 0.2 --report` through the CLI, shared by the tests that
     only read its output and report (each used to run the same command, ~7 s apiece)."""
     report = tmp_path_factory.mktemp("short-cli") / "report.html"
-    done = _cli("--scenario", str(SHORT), "--days", "0.1", "--report", str(report))
+    done = _cli("--scenario", str(SHORT), "--days", "0.2", "--report", str(report))
     return done, report
 
 
@@ -129,17 +129,17 @@ def test_cli_writes_a_report_with_plots(
 def test_a_short_run_says_which_faults_it_left_out_and_charts_only_its_window(
     short_cli_run: tuple[subprocess.CompletedProcess[str], Path],
 ) -> None:
-    # 0.1 days (2.4 h) of a scenario whose faults start at 1 h: six of seven come later.
+    # 0.2 days (4.8 h) of a scenario whose faults start at 4 h: six of seven come later.
     done, report = short_cli_run
     assert done.returncode == 0, done.stderr
     out = done.stdout
-    assert "day  0.0  good canary shop/search:4 on search" in out
+    assert "day  0.2  bad rollout of shop/checkout:18 on checkout" in out
     assert (
-        "(6 of the scenario's 7 faults come after the simulated 0.1 days and were not "
-        "injected; the first is at day 0.17: run more days (--days) to see them)"
+        "(6 of the scenario's 7 faults come after the simulated 0.2 days and were not "
+        "injected; the first is at day 0.25: run more days (--days) to see them)"
     ) in out
     text = report.read_text()
-    assert "7 faults come after the simulated 0.1 days and were not injected" in text
+    assert "7 faults come after the simulated 0.2 days and were not injected" in text
     # Every chart is drawn over the simulated window, not over the detector's history.
     assert ">day -" not in text
     assert text.count(">day 0<") == text.count("<svg")
@@ -323,7 +323,7 @@ def test_each_fault_spans_what_it_lasted(run) -> None:  # type: ignore[no-untype
     # The good canary ends when the delivery tool promotes it, inside its 70 minutes.
     start, end, why = _span(result, "good canary shop/search:4")
     (promoted,) = [at for at, note in result.faults if note.startswith("delivery tool promoted")]
-    assert start == 3600 and end == promoted - result.start < 3600 + 70 * 60
+    assert start == 10 * 3600 and end == promoted - result.start < 10 * 3600 + 70 * 60
     assert why == "the delivery tool promoted it"
     # The bad canary, rolled back, stays until its window ends (as a delivery tool keeps it).
     assert _span(result, "bad canary shop/search:5") == (

@@ -51,7 +51,7 @@ runbooks: [{RUNBOOKS}]
             "--scenario",
             str(SHORT),
             "--days",
-            "0.1",
+            "0.2",
             "--ledger",
             str(ledger_path),
             "--report",
