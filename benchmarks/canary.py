@@ -673,7 +673,7 @@ def report(
         "",
         "Command: `.venv/bin/python benchmarks/canary.py "
         f"--data {args.data} --runs {args.runs} --jobs {args.jobs}`  ",
-        "Date: 2026-11-22. Machine: 2 cores, shared and noisy. "
+        f"Date: {time.strftime('%Y-%m-%d', time.gmtime())}. Machine: 2 cores, shared and noisy. "
         f"Wall time {elapsed / 60:.1f} min for {runs} runs of split {split}, each judged by "
         "every judge.  ",
         "All figures below are from the **report split** (odd window indexes); the "

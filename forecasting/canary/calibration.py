@@ -18,19 +18,25 @@ from forecasting.canary.verdict import Decision
 __all__ = ["CALIBRATION", "calibrated_confidence"]
 
 # (strength, probability right) knots per decision, sorted by strength.
-# Fitted 2026-11-22 on 4,320 calibration-split runs (isotonic fit, Laplace-smoothed).
+# Fitted 2026-11-24 (session 37, after the paired bound's canary noise came from an exact
+# few-events upper bound on the canary's own rate) on 4,320 calibration-split runs
+# (isotonic fit, Laplace-smoothed; the fit's equal-valued rollback knots at 32.174 and
+# 49.066 left out, the same mapping). The tables before it, fitted 2026-11-22: rollback
+# (2.672, 0.994), (13.399, 0.996), (276.814, 0.9963); promote (1.841, 0.7385), (49.185,
+# 0.7798).
 # Promotions are right less often than rollbacks on that corpus mostly because a ramp that
 # starts after the promotion, or a variance-only change, cannot be seen by a judge of
 # means; the table says so instead of claiming the nominal 1 - alpha_promote.
 CALIBRATION: dict[Decision, tuple[tuple[float, float], ...]] = {
     Decision.ROLLBACK: (
-        (2.672, 0.994),
-        (13.399, 0.996),
-        (276.814, 0.9963),
+        (4.319, 0.9949),
+        (20.538, 0.996),
+        (88.21, 0.996),
+        (275.592, 0.9963),
     ),
     Decision.PROMOTE: (
-        (1.841, 0.7385),
-        (49.185, 0.7798),
+        (1.082, 0.6727),
+        (13.316, 0.7636),
     ),
 }
 
