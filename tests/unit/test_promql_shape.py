@@ -136,3 +136,23 @@ def test_a_config_query_with_a_slip_fails_the_check_at_its_line(
     assert code == 2
     assert f"{path}:{line}: {field}: not valid PromQL: " in err, err
     assert words in err
+
+
+def test_an_unquoted_label_value_says_to_quote_it(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`requireLabels: {autonomic.dev/enabled: true}` is read as a boolean: the error says
+    to quote it, not pydantic's "Input should be a valid string"."""
+    text = RUNBOOK.replace(
+        "    kind: Deployment\n",
+        "    kind: Deployment\n    requireLabels: {autonomic.dev/enabled: true}\n",
+    ).replace("QUERY", "sum(up)")
+    path = tmp_path / "rb.yaml"
+    path.write_text(text)
+    code = autonomic(["runbooks", "validate", str(path)])
+    out, err = capsys.readouterr()
+    assert code != 0
+    assert (
+        f"{path}:13: spec.target.requireLabels.autonomic.dev/enabled: expected text, got true "
+        'unquoted (quote it: "true")'
+    ) in out + err
