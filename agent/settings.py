@@ -763,6 +763,16 @@ class LeaderElectionSettings(_Model):
         return self
 
 
+def _refuse_bad_promql(query: str) -> None:
+    """Refuse a query whose brackets, strings, ranges or label matchers are plainly wrong
+    (``remediation.promql``): Prometheus would refuse it at every read, long after start-up."""
+    from remediation.promql import syntax_problem
+
+    problem = syntax_problem(query)
+    if problem is not None:
+        raise ValueError(f"not valid PromQL: {problem}")
+
+
 class AnomalyQuery(_Model):
     name: str = Field(pattern=r"^[a-z0-9][a-z0-9_.-]*$")
     expr: str = Field(min_length=1)
@@ -773,6 +783,12 @@ class AnomalyQuery(_Model):
     threshold: float = Field(default=0.69, gt=0, le=1)
 
     _durations = _positive_duration_fields("step", "history")
+
+    @field_validator("expr")
+    @classmethod
+    def _promql_shape(cls, value: str) -> str:
+        _refuse_bad_promql(value)
+        return value
 
 
 # The seasonal profile is fitted on no fewer than 2 days of load (``min_periods`` of
@@ -832,6 +848,7 @@ class ScalingSettings(_Model):
     @field_validator("load_query")
     @classmethod
     def _per_workload(cls, value: str) -> str:
+        _refuse_bad_promql(value)
         # Without it every workload would be scaled from the one series the query returns.
         if "$workload" not in value:
             raise ValueError(
@@ -935,6 +952,17 @@ class CanarySettings(_Model):
             raise PydanticCustomError(
                 "problem_at", "{message}", {"message": exc.message, "at": ("spec", *exc.path)}
             ) from None
+        from remediation.promql import syntax_problem
+
+        both = (("queries", self.queries), ("rolloutQueries", self.rollout_queries))
+        for field_name, queries in both:
+            for column, query in queries.items():
+                if (problem := syntax_problem(query)) is not None:
+                    raise PydanticCustomError(
+                        "problem_at",
+                        "{message}",
+                        {"message": f"not valid PromQL: {problem}", "at": (field_name, column)},
+                    )
         for column, query in self.queries.items():
             if "$workload" not in query:
                 # The canary and its stable Deployment would read the same series, and
@@ -966,7 +994,6 @@ class CanarySettings(_Model):
                     },
                 )
         columns = {c for s in specs for c in s.columns}
-        both = (("queries", self.queries), ("rolloutQueries", self.rollout_queries))
         for field_name, queries in both:
             missing = sorted(columns - set(queries))
             if missing:
