@@ -1,0 +1,105 @@
+"""The learning loop under clock trouble, restarts and hand-set thresholds.
+
+A threshold move counts only the outcomes of decisions made since the previous move.
+"Since" was the move's time, compared with the decisions' times: a clock that stepped
+back between the decisions and the move (or a replica whose clock ran ahead) left
+decisions stamped after the move that were made before it, and the next hour's
+recalibration counted the same wrong outcomes again and raised ``auto`` a second time.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from agent.decisions import DecisionService, Proposal
+from agent.ledger import Ledger, open_ledger
+from agent.settings import RoutingSettings
+from tests.unit.decision_rig import inline_service
+
+
+class SteppingClock:
+    """A wall clock that can be stepped back, as NTP or a person can step a real one."""
+
+    def __init__(self, start: float = 1_700_000_000.0) -> None:
+        self.at = start
+
+    def now(self) -> float:
+        return self.at
+
+    def monotonic(self) -> float:
+        return self.at
+
+    def sleep(self, seconds: float) -> None:
+        self.at += seconds
+
+    def advance(self, seconds: float) -> None:
+        self.at += seconds
+
+
+@pytest.fixture
+def ledger(tmp_path: Path) -> Iterator[Ledger]:
+    opened = open_ledger(f"sqlite:///{tmp_path / 'l.sqlite'}", 0)
+    yield opened
+    opened.close()
+
+
+def service(ledger: Ledger, clock: SteppingClock, **routing: float) -> DecisionService:
+    return inline_service(ledger, clock, RoutingSettings(**routing))  # type: ignore[arg-type]
+
+
+def restart(subject: str = "Deployment/shop/web") -> Proposal:
+    return Proposal(
+        kind="remediation",
+        decision_type="restart/Deployment",
+        subject=subject,
+        proposal={"action": "restart"},
+        signal_confidence=1.0,
+        reason_code="kubernetes:CrashLoopBackOff",
+        reason="crash-looping",
+        evidence={},
+        model_version="test",
+    )
+
+
+def wrong_automatic_actions(svc: DecisionService, count: int) -> None:
+    """``count`` automatic decisions (all made before any outcome), then each failing
+    its verification."""
+    ids = []
+    for i in range(count):
+        routed = svc.decide(restart(f"Deployment/shop/web-{i}"))
+        assert routed.route == "auto"
+        ids.append(routed.decision_id)
+    for decision_id in ids:
+        svc.record_outcome(decision_id, right=False, status="failed")
+
+
+def test_a_clock_stepped_back_does_not_tighten_twice_on_the_same_outcomes(
+    ledger: Ledger,
+) -> None:
+    clock = SteppingClock()
+    # A new runbook on a certain signal starts at 0.75: at auto 0.7 it acts alone.
+    svc = service(ledger, clock, auto=0.7, ask=0.5)
+    wrong_automatic_actions(svc, 3)
+    clock.at -= 3600.0  # the clock ran an hour ahead; NTP steps it back
+    first = svc.recalibrate("restart/Deployment")
+    assert first.changed and first.reason_code == "TooManyWrong"
+    clock.advance(1800.0)  # the next hourly run, before the clock is back where it was
+    again = svc.recalibrate("restart/Deployment")
+    assert not again.changed, again.message
+    assert len(svc.threshold_moves("restart/Deployment")) == 1
+
+
+def test_a_restart_between_two_recalibrations_does_not_tighten_twice(ledger: Ledger) -> None:
+    clock = SteppingClock()
+    svc = service(ledger, clock, auto=0.7, ask=0.5)
+    wrong_automatic_actions(svc, 3)
+    clock.advance(60.0)
+    assert svc.recalibrate("restart/Deployment").reason_code == "TooManyWrong"
+    clock.advance(3600.0)
+    after_restart = service(ledger, clock, auto=0.7, ask=0.5)
+    again = after_restart.recalibrate("restart/Deployment")
+    assert not again.changed
+    assert len(after_restart.threshold_moves("restart/Deployment")) == 1
