@@ -14,8 +14,10 @@ from pathlib import Path
 
 import pytest
 
+from agent.calibration import Outcome, recalibrate
 from agent.decisions import DecisionService, Proposal
 from agent.ledger import Ledger, open_ledger
+from agent.routing import Thresholds
 from agent.settings import RoutingSettings
 from tests.unit.decision_rig import inline_service
 
@@ -103,3 +105,29 @@ def test_a_restart_between_two_recalibrations_does_not_tighten_twice(ledger: Led
     again = after_restart.recalibrate("restart/Deployment")
     assert not again.changed
     assert len(after_restart.threshold_moves("restart/Deployment")) == 1
+
+
+def test_relaxing_never_drags_a_hand_set_ask_down() -> None:
+    """A person set this type's pair to 0.80/0.78 (`autonomic thresholds set --ask`): a
+    clean record may relax ``auto`` down to ``ask``, never past it, since a move keeps
+    ask <= auto and would lower the person's escalation line with it. Before, twenty
+    hours of clean records took both to the configured floor, 0.60."""
+    clean = [Outcome(float(1000 - i), 0.97, True, "auto") for i in range(40)]
+    thresholds = Thresholds(auto=0.8, ask=0.78)
+    for _ in range(30):
+        step = recalibrate(thresholds, clean, target_wrong_rate=0.01, floor=0.6)
+        thresholds = step.thresholds
+    assert thresholds.ask == 0.78
+    assert thresholds.auto == pytest.approx(0.78)
+    assert step.reason_code == "Steady"
+
+
+@pytest.mark.parametrize("floor", [0.56, 0.68, 0.81, 0.93])
+def test_relaxing_reaches_a_floor_that_is_not_a_round_step_in_binary(floor: float) -> None:
+    """0.69 - 0.01 is 0.6799999999999999 in floating point: before, a floor of 0.68 (a
+    configured ``routing.ask``) stopped relaxing one step above it."""
+    clean = [Outcome(float(1000 - i), 0.97, True, "auto") for i in range(40)]
+    thresholds = Thresholds(auto=0.95, ask=0.5)
+    for _ in range(60):
+        thresholds = recalibrate(thresholds, clean, target_wrong_rate=0.01, floor=floor).thresholds
+    assert thresholds.auto == floor
