@@ -131,3 +131,39 @@ def test_relaxing_reaches_a_floor_that_is_not_a_round_step_in_binary(floor: floa
     for _ in range(60):
         thresholds = recalibrate(thresholds, clean, target_wrong_rate=0.01, floor=floor).thresholds
     assert thresholds.auto == floor
+
+
+def test_calibration_shows_who_moved_a_type_s_thresholds_last_and_why(
+    ledger: Ledger, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A move is recorded with who made it and why; `autonomic calibration` showed only
+    the pair in force, so a threshold that rose (or that a person set) could not be
+    traced without reading the ledger's tables."""
+    from agent.cli import calibration_cmd
+
+    clock = SteppingClock()
+    svc = service(ledger, clock, auto=0.7, ask=0.5)
+    wrong_automatic_actions(svc, 3)
+    clock.advance(60.0)
+    assert svc.recalibrate("restart/Deployment").reason_code == "TooManyWrong"
+    routing = RoutingSettings(auto=0.7, ask=0.5)  # type: ignore[call-arg]
+    report = calibration_cmd.calibration_report(ledger, routing, now=clock.now())
+    (restart_type,) = report.types
+    assert restart_type.moved_by == "autonomic"
+    assert restart_type.moved_at == clock.now()
+    assert restart_type.move_reason is not None
+    assert restart_type.move_reason.startswith("TooManyWrong: 3 of 3 automatic decisions")
+    text = "\n".join(calibration_cmd.render_text(report))
+    assert "restart/Deployment: moved" in text and "by autonomic" in text
+    assert "3 of 3 automatic decisions were wrong" in text
+    clock.advance(60.0)
+    ledger.record_thresholds(
+        "restart/Deployment",
+        0.75,
+        0.5,
+        {"reason_code": "SetByHand", "message": "alice: fixed", "actor": "alice"},
+        clock.now(),
+    )
+    (by_hand,) = calibration_cmd.calibration_report(ledger, routing, now=clock.now()).types
+    assert (by_hand.auto, by_hand.moved_by) == (0.75, "alice")
+    assert by_hand.move_reason == "SetByHand: alice: fixed"
