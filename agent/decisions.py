@@ -21,6 +21,7 @@ starts from the same numbers routing used, also after a restart.
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -45,7 +46,14 @@ from agent.observability import Metrics, decision_context
 from agent.routing import Autonomy, Route, Thresholds, route
 from agent.settings import RoutingSettings
 
-__all__ = ["DecisionService", "Proposal", "Routed", "before_rise", "routed_defaults"]
+__all__ = [
+    "DecisionService",
+    "Proposal",
+    "Routed",
+    "before_rise",
+    "routed_defaults",
+    "since_last_move",
+]
 
 
 def routed_defaults(records: Sequence[Any], global_thresholds: Thresholds) -> Thresholds:
@@ -75,6 +83,23 @@ def before_rise(moves: Sequence[Mapping[str, Any]], defaults: Thresholds) -> Thr
         return defaults
     previous = moves[-2]
     return Thresholds(auto=float(previous["auto"]), ask=float(previous["ask"]))
+
+
+def since_last_move(moves: Sequence[Mapping[str, Any]]) -> float | None:
+    """From when outcomes count for the next move of a type whose threshold rows are
+    ``moves`` (oldest first): decisions made at or after its newest move, and after the
+    newest decision it knew of then (``evidence.through``, where recorded). The second
+    bound matters when clocks disagree: a clock stepped back after the decisions, or a
+    replica's clock ahead of the leader's, stamps decisions made before the move later
+    than the move, and without it the same outcomes would move the threshold again."""
+    if not moves:
+        return None
+    newest = moves[-1]
+    since = float(newest["created_at"])
+    through = (newest.get("evidence") or {}).get("through")
+    if isinstance(through, (int, float)) and through >= since:
+        since = math.nextafter(float(through), math.inf)
+    return since
 
 
 log = logging.getLogger("autonomic.decisions")
@@ -786,11 +811,12 @@ class DecisionService:
             target_wrong_rate=self.routing.target_wrong_rate,
             floor=floor,
             window=self.routing.window,
-            since=float(moves[-1]["created_at"]) if moves else None,
+            since=since_last_move(moves),
             significance=SIGNIFICANCE,
             before_rise=before_rise(moves, defaults),
         )
         if step.changed:
+            newest = self.ledger.decisions(decision_type=decision_type, limit=1)
             self.ledger.record_thresholds(
                 decision_type,
                 step.thresholds.auto,
@@ -798,8 +824,12 @@ class DecisionService:
                 {
                     "reason_code": step.reason_code,
                     "message": step.message,
+                    "actor": "autonomic",
                     "automatic": step.automatic,
                     "wrong": step.wrong,
+                    # The newest decision of the type made before this move: the next
+                    # move counts only decisions after it, whatever the clocks say.
+                    "through": newest[0].created_at if newest else None,
                 },
                 self.clock.now(),
             )

@@ -1,0 +1,169 @@
+"""The learning loop under clock trouble, restarts and hand-set thresholds.
+
+A threshold move counts only the outcomes of decisions made since the previous move.
+"Since" was the move's time, compared with the decisions' times: a clock that stepped
+back between the decisions and the move (or a replica whose clock ran ahead) left
+decisions stamped after the move that were made before it, and the next hour's
+recalibration counted the same wrong outcomes again and raised ``auto`` a second time.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from agent.calibration import Outcome, recalibrate
+from agent.decisions import DecisionService, Proposal
+from agent.ledger import Ledger, open_ledger
+from agent.routing import Thresholds
+from agent.settings import RoutingSettings
+from tests.unit.decision_rig import inline_service
+
+
+class SteppingClock:
+    """A wall clock that can be stepped back, as NTP or a person can step a real one."""
+
+    def __init__(self, start: float = 1_700_000_000.0) -> None:
+        self.at = start
+
+    def now(self) -> float:
+        return self.at
+
+    def monotonic(self) -> float:
+        return self.at
+
+    def sleep(self, seconds: float) -> None:
+        self.at += seconds
+
+    def advance(self, seconds: float) -> None:
+        self.at += seconds
+
+
+@pytest.fixture
+def ledger(tmp_path: Path) -> Iterator[Ledger]:
+    opened = open_ledger(f"sqlite:///{tmp_path / 'l.sqlite'}", 0)
+    yield opened
+    opened.close()
+
+
+def service(ledger: Ledger, clock: SteppingClock, **routing: float) -> DecisionService:
+    return inline_service(ledger, clock, RoutingSettings(**routing))  # type: ignore[arg-type]
+
+
+def restart(subject: str = "Deployment/shop/web") -> Proposal:
+    return Proposal(
+        kind="remediation",
+        decision_type="restart/Deployment",
+        subject=subject,
+        proposal={"action": "restart"},
+        signal_confidence=1.0,
+        reason_code="kubernetes:CrashLoopBackOff",
+        reason="crash-looping",
+        evidence={},
+        model_version="test",
+    )
+
+
+def wrong_automatic_actions(svc: DecisionService, count: int) -> None:
+    """``count`` automatic decisions (all made before any outcome), then each failing
+    its verification."""
+    ids = []
+    for i in range(count):
+        routed = svc.decide(restart(f"Deployment/shop/web-{i}"))
+        assert routed.route == "auto"
+        ids.append(routed.decision_id)
+    for decision_id in ids:
+        svc.record_outcome(decision_id, right=False, status="failed")
+
+
+def test_a_clock_stepped_back_does_not_tighten_twice_on_the_same_outcomes(
+    ledger: Ledger,
+) -> None:
+    clock = SteppingClock()
+    # A new runbook on a certain signal starts at 0.75: at auto 0.7 it acts alone.
+    svc = service(ledger, clock, auto=0.7, ask=0.5)
+    wrong_automatic_actions(svc, 3)
+    clock.at -= 3600.0  # the clock ran an hour ahead; NTP steps it back
+    first = svc.recalibrate("restart/Deployment")
+    assert first.changed and first.reason_code == "TooManyWrong"
+    clock.advance(1800.0)  # the next hourly run, before the clock is back where it was
+    again = svc.recalibrate("restart/Deployment")
+    assert not again.changed, again.message
+    assert len(svc.threshold_moves("restart/Deployment")) == 1
+
+
+def test_a_restart_between_two_recalibrations_does_not_tighten_twice(ledger: Ledger) -> None:
+    clock = SteppingClock()
+    svc = service(ledger, clock, auto=0.7, ask=0.5)
+    wrong_automatic_actions(svc, 3)
+    clock.advance(60.0)
+    assert svc.recalibrate("restart/Deployment").reason_code == "TooManyWrong"
+    clock.advance(3600.0)
+    after_restart = service(ledger, clock, auto=0.7, ask=0.5)
+    again = after_restart.recalibrate("restart/Deployment")
+    assert not again.changed
+    assert len(after_restart.threshold_moves("restart/Deployment")) == 1
+
+
+def test_relaxing_never_drags_a_hand_set_ask_down() -> None:
+    """A person set this type's pair to 0.80/0.78 (`autonomic thresholds set --ask`): a
+    clean record may relax ``auto`` down to ``ask``, never past it, since a move keeps
+    ask <= auto and would lower the person's escalation line with it. Before, twenty
+    hours of clean records took both to the configured floor, 0.60."""
+    clean = [Outcome(float(1000 - i), 0.97, True, "auto") for i in range(40)]
+    thresholds = Thresholds(auto=0.8, ask=0.78)
+    for _ in range(30):
+        step = recalibrate(thresholds, clean, target_wrong_rate=0.01, floor=0.6)
+        thresholds = step.thresholds
+    assert thresholds.ask == 0.78
+    assert thresholds.auto == pytest.approx(0.78)
+    assert step.reason_code == "Steady"
+
+
+@pytest.mark.parametrize("floor", [0.56, 0.68, 0.81, 0.93])
+def test_relaxing_reaches_a_floor_that_is_not_a_round_step_in_binary(floor: float) -> None:
+    """0.69 - 0.01 is 0.6799999999999999 in floating point: before, a floor of 0.68 (a
+    configured ``routing.ask``) stopped relaxing one step above it."""
+    clean = [Outcome(float(1000 - i), 0.97, True, "auto") for i in range(40)]
+    thresholds = Thresholds(auto=0.95, ask=0.5)
+    for _ in range(60):
+        thresholds = recalibrate(thresholds, clean, target_wrong_rate=0.01, floor=floor).thresholds
+    assert thresholds.auto == floor
+
+
+def test_calibration_shows_who_moved_a_type_s_thresholds_last_and_why(
+    ledger: Ledger, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A move is recorded with who made it and why; `autonomic calibration` showed only
+    the pair in force, so a threshold that rose (or that a person set) could not be
+    traced without reading the ledger's tables."""
+    from agent.cli import calibration_cmd
+
+    clock = SteppingClock()
+    svc = service(ledger, clock, auto=0.7, ask=0.5)
+    wrong_automatic_actions(svc, 3)
+    clock.advance(60.0)
+    assert svc.recalibrate("restart/Deployment").reason_code == "TooManyWrong"
+    routing = RoutingSettings(auto=0.7, ask=0.5)  # type: ignore[call-arg]
+    report = calibration_cmd.calibration_report(ledger, routing, now=clock.now())
+    (restart_type,) = report.types
+    assert restart_type.moved_by == "autonomic"
+    assert restart_type.moved_at == clock.now()
+    assert restart_type.move_reason is not None
+    assert restart_type.move_reason.startswith("TooManyWrong: 3 of 3 automatic decisions")
+    text = "\n".join(calibration_cmd.render_text(report))
+    assert "restart/Deployment: moved" in text and "by autonomic" in text
+    assert "3 of 3 automatic decisions were wrong" in text
+    clock.advance(60.0)
+    ledger.record_thresholds(
+        "restart/Deployment",
+        0.75,
+        0.5,
+        {"reason_code": "SetByHand", "message": "alice: fixed", "actor": "alice"},
+        clock.now(),
+    )
+    (by_hand,) = calibration_cmd.calibration_report(ledger, routing, now=clock.now()).types
+    assert (by_hand.auto, by_hand.moved_by) == (0.75, "alice")
+    assert by_hand.move_reason == "SetByHand: alice: fixed"
