@@ -597,7 +597,14 @@ class SlackSettings(_Model):
                 if len(missing) == 1
                 else f"{', '.join(missing[:-1])} and {missing[-1]} are"
             )
-            raise ValueError(f"slack is enabled but {names} not set")
+            hint = (
+                " (approvers: the Slack user ids, U… or W…, or user group ids, S…, who may "
+                "answer questions, such as [U012AB3CD, S0614TZR7]; an empty list admits "
+                "nobody)"
+                if "approvers" in missing
+                else ""
+            )
+            raise ValueError(f"slack is enabled but {names} not set{hint}")
         return self
 
 
@@ -1469,8 +1476,18 @@ def _explain(error: Mapping[str, Any]) -> str:
         if kind not in ("extra_forbidden", "missing"):
             return str(error["msg"]).removeprefix("Value error, ")
     if kind == "extra_forbidden":
-        keys = _keys_at(tuple(error["loc"])[:-1])
-        return unknown_key(str(error["loc"][-1]), keys, see="docs/configuration.md")
+        parent = tuple(error["loc"])[:-1]
+        key = str(error["loc"][-1])
+        keys = _keys_at(parent)
+        # a key written one level too far left: it belongs to a section here, not here
+        owners = [k for k in keys if key in _keys_at((*parent, k))]
+        if owners and key not in keys:
+            where = " or ".join(".".join(str(p) for p in (*parent, k)) for k in owners)
+            return (
+                f"unknown key here; {key!r} is a key of {where}: indent it under that "
+                "section (see docs/configuration.md)"
+            )
+        return unknown_key(key, keys, see="docs/configuration.md")
     if kind == "string_pattern_mismatch" and tuple(error["loc"])[::2] == ("anomalyQueries", "name"):
         return (
             "a query's name is lower-case letters, digits, '_', '.' and '-', starting with "
