@@ -111,3 +111,28 @@ def test_an_anomaly_trigger_on_a_query_the_config_lacks_is_warned_of(
         "the anomaly queries are http_error_ratio; an anomaly signal's metric is the name "
         "of the anomalyQueries entry that found it)"
     ]
+
+
+def test_the_daemon_logs_the_same_warnings_when_it_loads_its_runbooks(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Before, only `config check` said so; a daemon started without it ran a runbook that
+    could never act, and its log was silent."""
+    from agent.daemon import load_runbooks
+    from agent.settings import load_settings
+
+    (tmp_path / "rb").mkdir()
+    runbook = tmp_path / "rb" / "pause.yaml"
+    runbook.write_text(RUNBOOK.replace("METRIC", "http_eror_ratio").replace("NAMESPACES", "shop"))
+    config = tmp_path / "autonomic.yaml"
+    config.write_text(CONFIG)
+    with caplog.at_level("WARNING", logger="autonomic.daemon"):
+        loaded = load_runbooks(load_settings(config, {}))
+    assert [r.metadata.name for r in loaded] == ["pause-on-errors"]
+    said = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert said == [
+        f"runbooks: {runbook}:10: spec.triggers[0].metric: no anomaly query is named "
+        "'http_eror_ratio', so this trigger never fires (did you mean 'http_error_ratio'? "
+        "the anomaly queries are http_error_ratio; an anomaly signal's metric is the name "
+        "of the anomalyQueries entry that found it)"
+    ]
