@@ -192,19 +192,18 @@ class Feedback:
     actor: str
     detail: Mapping[str, Any] | None = None
 
+    def values(self, now: float) -> dict[str, Any]:
+        return {
+            "decision_id": self.decision_id,
+            "kind": self.kind,
+            "outcome": self.outcome,
+            "actor": self.actor,
+            "detail": _json_safe(dict(self.detail or {}), "feedback detail"),
+            "created_at": now,
+        }
+
     def row(self, now: float) -> sa.Insert:
-        return (
-            tables["feedback"]
-            .insert()
-            .values(
-                decision_id=self.decision_id,
-                kind=self.kind,
-                outcome=self.outcome,
-                actor=self.actor,
-                detail=_json_safe(dict(self.detail or {}), "feedback detail"),
-                created_at=now,
-            )
-        )
+        return tables["feedback"].insert().values(**self.values(now))
 
 
 @dataclass(frozen=True)
@@ -715,33 +714,40 @@ class Ledger:
         """A verdict and the final status it brings, in one transaction: (status moved,
         verdict written).
 
-        When the status has already left ``expected`` (a decision closed before its
-        verification came, as a canary's promotion is; or this very call retried after a
-        failure that hid its commit), the verdict is written only if the decision holds
-        none of its kind from its actor yet, so a retry never counts one outcome twice."""
-        row = verdict.row(now)
+        A decision holds one verdict of a kind from an actor: when the status has
+        already left ``expected`` (a decision closed before its verification came, as a
+        canary's promotion is; or this very call retried after a failure that hid its
+        commit), the verdict is written only if the decision holds none of its kind from
+        its actor yet, so a retry never counts one outcome twice. The verdict is flagged
+        once-only, and a unique index over such rows (migration 14) settles two calls
+        that both found none at the same moment (two replicas; a retry racing the call
+        it repeats, which PostgreSQL at READ COMMITTED lets both see as not written):
+        the second to insert writes nothing and is told so."""
+        values = {**verdict.values(now), "once_only": True}
         with self._tx() as conn:
-            if self._move(conn, decision_id, set(expected), new_status, now, [row]):
-                return True, True
-            fb = tables["feedback"]
-            exists = conn.execute(
-                sa.select(fb.c.id)
-                .where(
-                    fb.c.decision_id == decision_id,
-                    fb.c.kind == verdict.kind,
-                    fb.c.actor == verdict.actor,
-                )
-                .limit(1)
-            ).first()
-            if exists is not None:
-                return False, False
-            known = conn.execute(
-                sa.select(tables["decisions"].c.id).where(tables["decisions"].c.id == decision_id)
-            ).first()
-            if known is None:
-                return False, False
-            conn.execute(row)
-            return False, True
+            moved = self._move(conn, decision_id, set(expected), new_status, now, [])
+            if not moved:
+                fb = tables["feedback"]
+                exists = conn.execute(
+                    sa.select(fb.c.id)
+                    .where(
+                        fb.c.decision_id == decision_id,
+                        fb.c.kind == verdict.kind,
+                        fb.c.actor == verdict.actor,
+                    )
+                    .limit(1)
+                ).first()
+                if exists is not None:
+                    return False, False
+                decisions = tables["decisions"]
+                known = conn.execute(
+                    sa.select(decisions.c.id).where(decisions.c.id == decision_id)
+                ).first()
+                if known is None:
+                    return False, False
+            insert = _insert_or_nothing(conn, tables["feedback"], (), returning=True)
+            written = conn.execute(insert.values(**values)).first() is not None
+            return moved, written
 
     @staticmethod
     def _move(
@@ -2080,15 +2086,17 @@ def _insert_or_nothing(
 ) -> sa.Insert:
     """``INSERT ... ON CONFLICT (key) DO NOTHING RETURNING id`` (``returning``: with the
     ``RETURNING id``), in the connection's dialect: a row whose key exists is not
-    inserted (no row returned), and no error aborts the transaction."""
+    inserted (no row returned), and no error aborts the transaction. An empty ``key``:
+    a row that would break any unique index of the table (a partial one too)."""
+    elements = list(key) or None
     if conn.dialect.name == "postgresql":
         from sqlalchemy.dialects.postgresql import insert as pg_insert
 
-        insert: sa.Insert = pg_insert(table).on_conflict_do_nothing(index_elements=list(key))
+        insert: sa.Insert = pg_insert(table).on_conflict_do_nothing(index_elements=elements)
     else:
         from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
-        insert = sqlite_insert(table).on_conflict_do_nothing(index_elements=list(key))
+        insert = sqlite_insert(table).on_conflict_do_nothing(index_elements=elements)
     return insert.returning(table.c.id) if returning else insert
 
 
