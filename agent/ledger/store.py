@@ -801,10 +801,14 @@ class Ledger:
         updated_since: float | None = None,
         subject: str | None = None,
         type_prefix: str | None = None,
+        runbook: str | None = None,
     ) -> list[DecisionRecord]:
         """Newest first. ``since`` filters on when a decision was made, ``updated_since``
         on when its status last changed; ``subject`` is matched as ``held_back`` matches
-        it, ``type_prefix`` is the start of the decision type (``runbook/``)."""
+        it, ``type_prefix`` is the start of the decision type (``runbook/``); ``runbook``
+        names a remediation runbook whose decisions are wanted: its own
+        (``NAME/Kind``), whatever became of them (run, asked, rejected, expired), and
+        its hand-offs to a person (``held/NAME``)."""
         table = tables["decisions"]
         values: dict[str, Any] = {
             name: value
@@ -817,7 +821,7 @@ class Ledger:
             )
             if value is not None
         }
-        if subject is None and type_prefix is None:
+        if subject is None and type_prefix is None and runbook is None:
             with self._read() as conn:
                 rows = conn.execute(_decisions_query(tuple(values), limit), values).mappings()
                 return [DecisionRecord(**row) for row in rows]
@@ -830,6 +834,13 @@ class Ledger:
             query = query.where(_about(table.c.subject, subject))
         if type_prefix is not None:
             query = query.where(table.c.decision_type.startswith(type_prefix, autoescape=True))
+        if runbook is not None:
+            query = query.where(
+                sa.or_(
+                    table.c.decision_type.startswith(f"{runbook}/", autoescape=True),
+                    table.c.decision_type == f"{HELD_PREFIX}{runbook}",
+                )
+            )
         if since is not None:
             query = query.where(table.c.created_at >= since)
         if updated_since is not None:
@@ -1598,14 +1609,22 @@ class Ledger:
             ]
 
     def runbook_names(self) -> list[str]:
-        """The runbooks this ledger has a record of: held back (``held_back``) or run
-        (``executions``), sorted; one query over two small tables (one row per runbook,
-        subject and reason; one per run), for ``autonomic why`` to tell a runbook's name
-        it has never seen. Not the pseudo-runbook of alerts no runbook names."""
-        held, runs = tables["held_back"], tables["executions"]
+        """The runbooks this ledger has a record of: held back (``held_back``), run
+        (``executions``), or that decided something, run or not (a decision asked and
+        rejected or left to expire; a hand-off, ``held/NAME``), sorted; for ``autonomic
+        why`` to tell a runbook's name it has never seen. The decisions are read by
+        their distinct types (the types' index), not row by row. Not the pseudo-runbook
+        of alerts no runbook names, nor a trigger storm's hand-off (``storm``)."""
+        held, runs, decided = tables["held_back"], tables["executions"], tables["decisions"]
         query = sa.union(sa.select(held.c.runbook), sa.select(runs.c.runbook))
+        types = sa.select(decided.c.decision_type).where(decided.c.kind == "remediation").distinct()
         with self._read() as conn:
             names = {str(name) for (name,) in conn.execute(query)}
+            for (decision_type,) in conn.execute(types):
+                if decision_type.startswith(HELD_PREFIX):
+                    names.add(decision_type[len(HELD_PREFIX) :])
+                elif "/" in decision_type:  # NAME/Kind
+                    names.add(decision_type.rsplit("/", 1)[0])
         return sorted(names - {"(none)"})  # agent.outcomes.NO_RUNBOOK
 
     # ----------------------------------------------------- counted triggers
