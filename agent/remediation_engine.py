@@ -242,6 +242,12 @@ STUCK_AFTER = 600.0
 # which of the two keeps failing, so that no replica, before or after a restart, sends it
 # again.
 STUCK_KIND = "stuck"
+# What carrying a run on after a restart may find, other than going on with it: another
+# writer closed the run, stopped it or took its next step up meanwhile (``elsewhere``), or
+# this replica stopped leading or is shutting down and left it as it is for the next
+# leader (``left``). ``recover`` counts these apart from the runs it ``resumed``.
+_DONE_ELSEWHERE = frozenset({"closed-elsewhere", "stopped-elsewhere", "claimed-elsewhere"})
+_LEFT_AS_IS = frozenset({"not-leader", "paused-not-leader", "stopped-shutdown"})
 # Value of a PromQL query at the current time; None, NaN or a ``NoValue`` saying why
 # (none, several or old series) when there is no fresh number. It raises
 # ``TransientError`` or ``PermanentError`` when Prometheus cannot be asked.
@@ -2987,6 +2993,8 @@ class RemediationEngine:
         counts = {
             "reconciled": 0,
             "resumed": 0,
+            "elsewhere": 0,  # closed, stopped or taken up by another writer meanwhile
+            "left": 0,  # left as it is for the next leader: not leading, or shutting down
             "failed": 0,
             "settled": 0,
             "asked": 0,
@@ -3101,7 +3109,13 @@ class RemediationEngine:
                 return "held"
             if status == "superseded":
                 return "superseded"
-            return "failed" if status in ("failed", "undone") else "resumed"
+            if status in ("failed", "undone"):
+                return "failed"
+            if status in _DONE_ELSEWHERE:
+                return "elsewhere"
+            if status in _LEFT_AS_IS:
+                return "left"
+            return "resumed"
 
     def _each_failed(self, what: str, exc: Exception, then: str) -> None:
         """One item of a pass over many raised an error that is not a ``TransientError``:

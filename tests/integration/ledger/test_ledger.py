@@ -705,9 +705,11 @@ def test_held_back_subjects_are_found_as_people_type_them(ledger: Ledger) -> Non
     ]
 
 
-def test_runbook_names_are_those_held_back_or_run(ledger: Ledger) -> None:
+def test_runbook_names_are_those_held_back_run_or_deciding(ledger: Ledger) -> None:
     """``autonomic why`` tells a runbook name the ledger never saw by these: the runbooks
-    held back and those run, once each, not the ``(none)`` of alerts no runbook names."""
+    held back, those run and those whose decisions were only asked about (or handed to a
+    person), once each; not the ``(none)`` of alerts no runbook names, nor a storm's
+    hand-off, nor another job's decision types."""
     assert ledger.runbook_names() == []
     ledger.record_held_back(
         [
@@ -719,7 +721,23 @@ def test_runbook_names_are_those_held_back_or_run(ledger: Ledger) -> None:
     decided = ledger.record_decision(decision(), NOW)
     assert ledger.claim_execution("k1", decided, "oom-raise-memory-limit", "web", "a", NOW)
     assert ledger.claim_execution("k2", decided, held().runbook, "web", "a", NOW)
-    assert ledger.runbook_names() == ["crashloop-after-rollout-rollback", "oom-raise-memory-limit"]
+    assert ledger.runbook_names() == [
+        "crashloop-after-rollout-rollback",
+        "oom-raise-memory-limit",
+        "rollback-crashloop",  # the decision's own type: rollback-crashloop/Deployment
+    ]
+    for kind, decision_type in (
+        ("remediation", "held/restart-stuck-pods"),
+        ("remediation", "storm"),
+        ("scaling", "scaling/predictive-floor"),
+    ):
+        ledger.record_decision(decision(kind=kind, decision_type=decision_type), NOW)
+    assert ledger.runbook_names() == [
+        "crashloop-after-rollout-rollback",
+        "oom-raise-memory-limit",
+        "restart-stuck-pods",
+        "rollback-crashloop",
+    ]
 
 
 def test_prune_takes_held_back_rows_last_seen_before_the_cut(ledger: Ledger) -> None:
