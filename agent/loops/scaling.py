@@ -1508,6 +1508,7 @@ class ScalingLoop:
         model.outcomes.clear()  # judged again on what comes next
         model.drift = None
         if result.promoted:
+            model.expect = None  # the old model's forecast: not the new one's outcome
             model.fitted_at = now
             model.version = number
             model.band = result.band
