@@ -98,6 +98,7 @@ from agent.observability import Metrics, decision_context
 from agent.routing import Thresholds
 from agent.settings import ScalingSettings as LoopSettings
 from agent.undo import UNDO_REQUESTED
+from forecasting.cleaning import mask_not_demand
 from forecasting.drift import DriftBand, DriftVerdict
 from forecasting.lifecycle import (
     BREACH_LEVEL,
@@ -1471,6 +1472,7 @@ class ScalingLoop:
         *,
         forced: bool,
         steps: int = 1,
+        masked: tuple[int, int] = (0, 0),
     ) -> None:
         """Fit a challenger and let it replace the live model only if it forecasts the
         hour better, ``steps`` ahead (the workload's lead; neither model
@@ -1478,7 +1480,8 @@ class ScalingLoop:
         (``forecasting.lifecycle.refit``). Either way the evaluation is a model version
         in the ledger, named as the live model is (``_version_name``) with the next of
         the workload's numbers (``_next_number``): a rejected challenger's name is its
-        own, and one that goes live later has another."""
+        own, and one that goes live later has another. ``masked`` counts the glitch
+        and outage samples of ``history`` fitted as gaps (recorded with the model)."""
         champion = model.fitted
         number = self._next_number(ref, model)
         result = refit(
@@ -1498,9 +1501,14 @@ class ScalingLoop:
             model.numbered = number
         model.evaluated_at = now
         model.fitted = result.live
+        if result.promoted and model.recent.size:
+            # Fitted on ``history``, where an outage's zeros are gaps: its level is the
+            # load before them. The current load is what was read, zeros and all.
+            model.fitted = result.live.advance(model.recent.values, model.recent.last)
         model.outcomes.clear()  # judged again on what comes next
         model.drift = None
         if result.promoted:
+            model.expect = None  # the old model's forecast: not the new one's outcome
             model.fitted_at = now
             model.version = number
             model.band = result.band
@@ -1533,6 +1541,8 @@ class ScalingLoop:
                     "history_since": model.history_since,
                     "seasonal_strength": fit.strength,
                     "fallback": fit.fallback_reason,
+                    "glitches_masked": masked[0],
+                    "outage_zeros_masked": masked[1],
                 }
             ),
             _json_ready(evaluation),
@@ -1936,7 +1946,12 @@ class ScalingLoop:
             week = LoadHistory()
             week.extend(timestamps, samples, keep=self.keep)
             del timestamps, samples
-            history = Series(week.timestamps(), week.values, STEP, self._query(ref))
+            # What is not demand (a glitch, an outage's zeros) is fitted as a gap: the
+            # profile, its intervals and the band it is held to learn no damage. The
+            # newest points are kept as read: they are the current load.
+            learnt, glitches, outages = mask_not_demand(week.values)
+            history = Series(week.timestamps(), learnt, STEP, self._query(ref))
+            del learnt
             model.recent = week.tail(RECENT)
             self._refit(
                 ref,
@@ -1948,6 +1963,7 @@ class ScalingLoop:
                 steps=horizon_steps(
                     lead_time(startup, self.settings.period, self.settings.metric_lag), STEP
                 ),
+                masked=(glitches, outages),
             )
             del week, history
         else:
