@@ -5,6 +5,11 @@ findings into one verdict. A rollback needs a critical metric proven worse; a pr
 needs every metric proven within its tolerance (or, at the end of the analysis, every
 critical one); anything else keeps collecting, and what is still unclear at the maximum
 duration is ``inconclusive``, for a person to decide. Once final, a verdict does not change.
+
+A metric with an absolute ``objective`` is also held to it on the canary's values alone
+(``objective``): past it counts as a regression (reason ``ObjectiveBreached`` when that is
+all that regressed), not yet within it keeps the metric undecided. A continuous metric
+with a ``count`` column is not within its tolerance on fewer requests than its minimum.
 """
 
 from __future__ import annotations
