@@ -1218,7 +1218,8 @@ _RANGE_SELECTOR = re.compile(r"\[\s*((?:\d+(?:ms|s|m|h|d|w))+)\s*\]")
 
 
 def _canary_window_notes(canary: CanarySettings) -> list[str]:
-    """The count columns of the canary's ratio metrics whose query counts over a window
+    """The count columns of the canary's ratio metrics (and the ``count`` columns of its
+    continuous ones) whose query counts over a window
     other than ``canary.period``. The judge takes each interval's counts as that
     period's own: over a longer window (``[1m]`` with a 30 s period) every error is
     counted in two or more intervals, evidence made up that speeds false rollbacks and
@@ -1227,7 +1228,10 @@ def _canary_window_notes(canary: CanarySettings) -> list[str]:
     from forecasting.canary import MetricKind, parse_spec
 
     specs = parse_spec(canary.spec)
-    columns = sorted({c for s in specs if s.kind is MetricKind.RATIO for c in s.columns})
+    columns = sorted(
+        {c for s in specs if s.kind is MetricKind.RATIO for c in s.columns}
+        | {s.count for s in specs if s.count is not None}
+    )
     notes = []
     for field_name, queries in (
         ("queries", canary.queries),

@@ -32,3 +32,16 @@ def test_a_period_longer_than_the_count_window_is_named_and_a_matching_one_is_no
     assert len(notes) == 2  # the rollout queries still count over 1m
     assert all(n.startswith("canary.rolloutQueries.") for n in notes)
     assert all("counts over 60 s" in n and "[5m]" in n for n in notes)
+
+
+def test_a_latency_metrics_count_column_is_held_to_the_period_too() -> None:
+    """Its requests are summed over the judged intervals towards the metric's minimum:
+    counted over 1m with a 30 s period, each would count twice."""
+    queries = {**CanarySettings().queries, "served": "sum(increase(req{d='$workload'}[1m]))"}
+    rollout = {
+        **CanarySettings().rollout_queries,
+        "served": "sum(increase(req{p=~'$replicaset'}[30s]))",
+    }
+    spec = {"metrics": {"latency_p99": {"count": "served"}}}
+    notes = _notes(period="30s", spec=spec, queries=queries, rolloutQueries=rollout)
+    assert [n.split(" counts over")[0] for n in notes] == ["canary.queries.served"]
