@@ -1210,7 +1210,26 @@ def advisories(settings: Settings) -> list[str]:
         )
     if settings.canary.enabled:
         notes.extend(_canary_window_notes(settings.canary))
+        notes.extend(_canary_count_notes(settings.canary))
     return notes
+
+
+def _canary_count_notes(canary: CanarySettings) -> list[str]:
+    """A spec none of whose metrics counts requests (no ``ratio`` metric, no ``count``
+    column) cannot tell a canary that served a handful of requests from a busy one, so
+    it may promote on a few: a latency-only spec, for instance."""
+    from forecasting.canary import MetricKind, parse_spec
+
+    specs = parse_spec(canary.spec)
+    if any(spec.kind is MetricKind.RATIO or spec.count is not None for spec in specs):
+        return []
+    names = ", ".join(spec.name for spec in specs)
+    return [
+        f"canary.spec: no metric counts the canary's requests ({names}: none is a ratio "
+        "metric or names a count column), so a canary that served only a handful of "
+        "requests can be promoted; add an error ratio (numerator/denominator) or give a "
+        "latency metric `count: requests` and a query for it (docs/configuration.md)"
+    ]
 
 
 # A PromQL range selector, ``[5m]``; not a subquery's ``[30m:1m]``.
