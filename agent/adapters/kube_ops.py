@@ -1276,7 +1276,9 @@ class Operations:
                     ("limits", operation.limits),
                 ):
                     for key, value in ours_values.items():
-                        if now[section].get(key) != value:
+                        # Compared as quantities: the API server keeps a quantity in
+                        # its canonical spelling ("1500000000" written reads "1500M").
+                        if not _same_quantity(now[section].get(key), value):
                             raise self._refuse(
                                 ref,
                                 f"{operation.container} {section}.{key}",
