@@ -2481,8 +2481,9 @@ class RemediationEngine:
         return self.executor.stopping()
 
     def _left_at_shutdown(self, record: DecisionRecord, key: str, where: str) -> str:
-        """Stop a run at a shutdown, ``where`` it got to: not a failure (nothing undone,
-        escalated or counted against its runbook) and nothing recorded: the run stays
+        """Stop a run at a shutdown, ``where`` it got to: not a failure (nothing
+        escalated or counted against its runbook; nothing undone, but for the undos of a
+        failure already done when the shutdown came) and nothing recorded: the run stays
         as the ledger has it (``running`` with the intents of the steps written, or
         ``verifying``), which is what the next leader's recovery goes on from (with the
         first step that has no intent), as after a crash."""
@@ -2730,7 +2731,9 @@ class RemediationEngine:
         Not while the daemon is shutting down: the undo would be a new write, refused
         then, and the escalation would say it was not undone. The run is left as it is
         (``running`` or ``verifying``, its intents recorded) for the next leader, whose
-        recovery or verification finds the failure again and handles it whole.
+        recovery or verification finds the failure again and handles it whole. So is
+        a run whose undos the shutdown cuts off (the executor starts no undo once it is
+        stopping): the steps undone so far stay ``undone``, counted by that failure.
 
         Only the leader fails a run (``not-leader``, nothing written, on a replica that
         no longer leads): a deposed replica's undo is refused, so it would close the run
@@ -2769,6 +2772,11 @@ class RemediationEngine:
                 )
                 if result.status == "undone":
                     undone.append(result.message)
+                elif result.status == "stopping":
+                    # A shutdown came during the undos: the steps left are not undone
+                    # here. Not closed: the next leader's failure undoes them and counts
+                    # those undone so far, as when the lease goes (below).
+                    return self._left_at_shutdown(record, key, f"undoing ({why})")
                 else:
                     refused = result.message
         if not self.executor.is_leader():
