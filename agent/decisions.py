@@ -728,10 +728,12 @@ class DecisionService:
             raise KeyError(decision_id)
         outcome = "inconclusive" if right is None else "right" if right else "wrong"
         verdict = Feedback(decision_id, kind, outcome, actor, detail)
-        _, written = self.ledger.settle(
+        moved, written = self.ledger.settle(
             decision_id, ["approved", "executing", "verifying"], status, now, verdict
         )
-        if not written:
+        # Moved with no verdict written: the verdict was written ahead, with its run's
+        # closing (``Ledger.set_execution_status``); the closing is counted now.
+        if not moved and not written:
             log.info("decision %s already holds its %s verdict", decision_id[:8], kind)
             return
         self.metrics.decisions.labels(

@@ -722,7 +722,9 @@ class Ledger:
         once-only, and a unique index over such rows (migration 14) settles two calls
         that both found none at the same moment (two replicas; a retry racing the call
         it repeats, which PostgreSQL at READ COMMITTED lets both see as not written):
-        the second to insert writes nothing and is told so."""
+        the second to insert writes nothing and is told so. So is a call that moves the
+        status of a decision whose verdict was written ahead with its run's closing
+        (``set_execution_status``): ``(True, False)``, the verdict written ahead kept."""
         values = {**verdict.values(now), "once_only": True}
         with self._tx() as conn:
             moved = self._move(conn, decision_id, set(expected), new_status, now, [])
@@ -1177,8 +1179,19 @@ class Ledger:
         return dict(row) if row else None
 
     def set_execution_status(
-        self, key: str, expected: Iterable[str], status: str, now: float
+        self,
+        key: str,
+        expected: Iterable[str],
+        status: str,
+        now: float,
+        verdict: Feedback | None = None,
     ) -> bool:
+        """Compare-and-set an execution's status; whether it moved. ``verdict``: the
+        decision's verdict, written in the same transaction when the status moves, so
+        that a run closed ``failed`` keeps how it was judged (wrong, or inconclusive: a
+        refusal that is not the runbook's fault) even when the process dies before the
+        decision itself is closed (``settle`` then closes it without a second verdict:
+        the row is once-only, as ``settle``'s are)."""
         table = tables["executions"]
         with self._tx() as conn:
             done = conn.execute(
@@ -1186,7 +1199,11 @@ class Ledger:
                 .where(table.c.key == key, table.c.status.in_(list(expected)))
                 .values(status=status, updated_at=now)
             )
-        return bool(done.rowcount == 1)
+            moved = bool(done.rowcount == 1)
+            if moved and verdict is not None:
+                insert = _insert_or_nothing(conn, tables["feedback"], (), returning=False)
+                conn.execute(insert.values(**verdict.values(now), once_only=True))
+        return moved
 
     def executions(self, status: Sequence[str]) -> list[dict[str, Any]]:
         with self._read() as conn:
