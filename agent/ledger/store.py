@@ -889,6 +889,11 @@ class Ledger:
         verdict, newest first.
 
         The outcome is the last ``right``/``wrong`` feedback recorded against each decision.
+        When that is a verdict in hindsight, the route is ``escalate``, whatever route the
+        decision took: it reached a person by an escalation, nobody having acted on it (an
+        automatic decision held back past ``safety.approvedMaxWait`` and closed
+        ``expired`` is no automatic action that went right or wrong, and must not move the
+        type's ``auto`` threshold).
         """
         d = tables["decisions"]
         rows = self._verdicts(d.c.decision_type == decision_type, route=route, limit=limit)
@@ -924,29 +929,37 @@ class Ledger:
                 d.c.route,
                 d.c.subject,
                 f.c.outcome,
+                f.c.kind,
                 f.c.id.label("fid"),
             )
             .join(f, f.c.decision_id == d.c.id)
             .where(which, f.c.outcome.in_(("right", "wrong")))
             .order_by(d.c.created_at.desc(), f.c.id.desc())
         )
-        if route is not None:
-            query = query.where(d.c.route == route)
-        seen: dict[str, tuple[str, float, float, str, str, str]] = {}
+        seen: set[str] = set()
+        kept: list[tuple[str, float, float, str, str, str]] = []
         with self._read() as conn:
             for row in conn.execute(query):
-                if row.id not in seen:
-                    seen[row.id] = (
+                if row.id in seen:
+                    continue
+                seen.add(row.id)
+                # Judged in hindsight: nobody acted on it (``outcomes``).
+                routed = "escalate" if row.kind == "hindsight" else row.route
+                if route is not None and routed != route:
+                    continue
+                kept.append(
+                    (
                         row.decision_type,
                         row.created_at,
                         row.confidence,
                         row.outcome,
-                        row.route,
+                        routed,
                         row.subject,
                     )
-                if len(seen) >= limit:
+                )
+                if len(kept) >= limit:
                     break
-        return list(seen.values())
+        return kept
 
     # ----------------------------------------------------------- questions
     def ask(self, decision_id: str, channel: str, now: float, ttl: float) -> str:

@@ -258,3 +258,36 @@ def test_before_rise_reads_the_pair_before_the_newest_run_of_rises() -> None:
     released = move(0.7, "CleanSinceRise")
     assert before_rise([*rises, released, move(0.85, "TooManyWrong")], defaults) == defaults
     assert before_rise([*rises, move(0.89, "CleanRecord")], defaults) is None
+
+
+def test_hindsight_on_automatic_decisions_never_run_does_not_raise_auto(ledger: Ledger) -> None:
+    """Automatic decisions a guard held back past ``safety.approvedMaxWait`` are closed
+    ``expired``, never run, and may be judged in hindsight. Their route stays ``auto``, so
+    three hindsight "wrong" verdicts counted as three wrong automatic actions and raised
+    ``auto``; the docs say a hindsight verdict does not move the threshold. It still counts
+    in the type's track record."""
+    from agent.ledger import Feedback
+    from agent.verdicts import judge
+
+    clock = SteppingClock()
+    svc = service(ledger, clock, auto=0.7, ask=0.5)
+    held = []
+    for i in range(3):
+        routed = svc.decide(restart(f"Deployment/shop/web-{i}"))
+        assert routed.route == "auto"
+        held.append(routed.decision_id)
+    clock.advance(7200.0)
+    for decision_id in held:
+        closing = Feedback(decision_id, "execution", "expired", "autonomic", {"why": "held"})
+        assert ledger.transition(
+            decision_id, ["approved"], "expired", clock.now(), feedback=[closing]
+        )
+        record = ledger.get_decision(decision_id)
+        assert record is not None
+        assert judge(ledger, record, right=False, actor="alice", at=clock.now()) == "hindsight"
+    assert [v for _, _, v, _ in ledger.outcomes("restart/Deployment")] == ["wrong"] * 3
+    step = svc.recalibrate("restart/Deployment")
+    assert not step.changed, step.message
+    assert svc.threshold_moves("restart/Deployment") == []
+    # The record learns from them all the same: the next decision is not automatic.
+    assert svc.decide(restart("Deployment/shop/next")).route != "auto"
