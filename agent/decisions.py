@@ -75,13 +75,24 @@ def routed_defaults(records: Sequence[Any], global_thresholds: Thresholds) -> Th
 
 
 def before_rise(moves: Sequence[Mapping[str, Any]], defaults: Thresholds) -> Thresholds | None:
-    """The pair in force before the newest of ``moves`` (one type's threshold rows, oldest
-    first) when that newest move was a rise on wrong automatic decisions; else None."""
-    if not moves or moves[-1]["evidence"].get("reason_code") != "TooManyWrong":
+    """The pair in force before the newest run of rises on wrong automatic decisions
+    (``TooManyWrong``) at the end of ``moves`` (one type's threshold rows, oldest first);
+    None when the newest move is not such a rise.
+
+    The whole run, not only the newest rise: a release after two rises in a row brings
+    back the pair before the first (a release is the way out of rises that put ``auto``
+    where no decision reaches, and the pair between them may be such a place too, with
+    no rise after it to release). And two leaders overlapping in housekeeping may both
+    record the same rise: the pair "before" the second is the risen pair itself, which
+    would never release."""
+    start = len(moves)
+    while start > 0 and moves[start - 1]["evidence"].get("reason_code") == "TooManyWrong":
+        start -= 1
+    if start == len(moves):
         return None
-    if len(moves) == 1:
+    if start == 0:
         return defaults
-    previous = moves[-2]
+    previous = moves[start - 1]
     return Thresholds(auto=float(previous["auto"]), ask=float(previous["ask"]))
 
 
@@ -728,10 +739,12 @@ class DecisionService:
             raise KeyError(decision_id)
         outcome = "inconclusive" if right is None else "right" if right else "wrong"
         verdict = Feedback(decision_id, kind, outcome, actor, detail)
-        _, written = self.ledger.settle(
+        moved, written = self.ledger.settle(
             decision_id, ["approved", "executing", "verifying"], status, now, verdict
         )
-        if not written:
+        # Moved with no verdict written: the verdict was written ahead, with its run's
+        # closing (``Ledger.set_execution_status``); the closing is counted now.
+        if not moved and not written:
             log.info("decision %s already holds its %s verdict", decision_id[:8], kind)
             return
         self.metrics.decisions.labels(

@@ -2782,16 +2782,23 @@ class RemediationEngine:
         if not self.executor.is_leader():
             return "not-leader"
         status = "undone" if undone and refused is None else "failed"
-        if not self.ledger.set_execution_status(key, ["running", "verifying"], status, now):
+        detail = {"why": why, "undone": undone, "undo_refused": refused}
+        # The verdict goes with the run's closing, in its transaction: a crash before the
+        # decision is closed leaves how it was judged for the recovery
+        # (``_settle_finished_one``), which would otherwise count an API outage or a
+        # missing permission as the runbook's wrong outcome.
+        verdict = Feedback(
+            record.id, "verification", "wrong" if judged else "inconclusive", "autonomic", detail
+        )
+        if not self.ledger.set_execution_status(
+            key, ["running", "verifying"], status, now, verdict
+        ):
             # Closed meanwhile by another failure of the same run (in this process, a
             # recovery on another thread when the lease came back, overlapping the last
             # term's cycle): that one records the outcome and escalates, once.
             return "closed-elsewhere"
         self.decisions.record_outcome(
-            record.id,
-            right=False if judged else None,
-            status=status,
-            detail={"why": why, "undone": undone, "undo_refused": refused},
+            record.id, right=False if judged else None, status=status, detail=detail
         )
         # What the escalation says of the cluster: it must not read "nothing to undo"
         # when a step was written and left as it is.
@@ -3791,18 +3798,29 @@ class RemediationEngine:
         with decision_context(record.id):
             if status in ("undone", "failed"):
                 if record.status in ("approved", "executing", "verifying"):
+                    # ``_fail`` wrote its verdict with the run's closing: the decision is
+                    # closed with it (``record_outcome`` writes no second one). A run
+                    # closed before it did so has none, and is recorded wrong.
+                    ahead = [
+                        row["outcome"]
+                        for row in self.ledger.feedback_for(record.id)
+                        if row["kind"] == "verification" and row["actor"] == "autonomic"
+                    ]
+                    judged = not ahead or ahead[-1] != "inconclusive"
                     self.decisions.record_outcome(
                         record.id,
-                        right=False,
+                        right=False if judged else None,
                         status=status,
                         detail={"why": "failure recorded before a restart"},
                     )
-                    # Why it failed went with the process: a run that wrote nothing
-                    # is not counted by the breaker, as ``_fail`` would not have.
+                    # A run not judged is counted by the breaker only when it wrote (as
+                    # ``_fail`` does); one that wrote nothing, whatever its verdict, is
+                    # not (an old run's verdict went with the process).
                     self._finish_guards(
                         record,
                         succeeded=False,
-                        counted=_wrote(self.ledger.intents(execution_key=key)),
+                        counted=(judged and bool(ahead))
+                        or _wrote(self.ledger.intents(execution_key=key)),
                     )
                 self.decisions.approvals.escalate(
                     record.id,

@@ -722,7 +722,9 @@ class Ledger:
         once-only, and a unique index over such rows (migration 14) settles two calls
         that both found none at the same moment (two replicas; a retry racing the call
         it repeats, which PostgreSQL at READ COMMITTED lets both see as not written):
-        the second to insert writes nothing and is told so."""
+        the second to insert writes nothing and is told so. So is a call that moves the
+        status of a decision whose verdict was written ahead with its run's closing
+        (``set_execution_status``): ``(True, False)``, the verdict written ahead kept."""
         values = {**verdict.values(now), "once_only": True}
         with self._tx() as conn:
             moved = self._move(conn, decision_id, set(expected), new_status, now, [])
@@ -887,6 +889,11 @@ class Ledger:
         verdict, newest first.
 
         The outcome is the last ``right``/``wrong`` feedback recorded against each decision.
+        When that is a verdict in hindsight, the route is ``escalate``, whatever route the
+        decision took: it reached a person by an escalation, nobody having acted on it (an
+        automatic decision held back past ``safety.approvedMaxWait`` and closed
+        ``expired`` is no automatic action that went right or wrong, and must not move the
+        type's ``auto`` threshold).
         """
         d = tables["decisions"]
         rows = self._verdicts(d.c.decision_type == decision_type, route=route, limit=limit)
@@ -922,29 +929,37 @@ class Ledger:
                 d.c.route,
                 d.c.subject,
                 f.c.outcome,
+                f.c.kind,
                 f.c.id.label("fid"),
             )
             .join(f, f.c.decision_id == d.c.id)
             .where(which, f.c.outcome.in_(("right", "wrong")))
             .order_by(d.c.created_at.desc(), f.c.id.desc())
         )
-        if route is not None:
-            query = query.where(d.c.route == route)
-        seen: dict[str, tuple[str, float, float, str, str, str]] = {}
+        seen: set[str] = set()
+        kept: list[tuple[str, float, float, str, str, str]] = []
         with self._read() as conn:
             for row in conn.execute(query):
-                if row.id not in seen:
-                    seen[row.id] = (
+                if row.id in seen:
+                    continue
+                seen.add(row.id)
+                # Judged in hindsight: nobody acted on it (``outcomes``).
+                routed = "escalate" if row.kind == "hindsight" else row.route
+                if route is not None and routed != route:
+                    continue
+                kept.append(
+                    (
                         row.decision_type,
                         row.created_at,
                         row.confidence,
                         row.outcome,
-                        row.route,
+                        routed,
                         row.subject,
                     )
-                if len(seen) >= limit:
+                )
+                if len(kept) >= limit:
                     break
-        return list(seen.values())
+        return kept
 
     # ----------------------------------------------------------- questions
     def ask(self, decision_id: str, channel: str, now: float, ttl: float) -> str:
@@ -1177,8 +1192,19 @@ class Ledger:
         return dict(row) if row else None
 
     def set_execution_status(
-        self, key: str, expected: Iterable[str], status: str, now: float
+        self,
+        key: str,
+        expected: Iterable[str],
+        status: str,
+        now: float,
+        verdict: Feedback | None = None,
     ) -> bool:
+        """Compare-and-set an execution's status; whether it moved. ``verdict``: the
+        decision's verdict, written in the same transaction when the status moves, so
+        that a run closed ``failed`` keeps how it was judged (wrong, or inconclusive: a
+        refusal that is not the runbook's fault) even when the process dies before the
+        decision itself is closed (``settle`` then closes it without a second verdict:
+        the row is once-only, as ``settle``'s are)."""
         table = tables["executions"]
         with self._tx() as conn:
             done = conn.execute(
@@ -1186,7 +1212,11 @@ class Ledger:
                 .where(table.c.key == key, table.c.status.in_(list(expected)))
                 .values(status=status, updated_at=now)
             )
-        return bool(done.rowcount == 1)
+            moved = bool(done.rowcount == 1)
+            if moved and verdict is not None:
+                insert = _insert_or_nothing(conn, tables["feedback"], (), returning=False)
+                conn.execute(insert.values(**verdict.values(now), once_only=True))
+        return moved
 
     def executions(self, status: Sequence[str]) -> list[dict[str, Any]]:
         with self._read() as conn:

@@ -194,6 +194,23 @@ def test_a_verdict_and_its_status_are_settled_once(ledger: Ledger) -> None:
     assert ledger.settle("no-such-decision", active, "done", NOW, ghost) == (False, False)
 
 
+def test_a_run_closed_with_its_verdict_keeps_it_for_the_decision(ledger: Ledger) -> None:
+    """A failed run's verdict is written with its execution's closing, and only if the
+    closing wins; ``settle`` then closes the decision without a second verdict (a
+    recovery after a crash between the two calls settles it as ``_fail`` judged it)."""
+    active = ["approved", "executing", "verifying"]
+    acted = ledger.record_decision(decision(status="executing"), NOW)
+    assert ledger.claim_execution("rb/t/1", acted, "rb", "t", "me", NOW)
+    ahead = Feedback(acted, "verification", "inconclusive", "autonomic", {"why": "RBAC"})
+    assert ledger.set_execution_status("rb/t/1", ["running"], "failed", NOW + 1, ahead)
+    assert not ledger.set_execution_status("rb/t/1", ["running"], "failed", NOW + 2, ahead)
+    assert [r["outcome"] for r in ledger.feedback_for(acted)] == ["inconclusive"]
+    recovered = Feedback(acted, "verification", "wrong", "autonomic")
+    assert ledger.settle(acted, active, "failed", NOW + 3, recovered) == (True, False)
+    assert ledger.get_decision(acted).status == "failed"  # type: ignore[union-attr]
+    assert [r["outcome"] for r in ledger.feedback_for(acted)] == ["inconclusive"]
+
+
 def test_question_answered_exactly_once_and_expires(ledger: Ledger) -> None:
     decision_id = ledger.record_decision(decision(), NOW)
     first = ledger.ask(decision_id, "slack", NOW, ttl=600)

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from agent.ledger import Feedback
 from agent.remediation_engine import RemediationEngine
 from tests.unit.engine.harness import Rig, restarted
 from tests.unit.engine.test_defer_unread import _approved, _escalations, _rig
@@ -46,13 +47,15 @@ def test_a_run_another_failure_closed_meanwhile_is_not_counted_resumed(
     started: list[bool] = []
     others: list[str] = []
 
-    def closed_first(key_: str, expected: list[str], status: str, now: float) -> bool:
+    def closed_first(
+        key_: str, expected: list[str], status: str, now: float, verdict: Feedback | None = None
+    ) -> bool:
         # Just before the recovery closes the run, another failure of it (a second
         # thread's, or the old leader's last cycle) runs whole and closes it.
         if status in ("failed", "undone") and not started:
             started.append(True)  # its own close comes through here too
             others.append(other._fail(record, key, "the other failure"))
-        return bool(real(key_, expected, status, now))
+        return bool(real(key_, expected, status, now, verdict))
 
     monkeypatch.setattr(r.ledger, "set_execution_status", closed_first)
     counts = r.engine.recover()

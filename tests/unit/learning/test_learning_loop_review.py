@@ -11,11 +11,12 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from agent.calibration import Outcome, recalibrate
-from agent.decisions import DecisionService, Proposal
+from agent.calibration import Outcome, Recalibration, recalibrate
+from agent.decisions import DecisionService, Proposal, before_rise
 from agent.ledger import Ledger, open_ledger
 from agent.routing import Thresholds
 from agent.settings import RoutingSettings
@@ -167,3 +168,126 @@ def test_calibration_shows_who_moved_a_type_s_thresholds_last_and_why(
     (by_hand,) = calibration_cmd.calibration_report(ledger, routing, now=clock.now()).types
     assert (by_hand.auto, by_hand.moved_by) == (0.75, "alice")
     assert by_hand.move_reason == "SetByHand: alice: fixed"
+
+
+def right_decisions(svc: DecisionService, clock: SteppingClock, count: int) -> None:
+    """``count`` decisions of the type, each judged right (asked, escalated or, once the
+    record allows it, automatic: a release counts every route)."""
+    for i in range(count):
+        clock.advance(60.0)
+        routed = svc.decide(restart(f"Deployment/shop/ok-{i}"))
+        svc.record_outcome(routed.decision_id, right=True, status="verified")
+
+
+def test_two_leaders_recording_the_same_rise_do_not_lock_it_in(
+    ledger: Ledger, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two replicas that both believe they lead (a lease handed over mid-run) recalibrate
+    the same type on the same ledger: each reads the pair before the other's write, and
+    both record the same rise. The release looked only at the move before the newest, the
+    risen pair itself, so no clean run could ever bring the pair back."""
+    clock = SteppingClock()
+    # A 5 % target: 59 clean outcomes release a rise (299 at 1 %), so the test is short.
+    svc = service(ledger, clock, auto=0.7, ask=0.5, target_wrong_rate=0.05)
+    other = service(ledger, clock, auto=0.7, ask=0.5, target_wrong_rate=0.05)
+    wrong_automatic_actions(svc, 3)
+    clock.advance(60.0)
+    write = ledger.record_thresholds
+    racing = [True]
+    raced: list[Recalibration] = []
+
+    def record_thresholds(*args: Any, **kwargs: Any) -> None:
+        if racing:  # the other leader reads and writes before this write lands
+            racing.clear()
+            raced.append(other.recalibrate("restart/Deployment"))
+        write(*args, **kwargs)
+
+    monkeypatch.setattr(ledger, "record_thresholds", record_thresholds)
+    first = svc.recalibrate("restart/Deployment")
+    monkeypatch.undo()
+    assert [first.reason_code, raced[-1].reason_code] == ["TooManyWrong"] * 2
+    moves = svc.threshold_moves("restart/Deployment")
+    assert [m["evidence"]["reason_code"] for m in moves] == ["TooManyWrong"] * len(moves)
+    assert len(moves) == 2 and len({(m["auto"], m["ask"]) for m in moves}) == 1
+    right_decisions(svc, clock, 59)
+    released = svc.recalibrate("restart/Deployment")
+    assert released.reason_code == "CleanSinceRise", released.message
+    assert released.thresholds == Thresholds(auto=0.7, ask=0.5)
+
+
+def test_a_release_after_two_rises_in_a_row_returns_to_the_pair_before_both(
+    ledger: Ledger,
+) -> None:
+    """The docs promise the release brings back "the pair in force before a rise": after
+    two rises in a row (the first on wrong actions at 0.75, the second on wrong actions
+    above it) that is the pair before the first. Before, the release went to the pair
+    between them, and from there no release could follow (the newest move was then the
+    release, not a rise), so a type whose decisions never reach it stayed there."""
+    clock = SteppingClock()
+    svc = service(ledger, clock, auto=0.7, ask=0.5, target_wrong_rate=0.05)
+    wrong_automatic_actions(svc, 3)  # routed at 0.7: a rise to 0.76
+    clock.advance(60.0)
+    assert svc.recalibrate("restart/Deployment").reason_code == "TooManyWrong"
+    clock.advance(60.0)
+    ledger.record_thresholds(
+        "restart/Deployment",
+        0.9,
+        0.5,
+        {"reason_code": "TooManyWrong", "message": "2 of 5 wrong", "actor": "autonomic"},
+        clock.now(),
+    )
+    right_decisions(svc, clock, 59)
+    released = svc.recalibrate("restart/Deployment")
+    assert released.reason_code == "CleanSinceRise", released.message
+    assert released.thresholds == Thresholds(auto=0.7, ask=0.5)
+    clock.advance(60.0)
+    assert not svc.recalibrate("restart/Deployment").changed  # released once
+
+
+def test_before_rise_reads_the_pair_before_the_newest_run_of_rises() -> None:
+    defaults = Thresholds(auto=0.7, ask=0.5)
+
+    def move(auto: float, reason_code: str, ask: float = 0.5) -> dict[str, Any]:
+        return {"auto": auto, "ask": ask, "evidence": {"reason_code": reason_code}}
+
+    rises = [move(0.8, "TooManyWrong"), move(0.9, "TooManyWrong")]
+    assert before_rise(rises, defaults) == defaults
+    by_hand = move(0.75, "SetByHand", ask=0.6)
+    assert before_rise([by_hand, *rises], defaults) == Thresholds(0.75, 0.6)
+    # A release ends a run: a rise after it goes back to the released pair only.
+    released = move(0.7, "CleanSinceRise")
+    assert before_rise([*rises, released, move(0.85, "TooManyWrong")], defaults) == defaults
+    assert before_rise([*rises, move(0.89, "CleanRecord")], defaults) is None
+
+
+def test_hindsight_on_automatic_decisions_never_run_does_not_raise_auto(ledger: Ledger) -> None:
+    """Automatic decisions a guard held back past ``safety.approvedMaxWait`` are closed
+    ``expired``, never run, and may be judged in hindsight. Their route stays ``auto``, so
+    three hindsight "wrong" verdicts counted as three wrong automatic actions and raised
+    ``auto``; the docs say a hindsight verdict does not move the threshold. It still counts
+    in the type's track record."""
+    from agent.ledger import Feedback
+    from agent.verdicts import judge
+
+    clock = SteppingClock()
+    svc = service(ledger, clock, auto=0.7, ask=0.5)
+    held = []
+    for i in range(3):
+        routed = svc.decide(restart(f"Deployment/shop/web-{i}"))
+        assert routed.route == "auto"
+        held.append(routed.decision_id)
+    clock.advance(7200.0)
+    for decision_id in held:
+        closing = Feedback(decision_id, "execution", "expired", "autonomic", {"why": "held"})
+        assert ledger.transition(
+            decision_id, ["approved"], "expired", clock.now(), feedback=[closing]
+        )
+        record = ledger.get_decision(decision_id)
+        assert record is not None
+        assert judge(ledger, record, right=False, actor="alice", at=clock.now()) == "hindsight"
+    assert [v for _, _, v, _ in ledger.outcomes("restart/Deployment")] == ["wrong"] * 3
+    step = svc.recalibrate("restart/Deployment")
+    assert not step.changed, step.message
+    assert svc.threshold_moves("restart/Deployment") == []
+    # The record learns from them all the same: the next decision is not automatic.
+    assert svc.decide(restart("Deployment/shop/next")).route != "auto"
