@@ -18,7 +18,7 @@ import numpy as np
 
 from forecasting.series import FloatArray, Series
 
-__all__ = ["CleanedSeries", "clean_series", "fill_gaps", "mask_not_demand"]
+__all__ = ["CleanedSeries", "clean_series", "fill_gaps", "mask_not_demand", "outage_rule"]
 
 # A sample further than this many "robust ranges" from the median is a glitch, not load.
 _SPIKE_RANGES = 25.0
@@ -196,6 +196,27 @@ def _remove_spikes(values: FloatArray) -> tuple[FloatArray, int]:
     return out, count
 
 
+def outage_rule(values: FloatArray) -> tuple[float, int] | None:
+    """How ``_remove_outage_zeros`` (and so ``mask_not_demand``) judges zeros in
+    ``values``: the busy floor (a fifth of the median of the non-zero samples) that the
+    samples on both sides of a run of zeros must reach for it to be an outage, and how
+    many more zeros the series could hold before zeros stop being rare (over a tenth of
+    its samples) and none is an outage. None when no zero in it would be one: fewer than
+    ten samples, a negative one, zeros already common, or nothing but zeros. NaN
+    samples are missing."""
+    values = np.asarray(values, dtype=np.float64)
+    finite = values[~np.isnan(values)]
+    if finite.size < 10 or np.any(finite < 0):
+        return None
+    zeros = int(np.count_nonzero(finite == 0))
+    if zeros > 0.10 * values.size:
+        return None
+    nonzero = finite[finite != 0]
+    if nonzero.size == 0:
+        return None
+    return 0.2 * float(np.median(nonzero)), int(0.10 * values.size) - zeros
+
+
 def _remove_outage_zeros(values: FloatArray) -> tuple[FloatArray, int]:
     """Zeros in a series that is otherwise well above zero are a dead exporter, not idle.
 
@@ -203,16 +224,11 @@ def _remove_outage_zeros(values: FloatArray) -> tuple[FloatArray, int]:
     (under 10 % of samples) and the samples on both sides of the run sit at or above a
     fifth of the median of the non-zero samples: load fell off a cliff and came back.
     """
-    finite = values[~np.isnan(values)]
-    if finite.size < 10 or np.any(finite < 0):
-        return values, 0
+    rule = outage_rule(values)
     zero = values == 0
-    if not zero.any() or zero.mean() > 0.10:
+    if rule is None or not zero.any():
         return values, 0
-    nonzero = finite[finite != 0]
-    if nonzero.size == 0:
-        return values, 0
-    floor = 0.2 * float(np.median(nonzero))
+    floor = rule[0]
     # Each run of zeros, vectorised (a refit scans a week of minutes): its first index,
     # the index after its last, and the samples on either side (NaN at an edge).
     edges = np.diff(np.concatenate(([0], zero.astype(np.int8), [0])))

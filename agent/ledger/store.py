@@ -1937,7 +1937,8 @@ class Ledger:
         executions only once finished (an execution still open, ``OPEN_RUNS``, keeps its
         intents and its verification's progress, and an undo in flight its intent: the
         recovery carries a run on from the first step without an intent); the action log and
-        retired or rejected model versions by age (a series' live model stays). Threshold
+        retired or rejected model versions by age (a series' live model stays: its newest
+        live row, where two writers promoting at once left more than one). Threshold
         history is kept (a few rows per decision type). Guards kept per release or per
         execution (a canary analysis's start, a verification's progress) go by age too, and
         the saved detector states of anomaly series not saved since ``series_before``
@@ -1987,8 +1988,17 @@ class Ledger:
             a = tables["action_log"]
             counts["action_log"] = conn.execute(a.delete().where(a.c.at < before)).rowcount
             m = tables["model_versions"]
+            # A live row with a newer live row of its series (two writers promoted at
+            # once: each retired the old one and inserted its own) is superseded, as a
+            # retired one is: ``live_model`` reads the newest, the others go by age.
+            newer = m.alias("newer")
+            superseded = sa.exists().where(
+                newer.c.series_key == m.c.series_key,
+                newer.c.status == "live",
+                newer.c.id > m.c.id,
+            )
             counts["model_versions"] = conn.execute(
-                m.delete().where(m.c.created_at < before, m.c.status != "live")
+                m.delete().where(m.c.created_at < before, sa.or_(m.c.status != "live", superseded))
             ).rowcount
             # The exactly-once markers of late answers, once their questions are history.
             g = tables["guard_state"]

@@ -382,6 +382,35 @@ def test_prune_keeps_open_work(ledger: Ledger) -> None:
     assert live is not None and live["version"] == "p/live"
 
 
+def test_prune_keeps_only_the_newest_live_model_of_a_series(ledger: Ledger) -> None:
+    """Two writers promoting at once can both retire the old live row and insert their
+    own: two live rows. ``live_model`` reads the newest, but prune kept every live row,
+    so the older one stayed for good. It now goes by age, as a retired one does."""
+    old = NOW - 400 * 86400
+    table = tables["model_versions"]
+    with ledger.engine.begin() as conn:  # what the race leaves, written as it would be
+        for version in ("p/1", "p/2"):
+            conn.execute(
+                table.insert().values(
+                    series_key="web",
+                    model="p",
+                    version=version,
+                    status="live",
+                    params={},
+                    evaluation={},
+                    created_at=old,
+                )
+            )
+    ledger.record_model_version("api", "p", "p/1", "live", {}, {}, old)
+    counts = ledger.prune(NOW - 365 * 86400)
+    assert counts["model_versions"] == 1
+    with ledger.engine.connect() as conn:
+        left = conn.execute(
+            sa.select(table.c.series_key, table.c.version).order_by(table.c.id)
+        ).all()
+    assert [tuple(row) for row in left] == [("web", "p/2"), ("api", "p/1")]
+
+
 def test_database_from_an_older_release_opens_and_upgrades(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'old.sqlite'}"
     old = open_ledger(url, NOW, migrate=False)

@@ -82,3 +82,78 @@ def test_mask_not_demand_marks_glitches_and_outages_only() -> None:
     lull[53:56] = 0.0
     lull[56] = 1.0
     assert mask_not_demand(lull)[2] == 0
+
+
+def drift_run(values: np.ndarray, t: np.ndarray, cycles: int = 100) -> tuple[Any, Any, list[Any]]:
+    """The loop run for ``cycles`` minutes from 130 minutes before the end of ``values``
+    (one refit only: the first fit), and why the live model was distrusted each cycle."""
+    clock = FakeClock(float(t[-130]))
+    web = workload("web", **{CAPACITY: "5"})
+    loop = loop_over(WeekReader(t, values), clock, [web], refitEvery="6h")
+    poor = []
+    for _ in range(cycles):
+        loop.cycle()
+        poor.append(loop.models[web.ref].poor)
+        clock.advance(60.0)
+    return loop, loop.models[web.ref], poor
+
+
+def triggers(loop: Any) -> list[str]:
+    rows = cast(Any, loop.decisions).ledger.model_versions
+    return [r["evaluation"]["trigger"] for r in rows]
+
+
+def test_one_glitch_sample_is_no_forecast_miss() -> None:
+    """A sample of 10^9 (the load is about 50), which the loop holds on as a glitch,
+    was scored as a one-step outcome: its error alone put the recent MASE far above the
+    band, so the workload went reactive (PoorAccuracy) and was refitted early."""
+    t, values = week_and_a_day(32)
+    values = values.copy()
+    values[-130 + 60] = 1e9  # the 61st cycle's new sample
+    loop, model, poor = drift_run(values, t)
+    assert triggers(loop) == ["FirstFit"]
+    assert poor == [None] * len(poor)
+    assert model.drift is not None and model.drift.reason == "InBand"
+    actual, _, _, _ = model.outcomes.arrays()
+    assert np.nanmax(actual) < 1e3 and model.spike_streak == 0
+
+
+def test_a_surge_that_holds_is_scored_from_its_first_sample() -> None:
+    """A jump the loop acts on once it has held three minutes is load: its first two
+    samples, held back while they could have been a glitch, are scored too."""
+    t, values = week_and_a_day(33)
+    values = values.copy()
+    values[-130 + 60 :] = 1e5
+    _, model, _ = drift_run(values, t, cycles=66)
+    actual, _, _, _ = model.outcomes.arrays()
+    assert int(np.sum(actual == 1e5)) == 6  # every surge sample, the first two included
+
+
+def test_an_outage_of_zeros_is_no_forecast_miss() -> None:
+    """Twenty minutes of zeros between busy load (a dead exporter) were scored as
+    outcomes: the workload went reactive and was refitted on drift, an outage the refit
+    itself masks. Zeros still going at a check are not scored either (they may yet be
+    an outage); zeros followed by a quiet sample were a lull, and are scored."""
+    t, values = week_and_a_day(34)
+    outage = values.copy()
+    outage[-130 + 40 : -130 + 60] = 0.0
+    loop, model, poor = drift_run(outage, t)
+    assert triggers(loop) == ["FirstFit"]
+    assert poor == [None] * len(poor)
+    actual, _, _, _ = model.outcomes.arrays()
+    assert not np.any(actual == 0.0)
+    # still going at the last check: withheld, not scored
+    going = values.copy()
+    going[-130 + 70 :] = 0.0
+    loop, model, poor = drift_run(going, t)
+    assert triggers(loop) == ["FirstFit"] and poor == [None] * len(poor)
+    # followed by a quiet sample: the zeros were load, and the model missed them
+    lull = values.copy()
+    lull[-130 + 40 : -130 + 60] = 0.0
+    lull[-130 + 60] = 0.5
+    loop, model, poor = drift_run(lull, t, cycles=62)
+    actual, _, _, _ = model.outcomes.arrays()
+    assert triggers(loop) == ["FirstFit"]  # no check since the lull ended
+    assert int(np.sum(actual == 0.0)) == 20 and actual[-2] == 0.5
+    loop, model, poor = drift_run(lull, t)
+    assert triggers(loop)[1:] in (["ErrorDrift"], ["CoverageDrift"])
