@@ -15,7 +15,8 @@ verification or an undo is wrong. These come from the ledger's feedback.
 - ``recalibrate`` moves the ``auto`` threshold: if the wrong-rate among recent automatic
   decisions exceeds its target by more than chance explains, ``auto`` rises (at once,
   above the wrong ones); when the record stays clean for long enough, ``auto`` relaxes one
-  small step, never below the floor (the cap set by policy or runbook). Each move needs
+  small step, never below the floor (the cap set by policy or runbook) nor the type's
+  ``ask`` in force. Each move needs
   evidence gathered since the previous move (``since``): the same outcomes cannot move
   the threshold twice, so an hourly schedule does not slide it to the floor overnight on
   twenty old successes, nor ratchet it up every hour on one old failure. "More than
@@ -278,15 +279,22 @@ def recalibrate(
             n,
             wrong,
         )
-    if n >= relax_after and rate <= target_wrong_rate / 2 and auto - relax_step >= floor:
+    # Relaxing stops at the type's ``ask`` in force too: a move keeps ask <= auto, so
+    # going below it would lower the escalation line (a person's ``thresholds set --ask``).
+    lowest = max(floor, current.ask)
+    if (
+        n >= relax_after
+        and rate <= target_wrong_rate / 2
+        and round(auto - relax_step, 4) >= round(lowest, 4)
+    ):
         proposed = round(auto - relax_step, 4)
-        new = Thresholds(auto=proposed, ask=min(current.ask, proposed))
+        new = Thresholds(auto=proposed, ask=current.ask)
         return Recalibration(
             new,
             True,
             "CleanRecord",
             f"{n} recent automatic decisions with {wrong} wrong: automatic threshold "
-            f"{auto:.2f} -> {proposed:.2f} (floor {floor:.2f})",
+            f"{auto:.2f} -> {proposed:.2f} (floor {lowest:.2f})",
             n,
             wrong,
         )

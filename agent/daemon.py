@@ -87,6 +87,11 @@ def load_runbooks(settings: Settings) -> list[Runbook]:
         log.info("runbooks: %s", skipped)
     for note in report.notes:
         log.info("runbooks: %s", note)
+    from agent.runbook_fit import runbook_fit
+
+    # what `config check` warns of: a runbook this configuration never lets act
+    for warning in runbook_fit(settings, list(report.runbooks)):
+        log.warning("runbooks: %s", warning)
     return [runbook for _, runbook in report.runbooks]
 
 

@@ -21,6 +21,7 @@ starts from the same numbers routing used, also after a restart.
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -45,7 +46,14 @@ from agent.observability import Metrics, decision_context
 from agent.routing import Autonomy, Route, Thresholds, route
 from agent.settings import RoutingSettings
 
-__all__ = ["DecisionService", "Proposal", "Routed", "before_rise", "routed_defaults"]
+__all__ = [
+    "DecisionService",
+    "Proposal",
+    "Routed",
+    "before_rise",
+    "routed_defaults",
+    "since_last_move",
+]
 
 
 def routed_defaults(records: Sequence[Any], global_thresholds: Thresholds) -> Thresholds:
@@ -67,14 +75,42 @@ def routed_defaults(records: Sequence[Any], global_thresholds: Thresholds) -> Th
 
 
 def before_rise(moves: Sequence[Mapping[str, Any]], defaults: Thresholds) -> Thresholds | None:
-    """The pair in force before the newest of ``moves`` (one type's threshold rows, oldest
-    first) when that newest move was a rise on wrong automatic decisions; else None."""
-    if not moves or moves[-1]["evidence"].get("reason_code") != "TooManyWrong":
+    """The pair in force before the newest run of rises on wrong automatic decisions
+    (``TooManyWrong``) at the end of ``moves`` (one type's threshold rows, oldest first);
+    None when the newest move is not such a rise.
+
+    The whole run, not only the newest rise: a release after two rises in a row brings
+    back the pair before the first (a release is the way out of rises that put ``auto``
+    where no decision reaches, and the pair between them may be such a place too, with
+    no rise after it to release). And two leaders overlapping in housekeeping may both
+    record the same rise: the pair "before" the second is the risen pair itself, which
+    would never release."""
+    start = len(moves)
+    while start > 0 and moves[start - 1]["evidence"].get("reason_code") == "TooManyWrong":
+        start -= 1
+    if start == len(moves):
         return None
-    if len(moves) == 1:
+    if start == 0:
         return defaults
-    previous = moves[-2]
+    previous = moves[start - 1]
     return Thresholds(auto=float(previous["auto"]), ask=float(previous["ask"]))
+
+
+def since_last_move(moves: Sequence[Mapping[str, Any]]) -> float | None:
+    """From when outcomes count for the next move of a type whose threshold rows are
+    ``moves`` (oldest first): decisions made at or after its newest move, and after the
+    newest decision it knew of then (``evidence.through``, where recorded). The second
+    bound matters when clocks disagree: a clock stepped back after the decisions, or a
+    replica's clock ahead of the leader's, stamps decisions made before the move later
+    than the move, and without it the same outcomes would move the threshold again."""
+    if not moves:
+        return None
+    newest = moves[-1]
+    since = float(newest["created_at"])
+    through = (newest.get("evidence") or {}).get("through")
+    if isinstance(through, (int, float)) and through >= since:
+        since = math.nextafter(float(through), math.inf)
+    return since
 
 
 log = logging.getLogger("autonomic.decisions")
@@ -703,10 +739,12 @@ class DecisionService:
             raise KeyError(decision_id)
         outcome = "inconclusive" if right is None else "right" if right else "wrong"
         verdict = Feedback(decision_id, kind, outcome, actor, detail)
-        _, written = self.ledger.settle(
+        moved, written = self.ledger.settle(
             decision_id, ["approved", "executing", "verifying"], status, now, verdict
         )
-        if not written:
+        # Moved with no verdict written: the verdict was written ahead, with its run's
+        # closing (``Ledger.set_execution_status``); the closing is counted now.
+        if not moved and not written:
             log.info("decision %s already holds its %s verdict", decision_id[:8], kind)
             return
         self.metrics.decisions.labels(
@@ -786,11 +824,12 @@ class DecisionService:
             target_wrong_rate=self.routing.target_wrong_rate,
             floor=floor,
             window=self.routing.window,
-            since=float(moves[-1]["created_at"]) if moves else None,
+            since=since_last_move(moves),
             significance=SIGNIFICANCE,
             before_rise=before_rise(moves, defaults),
         )
         if step.changed:
+            newest = self.ledger.decisions(decision_type=decision_type, limit=1)
             self.ledger.record_thresholds(
                 decision_type,
                 step.thresholds.auto,
@@ -798,8 +837,12 @@ class DecisionService:
                 {
                     "reason_code": step.reason_code,
                     "message": step.message,
+                    "actor": "autonomic",
                     "automatic": step.automatic,
                     "wrong": step.wrong,
+                    # The newest decision of the type made before this move: the next
+                    # move counts only decisions after it, whatever the clocks say.
+                    "through": newest[0].created_at if newest else None,
                 },
                 self.clock.now(),
             )

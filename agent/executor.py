@@ -352,7 +352,7 @@ class Executor:
             )
         except PermanentError as unread:
             now = {"unreadable": str(unread)}
-        if _restored(intent.snapshot, now):
+        if _restored(intent.snapshot, now, operation):
             summary = (
                 f"undo not answered ({exc}), but {operation.target} reads back as it was "
                 "before Autonomic's write: the undo landed"
@@ -682,7 +682,7 @@ class Executor:
             now = self.writer.snapshot(operation)
             result = (
                 None
-                if _restored(intent.snapshot, now)
+                if _restored(intent.snapshot, now, operation)
                 else self.writer.undo(operation, intent.snapshot)
             )
         except PermanentError as exc:
@@ -769,12 +769,22 @@ _NOT_RESTORED = frozenset(
 )
 
 
-def _restored(before: Any, now: Any) -> bool:
+# An HPA's snapshot holds both bounds, and its undo writes back only the one its
+# operation wrote: the other may have been moved since (a person raising the ceiling
+# after a floor was written) without making the undo any less landed.
+_ONLY_RESTORED = {
+    "set_hpa_min_replicas": frozenset({"minReplicas"}),
+    "set_hpa_max_replicas": frozenset({"maxReplicas"}),
+}
+
+
+def _restored(before: Any, now: Any, operation: Operation) -> bool:
     """Whether the target read back holds again what it held before the write
     (``before``, the intent's snapshot): the fields an undo puts back."""
     if not isinstance(before, dict) or not isinstance(now, dict):
         return False
     keys = set(before) - _NOT_RESTORED
+    keys &= _ONLY_RESTORED.get(operation.op, keys)
     normal_before, normal_now = _normal(before), _normal(now)
     return bool(keys) and all(normal_before.get(k) == normal_now.get(k) for k in keys)
 

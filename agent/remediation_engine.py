@@ -242,6 +242,12 @@ STUCK_AFTER = 600.0
 # which of the two keeps failing, so that no replica, before or after a restart, sends it
 # again.
 STUCK_KIND = "stuck"
+# What carrying a run on after a restart may find, other than going on with it: another
+# writer closed the run, stopped it or took its next step up meanwhile (``elsewhere``), or
+# this replica stopped leading or is shutting down and left it as it is for the next
+# leader (``left``). ``recover`` counts these apart from the runs it ``resumed``.
+_DONE_ELSEWHERE = frozenset({"closed-elsewhere", "stopped-elsewhere", "claimed-elsewhere"})
+_LEFT_AS_IS = frozenset({"not-leader", "paused-not-leader", "stopped-shutdown"})
 # Value of a PromQL query at the current time; None, NaN or a ``NoValue`` saying why
 # (none, several or old series) when there is no fresh number. It raises
 # ``TransientError`` or ``PermanentError`` when Prometheus cannot be asked.
@@ -2475,8 +2481,9 @@ class RemediationEngine:
         return self.executor.stopping()
 
     def _left_at_shutdown(self, record: DecisionRecord, key: str, where: str) -> str:
-        """Stop a run at a shutdown, ``where`` it got to: not a failure (nothing undone,
-        escalated or counted against its runbook) and nothing recorded: the run stays
+        """Stop a run at a shutdown, ``where`` it got to: not a failure (nothing
+        escalated or counted against its runbook; nothing undone, but for the undos of a
+        failure already done when the shutdown came) and nothing recorded: the run stays
         as the ledger has it (``running`` with the intents of the steps written, or
         ``verifying``), which is what the next leader's recovery goes on from (with the
         first step that has no intent), as after a crash."""
@@ -2724,7 +2731,9 @@ class RemediationEngine:
         Not while the daemon is shutting down: the undo would be a new write, refused
         then, and the escalation would say it was not undone. The run is left as it is
         (``running`` or ``verifying``, its intents recorded) for the next leader, whose
-        recovery or verification finds the failure again and handles it whole.
+        recovery or verification finds the failure again and handles it whole. So is
+        a run whose undos the shutdown cuts off (the executor starts no undo once it is
+        stopping): the steps undone so far stay ``undone``, counted by that failure.
 
         Only the leader fails a run (``not-leader``, nothing written, on a replica that
         no longer leads): a deposed replica's undo is refused, so it would close the run
@@ -2763,21 +2772,33 @@ class RemediationEngine:
                 )
                 if result.status == "undone":
                     undone.append(result.message)
+                elif result.status == "stopping":
+                    # A shutdown came during the undos: the steps left are not undone
+                    # here. Not closed: the next leader's failure undoes them and counts
+                    # those undone so far, as when the lease goes (below).
+                    return self._left_at_shutdown(record, key, f"undoing ({why})")
                 else:
                     refused = result.message
         if not self.executor.is_leader():
             return "not-leader"
         status = "undone" if undone and refused is None else "failed"
-        if not self.ledger.set_execution_status(key, ["running", "verifying"], status, now):
+        detail = {"why": why, "undone": undone, "undo_refused": refused}
+        # The verdict goes with the run's closing, in its transaction: a crash before the
+        # decision is closed leaves how it was judged for the recovery
+        # (``_settle_finished_one``), which would otherwise count an API outage or a
+        # missing permission as the runbook's wrong outcome.
+        verdict = Feedback(
+            record.id, "verification", "wrong" if judged else "inconclusive", "autonomic", detail
+        )
+        if not self.ledger.set_execution_status(
+            key, ["running", "verifying"], status, now, verdict
+        ):
             # Closed meanwhile by another failure of the same run (in this process, a
             # recovery on another thread when the lease came back, overlapping the last
             # term's cycle): that one records the outcome and escalates, once.
             return "closed-elsewhere"
         self.decisions.record_outcome(
-            record.id,
-            right=False if judged else None,
-            status=status,
-            detail={"why": why, "undone": undone, "undo_refused": refused},
+            record.id, right=False if judged else None, status=status, detail=detail
         )
         # What the escalation says of the cluster: it must not read "nothing to undo"
         # when a step was written and left as it is.
@@ -2987,6 +3008,8 @@ class RemediationEngine:
         counts = {
             "reconciled": 0,
             "resumed": 0,
+            "elsewhere": 0,  # closed, stopped or taken up by another writer meanwhile
+            "left": 0,  # left as it is for the next leader: not leading, or shutting down
             "failed": 0,
             "settled": 0,
             "asked": 0,
@@ -3101,7 +3124,13 @@ class RemediationEngine:
                 return "held"
             if status == "superseded":
                 return "superseded"
-            return "failed" if status in ("failed", "undone") else "resumed"
+            if status in ("failed", "undone"):
+                return "failed"
+            if status in _DONE_ELSEWHERE:
+                return "elsewhere"
+            if status in _LEFT_AS_IS:
+                return "left"
+            return "resumed"
 
     def _each_failed(self, what: str, exc: Exception, then: str) -> None:
         """One item of a pass over many raised an error that is not a ``TransientError``:
@@ -3769,18 +3798,29 @@ class RemediationEngine:
         with decision_context(record.id):
             if status in ("undone", "failed"):
                 if record.status in ("approved", "executing", "verifying"):
+                    # ``_fail`` wrote its verdict with the run's closing: the decision is
+                    # closed with it (``record_outcome`` writes no second one). A run
+                    # closed before it did so has none, and is recorded wrong.
+                    ahead = [
+                        row["outcome"]
+                        for row in self.ledger.feedback_for(record.id)
+                        if row["kind"] == "verification" and row["actor"] == "autonomic"
+                    ]
+                    judged = not ahead or ahead[-1] != "inconclusive"
                     self.decisions.record_outcome(
                         record.id,
-                        right=False,
+                        right=False if judged else None,
                         status=status,
                         detail={"why": "failure recorded before a restart"},
                     )
-                    # Why it failed went with the process: a run that wrote nothing
-                    # is not counted by the breaker, as ``_fail`` would not have.
+                    # A run not judged is counted by the breaker only when it wrote (as
+                    # ``_fail`` does); one that wrote nothing, whatever its verdict, is
+                    # not (an old run's verdict went with the process).
                     self._finish_guards(
                         record,
                         succeeded=False,
-                        counted=_wrote(self.ledger.intents(execution_key=key)),
+                        counted=(judged and bool(ahead))
+                        or _wrote(self.ledger.intents(execution_key=key)),
                     )
                 self.decisions.approvals.escalate(
                     record.id,

@@ -597,7 +597,14 @@ class SlackSettings(_Model):
                 if len(missing) == 1
                 else f"{', '.join(missing[:-1])} and {missing[-1]} are"
             )
-            raise ValueError(f"slack is enabled but {names} not set")
+            hint = (
+                " (approvers: the Slack user ids, U… or W…, or user group ids, S…, who may "
+                "answer questions, such as [U012AB3CD, S0614TZR7]; an empty list admits "
+                "nobody)"
+                if "approvers" in missing
+                else ""
+            )
+            raise ValueError(f"slack is enabled but {names} not set{hint}")
         return self
 
 
@@ -763,6 +770,16 @@ class LeaderElectionSettings(_Model):
         return self
 
 
+def _refuse_bad_promql(query: str) -> None:
+    """Refuse a query whose brackets, strings, ranges or label matchers are plainly wrong
+    (``remediation.promql``): Prometheus would refuse it at every read, long after start-up."""
+    from remediation.promql import syntax_problem
+
+    problem = syntax_problem(query)
+    if problem is not None:
+        raise ValueError(f"not valid PromQL: {problem}")
+
+
 class AnomalyQuery(_Model):
     name: str = Field(pattern=r"^[a-z0-9][a-z0-9_.-]*$")
     expr: str = Field(min_length=1)
@@ -773,6 +790,12 @@ class AnomalyQuery(_Model):
     threshold: float = Field(default=0.69, gt=0, le=1)
 
     _durations = _positive_duration_fields("step", "history")
+
+    @field_validator("expr")
+    @classmethod
+    def _promql_shape(cls, value: str) -> str:
+        _refuse_bad_promql(value)
+        return value
 
 
 # The seasonal profile is fitted on no fewer than 2 days of load (``min_periods`` of
@@ -832,6 +855,7 @@ class ScalingSettings(_Model):
     @field_validator("load_query")
     @classmethod
     def _per_workload(cls, value: str) -> str:
+        _refuse_bad_promql(value)
         # Without it every workload would be scaled from the one series the query returns.
         if "$workload" not in value:
             raise ValueError(
@@ -935,6 +959,17 @@ class CanarySettings(_Model):
             raise PydanticCustomError(
                 "problem_at", "{message}", {"message": exc.message, "at": ("spec", *exc.path)}
             ) from None
+        from remediation.promql import syntax_problem
+
+        both = (("queries", self.queries), ("rolloutQueries", self.rollout_queries))
+        for field_name, queries in both:
+            for column, query in queries.items():
+                if (problem := syntax_problem(query)) is not None:
+                    raise PydanticCustomError(
+                        "problem_at",
+                        "{message}",
+                        {"message": f"not valid PromQL: {problem}", "at": (field_name, column)},
+                    )
         for column, query in self.queries.items():
             if "$workload" not in query:
                 # The canary and its stable Deployment would read the same series, and
@@ -966,7 +1001,6 @@ class CanarySettings(_Model):
                     },
                 )
         columns = {c for s in specs for c in s.columns}
-        both = (("queries", self.queries), ("rolloutQueries", self.rollout_queries))
         for field_name, queries in both:
             missing = sorted(columns - set(queries))
             if missing:
@@ -1176,7 +1210,26 @@ def advisories(settings: Settings) -> list[str]:
         )
     if settings.canary.enabled:
         notes.extend(_canary_window_notes(settings.canary))
+        notes.extend(_canary_count_notes(settings.canary))
     return notes
+
+
+def _canary_count_notes(canary: CanarySettings) -> list[str]:
+    """A spec none of whose metrics counts requests (no ``ratio`` metric, no ``count``
+    column) cannot tell a canary that served a handful of requests from a busy one, so
+    it may promote on a few: a latency-only spec, for instance."""
+    from forecasting.canary import MetricKind, parse_spec
+
+    specs = parse_spec(canary.spec)
+    if any(spec.kind is MetricKind.RATIO or spec.count is not None for spec in specs):
+        return []
+    names = ", ".join(spec.name for spec in specs)
+    return [
+        f"canary.spec: no metric counts the canary's requests ({names}: none is a ratio "
+        "metric or names a count column), so a canary that served only a handful of "
+        "requests can be promoted; add an error ratio (numerator/denominator) or give a "
+        "latency metric `count: requests` and a query for it (docs/configuration.md)"
+    ]
 
 
 # A PromQL range selector, ``[5m]``; not a subquery's ``[30m:1m]``.
@@ -1184,7 +1237,8 @@ _RANGE_SELECTOR = re.compile(r"\[\s*((?:\d+(?:ms|s|m|h|d|w))+)\s*\]")
 
 
 def _canary_window_notes(canary: CanarySettings) -> list[str]:
-    """The count columns of the canary's ratio metrics whose query counts over a window
+    """The count columns of the canary's ratio metrics (and the ``count`` columns of its
+    continuous ones) whose query counts over a window
     other than ``canary.period``. The judge takes each interval's counts as that
     period's own: over a longer window (``[1m]`` with a 30 s period) every error is
     counted in two or more intervals, evidence made up that speeds false rollbacks and
@@ -1193,7 +1247,10 @@ def _canary_window_notes(canary: CanarySettings) -> list[str]:
     from forecasting.canary import MetricKind, parse_spec
 
     specs = parse_spec(canary.spec)
-    columns = sorted({c for s in specs if s.kind is MetricKind.RATIO for c in s.columns})
+    columns = sorted(
+        {c for s in specs if s.kind is MetricKind.RATIO for c in s.columns}
+        | {s.count for s in specs if s.count is not None}
+    )
     notes = []
     for field_name, queries in (
         ("queries", canary.queries),
@@ -1442,8 +1499,18 @@ def _explain(error: Mapping[str, Any]) -> str:
         if kind not in ("extra_forbidden", "missing"):
             return str(error["msg"]).removeprefix("Value error, ")
     if kind == "extra_forbidden":
-        keys = _keys_at(tuple(error["loc"])[:-1])
-        return unknown_key(str(error["loc"][-1]), keys, see="docs/configuration.md")
+        parent = tuple(error["loc"])[:-1]
+        key = str(error["loc"][-1])
+        keys = _keys_at(parent)
+        # a key written one level too far left: it belongs to a section here, not here
+        owners = [k for k in keys if key in _keys_at((*parent, k))]
+        if owners and key not in keys:
+            where = " or ".join(".".join(str(p) for p in (*parent, k)) for k in owners)
+            return (
+                f"unknown key here; {key!r} is a key of {where}: indent it under that "
+                "section (see docs/configuration.md)"
+            )
+        return unknown_key(key, keys, see="docs/configuration.md")
     if kind == "string_pattern_mismatch" and tuple(error["loc"])[::2] == ("anomalyQueries", "name"):
         return (
             "a query's name is lower-case letters, digits, '_', '.' and '-', starting with "

@@ -52,6 +52,7 @@ __all__ = [
     "outcome_row",
     "request",
     "request_deadline",
+    "undo_said",
 ]
 
 UNDO_REQUESTED = "undo-requested"
@@ -80,6 +81,23 @@ UNDO_WORDS = {
     "patch_resources": "put back the resources it replaced",
     "set_images": "put back the images it replaced",
 }
+
+
+def undo_said(ops: list[str], undo_on_failure: bool) -> str:
+    """What a failed verification undoes of a plan whose steps are ``ops`` (operation
+    names), as said before it runs: a restart, a pod removed or a volume expanded are
+    never undone, and a drain only in part, whatever ``onFailure.undo`` says."""
+    if not undo_on_failure:
+        return "no undo"
+    kept = sorted({op for op in ops if op in NOT_UNDOABLE})
+    if ops and len(kept) == len(set(ops)):
+        return f"no undo ({', '.join(kept)} cannot be undone)"
+    left = [f"{', '.join(kept)} cannot be undone"] if kept else []
+    if "drain" in ops:
+        left.append("a drain is undone only by uncordoning the node")
+    return "undone if verification fails" + (f" ({'; '.join(left)})" if left else "")
+
+
 # A later decision on the same target in one of these statuses acted on it (or is about
 # to): undoing this one would overwrite what that one wrote.
 ACTED_SINCE = ("executing", "verifying", "verified", "done", "failed", UNDO_REQUESTED)

@@ -70,6 +70,11 @@ _REFUSAL_HINTS = {
 }
 
 
+# Authorization schemes a refusal may name (RFC 9110 and IANA's registry, and the
+# "Token" some tools send); any other first word is not written to the log.
+_KNOWN_SCHEMES = frozenset({"basic", "digest", "negotiate", "ntlm", "token", "hoba", "mutual"})
+
+
 class AlertIntake:
     def __init__(
         self,
@@ -111,12 +116,18 @@ class AlertIntake:
         if scheme.lower() != "bearer" or not hmac.compare_digest(
             given.strip().encode(), expected.encode()
         ):
+            # Never the header's words themselves: a token sent without its scheme, or
+            # one with a space in it, would be written to the log.
             if not authorization:
                 sent = "no Authorization header"
-            elif scheme.lower() != "bearer":
-                sent = f"an Authorization header of scheme {scheme[:20]!r}, not Bearer"
-            else:
+            elif scheme.lower() == "bearer":
                 sent = "a bearer token that is not alertmanager.token"
+            elif not given.strip():
+                sent = "an Authorization header without a scheme (a bare credential?)"
+            elif scheme.lower() in _KNOWN_SCHEMES:
+                sent = f"an Authorization header of scheme {scheme!r}, not Bearer"
+            else:
+                sent = "an Authorization header of a scheme other than Bearer"
             self.refused("unauthorized", f"401, missing or wrong bearer token: it sent {sent}")
             return Response(
                 401,

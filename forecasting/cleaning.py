@@ -18,7 +18,7 @@ import numpy as np
 
 from forecasting.series import FloatArray, Series
 
-__all__ = ["CleanedSeries", "clean_series", "fill_gaps"]
+__all__ = ["CleanedSeries", "clean_series", "fill_gaps", "mask_not_demand", "outage_rule"]
 
 # A sample further than this many "robust ranges" from the median is a glitch, not load.
 _SPIKE_RANGES = 25.0
@@ -114,6 +114,25 @@ def clean_series(series: Series, *, season: int | None = None) -> CleanedSeries:
     return CleanedSeries(cleaned, tuple(notes), first, counter)
 
 
+def mask_not_demand(values: FloatArray) -> tuple[FloatArray, int, int]:
+    """``values`` with what is not demand marked missing, and nothing else changed (no
+    interpolation, no level moved): non-finite samples, glitches far outside the bulk
+    (``_remove_spikes``: a counter reset read as a rate, a 10^12) and runs of zeros
+    between busy samples (``_remove_outage_zeros``: a dead exporter, an outage). Returns
+    the new values and how many glitch and outage samples were marked.
+
+    For a model that skips missing samples by itself (the seasonal profile) and must
+    not learn damage as load: its profile, its intervals and the error it is held to.
+    """
+    out = np.array(values, dtype=np.float64)
+    out[~np.isfinite(out)] = np.nan
+    if not np.any(np.isfinite(out)):
+        return out, 0, 0
+    out, glitches = _remove_spikes(out)
+    out, outages = _remove_outage_zeros(out)
+    return out, glitches, outages
+
+
 def _looks_like_counter(values: FloatArray) -> bool:
     """A counter only rises, except for rare drops back towards zero (restarts)."""
     finite = values[~np.isnan(values)]
@@ -177,6 +196,27 @@ def _remove_spikes(values: FloatArray) -> tuple[FloatArray, int]:
     return out, count
 
 
+def outage_rule(values: FloatArray) -> tuple[float, int] | None:
+    """How ``_remove_outage_zeros`` (and so ``mask_not_demand``) judges zeros in
+    ``values``: the busy floor (a fifth of the median of the non-zero samples) that the
+    samples on both sides of a run of zeros must reach for it to be an outage, and how
+    many more zeros the series could hold before zeros stop being rare (over a tenth of
+    its samples) and none is an outage. None when no zero in it would be one: fewer than
+    ten samples, a negative one, zeros already common, or nothing but zeros. NaN
+    samples are missing."""
+    values = np.asarray(values, dtype=np.float64)
+    finite = values[~np.isnan(values)]
+    if finite.size < 10 or np.any(finite < 0):
+        return None
+    zeros = int(np.count_nonzero(finite == 0))
+    if zeros > 0.10 * values.size:
+        return None
+    nonzero = finite[finite != 0]
+    if nonzero.size == 0:
+        return None
+    return 0.2 * float(np.median(nonzero)), int(0.10 * values.size) - zeros
+
+
 def _remove_outage_zeros(values: FloatArray) -> tuple[FloatArray, int]:
     """Zeros in a series that is otherwise well above zero are a dead exporter, not idle.
 
@@ -184,35 +224,35 @@ def _remove_outage_zeros(values: FloatArray) -> tuple[FloatArray, int]:
     (under 10 % of samples) and the samples on both sides of the run sit at or above a
     fifth of the median of the non-zero samples: load fell off a cliff and came back.
     """
-    finite = values[~np.isnan(values)]
-    if finite.size < 10 or np.any(finite < 0):
-        return values, 0
+    rule = outage_rule(values)
     zero = values == 0
-    if not zero.any() or zero.mean() > 0.10:
+    if rule is None or not zero.any():
         return values, 0
-    nonzero = finite[finite != 0]
-    if nonzero.size == 0:
-        return values, 0
-    floor = 0.2 * float(np.median(nonzero))
-    out = np.array(values, dtype=np.float64)
-    count = 0
-    i = 0
+    floor = rule[0]
+    # Each run of zeros, vectorised (a refit scans a week of minutes): its first index,
+    # the index after its last, and the samples on either side (NaN at an edge).
+    edges = np.diff(np.concatenate(([0], zero.astype(np.int8), [0])))
+    starts = np.flatnonzero(edges == 1)
+    ends = np.flatnonzero(edges == -1)
     n = values.size
-    while i < n:
-        if not zero[i]:
-            i += 1
-            continue
-        j = i
-        while j < n and zero[j]:
-            j += 1
-        left = values[i - 1] if i > 0 else np.nan
-        right = values[j] if j < n else np.nan
-        sides = [v for v in (left, right) if not np.isnan(v)]
-        if sides and all(v >= floor for v in sides):
-            out[i:j] = np.nan
-            count += j - i
-        i = j
-    return out, count
+    padded = np.concatenate(([np.nan], values, [np.nan]))
+    left = padded[starts]  # values[start - 1], NaN before the first sample
+    right = padded[ends + 1]  # values[end], NaN after the last
+    with np.errstate(invalid="ignore"):
+        outage = (
+            (np.isnan(left) | (left >= floor))
+            & (np.isnan(right) | (right >= floor))
+            & ~(np.isnan(left) & np.isnan(right))
+        )
+    if not outage.any():
+        return values, 0
+    marks = np.zeros(n + 1, dtype=np.int64)
+    np.add.at(marks, starts[outage], 1)
+    np.add.at(marks, ends[outage], -1)
+    gone = np.cumsum(marks[:n]) > 0
+    out = np.array(values, dtype=np.float64)
+    out[gone] = np.nan
+    return out, int(gone.sum())
 
 
 def _align_level_shift(values: FloatArray, season: int) -> tuple[FloatArray, str | None]:

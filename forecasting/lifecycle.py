@@ -71,11 +71,34 @@ class OutcomeRing:
         self.columns: np.ndarray | None = None
         self.count = 0
 
-    def add(self, actual: float, mean: float, lower: float, upper: float) -> None:
+    def add(self, actual: float, mean: float, lower: float, upper: float) -> int:
+        """Keep one outcome; returns its index (the count of outcomes before it), by
+        which ``withhold`` and ``score`` find it while it is kept."""
         if self.columns is None:
             self.columns = np.full((4, self.size), np.nan, dtype=np.float32)
         self.columns[:, self.count % self.size] = (actual, mean, lower, upper)
         self.count += 1
+        return self.count - 1
+
+    def kept(self, index: int) -> bool:
+        """Whether outcome ``index`` is still in the ring (not overwritten, not cleared)."""
+        return self.columns is not None and max(0, self.count - self.size) <= index < self.count
+
+    def withhold(self, index: int) -> float:
+        """Take outcome ``index`` out of the check (its actual becomes NaN, which the
+        check skips) and return the actual it had; NaN when it is no longer kept."""
+        if not self.kept(index):
+            return math.nan
+        assert self.columns is not None
+        actual = float(self.columns[0, index % self.size])
+        self.columns[0, index % self.size] = np.nan
+        return actual
+
+    def score(self, index: int, actual: float) -> None:
+        """Put outcome ``index`` back in the check with ``actual`` (if still kept)."""
+        if self.kept(index):
+            assert self.columns is not None
+            self.columns[0, index % self.size] = actual
 
     def clear(self) -> None:
         self.columns = None

@@ -67,6 +67,7 @@ __all__ = [
     "load_file",
     "load_paths",
     "load_text",
+    "locate",
     "runbook_json_schema",
     "write_json_schema",
 ]
@@ -599,6 +600,27 @@ def _read(path: Path) -> str:
         raise _ProblemError(f"the file is not UTF-8 text ({error.reason})", None) from None
     except OSError as error:
         raise _ProblemError(f"cannot read the file: {error.strerror or error}", None) from None
+
+
+def locate(text: str, name: str, loc: Loc) -> int | None:
+    """The line of ``loc`` (``("spec", "target", "namespaces", 0)``) in the runbook named
+    ``name`` in ``text``, a file that loaded, or None where it cannot be found: for what
+    is said about a runbook once it is checked against something else (the daemon's
+    configuration)."""
+    try:
+        documents = _compose(text)
+    except _ProblemError:
+        return None
+    for node in documents:
+        if _locate(node, ("metadata", "name"), key_line=False)[1] != "metadata.name":
+            continue
+        try:
+            data = _construct(node)
+        except _ProblemError:
+            continue
+        if isinstance(data, dict) and _name_of(data) == name:
+            return _locate(node, loc, key_line=False)[0]
+    return None
 
 
 def load_file(path: str | Path) -> tuple[Runbook, ...]:

@@ -79,7 +79,7 @@ from remediation.schema import (
 )
 from remediation.signals import Signal
 from remediation.snapshot import ClusterSnapshot
-from remediation.templating import empty_in, render
+from remediation.templating import empty_in, render, render_query
 from remediation.verification import RenderedCheck, VerificationPlan
 from remediation.windows import contains, describe, to_utc_text
 
@@ -1404,7 +1404,10 @@ def _verification(
         if isinstance(check, PromqlCheck):
             checks.append(
                 RenderedCheck(
-                    "promql", target, query=render(check.query, values), condition=check.condition
+                    "promql",
+                    target,
+                    query=render_query(check.query, values),
+                    condition=check.condition,
                 )
             )
         elif isinstance(check, KubernetesCheck):
@@ -1491,7 +1494,7 @@ def plan(
                 "not yet scheduled has no node), so the query cannot be about it",
             )
     preconditions = tuple(
-        PreconditionQuery(render(c.query, values), c.condition, c.description)
+        PreconditionQuery(render_query(c.query, values), c.condition, c.description)
         for c in runbook.spec.preconditions
         if isinstance(c, PromqlPrecondition)
     )

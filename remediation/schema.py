@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import AfterValidator, Field, field_validator, model_validator
 
 from remediation._types import (
     ComparisonField,
@@ -27,6 +27,7 @@ from remediation._types import (
     StepField,
 )
 from remediation.durations import format_duration
+from remediation.promql import syntax_problem
 from remediation.windows import WindowFields
 
 __all__ = [
@@ -108,7 +109,18 @@ LabelKey = Annotated[str, Field(min_length=1, max_length=317)]
 LabelValue = Annotated[str, Field(max_length=63)]
 Confidence = Annotated[float, Field(ge=0.0, le=1.0)]
 Text = Annotated[str, Field(min_length=1, max_length=2000)]
-Query = Annotated[str, Field(min_length=1, max_length=4000)]
+
+
+def _promql_shape(query: str) -> str:
+    """Refuse at load a query whose brackets, strings, ranges or matchers are plainly
+    wrong: Prometheus would refuse it at every run (``QueryRejected``), long after."""
+    problem = syntax_problem(query)
+    if problem is not None:
+        raise ValueError(f"not valid PromQL: {problem}")
+    return query
+
+
+Query = Annotated[str, Field(min_length=1, max_length=4000), AfterValidator(_promql_shape)]
 # A Slack user id (U…, W…) or user group id (S…), as the daemon's ``slack.approvers``.
 SLACK_APPROVER_PATTERN = r"^([UW][A-Z0-9]{2,}|S[A-Z0-9]{2,})$"
 SlackApprover = Annotated[str, Field(pattern=SLACK_APPROVER_PATTERN, max_length=40)]

@@ -204,6 +204,11 @@ def explain(error: ErrorDetails | Mapping[str, Any], show_value: Callable[[str],
         # pydantic's "Input should be a valid number" does not say what was written.
         shape = "a mapping" if isinstance(value, Mapping) else "a list"
         return f"expected {_SCALARS[kind]}, got {shape}"
+    if kind == "string_type" and isinstance(value, bool | int | float):
+        # An unquoted true or 1 is read as a boolean or a number, where text belongs (a
+        # label value): pydantic's "Input should be a valid string" does not say so.
+        shown = str(value).lower() if isinstance(value, bool) else repr(value)
+        return f'expected text, got {shown} unquoted (quote it: "{shown}")'
     if kind in ("bool_type", "bool_parsing"):
         return not_a_boolean(value)
     if kind == "literal_error":

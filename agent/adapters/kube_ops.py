@@ -212,7 +212,7 @@ class Operations:
             now = self.snapshot(probe)
         except PermanentError:  # gone, paused since: the refusal stands
             return None
-        keys = sorted(set(before) & set(now) - _NOT_WRITTEN_BACK)
+        keys = sorted(_written_back(operation, set(before) & set(now) - _NOT_WRITTEN_BACK))
         if not keys or any(now[key] != before[key] for key in keys):
             return None
         shown = ", ".join(f"{key} {now[key]}" for key in keys if key != "template")
@@ -1276,7 +1276,9 @@ class Operations:
                     ("limits", operation.limits),
                 ):
                     for key, value in ours_values.items():
-                        if now[section].get(key) != value:
+                        # Compared as quantities: the API server keeps a quantity in
+                        # its canonical spelling ("1500000000" written reads "1500M").
+                        if not _same_quantity(now[section].get(key), value):
                             raise self._refuse(
                                 ref,
                                 f"{operation.container} {section}.{key}",
@@ -1387,6 +1389,18 @@ def _landed_before(result: OperationResult, first: Obj) -> OperationResult:
 _NOT_WRITTEN_BACK = frozenset(
     {"resourceVersion", "revision", "target_revision", "target_template", "pods", "skipped"}
 )
+
+
+def _written_back(operation: Operation, keys: set[str]) -> set[str]:
+    """Of ``keys`` (fields of ``operation``'s snapshot), those its undo writes back: an
+    HPA's snapshot holds both bounds, and the undo of one leaves the other as it finds
+    it, moved since or not."""
+    if isinstance(operation, SetHpaMinReplicas):
+        return keys & {"minReplicas"}
+    if isinstance(operation, SetHpaMaxReplicas):
+        return keys & {"maxReplicas"}
+    return keys
+
 
 # What Kubernetes sets a Deployment's spec.revisionHistoryLimit to when it is not given.
 KUBERNETES_REVISION_HISTORY = 10

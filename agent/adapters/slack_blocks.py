@@ -361,15 +361,23 @@ def _summary_blocks(
                 "text": {"type": "mrkdwn", "text": _cut("\n".join(evidence), _SECTION_LIMIT)},
             }
         )
-    link = source_link(decision.evidence)
+    link = _link(source_link(decision.evidence), "Open the source")
     if link is not None:
-        blocks.append(
-            {
-                "type": "context",
-                "elements": [{"type": "mrkdwn", "text": f"<{link}|Open the source>"}],
-            }
-        )
+        blocks.append({"type": "context", "elements": [{"type": "mrkdwn", "text": link}]})
     return blocks
+
+
+def _link(url: str | None, label: str) -> str | None:
+    """``<url|label>`` in mrkdwn, or None when there is no URL or it is too long to
+    show. The URL is untrusted (an alert's generatorURL): ``|``, ``<`` and ``>`` are
+    percent-encoded, so it cannot end the link early to relabel it or add a mention of
+    its own after it, and ``&`` is escaped as Slack asks. A URL cut short would lead
+    somewhere else, so one past Slack's limit is left out rather than cut."""
+    if url is None:
+        return None
+    shown = url.replace("|", "%7C").replace("<", "%3C").replace(">", "%3E").replace("&", "&amp;")
+    text = f"<{shown}|{escape(label)}>"
+    return text if len(text) <= _SECTION_LIMIT else None
 
 
 def _field(name: str, value: str) -> dict[str, str]:

@@ -12,7 +12,8 @@ undone = wrong) and shows:
   (decisions a person rejected or undid / all actionable decisions), and how far the
   type is from acting alone: its confidence now, for a signal as sure as its newest
   decision's, and how many more right outcomes in a row would take it to `auto`
-  ("capped" when its runbook never lets it act alone).
+  ("capped" when its runbook never lets it act alone); and, for a type whose thresholds
+  were moved, when, by whom and why the newest move was made.
 
 These are the ledger's own verdicts: an action on a false trigger that verified and that
 nobody undid counts as right here.
@@ -83,6 +84,11 @@ class TypeCalibration:
     confidence_now: float | None = None
     until_auto: int | None = None
     capped: str | None = None
+    # The newest stored move of the pair (None before calibration or a person moved it):
+    # when, who (``autonomic`` or the person), and why (reason code: sentence).
+    moved_at: float | None = None
+    moved_by: str | None = None
+    move_reason: str | None = None
 
 
 @dataclass(frozen=True)
@@ -215,6 +221,9 @@ def calibration_report(
         )
     every: list[Outcome] = []
     types: list[TypeCalibration] = []
+    last_moves: dict[str, dict[str, Any]] = {}
+    for row in ledger.threshold_history():  # oldest first: the newest move stays
+        last_moves[row["decision_type"]] = row
     for name in names:
         records = [
             d for d in ledger.decisions(decision_type=name, limit=limit) if d.route in ACTIONABLE
@@ -252,6 +261,7 @@ def calibration_report(
                 corrections=corrections,
                 correction_rate=corrections / len(records),
                 **standing,
+                **_last_move(last_moves.get(name)),
             )
         )
     table, ece = reliability(every, bins=bins) if every else ([], 0.0)
@@ -312,6 +322,31 @@ def _standing(
     }
 
 
+def _last_move(row: dict[str, Any] | None) -> dict[str, Any]:
+    """When, by whom and why a type's thresholds were last moved, from its newest row in
+    the ledger's ``thresholds`` table. Recalibration's moves recorded no actor before
+    session 37: every move that is not ``SetByHand`` is its own."""
+    if row is None:
+        return {}
+    evidence = row.get("evidence") or {}
+    code = str(evidence.get("reason_code") or "?")
+    actor = evidence.get("actor") or ("autonomic" if code != "SetByHand" else "?")
+    message = evidence.get("message")
+    return {
+        "moved_at": float(row["created_at"]),
+        "moved_by": str(actor),
+        "move_reason": f"{code}: {message}" if message else code,
+    }
+
+
+def _moved(t: TypeCalibration) -> str:
+    from datetime import UTC, datetime
+
+    assert t.moved_at is not None
+    when = datetime.fromtimestamp(t.moved_at, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+    return f"{t.decision_type}: moved {when} by {t.moved_by} ({t.move_reason})"
+
+
 def _corrected(ledger: Ledger, decision_id: str) -> bool:
     """A person said it was wrong: rejected the question, or undid what was done, and that
     is still the decision's newest verdict (a later ``--right`` takes it back, as it does
@@ -369,6 +404,10 @@ def render_text(report: CalibrationReport) -> list[str]:
         )
     if any(not t.learned for t in report.types):
         lines.append("* configured defaults: not recalibrated yet")
+    moved = [t for t in report.types if t.moved_at is not None]
+    if moved:
+        lines.append("thresholds last moved:")
+        lines.extend(f"  {_moved(t)}" for t in moved)
     for cap in sorted({t.capped for t in report.types if t.capped is not None}):
         lines.append(
             f"capped ({cap}): the runbook's maxAutonomy is {cap}, so the type never acts "

@@ -72,6 +72,7 @@ def check_config(args: argparse.Namespace) -> int:
         runbook_paths = settings.runbooks
     loaded = 0
     runbooks: list[Runbook] = []
+    sources: list[tuple[str, Runbook]] = []
     skipped: tuple[str, ...] = ()
     notes: tuple[str, ...] = ()
     if not problems:
@@ -82,6 +83,7 @@ def check_config(args: argparse.Namespace) -> int:
         problems += [str(issue) for issue in report.issues]
         loaded = len(report.runbooks)
         runbooks = [runbook for _, runbook in report.runbooks]
+        sources = list(report.runbooks)
         skipped = tuple(str(note) for note in report.skipped)
         notes = tuple(str(note) for note in report.notes)
     if problems:
@@ -110,6 +112,10 @@ def check_config(args: argparse.Namespace) -> int:
     for note in secret_warnings:
         print(f"  warning: {note}")
     for note in advisories(settings):
+        print(f"  warning: {note}")
+    from agent.runbook_fit import runbook_fit
+
+    for note in runbook_fit(settings, sources):
         print(f"  warning: {note}")
     missing = default_credentials_problem(settings, environ)
     if missing is not None:

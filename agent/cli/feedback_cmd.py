@@ -11,10 +11,13 @@ The verdict is recorded against the decision in the ledger as the person's corre
 (the newest verdict on a decision is the one that counts) and shows in `autonomic explain`
 and `autonomic calibration`. Nothing in the cluster is changed. Decisions that were
 carried out or answered can be judged, and so can those nobody acted on: escalated for
-low confidence, or asked and expired. For those the verdict is hindsight from whoever
-handled it: `--right` says that doing what the decision proposed was (or would have
-been) the fix, `--wrong` that it was not. A hindsight "wrong" is not counted as a
-correction of the daemon, which did nothing. The same person giving the same verdict
+low confidence, asked and expired, or approved and held back past
+`safety.approvedMaxWait` (expired, never run). For those the verdict is hindsight from
+whoever handled it: `--right` says that doing what the decision proposed was (or would
+have been) the fix, `--wrong` that it was not. A hindsight verdict counts in the track
+record only: it is not a correction of the daemon, which did nothing, and it does not
+move the `auto` threshold (not even for an automatic decision held back, which never
+acted). The same person giving the same verdict
 twice records it once.
 """
 

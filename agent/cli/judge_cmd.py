@@ -170,6 +170,9 @@ def load_spec(path: Path) -> tuple[tuple[MetricSpec, ...], dict[tuple[str, str],
         else:  # the metric's name is its column
             line = lines.key(("metrics", spec.name))
             where[spec.name, spec.name] = f"{path}:{line}: metrics.{spec.name}"
+            if spec.count is not None:  # and its request counts, if it names them
+                line = lines(("metrics", spec.name, "count"))
+                where[spec.name, spec.count] = f"{path}:{line}: metrics.{spec.name}.count"
     return specs, where
 
 
@@ -277,7 +280,7 @@ def _check_tables(
                         f"{spec.name!r}); the columns are {sorted(table.columns)}"
                     )
                 values = table.columns[column]
-                counts = spec.kind is MetricKind.RATIO
+                counts = spec.kind is MetricKind.RATIO or column == spec.count
                 for i, value in enumerate(values):
                     if math.isnan(value):
                         if allow_missing:

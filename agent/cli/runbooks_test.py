@@ -674,6 +674,7 @@ def preview(
 ) -> tuple[list[SignalPreview], list[Signal]]:
     """Each signal through the engine's steps (``RemediationEngine.handle``), on a guard
     state as a fresh ledger holds it."""
+    from agent.undo import undo_said
     from remediation.guards import GuardState, check, record_trigger, set_pause, storm_gate
     from remediation.guards import results as guard_results
     from remediation.matching import match
@@ -727,7 +728,12 @@ def preview(
             item.changes = _dry_run(cluster, planned)
             item.notifications = [n.message for n in planned.notifications]
             item.verification = _verification_lines(planned)
-            undo = "undo what was written" if planned.undo_on_failure else "leave what was written"
+            ops: list[str] = [op.op for op in planned.operations]
+            undo = undo_said(ops, planned.undo_on_failure)
+            if undo == "undone if verification fails":
+                undo = "undo what was written"
+            elif undo == "no undo":
+                undo = "leave what was written"
             escalate = "escalate" if runbook.spec.on_failure.escalate else "do not escalate"
             item.on_failure = f"{undo}, {escalate}"
             item.checks = list(planned.checked)

@@ -85,6 +85,8 @@ def set_thresholds(args: argparse.Namespace) -> int:
                 "message": f"{actor}: {args.reason.strip()}",
                 "actor": actor,
                 "from": {"auto": current.auto, "ask": current.ask},
+                # Calibration goes on from the decisions made after this one.
+                "through": records[0].created_at,
             },
             time.time(),
         )

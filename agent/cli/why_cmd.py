@@ -17,7 +17,8 @@ was first seen, and the latest sentence. Outcomes kept are:
 
 Not kept: decisions (`autonomic explain ID` tells their story; for SUBJECT, the
 decisions of every job made about it, ten at most and newest first, are listed below the
-rest; with --runbook, that runbook's), signals that already have a
+rest; with --runbook, with or without SUBJECT, that runbook's, each with its status: run,
+or only asked (asked, rejected, expired), or handed to a person), signals that already have a
 decision, the other signals no runbook's trigger accepts (a condition no runbook
 handles, a pod not yet past a trigger's heldFor or minCount), and an Alertmanager alert
 that no longer fired when the remediation cycle took it in (resolved, or past its endsAt:
@@ -32,8 +33,8 @@ names no object is kept as alert/NAME (anomaly/METRIC...). An alert about an HPA
 is kept under the HPA it names (HorizontalPodAutoscaler/shop/web, or hpa/shop/web).
 
 With --runbook NAME and nothing found, a NAME the ledger has no record of (no runbook by
-that name held back or run) is said so, with the names it knows: a typo, or a runbook not
-loaded in this cluster.
+that name held back, run or deciding anything) is said so, with the names it knows: a
+typo, or a runbook not loaded in this cluster.
 
 The daemon writes a row when it first holds a runbook back (or for another reason), then
 at most every 5 minutes while it goes on: the newest counts can be that far behind.
@@ -130,14 +131,15 @@ def why(args: argparse.Namespace) -> int:
         decided = (
             ledger.decisions(
                 # every job's decisions about it (scaling, canary, anomaly, remediation);
-                # a runbook's, with --runbook
+                # a runbook's, with --runbook (with or without SUBJECT): those it ran and
+                # those only ever asked (rejected, expired, still waiting), its hand-offs
                 kind="remediation" if args.runbook else None,
                 subject=subject,
                 since=since,
-                type_prefix=f"{args.runbook}/" if args.runbook else None,
+                runbook=args.runbook,
                 limit=DECISIONS_SHOWN,
             )
-            if subject is not None
+            if subject is not None or args.runbook
             else []
         )
         # An expired decision held back past approvedMaxWait is said as not executed.
@@ -173,9 +175,13 @@ def why(args: argparse.Namespace) -> int:
 def _unknown(name: str, known: list[str]) -> str:
     """The line for a ``--runbook`` name this ledger has no record of."""
     if not known:
-        return f"No runbook named {name} in this ledger: none has been held back or run yet."
+        return (
+            f"No runbook named {name} in this ledger: none has been held back, run or "
+            "asked about yet."
+        )
     return (
-        f"No runbook named {name} in this ledger (held back or run): it knows {', '.join(known)}."
+        f"No runbook named {name} in this ledger (held back, run or asked about): it knows "
+        f"{', '.join(known)}."
     )
 
 

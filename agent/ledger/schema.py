@@ -78,16 +78,29 @@ decisions = sa.Table(
     sa.Column("updated_at", Time, nullable=False),
 )
 
+
+def _feedback_columns() -> list[sa.schema.SchemaItem]:
+    """The columns of ``feedback`` as the first release created them (a fresh set per
+    call: a column belongs to one table); migration 14 adds ``once_only``."""
+    return [
+        sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+        sa.Column("decision_id", sa.String(32), sa.ForeignKey("decisions.id"), nullable=False),
+        sa.Column("kind", sa.String(24), nullable=False),  # answer | verification | undo ...
+        sa.Column("outcome", sa.String(24), nullable=False),  # approved | right | wrong ...
+        sa.Column("actor", sa.String(120), nullable=False),
+        sa.Column("detail", JSON, nullable=False),
+        sa.Column("created_at", Time, nullable=False),
+    ]
+
+
 feedback = sa.Table(
     "feedback",
     metadata,
-    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
-    sa.Column("decision_id", sa.String(32), sa.ForeignKey("decisions.id"), nullable=False),
-    sa.Column("kind", sa.String(24), nullable=False),  # answer | verification | undo | expiry
-    sa.Column("outcome", sa.String(24), nullable=False),  # approved | rejected | right | wrong ...
-    sa.Column("actor", sa.String(120), nullable=False),
-    sa.Column("detail", JSON, nullable=False),
-    sa.Column("created_at", Time, nullable=False),
+    *_feedback_columns(),
+    # Added by migration 14: True on a verdict a decision holds at most one of per kind
+    # and actor (``Ledger.settle``'s), which a unique index over those rows enforces;
+    # NULL on every other row, and on the rows written before it.
+    sa.Column("once_only", sa.Boolean, nullable=True),
 )
 
 questions = sa.Table(
@@ -336,6 +349,10 @@ class Migration:
 
 def _initial(conn: sa.Connection) -> None:
     for table in _V1_TABLES:
+        if table is feedback:  # as release 0.1 created it: later columns come with theirs
+            first = sa.MetaData()
+            decisions.to_metadata(first)  # what its foreign key names
+            table = sa.Table("feedback", first, *_feedback_columns())
         table.create(conn, checkfirst=True)
 
 
@@ -450,6 +467,22 @@ def _unbounded_text(conn: sa.Connection) -> None:
         conn.execute(sa.text(f"ALTER TABLE {table} {changes}"))
 
 
+def _once_only_verdicts(conn: sa.Connection) -> None:
+    """A nullable flag and a unique index over the rows that carry it, so that two
+    transactions writing the same once-only verdict (two replicas, or a retry racing the
+    call it repeats) cannot both keep it: PostgreSQL at READ COMMITTED lets both see none
+    before either commits. Partial, so the rows already stored (a duplicate such a race
+    left among them) neither stop the index being built nor are rewritten; and the
+    releases before it, which leave the flag out, write as they did."""
+    conn.execute(sa.text("ALTER TABLE feedback ADD COLUMN once_only BOOLEAN"))
+    conn.execute(
+        sa.text(
+            "CREATE UNIQUE INDEX IF NOT EXISTS ux_feedback_once "
+            "ON feedback (decision_id, kind, actor) WHERE once_only"
+        )
+    )
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(
         1,
@@ -524,6 +557,13 @@ MIGRATIONS: tuple[Migration, ...] = (
         "series keys, owners, runbooks): VARCHAR columns become TEXT, as SQLite already "
         "stores them, so a long anomaly series or pod name is not refused there alone",
         _unbounded_text,
+    ),
+    Migration(
+        14,
+        "a verdict written once per decision, kind and actor is kept once even when two "
+        "replicas (or a retry and the call it repeats) write it at the same moment: a "
+        "unique index over the rows flagged once-only (the rows stored before are not)",
+        _once_only_verdicts,
     ),
 )
 SCHEMA_VERSION = MIGRATIONS[-1].version

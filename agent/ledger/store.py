@@ -192,19 +192,18 @@ class Feedback:
     actor: str
     detail: Mapping[str, Any] | None = None
 
+    def values(self, now: float) -> dict[str, Any]:
+        return {
+            "decision_id": self.decision_id,
+            "kind": self.kind,
+            "outcome": self.outcome,
+            "actor": self.actor,
+            "detail": _json_safe(dict(self.detail or {}), "feedback detail"),
+            "created_at": now,
+        }
+
     def row(self, now: float) -> sa.Insert:
-        return (
-            tables["feedback"]
-            .insert()
-            .values(
-                decision_id=self.decision_id,
-                kind=self.kind,
-                outcome=self.outcome,
-                actor=self.actor,
-                detail=_json_safe(dict(self.detail or {}), "feedback detail"),
-                created_at=now,
-            )
-        )
+        return tables["feedback"].insert().values(**self.values(now))
 
 
 @dataclass(frozen=True)
@@ -715,33 +714,42 @@ class Ledger:
         """A verdict and the final status it brings, in one transaction: (status moved,
         verdict written).
 
-        When the status has already left ``expected`` (a decision closed before its
-        verification came, as a canary's promotion is; or this very call retried after a
-        failure that hid its commit), the verdict is written only if the decision holds
-        none of its kind from its actor yet, so a retry never counts one outcome twice."""
-        row = verdict.row(now)
+        A decision holds one verdict of a kind from an actor: when the status has
+        already left ``expected`` (a decision closed before its verification came, as a
+        canary's promotion is; or this very call retried after a failure that hid its
+        commit), the verdict is written only if the decision holds none of its kind from
+        its actor yet, so a retry never counts one outcome twice. The verdict is flagged
+        once-only, and a unique index over such rows (migration 14) settles two calls
+        that both found none at the same moment (two replicas; a retry racing the call
+        it repeats, which PostgreSQL at READ COMMITTED lets both see as not written):
+        the second to insert writes nothing and is told so. So is a call that moves the
+        status of a decision whose verdict was written ahead with its run's closing
+        (``set_execution_status``): ``(True, False)``, the verdict written ahead kept."""
+        values = {**verdict.values(now), "once_only": True}
         with self._tx() as conn:
-            if self._move(conn, decision_id, set(expected), new_status, now, [row]):
-                return True, True
-            fb = tables["feedback"]
-            exists = conn.execute(
-                sa.select(fb.c.id)
-                .where(
-                    fb.c.decision_id == decision_id,
-                    fb.c.kind == verdict.kind,
-                    fb.c.actor == verdict.actor,
-                )
-                .limit(1)
-            ).first()
-            if exists is not None:
-                return False, False
-            known = conn.execute(
-                sa.select(tables["decisions"].c.id).where(tables["decisions"].c.id == decision_id)
-            ).first()
-            if known is None:
-                return False, False
-            conn.execute(row)
-            return False, True
+            moved = self._move(conn, decision_id, set(expected), new_status, now, [])
+            if not moved:
+                fb = tables["feedback"]
+                exists = conn.execute(
+                    sa.select(fb.c.id)
+                    .where(
+                        fb.c.decision_id == decision_id,
+                        fb.c.kind == verdict.kind,
+                        fb.c.actor == verdict.actor,
+                    )
+                    .limit(1)
+                ).first()
+                if exists is not None:
+                    return False, False
+                decisions = tables["decisions"]
+                known = conn.execute(
+                    sa.select(decisions.c.id).where(decisions.c.id == decision_id)
+                ).first()
+                if known is None:
+                    return False, False
+            insert = _insert_or_nothing(conn, tables["feedback"], (), returning=True)
+            written = conn.execute(insert.values(**values)).first() is not None
+            return moved, written
 
     @staticmethod
     def _move(
@@ -795,10 +803,14 @@ class Ledger:
         updated_since: float | None = None,
         subject: str | None = None,
         type_prefix: str | None = None,
+        runbook: str | None = None,
     ) -> list[DecisionRecord]:
         """Newest first. ``since`` filters on when a decision was made, ``updated_since``
         on when its status last changed; ``subject`` is matched as ``held_back`` matches
-        it, ``type_prefix`` is the start of the decision type (``runbook/``)."""
+        it, ``type_prefix`` is the start of the decision type (``runbook/``); ``runbook``
+        names a remediation runbook whose decisions are wanted: its own
+        (``NAME/Kind``), whatever became of them (run, asked, rejected, expired), and
+        its hand-offs to a person (``held/NAME``)."""
         table = tables["decisions"]
         values: dict[str, Any] = {
             name: value
@@ -811,7 +823,7 @@ class Ledger:
             )
             if value is not None
         }
-        if subject is None and type_prefix is None:
+        if subject is None and type_prefix is None and runbook is None:
             with self._read() as conn:
                 rows = conn.execute(_decisions_query(tuple(values), limit), values).mappings()
                 return [DecisionRecord(**row) for row in rows]
@@ -824,6 +836,13 @@ class Ledger:
             query = query.where(_about(table.c.subject, subject))
         if type_prefix is not None:
             query = query.where(table.c.decision_type.startswith(type_prefix, autoescape=True))
+        if runbook is not None:
+            query = query.where(
+                sa.or_(
+                    table.c.decision_type.startswith(f"{runbook}/", autoescape=True),
+                    table.c.decision_type == f"{HELD_PREFIX}{runbook}",
+                )
+            )
         if since is not None:
             query = query.where(table.c.created_at >= since)
         if updated_since is not None:
@@ -870,6 +889,11 @@ class Ledger:
         verdict, newest first.
 
         The outcome is the last ``right``/``wrong`` feedback recorded against each decision.
+        When that is a verdict in hindsight, the route is ``escalate``, whatever route the
+        decision took: it reached a person by an escalation, nobody having acted on it (an
+        automatic decision held back past ``safety.approvedMaxWait`` and closed
+        ``expired`` is no automatic action that went right or wrong, and must not move the
+        type's ``auto`` threshold).
         """
         d = tables["decisions"]
         rows = self._verdicts(d.c.decision_type == decision_type, route=route, limit=limit)
@@ -905,29 +929,37 @@ class Ledger:
                 d.c.route,
                 d.c.subject,
                 f.c.outcome,
+                f.c.kind,
                 f.c.id.label("fid"),
             )
             .join(f, f.c.decision_id == d.c.id)
             .where(which, f.c.outcome.in_(("right", "wrong")))
             .order_by(d.c.created_at.desc(), f.c.id.desc())
         )
-        if route is not None:
-            query = query.where(d.c.route == route)
-        seen: dict[str, tuple[str, float, float, str, str, str]] = {}
+        seen: set[str] = set()
+        kept: list[tuple[str, float, float, str, str, str]] = []
         with self._read() as conn:
             for row in conn.execute(query):
-                if row.id not in seen:
-                    seen[row.id] = (
+                if row.id in seen:
+                    continue
+                seen.add(row.id)
+                # Judged in hindsight: nobody acted on it (``outcomes``).
+                routed = "escalate" if row.kind == "hindsight" else row.route
+                if route is not None and routed != route:
+                    continue
+                kept.append(
+                    (
                         row.decision_type,
                         row.created_at,
                         row.confidence,
                         row.outcome,
-                        row.route,
+                        routed,
                         row.subject,
                     )
-                if len(seen) >= limit:
+                )
+                if len(kept) >= limit:
                     break
-        return list(seen.values())
+        return kept
 
     # ----------------------------------------------------------- questions
     def ask(self, decision_id: str, channel: str, now: float, ttl: float) -> str:
@@ -1160,8 +1192,19 @@ class Ledger:
         return dict(row) if row else None
 
     def set_execution_status(
-        self, key: str, expected: Iterable[str], status: str, now: float
+        self,
+        key: str,
+        expected: Iterable[str],
+        status: str,
+        now: float,
+        verdict: Feedback | None = None,
     ) -> bool:
+        """Compare-and-set an execution's status; whether it moved. ``verdict``: the
+        decision's verdict, written in the same transaction when the status moves, so
+        that a run closed ``failed`` keeps how it was judged (wrong, or inconclusive: a
+        refusal that is not the runbook's fault) even when the process dies before the
+        decision itself is closed (``settle`` then closes it without a second verdict:
+        the row is once-only, as ``settle``'s are)."""
         table = tables["executions"]
         with self._tx() as conn:
             done = conn.execute(
@@ -1169,7 +1212,11 @@ class Ledger:
                 .where(table.c.key == key, table.c.status.in_(list(expected)))
                 .values(status=status, updated_at=now)
             )
-        return bool(done.rowcount == 1)
+            moved = bool(done.rowcount == 1)
+            if moved and verdict is not None:
+                insert = _insert_or_nothing(conn, tables["feedback"], (), returning=False)
+                conn.execute(insert.values(**verdict.values(now), once_only=True))
+        return moved
 
     def executions(self, status: Sequence[str]) -> list[dict[str, Any]]:
         with self._read() as conn:
@@ -1592,14 +1639,22 @@ class Ledger:
             ]
 
     def runbook_names(self) -> list[str]:
-        """The runbooks this ledger has a record of: held back (``held_back``) or run
-        (``executions``), sorted; one query over two small tables (one row per runbook,
-        subject and reason; one per run), for ``autonomic why`` to tell a runbook's name
-        it has never seen. Not the pseudo-runbook of alerts no runbook names."""
-        held, runs = tables["held_back"], tables["executions"]
+        """The runbooks this ledger has a record of: held back (``held_back``), run
+        (``executions``), or that decided something, run or not (a decision asked and
+        rejected or left to expire; a hand-off, ``held/NAME``), sorted; for ``autonomic
+        why`` to tell a runbook's name it has never seen. The decisions are read by
+        their distinct types (the types' index), not row by row. Not the pseudo-runbook
+        of alerts no runbook names, nor a trigger storm's hand-off (``storm``)."""
+        held, runs, decided = tables["held_back"], tables["executions"], tables["decisions"]
         query = sa.union(sa.select(held.c.runbook), sa.select(runs.c.runbook))
+        types = sa.select(decided.c.decision_type).where(decided.c.kind == "remediation").distinct()
         with self._read() as conn:
             names = {str(name) for (name,) in conn.execute(query)}
+            for (decision_type,) in conn.execute(types):
+                if decision_type.startswith(HELD_PREFIX):
+                    names.add(decision_type[len(HELD_PREFIX) :])
+                elif "/" in decision_type:  # NAME/Kind
+                    names.add(decision_type.rsplit("/", 1)[0])
         return sorted(names - {"(none)"})  # agent.outcomes.NO_RUNBOOK
 
     # ----------------------------------------------------- counted triggers
@@ -1882,7 +1937,8 @@ class Ledger:
         executions only once finished (an execution still open, ``OPEN_RUNS``, keeps its
         intents and its verification's progress, and an undo in flight its intent: the
         recovery carries a run on from the first step without an intent); the action log and
-        retired or rejected model versions by age (a series' live model stays). Threshold
+        retired or rejected model versions by age (a series' live model stays: its newest
+        live row, where two writers promoting at once left more than one). Threshold
         history is kept (a few rows per decision type). Guards kept per release or per
         execution (a canary analysis's start, a verification's progress) go by age too, and
         the saved detector states of anomaly series not saved since ``series_before``
@@ -1932,8 +1988,17 @@ class Ledger:
             a = tables["action_log"]
             counts["action_log"] = conn.execute(a.delete().where(a.c.at < before)).rowcount
             m = tables["model_versions"]
+            # A live row with a newer live row of its series (two writers promoted at
+            # once: each retired the old one and inserted its own) is superseded, as a
+            # retired one is: ``live_model`` reads the newest, the others go by age.
+            newer = m.alias("newer")
+            superseded = sa.exists().where(
+                newer.c.series_key == m.c.series_key,
+                newer.c.status == "live",
+                newer.c.id > m.c.id,
+            )
             counts["model_versions"] = conn.execute(
-                m.delete().where(m.c.created_at < before, m.c.status != "live")
+                m.delete().where(m.c.created_at < before, sa.or_(m.c.status != "live", superseded))
             ).rowcount
             # The exactly-once markers of late answers, once their questions are history.
             g = tables["guard_state"]
@@ -2080,15 +2145,17 @@ def _insert_or_nothing(
 ) -> sa.Insert:
     """``INSERT ... ON CONFLICT (key) DO NOTHING RETURNING id`` (``returning``: with the
     ``RETURNING id``), in the connection's dialect: a row whose key exists is not
-    inserted (no row returned), and no error aborts the transaction."""
+    inserted (no row returned), and no error aborts the transaction. An empty ``key``:
+    a row that would break any unique index of the table (a partial one too)."""
+    elements = list(key) or None
     if conn.dialect.name == "postgresql":
         from sqlalchemy.dialects.postgresql import insert as pg_insert
 
-        insert: sa.Insert = pg_insert(table).on_conflict_do_nothing(index_elements=list(key))
+        insert: sa.Insert = pg_insert(table).on_conflict_do_nothing(index_elements=elements)
     else:
         from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
-        insert = sqlite_insert(table).on_conflict_do_nothing(index_elements=list(key))
+        insert = sqlite_insert(table).on_conflict_do_nothing(index_elements=elements)
     return insert.returning(table.c.id) if returning else insert
 
 

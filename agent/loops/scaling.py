@@ -98,6 +98,7 @@ from agent.observability import Metrics, decision_context
 from agent.routing import Thresholds
 from agent.settings import ScalingSettings as LoopSettings
 from agent.undo import UNDO_REQUESTED
+from forecasting.cleaning import mask_not_demand, outage_rule
 from forecasting.drift import DriftBand, DriftVerdict
 from forecasting.lifecycle import (
     BREACH_LEVEL,
@@ -393,6 +394,22 @@ class WorkloadModel:
     band: DriftBand | None = None  # what the live model's held-out error promised
     outcomes: OutcomeRing = field(default_factory=OutcomeRing)
     expect: tuple[float, float, float, float] | None = None  # (at, mean, lower, upper)
+    # The index in ``outcomes`` of the outcome this cycle added (None: none), for the
+    # glitch test to withhold; and the outcomes withheld as glitches (index, actual)
+    # while the suspect streak runs, scored if it holds as a surge.
+    arrived: int | None = None
+    glitched: tuple[tuple[int, float], ...] = ()
+    # The outage rule of the last refit's history (``forecasting.cleaning.outage_rule``):
+    # the busy floor (None: no zero is an outage) and how many more zeros it takes
+    # for outage; and, while a run of zeros after busy load is withheld from the drift
+    # check, the index of its first outcome since it began or since the last refit.
+    busy: float | None = None
+    zero_room: int = 0
+    zeros_from: int | None = None
+    zero_at: float = -math.inf  # when the newest zero so withheld arrived
+    # When the last run of zeros found to be an outage ended (its last zero): forecasts
+    # anchored on a window that held it are not the model's misses.
+    outage_end: float = -math.inf
     drift: DriftVerdict | None = None  # the last drift check
     version: int = 0  # the live model's number (``_version_name``)
     # The highest number given to a model of the workload, live or rejected, by this
@@ -1471,6 +1488,7 @@ class ScalingLoop:
         *,
         forced: bool,
         steps: int = 1,
+        masked: tuple[int, int] = (0, 0),
     ) -> None:
         """Fit a challenger and let it replace the live model only if it forecasts the
         hour better, ``steps`` ahead (the workload's lead; neither model
@@ -1478,7 +1496,8 @@ class ScalingLoop:
         (``forecasting.lifecycle.refit``). Either way the evaluation is a model version
         in the ledger, named as the live model is (``_version_name``) with the next of
         the workload's numbers (``_next_number``): a rejected challenger's name is its
-        own, and one that goes live later has another."""
+        own, and one that goes live later has another. ``masked`` counts the glitch
+        and outage samples of ``history`` fitted as gaps (recorded with the model)."""
         champion = model.fitted
         number = self._next_number(ref, model)
         result = refit(
@@ -1498,9 +1517,17 @@ class ScalingLoop:
             model.numbered = number
         model.evaluated_at = now
         model.fitted = result.live
+        if result.promoted and model.recent.size:
+            # Fitted on ``history``, where an outage's zeros are gaps: its level is the
+            # load before them. The current load is what was read, zeros and all.
+            model.fitted = result.live.advance(model.recent.values, model.recent.last)
         model.outcomes.clear()  # judged again on what comes next
+        model.arrived, model.glitched = None, ()
+        if model.zeros_from is not None:  # a run of zeros still going: withheld on
+            model.zeros_from = 0
         model.drift = None
         if result.promoted:
+            model.expect = None  # the old model's forecast: not the new one's outcome
             model.fitted_at = now
             model.version = number
             model.band = result.band
@@ -1533,6 +1560,8 @@ class ScalingLoop:
                     "history_since": model.history_since,
                     "seasonal_strength": fit.strength,
                     "fallback": fit.fallback_reason,
+                    "glitches_masked": masked[0],
+                    "outage_zeros_masked": masked[1],
                 }
             ),
             _json_ready(evaluation),
@@ -1540,26 +1569,79 @@ class ScalingLoop:
         )
 
     def _track(self, ref: ObjectRef, model: WorkloadModel, values: np.ndarray, now: float) -> None:
-        """Judge last cycle's one-step forecast against the value that arrived, and check
-        the live model against its band every ``DRIFT_EVERY`` cycles (staggered)."""
-        expect = model.expect
-        if expect is not None and values.size and model.recent.last == expect[0]:
-            arrived = float(values[-1])
-            if math.isfinite(arrived):
-                model.outcomes.add(arrived, expect[1], expect[2], expect[3])
-        model.expect = None
+        """Check the live model against its band every ``DRIFT_EVERY`` cycles
+        (staggered), then keep last cycle's one-step forecast against the value that
+        arrived: after the check, so that the glitch test later in the cycle can withhold
+        it (``model.arrived``) before any check scores it. (A cycle held before that test,
+        for a reason other than the load, such as a capacity still being learned, keeps
+        its outcome scored, as it always did.) A zero after busy load may be an outage
+        and is withheld by ``_zeros``."""
         band = model.band
         # A refit clears the outcomes: until ``band.min_samples`` new ones have arrived
         # the check says only ``TooFewOutcomes``, which changes nothing.
-        if band is None or (self._cycles + zlib.crc32(str(ref).encode())) % DRIFT_EVERY:
+        if band is not None and not (self._cycles + zlib.crc32(str(ref).encode())) % DRIFT_EVERY:
+            model.drift = check_drift(model.outcomes, band)
+            poor = distrust(model.drift, model.poor)
+            if model.drift.refit:
+                log.info("scaling %s: %s; refitting", ref, model.drift.message)
+            elif poor is None and model.poor is not None:
+                log.info("scaling %s: the live model is back in its band", ref)
+            model.poor = poor
+        expect, model.expect, model.arrived = model.expect, None, None
+        if expect is None or not values.size or model.recent.last != expect[0]:
             return
-        model.drift = check_drift(model.outcomes, band)
-        poor = distrust(model.drift, model.poor)
-        if model.drift.refit:
-            log.info("scaling %s: %s; refitting", ref, model.drift.message)
-        elif poor is None and model.poor is not None:
-            log.info("scaling %s: the live model is back in its band", ref)
-        model.poor = poor
+        arrived = float(values[-1])
+        if math.isfinite(arrived):
+            model.arrived = model.outcomes.add(arrived, expect[1], expect[2], expect[3])
+            self._zeros(model, values, model.arrived, arrived, expect[0])
+            # Made a cycle ago from the level of the ``RECENT`` points then, which held
+            # an outage's zeros (re-anchoring takes the load as read): not the model's.
+            if expect[0] - STEP * RECENT <= model.outage_end:
+                model.outcomes.withhold(model.arrived)
+
+    @staticmethod
+    def _zeros(
+        model: WorkloadModel, values: np.ndarray, index: int, arrived: float, at: float
+    ) -> None:
+        """Withhold from the drift check the zeros a refit would fit as an outage
+        (``forecasting.cleaning.mask_not_demand``): a run of zeros after a sample at or
+        above the busy floor of the last refit's history, while zeros are rare there.
+
+        When a zero arrives it is not known yet whether it is one: that is known only
+        when the run ends. So every zero of such a run is withheld as it arrives (a
+        check while it is still going scores none of them, as a refit then would mask
+        them), and the next non-zero sample decides: at or above the busy floor, the
+        load came back and the run was an outage (its zeros are never scored); below
+        it, the load was low, and the zeros are scored after all. A run that outgrows
+        the zeros the refit's history could still take for an outage (``zero_room``:
+        a tenth of its samples, less the zeros it held) is no longer one by that rule
+        either: its zeros are scored from then on, and a drift can refit it. Only the
+        zeros still in the ring are scored (a run longer than the ring's three hours
+        has lost its first ones), and a refit during a run withholds on, counting
+        against the new history's room. An outage also sets ``outage_end``: the
+        forecasts made from a level anchored on its zeros (the ``RECENT`` minutes after
+        it) are withheld by ``_track``; those of a lull are the model's, and scored."""
+        ring = model.outcomes
+        start = model.zeros_from
+        if start is not None:
+            room = model.busy is not None and index - start < model.zero_room
+            if arrived == 0 and room:
+                ring.withhold(index)
+                model.zero_at = at
+                return
+            if model.busy is None or arrived < model.busy:  # too long, or a lull
+                for kept in range(start, index):
+                    ring.score(kept, 0.0)
+            else:  # the load came back: an outage
+                model.outage_end = model.zero_at
+            model.zeros_from = None
+            return
+        if arrived != 0 or model.busy is None or model.zero_room <= 0:
+            return
+        before = values[:-1][np.isfinite(values[:-1])]
+        if before.size and before[-1] >= model.busy:
+            ring.withhold(index)
+            model.zeros_from, model.zero_at = index, at
 
     def _version_name(self, model: WorkloadModel) -> str:
         """The live model, unambiguous across restarts: its name, number and fit time
@@ -1936,7 +2018,15 @@ class ScalingLoop:
             week = LoadHistory()
             week.extend(timestamps, samples, keep=self.keep)
             del timestamps, samples
-            history = Series(week.timestamps(), week.values, STEP, self._query(ref))
+            # What is not demand (a glitch, an outage's zeros) is fitted as a gap: the
+            # profile, its intervals and the band it is held to learn no damage. The
+            # newest points are kept as read: they are the current load.
+            learnt, glitches, outages = mask_not_demand(week.values)
+            # ... and so are the drift check's outcomes that are an outage's zeros.
+            rule = outage_rule(np.where(np.isfinite(week.values), week.values, np.nan))
+            model.busy, model.zero_room = rule if rule is not None else (None, 0)
+            history = Series(week.timestamps(), learnt, STEP, self._query(ref))
+            del learnt
             model.recent = week.tail(RECENT)
             self._refit(
                 ref,
@@ -1948,6 +2038,7 @@ class ScalingLoop:
                 steps=horizon_steps(
                     lead_time(startup, self.settings.period, self.settings.metric_lag), STEP
                 ),
+                masked=(glitches, outages),
             )
             del week, history
         else:
@@ -2096,14 +2187,22 @@ class ScalingLoop:
             if fresh:
                 model.spike_streak += 1
             if model.spike_streak < SPIKE_CYCLES:
+                # Not acted on as load, so not scored as a forecast miss either: held
+                # back until the streak says whether it was a glitch or a surge.
+                if model.arrived is not None:
+                    actual = model.outcomes.withhold(model.arrived)
+                    model.glitched = (*model.glitched, (model.arrived, actual))
                 self._hold(
                     ref,
                     "SuspectSample",
                     f"{suspect}: not acted on unless it holds for {SPIKE_CYCLES} minutes",
                 )
                 return
+            for index, actual in model.glitched:  # a surge: its first samples were load
+                model.outcomes.score(index, actual)
         else:
             model.spike_streak = 0
+        model.glitched = ()  # a glitch's outcomes stay withheld
         self._verify(workload, model, current_load if fresh else math.nan, capacity, now)
         sizing = ScalingSettings(
             capacity_per_pod=capacity,

@@ -5,16 +5,27 @@ findings into one verdict. A rollback needs a critical metric proven worse; a pr
 needs every metric proven within its tolerance (or, at the end of the analysis, every
 critical one); anything else keeps collecting, and what is still unclear at the maximum
 duration is ``inconclusive``, for a person to decide. Once final, a verdict does not change.
+
+A metric with an absolute ``objective`` is also held to it on the canary's values alone
+(``objective``): past it counts as a regression (reason ``ObjectiveBreached`` when that is
+all that regressed), not yet within it keeps the metric undecided. A continuous metric
+with a ``count`` column is not within its tolerance on fewer requests than its minimum.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from forecasting.canary.calibration import calibrated_confidence
 from forecasting.canary.evidence import CanaryDataError, ContinuousEvidence, RatioEvidence
+from forecasting.canary.objective import (
+    LevelObjective,
+    RateObjective,
+    with_objective,
+)
+from forecasting.canary.sequences import ar1_inflation, long_run_inflation
 from forecasting.canary.spec import JudgeSettings, MetricKind, MetricSpec
 from forecasting.canary.verdict import Decision, MetricFinding, MetricStatus, Verdict
 
@@ -54,8 +65,26 @@ class CanaryJudge:
             raise ValueError(f"metric names must be unique, got {names}")
         self.specs = tuple(specs)
         self.settings = settings or JudgeSettings()
-        per_metric_alpha = self.settings.alpha / len(self.specs)
-        per_metric_promote = self.settings.alpha_promote / len(self.specs)
+        # each comparison with the baseline and each absolute objective is one test, and
+        # the error budgets are split over all of them
+        tests = len(self.specs) + sum(s.objective is not None for s in self.specs)
+        per_metric_alpha = self.settings.alpha / tests
+        per_metric_promote = self.settings.alpha_promote / tests
+        self._alphas = (per_metric_alpha, per_metric_promote)
+        inflation = long_run_inflation if self.settings.weigh_persistence else ar1_inflation
+        self._objectives: dict[str, RateObjective | LevelObjective] = {}
+        for spec in self.specs:
+            if spec.objective is None:
+                continue
+            self._objectives[spec.name] = (
+                RateObjective(spec)
+                if spec.kind is MetricKind.RATIO
+                else LevelObjective(spec, self.settings.prior_intervals, inflation)
+            )
+        # the requests the canary served in each count-carrying metric's judged intervals
+        self._served: dict[str, float] = {s.name: 0.0 for s in self.specs if s.count}
+        # the metrics that regressed on their objective alone, at the latest look
+        self._objective_only: set[str] = set()
         self._evidence: list[ContinuousEvidence | RatioEvidence] = []
         for spec in self.specs:
             if spec.kind is MetricKind.RATIO:
@@ -106,17 +135,59 @@ class CanaryJudge:
             return self._final
         counts = self._counts(interval)
         for spec, evidence in zip(self.specs, self._evidence, strict=True):
+            objective = self._objectives.get(spec.name)
             if isinstance(evidence, RatioEvidence):
                 evidence.add(*counts[spec.name])
-            else:
-                evidence.add(
-                    _value(interval.baseline, spec.name), _value(interval.canary, spec.name)
-                )
+                if isinstance(objective, RateObjective):
+                    objective.add(*counts[spec.name][2:])
+                continue
+            baseline = _value(interval.baseline, spec.name)
+            canary = _value(interval.canary, spec.name)
+            served = self._served_in(spec, interval) if spec.count else 0.0
+            evidence.add(baseline, canary)
+            if isinstance(objective, LevelObjective):
+                objective.add(canary)
+            if spec.count and not (math.isnan(baseline) or math.isnan(canary)):
+                self._served[spec.name] += served
         verdict = self._combine(elapsed)
         if verdict.final:
             self._final = verdict
         self._latest = verdict
         return verdict
+
+    @staticmethod
+    def _served_in(spec: MetricSpec, interval: Interval) -> float:
+        """The canary's requests behind ``spec``'s value in ``interval`` (its ``count``
+        column; missing counts as none, so a value with no count never helps promote)."""
+        assert spec.count is not None
+        served = _value(interval.canary, spec.count)
+        if math.isnan(served):
+            return 0.0
+        if served < 0 or math.isinf(served):
+            raise CanaryDataError(
+                f"metric {spec.name!r}: the canary's count {spec.count!r} is {served!r}; "
+                "it must be a finite number of requests, 0 or more",
+                side="canary",
+            )
+        return served
+
+    def _finding(
+        self, spec: MetricSpec, evidence: ContinuousEvidence | RatioEvidence
+    ) -> MetricFinding:
+        """The metric's comparison with the baseline, held back below its minimum count
+        and combined with its absolute objective, if it has them."""
+        finding = evidence.finding()
+        if spec.count is not None:
+            finding = _with_count(finding, spec, self._served[spec.name])
+        objective = self._objectives.get(spec.name)
+        if objective is not None:
+            compared = finding.status
+            finding = with_objective(
+                finding, objective.finding(*self._alphas, self.settings.min_intervals)
+            )
+            if finding.status is MetricStatus.REGRESSED and compared is not finding.status:
+                self._objective_only.add(spec.name)
+        return finding
 
     def _counts(self, interval: Interval) -> dict[str, tuple[float, float, float, float]]:
         """Each ratio metric's (baseline events, trials, canary events, trials) in
@@ -162,7 +233,10 @@ class CanaryJudge:
         return counts
 
     def _combine(self, elapsed: float) -> Verdict:
-        findings = tuple(e.finding() for e in self._evidence)
+        self._objective_only = set()
+        findings = tuple(
+            self._finding(spec, e) for spec, e in zip(self.specs, self._evidence, strict=True)
+        )
         at_end = elapsed >= self.settings.max_duration_seconds
         critical = [f for f in findings if f.critical]
         regressed_critical = [f for f in critical if f.status is MetricStatus.REGRESSED]
@@ -171,10 +245,12 @@ class CanaryJudge:
         ]
         if regressed_critical:
             top = max(regressed_critical, key=lambda f: f.strength)
+            # named for the objective when no critical metric is worse than its baseline
+            only_objective = all(f.name in self._objective_only for f in regressed_critical)
             return self._verdict(
                 Decision.ROLLBACK,
                 top.strength,
-                "CriticalRegression",
+                "ObjectiveBreached" if only_objective else "CriticalRegression",
                 "Roll back: " + _joined(regressed_critical),
                 elapsed,
                 findings,
@@ -206,6 +282,9 @@ class CanaryJudge:
                     "Promote: the analysis reached its maximum duration with every critical "
                     "metric within its tolerance; not decided (not critical): " + _joined(unjudged)
                 )
+            held = [f for f in fine if f.objective is not None]
+            if held:  # name each objective met, and the canary's value against it
+                sentence += " Objectives met: " + _joined(held)
             return self._verdict(
                 Decision.PROMOTE,
                 weakest.strength,
@@ -259,6 +338,28 @@ class CanaryJudge:
             decided_after_seconds=elapsed if final else None,
             metrics=findings,
         )
+
+
+def _with_count(finding: MetricFinding, spec: MetricSpec, served: float) -> MetricFinding:
+    """A finding that may not be within tolerance on fewer requests than the spec needs.
+
+    Without a count the judge cannot tell a value over thousands of requests from one over
+    three, and promoted a canary on a handful; like a ratio metric, whose bound cannot
+    promote before its canary has served enough requests, it says how many it has seen."""
+    needed = spec.needed_count
+    so_far = f"{spec.count} so far: canary {served:,.0f}"
+    if finding.status is MetricStatus.WITHIN_TOLERANCE and served < needed:
+        return replace(
+            finding,
+            status=MetricStatus.UNDECIDED,
+            strength=0.0,
+            sentence=finding.sentence.rstrip(".")
+            + f", but on too few {spec.count} to promote on ({so_far}, at least "
+            f"{needed:,.0f} needed).",
+        )
+    if finding.status is MetricStatus.UNDECIDED:
+        return replace(finding, sentence=finding.sentence.rstrip(".") + f" ({so_far}).")
+    return finding
 
 
 def _joined(findings: Iterable[MetricFinding]) -> str:

@@ -16,6 +16,7 @@ from enum import StrEnum
 from typing import Any
 
 __all__ = [
+    "DEFAULT_MIN_COUNT",
     "MIN_ALPHA",
     "CanarySpecError",
     "Direction",
@@ -86,6 +87,18 @@ class MetricSpec:
 
     ``cumulative`` says the count columns are running counters (Prometheus ``_total``);
     the judge then works on their per-interval increases and refuses counters that reset.
+
+    ``objective`` (optional) is an absolute level the canary must meet on its own, whatever
+    its baseline does: the most it may have when ``direction`` is ``increase`` (a ceiling:
+    an error rate for a ratio metric, a latency in the metric's unit), the least when
+    ``decrease``. A canary proven past it is a regression and one not yet proven within it
+    is not promoted, so a baseline as bad as the canary no longer passes it.
+
+    ``count`` (continuous and resource metrics, optional) names a column holding how many
+    requests each interval's value summarises; the metric is then never within its
+    tolerance before the canary has served ``min_count`` of them (``DEFAULT_MIN_COUNT``
+    unless set) in judged intervals, as a ratio metric cannot be on a handful of requests.
+    Rollbacks are not held back by it.
     """
 
     name: str
@@ -97,18 +110,36 @@ class MetricSpec:
     denominator: str | None = None
     cumulative: bool = False
     allow_negative: bool = False
+    objective: float | None = None
+    count: str | None = None
+    min_count: float | None = None
+
+    @property
+    def needed_count(self) -> float:
+        """The requests the canary must have served before this metric may be within its
+        tolerance: ``min_count``, ``DEFAULT_MIN_COUNT`` if unset, 0 without ``count``."""
+        if self.count is None:
+            return 0.0
+        return DEFAULT_MIN_COUNT if self.min_count is None else self.min_count
 
     @property
     def columns(self) -> tuple[str, ...]:
         if self.kind is MetricKind.RATIO:
             assert self.numerator is not None and self.denominator is not None
             return (self.numerator, self.denominator)
+        if self.count is not None:
+            return (self.name, self.count)
         return (self.name,)
 
 
 # The smallest error budget the judge accepts: the bounds are computed in log space and
 # would cope with less, but 1e-9 already asks for about 21 nats of evidence per metric.
 MIN_ALPHA = 1e-9
+
+# How many requests a continuous metric with a ``count`` column needs, by default, before
+# it may be within its tolerance: 1,000 puts about 10 of them above a p99, so the value
+# judged is a tail and not the slowest of a handful.
+DEFAULT_MIN_COUNT = 1000.0
 
 
 @dataclass(frozen=True)
@@ -251,6 +282,47 @@ def _parse_tolerance(raw: Any, kind: MetricKind, path: tuple[str, ...]) -> Toler
     return tol
 
 
+def _parse_objective(
+    raw: Any, kind: MetricKind, allow_negative: bool, path: tuple[str, ...]
+) -> float:
+    """A ratio's objective is a rate (0.01 or '1%'); any other's a number in its own units."""
+    if kind is MetricKind.RATIO:
+        usage = "a ratio metric's objective is a rate: write e.g. '1%' or 0.01"
+        if isinstance(raw, str):
+            match = _TOLERANCE_TEXT.match(raw)
+            if match is None or match.group(2) != "%":
+                raise _error(path, f"{raw!r} is not a rate; {usage}")
+            value = float(match.group(1)) / 100.0
+        elif isinstance(raw, int | float) and not isinstance(raw, bool):
+            value = float(raw)
+        else:
+            raise _error(path, f"expected a rate, got {raw!r}; {usage}")
+        if not 0.0 < value < 1.0:
+            raise _error(path, f"a rate objective must be above 0 and below 1 (100%), got {raw!r}")
+        return value
+    if isinstance(raw, bool) or not isinstance(raw, int | float):
+        hint = (
+            "; '%' is for ratio metrics only"
+            if isinstance(raw, str) and raw.strip().endswith("%")
+            else ""
+        )
+        raise _error(
+            path,
+            f"expected a number in the metric's own units (e.g. 0.5 for a latency in "
+            f"seconds), got {raw!r}{hint}",
+        )
+    value = float(raw)
+    if not math.isfinite(value):
+        raise _error(path, f"must be a finite number, got {raw!r}")
+    if value <= 0 and not allow_negative:
+        raise _error(
+            path,
+            f"must be above 0, got {raw!r} (set allow_negative: true if the metric can be "
+            "negative)",
+        )
+    return value
+
+
 def _expect_bool(raw: Mapping[str, Any], key: str, path: tuple[str, ...], default: bool) -> bool:
     value = raw.get(key, default)
     if not isinstance(value, bool):
@@ -267,6 +339,9 @@ _METRIC_KEYS = {
     "denominator",
     "cumulative",
     "allow_negative",
+    "objective",
+    "count",
+    "min_count",
 }
 
 
@@ -337,6 +412,42 @@ def _parse_metric(name: str, raw: Any, path: tuple[str, ...]) -> MetricSpec:
             f"only ratio metrics take numerator/denominator (this one is {kind.value}); "
             "add kind: ratio, or remove it",
         )
+    objective = (
+        _parse_objective(raw["objective"], kind, allow_negative, (*path, "objective"))
+        if raw.get("objective") is not None
+        else None
+    )
+    count = raw.get("count")
+    if count is not None:
+        if kind is MetricKind.RATIO:
+            raise _error(
+                (*path, "count"),
+                "a ratio metric counts its requests with its denominator; count is for "
+                "continuous and resource metrics",
+            )
+        if not isinstance(count, str) or not count or count == name:
+            raise _error(
+                (*path, "count"),
+                f"expected the name of a column of request counts other than the metric's "
+                f"own (e.g. requests), got {count!r}",
+            )
+    min_count = None
+    if "min_count" in raw:
+        value = raw["min_count"]
+        if count is None:
+            raise _error(
+                (*path, "min_count"),
+                "min_count needs count, the column of request counts it is a minimum of",
+            )
+        if (
+            isinstance(value, bool)
+            or not isinstance(value, int | float)
+            or not (math.isfinite(value) and value >= 0)
+        ):
+            raise _error(
+                (*path, "min_count"), f"expected a number of requests, 0 or more, got {value!r}"
+            )
+        min_count = float(value)
     return MetricSpec(
         name=name,
         kind=kind,
@@ -347,6 +458,9 @@ def _parse_metric(name: str, raw: Any, path: tuple[str, ...]) -> MetricSpec:
         denominator=denominator,
         cumulative=_expect_bool(raw, "cumulative", path, False),
         allow_negative=allow_negative,
+        objective=objective,
+        count=count,
+        min_count=min_count,
     )
 
 

@@ -42,6 +42,10 @@ class MetricFinding:
     metrics.
     ``strength`` is how far past its decision boundary the evidence is (0 when undecided),
     the raw input of the confidence mapping.
+    A metric with an absolute objective also carries it (in its own units, a rate for a
+    ratio metric), how the canary stands against it (``breached``, ``met``, ``unclear`` or
+    ``no_data``) and the canary's own level with its interval; its ``status`` already
+    takes them into account.
     """
 
     name: str
@@ -56,9 +60,14 @@ class MetricFinding:
     intervals: int
     strength: float
     sentence: str
+    objective: float | None = None
+    objective_status: str | None = None
+    objective_value: float | None = None
+    objective_lower: float | None = None
+    objective_upper: float | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        out = {
             "name": self.name,
             "kind": self.kind,
             "critical": self.critical,
@@ -71,6 +80,15 @@ class MetricFinding:
             "intervals": self.intervals,
             "sentence": self.sentence,
         }
+        if self.objective is not None:
+            out["objective"] = {
+                "value": self.objective,
+                "status": self.objective_status,
+                "canary": _clean(self.objective_value),
+                "lower": _clean(self.objective_lower),
+                "upper": _clean(self.objective_upper),
+            }
+        return out
 
 
 @dataclass(frozen=True)

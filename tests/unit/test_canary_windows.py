@@ -32,3 +32,47 @@ def test_a_period_longer_than_the_count_window_is_named_and_a_matching_one_is_no
     assert len(notes) == 2  # the rollout queries still count over 1m
     assert all(n.startswith("canary.rolloutQueries.") for n in notes)
     assert all("counts over 60 s" in n and "[5m]" in n for n in notes)
+
+
+def test_a_latency_metrics_count_column_is_held_to_the_period_too() -> None:
+    """Its requests are summed over the judged intervals towards the metric's minimum:
+    counted over 1m with a 30 s period, each would count twice."""
+    queries = {**CanarySettings().queries, "served": "sum(increase(req{d='$workload'}[1m]))"}
+    rollout = {
+        **CanarySettings().rollout_queries,
+        "served": "sum(increase(req{p=~'$replicaset'}[30s]))",
+    }
+    spec = {"metrics": {"latency_p99": {"count": "served"}}}
+    notes = _notes(period="30s", spec=spec, queries=queries, rolloutQueries=rollout)
+    assert [n.split(" counts over")[0] for n in notes] == ["canary.queries.served"]
+
+
+def test_a_spec_that_counts_no_requests_is_warned_of() -> None:
+    """A latency-only spec has no idea how many requests are behind each value, so it can
+    promote a canary on a handful; the default spec (latency and an error ratio) and a
+    latency metric with a count column are not warned of."""
+
+    def counting(settings: Settings) -> list[str]:
+        return [n for n in advisories(settings) if "counts the canary's requests" in n]
+
+    assert counting(Settings()) == []
+    latency = {"kind": "continuous", "direction": "increase", "tolerance": "10%"}
+    only_latency = Settings.model_validate(
+        {"canary": {"spec": {"metrics": {"latency_p99": latency}}}}
+    )
+    (note,) = counting(only_latency)
+    assert note.startswith("canary.spec: no metric counts the canary's requests (latency_p99:")
+    queries = {**CanarySettings().queries, "served": "sum(increase(req{d='$workload'}[1m]))"}
+    counted = Settings.model_validate(
+        {
+            "canary": {
+                "spec": {"metrics": {"latency_p99": {**latency, "count": "served"}}},
+                "queries": queries,
+                "rolloutQueries": {
+                    **CanarySettings().rollout_queries,
+                    "served": "sum(increase(req{p=~'$replicaset'}[1m]))",
+                },
+            }
+        }
+    )
+    assert counting(counted) == []

@@ -267,6 +267,32 @@ def test_a_canary_spec_problem_is_reported_at_its_own_line(
     ]
 
 
+def test_a_canary_objective_problem_is_reported_at_its_own_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    text = (
+        "canary:\n  spec:\n    metrics:\n      errors:\n        kind: ratio\n"
+        "        numerator: errors\n        denominator: requests\n        objective: 5\n"
+    )
+    code, path, _, problems = check(tmp_path, text, capsys)
+    assert code == 2
+    assert problems == [
+        f"{path}:9: canary.spec.metrics.errors.objective: a rate objective must be above 0 "
+        "and below 1 (100%), got 5"
+    ]
+
+
+def test_a_latency_count_column_needs_a_query() -> None:
+    """A count column is read like any other: without a query it is refused, naming it."""
+    spec = {"metrics": {"latency_p99": {"count": "served", "objective": 0.5}}}
+    with pytest.raises(ValidationError, match=r"no query for column\(s\) served"):
+        CanarySettings(spec=spec)
+    queries = {"latency_p99": "lat{d='$workload'}", "served": "req{d='$workload'}"}
+    rollout = {"latency_p99": "lat{p='$replicaset'}", "served": "req{p='$replicaset'}"}
+    settings = CanarySettings(spec=spec, queries=queries, rollout_queries=rollout)
+    assert settings.queries["served"] == "req{d='$workload'}"
+
+
 def test_a_load_or_canary_query_without_the_workload_is_refused(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -653,6 +653,20 @@ def test_slack_enabled_without_its_settings_names_each_missing_one(
     )
     assert code == 2
     assert "slack is enabled but signingSecret is not set" in out + err
+    assert "approvers:" not in out + err
+    # an empty list is as good as none, and the message says what to write
+    code, out, err = check(
+        write(
+            tmp_path,
+            base + "  channel: C0OPS\n  signingSecret: {env: AUTONOMIC_TEST_SLACK_TOKEN}\n"
+            "  approvers: []\n",
+            "empty.yaml",
+        ),
+        capsys,
+    )
+    assert code == 2
+    assert "slack is enabled but approvers is not set (approvers: the Slack user ids" in out + err
+    assert "such as [U012AB3CD, S0614TZR7]" in out + err
 
 
 # ---------------------------------------------------------------- disruption budget
@@ -749,3 +763,21 @@ def test_the_examples_runbooks_path_is_shown_without_dot_dot(
     assert code == 0, err
     shipped = len(list((ROOT / "runbooks").glob("*.yaml")))
     assert f"  runbooks: {shipped} valid in {ROOT.resolve() / 'runbooks'}\n" in out
+
+
+def test_a_key_written_one_level_too_far_left_says_which_section_takes_it(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``timeout`` dedented out of ``prometheus:`` used to get only "unknown key (check the
+    spelling; the keys here are ...)", which does not say the spelling is right and the
+    indentation wrong."""
+    text = "runbooks: []\nprometheus:\n  url: http://127.0.0.1:9090\ntimeout: 10s\n"
+    code, out, err = check(write(tmp_path, text), capsys)
+    assert code == 2
+    assert (
+        ":4: timeout: unknown key here; 'timeout' is a key of prometheus: indent it under "
+        "that section" in out + err
+    )
+    # a misspelling is still answered with the key it may have meant
+    code, out, err = check(write(tmp_path, "runbooks: []\nmdoe: act\n", "typo.yaml"), capsys)
+    assert code == 2 and "did you mean 'mode'?" in out + err

@@ -435,3 +435,23 @@ def test_the_configuration_reference_lists_every_secret_switch_whole_number_and_
                 if kind == "secret":
                     secrets.add(f"{section}.{key}")
     assert secrets_named == secrets
+
+
+def test_the_example_anomaly_queries_keep_the_labels_that_name_a_workload() -> None:
+    """An anomaly series is grouped per workload, and a runbook bound to it, only when its
+    labels hold ``namespace`` and ``deployment`` (or ``statefulset``): an aggregation that
+    drops one makes incidents that belong to no workload. The example config's query once
+    summed by (le, deployment) only."""
+    import yaml
+
+    from agent.loops.anomaly import target_of
+
+    aggregations = [
+        (query["name"], kept)
+        for query in yaml.safe_load(_text("docs/example-config.yaml"))["anomalyQueries"]
+        for kept in re.findall(r"\b(?:sum|avg|max|min) by \(([^)]*)\)", query["expr"])
+    ]
+    assert aggregations
+    for query_name, kept in aggregations:
+        labels = {label.strip(): "x" for label in kept.split(",")}
+        assert target_of(labels) is not None, (query_name, kept)

@@ -194,6 +194,23 @@ def test_a_verdict_and_its_status_are_settled_once(ledger: Ledger) -> None:
     assert ledger.settle("no-such-decision", active, "done", NOW, ghost) == (False, False)
 
 
+def test_a_run_closed_with_its_verdict_keeps_it_for_the_decision(ledger: Ledger) -> None:
+    """A failed run's verdict is written with its execution's closing, and only if the
+    closing wins; ``settle`` then closes the decision without a second verdict (a
+    recovery after a crash between the two calls settles it as ``_fail`` judged it)."""
+    active = ["approved", "executing", "verifying"]
+    acted = ledger.record_decision(decision(status="executing"), NOW)
+    assert ledger.claim_execution("rb/t/1", acted, "rb", "t", "me", NOW)
+    ahead = Feedback(acted, "verification", "inconclusive", "autonomic", {"why": "RBAC"})
+    assert ledger.set_execution_status("rb/t/1", ["running"], "failed", NOW + 1, ahead)
+    assert not ledger.set_execution_status("rb/t/1", ["running"], "failed", NOW + 2, ahead)
+    assert [r["outcome"] for r in ledger.feedback_for(acted)] == ["inconclusive"]
+    recovered = Feedback(acted, "verification", "wrong", "autonomic")
+    assert ledger.settle(acted, active, "failed", NOW + 3, recovered) == (True, False)
+    assert ledger.get_decision(acted).status == "failed"  # type: ignore[union-attr]
+    assert [r["outcome"] for r in ledger.feedback_for(acted)] == ["inconclusive"]
+
+
 def test_question_answered_exactly_once_and_expires(ledger: Ledger) -> None:
     decision_id = ledger.record_decision(decision(), NOW)
     first = ledger.ask(decision_id, "slack", NOW, ttl=600)
@@ -363,6 +380,35 @@ def test_prune_keeps_open_work(ledger: Ledger) -> None:
     assert counts["model_versions"] == 2  # the retired and the rejected one
     live = ledger.live_model("web")
     assert live is not None and live["version"] == "p/live"
+
+
+def test_prune_keeps_only_the_newest_live_model_of_a_series(ledger: Ledger) -> None:
+    """Two writers promoting at once can both retire the old live row and insert their
+    own: two live rows. ``live_model`` reads the newest, but prune kept every live row,
+    so the older one stayed for good. It now goes by age, as a retired one does."""
+    old = NOW - 400 * 86400
+    table = tables["model_versions"]
+    with ledger.engine.begin() as conn:  # what the race leaves, written as it would be
+        for version in ("p/1", "p/2"):
+            conn.execute(
+                table.insert().values(
+                    series_key="web",
+                    model="p",
+                    version=version,
+                    status="live",
+                    params={},
+                    evaluation={},
+                    created_at=old,
+                )
+            )
+    ledger.record_model_version("api", "p", "p/1", "live", {}, {}, old)
+    counts = ledger.prune(NOW - 365 * 86400)
+    assert counts["model_versions"] == 1
+    with ledger.engine.connect() as conn:
+        left = conn.execute(
+            sa.select(table.c.series_key, table.c.version).order_by(table.c.id)
+        ).all()
+    assert [tuple(row) for row in left] == [("web", "p/2"), ("api", "p/1")]
 
 
 def test_database_from_an_older_release_opens_and_upgrades(tmp_path: Path) -> None:
@@ -705,9 +751,11 @@ def test_held_back_subjects_are_found_as_people_type_them(ledger: Ledger) -> Non
     ]
 
 
-def test_runbook_names_are_those_held_back_or_run(ledger: Ledger) -> None:
+def test_runbook_names_are_those_held_back_run_or_deciding(ledger: Ledger) -> None:
     """``autonomic why`` tells a runbook name the ledger never saw by these: the runbooks
-    held back and those run, once each, not the ``(none)`` of alerts no runbook names."""
+    held back, those run and those whose decisions were only asked about (or handed to a
+    person), once each; not the ``(none)`` of alerts no runbook names, nor a storm's
+    hand-off, nor another job's decision types."""
     assert ledger.runbook_names() == []
     ledger.record_held_back(
         [
@@ -719,7 +767,23 @@ def test_runbook_names_are_those_held_back_or_run(ledger: Ledger) -> None:
     decided = ledger.record_decision(decision(), NOW)
     assert ledger.claim_execution("k1", decided, "oom-raise-memory-limit", "web", "a", NOW)
     assert ledger.claim_execution("k2", decided, held().runbook, "web", "a", NOW)
-    assert ledger.runbook_names() == ["crashloop-after-rollout-rollback", "oom-raise-memory-limit"]
+    assert ledger.runbook_names() == [
+        "crashloop-after-rollout-rollback",
+        "oom-raise-memory-limit",
+        "rollback-crashloop",  # the decision's own type: rollback-crashloop/Deployment
+    ]
+    for kind, decision_type in (
+        ("remediation", "held/restart-stuck-pods"),
+        ("remediation", "storm"),
+        ("scaling", "scaling/predictive-floor"),
+    ):
+        ledger.record_decision(decision(kind=kind, decision_type=decision_type), NOW)
+    assert ledger.runbook_names() == [
+        "crashloop-after-rollout-rollback",
+        "oom-raise-memory-limit",
+        "restart-stuck-pods",
+        "rollback-crashloop",
+    ]
 
 
 def test_prune_takes_held_back_rows_last_seen_before_the_cut(ledger: Ledger) -> None:

@@ -81,7 +81,9 @@ def test_non_finite_samples_a_counter_reset_and_a_rejected_query(
         AnomalyQuery(name="rps", expr="rate(wire_reqs_total[5m])", step=60, history=HISTORY),
         # the control: the raw counter, whose reset is a fall no detector could miss
         AnomalyQuery(name="raw", expr="wire_reqs_total", step=60, history=HISTORY),
-        AnomalyQuery(name="broken", expr="rate(wire_load[5m]", step=60, history=HISTORY),
+        # well formed, so loading lets it through, but Prometheus refuses it: rate() of an
+        # instant vector
+        AnomalyQuery(name="broken", expr="rate(wire_load)", step=60, history=HISTORY),
     ]
     signals: list[Signal] = []
     loop = AnomalyLoop(

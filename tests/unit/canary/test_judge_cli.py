@@ -196,6 +196,11 @@ def test_bad_input_is_a_clear_error(
             ":4: metrics.err.numerator:",
             "errs",
         ),
+        (
+            "metrics:\n  latency:\n    objective: 250\n    count: served\n",
+            ":4: metrics.latency.count:",
+            "served",
+        ),
     ],
 )
 def test_a_spec_naming_a_missing_column_is_reported_at_its_line(
@@ -291,3 +296,28 @@ def test_weigh_persistence_makes_the_judge_wait_longer_before_rolling_back(
     assert code == weighed_code == 3
     first, weighed = json.loads(out), json.loads(weighed_out)
     assert first["decided_after_seconds"] < weighed["decided_after_seconds"]
+
+
+def test_an_objective_in_the_spec_file_holds_a_canary_as_bad_as_its_baseline(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Both sides average 100 ms: promoted on the comparison alone; a 50 ms objective
+    rolls it back, naming the objective and the canary's value; a bad objective is
+    reported at its line."""
+    base, _ = make_pair(tmp_path, 1.0)
+    spec = tmp_path / "spec.yaml"
+    spec.write_text(SPEC)
+    args = ["--baseline", str(base), "--canary", str(base), "--spec", str(spec), "--json"]
+    code, out, _ = run_cli(capsys, *args)
+    assert json.loads(out)["verdict"] == "promote"
+    spec.write_text(SPEC.replace("tolerance: 10%}", "tolerance: 10%, objective: 50}"))
+    code, out, _ = run_cli(capsys, *args)
+    data = json.loads(out)
+    assert code == 3 and data["verdict"] == "rollback"
+    assert data["reason"] == "ObjectiveBreached"
+    assert "is above its objective of at most 50" in data["sentence"]
+    assert 90 < data["metrics"][0]["objective"]["canary"] < 110
+    spec.write_text(SPEC.replace("tolerance: 0.5pp}", "tolerance: 0.5pp, objective: 2pp}"))
+    code, _, err = run_cli(capsys, *args)
+    assert code == 2
+    assert f"{spec}:3: metrics.error_rate.objective: '2pp' is not a rate" in err

@@ -102,3 +102,24 @@ def test_a_snooze_says_until_when_the_question_stays_open() -> None:
         "2026-11-18 12:06:40 UTC {"
     )
     assert "snooze_until" not in line
+
+
+def test_a_plan_says_before_it_runs_what_its_undo_will_not_reverse() -> None:
+    # Before, any plan whose runbook left onFailure.undo true read "undone if verification
+    # fails", a restart's too: a person approving it was told it would be undone.
+    def how(*ops: str) -> str:
+        plan = {
+            "diff": [f"Deployment shop/checkout: {op}" for op in ops],
+            "operations": [{"op": op, "target": DEPLOYMENT} for op in ops],
+            "undo_on_failure": True,
+        }
+        return _proposal_lines(plan)[-1].strip()
+
+    assert how("scale") == "(undone if verification fails)"
+    assert how("rollout_restart") == "(no undo (rollout_restart cannot be undone))"
+    assert how("scale", "rollout_restart") == (
+        "(undone if verification fails (rollout_restart cannot be undone))"
+    )
+    assert how("cordon", "drain") == (
+        "(undone if verification fails (a drain is undone only by uncordoning the node))"
+    )

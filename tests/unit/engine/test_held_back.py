@@ -299,8 +299,8 @@ def test_why_says_a_runbook_name_the_ledger_never_saw(
     lines = out.splitlines()
     assert lines[0] == "Nothing held back by crashloop-after-rollout-rolback."
     assert lines[-1] == (  # before: the explanation of what is kept, and nothing more
-        "No runbook named crashloop-after-rollout-rolback in this ledger (held back or run): "
-        f"it knows {CRASHLOOP}."
+        "No runbook named crashloop-after-rollout-rolback in this ledger (held back, run or "
+        f"asked about): it knows {CRASHLOOP}."
     )
     for known in (["--runbook", CRASHLOOP, "--since", "1h"], ["--runbook", CRASHLOOP]):
         code, out, _ = _why(tmp_path, capsys, *known)
@@ -310,7 +310,8 @@ def test_why_says_a_runbook_name_the_ledger_never_saw(
     rig(empty)  # a ledger with no runbook held back or run yet
     code, out, _ = _why(empty, capsys, "--runbook", CRASHLOOP)
     assert out.splitlines()[-1] == (
-        f"No runbook named {CRASHLOOP} in this ledger: none has been held back or run yet."
+        f"No runbook named {CRASHLOOP} in this ledger: none has been held back, run or asked "
+        "about yet."
     )
 
 

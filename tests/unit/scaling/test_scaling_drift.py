@@ -17,7 +17,7 @@ from agent.clock import FakeClock
 from agent.errors import TransientError
 from agent.ledger import open_ledger
 from agent.ledger.schema import tables
-from agent.loops.scaling import CAPACITY, STEP
+from agent.loops.scaling import CAPACITY, HISTORY_SINCE, STEP
 from agent.settings import RoutingSettings
 from forecasting import lifecycle
 from forecasting.drift import (
@@ -272,3 +272,28 @@ def test_a_ledger_that_cannot_say_how_models_were_numbered_holds_no_fit_back(
     names = [row["version"] for row in ledger.model_versions]
     assert [name.split(" ")[0] for name in names] == [f"seasonal-profile/{i}" for i in (1, 2, 3)]
     assert loop.models[web.ref].numbered == 3
+
+
+def test_a_new_live_model_is_judged_on_its_own_forecasts_only() -> None:
+    """The one-step forecast the old model made last cycle was added to the outcomes of
+    the model that replaced it in this one: a drift refit (the old model badly off)
+    started the new model's record with the old one's miss. A refit that goes live
+    now drops it: the first outcome kept is the new model's."""
+    t, values = week_and_a_day(26)
+    clock = FakeClock(float(t[-130]))
+    web = workload("web", **{CAPACITY: "5"})
+    loop = loop_over(WeekReader(t, values), clock, [web], refitEvery="6h")
+    run(loop, clock, 3)
+    model = loop.models[web.ref]
+    assert model.outcomes.count == 2  # the first model's forecasts of cycles 2 and 3
+    first = model.fitted
+    cast(Any, loop.cluster).workloads = [
+        dataclasses.replace(
+            web, annotations={**web.annotations, HISTORY_SINCE: "2026-11-01T00:00:00Z"}
+        )
+    ]
+    run(loop, clock, 1)  # a new cut: a refit that goes live at once
+    assert model.fitted is not first and model.version == 2
+    assert model.outcomes.count == 0
+    run(loop, clock, 1)
+    assert model.outcomes.count == 1  # its own forecast of the minute after the refit

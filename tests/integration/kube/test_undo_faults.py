@@ -1,0 +1,123 @@
+"""Undo faults found by a review of the writers' undo, through the real client against
+the fake API server."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from agent.adapters.kubernetes import KubernetesCluster
+from agent.clock import FakeClock
+from agent.executor import Executor
+from agent.ledger import open_ledger
+from remediation.ports import ObjectRef, PatchResources, SetHpaMinReplicas
+from tests.fakekube import FakeApiServer
+
+WEB = ObjectRef("Deployment", "web", "shop")
+
+
+def _resources(fake: FakeApiServer) -> dict[str, Any]:
+    (web,) = [d for d in fake.store.objects("Deployment", "shop") if d["metadata"]["name"] == "web"]
+    resources: dict[str, Any] = web["spec"]["template"]["spec"]["containers"][0]["resources"]
+    return resources
+
+
+def test_a_resources_undo_takes_the_server_s_spelling_of_the_quantity_written_for_it(
+    fake: FakeApiServer, cluster: KubernetesCluster, shop: Any
+) -> None:
+    # Planning writes a memory limit as ``format_memory`` spells it: 1.5 x 1G is
+    # "1500000000". The API server keeps a quantity in its canonical form, so the
+    # Deployment then reads "1500M" (the fake server keeps what it is sent: the modify
+    # below stands for that). Before, the undo compared the strings, took "1500M" for
+    # someone else's change (ChangedSinceWrite) and left the raised limit in place.
+    operation = PatchResources(WEB, "web", limits={"memory": "1500000000"})
+    result = cluster.apply(operation)
+    assert result.before["limits"] == {"memory": "256Mi"}
+    fake.store.modify(
+        "Deployment",
+        "shop",
+        "web",
+        lambda d: d["spec"]["template"]["spec"]["containers"][0]["resources"]["limits"].update(
+            memory="1500M"
+        ),
+    )
+    undone = cluster.undo(operation, result.before)
+    assert _resources(fake)["limits"] == {"memory": "256Mi"}
+    assert "restored" in undone.summary
+
+
+HPA = ObjectRef("HorizontalPodAutoscaler", "web", "shop")
+
+
+class _CrashError(BaseException):
+    """The process dies: not caught by any guard."""
+
+
+def _hpa(fake: FakeApiServer) -> tuple[int, int]:
+    (hpa,) = fake.store.objects("HorizontalPodAutoscaler", "shop")
+    return int(hpa["spec"]["minReplicas"]), int(hpa["spec"]["maxReplicas"])
+
+
+def _raise_ceiling(fake: FakeApiServer) -> None:
+    """A person raises the HPA's maxReplicas: a field the floor's undo does not write."""
+    fake.store.modify(
+        "HorizontalPodAutoscaler", "shop", "web", lambda h: h["spec"].update(maxReplicas=20)
+    )
+
+
+def test_a_floor_undo_whose_answer_was_lost_is_undone_though_the_ceiling_moved(
+    fake: FakeApiServer, cluster: KubernetesCluster, shop: Any
+) -> None:
+    # The floor 2 -> 4 is written, then a person raises the ceiling 10 -> 20. The undo's
+    # answer is lost, the retry's 409 is followed by a read: minReplicas is 2 again, as
+    # the undo wrote. Before, that read was compared with the write's whole snapshot,
+    # ceiling included, and the undo was reported refused (ChangedSinceWrite) though it
+    # had landed.
+    operation = SetHpaMinReplicas(HPA, 4)
+    result = cluster.apply(operation)
+    _raise_ceiling(fake)
+    fake.inject(r"/horizontalpodautoscalers/web$", method="PATCH", lost_answer=True)
+    undone = cluster.undo(operation, result.before)
+    assert "the answer to the undo was lost" in undone.summary
+    assert _hpa(fake) == (2, 20)
+
+
+def test_a_floor_undo_cut_off_by_a_crash_is_settled_undone_though_the_ceiling_moved(
+    fake: FakeApiServer, cluster: KubernetesCluster, shop: Any, tmp_path: Path
+) -> None:
+    # The undo of the floor lands and the process dies before recording it (the intent
+    # stays ``undoing``); a person raises the ceiling. Before, the next leader read the
+    # HPA back against the whole snapshot (ceiling included), found it "not as before",
+    # tried the undo again, was refused by its compare-and-set (minReplicas is no longer
+    # the 4 written) and put the intent back to ``applied``: an undo that landed was
+    # recorded as not done.
+    ledger = open_ledger(f"sqlite:///{tmp_path / 'l.sqlite'}", 0)
+    try:
+        executor = Executor(ledger, cluster, FakeClock(1000), owner="a")
+        operation = SetHpaMinReplicas(HPA, 4)
+        applied = executor.apply(
+            "k", 0, operation, decision_id=None, runbook="r", reason_code="X", message="m"
+        )
+        assert applied.status == "applied" and _hpa(fake) == (4, 10)
+        (intent,) = ledger.intents()
+        real = cluster.undo
+
+        def undo_then_die(op: Any, before: Any) -> Any:
+            real(op, before)
+            raise _CrashError
+
+        cluster.undo = undo_then_die  # type: ignore[method-assign]
+        with pytest.raises(_CrashError):
+            executor.undo(intent, reason_code="Undo", message="m")
+        cluster.undo = real  # type: ignore[method-assign]
+        (intent,) = ledger.intents()
+        assert intent.status == "undoing" and _hpa(fake) == (2, 10)
+        _raise_ceiling(fake)
+        nxt = Executor(ledger, cluster, FakeClock(1100), owner="b")
+        assert [status for _, status in nxt.reconcile()] == ["undone"]
+        (intent,) = ledger.intents()
+        assert intent.status == "undone" and _hpa(fake) == (2, 20)
+    finally:
+        ledger.close()

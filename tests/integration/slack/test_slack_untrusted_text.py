@@ -1,0 +1,58 @@
+"""What an alert's text (its generatorURL, labels, annotations) can put in a question."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from agent.adapters.slack_blocks import escalation_blocks, question_blocks, report_blocks
+from tests.integration.slack.test_slack_blocks import _decision, _mrkdwn, _question
+
+# Slack mrkdwn's control sequences: a ping, a user or group mention, a link.
+_CONTROL = re.compile(r"<(?:!|@|#|https?:|mailto:|javascript:)[^>]*>")
+
+
+def _messages(evidence: dict[str, Any]) -> list[list[dict[str, Any]]]:
+    decision = _decision(evidence=evidence)
+    return [
+        question_blocks(decision, _question()),
+        escalation_blocks(decision, "nobody answered", None),
+        report_blocks(decision, "confident enough"),
+    ]
+
+
+def test_a_generator_url_cannot_close_its_link_and_ping_the_channel() -> None:
+    """A generatorURL is one token without spaces, but it may hold ``>`` and ``|``:
+    written into ``<url|Open the source>`` as it stands, ``https://x/><!channel>`` closed
+    the link early and paged the whole channel, and ``https://x/|click`` relabelled it."""
+    for url in (
+        "https://prom.example/graph?g0.expr=up><!channel>",
+        "https://prom.example/graph|Approve%20here><@U0BOSS>",
+        "https://prom.example/a<!subteam^S0ALL>",
+    ):
+        for blocks in _messages({"signal": {"generatorURL": url}}):
+            texts = _mrkdwn(blocks)
+            links = [t for t in texts if "Open the source" in t]
+            assert len(links) == 1, texts
+            # One link, ours: its label is ours, and nothing else Slack would act on.
+            assert _CONTROL.findall(links[0]) == [links[0]]
+            assert links[0].endswith("|Open the source>")
+            assert "<!" not in links[0] and "<@" not in links[0]
+            assert links[0].count("|") == 1
+
+
+def test_a_generator_url_keeps_working_when_escaped() -> None:
+    """``&`` in a link is written ``&amp;`` (Slack reads it back as ``&``)."""
+    url = "http://prom.example/graph?g0.expr=up&g0.tab=1"
+    blocks = question_blocks(_decision(evidence={"generatorURL": url}), _question())
+    assert "<http://prom.example/graph?g0.expr=up&amp;g0.tab=1|Open the source>" in _mrkdwn(blocks)
+
+
+def test_a_huge_generator_url_does_not_break_the_message() -> None:
+    """Alertmanager's payload allows a generatorURL of 8 KiB; a context element's text
+    may hold 3000 characters, so the link made the whole post fail (invalid_blocks) and
+    the question was not asked in Slack. Too long a link is left out."""
+    url = "https://prom.example/graph?g0.expr=" + "x" * 8000
+    for blocks in _messages({"signal": {"generatorURL": url}}):
+        assert all(len(text) <= 3000 for text in _mrkdwn(blocks))
+        assert len(blocks) <= 50
