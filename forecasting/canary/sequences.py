@@ -225,12 +225,16 @@ def fewer_events_log_evalue(p: float, events: float, trials: float) -> float:
 
     An equal-weight mixture of likelihood ratios of rates r*p (r in ``_FEWER_GRID``, fixed
     in advance) to ``p``. Each ratio is a nonnegative supermartingale under any rate of
-    at least ``p`` (its expected step is linear in the rate and 1 at ``p``), so the
-    mixture is one too, and by Ville's inequality it reaches 1/alpha with probability
-    at most alpha over every look. It depends on the counts only through their totals,
-    and is exact for few events: with none in n trials it is about n*p, where a normal
-    approximation or a two-sided mixture needs several times more trials. ``r = 0``
-    counts only while no event has been seen; ``events``/``trials`` may be fractional.
+    at least ``p``: at a true rate q its expected step, q*r + (1 - q)(1 - r*p)/(1 - p), is
+    1 at q = p and falls as q rises (r <= 1). So the mixture is one too, and by Ville's
+    inequality it reaches 1/alpha with probability at most alpha over every look. It
+    depends on the counts only through their totals, and is exact for few events: with
+    none in n trials its log is about n*p - log(7), where a normal approximation or a
+    two-sided mixture needs several times more trials. ``r = 0`` counts only while no
+    event has been seen. ``events``/``trials`` may be fractional: counts divided by an
+    over-dispersion factor phi >= 1 raise each ratio to the power 1/phi, and the mean of
+    those powers is at most the untempered mixture's to that power, so tempered evidence
+    never rejects where the untempered would not (for truly binomial counts, only wider).
     """
     if trials <= 0 or p <= 0.0:
         return 0.0
