@@ -284,6 +284,7 @@ class Simulation:
         # once the workload no longer runs its image: ``_close_rollouts``).
         self.spans: dict[int, FaultSpan] = {}
         self.open_rollouts: list[BadRollout] = []
+        self.failing_nodes: list[NodeNotReady] = []  # NotReady until their duration passes
         self.notes = self._history_notes() + self._filled_notes()
 
     def _filled_notes(self) -> list[str]:
@@ -408,6 +409,7 @@ class Simulation:
             for cluster in (self.cluster, self.twin):
                 cluster.set_node_ready(fault.node, False)
             note = f"node {fault.node} NotReady for {fault.duration / 3600:g} h"
+            self.failing_nodes.append(fault)
         elif isinstance(fault, Canary):
             self.canaries.append(fault)
             self._start_canary(fault, now)
@@ -495,11 +497,11 @@ class Simulation:
                 self.open_rollouts.remove(fault)
 
     def _recover(self, now: float) -> None:
-        for fault in self.scenario.spec.faults:
-            if (
-                isinstance(fault, NodeNotReady)
-                and abs(self.start + fault.at + fault.duration - now) < 1e-6
-            ):
+        """A failing node is Ready again at the first tick once its duration has passed
+        (a duration need not be a whole number of ticks: ``100s`` with 30 s ticks)."""
+        for fault in list(self.failing_nodes):
+            if now >= self.start + fault.at + fault.duration - 1e-6:
+                self.failing_nodes.remove(fault)
                 for cluster in (self.cluster, self.twin):
                     cluster.set_node_ready(fault.node, True)
 
