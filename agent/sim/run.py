@@ -574,9 +574,12 @@ class Simulation:
                 self._wait_for_people()
             elif int(elapsed) % 60 == 0:
                 self.oncall.step(now)
-            if self.progress is not None and elapsed - last_report >= 3600:
+            # Every simulated hour, and at the end: a run that is no whole number of hours
+            # (--days 0.3) would otherwise leave its bar short of 100 %, and one shorter
+            # than an hour would show none.
+            if self.progress is not None and (elapsed - last_report >= 3600 or elapsed >= total):
                 last_report = elapsed
-                self.progress(elapsed / total, f"day {elapsed / 86400:.1f}")
+                self.progress(min(elapsed / total, 1.0), f"day {min(elapsed, total) / 86400:.1f}")
         self.anomaly.save()
         return SimResult(
             scenario=self.scenario,
