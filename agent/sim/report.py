@@ -148,6 +148,15 @@ def _until(span: FaultSpan, end: float) -> tuple[float, str]:
     return until, ended
 
 
+def _until_cell(span: FaultSpan | None, start: float, end: float) -> str:
+    """The report's "until" cell of a fault: the day it stopped acting and what ended it
+    (empty for an entry that is no fault: the delivery tool's promotion)."""
+    if span is None:
+        return ""
+    until, ended = _until(span, end)
+    return html.escape(f"day {(until - start) / 86400:.2f}: {ended}")
+
+
 def _span(span: FaultSpan, start: float, end: float) -> Span:
     """A fault's band, from its injection to its end (or the end of the run), its label
     saying when and what ended it."""
@@ -395,12 +404,14 @@ def write_html(
     )
     if not summary.decisions:
         decision_rows = "<tr><td colspan=8>No remediation or canary decision in this run.</td></tr>"
+    fault_spans = {(s.start, s.note): s for s in result.fault_spans}
     fault_rows = "".join(
-        f"<tr><td>day {(at - start) / 86400:.2f}</td><td>{html.escape(note)}</td></tr>"
+        f"<tr><td>day {(at - start) / 86400:.2f}</td><td>{html.escape(note)}</td>"
+        f"<td>{_until_cell(fault_spans.get((at, note)), start, end)}</td></tr>"
         for at, note in result.faults
     )
     if not result.faults:
-        fault_rows = "<tr><td colspan=2>None.</td></tr>"
+        fault_rows = "<tr><td colspan=3>None.</td></tr>"
     late = _faults_after_the_end(result)
     late_note = f"<p class=note>{html.escape(late[0].upper() + late[1:])}.</p>" if late else ""
     anomaly_counts = (
@@ -441,7 +452,7 @@ bands are the faults, drawn as above.</p>{timeline}
 a red dot is a point the detector scored as anomalous (confidence 0.99 or more), labelled
 with the reason; consecutive such points make one incident.</p>
 {"".join(charts[len(result.timelines) :])}
-<h2>Faults injected</h2><table><tr><th>when</th><th>what</th></tr>{fault_rows}</table>
+<h2>Faults injected</h2><table><tr><th>when</th><th>what</th><th>until</th></tr>{fault_rows}</table>
 {late_note}
 </body></html>
 """

@@ -1,10 +1,11 @@
-"""The simulation's summary says of each fault until when it acted and what ended it, and
-the report's anomaly charts cover the whole run, with the unit of what they plot.
+"""The simulation's summary and report say of each fault until when it acted and what
+ended it, and the report's anomaly charts cover the whole run, with the unit of what they
+plot.
 
-Before, the summary's "Faults injected" gave only each fault's start (what ended it was
-in the report's hover text alone); an anomaly chart drew only its first 400 anomalous
-points, so the end of a busy week was drawn bare (the default week's cart latency had
-no dot after day 5.4), and its y axis was labelled "value"."""
+Before, the summary's and the report's "Faults injected" gave only each fault's start
+(what ended it was in the report's hover text alone); an anomaly chart drew only its
+first 400 anomalous points, so the end of a busy week was drawn bare (the default week's
+cart latency had no dot after day 5.4), and its y axis was labelled "value"."""
 
 from __future__ import annotations
 
@@ -48,7 +49,9 @@ def _summary() -> Summary:
     return Summary([], [], {}, [], {}, [], Counter(), 0)
 
 
-def test_each_fault_is_listed_with_until_when_it_acted_and_what_ended_it() -> None:
+def test_each_fault_is_listed_with_until_when_it_acted_and_what_ended_it(
+    tmp_path: Path,
+) -> None:
     rollout, leak, node = (
         "bad rollout of c:2 on checkout",
         "memory leak 1 MiB/h on cart",
@@ -77,6 +80,16 @@ def test_each_fault_is_listed_with_until_when_it_acted_and_what_ended_it() -> No
         "            until day 7.00: a leak never stops",
         "  day  7.0  node n1 NotReady for 3 h",
         "            until day 7.00: still on at the end of the run",
+    ]
+    # The report's table of faults says the same, in a column of its own.
+    report = tmp_path / "r.html"
+    write_html(result, _summary(), report, peak_mb=1.0)
+    table = report.read_text().split("<h2>Faults injected</h2>")[1].split("</table>")[0]
+    assert re.findall(r"<tr><td>(.*?)</td><td>(.*?)</td><td>(.*?)</td></tr>", table) == [
+        ("day 0.50", rollout, "day 0.60: c:2 was rolled back"),
+        ("day 0.55", "delivery tool promoted s:4 on search", ""),
+        ("day 3.00", leak, "day 7.00: a leak never stops"),
+        ("day 6.95", node, "day 7.00: still on at the end of the run"),
     ]
 
 
