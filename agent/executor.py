@@ -19,7 +19,10 @@ Every write goes the same way, whether it comes from a runbook, the scaler or an
 ``reconcile`` settles intents left pending by a crash: it compares the cluster with the
 recorded snapshot (the fields the operation changes, not the resourceVersion, which any
 other writer bumps). If nothing changed, the write never happened (``abandoned``); if
-the object moved, the write is taken as applied and goes on to verification. Either way,
+the object moved, the write is taken as applied and goes on to verification. If the
+object is there but its read is refused for good (a Deployment paused since refuses a
+rollback's read), whether the write happened is not known: the step is ``failed``,
+saying so, and the run is failed and escalated (never taken as applied). Either way,
 nothing is blindly written again. A write that fails without an answer is settled the
 same way at once; when the object cannot be read then either, the step is ``unsettled``
 and its intent stays pending, and the engine settles it at a later cycle.
@@ -710,8 +713,10 @@ class Executor:
         operation = operation_from_dict(intent.operation)
         try:
             current = self.writer.snapshot(operation)
-        except PermanentError:
-            current = {"gone": True}
+        except PermanentError as exc:
+            if exc.reason != "NotFound":
+                return self._unknown(intent, operation, exc, note)
+            current = {"gone": True}  # deleted: a pod removed is the write done
         if _comparable(current) == _comparable(intent.snapshot):
             status, detail = "abandoned", "the cluster shows no trace of the write"
         else:
@@ -721,6 +726,40 @@ class Executor:
         )
         log.warning("reconciled intent %s (%s): %s", intent.id, operation.op, detail)
         return status
+
+    def _unknown(self, intent: Intent, operation: Operation, exc: PermanentError, note: str) -> str:
+        """A pending write whose target is there but whose read for the write is refused
+        for good (a Deployment paused since refuses a rollback's read, a permission
+        taken away): what it holds cannot be compared with the snapshot, so whether the
+        write happened is not known. Not ``applied`` (that would verify, and undo, a
+        write that may never have been made) nor ``abandoned`` (it may have been made):
+        ``failed``, with ``written`` saying it is not known, so the run is failed and
+        the escalation tells a person to look."""
+        self._count_error(exc.reason)
+        said = (
+            f"whether it was written is not known: {operation.target} could not be read to "
+            f"tell ({exc})"
+        )
+        self.ledger.finish_intent(
+            intent.id,
+            "failed",
+            self.clock.now(),
+            {
+                "reconciled": True,
+                "note": note,
+                "why": said,
+                "error": str(exc),
+                "reason": exc.reason,
+                # As the escalation says what a failed run left: "not undone: ... before
+                # it failed, and that stays".
+                "written": (
+                    f"a write to {operation.target} that may or may not have happened (it "
+                    f"could not be read to tell: {exc})"
+                ),
+            },
+        )
+        log.warning("reconciled intent %s (%s): %s", intent.id, operation.op, said)
+        return "failed"
 
     def _intent(self, intent_id: int) -> Intent:
         for intent in self.ledger.intents(status=["pending"]):

@@ -12,7 +12,7 @@ from agent.adapters.kubernetes import KubernetesCluster
 from agent.clock import FakeClock
 from agent.executor import Executor
 from agent.ledger import open_ledger
-from remediation.ports import ObjectRef, PatchResources, SetHpaMinReplicas
+from remediation.ports import ObjectRef, PatchResources, RollbackToPrevious, SetHpaMinReplicas
 from tests.fakekube import FakeApiServer
 
 WEB = ObjectRef("Deployment", "web", "shop")
@@ -119,5 +119,48 @@ def test_a_floor_undo_cut_off_by_a_crash_is_settled_undone_though_the_ceiling_mo
         assert [status for _, status in nxt.reconcile()] == ["undone"]
         (intent,) = ledger.intents()
         assert intent.status == "undone" and _hpa(fake) == (2, 20)
+    finally:
+        ledger.close()
+
+
+def _pause(fake: FakeApiServer) -> None:
+    """A person pauses the Deployment: a rollback's snapshot then refuses to read it."""
+    fake.store.modify("Deployment", "shop", "web", lambda d: d["spec"].update(paused=True))
+
+
+def test_a_pending_rollback_whose_target_reads_paused_is_not_taken_as_applied(
+    fake: FakeApiServer, cluster: KubernetesCluster, shop: Any, tmp_path: Path
+) -> None:
+    # The process dies between the rollback's intent and its write, and a person then
+    # pauses the Deployment. The next leader's read for the rollback is refused
+    # (``RolloutPaused``, a PermanentError), so what the Deployment holds cannot be
+    # compared with the snapshot. Before, that refusal was read as "gone", which differs
+    # from any snapshot: the write nobody made was recorded applied (and would go on to
+    # verification and an undo). Now whether it happened is not known: the step is not
+    # applied, and the run fails and is escalated saying so.
+    ledger = open_ledger(f"sqlite:///{tmp_path / 'l.sqlite'}", 0)
+    try:
+        executor = Executor(ledger, cluster, FakeClock(1000), owner="a")
+        operation = RollbackToPrevious(WEB)
+
+        def die(op: Any, *, dry_run: bool = False) -> Any:
+            raise _CrashError
+
+        cluster.apply = die  # type: ignore[method-assign]
+        with pytest.raises(_CrashError):
+            executor.apply(
+                "k", 0, operation, decision_id=None, runbook="r", reason_code="X", message="m"
+            )
+        del cluster.apply
+        (intent,) = ledger.intents()
+        assert intent.status == "pending"
+        _pause(fake)
+        nxt = Executor(ledger, cluster, FakeClock(1100), owner="b")
+        assert [status for _, status in nxt.reconcile()] == ["failed"]
+        (intent,) = ledger.intents()
+        assert intent.status == "failed"
+        result = intent.result or {}
+        assert result["reason"] == "RolloutPaused"
+        assert "may or may not have happened" in result["written"]
     finally:
         ledger.close()
