@@ -128,13 +128,18 @@ def _normal(value: Any) -> Any:
     return json.loads(json.dumps(value, sort_keys=True, default=str))
 
 
-def _comparable(snapshot: Any) -> Any:
+def _comparable(snapshot: Any, recorded: Any) -> Any:
     """A snapshot without its ``resourceVersion``: any write bumps that (a controller's
     status update, a label someone added), so comparing it would take an unrelated
-    write for ours. The fields the operation changes decide whether it happened."""
+    write for ours. The fields the operation changes decide whether it happened, and
+    the object's uid (an object deleted and created again under the same name is not
+    the one the write was meant for), unless the snapshot ``recorded`` with the intent
+    has none (an older release's): then it is left out, as before."""
     normal = _normal(snapshot)
     if isinstance(normal, dict):
         normal.pop("resourceVersion", None)
+        if not (isinstance(recorded, dict) and recorded.get("uid")):
+            normal.pop("uid", None)
     return normal
 
 
@@ -717,8 +722,14 @@ class Executor:
             if exc.reason != "NotFound":
                 return self._unknown(intent, operation, exc, note)
             current = {"gone": True}  # deleted: a pod removed is the write done
-        if _comparable(current) == _comparable(intent.snapshot):
+        if _comparable(current, intent.snapshot) == _comparable(intent.snapshot, intent.snapshot):
             status, detail = "abandoned", "the cluster shows no trace of the write"
+        elif _replaced(intent.snapshot, current):
+            status = "applied"
+            detail = (
+                "the object was replaced since the snapshot (another uid): taken as "
+                "applied; an undo is not written on the new object (TargetReplaced)"
+            )
         else:
             status, detail = "applied", "the object changed since the snapshot: taken as applied"
         self.ledger.finish_intent(
@@ -804,7 +815,7 @@ _READ_FAILURES = frozenset({"NotFound", "Forbidden", "Permanent"})
 # resourceVersion, a Deployment's revision numbers and the template it would roll back
 # to, a drain's list of pods.
 _NOT_RESTORED = frozenset(
-    {"resourceVersion", "revision", "target_revision", "target_template", "pods", "skipped"}
+    {"resourceVersion", "uid", "revision", "target_revision", "target_template", "pods", "skipped"}
 )
 
 
@@ -822,10 +833,20 @@ def _restored(before: Any, now: Any, operation: Operation) -> bool:
     (``before``, the intent's snapshot): the fields an undo puts back."""
     if not isinstance(before, dict) or not isinstance(now, dict):
         return False
+    if _replaced(before, now):
+        return False  # another object of the same name: whatever it holds, not restored
     keys = set(before) - _NOT_RESTORED
     keys &= _ONLY_RESTORED.get(operation.op, keys)
     normal_before, normal_now = _normal(before), _normal(now)
     return bool(keys) and all(normal_before.get(k) == normal_now.get(k) for k in keys)
+
+
+def _replaced(before: Any, now: Any) -> bool:
+    """Whether ``now`` (the target read back) is another object than the one the
+    snapshot ``before`` recorded: both carry a uid, and they differ."""
+    if not isinstance(before, dict) or not isinstance(now, dict):
+        return False
+    return bool(before.get("uid") and now.get("uid") and before["uid"] != now["uid"])
 
 
 def _drain_written(progress: dict[str, Any]) -> str:
