@@ -287,10 +287,12 @@ class Executor:
         if self.stopping():
             return StepOutcome("stopping", SHUTTING_DOWN)
         operation = operation_from_dict(intent.operation)
+        applied = dict(intent.result or {})
+        if applied.get("changed") is False:
+            return self._nothing_to_undo(intent, operation, applied)
         # Write-ahead for the undo too: "undoing" before the write, so a crash between
         # the write and its record is found by ``reconcile`` and not taken for an undo
         # still to do, nor for someone else's change.
-        applied = dict(intent.result or {})
         if not self.ledger.finish_intent(
             intent.id, "undoing", self.clock.now(), applied, expected=("applied",)
         ):
@@ -331,6 +333,29 @@ class Executor:
         )
         self._event(operation, reason_code, f"{message} ({result.summary})", warning=True)
         return StepOutcome("undone", result.summary, intent.id, result)
+
+    def _nothing_to_undo(
+        self, intent: Intent, operation: Operation, applied: dict[str, Any]
+    ) -> StepOutcome:
+        """A step whose write changed nothing (its target already held the value, set
+        by someone else before the write, or between Autonomic's read and its write):
+        there is nothing of Autonomic's to put back. Writing the intent's snapshot back
+        would undo theirs (uncordon a node a person cordoned meanwhile), so nothing is
+        written and the step is ``undone``: the target holds what it held before."""
+        summary = (
+            f"{operation.target}: nothing to undo: the step changed nothing "
+            f"({applied.get('summary', 'found already as asked')}); left as it is"
+        )
+        if not self.ledger.finish_intent(
+            intent.id,
+            "undone",
+            self.clock.now(),
+            {"summary": summary, "undo": True, "nothing_written": True},
+            expected=("applied",),
+        ):
+            return StepOutcome("failed", "this step is not applied (or already being undone)")
+        log.info("undo of intent %s: %s", intent.id, summary)
+        return StepOutcome("undone", summary, intent.id)
 
     def _read_back_undo(
         self,

@@ -250,13 +250,25 @@ class Operations:
         is by far the likeliest way: it is reported as this write's change, with the
         first read as its "before", so the action is counted and its Event posted."""
         tries = self.api.policy.conflict_attempts
+        unanswered = False  # a 409 came after a try that got no answer
         for attempt_number in range(tries):
             try:
                 result = attempt()
-            except ConflictError:
+            except ConflictError as exc:
+                unanswered = unanswered or exc.after_unanswered
                 continue
             if attempt_number and first and not result.changed and not result.dry_run:
-                return _landed_before(result, first[0])
+                if unanswered:
+                    return _landed_before(result, first[0])
+                # Every 409 was the first answer to its write: someone else wrote the
+                # object between Autonomic's read and its write, and what the retry
+                # found is theirs (a person cordoned the node meanwhile). Recorded as
+                # found (changed nothing), so its undo leaves it to them.
+                return replace(
+                    result,
+                    summary=f"{result.summary} (made so by someone else between "
+                    "Autonomic's read and its write: a 409, then a read that found it so)",
+                )
             return result
         raise TransientError(
             f"{operation.op} on {operation.target}: the object kept changing under us "

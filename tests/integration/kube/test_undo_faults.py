@@ -14,6 +14,7 @@ from agent.clock import FakeClock
 from agent.executor import Executor
 from agent.ledger import open_ledger
 from remediation.ports import (
+    Cordon,
     ObjectRef,
     PatchResources,
     RollbackToPrevious,
@@ -265,3 +266,52 @@ def test_an_undo_recorded_without_a_uid_still_writes_as_before(
     _recreate(fake, "Deployment", "shop", "web", lambda d: d["spec"].update(replicas=5))
     cluster.undo(operation, before)
     assert _replicas(fake) == 3
+
+
+NODE = ObjectRef("Node", "node-1")
+
+
+def _unschedulable(fake: FakeApiServer) -> bool:
+    (node,) = [n for n in fake.store.objects("Node") if n["metadata"]["name"] == "node-1"]
+    return bool(node["spec"].get("unschedulable", False))
+
+
+def test_a_cordon_a_person_made_between_read_and_write_is_not_undone(
+    fake: FakeApiServer, cluster: KubernetesCluster, shop: Any, tmp_path: Path
+) -> None:
+    # Autonomic reads node-1 schedulable; a person cordons it before Autonomic's patch,
+    # which gets a 409 (its resourceVersion is stale). The retry reads the node
+    # cordoned. Before, that was taken for Autonomic's own cordon whose answer was lost:
+    # recorded as its change, and the undo after a failed verification uncordoned the
+    # node the person had cordoned. Now a node found cordoned on the retry was cordoned
+    # before Autonomic's write: the step changed nothing, and its undo leaves the node.
+    ledger = open_ledger(f"sqlite:///{tmp_path / 'l.sqlite'}", 0)
+    try:
+        api = cluster.operations.api
+        real_patch = api.patch
+        raced: list[bool] = []
+
+        def person_cordons_first(kind: str, namespace: Any, name: str, body: Any, **kw: Any) -> Any:
+            if kind == "Node" and not raced:
+                raced.append(True)
+                fake.store.modify(
+                    "Node", "", "node-1", lambda n: n["spec"].update(unschedulable=True)
+                )
+            return real_patch(kind, namespace, name, body, **kw)
+
+        api.patch = person_cordons_first  # type: ignore[method-assign]
+        executor = Executor(ledger, cluster, FakeClock(1000), owner="a")
+        applied = executor.apply(
+            "k", 0, Cordon(NODE), decision_id=None, runbook="r", reason_code="X", message="m"
+        )
+        assert raced and _unschedulable(fake)
+        assert applied.status == "applied"
+        assert applied.result is not None and not applied.result.changed
+        assert applied.result.before["unschedulable"] is True
+        (intent,) = ledger.intents()
+        undone = executor.undo(intent, reason_code="Undo", message="m")
+        assert undone.status == "undone" and "nothing to undo" in undone.message
+        assert _unschedulable(fake)  # the person's cordon stays
+        assert ledger.count_actions(0) == 0  # not counted as an action of its runbook
+    finally:
+        ledger.close()
