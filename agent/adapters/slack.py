@@ -65,10 +65,12 @@ from agent.adapters.slack_blocks import (
     ACTION_UNDO,
     ANSWERS,
     HINDSIGHT_VERDICTS,
+    TEXT_LIMIT,
     answer_line,
     escalation_blocks,
     escalation_text,
     escape,
+    plain_text,
     question_blocks,
     question_text,
     report_blocks,
@@ -807,7 +809,7 @@ class SlackChannel:
             )
         except PermanentError as exc:
             line = answer_line(question)
-            news = f"{line} {escape(note)}" if line else escape(note)
+            news = f"{line} {plain_text(note)}" if line else plain_text(note)
             if exc.reason == "Slack:message_not_found":
                 self.api.post_message(
                     self.channel,
@@ -825,8 +827,11 @@ class SlackChannel:
             )
 
     def thread(self, question: Question, text: str) -> None:
+        """``text`` in the question's thread, escaped and cut below Slack's limit on a
+        message's text (``plain_text``): an alert's description or a long evidence string
+        would otherwise be refused whole (``msg_too_long``), and the line lost."""
         channel, ts = self._where(question)
-        self.api.post_message(channel, escape(text), thread_ts=ts)
+        self.api.post_message(channel, plain_text(text), thread_ts=ts)
 
     def escalate(self, decision: DecisionRecord, why: str) -> str:
         sent = self.api.post_message(
@@ -847,10 +852,11 @@ class SlackChannel:
         return f"{SLACK_REF}{sent['channel']}:{sent['ts']}"
 
     def note(self, ref: str, text: str) -> None:
+        """``text`` in the thread of ``ref``, escaped and cut as ``thread`` does."""
         where = parse_ref(ref)
         if where is None:
             raise PermanentError(f"{ref!r} is not a Slack message", reason="NotInSlack")
-        self.api.post_message(where[0], escape(text), thread_ts=where[1])
+        self.api.post_message(where[0], plain_text(text), thread_ts=where[1])
 
     def offer_undo(self, ref: str, decision: DecisionRecord, text: str) -> str:
         """``text`` in the thread of ``ref`` (a question's or a report's message), with an
@@ -859,7 +865,10 @@ class SlackChannel:
         if where is None:
             raise PermanentError(f"{ref!r} is not a Slack message", reason="NotInSlack")
         sent = self.api.post_message(
-            where[0], escape(text), thread_ts=where[1], blocks=undo_blocks(decision, escape(text))
+            where[0],
+            plain_text(text),
+            thread_ts=where[1],
+            blocks=undo_blocks(decision, escape(text)),
         )
         return f"{SLACK_REF}{sent['channel']}:{sent['ts']}"
 
@@ -871,17 +880,19 @@ class SlackChannel:
             raise PermanentError(f"{ref!r} is not a Slack message", reason="NotInSlack")
         shown = escape(text) if mrkdwn is None else mrkdwn
         self.api.update_message(
-            where[0], where[1], escape(text), blocks=undo_blocks(None, shown, offer=False)
+            where[0], where[1], plain_text(text), blocks=undo_blocks(None, shown, offer=False)
         )
 
     def announce(self, text: str) -> None:
-        """A message to the channel about no decision (a pause of Autonomic, a resume)."""
-        self.api.post_message(self.channel, escape(text), unfurl_links=False)
+        """A message to the channel about no decision (a pause of Autonomic, a resume),
+        escaped and cut as ``thread`` does."""
+        self.api.post_message(self.channel, plain_text(text), unfurl_links=False)
 
     def tell(self, channel: str, user: str, text: str, mrkdwn: str = "") -> None:
         """A reply only ``user`` sees (refusals, "already answered"); ``mrkdwn`` follows
         unescaped (the mentions of who may answer)."""
-        self.api.post_ephemeral(channel, user, escape(text) + (f" {mrkdwn}" if mrkdwn else ""))
+        shown = plain_text(text, TEXT_LIMIT - len(mrkdwn) - 1) if mrkdwn else plain_text(text)
+        self.api.post_ephemeral(channel, user, shown + (f" {mrkdwn}" if mrkdwn else ""))
 
     @staticmethod
     def _where(question: Question) -> tuple[str, str]:
