@@ -1376,6 +1376,17 @@ class SlackReceiver:
             return self._verdict(click, allowed, why, now)
         if isinstance(click, UndoClick):
             return self._undo(click, now)
+        elsewhere = self._posted_elsewhere(click.question_id, payload)
+        if elsewhere is not None:
+            log.warning(
+                "refused a Slack answer %s to question %s by %s: %s",
+                click.answer,
+                click.question_id,
+                click.user_id,
+                elsewhere,
+            )
+            self._tell(click, f"This click was not taken: {elsewhere}. Nothing changed.")
+            return AnswerOutcome(False, "WrongChannel", elsewhere)
         lists = self.who_may_answer(click.question_id)
         allowed, why = self.approvers.check(click.user_id, now, lists)
         if not allowed:
@@ -1405,6 +1416,32 @@ class SlackReceiver:
             # A redelivered click (Slack retries) is not news to the person who clicked.
             self._tell(click, outcome.message[:1].upper() + outcome.message[1:] + ".")
         return outcome
+
+    def _posted_elsewhere(self, question_id: str, payload: Mapping[str, Any]) -> str | None:
+        """Why a click on this question cannot be on its message, or None. A question
+        posted to Slack is answered from the channel it was posted in (the ledger keeps
+        its channel and message ts): a payload whose ``channel.id`` or
+        ``container.channel_id`` names another channel, or none, is not a click on it
+        (a button copied elsewhere, a forged payload). A question never posted to Slack
+        has no channel to hold the click to."""
+        question = self.approvals.ledger.question(question_id)
+        where = parse_ref(question.message_ref) if question is not None else None
+        if where is None or not _CHANNEL_ID.match(where[0]):
+            return None
+        container = payload.get("container")
+        channel = payload.get("channel")
+        said = [
+            value
+            for value in (
+                container.get("channel_id") if isinstance(container, Mapping) else None,
+                channel.get("id") if isinstance(channel, Mapping) else None,
+            )
+            if value
+        ]
+        if said and all(value == where[0] for value in said):
+            return None
+        shown = ", ".join(str(value) for value in dict.fromkeys(said)) or "no channel"
+        return f"question {question_id} was posted in {where[0]}, and this click came from {shown}"
 
     def who_may_answer(self, question_id: str) -> list[dict[str, Any]]:
         """The lists an answer to this question must come from: ``slack.approvers``, the
