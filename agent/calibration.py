@@ -42,6 +42,7 @@ __all__ = [
     "ReliabilityBin",
     "binomial_tail",
     "clean_outcomes_to_reach",
+    "counted_route",
     "pooled_prior",
     "recalibrate",
     "reliability",
@@ -52,6 +53,16 @@ __all__ = [
 # Feedback from these actors is the daemon's own (verification, question expiry); a
 # "wrong" from anyone else is a human correction.
 MACHINE_ACTORS = frozenset({"autonomic", "timeout"})
+
+
+def counted_route(route: str, status: str) -> str:
+    """The route a decision counts under in an automation rate (``autonomic calibration``,
+    the ``/metrics`` gauge): automatic only if it acted. An automatic decision closed
+    ``expired`` was held back (a guard, a pause, a ledger outage) past
+    ``safety.approvedMaxWait`` and never ran: it was handed to a person, so it counts as
+    escalated, as the ledger's outcome queries count its hindsight verdict."""
+    return "escalate" if route == "auto" and status == "expired" else route
+
 
 # How unlikely by chance a record must be to move a threshold (either way it is tested).
 SIGNIFICANCE = 0.05

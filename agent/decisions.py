@@ -783,14 +783,15 @@ class DecisionService:
 
     def publish_gauges(self, recent: Sequence[DecisionRecord]) -> None:
         """Automation rate and calibration error per decision type, for ``/metrics``."""
-        from agent.calibration import reliability
+        from agent.calibration import counted_route, reliability
 
         by_type: dict[str, list[DecisionRecord]] = {}
         for record in recent:
             if record.route in ("auto", "ask", "escalate") and not is_hold(record.decision_type):
                 by_type.setdefault(record.decision_type, []).append(record)
         for decision_type, records in by_type.items():
-            automatic = sum(r.route == "auto" for r in records)
+            # Held back past approvedMaxWait and closed expired: it never acted.
+            automatic = sum(counted_route(r.route, r.status) == "auto" for r in records)
             self.metrics.automation_rate.labels(decision_type=decision_type).set(
                 automatic / len(records)
             )

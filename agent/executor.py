@@ -19,7 +19,10 @@ Every write goes the same way, whether it comes from a runbook, the scaler or an
 ``reconcile`` settles intents left pending by a crash: it compares the cluster with the
 recorded snapshot (the fields the operation changes, not the resourceVersion, which any
 other writer bumps). If nothing changed, the write never happened (``abandoned``); if
-the object moved, the write is taken as applied and goes on to verification. Either way,
+the object moved, the write is taken as applied and goes on to verification. If the
+object is there but its read is refused for good (a Deployment paused since refuses a
+rollback's read), whether the write happened is not known: the step is ``failed``,
+saying so, and the run is failed and escalated (never taken as applied). Either way,
 nothing is blindly written again. A write that fails without an answer is settled the
 same way at once; when the object cannot be read then either, the step is ``unsettled``
 and its intent stays pending, and the engine settles it at a later cycle.
@@ -125,13 +128,18 @@ def _normal(value: Any) -> Any:
     return json.loads(json.dumps(value, sort_keys=True, default=str))
 
 
-def _comparable(snapshot: Any) -> Any:
+def _comparable(snapshot: Any, recorded: Any) -> Any:
     """A snapshot without its ``resourceVersion``: any write bumps that (a controller's
     status update, a label someone added), so comparing it would take an unrelated
-    write for ours. The fields the operation changes decide whether it happened."""
+    write for ours. The fields the operation changes decide whether it happened, and
+    the object's uid (an object deleted and created again under the same name is not
+    the one the write was meant for), unless the snapshot ``recorded`` with the intent
+    has none (an older release's): then it is left out, as before."""
     normal = _normal(snapshot)
     if isinstance(normal, dict):
         normal.pop("resourceVersion", None)
+        if not (isinstance(recorded, dict) and recorded.get("uid")):
+            normal.pop("uid", None)
     return normal
 
 
@@ -279,10 +287,12 @@ class Executor:
         if self.stopping():
             return StepOutcome("stopping", SHUTTING_DOWN)
         operation = operation_from_dict(intent.operation)
+        applied = dict(intent.result or {})
+        if applied.get("changed") is False:
+            return self._nothing_to_undo(intent, operation, applied)
         # Write-ahead for the undo too: "undoing" before the write, so a crash between
         # the write and its record is found by ``reconcile`` and not taken for an undo
         # still to do, nor for someone else's change.
-        applied = dict(intent.result or {})
         if not self.ledger.finish_intent(
             intent.id, "undoing", self.clock.now(), applied, expected=("applied",)
         ):
@@ -323,6 +333,29 @@ class Executor:
         )
         self._event(operation, reason_code, f"{message} ({result.summary})", warning=True)
         return StepOutcome("undone", result.summary, intent.id, result)
+
+    def _nothing_to_undo(
+        self, intent: Intent, operation: Operation, applied: dict[str, Any]
+    ) -> StepOutcome:
+        """A step whose write changed nothing (its target already held the value, set
+        by someone else before the write, or between Autonomic's read and its write):
+        there is nothing of Autonomic's to put back. Writing the intent's snapshot back
+        would undo theirs (uncordon a node a person cordoned meanwhile), so nothing is
+        written and the step is ``undone``: the target holds what it held before."""
+        summary = (
+            f"{operation.target}: nothing to undo: the step changed nothing "
+            f"({applied.get('summary', 'found already as asked')}); left as it is"
+        )
+        if not self.ledger.finish_intent(
+            intent.id,
+            "undone",
+            self.clock.now(),
+            {"summary": summary, "undo": True, "nothing_written": True},
+            expected=("applied",),
+        ):
+            return StepOutcome("failed", "this step is not applied (or already being undone)")
+        log.info("undo of intent %s: %s", intent.id, summary)
+        return StepOutcome("undone", summary, intent.id)
 
     def _read_back_undo(
         self,
@@ -710,10 +743,18 @@ class Executor:
         operation = operation_from_dict(intent.operation)
         try:
             current = self.writer.snapshot(operation)
-        except PermanentError:
-            current = {"gone": True}
-        if _comparable(current) == _comparable(intent.snapshot):
+        except PermanentError as exc:
+            if exc.reason != "NotFound":
+                return self._unknown(intent, operation, exc, note)
+            current = {"gone": True}  # deleted: a pod removed is the write done
+        if _comparable(current, intent.snapshot) == _comparable(intent.snapshot, intent.snapshot):
             status, detail = "abandoned", "the cluster shows no trace of the write"
+        elif _replaced(intent.snapshot, current):
+            status = "applied"
+            detail = (
+                "the object was replaced since the snapshot (another uid): taken as "
+                "applied; an undo is not written on the new object (TargetReplaced)"
+            )
         else:
             status, detail = "applied", "the object changed since the snapshot: taken as applied"
         self.ledger.finish_intent(
@@ -721,6 +762,40 @@ class Executor:
         )
         log.warning("reconciled intent %s (%s): %s", intent.id, operation.op, detail)
         return status
+
+    def _unknown(self, intent: Intent, operation: Operation, exc: PermanentError, note: str) -> str:
+        """A pending write whose target is there but whose read for the write is refused
+        for good (a Deployment paused since refuses a rollback's read, a permission
+        taken away): what it holds cannot be compared with the snapshot, so whether the
+        write happened is not known. Not ``applied`` (that would verify, and undo, a
+        write that may never have been made) nor ``abandoned`` (it may have been made):
+        ``failed``, with ``written`` saying it is not known, so the run is failed and
+        the escalation tells a person to look."""
+        self._count_error(exc.reason)
+        said = (
+            f"whether it was written is not known: {operation.target} could not be read to "
+            f"tell ({exc})"
+        )
+        self.ledger.finish_intent(
+            intent.id,
+            "failed",
+            self.clock.now(),
+            {
+                "reconciled": True,
+                "note": note,
+                "why": said,
+                "error": str(exc),
+                "reason": exc.reason,
+                # As the escalation says what a failed run left: "not undone: ... before
+                # it failed, and that stays".
+                "written": (
+                    f"a write to {operation.target} that may or may not have happened (it "
+                    f"could not be read to tell: {exc})"
+                ),
+            },
+        )
+        log.warning("reconciled intent %s (%s): %s", intent.id, operation.op, said)
+        return "failed"
 
     def _intent(self, intent_id: int) -> Intent:
         for intent in self.ledger.intents(status=["pending"]):
@@ -765,7 +840,7 @@ _READ_FAILURES = frozenset({"NotFound", "Forbidden", "Permanent"})
 # resourceVersion, a Deployment's revision numbers and the template it would roll back
 # to, a drain's list of pods.
 _NOT_RESTORED = frozenset(
-    {"resourceVersion", "revision", "target_revision", "target_template", "pods", "skipped"}
+    {"resourceVersion", "uid", "revision", "target_revision", "target_template", "pods", "skipped"}
 )
 
 
@@ -783,10 +858,20 @@ def _restored(before: Any, now: Any, operation: Operation) -> bool:
     (``before``, the intent's snapshot): the fields an undo puts back."""
     if not isinstance(before, dict) or not isinstance(now, dict):
         return False
+    if _replaced(before, now):
+        return False  # another object of the same name: whatever it holds, not restored
     keys = set(before) - _NOT_RESTORED
     keys &= _ONLY_RESTORED.get(operation.op, keys)
     normal_before, normal_now = _normal(before), _normal(now)
     return bool(keys) and all(normal_before.get(k) == normal_now.get(k) for k in keys)
+
+
+def _replaced(before: Any, now: Any) -> bool:
+    """Whether ``now`` (the target read back) is another object than the one the
+    snapshot ``before`` recorded: both carry a uid, and they differ."""
+    if not isinstance(before, dict) or not isinstance(now, dict):
+        return False
+    return bool(before.get("uid") and now.get("uid") and before["uid"] != now["uid"])
 
 
 def _drain_written(progress: dict[str, Any]) -> str:

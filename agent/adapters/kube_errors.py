@@ -86,7 +86,16 @@ class UndoRefusedError(PermanentError):
 
 
 class ConflictError(Exception):
-    """409: the object changed since it was read. Callers re-read and retry (bounded)."""
+    """409: the object changed since it was read. Callers re-read and retry (bounded).
+
+    ``after_unanswered``: an earlier try of the same request got no usable answer (a
+    network failure, a 5xx), so it may have been applied and the 409 may be the
+    server refusing the retry's stale resourceVersion; False: the first answer was the
+    409, so someone else wrote the object between the read and this write."""
+
+    def __init__(self, message: str, *, after_unanswered: bool = False) -> None:
+        super().__init__(message)
+        self.after_unanswered = after_unanswered
 
 
 @dataclass(frozen=True)
@@ -261,6 +270,8 @@ def call_with_retries(
                 delay = min(delay * 2, policy.max_delay)
                 continue
             error = translate(exc, call)
+            if isinstance(error, ConflictError):
+                error.after_unanswered = unanswered
             if type(error) is TransientError:
                 error = TransientError(
                     f"{error} (gave up after {attempt} attempts)",

@@ -5,7 +5,9 @@ writes with the read's ``resourceVersion`` as a precondition, so a 409 means som
 changed the object between our read and our write: we read again and retry (bounded),
 and the ``before`` we return is always what we actually overwrote. Dry-run sends the
 same request with ``dryRun=All``. Undo re-reads, refuses if the fields we wrote no
-longer hold our values (someone else has changed them since), and writes ``before`` back.
+longer hold our values (someone else has changed them since) or the object is another
+one of the same name (its ``metadata.uid``, kept in the snapshot, differs: deleted and
+created again since), and writes ``before`` back.
 """
 
 from __future__ import annotations
@@ -76,6 +78,13 @@ def merge_diff(old: Any, new: Any) -> Any:
 
 def _rv(obj: Obj) -> str:
     return str((obj.get("metadata") or {}).get("resourceVersion", ""))
+
+
+def _uid(obj: Obj) -> str | None:
+    """The object's ``metadata.uid`` (a Scale subresource carries its parent's): what
+    tells it apart from another created later under the same name."""
+    uid = (obj.get("metadata") or {}).get("uid")
+    return str(uid) if uid else None
 
 
 def _images(template: Obj) -> str:
@@ -212,6 +221,8 @@ class Operations:
             now = self.snapshot(probe)
         except PermanentError:  # gone, paused since: the refusal stands
             return None
+        if before.get("uid") and now.get("uid") and before["uid"] != now["uid"]:
+            return None  # another object of the same name: not the one written
         keys = sorted(_written_back(operation, set(before) & set(now) - _NOT_WRITTEN_BACK))
         if not keys or any(now[key] != before[key] for key in keys):
             return None
@@ -239,13 +250,25 @@ class Operations:
         is by far the likeliest way: it is reported as this write's change, with the
         first read as its "before", so the action is counted and its Event posted."""
         tries = self.api.policy.conflict_attempts
+        unanswered = False  # a 409 came after a try that got no answer
         for attempt_number in range(tries):
             try:
                 result = attempt()
-            except ConflictError:
+            except ConflictError as exc:
+                unanswered = unanswered or exc.after_unanswered
                 continue
             if attempt_number and first and not result.changed and not result.dry_run:
-                return _landed_before(result, first[0])
+                if unanswered:
+                    return _landed_before(result, first[0])
+                # Every 409 was the first answer to its write: someone else wrote the
+                # object between Autonomic's read and its write, and what the retry
+                # found is theirs (a person cordoned the node meanwhile). Recorded as
+                # found (changed nothing), so its undo leaves it to them.
+                return replace(
+                    result,
+                    summary=f"{result.summary} (made so by someone else between "
+                    "Autonomic's read and its write: a 409, then a read that found it so)",
+                )
             return result
         raise TransientError(
             f"{operation.op} on {operation.target}: the object kept changing under us "
@@ -276,6 +299,7 @@ class Operations:
         return {
             "replicas": int((scale.get("spec") or {}).get("replicas", 0)),
             "resourceVersion": _rv(scale),
+            "uid": _uid(scale),
         }
 
     def _hpa_snapshot(self, ref: ObjectRef) -> Obj:
@@ -286,6 +310,7 @@ class Operations:
             "minReplicas": int(spec.get("minReplicas", 1)),
             "maxReplicas": int(spec.get("maxReplicas", 0)),
             "resourceVersion": _rv(hpa),
+            "uid": _uid(hpa),
         }
 
     def _restart_snapshot(self, ref: ObjectRef) -> Obj:
@@ -294,7 +319,11 @@ class Operations:
         annotations = (((obj.get("spec") or {}).get("template") or {}).get("metadata") or {}).get(
             "annotations"
         ) or {}
-        return {"restartedAt": annotations.get(RESTARTED_AT), "resourceVersion": _rv(obj)}
+        return {
+            "restartedAt": annotations.get(RESTARTED_AT),
+            "resourceVersion": _rv(obj),
+            "uid": _uid(obj),
+        }
 
     def _rollback_snapshot(self, ref: ObjectRef, *, choosing: bool = True) -> Obj:
         """What a rollback of ``ref`` reads: its revision, template and the previous
@@ -347,6 +376,7 @@ class Operations:
             "target_revision": revision_of(previous),
             "target_template": template_without_hash(previous["spec"]["template"]),
             "resourceVersion": _rv(deployment),
+            "uid": _uid(deployment),
         }
 
     def _pause_snapshot(self, ref: ObjectRef) -> Obj:
@@ -355,6 +385,7 @@ class Operations:
         return {
             "paused": bool((obj.get("spec") or {}).get("paused", False)),
             "resourceVersion": _rv(obj),
+            "uid": _uid(obj),
         }
 
     def _pod_snapshot(self, ref: ObjectRef) -> Obj:
@@ -376,6 +407,7 @@ class Operations:
         return {
             "unschedulable": bool((node.get("spec") or {}).get("unschedulable", False)),
             "resourceVersion": _rv(node),
+            "uid": _uid(node),
         }
 
     def _drain_snapshot(self, ref: ObjectRef) -> Obj:
@@ -396,6 +428,7 @@ class Operations:
             "requests": {k: resources.get("requests", {}).get(k) for k in operation.requests},
             "limits": {k: resources.get("limits", {}).get(k) for k in operation.limits},
             "resourceVersion": _rv(obj),
+            "uid": _uid(obj),
         }
 
     def _images_snapshot(self, operation: SetImages) -> Obj:
@@ -407,6 +440,7 @@ class Operations:
                 name: _find_container(obj, name, ref).get("image") for name in operation.images
             },
             "resourceVersion": _rv(obj),
+            "uid": _uid(obj),
         }
 
     def _claim_snapshot(self, ref: ObjectRef) -> Obj:
@@ -418,6 +452,7 @@ class Operations:
             "capacity": (status.get("capacity") or {}).get("storage"),
             "storageClassName": spec.get("storageClassName"),
             "resourceVersion": _rv(claim),
+            "uid": _uid(claim),
         }
 
     # --------------------------------------------------------------------- writes
@@ -1137,6 +1172,20 @@ class Operations:
 
     # ----------------------------------------------------------------------- undo
 
+    def _same_object(self, ref: ObjectRef, before: Obj, now_uid: str | None) -> None:
+        """Refuse (``TargetReplaced``) an undo whose target is not the object written:
+        deleted and created again under the same name since (another uid), it is
+        someone else's object, whatever values it holds. A snapshot recorded without a
+        uid (by an older release) is not checked: its undo goes by the values alone."""
+        ours = before.get("uid")
+        if ours and now_uid and ours != now_uid:
+            raise UndoRefusedError(
+                f"not undoing on {ref}: the object Autonomic wrote (uid {ours}) was deleted "
+                f"and replaced since by another of the same name (uid {now_uid}); leaving "
+                "the new one as it is",
+                reason="TargetReplaced",
+            )
+
     def _refuse(self, ref: ObjectRef, field: str, now: Any, ours: Any) -> UndoRefusedError:
         return UndoRefusedError(
             f"not undoing on {ref}: {field} is now {now!r}, not the {ours!r} Autonomic wrote, "
@@ -1155,6 +1204,7 @@ class Operations:
         the HPA still holds the value written (else someone changed it since: theirs)."""
         ref = operation.target
         now = self._hpa_snapshot(ref)
+        self._same_object(ref, before, now["uid"])
         if now[field] != ours:
             raise self._refuse(ref, field, now[field], ours)
         self.api.patch(
@@ -1179,6 +1229,7 @@ class Operations:
         match operation:
             case Scale(replicas=ours):
                 now = self._scale_snapshot(ref)
+                self._same_object(ref, before, now["uid"])
                 if now["replicas"] != ours:
                     raise self._refuse(ref, "replicas", now["replicas"], ours)
                 self.api.patch_scale(
@@ -1203,6 +1254,7 @@ class Operations:
                 return self._undo_hpa_bound(operation, before, "maxReplicas", ours)
             case RollbackToPrevious():
                 deployment = self.api.read("Deployment", ref.namespace, ref.name)
+                self._same_object(ref, before, _uid(deployment))
                 current = (deployment.get("spec") or {}).get("template") or {}
                 if template_without_hash(current) != before["target_template"]:
                     raise self._refuse(
@@ -1228,6 +1280,7 @@ class Operations:
                 )
             case PauseRollout(paused=ours):
                 now = self._pause_snapshot(ref)
+                self._same_object(ref, before, now["uid"])
                 if now["paused"] != ours:
                     raise self._refuse(ref, "spec.paused", now["paused"], ours)
                 self.api.patch(
@@ -1250,6 +1303,7 @@ class Operations:
                 op = operation
                 ours = op.unschedulable if isinstance(op, Cordon) else True
                 now = self._node_snapshot(ref)
+                self._same_object(ref, before, now["uid"])
                 if now["unschedulable"] != ours:
                     raise self._refuse(ref, "spec.unschedulable", now["unschedulable"], ours)
                 self.api.patch(
@@ -1271,6 +1325,7 @@ class Operations:
                 )
             case PatchResources():
                 now = self._resources_snapshot(operation)
+                self._same_object(ref, before, now["uid"])
                 for section, ours_values in (
                     ("requests", operation.requests),
                     ("limits", operation.limits),
@@ -1299,6 +1354,7 @@ class Operations:
                 )
             case SetImages():
                 now = self._images_snapshot(operation)
+                self._same_object(ref, before, now["uid"])
                 for name, image in sorted(operation.images.items()):
                     if now["images"].get(name) != image:
                         raise self._refuse(
@@ -1387,7 +1443,7 @@ def _landed_before(result: OperationResult, first: Obj) -> OperationResult:
 # a rollback's revision numbers and target, a drain's pods (as ``agent.executor`` reads
 # an undo back).
 _NOT_WRITTEN_BACK = frozenset(
-    {"resourceVersion", "revision", "target_revision", "target_template", "pods", "skipped"}
+    {"resourceVersion", "uid", "revision", "target_revision", "target_template", "pods", "skipped"}
 )
 
 

@@ -65,10 +65,12 @@ from agent.adapters.slack_blocks import (
     ACTION_UNDO,
     ANSWERS,
     HINDSIGHT_VERDICTS,
+    TEXT_LIMIT,
     answer_line,
     escalation_blocks,
     escalation_text,
     escape,
+    plain_text,
     question_blocks,
     question_text,
     report_blocks,
@@ -807,7 +809,7 @@ class SlackChannel:
             )
         except PermanentError as exc:
             line = answer_line(question)
-            news = f"{line} {escape(note)}" if line else escape(note)
+            news = f"{line} {plain_text(note)}" if line else plain_text(note)
             if exc.reason == "Slack:message_not_found":
                 self.api.post_message(
                     self.channel,
@@ -825,8 +827,11 @@ class SlackChannel:
             )
 
     def thread(self, question: Question, text: str) -> None:
+        """``text`` in the question's thread, escaped and cut below Slack's limit on a
+        message's text (``plain_text``): an alert's description or a long evidence string
+        would otherwise be refused whole (``msg_too_long``), and the line lost."""
         channel, ts = self._where(question)
-        self.api.post_message(channel, escape(text), thread_ts=ts)
+        self.api.post_message(channel, plain_text(text), thread_ts=ts)
 
     def escalate(self, decision: DecisionRecord, why: str) -> str:
         sent = self.api.post_message(
@@ -847,10 +852,11 @@ class SlackChannel:
         return f"{SLACK_REF}{sent['channel']}:{sent['ts']}"
 
     def note(self, ref: str, text: str) -> None:
+        """``text`` in the thread of ``ref``, escaped and cut as ``thread`` does."""
         where = parse_ref(ref)
         if where is None:
             raise PermanentError(f"{ref!r} is not a Slack message", reason="NotInSlack")
-        self.api.post_message(where[0], escape(text), thread_ts=where[1])
+        self.api.post_message(where[0], plain_text(text), thread_ts=where[1])
 
     def offer_undo(self, ref: str, decision: DecisionRecord, text: str) -> str:
         """``text`` in the thread of ``ref`` (a question's or a report's message), with an
@@ -859,7 +865,10 @@ class SlackChannel:
         if where is None:
             raise PermanentError(f"{ref!r} is not a Slack message", reason="NotInSlack")
         sent = self.api.post_message(
-            where[0], escape(text), thread_ts=where[1], blocks=undo_blocks(decision, escape(text))
+            where[0],
+            plain_text(text),
+            thread_ts=where[1],
+            blocks=undo_blocks(decision, escape(text)),
         )
         return f"{SLACK_REF}{sent['channel']}:{sent['ts']}"
 
@@ -871,17 +880,19 @@ class SlackChannel:
             raise PermanentError(f"{ref!r} is not a Slack message", reason="NotInSlack")
         shown = escape(text) if mrkdwn is None else mrkdwn
         self.api.update_message(
-            where[0], where[1], escape(text), blocks=undo_blocks(None, shown, offer=False)
+            where[0], where[1], plain_text(text), blocks=undo_blocks(None, shown, offer=False)
         )
 
     def announce(self, text: str) -> None:
-        """A message to the channel about no decision (a pause of Autonomic, a resume)."""
-        self.api.post_message(self.channel, escape(text), unfurl_links=False)
+        """A message to the channel about no decision (a pause of Autonomic, a resume),
+        escaped and cut as ``thread`` does."""
+        self.api.post_message(self.channel, plain_text(text), unfurl_links=False)
 
     def tell(self, channel: str, user: str, text: str, mrkdwn: str = "") -> None:
         """A reply only ``user`` sees (refusals, "already answered"); ``mrkdwn`` follows
         unescaped (the mentions of who may answer)."""
-        self.api.post_ephemeral(channel, user, escape(text) + (f" {mrkdwn}" if mrkdwn else ""))
+        shown = plain_text(text, TEXT_LIMIT - len(mrkdwn) - 1) if mrkdwn else plain_text(text)
+        self.api.post_ephemeral(channel, user, shown + (f" {mrkdwn}" if mrkdwn else ""))
 
     @staticmethod
     def _where(question: Question) -> tuple[str, str]:
@@ -1365,6 +1376,17 @@ class SlackReceiver:
             return self._verdict(click, allowed, why, now)
         if isinstance(click, UndoClick):
             return self._undo(click, now)
+        elsewhere = self._posted_elsewhere(click.question_id, payload)
+        if elsewhere is not None:
+            log.warning(
+                "refused a Slack answer %s to question %s by %s: %s",
+                click.answer,
+                click.question_id,
+                click.user_id,
+                elsewhere,
+            )
+            self._tell(click, f"This click was not taken: {elsewhere}. Nothing changed.")
+            return AnswerOutcome(False, "WrongChannel", elsewhere)
         lists = self.who_may_answer(click.question_id)
         allowed, why = self.approvers.check(click.user_id, now, lists)
         if not allowed:
@@ -1394,6 +1416,32 @@ class SlackReceiver:
             # A redelivered click (Slack retries) is not news to the person who clicked.
             self._tell(click, outcome.message[:1].upper() + outcome.message[1:] + ".")
         return outcome
+
+    def _posted_elsewhere(self, question_id: str, payload: Mapping[str, Any]) -> str | None:
+        """Why a click on this question cannot be on its message, or None. A question
+        posted to Slack is answered from the channel it was posted in (the ledger keeps
+        its channel and message ts): a payload whose ``channel.id`` or
+        ``container.channel_id`` names another channel, or none, is not a click on it
+        (a button copied elsewhere, a forged payload). A question never posted to Slack
+        has no channel to hold the click to."""
+        question = self.approvals.ledger.question(question_id)
+        where = parse_ref(question.message_ref) if question is not None else None
+        if where is None or not _CHANNEL_ID.match(where[0]):
+            return None
+        container = payload.get("container")
+        channel = payload.get("channel")
+        said = [
+            value
+            for value in (
+                container.get("channel_id") if isinstance(container, Mapping) else None,
+                channel.get("id") if isinstance(channel, Mapping) else None,
+            )
+            if value
+        ]
+        if said and all(value == where[0] for value in said):
+            return None
+        shown = ", ".join(str(value) for value in dict.fromkeys(said)) or "no channel"
+        return f"question {question_id} was posted in {where[0]}, and this click came from {shown}"
 
     def who_may_answer(self, question_id: str) -> list[dict[str, Any]]:
         """The lists an answer to this question must come from: ``slack.approvers``, the

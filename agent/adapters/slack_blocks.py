@@ -7,7 +7,9 @@ so a forged or stale button value can do nothing the ledger does not allow.
 
 Everything taken from a decision is escaped for Slack's mrkdwn (``&``, ``<``, ``>``),
 so a pod name or a runbook sentence cannot smuggle a mention or a link into the
-message, and long values are cut to Slack's field limits.
+message, and long values are cut to Slack's field limits. A plain message's text
+(``plain_text``: a thread's progress line, a note, an announcement) is cut too, below
+Slack's 40,000 characters, with a visible marker saying how much was left out.
 """
 
 from __future__ import annotations
@@ -28,12 +30,14 @@ __all__ = [
     "ANSWERS",
     "HINDSIGHT_VERDICTS",
     "QUESTION_BLOCK_ID",
+    "TEXT_LIMIT",
     "answer_line",
     "describe_proposal",
     "escalation_blocks",
     "escalation_text",
     "escape",
     "mention",
+    "plain_text",
     "question_approvers",
     "question_blocks",
     "question_text",
@@ -83,6 +87,9 @@ _ANSWERED_HEADINGS: Mapping[str, str] = {
 }
 _FIELD_LIMIT = 1900  # Slack: 2000 characters per field
 _SECTION_LIMIT = 2900  # Slack: 3000 characters per section text
+# Slack refuses a message whose text is longer than 40,000 characters (msg_too_long):
+# plain text is cut below that, with room for what a caller adds after it.
+TEXT_LIMIT = 39_000
 _SOURCE_KEYS = ("source_url", "sourceURL", "generator_url", "generatorURL", "dashboard_url", "url")
 _USER_ID = re.compile(r"^[UW][A-Z0-9]{2,}$")
 _GROUP_ID = re.compile(r"^S[A-Z0-9]{2,}$")
@@ -100,6 +107,31 @@ def escape(text: object) -> str:
 
 def _cut(text: str, limit: int) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def plain_text(text: object, limit: int = TEXT_LIMIT) -> str:
+    """``text`` escaped (``escape``), cut so that it is at most ``limit`` characters once
+    escaped, the cut said at its end: ``… (cut: N characters more)``, N counted in
+    ``text`` as given. The cut falls between characters of ``text``, never inside the
+    ``&amp;`` that one of them became."""
+    raw = str(text)
+    shown = escape(raw)
+    if len(shown) <= limit:
+        return shown
+
+    def marker(left: int) -> str:
+        return f"… (cut: {left} characters more)"
+
+    # The longest start of ``raw`` that fits, escaped, with its marker: escaping only
+    # lengthens, so the fit is monotonic and a bisection finds it.
+    low, high = 0, len(raw)
+    while low < high:
+        middle = (low + high + 1) // 2
+        if len(escape(raw[:middle])) + len(marker(len(raw) - middle)) <= limit:
+            low = middle
+        else:
+            high = middle - 1
+    return escape(raw[:low]) + marker(len(raw) - low)
 
 
 def mention(actor: str) -> str:

@@ -8,7 +8,9 @@ undone = wrong) and shows:
   count-weighted gap between stated and observed); if "90 %" does not mean 90 %, the
   routing thresholds mean nothing either;
 - per decision type: the current thresholds (learned, or the configured defaults), the
-  automation rate (automatic / all actionable decisions), the human correction rate
+  automation rate (automatic decisions that acted / all actionable decisions: one held
+  back past `safety.approvedMaxWait` and closed `expired` never ran, and counts as
+  escalated), the human correction rate
   (decisions a person rejected or undid / all actionable decisions), and how far the
   type is from acting alone: its confidence now, for a signal as sure as its newest
   decision's, and how many more right outcomes in a row would take it to `auto`
@@ -206,7 +208,7 @@ def calibration_report(
 ) -> CalibrationReport:
     """Build the report from the ledger (the newest ``limit`` decisions per type), as of
     ``now`` (the wall clock unless given)."""
-    from agent.calibration import Outcome, reliability
+    from agent.calibration import Outcome, counted_route, reliability
     from agent.decisions import routed_defaults
     from agent.ledger import is_hold
     from agent.routing import Thresholds
@@ -243,7 +245,9 @@ def calibration_report(
                 Thresholds(auto=routing.auto, ask=routing.ask),
             )
             auto, ask = found.auto, found.ask
-        automatic = sum(d.route == "auto" for d in records)
+        # An automatic decision held back and closed expired never acted: escalated.
+        routes = [counted_route(d.route, d.status) for d in records]
+        automatic = routes.count("auto")
         standing = _standing(ledger, routing, records, outcomes, auto, now)
         types.append(
             TypeCalibration(
@@ -253,8 +257,8 @@ def calibration_report(
                 learned=stored is not None,
                 decisions=len(records),
                 automatic=automatic,
-                asked=sum(d.route == "ask" for d in records),
-                escalated=sum(d.route == "escalate" for d in records),
+                asked=routes.count("ask"),
+                escalated=routes.count("escalate"),
                 automation_rate=automatic / len(records),
                 outcomes=len(outcomes),
                 right=sum(o.right for o in outcomes),

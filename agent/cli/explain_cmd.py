@@ -11,7 +11,6 @@ from typing import Any
 
 from agent.cli._context import add_ledger_flags, ledger_from, one_decision
 from agent.routing import both_confidences, confidence_percent, threshold_percent
-from agent.undo import undo_said
 from agent.verdicts import NOT_EXECUTED, status_said
 
 
@@ -465,6 +464,8 @@ def _proposal_lines(proposal: dict[str, Any]) -> list[str]:
     if proposal.get("mode"):
         how.append(f"mode {proposal['mode']}")
     if "undo_on_failure" in proposal:
+        from agent.undo import undo_said  # the ledger and its driver: here, not at start
+
         ops = [str(o.get("op")) for o in proposal.get("operations") or [] if isinstance(o, dict)]
         how.append(undo_said(ops, bool(proposal["undo_on_failure"])))
     verification = proposal.get("verification")

@@ -51,6 +51,7 @@ from remediation.ports import (
     SetImages,
     WorkloadState,
 )
+from remediation.quantity import parse_quantity
 
 __all__ = ["SimCluster", "SimEvent", "SimHpa", "SimNode", "SimPod", "SimWorkload", "Template"]
 
@@ -59,18 +60,8 @@ HPA_PERIOD = 15.0
 
 
 def _mib(quantity: str) -> float:
-    units = {
-        "Ki": 1 / 1024,
-        "Mi": 1.0,
-        "Gi": 1024.0,
-        "K": 1e3 / 2**20,
-        "M": 1e6 / 2**20,
-        "G": 1e9 / 2**20,
-    }
-    for suffix, factor in sorted(units.items(), key=lambda kv: -len(kv[0])):
-        if quantity.endswith(suffix):
-            return float(quantity[: -len(suffix)]) * factor
-    return float(quantity) / 2**20
+    """A memory quantity (``384Mi``, ``1Gi``, ``500M``) in MiB, read as Kubernetes reads it."""
+    return float(parse_quantity(quantity)) / 2**20
 
 
 @dataclass(frozen=True)

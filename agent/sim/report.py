@@ -97,6 +97,27 @@ def summarise(result: SimResult, canaries: list[dict[str, Any]] | None = None) -
     )
 
 
+# The most anomalous points one chart draws (each is a dot with its hover text).
+MAX_ANOMALY_MARKERS = 400
+
+
+def _ordinal(n: int) -> str:
+    """``2nd``, ``3rd``, ``11th``, ``21st``."""
+    suffix = "th" if 10 <= n % 100 <= 20 else {1: "st", 2: "nd", 3: "rd"}.get(n % 10, "th")
+    return f"{n}{suffix}"
+
+
+def _anomaly_axis(key: str) -> str:
+    """The y axis of an anomaly chart, with its unit: the simulation watches each
+    workload's latency (``sim_latency_ms``) and error ratio (``sim_error_ratio``)."""
+    name = key.split("{", 1)[0]
+    if name.endswith("-latency"):
+        return "latency (ms)"
+    if name.endswith("-errors"):
+        return "error ratio (errors / requests)"
+    return "value"
+
+
 def _about(note: str, workload: str) -> bool:
     """Whether a fault's note (``surge x2.5 on frontend``) is about ``workload``: by the
     name it ends with, so that a fault on ``cart-api`` is not drawn on ``cart``'s chart."""
@@ -114,9 +135,9 @@ def description(result: SimResult) -> str:
     return result.scenario.metadata.description.replace("{days}", _days(result.seconds / 86400))
 
 
-def _span(span: FaultSpan, start: float, end: float) -> Span:
-    """A fault's band, from its injection to its end (or the end of the run), its label
-    saying when and what ended it."""
+def _until(span: FaultSpan, end: float) -> tuple[float, str]:
+    """When a fault stopped acting on the cluster (at the latest, the end of the run at
+    ``end``), and what ended it."""
     until = end if span.end is None else min(span.end, end)
     if span.end is not None and span.end <= end:
         ended = span.ended
@@ -124,6 +145,22 @@ def _span(span: FaultSpan, start: float, end: float) -> Span:
         ended = "still on at the end of the run"
     else:
         ended = span.ended or "not ended by the end of the run"
+    return until, ended
+
+
+def _until_cell(span: FaultSpan | None, start: float, end: float) -> str:
+    """The report's "until" cell of a fault: the day it stopped acting and what ended it
+    (empty for an entry that is no fault: the delivery tool's promotion)."""
+    if span is None:
+        return ""
+    until, ended = _until(span, end)
+    return html.escape(f"day {(until - start) / 86400:.2f}: {ended}")
+
+
+def _span(span: FaultSpan, start: float, end: float) -> Span:
+    """A fault's band, from its injection to its end (or the end of the run), its label
+    saying when and what ended it."""
+    until, ended = _until(span, end)
     label = (
         f"{span.note}: day {(span.start - start) / 86400:.2f} to day "
         f"{(until - start) / 86400:.2f} ({ended})"
@@ -158,8 +195,13 @@ def terminal_summary(result: SimResult, summary: Summary, *, peak_mb: float) -> 
             f"{d['confidence']:.2f}  {d['subject']}"
         )
     lines += ["", "Faults injected"]
+    spans = {(s.start, s.note): s for s in result.fault_spans}
+    end = result.start + result.seconds
     for at, note in result.faults:
         lines.append(f"  day {(at - result.start) / 86400:4.1f}  {note}")
+        if (span := spans.get((at, note))) is not None:
+            until, ended = _until(span, end)
+            lines.append(f"            until day {(until - result.start) / 86400:.2f}: {ended}")
     if not result.faults:
         lines.append("  none")
     if late := _faults_after_the_end(result):
@@ -246,15 +288,22 @@ def write_html(
         ]
         if not markers:
             continue
+        title = f"anomalies: {key}"
+        if len(markers) > MAX_ANOMALY_MARKERS:
+            # Every n-th, so that the whole run keeps its dots (the first 400 alone left
+            # the end of the week bare), and the title says how many are drawn.
+            every = -(-len(markers) // MAX_ANOMALY_MARKERS)
+            title += f" (every {_ordinal(every)} of {len(markers)} anomalous points drawn)"
+            markers = markers[::every]
         charts.append(
             Chart(
-                f"anomalies: {key}",
-                "value",
+                title,
+                _anomaly_axis(key),
                 [
                     Line("observed", xs, [p[1] for p in points], "#555555", 1.0),
                     Line("upper band", xs, [p[4] for p in points], PALETTE[2], 0.8, dashed=True),
                 ],
-                markers=markers[:400],
+                markers=markers,
                 x_origin=start,
                 x_min=start,
                 x_max=end,
@@ -355,12 +404,14 @@ def write_html(
     )
     if not summary.decisions:
         decision_rows = "<tr><td colspan=8>No remediation or canary decision in this run.</td></tr>"
+    fault_spans = {(s.start, s.note): s for s in result.fault_spans}
     fault_rows = "".join(
-        f"<tr><td>day {(at - start) / 86400:.2f}</td><td>{html.escape(note)}</td></tr>"
+        f"<tr><td>day {(at - start) / 86400:.2f}</td><td>{html.escape(note)}</td>"
+        f"<td>{_until_cell(fault_spans.get((at, note)), start, end)}</td></tr>"
         for at, note in result.faults
     )
     if not result.faults:
-        fault_rows = "<tr><td colspan=2>None.</td></tr>"
+        fault_rows = "<tr><td colspan=3>None.</td></tr>"
     late = _faults_after_the_end(result)
     late_note = f"<p class=note>{html.escape(late[0].upper() + late[1:])}.</p>" if late else ""
     anomaly_counts = (
@@ -401,7 +452,7 @@ bands are the faults, drawn as above.</p>{timeline}
 a red dot is a point the detector scored as anomalous (confidence 0.99 or more), labelled
 with the reason; consecutive such points make one incident.</p>
 {"".join(charts[len(result.timelines) :])}
-<h2>Faults injected</h2><table><tr><th>when</th><th>what</th></tr>{fault_rows}</table>
+<h2>Faults injected</h2><table><tr><th>when</th><th>what</th><th>until</th></tr>{fault_rows}</table>
 {late_note}
 </body></html>
 """

@@ -284,6 +284,7 @@ class Simulation:
         # once the workload no longer runs its image: ``_close_rollouts``).
         self.spans: dict[int, FaultSpan] = {}
         self.open_rollouts: list[BadRollout] = []
+        self.failing_nodes: list[NodeNotReady] = []  # NotReady until their duration passes
         self.notes = self._history_notes() + self._filled_notes()
 
     def _filled_notes(self) -> list[str]:
@@ -408,6 +409,7 @@ class Simulation:
             for cluster in (self.cluster, self.twin):
                 cluster.set_node_ready(fault.node, False)
             note = f"node {fault.node} NotReady for {fault.duration / 3600:g} h"
+            self.failing_nodes.append(fault)
         elif isinstance(fault, Canary):
             self.canaries.append(fault)
             self._start_canary(fault, now)
@@ -495,11 +497,11 @@ class Simulation:
                 self.open_rollouts.remove(fault)
 
     def _recover(self, now: float) -> None:
-        for fault in self.scenario.spec.faults:
-            if (
-                isinstance(fault, NodeNotReady)
-                and abs(self.start + fault.at + fault.duration - now) < 1e-6
-            ):
+        """A failing node is Ready again at the first tick once its duration has passed
+        (a duration need not be a whole number of ticks: ``100s`` with 30 s ticks)."""
+        for fault in list(self.failing_nodes):
+            if now >= self.start + fault.at + fault.duration - 1e-6:
+                self.failing_nodes.remove(fault)
                 for cluster in (self.cluster, self.twin):
                     cluster.set_node_ready(fault.node, True)
 
@@ -572,9 +574,12 @@ class Simulation:
                 self._wait_for_people()
             elif int(elapsed) % 60 == 0:
                 self.oncall.step(now)
-            if self.progress is not None and elapsed - last_report >= 3600:
+            # Every simulated hour, and at the end: a run that is no whole number of hours
+            # (--days 0.3) would otherwise leave its bar short of 100 %, and one shorter
+            # than an hour would show none.
+            if self.progress is not None and (elapsed - last_report >= 3600 or elapsed >= total):
                 last_report = elapsed
-                self.progress(elapsed / total, f"day {elapsed / 86400:.1f}")
+                self.progress(min(elapsed / total, 1.0), f"day {min(elapsed, total) / 86400:.1f}")
         self.anomaly.save()
         return SimResult(
             scenario=self.scenario,

@@ -32,6 +32,7 @@ from pydantic import (
 from agent.errors import InputError
 from agent.settings import Number, WholeNumber, explain_error, parse_duration
 from agent.yamlsource import YamlSourceError, document_kind, load_yaml_with_marks
+from remediation._types import Quantity
 from remediation.validation import (
     causes,
     field_path,
@@ -57,11 +58,39 @@ _OFFSET = re.compile(r"^\s*(?:(\d+)d)?\s*(?:(\d+)h)?\s*(?:(\d+)m)?\s*$")
 def parse_offset(value: object) -> float:
     """``2d3h``, ``26h``, ``90m`` or seconds, from the start of the simulation."""
     if isinstance(value, int | float) and not isinstance(value, bool):
+        if not 0 <= value < float("inf"):
+            raise ValueError(
+                f"an offset is from the start of the simulation: 0 or more, got {value!r}"
+            )
         return float(value)
     if isinstance(value, str) and (m := _OFFSET.match(value)) and any(m.groups()):
         days, hours, minutes = (int(g or 0) for g in m.groups())
         return days * 86400.0 + hours * 3600.0 + minutes * 60.0
     raise ValueError(f"expected an offset such as 2d3h, 26h or 90m, got {value!r}")
+
+
+def _fault_duration(value: object) -> float:
+    """A fault's duration (``50m``): longer than nothing, or the fault would do nothing."""
+    seconds = parse_duration(value)
+    if seconds <= 0:
+        raise ValueError(f"a fault's duration must be longer than 0s, got {value!r}")
+    return seconds
+
+
+# The ticks that land on every minute: the report's timelines take one sample a minute and
+# the on-call answers once a minute, at the ticks where the elapsed seconds divide by 60.
+_TICKS = tuple(n for n in range(1, 61) if 60 % n == 0)
+
+
+def _tick(value: object) -> float:
+    seconds = parse_duration(value)
+    if seconds not in _TICKS:
+        raise ValueError(
+            "a tick is a whole number of seconds that divides a minute ("
+            + ", ".join(f"{n}s" for n in _TICKS)
+            + f"), got {value!r}"
+        )
+    return seconds
 
 
 class _Model(BaseModel):
@@ -88,11 +117,22 @@ class Hpa(_Model):
     max_replicas: WholeNumber = Field(default=50, ge=1, alias="maxReplicas")
     target_utilization: Number = Field(default=0.7, gt=0, le=1, alias="targetUtilization")
 
+    @field_validator("max_replicas")
+    @classmethod
+    def _at_least_the_floor(cls, value: int, info: ValidationInfo) -> int:
+        floor = info.data.get("min_replicas")
+        if floor is not None and value < floor:
+            raise ValueError(
+                f"maxReplicas ({value}) is below minReplicas ({floor}), which Kubernetes "
+                "refuses for an HPA"
+            )
+        return value
+
 
 class Memory(_Model):
     base_mib: Number = Field(default=200.0, gt=0, alias="baseMiB")
-    limit: str = "512Mi"
-    request: str = "256Mi"
+    limit: Quantity = "512Mi"
+    request: Quantity = "256Mi"
 
 
 _WORKLOAD_NAME = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
@@ -128,7 +168,7 @@ class Surge(_FaultBase):
     factor: Number = Field(gt=1)
     duration: float
 
-    _d = field_validator("duration", mode="before")(lambda cls, v: parse_duration(v))
+    _d = field_validator("duration", mode="before")(lambda cls, v: _fault_duration(v))
 
 
 class BadRollout(_FaultBase):
@@ -150,7 +190,7 @@ class NodeNotReady(_FaultBase):
     node: str
     duration: float
 
-    _d = field_validator("duration", mode="before")(lambda cls, v: parse_duration(v))
+    _d = field_validator("duration", mode="before")(lambda cls, v: _fault_duration(v))
 
 
 class Canary(_FaultBase):
@@ -163,7 +203,7 @@ class Canary(_FaultBase):
     error_rate: Number = Field(default=0.0, ge=0, le=1, alias="errorRate")
     duration: float = 3600.0
 
-    _d = field_validator("duration", mode="before")(lambda cls, v: parse_duration(v))
+    _d = field_validator("duration", mode="before")(lambda cls, v: _fault_duration(v))
 
 
 Fault = Annotated[
@@ -206,7 +246,7 @@ class Spec(_Model):
     faults: tuple[Fault, ...] = ()
     oncall: OnCall = OnCall()
 
-    _t = field_validator("tick", mode="before")(lambda cls, v: parse_duration(v))
+    _t = field_validator("tick", mode="before")(lambda cls, v: _tick(v))
 
     @model_validator(mode="after")
     def _references(self, info: ValidationInfo) -> Spec:
@@ -233,6 +273,32 @@ def reference_problems(spec: Spec) -> list[tuple[tuple[str | int, ...], str]]:
     problems: list[tuple[tuple[str | int, ...], str]] = []
     traces = [t.name for t in spec.traces]
     workloads = [w.name for w in spec.workloads]
+    # A name given twice: the second would silently replace the first (a workload's
+    # timeline, a trace), or count one node twice.
+    for field, names, what in (
+        ("traces", traces, "trace"),
+        ("workloads", workloads, "workload"),
+    ):
+        for i, given in enumerate(names):
+            if given in names[:i]:
+                problems.append(
+                    (
+                        ("spec", field, i, "name"),
+                        f"{what} {given!r} is already defined as spec.{field}"
+                        f"[{names.index(given)}]; give each {what} its own name",
+                    )
+                )
+    for i, listed in enumerate(spec.nodes):
+        if listed in spec.nodes[:i]:
+            problems.append(
+                (
+                    ("spec", "nodes", i),
+                    f"node {listed!r} is listed twice (spec.nodes[{spec.nodes.index(listed)}] "
+                    f"and spec.nodes[{i}])",
+                )
+            )
+    if not spec.nodes:
+        problems.append((("spec", "nodes"), "a cluster needs at least one node"))
     for i, w in enumerate(spec.workloads):
         if w.trace not in traces:
             problems.append(
@@ -325,12 +391,13 @@ def load_scenario(path: Path) -> Scenario:
         ) from None
     problems = reference_problems(scenario.spec)
     if problems:
+        lines = sorted(
+            ((find_line(loc), field_path(loc), message) for loc, message in problems),
+            key=lambda problem: problem[0],
+        )
         raise InputError(
             "invalid scenario:\n  "
-            + "\n  ".join(
-                f"{path}:{find_line(loc)}: {field_path(loc)}: {message}"
-                for loc, message in problems
-            )
+            + "\n  ".join(f"{path}:{line}: {field}: {message}" for line, field, message in lines)
         )
     base = path.resolve().parent
     traces = tuple(

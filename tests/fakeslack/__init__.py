@@ -21,8 +21,9 @@ HTTP 200 for API errors, 429 with ``Retry-After`` and an HTML 500, JSON and form
 request bodies, ``chat.update`` only on existing messages, threads needing a parent,
 the v0 request signature and the ``block_actions`` payload shape, message metadata and
 ``conversations.history`` (paged), one post a second per channel when asked
-(``limit_posts``). Not modelled: other pagination, per-method rate tiers, channel
-membership, message formatting. Socket
+(``limit_posts``), ``msg_too_long`` for a ``text`` over 40,000 characters. Not
+modelled: other pagination, per-method rate tiers, channel membership, message
+formatting. Socket
 Mode (``socket_mode.py``) is a real websocket server (RFC 6455 over plain TCP) handing
 out single-use URLs through ``apps.connections.open``, sending ``hello``, delivering
 ``interactive`` envelopes, collecting acknowledgements, and asking clients to reconnect

@@ -10,7 +10,8 @@ they exist, threads that need a parent. It records every call for assertions and
 be told to misbehave: answer 429 with ``Retry-After``, answer 500, stop listening
 altogether (connection refused), take one ``chat.postMessage`` a second per channel
 (``limit_posts``: faster ones get 429 with the ``Retry-After`` left), or refuse
-``conversations.history`` with ``missing_scope`` (``history_scope = False``).
+``conversations.history`` with ``missing_scope`` (``history_scope = False``). A message
+``text`` over Slack's 40,000 characters is refused with ``msg_too_long``, as Slack does.
 ``attach_socket_mode()`` adds the Socket Mode websocket stand-in
 (``tests.fakeslack.socket_mode``), whose URLs ``apps.connections.open`` then hands out;
 without it that URL leads nowhere a websocket client can connect to.
@@ -34,7 +35,10 @@ from urllib.parse import parse_qs, urlsplit
 
 from tests.fakeslack.socket_mode import SocketModeServer
 
-__all__ = ["Call", "FakeSlack", "Message", "start_fake_slack"]
+__all__ = ["TEXT_LIMIT", "Call", "FakeSlack", "Message", "start_fake_slack"]
+
+# Slack refuses a message whose ``text`` is longer than this (``msg_too_long``).
+TEXT_LIMIT = 40_000
 
 
 @dataclass(frozen=True)
@@ -251,6 +255,8 @@ class FakeSlack:
             return {"ok": False, "error": "channel_not_found"}
         if not p.get("text") and not p.get("blocks"):
             return {"ok": False, "error": "no_text"}
+        if _too_long(p):
+            return {"ok": False, "error": "msg_too_long"}
         blocks = _blocks(p.get("blocks"))
         if blocks is None:
             return {"ok": False, "error": "invalid_blocks"}
@@ -270,6 +276,8 @@ class FakeSlack:
 
     def _update(self, p: dict[str, Any]) -> dict[str, Any]:
         key = (str(p.get("channel")), str(p.get("ts")))
+        if _too_long(p):
+            return {"ok": False, "error": "msg_too_long"}
         blocks = _blocks(p.get("blocks"))
         if blocks is None:
             return {"ok": False, "error": "invalid_blocks"}
@@ -288,6 +296,8 @@ class FakeSlack:
             return {"ok": False, "error": "channel_not_found"}
         if not p.get("user"):
             return {"ok": False, "error": "user_not_found"}
+        if _too_long(p):
+            return {"ok": False, "error": "msg_too_long"}
         with self._lock:
             self.ephemerals.append({"channel": channel, "user": p["user"], "text": p.get("text")})
             ts = self._next_ts()
@@ -382,6 +392,10 @@ def _channel_id(value: Any) -> str | None:
     if value[0] in "CGD" and value[1:].isalnum() and value.isupper():
         return value
     return "C" + format(zlib.crc32(value.lstrip("#").encode()), "010d")
+
+
+def _too_long(params: Mapping[str, Any]) -> bool:
+    return len(str(params.get("text") or "")) > TEXT_LIMIT
 
 
 def _truthy(value: Any) -> bool:

@@ -253,12 +253,15 @@ def test_a_canary_spec_says_the_same(tmp_path: Path) -> None:
     the same by this test."""
     keys = [
         "allow_negative",
+        "count",
         "critical",
         "cumulative",
         "denominator",
         "direction",
         "kind",
+        "min_count",
         "numerator",
+        "objective",
         "tolerance",
     ]
     assert _canary({"metrics": {"p99": {"tolerence": "10%"}}}) == (

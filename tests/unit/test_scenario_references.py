@@ -215,3 +215,105 @@ def test_a_missing_key_is_said_as_the_configuration_says_it(tmp_path: Path) -> N
     said = str(caught.value).splitlines()[-1].split(": ", 2)[-1]
     scenario = _error(tmp_path, "      trace: web\n      capacityPerPod: 50", "      trace: web")
     assert scenario.endswith(f": {said}") and said == "required key is missing"
+
+
+# Values the simulation cannot run, each refused at its own line and field: before, each of
+# these loaded, and the run then hung (a tick of 0s), sampled its minute timelines at the
+# wrong times (a tick that does not divide a minute), crashed after minutes of simulation
+# (an HPA whose maxReplicas is below its minReplicas; a memory limit that is no quantity,
+# once a leak reached it), injected a fault before the start, a fault that did nothing (a
+# duration of 0s), or let a second workload or trace of the same name silently replace
+# the first.
+@pytest.mark.parametrize(
+    ("old", "new", "expected"),
+    [
+        (
+            "days: 1",
+            "days: 1\n  tick: 0s",
+            "s.yaml:7: spec.tick: a tick is a whole number of seconds that divides a minute "
+            "(1s, 2s, 3s, 4s, 5s, 6s, 10s, 12s, 15s, 20s, 30s, 60s), got '0s'",
+        ),
+        (
+            "days: 1",
+            "days: 1\n  tick: 45s",
+            "s.yaml:7: spec.tick: a tick is a whole number of seconds that divides a minute "
+            "(1s, 2s, 3s, 4s, 5s, 6s, 10s, 12s, 15s, 20s, 30s, 60s), got '45s'",
+        ),
+        (
+            "at: 6h",
+            "at: -60",
+            "s.yaml:19: spec.faults[0].at: an offset is from the start of the simulation: 0 "
+            "or more, got -60",
+        ),
+        (
+            "factor: 3, duration: 40m",
+            "factor: 3, duration: 0m",
+            "s.yaml:19: spec.faults[0].duration: a fault's duration must be longer than 0s, "
+            "got '0m'",
+        ),
+        (
+            "node: n2, duration: 2h",
+            "node: n2, duration: 0",
+            "s.yaml:21: spec.faults[2].duration: a fault's duration must be longer than 0s, got 0",
+        ),
+        (
+            "factor: 3, duration: 40m",
+            "factor: 3, duration: -40m",
+            "s.yaml:19: spec.faults[0].duration: expected a duration such as 30s, 5m, 2h or "
+            "1h30m, got '-40m'",
+        ),
+        (
+            "      capacityPerPod: 50",
+            "      capacityPerPod: 50\n      hpa: {minReplicas: 10, maxReplicas: 3}",
+            "s.yaml:15: spec.workloads[0].hpa.maxReplicas: maxReplicas (3) is below "
+            "minReplicas (10), which Kubernetes refuses for an HPA",
+        ),
+        (
+            "      capacityPerPod: 50",
+            "      capacityPerPod: 50\n      memory: {limit: 3 gigs}",
+            "s.yaml:15: spec.workloads[0].memory.limit: '3 gigs' is not a Kubernetes "
+            "quantity; write e.g. '256Mi', '2Gi', '500m' or '1.5'",
+        ),
+        (
+            "    - name: worker",
+            "    - name: api",
+            "s.yaml:15: spec.workloads[1].name: workload 'api' is already defined as "
+            "spec.workloads[0]; give each workload its own name\n"
+            "  s.yaml:20: spec.faults[1].workload: a memoryLeak fault names workload 'worker', "
+            "not in workloads (spec.workloads names: api, api)",
+        ),
+        (
+            "      builtin: nasa-http\n",
+            "      builtin: nasa-http\n    - {name: web, builtin: nasa-http}\n",
+            "s.yaml:11: spec.traces[1].name: trace 'web' is already defined as "
+            "spec.traces[0]; give each trace its own name",
+        ),
+        (
+            "nodes: [n1, n2]",
+            "nodes: [n1, n2, n1]",
+            "s.yaml:7: spec.nodes[2]: node 'n1' is listed twice (spec.nodes[0] and spec.nodes[2])",
+        ),
+    ],
+)
+def test_a_value_the_simulation_cannot_run_is_refused_at_its_line(
+    tmp_path: Path, old: str, new: str, expected: str
+) -> None:
+    assert _error(tmp_path, old, new) == "invalid scenario:\n  " + expected
+
+
+def test_reference_errors_are_listed_top_to_bottom(tmp_path: Path) -> None:
+    """As the schema's errors are: a node listed twice (line 7) before a workload's name
+    given twice (line 15), though the workloads' names are checked first."""
+    text = SCENARIO.replace("nodes: [n1, n2]", "nodes: [n1, n2, n2]").replace(
+        "    - name: worker", "    - name: api"
+    )
+    path = tmp_path / "s.yaml"
+    path.write_text(text)
+    with pytest.raises(InputError) as caught:
+        load_scenario(path)
+    lines = str(caught.value).splitlines()[1:]
+    assert [line.split(": ")[1] for line in lines] == [
+        "spec.nodes[2]",
+        "spec.workloads[1].name",
+        "spec.faults[1].workload",
+    ]

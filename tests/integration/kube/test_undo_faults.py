@@ -3,6 +3,7 @@ the fake API server."""
 
 from __future__ import annotations
 
+import copy
 from pathlib import Path
 from typing import Any
 
@@ -12,8 +13,16 @@ from agent.adapters.kubernetes import KubernetesCluster
 from agent.clock import FakeClock
 from agent.executor import Executor
 from agent.ledger import open_ledger
-from remediation.ports import ObjectRef, PatchResources, SetHpaMinReplicas
+from remediation.ports import (
+    Cordon,
+    ObjectRef,
+    PatchResources,
+    RollbackToPrevious,
+    Scale,
+    SetHpaMinReplicas,
+)
 from tests.fakekube import FakeApiServer
+from tests.fakekube.store import RESOURCES
 
 WEB = ObjectRef("Deployment", "web", "shop")
 
@@ -119,5 +128,190 @@ def test_a_floor_undo_cut_off_by_a_crash_is_settled_undone_though_the_ceiling_mo
         assert [status for _, status in nxt.reconcile()] == ["undone"]
         (intent,) = ledger.intents()
         assert intent.status == "undone" and _hpa(fake) == (2, 20)
+    finally:
+        ledger.close()
+
+
+def _pause(fake: FakeApiServer) -> None:
+    """A person pauses the Deployment: a rollback's snapshot then refuses to read it."""
+    fake.store.modify("Deployment", "shop", "web", lambda d: d["spec"].update(paused=True))
+
+
+def test_a_pending_rollback_whose_target_reads_paused_is_not_taken_as_applied(
+    fake: FakeApiServer, cluster: KubernetesCluster, shop: Any, tmp_path: Path
+) -> None:
+    # The process dies between the rollback's intent and its write, and a person then
+    # pauses the Deployment. The next leader's read for the rollback is refused
+    # (``RolloutPaused``, a PermanentError), so what the Deployment holds cannot be
+    # compared with the snapshot. Before, that refusal was read as "gone", which differs
+    # from any snapshot: the write nobody made was recorded applied (and would go on to
+    # verification and an undo). Now whether it happened is not known: the step is not
+    # applied, and the run fails and is escalated saying so.
+    ledger = open_ledger(f"sqlite:///{tmp_path / 'l.sqlite'}", 0)
+    try:
+        executor = Executor(ledger, cluster, FakeClock(1000), owner="a")
+        operation = RollbackToPrevious(WEB)
+
+        def die(op: Any, *, dry_run: bool = False) -> Any:
+            raise _CrashError
+
+        cluster.apply = die  # type: ignore[method-assign]
+        with pytest.raises(_CrashError):
+            executor.apply(
+                "k", 0, operation, decision_id=None, runbook="r", reason_code="X", message="m"
+            )
+        del cluster.apply
+        (intent,) = ledger.intents()
+        assert intent.status == "pending"
+        _pause(fake)
+        nxt = Executor(ledger, cluster, FakeClock(1100), owner="b")
+        assert [status for _, status in nxt.reconcile()] == ["failed"]
+        (intent,) = ledger.intents()
+        assert intent.status == "failed"
+        result = intent.result or {}
+        assert result["reason"] == "RolloutPaused"
+        assert "may or may not have happened" in result["written"]
+    finally:
+        ledger.close()
+
+
+def _recreate(fake: FakeApiServer, kind: str, namespace: str, name: str, change: Any) -> None:
+    """Someone deletes the object and creates another under the same name (a new uid),
+    ``change`` applied to a copy of the old one first."""
+    rt = next(r for r in RESOURCES if r.kind == kind)
+    old = copy.deepcopy(fake.store.get(rt, namespace, name))
+    fake.store.delete(rt, namespace, name)
+    for field in ("uid", "resourceVersion", "creationTimestamp", "generation", "managedFields"):
+        old["metadata"].pop(field, None)
+    old.pop("status", None)
+    change(old)
+    fake.store.create(rt, namespace, old)
+
+
+def _replicas(fake: FakeApiServer) -> int:
+    (web,) = [d for d in fake.store.objects("Deployment", "shop") if d["metadata"]["name"] == "web"]
+    return int(web["spec"]["replicas"])
+
+
+def test_an_undo_is_refused_on_a_target_deleted_and_recreated_under_the_same_name(
+    fake: FakeApiServer, cluster: KubernetesCluster, shop: Any, tmp_path: Path
+) -> None:
+    # Autonomic scales web 3 -> 5; then web is deleted and created again (a redeploy
+    # from Git), at 5 replicas: the value Autonomic wrote. Before, the undo checked the
+    # value only, found 5 and scaled the new Deployment down to 3, a write meant for an
+    # object that no longer exists. Now the uid recorded with the write's snapshot
+    # tells the new object apart: the undo is refused (``TargetReplaced``) and the
+    # intent stays applied, so the run is escalated as for any refused undo.
+    ledger = open_ledger(f"sqlite:///{tmp_path / 'l.sqlite'}", 0)
+    try:
+        executor = Executor(ledger, cluster, FakeClock(1000), owner="a")
+        applied = executor.apply(
+            "k", 0, Scale(WEB, 5), decision_id=None, runbook="r", reason_code="X", message="m"
+        )
+        assert applied.status == "applied" and _replicas(fake) == 5
+        _recreate(fake, "Deployment", "shop", "web", lambda d: d["spec"].update(replicas=5))
+        (intent,) = ledger.intents()
+        undone = executor.undo(intent, reason_code="Undo", message="m")
+        assert undone.status == "failed" and undone.reason == "TargetReplaced"
+        assert "replaced" in undone.message
+        assert _replicas(fake) == 5
+        (intent,) = ledger.intents()
+        assert intent.status == "applied"
+    finally:
+        ledger.close()
+
+
+def test_an_interrupted_undo_is_not_carried_out_on_a_recreated_target(
+    fake: FakeApiServer, cluster: KubernetesCluster, shop: Any, tmp_path: Path
+) -> None:
+    # The undo of a scale is recorded (``undoing``) and the process dies before writing
+    # it; the Deployment is then deleted and created again at the 5 replicas written.
+    # Before, the next leader's reconcile found 5 (not the 3 before the write), took
+    # the undo for not done and wrote it on the new object. Now it is refused there:
+    # the intent goes back to ``applied`` with why.
+    ledger = open_ledger(f"sqlite:///{tmp_path / 'l.sqlite'}", 0)
+    try:
+        executor = Executor(ledger, cluster, FakeClock(1000), owner="a")
+        executor.apply(
+            "k", 0, Scale(WEB, 5), decision_id=None, runbook="r", reason_code="X", message="m"
+        )
+        (intent,) = ledger.intents()
+
+        def die(op: Any, before: Any) -> Any:
+            raise _CrashError
+
+        cluster.undo = die  # type: ignore[method-assign]
+        with pytest.raises(_CrashError):
+            executor.undo(intent, reason_code="Undo", message="m")
+        del cluster.undo
+        _recreate(fake, "Deployment", "shop", "web", lambda d: d["spec"].update(replicas=5))
+        nxt = Executor(ledger, cluster, FakeClock(1100), owner="b")
+        assert [status for _, status in nxt.reconcile()] == ["applied"]
+        assert _replicas(fake) == 5
+        (intent,) = ledger.intents()
+        assert intent.status == "applied"
+        assert "replaced" in (intent.result or {})["undo_refused"]["why"]
+    finally:
+        ledger.close()
+
+
+def test_an_undo_recorded_without_a_uid_still_writes_as_before(
+    fake: FakeApiServer, cluster: KubernetesCluster, shop: Any
+) -> None:
+    # An intent an older release recorded has no uid in its snapshot: its undo goes on
+    # by the values alone, as it did.
+    operation = Scale(WEB, 5)
+    result = cluster.apply(operation)
+    before = {k: v for k, v in result.before.items() if k != "uid"}
+    _recreate(fake, "Deployment", "shop", "web", lambda d: d["spec"].update(replicas=5))
+    cluster.undo(operation, before)
+    assert _replicas(fake) == 3
+
+
+NODE = ObjectRef("Node", "node-1")
+
+
+def _unschedulable(fake: FakeApiServer) -> bool:
+    (node,) = [n for n in fake.store.objects("Node") if n["metadata"]["name"] == "node-1"]
+    return bool(node["spec"].get("unschedulable", False))
+
+
+def test_a_cordon_a_person_made_between_read_and_write_is_not_undone(
+    fake: FakeApiServer, cluster: KubernetesCluster, shop: Any, tmp_path: Path
+) -> None:
+    # Autonomic reads node-1 schedulable; a person cordons it before Autonomic's patch,
+    # which gets a 409 (its resourceVersion is stale). The retry reads the node
+    # cordoned. Before, that was taken for Autonomic's own cordon whose answer was lost:
+    # recorded as its change, and the undo after a failed verification uncordoned the
+    # node the person had cordoned. Now a node found cordoned on the retry was cordoned
+    # before Autonomic's write: the step changed nothing, and its undo leaves the node.
+    ledger = open_ledger(f"sqlite:///{tmp_path / 'l.sqlite'}", 0)
+    try:
+        api = cluster.operations.api
+        real_patch = api.patch
+        raced: list[bool] = []
+
+        def person_cordons_first(kind: str, namespace: Any, name: str, body: Any, **kw: Any) -> Any:
+            if kind == "Node" and not raced:
+                raced.append(True)
+                fake.store.modify(
+                    "Node", "", "node-1", lambda n: n["spec"].update(unschedulable=True)
+                )
+            return real_patch(kind, namespace, name, body, **kw)
+
+        api.patch = person_cordons_first  # type: ignore[method-assign]
+        executor = Executor(ledger, cluster, FakeClock(1000), owner="a")
+        applied = executor.apply(
+            "k", 0, Cordon(NODE), decision_id=None, runbook="r", reason_code="X", message="m"
+        )
+        assert raced and _unschedulable(fake)
+        assert applied.status == "applied"
+        assert applied.result is not None and not applied.result.changed
+        assert applied.result.before["unschedulable"] is True
+        (intent,) = ledger.intents()
+        undone = executor.undo(intent, reason_code="Undo", message="m")
+        assert undone.status == "undone" and "nothing to undo" in undone.message
+        assert _unschedulable(fake)  # the person's cordon stays
+        assert ledger.count_actions(0) == 0  # not counted as an action of its runbook
     finally:
         ledger.close()

@@ -161,7 +161,7 @@ def test_a_run_with_no_fault_and_no_decision_says_so(tmp_path: Path) -> None:
     assert "come after the simulated" not in done.stdout
     text = report.read_text()
     assert "No remediation or canary decision in this run." in text
-    assert "<tr><td colspan=2>None.</td></tr>" in text
+    assert "<tr><td colspan=3>None.</td></tr>" in text
 
 
 @pytest.mark.parametrize(

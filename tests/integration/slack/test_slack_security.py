@@ -14,6 +14,7 @@ from tests.fakeslack import block_actions_payload, post, sign, signed_interactio
 from tests.integration.slack.conftest import (
     APP_TOKEN,
     CHANNEL,
+    NOW,
     REPLAY,
     SECRET,
     TOKEN,
@@ -252,3 +253,44 @@ def test_tokens_and_secrets_are_never_logged_stored_or_printed(
         assert secret.encode() not in stored
         assert secret not in printed
     assert "could not post the question" in caplog.text  # the failures were logged
+
+
+def _signed_click(rig: Rig, payload: dict[str, object]) -> int:
+    body, headers = signed_interaction(payload, SECRET, int(rig.clock()))
+    status, _ = post(rig.interactions.url, body, headers)
+    assert rig.receiver.drain(10.0)
+    return status
+
+
+def test_a_click_from_another_channel_than_the_questions_is_refused(
+    rig: Rig, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The ledger keeps the channel a question was posted in; a signed click naming
+    another channel (its ``channel.id``, its ``container.channel_id``, either) is no
+    click on that question's message: refused, said to the clicker, logged, and the
+    ledger left as it was (no answer, no refusal row)."""
+    caplog.set_level(logging.WARNING, logger="autonomic.slack")
+    asked = rig.approvals.ask(rig.decision(), rig.clock())
+    decision_id = rig.question(asked.question_id).decision_id
+    feedback_before = rig.ledger.feedback_for(decision_id)
+    elsewhere = block_actions_payload(
+        asked.question_id, "approve", user_id="U0ALICE", channel_id="C0OTHER", action_ts=NOW
+    )
+    container_only = block_actions_payload(
+        asked.question_id, "approve", user_id="U0ALICE", action_ts=NOW + 1
+    )
+    container_only["container"] = {**container_only["container"], "channel_id": "C0OTHER"}  # type: ignore[dict-item]
+
+    assert _signed_click(rig, elsewhere) == 200
+    assert _signed_click(rig, container_only) == 200
+
+    _unchanged(rig, asked.question_id)
+    assert rig.ledger.feedback_for(decision_id) == feedback_before
+    replies = rig.slack.ephemerals
+    assert [r["user"] for r in replies] == ["U0ALICE", "U0ALICE"]
+    assert all(f"posted in {CHANNEL}" in r["text"] for r in replies)
+    refused = [r for r in caplog.records if "refused a Slack answer" in r.getMessage()]
+    assert len(refused) == 2 and "C0OTHER" in refused[0].getMessage()
+    # From the question's own channel the same approver's click is taken.
+    assert rig.click(asked.question_id, "approve")[0] == 200
+    assert rig.question(asked.question_id).status == "approved"

@@ -269,3 +269,36 @@ def test_the_printed_figures_add_up_and_thresholds_keep_their_digits() -> None:
     floor_line = next(line for line in lines if line.startswith("scaling/predictive-floor"))
     assert floor_line.split()[1:3] == ["0.995", "0.50"]
     assert any(line.startswith("capped (ask): the runbook's maxAutonomy is ask") for line in lines)
+
+
+def test_an_automatic_decision_held_back_and_expired_is_not_counted_automatic(
+    tmp_path: Path,
+) -> None:
+    """An automatic decision held back past ``safety.approvedMaxWait`` is closed
+    ``expired`` and never runs; it was counted as automatic in the automation rate (its
+    route stays ``auto``), though it never acted. It counts as escalated, in
+    ``autonomic calibration`` and in the ``/metrics`` gauge alike."""
+    from agent.ledger import Feedback
+
+    ledger = open_ledger(f"sqlite:///{tmp_path / 'l.db'}", 0)
+    clock = FakeClock(1_000_000.0)
+    decisions = inline_service(ledger, clock, RoutingSettings(auto=0.7, ask=0.5))
+    routed = [decisions.decide(proposal("rollback/Deployment", 1.0)) for _ in range(4)]
+    assert [r.route for r in routed] == ["auto"] * 4
+    decisions.record_outcome(routed[0].decision_id, right=True, status="verified")
+    clock.advance(7200.0)
+    for held in routed[1:]:
+        closing = Feedback(held.decision_id, "execution", "expired", "autonomic", {"why": "held"})
+        assert ledger.transition(
+            held.decision_id, ["approved"], "expired", clock.now(), feedback=[closing]
+        )
+
+    report = calibration_cmd.calibration_report(ledger, RoutingSettings(auto=0.7, ask=0.5))
+    [kind] = report.types
+    assert (kind.decisions, kind.automatic, kind.asked, kind.escalated) == (4, 1, 0, 3)
+    assert kind.automation_rate == 0.25
+
+    decisions.publish_gauges(ledger.decisions())
+    gauge = decisions.metrics.automation_rate.labels(decision_type="rollback/Deployment")
+    assert gauge._value.get() == 0.25
+    ledger.close()
