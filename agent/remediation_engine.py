@@ -1906,25 +1906,23 @@ class RemediationEngine:
         now: a question that expired unanswered (or an approved run held back past
         ``approved_max_wait``, also ``expired``), once ``limits.reask_after`` (or the
         runbook's cooldown on its target, when longer) has passed since it closed; a
-        person's rejection, once ``limits.reask_after_reject`` has (never when None). And
-        only while the problem goes on (``_goes_on``): the incident key of a pod condition
-        stays the same for the workload's revision, so without this an OOMKill that goes
-        on for days after one unanswered question is never raised again. Returns the
+        person's rejection, once ``limits.reask_after_reject`` has, and never sooner
+        (never when None). And only while the problem goes on (``_goes_on``): the incident
+        key of a pod condition stays the same for the workload's revision, so without
+        this an OOMKill that goes on for days after one unanswered question is never
+        raised again. Returns the
         sentence the new decision's reason carries (None: still a duplicate) and, for a
         duplicate, when it may be asked again (for its message; "" when never)."""
+        quiet = max(
+            self.limits.reask_after,
+            runbook.spec.guards.cooldown_per_target,
+            self.limits.target_cooldown,
+        )
         if existing.status == "expired":
-            quiet: float | None = max(
-                self.limits.reask_after,
-                runbook.spec.guards.cooldown_per_target,
-                self.limits.target_cooldown,
-            )
-            what = "expired unanswered"
-        elif existing.status == "rejected":
-            quiet = self.limits.reask_after_reject
-            what = "was rejected"
+            what = "expired with nothing done"
+        elif existing.status == "rejected" and self.limits.reask_after_reject is not None:
+            quiet, what = max(quiet, self.limits.reask_after_reject), "was rejected"
         else:
-            return None, ""
-        if quiet is None:
             return None, ""
         closed = existing.updated_at
         if now < closed + quiet:
@@ -1932,9 +1930,8 @@ class RemediationEngine:
         if not _goes_on(existing, signal):
             return None, ""
         return (
-            f"still going on: the question of decision {existing.id[:8]} about it {what} "
-            f"at {to_utc_text(closed)}, and it is asked again after "
-            f"{format_duration(quiet)} without an answer to act on",
+            f"still going on: decision {existing.id[:8]} about it {what} at "
+            f"{to_utc_text(closed)}, {format_duration(quiet)} or more ago",
             "",
         )
 
