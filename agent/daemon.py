@@ -675,6 +675,8 @@ def build_daemon(
             target_cooldown=settings.safety.cooldown,
             approved_max_wait=settings.safety.approved_max_wait,
             undo_request_ttl=settings.safety.undo_request_ttl,
+            reask_after=settings.safety.reask_after,
+            reask_after_reject=settings.safety.reask_after_reject,
             freeze_windows=settings.safety.freeze_windows,
             max_pods_disrupted_per_hour=settings.safety.max_pods_disrupted_per_hour,
             max_pods_disrupted_per_hour_per_namespace=(

@@ -323,6 +323,45 @@ def _signal_evidence(signal: Signal) -> dict[str, Any]:
     return evidence
 
 
+def _restarts_evidence(signal: Signal, snapshot: ClusterSnapshot) -> dict[str, Any]:
+    """For an OOMKilled signal, the restart count of each pod of its workload when the
+    decision is made (``evidence.pod_restarts``): the kubelet keeps a container's last
+    termination reason until it ends again, so the condition alone does not say that the
+    pods are still being killed; a restart count above this one does (``_goes_on``)."""
+    if signal.kind != "kubernetes" or signal.name != "OOMKilled" or signal.target is None:
+        return {}
+    pod = next((p for p in snapshot.pods if p.ref == signal.target), None)
+    if pod is None or pod.owner is None:
+        return {}
+    return {
+        "pod_restarts": {
+            str(p.ref): p.restarts
+            for p in snapshot.pods
+            if p.owner == pod.owner and not p.deleting and not p.terminal
+        }
+    }
+
+
+def _goes_on(existing: DecisionRecord, signal: Signal) -> bool:
+    """Whether ``signal`` says its incident went on after ``existing`` was decided. A
+    signal that fires stands for a problem there now (an alert firing, a pod crash-looping
+    or not ready, a node not ready, an anomaly incident open), except an OOMKill: the
+    pod's last termination reason stays OOMKilled until it ends again, so the pod must
+    have restarted since (more restarts than ``existing`` saw on it, or a pod it did not
+    see). A decision made without the restart counts is judged on its own pod only."""
+    if signal.kind != "kubernetes" or signal.name != "OOMKilled" or signal.target is None:
+        return True
+    pod = str(signal.target)
+    seen = existing.evidence.get("pod_restarts")
+    if isinstance(seen, dict):
+        before = seen.get(pod)
+        return before is None or signal.count > int(before)
+    recorded = existing.evidence.get("signal") or {}
+    obj = recorded.get("object")
+    same = isinstance(obj, dict) and _ref(obj) == signal.target
+    return same and signal.count > int(recorded.get("restarts") or 0)
+
+
 def _check_dict(check: RenderedCheck) -> dict[str, Any]:
     return {
         "kind": check.kind,
@@ -1269,16 +1308,19 @@ class RemediationEngine:
             )
         key = planned.incident_key
         existing = self.ledger.latest_for_incident(key)
+        again: str | None = None
         if existing is not None and not self._recurred(existing, signal):
-            return Handled(
-                signal.describe(),
-                runbook.name,
-                "duplicate",
-                "AlreadyDecided",
-                f"incident already has decision {existing.id[:8]} ({existing.status})",
-                existing.id,
-                existing.route,
-            )
+            again, when = self._ask_again(existing, runbook, signal, now)
+            if again is None:
+                return Handled(
+                    signal.describe(),
+                    runbook.name,
+                    "duplicate",
+                    "AlreadyDecided",
+                    f"incident already has decision {existing.id[:8]} ({existing.status})" + when,
+                    existing.id,
+                    existing.route,
+                )
         judged = list(planned.checked)
         if planned.preconditions:
             values = {c.query: self._instant(c.query) for c in planned.preconditions}
@@ -1332,9 +1374,19 @@ class RemediationEngine:
                 proposal=plan_to_proposal(planned),
                 signal_confidence=signal.confidence,
                 reason_code=f"{signal.kind}:{signal.name}",
-                reason=f"{signal.describe()}; {_group_of(signal)}plan: {planned.diff}",
+                reason=(
+                    f"{signal.describe()}; {_group_of(signal)}"
+                    + (f"{again}; " if again is not None else "")
+                    + f"plan: {planned.diff}"
+                ),
                 evidence={
                     "signal": _signal_evidence(signal),
+                    **_restarts_evidence(signal, snapshot),
+                    **(
+                        {"asked_again": {"after": existing.id, "status": existing.status}}
+                        if again is not None and existing is not None
+                        else {}
+                    ),
                     "labels": dict(signal.labels),
                     "blast": {
                         "targets": planned.blast.targets,
@@ -1845,6 +1897,43 @@ class RemediationEngine:
             if row["outcome"] == "superseded" and detail.get("signal_over"):
                 return bool(signal.observed_at > row["created_at"])
         return False
+
+    def _ask_again(
+        self, existing: DecisionRecord, runbook: Runbook, signal: Signal, now: float
+    ) -> tuple[str | None, str]:
+        """Whether ``signal``'s incident, whose latest decision ``existing`` was closed
+        with nothing done for a reason that does not outlive the problem, is decided again
+        now: a question that expired unanswered (or an approved run held back past
+        ``approved_max_wait``, also ``expired``), once ``limits.reask_after`` (or the
+        runbook's cooldown on its target, when longer) has passed since it closed; a
+        person's rejection, once ``limits.reask_after_reject`` has, and never sooner
+        (never when None). And only while the problem goes on (``_goes_on``): the incident
+        key of a pod condition stays the same for the workload's revision, so without
+        this an OOMKill that goes on for days after one unanswered question is never
+        raised again. Returns the
+        sentence the new decision's reason carries (None: still a duplicate) and, for a
+        duplicate, when it may be asked again (for its message; "" when never)."""
+        quiet = max(
+            self.limits.reask_after,
+            runbook.spec.guards.cooldown_per_target,
+            self.limits.target_cooldown,
+        )
+        if existing.status == "expired":
+            what = "expired with nothing done"
+        elif existing.status == "rejected" and self.limits.reask_after_reject is not None:
+            quiet, what = max(quiet, self.limits.reask_after_reject), "was rejected"
+        else:
+            return None, ""
+        closed = existing.updated_at
+        if now < closed + quiet:
+            return None, f"; asked again from {to_utc_text(closed + quiet)} if it goes on"
+        if not _goes_on(existing, signal):
+            return None, ""
+        return (
+            f"still going on: decision {existing.id[:8]} about it {what} at "
+            f"{to_utc_text(closed)}, {format_duration(quiet)} or more ago",
+            "",
+        )
 
     def _held_past_max_wait(self, waited: str, what: str) -> str:
         """The sentence that closes a run held back longer than ``approved_max_wait``

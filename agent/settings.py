@@ -689,6 +689,11 @@ class SafetySettings(_Model):
     max_pods_disrupted_per_hour_per_namespace: int | None = Field(
         default=None, ge=1, alias="maxPodsDisruptedPerHourPerNamespace"
     )
+    # A remediation incident that goes on after its question expired unanswered is asked
+    # about again this long after (or after the runbook's cooldown, when longer); one a
+    # person rejected, after ``reaskAfterReject`` (null: never asked about again).
+    reask_after: PositiveDuration = Field(default=3600.0, alias="reaskAfter")
+    reask_after_reject: float | None = Field(default=86400.0, alias="reaskAfterReject")
 
     @field_validator(
         "max_pods_disrupted_per_hour", "max_pods_disrupted_per_hour_per_namespace", mode="before"
@@ -715,7 +720,16 @@ class SafetySettings(_Model):
     )
 
     _durations = _duration_fields("cooldown", "storm_cooldown")
-    _positive_durations = _positive_duration_fields("approved_max_wait", "undo_request_ttl")
+    _positive_durations = _positive_duration_fields(
+        "approved_max_wait", "undo_request_ttl", "reask_after"
+    )
+
+    @field_validator("reask_after_reject", mode="before")
+    @classmethod
+    def _reask_after_reject(cls, value: Any) -> Any:
+        if value is None:
+            return None
+        return parse_positive_duration(value)
 
     @field_validator("freeze_windows", mode="before")
     @classmethod
