@@ -15,6 +15,7 @@ from agent.executor import Executor
 from agent.ledger import open_ledger
 from remediation.ports import (
     Cordon,
+    Drain,
     ObjectRef,
     PatchResources,
     RollbackToPrevious,
@@ -313,5 +314,81 @@ def test_a_cordon_a_person_made_between_read_and_write_is_not_undone(
         assert undone.status == "undone" and "nothing to undo" in undone.message
         assert _unschedulable(fake)  # the person's cordon stays
         assert ledger.count_actions(0) == 0  # not counted as an action of its runbook
+    finally:
+        ledger.close()
+
+
+def test_a_drain_s_undo_leaves_a_cordon_a_person_made_between_read_and_write(
+    fake: FakeApiServer, cluster: KubernetesCluster, shop: Any, tmp_path: Path
+) -> None:
+    # As for the cordon above, but for a drain: Autonomic's intent records node-1
+    # schedulable; a person cordons it before the drain's cordon, whose patch gets a
+    # 409, and the retry reads the node cordoned. The drain then evicts the pods. Before,
+    # its undo wrote back the intent's snapshot ("schedulable") and uncordoned the node
+    # the person had cordoned; the drain's own cordon found it cordoned (kept in its
+    # progress as "before"), and the undo now leaves it cordoned.
+    ledger = open_ledger(f"sqlite:///{tmp_path / 'l.sqlite'}", 0)
+    try:
+        api = cluster.operations.api
+        real_patch = api.patch
+        raced: list[bool] = []
+
+        def person_cordons_first(kind: str, namespace: Any, name: str, body: Any, **kw: Any) -> Any:
+            if kind == "Node" and not raced:
+                raced.append(True)
+                fake.store.modify(
+                    "Node", "", "node-1", lambda n: n["spec"].update(unschedulable=True)
+                )
+            return real_patch(kind, namespace, name, body, **kw)
+
+        api.patch = person_cordons_first  # type: ignore[method-assign]
+        clock = FakeClock(1000)
+        executor = Executor(ledger, cluster, clock, owner="a")
+        drain = Drain(NODE, timeout_seconds=60)
+        started = executor.apply(
+            "k", 0, drain, decision_id=None, runbook="r", reason_code="X", message="m"
+        )
+        assert raced and _unschedulable(fake)
+        assert started.status in ("applied", "draining")
+        for _ in range(5):
+            (intent,) = ledger.intents()
+            if intent.status == "applied":
+                break
+            clock.advance(30)
+            executor.settle(intent, note="next round")
+        (intent,) = ledger.intents()
+        assert intent.status == "applied"
+        assert intent.snapshot["unschedulable"] is False  # as read before the person's cordon
+        undone = executor.undo(intent, reason_code="Undo", message="m")
+        assert undone.status == "undone" and "nothing to undo" in undone.message
+        assert "already cordoned" in undone.message
+        assert _unschedulable(fake)  # the person's cordon stays
+    finally:
+        ledger.close()
+
+
+def test_a_drain_s_undo_still_uncordons_the_node_it_cordoned(
+    fake: FakeApiServer, cluster: KubernetesCluster, shop: Any, tmp_path: Path
+) -> None:
+    # The usual case, unchanged: the drain's cordon is its own, and its undo uncordons.
+    ledger = open_ledger(f"sqlite:///{tmp_path / 'l.sqlite'}", 0)
+    try:
+        clock = FakeClock(1000)
+        executor = Executor(ledger, cluster, clock, owner="a")
+        executor.apply(
+            "k", 0, Drain(NODE, timeout_seconds=60), decision_id=None, runbook="r",
+            reason_code="X", message="m",
+        )  # fmt: skip
+        for _ in range(5):
+            (intent,) = ledger.intents()
+            if intent.status == "applied":
+                break
+            clock.advance(30)
+            executor.settle(intent, note="next round")
+        (intent,) = ledger.intents()
+        assert intent.status == "applied" and _unschedulable(fake)
+        undone = executor.undo(intent, reason_code="Undo", message="m")
+        assert undone.status == "undone", undone.message
+        assert not _unschedulable(fake)
     finally:
         ledger.close()
