@@ -235,8 +235,15 @@ class Executor:
             if isinstance(operation, Drain) and not dry_run:
                 context = {"runbook": runbook, "reason_code": reason_code, "message": message}
                 return self._start_drain(intent_id, operation, decision_id, context)
+            # The object the snapshot read, by its uid: one deleted and created again
+            # since under the same name is refused (TargetReplaced), never written.
+            uid = snapshot.get("uid") if isinstance(snapshot, dict) else None
             try:
-                result = self.writer.apply(operation, dry_run=dry_run)
+                result = (
+                    self.writer.apply(operation, dry_run=dry_run, uid=uid)
+                    if uid
+                    else self.writer.apply(operation, dry_run=dry_run)
+                )
             except PermanentError as exc:
                 return self._refused(intent_id, exc)
             except TransientError as exc:
