@@ -235,8 +235,15 @@ class Executor:
             if isinstance(operation, Drain) and not dry_run:
                 context = {"runbook": runbook, "reason_code": reason_code, "message": message}
                 return self._start_drain(intent_id, operation, decision_id, context)
+            # The object the snapshot read, by its uid: one deleted and created again
+            # since under the same name is refused (TargetReplaced), never written.
+            uid = snapshot.get("uid") if isinstance(snapshot, dict) else None
             try:
-                result = self.writer.apply(operation, dry_run=dry_run)
+                result = (
+                    self.writer.apply(operation, dry_run=dry_run, uid=uid)
+                    if uid
+                    else self.writer.apply(operation, dry_run=dry_run)
+                )
             except PermanentError as exc:
                 return self._refused(intent_id, exc)
             except TransientError as exc:
@@ -290,6 +297,17 @@ class Executor:
         applied = dict(intent.result or {})
         if applied.get("changed") is False:
             return self._nothing_to_undo(intent, operation, applied)
+        before = _undo_snapshot(intent, operation)
+        if isinstance(operation, Drain) and before.get("unschedulable") is True:
+            # The node was cordoned before the drain's own cordon (by someone else,
+            # between the intent's read and the write, or before the run): the drain
+            # cordoned nothing, and uncordoning would undo their cordon.
+            said = (
+                f"{operation.target}: nothing to undo: the node was already cordoned when "
+                "the drain's cordon was written (by someone else), so it stays cordoned; "
+                "evicted pods are not brought back"
+            )
+            return self._nothing_to_undo(intent, operation, applied, said=said)
         # Write-ahead for the undo too: "undoing" before the write, so a crash between
         # the write and its record is found by ``reconcile`` and not taken for an undo
         # still to do, nor for someone else's change.
@@ -303,7 +321,7 @@ class Executor:
             )
             return StepOutcome("not_leader", "lost the lease before undoing", intent.id)
         try:
-            result = self.writer.undo(operation, intent.snapshot)
+            result = self.writer.undo(operation, before)
         except TransientError as exc:
             # The API not answering: the undo may or may not have reached the cluster (a
             # timeout after the write). Neither retried blindly nor called failed: the
@@ -335,14 +353,21 @@ class Executor:
         return StepOutcome("undone", result.summary, intent.id, result)
 
     def _nothing_to_undo(
-        self, intent: Intent, operation: Operation, applied: dict[str, Any]
+        self,
+        intent: Intent,
+        operation: Operation,
+        applied: dict[str, Any],
+        *,
+        said: str | None = None,
     ) -> StepOutcome:
         """A step whose write changed nothing (its target already held the value, set
         by someone else before the write, or between Autonomic's read and its write):
         there is nothing of Autonomic's to put back. Writing the intent's snapshot back
         would undo theirs (uncordon a node a person cordoned meanwhile), so nothing is
-        written and the step is ``undone``: the target holds what it held before."""
-        summary = (
+        written and the step is ``undone``: the target holds what it held before.
+        ``said``: why, when it is not that the step changed nothing (a drain evicted
+        pods, but the node was cordoned before its cordon)."""
+        summary = said or (
             f"{operation.target}: nothing to undo: the step changed nothing "
             f"({applied.get('summary', 'found already as asked')}); left as it is"
         )
@@ -385,7 +410,7 @@ class Executor:
             )
         except PermanentError as unread:
             now = {"unreadable": str(unread)}
-        if _restored(intent.snapshot, now, operation):
+        if _restored(_undo_snapshot(intent, operation), now, operation):
             summary = (
                 f"undo not answered ({exc}), but {operation.target} reads back as it was "
                 "before Autonomic's write: the undo landed"
@@ -711,12 +736,11 @@ class Executor:
         holds someone else's (``ChangedSinceWrite``), their change is left in place and
         the intent goes back to ``applied`` (not ``undone``: nothing was undone)."""
         operation = operation_from_dict(intent.operation)
+        before = _undo_snapshot(intent, operation)
         try:
             now = self.writer.snapshot(operation)
             result = (
-                None
-                if _restored(intent.snapshot, now, operation)
-                else self.writer.undo(operation, intent.snapshot)
+                None if _restored(before, now, operation) else self.writer.undo(operation, before)
             )
         except PermanentError as exc:
             applied = dict(intent.result or {})
@@ -864,6 +888,27 @@ def _restored(before: Any, now: Any, operation: Operation) -> bool:
     keys &= _ONLY_RESTORED.get(operation.op, keys)
     normal_before, normal_now = _normal(before), _normal(now)
     return bool(keys) and all(normal_before.get(k) == normal_now.get(k) for k in keys)
+
+
+def _undo_snapshot(intent: Intent, operation: Operation) -> dict[str, Any]:
+    """What an undo of ``intent`` puts back: its snapshot, but for a drain the node as
+    its first round's cordon found it (``before`` in the drain's progress). That read
+    comes after the intent's snapshot, and when someone cordoned the node in between
+    (the cordon then met a 409, and its retry found the node cordoned), it is theirs:
+    the snapshot's "schedulable" would have the undo uncordon it. Not for a drain
+    resumed after a restart: its first round found the node cordoned by the cut-off
+    round itself, so the intent's snapshot is what the node held before the drain."""
+    snapshot = dict(intent.snapshot)
+    if not isinstance(operation, Drain):
+        return snapshot
+    result = intent.result or {}
+    found = (result.get("after") or {}).get("before")
+    if result.get("resumed") or not isinstance(found, dict) or "unschedulable" not in found:
+        return snapshot
+    snapshot["unschedulable"] = found["unschedulable"]
+    if found.get("uid"):
+        snapshot["uid"] = found["uid"]
+    return snapshot
 
 
 def _replaced(before: Any, now: Any) -> bool:

@@ -604,8 +604,12 @@ class ClusterWriter(Protocol):
         """Read what undoing ``operation`` would need, without writing."""
         ...
 
-    def apply(self, operation: Operation, *, dry_run: bool = False) -> OperationResult:
-        """Perform one write (server-side dry-run when asked) and say what changed."""
+    def apply(
+        self, operation: Operation, *, dry_run: bool = False, uid: str | None = None
+    ) -> OperationResult:
+        """Perform one write (server-side dry-run when asked) and say what changed.
+        ``uid``: the uid ``snapshot`` read; a target deleted and created again since
+        under the same name is refused (``TargetReplaced``), not written."""
         ...
 
     def drain_round(

@@ -85,6 +85,29 @@ class UndoRefusedError(PermanentError):
     """Undo would overwrite someone else's change, or the operation cannot be undone."""
 
 
+class TargetReplacedError(PermanentError):
+    """The write named the object Autonomic read (its ``metadata.uid``), and the object
+    of that name is now another one: deleted and created again since. Never retried:
+    the write would land on someone else's object."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, reason="TargetReplaced")
+
+
+def is_uid_mismatch(status: int, body: dict[str, Any]) -> bool:
+    """Whether a write's refusal is the API server's answer to a ``metadata.uid`` that
+    is not the object's: 409 "Precondition failed: UID in precondition" (an update, a
+    scale subresource), or 422 with a cause on ``metadata.uid`` ("field is immutable":
+    a patch of the main resource, judged after its resourceVersion)."""
+    message = str(body.get("message") or "")
+    if status == 409:
+        return "UID in precondition" in message
+    if status == 422:
+        causes = (body.get("details") or {}).get("causes") or []
+        return any(isinstance(c, dict) and c.get("field") == "metadata.uid" for c in causes)
+    return False
+
+
 class ConflictError(Exception):
     """409: the object changed since it was read. Callers re-read and retry (bounded).
 
@@ -192,6 +215,12 @@ def translate(exc: Exception, call: ApiCall) -> Exception:
             "time until only one does (remove one, or narrow a selector; "
             f"kubectl -n {call.namespace or 'NAMESPACE'} get pdb)",
             reason="MultipleDisruptionBudgets",
+        )
+    if call.verb in ("patch", "update") and is_uid_mismatch(status, body):
+        return TargetReplacedError(
+            f"not written: {call.describe()} named the object Autonomic read, and the "
+            f"object of that name is now another one (deleted and replaced since; "
+            f"the server said: {message}); leaving the new one as it is"
         )
     if status == 409:
         return ConflictError(f"{call.describe()}: {message}")

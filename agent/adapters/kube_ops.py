@@ -24,6 +24,7 @@ from agent.adapters.kube_errors import (
     ConflictError,
     InvalidRequestError,
     ObjectGoneError,
+    TargetReplacedError,
     UndoRefusedError,
 )
 from agent.adapters.kube_state import (
@@ -160,7 +161,13 @@ class Operations:
                 return lambda: self._images_snapshot(operation)
         raise InvalidRequestError(f"unknown operation {operation!r}")  # pragma: no cover
 
-    def apply(self, operation: Operation, *, dry_run: bool = False) -> OperationResult:
+    def apply(
+        self, operation: Operation, *, dry_run: bool = False, uid: str | None = None
+    ) -> OperationResult:
+        """Perform ``operation``. ``uid``: the ``metadata.uid`` of the object the caller
+        read before (the executor's snapshot): each try re-reads the target, and a
+        target deleted and created again since is refused (``TargetReplaced``), never
+        written; the patch also carries it, so the server refuses it as well."""
         if isinstance(operation, Drain):
             return self._drain_round(operation, None, dry_run)
         if isinstance(operation, DeletePod | EvictPod):
@@ -168,14 +175,16 @@ class Operations:
         first: list[Obj] = []
         if isinstance(operation, RollbackToPrevious):
             return self._with_conflict_retries(
-                lambda: self._rollback_once(operation, dry_run, first), operation, first
+                lambda: self._rollback_once(operation, dry_run, first, uid), operation, first
             )
         # A restart's stamp is taken once, for every try: a try after a 409 (which follows
         # a lost answer to a write that landed) then finds its own stamp in place and
         # restarts nothing more, where a stamp of its own would restart the pods again.
         stamp = self._restart_stamp() if isinstance(operation, RolloutRestart) else None
         return self._with_conflict_retries(
-            lambda: self._write_once(operation, dry_run, first, stamp=stamp), operation, first
+            lambda: self._write_once(operation, dry_run, first, stamp=stamp, uid=uid),
+            operation,
+            first,
         )
 
     def _restart_stamp(self) -> str:
@@ -458,13 +467,20 @@ class Operations:
     # --------------------------------------------------------------------- writes
 
     def _write_once(
-        self, operation: Operation, dry_run: bool, first: list[Obj], *, stamp: str | None = None
+        self,
+        operation: Operation,
+        dry_run: bool,
+        first: list[Obj],
+        *,
+        stamp: str | None = None,
+        uid: str | None = None,
     ) -> OperationResult:
         before = self.snapshot(operation)
+        _still_the_one_read(operation.target, uid, before.get("uid"))
         if not first:
             first.append(before)
         ref, rv = operation.target, before.get("resourceVersion", "")
-        precondition = {"metadata": {"resourceVersion": rv}}
+        precondition = {"metadata": _preconditions(rv, uid)}
         match operation:
             case Scale(replicas=replicas, expected=expected):
                 old = before["replicas"]
@@ -627,7 +643,10 @@ class Operations:
             ref.kind,
             ref.namespace,
             ref.name,
-            {"metadata": {"resourceVersion": before["resourceVersion"]}, "spec": {field: wanted}},
+            {
+                "metadata": _preconditions(before["resourceVersion"], before.get("uid")),
+                "spec": {field: wanted},
+            },
             dry_run=dry_run,
         )
         return self._result(
@@ -635,7 +654,11 @@ class Operations:
         )
 
     def _rollback_once(
-        self, operation: RollbackToPrevious, dry_run: bool, first: list[Obj]
+        self,
+        operation: RollbackToPrevious,
+        dry_run: bool,
+        first: list[Obj],
+        uid: str | None = None,
     ) -> OperationResult:
         """One try at a rollback. "The previous revision" is relative: once a rollback
         lands, the controller makes the restored ReplicaSet the newest revision, and the
@@ -645,6 +668,7 @@ class Operations:
         template that read found, never from a template someone else has set since."""
         ref = operation.target
         now = self._rollback_snapshot(ref, choosing=not first)
+        _still_the_one_read(ref, uid, now.get("uid"))
         if not first:
             if operation.revision is not None and now["revision"] != operation.revision:
                 raise PermanentError(
@@ -674,7 +698,7 @@ class Operations:
                 "it out since",
                 reason="RolledOutSince",
             )
-        precondition = {"metadata": {"resourceVersion": now["resourceVersion"]}}
+        precondition = {"metadata": _preconditions(now["resourceVersion"], uid)}
         body = {**precondition, "spec": {"template": merge_diff(current, target)}}
         self.api.patch("Deployment", ref.namespace, ref.name, body, dry_run=dry_run)
         return self._result(
@@ -1369,6 +1393,26 @@ class Operations:
                     f"{ref}: undo: images {_shown(now['images'])} -> {_shown(before['images'])}",
                 )
         raise UndoRefusedError(f"{operation.op} cannot be undone", reason="NotUndoable")
+
+
+def _preconditions(rv: str, uid: str | None) -> Obj:
+    """A patch's ``metadata`` preconditions: the resourceVersion read (any change since
+    is a 409), and the uid of the object read, when known (another object of the same
+    name is refused: 422 "field is immutable" for a patch of the main resource, 409
+    "Precondition failed: UID in precondition" for the scale subresource)."""
+    return {"resourceVersion": rv, **({"uid": uid} if uid else {})}
+
+
+def _still_the_one_read(ref: ObjectRef, expected: str | None, now: str | None) -> None:
+    """Refuse (``TargetReplaced``) a write whose target, read again before writing, is
+    not the object read before (``expected``, the executor's snapshot): deleted and
+    created again under the same name in between, it is someone else's object."""
+    if expected and now and expected != now:
+        raise TargetReplacedError(
+            f"not writing {ref}: the object read before the write (uid {expected}) was "
+            f"deleted and replaced since by another of the same name (uid {now}); leaving "
+            "the new one as it is"
+        )
 
 
 def _shown(images: Obj) -> str:

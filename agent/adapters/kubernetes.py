@@ -654,8 +654,10 @@ class KubernetesCluster:
     def snapshot(self, operation: Operation) -> dict[str, Any]:
         return self.operations.snapshot(operation)
 
-    def apply(self, operation: Operation, *, dry_run: bool = False) -> OperationResult:
-        return self.operations.apply(operation, dry_run=dry_run)
+    def apply(
+        self, operation: Operation, *, dry_run: bool = False, uid: str | None = None
+    ) -> OperationResult:
+        return self.operations.apply(operation, dry_run=dry_run, uid=uid)
 
     def drain_round(
         self,

@@ -2677,8 +2677,10 @@ class ScalingLoop:
 
     def _settled(self, key: str) -> StepOutcome:
         """What became of a write whose intent an earlier try recorded: ``applied``,
-        ``failed`` (it never happened), or ``unsettled`` while the cluster cannot be read
-        to tell (``Executor.settle``, the same reading of the cluster a restart makes)."""
+        ``failed`` (it never happened, was refused, or its target now refuses the read
+        that would tell, each said as such: ``_not_applied``), or ``unsettled`` while the
+        cluster cannot be read to tell (``Executor.settle``, the same reading of the
+        cluster a restart makes)."""
         intents = self.decisions.ledger.intents(execution_key=key)
         if not intents:  # pragma: no cover - only called when there is one
             return StepOutcome("failed", "no intent recorded for the write", reason="NoIntent")
@@ -2696,12 +2698,7 @@ class ScalingLoop:
                 )
         if status == "applied":
             return StepOutcome("applied", "the cluster shows the write", intent.id)
-        return StepOutcome(
-            "failed",
-            f"the cluster shows no trace of the write (its intent is {status})",
-            intent.id,
-            reason="NotWritten",
-        )
+        return _not_applied(self.decisions.ledger, key, intent, status)
 
     def _unsettled(
         self,
@@ -2765,8 +2762,10 @@ class ScalingLoop:
         model.quiet_until = max(model.quiet_until, now + wait)
         model.recommended = None  # decided afresh on what the cluster has then
         reason = getattr(outcome, "reason", None) or outcome.status
+        # A write whose outcome is not known may have landed: not said "not written".
+        written = "may or may not have been written" if reason == "WriteUnknown" else "not written"
         why = (
-            f"{change} not written ({reason}): {outcome.message}; "
+            f"{change} {written} ({reason}): {outcome.message}; "
             f"no new try for {wait / 60:.0f} min, until {_utc(now + wait)}"
         )
         model.quiet_why, model.quiet_reason = why, "WriteRefused"
@@ -2921,6 +2920,36 @@ class ScalingLoop:
                 )
             ]
         )
+
+
+def _not_applied(ledger: Any, key: str, intent: Any, status: str) -> StepOutcome:
+    """What is known of a write its intent (settled, ``status``) does not show applied,
+    from what the settling recorded: gone without a trace (``abandoned``), refused by
+    the cluster, or ``failed`` because its target refused the read that would tell
+    (``written`` in the intent: it may or may not have landed), undone since, or left
+    pending by a shutdown (the next leader settles it)."""
+    final = next((i for i in ledger.intents(execution_key=key) if i.id == intent.id), intent)
+    detail = dict(final.result or {})
+    if status == "abandoned":
+        said, reason = f"the cluster shows no trace of the write (its intent is {status})", None
+    elif status == "failed" and "written" in detail:
+        said = str(detail.get("why") or detail["written"])
+        reason = "WriteUnknown"
+    elif status == "failed":
+        said = f"the cluster refused the write: {detail.get('error') or 'no reason recorded'}"
+        reason = str(detail.get("reason") or "Refused")
+    elif status in ("undone", "undoing"):
+        said, reason = f"it was written, then undone (its intent is {status})", "Undone"
+    elif status == "pending":
+        return StepOutcome(
+            "stopping",
+            "whether it was written is not settled yet: shutting down, the next leader "
+            "settles it from the ledger",
+            intent.id,
+        )
+    else:
+        said, reason = f"not applied (its intent is {status})", None
+    return StepOutcome("failed", said, intent.id, reason=reason or "NotWritten")
 
 
 def _rolling(workload: WorkloadState) -> str | None:

@@ -557,7 +557,11 @@ class SimCluster:
             return {"unschedulable": node.unschedulable, "pods": pods}
         raise PermanentError(f"unsupported operation {operation!r}", reason="Unsupported")
 
-    def apply(self, operation: Operation, *, dry_run: bool = False) -> OperationResult:
+    def apply(
+        self, operation: Operation, *, dry_run: bool = False, uid: str | None = None
+    ) -> OperationResult:
+        # ``uid``: the simulated objects are never deleted and created again (and its
+        # snapshots carry none), so there is no other object to refuse.
         if isinstance(operation, Drain) and not dry_run:
             return self.drain_round(operation)
         before = self.snapshot(operation)

@@ -167,6 +167,22 @@ def conflict(rt: ResourceType, name: str) -> ApiError:
     )
 
 
+def uid_precondition_failed(
+    rt: ResourceType, name: str, wanted: str, actual: str | None
+) -> ApiError:
+    """409 for a uid precondition the object does not meet, worded as the storage
+    layer's ``Preconditions.Check`` (an invalid-object storage error, made a Conflict)."""
+    return ApiError(
+        409,
+        "Conflict",
+        f'Operation cannot be fulfilled on {rt.qualified} "{name}": StorageError: invalid '
+        f"object, Code: 4, Key: /registry/{rt.plural}/{name}, ResourceVersion: 0, "
+        f"AdditionalErrorMsg: Precondition failed: UID in precondition: {wanted}, UID in "
+        f"object meta: {actual or ''}",
+        _details(rt, name),
+    )
+
+
 def already_exists(rt: ResourceType, name: str) -> ApiError:
     return ApiError(
         409, "AlreadyExists", f'{rt.qualified} "{name}" already exists', _details(rt, name)
@@ -600,8 +616,17 @@ class Store:
         subresource: str | None,
         dry_run: bool,
         writer: Writer | None = None,
+        *,
+        patched: bool = False,
     ) -> Obj:
-        """Apply API server update rules to ``new``, check preconditions, commit."""
+        """Apply API server update rules to ``new``, check preconditions, commit.
+
+        A ``metadata.uid`` that is not the object's: an update (PUT) names it as a
+        precondition (``defaultUpdatedObjectInfo.Preconditions``), checked before
+        anything else: 409 "Precondition failed: UID in precondition". A patch
+        (``patched``) carries none: the patched object is judged after its
+        resourceVersion, by the metadata validation of an update, 422 "metadata.uid:
+        field is immutable", as a real API server answers."""
         _check_decodable(rt, new)
         name = old["metadata"]["name"]
         new_meta = new.setdefault("metadata", {})
@@ -610,9 +635,17 @@ class Store:
                 f"the name of the object ({new_meta.get('name')}) does not match the name on "
                 f"the URL ({name})"
             )
+        wanted_uid = new_meta.get("uid")
+        other_uid = wanted_uid not in (None, "") and wanted_uid != old["metadata"].get("uid")
+        if other_uid and not patched:
+            raise uid_precondition_failed(rt, name, str(wanted_uid), old["metadata"].get("uid"))
         wanted_rv = new_meta.get("resourceVersion")
         if wanted_rv not in (None, "") and wanted_rv != old["metadata"]["resourceVersion"]:
             raise conflict(rt, name)
+        if other_uid:
+            raise invalid(
+                rt, name, [("metadata.uid", f'Invalid value: "{wanted_uid}": field is immutable')]
+            )
         if subresource == "status":
             status = new.get("status")
             new = copy.deepcopy(old)
@@ -726,7 +759,9 @@ class Store:
             if old is None:
                 raise not_found(rt, name)
             new = apply_patch(rt, name, content_type, old, patch)
-            return self._finish_update(rt, copy.deepcopy(old), new, subresource, dry_run, writer)
+            return self._finish_update(
+                rt, copy.deepcopy(old), new, subresource, dry_run, writer, patched=True
+            )
 
     def delete(
         self,
@@ -799,6 +834,14 @@ class Store:
     ) -> Obj:
         with self.cond:
             parent = self.get(rt, namespace, name)
+            # As the registry's scale update does (deployments/scale and the like): a
+            # uid in the Scale's metadata is a precondition on the parent's.
+            scale_uid = (scale.get("metadata") or {}).get("uid")
+            if scale_uid and scale_uid != parent["metadata"].get("uid"):
+                scale_type = ResourceType("autoscaling", "v1", f"{rt.plural}/scale", "Scale", True)
+                raise uid_precondition_failed(
+                    scale_type, name, scale_uid, parent["metadata"].get("uid")
+                )
             replicas = (scale.get("spec") or {}).get("replicas", 0)
             if not isinstance(replicas, int) or replicas < 0:
                 scale_type = ResourceType("autoscaling", "v1", rt.plural, "Scale", True)

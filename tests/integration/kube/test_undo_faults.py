@@ -9,12 +9,14 @@ from typing import Any
 
 import pytest
 
+from agent.adapters.kube_errors import TargetReplacedError
 from agent.adapters.kubernetes import KubernetesCluster
 from agent.clock import FakeClock
 from agent.executor import Executor
 from agent.ledger import open_ledger
 from remediation.ports import (
     Cordon,
+    Drain,
     ObjectRef,
     PatchResources,
     RollbackToPrevious,
@@ -152,7 +154,7 @@ def test_a_pending_rollback_whose_target_reads_paused_is_not_taken_as_applied(
         executor = Executor(ledger, cluster, FakeClock(1000), owner="a")
         operation = RollbackToPrevious(WEB)
 
-        def die(op: Any, *, dry_run: bool = False) -> Any:
+        def die(op: Any, **kw: Any) -> Any:
             raise _CrashError
 
         cluster.apply = die  # type: ignore[method-assign]
@@ -313,5 +315,163 @@ def test_a_cordon_a_person_made_between_read_and_write_is_not_undone(
         assert undone.status == "undone" and "nothing to undo" in undone.message
         assert _unschedulable(fake)  # the person's cordon stays
         assert ledger.count_actions(0) == 0  # not counted as an action of its runbook
+    finally:
+        ledger.close()
+
+
+def test_a_drain_s_undo_leaves_a_cordon_a_person_made_between_read_and_write(
+    fake: FakeApiServer, cluster: KubernetesCluster, shop: Any, tmp_path: Path
+) -> None:
+    # As for the cordon above, but for a drain: Autonomic's intent records node-1
+    # schedulable; a person cordons it before the drain's cordon, whose patch gets a
+    # 409, and the retry reads the node cordoned. The drain then evicts the pods. Before,
+    # its undo wrote back the intent's snapshot ("schedulable") and uncordoned the node
+    # the person had cordoned; the drain's own cordon found it cordoned (kept in its
+    # progress as "before"), and the undo now leaves it cordoned.
+    ledger = open_ledger(f"sqlite:///{tmp_path / 'l.sqlite'}", 0)
+    try:
+        api = cluster.operations.api
+        real_patch = api.patch
+        raced: list[bool] = []
+
+        def person_cordons_first(kind: str, namespace: Any, name: str, body: Any, **kw: Any) -> Any:
+            if kind == "Node" and not raced:
+                raced.append(True)
+                fake.store.modify(
+                    "Node", "", "node-1", lambda n: n["spec"].update(unschedulable=True)
+                )
+            return real_patch(kind, namespace, name, body, **kw)
+
+        api.patch = person_cordons_first  # type: ignore[method-assign]
+        clock = FakeClock(1000)
+        executor = Executor(ledger, cluster, clock, owner="a")
+        drain = Drain(NODE, timeout_seconds=60)
+        started = executor.apply(
+            "k", 0, drain, decision_id=None, runbook="r", reason_code="X", message="m"
+        )
+        assert raced and _unschedulable(fake)
+        assert started.status in ("applied", "draining")
+        for _ in range(5):
+            (intent,) = ledger.intents()
+            if intent.status == "applied":
+                break
+            clock.advance(30)
+            executor.settle(intent, note="next round")
+        (intent,) = ledger.intents()
+        assert intent.status == "applied"
+        assert intent.snapshot["unschedulable"] is False  # as read before the person's cordon
+        undone = executor.undo(intent, reason_code="Undo", message="m")
+        assert undone.status == "undone" and "nothing to undo" in undone.message
+        assert "already cordoned" in undone.message
+        assert _unschedulable(fake)  # the person's cordon stays
+    finally:
+        ledger.close()
+
+
+def test_a_drain_s_undo_still_uncordons_the_node_it_cordoned(
+    fake: FakeApiServer, cluster: KubernetesCluster, shop: Any, tmp_path: Path
+) -> None:
+    # The usual case, unchanged: the drain's cordon is its own, and its undo uncordons.
+    ledger = open_ledger(f"sqlite:///{tmp_path / 'l.sqlite'}", 0)
+    try:
+        clock = FakeClock(1000)
+        executor = Executor(ledger, cluster, clock, owner="a")
+        executor.apply(
+            "k", 0, Drain(NODE, timeout_seconds=60), decision_id=None, runbook="r",
+            reason_code="X", message="m",
+        )  # fmt: skip
+        for _ in range(5):
+            (intent,) = ledger.intents()
+            if intent.status == "applied":
+                break
+            clock.advance(30)
+            executor.settle(intent, note="next round")
+        (intent,) = ledger.intents()
+        assert intent.status == "applied" and _unschedulable(fake)
+        undone = executor.undo(intent, reason_code="Undo", message="m")
+        assert undone.status == "undone", undone.message
+        assert not _unschedulable(fake)
+    finally:
+        ledger.close()
+
+
+# ------------------------------------------- a target replaced before the write
+
+
+def test_the_fake_server_refuses_a_write_naming_another_uid_as_kubernetes_does(
+    fake: FakeApiServer, cluster: KubernetesCluster, shop: Any
+) -> None:
+    # A patch of the main resource carrying another metadata.uid: 422 (metadata.uid is
+    # immutable; judged after its resourceVersion); the scale subresource: 409
+    # "Precondition failed: UID in precondition". Before, the fake kept the object's
+    # uid and applied the patch. The client reads both as TargetReplaced.
+    api = cluster.operations.api
+    replicas = _replicas(fake)
+    with pytest.raises(TargetReplacedError, match="field is immutable"):
+        api.patch("Deployment", "shop", "web", {"metadata": {"uid": "x"}, "spec": {"replicas": 9}})
+    with pytest.raises(TargetReplacedError, match="UID in precondition"):
+        api.patch_scale(
+            "Deployment", "shop", "web", {"metadata": {"uid": "x"}, "spec": {"replicas": 9}}
+        )
+    assert _replicas(fake) == replicas
+    api.patch(
+        "Deployment", "shop", "web", {"metadata": {"uid": _uid(fake)}, "spec": {"replicas": 4}}
+    )
+    assert _replicas(fake) == 4  # its own uid: written
+
+
+def _uid(fake: FakeApiServer) -> str:
+    (web,) = [d for d in fake.store.objects("Deployment", "shop") if d["metadata"]["name"] == "web"]
+    return str(web["metadata"]["uid"])
+
+
+@pytest.mark.parametrize("when", ["before_the_re_read", "after_the_re_read"])
+def test_a_write_whose_target_was_replaced_after_the_snapshot_is_refused(
+    fake: FakeApiServer, cluster: KubernetesCluster, shop: Any, tmp_path: Path, when: str
+) -> None:
+    # The executor reads web (its snapshot: uid A); web is deleted and created again
+    # (uid B, 5 replicas) before the write: before the writer's own read, or between
+    # that read and its patch. Before, the writer's read found B, and the scale landed
+    # on B: someone else's object. Now the write names A: refused, TargetReplaced,
+    # recorded as such, and B keeps its 5 replicas.
+    ledger = open_ledger(f"sqlite:///{tmp_path / 'l.sqlite'}", 0)
+    try:
+        api = cluster.operations.api
+        replaced: list[bool] = []
+
+        def replace_once() -> None:
+            if not replaced:
+                replaced.append(True)
+                _recreate(fake, "Deployment", "shop", "web", lambda d: d["spec"].update(replicas=5))
+
+        if when == "before_the_re_read":
+            real_read = api.read_scale
+
+            def read_scale(*args: Any, **kw: Any) -> Any:
+                if snapshots:  # the executor's snapshot is taken: the writer's read next
+                    replace_once()
+                snapshots.append(True)
+                return real_read(*args, **kw)
+
+            snapshots: list[bool] = []
+            api.read_scale = read_scale  # type: ignore[method-assign]
+        else:
+            real_patch = api.patch_scale
+
+            def patch_scale(*args: Any, **kw: Any) -> Any:
+                replace_once()
+                return real_patch(*args, **kw)
+
+            api.patch_scale = patch_scale  # type: ignore[method-assign]
+        executor = Executor(ledger, cluster, FakeClock(1000), owner="a")
+        outcome = executor.apply(
+            "k", 0, Scale(WEB, 7), decision_id=None, runbook="r", reason_code="X", message="m"
+        )
+        assert replaced
+        assert outcome.status == "failed" and outcome.reason == "TargetReplaced", outcome
+        assert "replaced" in outcome.message
+        assert _replicas(fake) == 5  # the new object is left as it is
+        (intent,) = ledger.intents()
+        assert intent.status == "failed" and (intent.result or {})["reason"] == "TargetReplaced"
     finally:
         ledger.close()

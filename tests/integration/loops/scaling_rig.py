@@ -104,6 +104,8 @@ class ChangedFirst:
     def __getattr__(self, name: str) -> Any:
         return getattr(self.cluster, name)
 
-    def apply(self, operation: Operation, *, dry_run: bool = False) -> OperationResult:
+    def apply(
+        self, operation: Operation, *, dry_run: bool = False, uid: str | None = None
+    ) -> OperationResult:
         self.change()
-        return self.cluster.apply(operation, dry_run=dry_run)
+        return self.cluster.apply(operation, dry_run=dry_run, uid=uid)

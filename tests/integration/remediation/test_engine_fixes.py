@@ -83,8 +83,8 @@ class _DyingWriter:
     def snapshot(self, operation: Operation) -> dict[str, Any]:
         return dict(self.inner.snapshot(operation))
 
-    def apply(self, operation: Operation, *, dry_run: bool = False) -> Any:
-        return self.inner.apply(operation, dry_run=dry_run)
+    def apply(self, operation: Operation, *, dry_run: bool = False, uid: str | None = None) -> Any:
+        return self.inner.apply(operation, dry_run=dry_run, uid=uid)
 
     def undo(self, operation: Operation, before: dict[str, Any]) -> Any:
         if self.when == "before":

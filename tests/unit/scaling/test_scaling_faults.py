@@ -1554,3 +1554,51 @@ def test_a_floor_a_person_raised_above_the_ceiling_comes_down_to_the_ceiling() -
     run(loop, clock, SCALE_IN_PATIENCE)
     (first,) = writes(loop)[1:]
     assert paced(30, SCALE_IN_PATIENCE) <= first < 30  # 23 at the least, not 15
+
+
+# ------------------------------------------------ a write settled as not known
+
+
+def test_a_write_settled_as_not_known_is_not_said_to_leave_no_trace(tmp_path: Any) -> None:
+    """A floor's write left pending, whose HPA now refuses the read that would tell
+    whether it landed (a permission taken away): the executor settles it ``failed``,
+    "whether it was written is not known". The loop used to say of every status but
+    ``applied`` that "the cluster shows no trace of the write", so the decision's
+    thread and the held status claimed nothing was written; it now says what is known,
+    and a write the cluster shows no trace of is still said so."""
+    from agent.errors import PermanentError
+    from agent.executor import Executor
+    from remediation.ports import operation_to_dict
+
+    class Unreadable:
+        def snapshot(self, operation: Any) -> dict[str, Any]:
+            raise PermanentError("horizontalpodautoscalers is forbidden", reason="Forbidden")
+
+    class Unchanged:
+        def snapshot(self, operation: Any) -> dict[str, Any]:
+            return {"minReplicas": 2, "maxReplicas": 20, "resourceVersion": "9", "uid": "u1"}
+
+    t, values = steady(48)
+    clock = FakeClock(float(t[-80]))
+    loop = loop_over(WeekReader(t, values), clock, [workload("web")], route="auto")
+    ledger = open_ledger(f"sqlite:///{tmp_path / 'l.sqlite'}", clock.now())
+    try:
+        cast(Any, loop.decisions).ledger = ledger
+        operation = operation_to_dict(SetHpaMinReplicas(HPA, 7, expected=2))
+        snapshot = {"minReplicas": 2, "maxReplicas": 20, "resourceVersion": "3", "uid": "u1"}
+        said = {}
+        for name, writer in (("unknown", Unreadable()), ("abandoned", Unchanged())):
+            key = f"scaling/{name}"
+            ledger.record_intent(key, 0, operation, snapshot, "a", clock.now(), None)
+            loop.executor = Executor(ledger, cast(Any, writer), clock, owner="a")
+            said[name] = loop._settled(key)
+        unknown = said["unknown"]
+        assert unknown.status == "failed" and unknown.reason == "WriteUnknown"
+        assert "no trace" not in unknown.message
+        assert "whether it was written is not known" in unknown.message
+        assert "forbidden" in unknown.message
+        abandoned = said["abandoned"]
+        assert abandoned.status == "failed" and abandoned.reason == "NotWritten"
+        assert "the cluster shows no trace of the write" in abandoned.message
+    finally:
+        ledger.close()
