@@ -623,6 +623,11 @@ class RemediationEngine:
         # Runs deferred because a step's target could not be read before its write (an
         # API hiccup, a cache not synced, a controller behind its spec): ``_defer``.
         self._deferred: dict[str, _Deferred] = {}
+        # Failed runs left open while an undo of theirs is not settled (``_fail``): why
+        # they failed and whether that judges the runbook, for the cycle that closes
+        # them once the undo is settled (``_carry_on``). A restart's recovery fails
+        # them afresh, its steps undone counted.
+        self._undo_waits: dict[str, tuple[str, bool]] = {}
         self._unasked: set[str] = set()
         # Signals (other than stored alerts) whose handling raised an error that is not
         # a ``TransientError`` (``_signal_failed``), by runbook and dedup key: the error
@@ -2824,6 +2829,15 @@ class RemediationEngine:
         a run whose undos the shutdown cuts off (the executor starts no undo once it is
         stopping): the steps undone so far stay ``undone``, counted by that failure.
 
+        Nor while an undo of the run is not settled (``undo-unsettled``): a step left
+        ``undoing`` (the API did not answer the undo, and the target could not be read
+        back to tell whether it landed: a Deployment whose controller has not observed
+        the undone template yet refuses a rollback's read). Closed now, the run would
+        be escalated as not undone while its undo may well have landed. It stays open,
+        its target taken, the rest of its undos not started; the next cycles settle
+        the undo (``settle_unsettled``) and fail it again, counting that step undone
+        (or, the undo not landed, refused).
+
         Only the leader fails a run (``not-leader``, nothing written, on a replica that
         no longer leads): a deposed replica's undo is refused, so it would close the run
         with its steps left in place, and the new leader, finding it closed, would never
@@ -2842,6 +2856,8 @@ class RemediationEngine:
         now = self.clock.now()
         proposal = record.proposal
         intents = self.ledger.intents(execution_key=key)
+        if any(i.status == "undoing" for i in intents):
+            return self._wait_for_undo(record, key, why, judged, intents, None)
         # Undone earlier (before a restart, or by a deposed replica's failure cut short
         # when it found its lease gone): it counts.
         undone = [f"step {i.step} undone earlier" for i in intents if i.status == "undone"]
@@ -2866,7 +2882,16 @@ class RemediationEngine:
                     # here. Not closed: the next leader's failure undoes them and counts
                     # those undone so far, as when the lease goes (below).
                     return self._left_at_shutdown(record, key, f"undoing ({why})")
-                else:
+                elif result.status == "unsettled" and self._still_undoing(intent, key):
+                    return self._wait_for_undo(
+                        record,
+                        key,
+                        why,
+                        judged,
+                        self.ledger.intents(execution_key=key),
+                        result.message,
+                    )
+                else:  # refused; or read back and not landed (the step ``applied`` again)
                     refused = result.message
         if not self.executor.is_leader():
             return "not-leader"
@@ -2885,7 +2910,9 @@ class RemediationEngine:
             # Closed meanwhile by another failure of the same run (in this process, a
             # recovery on another thread when the lease came back, overlapping the last
             # term's cycle): that one records the outcome and escalates, once.
+            self._undo_waits.pop(key, None)
             return "closed-elsewhere"
+        self._undo_waits.pop(key, None)
         self.decisions.record_outcome(
             record.id, right=False if judged else None, status=status, detail=detail
         )
@@ -2919,6 +2946,47 @@ class RemediationEngine:
         self.ledger.set_execution_status(key, [status], "escalated", now)
         self._breaker_opened(record)
         return status
+
+    def _still_undoing(self, intent: Intent, key: str) -> bool:
+        """Whether the ledger shows ``intent`` ``undoing`` still, on the leader: its undo
+        was not answered and could not be read back (not one read back as not landed,
+        which is ``applied`` again, nor one a replica that lost its lease left)."""
+        if not self.executor.is_leader():
+            return False
+        return any(
+            i.id == intent.id and i.status == "undoing"
+            for i in self.ledger.intents(execution_key=key)
+        )
+
+    def _wait_for_undo(
+        self,
+        record: DecisionRecord,
+        key: str,
+        why: str,
+        judged: bool,
+        intents: Sequence[Intent],
+        said: str | None,
+    ) -> str:
+        """Leave a failing run open while a step of it is ``undoing`` (``_fail``): noted
+        (``_undo_waits``) for the cycle that fails it again once the undo is settled.
+        ``said``: the undo's outcome just now, told once in the decision's thread;
+        None when the step was found ``undoing`` (said when it was left so)."""
+        self._undo_waits[key] = (why, judged)
+        steps = ", ".join(str(i.step) for i in intents if i.status == "undoing")
+        if said is not None:
+            self._progress(
+                record,
+                f"failing ({why}); the undo of step {steps} is not settled yet: {said}; the "
+                "run is closed once the next cycles have read back whether it landed",
+            )
+        log.info(
+            "%s: decision %s fails, but the undo of step %s is not settled yet: left open "
+            "until it is",
+            key,
+            record.id[:8],
+            steps,
+        )
+        return "undo-unsettled"
 
     # ------------------------------------------------------ undo on request
     def undo_requested(self) -> None:
@@ -3326,6 +3394,14 @@ class RemediationEngine:
         (undo and escalate) if a step did not complete, else run the steps that have no
         intent yet."""
         intents = {i.step: i for i in self.ledger.intents(execution_key=key)}
+        if any(i.status == "undoing" for i in intents.values()):
+            # A step being undone (a failure waiting for its undo to be settled, or an
+            # undo a crash cut off): the next step is never written over it. Later
+            # cycles settle the undo (``settle_unsettled``), then go on from here.
+            return "undo-unsettled"
+        failing = self._undo_waits.get(key)
+        if failing is not None:  # its undo is settled now: failed again, counting it
+            return self._fail(record, key, failing[0], judged=failing[1])
         bad = [i for i in intents.values() if i.status in ("failed", "abandoned")]
         if bad:
             return self._fail(record, key, f"{why}: step {bad[0].step} did not complete")
@@ -3540,6 +3616,8 @@ class RemediationEngine:
         running = self.ledger.executions(["running"])
         keys = {str(execution["key"]) for execution in running}
         self._interrupted &= keys
+        for gone in set(self._undo_waits) - keys:  # closed, or failing in verification
+            del self._undo_waits[gone]
         for gone in set(self._deferred) - keys:  # closed or stopped meanwhile
             del self._deferred[gone]
         for execution in running:
@@ -3600,6 +3678,10 @@ class RemediationEngine:
                     except TransientError:
                         self._interrupted.add(key)
                         raise
+            elif intents and key in self._undo_waits:
+                # A failure left open while its undo was not settled: failed again.
+                with decision_context(record.id):
+                    self._carry_on(record, key, "its undo was not settled")
             elif intents and (left := self._left_running(execution, intents)) is not None:
                 with decision_context(record.id):
                     log.info("%s: decision %s %s: carrying it on", key, record.id[:8], left)

@@ -125,6 +125,38 @@ def test_a_rollback_approved_after_a_new_rollout_is_refused(tmp_path: Any) -> No
         rig.close()
 
 
+def test_a_rollback_undone_while_the_controller_lags_closes_the_run_undone(
+    rig: KubeRig,
+) -> None:
+    """The rollback to shop/web:1 crashes too: its verification fails and the run undoes
+    it (a patch back to shop/web:2) whose answer is lost; the client's retry meets a 409
+    and the read back comes before the Deployment controller has observed the undo
+    (``RolloutNotObserved``), so whether it landed is not known in that cycle. Before,
+    the run was closed ``failed`` and escalated as an undo refused, though the undo had
+    landed (the next cycle read it back ``undone``). Now the run waits for the undo to
+    be settled, and closes ``undone``."""
+    seed_web(rig, behaviour="CrashLoopBackOff")
+    rig.server.store.deployments_lag = True
+    controller = Controller(rig.server, rig.clock, lambda _c: "CrashLoopBackOff")
+    rig.controllers.append(lambda: controller.reconcile(*WEB))
+    rig.cycle()
+    assert _image(rig) == "shop/web:1"
+    (decision,) = rig.decisions_of("crashloop-after-rollout-rollback")
+    rig.server.inject(r"/deployments/web$", method="PATCH", lost_answer=True)
+    rig.run(13 * 60)
+    assert _image(rig) == "shop/web:2"  # the undo landed
+    assert [r.status for r in rig.requests() if r.method == "PATCH"] == [200, -1, 409]
+    (intent,) = rig.ledger.intents()
+    assert intent.status == "undone"
+    decision = rig.ledger.get_decision(decision.id)  # type: ignore[assignment]
+    assert decision.status == "undone"
+    (why,) = [w for d, w in rig.channel.escalated if d == decision.id]
+    assert "VerificationFailed" in why and "; undone (step 0 undone" in why
+    assert "undo refused" not in why
+    assert any("is not settled yet" in text for _, text in rig.channel.notes)
+    assert rig.engine.guard_state()[0].in_flight == ()
+
+
 def test_an_hpa_floor_approved_after_the_floor_moved_is_not_written_over_it(
     tmp_path: Any,
 ) -> None:
