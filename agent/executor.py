@@ -232,12 +232,12 @@ class Executor:
                     {"reason": "lost the lease before writing"},
                 )
                 return StepOutcome("not_leader", "lost the lease before writing", intent_id)
-            if isinstance(operation, Drain) and not dry_run:
-                context = {"runbook": runbook, "reason_code": reason_code, "message": message}
-                return self._start_drain(intent_id, operation, decision_id, context)
             # The object the snapshot read, by its uid: one deleted and created again
             # since under the same name is refused (TargetReplaced), never written.
             uid = snapshot.get("uid") if isinstance(snapshot, dict) else None
+            if isinstance(operation, Drain) and not dry_run:
+                context = {"runbook": runbook, "reason_code": reason_code, "message": message}
+                return self._start_drain(intent_id, operation, decision_id, context, uid)
             try:
                 result = (
                     self.writer.apply(operation, dry_run=dry_run, uid=uid)
@@ -502,11 +502,21 @@ class Executor:
     # ------------------------------------------------------------------ drains
 
     def _start_drain(
-        self, intent_id: int, operation: Drain, decision_id: str | None, context: dict[str, Any]
+        self,
+        intent_id: int,
+        operation: Drain,
+        decision_id: str | None,
+        context: dict[str, Any],
+        uid: str | None = None,
     ) -> StepOutcome:
-        """The first round of a drain, after its intent is recorded."""
+        """The first round of a drain, after its intent is recorded. ``uid``: the Node
+        the intent's snapshot read; its cordon refuses another Node of that name."""
         try:
-            result = self.writer.drain_round(operation, None, self._room())
+            result = (
+                self.writer.drain_round(operation, None, self._room(), uid=uid)
+                if uid
+                else self.writer.drain_round(operation, None, self._room())
+            )
         except PermanentError as exc:
             return self._refused(intent_id, exc, cordoned=self._cordoned_by(operation, intent_id))
         except TransientError as exc:
@@ -698,9 +708,13 @@ class Executor:
         budget = max(operation.max_evictions - len(evicted), 0)
         if not self.is_leader():
             return None
+        resumed = replace(operation, max_evictions=budget)
+        uid = intent.snapshot.get("uid")  # the Node the intent read: not another since
         try:
-            result = self.writer.drain_round(
-                replace(operation, max_evictions=budget), None, self._room()
+            result = (
+                self.writer.drain_round(resumed, None, self._room(), uid=uid)
+                if uid
+                else self.writer.drain_round(resumed, None, self._room())
             )
         except (PermanentError, TransientError) as exc:
             self._count_error(exc.reason)

@@ -617,6 +617,8 @@ class ClusterWriter(Protocol):
         operation: Drain,
         progress: dict[str, Any] | None = None,
         room: EvictionRoom | None = None,
+        *,
+        uid: str | None = None,
     ) -> OperationResult:
         """One round of a drain, without waiting. The first (``progress`` None) cordons
         the node and chooses the pods to evict, at most ``max_evictions``; every round
@@ -633,7 +635,12 @@ class ClusterWriter(Protocol):
         ``room`` (None: no limit) is what the disruption budget leaves: a chosen pod it
         has no room for is not evicted this round but listed in ``after["waiting"]``
         (not ``done``: a later round asks again); ``after["evicted_now"]`` counts the
-        evictions this round asked for, by namespace."""
+        evictions this round asked for, by namespace.
+
+        ``uid``: the Node ``snapshot`` read; the first round's cordon refuses another
+        Node of that name (``TargetReplaced``). Each eviction names the uid of the pod
+        as that round read it, so a pod created again under its name since is not
+        evicted in its place (it is looked at again the next round)."""
         ...
 
     def undo(self, operation: Operation, before: dict[str, Any]) -> OperationResult:

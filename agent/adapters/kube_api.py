@@ -402,10 +402,14 @@ class KubeApi:
             gone_on_retry=self._removed(call),
         )
 
-    def evict_pod(self, namespace: str, name: str, *, dry_run: bool = False) -> Obj:
+    def evict_pod(
+        self, namespace: str, name: str, *, uid: str | None = None, dry_run: bool = False
+    ) -> Obj:
         """POST an Eviction. A 429 that names a DisruptionBudget is not retried here, nor
         a 500 refusing a pod under more than one PodDisruptionBudget (a
-        ``PermanentError``: asking again gets the same answer)."""
+        ``PermanentError``: asking again gets the same answer). ``uid``: the pod meant
+        (``deleteOptions.preconditions.uid``); another pod of that name since (a
+        StatefulSet's, created again) is refused, ``TargetReplacedError``."""
         api = self._apis["CoreV1Api"]
         call = ApiCall("create", "", "pods/eviction", namespace, name)
         body: Obj = {
@@ -413,8 +417,13 @@ class KubeApi:
             "kind": "Eviction",
             "metadata": {"name": name, "namespace": namespace},
         }
+        options: Obj = {}
+        if uid:
+            options["preconditions"] = {"uid": uid}
         if dry_run:
-            body["deleteOptions"] = {"dryRun": ["All"]}
+            options["dryRun"] = ["All"]
+        if options:
+            body["deleteOptions"] = options
 
         def retryable(exc: Exception) -> bool:
             status, payload = status_of(exc)

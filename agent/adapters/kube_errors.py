@@ -97,11 +97,14 @@ class TargetReplacedError(PermanentError):
 def is_uid_mismatch(status: int, body: dict[str, Any]) -> bool:
     """Whether a write's refusal is the API server's answer to a ``metadata.uid`` that
     is not the object's: 409 "Precondition failed: UID in precondition" (an update, a
-    scale subresource), or 422 with a cause on ``metadata.uid`` ("field is immutable":
-    a patch of the main resource, judged after its resourceVersion)."""
+    scale subresource; a delete whose object was replaced during it), 409 "the UID in
+    the precondition (...) does not match the UID in record" (a delete, an eviction:
+    ``DeleteOptions.preconditions.uid``), or 422 with a cause on ``metadata.uid``
+    ("field is immutable": a patch of the main resource, judged after its
+    resourceVersion)."""
     message = str(body.get("message") or "")
     if status == 409:
-        return "UID in precondition" in message
+        return "UID in precondition" in message or "UID in the precondition" in message
     if status == 422:
         causes = (body.get("details") or {}).get("causes") or []
         return any(isinstance(c, dict) and c.get("field") == "metadata.uid" for c in causes)
@@ -216,9 +219,9 @@ def translate(exc: Exception, call: ApiCall) -> Exception:
             f"kubectl -n {call.namespace or 'NAMESPACE'} get pdb)",
             reason="MultipleDisruptionBudgets",
         )
-    if call.verb in ("patch", "update") and is_uid_mismatch(status, body):
+    if call.verb in ("patch", "update", "delete", "create") and is_uid_mismatch(status, body):
         return TargetReplacedError(
-            f"not written: {call.describe()} named the object Autonomic read, and the "
+            f"refused: {call.describe()} named the object Autonomic read, and the "
             f"object of that name is now another one (deleted and replaced since; "
             f"the server said: {message}); leaving the new one as it is"
         )

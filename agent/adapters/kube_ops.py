@@ -169,9 +169,9 @@ class Operations:
         target deleted and created again since is refused (``TargetReplaced``), never
         written; the patch also carries it, so the server refuses it as well."""
         if isinstance(operation, Drain):
-            return self._drain_round(operation, None, dry_run)
+            return self._drain_round(operation, None, dry_run, uid=uid)
         if isinstance(operation, DeletePod | EvictPod):
-            return self._remove_pod(operation, dry_run)
+            return self._remove_pod(operation, dry_run, uid)
         first: list[Obj] = []
         if isinstance(operation, RollbackToPrevious):
             return self._with_conflict_retries(
@@ -848,21 +848,35 @@ class Operations:
 
     # ---------------------------------------------------------------- pod removal
 
-    def _remove_pod(self, operation: DeletePod | EvictPod, dry_run: bool) -> OperationResult:
+    def _remove_pod(
+        self, operation: DeletePod | EvictPod, dry_run: bool, uid: str | None = None
+    ) -> OperationResult:
+        """Delete or evict the pod. ``uid``: the pod the caller read (the executor's
+        snapshot). A pod of that name created since (a StatefulSet's: same name, new
+        uid) is refused here, or by the API server, which the delete and the Eviction
+        both ask to remove only that uid (``deleteOptions.preconditions.uid``): its
+        409 is ``TargetReplacedError``, never retried as a conflict."""
         ref = operation.target
         before = self._pod_snapshot(ref)
+        _still_the_one_read(ref, uid, before.get("uid"))
+        meant = uid or before["uid"]
         namespace = ref.namespace or "default"
-        if isinstance(operation, DeletePod):
-            try:
-                self.api.delete_pod(namespace, ref.name, uid=before["uid"], dry_run=dry_run)
-            except ConflictError as exc:
-                raise ObjectGoneError(
-                    f"{ref} was replaced by a new pod with the same name; not deleting it"
-                ) from exc
-            verb = "deleted"
-        else:
-            self.api.evict_pod(namespace, ref.name, dry_run=dry_run)
-            verb = "evicted"
+        try:
+            if isinstance(operation, DeletePod):
+                self.api.delete_pod(namespace, ref.name, uid=meant, dry_run=dry_run)
+                verb = "deleted"
+            else:
+                self.api.evict_pod(namespace, ref.name, uid=meant, dry_run=dry_run)
+                verb = "evicted"
+        except ConflictError as exc:
+            # Not a uid (that is TargetReplaced): the eviction's own resourceVersion
+            # guard lost to changes of the pod, on the server, more times than it tries.
+            raise TransientError(
+                f"{operation.op} on {ref}: the pod kept changing under the API server "
+                f"({exc}); try again later",
+                delay=5.0,
+                reason="Conflict",
+            ) from exc
         where = f" from node {before['node']}" if before["node"] else ""
         return self._result(
             operation,
@@ -905,9 +919,14 @@ class Operations:
         return evictable, skipped, protected
 
     def drain_round(
-        self, operation: Drain, progress: Obj | None = None, room: EvictionRoom | None = None
+        self,
+        operation: Drain,
+        progress: Obj | None = None,
+        room: EvictionRoom | None = None,
+        *,
+        uid: str | None = None,
     ) -> OperationResult:
-        return self._drain_round(operation, progress, False, room)
+        return self._drain_round(operation, progress, False, room, uid=uid)
 
     def _drain_round(
         self,
@@ -915,15 +934,23 @@ class Operations:
         progress: Obj | None,
         dry_run: bool,
         room: EvictionRoom | None = None,
+        *,
+        uid: str | None = None,
     ) -> OperationResult:
         """One round of a drain (``ClusterWriter.drain_round``): never waits, so the
         remediation loop is held for one round of evictions, not for the drain's
-        timeout. The executor keeps ``after`` in the ledger between rounds."""
+        timeout. The executor keeps ``after`` in the ledger between rounds. ``uid``: the
+        Node the caller read (the executor's snapshot); the first round's cordon
+        refuses another Node of that name (``TargetReplaced``), as any write does. Each
+        eviction names the pod's uid as this round read it: a pod deleted and created
+        again under its name since is not evicted in its place in this round."""
         ref = operation.target
         if progress is None:
             first: list[Obj] = []
             cordon = self._with_conflict_retries(
-                lambda: self._write_once(Cordon(ref, True), dry_run, first), operation, first
+                lambda: self._write_once(Cordon(ref, True), dry_run, first, uid=uid),
+                operation,
+                first,
             )
             pods = self._pods_on(ref.name)
             evictable, skipped, protected = self._pods_to_drain(ref.name, pods)
@@ -994,7 +1021,9 @@ class Operations:
                 waiting.append(name)
                 continue
             try:
-                self.api.evict_pod(namespace, pod_name, dry_run=dry_run)
+                self.api.evict_pod(
+                    namespace, pod_name, uid=pod["metadata"].get("uid"), dry_run=dry_run
+                )
                 evicted.append(name)
                 if disrupts:
                     evicted_now[namespace] = evicted_now.get(namespace, 0) + 1
@@ -1003,7 +1032,11 @@ class Operations:
                 issued = True
             except ObjectGoneError:
                 evicted.append(name)  # already gone: that is what we wanted
-            except (BlockedByBudgetError, TransientError) as exc:
+            except (BlockedByBudgetError, TransientError, TargetReplacedError) as exc:
+                # TargetReplaced: the pod this round read is gone, and another of its
+                # name took its place since. Not evicted in its place; the next round
+                # reads the node again: the name gone from it counts as evicted, and a
+                # pod of that name still on it is asked for by the uid read then.
                 blocked[name] = str(exc)
             except PermanentError as exc:
                 # Refused for good (403: no right to evict in that namespace; 422; a

@@ -664,8 +664,10 @@ class KubernetesCluster:
         operation: Drain,
         progress: dict[str, Any] | None = None,
         room: EvictionRoom | None = None,
+        *,
+        uid: str | None = None,
     ) -> OperationResult:
-        return self.operations.drain_round(operation, progress, room)
+        return self.operations.drain_round(operation, progress, room, uid=uid)
 
     def undo(self, operation: Operation, before: dict[str, Any]) -> OperationResult:
         return self.operations.undo(operation, before)

@@ -382,7 +382,9 @@ class ObjectsApi(KubeApi):
         self._dry_run_only(dry_run, f"delete pod {name}")
         return copy.deepcopy(self._get("Pod", namespace, name))
 
-    def evict_pod(self, namespace: str, name: str, *, dry_run: bool = False) -> Obj:
+    def evict_pod(
+        self, namespace: str, name: str, *, uid: str | None = None, dry_run: bool = False
+    ) -> Obj:
         self._dry_run_only(dry_run, f"evict pod {name}")
         self._get("Pod", namespace, name)
         return {"kind": "Status", "status": "Success"}

@@ -678,6 +678,8 @@ class SimCluster:
         operation: Drain,
         progress: dict[str, Any] | None = None,
         room: EvictionRoom | None = None,
+        *,
+        uid: str | None = None,  # as ``apply``'s: no simulated Node is created again
     ) -> OperationResult:
         """One round of a drain (``ClusterWriter.drain_round``). An eviction removes the
         pod at once here, so a round is done unless a PodDisruptionBudget refuses one;

@@ -580,7 +580,10 @@ class _Handler(BaseHTTPRequestHandler):
             )
             return 200
         if method == "POST" and sub == "eviction":
-            result = store.evict(ns, name, dry_run=dry_run)
+            options = (body.get("deleteOptions") if isinstance(body, dict) else None) or {}
+            result = store.evict(
+                ns, name, dry_run=dry_run, preconditions=options.get("preconditions")
+            )
             self._send_json(201, result)
             return 201
         if not isinstance(body, (dict, list)) and method in ("POST", "PUT", "PATCH"):

@@ -183,6 +183,37 @@ def uid_precondition_failed(
     )
 
 
+def delete_preconditions_met(
+    rt: ResourceType, obj: Obj, preconditions: dict[str, str] | None
+) -> None:
+    """Refuse a delete (or an eviction) whose ``DeleteOptions.preconditions`` the stored
+    object does not meet, as ``rest.BeforeDelete`` does before anything is written: a
+    Conflict on the resource named by its kind ("Pod", "Deployment.apps"), worded as the
+    real server words it. A uid that is not the object's is another object of the same
+    name (the one meant was deleted and created again); checked before the
+    resourceVersion."""
+    meta = obj["metadata"]
+    checks = (
+        ("uid", "UID", "The object might have been deleted and then recreated"),
+        ("resourceVersion", "ResourceVersion", "The object might have been modified"),
+    )
+    for field, shown, why in checks:
+        expected = (preconditions or {}).get(field)
+        if expected and expected != meta.get(field):
+            resource = f"{rt.kind}.{rt.group}" if rt.group else rt.kind
+            details: dict[str, Any] = {"name": meta["name"], "kind": rt.kind}
+            if rt.group:
+                details["group"] = rt.group
+            raise ApiError(
+                409,
+                "Conflict",
+                f'Operation cannot be fulfilled on {resource} "{meta["name"]}": the {shown} '
+                f"in the precondition ({expected}) does not match the {shown} in record "
+                f"({meta.get(field) or ''}). {why}",
+                details,
+            )
+
+
 def already_exists(rt: ResourceType, name: str) -> ApiError:
     return ApiError(
         409, "AlreadyExists", f'{rt.qualified} "{name}" already exists', _details(rt, name)
@@ -791,17 +822,7 @@ class Store:
             old = self._objects.get(rt.key, {}).get((namespace, name))
             if old is None:
                 raise not_found(rt, name)
-            for field in ("uid", "resourceVersion"):
-                expected = (preconditions or {}).get(field)
-                if expected and expected != old["metadata"].get(field):
-                    raise ApiError(
-                        409,
-                        "Conflict",
-                        f'Operation cannot be fulfilled on {rt.qualified} "{name}": '
-                        f"Precondition failed: {field.upper() if field == 'uid' else field}: "
-                        f"{expected}, {field}: {old['metadata'].get(field)}",
-                        _details(rt, name),
-                    )
+            delete_preconditions_met(rt, old, preconditions)
             if graceful and rt.kind == "Pod" and self._kubelet_unreachable(old):
                 if old["metadata"].get("deletionTimestamp"):
                     return copy.deepcopy(old)  # already terminating: nothing changes
@@ -888,8 +909,24 @@ class Store:
 
     # ---------------------------------------------------------------- eviction
 
-    def evict(self, namespace: str, name: str, *, dry_run: bool = False) -> Obj:
-        """policy/v1 Eviction: delete the pod unless a PodDisruptionBudget forbids it."""
+    def evict(
+        self,
+        namespace: str,
+        name: str,
+        *,
+        dry_run: bool = False,
+        preconditions: dict[str, str] | None = None,
+    ) -> Obj:
+        """policy/v1 Eviction: delete the pod unless a PodDisruptionBudget forbids it.
+
+        ``preconditions``: the Eviction's ``deleteOptions.preconditions``. As
+        ``pkg/registry/core/pod/storage/eviction.go`` does, the pod of that name is read
+        and judged by its budget first (a 429 comes before anything else); the delete
+        that follows (after the DisruptionTarget condition's update, which checks them
+        too) refuses a uid that is not the pod's: 409 "the UID in the precondition (...)
+        does not match the UID in record (...)". The real server retries that conflict
+        for a pod it may evict without a budget (terminal, Pending) for about 10 s
+        before answering it; the fake answers at once."""
         pods = resource_for_kind("v1", "Pod")
         pdbs = resource_for_kind("policy/v1", "PodDisruptionBudget")
         with self.cond:
@@ -897,7 +934,9 @@ class Store:
             phase = (pod.get("status") or {}).get("phase")
             if phase not in ("Succeeded", "Failed"):
                 self._check_budget(pods, pdbs, namespace, pod, dry_run)
-            self.delete(pods, namespace, name, dry_run=dry_run, graceful=True)
+            self.delete(
+                pods, namespace, name, dry_run=dry_run, graceful=True, preconditions=preconditions
+            )
         return {
             "kind": "Status",
             "apiVersion": "v1",

@@ -162,11 +162,11 @@ def test_a_crash_in_the_middle_of_a_drain_resumes_it_and_evicts_no_pod_twice(
     evict = api.evict_pod
     calls: list[str] = []
 
-    def dying_evict(namespace: str, name: str, *, dry_run: bool = False) -> Any:
+    def dying_evict(namespace: str, name: str, *, dry_run: bool = False, **kw: Any) -> Any:
         calls.append(name)
         if len(calls) == 2:
             raise _CrashError  # killed after the first eviction, before its record
-        return evict(namespace, name, dry_run=dry_run)
+        return evict(namespace, name, dry_run=dry_run, **kw)
 
     api.evict_pod = dying_evict  # type: ignore[method-assign]
     with pytest.raises(_CrashError):

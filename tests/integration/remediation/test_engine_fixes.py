@@ -194,11 +194,11 @@ def test_a_drain_cut_off_after_its_cordon_is_resumed_by_the_next_leader(rig: Kub
     evict = api.evict_pod
     calls: list[str] = []
 
-    def dying_evict(namespace: str, name: str, *, dry_run: bool = False) -> Any:
+    def dying_evict(namespace: str, name: str, *, dry_run: bool = False, **kw: Any) -> Any:
         calls.append(name)
         if len(calls) == 2:
             raise _CrashError  # killed between the first and the second eviction
-        return evict(namespace, name, dry_run=dry_run)
+        return evict(namespace, name, dry_run=dry_run, **kw)
 
     api.evict_pod = dying_evict  # type: ignore[method-assign]
     with pytest.raises(_CrashError):
