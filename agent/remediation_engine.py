@@ -362,6 +362,14 @@ def _goes_on(existing: DecisionRecord, signal: Signal) -> bool:
     return same and signal.count > int(recorded.get("restarts") or 0)
 
 
+def _incident_since(existing: DecisionRecord) -> float:
+    """When the incident of ``existing`` was first decided: the ``since`` its own decision
+    carried over from the one before it (``evidence.asked_again``), else its own time."""
+    earlier = existing.evidence.get("asked_again")
+    since = earlier.get("since") if isinstance(earlier, dict) else None
+    return float(since) if isinstance(since, (int, float)) else existing.created_at
+
+
 def _check_dict(check: RenderedCheck) -> dict[str, Any]:
     return {
         "kind": check.kind,
@@ -1388,7 +1396,13 @@ class RemediationEngine:
                     "signal": _signal_evidence(signal),
                     **_restarts_evidence(signal, snapshot),
                     **(
-                        {"asked_again": {"after": existing.id, "status": existing.status}}
+                        {
+                            "asked_again": {
+                                "after": existing.id,
+                                "status": existing.status,
+                                "since": _incident_since(existing),
+                            }
+                        }
                         if again is not None and existing is not None
                         else {}
                     ),
@@ -1912,7 +1926,10 @@ class RemediationEngine:
         ``approved_max_wait``, also ``expired``), once ``limits.reask_after`` (or the
         runbook's cooldown on its target, when longer) has passed since it closed; a
         person's rejection, once ``limits.reask_after_reject`` has, and never sooner
-        (never when None). And only while the problem goes on (``_goes_on``): the incident
+        (never when None); a decision routed ``escalate`` (its confidence below the ask
+        threshold, or its runbook's cap), once the quiet period of an expired question has
+        passed since it was escalated: its new decision says since when the incident goes
+        on (``_incident_since``). And only while the problem goes on (``_goes_on``): the incident
         key of a pod condition stays the same for the workload's revision, so without
         this an OOMKill that goes on for days after one unanswered question is never
         raised again. Returns the
@@ -1927,13 +1944,23 @@ class RemediationEngine:
             what = "expired with nothing done"
         elif existing.status == "rejected" and self.limits.reask_after_reject is not None:
             quiet, what = max(quiet, self.limits.reask_after_reject), "was rejected"
+        elif existing.status == "escalated":
+            what = ""
         else:
             return None, ""
         closed = existing.updated_at
         if now < closed + quiet:
-            return None, f"; asked again from {to_utc_text(closed + quiet)} if it goes on"
+            again = "raised" if existing.status == "escalated" else "asked"
+            return None, f"; {again} again from {to_utc_text(closed + quiet)} if it goes on"
         if not _goes_on(existing, signal):
             return None, ""
+        if existing.status == "escalated":
+            return (
+                f"still going on since {to_utc_text(_incident_since(existing))}: decision "
+                f"{existing.id[:8]} escalated it at {to_utc_text(closed)}, "
+                f"{format_duration(quiet)} or more ago, and nothing was done since",
+                "",
+            )
         return (
             f"still going on: decision {existing.id[:8]} about it {what} at "
             f"{to_utc_text(closed)}, {format_duration(quiet)} or more ago",

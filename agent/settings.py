@@ -689,8 +689,9 @@ class SafetySettings(_Model):
     max_pods_disrupted_per_hour_per_namespace: int | None = Field(
         default=None, ge=1, alias="maxPodsDisruptedPerHourPerNamespace"
     )
-    # A remediation incident that goes on after its question expired unanswered is asked
-    # about again this long after (or after the runbook's cooldown, when longer); one a
+    # A remediation incident that goes on after its question expired unanswered (or its
+    # decision was escalated) is raised again this long after (or after the runbook's
+    # cooldown, when longer); one a
     # person rejected, after ``reaskAfterReject`` (null: never asked about again).
     reask_after: PositiveDuration = Field(default=3600.0, alias="reaskAfter")
     reask_after_reject: float | None = Field(default=86400.0, alias="reaskAfterReject")

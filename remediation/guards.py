@@ -109,7 +109,8 @@ class GlobalLimits:
     max_pods_disrupted_per_hour: int | None = 50
     max_pods_disrupted_per_hour_per_namespace: int | None = None
     # An incident whose question expired unanswered (or whose approved run was held back
-    # past ``approved_max_wait``) and that goes on is decided again once this long has
+    # past ``approved_max_wait``, or whose decision was escalated) and that goes on is
+    # decided again once this long has
     # passed since (the runbook's cooldown on its target when that is longer); one a
     # person rejected, after ``reask_after_reject`` (None: never, the "no" stands for the
     # incident's life).

@@ -651,6 +651,38 @@ class Approvers:
 
 
 # ------------------------------------------------------------------------ the channel
+def _clicked_elsewhere(
+    what: str, refs: Iterable[str | None], payload: Mapping[str, Any]
+) -> str | None:
+    """Why a click cannot be on ``what``, posted in Slack as the messages ``refs``, or
+    None: its payload's ``channel.id`` or ``container.channel_id`` names a channel none of
+    them was posted in, or none at all. None also when none of ``refs`` is a Slack
+    message in a channel (nothing to hold the click to)."""
+    posted = list(
+        dict.fromkeys(
+            where[0]
+            for ref in refs
+            if (where := parse_ref(ref)) is not None and _CHANNEL_ID.match(where[0])
+        )
+    )
+    if not posted:
+        return None
+    container = payload.get("container")
+    channel = payload.get("channel")
+    said = [
+        value
+        for value in (
+            container.get("channel_id") if isinstance(container, Mapping) else None,
+            channel.get("id") if isinstance(channel, Mapping) else None,
+        )
+        if value
+    ]
+    if said and all(value in posted for value in said):
+        return None
+    shown = ", ".join(str(value) for value in dict.fromkeys(said)) or "no channel"
+    return f"{what} was posted in {', '.join(posted)}, and this click came from {shown}"
+
+
 def parse_ref(ref: str | None) -> tuple[str, str] | None:
     """``slack:C123:1700000000.000100`` -> (channel, ts); None for other channels."""
     if not ref or not ref.startswith(SLACK_REF):
@@ -1371,6 +1403,18 @@ class SlackReceiver:
         click = parse_click(payload)
         if click is None:
             return None
+        if isinstance(click, (VerdictClick, UndoClick)):
+            elsewhere = self._button_elsewhere(click, payload)
+            if elsewhere is not None:
+                log.warning(
+                    "refused a Slack %s click on decision %s by %s: %s",
+                    "verdict" if isinstance(click, VerdictClick) else "Undo",
+                    click.decision_id,
+                    click.user_id,
+                    elsewhere,
+                )
+                self._tell(click, f"This click was not taken: {elsewhere}. Nothing changed.")
+                return AnswerOutcome(False, "WrongChannel", elsewhere)
         if isinstance(click, VerdictClick):  # an escalation's: slack.approvers alone
             allowed, why = self.approvers.check(click.user_id, now)
             return self._verdict(click, allowed, why, now)
@@ -1425,23 +1469,31 @@ class SlackReceiver:
         (a button copied elsewhere, a forged payload). A question never posted to Slack
         has no channel to hold the click to."""
         question = self.approvals.ledger.question(question_id)
-        where = parse_ref(question.message_ref) if question is not None else None
-        if where is None or not _CHANNEL_ID.match(where[0]):
-            return None
-        container = payload.get("container")
-        channel = payload.get("channel")
-        said = [
-            value
-            for value in (
-                container.get("channel_id") if isinstance(container, Mapping) else None,
-                channel.get("id") if isinstance(channel, Mapping) else None,
-            )
-            if value
+        refs = [question.message_ref] if question is not None else []
+        return _clicked_elsewhere(f"question {question_id}", refs, payload)
+
+    def _button_elsewhere(
+        self, click: VerdictClick | UndoClick, payload: Mapping[str, Any]
+    ) -> str | None:
+        """Why an escalation's verdict button, or an Undo button, cannot be on a message
+        of its decision's, or None: as ``_posted_elsewhere`` for a question. An
+        escalation's message is kept in its ``escalation`` feedback row (``ref``); an
+        Undo button is posted in the thread of the decision's question or of its report
+        (a ``report`` row's ``ref``), so in that message's channel. A decision with no
+        such message in Slack is not checked."""
+        ledger = self.approvals.ledger
+        if isinstance(click, VerdictClick):
+            kinds, what = ("escalation",), f"the escalation of decision {click.decision_id}"
+            refs = []
+        else:
+            kinds, what = ("report",), f"the Undo button of decision {click.decision_id}"
+            refs = [q.message_ref for q in ledger.questions_for([click.decision_id])]
+        refs += [
+            ref
+            for row in ledger.feedback_for(click.decision_id)
+            if row["kind"] in kinds and isinstance(ref := (row.get("detail") or {}).get("ref"), str)
         ]
-        if said and all(value == where[0] for value in said):
-            return None
-        shown = ", ".join(str(value) for value in dict.fromkeys(said)) or "no channel"
-        return f"question {question_id} was posted in {where[0]}, and this click came from {shown}"
+        return _clicked_elsewhere(what, refs, payload)
 
     def who_may_answer(self, question_id: str) -> list[dict[str, Any]]:
         """The lists an answer to this question must come from: ``slack.approvers``, the

@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from agent.calibration import counted_route
 from agent.charts import CSS as CHART_CSS
 from agent.charts import PALETTE, Chart, Line, Marker, Span
 from agent.ledger import is_hold
@@ -63,7 +64,9 @@ def summarise(result: SimResult, canaries: list[dict[str, Any]] | None = None) -
         ):
             automation.setdefault(day, [0, 0])
             automation[day][1] += 1
-            automation[day][0] += d.route == "auto"
+            # As `autonomic calibration` and the gauge count it: an automatic decision
+            # held back past approvedMaxWait and closed expired never acted.
+            automation[day][0] += counted_route(d.route, d.status) == "auto"
         if d.kind in ("remediation", "canary"):
             decisions.append(
                 {

@@ -294,3 +294,96 @@ def test_a_click_from_another_channel_than_the_questions_is_refused(
     # From the question's own channel the same approver's click is taken.
     assert rig.click(asked.question_id, "approve")[0] == 200
     assert rig.question(asked.question_id).status == "approved"
+
+
+def _elsewhere(rig: Rig, decision_id: str, action: str, message_ts: str) -> list[int]:
+    """A signed click on ``decision_id``'s ``action`` button from another channel, and
+    one whose ``container.channel_id`` alone names another: the HTTP statuses."""
+    elsewhere = block_actions_payload(
+        decision_id,
+        action,
+        user_id="U0ALICE",
+        channel_id="C0OTHER",
+        message_ts=message_ts,
+        action_ts=rig.clock(),
+    )
+    container_only = block_actions_payload(
+        decision_id, action, user_id="U0ALICE", message_ts=message_ts, action_ts=rig.clock() + 1
+    )
+    container_only["container"] = {**container_only["container"], "channel_id": "C0OTHER"}  # type: ignore[dict-item]
+    statuses = [_signed_click(rig, elsewhere), _signed_click(rig, container_only)]
+    rig.drain()
+    return statuses
+
+
+def _refused(rig: Rig, caplog: pytest.LogCaptureFixture, what: str) -> None:
+    replies = rig.slack.ephemerals
+    assert [r["user"] for r in replies] == ["U0ALICE", "U0ALICE"]
+    assert all(f"{what} was posted in {CHANNEL}" in r["text"] for r in replies), replies
+    assert all("this click came from C0OTHER" in r["text"] for r in replies), replies
+    refused = [r.getMessage() for r in caplog.records if "refused a Slack" in r.getMessage()]
+    assert len(refused) == 2 and "C0OTHER" in refused[0], refused
+
+
+def test_an_escalation_verdict_click_from_another_channel_is_refused(
+    rig: Rig, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The ledger keeps the escalation's message (its ``escalation`` row's ``ref``): a
+    signed verdict click naming another channel is refused, said to the clicker and
+    logged, and no verdict is recorded; from the escalation's channel it is taken."""
+    caplog.set_level(logging.WARNING, logger="autonomic.slack")
+    decision_id = rig.decision(route="escalate", status="escalated", confidence=0.5)
+    rig.approvals.escalate(decision_id, "confidence 50% is below the ask threshold", rig.clock())
+    [message] = rig.slack.top_level()
+    assert message.channel == CHANNEL
+    feedback_before = rig.ledger.feedback_for(decision_id)
+
+    assert _elsewhere(rig, decision_id, "was-not-fix", message.ts) == [200, 200]
+
+    assert rig.ledger.feedback_for(decision_id) == feedback_before
+    assert rig.slack.replies(message.channel, message.ts) == []
+    _refused(rig, caplog, f"the escalation of decision {decision_id}")
+    assert rig.click(decision_id, "was-not-fix", message_ts=message.ts)[0] == 200
+    rig.drain()
+    rows = [f for f in rig.ledger.feedback_for(decision_id) if f["kind"] == "hindsight"]
+    assert [(f["outcome"], f["actor"]) for f in rows] == [("wrong", "U0ALICE")]
+
+
+@pytest.mark.parametrize("how", ["asked", "reported"])
+def test_an_undo_click_from_another_channel_is_refused(
+    rig: Rig, caplog: pytest.LogCaptureFixture, how: str
+) -> None:
+    """An Undo button is posted in the thread of its decision's question, or of its
+    report for an action taken without asking: a signed Undo click naming another
+    channel than that message's is refused, and the decision is left as it was."""
+    caplog.set_level(logging.WARNING, logger="autonomic.slack")
+    rollback = {
+        "op": "rollback",
+        "target": {"kind": "Deployment", "namespace": "shop", "name": "web"},
+    }
+    proposal = {"runbook": "rollback", "operations": [rollback]}
+    if how == "asked":
+        decision_id = rig.decision(proposal=proposal)
+        ref = str(rig.approvals.ask(decision_id, rig.clock()).message_ref)
+    else:
+        decision_id = rig.decision(proposal=proposal, route="auto", status="approved")
+        ref = rig.approvals.report(decision_id, "confidence 95%", rig.clock())
+    step = rig.ledger.record_intent(
+        decision_id, 0, rollback, {"template": {}}, "test", rig.clock(), decision_id
+    )
+    assert step is not None
+    rig.ledger.finish_intent(step, "applied", rig.clock(), {"summary": "rolled back"})
+    assert rig.ledger.transition(decision_id, ["asked", "approved"], "verified", rig.clock())
+    rig.approvals.progress_for(decision_id, "verified", offer_undo=True)
+    rig.drain()
+    (offer,) = rig.slack.replies(CHANNEL, ref.split(":")[2])
+    assert [e["action_id"] for b in offer.blocks if b["type"] == "actions" for e in b["elements"]]
+
+    assert _elsewhere(rig, decision_id, "undo", offer.ts) == [200, 200]
+
+    assert rig.ledger.get_decision(decision_id).status == "verified"  # type: ignore[union-attr]
+    assert not [f for f in rig.ledger.feedback_for(decision_id) if f["kind"] == "undo-request"]
+    _refused(rig, caplog, f"the Undo button of decision {decision_id}")
+    assert rig.click(decision_id, "undo", message_ts=offer.ts)[0] == 200
+    rig.drain()
+    assert rig.ledger.get_decision(decision_id).status == "undo-requested"  # type: ignore[union-attr]

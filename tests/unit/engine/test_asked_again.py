@@ -12,6 +12,7 @@ from pathlib import Path
 
 from agent.ledger import DecisionRecord
 from remediation.guards import GlobalLimits
+from remediation.windows import to_utc_text
 from tests.unit.engine.harness import RUNBOOKS, WEB, Rig, rig, web
 
 OOM = "oom-raise-memory-limit"
@@ -19,7 +20,7 @@ TTL = 900.0
 QUIET = 3600.0  # GlobalLimits.reask_after; the runbook's cooldown is cut to 30m below
 
 
-def _rig(tmp_path: Path, **limits: float | None) -> Rig:
+def _rig(tmp_path: Path, *, ask: float = 0.5, **limits: float | None) -> Rig:
     """web's pods leak memory past their limit every 6 minutes, and only the OOM runbook
     runs, its cooldown shorter than the quiet period after an unanswered question."""
     folder = tmp_path / "runbooks"
@@ -29,7 +30,7 @@ def _rig(tmp_path: Path, **limits: float | None) -> Rig:
     (folder / f"{OOM}.yaml").write_text(
         text.replace("cooldownPerTarget: 6h", "cooldownPerTarget: 30m")
     )
-    r = rig(tmp_path, runbooks=folder)
+    r = rig(tmp_path, runbooks=folder, auto=max(0.7, ask), ask=ask)
     r.engine.limits = replace(GlobalLimits(), **limits)  # type: ignore[arg-type]
     r.decisions.approvals.ttl = TTL
     r.sim.add_workload(web(leak_mib_per_hour=560.0))
@@ -40,13 +41,13 @@ def _decisions(r: Rig) -> list[DecisionRecord]:
     return sorted(r.ledger.decisions(kind="remediation"), key=lambda d: d.created_at)
 
 
-def _first_asked(r: Rig) -> DecisionRecord:
+def _first_asked(r: Rig, status: str = "asked") -> DecisionRecord:
     for _ in range(120):
         r.run(60, step=30)
         if _decisions(r):
             break
     (decision,) = _decisions(r)
-    assert decision.status == "asked", decision.status
+    assert decision.status == status, decision.status
     return decision
 
 
@@ -77,7 +78,11 @@ def test_an_oomkill_going_on_after_its_question_expired_is_asked_again_after_the
     assert f"still going on: decision {first.id[:8]} about it expired with nothing done at" in (
         again.reason
     ), again.reason
-    assert again.evidence["asked_again"] == {"after": first.id, "status": "expired"}
+    assert again.evidence["asked_again"] == {
+        "after": first.id,
+        "status": "expired",
+        "since": first.created_at,
+    }
     # The next one waits as long again after this one expires: never more often.
     r.run(TTL + QUIET - 300, step=30)
     assert len(_decisions(r)) == 2
@@ -119,3 +124,59 @@ def test_a_rejected_oomkill_is_never_asked_again_without_reask_after_reject(
     assert r.decisions.answer(question.id, "rejected", "alice")
     r.run(2 * QUIET, step=30)
     assert [d.id for d in _decisions(r)] == [first.id]
+
+
+def _escalations(r: Rig, decisions: list[DecisionRecord]) -> list[str]:
+    return [
+        row["detail"]["why"]
+        for d in decisions
+        for row in r.ledger.feedback_for(d.id)
+        if row["kind"] == "escalation"
+    ]
+
+
+def test_an_escalated_oomkill_going_on_is_escalated_again_after_the_quiet(
+    tmp_path: Path,
+) -> None:
+    """Routed ``escalate`` (its confidence below the ask threshold), the incident's
+    decision used to stay its decision for good: days of OOMKills, one escalation."""
+    r = _rig(tmp_path, ask=0.999)
+    first = _first_asked(r, "escalated")
+    assert len(_escalations(r, [first])) == 1
+    r.run(first.updated_at + QUIET - 120 - r.clock.now(), step=30)  # still being killed
+    assert [d.id for d in _decisions(r)] == [first.id]  # not before the quiet period
+    r.run(240, step=30)
+    decisions = _decisions(r)
+    assert len(decisions) == 2, [(d.id[:8], d.status) for d in decisions]
+    again = decisions[1]
+    assert again.status == "escalated"
+    assert again.incident_key == first.incident_key
+    assert again.created_at >= first.updated_at + QUIET
+    since = to_utc_text(first.created_at)
+    said = f"still going on since {since}: decision {first.id[:8]} escalated it at {since}"
+    assert said in again.reason, again.reason
+    (escalation,) = _escalations(r, [again])
+    assert said in escalation, escalation
+    assert again.evidence["asked_again"] == {
+        "after": first.id,
+        "status": "escalated",
+        "since": first.created_at,
+    }
+    # Never more often than the quiet period; the third says the incident's first time.
+    r.run(QUIET - 300, step=30)
+    assert len(_decisions(r)) == 2
+    r.run(600, step=30)
+    third = _decisions(r)[2]
+    assert f"still going on since {since}: decision {again.id[:8]} escalated it" in (
+        third.reason
+    ), third.reason
+    assert third.evidence["asked_again"]["since"] == first.created_at
+
+
+def test_an_escalated_oomkill_that_stopped_is_not_escalated_again(tmp_path: Path) -> None:
+    r = _rig(tmp_path, ask=0.999)
+    first = _first_asked(r, "escalated")
+    r.sim.workloads[WEB].leak_mib_per_hour = 0.0
+    r.run(QUIET + 600, step=30)
+    assert [d.id for d in _decisions(r)] == [first.id]
+    assert len(_escalations(r, [first])) == 1
