@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
+from datetime import UTC, datetime
 from typing import Protocol, runtime_checkable
 
 from agent.adapters.prometheus import MetricSeries
+from agent.errors import TransientError
 from remediation.durations import format_duration
 from remediation.readings import NO_DATA, NoValue
 
 __all__ = [
+    "INGESTION_MAX_AGE",
     "INSTANT_MAX_AGE",
     "IngestionClock",
     "MetricSeries",
@@ -23,6 +26,10 @@ __all__ = [
 # An instant sample older than Prometheus's own lookback (5 minutes) comes from a stuck
 # server or a caching proxy, not from the system as it is now.
 INSTANT_MAX_AGE = 300.0
+# A runbook's read is not taken while Prometheus has stored no sample, of any series, for
+# this long: twice a one-minute scrape interval. Its answers within the lookback would be
+# each series' last value stamped as current (see ``IngestionClock``).
+INGESTION_MAX_AGE = 120.0
 
 
 class MetricsReader(Protocol):
@@ -91,14 +98,36 @@ def one_fresh_value_or_why(
 
 
 def runbook_query(
-    reader: MetricsReader, now: Callable[[], float]
+    reader: MetricsReader, now: Callable[[], float], max_age: float = INGESTION_MAX_AGE
 ) -> Callable[[str], float | NoValue]:
     """How the remediation engine reads a precondition or a check: ``query``'s one fresh
     value now, or what Prometheus answered instead. A failed request raises, as the
-    reader does, for the engine to say Prometheus could not be asked."""
+    reader does, for the engine to say Prometheus could not be asked; so does a
+    Prometheus that has stored no sample, of any series, for more than ``max_age`` (its
+    scrapes or remote writes stopped): it would answer each gauge's and each rate's last
+    value, stamped now, and a precondition or a verification would pass or fail on old
+    numbers. Where the reader cannot tell (``IngestionClock``), the query alone decides.
+    When Prometheus last stored is asked at most once every 10 s, not once per query."""
+    asked: list[tuple[float, float | None]] = []  # (when asked, its answer)
+
+    def stored(at: float) -> float | None:
+        if not isinstance(reader, IngestionClock):
+            return None
+        if not asked or not 0.0 <= at - asked[0][0] < 10.0:
+            asked[:] = [(at, reader.newest_sample())]
+        return asked[0][1]
 
     def instant(query: str) -> float | NoValue:
         at = now()
+        newest = stored(at)
+        if newest is not None and at - newest > max_age:
+            since = datetime.fromtimestamp(newest, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+            raise TransientError(
+                f"Prometheus has stored no new sample since {since}, "
+                f"{format_duration(at - newest)} ago (its scrapes or remote writes have "
+                "stopped): its answers would be old numbers",
+                reason="PrometheusFrozen",
+            )
         return one_fresh_value_or_why(reader.instant(query, at), at)
 
     return instant

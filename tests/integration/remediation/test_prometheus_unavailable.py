@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import re
 import socket
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -21,6 +22,7 @@ from agent.cli import main
 from agent.metrics_port import runbook_query
 from remediation.ports import ObjectRef
 from remediation.signals import anomaly_signal
+from tests.harness.remote_write import remote_write
 from tests.harness.servers import free_port, openmetrics, prometheus_server
 from tests.integration.remediation.rig import RUNBOOKS, KubeRig, build_rig, seed_web
 
@@ -209,3 +211,41 @@ def test_a_verification_prometheus_never_answered_says_so(rig: KubeRig) -> None:
     ]
     assert outcome == "inconclusive"
     assert rig.ledger.get_decision(decision.id).status in ("undone", "failed")  # type: ignore[union-attr]
+
+
+@pytest.mark.prometheus
+def test_a_precondition_is_not_taken_from_a_prometheus_that_stopped_storing(
+    tmp_path: Path, prometheus_binaries: None, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A real Prometheus whose remote writes stopped 200 s ago still answers a 5-minute
+    rate from the samples it holds, stamped now, as if current: the precondition passed
+    on it and the rollout was paused on old numbers. Now Prometheus is asked when it last
+    stored a sample, and the precondition is not read, said as such; once it stores
+    again, the same read is taken."""
+    now = time.time()
+    rig = build_rig(tmp_path, start=now - 60)  # ``_error_ratio_up`` moves it to now
+    try:
+        with prometheus_server(openmetrics([("up", {}, [(now - 7200, 1.0)])])) as server:
+            labels = {"__name__": "http_requests_total", "namespace": "shop", "deployment": "web"}
+            old = [(now - 260, 0.0), (now - 230, 3000.0), (now - 200, 6000.0)]
+            remote_write(server.url, [(labels, old)])
+            _read_from(rig, server.url)
+            _mid_rollout(rig)
+            with caplog.at_level(logging.INFO, logger="autonomic"):
+                code, message = _handled(rig)
+            assert code == "PrometheusUnavailable", message
+            assert message.startswith(
+                f"precondition {TRAFFIC} could not be read: Prometheus has stored no new "
+                "sample since "
+            ), message
+            assert "(its scrapes or remote writes have stopped)" in message
+            assert rig.writes() == [] and rig.decisions_of(RUNBOOK) == []
+            # Storing again, the rate over its 5 minutes is read and the runbook acts.
+            rig.clock.advance(30)  # past the 10 s the ingestion answer is kept
+            later = rig.clock.now() + 60  # where ``_handled`` reads
+            remote_write(server.url, [(labels, [(later - 60, 9000.0), (later - 30, 12000.0)])])
+            code, message = _handled(rig)
+    finally:
+        rig.close()
+    assert code != "PrometheusUnavailable", message
+    assert rig.decisions_of(RUNBOOK), message
