@@ -93,7 +93,7 @@ from agent.decisions import DecisionService, Proposal
 from agent.errors import PermanentError, TransientError
 from agent.executor import Executor, StepOutcome
 from agent.loops.sizing import CAPACITY_MIN, CapacityEstimate, StartupEstimate
-from agent.metrics_port import MetricSeries, MetricsReader
+from agent.metrics_port import IngestionClock, MetricSeries, MetricsReader
 from agent.observability import Metrics, decision_context
 from agent.routing import Thresholds
 from agent.settings import ScalingSettings as LoopSettings
@@ -643,6 +643,9 @@ class ScalingLoop:
         self.models: dict[ObjectRef, WorkloadModel] = {}
         self.status = ScalingStatus()
         self._refits_left = 0  # refits this cycle may still do
+        # When Prometheus last stored a sample of any series, asked once a cycle; None
+        # when the reader cannot tell (the simulation's store, a backend without it).
+        self._stored: float | None = None
         self._measures_left = 0  # start-up measurements this cycle may still do
         days = round(settings.profile_history / 86400.0)
         self.forecaster = SeasonalProfile(
@@ -665,6 +668,9 @@ class ScalingLoop:
         self._refits_left = max(1, math.ceil(share))
         self._measures_left = MEASURES_PER_CYCLE
         self._cycles += 1
+        self._stored = (
+            self.reader.newest_sample() if isinstance(self.reader, IngestionClock) else None
+        )
         pause = self.paused()
         if pause != self._pause:
             if pause:
@@ -2002,6 +2008,13 @@ class ScalingLoop:
         if newest is None and len(found) <= 1 and not refit and not explicit:
             newest = _newest_finite(model.recent)
             unusable = newest is None or now - newest > self.stale_after
+        if not unusable and self._stored is not None and now - self._stored > self.stale_after:
+            # Prometheus has stored nothing for longer (its scrapes or remote writes
+            # stopped): a range read still answers each step of a rate's window, or of
+            # its 5-minute lookback, after the last sample, stamped with the step's time,
+            # so the read looks fresh for minutes past ``stale_after``. No sample of the
+            # load is newer than what Prometheus last stored: a gap since then.
+            newest, unusable = min(newest if newest is not None else now, self._stored), True
         if unusable:
             code, why = _unusable(found, now, newest, self.stale_after)
             model.gap_since = newest if code == "LoadGap" else None

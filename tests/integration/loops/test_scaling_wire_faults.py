@@ -285,6 +285,30 @@ def test_missing_stale_and_non_numeric_load_hold_the_floor_as_it_is(
         rig.close()
 
 
+def test_a_prometheus_that_stopped_storing_holds_the_floor(rig: Rig) -> None:
+    """Prometheus stored its last sample at NOW (its remote writes then stopped), and the
+    loop runs 7 minutes later. A range read of the gauge still answers every step of its
+    5-minute lookback with the last value, so its newest point is 2 minutes old, within
+    ``staleAfter`` (5 minutes), and the loop acted on it; it now asks Prometheus when it
+    last stored a sample, and holds the floor as for a gap in the load series."""
+    rig.cycles(1)
+    assert "Deployment/shop/web" not in rig.loop.status.held
+    floor = rig.hpa_min()
+    rig.clock.set(NOW + 7 * 60)
+    found = rig.loop.reader.range(
+        QUERY.replace("$namespace", "shop").replace("$workload", "web"),
+        NOW,
+        NOW + 7 * 60,
+        60,
+        NOW + 7 * 60,
+    )
+    assert len(found) == 1 and found[0].usable  # the read alone looks fresh
+    rig.cycles(1)
+    held = rig.loop.status.held["Deployment/shop/web"]
+    assert "a gap in the load series" in held and "Prometheus not storing" in held, held
+    assert rig.hpa_min() == floor
+
+
 # ------------------------------------------------ a write whose outcome is unknown
 
 
