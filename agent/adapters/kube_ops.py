@@ -1038,6 +1038,15 @@ class Operations:
                 # reads the node again: the name gone from it counts as evicted, and a
                 # pod of that name still on it is asked for by the uid read then.
                 blocked[name] = str(exc)
+            except ConflictError as exc:
+                # A 409 that names no uid (that is TargetReplaced): the eviction's own
+                # resourceVersion guard lost to changes of the pod, on the server, more
+                # times than it tries. Transient, as for a lone eviction: the next round
+                # asks again, with the pod as it reads it then.
+                blocked[name] = (
+                    f"409 Conflict: the pod kept changing under the API server ({exc}); "
+                    "asked again next round"
+                )
             except PermanentError as exc:
                 # Refused for good (403: no right to evict in that namespace; 422; a
                 # 500 for a pod under two PodDisruptionBudgets): asking
