@@ -398,7 +398,7 @@ class Executor:
         change made since. Not even a read comes back: the intent stays ``undoing`` (as
         after a crash) and ``settle_undo`` reads again at the next cycle."""
         try:
-            now = self.writer.snapshot(operation)
+            now = self.writer.read_back(operation)
         except TransientError as unread:
             self._count_error(unread.reason)
             return StepOutcome(
@@ -752,7 +752,7 @@ class Executor:
         operation = operation_from_dict(intent.operation)
         before = _undo_snapshot(intent, operation)
         try:
-            now = self.writer.snapshot(operation)
+            now = self.writer.read_back(operation)
             result = (
                 None if _restored(before, now, operation) else self.writer.undo(operation, before)
             )

@@ -604,6 +604,13 @@ class ClusterWriter(Protocol):
         """Read what undoing ``operation`` would need, without writing."""
         ...
 
+    def read_back(self, operation: Operation) -> dict[str, Any]:
+        """Read ``operation``'s target to tell whether an undo of it landed: the fields
+        of ``snapshot`` an undo writes back. Unlike ``snapshot``, it does not refuse a
+        state a new write could not start from (a rollback's target that the Deployment
+        controller has not observed yet: the undo's own template, just written)."""
+        ...
+
     def apply(
         self, operation: Operation, *, dry_run: bool = False, uid: str | None = None
     ) -> OperationResult:

@@ -134,6 +134,22 @@ class Operations:
     def snapshot(self, operation: Operation) -> Obj:
         return self._snapshotter(operation)()
 
+    def read_back(self, operation: Operation) -> Obj:
+        """``ClusterWriter.read_back``: a rollback's undo is judged by the Deployment's
+        template alone (what the undo writes back), so it is read whether or not the
+        Deployment controller has observed it, with no previous revision chosen. Every
+        other operation's undo is read as its ``snapshot``."""
+        if isinstance(operation, RollbackToPrevious):
+            ref = operation.target
+            _need_kind(ref, "Deployment")
+            deployment = self.api.read("Deployment", ref.namespace, ref.name)
+            return {
+                "template": (deployment.get("spec") or {}).get("template") or {},
+                "resourceVersion": _rv(deployment),
+                "uid": _uid(deployment),
+            }
+        return self.snapshot(operation)
+
     def _snapshotter(self, operation: Operation) -> Callable[[], Obj]:
         ref = operation.target
         match operation:
@@ -227,8 +243,8 @@ class Operations:
         write's snapshot) recorded, in every field an undo writes back; else None."""
         probe = Cordon(operation.target) if isinstance(operation, Drain) else operation
         try:
-            now = self.snapshot(probe)
-        except PermanentError:  # gone, paused since: the refusal stands
+            now = self.read_back(probe)
+        except PermanentError:  # gone: the refusal stands
             return None
         if before.get("uid") and now.get("uid") and before["uid"] != now["uid"]:
             return None  # another object of the same name: not the one written
@@ -1038,6 +1054,15 @@ class Operations:
                 # reads the node again: the name gone from it counts as evicted, and a
                 # pod of that name still on it is asked for by the uid read then.
                 blocked[name] = str(exc)
+            except ConflictError as exc:
+                # A 409 that names no uid (that is TargetReplaced): the eviction's own
+                # resourceVersion guard lost to changes of the pod, on the server, more
+                # times than it tries. Transient, as for a lone eviction: the next round
+                # asks again, with the pod as it reads it then.
+                blocked[name] = (
+                    f"409 Conflict: the pod kept changing under the API server ({exc}); "
+                    "asked again next round"
+                )
             except PermanentError as exc:
                 # Refused for good (403: no right to evict in that namespace; 422; a
                 # 500 for a pod under two PodDisruptionBudgets): asking

@@ -654,6 +654,9 @@ class KubernetesCluster:
     def snapshot(self, operation: Operation) -> dict[str, Any]:
         return self.operations.snapshot(operation)
 
+    def read_back(self, operation: Operation) -> dict[str, Any]:
+        return self.operations.read_back(operation)
+
     def apply(
         self, operation: Operation, *, dry_run: bool = False, uid: str | None = None
     ) -> OperationResult:

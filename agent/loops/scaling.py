@@ -92,6 +92,7 @@ from agent.clock import Clock
 from agent.decisions import DecisionService, Proposal
 from agent.errors import PermanentError, TransientError
 from agent.executor import Executor, StepOutcome
+from agent.ledger import Feedback
 from agent.loops.sizing import CAPACITY_MIN, CapacityEstimate, StartupEstimate
 from agent.metrics_port import IngestionClock, MetricSeries, MetricsReader
 from agent.observability import Metrics, decision_context
@@ -1854,10 +1855,16 @@ class ScalingLoop:
             )
         detail["why"] = why
         if verdict is None:
-            self.decisions.ledger.add_feedback(
-                check.decision_id, "verification", outcome, "autonomic", now, detail
+            # No verdict on the forecast: its row and "done" in one transaction, the row
+            # once-only, so that a failure between two writes (the ledger away) cannot
+            # leave the row with the decision still verifying, for the next process to
+            # judge again and write a second row.
+            row = Feedback(check.decision_id, "verification", outcome, "autonomic", detail)
+            moved, written = self.decisions.ledger.settle(
+                check.decision_id, ["verifying"], "done", now, row
             )
-            self.decisions.ledger.transition(check.decision_id, ["verifying"], "done", now)
+            if not moved and not written:
+                return  # judged and said already (another replica, while it led)
         else:
             with contextlib.suppress(KeyError):
                 self.decisions.record_outcome(

@@ -519,6 +519,9 @@ class SimCluster:
             return self.workloads[ref]
         raise PermanentError(f"{ref} not found", reason="NotFound")
 
+    def read_back(self, operation: Operation) -> dict[str, Any]:
+        return self.snapshot(operation)  # no controller lags a simulated rollout
+
     def snapshot(self, operation: Operation) -> dict[str, Any]:
         target = operation.target
         if isinstance(operation, Scale):

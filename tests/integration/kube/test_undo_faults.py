@@ -12,6 +12,7 @@ import pytest
 from agent.adapters.kube_errors import TargetReplacedError
 from agent.adapters.kubernetes import KubernetesCluster
 from agent.clock import FakeClock
+from agent.errors import TransientError
 from agent.executor import Executor
 from agent.ledger import open_ledger
 from remediation.ports import (
@@ -473,5 +474,65 @@ def test_a_write_whose_target_was_replaced_after_the_snapshot_is_refused(
         assert _replicas(fake) == 5  # the new object is left as it is
         (intent,) = ledger.intents()
         assert intent.status == "failed" and (intent.result or {})["reason"] == "TargetReplaced"
+    finally:
+        ledger.close()
+
+
+def _image(fake: FakeApiServer) -> str:
+    (web,) = [d for d in fake.store.objects("Deployment", "shop") if d["metadata"]["name"] == "web"]
+    return str(web["spec"]["template"]["spec"]["containers"][0]["image"])
+
+
+@pytest.mark.parametrize("path", ["409_after_a_lost_answer", "no_answer", "cut_off_by_a_crash"])
+def test_a_rollback_s_undo_is_read_back_before_the_controller_observes_it(
+    fake: FakeApiServer, cluster: KubernetesCluster, shop: Any, tmp_path: Path, path: str
+) -> None:
+    # web runs web:v3; the rollback writes v2's template, its undo writes v3's back, and
+    # the Deployment controller has observed neither (Store.deployments_lag). The undo
+    # lands but its answer is lost: the client's retry meets a 409 (the writer reads
+    # back), or gets no answer either (the executor reads back), or the process dies
+    # (the next leader reads back). Before, each read-back was the rollback's own read,
+    # which waits for the controller to observe the spec (RolloutNotObserved, "not
+    # rolling back ... yet"), so an undo whose template was in place was left
+    # 'undoing' with nothing known. Now the read-back compares the template alone:
+    # undone at once. A new rollback still waits for the controller.
+    fake.store.deployments_lag = True
+    ledger = open_ledger(f"sqlite:///{tmp_path / 'l.sqlite'}", 0)
+    try:
+        executor = Executor(ledger, cluster, FakeClock(1000), owner="a")
+        applied = executor.apply(
+            "k", 0, RollbackToPrevious(WEB), decision_id=None, runbook="r", reason_code="X",
+            message="m",
+        )  # fmt: skip
+        assert applied.status == "applied" and _image(fake) == "web:v2"
+        (intent,) = ledger.intents()
+        fake.inject(r"/deployments/web$", method="PATCH", lost_answer=True)
+        if path == "no_answer":
+            fake.inject(r"/deployments/web$", method="PATCH", status=503, times=10)
+        if path == "cut_off_by_a_crash":
+            real = cluster.undo
+
+            def undo_then_die(op: Any, before: Any) -> Any:
+                try:
+                    real(op, before)
+                finally:
+                    raise _CrashError
+
+            cluster.undo = undo_then_die  # type: ignore[method-assign]
+            with pytest.raises(_CrashError):
+                executor.undo(intent, reason_code="Undo", message="m")
+            del cluster.undo
+            nxt = Executor(ledger, cluster, FakeClock(1100), owner="b")
+            assert [status for _, status in nxt.reconcile()] == ["undone"]
+        else:
+            outcome = executor.undo(intent, reason_code="Undo", message="m")
+            assert outcome.status == "undone", outcome
+        assert _image(fake) == "web:v3"  # written once, and found in place
+        (intent,) = ledger.intents()
+        assert intent.status == "undone"
+        # The forward rollback's check stands: the controller still lags the spec.
+        with pytest.raises(TransientError) as lagging:
+            cluster.snapshot(RollbackToPrevious(WEB))
+        assert lagging.value.reason == "RolloutNotObserved"
     finally:
         ledger.close()

@@ -130,11 +130,12 @@ def test_a_rollback_undone_while_the_controller_lags_closes_the_run_undone(
 ) -> None:
     """The rollback to shop/web:1 crashes too: its verification fails and the run undoes
     it (a patch back to shop/web:2) whose answer is lost; the client's retry meets a 409
-    and the read back comes before the Deployment controller has observed the undo
-    (``RolloutNotObserved``), so whether it landed is not known in that cycle. Before,
-    the run was closed ``failed`` and escalated as an undo refused, though the undo had
-    landed (the next cycle read it back ``undone``). Now the run waits for the undo to
-    be settled, and closes ``undone``."""
+    and the read back comes before the Deployment controller has observed the undo.
+    At first the run was closed ``failed`` and escalated as an undo refused,
+    though the undo had landed; then the read back, the rollback's own read, waited for
+    the controller (``RolloutNotObserved``) and the run was held open a cycle. Now the
+    read back compares the template alone (the undo's own): the undo is found landed in
+    that cycle, and the run closes ``undone`` at once."""
     seed_web(rig, behaviour="CrashLoopBackOff")
     rig.server.store.deployments_lag = True
     controller = Controller(rig.server, rig.clock, lambda _c: "CrashLoopBackOff")
@@ -151,9 +152,9 @@ def test_a_rollback_undone_while_the_controller_lags_closes_the_run_undone(
     decision = rig.ledger.get_decision(decision.id)  # type: ignore[assignment]
     assert decision.status == "undone"
     (why,) = [w for d, w in rig.channel.escalated if d == decision.id]
-    assert "VerificationFailed" in why and "; undone (step 0 undone" in why
-    assert "undo refused" not in why
-    assert any("is not settled yet" in text for _, text in rig.channel.notes)
+    assert "VerificationFailed" in why and "; undone (Deployment/shop/web: undo:" in why
+    assert "the answer to the undo was lost" in why and "undo refused" not in why
+    assert not any("is not settled yet" in text for _, text in rig.channel.notes)
     assert rig.engine.guard_state()[0].in_flight == ()
 
 

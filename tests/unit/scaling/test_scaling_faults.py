@@ -5,6 +5,7 @@ an HPA whose maximum is lowered under the floor."""
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import logging
 from types import SimpleNamespace
@@ -1600,5 +1601,69 @@ def test_a_write_settled_as_not_known_is_not_said_to_leave_no_trace(tmp_path: An
         abandoned = said["abandoned"]
         assert abandoned.status == "failed" and abandoned.reason == "NotWritten"
         assert "the cluster shows no trace of the write" in abandoned.message
+    finally:
+        ledger.close()
+
+
+def test_an_unverified_floor_s_verdict_is_written_once_though_the_ledger_fails_midway(
+    tmp_path: Any,
+) -> None:
+    """A floor judged with no usable load sample (Prometheus down through its window)
+    gets no verdict on the forecast: an ``unverified`` row and the decision ``done``.
+    The ledger goes away right after the judgement's first write. Before, that write
+    was the row alone (``add_feedback``) and the status moved in a second transaction:
+    the decision stayed ``verifying`` with its row, and the next process judged it again
+    and wrote a second ``unverified`` row. Now the row and the status are one
+    transaction (``Ledger.settle``), once-only: judged once, one row."""
+    t, values = steady(48)
+    clock = FakeClock(float(t[-80]))
+    ledger = open_ledger(f"sqlite:///{tmp_path / 'ledger.sqlite'}", clock.now())
+    try:
+        web = workload("web", **{CAPACITY: "10"})
+        reader = DownReader(t, values)
+        first = loop_over(reader, clock, [web], route="auto")
+        first.decisions = inline_service(ledger, clock, RoutingSettings())
+        cast(Any, first.cluster).hpas[web.ref] = HpaState(HPA, web.ref, 2, 20, 3, 3, uid="u1")
+        for _ in range(5):
+            run(first, clock, 1)
+            if writes(first):
+                break
+        assert writes(first) == [7]
+        (floor,) = ledger.decisions(kind="scaling")
+        reader.down = True
+        down: list[bool] = []
+
+        def goes_away_after_the_verdict(name: str) -> None:
+            real = getattr(ledger, name)
+
+            def call(*args: Any, **kwargs: Any) -> Any:
+                if down:
+                    raise TransientError("the ledger is unreachable", reason="LedgerUnavailable")
+                result = real(*args, **kwargs)
+                if "verification" in args or any(
+                    getattr(a, "kind", None) == "verification" for a in args
+                ):
+                    down.append(True)
+                return result
+
+            setattr(ledger, name, call)
+
+        for name in ("add_feedback", "settle", "transition"):
+            goes_away_after_the_verdict(name)
+        for _ in range(20):
+            with contextlib.suppress(TransientError):
+                run(first, clock, 1)
+        assert down  # the judgement was made, and the ledger went away after it
+        for name in ("add_feedback", "settle", "transition"):
+            delattr(ledger, name)  # the ledger is back
+        successor = loop_over(DownReader(t, values), clock, [web], route="auto")
+        successor.decisions = inline_service(ledger, clock, RoutingSettings())
+        cast(Any, successor.cluster).hpas[web.ref] = HpaState(HPA, web.ref, 2, 20, 7, 7, uid="u1")
+        cast(Any, successor.reader).down = True
+        run(successor, clock, 10)
+        rows = [r for r in ledger.feedback_for(floor.id) if r["kind"] == "verification"]
+        assert [r["outcome"] for r in rows] == ["unverified"]
+        record = ledger.get_decision(floor.id)
+        assert record is not None and record.status == "done"
     finally:
         ledger.close()
