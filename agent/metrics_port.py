@@ -10,7 +10,7 @@ from typing import Protocol, runtime_checkable
 from agent.adapters.prometheus import MetricSeries
 from agent.errors import TransientError
 from remediation.durations import format_duration
-from remediation.readings import NO_DATA, NoValue
+from remediation.readings import NO_DATA, PROMETHEUS_FROZEN, NoValue
 
 __all__ = [
     "INGESTION_MAX_AGE",
@@ -126,7 +126,7 @@ def runbook_query(
                 f"Prometheus has stored no new sample since {since}, "
                 f"{format_duration(at - newest)} ago (its scrapes or remote writes have "
                 "stopped): its answers would be old numbers",
-                reason="PrometheusFrozen",
+                reason=PROMETHEUS_FROZEN,
             )
         return one_fresh_value_or_why(reader.instant(query, at), at)
 

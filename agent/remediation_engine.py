@@ -39,6 +39,7 @@ from agent.errors import PermanentError, TransientError
 from agent.executor import DrainBudget, Executor
 from agent.ledger import HELD_PREFIX, DecisionRecord, Feedback, Intent, Ledger, is_hold
 from agent.observability import decision_context
+from agent.outages import OutageStory, span, utc
 from agent.outcomes import RunbookOutcomes
 from agent.pause import Pause, active_pause
 from agent.undo import (
@@ -109,7 +110,14 @@ from remediation.ports import (
     operation_from_dict,
     operation_to_dict,
 )
-from remediation.readings import NO_DATA, PROMETHEUS_UNAVAILABLE, QUERY_REJECTED, NoValue
+from remediation.readings import (
+    NO_DATA,
+    PROMETHEUS_FROZEN,
+    PROMETHEUS_UNAVAILABLE,
+    PROMETHEUS_UNREAD,
+    QUERY_REJECTED,
+    NoValue,
+)
 from remediation.recovery import condition_over
 from remediation.schema import AlertTrigger, AnomalyTrigger, Runbook
 from remediation.signals import Signal, detect_kubernetes_signals
@@ -130,6 +138,10 @@ from remediation.windows import contains, to_utc_text
 __all__ = ["Handled", "RemediationEngine"]
 
 log = logging.getLogger("autonomic.remediation")
+
+# While runbooks' PromQL reads keep failing (Prometheus down, or not storing), the log has
+# one line as it begins, a summary at most this often (seconds), and one when it ends.
+READS_SUMMARY_EVERY = 60.0
 
 # Reasons a step fails that say nothing about whether the runbook proposed the right
 # thing: the API away or answering garbage, credentials or RBAC, the object gone or
@@ -574,6 +586,8 @@ class RemediationEngine:
         # Every runbook outcome counted; what was held back kept in the ledger (why).
         self.outcomes = RunbookOutcomes(ledger, decisions.metrics)
         self._storm_reported_at: float | None = None
+        # The runbooks' PromQL reads failing, told as one story (``_read_failed``).
+        self._reads_story = OutageStory(READS_SUMMARY_EVERY)
         # Hand-offs known to be in the ledger (by incident key), so a limit that holds
         # for hours costs no ledger read per signal and cycle. Bounded.
         self._handed_off: OrderedDict[str, None] = OrderedDict()
@@ -1683,21 +1697,85 @@ class RemediationEngine:
     def _instant(self, query: str) -> float | NoValue | None:
         """The query's number now, or why there is none: no data (``NoData``), or
         Prometheus not read (``PrometheusUnavailable``: down, timed out, an HTTP 5xx or
-        429, a garbled answer; ``QueryRejected``: it refused the query), which a
-        precondition and a check report as such, not as no data."""
+        429, a garbled answer; ``PrometheusFrozen``: it has stored nothing new for
+        minutes, so the read is not made; ``QueryRejected``: it refused the query), which
+        a precondition and a check report as such, not as no data. Reads that fail for
+        Prometheus's sake are told to the log as one outage (``_read_failed``), not one
+        warning per read."""
         if self.query is None:
             return None
         try:
             value = self.query(query)
         except TransientError as exc:
-            log.warning("Prometheus could not be asked %r: %s", query, exc)
-            return NoValue(PROMETHEUS_UNAVAILABLE, str(exc))
+            code = PROMETHEUS_FROZEN if exc.reason == PROMETHEUS_FROZEN else PROMETHEUS_UNAVAILABLE
+            self._read_failed(query, exc)
+            return NoValue(code, str(exc))
         except PermanentError as exc:
+            self._read_answered()  # Prometheus answered: the query is at fault
             log.warning("Prometheus refused %r: %s", query, exc)
             return NoValue(QUERY_REJECTED, str(exc))
+        self._read_answered()
         if isinstance(value, float | int) and math.isnan(value):
             return NoValue(NO_DATA, "its value is NaN")
         return value
+
+    def _read_failed(self, query: str, exc: TransientError) -> None:
+        """A runbook's read failed for Prometheus's sake (``exc``): logged as one outage
+        (``agent.outages``), a warning as it begins, then a summary at most every
+        ``READS_SUMMARY_EVERY`` seconds with how many reads failed, by reason; each read
+        at DEBUG. A read not made because Prometheus is not storing is counted in
+        ``autonomic_prometheus_request_failures_total`` here (the reader counts the
+        requests it made that failed)."""
+        if exc.reason == PROMETHEUS_FROZEN:
+            self.decisions.metrics.prometheus_failures.labels(reason=PROMETHEUS_FROZEN).inc()
+        log.debug("runbook read of %r from Prometheus failed: %s", query, exc)
+        now = self.clock.now()
+        told = self._reads_story.failed(now, exc.reason)
+        if told is None:
+            return
+        if told.what == "began":
+            log.warning(
+                "runbook reads from Prometheus failing%s: %s (%s)%s. Runbooks with PromQL "
+                "preconditions are held back and verification checks stay undecided until "
+                "it answers; a summary follows every %s while this lasts, and one line when "
+                "reads are answered again",
+                f" since {utc(told.since)}" if now - told.since >= 1 else "",
+                exc,
+                exc.reason,
+                f"; {told.earlier} more failed, in short spells between answered reads, since "
+                "the last report"
+                if told.earlier
+                else "",
+                span(self._reads_story.summary_every),
+            )
+            return
+        log.warning(
+            "runbook reads from Prometheus still failing, for %s (since %s): %d read%s "
+            "failed (%s), none answered; the last error: %s",
+            span(now - told.since),
+            utc(told.since),
+            told.failures,
+            "" if told.failures == 1 else "s",
+            ", ".join(f"{reason} {n}" for reason, n in sorted(told.by.items())),
+            exc,
+        )
+
+    def _read_answered(self) -> None:
+        """A runbook's read was answered: the line that an outage is over, if one was
+        told."""
+        now = self.clock.now()
+        told = self._reads_story.answered(now)
+        if told is None:
+            return
+        log.info(
+            "runbook reads from Prometheus are answered again, after %s failing (since %s; "
+            "%d read%s failed: %s)",
+            span(now - told.since),
+            utc(told.since),
+            told.failures,
+            "" if told.failures == 1 else "s",
+            ", ".join(f"{reason} {n}" for reason, n in sorted(told.by.items())),
+        )
 
     # ------------------------------------------------------------- execution
     def execute_approved(self, snapshot: ClusterSnapshot | None = None) -> None:
@@ -2818,7 +2896,7 @@ class RemediationEngine:
                 record,
                 key,
                 f"{progress.reason_code}: {progress.message}",
-                judged=progress.reason_code != PROMETHEUS_UNAVAILABLE,
+                judged=progress.reason_code not in PROMETHEUS_UNREAD,
             )
         return progress.status
 

@@ -49,7 +49,7 @@ from remediation.ports import (
     WorkloadState,
 )
 from remediation.quantity import format_cpu, format_memory, parse_quantity
-from remediation.readings import NO_DATA, QUERY_REJECTED, NoValue
+from remediation.readings import NO_DATA, PROMETHEUS_FROZEN, QUERY_REJECTED, NoValue
 from remediation.schema import (
     CANARY_OF,
     Action,
@@ -1307,6 +1307,9 @@ def _judge(
         # missing metric while Prometheus is down.
         if value.reason_code == QUERY_REJECTED:
             saw, what = "query rejected", "fix the query in the runbook"
+        elif value.reason_code == PROMETHEUS_FROZEN:
+            saw = "Prometheus not storing"
+            what = "nothing is done until Prometheus stores again (it is asked again each cycle)"
         else:
             saw = "Prometheus unavailable"
             what = "nothing is done until Prometheus answers (it is asked again each cycle)"
@@ -1346,7 +1349,8 @@ def check_preconditions(
 
     A missing value or NaN blocks: no data, no action (``NoData``). So does a query
     Prometheus could not answer, under its own reason (``PrometheusUnavailable``,
-    ``QueryRejected``), which says so rather than "no data".
+    ``PrometheusFrozen`` when it is not storing, ``QueryRejected``), which says so rather
+    than "no data".
     """
     for condition in plan.preconditions:
         _, blocked = _judge(condition, values.get(condition.query))

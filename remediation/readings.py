@@ -11,17 +11,30 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-__all__ = ["NO_DATA", "PROMETHEUS_UNAVAILABLE", "QUERY_REJECTED", "NoValue"]
+__all__ = [
+    "NO_DATA",
+    "PROMETHEUS_FROZEN",
+    "PROMETHEUS_UNAVAILABLE",
+    "PROMETHEUS_UNREAD",
+    "QUERY_REJECTED",
+    "NoValue",
+]
 
 # The reason codes, as ``autonomic why``, the metric and the log show them.
 NO_DATA = "NoData"  # Prometheus answered, with nothing to judge
 PROMETHEUS_UNAVAILABLE = "PrometheusUnavailable"  # down, timed out, 5xx/429, garbled
+# Prometheus answers, but has stored no new sample for minutes (its scrapes or remote
+# writes stopped): its answers would be old numbers, so none is read.
+PROMETHEUS_FROZEN = "PrometheusFrozen"
+# Prometheus itself kept the read from being made or answered (not the query's fault):
+# a check left undecided by these says nothing about the action it verifies.
+PROMETHEUS_UNREAD = frozenset({PROMETHEUS_UNAVAILABLE, PROMETHEUS_FROZEN})
 QUERY_REJECTED = "QueryRejected"  # Prometheus refused the query (HTTP 4xx): fix it
 
 
 @dataclass(frozen=True)
 class NoValue:
-    """A read that gave no number: ``reason_code`` (one of the three above) and ``why``,
+    """A read that gave no number: ``reason_code`` (one of the four above) and ``why``,
     a clause saying what Prometheus answered or how asking it failed."""
 
     reason_code: str
@@ -29,6 +42,6 @@ class NoValue:
 
     @property
     def unread(self) -> bool:
-        """Prometheus was not read (down, timed out, refused the query), as opposed to
-        answering with no data."""
+        """Prometheus was not read (down, timed out, not storing, refused the query), as
+        opposed to answering with no data."""
         return self.reason_code != NO_DATA

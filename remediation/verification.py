@@ -19,7 +19,13 @@ from remediation._types import Comparison
 from remediation.drain_notes import not_replaced, shown
 from remediation.ports import ObjectRef
 from remediation.quantity import parse_quantity
-from remediation.readings import NO_DATA, PROMETHEUS_UNAVAILABLE, NoValue
+from remediation.readings import (
+    NO_DATA,
+    PROMETHEUS_FROZEN,
+    PROMETHEUS_UNAVAILABLE,
+    PROMETHEUS_UNREAD,
+    NoValue,
+)
 from remediation.snapshot import ClusterSnapshot
 
 __all__ = [
@@ -82,8 +88,9 @@ class CheckResult:
     check: RenderedCheck
     outcome: Outcome
     message: str
-    # Why an inconclusive PromQL check had no number: ``PrometheusUnavailable`` or
-    # ``QueryRejected`` (Prometheus was not read) or ``NoData``; "" otherwise.
+    # Why an inconclusive PromQL check had no number: ``PrometheusUnavailable``,
+    # ``PrometheusFrozen`` or ``QueryRejected`` (Prometheus was not read) or ``NoData``;
+    # "" otherwise.
     reason_code: str = ""
 
 
@@ -302,7 +309,8 @@ def advance(
     Results read before the settle time are ignored. Past the deadline the verification
     fails: 'VerificationFailed' if the last round had a failing check,
     'PrometheusUnavailable' if every check it left undecided was a query Prometheus
-    could not be asked (down, timed out, an error), 'VerificationInconclusive'
+    could not be asked (down, timed out, an error) or was not storing for
+    ('PrometheusFrozen' when all were the latter), 'VerificationInconclusive'
     otherwise. All count as failure.
     """
     if progress.done:
@@ -333,9 +341,11 @@ def advance(
         else:
             pending = [r for r in last if r.outcome == "inconclusive"]
             code = "VerificationInconclusive"
-            if pending and all(r.reason_code == PROMETHEUS_UNAVAILABLE for r in pending):
-                # Nothing was judged because Prometheus could not be asked: its name.
-                code = PROMETHEUS_UNAVAILABLE
+            if pending and all(r.reason_code in PROMETHEUS_UNREAD for r in pending):
+                # Nothing was judged because Prometheus could not be asked, or was not
+                # storing: its name (not storing only when no read failed otherwise).
+                frozen = all(r.reason_code == PROMETHEUS_FROZEN for r in pending)
+                code = PROMETHEUS_FROZEN if frozen else PROMETHEUS_UNAVAILABLE
             why = "; ".join(r.message for r in pending) or "no check could be evaluated"
         return replace(
             progress,

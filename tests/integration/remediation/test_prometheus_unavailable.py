@@ -233,7 +233,7 @@ def test_a_precondition_is_not_taken_from_a_prometheus_that_stopped_storing(
             _mid_rollout(rig)
             with caplog.at_level(logging.INFO, logger="autonomic"):
                 code, message = _handled(rig)
-            assert code == "PrometheusUnavailable", message
+            assert code == "PrometheusFrozen", message
             assert message.startswith(
                 f"precondition {TRAFFIC} could not be read: Prometheus has stored no new "
                 "sample since "
@@ -247,5 +247,5 @@ def test_a_precondition_is_not_taken_from_a_prometheus_that_stopped_storing(
             code, message = _handled(rig)
     finally:
         rig.close()
-    assert code != "PrometheusUnavailable", message
+    assert code != "PrometheusFrozen", message
     assert rig.decisions_of(RUNBOOK), message
