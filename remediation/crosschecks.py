@@ -394,7 +394,66 @@ def notes(runbook: Runbook) -> list[tuple[Loc, str]]:
                 "say so)",
             )
         )
-    return found + _anomaly_confidence_notes(runbook) + _undo_notes(runbook)
+    return (
+        found
+        + _anomaly_confidence_notes(runbook)
+        + _zero_fallback_notes(runbook)
+        + _undo_notes(runbook)
+    )
+
+
+# ``or vector(0)``, ``or on() vector(0)``, ``OR ignoring(pod) vector(1)``: a constant put
+# in place of whatever series the query did not return.
+_CONSTANT_FALLBACK = re.compile(
+    r"\bor\s+(?:(?:on|ignoring)\s*\([^)]*\)\s*)?vector\s*\(\s*([-+]?[0-9.]+(?:e[-+]?[0-9]+)?)\s*\)",
+    re.IGNORECASE,
+)
+
+
+def _zero_fallback_notes(runbook: Runbook) -> list[tuple[Loc, str]]:
+    """A PromQL precondition or check with ``or vector(0)``: a series that is missing (a
+    target whose scrape stopped, a metric renamed) reads as that constant, so a
+    precondition such as ``errors > 0.05`` is false and a check such as ``errors < 0.01``
+    passes on no data at all. Said, not refused: some authors mean it (a counter that
+    does not exist until the first error); without it the engine already treats no data
+    as no data (a precondition holds the runbook back, a check stays undecided)."""
+    found: list[tuple[Loc, str]] = []
+    queries: list[tuple[Loc, str, str]] = [
+        (("spec", "preconditions", index, "query"), condition.query, "precondition")
+        for index, condition in enumerate(runbook.spec.preconditions)
+        if isinstance(condition, PromqlPrecondition)
+    ]
+    if runbook.spec.verification is not None:
+        queries += [
+            (("spec", "verification", "checks", index, "query"), check.query, "check")
+            for index, check in enumerate(runbook.spec.verification.checks)
+            if isinstance(check, PromqlCheck)
+        ]
+    for loc, query, what in queries:
+        match = _CONSTANT_FALLBACK.search(query)
+        if match is None:
+            continue
+        value = f"{float(match.group(1)):g}"
+        if what == "precondition":
+            effect = (
+                "the precondition is judged on that number instead of holding the runbook "
+                "back (NoData): a condition such as '> 0.05' fails, one such as '< 0.05' "
+                "passes"
+            )
+        else:
+            effect = (
+                "the check is judged on that number instead of staying undecided: a "
+                "condition such as '< 0.01' passes on no data"
+            )
+        found.append(
+            (
+                loc,
+                f"'{match.group(0)}' reads a missing series (a target whose scrape stopped, "
+                f"a metric renamed) as {value}, so {effect}; drop it unless that is meant: "
+                "without it, no data is reported as no data",
+            )
+        )
+    return found
 
 
 def _anomaly_confidence_notes(runbook: Runbook) -> list[tuple[Loc, str]]:

@@ -304,7 +304,7 @@ def test_the_shipped_runbook_asks_and_raises_by_half_up_to_fifty() -> None:
     assert isinstance(result, Plan), result
     assert result.operations == (SetHpaMaxReplicas(autoscaler.ref, 15, expected=10),)
     assert [p.query for p in result.preconditions] == [
-        "sum(kube_pod_status_unschedulable) or vector(0)"
+        "sum(kube_pod_status_unschedulable) or 0 * count(kube_pod_info)"
     ]
     assert result.verification is not None
     assert [c.condition_name for c in result.verification.checks] == [
