@@ -9,19 +9,21 @@ successes (a slow query timing out now and then) are not told twice within
 ``summary_every``: they are counted into the next line. The caller words each line, and
 counts every failure in its metrics whatever is told.
 
-Used by ``agent.read_watch`` (reads from Prometheus) and ``agent.runtime`` (jobs failing
-on the ledger). Safe to share between threads. Nothing here reads a clock: the caller
+Used by ``agent.read_watch`` (reads from Prometheus), the remediation engine (its
+runbooks' reads, ``say_failing`` wording both) and ``agent.runtime`` (jobs failing on the
+ledger). Safe to share between threads. Nothing here reads a clock: the caller
 gives the time.
 """
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from dataclasses import dataclass, field
 from typing import Literal
 
-__all__ = ["SUMMARY_EVERY", "OutageStory", "Told", "span", "utc"]
+__all__ = ["SUMMARY_EVERY", "OutageStory", "Told", "say_failing", "span", "utc"]
 
 # While the failures go on, a summary is told at most this often (seconds).
 SUMMARY_EVERY = 600.0
@@ -113,3 +115,46 @@ def span(seconds: float) -> str:
 def utc(at: float) -> str:
     """When, as the lines say it: 2026-11-23 06:36:02 UTC."""
     return time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(at))
+
+
+def say_failing(
+    logger: logging.Logger,
+    told: Told,
+    now: float,
+    error: Exception,
+    reason: str,
+    *,
+    what: str,
+    meanwhile: str,
+    every: float,
+) -> None:
+    """Log a failing read as ``OutageStory.failed`` told it: the outage's first line
+    (``what``, such as "reads from Prometheus", the error and its reason, ``meanwhile``:
+    what waits for it) or a summary (for how long, how many reads failed, by reason)."""
+    if told.what == "began":
+        logger.warning(
+            "%s are failing%s: %s (%s)%s. %s. A summary follows every %s while this lasts, "
+            "and one line when reads are answered again",
+            what,
+            f" since {utc(told.since)}" if now - told.since >= 1 else "",
+            error,
+            reason,
+            f"; {told.earlier} more failed, in short spells between answered reads, since "
+            "the last report"
+            if told.earlier
+            else "",
+            meanwhile,
+            span(every),
+        )
+        return
+    logger.warning(
+        "%s still failing, for %s (since %s): %d read%s failed (%s), none answered; the "
+        "last error: %s",
+        what,
+        span(now - told.since),
+        utc(told.since),
+        told.failures,
+        "" if told.failures == 1 else "s",
+        ", ".join(f"{by} {n}" for by, n in sorted(told.by.items())),
+        error,
+    )

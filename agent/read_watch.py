@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING
 
 from agent.errors import PermanentError, TransientError
 from agent.observability import Metrics
-from agent.outages import SUMMARY_EVERY, OutageStory, span, utc
+from agent.outages import SUMMARY_EVERY, OutageStory, say_failing, span, utc
 
 if TYPE_CHECKING:  # the port's module imports the adapter (numpy, requests): not at start
     from agent.metrics_port import MetricSeries, MetricsReader
@@ -147,31 +147,15 @@ class WatchedReader:
         if exc.reason in _QUERY_FAULTS:
             return
         told = self._story.failed(now, exc.reason)
-        if told is None:
-            return
-        if told.what == "began":
-            log.warning(
-                "reads from Prometheus are failing%s: %s (%s)%s. What needs them waits: "
-                "scaling holds its workloads, anomaly queries score nothing, canaries are "
-                "not judged. A summary follows every %s while this lasts, and one line "
-                "when reads are answered again",
-                f" since {utc(told.since)}" if now - told.since >= 1 else "",
+        if told is not None:
+            say_failing(
+                log,
+                told,
+                now,
                 exc,
                 exc.reason,
-                f"; {told.earlier} more failed, in short spells between answered reads, since "
-                "the last report"
-                if told.earlier
-                else "",
-                span(self.summary_every),
+                what="reads from Prometheus",
+                meanwhile="What needs them waits: scaling holds its workloads, anomaly "
+                "queries score nothing, canaries are not judged",
+                every=self.summary_every,
             )
-            return
-        log.warning(
-            "reads from Prometheus still failing, for %s (since %s): %d read%s failed (%s), "
-            "none answered; the last error: %s",
-            span(now - told.since),
-            utc(told.since),
-            told.failures,
-            "" if told.failures == 1 else "s",
-            ", ".join(f"{reason} {n}" for reason, n in sorted(told.by.items())),
-            exc,
-        )

@@ -39,7 +39,7 @@ from agent.errors import PermanentError, TransientError
 from agent.executor import DrainBudget, Executor
 from agent.ledger import HELD_PREFIX, DecisionRecord, Feedback, Intent, Ledger, is_hold
 from agent.observability import decision_context
-from agent.outages import OutageStory, span, utc
+from agent.outages import OutageStory, say_failing, span, utc
 from agent.outcomes import RunbookOutcomes
 from agent.pause import Pause, active_pause
 from agent.undo import (
@@ -1731,34 +1731,18 @@ class RemediationEngine:
         log.debug("runbook read of %r from Prometheus failed: %s", query, exc)
         now = self.clock.now()
         told = self._reads_story.failed(now, exc.reason)
-        if told is None:
-            return
-        if told.what == "began":
-            log.warning(
-                "runbook reads from Prometheus failing%s: %s (%s)%s. Runbooks with PromQL "
-                "preconditions are held back and verification checks stay undecided until "
-                "it answers; a summary follows every %s while this lasts, and one line when "
-                "reads are answered again",
-                f" since {utc(told.since)}" if now - told.since >= 1 else "",
+        if told is not None:
+            say_failing(
+                log,
+                told,
+                now,
                 exc,
                 exc.reason,
-                f"; {told.earlier} more failed, in short spells between answered reads, since "
-                "the last report"
-                if told.earlier
-                else "",
-                span(self._reads_story.summary_every),
+                what="runbook reads from Prometheus",
+                meanwhile="Runbooks with PromQL preconditions are held back and verification "
+                "checks stay undecided until it answers",
+                every=self._reads_story.summary_every,
             )
-            return
-        log.warning(
-            "runbook reads from Prometheus still failing, for %s (since %s): %d read%s "
-            "failed (%s), none answered; the last error: %s",
-            span(now - told.since),
-            utc(told.since),
-            told.failures,
-            "" if told.failures == 1 else "s",
-            ", ".join(f"{reason} {n}" for reason, n in sorted(told.by.items())),
-            exc,
-        )
 
     def _read_answered(self) -> None:
         """A runbook's read was answered: the line that an outage is over, if one was

@@ -76,9 +76,9 @@ def test_an_outage_of_runbook_reads_is_told_once_then_once_a_minute_then_when_ov
     lines = _told(caplog)
     assert len(lines) == 5, lines  # began, then a summary at 1, 2, 3 and 4 minutes
     assert lines[0].startswith(
-        "runbook reads from Prometheus failing: cannot connect to Prometheus (PrometheusDown)"
+        "runbook reads from Prometheus are failing: cannot connect to Prometheus (PrometheusDown)"
     )
-    assert "a summary follows every 60 s" in lines[0]
+    assert "A summary follows every 60 s" in lines[0]
     for minutes, line in enumerate(lines[1:], 1):
         took = "60 s" if minutes == 1 else f"{minutes} min"
         assert line.startswith(
@@ -105,7 +105,7 @@ def test_an_outage_of_runbook_reads_is_told_once_then_once_a_minute_then_when_ov
     assert metrics.labels(reason=PROMETHEUS_FROZEN)._value.get() == 300
     began, goes_on = _told(caplog)
     assert began.startswith(
-        f"runbook reads from Prometheus failing since {utc(r.clock.now() - 150)}: Prometheus "
+        f"runbook reads from Prometheus are failing since {utc(r.clock.now() - 150)}: Prometheus "
         "has stored no new sample since "
     )
     assert "(PrometheusFrozen)" in began
