@@ -279,6 +279,26 @@ def _unschedulable(fake: FakeApiServer) -> bool:
     return bool(node["spec"].get("unschedulable", False))
 
 
+def _person_cordons_before_the_first_node_patch(
+    fake: FakeApiServer, cluster: KubernetesCluster
+) -> list[bool]:
+    """A person cordons node-1 just before Autonomic's first patch of a Node, which then
+    meets a 409 (its resourceVersion is stale); the list returned is non-empty once
+    that happened."""
+    api = cluster.operations.api
+    real_patch = api.patch
+    raced: list[bool] = []
+
+    def person_cordons_first(kind: str, namespace: Any, name: str, body: Any, **kw: Any) -> Any:
+        if kind == "Node" and not raced:
+            raced.append(True)
+            fake.store.modify("Node", "", "node-1", lambda n: n["spec"].update(unschedulable=True))
+        return real_patch(kind, namespace, name, body, **kw)
+
+    api.patch = person_cordons_first  # type: ignore[method-assign]
+    return raced
+
+
 def test_a_cordon_a_person_made_between_read_and_write_is_not_undone(
     fake: FakeApiServer, cluster: KubernetesCluster, shop: Any, tmp_path: Path
 ) -> None:
@@ -290,19 +310,7 @@ def test_a_cordon_a_person_made_between_read_and_write_is_not_undone(
     # before Autonomic's write: the step changed nothing, and its undo leaves the node.
     ledger = open_ledger(f"sqlite:///{tmp_path / 'l.sqlite'}", 0)
     try:
-        api = cluster.operations.api
-        real_patch = api.patch
-        raced: list[bool] = []
-
-        def person_cordons_first(kind: str, namespace: Any, name: str, body: Any, **kw: Any) -> Any:
-            if kind == "Node" and not raced:
-                raced.append(True)
-                fake.store.modify(
-                    "Node", "", "node-1", lambda n: n["spec"].update(unschedulable=True)
-                )
-            return real_patch(kind, namespace, name, body, **kw)
-
-        api.patch = person_cordons_first  # type: ignore[method-assign]
+        raced = _person_cordons_before_the_first_node_patch(fake, cluster)
         executor = Executor(ledger, cluster, FakeClock(1000), owner="a")
         applied = executor.apply(
             "k", 0, Cordon(NODE), decision_id=None, runbook="r", reason_code="X", message="m"
@@ -331,19 +339,7 @@ def test_a_drain_s_undo_leaves_a_cordon_a_person_made_between_read_and_write(
     # progress as "before"), and the undo now leaves it cordoned.
     ledger = open_ledger(f"sqlite:///{tmp_path / 'l.sqlite'}", 0)
     try:
-        api = cluster.operations.api
-        real_patch = api.patch
-        raced: list[bool] = []
-
-        def person_cordons_first(kind: str, namespace: Any, name: str, body: Any, **kw: Any) -> Any:
-            if kind == "Node" and not raced:
-                raced.append(True)
-                fake.store.modify(
-                    "Node", "", "node-1", lambda n: n["spec"].update(unschedulable=True)
-                )
-            return real_patch(kind, namespace, name, body, **kw)
-
-        api.patch = person_cordons_first  # type: ignore[method-assign]
+        raced = _person_cordons_before_the_first_node_patch(fake, cluster)
         clock = FakeClock(1000)
         executor = Executor(ledger, cluster, clock, owner="a")
         drain = Drain(NODE, timeout_seconds=60)
