@@ -85,14 +85,18 @@ def empirical_offsets(
     For step ``j`` ahead the reference forecast is the value ``k`` cycles back
     (``k = ceil(j / period)``) or, without a period, ``j`` steps back. The offsets are
     the central ``level`` % quantiles of those historical errors. With fewer than ten
-    errors the spread of one-step differences, widened by ``sqrt(j)``, stands in.
+    errors the root mean square of the one-step differences, widened by ``sqrt(j)``,
+    stands in: the size of a naive forecast's one-step error, drift included (their
+    standard deviation would call a short steady ramp, whose next value the last one
+    always misses, certain).
     """
     recent = values[-_ERROR_WINDOW:]
     offsets: dict[int, tuple[FloatArray, FloatArray]] = {
         level: (np.zeros(horizon), np.zeros(horizon)) for level in levels
     }
     cache: dict[int, FloatArray] = {}
-    step_sd = float(np.std(np.diff(recent))) if recent.size > 2 else 0.0
+    steps = np.diff(recent)
+    step_sd = float(np.sqrt(np.mean(steps * steps))) if steps.size else 0.0
     for j in range(1, horizon + 1):
         lag = period * math.ceil(j / period) if period else j
         if lag not in cache:

@@ -146,6 +146,18 @@ def test_too_little_history_falls_back_with_a_reason() -> None:
     assert short.fallback_reason and "shorter than two cycles of 288 steps" in short.fallback_reason
 
 
+def test_a_short_ramp_is_not_forecast_with_certainty() -> None:
+    """Six steady steps: the naive fallback misses the next value by one step, so its
+    intervals must have room for that miss (they were zero wide: the differences'
+    standard deviation is 0). Two samples already show one step of change."""
+    ramp = fit_forecast(values_series([1.0, 2.0, 3.0, 4.0, 5.0, 6.0]), 3, (80, 95))
+    assert ramp.fallback_reason and "too little history" in ramp.fallback_reason
+    assert ramp.upper(80)[0] > 6.5
+    assert ramp.upper(95)[0] >= 7.0
+    two = fit_forecast(values_series([1.0, 2.0]), 2, (80,))
+    assert two.upper(80)[0] > two.mean[0] > two.lower(80)[0]
+
+
 def test_constant_series_repeats_its_value() -> None:
     forecast = fit_forecast(values_series([7.0] * 100), 5)
     np.testing.assert_array_equal(forecast.mean, [7.0] * 5)
