@@ -1527,6 +1527,24 @@ class Ledger:
             )
         return dict(row) if row else None
 
+    def model_version(self, series_key: str, version: str) -> dict[str, Any] | None:
+        """The row of ``series_key``'s model named ``version`` (what a decision names in
+        its ``model_version``), or None: the newest, where names repeated (records made
+        before session 35 named every losing challenger alike)."""
+        table = tables["model_versions"]
+        with self._read() as conn:
+            row = (
+                conn.execute(
+                    sa.select(table)
+                    .where(table.c.series_key == series_key, table.c.version == version)
+                    .order_by(table.c.id.desc())
+                    .limit(1)
+                )
+                .mappings()
+                .first()
+            )
+        return dict(row) if row else None
+
     def model_version_tally(self, series_key: str) -> tuple[int, str | None]:
         """How many model versions the ledger holds for ``series_key``, and the version
         name of the newest of them (None when it holds none): what the scaling loop

@@ -211,3 +211,24 @@ def test_prune_racing_a_decision_on_its_way_keeps_the_version_it_names(
     # A retention after its retirement, the decision pruned with it, the version goes.
     assert pruning.prune(NOW + 366 * DAY)["decisions"] == 1
     assert _versions(pruning) == [("p/2", "live")]
+
+
+def test_explain_shows_the_evaluation_of_the_version_a_decision_names(
+    two: tuple[Ledger, Ledger],
+) -> None:
+    """``autonomic explain`` on a scaling decision shows the model version it names as
+    the ledger recorded it, after that version was retired and the ledger pruned; it
+    showed the name alone before."""
+    from agent.cli.explain_cmd import render
+
+    ledger, _ = two
+    evaluation = {"trigger": "schedule", "challenger_mase": 0.61, "reason": "lower error"}
+    ledger.record_model_version(SERIES, "p", "p/1", "live", {}, evaluation, NOW - 400 * DAY)
+    decided = ledger.record_decision(_scaling("p/1"), NOW - DAY)
+    ledger.record_model_version(SERIES, "p", "p/2", "live", {}, {}, NOW)
+    ledger.prune(NOW - 365 * DAY)
+    story = render(ledger, decided)
+    assert "  model    retired, fitted " in story
+    assert '"challenger_mase": 0.61' in story
+    unknown = ledger.record_decision(_scaling("p/9"), NOW)
+    assert "no record of this version in the ledger" in render(ledger, unknown)
