@@ -82,6 +82,21 @@ def _feedback_line(item: dict[str, Any], reason: str | None = None) -> str:
     return line + (f" {json.dumps(detail, default=str)[:160]}" if detail else "")
 
 
+def _model_lines(record: Any, model: Mapping[str, Any] | None) -> list[str]:
+    """A scaling decision's model version as the ledger recorded it: its status, when it
+    was fitted, and its evaluation (what triggered the fit, both models' held-out error,
+    why it went live)."""
+    if record.kind != "scaling":
+        return []
+    if model is None:
+        return ["  model    no record of this version in the ledger"]
+    evaluation = json.dumps(model["evaluation"], default=str)[:300]
+    return [
+        f"  model    {model['status']}, fitted {_when(model['created_at'])}",
+        f"           evaluation {evaluation}",
+    ]
+
+
 def explain(args: argparse.Namespace) -> int:
     from agent.ledger import Ledger
 
@@ -100,10 +115,17 @@ def render(
     questions = ledger.questions_for([decision_id])
     intents = ledger.intents(decision_id=decision_id)
     life = ledger.status_history(decision_id)
+    # A scaling decision names the model version it used: its evaluation in the ledger.
+    model = (
+        ledger.model_version(record.subject, record.model_version)
+        if record.kind == "scaling"
+        else None
+    )
     if as_json:
         return json.dumps(
             {
                 "decision": record.__dict__,
+                "model_version": model,
                 "status_history": [
                     {"at": at, "previous": previous, "status": status}
                     for at, previous, status in life
@@ -124,6 +146,7 @@ def render(
         f"  why      {record.reason_code}: {_reason(record)}".replace("\n", "\n           "),
         *_proposal_lines(record.proposal),
         f"  by       {record.model_version}",
+        *_model_lines(record, model),
         "",
         "Evidence",
     ]

@@ -167,17 +167,32 @@ action_log = sa.Table(
     sa.Column("at", Time, nullable=False),
 )
 
+
+def _model_version_columns() -> list[sa.schema.SchemaItem]:
+    """The columns of ``model_versions`` as the first release created them (a fresh set
+    per call); migration 15 adds ``live_series`` and ``retired_at``."""
+    return [
+        sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+        sa.Column("series_key", sa.String(300), nullable=False),
+        sa.Column("model", sa.String(120), nullable=False),
+        sa.Column("version", sa.String(120), nullable=False),
+        sa.Column("status", sa.String(16), nullable=False),  # live | retired | rejected
+        sa.Column("params", JSON, nullable=False),
+        sa.Column("evaluation", JSON, nullable=False),
+        sa.Column("created_at", Time, nullable=False),
+    ]
+
+
 model_versions = sa.Table(
     "model_versions",
     metadata,
-    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
-    sa.Column("series_key", sa.String(300), nullable=False),
-    sa.Column("model", sa.String(120), nullable=False),
-    sa.Column("version", sa.String(120), nullable=False),
-    sa.Column("status", sa.String(16), nullable=False),  # live | challenger | retired | rejected
-    sa.Column("params", JSON, nullable=False),
-    sa.Column("evaluation", JSON, nullable=False),
-    sa.Column("created_at", Time, nullable=False),
+    *_model_version_columns(),
+    # Added by migration 15: the series' key while the row is its live model (NULL once
+    # retired, on other rows, and on the rows written before it), under a unique index,
+    # so that two writers promoting at once cannot both keep a live row; and when the
+    # row stopped being live, which retention counts from.
+    sa.Column("live_series", sa.Text, nullable=True),
+    sa.Column("retired_at", Time, nullable=True),
 )
 
 thresholds = sa.Table(
@@ -349,10 +364,13 @@ class Migration:
 
 def _initial(conn: sa.Connection) -> None:
     for table in _V1_TABLES:
-        if table is feedback:  # as release 0.1 created it: later columns come with theirs
+        # As release 0.1 created them: later columns come with their migrations.
+        if table is feedback:
             first = sa.MetaData()
             decisions.to_metadata(first)  # what its foreign key names
             table = sa.Table("feedback", first, *_feedback_columns())
+        elif table is model_versions:
+            table = sa.Table("model_versions", sa.MetaData(), *_model_version_columns())
         table.create(conn, checkfirst=True)
 
 
@@ -483,6 +501,26 @@ def _once_only_verdicts(conn: sa.Connection) -> None:
     )
 
 
+def _one_live_model(conn: sa.Connection) -> None:
+    """Two nullable columns and a unique index over the rows that carry the first: a
+    live row carries its series' key, so that two writers promoting a model of one
+    series at once (two replicas at a leader change) cannot both keep theirs live;
+    PostgreSQL at READ COMMITTED let each retire the old live row and insert its own.
+    Over a new column, so that the rows already stored (two live rows such a race left
+    among them) neither stop the index being built nor are rewritten, and the releases
+    before it, which leave the column out, write as they did. ``retired_at``: when a
+    row stopped being live, which retention counts from, so that a model live for
+    longer than the retention is not pruned the moment it is retired."""
+    for name, definition in (("live_series", "TEXT"), ("retired_at", "DOUBLE PRECISION")):
+        conn.execute(sa.text(f"ALTER TABLE model_versions ADD COLUMN {name} {definition}"))
+    conn.execute(
+        sa.text(
+            "CREATE UNIQUE INDEX IF NOT EXISTS ux_model_versions_live "
+            "ON model_versions (live_series) WHERE live_series IS NOT NULL"
+        )
+    )
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(
         1,
@@ -564,6 +602,14 @@ MIGRATIONS: tuple[Migration, ...] = (
         "replicas (or a retry and the call it repeats) write it at the same moment: a "
         "unique index over the rows flagged once-only (the rows stored before are not)",
         _once_only_verdicts,
+    ),
+    Migration(
+        15,
+        "a series has at most one live model version even when two writers promote at "
+        "once (a unique index over the live rows flagged with their series; the rows "
+        "stored before are not), and a retired version is kept for the retention from "
+        "when it was retired",
+        _one_live_model,
     ),
 )
 SCHEMA_VERSION = MIGRATIONS[-1].version

@@ -1467,27 +1467,51 @@ class Ledger:
         evaluation: Mapping[str, Any],
         now: float,
     ) -> int:
-        """Record a fitted model; promoting one to ``live`` retires the previous live one."""
+        """Record a fitted model; promoting one to ``live`` retires the previous live one.
+
+        A live row carries its series' key in ``live_series``, under a unique index
+        (migration 15): of two writers promoting at once (two replicas at a leader
+        change), the one that commits second finds the first's row there, and tries
+        again, retiring it, so that both versions are recorded and the later one is
+        live. (At READ COMMITTED each had retired the old row and inserted its own: two
+        live rows.)"""
         table = tables["model_versions"]
-        with self._tx() as conn:
-            if status == "live":
-                conn.execute(
-                    table.update()
-                    .where(table.c.series_key == series_key, table.c.status == "live")
-                    .values(status="retired")
-                )
-            result = conn.execute(
-                table.insert().values(
-                    series_key=series_key,
-                    model=model,
-                    version=version,
-                    status=status,
-                    params=_json_safe(dict(params), "params"),
-                    evaluation=_json_safe(dict(evaluation), "evaluation"),
-                    created_at=now,
-                )
-            )
-        return int(result.inserted_primary_key[0])
+        row = {
+            "series_key": series_key,
+            "model": model,
+            "version": version,
+            "status": status,
+            "params": _json_safe(dict(params), "params"),
+            "evaluation": _json_safe(dict(evaluation), "evaluation"),
+            "created_at": now,
+            "live_series": series_key if status == "live" else None,
+        }
+        for attempt in range(1, _CAS_ROUNDS + 1):
+            try:
+                with self._tx() as conn:
+                    if status == "live":
+                        conn.execute(
+                            table.update()
+                            .where(
+                                table.c.series_key == series_key,
+                                # live, or retired by a release before migration 15
+                                # (which left the flag as it was)
+                                sa.or_(table.c.status == "live", table.c.live_series.is_not(None)),
+                            )
+                            .values(
+                                status="retired",
+                                live_series=None,
+                                retired_at=sa.func.coalesce(table.c.retired_at, now),
+                            )
+                        )
+                    result = conn.execute(table.insert().values(**row))
+                return int(result.inserted_primary_key[0])
+            except sa.exc.IntegrityError:
+                # Another writer's live row, committed after our retiring read: retire
+                # it too, in a new transaction (nothing of this one was committed).
+                if status != "live" or attempt == _CAS_ROUNDS:
+                    raise
+        raise AssertionError("unreachable")  # the loop returns or raises
 
     def live_model(self, series_key: str) -> dict[str, Any] | None:
         table = tables["model_versions"]
@@ -1497,6 +1521,24 @@ class Ledger:
                     sa.select(table)
                     .where(table.c.series_key == series_key, table.c.status == "live")
                     .order_by(table.c.id.desc())
+                )
+                .mappings()
+                .first()
+            )
+        return dict(row) if row else None
+
+    def model_version(self, series_key: str, version: str) -> dict[str, Any] | None:
+        """The row of ``series_key``'s model named ``version`` (what a decision names in
+        its ``model_version``), or None: the newest, where names repeated (records made
+        before session 35 named every losing challenger alike)."""
+        table = tables["model_versions"]
+        with self._read() as conn:
+            row = (
+                conn.execute(
+                    sa.select(table)
+                    .where(table.c.series_key == series_key, table.c.version == version)
+                    .order_by(table.c.id.desc())
+                    .limit(1)
                 )
                 .mappings()
                 .first()
@@ -1937,8 +1979,10 @@ class Ledger:
         executions only once finished (an execution still open, ``OPEN_RUNS``, keeps its
         intents and its verification's progress, and an undo in flight its intent: the
         recovery carries a run on from the first step without an intent); the action log and
-        retired or rejected model versions by age (a series' live model stays: its newest
-        live row, where two writers promoting at once left more than one). Threshold
+        retired or rejected model versions by age, from when they were retired (a series' live
+        model stays: its newest live row, where two writers promoting at once before
+        migration 15 left more than one; and so does a version a decision still kept
+        names). Threshold
         history is kept (a few rows per decision type). Guards kept per release or per
         execution (a canary analysis's start, a verification's progress) go by age too, and
         the saved detector states of anomaly series not saved since ``series_before``
@@ -1997,8 +2041,20 @@ class Ledger:
                 newer.c.status == "live",
                 newer.c.id > m.c.id,
             )
+            # A version a decision still kept names stays (``autonomic explain`` reads
+            # its evaluation): a model live for longer than the retention is named by
+            # recent decisions. Age counts from when a version was retired (migration
+            # 15; before it, from when it was fitted): a decision naming it may still
+            # be on its way from a replica that had it live a moment ago.
+            named = sa.exists().where(
+                d.c.subject == m.c.series_key, d.c.model_version == m.c.version
+            )
             counts["model_versions"] = conn.execute(
-                m.delete().where(m.c.created_at < before, sa.or_(m.c.status != "live", superseded))
+                m.delete().where(
+                    sa.func.coalesce(m.c.retired_at, m.c.created_at) < before,
+                    sa.or_(m.c.status != "live", superseded),
+                    ~named,
+                )
             ).rowcount
             # The exactly-once markers of late answers, once their questions are history.
             g = tables["guard_state"]
