@@ -23,11 +23,14 @@ from typing import Any
 from urllib.parse import parse_qs, urlparse
 
 import pytest
+from prometheus_client import generate_latest
 
 from agent.adapters import prometheus as adapter
 from agent.adapters.prometheus import PrometheusReader
 from agent.errors import TransientError
 from agent.metrics_port import INGESTION_MAX_AGE, runbook_query
+from agent.observability import Metrics
+from agent.read_watch import WatchedReader
 from remediation.readings import PROMETHEUS_FROZEN
 
 MINUTES_3 = 180.0
@@ -205,3 +208,17 @@ def test_a_small_offset_moves_no_time(caplog: pytest.LogCaptureFixture) -> None:
         at = float(math.floor(time.time()))
         [(_, stamped, _)] = reader.instant("autonomic_gauge", at)
         assert stamped == at
+
+
+def test_the_offset_is_a_gauge_on_the_daemon_s_metrics() -> None:
+    """``autonomic_prometheus_clock_offset_seconds``: Prometheus's clock minus the
+    daemon's, set when the loops ask when Prometheus last stored (0 until then)."""
+    metrics = Metrics()
+    with prometheus(MINUTES_3) as handler:
+        reads = WatchedReader(_reader(handler), metrics, time.time)
+        assert metrics.prometheus_clock_offset._value.get() == 0
+        reads.newest_sample()
+    assert metrics.prometheus_clock_offset._value.get() == pytest.approx(MINUTES_3, abs=1.0)
+    assert (
+        "autonomic_prometheus_clock_offset_seconds 1" in generate_latest(metrics.registry).decode()
+    )
