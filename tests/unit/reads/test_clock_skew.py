@@ -19,6 +19,7 @@ import math
 import threading
 import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlparse
 
@@ -27,6 +28,7 @@ from prometheus_client import generate_latest
 
 from agent.adapters import prometheus as adapter
 from agent.adapters.prometheus import PrometheusReader
+from agent.clock import FakeClock
 from agent.errors import TransientError
 from agent.metrics_port import INGESTION_MAX_AGE, runbook_query
 from agent.observability import Metrics
@@ -222,3 +224,29 @@ def test_the_offset_is_a_gauge_on_the_daemon_s_metrics() -> None:
     assert (
         "autonomic_prometheus_clock_offset_seconds 1" in generate_latest(metrics.registry).decode()
     )
+
+
+def test_the_anomaly_loop_scores_a_storing_prometheus_with_the_daemon_s_clock_ahead(
+    tmp_path: Path,
+) -> None:
+    """The daemon's node 3 minutes ahead of Prometheus's, which stores every 15 s. Before,
+    the anomaly loop read its newest sample as 3 minutes old, more than two steps, and
+    scored nothing: "Prometheus has stored no new sample since ...", for as long as the
+    clocks stayed apart."""
+    from agent.ledger import open_ledger
+    from agent.settings import AnomalyQuery
+    from tests.unit.bench_cycle.test_batched_guards import build_loop
+
+    clock = FakeClock(time.time())
+    ledger = open_ledger(f"sqlite:///{tmp_path / 'ledger.sqlite'}", clock.now())
+    try:
+        with prometheus(-MINUTES_3) as handler:
+            loop = build_loop(ledger, clock, 0)
+            loop.reader = _reader(handler)
+            # half an hour of history to read and score, not build_loop's 3 hours
+            loop.queries = [AnomalyQuery(name="rps", expr="rps", step=60, history=1800)]
+            loop.cycle()
+        assert "rps" not in loop.status.degraded, loop.status.degraded
+        assert loop.status.points_scored >= 30  # the history, read at the first cycle
+    finally:
+        ledger.close()
