@@ -608,7 +608,10 @@ def build_daemon(
     )
     token = resolve_secret(settings.prometheus.bearer_token, environ)
     # Every loop reads through the watch: a failed read counts in the daemon's metrics
-    # (by reason) even though the loop that made it carries on.
+    # (by reason) even though the loop that made it carries on. The reader measures
+    # Prometheus's clock against the system's (``time.time``, the ``SystemClock``'s), not
+    # against ``clock``: a fake clock a test passes reads recorded history at its own
+    # times, which is no skew to correct.
     reader = WatchedReader(
         PrometheusReader(
             settings.prometheus.url,

@@ -386,6 +386,12 @@ class Metrics:
             "Unix time of the last request Prometheus answered (0 until the first).",
             registry=r,
         )
+        self.prometheus_clock_offset = Gauge(
+            "autonomic_prometheus_clock_offset_seconds",
+            "Prometheus's clock minus this daemon's, in seconds, as last measured (0 until "
+            "the first measurement); ages of samples are taken on Prometheus's clock.",
+            registry=r,
+        )
         # Slack: the approvals channel absorbs a failed call (the question waits in the
         # ledger, a failed update is logged), so a revoked token or a lost channel shows here.
         self.slack_failures = Counter(

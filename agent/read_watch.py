@@ -6,8 +6,10 @@ wraps the ``MetricsReader`` port the loops are given and keeps the account an SR
 alerts on: every request that failed, by the ``reason`` of the ``TransientError`` or
 ``PermanentError`` the reader raised (``autonomic_prometheus_request_failures_total``),
 and the time of the last request that was answered
-(``autonomic_prometheus_last_success_timestamp_seconds``). Neither the loops nor the
-adapter know it is there.
+(``autonomic_prometheus_last_success_timestamp_seconds``), and how far Prometheus's
+clock is from the daemon's as the reader last measured it
+(``autonomic_prometheus_clock_offset_seconds``). Neither the loops nor the adapter know
+it is there.
 
 It also tells the log about an outage once, as one story rather than one warning per
 query per cycle: a warning at the first failed read, a summary at most every
@@ -115,7 +117,19 @@ class WatchedReader:
         """The reader's ``newest_sample()`` (``metrics_port.IngestionClock``); None when
         it has none (the simulation's store)."""
         newest = getattr(self.reader, "newest_sample", None)
-        return newest() if callable(newest) else None
+        if not callable(newest):
+            return None
+        stored: float | None = newest()
+        offset = self.clock_offset()  # measured, when due, by ``newest_sample()``
+        if offset is not None:
+            self.metrics.prometheus_clock_offset.set(offset)
+        return stored
+
+    def clock_offset(self) -> float | None:
+        """The reader's ``clock_offset()``: Prometheus's clock minus the daemon's, as
+        last measured; None when it has none or has not measured it yet."""
+        offset = getattr(self.reader, "clock_offset", None)
+        return offset() if callable(offset) else None
 
     def tally(self) -> ReadTally:
         with self._lock:

@@ -13,14 +13,26 @@
   trickles an answer a byte a second would otherwise hold a loop for as long as it
   likes. A request past its time is left to finish in the background (at most
   ``MAX_ABANDONED`` at once; past that, no new request starts until one has).
+- Time is taken on Prometheus's clock. At most once every ``OFFSET_EVERY`` seconds,
+  when Prometheus answers, its clock is read (a ``time()`` query) and set against the
+  daemon's; the difference, in whole seconds, is added to every time the reader sends
+  (an instant query's ``time=``, a range's start and end) and taken off every time it
+  returns (sample times, ``newest_sample()``). A daemon whose clock runs minutes ahead
+  of Prometheus's thus neither reads every sample as minutes old (and Prometheus as
+  frozen) nor asks for points in Prometheus's future; one whose clock runs behind
+  neither reads minutes-old points as current nor a frozen Prometheus as fresh. An
+  offset past ``OFFSET_WARN`` is logged once, naming both clocks (and once more when
+  it is back within); ``clock_offset()`` gives it for the daemon's metrics.
 """
 
 from __future__ import annotations
 
+import logging
 import math
 import re
 import threading
-from collections.abc import Mapping
+import time
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -32,10 +44,21 @@ from prometheus_api_client.exceptions import PrometheusApiClientException
 from prometheus_api_client.prometheus_connect import PrometheusConnect
 from urllib3.util.retry import Retry
 
+from agent.clock import elapsed
 from agent.errors import PermanentError, TransientError, redact_url_passwords
 from forecasting.series import Series
+from remediation.durations import format_duration
 
-__all__ = ["MAX_POINTS_PER_QUERY", "MetricSeries", "PrometheusReader", "QueryShapeError"]
+__all__ = [
+    "MAX_POINTS_PER_QUERY",
+    "OFFSET_EVERY",
+    "OFFSET_WARN",
+    "MetricSeries",
+    "PrometheusReader",
+    "QueryShapeError",
+]
+
+log = logging.getLogger("autonomic.prometheus")
 
 # Prometheus refuses range queries resolving to more than 11,000 points per series.
 MAX_POINTS_PER_QUERY = 11_000
@@ -43,6 +66,11 @@ _STATUS = re.compile(r"HTTP Status Code (\d+)")
 # Requests past their time still running in the background, at most, before the reader
 # stops starting new ones (each holds a thread and a connection until it ends).
 MAX_ABANDONED = 4
+# Prometheus's clock is read at most this often (seconds), when it answers.
+OFFSET_EVERY = 60.0
+# An offset between Prometheus's clock and the daemon's larger than this (seconds) is
+# told in the log: one of the two nodes does not keep time (NTP).
+OFFSET_WARN = 30.0
 
 
 class QueryShapeError(PermanentError):
@@ -78,13 +106,26 @@ class PrometheusReader:
         stale_after: float = 300.0,
         headers: Mapping[str, str] | None = None,
         verify_tls: bool = True,
+        clock: Callable[[], float] = time.time,
     ) -> None:
+        """``clock`` is the daemon's: the one the callers' times (``at``, ``now``,
+        ``start``, ``end``) are on, and the one the times returned are put on."""
         self.url = url.rstrip("/")
         self.shown_url = redact_url_passwords(self.url, whole=True)  # for messages
         self.timeout = timeout
         self.stale_after = stale_after
         self._abandoned: list[threading.Thread] = []
         self._abandoned_lock = threading.Lock()
+        self.clock = clock
+        # Prometheus's clock minus the daemon's: as last measured (None before the first
+        # measurement), and as applied to the times sent and returned (whole seconds,
+        # moved only when the measurement is a second or more away from it, so that a
+        # few milliseconds of noise neither shift the points' times nor make them odd).
+        self._measured: float | None = None
+        self._offset = 0.0
+        self._offset_lock = threading.Lock()
+        self._offset_due = -math.inf  # ``elapsed()`` time of the next measurement
+        self._offset_told = False  # an offset past OFFSET_WARN has been logged
         # No retries inside the client: a failed query is reported, and the loop that
         # asked decides when to try again (bounded, with its own period).
         self._client = PrometheusConnect(
@@ -98,13 +139,14 @@ class PrometheusReader:
     # ------------------------------------------------------------ queries
     def instant(self, query: str, at: float) -> list[tuple[dict[str, str], float, float]]:
         """An instant query: (labels, sample time, value) per series; value may be NaN."""
-        params = {"time": f"{at:.3f}"}
+        offset = self._offset
+        params = {"time": f"{at + offset:.3f}"}
         result = self._call(lambda: self._client.custom_query(query, params=params), query)
         out = []
         for item in self._items(result, query):
             try:
                 ts, raw = item["value"]
-                out.append((_labels(item), _timestamp(ts), _sample(raw)))
+                out.append((_labels(item), _timestamp(ts) - offset, _sample(raw)))
             except (KeyError, TypeError, ValueError, AttributeError) as exc:
                 raise TransientError(
                     f"Prometheus returned a malformed sample for {query!r}: {item!r}",
@@ -119,6 +161,7 @@ class PrometheusReader:
         if not (step > 0 and end >= start):
             raise ValueError(f"bad range: start={start}, end={end}, step={step}")
         start = float(math.floor(start))  # the client sends whole seconds
+        offset = self._offset  # whole seconds: Prometheus's times stay whole too
         n = math.floor((end - start) / step) + 1
         grid = start + step * np.arange(n, dtype=np.float64)
         chunk = MAX_POINTS_PER_QUERY - 1
@@ -130,8 +173,8 @@ class PrometheusReader:
             result = self._call(
                 lambda s=chunk_start, e=chunk_end: self._client.custom_query_range(
                     query,
-                    start_time=datetime.fromtimestamp(s, UTC),
-                    end_time=datetime.fromtimestamp(e, UTC),
+                    start_time=datetime.fromtimestamp(s + offset, UTC),
+                    end_time=datetime.fromtimestamp(e + offset, UTC),
                     step=f"{step:g}",
                 ),
                 query,
@@ -143,7 +186,7 @@ class PrometheusReader:
                     labels_of[key] = labels
                     points = merged.setdefault(key, {})
                     for ts, raw in item["values"]:
-                        points[_timestamp(ts)] = _sample(raw)
+                        points[_timestamp(ts) - offset] = _sample(raw)
                 except (KeyError, TypeError, ValueError, AttributeError) as exc:
                     raise TransientError(
                         f"Prometheus returned malformed values for {query!r}",
@@ -202,7 +245,12 @@ class PrometheusReader:
         A query cannot tell this itself: a server that answers queries but has stored
         nothing new for a while (its scrapes or its remote-write senders stopped) keeps
         serving each gauge's last value for its 5-minute lookback, stamped with the
-        query's own time, as if it were current."""
+        query's own time, as if it were current.
+
+        On the daemon's clock (see ``clock_offset``): the caller's ``now`` minus it is
+        the sample's age on Prometheus's clock. Prometheus's clock is read here when due
+        and Prometheus answered (any HTTP status), so that a Prometheus down or hung
+        costs no second wait."""
         url = f"{self.url}/api/v1/status/tsdb"
         session = self._client._session
         headers = self._client.headers
@@ -212,14 +260,79 @@ class PrometheusReader:
 
         try:
             response = self._within_timeout(fetch)
+        except (requests.RequestException, TransientError):
+            return None
+        self._measure_offset_when_due()
+        try:
             if response.status_code != 200:
                 return None
             newest = response.json()["data"]["headStats"]["maxTime"]
-        except (requests.RequestException, TransientError, ValueError, KeyError, TypeError):
+        except (requests.RequestException, ValueError, KeyError, TypeError):
             return None
         if isinstance(newest, bool) or not isinstance(newest, int | float) or newest <= 0:
             return None  # an empty head reports the smallest int64
-        return float(newest) / 1000.0
+        return float(newest) / 1000.0 - self._offset
+
+    def clock_offset(self) -> float | None:
+        """Prometheus's clock minus the daemon's, in seconds, as last measured (positive:
+        Prometheus is ahead); None before the first measurement."""
+        return self._measured
+
+    def _measure_offset_when_due(self) -> None:
+        """Read Prometheus's clock (``time()``, evaluated at its own now) and set it
+        against the daemon's, taken halfway through the request: at most once every
+        ``OFFSET_EVERY`` seconds, a failed attempt included. A failed or odd answer
+        leaves the offset as it was."""
+        with self._offset_lock:
+            if elapsed() < self._offset_due:
+                return
+            self._offset_due = elapsed() + OFFSET_EVERY
+        url = f"{self.url}/api/v1/query"
+        session = self._client._session
+        headers = self._client.headers
+
+        def fetch() -> tuple[float, float, Any]:
+            before = self.clock()
+            response = session.get(
+                url, params={"query": "time()"}, headers=headers, timeout=math.ceil(self.timeout)
+            )
+            return before, self.clock(), response
+
+        try:
+            before, after, response = self._within_timeout(fetch)
+            if response.status_code != 200:
+                return
+            data = response.json()["data"]
+            theirs = float(data["result"][0]) if data["resultType"] == "scalar" else math.nan
+        except (requests.RequestException, TransientError, ValueError, KeyError, TypeError):
+            return
+        if not math.isfinite(theirs) or after < before:
+            return
+        ours = (before + after) / 2.0
+        measured = theirs - ours
+        with self._offset_lock:
+            self._measured = measured
+            if abs(measured - self._offset) >= 1.0:
+                self._offset = float(round(measured))
+            told, self._offset_told = self._offset_told, abs(measured) > OFFSET_WARN
+        if abs(measured) > OFFSET_WARN and not told:
+            log.warning(
+                "Prometheus's clock is %s %s the daemon's (Prometheus at %s: %s; this "
+                "daemon: %s): one of the two nodes does not keep time (check NTP). Sample "
+                "ages and query times are taken on Prometheus's clock, so the difference "
+                "neither makes its samples look stale nor fresh",
+                format_duration(abs(measured)),
+                "ahead of" if measured > 0 else "behind",
+                self.shown_url,
+                _utc(theirs),
+                _utc(ours),
+            )
+        elif told and abs(measured) <= OFFSET_WARN:
+            log.info(
+                "Prometheus's clock is within %s of the daemon's again (%+.1f s)",
+                format_duration(OFFSET_WARN),
+                measured,
+            )
 
     def healthy(self) -> bool:
         url = f"{self.url}/-/ready"
@@ -317,6 +430,10 @@ class PrometheusReader:
                 reason="MalformedResponse",
             )
         return result
+
+
+def _utc(epoch: float) -> str:
+    return datetime.fromtimestamp(epoch, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
 
 
 def _timed_out(exc: requests.ConnectionError) -> bool:

@@ -155,7 +155,10 @@ def run_once(
     degraded), so a job can be ``ok`` with Prometheus unreachable. The output says
     ``prometheus=ok`` or ``prometheus=failed``; a failed request makes the exit code 3
     when every job ran (1 stays 1), with a line saying how many failed, why, and the
-    last error. If no job read Prometheus, it is asked ``vector(1)`` once."""
+    last error. If no job read Prometheus, it is asked ``vector(1)`` once. Prometheus's
+    clock is read too (when no job did): more than 30 s off this node's, a line on
+    stderr says by how much; the exit code stays (the reads take their ages on
+    Prometheus's clock)."""
     import threading
     import time
 
@@ -184,6 +187,8 @@ def run_once(
                 reads.instant(PROBE_QUERY, time.time())
             except (TransientError, PermanentError) as exc:  # counted by ``reads``
                 log.warning("run --once: Prometheus: %s", exc)
+        if reads is not None and reads.clock_offset() is None:
+            reads.newest_sample()  # reads Prometheus's clock too, when Prometheus answers
     finally:
         runtime.gate.stop()
         runtime.on_stop()
@@ -194,6 +199,12 @@ def run_once(
     if ledger is not None:
         shown["ledger"] = "failed" if unreachable is not None else "ok"
     print(" ".join(f"{name}={outcome}" for name, outcome in shown.items()))
+    offset = reads.clock_offset() if reads is not None else None
+    if offset is not None:
+        from agent.adapters.prometheus import OFFSET_WARN
+
+        if abs(offset) > OFFSET_WARN:
+            print(f"autonomic: run --once: {_clocks_apart(offset)}", file=sys.stderr)
     unread = _unread(tally) if tally is not None and tally.failures else None
     if unreachable is not None:
         print(
@@ -228,6 +239,20 @@ def run_once(
         file=sys.stderr,
     )
     return 1
+
+
+def _clocks_apart(offset: float) -> str:
+    """What ``run --once`` says of Prometheus's clock ``offset`` seconds off this one's
+    (past the reader's ``OFFSET_WARN``): not a failure (ages are taken on Prometheus's clock), but a
+    node that does not keep time."""
+    from remediation.durations import format_duration
+
+    return (
+        f"Prometheus's clock is {format_duration(abs(offset))} "
+        f"{'ahead of' if offset > 0 else 'behind'} this node's: one of the two does not keep "
+        "time (check NTP); sample ages are taken on Prometheus's clock, but the ledger's "
+        "and the log's times are this node's"
+    )
 
 
 def _unread(tally: ReadTally) -> str:

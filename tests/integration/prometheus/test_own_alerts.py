@@ -27,7 +27,7 @@ RULE_TESTS = Path(__file__).with_name("own_alerts.test.yaml")
 NOT_OURS = frozenset({"up"})
 # PromQL words and functions that look like series names in an expression.
 PROMQL_WORDS = frozenset(
-    {"sum", "max", "by", "and", "on", "absent", "increase", "time", "rate", "unless", "or"}
+    {"sum", "max", "by", "and", "on", "absent", "increase", "time", "rate", "unless", "or", "abs"}
 )
 
 

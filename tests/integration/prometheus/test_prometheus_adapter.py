@@ -25,6 +25,7 @@ from agent.adapters.prometheus import (
     QueryShapeError,
 )
 from agent.errors import PermanentError, TransientError
+from agent.metrics_port import runbook_query
 from tests.harness.remote_write import remote_write
 from tests.harness.servers import PrometheusServer, free_port, openmetrics, prometheus_server
 
@@ -357,3 +358,32 @@ def test_the_timeout_bounds_a_whole_request_not_each_byte() -> None:
     finally:
         server.shutdown()
         server.server_close()
+
+
+@pytest.mark.parametrize("skew", [180.0, -180.0], ids=["daemon-ahead", "daemon-behind"])
+def test_a_daemon_clock_minutes_off_reads_on_prometheus_s_clock(
+    prometheus: PrometheusServer, skew: float
+) -> None:
+    """The daemon's node runs 3 minutes ahead of (or behind) Prometheus's. A gauge is
+    written 20 s ago (7) and 200 s ago (3), on Prometheus's clock. Read at the daemon's
+    own now, it is the newest sample: not a Prometheus 3 minutes stale (ahead; before,
+    runbook reads were refused as ``PrometheusFrozen``), nor the sample of 3 minutes ago
+    taken as current (behind)."""
+
+    def daemon() -> float:
+        return time.time() + skew
+
+    real = time.time()
+    name = f"autonomic_skew_{'ahead' if skew > 0 else 'behind'}"
+    remote_write(prometheus.url, [({"__name__": name}, [(real - 200, 3.0), (real - 20, 7.0)])])
+    reader = PrometheusReader(prometheus.url, timeout=5, clock=daemon)
+    newest = reader.newest_sample()
+    assert newest is not None and -1.0 < daemon() - newest < 30.0
+    offset = reader.clock_offset()
+    assert offset is not None and offset == pytest.approx(-skew, abs=1.0)
+    assert runbook_query(reader, daemon)(name) == pytest.approx(7.0)
+    now = daemon()
+    [found] = reader.range(name, now - 600, now, 15, now)
+    assert found.usable and found.last_sample_at is not None
+    assert now - found.last_sample_at < 15.0
+    assert found.series.values[-1] == pytest.approx(7.0)
