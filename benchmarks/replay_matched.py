@@ -144,6 +144,7 @@ def main() -> int:
         settings=profile,
         refit_seconds=args.refit_seconds,
         lifecycle=args.daemon_rules,
+        capacity=plant.capacity_per_pod,
     )
     cache: dict[tuple[str, float, float], ReplayResult] = {}
     started = time.perf_counter()

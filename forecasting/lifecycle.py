@@ -26,6 +26,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from forecasting.cleaning import outage_rule
 from forecasting.drift import (
     DriftBand,
     DriftVerdict,
@@ -45,10 +46,15 @@ __all__ = [
     "HOLDOUT_SECONDS",
     "OUTCOMES",
     "SCALE_SECONDS",
+    "SPIKE_CYCLES",
+    "SPIKE_FACTOR",
+    "GlitchWatch",
+    "OutageWatch",
     "OutcomeRing",
     "Refit",
     "check_drift",
     "distrust",
+    "implausible",
     "mase",
     "refit",
 ]
@@ -59,6 +65,8 @@ DRIFT_EVERY = 10  # cycles between two drift checks of one workload (staggered)
 SCALE_SECONDS = 86400.0  # the errors' scale: the mean one-step change over the last day
 BREACH_LEVEL = 95  # the interval whose coverage the drift check watches
 ERROR_POWER = 0.5  # the drift check's errors are between square roots (Poisson-like counts)
+SPIKE_FACTOR = 50.0  # a newest sample this many times the last half hour's is suspect...
+SPIKE_CYCLES = 3  # ...until it has held this many cycles (a glitch is not a surge)
 
 
 class OutcomeRing:
@@ -110,6 +118,135 @@ class OutcomeRing:
             return empty, empty, empty, empty
         block = self.columns[:, : min(self.count, self.size)].astype(np.float64)
         return block[0], block[1], block[2], block[3]
+
+
+def implausible(values: np.ndarray, capacity: float) -> str | None:
+    """Why the newest sample of ``values`` (the last half hour) looks like a glitch (a
+    counter reset read as a rate, a 10^12 spike), or None: more than ``SPIKE_FACTOR``
+    times the larger of the half hour's median and one pod's worth of load
+    (``capacity``). The newest finite one: the current load (missing steps after it, a
+    gap read past, do not hide it). None when that larger is 0 (a replay given no
+    capacity, in the middle of zeros): there is nothing to be many times of."""
+    finite = values[np.isfinite(values)]
+    if finite.size < 6:
+        return None
+    earlier = finite[:-1]
+    typical = max(float(np.median(earlier)), capacity)
+    newest = float(finite[-1])
+    if not typical > 0 or newest <= SPIKE_FACTOR * typical:
+        return None
+    return (
+        f"the newest load sample {newest:.4g} is {newest / typical:.0f}x the last half "
+        f"hour's typical {typical:.4g}"
+    )
+
+
+@dataclass
+class GlitchWatch:
+    """The glitch test's streak of suspect samples (``implausible``) and the outcomes it
+    withheld meanwhile. A suspect sample is not acted on, nor scored as a forecast miss,
+    until it has held ``SPIKE_CYCLES`` new samples: then it is a surge, load, and its
+    withheld outcomes are scored; a streak that ends sooner was a glitch, and they stay
+    withheld."""
+
+    streak: int = 0
+    # (index in the ring, actual) of each outcome withheld while the streak runs
+    glitched: tuple[tuple[int, float], ...] = ()
+
+    def hold(self, ring: OutcomeRing, suspect: bool, *, fresh: bool, arrived: int | None) -> bool:
+        """Whether to hold (not act on the newest sample): ``suspect`` says whether it
+        looks like a glitch, ``fresh`` whether it is new since the last call (only a new
+        sample lengthens the streak), ``arrived`` the index of the outcome it made in
+        ``ring`` this cycle (None: none)."""
+        if suspect:
+            if fresh:
+                self.streak += 1
+            if self.streak < SPIKE_CYCLES:
+                if arrived is not None:
+                    actual = ring.withhold(arrived)
+                    self.glitched = (*self.glitched, (arrived, actual))
+                return True
+            for index, actual in self.glitched:  # a surge: its first samples were load
+                ring.score(index, actual)
+        else:
+            self.streak = 0
+        self.glitched = ()  # a glitch's outcomes stay withheld
+        return False
+
+
+@dataclass
+class OutageWatch:
+    """Withholds from the drift check the zeros a refit would fit as an outage
+    (``forecasting.cleaning.mask_not_demand``): a run of zeros after a sample at or
+    above the busy floor of the last refit's history, while zeros are rare there.
+
+    When a zero arrives it is not known yet whether it is one: that is known only when
+    the run ends. So every zero of such a run is withheld as it arrives (a check while it
+    is still going scores none of them, as a refit then would mask them), and the next
+    non-zero sample decides: at or above the busy floor, the load came back and the run
+    was an outage (its zeros are never scored); below it, the load was low, and the
+    zeros are scored after all. A run that outgrows the zeros the refit's history could
+    still take for an outage (``zero_room``: a tenth of its samples, less the zeros it
+    held) is no longer one by that rule either: its zeros are scored from then on, and a
+    drift can refit it. Only the zeros still in the ring are scored (a run longer than
+    the ring's three hours has lost its first ones), and a refit during a run withholds
+    on, counting against the new history's room. An outage also sets ``outage_end``:
+    the forecasts made from a level anchored on its zeros (``anchored_on_outage``) are
+    not the model's misses; those of a lull are, and are scored."""
+
+    # The outage rule of the last refit's history (``forecasting.cleaning.outage_rule``):
+    # the busy floor (None: no zero is an outage) and how many more zeros it takes.
+    busy: float | None = None
+    zero_room: int = 0
+    # While a run of zeros after busy load is withheld: the index of its first outcome
+    # since it began or since the last refit.
+    zeros_from: int | None = None
+    zero_at: float = -math.inf  # when the newest zero so withheld arrived
+    # When the last run of zeros found to be an outage ended (its last zero).
+    outage_end: float = -math.inf
+
+    def learn(self, history: FloatArray) -> None:
+        """Take the outage rule of a refit's history (as read: NaN where missing)."""
+        rule = outage_rule(np.where(np.isfinite(history), history, np.nan))
+        self.busy, self.zero_room = rule if rule is not None else (None, 0)
+
+    def refitted(self) -> None:
+        """A refit cleared the ring: a run of zeros still going is withheld on from the
+        new ring's first outcome."""
+        if self.zeros_from is not None:
+            self.zeros_from = 0
+
+    def arrived(
+        self, ring: OutcomeRing, values: np.ndarray, index: int, arrived: float, at: float
+    ) -> None:
+        """Outcome ``index`` of ``ring`` was the sample ``arrived``, at ``at``, the newest
+        of ``values`` (the recent points as read)."""
+        start = self.zeros_from
+        if start is not None:
+            room = self.busy is not None and index - start < self.zero_room
+            if arrived == 0 and room:
+                ring.withhold(index)
+                self.zero_at = at
+                return
+            if self.busy is None or arrived < self.busy:  # too long, or a lull
+                for kept in range(start, index):
+                    ring.score(kept, 0.0)
+            else:  # the load came back: an outage
+                self.outage_end = self.zero_at
+            self.zeros_from = None
+            return
+        if arrived != 0 or self.busy is None or self.zero_room <= 0:
+            return
+        before = values[:-1][np.isfinite(values[:-1])]
+        if before.size and before[-1] >= self.busy:
+            ring.withhold(index)
+            self.zeros_from, self.zero_at = index, at
+
+    def anchored_on_outage(self, at: float, window: float) -> bool:
+        """Whether a one-step forecast of the value at ``at``, made from the level of the
+        ``window`` seconds before it, was anchored on an outage's zeros (re-anchoring
+        takes the load as read): its miss is not the model's."""
+        return at - window <= self.outage_end
 
 
 @dataclass(frozen=True, eq=False)

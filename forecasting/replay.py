@@ -42,15 +42,19 @@ from typing import Literal
 import numpy as np
 import numpy.typing as npt
 
+from forecasting.cleaning import mask_not_demand
 from forecasting.drift import DriftBand
 from forecasting.forecast import Forecast
 from forecasting.hpa import HpaController, HpaSpec, MetricObservation
 from forecasting.lifecycle import (
     BREACH_LEVEL,
     DRIFT_EVERY,
+    GlitchWatch,
+    OutageWatch,
     OutcomeRing,
     check_drift,
     distrust,
+    implausible,
     refit,
 )
 from forecasting.profile import (
@@ -117,8 +121,10 @@ class ReplayPolicy:
 
     ``daemon_rules`` runs the scaling loop's rules around the floor too: the model
     lifecycle (``forecast_path(lifecycle=True)``: refits contested, a model off its drift
-    band untrusted and the workload reactive meanwhile) and a floor that comes down
-    slowly when the workload turns reactive (``forecasting.scaling.ease_reactive``).
+    band untrusted and the workload reactive meanwhile, glitches and an outage's zeros
+    fitted as gaps and not scored as misses, the floor held on a glitch) and a floor that
+    comes down slowly when the workload turns reactive
+    (``forecasting.scaling.ease_reactive``).
     Without it every refit goes live and a reactive workload's floor drops at once.
     """
 
@@ -210,13 +216,16 @@ class ForecastPath:
     It depends on the trace, the loop period and the metric lag only, not on the
     target or margin, so one path serves a whole sweep. ``untrusted`` (built with the
     daemon's model lifecycle only) says, per decision, why the live model was not
-    trusted then (its recent forecasts off its band), or None.
+    trusted then (its recent forecasts off its band), or None; ``held`` (likewise) why
+    the loop held its floor then (a newest sample that looks like a glitch,
+    ``forecasting.lifecycle.implausible``), or None.
     """
 
     loop_period: float
     metric_lag: float
     forecasts: tuple[Forecast | None, ...]
     untrusted: tuple[str | None, ...] | None = None
+    held: tuple[str | None, ...] | None = None
 
 
 def _slot(t: float, start: float, step: float) -> int:
@@ -239,6 +248,7 @@ def forecast_path(
     level: int = 80,
     settings: ProfileSettings | None = None,
     lifecycle: bool = False,
+    capacity: float = 0.0,
 ) -> ForecastPath:
     """Forecasts the daemon would have made at each loop, seeing only the past.
 
@@ -251,15 +261,23 @@ def forecast_path(
     the new fit must win to go live, the live model's one-step forecasts are held to
     its drift band every ``DRIFT_EVERY`` decisions, a model off its band is untrusted
     (``ForecastPath.untrusted``) and refitted at the next decision, and while the newest
-    visible sample is missing the daemon holds (no refit, nothing new). Without it,
-    every refit goes live (the benchmarks' figures before session 20).
+    visible sample is missing the daemon holds (no refit, nothing new). What is not
+    demand is handled as the loop does, by the same functions: a refit fits glitches and
+    an outage's zeros as gaps (``forecasting.cleaning.mask_not_demand``) and a new model
+    is re-anchored on the newest points as read; the drift check leaves out an outage's
+    zeros and the forecasts anchored on them (``OutageWatch``) and a glitch's outcome
+    (``GlitchWatch``); and a newest sample that looks like a glitch holds the floor
+    until it has lasted ``SPIKE_CYCLES`` samples (``ForecastPath.held``). ``capacity``
+    is one pod's load, the least "typical" load of that glitch test (0: the last half
+    hour's median alone). Without ``lifecycle``, every refit goes live on the history as
+    it is (the benchmarks' figures before session 20).
     """
     settings = settings or ProfileSettings()
     if horizon > settings.max_horizon:
         settings = replace(settings, max_horizon=horizon)
     if lifecycle:
         return _lifecycle_path(
-            series, horizon, loop_period, metric_lag, refit_seconds, level, settings
+            series, horizon, loop_period, metric_lag, refit_seconds, level, settings, capacity
         )
     values = series.values
     step = series.step
@@ -298,8 +316,11 @@ def _lifecycle_path(
     refit_seconds: float,
     level: int,
     settings: ProfileSettings,
+    capacity: float,
 ) -> ForecastPath:
-    """``forecast_path`` with the scaling loop's model lifecycle (see there)."""
+    """``forecast_path`` with the scaling loop's model lifecycle (see there), step by
+    step as ``agent.loops.scaling`` takes one cycle: refit or re-anchor, check the drift
+    band, keep last cycle's one-step outcome, forecast, and test for a glitch."""
     values = series.values
     stamps = series.timestamps
     step = series.step
@@ -312,29 +333,39 @@ def _lifecycle_path(
     evaluated_at = -math.inf
     band: DriftBand | None = None
     ring = OutcomeRing()
+    zeros = OutageWatch()
+    glitch = GlitchWatch()
     drifted = False
     poor: str | None = None
+    hold: str | None = None
     version = 0
     expect: tuple[float, float, float, float] | None = None
     last_j = -1
     current: Forecast | None = None
     out: list[Forecast | None] = []
     untrusted: list[str | None] = []
+    held: list[str | None] = []
     for d, t in enumerate(_decision_times(series, loop_period)):
         j = min(_slot(float(t) - metric_lag, series.start, step), len(series) - 1)
         if j < 0 or (j != last_j and not math.isfinite(values[j])):
             # nothing visible yet, or the newest sample is missing: the loop holds
             out.append(current)
             untrusted.append(poor)
+            held.append(hold)
             continue
         if j != last_j:
             lo = max(0, j + 1 - level_slots)
             recent = values[lo : j + 1]
             if fitted is None or drifted or t - evaluated_at >= refit_seconds:
                 lo = max(0, j + 1 - history)
+                week = values[lo : j + 1]
+                # What is not demand is fitted as a gap; the drift check learns the
+                # history's outage rule (as read).
+                learnt, _, _ = mask_not_demand(week)
+                zeros.learn(week)
                 result = refit(
                     fitted,
-                    Series(stamps[lo : j + 1], values[lo : j + 1], step, series.name),
+                    Series(stamps[lo : j + 1], learnt, step, series.name),
                     forecaster,
                     recent=recent,
                     steps=horizon,
@@ -344,20 +375,33 @@ def _lifecycle_path(
                     version=version + 1,
                 )
                 fitted, evaluated_at, drifted = result.live, float(t), False
+                if result.promoted:
+                    # Fitted where an outage's zeros are gaps: the current load is
+                    # what was read, zeros and all.
+                    fitted = fitted.advance(recent, float(stamps[j]))
                 ring.clear()
+                glitch.glitched = ()
+                zeros.refitted()
                 if result.promoted:
                     band, poor = result.band, None
                     version += 1
+                    expect = None  # the old model's forecast: not the new one's outcome
             else:
                 assert fitted is not None
                 fitted = fitted.advance(recent, float(stamps[j]))
-            if expect is not None and expect[0] == float(stamps[j]):
-                ring.add(float(values[j]), expect[1], expect[2], expect[3])
-            expect = None
+            # The drift check runs before this cycle's outcome is kept, so that the
+            # glitch test below can withhold it first.
             if band is not None and d % DRIFT_EVERY == 0:
                 verdict = check_drift(ring, band)
                 drifted = verdict.refit
                 poor = distrust(verdict, poor)
+            arrived: int | None = None
+            if expect is not None and expect[0] == float(stamps[j]):
+                actual = float(values[j])
+                arrived = ring.add(actual, expect[1], expect[2], expect[3])
+                zeros.arrived(ring, recent, arrived, actual, expect[0])
+                if zeros.anchored_on_outage(expect[0], step * level_slots):
+                    ring.withhold(arrived)
             current = fitted.predict(horizon, levels)
             expect = (
                 float(current.timestamps[0]),
@@ -365,10 +409,17 @@ def _lifecycle_path(
                 float(current.lower(BREACH_LEVEL)[0]),
                 float(current.upper(BREACH_LEVEL)[0]),
             )
+            suspect = implausible(recent, capacity)
+            hold = (
+                suspect
+                if glitch.hold(ring, suspect is not None, fresh=True, arrived=arrived)
+                else None
+            )
             last_j = j
         out.append(current)
         untrusted.append(poor)
-    return ForecastPath(loop_period, metric_lag, tuple(out), tuple(untrusted))
+        held.append(hold)
+    return ForecastPath(loop_period, metric_lag, tuple(out), tuple(untrusted), tuple(held))
 
 
 def oracle_path(
@@ -472,6 +523,7 @@ def replay(
                 level=policy.level,
                 settings=profile_settings,
                 lifecycle=policy.daemon_rules,
+                capacity=capacity,
             )
     if path is not None and (
         path.loop_period != policy.loop_period or path.metric_lag != plant.metric_lag
@@ -525,7 +577,15 @@ def replay(
         lagged_t = t - plant.metric_lag
         lagged_slot = _slot(lagged_t, start, step)
         lagged = float(values[lagged_slot]) if 0 <= lagged_slot < n_slots else math.nan
-        if path is not None and k % loop_ticks == 0:
+        hold: str | None = None
+        if path is not None and path.held is not None and k % loop_ticks == 0:
+            d = k // loop_ticks
+            hold = path.held[d] if d < len(path.held) else None
+        if hold is not None:
+            # the loop holds its floor on a sample that looks like a glitch
+            if t >= score_from:
+                reasons["SuspectSample"] += 1
+        elif path is not None and k % loop_ticks == 0:
             d = k // loop_ticks
             forecast = path.forecasts[d] if d < len(path.forecasts) else None
             now = WorkloadNow(t, len(pods), lagged, previous)

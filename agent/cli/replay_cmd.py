@@ -11,7 +11,9 @@ The predictive policy forecasts as the daemon's scaling loop does, with its defa
 ``scaling.quantile``, ``scaling.metricLag``), or with a config file's (``--config``), and
 keeps the loop's model lifecycle: a refit goes live only if it forecasts the last hour
 better than the live model, a live model off its drift band leaves the workload reactive,
-and a floor raised before comes down slowly (``forecasting.lifecycle``).
+and a floor raised before comes down slowly (``forecasting.lifecycle``); what is not
+demand (a glitch, an outage's zeros) is fitted as a gap and not scored as a forecast
+miss, and the floor is held on a sample that looks like a glitch, as the loop does.
 ``--simple-refits`` replays without those rules: every refit goes live and a reactive
 floor drops at once (the replay benchmarks' figures before session 20).
 

@@ -99,14 +99,18 @@ from agent.observability import Metrics, decision_context
 from agent.routing import Thresholds
 from agent.settings import ScalingSettings as LoopSettings
 from agent.undo import UNDO_REQUESTED
-from forecasting.cleaning import mask_not_demand, outage_rule
+from forecasting.cleaning import mask_not_demand
 from forecasting.drift import DriftBand, DriftVerdict
 from forecasting.lifecycle import (
     BREACH_LEVEL,
     DRIFT_EVERY,
+    SPIKE_CYCLES,
+    GlitchWatch,
+    OutageWatch,
     OutcomeRing,
     check_drift,
     distrust,
+    implausible,
     refit,
 )
 from forecasting.profile import FittedProfile, ProfileSettings, SeasonalProfile
@@ -199,8 +203,6 @@ SCALE_IN_PATIENCE = 5  # cycles
 BREACH_MINUTES = 3  # consecutive cycles above the forecast's upper bound
 RECENT = 30  # points the level is re-anchored on between refits, and all that is kept
 REFIT_SPREAD = 0.5  # refits that fall due together are spread over this share of refitEvery
-SPIKE_FACTOR = 50.0  # a newest sample this many times the last half hour's is suspect...
-SPIKE_CYCLES = 3  # ...until it has held this many cycles (a glitch is not a surge)
 DEFAULT_STARTUP = 60.0  # seconds, until the workload's pods have been measured
 STARTUP_EVERY = 1800.0  # seconds between two start-up measurements of one workload
 MEASURES_PER_CYCLE = 50  # workloads whose pods one cycle may list (first sight included)
@@ -396,21 +398,13 @@ class WorkloadModel:
     outcomes: OutcomeRing = field(default_factory=OutcomeRing)
     expect: tuple[float, float, float, float] | None = None  # (at, mean, lower, upper)
     # The index in ``outcomes`` of the outcome this cycle added (None: none), for the
-    # glitch test to withhold; and the outcomes withheld as glitches (index, actual)
-    # while the suspect streak runs, scored if it holds as a surge.
+    # glitch test to withhold (``glitch``: the streak of suspect samples and the
+    # outcomes it withheld, scored if it holds as a surge).
     arrived: int | None = None
-    glitched: tuple[tuple[int, float], ...] = ()
-    # The outage rule of the last refit's history (``forecasting.cleaning.outage_rule``):
-    # the busy floor (None: no zero is an outage) and how many more zeros it takes
-    # for outage; and, while a run of zeros after busy load is withheld from the drift
-    # check, the index of its first outcome since it began or since the last refit.
-    busy: float | None = None
-    zero_room: int = 0
-    zeros_from: int | None = None
-    zero_at: float = -math.inf  # when the newest zero so withheld arrived
-    # When the last run of zeros found to be an outage ended (its last zero): forecasts
-    # anchored on a window that held it are not the model's misses.
-    outage_end: float = -math.inf
+    glitch: GlitchWatch = field(default_factory=GlitchWatch)
+    # The outage rule of the last refit's history, and a run of zeros withheld from the
+    # drift check while it may be an outage (``forecasting.lifecycle.OutageWatch``).
+    zeros: OutageWatch = field(default_factory=OutageWatch)
     drift: DriftVerdict | None = None  # the last drift check
     version: int = 0  # the live model's number (``_version_name``)
     # The highest number given to a model of the workload, live or rejected, by this
@@ -427,7 +421,6 @@ class WorkloadModel:
     hpa_uid: str = ""  # the HPA ``hpa_min_configured`` was read from
     breach_since: float | None = None
     lower_streak: int = 0  # consecutive cycles that wanted a lower floor (a wait: 0)
-    spike_streak: int = 0  # consecutive new samples that looked like a glitch
     breach_streak: int = 0  # consecutive new samples with load above the forecast band
     # The newest sample the counters (glitch, breach, verification, capacity) have taken:
     # inside a gap read past, cycle after cycle sees the same one, which counts once.
@@ -495,6 +488,11 @@ class WorkloadModel:
     # (when, spec replicas) at each decided cycle of the last ``MAX_POLICY_PERIOD``: the
     # replicas at the start of an HPA scale-up policy's period (``_hpa_pace``).
     replicas_seen: deque[tuple[float, int]] = field(default_factory=deque)
+
+    @property
+    def spike_streak(self) -> int:
+        """Consecutive new samples that looked like a glitch."""
+        return self.glitch.streak
 
 
 @dataclass(frozen=True, slots=True)
@@ -1529,9 +1527,8 @@ class ScalingLoop:
             # load before them. The current load is what was read, zeros and all.
             model.fitted = result.live.advance(model.recent.values, model.recent.last)
         model.outcomes.clear()  # judged again on what comes next
-        model.arrived, model.glitched = None, ()
-        if model.zeros_from is not None:  # a run of zeros still going: withheld on
-            model.zeros_from = 0
+        model.arrived, model.glitch.glitched = None, ()
+        model.zeros.refitted()  # a run of zeros still going: withheld on
         model.drift = None
         if result.promoted:
             model.expect = None  # the old model's forecast: not the new one's outcome
@@ -1582,7 +1579,7 @@ class ScalingLoop:
         it (``model.arrived``) before any check scores it. (A cycle held before that test,
         for a reason other than the load, such as a capacity still being learned, keeps
         its outcome scored, as it always did.) A zero after busy load may be an outage
-        and is withheld by ``_zeros``."""
+        and is withheld (``forecasting.lifecycle.OutageWatch``)."""
         band = model.band
         # A refit clears the outcomes: until ``band.min_samples`` new ones have arrived
         # the check says only ``TooFewOutcomes``, which changes nothing.
@@ -1600,55 +1597,11 @@ class ScalingLoop:
         arrived = float(values[-1])
         if math.isfinite(arrived):
             model.arrived = model.outcomes.add(arrived, expect[1], expect[2], expect[3])
-            self._zeros(model, values, model.arrived, arrived, expect[0])
+            model.zeros.arrived(model.outcomes, values, model.arrived, arrived, expect[0])
             # Made a cycle ago from the level of the ``RECENT`` points then, which held
             # an outage's zeros (re-anchoring takes the load as read): not the model's.
-            if expect[0] - STEP * RECENT <= model.outage_end:
+            if model.zeros.anchored_on_outage(expect[0], STEP * RECENT):
                 model.outcomes.withhold(model.arrived)
-
-    @staticmethod
-    def _zeros(
-        model: WorkloadModel, values: np.ndarray, index: int, arrived: float, at: float
-    ) -> None:
-        """Withhold from the drift check the zeros a refit would fit as an outage
-        (``forecasting.cleaning.mask_not_demand``): a run of zeros after a sample at or
-        above the busy floor of the last refit's history, while zeros are rare there.
-
-        When a zero arrives it is not known yet whether it is one: that is known only
-        when the run ends. So every zero of such a run is withheld as it arrives (a
-        check while it is still going scores none of them, as a refit then would mask
-        them), and the next non-zero sample decides: at or above the busy floor, the
-        load came back and the run was an outage (its zeros are never scored); below
-        it, the load was low, and the zeros are scored after all. A run that outgrows
-        the zeros the refit's history could still take for an outage (``zero_room``:
-        a tenth of its samples, less the zeros it held) is no longer one by that rule
-        either: its zeros are scored from then on, and a drift can refit it. Only the
-        zeros still in the ring are scored (a run longer than the ring's three hours
-        has lost its first ones), and a refit during a run withholds on, counting
-        against the new history's room. An outage also sets ``outage_end``: the
-        forecasts made from a level anchored on its zeros (the ``RECENT`` minutes after
-        it) are withheld by ``_track``; those of a lull are the model's, and scored."""
-        ring = model.outcomes
-        start = model.zeros_from
-        if start is not None:
-            room = model.busy is not None and index - start < model.zero_room
-            if arrived == 0 and room:
-                ring.withhold(index)
-                model.zero_at = at
-                return
-            if model.busy is None or arrived < model.busy:  # too long, or a lull
-                for kept in range(start, index):
-                    ring.score(kept, 0.0)
-            else:  # the load came back: an outage
-                model.outage_end = model.zero_at
-            model.zeros_from = None
-            return
-        if arrived != 0 or model.busy is None or model.zero_room <= 0:
-            return
-        before = values[:-1][np.isfinite(values[:-1])]
-        if before.size and before[-1] >= model.busy:
-            ring.withhold(index)
-            model.zeros_from, model.zero_at = index, at
 
     def _version_name(self, model: WorkloadModel) -> str:
         """The live model, unambiguous across restarts: its name, number and fit time
@@ -2043,8 +1996,7 @@ class ScalingLoop:
             # newest points are kept as read: they are the current load.
             learnt, glitches, outages = mask_not_demand(week.values)
             # ... and so are the drift check's outcomes that are an outage's zeros.
-            rule = outage_rule(np.where(np.isfinite(week.values), week.values, np.nan))
-            model.busy, model.zero_room = rule if rule is not None else (None, 0)
+            model.zeros.learn(week.values)
             history = Series(week.timestamps(), learnt, STEP, self._query(ref))
             del learnt
             model.recent = week.tail(RECENT)
@@ -2202,27 +2154,18 @@ class ScalingLoop:
                 self._save_capacity(ref, estimate, capacity, now)
             else:
                 capacity_source = "learned by an earlier process (kept in the ledger)"
-        suspect = _implausible(values, capacity)
-        if suspect is not None:
-            if fresh:
-                model.spike_streak += 1
-            if model.spike_streak < SPIKE_CYCLES:
-                # Not acted on as load, so not scored as a forecast miss either: held
-                # back until the streak says whether it was a glitch or a surge.
-                if model.arrived is not None:
-                    actual = model.outcomes.withhold(model.arrived)
-                    model.glitched = (*model.glitched, (model.arrived, actual))
-                self._hold(
-                    ref,
-                    "SuspectSample",
-                    f"{suspect}: not acted on unless it holds for {SPIKE_CYCLES} minutes",
-                )
-                return
-            for index, actual in model.glitched:  # a surge: its first samples were load
-                model.outcomes.score(index, actual)
-        else:
-            model.spike_streak = 0
-        model.glitched = ()  # a glitch's outcomes stay withheld
+        suspect = implausible(values, capacity)
+        # Not acted on as load, so not scored as a forecast miss either: held back
+        # until the streak says whether it was a glitch or a surge.
+        if model.glitch.hold(
+            model.outcomes, suspect is not None, fresh=fresh, arrived=model.arrived
+        ):
+            self._hold(
+                ref,
+                "SuspectSample",
+                f"{suspect}: not acted on unless it holds for {SPIKE_CYCLES} minutes",
+            )
+            return
         self._verify(workload, model, current_load if fresh else math.nan, capacity, now)
         sizing = ScalingSettings(
             capacity_per_pod=capacity,
@@ -3026,25 +2969,6 @@ def _json_ready(values: dict[str, object]) -> dict[str, object]:
         key: (None if isinstance(value, float) and not math.isfinite(value) else value)
         for key, value in values.items()
     }
-
-
-def _implausible(values: np.ndarray, capacity: float) -> str | None:
-    """Why the newest sample looks like a glitch (a counter reset read as a rate, a
-    10^12 spike), or None: more than ``SPIKE_FACTOR`` times the larger of the half
-    hour's median and one pod's worth of load. The newest finite one: the current load
-    (missing steps after it, a gap read past, do not hide it)."""
-    finite = values[np.isfinite(values)]
-    if finite.size < 6:
-        return None
-    earlier = finite[:-1]
-    typical = max(float(np.median(earlier)), capacity)
-    newest = float(finite[-1])
-    if newest <= SPIKE_FACTOR * typical:
-        return None
-    return (
-        f"the newest load sample {newest:.4g} is {newest / typical:.0f}x the last half "
-        f"hour's typical {typical:.4g}"
-    )
 
 
 def _ceiling_note(annotated: int | None, hpa: HpaState | None, floor_min: int) -> str:
