@@ -7,7 +7,10 @@ Every write goes the same way, whether it comes from a runbook, the scaler or an
    finishes, and the next leader goes on from the ledger);
 2. read the snapshot needed to undo the write (a read that fails for a reason that may
    pass, a ``TransientError``, is ``unread``: nothing written, no intent recorded, and
-   the caller may try again later);
+   the caller may try again later); a target that is not the object the plan read
+   (another ``metadata.uid`` than the operation's ``planned_uid``: deleted and created
+   again under its name since) is refused as ``ReplacedSincePlan``, nothing written,
+   no intent recorded;
 3. record a write-ahead intent in the ledger (unique per execution and step, so a
    second attempt at the same step is refused, not repeated);
 4. check the lease again, then write (or server-side dry-run); the Kubernetes adapter
@@ -77,11 +80,14 @@ from remediation.ports import (
     operation_to_dict,
 )
 
-__all__ = ["SHUTTING_DOWN", "DrainBudget", "Executor", "StepOutcome"]
+__all__ = ["REPLACED_SINCE_PLAN", "SHUTTING_DOWN", "DrainBudget", "Executor", "StepOutcome"]
 
 log = logging.getLogger("autonomic.executor")
 
 SHUTTING_DOWN = "shutting down: not started; the next leader goes on from the ledger"
+# The reason of a step refused because its target is no longer the object its plan read
+# (``Operation.planned_uid``): deleted and created again under its name since.
+REPLACED_SINCE_PLAN = "ReplacedSincePlan"
 
 # "unsettled": the write failed without an answer, and the cluster could not be read
 # afterwards to tell whether it happened, or this replica's lease ran out meanwhile (the
@@ -141,6 +147,22 @@ def _comparable(snapshot: Any, recorded: Any) -> Any:
         if not (isinstance(recorded, dict) and recorded.get("uid")):
             normal.pop("uid", None)
     return normal
+
+
+def _replaced_since_plan(operation: Operation, snapshot: Any) -> str | None:
+    """Why ``operation`` must not be written on what ``snapshot`` read: its target's uid is
+    not the one its plan read (``planned_uid``), so the object the incident was about was
+    deleted and another created under its name since (a StatefulSet's pod, a redeploy);
+    None when it is the same object, or either uid is not known."""
+    planned = operation.planned_uid
+    found = snapshot.get("uid") if isinstance(snapshot, dict) else None
+    if not planned or not found or str(found) == planned:
+        return None
+    return (
+        f"did not write {operation.target}: the object the incident was about was replaced: "
+        f"the one the plan read (uid {planned}) was deleted and another of the same name "
+        f"(uid {found}) created since, which this decision is not about; nothing was written"
+    )
 
 
 class Executor:
@@ -209,6 +231,13 @@ class Executor:
                     else f"did not write {operation.target}: {exc}"  # read, and refused
                 )
                 return StepOutcome("failed", said, reason=exc.reason)
+            replaced = _replaced_since_plan(operation, snapshot)
+            if replaced is not None:
+                # Not the object the decision was made about: nothing is written and no
+                # intent recorded, as for a read refused for good.
+                self._count_error(REPLACED_SINCE_PLAN)
+                log.warning("%s", replaced, extra={"target": str(operation.target)})
+                return StepOutcome("failed", replaced, reason=REPLACED_SINCE_PLAN)
             intent_id = self.ledger.record_intent(
                 execution_key,
                 step,

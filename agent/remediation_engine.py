@@ -36,7 +36,7 @@ from agent.anomaly_end import may_name, open_signal
 from agent.clock import Clock
 from agent.decisions import DecisionService, Proposal
 from agent.errors import PermanentError, TransientError
-from agent.executor import DrainBudget, Executor
+from agent.executor import REPLACED_SINCE_PLAN, DrainBudget, Executor
 from agent.ledger import HELD_PREFIX, DecisionRecord, Feedback, Intent, Ledger, is_hold
 from agent.observability import decision_context
 from agent.outages import OutageStory, say_failing, span, utc
@@ -145,9 +145,10 @@ READS_SUMMARY_EVERY = 60.0
 
 # Reasons a step fails that say nothing about whether the runbook proposed the right
 # thing: the API away or answering garbage, credentials or RBAC, the object gone or
-# changed by someone else in between, a rollout made since the plan or not yet observed
-# by its controller, a pod two PodDisruptionBudgets select. Such a failure is
-# undone and escalated as any other, but not counted against the runbook's record.
+# changed by someone else in between (or deleted and created again under its name since
+# the plan), a rollout made since the plan or not yet observed by its controller, a pod
+# two PodDisruptionBudgets select. Such a failure is undone and escalated as any other,
+# but not counted against the runbook's record.
 NOT_A_VERDICT = frozenset(
     {
         "ApiUnavailable",
@@ -160,6 +161,7 @@ NOT_A_VERDICT = frozenset(
         "ChangedSinceDecision",
         "RolloutNotObserved",
         "MultipleDisruptionBudgets",
+        REPLACED_SINCE_PLAN,
     }
 )
 
@@ -2523,6 +2525,13 @@ class RemediationEngine:
                 # evictions each, so other decisions are not held up meanwhile.
                 self._progress(record, f"step {step}: {outcome.message}")
                 return "draining"
+            if outcome.reason == REPLACED_SINCE_PLAN and not self.ledger.intents(execution_key=key):
+                # The object the incident was about was deleted and another created under
+                # its name since the plan (or its question): the decision is not about
+                # the new one. Nothing of the run is written, so it is closed as not
+                # executed, neither right nor wrong; a step after one written fails
+                # (below), not judged either.
+                return self._close_unstarted(record, key, f"step {step}: {outcome.message}")
             if outcome.status not in ("applied", "dry_run"):
                 return self._fail(
                     record,

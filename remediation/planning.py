@@ -1467,7 +1467,7 @@ def plan(
         ]
     except _Stop as stop:
         return stop.outcome
-    changes = tuple(change for part in planned for change in part.changes)
+    changes = tuple(_as_read(change, snapshot) for part in planned for change in part.changes)
     notifications = tuple(note for part in planned for note in part.notifications)
     writers = [part for part in planned if part.changes]
     replicas_affected = sum(part.replicas_affected for part in writers)
@@ -1538,6 +1538,33 @@ def plan(
         blocked_by=tuple(reason for part in planned for reason in part.blocked),
         budgets=next((part.budgets for part in planned if part.budgets is not None), None),
     )
+
+
+def _uid_read(ref: ObjectRef, snapshot: ClusterSnapshot) -> str | None:
+    """The ``metadata.uid`` of ``ref`` as ``snapshot`` holds it; None when it does not hold
+    the object, or its reader reports no uid (the simulated cluster)."""
+    found: PodState | NodeState | VolumeClaimState | HpaState | WorkloadState | None
+    if ref.kind == "Pod":
+        found = snapshot.pod(ref)
+    elif ref.kind == "Node":
+        found = snapshot.node(ref.name)
+    elif ref.kind == "PersistentVolumeClaim":
+        found = snapshot.claim(ref)
+    elif ref.kind == "HorizontalPodAutoscaler":
+        found = next((h for h in snapshot.hpas if h.ref == ref), None)
+    else:
+        found = snapshot.workload(ref)
+    return (found.uid if found is not None else "") or None
+
+
+def _as_read(change: Change, snapshot: ClusterSnapshot) -> Change:
+    """``change`` bound to the object the plan read (``Operation.planned_uid``): the pod,
+    node, workload, HPA or claim of that name in ``snapshot``, the incident's. A target
+    the snapshot does not hold is left unbound, as before."""
+    uid = _uid_read(change.operation.target, snapshot)
+    if uid is None:
+        return change
+    return replace(change, operation=replace(change.operation, planned_uid=uid))
 
 
 def _counted_as(target: ObjectRef, snapshot: ClusterSnapshot) -> ObjectRef | None:

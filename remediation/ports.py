@@ -212,6 +212,7 @@ class PodState:
     # ``unreachable``; the DefaultTolerationSeconds admission plugin adds 300 s of each
     # to a pod that does not tolerate them itself).
     tolerations: tuple[Toleration, ...] = ()
+    uid: str = ""  # metadata.uid: a pod created again under its name is another pod
 
     @property
     def terminal(self) -> bool:
@@ -235,6 +236,7 @@ class NodeState:
     # As on a workload: the last change by someone other than Autonomic and the
     # cluster's own controllers (a person's cordon, a label), if recorded.
     managed_by_human_at: float | None = None
+    uid: str = ""  # metadata.uid: a Node created again under its name is another Node
 
 
 @dataclass(frozen=True)
@@ -359,6 +361,15 @@ REPORT_PREFIX = "autonomic.dev/"
 
 # ------------------------------------------------------------------------ operations
 # The closed, typed set of writes. No shell, no arbitrary HTTP.
+#
+# Planned uids: every operation has ``planned_uid``, the ``metadata.uid`` of its target
+# as the plan read it in its snapshot (the object the incident was about). A runbook's
+# plan sets it for each target it read (``remediation.planning``); the executor refuses
+# the step when its own read before writing finds another object of that name
+# (``ReplacedSincePlan``: deleted and created again between planning, or the approval
+# question, and the write), so an approval given for one pod is never spent on its
+# replacement. None: not checked (a plan recorded before this field, a reader that
+# reports no uids, a write built elsewhere: the scaling loop's, an undo's).
 
 
 @dataclass(frozen=True)
@@ -369,6 +380,7 @@ class Scale:
     # scaled it since) is not written, as ``SetHpaMinReplicas.expected``. None: not
     # checked (a runbook's scale-out: an HPA may move the replicas at any moment).
     expected: int | None = None
+    planned_uid: str | None = None  # see "Planned uids" above
     op: Literal["scale"] = "scale"
 
 
@@ -380,6 +392,7 @@ class SetHpaMinReplicas:
     # changed it since, or it was deleted and created again) is not written: the write
     # would overwrite a change its decision never saw. None: not checked.
     expected: int | None = None
+    planned_uid: str | None = None  # see "Planned uids" above
     op: Literal["set_hpa_min_replicas"] = "set_hpa_min_replicas"
 
 
@@ -394,12 +407,14 @@ class SetHpaMaxReplicas:
     # raised or lowered it since, or it was deleted and created again) is not written.
     # None: not checked.
     expected: int | None = None
+    planned_uid: str | None = None  # see "Planned uids" above
     op: Literal["set_hpa_max_replicas"] = "set_hpa_max_replicas"
 
 
 @dataclass(frozen=True)
 class RolloutRestart:
     target: ObjectRef
+    planned_uid: str | None = None  # see "Planned uids" above
     op: Literal["rollout_restart"] = "rollout_restart"
 
 
@@ -410,6 +425,7 @@ class RollbackToPrevious:
     # rolled out since (its "previous" is no longer the release before the bad one), so
     # it is not rolled back. None (a plan recorded before this field): not checked.
     revision: int | None = None
+    planned_uid: str | None = None  # see "Planned uids" above
     op: Literal["rollback"] = "rollback"
 
 
@@ -417,18 +433,21 @@ class RollbackToPrevious:
 class PauseRollout:
     target: ObjectRef  # Deployment
     paused: bool = True
+    planned_uid: str | None = None  # see "Planned uids" above
     op: Literal["pause_rollout"] = "pause_rollout"
 
 
 @dataclass(frozen=True)
 class DeletePod:
     target: ObjectRef  # Pod
+    planned_uid: str | None = None  # see "Planned uids" above
     op: Literal["delete_pod"] = "delete_pod"
 
 
 @dataclass(frozen=True)
 class EvictPod:
     target: ObjectRef  # Pod; goes through the Eviction API, so PodDisruptionBudgets apply
+    planned_uid: str | None = None  # see "Planned uids" above
     op: Literal["evict_pod"] = "evict_pod"
 
 
@@ -436,6 +455,7 @@ class EvictPod:
 class Cordon:
     target: ObjectRef  # Node
     unschedulable: bool = True  # False = uncordon
+    planned_uid: str | None = None  # see "Planned uids" above
     op: Literal["cordon"] = "cordon"
 
 
@@ -448,6 +468,7 @@ class Drain:
     target: ObjectRef  # Node
     max_evictions: int = 50
     timeout_seconds: float = 300.0
+    planned_uid: str | None = None  # see "Planned uids" above
     op: Literal["drain"] = "drain"
 
 
@@ -497,6 +518,7 @@ class PatchResources:
     # change its decision never saw, lowering a limit a person had raised. None (a plan
     # recorded before this field): not checked.
     expected: dict[str, dict[str, str]] | None = None
+    planned_uid: str | None = None  # see "Planned uids" above
     op: Literal["patch_resources"] = "patch_resources"
 
 
@@ -510,6 +532,7 @@ class ExpandVolume:
     # The request the decision was made from. A claim found asking for another size
     # (someone resized it since) is not written. None: not checked.
     expected: str | None = None
+    planned_uid: str | None = None  # see "Planned uids" above
     op: Literal["expand_volume"] = "expand_volume"
 
 
@@ -529,6 +552,7 @@ class SetImages:
     # The canary (its name, in the target's namespace) whose images these are: for
     # messages and the ledger only.
     canary: str = ""
+    planned_uid: str | None = None  # see "Planned uids" above
     op: Literal["set_images"] = "set_images"
 
 
@@ -686,10 +710,13 @@ _OPERATION_TYPES: dict[str, type[Any]] = {
 
 
 def operation_to_dict(operation: Operation) -> dict[str, Any]:
-    """A JSON-ready form of an operation (for intents in the ledger)."""
+    """A JSON-ready form of an operation (for intents in the ledger). An unset
+    ``planned_uid`` is left out: the form is then the one recorded before it existed."""
     out: dict[str, Any] = {}
     for name in operation.__dataclass_fields__:
         value = getattr(operation, name)
+        if name == "planned_uid" and not value:
+            continue
         if isinstance(value, ObjectRef):
             value = {"kind": value.kind, "name": value.name, "namespace": value.namespace}
         elif isinstance(value, dict):

@@ -372,6 +372,7 @@ def pod_state(pod: Obj, owners: Mapping[str, ObjectRef]) -> PodState:
         ready_at=parse_time(ready_condition.get("lastTransitionTime")) if ready else None,
         unschedulable=unschedulable,
         tolerations=tuple(_toleration(t) for t in spec.get("tolerations") or () if t),
+        uid=str(meta.get("uid") or ""),
     )
 
 
@@ -413,6 +414,7 @@ def node_state(node: Obj, ignore_managers: frozenset[str] = CLUSTER_FIELD_MANAGE
             if (since := parse_time(c.get("lastTransitionTime"))) is not None
         },
         managed_by_human_at=last_change_by_others(node, ignore_managers),
+        uid=str(meta.get("uid") or ""),
     )
 
 

@@ -92,6 +92,10 @@ def test_crashloop_after_rollout_is_rolled_back_once_and_verified(rig: KubeRig) 
             "op": "rollback",
             "target": {"kind": "Deployment", "name": "web", "namespace": "shop"},
             "revision": 2,
+            # The Deployment the plan read: one created again under its name is refused.
+            "planned_uid": get_obj(rig.server.store, "Deployment", "shop", "web")["metadata"][
+                "uid"
+            ],
         }
     ]
     assert "roll back from revision 2" in decision.proposal["diff"][0]

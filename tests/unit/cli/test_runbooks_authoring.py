@@ -92,6 +92,9 @@ def test_queue_backlog_adds_one_replica(capsys: pytest.CaptureFixture[str]) -> N
         "target": {"kind": "StatefulSet", "name": "worker", "namespace": "jobs"},
         "replicas": 5,
         "expected": None,
+        # The object the plan read (a file's object without a uid gets one from its
+        # kind and name): the daemon's write would be refused on another of that name.
+        "planned_uid": "uid-statefulset-jobs-worker",
         "op": "scale",
     }
     assert "replicas 4 -> 5" in change["dry_run"]

@@ -84,6 +84,7 @@ def test_stuck_pod_is_deleted_and_only_that_pod(example: dict[str, Any]) -> None
     [change] = cart["changes"]
     assert change["operation"] == {
         "target": {"kind": "Pod", "name": "cart-5b7c9d4f8-w9p3z", "namespace": "shop"},
+        "planned_uid": "uid-pod-shop-cart-5b7c9d4f8-w9p3z",  # the pod the plan read
         "op": "delete_pod",
     }
     assert "deleted from node worker-4" in change["dry_run"]

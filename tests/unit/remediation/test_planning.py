@@ -1002,3 +1002,42 @@ def test_a_verification_check_on_the_node_of_a_pod_not_yet_scheduled_has_no_data
         'no data for verification check count(kube_pod_info{node="{{node}}", pod="{{name}}"}) '
         "or vector(0): {{node}} is empty for Pod shop/web-1"
     )
+
+
+def test_each_planned_write_names_the_uid_of_the_object_the_plan_read() -> None:
+    """``planned_uid``: the object the incident was about, as the plan's snapshot held
+    it, so that the executor can refuse another created under its name since. A pod the
+    snapshot holds without a uid (a reader that reports none) is left unbound."""
+    rb = runbook(
+        f"""
+        triggers: [{{type: kubernetes, condition: CrashLoopBackOff}}]
+        target: {{kind: Deployment}}
+        actions: [{{type: deletePod, reasons: [CrashLoopBackOff], maxPods: 2}}]
+        {VERIFY}
+        """
+    )
+    web = replace(deployment(replicas=3), uid="w-1")
+    pods = (
+        replace(pod("web-1", web, ready=False, waiting="CrashLoopBackOff"), uid="p-1"),
+        pod("web-2", web, ready=False, waiting="CrashLoopBackOff"),
+        replace(pod("web-3", web), uid="p-3"),
+    )
+    result = planned(plan(rb, signal(target=web.ref), ClusterSnapshot((web,), pods), NOW))
+    assert result.operations == (
+        DeletePod(ObjectRef("Pod", "web-1", "shop"), planned_uid="p-1"),
+        DeletePod(ObjectRef("Pod", "web-2", "shop")),
+    )
+    memory = planned(
+        plan(oom_runbook(), signal(name="OOMKilled", target=web.ref), ClusterSnapshot((web,)), NOW)
+    )
+    assert [op.planned_uid for op in memory.operations] == ["w-1"]
+    sick = replace(node("node-2", ready=False, not_ready_since=NOW - 600), uid="n-2")
+    drain = planned(
+        plan(
+            SHIPPED["node-notready-drain"],
+            signal(name="NodeNotReady", target=sick.ref, since=NOW - 600),
+            ClusterSnapshot(nodes=(node("node-1"), sick, node("node-3"), node("node-4"))),
+            NOW,
+        )
+    )
+    assert [op.planned_uid for op in drain.operations] == ["n-2"]
