@@ -146,9 +146,10 @@ READS_SUMMARY_EVERY = 60.0
 # Reasons a step fails that say nothing about whether the runbook proposed the right
 # thing: the API away or answering garbage, credentials or RBAC, the object gone or
 # changed by someone else in between (or deleted and created again under its name since
-# the plan), a rollout made since the plan or not yet observed by its controller, a pod
-# two PodDisruptionBudgets select. Such a failure is undone and escalated as any other,
-# but not counted against the runbook's record.
+# the plan, or between the write's read and its request), a rollout made since the plan
+# or not yet observed by its controller, a pod two PodDisruptionBudgets select. Such a
+# failure is undone and escalated as any other, but not counted against the runbook's
+# record.
 NOT_A_VERDICT = frozenset(
     {
         "ApiUnavailable",
@@ -162,6 +163,7 @@ NOT_A_VERDICT = frozenset(
         "RolloutNotObserved",
         "MultipleDisruptionBudgets",
         REPLACED_SINCE_PLAN,
+        "TargetReplaced",
     }
 )
 

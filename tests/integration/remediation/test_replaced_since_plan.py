@@ -167,3 +167,54 @@ def test_a_pod_replaced_after_planning_in_the_same_cycle_is_not_deleted(
         assert REPLACED in _explain(tmp_path, decision.id)
     finally:
         rig.close()
+
+
+def test_a_pod_replaced_between_the_writes_read_and_its_request_is_not_held_against_the_runbook(
+    tmp_path: Path,
+) -> None:
+    # The plan and the executor's snapshot both read the pod the incident named; it is
+    # replaced just before the writer's own read, so the delete names the old uid and the
+    # API server refuses it (TargetReplaced): nothing written, the new pod left running.
+    # The run fails and is escalated like any refused write, but, as for a replacement
+    # seen before the write (ReplacedSincePlan), the failure says nothing about whether
+    # the runbook proposed the right thing: it is recorded inconclusive and not counted in
+    # the runbook's record (it was counted "wrong").
+    rig = build_rig(tmp_path)
+    try:
+        seed_web(rig, started_at=rig.clock.now() - 7200)
+        stuck = rig.server.store.objects("Pod", "shop")[1]["metadata"]["name"]
+        rig.server.store.modify(
+            "Pod",
+            "shop",
+            stuck,
+            lambda pod: pod["status"]["conditions"][1].update(
+                status="False", lastTransitionTime=rfc3339(rig.clock.now())
+            ),
+        )
+        rig.run(14 * 60)
+        api = rig.cluster.operations.api
+        real_read = api.read
+        pod_reads: list[str] = []
+        new_uid: list[str] = []
+
+        def read(kind: str, *args: Any, **kw: Any) -> Any:
+            if kind == "Pod":
+                if pod_reads and not new_uid:  # the snapshot is taken: the writer's read
+                    new_uid.append(_recreate(rig, stuck))
+                pod_reads.append(kind)
+            return real_read(kind, *args, **kw)
+
+        api.read = read  # type: ignore[method-assign]
+        rig.run(2 * 60)
+        (decision,) = rig.decisions_of(RUNBOOK)
+        assert decision.route == "auto" and new_uid
+        assert _pod_uid(rig, stuck) == new_uid[0]  # the new pod is left running
+        (intent,) = rig.ledger.intents()
+        assert (intent.result or {}).get("reason") == "TargetReplaced"
+        fresh = rig.ledger.get_decision(decision.id)
+        assert fresh is not None and fresh.status == "failed"
+        feedback = rig.ledger.feedback_for(decision.id)
+        assert [f["outcome"] for f in feedback if f["kind"] == "verification"] == ["inconclusive"]
+        assert [v for _, _, v, _ in rig.ledger.outcomes(decision.decision_type)] == []
+    finally:
+        rig.close()
