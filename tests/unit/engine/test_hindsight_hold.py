@@ -6,12 +6,16 @@ a new one on the same workload is raised as before (``RemediationEngine._ask_aga
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 from agent.ledger import DecisionRecord
+from remediation.guards import GlobalLimits
+from remediation.signals import anomaly_signal
 from remediation.windows import to_utc_text
-from tests.unit.engine.harness import WEB, Rig
+from tests.unit.engine.harness import WEB, Rig, rig, web
 from tests.unit.engine.test_asked_again import QUIET, TTL, _closed, _decisions, _first_asked, _rig
+from tests.unit.engine.test_pause_between_steps import RUNBOOK
 
 HOLD = 2 * QUIET  # safety.reaskAfterReject, cut from 24h to keep the runs short
 
@@ -145,3 +149,35 @@ def test_a_new_incident_on_the_same_workload_is_raised_during_the_hold(
     assert len(decisions) == 2, [(d.id[:8], d.status) for d in decisions]
     assert decisions[1].incident_key != first.incident_key
     assert decisions[1].subject == first.subject
+
+
+def test_an_anomaly_runbook_judged_not_the_fix_is_held_when_its_signal_comes_again(
+    tmp_path: Path,
+) -> None:
+    """The anomaly loop sends an incident's signal once, when it opens, and again only
+    when a restart reads its opening again: that copy, hours later, is held too."""
+    folder = tmp_path / "runbooks"
+    folder.mkdir()
+    (folder / "latency-scale-restart.yaml").write_text(RUNBOOK)
+    r = rig(tmp_path, runbooks=folder, auto=0.999, ask=0.999)
+    r.engine.limits = replace(GlobalLimits(), reask_after_reject=None)
+    r.sim.add_workload(web())
+    signal = anomaly_signal(
+        metric="latency_p99",
+        target=WEB,
+        observed=2.3,
+        lower=0.1,
+        upper=0.5,
+        score=1.0,
+        confidence=1.0,
+        at=r.clock.now(),
+        incident_start=r.clock.now(),
+    )
+    (first,) = r.engine.handle([signal], r.engine.snapshot())
+    assert first.outcome == "decided" and first.decision_id is not None, first
+    record = r.ledger.get_decision(first.decision_id)
+    assert record is not None and record.status == "escalated", record
+    _verdict(r, record, right=False)
+    _run_to(r, r.clock.now() + 2 * QUIET)
+    (again,) = r.engine.handle([signal], r.engine.snapshot())
+    assert (again.outcome, again.decision_id) == ("duplicate", first.decision_id), again
