@@ -1995,12 +1995,16 @@ class RemediationEngine:
         (never when None); a decision routed ``escalate`` (its confidence below the ask
         threshold, or its runbook's cap), once the quiet period of an expired question has
         passed since it was escalated: its new decision says since when the incident goes
-        on (``_incident_since``). And only while the problem goes on (``_goes_on``): the incident
-        key of a pod condition stays the same for the workload's revision, so without
-        this an OOMKill that goes on for days after one unanswered question is never
-        raised again. Returns the
-        sentence the new decision's reason carries (None: still a duplicate) and, for a
-        duplicate, when it may be asked again (for its message; "" when never)."""
+        on (``_incident_since``). A person's hindsight verdict that what one of the
+        incident's decisions proposed was not the fix (``_judged_not_the_fix``) holds an
+        expired or escalated incident like a rejection: not raised again before
+        ``limits.reask_after_reject`` has passed since the verdict (never when None); a
+        verdict that it was the fix holds nothing. And only while the problem goes on
+        (``_goes_on``): the incident key of a pod condition stays the same for the
+        workload's revision, so without this an OOMKill that goes on for days after one
+        unanswered question is never raised again. Returns the sentence the new
+        decision's reason carries (None: still a duplicate) and, for a duplicate, when it
+        may be asked again (for its message; "" when never)."""
         quiet = max(
             self.limits.reask_after,
             runbook.spec.guards.cooldown_per_target,
@@ -2015,11 +2019,25 @@ class RemediationEngine:
         else:
             return None, ""
         closed = existing.updated_at
-        if now < closed + quiet:
+        until = closed + quiet
+        judged = self._judged_not_the_fix(existing)
+        if judged is not None:
+            if self.limits.reask_after_reject is None:
+                return None, ""
+            hold = max(quiet, self.limits.reask_after_reject)
+            until = max(until, float(judged["created_at"]) + hold)
+        if now < until:
             again = "raised" if existing.status == "escalated" else "asked"
-            return None, f"; {again} again from {to_utc_text(closed + quiet)} if it goes on"
+            return None, f"; {again} again from {to_utc_text(until)} if it goes on"
         if not _goes_on(existing, signal):
             return None, ""
+        if judged is not None:
+            return (
+                f"still going on: decision {str(judged['decision_id'])[:8]} was judged not "
+                f"the fix by {judged['actor']} at {to_utc_text(float(judged['created_at']))}, "
+                f"{format_duration(hold)} or more ago, and nothing was done since",
+                "",
+            )
         if existing.status == "escalated":
             return (
                 f"still going on since {to_utc_text(_incident_since(existing))}: decision "
@@ -2032,6 +2050,15 @@ class RemediationEngine:
             f"{to_utc_text(closed)}, {format_duration(quiet)} or more ago",
             "",
         )
+
+    def _judged_not_the_fix(self, existing: DecisionRecord) -> dict[str, Any] | None:
+        """The hindsight verdict that holds the incident of ``existing`` like a "no": the
+        newest one a person gave on any of its decisions (``Ledger.incident_hindsight``:
+        the escalation's "It was not" button, ``autonomic feedback --wrong``), if it says
+        what was proposed was not the fix; None when there is none, or the newest says it
+        was (that holds nothing: the incident is raised again as if unjudged)."""
+        verdict = self.ledger.incident_hindsight(existing.incident_key or existing.id)
+        return verdict if verdict is not None and verdict["outcome"] == "wrong" else None
 
     def _held_past_max_wait(self, waited: str, what: str) -> str:
         """The sentence that closes a run held back longer than ``approved_max_wait``

@@ -15,9 +15,11 @@ low confidence, asked and expired, or approved and held back past
 `safety.approvedMaxWait` (expired, never run). For those the verdict is hindsight from
 whoever handled it: `--right` says that doing what the decision proposed was (or would
 have been) the fix, `--wrong` that it was not. A hindsight verdict counts in the track
-record only: it is not a correction of the daemon, which did nothing, and it does not
+record: it is not a correction of the daemon, which did nothing, and it does not
 move the `auto` threshold (not even for an automatic decision held back, which never
-acted). The same person giving the same verdict
+acted). A hindsight `--wrong` also holds the decision's incident like a rejection: if
+it goes on, it is raised again only after `safety.reaskAfterReject` (never when null),
+not after `safety.reaskAfter`. The same person giving the same verdict
 twice records it once.
 """
 

@@ -882,6 +882,28 @@ class Ledger:
             ).mappings()
             return [dict(row) for row in rows]
 
+    def incident_hindsight(self, incident_key: str) -> dict[str, Any] | None:
+        """The newest hindsight verdict (``right`` or ``wrong``, ``agent.verdicts``) on
+        any decision of an incident, as its feedback row; None if nobody gave one. One
+        query on the incident's decisions (a person may judge its first escalation after
+        it was raised again): the remediation engine reads it before raising the incident
+        again."""
+        d, f = tables["decisions"], tables["feedback"]
+        query = (
+            sa.select(f)
+            .join(d, f.c.decision_id == d.c.id)
+            .where(
+                d.c.incident_key == incident_key,
+                f.c.kind == "hindsight",
+                f.c.outcome.in_(("right", "wrong")),
+            )
+            .order_by(f.c.created_at.desc(), f.c.id.desc())
+            .limit(1)
+        )
+        with self._read() as conn:
+            row = conn.execute(query).mappings().first()
+        return dict(row) if row else None
+
     def outcomes(
         self, decision_type: str, *, route: str | None = None, limit: int = 50
     ) -> list[tuple[float, float, str, str]]:

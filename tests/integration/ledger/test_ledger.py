@@ -346,6 +346,35 @@ def test_outcomes_of_a_kind_span_its_types_and_keep_the_newest_verdict(ledger: L
     assert len(ledger.kind_outcomes("remediation", limit=1)) == 1
 
 
+def test_an_incidents_newest_hindsight_verdict_is_read_across_its_decisions(
+    ledger: Ledger,
+) -> None:
+    """What holds an incident after "It was not" (``RemediationEngine``): the newest
+    hindsight verdict on any of its decisions, not another incident's, nor a correction
+    or any other feedback row."""
+    key = "oom|Deployment/shop/web|kubernetes/OOMKilled/Deployment/shop/web/rev1"
+    first = ledger.record_decision(decision(incident_key=key, route="escalate"), NOW)
+    again = ledger.record_decision(decision(incident_key=key, route="escalate"), NOW + 3600)
+    other = ledger.record_decision(decision(incident_key=key + "x"), NOW + 1)
+    assert ledger.incident_hindsight(key) is None
+    ledger.add_feedback(first, "escalation", "escalated", "autonomic", NOW)
+    ledger.add_feedback(other, "hindsight", "right", "bob", NOW + 9000)
+    assert ledger.incident_hindsight(key) is None
+    ledger.add_feedback(first, "hindsight", "wrong", "alice", NOW + 4000)  # on the first
+    verdict = ledger.incident_hindsight(key)
+    assert verdict is not None
+    assert (verdict["decision_id"], verdict["outcome"], verdict["actor"]) == (
+        first,
+        "wrong",
+        "alice",
+    )
+    assert verdict["created_at"] == NOW + 4000
+    ledger.add_feedback(again, "correction", "right", "carol", NOW + 5000)  # not hindsight
+    ledger.add_feedback(again, "hindsight", "right", "bob", NOW + 4500)  # the newest
+    verdict = ledger.incident_hindsight(key)
+    assert verdict is not None and (verdict["decision_id"], verdict["outcome"]) == (again, "right")
+
+
 def test_prune_keeps_open_work(ledger: Ledger) -> None:
     old_done = ledger.record_decision(decision(status="verified"), NOW - 400 * 86400)
     old_open = ledger.record_decision(decision(status="asked"), NOW - 400 * 86400)
