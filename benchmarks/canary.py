@@ -827,9 +827,23 @@ def main(argv: Sequence[str] | None = None) -> int:
             for o in outcomes:
                 writer.writerow(o.__dict__.values())
     text = report(outcomes, args, len(runs), time.monotonic() - started)
-    args.out.write_text(text)
+    old = args.out.read_text() if args.out.exists() else ""
+    args.out.write_text(keep_written_sections(text, old))
     print(text)
     return 0
+
+
+HAND_WRITTEN = "## Reading the numbers"
+
+
+def keep_written_sections(generated: str, old: str) -> str:
+    """The generated tables, followed by what people wrote below them in ``old`` (from
+    its ``## Reading the numbers`` heading on: the reading and the dated sections),
+    which a rerun must not wipe."""
+    at = old.find("\n" + HAND_WRITTEN)
+    if at < 0:
+        return generated
+    return generated.rstrip("\n") + "\n\n" + old[at + 1 :]
 
 
 if __name__ == "__main__":

@@ -442,7 +442,12 @@ def _profile_settings(
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
     parser.add_argument("--data", type=Path, required=True, help="the shared data folder")
-    parser.add_argument("--out", type=Path, default=Path(__file__).with_name("replay_RESULTS.md"))
+    parser.add_argument(
+        "--out",
+        type=Path,
+        help="write the markdown report here (default: print it); replay_RESULTS.md holds "
+        "several runs' reports and hand-written sections, so a run no longer replaces it",
+    )
     parser.add_argument("--mean-pods", type=float, default=20.0)
     parser.add_argument("--traces", default="nasa,tweets,nyc_taxi,elb")
     parser.add_argument("--startups", default="30,120,300")
@@ -521,8 +526,11 @@ def main() -> int:
             notes[name + suffix] = note + (f"; scored {suffix} {args.split} only" if suffix else "")
     argv = "python benchmarks/replay.py " + " ".join(sys.argv[1:])
     text = report(points, infos, notes, argv)
-    args.out.write_text(text, encoding="utf-8")
-    print(f"wrote {args.out}", file=sys.stderr)
+    if args.out is None:
+        print(text)
+    else:
+        args.out.write_text(text, encoding="utf-8")
+        print(f"wrote {args.out}", file=sys.stderr)
     if args.plots:
         sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
         from benchmarks.plots import replay_chart, replay_points
