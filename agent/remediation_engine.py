@@ -238,6 +238,10 @@ HANDOFF_KEYS = 10_000  # hand-off incident keys remembered in memory (the ledger
 PROMISED = "escalate"
 # How far back the recovery looks for such a closing whose escalation was never sent.
 PROMISES_KEPT = 7 * 86400.0
+# In a closing row's detail: the run was closed because the object its plan read was
+# replaced since (``ReplacedSincePlan``), so its incident is decided again about the new
+# one (``RemediationEngine._replaced_since``).
+REPLACED = "replaced_since_plan"
 # Decision statuses a closing that promises an escalation leaves.
 PROMISING = ("superseded", "failed", "expired")
 # Remediation cycles in a row at which handling one approved decision, before its run is
@@ -1340,7 +1344,9 @@ class RemediationEngine:
         key = planned.incident_key
         existing = self.ledger.latest_for_incident(key)
         again: str | None = None
-        if existing is not None and not self._recurred(existing, signal):
+        if existing is not None and (replaced := self._replaced_since(existing, planned)):
+            again = replaced
+        elif existing is not None and not self._recurred(existing, signal):
             again, when = self._ask_again(existing, runbook, signal, now)
             if again is None:
                 return Handled(
@@ -1983,6 +1989,59 @@ class RemediationEngine:
                 return bool(signal.observed_at > row["created_at"])
         return False
 
+    def _replaced_since(self, existing: DecisionRecord, planned: Plan) -> str | None:
+        """Whether ``planned`` is about another object than ``existing``, its incident's
+        decision, closed with nothing written because the object it was about was
+        replaced (same name, another uid: ``ReplacedSincePlan``): then the incident is
+        decided again at once, about the new object, as a new incident would be; returns
+        the sentence the new decision's reason carries, or None. Nothing was done, and
+        the new object shows the same problem (the same alert still firing, or a pod
+        condition keyed by its workload's revision): without this it stayed a duplicate
+        for good. Only when the plan read another uid than the closed one for an object
+        both write: a snapshot that still shows the old object plans the same uids, and
+        stays a duplicate (no question per cycle)."""
+        if existing.status != "superseded":
+            return None
+        before = {
+            op.target: op.planned_uid
+            for op in map(operation_from_dict, existing.proposal.get("operations") or ())
+            if op.planned_uid
+        }
+        now_read = {op.target: op.planned_uid for op in planned.operations if op.planned_uid}
+        changed = sorted(
+            str(ref) for ref, uid in now_read.items() if before.get(ref) not in (None, uid)
+        )
+        if not changed:
+            return None
+        if not any(
+            row["outcome"] == "superseded" and (row.get("detail") or {}).get(REPLACED)
+            for row in self.ledger.feedback_for(existing.id)
+        ):
+            return None
+        return (
+            f"decision {existing.id[:8]} about it was not carried out: "
+            f"{', '.join(changed)} was replaced (deleted and created again under its name) "
+            "since its plan; this one is about the new object"
+        )
+
+    def _requeue_alert(self, record: DecisionRecord) -> None:
+        """After ``record``, started by an Alertmanager alert, was closed because the
+        object it was about was replaced: its stored alert is made pending again, so
+        that the next cycle takes it in once more and decides about the new object if
+        the alert still fires (``_replaced_since``). A firing alert is otherwise taken
+        in once per start: one that never resolved would never be seen again."""
+        if self.inbox is None or not record.reason_code.startswith("alert:"):
+            return
+        signal = record.evidence.get("signal")
+        fingerprint = signal.get("fingerprint") if isinstance(signal, Mapping) else None
+        if not isinstance(fingerprint, str) or not fingerprint:
+            return
+        # Its latest start: one that resolved and fired again while this decision was
+        # open was a duplicate of it (``OpenDecision``), and is decided now.
+        starts = [row.starts_at for row in self.ledger.alerts_of(fingerprint)]
+        if starts:
+            self.ledger.requeue_alert(fingerprint, max(starts))
+
     def _ask_again(
         self, existing: DecisionRecord, runbook: Runbook, signal: Signal, now: float
     ) -> tuple[str | None, str]:
@@ -2121,16 +2180,20 @@ class RemediationEngine:
         why: str,
         escalation: str | None,
         signal_over: bool = False,
+        replaced: bool = False,
     ) -> Feedback:
         """The ``execution`` row that says why a decision was closed, written with its
         status; with ``escalation``, the escalation promised there (``PROMISED``), which
         ``_resume_promised`` sends if a crash or an error comes before it is sent;
-        ``signal_over``: closed because its signal ended (``_recurred`` reads it)."""
+        ``signal_over``: closed because its signal ended (``_recurred`` reads it);
+        ``replaced``: because the object it was about was replaced (``_replaced_since``)."""
         detail: dict[str, Any] = {"why": why}
         if escalation is not None:
             detail[PROMISED] = escalation
         if signal_over:
             detail["signal_over"] = True
+        if replaced:
+            detail[REPLACED] = True
         return Feedback(record.id, "execution", outcome, "autonomic", detail)
 
     def _promise(self, record: DecisionRecord, escalation: str | None) -> None:
@@ -2560,7 +2623,12 @@ class RemediationEngine:
                 # the new one. Nothing of the run is written, so it is closed as not
                 # executed, neither right nor wrong; a step after one written fails
                 # (below), not judged either.
-                return self._close_unstarted(record, key, f"step {step}: {outcome.message}")
+                closed = self._close_unstarted(
+                    record, key, f"step {step}: {outcome.message}", replaced=True
+                )
+                if closed == "superseded":
+                    self._requeue_alert(record)
+                return closed
             if outcome.status not in ("applied", "dry_run"):
                 return self._fail(
                     record,
@@ -3648,6 +3716,7 @@ class RemediationEngine:
         *,
         escalation: str | None = None,
         signal_over: bool = False,
+        replaced: bool = False,
         closed_as: str = "superseded",
     ) -> str:
         """Close a claimed run that wrote nothing as ``superseded`` (``why``: what made it
@@ -3660,7 +3729,8 @@ class RemediationEngine:
         flight for good: its runbook's concurrency and its target taken, with nothing
         left to look at it.) Nothing was written, so nothing is undone; not judged, not
         counted against the runbook's breaker. ``escalation``: also hand it to a person
-        with these words; ``signal_over``: as for ``_supersede``.
+        with these words; ``signal_over``: as for ``_supersede``; ``replaced``: closed
+        because the object it was about was replaced since the plan (``_replaced_since``).
 
         A replica that no longer leads closes nothing (``not-leader``): what it read of
         the run (no intent) may be out of date already, the new leader writing its first
@@ -3679,7 +3749,9 @@ class RemediationEngine:
                 ["executing", "approved"],
                 closed_as,
                 now,
-                feedback=[self._closing(record, closed_as, text, escalation, signal_over)],
+                feedback=[
+                    self._closing(record, closed_as, text, escalation, signal_over, replaced)
+                ],
             ):
                 return "claimed-elsewhere"
             if expired:

@@ -91,6 +91,9 @@ AGED_GUARD_PREFIXES = ("canary/started/", VERIFY_PREFIX)
 OPEN_RUNS = ("running", "paused", "verifying")
 # Intents still in flight: a write not settled (or a drain going on), an undo under way.
 OPEN_INTENTS = ("pending", "undoing")
+# Execution statuses of a run closed with nothing written: a later decision on the same
+# incident may take its key over (``Ledger.claim_execution``).
+CLOSED_UNWRITTEN = ("superseded", "expired")
 # The anomaly loop's saved series (``anomaly/<query>{labels}``).
 ANOMALY_SERIES_PREFIX = "anomaly/"
 # Guard keys that mark a question's late answer as kept (``Approvals``); pruned with age.
@@ -1186,25 +1189,41 @@ class Ledger:
     def claim_execution(
         self, key: str, decision_id: str, runbook: str, target: str, owner: str, now: float
     ) -> bool:
-        """Claim an execution key exactly once across replicas and restarts."""
+        """Claim an execution key exactly once across replicas and restarts.
+
+        The key is the incident's, and an incident may be decided again after its run was
+        closed with nothing written (``superseded``, ``expired``: the object it was about
+        replaced since the plan, its signal over, an approval held back too long). Such a
+        row, of another decision and with no write-ahead intent under its key, is taken
+        over by the new decision (compare-and-set, so two replicas claiming it take it
+        once); any other row already there refuses the claim."""
+        values = {
+            "decision_id": decision_id,
+            "runbook": runbook,
+            "target": target,
+            "status": "running",
+            "owner": owner,
+            "created_at": now,
+            "updated_at": now,
+        }
+        table = tables["executions"]
         try:
             with self._tx() as conn:
-                conn.execute(
-                    tables["executions"]
-                    .insert()
-                    .values(
-                        key=key,
-                        decision_id=decision_id,
-                        runbook=runbook,
-                        target=target,
-                        status="running",
-                        owner=owner,
-                        created_at=now,
-                        updated_at=now,
-                    )
-                )
+                conn.execute(table.insert().values(key=key, **values))
         except sa.exc.IntegrityError:
-            return False
+            intents = tables["intents"]
+            with self._tx() as conn:
+                taken = conn.execute(
+                    table.update()
+                    .where(
+                        table.c.key == key,
+                        table.c.decision_id != decision_id,
+                        table.c.status.in_(CLOSED_UNWRITTEN),
+                        ~sa.exists().where(intents.c.execution_key == key),
+                    )
+                    .values(**values)
+                ).rowcount
+            return bool(taken == 1)
         return True
 
     def execution(self, key: str) -> dict[str, Any] | None:
@@ -1932,6 +1951,27 @@ class Ledger:
         )
         with self._read() as conn:
             return [StoredAlert(**row) for row in conn.execute(query).mappings()]
+
+    def requeue_alert(self, fingerprint: str, starts_at: float) -> bool:
+        """Make the handled firing alert ``fingerprint`` that started at ``starts_at``
+        pending again, for the next remediation cycle to take in once more: the decision
+        it started was closed with nothing done for a reason that leaves its incident
+        open (the object it was about was replaced since the plan). False when there is
+        no such row handled (not stored, still pending, or given up)."""
+        table = tables["alerts"]
+        with self._tx() as conn:
+            changed = conn.execute(
+                table.update()
+                .where(
+                    table.c.fingerprint == fingerprint,
+                    table.c.starts_at == float(starts_at),
+                    table.c.status == "firing",
+                    table.c.handled_at.is_not(None),
+                    table.c.given_up_at.is_(None),
+                )
+                .values(handled_at=None, handling_since=None, handling_by=None)
+            ).rowcount
+        return bool(changed >= 1)
 
     def retry_alert(self, alert_id: int) -> bool:
         """Make a given-up alert pending again, its attempts and last error cleared: the

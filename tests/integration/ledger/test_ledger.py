@@ -264,6 +264,30 @@ def test_executions_are_claimed_once_and_intents_are_write_ahead(ledger: Ledger)
     assert ledger.intents(status=["pending"]) == []
 
 
+def test_a_run_closed_with_nothing_written_gives_its_key_to_the_incidents_next_decision(
+    ledger: Ledger,
+) -> None:
+    # The execution key is the incident's. A run closed with nothing written (superseded:
+    # the object it was about replaced since its plan) left its row, and the incident's
+    # next decision, once approved, could never claim the key: it stayed "executing",
+    # nothing done. Now such a row is taken over, once; a row with an intent, or still
+    # running, is not.
+    key = "restart-stuck-pods|Pod/shop/web-0|kubernetes/x"
+    first = ledger.record_decision(decision(), NOW)
+    assert ledger.claim_execution(key, first, "rb", "t", "a", NOW)
+    second = ledger.record_decision(decision(), NOW + 1)
+    assert not ledger.claim_execution(key, second, "rb", "t", "a", NOW + 1)  # running
+    assert ledger.set_execution_status(key, ["running"], "superseded", NOW + 2)
+    assert ledger.claim_execution(key, second, "rb", "t", "b", NOW + 3)
+    row = ledger.execution(key)
+    assert row is not None and (row["decision_id"], row["status"]) == (second, "running")
+    assert not ledger.claim_execution(key, second, "rb", "t", "c", NOW + 4)  # once
+    third = ledger.record_decision(decision(), NOW + 5)
+    assert ledger.record_intent(key, 0, {"op": "x"}, {}, "b", NOW + 5) is not None
+    assert ledger.set_execution_status(key, ["running"], "superseded", NOW + 6)
+    assert not ledger.claim_execution(key, third, "rb", "t", "c", NOW + 7)  # it wrote
+
+
 def test_guard_state_compare_and_set(ledger: Ledger) -> None:
     value, version = ledger.guard("breaker/rollback")
     assert (value, version) == ({}, 0)

@@ -53,12 +53,19 @@ def _pod_uid(rig: KubeRig, name: str) -> str | None:
 
 def _recreate(rig: KubeRig, name: str) -> str:
     """The pod is deleted and another created under its name (a StatefulSet's
-    controller), not Ready either; returns the new one's uid."""
+    controller), not Ready either; returns the new one's uid. Its status is its own, as
+    the kubelet reports it: started now, not Ready since now (a copy of the old pod's
+    would say it had been stuck as long, and it would be an incident at once)."""
     rt = next(r for r in RESOURCES if r.kind == "Pod")
     old = copy.deepcopy(rig.server.store.get(rt, "shop", name))
     rig.server.store.delete(rt, "shop", name)
     for field in ("uid", "resourceVersion", "creationTimestamp", "generation", "managedFields"):
         old["metadata"].pop(field, None)
+    now = rfc3339(rig.clock.now())
+    old["status"]["startTime"] = now
+    for condition in old["status"]["conditions"]:
+        condition.update(lastTransitionTime=now)
+    old["status"]["conditions"][1]["status"] = "False"
     return str(rig.server.store.create(rt, "shop", old)["metadata"]["uid"])
 
 
