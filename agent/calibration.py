@@ -263,7 +263,8 @@ def recalibrate(
             new != current,
             "TooManyWrong",
             f"{wrong} of {n} automatic decisions were wrong ({rate:.1%} > target "
-            f"{target_wrong_rate:.1%}): automatic threshold {auto:.2f} -> {proposed:.2f}"
+            f"{target_wrong_rate:.1%}): automatic threshold {_digits(auto)} -> "
+            f"{_digits(proposed)}"
             + (f" (at or above the ceiling {ceiling:.3f} already)" if proposed == auto else ""),
             n,
             wrong,
@@ -320,6 +321,12 @@ def recalibrate(
         n,
         wrong,
     )
+
+
+def _digits(threshold: float) -> str:
+    """A threshold with the digits it has, up to four: 0.73, and 0.995 (not 0.99, which
+    would say that a decision at 0.99 acts)."""
+    return f"{threshold:.4f}".rstrip("0").rstrip(".") if threshold % 1 else f"{threshold:g}"
 
 
 def clean_run_to_release(target_wrong_rate: float, significance: float) -> int:

@@ -10,9 +10,9 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from agent.settings import Settings
-    from remediation.schema import Runbook
+    from remediation.schema import Runbook, Trigger
 
-__all__ = ["runbook_fit"]
+__all__ = ["confidence_reach", "runbook_fit"]
 
 
 def runbook_fit(settings: Settings, sources: list[tuple[str, Runbook]]) -> list[str]:
@@ -78,4 +78,163 @@ def runbook_fit(settings: Settings, sources: list[tuple[str, Runbook]]) -> list[
                 f"{trigger.metric!r}, so this trigger never fires ({names}; an anomaly "
                 "signal's metric is the name of the anomalyQueries entry that found it)"
             )
+    return found + confidence_reach(settings, sources)
+
+
+def _where(texts: dict[str, str], file: str, runbook: Runbook, loc: tuple[str | int, ...]) -> str:
+    from remediation.loading import locate
+
+    if file not in texts:
+        try:
+            texts[file] = Path(file).read_text(encoding="utf-8")
+        except OSError:
+            texts[file] = ""
+    line = locate(texts[file], runbook.metadata.name, loc)
+    return f"{file}:{line}" if line is not None else file
+
+
+def _signal_range(trigger: Trigger) -> tuple[float, float] | None:
+    """The least and the most confidence a signal that passes ``trigger`` (its
+    ``minConfidence`` and, for a breach, ``minExcessRatio``) can carry, as its producer
+    states it; None when none can pass, or for a canary trigger (checked elsewhere). An
+    alert's is the default 0.9 of an alert without the ``autonomic.dev/confidence``
+    annotation (with one it is whatever the annotation says)."""
+    from forecasting.anomaly.calibration import NAB
+    from remediation.alerts import DEFAULT_ALERT_CONFIDENCE
+    from remediation.signals import BREACH_CONFIDENCE_MAX, BREACH_RATIO, breach_confidence
+
+    least = trigger.min_confidence
+    if trigger.type == "kubernetes":
+        return (1.0, 1.0)  # an observed condition: ``kubernetes_signal`` states 1.0
+    if trigger.type == "alert":
+        default = DEFAULT_ALERT_CONFIDENCE
+        return (default, default) if default >= least else None
+    if trigger.type == "anomaly":
+        steps = [p for p in NAB.probabilities if p >= least]
+        return (min(steps), max(steps)) if steps else None
+    if trigger.type == "forecastBreach":
+        low = max(least, breach_confidence(max(BREACH_RATIO, trigger.min_excess_ratio)))
+        return (low, BREACH_CONFIDENCE_MAX) if low <= BREACH_CONFIDENCE_MAX else None
+    return None
+
+
+def confidence_reach(settings: Settings, sources: list[tuple[str, Runbook]]) -> list[str]:
+    """Routes a runbook names that the confidence its signals carry can never take, one
+    line each with the runbook's file and line (canary triggers are left to the canary
+    checks; an anomaly ``minConfidence`` above every signal is a load note already):
+
+    - a ``minConfidence`` above the most its producer states: a forecast breach carries
+      0.8 to 0.95; an alert 0.9 unless annotated (``autonomic.dev/confidence``);
+    - ``requireApprovalWhen.confidenceBelow`` above the most a trigger's signals carry,
+      on a runbook allowed to act alone: every run that trigger starts asks, so the
+      automatic route is never taken for it; or at or below the least every trigger's
+      signals carry: it never forces an approval;
+    - a runbook whose decisions, with no record of their own, carry less than
+      ``routing.ask`` (signal x the skeptical prior 0.75): they escalate, never ask,
+      until hindsight verdicts raise the record (an anomaly signal carries at most 0.647);
+    - ``routing.auto`` at 1: a runbook decision's confidence, a Beta posterior whose prior
+      is never certain, stays below 1 however long its record, so no runbook acts alone.
+    """
+    from agent.calibration import Outcome, clean_outcomes_to_reach, track_record_confidence
+
+    routing = settings.routing
+    texts: dict[str, str] = {}
+    found: list[str] = []
+    base_prior = 0.75  # ``Proposal.prior_success``: a runbook with no record
+    for file, runbook in sources:
+        name = runbook.metadata.name
+        spec = runbook.spec
+        ranges: list[tuple[int, Trigger, tuple[float, float] | None]] = []
+        for index, trigger in enumerate(spec.triggers):
+            if trigger.type == "canary":
+                continue
+            reach = _signal_range(trigger)
+            ranges.append((index, trigger, reach))
+            if reach is not None or trigger.type == "anomaly":
+                continue
+            at = _where(texts, file, runbook, ("spec", "triggers", index, "minConfidence"))
+            if trigger.type == "alert":
+                found.append(
+                    f"{at}: spec.triggers[{index}].minConfidence: an alert carries 0.9 unless "
+                    "its autonomic.dev/confidence annotation says otherwise, so only alerts "
+                    f"annotated {trigger.min_confidence:g} or more start runbook {name}; "
+                    "lower it to 0.9 or less, or annotate the alert's rule"
+                )
+            else:
+                found.append(
+                    f"{at}: spec.triggers[{index}].minConfidence: a forecast breach carries "
+                    "0.8 at 20 % above the forecast's upper bound up to 0.95 from 50 % over "
+                    f"(and at least what its minExcessRatio gives), so {trigger.min_confidence:g} "
+                    f"is never met and this trigger never starts runbook {name}; use "
+                    "minExcessRatio to ask for a bigger breach"
+                )
+        reachable = [(i, t, r) for i, t, r in ranges if r is not None]
+        rules = spec.require_approval_when
+        below = rules.confidence_below if rules is not None else None
+        if below is not None and reachable:
+            at = _where(texts, file, runbook, ("spec", "requireApprovalWhen", "confidenceBelow"))
+            if spec.max_autonomy == "auto":
+                for index, trigger, (_, high) in reachable:
+                    if high >= below:
+                        continue
+                    found.append(
+                        f"{at}: spec.requireApprovalWhen.confidenceBelow: the signals of "
+                        f"spec.triggers[{index}] ({trigger.type}) carry at most {high:g}, below "
+                        f"{below:g}, so every run it starts asks first and runbook {name} "
+                        "never acts alone on it (maxAutonomy: auto is never reached)"
+                        + (" unless the alert is annotated" if trigger.type == "alert" else "")
+                        + f"; lower it to {high:g} or less, or write maxAutonomy: ask to say "
+                        "so"
+                    )
+            fixed = len(reachable) == len(spec.triggers) and all(
+                t.type != "alert" for _, t, _ in reachable
+            )
+            least = min(low for _, _, (low, _) in reachable)
+            if fixed and below <= least:
+                found.append(
+                    f"{at}: spec.requireApprovalWhen.confidenceBelow: the signals of runbook "
+                    f"{name}'s triggers carry at least {least:g}, so {below:g} never forces "
+                    "an approval; remove it, or raise it into the range its signals carry"
+                )
+        if spec.max_autonomy == "escalate" or not reachable:
+            continue
+        top = max(high for _, _, (_, high) in reachable)
+        start = top * base_prior
+        if start < routing.ask:
+
+            def after(k: int, signal: float = top) -> float:
+                # k fresh right outcomes (at the same instant as "now": undecayed)
+                record = [Outcome(0.0, signal, True, "escalate")] * k
+                return track_record_confidence(
+                    signal,
+                    record,
+                    0.0,
+                    prior_strength=routing.prior_strength,
+                    prior_success=base_prior,
+                )
+
+            needed = clean_outcomes_to_reach(routing.ask, after)
+            pooled = top * max(routing.pool_cap, base_prior)
+            at = _where(texts, file, runbook, ("spec", "triggers"))
+            found.append(
+                f"{at}: spec.triggers: runbook {name}'s signals carry at most {top:g}, so "
+                f"with no record its decisions carry {start:.3g} ({top:g} x "
+                f"the prior {base_prior:g}; at most {pooled:.3g} when the "
+                "cluster's other runbooks lend a clean record, routing.poolCap), below "
+                f"routing.ask {routing.ask:g}: they escalate, never ask, until "
+                + (f"{needed} " if needed is not None else "")
+                + "hindsight verdicts that what it proposed was the fix (`autonomic "
+                "feedback ID --right`, Slack's button) raise its record"
+            )
+    acting = [
+        runbook.metadata.name for _, runbook in sources if runbook.spec.max_autonomy == "auto"
+    ]
+    if acting and routing.auto >= 1.0:
+        found.append(
+            f"routing.auto: {routing.auto:g} is never reached by a runbook decision (its "
+            "confidence, a track record on a prior that is never certain, stays below 1 "
+            f"however long the record), so {', '.join(acting)} never act alone, though "
+            "their maxAutonomy is auto; lower routing.auto (0.95 by default), or run in "
+            "mode: propose to say that nothing acts without a person"
+        )
     return found

@@ -23,10 +23,12 @@ from remediation.ports import NodeState, ObjectRef, PodState, WorkloadState
 from remediation.snapshot import ClusterSnapshot
 
 __all__ = [
+    "BREACH_RATIO",
     "Signal",
     "SignalKind",
     "anomaly_key",
     "anomaly_signal",
+    "breach_confidence",
     "canary_signal",
     "detect_kubernetes_signals",
     "forecast_breach_signal",
@@ -150,6 +152,21 @@ def anomaly_signal(
         since=start,
         direction=direction,
     )
+
+
+# A forecast breach is reported when observed load runs at least this far above the
+# forecast's upper bound (0.2: 20 % over), and its confidence grows with how far it is
+# above: 0.8 at the least breach, 0.95 from 50 % over. So a breach signal always carries
+# a confidence between those two: a trigger's ``minConfidence`` above 0.95 is never met,
+# one at 0.8 or below never filters.
+BREACH_RATIO = 0.2
+BREACH_CONFIDENCE_MAX = 0.95
+
+
+def breach_confidence(ratio: float) -> float:
+    """The confidence of a forecast breach ``ratio`` above the forecast's upper bound
+    (observed / upper - 1, at least ``BREACH_RATIO``)."""
+    return min(BREACH_CONFIDENCE_MAX, 0.7 + ratio / 2)
 
 
 def forecast_breach_signal(

@@ -135,7 +135,7 @@ from remediation.ports import (
     WorkloadState,
     operation_from_dict,
 )
-from remediation.signals import Signal, forecast_breach_signal
+from remediation.signals import BREACH_RATIO, Signal, breach_confidence, forecast_breach_signal
 
 __all__ = ["ScalingLoop"]
 
@@ -2858,7 +2858,7 @@ class ScalingLoop:
         if forecast_upper is None or not math.isfinite(observed) or forecast_upper <= 0:
             return
         ratio = observed / forecast_upper - 1.0
-        if ratio < 0.2:
+        if ratio < BREACH_RATIO:
             model.breach_streak = 0
             if ratio < 0.0:
                 model.breach_since = None
@@ -2877,7 +2877,7 @@ class ScalingLoop:
                     target=ref,
                     observed=observed,
                     forecast_upper=forecast_upper,
-                    confidence=min(0.95, 0.7 + ratio / 2),
+                    confidence=breach_confidence(ratio),
                     at=now,
                     incident_start=model.breach_since,
                 )

@@ -1,6 +1,7 @@
 """`autonomic config check` warns, at the runbook's file and line, of what the config can
-never let a runbook do: act in a namespace the daemon does not watch, or fire on an
-anomaly of a query the config does not have."""
+never let a runbook do: act in a namespace the daemon does not watch, fire on an anomaly
+of a query the config does not have, or take a route its signals' confidence never
+reaches (``confidence_reach``)."""
 
 from __future__ import annotations
 
@@ -34,9 +35,12 @@ spec:
         condition: podsReady
 """
 
+# routing.ask 0.4: an anomaly-started runbook with no record reaches it (0.647 x 0.75);
+# at the default 0.6 it escalates at first, which is warned of (tested below).
 CONFIG = """\
 cluster:
   namespaces: [shop, checkout]
+routing: {auto: 0.95, ask: 0.4}
 anomalyQueries:
   - name: http_error_ratio
     expr: sum(rate(x[5m]))
@@ -136,3 +140,134 @@ def test_the_daemon_logs_the_same_warnings_when_it_loads_its_runbooks(
         "the anomaly queries are http_error_ratio; an anomaly signal's metric is the name "
         "of the anomalyQueries entry that found it)"
     ]
+
+
+def reach(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], spec: str, config: str = ""
+) -> tuple[list[str], Path]:
+    """The warnings `config check` gives for a runbook whose spec (above ``target``) is
+    ``spec``, under ``config`` (the default routing unless it says otherwise)."""
+    (tmp_path / "rb").mkdir()
+    runbook = tmp_path / "rb" / "rb.yaml"
+    runbook.write_text(
+        "apiVersion: autonomic.dev/v1alpha1\nkind: Runbook\nmetadata:\n  name: rb\n"
+        "  description: A runbook.\nspec:\n  mode: enforce\n"
+        + spec
+        + "  target:\n    kind: Deployment\n  actions:\n    - type: pauseRollout\n"
+        "  verification:\n    checks:\n      - type: kubernetes\n        condition: podsReady\n"
+    )
+    path = tmp_path / "autonomic.yaml"
+    path.write_text(
+        "anomalyQueries:\n  - name: http_error_ratio\n    expr: sum(rate(x[5m]))\n"
+        "runbooks: [rb]\n" + config
+    )
+    assert autonomic(["config", "check", str(path)]) == 0
+    out = capsys.readouterr().out
+    return [
+        line.strip() for line in out.splitlines() if "warning: " in line and "rb" in line
+    ], runbook
+
+
+def test_a_breach_trigger_above_the_most_a_breach_carries_is_warned_of(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A forecast breach carries 0.8 to 0.95 (``breach_confidence``): 0.96 is never met."""
+    warnings, runbook = reach(
+        tmp_path,
+        capsys,
+        "  triggers:\n    - type: forecastBreach\n      metric: requests_per_second\n"
+        "      minConfidence: 0.96\n",
+    )
+    assert len(warnings) == 1, warnings
+    assert warnings[0].startswith(f"warning: {runbook}:11: spec.triggers[0].minConfidence: ")
+    assert "so 0.96 is never met and this trigger never starts runbook rb" in warnings[0]
+
+
+def test_a_breach_trigger_within_the_range_gets_no_warning(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    warnings, _ = reach(
+        tmp_path,
+        capsys,
+        "  triggers:\n    - type: forecastBreach\n      metric: requests_per_second\n"
+        "      minConfidence: 0.95\n",
+    )
+    assert warnings == []
+
+
+def test_an_approval_line_above_every_anomaly_signal_means_it_never_acts_alone(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """An anomaly signal carries at most 0.647 (the NAB map's top step): a runbook asking
+    below 0.9 asks on every anomaly, though its maxAutonomy says it may act alone."""
+    warnings, runbook = reach(
+        tmp_path,
+        capsys,
+        "  maxAutonomy: auto\n  requireApprovalWhen:\n    confidenceBelow: 0.9\n"
+        "  triggers:\n    - type: anomaly\n      metric: http_error_ratio\n"
+        "    - type: kubernetes\n      condition: RolloutFailed\n",
+        "routing: {auto: 0.95, ask: 0.4}\n",
+    )
+    assert warnings == [
+        f"warning: {runbook}:10: spec.requireApprovalWhen.confidenceBelow: the signals of "
+        "spec.triggers[0] (anomaly) carry at most 0.647, below 0.9, so every run it starts "
+        "asks first and runbook rb never acts alone on it (maxAutonomy: auto is never "
+        "reached); lower it to 0.647 or less, or write maxAutonomy: ask to say so"
+    ]
+
+
+def test_an_approval_line_no_signal_falls_below_is_warned_of(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A Kubernetes condition is an observed fact, carried at 1.0: confidenceBelow never
+    forces an approval on a runbook it alone starts."""
+    warnings, runbook = reach(
+        tmp_path,
+        capsys,
+        "  maxAutonomy: auto\n  requireApprovalWhen:\n    confidenceBelow: 0.9\n"
+        "  triggers:\n    - type: kubernetes\n      condition: RolloutFailed\n",
+    )
+    assert warnings == [
+        f"warning: {runbook}:10: spec.requireApprovalWhen.confidenceBelow: the signals of "
+        "runbook rb's triggers carry at least 1, so 0.9 never forces an approval; remove "
+        "it, or raise it into the range its signals carry"
+    ]
+
+
+def test_an_anomaly_runbook_that_escalates_until_its_record_grows_is_told(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """At the default routing.ask (0.6), an anomaly-started decision with no record
+    (0.647 x 0.75 = 0.485) escalates: never asked, so no approval ever builds a record;
+    only hindsight verdicts do. The shipped error-rate-pause-rollout is such a runbook."""
+    warnings, runbook = reach(
+        tmp_path,
+        capsys,
+        "  maxAutonomy: auto\n  triggers:\n    - type: anomaly\n"
+        "      metric: http_error_ratio\n      minConfidence: 0.6\n",
+    )
+    assert warnings == [
+        f"warning: {runbook}:10: spec.triggers: runbook rb's signals carry at most 0.647, so "
+        "with no record its decisions carry 0.485 (0.647 x the prior 0.75; at most 0.55 "
+        "when the cluster's other runbooks lend a clean record, routing.poolCap), below "
+        "routing.ask 0.6: they escalate, never ask, until 2 hindsight verdicts that what "
+        "it proposed was the fix (`autonomic feedback ID --right`, Slack's button) raise "
+        "its record"
+    ]
+
+
+def test_routing_auto_at_one_is_never_reached_by_a_runbook(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A runbook decision's confidence is a Beta posterior whose prior is never certain
+    (signal x at most poolCap < 1): below 1 however long its record."""
+    warnings, _ = reach(
+        tmp_path,
+        capsys,
+        "  maxAutonomy: auto\n  triggers:\n    - type: kubernetes\n"
+        "      condition: RolloutFailed\n",
+        "routing: {auto: 1.0, ask: 0.6}\n",
+    )
+    assert len(warnings) == 1, warnings
+    assert warnings[0].startswith("warning: routing.auto: 1 is never reached by a runbook")
+    assert "so rb never act alone" in warnings[0]

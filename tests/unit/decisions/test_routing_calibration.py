@@ -301,3 +301,15 @@ def test_reliability_table_and_ece() -> None:
     overconfident = [Outcome(0, 0.95, rng.random() < 0.6, "ask") for _ in range(1000)]
     _, bad_ece = reliability(overconfident)
     assert bad_ece > 0.3
+
+
+def test_a_rise_to_the_ceiling_is_said_with_its_digits() -> None:
+    """A rise to 0.995 was said "0.73 -> 0.99" (the simulated week's ledger): a reader
+    takes a decision at 0.99 to act, and none does."""
+    from agent.calibration import Outcome, recalibrate
+    from agent.routing import Thresholds
+
+    recent = [Outcome(float(i), 0.99, i >= 2, "auto") for i in range(30)]
+    step = recalibrate(Thresholds(0.73, 0.5), recent, target_wrong_rate=0.01, floor=0.5)
+    assert step.reason_code == "TooManyWrong" and step.thresholds.auto == 0.995
+    assert step.message.endswith("automatic threshold 0.73 -> 0.995")

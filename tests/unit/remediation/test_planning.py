@@ -600,12 +600,28 @@ def test_scenario_traffic_surge() -> None:
     assert 'namespace="shop", deployment="web"' in str(result.verification.checks[1].query)
 
 
+def test_shipped_canary_rollback_has_no_confidence_line_below_every_verdict() -> None:
+    """A rollback verdict reaches the runbook at the judge's calibrated confidence (0.9949
+    or more) or, approved by a person, at 0.99 or more: its ``confidenceBelow: 0.9``,
+    meant to ask first "between 0.8 and 0.9", could never apply. Both shipped copies."""
+    from agent.loops.canary import CONFIRMED
+    from forecasting.canary.calibration import CALIBRATION
+    from forecasting.canary.verdict import Decision
+
+    least = min(CONFIRMED, *(p for _, p in CALIBRATION[Decision.ROLLBACK]))
+    for folder in (REPO / "runbooks", REPO / "manifests" / "runbooks"):
+        (shipped,) = [r for r in load_paths([folder]) if r.name == "canary-rollback"]
+        rules = shipped.spec.require_approval_when
+        below = rules.confidence_below if rules is not None else None
+        assert below is None or below > least, (folder, below, least)
+
+
 def test_scenario_canary_rollback() -> None:
     web = deployment(revision=9)
-    sig = signal("canary", "rollback", web.ref, confidence=0.85)
+    sig = signal("canary", "rollback", web.ref, confidence=0.9949)  # the judge's least
     result = planned(plan(SHIPPED["canary-rollback"], sig, ClusterSnapshot((web,)), NOW))
     assert result.operations == (RollbackToPrevious(web.ref, web.revision),)
-    assert result.approval_required  # 0.85 < 0.9
+    assert not result.approval_required  # routing, by the runbook's record, decides
     refused(
         plan(
             SHIPPED["canary-rollback"],
