@@ -5,15 +5,25 @@ and is verified on the stable; a verification that fails puts both back."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from agent.errors import PermanentError
+from agent.settings import RoutingSettings
 from remediation.ports import ObjectRef, SetImages
 from remediation.schema import CANARY_OF
 from remediation.signals import canary_signal
-from tests.integration.remediation.rig import Controller, KubeRig, Write, get_obj, seed_web
+from tests.integration.remediation.rig import (
+    Controller,
+    KubeRig,
+    Write,
+    build_rig,
+    get_obj,
+    seed_web,
+)
 
 STABLE = ObjectRef("Deployment", "web", "shop")
 CANARY = ObjectRef("Deployment", "web-canary", "shop")
@@ -207,11 +217,25 @@ def _until_final(rig: KubeRig, loop: Any) -> None:
     raise AssertionError("no final verdict in 90 minutes")
 
 
+@pytest.fixture
+def daemon_routing(tmp_path: Path) -> Iterator[KubeRig]:
+    """The rig routed by the daemon's default thresholds (``routing.auto`` 0.95, ``ask``
+    0.6), under which a new runbook's decision on a 0.99 signal (0.99 times its skeptical
+    prior, 0.75) would be asked, not acted on."""
+    defaults = RoutingSettings()
+    built = build_rig(tmp_path, auto=defaults.auto, ask=defaults.ask)
+    yield built
+    built.close()
+
+
+@pytest.mark.parametrize("routing", ["rig", "daemon_routing"])
 def test_the_judges_own_promotion_is_asked_once_and_carried_out_on_approval(
-    rig: KubeRig,
+    routing: str, request: pytest.FixtureRequest
 ) -> None:
     """End to end, with the confidence the judge states (not one made up for the test):
-    one question about the promotion, and on a yes the stable runs the canary's image."""
+    one question about the promotion, and on a yes the stable runs the canary's image,
+    without a second question from the runbook."""
+    rig: KubeRig = request.getfixturevalue(routing)
     _pair(rig)
     rig.promql.set('code=~"5.."', 0.002)
     loop = _judged_by_the_loop(rig)
