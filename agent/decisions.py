@@ -153,6 +153,9 @@ class Proposal:
     # What an escalation says, instead of the reason and the route's sentence: for a
     # hand-off the route's confidence sentence says nothing (a guard decided it).
     escalation: str | None = None
+    # Who already approved this very action upstream ("alice, on canary decision ..."):
+    # the confidence's question is not asked again (``routing.route``).
+    approved_by: str | None = None
 
 
 @dataclass(frozen=True)
@@ -358,6 +361,7 @@ class DecisionService:
             shadow=p.shadow,
             capped_by=p.capped_by,
             shadowed_by=p.shadowed_by,
+            approved_by=p.approved_by,
         )
         evidence = dict(p.evidence)
         defaults = p.default_thresholds or self._global_thresholds()

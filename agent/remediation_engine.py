@@ -333,6 +333,14 @@ def _ref(data: Mapping[str, Any]) -> ObjectRef:
     return ObjectRef(kind=data["kind"], name=data["name"], namespace=data.get("namespace"))
 
 
+def _approved_upstream(signal: Signal) -> str | None:
+    """Who approved the canary verdict ``signal`` carries (the canary loop sends a
+    verdict a person approved with their name): the runbook carrying it out does not ask
+    them the same question again. None for every other signal."""
+    who = signal.evidence.get("approved_by") if signal.kind == "canary" else None
+    return who if isinstance(who, str) and who else None
+
+
 def _signal_evidence(signal: Signal) -> dict[str, Any]:
     """A signal's evidence as its decision keeps it; a pod or node condition's with the
     object it was seen on and since when, which the check before the first write reads
@@ -1464,6 +1472,7 @@ class RemediationEngine:
                 max_autonomy=planned.max_autonomy,
                 forced_approval=_forced_approval(planned, self.limits),
                 shadow=planned.mode == "shadow",
+                approved_by=_approved_upstream(signal),
                 incident_key=key,
                 siblings=tuple(
                     f"{name}/{planned.target.kind}"

@@ -88,8 +88,15 @@ def route(
     shadow: bool = False,
     capped_by: str = "the runbook caps autonomy",
     shadowed_by: tuple[str, str] = ("ShadowRunbook", "shadow runbook"),
+    approved_by: str | None = None,
 ) -> RouteDecision:
-    """Pick the route for one decision. Pure: same inputs, same answer."""
+    """Pick the route for one decision. Pure: same inputs, same answer.
+
+    ``approved_by`` names who already approved this very action upstream (a person's yes
+    to the canary verdict a promotion or rollback carries out): the question the
+    confidence would ask has been answered, so it acts instead of asking the same thing
+    again. Only that question: the caps below (``maxAutonomy``, propose mode, a forced
+    approval) and an escalation still hold."""
     if not 0.0 <= confidence <= 1.0:
         return RouteDecision(
             "escalate", "InvalidConfidence", f"confidence {confidence!r} is not in [0, 1]"
@@ -119,6 +126,9 @@ def route(
         why = f"confidence {pct} is below the ask threshold {ask}"
     chosen: Autonomy = by_confidence
     code = {"auto": "ConfidentEnough", "ask": "NeedsApproval", "escalate": "LowConfidence"}[chosen]
+    if chosen == "ask" and approved_by:
+        chosen, code = "auto", "ApprovedUpstream"
+        why += f"; not asked again: {approved_by} already approved it"
     if _RANK[max_autonomy] < _RANK[chosen]:
         chosen = max_autonomy
         code = "AutonomyCapped"

@@ -397,6 +397,7 @@ def notes(runbook: Runbook) -> list[tuple[Loc, str]]:
     return (
         found
         + _anomaly_confidence_notes(runbook)
+        + _canary_confidence_notes(runbook)
         + _zero_fallback_notes(runbook)
         + _undo_notes(runbook)
     )
@@ -483,6 +484,41 @@ def _anomaly_confidence_notes(runbook: Runbook) -> list[tuple[Loc, str]]:
         for index, wanted in asked
         if wanted > top
     ]
+
+
+def _canary_confidence_notes(runbook: Runbook) -> list[tuple[Loc, str]]:
+    """A canary trigger whose ``minConfidence`` is above the most the judge states for one
+    of its verdicts (the top knot of that verdict's table in
+    ``forecasting.canary.calibration``; a promotion's is far below a rollback's): the
+    judge's own verdict never starts the runbook, only one a person approved (sent at
+    0.99). Said, not refused, as for anomalies; read from the table, so a refit that
+    lowers it is said at the next load."""
+    from forecasting.canary.calibration import CALIBRATION
+    from forecasting.canary.verdict import Decision
+
+    found: list[tuple[Loc, str]] = []
+    for index, trigger in enumerate(runbook.spec.triggers):
+        if trigger.type != "canary" or trigger.min_confidence <= 0:
+            continue
+        for verdict in trigger.verdicts:
+            knots = CALIBRATION.get(Decision(verdict))
+            if not knots:
+                continue  # continue, inconclusive: never sent to the runbooks
+            top = max(p for _, p in knots)
+            if trigger.min_confidence <= top:
+                continue
+            found.append(
+                (
+                    ("spec", "triggers", index, "minConfidence"),
+                    f"{trigger.min_confidence:g} is above the most the canary judge states "
+                    f"for a {verdict} verdict ({top:g}: its calibrated confidence, "
+                    "forecasting/canary/calibration.py), so the judge's own verdict never "
+                    "starts this runbook; only one a person approved does (it is sent at "
+                    f"0.99), and one routed automatically is dropped; lower it to {top:g} "
+                    "or less (see runbooks/canary-promote.yaml)",
+                )
+            )
+    return found
 
 
 def _undo_notes(runbook: Runbook) -> list[tuple[Loc, str]]:

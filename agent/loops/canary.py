@@ -1073,6 +1073,10 @@ class CanaryLoop:
         if verdict not in ("rollback", "promote") or target is None or target.kind == "Rollout":
             return  # a Rollout's verdict reaches Argo through the endpoint, not a runbook
         images = record.proposal.get("images") or []
+        evidence: dict[str, Any] = {"sentence": record.reason, "verdict_decision": record.id}
+        if by_person:
+            # The runbook does not ask the same question again (``routing.route``).
+            evidence["approved_by"] = self._approver(record)
         self.submit(
             [
                 canary_signal(
@@ -1083,13 +1087,28 @@ class CanaryLoop:
                     else float(record.confidence),
                     at=now,
                     revision=int(record.proposal.get("revision", 0)),
-                    evidence={"sentence": record.reason, "verdict_decision": record.id},
+                    evidence=evidence,
                     run=",".join(str(i) for i in images) or None,
                 )
             ]
         )
         by = "approved by a person" if by_person else "held while Autonomic was paused"
         log.info("canary %s: %s %s, sent to the runbooks", target, verdict, by)
+
+    def _approver(self, record: Any) -> str:
+        """Who approved the verdict ``record``, as the runbook's decision names them: the
+        person who answered its question, or "a person" when that cannot be read."""
+        try:
+            answered = [
+                q.answered_by
+                for q in self.decisions.ledger.questions_for([record.id])
+                if q.status == "approved" and q.answered_by
+            ]
+        except Exception as exc:  # the name is a courtesy: the approval stands without it
+            log.warning("canary %s: who approved it cannot be read: %s", record.subject, exc)
+            answered = []
+        who = answered[-1] if answered else "a person"
+        return f"{who} (canary decision {record.id})"
 
     def _follow(self, record: Any, now: float) -> None:
         """Watch an acted-on rollback or promotion for ``VERIFY_WINDOW``: its outcome is

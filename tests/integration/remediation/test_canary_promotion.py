@@ -5,15 +5,25 @@ and is verified on the stable; a verification that fails puts both back."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from agent.errors import PermanentError
+from agent.settings import RoutingSettings
 from remediation.ports import ObjectRef, SetImages
 from remediation.schema import CANARY_OF
 from remediation.signals import canary_signal
-from tests.integration.remediation.rig import Controller, KubeRig, Write, get_obj, seed_web
+from tests.integration.remediation.rig import (
+    Controller,
+    KubeRig,
+    Write,
+    build_rig,
+    get_obj,
+    seed_web,
+)
 
 STABLE = ObjectRef("Deployment", "web", "shop")
 CANARY = ObjectRef("Deployment", "web-canary", "shop")
@@ -161,3 +171,112 @@ def test_images_rolled_out_since_the_decision_are_not_written_over(rig: KubeRig)
     assert caught.value.reason == "ChangedSinceDecision"
     assert "it runs shop/web:9, not the shop/web:1 the decision was made from" in str(caught.value)
     assert _images(rig, "web") == ["shop/web:9"]
+
+
+def _judged_by_the_loop(rig: KubeRig) -> Any:
+    """The daemon's canary loop on the pair, with the real judge and its calibrated
+    confidence, reading an hour and a half of per-minute series in which the canary
+    behaves as its stable does; its signals go to the engine, as in the daemon."""
+    import random
+
+    from agent.loops.canary import CanaryLoop
+    from agent.settings import CanarySettings
+    from agent.sim.metrics import SimMetrics
+
+    metrics = SimMetrics()
+    rng = random.Random(5)
+    for minute in range(120):
+        at = rig.clock.now() + 60 * minute
+        for name in ("web", "web-canary"):
+            labels = {"namespace": "shop", "deployment": name}
+            metrics.record("lat", labels, at, 100 * rng.lognormvariate(0, 0.05))
+            metrics.record("req", labels, at, 600.0)
+            metrics.record("err", labels, at, float(rng.random() < 0.3))
+    sel = '{namespace="$namespace",deployment="$workload"}'
+    settings = CanarySettings(
+        queries={"latency_p99": "lat" + sel, "errors": "err" + sel, "requests": "req" + sel}
+    )
+    return CanaryLoop(
+        settings,
+        reader=metrics,
+        cluster=rig.cluster,
+        decisions=rig.decisions,
+        clock=rig.clock,
+        submit=rig.engine.submit,
+    )
+
+
+def _until_final(rig: KubeRig, loop: Any) -> None:
+    """A minute at a time, the canary loop then the engine, until the final verdict."""
+    for _ in range(90):
+        rig.clock.advance(60)
+        loop.cycle()
+        rig.cycle()
+        if rig.ledger.decisions(kind="canary"):
+            return
+    raise AssertionError("no final verdict in 90 minutes")
+
+
+@pytest.fixture
+def daemon_routing(tmp_path: Path) -> Iterator[KubeRig]:
+    """The rig routed by the daemon's default thresholds (``routing.auto`` 0.95, ``ask``
+    0.6), under which a new runbook's decision on a 0.99 signal (0.99 times its skeptical
+    prior, 0.75) would be asked, not acted on."""
+    defaults = RoutingSettings()
+    built = build_rig(tmp_path, auto=defaults.auto, ask=defaults.ask)
+    yield built
+    built.close()
+
+
+@pytest.mark.parametrize("routing", ["rig", "daemon_routing"])
+def test_the_judges_own_promotion_is_asked_once_and_carried_out_on_approval(
+    routing: str, request: pytest.FixtureRequest
+) -> None:
+    """End to end, with the confidence the judge states (not one made up for the test):
+    one question about the promotion, and on a yes the stable runs the canary's image,
+    without a second question from the runbook."""
+    rig: KubeRig = request.getfixturevalue(routing)
+    _pair(rig)
+    rig.promql.set('code=~"5.."', 0.002)
+    loop = _judged_by_the_loop(rig)
+    _until_final(rig, loop)
+    (verdict,) = rig.ledger.decisions(kind="canary")
+    assert verdict.proposal["verdict"] == "promote"
+    stated = verdict.evidence["routing"]["signal_confidence"]
+    assert 0.6 <= stated < 0.8  # what the calibration table gives a promotion today
+    # One question in all: the promotion's, while the judge is this unsure.
+    assert [q.decision_id for q in rig.ledger.questions()] == [verdict.id]
+    assert _images(rig, "web") == ["shop/web:1"]  # nothing moved before a person said yes
+    assert rig.approve_pending() == 1
+    for _ in range(3):
+        rig.clock.advance(30)
+        loop.cycle()
+        rig.cycle()
+    (promotion,) = rig.decisions_of("canary-promote")
+    assert promotion.route == "auto"  # the person's yes was the question: none asked again
+    assert rig.ledger.questions() == []
+    assert _images(rig, "web") == ["shop/web:2"]
+    assert _spec(rig, "web-canary")["replicas"] == 0
+
+
+def test_the_judges_own_promotion_routed_automatically_reaches_the_runbook(
+    rig: KubeRig,
+) -> None:
+    """Where the promotion's decision type is trusted enough to be routed automatically
+    (its thresholds recalibrated, or set so), the verdict goes to the runbooks at the
+    judge's own confidence: the canary-promote runbook must take it up, asking a person
+    while the judge is below its automatic bar, not drop it."""
+    _pair(rig)
+    rig.promql.set('code=~"5.."', 0.002)
+    rig.ledger.record_thresholds("canary/promote", 0.6, 0.5, {}, rig.clock.now())
+    loop = _judged_by_the_loop(rig)
+    _until_final(rig, loop)
+    (verdict,) = rig.ledger.decisions(kind="canary")
+    assert (verdict.proposal["verdict"], verdict.route) == ("promote", "auto")
+    (promotion,) = rig.decisions_of("canary-promote")
+    assert promotion.route == "ask"  # the judge's 0.67-0.76 is below the runbook's 0.95
+    assert [q.decision_id for q in rig.ledger.questions()] == [promotion.id]
+    assert _images(rig, "web") == ["shop/web:1"]
+    assert rig.approve_pending() == 1
+    rig.run(60)
+    assert _images(rig, "web") == ["shop/web:2"]

@@ -98,6 +98,21 @@ def test_a_route_capped_at_ask_says_the_cap_applies_where_it_quotes_the_auto_thr
     assert "caps" not in route(0.72, T).message
 
 
+def test_an_action_a_person_already_approved_is_not_asked_again_but_caps_still_hold() -> None:
+    """A runbook carrying out a canary verdict a person approved acts where its confidence
+    alone would ask them again; a cap, propose mode, a forced approval and an escalation
+    are not lifted by it."""
+    who = "alice (canary decision d1)"
+    done = route(0.74, T, approved_by=who)
+    assert (done.route, done.reason_code) == ("auto", "ApprovedUpstream")
+    assert done.message.endswith(f"not asked again: {who} already approved it")
+    assert route(0.74, T, approved_by=who, max_autonomy="ask").route == "ask"
+    assert route(0.74, T, approved_by=who, mode="propose").route == "ask"
+    assert route(0.74, T, approved_by=who, forced_approval="prod").route == "ask"
+    assert route(0.3, T, approved_by=who).route == "escalate"
+    assert route(0.74, T, approved_by=None).route == "ask"
+
+
 @given(
     st.floats(0, 1),
     st.sampled_from(["observe", "propose", "act"]),
