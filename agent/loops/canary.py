@@ -8,10 +8,11 @@ label goes or the canary is deleted, and a canary whose stable does not exist is
 judged, saying why). Each interval, every column the judge's spec needs is read with its
 PromQL template for both; the sequential judge is asked; once its verdict is final it
 is recorded as a decision and sent to the runbooks as a canary signal (a confident
-rollback acts through ``canary-rollback``, a confident promotion of a canary labelled
-``autonomic.dev/promote-canary: "true"`` through ``canary-promote``, which gives the
-stable the canary's images; a less confident verdict is asked about; an
-inconclusive one is escalated, since only a person can settle it, by promoting or
+rollback acts through ``canary-rollback``; a verdict routed to a person, as every
+promotion is with today's calibration, is asked about, and once approved a promotion of
+a canary labelled ``autonomic.dev/promote-canary: "true"`` goes through
+``canary-promote``, which gives the stable the canary's images, without a second
+question; an inconclusive one is escalated, since only a person can settle it, by promoting or
 aborting the rollout). Every final verdict is also posted as a Kubernetes Event on the canary
 (`CanaryPromote`, `CanaryRollback` as a warning, `CanaryInconclusive`), with the judge's
 sentence and the decision id, so `kubectl describe` shows it next to the rollout; the
