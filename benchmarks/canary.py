@@ -44,8 +44,12 @@ from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from forecasting.canary.verdict import Verdict
 
 W = 60  # intervals per run (60 s each): a one-hour maximum analysis, as Kayenta's lifetime
 STEP = 60.0
@@ -429,7 +433,6 @@ def run_autonomic(replay: Replay) -> tuple[str, float | None, float, float]:
         JudgeSettings,
         MetricKind,
         MetricSpec,
-        MetricStatus,
         Tolerance,
     )
 
@@ -469,16 +472,26 @@ def run_autonomic(replay: Replay) -> tuple[str, float | None, float, float]:
         if verdict.final:
             break
     assert verdict is not None
-    decision = verdict.decision.value
+    decision, strength = verdict_strength(verdict)
+    return decision, verdict.decided_after_seconds, verdict.confidence, strength
+
+
+def verdict_strength(verdict: Verdict) -> tuple[str, float]:
+    """A verdict's decision and the strength its confidence is read at: the strongest
+    regression behind a rollback, the weakest finding within tolerance behind a
+    promotion, 0 for an undecided one."""
+    from forecasting.canary import MetricStatus
+
+    decision = str(verdict.decision.value)
     if decision == "rollback":
-        strength = max(m.strength for m in verdict.metrics if m.status is MetricStatus.REGRESSED)
-    elif decision == "promote":
-        strength = min(
+        return decision, max(
+            m.strength for m in verdict.metrics if m.status is MetricStatus.REGRESSED
+        )
+    if decision == "promote":
+        return decision, min(
             m.strength for m in verdict.metrics if m.status is MetricStatus.WITHIN_TOLERANCE
         )
-    else:
-        strength = 0.0
-    return decision, verdict.decided_after_seconds, verdict.confidence, strength
+    return decision, 0.0
 
 
 def run_kayenta(replay: Replay, seed: int) -> tuple[str, float | None, float, float]:

@@ -57,6 +57,7 @@ from benchmarks.canary import (
     W,
     _split,
     pct,
+    verdict_strength,
 )
 
 ERROR_RATIOS = (0.5, 0.8, 0.9, 1.1, 1.25, 2.0)
@@ -150,7 +151,6 @@ def judge(corpus: Corpus, run: Run) -> Outcome:
         JudgeSettings,
         MetricKind,
         MetricSpec,
-        MetricStatus,
         Tolerance,
     )
 
@@ -218,15 +218,7 @@ def judge(corpus: Corpus, run: Run) -> Outcome:
         if verdict.final:
             break
     assert verdict is not None
-    decision = verdict.decision.value
-    if decision == "rollback":
-        strength = max(m.strength for m in verdict.metrics if m.status is MetricStatus.REGRESSED)
-    elif decision == "promote":
-        strength = min(
-            m.strength for m in verdict.metrics if m.status is MetricStatus.WITHIN_TOLERANCE
-        )
-    else:
-        strength = 0.0
+    decision, strength = verdict_strength(verdict)
     index = 0 if cell.metric == "latency" else 1
     held = canary_judge._objectives[cell.metric].finding(
         *canary_judge._alphas, settings.min_intervals

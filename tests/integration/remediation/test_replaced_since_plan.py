@@ -46,27 +46,37 @@ def asking(tmp_path: Path) -> Iterator[KubeRig]:
     built.close()
 
 
-def _pod_uid(rig: KubeRig, name: str) -> str | None:
-    pods = [p for p in rig.server.store.objects("Pod", "shop") if p["metadata"]["name"] == name]
-    return str(pods[0]["metadata"]["uid"]) if pods else None
+def uid_of(rig: KubeRig, kind: str, name: str) -> str | None:
+    """The uid of ``kind`` shop/``name`` in the fake API server; None if there is none."""
+    found = [o for o in rig.server.store.objects(kind, "shop") if o["metadata"]["name"] == name]
+    return str(found[0]["metadata"]["uid"]) if found else None
 
 
-def _recreate(rig: KubeRig, name: str) -> str:
-    """The pod is deleted and another created under its name (a StatefulSet's
-    controller), not Ready either; returns the new one's uid. Its status is its own, as
-    the kubelet reports it: started now, not Ready since now (a copy of the old pod's
-    would say it had been stuck as long, and it would be an incident at once)."""
-    rt = next(r for r in RESOURCES if r.kind == "Pod")
+def recreate(rig: KubeRig, kind: str, name: str, *, fresh_pod: bool = False) -> str:
+    """``kind`` shop/``name`` deleted and created again under its name (a StatefulSet's
+    controller, a GitOps tool replacing it); returns the new uid. ``fresh_pod``: the new
+    pod's status is its own, as the kubelet reports it: started now, not Ready since now
+    (a copy of the old pod's would say it had been stuck as long, an incident at once)."""
+    rt = next(r for r in RESOURCES if r.kind == kind)
     old = copy.deepcopy(rig.server.store.get(rt, "shop", name))
     rig.server.store.delete(rt, "shop", name)
     for field in ("uid", "resourceVersion", "creationTimestamp", "generation", "managedFields"):
         old["metadata"].pop(field, None)
-    now = rfc3339(rig.clock.now())
-    old["status"]["startTime"] = now
-    for condition in old["status"]["conditions"]:
-        condition.update(lastTransitionTime=now)
-    old["status"]["conditions"][1]["status"] = "False"
+    if fresh_pod:
+        now = rfc3339(rig.clock.now())
+        old["status"]["startTime"] = now
+        for condition in old["status"]["conditions"]:
+            condition.update(lastTransitionTime=now)
+        old["status"]["conditions"][1]["status"] = "False"
     return str(rig.server.store.create(rt, "shop", old)["metadata"]["uid"])
+
+
+def _pod_uid(rig: KubeRig, name: str) -> str | None:
+    return uid_of(rig, "Pod", name)
+
+
+def _recreate(rig: KubeRig, name: str) -> str:
+    return recreate(rig, "Pod", name, fresh_pod=True)
 
 
 def _stuck_pod_asked(rig: KubeRig) -> tuple[str, str]:
@@ -134,6 +144,23 @@ def test_an_approval_for_a_pod_is_not_spent_on_its_replacement(
     assert state.in_flight == () and state.actions == ()
 
 
+def _stuck_for_fourteen_minutes(rig: KubeRig) -> str:
+    """One of web's pods not Ready for 14 minutes, a minute short of restart-stuck-pods'
+    bar; returns its name."""
+    seed_web(rig, started_at=rig.clock.now() - 7200)
+    stuck = rig.server.store.objects("Pod", "shop")[1]["metadata"]["name"]
+    rig.server.store.modify(
+        "Pod",
+        "shop",
+        stuck,
+        lambda pod: pod["status"]["conditions"][1].update(
+            status="False", lastTransitionTime=rfc3339(rig.clock.now())
+        ),
+    )
+    rig.run(14 * 60)
+    return stuck
+
+
 def test_a_pod_replaced_after_planning_in_the_same_cycle_is_not_deleted(
     tmp_path: Path,
 ) -> None:
@@ -142,17 +169,7 @@ def test_a_pod_replaced_after_planning_in_the_same_cycle_is_not_deleted(
     # that read's uid went with the delete, and the new pod was deleted.
     rig = build_rig(tmp_path)
     try:
-        seed_web(rig, started_at=rig.clock.now() - 7200)
-        stuck = rig.server.store.objects("Pod", "shop")[1]["metadata"]["name"]
-        rig.server.store.modify(
-            "Pod",
-            "shop",
-            stuck,
-            lambda pod: pod["status"]["conditions"][1].update(
-                status="False", lastTransitionTime=rfc3339(rig.clock.now())
-            ),
-        )
-        rig.run(14 * 60)
+        stuck = _stuck_for_fourteen_minutes(rig)
         assert rig.decisions_of(RUNBOOK) == []  # not stuck for 15 minutes yet
         api = rig.cluster.operations.api
         real_read = api.read
@@ -188,17 +205,7 @@ def test_a_pod_replaced_between_the_writes_read_and_its_request_is_not_held_agai
     # the runbook's record (it was counted "wrong").
     rig = build_rig(tmp_path)
     try:
-        seed_web(rig, started_at=rig.clock.now() - 7200)
-        stuck = rig.server.store.objects("Pod", "shop")[1]["metadata"]["name"]
-        rig.server.store.modify(
-            "Pod",
-            "shop",
-            stuck,
-            lambda pod: pod["status"]["conditions"][1].update(
-                status="False", lastTransitionTime=rfc3339(rig.clock.now())
-            ),
-        )
-        rig.run(14 * 60)
+        stuck = _stuck_for_fourteen_minutes(rig)
         api = rig.cluster.operations.api
         real_read = api.read
         pod_reads: list[str] = []

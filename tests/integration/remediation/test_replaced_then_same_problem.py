@@ -9,64 +9,22 @@ the same labels and start), through the engine, the real client and the fake API
 
 from __future__ import annotations
 
-import copy
-from collections.abc import Iterator
-from pathlib import Path
-
-import pytest
-
-from tests.fakekube.store import RESOURCES
 from tests.integration.remediation.rig import (
-    RUNBOOKS,
     Controller,
     KubeRig,
-    build_rig,
     rfc3339,
     seed_web,
 )
 from tests.integration.remediation.test_alert_gone import asked
 from tests.integration.remediation.test_hpa_ceiling import RAISE, ceiling, hpa_status
 from tests.integration.remediation.test_hpa_ceiling import RUNBOOK as HPA_RUNBOOK
-
-STUCK_RUNBOOK = "restart-stuck-pods"
-REPLACED = "the object the incident was about was replaced"
-
-
-@pytest.fixture
-def asking(tmp_path: Path) -> Iterator[KubeRig]:
-    """The rig with restart-stuck-pods alone, asking a person first (maxAutonomy: ask)."""
-    folder = tmp_path / "runbooks"
-    folder.mkdir()
-    text = (RUNBOOKS / f"{STUCK_RUNBOOK}.yaml").read_text()
-    (folder / f"{STUCK_RUNBOOK}.yaml").write_text(
-        text.replace("maxAutonomy: auto", "maxAutonomy: ask")
-    )
-    built = build_rig(tmp_path, runbooks=(folder,))
-    yield built
-    built.close()
-
-
-def _uid(rig: KubeRig, kind: str, name: str) -> str | None:
-    found = [o for o in rig.server.store.objects(kind, "shop") if o["metadata"]["name"] == name]
-    return str(found[0]["metadata"]["uid"]) if found else None
-
-
-def _recreate(rig: KubeRig, kind: str, name: str, *, fresh_pod: bool = False) -> str:
-    """``kind`` shop/``name`` deleted and created again under its name (a StatefulSet's
-    controller, a GitOps tool replacing it); returns the new uid. ``fresh_pod``: the new
-    pod's status is its own, as the kubelet reports it: started now, not Ready since."""
-    rt = next(r for r in RESOURCES if r.kind == kind)
-    old = copy.deepcopy(rig.server.store.get(rt, "shop", name))
-    rig.server.store.delete(rt, "shop", name)
-    for field in ("uid", "resourceVersion", "creationTimestamp", "generation", "managedFields"):
-        old["metadata"].pop(field, None)
-    if fresh_pod:
-        now = rfc3339(rig.clock.now())
-        old["status"]["startTime"] = now
-        for condition in old["status"]["conditions"]:
-            condition.update(lastTransitionTime=now)
-        old["status"]["conditions"][1]["status"] = "False"
-    return str(rig.server.store.create(rt, "shop", old)["metadata"]["uid"])
+from tests.integration.remediation.test_replaced_since_plan import (  # noqa: F401 (fixture)
+    REPLACED,
+    asking,
+    recreate,
+    uid_of,
+)
+from tests.integration.remediation.test_replaced_since_plan import RUNBOOK as STUCK_RUNBOOK
 
 
 def _operation_uid(rig: KubeRig, decision_id: str) -> str:
@@ -76,7 +34,9 @@ def _operation_uid(rig: KubeRig, decision_id: str) -> str:
     return str(operation["planned_uid"])
 
 
-def test_a_replacement_pod_stuck_too_gets_its_own_fifteen_minutes(asking: KubeRig) -> None:
+def test_a_replacement_pod_stuck_too_gets_its_own_fifteen_minutes(
+    asking: KubeRig,  # noqa: F811
+) -> None:
     # A state trigger: the replacement pod's not-Ready spell starts when it does, so its
     # incident is a new one (its own key), judged after its own 15 minutes, then asked
     # about once and, approved, acted on. This held before the change; kept as it is.
@@ -95,7 +55,7 @@ def test_a_replacement_pod_stuck_too_gets_its_own_fifteen_minutes(asking: KubeRi
     rig.controllers.append(lambda: controller.reconcile("shop", "web"))
     rig.run(16 * 60)
     (first,) = rig.decisions_of(STUCK_RUNBOOK)
-    new_uid = _recreate(rig, "Pod", stuck, fresh_pod=True)
+    new_uid = recreate(rig, "Pod", stuck, fresh_pod=True)
     assert rig.approve_pending() == 1
     rig.run(60)
     closed = rig.ledger.get_decision(first.id)
@@ -111,7 +71,7 @@ def test_a_replacement_pod_stuck_too_gets_its_own_fifteen_minutes(asking: KubeRi
     assert rig.approve_pending() == 1
     rig.run(60)
     assert [(w.method, w.name) for w in rig.writes()] == [("DELETE", stuck)]
-    assert _uid(rig, "Pod", stuck) is None
+    assert uid_of(rig, "Pod", stuck) is None
 
 
 def test_an_alert_still_firing_about_a_replaced_object_is_decided_again(rig: KubeRig) -> None:
@@ -125,7 +85,7 @@ def test_an_alert_still_firing_about_a_replaced_object_is_decided_again(rig: Kub
     # next cycle takes the alert in again and asks once about the new HPA; approved, it
     # is raised.
     first, _starts = asked(rig)
-    new_uid = _recreate(rig, "HorizontalPodAutoscaler", "web")
+    new_uid = recreate(rig, "HorizontalPodAutoscaler", "web")
     hpa_status(rig, 4)
     assert rig.approve_pending() == 1
     rig.cycle()
