@@ -1277,12 +1277,29 @@ class Ledger:
         """Write-ahead: record what is about to be written and how to undo it.
 
         Returns the intent id, or None if this step already has an intent (so the
-        caller must reconcile rather than write again).
+        caller must reconcile rather than write again), or if ``decision_id``'s run is no
+        longer the one under ``execution_key``: closed with nothing written, or its key
+        taken over by the incident's next decision (``claim_execution``). A writer that
+        lost its lease part-way through a step must not leave its intent there: it would
+        keep the key from the next decision, or stand for that decision's own step. The
+        run's row is read locked (PostgreSQL), so a takeover waits for this transaction
+        and then finds the intent, or this one finds the takeover.
         """
         op = _json_safe(dict(operation), "operation")
         snap = _json_safe(dict(snapshot), "snapshot")
+        runs = tables["executions"]
         try:
             with self._tx() as conn:
+                if decision_id is not None:
+                    run = conn.execute(
+                        sa.select(runs.c.decision_id, runs.c.status)
+                        .where(runs.c.key == execution_key)
+                        .with_for_update()
+                    ).first()
+                    if run is not None and (
+                        run.decision_id != decision_id or run.status in CLOSED_UNWRITTEN
+                    ):
+                        return None
                 result = conn.execute(
                     tables["intents"]
                     .insert()

@@ -288,6 +288,29 @@ def test_a_run_closed_with_nothing_written_gives_its_key_to_the_incidents_next_d
     assert not ledger.claim_execution(key, third, "rb", "t", "c", NOW + 7)  # it wrote
 
 
+def test_a_stale_writer_of_a_closed_run_records_no_intent_under_its_key(ledger: Ledger) -> None:
+    # A replica that lost its lease part-way through a step of decision X (between its
+    # lease check and its write-ahead intent) may record the intent after the new leader
+    # closed X's run with nothing written, or after the incident's next decision Y took
+    # the key over. Before, the intent was recorded: before the takeover it kept the key
+    # from Y for good (Y left "executing", nothing done); after it, Y's own first step
+    # found it and left the step to a writer that was not there. Now an intent of X is
+    # refused once X's run is closed with nothing written or the key is another's.
+    key = "restart-stuck-pods|Pod/shop/web-0|kubernetes/x"
+    old = ledger.record_decision(decision(), NOW)
+    assert ledger.claim_execution(key, old, "rb", "t", "a", NOW)
+    assert ledger.set_execution_status(key, ["running"], "superseded", NOW + 1)
+    assert ledger.record_intent(key, 0, {"op": "x"}, {}, "a", NOW + 2, old) is None
+    new = ledger.record_decision(decision(), NOW + 3)
+    assert ledger.claim_execution(key, new, "rb", "t", "b", NOW + 3)
+    assert ledger.record_intent(key, 0, {"op": "x"}, {}, "a", NOW + 4, old) is None
+    mine = ledger.record_intent(key, 0, {"op": "x"}, {}, "b", NOW + 5, new)
+    assert mine is not None
+    assert [(i.id, i.decision_id) for i in ledger.intents(execution_key=key)] == [(mine, new)]
+    # A write with no run of its own (the scaler's keys) is recorded as before.
+    assert ledger.record_intent("scale/shop/web/1", 0, {"op": "x"}, {}, "a", NOW, old)
+
+
 def test_guard_state_compare_and_set(ledger: Ledger) -> None:
     value, version = ledger.guard("breaker/rollback")
     assert (value, version) == ({}, 0)
