@@ -2033,23 +2033,24 @@ class RemediationEngine:
             "since its plan; this one is about the new object"
         )
 
-    def _requeue_alert(self, record: DecisionRecord) -> None:
+    def _requeue_alert(self, record: DecisionRecord) -> bool:
         """After ``record``, started by an Alertmanager alert, was closed because the
         object it was about was replaced: its stored alert is made pending again, so
         that the next cycle takes it in once more and decides about the new object if
         the alert still fires (``_replaced_since``). A firing alert is otherwise taken
-        in once per start: one that never resolved would never be seen again."""
+        in once per start: one that never resolved would never be seen again. A crash
+        before this is made up for by the recovery (``_requeue_replaced``). Whether the
+        alert was made pending."""
         if self.inbox is None or not record.reason_code.startswith("alert:"):
-            return
+            return False
         signal = record.evidence.get("signal")
         fingerprint = signal.get("fingerprint") if isinstance(signal, Mapping) else None
         if not isinstance(fingerprint, str) or not fingerprint:
-            return
+            return False
         # Its latest start: one that resolved and fired again while this decision was
         # open was a duplicate of it (``OpenDecision``), and is decided now.
         starts = [row.starts_at for row in self.ledger.alerts_of(fingerprint)]
-        if starts:
-            self.ledger.requeue_alert(fingerprint, max(starts))
+        return bool(starts) and self.ledger.requeue_alert(fingerprint, max(starts))
 
     def _ask_again(
         self, existing: DecisionRecord, runbook: Runbook, signal: Signal, now: float
@@ -3379,6 +3380,7 @@ class RemediationEngine:
             "held": 0,
             "escalated": 0,
             "unrecovered": 0,
+            "requeued": 0,  # alerts of runs closed as their object was replaced
         }
         counts["reconciled"] = len(self.executor.reconcile())
         counts["settled"] = self._settle_finished()
@@ -3388,7 +3390,36 @@ class RemediationEngine:
             outcome = self._recover_guarded(execution)
             if outcome is not None:
                 counts[outcome] += 1
+        counts["requeued"] = self._requeue_replaced()
         return counts
+
+    def _requeue_replaced(self) -> int:
+        """Make pending again the alerts of runs closed because the object they were
+        about was replaced (``REPLACED``) in the last ``PROMISES_KEPT``, whose incident has
+        no newer decision: a crash between such a closing and its requeue
+        (``_requeue_alert``, written after the closing) left the alert handled, and one
+        that never resolves would never be taken in again. After the runs above, whose
+        recovery finishes a closing a crash cut short. How many were made pending (one
+        requeued already, or not firing any more, is left as it is)."""
+        if self.inbox is None:
+            return 0
+        now = self.clock.now()
+        requeued = 0
+        for record in self.ledger.decisions(
+            kind="remediation", status=["superseded"], updated_since=now - PROMISES_KEPT, limit=1000
+        ):
+            if not record.reason_code.startswith("alert:"):
+                continue
+            latest = self.ledger.latest_for_incident(record.incident_key or record.id)
+            if latest is None or latest.id != record.id:
+                continue  # decided again since
+            if not any(
+                row["outcome"] == "superseded" and (row.get("detail") or {}).get(REPLACED)
+                for row in self.ledger.feedback_for(record.id)
+            ):
+                continue
+            requeued += self._requeue_alert(record)
+        return requeued
 
     def _recover_guarded(self, execution: Mapping[str, Any]) -> str | None:
         """Recover one running execution (``_recover_run``), on its own: an error that is

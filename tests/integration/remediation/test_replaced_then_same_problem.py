@@ -9,6 +9,8 @@ the same labels and start), through the engine, the real client and the fake API
 
 from __future__ import annotations
 
+import pytest
+
 from tests.integration.remediation.rig import (
     Controller,
     KubeRig,
@@ -109,3 +111,44 @@ def test_an_alert_still_firing_about_a_replaced_object_is_decided_again(rig: Kub
     assert done is not None and done.status in ("verifying", "verified")
     execution = rig.ledger.execution(done.incident_key or done.id)
     assert execution is not None and execution["decision_id"] == done.id
+
+
+class _CrashError(BaseException):
+    """Stands for SIGKILL: nothing after it runs in that process."""
+
+
+def test_an_alert_still_firing_is_decided_again_after_a_crash_before_its_requeue(
+    rig: KubeRig, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # As above, but the process dies after the run was closed (ReplacedSincePlan) and
+    # before its alert was made pending again. Before, the restart's recovery did not
+    # look at such a closing: the alert stayed handled and, never resolving, was never
+    # taken in again, so the new HPA's problem was neither acted on nor asked about.
+    # Now the recovery requeues the alert of a run so closed whose incident has no newer
+    # decision, and the next cycle asks once about the new HPA.
+    first, _starts = asked(rig)
+    new_uid = recreate(rig, "HorizontalPodAutoscaler", "web")
+    hpa_status(rig, 4)
+    assert rig.approve_pending() == 1
+
+    def crash(*_args: object) -> bool:
+        raise _CrashError
+
+    with monkeypatch.context() as patched:
+        patched.setattr(rig.ledger, "requeue_alert", crash)
+        with pytest.raises(_CrashError):
+            rig.cycle()
+    closed = rig.ledger.get_decision(first)
+    assert closed is not None and closed.status == "superseded"
+    rig.engine.recover()  # the restart
+    for _ in range(3):
+        rig.clock.advance(60)
+        rig.cycle()
+    second = [d for d in rig.decisions_of(HPA_RUNBOOK) if d.id != first]
+    assert [d.status for d in second] == ["asked"]
+    assert _operation_uid(rig, second[0].id) == new_uid
+    assert rig.channel.asked == [first, second[0].id]
+    rig.engine.recover()  # a later restart: the incident has its new decision
+    rig.clock.advance(60)
+    rig.cycle()
+    assert rig.channel.asked == [first, second[0].id]
