@@ -939,6 +939,17 @@ def _plan_promote(
             "verdict judged: it was rolled out again since, and a release nobody judged is "
             "never promoted",
         )
+    images = signal.evidence.get("images")
+    running = tuple(c.image for c in canary.containers)
+    if isinstance(images, list | tuple) and images and tuple(map(str, images)) != running:
+        # The same revision, other images: the canary was deleted and created again
+        # (its revisions start at 1 again) since the verdict.
+        raise _Stop(
+            "CanaryMovedOn",
+            f"{show(target)} runs {', '.join(running) or 'no image'}, not "
+            f"{', '.join(map(str, images))} the verdict judged: it was replaced since, and "
+            "a release nobody judged is never promoted",
+        )
     ours = {c.name: c.image for c in canary.containers}
     theirs = {c.name: c.image for c in stable.containers}
     if set(ours) != set(theirs):

@@ -1074,7 +1074,13 @@ class CanaryLoop:
         if verdict not in ("rollback", "promote") or target is None or target.kind == "Rollout":
             return  # a Rollout's verdict reaches Argo through the endpoint, not a runbook
         images = record.proposal.get("images") or []
-        evidence: dict[str, Any] = {"sentence": record.reason, "verdict_decision": record.id}
+        evidence: dict[str, Any] = {
+            "sentence": record.reason,
+            "verdict_decision": record.id,
+            # What was judged: a canary deleted and created again starts at revision 1
+            # again, so the runbook checks the images too (``planning._plan_promote``).
+            "images": [str(i) for i in images],
+        }
         if by_person:
             # The runbook does not ask the same question again (``routing.route``).
             evidence["approved_by"] = self._approver(record)
@@ -1424,7 +1430,11 @@ class CanaryLoop:
                         confidence=verdict.confidence,
                         at=self.clock.now(),
                         revision=analysis.revision,
-                        evidence={"sentence": verdict.sentence, "verdict_decision": decision_id},
+                        evidence={
+                            "sentence": verdict.sentence,
+                            "verdict_decision": decision_id,
+                            "images": list(analysis.images),
+                        },
                         run=",".join(analysis.images),
                     )
                 ]

@@ -221,6 +221,8 @@ def test_an_approved_rollback_is_carried_out_and_stays_so_once_done(
     assert (signal.kind, signal.name, str(signal.target)) == ("canary", "rollback", record.subject)
     assert signal.confidence >= 0.99  # a person looked
     assert signal.evidence["verdict_decision"] == decision_id
+    # What was judged, for the runbook to compare with the canary it plans on.
+    assert signal.evidence["images"] == record.proposal["images"] != []
     assert signal.dedup_key.endswith("/rollback") and "/rev" in signal.dedup_key
     rig.clock.advance(60)
     rig.loop.cycle()

@@ -203,3 +203,25 @@ def test_two_objects_change_so_one_target_is_too_few() -> None:
         text.replace("scaleCanaryToZero: true", "scaleCanaryToZero: false"), "x.yaml"
     )
     assert kept.spec.guards.blast_radius.max_targets == 1
+
+
+def test_a_canary_replaced_at_the_same_revision_after_the_verdict_is_not_promoted() -> None:
+    # A canary Deployment deleted and created again starts at revision 1 again: a
+    # verdict on web:v3 at revision 3 must not promote another release that reached
+    # revision 3 too (a person's approval of the verdict routes the promotion without a
+    # second question, ApprovedUpstream). Before, only the revision was compared, and
+    # web:v3b was given to the stable; now the judged images, which the verdict's signal
+    # carries, are compared too.
+    snapshot, canary = pair()
+    judged = signal(
+        "canary",
+        "promote",
+        canary,
+        confidence=0.99,
+        evidence={"revision": 3, "images": ["web:v3b"]},
+    )
+    result = plan(PROMOTE, judged, snapshot, NOW)
+    assert isinstance(result, NoAction) and result.reason_code == "CanaryMovedOn", result
+    assert "runs web:v3, not web:v3b the verdict judged" in result.message
+    same = replace(judged, evidence={"revision": 3, "images": ["web:v3"]})
+    assert isinstance(plan(PROMOTE, same, snapshot, NOW), Plan)
