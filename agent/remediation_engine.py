@@ -2047,7 +2047,10 @@ class RemediationEngine:
         object it was about was replaced: its stored alert is made pending again, so
         that the next cycle takes it in once more and decides about the new object if
         the alert still fires (``_replaced_since``). A firing alert is otherwise taken
-        in once per start: one that never resolved would never be seen again."""
+        in once per start: one that never resolved would never be seen again. Written
+        after the closing: if the process stops in between, ``_requeue_held_alerts``
+        finds the alert's own start again at the next cycle (not a later start that was
+        a duplicate of this decision: that one waits for its alert's next start)."""
         if self.inbox is None or not record.reason_code.startswith("alert:"):
             return
         signal = record.evidence.get("signal")
