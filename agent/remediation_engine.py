@@ -95,6 +95,7 @@ from remediation.planning import (
     Plan,
     check_preconditions,
     drain_blocked_by,
+    incident_key,
     precondition_results,
 )
 from remediation.planning import plan as make_plan
@@ -244,6 +245,10 @@ PROMISES_KEPT = 7 * 86400.0
 REPLACED = "replaced_since_plan"
 # Decision statuses a closing that promises an escalation leaves.
 PROMISING = ("superseded", "failed", "expired")
+# How often a firing alert whose incident stays held past its re-ask time (a guard or a
+# precondition held the new decision back) is taken in again
+# (``RemediationEngine._requeue_held_alerts``).
+REASK_RETRY = 300.0
 # Remediation cycles in a row at which handling one approved decision, before its run is
 # claimed, may fail with the same error (one that is not a ``TransientError``: a bug, a
 # stored proposal that cannot be read, a runbook changed so its plan cannot be built)
@@ -283,6 +288,18 @@ class _Stuck:
     times: int  # the cycles it failed at, in a row
     error: str  # the last error, as "Type: message"
     told: bool = False  # handed to a person (or found handed already in the ledger)
+
+
+@dataclass(frozen=True)
+class _ReaskHold:
+    """How an incident whose decision was closed with nothing done is held before it is
+    decided again (``RemediationEngine._reask_hold``)."""
+
+    until: float  # not decided again before this
+    quiet: float  # the quiet period after the closing
+    what: str  # what became of the decision, for the new one's reason ("" if escalated)
+    judged: dict[str, Any] | None  # a hindsight verdict "not the fix" that holds it too
+    judged_hold: float  # how long that verdict holds it (0 without one)
 
 
 @dataclass
@@ -675,6 +692,9 @@ class RemediationEngine:
         # "verification"): since when, how many cycles in a row, the last error, whether
         # a person was told (``_keeps_failing``). A success ends the entry.
         self._stuck: dict[tuple[str, str], _Stuck] = {}
+        # Stored alerts that could not be looked at for a re-ask, by fingerprint: the
+        # error, logged again only when it changes (``_requeue_held_alerts``).
+        self._requeue_failing: dict[str, str] = {}
 
     # ------------------------------------------------------------- snapshots
     def snapshot(self) -> ClusterSnapshot:
@@ -781,6 +801,7 @@ class RemediationEngine:
             log.info("resumed: recovering the in-flight work left while paused: %s", self.recover())
         snapshot = self.snapshot()
         now = self.clock.now()
+        self._requeue_held_alerts(snapshot, now)
         stored = self.inbox.pending() if self.inbox is not None else []
         self._marked &= {a.id for a in stored}
         # Alerts a cycle took in and never finished with, in a process that is gone: one
@@ -2022,10 +2043,7 @@ class RemediationEngine:
         )
         if not changed:
             return None
-        if not any(
-            row["outcome"] == "superseded" and (row.get("detail") or {}).get(REPLACED)
-            for row in self.ledger.feedback_for(existing.id)
-        ):
+        if not self._closed_replaced(existing):
             return None
         return (
             f"decision {existing.id[:8]} about it was not carried out: "
@@ -2052,6 +2070,120 @@ class RemediationEngine:
         starts = [row.starts_at for row in self.ledger.alerts_of(fingerprint)]
         return bool(starts) and self.ledger.requeue_alert(fingerprint, max(starts))
 
+    def _reask_hold(self, existing: DecisionRecord, runbook: Runbook) -> _ReaskHold | None:
+        """How long the incident of ``existing``, its latest decision, is held before it
+        may be decided again (``_ask_again`` says by which rule); None when it is not
+        held for a re-ask (its decision was not closed so, or a "no" stands for good)."""
+        quiet = max(
+            self.limits.reask_after,
+            runbook.spec.guards.cooldown_per_target,
+            self.limits.target_cooldown,
+        )
+        if existing.status == "expired":
+            what = "expired with nothing done"
+        elif existing.status == "rejected" and self.limits.reask_after_reject is not None:
+            quiet, what = max(quiet, self.limits.reask_after_reject), "was rejected"
+        elif existing.status == "escalated":
+            what = ""
+        else:
+            return None
+        until = existing.updated_at + quiet
+        judged = self._judged_not_the_fix(existing)
+        judged_hold = 0.0
+        if judged is not None:
+            if self.limits.reask_after_reject is None:
+                return None
+            judged_hold = max(quiet, self.limits.reask_after_reject)
+            until = max(until, float(judged["created_at"]) + judged_hold)
+        return _ReaskHold(until, quiet, what, judged, judged_hold)
+
+    def _requeue_held_alerts(self, snapshot: ClusterSnapshot, now: float) -> None:
+        """Make pending again each stored alert that still fires and whose incident is
+        due to be looked at again, for this cycle to take it in (``Ledger.requeue_alert``).
+
+        A firing alert is taken in once per start (fingerprint and ``startsAt``):
+        Alertmanager's re-sends only move its last delivery on. So an alert's incident
+        held for a re-ask (its question expired, was rejected, or it was escalated:
+        ``_reask_hold``) would never be seen again, however long it fired, while a pod
+        condition is seen at every cycle. Due once its quiet period has ended, then again
+        every ``REASK_RETRY`` while it stays held (a guard or a precondition that held
+        the new decision back when it was taken in). (An alert whose decision was
+        closed because the object it was about was replaced since its plan is made
+        pending by ``_requeue_alert`` at the closing, or by the recovery after a crash
+        in between: ``_requeue_replaced``.) Derived from the ledger at every cycle, so a
+        restart keeps the schedule. Only alerts ``firing`` counts (not resolved, their
+        ``endsAt`` not passed, delivered lately: ``AlertInbox.firing_rows``), handled
+        and not given up."""
+        if self.inbox is None:
+            return
+        for row in self.inbox.firing_rows():
+            if row.handled_at is None or row.given_up_at is not None:
+                continue
+            try:
+                due = self._alert_due_again(row.signal, row.handled_at, snapshot, now)
+            except TransientError:
+                raise
+            except Exception as exc:
+                # A row this cannot read (as ``pending`` would log it) waits for its next
+                # start: the other alerts go on.
+                said = self._requeue_failing.get(row.fingerprint)
+                error = f"{type(exc).__name__}: {exc}"
+                if said != error:
+                    log.warning(
+                        "stored alert %s (fingerprint %s) could not be looked at for a re-ask: %s",
+                        row.name,
+                        row.fingerprint,
+                        error,
+                    )
+                self._requeue_failing[row.fingerprint] = error
+                continue
+            self._requeue_failing.pop(row.fingerprint, None)
+            if due is not None and self.ledger.requeue_alert(row.fingerprint, row.starts_at):
+                log.info(
+                    "stored alert %s (fingerprint %s, firing from %s) is taken in again: %s",
+                    row.name,
+                    row.fingerprint,
+                    to_utc_text(row.starts_at),
+                    due,
+                )
+
+    def _alert_due_again(
+        self,
+        stored: Mapping[str, Any],
+        handled_at: float,
+        snapshot: ClusterSnapshot,
+        now: float,
+    ) -> str | None:
+        """Why the stored firing alert ``stored`` (its signal, as stored), last taken in
+        at ``handled_at``, is due to be taken in again now (``_requeue_held_alerts``);
+        None when it is not."""
+        signal = signal_from_json(stored)
+        result = self._scoped(signal, match(self.runbooks.values(), signal, snapshot))
+        for found in result.matches:
+            key = incident_key(found.runbook.name, found.target, signal)
+            existing = self.ledger.latest_for_incident(key)
+            if existing is None:
+                continue
+            if existing.status == "superseded":
+                continue  # replaced since its plan: ``_requeue_alert``, ``_requeue_replaced``
+            hold = self._reask_hold(existing, found.runbook)
+            if hold is None or now < hold.until:
+                continue
+            if handled_at < hold.until or now - handled_at >= REASK_RETRY:
+                return (
+                    f"decision {existing.id[:8]} ({existing.status}) held its incident "
+                    f"until {to_utc_text(hold.until)}"
+                )
+        return None
+
+    def _closed_replaced(self, existing: DecisionRecord) -> bool:
+        """Whether ``existing`` was closed because the object it was about was replaced
+        since its plan (its closing row says so: ``_closing``'s ``replaced``)."""
+        return any(
+            row["outcome"] == "superseded" and (row.get("detail") or {}).get(REPLACED)
+            for row in self.ledger.feedback_for(existing.id)
+        )
+
     def _ask_again(
         self, existing: DecisionRecord, runbook: Runbook, signal: Signal, now: float
     ) -> tuple[str | None, str]:
@@ -2074,27 +2206,11 @@ class RemediationEngine:
         unanswered question is never raised again. Returns the sentence the new
         decision's reason carries (None: still a duplicate) and, for a duplicate, when it
         may be asked again (for its message; "" when never)."""
-        quiet = max(
-            self.limits.reask_after,
-            runbook.spec.guards.cooldown_per_target,
-            self.limits.target_cooldown,
-        )
-        if existing.status == "expired":
-            what = "expired with nothing done"
-        elif existing.status == "rejected" and self.limits.reask_after_reject is not None:
-            quiet, what = max(quiet, self.limits.reask_after_reject), "was rejected"
-        elif existing.status == "escalated":
-            what = ""
-        else:
+        hold = self._reask_hold(existing, runbook)
+        if hold is None:
             return None, ""
+        until, quiet, what, judged = hold.until, hold.quiet, hold.what, hold.judged
         closed = existing.updated_at
-        until = closed + quiet
-        judged = self._judged_not_the_fix(existing)
-        if judged is not None:
-            if self.limits.reask_after_reject is None:
-                return None, ""
-            hold = max(quiet, self.limits.reask_after_reject)
-            until = max(until, float(judged["created_at"]) + hold)
         if now < until:
             again = "raised" if existing.status == "escalated" else "asked"
             return None, f"; {again} again from {to_utc_text(until)} if it goes on"
@@ -2104,7 +2220,7 @@ class RemediationEngine:
             return (
                 f"still going on: decision {str(judged['decision_id'])[:8]} was judged not "
                 f"the fix by {judged['actor']} at {to_utc_text(float(judged['created_at']))}, "
-                f"{format_duration(hold)} or more ago, and nothing was done since",
+                f"{format_duration(hold.judged_hold)} or more ago, and nothing was done since",
                 "",
             )
         if existing.status == "escalated":

@@ -95,6 +95,7 @@ __all__ = [
     "check_preconditions",
     "count_disruption",
     "drain_blocked_by",
+    "incident_key",
     "plan",
     "precondition_results",
     "show",
@@ -285,10 +286,16 @@ class Plan:
 
     @property
     def incident_key(self) -> str:
-        return f"{self.runbook}|{self.target}|{self.signal.dedup_key}"
+        return incident_key(self.runbook, self.target, self.signal)
 
 
 # ------------------------------------------------------------------------------ helpers
+
+
+def incident_key(runbook: str, target: ObjectRef, signal: Signal) -> str:
+    """The incident a plan of ``runbook`` on ``target`` for ``signal`` is about: one
+    decision each (``Plan.incident_key``), also found without planning."""
+    return f"{runbook}|{target}|{signal.dedup_key}"
 
 
 def show(ref: ObjectRef) -> str:

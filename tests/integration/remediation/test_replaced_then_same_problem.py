@@ -9,16 +9,19 @@ the same labels and start), through the engine, the real client and the fake API
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from tests.integration.remediation.rig import (
     Controller,
     KubeRig,
+    build_rig,
     rfc3339,
     seed_web,
 )
 from tests.integration.remediation.test_alert_gone import asked
-from tests.integration.remediation.test_hpa_ceiling import RAISE, ceiling, hpa_status
+from tests.integration.remediation.test_hpa_ceiling import RAISE, UNSCHEDULABLE, ceiling, hpa_status
 from tests.integration.remediation.test_hpa_ceiling import RUNBOOK as HPA_RUNBOOK
 from tests.integration.remediation.test_replaced_since_plan import (  # noqa: F401 (fixture)
     REPLACED,
@@ -152,3 +155,54 @@ def test_an_alert_still_firing_is_decided_again_after_a_crash_before_its_requeue
     rig.clock.advance(60)
     rig.cycle()
     assert rig.channel.asked == [first, second[0].id]
+
+
+class Crash(BaseException):
+    """The process dies (a BaseException: the per-item guards do not catch it)."""
+
+
+def test_a_crash_between_the_closing_and_the_requeue_still_decides_again(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # As above, but the process dies right after the run was closed ReplacedSincePlan,
+    # before its alert was made pending again (a separate write). Before, the alert, taken
+    # in once per start, was then never looked at again. Now the restarted engine's
+    # recovery finds it (``_requeue_replaced``) and its cycle asks once about the new HPA.
+    ledger = tmp_path / "ledger.sqlite"
+    rig = build_rig(tmp_path, ledger_path=ledger)
+    try:
+        first, _starts = asked(rig)
+        new_uid = recreate(rig, "HorizontalPodAutoscaler", "web")
+        hpa_status(rig, 4)
+        assert rig.approve_pending() == 1
+
+        def crash(_record: object) -> None:
+            raise Crash
+
+        monkeypatch.setattr(rig.engine, "_requeue_alert", crash)
+        rig.clock.advance(60)  # the person answers a minute later
+        with pytest.raises(Crash):
+            rig.cycle()
+        closed = rig.ledger.get_decision(first)
+        assert closed is not None and closed.status == "superseded"
+        server, now = rig.server, rig.clock.now()
+    finally:
+        rig.cluster.stop()
+        rig.api_client.close()
+        rig.decisions.approvals.dispatcher.stop()
+        rig.ledger.close()
+    restarted = build_rig(tmp_path, ledger_path=ledger, server=server, start=now + 30)
+    try:
+        restarted.promql.set(UNSCHEDULABLE, 0.0)
+        restarted.engine.recover()  # as the daemon does when it leads
+        for _ in range(3):
+            restarted.clock.advance(60)
+            restarted.cycle()
+        second = [d for d in restarted.decisions_of(HPA_RUNBOOK) if d.id != first]
+        assert [d.status for d in second] == ["asked"], [(d.id, d.status) for d in second]
+        assert _operation_uid(restarted, second[0].id) == new_uid
+        assert second[0].evidence["asked_again"]["after"] == first
+        assert restarted.channel.asked == [second[0].id]  # once, not once a cycle
+        assert restarted.writes() == []
+    finally:
+        restarted.close()
