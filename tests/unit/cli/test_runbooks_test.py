@@ -166,9 +166,20 @@ def test_given_forecast_breach_scales_out(capsys: pytest.CaptureFixture[str]) ->
 def test_given_canary_verdict_below_the_runbook_bar_forces_a_question(
     capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:
+    # The shipped canary-rollback has no such bar (every rollback the judge states is at
+    # 0.99 or more): a copy of it with one.
     config = tmp_path / "config.yaml"
     config.write_text("mode: act\nrouting:\n  auto: 0.5\n  ask: 0.3\n")
-    rb = str(RUNBOOKS / "canary-rollback.yaml")
+    text = (RUNBOOKS / "canary-rollback.yaml").read_text()
+    assert "requireApprovalWhen" not in text
+    barred = tmp_path / "canary-rollback.yaml"
+    barred.write_text(
+        text.replace(
+            "  maxAutonomy: auto\n",
+            "  maxAutonomy: auto\n  requireApprovalWhen:\n    confidenceBelow: 0.9\n",
+        )
+    )
+    rb = str(barred)
     objects = ["--objects", str(CLUSTER), "--config", str(config)]
     sure = preview(capsys, rb, *objects, "--signal", "canary:rollback:Deployment/shop/web")
     [[confident]] = [s["runbooks"] for s in sure["signals"]]
