@@ -28,7 +28,7 @@ from typing import Any, Protocol
 
 from agent.errors import AutonomicError, PermanentError, TransientError
 from agent.ledger import LATE_ANSWER_PREFIX, DecisionRecord, Feedback, Ledger, Question, is_hold
-from agent.verdicts import HINDSIGHT, judge
+from agent.verdicts import DEFAULT_REASK_AFTER_REJECT, HINDSIGHT, hindsight_hold, judge
 
 __all__ = [
     "ESCALATIONS_SHOWN",
@@ -551,6 +551,7 @@ class Approvals:
         dispatcher: Dispatcher | None = None,
         rule: ApproverRule | None = None,
         clock: Callable[[], float] = time.time,
+        reask_after_reject: float | None = DEFAULT_REASK_AFTER_REJECT,
     ) -> None:
         if ttl <= 0 or snooze <= 0:
             raise ValueError("question TTL and snooze must be positive durations")
@@ -565,6 +566,9 @@ class Approvals:
         self.rule = rule
         self._repost_after = 0.0
         self.clock = clock
+        # safety.reaskAfterReject: how long a hindsight "it was not the fix" holds its
+        # incident (the engine's), said to the person who gives it (``judge``).
+        self.reask_after_reject = reask_after_reject
         # Questions whose expiry was escalated and not marked yet (the mark failed, or
         # the process is between the two): while the mark keeps failing, only the mark
         # is tried again, not the escalation (``_expire_one``). Kept while due.
@@ -813,9 +817,9 @@ class Approvals:
             return AnswerOutcome(False, "Duplicate", "you said so already")
         said = "was the fix" if right else "was not the fix"
         log.info("decision %s: %s says its proposal %s (%s)", decision_id, actor, said, kind)
-        return AnswerOutcome(
-            True, "Recorded", f"recorded that what it proposed {said}; its next decision learns"
-        )
+        message = f"recorded that what it proposed {said}; its next decision learns"
+        hold = hindsight_hold(record, right, self.reask_after_reject)
+        return AnswerOutcome(True, "Recorded", f"{message}; {hold}" if hold else message)
 
     # ----------------------------------------------------------- superseded
     def supersede(

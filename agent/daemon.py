@@ -630,6 +630,7 @@ def build_daemon(
         clock=clock.now,
         cluster=settings.cluster.name,
         undo_ttl=settings.safety.undo_request_ttl,
+        reask_after_reject=settings.safety.reask_after_reject,
         on_failure=lambda method, reason: metrics.slack_failures.labels(
             method=method, reason=reason
         ).inc(),

@@ -13,15 +13,18 @@ from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from agent.errors import InputError
+from remediation.durations import format_duration
 
 if TYPE_CHECKING:  # the CLI imports this module's words: sqlalchemy stays out until used
     from agent.ledger import DecisionRecord, Ledger
 
 __all__ = [
     "CARRIED_OUT",
+    "DEFAULT_REASK_AFTER_REJECT",
     "HINDSIGHT",
     "NOT_EXECUTED",
     "held_past_max_wait",
+    "hindsight_hold",
     "judge",
     "status_said",
 ]
@@ -52,6 +55,33 @@ HINDSIGHT = frozenset({"escalated", "expired"})
 # ``execution`` feedback row of outcome ``expired``: it was never executed, so it is no
 # verification, neither right nor wrong, and is listed as this wherever outcomes are.
 NOT_EXECUTED = "not executed (held back past approvedMaxWait)"
+# safety.reaskAfterReject's default (``remediation.guards.GlobalLimits``): how long a
+# hindsight "it was not the fix" holds its incident, where the settings are not at hand.
+DEFAULT_REASK_AFTER_REJECT = 86400.0
+
+
+def hindsight_hold(
+    record: DecisionRecord, right: bool, reask_after: float | None, source: str = ""
+) -> str | None:
+    """What a hindsight verdict on ``record`` does to its incident, for the person who
+    gave it: a remediation's "it was not the fix" holds the incident like a rejection
+    (the engine's ``_ask_again``), so it is raised again only once ``reask_after``
+    (``safety.reaskAfterReject``, where ``source`` says it was read) has passed, or never
+    when None; a later "it was the fix" lifts the hold. None when the verdict holds
+    nothing: "it was the fix", or a decision of another kind (scaling, canary), whose
+    loops keep no such hold."""
+    if right or record.kind != "remediation":
+        return None
+    if reask_after is None:
+        return (
+            "the incident is held: Autonomic will not raise it again, however long it goes "
+            f"on (safety.reaskAfterReject is null{source}), unless someone says it was the fix"
+        )
+    return (
+        "the incident is held: if it goes on, Autonomic raises it again only after "
+        f"{format_duration(reask_after)} (safety.reaskAfterReject{source}), or sooner if "
+        "someone says it was the fix"
+    )
 
 
 def held_past_max_wait(feedback: Iterable[Mapping[str, Any]]) -> bool:

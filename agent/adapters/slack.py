@@ -98,6 +98,7 @@ from agent.errors import (
 from agent.ledger import DecisionRecord, Ledger, Question
 from agent.settings import SlackSettings, resolve_secret
 from agent.undo import REQUEST_KIND, ended, latest_request, request
+from agent.verdicts import DEFAULT_REASK_AFTER_REJECT, hindsight_hold
 from remediation.windows import to_utc_text
 
 __all__ = [
@@ -1525,6 +1526,10 @@ class SlackReceiver:
             ref = f"{SLACK_REF}{click.channel_id}:{click.message_ts}"
             said = "was the fix" if click.right else "was not the fix"
             text = f"{click.user_name} says what Autonomic proposed {said}."
+            record = self.approvals.ledger.get_decision(click.decision_id)
+            hold = record and hindsight_hold(record, click.right, self.approvals.reask_after_reject)
+            if hold:
+                text += f" {hold[:1].upper()}{hold[1:]}."
 
             def note() -> None:
                 try:
@@ -1698,11 +1703,14 @@ def build_approvals(
     cluster: str | None = None,
     undo_ttl: float = DEFAULT_UNDO_TTL,
     on_failure: Callable[[str, str], None] | None = None,
+    reask_after_reject: float | None = DEFAULT_REASK_AFTER_REJECT,
 ) -> tuple[Approvals, SlackReceiver | None]:
     """The approvals service for these settings: Slack backed by the ledger, or the ledger.
 
     Without Slack the receiver is None and questions are answered from the CLI.
     ``on_failure(method, reason)`` hears of every Slack Web API call that failed.
+    ``reask_after_reject`` (``safety.reaskAfterReject``) is how long a hindsight "It was
+    not" holds its incident, told to whoever clicks it.
     """
     ledger_only = LedgerOnlyChannel(ledger, clock)
     snooze = settings.snooze if snooze is None else snooze
@@ -1714,6 +1722,7 @@ def build_approvals(
             snooze=snooze,
             on_answer=on_answer,
             clock=clock,
+            reask_after_reject=reask_after_reject,
         )
         return approvals, None
     token = resolve_secret(settings.bot_token, environ)
@@ -1734,6 +1743,7 @@ def build_approvals(
         on_answer=on_answer,
         rule=approvers.rule,
         clock=clock,
+        reask_after_reject=reask_after_reject,
     )
     receiver = SlackReceiver(
         approvals,

@@ -94,7 +94,7 @@ _SOURCE_KEYS = ("source_url", "sourceURL", "generator_url", "generatorURL", "das
 _USER_ID = re.compile(r"^[UW][A-Z0-9]{2,}$")
 _GROUP_ID = re.compile(r"^S[A-Z0-9]{2,}$")
 # Evidence shown on a line of its own (who may answer), not among the numbers.
-_OWN_LINE_KEYS = frozenset({"approvers", "runbook_approvers"})
+_OWN_LINE_KEYS = frozenset({"approvers", "runbook_approvers", "if_approved"})
 # A canary verdict's numbers per metric and its queries: the findings already say the
 # numbers, and six queries would crowd the question; `autonomic explain` shows them.
 _EXPLAIN_ONLY_KEYS = frozenset({"metrics", "queries"})
@@ -453,6 +453,16 @@ def question_blocks(
                 "text": {"type": "mrkdwn", "text": _cut(" ".join(lines), _SECTION_LIMIT)},
             }
         )
+    if_approved = decision.evidence.get("if_approved")
+    confirm = f"Run {describe_proposal(decision.proposal)} on {decision.subject}?"
+    if buttons and isinstance(if_approved, str) and if_approved:
+        # What a yes does, where the proposal does not say it (a canary's promotion:
+        # whether the stable takes the canary's images, and whether it is asked again).
+        said = f"If approved, {if_approved}."
+        blocks.append(
+            {"type": "section", "text": {"type": "mrkdwn", "text": _cut(escape(said), 2900)}}
+        )
+        confirm = said
     if buttons:
         blocks.append(
             {
@@ -464,8 +474,7 @@ def question_blocks(
                         ACTION_APPROVE,
                         question_id,
                         style="primary",
-                        confirm=f"Run {describe_proposal(decision.proposal)} "
-                        f"on {decision.subject}?",
+                        confirm=confirm,
                     ),
                     _button("Reject", ACTION_REJECT, question_id, style="danger"),
                     _button("Snooze", ACTION_SNOOZE, question_id),

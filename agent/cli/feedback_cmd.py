@@ -19,8 +19,9 @@ record: it is not a correction of the daemon, which did nothing, and it does not
 move the `auto` threshold (not even for an automatic decision held back, which never
 acted). A hindsight `--wrong` also holds the decision's incident like a rejection: if
 it goes on, it is raised again only after `safety.reaskAfterReject` (never when null),
-not after `safety.reaskAfter`. The same person giving the same verdict
-twice records it once.
+not after `safety.reaskAfter`, and the command says so with the duration: from
+`--config` when given, else the default (which the daemon's config may change). The
+same person giving the same verdict twice records it once.
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ import getpass
 import time
 from typing import Any
 
-from agent.cli._context import add_ledger_flags, ledger_from, one_decision
+from agent.cli._context import add_ledger_flags, ledger_from, one_decision, settings_from
 
 
 def register(sub: argparse._SubParsersAction[Any]) -> None:
@@ -51,9 +52,11 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
 
 
 def give(args: argparse.Namespace) -> int:
-    from agent.verdicts import judge  # the ledger and its database driver: here, not at start
+    # the ledger and its database driver: here, not at start
+    from agent.verdicts import hindsight_hold, judge
 
-    ledger = ledger_from(args)
+    settings = settings_from(args)
+    ledger = ledger_from(args, settings)
     try:
         record = one_decision(ledger, args.id)
         actor = args.actor or f"cli:{getpass.getuser()}"
@@ -76,4 +79,23 @@ def give(args: argparse.Namespace) -> int:
         f"{outcome} by {actor}{' in hindsight' if kind == 'hindsight' else ''}; the type's "
         "track record counts it from now on"
     )
+    reask_after = settings.safety.reask_after_reject
+    if kind == "hindsight":
+        hold = hindsight_hold(record, args.right, reask_after, _source(args, reask_after))
+        if hold:
+            print(f"{hold[:1].upper()}{hold[1:]}")
     return 0
+
+
+def _source(args: argparse.Namespace, reask_after: float | None) -> str:
+    """Where the ``safety.reaskAfterReject`` a hold is told with was read: the command
+    reads the daemon's config only when given ``--config``; with a ledger URL alone it
+    has the default (or an ``AUTONOMIC__`` environment override), which the daemon's own
+    config may change."""
+    from agent.verdicts import DEFAULT_REASK_AFTER_REJECT
+
+    if args.config is not None:
+        return f", read from {args.config}"
+    if reask_after == DEFAULT_REASK_AFTER_REJECT:
+        return ", its default: the daemon's config may set another; give --config to read it"
+    return ", from this environment: the daemon's may differ; give --config to read its config"

@@ -12,7 +12,8 @@ rollback acts through ``canary-rollback``; a verdict routed to a person, as ever
 promotion is with today's calibration, is asked about, and once approved a promotion of
 a canary labelled ``autonomic.dev/promote-canary: "true"`` goes through
 ``canary-promote``, which gives the stable the canary's images, without a second
-question; an inconclusive one is escalated, since only a person can settle it, by promoting or
+question (except in ``mode: propose``, which asks once more; the first question says
+which); an inconclusive one is escalated, since only a person can settle it, by promoting or
 aborting the rollout). Every final verdict is also posted as a Kubernetes Event on the canary
 (`CanaryPromote`, `CanaryRollback` as a warning, `CanaryInconclusive`), with the judge's
 sentence and the decision id, so `kubectl describe` shows it next to the rollout; the
@@ -207,7 +208,7 @@ from remediation.ports import ClusterReader, Kind, ObjectRef, WorkloadState
 from remediation.schema import CANARY_OF
 from remediation.signals import Signal, canary_signal
 
-__all__ = ["CANARY_OF", "JUDGE_CANARY", "CanaryLoop", "standing"]
+__all__ = ["CANARY_OF", "JUDGE_CANARY", "PROMOTE_CANARY", "CanaryLoop", "standing"]
 
 log = logging.getLogger("autonomic.canary")
 
@@ -217,6 +218,8 @@ EventPoster = Callable[[ObjectRef, str, str, bool], None]
 # An Argo Rollout's own canary is judged only with this label "true" (and opted in): the
 # verdict acts only through an Argo analysis that asks the endpoint.
 JUDGE_CANARY = "autonomic.dev/judge-canary"
+# The opt-in of a native canary to ``canary-promote`` (its target's ``requireLabels``).
+PROMOTE_CANARY = "autonomic.dev/promote-canary"
 CONFIRMED = 0.99  # the least confidence of a verdict a person approved, sent to the runbooks
 VERIFY_WINDOW = 3600.0  # how long an acted-on verdict is watched for whether it stuck
 # Prometheus's newest stored sample (of any series) may be this much older than a cycle,
@@ -284,6 +287,7 @@ class Analysis:
     # This replica leads again (``CanaryLoop.forget``): what the analysis holds is from
     # before another leader's turn; it is taken up from the ledger at its next interval.
     retake: bool = False
+    promotes: bool = False  # as ``Pair.promotes``, as the canary was last seen
 
 
 @dataclass(frozen=True)
@@ -309,6 +313,9 @@ class Pair:
     pod_hash: str = ""
     stable_hash: str = ""
     strategy: str = ""  # an Argo Rollout's: canary or blueGreen
+    # A native canary labelled ``autonomic.dev/promote-canary: "true"``: a promotion of it
+    # reaches ``canary-promote`` (the question says so).
+    promotes: bool = False
 
     @property
     def key(self) -> AnalysisKey:
@@ -596,7 +603,14 @@ class CanaryLoop:
         stable_images = tuple(c.image for c in baseline.containers)
         if stable_images == images:
             return None  # the canary runs what the stable runs (rolled back): nothing to judge
-        return Pair(workload.ref, stable_ref, workload.revision, images, stable_images)
+        return Pair(
+            workload.ref,
+            stable_ref,
+            workload.revision,
+            images,
+            stable_images,
+            promotes=workload.labels.get(PROMOTE_CANARY) == "true",
+        )
 
     def _rollout_pair(self, workload: WorkloadState) -> Pair | None:
         """An Argo Rollout mid-rollout: its canary ReplicaSet (``status.currentPodHash``)
@@ -669,6 +683,7 @@ class CanaryLoop:
             self._record(analysis, analysis.latest)  # recording it failed before: again
             return
         analysis.baseline_images = pair.baseline_images
+        analysis.promotes = pair.promotes
         if self._frozen_now is None:
             self._frozen_now = self._frozen(now)
         if self._frozen_now:
@@ -773,6 +788,7 @@ class CanaryLoop:
         judge = self._judge(started if started < now else None)
         analysis = Analysis(canary, baseline, pair.revision, pair.images, judge, started)
         analysis.baseline_images = pair.baseline_images
+        analysis.promotes = pair.promotes
         analysis.pod_hash, analysis.stable_hash = pair.pod_hash, pair.stable_hash
         analysis.strategy = pair.strategy
         if final and record is not None:
@@ -1385,6 +1401,11 @@ class CanaryLoop:
                     "queries": self._queries(analysis),
                     "decided_after_seconds": verdict.decided_after_seconds,
                     "judge_reason": verdict.reason,
+                    **(
+                        {"if_approved": self._if_approved(analysis)}
+                        if decision == "promote"
+                        else {}
+                    ),
                 },
                 model_version="canary-judge/1",
                 prior_success=1.0,
@@ -1399,6 +1420,36 @@ class CanaryLoop:
                 ),
                 incident_key=incident_key,
             )
+        )
+
+    def _if_approved(self, analysis: Analysis) -> str:
+        """What a person's yes to a promotion does, for its question: the verdict
+        endpoints answer ``promote`` (to Argo, or the delivery tool that reads them);
+        a native canary labelled ``autonomic.dev/promote-canary: "true"`` is sent to the
+        runbooks, where ``canary-promote`` gives its stable the canary's images without
+        asking again, except in ``mode: propose``, which asks once more before that
+        write: the question is about the verdict, not the stable's images, and propose
+        mode asks before every action Autonomic takes."""
+        if analysis.pod_hash:  # an Argo Rollout: Argo promotes, Autonomic writes nothing
+            return (
+                f"the verdict endpoint answers promote, and Argo promotes {analysis.canary}; "
+                "Autonomic writes nothing to it"
+            )
+        stable = f"{analysis.baseline} takes the canary's images and the canary is scaled to 0"
+        if not analysis.promotes:
+            return (
+                "the verdict endpoints answer promote to the delivery tool that reads them; "
+                f"Autonomic changes nothing itself (the canary is not labelled {PROMOTE_CANARY}"
+                ': "true")'
+            )
+        if self.decisions.mode == "propose":
+            return (
+                "the verdict endpoints answer promote, and runbook canary-promote asks once "
+                f"more (mode: propose asks before every action) before {stable}"
+            )
+        return (
+            f"runbook canary-promote promotes it without asking again: {stable}; the "
+            "verdict endpoints answer promote"
         )
 
     def _announce(self, analysis: Analysis, verdict: Verdict, decision_id: str, route: str) -> None:

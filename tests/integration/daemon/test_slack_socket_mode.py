@@ -444,3 +444,17 @@ def test_a_slack_call_that_fails_is_counted_by_method_and_reason(
         assert [q.status for q in daemon.ledger.questions("pending")] == ["pending", "pending"]
     finally:
         runtime.stop()  # the cluster's watches, the approvals worker, the ledger
+
+
+def test_the_approvals_tell_a_hindsight_no_the_daemons_reask_after_reject(
+    kube: FakeApiServer, slack: FakeSlack, tmp_path: Path
+) -> None:
+    """What Slack tells the person who clicks "It was not" (how long the incident is
+    held) is the safety.reaskAfterReject the engine holds it for, not the default."""
+    extra = "safety: {reaskAfterReject: 3h}\n"
+    settings = settings_for(tmp_path, slack, receive="http", extra=extra)
+    daemon, runtime = build_daemon(settings, ENVIRON, kube_host=kube.url)
+    try:
+        assert daemon.decisions.approvals.reask_after_reject == 3 * 3600.0
+    finally:
+        runtime.stop()

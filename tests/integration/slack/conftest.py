@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -173,8 +175,9 @@ def ledger(tmp_path: Path) -> Iterator[Ledger]:
     opened.close()
 
 
-@pytest.fixture
-def rig(slack: FakeSlack, ledger: Ledger, clock: Clock) -> Iterator[Rig]:
+@contextmanager
+def rig_of(slack: FakeSlack, ledger: Ledger, clock: Clock, **built: Any) -> Iterator[Rig]:
+    """The rig over the stand-in, with ``build_approvals``' other arguments ``built``."""
     answers = Answers()
     sleeps: list[float] = []
     approvals, receiver = build_approvals(
@@ -187,10 +190,19 @@ def rig(slack: FakeSlack, ledger: Ledger, clock: Clock) -> Iterator[Rig]:
         # Pacing off: `sleep` records and does not wait (tests of pacing turn it on).
         policy=RetryPolicy(attempts=3, max_retry_after=30.0, backoff=0.5, post_interval=0.0),
         sleep=sleeps.append,
+        **built,
     )
     assert receiver is not None
     interactions = InteractionServer(receiver.handle_interaction, clock)
-    yield Rig(slack, ledger, approvals, receiver, answers, clock, sleeps, interactions)
-    interactions.stop()
-    receiver.close()
-    approvals.close()
+    try:
+        yield Rig(slack, ledger, approvals, receiver, answers, clock, sleeps, interactions)
+    finally:
+        interactions.stop()
+        receiver.close()
+        approvals.close()
+
+
+@pytest.fixture
+def rig(slack: FakeSlack, ledger: Ledger, clock: Clock) -> Iterator[Rig]:
+    with rig_of(slack, ledger, clock) as built:
+        yield built

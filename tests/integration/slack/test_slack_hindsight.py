@@ -7,7 +7,9 @@ from typing import Any
 
 import pytest
 
-from tests.integration.slack.conftest import TTL, Rig
+from agent.ledger import Ledger
+from tests.fakeslack import FakeSlack
+from tests.integration.slack.conftest import TTL, Clock, Rig, rig_of
 
 
 def _actions(blocks: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -57,6 +59,64 @@ def test_a_verdict_on_an_escalation_is_recorded_once_and_noted_in_its_thread(rig
     assert rig.click(decision_id, "was-not-fix", message_ts=message.ts)[0] == 200
     rig.drain()
     assert [v for _, _, v, _ in rig.ledger.outcomes("rollback-crashloop/Deployment")] == ["wrong"]
+    # ... and is told that "It was not" holds the incident: safety.reaskAfterReject's
+    # default, as build_approvals was not given the daemon's.
+    assert (
+        "raises it again only after 1d (safety.reaskAfterReject)"
+        in (rig.slack.ephemerals[-1]["text"])
+    )
+
+
+def _escalate_and_say_not(rig: Rig, kind: str = "remediation") -> tuple[str, str]:
+    """An escalated decision of ``kind`` judged "It was not" from its escalation's
+    button: (what the clicker was told, the note in the escalation's thread)."""
+    decision_id = rig.decision(kind=kind, route="escalate", status="escalated", confidence=0.5)
+    rig.approvals.escalate(decision_id, "confidence 50% is below the ask threshold", rig.clock())
+    [message] = rig.slack.top_level()
+    assert rig.click(decision_id, "was-not-fix", message_ts=message.ts)[0] == 200
+    rig.drain()
+    [note] = rig.slack.replies(message.channel, message.ts)
+    return rig.slack.ephemerals[-1]["text"], note.text
+
+
+@pytest.mark.parametrize(
+    ("reask_after_reject", "held"),
+    [
+        (
+            7200.0,
+            "The incident is held: if it goes on, Autonomic raises it again only after 2h "
+            "(safety.reaskAfterReject), or sooner if someone says it was the fix.",
+        ),
+        (
+            None,
+            "The incident is held: Autonomic will not raise it again, however long it goes "
+            "on (safety.reaskAfterReject is null), unless someone says it was the fix.",
+        ),
+    ],
+)
+def test_it_was_not_says_how_long_the_incident_is_held(
+    slack: FakeSlack, ledger: Ledger, clock: Clock, reask_after_reject: float | None, held: str
+) -> None:
+    """A hindsight "It was not" holds a remediation's incident like a rejection, for
+    safety.reaskAfterReject (the engine's ``_ask_again``). The person who clicked it, and
+    the escalation's thread, used to be told only that the verdict was recorded: not
+    that the incident, if it goes on, will not come back for a day (or ever)."""
+    with rig_of(slack, ledger, clock, reask_after_reject=reask_after_reject) as rig:
+        told, note = _escalate_and_say_not(rig)
+    assert told == (
+        "Recorded that what it proposed was not the fix; its next decision learns; "
+        + held[:1].lower()
+        + held[1:]
+    )
+    assert note == f"someone says what Autonomic proposed was not the fix. {held}"
+
+
+def test_it_was_not_on_a_canary_verdict_claims_no_hold(rig: Rig) -> None:
+    """Only a remediation incident is held by "It was not": another kind's reply says
+    nothing of a hold its loop does not keep."""
+    told, note = _escalate_and_say_not(rig, kind="canary")
+    assert told == "Recorded that what it proposed was not the fix; its next decision learns."
+    assert note == "someone says what Autonomic proposed was not the fix."
 
 
 def test_an_escalation_of_something_already_done_has_no_hindsight_buttons(rig: Rig) -> None:

@@ -8,11 +8,11 @@ import math
 import random
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import pytest
 
-from agent.adapters.slack_blocks import escalation_blocks, report_blocks
+from agent.adapters.slack_blocks import escalation_blocks, question_blocks, report_blocks
 from agent.approvals import Approvals, LedgerOnlyChannel
 from agent.cli.explain_cmd import render
 from agent.clock import FakeClock
@@ -30,6 +30,7 @@ from remediation.signals import Signal
 
 STABLE = ObjectRef("Deployment", "search", "shop")
 CANARY = ObjectRef("Deployment", "search-canary", "shop")
+PROMOTE_CANARY = "autonomic.dev/promote-canary"  # canary-promote's opt-in
 SEL = '{namespace="$namespace",deployment="$workload"}'
 
 
@@ -41,7 +42,12 @@ def ledger(tmp_path: Path) -> Iterator[Ledger]:
 
 
 def rig(
-    ledger: Ledger, canary_slowdown: float, latency_critical: bool = True
+    ledger: Ledger,
+    canary_slowdown: float,
+    latency_critical: bool = True,
+    *,
+    mode: Literal["observe", "propose", "act"] = "act",
+    canary_labels: dict[str, str] | None = None,
 ) -> tuple[CanaryLoop, list[Signal], FakeClock, SimCluster]:
     clock = FakeClock(1_700_000_000)
     cluster = SimCluster(["n1"], clock.now())
@@ -49,10 +55,9 @@ def rig(
     cluster.add_workload(
         SimWorkload(STABLE, 4, {1: Template("search:3")}, 1, 80, 30, labels=labels)
     )
+    canary_labels = {**labels, CANARY_OF: "search", **(canary_labels or {})}
     cluster.add_workload(
-        SimWorkload(
-            CANARY, 1, {1: Template("search:4")}, 1, 80, 30, labels={**labels, CANARY_OF: "search"}
-        )
+        SimWorkload(CANARY, 1, {1: Template("search:4")}, 1, 80, 30, labels=canary_labels)
     )
     metrics = SimMetrics()
     rng = random.Random(5)
@@ -71,7 +76,7 @@ def rig(
     )
     approvals = Approvals(ledger, LedgerOnlyChannel(ledger, clock.now), ttl=900, snooze=900)
     decisions = DecisionService(
-        ledger, clock, RoutingSettings(), mode="act", approvals=approvals, metrics=Metrics()
+        ledger, clock, RoutingSettings(), mode=mode, approvals=approvals, metrics=Metrics()
     )
     signals: list[Signal] = []
     loop = CanaryLoop(
@@ -495,3 +500,57 @@ def test_weigh_persistence_in_the_config_reaches_the_judge(ledger: Ledger) -> No
     assert loop._judge(None).settings.weigh_persistence is True
     with pytest.raises(ValueError, match="weighPersistence"):
         CanarySettings.model_validate({"weighPersistence": "yes"})
+
+
+@pytest.mark.parametrize(
+    ("mode", "canary_labels", "said"),
+    [
+        (
+            "act",
+            {PROMOTE_CANARY: "true"},
+            "If approved, runbook canary-promote promotes it without asking again: "
+            "Deployment/shop/search takes the canary's images and the canary is scaled to 0",
+        ),
+        (
+            "propose",
+            {PROMOTE_CANARY: "true"},
+            "If approved, the verdict endpoints answer promote, and runbook canary-promote "
+            "asks once more (mode: propose asks before every action) before "
+            "Deployment/shop/search takes the canary's images",
+        ),
+        (
+            "propose",
+            {},
+            "If approved, the verdict endpoints answer promote to the delivery tool that "
+            "reads them; Autonomic changes nothing itself (the canary is not labelled "
+            'autonomic.dev/promote-canary: "true")',
+        ),
+    ],
+)
+def test_a_promotions_question_says_what_approving_it_does(
+    ledger: Ledger, mode: Literal["propose", "act"], canary_labels: dict[str, str], said: str
+) -> None:
+    """The question about a promotion proposed "canary verdict promote for search:4" and
+    its Approve button asked to "Run canary verdict promote ... on" the canary: nothing
+    said whether a yes gives the stable the canary's images, nor that in propose mode
+    canary-promote asks once more before it does (propose mode asks before every
+    action; the yes is to the verdict). The question now says which."""
+    loop, _signals, clock, _cluster = rig(
+        ledger, canary_slowdown=1.0, mode=mode, canary_labels=canary_labels
+    )
+    run_until_final(loop, clock)
+    (decision,) = ledger.decisions(kind="canary")
+    assert decision.proposal["verdict"] == "promote" and decision.status == "asked"
+    (question,) = ledger.questions_for([decision.id])
+    blocks = question_blocks(decision, question)
+    texts = [b["text"]["text"] for b in blocks if b["type"] == "section" and "text" in b]
+    assert any(text.startswith(said) for text in texts)
+    (approve,) = [
+        e
+        for b in blocks
+        if b["type"] == "actions"
+        for e in b["elements"]
+        if e.get("style") == "primary"
+    ]
+    assert approve["confirm"]["text"]["text"].startswith(said)
+    assert "if_approved" not in json.dumps([b for b in blocks if "Evidence" in json.dumps(b)])

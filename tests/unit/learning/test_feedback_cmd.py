@@ -182,3 +182,44 @@ def test_a_wrong_taken_back_with_right_is_no_longer_counted_as_a_correction(
     assert (row.outcomes, row.right, row.corrections) == (2, 1, 1)
     assert row.correction_rate == pytest.approx(0.5)
     ledger.close()
+
+
+def test_a_hindsight_wrong_says_how_long_its_incident_is_held(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`--wrong` on an escalated remediation holds its incident like a rejection, for
+    safety.reaskAfterReject (the engine's ``_ask_again``). The command used to say only
+    that the verdict was recorded; it now says the hold, with the duration the daemon's
+    config sets when given `--config`, or the default (and that it is one) without."""
+    url = f"sqlite:///{tmp_path / 'ledger.sqlite'}"
+    ledger = open_ledger(url, 0)
+    clock = FakeClock(1_000_000.0)
+    decisions = inline_service(ledger, clock, RoutingSettings(auto=0.99, ask=0.98))
+    escalated = [decisions.decide(proposal()) for _ in range(4)]
+    assert [e.route for e in escalated] == ["escalate"] * 4
+    ledger.close()
+
+    def said(routed: int, *argv: str) -> str:
+        argv = ("feedback", escalated[routed].decision_id, *argv, "--as", "alice")
+        assert main([*argv, "--ledger", url]) == 0
+        return capsys.readouterr().out
+
+    out = said(0, "--wrong")
+    assert "recorded as wrong by alice in hindsight" in out
+    assert out.splitlines()[-1] == (
+        "The incident is held: if it goes on, Autonomic raises it again only after 1d "
+        "(safety.reaskAfterReject, its default: the daemon's config may set another; give "
+        "--config to read it), or sooner if someone says it was the fix"
+    )
+
+    config = tmp_path / "autonomic.yaml"
+    config.write_text(f"ledger:\n  url: {url}\nsafety:\n  reaskAfterReject: 6h\n")
+    out = said(1, "--wrong", "--config", str(config))
+    assert f"only after 6h (safety.reaskAfterReject, read from {config})" in out
+    config.write_text(f"ledger:\n  url: {url}\nsafety:\n  reaskAfterReject: null\n")
+    out = said(2, "--wrong", "--config", str(config))
+    assert "will not raise it again, however long it goes on (safety.reaskAfterReject is " in out
+
+    # "It was the fix" holds nothing, and says nothing of a hold.
+    out = said(3, "--right")
+    assert "recorded as right by alice in hindsight" in out and "held" not in out
