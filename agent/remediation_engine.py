@@ -38,6 +38,7 @@ from agent.decisions import DecisionService, Proposal
 from agent.errors import PermanentError, TransientError
 from agent.executor import REPLACED_SINCE_PLAN, DrainBudget, Executor
 from agent.ledger import HELD_PREFIX, DecisionRecord, Feedback, Intent, Ledger, is_hold
+from agent.ledger.store import CLOSED_UNWRITTEN
 from agent.observability import decision_context
 from agent.outages import OutageStory, say_failing, span, utc
 from agent.outcomes import RunbookOutcomes
@@ -1936,7 +1937,11 @@ class RemediationEngine:
             if not self.ledger.claim_execution(
                 key, record.id, runbook, str(target), self.executor.owner, now
             ):
-                # Someone (another replica, or we before a crash) already started it.
+                held = self._claimed_by_another(record, key, now)
+                if held is not None:
+                    return held
+                # Its own run, started already (by another replica, or by this process
+                # before a crash): that run goes on there, and its recovery settles it.
                 self.ledger.transition(record.id, ["approved"], "executing", now)
                 return "claimed-elsewhere"
             self.ledger.transition(record.id, ["approved"], "executing", now)
@@ -1944,6 +1949,96 @@ class RemediationEngine:
                 self._start_guards(record, rb, target, now)
             self._progress(record, f"executing: {'; '.join(proposal['diff']) or 'notify'}")
             return self._run_steps(record, key, start=0)
+
+    def _claimed_by_another(self, record: DecisionRecord, key: str, now: float) -> str | None:
+        """After ``record``'s claim of its incident's run (``key``) was refused: None when
+        the run there is its own (a claim of this decision before a crash, or on another
+        thread: it goes on as that claim's run). Otherwise the run belongs to another
+        decision, and this one has no run to go to ``executing`` with: nothing would ever
+        settle it (the recovery visits runs, not decisions). It is left approved, for the
+        next cycle to claim again (``waiting-claim``), while that run is about to give
+        the key up: closed with nothing written just after the refusal, or its decision
+        closed so and its run's closing cut short (a crash or an error between the two:
+        the recovery finishes it, ``_recover_run``), and not for longer than
+        ``approved_max_wait`` since its approval. Else it is closed as ``superseded``,
+        nothing written, the reason naming the decision whose run holds the key: a run
+        still going on (or that wrote, so that its key is never given up), as when an
+        intent came between a closing's look for intents and its closing of the run, or
+        an alert was taken in again while the run of the decision before it was still
+        open. It counted nothing in the guards (its claim failed before
+        ``_start_guards``), so nothing is given back: the in-flight record of the
+        runbook on the target is the other run's."""
+        execution = self.ledger.execution(key)
+        if execution is not None and execution["decision_id"] == record.id:
+            return None
+        if self._frees_soon(key, execution):
+            waited = now - record.updated_at
+            if waited <= self.limits.approved_max_wait:
+                log.info(
+                    "%s: decision %s waits for the run of decision %s to give its key up "
+                    "(closed with nothing written); claimed again next cycle",
+                    key,
+                    record.id[:8],
+                    str(execution["decision_id"])[:8] if execution else "?",
+                )
+                return "waiting-claim"
+        return self._supersede(record, self._key_held(key, execution), now)
+
+    def _frees_soon(self, key: str, execution: Mapping[str, Any] | None) -> bool:
+        """Whether the run under ``key`` (another decision's) gives the key up by itself:
+        gone, or closed with nothing written, or its decision closed so with the run's
+        own closing still to come (``_close_unstarted`` cut short), and no write-ahead
+        intent under it (``Ledger.claim_execution`` takes no key that has one)."""
+        if execution is None:
+            return True
+        if self.ledger.intents(execution_key=key):
+            return False
+        if execution["status"] in CLOSED_UNWRITTEN:
+            return True
+        holder = self.ledger.get_decision(str(execution["decision_id"]))
+        return holder is not None and holder.status in CLOSED_UNWRITTEN
+
+    def _key_held(self, key: str, execution: Mapping[str, Any] | None) -> str:
+        """Why a decision whose claim of ``key`` was refused is not executed."""
+        if execution is None:
+            return f"its incident's run ({key}) could not be claimed, and has no run since"
+        holder = str(execution["decision_id"])
+        wrote = ", with a write-ahead intent" if self.ledger.intents(execution_key=key) else ""
+        return (
+            f"its incident's run ({key}) is held by decision {holder[:8]} (its run "
+            f"{execution['status']}{wrote}), which claimed it first; one run per incident "
+            f"(`autonomic explain {holder[:12]}` shows that decision)"
+        )
+
+    def _close_stranded(self) -> int:
+        """Close the decisions left ``executing`` with no run of their own: an older
+        release moved a decision whose claim was refused, the key held by another
+        decision's run, to ``executing`` all the same, and nothing settles such a one.
+        Closed as ``execute`` now closes them (``_claimed_by_another``), ``superseded``,
+        nothing written, once (the status's compare-and-set). How many were closed."""
+        now = self.clock.now()
+        closed = 0
+        for record in self.ledger.decisions(kind="remediation", status=["executing"], limit=1000):
+            if is_hold(record.decision_type):
+                continue
+            key = record.incident_key or record.id
+            execution = self.ledger.execution(key)
+            if execution is not None and execution["decision_id"] == record.id:
+                continue
+            try:
+                with decision_context(record.id):
+                    closed += self._close_superseded(
+                        record, self._key_held(key, execution), now, expected=("executing",)
+                    )
+            except TransientError:
+                raise
+            except Exception as exc:
+                self._each_failed(
+                    f"the closing of decision {record.id}, left executing with no run",
+                    exc,
+                    "it stays executing until the next recovery; the others go on",
+                )
+        return closed
 
     def _hold(
         self,
@@ -2286,18 +2381,36 @@ class RemediationEngine:
         was written, whatever overtook it; ``escalation``: also hand it to a person with
         these words. ``signal_over``: closed because its signal ended (kept with the
         reason: the incident may then be decided again if it comes back, ``_recurred``)."""
+        self._close_superseded(
+            record, unwanted, now, escalation=escalation, signal_over=signal_over
+        )
+        return "superseded"
+
+    def _close_superseded(
+        self,
+        record: DecisionRecord,
+        unwanted: str,
+        now: float,
+        *,
+        escalation: str | None = None,
+        signal_over: bool = False,
+        expected: Sequence[str] = ("approved",),
+    ) -> bool:
+        """``_supersede``'s closing, from a status in ``expected``; whether it closed it
+        (False: closed or moved on by someone else first)."""
         why = f"not executed: {unwanted}; nothing was written to the cluster"
-        if self.ledger.transition(
+        if not self.ledger.transition(
             record.id,
-            ["approved"],
+            list(expected),
             "superseded",
             now,
             feedback=[self._closing(record, "superseded", why, escalation, signal_over)],
         ):
-            self._promise(record, escalation)
-            self._progress(record, why, final=True)
-            self._send_promised(record, escalation, now)
-        return "superseded"
+            return False
+        self._promise(record, escalation)
+        self._progress(record, why, final=True)
+        self._send_promised(record, escalation, now)
+        return True
 
     def _closing(
         self,
@@ -3506,6 +3619,7 @@ class RemediationEngine:
             outcome = self._recover_guarded(execution)
             if outcome is not None:
                 counts[outcome] += 1
+        counts["superseded"] += self._close_stranded()
         counts["requeued"] = self._requeue_replaced()
         return counts
 
