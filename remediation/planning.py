@@ -910,29 +910,26 @@ def stable_of(workload: WorkloadState) -> ObjectRef | None:
     return ObjectRef("Deployment", name, workload.ref.namespace)
 
 
-def _judged_canary(signal: Signal, target: ObjectRef, snapshot: ClusterSnapshot) -> None:
-    """Stop (``CanaryMovedOn``) when a canary verdict's target no longer runs the release
-    the verdict judged: another revision (rolled out again: a fix), or, at the judged
-    revision, other images (deleted and created again, its revisions starting at 1
-    again). A person's approval of the verdict can come hours after it, and the signal
-    is planned once it comes: the promotion of one release never gives the stable
-    another, and the rollback of one never rolls back another (from a fix to the release
-    judged bad). A signal that does not say what it judged (no ``revision`` or ``images``
-    in its evidence) is planned as before; so is a target that is not in the snapshot
-    (its action's plan says so)."""
-    if signal.kind != "canary":
-        return
-    canary = snapshot.workload(target)
-    if canary is None:
-        return
-    revision = signal.evidence.get("revision")
-    listed = signal.evidence.get("images")
+def canary_moved_on(
+    verdict: str, evidence: Mapping[str, Any], target: ObjectRef, canary: WorkloadState
+) -> str | None:
+    """Why the canary ``canary`` (``target``) no longer runs the release a ``verdict``
+    (promote, rollback) judged, as the verdict's signal ``evidence`` names it (its
+    ``revision`` and ``images``), or None when it still does or the evidence does not
+    say: another revision (rolled out again: a fix), or, at the judged revision, other
+    images (deleted and created again, its revisions starting at 1 again). A person's
+    approval of the verdict, or of the runbook's decision on it, can come hours after
+    it: the promotion of one release never gives the stable another, and the rollback
+    of one never rolls back another (from a fix back to the release judged bad). Read
+    when the signal is planned (``_judged_canary``) and again before the first write of
+    a decision on it (``RemediationEngine._hold``)."""
+    revision = evidence.get("revision")
+    listed = evidence.get("images")
     judged = tuple(map(str, listed)) if isinstance(listed, list | tuple) else ()
     running = tuple(c.image for c in canary.containers)
     rolled = isinstance(revision, int) and revision != canary.revision
-    replaced = bool(judged) and judged != running
-    if not (rolled or replaced):
-        return
+    if not rolled and (not judged or judged == running):
+        return None
     then = f"revision {revision}" if isinstance(revision, int) else "the release"
     if judged:
         then += f" ({', '.join(judged)})"
@@ -943,17 +940,28 @@ def _judged_canary(signal: Signal, target: ObjectRef, snapshot: ClusterSnapshot)
     )
     done = (
         "a release nobody judged is never promoted"
-        if signal.name == "promote"
+        if verdict == "promote"
         else "the verdict on one release is not carried out on another: nothing is rolled "
         "back, scaled or written"
-        if signal.name == "rollback"
+        if verdict == "rollback"
         else "the verdict on one release is not carried out on another"
     )
-    raise _Stop(
-        "CanaryMovedOn",
+    return (
         f"{show(target)} is at revision {canary.revision} ({', '.join(running) or 'no image'}), "
-        f"not {then} the verdict judged: {since}, and {done}",
+        f"not {then} the verdict judged: {since}, and {done}"
     )
+
+
+def _judged_canary(signal: Signal, target: ObjectRef, snapshot: ClusterSnapshot) -> None:
+    """Stop (``CanaryMovedOn``) when a canary verdict's target no longer runs the release
+    the verdict judged (``canary_moved_on``). A target that is not in the snapshot is
+    left to its action's plan, which says so."""
+    if signal.kind != "canary":
+        return
+    canary = snapshot.workload(target)
+    why = None if canary is None else canary_moved_on(signal.name, signal.evidence, target, canary)
+    if why is not None:
+        raise _Stop("CanaryMovedOn", why)
 
 
 def _plan_promote(
