@@ -94,6 +94,7 @@ from remediation.planning import (
     Disruption,
     NoAction,
     Plan,
+    canary_moved_on,
     check_preconditions,
     drain_blocked_by,
     incident_key,
@@ -2067,6 +2068,9 @@ class RemediationEngine:
         over = self._signal_over(record, runbook, target, snapshot)
         if over is not None:
             return self._supersede(record, over, now, signal_over=True)
+        moved_on = self._canary_moved_on(record, target)
+        if moved_on is not None:
+            return self._supersede(record, moved_on, now, reason="CanaryMovedOn")
         state, _ = self.guard_state()
         waiting = self._waiting(state, runbook, target, now, record.proposal)
         if waiting is not None:
@@ -2095,6 +2099,22 @@ class RemediationEngine:
             return None
         why, escalation = blocked
         return self._supersede(record, why, now, escalation=escalation)
+
+    def _canary_moved_on(self, record: DecisionRecord, target: ObjectRef) -> str | None:
+        """Why the canary a decision started by a canary verdict acts on no longer runs
+        the release the verdict judged (``planning.canary_moved_on``), read from the
+        cluster now, or None. Its plan was checked, but a decision asked of a person can
+        be approved hours later, after the canary was rolled out again or deleted and
+        created again: the rollback of the release judged bad would then roll back the
+        new one. A target that is gone is left to ``_gone_or_changed``."""
+        verdict = record.reason_code.removeprefix("canary:")
+        signal = record.evidence.get("signal")
+        if verdict == record.reason_code or not isinstance(signal, Mapping):
+            return None
+        if target.kind not in ("Deployment", "StatefulSet"):
+            return None
+        canary = self.reader.get_workload(target)
+        return None if canary is None else canary_moved_on(verdict, signal, target, canary)
 
     def _recurred(self, existing: DecisionRecord, signal: Signal) -> bool:
         """Whether ``signal`` is its incident come back after ``existing``, the incident's
@@ -2375,14 +2395,16 @@ class RemediationEngine:
         *,
         escalation: str | None = None,
         signal_over: bool = False,
+        reason: str | None = None,
     ) -> str:
         """Close an approved decision not claimed yet as ``superseded``, nothing written,
         and say why in its thread (``autonomic explain`` shows it too), and that nothing
         was written, whatever overtook it; ``escalation``: also hand it to a person with
         these words. ``signal_over``: closed because its signal ended (kept with the
-        reason: the incident may then be decided again if it comes back, ``_recurred``)."""
+        reason: the incident may then be decided again if it comes back, ``_recurred``).
+        ``reason``: a reason code kept with the closing (``CanaryMovedOn``)."""
         self._close_superseded(
-            record, unwanted, now, escalation=escalation, signal_over=signal_over
+            record, unwanted, now, escalation=escalation, signal_over=signal_over, reason=reason
         )
         return "superseded"
 
@@ -2394,17 +2416,21 @@ class RemediationEngine:
         *,
         escalation: str | None = None,
         signal_over: bool = False,
+        reason: str | None = None,
         expected: Sequence[str] = ("approved",),
     ) -> bool:
         """``_supersede``'s closing, from a status in ``expected``; whether it closed it
         (False: closed or moved on by someone else first)."""
         why = f"not executed: {unwanted}; nothing was written to the cluster"
+        closing = self._closing(record, "superseded", why, escalation, signal_over)
+        if reason is not None:
+            closing = replace(closing, detail={**(closing.detail or {}), "reason": reason})
         if not self.ledger.transition(
             record.id,
             list(expected),
             "superseded",
             now,
-            feedback=[self._closing(record, "superseded", why, escalation, signal_over)],
+            feedback=[closing],
         ):
             return False
         self._promise(record, escalation)

@@ -917,12 +917,67 @@ def stable_of(workload: WorkloadState) -> ObjectRef | None:
     return ObjectRef("Deployment", name, workload.ref.namespace)
 
 
+def canary_moved_on(
+    verdict: str, evidence: Mapping[str, Any], target: ObjectRef, canary: WorkloadState
+) -> str | None:
+    """Why the canary ``canary`` (``target``) no longer runs the release a ``verdict``
+    (promote, rollback) judged, as the verdict's signal ``evidence`` names it (its
+    ``revision`` and ``images``), or None when it still does or the evidence does not
+    say: another revision (rolled out again: a fix), or, at the judged revision, other
+    images (deleted and created again, its revisions starting at 1 again). A person's
+    approval of the verdict, or of the runbook's decision on it, can come hours after
+    it: the promotion of one release never gives the stable another, and the rollback
+    of one never rolls back another (from a fix back to the release judged bad). Read
+    when the signal is planned (``_judged_canary``) and again before the first write of
+    a decision on it (``RemediationEngine._hold``)."""
+    revision = evidence.get("revision")
+    listed = evidence.get("images")
+    judged = tuple(map(str, listed)) if isinstance(listed, list | tuple) else ()
+    running = tuple(c.image for c in canary.containers)
+    rolled = isinstance(revision, int) and revision != canary.revision
+    if not rolled and (not judged or judged == running):
+        return None
+    then = f"revision {revision}" if isinstance(revision, int) else "the release"
+    if judged:
+        then += f" ({', '.join(judged)})"
+    since = (
+        "it was rolled out again (or deleted and created again) since"
+        if rolled
+        else "it was deleted and created again since (its revisions start at 1 again)"
+    )
+    done = (
+        "a release nobody judged is never promoted"
+        if verdict == "promote"
+        else "the verdict on one release is not carried out on another: nothing is rolled "
+        "back, scaled or written"
+        if verdict == "rollback"
+        else "the verdict on one release is not carried out on another"
+    )
+    return (
+        f"{show(target)} is at revision {canary.revision} ({', '.join(running) or 'no image'}), "
+        f"not {then} the verdict judged: {since}, and {done}"
+    )
+
+
+def _judged_canary(signal: Signal, target: ObjectRef, snapshot: ClusterSnapshot) -> None:
+    """Stop (``CanaryMovedOn``) when a canary verdict's target no longer runs the release
+    the verdict judged (``canary_moved_on``). A target that is not in the snapshot is
+    left to its action's plan, which says so."""
+    if signal.kind != "canary":
+        return
+    canary = snapshot.workload(target)
+    why = None if canary is None else canary_moved_on(signal.name, signal.evidence, target, canary)
+    if why is not None:
+        raise _Stop("CanaryMovedOn", why)
+
+
 def _plan_promote(
     action: PromoteCanaryAction, signal: Signal, target: ObjectRef, snapshot: ClusterSnapshot
 ) -> _Planned:
     """The stable Deployment the canary ``target`` names takes the canary's images
     (compare-and-set against the stable's images now), then, when asked, the canary is
-    scaled to 0. Only for the canary revision the verdict judged."""
+    scaled to 0. Only for the canary release the verdict judged (``_judged_canary``,
+    checked before any action is planned)."""
     canary = _workload(target, snapshot)
     stable_ref = stable_of(canary)
     if stable_ref is None:
@@ -937,25 +992,6 @@ def _plan_promote(
             "StableNotFound",
             f"{show(stable_ref)}, the stable Deployment {show(target)}'s {CANARY_OF} label "
             "names, is not in the cluster snapshot; nothing promoted",
-        )
-    judged = signal.evidence.get("revision")
-    if isinstance(judged, int) and judged != canary.revision:
-        raise _Stop(
-            "CanaryMovedOn",
-            f"{show(target)} is at revision {canary.revision}, not the revision {judged} the "
-            "verdict judged: it was rolled out again since, and a release nobody judged is "
-            "never promoted",
-        )
-    images = signal.evidence.get("images")
-    running = tuple(c.image for c in canary.containers)
-    if isinstance(images, list | tuple) and images and tuple(map(str, images)) != running:
-        # The same revision, other images: the canary was deleted and created again
-        # (its revisions start at 1 again) since the verdict.
-        raise _Stop(
-            "CanaryMovedOn",
-            f"{show(target)} runs {', '.join(running) or 'no image'}, not "
-            f"{', '.join(map(str, images))} the verdict judged: it was replaced since, and "
-            "a release nobody judged is never promoted",
         )
     ours = {c.name: c.image for c in canary.containers}
     theirs = {c.name: c.image for c in stable.containers}
@@ -1185,6 +1221,7 @@ def _plan_one(
     if isinstance(action, NotifyAction):
         text = render(action.message, _values(runbook, signal, target, snapshot))
         return _Planned((), (Notification(text, action.severity),), 0, 0, 0)
+    _judged_canary(signal, target, snapshot)
     if isinstance(action, ScaleAction):
         return _plan_scale(action, target, snapshot)
     if isinstance(action, SetHpaMinReplicasAction):

@@ -633,6 +633,70 @@ def test_scenario_canary_rollback() -> None:
     )
 
 
+@pytest.mark.parametrize(
+    ("revision", "image", "said"),
+    [
+        # Rolled out again with a fix: its previous revision is the release judged bad.
+        (
+            4,
+            "web-canary:v4",
+            "is at revision 4 (web-canary:v4), not revision 3 (web-canary:v3) the verdict judged",
+        ),
+        # Deleted and created again, rolled out up to the judged revision with other images.
+        (
+            3,
+            "web-canary:v3b",
+            "is at revision 3 (web-canary:v3b), not revision 3 (web-canary:v3) the verdict judged",
+        ),
+        # Deleted and created again at revision 1 with other images.
+        (
+            1,
+            "web-canary:v1b",
+            "is at revision 1 (web-canary:v1b), not revision 3 (web-canary:v3) the verdict judged",
+        ),
+    ],
+    ids=["rolled-out-again", "replaced-same-revision", "replaced-at-revision-1"],
+)
+def test_a_rollback_verdict_on_a_canary_that_moved_on_rolls_nothing_back(
+    revision: int, image: str, said: str
+) -> None:
+    """A rollback verdict judged web-canary:v3 at revision 3; by the time the runbook
+    plans it (a person's approval can come hours later) the canary runs another release.
+    Before, the plan rolled back whatever revision the canary was at (from the fix to
+    the release judged bad) or, at revision 1, said only NoPreviousRevision; now it is
+    refused as CanaryMovedOn, naming both releases, as a promotion is."""
+    judged = signal(
+        "canary",
+        "rollback",
+        ObjectRef("Deployment", "web-canary", "shop"),
+        confidence=0.99,
+        evidence={"revision": 3, "images": ["web-canary:v3"]},
+    )
+    canary = deployment("web-canary", replicas=1, revision=revision)
+    canary = replace(canary, containers=(replace(canary.containers[0], image=image),))
+    result = refused(
+        plan(SHIPPED["canary-rollback"], judged, ClusterSnapshot((canary,)), NOW),
+        "CanaryMovedOn",
+    )
+    assert f"Deployment shop/web-canary {said}" in result.message, result.message
+    assert "nothing is rolled back" in result.message
+    # The canary the verdict judged is rolled back, as before.
+    same = deployment("web-canary", replicas=1, revision=3)
+    assert planned(plan(SHIPPED["canary-rollback"], judged, ClusterSnapshot((same,)), NOW))
+    # A signal that does not say what it judged (sent before it carried that) is
+    # planned as before.
+    bare = plan(
+        SHIPPED["canary-rollback"],
+        replace(judged, evidence={}),
+        ClusterSnapshot((canary,)),
+        NOW,
+    )
+    if revision > 1:
+        assert isinstance(bare, Plan), bare
+    else:
+        refused(bare, "NoPreviousRevision")
+
+
 def test_scenario_imagepull_rollback_and_disk_pressure_cordon() -> None:
     web = deployment(revision=3)
     pulling = pod("web-9", web, ready=False, waiting="ImagePullBackOff")

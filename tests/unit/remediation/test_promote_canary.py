@@ -110,7 +110,8 @@ def test_a_canary_rolled_out_again_after_the_verdict_is_not_promoted() -> None:
     snapshot, canary = pair(canary_revision=4)
     result = plan(PROMOTE, verdict(canary, revision=3), snapshot, NOW)  # type: ignore[arg-type]
     assert isinstance(result, NoAction) and result.reason_code == "CanaryMovedOn"
-    assert "revision 4, not the revision 3 the verdict judged" in result.message
+    assert "revision 4 (web:v4), not revision 3 the verdict judged" in result.message
+    assert "a release nobody judged is never promoted" in result.message
 
 
 def test_a_stable_already_running_the_release_is_left_alone() -> None:
@@ -222,6 +223,8 @@ def test_a_canary_replaced_at_the_same_revision_after_the_verdict_is_not_promote
     )
     result = plan(PROMOTE, judged, snapshot, NOW)
     assert isinstance(result, NoAction) and result.reason_code == "CanaryMovedOn", result
-    assert "runs web:v3, not web:v3b the verdict judged" in result.message
+    assert "is at revision 3 (web:v3), not revision 3 (web:v3b) the verdict judged" in (
+        result.message
+    )
     same = replace(judged, evidence={"revision": 3, "images": ["web:v3"]})
     assert isinstance(plan(PROMOTE, same, snapshot, NOW), Plan)
