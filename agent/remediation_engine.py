@@ -247,10 +247,44 @@ PROMISES_KEPT = 7 * 86400.0
 REPLACED = "replaced_since_plan"
 # Decision statuses a closing that promises an escalation leaves.
 PROMISING = ("superseded", "failed", "expired")
-# How often a firing alert whose incident stays held past its re-ask time (a guard or a
-# precondition held the new decision back) is taken in again
-# (``RemediationEngine._requeue_held_alerts``).
+# How often a firing alert is taken in again while something that passes holds its
+# incident back: its re-ask time has come but a guard or a precondition held the new
+# decision back, or its first handling decided nothing for a reason worth it
+# (RETRIED_SKIPS, NOT_RETRIED_DENIALS: ``RemediationEngine._requeue_held_alerts``).
 REASK_RETRY = 300.0
+# Firing alerts made pending again by one cycle at most (the longest waiting first): the
+# rest by the next cycles, so a thousand held-back alerts do not make one cycle long.
+REQUEUES_PER_CYCLE = 20
+# Why a runbook's one handling of a firing alert decided nothing, when that is worth
+# trying again while the alert fires (``RemediationEngine._retried_denial``): a state
+# that passes on its own or in time. Every guard's denial (a pause or freeze lifted, a
+# cooldown or an hour's limit ended, a breaker closing, a run in flight ended, a
+# disruption budget with room again, a person's change old enough) but BlastRadius and
+# MinHealthy (the plan changes too much, or leaves too little healthy: it will never run
+# as it is, and is handed to a person once) and Storm, StormCooldown (a storm's alerts
+# are one incident, handed to a person in one summary: taken in again one by one after
+# it, they would each ask the question the summary stood for), and the skips of a
+# precondition (false, no data, Prometheus unavailable or not storing, another alert
+# firing or its state unknown, inside a freeze or outside a maintenance window). Not
+# the skips of planning itself (the object is not as the alert says, a controller owns
+# it, it is at the runbook's limit: NotMaxedOut, ManagedHpa, AtMaximum...), which the
+# object's owner changes, nor QueryRejected (the runbook's query is wrong), nor a
+# runbook whose trigger or target does not take the alert (not opted in, excluded, not
+# found: no-match), which a person's edit changes: a new start of the alert takes
+# those in again.
+RETRIED_SKIPS = frozenset(
+    {
+        "PreconditionFailed",
+        NO_DATA,
+        PROMETHEUS_UNAVAILABLE,
+        PROMETHEUS_FROZEN,
+        "OtherAlertFiring",
+        "AlertStateUnknown",
+        "FreezeWindow",
+        "OutsideMaintenanceWindow",
+    }
+)
+NOT_RETRIED_DENIALS = frozenset({"BlastRadius", "MinHealthy", "Storm", "StormCooldown"})
 # Remediation cycles in a row at which handling one approved decision, before its run is
 # claimed, may fail with the same error (one that is not a ``TransientError``: a bug, a
 # stored proposal that cannot be read, a runbook changed so its plan cannot be built)
@@ -697,6 +731,10 @@ class RemediationEngine:
         # Stored alerts that could not be looked at for a re-ask, by fingerprint: the
         # error, logged again only when it changes (``_requeue_held_alerts``).
         self._requeue_failing: dict[str, str] = {}
+        # Firing alerts (fingerprint, startsAt) whose handling at the time kept (their
+        # handled_at) decided nothing for a reason not worth trying again: not read again
+        # until they are taken in again (``_retried_denial``).
+        self._not_retried: dict[tuple[str, float], float] = {}
 
     # ------------------------------------------------------------- snapshots
     def snapshot(self) -> ClusterSnapshot:
@@ -2231,11 +2269,24 @@ class RemediationEngine:
         and not given up."""
         if self.inbox is None:
             return
-        for row in self.inbox.firing_rows():
-            if row.handled_at is None or row.given_up_at is not None:
-                continue
+        rows = [
+            row
+            for row in self.inbox.firing_rows()
+            if row.handled_at is not None and row.given_up_at is None
+        ]
+        firing = {(row.fingerprint, row.starts_at) for row in rows}
+        self._not_retried = {k: v for k, v in self._not_retried.items() if k in firing}
+        requeued = 0
+        # The longest waiting first: those past the bound are taken in by the next cycles.
+        for row in sorted(rows, key=lambda r: r.handled_at or 0.0):
+            if requeued >= REQUEUES_PER_CYCLE:
+                log.debug("%d stored alerts made pending this cycle: the rest next cycle", requeued)
+                break
+            assert row.handled_at is not None
             try:
-                due = self._alert_due_again(row.signal, row.handled_at, snapshot, now)
+                due = self._alert_due_again(
+                    row.signal, row.handled_at, snapshot, now, (row.fingerprint, row.starts_at)
+                )
             except TransientError:
                 raise
             except Exception as exc:
@@ -2254,6 +2305,7 @@ class RemediationEngine:
                 continue
             self._requeue_failing.pop(row.fingerprint, None)
             if due is not None and self.ledger.requeue_alert(row.fingerprint, row.starts_at):
+                requeued += 1
                 log.info(
                     "stored alert %s (fingerprint %s, firing from %s) is taken in again: %s",
                     row.name,
@@ -2268,16 +2320,21 @@ class RemediationEngine:
         handled_at: float,
         snapshot: ClusterSnapshot,
         now: float,
+        start: tuple[str, float],
     ) -> str | None:
-        """Why the stored firing alert ``stored`` (its signal, as stored), last taken in
-        at ``handled_at``, is due to be taken in again now (``_requeue_held_alerts``);
-        None when it is not."""
+        """Why the stored firing alert ``stored`` (its signal, as stored; ``start``: its
+        fingerprint and startsAt), last taken in at ``handled_at``, is due to be taken in
+        again now (``_requeue_held_alerts``); None when it is not."""
         signal = signal_from_json(stored)
         result = self._scoped(signal, match(self.runbooks.values(), signal, snapshot))
         for found in result.matches:
             key = incident_key(found.runbook.name, found.target, signal)
             existing = self.ledger.latest_for_incident(key)
             if existing is None:
+                if now - handled_at >= REASK_RETRY:
+                    why = self._retried_denial(found.runbook, found.target, handled_at, start, now)
+                    if why is not None:
+                        return why
                 continue
             if existing.status == "superseded":
                 continue  # replaced since its plan: ``_requeue_alert``, ``_requeue_replaced``
@@ -2290,6 +2347,76 @@ class RemediationEngine:
                     f"until {to_utc_text(hold.until)}"
                 )
         return None
+
+    def _retried_denial(
+        self,
+        runbook: Runbook,
+        target: ObjectRef,
+        handled_at: float,
+        start: tuple[str, float],
+        now: float,
+    ) -> str | None:
+        """Why the incident of ``runbook`` on ``target`` that the firing alert ``start``
+        (fingerprint, startsAt), last taken in at ``handled_at``, started without a
+        decision is worth taking in again (``_requeue_held_alerts``); None when it is not.
+
+        What held it back is read from what `autonomic why` keeps (``held_back``, the
+        runbook and target's latest reason seen since the alert started): worth it for
+        the reasons of ``RETRIED_SKIPS`` and every guard's denial but
+        ``NOT_RETRIED_DENIALS``. Duplicates are not kept there: none seen since the
+        start is a duplicate of another decision of the runbook on the target
+        (``OpenDecision``; or a reason whose row is not written yet), worth it once the
+        runbook's latest decision on the target is no longer open, nor held for a re-ask
+        (``_reask_hold``: another alert's question a person just rejected is not asked
+        again through this one). Retrying writes nothing there but the reason's count
+        and last sighting."""
+        if self._not_retried.get(start) == handled_at:
+            return None
+        name, subject = runbook.name, str(target)
+        rows = [
+            row
+            for row in self.ledger.held_back(runbook=name, subject=subject, since=start[1])
+            if row.subject == subject
+        ]
+        if rows:
+            latest = rows[0]  # newest sighting first
+            code = latest.reason_code
+            if (latest.outcome == "skipped" and code in RETRIED_SKIPS) or (
+                latest.outcome == "denied" and code not in NOT_RETRIED_DENIALS
+            ):
+                if self._target_waits(runbook, target, now):
+                    return None
+                return f"{name} on {subject} was held back ({code}); tried again"
+            self._not_retried[start] = handled_at
+            return None
+        if self._target_waits(runbook, target, now):
+            return None
+        return f"{name} on {subject} decided nothing yet; tried again"
+
+    def _target_waits(self, runbook: Runbook, target: ObjectRef, now: float) -> bool:
+        """Whether ``runbook``'s latest decision on ``target`` (another incident's: an
+        alert's retry would be its duplicate) is open, or closed with nothing done and
+        held for a re-ask (``_reask_hold``)."""
+        subject = str(target)
+        other = next(
+            (
+                record
+                for record in self.ledger.decisions(
+                    kind="remediation",
+                    decision_type=f"{runbook.name}/{target.kind}",
+                    subject=subject,
+                    limit=20,
+                )
+                if record.subject == subject
+            ),
+            None,
+        )
+        if other is None:
+            return False
+        if other.status in OPEN_STATUSES:
+            return True
+        hold = self._reask_hold(other, runbook)
+        return hold is not None and now < hold.until
 
     def _closed_replaced(self, existing: DecisionRecord) -> bool:
         """Whether ``existing`` was closed because the object it was about was replaced
