@@ -13,13 +13,14 @@ the webhook, the real engine and adapter against the fake API server, on a fake 
 from __future__ import annotations
 
 from dataclasses import replace
+from pathlib import Path
 
 from agent.ledger import DecisionRecord
 from agent.pause import pause, resume
-from agent.remediation_engine import REASK_RETRY
-from remediation.guards import ActionRecord, GuardState
+from agent.remediation_engine import REASK_RETRY, REQUEUES_PER_CYCLE
+from remediation.guards import ActionRecord, GlobalLimits, GuardState
 from remediation.ports import ObjectRef
-from tests.integration.remediation.rig import KubeRig
+from tests.integration.remediation.rig import KubeRig, build_rig
 from tests.integration.remediation.test_alert_gone import alert
 from tests.integration.remediation.test_alert_reask import _firing
 from tests.integration.remediation.test_hpa_ceiling import RUNBOOK, UNSCHEDULABLE, hpa_status, seed
@@ -240,3 +241,38 @@ def test_a_duplicate_of_a_rejected_decision_is_not_asked_again_through_it(
         assert rig.post_alerts([alert(rig, "firing", starts), *second]) == 200
         rig.cycle()
     assert [d.id for d in _decisions(rig)] == [first.id]  # the "no" holds for a day
+
+
+def test_a_cycle_takes_in_again_a_bounded_number_of_held_back_alerts(tmp_path: Path) -> None:
+    # The storm guard off: 25 alerts at once would be one storm (and not retried).
+    rig = build_rig(tmp_path, limits=GlobalLimits(storm_triggers_per_minute=100_000))
+    try:
+        _bounded(rig)
+    finally:
+        rig.close()
+
+
+def _bounded(rig: KubeRig) -> None:
+    seed(rig)
+    pause(rig.ledger, by="alice", reason="upgrading the nodes", now=rig.clock.now())
+    starts = rig.clock.now() - 900
+    many = REQUEUES_PER_CYCLE + 5
+    alerts = [
+        alert(rig, "firing", starts, fingerprint=f"f{i:03d}", instance=f"ksm-{i}")
+        for i in range(many)
+    ]
+    assert rig.post_alerts(alerts) == 200
+    rig.cycle()
+    assert _handlings(rig) == ["Paused"] * many
+    rig.clock.advance(REASK_RETRY)
+    handled = len(rig.handled)
+    rig.cycle()
+    assert _handlings(rig, handled) == ["Paused"] * REQUEUES_PER_CYCLE  # the rest wait
+    handled = len(rig.handled)
+    rig.clock.advance(30)
+    rig.cycle()
+    assert _handlings(rig, handled) == ["Paused"] * 5
+    handled = len(rig.handled)
+    rig.clock.advance(30)
+    rig.cycle()
+    assert _handlings(rig, handled) == []
