@@ -187,6 +187,14 @@ class Disruption:
         return dict(self.by_namespace).get(namespace, 0)
 
 
+# How often a read Prometheus could not answer is tried again (the remediation engine's
+# cycle for a pod or node condition; REASK_RETRY for a firing alert held back).
+ASKED_AGAIN = (
+    " (asked again while the signal goes on: each cycle for a condition, every 5 minutes "
+    "for an alert)"
+)
+
+
 def count_disruption(operations: Sequence[Operation], snapshot: ClusterSnapshot) -> Disruption:
     """How many pods ``operations`` disrupt, counted from what each does: a rollout
     restart, a rollback or a resources patch replaces every replica of its workload (once
@@ -1364,10 +1372,10 @@ def _judge(
             saw, what = "query rejected", "fix the query in the runbook"
         elif value.reason_code == PROMETHEUS_FROZEN:
             saw = "Prometheus not storing"
-            what = "nothing is done until Prometheus stores again (it is asked again each cycle)"
+            what = "nothing is done until Prometheus stores again" + ASKED_AGAIN
         else:
             saw = "Prometheus unavailable"
-            what = "nothing is done until Prometheus answers (it is asked again each cycle)"
+            what = "nothing is done until Prometheus answers" + ASKED_AGAIN
         blocked = NoAction(
             value.reason_code,
             f"precondition {condition.query} could not be read: {value.why}; {what}",

@@ -20,6 +20,7 @@ import pytest
 from agent.adapters.prometheus import PrometheusReader
 from agent.cli import main
 from agent.metrics_port import runbook_query
+from remediation.planning import ASKED_AGAIN
 from remediation.ports import ObjectRef
 from remediation.signals import anomaly_signal
 from tests.harness.remote_write import remote_write
@@ -29,7 +30,7 @@ from tests.integration.remediation.rig import RUNBOOKS, KubeRig, build_rig, seed
 RUNBOOK = "error-rate-pause-rollout"
 WEB_REF = ObjectRef("Deployment", "web", "shop")
 TRAFFIC = 'sum(rate(http_requests_total{namespace="shop", deployment="web"}[5m]))'
-UNAVAILABLE = "nothing is done until Prometheus answers (it is asked again each cycle)"
+UNAVAILABLE = "nothing is done until Prometheus answers" + ASKED_AGAIN
 
 
 @pytest.fixture
