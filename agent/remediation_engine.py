@@ -2002,9 +2002,10 @@ class RemediationEngine:
         ``approved_max_wait`` since its approval. Else it is closed as ``superseded``,
         nothing written, the reason naming the decision whose run holds the key: a run
         still going on (or that wrote, so that its key is never given up), as when an
-        intent came between a closing's look for intents and its closing of the run, or
-        an alert was taken in again while the run of the decision before it was still
-        open. It counted nothing in the guards (its claim failed before
+        alert was taken in again while the run of the decision before it was still open,
+        or one an older release closed with an intent recorded between its closing's
+        look for intents and its closing (``Ledger.close_unstarted`` now makes the two
+        one step). It counted nothing in the guards (its claim failed before
         ``_start_guards``), so nothing is given back: the in-flight record of the
         runbook on the target is the other run's."""
         execution = self.ledger.execution(key)
@@ -4158,7 +4159,18 @@ class RemediationEngine:
         A replica that no longer leads closes nothing (``not-leader``): what it read of
         the run (no intent) may be out of date already, the new leader writing its first
         step; the decision's compare-and-set would not see that, as it is ``executing``
-        either way."""
+        either way.
+
+        The decision is closed only while its run has no write-ahead intent, in one
+        ledger transaction (``Ledger.close_unstarted``), and ``record_intent`` refuses an
+        intent under a run whose decision is closed so: a writer of the run's step that
+        recorded its intent after the caller looked for one (a replica that lost its
+        lease mid-step, a recovery on another thread) leaves the run started, not closed
+        (``claimed-elsewhere``: the step is its writer's, and a run left running is
+        carried on by ``settle_unsettled``); one that comes after the closing writes
+        nothing. Before, the caller's look and the closing were separate steps, and an
+        intent recorded between them was left under a run closed as never written, its
+        write neither judged, verified nor undone."""
         if not self.executor.is_leader():
             return "not-leader"
         now = self.clock.now()
@@ -4167,7 +4179,8 @@ class RemediationEngine:
             expired = closed_as == "expired"
             if expired:  # the whole sentence, said and escalated by ``_expired``
                 text, escalation = why, why
-            if not self.ledger.transition(
+            closing = self.ledger.close_unstarted(
+                key,
                 record.id,
                 ["executing", "approved"],
                 closed_as,
@@ -4175,7 +4188,21 @@ class RemediationEngine:
                 feedback=[
                     self._closing(record, closed_as, text, escalation, signal_over, replaced)
                 ],
-            ):
+            )
+            if closing == "written":
+                # A writer of its step (a replica that lost its lease mid-step, a
+                # recovery on another thread) recorded an intent since the caller found
+                # none: the run is started, and goes on as one (its writer, or
+                # ``settle_unsettled`` for a run left running, settles the intent).
+                log.info(
+                    "%s: decision %s not closed (%s): a write-ahead intent was recorded "
+                    "under its run meanwhile; leaving the run to the step's writer",
+                    key,
+                    record.id[:8],
+                    closed_as,
+                )
+                return "claimed-elsewhere"
+            if closing != "closed":
                 return "claimed-elsewhere"
             if expired:
                 self._expired(record, text, now)

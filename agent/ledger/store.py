@@ -1278,26 +1278,26 @@ class Ledger:
 
         Returns the intent id, or None if this step already has an intent (so the
         caller must reconcile rather than write again), or if ``decision_id``'s run is no
-        longer the one under ``execution_key``: closed with nothing written, or its key
-        taken over by the incident's next decision (``claim_execution``). A writer that
-        lost its lease part-way through a step must not leave its intent there: it would
-        keep the key from the next decision, or stand for that decision's own step. The
-        run's row is read locked (PostgreSQL), so a takeover waits for this transaction
-        and then finds the intent, or this one finds the takeover.
+        longer the one under ``execution_key``: closed with nothing written (the run, or
+        its decision: ``close_unstarted`` closes the decision first), or its key taken
+        over by the incident's next decision (``claim_execution``). A writer that lost
+        its lease part-way through a step must not leave its intent there: it would keep
+        the key from the next decision, stand for that decision's own step, or sit
+        under a run closed as never written, which nothing then settles. The run's row
+        is locked (``FOR UPDATE`` on PostgreSQL, the write lock on SQLite), so a
+        takeover or a ``close_unstarted`` waits for this transaction and then finds the
+        intent, or this one finds the takeover or the closing.
         """
         op = _json_safe(dict(operation), "operation")
         snap = _json_safe(dict(snapshot), "snapshot")
-        runs = tables["executions"]
         try:
             with self._tx() as conn:
                 if decision_id is not None:
-                    run = conn.execute(
-                        sa.select(runs.c.decision_id, runs.c.status)
-                        .where(runs.c.key == execution_key)
-                        .with_for_update()
-                    ).first()
+                    run = _lock_run(conn, execution_key)
                     if run is not None and (
-                        run.decision_id != decision_id or run.status in CLOSED_UNWRITTEN
+                        run.decision_id != decision_id
+                        or run.status in CLOSED_UNWRITTEN
+                        or _decision_status(conn, decision_id) in CLOSED_UNWRITTEN
                     ):
                         return None
                 result = conn.execute(
@@ -1319,6 +1319,44 @@ class Ledger:
         except sa.exc.IntegrityError:
             return None
         return int(key[0]) if key else None
+
+    def close_unstarted(
+        self,
+        key: str,
+        decision_id: str,
+        expected: Iterable[str],
+        status: str,
+        now: float,
+        *,
+        feedback: Sequence[Feedback] = (),
+    ) -> str:
+        """Close the decision of a run that wrote nothing, as ``status`` (``superseded``,
+        ``expired``), if its run under ``key`` still has no write-ahead intent: the look
+        for an intent and the decision's compare-and-set (with its status row and
+        ``feedback``) are one transaction, with the run's row locked (``FOR UPDATE`` on
+        PostgreSQL, the write lock on SQLite), as ``record_intent`` locks it. So a writer
+        of the run's step (a replica that lost its lease mid-step, a recovery on another
+        thread) records its intent before, and this finds it, or after, and
+        ``record_intent`` refuses it, the decision being closed: never an intent under a
+        run closed as never written. The run's own closing (``set_execution_status``)
+        comes after, its guards given back in between (``RemediationEngine
+        ._close_unstarted``).
+
+        ``closed``: the decision moved; ``written``: an intent is under ``key``, nothing
+        changed (the run is started: its writer, or the running path, settles it);
+        ``lost``: the decision was no longer in ``expected``."""
+        rows = [item.row(now) for item in feedback]  # a bad value fails before any write
+        intents = tables["intents"]
+        with self._tx() as conn:
+            _lock_run(conn, key)
+            written = conn.execute(
+                sa.select(intents.c.id).where(intents.c.execution_key == key).limit(1)
+            ).first()
+            if written is not None:
+                return "written"
+            if not self._move(conn, decision_id, set(expected), status, now, rows):
+                return "lost"
+            return "closed"
 
     def finish_intent(
         self,
@@ -2190,6 +2228,31 @@ def _unbounded(conn: sa.Connection, timeout: str = "0") -> None:
     they take) whatever the session's ``statement_timeout``; it ends with the transaction."""
     if conn.dialect.name == "postgresql":
         conn.execute(sa.text("SELECT set_config('statement_timeout', :t, true)"), {"t": timeout})
+
+
+def _lock_run(conn: sa.Connection, key: str) -> Any:
+    """The first statement of a write transaction about the run under ``key``: its row
+    (decision id and status; None if there is none), locked until the transaction ends,
+    so that the transactions that look for its intents and then write (``record_intent``,
+    ``close_unstarted``) take turns. On PostgreSQL ``SELECT ... FOR UPDATE`` (each
+    statement after it, at READ COMMITTED, sees what the one it waited for committed); on
+    SQLite the database's write lock, taken now (``BEGIN IMMEDIATE``): Python's sqlite3
+    opens a transaction only at the first INSERT, UPDATE or DELETE, and the reads before
+    it would otherwise see the database before another writer's commit."""
+    if conn.dialect.name == "sqlite":
+        conn.exec_driver_sql("BEGIN IMMEDIATE")
+    runs = tables["executions"]
+    return conn.execute(
+        sa.select(runs.c.decision_id, runs.c.status).where(runs.c.key == key).with_for_update()
+    ).first()
+
+
+def _decision_status(conn: sa.Connection, decision_id: str) -> str | None:
+    decisions = tables["decisions"]
+    status = conn.execute(
+        sa.select(decisions.c.status).where(decisions.c.id == decision_id)
+    ).scalar()
+    return None if status is None else str(status)
 
 
 def _begin_ddl(conn: sa.Connection) -> int:

@@ -44,10 +44,18 @@ class Rig:
                 self.engine.cycle()
 
 
-def rig(tmp_path: Path, *, auto: float = 0.7, ask: float = 0.5, runbooks: Path = RUNBOOKS) -> Rig:
+def rig(
+    tmp_path: Path,
+    *,
+    auto: float = 0.7,
+    ask: float = 0.5,
+    runbooks: Path = RUNBOOKS,
+    url: str | None = None,
+) -> Rig:
+    """``url``: the ledger's (a PostgreSQL schema's); a SQLite file in ``tmp_path`` else."""
     clock = FakeClock(START)
     sim = SimCluster(["node-a", "node-b", "node-c"], clock.now())
-    ledger = open_ledger(f"sqlite:///{tmp_path / 'ledger.sqlite'}", clock.now())
+    ledger = open_ledger(url or f"sqlite:///{tmp_path / 'ledger.sqlite'}", clock.now())
     approvals = Approvals(ledger, LedgerOnlyChannel(ledger, clock.now), ttl=900, snooze=900)
     decisions = DecisionService(
         ledger,
