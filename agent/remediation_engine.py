@@ -37,7 +37,7 @@ from agent.clock import Clock
 from agent.decisions import DecisionService, Proposal
 from agent.errors import PermanentError, TransientError
 from agent.executor import REPLACED_SINCE_PLAN, DrainBudget, Executor
-from agent.ledger import HELD_PREFIX, DecisionRecord, Feedback, Intent, Ledger, is_hold
+from agent.ledger import HELD_PREFIX, DecisionRecord, Feedback, HeldBack, Intent, Ledger, is_hold
 from agent.ledger.store import CLOSED_UNWRITTEN
 from agent.observability import decision_context
 from agent.outages import OutageStory, say_failing, span, utc
@@ -336,6 +336,24 @@ class _ReaskHold:
     what: str  # what became of the decision, for the new one's reason ("" if escalated)
     judged: dict[str, Any] | None  # a hindsight verdict "not the fix" that holds it too
     judged_hold: float  # how long that verdict holds it (0 without one)
+
+
+@dataclass
+class _RequeueScan:
+    """What one ``RemediationEngine._requeue_held_alerts`` has read of the ledger, kept
+    for the rest of its alerts: a thousand firing alerts share a few runbooks and
+    targets, and their incidents' decisions are read in one query. Only reads, made
+    again by the next cycle's scan: nothing here outlives one scan, so each cycle
+    decides from the ledger as it is then (a restart keeps the schedule)."""
+
+    # Incident key -> its latest decision (None: none), read in one query beforehand; a
+    # key not here (the query failed) is read on its own, as before.
+    latest: dict[str, DecisionRecord | None] = field(default_factory=dict)
+    # (runbook, subject) -> ``Ledger.held_back`` of that runbook on that subject, every
+    # sighting (no ``since``): an alert's own start filters them.
+    held_back: dict[tuple[str, str], list[HeldBack]] = field(default_factory=dict)
+    # (runbook, target kind, subject) -> ``_target_waits``.
+    waits: dict[tuple[str, str, str], bool] = field(default_factory=dict)
 
 
 @dataclass
@@ -2277,16 +2295,43 @@ class RemediationEngine:
         ]
         firing = {(row.fingerprint, row.starts_at) for row in rows}
         self._not_retried = {k: v for k, v in self._not_retried.items() if k in firing}
-        requeued = 0
         # The longest waiting first: those past the bound are taken in by the next cycles.
-        for row in sorted(rows, key=lambda r: r.handled_at or 0.0):
+        rows.sort(key=lambda r: r.handled_at or 0.0)
+        # Each alert's runbooks and targets first, so that their incidents' latest
+        # decisions are read in one query, not one per alert: an error is kept for the
+        # alert's turn below, as if it had come then.
+        matched: list[tuple[Signal, tuple[Match, ...]] | Exception] = []
+        for row in rows:
+            try:
+                signal = signal_from_json(row.signal)
+                result = self._scoped(signal, match(self.runbooks.values(), signal, snapshot))
+                matched.append((signal, result.matches))
+            except Exception as exc:
+                matched.append(exc)
+        scan = _RequeueScan()
+        keys = {
+            incident_key(found.runbook.name, found.target, one[0])
+            for one in matched
+            if not isinstance(one, Exception)
+            for found in one[1]
+        }
+        try:
+            latest = self.ledger.latest_for_incidents(sorted(keys))
+        except Exception as exc:  # each alert reads its own, as it would have
+            log.debug("latest decisions of %d incidents not read at once: %s", len(keys), exc)
+        else:
+            scan.latest = {key: latest.get(key) for key in keys}
+        requeued = 0
+        for row, one in zip(rows, matched, strict=True):
             if requeued >= REQUEUES_PER_CYCLE:
                 log.debug("%d stored alerts made pending this cycle: the rest next cycle", requeued)
                 break
             assert row.handled_at is not None
             try:
+                if isinstance(one, Exception):
+                    raise one
                 due = self._alert_due_again(
-                    row.signal, row.handled_at, snapshot, now, (row.fingerprint, row.starts_at)
+                    one[0], one[1], row.handled_at, now, (row.fingerprint, row.starts_at), scan
                 )
             except TransientError:
                 raise
@@ -2317,23 +2362,28 @@ class RemediationEngine:
 
     def _alert_due_again(
         self,
-        stored: Mapping[str, Any],
+        signal: Signal,
+        matches: Sequence[Match],
         handled_at: float,
-        snapshot: ClusterSnapshot,
         now: float,
         start: tuple[str, float],
+        scan: _RequeueScan,
     ) -> str | None:
-        """Why the stored firing alert ``stored`` (its signal, as stored; ``start``: its
-        fingerprint and startsAt), last taken in at ``handled_at``, is due to be taken in
-        again now (``_requeue_held_alerts``); None when it is not."""
-        signal = signal_from_json(stored)
-        result = self._scoped(signal, match(self.runbooks.values(), signal, snapshot))
-        for found in result.matches:
+        """Why the stored firing alert ``signal`` (as stored, with the runbooks and
+        targets it matches now; ``start``: its fingerprint and startsAt), last taken in
+        at ``handled_at``, is due to be taken in again now (``_requeue_held_alerts``);
+        None when it is not."""
+        for found in matches:
             key = incident_key(found.runbook.name, found.target, signal)
-            existing = self.ledger.latest_for_incident(key)
+            if key in scan.latest:
+                existing = scan.latest[key]
+            else:
+                existing = self.ledger.latest_for_incident(key)
             if existing is None:
                 if now - handled_at >= REASK_RETRY:
-                    why = self._retried_denial(found.runbook, found.target, handled_at, start, now)
+                    why = self._retried_denial(
+                        found.runbook, found.target, handled_at, start, now, scan
+                    )
                     if why is not None:
                         return why
                 continue
@@ -2356,6 +2406,7 @@ class RemediationEngine:
         handled_at: float,
         start: tuple[str, float],
         now: float,
+        scan: _RequeueScan,
     ) -> str | None:
         """Why the incident of ``runbook`` on ``target`` that the firing alert ``start``
         (fingerprint, startsAt), last taken in at ``handled_at``, started without a
@@ -2374,10 +2425,14 @@ class RemediationEngine:
         if self._not_retried.get(start) == handled_at:
             return None
         name, subject = runbook.name, str(target)
+        if (name, subject) not in scan.held_back:
+            scan.held_back[name, subject] = self.ledger.held_back(runbook=name, subject=subject)
+        # Newest first, so those seen since the start lead: as ``since=start`` would
+        # read them (the same bound on their number included).
         rows = [
             row
-            for row in self.ledger.held_back(runbook=name, subject=subject, since=start[1])
-            if row.subject == subject
+            for row in scan.held_back[name, subject]
+            if row.last_seen >= start[1] and row.subject == subject
         ]
         if rows:
             latest = rows[0]  # newest sighting first
@@ -2385,19 +2440,30 @@ class RemediationEngine:
             if (latest.outcome == "skipped" and code in RETRIED_SKIPS) or (
                 latest.outcome == "denied" and code not in NOT_RETRIED_DENIALS
             ):
-                if self._target_waits(runbook, target, now):
+                if self._target_waits(runbook, target, now, scan):
                     return None
                 return f"{name} on {subject} was held back ({code}); tried again"
             self._not_retried[start] = handled_at
             return None
-        if self._target_waits(runbook, target, now):
+        if self._target_waits(runbook, target, now, scan):
             return None
         return f"{name} on {subject} decided nothing yet; tried again"
 
-    def _target_waits(self, runbook: Runbook, target: ObjectRef, now: float) -> bool:
+    def _target_waits(
+        self, runbook: Runbook, target: ObjectRef, now: float, scan: _RequeueScan
+    ) -> bool:
         """Whether ``runbook``'s latest decision on ``target`` (another incident's: an
         alert's retry would be its duplicate) is open, or closed with nothing done and
-        held for a re-ask (``_reask_hold``)."""
+        held for a re-ask (``_reask_hold``). Read once per scan (``scan``)."""
+        subject = str(target)
+        known = scan.waits.get((runbook.name, target.kind, subject))
+        if known is None:
+            known = scan.waits[runbook.name, target.kind, subject] = self._target_waits_now(
+                runbook, target, now
+            )
+        return known
+
+    def _target_waits_now(self, runbook: Runbook, target: ObjectRef, now: float) -> bool:
         subject = str(target)
         other = next(
             (

@@ -141,6 +141,30 @@ def test_the_newest_decision_of_a_type_about_each_subject_in_one_read(ledger: Le
     assert list(ledger.latest_decisions("scaling/predictive-floor", many)) == ["Deployment/shop/c"]
 
 
+def test_the_newest_decision_of_each_incident_in_one_read(ledger: Ledger) -> None:
+    """What a cycle reads of a thousand firing alerts' incidents at once
+    (``latest_for_incidents``): per incident key the decision ``latest_for_incident``
+    finds, keys with none absent, more keys than one statement could bind."""
+    made: dict[str, list[str]] = {}
+    for name, ages in (("a", (600, 60, 300)), ("b", (900,))):
+        made[name] = [
+            ledger.record_decision(decision(incident_key=f"rb|{name}|k"), NOW - age) for age in ages
+        ]
+    ledger.record_decision(decision(incident_key=None), NOW)
+    keys = ["rb|a|k", "rb|b|k", "rb|c|k"]
+    found = ledger.latest_for_incidents(keys)
+    assert {key: record.id for key, record in found.items()} == {
+        "rb|a|k": made["a"][1],
+        "rb|b|k": made["b"][0],
+    }
+    for key in keys:
+        one = ledger.latest_for_incident(key)
+        assert (one.id if one else None) == (found[key].id if key in found else None)
+    assert ledger.latest_for_incidents([]) == {}
+    many = [f"rb|x{i}|k" for i in range(40_000)] + ["rb|b|k"]
+    assert list(ledger.latest_for_incidents(many)) == ["rb|b|k"]
+
+
 def test_feedback_given_with_a_compare_and_set_is_kept_only_with_it(ledger: Ledger) -> None:
     """One transaction: the winner's feedback is kept, a loser's is not, and feedback
     that cannot be written leaves the answer (or guard, or status) unchanged."""
