@@ -12,7 +12,6 @@ undone. On SQLite and on a real PostgreSQL (``CI=true``)."""
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -23,28 +22,11 @@ from agent.executor import Executor
 from agent.ledger import Decision, Feedback, Ledger, open_ledger
 from agent.remediation_engine import FOREIGN_MARK_AFTER
 from remediation.ports import operation_from_dict
-from tests.harness.servers import fresh_schema
 from tests.unit.engine.harness import WEB, Rig, latency_anomaly, rig, web
 from tests.unit.engine.test_pause_between_steps import RUNBOOK
 
 NOW = 1_800_000_000.0
 KEY = "remediation/shop/web/1"
-
-
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    if request.param == "sqlite":
-        return f"sqlite:///{tmp_path / 'ledger.sqlite'}"
-    return fresh_schema(request.getfixturevalue("postgres_url"))[0]
-
-
-@pytest.fixture
-def two(url: str) -> Iterator[tuple[Ledger, Ledger]]:
-    """Two ledgers on one database, as two replicas have."""
-    first, second = open_ledger(url, NOW), open_ledger(url, NOW)
-    yield first, second
-    first.close()
-    second.close()
 
 
 def _claimed(ledger: Ledger) -> str:

@@ -7,8 +7,7 @@ SQLite (where writes take turns) and on a real PostgreSQL server (READ COMMITTED
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Iterator
-from pathlib import Path
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -16,27 +15,10 @@ import sqlalchemy as sa
 
 from agent.ledger import Decision, Ledger, open_ledger
 from agent.ledger.schema import SCHEMA_VERSION, tables
-from tests.harness.servers import fresh_schema
 
 NOW = 1_800_000_000.0
 DAY = 86400.0
 SERIES = "Deployment/shop/web"
-
-
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    if request.param == "sqlite":
-        return f"sqlite:///{tmp_path / 'ledger.sqlite'}"
-    return fresh_schema(request.getfixturevalue("postgres_url"))[0]
-
-
-@pytest.fixture
-def two(url: str) -> Iterator[tuple[Ledger, Ledger]]:
-    """Two ledgers on one database, as two replicas have."""
-    first, second = open_ledger(url, NOW), open_ledger(url, NOW)
-    yield first, second
-    first.close()
-    second.close()
 
 
 def _scaling(version: str, status: str = "verified") -> Decision:

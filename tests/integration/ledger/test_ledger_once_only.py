@@ -6,16 +6,12 @@ duplicate such a race left, as it is."""
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
-import pytest
 import sqlalchemy as sa
 
 from agent.ledger import Decision, Feedback, Ledger, open_ledger
 from agent.ledger.schema import SCHEMA_VERSION
-from tests.harness.servers import fresh_schema
 
 NOW = 1_800_000_000.0
 ACTIVE = ["approved", "executing", "verifying"]
@@ -35,22 +31,6 @@ def _decision(status: str) -> Decision:
         route="auto",
         status=status,
     )
-
-
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    if request.param == "sqlite":
-        return f"sqlite:///{tmp_path / 'ledger.sqlite'}"
-    return fresh_schema(request.getfixturevalue("postgres_url"))[0]
-
-
-@pytest.fixture
-def two(url: str) -> Iterator[tuple[Ledger, Ledger]]:
-    """Two ledgers on one database, as two replicas (or the daemon and a command) have."""
-    first, second = open_ledger(url, NOW), open_ledger(url, NOW)
-    yield first, second
-    first.close()
-    second.close()
 
 
 def _met_at_the_verdicts_insert(ledgers: tuple[Ledger, ...]) -> threading.Barrier:
