@@ -56,6 +56,7 @@ from benchmarks.canary import (
     Corpus,
     W,
     _split,
+    observe_latency,
     pct,
     verdict_strength,
 )
@@ -174,15 +175,7 @@ def judge(corpus: Corpus, run: Run) -> Outcome:
     q_c = np.clip(cell.q0 * np.clip(g_c / (np.mean(g_c) or 1.0), 0, 5), 0, 1)
     err_b = rng.binomial(req_b, q_b)
     err_c = rng.binomial(req_c, q_c)
-    cv2 = 0.66**2
-
-    def observe(lvl: np.ndarray, n: np.ndarray) -> np.ndarray:
-        safe = np.maximum(n, 1)
-        s = np.sqrt(np.log1p(cv2 / safe))
-        obs = lvl * np.exp(s * rng.standard_normal(W) - s**2 / 2)
-        return np.where(n > 0, obs, np.nan)
-
-    lat_b, lat_c = observe(lvl_b, req_b), observe(lvl_c, req_c)
+    lat_b, lat_c = observe_latency(rng, lvl_b, req_b), observe_latency(rng, lvl_c, req_c)
     if cell.metric == "error_rate":
         served = float(np.sum(req_c)) or 1.0
         truth = float(np.sum(req_c * q_c)) / served
