@@ -625,21 +625,30 @@ def reliability(
     rows: list[Outcome], bins: int = 10
 ) -> tuple[list[tuple[str, int, float, float]], float]:
     decided = [r for r in rows if r.decision in ("promote", "rollback") and r.label != "minor"]
-    table = []
+    return reliability_bins([(r.confidence, correct(r)) for r in decided], bins)
+
+
+def reliability_bins(
+    verdicts: Sequence[tuple[float, bool]], bins: int = 10
+) -> tuple[list[tuple[str, int, float, float]], float]:
+    """Stated confidence against rightness, in ``bins`` equal bins of confidence: per
+    bin its label, verdicts, mean stated confidence and share right; and the expected
+    calibration error (the verdict-weighted mean gap)."""
+    table: list[tuple[str, int, float, float]] = []
     ece = 0.0
     for b in range(bins):
         lo, hi = b / bins, (b + 1) / bins
         members = [
-            r for r in decided if lo <= r.confidence < hi or (b == bins - 1 and r.confidence == 1.0)
+            (c, right) for c, right in verdicts if lo <= c < hi or (b == bins - 1 and c == 1.0)
         ]
         if not members:
             continue
-        conf = statistics.fmean(r.confidence for r in members)
-        acc = statistics.fmean(1.0 if correct(r) else 0.0 for r in members)
+        conf = statistics.fmean(c for c, _ in members)
+        acc = statistics.fmean(1.0 if right else 0.0 for _, right in members)
         table.append(
             (f"[{lo:.1f}, {hi:.1f}{']' if b == bins - 1 else ')'}", len(members), conf, acc)
         )
-        ece += len(members) / len(decided) * abs(conf - acc)
+        ece += len(members) / len(verdicts) * abs(conf - acc)
     return table, ece
 
 

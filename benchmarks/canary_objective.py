@@ -35,7 +35,6 @@ seed. Seeded: the same command gives the same table.
 from __future__ import annotations
 
 import argparse
-import statistics
 import sys
 import time
 from collections import defaultdict
@@ -58,6 +57,7 @@ from benchmarks.canary import (
     _split,
     observe_latency,
     pct,
+    reliability_bins,
     verdict_strength,
 )
 
@@ -266,22 +266,7 @@ def objective_verdicts(outcomes: list[Outcome]) -> list[Outcome]:
 def reliability(
     rows: list[Outcome], bins: int = 10
 ) -> tuple[list[tuple[str, int, float, float]], float]:
-    table: list[tuple[str, int, float, float]] = []
-    ece = 0.0
-    for b in range(bins):
-        lo, hi = b / bins, (b + 1) / bins
-        members = [
-            r for r in rows if lo <= r.confidence < hi or (b == bins - 1 and r.confidence == 1.0)
-        ]
-        if not members:
-            continue
-        conf = statistics.fmean(r.confidence for r in members)
-        acc = statistics.fmean(1.0 if r.right else 0.0 for r in members)
-        table.append(
-            (f"[{lo:.1f}, {hi:.1f}{']' if b == bins - 1 else ')'}", len(members), conf, acc)
-        )
-        ece += len(members) / len(rows) * abs(conf - acc)
-    return table, ece
+    return reliability_bins([(r.confidence, r.right) for r in rows], bins)
 
 
 def fit(rows: list[Outcome]) -> dict[str, list[tuple[float, float]]]:
