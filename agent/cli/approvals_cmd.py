@@ -63,8 +63,10 @@ def list_questions(args: argparse.Namespace) -> int:
         return 0
     shown = []
     overdue = []
+    records = {}
     for question in rows:
         record = ledger.get_decision(question.decision_id)
+        records[question.id] = record
         left = question.expires_at - now
         status, expires = question.status, "-"
         if question.status == "pending" and left > 0:
@@ -86,6 +88,13 @@ def list_questions(args: argparse.Namespace) -> int:
     for question, status, expires, what in shown:
         ids = f"{question.id[:8]:10} {question.decision_id[:8]:10}"
         print(f"{ids} {status:{wide}} {expires:<{width}}  {what}")
+        if question.status == "pending":
+            # What a yes does, where the decision says (a canary promotion: the Slack
+            # question's "If approved" line): the verdict, or the stable's images too.
+            record = records[question.id]
+            if_approved = record.evidence.get("if_approved") if record else None
+            if isinstance(if_approved, str) and if_approved:
+                print(f"{'':{len(ids) + wide + width + 4}}if approved, {if_approved}")
     for question in overdue:
         print(
             f"question {question.id[:8]} expired {_span(now - question.expires_at)} ago: it "

@@ -135,3 +135,25 @@ def test_list_all_says_an_approved_question_whose_decision_was_not_carried_out(
         f"{asked.decision_id[:8]} is superseded: overtaken before its first write, nothing "
         f"was written (`autonomic explain {asked.decision_id[:8]}` says why)"
     ), lines
+
+
+def test_list_says_what_a_yes_does_where_the_decision_says_it(tmp_path: Path) -> None:
+    # A canary promotion's question says, in Slack, what approving it does (the verdict
+    # endpoints, or the stable taking the canary's images): `approvals list` said only
+    # the proposal, so a person answering from the CLI did not see it.
+    url = f"sqlite:///{tmp_path / 'ledger.sqlite'}"
+    ledger = open_ledger(url, SystemClock().now())
+    approvals = Approvals(ledger, RecordingChannel(), ttl=900, snooze=900)
+    decisions = DecisionService(
+        ledger, SystemClock(), RoutingSettings(), mode="act", approvals=approvals, metrics=Metrics()
+    )
+    said = "runbook canary-promote promotes it without asking again"
+    promote = decisions.decide(proposal(0.95, evidence={"if_approved": said}))
+    plain = decisions.decide(proposal(0.95, subject="Deployment/shop/cart"))
+    assert promote.question_id and plain.question_id
+    listed = _cli("approvals", "list", "--ledger", url)
+    assert listed.returncode == 0, listed.stderr
+    lines = listed.stdout.splitlines()
+    (row,) = [i for i, line in enumerate(lines) if line.startswith(promote.question_id[:8])]
+    assert lines[row + 1].strip() == f"if approved, {said}"
+    assert listed.stdout.count("if approved") == 1  # the other question says nothing more
