@@ -452,17 +452,23 @@ def _prebuilt(name: str) -> sa.Select[Any]:
     raise KeyError(name)
 
 
+def _json_array_rows(dialect: str, param: str) -> Any:
+    """The strings of the JSON array bound to ``:param``, as rows (column ``value``) read
+    by the database's own JSON function: one statement for any number of them."""
+    if dialect == "postgresql":
+        array = sa.cast(sa.bindparam(param, type_=sa.Text), postgresql.JSONB)
+        rows = sa.func.jsonb_array_elements_text(array)
+    else:
+        rows = sa.func.json_each(sa.bindparam(param, type_=sa.Text))
+    return rows.table_valued("value").alias("wanted")
+
+
 @functools.cache
 def _latest_query(dialect: str) -> sa.Select[Any]:
     """``Ledger.latest_decisions``'s query: the subjects a JSON array (``:subjects``), read
     as rows by the database's own JSON function, each looked up newest first."""
     table = tables["decisions"]
-    if dialect == "postgresql":
-        array = sa.cast(sa.bindparam("subjects", type_=sa.Text), postgresql.JSONB)
-        rows = sa.func.jsonb_array_elements_text(array)
-    else:
-        rows = sa.func.json_each(sa.bindparam("subjects", type_=sa.Text))
-    names = rows.table_valued("value").alias("wanted")
+    names = _json_array_rows(dialect, "subjects")
     newest = (
         sa.select(table.c.id)
         .where(table.c.subject == names.c.value, table.c.decision_type == sa.bindparam("type"))
@@ -479,12 +485,7 @@ def _latest_incidents_query(dialect: str) -> sa.Select[Any]:
     each looked up newest first on the (incident_key, created_at) index, as
     ``latest_for_incident`` looks up one."""
     table = tables["decisions"]
-    if dialect == "postgresql":
-        array = sa.cast(sa.bindparam("keys", type_=sa.Text), postgresql.JSONB)
-        rows = sa.func.jsonb_array_elements_text(array)
-    else:
-        rows = sa.func.json_each(sa.bindparam("keys", type_=sa.Text))
-    keys = rows.table_valued("value").alias("wanted")
+    keys = _json_array_rows(dialect, "keys")
     newest = (
         sa.select(table.c.id)
         .where(table.c.incident_key == keys.c.value)
