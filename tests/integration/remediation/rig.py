@@ -38,6 +38,8 @@ from agent.settings import RoutingSettings
 from agent.webhooks import AlertIntake
 from remediation.guards import GlobalLimits
 from remediation.loading import load_paths
+from remediation.ports import ObjectRef
+from remediation.signals import anomaly_signal
 from tests.fakekube import FakeApiServer, RequestRecord, Store, seed, start_fake_apiserver
 from tests.fakekube.seed import seed_deployment
 from tests.fakekube.store import RESOURCES
@@ -545,6 +547,33 @@ def seed_web(
         rig.server.store.modify(
             "Pod", namespace, pod["metadata"]["name"], lambda p, s=status: p.update(status=s)
         )
+
+
+def seed_web_mid_rollout(rig: KubeRig) -> None:
+    """``seed_web``, its rollout under way: one pod of the new template updated so far."""
+    seed_web(rig)
+    rig.server.store.modify(
+        "Deployment", "shop", "web", lambda d: d["status"].update(updatedReplicas=1)
+    )
+
+
+def submit_error_ratio_up(rig: KubeRig) -> None:
+    """Submit, now, an anomaly: shop/web's ``http_error_ratio`` at 0.2 over a band of
+    0 to 0.02 (what the error-rate-pause-rollout runbook takes up)."""
+    rig.engine.submit(
+        [
+            anomaly_signal(
+                metric="http_error_ratio",
+                target=ObjectRef("Deployment", "web", "shop"),
+                observed=0.2,
+                lower=0.0,
+                upper=0.02,
+                score=9.0,
+                confidence=0.95,
+                at=rig.clock.now(),
+            )
+        ]
+    )
 
 
 def stamp_replicasets(

@@ -12,7 +12,6 @@ import logging
 import re
 import socket
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -21,48 +20,24 @@ from agent.adapters.prometheus import PrometheusReader
 from agent.cli import main
 from agent.metrics_port import runbook_query
 from remediation.planning import ASKED_AGAIN
-from remediation.ports import ObjectRef
-from remediation.signals import anomaly_signal
 from tests.harness.remote_write import remote_write
 from tests.harness.servers import free_port, openmetrics, prometheus_server
-from tests.integration.remediation.rig import RUNBOOKS, KubeRig, build_rig, seed_web
+from tests.integration.remediation.rig import (
+    RUNBOOKS,
+    KubeRig,
+    build_rig,
+    seed_web_mid_rollout,
+    submit_error_ratio_up,
+)
 
 RUNBOOK = "error-rate-pause-rollout"
-WEB_REF = ObjectRef("Deployment", "web", "shop")
 TRAFFIC = 'sum(rate(http_requests_total{namespace="shop", deployment="web"}[5m]))'
 UNAVAILABLE = "nothing is done until Prometheus answers" + ASKED_AGAIN
 
 
-@pytest.fixture
-def rig(tmp_path: Path) -> Iterator[KubeRig]:
-    built = build_rig(tmp_path)
-    yield built
-    built.close()
-
-
 def _error_ratio_up(rig: KubeRig) -> None:
     rig.clock.advance(60)
-    rig.engine.submit(
-        [
-            anomaly_signal(
-                metric="http_error_ratio",
-                target=WEB_REF,
-                observed=0.2,
-                lower=0.0,
-                upper=0.02,
-                score=9.0,
-                confidence=0.95,
-                at=rig.clock.now(),
-            )
-        ]
-    )
-
-
-def _mid_rollout(rig: KubeRig) -> None:
-    seed_web(rig)
-    rig.server.store.modify(
-        "Deployment", "shop", "web", lambda d: d["status"].update(updatedReplicas=1)
-    )
+    submit_error_ratio_up(rig)
 
 
 def _handled(rig: KubeRig) -> tuple[str, str]:
@@ -89,7 +64,7 @@ def test_a_precondition_prometheus_does_not_answer_is_not_no_data(
 ) -> None:
     url = f"http://127.0.0.1:{free_port()}"  # nothing listens there
     _read_from(rig, url)
-    _mid_rollout(rig)
+    seed_web_mid_rollout(rig)
     with caplog.at_level(logging.INFO, logger="autonomic"):
         code, message = _handled(rig)
     assert code == "PrometheusUnavailable"
@@ -120,7 +95,7 @@ def test_a_precondition_prometheus_does_not_answer_in_time_names_the_timeout(
         hung.listen(8)
         url = f"http://127.0.0.1:{hung.getsockname()[1]}"
         _read_from(rig, url, timeout=0.3)
-        _mid_rollout(rig)
+        seed_web_mid_rollout(rig)
         code, message = _handled(rig)
     assert code == "PrometheusUnavailable"
     assert message == (
@@ -137,7 +112,7 @@ def test_no_series_is_no_data_and_a_stopped_prometheus_is_not(
     the query answered; the same Prometheus stopped: not read, said as such."""
     with prometheus_server(openmetrics([("up", {"job": "x"}, [(rig.clock.now(), 1.0)])])) as server:
         _read_from(rig, server.url)
-        _mid_rollout(rig)
+        seed_web_mid_rollout(rig)
         assert _handled(rig) == (
             "NoData",
             f"no data for precondition {TRAFFIC}: the query returned no series (is the "
@@ -171,7 +146,7 @@ def test_a_query_prometheus_rejects_says_to_fix_the_query(
     try:
         with prometheus_server(openmetrics([("up", {}, [(rig.clock.now(), 1.0)])])) as server:
             _read_from(rig, server.url)
-            _mid_rollout(rig)
+            seed_web_mid_rollout(rig)
             code, message = _handled(rig)
     finally:
         rig.close()
@@ -187,7 +162,7 @@ def test_a_verification_prometheus_never_answered_says_so(rig: KubeRig) -> None:
     """Acted (the precondition read while Prometheus answered), then Prometheus down for
     the whole verification window: the failure names it, not "no data"."""
     rig.promql.set("http_requests_total", 40.0)
-    _mid_rollout(rig)
+    seed_web_mid_rollout(rig)
     _error_ratio_up(rig)
     (handled,) = [h for h in rig.cycle() if h.runbook == RUNBOOK]
     assert (handled.outcome, handled.route) == ("decided", "auto")
@@ -231,7 +206,7 @@ def test_a_precondition_is_not_taken_from_a_prometheus_that_stopped_storing(
             old = [(now - 260, 0.0), (now - 230, 3000.0), (now - 200, 6000.0)]
             remote_write(server.url, [(labels, old)])
             _read_from(rig, server.url)
-            _mid_rollout(rig)
+            seed_web_mid_rollout(rig)
             with caplog.at_level(logging.INFO, logger="autonomic"):
                 code, message = _handled(rig)
             assert code == "PrometheusFrozen", message

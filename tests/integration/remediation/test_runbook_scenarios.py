@@ -13,7 +13,7 @@ from typing import Any
 
 from agent.ledger import DecisionRecord
 from remediation.ports import ObjectRef
-from remediation.signals import anomaly_signal, canary_signal, forecast_breach_signal
+from remediation.signals import canary_signal, forecast_breach_signal
 from tests.fakekube.seed import seed_daemonset_pod, seed_hpa
 from tests.integration.remediation.rig import (
     Controller,
@@ -24,6 +24,8 @@ from tests.integration.remediation.rig import (
     rfc3339,
     seed_nodes,
     seed_web,
+    seed_web_mid_rollout,
+    submit_error_ratio_up,
 )
 
 WEB = ("shop", "web")
@@ -511,24 +513,8 @@ def test_canary_rollback_that_does_not_help_is_escalated_and_kept(rig: KubeRig) 
 
 
 def _mid_rollout(rig: KubeRig) -> None:
-    seed_web(rig)
-    rig.server.store.modify(
-        "Deployment", "shop", "web", lambda d: d["status"].update(updatedReplicas=1)
-    )
-    rig.engine.submit(
-        [
-            anomaly_signal(
-                metric="http_error_ratio",
-                target=WEB_REF,
-                observed=0.2,
-                lower=0.0,
-                upper=0.02,
-                score=9.0,
-                confidence=0.95,
-                at=rig.clock.now(),
-            )
-        ]
-    )
+    seed_web_mid_rollout(rig)
+    submit_error_ratio_up(rig)
 
 
 def test_error_rate_climbing_mid_rollout_pauses_it(rig: KubeRig) -> None:
@@ -558,20 +544,7 @@ def test_error_rate_pause_needs_traffic_and_data(rig: KubeRig) -> None:
 
 def _mid_rollout_signal_again(rig: KubeRig) -> None:
     rig.clock.advance(60)
-    rig.engine.submit(
-        [
-            anomaly_signal(
-                metric="http_error_ratio",
-                target=WEB_REF,
-                observed=0.2,
-                lower=0.0,
-                upper=0.02,
-                score=9.0,
-                confidence=0.95,
-                at=rig.clock.now(),
-            )
-        ]
-    )
+    submit_error_ratio_up(rig)
 
 
 # ------------------------------------------------------------------------ image pull
