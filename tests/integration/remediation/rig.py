@@ -21,6 +21,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import pytest
 from pydantic import SecretStr
 
 from agent.adapters.kube_errors import RetryPolicy
@@ -29,6 +30,7 @@ from agent.alert_inbox import AlertInbox
 from agent.approvals import Approvals, LedgerOnlyChannel
 from agent.clock import FakeClock
 from agent.decisions import DecisionService
+from agent.errors import TransientError
 from agent.executor import Executor
 from agent.ledger import DecisionRecord, Ledger, Question, open_ledger
 from agent.observability import Metrics
@@ -574,6 +576,26 @@ def submit_error_ratio_up(rig: KubeRig) -> None:
             )
         ]
     )
+
+
+def cycle_failing_first_intent(rig: KubeRig, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Thirty seconds on, a cycle whose first write-ahead intent the ledger fails to
+    record (a TransientError, raised out of the cycle); later intents are recorded.
+    Returns the key the failed intent was for."""
+    real = rig.ledger.record_intent
+    failed: list[str] = []
+
+    def record_intent(key: str, *args: Any, **kwargs: Any) -> int | None:
+        if failed:
+            return real(key, *args, **kwargs)
+        failed.append(key)
+        raise TransientError("the ledger at sqlite:///x write failed: disk I/O error")
+
+    monkeypatch.setattr(rig.ledger, "record_intent", record_intent)
+    rig.clock.advance(30)
+    with pytest.raises(TransientError):
+        rig.cycle()
+    return failed[0]
 
 
 def stamp_replicasets(

@@ -14,10 +14,9 @@ from typing import Any
 import pytest
 
 from agent.cli import main
-from agent.errors import TransientError
 from remediation.guards import BreakerState
 from remediation.windows import to_utc_text
-from tests.integration.remediation.rig import KubeRig, rfc3339
+from tests.integration.remediation.rig import KubeRig, cycle_failing_first_intent, rfc3339
 from tests.integration.remediation.test_hpa_ceiling import RAISE, RUNBOOK, ceiling, seed
 
 
@@ -146,19 +145,7 @@ def test_a_claimed_run_whose_alert_resolves_before_its_first_intent_is_supersede
     its count in the guards given back and its runbook's breaker untouched."""
     decision, starts = asked(rig)
     rig.approve_pending()
-    real = rig.ledger.record_intent
-    failed: list[str] = []
-
-    def record_intent(key: str, *args: Any, **kwargs: Any) -> int | None:
-        if failed:
-            return real(key, *args, **kwargs)
-        failed.append(key)
-        raise TransientError("the ledger at sqlite:///x write failed: disk I/O error")
-
-    monkeypatch.setattr(rig.ledger, "record_intent", record_intent)
-    rig.clock.advance(30)
-    with pytest.raises(TransientError):
-        rig.cycle()
+    key = cycle_failing_first_intent(rig, monkeypatch)
     assert status(rig, decision) == "executing"
     rig.post_alerts([alert(rig, "resolved", starts, rig.clock.now())], "resolved")
     rig.run(60)
@@ -166,7 +153,7 @@ def test_a_claimed_run_whose_alert_resolves_before_its_first_intent_is_supersede
     assert rig.writes() == [] and ceiling(rig) == 4
     assert rig.ledger.intents() == []
     assert status(rig, decision) == "superseded"
-    execution = rig.ledger.execution(failed[0])
+    execution = rig.ledger.execution(key)
     assert execution is not None and execution["status"] == "superseded"
     state, _ = rig.engine.guard_state()
     assert state.in_flight == () and state.actions == ()

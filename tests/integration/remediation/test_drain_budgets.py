@@ -18,7 +18,13 @@ from agent.remediation_engine import PDB_BLOCKS, RemediationEngine
 from remediation.guards import BreakerState
 from remediation.loading import load_paths
 from tests.fakekube.seed import seed_pdb
-from tests.integration.remediation.rig import RUNBOOKS, KubeRig, seed_nodes, seed_web
+from tests.integration.remediation.rig import (
+    RUNBOOKS,
+    KubeRig,
+    cycle_failing_first_intent,
+    seed_nodes,
+    seed_web,
+)
 
 NODE = "node-3"
 RUNBOOK = "node-notready-drain"
@@ -225,25 +231,13 @@ def test_a_claimed_drain_a_budget_now_blocks_is_closed_before_its_first_intent(
     meanwhile: the next cycle closes the run, decision and execution, nothing written."""
     decision = _asked_drain(rig)
     assert rig.approve_pending() == 1
-    real = rig.ledger.record_intent
-    failed: list[str] = []
-
-    def record_intent(key: str, *args: Any, **kwargs: Any) -> int | None:
-        if failed:
-            return real(key, *args, **kwargs)
-        failed.append(key)
-        raise TransientError("the ledger at sqlite:///x write failed: disk I/O error")
-
-    monkeypatch.setattr(rig.ledger, "record_intent", record_intent)
-    rig.clock.advance(30)
-    with pytest.raises(TransientError):
-        rig.cycle()
+    key = cycle_failing_first_intent(rig, monkeypatch)
     record = rig.ledger.get_decision(decision)
     assert record is not None and record.status == "executing"
     _tighten(rig, minAvailable=4)
     rig.run(30)
     _closed_unwritten(rig, decision)
-    execution = rig.ledger.execution(failed[0])
+    execution = rig.ledger.execution(key)
     assert execution is not None and execution["status"] == "superseded"
 
 
@@ -320,19 +314,7 @@ def test_a_crash_between_closing_a_claimed_blocked_drain_and_its_escalation_esca
     recovery sends the escalation, once, and finishes closing the run."""
     decision = _asked_drain(rig)
     assert rig.approve_pending() == 1
-    real = rig.ledger.record_intent
-    failed: list[str] = []
-
-    def record_intent(key: str, *args: Any, **kwargs: Any) -> int | None:
-        if failed:
-            return real(key, *args, **kwargs)
-        failed.append(key)
-        raise TransientError("the ledger at sqlite:///x write failed: disk I/O error")
-
-    monkeypatch.setattr(rig.ledger, "record_intent", record_intent)
-    rig.clock.advance(30)
-    with pytest.raises(TransientError):
-        rig.cycle()
+    key = cycle_failing_first_intent(rig, monkeypatch)
     _tighten(rig, minAvailable=4)
     _dies_before_escalating(rig, monkeypatch)
     rig.clock.advance(30)
@@ -346,7 +328,7 @@ def test_a_crash_between_closing_a_claimed_blocked_drain_and_its_escalation_esca
     counts = rig.engine.recover()
     assert (counts["escalated"], counts["superseded"]) == (1, 1)
     _closed_unwritten(rig, decision)
-    execution = rig.ledger.execution(failed[0])
+    execution = rig.ledger.execution(key)
     assert execution is not None and execution["status"] == "superseded"
     rig.run(90)
     assert rig.engine.recover()["escalated"] == 0
