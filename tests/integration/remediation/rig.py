@@ -15,7 +15,7 @@ import hashlib
 import json
 import time
 import uuid
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -45,6 +45,7 @@ from remediation.signals import anomaly_signal
 from tests.fakekube import FakeApiServer, RequestRecord, Store, seed, start_fake_apiserver
 from tests.fakekube.seed import seed_deployment
 from tests.fakekube.store import RESOURCES
+from tests.harness.servers import fresh_schema
 
 RUNBOOKS = Path(__file__).resolve().parents[3] / "runbooks"
 FAST = RetryPolicy(
@@ -514,6 +515,70 @@ def build_rig(
         promql,
         api_client,
     )
+
+
+class Replicas:
+    """Processes on one fake API server and one ledger, each with its own engine and
+    memory; ``limits`` is every replica's ``GlobalLimits`` (default: the defaults)."""
+
+    def __init__(
+        self,
+        tmp_path: Path,
+        url: str,
+        *,
+        identity: str = "autonomic-test",
+        limits: GlobalLimits | None = None,
+    ) -> None:
+        self.tmp_path, self.url = tmp_path, url
+        self.identity, self.limits = identity, limits
+        self.server: FakeApiServer = start_fake_apiserver()
+        self.alive: list[KubeRig] = []
+
+    def start(self, *, at: float | None = None, identity: str | None = None) -> KubeRig:
+        """A replica (``identity`` default: the one given at construction); one that
+        starts with the identity of one that died is that pod's container restarted
+        (the same ``POD_NAME``)."""
+        rig = build_rig(
+            self.tmp_path,
+            server=self.server,
+            ledger_url=self.url,
+            start=at,
+            identity=self.identity if identity is None else identity,
+            limits=self.limits,
+        )
+        self.alive.append(rig)
+        return rig
+
+    def die(self, rig: KubeRig) -> None:
+        """The process goes, and whatever it kept in memory with it; the server stays."""
+        self.alive.remove(rig)
+        rig.cluster.stop()
+        rig.api_client.close()
+        rig.decisions.approvals.dispatcher.stop()
+        rig.ledger.close()
+
+    def close(self) -> None:
+        for rig in list(self.alive):
+            self.die(rig)
+        self.server.stop()
+
+
+def open_replicas(
+    request: pytest.FixtureRequest,
+    tmp_path: Path,
+    *,
+    identity: str = "autonomic-test",
+    limits: GlobalLimits | None = None,
+) -> Iterator[Replicas]:
+    """For a ``replicas`` fixture parametrized "sqlite" / "postgres": ``Replicas`` on a
+    SQLite file in ``tmp_path`` or a fresh PostgreSQL schema, closed after the test."""
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp_path / 'ledger.sqlite'}"
+    else:
+        url, _ = fresh_schema(request.getfixturevalue("postgres_url"))
+    built = Replicas(tmp_path, url, identity=identity, limits=limits)
+    yield built
+    built.close()
 
 
 def seed_web(

@@ -20,56 +20,24 @@ import sqlalchemy as sa
 from agent.errors import TransientError
 from agent.ledger.schema import tables
 from agent.server import Request
-from tests.fakekube import FakeApiServer, start_fake_apiserver
 from tests.fakekube.seed import seed_hpa
-from tests.harness.servers import fresh_schema
-from tests.integration.remediation.rig import TOKEN, KubeRig, build_rig, rfc3339, seed_web
+from tests.integration.remediation.rig import (
+    TOKEN,
+    KubeRig,
+    Replicas,
+    open_replicas,
+    rfc3339,
+    seed_web,
+)
 from tests.integration.remediation.test_hpa_and_job_alerts import maxed_out
 
 NOTIFY = "hpa-maxed-out-notify"
 ROLLBACK = "crashloop-after-rollout-rollback"
 
 
-class Replicas:
-    """Replicas built on one API server and one ledger, each with its own engine."""
-
-    def __init__(self, tmp_path: Path, url: str) -> None:
-        self.tmp_path, self.url = tmp_path, url
-        self.server: FakeApiServer = start_fake_apiserver()
-        self.alive: list[KubeRig] = []
-
-    def start(self, *, at: float | None = None, identity: str = "autonomic-test") -> KubeRig:
-        """A replica; one that starts with the identity of one that died is that pod's
-        container restarted (the same ``POD_NAME``)."""
-        rig = build_rig(
-            self.tmp_path, server=self.server, ledger_url=self.url, start=at, identity=identity
-        )
-        self.alive.append(rig)
-        return rig
-
-    def die(self, rig: KubeRig) -> None:
-        """The process goes: whatever it kept in memory with it; the server stays."""
-        self.alive.remove(rig)
-        rig.cluster.stop()
-        rig.api_client.close()
-        rig.decisions.approvals.dispatcher.stop()
-        rig.ledger.close()
-
-    def close(self) -> None:
-        for rig in list(self.alive):
-            self.die(rig)
-        self.server.stop()
-
-
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
 def replicas(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Replicas]:
-    if request.param == "sqlite":
-        url = f"sqlite:///{tmp_path / 'ledger.sqlite'}"
-    else:
-        url, _ = fresh_schema(request.getfixturevalue("postgres_url"))
-    built = Replicas(tmp_path, url)
-    yield built
-    built.close()
+    yield from open_replicas(request, tmp_path)
 
 
 def post(rig: KubeRig, alerts: list[Any], status: str = "firing") -> tuple[int, Any, Any]:

@@ -12,10 +12,9 @@ from __future__ import annotations
 from typing import Any
 
 from remediation.windows import to_utc_text
-from tests.integration.remediation.rig import KubeRig, rfc3339, seed_web
+from tests.integration.remediation.rig import KubeRig, Replicas, rfc3339, seed_web
 from tests.integration.remediation.test_alert_inbox import (
     ROLLBACK,
-    Replicas,
     critical,
     post,
     replicas,  # noqa: F401 - the fixture: SQLite, and PostgreSQL under CI

@@ -24,59 +24,28 @@ import pytest
 from agent.daemon import Daemon
 from agent.observability import Metrics
 from remediation.guards import GlobalLimits
-from tests.fakekube import FakeApiServer, start_fake_apiserver
 from tests.harness.gates import SwitchGate
-from tests.harness.servers import fresh_schema
-from tests.integration.remediation.rig import KubeRig, build_rig, seed_nodes, seed_web
+from tests.integration.remediation.rig import (
+    KubeRig,
+    Replicas,
+    open_replicas,
+    seed_nodes,
+    seed_web,
+)
 
 THRESHOLD = 10  # safety.stormThreshold: more than 10 triggers in a minute is a storm
 STANDING = 16  # crash-looping Deployments standing at the restart: more than the threshold
 PER_MINUTE = 4  # how many appear a minute before it: never a storm
 
 
-class Replicas:
-    """Processes on one fake API server and one ledger; each has its own memory."""
-
-    def __init__(self, tmp_path: Path, url: str) -> None:
-        self.tmp_path, self.url = tmp_path, url
-        self.server: FakeApiServer = start_fake_apiserver()
-        self.alive: list[KubeRig] = []
-
-    def start(self, *, at: float | None = None, identity: str = "autonomic-a") -> KubeRig:
-        rig = build_rig(
-            self.tmp_path,
-            server=self.server,
-            ledger_url=self.url,
-            start=at,
-            identity=identity,
-            limits=GlobalLimits(storm_triggers_per_minute=THRESHOLD),
-        )
-        self.alive.append(rig)
-        return rig
-
-    def die(self, rig: KubeRig) -> None:
-        """The process goes, and what it kept in memory with it."""
-        self.alive.remove(rig)
-        rig.cluster.stop()
-        rig.api_client.close()
-        rig.decisions.approvals.dispatcher.stop()
-        rig.ledger.close()
-
-    def close(self) -> None:
-        for rig in list(self.alive):
-            self.die(rig)
-        self.server.stop()
-
-
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
 def replicas(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Replicas]:
-    if request.param == "sqlite":
-        url = f"sqlite:///{tmp_path / 'ledger.sqlite'}"
-    else:
-        url, _ = fresh_schema(request.getfixturevalue("postgres_url"))
-    built = Replicas(tmp_path, url)
-    yield built
-    built.close()
+    yield from open_replicas(
+        request,
+        tmp_path,
+        identity="autonomic-a",
+        limits=GlobalLimits(storm_triggers_per_minute=THRESHOLD),
+    )
 
 
 def crash_loop(rig: KubeRig, first: int, count: int) -> None:
