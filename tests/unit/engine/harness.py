@@ -9,7 +9,7 @@ from agent.approvals import Approvals, LedgerOnlyChannel
 from agent.clock import FakeClock
 from agent.decisions import DecisionService
 from agent.executor import Executor
-from agent.ledger import Ledger, open_ledger
+from agent.ledger import DecisionRecord, Ledger, open_ledger
 from agent.observability import Metrics
 from agent.remediation_engine import Handled, RemediationEngine
 from agent.settings import RoutingSettings
@@ -122,3 +122,25 @@ def latency_anomaly(r: Rig, target: ObjectRef, *, run: float = 600) -> Handled:
     (handled,) = r.engine.handle([signal], r.engine.snapshot())
     r.run(run)
     return handled
+
+
+def asked_decision(r: Rig, runbook: str) -> DecisionRecord:
+    """The one remediation decision of ``runbook``, which must be waiting on a person."""
+    (decision,) = [
+        d for d in r.ledger.decisions(kind="remediation") if d.decision_type.startswith(runbook)
+    ]
+    assert decision.status == "asked", decision.status
+    return decision
+
+
+def approve_pending(r: Rig) -> None:
+    """Alice approves the one pending question."""
+    (question,) = [q for q in r.ledger.questions() if q.status == "pending"]
+    assert r.decisions.answer(question.id, "approved", "alice")
+
+
+def status_of(r: Rig, decision: str) -> str:
+    """The status the ledger holds for ``decision`` (which must exist)."""
+    record = r.ledger.get_decision(decision)
+    assert record is not None
+    return record.status

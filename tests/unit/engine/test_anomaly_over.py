@@ -28,7 +28,17 @@ from agent.metrics_port import MetricSeries
 from agent.settings import AnomalyQuery
 from forecasting.series import Series
 from remediation.windows import to_utc_text
-from tests.unit.engine.harness import RUNBOOKS, WEB, Rig, restarted, rig, web
+from tests.unit.engine.harness import (
+    RUNBOOKS,
+    WEB,
+    Rig,
+    approve_pending,
+    asked_decision,
+    restarted,
+    rig,
+    status_of,
+    web,
+)
 
 RUNBOOK = "error-rate-pause-rollout"
 QUERY = "http_error_ratio"
@@ -117,22 +127,7 @@ def _spike(r: Rig, loop: AnomalyLoop, reader: Pods, lengths: dict[int, int]) -> 
     for pod, length in lengths.items():
         reader.spikes[pod] = (start + STEP * (pod + 1), length)
     _minutes(r, loop, 3)
-    (decision,) = [
-        d for d in r.ledger.decisions(kind="remediation") if d.decision_type.startswith(RUNBOOK)
-    ]
-    assert decision.status == "asked", decision.status
-    return decision
-
-
-def _approve(r: Rig) -> None:
-    (question,) = [q for q in r.ledger.questions() if q.status == "pending"]
-    assert r.decisions.answer(question.id, "approved", "alice")
-
-
-def _status(r: Rig, decision: str) -> str:
-    record = r.ledger.get_decision(decision)
-    assert record is not None
-    return record.status
+    return asked_decision(r, RUNBOOK)
 
 
 def _paused(r: Rig) -> bool:
@@ -159,11 +154,11 @@ def test_a_pause_approved_after_its_anomaly_recovered_is_superseded(
     _minutes(r, loop, 14)  # 3 anomalous points, then 10 quiet ones
     closed = _closed(r, 0)
     assert closed["how"] == "recovered" and closed["since"] == since, closed
-    _approve(r)
+    approve_pending(r)
     _minutes(r, loop, 1)
     assert not _paused(r), r.sim.writes
     assert r.ledger.intents() == []
-    assert _status(r, decision.id) == "superseded"
+    assert status_of(r, decision.id) == "superseded"
     (row,) = [f for f in r.ledger.feedback_for(decision.id) if f["outcome"] == "superseded"]
     assert row["detail"]["signal_over"] is True  # it may be decided again if it comes back
     assert row["detail"]["why"] == (
@@ -195,10 +190,10 @@ def test_a_pause_goes_on_when_its_series_went_silent(
     _minutes(r, loop, 1)
     closed = _closed(r, 0)
     assert closed["how"] == "silent", closed
-    _approve(r)
+    approve_pending(r)
     with caplog.at_level(logging.INFO, logger="autonomic"):
         _minutes(r, loop, 1)
-    assert _status(r, decision.id) != "superseded"
+    assert status_of(r, decision.id) != "superseded"
     assert _paused(r), r.sim.writes
     assert (
         f"its anomaly incident is not over: its incident on {SERIES % 0} (since "
@@ -218,10 +213,10 @@ def test_a_pause_goes_on_while_its_series_is_silent(
     decision = _spike(r, loop, reader, {0: 30})
     reader.gone.add(0)
     _minutes(r, loop, GAP_RESETS_INCIDENT + 2)
-    _approve(r)
+    approve_pending(r)
     with caplog.at_level(logging.INFO, logger="autonomic"):
         _minutes(r, loop, 1)
-    assert _status(r, decision.id) != "superseded"
+    assert status_of(r, decision.id) != "superseded"
     assert _paused(r), r.sim.writes
     assert f"its series {SERIES % 0} has had no data since " in caplog.text
     assert "so its incident (since " in caplog.text
@@ -236,10 +231,10 @@ def test_a_pause_goes_on_while_another_pods_series_is_anomalous(
     decision = _spike(r, loop, reader, {0: 3, 1: 40})
     _minutes(r, loop, 14)
     assert _closed(r, 0)["how"] == "recovered"
-    _approve(r)
+    approve_pending(r)
     with caplog.at_level(logging.INFO, logger="autonomic"):
         _minutes(r, loop, 1)
-    assert _status(r, decision.id) != "superseded"
+    assert status_of(r, decision.id) != "superseded"
     assert _paused(r), r.sim.writes
     assert (
         f"(its series back within its expected band), but {SERIES % 1} has an incident open "
@@ -259,10 +254,10 @@ def test_a_pause_goes_on_when_the_end_was_saved_without_how(
     saved, version = r.ledger.guard(key)
     del saved["closed"]["how"]
     assert r.ledger.put_guard(key, saved, version, r.clock.now())
-    _approve(r)
+    approve_pending(r)
     with caplog.at_level(logging.INFO, logger="autonomic"):
         _minutes(r, loop, 1)
-    assert _status(r, decision.id) != "superseded"
+    assert status_of(r, decision.id) != "superseded"
     assert _paused(r), r.sim.writes
     assert "but how was not saved (a state saved before the anomaly loop kept it)" in (caplog.text)
 
@@ -276,10 +271,10 @@ def test_a_pause_goes_on_when_a_new_incident_opened_on_its_series(
     again = r.clock.now() - r.clock.now() % STEP + STEP
     reader.spikes[0] = (again, 30)
     _minutes(r, loop, 2)
-    _approve(r)
+    approve_pending(r)
     with caplog.at_level(logging.INFO, logger="autonomic"):
         _minutes(r, loop, 1)
-    assert _status(r, decision.id) != "superseded"
+    assert status_of(r, decision.id) != "superseded"
     assert f"a new incident on {SERIES % 0} opened at {to_utc_text(again)}" in caplog.text
 
 
@@ -298,7 +293,7 @@ def test_a_pause_part_written_goes_on_when_its_anomaly_recovered(
     decision = _spike(r, loop, reader, {0: 3})
     operations = [op["op"] for op in decision.proposal["operations"]]
     assert len(operations) == 2, operations
-    _approve(r)
+    approve_pending(r)
     real = r.executor.apply
 
     def apply(key: str, step: int, *args: Any, **kwargs: Any) -> StepOutcome:
@@ -317,7 +312,7 @@ def test_a_pause_part_written_goes_on_when_its_anomaly_recovered(
     with caplog.at_level(logging.INFO, logger="autonomic"):
         assert r.engine.recover()["superseded"] == 0
     assert len(r.sim.writes) > writes  # the second step was written
-    assert _status(r, decision.id) != "superseded"
+    assert status_of(r, decision.id) != "superseded"
     assert f"the anomaly incident on {SERIES % 0} that started it" in caplog.text
     assert "but 1 of its 2 steps are written already: going on" in caplog.text
 

@@ -23,7 +23,7 @@ from agent.executor import StepOutcome
 from agent.ledger.schema import tables
 from agent.remediation_engine import EXECUTE_ATTEMPTS
 from remediation.ports import ObjectRef
-from tests.unit.engine.harness import WEB, Rig, latency_anomaly, restarted, rig, web
+from tests.unit.engine.harness import WEB, Rig, latency_anomaly, restarted, rig, status_of, web
 from tests.unit.engine.test_pause_between_steps import RUNBOOK
 
 API = ObjectRef("Deployment", "api", "shop")
@@ -63,12 +63,6 @@ def _break(r: Rig, decision: str) -> None:
         conn.execute(sa.update(table).where(table.c.id == decision).values(proposal=proposal))
 
 
-def _status(r: Rig, decision: str) -> str:
-    record = r.ledger.get_decision(decision)
-    assert record is not None
-    return record.status
-
-
 def _unexpected(r: Rig) -> float:
     value = r.decisions.metrics.registry.get_sample_value(
         "autonomic_errors_total", {"kind": "Unexpected"}
@@ -89,8 +83,8 @@ def test_a_decision_that_fails_to_be_handled_does_not_stop_the_others_and_is_clo
     _break(r, broken)
     caplog.set_level(logging.ERROR, logger="autonomic.remediation")
     _cycle(r)  # raised here before, at every cycle, and the other never ran
-    assert _status(r, other) in ("executing", "verifying")
-    assert _status(r, broken) == "approved"  # tried again at the next cycle
+    assert status_of(r, other) in ("executing", "verifying")
+    assert status_of(r, broken) == "approved"  # tried again at the next cycle
     assert _unexpected(r) == 1.0
     (said,) = [rec for rec in caplog.records if broken in rec.getMessage()]
     assert said.exc_info is not None  # the traceback
@@ -99,7 +93,7 @@ def test_a_decision_that_fails_to_be_handled_does_not_stop_the_others_and_is_clo
     for _ in range(EXECUTE_ATTEMPTS - 1):
         _cycle(r)
     assert _unexpected(r) == float(EXECUTE_ATTEMPTS)
-    assert _status(r, broken) == "failed"
+    assert status_of(r, broken) == "failed"
     assert r.ledger.execution(broken) is None  # never claimed
     assert [i.decision_id for i in r.ledger.intents()] == [other] * 2  # web untouched
     assert r.sim.workloads[WEB].replicas == 3
@@ -134,7 +128,7 @@ def test_a_different_error_each_cycle_starts_the_count_again(tmp_path: Path) -> 
     r.engine.execute = execute  # type: ignore[method-assign]
     for _ in range(EXECUTE_ATTEMPTS + 1):
         _cycle(r)
-    assert _status(r, broken) == "approved"
+    assert status_of(r, broken) == "approved"
     assert _unexpected(r) == float(EXECUTE_ATTEMPTS + 1)
 
 
@@ -151,7 +145,7 @@ def test_a_transient_error_still_ends_the_cycle_and_closes_nothing(tmp_path: Pat
     for _ in range(EXECUTE_ATTEMPTS + 1):
         with pytest.raises(TransientError):
             _cycle(r)
-    assert (_status(r, first), _status(r, second)) == ("approved", "approved")
+    assert (status_of(r, first), status_of(r, second)) == ("approved", "approved")
     assert _unexpected(r) == 0.0
 
 
@@ -172,13 +166,13 @@ def test_a_run_that_fails_after_its_claim_is_left_to_the_recovery(
     for _ in range(EXECUTE_ATTEMPTS + 1):
         _cycle(r)
     monkeypatch.undo()
-    assert _status(r, first) == "executing"
-    assert _status(r, second) in ("executing", "verifying", "verified")
+    assert status_of(r, first) == "executing"
+    assert status_of(r, second) in ("executing", "verifying", "verified")
     assert [i.step for i in r.ledger.intents(decision_id=first)] == [0]
     r = restarted(r)
     assert r.engine.recover()["resumed"] == 1
     assert [i.step for i in r.ledger.intents(decision_id=first)] == [0, 1]
-    assert _status(r, first) == "verifying"
+    assert status_of(r, first) == "verifying"
 
 
 def test_a_crash_between_closing_and_escalating_is_escalated_by_the_recovery(
@@ -196,7 +190,7 @@ def test_a_crash_between_closing_and_escalating_is_escalated_by_the_recovery(
     with pytest.raises(_Killed):
         _cycle(r)
     monkeypatch.undo()
-    assert _status(r, broken) == "failed"
+    assert status_of(r, broken) == "failed"
     assert [f for f in r.ledger.feedback_for(broken) if f["kind"] == "escalation"] == []
     r = restarted(r)
     assert r.engine.recover()["escalated"] == 1

@@ -21,7 +21,7 @@ from agent.errors import TransientError
 from agent.executor import StepOutcome
 from remediation.guards import BreakerState, release_unstarted
 from remediation.windows import WindowFields, to_utc_text
-from tests.unit.engine.harness import WEB, Rig, latency_anomaly, restarted, rig, web
+from tests.unit.engine.harness import WEB, Rig, latency_anomaly, restarted, rig, status_of, web
 from tests.unit.engine.test_pause_between_steps import RUNBOOK
 
 RUNBOOK_NAME = "latency-scale-restart"
@@ -56,12 +56,6 @@ def _open_breaker(r: Rig) -> None:
     )
 
 
-def _status(r: Rig, decision: str) -> str:
-    record = r.ledger.get_decision(decision)
-    assert record is not None
-    return record.status
-
-
 def _why(r: Rig, decision: str, outcome: str) -> str:
     (row,) = [f for f in r.ledger.feedback_for(decision) if f["outcome"] == outcome]
     return str(row["detail"]["why"])
@@ -78,7 +72,7 @@ def test_an_approved_run_whose_target_a_person_changed_since_is_superseded(
     r.run(60)
     assert r.ledger.intents() == []  # nothing written
     assert r.sim.workloads[WEB].replicas == 3
-    assert _status(r, decision) == "superseded"
+    assert status_of(r, decision) == "superseded"
     why = _why(r, decision, "superseded")
     assert why.startswith("not executed: someone other than Autonomic"), why
     # Said with times, not "ago" (the sentence is read later, in `autonomic explain`),
@@ -101,7 +95,7 @@ def test_an_approved_run_whose_target_was_deleted_is_superseded_not_failed(
     r.sim.remove_workload(WEB)
     r.run(60)
     assert r.ledger.intents() == []
-    assert _status(r, decision) == "superseded"
+    assert status_of(r, decision) == "superseded"
     assert _why(r, decision, "superseded") == (
         f"not executed: {WEB} no longer exists: it was deleted after this decision was "
         "made; nothing was written to the cluster"
@@ -114,7 +108,7 @@ def test_an_approved_run_waits_while_its_runbooks_breaker_is_open(tmp_path: Path
     _open_breaker(r)  # another run of the runbook failed meanwhile
     r.run(120)
     assert r.ledger.intents() == []
-    assert _status(r, decision) == "approved"  # waits, within approvedMaxWait
+    assert status_of(r, decision) == "approved"  # waits, within approvedMaxWait
     assert r.engine.execute(r.ledger.get_decision(decision)) == "waiting-circuit-breaker"  # type: ignore[arg-type]
 
 
@@ -127,7 +121,7 @@ def test_an_approved_run_waits_inside_a_change_freeze(tmp_path: Path) -> None:
     r.engine.limits = replace(r.engine.limits, freeze_windows=(freeze,))
     r.run(120)
     assert r.ledger.intents() == []
-    assert _status(r, decision) == "approved"
+    assert status_of(r, decision) == "approved"
     r.engine.limits = replace(r.engine.limits, freeze_windows=())
     r.run(30)
     assert [i.step for i in r.ledger.intents()] == [0, 1]  # the freeze over: runs, once
@@ -151,7 +145,7 @@ def _claimed_unwritten(r: Rig, monkeypatch: pytest.MonkeyPatch) -> tuple[str, st
     r.clock.advance(30)
     with pytest.raises(TransientError):
         r.engine.cycle()
-    assert _status(r, decision) == "executing"
+    assert status_of(r, decision) == "executing"
     return decision, failed[0]
 
 
@@ -164,7 +158,7 @@ def test_a_claimed_run_whose_target_changed_before_its_first_intent_is_supersede
     r.run(60)
     assert r.ledger.intents(execution_key=key) == []
     assert r.sim.workloads[WEB].replicas == 3
-    assert _status(r, decision) == "superseded"
+    assert status_of(r, decision) == "superseded"
     execution = r.ledger.execution(key)
     assert execution is not None and execution["status"] == "superseded"
     assert "nothing was written" in _why(r, decision, "superseded")
@@ -182,7 +176,7 @@ def test_a_claimed_run_waits_for_an_open_breaker_before_its_first_intent(
     _open_breaker(r)
     r.run(120)
     assert r.ledger.intents(execution_key=key) == []
-    assert _status(r, decision) == "executing"  # still taken, within approvedMaxWait
+    assert status_of(r, decision) == "executing"  # still taken, within approvedMaxWait
     r.engine._update_guards(lambda s: replace(s, breakers={}))  # closed again
     r.run(30)
     intents = r.ledger.intents(execution_key=key)
@@ -208,7 +202,7 @@ def test_a_restart_before_the_first_intent_rechecks_and_the_next_leader_keeps_lo
     r.engine._update_guards(lambda s: replace(s, breakers={}))
     r.run(30)
     assert [i.step for i in r.ledger.intents(execution_key=key)] == [0, 1]
-    assert _status(r, decision) == "verifying"
+    assert status_of(r, decision) == "verifying"
 
 
 def test_a_restart_before_the_first_intent_closes_a_run_whose_target_is_gone(
@@ -220,7 +214,7 @@ def test_a_restart_before_the_first_intent_closes_a_run_whose_target_is_gone(
     r = restarted(r)
     assert r.engine.recover()["superseded"] == 1
     assert r.ledger.intents(execution_key=key) == []
-    assert _status(r, decision) == "superseded"
+    assert status_of(r, decision) == "superseded"
     assert _why(r, decision, "superseded") == (
         f"not executed: {WEB} no longer exists: it was deleted after this decision was "
         "made; nothing was written to the cluster"
@@ -266,7 +260,7 @@ def test_a_restart_does_not_carry_on_a_run_whose_target_a_person_changed_since(
     assert r.engine.recover()["failed"] == 1
     intents = r.ledger.intents(execution_key=key)
     assert [i.step for i in intents] == [0]  # step 1 never written, step 0 not again
-    assert _status(r, decision) == "failed"
+    assert status_of(r, decision) == "failed"
     (closed,) = [f for f in r.ledger.feedback_for(decision) if f["kind"] == "verification"]
     assert closed["outcome"] == "inconclusive"
     why = closed["detail"]["why"]
@@ -286,7 +280,7 @@ def test_a_restart_carries_on_a_run_nothing_changed(
     r = restarted(r)
     assert r.engine.recover()["resumed"] == 1
     assert [i.step for i in r.ledger.intents(execution_key=key)] == [0, 1]
-    assert _status(r, decision) == "verifying"
+    assert status_of(r, decision) == "verifying"
 
 
 def test_a_crash_while_closing_an_unstarted_run_leaves_nothing_in_flight(
@@ -310,7 +304,7 @@ def test_a_crash_while_closing_an_unstarted_run_leaves_nothing_in_flight(
     _person_rolls_out(r)
     with pytest.raises(_Killed):
         r.run(60)
-    assert _status(r, decision) == "superseded"
+    assert status_of(r, decision) == "superseded"
     r = restarted(r)
     r.engine.recover()
     r.run(60)
@@ -360,7 +354,7 @@ def test_a_change_before_the_decision_is_not_taken_for_one_after_it_with_clocks_
     r.sim.workloads[WEB].last_human_change_at = r.clock.now() + 40  # seconds ago, by its clock
     decision = _approved(r)
     r.run(60)
-    assert _status(r, decision) == "verifying"
+    assert status_of(r, decision) == "verifying"
     assert [i.step for i in r.ledger.intents()] == [0, 1]
 
 
@@ -373,7 +367,7 @@ def test_a_change_after_the_plan_read_the_target_supersedes_it_with_clocks_apart
     r.sim.workloads[WEB].last_human_change_at = r.clock.now() + 41  # changed again since
     r.run(60)
     assert r.ledger.intents() == []
-    assert _status(r, decision) == "superseded"
+    assert status_of(r, decision) == "superseded"
 
 
 def test_a_run_a_guard_held_past_approved_max_wait_says_the_guard_not_the_ledger(
@@ -390,7 +384,7 @@ def test_a_run_a_guard_held_past_approved_max_wait_says_the_guard_not_the_ledger
         _open_breaker(r)  # opened again and again: it never goes half-open
         r.run(600)
     assert r.ledger.intents(execution_key=key) == []
-    assert _status(r, decision) == "expired"
+    assert status_of(r, decision) == "expired"
     (closed,) = [f for f in r.ledger.feedback_for(decision) if f["kind"] == "execution"]
     why = closed["detail"]["why"]
     assert "a guard held it before its first write (circuit-breaker)" in why, why

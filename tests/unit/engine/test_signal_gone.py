@@ -23,7 +23,17 @@ from agent.ledger import DecisionRecord
 from agent.sim.cluster import SimNode, SimPod
 from remediation.recovery import CRASH_SETTLE, SETTLE
 from remediation.windows import to_utc_text
-from tests.unit.engine.harness import RUNBOOKS, WEB, Rig, restarted, rig, web
+from tests.unit.engine.harness import (
+    RUNBOOKS,
+    WEB,
+    Rig,
+    approve_pending,
+    asked_decision,
+    restarted,
+    rig,
+    status_of,
+    web,
+)
 
 DRAIN = "node-notready-drain"
 
@@ -51,25 +61,6 @@ def _rig(tmp_path: Path, name: str, edit: tuple[str, str] = ("", "")) -> Rig:
     return r
 
 
-def _asked(r: Rig, runbook: str) -> DecisionRecord:
-    (decision,) = [
-        d for d in r.ledger.decisions(kind="remediation") if d.decision_type.startswith(runbook)
-    ]
-    assert decision.status == "asked", decision.status
-    return decision
-
-
-def _approve(r: Rig) -> None:
-    (question,) = [q for q in r.ledger.questions() if q.status == "pending"]
-    assert r.decisions.answer(question.id, "approved", "alice")
-
-
-def _status(r: Rig, decision: str) -> str:
-    record = r.ledger.get_decision(decision)
-    assert record is not None
-    return record.status
-
-
 def _why(r: Rig, decision: str) -> str:
     (row,) = [f for f in r.ledger.feedback_for(decision) if f["outcome"] == "superseded"]
     return str(row["detail"]["why"])
@@ -86,7 +77,7 @@ def _drain_asked(tmp_path: Path) -> tuple[Rig, DecisionRecord]:
     r = _rig(tmp_path, DRAIN)
     _node(r, False)
     r.run(6 * 60)  # NotReady for 5 minutes: the drain is asked about
-    return r, _asked(r, DRAIN)
+    return r, asked_decision(r, DRAIN)
 
 
 def _drain_writes(r: Rig) -> list[str]:
@@ -100,11 +91,11 @@ def test_a_drain_approved_after_its_node_came_back_is_superseded(
     r, decision = _drain_asked(tmp_path)
     back = _node(r, True)
     r.run(SETTLE + 60)  # Ready for 6 minutes when the person answers
-    _approve(r)
+    approve_pending(r)
     r.run(60)
     assert _drain_writes(r) == [] and not r.sim.nodes["node-a"].unschedulable
     assert r.ledger.intents() == []
-    assert _status(r, decision.id) == "superseded"
+    assert status_of(r, decision.id) == "superseded"
     why = _why(r, decision.id)
     assert why == (
         "not executed: Node/node-a, NotReady when this decision was made, has been Ready "
@@ -125,11 +116,11 @@ def test_a_drain_goes_on_when_its_node_is_ready_only_briefly(
     r, decision = _drain_asked(tmp_path)
     back = _node(r, True)
     r.run(120)  # Ready for 2 minutes: less than the settle time
-    _approve(r)
+    approve_pending(r)
     with caplog.at_level(logging.INFO, logger="autonomic"):
         r.run(30)
     assert _drain_writes(r) == ["drain"]
-    assert _status(r, decision.id) != "superseded"
+    assert status_of(r, decision.id) != "superseded"
     assert (
         f"its condition is not over: Node/node-a is Ready again, but only since "
         f"{to_utc_text(back)}, less than 5m before this check; going on"
@@ -144,11 +135,11 @@ def test_a_drain_goes_on_when_its_node_flapped_notready_again(
     r.run(SETTLE + 60)
     _node(r, False)  # NotReady again
     r.run(30)
-    _approve(r)
+    approve_pending(r)
     with caplog.at_level(logging.INFO, logger="autonomic"):
         r.run(30)
     assert _drain_writes(r) == ["drain"]
-    assert _status(r, decision.id) != "superseded"
+    assert status_of(r, decision.id) != "superseded"
     assert (
         "its condition is not over: Node/node-a is still NotReady (Ready is False); going on"
     ) in caplog.text
@@ -162,9 +153,9 @@ def test_a_drain_part_written_goes_on_when_its_node_came_back(
     r = _rig(tmp_path, DRAIN, ("    - type: drain\n", "    - type: cordon\n    - type: drain\n"))
     _node(r, False)
     r.run(6 * 60)
-    decision = _asked(r, DRAIN)
+    decision = asked_decision(r, DRAIN)
     assert [op["op"] for op in decision.proposal["operations"]] == ["cordon", "drain"]
-    _approve(r)
+    approve_pending(r)
     real = r.executor.apply
 
     def apply(key: str, step: int, *args: Any, **kwargs: Any) -> StepOutcome:
@@ -183,7 +174,7 @@ def test_a_drain_part_written_goes_on_when_its_node_came_back(
     with caplog.at_level(logging.INFO, logger="autonomic"):
         assert r.engine.recover()["superseded"] == 0
     assert _drain_writes(r) == ["cordon", "drain"]
-    assert _status(r, decision.id) != "superseded"
+    assert status_of(r, decision.id) != "superseded"
     assert "Node/node-a, NotReady when this decision was made, has been Ready since" in (
         caplog.text
     )
@@ -200,7 +191,7 @@ def _crashloop_asked(tmp_path: Path) -> tuple[Rig, DecisionRecord]:
         r.run(30)
         if r.ledger.decisions(kind="remediation"):
             break
-    return r, _asked(r, CRASHLOOP)
+    return r, asked_decision(r, CRASHLOOP)
 
 
 def _pod_of(decision: DecisionRecord) -> str:
@@ -217,11 +208,11 @@ def test_a_rollback_approved_after_the_crash_loop_stopped_is_superseded(tmp_path
     subject = _pod_of(decision)
     r.sim.workloads[WEB].bad_images.clear()  # whatever it crashed on came back
     r.run(CRASH_SETTLE + 120)
-    _approve(r)
+    approve_pending(r)
     r.run(60)
     assert [w for w in r.sim.writes if w[1] == "rollback"] == []
     assert r.sim.workloads[WEB].template.image == "shop/web:2"
-    assert _status(r, decision.id) == "superseded"
+    assert status_of(r, decision.id) == "superseded"
     why = _why(r, decision.id)
     assert why.startswith(
         f"not executed: {subject}, in CrashLoopBackOff when this decision was made, "
@@ -242,9 +233,9 @@ def test_a_crash_loop_back_after_its_rollback_was_superseded_is_decided_again(
     r, decision = _crashloop_asked(tmp_path)
     r.sim.workloads[WEB].bad_images.clear()
     r.run(CRASH_SETTLE + 120)
-    _approve(r)
+    approve_pending(r)
     r.run(60)
-    assert _status(r, decision.id) == "superseded"
+    assert status_of(r, decision.id) == "superseded"
     r.sim.workloads[WEB].bad_images.add("shop/web:2")  # the same revision crashes again
     for _ in range(20):
         r.run(30)
@@ -289,11 +280,11 @@ def test_a_rollback_goes_on_while_the_crash_loop_goes_on(
 ) -> None:
     r, decision = _crashloop_asked(tmp_path)
     r.run(CRASH_SETTLE)
-    _approve(r)
+    approve_pending(r)
     with caplog.at_level(logging.INFO, logger="autonomic"):
         r.run(60)
     assert [w[1] for w in r.sim.writes].count("rollback") == 1
-    assert _status(r, decision.id) != "superseded"
+    assert status_of(r, decision.id) != "superseded"
     subject = _pod_of(decision)
     assert f"its condition is not over: {subject} " in caplog.text
 
@@ -305,7 +296,7 @@ def _stuck_asked(tmp_path: Path) -> tuple[Rig, DecisionRecord, SimPod]:
     pod = sorted(r.sim.pods_of(WEB), key=lambda p: p.name)[0]
     pod.crashed_until = r.clock.now() + 10 * 86400  # not ready, not waiting: wedged
     r.run(16 * 60)
-    decision = _asked(r, STUCK)
+    decision = asked_decision(r, STUCK)
     assert decision.subject == f"Pod/shop/{pod.name}"
     return r, decision, pod
 
@@ -314,10 +305,10 @@ def test_a_restart_approved_after_its_pod_recovered_is_superseded(tmp_path: Path
     r, decision, pod = _stuck_asked(tmp_path)
     pod.crashed_until = back = r.clock.now()  # Ready again, by itself
     r.run(SETTLE + 60)
-    _approve(r)
+    approve_pending(r)
     r.run(60)
     assert pod.name in r.sim.pods  # not deleted
-    assert _status(r, decision.id) == "superseded"
+    assert status_of(r, decision.id) == "superseded"
     assert _why(r, decision.id) == (
         f"not executed: Pod/shop/{pod.name}, not ready when this decision was made, has been "
         f"Ready since {to_utc_text(back)} (6m30s without a break), with no restart since "
@@ -331,9 +322,9 @@ def test_a_restart_approved_after_its_pod_was_deleted_is_superseded(tmp_path: Pa
     (its replacement, if it gets stuck, is an incident of its own)."""
     r, decision, pod = _stuck_asked(tmp_path)
     r.sim._delete(pod.name)  # a person deleted it
-    _approve(r)
+    approve_pending(r)
     r.run(60)
-    assert _status(r, decision.id) == "superseded"
+    assert status_of(r, decision.id) == "superseded"
     assert _why(r, decision.id) == (
         f"not executed: Pod/shop/{pod.name}, not ready when this decision was made, no longer "
         "exists (deleted, or replaced by its controller), before the first write: there is "
@@ -346,11 +337,11 @@ def test_a_restart_goes_on_while_its_pod_is_still_stuck(
 ) -> None:
     r, decision, pod = _stuck_asked(tmp_path)
     r.run(SETTLE + 60)
-    _approve(r)
+    approve_pending(r)
     with caplog.at_level(logging.INFO, logger="autonomic"):
         r.run(60)
     assert pod.name not in r.sim.pods  # deleted: its controller replaces it
-    assert _status(r, decision.id) != "superseded"
+    assert status_of(r, decision.id) != "superseded"
     assert (
         f"its condition is not over: Pod/shop/{pod.name} is not Ready (phase Running); going on"
     ) in caplog.text
