@@ -15,6 +15,10 @@ call must carry it:
 A call without it gets 401, one with another token 403, and nothing it asked is done.
 Without ``canary.token`` anyone who can reach the pod may call (``config check`` warns).
 Tokens are compared in constant time and never logged.
+
+The same check guards the read endpoints with ``server.readToken`` (``GET /approvals``,
+``/alerts``, ``/scaling``): a bearer token only, and a wrong one gets 401 as a missing
+one does (``wrong_status``), each with ``WWW-Authenticate: Bearer``.
 """
 
 from __future__ import annotations
@@ -46,11 +50,25 @@ class CallerToken:
         setting: str,
         clock: Callable[[], float],
         refused: Callable[[str], None] | None = None,
+        wrong_status: int = 403,
+        endpoint: str = "canary endpoint",
+        advice: str = (
+            "Give Argo's web metric the header Authorization: Bearer <token>, or "
+            "Flagger's webhook metadata.token, holding the token"
+        ),
+        logger: logging.Logger = log,
     ) -> None:
+        """``wrong_status`` answers a token that is not this one (401 or 403);
+        ``endpoint`` and ``advice`` word the warning a refusal logs (``advice`` is
+        followed by the setting's name), written to ``logger``."""
         self._token = token
         self._setting = setting
         self._clock = clock
         self._refused = refused
+        self._wrong_status = wrong_status
+        self._endpoint = endpoint
+        self._advice = advice
+        self._log = logger
         self._lock = threading.Lock()
         self._said: dict[str, tuple[float, int]] = {}
 
@@ -67,7 +85,9 @@ class CallerToken:
         if given is None:
             return self._refuse(401, "missing", "no bearer token")
         if not self._matches(given):
-            return self._refuse(403, "wrong", "a bearer token that is not " + self._setting)
+            return self._refuse(
+                self._wrong_status, "wrong", "a bearer token that is not " + self._setting
+            )
         return None
 
     def check_request(self, request: Request, *, in_metadata: bool) -> Response | None:
@@ -81,7 +101,9 @@ class CallerToken:
         if given is None:
             return self._refuse(401, "missing", "no bearer token and no metadata.token")
         if not self._matches(given):
-            return self._refuse(403, "wrong", "a metadata.token that is not " + self._setting)
+            return self._refuse(
+                self._wrong_status, "wrong", "a metadata.token that is not " + self._setting
+            )
         return None
 
     def guard(
@@ -121,16 +143,16 @@ class CallerToken:
             self._said[reason] = (said_at, since + 1) if quiet else (now, 0)
         if not quiet:
             more = f" ({since} more since the last warning)" if since else ""
-            log.warning(
-                "canary endpoint: a call refused with %d: it sent %s. Give Argo's web "
-                "metric the header Authorization: Bearer <token>, or Flagger's webhook "
-                "metadata.token, holding the token %s names%s",
+            self._log.warning(
+                "%s: a call refused with %d: it sent %s. %s %s names%s",
+                self._endpoint,
                 status,
                 sent,
+                self._advice,
                 self._setting,
                 more,
             )
-        error = "missing bearer token" if status == 401 else "wrong token"
+        error = "missing bearer token" if reason == "missing" else "wrong token"
         return Response(
             status,
             json.dumps({"error": error}).encode() + b"\n",

@@ -553,6 +553,7 @@ def build_daemon(
     clock = clock or SystemClock()
     runbooks = load_runbooks(settings)
     password = resolve_secret(settings.ledger.password, environ)
+    read_token = resolve_secret(settings.server.read_token, environ)  # before anything opens
     # The Kubernetes credentials are loaded (not used: nothing is asked of the API server
     # yet) before the ledger is opened: credentials that cannot be loaded stop start-up
     # before a SQLite ledger file is created.
@@ -826,9 +827,33 @@ def build_daemon(
         check_headers=intake.check_headers,
         refused=intake.refused_body,
     )
-    server.route("GET", "/approvals", needs_ledger(lambda _r: _pending(ledger, clock.now())))
+    # server.readToken, when set, is asked of the read endpoints before anything else
+    # (the ledger's 503 included): what they show (open questions' evidence, alerts'
+    # labels and annotations, the workloads scaled) is not for whoever reaches the port.
+    reader_token = CallerToken(
+        read_token,
+        setting="server.readToken",
+        clock=clock.now,
+        refused=lambda reason: metrics.read_refused.labels(reason).inc(),
+        wrong_status=401,
+        endpoint="read endpoint (/approvals, /alerts, /scaling)",
+        advice="Send the header Authorization: Bearer <token>, holding the token",
+        logger=logging.getLogger("autonomic.server.auth"),
+    )
+    read_check = reader_token.headers_check(in_metadata=False)
+    server.route(
+        "GET",
+        "/approvals",
+        reader_token.guard(needs_ledger(lambda _r: _pending(ledger, clock.now()))),
+        check_headers=read_check,
+    )
     if settings.alertmanager.enabled:
-        server.route("GET", "/alerts", needs_ledger(lambda r: _stored_alerts(ledger, r)))
+        server.route(
+            "GET",
+            "/alerts",
+            reader_token.guard(needs_ledger(lambda r: _stored_alerts(ledger, r))),
+            check_headers=read_check,
+        )
     if scaling is not None:
         loop = scaling
 
@@ -838,7 +863,9 @@ def build_daemon(
                 return json_response(200, {"leader": False, "note": note})
             return json_response(200, {"leader": True, **loop.report()})
 
-        server.route("GET", "/scaling", scaling_status)
+        server.route(
+            "GET", "/scaling", reader_token.guard(scaling_status), check_headers=read_check
+        )
     if canary is not None:
         # canary.token, when set, is checked before anything else (the ledger's 503
         # included): a caller without it learns nothing and changes nothing.

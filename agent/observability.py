@@ -206,6 +206,13 @@ class Metrics:
             ["reason"],
             registry=r,
         )
+        self.read_refused = Counter(
+            "autonomic_read_calls_refused",
+            "Calls to GET /approvals, /alerts and /scaling refused for server.readToken: "
+            "missing (401: no bearer token) or wrong (401: another token or scheme).",
+            ["reason"],
+            registry=r,
+        )
         self.alertmanager_refused = Counter(
             "autonomic_alertmanager_refused",
             "Alertmanager's deliveries this replica refused with a 4xx, which Alertmanager "

@@ -296,6 +296,7 @@ def check_secrets(
         "alertmanager.token": settings.alertmanager.token,
         "canary.token": settings.canary.token,
         "prometheus.bearerToken": settings.prometheus.bearer_token,
+        "server.readToken": settings.server.read_token,
     }
     problems: list[str] = []
     readable: list[str] = []
@@ -1036,6 +1037,10 @@ class ServerSettings(_Model):
     # Connections served at once, each on a thread; beyond it, probes are still answered
     # and anything else gets 503 with Retry-After (agent/server.py).
     max_connections: int = Field(default=64, ge=1, le=4096, alias="maxConnections")
+    # The bearer token GET /approvals, /alerts and /scaling require (agent/caller_token.py);
+    # None: they answer anyone who can reach the pod. /healthz, /readyz and /metrics
+    # stay open (the kubelet and Prometheus call them).
+    read_token: SecretRef | None = Field(default=None, alias="readToken")
 
 
 class Settings(_Model):
@@ -1501,7 +1506,15 @@ def _env_source(loc: tuple[Any, ...], applied: list[str]) -> str | None:
     return None
 
 
-_SECRET_FIELDS = {"botToken", "appToken", "signingSecret", "password", "token", "bearerToken"}
+_SECRET_FIELDS = {
+    "botToken",
+    "appToken",
+    "signingSecret",
+    "password",
+    "token",
+    "bearerToken",
+    "readToken",
+}
 
 
 def _explain(error: Mapping[str, Any]) -> str:

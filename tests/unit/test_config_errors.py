@@ -191,6 +191,7 @@ SECRET_FIELDS = [
      "  password: {{env: {var}}}\n"),
     ("alertmanager.token", "alertmanager:\n  enabled: true\n  token:\n    env: {var}\n"),
     ("prometheus.bearerToken", "prometheus:\n  bearerToken: {{env: {var}}}\n"),
+    ("server.readToken", "server:\n  readToken: {{env: {var}}}\n"),
 ]  # fmt: skip
 
 
@@ -306,6 +307,33 @@ def test_an_empty_secret_reference_says_so(
     code, _, err = check(path, capsys)
     assert code == 2
     assert problem_lines(err) == [f"{path}:3: {says}"]
+
+
+@pytest.mark.parametrize(
+    ("ref", "says"),
+    [
+        (
+            "''",
+            "server.readToken: secrets are not written inline: use {file: PATH} or {env: VARIABLE}",
+        ),
+        ("{env: ''}", "server.readToken.env: env is empty: give a variable name"),
+        ("{env: @VAR@}", "server.readToken: secret environment variable @VAR@ is empty"),
+    ],
+    ids=["inline", "empty-name", "empty-variable"],
+)
+def test_an_empty_read_token_is_refused_naming_the_field(
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    ref: str,
+    says: str,
+) -> None:
+    """An empty ``server.readToken`` would let in a bare ``Authorization: Bearer``."""
+    monkeypatch.setenv(UNSET, "")
+    path = write(tmp_path, f"runbooks: []\nserver:\n  readToken: {ref.replace('@VAR@', UNSET)}\n")
+    code, _, err = check(path, capsys)
+    assert code == 2
+    assert problem_lines(err) == [f"{path}:3: {says.replace('@VAR@', UNSET)}"]
 
 
 @pytest.mark.parametrize(("field", "section"), SECRET_FIELDS, ids=[f for f, _ in SECRET_FIELDS])
