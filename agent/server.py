@@ -8,7 +8,9 @@ route's check of the request's headers (a webhook's token) also before the body 
 a body that arrives whole and in time (400, 408: no pause longer than the read timeout,
 and the whole request within ``request_timeout``, so a client that trickles bytes cannot
 hold a server thread), no body on other methods (400), unknown
-paths (404), wrong methods (405, any verb), a 503 with ``Retry-After`` while something
+paths (404), wrong methods (405, any verb that is a token), request lines that are not
+HTTP/1 and headers not read alike by every hop (400 at once: HTTP/0.9, a header line
+without a colon, obs-fold; a target that is not a URL), a 503 with ``Retry-After`` while something
 a route needs is out for a while (a ``TransientError``: the ledger's database away), and
 a 500 that never leaks a traceback to the caller. A client that hangs up mid-answer is
 logged at debug level, not printed.
@@ -32,10 +34,12 @@ import logging
 import re
 import selectors
 import socket
+import sys
 import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from email.message import Message
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -59,6 +63,8 @@ REQUEST_TIMEOUT = 30.0
 # long (the standard library's 0.5 s was a tenth of the shutdown's last step).
 POLL_INTERVAL = 0.1
 _DIGITS = re.compile(r"[0-9]{1,19}")
+# A method or a header's name (RFC 9110's token).
+_TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
 # The body limit of a POST route registered without one of its own: a route that takes
 # a small JSON object (Flagger's webhook) needs far less.
 DEFAULT_MAX_BODY_BYTES = 65_536
@@ -142,6 +148,9 @@ class HttpServer:
 
         class _Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
+            # What a request whose version is unreadable ("HTTP/one") is answered as: with
+            # a status line (the standard library's HTTP/0.9 answered with a bare body).
+            default_request_version = "HTTP/1.1"
             timeout = read_timeout
 
             def setup(self) -> None:
@@ -160,7 +169,26 @@ class HttpServer:
 
             def parse_request(self) -> bool:
                 self._expects_continue = False  # one connection serves many requests
-                return super().parse_request()
+                line = str(self.raw_requestline, "iso-8859-1").rstrip("\r\n")
+                refused = _bad_request_line(line)
+                if refused is not None:
+                    # Answered before any header is read, with a status line: the
+                    # standard library took two words for HTTP/0.9, waited for headers
+                    # (the read timeout) before answering a GET, and answered every
+                    # HTTP/0.9 or versionless line with a bare body, no status line.
+                    self.command, self.requestline = "", line
+                    self.request_version = self.protocol_version
+                    self.close_connection = True
+                    self.send_error(400, refused)
+                    return False
+                if not super().parse_request():
+                    return False
+                refused = _bad_headers(self.headers)
+                if refused is not None:
+                    self.close_connection = True
+                    self.send_error(400, refused)
+                    return False
+                return True
 
             def handle_expect_100(self) -> bool:
                 # "Expect: 100-continue": the client waits to be told to send the body.
@@ -191,9 +219,11 @@ class HttpServer:
                 outer._dispatch(self, "OPTIONS")
 
             def __getattr__(self, name: str) -> Any:
-                # Any other verb (TRACE, CONNECT, a made-up one) gets the JSON 405 or 404
-                # the listed ones get, not the standard library's HTML 501.
-                if name.startswith("do_") and name[3:].isalpha() and name[3:].isupper():
+                # Any other verb (TRACE, CONNECT, a made-up one, a lower-case one: methods
+                # are case-sensitive tokens) gets the JSON 405 or 404 the listed ones
+                # get, not the standard library's HTML 501 (a 5xx for the client's
+                # mistake). A method that is not a token is refused on its request line.
+                if name.startswith("do_") and _TOKEN.fullmatch(name[3:]):
                     return lambda: outer._dispatch(self, name[3:])
                 raise AttributeError(name)
 
@@ -368,8 +398,15 @@ class HttpServer:
         return response, response.close
 
     def _dispatch(self, raw: BaseHTTPRequestHandler, method: str) -> None:
-        parts = urlsplit(raw.path)
-        found = self._route(method, parts.path)
+        try:
+            parts = urlsplit(raw.path)
+        except ValueError:  # "http://[::1/": urlsplit raised, the connection dropped
+            parts = urlsplit("")
+            found: _Route | Response = json_response(
+                400, {"error": "the request's target is not a valid URL"}
+            )
+        else:
+            found = self._route(method, parts.path)
         if isinstance(found, Response):
             # No route: the 404 or 405, and a body declared is left unread (the
             # connection closed, as the rest of the stream cannot start a new request).
@@ -427,6 +464,34 @@ class _DeadlineReader(io.RawIOBase):
             self.sock.settimeout(self.read_timeout)
 
 
+def _bad_request_line(line: str) -> str | None:
+    """Why ``line`` is not an HTTP/1 request line, or None (an empty line is left to the
+    standard library, which closes the connection)."""
+    words = line.split()
+    if not words:
+        return None
+    if len(words) != 3 or not words[2].startswith("HTTP/"):
+        return "not an HTTP/1 request line (HTTP/0.9 is not served)"
+    if not _TOKEN.fullmatch(words[0]):
+        return "the method is not a token"
+    return None
+
+
+def _bad_headers(headers: Message) -> str | None:
+    """Why the parsed ``headers`` cannot be trusted, or None. A line without a colon (or
+    with a space before it) ended the headers for the standard library's parser, which
+    dropped the rest without a word (a Content-Length among them: the body would be read
+    as the next request); a folded line (obs-fold) is refused as RFC 9112 allows."""
+    if headers.defects or headers.get_payload():
+        return "a header line without a colon, or with a space before it"
+    for name, value in headers.items():
+        if not _TOKEN.fullmatch(name):
+            return "a header's name is not a token"
+        if "\r" in value or "\n" in value:
+            return "a folded header line (obs-fold)"
+    return None
+
+
 def _declares_body(raw: BaseHTTPRequestHandler) -> bool:
     """Whether the request says a body follows (any Transfer-Encoding, or a length
     other than 0)."""
@@ -478,6 +543,14 @@ class _CappedServer(ThreadingHTTPServer):
     def _release(self) -> None:
         with self._count_lock:
             self.active -= 1
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """A connection's serving failed: logged (the standard library printed the
+        traceback on stderr, outside the daemon's log); a client that hung up at debug."""
+        if isinstance(sys.exc_info()[1], ConnectionError):
+            log.debug("http: %s hung up", client_address, exc_info=True)
+        else:
+            log.exception("http: serving a connection from %s failed", client_address)
 
 
 class _Overflow:
@@ -606,7 +679,10 @@ class _Overflow:
         parts = lines[0].decode("latin-1").split(" ")
         if len(parts) != 3 or parts[0] not in ("GET", "HEAD"):
             return None
-        where = urlsplit(parts[1])
+        try:
+            where = urlsplit(parts[1])
+        except ValueError:  # not a URL (this thread would die of it): a 503, as for others
+            return None
         route = self._server.routes.get(("GET", where.path))
         if route is None or not route.probe:
             return None

@@ -432,3 +432,26 @@ def test_connections_beyond_the_cap_get_503_while_the_probes_still_answer(
         for conn in slow:
             conn.close()
         http.stop()
+
+
+def test_a_target_that_is_not_a_url_beyond_the_cap_gets_503_and_the_probes_still_answer(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """``GET http://[::1/healthz``: urlsplit raises ValueError. Beyond the cap that
+    killed the one thread that watches every connection there, so it and every later
+    one (the kubelet's probes too) waited unanswered."""
+    http = HttpServer("127.0.0.1", 0, read_timeout=5.0, max_connections=1)
+    http.route("GET", "/healthz", lambda _r: json_response(200, {"ok": True}), probe=True)
+    http.start()
+    slow = socket.create_connection(("127.0.0.1", http.port), timeout=3)
+    try:
+        slow.sendall(b"GET /heal")  # holds the one place
+        _wait_for(lambda: http.connections == 1)
+        reply = exchange(http.port, b"GET http://[::1/healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+        assert status(reply) == 503
+        probe = exchange(http.port, b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+        assert status(probe) == 200
+        assert not [r for r in caplog.records if r.exc_info]
+    finally:
+        slow.close()
+        http.stop()
