@@ -2116,7 +2116,8 @@ class Ledger:
         of the same fingerprint and ``startsAt`` ends it, whichever arrived first), was
         delivered at or after ``delivered_since`` (Alertmanager re-sends a firing alert
         at its repeat interval: one not heard of for long is no longer counted), and whose
-        ``endsAt``, if given, has not passed. ``delivered_before``: only those last
+        ``endsAt``, if given, has not passed (the latest a re-send gave,
+        ``record_alerts``). ``delivered_before``: only those last
         delivered before it (the alerts last known firing that are no longer counted)."""
         firing = tables["alerts"]
         other = firing.alias("other")
