@@ -14,8 +14,10 @@ restarted replica or a new leader goes on counting, and a given-up alert stays g
 The set of alerts firing (``firing``: the ``noOtherAlertFiring`` precondition, the
 ``alertResolved`` verification) is read from the same rows, so a new leader, or a
 restarted one, knows what was delivered to the one before it. It is bounded: an alert
-whose ``endsAt`` has passed, or that was last delivered more than twice Alertmanager's
-``repeat_interval`` ago (``alertmanager.repeatInterval``), is no longer counted. A firing
+whose ``endsAt`` has passed (the latest one delivered: a re-send that pushes it on keeps
+the alert counted, ``Ledger.record_alerts``), or that was last delivered more than twice
+Alertmanager's ``repeat_interval`` ago (``alertmanager.repeatInterval``), is no longer
+counted. A firing
 alert is delivered again at every repeat interval, so one not heard of for two has
 resolved without its resolution reaching us (or Alertmanager no longer reaches us):
 counting it for ever would hold ``noOtherAlertFiring`` back for ever. Which of the two it

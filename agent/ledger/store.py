@@ -1874,9 +1874,17 @@ class Ledger:
         Per delivery, in order, whether it is new. One already stored (same fingerprint,
         ``startsAt`` and status: a re-send, a retry, an HA peer's copy, from any replica,
         before or after a restart) is not stored again: its ``delivered_at`` moves on to
-        ``now``, which is what keeps a firing alert in ``firing_alerts``. Values are
-        checked before anything is written. Rows are written in key order, so two
-        replicas storing the same group at once wait for each other rather than deadlock.
+        ``now``, which is what keeps a firing alert in ``firing_alerts``. A firing
+        re-send also carries its ``endsAt`` on (a sender that sets one, as Prometheus does
+        towards Alertmanager, pushes it forward at every evaluation): the stored
+        ``ends_at`` becomes the later of the two, and a delivery without one (Alertmanager
+        sends the zero time for a firing alert) leaves it open (None), which it then
+        stays. It never moves earlier, so neither a late retry of an older delivery nor an
+        HA peer's staler copy ends an alert that a newer delivery said goes on, whatever
+        order they arrive in; the first delivery of a resolved alert keeps its ``endsAt``
+        (when it resolved). Values are checked before anything is written. Rows are
+        written in key order, so two replicas storing the same group at once wait for each
+        other rather than deadlock.
         """
         table = tables["alerts"]
         rows = [
@@ -1909,15 +1917,32 @@ class Ledger:
                 if conn.execute(insert.values(**row)).first() is not None:
                     fresh[n] = True
                     continue
+                newer = table.c.delivered_at < now
+                moved: dict[str, Any] = {
+                    "delivered_at": sa.case((newer, now), else_=table.c.delivered_at)
+                }
+                change: sa.ColumnElement[bool] = newer
+                if row["status"] == "firing":
+                    # Taking the later end is the same whatever order the copies come
+                    # in, so it does not wait on ``newer`` (a replica whose clock is
+                    # behind still carries a later endsAt on).
+                    ends_at = row["ends_at"]
+                    if ends_at is None:
+                        later = table.c.ends_at.is_not(None)
+                        moved["ends_at"] = sa.null()
+                    else:
+                        later = table.c.ends_at < ends_at
+                        moved["ends_at"] = sa.case((later, ends_at), else_=table.c.ends_at)
+                    change = sa.or_(newer, later)
                 conn.execute(
                     table.update()
                     .where(
                         table.c.fingerprint == row["fingerprint"],
                         table.c.starts_at == row["starts_at"],
                         table.c.status == row["status"],
-                        table.c.delivered_at < now,
+                        change,
                     )
-                    .values(delivered_at=now)
+                    .values(**moved)
                 )
         return fresh
 
@@ -2091,7 +2116,8 @@ class Ledger:
         of the same fingerprint and ``startsAt`` ends it, whichever arrived first), was
         delivered at or after ``delivered_since`` (Alertmanager re-sends a firing alert
         at its repeat interval: one not heard of for long is no longer counted), and whose
-        ``endsAt``, if given, has not passed. ``delivered_before``: only those last
+        ``endsAt``, if given, has not passed (the latest a re-send gave,
+        ``record_alerts``). ``delivered_before``: only those last
         delivered before it (the alerts last known firing that are no longer counted)."""
         firing = tables["alerts"]
         other = firing.alias("other")

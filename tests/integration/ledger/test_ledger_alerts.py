@@ -131,6 +131,42 @@ def test_the_firing_set_follows_resolutions_restarts_and_its_bounds(ledger: Ledg
     assert firing(ledger, NOW + 8 * HOUR + 61) == ["fires"]
 
 
+def ends(ledger: Ledger, fingerprint: str) -> float | None:
+    (row,) = [row for row in ledger.alerts_of(fingerprint) if row.status == "firing"]
+    return row.ends_at
+
+
+def test_a_firing_resend_carries_a_later_ends_at_on_and_never_an_earlier_one(
+    ledger: Ledger,
+) -> None:
+    # A sender that sets a firing alert's endsAt a few minutes ahead, and pushes it on
+    # at every re-send (as Prometheus does towards Alertmanager).
+    ledger.record_alerts([delivery("f1", ends_at=NOW + 300)], NOW)
+    ledger.record_alerts([delivery("f1", ends_at=NOW + 600)], NOW + 240)
+    assert ends(ledger, "f1") == NOW + 600
+    # Past the first endsAt it still fires: the re-send said it goes on.
+    assert firing(ledger, NOW + 400) == ["f1"]
+    # A late retry of the first delivery, and an HA peer's staler copy, do not move it
+    # back; nor does a copy stored by a replica whose clock is behind (an earlier now).
+    ledger.record_alerts([delivery("f1", ends_at=NOW + 300)], NOW + 250)
+    ledger.record_alerts([delivery("f1", ends_at=NOW + 500)], NOW + 260)
+    assert ends(ledger, "f1") == NOW + 600
+    ledger.record_alerts([delivery("f1", ends_at=NOW + 900)], NOW + 100)
+    assert ends(ledger, "f1") == NOW + 900
+    assert rows(ledger)[0][4] == NOW + 260  # its last delivery stays the latest
+    assert firing(ledger, NOW + 800) == ["f1"]
+    assert firing(ledger, NOW + 900) == []  # once the latest endsAt passes, it is over
+    # A delivery without an endsAt (Alertmanager's zero time) leaves it open for good.
+    ledger.record_alerts([delivery("f1")], NOW + 270)
+    ledger.record_alerts([delivery("f1", ends_at=NOW + 1000)], NOW + 280)
+    assert ends(ledger, "f1") is None
+    assert firing(ledger, NOW + 2 * HOUR) == ["f1"]
+    # A resolution's endsAt (when it resolved) is its first delivery's.
+    ledger.record_alerts([delivery("f2", status="resolved", ends_at=NOW + 60)], NOW + 60)
+    ledger.record_alerts([delivery("f2", status="resolved", ends_at=NOW + 90)], NOW + 90)
+    assert [row.ends_at for row in ledger.alerts_of("f2")] == [NOW + 60]
+
+
 def test_handled_alerts_are_pruned_by_last_delivery_and_unhandled_ones_kept(
     ledger: Ledger,
 ) -> None:

@@ -171,3 +171,26 @@ def test_a_run_written_before_its_alert_resolved_is_verified_not_stopped(rig: Ku
     rig.post_alerts([alert(rig, "resolved", starts, rig.clock.now())], "resolved")
     rig.run(60)
     assert status(rig, decision) == "verifying"  # judged by its checks, not superseded
+
+
+def test_an_alert_resent_with_a_later_ends_at_still_fires_past_its_first(rig: KubeRig) -> None:
+    """A relay that sets a firing alert's endsAt a few minutes ahead, and pushes it on at
+    every re-send: the alert still fires once the first endsAt has passed, so the
+    approved decision is carried out."""
+    seed(rig)
+    starts = rig.clock.now() - 900
+    first_end = rig.clock.now() + 300
+    assert rig.post_alerts([alert(rig, "firing", starts, first_end)]) == 200
+    rig.cycle()
+    (asked_one,) = rig.decisions_of(RUNBOOK)
+    assert asked_one.status == "asked"
+    rig.clock.advance(240)
+    assert rig.post_alerts([alert(rig, "firing", starts, rig.clock.now() + 300)]) == 200
+    rig.clock.advance(120)  # past the first endsAt, before the second
+    assert rig.engine.inbox is not None
+    assert rig.engine.inbox.ended("c0f1") is None
+    assert [row.fingerprint for row in rig.engine.inbox.firing_rows()] == ["c0f1"]
+    rig.approve_pending()
+    rig.run(60)
+    assert rig.writes() == [RAISE] and ceiling(rig) == 6
+    assert status(rig, asked_one.id) == "verifying"
