@@ -755,6 +755,7 @@ def build_daemon(
             is_leader=gate.is_leader,
             metrics=metrics,
             paused=lambda: _pause_reason(engine),
+            runbooks=engine.runbooks.values,
         )
         if settings.canary.enabled
         else None

@@ -95,8 +95,10 @@ def route(
     ``approved_by`` names who already approved this very action upstream (a person's yes
     to the canary verdict a promotion or rollback carries out): the question the
     confidence would ask has been answered, so it acts instead of asking the same thing
-    again. Only that question: the caps below (``maxAutonomy``, propose mode, a forced
-    approval) and an escalation still hold."""
+    again. That yes is also the one ``mode: propose`` asks for before every action (the
+    canary question said what a yes does: ``CanaryLoop._if_approved``), so propose mode
+    does not ask it again either. The other caps (``maxAutonomy``, a forced approval)
+    and an escalation still hold."""
     if not 0.0 <= confidence <= 1.0:
         return RouteDecision(
             "escalate", "InvalidConfidence", f"confidence {confidence!r} is not in [0, 1]"
@@ -137,8 +139,13 @@ def route(
         # The automatic threshold just quoted can never be reached to any effect: say so.
         why += f"; {capped_by} at 'ask', so it asks at any confidence"
     if chosen == "auto" and mode == "propose":
-        chosen, code = "ask", "ProposeMode"
-        why += "; propose mode asks before every action"
+        if not approved_by:
+            chosen, code = "ask", "ProposeMode"
+            why += "; propose mode asks before every action"
+        elif code != "ApprovedUpstream":
+            # Propose mode's question is the one the person already answered.
+            code = "ApprovedUpstream"
+            why += f"; propose mode does not ask again: {approved_by} already approved it"
     if chosen == "auto" and forced_approval:
         chosen, code = "ask", "ApprovalRequired"
         why += f"; approval required: {forced_approval}"

@@ -456,8 +456,8 @@ def question_blocks(
     if_approved = decision.evidence.get("if_approved")
     confirm = f"Run {describe_proposal(decision.proposal)} on {decision.subject}?"
     if buttons and isinstance(if_approved, str) and if_approved:
-        # What a yes does, where the proposal does not say it (a canary's promotion:
-        # whether the stable takes the canary's images, and whether it is asked again).
+        # What a yes does, where the proposal does not say it (a canary's promotion or
+        # rollback: which runbook writes what, and whether it is asked again).
         said = f"If approved, {if_approved}."
         blocks.append(
             {"type": "section", "text": {"type": "mrkdwn", "text": _cut(escape(said), 2900)}}

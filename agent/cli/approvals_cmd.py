@@ -89,8 +89,8 @@ def list_questions(args: argparse.Namespace) -> int:
         ids = f"{question.id[:8]:10} {question.decision_id[:8]:10}"
         print(f"{ids} {status:{wide}} {expires:<{width}}  {what}")
         if question.status == "pending":
-            # What a yes does, where the decision says (a canary promotion: the Slack
-            # question's "If approved" line): the verdict, or the stable's images too.
+            # What a yes does, where the decision says (a canary promotion or rollback:
+            # the Slack question's "If approved" line): the verdict, or a runbook's write.
             record = records[question.id]
             if_approved = record.evidence.get("if_approved") if record else None
             if isinstance(if_approved, str) and if_approved:

@@ -12,8 +12,8 @@ rollback acts through ``canary-rollback``; a verdict routed to a person, as ever
 promotion is with today's calibration, is asked about, and once approved a promotion of
 a canary labelled ``autonomic.dev/promote-canary: "true"`` goes through
 ``canary-promote``, which gives the stable the canary's images, without a second
-question (except in ``mode: propose``, which asks once more; the first question says
-which); an inconclusive one is escalated, since only a person can settle it, by promoting or
+question (in ``mode: propose`` too: the first question says what a yes does); an
+inconclusive one is escalated, since only a person can settle it, by promoting or
 aborting the rollout). Every final verdict is also posted as a Kubernetes Event on the canary
 (`CanaryPromote`, `CanaryRollback` as a warning, `CanaryInconclusive`), with the judge's
 sentence and the decision id, so `kubectl describe` shows it next to the rollout; the
@@ -181,7 +181,7 @@ import json
 import logging
 import math
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any, cast
@@ -204,9 +204,11 @@ from forecasting.canary import (
     Verdict,
     parse_spec,
 )
+from remediation.matching import match
 from remediation.ports import ClusterReader, Kind, ObjectRef, WorkloadState
-from remediation.schema import CANARY_OF
+from remediation.schema import CANARY_OF, Runbook
 from remediation.signals import Signal, canary_signal
+from remediation.snapshot import ClusterSnapshot
 
 __all__ = ["CANARY_OF", "JUDGE_CANARY", "PROMOTE_CANARY", "CanaryLoop", "standing"]
 
@@ -288,6 +290,7 @@ class Analysis:
     # before another leader's turn; it is taken up from the ledger at its next interval.
     retake: bool = False
     promotes: bool = False  # as ``Pair.promotes``, as the canary was last seen
+    workload: WorkloadState | None = None  # as ``Pair.workload``, as last seen
 
 
 @dataclass(frozen=True)
@@ -316,6 +319,9 @@ class Pair:
     # A native canary labelled ``autonomic.dev/promote-canary: "true"``: a promotion of it
     # reaches ``canary-promote`` (the question says so).
     promotes: bool = False
+    # A native canary as read: which runbooks would act on a verdict on it depends on its
+    # labels (``CanaryLoop._acting``).
+    workload: WorkloadState | None = None
 
     @property
     def key(self) -> AnalysisKey:
@@ -337,8 +343,12 @@ class CanaryLoop:
         is_leader: Callable[[], bool] | None = None,
         metrics: Metrics | None = None,
         paused: Callable[[], str | None] | None = None,
+        runbooks: Callable[[], Iterable[Runbook]] | None = None,
     ) -> None:
         self.settings = settings
+        # The loaded runbooks (the engine's), read for what a yes to a rollback question
+        # does (``_if_approved``); None where there are none to read (then it says nothing).
+        self.runbooks = runbooks
         # Why Autonomic is paused (``autonomic pause``, ``safety.paused``), or None: while
         # it is, no verdict that would move a release is answered or handed on.
         self.paused = paused
@@ -610,6 +620,7 @@ class CanaryLoop:
             images,
             stable_images,
             promotes=workload.labels.get(PROMOTE_CANARY) == "true",
+            workload=workload,
         )
 
     def _rollout_pair(self, workload: WorkloadState) -> Pair | None:
@@ -683,7 +694,7 @@ class CanaryLoop:
             self._record(analysis, analysis.latest)  # recording it failed before: again
             return
         analysis.baseline_images = pair.baseline_images
-        analysis.promotes = pair.promotes
+        analysis.promotes, analysis.workload = pair.promotes, pair.workload
         if self._frozen_now is None:
             self._frozen_now = self._frozen(now)
         if self._frozen_now:
@@ -788,7 +799,7 @@ class CanaryLoop:
         judge = self._judge(started if started < now else None)
         analysis = Analysis(canary, baseline, pair.revision, pair.images, judge, started)
         analysis.baseline_images = pair.baseline_images
-        analysis.promotes = pair.promotes
+        analysis.promotes, analysis.workload = pair.promotes, pair.workload
         analysis.pod_hash, analysis.stable_hash = pair.pod_hash, pair.stable_hash
         analysis.strategy = pair.strategy
         if final and record is not None:
@@ -1402,8 +1413,8 @@ class CanaryLoop:
                     "decided_after_seconds": verdict.decided_after_seconds,
                     "judge_reason": verdict.reason,
                     **(
-                        {"if_approved": self._if_approved(analysis)}
-                        if decision == "promote"
+                        {"if_approved": said}
+                        if (said := self._if_approved(analysis, decision)) is not None
                         else {}
                     ),
                 },
@@ -1422,14 +1433,23 @@ class CanaryLoop:
             )
         )
 
-    def _if_approved(self, analysis: Analysis) -> str:
-        """What a person's yes to a promotion does, for its question: the verdict
-        endpoints answer ``promote`` (to Argo, or the delivery tool that reads them);
-        a native canary labelled ``autonomic.dev/promote-canary: "true"`` is sent to the
-        runbooks, where ``canary-promote`` gives its stable the canary's images without
-        asking again, except in ``mode: propose``, which asks once more before that
-        write: the question is about the verdict, not the stable's images, and propose
-        mode asks before every action Autonomic takes."""
+    def _if_approved(self, analysis: Analysis, decision: str) -> str | None:
+        """What a person's yes to a promotion or a rollback does, for its question; None
+        for an inconclusive verdict (escalated, never asked), and for a rollback of a
+        native canary when the runbooks cannot be read here."""
+        if decision == "rollback":
+            return self._if_rollback_approved(analysis)
+        if decision != "promote":
+            return None
+        return self._if_promotion_approved(analysis)
+
+    def _if_promotion_approved(self, analysis: Analysis) -> str:
+        """A yes to a promotion: the verdict endpoints answer ``promote`` (to Argo, or the
+        delivery tool that reads them); a native canary labelled
+        ``autonomic.dev/promote-canary: "true"`` is sent to the runbooks, where
+        ``canary-promote`` gives its stable the canary's images without asking again,
+        also in ``mode: propose``: this question is the one propose mode asks, and it
+        says what a yes does (``routing.route``, ``ApprovedUpstream``)."""
         if analysis.pod_hash:  # an Argo Rollout: Argo promotes, Autonomic writes nothing
             return (
                 f"the verdict endpoint answers promote, and Argo promotes {analysis.canary}; "
@@ -1442,15 +1462,42 @@ class CanaryLoop:
                 f"Autonomic changes nothing itself (the canary is not labelled {PROMOTE_CANARY}"
                 ': "true")'
             )
-        if self.decisions.mode == "propose":
-            return (
-                "the verdict endpoints answer promote, and runbook canary-promote asks once "
-                f"more (mode: propose asks before every action) before {stable}"
-            )
         return (
             f"runbook canary-promote promotes it without asking again: {stable}; the "
             "verdict endpoints answer promote"
         )
+
+    def _if_rollback_approved(self, analysis: Analysis) -> str | None:
+        """A yes to a rollback: the runbooks that would take up the approved verdict
+        (``_confirmed`` sends it at ``CONFIRMED`` with the approver's name), read from
+        the loaded runbooks, each with what it writes and whether it asks again; the
+        verdict endpoints answer ``rollback`` either way."""
+        if analysis.pod_hash:  # an Argo Rollout: Argo acts on the endpoint's answer
+            return (
+                "the verdict endpoint answers rollback to the Argo analysis that asks it; "
+                f"Autonomic writes nothing to {analysis.canary}"
+            )
+        if self.runbooks is None or analysis.workload is None:
+            return None
+        approved = canary_signal(
+            verdict="rollback",
+            target=analysis.canary,
+            confidence=CONFIRMED,
+            at=self.clock.now(),
+            revision=analysis.revision,
+            evidence={"approved_by": "a person"},
+            run=",".join(analysis.images) or None,
+        )
+        snapshot = ClusterSnapshot(workloads=(analysis.workload,), taken_at=self.clock.now())
+        acting = [m.runbook for m in match(self.runbooks(), approved, snapshot).matches]
+        if not acting:
+            return (
+                "the verdict endpoints answer rollback to the delivery tool that reads them; "
+                f"Autonomic changes nothing itself (no loaded runbook takes up a rollback of "
+                f"{analysis.canary})"
+            )
+        said = "; ".join(_what_a_runbook_does(r, analysis.canary) for r in acting)
+        return f"{said}; the verdict endpoints answer rollback"
 
     def _announce(self, analysis: Analysis, verdict: Verdict, decision_id: str, route: str) -> None:
         """The recorded verdict as an Event on the canary, and to the runbooks when it
@@ -2205,3 +2252,38 @@ def _not_mid_rollout(rollout: WorkloadState) -> str:
             "there is nothing to compare the new one with over the same minutes"
         )
     return ""
+
+
+def _what_a_runbook_does(runbook: Runbook, canary: ObjectRef) -> str:
+    """What ``runbook`` does with a canary verdict a person approved, for the verdict's
+    question: its writes (``notify`` is a message, not a write), and whether it asks
+    again (its ``maxAutonomy``, a forced approval) or writes nothing (its ``mode``)."""
+    writes = [
+        f"rolls {canary} back to its previous revision"
+        if action.type == "rollback"
+        else f"runs its {action.type} action on {canary}"
+        for action in runbook.spec.actions
+        if action.type != "notify"
+    ]
+    does = " and ".join(writes) or f"sends its notification about {canary}"
+    spec = runbook.spec
+    if spec.mode == "shadow":
+        return f"runbook {runbook.name} records what it would do and writes nothing (mode: shadow)"
+    if spec.mode == "dryRun":
+        return f"runbook {runbook.name} dry-runs it and writes nothing (mode: dryRun)"
+    if spec.max_autonomy == "escalate":
+        return f"runbook {runbook.name} escalates it to a person and writes nothing itself"
+    if spec.max_autonomy == "ask":
+        return f"runbook {runbook.name} asks once more (its maxAutonomy is ask), then {does}"
+    rules = spec.require_approval_when
+    if rules is not None and (
+        canary.namespace in rules.namespaces
+        or (rules.confidence_below is not None and rules.confidence_below > CONFIRMED)
+    ):
+        return f"runbook {runbook.name} asks once more (its requireApprovalWhen), then {does}"
+    if rules is not None and rules.replicas_affected_over is not None:
+        return (
+            f"runbook {runbook.name} {does}, without asking again unless more than "
+            f"{rules.replicas_affected_over} replicas are affected"
+        )
+    return f"runbook {runbook.name} {does} without asking again"

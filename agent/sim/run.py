@@ -258,6 +258,7 @@ class Simulation:
             events=lambda ref, reason, message, warning: self.cluster.post_event(
                 ref, reason, message, warning=warning
             ),
+            runbooks=self.engine.runbooks.values,
         )
         self.daemon = Daemon(
             settings,

@@ -280,3 +280,31 @@ def test_the_judges_own_promotion_routed_automatically_reaches_the_runbook(
     assert rig.approve_pending() == 1
     rig.run(60)
     assert _images(rig, "web") == ["shop/web:2"]
+
+
+def test_under_propose_mode_an_approved_promotion_is_asked_once(rig: KubeRig) -> None:
+    """``mode: propose`` acts on nothing without a person's yes. The promotion's question
+    says what a yes does (the stable takes the canary's images); that yes is the one
+    propose mode asks for. Before, canary-promote asked the same person a second question
+    (ProposeMode) before the write."""
+    rig.decisions.mode = "propose"
+    _pair(rig)
+    rig.promql.set('code=~"5.."', 0.002)
+    loop = _judged_by_the_loop(rig)
+    _until_final(rig, loop)
+    (verdict,) = rig.ledger.decisions(kind="canary")
+    assert [q.decision_id for q in rig.ledger.questions()] == [verdict.id]
+    assert rig.approve_pending() == 1
+    for _ in range(3):
+        rig.clock.advance(30)
+        loop.cycle()
+        rig.cycle()
+    (promotion,) = rig.decisions_of("canary-promote")
+    assert promotion.route == "auto"
+    assert "not ask again: alice" in promotion.evidence["routing"]["route_reason"]
+    assert rig.ledger.questions() == []  # no second question
+    assert _images(rig, "web") == ["shop/web:2"]
+    # The question said what its yes does, and that nothing asks again.
+    assert verdict.evidence["if_approved"].startswith(
+        "runbook canary-promote promotes it without asking again: Deployment/shop/web takes"
+    )

@@ -25,6 +25,7 @@ from agent.server import Request
 from agent.settings import CanarySettings, RoutingSettings
 from agent.sim.cluster import SimCluster, SimWorkload, Template
 from agent.sim.metrics import SimMetrics
+from remediation.loading import load_paths
 from remediation.ports import ObjectRef
 from remediation.signals import Signal
 
@@ -514,9 +515,8 @@ def test_weigh_persistence_in_the_config_reaches_the_judge(ledger: Ledger) -> No
         (
             "propose",
             {PROMOTE_CANARY: "true"},
-            "If approved, the verdict endpoints answer promote, and runbook canary-promote "
-            "asks once more (mode: propose asks before every action) before "
-            "Deployment/shop/search takes the canary's images",
+            "If approved, runbook canary-promote promotes it without asking again: "
+            "Deployment/shop/search takes the canary's images and the canary is scaled to 0",
         ),
         (
             "propose",
@@ -532,9 +532,9 @@ def test_a_promotions_question_says_what_approving_it_does(
 ) -> None:
     """The question about a promotion proposed "canary verdict promote for search:4" and
     its Approve button asked to "Run canary verdict promote ... on" the canary: nothing
-    said whether a yes gives the stable the canary's images, nor that in propose mode
-    canary-promote asks once more before it does (propose mode asks before every
-    action; the yes is to the verdict). The question now says which."""
+    said whether a yes gives the stable the canary's images. The question now says
+    which; in propose mode too, a yes to it is the yes propose mode asks for, so
+    canary-promote does not ask again."""
     loop, _signals, clock, _cluster = rig(
         ledger, canary_slowdown=1.0, mode=mode, canary_labels=canary_labels
     )
@@ -554,3 +554,42 @@ def test_a_promotions_question_says_what_approving_it_does(
     ]
     assert approve["confirm"]["text"]["text"].startswith(said)
     assert "if_approved" not in json.dumps([b for b in blocks if "Evidence" in json.dumps(b)])
+
+
+def _rollback_asked(ledger: Ledger, canary_labels: dict[str, str] | None = None) -> str | None:
+    """A rollback verdict routed to a person (its type's automatic threshold raised past
+    the judge's confidence), with the shipped runbooks loaded: its if_approved."""
+    loop, _signals, clock, _cluster = rig(ledger, canary_slowdown=1.5, canary_labels=canary_labels)
+    ledger.record_thresholds("canary/rollback", 0.9999, 0.5, {}, clock.now())
+    shipped = load_paths([Path(__file__).parents[3] / "runbooks"])
+    loop.runbooks = lambda: shipped
+    run_until_final(loop, clock)
+    (decision,) = ledger.decisions(kind="canary")
+    assert decision.proposal["verdict"] == "rollback" and decision.status == "asked"
+    said = decision.evidence.get("if_approved")
+    assert said is None or isinstance(said, str)
+    return said
+
+
+def test_a_rollbacks_question_says_what_approving_it_does(ledger: Ledger) -> None:
+    """A promotion's question said what a yes does; a rollback's did not. It now names
+    the loaded runbook that takes up the approved rollback, and what it writes."""
+    said = _rollback_asked(ledger)
+    assert said == (
+        "runbook canary-rollback rolls Deployment/shop/search-canary back to its previous "
+        "revision without asking again; the verdict endpoints answer rollback"
+    )
+    (question,) = ledger.questions_for([ledger.decisions(kind="canary")[0].id])
+    blocks = question_blocks(ledger.decisions(kind="canary")[0], question)
+    assert any(b.get("text", {}).get("text") == f"If approved, {said}." for b in blocks)
+
+
+def test_a_rollback_no_runbook_takes_up_says_so(ledger: Ledger) -> None:
+    """Only what is true: a canary canary-rollback does not select (opted out) is rolled
+    back by nothing Autonomic runs, and its question says so."""
+    said = _rollback_asked(ledger, {"autonomic.dev/exclude": "true"})
+    assert said == (
+        "the verdict endpoints answer rollback to the delivery tool that reads them; "
+        "Autonomic changes nothing itself (no loaded runbook takes up a rollback of "
+        "Deployment/shop/search-canary)"
+    )

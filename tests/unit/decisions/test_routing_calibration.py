@@ -100,14 +100,13 @@ def test_a_route_capped_at_ask_says_the_cap_applies_where_it_quotes_the_auto_thr
 
 def test_an_action_a_person_already_approved_is_not_asked_again_but_caps_still_hold() -> None:
     """A runbook carrying out a canary verdict a person approved acts where its confidence
-    alone would ask them again; a cap, propose mode, a forced approval and an escalation
-    are not lifted by it."""
+    alone would ask them again; a cap, a forced approval and an escalation are not lifted
+    by it."""
     who = "alice (canary decision d1)"
     done = route(0.74, T, approved_by=who)
     assert (done.route, done.reason_code) == ("auto", "ApprovedUpstream")
     assert done.message.endswith(f"not asked again: {who} already approved it")
     assert route(0.74, T, approved_by=who, max_autonomy="ask").route == "ask"
-    assert route(0.74, T, approved_by=who, mode="propose").route == "ask"
     assert route(0.74, T, approved_by=who, forced_approval="prod").route == "ask"
     assert route(0.3, T, approved_by=who).route == "escalate"
     assert route(0.74, T, approved_by=None).route == "ask"
@@ -328,3 +327,22 @@ def test_a_rise_to_the_ceiling_is_said_with_its_digits() -> None:
     step = recalibrate(Thresholds(0.73, 0.5), recent, target_wrong_rate=0.01, floor=0.5)
     assert step.reason_code == "TooManyWrong" and step.thresholds.auto == 0.995
     assert step.message.endswith("automatic threshold 0.73 -> 0.995")
+
+
+def test_propose_mode_takes_a_persons_upstream_yes_as_its_own() -> None:
+    """Propose mode asks before every action; an action a person already approved (a
+    canary verdict whose question said what a yes does) has had that question. Before,
+    propose mode asked them again, whether the confidence alone would have asked or
+    acted."""
+    who = "alice (canary decision d1)"
+    for confidence, said in (
+        (0.74, f"; not asked again: {who} already approved it"),
+        (0.95, f"; propose mode does not ask again: {who} already approved it"),
+    ):
+        done = route(confidence, T, approved_by=who, mode="propose")
+        assert (done.route, done.reason_code) == ("auto", "ApprovedUpstream")
+        assert done.message.endswith(said)
+        assert route(confidence, T, mode="propose").route == "ask"
+    assert route(0.95, T, approved_by=who, mode="propose", max_autonomy="ask").route == "ask"
+    assert route(0.95, T, approved_by=who, mode="propose", forced_approval="prod").route == "ask"
+    assert route(0.95, T, approved_by=who, mode="observe").route == "observe"
