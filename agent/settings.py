@@ -57,6 +57,7 @@ from agent.yamlsource import (
 from remediation._types import freeze_lists, not_a_number, not_a_whole_number
 from remediation.validation import causes, explain, field_path, unknown_key
 from remediation.windows import WindowFields
+from remediation.yaml_hints import not_utf8
 
 __all__ = [
     "AlertmanagerSettings",
@@ -1446,8 +1447,9 @@ def load_settings_with_source(
             raise ConfigError(
                 f"{path}: cannot read the config file: {exc.strerror or exc}"
             ) from None
-        except UnicodeDecodeError:
-            raise ConfigError(f"{path}: the config file is not UTF-8 text") from None
+        except UnicodeDecodeError as exc:
+            line, problem = not_utf8(exc, "the config file")
+            raise ConfigError(f"{path}:{line}: {problem}") from None
         try:
             data, lines = load_yaml_with_marks(text)
         except YamlSourceError as exc:
@@ -1472,9 +1474,15 @@ def load_settings_with_source(
                 loc = (*loc, *error["ctx"]["at"])
             field = field_path(loc) or "(top level)"
             where = source.where(loc)
+            in_file = where.startswith(f"{path}:")
+            line_no = source.lines(loc)
+            if in_file and error["type"] == "extra_forbidden":
+                # the unknown key's own line, not its value's (a block starts below it)
+                line_no = source.lines.key(loc)
+                where = f"{path}:{line_no}"
             # Top to bottom, as the file reads (pydantic's order is the model's fields');
             # an environment override's after the file's, in the model's order.
-            order = source.lines(loc) if where.startswith(f"{path}:") else math.inf
+            order = line_no if in_file else math.inf
             problems.append((order, f"{where}: {field}: {_explain(error)}"))
         problems.sort(key=lambda problem: problem[0])
         raise ConfigError(

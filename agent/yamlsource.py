@@ -20,7 +20,8 @@ from typing import Any
 
 import yaml
 
-from remediation.yaml_hints import yaml_hint
+from remediation.validation import field_path
+from remediation.yaml_hints import syntax_hint
 
 __all__ = [
     "LineFinder",
@@ -116,8 +117,7 @@ def load_yaml_with_marks(text: str) -> tuple[Any, YamlLines]:
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line = mark.line + 1 if mark is not None else 1
-        context = exc.context_mark.line + 1 if exc.context_mark is not None else None
-        hint = yaml_hint(exc.problem, context)
+        hint = syntax_hint(exc, text)
         raise YamlSourceError(
             line, f"not valid YAML: {exc.problem or exc}" + (f"; {hint}" if hint else "")
         ) from None
@@ -151,7 +151,7 @@ def _child(node: yaml.Node, part: str | int) -> yaml.Node | None:
     return None
 
 
-def _reject_duplicate_keys(node: yaml.Node) -> None:
+def _reject_duplicate_keys(node: yaml.Node, path: tuple[str | int, ...] = ()) -> None:
     if isinstance(node, yaml.MappingNode):
         seen: dict[str, int] = {}
         for key, value in node.value:
@@ -160,10 +160,14 @@ def _reject_duplicate_keys(node: yaml.Node) -> None:
                 if key.value in seen:
                     raise YamlSourceError(
                         line,
-                        f"duplicate key {key.value!r} (first defined on line {seen[key.value]})",
+                        f"{field_path((*path, key.value))}: duplicate key {key.value!r} (first "
+                        f"defined on line {seen[key.value]}); YAML would silently keep only "
+                        "the last one: remove or rename one of them",
                     )
                 seen[key.value] = line
-            _reject_duplicate_keys(value)
+                _reject_duplicate_keys(value, (*path, key.value))
+            else:
+                _reject_duplicate_keys(value, path)
     elif isinstance(node, yaml.SequenceNode):
-        for item in node.value:
-            _reject_duplicate_keys(item)
+        for index, item in enumerate(node.value):
+            _reject_duplicate_keys(item, (*path, index))

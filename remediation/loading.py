@@ -55,7 +55,7 @@ from remediation.validation import (
     unknown_key,
     unknown_type,
 )
-from remediation.yaml_hints import yaml_hint
+from remediation.yaml_hints import not_utf8, syntax_hint
 
 __all__ = [
     "LoadIssue",
@@ -281,26 +281,13 @@ def _yaml_problem(error: yaml.YAMLError, text: str) -> _ProblemError:
     if isinstance(error, yaml.MarkedYAMLError):
         parts = [error.context, error.problem]
         message = "; ".join(part for part in parts if part)
-        if "'\\t'" in (error.problem or "") or _tab_indented(text, line):
-            message += "; YAML does not allow tabs for indentation: indent with spaces"
-        else:
-            context = error.context_mark.line + 1 if error.context_mark is not None else None
-            hint = yaml_hint(error.problem, context)
-            message += f"; {hint}" if hint else ""
+        hint = syntax_hint(error, text)
+        message += f"; {hint}" if hint else ""
     elif isinstance(error, yaml.reader.ReaderError):
         message = f"the file contains a character YAML does not allow (code {error.character!r})"
     else:
         message = str(error).splitlines()[0] if str(error) else type(error).__name__
     return _ProblemError(f"YAML syntax error: {message}", line)
-
-
-def _tab_indented(text: str, line: int | None) -> bool:
-    """True when ``line`` (1-based) or the one before it is indented with a tab."""
-    if line is None:
-        return False
-    lines = text.splitlines()
-    nearby = lines[max(line - 2, 0) : line]
-    return any(row[: len(row) - len(row.lstrip())].count("\t") for row in nearby)
 
 
 def _compose(text: str) -> list[yaml.Node]:
@@ -597,7 +584,8 @@ def _read(path: Path) -> str:
             raise _ProblemError(f"the file is {size} bytes; a runbook is at most {limit}", None)
         return path.read_bytes().decode("utf-8")
     except UnicodeDecodeError as error:
-        raise _ProblemError(f"the file is not UTF-8 text ({error.reason})", None) from None
+        line, message = not_utf8(error, "the file")
+        raise _ProblemError(message, line) from None
     except OSError as error:
         raise _ProblemError(f"cannot read the file: {error.strerror or error}", None) from None
 

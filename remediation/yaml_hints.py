@@ -10,7 +10,11 @@ hint follows them."""
 
 from __future__ import annotations
 
-__all__ = ["yaml_hint"]
+import yaml
+
+__all__ = ["not_utf8", "syntax_hint", "yaml_hint"]
+
+TAB_HINT = "YAML does not allow tabs for indentation: indent with spaces"
 
 _NOT_LINED_UP = ("'<block mapping start>'", "'<block sequence start>'", "'-'", "'<scalar>'")
 
@@ -34,3 +38,77 @@ def yaml_hint(problem: str | None, context_line: int | None = None) -> str:
             "mapping, and the '-' items of one list, start at the same column, in spaces"
         )
     return ""
+
+
+def syntax_hint(error: yaml.MarkedYAMLError, text: str) -> str:
+    """The hint for a syntax error PyYAML raised reading ``text`` (``""`` when there is
+    none): a tab used to indent, a quoted value never closed, or ``yaml_hint``'s."""
+    mark = error.problem_mark or error.context_mark
+    line = mark.line + 1 if mark is not None else None
+    if "'\\t'" in (error.problem or "") or _tab_indented(text, line):
+        return TAB_HINT
+    if error.context == "while scanning a quoted scalar" and error.context_mark is not None:
+        start = error.context_mark.line + 1
+        return (
+            f"the quoted value that starts on line {start} is never closed: add its closing quote"
+        )
+    quoted = _runaway_quote(text, line)
+    if quoted:
+        return quoted
+    context = error.context_mark.line + 1 if error.context_mark is not None else None
+    return yaml_hint(error.problem, context)
+
+
+def _tab_indented(text: str, line: int | None) -> bool:
+    """True when ``line`` (1-based) or the one before it is indented with a tab."""
+    if line is None:
+        return False
+    lines = text.splitlines()
+    nearby = lines[max(line - 2, 0) : line]
+    return any(row[: len(row) - len(row.lstrip())].count("\t") for row in nearby)
+
+
+def _runaway_quote(text: str, line: int | None) -> str:
+    """A quoted value that runs over several lines and ends just before the error on
+    ``line`` (1-based): most often a value whose closing quote is missing, so that the
+    next quote in the file closes it and what follows it no longer parses."""
+    if line is None:
+        return ""
+    loader = yaml.SafeLoader(text)
+    tokens: list[yaml.Token] = []
+    try:
+        while loader.check_token():
+            tokens.append(loader.get_token())  # type: ignore[no-untyped-call]
+    except yaml.YAMLError:
+        tokens.extend(loader.tokens)  # scanned, not yet handed on when the error came
+    finally:
+        loader.dispose()
+    runaway = [
+        token
+        for token in tokens
+        if isinstance(token, yaml.ScalarToken)
+        and token.style in ('"', "'")
+        and token.start_mark.line < token.end_mark.line
+        and line - 1 <= token.end_mark.line + 1 <= line
+    ]
+    if not runaway:
+        return ""
+    last = runaway[-1]
+    start, end = last.start_mark.line + 1, last.end_mark.line + 1
+    return (
+        f"the quoted value that starts on line {start} runs on to line {end}: if its "
+        f"closing quote is missing, add it on line {start}"
+    )
+
+
+def not_utf8(error: UnicodeDecodeError, what: str) -> tuple[int, str]:
+    """The 1-based line of the first byte that is not UTF-8 in the bytes ``error`` was
+    raised decoding, and a message saying so of ``what`` (``"the file"``), with the fix."""
+    data = bytes(error.object)
+    line = data[: error.start].count(b"\n") + 1
+    column = error.start - (data.rfind(b"\n", 0, error.start) + 1) + 1
+    byte = data[error.start]
+    return line, (
+        f"{what} is not UTF-8 text: byte 0x{byte:02x} at column {column} ({error.reason}); "
+        "save it as UTF-8 (a Latin-1 or Windows editor may have written it)"
+    )

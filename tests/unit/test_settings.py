@@ -105,7 +105,21 @@ def test_shipped_example_is_valid() -> None:
             r"and '-', starting with a letter or digit \(got 'Latency'\)",
         ),
         ("routing:\n  auto: 0.5\n  ask: 0.7\n", r"routing.ask \(0.7\) must not exceed"),
-        ("a: 1\na: 2\n", r":2: duplicate key 'a'"),
+        ("a: 1\na: 2\n", r":2: a: duplicate key 'a'"),
+        # The field path of a repeated key, not only its name (which every section may use).
+        (
+            "routing:\n  auto: 0.9\n  auto: 0.8\n",
+            r":3: routing.auto: duplicate key 'auto' \(first defined on line 2\); YAML would "
+            r"silently keep only the last one: remove or rename one of them",
+        ),
+        # An unknown section is named at its own line, not the line of its first key.
+        ("mode: act\nprometheous:\n  url: http://x\n", r":2: prometheous: unknown key"),
+        # The tab, and where an unclosed quote began (PyYAML names the end of the file).
+        ("prometheus:\n\turl: http://x\n", r":2: not valid YAML: .*: indent with spaces$"),
+        (
+            'mode: "propose\nrouting:\n  auto: 0.9\n',
+            r":4: not valid YAML: .*; the quoted value that starts on line 1 is never closed",
+        ),
         ("mode: [\n", r"autonomic.yaml:\d+: not valid YAML"),
         (
             "prometheus:\n  url: http://x\n    timeout: 5s\n",
@@ -158,6 +172,17 @@ def test_bad_configs_name_line_field_and_expectation(
 ) -> None:
     with pytest.raises(ConfigError, match=expected):
         load_settings(write(tmp_path, text))
+
+
+def test_a_config_not_in_utf8_names_the_line_and_the_byte(tmp_path: Path) -> None:
+    path = tmp_path / "autonomic.yaml"
+    path.write_bytes(b"mode: propose\ncluster:\n  name: caf\xe9\n")
+    with pytest.raises(
+        ConfigError,
+        match=r"autonomic.yaml:3: the config file is not UTF-8 "
+        r"text: byte 0xe9 at column 12 .*save it as UTF-8",
+    ):
+        load_settings(path)
 
 
 def test_every_problem_is_reported_at_once(tmp_path: Path) -> None:

@@ -326,7 +326,7 @@ def test_a_duplicate_metric_key_is_refused_with_both_lines(
         capsys, "--baseline", str(pair[0]), "--canary", str(pair[1]), "--spec", str(spec)
     )
     assert code == 2
-    assert f"{spec}:3: duplicate key 'latency' (first defined on line 2)" in err
+    assert f"{spec}:3: metrics.latency: duplicate key 'latency' (first defined on line 2)" in err
 
 
 @pytest.mark.parametrize("kind", ["continuous", "resource"])

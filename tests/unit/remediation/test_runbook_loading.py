@@ -537,6 +537,30 @@ def test_a_tab_in_the_indentation_says_to_indent_with_spaces(tmp_path: Path) -> 
     assert issue.message.endswith("YAML does not allow tabs for indentation: indent with spaces")
 
 
+def test_a_value_missing_its_closing_quote_is_named_where_it_starts(tmp_path: Path) -> None:
+    # The next quote in the file closes the value, and the parser stops lines later.
+    text = VALID.replace("  description: Scale out.", '  description: "Scale out.') + (
+        '    note: "x"\n'
+    )
+    issue = only_issue(text, tmp_path)
+    assert issue.message.startswith("YAML syntax error")
+    assert issue.message.endswith(
+        f"the quoted value that starts on line 5 runs on to line {issue.line}: if its "
+        "closing quote is missing, add it on line 5"
+    )
+
+
+def test_a_file_not_in_utf8_names_the_line_and_the_byte(tmp_path: Path) -> None:
+    path = tmp_path / "m.yaml"
+    path.write_bytes(VALID.replace("Scale out.", "Scale \xe9 out.").encode("latin-1"))
+    (issue,) = check_paths([path]).issues
+    assert issue.line == 5
+    assert issue.message.startswith(
+        "the file is not UTF-8 text: byte 0xe9 at column 22 (invalid continuation byte); "
+        "save it as UTF-8"
+    )
+
+
 INDENTED_UNLIKE = (
     "this line is indented unlike the lines above it (the block from line {block}): the keys "
     "of one mapping, and the '-' items of one list, start at the same column, in spaces"
