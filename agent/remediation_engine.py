@@ -749,10 +749,12 @@ class RemediationEngine:
         # Stored alerts that could not be looked at for a re-ask, by fingerprint: the
         # error, logged again only when it changes (``_requeue_held_alerts``).
         self._requeue_failing: dict[str, str] = {}
-        # Firing alerts (fingerprint, startsAt) whose handling at the time kept (their
-        # handled_at) decided nothing for a reason not worth trying again: not read again
-        # until they are taken in again (``_retried_denial``).
-        self._not_retried: dict[tuple[str, float], float] = {}
+        # Firing alerts (fingerprint, startsAt) and a runbook and target that take them
+        # (runbook name, subject), whose handling at the time kept (their handled_at)
+        # decided nothing there for a reason not worth trying again: not read again until
+        # the alert is taken in again (``_retried_denial``). Per runbook and target: another
+        # runbook's reason to leave the alert says nothing of this one's.
+        self._not_retried: dict[tuple[str, float, str, str], float] = {}
 
     # ------------------------------------------------------------- snapshots
     def snapshot(self) -> ClusterSnapshot:
@@ -2294,7 +2296,7 @@ class RemediationEngine:
             if row.handled_at is not None and row.given_up_at is None
         ]
         firing = {(row.fingerprint, row.starts_at) for row in rows}
-        self._not_retried = {k: v for k, v in self._not_retried.items() if k in firing}
+        self._not_retried = {k: v for k, v in self._not_retried.items() if k[:2] in firing}
         # The longest waiting first: those past the bound are taken in by the next cycles.
         rows.sort(key=lambda r: r.handled_at or 0.0)
         # Each alert's runbooks and targets first, so that their incidents' latest
@@ -2422,9 +2424,9 @@ class RemediationEngine:
         (``_reask_hold``: another alert's question a person just rejected is not asked
         again through this one). Retrying writes nothing there but the reason's count
         and last sighting."""
-        if self._not_retried.get(start) == handled_at:
-            return None
         name, subject = runbook.name, str(target)
+        if self._not_retried.get((*start, name, subject)) == handled_at:
+            return None
         if (name, subject) not in scan.held_back:
             scan.held_back[name, subject] = self.ledger.held_back(runbook=name, subject=subject)
         # Newest first, so those seen since the start lead: as ``since=start`` would
@@ -2443,7 +2445,7 @@ class RemediationEngine:
                 if self._target_waits(runbook, target, now, scan):
                     return None
                 return f"{name} on {subject} was held back ({code}); tried again"
-            self._not_retried[start] = handled_at
+            self._not_retried[start[0], start[1], name, subject] = handled_at
             return None
         if self._target_waits(runbook, target, now, scan):
             return None

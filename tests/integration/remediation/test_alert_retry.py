@@ -20,7 +20,7 @@ from agent.pause import pause, resume
 from agent.remediation_engine import REASK_RETRY, REQUEUES_PER_CYCLE
 from remediation.guards import ActionRecord, GlobalLimits, GuardState
 from remediation.ports import ObjectRef
-from tests.integration.remediation.rig import KubeRig, build_rig
+from tests.integration.remediation.rig import RUNBOOKS, KubeRig, build_rig
 from tests.integration.remediation.test_alert_gone import alert
 from tests.integration.remediation.test_alert_reask import _firing
 from tests.integration.remediation.test_hpa_ceiling import RUNBOOK, UNSCHEDULABLE, hpa_status, seed
@@ -276,3 +276,37 @@ def _bounded(rig: KubeRig) -> None:
     rig.clock.advance(30)
     rig.cycle()
     assert _handlings(rig, handled) == []
+
+
+def test_another_runbooks_skip_does_not_stop_the_retry_of_a_held_back_one(
+    tmp_path: Path,
+) -> None:
+    # Two runbooks take the alert on shop/web: one whose plan stops at its atMost
+    # (AtMaximum: not tried again) and looked at first, then hpa-maxed-out-raise, held
+    # back by a precondition false at first (tried again). The first one's skip is the
+    # first one's only: the raise is still decided once its precondition holds.
+    shipped = (RUNBOOKS / f"{RUNBOOK}.yaml").read_text()
+    capped = shipped.replace(f"name: {RUNBOOK}", "name: hpa-ceiling-capped")
+    capped = capped.replace("atMost: 50", "atMost: 4")
+    assert capped.count("hpa-ceiling-capped") == 1 and "atMost: 4" in capped
+    books = tmp_path / "runbooks"
+    books.mkdir()
+    (books / "a-capped.yaml").write_text(capped)
+    (books / "b-raise.yaml").write_text(shipped)
+    rig = build_rig(tmp_path, runbooks=(books / "a-capped.yaml", books / "b-raise.yaml"))
+    try:
+        assert [name for name in rig.engine.runbooks] == ["hpa-ceiling-capped", RUNBOOK]
+        seed(rig)
+        rig.promql.set(UNSCHEDULABLE, 2.0)
+        starts = _fires(rig)
+        reasons = {h.runbook: h.reason_code for h in rig.handled}
+        assert reasons["hpa-ceiling-capped"] == "AtMaximum"
+        assert reasons[RUNBOOK] == "PreconditionFailed"
+        rig.promql.set(UNSCHEDULABLE, 0.0)  # the pods found room
+        gone = rig.clock.now()
+        _firing(rig, starts, REASK_RETRY + 60)
+        (decision,) = _decisions(rig)
+        assert decision.status == "asked"
+        assert gone <= decision.created_at <= gone + REASK_RETRY + 60
+    finally:
+        rig.close()
