@@ -203,6 +203,7 @@ def _judged_by_the_loop(rig: KubeRig) -> Any:
         decisions=rig.decisions,
         clock=rig.clock,
         submit=rig.engine.submit,
+        runbooks=rig.engine.runbooks.values,  # as the daemon passes them
     )
 
 
