@@ -223,6 +223,10 @@ JUDGE_CANARY = "autonomic.dev/judge-canary"
 # The opt-in of a native canary to ``canary-promote`` (its target's ``requireLabels``).
 PROMOTE_CANARY = "autonomic.dev/promote-canary"
 CONFIRMED = 0.99  # the least confidence of a verdict a person approved, sent to the runbooks
+# What a promotion's question said of canary-promote under ``mode: propose`` before a
+# yes to it counted as propose mode's (``routing.route``, ``ApprovedUpstream``): a
+# decision asked with it is asked once more, as it said (``_confirmed``).
+PROPOSE_ASKS_AGAIN = "asks once more (mode: propose asks before every action)"
 VERIFY_WINDOW = 3600.0  # how long an acted-on verdict is watched for whether it stuck
 # Prometheus's newest stored sample (of any series) may be this much older than a cycle,
 # at least, before its answers count as frozen: twice ``canary.period``, and no less
@@ -1109,7 +1113,13 @@ class CanaryLoop:
             # again, so the runbook checks the images too (``planning._plan_promote``).
             "images": [str(i) for i in images],
         }
-        if by_person:
+        told = record.evidence.get("if_approved") if by_person else None
+        if isinstance(told, str) and PROPOSE_ASKS_AGAIN in told:
+            # Its question told the person canary-promote asks once more under propose
+            # mode: the yes was given on that word, so it is not passed on as the runbook's
+            # yes, and propose mode asks before the write, as the question said.
+            log.info("canary %s: approved; its question said propose mode asks once more", target)
+        elif by_person:
             # The runbook does not ask the same question again (``routing.route``).
             evidence["approved_by"] = self._approver(record)
         self.submit(
