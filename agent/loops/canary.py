@@ -206,7 +206,7 @@ from forecasting.canary import (
 )
 from remediation.matching import match
 from remediation.ports import ClusterReader, Kind, ObjectRef, WorkloadState
-from remediation.schema import CANARY_OF, Runbook
+from remediation.schema import CANARY_OF, PromoteCanaryAction, Runbook
 from remediation.signals import Signal, canary_signal
 from remediation.snapshot import ClusterSnapshot
 
@@ -223,6 +223,10 @@ JUDGE_CANARY = "autonomic.dev/judge-canary"
 # The opt-in of a native canary to ``canary-promote`` (its target's ``requireLabels``).
 PROMOTE_CANARY = "autonomic.dev/promote-canary"
 CONFIRMED = 0.99  # the least confidence of a verdict a person approved, sent to the runbooks
+# What a promotion's question said of canary-promote under ``mode: propose`` before a
+# yes to it counted as propose mode's (``routing.route``, ``ApprovedUpstream``): a
+# decision asked with it is asked once more, as it said (``_confirmed``).
+PROPOSE_ASKS_AGAIN = "asks once more (mode: propose asks before every action)"
 VERIFY_WINDOW = 3600.0  # how long an acted-on verdict is watched for whether it stuck
 # Prometheus's newest stored sample (of any series) may be this much older than a cycle,
 # at least, before its answers count as frozen: twice ``canary.period``, and no less
@@ -346,8 +350,9 @@ class CanaryLoop:
         runbooks: Callable[[], Iterable[Runbook]] | None = None,
     ) -> None:
         self.settings = settings
-        # The loaded runbooks (the engine's), read for what a yes to a rollback question
-        # does (``_if_approved``); None where there are none to read (then it says nothing).
+        # The loaded runbooks (the engine's), read for what a yes to a promotion or a
+        # rollback question does (``_if_approved``); None where there are none to read
+        # (then a native canary's question says nothing of it).
         self.runbooks = runbooks
         # Why Autonomic is paused (``autonomic pause``, ``safety.paused``), or None: while
         # it is, no verdict that would move a release is answered or handed on.
@@ -1108,7 +1113,13 @@ class CanaryLoop:
             # again, so the runbook checks the images too (``planning._plan_promote``).
             "images": [str(i) for i in images],
         }
-        if by_person:
+        told = record.evidence.get("if_approved") if by_person else None
+        if isinstance(told, str) and PROPOSE_ASKS_AGAIN in told:
+            # Its question told the person canary-promote asks once more under propose
+            # mode: the yes was given on that word, so it is not passed on as the runbook's
+            # yes, and propose mode asks before the write, as the question said.
+            log.info("canary %s: approved; its question said propose mode asks once more", target)
+        elif by_person:
             # The runbook does not ask the same question again (``routing.route``).
             evidence["approved_by"] = self._approver(record)
         self.submit(
@@ -1434,45 +1445,21 @@ class CanaryLoop:
         )
 
     def _if_approved(self, analysis: Analysis, decision: str) -> str | None:
-        """What a person's yes to a promotion or a rollback does, for its question; None
-        for an inconclusive verdict (escalated, never asked), and for a rollback of a
-        native canary when the runbooks cannot be read here."""
-        if decision == "rollback":
-            return self._if_rollback_approved(analysis)
-        if decision != "promote":
+        """What a person's yes to a promotion or a rollback does, for its question: the
+        runbooks that would take up the approved verdict (``_confirmed`` sends it at
+        ``CONFIRMED`` with the approver's name), read from the loaded runbooks, each with
+        what it writes and whether it asks again; the verdict endpoints answer the verdict
+        either way. None for an inconclusive verdict (escalated, never asked), and for a
+        native canary when the runbooks cannot be read here: then what a yes does is not
+        known, and the question does not guess."""
+        if decision not in ("rollback", "promote"):
             return None
-        return self._if_promotion_approved(analysis)
-
-    def _if_promotion_approved(self, analysis: Analysis) -> str:
-        """A yes to a promotion: the verdict endpoints answer ``promote`` (to Argo, or the
-        delivery tool that reads them); a native canary labelled
-        ``autonomic.dev/promote-canary: "true"`` is sent to the runbooks, where
-        ``canary-promote`` gives its stable the canary's images without asking again,
-        also in ``mode: propose``: this question is the one propose mode asks, and it
-        says what a yes does (``routing.route``, ``ApprovedUpstream``)."""
-        if analysis.pod_hash:  # an Argo Rollout: Argo promotes, Autonomic writes nothing
-            return (
-                f"the verdict endpoint answers promote, and Argo promotes {analysis.canary}; "
-                "Autonomic writes nothing to it"
-            )
-        stable = f"{analysis.baseline} takes the canary's images and the canary is scaled to 0"
-        if not analysis.promotes:
-            return (
-                "the verdict endpoints answer promote to the delivery tool that reads them; "
-                f"Autonomic changes nothing itself (the canary is not labelled {PROMOTE_CANARY}"
-                ': "true")'
-            )
-        return (
-            f"runbook canary-promote promotes it without asking again: {stable}; the "
-            "verdict endpoints answer promote"
-        )
-
-    def _if_rollback_approved(self, analysis: Analysis) -> str | None:
-        """A yes to a rollback: the runbooks that would take up the approved verdict
-        (``_confirmed`` sends it at ``CONFIRMED`` with the approver's name), read from
-        the loaded runbooks, each with what it writes and whether it asks again; the
-        verdict endpoints answer ``rollback`` either way."""
         if analysis.pod_hash:  # an Argo Rollout: Argo acts on the endpoint's answer
+            if decision == "promote":
+                return (
+                    f"the verdict endpoint answers promote, and Argo promotes {analysis.canary}; "
+                    "Autonomic writes nothing to it"
+                )
             return (
                 "the verdict endpoint answers rollback to the Argo analysis that asks it; "
                 f"Autonomic writes nothing to {analysis.canary}"
@@ -1480,7 +1467,7 @@ class CanaryLoop:
         if self.runbooks is None or analysis.workload is None:
             return None
         approved = canary_signal(
-            verdict="rollback",
+            verdict="rollback" if decision == "rollback" else "promote",
             target=analysis.canary,
             confidence=CONFIRMED,
             at=self.clock.now(),
@@ -1491,13 +1478,20 @@ class CanaryLoop:
         snapshot = ClusterSnapshot(workloads=(analysis.workload,), taken_at=self.clock.now())
         acting = [m.runbook for m in match(self.runbooks(), approved, snapshot).matches]
         if not acting:
-            return (
-                "the verdict endpoints answer rollback to the delivery tool that reads them; "
-                f"Autonomic changes nothing itself (no loaded runbook takes up a rollback of "
-                f"{analysis.canary})"
+            why = (
+                f'the canary is not labelled {PROMOTE_CANARY}: "true"'
+                if decision == "promote" and not analysis.promotes
+                else "no loaded runbook takes up a "
+                f"{'promotion' if decision == 'promote' else 'rollback'} of {analysis.canary}"
             )
-        said = "; ".join(_what_a_runbook_does(r, analysis.canary) for r in acting)
-        return f"{said}; the verdict endpoints answer rollback"
+            return (
+                f"the verdict endpoints answer {decision} to the delivery tool that reads "
+                f"them; Autonomic changes nothing itself ({why})"
+            )
+        said = "; ".join(
+            _what_a_runbook_does(r, analysis.canary, analysis.baseline) for r in acting
+        )
+        return f"{said}; the verdict endpoints answer {decision}"
 
     def _announce(self, analysis: Analysis, verdict: Verdict, decision_id: str, route: str) -> None:
         """The recorded verdict as an Event on the canary, and to the runbooks when it
@@ -2254,18 +2248,24 @@ def _not_mid_rollout(rollout: WorkloadState) -> str:
     return ""
 
 
-def _what_a_runbook_does(runbook: Runbook, canary: ObjectRef) -> str:
+def _what_a_runbook_does(runbook: Runbook, canary: ObjectRef, stable: ObjectRef) -> str:
     """What ``runbook`` does with a canary verdict a person approved, for the verdict's
     question: its writes (``notify`` is a message, not a write), and whether it asks
-    again (its ``maxAutonomy``, a forced approval) or writes nothing (its ``mode``)."""
-    writes = [
-        f"rolls {canary} back to its previous revision"
-        if action.type == "rollback"
-        else f"runs its {action.type} action on {canary}"
-        for action in runbook.spec.actions
-        if action.type != "notify"
-    ]
-    does = " and ".join(writes) or f"sends its notification about {canary}"
+    again (its ``maxAutonomy``, a forced approval) or writes nothing (its ``mode``).
+    ``stable`` is the Deployment a ``promoteCanary`` action gives the canary's images."""
+    verbs: list[str] = []
+    details: list[str] = []
+    for action in runbook.spec.actions:
+        if isinstance(action, PromoteCanaryAction):
+            verbs.append("promotes it")
+            left = "scaled to 0" if action.scale_canary_to_zero else "left as it is"
+            details.append(f"{stable} takes the canary's images and the canary is {left}")
+        elif action.type == "rollback":
+            verbs.append(f"rolls {canary} back to its previous revision")
+        elif action.type != "notify":
+            verbs.append(f"runs its {action.type} action on {canary}")
+    verb = " and ".join(verbs) or f"sends its notification about {canary}"
+    detail = f": {'; '.join(details)}" if details else ""
     spec = runbook.spec
     if spec.mode == "shadow":
         return f"runbook {runbook.name} records what it would do and writes nothing (mode: shadow)"
@@ -2274,16 +2274,20 @@ def _what_a_runbook_does(runbook: Runbook, canary: ObjectRef) -> str:
     if spec.max_autonomy == "escalate":
         return f"runbook {runbook.name} escalates it to a person and writes nothing itself"
     if spec.max_autonomy == "ask":
-        return f"runbook {runbook.name} asks once more (its maxAutonomy is ask), then {does}"
+        return (
+            f"runbook {runbook.name} asks once more (its maxAutonomy is ask), then {verb}{detail}"
+        )
     rules = spec.require_approval_when
     if rules is not None and (
         canary.namespace in rules.namespaces
         or (rules.confidence_below is not None and rules.confidence_below > CONFIRMED)
     ):
-        return f"runbook {runbook.name} asks once more (its requireApprovalWhen), then {does}"
+        return (
+            f"runbook {runbook.name} asks once more (its requireApprovalWhen), then {verb}{detail}"
+        )
     if rules is not None and rules.replicas_affected_over is not None:
         return (
-            f"runbook {runbook.name} {does}, without asking again unless more than "
-            f"{rules.replicas_affected_over} replicas are affected"
+            f"runbook {runbook.name} {verb}, without asking again unless more than "
+            f"{rules.replicas_affected_over} replicas are affected{detail}"
         )
-    return f"runbook {runbook.name} {does} without asking again"
+    return f"runbook {runbook.name} {verb} without asking again{detail}"

@@ -203,6 +203,7 @@ def _judged_by_the_loop(rig: KubeRig) -> Any:
         decisions=rig.decisions,
         clock=rig.clock,
         submit=rig.engine.submit,
+        runbooks=rig.engine.runbooks.values,  # as the daemon passes them
     )
 
 
@@ -308,3 +309,38 @@ def test_under_propose_mode_an_approved_promotion_is_asked_once(rig: KubeRig) ->
     assert verdict.evidence["if_approved"].startswith(
         "runbook canary-promote promotes it without asking again: Deployment/shop/web takes"
     )
+
+
+def test_a_yes_told_canary_promote_asks_once_more_is_asked_once_more(
+    rig: KubeRig, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A promotion asked under ``mode: propose`` before an upstream yes satisfied propose
+    mode told the person that canary-promote "asks once more" before the write. Approved
+    after the upgrade, it went through on that yes alone: a write the person was told
+    would be asked about first. A decision whose question said so is asked once more."""
+    rig.decisions.mode = "propose"
+    _pair(rig)
+    rig.promql.set('code=~"5.."', 0.002)
+    loop = _judged_by_the_loop(rig)
+    told = (
+        "the verdict endpoints answer promote, and runbook canary-promote asks once more "
+        "(mode: propose asks before every action) before Deployment/shop/web takes the "
+        "canary's images and the canary is scaled to 0"
+    )
+    monkeypatch.setattr(loop, "_if_approved", lambda analysis, decision: told)
+    _until_final(rig, loop)
+    (verdict,) = rig.ledger.decisions(kind="canary")
+    assert verdict.evidence["if_approved"] == told
+    assert rig.approve_pending() == 1
+    for _ in range(3):
+        rig.clock.advance(30)
+        loop.cycle()
+        rig.cycle()
+    (promotion,) = rig.decisions_of("canary-promote")
+    assert promotion.route == "ask"
+    assert "propose mode asks before every action" in promotion.evidence["routing"]["route_reason"]
+    assert [q.decision_id for q in rig.ledger.questions()] == [promotion.id]
+    assert _images(rig, "web") == ["shop/web:1"]  # nothing written before the second yes
+    assert rig.approve_pending() == 1
+    rig.run(60)
+    assert _images(rig, "web") == ["shop/web:2"]

@@ -27,12 +27,18 @@ from agent.sim.cluster import SimCluster, SimWorkload, Template
 from agent.sim.metrics import SimMetrics
 from remediation.loading import load_paths
 from remediation.ports import ObjectRef
+from remediation.schema import PromoteCanaryAction, Runbook
 from remediation.signals import Signal
 
 STABLE = ObjectRef("Deployment", "search", "shop")
 CANARY = ObjectRef("Deployment", "search-canary", "shop")
 PROMOTE_CANARY = "autonomic.dev/promote-canary"  # canary-promote's opt-in
 SEL = '{namespace="$namespace",deployment="$workload"}'
+
+
+def shipped_runbooks() -> list[Runbook]:
+    """The runbooks shipped in runbooks/, as the daemon loads them."""
+    return load_paths([Path(__file__).parents[3] / "runbooks"])
 
 
 @pytest.fixture
@@ -538,6 +544,8 @@ def test_a_promotions_question_says_what_approving_it_does(
     loop, _signals, clock, _cluster = rig(
         ledger, canary_slowdown=1.0, mode=mode, canary_labels=canary_labels
     )
+    shipped = shipped_runbooks()
+    loop.runbooks = lambda: shipped
     run_until_final(loop, clock)
     (decision,) = ledger.decisions(kind="canary")
     assert decision.proposal["verdict"] == "promote" and decision.status == "asked"
@@ -556,12 +564,85 @@ def test_a_promotions_question_says_what_approving_it_does(
     assert "if_approved" not in json.dumps([b for b in blocks if "Evidence" in json.dumps(b)])
 
 
+def _changed(runbooks: list[Runbook], name: str, **spec: Any) -> list[Runbook]:
+    """``runbooks`` with the one named ``name`` given ``spec`` (as an operator edits it)."""
+    return [
+        r.model_copy(update={"spec": r.spec.model_copy(update=spec)}) if r.name == name else r
+        for r in runbooks
+    ]
+
+
+def _promotion_asked(ledger: Ledger, runbooks: list[Runbook] | None) -> str | None:
+    """A promotion of a canary labelled for canary-promote, asked of a person (as every
+    promotion is today), with ``runbooks`` loaded (None: none to read): its if_approved."""
+    loop, _signals, clock, _cluster = rig(
+        ledger, canary_slowdown=1.0, canary_labels={PROMOTE_CANARY: "true"}
+    )
+    loop.runbooks = None if runbooks is None else (lambda: runbooks)
+    run_until_final(loop, clock)
+    (decision,) = ledger.decisions(kind="canary")
+    assert decision.proposal["verdict"] == "promote" and decision.status == "asked"
+    said = decision.evidence.get("if_approved")
+    assert said is None or isinstance(said, str)
+    return said
+
+
+_LEFT_UP = [
+    PromoteCanaryAction.model_validate({"type": "promoteCanary", "scaleCanaryToZero": False})
+]
+
+
+@pytest.mark.parametrize(
+    ("loaded", "said"),
+    [
+        (
+            lambda shipped: [r for r in shipped if r.name != "canary-promote"],
+            "the verdict endpoints answer promote to the delivery tool that reads them; "
+            "Autonomic changes nothing itself (no loaded runbook takes up a promotion of "
+            "Deployment/shop/search-canary)",
+        ),
+        (
+            lambda shipped: _changed(shipped, "canary-promote", mode="shadow"),
+            "runbook canary-promote records what it would do and writes nothing (mode: "
+            "shadow); the verdict endpoints answer promote",
+        ),
+        (
+            lambda shipped: _changed(shipped, "canary-promote", max_autonomy="ask"),
+            "runbook canary-promote asks once more (its maxAutonomy is ask), then promotes "
+            "it: Deployment/shop/search takes the canary's images and the canary is scaled "
+            "to 0; the verdict endpoints answer promote",
+        ),
+        (
+            lambda shipped: _changed(shipped, "canary-promote", actions=_LEFT_UP),
+            "runbook canary-promote promotes it without asking again: Deployment/shop/search "
+            "takes the canary's images and the canary is left as it is; the verdict "
+            "endpoints answer promote",
+        ),
+    ],
+    ids=["removed", "shadow", "asks", "canary-left-up"],
+)
+def test_a_promotions_question_follows_the_loaded_runbooks(
+    ledger: Ledger, loaded: Any, said: str
+) -> None:
+    """A promotion's line said canary-promote promotes the canary without asking again
+    whatever runbooks were loaded: with canary-promote removed, in shadow or capped at
+    ask, a yes was promised a write that would not happen, or not without a second
+    question. It is now read from the loaded runbooks, as a rollback's is."""
+    assert _promotion_asked(ledger, loaded(shipped_runbooks())) == said
+
+
+def test_a_promotions_question_says_nothing_without_runbooks_to_read(ledger: Ledger) -> None:
+    """Where the runbooks cannot be read, what a yes to a native canary's promotion does
+    is not known, so its question does not guess (as a rollback's)."""
+    assert _promotion_asked(ledger, None) is None
+
+
 def _rollback_asked(ledger: Ledger, canary_labels: dict[str, str] | None = None) -> str | None:
     """A rollback verdict routed to a person (its type's automatic threshold raised past
     the judge's confidence), with the shipped runbooks loaded: its if_approved."""
     loop, _signals, clock, _cluster = rig(ledger, canary_slowdown=1.5, canary_labels=canary_labels)
     ledger.record_thresholds("canary/rollback", 0.9999, 0.5, {}, clock.now())
-    shipped = load_paths([Path(__file__).parents[3] / "runbooks"])
+    shipped = shipped_runbooks()
     loop.runbooks = lambda: shipped
     run_until_final(loop, clock)
     (decision,) = ledger.decisions(kind="canary")
