@@ -128,6 +128,12 @@ MAX_BODY_BYTES = 1_048_576
 # shutdown. Closing waits this long, then leaves the rest to a background thread: the
 # client has already stopped reconnecting by then, so it does not listen again.
 SOCKET_CLOSE_WAIT = 8.0
+# slack-sdk's builtin client reads a websocket frame by recursing once per ``recv``, each
+# of at most this many bytes: with its default of 1 KiB, an envelope of about 1 MB takes
+# more calls than Python's recursion limit, the frame is lost (never acknowledged) and
+# the connection's reader is left mid-frame. Reading up to 1 MiB at a time keeps the
+# depth at the number of reads the bytes arrive in.
+SOCKET_RECEIVE_BUFFER = 1_048_576
 # Clicks acknowledged and waiting for the ledger: past this many, an HTTP click is
 # answered 503 and a Socket Mode click is told it was not taken (nothing is recorded).
 CLICK_QUEUE = 64
@@ -1099,7 +1105,7 @@ def parse_click(payload: Mapping[str, Any]) -> Click | None:
     channel_id = container.get("channel_id") or channel.get("id")
     try:
         action_ts = float(action["action_ts"]) if "action_ts" in action else None
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):  # OverflowError: an integer of 400 digits
         raise MalformedInteractionError("action_ts is not a timestamp") from None
     user_id = user["id"]
     user_name = str(user.get("username") or user.get("name") or user_id)
@@ -1111,6 +1117,53 @@ def parse_click(payload: Mapping[str, Any]) -> Click | None:
         return VerdictClick(user_id, user_name, question_id, verdict, where, message_ts)
     assert answer is not None
     return ButtonClick(user_id, user_name, question_id, answer, where, message_ts, action_ts)
+
+
+def _socket_mode_client(app_token: str, web: WebClient | None) -> Any:
+    """slack-sdk's builtin ``SocketModeClient``, except that once closed it never
+    connects again.
+
+    slack-sdk handles a ``disconnect`` message (and a lost connection) by connecting to
+    a new URL without looking at whether the client was closed meanwhile: a disconnect
+    already taken off its queue when the lease went would open a connection nobody reads
+    or closes, where Slack would still deliver (and re-deliver) answers.
+    """
+    from slack_sdk.socket_mode import SocketModeClient
+
+    class ClosingClient(SocketModeClient):
+        def connect_to_new_endpoint(self, force: bool = False) -> None:
+            if self.closed:
+                return
+            super().connect_to_new_endpoint(force)
+
+        def connect(self) -> None:
+            super().connect()
+            if self.closed:  # closed while it connected: close what it just opened
+                self.disconnect()
+
+    return ClosingClient(
+        app_token=app_token, web_client=web, receive_buffer_size=SOCKET_RECEIVE_BUFFER
+    )
+
+
+def _acknowledge_unrouted(client: Any, message: Mapping[str, Any], raw: str | None) -> None:
+    """Acknowledge an envelope that slack-sdk passes to no request listener: one
+    without a ``type`` or ``payload``, or whose payload is neither an object nor a
+    string. Slack re-delivers an envelope it was not acknowledged for; these are
+    nothing Autonomic acts on, so they are acknowledged and logged, never retried."""
+    if not isinstance(message, Mapping) or "envelope_id" not in message:
+        return  # not an envelope (not JSON, hello, ...): nothing to acknowledge
+    try:
+        if SocketModeRequest.from_dict(dict(message)) is not None:
+            return  # handle_socket_request acknowledges it
+    except ValueError:
+        pass  # a payload slack-sdk cannot take: it would drop the envelope
+    log.warning(
+        "acknowledged a Socket Mode envelope that is not a request (type %r, payload %s)",
+        message.get("type"),
+        type(message.get("payload")).__name__ if "payload" in message else "missing",
+    )
+    client.send_socket_mode_response(SocketModeResponse(envelope_id=message["envelope_id"]))
 
 
 class SlackReceiver:
@@ -1345,15 +1398,14 @@ class SlackReceiver:
 
     def start_socket_mode(self) -> None:
         """Connect and listen (call on the leader only; idempotent)."""
-        from slack_sdk.socket_mode import SocketModeClient
-
         if self._app_token is None:
             raise ConfigError("Socket Mode needs slack.appToken")
         with self._socket_lock:
             if self._socket is not None:
                 return
             web = WebClient(base_url=self._socket_base_url) if self._socket_base_url else None
-            client = SocketModeClient(app_token=self._app_token.get_secret_value(), web_client=web)
+            client = _socket_mode_client(self._app_token.get_secret_value(), web)
+            client.message_listeners.append(_acknowledge_unrouted)
             client.socket_mode_request_listeners.append(self.handle_socket_request)
             try:
                 client.connect()

@@ -115,6 +115,13 @@ class SocketConnection:
         with self._server._changed:
             self.sent.append(message)
 
+    def send_text(self, text: str) -> None:
+        """A text message exactly as given (not necessarily JSON, as a hostile or broken
+        peer might send); listed in ``sent`` as ``{"_raw": text}``."""
+        self._frame(OP_TEXT, text.encode())
+        with self._server._changed:
+            self.sent.append({"_raw": text})
+
     def ping(self, payload: bytes = b"fake-slack-ping") -> None:
         self._frame(OP_PING, payload or b"-")
 
