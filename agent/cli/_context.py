@@ -87,7 +87,7 @@ def one_decision(ledger: Ledger, prefix: str) -> DecisionRecord:
         )
     found = ledger.find_decisions(prefix)
     if not found:
-        raise InputError(f"no decision id starts with {prefix!r}")
+        raise InputError(_not_a_decision(ledger, prefix))
     if len(found) > 1:
         raise InputError(
             f"{prefix!r} is ambiguous: {', '.join(f[:12] for f in found)}; give more of the id"
@@ -96,6 +96,28 @@ def one_decision(ledger: Ledger, prefix: str) -> DecisionRecord:
     if record is None:
         raise InputError(f"decision {found[0][:12]} is gone (pruned)")
     return record
+
+
+def _not_a_decision(ledger: Ledger, prefix: str) -> str:
+    """Why no decision has an id starting with ``prefix``. A question's id (what
+    `autonomic approvals list` shows first) is said to be one, naming its decision: "no
+    decision id starts with" it left a person thinking the id was mistyped."""
+    questions = [
+        q for q in ledger.find_questions(prefix) if q.id.lower().startswith(prefix.lower())
+    ]
+    decisions = sorted({q.decision_id for q in questions})
+    if len(decisions) == 1:
+        return (
+            f"{prefix!r} is a question's id, not a decision's: the question asked about "
+            f"decision {decisions[0][:12]}; give that id"
+        )
+    if decisions:
+        shown = ", ".join(d[:12] for d in decisions)
+        return (
+            f"{prefix!r} starts questions' ids, not a decision's: they asked about decisions "
+            f"{shown}; give one of those ids"
+        )
+    return f"no decision id starts with {prefix!r}"
 
 
 def refuse_overwriting_inputs(output: Path | None, *inputs: Path | str | None) -> None:

@@ -236,10 +236,40 @@ def _narrower_approvers(ledger: Any, question_id: str) -> str | None:
 def _resolve(ledger: Any, text: str) -> str:
     if not text.strip():  # an empty shell variable: every id starts with ''
         raise InputError("no question or decision id given: `autonomic approvals list` shows them")
-    matches = [q.id for q in ledger.find_questions(text)]
-    if not matches:
-        raise InputError(f"no question or decision id starts with {text!r}")
-    if len(set(matches)) > 1:
-        shown = ", ".join(m[:12] for m in matches[:5])
+    found = ledger.find_questions(text)
+    if not found:
+        raise InputError(_not_asked(ledger, text))
+    if len({q.id for q in found}) > 1:
+        # the ids that start with what was typed: a question's own, or its decision's
+        typed = text.lower()
+        shown = ", ".join(
+            (q.id if q.id.lower().startswith(typed) else q.decision_id)[:12] for q in found[:5]
+        )
         raise InputError(f"{text!r} is ambiguous: {shown}; give more of the id")
-    return str(matches[0])
+    return str(found[0].id)
+
+
+def _not_asked(ledger: Any, text: str) -> str:
+    """Why no question has ``text`` as the start of its id or its decision's: a decision
+    that exists but was never a question (routed auto, escalated, observed) is named, with
+    what became of it, rather than said not to exist."""
+    found = ledger.find_decisions(text)
+    records = [r for r in (ledger.get_decision(d) for d in found) if r is not None]
+    if len(records) == 1:
+        record = records[0]
+        return (
+            f"decision {record.id[:12]} ({record.decision_type} on {record.subject}) was "
+            f"never a question: it was routed {record.route} and is {record.status}, so there "
+            f"is nothing to approve or reject (`autonomic explain {record.id[:12]}` tells its "
+            "story)"
+        )
+    if records:
+        shown = ", ".join(r.id[:12] for r in records)
+        return (
+            f"no question's id starts with {text!r}, and none of the decisions whose ids do "
+            f"({shown}) was a question: there is nothing to approve or reject"
+        )
+    return (
+        f"no question or decision id starts with {text!r}: `autonomic approvals list --all` "
+        "shows them"
+    )

@@ -119,6 +119,14 @@ def why(args: argparse.Namespace) -> int:
     since = None if window is None else now - window
     if args.limit < 1:
         raise InputError(f"--limit must be at least 1, got {args.limit}")
+    # An empty shell variable (`autonomic why "$SUBJECT"`) listed everything, as if it
+    # were about that object: said, as `explain ""` says it.
+    for given, what in ((args.subject, "SUBJECT"), (args.runbook, "--runbook")):
+        if given is not None and not given.strip():
+            raise InputError(
+                f"{what} is empty: give one (SUBJECT as Deployment/shop/web, shop/web or web; "
+                "--runbook as a runbook's name), or leave it out for everything"
+            )
     subject = _subject(args.subject) if args.subject else None
     ledger = ledger_from(args)
     try:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import pytest
@@ -71,3 +72,82 @@ def test_an_empty_id_is_said_to_be_missing_not_ambiguous(
         assert main([*command, "", "--ledger", url]) == 2
         err = capsys.readouterr().err
         assert "no question or decision id given" in err, err
+
+
+def test_a_question_id_where_a_decision_id_is_wanted_names_the_decision(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`approvals list` shows question ids first; pasted into explain, feedback or undo,
+    one was refused as "no decision id starts with", as if it were mistyped."""
+    url = f"sqlite:///{tmp_path / 'ledger.sqlite'}"
+    ledger = open_ledger(url, 0.0)
+    decision = ledger.record_decision(_decision("Pod/shop/web-1"), 10.0)
+    question = ledger.ask(decision, "cli", 10.0, 3600.0)
+    ledger.close()
+    for command in (["explain"], ["feedback", "--wrong"], ["undo"]):
+        assert main([*command, question[:12], "--ledger", url]) == 2
+        err = capsys.readouterr().err
+        assert f"'{question[:12]}' is a question's id, not a decision's" in err, err
+        assert f"decision {decision[:12]}; give that id" in err, err
+    # the decision's id, as told, works
+    assert main(["explain", decision[:12], "--ledger", url]) == 0
+    capsys.readouterr()
+
+
+def test_approving_a_decision_that_was_never_asked_says_what_became_of_it(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """An existing decision routed auto (no question) was refused by approve and reject
+    as "no question or decision id starts with", as if its id did not exist."""
+    url = f"sqlite:///{tmp_path / 'ledger.sqlite'}"
+    ledger = open_ledger(url, 0.0)
+    auto = ledger.record_decision(
+        dataclasses.replace(_decision("Pod/shop/web-2"), route="auto"), 10.0
+    )
+    status = ledger.get_decision(auto)
+    ledger.close()
+    assert status is not None
+    for command in (["approve"], ["reject"], ["approvals", "approve"]):
+        assert main([*command, auto[:10], "--ledger", url]) == 2
+        err = capsys.readouterr().err
+        assert f"decision {auto[:12]} (restart-stuck-pods/Pod on Pod/shop/web-2)" in err, err
+        assert f"never a question: it was routed auto and is {status.status}" in err, err
+        assert "starts with" not in err, err
+    # an id that is nowhere is still said to be nowhere
+    assert main(["approve", "zz", "--ledger", url]) == 2
+    assert "no question or decision id starts with 'zz'" in capsys.readouterr().err
+
+
+def test_an_ambiguous_prefix_to_approve_lists_ids_that_start_with_it(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A prefix of several decisions' ids listed their questions' ids, which start
+    otherwise: the person could not see which id to give more of."""
+    url = f"sqlite:///{tmp_path / 'ledger.sqlite'}"
+    ledger = open_ledger(url, 0.0)
+    decisions = [
+        ledger.record_decision(_decision(f"Pod/shop/web-{n}"), 10.0 + n) for n in range(17)
+    ]
+    for decision in decisions:
+        ledger.ask(decision, "cli", 30.0, 3600.0)
+    ledger.close()
+    shared = next(d[0] for d in decisions if sum(e[0] == d[0] for e in decisions) > 1)
+    assert main(["approve", shared, "--ledger", url]) == 2
+    err = capsys.readouterr().err
+    listed = err.split("ambiguous: ", 1)[1].split(";", 1)[0].split(", ")
+    assert len(listed) > 1 and all(i.startswith(shared) for i in listed), err
+
+
+def test_why_with_an_empty_subject_or_runbook_says_it_is_empty(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`autonomic why "$SUBJECT"` with the variable unset listed everything held back,
+    exit 0, as if it were about one object."""
+    url = f"sqlite:///{tmp_path / 'ledger.sqlite'}"
+    open_ledger(url, 0.0).close()
+    for argv, what in ((["why", ""], "SUBJECT"), (["why", "--runbook", " "], "--runbook")):
+        assert main([*argv, "--ledger", url]) == 2
+        err = capsys.readouterr().err
+        assert f"autonomic: error: {what} is empty" in err, err
+    assert main(["why", "--ledger", url]) == 0  # left out: everything
+    capsys.readouterr()
