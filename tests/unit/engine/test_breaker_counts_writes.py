@@ -16,13 +16,12 @@ import pytest
 from agent.errors import TransientError
 from agent.executor import StepOutcome
 from remediation.guards import BreakerState
-from tests.unit.engine.harness import Rig
+from tests.unit.engine.harness import Rig, status_of
 from tests.unit.engine.test_first_write_recheck import (
     RUNBOOK_NAME,
     _approved,
     _claimed_unwritten,
     _rig,
-    _status,
 )
 
 
@@ -55,7 +54,7 @@ def test_a_run_closed_unstarted_after_approved_max_wait_is_not_a_breaker_failure
     _set_breaker(r, BreakerState(consecutive_failures=2))  # one more failure opens it
     r.clock.advance(r.engine.limits.approved_max_wait + 60)
     r.engine.cycle()
-    assert _status(r, decision) == "expired"
+    assert status_of(r, decision) == "expired"
     assert r.ledger.intents(execution_key=key) == []
     breaker = _breaker(r)
     assert breaker.consecutive_failures == 2 and breaker.opened_at is None
@@ -82,7 +81,7 @@ def test_a_first_write_the_api_did_not_take_is_not_a_breaker_failure(
     r.clock.advance(r.engine.limits.approved_max_wait + 60)
     r.engine.cycle()  # still unreadable, past approvedMaxWait: failed
     monkeypatch.setattr(r.sim, "snapshot", real)
-    assert _status(r, decision) == "failed"
+    assert status_of(r, decision) == "failed"
     assert r.ledger.intents() == []
     assert _breaker(r).consecutive_failures == 0
 
@@ -97,7 +96,7 @@ def test_a_half_open_trial_that_wrote_nothing_gives_the_trial_back(
     decision = _approved(r)
     r.clock.advance(30)
     r.engine.cycle()
-    assert _status(r, decision) == "failed"
+    assert status_of(r, decision) == "failed"
     # still half-open, its trial free for the next run: not opened again for an hour
     assert _breaker(r) == BreakerState(consecutive_failures=3, opened_at=opened)
 
@@ -117,7 +116,7 @@ def test_a_run_that_wrote_or_whose_plan_was_refused_counts(
     decision = _approved(r)
     r.clock.advance(30)
     r.engine.cycle()
-    assert _status(r, decision) in ("failed", "undone"), why
+    assert status_of(r, decision) in ("failed", "undone"), why
     assert _breaker(r).consecutive_failures == 1, why
 
 
@@ -140,7 +139,7 @@ def test_a_crash_between_closing_a_run_held_past_approved_max_wait_and_its_escal
     with pytest.raises(_Killed):
         r.engine.cycle()
     monkeypatch.undo()
-    assert _status(r, decision) == "expired"
+    assert status_of(r, decision) == "expired"
     assert [f for f in r.ledger.feedback_for(decision) if f["kind"] == "escalation"] == []
     r = restarted(r)
     assert r.engine.recover()["escalated"] == 1

@@ -21,8 +21,8 @@ from agent.cli import main
 from agent.errors import TransientError
 from remediation.guards import BreakerState
 from remediation.ports import RolloutRestart, Scale
-from tests.unit.engine.harness import WEB, Rig, latency_anomaly, restarted, rig, web
-from tests.unit.engine.test_first_write_recheck import RUNBOOK, RUNBOOK_NAME, _status
+from tests.unit.engine.harness import WEB, Rig, latency_anomaly, restarted, rig, status_of, web
+from tests.unit.engine.test_first_write_recheck import RUNBOOK, RUNBOOK_NAME
 
 LAGGING = "Deployment/shop/web: its controller has not observed generation 5 yet (at 4)"
 
@@ -96,7 +96,7 @@ def test_a_first_step_that_cannot_be_read_waits_for_the_next_cycles(
     r.run(120)  # four cycles, each read fails
 
     assert len(failed) == 4
-    assert _status(r, decision) == "executing"  # before: failed at the first cycle
+    assert status_of(r, decision) == "executing"  # before: failed at the first cycle
     assert told == []
     assert r.ledger.intents() == []
     assert r.sim.workloads[WEB].replicas == 3
@@ -117,7 +117,7 @@ def test_a_first_step_that_cannot_be_read_waits_for_the_next_cycles(
     intents = r.ledger.intents(execution_key=str(execution["key"]))
     assert [(i.step, i.status) for i in intents] == [(0, "applied"), (1, "applied")]
     assert r.sim.workloads[WEB].replicas == 4  # written once
-    assert _status(r, decision) == "verifying"
+    assert status_of(r, decision) == "verifying"
     assert told == []
 
 
@@ -130,13 +130,13 @@ def test_a_run_whose_target_stays_unreadable_fails_after_approved_max_wait(
     reasons = ["ApiUnavailable", "KubeCacheStale"]  # the last one is said
     _unreadable(r, monkeypatch, Scale, reasons)
     r.run(90)
-    assert _status(r, decision) == "executing"
+    assert status_of(r, decision) == "executing"
     r.clock.advance(r.engine.limits.approved_max_wait - 120)
     r.run(30)
-    assert _status(r, decision) == "executing"  # within approvedMaxWait still
+    assert status_of(r, decision) == "executing"  # within approvedMaxWait still
     r.run(90)
 
-    assert _status(r, decision) == "failed"
+    assert status_of(r, decision) == "failed"
     assert r.ledger.intents() == []
     (text,) = told
     assert text.startswith("remediation failed: step 0 (scale) not written: its target could not")
@@ -163,7 +163,7 @@ def test_a_later_step_that_cannot_be_read_waits_and_goes_on(
     reasons = ["Timeout"]
     _unreadable(r, monkeypatch, RolloutRestart, reasons)
     r.run(120)
-    assert _status(r, decision) == "executing"
+    assert status_of(r, decision) == "executing"
     (execution,) = r.ledger.executions(["running"])
     key = str(execution["key"])
     assert [(i.step, i.status) for i in r.ledger.intents(execution_key=key)] == [(0, "applied")]
@@ -176,7 +176,7 @@ def test_a_later_step_that_cannot_be_read_waits_and_goes_on(
     intents = r.ledger.intents(execution_key=key)
     assert [(i.step, i.status) for i in intents] == [(0, "applied"), (1, "applied")]
     assert r.sim.workloads[WEB].replicas == 4  # step 0 written once
-    assert _status(r, decision) == "verifying"
+    assert status_of(r, decision) == "verifying"
     assert told == []
 
 
@@ -191,7 +191,7 @@ def test_a_later_step_unreadable_past_approved_max_wait_fails_and_undoes(
     assert r.sim.workloads[WEB].replicas == 4
     r.clock.advance(r.engine.limits.approved_max_wait + 60)
     r.run(60)
-    assert _status(r, decision) == "undone"  # onFailure.undo: step 0 undone
+    assert status_of(r, decision) == "undone"  # onFailure.undo: step 0 undone
     assert r.sim.workloads[WEB].replicas == 3
     (text,) = told
     assert text.startswith("remediation failed: step 1 (rollout_restart) not written")
@@ -211,14 +211,14 @@ def test_a_deferred_run_goes_on_once_after_a_restart(
 
     after = restarted(r)
     after.engine.recover()  # still unreadable: deferred again, not failed
-    assert _status(after, decision) == "executing"
+    assert status_of(after, decision) == "executing"
     assert len(_deferred_rows(after, decision)) == 1  # not said again in its thread
     reasons.clear()
     after.run(60)
     intents = after.ledger.intents(execution_key=key)
     assert [(i.step, i.status) for i in intents] == [(0, "applied"), (1, "applied")]
     assert after.sim.workloads[WEB].replicas == 4
-    assert _status(after, decision) == "verifying"
+    assert status_of(after, decision) == "verifying"
 
 
 def test_explain_says_why_a_deferred_run_waits(
@@ -263,4 +263,4 @@ def test_a_deferred_step_is_written_once_by_two_engines_carrying_it_on(
     assert [(i.step, i.status) for i in intents] == [(0, "applied"), (1, "applied")]
     assert len(r.sim.writes) == writes + 1  # the restart, once
     assert r.sim.workloads[WEB].replicas == 4
-    assert _status(r, decision) in ("verifying", "verified")
+    assert status_of(r, decision) in ("verifying", "verified")

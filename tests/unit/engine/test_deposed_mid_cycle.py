@@ -17,9 +17,8 @@ import pytest
 from agent.executor import Executor
 from agent.remediation_engine import RemediationEngine
 from remediation.ports import RolloutRestart, Scale
-from tests.unit.engine.harness import WEB, Rig
+from tests.unit.engine.harness import WEB, Rig, status_of
 from tests.unit.engine.test_defer_unread import _approved, _escalations, _rig, _unreadable
-from tests.unit.engine.test_first_write_recheck import _status
 
 
 def _new_leader(r: Rig) -> Rig:
@@ -87,7 +86,7 @@ def test_a_deposed_replica_does_not_expire_a_run_the_new_leader_is_writing(
     assert asked  # the lease was lost during the deposed replica's cycle
     intents = r.ledger.intents(execution_key=key)
     assert [(i.step, i.status) for i in intents] == [(0, "applied")]
-    assert _status(r, decision) == "executing"  # before: expired
+    assert status_of(r, decision) == "executing"  # before: expired
     assert told == []  # before: "... nothing was written to the cluster"
     assert r.ledger.execution(key)["status"] == "running"  # type: ignore[index]
 
@@ -99,7 +98,7 @@ def test_a_deposed_replica_does_not_expire_a_run_the_new_leader_is_writing(
     intents = r.ledger.intents(execution_key=key)
     assert [(i.step, i.status) for i in intents] == [(0, "applied"), (1, "applied")]
     assert r.sim.workloads[WEB].replicas == 4
-    assert _status(r, decision) in ("verifying", "verified")
+    assert status_of(r, decision) in ("verifying", "verified")
     assert told == []
 
 
@@ -116,7 +115,7 @@ def test_a_deposed_replica_does_not_fail_a_run_it_can_no_longer_undo(
     decision = _approved(r, "auto")
     told = _escalations(r, monkeypatch)
     r.run(60)
-    assert _status(r, decision) == "verifying"
+    assert status_of(r, decision) == "verifying"
     assert r.sim.workloads[WEB].replicas == 4
     r.sim.workloads[WEB].bad_images.add("shop/web:1")  # every pod crash-loops
     r.clock.advance(300)  # past the verification's window
@@ -125,7 +124,7 @@ def test_a_deposed_replica_does_not_fail_a_run_it_can_no_longer_undo(
     r.executor.is_leader = lambda: False  # lost after the cycle began
     r.engine.cycle()
 
-    assert _status(r, decision) == "verifying"  # before: failed
+    assert status_of(r, decision) == "verifying"  # before: failed
     assert told == []  # before: "... undo refused: this replica does not hold the lease"
 
     for _ in range(4):
@@ -133,7 +132,7 @@ def test_a_deposed_replica_does_not_fail_a_run_it_can_no_longer_undo(
         r.sim.advance(r.clock.now(), {})
         new.engine.cycle()
     # onFailure.undo: the scale undone by the new leader (a restart cannot be undone)
-    assert _status(r, decision) == "failed"
+    assert status_of(r, decision) == "failed"
     assert r.sim.workloads[WEB].replicas == 3  # before: 4, left as it was
     (text,) = told
     assert text.startswith("remediation failed: VerificationFailed")

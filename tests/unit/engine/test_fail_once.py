@@ -13,9 +13,8 @@ from pathlib import Path
 import pytest
 
 from remediation.ports import RolloutRestart
-from tests.unit.engine.harness import WEB, Rig
+from tests.unit.engine.harness import WEB, Rig, status_of
 from tests.unit.engine.test_defer_unread import _approved, _escalations, _rig, _unreadable
-from tests.unit.engine.test_first_write_recheck import _status
 
 
 def _one_step_written(r: Rig, monkeypatch: pytest.MonkeyPatch) -> str:
@@ -59,7 +58,7 @@ def test_a_failure_overlapping_another_does_not_escalate_again(
     assert text.startswith("remediation failed: the second failure;")
     assert "undone (step 0 undone earlier)" in text
     assert r.ledger.execution(key)["status"] == "escalated"  # type: ignore[index]
-    assert _status(r, decision) == "undone"
+    assert status_of(r, decision) == "undone"
 
 
 def test_a_failure_after_the_run_was_closed_does_nothing(
@@ -78,4 +77,4 @@ def test_a_failure_after_the_run_was_closed_does_nothing(
     assert len(told) == 1  # before: 2, the second saying the step was "undone earlier"
     assert [f for f in r.ledger.feedback_for(decision) if f["kind"] != "execution"] == outcomes
     assert r.ledger.execution(key)["status"] == "escalated"  # type: ignore[index]
-    assert _status(r, decision) == "undone"
+    assert status_of(r, decision) == "undone"

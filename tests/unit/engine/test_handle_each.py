@@ -21,8 +21,8 @@ import pytest
 from agent.errors import TransientError
 from remediation.loading import load_paths
 from remediation.ports import ObjectRef
-from tests.unit.engine.harness import RUNBOOKS, Rig, web
-from tests.unit.engine.test_execute_each import _cycle, _status, _two_approved, _unexpected
+from tests.unit.engine.harness import RUNBOOKS, Rig, status_of, web
+from tests.unit.engine.test_execute_each import _cycle, _two_approved, _unexpected
 
 CART = ObjectRef("Deployment", "cart", "shop")
 CRASHLOOP = "crashloop-after-rollout-rollback"
@@ -65,7 +65,7 @@ def test_a_signal_whose_handling_fails_does_not_stop_the_cycle(
     caplog.set_level(logging.ERROR, logger="autonomic.remediation")
     for _ in range(10):  # raised here before, at every cycle: nothing approved ran
         _cycle(r)
-    assert (_status(r, first), _status(r, second)) == ("verified", "verified")
+    assert (status_of(r, first), status_of(r, second)) == ("verified", "verified")
     failures = _unexpected(r)
     said = [rec for rec in caplog.records if "a bug in planning" in rec.getMessage()]
     assert failures > 0 and said and said[0].exc_info is not None

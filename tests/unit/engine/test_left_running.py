@@ -18,10 +18,10 @@ import pytest
 from agent.errors import PermanentError
 from agent.remediation_engine import _in_flight
 from remediation.ports import RolloutRestart, Scale
-from tests.unit.engine.harness import WEB, Rig
+from tests.unit.engine.harness import WEB, Rig, status_of
 from tests.unit.engine.test_defer_unread import _approved, _escalations, _rig, _unreadable
 from tests.unit.engine.test_deposed_mid_cycle import _new_leader
-from tests.unit.engine.test_first_write_recheck import RUNBOOK_NAME, _status
+from tests.unit.engine.test_first_write_recheck import RUNBOOK_NAME
 
 
 def _deposed(r: Rig) -> None:
@@ -91,7 +91,7 @@ def test_the_leader_fails_a_run_left_running_after_a_step_that_did_not_complete(
 
     _cycle(new)  # the new leader's next cycle (well within 2 minutes of the step)
     assert r.ledger.execution(key)["status"] == "escalated"  # type: ignore[index]
-    assert _status(r, decision) in ("failed", "undone")  # before: executing
+    assert status_of(r, decision) in ("failed", "undone")  # before: executing
     assert r.sim.workloads[WEB].replicas == 3  # before: 4, the scale left in place
     (text,) = told
     assert text.startswith("remediation failed:")
@@ -139,7 +139,7 @@ def test_the_leader_carries_on_a_run_left_between_steps_once_it_has_not_moved_fo
     _cycle(new, 0)  # 2 minutes without a move: carried on
     assert _steps(r, key) == [(0, "applied"), (1, "applied")]  # before: [(0, "applied")]
     assert r.ledger.execution(key)["status"] == "verifying"  # type: ignore[index]
-    assert _status(r, decision) == "verifying"
+    assert status_of(r, decision) == "verifying"
     assert told == []
 
 
@@ -180,7 +180,7 @@ def test_a_run_left_running_part_undone_is_failed_not_carried_on(
     _cycle(new, new.engine.foreign_mark_after)
     assert _steps(r, key) == [(0, "undone")]  # before: step 1 written over the undo
     assert r.ledger.execution(key)["status"] == "escalated"  # type: ignore[index]
-    assert _status(r, decision) == "undone"  # before: verifying
+    assert status_of(r, decision) == "undone"  # before: verifying
     (text,) = told
     assert "step 0 undone" in text and "undone (step 0 undone earlier)" in text
     assert not _taken(new)

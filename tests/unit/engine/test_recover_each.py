@@ -19,8 +19,8 @@ import pytest
 
 from agent.executor import StepOutcome
 from agent.remediation_engine import STUCK_AFTER, STUCK_KIND
-from tests.unit.engine.harness import Rig, restarted
-from tests.unit.engine.test_execute_each import _break, _cycle, _status, _two_approved, _unexpected
+from tests.unit.engine.harness import Rig, restarted, status_of
+from tests.unit.engine.test_execute_each import _break, _cycle, _two_approved, _unexpected
 
 
 class _Killed(BaseException):
@@ -65,7 +65,7 @@ def test_a_run_whose_recovery_fails_does_not_stop_the_others(
     counts = r.engine.recover()  # raised here before, and the second was never resumed
     assert (counts["resumed"], counts["unrecovered"]) == (1, 1)
     assert [i.step for i in r.ledger.intents(decision_id=second)] == [0, 1]
-    assert _status(r, second) == "verifying"
+    assert status_of(r, second) == "verifying"
     assert _unexpected(r) == 1.0
     (said,) = [rec for rec in caplog.records if first in rec.getMessage()]
     assert said.exc_info is not None
@@ -74,11 +74,11 @@ def test_a_run_whose_recovery_fails_does_not_stop_the_others(
     _cycle(r)  # still failing: tried again, counted again, nothing written
     assert _unexpected(r) == 2.0
     assert [i.step for i in r.ledger.intents(decision_id=first)] == [0]
-    assert _status(r, first) == "executing"
+    assert status_of(r, first) == "executing"
     monkeypatch.undo()
     _cycle(r)  # fixed: carried on from step 1, step 0 not written again
     assert [i.step for i in r.ledger.intents(decision_id=first)] == [0, 1]
-    assert _status(r, first) == "verifying"
+    assert status_of(r, first) == "verifying"
     _cycle(r)
     assert _unexpected(r) == 2.0
 
@@ -89,11 +89,11 @@ def test_a_run_whose_plan_cannot_be_read_is_reported_at_each_cycle(
     r, first, second = _two_cut_short(tmp_path, monkeypatch)
     _break(r, first)
     assert r.engine.recover()["unrecovered"] == 1
-    assert _status(r, second) == "verifying"
+    assert status_of(r, second) == "verifying"
     for times in range(2, 5):
         _cycle(r)
         assert _unexpected(r) == float(times)
-    assert _status(r, first) == "executing"  # not closed: step 0 is written
+    assert status_of(r, first) == "executing"  # not closed: step 0 is written
     (execution,) = r.ledger.executions(["running"])
     assert execution["decision_id"] == first
 
@@ -112,7 +112,7 @@ def test_a_run_whose_recovery_keeps_failing_is_handed_to_a_person_once(
 
     monkeypatch.setattr(r.engine, "_carry_on", carry_on)
     assert r.engine.recover()["unrecovered"] == 1  # the first failure
-    assert _status(r, second) == "verifying"  # the other one recovered
+    assert status_of(r, second) == "verifying"  # the other one recovered
     since = r.clock.now()
 
     def escalations() -> list[dict[str, Any]]:
@@ -138,7 +138,7 @@ def test_a_run_whose_recovery_keeps_failing_is_handed_to_a_person_once(
     for _ in range(25):
         _cycle(r)
     assert len(escalations()) == 1
-    assert _status(r, first) == "executing"  # left as it is: nothing undone, not closed
+    assert status_of(r, first) == "executing"  # left as it is: nothing undone, not closed
     assert [i.step for i in r.ledger.intents(decision_id=first)] == [0]
     monkeypatch.undo()
     _cycle(r)  # fixed: carried on from step 1

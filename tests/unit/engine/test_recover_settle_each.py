@@ -19,8 +19,8 @@ import pytest
 import sqlalchemy as sa
 
 from agent.ledger.schema import tables
-from tests.unit.engine.harness import Rig, restarted
-from tests.unit.engine.test_execute_each import _cycle, _status, _two_approved, _unexpected
+from tests.unit.engine.harness import Rig, restarted, status_of
+from tests.unit.engine.test_execute_each import _cycle, _two_approved, _unexpected
 
 
 def _two_succeeded(tmp_path: Path) -> tuple[Rig, str, str]:
@@ -49,7 +49,7 @@ def test_a_finished_run_that_fails_to_be_settled_does_not_stop_the_recovery(
     caplog.set_level(logging.ERROR, logger="autonomic.remediation")
     counts = r.engine.recover()  # raised here before: the second never settled
     assert counts["settled"] == 1
-    assert (_status(r, first), _status(r, second)) == ("verifying", "verified")
+    assert (status_of(r, first), status_of(r, second)) == ("verifying", "verified")
     assert _unexpected(r) == 1.0
     (said,) = [rec for rec in caplog.records if first in rec.getMessage()]
     assert said.exc_info is not None
@@ -59,7 +59,7 @@ def test_a_finished_run_that_fails_to_be_settled_does_not_stop_the_recovery(
     assert _unexpected(r) == 2.0
     monkeypatch.undo()
     _cycle(r)
-    assert _status(r, first) == "verified"
+    assert status_of(r, first) == "verified"
     _cycle(r)
     assert _unexpected(r) == 2.0
 

@@ -16,8 +16,8 @@ from typing import Any
 import pytest
 
 from agent.errors import TransientError
-from tests.unit.engine.harness import Rig
-from tests.unit.engine.test_execute_each import _cycle, _status, _unexpected
+from tests.unit.engine.harness import Rig, status_of
+from tests.unit.engine.test_execute_each import _cycle, _unexpected
 from tests.unit.engine.test_recover_each import _two_cut_short
 
 
@@ -49,7 +49,7 @@ def test_a_stopped_run_whose_resumption_fails_does_not_stop_the_others(
     caplog.set_level(logging.ERROR, logger="autonomic.remediation")
     _cycle(r)  # raised here before, at every cycle: the second never went on
     assert [i.step for i in r.ledger.intents(decision_id=second)] == [0, 1]
-    assert _status(r, second) == "verifying"
+    assert status_of(r, second) == "verifying"
     (stopped,) = r.ledger.executions(["paused"])
     assert stopped["decision_id"] == first  # put back, as it was
     assert _unexpected(r) == 1.0
@@ -61,7 +61,7 @@ def test_a_stopped_run_whose_resumption_fails_does_not_stop_the_others(
     monkeypatch.undo()
     _cycle(r)  # fixed: goes on with step 1, step 0 not written again
     assert [i.step for i in r.ledger.intents(decision_id=first)] == [0, 1]
-    assert _status(r, first) == "verifying"
+    assert status_of(r, first) == "verifying"
     assert _unexpected(r) == 2.0
 
 

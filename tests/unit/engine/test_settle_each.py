@@ -18,8 +18,8 @@ import pytest
 from agent.executor import StepOutcome
 from agent.ledger import Intent
 from remediation.ports import operation_to_dict
-from tests.unit.engine.harness import Rig
-from tests.unit.engine.test_execute_each import API, _cycle, _status, _two_approved, _unexpected
+from tests.unit.engine.harness import Rig, status_of
+from tests.unit.engine.test_execute_each import API, _cycle, _two_approved, _unexpected
 
 
 def _two_unsettled(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[Rig, str, str]:
@@ -65,8 +65,8 @@ def test_a_run_whose_settling_fails_does_not_stop_the_others(
     _cycle(r)  # raised here before, at every cycle: the second never settled
     other = r.ledger.intents(decision_id=second)[0]
     assert other.status == "abandoned"  # the cluster shows it was not written
-    assert _status(r, second) in ("failed", "undone")
-    assert _status(r, first) == "executing"
+    assert status_of(r, second) in ("failed", "undone")
+    assert status_of(r, first) == "executing"
     (pending,) = r.ledger.intents(decision_id=first)
     assert pending.status == "pending"
     assert _unexpected(r) == 1.0
@@ -79,6 +79,6 @@ def test_a_run_whose_settling_fails_does_not_stop_the_others(
     _cycle(r)
     (settled,) = r.ledger.intents(decision_id=first)
     assert settled.status == "abandoned"
-    assert _status(r, first) in ("failed", "undone")
+    assert status_of(r, first) in ("failed", "undone")
     assert _unexpected(r) == 2.0
     assert r.sim.workloads[API].replicas == 3

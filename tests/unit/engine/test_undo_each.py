@@ -18,8 +18,8 @@ import pytest
 
 from agent.errors import TransientError
 from agent.undo import request
-from tests.unit.engine.harness import WEB, Rig, latency_anomaly, rig, web
-from tests.unit.engine.test_execute_each import API, _cycle, _status, _unexpected
+from tests.unit.engine.harness import WEB, Rig, latency_anomaly, rig, status_of, web
+from tests.unit.engine.test_execute_each import API, _cycle, _unexpected
 from tests.unit.engine.test_pause_between_steps import RUNBOOK
 
 
@@ -67,7 +67,7 @@ def test_an_undo_that_fails_to_be_handled_does_not_stop_the_others(
     _undo_fails(r, monkeypatch, first, RuntimeError("a bug in the undo"))
     caplog.set_level(logging.ERROR, logger="autonomic.remediation")
     _cycle(r)  # raised here before, at every cycle: the other undo never carried out
-    assert (_status(r, first), _status(r, second)) == ("undo-requested", "undone")
+    assert (status_of(r, first), status_of(r, second)) == ("undo-requested", "undone")
     assert _unexpected(r) == 1.0
     (said,) = [rec for rec in caplog.records if first in rec.getMessage()]
     assert said.exc_info is not None
@@ -78,7 +78,7 @@ def test_an_undo_that_fails_to_be_handled_does_not_stop_the_others(
     assert _unexpected(r) == 2.0
     monkeypatch.undo()
     _cycle(r)  # fixed: carried out
-    assert _status(r, first) == "undone"
+    assert status_of(r, first) == "undone"
 
 
 def test_a_transient_error_in_an_undo_still_ends_the_cycle(
@@ -89,4 +89,4 @@ def test_a_transient_error_in_an_undo_still_ends_the_cycle(
     with pytest.raises(TransientError):
         _cycle(r)
     assert _unexpected(r) == 0.0
-    assert _status(r, first) == "undo-requested"
+    assert status_of(r, first) == "undo-requested"

@@ -18,8 +18,8 @@ import sqlalchemy as sa
 
 from agent.ledger.schema import tables
 from agent.remediation_engine import STUCK_AFTER, STUCK_KIND
-from tests.unit.engine.harness import Rig, restarted
-from tests.unit.engine.test_execute_each import _cycle, _status, _two_approved, _unexpected
+from tests.unit.engine.harness import Rig, restarted, status_of
+from tests.unit.engine.test_execute_each import _cycle, _two_approved, _unexpected
 
 
 def test_a_run_whose_verification_cannot_be_checked_does_not_stop_the_others(
@@ -27,7 +27,7 @@ def test_a_run_whose_verification_cannot_be_checked_does_not_stop_the_others(
 ) -> None:
     r, first, second = _two_approved(tmp_path)
     _cycle(r)
-    assert (_status(r, first), _status(r, second)) == ("verifying", "verifying")
+    assert (status_of(r, first), status_of(r, second)) == ("verifying", "verifying")
     record = r.ledger.get_decision(first)
     assert record is not None
     broken = dict(record.proposal, verification={"checks": [{"kind": "promql"}]})
@@ -37,8 +37,8 @@ def test_a_run_whose_verification_cannot_be_checked_does_not_stop_the_others(
     caplog.set_level(logging.ERROR, logger="autonomic.remediation")
     for _ in range(10):  # raised here before, at every cycle: the second never judged
         _cycle(r)
-    assert _status(r, second) == "verified"
-    assert _status(r, first) == "verifying"
+    assert status_of(r, second) == "verified"
+    assert status_of(r, first) == "verifying"
     assert _unexpected(r) == 10.0
     said = [rec for rec in caplog.records if first in rec.getMessage()]
     assert len(said) == 10 and said[0].exc_info is not None
@@ -56,7 +56,7 @@ def test_a_run_whose_verification_keeps_failing_is_handed_to_a_person_once(
 ) -> None:
     r, first, second = _two_approved(tmp_path)
     _cycle(r)
-    assert (_status(r, first), _status(r, second)) == ("verifying", "verifying")
+    assert (status_of(r, first), status_of(r, second)) == ("verifying", "verifying")
     (execution,) = [e for e in r.ledger.executions(["verifying"]) if e["decision_id"] == first]
     key = execution["key"]
     real = r.engine._verify
@@ -92,9 +92,9 @@ def test_a_run_whose_verification_keeps_failing_is_handed_to_a_person_once(
     for _ in range(30):
         _cycle(r)
     assert len(_rows(r, first, "escalation")) == 1
-    assert _status(r, first) == "verifying"  # left as it is: nothing undone
+    assert status_of(r, first) == "verifying"  # left as it is: nothing undone
     assert r.ledger.intents(decision_id=first)[0].status == "applied"
-    assert _status(r, second) == "verified"
+    assert status_of(r, second) == "verified"
 
 
 def test_a_check_that_goes_through_in_between_starts_the_count_again(
