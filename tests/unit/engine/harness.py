@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
+
+import pytest
 
 from agent.approvals import Approvals, LedgerOnlyChannel
 from agent.clock import FakeClock
 from agent.decisions import DecisionService
+from agent.errors import TransientError
 from agent.executor import Executor
 from agent.ledger import DecisionRecord, Ledger, open_ledger
 from agent.observability import Metrics
@@ -22,6 +27,7 @@ from remediation.signals import Signal
 RUNBOOKS = Path(__file__).resolve().parents[3] / "runbooks"
 START = 1_750_000_000.0
 WEB = ObjectRef("Deployment", "web", "shop")
+LEDGER_WRITE_FAILED = "the ledger at sqlite:///x write failed: disk I/O error"
 
 
 @dataclass
@@ -144,3 +150,31 @@ def status_of(r: Rig, decision: str) -> str:
     record = r.ledger.get_decision(decision)
     assert record is not None
     return record.status
+
+
+def fail_intents(
+    r: Rig,
+    monkeypatch: pytest.MonkeyPatch,
+    *,
+    when: Callable[[str, int], bool] = lambda key, step: True,
+    times: int | None = 1,
+    committed: bool = False,
+) -> list[tuple[str, int]]:
+    """The ledger's ``record_intent`` raises a ``TransientError`` for the intents
+    ``when(execution key, step)`` picks, the first ``times`` of them (None: all); the
+    others are recorded. ``committed``: each failed intent is recorded before the
+    error, as a dropped connection can hide a commit. Returns the (key, step) of every
+    failed write, in order, as it grows."""
+    real = r.ledger.record_intent
+    failed: list[tuple[str, int]] = []
+
+    def record_intent(key: str, step: int, *args: Any, **kwargs: Any) -> int | None:
+        if (times is None or len(failed) < times) and when(key, step):
+            failed.append((key, step))
+            if committed:
+                real(key, step, *args, **kwargs)
+            raise TransientError(LEDGER_WRITE_FAILED)
+        return real(key, step, *args, **kwargs)
+
+    monkeypatch.setattr(r.ledger, "record_intent", record_intent)
+    return failed
