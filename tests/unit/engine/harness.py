@@ -27,6 +27,25 @@ from remediation.signals import Signal
 RUNBOOKS = Path(__file__).resolve().parents[3] / "runbooks"
 START = 1_750_000_000.0
 WEB = ObjectRef("Deployment", "web", "shop")
+# Two steps (add a replica, then restart) on a latency anomaly, undone on failure.
+SCALE_RESTART = """\
+apiVersion: autonomic.dev/v1alpha1
+kind: Runbook
+metadata: {name: latency-scale-restart, description: add a replica and restart}
+spec:
+  mode: enforce
+  maxAutonomy: auto
+  triggers: [{type: anomaly, metric: latency_p99}]
+  target: {kind: Deployment, requireLabels: {autonomic.dev/enabled: "true"}}
+  actions:
+    - {type: scale, add: 1, maxReplicas: 10, hpa: ignore}
+    - {type: rolloutRestart}
+  verification:
+    settle: 30s
+    window: 2m
+    checks: [{type: kubernetes, condition: podsReady}]
+  onFailure: {undo: true}
+"""
 LEDGER_WRITE_FAILED = "the ledger at sqlite:///x write failed: disk I/O error"
 
 
@@ -82,6 +101,25 @@ def rig(
         limits=GlobalLimits(),
     )
     return Rig(clock, sim, ledger, decisions, engine, executor)
+
+
+def runbook_rig(
+    tmp_path: Path,
+    text: str = SCALE_RESTART,
+    *,
+    file: str = "latency-scale-restart.yaml",
+    auto: float = 0.7,
+    ask: float = 0.5,
+    url: str | None = None,
+) -> Rig:
+    """A rig whose only runbook is ``text`` (written to ``tmp_path/runbooks/file``),
+    with web (3 replicas) in the cluster; ``auto``, ``ask`` and ``url`` as for ``rig``."""
+    folder = tmp_path / "runbooks"
+    folder.mkdir()
+    (folder / file).write_text(text)
+    r = rig(tmp_path, auto=auto, ask=ask, runbooks=folder, url=url)
+    r.sim.add_workload(web())
+    return r
 
 
 def web(replicas: int = 3, **extra: object) -> SimWorkload:

@@ -12,17 +12,11 @@ import pytest
 
 from agent.errors import TransientError
 from remediation.windows import to_utc_text
-from tests.unit.engine.harness import WEB, Rig, fail_intents, latency_anomaly, rig, web
-from tests.unit.engine.test_pause_between_steps import RUNBOOK
+from tests.unit.engine.harness import WEB, Rig, fail_intents, latency_anomaly, runbook_rig
 
 
 def _rig(tmp_path: Path) -> Rig:
-    folder = tmp_path / "runbooks"
-    folder.mkdir()
-    (folder / "latency-scale-restart.yaml").write_text(RUNBOOK)
-    r = rig(tmp_path, runbooks=folder)
-    r.sim.add_workload(web())
-    return r
+    return runbook_rig(tmp_path)
 
 
 def _approved(r: Rig) -> str:

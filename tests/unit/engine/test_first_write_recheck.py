@@ -27,22 +27,15 @@ from tests.unit.engine.harness import (
     fail_intents,
     latency_anomaly,
     restarted,
-    rig,
+    runbook_rig,
     status_of,
-    web,
 )
-from tests.unit.engine.test_pause_between_steps import RUNBOOK
 
 RUNBOOK_NAME = "latency-scale-restart"
 
 
 def _rig(tmp_path: Path) -> Rig:
-    folder = tmp_path / "runbooks"
-    folder.mkdir()
-    (folder / f"{RUNBOOK_NAME}.yaml").write_text(RUNBOOK)
-    r = rig(tmp_path, runbooks=folder)
-    r.sim.add_workload(web())
-    return r
+    return runbook_rig(tmp_path)
 
 
 def _approved(r: Rig) -> str:
