@@ -16,7 +16,14 @@ from typing import Any
 
 import numpy as np
 
-from forecasting.baselines import FittedBase, ModelError, finite_values
+from forecasting.baselines import (
+    FittedBase,
+    ModelError,
+    Versioned,
+    finite_values,
+    fit_errors,
+    require_samples,
+)
 from forecasting.series import FloatArray, Series
 
 __all__ = ["SarimaxFourier", "fourier_terms"]
@@ -40,7 +47,7 @@ def fourier_terms(start: int, length: int, periods: tuple[int, ...]) -> FloatArr
 
 
 @dataclass(frozen=True)
-class SarimaxFourier:
+class SarimaxFourier(Versioned):
     """ARIMA(2,0,1) errors with a constant and Fourier terms for ``periods``."""
 
     periods: tuple[int, ...]
@@ -51,35 +58,27 @@ class SarimaxFourier:
         cycles = "x".join(str(p) for p in self.periods) or "none"
         return f"sarimax-fourier-{cycles}{'-log' if self.log else ''}"
 
-    @property
-    def version(self) -> str:
-        return f"{self.name}/1"
-
     def fit(self, series: Series) -> FittedBase:
         from statsmodels.tsa.statespace.sarimax import SARIMAX
 
         values = finite_values(series)
-        if values.size < 30:
-            raise ModelError(f"{self.version} needs at least 30 samples, got {values.size}")
+        require_samples(values, 30, self.version)
         if self.log and np.any(values <= 0):
             raise ModelError("the log transform needs a strictly positive series")
         scaled = np.log(values) if self.log else values
         periods = tuple(p for p in self.periods if values.size >= 2 * p)
         exog = fourier_terms(0, values.size, periods)
-        try:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                model = SARIMAX(
-                    scaled,
-                    exog=exog if exog.shape[1] else None,
-                    order=(2, 0, 1),
-                    trend="c",
-                    enforce_stationarity=True,
-                    enforce_invertibility=True,
-                )
-                result = model.fit(disp=False, maxiter=50)
-        except (ValueError, np.linalg.LinAlgError) as exc:
-            raise ModelError(f"{self.version} failed to fit: {exc}") from exc
+        with fit_errors(self.version), warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            model = SARIMAX(
+                scaled,
+                exog=exog if exog.shape[1] else None,
+                order=(2, 0, 1),
+                trend="c",
+                enforce_stationarity=True,
+                enforce_invertibility=True,
+            )
+            result = model.fit(disp=False, maxiter=50)
         return _FittedSarimax(self.name, self.version, series, values, periods, result, self.log)
 
 

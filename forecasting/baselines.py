@@ -15,7 +15,10 @@ the fallbacks every other model falls back to. They cannot fail on a finite seri
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import ClassVar
 
 import numpy as np
 
@@ -27,11 +30,14 @@ __all__ = [
     "ModelError",
     "Naive",
     "SeasonalNaive",
+    "Versioned",
     "empirical_offsets",
     "finite_values",
+    "fit_errors",
     "future_timestamps",
     "interpolate_gaps",
     "normal_quantile",
+    "require_samples",
     "validate_request",
 ]
 
@@ -59,6 +65,41 @@ def finite_values(series: Series) -> FloatArray:
     if not np.isfinite(values).any():
         raise ModelError("every sample is missing")
     return interpolate_gaps(values)
+
+
+def require_samples(values: FloatArray, minimum: int, version: str) -> None:
+    """Raise ``ModelError`` naming the model ``version`` if ``values`` is shorter than
+    ``minimum``."""
+    if values.size < minimum:
+        raise ModelError(f"{version} needs at least {minimum} samples, got {values.size}")
+
+
+@contextmanager
+def fit_errors(version: str, *also: type[Exception]) -> Iterator[None]:
+    """Turn a ValueError or LinAlgError (and any of ``also``) raised inside into a
+    ``ModelError`` saying that ``version`` failed to fit."""
+    caught: tuple[type[Exception], ...] = (ValueError, np.linalg.LinAlgError, *also)
+    try:
+        yield
+    except caught as exc:
+        raise ModelError(f"{version} failed to fit: {exc}") from exc
+
+
+class Versioned:
+    """Mixin for a model specification: ``version`` is ``<name>/<revision>``.
+
+    A change to the model's behaviour bumps its ``revision``.
+    """
+
+    revision: ClassVar[int] = 1
+
+    @property
+    def name(self) -> str:
+        raise NotImplementedError
+
+    @property
+    def version(self) -> str:
+        return f"{self.name}/{self.revision}"
 
 
 def interpolate_gaps(values: FloatArray) -> FloatArray:
@@ -252,7 +293,7 @@ class Naive:
 
 
 @dataclass(frozen=True)
-class SeasonalNaive:
+class SeasonalNaive(Versioned):
     """Repeat the last full cycle of ``period`` steps (naive if the history is shorter)."""
 
     period: int
@@ -260,10 +301,6 @@ class SeasonalNaive:
     @property
     def name(self) -> str:
         return f"seasonal-naive-{self.period}"
-
-    @property
-    def version(self) -> str:
-        return f"{self.name}/1"
 
     def __post_init__(self) -> None:
         if self.period < 1:

@@ -57,6 +57,7 @@ from forecasting.baselines import (
     ModelError,
     Naive,
     SeasonalNaive,
+    Versioned,
     assemble_forecast,
     finite_values,
     validate_request,
@@ -94,7 +95,7 @@ class ForecastError(ValueError):
 
 
 @dataclass(frozen=True)
-class Combination:
+class Combination(Versioned):
     """The median, step by step, of several models' forecasts.
 
     Combinations are the most reliable accuracy gain in the M-competitions: members'
@@ -113,10 +114,6 @@ class Combination:
     def name(self) -> str:
         prefix = "combo(" if self.how == "median" else "combo-mean("
         return prefix + "+".join(m.name for m in self.members) + ")"
-
-    @property
-    def version(self) -> str:
-        return f"{self.name}/1"
 
     def fit(self, series: Series) -> FittedBase:
         fitted: list[FittedModel] = []

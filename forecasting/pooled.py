@@ -47,6 +47,7 @@ from forecasting.baselines import (
     FittedBase,
     ModelError,
     SeasonalNaive,
+    Versioned,
     finite_values,
     interpolate_gaps,
 )
@@ -211,7 +212,7 @@ def fit_pool(
 
 
 @dataclass(frozen=True, eq=False)
-class PooledLinear:
+class PooledLinear(Versioned):
     """The pooled model as a per-series ``Forecaster`` (see the module docstring)."""
 
     weights: PoolWeights
@@ -219,10 +220,6 @@ class PooledLinear:
     @property
     def name(self) -> str:
         return f"pooled-linear-{self.weights.lags}x{self.weights.horizon}"
-
-    @property
-    def version(self) -> str:
-        return f"{self.name}/1"
 
     def fit(self, series: Series) -> FittedBase:
         values = finite_values(series)

@@ -26,7 +26,14 @@ from typing import Any
 
 import numpy as np
 
-from forecasting.baselines import FittedBase, ModelError, finite_values
+from forecasting.baselines import (
+    FittedBase,
+    ModelError,
+    Versioned,
+    finite_values,
+    fit_errors,
+    require_samples,
+)
 from forecasting.series import FloatArray, Series
 
 __all__ = ["DampedETS", "MstlETS"]
@@ -71,7 +78,7 @@ def _fit_smoothing(values: FloatArray, *, trend: bool, period: int | None) -> An
 
 
 @dataclass(frozen=True)
-class DampedETS:
+class DampedETS(Versioned):
     """Additive damped trend, additive season of ``period`` steps (None: no season)."""
 
     period: int | None = None
@@ -82,10 +89,6 @@ class DampedETS:
         season = "add" if self.period else "none"
         return f"ets-damped-{season}{'-log' if self.log else ''}"
 
-    @property
-    def version(self) -> str:
-        return f"{self.name}/1"
-
     def fit(self, series: Series) -> FittedBase:
         values = finite_values(series)
         period = self.period
@@ -94,13 +97,10 @@ class DampedETS:
                 f"{self.version} needs two full cycles ({2 * period + 2} samples), "
                 f"the series has {values.size}"
             )
-        if values.size < 10:
-            raise ModelError(f"{self.version} needs at least 10 samples, got {values.size}")
+        require_samples(values, 10, self.version)
         scaled = _to_model_scale(values, self.log)
-        try:
+        with fit_errors(self.version, FloatingPointError):
             result = _fit_smoothing(scaled, trend=True, period=period)
-        except (ValueError, np.linalg.LinAlgError, FloatingPointError) as exc:
-            raise ModelError(f"{self.version} failed to fit: {exc}") from exc
         return _FittedSmoothing(self.name, self.version, series, values, period, result, self.log)
 
 
@@ -127,7 +127,7 @@ class _FittedSmoothing(FittedBase):
 
 
 @dataclass(frozen=True)
-class MstlETS:
+class MstlETS(Versioned):
     """MSTL over ``periods`` (e.g. a day and a week in steps) + smoothing of the rest.
 
     Periods the history cannot hold twice are dropped; with none left this is plain
@@ -146,25 +146,18 @@ class MstlETS:
             return f"ets-nonseasonal{suffix}"
         return f"mstl-ets-{'x'.join(str(p) for p in self.periods)}{suffix}"
 
-    @property
-    def version(self) -> str:
-        return f"{self.name}/1"
-
     def fit(self, series: Series) -> FittedBase:
         values = finite_values(series)
-        if values.size < 10:
-            raise ModelError(f"{self.version} needs at least 10 samples, got {values.size}")
+        require_samples(values, 10, self.version)
         periods = tuple(p for p in sorted(set(self.periods)) if p >= 2 and values.size >= 2 * p + 2)
         scaled = _to_model_scale(values, self.log)
         seasonal = np.zeros((values.size, len(periods)))
-        try:
+        with fit_errors(self.version, FloatingPointError):
             if periods:
                 seasonal = _decompose(scaled, periods)
             rest = scaled - seasonal.sum(axis=1)
             simple = _fit_smoothing(rest, trend=False, period=None)
             damped = _fit_smoothing(rest, trend=True, period=None)
-        except (ValueError, np.linalg.LinAlgError, FloatingPointError) as exc:
-            raise ModelError(f"{self.version} failed to fit: {exc}") from exc
         chosen = damped if _aicc(damped) < _aicc(simple) else simple
         return _FittedMstl(
             self.name, self.version, series, values, periods, seasonal, chosen, self.log

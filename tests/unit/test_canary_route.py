@@ -21,7 +21,7 @@ from agent.caller_token import CallerToken
 from agent.clock import FakeClock
 from agent.decisions import DecisionService
 from agent.errors import TransientError
-from agent.ledger import Ledger, open_ledger
+from agent.ledger import Decision, Ledger, open_ledger
 from agent.loops.canary import CANARY_OF, CanaryLoop, standing
 from agent.observability import Metrics
 from agent.server import Request, Response, json_response
@@ -38,6 +38,35 @@ TTL = 900.0
 SLOW, HEALTHY = 1.5, 1.0  # the canary's latency relative to the stable's
 
 Mode = Literal["observe", "propose", "act"]
+
+
+def approved_rollback(
+    stable: ObjectRef, *, route: str = "ask", confidence: float = 0.8, **proposal: Any
+) -> Decision:
+    """An ``approved`` rollback verdict on ``stable``'s canary (``<name>-canary``), its
+    release ``<name>:4`` rejected for the baseline's ``<name>:3``; ``proposal`` entries
+    are added to (or replace) the verdict's own."""
+    canary = ObjectRef(stable.kind, f"{stable.name}-canary", stable.namespace)
+    return Decision(
+        kind="canary",
+        decision_type="canary/rollback",
+        subject=str(canary),
+        proposal={
+            "verdict": "rollback",
+            "baseline": str(stable),
+            "revision": 1,
+            "images": [f"{stable.name}:4"],
+            "baseline_images": [f"{stable.name}:3"],
+            **proposal,
+        },
+        confidence=confidence,
+        reason_code="CanaryRollback",
+        reason="slower than its baseline",
+        evidence={},
+        model_version="canary-judge/1",
+        route=route,
+        status="approved",
+    )
 
 
 @pytest.fixture
@@ -535,34 +564,11 @@ def test_a_verdict_acted_on_late_is_watched_after_a_restart(
     """A rollback verdict made two hours (or three days) ago and approved ten minutes
     ago (a late answer): a restarted loop still watches it; one acted on over an hour
     ago is closed as unverified."""
-    from agent.ledger import Decision
-
     rig = make(rigs, ledger, SLOW)
     now = rig.clock.now()
 
     def verdict(made: float, acted: float) -> str:
-        decision_id = ledger.record_decision(
-            Decision(
-                kind="canary",
-                decision_type="canary/rollback",
-                subject=str(CANARY),
-                proposal={
-                    "verdict": "rollback",
-                    "baseline": str(STABLE),
-                    "revision": 1,
-                    "images": ["search:4"],
-                    "baseline_images": ["search:3"],
-                },
-                confidence=0.8,
-                reason_code="CanaryRollback",
-                reason="slower than its baseline",
-                evidence={},
-                model_version="canary-judge/1",
-                route="ask",
-                status="approved",
-            ),
-            made,
-        )
+        decision_id = ledger.record_decision(approved_rollback(STABLE), made)
         assert ledger.transition(decision_id, ["approved"], "done", acted)
         return decision_id
 

@@ -22,8 +22,7 @@ from agent.executor import Executor
 from agent.ledger import Decision, Feedback, Ledger, open_ledger
 from agent.remediation_engine import FOREIGN_MARK_AFTER
 from remediation.ports import operation_from_dict
-from tests.unit.engine.harness import WEB, Rig, latency_anomaly, rig, web
-from tests.unit.engine.test_pause_between_steps import RUNBOOK
+from tests.unit.engine.harness import WEB, Rig, latency_anomaly, runbook_rig
 
 NOW = 1_800_000_000.0
 KEY = "remediation/shop/web/1"
@@ -136,12 +135,7 @@ def test_an_intent_racing_the_closing_waits_for_it_and_is_refused(
 
 
 def _engine_rig(tmp_path: Path, url: str) -> Rig:
-    folder = tmp_path / "runbooks"
-    folder.mkdir()
-    (folder / "latency-scale-restart.yaml").write_text(RUNBOOK)
-    r = rig(tmp_path, runbooks=folder, url=url)
-    r.sim.add_workload(web())
-    return r
+    return runbook_rig(tmp_path, url=url)
 
 
 def test_a_step_written_between_the_engines_look_and_its_closing_is_carried_on(

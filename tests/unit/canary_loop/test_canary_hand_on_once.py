@@ -19,10 +19,10 @@ from typing import Any
 
 import pytest
 
-from agent.ledger import Decision, Ledger, open_ledger
+from agent.ledger import Ledger, open_ledger
 from agent.sim.cluster import SimCluster, SimWorkload, Template
 from remediation.ports import ObjectRef
-from tests.unit.test_canary_route import CANARY, Rig
+from tests.unit.test_canary_route import CANARY, Rig, approved_rollback
 
 CART = ObjectRef("Deployment", "cart", "shop")
 CART_CANARY = ObjectRef("Deployment", "cart-canary", "shop")
@@ -51,29 +51,7 @@ def rig(ledger: Ledger) -> Iterator[Rig]:
 
 def _approved(rig: Rig) -> str:
     """A rollback verdict on cart's canary (cart:4), approved by a person."""
-    now = rig.clock.now()
-    return rig.ledger.record_decision(
-        Decision(
-            kind="canary",
-            decision_type="canary/rollback",
-            subject=str(CART_CANARY),
-            proposal={
-                "verdict": "rollback",
-                "baseline": str(CART),
-                "revision": 1,
-                "images": ["cart:4"],
-                "baseline_images": ["cart:3"],
-            },
-            confidence=0.8,
-            reason_code="CanaryRollback",
-            reason="slower than its baseline",
-            evidence={},
-            model_version="canary-judge/1",
-            route="ask",
-            status="approved",
-        ),
-        now - 60.0,
-    )
+    return rig.ledger.record_decision(approved_rollback(CART), rig.clock.now() - 60.0)
 
 
 def _cycle(rig: Rig) -> None:

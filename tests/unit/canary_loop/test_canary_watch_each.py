@@ -22,11 +22,11 @@ import pytest
 import sqlalchemy as sa
 
 from agent.errors import TransientError
-from agent.ledger import Decision, Ledger, open_ledger
+from agent.ledger import Ledger, open_ledger
 from agent.ledger.schema import tables
 from agent.sim.cluster import SimCluster, SimWorkload, Template
 from remediation.ports import ObjectRef
-from tests.unit.test_canary_route import CANARY, STABLE, Rig
+from tests.unit.test_canary_route import CANARY, STABLE, Rig, approved_rollback
 
 CART = ObjectRef("Deployment", "cart", "shop")
 
@@ -56,27 +56,7 @@ def _rollback(rig: Rig, stable: ObjectRef, status: str, **proposal: Any) -> str:
     recorded ten minutes ago, ``approved`` (routed auto) or ``done`` (acted on then)."""
     now = rig.clock.now()
     decision_id = rig.ledger.record_decision(
-        Decision(
-            kind="canary",
-            decision_type="canary/rollback",
-            subject=f"Deployment/shop/{stable.name}-canary",
-            proposal={
-                "verdict": "rollback",
-                "baseline": str(stable),
-                "revision": 1,
-                "images": [f"{stable.name}:4"],
-                "baseline_images": [f"{stable.name}:3"],
-                **proposal,
-            },
-            confidence=0.95,
-            reason_code="CanaryRollback",
-            reason="slower than its baseline",
-            evidence={},
-            model_version="canary-judge/1",
-            route="auto",
-            status="approved",
-        ),
-        now - 600.0,
+        approved_rollback(stable, route="auto", confidence=0.95, **proposal), now - 600.0
     )
     if status == "done":
         assert rig.ledger.transition(decision_id, ["approved"], "done", now - 600.0)

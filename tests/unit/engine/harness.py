@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
+
+import pytest
 
 from agent.approvals import Approvals, LedgerOnlyChannel
 from agent.clock import FakeClock
 from agent.decisions import DecisionService
+from agent.errors import TransientError
 from agent.executor import Executor
 from agent.ledger import DecisionRecord, Ledger, open_ledger
 from agent.observability import Metrics
@@ -22,6 +27,26 @@ from remediation.signals import Signal
 RUNBOOKS = Path(__file__).resolve().parents[3] / "runbooks"
 START = 1_750_000_000.0
 WEB = ObjectRef("Deployment", "web", "shop")
+# Two steps (add a replica, then restart) on a latency anomaly, undone on failure.
+SCALE_RESTART = """\
+apiVersion: autonomic.dev/v1alpha1
+kind: Runbook
+metadata: {name: latency-scale-restart, description: add a replica and restart}
+spec:
+  mode: enforce
+  maxAutonomy: auto
+  triggers: [{type: anomaly, metric: latency_p99}]
+  target: {kind: Deployment, requireLabels: {autonomic.dev/enabled: "true"}}
+  actions:
+    - {type: scale, add: 1, maxReplicas: 10, hpa: ignore}
+    - {type: rolloutRestart}
+  verification:
+    settle: 30s
+    window: 2m
+    checks: [{type: kubernetes, condition: podsReady}]
+  onFailure: {undo: true}
+"""
+LEDGER_WRITE_FAILED = "the ledger at sqlite:///x write failed: disk I/O error"
 
 
 @dataclass
@@ -76,6 +101,25 @@ def rig(
         limits=GlobalLimits(),
     )
     return Rig(clock, sim, ledger, decisions, engine, executor)
+
+
+def runbook_rig(
+    tmp_path: Path,
+    text: str = SCALE_RESTART,
+    *,
+    file: str = "latency-scale-restart.yaml",
+    auto: float = 0.7,
+    ask: float = 0.5,
+    url: str | None = None,
+) -> Rig:
+    """A rig whose only runbook is ``text`` (written to ``tmp_path/runbooks/file``),
+    with web (3 replicas) in the cluster; ``auto``, ``ask`` and ``url`` as for ``rig``."""
+    folder = tmp_path / "runbooks"
+    folder.mkdir()
+    (folder / file).write_text(text)
+    r = rig(tmp_path, auto=auto, ask=ask, runbooks=folder, url=url)
+    r.sim.add_workload(web())
+    return r
 
 
 def web(replicas: int = 3, **extra: object) -> SimWorkload:
@@ -144,3 +188,31 @@ def status_of(r: Rig, decision: str) -> str:
     record = r.ledger.get_decision(decision)
     assert record is not None
     return record.status
+
+
+def fail_intents(
+    r: Rig,
+    monkeypatch: pytest.MonkeyPatch,
+    *,
+    when: Callable[[str, int], bool] = lambda key, step: True,
+    times: int | None = 1,
+    committed: bool = False,
+) -> list[tuple[str, int]]:
+    """The ledger's ``record_intent`` raises a ``TransientError`` for the intents
+    ``when(execution key, step)`` picks, the first ``times`` of them (None: all); the
+    others are recorded. ``committed``: each failed intent is recorded before the
+    error, as a dropped connection can hide a commit. Returns the (key, step) of every
+    failed write, in order, as it grows."""
+    real = r.ledger.record_intent
+    failed: list[tuple[str, int]] = []
+
+    def record_intent(key: str, step: int, *args: Any, **kwargs: Any) -> int | None:
+        if (times is None or len(failed) < times) and when(key, step):
+            failed.append((key, step))
+            if committed:
+                real(key, step, *args, **kwargs)
+            raise TransientError(LEDGER_WRITE_FAILED)
+        return real(key, step, *args, **kwargs)
+
+    monkeypatch.setattr(r.ledger, "record_intent", record_intent)
+    return failed

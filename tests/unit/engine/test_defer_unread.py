@@ -21,19 +21,14 @@ from agent.cli import main
 from agent.errors import TransientError
 from remediation.guards import BreakerState
 from remediation.ports import RolloutRestart, Scale
-from tests.unit.engine.harness import WEB, Rig, latency_anomaly, restarted, rig, status_of, web
-from tests.unit.engine.test_first_write_recheck import RUNBOOK, RUNBOOK_NAME
+from tests.unit.engine.harness import WEB, Rig, latency_anomaly, restarted, runbook_rig, status_of
+from tests.unit.engine.test_first_write_recheck import RUNBOOK_NAME
 
 LAGGING = "Deployment/shop/web: its controller has not observed generation 5 yet (at 4)"
 
 
 def _rig(tmp_path: Path, *, auto: float = 0.7) -> Rig:
-    folder = tmp_path / "runbooks"
-    folder.mkdir()
-    (folder / f"{RUNBOOK_NAME}.yaml").write_text(RUNBOOK)
-    r = rig(tmp_path, auto=auto, runbooks=folder)
-    r.sim.add_workload(web())
-    return r
+    return runbook_rig(tmp_path, auto=auto)
 
 
 def _approved(r: Rig, route: str) -> str:

@@ -23,8 +23,16 @@ from agent.executor import StepOutcome
 from agent.ledger.schema import tables
 from agent.remediation_engine import EXECUTE_ATTEMPTS
 from remediation.ports import ObjectRef
-from tests.unit.engine.harness import WEB, Rig, latency_anomaly, restarted, rig, status_of, web
-from tests.unit.engine.test_pause_between_steps import RUNBOOK
+from tests.unit.engine.harness import (
+    SCALE_RESTART,
+    WEB,
+    Rig,
+    latency_anomaly,
+    restarted,
+    runbook_rig,
+    status_of,
+    web,
+)
 
 API = ObjectRef("Deployment", "api", "shop")
 
@@ -36,13 +44,12 @@ class _Killed(BaseException):
 def _two_approved(tmp_path: Path) -> tuple[Rig, str, str]:
     """Latency anomalies on web and on api, each decided and approved, not run yet:
     (rig, the decision listed first, the other)."""
-    folder = tmp_path / "runbooks"
-    folder.mkdir()
-    (folder / "latency-scale-restart.yaml").write_text(
-        RUNBOOK.replace("maxAutonomy: auto", "maxAutonomy: auto\n  guards: {maxConcurrent: 2}")
+    r = runbook_rig(
+        tmp_path,
+        SCALE_RESTART.replace(
+            "maxAutonomy: auto", "maxAutonomy: auto\n  guards: {maxConcurrent: 2}"
+        ),
     )
-    r = rig(tmp_path, runbooks=folder)
-    r.sim.add_workload(web())
     api = web()
     api.ref = API
     api.labels = {"autonomic.dev/enabled": "true", "app": "api"}

@@ -7,23 +7,16 @@ carried on from the intent. No step is written twice, and the guards count it on
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from agent.errors import TransientError
 from remediation.windows import to_utc_text
-from tests.unit.engine.harness import WEB, Rig, latency_anomaly, rig, web
-from tests.unit.engine.test_pause_between_steps import RUNBOOK
+from tests.unit.engine.harness import WEB, Rig, fail_intents, latency_anomaly, runbook_rig
 
 
 def _rig(tmp_path: Path) -> Rig:
-    folder = tmp_path / "runbooks"
-    folder.mkdir()
-    (folder / "latency-scale-restart.yaml").write_text(RUNBOOK)
-    r = rig(tmp_path, runbooks=folder)
-    r.sim.add_workload(web())
-    return r
+    return runbook_rig(tmp_path)
 
 
 def _approved(r: Rig) -> str:
@@ -33,32 +26,12 @@ def _approved(r: Rig) -> str:
     return record.id
 
 
-def _fail_first_intent(
-    r: Rig, monkeypatch: pytest.MonkeyPatch, *, committed: bool
-) -> list[tuple[str, int]]:
-    """The ledger's write of the first intent fails once: before it is written, or
-    (``committed``) after its commit, as a dropped connection can hide one."""
-    real = r.ledger.record_intent
-    failed: list[tuple[str, int]] = []
-
-    def record_intent(key: str, step: int, *args: Any, **kwargs: Any) -> int | None:
-        if failed:
-            return real(key, step, *args, **kwargs)
-        failed.append((key, step))
-        if committed:
-            real(key, step, *args, **kwargs)
-        raise TransientError("the ledger at sqlite:///x write failed: disk I/O error")
-
-    monkeypatch.setattr(r.ledger, "record_intent", record_intent)
-    return failed
-
-
 def test_a_ledger_error_before_the_first_intent_leaves_the_run_for_the_next_cycle(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     r = _rig(tmp_path)
     decision = _approved(r)
-    failed = _fail_first_intent(r, monkeypatch, committed=False)
+    failed = fail_intents(r, monkeypatch, committed=False)
     r.clock.advance(30)
     with pytest.raises(TransientError):
         r.engine.cycle()
@@ -84,7 +57,7 @@ def test_a_run_whose_first_intent_was_written_goes_on_from_it(
     settled from the cluster, says what happened; nothing is claimed or written twice."""
     r = _rig(tmp_path)
     decision = _approved(r)
-    failed = _fail_first_intent(r, monkeypatch, committed=True)
+    failed = fail_intents(r, monkeypatch, committed=True)
     r.clock.advance(30)
     with pytest.raises(TransientError):
         r.engine.cycle()
@@ -113,21 +86,13 @@ def test_a_run_whose_first_intent_waited_longer_than_approved_max_wait_is_closed
     nothing was verified, and nothing is counted right or wrong."""
     r = _rig(tmp_path)
     decision = _approved(r)
-    real = r.ledger.record_intent
     down = [True]
-    tried: list[str] = []
-
-    def record_intent(key: str, step: int, *args: Any, **kwargs: Any) -> int | None:
-        if down:
-            tried.append(key)
-            raise TransientError("the ledger at sqlite:///x write failed: disk I/O error")
-        return real(key, step, *args, **kwargs)
-
-    monkeypatch.setattr(r.ledger, "record_intent", record_intent)
+    failed = fail_intents(r, monkeypatch, when=lambda key, step: bool(down), times=None)
     for _ in range(121):  # claimed at the first cycle, tried again for an hour
         r.clock.advance(30)
         with pytest.raises(TransientError):
             r.engine.cycle()
+    tried = [key for key, _ in failed]
     assert len(set(tried)) == 1 and len(tried) == 121  # one run, tried every cycle
     (key,) = set(tried)
     down.clear()
@@ -175,7 +140,7 @@ def test_a_restart_long_after_a_run_was_taken_up_unwritten_closes_it(
     from its first step; the recovery counts it expired (not failed: it never ran)."""
     r = _rig(tmp_path)
     decision = _approved(r)
-    failed = _fail_first_intent(r, monkeypatch, committed=False)
+    failed = fail_intents(r, monkeypatch, committed=False)
     r.clock.advance(30)
     with pytest.raises(TransientError):
         r.engine.cycle()
@@ -235,16 +200,7 @@ def test_a_ledger_error_between_two_steps_leaves_the_run_for_the_next_cycle(
     target taken) until the next restart or change of leader."""
     r = _rig(tmp_path)
     decision = _approved(r)
-    real = r.ledger.record_intent
-    failed: list[tuple[str, int]] = []
-
-    def record_intent(key: str, step: int, *args: Any, **kwargs: Any) -> int | None:
-        if step == 1 and not failed:
-            failed.append((key, step))
-            raise TransientError("the ledger at sqlite:///x write failed: disk I/O error")
-        return real(key, step, *args, **kwargs)
-
-    monkeypatch.setattr(r.ledger, "record_intent", record_intent)
+    failed = fail_intents(r, monkeypatch, when=lambda key, step: step == 1)
     r.clock.advance(30)
     with pytest.raises(TransientError):
         r.engine.cycle()

@@ -11,8 +11,7 @@ from typing import Any
 import pytest
 
 from agent.executor import StepOutcome
-from tests.unit.engine.harness import WEB, Rig, latency_anomaly, restarted, rig, web
-from tests.unit.engine.test_pause_between_steps import RUNBOOK
+from tests.unit.engine.harness import WEB, Rig, latency_anomaly, restarted, runbook_rig
 
 
 class _Killed(BaseException):
@@ -21,11 +20,7 @@ class _Killed(BaseException):
 
 def _refused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, reason: str) -> Rig:
     """A runbook acting alone whose first write the cluster refuses with ``reason``."""
-    folder = tmp_path / "runbooks"
-    folder.mkdir()
-    (folder / "latency-scale-restart.yaml").write_text(RUNBOOK)
-    r = rig(tmp_path, runbooks=folder)
-    r.sim.add_workload(web())
+    r = runbook_rig(tmp_path)
 
     def apply(key: str, step: int, *args: Any, **kwargs: Any) -> StepOutcome:
         return StepOutcome("failed", f"the API server said {reason}", reason=reason)

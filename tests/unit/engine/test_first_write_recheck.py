@@ -21,19 +21,21 @@ from agent.errors import TransientError
 from agent.executor import StepOutcome
 from remediation.guards import BreakerState, release_unstarted
 from remediation.windows import WindowFields, to_utc_text
-from tests.unit.engine.harness import WEB, Rig, latency_anomaly, restarted, rig, status_of, web
-from tests.unit.engine.test_pause_between_steps import RUNBOOK
+from tests.unit.engine.harness import (
+    WEB,
+    Rig,
+    fail_intents,
+    latency_anomaly,
+    restarted,
+    runbook_rig,
+    status_of,
+)
 
 RUNBOOK_NAME = "latency-scale-restart"
 
 
 def _rig(tmp_path: Path) -> Rig:
-    folder = tmp_path / "runbooks"
-    folder.mkdir()
-    (folder / f"{RUNBOOK_NAME}.yaml").write_text(RUNBOOK)
-    r = rig(tmp_path, runbooks=folder)
-    r.sim.add_workload(web())
-    return r
+    return runbook_rig(tmp_path)
 
 
 def _approved(r: Rig) -> str:
@@ -132,21 +134,12 @@ def _claimed_unwritten(r: Rig, monkeypatch: pytest.MonkeyPatch) -> tuple[str, st
     """The run is claimed, and the ledger fails on its first intent once: (decision,
     execution key), nothing written."""
     decision = _approved(r)
-    real = r.ledger.record_intent
-    failed: list[str] = []
-
-    def record_intent(key: str, step: int, *args: Any, **kwargs: Any) -> int | None:
-        if failed:
-            return real(key, step, *args, **kwargs)
-        failed.append(key)
-        raise TransientError("the ledger at sqlite:///x write failed: disk I/O error")
-
-    monkeypatch.setattr(r.ledger, "record_intent", record_intent)
+    failed = fail_intents(r, monkeypatch)
     r.clock.advance(30)
     with pytest.raises(TransientError):
         r.engine.cycle()
     assert status_of(r, decision) == "executing"
-    return decision, failed[0]
+    return decision, failed[0][0]
 
 
 def test_a_claimed_run_whose_target_changed_before_its_first_intent_is_superseded(

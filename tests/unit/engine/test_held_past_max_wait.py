@@ -21,17 +21,12 @@ from agent.cli import main
 from agent.cli.explain_cmd import render
 from agent.cli.why_cmd import render as why_render
 from agent.verdicts import NOT_EXECUTED
-from tests.unit.engine.harness import WEB, Rig, latency_anomaly, rig, web
-from tests.unit.engine.test_first_write_recheck import RUNBOOK, RUNBOOK_NAME, _open_breaker
+from tests.unit.engine.harness import WEB, Rig, latency_anomaly, runbook_rig
+from tests.unit.engine.test_first_write_recheck import _open_breaker
 
 
 def _rig(tmp_path: Path, *, auto: float = 0.7) -> Rig:
-    folder = tmp_path / "runbooks"
-    folder.mkdir()
-    (folder / f"{RUNBOOK_NAME}.yaml").write_text(RUNBOOK)
-    r = rig(tmp_path, auto=auto, runbooks=folder)
-    r.sim.add_workload(web())
-    return r
+    return runbook_rig(tmp_path, auto=auto)
 
 
 def _held_past_max_wait(r: Rig) -> None:

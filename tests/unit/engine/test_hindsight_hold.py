@@ -13,9 +13,8 @@ from agent.ledger import DecisionRecord
 from remediation.guards import GlobalLimits
 from remediation.signals import anomaly_signal
 from remediation.windows import to_utc_text
-from tests.unit.engine.harness import WEB, Rig, rig, web
+from tests.unit.engine.harness import WEB, Rig, runbook_rig
 from tests.unit.engine.test_asked_again import QUIET, TTL, _closed, _decisions, _first_asked, _rig
-from tests.unit.engine.test_pause_between_steps import RUNBOOK
 
 HOLD = 2 * QUIET  # safety.reaskAfterReject, cut from 24h to keep the runs short
 
@@ -156,12 +155,8 @@ def test_an_anomaly_runbook_judged_not_the_fix_is_held_when_its_signal_comes_aga
 ) -> None:
     """The anomaly loop sends an incident's signal once, when it opens, and again only
     when a restart reads its opening again: that copy, hours later, is held too."""
-    folder = tmp_path / "runbooks"
-    folder.mkdir()
-    (folder / "latency-scale-restart.yaml").write_text(RUNBOOK)
-    r = rig(tmp_path, runbooks=folder, auto=0.999, ask=0.999)
+    r = runbook_rig(tmp_path, auto=0.999, ask=0.999)
     r.engine.limits = replace(GlobalLimits(), reask_after_reject=None)
-    r.sim.add_workload(web())
     signal = anomaly_signal(
         metric="latency_p99",
         target=WEB,

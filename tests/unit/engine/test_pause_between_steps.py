@@ -14,35 +14,12 @@ import pytest
 from agent.cli import main
 from agent.executor import StepOutcome
 from agent.pause import pause, resume
-from tests.unit.engine.harness import WEB, Rig, latency_anomaly, restarted, rig, web
-
-RUNBOOK = """\
-apiVersion: autonomic.dev/v1alpha1
-kind: Runbook
-metadata: {name: latency-scale-restart, description: add a replica and restart}
-spec:
-  mode: enforce
-  maxAutonomy: auto
-  triggers: [{type: anomaly, metric: latency_p99}]
-  target: {kind: Deployment, requireLabels: {autonomic.dev/enabled: "true"}}
-  actions:
-    - {type: scale, add: 1, maxReplicas: 10, hpa: ignore}
-    - {type: rolloutRestart}
-  verification:
-    settle: 30s
-    window: 2m
-    checks: [{type: kubernetes, condition: podsReady}]
-  onFailure: {undo: true}
-"""
+from tests.unit.engine.harness import WEB, Rig, latency_anomaly, restarted, runbook_rig
 
 
 def _rig(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Rig:
     """A two-step runbook; a person pauses Autonomic while its first step is written."""
-    folder = tmp_path / "runbooks"
-    folder.mkdir()
-    (folder / "latency-scale-restart.yaml").write_text(RUNBOOK)
-    r = rig(tmp_path, runbooks=folder)
-    r.sim.add_workload(web())
+    r = runbook_rig(tmp_path)
     real = r.executor.apply
 
     def apply(key: str, step: int, *args: Any, **kwargs: Any) -> StepOutcome:

@@ -14,8 +14,7 @@ import pytest
 from agent.executor import StepOutcome
 from agent.observability import Metrics
 from agent.runtime import Runtime, ShutdownPlan
-from tests.unit.engine.harness import WEB, Rig, latency_anomaly, restarted, rig, web
-from tests.unit.engine.test_pause_between_steps import RUNBOOK
+from tests.unit.engine.harness import WEB, Rig, latency_anomaly, restarted, runbook_rig
 
 
 class Gate:
@@ -38,12 +37,7 @@ class Gate:
 
 
 def _rig(tmp_path: Path) -> Rig:
-    folder = tmp_path / "runbooks"
-    folder.mkdir()
-    (folder / "latency-scale-restart.yaml").write_text(RUNBOOK)
-    r = rig(tmp_path, runbooks=folder)
-    r.sim.add_workload(web())
-    return r
+    return runbook_rig(tmp_path)
 
 
 def _left_running(r: Rig) -> tuple[str, str]:

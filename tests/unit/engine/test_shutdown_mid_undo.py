@@ -13,10 +13,9 @@ from typing import Any
 import pytest
 
 from agent.executor import StepOutcome
-from tests.unit.engine.harness import WEB, latency_anomaly, restarted, rig, web
-from tests.unit.engine.test_pause_between_steps import RUNBOOK
+from tests.unit.engine.harness import SCALE_RESTART, WEB, latency_anomaly, restarted, rig, web
 
-SCALE_AND_LIMIT = RUNBOOK.replace(
+SCALE_AND_LIMIT = SCALE_RESTART.replace(
     "    - {type: rolloutRestart}\n",
     "    - {type: patchResources, resource: memory, field: limits, factor: 1.5, max: 2Gi}\n",
 )

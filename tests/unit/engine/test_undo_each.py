@@ -18,21 +18,24 @@ import pytest
 
 from agent.errors import TransientError
 from agent.undo import request
-from tests.unit.engine.harness import WEB, Rig, latency_anomaly, rig, status_of, web
+from tests.unit.engine.harness import (
+    SCALE_RESTART,
+    WEB,
+    Rig,
+    latency_anomaly,
+    runbook_rig,
+    status_of,
+    web,
+)
 from tests.unit.engine.test_execute_each import API, _cycle, _unexpected
-from tests.unit.engine.test_pause_between_steps import RUNBOOK
 
 
 def _two_undo_requested(tmp_path: Path) -> tuple[Rig, str, str]:
     """Two verified runs (web, api), and an undo requested on each."""
-    folder = tmp_path / "runbooks"
-    folder.mkdir()
-    scale_only = RUNBOOK.replace("    - {type: rolloutRestart}\n", "").replace(
+    scale_only = SCALE_RESTART.replace("    - {type: rolloutRestart}\n", "").replace(
         "maxAutonomy: auto", "maxAutonomy: auto\n  guards: {maxConcurrent: 2}"
     )
-    (folder / "latency-scale.yaml").write_text(scale_only)
-    r = rig(tmp_path, runbooks=folder)
-    r.sim.add_workload(web())
+    r = runbook_rig(tmp_path, scale_only, file="latency-scale.yaml")
     api = web()
     api.ref = API
     api.labels = {"autonomic.dev/enabled": "true", "app": "api"}
