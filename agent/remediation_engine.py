@@ -256,22 +256,22 @@ REASK_RETRY = 300.0
 # rest by the next cycles, so a thousand held-back alerts do not make one cycle long.
 REQUEUES_PER_CYCLE = 20
 # Why a runbook's one handling of a firing alert decided nothing, when that is worth
-# trying again while the alert fires (``RemediationEngine._retried_denial``): a state
-# that passes on its own or in time. Every guard's denial (a pause or freeze lifted, a
-# cooldown or an hour's limit ended, a breaker closing, a run in flight ended, a
-# disruption budget with room again, a person's change old enough) but BlastRadius and
-# MinHealthy (the plan changes too much, or leaves too little healthy: it will never run
-# as it is, and is handed to a person once) and Storm, StormCooldown (a storm's alerts
-# are one incident, handed to a person in one summary: taken in again one by one after
-# it, they would each ask the question the summary stood for), and the skips of a
-# precondition (false, no data, Prometheus unavailable or not storing, another alert
-# firing or its state unknown, inside a freeze or outside a maintenance window). Not
-# the skips of planning itself (the object is not as the alert says, a controller owns
-# it, it is at the runbook's limit: NotMaxedOut, ManagedHpa, AtMaximum...), which the
-# object's owner changes, nor QueryRejected (the runbook's query is wrong), nor a
-# runbook whose trigger or target does not take the alert (not opted in, excluded, not
-# found: no-match), which a person's edit changes: a new start of the alert takes
-# those in again.
+# trying again while the alert fires (``_retried``, for its first handling and for a
+# re-ask after its quiet period alike): a state that passes on its own or in time. Every
+# guard's denial (a pause or freeze lifted, a cooldown or an hour's limit ended, a
+# breaker closing, a run in flight ended, a disruption budget with room again, a
+# person's change old enough) but BlastRadius and MinHealthy (the plan changes too much,
+# or leaves too little healthy: it will never run as it is, and is handed to a person
+# once) and Storm, StormCooldown (a storm's alerts are one incident, handed to a person
+# in one summary: taken in again one by one after it, they would each ask the question
+# the summary stood for), and the skips of a precondition (false, no data, Prometheus
+# unavailable or not storing, another alert firing or its state unknown, inside a freeze
+# or outside a maintenance window). Not the skips of planning itself (the object is not
+# as the alert says, a controller owns it, it is at the runbook's limit: NotMaxedOut,
+# ManagedHpa, AtMaximum...), which the object's owner changes, nor QueryRejected (the
+# runbook's query is wrong), nor a runbook whose trigger or target does not take the
+# alert (not opted in, excluded, not found: no-match), which a person's edit changes: a
+# new start of the alert takes those in again.
 RETRIED_SKIPS = frozenset(
     {
         "PreconditionFailed",
@@ -459,6 +459,19 @@ def _goes_on(existing: DecisionRecord, signal: Signal) -> bool:
     obj = recorded.get("object")
     same = isinstance(obj, dict) and _ref(obj) == signal.target
     return same and signal.count > int(recorded.get("restarts") or 0)
+
+
+def _retried(held: HeldBack) -> bool:
+    """Whether ``held``, why a runbook's handling of a firing alert decided nothing on
+    its target, is a state that passes, so that the alert is worth taking in again while
+    it fires: a skip of ``RETRIED_SKIPS`` or a guard's denial not in
+    ``NOT_RETRIED_DENIALS``. The one rule for an alert's first handling
+    (``RemediationEngine._retried_denial``) and for its re-ask after a quiet period
+    (``RemediationEngine._reask_retried``)."""
+    code = held.reason_code
+    return (held.outcome == "skipped" and code in RETRIED_SKIPS) or (
+        held.outcome == "denied" and code not in NOT_RETRIED_DENIALS
+    )
 
 
 def _incident_since(existing: DecisionRecord) -> float:
@@ -2230,9 +2243,10 @@ class RemediationEngine:
         object it was about was replaced: its stored alert is made pending again, so
         that the next cycle takes it in once more and decides about the new object if
         the alert still fires (``_replaced_since``). A firing alert is otherwise taken
-        in once per start: one that never resolved would never be seen again. A crash
-        before this is made up for by the recovery (``_requeue_replaced``). Whether the
-        alert was made pending."""
+        in once per start: one that never resolved would never be seen again. A failure
+        here (the ledger briefly away) is made up for by the next cycle's re-ask scan
+        (``_replaced_after``), a crash before this by the recovery too
+        (``_requeue_replaced``). Whether the alert was made pending."""
         if self.inbox is None or not record.reason_code.startswith("alert:"):
             return False
         signal = record.evidence.get("signal")
@@ -2281,9 +2295,10 @@ class RemediationEngine:
         ``_reask_hold``) would never be seen again, however long it fired, while a pod
         condition is seen at every cycle. Due once its quiet period has ended, then again
         every ``REASK_RETRY`` while it stays held (a guard or a precondition that held
-        the new decision back when it was taken in). (An alert whose decision was
-        closed because the object it was about was replaced since its plan is made
-        pending by ``_requeue_alert`` at the closing, or by the recovery after a crash
+        the new decision back when it was taken in, for a reason ``_retried`` says
+        passes). (An alert whose decision was closed because the object it was about was
+        replaced since its plan is made pending by ``_requeue_alert`` at the closing; if
+        that failed, here, once (``_replaced_after``); and by the recovery after a crash
         in between: ``_requeue_replaced``.) Derived from the ledger at every cycle, so a
         restart keeps the schedule. Only alerts ``firing`` counts (not resolved, their
         ``endsAt`` not passed, delivered lately: ``AlertInbox.firing_rows``), handled
@@ -2390,16 +2405,91 @@ class RemediationEngine:
                         return why
                 continue
             if existing.status == "superseded":
-                continue  # replaced since its plan: ``_requeue_alert``, ``_requeue_replaced``
+                why = self._replaced_after(existing, found, handled_at, start)
+                if why is not None:
+                    return why
+                continue
             hold = self._reask_hold(existing, found.runbook)
             if hold is None or now < hold.until:
                 continue
-            if handled_at < hold.until or now - handled_at >= REASK_RETRY:
+            if handled_at < hold.until or (
+                now - handled_at >= REASK_RETRY
+                and self._reask_retried(
+                    found.runbook, found.target, hold.until, handled_at, start, scan
+                )
+            ):
                 return (
                     f"decision {existing.id[:8]} ({existing.status}) held its incident "
                     f"until {to_utc_text(hold.until)}"
                 )
         return None
+
+    def _replaced_after(
+        self, existing: DecisionRecord, found: Match, handled_at: float, start: tuple[str, float]
+    ) -> str | None:
+        """Why the firing alert ``start`` (fingerprint, startsAt), last taken in at
+        ``handled_at``, is due again because ``existing``, its incident's decision, was
+        closed since then as its object was replaced since the plan (``_closed_replaced``);
+        None when it is not. ``_requeue_alert`` makes the alert pending at that closing;
+        this takes it in when that did not happen (the ledger briefly failing, or a crash
+        in between), once: taken in, the alert's ``handled_at`` passes the closing. A
+        decision superseded for another reason is read once per handling of the alert
+        (``_not_retried``), not at every cycle."""
+        if existing.updated_at <= handled_at:
+            return None
+        key = (*start, found.runbook.name, str(found.target))
+        if self._not_retried.get(key) == handled_at:
+            return None
+        if not self._closed_replaced(existing):
+            self._not_retried[key] = handled_at
+            return None
+        return (
+            f"decision {existing.id[:8]} about it was closed at "
+            f"{to_utc_text(existing.updated_at)}: its object was replaced since its plan"
+        )
+
+    def _reask_retried(
+        self,
+        runbook: Runbook,
+        target: ObjectRef,
+        until: float,
+        handled_at: float,
+        start: tuple[str, float],
+        scan: _RequeueScan,
+    ) -> bool:
+        """Whether the firing alert ``start`` (fingerprint, startsAt), taken in again at
+        ``handled_at`` once its incident's quiet period had ended (at ``until``) and
+        decided nothing then, is worth taking in again: by the same rule as its first
+        handling (``_retried``), read from what was held back of ``runbook`` on
+        ``target`` since ``until``. A duplicate (nothing kept there) is tried again."""
+        key = (*start, runbook.name, str(target))
+        if self._not_retried.get(key) == handled_at:
+            return False
+        held = self._held_back_since(runbook, target, until, scan)
+        if held is None or _retried(held):
+            return True
+        self._not_retried[key] = handled_at
+        return False
+
+    def _held_back_since(
+        self, runbook: Runbook, target: ObjectRef, since: float, scan: _RequeueScan
+    ) -> HeldBack | None:
+        """The latest reason ``runbook`` on ``target`` decided nothing seen since
+        ``since`` (``Ledger.held_back``, every sighting read once per scan); None when
+        none was."""
+        name, subject = runbook.name, str(target)
+        if (name, subject) not in scan.held_back:
+            scan.held_back[name, subject] = self.ledger.held_back(runbook=name, subject=subject)
+        # Newest first, so those seen since ``since`` lead: as ``since=since`` would read
+        # them (the same bound on their number included).
+        return next(
+            (
+                row
+                for row in scan.held_back[name, subject]
+                if row.last_seen >= since and row.subject == subject
+            ),
+            None,
+        )
 
     def _retried_denial(
         self,
@@ -2427,24 +2517,12 @@ class RemediationEngine:
         name, subject = runbook.name, str(target)
         if self._not_retried.get((*start, name, subject)) == handled_at:
             return None
-        if (name, subject) not in scan.held_back:
-            scan.held_back[name, subject] = self.ledger.held_back(runbook=name, subject=subject)
-        # Newest first, so those seen since the start lead: as ``since=start`` would
-        # read them (the same bound on their number included).
-        rows = [
-            row
-            for row in scan.held_back[name, subject]
-            if row.last_seen >= start[1] and row.subject == subject
-        ]
-        if rows:
-            latest = rows[0]  # newest sighting first
-            code = latest.reason_code
-            if (latest.outcome == "skipped" and code in RETRIED_SKIPS) or (
-                latest.outcome == "denied" and code not in NOT_RETRIED_DENIALS
-            ):
+        latest = self._held_back_since(runbook, target, start[1], scan)
+        if latest is not None:
+            if _retried(latest):
                 if self._target_waits(runbook, target, now, scan):
                     return None
-                return f"{name} on {subject} was held back ({code}); tried again"
+                return f"{name} on {subject} was held back ({latest.reason_code}); tried again"
             self._not_retried[start[0], start[1], name, subject] = handled_at
             return None
         if self._target_waits(runbook, target, now, scan):

@@ -13,11 +13,13 @@ API server, on a fake clock."""
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
 from agent.ledger import DecisionRecord
+from remediation.guards import GuardState
 from tests.integration.remediation.rig import KubeRig, build_rig
 from tests.integration.remediation.test_alert_gone import alert, asked
 from tests.integration.remediation.test_hpa_ceiling import RUNBOOK, UNSCHEDULABLE, seed
@@ -219,3 +221,29 @@ def test_a_re_ask_held_back_when_due_is_tried_again_while_the_alert_fires(
     handled = len(rig.handled)
     _firing(rig, starts, 1200)
     assert [h for h in rig.handled[handled:] if h.runbook == RUNBOOK] == []
+
+
+def _runbook_handlings(rig: KubeRig, since: int) -> list[str]:
+    return [h.reason_code for h in rig.handled[since:] if h.runbook == RUNBOOK]
+
+
+def test_a_re_ask_held_back_by_a_storm_is_not_tried_again(rig: KubeRig) -> None:
+    # A storm was seen just before the quiet period ends: the alert taken in again is
+    # denied by the storm's cooldown. An alert's first handling never retries Storm or
+    # StormCooldown (one storm summary stands for its alerts); before, the re-ask did,
+    # every REASK_RETRY whatever the denial, and once the cooldown passed decided the
+    # incident on its own. Now the re-ask follows the first handling's rule.
+    first, starts, closed = _expired(rig)
+    _firing(rig, starts, closed + QUIET - 120 - rig.clock.now())
+    seen = rig.clock.now()
+
+    def storm(state: GuardState) -> GuardState:
+        return replace(state, storm_seen_at=seen, storm_started_at=seen)
+
+    rig.engine._update_guards(storm)
+    handled = len(rig.handled)
+    _firing(rig, starts, 240)
+    assert _runbook_handlings(rig, handled) == ["StormCooldown"]
+    _firing(rig, starts, 1800)  # the storm's cooldown (15 minutes) ends meanwhile
+    assert _runbook_handlings(rig, handled) == ["StormCooldown"]
+    assert [d.id for d in _decisions(rig)] == [first]

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from agent.errors import TransientError
 from tests.integration.remediation.rig import (
     Controller,
     KubeRig,
@@ -114,6 +115,52 @@ def test_an_alert_still_firing_about_a_replaced_object_is_decided_again(rig: Kub
     assert done is not None and done.status in ("verifying", "verified")
     execution = rig.ledger.execution(done.incident_key or done.id)
     assert execution is not None and execution["decision_id"] == done.id
+
+
+def test_an_alert_whose_requeue_failed_once_is_decided_again_without_a_restart(
+    rig: KubeRig, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # As above, but making the alert pending again after the closing fails once (the
+    # ledger briefly away: a TransientError, which ends that cycle) and the process keeps
+    # running. Before, nothing else requeued it while the process lived: the re-ask scan
+    # passes over superseded decisions, and ``_requeue_replaced`` runs only at a
+    # recovery (a restart, a new term), so the firing alert went unhandled until then.
+    # Now the scan takes in again, once, an alert whose decision was closed so after
+    # the alert was last taken in.
+    first, _starts = asked(rig)
+    new_uid = recreate(rig, "HorizontalPodAutoscaler", "web")
+    hpa_status(rig, 4)
+    assert rig.approve_pending() == 1
+    real = rig.ledger.requeue_alert
+    failed: list[str] = []
+
+    def requeue_alert(fingerprint: str, starts_at: float) -> bool:
+        if failed:
+            return real(fingerprint, starts_at)
+        failed.append(fingerprint)
+        raise TransientError("the ledger at sqlite:///x write failed: database is locked")
+
+    monkeypatch.setattr(rig.ledger, "requeue_alert", requeue_alert)
+    rig.clock.advance(60)
+    with pytest.raises(TransientError):
+        rig.cycle()
+    assert failed
+    closed = rig.ledger.get_decision(first)
+    assert closed is not None and closed.status == "superseded"
+    for _ in range(3):
+        rig.clock.advance(60)
+        rig.cycle()
+    second = [d for d in rig.decisions_of(HPA_RUNBOOK) if d.id != first]
+    assert [d.status for d in second] == ["asked"], [(d.id, d.status) for d in second]
+    assert _operation_uid(rig, second[0].id) == new_uid
+    assert second[0].evidence["asked_again"]["after"] == first
+    # Once: not taken in again at every cycle after that.
+    handled = len(rig.handled)
+    for _ in range(10):
+        rig.clock.advance(60)
+        rig.cycle()
+    assert [h for h in rig.handled[handled:] if h.runbook == HPA_RUNBOOK] == []
+    assert rig.channel.asked == [first, second[0].id]
 
 
 class _CrashError(BaseException):
