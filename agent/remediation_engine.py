@@ -3943,10 +3943,7 @@ class RemediationEngine:
             latest = self.ledger.latest_for_incident(record.incident_key or record.id)
             if latest is None or latest.id != record.id:
                 continue  # decided again since
-            if not any(
-                row["outcome"] == "superseded" and (row.get("detail") or {}).get(REPLACED)
-                for row in self.ledger.feedback_for(record.id)
-            ):
+            if not self._closed_replaced(record):
                 continue
             requeued += self._requeue_alert(record)
         return requeued
