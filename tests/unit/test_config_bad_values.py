@@ -12,6 +12,7 @@ import os
 from pathlib import Path
 
 import pytest
+import yaml
 from pydantic import ValidationError
 
 from agent.cli import main as autonomic
@@ -725,8 +726,11 @@ ROOT = Path(__file__).resolve().parents[2]
     ],
 )
 def test_every_shipped_config_still_loads(config: str) -> None:
-    """The stricter numbers refuse nothing the project ships."""
-    load_settings(ROOT / config, {})
+    """The stricter numbers refuse nothing the project ships, and the file's values are
+    the ones loaded (not the defaults)."""
+    written = yaml.safe_load((ROOT / config).read_text(encoding="utf-8"))
+    settings = load_settings(ROOT / config, {})
+    assert (settings.mode, settings.cluster.name) == (written["mode"], written["cluster"]["name"])
 
 
 def test_slack_ids_that_run_would_refuse_fail_the_check(

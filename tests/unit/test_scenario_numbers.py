@@ -9,14 +9,16 @@ from __future__ import annotations
 
 import re
 import typing
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+import yaml
 from pydantic import BaseModel
 
 from agent.errors import InputError
 from agent.sim import scenario as schema
-from agent.sim.scenario import load_scenario
+from agent.sim.scenario import Scenario, load_scenario
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -204,20 +206,28 @@ def test_text_that_is_no_number_is_named_without_the_quotes_hint(tmp_path: Path)
 
 
 @pytest.mark.parametrize(
-    ("line", "new"),
+    ("line", "new", "read", "seconds"),
     [
-        ("  tick: 30s", '  tick: "30"'),
-        ("      startup: 2m", '      startup: "2m"'),
-        ("      at: 1h", '      at: "1h"'),
-        ("      duration: 30m", "      duration: '1800'"),
+        ("  tick: 30s", '  tick: "30"', lambda s: s.spec.tick, 30.0),
+        ("      startup: 2m", '      startup: "2m"', lambda s: s.spec.workloads[0].startup, 120.0),
+        ("      at: 1h", '      at: "1h"', lambda s: s.spec.faults[0].at, 3600.0),
+        (
+            "      duration: 30m",
+            "      duration: '1800'",
+            lambda s: s.spec.faults[0].duration,
+            1800.0,
+        ),
     ],
 )
-def test_offsets_and_durations_stay_text(tmp_path: Path, line: str, new: str) -> None:
+def test_offsets_and_durations_stay_text(
+    tmp_path: Path, line: str, new: str, read: Callable[[Scenario], float], seconds: float
+) -> None:
+    """A quoted offset or duration is text like ``2h`` and is read as the same seconds."""
     lines = SCENARIO.splitlines()
     lines[lines.index(line)] = new
     path = tmp_path / "text.yaml"
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
-    load_scenario(path)
+    assert read(load_scenario(path)) == seconds
 
 
 @pytest.mark.parametrize(
@@ -229,4 +239,7 @@ def test_offsets_and_durations_stay_text(tmp_path: Path, line: str, new: str) ->
     ids=lambda p: p.name,
 )
 def test_every_shipped_scenario_still_loads(scenario: Path) -> None:
-    load_scenario(scenario)
+    """The stricter numbers refuse no scenario the project ships; each is read as written."""
+    written = yaml.safe_load(scenario.read_text(encoding="utf-8"))
+    loaded = load_scenario(scenario)
+    assert (loaded.metadata.name, loaded.source) == (written["metadata"]["name"], scenario)
