@@ -56,6 +56,7 @@ from remediation.validation import (
     unknown_type,
 )
 from remediation.yaml_hints import not_utf8, syntax_hint
+from remediation.yaml_keys import first_duplicate_key
 
 __all__ = [
     "LoadIssue",
@@ -240,6 +241,9 @@ def _check_tree(root: yaml.Node) -> None:
         for child in _children(node):
             if id(child) not in sizes:
                 stack.append((child, depth + 1, False))
+    duplicate = first_duplicate_key(root)
+    if duplicate is not None:
+        raise _ProblemError(duplicate.message, duplicate.line, duplicate.field)
 
 
 def _children(node: yaml.Node) -> list[yaml.Node]:
@@ -251,7 +255,6 @@ def _children(node: yaml.Node) -> list[yaml.Node]:
 
 
 def _check_keys(node: yaml.MappingNode) -> None:
-    seen: dict[str, int | None] = {}
     for key, _ in node.value:
         if key.tag == _MERGE_TAG:
             continue
@@ -261,13 +264,6 @@ def _check_keys(node: yaml.MappingNode) -> None:
                 f"key {shown!r} is not text; keys must be plain names (quote it if needed)",
                 _line(key),
             )
-        if key.value in seen:
-            raise _ProblemError(
-                f"duplicate key {key.value!r} (first at line {seen[key.value]}); "
-                "YAML would silently keep only the last one",
-                _line(key),
-            )
-        seen[key.value] = _line(key)
 
 
 def _yaml_problem(error: yaml.YAMLError, text: str) -> _ProblemError:

@@ -208,7 +208,27 @@ def test_yaml_syntax_error_has_line(tmp_path: Path) -> None:
 def test_duplicate_keys_are_rejected(tmp_path: Path) -> None:
     issue = only_issue(VALID.replace("factor: 1.5", "factor: 1.5\n      factor: 3"), tmp_path)
     assert issue.line == 16
-    assert "duplicate key 'factor' (first at line 15)" in issue.message
+    assert issue.path == "spec.actions[0].factor"
+    assert "duplicate key 'factor' (first defined on line 15)" in issue.message
+
+
+def test_duplicate_key_names_its_field(tmp_path: Path) -> None:
+    """It said only "a.yaml:21: duplicate key 'type' (first at line 19)", no field: the
+    configuration's reader said where; now both do, with the same words."""
+    text = VALID.replace(
+        "      maxReplicas: 10\n",
+        "      maxReplicas: 10\n    - type: scale\n      type: scale\n      factor: 2\n",
+    )
+    issue = only_issue(text, tmp_path)
+    assert (issue.line, issue.path) == (18, "spec.actions[1].type")
+    assert issue.message == (
+        "duplicate key 'type' (first defined on line 17); YAML would silently keep only the "
+        "last one: remove or rename one of them"
+    )
+    twice = only_issue(
+        VALID.replace("  mode: enforce\n", "  mode: enforce\n  mode: observe\n"), tmp_path
+    )
+    assert (twice.line, twice.path) == (8, "spec.mode")
 
 
 def test_yaml_12_scalars_times_and_yes_stay_text(tmp_path: Path) -> None:
