@@ -1,6 +1,6 @@
 """Load runbooks from YAML with errors that name the file, the line and the YAML path.
 
-    runbooks/oom.yaml:14: spec.actions[0].factor: Input should be greater than 1
+    runbooks/oom.yaml:14: spec.actions[0].factor: must be more than 1, got 0.5
 
 The YAML is first composed into a node tree (which keeps line numbers), checked for
 duplicate keys, non-text keys and runaway alias expansion, then constructed and validated

@@ -80,8 +80,7 @@ def test_error_names_file_line_and_path(tmp_path: Path) -> None:
     assert issue.line == 16
     assert issue.path == "spec.actions[0].maxReplicas"
     assert str(issue) == (
-        f"{tmp_path / 'x.yaml'}:16: spec.actions[0].maxReplicas: "
-        "Input should be greater than or equal to 1 (got 0)"
+        f"{tmp_path / 'x.yaml'}:16: spec.actions[0].maxReplicas: must be at least 1, got 0"
     )
 
 
@@ -537,15 +536,15 @@ def test_a_misspelt_choice_names_what_was_written_and_the_nearest_value(
     )
     issue = only_issue(text, tmp_path)
     assert (issue.line, issue.path) == (10, "spec.triggers[0].condition")
-    assert issue.message.startswith("Input should be 'CrashLoopBackOff', 'OOMKilled'")
-    assert issue.message.endswith("(got 'DiskPresure'; did you mean 'DiskPressure'?)")
+    assert issue.message.startswith("must be 'CrashLoopBackOff', 'OOMKilled'")
+    assert issue.message.endswith(", got 'DiskPresure' (did you mean 'DiskPressure'?)")
     # a wrong case is a near miss too; a value like nothing allowed gets no guess
     lower = only_issue(VALID.replace("kind: Deployment", "kind: deployment"), tmp_path)
-    assert lower.message.endswith("(got 'deployment'; did you mean 'Deployment'?)")
+    assert lower.message.endswith(", got 'deployment' (did you mean 'Deployment'?)")
     far = only_issue(VALID.replace("kind: Deployment", "kind: Service"), tmp_path)
     assert far.message == (
-        "Input should be 'Deployment', 'StatefulSet', 'Pod', 'Node', 'PersistentVolumeClaim' "
-        "or 'Job' (got 'Service')"
+        "must be 'Deployment', 'StatefulSet', 'Pod', 'Node', 'PersistentVolumeClaim' "
+        "or 'Job', got 'Service'"
     )
 
 
