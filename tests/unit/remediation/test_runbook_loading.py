@@ -904,3 +904,27 @@ def test_a_resource_ceiling_in_its_own_unit_loads(
     path.write_text(text)
     report = check_paths([path])
     assert report.issues == () and len(report.runbooks) == 1, report.issues
+
+
+def test_a_config_file_among_runbooks_is_one_problem(tmp_path: Path) -> None:
+    """The daemon's configuration in the runbooks directory was six lines of "required
+    key is missing" and "unknown key"; it is one line saying to move it."""
+    text = "mode: propose\nprometheus:\n  url: http://prom:9090\nrouting:\n  auto: 0.9\n"
+    issue = only_issue(text, tmp_path)
+    assert (issue.line, issue.path) == (1, "")
+    assert issue.message.startswith("not a runbook: it has no apiVersion/kind")
+    assert "only mode, prometheus, routing" in issue.message
+    assert issue.message.endswith("move it out of the runbooks directory")
+
+
+def test_a_kubernetes_manifest_among_runbooks_names_its_kind(tmp_path: Path) -> None:
+    text = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: x\ndata:\n  a: b\n"
+    issue = only_issue(text, tmp_path)
+    assert (issue.line, issue.path) == (2, "kind")
+    assert issue.message == (
+        "this is a Kubernetes ConfigMap (apiVersion v1), not a runbook (kind: Runbook, "
+        "apiVersion: autonomic.dev/v1alpha1): move it out of the runbooks directory"
+    )
+    # a runbook with a misspelt kind is still checked key by key
+    typo = issues_of(VALID.replace("kind: Runbook", "kind: Runbok"), tmp_path)
+    assert [(i.path, i.message.split(",")[0]) for i in typo] == [("kind", "must be 'Runbook'")]
