@@ -20,8 +20,8 @@ from typing import Any
 
 import yaml
 
-from remediation.validation import field_path
 from remediation.yaml_hints import syntax_hint
+from remediation.yaml_keys import first_duplicate_key
 
 __all__ = [
     "LineFinder",
@@ -151,23 +151,7 @@ def _child(node: yaml.Node, part: str | int) -> yaml.Node | None:
     return None
 
 
-def _reject_duplicate_keys(node: yaml.Node, path: tuple[str | int, ...] = ()) -> None:
-    if isinstance(node, yaml.MappingNode):
-        seen: dict[str, int] = {}
-        for key, value in node.value:
-            if isinstance(key, yaml.ScalarNode):
-                line = int(key.start_mark.line) + 1
-                if key.value in seen:
-                    raise YamlSourceError(
-                        line,
-                        f"{field_path((*path, key.value))}: duplicate key {key.value!r} (first "
-                        f"defined on line {seen[key.value]}); YAML would silently keep only "
-                        "the last one: remove or rename one of them",
-                    )
-                seen[key.value] = line
-                _reject_duplicate_keys(value, (*path, key.value))
-            else:
-                _reject_duplicate_keys(value, path)
-    elif isinstance(node, yaml.SequenceNode):
-        for index, item in enumerate(node.value):
-            _reject_duplicate_keys(item, (*path, index))
+def _reject_duplicate_keys(node: yaml.Node) -> None:
+    duplicate = first_duplicate_key(node)
+    if duplicate is not None:
+        raise YamlSourceError(duplicate.line, f"{duplicate.field}: {duplicate.message}")

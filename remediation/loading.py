@@ -1,6 +1,6 @@
 """Load runbooks from YAML with errors that name the file, the line and the YAML path.
 
-    runbooks/oom.yaml:14: spec.actions[0].factor: Input should be greater than 1
+    runbooks/oom.yaml:14: spec.actions[0].factor: must be more than 1, got 0.5
 
 The YAML is first composed into a node tree (which keeps line numbers), checked for
 duplicate keys, non-text keys and runaway alias expansion, then constructed and validated
@@ -21,7 +21,10 @@ for the ConfigMap. A file kustomize reserves by name (``kustomization.yaml``,
 named on its own (``manifests/runbooks/*.yaml``), and the report says so. The rule is the
 name, as kustomize's own (its apiVersion and kind may be left out): any other file is
 read as runbooks, so a runbook whose ``kind`` or ``apiVersion`` is wrong is refused, never
-passed over.
+passed over. A file that is plainly something else is refused in one line rather
+key by key: a Kubernetes manifest (an ``apiVersion`` outside autonomic.dev and a ``kind``
+other than Runbook) is named by its kind, and a mapping with none of a runbook's keys
+(the daemon's configuration, most often) is said to be no runbook.
 
 The YAML dialect is close to YAML 1.2's core schema: only ``true``/``false`` are booleans
 (``yes``, ``on`` stay text), ``16:00`` is text rather than a base-60 integer, and dates stay
@@ -56,6 +59,7 @@ from remediation.validation import (
     unknown_type,
 )
 from remediation.yaml_hints import not_utf8, syntax_hint
+from remediation.yaml_keys import first_duplicate_key
 
 __all__ = [
     "LoadIssue",
@@ -240,6 +244,9 @@ def _check_tree(root: yaml.Node) -> None:
         for child in _children(node):
             if id(child) not in sizes:
                 stack.append((child, depth + 1, False))
+    duplicate = first_duplicate_key(root)
+    if duplicate is not None:
+        raise _ProblemError(duplicate.message, duplicate.line, duplicate.field)
 
 
 def _children(node: yaml.Node) -> list[yaml.Node]:
@@ -251,7 +258,6 @@ def _children(node: yaml.Node) -> list[yaml.Node]:
 
 
 def _check_keys(node: yaml.MappingNode) -> None:
-    seen: dict[str, int | None] = {}
     for key, _ in node.value:
         if key.tag == _MERGE_TAG:
             continue
@@ -261,13 +267,6 @@ def _check_keys(node: yaml.MappingNode) -> None:
                 f"key {shown!r} is not text; keys must be plain names (quote it if needed)",
                 _line(key),
             )
-        if key.value in seen:
-            raise _ProblemError(
-                f"duplicate key {key.value!r} (first at line {seen[key.value]}); "
-                "YAML would silently keep only the last one",
-                _line(key),
-            )
-        seen[key.value] = _line(key)
 
 
 def _yaml_problem(error: yaml.YAMLError, text: str) -> _ProblemError:
@@ -484,6 +483,37 @@ def _in_order(problems: Iterable[_ProblemError]) -> tuple[_ProblemError, ...]:
     return tuple(sorted(unique, key=lambda p: (p.line is None, p.line or 0)))
 
 
+_RUNBOOK_KEYS = ("apiVersion", "kind", "metadata", "spec")
+_MOVE_IT = "move it out of the runbooks directory"
+
+
+def _not_a_runbook(node: yaml.Node, data: dict[str, Any]) -> _ProblemError | None:
+    """One problem for a mapping that is plainly some other file (a Kubernetes manifest,
+    the daemon's configuration), where a key-by-key check would list every key a runbook
+    lacks and every key it has; None for anything that may be a runbook."""
+    kind, api = data.get("kind"), data.get("apiVersion")
+    if not any(key in data for key in _RUNBOOK_KEYS):
+        keys = ", ".join(str(key) for key in list(data)[:4]) + (", ..." if len(data) > 4 else "")
+        return _ProblemError(
+            f"not a runbook: it has no apiVersion/kind and none of a runbook's keys "
+            f"(apiVersion, kind, metadata, spec), only {keys} (another file, such as the "
+            f"daemon's configuration?): {_MOVE_IT}",
+            _line(node),
+        )
+    if (
+        isinstance(kind, str)
+        and isinstance(api, str)
+        and kind.lower() != "runbook"
+        and not api.startswith("autonomic.dev/")
+    ):
+        return _ProblemError(
+            f"this is a Kubernetes {kind} (apiVersion {api}), not a runbook (kind: Runbook, "
+            f"apiVersion: autonomic.dev/v1alpha1): {_MOVE_IT}",
+            *_locate(node, ("kind",), key_line=False),
+        )
+    return None
+
+
 def _load_document(node: yaml.Node) -> _Document:
     """Check one document completely: the schema's errors and, for every part well-formed
     enough to check, the rules across fields (``remediation.crosschecks``), in one go."""
@@ -497,6 +527,9 @@ def _load_document(node: yaml.Node) -> _Document:
             "a runbook is a mapping with apiVersion, kind, metadata and spec", _line(node)
         )
         return _Document(None, None, None, (shape,))
+    stranger = _not_a_runbook(node, data)
+    if stranger is not None:
+        return _Document(None, None, None, (stranger,))
     name = _name_of(data)
     line = _locate(node, ("metadata", "name"), key_line=False)[0] if name else None
     try:

@@ -157,15 +157,46 @@ def not_a_boolean(value: object) -> str:
     return f"expected true or false (unquoted), got {repr(value)[:60]}"
 
 
-def not_a_choice(message: str, ctx: Mapping[str, Any], value: object) -> str:
-    """``Input should be 'A' or 'B' (got 'a'; did you mean 'A'?)``: pydantic's list of
-    the choices, the value written, and the nearest choice when it is a near miss."""
+def not_a_choice(ctx: Mapping[str, Any], value: object) -> str:
+    """``must be 'A' or 'B', got 'a' (did you mean 'A'?)``: the choices (pydantic's
+    list of them), the value written, and the nearest choice when it is a near miss."""
+    expected = f"must be {ctx.get('expected', 'one of the listed values')}"
     if not isinstance(value, str):
-        return f"{message} (got {value!r})"
+        return f"{expected}, got {_scalar(value)}"
     choices = re.findall(r"'([^']*)'", str(ctx.get("expected", "")))
     near = _nearest(value, choices)
-    hint = f"; did you mean {near!r}?" if near else ""
-    return f"{message} (got {_shown(value)}{hint})"
+    hint = f" (did you mean {near!r}?)" if near else ""
+    return f"{expected}, got {_shown(value)}{hint}"
+
+
+def _scalar(value: object) -> str:
+    """A value as the file writes it: ``null``, ``true``, ``1.5``, ``'text'``."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return str(value).lower()
+    if isinstance(value, Mapping):
+        return "a mapping"
+    if isinstance(value, list | tuple):
+        return "a list"
+    shown = repr(value)
+    return shown if len(shown) <= 60 else shown[:57] + "..."
+
+
+def _number(bound: object) -> str:
+    """A limit as a person writes it: ``1``, not ``1.0``."""
+    if isinstance(bound, float) and bound.is_integer() and abs(bound) < 1e15:
+        return str(int(bound))
+    return str(bound)
+
+
+# pydantic's bound errors ("Input should be less than or equal to 1"), in plain words.
+_BOUNDS = {
+    "less_than_equal": ("le", "at most"),
+    "less_than": ("lt", "less than"),
+    "greater_than_equal": ("ge", "at least"),
+    "greater_than": ("gt", "more than"),
+}
 
 
 # What a pydantic type error of a scalar asks for, in a file's words.
@@ -212,9 +243,18 @@ def explain(error: ErrorDetails | Mapping[str, Any], show_value: Callable[[str],
     if kind in ("bool_type", "bool_parsing"):
         return not_a_boolean(value)
     if kind == "literal_error":
-        return not_a_choice(str(error["msg"]), error.get("ctx") or {}, value)
-    if kind in ("int_type", "float_type") and isinstance(value, str):
-        return not_a_number(value, whole=kind == "int_type")
+        return not_a_choice(error.get("ctx") or {}, value)
+    if kind in _BOUNDS and _BOUNDS[kind][0] in (error.get("ctx") or {}):
+        name, words = _BOUNDS[kind]
+        return f"must be {words} {_number(error['ctx'][name])}, got {_scalar(value)}"
+    if kind in ("int_type", "float_type", "int_parsing", "float_parsing") and isinstance(
+        value, str
+    ):
+        return not_a_number(value, whole=kind in ("int_type", "int_parsing"))
+    if kind == "string_type":
+        return f"expected text, got {_scalar(value)}"
+    if kind == "extra_forbidden":
+        return "unknown key (check the spelling)"
     if kind == "int_type" and type(value) is float:
         return not_a_whole_number(value)
     message = expected_shape(kind) or str(error["msg"]).removeprefix("Value error, ")

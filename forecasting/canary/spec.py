@@ -227,8 +227,8 @@ def _unknown_key(key: Any, allowed: Sequence[str]) -> str:
 def _not_a_choice(value: Any, choices: Sequence[str], why: str = "") -> str:
     listed = ", ".join(f"{c!r}" for c in choices[:-1]) + f" or {choices[-1]!r}"
     near = _nearest(value, choices) if isinstance(value, str) else None
-    hint = f"; did you mean {near!r}?" if near else ""
-    return f"Input should be {listed}{why} (got {value!r}{hint})"
+    hint = f" (did you mean {near!r}?)" if near else ""
+    return f"must be {listed}{why}, got {value!r}{hint}"
 
 
 def _parse_tolerance(raw: Any, kind: MetricKind, path: tuple[str, ...]) -> Tolerance:

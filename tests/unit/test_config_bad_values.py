@@ -263,8 +263,8 @@ def test_a_canary_spec_problem_is_reported_at_its_own_line(
     code, path, _, problems = check(tmp_path, text, capsys)
     assert code == 2
     assert problems == [
-        f"{path}:8: canary.spec.metrics.latency_p99.direction: Input should be 'increase' "
-        "or 'decrease', the way that is a regression (got 'sideways')"
+        f"{path}:8: canary.spec.metrics.latency_p99.direction: must be 'increase' "
+        "or 'decrease', the way that is a regression, got 'sideways'"
     ]
 
 
@@ -662,7 +662,7 @@ def test_runbooks_written_as_one_path_asks_for_a_list(
         (
             "weekly: [{days: [Funday], start: '22:00', end: '02:00'}]",
             "weekly[0].days[0]",
-            "Input should be 'Mon', 'Tue', 'Wed', 'Thu', 'Fri', 'Sat' or 'Sun' (got 'Funday')",
+            "must be 'Mon', 'Tue', 'Wed', 'Thu', 'Fri', 'Sat' or 'Sun', got 'Funday'",
         ),
     ],
 )

@@ -719,7 +719,10 @@ def test_bad_disruption_budgets_name_file_line_and_field(
     ]
     assert "write null for no limit" in problems[0]
     assert "got true" in problems[1]
-    for value, said in (("12.5", "expected a whole number, got 12.5"), ("-3", "(got -3)")):
+    for value, said in (
+        ("12.5", "expected a whole number, got 12.5"),
+        ("-3", "must be at least 1, got -3"),
+    ):
         path = write(tmp_path, f"safety:\n  maxPodsDisruptedPerHour: {value}\n", name="b.yaml")
         code, _, err = check(path, capsys)
         assert code == 2 and f"{path}:2: safety.maxPodsDisruptedPerHour: " in err

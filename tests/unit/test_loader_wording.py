@@ -205,10 +205,10 @@ def test_a_near_miss_of_a_choice(tmp_path: Path) -> None:
         _config(tmp_path, "mode: propose", "mode: Propose"),
         _scenario(tmp_path, "answer: approve", "answer: Approve"),
     ]
-    assert [message.split(" (got ", 1)[1] for *_, message in said] == [
-        "'Enforce'; did you mean 'enforce'?)",
-        "'Propose'; did you mean 'propose'?)",
-        "'Approve'; did you mean 'approve'?)",
+    assert [message.split(", got ", 1)[1] for *_, message in said] == [
+        "'Enforce' (did you mean 'enforce'?)",
+        "'Propose' (did you mean 'propose'?)",
+        "'Approve' (did you mean 'approve'?)",
     ]
 
 
@@ -276,7 +276,7 @@ def test_a_canary_spec_says_the_same(tmp_path: Path) -> None:
     field, message = _canary({"metrics": {"p99": {"kind": "Ratio"}}})
     assert (field, message) == (
         "metrics.p99.kind",
-        "Input should be 'continuous', 'ratio' or 'resource' (got 'Ratio'; did you mean 'ratio'?)",
+        "must be 'continuous', 'ratio' or 'resource', got 'Ratio' (did you mean 'ratio'?)",
     )
     field, message = _canary({"metrics": {"errors": {"kind": "ratio", "tolerance": "1pp"}}})
     assert field == "metrics.errors.numerator"

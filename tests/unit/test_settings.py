@@ -68,7 +68,10 @@ def test_shipped_example_is_valid() -> None:
 @pytest.mark.parametrize(
     ("text", "expected"),
     [
-        ("mode: yolo\n", r"autonomic.yaml:1: mode: Input should be 'observe', 'propose' or 'act'"),
+        (
+            "mode: yolo\n",
+            r"autonomic.yaml:1: mode: must be 'observe', 'propose' or 'act', got 'yolo'",
+        ),
         ("prometheus:\n  url: http://x\n  tiemout: 5s\n", r":3: prometheus.tiemout: unknown key"),
         (
             "prometheus:\n  url: http://x\n  tiemout: 5s\n",
@@ -142,7 +145,13 @@ def test_shipped_example_is_valid() -> None:
             r":2: scaling.profileHistory: .*from 2 to 90, got 1d: the seasonal profile needs "
             r"at least 2 days",
         ),
-        ("routing:\n  poolCap: 1.5\n", r":2: routing.poolCap: Input should be less than 1"),
+        # pydantic's words were "Input should be less than 1 (got 1.5)"
+        ("routing:\n  poolCap: 1.5\n", r":2: routing.poolCap: must be less than 1, got 1\.5$"),
+        ("routing:\n  poolCap: -0.5\n", r":2: routing.poolCap: must be at least 0, got -0\.5$"),
+        (
+            "routing:\n  window: 5x\n",
+            r':2: routing.window: expected a whole number, got the string "5x"$',
+        ),
         # Passed the check; every read then failed as if Prometheus were not answering
         # (or with a ValueError), every period.
         *[

@@ -373,8 +373,8 @@ def test_a_spec_field_error_names_its_line(
         capsys, "--baseline", str(pair[0]), "--canary", str(pair[1]), "--spec", str(spec)
     )
     assert code == 2
-    assert f"{spec}:4: metrics.latency.direction: Input should be 'increase' or " in err
-    assert "(got 'sideways')" in err
+    assert f"{spec}:4: metrics.latency.direction: must be 'increase' or " in err
+    assert ", got 'sideways'" in err
 
 
 # 6. data errors name the file and its line (the header is line 1)

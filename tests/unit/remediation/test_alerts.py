@@ -149,8 +149,7 @@ def test_a_missing_field_and_a_wrong_choice_read_as_in_runbooks_and_the_config()
         parse_payload(json.dumps(body))
     assert raised.value.issues == (
         "groupKey: required key is missing",
-        "alerts[0].status: Input should be 'firing' or 'resolved' (got 'firin'; did you "
-        "mean 'firing'?)",
+        "alerts[0].status: must be 'firing' or 'resolved', got 'firin' (did you mean 'firing'?)",
     )
 
 

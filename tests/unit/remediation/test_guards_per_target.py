@@ -163,8 +163,7 @@ def test_the_document_loads() -> None:
         (
             "count: 2",
             "count: 0",
-            "twice.yaml:12: spec.guards.maxActionsPerTarget.count: Input should be greater "
-            "than or equal to 1 (got 0)",
+            "twice.yaml:12: spec.guards.maxActionsPerTarget.count: must be at least 1, got 0",
         ),
         (
             "count: 2",

@@ -224,14 +224,12 @@ def test_the_document_loads() -> None:
         (
             "atMost: 30",
             "atMost: 0",
-            "ceiling.yaml:15: spec.actions[0].atMost: Input should be greater than or equal to 1 "
-            "(got 0)",
+            "ceiling.yaml:15: spec.actions[0].atMost: must be at least 1, got 0",
         ),
         (
             "atMost: 30",
             "atMost: 30\n      minStep: 0",
-            "ceiling.yaml:16: spec.actions[0].minStep: Input should be greater than or equal to "
-            "1 (got 0)",
+            "ceiling.yaml:16: spec.actions[0].minStep: must be at least 1, got 0",
         ),
     ],
 )

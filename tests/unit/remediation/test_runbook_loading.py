@@ -80,8 +80,7 @@ def test_error_names_file_line_and_path(tmp_path: Path) -> None:
     assert issue.line == 16
     assert issue.path == "spec.actions[0].maxReplicas"
     assert str(issue) == (
-        f"{tmp_path / 'x.yaml'}:16: spec.actions[0].maxReplicas: "
-        "Input should be greater than or equal to 1 (got 0)"
+        f"{tmp_path / 'x.yaml'}:16: spec.actions[0].maxReplicas: must be at least 1, got 0"
     )
 
 
@@ -208,7 +207,27 @@ def test_yaml_syntax_error_has_line(tmp_path: Path) -> None:
 def test_duplicate_keys_are_rejected(tmp_path: Path) -> None:
     issue = only_issue(VALID.replace("factor: 1.5", "factor: 1.5\n      factor: 3"), tmp_path)
     assert issue.line == 16
-    assert "duplicate key 'factor' (first at line 15)" in issue.message
+    assert issue.path == "spec.actions[0].factor"
+    assert "duplicate key 'factor' (first defined on line 15)" in issue.message
+
+
+def test_duplicate_key_names_its_field(tmp_path: Path) -> None:
+    """It said only "a.yaml:21: duplicate key 'type' (first at line 19)", no field: the
+    configuration's reader said where; now both do, with the same words."""
+    text = VALID.replace(
+        "      maxReplicas: 10\n",
+        "      maxReplicas: 10\n    - type: scale\n      type: scale\n      factor: 2\n",
+    )
+    issue = only_issue(text, tmp_path)
+    assert (issue.line, issue.path) == (18, "spec.actions[1].type")
+    assert issue.message == (
+        "duplicate key 'type' (first defined on line 17); YAML would silently keep only the "
+        "last one: remove or rename one of them"
+    )
+    twice = only_issue(
+        VALID.replace("  mode: enforce\n", "  mode: enforce\n  mode: observe\n"), tmp_path
+    )
+    assert (twice.line, twice.path) == (8, "spec.mode")
 
 
 def test_yaml_12_scalars_times_and_yes_stay_text(tmp_path: Path) -> None:
@@ -517,15 +536,15 @@ def test_a_misspelt_choice_names_what_was_written_and_the_nearest_value(
     )
     issue = only_issue(text, tmp_path)
     assert (issue.line, issue.path) == (10, "spec.triggers[0].condition")
-    assert issue.message.startswith("Input should be 'CrashLoopBackOff', 'OOMKilled'")
-    assert issue.message.endswith("(got 'DiskPresure'; did you mean 'DiskPressure'?)")
+    assert issue.message.startswith("must be 'CrashLoopBackOff', 'OOMKilled'")
+    assert issue.message.endswith(", got 'DiskPresure' (did you mean 'DiskPressure'?)")
     # a wrong case is a near miss too; a value like nothing allowed gets no guess
     lower = only_issue(VALID.replace("kind: Deployment", "kind: deployment"), tmp_path)
-    assert lower.message.endswith("(got 'deployment'; did you mean 'Deployment'?)")
+    assert lower.message.endswith(", got 'deployment' (did you mean 'Deployment'?)")
     far = only_issue(VALID.replace("kind: Deployment", "kind: Service"), tmp_path)
     assert far.message == (
-        "Input should be 'Deployment', 'StatefulSet', 'Pod', 'Node', 'PersistentVolumeClaim' "
-        "or 'Job' (got 'Service')"
+        "must be 'Deployment', 'StatefulSet', 'Pod', 'Node', 'PersistentVolumeClaim' "
+        "or 'Job', got 'Service'"
     )
 
 
@@ -885,3 +904,27 @@ def test_a_resource_ceiling_in_its_own_unit_loads(
     path.write_text(text)
     report = check_paths([path])
     assert report.issues == () and len(report.runbooks) == 1, report.issues
+
+
+def test_a_config_file_among_runbooks_is_one_problem(tmp_path: Path) -> None:
+    """The daemon's configuration in the runbooks directory was six lines of "required
+    key is missing" and "unknown key"; it is one line saying to move it."""
+    text = "mode: propose\nprometheus:\n  url: http://prom:9090\nrouting:\n  auto: 0.9\n"
+    issue = only_issue(text, tmp_path)
+    assert (issue.line, issue.path) == (1, "")
+    assert issue.message.startswith("not a runbook: it has no apiVersion/kind")
+    assert "only mode, prometheus, routing" in issue.message
+    assert issue.message.endswith("move it out of the runbooks directory")
+
+
+def test_a_kubernetes_manifest_among_runbooks_names_its_kind(tmp_path: Path) -> None:
+    text = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: x\ndata:\n  a: b\n"
+    issue = only_issue(text, tmp_path)
+    assert (issue.line, issue.path) == (2, "kind")
+    assert issue.message == (
+        "this is a Kubernetes ConfigMap (apiVersion v1), not a runbook (kind: Runbook, "
+        "apiVersion: autonomic.dev/v1alpha1): move it out of the runbooks directory"
+    )
+    # a runbook with a misspelt kind is still checked key by key
+    typo = issues_of(VALID.replace("kind: Runbook", "kind: Runbok"), tmp_path)
+    assert [(i.path, i.message.split(",")[0]) for i in typo] == [("kind", "must be 'Runbook'")]
