@@ -69,9 +69,11 @@ def _tab_indented(text: str, line: int | None) -> bool:
 
 
 def _runaway_quote(text: str, line: int | None) -> str:
-    """A quoted value that runs over several lines and ends just before the error on
-    ``line`` (1-based): most often a value whose closing quote is missing, so that the
-    next quote in the file closes it and what follows it no longer parses."""
+    """A quoted value that runs over several lines and ends on ``line`` (1-based), the
+    error's: most often a value whose closing quote is missing, so that the next quote in
+    the file closes it and what follows that quote on its line no longer parses. One that
+    ended on an earlier line was closed there: an error on the next line (a key indented
+    unlike its siblings) is not its doing."""
     if line is None:
         return ""
     loader = yaml.SafeLoader(text)
@@ -89,7 +91,7 @@ def _runaway_quote(text: str, line: int | None) -> str:
         if isinstance(token, yaml.ScalarToken)
         and token.style in ('"', "'")
         and token.start_mark.line < token.end_mark.line
-        and line - 1 <= token.end_mark.line + 1 <= line
+        and token.end_mark.line + 1 == line
     ]
     if not runaway:
         return ""

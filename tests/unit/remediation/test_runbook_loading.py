@@ -569,6 +569,22 @@ def test_a_value_missing_its_closing_quote_is_named_where_it_starts(tmp_path: Pa
     )
 
 
+def test_a_closed_quoted_value_over_two_lines_is_not_blamed_for_the_next_lines_indent(
+    tmp_path: Path,
+) -> None:
+    """A quoted description over two lines, closed, then a key indented one column off on
+    the line after it: the quote hint ("if its closing quote is missing") took the place of
+    the indentation one, for a quote that is not missing."""
+    text = VALID.replace(
+        "  description: Scale out.",
+        '  description: "Scale out\n    when busy."\n   owner: web-team',
+    )
+    issue = only_issue(text, tmp_path)
+    assert issue.line == 7
+    assert "quoted value" not in issue.message
+    assert issue.message.endswith("; " + INDENTED_UNLIKE.format(block=4))
+
+
 def test_a_file_not_in_utf8_names_the_line_and_the_byte(tmp_path: Path) -> None:
     path = tmp_path / "m.yaml"
     path.write_bytes(VALID.replace("Scale out.", "Scale \xe9 out.").encode("latin-1"))
