@@ -399,6 +399,13 @@ class Metrics:
             "the first measurement); ages of samples are taken on Prometheus's clock.",
             registry=r,
         )
+        self.prometheus_clock_offset_spread = Gauge(
+            "autonomic_prometheus_clock_offset_spread_seconds",
+            "How far apart the recent measurements of Prometheus's clock are, in seconds: "
+            "more than a second or two means the URL leads to several Prometheus servers "
+            "whose clocks differ (an HA pair behind one Service).",
+            registry=r,
+        )
         # Slack: the approvals channel absorbs a failed call (the question waits in the
         # ledger, a failed update is logged), so a revoked token or a lost channel shows here.
         self.slack_failures = Counter(

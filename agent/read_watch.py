@@ -8,7 +8,8 @@ alerts on: every request that failed, by the ``reason`` of the ``TransientError`
 and the time of the last request that was answered
 (``autonomic_prometheus_last_success_timestamp_seconds``), and how far Prometheus's
 clock is from the daemon's as the reader last measured it
-(``autonomic_prometheus_clock_offset_seconds``). Neither the loops nor the adapter know
+(``autonomic_prometheus_clock_offset_seconds``, and the spread of its recent measurements,
+``autonomic_prometheus_clock_offset_spread_seconds``). Neither the loops nor the adapter know
 it is there.
 
 It also tells the log about an outage once, as one story rather than one warning per
@@ -123,6 +124,10 @@ class WatchedReader:
         offset = self.clock_offset()  # measured, when due, by ``newest_sample()``
         if offset is not None:
             self.metrics.prometheus_clock_offset.set(offset)
+        spread = getattr(self.reader, "clock_offset_spread", None)
+        measured = spread() if callable(spread) else None
+        if measured is not None:
+            self.metrics.prometheus_clock_offset_spread.set(measured)
         return stored
 
     def clock_offset(self) -> float | None:

@@ -22,11 +22,17 @@
   frozen) nor asks for points in Prometheus's future; one whose clock runs behind
   neither reads minutes-old points as current nor a frozen Prometheus as fresh. An
   offset past ``OFFSET_WARN`` is logged once, naming both clocks (and once more when
-  it is back within); ``clock_offset()`` gives it for the daemon's metrics.
+  it is back within); ``clock_offset()`` gives it for the daemon's metrics. The offset is
+  estimated from the recent readings, not the last one (see ``_estimate``): behind one URL
+  there may be two Prometheus replicas whose clocks differ.
+- A request that fails at once as if its server were gone (connection refused or
+  dropped, HTTP 502/503/504) is tried once more straight away: behind one URL with two
+  replicas, one of them down would otherwise fail every other read.
 """
 
 from __future__ import annotations
 
+import collections
 import logging
 import math
 import re
@@ -71,6 +77,22 @@ OFFSET_EVERY = 60.0
 # An offset between Prometheus's clock and the daemon's larger than this (seconds) is
 # told in the log: one of the two nodes does not keep time (NTP).
 OFFSET_WARN = 30.0
+# The offset is estimated from this many recent measurements (one a minute at most):
+# the middle of their range. Behind one URL there may be several Prometheus servers (an
+# HA pair behind a Service), each with its own clock; taking the last measurement alone
+# would flap between their offsets, each flip shifting every query's time and, around
+# OFFSET_WARN, telling the log of an offset and of its end once a minute or two.
+OFFSET_WINDOW = 8
+# HTTP statuses a proxy or load balancer gives when the server behind it is down: the
+# next request may land on another replica, so one of these is retried once at once.
+# Measurements of the offset further apart than this (seconds) are told in the log once:
+# the URL leads to more than one clock.
+OFFSET_SPREAD_WARN = 5.0
+# Readings of the offset within this (seconds) of each other are the same clock's.
+OFFSET_NOISE = 1.0
+_RETRIED_REASONS = frozenset(
+    {"PrometheusDown", "PrometheusHTTP502", "PrometheusHTTP503", "PrometheusHTTP504"}
+)
 
 
 class QueryShapeError(PermanentError):
@@ -117,15 +139,19 @@ class PrometheusReader:
         self._abandoned: list[threading.Thread] = []
         self._abandoned_lock = threading.Lock()
         self.clock = clock
-        # Prometheus's clock minus the daemon's: as last measured (None before the first
-        # measurement), and as applied to the times sent and returned (whole seconds,
+        # Prometheus's clock minus the daemon's: as estimated from the last
+        # ``OFFSET_WINDOW`` measurements (None before the first measurement), and as
+        # applied to the times sent and returned (whole seconds,
         # moved only when the measurement is a second or more away from it, so that a
         # few milliseconds of noise neither shift the points' times nor make them odd).
         self._measured: float | None = None
+        self._spread: float | None = None  # of the readings the estimate rests on
+        self._measurements: collections.deque[float] = collections.deque(maxlen=OFFSET_WINDOW)
         self._offset = 0.0
         self._offset_lock = threading.Lock()
         self._offset_due = -math.inf  # ``elapsed()`` time of the next measurement
         self._offset_told = False  # an offset past OFFSET_WARN has been logged
+        self._spread_told = False  # a spread past OFFSET_SPREAD_WARN has been logged
         # No retries inside the client: a failed query is reported, and the loop that
         # asked decides when to try again (bounded, with its own period).
         self._client = PrometheusConnect(
@@ -274,9 +300,43 @@ class PrometheusReader:
         return float(newest) / 1000.0 - self._offset
 
     def clock_offset(self) -> float | None:
-        """Prometheus's clock minus the daemon's, in seconds, as last measured (positive:
-        Prometheus is ahead); None before the first measurement."""
+        """Prometheus's clock minus the daemon's, in seconds (positive: Prometheus is
+        ahead): the middle of the range of the last ``OFFSET_WINDOW`` measurements; None
+        before the first measurement."""
         return self._measured
+
+    def clock_offset_spread(self) -> float | None:
+        """How far apart the last ``OFFSET_WINDOW`` measurements of the offset are, in
+        seconds; None before the first. A second or less is the noise of the network;
+        more means the answers come from more than one clock (several Prometheus servers
+        behind one URL) or that a clock was stepped."""
+        return self._spread
+
+    def _estimate(self, reading: float) -> tuple[float, float]:
+        """Take in one reading of the offset; the estimate and the spread it rests on.
+
+        The estimate is the middle of the range of the recent readings (``OFFSET_WINDOW``):
+        steady between two clocks read in any order. A reading outside the range of the
+        ones before it (by more than ``OFFSET_NOISE``) is held back until it is either
+        seen again on the same side (a clock was stepped, say its NTP set right: the
+        older readings are dropped and the new ones stand alone) or the readings come
+        back into the range (a second clock behind the URL: its readings then count).
+        One odd reading thus moves nothing, and a step is followed a reading later."""
+        window = self._measurements
+        older = list(window)
+        window.append(reading)
+        prior, recent = list(window)[:-2], list(window)[-2:]
+        if prior and len(recent) == 2:
+            low, high = min(prior) - OFFSET_NOISE, max(prior) + OFFSET_NOISE
+            if all(r > high for r in recent) or all(r < low for r in recent):
+                window.clear()
+                window.extend(recent)  # a step: the readings before it no longer apply
+                return (max(recent) + min(recent)) / 2.0, max(recent) - min(recent)
+        if older and not min(older) - OFFSET_NOISE <= reading <= max(older) + OFFSET_NOISE:
+            kept = older  # held back until it is seen again
+        else:
+            kept = list(window)
+        return (max(kept) + min(kept)) / 2.0, max(kept) - min(kept)
 
     def _measure_offset_when_due(self) -> None:
         """Read Prometheus's clock (``time()``, evaluated at its own now) and set it
@@ -309,12 +369,27 @@ class PrometheusReader:
         if not math.isfinite(theirs) or after < before:
             return
         ours = (before + after) / 2.0
-        measured = theirs - ours
         with self._offset_lock:
-            self._measured = measured
+            measured, spread = self._estimate(theirs - ours)
+            self._measured, self._spread = measured, spread
             if abs(measured - self._offset) >= 1.0:
                 self._offset = float(round(measured))
             told, self._offset_told = self._offset_told, abs(measured) > OFFSET_WARN
+            spread_told, self._spread_told = self._spread_told, spread > OFFSET_SPREAD_WARN
+        if spread > OFFSET_SPREAD_WARN and not spread_told:
+            log.warning(
+                "Prometheus at %s answers with clocks %s apart over its last %d readings: "
+                "the URL leads to more than one Prometheus (an HA pair behind one Service?) "
+                "whose clocks differ, or a clock was stepped. Times are taken on the middle "
+                "of the range (%+.1f s); query through Thanos Query or a Service with "
+                "sessionAffinity: ClientIP so that consecutive reads see one server",
+                self.shown_url,
+                format_duration(spread),
+                len(self._measurements),
+                measured,
+            )
+        elif spread_told and spread <= OFFSET_SPREAD_WARN:
+            log.info("Prometheus's clock readings agree again (within %.1f s)", spread)
         if abs(measured) > OFFSET_WARN and not told:
             log.warning(
                 "Prometheus's clock is %s %s the daemon's (Prometheus at %s: %s; this "
@@ -381,6 +456,22 @@ class PrometheusReader:
         return box.pop("value")
 
     def _call(self, fn: Any, query: str) -> Any:
+        """``fn()``, its failures typed. A failure that is over at once and may be one
+        server of several behind the URL being down (connection refused, HTTP 502, 503
+        or 504) is retried once, straight away: behind a Service with two Prometheus
+        replicas, one of them down fails every other request, and the loops would hold
+        or skip half their reads. A timeout is not retried (that would double the time
+        a read may take), nor is a 429 (Prometheus asked to be left alone)."""
+        for attempt in (1, 2):
+            try:
+                return self._typed(fn, query)
+            except TransientError as exc:
+                if attempt == 2 or exc.reason not in _RETRIED_REASONS:
+                    raise
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _typed(self, fn: Any, query: str) -> Any:
+        """``fn()``, its failures typed."""
         try:
             return self._within_timeout(fn)
         except PrometheusApiClientException as exc:

@@ -1,0 +1,144 @@
+"""The Prometheus adapter behind one URL that leads to two Prometheus replicas (an HA
+pair behind a Service), each request answered by the next replica in turn.
+
+The pair is a small HTTP server on 127.0.0.1 playing both replicas: each has its own
+clock (``time()`` answers its own now) and may be down (a proxy's 503, or the connection
+dropped unanswered, as a Service does when it sends a request to a pod that is gone).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import http.server
+import itertools
+import json
+import logging
+import threading
+import time
+import urllib.parse
+from collections.abc import Iterator
+
+import pytest
+
+from agent.adapters import prometheus as adapter
+from agent.adapters.prometheus import PrometheusReader
+from agent.errors import TransientError
+from agent.observability import Metrics
+from agent.read_watch import WatchedReader
+
+
+class _Pair(http.server.BaseHTTPRequestHandler):
+    skews: tuple[float, float] = (0.0, 0.0)  # each replica's clock minus the real one
+    down: tuple[str, str] = ("", "")  # "", "503" or "drop", per replica
+    turn: Iterator[int]  # which replica answers the next request
+    clock_turn: Iterator[int]  # which replica answers the next ``time()`` query
+
+    def do_GET(self) -> None:
+        url = urllib.parse.urlsplit(self.path)
+        query = urllib.parse.parse_qs(url.query).get("query", [""])[0]
+        replica = next(self.clock_turn if query == "time()" else self.turn)
+        if self.down[replica] == "drop":
+            self.close_connection = True
+            return
+        if self.down[replica] == "503":
+            self._send(503, b"no healthy upstream")
+            return
+        now = time.time() + self.skews[replica]
+        data: object
+        if url.path == "/api/v1/status/tsdb":
+            data = {"headStats": {"maxTime": int((now - 5) * 1000)}}
+        elif query == "time()":
+            data = {"resultType": "scalar", "result": [now, f"{now:.3f}"]}
+        else:
+            data = {"resultType": "vector", "result": [{"metric": {}, "value": [now, "1"]}]}
+        self._send(200, json.dumps({"status": "success", "data": data}).encode())
+
+    def _send(self, status: int, body: bytes) -> None:
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+@contextlib.contextmanager
+def pair(
+    skews: tuple[float, float] = (0.0, 0.0), down: tuple[str, str] = ("", "")
+) -> Iterator[PrometheusReader]:
+    handler = type(
+        "Handler",
+        (_Pair,),
+        {
+            "skews": skews,
+            "down": down,
+            "turn": itertools.cycle((0, 1)),
+            "clock_turn": itertools.cycle((0, 1)),
+        },
+    )
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield PrometheusReader(f"http://127.0.0.1:{server.server_address[1]}", timeout=5)
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+@pytest.mark.parametrize("how", ["503", "drop"])
+def test_one_replica_down_does_not_fail_every_other_read(how: str) -> None:
+    """Before, every other read failed (``PrometheusHTTP503`` / ``PrometheusDown``): the
+    loops held or skipped half their work while a healthy replica stood by. A failure
+    that is over at once is now tried once more, and lands on the other replica."""
+    with pair(down=(how, "")) as reader:
+        answered = 0
+        for _ in range(6):
+            assert reader.instant("up", time.time())
+            answered += 1
+        assert answered == 6
+
+
+def test_both_replicas_down_is_still_an_outage() -> None:
+    with pair(down=("503", "503")) as reader, pytest.raises(TransientError) as info:
+        reader.instant("up", time.time())
+    assert info.value.reason == "PrometheusHTTP503"
+
+
+def test_replicas_whose_clocks_differ_give_one_steady_offset(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The replicas' clocks are 40 s apart (one on time, one 40 s ahead). Before, the
+    offset was the last measurement: it flipped between 0 and 40 s at each reading,
+    shifting every query's time with it, and the log was told of an offset past 30 s
+    and of its end by turns. Now it is the middle of the recent readings' range, steady
+    at about 20 s, and their spread (40 s) is exposed and told once."""
+    monkeypatch.setattr(adapter, "OFFSET_EVERY", 0.0)  # a reading at every call
+    caplog.set_level(logging.INFO, logger="autonomic.prometheus")
+    with pair(skews=(0.0, 40.0)) as reader:
+        offsets = []
+        for _ in range(6):
+            reader.newest_sample()
+            offsets.append(reader.clock_offset())
+    settled = offsets[2:]  # a reading outside the earlier ones counts once seen again
+    assert all(o is not None and o == pytest.approx(20.0, abs=1.0) for o in settled), offsets
+    spread = reader.clock_offset_spread()
+    assert spread == pytest.approx(40.0, abs=1.0)
+    told = [r.getMessage() for r in caplog.records]
+    assert not any("clock is" in m for m in told), told  # no offset warning, no "again"
+    assert sum("clocks 40s apart" in m for m in told) == 1, told
+
+
+def test_the_spread_is_a_gauge_on_the_daemon_s_metrics(monkeypatch: pytest.MonkeyPatch) -> None:
+    """``autonomic_prometheus_clock_offset_spread_seconds``: how far apart the replicas'
+    clocks read, set with the offset when the loops ask when Prometheus last stored."""
+    monkeypatch.setattr(adapter, "OFFSET_EVERY", 0.0)
+    metrics = Metrics()
+    with pair(skews=(0.0, 40.0)) as reader:
+        reads = WatchedReader(reader, metrics, time.time)
+        for _ in range(3):  # 0, 40 (held back), 0 (the 40 s clock is a second one)
+            reads.newest_sample()
+    assert metrics.prometheus_clock_offset_spread._value.get() == pytest.approx(40.0, abs=1.0)
+    assert metrics.prometheus_clock_offset._value.get() == pytest.approx(20.0, abs=1.0)
