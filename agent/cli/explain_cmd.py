@@ -75,11 +75,11 @@ def _feedback_line(item: dict[str, Any], reason: str | None = None) -> str:
         if isinstance(why, str):
             if why == reason:
                 why = "the decision's reason, under why above"
-            rest = f" {json.dumps(detail, default=str)[:160]}" if detail else ""
+            rest = f" {_clipped(detail, 160)}" if detail else ""
             return f"{line}{rest}\n    why: {why}"
         if why is not None:
             detail["why"] = why
-    return line + (f" {json.dumps(detail, default=str)[:160]}" if detail else "")
+    return line + (f" {_clipped(detail, 160)}" if detail else "")
 
 
 def _model_lines(record: Any, model: Mapping[str, Any] | None) -> list[str]:
@@ -182,7 +182,7 @@ def render(
         elif value is None:
             continue  # a hand-off with no window, and the like: nothing to say
         elif key not in ("routing", "guards", "approvers", "runbook_approvers"):
-            lines.append(f"  {key}: {json.dumps(value, default=str)[:200]}")
+            lines.append(f"  {key}: {_clipped(value, 200)}")
     lines += _guard_lines(record.evidence.get("guards"))
     lines += _group_lines(ledger, record)
     auto, ask = routing.get("auto"), routing.get("ask")
@@ -463,6 +463,13 @@ def _ref(target: Any) -> str:
         parts = [target["kind"], target.get("namespace") or "", target["name"]]
         return "/".join(str(part) for part in parts if part)
     return str(target)
+
+
+def _clipped(value: Any, limit: int) -> str:
+    """``value`` as JSON on one line, at most ``limit`` characters: one cut short ends
+    with an ellipsis, so it is not read as whole (``--json`` has it whole)."""
+    text = json.dumps(value, default=str)
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def _value(value: Any) -> str:

@@ -122,3 +122,29 @@ def test_an_anomaly_observation_lists_the_runbook_decision_its_signal_started(
         f"Started by\n  {observation}  anomaly on Deployment/shop/web: "
         "http_error_ratio spike: observed 0.2, expected 0.01 (confidence 90.0%)"
     ) in back
+
+
+def test_evidence_cut_short_says_so(tmp_path: Path) -> None:
+    """`explain` prints an evidence value as JSON cut at 200 characters: a canary's
+    signal, whose sentence is long, ended mid-string ("...tolerance 10%) with nothing
+    after it), as if that were all of it. One cut short now ends with an ellipsis; a
+    short one is printed whole."""
+    r = rig(tmp_path)
+    long_sentence = "latency regressed " * 20
+    routed = r.decisions.decide(
+        Proposal(
+            kind="canary",
+            decision_type="canary/Deployment",
+            subject=str(WEB),
+            proposal={"verdict": "rollback", "revision": 2},
+            signal_confidence=0.97,
+            reason_code="canary:rollback",
+            reason="latency regressed",
+            evidence={"signal": {"sentence": long_sentence}, "short": {"a": 1}},
+            model_version="judge/1",
+        )
+    )
+    story = render(r.ledger, routed.decision_id).splitlines()
+    (signal,) = [line for line in story if line.startswith("  signal: ")]
+    assert signal.endswith("…") and len(signal) == len("  signal: ") + 200
+    assert '  short: {"a": 1}' in story
