@@ -13,7 +13,9 @@ HTTP/1 and headers not read alike by every hop (400 at once: HTTP/0.9, a header 
 without a colon, obs-fold; a target that is not a URL), a 503 with ``Retry-After`` while something
 a route needs is out for a while (a ``TransientError``: the ledger's database away), and
 a 500 that never leaks a traceback to the caller. A client that hangs up mid-answer is
-logged at debug level, not printed.
+logged at debug level, not printed. Every error the server sends itself, the standard
+library's own refusals included (414, 431, 505), is a JSON ``{"error": ...}`` like a
+route's, not the standard library's HTML page.
 
 Connections are capped (``max_connections``, ``server.maxConnections``): each one served
 holds a thread, and the request deadline bounds how long, not how many. A connection
@@ -189,6 +191,27 @@ class HttpServer:
                     self.send_error(400, refused)
                     return False
                 return True
+
+            def send_error(
+                self, code: int, message: str | None = None, explain: str | None = None
+            ) -> None:
+                # The refusals of the standard library's own checks (a request line too
+                # long, 414; a header too long or too many, 431; HTTP/2, 505; a version
+                # that is not one, 400) and of ``parse_request`` above: a JSON body like
+                # every route's error, not the standard library's HTML page. The status
+                # line keeps the standard phrase; what went wrong is in the body.
+                self.log_error("code %d, message %s", code, message)
+                self.send_response(code)
+                self.send_header("Connection", "close")  # also sets close_connection
+                if code < 200 or code in (204, 205, 304):  # answers that carry no body
+                    self.end_headers()
+                    return
+                body = _error_body(code, message, explain)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                if self.command != "HEAD":
+                    self.wfile.write(body)
 
             def handle_expect_100(self) -> bool:
                 # "Expect: 100-continue": the client waits to be told to send the body.
@@ -462,6 +485,21 @@ class _DeadlineReader(io.RawIOBase):
         self.deadline = None
         with contextlib.suppress(OSError):  # closed already: nothing more to write
             self.sock.settimeout(self.read_timeout)
+
+
+def _error_body(code: int, message: str | None, explain: str | None) -> bytes:
+    """The JSON body of an error the server sends itself: ``message`` (else the status's
+    description) and, when given, ``explain`` after it ("Line too long: got more than
+    65536 bytes when reading header line")."""
+    try:
+        status = HTTPStatus(code)
+        default = status.description or status.phrase
+    except ValueError:
+        default = f"HTTP {code}"
+    error = message or default
+    if explain:
+        error = f"{error}: {explain}"
+    return json_response(code, {"error": error}).body
 
 
 def _bad_request_line(line: str) -> str | None:

@@ -141,7 +141,9 @@ def run_detect(args: argparse.Namespace) -> int:
             raise InputError(
                 f"{args.state}: cannot restore the detector state: {exc.strerror or exc}"
             ) from exc
-        except ValueError as exc:  # StateError, JSONDecodeError, UnicodeDecodeError
+        except json.JSONDecodeError as exc:
+            raise InputError(_not_json(args.state, exc)) from exc
+        except ValueError as exc:  # StateError, UnicodeDecodeError
             raise InputError(f"{args.state}: cannot restore the detector state: {exc}") from exc
         if abs(detector.step - step) > 1e-9 * step:
             raise InputError(
@@ -268,6 +270,18 @@ def _saved_time(saved: object) -> float:
     if isinstance(last, bool) or not isinstance(last, int | float):
         return math.nan
     return float(last)
+
+
+def _not_json(state: Path, exc: json.JSONDecodeError) -> str:
+    """Why ``state`` cannot be a saved detector state, in words (not the JSON parser's
+    "Expecting value"), at the line and column where reading it stopped."""
+    where = f"{state}:{exc.lineno}:{exc.colno}"
+    found = "the file is empty" if not exc.doc.strip() else "the text stops being JSON here"
+    return (
+        f"{where}: not JSON ({found}), so not a detector state: is it a file written by "
+        "`autonomic detect --state`? Give one, or a path that does not exist yet to start "
+        "afresh"
+    )
 
 
 def _rows_seen(table: Table, last: float, state: Path, dates: bool) -> int:

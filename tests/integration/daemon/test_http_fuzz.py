@@ -1,10 +1,11 @@
 """Malformed HTTP sent over a raw socket to the daemon's own server, wired as the daemon
 wires it (every route, a SQLite ledger, Slack over HTTP, Alertmanager with a token).
 
-Whatever the bytes, the answer is a 4xx or the connection is closed cleanly: never a
-5xx caused by the input, never a traceback (in the log or on stderr), never a
-connection held open waiting (each answer must come well within the server's 10 s read
-timeout), and ``/healthz`` still answers at once afterwards.
+Whatever the bytes, the answer is a 4xx with a JSON body ``{"error": ...}`` (the
+standard library's own refusals included, not its HTML page) or the connection is
+closed cleanly: never a 5xx caused by the input, never a traceback (in the log or on
+stderr), never a connection held open waiting (each answer must come well within the
+server's 10 s read timeout), and ``/healthz`` still answers at once afterwards.
 
 Chunked bodies are not supported: ``Transfer-Encoding`` gets 411 (400 together with a
 Content-Length, the request-smuggling shape).
@@ -167,6 +168,13 @@ def check(
         assert status is None or 400 <= status < 500, reply[:300]
     else:
         assert status in expected, reply[:300]
+    # Every error is JSON, the server's own refusals too (not the standard library's HTML
+    # page), but for the Slack interactions route's, plain text by design (PLAIN_TEXT).
+    if status is not None and not data.startswith(b"POST /slack/interactions "):
+        head, _, body = reply.partition(b"\r\n\r\n")
+        assert b"\r\nContent-Type: application/json\r\n" in head, reply[:300]
+        error = json.loads(body)
+        assert list(error) == ["error"] and isinstance(error["error"], str), error
     survived(port, caplog, capsys)
 
 

@@ -81,7 +81,34 @@ def test_bad_input_is_reported_not_raised(
     bad_state = tmp_path / "state.json"
     bad_state.write_text("{not json", encoding="utf-8")
     assert main(["detect", str(path), "--state", str(bad_state)]) == 2
-    assert "cannot restore" in capsys.readouterr().err
+    assert f"{bad_state}:1:2: not JSON" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("text", "where", "found"),
+    [
+        ("timestamp,value\n1,2\n", "1:1", "the text stops being JSON here"),  # a CSV
+        ('{"step": 60,\n  "mean": oops}\n', "2:11", "the text stops being JSON here"),
+        ("", "1:1", "the file is empty"),
+    ],
+    ids=["a CSV", "a bad value on line 2", "empty"],
+)
+def test_a_state_file_that_is_not_json_is_named_with_its_line_and_column(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], text: str, where: str, found: str
+) -> None:
+    series = write(tmp_path / "in.csv", sine_rows(10))
+    state = tmp_path / "state.json"
+    state.write_text(text, encoding="utf-8")
+    assert (
+        main(["detect", str(series), "-o", str(tmp_path / "out.csv"), "--state", str(state)]) == 2
+    )
+    err = capsys.readouterr().err
+    assert err == (
+        f"autonomic: error: {state}:{where}: not JSON ({found}), so not a detector state: is "
+        "it a file written by `autonomic detect --state`? Give one, or a path that does not "
+        "exist yet to start afresh\n"
+    )
+    assert state.read_text(encoding="utf-8") == text  # left as it was
 
 
 def test_rows_are_flagged_at_the_daemons_threshold_or_the_one_given(

@@ -16,12 +16,11 @@ import pytest
 from agent.errors import TransientError
 from agent.executor import StepOutcome
 from remediation.guards import BreakerState
-from tests.unit.engine.harness import Rig, status_of
+from tests.unit.engine.harness import Rig, runbook_rig, status_of
 from tests.unit.engine.test_first_write_recheck import (
     RUNBOOK_NAME,
     _approved,
     _claimed_unwritten,
-    _rig,
 )
 
 
@@ -49,7 +48,7 @@ def _step_fails(r: Rig, monkeypatch: pytest.MonkeyPatch, step: int, reason: str)
 def test_a_run_closed_unstarted_after_approved_max_wait_is_not_a_breaker_failure(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    r = _rig(tmp_path)
+    r = runbook_rig(tmp_path)
     decision, key = _claimed_unwritten(r, monkeypatch)
     _set_breaker(r, BreakerState(consecutive_failures=2))  # one more failure opens it
     r.clock.advance(r.engine.limits.approved_max_wait + 60)
@@ -66,7 +65,7 @@ def test_a_run_closed_unstarted_after_approved_max_wait_is_not_a_breaker_failure
 def test_a_first_write_the_api_did_not_take_is_not_a_breaker_failure(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    r = _rig(tmp_path)
+    r = runbook_rig(tmp_path)
     real = r.sim.snapshot
 
     def snapshot(operation: Any) -> Any:
@@ -89,7 +88,7 @@ def test_a_first_write_the_api_did_not_take_is_not_a_breaker_failure(
 def test_a_half_open_trial_that_wrote_nothing_gives_the_trial_back(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    r = _rig(tmp_path)
+    r = runbook_rig(tmp_path)
     opened = r.clock.now() - 2 * 3600  # openFor (1h) has passed: half-open
     _set_breaker(r, BreakerState(consecutive_failures=3, opened_at=opened))
     _step_fails(r, monkeypatch, 0, "Forbidden")
@@ -111,7 +110,7 @@ def test_a_half_open_trial_that_wrote_nothing_gives_the_trial_back(
 def test_a_run_that_wrote_or_whose_plan_was_refused_counts(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, step: int, reason: str, why: str
 ) -> None:
-    r = _rig(tmp_path)
+    r = runbook_rig(tmp_path)
     _step_fails(r, monkeypatch, step, reason)
     decision = _approved(r)
     r.clock.advance(30)
@@ -128,7 +127,7 @@ def test_a_crash_between_closing_a_run_held_past_approved_max_wait_and_its_escal
     from tests.unit.engine.harness import restarted
     from tests.unit.engine.test_first_write_recheck import _Killed
 
-    r = _rig(tmp_path)
+    r = runbook_rig(tmp_path)
     decision, _ = _claimed_unwritten(r, monkeypatch)
     r.clock.advance(r.engine.limits.approved_max_wait + 60)
 

@@ -24,8 +24,8 @@ from pathlib import Path
 
 from agent.decisions import Proposal
 from agent.ledger import DecisionRecord, Feedback
-from tests.unit.engine.harness import WEB, Rig, restarted
-from tests.unit.engine.test_execute_unwritten import _approved, _rig
+from tests.unit.engine.harness import WEB, Rig, restarted, runbook_rig
+from tests.unit.engine.test_execute_unwritten import _approved
 
 
 def _closed_replaced(r: Rig, first: str, *, intent: bool) -> str:
@@ -95,7 +95,7 @@ def _closings(r: Rig, decision_id: str) -> list[str]:
 def test_a_claim_refused_under_another_decisions_run_closes_the_decision_superseded(
     tmp_path: Path,
 ) -> None:
-    r = _rig(tmp_path)
+    r = runbook_rig(tmp_path)
     first = _approved(r)
     key = _closed_replaced(r, first, intent=True)
     second = _again(r, first)
@@ -124,7 +124,7 @@ def test_a_claim_refused_under_another_decisions_run_closes_the_decision_superse
 def test_a_claim_refused_under_a_run_about_to_give_its_key_up_waits_and_claims_it(
     tmp_path: Path,
 ) -> None:
-    r = _rig(tmp_path)
+    r = runbook_rig(tmp_path)
     first = _approved(r)
     key = _closed_replaced(r, first, intent=False)
     second = _again(r, first)
@@ -145,7 +145,7 @@ def test_a_claim_refused_under_a_run_about_to_give_its_key_up_waits_and_claims_i
 def test_a_decision_left_executing_with_no_run_of_its_own_is_closed_at_recovery_once(
     tmp_path: Path,
 ) -> None:
-    r = _rig(tmp_path)
+    r = runbook_rig(tmp_path)
     first = _approved(r)
     _closed_replaced(r, first, intent=True)
     second = _again(r, first)
@@ -168,7 +168,7 @@ def test_a_decision_left_executing_with_no_run_of_its_own_is_closed_at_recovery_
 def test_a_claim_refused_under_the_decisions_own_run_goes_on_as_before(
     tmp_path: Path,
 ) -> None:
-    r = _rig(tmp_path)
+    r = runbook_rig(tmp_path)
     decision = _approved(r)
     record = _decision(r, decision)
     key = record.incident_key

@@ -27,10 +27,6 @@ from tests.unit.engine.test_first_write_recheck import RUNBOOK_NAME
 LAGGING = "Deployment/shop/web: its controller has not observed generation 5 yet (at 4)"
 
 
-def _rig(tmp_path: Path, *, auto: float = 0.7) -> Rig:
-    return runbook_rig(tmp_path, auto=auto)
-
-
 def _approved(r: Rig, route: str) -> str:
     """A latency anomaly on web (a scale, then a restart), approved: by the routing
     (``auto``) or by a person who was asked (``ask``); not run yet."""
@@ -82,7 +78,7 @@ def test_a_first_step_that_cannot_be_read_waits_for_the_next_cycles(
     caplog: pytest.LogCaptureFixture,
     route: str,
 ) -> None:
-    r = _rig(tmp_path, auto=0.7 if route == "auto" else 0.9)
+    r = runbook_rig(tmp_path, auto=0.7 if route == "auto" else 0.9)
     decision = _approved(r, route)
     told = _escalations(r, monkeypatch)
     reasons = ["RolloutNotObserved"]
@@ -119,7 +115,7 @@ def test_a_first_step_that_cannot_be_read_waits_for_the_next_cycles(
 def test_a_run_whose_target_stays_unreadable_fails_after_approved_max_wait(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    r = _rig(tmp_path)
+    r = runbook_rig(tmp_path)
     decision = _approved(r, "auto")
     told = _escalations(r, monkeypatch)
     reasons = ["ApiUnavailable", "KubeCacheStale"]  # the last one is said
@@ -152,7 +148,7 @@ def test_a_later_step_that_cannot_be_read_waits_and_goes_on(
     """Step 0 written, step 1's target unreadable for a while: step 1 is tried again at
     the next cycles (as a run the ledger cut off between two steps), step 0 never again.
     Before, the run failed: its step 0 undone and a person told."""
-    r = _rig(tmp_path)
+    r = runbook_rig(tmp_path)
     decision = _approved(r, "auto")
     told = _escalations(r, monkeypatch)
     reasons = ["Timeout"]
@@ -178,7 +174,7 @@ def test_a_later_step_that_cannot_be_read_waits_and_goes_on(
 def test_a_later_step_unreadable_past_approved_max_wait_fails_and_undoes(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    r = _rig(tmp_path)
+    r = runbook_rig(tmp_path)
     decision = _approved(r, "auto")
     told = _escalations(r, monkeypatch)
     _unreadable(r, monkeypatch, RolloutRestart, ["Timeout"])
@@ -196,7 +192,7 @@ def test_a_later_step_unreadable_past_approved_max_wait_fails_and_undoes(
 def test_a_deferred_run_goes_on_once_after_a_restart(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    r = _rig(tmp_path)
+    r = runbook_rig(tmp_path)
     decision = _approved(r, "auto")
     reasons = ["ApiUnavailable"]
     _unreadable(r, monkeypatch, RolloutRestart, reasons)
@@ -219,7 +215,7 @@ def test_a_deferred_run_goes_on_once_after_a_restart(
 def test_explain_says_why_a_deferred_run_waits(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    r = _rig(tmp_path)
+    r = runbook_rig(tmp_path)
     decision = _approved(r, "auto")
     _unreadable(r, monkeypatch, Scale, ["RolloutNotObserved"])
     r.run(60)
@@ -238,7 +234,7 @@ def test_a_deferred_step_is_written_once_by_two_engines_carrying_it_on(
     """The engine that deferred the step and a new one on the same ledger (a restart
     whose old process still runs a cycle, a new leader) both carry the run on once the
     target reads again: the step's intent is unique, so it is written once."""
-    r = _rig(tmp_path)
+    r = runbook_rig(tmp_path)
     decision = _approved(r, "auto")
     reasons = ["KubeCacheStale"]
     _unreadable(r, monkeypatch, RolloutRestart, reasons)

@@ -17,8 +17,8 @@ import pytest
 from agent.executor import Executor
 from agent.remediation_engine import RemediationEngine
 from remediation.ports import RolloutRestart, Scale
-from tests.unit.engine.harness import WEB, Rig, status_of
-from tests.unit.engine.test_defer_unread import _approved, _escalations, _rig, _unreadable
+from tests.unit.engine.harness import WEB, Rig, runbook_rig, status_of
+from tests.unit.engine.test_defer_unread import _approved, _escalations, _unreadable
 
 
 def _new_leader(r: Rig) -> Rig:
@@ -60,7 +60,7 @@ def test_a_deposed_replica_does_not_expire_a_run_the_new_leader_is_writing(
     older than approvedMaxWait with no intent read: before, it closed the decision
     ``expired``, told a person nothing was written (step 0 was) and freed the target,
     and the new leader's step 1 was written into a closed run."""
-    r = _rig(tmp_path)
+    r = runbook_rig(tmp_path)
     decision = _approved(r, "auto")
     told = _escalations(r, monkeypatch)
     first = ["KubeCacheStale"]
@@ -111,7 +111,7 @@ def test_a_deposed_replica_does_not_fail_a_run_it_can_no_longer_undo(
     finding the run closed, never undid it: the step stayed against onFailure.undo. Now
     the deposed replica closes nothing, and the new leader fails the run, undoes what it
     can and escalates it, once."""
-    r = _rig(tmp_path)
+    r = runbook_rig(tmp_path)
     decision = _approved(r, "auto")
     told = _escalations(r, monkeypatch)
     r.run(60)

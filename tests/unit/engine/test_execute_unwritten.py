@@ -15,10 +15,6 @@ from remediation.windows import to_utc_text
 from tests.unit.engine.harness import WEB, Rig, fail_intents, latency_anomaly, runbook_rig
 
 
-def _rig(tmp_path: Path) -> Rig:
-    return runbook_rig(tmp_path)
-
-
 def _approved(r: Rig) -> str:
     """A latency anomaly on web, decided: the decision approved, not run yet."""
     latency_anomaly(r, WEB, run=0)
@@ -29,7 +25,7 @@ def _approved(r: Rig) -> str:
 def test_a_ledger_error_before_the_first_intent_leaves_the_run_for_the_next_cycle(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    r = _rig(tmp_path)
+    r = runbook_rig(tmp_path)
     decision = _approved(r)
     failed = fail_intents(r, monkeypatch, committed=False)
     r.clock.advance(30)
@@ -55,7 +51,7 @@ def test_a_run_whose_first_intent_was_written_goes_on_from_it(
 ) -> None:
     """The intent's commit hidden by the error: the run stays taken, and the intent,
     settled from the cluster, says what happened; nothing is claimed or written twice."""
-    r = _rig(tmp_path)
+    r = runbook_rig(tmp_path)
     decision = _approved(r)
     failed = fail_intents(r, monkeypatch, committed=True)
     r.clock.advance(30)
@@ -84,7 +80,7 @@ def test_a_run_whose_first_intent_waited_longer_than_approved_max_wait_is_closed
     written, nothing undone), and handed to a person. It used to be closed ``failed``
     with an inconclusive verification, counted a failed decision: it was never run, so
     nothing was verified, and nothing is counted right or wrong."""
-    r = _rig(tmp_path)
+    r = runbook_rig(tmp_path)
     decision = _approved(r)
     down = [True]
     failed = fail_intents(r, monkeypatch, when=lambda key, step: bool(down), times=None)
@@ -138,7 +134,7 @@ def test_a_restart_long_after_a_run_was_taken_up_unwritten_closes_it(
     """The same rule for the recovery after a restart (or at a new leader): a run taken up
     two hours ago with no intent recorded is closed and handed to a person, not written
     from its first step; the recovery counts it expired (not failed: it never ran)."""
-    r = _rig(tmp_path)
+    r = runbook_rig(tmp_path)
     decision = _approved(r)
     failed = fail_intents(r, monkeypatch, committed=False)
     r.clock.advance(30)
@@ -166,7 +162,7 @@ def test_a_run_a_deposed_leader_took_up_before_its_first_intent_is_carried_on(
     replica. The new leader's recovery may have come before that claim, so the new
     leader's cycles go on with it once it is ``foreign_mark_after`` old, instead of the
     run holding its target until the next change of leader."""
-    r = _rig(tmp_path)
+    r = runbook_rig(tmp_path)
     decision = _approved(r)
     executor = r.engine.executor
     own, leads = executor.owner, executor.is_leader
@@ -198,7 +194,7 @@ def test_a_ledger_error_between_two_steps_leaves_the_run_for_the_next_cycle(
     second step, once, as they do with a run whose first intent failed. Before, a run
     with an intent, none pending, was left ``running`` (its decision executing and its
     target taken) until the next restart or change of leader."""
-    r = _rig(tmp_path)
+    r = runbook_rig(tmp_path)
     decision = _approved(r)
     failed = fail_intents(r, monkeypatch, when=lambda key, step: step == 1)
     r.clock.advance(30)

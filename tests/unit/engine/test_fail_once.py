@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 
 from remediation.ports import RolloutRestart
-from tests.unit.engine.harness import WEB, Rig, status_of
-from tests.unit.engine.test_defer_unread import _approved, _escalations, _rig, _unreadable
+from tests.unit.engine.harness import WEB, Rig, runbook_rig, status_of
+from tests.unit.engine.test_defer_unread import _approved, _escalations, _unreadable
 
 
 def _one_step_written(r: Rig, monkeypatch: pytest.MonkeyPatch) -> str:
@@ -32,7 +32,7 @@ def test_a_failure_overlapping_another_does_not_escalate_again(
     """The first failure undoes step 0; before it closes the run, the second (on the
     same engine, as another thread would) runs whole. It closes the run and escalates;
     the first, its close refused, stops. Before: two escalations, two outcomes."""
-    r = _rig(tmp_path)
+    r = runbook_rig(tmp_path)
     decision = _approved(r, "auto")
     told = _escalations(r, monkeypatch)
     key = _one_step_written(r, monkeypatch)
@@ -64,7 +64,7 @@ def test_a_failure_overlapping_another_does_not_escalate_again(
 def test_a_failure_after_the_run_was_closed_does_nothing(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    r = _rig(tmp_path)
+    r = runbook_rig(tmp_path)
     decision = _approved(r, "auto")
     told = _escalations(r, monkeypatch)
     key = _one_step_written(r, monkeypatch)

@@ -34,10 +34,6 @@ from tests.unit.engine.harness import (
 RUNBOOK_NAME = "latency-scale-restart"
 
 
-def _rig(tmp_path: Path) -> Rig:
-    return runbook_rig(tmp_path)
-
-
 def _approved(r: Rig) -> str:
     """A latency anomaly on web, decided: the decision approved, not run yet."""
     latency_anomaly(r, WEB, run=0)
@@ -67,7 +63,7 @@ def _why(r: Rig, decision: str, outcome: str) -> str:
 def test_an_approved_run_whose_target_a_person_changed_since_is_superseded(
     tmp_path: Path,
 ) -> None:
-    r = _rig(tmp_path)
+    r = runbook_rig(tmp_path)
     decision = _approved(r)
     r.clock.advance(60)
     _person_rolls_out(r)  # a person rolls out while the decision waits
@@ -92,7 +88,7 @@ def test_an_approved_run_whose_target_a_person_changed_since_is_superseded(
 def test_an_approved_run_whose_target_was_deleted_is_superseded_not_failed(
     tmp_path: Path,
 ) -> None:
-    r = _rig(tmp_path)
+    r = runbook_rig(tmp_path)
     decision = _approved(r)
     r.sim.remove_workload(WEB)
     r.run(60)
@@ -105,7 +101,7 @@ def test_an_approved_run_whose_target_was_deleted_is_superseded_not_failed(
 
 
 def test_an_approved_run_waits_while_its_runbooks_breaker_is_open(tmp_path: Path) -> None:
-    r = _rig(tmp_path)
+    r = runbook_rig(tmp_path)
     decision = _approved(r)
     _open_breaker(r)  # another run of the runbook failed meanwhile
     r.run(120)
@@ -115,7 +111,7 @@ def test_an_approved_run_waits_while_its_runbooks_breaker_is_open(tmp_path: Path
 
 
 def test_an_approved_run_waits_inside_a_change_freeze(tmp_path: Path) -> None:
-    r = _rig(tmp_path)
+    r = runbook_rig(tmp_path)
     decision = _approved(r)
     freeze = WindowFields.model_validate(
         {"timezone": "UTC", "dates": ({"start": "2025-06-01", "end": "2025-07-01"},)}
@@ -145,7 +141,7 @@ def _claimed_unwritten(r: Rig, monkeypatch: pytest.MonkeyPatch) -> tuple[str, st
 def test_a_claimed_run_whose_target_changed_before_its_first_intent_is_superseded(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    r = _rig(tmp_path)
+    r = runbook_rig(tmp_path)
     decision, key = _claimed_unwritten(r, monkeypatch)
     _person_rolls_out(r)
     r.run(60)
@@ -164,7 +160,7 @@ def test_a_claimed_run_whose_target_changed_before_its_first_intent_is_supersede
 def test_a_claimed_run_waits_for_an_open_breaker_before_its_first_intent(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    r = _rig(tmp_path)
+    r = runbook_rig(tmp_path)
     decision, key = _claimed_unwritten(r, monkeypatch)
     _open_breaker(r)
     r.run(120)
@@ -183,7 +179,7 @@ def test_a_restart_before_the_first_intent_rechecks_and_the_next_leader_keeps_lo
 ) -> None:
     """The run claimed by a process that died (another owner): the recovery judges the
     guards again, holds it while the breaker is open, and later cycles take it up."""
-    r = _rig(tmp_path)
+    r = runbook_rig(tmp_path)
     decision, key = _claimed_unwritten(r, monkeypatch)
     monkeypatch.undo()
     _open_breaker(r)
@@ -201,7 +197,7 @@ def test_a_restart_before_the_first_intent_rechecks_and_the_next_leader_keeps_lo
 def test_a_restart_before_the_first_intent_closes_a_run_whose_target_is_gone(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    r = _rig(tmp_path)
+    r = runbook_rig(tmp_path)
     decision, key = _claimed_unwritten(r, monkeypatch)
     r.sim.remove_workload(WEB)
     r = restarted(r)
@@ -245,7 +241,7 @@ def _crashed_after_step_0(r: Rig, monkeypatch: pytest.MonkeyPatch) -> tuple[str,
 def test_a_restart_does_not_carry_on_a_run_whose_target_a_person_changed_since(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    r = _rig(tmp_path)
+    r = runbook_rig(tmp_path)
     decision, key = _crashed_after_step_0(r, monkeypatch)
     r.clock.advance(60)
     _person_rolls_out(r)  # while the daemon was down
@@ -268,7 +264,7 @@ def test_a_restart_does_not_carry_on_a_run_whose_target_a_person_changed_since(
 def test_a_restart_carries_on_a_run_nothing_changed(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    r = _rig(tmp_path)
+    r = runbook_rig(tmp_path)
     decision, key = _crashed_after_step_0(r, monkeypatch)
     r = restarted(r)
     assert r.engine.recover()["resumed"] == 1
@@ -282,7 +278,7 @@ def test_a_crash_while_closing_an_unstarted_run_leaves_nothing_in_flight(
     """The process dies at the write that gives the closed run's guards back: the next
     recovery finishes closing it, and the runbook and the target are free again (a run
     left in flight for good would hold its runbook's concurrency and its target)."""
-    r = _rig(tmp_path)
+    r = runbook_rig(tmp_path)
     decision, key = _claimed_unwritten(r, monkeypatch)
     monkeypatch.undo()
     real = r.engine._update_guards
@@ -313,7 +309,7 @@ def test_a_run_taken_up_twice_at_once_is_counted_in_flight_once(
 ) -> None:
     """A recovery on one job's thread and a cycle on another take up the same claimed,
     uncounted run at once: each reads the guards before the other writes them."""
-    r = _rig(tmp_path)
+    r = runbook_rig(tmp_path)
     decision, _ = _claimed_unwritten(r, monkeypatch)
     monkeypatch.undo()
     # Uncounted: as after a failure between the claim and the count.
@@ -343,7 +339,7 @@ def test_a_change_before_the_decision_is_not_taken_for_one_after_it_with_clocks_
     """The API server's clock runs 40 s ahead of the daemon's: the person's rollout just
     before the decision (the one that caused the incident) is stamped after the
     decision's time. The plan read it: the run is not superseded; a change after it is."""
-    r = _rig(tmp_path)
+    r = runbook_rig(tmp_path)
     r.sim.workloads[WEB].last_human_change_at = r.clock.now() + 40  # seconds ago, by its clock
     decision = _approved(r)
     r.run(60)
@@ -354,7 +350,7 @@ def test_a_change_before_the_decision_is_not_taken_for_one_after_it_with_clocks_
 def test_a_change_after_the_plan_read_the_target_supersedes_it_with_clocks_apart(
     tmp_path: Path,
 ) -> None:
-    r = _rig(tmp_path)
+    r = runbook_rig(tmp_path)
     r.sim.workloads[WEB].last_human_change_at = r.clock.now() + 40
     decision = _approved(r)
     r.sim.workloads[WEB].last_human_change_at = r.clock.now() + 41  # changed again since
@@ -369,7 +365,7 @@ def test_a_run_a_guard_held_past_approved_max_wait_says_the_guard_not_the_ledger
     """Closed for its age, the run held by its runbook's open breaker is handed to a
     person with what held it: not "the ledger could not record its first intent", which
     sends them to look at a database that answered all along."""
-    r = _rig(tmp_path)
+    r = runbook_rig(tmp_path)
     decision, key = _claimed_unwritten(r, monkeypatch)
     monkeypatch.undo()
     limit = r.engine.limits.approved_max_wait

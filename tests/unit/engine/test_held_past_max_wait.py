@@ -25,10 +25,6 @@ from tests.unit.engine.harness import WEB, Rig, latency_anomaly, runbook_rig
 from tests.unit.engine.test_first_write_recheck import _open_breaker
 
 
-def _rig(tmp_path: Path, *, auto: float = 0.7) -> Rig:
-    return runbook_rig(tmp_path, auto=auto)
-
-
 def _held_past_max_wait(r: Rig) -> None:
     """Its runbook's breaker opened again and again, for longer than approvedMaxWait."""
     for _ in range(int(r.engine.limits.approved_max_wait // 600) + 2):
@@ -39,7 +35,7 @@ def _held_past_max_wait(r: Rig) -> None:
 def test_an_approved_run_held_past_approved_max_wait_is_not_executed_not_judged(
     tmp_path: Path,
 ) -> None:
-    r = _rig(tmp_path)
+    r = runbook_rig(tmp_path)
     latency_anomaly(r, WEB, run=0)
     (record,) = r.ledger.decisions(kind="remediation", status=["approved"])
     _held_past_max_wait(r)
@@ -81,7 +77,7 @@ def test_an_approved_run_held_past_approved_max_wait_is_not_executed_not_judged(
 def test_approvals_list_and_why_say_an_approval_held_past_approved_max_wait_was_not_executed(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    r = _rig(tmp_path, auto=0.9)  # 75% asks
+    r = runbook_rig(tmp_path, auto=0.9)  # 75% asks
     latency_anomaly(r, WEB, run=0)
     (question,) = r.ledger.questions()
     assert r.decisions.answer(question.id, "approved", "alice")

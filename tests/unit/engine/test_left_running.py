@@ -18,8 +18,8 @@ import pytest
 from agent.errors import PermanentError
 from agent.remediation_engine import _in_flight
 from remediation.ports import RolloutRestart, Scale
-from tests.unit.engine.harness import WEB, Rig, status_of
-from tests.unit.engine.test_defer_unread import _approved, _escalations, _rig, _unreadable
+from tests.unit.engine.harness import WEB, Rig, runbook_rig, status_of
+from tests.unit.engine.test_defer_unread import _approved, _escalations, _unreadable
 from tests.unit.engine.test_deposed_mid_cycle import _new_leader
 from tests.unit.engine.test_first_write_recheck import RUNBOOK_NAME
 
@@ -54,7 +54,7 @@ def test_the_leader_fails_a_run_left_running_after_a_step_that_did_not_complete(
     that process): the scale stayed, nobody was told, and the target stayed taken until
     the next leader's recovery. Now the new leader's next cycle fails it: undone as
     onFailure.undo says, escalated once, the target freed."""
-    r = _rig(tmp_path)
+    r = runbook_rig(tmp_path)
     decision = _approved(r, "auto")
     told = _escalations(r, monkeypatch)
     new = _new_leader(r)
@@ -111,7 +111,7 @@ def test_the_leader_carries_on_a_run_left_between_steps_once_it_has_not_moved_fo
     a while (a cycle 30 s later does nothing); once no step of it has moved for
     ``foreign_mark_after`` (2 minutes), the leader carries it on from step 1. Before, it
     stayed as it was until the next change of leader, its target taken."""
-    r = _rig(tmp_path)
+    r = runbook_rig(tmp_path)
     decision = _approved(r, "auto")
     told = _escalations(r, monkeypatch)
     new = _new_leader(r)
@@ -151,7 +151,7 @@ def test_a_run_left_running_part_undone_is_failed_not_carried_on(
     ``running`` with step 0 ``undone``. Carried on from its first step without an intent,
     step 1 (the restart) would have been written over the undone scale and the run
     verified; it is failed (not judged), and escalated once saying the scale was undone."""
-    r = _rig(tmp_path)
+    r = runbook_rig(tmp_path)
     decision = _approved(r, "auto")
     told = _escalations(r, monkeypatch)
     new = _new_leader(r)

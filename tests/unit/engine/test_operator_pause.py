@@ -22,7 +22,10 @@ CRASHLOOP = "crashloop-after-rollout-rollback"
 
 def _cli(tmp_path: Path, capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str]:
     capsys.readouterr()
-    code = main([*args, "--ledger", str(tmp_path / "ledger.sqlite")])
+    try:
+        code = main([*args, "--ledger", str(tmp_path / "ledger.sqlite")])
+    except SystemExit as exc:  # refused by argparse itself
+        code = int(exc.code or 0)
     captured = capsys.readouterr()
     return code, captured.out + captured.err
 
@@ -166,6 +169,12 @@ def test_bad_pause_input_is_refused_before_the_ledger_is_touched(
     for args, said in (
         (["pause", "--for", "soon"], "--for: expected a duration such as 30s, 5m, 2h or 1h30m"),
         (["pause", "--for=-5m"], "--for: expected a duration"),
+        # Written apart, argparse took these for options and said only "--for: expected
+        # one argument"; "-5" alone it already read as a value.
+        (["pause", "--for", "-5m"], "--for: expected a duration such as 30s, 5m, 2h or 1h30m"),
+        (["pause", "--for", "-1h30m"], "--for: expected a duration"),
+        (["pause", "--for", "-.5h"], "--for: expected a duration"),
+        (["pause", "--for", "-5"], "--for: expected a duration"),
         (["pause", "--for", "0s"], "--for must be longer than 0 s"),
         (["pause", "--status", "--reason", "x"], "--status only reads"),
         (["pause", "--as", " "], "--as must name who it is"),

@@ -11,8 +11,8 @@ import pytest
 
 from agent.ledger import Feedback
 from agent.remediation_engine import RemediationEngine
-from tests.unit.engine.harness import Rig, restarted
-from tests.unit.engine.test_defer_unread import _approved, _escalations, _rig
+from tests.unit.engine.harness import Rig, restarted, runbook_rig
+from tests.unit.engine.test_defer_unread import _approved, _escalations
 from tests.unit.engine.test_fail_once import _one_step_written
 
 
@@ -30,7 +30,7 @@ def _step_zero_failed(r: Rig, monkeypatch: pytest.MonkeyPatch) -> tuple[Rig, str
 def test_a_run_another_failure_closed_meanwhile_is_not_counted_resumed(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    r, decision, key = _step_zero_failed(_rig(tmp_path), monkeypatch)
+    r, decision, key = _step_zero_failed(runbook_rig(tmp_path), monkeypatch)
     told = _escalations(r, monkeypatch)
     real = r.ledger.set_execution_status
     record = r.ledger.get_decision(decision)
@@ -72,7 +72,7 @@ def test_a_run_left_for_the_next_leader_is_not_counted_resumed(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The lease lost while recovering: the failure is left whole to the next leader."""
-    r, _, key = _step_zero_failed(_rig(tmp_path), monkeypatch)
+    r, _, key = _step_zero_failed(runbook_rig(tmp_path), monkeypatch)
     monkeypatch.setattr(r.executor, "is_leader", lambda: False)
     counts = r.engine.recover()
     assert counts["resumed"] == 0  # before: 1

@@ -36,10 +36,6 @@ class Gate:
         self.events.append("lease released")
 
 
-def _rig(tmp_path: Path) -> Rig:
-    return runbook_rig(tmp_path)
-
-
 def _left_running(r: Rig) -> tuple[str, str]:
     """The run the shutdown stopped, as the next leader finds it: (decision, key)."""
     (execution,) = r.ledger.executions(["running"])
@@ -53,7 +49,7 @@ def _left_running(r: Rig) -> tuple[str, str]:
 def test_a_shutdown_stops_a_run_between_steps_and_the_lease_goes_after(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    r = _rig(tmp_path)
+    r = runbook_rig(tmp_path)
     events: list[str] = []
     runtime = Runtime(
         [],
@@ -118,7 +114,7 @@ def test_a_shutdown_stops_a_run_between_steps_and_the_lease_goes_after(
 def test_no_new_run_starts_once_shutting_down(tmp_path: Path) -> None:
     """An approved decision met after the shutdown began is not claimed: it stays
     approved for the next leader, and nothing is written."""
-    r = _rig(tmp_path)
+    r = runbook_rig(tmp_path)
     stopping = threading.Event()
     r.executor.stopping = stopping.is_set
     stopping.set()

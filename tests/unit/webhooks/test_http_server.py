@@ -107,6 +107,49 @@ def test_framing_that_cannot_be_trusted_is_refused_and_the_connection_closed(
     assert server.received == []  # type: ignore[attr-defined]
 
 
+@pytest.mark.parametrize(
+    ("data", "expected", "error"),
+    [
+        (b"GET /" + b"a" * 70_000 + b" HTTP/1.1\r\n\r\n", 414, "URI is too long"),
+        (b"GET /healthz HTTP/2.0\r\n\r\n", 505, "Invalid HTTP version (2.0)"),
+        (b"GET /healthz HTTP/one\r\n\r\n", 400, "Bad request version ('HTTP/one')"),
+        (b"GET /healthz\r\n", 400, "not an HTTP/1 request line (HTTP/0.9 is not served)"),
+        (
+            b"GET /healthz HTTP/1.1\r\nfoo bar\r\n\r\n",
+            400,
+            "a header line without a colon, or with a space before it",
+        ),
+        (
+            b"GET /healthz HTTP/1.1\r\nX-Big: " + b"a" * 70_000 + b"\r\n\r\n",
+            431,
+            "Line too long: got more than 65536 bytes when reading header line",
+        ),
+        (
+            b"GET /healthz HTTP/1.1\r\n" + b"X-H: v\r\n" * 200 + b"\r\n",
+            431,
+            "Too many headers: got more than 100 headers",
+        ),
+    ],
+    ids=["414", "505", "bad version", "HTTP/0.9", "no colon", "long header", "many headers"],
+)
+def test_the_servers_own_refusals_are_json_and_close_the_connection(
+    server: HttpServer, data: bytes, expected: int, error: str
+) -> None:
+    # Served first on the same connection, so the refusal must close a kept-alive one.
+    first = b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n"
+    with socket.create_connection(("127.0.0.1", server.port), timeout=3.0) as conn:
+        conn.sendall(first + data)
+        reply = b""
+        while chunk := conn.recv(65536):  # to the server's close (a timeout fails)
+            reply += chunk
+    assert status(reply) == 200
+    second = reply[reply.index(b"HTTP/1.1", 1) :]
+    head, _, body = second.partition(b"\r\n\r\n")
+    assert status(second) == expected
+    assert b"Content-Type: application/json" in head and b"Connection: close" in head
+    assert json.loads(body) == {"error": error}
+
+
 def test_a_body_that_ends_short_is_refused_not_handled(server: HttpServer) -> None:
     reply = exchange(server.port, post(b"{}", "Content-Length: 100"), half_close=True)
     assert status(reply) == 400
