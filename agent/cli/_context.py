@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -12,6 +13,20 @@ from agent.errors import InputError
 if TYPE_CHECKING:  # imported lazily so that `autonomic --help` stays fast
     from agent.ledger import DecisionRecord, Ledger
     from agent.settings import Settings
+
+
+# What a parser reads as a value though it starts with "-": a minus then a digit (or a
+# point and a digit), as a negative duration is written: -5, -1.5h, -5m, -.5h.
+_NEGATIVE_VALUE = re.compile(r"^-\.?\d")
+
+
+def take_negative_values(parser: argparse.ArgumentParser) -> None:
+    """Make ``parser`` read a value that starts with a minus and a digit as a value, not
+    an option: argparse takes only "-5" or "-1.5" so, and read "--for -5m" as --for
+    missing its value ("expected one argument"); now -5m reaches the duration's own check
+    and is refused in the same words as --for=-5m. Only for a parser with no option that
+    starts with a digit."""
+    parser._negative_number_matcher = _NEGATIVE_VALUE
 
 
 def add_ledger_flags(parser: argparse.ArgumentParser) -> None:

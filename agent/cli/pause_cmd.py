@@ -31,20 +31,16 @@ from __future__ import annotations
 import argparse
 import getpass
 import json
-import re
 import time
 from typing import TYPE_CHECKING, Any
 
-from agent.cli._context import add_ledger_flags, ledger_from, settings_from
+from agent.cli._context import add_ledger_flags, ledger_from, settings_from, take_negative_values
 from agent.errors import InputError
 
 if TYPE_CHECKING:
     from agent.ledger import Ledger
 
 HISTORY_SHOWN = 5
-# What the pause parser reads as a value though it starts with "-": a minus then a digit
-# (or a point and a digit), as a negative duration is written: -5, -1.5h, -5m, -.5h.
-_NEGATIVE_VALUE = re.compile(r"^-\.?\d")
 
 
 def register(sub: argparse._SubParsersAction[Any]) -> None:
@@ -62,11 +58,7 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
         help="lapse by itself after this long (30m, 1.5h, 1h30m, 1d, or seconds: 3600); "
         "default: until `autonomic resume`",
     )
-    # A value that starts with a minus and a digit is a value, not an option: argparse
-    # takes only "-5" or "-1.5" so, and read "--for -5m" as --for missing its value
-    # ("expected one argument"). Now -5m reaches the duration's own check and is refused
-    # in the same words as --for=-5m. This parser has no option that starts with a digit.
-    cmd._negative_number_matcher = _NEGATIVE_VALUE
+    take_negative_values(cmd)  # "--for -5m" is refused as a duration
     cmd.add_argument("--as", dest="actor", help="who pauses (default: cli:$USER)")
     cmd.add_argument(
         "--status", action="store_true", help="show whether a pause holds; write nothing"

@@ -49,7 +49,7 @@ from collections.abc import Mapping
 from dataclasses import asdict
 from typing import TYPE_CHECKING, Any
 
-from agent.cli._context import add_ledger_flags, ledger_from
+from agent.cli._context import add_ledger_flags, ledger_from, take_negative_values
 from agent.errors import InputError
 from agent.verdicts import status_said
 from remediation.durations import format_duration
@@ -109,6 +109,7 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
         "--limit", type=int, default=50, metavar="N", help="lines at most (default 50)"
     )
     parser.add_argument("--json", action="store_true", help="print the records as JSON")
+    take_negative_values(parser)  # "--since -5m" is refused as a duration
     add_ledger_flags(parser)
     parser.set_defaults(handler=why)
 

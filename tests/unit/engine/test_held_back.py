@@ -279,8 +279,11 @@ def test_why_through_the_cli_says_what_was_held_back_and_what_was_decided(
         }
     ]
     assert [d["id"] for d in data["decisions"]] == [decided]
-    code, _, err = _why(tmp_path, capsys, "web", "--since", "soon")
-    assert code == 2 and err.startswith("autonomic: error: --since: expected a duration")
+    # a negative window is refused as a duration ("--since -5m" was argparse's "expected
+    # one argument", as if the value were missing)
+    for given in ("soon", "-5m", "-1h30m"):
+        code, _, err = _why(tmp_path, capsys, "web", "--since", given)
+        assert code == 2 and err.startswith("autonomic: error: --since: expected a"), err
 
 
 def test_why_says_a_runbook_name_the_ledger_never_saw(
