@@ -156,6 +156,9 @@ class Proposal:
     # Who already approved this very action upstream ("alice, on canary decision ..."):
     # the confidence's question is not asked again (``routing.route``).
     approved_by: str | None = None
+    # That yes also stands for ``mode: propose``'s question: the question it answered
+    # promised no second one (``routing.route``).
+    approved_for_propose: bool = False
 
 
 @dataclass(frozen=True)
@@ -362,6 +365,7 @@ class DecisionService:
             capped_by=p.capped_by,
             shadowed_by=p.shadowed_by,
             approved_by=p.approved_by,
+            approved_for_propose=p.approved_for_propose,
         )
         evidence = dict(p.evidence)
         defaults = p.default_thresholds or self._global_thresholds()

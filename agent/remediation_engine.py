@@ -412,6 +412,13 @@ def _approved_upstream(signal: Signal) -> str | None:
     return who if isinstance(who, str) and who else None
 
 
+def _approved_for_propose(signal: Signal) -> bool:
+    """Whether the approved canary verdict ``signal`` carries was asked with a question
+    that said what a yes does and that nothing asks again (the canary loop passes on its
+    decision's ``yes_acts``): only then is that yes also ``mode: propose``'s."""
+    return _approved_upstream(signal) is not None and signal.evidence.get("yes_acts") is True
+
+
 def _signal_evidence(signal: Signal) -> dict[str, Any]:
     """A signal's evidence as its decision keeps it; a pod or node condition's with the
     object it was seen on and since when, which the check before the first write reads
@@ -1567,6 +1574,7 @@ class RemediationEngine:
                 forced_approval=_forced_approval(planned, self.limits),
                 shadow=planned.mode == "shadow",
                 approved_by=_approved_upstream(signal),
+                approved_for_propose=_approved_for_propose(signal),
                 incident_key=key,
                 siblings=tuple(
                     f"{name}/{planned.target.kind}"

@@ -89,16 +89,19 @@ def route(
     capped_by: str = "the runbook caps autonomy",
     shadowed_by: tuple[str, str] = ("ShadowRunbook", "shadow runbook"),
     approved_by: str | None = None,
+    approved_for_propose: bool = False,
 ) -> RouteDecision:
     """Pick the route for one decision. Pure: same inputs, same answer.
 
     ``approved_by`` names who already approved this very action upstream (a person's yes
     to the canary verdict a promotion or rollback carries out): the question the
     confidence would ask has been answered, so it acts instead of asking the same thing
-    again. That yes is also the one ``mode: propose`` asks for before every action (the
-    canary question said what a yes does: ``CanaryLoop._if_approved``), so propose mode
-    does not ask it again either. The other caps (``maxAutonomy``, a forced approval)
-    and an escalation still hold."""
+    again. ``approved_for_propose`` says that yes is also the one ``mode: propose`` asks
+    for before every action: the question that got it said what a yes does and that
+    nothing asks again (its decision's ``yes_acts``: ``CanaryLoop._if_approved``), so
+    propose mode does not ask it again either. Without it (a question that said nothing
+    of what a yes does, or that something asks again) propose mode asks once more. The
+    other caps (``maxAutonomy``, a forced approval) and an escalation still hold."""
     if not 0.0 <= confidence <= 1.0:
         return RouteDecision(
             "escalate", "InvalidConfidence", f"confidence {confidence!r} is not in [0, 1]"
@@ -139,7 +142,7 @@ def route(
         # The automatic threshold just quoted can never be reached to any effect: say so.
         why += f"; {capped_by} at 'ask', so it asks at any confidence"
     if chosen == "auto" and mode == "propose":
-        if not approved_by:
+        if not (approved_by and approved_for_propose):
             chosen, code = "ask", "ProposeMode"
             why += "; propose mode asks before every action"
         elif code != "ApprovedUpstream":

@@ -93,8 +93,9 @@ TEXT_LIMIT = 39_000
 _SOURCE_KEYS = ("source_url", "sourceURL", "generator_url", "generatorURL", "dashboard_url", "url")
 _USER_ID = re.compile(r"^[UW][A-Z0-9]{2,}$")
 _GROUP_ID = re.compile(r"^S[A-Z0-9]{2,}$")
-# Evidence shown on a line of its own (who may answer), not among the numbers.
-_OWN_LINE_KEYS = frozenset({"approvers", "runbook_approvers", "if_approved"})
+# Evidence shown on a line of its own (who may answer, what a yes does), not among the
+# numbers; ``yes_acts`` is what the "If approved" line says in words.
+_OWN_LINE_KEYS = frozenset({"approvers", "runbook_approvers", "if_approved", "yes_acts"})
 # A canary verdict's numbers per metric and its queries: the findings already say the
 # numbers, and six queries would crowd the question; `autonomic explain` shows them.
 _EXPLAIN_ONLY_KEYS = frozenset({"metrics", "queries"})

@@ -223,10 +223,6 @@ JUDGE_CANARY = "autonomic.dev/judge-canary"
 # The opt-in of a native canary to ``canary-promote`` (its target's ``requireLabels``).
 PROMOTE_CANARY = "autonomic.dev/promote-canary"
 CONFIRMED = 0.99  # the least confidence of a verdict a person approved, sent to the runbooks
-# What a promotion's question said of canary-promote under ``mode: propose`` before a
-# yes to it counted as propose mode's (``routing.route``, ``ApprovedUpstream``): a
-# decision asked with it is asked once more, as it said (``_confirmed``).
-PROPOSE_ASKS_AGAIN = "asks once more (mode: propose asks before every action)"
 VERIFY_WINDOW = 3600.0  # how long an acted-on verdict is watched for whether it stuck
 # Prometheus's newest stored sample (of any series) may be this much older than a cycle,
 # at least, before its answers count as frozen: twice ``canary.period``, and no less
@@ -1113,15 +1109,17 @@ class CanaryLoop:
             # again, so the runbook checks the images too (``planning._plan_promote``).
             "images": [str(i) for i in images],
         }
-        told = record.evidence.get("if_approved") if by_person else None
-        if isinstance(told, str) and PROPOSE_ASKS_AGAIN in told:
-            # Its question told the person canary-promote asks once more under propose
-            # mode: the yes was given on that word, so it is not passed on as the runbook's
-            # yes, and propose mode asks before the write, as the question said.
-            log.info("canary %s: approved; its question said propose mode asks once more", target)
-        elif by_person:
-            # The runbook does not ask the same question again (``routing.route``).
+        if by_person:
+            # The runbook does not ask the same question again where its confidence
+            # would (``routing.route``).
             evidence["approved_by"] = self._approver(record)
+            if record.evidence.get("yes_acts") is True:
+                # Its question said what a yes does and that nothing asks again: the yes
+                # is also the one ``mode: propose`` asks for. A question that said
+                # nothing of it (asked before it was said, or with the runbooks
+                # unreadable), or that something asks again, leaves propose mode to
+                # ask once more, as the person was told.
+                evidence["yes_acts"] = True
         self.submit(
             [
                 canary_signal(
@@ -1423,9 +1421,11 @@ class CanaryLoop:
                     "queries": self._queries(analysis),
                     "decided_after_seconds": verdict.decided_after_seconds,
                     "judge_reason": verdict.reason,
+                    # What a yes does, and whether it acts without another question
+                    # (``_confirmed`` passes that on to the runbooks).
                     **(
-                        {"if_approved": said}
-                        if (said := self._if_approved(analysis, decision)) is not None
+                        {"if_approved": told[0], "yes_acts": told[1]}
+                        if (told := self._if_approved(analysis, decision)) is not None
                         else {}
                     ),
                 },
@@ -1444,25 +1444,31 @@ class CanaryLoop:
             )
         )
 
-    def _if_approved(self, analysis: Analysis, decision: str) -> str | None:
+    def _if_approved(self, analysis: Analysis, decision: str) -> tuple[str, bool] | None:
         """What a person's yes to a promotion or a rollback does, for its question: the
         runbooks that would take up the approved verdict (``_confirmed`` sends it at
         ``CONFIRMED`` with the approver's name), read from the loaded runbooks, each with
         what it writes and whether it asks again; the verdict endpoints answer the verdict
-        either way. None for an inconclusive verdict (escalated, never asked), and for a
+        either way. With it, whether the yes acts without another question: True only
+        where at least one runbook takes it up and each that does acts "without asking
+        again" (the decision's ``yes_acts``: only then does ``mode: propose`` take the yes
+        as its own). None for an inconclusive verdict (escalated, never asked), and for a
         native canary when the runbooks cannot be read here: then what a yes does is not
         known, and the question does not guess."""
         if decision not in ("rollback", "promote"):
             return None
         if analysis.pod_hash:  # an Argo Rollout: Argo acts on the endpoint's answer
+            # No runbook takes it up (``_confirmed``): nothing for propose mode to ask.
             if decision == "promote":
                 return (
                     f"the verdict endpoint answers promote, and Argo promotes {analysis.canary}; "
-                    "Autonomic writes nothing to it"
+                    "Autonomic writes nothing to it",
+                    False,
                 )
             return (
                 "the verdict endpoint answers rollback to the Argo analysis that asks it; "
-                f"Autonomic writes nothing to {analysis.canary}"
+                f"Autonomic writes nothing to {analysis.canary}",
+                False,
             )
         if self.runbooks is None or analysis.workload is None:
             return None
@@ -1484,14 +1490,15 @@ class CanaryLoop:
                 else "no loaded runbook takes up a "
                 f"{'promotion' if decision == 'promote' else 'rollback'} of {analysis.canary}"
             )
+            # Told nothing changes: a runbook loaded since then asks under propose mode.
             return (
                 f"the verdict endpoints answer {decision} to the delivery tool that reads "
-                f"them; Autonomic changes nothing itself ({why})"
+                f"them; Autonomic changes nothing itself ({why})",
+                False,
             )
-        said = "; ".join(
-            _what_a_runbook_does(r, analysis.canary, analysis.baseline) for r in acting
-        )
-        return f"{said}; the verdict endpoints answer {decision}"
+        does = [_what_a_runbook_does(r, analysis.canary, analysis.baseline) for r in acting]
+        said = "; ".join(line for line, _ in does)
+        return f"{said}; the verdict endpoints answer {decision}", all(acts for _, acts in does)
 
     def _announce(self, analysis: Analysis, verdict: Verdict, decision_id: str, route: str) -> None:
         """The recorded verdict as an Event on the canary, and to the runbooks when it
@@ -2248,11 +2255,15 @@ def _not_mid_rollout(rollout: WorkloadState) -> str:
     return ""
 
 
-def _what_a_runbook_does(runbook: Runbook, canary: ObjectRef, stable: ObjectRef) -> str:
+def _what_a_runbook_does(
+    runbook: Runbook, canary: ObjectRef, stable: ObjectRef
+) -> tuple[str, bool]:
     """What ``runbook`` does with a canary verdict a person approved, for the verdict's
     question: its writes (``notify`` is a message, not a write), and whether it asks
     again (its ``maxAutonomy``, a forced approval) or writes nothing (its ``mode``).
-    ``stable`` is the Deployment a ``promoteCanary`` action gives the canary's images."""
+    ``stable`` is the Deployment a ``promoteCanary`` action gives the canary's images.
+    With it, whether the line says it acts "without asking again" (a forced approval on
+    the replicas affected still asks on its own, whatever the mode)."""
     verbs: list[str] = []
     details: list[str] = []
     for action in runbook.spec.actions:
@@ -2268,14 +2279,21 @@ def _what_a_runbook_does(runbook: Runbook, canary: ObjectRef, stable: ObjectRef)
     detail = f": {'; '.join(details)}" if details else ""
     spec = runbook.spec
     if spec.mode == "shadow":
-        return f"runbook {runbook.name} records what it would do and writes nothing (mode: shadow)"
+        return (
+            f"runbook {runbook.name} records what it would do and writes nothing (mode: shadow)",
+            False,
+        )
     if spec.mode == "dryRun":
-        return f"runbook {runbook.name} dry-runs it and writes nothing (mode: dryRun)"
+        return f"runbook {runbook.name} dry-runs it and writes nothing (mode: dryRun)", False
     if spec.max_autonomy == "escalate":
-        return f"runbook {runbook.name} escalates it to a person and writes nothing itself"
+        return (
+            f"runbook {runbook.name} escalates it to a person and writes nothing itself",
+            False,
+        )
     if spec.max_autonomy == "ask":
         return (
-            f"runbook {runbook.name} asks once more (its maxAutonomy is ask), then {verb}{detail}"
+            f"runbook {runbook.name} asks once more (its maxAutonomy is ask), then {verb}{detail}",
+            False,
         )
     rules = spec.require_approval_when
     if rules is not None and (
@@ -2283,11 +2301,13 @@ def _what_a_runbook_does(runbook: Runbook, canary: ObjectRef, stable: ObjectRef)
         or (rules.confidence_below is not None and rules.confidence_below > CONFIRMED)
     ):
         return (
-            f"runbook {runbook.name} asks once more (its requireApprovalWhen), then {verb}{detail}"
+            f"runbook {runbook.name} asks once more (its requireApprovalWhen), then {verb}{detail}",
+            False,
         )
     if rules is not None and rules.replicas_affected_over is not None:
         return (
             f"runbook {runbook.name} {verb}, without asking again unless more than "
-            f"{rules.replicas_affected_over} replicas are affected{detail}"
+            f"{rules.replicas_affected_over} replicas are affected{detail}",
+            True,
         )
-    return f"runbook {runbook.name} {verb} without asking again{detail}"
+    return f"runbook {runbook.name} {verb} without asking again{detail}", True

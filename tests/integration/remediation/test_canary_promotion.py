@@ -173,10 +173,11 @@ def test_images_rolled_out_since_the_decision_are_not_written_over(rig: KubeRig)
     assert _images(rig, "web") == ["shop/web:9"]
 
 
-def _judged_by_the_loop(rig: KubeRig) -> Any:
+def _judged_by_the_loop(rig: KubeRig, *, slower: float = 1.0) -> Any:
     """The daemon's canary loop on the pair, with the real judge and its calibrated
     confidence, reading an hour and a half of per-minute series in which the canary
-    behaves as its stable does; its signals go to the engine, as in the daemon."""
+    behaves as its stable does (its latency ``slower`` times the stable's); its signals
+    go to the engine, as in the daemon."""
     import random
 
     from agent.loops.canary import CanaryLoop
@@ -189,7 +190,8 @@ def _judged_by_the_loop(rig: KubeRig) -> Any:
         at = rig.clock.now() + 60 * minute
         for name in ("web", "web-canary"):
             labels = {"namespace": "shop", "deployment": name}
-            metrics.record("lat", labels, at, 100 * rng.lognormvariate(0, 0.05))
+            slow = slower if name == "web-canary" else 1.0
+            metrics.record("lat", labels, at, 100 * slow * rng.lognormvariate(0, 0.05))
             metrics.record("req", labels, at, 600.0)
             metrics.record("err", labels, at, float(rng.random() < 0.3))
     sel = '{namespace="$namespace",deployment="$workload"}'
@@ -327,10 +329,11 @@ def test_a_yes_told_canary_promote_asks_once_more_is_asked_once_more(
         "(mode: propose asks before every action) before Deployment/shop/web takes the "
         "canary's images and the canary is scaled to 0"
     )
-    monkeypatch.setattr(loop, "_if_approved", lambda analysis, decision: told)
+    _recorded_before_the_upgrade(rig, monkeypatch, told)
     _until_final(rig, loop)
     (verdict,) = rig.ledger.decisions(kind="canary")
     assert verdict.evidence["if_approved"] == told
+    assert "yes_acts" not in verdict.evidence
     assert rig.approve_pending() == 1
     for _ in range(3):
         rig.clock.advance(30)
@@ -344,3 +347,94 @@ def test_a_yes_told_canary_promote_asks_once_more_is_asked_once_more(
     assert rig.approve_pending() == 1
     rig.run(60)
     assert _images(rig, "web") == ["shop/web:2"]
+
+
+def _recorded_before_the_upgrade(
+    rig: KubeRig, monkeypatch: pytest.MonkeyPatch, told: str | None
+) -> None:
+    """The canary verdicts recorded as a version before ``yes_acts`` recorded them: with
+    ``told`` as their "If approved" line (None: no line, as before rollbacks had one),
+    and nothing said of whether a yes acts without another question."""
+    from dataclasses import replace
+
+    decide = rig.decisions.decide
+
+    def recorded(p: Any) -> Any:
+        if p.decision_type.startswith("canary/"):
+            evidence = {k: v for k, v in p.evidence.items() if k not in ("if_approved", "yes_acts")}
+            p = replace(p, evidence=evidence | ({"if_approved": told} if told else {}))
+        return decide(p)
+
+    monkeypatch.setattr(rig.decisions, "decide", recorded)
+
+
+def _rollback_approved_under_propose_mode(rig: KubeRig, loop: Any) -> Any:
+    """Under ``mode: propose``, the loop judges the canary (three times its stable's
+    latency) until its rollback verdict, asked of a person, who approves it; the loop
+    then hands it on to canary-rollback. The verdict's decision."""
+    rig.promql.set('code=~"5.."', 0.002)
+    _until_final(rig, loop)
+    (verdict,) = rig.ledger.decisions(kind="canary")
+    assert (verdict.proposal["verdict"], verdict.route) == ("rollback", "ask")
+    assert [q.decision_id for q in rig.ledger.questions()] == [verdict.id]
+    assert rig.approve_pending() == 1
+    for _ in range(3):
+        rig.clock.advance(30)
+        loop.cycle()
+        rig.cycle()
+    return verdict
+
+
+def test_under_propose_mode_a_rollback_whose_question_said_no_second_one_is_not_asked_again(
+    rig: KubeRig,
+) -> None:
+    """The rollback's question says canary-rollback rolls the canary back without asking
+    again (``yes_acts``): the person's yes is propose mode's, and nothing asks again."""
+    rig.decisions.mode = "propose"
+    _pair(rig)
+    loop = _judged_by_the_loop(rig, slower=3.0)
+    verdict = _rollback_approved_under_propose_mode(rig, loop)
+    assert verdict.evidence["if_approved"].startswith(
+        "runbook canary-rollback rolls Deployment/shop/web-canary back to its previous "
+        "revision without asking again"
+    )
+    assert verdict.evidence["yes_acts"] is True
+    (rollback,) = rig.decisions_of("canary-rollback")
+    assert rollback.route == "auto"
+    assert "not ask again: alice" in rollback.evidence["routing"]["route_reason"]
+    assert rig.ledger.questions() == []  # no second question
+    assert _images(rig, "web-canary") == ["shop/web:1"]  # rolled back
+
+
+@pytest.mark.parametrize(
+    "told",
+    [
+        None,  # asked before a rollback's question said what a yes does (or unreadable)
+        "runbook canary-rollback asks once more (its maxAutonomy is ask), then rolls "
+        "Deployment/shop/web-canary back to its previous revision",
+    ],
+    ids=["no-line", "said-it-asks-again"],
+)
+def test_under_propose_mode_a_rollback_not_told_it_acts_on_the_yes_is_asked_once_more(
+    rig: KubeRig, monkeypatch: pytest.MonkeyPatch, told: str | None
+) -> None:
+    """A rollback question that said nothing of what a yes does (asked before it did, or
+    with the runbooks unreadable), or said that something asks again, was answered by a
+    person told that ``mode: propose`` asks before every action. Before, its yes was
+    taken as propose mode's: canary-rollback rolled the canary back without the second
+    question. Now it asks once more, and rolls back on that yes."""
+    rig.decisions.mode = "propose"
+    _pair(rig)
+    loop = _judged_by_the_loop(rig, slower=3.0)
+    _recorded_before_the_upgrade(rig, monkeypatch, told)
+    verdict = _rollback_approved_under_propose_mode(rig, loop)
+    assert verdict.evidence.get("if_approved") == told and "yes_acts" not in verdict.evidence
+    (rollback,) = rig.decisions_of("canary-rollback")
+    assert rollback.route == "ask"
+    assert "propose mode asks before every action" in rollback.evidence["routing"]["route_reason"]
+    assert rollback.evidence["signal"]["approved_by"].startswith("alice")  # still passed on
+    assert [q.decision_id for q in rig.ledger.questions()] == [rollback.id]
+    assert _images(rig, "web-canary") == ["shop/web:2"]  # nothing written before the yes
+    assert rig.approve_pending() == 1
+    rig.run(60)
+    assert _images(rig, "web-canary") == ["shop/web:1"]

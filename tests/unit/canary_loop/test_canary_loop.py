@@ -510,19 +510,21 @@ def test_weigh_persistence_in_the_config_reaches_the_judge(ledger: Ledger) -> No
 
 
 @pytest.mark.parametrize(
-    ("mode", "canary_labels", "said"),
+    ("mode", "canary_labels", "said", "acts"),
     [
         (
             "act",
             {PROMOTE_CANARY: "true"},
             "If approved, runbook canary-promote promotes it without asking again: "
             "Deployment/shop/search takes the canary's images and the canary is scaled to 0",
+            True,
         ),
         (
             "propose",
             {PROMOTE_CANARY: "true"},
             "If approved, runbook canary-promote promotes it without asking again: "
             "Deployment/shop/search takes the canary's images and the canary is scaled to 0",
+            True,
         ),
         (
             "propose",
@@ -530,17 +532,23 @@ def test_weigh_persistence_in_the_config_reaches_the_judge(ledger: Ledger) -> No
             "If approved, the verdict endpoints answer promote to the delivery tool that "
             "reads them; Autonomic changes nothing itself (the canary is not labelled "
             'autonomic.dev/promote-canary: "true")',
+            False,
         ),
     ],
 )
 def test_a_promotions_question_says_what_approving_it_does(
-    ledger: Ledger, mode: Literal["propose", "act"], canary_labels: dict[str, str], said: str
+    ledger: Ledger,
+    mode: Literal["propose", "act"],
+    canary_labels: dict[str, str],
+    said: str,
+    acts: bool,
 ) -> None:
     """The question about a promotion proposed "canary verdict promote for search:4" and
     its Approve button asked to "Run canary verdict promote ... on" the canary: nothing
     said whether a yes gives the stable the canary's images. The question now says
     which; in propose mode too, a yes to it is the yes propose mode asks for, so
-    canary-promote does not ask again."""
+    canary-promote does not ask again: the decision records that (``yes_acts``), which
+    the runbook's routing reads, only where a runbook acts without asking again."""
     loop, _signals, clock, _cluster = rig(
         ledger, canary_slowdown=1.0, mode=mode, canary_labels=canary_labels
     )
@@ -549,6 +557,7 @@ def test_a_promotions_question_says_what_approving_it_does(
     run_until_final(loop, clock)
     (decision,) = ledger.decisions(kind="canary")
     assert decision.proposal["verdict"] == "promote" and decision.status == "asked"
+    assert decision.evidence["yes_acts"] is acts
     (question,) = ledger.questions_for([decision.id])
     blocks = question_blocks(decision, question)
     texts = [b["text"]["text"] for b in blocks if b["type"] == "section" and "text" in b]
@@ -561,7 +570,8 @@ def test_a_promotions_question_says_what_approving_it_does(
         if e.get("style") == "primary"
     ]
     assert approve["confirm"]["text"]["text"].startswith(said)
-    assert "if_approved" not in json.dumps([b for b in blocks if "Evidence" in json.dumps(b)])
+    shown = json.dumps([b for b in blocks if "Evidence" in json.dumps(b)])
+    assert "if_approved" not in shown and "yes_acts" not in shown  # said by the line
 
 
 def _changed(runbooks: list[Runbook], name: str, **spec: Any) -> list[Runbook]:

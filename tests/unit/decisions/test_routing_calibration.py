@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import random
+from typing import Any
 
 import pytest
 from hypothesis import given
@@ -331,18 +332,35 @@ def test_a_rise_to_the_ceiling_is_said_with_its_digits() -> None:
 
 def test_propose_mode_takes_a_persons_upstream_yes_as_its_own() -> None:
     """Propose mode asks before every action; an action a person already approved (a
-    canary verdict whose question said what a yes does) has had that question. Before,
-    propose mode asked them again, whether the confidence alone would have asked or
-    acted."""
+    canary verdict whose question said what a yes does and that nothing asks again:
+    ``approved_for_propose``) has had that question. Before, propose mode asked them
+    again, whether the confidence alone would have asked or acted."""
     who = "alice (canary decision d1)"
     for confidence, said in (
         (0.74, f"; not asked again: {who} already approved it"),
         (0.95, f"; propose mode does not ask again: {who} already approved it"),
     ):
-        done = route(confidence, T, approved_by=who, mode="propose")
+        done = route(confidence, T, approved_by=who, approved_for_propose=True, mode="propose")
         assert (done.route, done.reason_code) == ("auto", "ApprovedUpstream")
         assert done.message.endswith(said)
         assert route(confidence, T, mode="propose").route == "ask"
-    assert route(0.95, T, approved_by=who, mode="propose", max_autonomy="ask").route == "ask"
-    assert route(0.95, T, approved_by=who, mode="propose", forced_approval="prod").route == "ask"
-    assert route(0.95, T, approved_by=who, mode="observe").route == "observe"
+    yes: dict[str, Any] = {"approved_by": who, "approved_for_propose": True}
+    assert route(0.95, T, mode="propose", max_autonomy="ask", **yes).route == "ask"
+    assert route(0.95, T, mode="propose", forced_approval="prod", **yes).route == "ask"
+    assert route(0.95, T, mode="observe", **yes).route == "observe"
+
+
+def test_propose_mode_asks_again_where_the_upstream_question_did_not_promise_otherwise() -> None:
+    """A yes to a question that did not say a yes acts without another question (an old
+    canary question with no "If approved" line, or one that said something asks again)
+    was given by a person told propose mode asks before every action: propose mode asks
+    once more. Act mode still takes that yes where the confidence alone would ask."""
+    who = "alice (canary decision d1)"
+    for confidence in (0.74, 0.95):
+        again = route(confidence, T, approved_by=who, mode="propose")
+        assert (again.route, again.reason_code) == ("ask", "ProposeMode")
+        assert again.message.endswith("; propose mode asks before every action")
+    acted = route(0.74, T, approved_by=who)
+    assert (acted.route, acted.reason_code) == ("auto", "ApprovedUpstream")
+    # The flag without a name of who approved stands for nothing.
+    assert route(0.95, T, mode="propose", approved_for_propose=True).route == "ask"
