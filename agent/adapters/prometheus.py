@@ -21,7 +21,7 @@
   of Prometheus's thus neither reads every sample as minutes old (and Prometheus as
   frozen) nor asks for points in Prometheus's future; one whose clock runs behind
   neither reads minutes-old points as current nor a frozen Prometheus as fresh. An
-  offset past ``OFFSET_WARN`` is logged once, naming both clocks (and once more when
+  offset past ``OFFSET_WARN`` is logged once, naming both clocks as estimated (and once more when
   it is back within); ``clock_offset()`` gives it for the daemon's metrics. The offset is
   estimated from the recent readings, not the last one (see ``_estimate``): behind one URL
   there may be two Prometheus replicas whose clocks differ.
@@ -33,6 +33,7 @@
 from __future__ import annotations
 
 import collections
+import itertools
 import logging
 import math
 import re
@@ -77,12 +78,19 @@ OFFSET_EVERY = 60.0
 # An offset between Prometheus's clock and the daemon's larger than this (seconds) is
 # told in the log: one of the two nodes does not keep time (NTP).
 OFFSET_WARN = 30.0
-# The offset is estimated from this many recent measurements (one a minute at most):
-# the middle of their range. Behind one URL there may be several Prometheus servers (an
-# HA pair behind a Service), each with its own clock; taking the last measurement alone
+# The offset is estimated from the recent measurements (one a minute at most): the
+# middle of their range. Behind one URL there may be several Prometheus servers (an HA
+# pair behind a Service), each with its own clock; taking the last measurement alone
 # would flap between their offsets, each flip shifting every query's time and, around
-# OFFSET_WARN, telling the log of an offset and of its end once a minute or two.
+# OFFSET_WARN, telling the log of an offset and of its end once a minute or two. The
+# recent measurements are those of the last ``OFFSET_WINDOW_SECONDS`` (at most
+# ``OFFSET_KEEP`` of them), and never fewer than the last ``OFFSET_WINDOW``: a window of
+# the last 8 alone lost a replica's clock whenever the other answered 7 readings in a
+# row (with a random choice of replica, a few times a day), and the estimate jumped to
+# one clock and back.
 OFFSET_WINDOW = 8
+OFFSET_WINDOW_SECONDS = 1800.0
+OFFSET_KEEP = 64
 # HTTP statuses a proxy or load balancer gives when the server behind it is down: the
 # next request may land on another replica, so one of these is retried once at once.
 # Measurements of the offset further apart than this (seconds) are told in the log once:
@@ -90,6 +98,12 @@ OFFSET_WINDOW = 8
 OFFSET_SPREAD_WARN = 5.0
 # Readings of the offset within this (seconds) of each other are the same clock's.
 OFFSET_NOISE = 1.0
+# When Prometheus's answers of when it last stored go back in time within this many
+# seconds (or from the one before the last, however old), they come from more than one
+# store, and the stalest of them is the answer (see ``_stalest``): behind one URL with two
+# replicas, one whose scrapes stopped would otherwise be judged frozen at every other
+# answer and fresh at the others, while the queries in between read from both.
+NEWEST_WINDOW = 60.0
 _RETRIED_REASONS = frozenset(
     {"PrometheusDown", "PrometheusHTTP502", "PrometheusHTTP503", "PrometheusHTTP504"}
 )
@@ -139,19 +153,28 @@ class PrometheusReader:
         self._abandoned: list[threading.Thread] = []
         self._abandoned_lock = threading.Lock()
         self.clock = clock
-        # Prometheus's clock minus the daemon's: as estimated from the last
-        # ``OFFSET_WINDOW`` measurements (None before the first measurement), and as
+        # Prometheus's clock minus the daemon's: as estimated from the recent
+        # measurements (None before the first measurement), and as
         # applied to the times sent and returned (whole seconds,
         # moved only when the measurement is a second or more away from it, so that a
         # few milliseconds of noise neither shift the points' times nor make them odd).
         self._measured: float | None = None
         self._spread: float | None = None  # of the readings the estimate rests on
-        self._measurements: collections.deque[float] = collections.deque(maxlen=OFFSET_WINDOW)
+        # (``elapsed()`` time, offset) of the recent measurements
+        self._measurements: collections.deque[tuple[float, float]] = collections.deque(
+            maxlen=OFFSET_KEEP
+        )
         self._offset = 0.0
         self._offset_lock = threading.Lock()
         self._offset_due = -math.inf  # ``elapsed()`` time of the next measurement
         self._offset_told = False  # an offset past OFFSET_WARN has been logged
         self._spread_told = False  # a spread past OFFSET_SPREAD_WARN has been logged
+        # ``newest_sample()``'s recent answers: (``elapsed()`` time, the daemon's clock
+        # then, the newest sample told of on the daemon's clock)
+        self._answers: collections.deque[tuple[float, float, float]] = collections.deque(
+            maxlen=OFFSET_KEEP
+        )
+        self._ages_lock = threading.Lock()
         # No retries inside the client: a failed query is reported, and the loop that
         # asked decides when to try again (bounded, with its own period).
         self._client = PrometheusConnect(
@@ -276,7 +299,8 @@ class PrometheusReader:
         On the daemon's clock (see ``clock_offset``): the caller's ``now`` minus it is
         the sample's age on Prometheus's clock. Prometheus's clock is read here when due
         and Prometheus answered (any HTTP status), so that a Prometheus down or hung
-        costs no second wait."""
+        costs no second wait. Behind one URL there may be several replicas: the answer
+        is the stalest of the recent ones (see ``_stalest``)."""
         url = f"{self.url}/api/v1/status/tsdb"
         session = self._client._session
         headers = self._client.headers
@@ -297,46 +321,75 @@ class PrometheusReader:
             return None
         if isinstance(newest, bool) or not isinstance(newest, int | float) or newest <= 0:
             return None  # an empty head reports the smallest int64
-        return float(newest) / 1000.0 - self._offset
+        return self._stalest(float(newest) / 1000.0 - self._offset)
+
+    def _stalest(self, newest: float) -> float:
+        """``newest`` (this answer's newest sample, on the daemon's clock), or older.
+
+        One store's newest sample never goes back in time. When the recent answers'
+        (``NEWEST_WINDOW``, and the one before this) do go back, they come from more than
+        one store (two replicas behind one URL), and the queries read from any of them:
+        the answer is then the stalest of them, each taken at the age it had when it was
+        given (an age, not a time, so that a replica storing all along never looks older
+        by the time between two answers). A replica that stopped storing is thus not
+        outvoted by the other's answers. A lone Prometheus that stores again is judged by
+        its own answer at once."""
+        at, now = elapsed(), self.clock()
+        with self._ages_lock:
+            answers = self._answers
+            while len(answers) > 1 and answers[0][0] < at - NEWEST_WINDOW:
+                answers.popleft()
+            answers.append((at, now, newest))
+            told = [stored for _, _, stored in answers]
+            if all(a <= b for a, b in itertools.pairwise(told)):
+                return newest  # one store, as far as can be told
+            oldest = max(asked - stored for _, asked, stored in answers)
+        return now - oldest
 
     def clock_offset(self) -> float | None:
         """Prometheus's clock minus the daemon's, in seconds (positive: Prometheus is
-        ahead): the middle of the range of the last ``OFFSET_WINDOW`` measurements; None
-        before the first measurement."""
+        ahead): the middle of the range of the recent measurements (see ``_estimate``);
+        None before the first measurement."""
         return self._measured
 
     def clock_offset_spread(self) -> float | None:
-        """How far apart the last ``OFFSET_WINDOW`` measurements of the offset are, in
+        """How far apart the recent measurements of the offset are (see ``_estimate``), in
         seconds; None before the first. A second or less is the noise of the network;
         more means the answers come from more than one clock (several Prometheus servers
         behind one URL) or that a clock was stepped."""
         return self._spread
 
-    def _estimate(self, reading: float) -> tuple[float, float]:
-        """Take in one reading of the offset; the estimate and the spread it rests on.
+    def _estimate(self, reading: float, at: float) -> tuple[float, float, int]:
+        """Take in one reading of the offset, made at ``at`` (``elapsed()``); the
+        estimate, the spread it rests on and how many readings it rests on.
 
-        The estimate is the middle of the range of the recent readings (``OFFSET_WINDOW``):
-        steady between two clocks read in any order. A reading outside the range of the
-        ones before it (by more than ``OFFSET_NOISE``) is held back until it is either
-        seen again on the same side (a clock was stepped, say its NTP set right: the
-        older readings are dropped and the new ones stand alone) or the readings come
-        back into the range (a second clock behind the URL: its readings then count).
-        One odd reading thus moves nothing, and a step is followed a reading later."""
+        The estimate is the middle of the range of the recent readings (those of the last
+        ``OFFSET_WINDOW_SECONDS``, and at least the last ``OFFSET_WINDOW``): steady
+        between two clocks read in any order. A reading outside the range of the ones
+        before it (by more than ``OFFSET_NOISE``) is held back until it is either seen
+        again on the same side (a clock was stepped, say its NTP set right: the older
+        readings are dropped and the new ones stand alone) or the readings come back into
+        the range (a second clock behind the URL: its readings then count). One odd
+        reading thus moves nothing, and a step is followed a reading later."""
         window = self._measurements
-        older = list(window)
-        window.append(reading)
-        prior, recent = list(window)[:-2], list(window)[-2:]
+        while len(window) >= OFFSET_WINDOW and window[0][0] < at - OFFSET_WINDOW_SECONDS:
+            window.popleft()
+        older = [value for _, value in window]
+        window.append((at, reading))
+        values = [*older, reading]
+        prior, recent = values[:-2], values[-2:]
         if prior and len(recent) == 2:
             low, high = min(prior) - OFFSET_NOISE, max(prior) + OFFSET_NOISE
             if all(r > high for r in recent) or all(r < low for r in recent):
+                last_two = list(window)[-2:]
                 window.clear()
-                window.extend(recent)  # a step: the readings before it no longer apply
-                return (max(recent) + min(recent)) / 2.0, max(recent) - min(recent)
+                window.extend(last_two)  # a step: the readings before it no longer apply
+                return (max(recent) + min(recent)) / 2.0, max(recent) - min(recent), 2
         if older and not min(older) - OFFSET_NOISE <= reading <= max(older) + OFFSET_NOISE:
             kept = older  # held back until it is seen again
         else:
-            kept = list(window)
-        return (max(kept) + min(kept)) / 2.0, max(kept) - min(kept)
+            kept = values
+        return (max(kept) + min(kept)) / 2.0, max(kept) - min(kept), len(kept)
 
     def _measure_offset_when_due(self) -> None:
         """Read Prometheus's clock (``time()``, evaluated at its own now) and set it
@@ -370,7 +423,7 @@ class PrometheusReader:
             return
         ours = (before + after) / 2.0
         with self._offset_lock:
-            measured, spread = self._estimate(theirs - ours)
+            measured, spread, count = self._estimate(theirs - ours, elapsed())
             self._measured, self._spread = measured, spread
             if abs(measured - self._offset) >= 1.0:
                 self._offset = float(round(measured))
@@ -385,22 +438,31 @@ class PrometheusReader:
                 "sessionAffinity: ClientIP so that consecutive reads see one server",
                 self.shown_url,
                 format_duration(spread),
-                len(self._measurements),
+                count,
                 measured,
             )
         elif spread_told and spread <= OFFSET_SPREAD_WARN:
             log.info("Prometheus's clock readings agree again (within %.1f s)", spread)
         if abs(measured) > OFFSET_WARN and not told:
+            # The figures told are the ones judged: the estimate, not the last reading
+            # (with two clocks behind the URL, the last reading may be either's).
+            spread_said = (
+                f"; the middle of its last {count} readings, which are "
+                f"{format_duration(spread)} apart"
+                if spread > OFFSET_NOISE
+                else ""
+            )
             log.warning(
                 "Prometheus's clock is %s %s the daemon's (Prometheus at %s: %s; this "
-                "daemon: %s): one of the two nodes does not keep time (check NTP). Sample "
+                "daemon: %s%s): one of the two nodes does not keep time (check NTP). Sample "
                 "ages and query times are taken on Prometheus's clock, so the difference "
                 "neither makes its samples look stale nor fresh",
                 format_duration(abs(measured)),
                 "ahead of" if measured > 0 else "behind",
                 self.shown_url,
-                _utc(theirs),
+                _utc(ours + measured),
                 _utc(ours),
+                spread_said,
             )
         elif told and abs(measured) <= OFFSET_WARN:
             log.info(

@@ -9,10 +9,12 @@ dropped unanswered, as a Service does when it sends a request to a pod that is g
 from __future__ import annotations
 
 import contextlib
+import datetime
 import http.server
 import itertools
 import json
 import logging
+import re
 import threading
 import time
 import urllib.parse
@@ -30,6 +32,7 @@ from agent.read_watch import WatchedReader
 class _Pair(http.server.BaseHTTPRequestHandler):
     skews: tuple[float, float] = (0.0, 0.0)  # each replica's clock minus the real one
     down: tuple[str, str] = ("", "")  # "", "503" or "drop", per replica
+    frozen: tuple[float, float] = (0.0, 0.0)  # how long each has stored nothing (seconds)
     turn: Iterator[int]  # which replica answers the next request
     clock_turn: Iterator[int]  # which replica answers the next ``time()`` query
 
@@ -46,7 +49,7 @@ class _Pair(http.server.BaseHTTPRequestHandler):
         now = time.time() + self.skews[replica]
         data: object
         if url.path == "/api/v1/status/tsdb":
-            data = {"headStats": {"maxTime": int((now - 5) * 1000)}}
+            data = {"headStats": {"maxTime": int((now - 5 - self.frozen[replica]) * 1000)}}
         elif query == "time()":
             data = {"resultType": "scalar", "result": [now, f"{now:.3f}"]}
         else:
@@ -66,16 +69,21 @@ class _Pair(http.server.BaseHTTPRequestHandler):
 
 @contextlib.contextmanager
 def pair(
-    skews: tuple[float, float] = (0.0, 0.0), down: tuple[str, str] = ("", "")
+    skews: tuple[float, float] = (0.0, 0.0),
+    down: tuple[str, str] = ("", ""),
+    frozen: tuple[float, float] = (0.0, 0.0),
+    clock_turn: Iterator[int] | None = None,
 ) -> Iterator[PrometheusReader]:
+    """``clock_turn``: which replica answers each ``time()`` query (by turns if None)."""
     handler = type(
         "Handler",
         (_Pair,),
         {
             "skews": skews,
             "down": down,
+            "frozen": frozen,
             "turn": itertools.cycle((0, 1)),
-            "clock_turn": itertools.cycle((0, 1)),
+            "clock_turn": itertools.cycle((0, 1)) if clock_turn is None else clock_turn,
         },
     )
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
@@ -142,3 +150,85 @@ def test_the_spread_is_a_gauge_on_the_daemon_s_metrics(monkeypatch: pytest.Monke
             reads.newest_sample()
     assert metrics.prometheus_clock_offset_spread._value.get() == pytest.approx(40.0, abs=1.0)
     assert metrics.prometheus_clock_offset._value.get() == pytest.approx(20.0, abs=1.0)
+
+
+def test_the_offset_warning_says_the_estimate_it_judges_by(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Clocks 20 s and 50 s ahead: readings 20, 50 (held back), 20; the estimate, 35 s,
+    is past the 30 s bound at the third. Before, the warning said "35s ahead" but named
+    the last reading's clocks, 20 s apart; now the two clocks it names are the estimate
+    apart, and it says the readings' spread."""
+    monkeypatch.setattr(adapter, "OFFSET_EVERY", 0.0)
+    caplog.set_level(logging.WARNING, logger="autonomic.prometheus")
+    with pair(skews=(20.0, 50.0)) as reader:
+        for _ in range(3):
+            reader.newest_sample()
+    [warning] = [r.getMessage() for r in caplog.records if "clock is" in r.getMessage()]
+    assert warning.startswith("Prometheus's clock is 35s ahead of the daemon's"), warning
+    theirs, ours = (
+        datetime.datetime.strptime(t, "%Y-%m-%d %H:%M:%S UTC").timestamp()
+        for t in re.findall(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC", warning)
+    )
+    assert theirs - ours == pytest.approx(35.0, abs=1.0), warning
+    assert "the middle of its last 3 readings, which are 30s apart" in warning, warning
+
+
+def test_one_replica_running_a_long_run_keeps_both_clocks_in_the_estimate(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Clocks 0 s and 40 s; the first replica answers 10 clock readings in a row. Before,
+    the estimate rested on the last 8 readings: once the second clock's had left them it
+    jumped from 20 s to 0 s (and back at the second clock's next readings, in two steps),
+    shifting every query's time. Now the readings of the last 30 minutes count."""
+    monkeypatch.setattr(adapter, "OFFSET_EVERY", 0.0)
+    turns = iter([0, 1, 0, 1, *[0] * 10, 1])
+    with pair(skews=(0.0, 40.0), clock_turn=turns) as reader:
+        offsets = []
+        for _ in range(15):
+            reader.newest_sample()
+            offsets.append(reader.clock_offset())
+    assert all(o == pytest.approx(20.0, abs=1.0) for o in offsets[2:]), offsets
+
+
+def test_a_replica_that_stores_nothing_is_not_outvoted_by_the_other() -> None:
+    """One replica stores (its newest sample 5 s old), the other's scrapes stopped 10
+    minutes ago; the TSDB status requests land on each in turn, as do the queries. Before,
+    when Prometheus last stored flipped at each answer between 5 s and 10 minutes ago, so
+    the loops judged by every other answer that Prometheus was storing and read the
+    queries, half of them answered by the frozen replica with old numbers stamped now.
+    Now it is the stalest of the recent answers: frozen at every answer."""
+    with pair(frozen=(0.0, 600.0)) as reader:
+        ages = []
+        for _ in range(6):
+            newest = reader.newest_sample()
+            assert newest is not None
+            ages.append(time.time() - newest)
+    assert all(age > 600.0 for age in ages[1:]), ages
+    assert ages[0] == pytest.approx(5.0, abs=2.0)  # only the storing replica seen yet
+
+
+def test_the_stalest_answer_is_taken_at_its_age_and_only_from_several_stores(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A lone server that stored nothing for 10 minutes and stores again is judged by its
+    own answer at once (one store's newest sample never goes back). Answers that go back
+    in time come from several stores: the stalest counts, at the age it had when given
+    (a replica storing all along looks no older for answers read a while apart), until it
+    is over a minute old and not the answer before the last."""
+    now = [1000.0]
+    monkeypatch.setattr(adapter, "elapsed", lambda: now[0])
+    reader = PrometheusReader("http://127.0.0.1:1", clock=lambda: now[0])
+    assert reader._stalest(400.0) == 400.0  # stopped storing 10 minutes ago
+    now[0] = 1010.0
+    assert reader._stalest(1005.0) == 1005.0  # stores again: at once
+    now[0] = 1050.0
+    assert reader._stalest(1045.0) == 1045.0  # 5 s old, as the answer before
+    now[0] = 1060.0
+    assert reader._stalest(460.0) == 460.0  # back in time: a second store, frozen
+    now[0] = 1070.0
+    assert reader._stalest(1065.0) == 1070.0 - 600.0  # the first one's answer: still held
+    now[0] = 1100.0
+    assert reader._stalest(1096.0) == 1100.0 - 600.0
+    now[0] = 1125.0
+    assert reader._stalest(1121.0) == 1121.0  # the frozen answer is over a minute old
