@@ -22,17 +22,13 @@ from pathlib import Path
 
 import pytest
 
-from agent.daemon import build_daemon
-from agent.runtime import Runtime
-from agent.settings import load_settings
 from tests.fakekube import FakeApiServer, start_fake_apiserver
 from tests.fakeslack import FakeSlack, sign, start_fake_slack
-from tests.harness.servers import free_port
+from tests.integration.daemon.served import served_daemon
 from tests.integration.daemon.test_alert_intake import delivery
-from tests.integration.slack.conftest import CHANNEL, SECRET, TOKEN
+from tests.integration.slack.conftest import SECRET, TOKEN
 
 AM_TOKEN = "am-s3cret"
-ENVIRON = {"SLACK_BOT": TOKEN, "SLACK_SIGNING": SECRET}
 MIB = 1 << 20
 
 
@@ -53,35 +49,10 @@ def slack() -> Iterator[FakeSlack]:
 @pytest.fixture
 def daemon(tmp_path: Path, fake: FakeApiServer, slack: FakeSlack) -> Iterator[int]:
     """A daemon whose alertmanager.maxBodyBytes is 4 MiB, with Slack over HTTP; its port."""
-    (tmp_path / "am-token").write_text(AM_TOKEN)
-    port = free_port()
-    cfg = tmp_path / "autonomic.yaml"
-    cfg.write_text(
-        f"""
-mode: propose
-prometheus: {{url: "http://127.0.0.1:{free_port()}", timeout: 1s}}
-ledger: {{url: "sqlite:///{tmp_path / "ledger.sqlite"}"}}
-leaderElection: {{enabled: false}}
-server: {{host: 127.0.0.1, port: {port}}}
-runbooks: []
-alertmanager: {{enabled: true, token: {{file: {tmp_path / "am-token"}}}, maxBodyBytes: {4 * MIB}}}
-slack:
-  enabled: true
-  botToken: {{env: SLACK_BOT}}
-  signingSecret: {{env: SLACK_SIGNING}}
-  channel: {CHANNEL}
-  approvers: [U0ALICE]
-  receive: http
-  baseURL: "{slack.url}/api/"
-"""
-    )
-    _daemon, runtime = build_daemon(load_settings(cfg, ENVIRON), ENVIRON, kube_host=fake.url)
-    assert isinstance(runtime, Runtime) and runtime.server is not None
-    runtime.server.start()
-    try:
+    with served_daemon(
+        tmp_path, fake.url, slack.url, AM_TOKEN, alertmanager=f", maxBodyBytes: {4 * MIB}"
+    ) as port:
         yield port
-    finally:
-        runtime.stop()
 
 
 def headers_only(port: int, path: str, headers: dict[str, str]) -> tuple[int, bytes, float]:

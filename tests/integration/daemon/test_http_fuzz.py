@@ -24,16 +24,12 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from agent.daemon import build_daemon
-from agent.runtime import Runtime
-from agent.settings import load_settings
 from tests.fakekube import start_fake_apiserver
 from tests.fakeslack import sign, start_fake_slack
-from tests.harness.servers import free_port
-from tests.integration.slack.conftest import CHANNEL, SECRET, TOKEN
+from tests.integration.daemon.served import served_daemon
+from tests.integration.slack.conftest import SECRET, TOKEN
 
 AM_TOKEN = "am-fuzz-token"
-ENVIRON = {"SLACK_BOT": TOKEN, "SLACK_SIGNING": SECRET}
 # Each answer must come within this (the server's read timeout is 10 s): a server that
 # waits for more bytes before answering fails here, and the module stays fast.
 WAIT = 3.0
@@ -42,36 +38,11 @@ WAIT = 3.0
 @pytest.fixture(scope="module")
 def port(tmp_path_factory: pytest.TempPathFactory) -> Iterator[int]:
     tmp = tmp_path_factory.mktemp("httpfuzz")
-    (tmp / "am-token").write_text(AM_TOKEN)
     kube, slack = start_fake_apiserver(), start_fake_slack(token=TOKEN)
-    port = free_port()
-    cfg = tmp / "autonomic.yaml"
-    cfg.write_text(
-        f"""
-mode: propose
-prometheus: {{url: "http://127.0.0.1:{free_port()}", timeout: 1s}}
-ledger: {{url: "sqlite:///{tmp / "ledger.sqlite"}"}}
-leaderElection: {{enabled: false}}
-server: {{host: 127.0.0.1, port: {port}}}
-runbooks: []
-alertmanager: {{enabled: true, token: {{file: {tmp / "am-token"}}}}}
-slack:
-  enabled: true
-  botToken: {{env: SLACK_BOT}}
-  signingSecret: {{env: SLACK_SIGNING}}
-  channel: {CHANNEL}
-  approvers: [U0ALICE]
-  receive: http
-  baseURL: "{slack.url}/api/"
-"""
-    )
-    _daemon, runtime = build_daemon(load_settings(cfg, ENVIRON), ENVIRON, kube_host=kube.url)
-    assert isinstance(runtime, Runtime) and runtime.server is not None
-    runtime.server.start()
     try:
-        yield port
+        with served_daemon(tmp, kube.url, slack.url, AM_TOKEN) as port:
+            yield port
     finally:
-        runtime.stop()
         kube.stop()
         slack.stop()
 
