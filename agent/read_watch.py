@@ -7,7 +7,7 @@ alerts on: every request that failed, by the ``reason`` of the ``TransientError`
 ``PermanentError`` the reader raised (``autonomic_prometheus_request_failures_total``),
 and the time of the last request that was answered
 (``autonomic_prometheus_last_success_timestamp_seconds``), and how far Prometheus's
-clock is from the daemon's as the reader last measured it
+clock is from the daemon's as the reader estimates it from its recent measurements
 (``autonomic_prometheus_clock_offset_seconds``, and the spread of its recent measurements,
 ``autonomic_prometheus_clock_offset_spread_seconds``). Neither the loops nor the adapter know
 it is there.
@@ -132,7 +132,7 @@ class WatchedReader:
 
     def clock_offset(self) -> float | None:
         """The reader's ``clock_offset()``: Prometheus's clock minus the daemon's, as
-        last measured; None when it has none or has not measured it yet."""
+        estimated from the recent measurements; None when it has none or has not measured it yet."""
         offset = getattr(self.reader, "clock_offset", None)
         return offset() if callable(offset) else None
 

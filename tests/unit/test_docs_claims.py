@@ -455,3 +455,28 @@ def test_the_example_anomaly_queries_keep_the_labels_that_name_a_workload() -> N
     for query_name, kept in aggregations:
         labels = {label.strip(): "x" for label in kept.split(",")}
         assert target_of(labels) is not None, (query_name, kept)
+
+
+def test_the_ha_pair_section_states_the_readers_numbers() -> None:
+    """docs/deploy.md's "Prometheus as an HA pair" against ``agent/adapters/prometheus.py``:
+    the statuses retried at once, the offset's window (minutes and the fewest readings),
+    the spread that is logged and the offset that is, and how recent a "stored" answer
+    must be to be weighed with the last."""
+    from agent.adapters import prometheus as p
+
+    section = _text("docs/deploy.md").split("## Prometheus as an HA pair", 1)[1]
+    section = " ".join(section.split("\n## ", 1)[0].split())
+    retried = sorted(
+        int(r.removeprefix("PrometheusHTTP")) for r in p._RETRIED_REASONS if "HTTP" in r
+    )
+    assert "PrometheusDown" in p._RETRIED_REASONS
+    said = ", ".join(str(s) for s in retried[:-1]) + f" or {retried[-1]}"
+    assert f"HTTP {said} from a proxy" in section
+    minutes = round(p.OFFSET_WINDOW_SECONDS / 60)
+    assert f"the last {minutes} minutes (and at least the last {p.OFFSET_WINDOW})" in section
+    assert f"one past {p.OFFSET_SPREAD_WARN:g} s is logged once" in section
+    assert f"an offset past {p.OFFSET_WARN:g} s is logged" in section
+    assert (
+        p.NEWEST_WINDOW == 60.0
+        and "(within a minute, or from the answer before the last)" in section
+    )
