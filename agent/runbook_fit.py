@@ -23,22 +23,10 @@ def runbook_fit(settings: Settings, sources: list[tuple[str, Runbook]]) -> list[
     folder may be shared by daemons that watch different namespaces and queries."""
     import difflib
 
-    from remediation.loading import locate
-
     cluster = settings.cluster
     queries = [query.name for query in settings.anomaly_queries]
     texts: dict[str, str] = {}
     found: list[str] = []
-
-    def where(file: str, runbook: Runbook, loc: tuple[str | int, ...]) -> str:
-        if file not in texts:
-            try:
-                texts[file] = Path(file).read_text(encoding="utf-8")
-            except OSError:
-                texts[file] = ""
-        line = locate(texts[file], runbook.metadata.name, loc)
-        return f"{file}:{line}" if line is not None else file
-
     for file, runbook in sources:
         name = runbook.metadata.name
         target = runbook.spec.target
@@ -51,7 +39,7 @@ def runbook_fit(settings: Settings, sources: list[tuple[str, Runbook]]) -> list[
             else:
                 continue
             unread.append(namespace)
-            at = where(file, runbook, ("spec", "target", "namespaces", index))
+            at = _where(texts, file, runbook, ("spec", "target", "namespaces", index))
             found.append(
                 f"{at}: spec.target.namespaces[{index}]: runbook {name} will never act in "
                 f"namespace {namespace}: {why}, so the daemon never reads it; add it to "
@@ -59,14 +47,14 @@ def runbook_fit(settings: Settings, sources: list[tuple[str, Runbook]]) -> list[
             )
         if target.namespaces and len(set(unread)) == len(set(target.namespaces)):
             found.append(
-                f"{where(file, runbook, ('spec', 'target', 'namespaces'))}: "
+                f"{_where(texts, file, runbook, ('spec', 'target', 'namespaces'))}: "
                 f"spec.target.namespaces: runbook {name} will never act at all: none of "
                 "its namespaces is watched by this config"
             )
         for index, trigger in enumerate(runbook.spec.triggers):
             if trigger.type != "anomaly" or trigger.metric in queries:
                 continue
-            at = where(file, runbook, ("spec", "triggers", index, "metric"))
+            at = _where(texts, file, runbook, ("spec", "triggers", index, "metric"))
             if queries:
                 near = difflib.get_close_matches(trigger.metric, queries, n=1)
                 hint = f"did you mean {near[0]!r}? " if near else ""

@@ -29,6 +29,7 @@ from agent.runtime import Runtime
 from agent.settings import load_settings
 from tests.fakekube import FakeApiServer, start_fake_apiserver
 from tests.harness.servers import free_port
+from tests.integration.daemon.served import daemon_config
 
 RUNBOOKS = Path(__file__).resolve().parents[3] / "runbooks"
 TOKEN = "am-s3cret"
@@ -42,19 +43,13 @@ def fake() -> Iterator[FakeApiServer]:
 
 
 def replica(tmp_path: Path, fake: FakeApiServer, *, leader: bool) -> tuple[Daemon, Runtime, str]:
-    (tmp_path / "am-token").write_text(TOKEN)
     port = free_port()
-    cfg = tmp_path / f"autonomic-{port}.yaml"
-    cfg.write_text(
-        f"""
-mode: propose
-prometheus: {{url: "http://127.0.0.1:{free_port()}", timeout: 1s}}
-ledger: {{url: "sqlite:///{tmp_path / "ledger.sqlite"}"}}
-leaderElection: {{enabled: {str(not leader).lower()}, namespace: autonomic}}
-server: {{host: 127.0.0.1, port: {port}}}
-runbooks: [{RUNBOOKS}]
-alertmanager: {{enabled: true, token: {{file: {tmp_path / "am-token"}}}}}
-"""
+    cfg = daemon_config(
+        tmp_path,
+        port,
+        am_token=TOKEN,
+        leader_election=f"enabled: {str(not leader).lower()}, namespace: autonomic",
+        runbooks=str(RUNBOOKS),
     )
     daemon, runtime = build_daemon(load_settings(cfg, {}), {}, kube_host=fake.url)
     assert runtime.server is not None

@@ -17,11 +17,9 @@ from pathlib import Path
 
 import pytest
 
-from agent.daemon import build_daemon
-from agent.runtime import Runtime
 from agent.settings import advisories, load_settings
 from tests.fakekube import FakeApiServer, start_fake_apiserver
-from tests.harness.servers import free_port
+from tests.integration.daemon.served import daemon_config, served_daemon
 
 TOKEN = "c4nary-s3cret"
 VERDICT = "/canary/verdict?namespace=shop&canary=nothing-here"
@@ -34,36 +32,16 @@ def fake() -> Iterator[FakeApiServer]:
     server.stop()
 
 
-def config(tmp_path: Path, port: int, token: bool) -> Path:
+def canary(tmp_path: Path) -> str:
+    """The ``canary`` section naming a file that holds the token."""
     (tmp_path / "canary-token").write_text(TOKEN + "\n")
-    cfg = tmp_path / "autonomic.yaml"
-    canary = f"canary: {{token: {{file: {tmp_path / 'canary-token'}}}}}" if token else ""
-    cfg.write_text(
-        f"""
-mode: propose
-prometheus: {{url: "http://127.0.0.1:{free_port()}", timeout: 1s}}
-ledger: {{url: "sqlite:///{tmp_path / "ledger.sqlite"}"}}
-leaderElection: {{enabled: false}}
-server: {{host: 127.0.0.1, port: {port}}}
-runbooks: []
-{canary}
-"""
-    )
-    return cfg
+    return f"canary: {{token: {{file: {tmp_path / 'canary-token'}}}}}"
 
 
 @pytest.fixture
 def daemon(tmp_path: Path, fake: FakeApiServer) -> Iterator[int]:
-    port = free_port()
-    _daemon, runtime = build_daemon(
-        load_settings(config(tmp_path, port, token=True), {}), {}, kube_host=fake.url
-    )
-    assert isinstance(runtime, Runtime) and runtime.server is not None
-    runtime.server.start()
-    try:
+    with served_daemon(tmp_path, fake.url, more=canary(tmp_path)) as port:
         yield port
-    finally:
-        runtime.stop()
 
 
 def call(port: int, method: str, path: str, headers: dict[str, str], body: bytes = b"") -> int:
@@ -107,7 +85,7 @@ def test_the_canary_endpoints_need_the_token_when_one_is_set(daemon: int) -> Non
 
 
 def test_config_check_warns_while_no_canary_token_is_set(tmp_path: Path) -> None:
-    without = load_settings(config(tmp_path, 8080, token=False), {})
+    without = load_settings(daemon_config(tmp_path, 8080), {})
     assert any(note.startswith("canary.token is not set") for note in advisories(without))
-    with_token = load_settings(config(tmp_path, 8080, token=True), {})
+    with_token = load_settings(daemon_config(tmp_path, 8080, more=canary(tmp_path)), {})
     assert not any("canary.token" in note for note in advisories(with_token))

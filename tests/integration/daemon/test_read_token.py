@@ -18,12 +18,13 @@ import pytest
 
 from agent.daemon import build_daemon
 from agent.errors import ConfigError
-from agent.runtime import Runtime
 from agent.settings import load_settings
 from tests.fakekube import FakeApiServer, start_fake_apiserver
 from tests.harness.servers import free_port
+from tests.integration.daemon.served import daemon_config, served_daemon
 
 TOKEN = "r3ad-s3cret"
+AM_TOKEN = "am-s3cret"
 READS = ("/approvals", "/alerts", "/scaling")
 
 
@@ -34,29 +35,10 @@ def fake() -> Iterator[FakeApiServer]:
     server.stop()
 
 
-def config(tmp_path: Path, port: int, ledger: str, read_token: str) -> Path:
+def read_token(tmp_path: Path) -> str:
+    """The ``server.readToken`` setting naming a file that holds the token."""
     (tmp_path / "read-token").write_text(TOKEN + "\n")
-    (tmp_path / "am-token").write_text("am-s3cret\n")
-    cfg = tmp_path / "autonomic.yaml"
-    cfg.write_text(
-        f"""
-mode: propose
-prometheus: {{url: "http://127.0.0.1:{free_port()}", timeout: 1s}}
-ledger: {{url: "{ledger}"}}
-leaderElection: {{enabled: false}}
-alertmanager: {{enabled: true, token: {{file: {tmp_path / "am-token"}}}}}
-server: {{host: 127.0.0.1, port: {port}{read_token}}}
-runbooks: []
-"""
-    )
-    return cfg
-
-
-def start(path: Path, environ: dict[str, str], kube: str) -> Runtime:
-    _daemon, runtime = build_daemon(load_settings(path, environ), environ, kube_host=kube)
-    assert isinstance(runtime, Runtime) and runtime.server is not None
-    runtime.server.start()  # the server only: the jobs (and the ledger's connector) wait
-    return runtime
+    return f", readToken: {{file: {tmp_path / 'read-token'}}}"
 
 
 def get(port: int, path: str, headers: dict[str, str]) -> tuple[int, dict[str, str], bytes]:
@@ -71,11 +53,7 @@ def get(port: int, path: str, headers: dict[str, str]) -> tuple[int, dict[str, s
 def test_the_read_endpoints_need_the_token_and_the_probes_do_not(
     tmp_path: Path, fake: FakeApiServer
 ) -> None:
-    port = free_port()
-    ledger = f"sqlite:///{tmp_path / 'ledger.sqlite'}"
-    ref = f", readToken: {{file: {tmp_path / 'read-token'}}}"
-    runtime = start(config(tmp_path, port, ledger, ref), {}, fake.url)
-    try:
+    with served_daemon(tmp_path, fake.url, am_token=AM_TOKEN, server=read_token(tmp_path)) as port:
         for path in READS:
             for headers in ({}, {"Authorization": "Bearer guess"}, {"Authorization": TOKEN}):
                 status, answer, body = get(port, path, headers)
@@ -89,8 +67,6 @@ def test_the_read_endpoints_need_the_token_and_the_probes_do_not(
         assert get(port, "/readyz", {})[0] in (200, 503)  # open: ready or saying why not
         status, _, metrics = get(port, "/metrics", {})
         assert status == 200
-    finally:
-        runtime.stop()
     pattern = r'^autonomic_read_calls_refused_total\{reason="(\w+)"\} (\S+)$'
     counted = {m[1]: float(m[2]) for m in re.finditer(pattern, metrics.decode(), re.M)}
     # missing: no header; wrong: another token, and the token without "Bearer"
@@ -100,39 +76,34 @@ def test_the_read_endpoints_need_the_token_and_the_probes_do_not(
 def test_the_token_is_asked_before_the_ledgers_503(tmp_path: Path, fake: FakeApiServer) -> None:
     """A PostgreSQL ledger that is not connected yet answers 503 with Retry-After: a
     caller without the token gets 401 first, and learns nothing of the ledger."""
-    port = free_port()
-    ledger = f"postgresql+psycopg://autonomic@127.0.0.1:{free_port()}/autonomic"
-    ref = ", readToken: {env: AUTONOMIC_READ_TOKEN}"
-    environ = {"AUTONOMIC_READ_TOKEN": TOKEN}
-    runtime = start(config(tmp_path, port, ledger, ref), environ, fake.url)
-    try:
+    with served_daemon(
+        tmp_path,
+        fake.url,
+        am_token=AM_TOKEN,
+        server=", readToken: {env: AUTONOMIC_READ_TOKEN}",
+        ledger=f"postgresql+psycopg://autonomic@127.0.0.1:{free_port()}/autonomic",
+        environ={"AUTONOMIC_READ_TOKEN": TOKEN},
+    ) as port:
         for path in ("/approvals", "/alerts"):
             status, _, body = get(port, path, {})
             assert status == 401 and b"ledger" not in body, (path, body)
             status, answer, _ = get(port, path, {"Authorization": f"Bearer {TOKEN}"})
             assert status == 503 and "Retry-After" in answer, (path, status)
-    finally:
-        runtime.stop()
 
 
 def test_without_a_read_token_the_read_endpoints_stay_open(
     tmp_path: Path, fake: FakeApiServer
 ) -> None:
-    port = free_port()
-    runtime = start(
-        config(tmp_path, port, f"sqlite:///{tmp_path / 'ledger.sqlite'}", ""), {}, fake.url
-    )
-    try:
+    with served_daemon(tmp_path, fake.url, am_token=AM_TOKEN) as port:
         for path in READS:
             assert get(port, path, {})[0] == 200, path
-    finally:
-        runtime.stop()
 
 
 def test_a_read_token_variable_that_is_not_set_stops_the_start(
     tmp_path: Path, fake: FakeApiServer
 ) -> None:
-    ref = ", readToken: {env: AUTONOMIC_READ_TOKEN}"
-    path = config(tmp_path, free_port(), f"sqlite:///{tmp_path / 'ledger.sqlite'}", ref)
+    path = daemon_config(
+        tmp_path, free_port(), am_token=AM_TOKEN, server=", readToken: {env: AUTONOMIC_READ_TOKEN}"
+    )
     with pytest.raises(ConfigError, match="AUTONOMIC_READ_TOKEN is not set"):
         build_daemon(load_settings(path, {}), {}, kube_host=fake.url)

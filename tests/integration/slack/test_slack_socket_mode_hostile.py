@@ -8,7 +8,8 @@ broken, then a valid answer, and checks that:
 - what was sent approved nothing, and nothing was approved twice;
 - every envelope that carries an ``envelope_id`` is acknowledged (Slack re-delivers an
   envelope it was not acknowledged for), the only ones not being those that cannot be
-  read as an envelope at all (not JSON, a JSON list, no ``envelope_id``);
+  read as an envelope at all (not JSON, a JSON list, no ``envelope_id``, nested too
+  deeply for ``json`` to parse);
 - no listener of ours raised (slack-sdk logs "Failed to run a request listener" if one
   does) and the click worker is still alive.
 
@@ -96,6 +97,15 @@ UNREADABLE = {
     "json-string": ('"e-string"', None),
     "no-envelope-id": ('{"type": "interactive", "payload": %(click)s}', None),
     "empty-object": ("{}", None),
+    # json.loads raises RecursionError inside slack-sdk's message thread; slack-sdk's
+    # process_messages catches it (an Exception) and reads on: no envelope_id to answer.
+    "nested-100000-deep": (
+        '{"envelope_id": "e-deep", "type": "interactive", "payload": '
+        + "[" * 100_000
+        + "]" * 100_000
+        + "}",
+        None,
+    ),
 }
 UNROUTABLE = {  # an envelope_id, but slack-sdk cannot make a request of it
     "no-payload": ('{"envelope_id": "e-no-payload", "type": "interactive"}', "e-no-payload"),
