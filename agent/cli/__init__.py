@@ -32,6 +32,7 @@ COMMAND_MODULES = (
     "agent.cli.pause_cmd",
     "agent.cli.explain_cmd",
     "agent.cli.why_cmd",
+    "agent.cli.history_cmd",
     "agent.cli.alerts_cmd",
     "agent.cli.feedback_cmd",
     "agent.cli.undo_cmd",

@@ -480,15 +480,25 @@ def _value(value: Any) -> str:
     return json.dumps(value, default=str, sort_keys=True)
 
 
+def proposal_said(proposal: Mapping[str, Any]) -> str:
+    """What was proposed, on one line: a runbook plan's first change (with how many more),
+    else the operation and its values (``autonomic history`` lists it so)."""
+    diff = proposal.get("diff")
+    if isinstance(diff, list) and diff:
+        more = f" (+{len(diff) - 1} more)" if len(diff) > 1 else ""
+        return f"{diff[0]}{more}"
+    op = proposal.get("op")
+    values = ", ".join(f"{k} {_value(v)}" for k, v in sorted(proposal.items()) if k != "op")
+    return f"{op}: {values}" if op is not None else values
+
+
 def _proposal_lines(proposal: dict[str, Any]) -> list[str]:
     """What was proposed, for a person: a runbook's plan as its changes one a line, then
     how it runs and how it is verified; any other proposal as its operation and values
     (``--json`` has it whole)."""
     diff = proposal.get("diff")
     if not (isinstance(diff, list) and diff):
-        op = proposal.get("op")
-        values = ", ".join(f"{k} {_value(v)}" for k, v in sorted(proposal.items()) if k != "op")
-        return [f"  proposed {op}: {values}" if op is not None else f"  proposed {values}"]
+        return [f"  proposed {proposal_said(proposal)}"]
     lines = [f"  proposed {diff[0]}", *(f"{_INDENT}{change}" for change in diff[1:])]
     how = []
     if proposal.get("mode"):

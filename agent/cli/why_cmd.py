@@ -116,7 +116,7 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
 
 def why(args: argparse.Namespace) -> int:
     now = time.time()
-    window = None if args.since is None else _duration(args.since)
+    window = None if args.since is None else since_seconds(args.since)
     since = None if window is None else now - window
     if args.limit < 1:
         raise InputError(f"--limit must be at least 1, got {args.limit}")
@@ -128,7 +128,7 @@ def why(args: argparse.Namespace) -> int:
                 f"{what} is empty: give one (SUBJECT as Deployment/shop/web, shop/web or web; "
                 "--runbook as a runbook's name), or leave it out for everything"
             )
-    subject = _subject(args.subject) if args.subject else None
+    subject = subject_named(args.subject) if args.subject else None
     ledger = ledger_from(args)
     try:
         held = ledger.held_back(
@@ -252,7 +252,7 @@ def _scope(subject: str | None, runbook: str | None, since: str | None) -> str:
     return "".join(parts)
 
 
-def _subject(text: str) -> str:
+def subject_named(text: str) -> str:
     """The subject as the ledger names it: kubectl's kind names (``deploy``, ``sts``)
     and a kind in any case become the kind (``Deployment``)."""
     text = text.strip().strip("/")
@@ -263,7 +263,7 @@ def _subject(text: str) -> str:
     return f"{kind}{sep}{rest}"
 
 
-def _duration(text: str) -> float:
+def since_seconds(text: str) -> float:
     from agent.settings import parse_positive_duration
 
     try:

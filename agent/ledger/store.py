@@ -50,6 +50,7 @@ __all__ = [
     "DecisionRecord",
     "Feedback",
     "HeldBack",
+    "HistoryRow",
     "Intent",
     "Ledger",
     "LedgerError",
@@ -152,6 +153,15 @@ class DecisionRecord:
     incident_key: str | None
     created_at: float
     updated_at: float
+
+
+@dataclass(frozen=True)
+class HistoryRow:
+    """A decision as ``autonomic history`` lists it (``Ledger.decision_history``)."""
+
+    record: DecisionRecord
+    answered_by: str | None  # the person who approved or rejected its question
+    past_max_wait: bool  # closed ``expired`` for being held back past approvedMaxWait
 
 
 @dataclass(frozen=True)
@@ -364,6 +374,29 @@ def _about(column: sa.Column[Any], subject: str) -> sa.ColumnElement[bool]:
         namespace, name = parts[-2:]
         named.append(column.startswith(f"Pod/{namespace}/{name}-", autoescape=True))
     return sa.or_(*named)
+
+
+def _history_filters(
+    kind: str | None,
+    route: Sequence[str] | None,
+    status: Sequence[str] | None,
+    since: float | None,
+    subject: str | None,
+) -> list[sa.ColumnElement[bool]]:
+    """The WHERE clauses of ``Ledger.decision_history`` and ``decision_totals``."""
+    d = tables["decisions"]
+    where: list[sa.ColumnElement[bool]] = []
+    if kind is not None:
+        where.append(d.c.kind == kind)
+    if route is not None:
+        where.append(d.c.route.in_(list(route)))
+    if status is not None:
+        where.append(d.c.status.in_(list(status)))
+    if since is not None:
+        where.append(d.c.created_at >= since)
+    if subject is not None:
+        where.append(_about(d.c.subject, subject))
+    return where
 
 
 def _literal(text: str) -> str:
@@ -889,6 +922,76 @@ class Ledger:
             query = query.where(table.c.status.in_(list(status)))
         with self._read() as conn:
             return [DecisionRecord(**row) for row in conn.execute(query).mappings()]
+
+    def decision_history(
+        self,
+        *,
+        kind: str | None = None,
+        route: Sequence[str] | None = None,
+        status: Sequence[str] | None = None,
+        since: float | None = None,
+        subject: str | None = None,
+        limit: int = 50,
+    ) -> list[HistoryRow]:
+        """Decisions of every job, newest first, each with who answered its question (a
+        person: a question approved or rejected, the newest such) and whether an
+        ``expired`` one was closed for being held back past ``safety.approvedMaxWait``.
+        One query, whatever ``limit`` is: both are subqueries of the same SELECT, read
+        by the decision's index on the questions and feedback tables. ``subject`` is
+        matched as ``held_back`` matches it."""
+        d, q, f = tables["decisions"], tables["questions"], tables["feedback"]
+        answered_by = (
+            sa.select(q.c.answered_by)
+            .where(q.c.decision_id == d.c.id, q.c.status.in_(("approved", "rejected")))
+            .order_by(q.c.answered_at.desc())
+            .limit(1)
+            .scalar_subquery()
+        )
+        past_max_wait = sa.exists().where(
+            f.c.decision_id == d.c.id, f.c.kind == "execution", f.c.outcome == "expired"
+        )
+        query = (
+            sa.select(
+                d,
+                answered_by.label("answered_by"),
+                sa.case((d.c.status == "expired", past_max_wait), else_=sa.false()).label(
+                    "past_max_wait"
+                ),
+            )
+            .where(*_history_filters(kind, route, status, since, subject))
+            .order_by(d.c.created_at.desc(), d.c.id)
+            .limit(limit)
+        )
+        with self._read() as conn:
+            rows = conn.execute(query).mappings()
+            return [
+                HistoryRow(
+                    DecisionRecord(**{column.name: row[column.name] for column in d.c}),
+                    row["answered_by"],
+                    bool(row["past_max_wait"]),
+                )
+                for row in rows
+            ]
+
+    def decision_totals(
+        self,
+        *,
+        kind: str | None = None,
+        route: Sequence[str] | None = None,
+        status: Sequence[str] | None = None,
+        since: float | None = None,
+        subject: str | None = None,
+    ) -> dict[tuple[str, str], int]:
+        """How many decisions ``decision_history`` with the same filters would list
+        without a limit, by (route, status): one grouped query."""
+        d = tables["decisions"]
+        query = (
+            sa.select(d.c.route, d.c.status, sa.func.count())
+            .where(*_history_filters(kind, route, status, since, subject))
+            .group_by(d.c.route, d.c.status)
+        )
+        with self._read() as conn:
+            return {(r, s): int(n) for r, s, n in conn.execute(query)}
 
     # ------------------------------------------------------------ feedback
     def add_feedback(

@@ -1,6 +1,6 @@
 """Commands that read or answer the ledger, on a ledger that is not there or not theirs.
 
-`approvals`, `approve`/`reject`, `explain`, `why`, `feedback`, `calibration`,
+`approvals`, `approve`/`reject`, `explain`, `why`, `history`, `feedback`, `calibration`,
 `thresholds set` and `alerts` open an existing Autonomic ledger and never create, migrate
 or write tables into a database (only `run` and `simulate` create one). A bad URL, a
 missing file, a file that is no database, another application's database or an older
@@ -37,6 +37,8 @@ READERS = [
     ["explain", "abcd"],
     ["why"],
     ["why", "web", "--runbook", "restart-stuck-pods", "--since", "1h"],
+    ["history"],
+    ["history", "web", "--job", "remediation", "--since", "7d", "--json"],
     ["feedback", "abcd", "--wrong"],
     ["calibration"],
     ["thresholds", "set", "restart/Pod", "--auto", "0.9", "--reason", "r"],
