@@ -480,9 +480,11 @@ class PrometheusReader:
         return bool(response.status_code == 200)
 
     # ------------------------------------------------------------- errors
-    def _within_timeout(self, fn: Any) -> Any:
-        """``fn()``, given at most ``timeout`` seconds whole; a ``requests.Timeout`` past
-        that (the request goes on in a background thread until it ends)."""
+    def _within_timeout(self, fn: Any, limit: float | None = None) -> Any:
+        """``fn()``, given at most ``limit`` (default ``timeout``) seconds whole; a
+        ``requests.Timeout`` past that (the request goes on in a background thread until
+        it ends)."""
+        limit = self.timeout if limit is None else limit
         with self._abandoned_lock:
             self._abandoned = [t for t in self._abandoned if t.is_alive()]
             if len(self._abandoned) >= MAX_ABANDONED:
@@ -501,7 +503,7 @@ class PrometheusReader:
 
         thread = threading.Thread(target=work, name="prometheus-request", daemon=True)
         thread.start()
-        thread.join(self.timeout)
+        thread.join(max(limit, 0.0))
         if thread.is_alive():
             with self._abandoned_lock:
                 self._abandoned.append(thread)
@@ -523,19 +525,28 @@ class PrometheusReader:
         or 504) is retried once, straight away: behind a Service with two Prometheus
         replicas, one of them down fails every other request, and the loops would hold
         or skip half their reads. A timeout is not retried (that would double the time
-        a read may take), nor is a 429 (Prometheus asked to be left alone)."""
+        a read may take), nor is a 429 (Prometheus asked to be left alone). ``timeout``
+        bounds the read, retry included: a failure that took more than half of it (a
+        proxy's 504 after waiting on its upstream) is not over at once and is not retried,
+        and the retry has what is left."""
+        started = elapsed()
         for attempt in (1, 2):
+            spent = elapsed() - started
             try:
-                return self._typed(fn, query)
+                return self._typed(fn, query, self.timeout - spent)
             except TransientError as exc:
-                if attempt == 2 or exc.reason not in _RETRIED_REASONS:
+                if (
+                    attempt == 2
+                    or exc.reason not in _RETRIED_REASONS
+                    or elapsed() - started > self.timeout / 2.0
+                ):
                     raise
         raise AssertionError("unreachable")  # pragma: no cover
 
-    def _typed(self, fn: Any, query: str) -> Any:
-        """``fn()``, its failures typed."""
+    def _typed(self, fn: Any, query: str, limit: float | None = None) -> Any:
+        """``fn()`` within ``limit`` seconds (``timeout`` if None), its failures typed."""
         try:
-            return self._within_timeout(fn)
+            return self._within_timeout(fn, limit)
         except PrometheusApiClientException as exc:
             match = _STATUS.search(str(exc))
             status = int(match.group(1)) if match else 0

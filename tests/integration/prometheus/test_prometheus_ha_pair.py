@@ -21,6 +21,7 @@ import urllib.parse
 from collections.abc import Iterator
 
 import pytest
+from prometheus_api_client.exceptions import PrometheusApiClientException
 
 from agent.adapters import prometheus as adapter
 from agent.adapters.prometheus import PrometheusReader
@@ -232,3 +233,46 @@ def test_the_stalest_answer_is_taken_at_its_age_and_only_from_several_stores(
     assert reader._stalest(1096.0) == 1100.0 - 600.0
     now[0] = 1125.0
     assert reader._stalest(1121.0) == 1121.0  # the frozen answer is over a minute old
+
+
+def _failing_then(first_after: float, second_after: float) -> tuple[list[float], object]:
+    """A request that fails with a proxy's 503 after ``first_after`` seconds, then (the
+    retry) hangs ``second_after`` seconds; the elapsed time of each call."""
+    calls: list[float] = []
+
+    def fn() -> object:
+        calls.append(time.monotonic())
+        if len(calls) == 1:
+            time.sleep(first_after)
+            raise PrometheusApiClientException("HTTP Status Code 503 (b'no healthy upstream')")
+        time.sleep(second_after)
+        return []
+
+    return calls, fn
+
+
+def test_a_slow_gateway_error_is_not_tried_again() -> None:
+    """A 504 or 503 that came after most of ``prometheus.timeout`` (a proxy that waited on
+    its upstream) is not "over at once". Before, it was retried with a whole timeout of
+    its own, so one read could take almost twice ``prometheus.timeout``; now it is the
+    read's answer."""
+    reader = PrometheusReader("http://127.0.0.1:1", timeout=1.0)
+    calls, fn = _failing_then(0.7, 3.0)
+    with pytest.raises(TransientError) as info:
+        reader._call(fn, "up")
+    assert info.value.reason == "PrometheusHTTP503"
+    assert len(calls) == 1
+
+
+def test_the_retry_has_only_what_is_left_of_the_timeout() -> None:
+    """A quick 503 is retried, but within the read's ``prometheus.timeout``: before, the
+    retry had a whole timeout of its own (0.4 s + 1 s here)."""
+    reader = PrometheusReader("http://127.0.0.1:1", timeout=1.0)
+    calls, fn = _failing_then(0.4, 3.0)
+    started = time.monotonic()
+    with pytest.raises(TransientError) as info:
+        reader._call(fn, "up")
+    took = time.monotonic() - started
+    assert info.value.reason == "PrometheusTimeout"
+    assert len(calls) == 2
+    assert took < 1.25, took
