@@ -104,6 +104,11 @@ OFFSET_NOISE = 1.0
 # replicas, one whose scrapes stopped would otherwise be judged frozen at every other
 # answer and fresh at the others, while the queries in between read from both.
 NEWEST_WINDOW = 60.0
+# Once the answers have gone back in time, the URL is taken to lead to several stores for
+# this long (seconds) after the last time they did: the stalest recent answer counts even
+# when the storing replica's answer came last (forward in time from the frozen one's, as a
+# lone server's does when it stores again).
+SEVERAL_STORES_FOR = 1800.0
 _RETRIED_REASONS = frozenset(
     {"PrometheusDown", "PrometheusHTTP502", "PrometheusHTTP503", "PrometheusHTTP504"}
 )
@@ -174,6 +179,7 @@ class PrometheusReader:
         self._answers: collections.deque[tuple[float, float, float]] = collections.deque(
             maxlen=OFFSET_KEEP
         )
+        self._several_seen = -math.inf  # ``elapsed()`` time answers last went back
         self._ages_lock = threading.Lock()
         # No retries inside the client: a failed query is reported, and the loop that
         # asked decides when to try again (bounded, with its own period).
@@ -331,7 +337,9 @@ class PrometheusReader:
         one store (two replicas behind one URL), and the queries read from any of them:
         the answer is then the stalest of them, each taken at the age it had when it was
         given (an age, not a time, so that a replica storing all along never looks older
-        by the time between two answers). A replica that stopped storing is thus not
+        by the time between two answers). That holds for ``SEVERAL_STORES_FOR`` after
+        answers last went back, also when the storing replica's answer comes after the
+        frozen one's (forward in time). A replica that stopped storing is thus not
         outvoted by the other's answers. A lone Prometheus that stores again is judged by
         its own answer at once."""
         at, now = elapsed(), self.clock()
@@ -341,7 +349,9 @@ class PrometheusReader:
                 answers.popleft()
             answers.append((at, now, newest))
             told = [stored for _, _, stored in answers]
-            if all(a <= b for a, b in itertools.pairwise(told)):
+            if not all(a <= b for a, b in itertools.pairwise(told)):
+                self._several_seen = at
+            elif at - self._several_seen > SEVERAL_STORES_FOR:
                 return newest  # one store, as far as can be told
             oldest = max(asked - stored for _, asked, stored in answers)
         return now - oldest

@@ -216,7 +216,8 @@ def test_the_stalest_answer_is_taken_at_its_age_and_only_from_several_stores(
     own answer at once (one store's newest sample never goes back). Answers that go back
     in time come from several stores: the stalest counts, at the age it had when given
     (a replica storing all along looks no older for answers read a while apart), until it
-    is over a minute old and not the answer before the last."""
+    is over a minute old and not the answer before the last; then the stalest of the
+    answers since."""
     now = [1000.0]
     monkeypatch.setattr(adapter, "elapsed", lambda: now[0])
     reader = PrometheusReader("http://127.0.0.1:1", clock=lambda: now[0])
@@ -232,7 +233,9 @@ def test_the_stalest_answer_is_taken_at_its_age_and_only_from_several_stores(
     now[0] = 1100.0
     assert reader._stalest(1096.0) == 1100.0 - 600.0
     now[0] = 1125.0
-    assert reader._stalest(1121.0) == 1121.0  # the frozen answer is over a minute old
+    # The frozen answer is over a minute old: the stalest of the recent ones now is the
+    # one given at 1070, 5 s old then (several stores are behind the URL).
+    assert reader._stalest(1121.0) == 1125.0 - 5.0
 
 
 def _failing_then(first_after: float, second_after: float) -> tuple[list[float], object]:
@@ -276,3 +279,25 @@ def test_the_retry_has_only_what_is_left_of_the_timeout() -> None:
     assert info.value.reason == "PrometheusTimeout"
     assert len(calls) == 2
     assert took < 1.25, took
+
+
+def test_a_frozen_replica_read_before_the_storing_one_is_not_outvoted(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """One replica stores, the other stopped 10 minutes ago, and the loops ask when
+    Prometheus last stored a little over a minute apart (one loop, period 60 s): each
+    answer is compared with the one before only. Before, the storing replica's answer
+    after the frozen one's went forward in time, as a lone server's does when it stores
+    again, so every other answer was "fresh" while the queries read both replicas. Once
+    answers have gone back in time, several stores are behind the URL: the stalest of
+    the recent answers counts whichever comes last."""
+    now = [1000.0]
+    monkeypatch.setattr(adapter, "elapsed", lambda: now[0])
+    reader = PrometheusReader("http://127.0.0.1:1", clock=lambda: now[0])
+    ages = []
+    for n in range(8):
+        now[0] += 61.0
+        stored = now[0] - (5.0 if n % 2 == 0 else 600.0)
+        ages.append(now[0] - reader._stalest(stored))
+    assert ages[0] == pytest.approx(5.0)  # only the storing replica seen yet
+    assert all(age == pytest.approx(600.0) for age in ages[1:]), ages
