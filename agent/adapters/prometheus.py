@@ -174,6 +174,9 @@ class PrometheusReader:
         self._offset_due = -math.inf  # ``elapsed()`` time of the next measurement
         self._offset_told = False  # an offset past OFFSET_WARN has been logged
         self._spread_told = False  # a spread past OFFSET_SPREAD_WARN has been logged
+        # The daemon's clock minus ``elapsed()`` when last looked at: a change of more
+        # than OFFSET_NOISE is a step of the daemon's own clock (``_follow_own_clock``).
+        self._own_skew: float | None = None
         # ``newest_sample()``'s recent answers: (``elapsed()`` time, the daemon's clock
         # then, the newest sample told of on the daemon's clock)
         self._answers: collections.deque[tuple[float, float, float]] = collections.deque(
@@ -307,6 +310,7 @@ class PrometheusReader:
         and Prometheus answered (any HTTP status), so that a Prometheus down or hung
         costs no second wait. Behind one URL there may be several replicas: the answer
         is the stalest of the recent ones (see ``_stalest``)."""
+        self._follow_own_clock()
         url = f"{self.url}/api/v1/status/tsdb"
         session = self._client._session
         headers = self._client.headers
@@ -355,6 +359,43 @@ class PrometheusReader:
                 return newest  # one store, as far as can be told
             oldest = max(asked - stored for _, asked, stored in answers)
         return now - oldest
+
+    def _follow_own_clock(self) -> None:
+        """Move the offset, its readings and the recent answers of when Prometheus last
+        stored by a step of the daemon's own clock (a VM resumed, NTP setting it right),
+        told by the daemon's clock against ``elapsed()``, which is never stepped.
+
+        Prometheus's clock is read at most once a minute and a reading's step is followed
+        only at the next (``_estimate``): without this, for a minute or two after the
+        daemon's clock went back by hours its queries asked for the samples of hours ago
+        as current (and Prometheus's newest sample looked hours in the future, fresh),
+        and after a step forward a storing Prometheus looked frozen."""
+        skew = self.clock() - elapsed()
+        with self._offset_lock:
+            before, self._own_skew = self._own_skew, skew
+            if before is None or abs(skew - before) <= OFFSET_NOISE:
+                return
+            step = skew - before  # the daemon's clock moved by this; Prometheus's did not
+            self._measurements = collections.deque(
+                ((at, value - step) for at, value in self._measurements), maxlen=OFFSET_KEEP
+            )
+            if self._measured is not None:
+                self._measured -= step
+                if abs(self._measured - self._offset) >= 1.0:
+                    self._offset = float(round(self._measured))
+            measured = self._measured
+        with self._ages_lock:
+            self._answers = collections.deque(
+                ((at, asked + step, stored + step) for at, asked, stored in self._answers),
+                maxlen=OFFSET_KEEP,
+            )
+        log.warning(
+            "this daemon's clock was stepped %s %s: Prometheus's clock offset moves with "
+            "it (%+.1f s), so sample ages stay on Prometheus's clock",
+            "forward by" if step > 0 else "back by",
+            format_duration(abs(step)),
+            measured if measured is not None else 0.0,
+        )
 
     def clock_offset(self) -> float | None:
         """Prometheus's clock minus the daemon's, in seconds (positive: Prometheus is

@@ -301,3 +301,25 @@ def test_a_frozen_replica_read_before_the_storing_one_is_not_outvoted(
         ages.append(now[0] - reader._stalest(stored))
     assert ages[0] == pytest.approx(5.0)  # only the storing replica seen yet
     assert all(age == pytest.approx(600.0) for age in ages[1:]), ages
+
+
+@pytest.mark.parametrize("step", [-7200.0, 7200.0], ids=["back", "forward"])
+def test_a_step_of_the_daemon_s_own_clock_is_followed_at_once(step: float) -> None:
+    """The daemon's clock is stepped by two hours (a VM resumed, NTP setting it right).
+    Before, the offset moved only with Prometheus's clock readings (at most one a minute)
+    and only at the second reading past the step: for one to two minutes, a step back
+    read Prometheus's samples of two hours ago as current (and its newest sample as two
+    hours in the future, fresh), a step forward judged a storing Prometheus frozen. The
+    daemon's own clock is set against ``elapsed()``: its step moves the offset at once."""
+    shift = [0.0]
+    with pair() as reader:
+        reader.clock = lambda: time.time() + shift[0]
+        reader.newest_sample()
+        assert reader.clock_offset() == pytest.approx(0.0, abs=1.0)
+        shift[0] = step
+        newest = reader.newest_sample()
+        assert newest is not None
+        assert reader.clock() - newest == pytest.approx(5.0, abs=2.0)
+        assert reader.clock_offset() == pytest.approx(-step, abs=1.0)
+        [(_, at, _)] = reader.instant("up", reader.clock())
+        assert at == pytest.approx(reader.clock(), abs=2.0)
