@@ -104,6 +104,11 @@ OFFSET_NOISE = 1.0
 # replicas, one whose scrapes stopped would otherwise be judged frozen at every other
 # answer and fresh at the others, while the queries in between read from both.
 NEWEST_WINDOW = 60.0
+# Once the answers have gone back in time, the URL is taken to lead to several stores for
+# this long (seconds) after the last time they did: the stalest recent answer counts even
+# when the storing replica's answer came last (forward in time from the frozen one's, as a
+# lone server's does when it stores again).
+SEVERAL_STORES_FOR = 1800.0
 _RETRIED_REASONS = frozenset(
     {"PrometheusDown", "PrometheusHTTP502", "PrometheusHTTP503", "PrometheusHTTP504"}
 )
@@ -169,11 +174,15 @@ class PrometheusReader:
         self._offset_due = -math.inf  # ``elapsed()`` time of the next measurement
         self._offset_told = False  # an offset past OFFSET_WARN has been logged
         self._spread_told = False  # a spread past OFFSET_SPREAD_WARN has been logged
+        # The daemon's clock minus ``elapsed()`` when last looked at: a change of more
+        # than OFFSET_NOISE is a step of the daemon's own clock (``_follow_own_clock``).
+        self._own_skew: float | None = None
         # ``newest_sample()``'s recent answers: (``elapsed()`` time, the daemon's clock
         # then, the newest sample told of on the daemon's clock)
         self._answers: collections.deque[tuple[float, float, float]] = collections.deque(
             maxlen=OFFSET_KEEP
         )
+        self._several_seen = -math.inf  # ``elapsed()`` time answers last went back
         self._ages_lock = threading.Lock()
         # No retries inside the client: a failed query is reported, and the loop that
         # asked decides when to try again (bounded, with its own period).
@@ -301,6 +310,7 @@ class PrometheusReader:
         and Prometheus answered (any HTTP status), so that a Prometheus down or hung
         costs no second wait. Behind one URL there may be several replicas: the answer
         is the stalest of the recent ones (see ``_stalest``)."""
+        self._follow_own_clock()
         url = f"{self.url}/api/v1/status/tsdb"
         session = self._client._session
         headers = self._client.headers
@@ -331,7 +341,9 @@ class PrometheusReader:
         one store (two replicas behind one URL), and the queries read from any of them:
         the answer is then the stalest of them, each taken at the age it had when it was
         given (an age, not a time, so that a replica storing all along never looks older
-        by the time between two answers). A replica that stopped storing is thus not
+        by the time between two answers). That holds for ``SEVERAL_STORES_FOR`` after
+        answers last went back, also when the storing replica's answer comes after the
+        frozen one's (forward in time). A replica that stopped storing is thus not
         outvoted by the other's answers. A lone Prometheus that stores again is judged by
         its own answer at once."""
         at, now = elapsed(), self.clock()
@@ -341,10 +353,49 @@ class PrometheusReader:
                 answers.popleft()
             answers.append((at, now, newest))
             told = [stored for _, _, stored in answers]
-            if all(a <= b for a, b in itertools.pairwise(told)):
+            if not all(a <= b for a, b in itertools.pairwise(told)):
+                self._several_seen = at
+            elif at - self._several_seen > SEVERAL_STORES_FOR:
                 return newest  # one store, as far as can be told
             oldest = max(asked - stored for _, asked, stored in answers)
         return now - oldest
+
+    def _follow_own_clock(self) -> None:
+        """Move the offset, its readings and the recent answers of when Prometheus last
+        stored by a step of the daemon's own clock (a VM resumed, NTP setting it right),
+        told by the daemon's clock against ``elapsed()``, which is never stepped.
+
+        Prometheus's clock is read at most once a minute and a reading's step is followed
+        only at the next (``_estimate``): without this, for a minute or two after the
+        daemon's clock went back by hours its queries asked for the samples of hours ago
+        as current (and Prometheus's newest sample looked hours in the future, fresh),
+        and after a step forward a storing Prometheus looked frozen."""
+        skew = self.clock() - elapsed()
+        with self._offset_lock:
+            before, self._own_skew = self._own_skew, skew
+            if before is None or abs(skew - before) <= OFFSET_NOISE:
+                return
+            step = skew - before  # the daemon's clock moved by this; Prometheus's did not
+            self._measurements = collections.deque(
+                ((at, value - step) for at, value in self._measurements), maxlen=OFFSET_KEEP
+            )
+            if self._measured is not None:
+                self._measured -= step
+                if abs(self._measured - self._offset) >= 1.0:
+                    self._offset = float(round(self._measured))
+            measured = self._measured
+        with self._ages_lock:
+            self._answers = collections.deque(
+                ((at, asked + step, stored + step) for at, asked, stored in self._answers),
+                maxlen=OFFSET_KEEP,
+            )
+        log.warning(
+            "this daemon's clock was stepped %s %s: Prometheus's clock offset moves with "
+            "it (%+.1f s), so sample ages stay on Prometheus's clock",
+            "forward by" if step > 0 else "back by",
+            format_duration(abs(step)),
+            measured if measured is not None else 0.0,
+        )
 
     def clock_offset(self) -> float | None:
         """Prometheus's clock minus the daemon's, in seconds (positive: Prometheus is
@@ -480,9 +531,11 @@ class PrometheusReader:
         return bool(response.status_code == 200)
 
     # ------------------------------------------------------------- errors
-    def _within_timeout(self, fn: Any) -> Any:
-        """``fn()``, given at most ``timeout`` seconds whole; a ``requests.Timeout`` past
-        that (the request goes on in a background thread until it ends)."""
+    def _within_timeout(self, fn: Any, limit: float | None = None) -> Any:
+        """``fn()``, given at most ``limit`` (default ``timeout``) seconds whole; a
+        ``requests.Timeout`` past that (the request goes on in a background thread until
+        it ends)."""
+        limit = self.timeout if limit is None else limit
         with self._abandoned_lock:
             self._abandoned = [t for t in self._abandoned if t.is_alive()]
             if len(self._abandoned) >= MAX_ABANDONED:
@@ -501,7 +554,7 @@ class PrometheusReader:
 
         thread = threading.Thread(target=work, name="prometheus-request", daemon=True)
         thread.start()
-        thread.join(self.timeout)
+        thread.join(max(limit, 0.0))
         if thread.is_alive():
             with self._abandoned_lock:
                 self._abandoned.append(thread)
@@ -523,19 +576,28 @@ class PrometheusReader:
         or 504) is retried once, straight away: behind a Service with two Prometheus
         replicas, one of them down fails every other request, and the loops would hold
         or skip half their reads. A timeout is not retried (that would double the time
-        a read may take), nor is a 429 (Prometheus asked to be left alone)."""
+        a read may take), nor is a 429 (Prometheus asked to be left alone). ``timeout``
+        bounds the read, retry included: a failure that took more than half of it (a
+        proxy's 504 after waiting on its upstream) is not over at once and is not retried,
+        and the retry has what is left."""
+        started = elapsed()
         for attempt in (1, 2):
+            spent = elapsed() - started
             try:
-                return self._typed(fn, query)
+                return self._typed(fn, query, self.timeout - spent)
             except TransientError as exc:
-                if attempt == 2 or exc.reason not in _RETRIED_REASONS:
+                if (
+                    attempt == 2
+                    or exc.reason not in _RETRIED_REASONS
+                    or elapsed() - started > self.timeout / 2.0
+                ):
                     raise
         raise AssertionError("unreachable")  # pragma: no cover
 
-    def _typed(self, fn: Any, query: str) -> Any:
-        """``fn()``, its failures typed."""
+    def _typed(self, fn: Any, query: str, limit: float | None = None) -> Any:
+        """``fn()`` within ``limit`` seconds (``timeout`` if None), its failures typed."""
         try:
-            return self._within_timeout(fn)
+            return self._within_timeout(fn, limit)
         except PrometheusApiClientException as exc:
             match = _STATUS.search(str(exc))
             status = int(match.group(1)) if match else 0

@@ -21,6 +21,7 @@ import urllib.parse
 from collections.abc import Iterator
 
 import pytest
+from prometheus_api_client.exceptions import PrometheusApiClientException
 
 from agent.adapters import prometheus as adapter
 from agent.adapters.prometheus import PrometheusReader
@@ -215,7 +216,8 @@ def test_the_stalest_answer_is_taken_at_its_age_and_only_from_several_stores(
     own answer at once (one store's newest sample never goes back). Answers that go back
     in time come from several stores: the stalest counts, at the age it had when given
     (a replica storing all along looks no older for answers read a while apart), until it
-    is over a minute old and not the answer before the last."""
+    is over a minute old and not the answer before the last; then the stalest of the
+    answers since."""
     now = [1000.0]
     monkeypatch.setattr(adapter, "elapsed", lambda: now[0])
     reader = PrometheusReader("http://127.0.0.1:1", clock=lambda: now[0])
@@ -231,4 +233,93 @@ def test_the_stalest_answer_is_taken_at_its_age_and_only_from_several_stores(
     now[0] = 1100.0
     assert reader._stalest(1096.0) == 1100.0 - 600.0
     now[0] = 1125.0
-    assert reader._stalest(1121.0) == 1121.0  # the frozen answer is over a minute old
+    # The frozen answer is over a minute old: the stalest of the recent ones now is the
+    # one given at 1070, 5 s old then (several stores are behind the URL).
+    assert reader._stalest(1121.0) == 1125.0 - 5.0
+
+
+def _failing_then(first_after: float, second_after: float) -> tuple[list[float], object]:
+    """A request that fails with a proxy's 503 after ``first_after`` seconds, then (the
+    retry) hangs ``second_after`` seconds; the elapsed time of each call."""
+    calls: list[float] = []
+
+    def fn() -> object:
+        calls.append(time.monotonic())
+        if len(calls) == 1:
+            time.sleep(first_after)
+            raise PrometheusApiClientException("HTTP Status Code 503 (b'no healthy upstream')")
+        time.sleep(second_after)
+        return []
+
+    return calls, fn
+
+
+def test_a_slow_gateway_error_is_not_tried_again() -> None:
+    """A 504 or 503 that came after most of ``prometheus.timeout`` (a proxy that waited on
+    its upstream) is not "over at once". Before, it was retried with a whole timeout of
+    its own, so one read could take almost twice ``prometheus.timeout``; now it is the
+    read's answer."""
+    reader = PrometheusReader("http://127.0.0.1:1", timeout=1.0)
+    calls, fn = _failing_then(0.7, 3.0)
+    with pytest.raises(TransientError) as info:
+        reader._call(fn, "up")
+    assert info.value.reason == "PrometheusHTTP503"
+    assert len(calls) == 1
+
+
+def test_the_retry_has_only_what_is_left_of_the_timeout() -> None:
+    """A quick 503 is retried, but within the read's ``prometheus.timeout``: before, the
+    retry had a whole timeout of its own (0.4 s + 1 s here)."""
+    reader = PrometheusReader("http://127.0.0.1:1", timeout=1.0)
+    calls, fn = _failing_then(0.4, 3.0)
+    started = time.monotonic()
+    with pytest.raises(TransientError) as info:
+        reader._call(fn, "up")
+    took = time.monotonic() - started
+    assert info.value.reason == "PrometheusTimeout"
+    assert len(calls) == 2
+    assert took < 1.25, took
+
+
+def test_a_frozen_replica_read_before_the_storing_one_is_not_outvoted(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """One replica stores, the other stopped 10 minutes ago, and the loops ask when
+    Prometheus last stored a little over a minute apart (one loop, period 60 s): each
+    answer is compared with the one before only. Before, the storing replica's answer
+    after the frozen one's went forward in time, as a lone server's does when it stores
+    again, so every other answer was "fresh" while the queries read both replicas. Once
+    answers have gone back in time, several stores are behind the URL: the stalest of
+    the recent answers counts whichever comes last."""
+    now = [1000.0]
+    monkeypatch.setattr(adapter, "elapsed", lambda: now[0])
+    reader = PrometheusReader("http://127.0.0.1:1", clock=lambda: now[0])
+    ages = []
+    for n in range(8):
+        now[0] += 61.0
+        stored = now[0] - (5.0 if n % 2 == 0 else 600.0)
+        ages.append(now[0] - reader._stalest(stored))
+    assert ages[0] == pytest.approx(5.0)  # only the storing replica seen yet
+    assert all(age == pytest.approx(600.0) for age in ages[1:]), ages
+
+
+@pytest.mark.parametrize("step", [-7200.0, 7200.0], ids=["back", "forward"])
+def test_a_step_of_the_daemon_s_own_clock_is_followed_at_once(step: float) -> None:
+    """The daemon's clock is stepped by two hours (a VM resumed, NTP setting it right).
+    Before, the offset moved only with Prometheus's clock readings (at most one a minute)
+    and only at the second reading past the step: for one to two minutes, a step back
+    read Prometheus's samples of two hours ago as current (and its newest sample as two
+    hours in the future, fresh), a step forward judged a storing Prometheus frozen. The
+    daemon's own clock is set against ``elapsed()``: its step moves the offset at once."""
+    shift = [0.0]
+    with pair() as reader:
+        reader.clock = lambda: time.time() + shift[0]
+        reader.newest_sample()
+        assert reader.clock_offset() == pytest.approx(0.0, abs=1.0)
+        shift[0] = step
+        newest = reader.newest_sample()
+        assert newest is not None
+        assert reader.clock() - newest == pytest.approx(5.0, abs=2.0)
+        assert reader.clock_offset() == pytest.approx(-step, abs=1.0)
+        [(_, at, _)] = reader.instant("up", reader.clock())
+        assert at == pytest.approx(reader.clock(), abs=2.0)
