@@ -159,6 +159,9 @@ class Proposal:
     # That yes also stands for ``mode: propose``'s question: the question it answered
     # promised no second one (``routing.route``).
     approved_for_propose: bool = False
+    # Why that yes does not stand for it after all: what its question promised no longer
+    # holds (the runbooks changed since it was asked); the route's reason says so.
+    promise_broken: str | None = None
 
 
 @dataclass(frozen=True)
@@ -366,6 +369,7 @@ class DecisionService:
             shadowed_by=p.shadowed_by,
             approved_by=p.approved_by,
             approved_for_propose=p.approved_for_propose,
+            promise_broken=p.promise_broken,
         )
         evidence = dict(p.evidence)
         defaults = p.default_thresholds or self._global_thresholds()

@@ -419,6 +419,16 @@ def _approved_for_propose(signal: Signal) -> bool:
     return _approved_upstream(signal) is not None and signal.evidence.get("yes_acts") is True
 
 
+def _promise_broken(signal: Signal) -> str | None:
+    """Why the approved canary verdict ``signal`` carries is not ``mode: propose``'s yes
+    though its question promised no second one: the runbooks loaded when it was handed
+    on no longer do what the question said (``CanaryLoop._promise_broken``)."""
+    if _approved_upstream(signal) is None:
+        return None
+    broken = signal.evidence.get("yes_promise_broken")
+    return broken if isinstance(broken, str) and broken else None
+
+
 def _signal_evidence(signal: Signal) -> dict[str, Any]:
     """A signal's evidence as its decision keeps it; a pod or node condition's with the
     object it was seen on and since when, which the check before the first write reads
@@ -1575,6 +1585,7 @@ class RemediationEngine:
                 shadow=planned.mode == "shadow",
                 approved_by=_approved_upstream(signal),
                 approved_for_propose=_approved_for_propose(signal),
+                promise_broken=_promise_broken(signal),
                 incident_key=key,
                 siblings=tuple(
                     f"{name}/{planned.target.kind}"

@@ -90,6 +90,7 @@ def route(
     shadowed_by: tuple[str, str] = ("ShadowRunbook", "shadow runbook"),
     approved_by: str | None = None,
     approved_for_propose: bool = False,
+    promise_broken: str | None = None,
 ) -> RouteDecision:
     """Pick the route for one decision. Pure: same inputs, same answer.
 
@@ -100,7 +101,9 @@ def route(
     for before every action: the question that got it said what a yes does and that
     nothing asks again (its decision's ``yes_acts``: ``CanaryLoop._if_approved``), so
     propose mode does not ask it again either. Without it (a question that said nothing
-    of what a yes does, or that something asks again) propose mode asks once more. The
+    of what a yes does, or that something asks again) propose mode asks once more.
+    ``promise_broken`` says why a question that did promise it no longer holds (the
+    runbooks changed between the question and the answer): the reason says it. The
     other caps (``maxAutonomy``, a forced approval) and an escalation still hold."""
     if not 0.0 <= confidence <= 1.0:
         return RouteDecision(
@@ -152,4 +155,7 @@ def route(
     if chosen == "auto" and forced_approval:
         chosen, code = "ask", "ApprovalRequired"
         why += f"; approval required: {forced_approval}"
+    if mode == "propose" and chosen == "ask" and approved_by and promise_broken:
+        # Asked again though the question answered promised no second one: say why.
+        why += f"; {approved_by} said yes to another promise: {promise_broken}"
     return RouteDecision(chosen, code, why)

@@ -501,13 +501,14 @@ class CanaryLoop:
         sent = record.id in self._sent
         deferred = not sent and record.route == "auto" and self._deferred(record)
         if not sent and (record.route != "auto" or deferred):
-            moved_on = self._moved_on(record)
-            if moved_on is None:
+            read = self._moved_on(record)
+            if read is None:
                 return  # the canary cannot be read now: looked at again next cycle
+            moved_on, canary = read
             if moved_on:
                 self._overtaken(record, moved_on, now)
                 return
-            self._confirmed(record, now, by_person=not deferred)
+            self._confirmed(record, now, by_person=not deferred, canary=canary)
             self._sent.add(record.id)
         if self.decisions.ledger.transition(record.id, ["approved"], "done", now):
             self._unwatched.add(record.id)  # until its watch has started below
@@ -976,22 +977,22 @@ class CanaryLoop:
         if verdict.final:
             self._record(analysis, verdict)
 
-    def _moved_on(self, record: Any) -> str | None:
+    def _moved_on(self, record: Any) -> tuple[str, WorkloadState | None] | None:
         """Why a verdict a person approved no longer applies to its canary, "" when it
-        does, None when the canary cannot be read to tell. An approval can come long
-        after the question: the canary may have been rolled out again (a fix) or deleted
-        since, and the canary-rollback runbook rolls back whatever revision the
-        Deployment is at, so the approved rollback of the judged release would roll back
-        the fix instead."""
+        does, with the canary as read now; None when the canary cannot be read to tell.
+        An approval can come long after the question: the canary may have been rolled
+        out again (a fix) or deleted since, and the canary-rollback runbook rolls back
+        whatever revision the Deployment is at, so the approved rollback of the judged
+        release would roll back the fix instead."""
         target = _subject_ref(record.subject)
         if target is None:
-            return ""
+            return "", None
         try:
             workload = self.cluster.get_workload(target)
         except (TransientError, PermanentError) as exc:
             log.warning("canary %s: cannot read it to hand on an approved verdict: %s", target, exc)
             return None
-        return _moved_on(record, target, workload)
+        return _moved_on(record, target, workload), workload
 
     def _settled(self, record: DecisionRecord) -> str:
         """Why the open question about a final verdict no longer means anything, or ""
@@ -1090,13 +1091,21 @@ class CanaryLoop:
                     analysis.superseded = True
             log.info("canary %s: approved %s", record.subject, text)
 
-    def _confirmed(self, record: Any, now: float, *, by_person: bool = True) -> None:
+    def _confirmed(
+        self,
+        record: Any,
+        now: float,
+        *,
+        by_person: bool = True,
+        canary: WorkloadState | None = None,
+    ) -> None:
         """Send a rollback or promotion a person approved to the runbooks (the
         ``canary-rollback`` runbook carries out a rollback of a native canary,
         ``canary-promote`` the promotion of an opted-in one). The
         signal's confidence is at least ``CONFIRMED``: a person has looked. One routed
         auto while Autonomic was paused (``by_person`` False) is sent now, after the
-        pause, with the judge's confidence."""
+        pause, with the judge's confidence. ``canary`` is the canary as read now (what
+        the runbooks loaded now match, ``_promise_broken``)."""
         verdict = record.proposal.get("verdict")
         target = _subject_ref(record.subject)
         if verdict not in ("rollback", "promote") or target is None or target.kind == "Rollout":
@@ -1115,11 +1124,24 @@ class CanaryLoop:
             evidence["approved_by"] = self._approver(record)
             if record.evidence.get("yes_acts") is True:
                 # Its question said what a yes does and that nothing asks again: the yes
-                # is also the one ``mode: propose`` asks for. A question that said
-                # nothing of it (asked before it was said, or with the runbooks
-                # unreadable), or that something asks again, leaves propose mode to
-                # ask once more, as the person was told.
-                evidence["yes_acts"] = True
+                # is also the one ``mode: propose`` asks for, while the runbooks loaded
+                # now still do what it said. A question that said nothing of it (asked
+                # before it was said, or with the runbooks unreadable), or that something
+                # asks again, leaves propose mode to ask once more, as the person was
+                # told; so does one whose promise the runbooks no longer keep.
+                # Only propose mode reads the flag: act mode is left as it was.
+                propose = self.decisions.mode == "propose"
+                broken = self._promise_broken(record, verdict, target, canary) if propose else ""
+                if broken:
+                    evidence["yes_promise_broken"] = broken
+                    log.info("canary %s: approved; %s", target, broken)
+                    self.decisions.progress(
+                        record.id,
+                        f"{broken}; under mode: propose this yes is not taken as the "
+                        "runbooks' own: one that takes the verdict up asks once more",
+                    )
+                else:
+                    evidence["yes_acts"] = True
         self.submit(
             [
                 canary_signal(
@@ -1137,6 +1159,43 @@ class CanaryLoop:
         )
         by = "approved by a person" if by_person else "held while Autonomic was paused"
         log.info("canary %s: %s %s, sent to the runbooks", target, verdict, by)
+
+    def _promise_broken(
+        self, record: Any, verdict: str, target: ObjectRef, canary: WorkloadState | None
+    ) -> str:
+        """Why the "If approved" line an approved verdict's question carried (with
+        ``yes_acts``: a runbook acts on it without asking again) no longer holds, or ""
+        when the runbooks loaded now, matched against the canary as read now, still say
+        the same line. Runbooks are loaded at start-up: a daemon restarted between the
+        question and the answer may have another set (a runbook capped at ask, in shadow
+        mode, removed, or another one taking the verdict up), and the person approved
+        what the question said, not what these would do. Only this line is compared: a
+        line that differs in any way, or that cannot be read now, breaks the promise."""
+        told = record.evidence.get("if_approved")
+        baseline = _subject_ref(str(record.proposal.get("baseline", "")))
+        now_said = (
+            self._yes_does(
+                verdict,
+                canary=target,
+                baseline=baseline,
+                revision=int(record.proposal.get("revision", 0)),
+                images=tuple(str(i) for i in record.proposal.get("images") or ()),
+                workload=canary,
+            )
+            if baseline is not None and canary is not None
+            else None
+        )
+        if now_said is not None and now_said[1] and now_said[0] == told:
+            return ""
+        now = (
+            f'"If approved, {now_said[0]}"'
+            if now_said is not None
+            else "what a yes does cannot be read (no runbooks to read, or the canary unread)"
+        )
+        return (
+            "the runbooks changed since the question was asked (those loaded now, matched "
+            f'against the canary as it is now): "If approved, {told}" was promised, now {now}'
+        )
 
     def _approver(self, record: Any) -> str:
         """Who approved the verdict ``record``, as the runbook's decision names them: the
@@ -1470,25 +1529,47 @@ class CanaryLoop:
                 f"Autonomic writes nothing to {analysis.canary}",
                 False,
             )
-        if self.runbooks is None or analysis.workload is None:
+        return self._yes_does(
+            decision,
+            canary=analysis.canary,
+            baseline=analysis.baseline,
+            revision=analysis.revision,
+            images=analysis.images,
+            workload=analysis.workload,
+        )
+
+    def _yes_does(
+        self,
+        decision: str,
+        *,
+        canary: ObjectRef,
+        baseline: ObjectRef,
+        revision: int,
+        images: tuple[str, ...],
+        workload: WorkloadState | None,
+    ) -> tuple[str, bool] | None:
+        """``_if_approved`` for a native canary (``workload`` as read), from the runbooks
+        loaded now: when the question is asked, and again when the approved verdict is
+        handed on (``_promise_broken``), so that both read it alike."""
+        if self.runbooks is None or workload is None:
             return None
         approved = canary_signal(
             verdict="rollback" if decision == "rollback" else "promote",
-            target=analysis.canary,
+            target=canary,
             confidence=CONFIRMED,
             at=self.clock.now(),
-            revision=analysis.revision,
+            revision=revision,
             evidence={"approved_by": "a person"},
-            run=",".join(analysis.images) or None,
+            run=",".join(images) or None,
         )
-        snapshot = ClusterSnapshot(workloads=(analysis.workload,), taken_at=self.clock.now())
+        snapshot = ClusterSnapshot(workloads=(workload,), taken_at=self.clock.now())
         acting = [m.runbook for m in match(self.runbooks(), approved, snapshot).matches]
         if not acting:
             why = (
                 f'the canary is not labelled {PROMOTE_CANARY}: "true"'
-                if decision == "promote" and not analysis.promotes
+                if decision == "promote" and workload.labels.get(PROMOTE_CANARY) != "true"
                 else "no loaded runbook takes up a "
-                f"{'promotion' if decision == 'promote' else 'rollback'} of {analysis.canary}"
+                f"{'promotion' if decision == 'promote' else 'rollback'} of {canary}"
             )
             # Told nothing changes: a runbook loaded since then asks under propose mode.
             return (
@@ -1496,7 +1577,7 @@ class CanaryLoop:
                 f"them; Autonomic changes nothing itself ({why})",
                 False,
             )
-        does = [_what_a_runbook_does(r, analysis.canary, analysis.baseline) for r in acting]
+        does = [_what_a_runbook_does(r, canary, baseline) for r in acting]
         said = "; ".join(line for line, _ in does)
         return f"{said}; the verdict endpoints answer {decision}", all(acts for _, acts in does)
 

@@ -438,3 +438,197 @@ def test_under_propose_mode_a_rollback_not_told_it_acts_on_the_yes_is_asked_once
     assert rig.approve_pending() == 1
     rig.run(60)
     assert _images(rig, "web-canary") == ["shop/web:1"]
+
+
+def _runbooks(
+    tmp_path: Path, edit: tuple[str, str] | None = None, file: str = "canary-rollback.yaml"
+) -> dict[str, Any]:
+    """The shipped runbooks as the engine keeps them, ``file``'s text ``edit[0]``
+    replaced by ``edit[1]`` (None: unchanged)."""
+    import shutil
+
+    from remediation.loading import load_paths
+    from tests.integration.remediation.rig import RUNBOOKS
+
+    folder = tmp_path / f"runbooks-{len(list(tmp_path.glob('runbooks-*')))}"
+    shutil.copytree(RUNBOOKS, folder)
+    if edit is not None:
+        path = folder / file
+        text = path.read_text()
+        assert edit[0] in text
+        path.write_text(text.replace(edit[0], edit[1]))
+    return {r.name: r for r in load_paths([folder])}
+
+
+def _restarted(rig: KubeRig, tmp_path: Path, edit: tuple[str, str] | None = None) -> Any:
+    """The daemon started again with the runbooks ``_runbooks`` gives: its engine loads
+    them (runbooks are loaded at start-up only), and a new canary loop, with nothing in
+    memory, reads the same ledger. The new loop."""
+    rig.engine.runbooks = _runbooks(tmp_path, edit)
+    return _judged_by_the_loop(rig, slower=3.0)
+
+
+def _asked_about_a_rollback(rig: KubeRig) -> Any:
+    """Under the loop, the canary (three times its stable's latency) judged until its
+    rollback verdict, asked of a person. The verdict's decision."""
+    rig.promql.set('code=~"5.."', 0.002)
+    _until_final(rig, _judged_by_the_loop(rig, slower=3.0))
+    (verdict,) = rig.ledger.decisions(kind="canary")
+    assert (verdict.proposal["verdict"], verdict.route) == ("rollback", "ask")
+    return verdict
+
+
+def _answered_after_the_restart(rig: KubeRig, loop: Any) -> None:
+    """The person approves the verdict; the restarted daemon hands it on."""
+    assert rig.approve_pending() == 1
+    for _ in range(3):
+        rig.clock.advance(30)
+        loop.cycle()
+        rig.cycle()
+
+
+PROMISED = (
+    '"If approved, runbook canary-rollback rolls Deployment/shop/web-canary back to its '
+    'previous revision without asking again; the verdict endpoints answer rollback" was '
+    "promised, now "
+)
+
+
+@pytest.mark.parametrize(
+    ("edit", "now_said"),
+    [
+        (
+            ("name: canary-rollback", "name: release-rollback"),
+            '"If approved, runbook release-rollback rolls Deployment/shop/web-canary back',
+        ),
+        (
+            (
+                "  maxAutonomy: auto\n",
+                "  maxAutonomy: auto\n  requireApprovalWhen:\n    replicasAffectedOver: 3\n",
+            ),
+            '"If approved, runbook canary-rollback rolls Deployment/shop/web-canary back to '
+            "its previous revision, without asking again unless more than 3 replicas",
+        ),
+        (
+            ("maxAutonomy: auto", "maxAutonomy: ask"),
+            '"If approved, runbook canary-rollback asks once more (its maxAutonomy is ask)',
+        ),
+    ],
+    ids=["another-runbook-takes-it", "forced-approval-over-3", "max-autonomy-ask"],
+)
+def test_under_propose_mode_a_yes_to_a_promise_the_restarted_runbooks_break_is_asked_again(
+    rig: KubeRig, tmp_path: Path, edit: tuple[str, str], now_said: str
+) -> None:
+    """The rollback's question promised that canary-rollback rolls the canary back
+    without asking again (``yes_acts``); the daemon restarted with other runbooks before
+    the person said yes. Before, the yes was still taken as propose mode's: another
+    runbook (or one that now asks past 3 replicas) wrote on it without a second
+    question. Now the line is read again from the runbooks loaded when the verdict is
+    handed on: it differs, so propose mode asks once more, and the route's reason (and
+    the verdict's thread) says why."""
+    rig.decisions.mode = "propose"
+    _pair(rig)
+    verdict = _asked_about_a_rollback(rig)
+    assert verdict.evidence["yes_acts"] is True
+    _answered_after_the_restart(rig, _restarted(rig, tmp_path, edit))
+    runbook = "release-rollback" if "release-rollback" in now_said else "canary-rollback"
+    (rollback,) = rig.decisions_of(runbook)
+    assert rollback.route == "ask"
+    reason = rollback.evidence["routing"]["route_reason"]
+    assert "; alice (canary decision " in reason
+    said_yes = ") said yes to another promise: the runbooks changed since the question was asked"
+    assert said_yes in reason
+    assert PROMISED + now_said in reason
+    assert rollback.evidence["signal"]["approved_by"].startswith("alice")
+    assert "yes_acts" not in rollback.evidence["signal"]
+    assert [q.decision_id for q in rig.ledger.questions()] == [rollback.id]
+    assert _images(rig, "web-canary") == ["shop/web:2"]  # nothing written on the old yes
+    (asked,) = rig.ledger.questions_for([verdict.id])
+    said = [text for question, text in rig.channel.threads if question == asked.id]
+    assert any(PROMISED + now_said in text for text in said)  # in the verdict's thread too
+
+
+def test_under_propose_mode_a_yes_after_the_runbook_was_removed_says_so(
+    rig: KubeRig, tmp_path: Path
+) -> None:
+    """Restarted without canary-rollback: nothing takes up the approved rollback; the
+    verdict's thread says the runbooks changed and what the line says now."""
+    rig.decisions.mode = "propose"
+    _pair(rig)
+    verdict = _asked_about_a_rollback(rig)
+    rig.engine.runbooks = _runbooks(tmp_path)
+    del rig.engine.runbooks["canary-rollback"]
+    _answered_after_the_restart(rig, _judged_by_the_loop(rig, slower=3.0))
+    assert rig.decisions_of("canary-rollback") == [] and rig.ledger.questions() == []
+    (asked,) = rig.ledger.questions_for([verdict.id])
+    said = [text for question, text in rig.channel.threads if question == asked.id]
+    now_said = (
+        '"If approved, the verdict endpoints answer rollback to the delivery tool that reads '
+        "them; Autonomic changes nothing itself (no loaded runbook takes up a rollback of "
+        'Deployment/shop/web-canary)"'
+    )
+    assert any(PROMISED + now_said in text for text in said)
+    assert _images(rig, "web-canary") == ["shop/web:2"]
+
+
+def test_under_propose_mode_a_yes_the_restarted_runbooks_still_keep_acts_once(
+    rig: KubeRig, tmp_path: Path
+) -> None:
+    """Restarted with the same runbooks: the line read again is the one the question
+    carried, so the yes stands for propose mode's question, as before."""
+    rig.decisions.mode = "propose"
+    _pair(rig)
+    _asked_about_a_rollback(rig)
+    _answered_after_the_restart(rig, _restarted(rig, tmp_path))
+    (rollback,) = rig.decisions_of("canary-rollback")
+    assert rollback.route == "auto"
+    assert "propose mode does not ask again: alice" in rollback.evidence["routing"]["route_reason"]
+    assert rollback.evidence["signal"]["yes_acts"] is True
+    assert rig.ledger.questions() == []
+    assert _images(rig, "web-canary") == ["shop/web:1"]  # rolled back on the one yes
+
+
+def test_in_act_mode_a_yes_to_a_promise_the_restarted_runbooks_break_still_acts(
+    daemon_routing: KubeRig, tmp_path: Path
+) -> None:
+    """Act mode does not read ``yes_acts``: the approver's yes to a promotion still
+    stands for the question the confidence would ask (``ApprovedUpstream``; under the
+    daemon's thresholds a new runbook's decision would be asked) whatever runbook now
+    takes it up, as before."""
+    rig = daemon_routing
+    _pair(rig)
+    rig.promql.set('code=~"5.."', 0.002)
+    _until_final(rig, _judged_by_the_loop(rig))
+    (verdict,) = rig.ledger.decisions(kind="canary")
+    assert (verdict.proposal["verdict"], verdict.route) == ("promote", "ask")
+    assert verdict.evidence["yes_acts"] is True
+    rig.engine.runbooks = _runbooks(
+        tmp_path, ("name: canary-promote", "name: release-promote"), "canary-promote.yaml"
+    )
+    _answered_after_the_restart(rig, _judged_by_the_loop(rig))
+    (promotion,) = rig.decisions_of("release-promote")
+    reason = promotion.evidence["routing"]["route_reason"]
+    assert promotion.route == "auto" and "; not asked again: alice" in reason
+    assert "the runbooks changed" not in reason
+    assert rig.ledger.questions() == []
+    rig.run(60)
+    assert _images(rig, "web") == ["shop/web:2"]
+
+
+def test_under_propose_mode_a_yes_not_promised_to_act_is_not_made_so_by_a_restart(
+    rig: KubeRig, tmp_path: Path
+) -> None:
+    """Asked while canary-rollback was capped at ask (its line said it asks once more,
+    ``yes_acts`` false); restarted with it uncapped, whose line now says it acts without
+    asking again: the person was told of a second question, so it is still asked."""
+    rig.decisions.mode = "propose"
+    _pair(rig)
+    rig.engine.runbooks = _runbooks(tmp_path, ("maxAutonomy: auto", "maxAutonomy: ask"))
+    verdict = _asked_about_a_rollback(rig)
+    assert verdict.evidence["yes_acts"] is False
+    _answered_after_the_restart(rig, _restarted(rig, tmp_path))
+    (rollback,) = rig.decisions_of("canary-rollback")
+    assert rollback.route == "ask"
+    assert "yes_acts" not in rollback.evidence["signal"]
+    assert "the runbooks changed" not in rollback.evidence["routing"]["route_reason"]
+    assert _images(rig, "web-canary") == ["shop/web:2"]

@@ -364,3 +364,18 @@ def test_propose_mode_asks_again_where_the_upstream_question_did_not_promise_oth
     assert (acted.route, acted.reason_code) == ("auto", "ApprovedUpstream")
     # The flag without a name of who approved stands for nothing.
     assert route(0.95, T, mode="propose", approved_for_propose=True).route == "ask"
+
+
+def test_propose_mode_says_why_a_yes_to_a_promise_since_broken_is_asked_again() -> None:
+    """The question promised no second one, but the runbooks changed before the yes
+    (``promise_broken``): propose mode asks, and its reason says why, whatever else
+    asks too; act mode and a yes that stands are not touched by it."""
+    who = "alice (canary decision d1)"
+    broken = "the runbooks changed since the question was asked"
+    said = f"; {who} said yes to another promise: {broken}"
+    for extra in ({}, {"max_autonomy": "ask"}, {"forced_approval": "prod"}):
+        asked = route(0.95, T, mode="propose", approved_by=who, promise_broken=broken, **extra)
+        assert asked.route == "ask" and asked.message.endswith(said)
+    acted = route(0.95, T, mode="act", approved_by=who, promise_broken=broken)
+    assert acted.route == "auto" and broken not in acted.message
+    assert broken not in route(0.95, T, mode="propose", promise_broken=broken).message
