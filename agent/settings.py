@@ -262,9 +262,12 @@ def resolve_secret(ref: SecretRef | None, environ: Mapping[str, str]) -> SecretS
     assert ref.env is not None
     if ref.env not in environ:
         raise ConfigError(f"secret environment variable {ref.env} is not set")
-    if not environ[ref.env].strip():
+    # Read as a file secret is: without surrounding whitespace, so a Secret made from a
+    # file written with `echo` ("token\n") gives the token whether mounted or in env.
+    value = environ[ref.env].strip()
+    if not value:
         raise ConfigError(f"secret environment variable {ref.env} is empty")
-    return SecretStr(environ[ref.env])
+    return SecretStr(value)
 
 
 def check_secrets(

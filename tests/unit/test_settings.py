@@ -435,3 +435,17 @@ def test_config_check_rejects_and_hides_secret_values(tmp_path: Path) -> None:
     assert "SIGNING is empty" in empty.stderr
     broken = _cli("config", "check", str(write(tmp_path, "mode: yolo\n")))
     assert broken.returncode == 2 and "mode:" in broken.stderr
+
+
+def test_an_env_secret_is_read_as_a_file_secret_without_its_line_end(tmp_path: Path) -> None:
+    """A Secret made from a file written with `echo` puts "token\\n" in the variable; the
+    same Secret mounted as a file was always read without it. Both give the same token, so
+    a bearer token set from such a Secret is not refused on every call."""
+    from agent.settings import SecretRef, resolve_secret
+
+    path = tmp_path / "token"
+    path.write_text("s3cret\n", encoding="utf-8")
+    from_file = resolve_secret(SecretRef(file=path), {})
+    from_env = resolve_secret(SecretRef(env="TOKEN"), {"TOKEN": "s3cret\r\n"})
+    assert from_file is not None and from_env is not None
+    assert from_env.get_secret_value() == from_file.get_secret_value() == "s3cret"
