@@ -151,3 +151,56 @@ def refuse_overwriting_inputs(output: Path | None, *inputs: Path | str | None) -
                 f"{output}: is also an input of this command ({given}); "
                 "choose another output path, the input would be lost"
             )
+
+
+# What `--since` takes for "no window": every record the ledger keeps.
+SINCE_ALL = "all"
+# The longest window a duration may say (the configuration's limit on any duration).
+_LONGEST_SINCE_DAYS = 366
+
+
+def since_seconds(text: str | None) -> float | None:
+    """The window ``--since TEXT`` asks for, in seconds, or None for every record
+    (``--since all``, or no ``--since`` where a command has no default)."""
+    from agent.settings import parse_positive_duration
+
+    if text is None or text.strip().lower() == SINCE_ALL:
+        return None
+    try:
+        return parse_positive_duration(text)
+    except ValueError as exc:
+        raise InputError(f"--since: {exc} (or --since {SINCE_ALL} for every record)") from None
+
+
+def utc_text(ts: float) -> str:
+    """A moment as every reading command prints it: ``2026-11-25 06:02:10 UTC``."""
+    from datetime import UTC, datetime
+
+    return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+def older_records(what: str, newest: float | None, now: float) -> str | None:
+    """The line for a ``--since`` window with nothing in it while the ledger keeps older
+    records (``what`` names them): when the newest was, and the flag that lists it. A
+    ledger written by ``simulate`` keeps its trace's clock, often a year or more ago."""
+    if newest is None:
+        return None
+    age = max(now - newest, 0.0)
+    days = int(age // 86400) + 1
+    longer = f"--since {days}d or " if days <= _LONGEST_SINCE_DAYS else ""
+    return (
+        f"The newest {what} is older: {utc_text(newest)} ({span(age)} ago); "
+        f"{longer}--since {SINCE_ALL} lists it."
+    )
+
+
+def span(seconds: float) -> str:
+    """A time since or until, as a person reads it: 45 s, 12 min, 5.5 h, 26 days."""
+    seconds = max(seconds, 0.0)
+    if seconds < 120:
+        return f"{seconds:.0f} s"
+    if seconds < 120 * 60:
+        return f"{seconds / 60:.0f} min"
+    if seconds < 48 * 3600:
+        return f"{seconds / 3600:.1f} h"
+    return f"{seconds / 86400:.0f} days"

@@ -20,10 +20,9 @@ from __future__ import annotations
 import argparse
 import getpass
 import time
-from datetime import UTC, datetime
 from typing import Any
 
-from agent.cli._context import add_ledger_flags, ledger_from, settings_from
+from agent.cli._context import add_ledger_flags, ledger_from, settings_from, span, utc_text
 from agent.errors import InputError
 from agent.routing import confidence_percent
 from agent.verdicts import NOT_EXECUTED
@@ -126,18 +125,11 @@ _NOT_CARRIED_OUT = {
 
 
 def _utc(ts: float) -> str:
-    return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+    return utc_text(ts)
 
 
 def _span(seconds: float) -> str:
-    """A duration as a person reads it: 45 s, 12 min, 5.5 h, 26 days."""
-    if seconds < 120:
-        return f"{seconds:.0f} s"
-    if seconds < 120 * 60:
-        return f"{seconds / 60:.0f} min"
-    if seconds < 48 * 3600:
-        return f"{seconds / 3600:.1f} h"
-    return f"{seconds / 86400:.0f} days"
+    return span(seconds)
 
 
 def _escalations(ledger: Any, now: float) -> None:

@@ -1,15 +1,21 @@
 """`autonomic history [SUBJECT] [--since DURATION] [--job JOB] [--route ROUTE] [--status S]`:
 what Autonomic decided, across every job, newest first.
 
-One line a decision: when it was made (local time), its id (the first 12 characters,
-as `autonomic explain ID` takes it), the job that made it (scaling, anomaly, canary,
-remediation: the ledger's kind), its subject, its stated confidence, its route (auto,
-ask, escalate; observe and shadow when the job or the daemon only watches), its status
-now (proposed, asked, approved, rejected, expired, executing, verifying, verified, done,
-failed, undo-requested, undone, escalated, observed, shadowed, superseded), who answered
-its question when a person did (approved or rejected, in Slack or with `autonomic
-approvals`), and what it proposed, shortened (`explain` has it whole). A footer totals
-the decisions of the window and filters, listed or not, by route and status.
+One line a decision: when it was made (UTC, as every command says its times), its id
+(the first 12 characters, as `autonomic explain ID` takes it), the job that made it
+(scaling, anomaly, canary, remediation: the ledger's kind), its subject, its stated
+confidence, its route (auto, ask, escalate; observe and shadow when the job or the daemon
+only watches), its status now (proposed, asked, approved, rejected, expired, executing,
+verifying, verified, done, failed, undo-requested, undone, escalated, observed, shadowed,
+superseded), who answered its question when a person did (approved or rejected, in Slack
+or with `autonomic approvals`), and what it proposed, shortened (`explain` has it whole).
+A footer totals the decisions of the window and filters, listed or not, by route and
+status.
+
+--since is counted back from now (24h by default); `--since all` lists the whole ledger.
+When the window holds nothing but the ledger keeps older decisions (a ledger `simulate
+--ledger` wrote keeps its trace's clock, often years back), the newest one's time is
+said, with a --since that reaches it.
 
 Listed: every decision recorded, including two kinds `autonomic calibration` leaves out:
 hand-offs (decision type held/RUNBOOK or storm: a guard held a runbook back and handed
@@ -41,9 +47,16 @@ from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from agent.cli._context import add_ledger_flags, ledger_from, take_negative_values
+from agent.cli._context import (
+    SINCE_ALL,
+    add_ledger_flags,
+    ledger_from,
+    older_records,
+    since_seconds,
+    take_negative_values,
+)
 from agent.cli.explain_cmd import proposal_said
-from agent.cli.why_cmd import since_seconds, subject_named
+from agent.cli.why_cmd import subject_named
 from agent.errors import InputError
 from agent.routing import confidence_percent
 from agent.verdicts import CARRIED_OUT, status_said
@@ -86,7 +99,8 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
         "--since",
         metavar="DURATION",
         default="24h",
-        help="decisions made within this long before now: 30m, 8h, 7d (default 24h)",
+        help=f"decisions made within this long before now: 30m, 8h, 7d, or {SINCE_ALL} "
+        "(default 24h)",
     )
     parser.add_argument("--job", choices=JOBS, help="only this job's decisions")
     parser.add_argument("--route", choices=tuple(ROUTES), help="only decisions so routed")
@@ -127,13 +141,23 @@ def history(args: argparse.Namespace) -> int:
         "kind": args.job,
         "route": [args.route] if args.route else None,
         "status": args.status,
-        "since": now - window,
+        "since": None if window is None else now - window,
         "subject": subject,
     }
     ledger = ledger_from(args)
     try:
         rows = ledger.decision_history(**filters, limit=args.limit + 1)
         totals = ledger.decision_totals(**filters) if len(rows) > args.limit else None
+        # Nothing in the window, on a ledger that keeps older decisions (one `simulate`
+        # wrote, on its trace's clock): said, with when the newest was.
+        older = None
+        if not rows and window is not None:
+            newest = ledger.decision_history(**{**filters, "since": None}, limit=1)
+            older = older_records(
+                "decision" + _scope(args, subject),
+                newest[0].record.created_at if newest else None,
+                now,
+            )
     finally:
         ledger.close()
     shown = rows[: args.limit]
@@ -144,10 +168,15 @@ def history(args: argparse.Namespace) -> int:
         print(json.dumps([row_json(row) for row in shown], indent=2))
         if hidden > 0:
             print(f"{hidden} older decisions not listed (--limit {args.limit})", file=sys.stderr)
+        if older:
+            print(older, file=sys.stderr)
         return 0
     scope = _scope(args, subject)
-    since = format_duration(window)
-    print("\n".join(render(shown, totals, scope, since, hidden)))
+    since = None if window is None else format_duration(window)
+    lines = render(shown, totals, scope, since, hidden)
+    if older:
+        lines.insert(1, older)
+    print("\n".join(lines))
     return 0
 
 
@@ -155,20 +184,21 @@ def render(
     rows: Sequence[HistoryRow],
     totals: Mapping[tuple[str, str], int],
     scope: str,
-    since: str,
+    since: str | None,
     hidden: int = 0,
 ) -> list[str]:
-    """The lines ``history`` prints: a header, one line a decision, the footer."""
+    """The lines ``history`` prints: a header, one line a decision, the footer
+    (``since``: the window as a duration, None for the whole ledger)."""
+    period = "in the ledger" if since is None else f"in the last {since}"
     if not rows:
         return [
-            f"No decisions{scope} in the last {since}.",
+            f"No decisions{scope} {period}.",
             "What runbooks saw and held back from without deciding: `autonomic why`.",
         ]
-    zone = time.strftime("%Z", time.localtime(rows[0].record.created_at))
     cells = [_cells(row) for row in rows]
     heads = ("when", "id", "job", "subject", "conf", "route", "status", "answered")
     widths = [max(len(head), *(len(c[i]) for c in cells)) for i, head in enumerate(heads)]
-    lines = [f"Decisions{scope} in the last {since}, newest first (times {zone}):"]
+    lines = [f"Decisions{scope} {period}, newest first (times UTC):"]
     lines.append(_columns((*heads, "proposed"), widths))
     lines += [_columns(c, widths) for c in cells]
     if hidden > 0:
@@ -176,7 +206,7 @@ def render(
             f"({hidden} older not listed: raise --limit, or narrow it with SUBJECT, --job, "
             "--route, --status or --since)"
         )
-    lines.append(footer(totals, since))
+    lines.append(footer(totals, since or "the ledger"))
     return lines
 
 
@@ -237,7 +267,7 @@ def _cells(row: HistoryRow) -> tuple[str, ...]:
     if len(proposed) > PROPOSAL_CHARS:
         proposed = proposed[: PROPOSAL_CHARS - 1] + "…"
     return (
-        time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(record.created_at)),
+        time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(record.created_at)),
         record.id[:12],
         record.kind,
         record.subject,

@@ -252,6 +252,6 @@ def _status(args: argparse.Namespace) -> int:
 
 
 def _span(seconds: float) -> str:
-    from agent.cli.approvals_cmd import _span as span
+    from agent.cli._context import span
 
-    return span(max(seconds, 0.0))
+    return span(seconds)

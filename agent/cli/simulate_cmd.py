@@ -290,7 +290,10 @@ def _next_steps(ledger: Path) -> str:
     """How to read the ledger the summary names: its decisions are listed above without
     their ids, which `explain` needs."""
     return (
-        f"Next: autonomic why SUBJECT --ledger {ledger}\n"
+        f"Next: autonomic history --since all --ledger {ledger}\n"
+        "        every decision, newest first, with its id (the ledger keeps the trace's\n"
+        "        clock: a window counted back from now finds nothing in it)\n"
+        f"      autonomic why SUBJECT --ledger {ledger}\n"
         "        what was decided about an object (SUBJECT: Deployment/shop/cart, shop/cart),\n"
         "        with each decision's id (the report lists them too)\n"
         f"      autonomic explain ID --ledger {ledger}\n"

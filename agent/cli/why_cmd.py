@@ -36,6 +36,11 @@ With --runbook NAME and nothing found, a NAME the ledger has no record of (no ru
 that name held back, run or deciding anything) is said so, with the names it knows: a
 typo, or a runbook not loaded in this cluster.
 
+--since is counted back from now on when each was last seen (without it, or with `--since
+all`, every record). When the window holds nothing but the ledger keeps older records (a
+ledger `simulate --ledger` wrote keeps its trace's clock, often years back), the newest
+one's time is said, with a --since that reaches it. Times are UTC, as in every command.
+
 The daemon writes a row when it first holds a runbook back (or for another reason), then
 at most every 5 minutes while it goes on: the newest counts can be that far behind.
 """
@@ -44,12 +49,21 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 import time
 from collections.abc import Mapping
 from dataclasses import asdict
 from typing import TYPE_CHECKING, Any
 
-from agent.cli._context import add_ledger_flags, ledger_from, take_negative_values
+from agent.cli._context import (
+    SINCE_ALL,
+    add_ledger_flags,
+    ledger_from,
+    older_records,
+    since_seconds,
+    take_negative_values,
+    utc_text,
+)
 from agent.errors import InputError
 from agent.verdicts import status_said
 from remediation.durations import format_duration
@@ -103,7 +117,8 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
     parser.add_argument(
         "--since",
         metavar="DURATION",
-        help="only what was last seen within this long before now: 30m, 2h, 1d",
+        help="only what was last seen within this long before now: 30m, 2h, 1d, or "
+        f"{SINCE_ALL} (the default: every record)",
     )
     parser.add_argument(
         "--limit", type=int, default=50, metavar="N", help="lines at most (default 50)"
@@ -116,7 +131,7 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
 
 def why(args: argparse.Namespace) -> int:
     now = time.time()
-    window = None if args.since is None else since_seconds(args.since)
+    window = since_seconds(args.since)
     since = None if window is None else now - window
     if args.limit < 1:
         raise InputError(f"--limit must be at least 1, got {args.limit}")
@@ -151,6 +166,16 @@ def why(args: argparse.Namespace) -> int:
             if subject is not None or args.runbook
             else []
         )
+        # Nothing in the window, on a ledger that keeps older records (one `simulate`
+        # wrote, on its trace's clock): said, with when the newest was.
+        older = None
+        if since is not None and not held and not decided:
+            newest = ledger.held_back(subject=subject, runbook=args.runbook, limit=1)
+            older = older_records(
+                "record held back" + _scope(subject, args.runbook, None),
+                newest[0].last_seen if newest else None,
+                now,
+            )
         # An expired decision held back past approvedMaxWait is said as not executed.
         statuses = {
             record.id: status_said(record.status, ledger.feedback_for(record.id))
@@ -162,6 +187,8 @@ def why(args: argparse.Namespace) -> int:
     more = len(held) > args.limit
     held = held[: args.limit]
     if args.json:
+        if older:
+            print(older, file=sys.stderr)
         print(
             json.dumps(
                 {
@@ -175,6 +202,8 @@ def why(args: argparse.Namespace) -> int:
     # The window said as a duration (3600 and 60m both say 1h), not the text typed.
     scope = _scope(subject, args.runbook, None if window is None else format_duration(window))
     lines = render(held, decided, scope, more, statuses=statuses)
+    if older:
+        lines.insert(1, older)
     if known is not None and args.runbook not in known:
         lines.append(_unknown(args.runbook, known))
     print("\n".join(lines))
@@ -263,15 +292,6 @@ def subject_named(text: str) -> str:
     return f"{kind}{sep}{rest}"
 
 
-def since_seconds(text: str) -> float:
-    from agent.settings import parse_positive_duration
-
-    try:
-        return parse_positive_duration(text)
-    except ValueError as exc:
-        raise InputError(f"--since: {exc}") from None
-
-
 def _decision_json(record: DecisionRecord) -> dict[str, Any]:
     return {
         "id": record.id,
@@ -285,4 +305,4 @@ def _decision_json(record: DecisionRecord) -> dict[str, Any]:
 
 
 def _when(ts: float) -> str:
-    return time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(ts))
+    return utc_text(ts)

@@ -151,13 +151,20 @@ def test_the_summary_ends_with_how_to_read_its_ledger(
     out = capsys.readouterr().out
     assert out.endswith(
         f"Ledger: {ledger}\n"
-        f"Next: autonomic why SUBJECT --ledger {ledger}\n"
+        f"Next: autonomic history --since all --ledger {ledger}\n"
+        "        every decision, newest first, with its id (the ledger keeps the trace's\n"
+        "        clock: a window counted back from now finds nothing in it)\n"
+        f"      autonomic why SUBJECT --ledger {ledger}\n"
         "        what was decided about an object (SUBJECT: Deployment/shop/cart, shop/cart),\n"
         "        with each decision's id (the report lists them too)\n"
         f"      autonomic explain ID --ledger {ledger}\n"
         "        the story of one decision, from signal to outcome\n"
     )
-    assert main(["why", "--ledger", str(ledger)]) == 0  # the command given works as written
+    # the commands given work as written, and history lists the run's decisions
+    assert main(["why", "--ledger", str(ledger)]) == 0
+    capsys.readouterr()
+    assert main(["history", "--since", "all", "--ledger", str(ledger)]) == 0
+    assert capsys.readouterr().out.startswith("Decisions in the ledger, newest first")
 
 
 # ----------------------------------------------------------- simulate: scenario, runbooks
