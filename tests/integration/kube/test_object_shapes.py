@@ -9,6 +9,7 @@ from deep inside, and never a NaN or negative replica count.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from typing import Any
 
@@ -26,7 +27,10 @@ from agent.adapters.kube_state import (
     volume_claim_state,
     workload_state,
 )
+from agent.adapters.kubernetes import KubernetesCluster
 from remediation.ports import ObjectRef
+from tests.fakekube import FakeApiServer
+from tests.fakekube.seed import seed_deployment, seed_hpa, seed_node
 from tests.integration.kube import object_shapes as shapes
 
 FAST = settings(
@@ -169,3 +173,61 @@ def test_a_count_that_is_no_count_is_refused_naming_object_and_field(replicas: A
 def test_replicas_at_the_apis_limit_are_read_as_they_are() -> None:
     state = workload_state({"kind": "StatefulSet", "spec": {"replicas": 2**31 - 1}})
     assert state.replicas == 2**31 - 1
+
+
+# End to end: the shapes above, served by the fake API server to the real client and
+# the adapter. The odd object is left out of its listing, with a logged reason naming
+# it; the other objects of the listing are read as ever.
+
+
+def test_a_listing_skips_an_object_it_cannot_read_and_says_why(
+    fake: FakeApiServer, cluster: KubernetesCluster, caplog: pytest.LogCaptureFixture
+) -> None:
+    seed_node(fake.store, "node-1")
+    seed_node(fake.store, "node-2")
+    seed_deployment(fake.store, "web", namespace="shop", replicas=2, nodes=("node-1",))
+    seed_deployment(fake.store, "api", namespace="shop", replicas=2, nodes=("node-1",))
+    seed_hpa(fake.store, "web", target="web", namespace="shop")
+    seed_hpa(fake.store, "web-2", target="web", namespace="shop")
+
+    def odd_replicas(obj: dict[str, Any]) -> None:
+        obj["spec"]["replicas"] = -1
+
+    def odd_labels(obj: dict[str, Any]) -> None:
+        obj["metadata"]["labels"] = ["app", "web"]
+        obj["status"]["conditions"] = [None]
+
+    def odd_max(obj: dict[str, Any]) -> None:
+        obj["spec"]["maxReplicas"] = "1e3"
+
+    fake.store.modify("Deployment", "shop", "api", odd_replicas)
+    fake.store.modify("Node", "", "node-2", odd_labels)
+    fake.store.modify("HorizontalPodAutoscaler", "shop", "web-2", odd_max)
+    pod = next(p for p in fake.store.objects("Pod", "shop") if p["metadata"]["name"])
+    pod_name = pod["metadata"]["name"]
+
+    def odd_restarts(obj: dict[str, Any]) -> None:
+        obj["status"]["containerStatuses"][0]["restartCount"] = None
+        obj["status"]["initContainerStatuses"] = [None]
+        obj["metadata"]["ownerReferences"].append(None)
+
+    fake.store.modify("Pod", "shop", pod_name, odd_restarts)
+
+    with caplog.at_level(logging.WARNING, logger="autonomic.kubernetes"):
+        workloads = cluster.list_workloads("shop")
+        nodes = cluster.list_nodes()
+        hpa = cluster.get_hpa_for(ObjectRef("Deployment", "web", "shop"))
+        pods = cluster.list_pods("shop")
+        cluster.list_workloads("shop")  # a second pass: said once, not again
+
+    assert [w.ref.name for w in workloads] == ["web"]
+    assert [n.ref.name for n in nodes] == ["node-1"]
+    assert hpa is not None and hpa.ref.name == "web" and hpa.shared_with == ()
+    # A null restart count and null entries are the API's defaults: the pod is read.
+    assert pod_name in [p.ref.name for p in pods]
+    said = [r.getMessage() for r in caplog.records if "skipped" in r.getMessage()]
+    assert len(said) == 3, said
+    assert any("Deployment shop/api: spec.replicas is -1" in m for m in said)
+    assert any("Node node-2: metadata.labels is" in m for m in said)
+    assert any("HorizontalPodAutoscaler shop/web-2: spec.maxReplicas is '1e3'" in m for m in said)
+    assert cluster.objects_skipped == 4
