@@ -8,6 +8,7 @@
     403 Forbidden           -> ``PermissionDeniedError`` naming verb, resource and namespace
     404 Not Found           -> ``ObjectGoneError`` (record and stop)
     400 / 422               -> ``InvalidRequestError``
+    an object not readable  -> ``BadObjectError`` (``kube_state``: a field of the wrong shape)
 
 Every error carries a ``reason`` code that the pure core can match on without
 importing this module (``err.reason == "DisruptionBudget"``).
@@ -25,6 +26,7 @@ from agent.errors import PermanentError, TransientError
 
 __all__ = [
     "ApiCall",
+    "BadObjectError",
     "BlockedByBudgetError",
     "ConflictError",
     "InvalidRequestError",
@@ -47,6 +49,15 @@ class ObjectGoneError(PermanentError):
 
     def __init__(self, message: str) -> None:
         super().__init__(message, reason="NotFound")
+
+
+class BadObjectError(PermanentError):
+    """An object the API server sent that cannot be read as the model it stands for (a
+    count that is negative, fractional or text; a list where a map belongs). The message
+    names the object and the field; callers that list skip it, and say so."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, reason="BadObject")
 
 
 class PermissionDeniedError(PermanentError):

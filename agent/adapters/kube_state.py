@@ -2,15 +2,27 @@
 
 No I/O here: callers pass the objects they read (from a watch cache or a direct GET),
 and these functions return frozen ``remediation.ports`` values.
+
+An object is read as the API server may send it: a field absent or ``null`` is the
+API's default (no status: zero counts; no labels: none), an entry of a list that is not
+an object (a ``null`` condition) is passed over, and an enum value it does not know (a
+condition type or reason a newer Kubernetes adds) is kept as written. What cannot stand
+for the model raises ``BadObjectError`` naming the object and the field: a count that is
+negative, fractional, text or a bool; labels, annotations or a selector that are not a
+map of strings; a name that is not a string. No other exception leaves these functions
+(``_refusing``): a shape nobody foresaw is refused the same way, so a caller that lists
+skips that one object (``KubernetesCluster``) instead of failing the whole listing.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime
-from typing import Any, cast
+from functools import wraps
+from typing import Any, ParamSpec, TypeVar, cast
 
+from agent.adapters.kube_errors import BadObjectError
 from remediation.drain_notes import SAFE_TO_EVICT_ANNOTATION
 from remediation.ports import (
     ContainerState,
@@ -30,6 +42,7 @@ __all__ = [
     "AUTONOMIC_FIELD_MANAGER",
     "CLUSTER_FIELD_MANAGERS",
     "REVISION_ANNOTATION",
+    "BadObjectError",
     "disruption_budget_state",
     "hpa_state",
     "last_change_by_others",
@@ -83,13 +96,105 @@ CLUSTER_FIELD_MANAGERS = frozenset(
 )
 
 
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+def describe(obj: Any) -> str:
+    """``Kind namespace/name`` of an object however odd its metadata, for messages."""
+    if not isinstance(obj, dict):
+        return f"an object that is no JSON object ({type(obj).__name__})"
+    kind = obj.get("kind")
+    meta = obj.get("metadata")
+    meta = meta if isinstance(meta, dict) else {}
+    name, namespace = meta.get("name"), meta.get("namespace")
+    shown = name if isinstance(name, str) and name else f"(name {_shown(name)})"
+    where = f"{namespace}/" if isinstance(namespace, str) and namespace else ""
+    return f"{kind if isinstance(kind, str) and kind else 'object'} {where}{shown}"
+
+
+def _shown(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+def _refusing(convert: Callable[P, R]) -> Callable[P, R]:
+    """Turn any error from reading a shape nobody foresaw (a string where a map belongs)
+    into ``BadObjectError`` naming the object, the converted object's first argument."""
+
+    @wraps(convert)
+    def guarded(*args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return convert(*args, **kwargs)
+        except BadObjectError:
+            raise
+        except (AttributeError, TypeError, KeyError, ValueError, ArithmeticError) as exc:
+            raise BadObjectError(
+                f"{describe(args[0])}: not readable ({type(exc).__name__}: {exc})"
+            ) from exc
+
+    return guarded
+
+
+def _whole(obj: Obj, path: str, raw: Any, default: int) -> int:
+    """A count (replicas, restarts, a generation): ``default`` when absent or null, a
+    whole number that is not negative as is (``3.0`` as 3); anything else is refused."""
+    if raw is None:
+        return default
+    if type(raw) is int and raw >= 0:
+        return raw
+    if type(raw) is float and math.isfinite(raw) and raw.is_integer() and raw >= 0:
+        return int(raw)
+    raise BadObjectError(
+        f"{describe(obj)}: {path} is {_shown(raw)}, not a whole number that is not negative"
+    )
+
+
+def _strings(obj: Obj, path: str, raw: Any) -> dict[str, str]:
+    """Labels, annotations or matchLabels: {} when absent or null, else a map of strings."""
+    if raw is None:
+        return {}
+    if isinstance(raw, dict) and all(
+        isinstance(k, str) and isinstance(v, str) for k, v in raw.items()
+    ):
+        return dict(raw)
+    raise BadObjectError(f"{describe(obj)}: {path} is {_shown(raw)}, not a map of strings")
+
+
+def _entries(raw: Any) -> list[Obj]:
+    """The objects of a list field (conditions, statuses, ownerReferences), passing over
+    entries that are not objects; none when the field is absent, null or no list."""
+    return [entry for entry in raw if isinstance(entry, dict)] if isinstance(raw, list) else []
+
+
+def _object(raw: Any) -> Obj:
+    """A nested object, {} when absent, null or not an object."""
+    return raw if isinstance(raw, dict) else {}
+
+
+def _name(obj: Obj, path: str, raw: Any, default: str | None = "") -> str | None:
+    if raw is None:
+        return default
+    if isinstance(raw, str):
+        return raw
+    raise BadObjectError(f"{describe(obj)}: {path} is {_shown(raw)}, not a string")
+
+
+def _ref(obj: Obj, kind: Kind, namespaced: bool = True) -> ObjectRef:
+    meta = _object(obj.get("metadata"))
+    name = _name(obj, "metadata.name", meta.get("name")) or ""
+    namespace = _name(obj, "metadata.namespace", meta.get("namespace"), None)
+    return ObjectRef(kind, name, namespace if namespaced else None)
+
+
 def parse_time(value: Any) -> float | None:
-    """RFC 3339 timestamp -> epoch seconds (None when absent or unparseable)."""
+    """RFC 3339 timestamp -> epoch seconds (None when absent or unparseable, or a time
+    without a zone that Python cannot place, such as year 1)."""
     if not isinstance(value, str) or not value:
         return None
     try:
         return datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp()
-    except ValueError:
+    except (ValueError, OverflowError, OSError):
         return None
 
 
@@ -133,7 +238,7 @@ def ref_of(obj: Obj) -> ObjectRef:
 def revision_of(obj: Obj) -> int:
     """The rollout revision annotation (Argo Rollouts' on its objects); 0 when absent or
     not plain ASCII digits."""
-    annotations = (obj.get("metadata") or {}).get("annotations") or {}
+    annotations = _object(_object(obj.get("metadata")).get("annotations"))
     return _count(
         annotations.get(REVISION_ANNOTATION, annotations.get(ROLLOUT_REVISION_ANNOTATION))
     )
@@ -164,27 +269,32 @@ def template_without_hash(template: Obj) -> Obj:
 
 
 def _containers(template: Obj) -> tuple[ContainerState, ...]:
-    containers = ((template.get("spec") or {}).get("containers")) or []
+    containers = _entries(_object(template.get("spec")).get("containers"))
     return tuple(
         ContainerState(
-            name=c.get("name", ""),
-            image=c.get("image", ""),
+            name=str(c.get("name") or ""),
+            image=str(c.get("image") or ""),
             requests={
-                k: str(v) for k, v in ((c.get("resources") or {}).get("requests") or {}).items()
+                str(k): str(v)
+                for k, v in _object(_object(c.get("resources")).get("requests")).items()
             },
-            limits={k: str(v) for k, v in ((c.get("resources") or {}).get("limits") or {}).items()},
+            limits={
+                str(k): str(v)
+                for k, v in _object(_object(c.get("resources")).get("limits")).items()
+            },
         )
         for c in containers
     )
 
 
 def _controller_of(obj: Obj) -> Obj | None:
-    for owner in (obj.get("metadata") or {}).get("ownerReferences") or []:
-        if owner.get("controller"):
-            return cast(Obj, owner)
+    for owner in _entries(_object(obj.get("metadata")).get("ownerReferences")):
+        if owner.get("controller") is True:
+            return owner
     return None
 
 
+@_refusing
 def workload_state(
     obj: Obj,
     replicasets: Iterable[Obj] = (),
@@ -200,8 +310,12 @@ def workload_state(
     ``status.observedGeneration`` is a string (a hash in old Argo versions: read as 0),
     and one that takes its template from a Deployment (``spec.workloadRef``) has
     no containers of its own here."""
-    meta, spec, status = obj.get("metadata") or {}, obj.get("spec") or {}, obj.get("status") or {}
-    conditions = status.get("conditions") or []
+    meta, spec, status = (
+        _object(obj.get("metadata")),
+        _object(obj.get("spec")),
+        _object(obj.get("status")),
+    )
+    conditions = _entries(status.get("conditions"))
     failed = any(
         c.get("type") == "Progressing"
         and c.get("status") == "False"
@@ -209,38 +323,48 @@ def workload_state(
         for c in conditions
     )
     uid = meta.get("uid")
-    owned = [rs for rs in replicasets if (_controller_of(rs) or {}).get("uid") == uid]
+    owned = [
+        rs
+        for rs in replicasets
+        if isinstance(rs, dict) and (_controller_of(rs) or {}).get("uid") == uid
+    ]
     newest = max(owned, key=revision_of, default=None)
     rollout = obj.get("kind") == "Rollout"
-    strategy = spec.get("strategy") or {}
-    blue_green = (status.get("blueGreen") or {}) if rollout else {}
+    strategy = _object(spec.get("strategy"))
+    blue_green = _object(status.get("blueGreen")) if rollout else {}
     images_by_hash: dict[str, tuple[str, ...]] = {}
     for rs in owned if rollout else ():
-        pod_hash = ((rs.get("metadata") or {}).get("labels") or {}).get(ROLLOUT_HASH_LABEL)
+        pod_hash = _object(_object(rs.get("metadata")).get("labels")).get(ROLLOUT_HASH_LABEL)
         if pod_hash:
-            template = (rs.get("spec") or {}).get("template") or {}
+            template = _object(_object(rs.get("spec")).get("template"))
             images_by_hash[str(pod_hash)] = tuple(c.image for c in _containers(template))
     return WorkloadState(
-        ref=ref_of(obj),
-        replicas=int(spec.get("replicas", 1)),
-        ready_replicas=int(status.get("readyReplicas", 0)),
-        updated_replicas=int(status.get("updatedReplicas", 0)),
-        available_replicas=int(status.get("availableReplicas", 0)),
-        labels=dict(meta.get("labels") or {}),
-        annotations=dict(meta.get("annotations") or {}),
-        selector=dict((spec.get("selector") or {}).get("matchLabels") or {}),
-        containers=_containers(spec.get("template") or {}),
-        generation=int(meta.get("generation", 0)),
+        ref=_ref(obj, cast(Kind, obj.get("kind", ""))),
+        replicas=_whole(obj, "spec.replicas", spec.get("replicas"), 1),
+        ready_replicas=_whole(obj, "status.readyReplicas", status.get("readyReplicas"), 0),
+        updated_replicas=_whole(obj, "status.updatedReplicas", status.get("updatedReplicas"), 0),
+        available_replicas=_whole(
+            obj, "status.availableReplicas", status.get("availableReplicas"), 0
+        ),
+        labels=_strings(obj, "metadata.labels", meta.get("labels")),
+        annotations=_strings(obj, "metadata.annotations", meta.get("annotations")),
+        selector=_strings(
+            obj, "spec.selector.matchLabels", _object(spec.get("selector")).get("matchLabels")
+        ),
+        containers=_containers(_object(spec.get("template"))),
+        generation=_whole(obj, "metadata.generation", meta.get("generation"), 0),
         observed_generation=_count(status.get("observedGeneration")),
         revision=revision_of(obj),
         revision_name=str(status.get("updateRevision") or "")
         if obj.get("kind") == "StatefulSet"
         else "",
         on_delete=obj.get("kind") == "StatefulSet"
-        and (spec.get("updateStrategy") or {}).get("type") == "OnDelete",
-        paused=bool(spec.get("paused", False)),
+        and _object(spec.get("updateStrategy")).get("type") == "OnDelete",
+        paused=spec.get("paused") is True,
         rollout_failed=failed,
-        last_rollout_at=parse_time((newest or {}).get("metadata", {}).get("creationTimestamp")),
+        last_rollout_at=parse_time(
+            _object(_object(newest).get("metadata")).get("creationTimestamp")
+        ),
         managed_by_human_at=last_change_by_others(obj, ignore_managers),
         uid=str(uid or ""),
         strategy=next((k for k in ("canary", "blueGreen") if k in strategy), "") if rollout else "",
@@ -248,7 +372,7 @@ def workload_state(
         stable_pod_hash=str(status.get("stableRS") or "") if rollout else "",
         active_pod_hash=str(blue_green.get("activeSelector") or ""),
         preview_pod_hash=str(blue_green.get("previewSelector") or ""),
-        aborted=bool(status.get("abort", False)) if rollout else False,
+        aborted=status.get("abort") is True if rollout else False,
         images_by_hash=images_by_hash,
         template_from=_template_from(spec) if rollout else "",
     )
@@ -274,15 +398,18 @@ def owner_index(replicasets: Iterable[Obj], workloads: Iterable[Obj]) -> dict[st
     """
     live: dict[str, ObjectRef] = {}
     for obj in workloads:
-        meta = obj.get("metadata") or {}
+        meta = _object(obj.get("metadata")) if isinstance(obj, dict) else {}
+        name, namespace = meta.get("name"), meta.get("namespace")
+        if not (isinstance(name, str) and (namespace is None or isinstance(namespace, str))):
+            continue  # refused by name where it is listed (workload_state)
         if meta.get("uid") and obj.get("kind") in _WORKLOAD_KINDS:
-            live[str(meta["uid"])] = ObjectRef(
-                obj["kind"], meta.get("name", ""), meta.get("namespace")
-            )
+            live[str(meta["uid"])] = ObjectRef(obj["kind"], name, namespace)
     index = {uid: ref for uid, ref in live.items() if ref.kind == "StatefulSet"}
     for rs in replicasets:
+        if not isinstance(rs, dict):
+            continue
         owner = _controller_of(rs) or {}
-        uid = (rs.get("metadata") or {}).get("uid")
+        uid = _object(rs.get("metadata")).get("uid")
         workload = live.get(str(owner.get("uid", "")))
         if uid and workload is not None and workload.kind in _REPLICASET_OWNERS:
             index[str(uid)] = workload
@@ -312,53 +439,57 @@ def _reason(reasons: list[Any], preferred: tuple[str, ...]) -> str | None:
 def not_safe_to_evict(pod: Obj) -> bool:
     """Whether ``pod`` is annotated ``cluster-autoscaler.kubernetes.io/safe-to-evict:
     "false"`` (the exact string, as the cluster autoscaler compares it)."""
-    annotations = (pod.get("metadata") or {}).get("annotations") or {}
+    annotations = _object(_object(pod.get("metadata")).get("annotations"))
     return annotations.get(SAFE_TO_EVICT_ANNOTATION) == "false"
 
 
+@_refusing
 def pod_state(pod: Obj, owners: Mapping[str, ObjectRef]) -> PodState:
-    meta, spec, status = pod.get("metadata") or {}, pod.get("spec") or {}, pod.get("status") or {}
-    namespace = meta.get("namespace")
+    meta, spec, status = (
+        _object(pod.get("metadata")),
+        _object(pod.get("spec")),
+        _object(pod.get("status")),
+    )
     controller = _controller_of(pod)
     owner = owners.get(str((controller or {}).get("uid", "")))
     # Init containers first: they run first, and one crash-looping there keeps every
     # other container waiting in PodInitializing, so it is the reason that counts.
     statuses = [
-        *(status.get("initContainerStatuses") or []),
-        *(status.get("containerStatuses") or []),
+        *_entries(status.get("initContainerStatuses")),
+        *_entries(status.get("containerStatuses")),
     ]
     # The kubelet lists a pod's containers by name, so a sidecar may come before the
     # container in trouble: a reason a runbook triggers on wins over any other (a
     # sidecar's old "Error" must not hide the app's OOMKill), then the first.
     waiting = _reason(
-        [((s.get("state") or {}).get("waiting") or {}).get("reason") for s in statuses],
+        [_object(_object(s.get("state")).get("waiting")).get("reason") for s in statuses],
         _WAITING_SIGNALS,
     )
     terminated = _reason(
-        [((s.get("lastState") or {}).get("terminated") or {}).get("reason") for s in statuses],
+        [_object(_object(s.get("lastState")).get("terminated")).get("reason") for s in statuses],
         ("OOMKilled",),
     )
-    ready_condition: Obj = next(
-        (c for c in status.get("conditions") or [] if c.get("type") == "Ready"), {}
-    )
+    conditions = _entries(status.get("conditions"))
+    ready_condition: Obj = next((c for c in conditions if c.get("type") == "Ready"), {})
     ready = ready_condition.get("status") == "True"
-    scheduled: Obj = next(
-        (c for c in status.get("conditions") or [] if c.get("type") == "PodScheduled"), {}
-    )
+    scheduled: Obj = next((c for c in conditions if c.get("type") == "PodScheduled"), {})
     unschedulable = None
     if scheduled.get("status") == "False" and scheduled.get("reason") == "Unschedulable":
         unschedulable = str(scheduled.get("message") or "").strip() or "no message"
-    daemon = (controller or {}).get("kind") == "DaemonSet" or MIRROR_ANNOTATION in (
-        meta.get("annotations") or {}
+    daemon = (controller or {}).get("kind") == "DaemonSet" or MIRROR_ANNOTATION in _object(
+        meta.get("annotations")
     )
     return PodState(
-        ref=ObjectRef("Pod", meta.get("name", ""), namespace),
-        labels=dict(meta.get("labels") or {}),
-        phase=status.get("phase", "Unknown"),
+        ref=_ref(pod, "Pod"),
+        labels=_strings(pod, "metadata.labels", meta.get("labels")),
+        phase=str(status.get("phase") or "Unknown"),
         ready=ready,
-        node=spec.get("nodeName"),
+        node=_name(pod, "spec.nodeName", spec.get("nodeName"), None),
         owner=owner,
-        restarts=sum(int(s.get("restartCount", 0)) for s in statuses),
+        restarts=sum(
+            _whole(pod, "status.containerStatuses[].restartCount", s.get("restartCount"), 0)
+            for s in statuses
+        ),
         waiting_reason=waiting,
         last_termination_reason=terminated,
         started_at=parse_time(status.get("startTime")),
@@ -366,12 +497,12 @@ def pod_state(pod: Obj, owners: Mapping[str, ObjectRef]) -> PodState:
         not_ready_since=None if ready else parse_time(ready_condition.get("lastTransitionTime")),
         daemon=daemon,
         unmanaged=controller is None,
-        empty_dir=any(isinstance(v, dict) and "emptyDir" in v for v in spec.get("volumes") or ()),
+        empty_dir=any("emptyDir" in v for v in _entries(spec.get("volumes"))),
         not_safe_to_evict=not_safe_to_evict(pod),
         created_at=parse_time(meta.get("creationTimestamp")),
         ready_at=parse_time(ready_condition.get("lastTransitionTime")) if ready else None,
         unschedulable=unschedulable,
-        tolerations=tuple(_toleration(t) for t in spec.get("tolerations") or () if t),
+        tolerations=tuple(_toleration(t) for t in _entries(spec.get("tolerations")) if t),
         uid=str(meta.get("uid") or ""),
     )
 
@@ -384,33 +515,43 @@ def _toleration(toleration: Obj) -> Toleration:
         operator=str(toleration.get("operator") or "Equal"),
         value=str(toleration.get("value") or ""),
         effect=str(toleration.get("effect") or ""),
-        seconds=float(seconds) if isinstance(seconds, int | float) else None,
+        seconds=_seconds(seconds),
     )
 
 
+def _seconds(raw: Any) -> float | None:
+    """``tolerationSeconds`` as a finite float; None (never evicted) when unset or when no
+    float holds it (a number beyond any float's range is as good as forever)."""
+    if isinstance(raw, bool) or not isinstance(raw, int | float):
+        return None
+    try:
+        value = float(raw)
+    except OverflowError:
+        return None
+    return value if math.isfinite(value) else None
+
+
+@_refusing
 def node_state(node: Obj, ignore_managers: frozenset[str] = CLUSTER_FIELD_MANAGERS) -> NodeState:
     meta, spec, status = (
-        node.get("metadata") or {},
-        node.get("spec") or {},
-        node.get("status") or {},
+        _object(node.get("metadata")),
+        _object(node.get("spec")),
+        _object(node.get("status")),
     )
-    conditions = {
-        c.get("type", ""): c.get("status", "Unknown") for c in status.get("conditions") or []
-    }
-    ready_condition: Obj = next(
-        (c for c in status.get("conditions") or [] if c.get("type") == "Ready"), {}
-    )
+    entries = _entries(status.get("conditions"))
+    conditions = {str(c.get("type") or ""): str(c.get("status") or "Unknown") for c in entries}
+    ready_condition: Obj = next((c for c in entries if c.get("type") == "Ready"), {})
     ready = conditions.get("Ready") == "True"
     return NodeState(
-        ref=ObjectRef("Node", meta.get("name", "")),
-        labels=dict(meta.get("labels") or {}),
+        ref=_ref(node, "Node", namespaced=False),
+        labels=_strings(node, "metadata.labels", meta.get("labels")),
         ready=ready,
-        unschedulable=bool(spec.get("unschedulable", False)),
+        unschedulable=spec.get("unschedulable") is True,
         conditions=conditions,
         not_ready_since=None if ready else parse_time(ready_condition.get("lastTransitionTime")),
         condition_since={
-            c.get("type", ""): since
-            for c in status.get("conditions") or []
+            str(c.get("type") or ""): since
+            for c in entries
             if (since := parse_time(c.get("lastTransitionTime"))) is not None
         },
         managed_by_human_at=last_change_by_others(node, ignore_managers),
@@ -418,19 +559,28 @@ def node_state(node: Obj, ignore_managers: frozenset[str] = CLUSTER_FIELD_MANAGE
     )
 
 
+@_refusing
 def hpa_state(hpa: Obj) -> HpaState:
-    meta, spec, status = hpa.get("metadata") or {}, hpa.get("spec") or {}, hpa.get("status") or {}
-    target = spec.get("scaleTargetRef") or {}
-    namespace = meta.get("namespace")
+    meta, spec, status = (
+        _object(hpa.get("metadata")),
+        _object(hpa.get("spec")),
+        _object(hpa.get("status")),
+    )
+    target = _object(spec.get("scaleTargetRef"))
+    ref = _ref(hpa, "HorizontalPodAutoscaler")
     owner = _controller_of(hpa)
-    scale_up = (spec.get("behavior") or {}).get("scaleUp") or {}
+    scale_up = _object(_object(spec.get("behavior")).get("scaleUp"))
     return HpaState(
-        ref=ObjectRef("HorizontalPodAutoscaler", meta.get("name", ""), namespace),
-        target=ObjectRef(cast(Kind, target.get("kind", "")), target.get("name", ""), namespace),
-        min_replicas=int(spec.get("minReplicas", 1)),
-        max_replicas=int(spec.get("maxReplicas", 0)),
-        current_replicas=int(status.get("currentReplicas", 0)),
-        desired_replicas=int(status.get("desiredReplicas", 0)),
+        ref=ref,
+        target=ObjectRef(
+            cast(Kind, _name(hpa, "spec.scaleTargetRef.kind", target.get("kind"))),
+            _name(hpa, "spec.scaleTargetRef.name", target.get("name")) or "",
+            ref.namespace,
+        ),
+        min_replicas=_whole(hpa, "spec.minReplicas", spec.get("minReplicas"), 1),
+        max_replicas=_whole(hpa, "spec.maxReplicas", spec.get("maxReplicas"), 0),
+        current_replicas=_whole(hpa, "status.currentReplicas", status.get("currentReplicas"), 0),
+        desired_replicas=_whole(hpa, "status.desiredReplicas", status.get("desiredReplicas"), 0),
         usage_ratio=usage_ratio(spec, status),
         uid=str(meta.get("uid") or ""),
         controller=f"{owner.get('kind', '')}/{owner.get('name', '')}" if owner else None,
@@ -439,10 +589,15 @@ def hpa_state(hpa: Obj) -> HpaState:
     )
 
 
+@_refusing
 def disruption_budget_state(pdb: Obj) -> DisruptionBudgetState:
     """A policy/v1 PodDisruptionBudget: its selector, spec and status as the disruption
     controller last wrote it (a PDB it has not judged yet has no status: all zero)."""
-    meta, spec, status = pdb.get("metadata") or {}, pdb.get("spec") or {}, pdb.get("status") or {}
+    meta, spec, status = (
+        _object(pdb.get("metadata")),
+        _object(pdb.get("spec")),
+        _object(pdb.get("status")),
+    )
     selector = spec.get("selector")
     expressions = tuple(
         (
@@ -450,20 +605,23 @@ def disruption_budget_state(pdb: Obj) -> DisruptionBudgetState:
             str(e.get("operator", "")),
             tuple(str(v) for v in e.get("values") or ()),
         )
-        for e in ((selector or {}).get("matchExpressions") or ())
-        if isinstance(e, dict)
+        for e in _entries(_object(selector).get("matchExpressions"))
     )
 
     def written(value: Any) -> str | None:
         return None if value is None else str(value)
 
     generation = meta.get("generation")
+    if generation is not None:
+        generation = _whole(pdb, "metadata.generation", generation, 0)
     observed = status.get("observedGeneration")
+    if observed is not None:
+        observed = _whole(pdb, "status.observedGeneration", observed, 0)
     return DisruptionBudgetState(
-        ref=ObjectRef("PodDisruptionBudget", meta.get("name", ""), meta.get("namespace")),
-        match_labels={
-            str(k): str(v) for k, v in ((selector or {}).get("matchLabels") or {}).items()
-        },
+        ref=_ref(pdb, "PodDisruptionBudget"),
+        match_labels=_strings(
+            pdb, "spec.selector.matchLabels", _object(selector).get("matchLabels")
+        ),
         match_expressions=expressions,
         selector_set=isinstance(selector, dict),
         min_available=written(spec.get("minAvailable")),
@@ -589,31 +747,32 @@ def volume_expansion(storage_classes: Iterable[Obj]) -> dict[str, bool]:
     }
 
 
+@_refusing
 def volume_claim_state(claim: Obj, expansion: Mapping[str, bool]) -> VolumeClaimState:
     """A PersistentVolumeClaim; ``expansion`` (from ``volume_expansion``) says whether
     its StorageClass lets it grow (a class not in it: unknown, None)."""
     meta, spec, status = (
-        claim.get("metadata") or {},
-        claim.get("spec") or {},
-        claim.get("status") or {},
+        _object(claim.get("metadata")),
+        _object(claim.get("spec")),
+        _object(claim.get("status")),
     )
     named = spec.get("storageClassName")
     if named is None:
-        named = (meta.get("annotations") or {}).get(STORAGE_CLASS_ANNOTATION)
+        named = _object(meta.get("annotations")).get(STORAGE_CLASS_ANNOTATION)
     storage_class = str(named) if named else None
-    resize = (status.get("allocatedResourceStatuses") or {}).get("storage")
+    resize = _object(status.get("allocatedResourceStatuses")).get("storage")
     return VolumeClaimState(
-        ref=ObjectRef("PersistentVolumeClaim", meta.get("name", ""), meta.get("namespace")),
-        labels=dict(meta.get("labels") or {}),
+        ref=_ref(claim, "PersistentVolumeClaim"),
+        labels=_strings(claim, "metadata.labels", meta.get("labels")),
         phase=str(status.get("phase") or ""),
         storage_class=storage_class,
         requested=_storage_quantity(
-            ((spec.get("resources") or {}).get("requests") or {}).get("storage")
+            _object(_object(spec.get("resources")).get("requests")).get("storage")
         ),
-        capacity=_storage_quantity((status.get("capacity") or {}).get("storage")),
+        capacity=_storage_quantity(_object(status.get("capacity")).get("storage")),
         conditions={
-            str(c.get("type", "")): str(c.get("status", "Unknown"))
-            for c in status.get("conditions") or []
+            str(c.get("type") or ""): str(c.get("status") or "Unknown")
+            for c in _entries(status.get("conditions"))
         },
         expandable=expansion.get(storage_class) if storage_class else None,
         resize_status=str(resize) if resize else None,

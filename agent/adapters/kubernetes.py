@@ -25,6 +25,11 @@ PersistentVolumeClaims and StorageClasses (cluster-scoped) are read for volume e
 only, and are optional in the same way: without the RBAC to list them (a ClusterRole from
 before them) no claim is seen, said once in the log, and nothing else changes.
 
+An object the API server sends in a shape that cannot be read as its model (a negative
+or text ``spec.replicas``, labels that are no map: ``kube_state.BadObjectError``) is left
+out of the listing it is in, and the reason is logged naming it (a warning once, then at
+debug; ``objects_skipped`` counts them); ``get_workload`` of such an object raises it.
+
 PodDisruptionBudgets are read for a drain's plan only (``read_disruption_budgets``), and
 are optional in the same way: without list on them the plan says they could not be
 read, and the drain is planned as it would be without them.
@@ -48,11 +53,12 @@ import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from agent.adapters.kube_api import KINDS, KubeApi
 from agent.adapters.kube_cache import EventCache, NamespacedCaches, OptionalKind, WatchCache
 from agent.adapters.kube_errors import (
+    BadObjectError,
     ConflictError,
     ObjectGoneError,
     PermissionDeniedError,
@@ -98,6 +104,9 @@ __all__ = [
 
 log = logging.getLogger("autonomic.kubernetes")
 Obj = dict[str, Any]
+S = TypeVar("S")
+# How many refusals of odd objects are remembered, to say each once (then at debug).
+_SKIPPED_REMEMBERED = 1000
 
 
 @dataclass(frozen=True, order=True)
@@ -329,6 +338,10 @@ class KubernetesCluster:
         self._events_lock = threading.Lock()
         self._started = False
         self.events_failed = 0
+        # Objects left out of a listing for a shape that cannot be read (``_skipping``),
+        # and the refusals already said at warning level.
+        self.objects_skipped = 0
+        self._skipped_said: set[str] = set()
         # A cache that has not heard from the API server for this long is not read (see
         # ``_readable``); by default three watch periods: a healthy watch hears at least
         # once a period (an event, a bookmark, or the server ending it).
@@ -524,19 +537,47 @@ class KubernetesCluster:
         )
         return workload_state(obj, replicasets, self.cluster_managers)
 
+    def _skipping(self, convert: Callable[[Obj], S], objects: Iterable[Obj]) -> list[S]:
+        """``convert`` of each object; one the API server sent in a shape that cannot be
+        read (``BadObjectError``) is left out of the listing, and the reason logged (a
+        warning the first time, then at debug: it is met again at every pass), so one
+        odd object does not hide all the others from the loops and the engine."""
+        states = []
+        for obj in objects:
+            try:
+                states.append(convert(obj))
+            except BadObjectError as exc:
+                self.objects_skipped += 1
+                said = str(exc)
+                if said in self._skipped_said:
+                    log.debug("skipped: %s", said)
+                    continue
+                if len(self._skipped_said) >= _SKIPPED_REMEMBERED:
+                    self._skipped_said.clear()
+                self._skipped_said.add(said)
+                log.warning("skipped an object that cannot be read: %s", said)
+        return states
+
     def list_workloads(self, namespace: str | None = None) -> list[WorkloadState]:
         replicasets = self._objects("ReplicaSet", namespace)
         by_owner: dict[str, list[Obj]] = {}
         for rs in replicasets:
-            for owner in rs["metadata"].get("ownerReferences") or []:
-                if owner.get("controller"):
-                    by_owner.setdefault(owner.get("uid", ""), []).append(rs)
+            for owner in (rs.get("metadata") or {}).get("ownerReferences") or []:
+                if isinstance(owner, dict) and owner.get("controller"):
+                    by_owner.setdefault(str(owner.get("uid", "")), []).append(rs)
         states = []
         for kind in WORKLOAD_KINDS:
-            for obj in self._objects(kind, namespace):
+            objects = self._objects(kind, namespace)
+            for obj in objects:
                 obj.setdefault("kind", kind)
-                owned = by_owner.get(obj["metadata"].get("uid", ""), [])
-                states.append(workload_state(obj, owned, self.cluster_managers))
+            states += self._skipping(
+                lambda obj: workload_state(
+                    obj,
+                    by_owner.get(str((obj.get("metadata") or {}).get("uid", "")), []),
+                    self.cluster_managers,
+                ),
+                objects,
+            )
         return sorted(states, key=lambda s: s.ref)
 
     def list_pods(
@@ -552,24 +593,26 @@ class KubernetesCluster:
         pods = [
             p
             for p in self._objects("Pod", namespace)
-            if all((p["metadata"].get("labels") or {}).get(k) == v for k, v in wanted.items())
+            if all(_labels(p).get(k) == v for k, v in wanted.items())
         ]
-        return sorted((pod_state(p, owners) for p in pods), key=lambda s: s.ref)
+        return sorted(self._skipping(lambda p: pod_state(p, owners), pods), key=lambda s: s.ref)
 
     def list_nodes(self) -> list[NodeState]:
         return sorted(
-            (node_state(n, self.cluster_managers) for n in self._objects("Node")),
+            self._skipping(lambda n: node_state(n, self.cluster_managers), self._objects("Node")),
             key=lambda s: s.ref,
         )
 
     def get_hpa_for(self, workload: ObjectRef) -> HpaState | None:
         """The HPA that targets ``workload`` (the first by name when several do; the
         others are named in ``shared_with``), or None."""
-        found = []
-        for hpa in self._objects("HorizontalPodAutoscaler", workload.namespace):
-            target = (hpa.get("spec") or {}).get("scaleTargetRef") or {}
-            if (target.get("kind"), target.get("name")) == (workload.kind, workload.name):
-                found.append(hpa_state(hpa))
+        found = [
+            hpa
+            for hpa in self._skipping(
+                hpa_state, self._objects("HorizontalPodAutoscaler", workload.namespace)
+            )
+            if (hpa.target.kind, hpa.target.name) == (workload.kind, workload.name)
+        ]
         if not found:
             return None
         found.sort(key=lambda hpa: hpa.ref.name)
@@ -581,7 +624,10 @@ class KubernetesCluster:
         (unknown when StorageClasses cannot be read)."""
         expansion = volume_expansion(self._objects("StorageClass"))
         claims = self._objects("PersistentVolumeClaim", namespace)
-        return sorted((volume_claim_state(c, expansion) for c in claims), key=lambda s: s.ref)
+        return sorted(
+            self._skipping(lambda c: volume_claim_state(c, expansion), claims),
+            key=lambda s: s.ref,
+        )
 
     def list_disruption_budgets(self, namespace: str | None = None) -> list[Obj]:
         return self._objects("PodDisruptionBudget", namespace)
@@ -591,7 +637,7 @@ class KubernetesCluster:
         drain's plan; ``unread`` says why some or all could not be (a 403: the
         ClusterRole grants no list on poddisruptionbudgets), which stops nothing."""
         budgets = sorted(
-            (disruption_budget_state(b) for b in self._objects("PodDisruptionBudget")),
+            self._skipping(disruption_budget_state, self._objects("PodDisruptionBudget")),
             key=lambda b: b.ref,
         )
         errors = self.optional["PodDisruptionBudget"].errors
@@ -733,6 +779,11 @@ class KubernetesCluster:
             target.name,
             {"metadata": {"annotations": dict(annotations)}},
         )
+
+
+def _labels(obj: Obj) -> dict[str, Any]:
+    labels = (obj.get("metadata") or {}).get("labels")
+    return labels if isinstance(labels, dict) else {}
 
 
 def _event_name(subject: str) -> str:

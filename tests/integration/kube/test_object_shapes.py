@@ -1,0 +1,233 @@
+"""Objects as a real or misbehaving API server may send them, through the conversions
+into the engine's models (``agent.adapters.kube_state``).
+
+The property: a conversion returns a model whose numbers are finite and whose counts are
+whole and not negative, or raises ``BadObjectError`` naming the object; never an
+``AttributeError``, ``TypeError``, ``KeyError``, ``ValueError`` or ``OverflowError``
+from deep inside, and never a NaN or negative replica count.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, example, given, settings
+from hypothesis import strategies as st
+
+from agent.adapters.kube_errors import BadObjectError
+from agent.adapters.kube_state import (
+    disruption_budget_state,
+    hpa_state,
+    node_state,
+    owner_index,
+    pod_state,
+    volume_claim_state,
+    workload_state,
+)
+from agent.adapters.kubernetes import KubernetesCluster
+from remediation.ports import ObjectRef
+from tests.fakekube import FakeApiServer
+from tests.fakekube.seed import seed_deployment, seed_hpa, seed_node
+from tests.integration.kube import object_shapes as shapes
+
+FAST = settings(
+    max_examples=100,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
+OWNERS = {
+    "rs-1": ObjectRef("Deployment", "web", "shop"),
+    "ss-1": ObjectRef("StatefulSet", "db", "shop"),
+}
+
+
+def converts_or_names_it(convert: Callable[[], Any], obj: Any) -> None:
+    """Run ``convert``: its model holds sensible numbers, or it refused ``obj`` by name."""
+    try:
+        model = convert()
+    except BadObjectError as exc:
+        message = str(exc)
+        kind = obj.get("kind") if isinstance(obj, dict) else None
+        assert kind and kind in message, message
+        meta = obj.get("metadata") if isinstance(obj, dict) else None
+        name = meta.get("name") if isinstance(meta, dict) else None
+        if isinstance(name, str) and name:
+            assert name in message, message
+        return
+    shapes.sensible_numbers(model)
+
+
+# The smallest shapes hypothesis found crashing each conversion, before the fix.
+@FAST
+@given(
+    st.sampled_from(["Deployment", "StatefulSet", "Rollout"]).flatmap(shapes.workload_objects),
+    shapes.replicasets,
+)
+@example({"kind": "Deployment", "spec": {"replicas": None}}, [])  # TypeError
+@example({"kind": "Deployment", "spec": {"replicas": "1e3"}}, [])  # ValueError
+@example({"kind": "Deployment", "spec": {"replicas": -9842287}}, [])  # negative replicas
+@example({"kind": "Deployment", "spec": {"replicas": float("nan")}}, [])  # ValueError
+@example({"kind": "Rollout", "status": {"readyReplicas": float("inf")}}, [])  # OverflowError
+@example({"kind": "Rollout", "status": {"availableReplicas": -217}}, [])  # negative
+@example({"kind": "StatefulSet", "metadata": {"generation": None}}, [])  # TypeError
+@example({"kind": "StatefulSet", "status": {"conditions": [None]}}, [])  # AttributeError
+@example({"kind": "StatefulSet"}, [None])  # AttributeError
+@example({"kind": "StatefulSet"}, [{"metadata": None}])  # AttributeError
+@example({"kind": "Deployment", "metadata": {"name": "web", "labels": "a"}}, [])  # ValueError
+def test_a_workload_converts_or_is_refused_by_name(obj: Any, replicasets: Any) -> None:
+    converts_or_names_it(lambda: workload_state(obj, replicasets), obj)
+
+
+@FAST
+@given(shapes.pods)
+@example({"kind": "Pod", "status": {"containerStatuses": [{"restartCount": None}]}})
+@example({"kind": "Pod", "status": {"containerStatuses": [{"restartCount": -436}]}})
+@example({"kind": "Pod", "status": {"initContainerStatuses": [None]}})
+@example({"kind": "Pod", "metadata": {"name": "p", "ownerReferences": [None]}})
+@example({"kind": "Pod", "metadata": {"name": "p", "annotations": ["x"]}})
+@example({"kind": "Pod", "metadata": {"name": "p", "labels": {"app": -37}}})
+def test_a_pod_converts_or_is_refused_by_name(obj: Any) -> None:
+    converts_or_names_it(lambda: pod_state(obj, OWNERS), obj)
+
+
+@FAST
+@given(shapes.nodes)
+@example({"kind": "Node", "status": {"conditions": [None]}})
+@example({"kind": "Node", "status": {"conditions": [{"type": None, "status": "Maybe"}]}})
+@example({"kind": "Node", "metadata": {"name": "n", "labels": ["x-1"]}})
+def test_a_node_converts_or_is_refused_by_name(obj: Any) -> None:
+    converts_or_names_it(lambda: node_state(obj), obj)
+
+
+@FAST
+@given(shapes.hpas)
+@example({"kind": "HorizontalPodAutoscaler", "spec": {"maxReplicas": None}})
+@example({"kind": "HorizontalPodAutoscaler", "spec": {"minReplicas": "abc"}})
+@example({"kind": "HorizontalPodAutoscaler", "status": {"currentReplicas": "1e3"}})
+@example({"kind": "HorizontalPodAutoscaler", "status": {"desiredReplicas": None}})
+def test_an_hpa_converts_or_is_refused_by_name(obj: Any) -> None:
+    converts_or_names_it(lambda: hpa_state(obj), obj)
+
+
+@FAST
+@given(shapes.claims, st.dictionaries(shapes.text, st.booleans(), max_size=2))
+def test_a_claim_converts_or_is_refused_by_name(obj: Any, expansion: dict[str, bool]) -> None:
+    converts_or_names_it(lambda: volume_claim_state(obj, expansion), obj)
+
+
+@FAST
+@given(shapes.budgets)
+@example({"kind": "PodDisruptionBudget", "spec": {"selector": {"matchLabels": "x"}}})
+@example(
+    {
+        "kind": "PodDisruptionBudget",
+        "metadata": {"generation": 2},
+        "status": {"observedGeneration": "abc"},
+    }
+)
+def test_a_budget_converts_or_is_refused_by_name(obj: Any) -> None:
+    converts_or_names_it(lambda: disruption_budget_state(obj), obj)
+
+
+@settings(FAST, max_examples=60)
+@given(
+    shapes.replicasets,
+    st.lists(
+        st.sampled_from(["Deployment", "StatefulSet", "Rollout"]).flatmap(shapes.workload_objects),
+        max_size=3,
+    ),
+)
+@example([{"metadata": {"uid": "rs-1", "ownerReferences": [None]}}], [])  # AttributeError
+def test_the_owner_index_takes_any_shape(replicasets: Any, workloads: Any) -> None:
+    """Pods' owners by controller uid: an odd ReplicaSet or workload owns nothing."""
+    index = owner_index(replicasets, workloads)
+    assert all(isinstance(uid, str) and uid for uid in index)
+
+
+def test_null_counts_read_as_the_apis_defaults() -> None:
+    """``null`` is what an absent field means: one replica asked, none ready yet."""
+    state = workload_state(
+        {
+            "kind": "Deployment",
+            "metadata": {"name": "web", "namespace": "shop", "labels": None},
+            "spec": {"replicas": None},
+            "status": {"readyReplicas": None, "conditions": [None]},
+        }
+    )
+    assert (state.replicas, state.ready_replicas, state.labels) == (1, 0, {})
+
+
+@pytest.mark.parametrize("replicas", [-1, 2.5, float("nan"), "3", True])
+def test_a_count_that_is_no_count_is_refused_naming_object_and_field(replicas: Any) -> None:
+    obj = {"kind": "Deployment", "metadata": {"name": "web", "namespace": "shop"}}
+    obj["spec"] = {"replicas": replicas}
+    with pytest.raises(BadObjectError) as caught:
+        workload_state(obj)
+    assert "Deployment shop/web: spec.replicas is" in str(caught.value)
+    assert caught.value.reason == "BadObject"
+
+
+def test_replicas_at_the_apis_limit_are_read_as_they_are() -> None:
+    state = workload_state({"kind": "StatefulSet", "spec": {"replicas": 2**31 - 1}})
+    assert state.replicas == 2**31 - 1
+
+
+# End to end: the shapes above, served by the fake API server to the real client and
+# the adapter. The odd object is left out of its listing, with a logged reason naming
+# it; the other objects of the listing are read as ever.
+
+
+def test_a_listing_skips_an_object_it_cannot_read_and_says_why(
+    fake: FakeApiServer, cluster: KubernetesCluster, caplog: pytest.LogCaptureFixture
+) -> None:
+    seed_node(fake.store, "node-1")
+    seed_node(fake.store, "node-2")
+    seed_deployment(fake.store, "web", namespace="shop", replicas=2, nodes=("node-1",))
+    seed_deployment(fake.store, "api", namespace="shop", replicas=2, nodes=("node-1",))
+    seed_hpa(fake.store, "web", target="web", namespace="shop")
+    seed_hpa(fake.store, "web-2", target="web", namespace="shop")
+
+    def odd_replicas(obj: dict[str, Any]) -> None:
+        obj["spec"]["replicas"] = -1
+
+    def odd_labels(obj: dict[str, Any]) -> None:
+        obj["metadata"]["labels"] = ["app", "web"]
+        obj["status"]["conditions"] = [None]
+
+    def odd_max(obj: dict[str, Any]) -> None:
+        obj["spec"]["maxReplicas"] = "1e3"
+
+    fake.store.modify("Deployment", "shop", "api", odd_replicas)
+    fake.store.modify("Node", "", "node-2", odd_labels)
+    fake.store.modify("HorizontalPodAutoscaler", "shop", "web-2", odd_max)
+    pod = next(p for p in fake.store.objects("Pod", "shop") if p["metadata"]["name"])
+    pod_name = pod["metadata"]["name"]
+
+    def odd_restarts(obj: dict[str, Any]) -> None:
+        obj["status"]["containerStatuses"][0]["restartCount"] = None
+        obj["status"]["initContainerStatuses"] = [None]
+        obj["metadata"]["ownerReferences"].append(None)
+
+    fake.store.modify("Pod", "shop", pod_name, odd_restarts)
+
+    with caplog.at_level(logging.WARNING, logger="autonomic.kubernetes"):
+        workloads = cluster.list_workloads("shop")
+        nodes = cluster.list_nodes()
+        hpa = cluster.get_hpa_for(ObjectRef("Deployment", "web", "shop"))
+        pods = cluster.list_pods("shop")
+        cluster.list_workloads("shop")  # a second pass: said once, not again
+
+    assert [w.ref.name for w in workloads] == ["web"]
+    assert [n.ref.name for n in nodes] == ["node-1"]
+    assert hpa is not None and hpa.ref.name == "web" and hpa.shared_with == ()
+    # A null restart count and null entries are the API's defaults: the pod is read.
+    assert pod_name in [p.ref.name for p in pods]
+    said = [r.getMessage() for r in caplog.records if "skipped" in r.getMessage()]
+    assert len(said) == 3, said
+    assert any("Deployment shop/api: spec.replicas is -1" in m for m in said)
+    assert any("Node node-2: metadata.labels is" in m for m in said)
+    assert any("HorizontalPodAutoscaler shop/web-2: spec.maxReplicas is '1e3'" in m for m in said)
+    assert cluster.objects_skipped == 4
