@@ -380,9 +380,8 @@ class Daemon:
             self.pause_watch.look()
         if self.leading():
             self._cycle()
-        else:  # what this replica counted when it led is out of date: the leader counts
-            self.metrics.alerts_pending.set(0)
-            self.metrics.alerts_pending_age.set(0)
+        else:  # what this replica set when it led is out of date: the leader's is current
+            self.metrics.standby()
 
     def takeover_cycle(self) -> None:
         """The remediation cycle at the start of a leadership term, not at the next

@@ -418,6 +418,36 @@ class Metrics:
         )
         # process_resident_memory_bytes, CPU seconds, open fds (from /proc; nothing elsewhere)
         ProcessCollector(registry=r)
+        # What only the leader keeps current, by workload, canary, query, runbook or
+        # decision type: a replica that stops leading drops them (``standby``), so that
+        # what it set while it led is not exported for ever beside the new leader's.
+        self.leader_only: tuple[Gauge, ...] = (
+            self.breaker_open,
+            self.automation_rate,
+            self.calibration_error,
+            self.threshold,
+            self.scaling_floor,
+            self.scaling_forecast_peak,
+            self.scaling_predictive,
+            self.scaling_capacity,
+            self.scaling_startup,
+            self.scaling_held,
+            self.anomaly_query_scoring,
+            self.anomaly_open_series,
+            self.canary_verdict,
+            self.canary_confidence,
+            self.canary_metric_difference,
+            self.canary_metric_status,
+        )
+
+    def standby(self) -> None:
+        """On a replica that does not lead: the leader-only series removed, and the
+        leader's counts (alerts waiting, series watched) at 0."""
+        for gauge in self.leader_only:
+            gauge.clear()
+        self.alerts_pending.set(0)
+        self.alerts_pending_age.set(0)
+        self.anomaly_series.set(0)
 
     @contextlib.contextmanager
     def time_loop(self, loop: str) -> Iterator[None]:
