@@ -29,7 +29,7 @@ from agent.loops.anomaly import AnomalyLoop
 from agent.loops.canary import CanaryLoop
 from agent.loops.scaling import ScalingLoop
 from agent.metrics_port import runbook_query
-from agent.observability import Metrics
+from agent.observability import Metrics, reason_label
 from agent.pause import PauseWatch
 from agent.read_watch import WatchedReader
 from agent.remediation_engine import RemediationEngine
@@ -204,7 +204,7 @@ class SocketModeLeader:
             self.retry_at = now + delay
             reason = getattr(exc, "reason", "Config")
             if self.metrics is not None:
-                self.metrics.errors.labels(kind=reason).inc()
+                self.metrics.errors.labels(kind=reason_label(reason)).inc()
             level = logging.WARNING if isinstance(exc, TransientError) else logging.ERROR
             log.log(
                 level,
@@ -632,7 +632,7 @@ def build_daemon(
         undo_ttl=settings.safety.undo_request_ttl,
         reask_after_reject=settings.safety.reask_after_reject,
         on_failure=lambda method, reason: metrics.slack_failures.labels(
-            method=method, reason=reason
+            method=method, reason=reason_label(reason)
         ).inc(),
     )
     decisions = DecisionService(
