@@ -29,7 +29,7 @@ from agent.loops.anomaly import AnomalyLoop
 from agent.loops.canary import CanaryLoop
 from agent.loops.scaling import ScalingLoop
 from agent.metrics_port import runbook_query
-from agent.observability import Metrics
+from agent.observability import Metrics, reason_label
 from agent.pause import PauseWatch
 from agent.read_watch import WatchedReader
 from agent.remediation_engine import RemediationEngine
@@ -204,7 +204,7 @@ class SocketModeLeader:
             self.retry_at = now + delay
             reason = getattr(exc, "reason", "Config")
             if self.metrics is not None:
-                self.metrics.errors.labels(kind=reason).inc()
+                self.metrics.errors.labels(kind=reason_label(reason)).inc()
             level = logging.WARNING if isinstance(exc, TransientError) else logging.ERROR
             log.log(
                 level,
@@ -380,9 +380,8 @@ class Daemon:
             self.pause_watch.look()
         if self.leading():
             self._cycle()
-        else:  # what this replica counted when it led is out of date: the leader counts
-            self.metrics.alerts_pending.set(0)
-            self.metrics.alerts_pending_age.set(0)
+        else:  # what this replica set when it led is out of date: the leader's is current
+            self.metrics.standby()
 
     def takeover_cycle(self) -> None:
         """The remediation cycle at the start of a leadership term, not at the next
@@ -633,7 +632,7 @@ def build_daemon(
         undo_ttl=settings.safety.undo_request_ttl,
         reask_after_reject=settings.safety.reask_after_reject,
         on_failure=lambda method, reason: metrics.slack_failures.labels(
-            method=method, reason=reason
+            method=method, reason=reason_label(reason)
         ).inc(),
     )
     decisions = DecisionService(

@@ -20,6 +20,7 @@ starts from the same numbers routing used, also after a restart.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
 from collections.abc import Mapping, Sequence
@@ -201,6 +202,7 @@ class DecisionService:
         self.counts = _Counts()
         self._synced_at = 0.0  # the first sync looks at every answered question
         self._restated: set[str] = set()  # chat questions answered from the CLI, restated
+        self._rated: set[str] = set()  # decision types with an automation rate published
         self._answered_here: set[str] = set()  # answers given through ``answer``: counted
         # `autonomic feedback` corrections are counted from the ones recorded after start.
         self._corrections_from = clock.now()
@@ -801,6 +803,11 @@ class DecisionService:
         for record in recent:
             if record.route in ("auto", "ask", "escalate") and not is_hold(record.decision_type):
                 by_type.setdefault(record.decision_type, []).append(record)
+        for decision_type in self._rated - by_type.keys():
+            # No recent decision of the type: no share to tell, not the last one for ever.
+            with contextlib.suppress(KeyError):  # or removed while this replica stood by
+                self.metrics.automation_rate.remove(decision_type)
+        self._rated = set(by_type)
         for decision_type, records in by_type.items():
             # Held back past approvedMaxWait and closed expired: it never acted.
             automatic = sum(counted_route(r.route, r.status) == "auto" for r in records)

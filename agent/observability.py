@@ -29,6 +29,7 @@ __all__ = [
     "configure_logging",
     "decision_context",
     "log",
+    "reason_label",
 ]
 
 _decision_id: contextvars.ContextVar[str | None] = contextvars.ContextVar(
@@ -133,6 +134,110 @@ class _LibraryHandler(logging.StreamHandler):  # type: ignore[type-arg]
                 return False
             logger = logger.parent
         return bool(super().filter(record))
+
+
+# The error codes Slack documents for the Web API methods the daemon calls
+# (chat.postMessage, chat.update, chat.postEphemeral, usergroups.users.list,
+# conversations.history, auth.test, apps.connections.open) and for every method. A
+# reason ``Slack:<code>`` is a label value only for these: the code is whatever Slack
+# (or a proxy in its place) put in its answer, so any other is counted as
+# ``Slack:other`` (the log line names it), not as a series of its own.
+SLACK_ERROR_CODES = frozenset(
+    {
+        # any method
+        "access_denied",
+        "accesslimited",
+        "account_inactive",
+        "deprecated_endpoint",
+        "ekm_access_denied",
+        "enterprise_is_restricted",
+        "fatal_error",
+        "internal_error",
+        "invalid_arg_name",
+        "invalid_arguments",
+        "invalid_array_arg",
+        "invalid_auth",
+        "invalid_charset",
+        "invalid_form_data",
+        "invalid_post_type",
+        "invalid_json",
+        "is_bot",
+        "json_not_object",
+        "method_deprecated",
+        "missing_post_type",
+        "missing_scope",
+        "no_permission",
+        "not_allowed_token_type",
+        "not_authed",
+        "org_login_required",
+        "ratelimited",
+        "request_timeout",
+        "service_unavailable",
+        "team_access_not_granted",
+        "team_added_to_org",
+        "token_expired",
+        "token_revoked",
+        "two_factor_setup_required",
+        "upgrade_required",
+        # posting and updating
+        "as_user_not_supported",
+        "attachment_payload_limit_exceeded",
+        "cant_update_message",
+        "cannot_reply_to_message",
+        "channel_not_found",
+        "duplicate_channel_not_found",
+        "duplicate_message_not_found",
+        "edit_window_closed",
+        "external_channel_migrating",
+        "invalid_blocks",
+        "invalid_blocks_format",
+        "invalid_metadata_format",
+        "invalid_metadata_schema",
+        "is_archived",
+        "is_inactive",
+        "message_limit_exceeded",
+        "message_not_found",
+        "messages_tab_disabled",
+        "metadata_must_be_sent_from_app",
+        "metadata_too_large",
+        "msg_too_long",
+        "no_text",
+        "not_in_channel",
+        "rate_limited",
+        "restricted_action",
+        "restricted_action_non_threadable_channel",
+        "restricted_action_read_only_channel",
+        "restricted_action_thread_locked",
+        "restricted_action_thread_only_channel",
+        "too_many_attachments",
+        "update_failed",
+        "user_not_in_channel",
+        # user groups, history, Socket Mode
+        "invalid_cursor",
+        "invalid_ts_latest",
+        "invalid_ts_oldest",
+        "no_such_subteam",
+        "paid_teams_only",
+        "plan_upgrade_required",
+    }
+)
+_SLACK = "Slack:"
+
+
+def reason_label(reason: str) -> str:
+    """``reason`` as a label value: a reason code the daemon's code names is itself; one
+    that carries Slack's error code (``Slack:<code>``) is itself for a code Slack
+    documents (``SLACK_ERROR_CODES``) or an HTTP status it answered with (``Slack:HTTP
+    404``), else ``Slack:other``: a label must take a bounded set of values."""
+    if not reason.startswith(_SLACK):
+        return reason
+    code = reason[len(_SLACK) :]
+    if code in SLACK_ERROR_CODES:
+        return reason
+    status = code.removeprefix("HTTP ")
+    if status != code and len(status) == 3 and status.isdigit():
+        return reason
+    return f"{_SLACK}other"
 
 
 class Metrics:
@@ -418,6 +523,36 @@ class Metrics:
         )
         # process_resident_memory_bytes, CPU seconds, open fds (from /proc; nothing elsewhere)
         ProcessCollector(registry=r)
+        # What only the leader keeps current, by workload, canary, query, runbook or
+        # decision type: a replica that stops leading drops them (``standby``), so that
+        # what it set while it led is not exported for ever beside the new leader's.
+        self.leader_only: tuple[Gauge, ...] = (
+            self.breaker_open,
+            self.automation_rate,
+            self.calibration_error,
+            self.threshold,
+            self.scaling_floor,
+            self.scaling_forecast_peak,
+            self.scaling_predictive,
+            self.scaling_capacity,
+            self.scaling_startup,
+            self.scaling_held,
+            self.anomaly_query_scoring,
+            self.anomaly_open_series,
+            self.canary_verdict,
+            self.canary_confidence,
+            self.canary_metric_difference,
+            self.canary_metric_status,
+        )
+
+    def standby(self) -> None:
+        """On a replica that does not lead: the leader-only series removed, and the
+        leader's counts (alerts waiting, series watched) at 0."""
+        for gauge in self.leader_only:
+            gauge.clear()
+        self.alerts_pending.set(0)
+        self.alerts_pending_age.set(0)
+        self.anomaly_series.set(0)
 
     @contextlib.contextmanager
     def time_loop(self, loop: str) -> Iterator[None]:

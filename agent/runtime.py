@@ -43,7 +43,7 @@ from agent.errors import (
     PermanentError,
     TransientError,
 )
-from agent.observability import Metrics
+from agent.observability import Metrics, reason_label
 from agent.outages import SUMMARY_EVERY, OutageStory, span, utc
 from agent.server import HttpServer, Request, Response, json_response
 
@@ -318,7 +318,7 @@ def run_job(
         try:
             job.fn()
         except TransientError as exc:
-            metrics.errors.labels(kind=exc.reason).inc()
+            metrics.errors.labels(kind=reason_label(exc.reason)).inc()
             if ledger is not None and exc.reason == LEDGER_CONFLICT and ledger.one_off(job.name):
                 log.warning(
                     "%s: %s (a one-off conflict, not an outage: the job runs again at its "
@@ -334,7 +334,7 @@ def run_job(
             log.warning("%s: %s (will retry next period)", job.name, exc, extra={"loop": job.name})
             return "transient-error"
         except PermanentError as exc:
-            metrics.errors.labels(kind=exc.reason).inc()
+            metrics.errors.labels(kind=reason_label(exc.reason)).inc()
             log.error("%s: %s", job.name, exc, extra={"loop": job.name})
             return "permanent-error"
         except Exception:  # a bug in one loop must not take the daemon down

@@ -54,6 +54,7 @@ run an anomaly started first writes (``agent.anomaly_end``).
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
 import threading
@@ -739,7 +740,8 @@ class AnomalyLoop:
             return
         counts = {str(target): len(open_) for target, open_ in self._open_members(now).items()}
         for name in self._published - counts.keys():
-            self.metrics.anomaly_open_series.remove(name)
+            with contextlib.suppress(KeyError):  # dropped while this replica did not lead
+                self.metrics.anomaly_open_series.remove(name)
         for name, count in counts.items():
             self.metrics.anomaly_open_series.labels(workload=name).set(count)
         self._published = set(counts)

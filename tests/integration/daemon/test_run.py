@@ -383,6 +383,71 @@ def test_a_replica_that_begins_to_lead_runs_the_remediation_cycle_at_once(
         runtime.stop()
 
 
+def test_a_replica_that_stops_leading_drops_the_leader_only_series(
+    fake: FakeApiServer, tmp_path: Path
+) -> None:
+    """What a replica set while it led (a runbook's breaker open, a workload's floor and
+    hold, a canary's verdict, a type's thresholds) used to stay on its /metrics once it
+    was a standby, with the values of its last cycle: a breaker the new leader closed
+    still 1 there (``AutonomicRunbookBreakerOpen`` takes the max over replicas), a
+    deleted workload's floor for ever. A standby's remediation job removes them; when it
+    leads again its loops publish afresh (a workload whose incident closed meanwhile is
+    simply not published, not a KeyError)."""
+    from agent.daemon import build_daemon
+    from agent.settings import load_settings
+
+    settings = load_settings(config(tmp_path, free_port()), {})
+    daemon, runtime = build_daemon(settings, {}, kube_host=fake.url)
+    try:
+        gate = SwitchGate(leader=True)
+        daemon.gate = gate
+        m = daemon.metrics
+        m.breaker_open.labels(runbook="crashloop-restart").set(1)
+        m.scaling_floor.labels(workload="Deployment/shop/web").set(4)
+        m.scaling_held.labels(workload="Deployment/shop/web", reason="LoadGap").set(1)
+        m.anomaly_query_scoring.labels("error-rate").set(0)
+        m.anomaly_series.set(12)
+        m.canary_verdict.labels("shop/web-canary", "rollback").set(1)
+        m.canary_metric_status.labels("shop/web-canary", "errors", "regressed").set(1)
+        m.automation_rate.labels(decision_type="crashloop-restart/Pod").set(0.5)
+        m.threshold.labels(decision_type="crashloop-restart/Pod", band="auto").set(0.9)
+        m.anomaly_open_series.labels(workload="Deployment/shop/web").set(2)
+        daemon.anomaly._published = {"Deployment/shop/web"}
+        # the leader-only gauges with labels (docs/deploy.md says which)
+        leader_only = {
+            "autonomic_runbook_breaker_open",
+            "autonomic_scaling_recommended_replicas",
+            "autonomic_scaling_held",
+            "autonomic_anomaly_query_scoring",
+            "autonomic_anomaly_open_series",
+            "autonomic_canary_verdict",
+            "autonomic_canary_metric_status",
+            "autonomic_automation_rate",
+            "autonomic_threshold",
+        }
+
+        def exported() -> set[str]:
+            return {
+                sample.name
+                for family in m.registry.collect()
+                for sample in family.samples
+                if family.name in leader_only
+            }
+
+        assert exported() == leader_only  # as it led
+        gate.leader = False
+        jobs = {job.name: job for job in daemon.jobs()}
+        jobs["remediation"].fn()
+        assert exported() == set()
+        assert m.registry.get_sample_value("autonomic_anomaly_series") == 0.0
+
+        gate.leader = True  # leads again; the incident closed meanwhile
+        daemon.anomaly._publish_open(daemon.clock.now())
+        assert daemon.anomaly._published == set()
+    finally:
+        runtime.stop()
+
+
 def test_a_standby_sends_alertmanager_elsewhere_and_takes_alerts_once_it_leads(
     fake: FakeApiServer, tmp_path: Path
 ) -> None:

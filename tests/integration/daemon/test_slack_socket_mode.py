@@ -446,6 +446,41 @@ def test_a_slack_call_that_fails_is_counted_by_method_and_reason(
         runtime.stop()  # the cluster's watches, the approvals worker, the ledger
 
 
+def test_an_error_code_slack_does_not_document_is_counted_as_other(
+    kube: FakeApiServer, slack: FakeSlack, tmp_path: Path
+) -> None:
+    """The reason label carried whatever Slack's answer put in its ``error``: a proxy in
+    Slack's place, or a Slack that made up a code per call, made a series of each (a
+    label without bound: memory in the daemon, series in Prometheus). A code Slack does
+    not document is counted as ``Slack:other``; a documented one keeps its own."""
+    daemon, runtime = build_daemon(settings_for(tmp_path, slack, receive="http"), ENVIRON,
+                                   kube_host=kube.url)  # fmt: skip
+    assert runtime.server is not None
+    runtime.server.start()  # so that runtime.stop() can shut it down
+    try:
+        approvals = daemon.decisions.approvals
+        approvals.may_post = lambda: True  # asked here as the leader's cycle would
+        now = time.time()
+        codes = ["request id 7f3a: upstream said no", "<html>denied</html>", "not_in_channel"]
+        for n, code in enumerate(codes):
+            slack.fail_next("chat.postMessage", 200, error=code, times=1)
+            decision_id = daemon.ledger.record_decision(
+                make_decision(subject=f"Deployment/shop/web-{n}"), now
+            )
+            assert not approvals.ask(decision_id, now).posted
+            assert approvals.poster.drain(10.0)
+        reasons = {
+            sample.labels["reason"]: sample.value
+            for family in runtime.metrics.registry.collect()
+            if family.name == "autonomic_slack_request_failures"
+            for sample in family.samples
+            if sample.name.endswith("_total")
+        }
+        assert reasons == {"Slack:other": 2.0, "Slack:not_in_channel": 1.0}
+    finally:
+        runtime.stop()
+
+
 def test_the_approvals_tell_a_hindsight_no_the_daemons_reask_after_reject(
     kube: FakeApiServer, slack: FakeSlack, tmp_path: Path
 ) -> None:

@@ -387,6 +387,14 @@ def test_automation_rate_and_calibration_error_are_published(ledger: Ledger) -> 
     assert rate == autos / 4
     assert 0 <= metrics.calibration_error.labels(decision_type=kind)._value.get() <= 1
 
+    # A week later none of them is recent: the rate is no longer exported (it used to
+    # stay at its last value for as long as the process ran).
+    decisions.publish_gauges([])
+    assert (
+        metrics.registry.get_sample_value("autonomic_automation_rate", {"decision_type": kind})
+        is None
+    )
+
 
 def test_human_corrections_count_what_people_said_was_wrong(ledger: Ledger) -> None:
     """A rejection and a person's undo are corrections; a failed verification is not."""
