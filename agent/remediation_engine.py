@@ -106,10 +106,12 @@ from remediation.ports import (
     DisruptionBudgetReader,
     Drain,
     EvictionRoom,
+    HpaState,
     ObjectRef,
     Operation,
     ScopedReader,
     VolumeClaimReader,
+    WorkloadState,
     operation_from_dict,
     operation_to_dict,
 )
@@ -788,8 +790,7 @@ class RemediationEngine:
 
     # ------------------------------------------------------------- snapshots
     def snapshot(self) -> ClusterSnapshot:
-        workloads = tuple(self.reader.list_workloads())
-        hpas = tuple(h for w in workloads if (h := self.reader.get_hpa_for(w.ref)) is not None)
+        workloads, hpas = self._workloads_and_hpas()
         return ClusterSnapshot(
             workloads=workloads,
             pods=tuple(self.reader.list_pods()),
@@ -806,6 +807,26 @@ class RemediationEngine:
             if isinstance(self.reader, DisruptionBudgetReader)
             else None,
         )
+
+    def _workloads_and_hpas(self) -> tuple[tuple[WorkloadState, ...], tuple[HpaState, ...]]:
+        """The workloads listed, and the HPA of each that has one. A workload whose HPA
+        cannot be read (``BadObject``: one that may target it came in a shape that cannot
+        be read) is left out, as a workload that cannot be read is: in the snapshot
+        without its HPA, a runbook's scale would write the replicas the HPA owns."""
+        workloads: list[WorkloadState] = []
+        hpas: list[HpaState] = []
+        for workload in self.reader.list_workloads():
+            try:
+                hpa = self.reader.get_hpa_for(workload.ref)
+            except PermanentError as exc:
+                if exc.reason != "BadObject":
+                    raise
+                log.debug("%s left out of the snapshot: %s", workload.ref, exc)
+                continue
+            workloads.append(workload)
+            if hpa is not None:
+                hpas.append(hpa)
+        return tuple(workloads), tuple(hpas)
 
     # ------------------------------------------------------------ guard state
     def guard_state(self, *, stored: bool = False) -> tuple[GuardState, int]:

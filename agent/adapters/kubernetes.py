@@ -29,6 +29,11 @@ An object the API server sends in a shape that cannot be read as its model (a ne
 or text ``spec.replicas``, labels that are no map: ``kube_state.BadObjectError``) is left
 out of the listing it is in, and the reason is logged naming it (a warning once, then at
 debug; ``objects_skipped`` counts them); ``get_workload`` of such an object raises it.
+Where an object left out would read as no object at all and so permit a write, it is not
+left out silently: ``get_hpa_for`` raises it for a workload that such an HPA may scale
+(the scaling loop holds the workload, the engine leaves it out of its snapshot, instead of
+driving replicas an HPA owns), and ``read_disruption_budgets`` names such a budget in
+``unread`` (a drain's plan says it cannot tell, as without list on PDBs).
 
 PodDisruptionBudgets are read for a drain's plan only (``read_disruption_budgets``), and
 are optional in the same way: without list on them the plan says they could not be
@@ -537,16 +542,25 @@ class KubernetesCluster:
         )
         return workload_state(obj, replicasets, self.cluster_managers)
 
-    def _skipping(self, convert: Callable[[Obj], S], objects: Iterable[Obj]) -> list[S]:
+    def _skipping(
+        self,
+        convert: Callable[[Obj], S],
+        objects: Iterable[Obj],
+        skipped: list[tuple[Obj, BadObjectError]] | None = None,
+    ) -> list[S]:
         """``convert`` of each object; one the API server sent in a shape that cannot be
         read (``BadObjectError``) is left out of the listing, and the reason logged (a
         warning the first time, then at debug: it is met again at every pass), so one
-        odd object does not hide all the others from the loops and the engine."""
+        odd object does not hide all the others from the loops and the engine.
+        ``skipped``, when given, gets each object left out and why: for a caller to
+        which an object left out must not read as no object at all."""
         states = []
         for obj in objects:
             try:
                 states.append(convert(obj))
             except BadObjectError as exc:
+                if skipped is not None:
+                    skipped.append((obj, exc))
                 self.objects_skipped += 1
                 said = str(exc)
                 if said in self._skipped_said:
@@ -605,14 +619,28 @@ class KubernetesCluster:
 
     def get_hpa_for(self, workload: ObjectRef) -> HpaState | None:
         """The HPA that targets ``workload`` (the first by name when several do; the
-        others are named in ``shared_with``), or None."""
+        others are named in ``shared_with``), or None.
+
+        An HPA that cannot be read (``BadObjectError``) and targets ``workload``, or whose
+        target cannot be told, raises ``BadObjectError``: None would say the workload has
+        no HPA, and the scaling loop or a runbook would then write its replicas, which the
+        HPA controller owns (or take an HPA floor it wrote as given back)."""
+        unreadable: list[tuple[Obj, BadObjectError]] = []
         found = [
             hpa
             for hpa in self._skipping(
-                hpa_state, self._objects("HorizontalPodAutoscaler", workload.namespace)
+                hpa_state,
+                self._objects("HorizontalPodAutoscaler", workload.namespace),
+                unreadable,
             )
             if (hpa.target.kind, hpa.target.name) == (workload.kind, workload.name)
         ]
+        for obj, exc in unreadable:
+            if _may_target(obj, workload):
+                raise BadObjectError(
+                    f"{workload}: an HPA that may scale it cannot be read, so whether it has "
+                    f"one is not known ({exc})"
+                )
         if not found:
             return None
         found.sort(key=lambda hpa: hpa.ref.name)
@@ -636,14 +664,24 @@ class KubernetesCluster:
         """Every PodDisruptionBudget read (from the watch cache once started), for a
         drain's plan; ``unread`` says why some or all could not be (a 403: the
         ClusterRole grants no list on poddisruptionbudgets), which stops nothing."""
+        unreadable: list[tuple[Obj, BadObjectError]] = []
         budgets = sorted(
-            self._skipping(disruption_budget_state, self._objects("PodDisruptionBudget")),
+            self._skipping(
+                disruption_budget_state, self._objects("PodDisruptionBudget"), unreadable
+            ),
             key=lambda b: b.ref,
         )
         errors = self.optional["PodDisruptionBudget"].errors
+        # A budget that cannot be read is not one that is not there: the plan says the
+        # budgets could not be read, as it does without list on them.
         unread = "; ".join(
-            f"in namespace {key}: {error}" if key else error
-            for key, error in sorted(errors.items())
+            [
+                *(
+                    f"in namespace {key}: {error}" if key else error
+                    for key, error in sorted(errors.items())
+                ),
+                *sorted(str(exc) for _, exc in unreadable),
+            ]
         )
         return DisruptionBudgets(tuple(budgets), unread or None)
 
@@ -779,6 +817,19 @@ class KubernetesCluster:
             target.name,
             {"metadata": {"annotations": dict(annotations)}},
         )
+
+
+def _may_target(hpa: Obj, workload: ObjectRef) -> bool:
+    """Whether an HPA that cannot be read may scale ``workload``: its
+    ``spec.scaleTargetRef`` names it, or cannot be read to tell."""
+    spec = hpa.get("spec") if isinstance(hpa, dict) else None
+    target = spec.get("scaleTargetRef") if isinstance(spec, dict) else None
+    if not isinstance(target, dict):
+        return True
+    kind, name = target.get("kind"), target.get("name")
+    if not (isinstance(kind, str) and isinstance(name, str)):
+        return True
+    return (kind, name) == (workload.kind, workload.name)
 
 
 def _labels(obj: Obj) -> dict[str, Any]:

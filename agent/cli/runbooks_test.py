@@ -514,15 +514,25 @@ class Preview:
 
 def _snapshot(cluster: Any, alerts: tuple[FiringAlert, ...], now: float) -> ClusterSnapshot:
     """The cluster as the engine reads it each cycle (``RemediationEngine.snapshot``)."""
+    from agent.errors import PermanentError
     from remediation.snapshot import ClusterSnapshot
 
-    workloads = tuple(cluster.list_workloads())
-    hpas = tuple(h for w in workloads if (h := cluster.get_hpa_for(w.ref)) is not None)
+    workloads, hpas = [], []
+    for workload in cluster.list_workloads():
+        try:
+            hpa = cluster.get_hpa_for(workload.ref)
+        except PermanentError as exc:
+            if exc.reason != "BadObject":
+                raise
+            continue  # its HPA cannot be read: left out, as the engine leaves it out
+        workloads.append(workload)
+        if hpa is not None:
+            hpas.append(hpa)
     return ClusterSnapshot(
-        workloads=workloads,
+        workloads=tuple(workloads),
         pods=tuple(cluster.list_pods()),
         nodes=tuple(cluster.list_nodes()),
-        hpas=hpas,
+        hpas=tuple(hpas),
         alerts=alerts,
         taken_at=now,
         claims=tuple(cluster.list_volume_claims()),

@@ -30,7 +30,7 @@ from agent.adapters.kube_state import (
 from agent.adapters.kubernetes import KubernetesCluster
 from remediation.ports import ObjectRef
 from tests.fakekube import FakeApiServer
-from tests.fakekube.seed import seed_deployment, seed_hpa, seed_node
+from tests.fakekube.seed import seed_deployment, seed_hpa, seed_node, seed_pdb
 from tests.integration.kube import object_shapes as shapes
 
 FAST = settings(
@@ -188,7 +188,7 @@ def test_a_listing_skips_an_object_it_cannot_read_and_says_why(
     seed_deployment(fake.store, "web", namespace="shop", replicas=2, nodes=("node-1",))
     seed_deployment(fake.store, "api", namespace="shop", replicas=2, nodes=("node-1",))
     seed_hpa(fake.store, "web", target="web", namespace="shop")
-    seed_hpa(fake.store, "web-2", target="web", namespace="shop")
+    seed_hpa(fake.store, "web-2", target="other", namespace="shop")
 
     def odd_replicas(obj: dict[str, Any]) -> None:
         obj["spec"]["replicas"] = -1
@@ -231,3 +231,49 @@ def test_a_listing_skips_an_object_it_cannot_read_and_says_why(
     assert any("Node node-2: metadata.labels is" in m for m in said)
     assert any("HorizontalPodAutoscaler shop/web-2: spec.maxReplicas is '1e3'" in m for m in said)
     assert cluster.objects_skipped == 4
+
+
+# An object that cannot be read is left out of a listing; where absence would permit a
+# write, it is not taken for absent.
+
+
+def test_an_hpa_that_cannot_be_read_is_not_taken_for_none(
+    fake: FakeApiServer, cluster: KubernetesCluster
+) -> None:
+    seed_node(fake.store, "node-1")
+    seed_deployment(fake.store, "web", namespace="shop", replicas=2, nodes=("node-1",))
+    seed_deployment(fake.store, "api", namespace="shop", replicas=2, nodes=("node-1",))
+    seed_hpa(fake.store, "web", target="web", namespace="shop")
+
+    def odd_max(obj: dict[str, Any]) -> None:
+        obj["spec"]["maxReplicas"] = "1e3"
+
+    fake.store.modify("HorizontalPodAutoscaler", "shop", "web", odd_max)
+    web, api = ObjectRef("Deployment", "web", "shop"), ObjectRef("Deployment", "api", "shop")
+    # None would say web has no HPA: the scaling loop would then drive its replicas.
+    with pytest.raises(BadObjectError, match="Deployment/shop/web: an HPA that may scale it"):
+        cluster.get_hpa_for(web)
+    assert cluster.get_hpa_for(api) is None  # it targets another workload
+
+    def no_target(obj: dict[str, Any]) -> None:
+        obj["spec"]["scaleTargetRef"] = "web"
+
+    fake.store.modify("HorizontalPodAutoscaler", "shop", "web", no_target)
+    with pytest.raises(BadObjectError):  # whom it scales cannot be told
+        cluster.get_hpa_for(api)
+
+
+def test_a_budget_that_cannot_be_read_makes_the_budgets_unread(
+    fake: FakeApiServer, cluster: KubernetesCluster
+) -> None:
+    seed_pdb(fake.store, "web", app="web", namespace="shop", max_unavailable=0)
+    seed_pdb(fake.store, "api", app="api", namespace="shop", max_unavailable=1)
+
+    def odd_selector(obj: dict[str, Any]) -> None:
+        obj["spec"]["selector"]["matchLabels"] = {"app": "web", "tier": 3}
+
+    fake.store.modify("PodDisruptionBudget", "shop", "web", odd_selector)
+    read = cluster.read_disruption_budgets()
+    assert [b.ref.name for b in read.budgets] == ["api"]
+    # Not "no budget covers web": the drain's plan says it cannot tell.
+    assert read.unread is not None and "PodDisruptionBudget shop/web" in read.unread
