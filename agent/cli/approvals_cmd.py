@@ -60,6 +60,7 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
         "list",
         help="list questions waiting for an answer, and recent escalations",
         description=_LIST_HELP,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     listing.add_argument("--all", action="store_true", help="include answered questions")
     listing.add_argument(
@@ -111,8 +112,8 @@ others; else empty) and "escalations", with the keys `GET /approvals` uses: a qu
 question, decision (full ids), status, overdue (past its TTL, not yet closed), asked_at,
 expires_at, answered_at (epoch seconds), answered_by, answer_reason, subject, reason,
 confidence, proposal, if_approved, decision_status; an escalation's decision, at, why,
-subject, reason, status. What --limit leaves out, and the older-escalation line, go to
-stderr."""
+subject, reason, status. With --json, what --limit leaves out and the older-escalation
+line are said on stderr."""
 
 
 def list_questions(args: argparse.Namespace) -> int:
