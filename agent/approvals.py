@@ -47,6 +47,8 @@ __all__ = [
     "PostLaterError",
     "Poster",
     "describe_approvers",
+    "escalation_json",
+    "question_json",
 ]
 
 log = logging.getLogger("autonomic.approvals")
@@ -196,6 +198,43 @@ def _applies_to(lists: Sequence[Mapping[str, Any]]) -> str:
     return (f" of {runbook[0]}" if runbook else "") + (
         f" in namespace {namespace[0]}" if namespace else ""
     )
+
+
+def question_json(question: Question, record: DecisionRecord | None, now: float) -> dict[str, Any]:
+    """A question as `GET /approvals` and `autonomic approvals list --json` show it (the
+    same keys for the same things): ids in full, times in epoch seconds, ``overdue``
+    true for a pending question past its TTL that no daemon cycle has closed yet."""
+    if_approved = record.evidence.get("if_approved") if record else None
+    return {
+        "question": question.id,
+        "decision": question.decision_id,
+        "expires_at": question.expires_at,
+        "subject": record.subject if record else None,
+        "reason": record.reason if record else None,
+        "confidence": record.confidence if record else None,
+        "proposal": record.proposal if record else None,
+        "status": question.status,
+        "overdue": question.status == "pending" and question.expires_at <= now,
+        "asked_at": question.asked_at,
+        "if_approved": if_approved if isinstance(if_approved, str) and if_approved else None,
+        "decision_status": record.status if record else None,
+        "answered_by": question.answered_by,
+        "answered_at": question.answered_at,
+        "answer_reason": question.answer_reason,
+    }
+
+
+def escalation_json(row: Mapping[str, Any], record: DecisionRecord | None) -> dict[str, Any]:
+    """An escalation (a feedback row of kind ``escalation``) as `GET /approvals` and
+    `autonomic approvals list --json` show it."""
+    return {
+        "decision": row["decision_id"],
+        "at": row["created_at"],
+        "why": (row.get("detail") or {}).get("why"),
+        "subject": record.subject if record else None,
+        "reason": record.reason if record else None,
+        "status": record.status if record else None,
+    }
 
 
 def describe_approvers(lists: Sequence[Mapping[str, Any]]) -> str:

@@ -17,7 +17,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any, Protocol
 
 from agent.alert_inbox import AlertInbox
-from agent.approvals import ESCALATIONS_SHOWN, unanswerable
+from agent.approvals import ESCALATIONS_SHOWN, escalation_json, question_json, unanswerable
 from agent.caller_token import CallerToken
 from agent.clock import Clock, SystemClock
 from agent.decisions import DecisionService
@@ -964,35 +964,17 @@ def _after_ledger(
 
 def _pending(ledger: Ledger, now: float) -> Response:
     """Questions waiting for an answer, and what was escalated in the last day (nothing
-    was done about those; without Slack this is where the on-call sees them)."""
-    out = []
-    for question in ledger.questions():
-        record = ledger.get_decision(question.decision_id)
-        out.append(
-            {
-                "question": question.id,
-                "decision": question.decision_id,
-                "expires_at": question.expires_at,
-                "subject": record.subject if record else None,
-                "reason": record.reason if record else None,
-                "confidence": record.confidence if record else None,
-                "proposal": record.proposal if record else None,
-            }
-        )
-    escalations = []
-    for row in ledger.feedback_since("escalation", now - ESCALATIONS_SHOWN):
-        record = ledger.get_decision(row["decision_id"])
-        escalations.append(
-            {
-                "decision": row["decision_id"],
-                "at": row["created_at"],
-                "why": (row.get("detail") or {}).get("why"),
-                "subject": record.subject if record else None,
-                "reason": record.reason if record else None,
-                "status": record.status if record else None,
-            }
-        )
-    return json_response(200, {"pending": out, "escalations": escalations})
+    was done about those; without Slack this is where the on-call sees them). The keys
+    are those of `autonomic approvals list --json` (``agent.approvals``)."""
+    pending = [
+        question_json(question, ledger.get_decision(question.decision_id), now)
+        for question in ledger.questions()
+    ]
+    escalations = [
+        escalation_json(row, ledger.get_decision(row["decision_id"]))
+        for row in ledger.feedback_since("escalation", now - ESCALATIONS_SHOWN)
+    ]
+    return json_response(200, {"pending": pending, "escalations": escalations})
 
 
 STORED_ALERTS_SHOWN = 50  # GET /alerts: the newest, unless ?limit= asks for more (at most 1000)

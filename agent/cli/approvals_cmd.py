@@ -19,13 +19,36 @@ from __future__ import annotations
 
 import argparse
 import getpass
+import json
+import sys
 import time
-from typing import Any
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
 
-from agent.cli._context import add_ledger_flags, ledger_from, settings_from, span, utc_text
+from agent.cli._context import (
+    SINCE_ALL,
+    add_ledger_flags,
+    ledger_from,
+    older_records,
+    settings_from,
+    since_seconds,
+    span,
+    take_negative_values,
+    utc_text,
+)
 from agent.errors import InputError
 from agent.routing import confidence_percent
 from agent.verdicts import NOT_EXECUTED
+from remediation.durations import format_duration
+
+if TYPE_CHECKING:
+    from agent.ledger import DecisionRecord
+
+
+# The first characters of an id shown, as `history` and `why` show it (and `explain`
+# takes it): on a ledger of a million decisions two share 12 about once in 600 ledgers;
+# 8 was shared by some pair on a ledger of 100,000 more often than not.
+ID_CHARS = 12
 
 
 def register(sub: argparse._SubParsersAction[Any]) -> None:
@@ -33,8 +56,31 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
         "approvals", help="list pending approvals; approve or reject one", description=__doc__
     )
     actions = approvals.add_subparsers(dest="approvals_command", metavar="ACTION", required=True)
-    listing = actions.add_parser("list", help="list questions waiting for an answer")
+    listing = actions.add_parser(
+        "list",
+        help="list questions waiting for an answer, and recent escalations",
+        description=_LIST_HELP,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     listing.add_argument("--all", action="store_true", help="include answered questions")
+    listing.add_argument(
+        "--since",
+        metavar="DURATION",
+        default="24h",
+        help="escalations made within this long before now: 30m, 8h, 7d, or "
+        f"{SINCE_ALL} (default 24h); questions are listed whatever their age",
+    )
+    listing.add_argument(
+        "--limit",
+        type=int,
+        default=50,
+        metavar="N",
+        help="questions at most, the newest (default 50); escalations too",
+    )
+    listing.add_argument(
+        "--json", action="store_true", help="print questions and escalations as JSON"
+    )
+    take_negative_values(listing)  # "--since -5m" is refused as a duration
     add_ledger_flags(listing)
     listing.set_defaults(handler=list_questions)
     for name, verb in (("approve", "approved"), ("reject", "rejected")):
@@ -52,20 +98,77 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
             cmd.set_defaults(handler=answer, verdict=verb)
 
 
+_LIST_HELP = f"""The questions waiting for an answer (with --all, the answered ones too), the
+newest --limit of them in the order they were asked, each with its id and its decision's
+(the first {ID_CHARS} characters, as `history` and `why` show them), its status, when it
+expires (UTC, and from now) and what it proposes; above them, what was escalated within
+--since (24h by default; `--since all`: every escalation), with when (UTC) and why nothing
+was done. When that window holds none but the ledger keeps older escalations (a ledger
+`simulate --ledger` wrote keeps its trace's clock), the newest one's time is said, with a
+--since that reaches it.
+
+--json prints one object: "pending" (the questions waiting), "answered" (with --all, the
+others; else empty) and "escalations", with the keys `GET /approvals` uses: a question's
+question, decision (full ids), status, overdue (past its TTL, not yet closed), asked_at,
+expires_at, answered_at (epoch seconds), answered_by, answer_reason, subject, reason,
+confidence, proposal, if_approved, decision_status; an escalation's decision, at, why,
+subject, reason, status. With --json, what --limit leaves out and the older-escalation
+line are said on stderr."""
+
+
 def list_questions(args: argparse.Namespace) -> int:
-    ledger = ledger_from(args)
+    from agent.approvals import escalation_json, question_json
+
     now = time.time()
-    rows = ledger.questions(status=None if args.all else "pending")
-    _escalations(ledger, now)
+    window = since_seconds(args.since)
+    if args.limit < 1:
+        raise InputError(f"--limit must be at least 1, got {args.limit}")
+    status = None if args.all else "pending"
+    ledger = ledger_from(args)
+    try:
+        rows = ledger.questions(status=status, limit=args.limit, newest=True)
+        hidden = ledger.count_questions(status) - len(rows) if len(rows) >= args.limit else 0
+        records = {q.id: ledger.get_decision(q.decision_id) for q in rows}
+        since = 0.0 if window is None else now - window
+        escalated = ledger.feedback_since("escalation", since, limit=args.limit + 1)
+        more_escalated = len(escalated) > args.limit
+        escalated = escalated[: args.limit]
+        escalated_records = {
+            row["decision_id"]: ledger.get_decision(row["decision_id"]) for row in escalated
+        }
+        # None in the window, on a ledger that keeps older ones (one `simulate` wrote,
+        # on its trace's clock): said, with when the newest was.
+        older = None
+        if not escalated and window is not None:
+            newest = ledger.feedback_since("escalation", 0.0, limit=1)
+            older = older_records("escalation", newest[0]["created_at"] if newest else None, now)
+    finally:
+        ledger.close()
+    if args.json:
+        listed = [question_json(q, records[q.id], now) for q in rows]
+        body = {
+            "pending": [q for q in listed if q["status"] == "pending"],
+            "answered": [q for q in listed if q["status"] != "pending"],
+            "escalations": [
+                escalation_json(row, escalated_records[row["decision_id"]]) for row in escalated
+            ],
+        }
+        print(json.dumps(body, indent=2))
+        if hidden > 0:
+            print(f"{_older_questions(hidden)} not listed (--limit {args.limit})", file=sys.stderr)
+        if more_escalated:
+            print(f"older escalations not listed (--limit {args.limit})", file=sys.stderr)
+        if older:
+            print(older, file=sys.stderr)
+        return 0
+    _escalations(escalated, escalated_records, window, now, more_escalated, older)
     if not rows:
         print("no pending questions" if not args.all else "no questions")
         return 0
     shown = []
     overdue = []
-    records = {}
     for question in rows:
-        record = ledger.get_decision(question.decision_id)
-        records[question.id] = record
+        record = records[question.id]
         left = question.expires_at - now
         status, expires = question.status, "-"
         if question.status == "pending" and left > 0:
@@ -83,9 +186,12 @@ def list_questions(args: argparse.Namespace) -> int:
         shown.append((question, status, expires, what))
     width = max(len("expires"), *(len(expires) for _, _, expires, _ in shown))
     wide = max(9, *(len(status) + 1 for _, status, _, _ in shown))  # "superseded" is 10
-    print(f"{'question':10} {'decision':10} {'status':{wide}} {'expires':<{width}}  proposal")
+    cell = ID_CHARS + 2
+    print(
+        f"{'question':{cell}} {'decision':{cell}} {'status':{wide}} {'expires':<{width}}  proposal"
+    )
     for question, status, expires, what in shown:
-        ids = f"{question.id[:8]:10} {question.decision_id[:8]:10}"
+        ids = f"{_short(question.id):{cell}} {_short(question.decision_id):{cell}}"
         print(f"{ids} {status:{wide}} {expires:<{width}}  {what}")
         if question.status == "pending":
             # What a yes does, where the decision says (a canary promotion or rollback:
@@ -94,10 +200,12 @@ def list_questions(args: argparse.Namespace) -> int:
             if_approved = record.evidence.get("if_approved") if record else None
             if isinstance(if_approved, str) and if_approved:
                 print(f"{'':{len(ids) + wide + width + 4}}if approved, {if_approved}")
+    if hidden > 0:
+        print(f"({_older_questions(hidden)} not listed: raise --limit)")
     for question in overdue:
         print(
-            f"question {question.id[:8]} expired {_span(now - question.expires_at)} ago: it "
-            "counts as a no, and the daemon closes it (escalated) at its next cycle"
+            f"question {_short(question.id)} expired {_span(now - question.expires_at)} ago: "
+            "it counts as a no, and the daemon closes it (escalated) at its next cycle"
         )
     if overdue:
         print(
@@ -105,13 +213,13 @@ def list_questions(args: argparse.Namespace) -> int:
             "nothing will be executed"
         )
     for question, _, _, _ in shown:
-        record = ledger.get_decision(question.decision_id)
+        record = records[question.id]
         if question.status == "approved" and record and record.status in _NOT_CARRIED_OUT:
             # "approved" alone reads as done: say it was not, and where to read why
             print(
-                f"question {question.id[:8]} was approved, but its decision "
-                f"{record.id[:8]} is {record.status}: {_NOT_CARRIED_OUT[record.status]} "
-                f"(`autonomic explain {record.id[:8]}` says why)"
+                f"question {_short(question.id)} was approved, but its decision "
+                f"{_short(record.id)} is {record.status}: {_NOT_CARRIED_OUT[record.status]} "
+                f"(`autonomic explain {_short(record.id)}` says why)"
             )
     return 0
 
@@ -124,6 +232,14 @@ _NOT_CARRIED_OUT = {
 }
 
 
+def _short(identifier: str) -> str:
+    return identifier[:ID_CHARS]
+
+
+def _older_questions(count: int) -> str:
+    return f"{count} older question{'' if count == 1 else 's'}"
+
+
 def _utc(ts: float) -> str:
     return utc_text(ts)
 
@@ -132,21 +248,43 @@ def _span(seconds: float) -> str:
     return span(seconds)
 
 
-def _escalations(ledger: Any, now: float) -> None:
-    """What was escalated in the last day, newest first: nothing was done about these.
-    (Those posted to Slack are kept in the ledger too, with their message.)"""
-    from agent.approvals import ESCALATIONS_SHOWN
+def _window_said(window: float | None) -> str:
+    """``in the last 24 h`` (whole hours up to two days, as this listing always said
+    its default), ``in the last 7d``, or ``in the ledger`` for every record."""
+    if window is None:
+        return "in the ledger"
+    if window % 3600 == 0 and window <= 48 * 3600:
+        return f"in the last {window / 3600:.0f} h"
+    return f"in the last {format_duration(window)}"
 
-    rows = ledger.feedback_since("escalation", now - ESCALATIONS_SHOWN)
+
+def _escalations(
+    rows: list[dict[str, Any]],
+    records: Mapping[str, DecisionRecord | None],
+    window: float | None,
+    now: float,
+    more: bool,
+    older: str | None,
+) -> None:
+    """What was escalated within the window, newest first: nothing was done about these.
+    (Those posted to Slack are kept in the ledger too, with their message.)"""
+    if older:
+        print(older)
+        print()
     if not rows:
         return
-    print(f"escalated in the last {ESCALATIONS_SHOWN / 3600:.0f} h (nothing was done):")
+    print(f"escalated {_window_said(window)} (nothing was done):")
     for row in rows:
-        record = ledger.get_decision(row["decision_id"])
+        record = records[row["decision_id"]]
         ago = _span(max(now - row["created_at"], 0.0))
         why = (row.get("detail") or {}).get("why") or "-"
         subject = record.subject if record else "?"
-        print(f"  {row['decision_id'][:8]:10} {ago + ' ago':>11}  {subject}: {why}")
+        print(
+            f"  {_short(row['decision_id'])}  {_utc(row['created_at'])} ({ago} ago)  "
+            f"{subject}: {why}"
+        )
+    if more:
+        print("  (older escalations not listed: raise --limit, or narrow it with --since)")
     print()
 
 
@@ -182,23 +320,23 @@ def answer(args: argparse.Namespace) -> int:
         )
         if kept:
             raise InputError(
-                f"question {question_id[:8]} had expired (counted as a no, and escalated): "
+                f"question {_short(question_id)} had expired (counted as a no, and escalated): "
                 f"nothing will be executed. Your answer ({args.verdict}) was not applied but is "
                 "kept as the decision's verdict (feedback, for learning)"
             )
         if question is not None and state == "superseded":
             raise InputError(
-                f"question {question_id[:8]} was not {args.verdict}: it is already settled, "
+                f"question {_short(question_id)} was not {args.verdict}: it is already settled, "
                 f"without an answer ({question.answer_reason}); nothing was done on it, and "
                 "nothing is done on your answer"
             )
         raise InputError(
-            f"question {question_id[:8]} was not {args.verdict}: it is already {state}"
+            f"question {_short(question_id)} was not {args.verdict}: it is already {state}"
             + (" (or expired)" if state == "pending" else "")
         )
     approvals.close()
     why = f": {reason}" if reason else (" (no reason given)" if args.verdict == "rejected" else "")
-    print(f"question {question_id[:8]} {args.verdict} by {actor}{why}")
+    print(f"question {_short(question_id)} {args.verdict} by {actor}{why}")
     narrower = _narrower_approvers(ledger, question_id)
     if narrower:
         print(

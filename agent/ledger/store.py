@@ -1312,16 +1312,33 @@ class Ledger:
         with self._read() as conn:
             return [Question(**row) for row in conn.execute(query).mappings()]
 
-    def questions(self, status: str | None = "pending", limit: int = 200) -> list[Question]:
-        if status is not None:
+    def questions(
+        self, status: str | None = "pending", limit: int = 200, *, newest: bool = False
+    ) -> list[Question]:
+        """Questions in ``status`` (None: any), oldest first, at most ``limit``: the
+        oldest ones, or with ``newest`` the newest ones (still listed oldest first)."""
+        if status is not None and not newest:
             values = {"status": status, "limit": limit}
             with self._read() as conn:
                 rows = conn.execute(_prebuilt("questions"), values).mappings()
                 return [Question(**row) for row in rows]
         table = tables["questions"]
-        query = sa.select(table).order_by(table.c.asked_at).limit(limit)
+        order = (table.c.asked_at.desc(), table.c.id.desc()) if newest else (table.c.asked_at,)
+        query = sa.select(table).order_by(*order).limit(limit)
+        if status is not None:
+            query = query.where(table.c.status == status)
         with self._read() as conn:
-            return [Question(**row) for row in conn.execute(query).mappings()]
+            found = [Question(**row) for row in conn.execute(query).mappings()]
+        return found[::-1] if newest else found
+
+    def count_questions(self, status: str | None = "pending") -> int:
+        """How many questions are in ``status`` (None: any)."""
+        table = tables["questions"]
+        query = sa.select(sa.func.count()).select_from(table)
+        if status is not None:
+            query = query.where(table.c.status == status)
+        with self._read() as conn:
+            return int(conn.execute(query).scalar_one())
 
     # ---------------------------------------------------- executions, intents
     def claim_execution(

@@ -96,6 +96,21 @@ def test_a_decision_and_its_question_are_written_together_or_not_at_all(
     assert [d.id for d in ledger.decisions()] == [decision_id]
 
 
+def test_the_newest_questions_are_taken_and_listed_in_the_order_asked(ledger: Ledger) -> None:
+    """`approvals list --limit N`: the newest N (not the oldest), oldest first, and how
+    many there are in all."""
+    asked = [
+        ledger.record_question(decision(status="asked"), NOW + n, channel="cli", ttl=600)[1]
+        for n in range(4)
+    ]
+    assert ledger.answer(asked[3], "rejected", "bob", NOW + 10)
+    assert [q.id for q in ledger.questions(None, limit=2, newest=True)] == asked[2:]
+    assert [q.id for q in ledger.questions("pending", limit=2, newest=True)] == asked[1:3]
+    assert [q.id for q in ledger.questions("pending", limit=2)] == asked[:2]
+    assert (ledger.count_questions(None), ledger.count_questions("pending")) == (4, 3)
+    assert ledger.count_questions("approved") == 0
+
+
 def test_status_transitions_are_compare_and_set(ledger: Ledger) -> None:
     decision_id = ledger.record_decision(decision(), NOW)
     assert ledger.transition(decision_id, ["proposed"], "asked", NOW + 1)

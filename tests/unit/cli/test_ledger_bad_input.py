@@ -289,11 +289,11 @@ def test_an_overdue_question_is_listed_as_overdue_and_a_late_answer_runs_nothing
     code, out, _ = _run(["approvals", "list", "--ledger", url], capsys)
     assert code == 0
     assert re.search(r"(?<!\d)-\d", out) is None  # no "-1579823 min" (dates have "-")
-    row = next(line for line in out.splitlines() if line.startswith(question_id[:8]))
+    row = next(line for line in out.splitlines() if line.startswith(question_id[:12] + " "))
     expired = datetime.fromtimestamp(now - 26 * 86400, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
     assert row.split()[2] == "overdue" and f"{expired} (26 days ago)" in row
     assert "Deployment/shop/web" in row
-    assert f"question {question_id[:8]} expired 26 days ago" in out
+    assert f"question {question_id[:12]} expired 26 days ago" in out
     assert "the daemon closes it (escalated) at its next cycle" in out
     assert "an answer to an overdue question is kept as feedback" in out
     assert "nothing will be executed" in out
@@ -303,7 +303,7 @@ def test_an_overdue_question_is_listed_as_overdue_and_a_late_answer_runs_nothing
     assert fresh.split()[2] == "pending" and f"{expires} (in 15 min)" in fresh
 
     err = _fail(["approve", question_id[:8], "--ledger", url, "--as", "carol"], capsys)
-    assert f"question {question_id[:8]} had expired" in err
+    assert f"question {question_id[:12]} had expired" in err
     assert "nothing will be executed" in err
     assert "kept as the decision's verdict (feedback, for learning)" in err
     record = ledger.get_decision(late_id)

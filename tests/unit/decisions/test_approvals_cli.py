@@ -5,6 +5,7 @@ import sys
 from pathlib import Path
 
 from agent.approvals import Approvals
+from agent.cli._context import utc_text
 from agent.clock import SystemClock
 from agent.decisions import DecisionService
 from agent.ledger import open_ledger
@@ -115,25 +116,27 @@ def test_list_all_says_an_approved_question_whose_decision_was_not_carried_out(
     assert asked.question_id
     assert _cli("approve", asked.question_id[:8], "--ledger", url).returncode == 0
     assert ledger.transition(asked.decision_id, ["approved"], "superseded", clock.now())
+    escalated_at = clock.now() - 3 * 3600
     ledger.add_feedback(
         asked.decision_id,
         "escalation",
         "escalated",
         "autonomic",
-        clock.now() - 3 * 3600,
+        escalated_at,
         {"why": "the PodDisruptionBudget shop/web allows 0 disruptions"},
     )
     listed = _cli("approvals", "list", "--all", "--ledger", url)
     assert listed.returncode == 0, listed.stderr
     lines = listed.stdout.splitlines()
     assert lines[1] == (
-        f"  {asked.decision_id[:8]}     3.0 h ago  Deployment/shop/web: the "
+        f"  {asked.decision_id[:12]}  {utc_text(escalated_at)} (3.0 h ago)  "
+        "Deployment/shop/web: the "
         "PodDisruptionBudget shop/web allows 0 disruptions"
     ), lines
     assert lines[-1] == (
-        f"question {asked.question_id[:8]} was approved, but its decision "
-        f"{asked.decision_id[:8]} is superseded: overtaken before its first write, nothing "
-        f"was written (`autonomic explain {asked.decision_id[:8]}` says why)"
+        f"question {asked.question_id[:12]} was approved, but its decision "
+        f"{asked.decision_id[:12]} is superseded: overtaken before its first write, nothing "
+        f"was written (`autonomic explain {asked.decision_id[:12]}` says why)"
     ), lines
 
 

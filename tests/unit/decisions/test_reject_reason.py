@@ -47,7 +47,7 @@ def test_a_rejection_without_a_reason_says_so_in_explain_and_in_slack(
     url, ledger, _, (bare, given, blank) = _asked(tmp_path)
     assert main(["reject", bare.question_id, "--ledger", url, "--as", "alice"]) == 0
     assert capsys.readouterr().out == (
-        f"question {bare.question_id[:8]} rejected by alice (no reason given)\n"
+        f"question {bare.question_id[:12]} rejected by alice (no reason given)\n"
     )
     assert main(["explain", bare.decision_id, "--ledger", url]) == 0
     story = capsys.readouterr().out

@@ -92,7 +92,7 @@ def test_approvals_list_and_why_say_an_approval_held_past_approved_max_wait_was_
     assert "Deployment/shop/web (signal confidence 100.0%)" in listed
     assert listed.count("(decision confidence 75.0%)") == 1
     assert (
-        f"question {question.id[:8]} was approved, but its decision {record.id[:8]} is "
+        f"question {question.id[:12]} was approved, but its decision {record.id[:12]} is "
         f"expired: {NOT_EXECUTED}, nothing was written"
     ) in listed
 
