@@ -80,8 +80,8 @@ def test_an_unreadable_workload_or_pod_target_is_said_so() -> None:
 
 
 def test_a_verification_left_undecided_by_an_unreadable_object_fails_unread() -> None:
-    """At its deadline it fails as an inconclusive one does, named ObjectUnread (which the
-    engine, as for Prometheus not read, does not count as the runbook's wrong)."""
+    """At its deadline it fails as an inconclusive one does, named ObjectUnread: never a
+    success, and the message carries the adapter's reason."""
     plan = VerificationPlan(settle=0, window=60, interval=30, passes_required=1, checks=(DRAINED,))
     snapshot = ClusterSnapshot(unread=(BAD_NODE,))
     progress = start_verification(plan, NOW)
