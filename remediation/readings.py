@@ -12,9 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 __all__ = [
-    "NOT_READ",
     "NO_DATA",
-    "OBJECT_UNREAD",
     "PROMETHEUS_FROZEN",
     "PROMETHEUS_UNAVAILABLE",
     "PROMETHEUS_UNREAD",
@@ -31,12 +29,6 @@ PROMETHEUS_FROZEN = "PrometheusFrozen"
 # Prometheus itself kept the read from being made or answered (not the query's fault):
 # a check left undecided by these says nothing about the action it verifies.
 PROMETHEUS_UNREAD = frozenset({PROMETHEUS_UNAVAILABLE, PROMETHEUS_FROZEN})
-# A Kubernetes object that exists was left out of the cluster as read, because it came in
-# a shape that cannot be read (``remediation.ports.UnreadObject``): its state is not known.
-OBJECT_UNREAD = "ObjectUnread"
-# What kept a check from being judged without saying anything about the action it
-# verifies: Prometheus not read, or the object not read.
-NOT_READ = PROMETHEUS_UNREAD | {OBJECT_UNREAD}
 QUERY_REJECTED = "QueryRejected"  # Prometheus refused the query (HTTP 4xx): fix it
 
 

@@ -25,8 +25,6 @@ from remediation.ports import ObjectRef, UnreadObject
 from remediation.quantity import parse_quantity
 from remediation.readings import (
     NO_DATA,
-    NOT_READ,
-    OBJECT_UNREAD,
     PROMETHEUS_FROZEN,
     PROMETHEUS_UNAVAILABLE,
     PROMETHEUS_UNREAD,
@@ -47,6 +45,12 @@ __all__ = [
 ]
 
 Outcome = Literal["pass", "fail", "inconclusive"]
+
+# A check left undecided because a Kubernetes object that exists could not be read (the
+# snapshot's ``unread``): what it is now is not known. A verification reason code only.
+OBJECT_UNREAD = "ObjectUnread"
+# What kept a check from being judged: Prometheus not read, or the object not read.
+NOT_READ = PROMETHEUS_UNREAD | {OBJECT_UNREAD}
 
 
 @dataclass(frozen=True)
