@@ -110,6 +110,8 @@ from remediation.ports import (
     ObjectRef,
     Operation,
     ScopedReader,
+    UnreadObject,
+    UnreadReporter,
     VolumeClaimReader,
     WorkloadState,
     operation_from_dict,
@@ -400,6 +402,14 @@ class EngineStats:
 
 def _ref_dict(ref: ObjectRef) -> dict[str, Any]:
     return {"kind": ref.kind, "name": ref.name, "namespace": ref.namespace}
+
+
+def _unreadable_target(target: ObjectRef, why: str) -> str:
+    """The superseded reason for a target that exists but could not be read."""
+    return (
+        f"{target} could not be read: {why}. What it is now is not known, so the plan made "
+        "on it is not carried out"
+    )
 
 
 def _ref(data: Mapping[str, Any]) -> ObjectRef:
@@ -790,38 +800,57 @@ class RemediationEngine:
 
     # ------------------------------------------------------------- snapshots
     def snapshot(self) -> ClusterSnapshot:
-        workloads, hpas = self._workloads_and_hpas()
+        # Objects a listing left out because they could not be read: in the snapshot as
+        # such (``ClusterSnapshot.unread``), never as objects that are not there.
+        unread: list[UnreadObject] = []
+        workloads, hpas = self._workloads_and_hpas(unread)
+        reader = self.reader
+        if isinstance(reader, UnreadReporter):
+            pods = reader.list_pods(unread=unread)
+            nodes = reader.list_nodes(unread=unread)
+            claims = reader.list_volume_claims(unread=unread)
+        else:
+            pods, nodes = reader.list_pods(), reader.list_nodes()
+            # Claims only from a reader that reads them (the simulated cluster has none).
+            claims = reader.list_volume_claims() if isinstance(reader, VolumeClaimReader) else []
         return ClusterSnapshot(
             workloads=workloads,
-            pods=tuple(self.reader.list_pods()),
-            nodes=tuple(self.reader.list_nodes()),
+            pods=tuple(pods),
+            nodes=tuple(nodes),
             hpas=hpas,
             alerts=tuple(self.alerts()),
             unknown_alerts=self.inbox.unknown() if self.inbox is not None else (),
             taken_at=self.clock.now(),
-            # Claims only from a reader that reads them (the simulated cluster has none).
-            claims=tuple(self.reader.list_volume_claims())
-            if isinstance(self.reader, VolumeClaimReader)
-            else (),
+            claims=tuple(claims),
             budgets=self.reader.read_disruption_budgets()
             if isinstance(self.reader, DisruptionBudgetReader)
             else None,
+            unread=tuple(unread),
         )
 
-    def _workloads_and_hpas(self) -> tuple[tuple[WorkloadState, ...], tuple[HpaState, ...]]:
+    def _workloads_and_hpas(
+        self, unread: list[UnreadObject]
+    ) -> tuple[tuple[WorkloadState, ...], tuple[HpaState, ...]]:
         """The workloads listed, and the HPA of each that has one. A workload whose HPA
         cannot be read (``BadObject``: one that may target it came in a shape that cannot
         be read) is left out, as a workload that cannot be read is: in the snapshot
-        without its HPA, a runbook's scale would write the replicas the HPA owns."""
+        without its HPA, a runbook's scale would write the replicas the HPA owns. Both
+        are added to ``unread``."""
         workloads: list[WorkloadState] = []
         hpas: list[HpaState] = []
-        for workload in self.reader.list_workloads():
+        listed = (
+            self.reader.list_workloads(unread=unread)
+            if isinstance(self.reader, UnreadReporter)
+            else self.reader.list_workloads()
+        )
+        for workload in listed:
             try:
                 hpa = self.reader.get_hpa_for(workload.ref)
             except PermanentError as exc:
                 if exc.reason != "BadObject":
                     raise
                 log.debug("%s left out of the snapshot: %s", workload.ref, exc)
+                unread.append(UnreadObject(workload.ref, str(exc)))
                 continue
             workloads.append(workload)
             if hpa is not None:
@@ -3056,7 +3085,10 @@ class RemediationEngine:
         """Why a workload or node target no longer is what ``record`` was decided on, read
         from the cluster now: deleted, or changed by someone other than Autonomic and the
         cluster's own controllers (a person, kubectl, a GitOps tool: a rollout, a scale)
-        after the decision was made; None if neither (or a kind not read so).
+        after the decision was made; None if neither (or a kind not read so). A target
+        that exists but could not be read (the adapter's ``BadObjectError``) is not said
+        to be deleted: what it is now is not known, so the plan is not carried out
+        either, and the reason says it could not be read, with the adapter's message.
 
         "After" is judged against the change the plan read (``human_changed_at``), both
         times from the API server's clock: compared with the decision's time, from this
@@ -3065,13 +3097,27 @@ class RemediationEngine:
         release left up. A proposal stored before it was kept is judged against the
         decision's time."""
         if target.kind in ("Deployment", "StatefulSet", "Rollout"):
-            workload = self.reader.get_workload(target)
+            try:
+                workload = self.reader.get_workload(target)
+            except PermanentError as exc:
+                if exc.reason != "BadObject":
+                    raise
+                return _unreadable_target(target, str(exc))
             if workload is None:
                 return f"{target} no longer exists: it was deleted after this decision was made"
             changed = workload.managed_by_human_at
         elif target.kind == "Node":
-            node = next((n for n in self.reader.list_nodes() if n.ref == target), None)
+            unread: list[UnreadObject] = []
+            nodes = (
+                self.reader.list_nodes(unread=unread)
+                if isinstance(self.reader, UnreadReporter)
+                else self.reader.list_nodes()
+            )
+            node = next((n for n in nodes if n.ref == target), None)
             if node is None:
+                why = next((u.why for u in unread if u.ref.name == target.name), None)
+                if why is not None:
+                    return _unreadable_target(target, why)
                 return f"{target} no longer exists: it was deleted after this decision was made"
             changed = node.managed_by_human_at
         else:

@@ -43,6 +43,8 @@ __all__ = [
     "SetHpaMinReplicas",
     "SetImages",
     "Toleration",
+    "UnreadObject",
+    "UnreadReporter",
     "VolumeClaimReader",
     "VolumeClaimState",
     "WorkloadState",
@@ -610,6 +612,50 @@ class VolumeClaimReader(Protocol):
     Kubernetes adapter is one; a reader without it (the simulated cluster) has none."""
 
     def list_volume_claims(self, namespace: str | None = None) -> list[VolumeClaimState]: ...
+
+
+@dataclass(frozen=True)
+class UnreadObject:
+    """An object that exists, but that a listing left out because it came in a shape
+    that cannot be read as its model (the Kubernetes adapter's ``BadObjectError``).
+    Not the same as absent: a check or a judge that reads "not there" as good news (a
+    node deleted, a pod gone) must not read it so; what it says of the object is not
+    known. ``ref``: its kind, and its name and namespace as far as they could be read
+    ("" when not); ``why``: the adapter's message, naming the object and the field. For
+    a Pod, ``node`` (its ``spec.nodeName``) and ``owner`` (its workload) when they could
+    be told, else None."""
+
+    ref: ObjectRef
+    why: str
+    node: str | None = None
+    owner: ObjectRef | None = None
+
+
+@runtime_checkable
+class UnreadReporter(Protocol):
+    """A reader whose listings leave out an object they cannot read (the Kubernetes
+    adapter, which counts them in ``objects_skipped``), and name each one left out in
+    ``unread`` when given a list: from the same listing, no second read."""
+
+    objects_skipped: int
+
+    def list_workloads(
+        self, namespace: str | None = None, *, unread: list[UnreadObject] | None = None
+    ) -> list[WorkloadState]: ...
+
+    def list_pods(
+        self,
+        namespace: str | None = None,
+        selector: dict[str, str] | None = None,
+        *,
+        unread: list[UnreadObject] | None = None,
+    ) -> list[PodState]: ...
+
+    def list_nodes(self, *, unread: list[UnreadObject] | None = None) -> list[NodeState]: ...
+
+    def list_volume_claims(
+        self, namespace: str | None = None, *, unread: list[UnreadObject] | None = None
+    ) -> list[VolumeClaimState]: ...
 
 
 @runtime_checkable

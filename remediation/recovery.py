@@ -29,6 +29,8 @@ Per condition:
   that reason, as many Ready as the workload wants. Their restart counts at the decision
   were not recorded; a container that restarts turns its pod's Ready condition False, so
   Ready without a break for the settle time stands for "no restart in that time".
+- A pod, node or workload that exists but could not be read (``ClusterSnapshot.unread``)
+  is not gone: not over; nor is a workload one of whose pods could not be read.
 - ``OOMKilled`` and every other condition: not judged (None). The kubelet keeps a
   container's last termination reason until it ends again, and a pod not killed again
   for a while is between kills, not healed: its memory grows back to the limit.
@@ -119,6 +121,9 @@ def _node_over(
         return Recovery(False, f"its target {target} is not {subject}, the node it was on")
     node = snapshot.node(subject.name)
     if node is None:
+        why = snapshot.unread_why(subject)
+        if why is not None:
+            return Recovery(False, f"{subject} could not be read: {why}")
         return Recovery(False, f"{subject} is not in the cluster as read now")
     status = node.conditions.get(kind, "Unknown")
     if status != good:
@@ -168,6 +173,11 @@ def _pod_over(
     snapshot: ClusterSnapshot,
 ) -> Recovery:
     reasons, was = _POD[condition]
+    # A pod (or workload) that exists but could not be read is not gone: not known.
+    for ref in (subject, target):
+        why = snapshot.unread_why(ref)
+        if why is not None:
+            return Recovery(False, f"{ref} could not be read: {why}")
     pod = snapshot.pod(subject)
     gone = _gone(pod)
     if target == subject:
@@ -192,6 +202,13 @@ def _pod_over(
     else:
         said = f"{subject}, {was} when this decision was made, {gone}"
     others = [p for p in snapshot.pods_of(target) if not p.deleting and p.ref != subject]
+    hidden = [u for u in snapshot.unread_pods_of(target) if u.ref != subject]
+    if hidden:
+        return Recovery(
+            False,
+            f"{len(hidden)} pods of {target} could not be read, so whether they are Ready "
+            f"is not known: {hidden[0].why}",
+        )
     for other in others:
         doubt = _pod_steady(other, reasons, now, settle)
         if doubt is not None:

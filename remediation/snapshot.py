@@ -19,6 +19,7 @@ from remediation.ports import (
     NodeState,
     ObjectRef,
     PodState,
+    UnreadObject,
     VolumeClaimState,
     WorkloadState,
 )
@@ -57,6 +58,11 @@ class ClusterSnapshot:
     # The PodDisruptionBudgets a drain's plan reads; None from a reader that reads none
     # (the simulated cluster), which a plan then does not mention.
     budgets: DisruptionBudgets | None = None
+    # Objects that exist but were left out of a listing because they could not be read
+    # (``UnreadObject``): not in ``workloads``, ``pods``, ``nodes`` or ``claims``, and
+    # not absent either. A check that would pass on an object's absence (a node
+    # deleted, a workload with no pod in trouble) stays undecided over them.
+    unread: tuple[UnreadObject, ...] = ()
     _index: dict[ObjectRef, WorkloadState] = field(
         default_factory=dict, init=False, repr=False, compare=False
     )
@@ -107,6 +113,23 @@ class ClusterSnapshot:
         found: HpaState | None = self._lookup("hpa").get(workload)
         return found
 
+    def unread_why(self, ref: ObjectRef) -> str | None:
+        """Why ``ref`` exists but could not be read (the reader's message), or None when
+        it was read or is not there. A Node is found by its name."""
+        key = ObjectRef("Node", ref.name, None) if ref.kind == "Node" else ref
+        found: UnreadObject | None = self._lookup("unread").get(key)
+        return None if found is None else found.why
+
+    def unread_pods_on(self, node: str) -> tuple[UnreadObject, ...]:
+        """Pods that could not be read whose ``spec.nodeName`` is ``node``."""
+        found: tuple[UnreadObject, ...] = self._lookup("unread_on").get(node, ())
+        return found
+
+    def unread_pods_of(self, owner: ObjectRef) -> tuple[UnreadObject, ...]:
+        """Pods that could not be read that ``owner`` owns (as far as could be told)."""
+        found: tuple[UnreadObject, ...] = self._lookup("unread_of").get(owner, ())
+        return found
+
     def scaled_by(self, hpa: ObjectRef) -> ObjectRef | None:
         """The workload the HorizontalPodAutoscaler ``hpa`` scales (its
         ``scaleTargetRef``), or None when the snapshot has no such HPA. The snapshot
@@ -140,6 +163,18 @@ def _build_lookup(snapshot: ClusterSnapshot, name: str) -> dict[Any, Any]:
         return _first_by(snapshot.nodes, lambda n: n.ref.name)
     if name == "claim":
         return _first_by(snapshot.claims, lambda c: c.ref)
+    if name == "unread":
+        return _first_by(
+            snapshot.unread,
+            lambda u: ObjectRef("Node", u.ref.name, None) if u.ref.kind == "Node" else u.ref,
+        )
+    if name in ("unread_on", "unread_of"):
+        groups: dict[Any, list[UnreadObject]] = {}
+        for unread in snapshot.unread:
+            key = unread.node if name == "unread_on" else unread.owner
+            if unread.ref.kind == "Pod" and key is not None:
+                groups.setdefault(key, []).append(unread)
+        return {k: tuple(v) for k, v in groups.items()}
     if name == "hpa":
         return _first_by(snapshot.hpas, lambda h: h.target)
     if name == "scales":

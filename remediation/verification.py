@@ -1,11 +1,15 @@
 """Verification after acting: rendered checks, their outcomes, and the verdict.
 
 A check has three outcomes: ``pass``, ``fail`` and ``inconclusive`` (no data, object
-gone, Prometheus down). Verification succeeds only when every check passes in
-``passes_required`` consecutive rounds before the window closes; otherwise it fails, and
-an inconclusive run is a failure (a remediation that cannot be shown to work did not
-work). The engine drives the rounds; everything here is pure: it takes the values the
-engine read and returns new values.
+gone, Prometheus down, an object that exists but could not be read). An object the
+snapshot holds as unread (``ClusterSnapshot.unread``) is never taken for one that is
+gone: a check that would pass on its absence (a node deleted, no pod left, no pod in
+trouble) is inconclusive over it, its reason ``ObjectUnread``.
+
+Verification succeeds only when every check passes in ``passes_required`` consecutive
+rounds before the window closes; otherwise it fails, and an inconclusive run is a failure
+(a remediation that cannot be shown to work did not work). The engine drives the rounds;
+everything here is pure: it takes the values the engine read and returns new values.
 """
 
 from __future__ import annotations
@@ -17,7 +21,7 @@ from typing import Literal
 
 from remediation._types import Comparison
 from remediation.drain_notes import not_replaced, shown
-from remediation.ports import ObjectRef
+from remediation.ports import ObjectRef, UnreadObject
 from remediation.quantity import parse_quantity
 from remediation.readings import (
     NO_DATA,
@@ -41,6 +45,12 @@ __all__ = [
 ]
 
 Outcome = Literal["pass", "fail", "inconclusive"]
+
+# A check left undecided because a Kubernetes object that exists could not be read (the
+# snapshot's ``unread``): what it is now is not known. A verification reason code only.
+OBJECT_UNREAD = "ObjectUnread"
+# What kept a check from being judged: Prometheus not read, or the object not read.
+NOT_READ = PROMETHEUS_UNREAD | {OBJECT_UNREAD}
 
 
 @dataclass(frozen=True)
@@ -90,6 +100,7 @@ class CheckResult:
     message: str
     # Why an inconclusive PromQL check had no number: ``PrometheusUnavailable``,
     # ``PrometheusFrozen`` or ``QueryRejected`` (Prometheus was not read) or ``NoData``;
+    # ``ObjectUnread`` for a Kubernetes check an unreadable object left undecided;
     # "" otherwise.
     reason_code: str = ""
 
@@ -238,6 +249,10 @@ def evaluate_kubernetes_check(check: RenderedCheck, snapshot: ClusterSnapshot) -
     name = check.condition_name or ""
     if ref is None:
         return CheckResult(check, "inconclusive", "the check has no target")
+    unread = _unread(ref, snapshot)
+    if unread is not None:
+        return CheckResult(check, "inconclusive", unread, OBJECT_UNREAD)
+    subject = ref
     if ref.kind == "Node":
         outcome, message = _node_check(name, ref, snapshot)
     elif ref.kind == "PersistentVolumeClaim":
@@ -247,10 +262,51 @@ def evaluate_kubernetes_check(check: RenderedCheck, snapshot: ClusterSnapshot) -
         owner = pod.owner if pod is not None else None
         if owner is None:
             return CheckResult(check, "inconclusive", f"{ref} is gone or has no owner")
+        unread = _unread(owner, snapshot)
+        if unread is not None:
+            return CheckResult(check, "inconclusive", unread, OBJECT_UNREAD)
+        subject = owner
         outcome, message = _workload_check(name, owner, snapshot)
     else:
         outcome, message = _workload_check(name, ref, snapshot)
+    if outcome == "pass":
+        # A pass that rests on pods not being there (none left on a drained node, none of
+        # a workload's in trouble) says nothing of pods that are there, unread.
+        hidden = _unread_pods(name, subject, snapshot)
+        if hidden:
+            return CheckResult(
+                check,
+                "inconclusive",
+                f"{message}, but {len(hidden)} pods {_where(subject)} could not be read "
+                f"({shown([u.ref.name for u in hidden])}): {hidden[0].why}",
+                OBJECT_UNREAD,
+            )
     return CheckResult(check, outcome, message)
+
+
+# Checks that judge a workload's (or a node's) pods, and so cannot pass over a pod of it
+# that could not be read.
+_POD_CHECKS = frozenset(
+    {"podsReady", "noCrashLoop", "noImagePullBackOff", "noOOMKilled", "nodeDrained"}
+)
+
+
+def _unread(ref: ObjectRef, snapshot: ClusterSnapshot) -> str | None:
+    """Why ``ref`` cannot be judged: it exists, but could not be read; else None."""
+    why = snapshot.unread_why(ref)
+    return None if why is None else f"{ref} could not be read: {why}"
+
+
+def _unread_pods(name: str, subject: ObjectRef, snapshot: ClusterSnapshot) -> list[UnreadObject]:
+    if name not in _POD_CHECKS:
+        return []
+    if subject.kind == "Node":
+        return list(snapshot.unread_pods_on(subject.name))
+    return list(snapshot.unread_pods_of(subject))
+
+
+def _where(subject: ObjectRef) -> str:
+    return f"on {subject}" if subject.kind == "Node" else f"of {subject}"
 
 
 def evaluate_alert_resolved(check: RenderedCheck, snapshot: ClusterSnapshot) -> CheckResult:
@@ -310,8 +366,9 @@ def advance(
     fails: 'VerificationFailed' if the last round had a failing check,
     'PrometheusUnavailable' if every check it left undecided was a query Prometheus
     could not be asked (down, timed out, an error) or was not storing for
-    ('PrometheusFrozen' when all were the latter), 'VerificationInconclusive'
-    otherwise. All count as failure.
+    ('PrometheusFrozen' when all were the latter), 'ObjectUnread' if every such check
+    was left undecided by a Kubernetes object that could not be read (or Prometheus,
+    for some), 'VerificationInconclusive' otherwise. All count as failure.
     """
     if progress.done:
         return progress
@@ -346,6 +403,10 @@ def advance(
                 # storing: its name (not storing only when no read failed otherwise).
                 frozen = all(r.reason_code == PROMETHEUS_FROZEN for r in pending)
                 code = PROMETHEUS_FROZEN if frozen else PROMETHEUS_UNAVAILABLE
+            elif pending and all(r.reason_code in NOT_READ for r in pending):
+                # Nothing was judged because an object (or, for some checks, Prometheus)
+                # could not be read: that says nothing of the action either.
+                code = OBJECT_UNREAD
             why = "; ".join(r.message for r in pending) or "no check could be evaluated"
         return replace(
             progress,

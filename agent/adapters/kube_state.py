@@ -33,6 +33,7 @@ from remediation.ports import (
     ObjectRef,
     PodState,
     Toleration,
+    UnreadObject,
     VolumeClaimState,
     WorkloadState,
 )
@@ -55,6 +56,7 @@ __all__ = [
     "revision_of",
     "selector_query",
     "template_without_hash",
+    "unread_object",
     "usage_ratio",
     "volume_claim_state",
     "volume_expansion",
@@ -505,6 +507,27 @@ def pod_state(pod: Obj, owners: Mapping[str, ObjectRef]) -> PodState:
         tolerations=tuple(_toleration(t) for t in _entries(spec.get("tolerations")) if t),
         uid=str(meta.get("uid") or ""),
     )
+
+
+def unread_object(
+    kind: Kind, obj: Any, why: str, owners: Mapping[str, ObjectRef] | None = None
+) -> UnreadObject:
+    """What can still be told of an object that could not be read (``why``): its name and
+    namespace, and for a Pod its node and its workload (through ``owners``, as
+    ``pod_state`` finds it), each as far as it is readable ("" or None when not)."""
+    meta = _object(obj.get("metadata")) if isinstance(obj, dict) else {}
+    name, namespace = meta.get("name"), meta.get("namespace")
+    ref = ObjectRef(
+        kind,
+        name if isinstance(name, str) else "",
+        namespace if isinstance(namespace, str) and kind != "Node" else None,
+    )
+    if kind != "Pod" or not isinstance(obj, dict):
+        return UnreadObject(ref, why)
+    node = _object(obj.get("spec")).get("nodeName")
+    controller = _controller_of(obj) or {}
+    owner = (owners or {}).get(str(controller.get("uid", "")))
+    return UnreadObject(ref, why, node if isinstance(node, str) and node else None, owner)
 
 
 def _toleration(toleration: Obj) -> Toleration:

@@ -29,6 +29,9 @@ An object the API server sends in a shape that cannot be read as its model (a ne
 or text ``spec.replicas``, labels that are no map: ``kube_state.BadObjectError``) is left
 out of the listing it is in, and the reason is logged naming it (a warning once, then at
 debug; ``objects_skipped`` counts them); ``get_workload`` of such an object raises it.
+A caller that must not take such an object for one that is not there (the engine's
+snapshot: a node left out is not a node deleted) passes ``unread`` to the listing, which
+adds each object it left out (``UnreadObject``: its name as far as readable, the reason).
 Where an object left out would read as no object at all and so permit a write, it is not
 left out silently: ``get_hpa_for`` raises it for a workload that such an HPA may scale
 (the scaling loop holds the workload, the engine leaves it out of its snapshot, instead of
@@ -77,6 +80,7 @@ from agent.adapters.kube_state import (
     node_state,
     owner_index,
     pod_state,
+    unread_object,
     volume_claim_state,
     volume_expansion,
     workload_state,
@@ -89,11 +93,13 @@ from remediation.ports import (
     Drain,
     EvictionRoom,
     HpaState,
+    Kind,
     NodeState,
     ObjectRef,
     Operation,
     OperationResult,
     PodState,
+    UnreadObject,
     VolumeClaimState,
     WorkloadState,
 )
@@ -143,7 +149,7 @@ REQUIRED_RBAC: tuple[RbacRule, ...] = (
 )
 
 # The kinds ``list_workloads`` returns; Rollouts only where Argo Rollouts is installed.
-WORKLOAD_KINDS = ("Deployment", "StatefulSet", "Rollout")
+WORKLOAD_KINDS: tuple[Kind, ...] = ("Deployment", "StatefulSet", "Rollout")
 
 CACHED_KINDS = (
     "Deployment",
@@ -572,7 +578,9 @@ class KubernetesCluster:
                 log.warning("skipped an object that cannot be read: %s", said)
         return states
 
-    def list_workloads(self, namespace: str | None = None) -> list[WorkloadState]:
+    def list_workloads(
+        self, namespace: str | None = None, *, unread: list[UnreadObject] | None = None
+    ) -> list[WorkloadState]:
         replicasets = self._objects("ReplicaSet", namespace)
         by_owner: dict[str, list[Obj]] = {}
         for rs in replicasets:
@@ -584,6 +592,7 @@ class KubernetesCluster:
             objects = self._objects(kind, namespace)
             for obj in objects:
                 obj.setdefault("kind", kind)
+            skipped: list[tuple[Obj, BadObjectError]] = []
             states += self._skipping(
                 lambda obj: workload_state(
                     obj,
@@ -591,11 +600,17 @@ class KubernetesCluster:
                     self.cluster_managers,
                 ),
                 objects,
+                skipped,
             )
+            _name_unread(unread, kind, skipped)
         return sorted(states, key=lambda s: s.ref)
 
     def list_pods(
-        self, namespace: str | None = None, selector: dict[str, str] | None = None
+        self,
+        namespace: str | None = None,
+        selector: dict[str, str] | None = None,
+        *,
+        unread: list[UnreadObject] | None = None,
     ) -> list[PodState]:
         workloads = [
             {**obj, "kind": kind}
@@ -609,13 +624,18 @@ class KubernetesCluster:
             for p in self._objects("Pod", namespace)
             if all(_labels(p).get(k) == v for k, v in wanted.items())
         ]
-        return sorted(self._skipping(lambda p: pod_state(p, owners), pods), key=lambda s: s.ref)
+        skipped: list[tuple[Obj, BadObjectError]] = []
+        states = self._skipping(lambda p: pod_state(p, owners), pods, skipped)
+        _name_unread(unread, "Pod", skipped, owners)
+        return sorted(states, key=lambda s: s.ref)
 
-    def list_nodes(self) -> list[NodeState]:
-        return sorted(
-            self._skipping(lambda n: node_state(n, self.cluster_managers), self._objects("Node")),
-            key=lambda s: s.ref,
+    def list_nodes(self, *, unread: list[UnreadObject] | None = None) -> list[NodeState]:
+        skipped: list[tuple[Obj, BadObjectError]] = []
+        states = self._skipping(
+            lambda n: node_state(n, self.cluster_managers), self._objects("Node"), skipped
         )
+        _name_unread(unread, "Node", skipped)
+        return sorted(states, key=lambda s: s.ref)
 
     def get_hpa_for(self, workload: ObjectRef) -> HpaState | None:
         """The HPA that targets ``workload`` (the first by name when several do; the
@@ -647,15 +667,17 @@ class KubernetesCluster:
         others = tuple(hpa.ref.name for hpa in found[1:])
         return dataclasses.replace(found[0], shared_with=others)
 
-    def list_volume_claims(self, namespace: str | None = None) -> list[VolumeClaimState]:
+    def list_volume_claims(
+        self, namespace: str | None = None, *, unread: list[UnreadObject] | None = None
+    ) -> list[VolumeClaimState]:
         """PersistentVolumeClaims, each with whether its StorageClass allows expansion
         (unknown when StorageClasses cannot be read)."""
         expansion = volume_expansion(self._objects("StorageClass"))
         claims = self._objects("PersistentVolumeClaim", namespace)
-        return sorted(
-            self._skipping(lambda c: volume_claim_state(c, expansion), claims),
-            key=lambda s: s.ref,
-        )
+        skipped: list[tuple[Obj, BadObjectError]] = []
+        states = self._skipping(lambda c: volume_claim_state(c, expansion), claims, skipped)
+        _name_unread(unread, "PersistentVolumeClaim", skipped)
+        return sorted(states, key=lambda s: s.ref)
 
     def list_disruption_budgets(self, namespace: str | None = None) -> list[Obj]:
         return self._objects("PodDisruptionBudget", namespace)
@@ -817,6 +839,18 @@ class KubernetesCluster:
             target.name,
             {"metadata": {"annotations": dict(annotations)}},
         )
+
+
+def _name_unread(
+    unread: list[UnreadObject] | None,
+    kind: Kind,
+    skipped: Iterable[tuple[Obj, BadObjectError]],
+    owners: dict[str, ObjectRef] | None = None,
+) -> None:
+    """Add to ``unread`` (when the caller asked for it) each object a listing of ``kind``
+    left out, with the refusal's message."""
+    if unread is not None:
+        unread.extend(unread_object(kind, obj, str(exc), owners) for obj, exc in skipped)
 
 
 def _may_target(hpa: Obj, workload: ObjectRef) -> bool:

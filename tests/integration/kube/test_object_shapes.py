@@ -28,7 +28,9 @@ from agent.adapters.kube_state import (
     workload_state,
 )
 from agent.adapters.kubernetes import KubernetesCluster
-from remediation.ports import ObjectRef
+from remediation.ports import ObjectRef, UnreadObject
+from remediation.snapshot import ClusterSnapshot
+from remediation.verification import RenderedCheck, evaluate_kubernetes_check
 from tests.fakekube import FakeApiServer
 from tests.fakekube.seed import seed_deployment, seed_hpa, seed_node, seed_pdb
 from tests.integration.kube import object_shapes as shapes
@@ -277,3 +279,62 @@ def test_a_budget_that_cannot_be_read_makes_the_budgets_unread(
     assert [b.ref.name for b in read.budgets] == ["api"]
     # Not "no budget covers web": the drain's plan says it cannot tell.
     assert read.unread is not None and "PodDisruptionBudget shop/web" in read.unread
+
+
+def test_a_listing_names_what_it_left_out_for_the_snapshot(
+    fake: FakeApiServer, cluster: KubernetesCluster
+) -> None:
+    """Asked, a listing names each object it left out (as far as it can be named), so the
+    engine's snapshot holds it as unread, not as absent: a Node left out is no Node
+    deleted, and a drain's nodeDrained check does not pass over it or its pods."""
+    seed_node(fake.store, "node-1")
+    seed_node(fake.store, "node-2")
+    seed_deployment(fake.store, "web", namespace="shop", replicas=2, nodes=("node-1",))
+    seed_deployment(fake.store, "api", namespace="shop", replicas=1, nodes=("node-2",))
+
+    def odd_labels(obj: dict[str, Any]) -> None:
+        obj["metadata"]["labels"] = ["app", "web"]
+
+    def odd_replicas(obj: dict[str, Any]) -> None:
+        obj["spec"]["replicas"] = -1
+
+    def odd_restarts(obj: dict[str, Any]) -> None:
+        obj["status"]["containerStatuses"][0]["restartCount"] = -1
+
+    def cordoned(obj: dict[str, Any]) -> None:
+        obj["spec"]["unschedulable"] = True
+
+    fake.store.modify("Node", "", "node-2", odd_labels)
+    fake.store.modify("Node", "", "node-1", cordoned)
+    fake.store.modify("Deployment", "shop", "api", odd_replicas)
+    web_pods = [p for p in fake.store.objects("Pod", "shop") if "web" in p["metadata"]["name"]]
+    for pod in web_pods:
+        fake.store.modify("Pod", "shop", pod["metadata"]["name"], odd_restarts)
+    unread: list[UnreadObject] = []
+    snapshot = ClusterSnapshot(
+        workloads=tuple(cluster.list_workloads(unread=unread)),
+        pods=tuple(cluster.list_pods(unread=unread)),
+        nodes=tuple(cluster.list_nodes(unread=unread)),
+        unread=tuple(unread),
+    )
+    assert sorted(str(u.ref) for u in unread) == sorted(
+        [
+            "Deployment/shop/api",
+            "Node/node-2",
+            *(f"Pod/shop/{p['metadata']['name']}" for p in web_pods),
+        ]
+    )
+    bad_pod = next(u for u in unread if u.ref.kind == "Pod")
+    assert bad_pod.node == "node-1"
+    assert bad_pod.owner == ObjectRef("Deployment", "web", "shop")
+    assert "restartCount is -1" in bad_pod.why
+    assert [p.node for p in snapshot.pods] == ["node-2"]  # nothing readable on node-1
+    for name, said in [("node-2", "Node/node-2 could not be read"), ("node-1", "pods on")]:
+        check = RenderedCheck("kubernetes", ObjectRef("Node", name), condition_name="nodeDrained")
+        result = evaluate_kubernetes_check(check, snapshot)
+        assert (result.outcome, result.reason_code) == ("inconclusive", "ObjectUnread")
+        assert said in result.message, result.message
+    # Without the names, as before: node-2 read as deleted, node-1 as drained.
+    blind = ClusterSnapshot(workloads=snapshot.workloads, nodes=snapshot.nodes)
+    check = RenderedCheck("kubernetes", ObjectRef("Node", "node-2"), condition_name="nodeDrained")
+    assert evaluate_kubernetes_check(check, blind).outcome == "pass"
