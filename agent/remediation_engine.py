@@ -121,7 +121,6 @@ from remediation.readings import (
     NO_DATA,
     PROMETHEUS_FROZEN,
     PROMETHEUS_UNAVAILABLE,
-    PROMETHEUS_UNREAD,
     QUERY_REJECTED,
     NoValue,
 )
@@ -130,6 +129,7 @@ from remediation.schema import AlertTrigger, AnomalyTrigger, Runbook
 from remediation.signals import Signal, detect_kubernetes_signals
 from remediation.snapshot import ClusterSnapshot, FiringAlert
 from remediation.verification import (
+    NOT_READ,
     CheckResult,
     RenderedCheck,
     VerificationPlan,
@@ -3604,14 +3604,15 @@ class RemediationEngine:
             )
             return "succeeded"
         if progress.status == "failed":
-            # Prometheus not answering for the whole window says nothing about the action:
-            # undone and escalated all the same, but no "wrong" for the track record to
-            # learn (two would raise the runbook's auto threshold).
+            # Prometheus not answering, or an object that could not be read, for the whole
+            # window says nothing about the action: undone and escalated all the same, but
+            # no "wrong" for the track record to learn (two would raise the runbook's auto
+            # threshold).
             return self._fail(
                 record,
                 key,
                 f"{progress.reason_code}: {progress.message}",
-                judged=progress.reason_code not in PROMETHEUS_UNREAD,
+                judged=progress.reason_code not in NOT_READ,
             )
         return progress.status
 

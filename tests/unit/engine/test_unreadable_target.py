@@ -86,3 +86,44 @@ def test_an_approved_run_whose_workload_cannot_be_read_is_superseded_so(
     assert status_of(r, record.id) == "superseded"
     (row,) = [f for f in r.ledger.feedback_for(record.id) if f["outcome"] == "superseded"]
     assert str(row["detail"]["why"]).startswith(f"not executed: {WEB} could not be read: {bad}")
+
+
+def test_a_verification_left_undecided_by_unreadable_pods_is_no_verdict_on_the_runbook(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The action ran; from then on web's pods come in a shape the adapter cannot read, so
+    `podsReady` cannot be told for the whole window. The run fails (undone, escalated) as
+    when Prometheus could not be read, but the runbook's track record is not told it was
+    wrong: what became of the pods is not known."""
+    r = runbook_rig(tmp_path)
+    handled = latency_anomaly(r, WEB, run=0)
+    assert handled.route == "auto", handled
+    r.run(30)  # executed: the pods are read while the action runs
+    (record,) = r.ledger.decisions(kind="remediation")
+    sim: Any = r.sim
+    pods, workloads, nodes = sim.list_pods, sim.list_workloads, sim.list_nodes
+    bad = "Pod shop/web-x: status.containerStatuses[0].restartCount is -1"
+
+    def list_pods(*args: Any, unread: list[UnreadObject] | None = None, **kw: Any) -> Any:
+        listed = pods(*args, **kw)
+        mine = [p for p in listed if p.owner == WEB]
+        if unread is not None:
+            unread.extend(UnreadObject(p.ref, bad, node=p.node, owner=WEB) for p in mine)
+        return [p for p in listed if p.owner != WEB]
+
+    def passing(read: Any) -> Any:
+        def listing(*args: Any, unread: list[UnreadObject] | None = None, **kw: Any) -> Any:
+            return read(*args, **kw)
+
+        return listing
+
+    monkeypatch.setattr(sim, "objects_skipped", 3, raising=False)
+    monkeypatch.setattr(sim, "list_pods", list_pods)
+    monkeypatch.setattr(sim, "list_workloads", passing(workloads))
+    monkeypatch.setattr(sim, "list_nodes", passing(nodes))
+    monkeypatch.setattr(sim, "list_volume_claims", passing(lambda: []), raising=False)
+    r.run(600)
+    assert status_of(r, record.id) in ("undone", "failed")
+    (row,) = [f for f in r.ledger.feedback_for(record.id) if f["kind"] == "verification"]
+    assert str(row["detail"]["why"]).startswith("ObjectUnread"), row
+    assert row["outcome"] == "inconclusive", row

@@ -133,3 +133,19 @@ def test_a_workload_with_an_unreadable_pod_has_not_recovered() -> None:
     after = judged(replace(read, unread=(BAD_POD,)))
     assert after is not None and not after.over
     assert "1 pods of Deployment/shop/web could not be read" in after.why
+
+
+def test_too_few_ready_pods_because_some_could_not_be_read_is_no_failure_seen() -> None:
+    """web asks for 2 replicas; one pod is read and ready, the other could not be read:
+    podsReady counted 1 of 2 and failed, a "wrong" for the runbook resting on a pod nobody
+    saw. Undecided now; a readable pod that is not ready still fails it."""
+    check = RenderedCheck("kubernetes", WEB.ref, condition_name="podsReady")
+    one = ClusterSnapshot((WEB,), (pod("web-1", WEB),), unread=(BAD_POD,))
+    result = evaluate_kubernetes_check(check, one)
+    assert (result.outcome, result.reason_code) == ("inconclusive", "ObjectUnread")
+    not_ready = replace(pod("web-1", WEB), ready=False)
+    seen = ClusterSnapshot((WEB,), (not_ready,), unread=(BAD_POD,))
+    assert evaluate_kubernetes_check(check, seen).outcome == "fail"
+    # Without the unread pod, one ready of two is the failure it always was.
+    alone = ClusterSnapshot((WEB,), (pod("web-1", WEB),))
+    assert evaluate_kubernetes_check(check, alone).outcome == "fail"
