@@ -605,6 +605,8 @@ def build_daemon(
         resync_seconds=settings.cluster.resync,
         ignore_field_managers=settings.cluster.ignore_field_managers,
         may_write=gate.is_leader,  # asked again before each try of each write
+        # An object left out of a listing because it cannot be read: counted by kind.
+        on_unread=lambda kind: metrics.kube_objects_unread.labels(kind=kind).inc(),
     )
     token = resolve_secret(settings.prometheus.bearer_token, environ)
     # Every loop reads through the watch: a failed read counts in the daemon's metrics

@@ -521,6 +521,16 @@ class Metrics:
             ["method", "reason"],
             registry=r,
         )
+        # The Kubernetes adapter: an object it could not read is left out of a listing
+        # (the loops go on without it), so it shows here and in one warning line.
+        self.kube_objects_unread = Counter(
+            "autonomic_kube_objects_unread",
+            "Kubernetes objects left out of a listing because the API server sent them in "
+            "a shape that cannot be read, by kind: one per object per listing, so an "
+            "object that stays unreadable counts again at every pass that lists its kind.",
+            ["kind"],
+            registry=r,
+        )
         # process_resident_memory_bytes, CPU seconds, open fds (from /proc; nothing elsewhere)
         ProcessCollector(registry=r)
         # What only the leader keeps current, by workload, canary, query, runbook or

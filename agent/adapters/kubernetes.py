@@ -28,7 +28,10 @@ before them) no claim is seen, said once in the log, and nothing else changes.
 An object the API server sends in a shape that cannot be read as its model (a negative
 or text ``spec.replicas``, labels that are no map: ``kube_state.BadObjectError``) is left
 out of the listing it is in, and the reason is logged naming it (a warning once, then at
-debug; ``objects_skipped`` counts them); ``get_workload`` of such an object raises it.
+debug; ``objects_skipped`` counts them, and ``on_unread`` is told each one's kind: the
+daemon's ``autonomic_kube_objects_unread_total``); ``get_workload`` of such an object
+raises it. One count is one object left out of one listing: an object that stays
+unreadable is counted again at every listing that meets it.
 A caller that must not take such an object for one that is not there (the engine's
 snapshot: a node left out is not a node deleted) passes ``unread`` to the listing, which
 adds each object it left out (``UnreadObject``: its name as far as readable, the reason).
@@ -273,6 +276,7 @@ class KubernetesCluster:
         event_limit: int = 5000,
         may_write: Callable[[], bool] | None = None,
         stale_after: float | None = None,
+        on_unread: Callable[[Kind], None] | None = None,
     ) -> None:
         # ``may_write``: the leader gate's ``is_leader``, asked before every try of every
         # write (``KubeApi``): a replica whose lease ran out mid-write sends no more.
@@ -350,8 +354,10 @@ class KubernetesCluster:
         self._started = False
         self.events_failed = 0
         # Objects left out of a listing for a shape that cannot be read (``_skipping``),
-        # and the refusals already said at warning level.
+        # and the refusals already said at warning level; ``on_unread`` is told the kind
+        # of each (the daemon counts them in its metrics).
         self.objects_skipped = 0
+        self._on_unread = on_unread
         self._skipped_said: set[str] = set()
         # A cache that has not heard from the API server for this long is not read (see
         # ``_readable``); by default three watch periods: a healthy watch hears at least
@@ -550,6 +556,7 @@ class KubernetesCluster:
 
     def _skipping(
         self,
+        kind: Kind,
         convert: Callable[[Obj], S],
         objects: Iterable[Obj],
         skipped: list[tuple[Obj, BadObjectError]] | None = None,
@@ -559,7 +566,9 @@ class KubernetesCluster:
         warning the first time, then at debug: it is met again at every pass), so one
         odd object does not hide all the others from the loops and the engine.
         ``skipped``, when given, gets each object left out and why: for a caller to
-        which an object left out must not read as no object at all."""
+        which an object left out must not read as no object at all. Each object left out
+        is counted (``objects_skipped``) and its ``kind`` told to ``on_unread``, at every
+        pass: an odd object that stays is counted again each time it is listed."""
         states = []
         for obj in objects:
             try:
@@ -568,6 +577,8 @@ class KubernetesCluster:
                 if skipped is not None:
                     skipped.append((obj, exc))
                 self.objects_skipped += 1
+                if self._on_unread is not None:
+                    self._on_unread(kind)
                 said = str(exc)
                 if said in self._skipped_said:
                     log.debug("skipped: %s", said)
@@ -594,6 +605,7 @@ class KubernetesCluster:
                 obj.setdefault("kind", kind)
             skipped: list[tuple[Obj, BadObjectError]] = []
             states += self._skipping(
+                kind,
                 lambda obj: workload_state(
                     obj,
                     by_owner.get(str((obj.get("metadata") or {}).get("uid", "")), []),
@@ -625,14 +637,14 @@ class KubernetesCluster:
             if all(_labels(p).get(k) == v for k, v in wanted.items())
         ]
         skipped: list[tuple[Obj, BadObjectError]] = []
-        states = self._skipping(lambda p: pod_state(p, owners), pods, skipped)
+        states = self._skipping("Pod", lambda p: pod_state(p, owners), pods, skipped)
         _name_unread(unread, "Pod", skipped, owners)
         return sorted(states, key=lambda s: s.ref)
 
     def list_nodes(self, *, unread: list[UnreadObject] | None = None) -> list[NodeState]:
         skipped: list[tuple[Obj, BadObjectError]] = []
         states = self._skipping(
-            lambda n: node_state(n, self.cluster_managers), self._objects("Node"), skipped
+            "Node", lambda n: node_state(n, self.cluster_managers), self._objects("Node"), skipped
         )
         _name_unread(unread, "Node", skipped)
         return sorted(states, key=lambda s: s.ref)
@@ -649,6 +661,7 @@ class KubernetesCluster:
         found = [
             hpa
             for hpa in self._skipping(
+                "HorizontalPodAutoscaler",
                 hpa_state,
                 self._objects("HorizontalPodAutoscaler", workload.namespace),
                 unreadable,
@@ -675,7 +688,9 @@ class KubernetesCluster:
         expansion = volume_expansion(self._objects("StorageClass"))
         claims = self._objects("PersistentVolumeClaim", namespace)
         skipped: list[tuple[Obj, BadObjectError]] = []
-        states = self._skipping(lambda c: volume_claim_state(c, expansion), claims, skipped)
+        states = self._skipping(
+            "PersistentVolumeClaim", lambda c: volume_claim_state(c, expansion), claims, skipped
+        )
         _name_unread(unread, "PersistentVolumeClaim", skipped)
         return sorted(states, key=lambda s: s.ref)
 
@@ -689,7 +704,10 @@ class KubernetesCluster:
         unreadable: list[tuple[Obj, BadObjectError]] = []
         budgets = sorted(
             self._skipping(
-                disruption_budget_state, self._objects("PodDisruptionBudget"), unreadable
+                "PodDisruptionBudget",
+                disruption_budget_state,
+                self._objects("PodDisruptionBudget"),
+                unreadable,
             ),
             key=lambda b: b.ref,
         )

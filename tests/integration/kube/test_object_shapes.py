@@ -10,7 +10,9 @@ from deep inside, and never a NaN or negative replica count.
 from __future__ import annotations
 
 import logging
+import urllib.request
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -28,11 +30,15 @@ from agent.adapters.kube_state import (
     workload_state,
 )
 from agent.adapters.kubernetes import KubernetesCluster
+from agent.daemon import build_daemon
+from agent.settings import load_settings
 from remediation.ports import ObjectRef, UnreadObject
 from remediation.snapshot import ClusterSnapshot
 from remediation.verification import RenderedCheck, evaluate_kubernetes_check
 from tests.fakekube import FakeApiServer
 from tests.fakekube.seed import seed_deployment, seed_hpa, seed_node, seed_pdb
+from tests.harness.servers import free_port
+from tests.integration.daemon.served import daemon_config
 from tests.integration.kube import object_shapes as shapes
 
 FAST = settings(
@@ -338,3 +344,69 @@ def test_a_listing_names_what_it_left_out_for_the_snapshot(
     blind = ClusterSnapshot(workloads=snapshot.workloads, nodes=snapshot.nodes)
     check = RenderedCheck("kubernetes", ObjectRef("Node", "node-2"), condition_name="nodeDrained")
     assert evaluate_kubernetes_check(check, blind).outcome == "pass"
+
+
+# What was left out is told to the daemon's metrics, not only to the log.
+
+
+def test_each_object_left_out_is_told_to_the_hook_by_kind_at_every_pass(
+    fake: FakeApiServer, api_client: Any
+) -> None:
+    seed_node(fake.store, "node-1")
+    seed_node(fake.store, "node-2")
+    seed_deployment(fake.store, "web", namespace="shop", replicas=1, nodes=("node-1",))
+    seed_hpa(fake.store, "web", target="web", namespace="shop")
+    seed_pdb(fake.store, "web", app="web", namespace="shop", max_unavailable=0)
+
+    def odd_labels(obj: dict[str, Any]) -> None:
+        obj["metadata"]["labels"] = ["app", "web"]
+
+    def odd_max(obj: dict[str, Any]) -> None:
+        obj["spec"]["maxReplicas"] = "1e3"
+
+    def odd_selector(obj: dict[str, Any]) -> None:
+        obj["spec"]["selector"]["matchLabels"] = {"app": "web", "tier": 3}
+
+    fake.store.modify("Node", "", "node-2", odd_labels)
+    fake.store.modify("HorizontalPodAutoscaler", "shop", "web", odd_max)
+    fake.store.modify("PodDisruptionBudget", "shop", "web", odd_selector)
+    told: list[str] = []
+    cluster = KubernetesCluster(api_client, identity="autonomic-test", on_unread=told.append)
+    assert [n.ref.name for n in cluster.list_nodes()] == ["node-1"]
+    assert told == ["Node"]
+    cluster.list_nodes()  # the same object, met again: counted again (said once)
+    assert told == ["Node", "Node"]
+    with pytest.raises(BadObjectError):
+        cluster.get_hpa_for(ObjectRef("Deployment", "web", "shop"))
+    assert cluster.read_disruption_budgets().unread is not None
+    assert [w.ref.name for w in cluster.list_workloads("shop")] == ["web"]  # all readable
+    assert told == ["Node", "Node", "HorizontalPodAutoscaler", "PodDisruptionBudget"]
+    assert cluster.objects_skipped == len(told)
+
+
+def test_the_daemon_counts_what_its_cluster_left_out_in_its_metrics(
+    fake: FakeApiServer, tmp_path: Path
+) -> None:
+    seed_node(fake.store, "node-1")
+    seed_node(fake.store, "node-2")
+
+    def odd_labels(obj: dict[str, Any]) -> None:
+        obj["metadata"]["labels"] = ["app", "web"]
+
+    fake.store.modify("Node", "", "node-2", odd_labels)
+    port = free_port()
+    settings = load_settings(daemon_config(tmp_path, port), {})
+    daemon, runtime = build_daemon(settings, {}, kube_host=fake.url)
+    assert runtime.server is not None
+    runtime.server.start()
+    try:
+        reader = daemon.engine.reader
+        assert isinstance(reader, KubernetesCluster)
+        for _ in range(2):  # as two remediation cycles' snapshots would
+            assert [n.ref.name for n in reader.list_nodes()] == ["node-1"]
+        url = f"http://127.0.0.1:{port}/metrics"
+        with urllib.request.urlopen(url, timeout=3) as response:
+            text = response.read().decode()
+    finally:
+        runtime.stop()
+    assert 'autonomic_kube_objects_unread_total{kind="Node"} 2.0' in text, text
