@@ -107,8 +107,10 @@ from remediation.ports import (
     Drain,
     EvictionRoom,
     HpaState,
+    NodeState,
     ObjectRef,
     Operation,
+    PodState,
     ScopedReader,
     UnreadObject,
     UnreadReporter,
@@ -402,6 +404,10 @@ class EngineStats:
 
 def _ref_dict(ref: ObjectRef) -> dict[str, Any]:
     return {"kind": ref.kind, "name": ref.name, "namespace": ref.namespace}
+
+
+class _Unreadable(Exception):  # noqa: N818 - control flow inside this module only
+    """A target that is there but could not be read, where what it is decides a write."""
 
 
 def _unreadable_target(target: ObjectRef, why: str) -> str:
@@ -804,13 +810,11 @@ class RemediationEngine:
         # such (``ClusterSnapshot.unread``), never as objects that are not there.
         unread: list[UnreadObject] = []
         workloads, hpas = self._workloads_and_hpas(unread)
+        pods, nodes = self._pods_and_nodes(unread)
         reader = self.reader
         if isinstance(reader, UnreadReporter):
-            pods = reader.list_pods(unread=unread)
-            nodes = reader.list_nodes(unread=unread)
             claims = reader.list_volume_claims(unread=unread)
         else:
-            pods, nodes = reader.list_pods(), reader.list_nodes()
             # Claims only from a reader that reads them (the simulated cluster has none).
             claims = reader.list_volume_claims() if isinstance(reader, VolumeClaimReader) else []
         return ClusterSnapshot(
@@ -827,6 +831,14 @@ class RemediationEngine:
             else None,
             unread=tuple(unread),
         )
+
+    def _pods_and_nodes(self, unread: list[UnreadObject]) -> tuple[list[PodState], list[NodeState]]:
+        """The pods and the nodes listed; those a listing left out because they could
+        not be read are added to ``unread`` (from a reader that names them)."""
+        reader = self.reader
+        if isinstance(reader, UnreadReporter):
+            return reader.list_pods(unread=unread), reader.list_nodes(unread=unread)
+        return reader.list_pods(), reader.list_nodes()
 
     def _workloads_and_hpas(
         self, unread: list[UnreadObject]
@@ -2839,12 +2851,33 @@ class RemediationEngine:
         if drain is None or not isinstance(self.reader, DisruptionBudgetReader):
             return None
         if snapshot is None or snapshot.budgets is None:
+            # As the cycle's snapshot reads them: what could not be read held as such.
+            unread: list[UnreadObject] = []
+            pods, nodes = self._pods_and_nodes(unread)
             snapshot = ClusterSnapshot(
-                pods=tuple(self.reader.list_pods()),
-                nodes=tuple(self.reader.list_nodes()),
+                pods=tuple(pods),
+                nodes=tuple(nodes),
                 budgets=self.reader.read_disruption_budgets(),
                 taken_at=self.clock.now(),
+                unread=tuple(unread),
             )
+        unreadable = (
+            snapshot.unread_why(drain.target) if snapshot.node(drain.target.name) is None else None
+        )
+        if unreadable is not None:
+            # Not a node gone (that is superseded before): one there that could not be
+            # read, whose pods and budgets the drain cannot be judged on.
+            why = (
+                f"{drain.target}, read again before the cordon, could not be read: "
+                f"{unreadable}. What the drain would evict from it is not known, so the "
+                "node was not cordoned"
+            )
+            escalation = (
+                f"{record.proposal['runbook']} will not drain {drain.target} as approved "
+                f"(decision {record.id[:8]}): the node could not be read just before the "
+                f"cordon ({unreadable}). Nothing was done, not even the cordon."
+            )
+            return why, escalation
         blocked = drain_blocked_by(drain, snapshot)
         if not blocked:
             return None
@@ -3096,32 +3129,14 @@ class RemediationEngine:
         the incident after the decision, and a rollback would be superseded, the broken
         release left up. A proposal stored before it was kept is judged against the
         decision's time."""
-        if target.kind in ("Deployment", "StatefulSet", "Rollout"):
-            try:
-                workload = self.reader.get_workload(target)
-            except PermanentError as exc:
-                if exc.reason != "BadObject":
-                    raise
-                return _unreadable_target(target, str(exc))
-            if workload is None:
-                return f"{target} no longer exists: it was deleted after this decision was made"
-            changed = workload.managed_by_human_at
-        elif target.kind == "Node":
-            unread: list[UnreadObject] = []
-            nodes = (
-                self.reader.list_nodes(unread=unread)
-                if isinstance(self.reader, UnreadReporter)
-                else self.reader.list_nodes()
-            )
-            node = next((n for n in nodes if n.ref == target), None)
-            if node is None:
-                why = next((u.why for u in unread if u.ref.name == target.name), None)
-                if why is not None:
-                    return _unreadable_target(target, why)
-                return f"{target} no longer exists: it was deleted after this decision was made"
-            changed = node.managed_by_human_at
-        else:
+        if target.kind not in ("Deployment", "StatefulSet", "Rollout", "Node"):
             return None
+        found = self._target_now(target)
+        if isinstance(found, str):
+            return _unreadable_target(target, found)
+        if found is None:
+            return f"{target} no longer exists: it was deleted after this decision was made"
+        changed = found.managed_by_human_at
         if "human_changed_at" in record.proposal:
             seen = record.proposal["human_changed_at"]
             if changed is None or (seen is not None and changed <= float(seen)):
@@ -3626,13 +3641,39 @@ class RemediationEngine:
     # --------------------------------------------------------------- failure
     def _changed_by_others_at(self, target: ObjectRef) -> float | None:
         """When someone other than Autonomic and the cluster's controllers last changed
-        ``target`` (a workload or node), as the cluster records it; None otherwise."""
+        ``target`` (a workload or node), as the cluster records it; None otherwise.
+        Raises ``_Unreadable`` for a target that is there but could not be read: who
+        changed it last is not known, which is not "nobody"."""
+        found = self._target_now(target)
+        if isinstance(found, str):
+            raise _Unreadable(
+                f"{target} could not be read: {found}. Whether someone other than Autonomic "
+                "changed it since our action is not known, so our change is not undone"
+            )
+        return found.managed_by_human_at if found is not None else None
+
+    def _target_now(self, target: ObjectRef) -> WorkloadState | NodeState | str | None:
+        """``target`` (a workload or node) as the cluster holds it now; None when it is
+        not there (or of a kind not read so); the adapter's reason when it is there but
+        could not be read (``BadObject``)."""
         if target.kind in ("Deployment", "StatefulSet", "Rollout"):
-            workload = self.reader.get_workload(target)
-            return workload.managed_by_human_at if workload else None
+            try:
+                return self.reader.get_workload(target)
+            except PermanentError as exc:
+                if exc.reason != "BadObject":
+                    raise
+                return str(exc)
         if target.kind == "Node":
-            node = next((n for n in self.reader.list_nodes() if n.ref == target), None)
-            return node.managed_by_human_at if node else None
+            unread: list[UnreadObject] = []
+            nodes = (
+                self.reader.list_nodes(unread=unread)
+                if isinstance(self.reader, UnreadReporter)
+                else self.reader.list_nodes()
+            )
+            node = next((n for n in nodes if n.ref == target), None)
+            if node is None:
+                return next((u.why for u in unread if u.ref.name == target.name), None)
+            return node
         return None
 
     def _fail(self, record: DecisionRecord, key: str, why: str, *, judged: bool = True) -> str:
@@ -3686,7 +3727,11 @@ class RemediationEngine:
         if proposal.get("undo_on_failure", True):
             applied = [i for i in intents if i.status == "applied"]
             target = _ref(proposal["target"])
-            changed_at = self._changed_by_others_at(target) if applied else None
+            try:
+                changed_at = self._changed_by_others_at(target) if applied else None
+            except _Unreadable as exc:
+                # Who changed it last is not known: not undone, as over someone's change.
+                refused, applied, changed_at = str(exc), [], None
             state, _ = self.guard_state()
             for intent in reversed(applied):
                 gate = check_undo(target, intent.created_at, changed_at, state)
@@ -3956,7 +4001,10 @@ class RemediationEngine:
             )
         if not applied:
             return None
-        changed_at = self._changed_by_others_at(target)
+        try:
+            changed_at = self._changed_by_others_at(target)
+        except _Unreadable as exc:
+            return str(exc)
         state, _ = self.guard_state()
         for intent in applied:
             gate = check_undo(target, intent.created_at, changed_at, state)

@@ -36,6 +36,7 @@ __all__ = [
     "TargetResolution",
     "match",
     "matching_trigger",
+    "not_read",
     "resolve_target",
     "selects",
     "trigger_accepts",
@@ -235,7 +236,9 @@ def _resolve_ref(
     if ref.kind == "Pod" and selector.kind in _WORKLOAD_KINDS:
         pod = snapshot.pod(ref)
         if pod is None:
-            return TargetResolution(None, "TargetNotFound", f"{ref} is not in the cluster")
+            return not_read(ref, snapshot) or TargetResolution(
+                None, "TargetNotFound", f"{ref} is not in the cluster"
+            )
         if pod.owner is None or pod.owner.kind != selector.kind:
             owner = pod.owner or "no controller"
             return TargetResolution(
@@ -298,6 +301,9 @@ def _resolve_pod_of(
     pod = snapshot.pod(ref)
     if pod is not None and pod.owner == named:
         return TargetResolution(ref, "Resolved", f"target is {ref}, one of {named}'s pods")
+    unread = not_read(ref, snapshot) if pod is None else None
+    if unread is not None:
+        return unread
     found = "is not in the cluster" if pod is None else f"belongs to {pod.owner or 'no controller'}"
     return TargetResolution(
         None,
@@ -332,6 +338,10 @@ def _labels_for(ref: ObjectRef, snapshot: ClusterSnapshot) -> Mapping[str, str] 
         if pod is None:
             return None
         owner = snapshot.workload(pod.owner) if pod.owner is not None else None
+        if owner is None and pod.owner is not None and snapshot.unread_why(pod.owner):
+            # Its workload is there but could not be read: the pod's own labels are not
+            # the workload's opt-in (nor its opt-out).
+            return None
         # Opting in is a property of the workload; a bare pod speaks for itself.
         return owner.labels if owner is not None else pod.labels
     if ref.kind == "Node":
@@ -387,6 +397,26 @@ def selects(selector: TargetSelector, ref: ObjectRef, labels: Mapping[str, str])
     return _selected(selector, ref, labels) is None
 
 
+def not_read(ref: ObjectRef, snapshot: ClusterSnapshot) -> TargetResolution | None:
+    """No target, because ``ref`` (or, for a Pod, the workload that owns it) exists but
+    could not be read (``ClusterSnapshot.unread``): ``ObjectUnread``, with the reader's
+    reason. None when it was read, or is not there: then it is not found."""
+    subjects = [ref]
+    pod = snapshot.pod(ref) if ref.kind == "Pod" else None
+    if pod is not None and pod.owner is not None:
+        subjects.append(pod.owner)
+    for subject in subjects:
+        why = snapshot.unread_why(subject)
+        if why is not None:
+            return TargetResolution(
+                None,
+                "ObjectUnread",
+                f"{subject} could not be read: {why}. It is there, but what it is now is "
+                "not known, so no runbook acts on it",
+            )
+    return None
+
+
 def resolve_target(
     selector: TargetSelector, signal: Signal, snapshot: ClusterSnapshot
 ) -> TargetResolution:
@@ -396,7 +426,7 @@ def resolve_target(
         return resolved
     labels = _labels_for(resolved.target, snapshot)
     if labels is None:
-        return TargetResolution(
+        return not_read(resolved.target, snapshot) or TargetResolution(
             None, "TargetNotFound", f"{resolved.target} is not in the cluster snapshot"
         )
     rejected = _selected(selector, resolved.target, labels)

@@ -23,8 +23,9 @@ from typing import Any, Literal
 from remediation._types import Comparison
 from remediation.drain_budgets import BudgetReading, read_budgets
 from remediation.drain_notes import not_replaced, protected_left
+from remediation.drain_notes import shown as shown_names
 from remediation.durations import format_duration
-from remediation.matching import matching_trigger, resolve_target, selects
+from remediation.matching import matching_trigger, not_read, resolve_target, selects
 from remediation.ports import (
     ContainerState,
     Cordon,
@@ -45,6 +46,7 @@ from remediation.ports import (
     SetHpaMaxReplicas,
     SetHpaMinReplicas,
     SetImages,
+    UnreadObject,
     VolumeClaimState,
     WorkloadState,
 )
@@ -201,7 +203,8 @@ def count_disruption(operations: Sequence[Operation], snapshot: ClusterSnapshot)
     per workload, however many containers are patched), as does setting a workload's
     images (a canary's promotion); a pod delete or eviction is one
     pod; a drain is the pods it would evict (at most its ``max_evictions``, not DaemonSet,
-    mirror or unmanaged pods, nor those annotated safe-to-evict: "false"); a scale-down
+    mirror or unmanaged pods, nor those annotated safe-to-evict: "false"; pods on the
+    node that could not be read counted, as it may evict them); a scale-down
     is the replicas removed. A cordon, an HPA change, a scale-up, a paused rollout or a
     volume expansion disrupts none."""
     counts: dict[str, int] = {}
@@ -225,8 +228,11 @@ def count_disruption(operations: Sequence[Operation], snapshot: ClusterSnapshot)
                 for p in snapshot.pods_on(op.target.name)
                 if not p.deleting and not p.daemon and not p.unmanaged and not p.not_safe_to_evict
             ]
-            for pod in pods[: op.max_evictions]:
-                add(pod.ref.namespace, 1)
+            # A pod on it that could not be read is evicted too, when the drain finds it
+            # one it evicts: counted, as the plan cannot tell it is not.
+            hidden = [u.ref.namespace for u in snapshot.unread_pods_on(op.target.name)]
+            for namespace in [*(p.ref.namespace for p in pods), *hidden][: op.max_evictions]:
+                add(namespace, 1)
         elif isinstance(op, Scale):
             workload = snapshot.workload(op.target)
             if workload is not None:
@@ -354,10 +360,25 @@ class _Planned:
     budgets: dict[str, Any] | None = None
 
 
+def _not_found(target: ObjectRef, snapshot: ClusterSnapshot) -> _Stop:
+    """No plan for a target the snapshot does not hold: ``ObjectUnread`` when it is there
+    but could not be read (never taken for one that is gone), else ``TargetNotFound``."""
+    unread = not_read(target, snapshot)
+    if unread is not None:
+        return _Stop(unread.reason_code, unread.message)
+    return _Stop("TargetNotFound", f"{show(target)} is not in the cluster snapshot")
+
+
+def _unread_pods(pods: Sequence[UnreadObject], where: str) -> str:
+    """'2 pods on node n1 could not be read (a, b): <the first one's why>'."""
+    names = [u.ref.name or "(no name)" for u in pods]
+    return f"{len(pods)} pods {where} could not be read ({shown_names(names)}): {pods[0].why}"
+
+
 def _workload(target: ObjectRef, snapshot: ClusterSnapshot) -> WorkloadState:
     workload = snapshot.workload(target)
     if workload is None:
-        raise _Stop("TargetNotFound", f"{show(target)} is not in the cluster snapshot")
+        raise _not_found(target, snapshot)
     return workload
 
 
@@ -388,7 +409,9 @@ def _human_changed_at(target: ObjectRef, snapshot: ClusterSnapshot) -> float | N
 
 def _pods_health(workload: WorkloadState, snapshot: ClusterSnapshot) -> tuple[int, int]:
     pods = [p for p in snapshot.pods_of(workload.ref) if not p.deleting]
-    selected = max(len(pods), workload.replicas)
+    # A pod that could not be read is there (counted) but not known healthy (not counted so).
+    unread = len(snapshot.unread_pods_of(workload.ref))
+    selected = max(len(pods) + unread, workload.replicas)
     return selected, sum(1 for p in pods if p.ready)
 
 
@@ -641,7 +664,7 @@ def _plan_pods(
     if target.kind == "Pod":
         pod = snapshot.pod(target)
         if pod is None:
-            raise _Stop("TargetNotFound", f"{show(target)} is not in the cluster snapshot")
+            raise _not_found(target, snapshot)
         owner = snapshot.workload(pod.owner) if pod.owner is not None else None
         candidates: Sequence[PodState] = [pod]
         siblings = snapshot.pods_of(owner.ref) if owner is not None else (pod,)
@@ -657,8 +680,16 @@ def _plan_pods(
         for p in candidates
         if p.node not in down and (r := _stuck_reason(p, action.reasons)) is not None
     ]
+    hidden = snapshot.unread_pods_of(owner.ref) if owner is not None else ()
     if not stuck:
         wanted = ", ".join(action.reasons)
+        if hidden and target.kind != "Pod":
+            # The stuck ones may be those: that none is stuck is not known.
+            raise _Stop(
+                "ObjectUnread",
+                f"no pod of {show(target)} that could be read is in {wanted}, but "
+                f"{_unread_pods(hidden, f'of {show(target)}')}",
+            )
         raise _Stop("NoStuckPods", f"no pod of {show(target)} is in {wanted}")
     chosen = stuck[: action.max_pods]
     verb = "delete" if isinstance(action, DeletePodAction) else "evict"
@@ -670,7 +701,8 @@ def _plan_pods(
         for p, reason in chosen
     )
     live = [p for p in siblings if not p.deleting]
-    selected = max(len(live), owner.replicas if owner is not None else 0)
+    # Its pods that could not be read are there, but not known healthy.
+    selected = max(len(live) + len(hidden), owner.replicas if owner is not None else 0)
     healthy = sum(1 for p in live if p.ready)
     healthy_after = healthy - sum(1 for p, _ in chosen if p.ready)
     return _Planned(changes, (), len(chosen), selected, healthy_after)
@@ -686,7 +718,14 @@ def _nodes_health(
     selector = runbook.spec.target
     selected = [n for n in snapshot.nodes if selects(selector, n.ref, n.labels)]
     healthy = [n for n in selected if n.ready and not n.unschedulable and n.ref != target]
-    return len(selected), len(healthy)
+    # A node that could not be read may be of its set (its labels are not known), and is
+    # not known healthy: counted, as not healthy, unless the runbook excludes it by name.
+    unread = [
+        u
+        for u in snapshot.unread
+        if u.ref.kind == "Node" and u.ref.name not in selector.exclude_names
+    ]
+    return len(selected) + len(unread), len(healthy)
 
 
 def _plan_node(
@@ -697,7 +736,7 @@ def _plan_node(
 ) -> _Planned:
     node = snapshot.node(target.name)
     if node is None:
-        raise _Stop("TargetNotFound", f"{show(target)} is not in the cluster snapshot")
+        raise _not_found(target, snapshot)
     selected, healthy_after = _nodes_health(target, runbook, snapshot)
     present, protected, pods = _drain_pods(target.name, snapshot)
     kept = len(present) - len(pods) - len(protected)
@@ -718,7 +757,15 @@ def _plan_node(
             Cordon(target), f"{show(target)}: cordon (no new pods; {len(pods)} pods stay)"
         )
         return _Planned((change,), (), 0, selected, healthy_after)
+    hidden = snapshot.unread_pods_on(target.name)
     if node.unschedulable and not pods:
+        if hidden:
+            # Runs no pod that could be read: the others may be pods a drain evicts.
+            raise _Stop(
+                "ObjectUnread",
+                f"{show(target)} is cordoned and runs no pod to evict that could be read, "
+                f"but {_unread_pods(hidden, 'on it')}; whether it is drained is not known",
+            )
         raise _Stop("AlreadyDrained", f"{show(target)} is cordoned and runs no pods")
     chosen = pods[: action.max_evictions]
     if not node.ready:
@@ -741,6 +788,14 @@ def _plan_node(
         f"{action.max_evictions}, timeout {format_duration(action.timeout)}{left})",
     )
     approval = _below_ready_floor(chosen, target.name, action.min_ready_replicas, snapshot)
+    if hidden:
+        # The drain evicts what it finds on the node, these too, while the plan cannot
+        # say whose they are, whether they are ready, or which budgets cover them.
+        approval += (
+            f"{_unread_pods(hidden, f'on node {target.name}')}; the drain would evict them "
+            "too, and what that leaves their workloads (minReadyReplicas, "
+            "PodDisruptionBudgets) is not known",
+        )
     return _Planned(
         (change,),
         (),
@@ -1081,7 +1136,7 @@ def _plan_expand(
 ) -> _Planned:
     claim = snapshot.claim(target)
     if claim is None:
-        raise _Stop("TargetNotFound", f"{show(target)} is not in the cluster snapshot")
+        raise _not_found(target, snapshot)
     if claim.phase != "Bound" or claim.requested is None:
         raise _Stop(
             "ClaimNotBound",

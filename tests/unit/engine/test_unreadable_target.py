@@ -4,42 +4,89 @@ cannot be read is closed before any write with that reason, not "it was deleted"
 
 from __future__ import annotations
 
+import dataclasses
+from collections.abc import Mapping
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
 
 from agent.adapters.kube_errors import BadObjectError
-from remediation.ports import NodeState, ObjectRef, UnreadObject, UnreadReporter
+from remediation.ports import (
+    DisruptionBudgets,
+    Drain,
+    NodeState,
+    ObjectRef,
+    PodState,
+    UnreadObject,
+    UnreadReporter,
+    VolumeClaimState,
+    WorkloadState,
+    operation_to_dict,
+)
 from tests.unit.engine.harness import WEB, Rig, latency_anomaly, runbook_rig, status_of
 
-NODE = ObjectRef("Node", "node-9")
-WHY = "Node node-9: metadata.labels is ['a'], not a map of strings"
+NODE = ObjectRef("Node", "node-b")  # one of the simulated cluster's nodes
+WHY = "Node node-b: metadata.labels is ['a'], not a map of strings"
 
 
-def _reporting(r: Rig, monkeypatch: pytest.MonkeyPatch) -> None:
-    """The simulated cluster as the Kubernetes adapter reads one whose node-9 cannot be
-    read: left out of list_nodes, and named in ``unread`` when asked."""
+def reporting(
+    r: Rig,
+    monkeypatch: pytest.MonkeyPatch,
+    *,
+    nodes: Mapping[str, str] | None = None,
+    pods_of: Mapping[ObjectRef, str] | None = None,
+) -> None:
+    """The simulated cluster read as the Kubernetes adapter reads one with objects it
+    cannot read: each node named in ``nodes``, and each pod of a workload in
+    ``pods_of``, left out of its listing and named in ``unread`` (with its reason, and
+    a pod's node and workload) when the caller passes one. The listings take the
+    adapter's arguments and pass them on; the simulated cluster has no claims."""
     sim: Any = r.sim
-    nodes, pods, workloads = sim.list_nodes, sim.list_pods, sim.list_workloads
+    bad_nodes, bad_pods = dict(nodes or {}), dict(pods_of or {})
+    read_nodes, read_pods, read_workloads = sim.list_nodes, sim.list_pods, sim.list_workloads
 
     def list_nodes(*, unread: list[UnreadObject] | None = None) -> list[NodeState]:
+        listed: list[NodeState] = read_nodes()
         if unread is not None:
-            unread.append(UnreadObject(NODE, WHY))
-        return [n for n in nodes() if n.ref != NODE]
+            unread.extend(
+                UnreadObject(n.ref, bad_nodes[n.ref.name])
+                for n in listed
+                if n.ref.name in bad_nodes
+            )
+        return [n for n in listed if n.ref.name not in bad_nodes]
 
-    monkeypatch.setattr(sim, "objects_skipped", 1, raising=False)
+    def list_pods(
+        namespace: str | None = None,
+        selector: dict[str, str] | None = None,
+        *,
+        unread: list[UnreadObject] | None = None,
+    ) -> list[PodState]:
+        kept: list[PodState] = []
+        for p in read_pods(namespace, selector):
+            why = bad_pods.get(p.owner) if p.owner is not None else None
+            if why is None:
+                kept.append(p)
+            elif unread is not None:
+                unread.append(UnreadObject(p.ref, why, node=p.node, owner=p.owner))
+        return kept
+
+    def list_workloads(
+        namespace: str | None = None, *, unread: list[UnreadObject] | None = None
+    ) -> list[WorkloadState]:
+        return list(read_workloads(namespace))
+
+    def list_volume_claims(
+        namespace: str | None = None, *, unread: list[UnreadObject] | None = None
+    ) -> list[VolumeClaimState]:
+        return []
+
+    monkeypatch.setattr(sim, "objects_skipped", len(bad_nodes) + len(bad_pods), raising=False)
     monkeypatch.setattr(sim, "list_nodes", list_nodes)
-
-    def without_unread(read: Any) -> Any:
-        def listing(*args: Any, unread: list[UnreadObject] | None = None, **kw: Any) -> Any:
-            return read(*args, **kw)
-
-        return listing
-
-    monkeypatch.setattr(sim, "list_pods", without_unread(pods))
-    monkeypatch.setattr(sim, "list_workloads", without_unread(workloads))
-    monkeypatch.setattr(sim, "list_volume_claims", without_unread(list), raising=False)
+    monkeypatch.setattr(sim, "list_pods", list_pods)
+    monkeypatch.setattr(sim, "list_workloads", list_workloads)
+    monkeypatch.setattr(sim, "list_volume_claims", list_volume_claims, raising=False)
     assert isinstance(sim, UnreadReporter)
 
 
@@ -47,7 +94,7 @@ def test_the_snapshot_holds_what_a_listing_left_out(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     r = runbook_rig(tmp_path)
-    _reporting(r, monkeypatch)
+    reporting(r, monkeypatch, nodes={NODE.name: WHY})
     snapshot = r.engine.snapshot()
     assert snapshot.node(NODE.name) is None
     assert snapshot.unread_why(NODE) == WHY
@@ -59,7 +106,7 @@ def test_an_unreadable_node_target_is_not_said_deleted(
     r = runbook_rig(tmp_path)
     latency_anomaly(r, WEB, run=0)
     (record,) = r.ledger.decisions(kind="remediation", status=["approved"])
-    _reporting(r, monkeypatch)
+    reporting(r, monkeypatch, nodes={NODE.name: WHY})
     why = r.engine._gone_or_changed(record, NODE)
     assert why is not None and why.startswith(f"{NODE} could not be read: {WHY}"), why
     assert "deleted" not in why
@@ -100,30 +147,62 @@ def test_a_verification_left_undecided_by_unreadable_pods_is_no_verdict_on_the_r
     assert handled.route == "auto", handled
     r.run(30)  # executed: the pods are read while the action runs
     (record,) = r.ledger.decisions(kind="remediation")
-    sim: Any = r.sim
-    pods, workloads, nodes = sim.list_pods, sim.list_workloads, sim.list_nodes
     bad = "Pod shop/web-x: status.containerStatuses[0].restartCount is -1"
-
-    def list_pods(*args: Any, unread: list[UnreadObject] | None = None, **kw: Any) -> Any:
-        listed = pods(*args, **kw)
-        mine = [p for p in listed if p.owner == WEB]
-        if unread is not None:
-            unread.extend(UnreadObject(p.ref, bad, node=p.node, owner=WEB) for p in mine)
-        return [p for p in listed if p.owner != WEB]
-
-    def passing(read: Any) -> Any:
-        def listing(*args: Any, unread: list[UnreadObject] | None = None, **kw: Any) -> Any:
-            return read(*args, **kw)
-
-        return listing
-
-    monkeypatch.setattr(sim, "objects_skipped", 3, raising=False)
-    monkeypatch.setattr(sim, "list_pods", list_pods)
-    monkeypatch.setattr(sim, "list_workloads", passing(workloads))
-    monkeypatch.setattr(sim, "list_nodes", passing(nodes))
-    monkeypatch.setattr(sim, "list_volume_claims", passing(lambda: []), raising=False)
+    reporting(r, monkeypatch, pods_of={WEB: bad})
     r.run(600)
     assert status_of(r, record.id) in ("undone", "failed")
     (row,) = [f for f in r.ledger.feedback_for(record.id) if f["kind"] == "verification"]
     assert str(row["detail"]["why"]).startswith("ObjectUnread"), row
     assert row["outcome"] == "inconclusive", row
+
+
+def test_an_undo_over_a_target_that_could_not_be_read_is_refused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Whether someone other than Autonomic changed the target since our action is not
+    known when it cannot be read: the undo is refused as over such a change, not let
+    through as over an object nobody touched (a node), nor left to fail on the adapter's
+    error (a workload)."""
+    r = runbook_rig(tmp_path)
+    latency_anomaly(r, WEB, run=0)
+    (record,) = r.ledger.decisions(kind="remediation", status=["approved"])
+    applied = [SimpleNamespace(operation={"op": "scale"}, created_at=record.created_at)]
+    assert r.engine._undo_refusal(record, applied, NODE) is None  # read: nobody changed it
+    reporting(r, monkeypatch, nodes={NODE.name: WHY})
+    refusal = r.engine._undo_refusal(record, applied, NODE)
+    assert refusal is not None and refusal.startswith(f"{NODE} could not be read: {WHY}")
+    assert "so our change is not undone" in refusal
+    bad = "Deployment shop/web: spec.replicas is -1, not a whole number that is not negative"
+
+    def get_workload(ref: ObjectRef) -> Any:
+        raise BadObjectError(bad)
+
+    monkeypatch.setattr(r.sim, "get_workload", get_workload)
+    refusal = r.engine._undo_refusal(record, applied, WEB)
+    assert refusal is not None and refusal.startswith(f"{WEB} could not be read: {bad}")
+
+
+def test_a_drain_whose_node_could_not_be_read_before_the_cordon_is_not_started(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The PodDisruptionBudgets read again before a drain's cordon are judged on the
+    cluster as read then, an unreadable node held as such: not a node gone (no budget
+    to judge, go on), but one whose pods and budgets are not known."""
+    r = runbook_rig(tmp_path)
+    latency_anomaly(r, WEB, run=0)
+    (approved,) = r.ledger.decisions(kind="remediation", status=["approved"])
+    drain = Drain(NODE, max_evictions=10, timeout_seconds=600.0)
+    record = dataclasses.replace(
+        approved, proposal={**approved.proposal, "operations": [operation_to_dict(drain)]}
+    )
+    monkeypatch.setattr(r.sim, "read_disruption_budgets", DisruptionBudgets, raising=False)
+    assert r.engine._budgets_block(record) is None
+    reporting(r, monkeypatch, nodes={NODE.name: WHY})
+    blocked = r.engine._budgets_block(record)
+    assert blocked is not None
+    why, escalation = blocked
+    assert why == (
+        f"{NODE}, read again before the cordon, could not be read: {WHY}. What the drain "
+        "would evict from it is not known, so the node was not cordoned"
+    )
+    assert "Nothing was done, not even the cordon" in escalation
