@@ -2266,8 +2266,11 @@ class RemediationEngine:
             return None
         if target.kind not in ("Deployment", "StatefulSet"):
             return None
-        canary = self.reader.get_workload(target)
-        return None if canary is None else canary_moved_on(verdict, signal, target, canary)
+        canary = self._target_now(target)
+        # Gone, or there but unreadable: ``_gone_or_changed`` says which.
+        if not isinstance(canary, WorkloadState):
+            return None
+        return canary_moved_on(verdict, signal, target, canary)
 
     def _recurred(self, existing: DecisionRecord, signal: Signal) -> bool:
         """Whether ``signal`` is its incident come back after ``existing``, the incident's

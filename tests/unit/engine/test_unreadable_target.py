@@ -206,3 +206,30 @@ def test_a_drain_whose_node_could_not_be_read_before_the_cordon_is_not_started(
         "would evict from it is not known, so the node was not cordoned"
     )
     assert "Nothing was done, not even the cordon" in escalation
+
+
+def test_a_canary_that_cannot_be_read_is_left_to_the_superseded_check(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Whether an approved canary rollback's canary moved on is read from the cluster just
+    before the first write; a canary there but unreadable raised BadObjectError out of
+    that check. It is now left to the superseded check, which says it could not be read."""
+    from dataclasses import replace
+
+    r = runbook_rig(tmp_path)
+    latency_anomaly(r, WEB, run=0)
+    (record,) = r.ledger.decisions(kind="remediation", status=["approved"])
+    verdict = replace(
+        record,
+        reason_code="canary:rollback",
+        evidence={**record.evidence, "signal": {"kind": "canary", "name": "rollback"}},
+    )
+    bad = "Deployment shop/web: spec.replicas is -1, not a whole number that is not negative"
+
+    def get_workload(ref: ObjectRef) -> Any:
+        raise BadObjectError(bad)
+
+    monkeypatch.setattr(r.sim, "get_workload", get_workload)
+    assert r.engine._canary_moved_on(verdict, WEB) is None
+    why = r.engine._gone_or_changed(verdict, WEB)
+    assert why is not None and why.startswith(f"{WEB} could not be read: {bad}"), why
