@@ -521,6 +521,27 @@ def _one_live_model(conn: sa.Connection) -> None:
     )
 
 
+# Indexes added by migration 16, as (name, table, columns): found by
+# benchmarks/ledger_scale.py, each for a read or a prune that otherwise walked a whole
+# table, or every settled decision, and so slowed down as the ledger grew.
+_V16_INDEXES = (
+    # The answers read every remediation cycle (``answered_since``): a scan of every
+    # question ever asked without it.
+    ("ix_questions_answered", "questions", "answered_at"),
+    # The hourly prune of finished intents by age: a scan of every intent without it.
+    ("ix_intents_created", "intents", "created_at"),
+    # The hourly prune of settled decisions by age: without it SQLite's planner walks
+    # the status index over every settled decision (nearly all of them) to find one
+    # day's worth.
+    ("ix_decisions_status_created", "decisions", "status, created_at"),
+)
+
+
+def _growth_indexes(conn: sa.Connection) -> None:
+    for name, table, columns in _V16_INDEXES:
+        conn.execute(sa.text(f"CREATE INDEX IF NOT EXISTS {name} ON {table} ({columns})"))
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(
         1,
@@ -610,6 +631,13 @@ MIGRATIONS: tuple[Migration, ...] = (
         "stored before are not), and a retired version is kept for the retention from "
         "when it was retired",
         _one_live_model,
+    ),
+    Migration(
+        16,
+        "indexes for what slowed down as the ledger grew: questions by when answered "
+        "(read every remediation cycle), intents by age and decisions by status and age "
+        "(the hourly prune)",
+        _growth_indexes,
     ),
 )
 SCHEMA_VERSION = MIGRATIONS[-1].version

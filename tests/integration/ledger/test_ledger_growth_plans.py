@@ -1,0 +1,70 @@
+"""Reads made every cycle and the hourly prune find their rows by an index, not by
+walking a table that grows with the ledger (benchmarks/ledger_scale.py measured them:
+benchmarks/ledger_scale_RESULTS.md). Checked on SQLite's query plans, as the daemon
+runs them: the daemon never runs ANALYZE, so the planner has no statistics there."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+
+from agent.ledger import Ledger, open_ledger
+
+NOW = 1_800_000_000.0
+
+
+@pytest.fixture
+def ledger(tmp_path: Path) -> Iterator[Ledger]:
+    opened = open_ledger(f"sqlite:///{tmp_path / 'ledger.sqlite'}", NOW)
+    yield opened
+    opened.close()
+
+
+def plans(ledger: Ledger, call: Callable[[], Any], starts: str) -> list[str]:
+    """The query plan of each statement ``call`` sends that starts with ``starts``,
+    each plan's lines joined."""
+    sent: list[tuple[str, Any]] = []
+
+    def seen(conn: Any, cursor: Any, statement: str, params: Any, *_: Any) -> None:
+        if " ".join(statement.split()).startswith(starts):
+            sent.append((statement, params))
+
+    sa.event.listen(ledger.engine, "before_cursor_execute", seen)
+    try:
+        call()
+    finally:
+        sa.event.remove(ledger.engine, "before_cursor_execute", seen)
+    assert sent, f"no statement starting {starts!r} was sent"
+    raw = ledger.engine.raw_connection()
+    try:
+        return [
+            " | ".join(row[3] for row in raw.cursor().execute(f"EXPLAIN QUERY PLAN {s}", p))
+            for s, p in sent
+        ]
+    finally:
+        raw.close()
+
+
+def test_answers_read_each_cycle_by_when_answered(ledger: Ledger) -> None:
+    (plan,) = plans(ledger, lambda: ledger.answered_since(NOW - 60), "SELECT")
+    assert "SCAN questions" not in plan
+    assert "ix_questions_answered (answered_at>?)" in plan
+
+
+def test_prune_finds_old_intents_by_age(ledger: Ledger) -> None:
+    (plan,) = plans(ledger, lambda: ledger.prune(NOW - 86_400), "DELETE FROM intents")
+    assert "SCAN intents" not in plan
+    assert "ix_intents_created (created_at<?)" in plan
+
+
+def test_prune_finds_old_settled_decisions_by_status_and_age(ledger: Ledger) -> None:
+    """Not the status index alone, which holds nearly every decision as settled."""
+    found = plans(ledger, lambda: ledger.prune(NOW - 86_400), "DELETE FROM decisions")
+    found += plans(ledger, lambda: ledger.prune(NOW - 86_400), "DELETE FROM feedback")
+    for plan in found:
+        assert "ix_decisions_status (status=?)" not in plan
+        assert "ix_decisions_status_created (status=? AND created_at<?)" in plan
