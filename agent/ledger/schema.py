@@ -534,6 +534,10 @@ _V16_INDEXES = (
     # the status index over every settled decision (nearly all of them) to find one
     # day's worth.
     ("ix_decisions_status_created", "decisions", "status, created_at"),
+    # Deleting a decision checks that no execution names it (the foreign key) and the
+    # prune keeps a decision an execution names: both scanned every execution, once per
+    # decision deleted, without it.
+    ("ix_executions_decision", "executions", "decision_id"),
 )
 
 
@@ -635,8 +639,8 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration(
         16,
         "indexes for what slowed down as the ledger grew: questions by when answered "
-        "(read every remediation cycle), intents by age and decisions by status and age "
-        "(the hourly prune)",
+        "(read every remediation cycle), intents by age, decisions by status and age, "
+        "executions by decision (the hourly prune)",
         _growth_indexes,
     ),
 )

@@ -68,3 +68,12 @@ def test_prune_finds_old_settled_decisions_by_status_and_age(ledger: Ledger) -> 
     for plan in found:
         assert "ix_decisions_status (status=?)" not in plan
         assert "ix_decisions_status_created (status=? AND created_at<?)" in plan
+
+
+def test_prune_deletes_decisions_without_scanning_executions(ledger: Ledger) -> None:
+    """Each decision deleted is looked up among the executions (the foreign key, and
+    the runs that keep their decisions) by an index: a scan of every execution per
+    decision made the hourly prune grow with the ledger's size times a day's decisions."""
+    (plan,) = plans(ledger, lambda: ledger.prune(NOW - 86_400), "DELETE FROM decisions")
+    assert "SCAN executions" not in plan
+    assert "ix_executions_decision" in plan
