@@ -538,6 +538,9 @@ _V16_INDEXES = (
     # prune keeps a decision an execution names: both scanned every execution, once per
     # decision deleted, without it.
     ("ix_executions_decision", "executions", "decision_id"),
+    # The prune keeps a model version a decision still kept names: without it, each old
+    # version walked every decision of its workload to find one naming it.
+    ("ix_decisions_subject_model", "decisions", "subject, model_version"),
 )
 
 
@@ -640,7 +643,8 @@ MIGRATIONS: tuple[Migration, ...] = (
         16,
         "indexes for what slowed down as the ledger grew: questions by when answered "
         "(read every remediation cycle), intents by age, decisions by status and age, "
-        "executions by decision (the hourly prune)",
+        "executions by decision, decisions by the model version they name (the hourly "
+        "prune)",
         _growth_indexes,
     ),
 )

@@ -77,3 +77,10 @@ def test_prune_deletes_decisions_without_scanning_executions(ledger: Ledger) -> 
     (plan,) = plans(ledger, lambda: ledger.prune(NOW - 86_400), "DELETE FROM decisions")
     assert "SCAN executions" not in plan
     assert "ix_executions_decision" in plan
+
+
+def test_prune_looks_up_the_decisions_naming_a_model_version(ledger: Ledger) -> None:
+    """A retired version stays while a decision kept names it: one index probe per
+    version, not a walk over every decision of its workload."""
+    (plan,) = plans(ledger, lambda: ledger.prune(NOW - 86_400), "DELETE FROM model_versions")
+    assert "ix_decisions_subject_model (subject=? AND model_version=?)" in plan
