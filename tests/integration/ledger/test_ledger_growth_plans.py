@@ -13,6 +13,7 @@ import pytest
 import sqlalchemy as sa
 
 from agent.ledger import Ledger, open_ledger
+from tests.harness.servers import fresh_schema
 
 NOW = 1_800_000_000.0
 
@@ -84,3 +85,33 @@ def test_prune_looks_up_the_decisions_naming_a_model_version(ledger: Ledger) -> 
     version, not a walk over every decision of its workload."""
     (plan,) = plans(ledger, lambda: ledger.prune(NOW - 86_400), "DELETE FROM model_versions")
     assert "ix_decisions_subject_model (subject=? AND model_version=?)" in plan
+
+
+@pytest.mark.postgres
+def test_prune_on_postgres_anti_joins_the_questions_and_runs(postgres_url: str) -> None:
+    """The decisions a question or a run still names stay: an anti-join, not a NOT IN
+    that hashes every question ever kept (or, past work_mem, scans them once per old
+    decision)."""
+    url, _ = fresh_schema(postgres_url)
+    ledger = open_ledger(url, NOW)
+    try:
+        sent: list[tuple[str, Any]] = []
+
+        def seen(conn: Any, cursor: Any, statement: str, params: Any, *_: Any) -> None:
+            if statement.startswith("DELETE FROM decisions"):
+                sent.append((statement, params))
+
+        sa.event.listen(ledger.engine, "before_cursor_execute", seen)
+        ledger.prune(NOW - 86_400)
+        sa.event.remove(ledger.engine, "before_cursor_execute", seen)
+        ((statement, params),) = sent
+        with ledger.engine.connect() as conn:
+            raw = conn.connection.dbapi_connection
+            assert raw is not None
+            cursor = raw.cursor()
+            cursor.execute("EXPLAIN " + statement, params)
+            plan = "\n".join(row[0] for row in cursor.fetchall())
+        assert "Anti Join" in plan, plan
+        assert "SubPlan" not in plan, plan
+    finally:
+        ledger.close()
