@@ -541,6 +541,9 @@ _V16_INDEXES = (
     # The prune keeps a model version a decision still kept names: without it, each old
     # version walked every decision of its workload to find one naming it.
     ("ix_decisions_subject_model", "decisions", "subject, model_version"),
+    # The runs read by status every remediation cycle (running, paused, verifying): a
+    # scan of every execution kept without it.
+    ("ix_executions_status", "executions", "status"),
 )
 
 
@@ -644,7 +647,7 @@ MIGRATIONS: tuple[Migration, ...] = (
         "indexes for what slowed down as the ledger grew: questions by when answered "
         "(read every remediation cycle), intents by age, decisions by status and age, "
         "executions by decision, decisions by the model version they name (the hourly "
-        "prune)",
+        "prune), executions by status (read every remediation cycle)",
         _growth_indexes,
     ),
 )

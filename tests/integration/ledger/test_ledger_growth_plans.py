@@ -56,6 +56,12 @@ def test_answers_read_each_cycle_by_when_answered(ledger: Ledger) -> None:
     assert "ix_questions_answered (answered_at>?)" in plan
 
 
+def test_runs_read_each_cycle_by_status(ledger: Ledger) -> None:
+    (plan,) = plans(ledger, lambda: ledger.executions(["verifying", "paused"]), "SELECT")
+    assert "SCAN executions" not in plan
+    assert "ix_executions_status (status=?)" in plan
+
+
 def test_prune_finds_old_intents_by_age(ledger: Ledger) -> None:
     (plan,) = plans(ledger, lambda: ledger.prune(NOW - 86_400), "DELETE FROM intents")
     assert "SCAN intents" not in plan
