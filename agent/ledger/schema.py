@@ -521,6 +521,37 @@ def _one_live_model(conn: sa.Connection) -> None:
     )
 
 
+# Indexes added by migration 16, as (name, table, columns): found by
+# benchmarks/ledger_scale.py, each for a read or a prune that otherwise walked a whole
+# table, or every settled decision, and so slowed down as the ledger grew.
+_V16_INDEXES = (
+    # The answers read every remediation cycle (``answered_since``): a scan of every
+    # question ever asked without it.
+    ("ix_questions_answered", "questions", "answered_at"),
+    # The hourly prune of finished intents by age: a scan of every intent without it.
+    ("ix_intents_created", "intents", "created_at"),
+    # The hourly prune of settled decisions by age: without it SQLite's planner walks
+    # the status index over every settled decision (nearly all of them) to find one
+    # day's worth.
+    ("ix_decisions_status_created", "decisions", "status, created_at"),
+    # Deleting a decision checks that no execution names it (the foreign key) and the
+    # prune keeps a decision an execution names: both scanned every execution, once per
+    # decision deleted, without it.
+    ("ix_executions_decision", "executions", "decision_id"),
+    # The prune keeps a model version a decision still kept names: without it, each old
+    # version walked every decision of its workload to find one naming it.
+    ("ix_decisions_subject_model", "decisions", "subject, model_version"),
+    # The runs read by status every remediation cycle (running, paused, verifying): a
+    # scan of every execution kept without it.
+    ("ix_executions_status", "executions", "status"),
+)
+
+
+def _growth_indexes(conn: sa.Connection) -> None:
+    for name, table, columns in _V16_INDEXES:
+        conn.execute(sa.text(f"CREATE INDEX IF NOT EXISTS {name} ON {table} ({columns})"))
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(
         1,
@@ -610,6 +641,14 @@ MIGRATIONS: tuple[Migration, ...] = (
         "stored before are not), and a retired version is kept for the retention from "
         "when it was retired",
         _one_live_model,
+    ),
+    Migration(
+        16,
+        "indexes for what slowed down as the ledger grew: questions by when answered "
+        "(read every remediation cycle), intents by age, decisions by status and age, "
+        "executions by decision, decisions by the model version they name (the hourly "
+        "prune), executions by status (read every remediation cycle)",
+        _growth_indexes,
     ),
 )
 SCHEMA_VERSION = MIGRATIONS[-1].version

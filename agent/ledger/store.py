@@ -2314,13 +2314,17 @@ class Ledger:
             counts["executions"] = conn.execute(
                 e.delete().where(e.c.updated_at < before, e.c.status.not_in(OPEN_RUNS))
             ).rowcount
-            still_asked = sa.select(q.c.decision_id)
-            still_run = sa.select(e.c.decision_id)
+            # NOT EXISTS, not NOT IN: PostgreSQL plans NOT IN (subquery) by hashing every
+            # question and execution ever kept (and, once they outgrow work_mem, by
+            # scanning them once per old decision), and NOT EXISTS as an anti-join on
+            # their decision indexes. The same rows: neither column is ever NULL.
+            still_asked = sa.exists().where(q.c.decision_id == d.c.id)
+            still_run = sa.exists().where(e.c.decision_id == d.c.id)
             going = sa.select(d.c.id).where(
                 d.c.created_at < before,
                 d.c.status.in_(list(TERMINAL)),
-                d.c.id.not_in(still_asked),
-                d.c.id.not_in(still_run),
+                ~still_asked,
+                ~still_run,
             )
             h = tables["decision_status"]
             counts["status_history"] = conn.execute(
