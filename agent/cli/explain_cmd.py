@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from agent.cli._context import add_ledger_flags, ledger_from, one_decision
+from agent.ids import short_id
 from agent.routing import both_confidences, confidence_percent, threshold_percent
 from agent.verdicts import NOT_EXECUTED, status_said
 
@@ -223,7 +224,7 @@ def render(
         ]
     for question in questions:
         lines.append(
-            f"  question   {question.id[:8]} {question.status}"
+            f"  question   {short_id(question.id)} {question.status}"
             + (
                 f" by {question.answered_by} at {_when(question.answered_at)}"
                 if question.answered_by
