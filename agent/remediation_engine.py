@@ -141,7 +141,7 @@ from remediation.verification import (
     evaluate_promql_check,
     start_verification,
 )
-from remediation.windows import contains, to_utc_text
+from remediation.windows import contains, to_utc_iso, to_utc_text
 
 __all__ = ["Handled", "RemediationEngine"]
 
@@ -1737,7 +1737,7 @@ class RemediationEngine:
                         "action": "hold",
                         "runbook": runbook.name,
                         "guard": reason_code,
-                        **({"until": to_utc_text(window.until)} if window is not None else {}),
+                        **({"until": to_utc_iso(window.until)} if window is not None else {}),
                     },
                     signal_confidence=0.0,
                     reason_code=reason_code,

@@ -174,10 +174,11 @@ def since_seconds(text: str | None) -> float | None:
 
 
 def utc_text(ts: float) -> str:
-    """A moment as every reading command prints it: ``2026-11-25 06:02:10 UTC``."""
-    from datetime import UTC, datetime
+    """A moment as every reading command prints it: ``2026-11-25 06:02:10 UTC`` (the one
+    shape of :func:`remediation.windows.to_utc_text`, which the daemon's sentences use)."""
+    from remediation.windows import to_utc_text
 
-    return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+    return to_utc_text(ts)
 
 
 def older_records(what: str, newest: float | None, now: float) -> str | None:

@@ -21,7 +21,7 @@ from agent.ledger import DecisionRecord
 from agent.remediation_engine import Handled
 from agent.verdicts import judge
 from remediation.ports import ObjectRef
-from remediation.windows import to_utc_text
+from remediation.windows import to_utc_iso, to_utc_text
 from tests.unit.engine.harness import WEB, Rig, latency_anomaly, restarted, rig, web
 
 HOUR = 3600.0
@@ -133,7 +133,7 @@ def test_a_fix_that_does_not_stick_is_handed_off_once_per_window(tmp_path: Path)
         "action": "hold",
         "runbook": "latency-restart",
         "guard": "TargetRateLimit",
-        "until": until,
+        "until": to_utc_iso(first_run + 6 * HOUR),  # machine-readable: ISO 8601
     }
     # Escalated through the approvals channel (here the ledger's: `autonomic approvals`).
     assert _escalations(r, held) == [expected]
