@@ -27,6 +27,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 
 from agent.errors import AutonomicError, PermanentError, TransientError
+from agent.ids import short_id
 from agent.ledger import LATE_ANSWER_PREFIX, DecisionRecord, Feedback, Ledger, Question, is_hold
 from agent.verdicts import DEFAULT_REASK_AFTER_REJECT, HINDSIGHT, hindsight_hold, judge
 
@@ -841,15 +842,15 @@ class Approvals:
             return AnswerOutcome(
                 False,
                 "NotJudgeable",
-                f"decision {decision_id[:12]} is a hand-off: a guard held the runbook back, "
+                f"decision {short_id(decision_id)} is a hand-off: a guard held the runbook back, "
                 "so it proposed nothing to call the fix or not",
             )
         if record.status not in HINDSIGHT:
             return AnswerOutcome(
                 False,
                 "NotJudgeable",
-                f"decision {decision_id[:12]} is {record.status}, not one nobody acted on; "
-                f"to overrule its verdict, use `autonomic feedback {decision_id[:12]}`",
+                f"decision {short_id(decision_id)} is {record.status}, not one nobody acted on; "
+                f"to overrule its verdict, use `autonomic feedback {short_id(decision_id)}`",
             )
         kind = judge(self.ledger, record, right=right, actor=actor, at=now, detail={"via": via})
         if kind is None:

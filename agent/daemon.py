@@ -17,7 +17,12 @@ from dataclasses import asdict, dataclass, field
 from typing import Any, Protocol
 
 from agent.alert_inbox import AlertInbox
-from agent.approvals import ESCALATIONS_SHOWN, escalation_json, question_json, unanswerable
+from agent.approvals import (
+    ESCALATIONS_SHOWN,
+    escalation_json,
+    question_json,
+    unanswerable,
+)
 from agent.caller_token import CallerToken
 from agent.clock import Clock, SystemClock
 from agent.decisions import DecisionService
@@ -846,7 +851,7 @@ def build_daemon(
     server.route(
         "GET",
         "/approvals",
-        reader_token.guard(needs_ledger(lambda _r: _pending(ledger, clock.now()))),
+        reader_token.guard(needs_ledger(lambda r: _pending(ledger, clock.now(), r.query))),
         check_headers=read_check,
     )
     if settings.alertmanager.enabled:
@@ -964,22 +969,66 @@ def _after_ledger(
     return wrap
 
 
-def _pending(ledger: Ledger, now: float) -> Response:
-    """Questions waiting for an answer, and what was escalated in the last day (nothing
-    was done about those; without Slack this is where the on-call sees them). The keys
-    are those of `autonomic approvals list --json` (``agent.approvals``)."""
+LISTED_AT_MOST = 1000  # GET /approvals and /alerts: the most ?limit= may ask for
+APPROVALS_SHOWN = 50  # GET /approvals: the newest, unless ?limit= says (approvals list's too)
+
+
+def _pending(ledger: Ledger, now: float, query: Mapping[str, list[str]] | None = None) -> Response:
+    """Questions waiting for an answer, and what was escalated (nothing was done about
+    those; without Slack this is where the on-call sees them). The keys are those of
+    `autonomic approvals list --json` (``agent.approvals``), and so are the parameters:
+    ``?limit=N`` the newest N pending questions (still in the order asked) and at most N
+    escalations (default 50, at most 1000); ``?since=DURATION`` the escalations' window
+    (``30m``, ``8h``, ``7d``; ``all`` for every one; default 24h). ``older_pending``
+    counts the pending questions the limit left out; ``more_escalations`` says the
+    window holds more escalations than listed."""
+    from agent.settings import parse_positive_duration
+
+    query = query or {}
+    limit_text = (query.get("limit") or [str(APPROVALS_SHOWN)])[0]
+    if not limit_text.isdigit() or not 1 <= int(limit_text) <= LISTED_AT_MOST:
+        return json_response(
+            400,
+            {
+                "error": f"limit must be a whole number from 1 to {LISTED_AT_MOST}, "
+                f"got {limit_text!r}"
+            },
+        )
+    limit = int(limit_text)
+    since_text = (query.get("since") or [""])[0]
+    window: float | None = ESCALATIONS_SHOWN
+    if since_text.strip().lower() == "all":
+        window = None
+    elif "since" in query:
+        try:
+            window = parse_positive_duration(since_text)
+        except ValueError as exc:
+            return json_response(
+                400, {"error": f"since must be a duration (30m, 8h, 7d) or all: {exc}"}
+            )
+    questions = ledger.questions(limit=limit, newest=True)
+    older = ledger.count_questions() - len(questions) if len(questions) >= limit else 0
     pending = [
         question_json(question, ledger.get_decision(question.decision_id), now)
-        for question in ledger.questions()
+        for question in questions
     ]
+    since = 0.0 if window is None else now - window
+    rows = ledger.feedback_since("escalation", since, limit=limit + 1)
     escalations = [
-        escalation_json(row, ledger.get_decision(row["decision_id"]))
-        for row in ledger.feedback_since("escalation", now - ESCALATIONS_SHOWN)
+        escalation_json(row, ledger.get_decision(row["decision_id"])) for row in rows[:limit]
     ]
-    return json_response(200, {"pending": pending, "escalations": escalations})
+    return json_response(
+        200,
+        {
+            "pending": pending,
+            "escalations": escalations,
+            "older_pending": older,
+            "more_escalations": len(rows) > limit,
+        },
+    )
 
 
-STORED_ALERTS_SHOWN = 50  # GET /alerts: the newest, unless ?limit= asks for more (at most 1000)
+STORED_ALERTS_SHOWN = 50  # GET /alerts: the newest, unless ?limit= asks for more
 
 
 def _stored_alerts(ledger: Ledger, request: Request) -> Response:
@@ -990,9 +1039,13 @@ def _stored_alerts(ledger: Ledger, request: Request) -> Response:
     if given_up not in ("true", "false"):
         return json_response(400, {"error": f"given_up must be true or false, got {given_up!r}"})
     limit_text = (request.query.get("limit") or [str(STORED_ALERTS_SHOWN)])[0]
-    if not limit_text.isdigit() or not 1 <= int(limit_text) <= 1000:
+    if not limit_text.isdigit() or not 1 <= int(limit_text) <= LISTED_AT_MOST:
         return json_response(
-            400, {"error": f"limit must be a whole number from 1 to 1000, got {limit_text!r}"}
+            400,
+            {
+                "error": f"limit must be a whole number from 1 to {LISTED_AT_MOST}, "
+                f"got {limit_text!r}"
+            },
         )
     limit = int(limit_text)
     rows = ledger.stored_alerts(given_up=given_up == "true", limit=limit + 1)

@@ -42,6 +42,7 @@ from agent.calibration import (
 )
 from agent.clock import Clock
 from agent.errors import AutonomicError, PermanentError, TransientError
+from agent.ids import short_id
 from agent.ledger import Decision, DecisionRecord, Feedback, Ledger, Question, is_hold
 from agent.observability import Metrics, decision_context
 from agent.routing import Autonomy, Route, Thresholds, route
@@ -759,7 +760,7 @@ class DecisionService:
         # Moved with no verdict written: the verdict was written ahead, with its run's
         # closing (``Ledger.set_execution_status``); the closing is counted now.
         if not moved and not written:
-            log.info("decision %s already holds its %s verdict", decision_id[:8], kind)
+            log.info("decision %s already holds its %s verdict", short_id(decision_id), kind)
             return
         self.metrics.decisions.labels(
             kind=record.kind,

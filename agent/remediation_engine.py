@@ -37,6 +37,7 @@ from agent.clock import Clock
 from agent.decisions import DecisionService, Proposal
 from agent.errors import PermanentError, TransientError
 from agent.executor import REPLACED_SINCE_PLAN, DrainBudget, Executor
+from agent.ids import short_id
 from agent.ledger import HELD_PREFIX, DecisionRecord, Feedback, HeldBack, Intent, Ledger, is_hold
 from agent.ledger.store import CLOSED_UNWRITTEN
 from agent.observability import decision_context
@@ -142,7 +143,7 @@ from remediation.verification import (
     evaluate_promql_check,
     start_verification,
 )
-from remediation.windows import contains, to_utc_text
+from remediation.windows import contains, to_utc_iso, to_utc_text
 
 __all__ = ["Handled", "RemediationEngine"]
 
@@ -1535,7 +1536,8 @@ class RemediationEngine:
                     runbook.name,
                     "duplicate",
                     "AlreadyDecided",
-                    f"incident already has decision {existing.id[:8]} ({existing.status})" + when,
+                    f"incident already has decision {short_id(existing.id)} ({existing.status})"
+                    + when,
                     existing.id,
                     existing.route,
                 )
@@ -1572,7 +1574,7 @@ class RemediationEngine:
                 runbook.name,
                 "duplicate",
                 "OpenDecision",
-                f"decision {open_decision.id[:8]} of {runbook.name} on {planned.target} is "
+                f"decision {short_id(open_decision.id)} of {runbook.name} on {planned.target} is "
                 f"still {open_decision.status}",
                 open_decision.id,
                 open_decision.route,
@@ -1747,7 +1749,7 @@ class RemediationEngine:
                         "action": "hold",
                         "runbook": runbook.name,
                         "guard": reason_code,
-                        **({"until": to_utc_text(window.until)} if window is not None else {}),
+                        **({"until": to_utc_iso(window.until)} if window is not None else {}),
                     },
                     signal_confidence=0.0,
                     reason_code=reason_code,
@@ -1818,7 +1820,9 @@ class RemediationEngine:
                 status=["failed", "undone"],
                 limit=max(breaker.consecutive_failures, 1),
             )
-            runs = ", ".join(f"{r.id[:8]} on {r.subject} {r.status}" for r in reversed(failed))
+            runs = ", ".join(
+                f"{short_id(r.id)} on {r.subject} {r.status}" for r in reversed(failed)
+            )
             return (
                 f"{name} failed {breaker.consecutive_failures} times in a row (decisions "
                 f"{runs or 'not in the ledger'}); its circuit breaker opened at "
@@ -1884,7 +1888,7 @@ class RemediationEngine:
             record = next((r for r in found[where] if r.created_at <= run.at), None)
             if record is not None:
                 found[where].remove(record)
-            text = f"{record.id[:8]} {record.status}" if record else "(no decision found)"
+            text = f"{short_id(record.id)} {record.status}" if record else "(no decision found)"
             said.append(f"{run.runbook} on {run.target}: {text}" if with_target else text)
         return ", ".join(said)
 
@@ -2054,7 +2058,7 @@ class RemediationEngine:
         )
         escalation = (
             f"remediation failed: {why}. Autonomic does not try it again: do by hand what "
-            f"it proposed if it is still needed (`autonomic explain {record.id[:12]}` shows "
+            f"it proposed if it is still needed (`autonomic explain {short_id(record.id)}` shows "
             "the plan), and report the error (the leader's log has its traceback)"
         )
         closing = self._closing(record, "failed", why, escalation)
@@ -2132,8 +2136,8 @@ class RemediationEngine:
                     "%s: decision %s waits for the run of decision %s to give its key up "
                     "(closed with nothing written); claimed again next cycle",
                     key,
-                    record.id[:8],
-                    str(execution["decision_id"])[:8] if execution else "?",
+                    short_id(record.id),
+                    short_id(str(execution["decision_id"])) if execution else "?",
                 )
                 return "waiting-claim"
         return self._supersede(record, self._key_held(key, execution), now)
@@ -2159,9 +2163,9 @@ class RemediationEngine:
         holder = str(execution["decision_id"])
         wrote = ", with a write-ahead intent" if self.ledger.intents(execution_key=key) else ""
         return (
-            f"its incident's run ({key}) is held by decision {holder[:8]} (its run "
+            f"its incident's run ({key}) is held by decision {short_id(holder)} (its run "
             f"{execution['status']}{wrote}), which claimed it first; one run per incident "
-            f"(`autonomic explain {holder[:12]}` shows that decision)"
+            f"(`autonomic explain {short_id(holder)}` shows that decision)"
         )
 
     def _close_stranded(self) -> int:
@@ -2317,7 +2321,7 @@ class RemediationEngine:
         if not self._closed_replaced(existing):
             return None
         return (
-            f"decision {existing.id[:8]} about it was not carried out: "
+            f"decision {short_id(existing.id)} about it was not carried out: "
             f"{', '.join(changed)} was replaced (deleted and created again under its name) "
             "since its plan; this one is about the new object"
         )
@@ -2503,7 +2507,7 @@ class RemediationEngine:
                 )
             ):
                 return (
-                    f"decision {existing.id[:8]} ({existing.status}) held its incident "
+                    f"decision {short_id(existing.id)} ({existing.status}) held its incident "
                     f"until {to_utc_text(hold.until)}"
                 )
         return None
@@ -2528,7 +2532,7 @@ class RemediationEngine:
             self._not_retried[key] = handled_at
             return None
         return (
-            f"decision {existing.id[:8]} about it was closed at "
+            f"decision {short_id(existing.id)} about it was closed at "
             f"{to_utc_text(existing.updated_at)}: its object was replaced since its plan"
         )
 
@@ -2691,7 +2695,7 @@ class RemediationEngine:
             return None, ""
         if judged is not None:
             return (
-                f"still going on: decision {str(judged['decision_id'])[:8]} was judged not "
+                f"still going on: decision {short_id(str(judged['decision_id']))} was judged not "
                 f"the fix by {judged['actor']} at {to_utc_text(float(judged['created_at']))}, "
                 f"{format_duration(hold.judged_hold)} or more ago, and nothing was done since",
                 "",
@@ -2699,12 +2703,12 @@ class RemediationEngine:
         if existing.status == "escalated":
             return (
                 f"still going on since {to_utc_text(_incident_since(existing))}: decision "
-                f"{existing.id[:8]} escalated it at {to_utc_text(closed)}, "
+                f"{short_id(existing.id)} escalated it at {to_utc_text(closed)}, "
                 f"{format_duration(quiet)} or more ago, and nothing was done since",
                 "",
             )
         return (
-            f"still going on: decision {existing.id[:8]} about it {what} at "
+            f"still going on: decision {short_id(existing.id)} about it {what} at "
             f"{to_utc_text(closed)}, {format_duration(quiet)} or more ago",
             "",
         )
@@ -2742,7 +2746,7 @@ class RemediationEngine:
             outcome="not-executed",
         ).inc()
         self._progress(record, text, final=True)
-        log.warning("decision %s: %s", record.id[:8], text)
+        log.warning("decision %s: %s", short_id(record.id), text)
         self._send_promised(record, text, now)
 
     def _supersede(
@@ -2892,7 +2896,7 @@ class RemediationEngine:
         )
         escalation = (
             f"{record.proposal['runbook']} will not drain {drain.target} as approved "
-            f"(decision {record.id[:8]}): {denial}. Nothing was done, not even the cordon: "
+            f"(decision {short_id(record.id)}): {denial}. Nothing was done, not even the cordon: "
             "the budgets, read again before it, changed since the drain was decided, and "
             "it could not finish while they refuse its evictions. Once they allow them, "
             f"`kubectl drain {drain.target.name} --ignore-daemonsets "
@@ -2951,7 +2955,7 @@ class RemediationEngine:
                 log.info(
                     "decision %s: its alert %s (fingerprint %s) resolved, but %s still "
                     "fires on %s: going on",
-                    record.id[:8],
+                    short_id(record.id),
                     end.name,
                     fingerprint,
                     other.describe(),
@@ -3024,7 +3028,7 @@ class RemediationEngine:
         once each time the reason changes, not every cycle it is held."""
         if self._going_on.get(record.id) == why:
             return
-        log.info("decision %s (%s): %s; going on", record.id[:8], record.reason_code, why)
+        log.info("decision %s (%s): %s; going on", short_id(record.id), record.reason_code, why)
         self._going_on[record.id] = why
         self._going_on.move_to_end(record.id)
         while len(self._going_on) > 1000:
@@ -3110,7 +3114,7 @@ class RemediationEngine:
                 and other.proposal.get("mode") != "dryRun"
             ):
                 return (
-                    f"a newer decision on {target}, {other.id[:8]} "
+                    f"a newer decision on {target}, {short_id(other.id)} "
                     f"({other.proposal.get('runbook', other.decision_type)}, {other.status}), "
                     "was carried out after this one was made, so its plan no longer "
                     "describes the cluster"
@@ -3249,7 +3253,7 @@ class RemediationEngine:
                     "run of decision %s; leaving the step to it",
                     key,
                     step,
-                    record.id[:8],
+                    short_id(record.id),
                 )
                 return "claimed-elsewhere"
             if outcome.status == "unsettled":
@@ -3377,7 +3381,7 @@ class RemediationEngine:
                 {"why": text, "step": held.step, "error": held.error, "until": until},
             )
             self._progress(record, text)
-        log.warning("%s: decision %s %s", key, record.id[:8], text)
+        log.warning("%s: decision %s %s", key, short_id(record.id), text)
         held.told = True
 
     def _defer_over(self, record: DecisionRecord, key: str) -> str | None:
@@ -3424,7 +3428,7 @@ class RemediationEngine:
             "%s: shutting down: run of decision %s stopped %s with %d of its %d steps "
             "begun; left %s for the next leader to go on with",
             key,
-            record.id[:8],
+            short_id(record.id),
             where,
             written,
             len(record.proposal.get("operations") or ()),
@@ -3852,7 +3856,7 @@ class RemediationEngine:
             "%s: decision %s fails, but the undo of step %s is not settled yet: left open "
             "until it is",
             key,
-            record.id[:8],
+            short_id(record.id),
             steps,
         )
         return "undo-unsettled"
@@ -3915,7 +3919,7 @@ class RemediationEngine:
             result = self.executor.undo(
                 intent,
                 reason_code="AutonomicUndoRequested",
-                message=f"undoing decision {record.id[:12]} at {asked}",
+                message=f"undoing decision {short_id(record.id)} at {asked}",
             )
             if result.status == "undone":
                 undone.append(result.message)
@@ -3930,7 +3934,7 @@ class RemediationEngine:
         if undone:
             outcome, status = ("partly-undone" if refused else "undone"), "undone"
         elif refused is None:  # nothing applied, nothing undone: what it wrote is gone
-            refused = f"nothing {record.id[:12]} wrote is still in place to undo"
+            refused = f"nothing {short_id(record.id)} wrote is still in place to undo"
             outcome, status = "refused", previous
         else:
             outcome, status = "refused", previous
@@ -3964,7 +3968,8 @@ class RemediationEngine:
             f"{(deadline - requested_at) / 60:.0f} min): "
             + _why_late(self.paused())
             + "; nothing was undone, and it is not carried out late. If it is still wanted, "
-            f"look at {record.subject} as it is now and ask again: autonomic undo {record.id[:12]}"
+            f"look at {record.subject} as it is now and ask again: "
+            f"autonomic undo {short_id(record.id)}"
         )
         text = f"undo expired: {why}; it stays {previous}"
         detail = {"requested_by": actor, "undone": [], "why": why, "deadline": deadline}
@@ -3999,7 +4004,7 @@ class RemediationEngine:
         later = acted_since(self.ledger, record)
         if later:
             return (
-                f"{target} was acted on since by decision {later[0].id[:12]} "
+                f"{target} was acted on since by decision {short_id(later[0].id)} "
                 f"({later[0].decision_type}); undo that one first"
             )
         if not applied:
@@ -4272,7 +4277,7 @@ class RemediationEngine:
             f"not expect: the leader's log has the traceback). The run is left as it is, "
             f"{left}: nothing was undone, and {record.subject} stays taken by it, so no "
             "other run acts on it. Autonomic tries it again at each cycle and does not say "
-            f"this again; `autonomic explain {record.id[:12]}` shows what was written. "
+            f"this again; `autonomic explain {short_id(record.id)}` shows what was written. "
             "Look at the target, and report the error"
         )
         with decision_context(record.id):
@@ -4347,7 +4352,7 @@ class RemediationEngine:
                 log.info(
                     "decision %s: %s; but %d of its %d steps are written already: going on "
                     "(a run part written is not stopped; its verification judges it)",
-                    record.id[:8],
+                    short_id(record.id),
                     over,
                     first_missing,
                     len(operations),
@@ -4408,7 +4413,7 @@ class RemediationEngine:
             log.info(
                 "%s: decision %s is not started yet (%s): looking again next cycle",
                 key,
-                record.id[:8],
+                short_id(record.id),
                 waiting,
             )
         return waiting
@@ -4479,7 +4484,7 @@ class RemediationEngine:
                     "%s: decision %s not closed (%s): a write-ahead intent was recorded "
                     "under its run meanwhile; leaving the run to the step's writer",
                     key,
-                    record.id[:8],
+                    short_id(record.id),
                     closed_as,
                 )
                 return "claimed-elsewhere"
@@ -4490,7 +4495,7 @@ class RemediationEngine:
             else:
                 self._promise(record, escalation)
                 self._progress(record, text, final=True)
-                log.info("%s: decision %s %s", key, record.id[:8], text)
+                log.info("%s: decision %s %s", key, short_id(record.id), text)
                 self._send_promised(record, escalation, now)
         execution = self.ledger.execution(key)
         if execution is None or execution["status"] != "running":
@@ -4614,7 +4619,7 @@ class RemediationEngine:
                     self._carry_on(record, key, "its undo was not settled")
             elif intents and (left := self._left_running(execution, intents)) is not None:
                 with decision_context(record.id):
-                    log.info("%s: decision %s %s: carrying it on", key, record.id[:8], left)
+                    log.info("%s: decision %s %s: carrying it on", key, short_id(record.id), left)
                     self._carry_on(record, key, left)
             return
         with decision_context(record.id):
@@ -4705,7 +4710,7 @@ class RemediationEngine:
                     "ledger failed before its first intent, a guard held it, or its leader "
                     "lost its lease)",
                     key,
-                    record.id[:8],
+                    short_id(record.id),
                 )
             self._carry_on(record, key, "claimed with nothing written")
 
@@ -4793,7 +4798,7 @@ class RemediationEngine:
                     log.warning(
                         "decision %s was closed (%s) with an escalation that was not sent "
                         "(the process stopped, or failed, in between): sending it now",
-                        record.id[:8],
+                        short_id(record.id),
                         record.status,
                     )
                     try:

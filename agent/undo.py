@@ -38,6 +38,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from agent.errors import InputError
+from agent.ids import short_id
 from agent.ledger import DecisionRecord, Feedback, Intent, Ledger, is_hold
 
 __all__ = [
@@ -105,7 +106,7 @@ ACTED_SINCE = ("executing", "verifying", "verified", "done", "failed", UNDO_REQU
 
 def _why_not(record: DecisionRecord) -> str | None:
     """Why ``record``'s status alone rules out an undo, or None."""
-    short = record.id[:12]
+    short = short_id(record.id)
     if is_hold(record.decision_type):
         return (
             f"decision {short} is a hand-off ({record.decision_type}): a guard held the "
@@ -160,7 +161,7 @@ def _target(value: Any) -> str:
 def check_steps(record: DecisionRecord, intents: list[Intent]) -> str | None:
     """Why what ``record`` wrote cannot be undone, or None: nothing written (a dry run,
     a notification only), or a step no writer can undo."""
-    short = record.id[:12]
+    short = short_id(record.id)
     applied = [i for i in intents if i.status == "applied"]
     if not applied:
         if record.proposal.get("mode") == "dryRun" or any(i.status == "dry_run" for i in intents):
@@ -204,9 +205,9 @@ def acted_since(ledger: Ledger, record: DecisionRecord) -> list[DecisionRecord]:
 def _later_text(record: DecisionRecord, later: list[DecisionRecord]) -> str:
     newest = later[0]
     return (
-        f"{record.subject} was acted on since by decision {newest.id[:12]} "
-        f"({newest.decision_type}, {newest.status}); undoing {record.id[:12]} would "
-        f"overwrite what that one wrote: undo {newest.id[:12]} first"
+        f"{record.subject} was acted on since by decision {short_id(newest.id)} "
+        f"({newest.decision_type}, {newest.status}); undoing {short_id(record.id)} would "
+        f"overwrite what that one wrote: undo {short_id(newest.id)} first"
     )
 
 
@@ -278,7 +279,7 @@ def request(
     if not ledger.transition(record.id, UNDO_FROM, UNDO_REQUESTED, at, feedback=rows):
         fresh = ledger.get_decision(record.id)
         why = _why_not(fresh) if fresh is not None else None
-        raise InputError(why or f"decision {record.id[:12]} changed meanwhile; try again")
+        raise InputError(why or f"decision {short_id(record.id)} changed meanwhile; try again")
     return plan
 
 

@@ -13,6 +13,7 @@ from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from agent.errors import InputError
+from agent.ids import short_id
 from remediation.durations import format_duration
 
 if TYPE_CHECKING:  # the CLI imports this module's words: sqlalchemy stays out until used
@@ -119,7 +120,7 @@ def judge(
 
     if is_hold(record.decision_type):
         raise InputError(
-            f"decision {record.id[:12]} is a hand-off ({record.decision_type}): a guard held "
+            f"decision {short_id(record.id)} is a hand-off ({record.decision_type}): a guard held "
             "the runbook back, so it proposed nothing to judge; judge the runbook's own "
             "decisions instead"
         )
@@ -129,7 +130,7 @@ def judge(
         kind = "hindsight"
     else:
         raise InputError(
-            f"decision {record.id[:12]} is {record.status}: only a decision that was carried "
+            f"decision {short_id(record.id)} is {record.status}: only a decision that was carried "
             "out or answered, or one that was escalated or expired, can be judged"
         )
     outcome = "right" if right else "wrong"

@@ -203,7 +203,7 @@ def breaker_status(state: BreakerState, spec: CircuitBreaker, now: float) -> Bre
 
 
 def _when(at: float, now: float) -> str:
-    """When a hold ends, both ways a person reads it: "in 14m (at 2026-11-23T06:50+00:00)"."""
+    """When a hold ends, both ways a person reads it: "in 14m (at 2026-11-23 06:50:00 UTC)"."""
     return f"in {format_duration(max(at - now, 0.0))} (at {to_utc_text(at)})"
 
 

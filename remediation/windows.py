@@ -410,5 +410,13 @@ def describe(window: WindowFields) -> str:
 
 
 def to_utc_text(at: float) -> str:
-    """Format epoch seconds as an ISO UTC string for messages."""
+    """A moment as a person reads it, in every sentence, listing and log line and in
+    Slack's message text: ``2026-11-25 06:02:10 UTC``. Machine-readable fields keep ISO
+    8601 (:func:`to_utc_iso`)."""
+    return datetime.fromtimestamp(at, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+def to_utc_iso(at: float) -> str:
+    """A moment for a machine-readable field: ISO 8601 in UTC to the minute,
+    ``2026-11-25T06:02+00:00``."""
     return datetime.fromtimestamp(at, UTC).isoformat(timespec="minutes")

@@ -95,6 +95,7 @@ from agent.errors import (
     PermanentError,
     TransientError,
 )
+from agent.ids import short_id
 from agent.ledger import DecisionRecord, Ledger, Question
 from agent.settings import SlackSettings, resolve_secret
 from agent.undo import REQUEST_KIND, ended, latest_request, request
@@ -853,7 +854,7 @@ class SlackChannel:
                 self.api.post_message(
                     self.channel,
                     f"The question about {escape(decision.subject)} (decision "
-                    f"{decision.id[:12]}; its message was deleted): {news}",
+                    f"{short_id(decision.id)}; its message was deleted): {news}",
                     unfurl_links=False,
                 )
             else:
@@ -1689,11 +1690,11 @@ class SlackReceiver:
 def _clicked(click: Click) -> str:
     """What was clicked, for a log line: "approved on question 0a1b2c3d4e5f"."""
     if isinstance(click, ButtonClick):
-        return f"{click.answer} on question {click.question_id[:12]}"
+        return f"{click.answer} on question {short_id(click.question_id)}"
     if isinstance(click, VerdictClick):
         said = "was" if click.right else "was not"
-        return f"{said} the fix, on decision {click.decision_id[:12]}"
-    return f"undo of decision {click.decision_id[:12]}"
+        return f"{said} the fix, on decision {short_id(click.decision_id)}"
+    return f"undo of decision {short_id(click.decision_id)}"
 
 
 def _again(click: Click) -> str:

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from agent.errors import InputError
+from agent.ids import short_id
 
 if TYPE_CHECKING:  # imported lazily so that `autonomic --help` stays fast
     from agent.ledger import DecisionRecord, Ledger
@@ -105,11 +106,11 @@ def one_decision(ledger: Ledger, prefix: str) -> DecisionRecord:
         raise InputError(_not_a_decision(ledger, prefix))
     if len(found) > 1:
         raise InputError(
-            f"{prefix!r} is ambiguous: {', '.join(f[:12] for f in found)}; give more of the id"
+            f"{prefix!r} is ambiguous: {', '.join(short_id(f) for f in found)}; give more of the id"
         )
     record = ledger.get_decision(found[0])
     if record is None:
-        raise InputError(f"decision {found[0][:12]} is gone (pruned)")
+        raise InputError(f"decision {short_id(found[0])} is gone (pruned)")
     return record
 
 
@@ -124,10 +125,10 @@ def _not_a_decision(ledger: Ledger, prefix: str) -> str:
     if len(decisions) == 1:
         return (
             f"{prefix!r} is a question's id, not a decision's: the question asked about "
-            f"decision {decisions[0][:12]}; give that id"
+            f"decision {short_id(decisions[0])}; give that id"
         )
     if decisions:
-        shown = ", ".join(d[:12] for d in decisions)
+        shown = ", ".join(short_id(d) for d in decisions)
         return (
             f"{prefix!r} starts questions' ids, not a decision's: they asked about decisions "
             f"{shown}; give one of those ids"
@@ -173,10 +174,11 @@ def since_seconds(text: str | None) -> float | None:
 
 
 def utc_text(ts: float) -> str:
-    """A moment as every reading command prints it: ``2026-11-25 06:02:10 UTC``."""
-    from datetime import UTC, datetime
+    """A moment as every reading command prints it: ``2026-11-25 06:02:10 UTC`` (the one
+    shape of :func:`remediation.windows.to_utc_text`, which the daemon's sentences use)."""
+    from remediation.windows import to_utc_text
 
-    return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+    return to_utc_text(ts)
 
 
 def older_records(what: str, newest: float | None, now: float) -> str | None:

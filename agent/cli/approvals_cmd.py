@@ -37,18 +37,13 @@ from agent.cli._context import (
     utc_text,
 )
 from agent.errors import InputError
+from agent.ids import ID_CHARS, short_id
 from agent.routing import confidence_percent
 from agent.verdicts import NOT_EXECUTED
 from remediation.durations import format_duration
 
 if TYPE_CHECKING:
     from agent.ledger import DecisionRecord
-
-
-# The first characters of an id shown, as `history` and `why` show it (and `explain`
-# takes it): on a ledger of a million decisions two share 12 about once in 600 ledgers;
-# 8 was shared by some pair on a ledger of 100,000 more often than not.
-ID_CHARS = 12
 
 
 def register(sub: argparse._SubParsersAction[Any]) -> None:
@@ -191,7 +186,7 @@ def list_questions(args: argparse.Namespace) -> int:
         f"{'question':{cell}} {'decision':{cell}} {'status':{wide}} {'expires':<{width}}  proposal"
     )
     for question, status, expires, what in shown:
-        ids = f"{_short(question.id):{cell}} {_short(question.decision_id):{cell}}"
+        ids = f"{short_id(question.id):{cell}} {short_id(question.decision_id):{cell}}"
         print(f"{ids} {status:{wide}} {expires:<{width}}  {what}")
         if question.status == "pending":
             # What a yes does, where the decision says (a canary promotion or rollback:
@@ -204,7 +199,7 @@ def list_questions(args: argparse.Namespace) -> int:
         print(f"({_older_questions(hidden)} not listed: raise --limit)")
     for question in overdue:
         print(
-            f"question {_short(question.id)} expired {_span(now - question.expires_at)} ago: "
+            f"question {short_id(question.id)} expired {_span(now - question.expires_at)} ago: "
             "it counts as a no, and the daemon closes it (escalated) at its next cycle"
         )
     if overdue:
@@ -217,9 +212,9 @@ def list_questions(args: argparse.Namespace) -> int:
         if question.status == "approved" and record and record.status in _NOT_CARRIED_OUT:
             # "approved" alone reads as done: say it was not, and where to read why
             print(
-                f"question {_short(question.id)} was approved, but its decision "
-                f"{_short(record.id)} is {record.status}: {_NOT_CARRIED_OUT[record.status]} "
-                f"(`autonomic explain {_short(record.id)}` says why)"
+                f"question {short_id(question.id)} was approved, but its decision "
+                f"{short_id(record.id)} is {record.status}: {_NOT_CARRIED_OUT[record.status]} "
+                f"(`autonomic explain {short_id(record.id)}` says why)"
             )
     return 0
 
@@ -230,10 +225,6 @@ _NOT_CARRIED_OUT = {
     "expired": f"{NOT_EXECUTED}, nothing was written",
     "failed": "it did not finish as planned",
 }
-
-
-def _short(identifier: str) -> str:
-    return identifier[:ID_CHARS]
 
 
 def _older_questions(count: int) -> str:
@@ -280,7 +271,7 @@ def _escalations(
         why = (row.get("detail") or {}).get("why") or "-"
         subject = record.subject if record else "?"
         print(
-            f"  {_short(row['decision_id'])}  {_utc(row['created_at'])} ({ago} ago)  "
+            f"  {short_id(row['decision_id'])}  {_utc(row['created_at'])} ({ago} ago)  "
             f"{subject}: {why}"
         )
     if more:
@@ -320,23 +311,23 @@ def answer(args: argparse.Namespace) -> int:
         )
         if kept:
             raise InputError(
-                f"question {_short(question_id)} had expired (counted as a no, and escalated): "
+                f"question {short_id(question_id)} had expired (counted as a no, and escalated): "
                 f"nothing will be executed. Your answer ({args.verdict}) was not applied but is "
                 "kept as the decision's verdict (feedback, for learning)"
             )
         if question is not None and state == "superseded":
             raise InputError(
-                f"question {_short(question_id)} was not {args.verdict}: it is already settled, "
+                f"question {short_id(question_id)} was not {args.verdict}: it is already settled, "
                 f"without an answer ({question.answer_reason}); nothing was done on it, and "
                 "nothing is done on your answer"
             )
         raise InputError(
-            f"question {_short(question_id)} was not {args.verdict}: it is already {state}"
+            f"question {short_id(question_id)} was not {args.verdict}: it is already {state}"
             + (" (or expired)" if state == "pending" else "")
         )
     approvals.close()
     why = f": {reason}" if reason else (" (no reason given)" if args.verdict == "rejected" else "")
-    print(f"question {_short(question_id)} {args.verdict} by {actor}{why}")
+    print(f"question {short_id(question_id)} {args.verdict} by {actor}{why}")
     narrower = _narrower_approvers(ledger, question_id)
     if narrower:
         print(
@@ -373,7 +364,7 @@ def _resolve(ledger: Any, text: str) -> str:
         # the ids that start with what was typed: a question's own, or its decision's
         typed = text.lower()
         shown = ", ".join(
-            (q.id if q.id.lower().startswith(typed) else q.decision_id)[:12] for q in found[:5]
+            short_id(q.id if q.id.lower().startswith(typed) else q.decision_id) for q in found[:5]
         )
         raise InputError(f"{text!r} is ambiguous: {shown}; give more of the id")
     return str(found[0].id)
@@ -388,13 +379,13 @@ def _not_asked(ledger: Any, text: str) -> str:
     if len(records) == 1:
         record = records[0]
         return (
-            f"decision {record.id[:12]} ({record.decision_type} on {record.subject}) was "
+            f"decision {short_id(record.id)} ({record.decision_type} on {record.subject}) was "
             f"never a question: it was routed {record.route} and is {record.status}, so there "
-            f"is nothing to approve or reject (`autonomic explain {record.id[:12]}` tells its "
+            f"is nothing to approve or reject (`autonomic explain {short_id(record.id)}` tells its "
             "story)"
         )
     if records:
-        shown = ", ".join(r.id[:12] for r in records)
+        shown = ", ".join(short_id(r.id) for r in records)
         return (
             f"no question's id starts with {text!r}, and none of the decisions whose ids do "
             f"({shown}) was a question: there is nothing to approve or reject"

@@ -6,10 +6,10 @@ import argparse
 import json
 import time
 from collections.abc import Mapping
-from datetime import UTC, datetime
 from typing import Any
 
 from agent.cli._context import add_ledger_flags, ledger_from, one_decision
+from agent.ids import short_id
 from agent.routing import both_confidences, confidence_percent, threshold_percent
 from agent.verdicts import NOT_EXECUTED, status_said
 
@@ -29,7 +29,9 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
 def _when(ts: float | None) -> str:
     if ts is None:
         return "-"
-    return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+    from remediation.windows import to_utc_text
+
+    return to_utc_text(ts)
 
 
 def _answer_reason(question: Any) -> str:
@@ -223,7 +225,7 @@ def render(
         ]
     for question in questions:
         lines.append(
-            f"  question   {question.id[:8]} {question.status}"
+            f"  question   {short_id(question.id)} {question.status}"
             + (
                 f" by {question.answered_by} at {_when(question.answered_at)}"
                 if question.answered_by
@@ -272,7 +274,6 @@ def _undo_note(record: Any, feedback: list[dict[str, Any]], now: float) -> str:
     """After ``undo-requested``: who asked, what happens next, and by when; after the
     last request expired: that it did, and why."""
     from agent.undo import request_deadline
-    from remediation.windows import to_utc_text
 
     asked = [row for row in feedback if row["kind"] == "undo-request"]
     if record.status != "undo-requested":
@@ -284,11 +285,11 @@ def _undo_note(record: Any, feedback: list[dict[str, Any]], now: float) -> str:
     deadline = request_deadline(asked[-1]) if asked else None
     if deadline is not None and now > deadline:
         when = (
-            f"; it was not carried out by {to_utc_text(deadline)} (safety.undoRequestTTL): the "
+            f"; it was not carried out by {_when(deadline)} (safety.undoRequestTTL): the "
             "next leader's cycle marks it expired and does not carry it out"
         )
     elif deadline is not None:
-        when = f"; it expires if not carried out by {to_utc_text(deadline)}"
+        when = f"; it expires if not carried out by {_when(deadline)}"
     else:
         when = ""
     return (

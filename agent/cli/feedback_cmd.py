@@ -32,6 +32,7 @@ import time
 from typing import Any
 
 from agent.cli._context import add_ledger_flags, ledger_from, one_decision, settings_from
+from agent.ids import short_id
 
 
 def register(sub: argparse._SubParsersAction[Any]) -> None:
@@ -70,12 +71,12 @@ def give(args: argparse.Namespace) -> int:
             detail={"reason": args.reason, "via": "cli"},
         )
         if kind is None:
-            print(f"decision {record.id[:12]}: {actor} already said {outcome}; nothing to add")
+            print(f"decision {short_id(record.id)}: {actor} already said {outcome}; nothing to add")
             return 0
     finally:
         ledger.close()
     print(
-        f"decision {record.id[:12]} ({record.decision_type} on {record.subject}) recorded as "
+        f"decision {short_id(record.id)} ({record.decision_type} on {record.subject}) recorded as "
         f"{outcome} by {actor}{' in hindsight' if kind == 'hindsight' else ''}; the type's "
         "track record counts it from now on"
     )

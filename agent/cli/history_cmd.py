@@ -58,6 +58,7 @@ from agent.cli._context import (
 from agent.cli.explain_cmd import proposal_said
 from agent.cli.why_cmd import subject_named
 from agent.errors import InputError
+from agent.ids import short_id
 from agent.routing import confidence_percent
 from agent.verdicts import CARRIED_OUT, status_said
 from remediation.durations import format_duration
@@ -268,7 +269,7 @@ def _cells(row: HistoryRow) -> tuple[str, ...]:
         proposed = proposed[: PROPOSAL_CHARS - 1] + "…"
     return (
         time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(record.created_at)),
-        record.id[:12],
+        short_id(record.id),
         record.kind,
         record.subject,
         "-" if hand_off else confidence_percent(record.confidence),

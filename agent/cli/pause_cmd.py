@@ -36,6 +36,7 @@ from typing import TYPE_CHECKING, Any
 
 from agent.cli._context import add_ledger_flags, ledger_from, settings_from, take_negative_values
 from agent.errors import InputError
+from agent.ids import short_id
 
 if TYPE_CHECKING:
     from agent.ledger import Ledger
@@ -199,7 +200,7 @@ def _stopped_lines(stopped: list[dict[str, Any]]) -> str:
 
     return "\n".join(
         f"  {run['runbook']} on {run['target']}, stopped at {to_utc_text(run['stopped_at'])} "
-        f"(`autonomic explain {str(run['decision_id'])[:12]}`)"
+        f"(`autonomic explain {short_id(str(run['decision_id']))}`)"
         for run in stopped
     )
 

@@ -376,10 +376,7 @@ def near_misses(signal: Signal, runbooks: tuple[Runbook, ...]) -> list[str]:
                         why.append(f"{needs}; the objects do not say since when it holds")
                     elif signal.observed_at - signal.since < trigger.held_for:
                         held = format_duration(max(signal.observed_at - signal.since, 0))
-                        why.append(
-                            f"{needs}; held {held} (since "
-                            f"{datetime.fromtimestamp(signal.since, UTC):%Y-%m-%d %H:%M:%S} UTC)"
-                        )
+                        why.append(f"{needs}; held {held} (since {_when(signal.since)})")
             if why:
                 out.append(f"{runbook.name} does not take it: {'; '.join(why)}")
     return out
@@ -800,7 +797,9 @@ def preview(
 
 
 def _when(at: float) -> str:
-    return datetime.fromtimestamp(at, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+    from remediation.windows import to_utc_text
+
+    return to_utc_text(at)
 
 
 def _counted(counts: dict[str, int]) -> str:

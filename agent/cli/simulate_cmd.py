@@ -16,6 +16,8 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+from agent.ids import short_id
+
 
 def register(sub: argparse._SubParsersAction[Any]) -> None:
     parser = sub.add_parser(
@@ -94,7 +96,7 @@ class _Asker:
     def __call__(self, question_id: str, text: str) -> str | None:
         if self.ended:
             return None
-        print(f"\n\nAutonomic asks (question {question_id[:8]}):\n  {text}", file=sys.stderr)
+        print(f"\n\nAutonomic asks (question {short_id(question_id)}):\n  {text}", file=sys.stderr)
         try:
             return _answer()
         except EOFError:

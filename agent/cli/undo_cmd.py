@@ -28,6 +28,7 @@ import time
 from typing import Any
 
 from agent.cli._context import add_ledger_flags, ledger_from, one_decision, settings_from
+from agent.ids import short_id
 
 
 def register(sub: argparse._SubParsersAction[Any]) -> None:
@@ -69,12 +70,12 @@ def undo(args: argparse.Namespace) -> int:
         for s in plan
     )
     print(
-        f"undo of decision {record.id[:12]} ({record.decision_type} on {record.subject}) "
+        f"undo of decision {short_id(record.id)} ({record.decision_type} on {record.subject}) "
         f"requested by {actor}, and the decision recorded as wrong. It will: {steps}. The "
         "daemon's leader carries it out at its next remediation cycle, unless someone "
         f"changed {record.subject} since; if none has by {to_utc_text(now + ttl)} "
         f"(safety.undoRequestTTL, {ttl / 60:g} min), it expires and is not carried out. "
-        f"`autonomic explain {record.id[:12]}` tells how it went"
+        f"`autonomic explain {short_id(record.id)}` tells how it went"
     )
     if paused is not None:
         print(

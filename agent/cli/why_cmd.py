@@ -65,6 +65,7 @@ from agent.cli._context import (
     utc_text,
 )
 from agent.errors import InputError
+from agent.ids import short_id
 from agent.verdicts import status_said
 from remediation.durations import format_duration
 
@@ -255,7 +256,7 @@ def render(
         lines += ["", "Decided (autonomic explain ID tells the story):"]
         said = statuses or {}
         lines += [
-            f"  {record.id[:12]}  {_when(record.created_at)}  {record.subject}  "
+            f"  {short_id(record.id)}  {_when(record.created_at)}  {record.subject}  "
             f"{record.decision_type}  {record.route} -> {said.get(record.id, record.status)}"
             for record in decided
         ]

@@ -69,6 +69,7 @@ from agent.anomaly_end import GAP_RESETS_INCIDENT, RECOVERED, SILENT
 from agent.clock import Clock
 from agent.decisions import DecisionService, Proposal
 from agent.errors import PermanentError, TransientError
+from agent.ids import short_id
 from agent.ledger import Ledger
 from agent.metrics_port import IngestionClock, MetricSeries, MetricsReader
 from agent.observability import Metrics
@@ -629,7 +630,7 @@ class AnomalyLoop:
                 numbers,
                 100 * signal.confidence,
                 confidence_percent(incident.peak_confidence, 0.9999),
-                observed[:8],
+                short_id(observed),
             )
             self.submit([signal])
         return key

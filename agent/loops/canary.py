@@ -189,6 +189,7 @@ from typing import Any, cast
 from agent.clock import Clock
 from agent.decisions import DecisionService, Proposal, Routed
 from agent.errors import PermanentError, TransientError
+from agent.ids import short_id
 from agent.ledger import HELD_PREFIX, DecisionRecord
 from agent.metrics_port import IngestionClock, MetricsReader, one_fresh_value
 from agent.observability import Metrics
@@ -1342,7 +1343,7 @@ class CanaryLoop:
                     status="done",
                     detail=detail,
                 )
-        log.info("canary decision %s: %s", watch.decision_id[:8], why)
+        log.info("canary decision %s: %s", short_id(watch.decision_id), why)
 
     def _resume(self, now: float) -> None:
         """After a restart: watch again the verdicts acted on within the last
@@ -1395,7 +1396,7 @@ class CanaryLoop:
                 "(or could not watch it: its log says why)"
             },
         )
-        log.info("canary decision %s: not judged, its hour ended unwatched", record.id[:8])
+        log.info("canary decision %s: not judged, its hour ended unwatched", short_id(record.id))
 
     def _record(self, analysis: Analysis, verdict: Verdict) -> None:
         """Record the final verdict as a decision. When the ledger refuses, the verdict

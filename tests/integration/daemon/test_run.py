@@ -119,6 +119,10 @@ def test_run_serves_probes_leads_and_stops_on_sigterm(fake: FakeApiServer, tmp_p
         assert "autonomic_prometheus_last_success_timestamp_seconds 0.0" in text
         assert 'autonomic_errors_total{kind="PrometheusDown"}' not in text
         assert _get(f"{base}/approvals")[0] == 200
+        # the parameters reach the endpoint: approvals list's --limit/--since, refused alike
+        assert _get(f"{base}/approvals?limit=5&since=all")[0] == 200
+        assert _get(f"{base}/approvals?limit=0")[0] == 400
+        assert _get(f"{base}/approvals?since=soon")[0] == 400
         (lease,) = fake.store.objects("Lease", "autonomic")
         assert lease["spec"]["holderIdentity"] == "autonomic-0"
     finally:

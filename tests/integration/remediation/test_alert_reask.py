@@ -18,6 +18,7 @@ from pathlib import Path
 
 import pytest
 
+from agent.ids import short_id
 from agent.ledger import DecisionRecord
 from remediation.guards import GuardState
 from tests.integration.remediation.rig import KubeRig, build_rig
@@ -72,7 +73,7 @@ def _asked_again(rig: KubeRig, first: str, closed: float, what: str) -> Decision
     again = decisions[1]
     assert again.status == "asked"
     assert again.created_at >= closed + QUIET
-    assert f"still going on: decision {first[:8]} about it {what} at" in again.reason
+    assert f"still going on: decision {short_id(first)} about it {what} at" in again.reason
     assert again.evidence["asked_again"]["after"] == first
     assert rig.channel.asked == [first, again.id]
     return again
@@ -108,7 +109,8 @@ def test_a_rejected_alert_still_firing_is_asked_again_after_the_quiet_of_a_no(
     decisions = _decisions(rig)
     assert len(decisions) == 2, [(d.id[:8], d.status) for d in decisions]
     assert decisions[1].status == "asked" and decisions[1].created_at >= closed + NO_QUIET
-    assert f"still going on: decision {first[:8]} about it was rejected at" in (decisions[1].reason)
+    said = f"still going on: decision {short_id(first)} about it was rejected at"
+    assert said in decisions[1].reason
 
 
 def test_an_alert_resolved_during_the_quiet_is_not_asked_again(rig: KubeRig) -> None:
@@ -188,7 +190,7 @@ def test_an_escalated_alert_still_firing_is_raised_again_after_the_quiet(
     decisions = _decisions(rig)
     assert len(decisions) == 2, [(d.id[:8], d.status) for d in decisions]
     assert decisions[1].status == "escalated"
-    assert f"decision {first.id[:8]} escalated it at" in decisions[1].reason
+    assert f"decision {short_id(first.id)} escalated it at" in decisions[1].reason
     # and no more while the next quiet period holds
     _firing(rig, starts, QUIET - 600)
     assert len(_decisions(rig)) == 2

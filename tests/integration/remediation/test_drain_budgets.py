@@ -14,6 +14,7 @@ import pytest
 
 from agent.cli import main
 from agent.errors import TransientError
+from agent.ids import short_id
 from agent.remediation_engine import PDB_BLOCKS, RemediationEngine
 from remediation.guards import BreakerState
 from remediation.loading import load_paths
@@ -200,7 +201,7 @@ def _closed_unwritten(rig: KubeRig, decision: str) -> str:
     ((escalated, said),) = rig.channel.escalated
     assert escalated == decision
     assert said.startswith(
-        f"{RUNBOOK} will not drain Node/{NODE} as approved (decision {decision[:8]}): "
+        f"{RUNBOOK} will not drain Node/{NODE} as approved (decision {short_id(decision)}): "
         "PodDisruptionBudget shop/web allows 0 disruptions"
     ), said
     assert "`kubectl -n shop get pdb web -o yaml`" in said

@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from agent.errors import TransientError
+from agent.ids import short_id
 from tests.integration.remediation.rig import (
     Controller,
     KubeRig,
@@ -105,7 +106,7 @@ def test_an_alert_still_firing_about_a_replaced_object_is_decided_again(rig: Kub
     second = [d for d in decisions if d.id != first]
     assert [d.status for d in second] == ["asked"], [(d.id, d.status) for d in decisions]
     assert _operation_uid(rig, second[0].id) == new_uid
-    assert "was replaced" in second[0].reason and first[:8] in second[0].reason
+    assert "was replaced" in second[0].reason and short_id(first) in second[0].reason
     assert second[0].evidence["asked_again"]["after"] == first
     assert rig.channel.asked == [first, second[0].id]  # one new question, not one a cycle
     assert rig.approve_pending() == 1

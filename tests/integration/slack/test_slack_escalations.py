@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from agent.cli import main
+from agent.ids import short_id
 from tests.integration.slack.conftest import TTL, Rig
 
 
@@ -39,7 +40,7 @@ def test_an_escalation_posted_to_slack_is_kept_in_the_ledger_and_explained(
     assert ref in story
     listed = _cli(capsys, "approvals", "list", "--ledger", ledger_url)
     assert "escalated in the last 24 h" in listed
-    assert f"{decision_id[:8]}" in listed and why in listed
+    assert short_id(decision_id) in listed and why in listed
 
 
 def test_an_expiry_escalated_in_slack_is_recorded_with_the_expiry_in_one_write(

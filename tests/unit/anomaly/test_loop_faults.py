@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 
 from agent.clock import FakeClock
+from agent.ids import short_id
 from agent.ledger import Ledger, open_ledger
 from agent.loops.anomaly import AnomalyLoop, _figures
 from agent.metrics_port import MetricSeries
@@ -178,7 +179,7 @@ def test_an_incident_opened_is_said_in_the_log_once_with_its_numbers(
     (observation,) = ledger.decisions(kind="anomaly")
     said = [r.getMessage() for r in caplog.records if "recorded as" in r.getMessage()]
     assert len(said) == 1, said
-    assert f"recorded as {observation.id[:8]}, sent to the runbooks" in said[0]
+    assert f"recorded as {short_id(observation.id)}, sent to the runbooks" in said[0]
     assert f"observed {observation.evidence['observed']:.4g}," in said[0]
     calibrated = NAB.probability(observation.evidence["score"])
     assert "on Deployment/shop/svc-0: spike" in said[0]

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -59,3 +60,68 @@ def test_the_last_days_escalations_are_listed_next_to_the_questions(
     assert "escalated in the last 24 h" in escalated and "Pod/shop/web-1" in escalated
     assert "Pod/shop/old" not in out
     assert asked.decision_id[:8] in questions
+
+
+def test_get_approvals_takes_limit_and_since_as_approvals_list_does(tmp_path: Path) -> None:
+    """`?limit=N`: the newest N pending questions, still in the order asked, and N
+    escalations at most, with what was left out said; `?since=`: the escalations' window,
+    `all` for every one. A bad value is refused with 400 naming the parameter."""
+    ledger = open_ledger(f"sqlite:///{tmp_path / 'ledger.sqlite'}", 0)
+    clock = FakeClock(time.time() - 2 * ESCALATIONS_SHOWN)
+    decisions = inline_service(ledger, clock, RoutingSettings(auto=0.95, ask=0.6))
+    old = decisions.decide(proposal("Pod/shop/old", 0.2))  # two days ago
+    clock.advance(2 * ESCALATIONS_SHOWN - 3600)
+    hour_ago = decisions.decide(proposal("Pod/shop/web-1", 0.2))
+    clock.advance(3000)
+    asked = []
+    for n in range(3):
+        clock.advance(60)
+        asked.append(decisions.decide(proposal(f"Pod/shop/q-{n}", 1.0)))
+    recent = decisions.decide(proposal("Pod/shop/web-2", 0.2))
+    now = clock.now()
+
+    def get(**query: str) -> tuple[int, dict[str, Any]]:
+        answer = _pending(ledger, now, {k: [v] for k, v in query.items()})
+        return answer.status, json.loads(answer.body)
+
+    status, body = get(limit="2")
+    assert status == 200
+    assert [p["decision"] for p in body["pending"]] == [a.decision_id for a in asked[1:]]
+    assert body["older_pending"] == 1
+    # the default window (24 h) holds two escalations, newest first: both listed
+    shown = [e["decision"] for e in body["escalations"]]
+    assert shown == [recent.decision_id, hour_ago.decision_id]
+    assert body["more_escalations"] is False
+    _, body = get(limit="1")
+    assert [p["decision"] for p in body["pending"]] == [asked[2].decision_id]
+    assert body["older_pending"] == 2
+    assert [e["decision"] for e in body["escalations"]] == [recent.decision_id]
+    assert body["more_escalations"] is True
+
+    status, body = get(since="30m")
+    assert status == 200 and body["older_pending"] == 0 and body["more_escalations"] is False
+    assert [e["decision"] for e in body["escalations"]] == [recent.decision_id]
+    assert len(body["pending"]) == 3
+    _, body = get(since="all", limit="10")
+    shown = [e["decision"] for e in body["escalations"]]
+    assert shown == [recent.decision_id, hour_ago.decision_id, old.decision_id]
+    _, body = get()  # as before: the last day's escalations
+    assert {e["decision"] for e in body["escalations"]} == {
+        recent.decision_id,
+        hour_ago.decision_id,
+    }
+
+    for name, bad in (
+        ("limit", "0"),
+        ("limit", "ten"),
+        ("limit", "-3"),
+        ("limit", "1001"),
+        ("since", "-5m"),
+        ("since", "0s"),
+        ("since", "soon"),
+        ("since", ""),
+    ):
+        status, body = get(**{name: bad})
+        assert status == 400, (name, bad)
+        assert str(body["error"]).startswith(f"{name} must be "), body
+    ledger.close()

@@ -15,6 +15,7 @@ from agent.approvals import Approvals
 from agent.cli import main
 from agent.clock import SystemClock
 from agent.decisions import DecisionService
+from agent.ids import short_id
 from agent.ledger import Ledger, open_ledger
 from agent.observability import Metrics
 from agent.settings import RoutingSettings
@@ -51,7 +52,7 @@ def test_a_rejection_without_a_reason_says_so_in_explain_and_in_slack(
     )
     assert main(["explain", bare.decision_id, "--ledger", url]) == 0
     story = capsys.readouterr().out
-    assert f"question   {bare.question_id[:8]} rejected by alice at " in story
+    assert f"question   {short_id(bare.question_id)} rejected by alice at " in story
     [line] = [line for line in story.splitlines() if "rejected by alice at" in line]
     assert line.endswith(": no reason given")
     assert "answer: rejected (alice), no reason given {" in story

@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import replace
 from pathlib import Path
 
+from agent.ids import short_id
 from agent.ledger import DecisionRecord
 from remediation.guards import GlobalLimits
 from remediation.windows import to_utc_text
@@ -75,8 +76,9 @@ def test_an_oomkill_going_on_after_its_question_expired_is_asked_again_after_the
     assert again.status == "asked"
     assert again.incident_key == first.incident_key
     assert again.created_at >= closed + QUIET
-    assert f"still going on: decision {first.id[:8]} about it expired with nothing done at" in (
-        again.reason
+    assert (
+        f"still going on: decision {short_id(first.id)} about it expired with nothing done at"
+        in (again.reason)
     ), again.reason
     assert again.evidence["asked_again"] == {
         "after": first.id,
@@ -111,7 +113,8 @@ def test_a_rejected_oomkill_waits_for_the_longer_quiet_after_a_no(tmp_path: Path
     decisions = _decisions(r)
     assert len(decisions) == 2
     assert (
-        f"still going on: decision {first.id[:8]} about it was rejected at" in decisions[1].reason
+        f"still going on: decision {short_id(first.id)} about it was rejected at"
+        in decisions[1].reason
     )
 
 
@@ -153,7 +156,7 @@ def test_an_escalated_oomkill_going_on_is_escalated_again_after_the_quiet(
     assert again.incident_key == first.incident_key
     assert again.created_at >= first.updated_at + QUIET
     since = to_utc_text(first.created_at)
-    said = f"still going on since {since}: decision {first.id[:8]} escalated it at {since}"
+    said = f"still going on since {since}: decision {short_id(first.id)} escalated it at {since}"
     assert said in again.reason, again.reason
     (escalation,) = _escalations(r, [again])
     assert said in escalation, escalation
@@ -167,7 +170,7 @@ def test_an_escalated_oomkill_going_on_is_escalated_again_after_the_quiet(
     assert len(_decisions(r)) == 2
     r.run(600, step=30)
     third = _decisions(r)[2]
-    assert f"still going on since {since}: decision {again.id[:8]} escalated it" in (
+    assert f"still going on since {since}: decision {short_id(again.id)} escalated it" in (
         third.reason
     ), third.reason
     assert third.evidence["asked_again"]["since"] == first.created_at

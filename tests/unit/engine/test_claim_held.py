@@ -23,6 +23,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from agent.decisions import Proposal
+from agent.ids import short_id
 from agent.ledger import DecisionRecord, Feedback
 from tests.unit.engine.harness import WEB, Rig, restarted, runbook_rig
 from tests.unit.engine.test_execute_unwritten import _approved
@@ -106,7 +107,7 @@ def test_a_claim_refused_under_another_decisions_run_closes_the_decision_superse
     record = _decision(r, second)
     assert record.status == "superseded"  # before: executing, for good
     (why,) = _closings(r, second)
-    assert why.startswith("not executed: ") and f"decision {first[:8]}" in why, why
+    assert why.startswith("not executed: ") and f"decision {short_id(first)} " in why, why
     assert "nothing was written to the cluster" in why
     kinds = {row["kind"] for row in r.ledger.feedback_for(second)}
     assert not kinds & {"verdict", "outcome", "escalation"}, kinds  # neither right nor wrong
@@ -157,7 +158,7 @@ def test_a_decision_left_executing_with_no_run_of_its_own_is_closed_at_recovery_
     assert counts["superseded"] == 1, counts
     assert _decision(r, second).status == "superseded"
     (why,) = _closings(r, second)
-    assert f"decision {first[:8]}" in why, why
+    assert f"decision {short_id(first)} " in why, why
     assert _decision(r, first).status == "superseded"  # A as it was
 
     again = restarted(after)

@@ -16,11 +16,12 @@ import pytest
 
 from agent.cli.explain_cmd import render
 from agent.errors import InputError
+from agent.ids import short_id
 from agent.ledger import DecisionRecord
 from agent.remediation_engine import Handled
 from agent.verdicts import judge
 from remediation.ports import ObjectRef
-from remediation.windows import to_utc_text
+from remediation.windows import to_utc_iso, to_utc_text
 from tests.unit.engine.harness import WEB, Rig, latency_anomaly, restarted, rig, web
 
 HOUR = 3600.0
@@ -116,7 +117,8 @@ def test_a_fix_that_does_not_stick_is_handed_off_once_per_window(tmp_path: Path)
     until = to_utc_text(first_run + 6 * HOUR)
     expected = (
         f"latency-restart has acted on {WEB} 3 times in the last 6h (decisions "
-        f"{ran[0][:8]} verified, {ran[1][:8]} verified, {ran[2][:8]} verified); it will not "
+        f"{short_id(ran[0])} verified, {short_id(ran[1])} verified, {short_id(ran[2])} "
+        "verified); it will not "
         f"act on it again until {until}: the cause is probably elsewhere. Find out why {WEB} "
         f"keeps coming back (`autonomic why {WEB}`)."
     )
@@ -131,7 +133,7 @@ def test_a_fix_that_does_not_stick_is_handed_off_once_per_window(tmp_path: Path)
         "action": "hold",
         "runbook": "latency-restart",
         "guard": "TargetRateLimit",
-        "until": until,
+        "until": to_utc_iso(first_run + 6 * HOUR),  # machine-readable: ISO 8601
     }
     # Escalated through the approvals channel (here the ledger's: `autonomic approvals`).
     assert _escalations(r, held) == [expected]
@@ -161,7 +163,7 @@ def test_a_fix_that_does_not_stick_is_handed_off_once_per_window(tmp_path: Path)
     assert _anomaly(r).reason_code == "TargetRateLimit"
     newest, oldest = _hand_offs(r)
     assert oldest.id == held.id and newest.reason_code == "TargetRateLimit"
-    assert again.decision_id is not None and again.decision_id[:8] in newest.reason
+    assert again.decision_id is not None and short_id(again.decision_id) in newest.reason
     _nothing_ran_from(r, [newest, oldest])
 
 
@@ -213,8 +215,8 @@ def test_the_breaker_opening_is_handed_off_once(tmp_path: Path) -> None:
     opened = r.engine.guard_state()[0].breakers["latency-restart"].opened_at
     assert opened is not None
     expected = (
-        f"latency-restart failed 2 times in a row (decisions {first[:8]} on {WEB} failed, "
-        f"{second[:8]} on {API} failed); its circuit breaker opened at {to_utc_text(opened)} "
+        f"latency-restart failed 2 times in a row (decisions {short_id(first)} on {WEB} failed, "
+        f"{short_id(second)} on {API} failed); its circuit breaker opened at {to_utc_text(opened)} "
         "and it will not act on any target until it half-opens at "
         f"{to_utc_text(opened + HOUR)}, when one trial run may go. Handle {API} yourself, "
         "and find out why its runs fail (`autonomic explain ID`)."

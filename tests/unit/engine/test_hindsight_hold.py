@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import replace
 from pathlib import Path
 
+from agent.ids import short_id
 from agent.ledger import DecisionRecord
 from remediation.guards import GlobalLimits
 from remediation.signals import anomaly_signal
@@ -55,7 +56,7 @@ def test_an_escalation_judged_not_the_fix_is_held_like_a_rejection(tmp_path: Pat
     again = decisions[1]
     assert again.incident_key == first.incident_key
     assert again.created_at >= said + HOLD
-    assert f"decision {first.id[:8]} was judged not the fix by alice at" in again.reason, (
+    assert f"decision {short_id(first.id)} was judged not the fix by alice at" in again.reason, (
         again.reason
     )
 

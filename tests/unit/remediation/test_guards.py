@@ -329,18 +329,18 @@ def _hold(state: GuardState, code: str, at: float = NOW, limits: GlobalLimits = 
 
 def test_every_hold_that_ends_at_a_known_time_says_when() -> None:
     """An on-call reading a denial wants to know until when: each limit whose end is
-    known says it both ways, "in 20m" and the UTC time (NOW is 2026-11-18T11:06Z)."""
+    known says it both ways, "in 20m" and the UTC time (NOW is 2026-11-18 11:06:40 UTC)."""
     acted = GuardState(actions=actions(10 * 60, target=WEB.ref))
     assert _hold(acted, "Cooldown") == (
         "Deployment/shop/web was acted on 10m ago; the cooldown is 30m, so it ends in 20m "
-        "(at 2026-11-18T11:26+00:00)"
+        "(at 2026-11-18 11:26:40 UTC)"
     )
     # rb acted 3 times (its limit) 50, 40 and 20 minutes ago: room again when the oldest
     # leaves the hour, in 10 minutes.
     busy = GuardState(actions=actions(50 * 60, 40 * 60, 20 * 60))
     assert _hold(busy, "RunbookRateLimit") == (
         "rb acted 3 times in the last hour (limit 3); the next action is allowed in 10m "
-        "(at 2026-11-18T11:16+00:00)"
+        "(at 2026-11-18 11:16:40 UTC)"
     )
     # Five actions in all (the global limit), two by another runbook: room again when the
     # oldest, 50 minutes ago, leaves the hour, in 10 minutes.
@@ -349,16 +349,16 @@ def test_every_hold_that_ends_at_a_known_time_says_when() -> None:
     )
     assert _hold(everyone, "GlobalRateLimit") == (
         "5 actions in the last hour across all runbooks (limit 5); the next action is "
-        "allowed in 10m (at 2026-11-18T11:16+00:00)"
+        "allowed in 10m (at 2026-11-18 11:16:40 UTC)"
     )
     opened = GuardState(breakers={"rb": BreakerState(consecutive_failures=2, opened_at=NOW - 600)})
     assert _hold(opened, "CircuitOpen") == (
         "rb failed 2 times in a row; its circuit breaker is open for 1h and half-opens, "
-        "letting one trial run through, in 50m (at 2026-11-18T11:56+00:00)"
+        "letting one trial run through, in 50m (at 2026-11-18 11:56:40 UTC)"
     )
     stormed = GuardState(storm_seen_at=NOW - 120)
     assert _hold(stormed, "StormCooldown") == (
-        "a trigger storm ended recently; actions resume in 8m (at 2026-11-18T11:14+00:00), "
+        "a trigger storm ended recently; actions resume in 8m (at 2026-11-18 11:14:40 UTC), "
         "once it has been quiet for 10m"
     )
     theirs = make_plan(human_changed_at=NOW - 5 * 60)
@@ -369,7 +369,7 @@ def test_every_hold_that_ends_at_a_known_time_says_when() -> None:
         if g.reason_code == "HumanRecentlyChanged"
     ]
     assert gate.message.endswith(
-        "; leaving it to them, and acting again no sooner than in 25m (at 2026-11-18T11:31+00:00)"
+        "; leaving it to them, and acting again no sooner than in 25m (at 2026-11-18 11:31:40 UTC)"
     )
 
 

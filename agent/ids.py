@@ -1,0 +1,19 @@
+"""How a person reads an id: a decision's, a question's or an observation's.
+
+Every place a person reads one (the CLI's listings and sentences, Slack's message text,
+the daemon's log lines) shows its first :data:`ID_CHARS` characters, and ``explain``,
+``undo``, ``feedback`` and ``approve``/``reject`` take that prefix back. Machine-readable
+output (``--json``, the HTTP endpoints) keeps the whole id.
+"""
+
+from __future__ import annotations
+
+# On a ledger of a million decisions two share their first 12 characters about once in
+# 600 ledgers; 8 was shared by some pair on a ledger of 100,000 more often than not
+# (probability 0.69).
+ID_CHARS = 12
+
+
+def short_id(identifier: str) -> str:
+    """The first :data:`ID_CHARS` characters of ``identifier``, as a person reads it."""
+    return identifier[:ID_CHARS]
