@@ -2881,7 +2881,7 @@ class RemediationEngine:
             )
             escalation = (
                 f"{record.proposal['runbook']} will not drain {drain.target} as approved "
-                f"(decision {record.id[:8]}): the node could not be read just before the "
+                f"(decision {short_id(record.id)}): the node could not be read just before the "
                 f"cordon ({unreadable}). Nothing was done, not even the cordon."
             )
             return why, escalation

@@ -43,7 +43,8 @@ class _Killed(BaseException):
 
 def _two_approved(tmp_path: Path) -> tuple[Rig, str, str]:
     """Latency anomalies on web and on api, each decided and approved, not run yet:
-    (rig, the decision listed first, the other)."""
+    (rig, web's decision, api's), web's made a second after api's (at the same instant
+    the ledger's order of the two was the index's, which a new index changed)."""
     r = runbook_rig(
         tmp_path,
         SCALE_RESTART.replace(
@@ -54,10 +55,13 @@ def _two_approved(tmp_path: Path) -> tuple[Rig, str, str]:
     api.ref = API
     api.labels = {"autonomic.dev/enabled": "true", "app": "api"}
     r.sim.add_workload(api)
-    latency_anomaly(r, WEB, run=0)
     latency_anomaly(r, API, run=0)
-    first, second = r.ledger.decisions(kind="remediation", status=["approved"])
-    return r, first.id, second.id
+    r.clock.advance(1)  # web's decision is the newer: the engine runs it first
+    latency_anomaly(r, WEB, run=0)
+    by_subject = {
+        d.subject: d.id for d in r.ledger.decisions(kind="remediation", status=["approved"])
+    }
+    return r, by_subject[str(WEB)], by_subject[str(API)]
 
 
 def _break(r: Rig, decision: str) -> None:
