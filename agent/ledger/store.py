@@ -947,8 +947,14 @@ class Ledger:
             .limit(1)
             .scalar_subquery()
         )
+        # Found by the decision's index (a few rows each). The kind is compared as
+        # ``kind || ''``, which no index serves: SQLite, which has no statistics (the
+        # daemon never runs ANALYZE), otherwise takes the (kind, created_at) index and
+        # walks every ``execution`` feedback row kept, for each expired decision listed.
         past_max_wait = sa.exists().where(
-            f.c.decision_id == d.c.id, f.c.kind == "execution", f.c.outcome == "expired"
+            f.c.decision_id == d.c.id,
+            f.c.kind.concat("") == "execution",
+            f.c.outcome == "expired",
         )
         query = (
             sa.select(
