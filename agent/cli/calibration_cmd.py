@@ -20,6 +20,11 @@ undone = wrong) and shows:
 These are the ledger's own verdicts: an action on a false trigger that verified and that
 nobody undid counts as right here.
 
+The window: the types listed are those of the ledger's newest 100,000 decisions; each
+type's counts and rates are over its own newest 100,000 decisions (the actionable ones
+among them), and its outcomes over its newest 100,000 decisions with a verdict. The
+counts are made by the database: a large ledger is not read row by row.
+
 --plot FILE.svg also draws the reliability diagram: observed rightness against mean
 stated confidence per bin, with the diagonal of perfect calibration.
 """
@@ -47,7 +52,7 @@ from agent.cli._plot import add_plot_flag, check_plot_path
 if TYPE_CHECKING:
     from agent.calibration import Outcome, ReliabilityBin
     from agent.charts import Chart
-    from agent.ledger import DecisionRecord, Ledger
+    from agent.ledger import Ledger
     from agent.settings import RoutingSettings
 
 __all__ = [
@@ -206,8 +211,13 @@ def calibration_report(
     limit: int = 100_000,
     now: float | None = None,
 ) -> CalibrationReport:
-    """Build the report from the ledger (the newest ``limit`` decisions per type), as of
-    ``now`` (the wall clock unless given)."""
+    """Build the report from the ledger, as of ``now`` (the wall clock unless given).
+
+    The window: the types are those of the newest ``limit`` decisions; each type's
+    counts are over its newest ``limit`` decisions (the actionable ones among them), its
+    outcomes over its newest ``limit`` decisions with a verdict. The counts are grouped
+    in the database and no evidence or proposal is read but one decision's routing
+    record per type."""
     from agent.calibration import Outcome, counted_route, reliability
     from agent.decisions import routed_defaults
     from agent.ledger import is_hold
@@ -218,24 +228,27 @@ def calibration_report(
         names = [decision_type]
     else:
         # Hand-offs and storms propose nothing to judge: not a type to calibrate.
-        names = sorted(
-            {d.decision_type for d in ledger.decisions(limit=limit) if not is_hold(d.decision_type)}
-        )
+        names = [t for t in ledger.decision_types(limit=limit) if not is_hold(t)]
     every: list[Outcome] = []
     types: list[TypeCalibration] = []
     last_moves: dict[str, dict[str, Any]] = {}
     for row in ledger.threshold_history():  # oldest first: the newest move stays
         last_moves[row["decision_type"]] = row
     for name in names:
-        records = [
-            d for d in ledger.decisions(decision_type=name, limit=limit) if d.route in ACTIONABLE
-        ]
-        if not records:
+        tally = ledger.route_tally(
+            name, routes=ACTIONABLE, limit=limit, machine_actors=MACHINE_ACTORS
+        )
+        decisions = sum(n for n, _ in tally.values())
+        if not decisions:
             continue
         rows = ledger.outcomes(name, limit=limit)
         outcomes = [Outcome(at, conf, verdict == "right", via) for at, conf, verdict, via in rows]
         every.extend(outcomes)
-        corrections = sum(_corrected(ledger, d.id) for d in records)
+        # Corrected: a person said it was wrong (rejected the question, or undid what
+        # was done) and that is still its newest verdict (a later ``--right`` takes it
+        # back, as in the track record); a hindsight verdict on a proposal nobody acted
+        # on corrects nothing the daemon did.
+        corrections = sum(fixed for _, fixed in tally.values())
         stored = ledger.thresholds(name)
         if stored is not None:
             auto, ask = stored
@@ -246,24 +259,32 @@ def calibration_report(
             )
             auto, ask = found.auto, found.ask
         # An automatic decision held back and closed expired never acted: escalated.
-        routes = [counted_route(d.route, d.status) for d in records]
-        automatic = routes.count("auto")
-        standing = _standing(ledger, routing, records, outcomes, auto, now)
+        counted: dict[str, int] = {}
+        for (route, status), (n, _) in tally.items():
+            key = counted_route(route, status)
+            counted[key] = counted.get(key, 0) + n
+        automatic = counted.get("auto", 0)
+        evidence = ledger.newest_evidence(name, _routed, routes=ACTIONABLE, limit=limit)
+        standing = (
+            {}
+            if evidence is None
+            else _standing(ledger, routing, name, evidence, outcomes, auto, now)
+        )
         types.append(
             TypeCalibration(
                 decision_type=name,
                 auto=auto,
                 ask=ask,
                 learned=stored is not None,
-                decisions=len(records),
+                decisions=decisions,
                 automatic=automatic,
-                asked=routes.count("ask"),
-                escalated=routes.count("escalate"),
-                automation_rate=automatic / len(records),
+                asked=counted.get("ask", 0),
+                escalated=counted.get("escalate", 0),
+                automation_rate=automatic / decisions,
                 outcomes=len(outcomes),
                 right=sum(o.right for o in outcomes),
                 corrections=corrections,
-                correction_rate=corrections / len(records),
+                correction_rate=corrections / decisions,
                 **standing,
                 **_last_move(last_moves.get(name)),
             )
@@ -272,31 +293,34 @@ def calibration_report(
     return CalibrationReport(tuple(table), ece, len(every), tuple(types))
 
 
+def _routed(evidence: dict[str, Any]) -> bool:
+    """The decision's evidence records how it was routed (the signal, the prior, the
+    cap, the siblings), as the decision service writes it."""
+    routing_evidence = evidence.get("routing")
+    return isinstance(routing_evidence, dict) and "signal_confidence" in routing_evidence
+
+
 def _standing(
     ledger: Ledger,
     routing: RoutingSettings,
-    records: Sequence[DecisionRecord],
+    decision_type: str,
+    evidence: dict[str, Any],
     outcomes: Sequence[Outcome],
     auto: float,
     now: float,
 ) -> dict[str, Any]:
-    """The type's confidence now and its distance to ``auto``, from the newest decision
-    that records how it was routed (the signal, the prior, the cap, the siblings); the
-    same record and settings the decision service uses."""
+    """The type's confidence now and its distance to ``auto``, from the ``evidence`` of
+    its newest decision that records how it was routed (``_routed``); the same record
+    and settings the decision service uses."""
     from agent.calibration import Outcome, clean_outcomes_to_reach, track_record_confidence
 
-    for record in records:  # newest first
-        routing_evidence = record.evidence.get("routing")
-        if isinstance(routing_evidence, dict) and "signal_confidence" in routing_evidence:
-            break
-    else:
-        return {}
+    routing_evidence = evidence["routing"]
     cap = routing_evidence.get("max_autonomy", "auto")
     siblings = routing_evidence.get("siblings", {})
     lent = [
         Outcome(at, conf, verdict == "right", via)
         for sibling in (siblings.get("types", []) if isinstance(siblings, dict) else [])
-        if sibling != record.decision_type
+        if sibling != decision_type
         for at, conf, verdict, via in ledger.outcomes(sibling, limit=routing.window * 4)
     ]
     own = sorted(outcomes, key=lambda o: o.at, reverse=True)[: routing.window * 4]
@@ -349,22 +373,6 @@ def _moved(t: TypeCalibration) -> str:
     assert t.moved_at is not None
     when = datetime.fromtimestamp(t.moved_at, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
     return f"{t.decision_type}: moved {when} by {t.moved_by} ({t.move_reason})"
-
-
-def _corrected(ledger: Ledger, decision_id: str) -> bool:
-    """A person said it was wrong: rejected the question, or undid what was done, and that
-    is still the decision's newest verdict (a later ``--right`` takes it back, as it does
-    in the track record). A hindsight verdict on a proposal nobody acted on corrects
-    nothing the daemon did."""
-    verdicts = [f for f in ledger.feedback_for(decision_id) if f["outcome"] in ("right", "wrong")]
-    if not verdicts:
-        return False
-    newest = verdicts[-1]
-    return (
-        newest["outcome"] == "wrong"
-        and newest["actor"] not in MACHINE_ACTORS
-        and newest["kind"] != "hindsight"
-    )
 
 
 def render_text(report: CalibrationReport) -> list[str]:

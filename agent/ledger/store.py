@@ -16,7 +16,7 @@ import math
 import re
 import sqlite3
 import uuid
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -947,8 +947,14 @@ class Ledger:
             .limit(1)
             .scalar_subquery()
         )
+        # Found by the decision's index (a few rows each). The kind is compared as
+        # ``kind || ''``, which no index serves: SQLite, which has no statistics (the
+        # daemon never runs ANALYZE), otherwise takes the (kind, created_at) index and
+        # walks every ``execution`` feedback row kept, for each expired decision listed.
         past_max_wait = sa.exists().where(
-            f.c.decision_id == d.c.id, f.c.kind == "execution", f.c.outcome == "expired"
+            f.c.decision_id == d.c.id,
+            f.c.kind.concat("") == "execution",
+            f.c.outcome == "expired",
         )
         query = (
             sa.select(
@@ -992,6 +998,113 @@ class Ledger:
         )
         with self._read() as conn:
             return {(r, s): int(n) for r, s, n in conn.execute(query)}
+
+    def decision_types(self, *, limit: int) -> list[str]:
+        """The decision types of the newest ``limit`` decisions, sorted: one query that
+        reads the type column only (``autonomic calibration``'s list of types)."""
+        d = tables["decisions"]
+        newest = (
+            sa.select(d.c.decision_type).order_by(d.c.created_at.desc()).limit(limit).subquery()
+        )
+        with self._read() as conn:
+            return sorted(
+                str(t) for t in conn.execute(sa.select(newest.c.decision_type).distinct()).scalars()
+            )
+
+    def _type_window(self, decision_type: str, limit: int) -> sa.Subquery:
+        """The newest ``limit`` decisions of one type, narrow: id, route and status."""
+        d = tables["decisions"]
+        return (
+            sa.select(d.c.id, d.c.route, d.c.status)
+            .where(d.c.decision_type == decision_type)
+            .order_by(d.c.created_at.desc())
+            .limit(limit)
+            .subquery()
+        )
+
+    def route_tally(
+        self,
+        decision_type: str,
+        *,
+        routes: Sequence[str],
+        limit: int,
+        machine_actors: Iterable[str] = (),
+    ) -> dict[tuple[str, str], tuple[int, int]]:
+        """Of the newest ``limit`` decisions of one type, those routed one of ``routes``,
+        counted by (route, status): (how many, how many a person corrected). Corrected:
+        the decision's newest ``right``/``wrong`` feedback (by id) is ``wrong``, given by
+        an actor not in ``machine_actors``, and not a verdict in hindsight. One grouped
+        query that reads no JSON column; the feedback is found by the decision's index."""
+        f = tables["feedback"]
+        window = self._type_window(decision_type, limit)
+        # 1 when the decision's newest verdict is a person's correction, 0 when it is
+        # not, NULL when it has none.
+        corrected = (
+            sa.select(
+                sa.case(
+                    (
+                        sa.and_(
+                            f.c.outcome == "wrong",
+                            f.c.kind != "hindsight",
+                            f.c.actor.not_in(sorted(machine_actors)),
+                        ),
+                        1,
+                    ),
+                    else_=0,
+                )
+            )
+            .where(f.c.decision_id == window.c.id, f.c.outcome.in_(("right", "wrong")))
+            .order_by(f.c.id.desc())
+            .limit(1)
+            .correlate(window)
+            .scalar_subquery()
+        )
+        query = (
+            sa.select(
+                window.c.route,
+                window.c.status,
+                sa.func.count(),
+                sa.func.sum(sa.func.coalesce(corrected, 0)),
+            )
+            .where(window.c.route.in_(list(routes)))
+            .group_by(window.c.route, window.c.status)
+        )
+        with self._read() as conn:
+            return {
+                (str(route), str(status)): (int(n), int(fixed or 0))
+                for route, status, n, fixed in conn.execute(query)
+            }
+
+    def newest_evidence(
+        self,
+        decision_type: str,
+        found: Callable[[dict[str, Any]], bool],
+        *,
+        routes: Sequence[str],
+        limit: int,
+    ) -> dict[str, Any] | None:
+        """The evidence of the newest decision of one type, among its newest ``limit``,
+        routed one of ``routes``, for which ``found`` holds; None if none does. Rows are
+        read newest first in batches and the read stops at the first match, so a ledger
+        whose newest decision matches reads one batch, not ``limit`` evidence blobs."""
+        d = tables["decisions"]
+        query = (
+            sa.select(d.c.route, d.c.evidence)
+            .where(d.c.decision_type == decision_type)
+            .order_by(d.c.created_at.desc())
+            .limit(limit)
+            .execution_options(yield_per=200)
+        )
+        wanted = set(routes)
+        with self._read() as conn:
+            result = conn.execute(query)
+            try:
+                for route, evidence in result:
+                    if route in wanted and isinstance(evidence, dict) and found(evidence):
+                        return evidence
+            finally:
+                result.close()
+        return None
 
     # ------------------------------------------------------------ feedback
     def add_feedback(

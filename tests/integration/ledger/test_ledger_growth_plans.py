@@ -62,6 +62,15 @@ def test_runs_read_each_cycle_by_status(ledger: Ledger) -> None:
     assert "ix_executions_status (status=?)" in plan
 
 
+def test_history_finds_an_expired_decision_s_feedback_by_the_decision(ledger: Ledger) -> None:
+    """Whether an expired decision was held past approvedMaxWait is looked up among its
+    own feedback rows, not by walking every ``execution`` feedback row kept (the
+    (kind, created_at) index), which grew `autonomic history` with the ledger."""
+    (plan,) = plans(ledger, lambda: ledger.decision_history(since=NOW - 86_400), "SELECT")
+    assert "ix_feedback_kind_created" not in plan
+    assert "SEARCH feedback USING INDEX ix_feedback_decision (decision_id=?)" in plan
+
+
 def test_prune_finds_old_intents_by_age(ledger: Ledger) -> None:
     (plan,) = plans(ledger, lambda: ledger.prune(NOW - 86_400), "DELETE FROM intents")
     assert "SCAN intents" not in plan
