@@ -1966,7 +1966,11 @@ class RemediationEngine:
         on (``_execute_failed``). A ``TransientError`` (the ledger, the API server or
         Prometheus away) ends the cycle, as before: the next one tries again."""
         seen: set[str] = set()
-        for record in self.ledger.decisions(kind="remediation", status=["approved"], limit=500):
+        approved = self.ledger.decisions(kind="remediation", status=["approved"], limit=500)
+        # Newest first, as read; decisions made at one instant (one cycle's) in the order
+        # of their subjects, not in whatever order the database's index gave them.
+        approved.sort(key=lambda r: (-r.created_at, r.subject, r.id))
+        for record in approved:
             if self._shutting_down():
                 return  # left approved: the next leader runs it
             if is_hold(record.decision_type):
