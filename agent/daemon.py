@@ -25,10 +25,10 @@ from agent.approvals import (
 )
 from agent.caller_token import CallerToken
 from agent.clock import Clock, SystemClock
-from agent.decisions import DecisionService
+from agent.decisions import LEARNING_WINDOW, DecisionService
 from agent.errors import AutonomicError, ConfigError, TransientError
 from agent.executor import Executor
-from agent.ledger import Ledger, is_hold, open_ledger
+from agent.ledger import Ledger, open_ledger
 from agent.ledger.connect import LedgerConnector, connects_later
 from agent.loops.anomaly import AnomalyLoop
 from agent.loops.canary import CanaryLoop
@@ -459,14 +459,14 @@ class Daemon:
             series_before=now - ANOMALY_SERIES_RETENTION,
             alerts_before=max(before, now - HANDLED_ALERT_RETENTION),
         )
-        recent = self.ledger.decisions(since=now - 7 * 86400, limit=20_000)
-        # Hand-offs and storms (``is_hold``) propose nothing to judge: no thresholds.
-        types = {
-            d.decision_type for d in recent if d.kind != "anomaly" and not is_hold(d.decision_type)
-        }
-        for decision_type in sorted(types):
+        # Every type decided in the window, however many decisions of other types came
+        # after its last one; hand-offs and storms (``is_hold``) and anomaly observations
+        # propose nothing to judge: no thresholds.
+        since = now - LEARNING_WINDOW
+        types = self.decisions.learning_types(since)
+        for decision_type in types:
             self.decisions.recalibrate(decision_type)
-        self.decisions.publish_gauges(recent)
+        self.decisions.publish_gauges(since, types)
         log.info("housekeeping: pruned %s; recalibrated %d decision types", pruned, len(types))
 
     def jobs(self) -> list[Job]:

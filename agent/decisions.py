@@ -117,6 +117,16 @@ def since_last_move(moves: Sequence[Mapping[str, Any]]) -> float | None:
 
 log = logging.getLogger("autonomic.decisions")
 
+# The hourly housekeeping recalibrates every type decided in the last 7 days and
+# publishes its automation rate over them, counting at most the type's newest
+# RATED_AT_MOST decisions of the window: a bound on the rows read per type, which only
+# the busiest types reach (about 29,000 decisions a day at 1,000 workloads, most of them
+# one scaling type), not a bound shared by all types, which those would fill alone.
+LEARNING_WINDOW = 7 * 86400.0
+RATED_AT_MOST = 20_000
+# The routes an automation rate counts: a decision that could have acted.
+ACTIONABLE_ROUTES = frozenset({"auto", "ask", "escalate"})
+
 
 STATUS_FOR_ROUTE: dict[Route, str] = {
     "auto": "approved",
@@ -796,25 +806,40 @@ class DecisionService:
             row for row in self.ledger.threshold_history() if row["decision_type"] == decision_type
         ]
 
-    def publish_gauges(self, recent: Sequence[DecisionRecord]) -> None:
-        """Automation rate and calibration error per decision type, for ``/metrics``."""
+    def learning_types(self, since: float) -> list[str]:
+        """The decision types decided at or after ``since`` that learn, sorted: every
+        type with a decision in the window, however many decisions of other types came
+        after it (``Ledger.decision_types``), but anomaly observations and hand-offs
+        and storms (``is_hold``), which propose nothing to judge."""
+        kinds = self.ledger.decision_types(since=since)
+        return [t for t, kind in kinds.items() if kind != "anomaly" and not is_hold(t)]
+
+    def publish_gauges(self, since: float, types: Sequence[str] | None = None) -> None:
+        """Automation rate and calibration error per decision type, for ``/metrics``:
+        the rate over the type's decisions made at or after ``since`` (its newest
+        ``RATED_AT_MOST`` of them), for each of ``types`` (the ``learning_types`` of
+        the window unless given)."""
         from agent.calibration import counted_route, reliability
 
-        by_type: dict[str, list[DecisionRecord]] = {}
-        for record in recent:
-            if record.route in ("auto", "ask", "escalate") and not is_hold(record.decision_type):
-                by_type.setdefault(record.decision_type, []).append(record)
-        for decision_type in self._rated - by_type.keys():
+        rated: dict[str, float] = {}
+        for decision_type in self.learning_types(since) if types is None else types:
+            counts = self.ledger.route_counts(decision_type, since=since, limit=RATED_AT_MOST)
+            # Held back past approvedMaxWait and closed expired: it never acted.
+            by_route: dict[str, int] = {}
+            for (r, status), n in counts.items():
+                if r in ACTIONABLE_ROUTES:
+                    counted = counted_route(r, status)
+                    by_route[counted] = by_route.get(counted, 0) + n
+            actionable = sum(by_route.values())
+            if actionable:
+                rated[decision_type] = by_route.get("auto", 0) / actionable
+        for decision_type in self._rated - rated.keys():
             # No recent decision of the type: no share to tell, not the last one for ever.
             with contextlib.suppress(KeyError):  # or removed while this replica stood by
                 self.metrics.automation_rate.remove(decision_type)
-        self._rated = set(by_type)
-        for decision_type, records in by_type.items():
-            # Held back past approvedMaxWait and closed expired: it never acted.
-            automatic = sum(counted_route(r.route, r.status) == "auto" for r in records)
-            self.metrics.automation_rate.labels(decision_type=decision_type).set(
-                automatic / len(records)
-            )
+        self._rated = set(rated)
+        for decision_type, rate in rated.items():
+            self.metrics.automation_rate.labels(decision_type=decision_type).set(rate)
             outcomes = self.track_record(decision_type)
             if outcomes:
                 _, ece = reliability(outcomes)

@@ -291,10 +291,12 @@ def reads(
     runbook = rb_type.split("/")[0]
 
     def housekeeping_recalibration() -> int:
-        found = ledger.decisions(since=now - 7 * DAY, limit=20_000)
-        types = {d.decision_type for d in found if d.kind != "anomaly"}
-        for t in sorted(types):
+        # As Daemon.housekeeping does, but the prune (timed on its own below).
+        since = now - 7 * DAY
+        types = service.learning_types(since)
+        for t in types:
             service.recalibrate(t)
+        service.publish_gauges(since, types)
         return len(types)
 
     def cli(*argv: str) -> Callable[[], int]:

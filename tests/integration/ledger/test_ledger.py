@@ -129,6 +129,38 @@ def test_decisions_filter_on_when_made_and_when_last_changed(ledger: Ledger) -> 
     assert [d.id for d in both] == [new, old]  # newest made first
 
 
+def test_the_types_decided_in_a_window_and_a_types_newest_routes(ledger: Ledger) -> None:
+    """``decision_types``: each type with a decision in the window, with the kind of its
+    newest there, however many decisions came after it; ``route_counts``: the routes and
+    statuses of a type's newest decisions in the window, no more than asked."""
+    for kind, decision_type, age, route in (
+        ("remediation", "old/Deployment", 900, "auto"),
+        ("remediation", "fix/Deployment", 500, "escalate"),
+        ("anomaly", "anomaly/latency", 300, "observe"),
+        ("remediation", "fix/Deployment", 200, "auto"),
+        ("remediation", "fix/Deployment", 100, "auto"),
+        *(("scaling", "scaling/predictive-floor", 99 - i, "ask") for i in range(20)),
+    ):
+        ledger.record_decision(
+            decision(kind=kind, decision_type=decision_type, route=route), NOW - age
+        )
+    assert ledger.decision_types(since=NOW - 600) == {
+        "anomaly/latency": "anomaly",
+        "fix/Deployment": "remediation",
+        "scaling/predictive-floor": "scaling",
+    }
+    assert ledger.decision_types(since=NOW) == {}
+    assert ledger.route_counts("fix/Deployment", since=NOW - 600, limit=10) == {
+        ("auto", "proposed"): 2,
+        ("escalate", "proposed"): 1,
+    }
+    newest = ledger.route_counts("fix/Deployment", since=NOW - 600, limit=2)
+    assert newest == {("auto", "proposed"): 2}
+    assert ledger.route_counts("fix/Deployment", since=NOW - 150, limit=10) == {
+        ("auto", "proposed"): 1
+    }
+
+
 def test_the_newest_decision_of_a_type_about_each_subject_in_one_read(ledger: Ledger) -> None:
     """What a new leader reads of a thousand workloads at once (``latest_decisions``): per
     subject its newest decision of that type, newer decisions of another type about it

@@ -130,3 +130,48 @@ def test_prune_on_postgres_anti_joins_the_questions_and_runs(postgres_url: str) 
         assert "SubPlan" not in plan, plan
     finally:
         ledger.close()
+
+
+def test_types_of_a_window_are_found_by_skipping_over_the_type_index(ledger: Ledger) -> None:
+    """The hourly housekeeping's types (``decision_types``): a probe per type kept, not
+    a read of the window's rows (nor of the newest 20,000, which at 1,000 workloads
+    missed the types not decided in the last 17 hours)."""
+    (plan,) = plans(ledger, lambda: ledger.decision_types(since=NOW - 7 * 86_400), "WITH")
+    assert "SCAN decisions" not in plan and "SCAN d " not in plan
+    assert "ix_decisions_type_created (decision_type>?)" in plan
+    assert "ix_decisions_type_created (decision_type=? AND created_at>?)" in plan
+
+
+def test_a_types_route_counts_read_its_newest_by_the_type_index(ledger: Ledger) -> None:
+    (plan,) = plans(
+        ledger, lambda: ledger.route_counts("fix/Deployment", since=NOW, limit=100), "SELECT"
+    )
+    assert "SCAN decisions" not in plan
+    assert "ix_decisions_type_created (decision_type=? AND created_at>?)" in plan
+
+
+@pytest.mark.postgres
+def test_types_of_a_window_on_postgres_skip_over_the_type_index(postgres_url: str) -> None:
+    url, _ = fresh_schema(postgres_url)
+    ledger = open_ledger(url, NOW)
+    try:
+        sent: list[tuple[str, Any]] = []
+
+        def seen(conn: Any, cursor: Any, statement: str, params: Any, *_: Any) -> None:
+            if statement.lstrip().startswith("WITH RECURSIVE"):
+                sent.append((statement, params))
+
+        sa.event.listen(ledger.engine, "before_cursor_execute", seen)
+        assert ledger.decision_types(since=NOW - 7 * 86_400) == {}
+        sa.event.remove(ledger.engine, "before_cursor_execute", seen)
+        ((statement, params),) = sent
+        with ledger.engine.connect() as conn:
+            raw = conn.connection.dbapi_connection
+            assert raw is not None
+            cursor = raw.cursor()
+            cursor.execute("EXPLAIN " + statement, params)
+            plan = "\n".join(row[0] for row in cursor.fetchall())
+        assert "Seq Scan on decisions" not in plan, plan
+        assert "ix_decisions_type_created" in plan, plan
+    finally:
+        ledger.close()

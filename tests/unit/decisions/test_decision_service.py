@@ -7,7 +7,7 @@ import pytest
 
 from agent.approvals import Approvals, FallbackChannel, LedgerOnlyChannel
 from agent.clock import FakeClock
-from agent.decisions import DecisionService, Proposal
+from agent.decisions import LEARNING_WINDOW, DecisionService, Proposal
 from agent.errors import TransientError
 from agent.ledger import DecisionRecord, Ledger, Question, open_ledger
 from agent.observability import Metrics
@@ -380,7 +380,7 @@ def test_automation_rate_and_calibration_error_are_published(ledger: Ledger) -> 
     for i in range(4):
         routed = decisions.decide(proposal(0.99 if i % 2 else 0.8))
         decisions.record_outcome(routed.decision_id, right=True, status="verified")
-    decisions.publish_gauges(ledger.decisions())
+    decisions.publish_gauges(since=0.0)
     kind = "restart-stuck/Deployment"
     rate = metrics.automation_rate.labels(decision_type=kind)._value.get()
     autos = sum(d.route == "auto" for d in ledger.decisions())
@@ -389,7 +389,8 @@ def test_automation_rate_and_calibration_error_are_published(ledger: Ledger) -> 
 
     # A week later none of them is recent: the rate is no longer exported (it used to
     # stay at its last value for as long as the process ran).
-    decisions.publish_gauges([])
+    clock.advance(LEARNING_WINDOW + 1)
+    decisions.publish_gauges(since=clock.now() - LEARNING_WINDOW)
     assert (
         metrics.registry.get_sample_value("autonomic_automation_rate", {"decision_type": kind})
         is None

@@ -195,7 +195,7 @@ def test_a_hand_off_is_never_executed_judged_or_counted(tmp_path: Path) -> None:
     )
     assert metric._value.get() == 1
     # Not in the automation rate (the runbook acted alone three times out of three).
-    r.decisions.publish_gauges(r.ledger.decisions(limit=100))
+    r.decisions.publish_gauges(since=0.0)
     registry = r.decisions.metrics.registry
     rate = "autonomic_automation_rate"
     assert registry.get_sample_value(rate, {"decision_type": "latency-restart/Deployment"}) == 1.0

@@ -298,7 +298,7 @@ def test_an_automatic_decision_held_back_and_expired_is_not_counted_automatic(
     assert (kind.decisions, kind.automatic, kind.asked, kind.escalated) == (4, 1, 0, 3)
     assert kind.automation_rate == 0.25
 
-    decisions.publish_gauges(ledger.decisions())
+    decisions.publish_gauges(since=0.0)
     gauge = decisions.metrics.automation_rate.labels(decision_type="rollback/Deployment")
     assert gauge._value.get() == 0.25
     ledger.close()
