@@ -20,7 +20,7 @@ undone = wrong) and shows:
 These are the ledger's own verdicts: an action on a false trigger that verified and that
 nobody undid counts as right here.
 
-The window: the types listed are those of the ledger's newest 100,000 decisions; each
+The window: the types listed are every type the ledger keeps a decision of; each
 type's counts and rates are over its own newest 100,000 decisions (the actionable ones
 among them), and its outcomes over its newest 100,000 decisions with a verdict. The
 counts are made by the database: a large ledger is not read row by row.
@@ -213,7 +213,7 @@ def calibration_report(
 ) -> CalibrationReport:
     """Build the report from the ledger, as of ``now`` (the wall clock unless given).
 
-    The window: the types are those of the newest ``limit`` decisions; each type's
+    The window: the types are every type the ledger keeps a decision of; each type's
     counts are over its newest ``limit`` decisions (the actionable ones among them), its
     outcomes over its newest ``limit`` decisions with a verdict. The counts are grouped
     in the database and no evidence or proposal is read but one decision's routing
@@ -228,7 +228,7 @@ def calibration_report(
         names = [decision_type]
     else:
         # Hand-offs and storms propose nothing to judge: not a type to calibrate.
-        names = [t for t in ledger.decision_types(limit=limit) if not is_hold(t)]
+        names = [t for t in sorted(ledger.decision_types(since=0.0)) if not is_hold(t)]
     every: list[Outcome] = []
     types: list[TypeCalibration] = []
     last_moves: dict[str, dict[str, Any]] = {}

@@ -1060,18 +1060,6 @@ class Ledger:
         with self._read() as conn:
             return {(r, s): int(n) for r, s, n in conn.execute(query)}
 
-    def decision_types(self, *, limit: int) -> list[str]:
-        """The decision types of the newest ``limit`` decisions, sorted: one query that
-        reads the type column only (``autonomic calibration``'s list of types)."""
-        d = tables["decisions"]
-        newest = (
-            sa.select(d.c.decision_type).order_by(d.c.created_at.desc()).limit(limit).subquery()
-        )
-        with self._read() as conn:
-            return sorted(
-                str(t) for t in conn.execute(sa.select(newest.c.decision_type).distinct()).scalars()
-            )
-
     def _type_window(self, decision_type: str, limit: int) -> sa.Subquery:
         """The newest ``limit`` decisions of one type, narrow: id, route and status."""
         d = tables["decisions"]
