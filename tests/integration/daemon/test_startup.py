@@ -224,7 +224,10 @@ runbooks: []
         messages = [r.getMessage() for r in caplog.records]
         assert any(m.startswith(f"ledger: connected to {where} (schema version ") for m in messages)
         assert any(m.startswith("became leader; recovered in-flight work") for m in messages)
-        assert probe(f"{base}/approvals") == (200, {"pending": [], "escalations": []})
+        assert probe(f"{base}/approvals") == (
+            200,
+            {"pending": [], "escalations": [], "older_pending": 0, "more_escalations": False},
+        )
     finally:
         runtime.stop()
         late_postgres.stop()
