@@ -973,6 +973,17 @@ LISTED_AT_MOST = 1000  # GET /approvals and /alerts: the most ?limit= may ask fo
 APPROVALS_SHOWN = 50  # GET /approvals: the newest, unless ?limit= says (approvals list's too)
 
 
+def _limit_asked(query: Mapping[str, list[str]], default: int) -> int | Response:
+    """A listing endpoint's ``?limit=N`` (``default`` without it), or the 400 answer to a
+    value that is not a whole number from 1 to ``LISTED_AT_MOST``."""
+    text = (query.get("limit") or [str(default)])[0]
+    if not text.isdigit() or not 1 <= int(text) <= LISTED_AT_MOST:
+        return json_response(
+            400, {"error": f"limit must be a whole number from 1 to {LISTED_AT_MOST}, got {text!r}"}
+        )
+    return int(text)
+
+
 def _pending(ledger: Ledger, now: float, query: Mapping[str, list[str]] | None = None) -> Response:
     """Questions waiting for an answer, and what was escalated (nothing was done about
     those; without Slack this is where the on-call sees them). The keys are those of
@@ -985,16 +996,9 @@ def _pending(ledger: Ledger, now: float, query: Mapping[str, list[str]] | None =
     from agent.settings import parse_positive_duration
 
     query = query or {}
-    limit_text = (query.get("limit") or [str(APPROVALS_SHOWN)])[0]
-    if not limit_text.isdigit() or not 1 <= int(limit_text) <= LISTED_AT_MOST:
-        return json_response(
-            400,
-            {
-                "error": f"limit must be a whole number from 1 to {LISTED_AT_MOST}, "
-                f"got {limit_text!r}"
-            },
-        )
-    limit = int(limit_text)
+    limit = _limit_asked(query, APPROVALS_SHOWN)
+    if isinstance(limit, Response):
+        return limit
     since_text = (query.get("since") or [""])[0]
     window: float | None = ESCALATIONS_SHOWN
     if since_text.strip().lower() == "all":
@@ -1038,16 +1042,9 @@ def _stored_alerts(ledger: Ledger, request: Request) -> Response:
     given_up = (request.query.get("given_up") or ["false"])[0].lower()
     if given_up not in ("true", "false"):
         return json_response(400, {"error": f"given_up must be true or false, got {given_up!r}"})
-    limit_text = (request.query.get("limit") or [str(STORED_ALERTS_SHOWN)])[0]
-    if not limit_text.isdigit() or not 1 <= int(limit_text) <= LISTED_AT_MOST:
-        return json_response(
-            400,
-            {
-                "error": f"limit must be a whole number from 1 to {LISTED_AT_MOST}, "
-                f"got {limit_text!r}"
-            },
-        )
-    limit = int(limit_text)
+    limit = _limit_asked(request.query, STORED_ALERTS_SHOWN)
+    if isinstance(limit, Response):
+        return limit
     rows = ledger.stored_alerts(given_up=given_up == "true", limit=limit + 1)
     return json_response(
         200,
