@@ -88,6 +88,7 @@ class LedgerConnector:
         self.failures = 0  # attempts failed in a row
         self._ready = threading.Event()
         self._reason: str | None = None  # why the last attempt failed
+        self._doing = "connecting to"  # what the attempt under way is doing, for waiting()
         self._logged_at: float | None = None
         self._lock = threading.Lock()  # one attempt at a time
 
@@ -101,7 +102,7 @@ class LedgerConnector:
             return None
         reason, failures = self._reason, self.failures
         if reason is None:
-            return f"ledger: connecting to {self.where}"
+            return f"ledger: {self._doing} {self.where}"
         attempts = f"{failures} failed attempt{'' if failures == 1 else 's'}"
         return f"ledger: {reason} ({attempts}; retrying)"
 
@@ -128,10 +129,15 @@ class LedgerConnector:
                 return True
             phase = "cannot connect to"
             try:
+                self._doing = "connecting to"
                 with self.ledger.engine.connect():
                     pass
                 phase = "cannot set up the ledger at"
+                # An upgrade's migration can take minutes on a large ledger: readiness
+                # says that is what it waits for, not a connection.
+                self._doing = "migrating the schema of"
                 version = self.ledger.migrate(self.now())
+                self._doing = "setting up"
                 self.setup()
             except LedgerError as exc:  # a schema newer than this release: as it says
                 raise LedgerError(f"cannot open the ledger at {self.where}: {exc}") from exc

@@ -10,6 +10,7 @@ import threading
 import time
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
@@ -270,3 +271,26 @@ def test_run_retries_until_stopped_and_an_attempt_gives_up_on_a_silent_server(
         )
     finally:
         refused.close()
+
+
+def test_readiness_says_a_migration_is_under_way_not_a_connection(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An upgrade's migration can take minutes on a large ledger; readiness said
+    "connecting to" all along, which sends a person looking at the network. Each step of
+    the attempt is said as what it is."""
+    ledger = open_ledger(f"sqlite:///{tmp_path}/ledger.sqlite", NOW, migrate=False)
+    seen: list[str | None] = []
+    connector = LedgerConnector(ledger, lambda: NOW, setup=lambda: seen.append(connector.waiting()))
+    where = connector.where
+    real = ledger.migrate
+
+    def migrate(now: float, *, upto: int | None = None) -> int:
+        seen.append(connector.waiting())
+        return real(now, upto=upto)
+
+    monkeypatch.setattr(ledger, "migrate", migrate)
+    assert connector.waiting() == f"ledger: connecting to {where}"
+    assert connector.attempt() is True
+    assert seen == [f"ledger: migrating the schema of {where}", f"ledger: setting up {where}"]
+    assert connector.waiting() is None
