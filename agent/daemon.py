@@ -1014,7 +1014,8 @@ def _pending(ledger: Ledger, now: float, query: Mapping[str, list[str]] | None =
                 400, {"error": f"since must be a duration (30m, 8h, 7d) or all: {exc}"}
             )
     questions = ledger.questions(limit=limit, newest=True)
-    older = ledger.count_questions() - len(questions) if len(questions) >= limit else 0
+    # Two reads: a question answered between them must not make the count negative.
+    older = max(0, ledger.count_questions() - len(questions)) if len(questions) >= limit else 0
     pending = [
         question_json(question, ledger.get_decision(question.decision_id), now)
         for question in questions

@@ -141,3 +141,26 @@ def test_get_approvals_refuses_a_limit_of_digits_int_cannot_read(tmp_path: Path)
         assert _pending(ledger, time.time(), {"limit": ["0012"]}).status == 200
     finally:
         ledger.close()
+
+
+def test_older_pending_is_never_negative_when_a_question_is_answered_meanwhile(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The pending questions and their count are two reads: a question answered between
+    them (by Slack, another replica) left ``older_pending`` at -1."""
+    ledger = open_ledger(f"sqlite:///{tmp_path / 'ledger.sqlite'}", 0)
+    clock = FakeClock(time.time())
+    decisions = inline_service(ledger, clock, RoutingSettings(auto=0.95, ask=0.6))
+    for n in range(2):
+        decisions.decide(proposal(f"Pod/shop/q-{n}", 1.0))
+    read = ledger.questions
+
+    def then_answered(*args: Any, **kwargs: Any) -> Any:
+        found = read(*args, **kwargs)
+        assert ledger.answer(found[0].id, "approved", "bob", clock.now())
+        return found
+
+    monkeypatch.setattr(ledger, "questions", then_answered)
+    body = json.loads(_pending(ledger, clock.now(), {"limit": ["2"]}).body)
+    assert len(body["pending"]) == 2 and body["older_pending"] == 0
+    ledger.close()
