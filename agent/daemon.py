@@ -977,7 +977,10 @@ def _limit_asked(query: Mapping[str, list[str]], default: int) -> int | Response
     """A listing endpoint's ``?limit=N`` (``default`` without it), or the 400 answer to a
     value that is not a whole number from 1 to ``LISTED_AT_MOST``."""
     text = (query.get("limit") or [str(default)])[0]
-    if not text.isdigit() or not 1 <= int(text) <= LISTED_AT_MOST:
+    # ASCII digits, a few: ``isdigit`` alone holds for a superscript two and for 5,000
+    # nines, which ``int`` refuses (a 500 where a bad value gets 400).
+    readable = text.isascii() and text.isdigit() and len(text) <= 9
+    if not readable or not 1 <= int(text) <= LISTED_AT_MOST:
         return json_response(
             400, {"error": f"limit must be a whole number from 1 to {LISTED_AT_MOST}, got {text!r}"}
         )
@@ -1011,7 +1014,8 @@ def _pending(ledger: Ledger, now: float, query: Mapping[str, list[str]] | None =
                 400, {"error": f"since must be a duration (30m, 8h, 7d) or all: {exc}"}
             )
     questions = ledger.questions(limit=limit, newest=True)
-    older = ledger.count_questions() - len(questions) if len(questions) >= limit else 0
+    # Two reads: a question answered between them must not make the count negative.
+    older = max(0, ledger.count_questions() - len(questions)) if len(questions) >= limit else 0
     pending = [
         question_json(question, ledger.get_decision(question.decision_id), now)
         for question in questions

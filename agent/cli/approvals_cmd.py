@@ -122,7 +122,10 @@ def list_questions(args: argparse.Namespace) -> int:
     ledger = ledger_from(args)
     try:
         rows = ledger.questions(status=status, limit=args.limit, newest=True)
-        hidden = ledger.count_questions(status) - len(rows) if len(rows) >= args.limit else 0
+        # Two reads: a question answered between them must not make the count negative.
+        hidden = (
+            max(0, ledger.count_questions(status) - len(rows)) if len(rows) >= args.limit else 0
+        )
         records = {q.id: ledger.get_decision(q.decision_id) for q in rows}
         since = 0.0 if window is None else now - window
         escalated = ledger.feedback_since("escalation", since, limit=args.limit + 1)

@@ -125,3 +125,42 @@ def test_get_approvals_takes_limit_and_since_as_approvals_list_does(tmp_path: Pa
         assert status == 400, (name, bad)
         assert str(body["error"]).startswith(f"{name} must be "), body
     ledger.close()
+
+
+def test_get_approvals_refuses_a_limit_of_digits_int_cannot_read(tmp_path: Path) -> None:
+    """``str.isdigit`` holds for a superscript two and for 5,000 nines, which ``int``
+    refuses (ValueError): the endpoint answered 500 and logged a traceback where a bad
+    ``?limit=`` gets 400. A non-ASCII digit that ``int`` does read (Arabic-Indic twelve)
+    is refused alike: a limit is written in ASCII digits."""
+    ledger = open_ledger(f"sqlite:///{tmp_path / 'ledger.sqlite'}", 0)
+    try:
+        for bad in ("\u00b2", "9" * 5000, "\u0661\u0662"):
+            answer = _pending(ledger, time.time(), {"limit": [bad]})
+            assert answer.status == 400, bad[:8]
+            assert str(json.loads(answer.body)["error"]).startswith("limit must be ")
+        assert _pending(ledger, time.time(), {"limit": ["0012"]}).status == 200
+    finally:
+        ledger.close()
+
+
+def test_older_pending_is_never_negative_when_a_question_is_answered_meanwhile(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The pending questions and their count are two reads: a question answered between
+    them (by Slack, another replica) left ``older_pending`` at -1."""
+    ledger = open_ledger(f"sqlite:///{tmp_path / 'ledger.sqlite'}", 0)
+    clock = FakeClock(time.time())
+    decisions = inline_service(ledger, clock, RoutingSettings(auto=0.95, ask=0.6))
+    for n in range(2):
+        decisions.decide(proposal(f"Pod/shop/q-{n}", 1.0))
+    read = ledger.questions
+
+    def then_answered(*args: Any, **kwargs: Any) -> Any:
+        found = read(*args, **kwargs)
+        assert ledger.answer(found[0].id, "approved", "bob", clock.now())
+        return found
+
+    monkeypatch.setattr(ledger, "questions", then_answered)
+    body = json.loads(_pending(ledger, clock.now(), {"limit": ["2"]}).body)
+    assert len(body["pending"]) == 2 and body["older_pending"] == 0
+    ledger.close()
