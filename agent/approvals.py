@@ -354,7 +354,8 @@ class FallbackChannel:
         except AutonomicError as exc:
             why = (
                 f"could not post the question to {self.primary.name} ({exc}); answer it with "
-                f"'autonomic approvals' (question {question.id}) — nothing will run until then"
+                f"'autonomic approvals' (question {short_id(question.id)}) — nothing will run "
+                "until then"
             )
             self.fallback.escalate(decision, why)
             return self.fallback.ask(decision, question)
@@ -943,7 +944,7 @@ class Approvals:
             log.info(
                 "question %s: its expiry was escalated %.0f s ago and not marked then; "
                 "marking it now (the escalation is not sent again)",
-                due.id,
+                short_id(due.id),
                 now - sent.sent_at,
             )
         else:
@@ -951,7 +952,7 @@ class Approvals:
             # The escalation is the expiry, shown as the decision will be once it is
             # marked below: expired, nothing done, so it may be judged in hindsight (its
             # buttons), though the mark is written only after the escalation has gone out.
-            why = f"nobody answered question {due.id} within {waited:.0f} min"
+            why = f"nobody answered question {short_id(due.id)} within {waited:.0f} min"
             ref = self.channel.escalate(replace(decision, status="expired"), why)
             self._escalated[due.id] = _Escalated(due.expires_at, now, why, ref)
         record = Feedback(
@@ -969,7 +970,7 @@ class Approvals:
             log.warning(
                 "question %s was answered while it was being escalated as unanswered; "
                 "the answer stands",
-                due.id,
+                short_id(due.id),
             )
             return None
         self._rewrite(question, NEXT_STEP["expired"], decision=decision)

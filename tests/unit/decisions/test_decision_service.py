@@ -9,6 +9,7 @@ from agent.approvals import Approvals, FallbackChannel, LedgerOnlyChannel
 from agent.clock import FakeClock
 from agent.decisions import LEARNING_WINDOW, DecisionService, Proposal
 from agent.errors import TransientError
+from agent.ids import short_id
 from agent.ledger import DecisionRecord, Ledger, Question, open_ledger
 from agent.observability import Metrics
 from agent.routing import Thresholds
@@ -167,6 +168,20 @@ def test_unanswered_questions_expire_into_escalation(ledger: Ledger) -> None:
     # an expiry is nobody's answer: it does not count as a 601-second time to answer
     answered = decisions.metrics.registry.get_sample_value("autonomic_answer_seconds_count")
     assert answered == 0.0
+
+
+def test_an_expiry_escalation_names_the_question_as_a_person_reads_ids(ledger: Ledger) -> None:
+    # The sentence goes to Slack, the ledger's escalation row and `approvals list`: the
+    # question's id in it is the 12-character one every listing shows, not the whole id.
+    channel, clock = RecordingChannel(), FakeClock(1000)
+    decisions = service(ledger, channel, clock)
+    routed = decisions.decide(proposal(0.95))
+    assert routed.question_id is not None
+    clock.advance(601)
+    assert decisions.expire_due() == [routed.decision_id]
+    why = channel.escalated[0][1]
+    assert why == f"nobody answered question {short_id(routed.question_id)} within 10 min"
+    assert routed.question_id not in why
 
 
 def test_undeliverable_question_escalates_and_never_executes(ledger: Ledger) -> None:
