@@ -1,9 +1,10 @@
 """How a person reads an id: a decision's, a question's or an observation's.
 
-Every place a person reads one (the CLI's listings and sentences, Slack's message text,
-the daemon's log lines) shows its first :data:`ID_CHARS` characters, and ``explain``,
-``undo``, ``feedback`` and ``approve``/``reject`` take that prefix back. Machine-readable
-output (``--json``, the HTTP endpoints) keeps the whole id.
+The CLI's listings and sentences and Slack's message text show its first
+:data:`ID_CHARS` characters, as do most of the daemon's log lines (some still name the
+whole id); ``explain``, ``undo``, ``feedback`` and ``approve``/``reject`` take either
+back, a prefix being enough. Machine-readable output (``--json``, the HTTP endpoints)
+keeps the whole id.
 """
 
 from __future__ import annotations
