@@ -42,6 +42,7 @@ from agent.runtime import STUCK_FLOOR, STUCK_PERIODS, AlwaysLeader, Job, LeaderG
 from agent.server import HttpServer, Request, Response, json_response
 from agent.settings import Settings, resolve_secret
 from agent.webhooks import AlertIntake
+from remediation.digits import ascii_digits
 from remediation.guards import GlobalLimits
 from remediation.loading import RunbookLoadError, check_paths
 from remediation.schema import Runbook
@@ -979,7 +980,7 @@ def _limit_asked(query: Mapping[str, list[str]], default: int) -> int | Response
     text = (query.get("limit") or [str(default)])[0]
     # ASCII digits, a few: ``isdigit`` alone holds for a superscript two and for 5,000
     # nines, which ``int`` refuses (a 500 where a bad value gets 400).
-    readable = text.isascii() and text.isdigit() and len(text) <= 9
+    readable = ascii_digits(text, 9)
     if not readable or not 1 <= int(text) <= LISTED_AT_MOST:
         return json_response(
             400, {"error": f"limit must be a whole number from 1 to {LISTED_AT_MOST}, got {text!r}"}

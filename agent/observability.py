@@ -21,6 +21,8 @@ from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, ProcessCollector
 
+from remediation.digits import ascii_digits
+
 __all__ = [
     "LOG_FORMATS",
     "JsonFormatter",
@@ -235,7 +237,7 @@ def reason_label(reason: str) -> str:
     if code in SLACK_ERROR_CODES:
         return reason
     status = code.removeprefix("HTTP ")
-    if status != code and len(status) == 3 and status.isdigit():
+    if status != code and len(status) == 3 and ascii_digits(status, 3):
         return reason
     return f"{_SLACK}other"
 

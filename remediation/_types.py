@@ -28,6 +28,7 @@ from pydantic import (
 )
 from pydantic.alias_generators import to_camel
 
+from remediation.digits import ascii_digits
 from remediation.durations import DURATION_PATTERN, format_duration, parse_duration
 from remediation.matchers import LabelMatcher, parse_matcher
 from remediation.quantity import QUANTITY_PATTERN, parse_quantity
@@ -273,7 +274,8 @@ def parse_step(text: Any) -> Step:
     found = _STEP.fullmatch(text)
     if found is None:
         bare = text.strip()
-        hint = f" ('+{bare}' for {bare} more, '{bare}%' for {bare}% more)" if bare.isdigit() else ""
+        shown = f" ('+{bare}' for {bare} more, '{bare}%' for {bare}% more)"
+        hint = shown if ascii_digits(bare, len(str(_MAX_COUNT))) else ""
         raise ValueError(f"{text!r} is not a step; {example}{hint}")
     value = found.group(1)
     if value.startswith("+"):

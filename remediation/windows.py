@@ -25,6 +25,7 @@ from pydantic import (
 )
 
 from remediation._types import Duration, RunbookModel
+from remediation.digits import ascii_digits
 
 __all__ = [
     "MINUTES_PER_WEEK",
@@ -166,13 +167,16 @@ _NAMES = {
 }
 _BOUNDS = ((0, 59), (0, 23), (1, 31), (1, 12), (0, 7))
 _FIELD_NAMES = ("minute", "hour", "day of month", "month", "day of week")
+# The most digits a cron number may have (leading zeros allowed: "007" is 7); past that,
+# or in another script's digits, it is no number at all.
+_CRON_DIGITS = 9
 
 
 def _cron_value(token: str, index: int) -> int:
     names = _NAMES.get(index + 1, {})
     if token.lower() in names:
         return names[token.lower()]
-    if not token.isdigit():
+    if not ascii_digits(token, _CRON_DIGITS):
         raise ValueError(f"{token!r} is not a valid {_FIELD_NAMES[index]}")
     value = int(token)
     low, high = _BOUNDS[index]
@@ -188,7 +192,7 @@ def _cron_field(text: str, index: int) -> frozenset[int]:
         span, _, step_text = part.partition("/")
         step = 1
         if step_text:
-            if not step_text.isdigit() or int(step_text) == 0:
+            if not ascii_digits(step_text, _CRON_DIGITS) or int(step_text) == 0:
                 raise ValueError(f"step {step_text!r} in {_FIELD_NAMES[index]} must be 1 or more")
             step = int(step_text)
         if span == "*":

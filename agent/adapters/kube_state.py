@@ -23,6 +23,7 @@ from functools import wraps
 from typing import Any, ParamSpec, TypeVar, cast
 
 from agent.adapters.kube_errors import BadObjectError
+from remediation.digits import ascii_digits
 from remediation.drain_notes import SAFE_TO_EVICT_ANNOTATION
 from remediation.ports import (
     ContainerState,
@@ -251,7 +252,7 @@ def _count(raw: Any) -> int:
     ``int`` would also take " 2 ", "1_0" or other scripts' digits, which Kubernetes never
     writes: a corrupt annotation must not pass for a real revision)."""
     text = str(raw if raw is not None else 0)
-    return int(text) if text.isascii() and text.isdigit() and len(text) <= 18 else 0
+    return int(text) if ascii_digits(text, 18) else 0
 
 
 def selector_query(labels: Mapping[str, str]) -> str:

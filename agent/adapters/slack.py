@@ -100,6 +100,7 @@ from agent.ledger import DecisionRecord, Ledger, Question
 from agent.settings import SlackSettings, resolve_secret
 from agent.undo import REQUEST_KIND, ended, latest_request, request
 from agent.verdicts import DEFAULT_REASK_AFTER_REJECT, hindsight_hold
+from remediation.digits import ascii_digits
 from remediation.windows import to_utc_text
 
 __all__ = [
@@ -1272,7 +1273,7 @@ class SlackReceiver:
         )
         if not stamp or not signature:
             return "missing X-Slack-Signature or X-Slack-Request-Timestamp"
-        if not (stamp.isascii() and stamp.isdigit() and len(stamp) <= 12):
+        if not ascii_digits(stamp, 12):
             return "X-Slack-Request-Timestamp is not an integer of seconds"
         sent_at = int(stamp)
         if abs(now - sent_at) > self.replay_window:

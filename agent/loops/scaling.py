@@ -126,6 +126,7 @@ from forecasting.scaling import (
     untrusted,
 )
 from forecasting.series import Series
+from remediation.digits import ascii_digits
 from remediation.ports import (
     ClusterReader,
     HpaState,
@@ -3048,10 +3049,11 @@ def _newest_finite(history: LoadHistory) -> float | None:
 
 def _model_number(version: str | None) -> int:
     """The number in a model version's name (``seasonal-profile/3 fitted ...``: 3); 0
-    when it has none."""
+    when it has none (ASCII digits only: the name is a ledger row, which another tool
+    or a hand may have written)."""
     head = (version or "").split(" ", 1)[0]
     _, slash, digits = head.rpartition("/")
-    return int(digits) if slash and digits.isdigit() else 0
+    return int(digits) if slash and ascii_digits(digits, 18) else 0
 
 
 def _utc(at: float) -> str:

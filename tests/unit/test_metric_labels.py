@@ -19,3 +19,11 @@ def test_every_code_the_daemon_treats_on_its_own_keeps_its_label() -> None:
     """A code the Slack client gives a hint or a retry for is one an alert or a person
     looks for by name (``Slack:message_not_found`` is left out of AutonomicSlackRefused)."""
     assert set(_HINTS) | _TRANSIENT_CODES <= SLACK_ERROR_CODES
+
+
+def test_a_slack_status_of_other_digits_is_not_a_label_of_its_own() -> None:
+    """Three characters ``isdigit`` holds for are not an HTTP status unless ASCII: an
+    error code Slack's body carries (``HTTP ٤٠٤``, ``HTTP ²²²``) must not grow the
+    label's values."""
+    for made_up in ("Slack:HTTP ٤٠٤", "Slack:HTTP ²²²", "Slack:HTTP ４０４"):
+        assert reason_label(made_up) == "Slack:other"

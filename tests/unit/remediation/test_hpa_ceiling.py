@@ -204,6 +204,18 @@ def test_the_document_loads() -> None:
             "ceiling.yaml:14: spec.actions[0].by: '5' is not a step; write a share such as "
             "'50%' or a count such as '+5' ('+5' for 5 more, '5%' for 5% more)",
         ),
+        (  # digits of other scripts: no hint to write a step the pattern refuses
+            'by: "50%"',
+            'by: "٣"',
+            "ceiling.yaml:14: spec.actions[0].by: '٣' is not a step; write a share such as "
+            "'50%' or a count such as '+5'",
+        ),
+        (
+            'by: "50%"',
+            'by: "²"',
+            "ceiling.yaml:14: spec.actions[0].by: '²' is not a step; write a share such as "
+            "'50%' or a count such as '+5'",
+        ),
         (
             'by: "50%"',
             'by: "x1.5"',

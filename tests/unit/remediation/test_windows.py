@@ -121,3 +121,30 @@ def test_cron_fields() -> None:
     assert cron.hours == frozenset(range(9, 18))
     assert cron.weekdays == frozenset({1, 2, 3, 4, 5})
     assert parse_cron("0 0 * * 7").weekdays == frozenset({0})
+
+
+# Digits ``str.isdigit`` holds for that a cron field must not take: a superscript two
+# (``int`` refuses it), Arabic-Indic three and full-width one (``int`` reads them as 3 and
+# 1), and more digits than ``int`` converts.
+_NOT_CRON_DIGITS = ("²", "٣", "１", "1" * 5000)
+
+
+@pytest.mark.parametrize("token", _NOT_CRON_DIGITS)
+def test_a_cron_value_of_other_digits_is_refused_as_not_a_value(token: str) -> None:
+    for cron, field in ((f"{token} 2 * * *", "minute"), (f"0 1-{token} * * *", "hour")):
+        with pytest.raises(ValueError, match=rf"is not a valid {field}$"):
+            parse_cron(cron)
+    with pytest.raises(ValidationError, match="is not a valid minute"):
+        WindowFields.model_validate(
+            {"timezone": "UTC", "cron": f"{token} 2 * * *", "duration": "1h"}
+        )
+
+
+@pytest.mark.parametrize("token", _NOT_CRON_DIGITS)
+def test_a_cron_step_of_other_digits_is_refused_as_not_a_step(token: str) -> None:
+    with pytest.raises(ValueError, match=r"in minute must be 1 or more$"):
+        parse_cron(f"*/{token} * * * *")
+
+
+def test_a_cron_value_with_leading_zeros_is_still_read() -> None:
+    assert parse_cron("07 002 * * */02").minutes == frozenset({7})

@@ -17,7 +17,7 @@ from agent.clock import FakeClock
 from agent.errors import TransientError
 from agent.ledger import open_ledger
 from agent.ledger.schema import tables
-from agent.loops.scaling import CAPACITY, HISTORY_SINCE, STEP
+from agent.loops.scaling import CAPACITY, HISTORY_SINCE, STEP, _model_number
 from agent.settings import RoutingSettings
 from forecasting import lifecycle
 from forecasting.drift import (
@@ -297,3 +297,13 @@ def test_a_new_live_model_is_judged_on_its_own_forecasts_only() -> None:
     assert model.outcomes.count == 0
     run(loop, clock, 1)
     assert model.outcomes.count == 1  # its own forecast of the minute after the refit
+
+
+@pytest.mark.parametrize("number", ["²", "٣", "１", "9" * 5000])
+def test_a_model_name_numbered_in_other_digits_gives_no_number(number: str) -> None:
+    """The newest model version the ledger holds numbers the next one; a name whose
+    number is not ASCII digits (a row written by hand or by another tool) gives none (0:
+    the count of versions numbers on), where ``int`` raised on a superscript two or on
+    5,000 digits and read an Arabic-Indic three as 3."""
+    assert _model_number(f"seasonal-profile/{number} fitted 2026-11-19T06:00:00Z") == 0
+    assert _model_number("seasonal-profile/12 fitted 2026-11-19T06:00:00Z") == 12
