@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from datetime import UTC, datetime
 from typing import Protocol, runtime_checkable
 
 from agent.adapters.prometheus import MetricSeries
 from agent.errors import TransientError
 from remediation.durations import format_duration
 from remediation.readings import NO_DATA, PROMETHEUS_FROZEN, NoValue
+from remediation.windows import to_utc_text
 
 __all__ = [
     "INGESTION_MAX_AGE",
@@ -121,7 +121,7 @@ def runbook_query(
         at = now()
         newest = stored(at)
         if newest is not None and at - newest > max_age:
-            since = datetime.fromtimestamp(newest, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+            since = to_utc_text(newest)
             raise TransientError(
                 f"Prometheus has stored no new sample since {since}, "
                 f"{format_duration(at - newest)} ago (its scrapes or remote writes have "

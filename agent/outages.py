@@ -19,11 +19,12 @@ from __future__ import annotations
 
 import logging
 import threading
-import time
 from dataclasses import dataclass, field
 from typing import Literal
 
-__all__ = ["SUMMARY_EVERY", "OutageStory", "Told", "say_failing", "span", "utc"]
+from remediation.windows import to_utc_text
+
+__all__ = ["SUMMARY_EVERY", "OutageStory", "Told", "say_failing", "span"]
 
 # While the failures go on, a summary is told at most this often (seconds).
 SUMMARY_EVERY = 600.0
@@ -112,11 +113,6 @@ def span(seconds: float) -> str:
     return f"{seconds / 3600:.1f} h"
 
 
-def utc(at: float) -> str:
-    """When, as the lines say it: 2026-11-23 06:36:02 UTC."""
-    return time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(at))
-
-
 def say_failing(
     logger: logging.Logger,
     told: Told,
@@ -136,7 +132,7 @@ def say_failing(
             "%s are failing%s: %s (%s)%s. %s. A summary follows every %s while this lasts, "
             "and one line when reads are answered again",
             what,
-            f" since {utc(told.since)}" if now - told.since >= 1 else "",
+            f" since {to_utc_text(told.since)}" if now - told.since >= 1 else "",
             error,
             reason,
             f"; {told.earlier} more failed, in short spells between answered reads, since "
@@ -152,7 +148,7 @@ def say_failing(
         "last error: %s",
         what,
         span(now - told.since),
-        utc(told.since),
+        to_utc_text(told.since),
         told.failures,
         "" if told.failures == 1 else "s",
         ", ".join(f"{by} {n}" for by, n in sorted(told.by.items())),

@@ -32,7 +32,8 @@ from typing import TYPE_CHECKING
 
 from agent.errors import PermanentError, TransientError
 from agent.observability import Metrics
-from agent.outages import SUMMARY_EVERY, OutageStory, say_failing, span, utc
+from agent.outages import SUMMARY_EVERY, OutageStory, say_failing, span
+from remediation.windows import to_utc_text
 
 if TYPE_CHECKING:  # the port's module imports the adapter (numpy, requests): not at start
     from agent.metrics_port import MetricSeries, MetricsReader
@@ -152,7 +153,7 @@ class WatchedReader:
             "reads from Prometheus are answered again, after %s failing (since %s; %d read%s "
             "failed)",
             span(now - told.since),
-            utc(told.since),
+            to_utc_text(told.since),
             told.failures,
             "" if told.failures == 1 else "s",
         )

@@ -41,7 +41,7 @@ from agent.ids import short_id
 from agent.ledger import HELD_PREFIX, DecisionRecord, Feedback, HeldBack, Intent, Ledger, is_hold
 from agent.ledger.store import CLOSED_UNWRITTEN
 from agent.observability import decision_context
-from agent.outages import OutageStory, say_failing, span, utc
+from agent.outages import OutageStory, say_failing, span
 from agent.outcomes import RunbookOutcomes
 from agent.pause import Pause, active_pause
 from agent.undo import (
@@ -1953,7 +1953,7 @@ class RemediationEngine:
             "runbook reads from Prometheus are answered again, after %s failing (since %s; "
             "%d read%s failed: %s)",
             span(now - told.since),
-            utc(told.since),
+            to_utc_text(told.since),
             told.failures,
             "" if told.failures == 1 else "s",
             ", ".join(f"{reason} {n}" for reason, n in sorted(told.by.items())),

@@ -44,8 +44,9 @@ from agent.errors import (
     TransientError,
 )
 from agent.observability import Metrics, reason_label
-from agent.outages import SUMMARY_EVERY, OutageStory, span, utc
+from agent.outages import SUMMARY_EVERY, OutageStory, span
 from agent.server import HttpServer, Request, Response, json_response
+from remediation.windows import to_utc_text
 
 __all__ = [
     "FIRST_RUN_BOUND",
@@ -250,7 +251,7 @@ class LedgerOutage:
                 "Alertmanager posts are answered 503 for it to send again. A summary "
                 "follows every %s while this lasts, and one line when the ledger answers "
                 "again",
-                f" since {utc(told.since)}" if now - told.since >= 1 else "",
+                f" since {to_utc_text(told.since)}" if now - told.since >= 1 else "",
                 exc,
                 job,
                 f"; {told.earlier} more runs failed on it, in short spells between clean "
@@ -265,7 +266,7 @@ class LedgerOutage:
             "the ledger still cannot be used, for %s (since %s): %d run%s failed on it (%s); "
             "the last error: %s",
             span(now - told.since),
-            utc(told.since),
+            to_utc_text(told.since),
             told.failures,
             "" if told.failures == 1 else "s",
             ", ".join(f"{name} {n}" for name, n in sorted(told.by.items())),
@@ -288,7 +289,7 @@ class LedgerOutage:
         ledger_log.info(
             "the ledger answers again, after %s failing (since %s; %d run%s failed on it)",
             span(now - told.since),
-            utc(told.since),
+            to_utc_text(told.since),
             told.failures,
             "" if told.failures == 1 else "s",
             extra={"loop": job},

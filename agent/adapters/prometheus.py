@@ -55,6 +55,7 @@ from agent.clock import elapsed
 from agent.errors import PermanentError, TransientError, redact_url_passwords
 from forecasting.series import Series
 from remediation.durations import format_duration
+from remediation.windows import to_utc_text
 
 __all__ = [
     "MAX_POINTS_PER_QUERY",
@@ -511,8 +512,8 @@ class PrometheusReader:
                 format_duration(abs(measured)),
                 "ahead of" if measured > 0 else "behind",
                 self.shown_url,
-                _utc(ours + measured),
-                _utc(ours),
+                to_utc_text(ours + measured),
+                to_utc_text(ours),
                 spread_said,
             )
         elif told and abs(measured) <= OFFSET_WARN:
@@ -645,10 +646,6 @@ class PrometheusReader:
                 reason="MalformedResponse",
             )
         return result
-
-
-def _utc(epoch: float) -> str:
-    return datetime.fromtimestamp(epoch, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
 
 
 def _timed_out(exc: requests.ConnectionError) -> bool:

@@ -16,11 +16,11 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from datetime import UTC, datetime
 from typing import Any
 
 from agent.ledger import is_hold
 from agent.routing import both_confidences, confidence_percent
+from remediation.windows import to_utc_text
 
 __all__ = [
     "ACTION_APPROVE",
@@ -182,8 +182,9 @@ def _listed(entry: Any) -> str:
 
 
 def slack_date(epoch: float) -> str:
-    """A timestamp each reader sees in their own time zone, with a UTC fallback."""
-    fallback = datetime.fromtimestamp(epoch, UTC).strftime("%Y-%m-%d %H:%M UTC")
+    """A timestamp each reader sees in their own time zone, with a UTC fallback in the
+    shape every other sentence writes (``2026-11-25 06:02:10 UTC``)."""
+    fallback = to_utc_text(epoch)
     return f"<!date^{int(epoch)}^{{date_short_pretty}} at {{time}}|{fallback}>"
 
 

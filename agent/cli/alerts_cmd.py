@@ -16,10 +16,9 @@ from __future__ import annotations
 import argparse
 import json
 from dataclasses import asdict
-from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from agent.cli._context import add_ledger_flags, ledger_from
+from agent.cli._context import add_ledger_flags, ledger_from, utc_text
 from agent.errors import InputError
 
 if TYPE_CHECKING:
@@ -70,11 +69,11 @@ def list_alerts(args: argparse.Namespace) -> int:
     print(f"{'id':>6}  {'state':8}  {'first delivered':23}  {'attempts':8}  alert")
     for row in rows:
         print(
-            f"{row.id:>6}  {row.state:8}  {_utc(row.received_at):23}  {row.attempts:>8}  "
+            f"{row.id:>6}  {row.state:8}  {utc_text(row.received_at):23}  {row.attempts:>8}  "
             f"{row.name} ({row.status}, fingerprint {row.fingerprint})"
         )
         if row.last_error is not None and row.last_attempt_at is not None:
-            print(f"{'':8}last error, {_utc(row.last_attempt_at)}: {_one_line(row.last_error)}")
+            print(f"{'':8}last error, {utc_text(row.last_attempt_at)}: {_one_line(row.last_error)}")
     if more:
         print(f"(only the newest {args.limit}; --limit N shows more)")
     if any(row.state == "given-up" for row in rows):
@@ -109,10 +108,6 @@ def _not_retried(alert_id: int, row: StoredAlert | None) -> str:
             f"{row.attempts} failed attempts, and the leader's next cycle tries it"
         )
     return f"alert {alert_id} ({row.name}) is not given up: it was handled"
-
-
-def _utc(ts: float) -> str:
-    return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
 
 
 def _one_line(text: str) -> str:

@@ -368,11 +368,10 @@ def _last_move(row: dict[str, Any] | None) -> dict[str, Any]:
 
 
 def _moved(t: TypeCalibration) -> str:
-    from datetime import UTC, datetime
+    from remediation.windows import to_utc_text
 
     assert t.moved_at is not None
-    when = datetime.fromtimestamp(t.moved_at, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
-    return f"{t.decision_type}: moved {when} by {t.moved_by} ({t.move_reason})"
+    return f"{t.decision_type}: moved {to_utc_text(t.moved_at)} by {t.moved_by} ({t.move_reason})"
 
 
 def render_text(report: CalibrationReport) -> list[str]:

@@ -79,6 +79,7 @@ from forecasting.anomaly import Detector, Incident, IncidentTracker, StateError,
 from forecasting.anomaly.calibration import NAB as INCIDENT_CALIBRATION
 from remediation.ports import ObjectRef
 from remediation.signals import Signal, anomaly_key, anomaly_signal
+from remediation.windows import to_utc_text
 
 __all__ = ["GAP_RESETS_INCIDENT", "AnomalyLoop", "SeriesState"]
 
@@ -265,7 +266,7 @@ class AnomalyLoop:
                 # could open an incident, or close one, on old numbers. Nothing is read
                 # until it stores again; the points since are read then.
                 self.status.degraded[query.name] = (
-                    f"{FROZEN} {_utc(stored)} (its scrapes or remote writes have stopped), "
+                    f"{FROZEN} {to_utc_text(stored)} (its scrapes or remote writes have stopped), "
                     "so its answers are old numbers: nothing is scored until it stores again"
                 )
                 self._say_health(query.name)
@@ -937,10 +938,6 @@ def _first_and_this(
     if this in group[:limit]:
         return [*group[:limit], None]
     return [*group[: limit - 1], None, this]
-
-
-def _utc(ts: float) -> str:
-    return time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(ts))
 
 
 def _hhmm(ts: float | None) -> str:

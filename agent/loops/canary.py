@@ -183,7 +183,6 @@ import math
 import threading
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime
 from typing import Any, cast
 
 from agent.clock import Clock
@@ -210,6 +209,7 @@ from remediation.ports import ClusterReader, Kind, ObjectRef, WorkloadState
 from remediation.schema import CANARY_OF, PromoteCanaryAction, Runbook
 from remediation.signals import Signal, canary_signal
 from remediation.snapshot import ClusterSnapshot
+from remediation.windows import to_utc_text
 
 __all__ = ["CANARY_OF", "JUDGE_CANARY", "PROMOTE_CANARY", "CanaryLoop", "standing"]
 
@@ -765,7 +765,7 @@ class CanaryLoop:
         limit = max(2.0 * self.settings.period, FROZEN_AFTER)
         if newest is None or now - newest <= limit:
             return ""
-        since = datetime.fromtimestamp(newest, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+        since = to_utc_text(newest)
         return (
             f"Prometheus has stored no new sample since {since} (its scrapes or remote "
             "writes have stopped), so its answers are old numbers; the analysis waits for "

@@ -137,6 +137,7 @@ from remediation.ports import (
     operation_from_dict,
 )
 from remediation.signals import BREACH_RATIO, Signal, breach_confidence, forecast_breach_signal
+from remediation.windows import to_utc_text
 
 __all__ = ["ScalingLoop"]
 
@@ -955,7 +956,7 @@ class ScalingLoop:
                 f"{hpa.ref} minReplicas is {found}, not the {written} Autonomic wrote{by}: "
                 "changed by someone else (a person, a GitOps controller putting its own "
                 "back, or a remediation runbook's scale-out); theirs stands: no floor is "
-                f"written for {quiet / 60:.0f} min, until {_utc(until)}. If a "
+                f"written for {quiet / 60:.0f} min, until {to_utc_text(until)}. If a "
                 f"controller owns minReplicas, let it ignore the field, or set {PREDICTIVE}: "
                 f"{FORECAST_ONLY} and set the floor there from {RECOMMENDED}"
             )
@@ -964,7 +965,7 @@ class ScalingLoop:
                 f"{ref} replicas is {found}, not the {written} Autonomic wrote{by}: changed "
                 "by someone else (a person with kubectl scale, a GitOps controller putting "
                 "its own back, or a remediation runbook's scale-out); theirs stands: the "
-                f"replicas are not set for {quiet / 60:.0f} min, until {_utc(until)}. If a "
+                f"replicas are not set for {quiet / 60:.0f} min, until {to_utc_text(until)}. If a "
                 "controller owns the "
                 f"replicas, let it ignore the field, or set {PREDICTIVE}: {FORECAST_ONLY} "
                 f"and take them from {RECOMMENDED}"
@@ -1045,13 +1046,13 @@ class ScalingLoop:
                 return  # theirs for the hour after it, and that is over
             scaled = (
                 f"{hpa_name}, which scaled {workload.ref} when Autonomic last "
-                f"{recalled.what} ({_utc(seen_at)}{recalled.by}; from the ledger),"
+                f"{recalled.what} ({to_utc_text(seen_at)}{recalled.by}; from the ledger),"
             )
         why = (
             f"{scaled} is gone, and {workload.ref} was "
-            f"changed by someone since ({_utc(changed)}; replicas {workload.replicas}): "
+            f"changed by someone since ({to_utc_text(changed)}; replicas {workload.replicas}): "
             f"theirs stands: the replicas are not set for {(until - now) / 60:.0f} "
-            f"min, until {_utc(until)}, then the loop drives them without an HPA. To keep "
+            f"min, until {to_utc_text(until)}, then the loop drives them without an HPA. To keep "
             f'them yours, set {PREDICTIVE}: "false" (or {FORECAST_ONLY})'
         )
         log.warning("scaling %s: %s", workload.ref, why)
@@ -1516,7 +1517,7 @@ class ScalingLoop:
             levels=self.levels,
             champion_name=self._version_name(model),
             version=number,
-            suffix=f" fitted {_utc(now)}",
+            suffix=f" fitted {_fit_stamp(now)}",
         )
         verdict = result.verdict
         if model.numbered is not None:  # else the ledger's numbering is still unread
@@ -1609,7 +1610,7 @@ class ScalingLoop:
         (``seasonal-profile/3 fitted 2026-11-22T06:00:00Z``)."""
         if model.fitted is None or not math.isfinite(model.fitted_at):
             return "none (no model fitted in this process)"
-        return f"{model.fitted.name}/{model.version} fitted {_utc(model.fitted_at)}"
+        return f"{model.fitted.name}/{model.version} fitted {_fit_stamp(model.fitted_at)}"
 
     def _next_number(self, ref: ObjectRef, model: WorkloadModel) -> int:
         """The number of the workload's next model: one more than any it was given,
@@ -2266,8 +2267,8 @@ class ScalingLoop:
                     "(none from %s to %s); deciding from the load again",
                     ref,
                     _age(float(after[0]) - model.gap_since - STEP),
-                    _utc(model.gap_since + STEP),
-                    _utc(float(after[0]) - STEP),
+                    to_utc_text(model.gap_since + STEP),
+                    to_utc_text(float(after[0]) - STEP),
                 )
             else:
                 log.info("scaling %s no longer held: deciding from the load again", ref)
@@ -2730,7 +2731,7 @@ class ScalingLoop:
         written = "may or may not have been written" if reason == "WriteUnknown" else "not written"
         why = (
             f"{change} {written} ({reason}): {outcome.message}; "
-            f"no new try for {wait / 60:.0f} min, until {_utc(now + wait)}"
+            f"no new try for {wait / 60:.0f} min, until {to_utc_text(now + wait)}"
         )
         model.quiet_why, model.quiet_reason = why, "WriteRefused"
         self._held(str(ref), "WriteRefused", why)
@@ -3035,7 +3036,7 @@ def _unusable(
         return "NoLoadSample", "no usable load sample (every sample missing, NaN or infinite)"
     age = now - newest
     return "LoadGap", (
-        f"no load sample since {_utc(newest)} ({_age(age)} ago, more than "
+        f"no load sample since {to_utc_text(newest)} ({_age(age)} ago, more than "
         f"prometheus.staleAfter, {stale_after:.0f} s): a gap in the load series (the "
         "target not scraped, or Prometheus not storing), not a load of zero"
     )
@@ -3056,7 +3057,10 @@ def _model_number(version: str | None) -> int:
     return int(digits) if slash and ascii_digits(digits, 18) else 0
 
 
-def _utc(at: float) -> str:
+def _fit_stamp(at: float) -> str:
+    """When a model was fitted, in its version name (``seasonal-profile/3 fitted
+    2026-11-22T06:00:00Z``): ISO 8601, as the names the ledger keeps were written.
+    Sentences use :func:`remediation.windows.to_utc_text`."""
     return datetime.fromtimestamp(at, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 

@@ -14,6 +14,7 @@ from agent.charts import CSS as CHART_CSS
 from agent.charts import PALETTE, Chart, Line, Marker, Span
 from agent.ledger import is_hold
 from agent.sim.run import FaultSpan, SimResult, pod_hours, under_provisioned_minutes
+from remediation.windows import to_utc_text
 
 __all__ = ["Summary", "description", "summarise", "terminal_summary", "write_html"]
 
@@ -421,7 +422,7 @@ def write_html(
         html.escape(", ".join(f"{k} {v}" for k, v in sorted(summary.anomalies.items()))) or "none"
     )
     notes = "".join(f"<p class=note><b>Note:</b> {html.escape(n)}</p>\n" for n in result.notes)
-    generated = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
+    generated = to_utc_text(datetime.now(UTC).timestamp())
     document = f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>Autonomic simulation report</title>
 <style>{CSS}</style></head><body>

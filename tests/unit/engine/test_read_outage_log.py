@@ -15,8 +15,8 @@ import pytest
 
 from agent.errors import TransientError
 from agent.metrics_port import runbook_query
-from agent.outages import utc
 from remediation.readings import PROMETHEUS_FROZEN, PROMETHEUS_UNAVAILABLE, NoValue
+from remediation.windows import to_utc_text
 from tests.unit.engine.harness import START, rig
 
 QUERIES = [f'sum(rate(errors{{pod="web-{n}", check="{c}"}}[5m]))' for n in range(20) for c in "abc"]
@@ -90,7 +90,7 @@ def test_an_outage_of_runbook_reads_is_told_once_then_once_a_minute_then_when_ov
     assert cycles(30) == [0.5] * 60
     assert _told(caplog) == [
         "runbook reads from Prometheus are answered again, after 5 min failing (since "
-        f"{utc(START + 60)}; 600 reads failed: PrometheusDown 600)"
+        f"{to_utc_text(START + 60)}; 600 reads failed: PrometheusDown 600)"
     ]
     # Those failures are the reader's to count (``WatchedReader``), not the engine's.
     assert metrics.labels(reason=PROMETHEUS_FROZEN)._value.get() == 0
@@ -105,8 +105,8 @@ def test_an_outage_of_runbook_reads_is_told_once_then_once_a_minute_then_when_ov
     assert metrics.labels(reason=PROMETHEUS_FROZEN)._value.get() == 300
     began, goes_on = _told(caplog)
     assert began.startswith(
-        f"runbook reads from Prometheus are failing since {utc(r.clock.now() - 150)}: Prometheus "
-        "has stored no new sample since "
+        "runbook reads from Prometheus are failing since "
+        f"{to_utc_text(r.clock.now() - 150)}: Prometheus has stored no new sample since "
     )
     assert "(PrometheusFrozen)" in began
     assert ": 181 reads failed (PrometheusFrozen 181), none answered" in goes_on

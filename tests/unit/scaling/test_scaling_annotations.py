@@ -627,7 +627,7 @@ def test_why_a_load_read_is_unusable_is_said_plainly() -> None:
     code, why = _unusable([], 1000.0, 300.0, 300.0)
     assert code == "LoadGap"
     assert why == (
-        "no load sample since 1970-01-01T00:05:00Z (12 min ago, more than "
+        "no load sample since 1970-01-01 00:05:00 UTC (12 min ago, more than "
         "prometheus.staleAfter, 300 s): a gap in the load series (the target not scraped, "
         "or Prometheus not storing), not a load of zero"
     )

@@ -8,6 +8,8 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import logging
+import re
+import time
 from types import SimpleNamespace
 from typing import Any, cast
 
@@ -31,7 +33,6 @@ from agent.loops.scaling import (
     STEP,
     WRITTEN_KEY,
     ScalingLoop,
-    _utc,  # the loop's own UTC format
 )
 from agent.settings import RoutingSettings
 from forecasting.scaling import ScalingSettings as PacingSettings
@@ -41,6 +42,13 @@ from tests.unit.decision_rig import inline_service
 from tests.unit.scaling.fakes import END, WeekReader, loop_over, week_and_a_day, workload
 
 HPA = ObjectRef("HorizontalPodAutoscaler", "web", "shop")
+
+# A moment in a sentence, as the listings write it (not the ISO 8601 "...T06:38:00Z").
+UTC_TEXT = r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC"
+
+
+def _utc(ts: float) -> str:
+    return time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(ts))
 
 
 def steady(seed: int, minutes: int = 80) -> tuple[Any, Any]:
@@ -439,8 +447,10 @@ def test_a_long_gap_holds_and_is_said_as_a_gap_with_its_length(
     held = [line for line in said if "held: no load sample since" in line]
     assert len(held) == 1 and "a gap in the load series" in held[0]
     assert "not a load of zero" in held[0] and "(6 min ago, more than" in held[0]
+    assert re.search(f"no load sample since {UTC_TEXT} \\(6 min ago", held[0]), held[0]
     back = [line for line in said if "no longer held" in line]
     assert len(back) == 1 and "load samples again after a gap of 30 min (none from " in back[0]
+    assert re.search(f"\\(none from {UTC_TEXT} to {UTC_TEXT}\\); deciding", back[0]), back[0]
     assert str(web.ref) not in loop.status.held
     assert writes(loop) == [7]
 
