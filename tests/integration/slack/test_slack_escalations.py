@@ -58,7 +58,7 @@ def test_an_expiry_escalated_in_slack_is_recorded_with_the_expiry_in_one_write(
     ]
     assert rows[0]["detail"]["ref"] == expiry.escalation_ref
     assert rows[0]["detail"]["channel"] == "slack"
-    assert f"question {asked.question_id}" in rows[0]["detail"]["why"]
+    assert f"question {short_id(asked.question_id)}" in rows[0]["detail"]["why"]
     # Expired once: a second round neither escalates nor records again.
     assert rig.approvals.expire_due(rig.clock()) == []
     assert len(rig.ledger.feedback_for(decision_id)) == 2
