@@ -90,10 +90,10 @@ __all__ = [
 ]
 
 ENV_PREFIX = "AUTONOMIC__"
-_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d|w)?\s*$")
+_DURATION = re.compile(r"^\s*([0-9]+(?:\.[0-9]+)?)\s*(ms|s|m|h|d|w)?\s*$")
 # Prometheus's and Go's compound form, as runbooks accept it: 1h30m, 2d12h, 1m30s.
-_COMPOUND = re.compile(r"^\s*((?:\d+(?:ms|s|m|h|d|w))+)\s*$")
-_PART = re.compile(r"(\d+)(ms|s|m|h|d|w)")
+_COMPOUND = re.compile(r"^\s*((?:[0-9]+(?:ms|s|m|h|d|w))+)\s*$")
+_PART = re.compile(r"([0-9]+)(ms|s|m|h|d|w)")
 _UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, "w": 604800.0, None: 1.0}
 # As for runbooks: nothing waits, looks back or repeats over more than a year, and the
 # scheduler cannot hold an interval of 10**30 s at all (it stopped the daemon).
@@ -1257,7 +1257,7 @@ def _canary_count_notes(canary: CanarySettings) -> list[str]:
 
 
 # A PromQL range selector, ``[5m]``; not a subquery's ``[30m:1m]``.
-_RANGE_SELECTOR = re.compile(r"\[\s*((?:\d+(?:ms|s|m|h|d|w))+)\s*\]")
+_RANGE_SELECTOR = re.compile(r"\[\s*((?:[0-9]+(?:ms|s|m|h|d|w))+)\s*\]")
 
 
 def _canary_window_notes(canary: CanarySettings) -> list[str]:

@@ -190,7 +190,9 @@ _OPERATORS: dict[str, Callable[[float, float], bool]] = {
     "==": operator.eq,
     "!=": operator.ne,
 }
-COMPARISON_PATTERN = r"^\s*(<=|>=|==|!=|<|>)\s*([-+]?(\d+(\.\d*)?|\.\d+)([eE][-+]?\d+)?)\s*$"
+COMPARISON_PATTERN = (
+    r"^\s*(<=|>=|==|!=|<|>)\s*([-+]?([0-9]+(\.[0-9]*)?|\.[0-9]+)([eE][-+]?[0-9]+)?)\s*$"
+)
 _COMPARISON = re.compile(COMPARISON_PATTERN)
 
 

@@ -22,6 +22,7 @@ import pydantic_core
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator
 from pydantic_core import ErrorDetails
 
+from remediation.digits import plain_number
 from remediation.ports import ObjectRef
 from remediation.signals import Signal
 from remediation.snapshot import FiringAlert
@@ -209,10 +210,10 @@ def _confidence(alert: AlertmanagerAlert, default: float) -> float:
     raw = alert.annotations.get(CONFIDENCE_ANNOTATION)
     if raw is None:
         return default
-    try:
-        value = float(raw)
-    except ValueError:
+    # float() alone also reads " 0.9 ", "٠.٩" (Arabic-Indic digits), "nan" and "1_0".
+    if not plain_number(raw):
         return default
+    value = float(raw)
     return value if 0.0 <= value <= 1.0 else default
 
 

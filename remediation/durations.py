@@ -12,8 +12,8 @@ import re
 __all__ = ["DURATION_PATTERN", "format_duration", "parse_duration"]
 
 _UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, "w": 604800.0}
-_PART = re.compile(r"(\d+)(ms|s|m|h|d|w)")
-DURATION_PATTERN = r"^(\d+(ms|s|m|h|d|w))+$"
+_PART = re.compile(r"([0-9]+)(ms|s|m|h|d|w)")
+DURATION_PATTERN = r"^([0-9]+(ms|s|m|h|d|w))+$"
 _WHOLE = re.compile(DURATION_PATTERN)
 # No runbook needs to wait or look back more than a year; larger values are typos.
 _MAX_SECONDS = 366 * 86400.0

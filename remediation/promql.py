@@ -27,7 +27,7 @@ _CLOSE = {v: k for k, v in _OPEN.items()}
 # A Prometheus duration: units from the largest to the smallest, each at most once
 # (``1h30m``), or a number of seconds (``300``, ``1.5``), as newer versions accept.
 _DURATION = re.compile(
-    r"^(?:(?:\d+y)?(?:\d+w)?(?:\d+d)?(?:\d+h)?(?:\d+m)?(?:\d+s)?(?:\d+ms)?|\d+(?:\.\d+)?)$"
+    r"^(?:(?:[0-9]+y)?(?:[0-9]+w)?(?:[0-9]+d)?(?:[0-9]+h)?(?:[0-9]+m)?(?:[0-9]+s)?(?:[0-9]+ms)?|[0-9]+(?:\.[0-9]+)?)$"
 )
 _MATCH_OPERATOR = re.compile(r"=~|!~|!=|=")
 

@@ -70,7 +70,7 @@ log = logging.getLogger("autonomic.prometheus")
 
 # Prometheus refuses range queries resolving to more than 11,000 points per series.
 MAX_POINTS_PER_QUERY = 11_000
-_STATUS = re.compile(r"HTTP Status Code (\d+)")
+_STATUS = re.compile(r"HTTP Status Code ([0-9]+)")
 # Requests past their time still running in the background, at most, before the reader
 # stops starting new ones (each holds a thread and a connection until it ends).
 MAX_ABANDONED = 4

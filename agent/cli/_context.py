@@ -18,7 +18,7 @@ if TYPE_CHECKING:  # imported lazily so that `autonomic --help` stays fast
 
 # What a parser reads as a value though it starts with "-": a minus then a digit (or a
 # point and a digit), as a negative duration is written: -5, -1.5h, -5m, -.5h.
-_NEGATIVE_VALUE = re.compile(r"^-\.?\d")
+_NEGATIVE_VALUE = re.compile(r"^-\.?[0-9]")
 
 
 def take_negative_values(parser: argparse.ArgumentParser) -> None:

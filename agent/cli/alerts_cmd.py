@@ -19,6 +19,7 @@ from dataclasses import asdict
 from typing import TYPE_CHECKING, Any
 
 from agent.cli._context import add_ledger_flags, ledger_from, utc_text
+from agent.cli._numbers import whole_arg
 from agent.errors import InputError
 
 if TYPE_CHECKING:
@@ -38,7 +39,7 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
     )
     listing.add_argument("--given-up", action="store_true", help="only the alerts given up")
     listing.add_argument(
-        "--limit", type=int, default=50, metavar="N", help="lines at most, newest first (50)"
+        "--limit", type=whole_arg, default=50, metavar="N", help="lines at most, newest first (50)"
     )
     listing.add_argument("--json", action="store_true", help="print the alerts as JSON")
     add_ledger_flags(listing)
@@ -46,7 +47,7 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
     retry = actions.add_parser(
         "retry", help="make a given-up alert pending again, its failed attempts set to 0"
     )
-    retry.add_argument("id", type=int, help="the alert's id, as `alerts list` shows it")
+    retry.add_argument("id", type=whole_arg, help="the alert's id, as `alerts list` shows it")
     add_ledger_flags(retry)
     retry.set_defaults(handler=retry_alert)
 

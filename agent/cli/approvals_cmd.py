@@ -36,6 +36,7 @@ from agent.cli._context import (
     take_negative_values,
     utc_text,
 )
+from agent.cli._numbers import whole_arg
 from agent.errors import InputError
 from agent.ids import ID_CHARS, short_id
 from agent.routing import confidence_percent
@@ -67,7 +68,7 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
     )
     listing.add_argument(
         "--limit",
-        type=int,
+        type=whole_arg,
         default=50,
         metavar="N",
         help="questions at most, the newest (default 50); escalations too",

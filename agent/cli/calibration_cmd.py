@@ -47,6 +47,7 @@ from agent.cli._context import (
     refuse_overwriting_inputs,
     settings_from,
 )
+from agent.cli._numbers import whole_arg
 from agent.cli._plot import add_plot_flag, check_plot_path
 
 if TYPE_CHECKING:
@@ -115,7 +116,7 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
     )
     add_ledger_flags(cmd)
     cmd.add_argument("--type", dest="decision_type", help="only this decision type")
-    cmd.add_argument("--bins", type=int, default=10, help="confidence bins (default 10)")
+    cmd.add_argument("--bins", type=whole_arg, default=10, help="confidence bins (default 10)")
     cmd.add_argument("--json", action="store_true", help="print JSON instead of tables")
     add_plot_flag(cmd, "the reliability diagram")
     cmd.set_defaults(handler=show)

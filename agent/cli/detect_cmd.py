@@ -22,6 +22,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from agent.cli._numbers import number_arg
 from agent.cli._outputs import check_output_file, write_atomically, write_output
 from agent.cli._plot import add_plot_flag, check_outputs, check_plot_path
 from agent.errors import InputError
@@ -79,7 +80,7 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
     parser.add_argument("--column", help="value column to score (default: the first one)")
     parser.add_argument(
         "--step",
-        type=float,
+        type=number_arg,
         help="sampling interval in seconds (default: the median spacing of the timestamps; "
         "required when the file has no timestamp column)",
     )
@@ -92,7 +93,7 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
     )
     parser.add_argument(
         "--threshold",
-        type=float,
+        type=number_arg,
         default=DEFAULT_THRESHOLD,
         help="a row scoring at least this is flagged (default 0.69: the daemon's default "
         "for an anomaly query, the score at which it opens an incident)",

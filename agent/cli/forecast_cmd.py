@@ -24,9 +24,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from agent.cli._numbers import number_arg, whole_arg
 from agent.cli._outputs import check_output_file, write_output
 from agent.cli._plot import add_plot_flag, check_outputs, check_plot_path
 from agent.errors import InputError
+from remediation.digits import ascii_digits
 
 if TYPE_CHECKING:
     from agent.charts import Chart
@@ -51,7 +53,7 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
     )
     parser.add_argument("csv", type=Path, metavar="SERIES.csv", help="input CSV file")
     parser.add_argument(
-        "--horizon", type=int, required=True, help="how many steps ahead to forecast"
+        "--horizon", type=whole_arg, required=True, help="how many steps ahead to forecast"
     )
     parser.add_argument(
         "--levels",
@@ -63,7 +65,7 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
     )
     parser.add_argument("--column", help="value column to forecast (default: the first)")
     parser.add_argument(
-        "--step", type=float, help="seconds between rows (required without a timestamp column)"
+        "--step", type=number_arg, help="seconds between rows (required without a timestamp column)"
     )
     parser.add_argument(
         "--fleet",
@@ -83,12 +85,9 @@ def parse_levels(text: str) -> tuple[int, ...]:
         part = part.strip()
         if not part:
             continue
-        try:
-            level = int(part)
-        except ValueError:
-            raise InputError(
-                f"--levels: {part!r} is not a whole percentage (e.g. --levels 80,95)"
-            ) from None
+        if not ascii_digits(part, 2):  # int() alone reads "٨٠" and "8_0" as 80
+            raise InputError(f"--levels: {part!r} is not a whole percentage (e.g. --levels 80,95)")
+        level = int(part)
         if not 0 < level < 100:
             raise InputError(f"--levels: {level} is outside 1..99")
         levels.append(level)

@@ -55,6 +55,7 @@ from agent.cli._context import (
     since_seconds,
     take_negative_values,
 )
+from agent.cli._numbers import whole_arg
 from agent.cli.explain_cmd import proposal_said
 from agent.cli.why_cmd import subject_named
 from agent.errors import InputError
@@ -113,7 +114,7 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
         "give it again for several",
     )
     parser.add_argument(
-        "--limit", type=int, default=50, metavar="N", help="lines at most (default 50)"
+        "--limit", type=whole_arg, default=50, metavar="N", help="lines at most (default 50)"
     )
     parser.add_argument("--json", action="store_true", help="print the decisions as JSON")
     take_negative_values(parser)  # "--since -5m" is refused as a duration

@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from agent.cli._numbers import number_arg
 from agent.errors import InputError
 
 if TYPE_CHECKING:
@@ -61,7 +62,7 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
     )
     parser.add_argument(
         "--max-duration",
-        type=float,
+        type=number_arg,
         default=None,
         metavar="SECONDS",
         help="analysis length; still unclear at this point means inconclusive "
@@ -69,14 +70,14 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
     )
     parser.add_argument(
         "--alpha",
-        type=float,
+        type=number_arg,
         default=None,
         help="error budget for a wrong rollback, from 1e-9 up to (not including) 0.5 "
         "(default 0.01)",
     )
     parser.add_argument(
         "--min-promote",
-        type=float,
+        type=number_arg,
         default=0.0,
         metavar="SECONDS",
         help="promote no earlier than this (rollbacks are never held back; default 0)",

@@ -31,6 +31,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
 
+from agent.cli._numbers import number_arg, whole_arg
 from agent.cli._plot import add_plot_flag, check_outputs, check_plot_path
 from agent.errors import InputError
 
@@ -63,27 +64,27 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
     )
     parser.add_argument(
         "--step",
-        type=float,
+        type=number_arg,
         help="seconds between rows when the file has no timestamp column (row i at i*step)",
     )
     parser.add_argument(
         "--startup",
-        type=float,
+        type=number_arg,
         required=True,
         help="seconds from pod creation to ready",
     )
     sizing = parser.add_mutually_exclusive_group(required=True)
     sizing.add_argument(
-        "--capacity", type=float, help="load one pod serves per trace step at 100%% use"
+        "--capacity", type=number_arg, help="load one pod serves per trace step at 100%% use"
     )
     sizing.add_argument(
         "--mean-pods",
-        type=float,
+        type=number_arg,
         help="set the capacity so that the mean load needs this many pods",
     )
     parser.add_argument(
         "--target",
-        type=float,
+        type=number_arg,
         default=0.7,
         help="HPA target utilisation (default 0.7)",
     )
@@ -95,13 +96,13 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
     )
     parser.add_argument(
         "--margin",
-        type=float,
+        type=number_arg,
         default=0.0,
         help="extra fraction on the forecast peak for predictive/oracle (default 0)",
     )
     parser.add_argument(
         "--level",
-        type=int,
+        type=whole_arg,
         help="forecast interval whose upper bound sizes the floor (default 80, the 90th "
         "percentile, as the daemon's scaling.quantile 0.9)",
     )
@@ -113,13 +114,13 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
     )
     parser.add_argument(
         "--history-days",
-        type=int,
+        type=whole_arg,
         help="days of load the seasonal profile is the median of, 2 to 90 as for "
         "scaling.profileHistory (default: the daemon's, 14)",
     )
     parser.add_argument(
         "--refit-every",
-        type=float,
+        type=number_arg,
         metavar="SECONDS",
         help="seconds between two refits of the forecast model (default: the daemon's "
         "scaling.refitEvery, 21600)",
@@ -133,13 +134,13 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
     )
     parser.add_argument(
         "--warmup",
-        type=float,
+        type=number_arg,
         help="seconds at the start used as history only, not scored "
         "(default: 7 days, or half the trace if shorter than 14 days)",
     )
     parser.add_argument(
         "--metric-lag",
-        type=float,
+        type=number_arg,
         help="age of the metric the scalers see, seconds (default: the daemon's "
         "scaling.metricLag, 60: one scrape)",
     )

@@ -8,6 +8,8 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
 
+from agent.cli._numbers import number_arg
+
 if TYPE_CHECKING:  # imported lazily so that `autonomic --help` stays fast
     from collections.abc import Callable
 
@@ -59,7 +61,7 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
     )
     parser.add_argument("--kube-host", help=argparse.SUPPRESS)  # tests: an explicit API server
     # tests: a short shutdown budget, its steps' shares scaled to it
-    parser.add_argument("--shutdown-budget", type=float, help=argparse.SUPPRESS)
+    parser.add_argument("--shutdown-budget", type=number_arg, help=argparse.SUPPRESS)
     parser.set_defaults(handler=run)
 
 

@@ -16,6 +16,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+from agent.cli._numbers import number_arg, whole_arg
 from agent.ids import short_id
 
 
@@ -26,8 +27,8 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
         description=__doc__,
     )
     parser.add_argument("--scenario", type=Path, help="a scenario YAML (default: the built-in one)")
-    parser.add_argument("--days", type=float, help="simulated days (default: the scenario's)")
-    parser.add_argument("--seed", type=int, help="random seed (default: the scenario's)")
+    parser.add_argument("--days", type=number_arg, help="simulated days (default: the scenario's)")
+    parser.add_argument("--seed", type=whole_arg, help="random seed (default: the scenario's)")
     parser.add_argument(
         "--report",
         type=Path,

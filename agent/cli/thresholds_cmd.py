@@ -23,6 +23,7 @@ import time
 from typing import Any
 
 from agent.cli._context import add_ledger_flags, ledger_from, settings_from
+from agent.cli._numbers import number_arg
 from agent.errors import InputError
 
 
@@ -36,8 +37,8 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
     actions = cmd.add_subparsers(dest="thresholds_command", metavar="ACTION", required=True)
     setter = actions.add_parser("set", help="set one decision type's auto (and ask) threshold")
     setter.add_argument("decision_type", metavar="TYPE", help="e.g. scaling/predictive-floor")
-    setter.add_argument("--auto", type=float, required=True, help="the new auto threshold")
-    setter.add_argument("--ask", type=float, help="the new ask threshold (default: unchanged)")
+    setter.add_argument("--auto", type=number_arg, required=True, help="the new auto threshold")
+    setter.add_argument("--ask", type=number_arg, help="the new ask threshold (default: unchanged)")
     setter.add_argument("--reason", required=True, help="why (recorded in the ledger)")
     setter.add_argument("--as", dest="actor", help="who sets it (default: cli:$USER)")
     add_ledger_flags(setter)

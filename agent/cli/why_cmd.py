@@ -64,6 +64,7 @@ from agent.cli._context import (
     take_negative_values,
     utc_text,
 )
+from agent.cli._numbers import whole_arg
 from agent.errors import InputError
 from agent.ids import short_id
 from agent.verdicts import status_said
@@ -122,7 +123,7 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
         f"{SINCE_ALL} (the default: every record)",
     )
     parser.add_argument(
-        "--limit", type=int, default=50, metavar="N", help="lines at most (default 50)"
+        "--limit", type=whole_arg, default=50, metavar="N", help="lines at most (default 50)"
     )
     parser.add_argument("--json", action="store_true", help="print the records as JSON")
     take_negative_values(parser)  # "--since -5m" is refused as a duration

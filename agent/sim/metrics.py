@@ -38,7 +38,7 @@ _TRANSLATIONS = (
         "sim_error_ratio",
     ),
     (
-        re.compile(r"^sum\(rate\(http_requests_total" + _LABELS + r"\}\[\d+m\]\)\)$"),
+        re.compile(r"^sum\(rate\(http_requests_total" + _LABELS + r"\}\[[0-9]+m\]\)\)$"),
         "sim_demand_per_second",
     ),
 )

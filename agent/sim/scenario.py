@@ -52,7 +52,7 @@ __all__ = [
     "reference_problems",
 ]
 
-_OFFSET = re.compile(r"^\s*(?:(\d+)d)?\s*(?:(\d+)h)?\s*(?:(\d+)m)?\s*$")
+_OFFSET = re.compile(r"^\s*(?:([0-9]+)d)?\s*(?:([0-9]+)h)?\s*(?:([0-9]+)m)?\s*$")
 
 
 def parse_offset(value: object) -> float:

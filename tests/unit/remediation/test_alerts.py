@@ -166,3 +166,13 @@ def test_firing_set_follows_resolutions() -> None:
     resolved["status"] = "resolved"
     firing = update_firing(firing, parse_payload(json.dumps(payload(resolved, status="resolved"))))
     assert [a.fingerprint for a in firing] == ["c3d4"]
+
+
+@pytest.mark.parametrize("written", ["\u0660.\u0665", "\uff10.5", " 0.5", "0_5", "nan", "5e-1x"])
+def test_confidence_annotation_not_plainly_written_falls_back(written: str) -> None:
+    """float() read "٠.٥" and "０.5" as 0.5 and "0_5" as 5 (then out of range): an
+    annotation not written as a plain ASCII number is not read, as "high" is not."""
+    body = alert()
+    body["annotations"]["autonomic.dev/confidence"] = written
+    (sig,) = to_signals(parse_payload(json.dumps(payload(body))), 1.0, default_confidence=0.75)
+    assert sig.confidence == 0.75
