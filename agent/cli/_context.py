@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from agent.errors import InputError
-from agent.ids import short_id
+from agent.ids import distinct_ids, short_id
 
 if TYPE_CHECKING:  # imported lazily so that `autonomic --help` stays fast
     from agent.ledger import DecisionRecord, Ledger
@@ -106,7 +106,7 @@ def one_decision(ledger: Ledger, prefix: str) -> DecisionRecord:
         raise InputError(_not_a_decision(ledger, prefix))
     if len(found) > 1:
         raise InputError(
-            f"{prefix!r} is ambiguous: {', '.join(short_id(f) for f in found)}; give more of the id"
+            f"{prefix!r} is ambiguous: {', '.join(distinct_ids(found))}; give more of the id"
         )
     record = ledger.get_decision(found[0])
     if record is None:
@@ -128,7 +128,7 @@ def _not_a_decision(ledger: Ledger, prefix: str) -> str:
             f"decision {short_id(decisions[0])}; give that id"
         )
     if decisions:
-        shown = ", ".join(short_id(d) for d in decisions)
+        shown = ", ".join(distinct_ids(decisions))
         return (
             f"{prefix!r} starts questions' ids, not a decision's: they asked about decisions "
             f"{shown}; give one of those ids"

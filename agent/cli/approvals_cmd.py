@@ -38,7 +38,7 @@ from agent.cli._context import (
 )
 from agent.cli._numbers import whole_arg
 from agent.errors import InputError
-from agent.ids import ID_CHARS, short_id
+from agent.ids import ID_CHARS, distinct_ids, short_id
 from agent.routing import confidence_percent
 from agent.verdicts import NOT_EXECUTED
 from remediation.durations import format_duration
@@ -368,7 +368,9 @@ def _resolve(ledger: Any, text: str) -> str:
         # the ids that start with what was typed: a question's own, or its decision's
         typed = text.lower()
         shown = ", ".join(
-            short_id(q.id if q.id.lower().startswith(typed) else q.decision_id) for q in found[:5]
+            distinct_ids(
+                [q.id if q.id.lower().startswith(typed) else q.decision_id for q in found[:5]]
+            )
         )
         raise InputError(f"{text!r} is ambiguous: {shown}; give more of the id")
     return str(found[0].id)
@@ -389,7 +391,7 @@ def _not_asked(ledger: Any, text: str) -> str:
             "story)"
         )
     if records:
-        shown = ", ".join(short_id(r.id) for r in records)
+        shown = ", ".join(distinct_ids([r.id for r in records]))
         return (
             f"no question's id starts with {text!r}, and none of the decisions whose ids do "
             f"({shown}) was a question: there is nothing to approve or reject"

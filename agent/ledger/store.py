@@ -776,7 +776,10 @@ class Ledger:
 
     def find_decisions(self, prefix: str) -> list[str]:
         """Decision ids starting with ``prefix`` (so people can type a short id). The
-        prefix is literal text: ``%`` and ``_`` in it match only themselves."""
+        prefix is literal text: ``%`` and ``_`` in it match only themselves. Ids are
+        lower-case hex: the prefix is read in lower case (SQLite's LIKE ignores ASCII case,
+        PostgreSQL's does not, and an upper-case prefix was found on one only)."""
+        prefix = prefix.lower()
         col = tables["decisions"].c.id
         with self._read() as conn:
             return list(
@@ -1458,7 +1461,8 @@ class Ledger:
 
     def find_questions(self, prefix: str, limit: int = 5) -> list[Question]:
         """Questions whose id, or whose decision's id, starts with ``prefix`` (a short
-        id typed by a person), newest first."""
+        id typed by a person), newest first; in lower case, as ``find_decisions``."""
+        prefix = prefix.lower()
         table = tables["questions"]
         query = (
             sa.select(table)

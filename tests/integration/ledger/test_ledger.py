@@ -69,6 +69,17 @@ def test_decision_round_trip(ledger: Ledger) -> None:
     assert ledger.find_decisions(decision_id[:8]) == [decision_id]
 
 
+def test_a_short_id_typed_in_upper_case_is_found_on_every_backend(ledger: Ledger) -> None:
+    """Ids are lower-case hex. SQLite's LIKE ignores ASCII case, PostgreSQL's does not:
+    `autonomic explain 0A1B…` found the decision on SQLite and "no decision id starts
+    with" it on PostgreSQL."""
+    decision_id = ledger.record_decision(decision(), NOW)
+    question_id = ledger.ask(decision_id, "cli", NOW, ttl=600)
+    assert ledger.find_decisions(decision_id[:12].upper()) == [decision_id]
+    assert [q.id for q in ledger.find_questions(decision_id[:12].upper())] == [question_id]
+    assert [q.id for q in ledger.find_questions(question_id[:12].upper())] == [question_id]
+
+
 def test_failed_write_leaves_no_partial_decision(ledger: Ledger) -> None:
     with pytest.raises(ValueError, match="evidence is not JSON-serialisable"):
         ledger.record_decision(decision(evidence={"bad": object()}), NOW)

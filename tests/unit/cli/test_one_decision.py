@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import uuid
 from pathlib import Path
 
 import pytest
@@ -151,3 +152,33 @@ def test_why_with_an_empty_subject_or_runbook_says_it_is_empty(
         assert f"autonomic: error: {what} is empty" in err, err
     assert main(["why", "--ledger", url]) == 0  # left out: everything
     capsys.readouterr()
+
+
+def test_ids_that_share_their_shown_characters_are_told_apart(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two ids that share their first 12 characters (the short id every listing shows)
+    were refused as "'abc…' is ambiguous: abc…, abc…; give more of the id": the same 12
+    characters twice, so the person could not tell which more to give."""
+    shared = "0123456789ab"
+    # two decisions, then their questions (whose ids start otherwise)
+    made = iter(
+        uuid.UUID(hex=start.ljust(32, "0"))
+        for start in (f"{shared}c", f"{shared}d", "fedcba1", "fedcba2")
+    )
+    monkeypatch.setattr(uuid, "uuid4", lambda: next(made))
+    url = f"sqlite:///{tmp_path / 'ledger.sqlite'}"
+    ledger = open_ledger(url, 0.0)
+    first = ledger.record_decision(_decision("Pod/shop/web-1"), 10.0)
+    second = ledger.record_decision(_decision("Pod/shop/web-2"), 11.0)
+    ledger.ask(first, "cli", 30.0, 3600.0)
+    ledger.ask(second, "cli", 31.0, 3600.0)
+    ledger.close()
+    for command in (["explain"], ["approve"]):
+        assert main([*command, shared, "--ledger", url]) == 2
+        err = capsys.readouterr().err
+        listed = err.split("ambiguous: ", 1)[1].split(";", 1)[0].split(", ")
+        assert sorted(listed) == [f"{shared}c", f"{shared}d"], err
+    # as told: one character more finds it
+    assert main(["explain", f"{shared}c", "--ledger", url]) == 0
+    assert "Pod/shop/web-1" in capsys.readouterr().out
