@@ -214,6 +214,7 @@ class DecisionService:
         self._synced_at = 0.0  # the first sync looks at every answered question
         self._restated: set[str] = set()  # chat questions answered from the CLI, restated
         self._rated: set[str] = set()  # decision types with an automation rate published
+        self._thresholded: set[str] = set()  # decision types with thresholds published
         self._answered_here: set[str] = set()  # answers given through ``answer``: counted
         # `autonomic feedback` corrections are counted from the ones recorded after start.
         self._corrections_from = clock.now()
@@ -818,11 +819,14 @@ class DecisionService:
         """Automation rate and calibration error per decision type, for ``/metrics``:
         the rate over the type's decisions made at or after ``since`` (its newest
         ``RATED_AT_MOST`` of them), for each of ``types`` (the ``learning_types`` of
-        the window unless given)."""
+        the window unless given). A type no longer among them leaves the rate, the
+        calibration error and the thresholds (``recalibrate`` sets those), as a process
+        started now would not publish them either."""
         from agent.calibration import counted_route, reliability
 
         rated: dict[str, float] = {}
-        for decision_type in self.learning_types(since) if types is None else types:
+        types = self.learning_types(since) if types is None else types
+        for decision_type in types:
             counts = self.ledger.route_counts(decision_type, since=since, limit=RATED_AT_MOST)
             # Held back past approvedMaxWait and closed expired: it never acted.
             by_route: dict[str, int] = {}
@@ -834,9 +838,11 @@ class DecisionService:
             if actionable:
                 rated[decision_type] = by_route.get("auto", 0) / actionable
         for decision_type in self._rated - rated.keys():
-            # No recent decision of the type: no share to tell, not the last one for ever.
-            with contextlib.suppress(KeyError):  # or removed while this replica stood by
-                self.metrics.automation_rate.remove(decision_type)
+            # No recent decision of the type: no share to tell, not the last one for ever;
+            # nor its calibration error, as a process started now would publish neither.
+            for gauge in (self.metrics.automation_rate, self.metrics.calibration_error):
+                with contextlib.suppress(KeyError):  # or removed while this replica stood by
+                    gauge.remove(decision_type)
         self._rated = set(rated)
         for decision_type, rate in rated.items():
             self.metrics.automation_rate.labels(decision_type=decision_type).set(rate)
@@ -844,6 +850,13 @@ class DecisionService:
             if outcomes:
                 _, ece = reliability(outcomes)
                 self.metrics.calibration_error.labels(decision_type=decision_type).set(ece)
+        for decision_type in self._thresholded - set(types):
+            # Not recalibrated any more (no decision in the window): its thresholds are
+            # no longer kept current here (a person may set them), so they leave too.
+            for band in ("auto", "ask"):
+                with contextlib.suppress(KeyError):
+                    self.metrics.threshold.remove(decision_type, band)
+        self._thresholded &= set(types)
 
     def recalibrate(self, decision_type: str, *, floor: float | None = None) -> Recalibration:
         """One threshold step for ``decision_type``, stored if it moved; sets the gauges.
@@ -893,6 +906,7 @@ class DecisionService:
                 self.clock.now(),
             )
             log.info("thresholds for %s: %s", decision_type, step.message)
+        self._thresholded.add(decision_type)
         self.metrics.threshold.labels(decision_type=decision_type, band="auto").set(
             step.thresholds.auto
         )

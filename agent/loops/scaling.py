@@ -770,7 +770,7 @@ class ScalingLoop:
             # giving its floor back (a write refused, unsettled) is not.
             if self.status.held_reason.get(name) not in WRITE_HOLDS:
                 self._unheld(name)
-        self._held_gauges()
+        self._held_gauges(listed)
         for name in set(self.status.managed) - seen:
             del self.status.managed[name]
         for name in set(self.status.unplaced) - seen:
@@ -1872,12 +1872,17 @@ class ScalingLoop:
             if isinstance(value, int | float):
                 gauge.labels(workload=name).set(value)
 
-    def _held_gauges(self) -> None:
+    def _held_gauges(self, listed: set[str]) -> None:
         """``autonomic_scaling_held{workload, reason}``: 1 for each workload held now,
-        with its reason; a series whose hold ended (or changed reason) is removed."""
+        with its reason; a series whose hold ended (or changed reason) is removed, and so
+        is that of a workload missing from this cycle's listing (deleted): its hold is
+        kept in ``status.held`` until ``_forget``, up to ``FORGET_AFTER``, but the loop
+        holds nothing it does not see, as the floor gauges say (``_forget_gauges``)."""
         if self.metrics is None:
             return
-        now_held = set(self.status.held_reason.items())
+        now_held = {
+            (name, reason) for name, reason in self.status.held_reason.items() if name in listed
+        }
         for name, reason in self._held_published - now_held:
             with contextlib.suppress(KeyError):
                 self.metrics.scaling_held.remove(name, reason)

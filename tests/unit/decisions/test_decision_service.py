@@ -412,6 +412,58 @@ def test_automation_rate_and_calibration_error_are_published(ledger: Ledger) -> 
     )
 
 
+def test_a_type_out_of_the_window_leaves_its_calibration_error_and_thresholds(
+    ledger: Ledger,
+) -> None:
+    """The automation rate of a type with no recent decision left the metrics, but its
+    calibration error and thresholds stayed at their last values for as long as the
+    process ran (a process started after would publish neither; a threshold a person
+    set since was not in them)."""
+    clock = FakeClock(1000)
+    metrics = Metrics()
+    decisions = DecisionService(
+        ledger,
+        clock,
+        RoutingSettings(auto=0.7, ask=0.5),
+        mode="act",
+        approvals=Approvals(ledger, RecordingChannel(), ttl=600, snooze=1800),
+        metrics=metrics,
+    )
+    for i in range(4):
+        routed = decisions.decide(proposal(0.99 if i % 2 else 0.8))
+        decisions.record_outcome(routed.decision_id, right=True, status="verified")
+    kind = "restart-stuck/Deployment"
+
+    def published() -> dict[str, set[tuple[str, ...]]]:
+        return {
+            family.name: {tuple(sorted(sample.labels.values())) for sample in family.samples}
+            for family in metrics.registry.collect()
+            if family.name in ("autonomic_calibration_error", "autonomic_threshold")
+        }
+
+    def housekeeping() -> None:  # as the daemon's hourly housekeeping runs them
+        since = clock.now() - LEARNING_WINDOW
+        types = decisions.learning_types(since)
+        for decision_type in types:
+            decisions.recalibrate(decision_type)
+        decisions.publish_gauges(since, types)
+
+    housekeeping()
+    assert published() == {
+        "autonomic_calibration_error": {(kind,)},
+        "autonomic_threshold": {("auto", kind), ("ask", kind)},
+    }
+    clock.advance(LEARNING_WINDOW + 1)  # none of them recent now
+    housekeeping()
+    assert published() == {"autonomic_calibration_error": set(), "autonomic_threshold": set()}
+    decisions.decide(proposal(0.9))  # decided again: published again
+    housekeeping()
+    assert published() == {
+        "autonomic_calibration_error": {(kind,)},
+        "autonomic_threshold": {("auto", kind), ("ask", kind)},
+    }
+
+
 def test_human_corrections_count_what_people_said_was_wrong(ledger: Ledger) -> None:
     """A rejection and a person's undo are corrections; a failed verification is not."""
     clock = FakeClock(1000)

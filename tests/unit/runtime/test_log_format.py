@@ -98,3 +98,37 @@ def test_the_libraries_warnings_come_in_the_same_format_and_their_chatter_not_at
             ' WARNING apscheduler.executors.default: Run time of job "remediation" was missed '
             "by 0:00:31"
         )
+
+
+def test_slack_sdks_own_lines_for_a_failed_call_stay_out_of_the_daemons_log(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """slack-sdk logs a failed request itself, at ERROR ("Failed to send a request to
+    Slack API server: ..."), and the request at DEBUG; the daemon reports the failure in
+    its own words (``SlackApi``, ``autonomic_slack_request_failures_total``). slack-sdk's
+    NullHandler keeps its records out of the daemon's output, whatever ``--log-level``
+    says, so one failure is not two or three lines; and no record it writes carries the
+    token (its request line says ``Authorization: (redacted)``)."""
+    import socket
+
+    from slack_sdk import WebClient
+
+    token = "xoxb-1234-never-logged"
+    stream = io.StringIO()
+    configure_logging("DEBUG", stream, "json")
+    with socket.socket() as closed:  # bound, never listening: the connection is refused
+        closed.bind(("127.0.0.1", 0))
+        port = closed.getsockname()[1]
+        client = WebClient(
+            token=token, base_url=f"http://127.0.0.1:{port}/", retry_handlers=[], timeout=2
+        )
+        caplog.set_level(logging.DEBUG, logger="slack_sdk")  # pytest's handler, on the root
+        with pytest.raises(OSError):
+            client.api_call("chat.postMessage", json={"channel": "C1", "text": "hi"})
+    said = [(r.levelno, r.getMessage()) for r in caplog.records if r.name.startswith("slack_sdk")]
+    assert any(
+        n == logging.ERROR and m.startswith("Failed to send a request to Slack API server")
+        for n, m in said
+    )
+    assert stream.getvalue() == ""  # none of it in the daemon's output
+    assert not [m for _, m in said if token in m]

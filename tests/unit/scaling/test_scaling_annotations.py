@@ -334,6 +334,34 @@ def test_a_held_workload_is_a_gauge_with_its_reason_until_the_hold_ends() -> Non
     assert held() == {} and str(web.ref) not in paused.status.held
 
 
+@pytest.mark.parametrize(
+    "extra",
+    [{STARTUP: "2m"}, {PREDICTIVE: "maybe"}],  # held in its turn, and before it
+)
+def test_a_deleted_workloads_hold_leaves_the_metrics_at_once(extra: dict[str, str]) -> None:
+    """A held workload whose Deployment was deleted stayed ``autonomic_scaling_held``
+    until the loop forgot it (``FORGET_AFTER``, 6 h), while its floor gauges left at the
+    first cycle that did not list it: a dashboard showed a workload that was gone. The
+    hold itself is kept (a listing may miss a workload for a while) and comes back to
+    the metrics with the workload."""
+    t, values = steady(18)
+    clock = FakeClock(float(t[-80]))
+    metrics = Metrics()
+    web = floor_of_seven(**extra)
+    reason = "BadAnnotation"
+    loop = loop_over(WeekReader(t, values), clock, [web], metrics=metrics)
+    labels = {"workload": str(web.ref), "reason": reason}
+    run(loop, clock, 2)
+    assert metrics.registry.get_sample_value("autonomic_scaling_held", labels) == 1.0
+    cast(Any, loop.cluster).workloads = []  # deleted
+    run(loop, clock, 1)
+    assert metrics.registry.get_sample_value("autonomic_scaling_held", labels) is None
+    assert loop.status.held_reason[str(web.ref)] == reason  # kept until forgotten
+    cast(Any, loop.cluster).workloads = [web]  # listed again, still held
+    run(loop, clock, 1)
+    assert metrics.registry.get_sample_value("autonomic_scaling_held", labels) == 1.0
+
+
 def test_a_pause_stops_decisions_and_writes_but_not_the_forecast() -> None:
     t, values = steady(16)
     clock = FakeClock(float(t[-80]))
