@@ -466,23 +466,25 @@ class CanaryLoop:
             if workload.labels.get(self.opt_in_label) != "true":
                 continue
             if workload.ref.kind == "Rollout" and workload.labels.get(JUDGE_CANARY) == "true":
-                judged.add(workload.ref)
-                pair = self._rollout_pair(workload)
+                pairing = self._rollout_pair
             elif workload.ref.kind in ("Deployment", "StatefulSet") and workload.labels.get(
                 CANARY_OF
             ):
-                judged.add(workload.ref)
-                pair = self._native_pair(workload)
+                pairing = self._native_pair
             else:
                 continue
-            if pair is None:
-                continue
+            judged.add(workload.ref)
             try:
+                # Pairing reads the stable: one that is there but cannot be read (the
+                # adapter's ``BadObjectError``) fails this canary only, as judging does.
+                pair = pairing(workload)
+                if pair is None:
+                    continue
                 self._judge_pair(pair, now)
             except TransientError:
                 raise
             except Exception as exc:
-                self._judge_failed(pair.canary, exc)
+                self._judge_failed(workload.ref, exc)
         for ref in [r for r in self.current if r not in judged]:
             if ref.kind == "Rollout":
                 self._end(

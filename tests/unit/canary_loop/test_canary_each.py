@@ -18,6 +18,7 @@ from typing import Any
 
 import pytest
 
+from agent.adapters.kube_errors import BadObjectError
 from agent.clock import FakeClock
 from agent.errors import TransientError
 from agent.ledger import Ledger, open_ledger
@@ -26,7 +27,7 @@ from agent.observability import Metrics
 from agent.sim.cluster import SimCluster, SimWorkload, Template
 from agent.sim.metrics import SimMetrics
 from remediation.ports import ObjectRef
-from tests.unit.canary_loop.test_canary_loop import CANARY, rig
+from tests.unit.canary_loop.test_canary_loop import CANARY, STABLE, rig
 
 CART = ObjectRef("Deployment", "cart", "shop")
 CART_CANARY = ObjectRef("Deployment", "cart-canary", "shop")
@@ -118,3 +119,43 @@ def test_a_transient_error_in_one_canary_still_ends_the_cycle(
     with pytest.raises(TransientError):
         loop.cycle()
     assert _unexpected(metrics) == 0.0
+
+
+def test_a_canary_whose_stable_cannot_be_read_does_not_stop_the_others(
+    ledger: Ledger, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The stable a canary names is there but came in a shape that cannot be read: the
+    Kubernetes adapter leaves it out of its listing and ``get_workload`` raises
+    ``BadObjectError``. Pairing search-canary with it raised out of the cycle before
+    (the pair was made outside the per-canary guard), at every cycle: cart-canary,
+    listed after it, was never judged. Now search-canary alone is not judged, with the
+    adapter's reason kept as why."""
+    loop, clock, metrics = _two_canaries(ledger)
+    cluster = loop.cluster
+    assert isinstance(cluster, SimCluster)
+    why = "Deployment shop/search: spec.replicas is -1, not a count"
+    real_get, real_list = cluster.get_workload, cluster.list_workloads
+
+    def get_workload(ref: ObjectRef) -> Any:
+        if ref == STABLE:
+            raise BadObjectError(why)
+        return real_get(ref)
+
+    monkeypatch.setattr(cluster, "get_workload", get_workload)
+    monkeypatch.setattr(
+        cluster,
+        "list_workloads",
+        lambda namespace=None: [w for w in real_list(namespace) if w.ref != STABLE],
+    )
+    for _ in range(3):
+        clock.advance(60)
+        loop.cycle()
+    assert {a.canary for a in loop.analyses.values() if a.history} == {CART_CANARY}
+    assert why in loop.errors[str(CANARY)]
+    counted = metrics.registry.get_sample_value("autonomic_errors_total", {"kind": "BadObject"})
+    assert counted == 3.0
+    monkeypatch.undo()
+    clock.advance(60)
+    loop.cycle()  # readable again: judged
+    assert {a.canary for a in loop.analyses.values() if a.history} == {CANARY, CART_CANARY}
+    assert str(CANARY) not in loop.errors
