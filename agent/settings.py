@@ -1241,16 +1241,20 @@ def advisories(settings: Settings) -> list[str]:
 def _canary_count_notes(canary: CanarySettings) -> list[str]:
     """A spec none of whose metrics counts requests (no ``ratio`` metric, no ``count``
     column) cannot tell a canary that served a handful of requests from a busy one, so
-    it may promote on a few: a latency-only spec, for instance."""
+    it may promote on a few: a latency-only spec, for instance. A ``dry_run`` metric does
+    not count here: it never holds a promotion back."""
     from forecasting.canary import MetricKind, parse_spec
 
-    specs = parse_spec(canary.spec)
+    every = parse_spec(canary.spec)
+    specs = [spec for spec in every if not spec.dry_run]
     if any(spec.kind is MetricKind.RATIO or spec.count is not None for spec in specs):
         return []
     names = ", ".join(spec.name for spec in specs)
+    muted = ", ".join(spec.name for spec in every if spec.dry_run)
+    aside = f"; dry-run metrics ({muted}) never hold a promotion back" if muted else ""
     return [
         f"canary.spec: no metric counts the canary's requests ({names}: none is a ratio "
-        "metric or names a count column), so a canary that served only a handful of "
+        f"metric or names a count column{aside}), so a canary that served only a handful of "
         "requests can be promoted; add an error ratio (numerator/denominator) or give a "
         "latency metric `count: requests` and a query for it (docs/configuration.md)"
     ]

@@ -123,7 +123,8 @@ def _handle(args: argparse.Namespace) -> int:
         print(f"decided after: {verdict.decided_after_seconds:g} s", file=text)
     print(verdict.sentence, file=text)
     for finding in verdict.metrics:
-        print(f"  - [{finding.status.value}] {finding.sentence}", file=text)
+        status = finding.status.value + (", dry run" if finding.dry_run else "")
+        print(f"  - [{status}] {finding.sentence}", file=text)
     if args.json:
         print(json.dumps(verdict.to_dict(), sort_keys=True))
     return EXIT_CODES[verdict.decision.value]

@@ -10,6 +10,10 @@ A metric with an absolute ``objective`` is also held to it on the canary's value
 (``objective``): past it counts as a regression (reason ``ObjectiveBreached`` when that is
 all that regressed), not yet within it keeps the metric undecided. A continuous metric
 with a ``count`` column is not within its tolerance on fewer requests than its minimum.
+
+A ``dry_run`` metric is judged like any other and its finding reported (its sentence
+says it was not counted), but the verdict is made from the other metrics alone, and a
+final verdict's sentence ends with what the dry-run metrics showed.
 """
 
 from __future__ import annotations
@@ -30,6 +34,9 @@ from forecasting.canary.spec import JudgeSettings, MetricKind, MetricSpec
 from forecasting.canary.verdict import Decision, MetricFinding, MetricStatus, Verdict
 
 __all__ = ["CanaryJudge", "Interval", "judge_run"]
+
+# How a dry-run metric's finding ends, so that no reader takes it for one that counted.
+_DRY_RUN_NOTE = " (dry run: not counted in the verdict)."
 
 
 @dataclass(frozen=True)
@@ -63,11 +70,16 @@ class CanaryJudge:
         names = [s.name for s in specs]
         if len(set(names)) != len(names):
             raise ValueError(f"metric names must be unique, got {names}")
+        if all(s.dry_run for s in specs):
+            raise ValueError("every metric is dry_run: at least one must decide the verdict")
         self.specs = tuple(specs)
         self.settings = settings or JudgeSettings()
         # each comparison with the baseline and each absolute objective is one test, and
-        # the error budgets are split over all of them
-        tests = len(self.specs) + sum(s.objective is not None for s in self.specs)
+        # the error budgets are split over all of them; a dry-run metric is no test of the
+        # verdict's, so it takes no share (adding one changes no other metric's verdict)
+        # and is judged at the level each counted test gets
+        decided = [s for s in self.specs if not s.dry_run]
+        tests = len(decided) + sum(s.objective is not None for s in decided)
         per_metric_alpha = self.settings.alpha / tests
         per_metric_promote = self.settings.alpha_promote / tests
         self._alphas = (per_metric_alpha, per_metric_promote)
@@ -187,6 +199,12 @@ class CanaryJudge:
             )
             if finding.status is MetricStatus.REGRESSED and compared is not finding.status:
                 self._objective_only.add(spec.name)
+        if spec.dry_run:
+            finding = replace(
+                finding,
+                dry_run=True,
+                sentence=finding.sentence.rstrip(".") + _DRY_RUN_NOTE,
+            )
         return finding
 
     def _counts(self, interval: Interval) -> dict[str, tuple[float, float, float, float]]:
@@ -237,11 +255,26 @@ class CanaryJudge:
         findings = tuple(
             self._finding(spec, e) for spec, e in zip(self.specs, self._evidence, strict=True)
         )
+        verdict = self._decide(elapsed, findings)
+        muted = [
+            replace(f, sentence=f.sentence.removesuffix(_DRY_RUN_NOTE))
+            for f in findings
+            if f.dry_run
+        ]
+        if verdict.final and muted:  # what the metrics not counted would have said
+            verdict = replace(
+                verdict, sentence=f"{verdict.sentence} Dry run, not counted: {_joined(muted)}"
+            )
+        return verdict
+
+    def _decide(self, elapsed: float, findings: tuple[MetricFinding, ...]) -> Verdict:
+        """The verdict from the counted metrics; every finding is reported with it."""
+        counted = [f for f in findings if not f.dry_run]
         at_end = elapsed >= self.settings.max_duration_seconds
-        critical = [f for f in findings if f.critical]
+        critical = [f for f in counted if f.critical]
         regressed_critical = [f for f in critical if f.status is MetricStatus.REGRESSED]
         regressed_other = [
-            f for f in findings if not f.critical and f.status is MetricStatus.REGRESSED
+            f for f in counted if not f.critical and f.status is MetricStatus.REGRESSED
         ]
         if regressed_critical:
             top = max(regressed_critical, key=lambda f: f.strength)
@@ -267,16 +300,17 @@ class CanaryJudge:
                 findings,
                 final=True,
             )
-        fine = [f for f in findings if f.status is MetricStatus.WITHIN_TOLERANCE]
+        fine = [f for f in counted if f.status is MetricStatus.WITHIN_TOLERANCE]
         fine_critical = [f for f in critical if f.status is MetricStatus.WITHIN_TOLERANCE]
         may_promote = at_end or elapsed >= self.settings.min_promote_seconds
         if may_promote and (
-            len(fine) == len(findings)
+            len(fine) == len(counted)
             or (at_end and critical and len(fine_critical) == len(critical))
         ):
             weakest = min(fine, key=lambda f: f.strength)
-            unjudged = [f for f in findings if f.status is not MetricStatus.WITHIN_TOLERANCE]
-            sentence = "Promote: every judged metric is within its tolerance."
+            unjudged = [f for f in counted if f.status is not MetricStatus.WITHIN_TOLERANCE]
+            which = "counted" if len(counted) < len(findings) else "judged"  # dry runs aside
+            sentence = f"Promote: every {which} metric is within its tolerance."
             if unjudged:  # at the end, on the critical metrics alone: say what was not judged
                 sentence = (
                     "Promote: the analysis reached its maximum duration with every critical "
@@ -294,7 +328,7 @@ class CanaryJudge:
                 findings,
                 final=True,
             )
-        open_findings = [f for f in findings if f.status is not MetricStatus.WITHIN_TOLERANCE]
+        open_findings = [f for f in counted if f.status is not MetricStatus.WITHIN_TOLERANCE]
         if at_end:
             no_data = all(f.status is MetricStatus.NO_DATA for f in open_findings)
             reason = "NoData" if no_data else "Unclear"

@@ -99,6 +99,12 @@ class MetricSpec:
     tolerance before the canary has served ``min_count`` of them (``DEFAULT_MIN_COUNT``
     unless set) in judged intervals, as a ratio metric cannot be on a handful of requests.
     Rollbacks are not held back by it.
+
+    ``dry_run`` (off by default) judges the metric and reports what it found, but never
+    lets it move the verdict: a new or untrusted metric can be watched on real releases
+    before it may roll one back (Kayenta's "muted" metrics, Argo Rollouts' ``dryRun``). It
+    takes no share of the error budgets, so adding one leaves the other metrics' verdicts
+    as they were.
     """
 
     name: str
@@ -113,6 +119,7 @@ class MetricSpec:
     objective: float | None = None
     count: str | None = None
     min_count: float | None = None
+    dry_run: bool = False
 
     @property
     def needed_count(self) -> float:
@@ -342,6 +349,7 @@ _METRIC_KEYS = {
     "objective",
     "count",
     "min_count",
+    "dry_run",
 }
 
 
@@ -461,6 +469,7 @@ def _parse_metric(name: str, raw: Any, path: tuple[str, ...]) -> MetricSpec:
         objective=objective,
         count=count,
         min_count=min_count,
+        dry_run=_expect_bool(raw, "dry_run", path, False),
     )
 
 
@@ -492,4 +501,10 @@ def parse_spec(raw: Any) -> tuple[MetricSpec, ...]:
                 field=f"metrics.{name!r}",
             )
         specs.append(_parse_metric(name, body, ("metrics", name)))
+    if all(spec.dry_run for spec in specs):
+        raise _error(
+            ("metrics",),
+            "every metric is dry_run: true, so nothing could ever roll a canary back or "
+            "promote it; leave at least one metric judged (dry_run: false, the default)",
+        )
     return tuple(specs)

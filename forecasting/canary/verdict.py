@@ -46,6 +46,8 @@ class MetricFinding:
     ratio metric), how the canary stands against it (``breached``, ``met``, ``unclear`` or
     ``no_data``) and the canary's own level with its interval; its ``status`` already
     takes them into account.
+    ``dry_run`` marks a metric judged only to be reported: its status never moves the
+    verdict (``MetricSpec.dry_run``).
     """
 
     name: str
@@ -65,6 +67,7 @@ class MetricFinding:
     objective_value: float | None = None
     objective_lower: float | None = None
     objective_upper: float | None = None
+    dry_run: bool = False
 
     def to_dict(self) -> dict[str, Any]:
         out = {
@@ -80,6 +83,8 @@ class MetricFinding:
             "intervals": self.intervals,
             "sentence": self.sentence,
         }
+        if self.dry_run:
+            out["dry_run"] = True
         if self.objective is not None:
             out["objective"] = {
                 "value": self.objective,

@@ -258,6 +258,7 @@ def test_a_canary_spec_says_the_same(tmp_path: Path) -> None:
         "cumulative",
         "denominator",
         "direction",
+        "dry_run",
         "kind",
         "min_count",
         "numerator",

@@ -55,6 +55,7 @@ def rig(
     *,
     mode: Literal["observe", "propose", "act"] = "act",
     canary_labels: dict[str, str] | None = None,
+    latency_dry_run: bool = False,
 ) -> tuple[CanaryLoop, list[Signal], FakeClock, SimCluster]:
     clock = FakeClock(1_700_000_000)
     cluster = SimCluster(["n1"], clock.now())
@@ -77,6 +78,8 @@ def rig(
             metrics.record("err", labels_, at, float(rng.random() < 0.3))
     spec = CanarySettings().spec
     spec["metrics"]["latency_p99"]["critical"] = latency_critical
+    if latency_dry_run:
+        spec["metrics"]["latency_p99"]["dry_run"] = True
     settings = CanarySettings(
         spec=spec,
         queries={"latency_p99": "lat" + SEL, "errors": "err" + SEL, "requests": "req" + SEL},
@@ -422,6 +425,25 @@ def test_a_verdict_records_each_metrics_numbers_and_the_queries_behind_them(
     assert "search-canary" in text and "lat{" not in text
     assert "decided_after_seconds: " in text  # the evidence is listed, without these two:
     assert "metrics: " not in text and "queries: " not in text
+
+
+def test_a_dry_run_metric_is_recorded_but_does_not_roll_the_canary_back(
+    ledger: Ledger,
+) -> None:
+    """The same 1.5x slower canary as above, with latency_p99 dry_run: no rollback; the
+    decision records the latency finding as a dry run, and the verdict says it."""
+    loop, signals, clock, _cluster = rig(ledger, canary_slowdown=1.5, latency_dry_run=True)
+    run_until_final(loop, clock)
+    assert not any(s.name == "rollback" for s in signals)
+    (decision,) = ledger.decisions(kind="canary")
+    assert decision.proposal["verdict"] == "promote"
+    latency = decision.evidence["metrics"]["latency_p99"]
+    assert latency["status"] == "regressed" and latency["dry_run"] is True
+    assert "dry_run" not in decision.evidence["metrics"]["errors"]
+    assert decision.evidence["findings"]["latency_p99"].endswith(
+        "(dry run: not counted in the verdict)."
+    )
+    assert " Dry run, not counted: latency_p99: canary +" in decision.reason
 
 
 def test_an_inconclusive_verdict_is_escalated_not_asked(ledger: Ledger) -> None:

@@ -1,0 +1,131 @@
+"""A metric marked ``dry_run`` is judged and reported but never moves the verdict.
+
+Users of Kayenta ("muted" metrics) and Argo Rollouts (argo-rollouts#303, #2866: ``dryRun``)
+watch a new or untrusted metric on real releases before they let it roll one back; before
+this, every metric in Autonomic's spec could roll a canary back or hold its promotion.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from agent.settings import Settings, advisories
+from forecasting.canary import (
+    CanaryJudge,
+    CanarySpecError,
+    Decision,
+    MetricSpec,
+    MetricStatus,
+    judge_run,
+    parse_spec,
+)
+from tests.unit.canary.test_canary_judge import ERRORS, make_run
+from tests.unit.canary.test_judge_cli import SPEC, make_pair, run_cli
+from tests.unit.test_config_bad_values import check
+
+MUTED_LATENCY = MetricSpec("latency", dry_run=True)
+
+
+def test_a_dry_run_metric_that_regresses_does_not_roll_back_and_is_reported() -> None:
+    rng = np.random.default_rng(21)
+    run = make_run(rng, factor=1.5)  # latency 50 % worse, errors as the baseline's
+    counted = judge_run([MetricSpec("latency"), ERRORS], run)
+    assert counted.decision is Decision.ROLLBACK  # the same run, latency counted
+
+    verdict = judge_run([MUTED_LATENCY, ERRORS], run)
+    assert verdict.decision is Decision.PROMOTE
+    latency = next(m for m in verdict.metrics if m.name == "latency")
+    assert latency.status is MetricStatus.REGRESSED
+    assert latency.dry_run
+    assert latency.sentence.endswith("(dry run: not counted in the verdict).")
+    assert latency.to_dict()["dry_run"] is True
+    assert "dry_run" not in next(m for m in verdict.metrics if m.name != "latency").to_dict()
+    assert verdict.sentence.startswith("Promote: every counted metric is within its tolerance.")
+    said = latency.sentence.removesuffix(" (dry run: not counted in the verdict).")
+    assert verdict.sentence.endswith(f" Dry run, not counted: {said}.")
+
+
+def test_adding_a_dry_run_metric_changes_no_other_metrics_verdict() -> None:
+    """A dry-run metric takes no share of the error budgets: the counted metrics decide as
+    they would alone, on the same intervals, at the same time."""
+    for seed, added_error in ((31, 0.0), (32, 0.01)):
+        run = make_run(np.random.default_rng(seed), factor=1.3, added_error=added_error)
+        alone = judge_run([ERRORS], run)
+        with_muted = judge_run([ERRORS, MUTED_LATENCY], run)
+        assert with_muted.decision is alone.decision
+        assert with_muted.decided_after_seconds == alone.decided_after_seconds
+        assert with_muted.metrics[0] == alone.metrics[0]
+
+
+def test_a_dry_run_metric_does_not_hold_a_promotion_back() -> None:
+    """Undecided or without data, it does not keep the analysis collecting."""
+    run = make_run(np.random.default_rng(33))
+    for interval in run:  # the dry-run metric's column is never read
+        del interval.canary["latency"]
+    verdict = judge_run([ERRORS, MUTED_LATENCY], run)
+    assert verdict.decision is Decision.PROMOTE
+    assert verdict.metrics[1].status is MetricStatus.NO_DATA
+
+
+def test_a_judge_of_dry_run_metrics_alone_is_refused() -> None:
+    with pytest.raises(ValueError, match="at least one must decide"):
+        CanaryJudge([MUTED_LATENCY])
+
+
+def test_the_spec_takes_dry_run_and_refuses_a_spec_with_nothing_counted() -> None:
+    (spec, other) = parse_spec(
+        {"metrics": {"latency": {"dry_run": True}, "errors": {"critical": False}}}
+    )
+    assert spec.dry_run and not other.dry_run
+    with pytest.raises(CanarySpecError) as info:
+        parse_spec({"metrics": {"latency": {"dry_run": "yes"}}})
+    assert info.value.field == "metrics.latency.dry_run"
+    with pytest.raises(CanarySpecError) as info:
+        parse_spec({"metrics": {"latency": {"dry_run": True}}})
+    assert info.value.field == "metrics"
+    assert "every metric is dry_run: true" in info.value.message
+
+
+def test_config_check_names_the_line_of_a_spec_with_every_metric_dry_run(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    text = "canary:\n  spec:\n    metrics:\n      latency_p99:\n        dry_run: true\n"
+    code, path, _, problems = check(tmp_path, text, capsys)
+    assert code == 2
+    (problem,) = problems
+    assert problem.startswith(f"{path}:5: canary.spec.metrics: every metric is dry_run: true")
+
+
+def test_a_spec_whose_only_request_count_is_dry_run_is_warned_of() -> None:
+    """The error ratio counts the requests; dry-run, it no longer holds a promotion on a
+    handful of requests back, so the spec is warned of as a latency-only one is."""
+    errors = {"kind": "ratio", "numerator": "errors", "denominator": "requests"}
+    settings = Settings.model_validate(
+        {
+            "canary": {
+                "spec": {"metrics": {"latency_p99": {}, "errors": {**errors, "dry_run": True}}}
+            }
+        }
+    )
+    notes = [n for n in advisories(settings) if "counts the canary's requests" in n]
+    assert len(notes) == 1
+    assert "dry-run metrics (errors) never hold a promotion back" in notes[0]
+
+
+def test_the_judge_command_promotes_past_a_dry_run_regression_and_marks_it(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A CI step running ``autonomic judge`` exits 0 (promote) when only a dry-run
+    metric regressed, and the listing says which finding did not count."""
+    base, canary = make_pair(tmp_path, 1.3)
+    spec = tmp_path / "spec.yaml"
+    spec.write_text(SPEC.replace("tolerance: 10%}", "tolerance: 10%, dry_run: true}"))
+    code, out, _ = run_cli(
+        capsys, "--baseline", str(base), "--canary", str(canary), "--spec", str(spec)
+    )
+    assert code == 0, out
+    assert "  - [regressed, dry run] latency: canary +" in out
+    assert "(dry run: not counted in the verdict)." in out
