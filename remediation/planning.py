@@ -170,6 +170,9 @@ class BlastEstimate:
     replicas_affected: int
     selected: int
     healthy_after: int
+    # Objects of the selected set that could not be read, counted in it as not healthy
+    # (for a Node runbook: the nodes, by name).
+    unread: tuple[str, ...] = ()
 
     @property
     def healthy_fraction_after(self) -> float:
@@ -358,6 +361,8 @@ class _Planned:
     blocked: tuple[str, ...] = ()
     # What the PodDisruptionBudgets covering a drain's pods say (``drain_budgets``).
     budgets: dict[str, Any] | None = None
+    # Of ``selected``, the objects that could not be read (counted as not healthy).
+    unread: tuple[str, ...] = ()
 
 
 def _not_found(target: ObjectRef, snapshot: ClusterSnapshot) -> _Stop:
@@ -710,22 +715,34 @@ def _plan_pods(
 
 def _nodes_health(
     target: ObjectRef, runbook: Runbook, snapshot: ClusterSnapshot
-) -> tuple[int, int]:
+) -> tuple[int, int, tuple[str, ...]]:
     """The nodes the runbook may act on (its target's labels and ``excludeNames``, as a
-    signal's node is judged), and how many of them stay healthy (Ready, schedulable)
-    once ``target`` is taken out. A node it never acts on is not of its set: counted,
-    a spare it excludes by name would make its own nodes look healthier than they are."""
+    signal's node is judged), how many of them stay healthy (Ready, schedulable)
+    once ``target`` is taken out, and the names of those that could not be read. A node
+    it never acts on is not of its set: counted, a spare it excludes by name would make
+    its own nodes look healthier than they are.
+
+    A node that could not be read may be cordoned or NotReady: counted in the set, it is
+    never counted healthy (the reading that holds a drain or cordon back, ``MinHealthy``).
+    It is of the set when the runbook's target selects it by the labels that could still
+    be read; when a label the target asks about (``requireLabels``, ``excludeLabels``)
+    could not be read, or none could, unless ``excludeNames`` names it. So one odd node
+    object holds back only the runbooks that may act on it, not every Node runbook of
+    the cluster, and only while it cannot be read."""
     selector = runbook.spec.target
     selected = [n for n in snapshot.nodes if selects(selector, n.ref, n.labels)]
     healthy = [n for n in selected if n.ready and not n.unschedulable and n.ref != target]
-    # A node that could not be read may be of its set (its labels are not known), and is
-    # not known healthy: counted, as not healthy, unless the runbook excludes it by name.
-    unread = [
-        u
-        for u in snapshot.unread
-        if u.ref.kind == "Node" and u.ref.name not in selector.exclude_names
-    ]
-    return len(selected) + len(unread), len(healthy)
+    asked = {*selector.require_labels, *selector.exclude_labels}
+
+    def of_set(node: UnreadObject) -> bool:
+        if node.labels is None or asked.intersection(node.odd_labels):
+            return node.ref.name not in selector.exclude_names
+        return selects(selector, node.ref, dict(node.labels))
+
+    unread = tuple(
+        sorted(u.ref.name for u in snapshot.unread if u.ref.kind == "Node" and of_set(u))
+    )
+    return len(selected) + len(unread), len(healthy), unread
 
 
 def _plan_node(
@@ -737,7 +754,7 @@ def _plan_node(
     node = snapshot.node(target.name)
     if node is None:
         raise _not_found(target, snapshot)
-    selected, healthy_after = _nodes_health(target, runbook, snapshot)
+    selected, healthy_after, unread = _nodes_health(target, runbook, snapshot)
     present, protected, pods = _drain_pods(target.name, snapshot)
     kept = len(present) - len(pods) - len(protected)
     left = f"; {kept} with no controller left in place, nothing would recreate them" if kept else ""
@@ -756,7 +773,7 @@ def _plan_node(
         change = Change(
             Cordon(target), f"{show(target)}: cordon (no new pods; {len(pods)} pods stay)"
         )
-        return _Planned((change,), (), 0, selected, healthy_after)
+        return _Planned((change,), (), 0, selected, healthy_after, unread=unread)
     hidden = snapshot.unread_pods_on(target.name)
     if node.unschedulable and not pods:
         if hidden:
@@ -805,6 +822,7 @@ def _plan_node(
         approval,
         blocked=reading.blocking if reading is not None else (),
         budgets=reading.evidence if reading is not None else None,
+        unread=unread,
     )
 
 
@@ -1645,7 +1663,13 @@ def plan(
             else None
         ),
         undo_on_failure=runbook.spec.on_failure.undo,
-        blast=BlastEstimate(targets, replicas_affected, selected, max(healthy_after, 0)),
+        blast=BlastEstimate(
+            targets,
+            replicas_affected,
+            selected,
+            max(healthy_after, 0),
+            tuple(sorted({name for part in writers for name in part.unread})),
+        ),
         approval_required=bool(reasons),
         approval_reasons=reasons,
         human_changed_at=_human_changed_at(target, snapshot),

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from remediation.guards import GlobalLimits, GuardState, check
 from remediation.loading import load_paths
 from remediation.planning import NoAction, Plan, plan
 from remediation.ports import ObjectRef, UnreadObject
@@ -139,3 +140,60 @@ def test_a_pod_whose_workload_could_not_be_read_is_not_judged_by_its_own_labels(
 def planned(result: Plan | NoAction) -> Plan:
     assert isinstance(result, Plan), result
     return result
+
+
+GPU_DRAIN = runbook(
+    """
+    triggers: [{type: kubernetes, condition: NodeNotReady}]
+    target: {kind: Node, requireLabels: {pool: gpu}}
+    actions: [{type: drain, maxEvictions: 10}]
+    verification: {checks: [{type: kubernetes, condition: nodeDrained}]}
+    guards: {blastRadius: {minHealthyFraction: 0.5}}
+    """,
+    name="gpu-drain",
+)
+
+
+def _gpu_drain(unread: tuple[UnreadObject, ...]) -> Plan:
+    gpu = {"pool": "gpu"}
+    nodes = (
+        node("gpu-1", ready=False, not_ready_since=NOW - 600, labels=gpu),
+        node("gpu-2", labels=gpu),
+        node("web-1", labels={"pool": "web"}),
+    )
+    snapshot = ClusterSnapshot(nodes=nodes, unread=unread)
+    target = ObjectRef("Node", "gpu-1")
+    return planned(plan(GPU_DRAIN, signal(name="NodeNotReady", target=target), snapshot, NOW))
+
+
+def test_a_node_that_could_not_be_read_counts_only_where_its_readable_labels_put_it() -> None:
+    """Its labels read, an odd node counts as not healthy only for the runbooks over its
+    own pool; its labels not readable, for every Node runbook that does not exclude it
+    by name."""
+    why = "Node n: spec.taints is 'x'"
+    elsewhere = UnreadObject(ObjectRef("Node", "web-2"), why, labels=(("pool", "web"),))
+    here = UnreadObject(ObjectRef("Node", "gpu-3"), why, labels=(("pool", "gpu"),))
+    unknown = UnreadObject(ObjectRef("Node", "odd-1"), why)
+    # Its pool label is the odd one: it may be a gpu node.
+    odd_pool = UnreadObject(ObjectRef("Node", "odd-2"), why, labels=(), odd_labels=("pool",))
+    # Odd in a label the runbook does not ask about, and of another pool.
+    odd_zone = UnreadObject(
+        ObjectRef("Node", "web-3"), why, labels=(("pool", "web"),), odd_labels=("zone",)
+    )
+    assert _gpu_drain(()).blast.selected == 2
+    result = _gpu_drain((elsewhere, odd_zone))
+    assert (result.blast.selected, result.blast.healthy_after, result.blast.unread) == (2, 1, ())
+    result = _gpu_drain((elsewhere, here, unknown, odd_pool, odd_zone))
+    assert (result.blast.selected, result.blast.healthy_after) == (5, 1)
+    assert result.blast.unread == ("gpu-3", "odd-1", "odd-2")
+
+
+def test_min_healthy_says_which_nodes_could_not_be_read_and_how_the_hold_ends() -> None:
+    why = "Node gpu-3: spec.taints is 'x'"
+    result = _gpu_drain((UnreadObject(ObjectRef("Node", "gpu-3"), why, labels=(("pool", "gpu"),)),))
+    gate = check(result, GPU_DRAIN.spec.guards, GuardState(), GlobalLimits(), NOW)
+    assert (gate.allowed, gate.reason_code) == (False, "MinHealthy")
+    assert gate.message.startswith("only 1/3 would stay healthy (33%); the runbook needs 50%; ")
+    assert "1 of the selected set could not be read (node gpu-3) and counts as not" in gate.message
+    assert "holds until it reads again" in gate.message
+    assert "(excludeNames)" in gate.message
