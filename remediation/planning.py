@@ -15,6 +15,7 @@ PromQL ones from ``precondition_results``, for the decision's evidence.
 from __future__ import annotations
 
 import math
+from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from fractions import Fraction
@@ -89,6 +90,7 @@ __all__ = [
     "BlastEstimate",
     "Change",
     "Disruption",
+    "DrainRecheck",
     "GuardResult",
     "NoAction",
     "Notification",
@@ -102,6 +104,7 @@ __all__ = [
     "precondition_results",
     "show",
     "stable_of",
+    "unread_pod_names",
 ]
 
 
@@ -821,7 +824,13 @@ def _plan_node(
         healthy_after,
         approval,
         blocked=reading.blocking if reading is not None else (),
-        budgets=reading.evidence if reading is not None else None,
+        # The pods on the node that could not be read, as the person asked saw them: the
+        # check before the cordon asks again only over others (``drain_blocked_by``).
+        budgets=None
+        if reading is None
+        else {**(reading.evidence or {}), "unreadPods": unread_pod_names(hidden)}
+        if hidden
+        else reading.evidence,
         unread=unread,
     )
 
@@ -849,18 +858,53 @@ def _drain_budgets(
     return read_budgets(node, chosen, on_node, snapshot.budgets)
 
 
-def drain_blocked_by(drain: Drain, snapshot: ClusterSnapshot) -> tuple[str, ...]:
+@dataclass(frozen=True)
+class DrainRecheck:
+    """What ``drain_blocked_by`` found: the clause of each PodDisruptionBudget that would
+    keep the drain from finishing (``blocking``), and, when pods on the node could not
+    be read that its plan did not see, what cannot be told of them (``unread``)."""
+
+    blocking: tuple[str, ...] = ()
+    unread: str | None = None
+
+
+def unread_pod_names(pods: Sequence[UnreadObject]) -> list[str]:
+    """'namespace/name' of each pod that could not be read (its name "" when unknown), as
+    a drain's plan keeps them in its evidence (``unreadPods``)."""
+    return sorted(f"{u.ref.namespace or ''}/{u.ref.name}" for u in pods)
+
+
+def drain_blocked_by(
+    drain: Drain, snapshot: ClusterSnapshot, seen: Sequence[str] = ()
+) -> DrainRecheck:
     """What the PodDisruptionBudgets say now of ``drain``, read as its plan read them
     (the pods it would evict from the node in ``snapshot``): the clause of each that
-    would keep it from finishing, the plan's words (``PodDisruptionBudgetBlocks``), or
-    () when none would, the node is gone, or the budgets are not read. For an approved
-    drain about to cordon: a budget may have tightened since the plan read it."""
+    would keep it from finishing, the plan's words (``PodDisruptionBudgetBlocks``); none
+    when none would, the node is gone, or the budgets are not read. For an approved
+    drain about to cordon: a budget may have tightened since the plan read it.
+
+    Pods on the node that could not be read are evicted too, and a budget covering one
+    may refuse it: whether one would is not known. Those its plan saw (``seen``, their
+    ``unread_pod_names``) were put to the person who approved it; any other is said in
+    ``unread``, for the drain to be put to a person rather than go on."""
     node = snapshot.node(drain.target.name)
     if node is None:
-        return ()
+        return DrainRecheck()
     _, _, pods = _drain_pods(node.ref.name, snapshot)
     reading = _drain_budgets(node, pods[: drain.max_evictions], snapshot)
-    return reading.blocking if reading is not None else ()
+    blocking = reading.blocking if reading is not None else ()
+    hidden = snapshot.unread_pods_on(node.ref.name)
+    new = Counter(unread_pod_names(hidden)) - Counter(seen)
+    if not new:
+        return DrainRecheck(blocking)
+    unseen = [u for u in hidden if new.get(f"{u.ref.namespace or ''}/{u.ref.name}", 0) > 0]
+    unread = (
+        f"{_unread_pods(unseen, f'on node {node.ref.name}')}, and the plan did not see "
+        f"{'it' if len(unseen) == 1 else 'them'}: the drain would evict "
+        f"{'it' if len(unseen) == 1 else 'them'} too, and whether a PodDisruptionBudget "
+        "covers them and would refuse their eviction is not known"
+    )
+    return DrainRecheck(blocking, unread)
 
 
 def _below_ready_floor(

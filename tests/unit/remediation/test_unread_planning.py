@@ -5,12 +5,13 @@ such pods are counted as there (selected, disrupted) but never as healthy."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 from remediation.guards import GlobalLimits, GuardState, check
 from remediation.loading import load_paths
-from remediation.planning import NoAction, Plan, plan
-from remediation.ports import ObjectRef, UnreadObject
+from remediation.planning import DrainRecheck, NoAction, Plan, drain_blocked_by, plan
+from remediation.ports import DisruptionBudgets, Drain, ObjectRef, UnreadObject
 from remediation.snapshot import ClusterSnapshot
 
 from .builders import NOW, OPT_IN, deployment, node, pod, runbook, signal
@@ -71,6 +72,28 @@ def test_a_drain_over_pods_that_could_not_be_read_asks_a_person_and_counts_them(
     (reason,) = result.approval_reasons
     assert reason.startswith(f"1 pods on node node-2 could not be read (web-9): {POD_WHY}")
     assert result.disruption.pods == 2
+
+
+def test_the_check_before_a_drain_s_cordon_cannot_pass_pods_its_plan_did_not_see() -> None:
+    """``drain_blocked_by`` reads a pod on the node that could not be read as one a
+    budget may cover and refuse: it says so (``unread``) for every such pod the drain's
+    plan did not see; those it saw (kept in its evidence) were put to a person already."""
+    sick = node("node-2", ready=True)
+    pods = (pod("web-1", WEB, node="node-2"), pod("web-2", WEB, node="node-1"))
+    drain = Drain(SICK, max_evictions=10, timeout_seconds=600.0)
+    readable = ClusterSnapshot((WEB,), pods, (*NODES, sick), budgets=DisruptionBudgets())
+    assert drain_blocked_by(drain, readable) == DrainRecheck()
+    snapshot = replace(readable, unread=(_unread_pod("web-9"),))
+    result = planned(_drain(snapshot))
+    assert result.budgets is not None and result.budgets["unreadPods"] == ["shop/web-9"]
+    found = drain_blocked_by(drain, snapshot)
+    assert found.blocking == () and found.unread is not None
+    assert found.unread.startswith(f"1 pods on node node-2 could not be read (web-9): {POD_WHY}")
+    assert "whether a PodDisruptionBudget covers them and would refuse" in found.unread
+    assert drain_blocked_by(drain, snapshot, result.budgets["unreadPods"]) == DrainRecheck()
+    more = replace(snapshot, unread=(_unread_pod("web-9"), _unread_pod("web-8")))
+    again = drain_blocked_by(drain, more, result.budgets["unreadPods"])
+    assert again.unread is not None and "(web-8)" in again.unread
 
 
 def test_no_stuck_pod_is_not_said_when_the_workload_s_pods_could_not_be_read() -> None:
