@@ -1112,6 +1112,15 @@ def _plan_promote(
             "another Deployment, so there is no stable Deployment to promote it to",
         )
     stable = snapshot.workload(stable_ref)
+    unread = not_read(stable_ref, snapshot) if stable is None else None
+    if unread is not None:
+        # There, but not read (it, or an HPA that may scale it): not a stable gone.
+        raise _Stop(
+            "ObjectUnread",
+            f"{unread.message.removesuffix(', so no runbook acts on it')}: "
+            f"{show(stable_ref)} is the stable Deployment {show(target)}'s {CANARY_OF} "
+            "label names; nothing promoted",
+        )
     if stable is None:
         raise _Stop(
             "StableNotFound",
