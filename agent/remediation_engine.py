@@ -2849,8 +2849,11 @@ class RemediationEngine:
         from finishing closes the run unstarted, as a run no longer wanted: cordoning and
         waiting out the timeout would only end INCOMPLETE. Returns (why, for the
         decision's thread; the escalation, the plan's words), or None to go on (a budget
-        that only waits does not hold it: the drain's rounds ask again). ``snapshot``:
-        the cycle's, if it has one (the cluster is read now otherwise)."""
+        that only waits does not hold it: the drain's rounds ask again). Pods on the node
+        that could not be read, other than those its plan saw (and a person approved
+        over), close it so too, handed to a person: a budget covering one may refuse its
+        eviction, and whether one would is not known (``drain_blocked_by``).
+        ``snapshot``: the cycle's, if it has one (the cluster is read now otherwise)."""
         drain = next(
             (
                 op
@@ -2889,10 +2892,32 @@ class RemediationEngine:
                 f"cordon ({unreadable}). Nothing was done, not even the cordon."
             )
             return why, escalation
-        blocked = drain_blocked_by(drain, snapshot)
+        budgets = record.evidence.get("disruption_budgets")
+        seen = budgets.get("unreadPods") if isinstance(budgets, Mapping) else None
+        recheck = drain_blocked_by(
+            drain, snapshot, [str(n) for n in seen] if isinstance(seen, list) else ()
+        )
+        if recheck.unread is not None and not recheck.blocking:
+            # Not a pass: a budget covering a pod nobody could read may refuse it.
+            why = (
+                f"the pods on {drain.target}, read again before the cordon: "
+                f"{recheck.unread}. Whether the drain could finish is not known, so the "
+                "node was not cordoned"
+            )
+            escalation = (
+                f"{record.proposal['runbook']} will not drain {drain.target} as approved "
+                f"(decision {short_id(record.id)}): {recheck.unread}. Nothing was done, not "
+                "even the cordon: it is yours to judge. Once the pods can be read (or you "
+                f"have checked their budgets), `kubectl drain {drain.target.name} "
+                "--ignore-daemonsets --delete-emptydir-data` does the drain."
+            )
+            return why, escalation
+        blocked = recheck.blocking
         if not blocked:
             return None
         denial = "; ".join(blocked)
+        if recheck.unread is not None:
+            denial += f"; and {recheck.unread}"
         why = (
             "the PodDisruptionBudgets, read again before the cordon, now keep the drain "
             f"from finishing (they did not when it was decided): {denial}. The node was "

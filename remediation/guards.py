@@ -32,6 +32,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import Literal
 
+from remediation.drain_notes import shown as shown_names
 from remediation.durations import format_duration
 from remediation.planning import Disruption, GuardResult, Plan
 from remediation.ports import Drain, ObjectRef
@@ -488,13 +489,14 @@ def _judge(
     )
     if plan.changes:
         fraction = plan.blast.healthy_fraction_after
+        unread = _unread_counted(plan)
         judge(
             "MinHealthy",
             "blastRadius.minHealthyFraction",
             f"at least {blast.min_healthy_fraction:.0%} of the selected set healthy after",
-            f"{plan.blast.healthy_after}/{plan.blast.selected} ({fraction:.0%})",
+            f"{plan.blast.healthy_after}/{plan.blast.selected} ({fraction:.0%}){unread}",
             f"only {plan.blast.healthy_after}/{plan.blast.selected} would stay healthy "
-            f"({fraction:.0%}); the runbook needs {blast.min_healthy_fraction:.0%}"
+            f"({fraction:.0%}); the runbook needs {blast.min_healthy_fraction:.0%}{unread}"
             if fraction < blast.min_healthy_fraction
             else None,
         )
@@ -538,6 +540,25 @@ def _judge(
         else None,
     )
     return judged
+
+
+def _unread_counted(plan: Plan) -> str:
+    """For ``MinHealthy``: the objects of the selected set that could not be read, which
+    count as not healthy (a node that cannot be read may be cordoned or NotReady), and
+    how the hold ends; "" when there are none."""
+    names = plan.blast.unread
+    if not names:
+        return ""
+    one = len(names) == 1
+    return (
+        f"; {len(names)} of the selected set could not be read "
+        f"({'node' if one else 'nodes'} {shown_names(list(names))}) and "
+        f"{'counts' if one else 'count'} as not healthy, as "
+        f"{'it' if one else 'they'} may be cordoned or NotReady: this holds until "
+        f"{'it reads' if one else 'they read'} again (autonomic_kube_objects_unread_total), "
+        "or until the runbook's target no longer selects "
+        f"{'it' if one else 'them'} (excludeNames)"
+    )
 
 
 def _counted_on(plan: Plan) -> ObjectRef:

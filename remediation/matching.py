@@ -316,9 +316,14 @@ def _resolve_pod_of(
 def _resolve_hpa(
     selector: TargetSelector, ref: ObjectRef, snapshot: ClusterSnapshot
 ) -> TargetResolution:
-    """An alert about an HPA is about the workload it scales (its scaleTargetRef)."""
+    """An alert about an HPA is about the workload it scales (its scaleTargetRef). One
+    not in the snapshot is not taken for gone while it may be one that could not be read
+    (``_hpa_unread``)."""
     scaled = snapshot.scaled_by(ref)
     if scaled is None:
+        unread = _hpa_unread(ref, snapshot)
+        if unread is not None:
+            return unread
         return TargetResolution(
             None,
             "TargetNotFound",
@@ -327,6 +332,38 @@ def _resolve_hpa(
     if not _owner_kind_ok(scaled.kind, selector):
         return TargetResolution(None, "WrongKind", f"{ref} scales {scaled}, not a {selector.kind}")
     return TargetResolution(scaled, "Resolved", f"{ref} scales {scaled}")
+
+
+def _hpa_unread(ref: ObjectRef, snapshot: ClusterSnapshot) -> TargetResolution | None:
+    """``ObjectUnread`` for an HPA the snapshot lacks that may be there but unread: the
+    HPA itself left out as unreadable, or a workload of its namespace left out (the
+    workload, or an HPA that may scale it, could not be read: the engine leaves such a
+    workload out with its HPA), which it may scale. None when nothing of its namespace
+    was left out: then it is not in the cluster."""
+    why = snapshot.unread_why(ref)
+    if why is not None:
+        return TargetResolution(
+            None,
+            "ObjectUnread",
+            f"{ref} could not be read: {why}. It is there, but what it scales is not "
+            "known, so no runbook acts on it",
+        )
+    kinds = ("Deployment", "StatefulSet", "Rollout")
+    near = [u for u in snapshot.unread if u.ref.kind in kinds and u.ref.namespace == ref.namespace]
+    if not near:
+        return None
+    # The one whose reason names this HPA first, if any.
+    near.sort(key=lambda u: f"HorizontalPodAutoscaler {ref.namespace}/{ref.name}" not in u.why)
+    names = ", ".join(str(u.ref) for u in near[:3]) + (
+        f" and {len(near) - 3} more" if near[3:] else ""
+    )
+    return TargetResolution(
+        None,
+        "ObjectUnread",
+        f"{ref} is not among the HPAs read, but {names} could not be read ({near[0].why}): "
+        "it may be one of their HPAs, so whether it is there and what it scales is not "
+        "known, and no runbook acts on it",
+    )
 
 
 def _labels_for(ref: ObjectRef, snapshot: ClusterSnapshot) -> Mapping[str, str] | None:

@@ -15,6 +15,7 @@ PromQL ones from ``precondition_results``, for the decision's evidence.
 from __future__ import annotations
 
 import math
+from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from fractions import Fraction
@@ -89,6 +90,7 @@ __all__ = [
     "BlastEstimate",
     "Change",
     "Disruption",
+    "DrainRecheck",
     "GuardResult",
     "NoAction",
     "Notification",
@@ -102,6 +104,7 @@ __all__ = [
     "precondition_results",
     "show",
     "stable_of",
+    "unread_pod_names",
 ]
 
 
@@ -170,6 +173,9 @@ class BlastEstimate:
     replicas_affected: int
     selected: int
     healthy_after: int
+    # Objects of the selected set that could not be read, counted in it as not healthy
+    # (for a Node runbook: the nodes, by name).
+    unread: tuple[str, ...] = ()
 
     @property
     def healthy_fraction_after(self) -> float:
@@ -358,6 +364,8 @@ class _Planned:
     blocked: tuple[str, ...] = ()
     # What the PodDisruptionBudgets covering a drain's pods say (``drain_budgets``).
     budgets: dict[str, Any] | None = None
+    # Of ``selected``, the objects that could not be read (counted as not healthy).
+    unread: tuple[str, ...] = ()
 
 
 def _not_found(target: ObjectRef, snapshot: ClusterSnapshot) -> _Stop:
@@ -710,22 +718,34 @@ def _plan_pods(
 
 def _nodes_health(
     target: ObjectRef, runbook: Runbook, snapshot: ClusterSnapshot
-) -> tuple[int, int]:
+) -> tuple[int, int, tuple[str, ...]]:
     """The nodes the runbook may act on (its target's labels and ``excludeNames``, as a
-    signal's node is judged), and how many of them stay healthy (Ready, schedulable)
-    once ``target`` is taken out. A node it never acts on is not of its set: counted,
-    a spare it excludes by name would make its own nodes look healthier than they are."""
+    signal's node is judged), how many of them stay healthy (Ready, schedulable)
+    once ``target`` is taken out, and the names of those that could not be read. A node
+    it never acts on is not of its set: counted, a spare it excludes by name would make
+    its own nodes look healthier than they are.
+
+    A node that could not be read may be cordoned or NotReady: counted in the set, it is
+    never counted healthy (the reading that holds a drain or cordon back, ``MinHealthy``).
+    It is of the set when the runbook's target selects it by the labels that could still
+    be read; when a label the target asks about (``requireLabels``, ``excludeLabels``)
+    could not be read, or none could, unless ``excludeNames`` names it. So one odd node
+    object holds back only the runbooks that may act on it, not every Node runbook of
+    the cluster, and only while it cannot be read."""
     selector = runbook.spec.target
     selected = [n for n in snapshot.nodes if selects(selector, n.ref, n.labels)]
     healthy = [n for n in selected if n.ready and not n.unschedulable and n.ref != target]
-    # A node that could not be read may be of its set (its labels are not known), and is
-    # not known healthy: counted, as not healthy, unless the runbook excludes it by name.
-    unread = [
-        u
-        for u in snapshot.unread
-        if u.ref.kind == "Node" and u.ref.name not in selector.exclude_names
-    ]
-    return len(selected) + len(unread), len(healthy)
+    asked = {*selector.require_labels, *selector.exclude_labels}
+
+    def of_set(node: UnreadObject) -> bool:
+        if node.labels is None or asked.intersection(node.odd_labels):
+            return node.ref.name not in selector.exclude_names
+        return selects(selector, node.ref, dict(node.labels))
+
+    unread = tuple(
+        sorted(u.ref.name for u in snapshot.unread if u.ref.kind == "Node" and of_set(u))
+    )
+    return len(selected) + len(unread), len(healthy), unread
 
 
 def _plan_node(
@@ -737,7 +757,7 @@ def _plan_node(
     node = snapshot.node(target.name)
     if node is None:
         raise _not_found(target, snapshot)
-    selected, healthy_after = _nodes_health(target, runbook, snapshot)
+    selected, healthy_after, unread = _nodes_health(target, runbook, snapshot)
     present, protected, pods = _drain_pods(target.name, snapshot)
     kept = len(present) - len(pods) - len(protected)
     left = f"; {kept} with no controller left in place, nothing would recreate them" if kept else ""
@@ -756,7 +776,7 @@ def _plan_node(
         change = Change(
             Cordon(target), f"{show(target)}: cordon (no new pods; {len(pods)} pods stay)"
         )
-        return _Planned((change,), (), 0, selected, healthy_after)
+        return _Planned((change,), (), 0, selected, healthy_after, unread=unread)
     hidden = snapshot.unread_pods_on(target.name)
     if node.unschedulable and not pods:
         if hidden:
@@ -804,7 +824,14 @@ def _plan_node(
         healthy_after,
         approval,
         blocked=reading.blocking if reading is not None else (),
-        budgets=reading.evidence if reading is not None else None,
+        # The pods on the node that could not be read, as the person asked saw them: the
+        # check before the cordon asks again only over others (``drain_blocked_by``).
+        budgets=None
+        if reading is None
+        else {**(reading.evidence or {}), "unreadPods": unread_pod_names(hidden)}
+        if hidden
+        else reading.evidence,
+        unread=unread,
     )
 
 
@@ -831,18 +858,53 @@ def _drain_budgets(
     return read_budgets(node, chosen, on_node, snapshot.budgets)
 
 
-def drain_blocked_by(drain: Drain, snapshot: ClusterSnapshot) -> tuple[str, ...]:
+@dataclass(frozen=True)
+class DrainRecheck:
+    """What ``drain_blocked_by`` found: the clause of each PodDisruptionBudget that would
+    keep the drain from finishing (``blocking``), and, when pods on the node could not
+    be read that its plan did not see, what cannot be told of them (``unread``)."""
+
+    blocking: tuple[str, ...] = ()
+    unread: str | None = None
+
+
+def unread_pod_names(pods: Sequence[UnreadObject]) -> list[str]:
+    """'namespace/name' of each pod that could not be read (its name "" when unknown), as
+    a drain's plan keeps them in its evidence (``unreadPods``)."""
+    return sorted(f"{u.ref.namespace or ''}/{u.ref.name}" for u in pods)
+
+
+def drain_blocked_by(
+    drain: Drain, snapshot: ClusterSnapshot, seen: Sequence[str] = ()
+) -> DrainRecheck:
     """What the PodDisruptionBudgets say now of ``drain``, read as its plan read them
     (the pods it would evict from the node in ``snapshot``): the clause of each that
-    would keep it from finishing, the plan's words (``PodDisruptionBudgetBlocks``), or
-    () when none would, the node is gone, or the budgets are not read. For an approved
-    drain about to cordon: a budget may have tightened since the plan read it."""
+    would keep it from finishing, the plan's words (``PodDisruptionBudgetBlocks``); none
+    when none would, the node is gone, or the budgets are not read. For an approved
+    drain about to cordon: a budget may have tightened since the plan read it.
+
+    Pods on the node that could not be read are evicted too, and a budget covering one
+    may refuse it: whether one would is not known. Those its plan saw (``seen``, their
+    ``unread_pod_names``) were put to the person who approved it; any other is said in
+    ``unread``, for the drain to be put to a person rather than go on."""
     node = snapshot.node(drain.target.name)
     if node is None:
-        return ()
+        return DrainRecheck()
     _, _, pods = _drain_pods(node.ref.name, snapshot)
     reading = _drain_budgets(node, pods[: drain.max_evictions], snapshot)
-    return reading.blocking if reading is not None else ()
+    blocking = reading.blocking if reading is not None else ()
+    hidden = snapshot.unread_pods_on(node.ref.name)
+    new = Counter(unread_pod_names(hidden)) - Counter(seen)
+    if not new:
+        return DrainRecheck(blocking)
+    unseen = [u for u in hidden if new.get(f"{u.ref.namespace or ''}/{u.ref.name}", 0) > 0]
+    unread = (
+        f"{_unread_pods(unseen, f'on node {node.ref.name}')}, and the plan did not see "
+        f"{'it' if len(unseen) == 1 else 'them'}: the drain would evict "
+        f"{'it' if len(unseen) == 1 else 'them'} too, and whether a PodDisruptionBudget "
+        "covers them and would refuse their eviction is not known"
+    )
+    return DrainRecheck(blocking, unread)
 
 
 def _below_ready_floor(
@@ -1050,6 +1112,15 @@ def _plan_promote(
             "another Deployment, so there is no stable Deployment to promote it to",
         )
     stable = snapshot.workload(stable_ref)
+    unread = not_read(stable_ref, snapshot) if stable is None else None
+    if unread is not None:
+        # There, but not read (it, or an HPA that may scale it): not a stable gone.
+        raise _Stop(
+            "ObjectUnread",
+            f"{unread.message.removesuffix(', so no runbook acts on it')}: "
+            f"{show(stable_ref)} is the stable Deployment {show(target)}'s {CANARY_OF} "
+            "label names; nothing promoted",
+        )
     if stable is None:
         raise _Stop(
             "StableNotFound",
@@ -1645,7 +1716,13 @@ def plan(
             else None
         ),
         undo_on_failure=runbook.spec.on_failure.undo,
-        blast=BlastEstimate(targets, replicas_affected, selected, max(healthy_after, 0)),
+        blast=BlastEstimate(
+            targets,
+            replicas_affected,
+            selected,
+            max(healthy_after, 0),
+            tuple(sorted({name for part in writers for name in part.unread})),
+        ),
         approval_required=bool(reasons),
         approval_reasons=reasons,
         human_changed_at=_human_changed_at(target, snapshot),

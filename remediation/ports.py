@@ -623,12 +623,17 @@ class UnreadObject:
     known. ``ref``: its kind, and its name and namespace as far as they could be read
     ("" when not); ``why``: the adapter's message, naming the object and the field. For
     a Pod, ``node`` (its ``spec.nodeName``) and ``owner`` (its workload) when they could
-    be told, else None."""
+    be told, else None. For a Node, ``labels``: those of its ``metadata.labels`` that
+    could be read, as sorted pairs, and ``odd_labels``: the keys whose values could not;
+    ``labels`` None when not even that could be told (its labels not a map, or a key not
+    a string): then it may be of any runbook's set of nodes."""
 
     ref: ObjectRef
     why: str
     node: str | None = None
     owner: ObjectRef | None = None
+    labels: tuple[tuple[str, str], ...] | None = None
+    odd_labels: tuple[str, ...] = ()
 
 
 @runtime_checkable

@@ -514,8 +514,9 @@ def unread_object(
     kind: Kind, obj: Any, why: str, owners: Mapping[str, ObjectRef] | None = None
 ) -> UnreadObject:
     """What can still be told of an object that could not be read (``why``): its name and
-    namespace, and for a Pod its node and its workload (through ``owners``, as
-    ``pod_state`` finds it), each as far as it is readable ("" or None when not)."""
+    namespace, for a Pod its node and its workload (through ``owners``, as
+    ``pod_state`` finds it), for a Node its labels, each as far as it is readable ("" or
+    None when not)."""
     meta = _object(obj.get("metadata")) if isinstance(obj, dict) else {}
     name, namespace = meta.get("name"), meta.get("namespace")
     ref = ObjectRef(
@@ -523,6 +524,15 @@ def unread_object(
         name if isinstance(name, str) else "",
         namespace if isinstance(namespace, str) and kind != "Node" else None,
     )
+    if kind == "Node":
+        labels = meta.get("labels")
+        if labels is None:
+            labels = {}
+        if not isinstance(labels, dict) or not all(isinstance(k, str) for k in labels):
+            return UnreadObject(ref, why)
+        pairs = tuple(sorted((k, v) for k, v in labels.items() if isinstance(v, str)))
+        odd = tuple(sorted(k for k, v in labels.items() if not isinstance(v, str)))
+        return UnreadObject(ref, why, labels=pairs, odd_labels=odd)
     if kind != "Pod" or not isinstance(obj, dict):
         return UnreadObject(ref, why)
     node = _object(obj.get("spec")).get("nodeName")

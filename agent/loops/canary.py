@@ -205,7 +205,14 @@ from forecasting.canary import (
     parse_spec,
 )
 from remediation.matching import match
-from remediation.ports import ClusterReader, Kind, ObjectRef, WorkloadState
+from remediation.ports import (
+    ClusterReader,
+    Kind,
+    ObjectRef,
+    UnreadObject,
+    UnreadReporter,
+    WorkloadState,
+)
 from remediation.schema import CANARY_OF, PromoteCanaryAction, Runbook
 from remediation.signals import Signal, canary_signal
 from remediation.snapshot import ClusterSnapshot
@@ -462,7 +469,15 @@ class CanaryLoop:
         self._verify(now, unwatched)
         judged: set[ObjectRef] = set()
         self._frozen_now = None  # why Prometheus's answers are old now; asked once a cycle
-        for workload in self.cluster.list_workloads():
+        # A canary left out as unreadable is there: said so, not "gone".
+        unread: list[UnreadObject] = []
+        listed = (
+            self.cluster.list_workloads(unread=unread)
+            if isinstance(self.cluster, UnreadReporter)
+            else self.cluster.list_workloads()
+        )
+        unreadable = {u.ref: u.why for u in unread}
+        for workload in listed:
             if workload.labels.get(self.opt_in_label) != "true":
                 continue
             if workload.ref.kind == "Rollout" and workload.labels.get(JUDGE_CANARY) == "true":
@@ -486,7 +501,13 @@ class CanaryLoop:
             except Exception as exc:
                 self._judge_failed(workload.ref, exc)
         for ref in [r for r in self.current if r not in judged]:
-            if ref.kind == "Rollout":
+            if ref in unreadable:
+                self._end(
+                    ref,
+                    f"it could not be read ({unreadable[ref]}): it is there, but its release "
+                    "and its pods are not known; judged again once it can be read",
+                )
+            elif ref.kind == "Rollout":
                 self._end(
                     ref,
                     f"it is gone, or no longer opted in ({self.opt_in_label}) and labelled "

@@ -346,6 +346,29 @@ def test_a_listing_names_what_it_left_out_for_the_snapshot(
     assert evaluate_kubernetes_check(check, blind).outcome == "pass"
 
 
+def test_a_node_left_out_keeps_the_labels_that_could_be_read(
+    fake: FakeApiServer, cluster: KubernetesCluster
+) -> None:
+    """A Node left out for one odd label keeps the others, and names the odd one's key:
+    a runbook's target can tell by them whether it may act on it. One whose labels are
+    no map at all has none (not known)."""
+    for name in ("node-1", "node-2"):
+        seed_node(fake.store, name)
+
+    def odd_value(obj: dict[str, Any]) -> None:
+        obj["metadata"]["labels"] = {"pool": "gpu", "zone": 3}
+
+    def no_map(obj: dict[str, Any]) -> None:
+        obj["metadata"]["labels"] = ["pool", "gpu"]
+
+    fake.store.modify("Node", "", "node-1", odd_value)
+    fake.store.modify("Node", "", "node-2", no_map)
+    unread: list[UnreadObject] = []
+    assert cluster.list_nodes(unread=unread) == []
+    told = {u.ref.name: (u.labels, u.odd_labels) for u in unread}
+    assert told == {"node-1": ((("pool", "gpu"),), ("zone",)), "node-2": (None, ())}
+
+
 # What was left out is told to the daemon's metrics, not only to the log.
 
 

@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 
 from agent.adapters.kube_errors import BadObjectError
+from remediation.planning import unread_pod_names
 from remediation.ports import (
     DisruptionBudgets,
     Drain,
@@ -206,6 +207,42 @@ def test_a_drain_whose_node_could_not_be_read_before_the_cordon_is_not_started(
         "would evict from it is not known, so the node was not cordoned"
     )
     assert "Nothing was done, not even the cordon" in escalation
+
+
+def test_a_drain_over_pods_that_could_not_be_read_before_the_cordon_asks(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A pod on the node that could not be read before a drain's cordon may be covered by
+    a budget that refuses its eviction: the check cannot tell, so it puts the drain to a
+    person rather than pass it. Pods its plan saw, and the person approved over, do not."""
+    r = runbook_rig(tmp_path)
+    latency_anomaly(r, WEB, run=0)
+    (approved,) = r.ledger.decisions(kind="remediation", status=["approved"])
+    node = next(p.node for p in r.sim.list_pods() if p.owner == WEB)
+    drain = Drain(ObjectRef("Node", node), max_evictions=10, timeout_seconds=600.0)
+    record = dataclasses.replace(
+        approved, proposal={**approved.proposal, "operations": [operation_to_dict(drain)]}
+    )
+    monkeypatch.setattr(r.sim, "read_disruption_budgets", DisruptionBudgets, raising=False)
+    assert r.engine._budgets_block(record) is None
+    bad = "Pod shop/web-x: status.containerStatuses[0].restartCount is -1"
+    reporting(r, monkeypatch, pods_of={WEB: bad})
+    blocked = r.engine._budgets_block(record)
+    assert blocked is not None
+    why, escalation = blocked
+    assert why.startswith(f"the pods on {drain.target}, read again before the cordon: ")
+    assert f"on node {node} could not be read" in why and bad in why
+    assert "whether a PodDisruptionBudget covers them and would refuse" in why
+    assert why.endswith("so the node was not cordoned")
+    assert "Nothing was done, not even the cordon" in escalation
+    # The same pods named in the plan's evidence: the person approved over them.
+    snapshot = r.engine.snapshot()
+    hidden = unread_pod_names(snapshot.unread_pods_on(node))
+    assert hidden
+    seen = dataclasses.replace(
+        record, evidence={**record.evidence, "disruption_budgets": {"unreadPods": hidden}}
+    )
+    assert r.engine._budgets_block(seen) is None
 
 
 def test_a_canary_that_cannot_be_read_is_left_to_the_superseded_check(

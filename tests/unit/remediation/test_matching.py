@@ -7,7 +7,7 @@ from dataclasses import replace
 import pytest
 
 from remediation.matching import match, resolve_target, trigger_accepts
-from remediation.ports import ObjectRef, WorkloadState
+from remediation.ports import ObjectRef, UnreadObject, WorkloadState
 from remediation.schema import RunbookSpec
 from remediation.signals import Signal, anomaly_signal, detect_kubernetes_signals
 from remediation.snapshot import ClusterSnapshot
@@ -361,3 +361,30 @@ def test_a_target_the_runbooks_selector_leaves_out_names_the_setting(
     spec = spec_with("{type: alert, alertname: A}", target)
     result = resolve_target(spec.target, signal("alert", "A", WEB.ref), SNAPSHOT)
     assert result.message == said
+
+
+def test_an_hpa_alert_is_not_target_not_found_while_the_hpa_may_be_unread() -> None:
+    """An HPA the snapshot lacks is not taken for gone while it, or a workload of its
+    namespace (left out with its HPA when that HPA could not be read), could not be read:
+    ``ObjectUnread`` with the reader's reason. Nothing of its namespace left out, it is
+    not in the cluster."""
+    spec = spec_with("{type: alert, alertname: KubeHpaMaxedOut}")
+    sig = signal("alert", "KubeHpaMaxedOut", hpa_ref("web"))
+    bare = ClusterSnapshot(workloads=(API,))
+    assert resolve_target(spec.target, sig, bare).reason_code == "TargetNotFound"
+    why = "HorizontalPodAutoscaler shop/web: spec.maxReplicas is -1"
+    itself = replace(bare, unread=(UnreadObject(hpa_ref("web"), why),))
+    found = resolve_target(spec.target, sig, itself)
+    assert (found.reason_code, found.target) == ("ObjectUnread", None)
+    assert found.message.startswith(f"HorizontalPodAutoscaler/shop/web could not be read: {why}")
+    elsewhere = UnreadObject(ObjectRef("Deployment", "web", "other"), "Deployment other/web: x")
+    left_out = UnreadObject(WEB.ref, f"Deployment/shop/web: an HPA that may scale it ... ({why})")
+    assert resolve_target(spec.target, sig, replace(bare, unread=(elsewhere,))).reason_code == (
+        "TargetNotFound"
+    )
+    found = resolve_target(spec.target, sig, replace(bare, unread=(elsewhere, left_out)))
+    assert found.reason_code == "ObjectUnread"
+    assert found.message.startswith(
+        "HorizontalPodAutoscaler/shop/web is not among the HPAs read, but Deployment/shop/web "
+        f"could not be read ({left_out.why}): it may be one of their HPAs"
+    )

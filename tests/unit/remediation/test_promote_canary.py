@@ -14,6 +14,7 @@ from remediation.ports import (
     ObjectRef,
     Scale,
     SetImages,
+    UnreadObject,
     operation_from_dict,
     operation_to_dict,
 )
@@ -104,6 +105,28 @@ def test_no_promotion_without_an_opted_in_canary_and_its_stable(
         assert "autonomic.dev/promote-canary" in result.message
     else:
         assert result.reason_code == code, result
+
+
+def test_a_stable_that_could_not_be_read_is_not_said_not_found() -> None:
+    """The stable Deployment left out of the snapshot as unreadable (it, or an HPA that
+    may scale it) is there: ``ObjectUnread`` with the reader's reason, not
+    ``StableNotFound``."""
+    snapshot, canary = pair()
+    stable = ObjectRef("Deployment", "web", "shop")
+    why = "Deployment shop/web: spec.replicas is -1, not a whole number that is not negative"
+    unread = replace(
+        snapshot,
+        workloads=tuple(w for w in snapshot.workloads if w.ref != stable),
+        unread=(UnreadObject(stable, why),),
+    )
+    result = plan(PROMOTE, verdict(canary), unread, NOW)  # type: ignore[arg-type]
+    assert isinstance(result, NoAction), result
+    assert result.reason_code == "ObjectUnread"
+    assert result.message == (
+        f"Deployment/shop/web could not be read: {why}. It is there, but what it is now is "
+        "not known: Deployment shop/web is the stable Deployment Deployment "
+        f"shop/web-canary's {CANARY_OF} label names; nothing promoted"
+    )
 
 
 def test_a_canary_rolled_out_again_after_the_verdict_is_not_promoted() -> None:

@@ -5,11 +5,13 @@ such pods are counted as there (selected, disrupted) but never as healthy."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
+from remediation.guards import GlobalLimits, GuardState, check
 from remediation.loading import load_paths
-from remediation.planning import NoAction, Plan, plan
-from remediation.ports import ObjectRef, UnreadObject
+from remediation.planning import DrainRecheck, NoAction, Plan, drain_blocked_by, plan
+from remediation.ports import DisruptionBudgets, Drain, ObjectRef, UnreadObject
 from remediation.snapshot import ClusterSnapshot
 
 from .builders import NOW, OPT_IN, deployment, node, pod, runbook, signal
@@ -70,6 +72,28 @@ def test_a_drain_over_pods_that_could_not_be_read_asks_a_person_and_counts_them(
     (reason,) = result.approval_reasons
     assert reason.startswith(f"1 pods on node node-2 could not be read (web-9): {POD_WHY}")
     assert result.disruption.pods == 2
+
+
+def test_the_check_before_a_drain_s_cordon_cannot_pass_pods_its_plan_did_not_see() -> None:
+    """``drain_blocked_by`` reads a pod on the node that could not be read as one a
+    budget may cover and refuse: it says so (``unread``) for every such pod the drain's
+    plan did not see; those it saw (kept in its evidence) were put to a person already."""
+    sick = node("node-2", ready=True)
+    pods = (pod("web-1", WEB, node="node-2"), pod("web-2", WEB, node="node-1"))
+    drain = Drain(SICK, max_evictions=10, timeout_seconds=600.0)
+    readable = ClusterSnapshot((WEB,), pods, (*NODES, sick), budgets=DisruptionBudgets())
+    assert drain_blocked_by(drain, readable) == DrainRecheck()
+    snapshot = replace(readable, unread=(_unread_pod("web-9"),))
+    result = planned(_drain(snapshot))
+    assert result.budgets is not None and result.budgets["unreadPods"] == ["shop/web-9"]
+    found = drain_blocked_by(drain, snapshot)
+    assert found.blocking == () and found.unread is not None
+    assert found.unread.startswith(f"1 pods on node node-2 could not be read (web-9): {POD_WHY}")
+    assert "whether a PodDisruptionBudget covers them and would refuse" in found.unread
+    assert drain_blocked_by(drain, snapshot, result.budgets["unreadPods"]) == DrainRecheck()
+    more = replace(snapshot, unread=(_unread_pod("web-9"), _unread_pod("web-8")))
+    again = drain_blocked_by(drain, more, result.budgets["unreadPods"])
+    assert again.unread is not None and "(web-8)" in again.unread
 
 
 def test_no_stuck_pod_is_not_said_when_the_workload_s_pods_could_not_be_read() -> None:
@@ -139,3 +163,60 @@ def test_a_pod_whose_workload_could_not_be_read_is_not_judged_by_its_own_labels(
 def planned(result: Plan | NoAction) -> Plan:
     assert isinstance(result, Plan), result
     return result
+
+
+GPU_DRAIN = runbook(
+    """
+    triggers: [{type: kubernetes, condition: NodeNotReady}]
+    target: {kind: Node, requireLabels: {pool: gpu}}
+    actions: [{type: drain, maxEvictions: 10}]
+    verification: {checks: [{type: kubernetes, condition: nodeDrained}]}
+    guards: {blastRadius: {minHealthyFraction: 0.5}}
+    """,
+    name="gpu-drain",
+)
+
+
+def _gpu_drain(unread: tuple[UnreadObject, ...]) -> Plan:
+    gpu = {"pool": "gpu"}
+    nodes = (
+        node("gpu-1", ready=False, not_ready_since=NOW - 600, labels=gpu),
+        node("gpu-2", labels=gpu),
+        node("web-1", labels={"pool": "web"}),
+    )
+    snapshot = ClusterSnapshot(nodes=nodes, unread=unread)
+    target = ObjectRef("Node", "gpu-1")
+    return planned(plan(GPU_DRAIN, signal(name="NodeNotReady", target=target), snapshot, NOW))
+
+
+def test_a_node_that_could_not_be_read_counts_only_where_its_readable_labels_put_it() -> None:
+    """Its labels read, an odd node counts as not healthy only for the runbooks over its
+    own pool; its labels not readable, for every Node runbook that does not exclude it
+    by name."""
+    why = "Node n: spec.taints is 'x'"
+    elsewhere = UnreadObject(ObjectRef("Node", "web-2"), why, labels=(("pool", "web"),))
+    here = UnreadObject(ObjectRef("Node", "gpu-3"), why, labels=(("pool", "gpu"),))
+    unknown = UnreadObject(ObjectRef("Node", "odd-1"), why)
+    # Its pool label is the odd one: it may be a gpu node.
+    odd_pool = UnreadObject(ObjectRef("Node", "odd-2"), why, labels=(), odd_labels=("pool",))
+    # Odd in a label the runbook does not ask about, and of another pool.
+    odd_zone = UnreadObject(
+        ObjectRef("Node", "web-3"), why, labels=(("pool", "web"),), odd_labels=("zone",)
+    )
+    assert _gpu_drain(()).blast.selected == 2
+    result = _gpu_drain((elsewhere, odd_zone))
+    assert (result.blast.selected, result.blast.healthy_after, result.blast.unread) == (2, 1, ())
+    result = _gpu_drain((elsewhere, here, unknown, odd_pool, odd_zone))
+    assert (result.blast.selected, result.blast.healthy_after) == (5, 1)
+    assert result.blast.unread == ("gpu-3", "odd-1", "odd-2")
+
+
+def test_min_healthy_says_which_nodes_could_not_be_read_and_how_the_hold_ends() -> None:
+    why = "Node gpu-3: spec.taints is 'x'"
+    result = _gpu_drain((UnreadObject(ObjectRef("Node", "gpu-3"), why, labels=(("pool", "gpu"),)),))
+    gate = check(result, GPU_DRAIN.spec.guards, GuardState(), GlobalLimits(), NOW)
+    assert (gate.allowed, gate.reason_code) == (False, "MinHealthy")
+    assert gate.message.startswith("only 1/3 would stay healthy (33%); the runbook needs 50%; ")
+    assert "1 of the selected set could not be read (node gpu-3) and counts as not" in gate.message
+    assert "holds until it reads again" in gate.message
+    assert "(excludeNames)" in gate.message
