@@ -9,12 +9,19 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
 from agent.csvio import read_table
 from agent.errors import InputError
+from agent.settings import parse_duration as setting_duration
+from agent.sim.scenario import parse_offset
+from forecasting.canary.spec import CanarySpecError, parse_spec
+from remediation._types import parse_comparison, parse_step
+from remediation.durations import parse_duration as runbook_duration
+from remediation.matchers import parse_matcher
 
 START = 1_767_225_600  # 2026-01-01T00:00:00Z
 
@@ -63,3 +70,77 @@ def test_epoch_seconds_in_other_digits_are_refused(tmp_path: Path) -> None:
     where = re.escape(f"{path}:3: column 'time':")
     with pytest.raises(InputError, match=rf"^{where} .*neither epoch seconds"):
         read_table(path)
+
+
+# --- text that holds a space nobody can see -------------------------------------------
+
+NBSP = "\u00a0"  # NO-BREAK SPACE, as a web page or a chat pastes it
+ZWSP = "\u200b"  # ZERO WIDTH SPACE
+NAMED_NBSP = "U+00A0 NO-BREAK SPACE"
+
+
+def _ratio(**fields: object) -> dict[str, object]:
+    metric = {"kind": "ratio", "numerator": "errors", "denominator": "requests", **fields}
+    return {"metrics": {"errors": metric}}
+
+
+@pytest.mark.parametrize(
+    ("parse", "text"),
+    [
+        (setting_duration, f"5{NBSP}m"),
+        (setting_duration, f"{NBSP}30s"),
+        (parse_offset, f"2d{NBSP}3h"),
+        (parse_comparison, f"<{NBSP}0.05"),
+        (parse_step, f"50%{NBSP}"),
+        (parse_matcher, f'severity{NBSP}="critical"'),
+        (runbook_duration, f"5m{NBSP}"),
+    ],
+)
+def test_a_no_break_space_is_refused_and_named(parse: Callable[[str], object], text: str) -> None:
+    with pytest.raises(ValueError) as caught:
+        parse(text)
+    assert NAMED_NBSP in str(caught.value)
+    assert "type a plain space instead" in str(caught.value)
+    parse(text.replace(NBSP, " "))  # the same text with a plain space reads
+
+
+def test_a_zero_width_space_is_named_to_be_deleted() -> None:
+    with pytest.raises(ValueError, match=r"U\+200B ZERO WIDTH SPACE.*delete it"):
+        setting_duration(f"5{ZWSP}m")
+
+
+@pytest.mark.parametrize(
+    "fields",
+    [{"tolerance": f"0.5{NBSP}pp"}, {"objective": f"1{NBSP}%"}],
+)
+def test_a_canary_spec_names_a_no_break_space(fields: dict[str, object]) -> None:
+    with pytest.raises(CanarySpecError, match=re.escape(NAMED_NBSP)):
+        parse_spec(_ratio(**fields))
+
+
+@pytest.mark.parametrize("text", ["٥%", "５%", "5_0%", "nan%", "inf", "inf%", "1e999%"])
+def test_a_canary_tolerance_in_other_digits_or_not_finite_is_refused(text: str) -> None:
+    spec = {"metrics": {"latency": {"tolerance": text}}}
+    with pytest.raises(CanarySpecError):
+        parse_spec(spec)
+    with pytest.raises(CanarySpecError):
+        parse_spec(_ratio(objective=text))
+
+
+@pytest.mark.parametrize("text", ["5m", f"a{NBSP}b", f"{ZWSP}", "é", "\u2009", "\ufeff1"])
+def test_the_canary_spec_names_unseen_characters_as_runbooks_do(text: str) -> None:
+    from forecasting.canary.spec import unseen_character as spec_unseen
+    from remediation.digits import unseen_character
+
+    assert spec_unseen(text) == unseen_character(text)
+
+
+# --- a runbook's growth step ----------------------------------------------------------
+
+
+def test_a_step_count_of_thousands_of_digits_is_out_of_range_not_an_int_limit() -> None:
+    with pytest.raises(ValueError, match=r"the count must be from \+1 to \+10000"):
+        parse_step("+" + "9" * 5000)
+    assert parse_step("+0010").count == 10
+    with pytest.raises(ValueError, match=r"the count must be from \+1"):
+        parse_step("+" + "0" * 5000)
