@@ -21,6 +21,7 @@ from agent.sim.scenario import parse_offset
 from forecasting.canary.spec import CanarySpecError, parse_spec
 from remediation._types import parse_comparison, parse_step
 from remediation.durations import parse_duration as runbook_duration
+from remediation.loading import RunbookLoadError, load_text
 from remediation.matchers import parse_matcher
 
 START = 1_767_225_600  # 2026-01-01T00:00:00Z
@@ -144,3 +145,64 @@ def test_a_step_count_of_thousands_of_digits_is_out_of_range_not_an_int_limit() 
     assert parse_step("+0010").count == 10
     with pytest.raises(ValueError, match=r"the count must be from \+1"):
         parse_step("+" + "0" * 5000)
+
+
+# --- whole numbers in a runbook's YAML ------------------------------------------------
+
+RUNBOOK = """\
+apiVersion: autonomic.dev/v1alpha1
+kind: Runbook
+metadata:
+  name: job-failed
+  description: tell the owners of a failed Job
+  version: {version}
+spec:
+  triggers:
+    - type: alert
+      alertname: KubeJobFailed
+  target:
+    kind: Job
+  actions:
+    - type: notify
+      message: "{{{{target}}}} failed"
+"""
+
+
+def _version(written: str) -> int:
+    (loaded,) = load_text(RUNBOOK.format(version=written), "job.yaml")
+    return loaded.metadata.version
+
+
+def _refusal(written: str) -> str:
+    with pytest.raises(RunbookLoadError) as caught:
+        load_text(RUNBOOK.format(version=written), "job.yaml")
+    (issue,) = caught.value.issues
+    return str(issue)
+
+
+@pytest.mark.parametrize(
+    ("written", "advice"),
+    [("010", "write 10 or 0o10 for octal 8"), ("017", "write 17 or 0o17"), ("09", "write 9")],
+)
+def test_a_whole_number_with_a_leading_zero_is_refused_as_ambiguous(
+    written: str, advice: str
+) -> None:
+    message = _refusal(written)
+    assert message.startswith("job.yaml:6:")
+    assert "leading zero is octal to some YAML readers and decimal to others" in message
+    assert advice in message
+
+
+@pytest.mark.parametrize("written", ["!!int ٣", "!!int ３", "!!int 1_000", "!!int 0b11"])
+def test_an_explicit_int_in_other_digits_is_refused(written: str) -> None:
+    message = _refusal(written)
+    assert message.startswith("job.yaml:6:")
+    assert "is not a whole number; write it in ASCII digits" in message
+
+
+@pytest.mark.parametrize(
+    ("written", "value"),
+    [("10", 10), ("0o17", 15), ("0x1F", 31), ("07", 7), ("!!int 12", 12), ("+3", 3)],
+)
+def test_yaml_1_2_whole_numbers_still_read(written: str, value: int) -> None:
+    assert _version(written) == value
