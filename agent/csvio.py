@@ -18,7 +18,10 @@ not read, so they are no error.
 An empty cell (or ``nan``, ``NA``, ``null``, ``None``) is a missing value. A value that
 is not a finite number (``inf``, ``1e400``, a digit string beyond the float range) is
 refused, naming the file, line and column, as ``autonomic judge`` does: no metric is
-infinite, and reading it as missing would hide a broken export.
+infinite, and reading it as missing would hide a broken export. Numbers (values and
+epoch seconds) are written in ASCII digits: a cell of Arabic-Indic or full-width digits
+(``٣``, ``３``) or with underscores (``1_000``), which Python's ``float`` alone would
+read, is refused the same way rather than read as a number nobody wrote.
 
 A series (``read_series``, ``series_from_table``) needs its timestamps strictly
 increasing: a duplicate or a row older than the one before is refused with its line.
@@ -49,6 +52,7 @@ from typing import TYPE_CHECKING
 
 from agent.errors import InputError
 from forecasting.series import Series, SeriesError, SlotCollisionError, make_series, plain
+from remediation.digits import plain_number
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -65,6 +69,9 @@ __all__ = [
 
 _TIME_NAMES = ("timestamp", "time", "ts", "date", "datetime")
 _MISSING = {"", "nan", "NaN", "NA", "null", "None"}
+# Words ``float`` reads that are not a plain number: NaN (any case, as exports write it)
+# is a missing value, infinity is refused as not finite.
+_SPELLED = frozenset({"nan", "inf", "infinity"})
 # Epoch seconds read as such: 0001-01-01T00:00:00Z up to (not including) 1e11 s, which is
 # 5138-11-16T09:46:40Z; from there on a number is taken for a finer unit (below).
 _EPOCH_MIN = datetime(1, 1, 1, tzinfo=UTC).timestamp()
@@ -147,7 +154,7 @@ def parse_timestamp(text: str) -> float:
     """Epoch seconds (int or float) or ISO 8601 (naive means UTC) to epoch seconds."""
     text = text.strip()
     try:
-        value = float(text)
+        value = _read_float(text)
     except ValueError:
         pass
     else:
@@ -394,10 +401,31 @@ def _is_time(text: str) -> bool:
 
 def _is_float(text: str) -> bool:
     try:
-        float(text)
+        _read_float(text)
     except ValueError:
         return False
     return True
+
+
+def _read_float(text: str) -> float:
+    """``float`` of a number as people write one (``plain_number``) or of a spelled NaN or
+    infinity (which the callers treat as missing or refuse as not finite); ``ValueError``
+    for what ``float`` alone would also read: Arabic-Indic or full-width digits, ``1_000``."""
+    if not plain_number(text) and text.lower().lstrip("+-") not in _SPELLED:
+        raise ValueError(f"could not convert string to float: {text!r}")
+    return float(text)
+
+
+def _unusual_digits(text: str) -> str:
+    """Advice for a cell ``float`` alone would have read ("٣", "1_000"), else ""."""
+    try:
+        float(text)
+    except ValueError:
+        return ""
+    return (
+        ": write numbers in ASCII digits 0-9, without underscores or other separators "
+        "(e.g. 1000 or 2.5)"
+    )
 
 
 def _number(
@@ -413,9 +441,9 @@ def _number(
     no column named as time: a date there is a timestamp column read as values.
     ``advice`` ends the message for a cell that is not a number (unless it is a date)."""
     try:
-        value = float(text)
+        value = _read_float(text)
     except ValueError:
-        message = f"{where}: {_shown(text)!r} is not a number"
+        message = f"{where}: {_shown(text)!r} is not a number" + _unusual_digits(text)
         if "," in text and _is_float(text.replace(",", "")):
             message += (
                 ": it holds a comma; write numbers without thousands separators, with a "

@@ -55,6 +55,7 @@ from agent.yamlsource import (
     load_yaml_with_marks,
 )
 from remediation._types import freeze_lists, not_a_number, not_a_whole_number
+from remediation.digits import unseen_character
 from remediation.validation import causes, explain, field_path, unknown_key
 from remediation.windows import WindowFields
 from remediation.yaml_hints import not_utf8
@@ -90,9 +91,9 @@ __all__ = [
 ]
 
 ENV_PREFIX = "AUTONOMIC__"
-_DURATION = re.compile(r"^\s*([0-9]+(?:\.[0-9]+)?)\s*(ms|s|m|h|d|w)?\s*$")
+_DURATION = re.compile(r"^\s*([0-9]+(?:\.[0-9]+)?)\s*(ms|s|m|h|d|w)?\s*$", re.ASCII)
 # Prometheus's and Go's compound form, as runbooks accept it: 1h30m, 2d12h, 1m30s.
-_COMPOUND = re.compile(r"^\s*((?:[0-9]+(?:ms|s|m|h|d|w))+)\s*$")
+_COMPOUND = re.compile(r"^\s*((?:[0-9]+(?:ms|s|m|h|d|w))+)\s*$", re.ASCII)
 _PART = re.compile(r"([0-9]+)(ms|s|m|h|d|w)")
 _UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, "w": 604800.0, None: 1.0}
 # As for runbooks: nothing waits, looks back or repeats over more than a year, and the
@@ -111,7 +112,8 @@ def parse_duration(value: object) -> float:
     elif isinstance(value, str) and (match := _COMPOUND.match(value)):
         seconds = sum(float(n) * _UNITS[unit] for n, unit in _PART.findall(match.group(1)))
     else:
-        raise ValueError(f"expected a duration such as 30s, 5m, 2h or 1h30m, got {value!r}")
+        unseen = unseen_character(value) if isinstance(value, str) else ""
+        raise ValueError(f"expected a duration such as 30s, 5m, 2h or 1h30m, got {value!r}{unseen}")
     if not math.isfinite(seconds):
         raise ValueError(f"a duration must be finite, got {value!r}")
     if seconds < 0:

@@ -28,7 +28,7 @@ from pydantic import (
 )
 from pydantic.alias_generators import to_camel
 
-from remediation.digits import ascii_digits
+from remediation.digits import ascii_digits, unseen_character
 from remediation.durations import DURATION_PATTERN, format_duration, parse_duration
 from remediation.matchers import LabelMatcher, parse_matcher
 from remediation.quantity import QUANTITY_PATTERN, parse_quantity
@@ -193,7 +193,7 @@ _OPERATORS: dict[str, Callable[[float, float], bool]] = {
 COMPARISON_PATTERN = (
     r"^\s*(<=|>=|==|!=|<|>)\s*([-+]?([0-9]+(\.[0-9]*)?|\.[0-9]+)([eE][-+]?[0-9]+)?)\s*$"
 )
-_COMPARISON = re.compile(COMPARISON_PATTERN)
+_COMPARISON = re.compile(COMPARISON_PATTERN, re.ASCII)
 
 
 @dataclass(frozen=True)
@@ -222,7 +222,7 @@ def parse_comparison(text: Any) -> Comparison:
     if found is None:
         raise ValueError(
             f"{text!r} is not a condition; write an operator (< <= > >= == !=) and a number, "
-            "e.g. '< 0.05'"
+            f"e.g. '< 0.05'{unseen_character(text)}"
         )
     threshold = float(found.group(2))
     if threshold in (float("inf"), float("-inf")):
@@ -239,7 +239,7 @@ ComparisonField = Annotated[
 
 
 STEP_PATTERN = r"^\s*(\+[0-9]+|[0-9]+(\.[0-9]+)?%)\s*$"
-_STEP = re.compile(STEP_PATTERN)
+_STEP = re.compile(STEP_PATTERN, re.ASCII)
 _MAX_PERCENT = 1000.0
 _MAX_COUNT = 10_000
 
@@ -278,10 +278,12 @@ def parse_step(text: Any) -> Step:
         bare = text.strip()
         shown = f" ('+{bare}' for {bare} more, '{bare}%' for {bare}% more)"
         hint = shown if ascii_digits(bare, len(str(_MAX_COUNT))) else ""
-        raise ValueError(f"{text!r} is not a step; {example}{hint}")
+        raise ValueError(f"{text!r} is not a step; {example}{hint}{unseen_character(text)}")
     value = found.group(1)
     if value.startswith("+"):
-        count = int(value[1:])
+        # int() of thousands of digits is past its limit (a ValueError of its own words)
+        digits = value[1:].lstrip("0") or "0"
+        count = int(digits) if len(digits) <= len(str(_MAX_COUNT)) else _MAX_COUNT + 1
         if not 1 <= count <= _MAX_COUNT:
             raise ValueError(f"{text!r}: the count must be from +1 to +{_MAX_COUNT}")
         return Step(count=count)

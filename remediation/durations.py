@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import re
 
+from remediation.digits import unseen_character
+
 __all__ = ["DURATION_PATTERN", "format_duration", "parse_duration"]
 
 _UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, "w": 604800.0}
@@ -23,11 +25,11 @@ def parse_duration(text: str) -> float:
     """Return the number of seconds in ``text`` or raise ``ValueError`` saying what is accepted."""
     if not isinstance(text, str):
         raise ValueError(f"a duration must be a string such as '30s', '5m' or '2h', not {text!r}")
-    cleaned = text.strip()
+    cleaned = text.strip(" \t\n\r\f\v")  # not a no-break space: unseen_character names it
     if not _WHOLE.fullmatch(cleaned):
         raise ValueError(
             f"{text!r} is not a duration; write a whole number and a unit "
-            "(ms, s, m, h, d, w), e.g. '30s', '5m', '2h' or '1h30m'"
+            f"(ms, s, m, h, d, w), e.g. '30s', '5m', '2h' or '1h30m'{unseen_character(text)}"
         )
     seconds = sum(int(number) * _UNITS[unit] for number, unit in _PART.findall(cleaned))
     if seconds > _MAX_SECONDS:

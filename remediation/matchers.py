@@ -13,10 +13,14 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Literal, cast
 
+from remediation.digits import unseen_character
+
 __all__ = ["LabelMatcher", "matches_all", "parse_matcher"]
 
 MatchOp = Literal["=", "!=", "=~", "!~"]
-_SYNTAX = re.compile(r'^\s*([A-Za-z_][A-Za-z0-9_]*)\s*(=~|!~|!=|=)\s*"((?:[^"\\]|\\.)*)"\s*$')
+_SYNTAX = re.compile(
+    r'^\s*([A-Za-z_][A-Za-z0-9_]*)\s*(=~|!~|!=|=)\s*"((?:[^"\\]|\\.)*)"\s*$', re.ASCII
+)
 
 
 @dataclass(frozen=True)
@@ -55,7 +59,7 @@ def parse_matcher(text: object) -> LabelMatcher:
     if found is None:
         raise ValueError(
             f"{text!r} is not a label matcher; write name, one of = != =~ !~, and a quoted "
-            'value, e.g. severity="critical" or namespace=~"shop|checkout"'
+            'value, e.g. severity="critical" or namespace=~"shop|checkout"' + unseen_character(text)
         )
     name, op, raw = found.group(1), found.group(2), found.group(3)
     value = re.sub(r"\\(.)", r"\1", raw)

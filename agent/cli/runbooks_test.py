@@ -32,6 +32,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from remediation.digits import plain_number
+
 if TYPE_CHECKING:  # imported lazily so that `autonomic --help` stays fast
     from agent.settings import Settings
     from remediation.guards import GlobalLimits, GuardState
@@ -152,7 +154,7 @@ def _parse_metrics(given: list[str]) -> list[tuple[str, float | None]]:
             value = None
         else:
             try:
-                value = float(raw)
+                value = _float(raw.strip())
             except ValueError:
                 problems.append(
                     f"--metric {text!r}: the value {raw!r} is not a number (or 'none' for no data)"
@@ -226,12 +228,25 @@ def _number(options: dict[str, str], key: str, default: float, where: str) -> fl
     if raw is None:
         return default
     try:
-        value = float(raw)
+        value = _float(raw)
     except ValueError:
         raise BadInputError([f"{where}: {key}={raw!r} is not a number"]) from None
     if not math.isfinite(value):
         raise BadInputError([f"{where}: {key}={raw!r} is not a finite number"])
     return value
+
+
+_SPELLED = frozenset({"nan", "inf", "infinity"})
+
+
+def _float(text: str) -> float:
+    """``float`` of a number written in ASCII digits (``0.5``, ``12``, ``1e3``) or of a
+    spelled NaN or infinity, which each caller then takes or refuses by name. ``float``
+    alone also reads "٣" or "１２" and "1_000": a value typed in digits nobody meant
+    became the preview's input. ``ValueError`` for those."""
+    if not plain_number(text) and text.lower().lstrip("+-") not in _SPELLED:
+        raise ValueError(text)
+    return float(text)
 
 
 def _given_signal(

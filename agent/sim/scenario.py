@@ -33,6 +33,7 @@ from agent.errors import InputError
 from agent.settings import Number, WholeNumber, explain_error, parse_duration
 from agent.yamlsource import YamlSourceError, document_kind, load_yaml_with_marks
 from remediation._types import Quantity
+from remediation.digits import unseen_character
 from remediation.validation import (
     causes,
     field_path,
@@ -52,7 +53,7 @@ __all__ = [
     "reference_problems",
 ]
 
-_OFFSET = re.compile(r"^\s*(?:([0-9]+)d)?\s*(?:([0-9]+)h)?\s*(?:([0-9]+)m)?\s*$")
+_OFFSET = re.compile(r"^\s*(?:([0-9]+)d)?\s*(?:([0-9]+)h)?\s*(?:([0-9]+)m)?\s*$", re.ASCII)
 
 
 def parse_offset(value: object) -> float:
@@ -66,7 +67,8 @@ def parse_offset(value: object) -> float:
     if isinstance(value, str) and (m := _OFFSET.match(value)) and any(m.groups()):
         days, hours, minutes = (int(g or 0) for g in m.groups())
         return days * 86400.0 + hours * 3600.0 + minutes * 60.0
-    raise ValueError(f"expected an offset such as 2d3h, 26h or 90m, got {value!r}")
+    unseen = unseen_character(value) if isinstance(value, str) else ""
+    raise ValueError(f"expected an offset such as 2d3h, 26h or 90m, got {value!r}{unseen}")
 
 
 def _fault_duration(value: object) -> float:

@@ -268,6 +268,16 @@ def test_given_kubernetes_signal_must_be_in_the_objects(capsys: pytest.CaptureFi
         (["--signal", "anomaly:m:Deployment/shop/web:speed=3"], "unknown option speed"),
         (["--metric", "up"], "--metric 'up': write QUERY=VALUE"),
         (["--metric", "up=high"], "the value 'high' is not a number"),
+        (["--metric", "up=٣"], "the value '٣' is not a number"),
+        (["--metric", "up=1_000"], "the value '1_000' is not a number"),
+        (
+            ["--signal", "canary:rollback:Deployment/shop/web:confidence=٠.٥"],
+            "confidence='٠.٥' is not a number",
+        ),
+        (
+            ["--signal", "forecastBreach:rps:Deployment/shop/web:excess=０.４"],
+            "excess='０.４' is not a number",
+        ),
     ],
 )
 def test_bad_signal_or_metric(
