@@ -338,6 +338,7 @@ class Daemon:
     _term: int = 0  # leadership terms begun (by ``leading``)
     _anomaly_term: int = -1  # the term of the last anomaly cycle
     _canary_term: int = -1  # the term of the last canary cycle
+    _gauges_term: int = -1  # the term the learning gauges were last published in
     # Why the cluster's watch caches are not filled yet (None once they are): not ready
     # until the Kubernetes API server has answered their first lists.
     cluster_waiting: Callable[[], str | None] | None = None
@@ -369,8 +370,22 @@ class Daemon:
                 log.info("became leader; recovered in-flight work: %s", counts)
                 self._term += 1
                 self._gate_term = term
+            if leader and self._gauges_term != self._term:
+                self._publish_learning()
             self._was_leader = leader
             return leader
+
+    def _publish_learning(self) -> None:
+        """The thresholds, automation rates and calibration errors, at once in a new
+        term: a standby dropped them (``Metrics.standby``) and the hourly housekeeping
+        that sets them may be up to an hour away. Not recalibrated early. A failed read
+        is logged and tried again at the next look, without holding up the jobs."""
+        try:
+            self.decisions.publish_current(self.clock.now() - LEARNING_WINDOW)
+        except Exception as exc:
+            log.warning("could not publish the learning gauges as this term began: %s", exc)
+            return
+        self._gauges_term = self._term
 
     def _after_recovery(self, fn: Callable[[], None]) -> Callable[[], None]:
         def run() -> None:

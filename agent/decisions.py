@@ -906,11 +906,23 @@ class DecisionService:
                 self.clock.now(),
             )
             log.info("thresholds for %s: %s", decision_type, step.message)
-        self._thresholded.add(decision_type)
-        self.metrics.threshold.labels(decision_type=decision_type, band="auto").set(
-            step.thresholds.auto
-        )
-        self.metrics.threshold.labels(decision_type=decision_type, band="ask").set(
-            step.thresholds.ask
-        )
+        self._publish_thresholds(decision_type, step.thresholds)
         return step
+
+    def _publish_thresholds(self, decision_type: str, thresholds: Thresholds) -> None:
+        self._thresholded.add(decision_type)
+        self.metrics.threshold.labels(decision_type=decision_type, band="auto").set(thresholds.auto)
+        self.metrics.threshold.labels(decision_type=decision_type, band="ask").set(thresholds.ask)
+
+    def publish_current(self, since: float) -> None:
+        """At the start of a leadership term: the thresholds, automation rates and
+        calibration errors ``/metrics`` shows after a housekeeping, published now rather
+        than at the next hourly one (a standby drops them, ``Metrics.standby``). The
+        thresholds are the ones stored (or the type's defaults), not moved: nothing is
+        recalibrated before its hour; the rates and errors are read from the ledger as
+        ``publish_gauges`` reads them."""
+        types = self.learning_types(since)
+        for decision_type in types:
+            current = self.thresholds(decision_type, self.default_thresholds(decision_type))
+            self._publish_thresholds(decision_type, current)
+        self.publish_gauges(since, types)

@@ -482,8 +482,9 @@ class Metrics:
         self.canary_metric_status = Gauge(
             "autonomic_canary_metric_status",
             "1 for what one of the judge's metrics shows now (regressed, within_tolerance, "
-            "undecided, no_data); absent for the other statuses.",
-            ["canary", "metric", "status"],
+            "undecided, no_data); absent for the other statuses. dry_run is true for a "
+            "metric judged only to be reported (it never moves the verdict), else false.",
+            ["canary", "metric", "status", "dry_run"],
             registry=r,
         )
         # The metrics source itself: the loops absorb a failed read (scaling holds, the

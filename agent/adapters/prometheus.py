@@ -380,14 +380,20 @@ class PrometheusReader:
             self._measurements = collections.deque(
                 ((at, value - step) for at, value in self._measurements), maxlen=OFFSET_KEEP
             )
+            applied = self._offset
             if self._measured is not None:
                 self._measured -= step
                 if abs(self._measured - self._offset) >= 1.0:
                     self._offset = float(round(self._measured))
             measured = self._measured
+            # The answers stored are Prometheus's times less the offset applied then:
+            # moved as that offset moved (whole seconds), not by the exact step, so that
+            # the next answer from the same store, less the new offset, does not look a
+            # fraction of a second older, as if from a second store (``_stalest``).
+            moved = applied - self._offset
         with self._ages_lock:
             self._answers = collections.deque(
-                ((at, asked + step, stored + step) for at, asked, stored in self._answers),
+                ((at, asked + step, stored + moved) for at, asked, stored in self._answers),
                 maxlen=OFFSET_KEEP,
             )
         log.warning(

@@ -610,7 +610,8 @@ class CanaryLoop:
                 values["difference"][(canary, finding.name)] = (
                     estimate if estimate is not None and math.isfinite(estimate) else math.nan
                 )
-                values["status"][(canary, finding.name, finding.status.value)] = 1.0
+                dry_run = "true" if finding.dry_run else "false"
+                values["status"][(canary, finding.name, finding.status.value, dry_run)] = 1.0
         for name, gauge in gauges.items():
             for labels in self._published.get(name, set()) - values[name].keys():
                 with contextlib.suppress(KeyError):

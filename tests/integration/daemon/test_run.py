@@ -412,7 +412,7 @@ def test_a_replica_that_stops_leading_drops_the_leader_only_series(
         m.anomaly_query_scoring.labels("error-rate").set(0)
         m.anomaly_series.set(12)
         m.canary_verdict.labels("shop/web-canary", "rollback").set(1)
-        m.canary_metric_status.labels("shop/web-canary", "errors", "regressed").set(1)
+        m.canary_metric_status.labels("shop/web-canary", "errors", "regressed", "false").set(1)
         m.automation_rate.labels(decision_type="crashloop-restart/Pod").set(0.5)
         m.threshold.labels(decision_type="crashloop-restart/Pod", band="auto").set(0.9)
         m.anomaly_open_series.labels(workload="Deployment/shop/web").set(2)

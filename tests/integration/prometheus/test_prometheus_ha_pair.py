@@ -14,6 +14,7 @@ import http.server
 import itertools
 import json
 import logging
+import math
 import re
 import threading
 import time
@@ -323,3 +324,29 @@ def test_a_step_of_the_daemon_s_own_clock_is_followed_at_once(step: float) -> No
         assert reader.clock_offset() == pytest.approx(-step, abs=1.0)
         [(_, at, _)] = reader.instant("up", reader.clock())
         assert at == pytest.approx(reader.clock(), abs=2.0)
+
+
+@pytest.mark.parametrize("step", [100.4, -100.4], ids=["forward", "back"])
+def test_a_step_of_the_daemon_s_clock_does_not_look_like_a_second_store(
+    monkeypatch: pytest.MonkeyPatch, step: float
+) -> None:
+    """A lone Prometheus, its clock 0.2 s ahead (applied as 0 s: whole seconds), and the
+    daemon's clock stepped by 100.4 s. Before, the answers stored before the step were
+    moved by the exact step while the new offset was rounded (-100 s, or 101 s): the
+    next answer, Prometheus's newest sample unchanged, came 0.4 s "before" the one
+    stored, as if a second store were behind the URL, and the stalest answer was taken
+    for 30 minutes. The stored answers move as the applied offset does."""
+    now, skew = [1000.0], [0.0]
+    monkeypatch.setattr(adapter, "elapsed", lambda: now[0])
+    reader = PrometheusReader("http://127.0.0.1:1", clock=lambda: now[0] + skew[0])
+    reader._measured, reader._offset = 0.2, 0.0  # as a measurement left them
+    theirs = 995.0  # Prometheus's newest sample, on its own clock
+    reader._follow_own_clock()
+    assert reader._stalest(theirs - reader._offset) == 995.0
+    skew[0] = step
+    now[0] += 0.1
+    reader._follow_own_clock()
+    assert reader._offset == round(0.2 - step)
+    answer = theirs - reader._offset
+    assert reader._stalest(answer) == answer  # one store: its own answer, not latched
+    assert reader._several_seen == -math.inf

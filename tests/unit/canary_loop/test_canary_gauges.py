@@ -9,6 +9,7 @@ canary's series once it is no longer judged.
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -104,5 +105,27 @@ def test_a_verdict_that_changes_leaves_one_series_and_an_ended_canary_leaves_non
             "canary_metric_status",
         ):
             assert _samples(rig, family) == {}, family
+    finally:
+        rig.close()
+
+
+def test_a_dry_run_metrics_status_is_told_apart_from_a_counted_ones(ledger: Ledger) -> None:
+    """A ``dry_run`` metric's status used to be published as a counted metric's is: a
+    dashboard showed ``regressed`` for a metric that did not move the verdict. The
+    ``dry_run`` label says which is which."""
+    rig = _rig(ledger, SLOW)
+    try:
+        rig.loop.specs = [
+            replace(spec, dry_run=spec.name == "latency_p99") for spec in rig.loop.specs
+        ]
+        for _ in range(10):
+            rig.clock.advance(60)
+            rig.loop.cycle()
+        statuses = {
+            dict(labels)["metric"]: dict(labels) for labels in _samples(rig, "canary_metric_status")
+        }
+        assert set(statuses) == {"latency_p99", "errors"}
+        assert statuses["latency_p99"]["dry_run"] == "true"
+        assert statuses["errors"]["dry_run"] == "false"
     finally:
         rig.close()
