@@ -1974,7 +1974,14 @@ class ScalingLoop:
             start = model.recent.last + STEP
             if start > now:
                 return  # nothing new since the last cycle
-        found = self.reader.range(self._query(ref), start, now, STEP, now)
+        try:
+            found = self.reader.range(self._query(ref), start, now, STEP, now)
+        except (TransientError, PermanentError):
+            # Prometheus down: held as ``ReadFailed`` (``cycle``), and a scheduled floor,
+            # which needs no load, still raised; the read's error is the one reported.
+            with contextlib.suppress(TransientError, PermanentError):
+                self._schedule_held(workload, model, knobs, startup, now, forecast_only)
+            raise
         # The newest sample there is: the read's, or (a read of the last minutes that
         # holds none) the newest the model kept. A gap shorter than ``stale_after`` is
         # read past, as a stale read is only one whose newest sample is older. Prometheus

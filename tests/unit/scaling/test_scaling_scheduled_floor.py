@@ -13,6 +13,7 @@ from typing import Any, cast
 import pytest
 
 from agent.clock import FakeClock
+from agent.errors import TransientError
 from agent.loops.scaling import CAPACITY, MAX_REPLICAS, PREDICTIVE, STARTUP, STEP, ScalingLoop
 from remediation.ports import HpaState, ObjectRef, SetHpaMinReplicas
 from tests.unit.scaling.fakes import END, WeekReader, loop_over, week_and_a_day, workload
@@ -190,6 +191,29 @@ def test_a_schedule_is_raised_while_the_load_is_stale() -> None:
     assert decision.reason_code == "ScheduledFloor"
     assert "a scheduled floor needs none" in decision.reason
     assert loop.report()["scheduled"]
+
+
+class DownReader(WeekReader):
+    """Prometheus unreachable from ``since`` on: every read raises."""
+
+    def __init__(self, since: float) -> None:
+        super().__init__(*week_and_a_day(71))
+        self.since = since
+
+    def range(self, query: str, start: float, end: float, step: float, now: float) -> list[Any]:
+        if now >= self.since:
+            raise TransientError("Prometheus: connection refused")
+        return super().range(query, start, end, step, now)
+
+
+def test_a_schedule_is_raised_while_prometheus_is_down() -> None:
+    loop, clock = rig(
+        [sunday("sunday-batch", 20, "00:30", "00:45")], reader=DownReader(utc("00:05"))
+    )
+    assert run(loop, clock, "00:40") == [("00:24", 20)]
+    assert loop.report()["held"]["Deployment/shop/web"]["reason"] == "ReadFailed"
+    (decision,) = proposals(loop)
+    assert decision.reason_code == "ScheduledFloor"
 
 
 def test_a_schedule_for_another_workload_changes_nothing() -> None:
