@@ -57,7 +57,7 @@ from agent.yamlsource import (
 from remediation._types import freeze_lists, not_a_number, not_a_whole_number
 from remediation.digits import unseen_character
 from remediation.validation import causes, explain, field_path, unknown_key
-from remediation.windows import WindowFields
+from remediation.windows import WindowFields, cron_never_starts
 from remediation.yaml_hints import not_utf8
 
 __all__ = [
@@ -69,6 +69,7 @@ __all__ = [
     "PrometheusSettings",
     "RoutingSettings",
     "SafetySettings",
+    "ScheduledFloor",
     "SecretRef",
     "Settings",
     "SettingsSource",
@@ -843,6 +844,41 @@ def profile_history_problem(days: float, got: str) -> str | None:
     return problem
 
 
+_SCALED_KINDS = ("Deployment", "StatefulSet", "Rollout")
+
+
+def _workload_name(text: str) -> str:
+    parts = text.split("/")
+    if len(parts) == 3 and parts[0] in _SCALED_KINDS:
+        parts = parts[1:]
+    if len(parts) != 2 or not all(parts):
+        raise ValueError(
+            f"{text!r} names no workload; write 'namespace/name' (e.g. 'shop/checkout'), "
+            f"or 'Kind/namespace/name' with a Kind of {', '.join(_SCALED_KINDS)}"
+        )
+    return text
+
+
+class ScheduledFloor(WindowFields):
+    """A floor set ahead of a known event: at least ``minReplicas`` for the named
+    workloads while the window is open, raised the pods' start-up time (and the loop's
+    lead) before it opens. The window is written as a freeze window is."""
+
+    name: str = Field(min_length=1, max_length=200)
+    """Named in every decision and status it causes, e.g. 'monday-open'."""
+    workloads: tuple[Annotated[str, AfterValidator(_workload_name)], ...] = Field(
+        min_length=1, max_length=100
+    )
+    """'namespace/name' (any kind the loop scales) or 'Kind/namespace/name'."""
+    min_replicas: int = Field(ge=1)
+    """The floor while the window is open."""
+
+    def applies_to(self, kind: str, namespace: str | None, name: str) -> bool:
+        return f"{namespace}/{name}" in self.workloads or (
+            f"{kind}/{namespace}/{name}" in self.workloads
+        )
+
+
 class ScalingSettings(_Model):
     enabled: StrictBool = True
     period: PositiveDuration = 60.0
@@ -866,8 +902,30 @@ class ScalingSettings(_Model):
     # of history, better at equal cost on NASA in July and in the held-out August, on
     # tweets and ELB; within a few minutes either way on nyc_taxi). On since session 15.
     shape_only_seasonality: StrictBool = Field(default=True, alias="shapeOnlySeasonality")
+    # Floors set ahead of known events (a sale, Monday's opening), on top of the forecast's.
+    scheduled_floors: tuple[ScheduledFloor, ...] = Field(
+        default=(), alias="scheduledFloors", max_length=100
+    )
 
     _durations = _duration_fields("profile_history", "metric_lag")
+
+    @field_validator("scheduled_floors", mode="before")
+    @classmethod
+    def _windows_as_runbooks_write_them(cls, value: Any) -> Any:
+        return freeze_lists(_dates_as_text(value))
+
+    @field_validator("scheduled_floors")
+    @classmethod
+    def _names_once(cls, value: tuple[ScheduledFloor, ...]) -> tuple[ScheduledFloor, ...]:
+        names = [floor.name for floor in value]
+        twice = sorted({name for name in names if names.count(name) > 1})
+        if twice:
+            raise ValueError(
+                f"scheduled floor names must differ (each decision names its schedule): "
+                f"{', '.join(repr(name) for name in twice)} given more than once"
+            )
+        return value
+
     _positive_durations = _positive_duration_fields("period", "refit_every")
 
     def interval_level(self) -> int:
@@ -1237,6 +1295,34 @@ def advisories(settings: Settings) -> list[str]:
     if settings.canary.enabled:
         notes.extend(_canary_window_notes(settings.canary))
         notes.extend(_canary_count_notes(settings.canary))
+    notes.extend(_scheduled_floor_notes(settings.scaling))
+    return notes
+
+
+# The most replicas the scaling loop sets for a workload without an HPA or an
+# ``autonomic.dev/max-replicas`` annotation (``agent.loops.scaling.NO_HPA_MAX``).
+_NO_HPA_MAX = 1000
+
+
+def _scheduled_floor_notes(scaling: ScalingSettings) -> list[str]:
+    """Scheduled floors that can never set a floor as written: the loop is off, the
+    ``minReplicas`` is above every cap the loop knows of, or the cron never starts.
+    Which workloads the loop scales is the cluster's to say: the loop says it (``GET
+    /scaling``, its log) of a schedule naming one it does not scale."""
+    notes = []
+    for index, floor in enumerate(scaling.scheduled_floors):
+        where = f"scaling.scheduledFloors[{index}] ({floor.name})"
+        if not scaling.enabled:
+            notes.append(f"{where}: scaling.enabled is false, so no scheduled floor is set")
+        if floor.min_replicas > _NO_HPA_MAX:
+            notes.append(
+                f"{where}: minReplicas {floor.min_replicas} is above {_NO_HPA_MAX}, the most "
+                "replicas the loop sets without an HPA or an autonomic.dev/max-replicas "
+                "annotation; with an HPA its maxReplicas caps the floor"
+            )
+        never = cron_never_starts(floor.cron) if floor.cron is not None else None
+        if never is not None:
+            notes.append(f"{where}: its cron never starts ({never}), so it never sets a floor")
     return notes
 
 

@@ -9,6 +9,7 @@ instant as epoch seconds: the clock is passed in, never read here.
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -37,6 +38,7 @@ __all__ = [
     "cron_always_open",
     "cron_never_starts",
     "describe",
+    "first_open",
     "parse_cron",
     "week_mask",
 ]
@@ -396,6 +398,31 @@ def contains(window: WindowFields, at: float) -> bool:
     if window.dates is not None:
         return _in_dates(window.dates, at, zone)
     return False
+
+
+def first_open(window: WindowFields, at: float, ahead: float) -> float | None:
+    """The first instant from ``at`` to ``at + ahead`` (epoch seconds) at which ``window``
+    is open: ``at`` itself when it is open already, else the minute it opens (a dates
+    window: its exact start), or None when it stays closed all that time. For a floor set
+    ``ahead`` of a window, long enough before it for pods to start."""
+    if contains(window, at):
+        return at
+    end = at + max(ahead, 0.0)
+    zone = _zone(window)
+    if window.dates is not None:
+        starts = [_local_instant(span.start, zone) for span in window.dates]
+        inside = [start for start in starts if at < start <= end]
+        return min(inside) if inside else None
+    # Weekly ranges and cron starts fall on whole local minutes: look at each minute.
+    minute = math.floor(at / 60.0) * 60.0 + 60.0
+    while minute <= end:
+        local = datetime.fromtimestamp(minute, zone)
+        if window.weekly is not None and _in_weekly(window.weekly, local):
+            return minute
+        if window.cron is not None and window.cron.matches(local):
+            return minute
+        minute += 60.0
+    return None
 
 
 def describe(window: WindowFields) -> str:

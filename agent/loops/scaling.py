@@ -127,6 +127,7 @@ from forecasting.scaling import (
 )
 from forecasting.series import Series
 from remediation.digits import ascii_digits
+from remediation.durations import format_duration
 from remediation.ports import (
     ClusterReader,
     HpaState,
@@ -137,7 +138,7 @@ from remediation.ports import (
     operation_from_dict,
 )
 from remediation.signals import BREACH_RATIO, Signal, breach_confidence, forecast_breach_signal
-from remediation.windows import to_utc_text
+from remediation.windows import describe, first_open, to_utc_text
 
 __all__ = ["ScalingLoop"]
 
@@ -217,6 +218,7 @@ WRITTEN_KEY = "scaling/written"
 # Per workload: the hold for replicas someone set after its HPA went (``_taken_over``),
 # kept for a new leader: {"quiet_until", "why", "workload_uid"}.
 TAKEN_KEY = "scaling/taken-over"
+SCHEDULED_CONFIDENCE = 0.95  # a scheduled floor is a person's instruction
 FLOOR_DECISION = "scaling/predictive-floor"  # the decision type of every floor decided
 # In a floor's written record and decision evidence: the workload's last change by
 # someone when the floor was decided or written (managedFields; None: none), so a new
@@ -417,6 +419,8 @@ class WorkloadModel:
     # that waits (paused, a question open, an override or a refused write waited out)
     # keeps it, as a held cycle keeps its floor, so the wait earns no drop.
     previous: ScalingRecommendation | None = None
+    # The scheduled floor (``scaling.scheduledFloors``) that set the last floor, or None.
+    scheduled: str | None = None
     # The newest cycle's recommendation, as published (metrics, status), waiting or not.
     latest: ScalingRecommendation | None = None
     hpa_min_configured: int | None = None
@@ -569,6 +573,10 @@ class ScalingStatus:
     # workload -> how many of its pods the cluster cannot place (Pending, Unschedulable),
     # since when and the scheduler's words: pods a floor asked for that are no capacity
     unplaced: dict[str, str] = field(default_factory=dict)
+    # workload -> the scheduled floor that sets its floor now, in words
+    scheduled: dict[str, str] = field(default_factory=dict)
+    # "schedule: workload" -> why a scheduled floor names a workload the loop does not scale
+    unscheduled: dict[str, str] = field(default_factory=dict)
     decisions: int = 0
     breaches: int = 0
 
@@ -775,6 +783,9 @@ class ScalingLoop:
             del self.status.managed[name]
         for name in set(self.status.unplaced) - seen:
             del self.status.unplaced[name]
+        for name in set(self.status.scheduled) - seen:
+            del self.status.scheduled[name]
+        self._unmatched_schedules(workloads, seen)
         late = now - 2 * self.settings.period
         for model in self.models.values():
             if any(check.until <= late for check in model.verifying):
@@ -796,6 +807,8 @@ class ScalingLoop:
             "reactive": dict(sorted(dict(self.status.reactive).items())),
             "managed": dict(sorted(dict(self.status.managed).items())),
             "unplaced": dict(sorted(dict(self.status.unplaced).items())),
+            "scheduled": dict(sorted(dict(self.status.scheduled).items())),
+            "scheduleUnmatched": dict(sorted(dict(self.status.unscheduled).items())),
         }
 
     def _forget(self, inside: set[str], listed: set[str], now: float) -> None:
@@ -1961,7 +1974,14 @@ class ScalingLoop:
             start = model.recent.last + STEP
             if start > now:
                 return  # nothing new since the last cycle
-        found = self.reader.range(self._query(ref), start, now, STEP, now)
+        try:
+            found = self.reader.range(self._query(ref), start, now, STEP, now)
+        except (TransientError, PermanentError):
+            # Prometheus down: held as ``ReadFailed`` (``cycle``), and a scheduled floor,
+            # which needs no load, still raised; the read's error is the one reported.
+            with contextlib.suppress(TransientError, PermanentError):
+                self._schedule_held(workload, model, knobs, startup, now, forecast_only)
+            raise
         # The newest sample there is: the read's, or (a read of the last minutes that
         # holds none) the newest the model kept. A gap shorter than ``stale_after`` is
         # read past, as a stale read is only one whose newest sample is older. Prometheus
@@ -1987,6 +2007,7 @@ class ScalingLoop:
             model.gap_since = newest if code == "LoadGap" else None
             # The status has the gap's length; the log says it once, not each cycle.
             self._hold(ref, code, f"{why}: holding the current floor", kind=code)
+            self._schedule_held(workload, model, knobs, startup, now, forecast_only)
             return
         self._unheld(str(ref))
         if found:
@@ -2238,9 +2259,12 @@ class ScalingLoop:
             # (a floor only asked about or published was never raised).
             base = self._reference(model, current, now) if model.applied else current
             rec = ease_reactive(rec, model.previous, base, sizing)
+        unscheduled = rec
+        rec = self._scheduled_floor(ref, model, rec, lead, sizing, now)
         if hpa is not None:
             rec = self._hpa_pace(workload, model, hpa, rec, now)
-        self._report_mode(ref, model, rec)
+        # The forecast's stance (predictive, reactive and why), not the schedule's.
+        self._report_mode(ref, model, unscheduled if model.scheduled else rec)
         model.previous = model.latest = rec
         model.sizing = {
             "capacity_per_pod": capacity,
@@ -2262,6 +2286,7 @@ class ScalingLoop:
         floor = rec.floor if rec.floor is not None else floor_min
         if rec.mode == "hold":
             self._hold(ref, rec.reason, rec.message)
+            self._schedule_held(workload, model, knobs, startup, now, forecast_only)
             return
         if self._said.pop(str(ref), None) is not None:  # a new hold is news again
             stamps = model.recent.timestamps()
@@ -2343,6 +2368,172 @@ class ScalingLoop:
             wanted,
             rec,
             forecast.model,
+            hpa=hpa.ref if hpa is not None else None,
+            published=published,
+        )
+
+    def _unmatched_schedules(self, workloads: Sequence[WorkloadState], seen: set[str]) -> None:
+        """Say (once in the log, and in ``GET /scaling`` while it lasts) each workload a
+        scheduled floor names that the loop does not scale: not listed (a typo, another
+        namespace, not labelled for Autonomic) or not opted in to predictive scaling."""
+        found: dict[str, str] = {}
+        for schedule in self.settings.scheduled_floors:
+            for name in schedule.workloads:
+                listed = [
+                    w.ref
+                    for w in workloads
+                    if name
+                    in (
+                        f"{w.ref.namespace}/{w.ref.name}",
+                        f"{w.ref.kind}/{w.ref.namespace}/{w.ref.name}",
+                    )
+                ]
+                if any(str(ref) in seen for ref in listed):
+                    continue
+                found[f"{schedule.name}: {name}"] = (
+                    f"scheduled floor {schedule.name} names {name}, which "
+                    + (
+                        f'is not opted in to predictive scaling (label {self.opt_in_label}: "true" '
+                        f'and annotation {PREDICTIVE}: "true"): no floor is set for it'
+                        if listed
+                        else "is no Deployment, StatefulSet or Rollout in the namespaces "
+                        "Autonomic watches: no floor is set for it"
+                    )
+                )
+        for key, why in found.items():
+            if self.status.unscheduled.get(key) != why:
+                log.warning("scaling: %s", why)
+        self.status.unscheduled = found
+
+    def _schedule(
+        self, ref: ObjectRef, lead: float, now: float, ceiling: int, note: str
+    ) -> tuple[int, str, str] | None:
+        """The scheduled floor due for ``ref`` now: the highest ``minReplicas`` of the
+        ``scaling.scheduledFloors`` naming it whose window is open within ``lead`` (the
+        pods' start-up and the cycle's lead), capped at ``ceiling``; with its name and a
+        sentence saying so. None when no window of it is that near."""
+        due: tuple[Any, float] | None = None
+        for schedule in self.settings.scheduled_floors:
+            if not schedule.applies_to(ref.kind, ref.namespace, ref.name):
+                continue
+            opens = first_open(schedule, now, lead)
+            if opens is not None and (due is None or schedule.min_replicas > due[0].min_replicas):
+                due = (schedule, opens)
+        if due is None:
+            return None
+        schedule, opens = due
+        wanted = min(schedule.min_replicas, ceiling)
+        window = describe(schedule.model_copy(update={"name": None}))
+        if opens > now:
+            clock = datetime.fromtimestamp(opens - lead, UTC).strftime("%H:%M UTC")
+            when = f"from {clock} ({format_duration(lead)} of start-up lead)"
+        else:
+            when = "while it is open"
+        sentence = (
+            f"scheduled floor {schedule.name}: at least {schedule.min_replicas} replicas "
+            f"{when} for {window}"
+        )
+        if wanted < schedule.min_replicas:
+            sentence += f"; capped at {wanted}: {note}"
+        return wanted, str(schedule.name), sentence
+
+    def _scheduled_floor(
+        self,
+        ref: ObjectRef,
+        model: WorkloadModel,
+        rec: ScalingRecommendation,
+        lead: float,
+        sizing: ScalingSettings,
+        now: float,
+    ) -> ScalingRecommendation:
+        """``rec`` with its floor raised to a scheduled floor due now, whatever the
+        forecast's confidence (a schedule needs no forecast); a forecast floor above it
+        wins. After the window the floor is paced down as any floor is given back."""
+        model.scheduled = None
+        self.status.scheduled.pop(str(ref), None)
+        if rec.mode == "hold":
+            return rec
+        due = self._schedule(ref, lead, now, sizing.max_replicas, sizing.ceiling_note)
+        if due is None or (rec.floor is not None and rec.floor >= due[0]):
+            return rec
+        wanted, name, sentence = due
+        before = model.previous.floor if model.previous is not None else None
+        kept = before == wanted and model.previous is not None
+        model.scheduled = name
+        self.status.scheduled[str(ref)] = sentence
+        return replace(
+            rec,
+            floor=wanted,
+            replicas=max(rec.replicas, wanted),
+            reason="ScheduledFloor",
+            message=sentence,
+            pace_since=model.previous.pace_since if kept and model.previous else now,
+        )
+
+    def _schedule_held(
+        self,
+        workload: WorkloadState,
+        model: WorkloadModel,
+        knobs: WorkloadKnobs,
+        startup: float,
+        now: float,
+        forecast_only: bool,
+    ) -> None:
+        """A workload held on its load (stale, a gap, no usable sample): a scheduled floor
+        needs no numbers, so one due now is still raised, through the same decision,
+        routing and holds as any floor. Nothing is lowered while held."""
+        if not self.settings.scheduled_floors or self._pause:
+            return
+        ref = workload.ref
+        hpa = self.cluster.get_hpa_for(ref)
+        if hpa is not None and (hpa.shared_with or hpa.max_replicas < hpa.min_replicas):
+            return  # held for those reasons too, once the load is read
+        if workload.replicas == 0 and (hpa is None or hpa.min_replicas != 0):
+            return  # autoscaling is off for it
+        if model.pending is not None or now < model.quiet_until:
+            return  # a question open, or a wait (an override, a "no") not over
+        floor_min = max(knobs.min_replicas or 1, 1)
+        lead = lead_time(startup, self.settings.period, self.settings.metric_lag)
+        ceiling = _ceiling(knobs.max_replicas, hpa, floor_min)
+        due = self._schedule(
+            ref, lead, now, ceiling, _ceiling_note(knobs.max_replicas, hpa, floor_min)
+        )
+        if due is None:
+            return
+        wanted, name, sentence = due
+        current = hpa.min_replicas if hpa is not None else workload.replicas
+        if wanted <= max(current, self._reference(model, current, now)):
+            return
+        published: str | None = f"{PREDICTIVE}: {FORECAST_ONLY}" if forecast_only else None
+        if self._managed(ref, model, hpa):
+            assert hpa is not None
+            published = f"{hpa.ref} is managed by {hpa.controller}"
+        target = hpa.ref if hpa is not None else ref
+        if published is None and self._remedy_hold(ref, model, target, current, wanted):
+            return
+        rec = ScalingRecommendation(
+            now,
+            max(workload.replicas, wanted),
+            wanted,
+            0,
+            "predictive",
+            "ScheduledFloor",
+            f"{sentence}; the load cannot be used now, and a scheduled floor needs none",
+            pace_since=now,
+        )
+        if hpa is not None:
+            rec = self._hpa_pace(workload, model, hpa, rec, now)
+        model.scheduled = name
+        self.status.scheduled[str(ref)] = sentence
+        model.previous = model.latest = rec
+        self._decide(
+            workload,
+            model,
+            hpa is not None,
+            current,
+            rec.floor if rec.floor is not None else wanted,
+            rec,
+            "scheduled",
             hpa=hpa.ref if hpa is not None else None,
             published=published,
         )
@@ -2773,6 +2964,8 @@ class ScalingLoop:
         up = wanted > current
         what = "minReplicas" if has_hpa else "replicas"
         confidence = 0.9 if rec.mode == "predictive" else 0.85
+        if model.scheduled is not None:
+            confidence = SCHEDULED_CONFIDENCE  # a person's instruction, not a forecast
         routed = self.decisions.decide(
             Proposal(
                 kind="scaling",
@@ -2793,6 +2986,7 @@ class ScalingLoop:
                     "current_need": rec.current_need,
                     "mode": rec.mode,
                     "hpa": str(hpa) if hpa is not None else None,
+                    "scheduled_floor": model.scheduled,
                     "workload_uid": workload.uid,
                     CHANGED_THEN: workload.managed_by_human_at,
                     **model.sizing,

@@ -829,3 +829,56 @@ def test_a_missing_relative_kubeconfig_says_where_it_was_looked_for(
     )
     (tmp_path / "kube.yaml").write_text(KUBECONFIG, encoding="utf-8")
     assert kubeconfig_problem(Path("kube.yaml"), None) is None
+
+
+def test_scheduled_floors_are_read_and_their_problems_placed(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A scheduled floor is written as a freeze window is, with a name, the workloads
+    and minReplicas; each problem names its line and field."""
+    text = (
+        "scaling:\n"
+        "  scheduledFloors:\n"
+        "    - name: monday-open\n"
+        "      workloads: [shopcheckout]\n"
+        "      minReplicas: '20'\n"
+        "      timezone: Europe/Paris\n"
+        "      weekly: [{days: [Mon], start: '08:00', end: '10:00'}]\n"
+    )
+    code, path, _, problems = check(tmp_path, text, capsys)
+    assert code == 2
+    assert problems == [
+        f"{path}:5: scaling.scheduledFloors[0].workloads[0]: 'shopcheckout' names no "
+        "workload; write 'namespace/name' (e.g. 'shop/checkout'), or 'Kind/namespace/name' "
+        "with a Kind of Deployment, StatefulSet, Rollout",
+        f"{path}:6: scaling.scheduledFloors[0].minReplicas: expected a whole number, got "
+        'the string "20" (remove the quotes)',
+    ]
+
+
+def test_a_scheduled_floor_that_can_set_nothing_is_warned_of(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    text = (
+        "scaling:\n"
+        "  enabled: false\n"
+        "  scheduledFloors:\n"
+        "    - name: leap\n"
+        "      workloads: [shop/checkout]\n"
+        "      minReplicas: 5000\n"
+        "      timezone: UTC\n"
+        "      cron: '0 8 30 2 *'\n"
+        "      duration: 1h\n"
+    )
+    code, _, out, _ = check(tmp_path, text, capsys)
+    assert code == 0
+    warnings = [line.strip() for line in out.splitlines() if "scheduledFloors" in line]
+    assert warnings == [
+        "warning: scaling.scheduledFloors[0] (leap): scaling.enabled is false, so no "
+        "scheduled floor is set",
+        "warning: scaling.scheduledFloors[0] (leap): minReplicas 5000 is above 1000, the "
+        "most replicas the loop sets without an HPA or an autonomic.dev/max-replicas "
+        "annotation; with an HPA its maxReplicas caps the floor",
+        "warning: scaling.scheduledFloors[0] (leap): its cron never starts (February never "
+        "has a day 30), so it never sets a floor",
+    ]

@@ -148,3 +148,49 @@ def test_a_cron_step_of_other_digits_is_refused_as_not_a_step(token: str) -> Non
 
 def test_a_cron_value_with_leading_zeros_is_still_read() -> None:
     assert parse_cron("07 002 * * */02").minutes == frozenset({7})
+
+
+# ------------------------------------------------ first_open: a window ahead, by a lead
+
+MONDAY_OPEN = window(
+    timezone="Europe/Paris", weekly=({"days": ("Mon",), "start": "08:00", "end": "10:00"},)
+)
+
+
+@pytest.mark.parametrize(
+    ("utc", "ahead", "opens"),
+    [
+        # Winter (UTC+1): 08:00 Paris is 07:00 UTC; five minutes ahead of it, not six.
+        ("2026-11-23T06:55:00", 300.0, "2026-11-23T07:00:00"),
+        ("2026-11-23T06:54:00", 300.0, None),
+        ("2026-11-23T06:55:01", 300.0, "2026-11-23T07:00:00"),
+        # Summer (UTC+2): the same local hour is 06:00 UTC.
+        ("2026-06-01T05:55:00", 300.0, "2026-06-01T06:00:00"),
+        ("2026-06-01T06:55:00", 300.0, "2026-06-01T06:55:00"),  # open: now
+        ("2026-06-01T07:59:00", 300.0, "2026-06-01T07:59:00"),
+        ("2026-06-01T08:00:00", 300.0, None),  # 10:00 local: over
+    ],
+)
+def test_first_open_looks_ahead_in_local_time(utc: str, ahead: float, opens: str | None) -> None:
+    from remediation.windows import first_open
+
+    found = first_open(MONDAY_OPEN, at(utc), ahead)
+    assert found == (at(opens) if opens is not None else None)
+
+
+def test_first_open_of_cron_and_dates_windows() -> None:
+    from remediation.windows import first_open
+
+    # Saturdays 02:00 New York (EST, UTC-5, on 7 November 2026) for an hour.
+    batch = window(timezone="America/New_York", cron="0 2 * * sat", duration="1h")
+    assert first_open(batch, at("2026-11-07T06:50:00"), 600.0) == at("2026-11-07T07:00:00")
+    assert first_open(batch, at("2026-11-07T06:49:00"), 600.0) is None
+    assert first_open(batch, at("2026-11-07T07:30:00"), 600.0) == at("2026-11-07T07:30:00")
+    # 02:30 does not exist in Paris on 29 March 2026: that start never comes.
+    ghost = window(timezone="Europe/Paris", cron="30 2 29 3 *", duration="1h")
+    assert first_open(ghost, at("2026-03-29T00:00:00"), 3 * 3600.0) is None
+    sale = window(
+        timezone="Asia/Tokyo", dates=({"start": "2026-12-24T09:00", "end": "2026-12-25"},)
+    )
+    assert first_open(sale, at("2026-12-23T23:55:30"), 300.0) == at("2026-12-24T00:00:00")
+    assert first_open(sale, at("2026-12-23T23:54:59"), 300.0) is None

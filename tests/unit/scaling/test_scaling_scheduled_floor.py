@@ -1,0 +1,250 @@
+"""Scheduled floors (``scaling.scheduledFloors``): a floor set ahead of a known event,
+raised the pods' start-up time (and the cycle's lead) before its window opens, given
+back after it at the loop's scale-in pace, through the same decision path as a forecast
+floor."""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from datetime import UTC, datetime
+from typing import Any, cast
+
+import pytest
+
+from agent.clock import FakeClock
+from agent.errors import TransientError
+from agent.loops.scaling import CAPACITY, MAX_REPLICAS, PREDICTIVE, STARTUP, STEP, ScalingLoop
+from remediation.ports import HpaState, ObjectRef, SetHpaMinReplicas
+from tests.unit.scaling.fakes import END, WeekReader, loop_over, week_and_a_day, workload
+
+HPA = ObjectRef("HorizontalPodAutoscaler", "web", "shop")
+START = END - 79 * STEP  # Saturday 21 November 2026, 23:59 UTC; the load runs to 01:18
+
+
+def utc(clock: str) -> float:
+    """A time on Sunday 22 November 2026 (UTC) as epoch seconds; '23:59' is Saturday's."""
+    day = "2026-11-21" if clock.startswith("23") else "2026-11-22"
+    return datetime.fromisoformat(f"{day}T{clock}:00+00:00").timestamp()
+
+
+def sunday(name: str, replicas: int, start: str, end: str, **more: Any) -> dict[str, Any]:
+    return {
+        "name": name,
+        "workloads": ["shop/web"],
+        "minReplicas": replicas,
+        "timezone": "UTC",
+        "weekly": [{"days": ["Sun"], "start": start, "end": end}],
+        **more,
+    }
+
+
+def rig(
+    floors: list[dict[str, Any]],
+    *,
+    capacity: str = "1000",
+    hpa_max: int = 30,
+    reader: WeekReader | None = None,
+    **annotations: str,
+) -> tuple[ScalingLoop, FakeClock]:
+    """web at 3 replicas, its HPA at minReplicas 2; pods start in 240 s, so the lead is
+    240 + 60 (the period) + 60 (the metric lag) = 6 minutes. A capacity of 1000 a pod
+    makes the forecast floor the HPA's own 2."""
+    t, values = week_and_a_day(71)
+    clock = FakeClock(START)
+    web = workload("web", **{CAPACITY: capacity, STARTUP: "240", **annotations})
+    loop = loop_over(
+        reader or WeekReader(t, values), clock, [web], route="auto", scheduledFloors=floors
+    )
+    cast(Any, loop.cluster).hpas[web.ref] = HpaState(HPA, web.ref, 2, hpa_max, 3, 3, uid="u1")
+    return loop, clock
+
+
+def run(loop: ScalingLoop, clock: FakeClock, until: str) -> list[tuple[str, int]]:
+    """Cycles up to ``until`` (inclusive); each floor written lands on the HPA and the
+    replicas follow, as the controller does. The writes, as (UTC time, minReplicas)."""
+    cluster = cast(Any, loop.cluster)
+    written: list[tuple[str, int]] = []
+    while clock.now() <= utc(until):
+        before = len(cast(Any, loop.executor).applied)
+        loop.cycle()
+        for op in cast(Any, loop.executor).applied[before:]:
+            if isinstance(op, SetHpaMinReplicas):
+                written.append(
+                    (datetime.fromtimestamp(clock.now(), UTC).strftime("%H:%M"), op.min_replicas)
+                )
+                ref = cluster.workloads[0].ref
+                cluster.hpas[ref] = dataclasses.replace(
+                    cluster.hpas[ref], min_replicas=op.min_replicas
+                )
+                cluster.workloads = [
+                    dataclasses.replace(w, replicas=max(w.replicas, op.min_replicas))
+                    for w in cluster.workloads
+                ]
+        clock.advance(STEP)
+    return written
+
+
+def proposals(loop: ScalingLoop) -> list[Any]:
+    return list(cast(Any, loop.decisions).proposals)
+
+
+def test_the_floor_rises_the_lead_before_the_window_and_holds_through_it() -> None:
+    """Sunday 00:30-00:45 UTC, 20 replicas, a 6-minute lead: written at 00:24, not at
+    00:23, and kept to the end of the window."""
+    loop, clock = rig([sunday("sunday-batch", 20, "00:30", "00:45")])
+    assert run(loop, clock, "00:23") == []
+    assert run(loop, clock, "00:24") == [("00:24", 20)]
+    (decision,) = proposals(loop)
+    assert loop.report()["scheduled"] == {"Deployment/shop/web": decision.reason.split(": ", 1)[1]}
+    assert run(loop, clock, "00:44") == []  # kept to the end of the window
+    assert loop.report()["scheduled"] == {
+        "Deployment/shop/web": "scheduled floor sunday-batch: at least 20 replicas while it "
+        "is open for (Sun 00:30-00:45 UTC)"
+    }
+    assert decision.reason_code == "ScheduledFloor"
+    assert decision.reason == (
+        "minReplicas 2 -> 20: scheduled floor sunday-batch: at least 20 replicas from "
+        "00:24 UTC (6m of start-up lead) for (Sun 00:30-00:45 UTC)"
+    )
+    assert decision.signal_confidence == 0.95
+    assert decision.evidence["scheduled_floor"] == "sunday-batch"
+    (published,) = [a for _, a in cast(Any, loop.executor).reports]
+    assert published["autonomic.dev/recommended-replicas"] == "20"
+    assert "scheduled floor sunday-batch" in published["autonomic.dev/recommendation"]
+
+
+def test_after_the_window_the_floor_is_given_back_at_the_scale_in_pace() -> None:
+    """The window over at 00:45: nothing comes down for five cycles (the patience), then
+    the floor comes down a step at a time, never to the HPA's 2 in one write."""
+    loop, clock = rig([sunday("sunday-batch", 20, "00:30", "00:45")])
+    run(loop, clock, "00:44")
+    assert loop.report()["scheduled"]
+    after = run(loop, clock, "01:05")
+    assert loop.report()["scheduled"] == {}
+    assert after, "the floor was never given back"
+    first_at, first = after[0]
+    assert first_at == "00:49"  # 00:45 .. 00:49: five cycles wanting it lower
+    assert 10 <= first < 20
+    floors = [floor for _, floor in after]
+    assert floors == sorted(floors, reverse=True) and floors[-1] >= 2
+    assert all(p.reason_code != "ScheduledFloor" for p in proposals(loop)[1:])
+
+
+def test_two_schedules_overlapping_the_highest_wins() -> None:
+    loop, clock = rig(
+        [
+            sunday("small", 8, "00:10", "00:40"),
+            sunday("big", 14, "00:20", "00:30"),
+        ]
+    )
+    written = run(loop, clock, "00:29")
+    assert written == [("00:04", 8), ("00:14", 14)]
+    assert [p.reason_code for p in proposals(loop)] == ["ScheduledFloor", "ScheduledFloor"]
+    assert "scheduled floor big:" in proposals(loop)[1].reason
+
+
+def test_a_forecast_floor_above_the_schedule_wins() -> None:
+    """A capacity of 5 a pod: the forecast asks for well over 4 pods; a schedule of 4 adds
+    nothing, and no decision names it."""
+    loop, clock = rig([sunday("small", 4, "00:10", "00:40")], capacity="5")
+    run(loop, clock, "00:30")
+    assert proposals(loop)
+    assert all(p.reason_code != "ScheduledFloor" for p in proposals(loop))
+    assert all(int(p.proposal["to"]) > 4 for p in proposals(loop))
+    assert loop.report()["scheduled"] == {}
+
+
+def test_a_schedule_above_a_cap_is_capped_and_says_so() -> None:
+    loop, clock = rig([sunday("huge", 50, "00:10", "00:40")], **{MAX_REPLICAS: "12"})
+    assert run(loop, clock, "00:10") == [("00:04", 12)]
+    (decision,) = proposals(loop)
+    assert decision.reason_code == "ScheduledFloor"
+    assert decision.reason.endswith(
+        f"; capped at 12: 12 is the {MAX_REPLICAS} annotation (HorizontalPodAutoscaler/shop/web "
+        "allows 30); raise or remove the annotation to let the floor go higher"
+    )
+
+
+class StaleReader(WeekReader):
+    """Serves the load up to ``until`` only: the newest sample grows older each cycle."""
+
+    def __init__(self, until: float) -> None:
+        super().__init__(*week_and_a_day(71))
+        self.until = until
+
+    def range(self, query: str, start: float, end: float, step: float, now: float) -> list[Any]:
+        (found,) = super().range(query, min(start, self.until), min(end, self.until), step, now)
+        return [dataclasses.replace(found, stale=now - self.until > 300)]
+
+
+def test_a_schedule_is_raised_while_the_load_is_stale() -> None:
+    """Prometheus stops at 00:05: the workload is held (no forecast, nothing lowered),
+    but a scheduled floor needs no numbers and is raised on time."""
+    loop, clock = rig(
+        [sunday("sunday-batch", 20, "00:30", "00:45")], reader=StaleReader(utc("00:05"))
+    )
+    written = run(loop, clock, "00:40")
+    assert written == [("00:24", 20)]
+    assert "Deployment/shop/web" in loop.report()["held"]
+    (decision,) = proposals(loop)
+    assert decision.reason_code == "ScheduledFloor"
+    assert "a scheduled floor needs none" in decision.reason
+    assert loop.report()["scheduled"]
+
+
+class DownReader(WeekReader):
+    """Prometheus unreachable from ``since`` on: every read raises."""
+
+    def __init__(self, since: float) -> None:
+        super().__init__(*week_and_a_day(71))
+        self.since = since
+
+    def range(self, query: str, start: float, end: float, step: float, now: float) -> list[Any]:
+        if now >= self.since:
+            raise TransientError("Prometheus: connection refused")
+        return super().range(query, start, end, step, now)
+
+
+def test_a_schedule_is_raised_while_prometheus_is_down() -> None:
+    loop, clock = rig(
+        [sunday("sunday-batch", 20, "00:30", "00:45")], reader=DownReader(utc("00:05"))
+    )
+    assert run(loop, clock, "00:40") == [("00:24", 20)]
+    assert loop.report()["held"]["Deployment/shop/web"]["reason"] == "ReadFailed"
+    (decision,) = proposals(loop)
+    assert decision.reason_code == "ScheduledFloor"
+
+
+def test_a_schedule_for_another_workload_changes_nothing() -> None:
+    other = sunday("other", 20, "00:10", "00:40", workloads=["shop/api"])
+    loop, clock = rig([other])
+    assert run(loop, clock, "00:20") == []
+    assert loop.report()["scheduled"] == {}
+    assert loop.report()["scheduleUnmatched"] == {
+        "other: shop/api": "scheduled floor other names shop/api, which is no Deployment, "
+        "StatefulSet or Rollout in the namespaces Autonomic watches: no floor is set for it"
+    }
+
+
+def test_a_schedule_naming_a_workload_not_opted_in_is_said(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    loop, clock = rig([sunday("sunday-batch", 20, "00:10", "00:40")])
+    cluster = cast(Any, loop.cluster)
+    cluster.workloads = [
+        dataclasses.replace(w, annotations={**w.annotations, PREDICTIVE: "false"})
+        for w in cluster.workloads
+    ]
+    with caplog.at_level(logging.WARNING, logger="autonomic.scaling"):
+        assert run(loop, clock, "00:20") == []
+    (why,) = loop.report()["scheduleUnmatched"].values()
+    assert "is not opted in to predictive scaling" in why
+    assert sum("is not opted in" in r.getMessage() for r in caplog.records) == 1  # once
+
+
+def test_the_config_checks_cap_is_the_loops() -> None:
+    from agent.loops.scaling import NO_HPA_MAX
+    from agent.settings import _NO_HPA_MAX
+
+    assert _NO_HPA_MAX == NO_HPA_MAX
