@@ -428,9 +428,6 @@ class Daemon:
         for query in self.anomaly.queries:
             scoring = query.name not in self.anomaly.status.degraded
             self.metrics.anomaly_query_scoring.labels(query.name).set(1 if scoring else 0)
-            if query.min_volume is not None:
-                below = self.anomaly.status.below_volume_series.get(query.name, 0)
-                self.metrics.anomaly_series_below_volume.labels(query.name).set(below)
 
     def canary_cycle(self) -> None:
         if self.canary is None:

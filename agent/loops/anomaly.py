@@ -430,6 +430,8 @@ class AnomalyLoop:
         series are) and back (none is), once each way, not every cycle."""
         assert query.min_volume is not None
         self.status.below_volume_series[query.name] = below
+        if self.metrics is not None:
+            self.metrics.anomaly_series_below_volume.labels(query.name).set(below)
         if below:
             self.status.below_volume[query.name] = (
                 f"{below} of {of} series below minVolume (volume under "

@@ -19,6 +19,7 @@ from agent.errors import TransientError
 from agent.ledger import Ledger, open_ledger
 from agent.loops.anomaly import VOLUME_FAILED, AnomalyLoop, _volume_of
 from agent.metrics_port import MetricSeries
+from agent.observability import Metrics
 from agent.settings import AnomalyQuery, MinVolume
 from forecasting.series import Series
 from tests.unit.bench_cycle.test_batched_guards import START, build_loop
@@ -199,8 +200,15 @@ def test_the_status_and_the_log_say_once_that_a_query_is_under_its_volume(
 ) -> None:
     clock, reader, signals = FakeClock(T0), Traffic(), []
     loop = _loop(ledger, clock, reader, signals)
+    loop.metrics = metrics = Metrics()
     loop.cycle()
     assert loop.status.below_volume == {}
+
+    def gauge() -> float | None:
+        name = "autonomic_anomaly_series_below_volume"
+        return metrics.registry.get_sample_value(name, {"query": "errors"})
+
+    assert gauge() == 0
     reader.quiet = (T0 + STEP, T0 + 5 * STEP)
     with caplog.at_level(logging.INFO, logger="autonomic.anomaly"):
         _minutes(loop, clock, 4)
@@ -209,9 +217,11 @@ def test_the_status_and_the_log_say_once_that_a_query_is_under_its_volume(
             "points are not scored"
         }
         assert loop.status.below_volume_series == {"errors": 1}
+        assert gauge() == 1
         _minutes(loop, clock, 3)
     assert loop.status.below_volume == {}
     assert loop.status.below_volume_series == {"errors": 0}
+    assert gauge() == 0
     said = [r.getMessage() for r in caplog.records if "minVolume" in r.getMessage()]
     assert said == [
         "anomaly query errors: 1 of 2 series below minVolume (volume under 5, or none read): "
