@@ -443,6 +443,13 @@ class Metrics:
             ["query"],
             registry=r,
         )
+        self.anomaly_series_below_volume = Gauge(
+            "autonomic_anomaly_series_below_volume",
+            "Series of the anomaly query whose newest point was under its minVolume (or had "
+            "no volume read): their points are not scored; absent for a query without one.",
+            ["query"],
+            registry=r,
+        )
         self.anomaly_contexts = Gauge(
             "autonomic_anomaly_contexts",
             "Contexts the contextual detectors have learnt, summed over series: what the "
@@ -551,6 +558,7 @@ class Metrics:
             self.scaling_startup,
             self.scaling_held,
             self.anomaly_query_scoring,
+            self.anomaly_series_below_volume,
             self.anomaly_open_series,
             self.canary_verdict,
             self.canary_confidence,

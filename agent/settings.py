@@ -65,6 +65,7 @@ __all__ = [
     "AnomalyQuery",
     "LeaderElectionSettings",
     "LedgerSettings",
+    "MinVolume",
     "Number",
     "PrometheusSettings",
     "RoutingSettings",
@@ -803,6 +804,27 @@ def _refuse_bad_promql(query: str) -> None:
         raise ValueError(f"not valid PromQL: {problem}")
 
 
+class MinVolume(_Model):
+    """An anomaly query's volume gate: a point is scored only while ``query`` (a request
+    rate, say) is at least ``at_least`` for its series at that time."""
+
+    query: str = Field(min_length=1)
+    at_least: float = Field(gt=0, alias="atLeast")
+
+    @field_validator("query")
+    @classmethod
+    def _promql_shape(cls, value: str) -> str:
+        _refuse_bad_promql(value)
+        return value
+
+    @field_validator("at_least")
+    @classmethod
+    def _finite(cls, value: float) -> float:
+        if not math.isfinite(value):  # .inf: no volume is ever enough, nothing scored
+            raise ValueError(f"must be a finite number above 0, got {value}")
+        return value
+
+
 class AnomalyQuery(_Model):
     name: str = Field(pattern=r"^[a-z0-9][a-z0-9_.-]*$")
     expr: str = Field(min_length=1)
@@ -811,6 +833,9 @@ class AnomalyQuery(_Model):
     # Points scoring at least this open an incident: the threshold NAB's standard profile
     # selects for the detector's defaults (0.696; benchmarks/nab_RESULTS.md).
     threshold: float = Field(default=0.69, gt=0, le=1)
+    # Unset: every point is scored. Set: only points whose series' volume (read with
+    # the query, at the same times) is at least ``atLeast`` (``agent.loops.anomaly``).
+    min_volume: MinVolume | None = Field(default=None, alias="minVolume")
 
     _durations = _positive_duration_fields("step", "history")
 

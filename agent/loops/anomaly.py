@@ -39,6 +39,15 @@ steps is saved and dropped from memory; it is restored if it comes back. A read 
 than ``READ_PIECE`` steps (a first start, or a catch-up after hours down) is done in
 pieces, oldest first.
 
+A query with ``minVolume`` (a request rate, and the least of it worth scoring on) reads
+that query over the same times too. A point whose series' volume (the sum of the volume
+series whose labels agree with its own) is under it, or unknown (no sample, a stale
+series), is not scored: the detector takes it as a gap (nothing learnt), the incident
+tracker never sees it (an incident neither opens nor closes on an error ratio of three
+requests at night), and the gap rules do not count it as a real point. A volume read that
+fails scores nothing of the query that cycle, as a failed read of the query does. The
+status and the log (once each way) say when a query's series go under it.
+
 Incidents are grouped per workload (the Deployment or StatefulSet a series' labels
 name): an incident that opens while others are open on the same workload, or closed
 within ``GROUP_WINDOW``, is recorded and signalled with them, in the order they opened
@@ -89,6 +98,7 @@ REPORT_BACKLOG = 10  # steps back from now whose points may open an incident
 NO_SERIES = "the query returned no series: check its metric name and labels"
 ALL_STALE = "stale data: no series has a sample newer than prometheus.staleAfter"
 READ_FAILED = "the read failed"  # then ": " and what the reader raised
+VOLUME_FAILED = "the minVolume read failed"  # then ": " and what the reader raised
 # Prometheus has stored no sample of any series for this long, and two of a query's
 # steps at least: its answers are its last values repeated (a gauge for its 5-minute
 # lookback, a rate over what its window still holds), stamped as current.
@@ -171,6 +181,12 @@ class LoopStatus:
     points_scored: int = 0
     history_points: int = 0  # scored as history (a first read, a catch-up): not reported
     incidents_opened: int = 0
+    # points not scored because their series' volume was under the query's ``minVolume``
+    below_volume_points: int = 0
+    # query -> how many of its series are under its ``minVolume`` at their newest point
+    # (absent: none is, or the query has no gate)
+    below_volume: dict[str, str] = field(default_factory=dict)
+    below_volume_series: dict[str, int] = field(default_factory=dict)  # the same, counted
     series: int = 0  # series with a detector, after the last cycle
     contexts: int = 0  # contexts their contextual detectors hold, summed
 
@@ -219,6 +235,7 @@ class AnomalyLoop:
         self._live: dict[str, set[str]] = {}  # query -> series its last fresh read returned
         self._loaded: set[str] = set()  # queries whose saved series were restored
         self._said: dict[str, str | None] = {}  # query -> the health last logged
+        self._said_volume: dict[str, bool] = {}  # query -> below its minVolume, as logged
         self._cycling = threading.Lock()  # held by a cycle; a shutdown save waits for none
         # Incidents closed within GROUP_WINDOW, per workload (those open are in the series'
         # trackers); and the workloads the open-series gauge has a value for.
@@ -304,6 +321,21 @@ class AnomalyLoop:
                 except (TransientError, PermanentError) as exc:
                     self.status.degraded[query.name] = f"{READ_FAILED}: {exc}"
                     break
+                volume: list[MetricSeries] | None = None
+                if query.min_volume is not None:
+                    # Read over the same times: a point is scored only if its series'
+                    # volume at that time is known and enough. A failed read scores
+                    # nothing (the points are read again next cycle), as above.
+                    try:
+                        volume = self.reader.range(
+                            query.min_volume.query, piece, end, query.step, now
+                        )
+                    except (TransientError, PermanentError) as exc:
+                        self.status.degraded[query.name] = f"{VOLUME_FAILED}: {exc}"
+                        break
+                    if newest:  # a stale volume series is old numbers: no volume known
+                        volume = [v for v in volume if v.usable]
+                below, watched = 0, 0  # series scored, and under the gate at their last point
                 if newest:
                     self.status.degraded.pop(query.name, None)
                     if not found:
@@ -313,8 +345,9 @@ class AnomalyLoop:
                 for metric in found:
                     if not metric.usable and newest:
                         continue  # a series gone (a deleted pod) or not fresh: not scored
+                    gate = None if volume is None else _volume_of(metric, volume)
                     try:
-                        scored = self._score(query, metric, now, report=newest)
+                        scored = self._score(query, metric, now, report=newest, gate=gate)
                     except TransientError:
                         raise
                     except Exception as exc:
@@ -325,7 +358,11 @@ class AnomalyLoop:
                     fresh.add(scored)
                     if self._failing:
                         self._failing.pop(scored, None)  # scored again: news if it fails
-                del found
+                    watched += 1
+                    below += gate is not None and not _enough(gate, query)[-1:].all()
+                if volume is not None and newest:
+                    self._say_volume(query, below, watched)
+                del found, volume
                 if newest:
                     break
                 piece = end + query.step
@@ -375,7 +412,10 @@ class AnomalyLoop:
         the error's words (Prometheus restarting is refused, then timed out, by turns):
         the reader's own log tells the outage, with its summaries."""
         why = self.status.degraded.get(name)
-        kind = READ_FAILED if why is not None and why.startswith(READ_FAILED + ":") else why
+        kind = why
+        for failed in (READ_FAILED, VOLUME_FAILED):
+            if why is not None and why.startswith(failed + ":"):
+                kind = failed
         if self._said.get(name) == kind:
             return
         if why is not None:
@@ -383,6 +423,34 @@ class AnomalyLoop:
         elif name in self._said:
             log.info("anomaly query %s: scoring again", name)
         self._said[name] = kind
+
+    def _say_volume(self, query: AnomalyQuery, below: int, of: int) -> None:
+        """Hold in the status how many of ``query``'s series are under its
+        ``minVolume`` at their newest point, and log when the query goes under it (some
+        series are) and back (none is), once each way, not every cycle."""
+        assert query.min_volume is not None
+        self.status.below_volume_series[query.name] = below
+        if self.metrics is not None:
+            self.metrics.anomaly_series_below_volume.labels(query.name).set(below)
+        if below:
+            self.status.below_volume[query.name] = (
+                f"{below} of {of} series below minVolume (volume under "
+                f"{query.min_volume.at_least:g}, or none read): their points are not scored"
+            )
+        else:
+            self.status.below_volume.pop(query.name, None)
+        if self._said_volume.get(query.name, False) == bool(below):
+            return
+        if below:
+            log.info(
+                "anomaly query %s: %s (%s); an open incident neither opens nor closes on them",
+                query.name,
+                self.status.below_volume[query.name],
+                query.min_volume.query,
+            )
+        else:
+            log.info("anomaly query %s: every series at its minVolume again", query.name)
+        self._said_volume[query.name] = bool(below)
 
     def _start(self, query: AnomalyQuery, now: float) -> float:
         """Where this cycle's read of ``query`` starts: after the oldest last point of the
@@ -482,10 +550,14 @@ class AnomalyLoop:
         now: float,
         *,
         report: bool = True,
+        gate: np.ndarray[Any, np.dtype[np.float64]] | None = None,
     ) -> str:
         """Score the new points of one series; its key. Points of the last
         ``REPORT_BACKLOG`` steps may open incidents; with ``report`` False (an older
-        piece of a long read) none may."""
+        piece of a long read) none may. ``gate``: the series' volume at each point
+        (NaN: none read), with the query's ``minVolume``; a point under it is a gap to
+        the detector (not learnt from) and to the incident tracker (neither opens nor
+        closes one), and is not a real point for the gap rules."""
         key = series_key(query, metric.labels)
         state = self._state_for(key, query.step)
         state.seen_at = now
@@ -496,7 +568,13 @@ class AnomalyLoop:
         target = target_of(metric.labels)
         if state.target != target:  # a new series, or one saved before targets were
             self._watch(key, state, target)
-        for t, v in zip(ts[new], values[new], strict=True):
+        enough = None if gate is None else _enough(gate, query)[new]
+        for i, (t, v) in enumerate(zip(ts[new], values[new], strict=True)):
+            if enough is not None and not enough[i]:
+                state.detector.update(float(t), math.nan)  # a gap: nothing learnt
+                state.last_ts = float(t)
+                self.status.below_volume_points += 1
+                continue
             if np.isfinite(v):
                 if t - state.last_real > GAP_RESETS_INCIDENT * query.step and state.last_real > 0:
                     # After a long silence an open incident's state is unknown: close the
@@ -873,6 +951,42 @@ class AnomalyLoop:
             closed=closed,
             opened=opened,
         )
+
+
+def _volume_of(
+    metric: MetricSeries, volume: Sequence[MetricSeries]
+) -> np.ndarray[Any, np.dtype[np.float64]]:
+    """The volume of ``metric``'s series at each of its times: the sum of the volume
+    series whose labels agree with its own on every label both carry (the metric name
+    aside); NaN where none of them has a value."""
+    ts = metric.series.timestamps
+    total = np.zeros(len(ts))
+    seen = np.zeros(len(ts), dtype=bool)
+    for other in volume:
+        if any(
+            metric.labels.get(name, value) != value
+            for name, value in other.labels.items()
+            if name != "__name__"
+        ):
+            continue
+        their_ts, their_values = other.series.timestamps, other.series.values
+        if not len(their_ts):
+            continue
+        at = np.minimum(np.searchsorted(their_ts, ts), len(their_ts) - 1)
+        found = (their_ts[at] == ts) & np.isfinite(their_values[at])
+        total[found] += their_values[at][found]
+        seen |= found
+    total[~seen] = np.nan
+    return total
+
+
+def _enough(
+    gate: np.ndarray[Any, np.dtype[np.float64]], query: AnomalyQuery
+) -> np.ndarray[Any, np.dtype[np.bool_]]:
+    """Where the volume meets ``query``'s ``minVolume`` (NaN, none read, does not)."""
+    assert query.min_volume is not None
+    with np.errstate(invalid="ignore"):
+        return np.asarray(gate >= query.min_volume.at_least)
 
 
 def _saved(state: SeriesState) -> dict[str, Any]:

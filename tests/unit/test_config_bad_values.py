@@ -882,3 +882,44 @@ def test_a_scheduled_floor_that_can_set_nothing_is_warned_of(
         "warning: scaling.scheduledFloors[0] (leap): its cron never starts (February never "
         "has a day 30), so it never sets a floor",
     ]
+
+
+def test_an_anomaly_volume_gate_is_checked_at_its_lines(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``minVolume`` needs its PromQL and a finite number above 0, each named at its
+    line; a good one passes."""
+    text = (
+        "anomalyQueries:\n"
+        "  - name: errors\n"
+        "    expr: up\n"
+        "    minVolume:\n"
+        "      query: sum(rate(x[5min]))\n"
+        "      atLeest: 3\n"
+        "  - name: latency\n"
+        "    expr: up\n"
+        "    minVolume: {query: up, atLeast: .inf}\n"
+        "  - name: slow\n"
+        "    expr: up\n"
+        "    minVolume: {query: up, atLeast: 0}\n"
+        "  - name: five\n"
+        "    expr: up\n"
+        "    minVolume: 5\n"
+    )
+    code, path, _, problems = check(tmp_path, text, capsys)
+    assert code == 2
+    assert [p.split(" (got")[0].split(" (did")[0] for p in problems] == [
+        f"{path}:6: anomalyQueries[0].minVolume.query: not valid PromQL: [5min] is not a "
+        "range: durations are a whole number and a unit (ms, s, m, h, d, w, y), such as "
+        "[30s], [5m] or [1h30m] (column 11)",
+        f"{path}:6: anomalyQueries[0].minVolume.atLeast: required key is missing",
+        f"{path}:7: anomalyQueries[0].minVolume.atLeest: unknown key",
+        f"{path}:10: anomalyQueries[1].minVolume.atLeast: must be a finite number above 0, got inf",
+        f"{path}:13: anomalyQueries[2].minVolume.atLeast: must be more than 0, got 0",
+        f"{path}:16: anomalyQueries[3].minVolume: expected a mapping, such as {{key: value}} "
+        "or one 'key: value' per line",
+    ]
+    good = "anomalyQueries:\n  - name: errors\n    expr: up\n"
+    good += "    minVolume: {query: up, atLeast: 0.5}\n"
+    code, _, out, _ = check(tmp_path, good, capsys)
+    assert code == 0, out

@@ -410,6 +410,7 @@ def test_a_replica_that_stops_leading_drops_the_leader_only_series(
         m.scaling_floor.labels(workload="Deployment/shop/web").set(4)
         m.scaling_held.labels(workload="Deployment/shop/web", reason="LoadGap").set(1)
         m.anomaly_query_scoring.labels("error-rate").set(0)
+        m.anomaly_series_below_volume.labels("error-rate").set(1)
         m.anomaly_series.set(12)
         m.canary_verdict.labels("shop/web-canary", "rollback").set(1)
         m.canary_metric_status.labels("shop/web-canary", "errors", "regressed", "false").set(1)
@@ -423,6 +424,7 @@ def test_a_replica_that_stops_leading_drops_the_leader_only_series(
             "autonomic_scaling_recommended_replicas",
             "autonomic_scaling_held",
             "autonomic_anomaly_query_scoring",
+            "autonomic_anomaly_series_below_volume",
             "autonomic_anomaly_open_series",
             "autonomic_canary_verdict",
             "autonomic_canary_metric_status",

@@ -35,10 +35,10 @@ def test_a_series_whose_scoring_fails_does_not_stop_the_others(
     loop.metrics = metrics = Metrics()
     real = loop._score
 
-    def score(query: Any, metric: Any, now: float, *, report: bool = True) -> str:
+    def score(query: Any, metric: Any, now: float, **options: Any) -> str:
         if metric.labels["deployment"] == "svc-0":  # the first read
             raise FloatingPointError("overflow in the detector")
-        return real(query, metric, now, report=report)
+        return real(query, metric, now, **options)
 
     loop._score = score  # type: ignore[method-assign]
     with caplog.at_level(logging.ERROR, logger="autonomic.anomaly"):
