@@ -34,6 +34,7 @@ __all__ = [
     "DateRange",
     "WeeklyRange",
     "WindowFields",
+    "closes_at",
     "contains",
     "cron_always_open",
     "cron_never_starts",
@@ -423,6 +424,50 @@ def first_open(window: WindowFields, at: float, ahead: float) -> float | None:
             return minute
         minute += 60.0
     return None
+
+
+def closes_at(window: WindowFields, at: float, horizon: float = 8 * 86400.0) -> float | None:
+    """The instant (epoch seconds) at which ``window``, open at ``at``, closes: the end
+    of its dates range, the first local minute outside its weekly ranges, or a cron
+    window's last start plus its ``duration`` (a start while it is open keeps it open
+    longer). ``at`` itself when it is closed then; None when a weekly or cron window is
+    still open at ``at + horizon`` (those are walked a minute at a time that far)."""
+    if not contains(window, at):
+        return at
+    zone = _zone(window)
+    if window.dates is not None:
+        spans = [
+            (_local_instant(span.start, zone), _local_instant(span.end, zone))
+            for span in window.dates
+        ]
+        end = at
+        while True:  # ranges that overlap or touch are one opening
+            later = [stop for start, stop in spans if start <= end < stop]
+            if not later:
+                return end
+            end = max(later)
+    last = at + max(horizon, 0.0)
+    minute = math.floor(at / 60.0) * 60.0 + 60.0
+    if window.weekly is not None:
+        while minute <= last:
+            if not _in_weekly(window.weekly, datetime.fromtimestamp(minute, zone)):
+                return minute
+            minute += 60.0
+        return None
+    if window.cron is None or window.duration is None:  # pragma: no cover - one form each
+        return None
+    duration = window.duration
+    # The newest start that keeps it open now (``_in_cron`` found one), then any start
+    # before that opening ends.
+    start = math.floor(at / 60.0) * 60.0
+    while not window.cron.matches(datetime.fromtimestamp(start, zone)):
+        start -= 60.0
+    end = start + duration
+    while minute < end and minute <= last:
+        if window.cron.matches(datetime.fromtimestamp(minute, zone)):
+            end = minute + duration
+        minute += 60.0
+    return end if end <= last else None
 
 
 def describe(window: WindowFields) -> str:

@@ -138,7 +138,7 @@ from remediation.ports import (
     operation_from_dict,
 )
 from remediation.signals import BREACH_RATIO, Signal, breach_confidence, forecast_breach_signal
-from remediation.windows import describe, first_open, to_utc_text
+from remediation.windows import closes_at, describe, first_open, to_utc_text
 
 __all__ = ["ScalingLoop"]
 
@@ -219,6 +219,9 @@ WRITTEN_KEY = "scaling/written"
 # kept for a new leader: {"quiet_until", "why", "workload_uid"}.
 TAKEN_KEY = "scaling/taken-over"
 SCHEDULED_CONFIDENCE = 0.95  # a scheduled floor is a person's instruction
+# How far ahead a scheduled floor's open window is looked at for its end, for the
+# sentence saying until when it holds (a weekly or cron window, a minute at a time).
+SCHEDULE_LOOKAHEAD = 8 * 86400.0
 FLOOR_DECISION = "scaling/predictive-floor"  # the decision type of every floor decided
 # In a floor's written record and decision evidence: the workload's last change by
 # someone when the floor was decided or written (managedFields; None: none), so a new
@@ -550,6 +553,9 @@ class Verification:
     after: int
     until: float
     reactive: bool = False  # a step down while the forecast was not used: no verdict
+    # The scheduled floor (``scaling.scheduledFloors``) that set it: a person's
+    # instruction, not a forecast, so no verdict either.
+    scheduled: str | None = None
     peak_need: int = 0
     short_cycles: int = 0
     cycles: int = 0
@@ -1687,6 +1693,7 @@ class ScalingLoop:
                     int(applied.proposal.get("to", 0)),
                     applied.updated_at + window,
                     reactive=applied.proposal.get("mode") == "reactive",
+                    scheduled=_text(applied.evidence.get("scheduled_floor")),
                 )
             )
         return model
@@ -1775,7 +1782,8 @@ class ScalingLoop:
         neither earns nor costs the decision type autonomy (a predictive floor that is
         generous on purpose would otherwise be taught to ask about every raise). A step
         down while reactive (``reactive``) gets no verdict either: the forecast did not
-        choose it. A floor another replica has judged meanwhile (while it led) is not
+        choose it; nor does a floor a scheduled floor set (``scheduled``), which a
+        person chose. A floor another replica has judged meanwhile (while it led) is not
         judged again."""
         record = self.decisions.ledger.get_decision(check.decision_id)
         if record is not None and record.status != "verifying":
@@ -1788,7 +1796,18 @@ class ScalingLoop:
             "capacity_per_pod": capacity,
         }
         verdict: bool | None
-        if check.cycles == 0:
+        if check.scheduled is not None:
+            # A person chose this floor and when, not the forecast: a verdict would credit
+            # or blame the forecast's record (the type's confidence and thresholds) for it.
+            verdict, outcome = None, "scheduled"
+            why = (
+                f"the floor {check.before} -> {check.after} was set by scheduled floor "
+                f"{check.scheduled}, a person's instruction and not a forecast: no verdict "
+                "on the forecast"
+            )
+            if check.cycles:
+                why += f" (the load peaked at {check.peak_need} pods' worth)"
+        elif check.cycles == 0:
             verdict, outcome = None, "unverified"
             why = "no usable load sample in the verification window"
             if check.unread:
@@ -2428,7 +2447,12 @@ class ScalingLoop:
             clock = datetime.fromtimestamp(opens - lead, UTC).strftime("%H:%M UTC")
             when = f"from {clock} ({format_duration(lead)} of start-up lead)"
         else:
-            when = "while it is open"
+            ends = closes_at(schedule, now, SCHEDULE_LOOKAHEAD)
+            if ends is None:
+                when = f"while it is open (past {to_utc_text(now + SCHEDULE_LOOKAHEAD)})"
+            else:
+                shape = "%H:%M UTC" if ends - now < 86400.0 else "%Y-%m-%d %H:%M UTC"
+                when = f"until {datetime.fromtimestamp(ends, UTC).strftime(shape)}"
         sentence = (
             f"scheduled floor {schedule.name}: at least {schedule.min_replicas} replicas "
             f"{when} for {window}"
@@ -2729,6 +2753,7 @@ class ScalingLoop:
                 wanted,
                 str(record.reason_code),
                 reactive=record.proposal.get("mode") == "reactive",
+                scheduled=_text(record.evidence.get("scheduled_floor")),
             ):
                 model.recommended, model.applied, model.applied_at = wanted, True, now
             return True
@@ -2748,6 +2773,7 @@ class ScalingLoop:
         reason: str,
         *,
         reactive: bool = False,
+        scheduled: str | None = None,
     ) -> bool:
         """Write the floor (or the replicas) a decision chose; whether it was written.
         Every line logged meanwhile carries the decision's id."""
@@ -2828,7 +2854,14 @@ class ScalingLoop:
             lead = model.sizing.get("lead_seconds")
             window = (float(lead) if isinstance(lead, int | float) else 0.0) + VERIFY_AFTER
             model.verifying.append(
-                Verification(decision_id, current, wanted, now + window, reactive=reactive)
+                Verification(
+                    decision_id,
+                    current,
+                    wanted,
+                    now + window,
+                    reactive=reactive,
+                    scheduled=scheduled,
+                )
             )
             self.decisions.progress(
                 decision_id,
@@ -3043,6 +3076,7 @@ class ScalingLoop:
             wanted,
             rec.reason,
             reactive=rec.mode == "reactive",
+            scheduled=model.scheduled,
         ):
             model.applied, model.applied_at = True, self.clock.now()
 

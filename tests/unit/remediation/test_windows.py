@@ -194,3 +194,30 @@ def test_first_open_of_cron_and_dates_windows() -> None:
     )
     assert first_open(sale, at("2026-12-23T23:55:30"), 300.0) == at("2026-12-24T00:00:00")
     assert first_open(sale, at("2026-12-23T23:54:59"), 300.0) is None
+
+
+# ------------------------------------------------ closes_at: until when an open window holds
+
+
+def test_closes_at_in_local_time_across_forms() -> None:
+    from remediation.windows import closes_at
+
+    # Mondays 08:00-10:00 Paris: in winter (UTC+1) it closes at 09:00 UTC, in summer at 08:00.
+    assert closes_at(MONDAY_OPEN, at("2026-11-23T07:30:00")) == at("2026-11-23T09:00:00")
+    assert closes_at(MONDAY_OPEN, at("2026-07-20T06:00:30")) == at("2026-07-20T08:00:00")
+    assert closes_at(MONDAY_OPEN, at("2026-11-23T09:00:00")) == at("2026-11-23T09:00:00")  # shut
+    # Saturdays 02:00 New York for an hour; a second start at 02:30 keeps it open to 03:30.
+    batch = window(timezone="America/New_York", cron="0,30 2 * * sat", duration="1h")
+    assert closes_at(batch, at("2026-11-07T07:10:00")) == at("2026-11-07T08:30:00")
+    assert closes_at(batch, at("2026-11-07T08:10:00")) == at("2026-11-07T08:30:00")
+    # Two dates ranges that touch are one opening.
+    sale = window(
+        timezone="Asia/Tokyo",
+        dates=(
+            {"start": "2026-12-24T09:00", "end": "2026-12-25"},
+            {"start": "2026-12-25", "end": "2026-12-26T09:00"},
+        ),
+    )
+    assert closes_at(sale, at("2026-12-24T01:00:00")) == at("2026-12-26T00:00:00")
+    # Open past the horizon: None.
+    assert closes_at(MONDAY_OPEN, at("2026-11-23T07:30:00"), 600.0) is None

@@ -8,15 +8,39 @@ from __future__ import annotations
 import dataclasses
 import logging
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any, cast
 
 import pytest
 
+from agent.approvals import Approvals, LedgerOnlyChannel
+from agent.cli.explain_cmd import render
 from agent.clock import FakeClock
+from agent.decisions import DecisionService
 from agent.errors import TransientError
-from agent.loops.scaling import CAPACITY, MAX_REPLICAS, PREDICTIVE, STARTUP, STEP, ScalingLoop
+from agent.ledger import open_ledger
+from agent.loops.scaling import (
+    CAPACITY,
+    FLOOR_DECISION,
+    HISTORY_SINCE,
+    MAX_REPLICAS,
+    PREDICTIVE,
+    STARTUP,
+    STEP,
+    ScalingLoop,
+)
+from agent.observability import Metrics
+from agent.settings import RoutingSettings, ScalingSettings
 from remediation.ports import HpaState, ObjectRef, SetHpaMinReplicas
-from tests.unit.scaling.fakes import END, WeekReader, loop_over, week_and_a_day, workload
+from tests.unit.scaling.fakes import (
+    END,
+    FakeCluster,
+    RecordingExecutor,
+    WeekReader,
+    loop_over,
+    week_and_a_day,
+    workload,
+)
 
 HPA = ObjectRef("HorizontalPodAutoscaler", "web", "shop")
 START = END - 79 * STEP  # Saturday 21 November 2026, 23:59 UTC; the load runs to 01:18
@@ -99,8 +123,8 @@ def test_the_floor_rises_the_lead_before_the_window_and_holds_through_it() -> No
     assert loop.report()["scheduled"] == {"Deployment/shop/web": decision.reason.split(": ", 1)[1]}
     assert run(loop, clock, "00:44") == []  # kept to the end of the window
     assert loop.report()["scheduled"] == {
-        "Deployment/shop/web": "scheduled floor sunday-batch: at least 20 replicas while it "
-        "is open for (Sun 00:30-00:45 UTC)"
+        "Deployment/shop/web": "scheduled floor sunday-batch: at least 20 replicas until "
+        "00:45 UTC for (Sun 00:30-00:45 UTC)"
     }
     assert decision.reason_code == "ScheduledFloor"
     assert decision.reason == (
@@ -248,3 +272,145 @@ def test_the_config_checks_cap_is_the_loops() -> None:
     from agent.settings import _NO_HPA_MAX
 
     assert _NO_HPA_MAX == NO_HPA_MAX
+
+
+def surge() -> WeekReader:
+    """The load of the other tests, fifty times over from 00:26: the event the schedule
+    was for came, and needs more than the HPA's 2 pods at 1,000 a pod (under 20)."""
+    t, values = week_and_a_day(71)
+    values = values.copy()
+    values[t >= utc("00:26")] *= 50.0
+    return WeekReader(t, values)
+
+
+def judged(loop: ScalingLoop) -> dict[str, tuple[str, str]]:
+    """decision id -> (outcome, why) of each verification the fake ledger holds."""
+    ledger = cast(Any, loop.decisions).ledger
+    return {
+        f[0]: (f[2], str(ledger.records[f[0]].feedback_detail.get("why")))
+        for f in ledger.feedback
+        if f[1] == "verification"
+    }
+
+
+def test_a_scheduled_raise_gets_no_verdict_on_the_forecast() -> None:
+    """The load the schedule was for came: judged as a forecast raise, this was "right",
+    credit to the forecast's record for a floor a person set. It is recorded without a
+    verdict (``scheduled``), so neither the type's confidence nor its calibration moves."""
+    loop, clock = rig([sunday("sunday-batch", 20, "00:30", "00:45")], reader=surge())
+    assert run(loop, clock, "00:40")[0] == ("00:24", 20)
+    (decision_id, reason) = next(
+        (f"d-{i + 1}", p.reason_code) for i, p in enumerate(proposals(loop))
+    )
+    assert reason == "ScheduledFloor"
+    outcome, why = judged(loop)[decision_id]
+    assert outcome == "scheduled"
+    assert why.startswith(
+        "the floor 2 -> 20 was set by scheduled floor sunday-batch, a person's instruction "
+        "and not a forecast: no verdict on the forecast (the load peaked at "
+    )
+    record = cast(Any, loop.decisions).ledger.records[decision_id]
+    assert record.status == "done"
+    assert "right" not in {outcome for outcome, _ in judged(loop).values()}
+
+
+def test_a_scheduled_raise_while_reactive_is_not_called_a_step_down() -> None:
+    """A day of history: the forecast is not trusted (reactive). The schedule still
+    raises the floor, and its verification said "a step down 2 -> 20 while the forecast
+    was not used"; the workload stays reactive, its forecast's stance untouched."""
+    loop, clock = rig(
+        [sunday("sunday-batch", 20, "00:30", "00:45")],
+        **{HISTORY_SINCE: datetime.fromtimestamp(START - 86_400.0, UTC).isoformat()},
+    )
+    assert run(loop, clock, "00:40") == [("00:24", 20)]
+    assert "Deployment/shop/web" in loop.report()["reactive"]
+    ((outcome, why),) = judged(loop).values()
+    assert outcome == "scheduled"
+    assert "step down" not in why
+    assert "scheduled floor sunday-batch" in why
+
+
+def real_rig(tmp_path: Path, mode: str = "act") -> tuple[Any, DecisionService, FakeClock, Any]:
+    """The scheduled floor of ``rig`` on the real ledger and decision service."""
+    clock = FakeClock(START)
+    ledger = open_ledger(f"sqlite:///{tmp_path / 'ledger.sqlite'}", clock.now())
+    approvals = Approvals(ledger, LedgerOnlyChannel(ledger, clock.now), ttl=900, snooze=900)
+    decisions = DecisionService(
+        ledger,
+        clock,
+        RoutingSettings(),
+        mode=cast(Any, mode),
+        approvals=approvals,
+        metrics=Metrics(),
+    )
+    web = workload("web", **{CAPACITY: "1000", STARTUP: "240"})
+    cluster = FakeCluster([web])
+    cluster.hpas[web.ref] = HpaState(HPA, web.ref, 2, 30, 3, 3, uid="u1")
+    return ledger, decisions, clock, cluster
+
+
+def new_process(decisions: DecisionService, clock: FakeClock, cluster: Any) -> ScalingLoop:
+    return ScalingLoop(
+        ScalingSettings(scheduledFloors=[sunday("sunday-batch", 20, "00:30", "00:45")]),
+        reader=surge(),
+        cluster=cast(Any, cluster),
+        decisions=decisions,
+        executor=cast(Any, RecordingExecutor(cluster)),
+        clock=clock,
+        submit=lambda signals: None,
+    )
+
+
+def test_explain_names_the_schedule_its_window_and_its_lead(tmp_path: Path) -> None:
+    ledger, decisions, clock, cluster = real_rig(tmp_path)
+    try:
+        loop = new_process(decisions, clock, cluster)
+        assert run(loop, clock, "00:40")[0] == ("00:24", 20)
+        (decision,) = [
+            d for d in ledger.decisions(kind="scaling") if d.reason_code == "ScheduledFloor"
+        ]
+        story = render(ledger, decision.id)
+        assert (
+            "  why      ScheduledFloor: minReplicas 2 -> 20: scheduled floor sunday-batch: at "
+            "least 20 replicas from 00:24 UTC (6m of start-up lead) for (Sun 00:30-00:45 UTC)"
+        ) in story
+        assert '  scheduled_floor: "sunday-batch"' in story.splitlines()
+        assert "  lead_seconds: 360.0" in story.splitlines()
+        assert " UTC verification: scheduled (autonomic) " in story
+        assert "    why: the floor 2 -> 20 was set by scheduled floor sunday-batch, " in story
+        assert "status now: done" in story
+        # Nothing of it in the scaling type's record: its confidence and calibration.
+        assert decisions.track_record(FLOOR_DECISION) == []
+    finally:
+        ledger.close()
+
+
+def test_a_scheduled_floor_judged_by_the_next_process_gets_no_verdict(tmp_path: Path) -> None:
+    """Applied, then the process stops before the floor is judged: the next one reads
+    the floor back from the ledger, and judges it as the schedule's, not the forecast's."""
+    ledger, decisions, clock, cluster = real_rig(tmp_path)
+    try:
+        assert run(new_process(decisions, clock, cluster), clock, "00:25") == [("00:24", 20)]
+        (decision,) = ledger.decisions(kind="scaling")
+        assert decision.status == "verifying"
+        run(new_process(decisions, clock, cluster), clock, "00:40")
+        assert ledger.get_decision(decision.id).status == "done"  # type: ignore[union-attr]
+        assert decisions.track_record(FLOOR_DECISION) == []
+    finally:
+        ledger.close()
+
+
+def test_an_approved_scheduled_floor_gets_no_verdict(tmp_path: Path) -> None:
+    """``mode: propose``: the scheduled floor is asked about, approved, then carried out
+    and judged as the schedule's."""
+    ledger, decisions, clock, cluster = real_rig(tmp_path, mode="propose")
+    try:
+        loop = new_process(decisions, clock, cluster)
+        assert run(loop, clock, "00:24") == []
+        (question,) = ledger.questions()
+        assert decisions.answer(question.id, "approved", "alice")
+        assert run(loop, clock, "00:40")[0] == ("00:25", 20)
+        assert ledger.get_decision(question.decision_id).status == "done"  # type: ignore[union-attr]
+        assert decisions.track_record(FLOOR_DECISION) == []
+    finally:
+        ledger.close()
