@@ -190,8 +190,12 @@ _OPERATORS: dict[str, Callable[[float, float], bool]] = {
     "==": operator.eq,
     "!=": operator.ne,
 }
+# The spaces the patterns take, spelled out: a JSON Schema validator (an editor) reads
+# ``\s`` as any Unicode space, a no-break space included, which the loader refuses.
+_SPACE = r"[ \t\n\r\f\v]"
 COMPARISON_PATTERN = (
-    r"^\s*(<=|>=|==|!=|<|>)\s*([-+]?([0-9]+(\.[0-9]*)?|\.[0-9]+)([eE][-+]?[0-9]+)?)\s*$"
+    rf"^{_SPACE}*(<=|>=|==|!=|<|>){_SPACE}*"
+    rf"([-+]?([0-9]+(\.[0-9]*)?|\.[0-9]+)([eE][-+]?[0-9]+)?){_SPACE}*$"
 )
 _COMPARISON = re.compile(COMPARISON_PATTERN, re.ASCII)
 
@@ -238,7 +242,7 @@ ComparisonField = Annotated[
 ]
 
 
-STEP_PATTERN = r"^\s*(\+[0-9]+|[0-9]+(\.[0-9]+)?%)\s*$"
+STEP_PATTERN = rf"^{_SPACE}*(\+[0-9]+|[0-9]+(\.[0-9]+)?%){_SPACE}*$"
 _STEP = re.compile(STEP_PATTERN, re.ASCII)
 _MAX_PERCENT = 1000.0
 _MAX_COUNT = 10_000

@@ -1373,6 +1373,8 @@ class ScalingLoop:
             message += f"; the floor is published ({RECOMMENDED}), not written"
         rec = ScalingRecommendation(now, owner, owner, owner, "reactive", reason, message)
         model.pending = None
+        # The owner's minimum back is no schedule's, whatever set the floor last.
+        model.scheduled = None
         failures = model.failures
         self._decide(
             workload,
@@ -2523,6 +2525,10 @@ class ScalingLoop:
             ref, lead, now, ceiling, _ceiling_note(knobs.max_replicas, hpa, floor_min)
         )
         if due is None:
+            # No window near: a schedule that set the floor before the hold is over, and
+            # ``GET /scaling`` no longer says it sets the floor now.
+            model.scheduled = None
+            self.status.scheduled.pop(str(ref), None)
             return
         wanted, name, sentence = due
         current = hpa.min_replicas if hpa is not None else workload.replicas

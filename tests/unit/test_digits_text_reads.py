@@ -19,7 +19,7 @@ from agent.errors import InputError
 from agent.settings import parse_duration as setting_duration
 from agent.sim.scenario import parse_offset
 from forecasting.canary.spec import CanarySpecError, parse_spec
-from remediation._types import parse_comparison, parse_step
+from remediation._types import COMPARISON_PATTERN, STEP_PATTERN, parse_comparison, parse_step
 from remediation.durations import parse_duration as runbook_duration
 from remediation.loading import RunbookLoadError, load_text
 from remediation.matchers import parse_matcher
@@ -206,3 +206,31 @@ def test_an_explicit_int_in_other_digits_is_refused(written: str) -> None:
 )
 def test_yaml_1_2_whole_numbers_still_read(written: str, value: int) -> None:
     assert _version(written) == value
+
+
+@pytest.mark.parametrize(
+    ("pattern", "parse", "text"),
+    [
+        (COMPARISON_PATTERN, parse_comparison, "<\u00a00.05"),
+        (COMPARISON_PATTERN, parse_comparison, "< 0.05\u2009"),
+        (COMPARISON_PATTERN, parse_comparison, "\u3000>= 3"),
+        (STEP_PATTERN, parse_step, "50%\u00a0"),
+        (STEP_PATTERN, parse_step, "\u2003+5"),
+        (COMPARISON_PATTERN, parse_comparison, " < 0.05\t"),
+        (STEP_PATTERN, parse_step, " +5 "),
+    ],
+    ids=["nbsp", "thin", "ideographic", "step-nbsp", "step-em", "ascii", "step-ascii"],
+)
+def test_the_json_schema_patterns_take_the_spaces_the_loader_takes(
+    pattern: str, parse: Callable[[str], object], text: str
+) -> None:
+    """An editor validating against runbook.schema.json reads ``\\s`` as any Unicode
+    space (JSON Schema's regexes are ECMA-262's, as Python's ``re`` without ASCII):
+    a no-break space the loader refuses must fail the schema too, not only at load."""
+    try:
+        parse(text)
+    except ValueError:
+        loader_takes = False
+    else:
+        loader_takes = True
+    assert (re.search(pattern, text) is not None) == loader_takes

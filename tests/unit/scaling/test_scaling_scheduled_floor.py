@@ -414,3 +414,35 @@ def test_an_approved_scheduled_floor_gets_no_verdict(tmp_path: Path) -> None:
         assert decisions.track_record(FLOOR_DECISION) == []
     finally:
         ledger.close()
+
+
+def test_a_give_back_after_a_scheduled_floor_is_not_taken_for_one() -> None:
+    """The workload opts out inside the window: its floor given back is the owner's
+    minimum, routed as a give-back (0.85), not as the schedule a person wrote (0.95), and
+    its evidence names no schedule."""
+    loop, clock = rig([sunday("sunday-batch", 20, "00:30", "00:45")])
+    assert run(loop, clock, "00:35") == [("00:24", 20)]
+    cluster = cast(Any, loop.cluster)
+    cluster.workloads = [
+        dataclasses.replace(w, annotations={**w.annotations, PREDICTIVE: "false"})
+        for w in cluster.workloads
+    ]
+    assert run(loop, clock, "00:36") == [("00:36", 2)]
+    give_back = proposals(loop)[-1]
+    assert give_back.reason_code == "OptedOut"
+    assert give_back.signal_confidence == 0.85
+    assert give_back.evidence["scheduled_floor"] is None
+
+
+def test_a_window_that_ends_while_held_is_no_longer_said_to_set_the_floor() -> None:
+    """Prometheus stale from 00:05 to past the window: the floor raised for it stays
+    (nothing is lowered while held), but once the window is over ``GET /scaling`` no
+    longer names the schedule as setting the floor now."""
+    loop, clock = rig(
+        [sunday("sunday-batch", 20, "00:30", "00:45")], reader=StaleReader(utc("00:05"))
+    )
+    assert run(loop, clock, "00:44") == [("00:24", 20)]
+    assert loop.report()["scheduled"]
+    assert run(loop, clock, "00:50") == []
+    assert "Deployment/shop/web" in loop.report()["held"]
+    assert loop.report()["scheduled"] == {}
