@@ -14,7 +14,7 @@ import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from agent.alert_inbox import AlertInbox
 from agent.approvals import (
@@ -46,6 +46,9 @@ from remediation.digits import ascii_digits
 from remediation.guards import GlobalLimits
 from remediation.loading import RunbookLoadError, check_paths
 from remediation.schema import Runbook
+
+if TYPE_CHECKING:
+    from agent.adapters.slack import SocketState
 
 __all__ = [
     "Daemon",
@@ -137,6 +140,8 @@ class SocketModeReceiver(Protocol):
 
     def stop_socket_mode(self) -> None: ...
 
+    def socket_state(self) -> SocketState | None: ...
+
 
 class SocketModeLeader:
     """Slack Socket Mode on the leader only (``slack.receive: socket``).
@@ -146,6 +151,12 @@ class SocketModeLeader:
     never both receive Slack's interactions. A failed connection is logged and retried
     on a later check, after a delay that doubles from ``retry_min`` up to ``retry_max``;
     it never stops the daemon. ``close()`` disconnects for good (shutdown).
+
+    Once connected, slack-sdk's client keeps the connection and reconnects by itself,
+    saying so only in its own (silent) log. Each ``sync`` on the leader looks at the
+    connection: the first check that finds it lost logs one warning, the first that
+    finds it back one line at INFO (however many reconnections failed between), and
+    ``autonomic_slack_socket_connected`` says 1 or 0; a standby clears the gauge.
     """
 
     def __init__(
@@ -170,6 +181,12 @@ class SocketModeLeader:
         self.retry_at = 0.0  # no attempt before this time (clock)
         self._lock = threading.Lock()  # one sync, or close, at a time
         self._closed = threading.Event()
+        # Since when (clock) this leader has had no live connection; None while it has
+        # one, or does not lead.
+        self.down_since: float | None = None
+        # The established connection was lost (and said so), and when: while it is down.
+        self._lost: SocketState | None = None
+        self._lost_at = 0.0
 
     def sync(self) -> None:
         if self._closed.is_set():  # not even behind a close still under way
@@ -182,6 +199,55 @@ class SocketModeLeader:
                 self._connect()
             elif not leader and self.receiver.listening:
                 self._disconnect("this replica is no longer the leader")
+            self._watch(leader and not self._closed.is_set())
+
+    def describe(self) -> str | None:
+        """For readiness: what is wrong with the leader's connection, None if nothing."""
+        since = self.down_since
+        if since is None:
+            return None
+        return (
+            f"Slack Socket Mode not connected for {max(0.0, self.clock() - since):.0f} s "
+            "(Slack answers are not received)"
+        )
+
+    def _watch(self, leader: bool) -> None:
+        gauge = self.metrics.slack_socket_connected if self.metrics is not None else None
+        if not leader:
+            if gauge is not None:
+                gauge.clear()
+            self.down_since, self._lost = None, None
+            return
+        state = self.receiver.socket_state()
+        connected = state is not None and state.connected
+        if gauge is not None:
+            gauge.set(1 if connected else 0)
+        now = self.clock()
+        if connected:
+            self.down_since = None
+            lost, self._lost = self._lost, None
+            if lost is not None and state is not None:
+                log.info(
+                    "Slack Socket Mode: connected again after %.0f s without a connection "
+                    "(%d failed attempts to reconnect); Slack answers are received again",
+                    now - self._lost_at,
+                    state.failed_reconnects - lost.failed_reconnects,
+                    extra={"loop": "slack-socket-mode"},
+                )
+            return
+        if self.down_since is None:
+            self.down_since = now
+        if state is not None and self._lost is None:
+            # The connection slack-sdk had made is gone (a failed first connection is
+            # said by _connect, attempt by attempt).
+            self._lost, self._lost_at = state, now
+            log.warning(
+                "Slack Socket Mode: the connection to Slack was lost (%s); Slack answers "
+                "(Approve/Reject/Snooze) are not received until it reconnects, which it "
+                "keeps trying by itself",
+                state.failure or "no reason given",
+                extra={"loop": "slack-socket-mode"},
+            )
 
     def close(self) -> None:
         """Disconnect and stay disconnected (idempotent: a second call returns at once,
@@ -554,7 +620,11 @@ class Daemon:
         role = "leader" if self.gate.is_leader() else "standby (warm)"
         held = self.pause_watch.current if self.pause_watch is not None else None
         # Paused is still ready: the probes, the webhooks and the approvals must answer.
-        return True, role if held is None else f"{role}; {held.describe()}"
+        # So is a leader without its Slack connection (the HTTP routes, the CLI's
+        # answers and everything else still work): readiness says it.
+        socket = self.socket_mode.describe() if self.socket_mode is not None else None
+        notes = [n for n in (held.describe() if held is not None else None, socket) if n]
+        return True, "; ".join([role, *notes])
 
 
 def build_daemon(

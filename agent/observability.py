@@ -20,6 +20,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, ProcessCollector
+from prometheus_client.samples import Sample
 
 from remediation.digits import ascii_digits
 
@@ -71,6 +72,24 @@ def _entry(record: logging.LogRecord) -> dict[str, Any]:
         if value is not None:
             entry[key] = value
     return entry
+
+
+class _UnsetGauge(Gauge):
+    """A gauge without labels that is absent until set, and absent again once cleared
+    (a labelled gauge's ``clear`` removes its series; a plain one would stay at its
+    last value, or 0, on a replica that no longer keeps it current)."""
+
+    _present = False
+
+    def set(self, value: float) -> None:
+        super().set(value)
+        self._present = True
+
+    def clear(self) -> None:
+        self._present = False
+
+    def _child_samples(self) -> tuple[Sample, ...]:
+        return tuple(super()._child_samples()) if self._present else ()
 
 
 class JsonFormatter(logging.Formatter):
@@ -531,6 +550,15 @@ class Metrics:
             ["method", "reason"],
             registry=r,
         )
+        # Socket Mode's connection is known only to slack-sdk's client, which reconnects by
+        # itself: an outage shows here (and in one warning when it is lost).
+        self.slack_socket_connected = _UnsetGauge(
+            "autonomic_slack_socket_connected",
+            "1 while the leader's Slack Socket Mode connection is up, 0 while it leads "
+            "without one (Slack answers are not received); absent on a standby and with "
+            "slack.receive: http.",
+            registry=r,
+        )
         # The Kubernetes adapter: an object it could not read is left out of a listing
         # (the loops go on without it), so it shows here and in one warning line.
         self.kube_objects_unread = Counter(
@@ -564,6 +592,7 @@ class Metrics:
             self.canary_confidence,
             self.canary_metric_difference,
             self.canary_metric_status,
+            self.slack_socket_connected,
         )
 
     def standby(self) -> None:

@@ -112,6 +112,7 @@ __all__ = [
     "SlackApi",
     "SlackChannel",
     "SlackReceiver",
+    "SocketState",
     "VerdictClick",
     "build_approvals",
     "parse_click",
@@ -136,6 +137,9 @@ SOCKET_CLOSE_WAIT = 8.0
 # the connection's reader is left mid-frame. Reading up to 1 MiB at a time keeps the
 # depth at the number of reads the bytes arrive in.
 SOCKET_RECEIVE_BUFFER = 1_048_576
+# slack-sdk's builtin client pings Slack, and looks whether its connection is still up
+# (reconnecting it if not), every this many seconds: its own default.
+SOCKET_PING_INTERVAL = 5.0
 # Clicks acknowledged and waiting for the ledger: past this many, an HTTP click is
 # answered 503 and a Socket Mode click is told it was not taken (nothing is recorded).
 CLICK_QUEUE = 64
@@ -1121,31 +1125,86 @@ def parse_click(payload: Mapping[str, Any]) -> Click | None:
     return ButtonClick(user_id, user_name, question_id, answer, where, message_ts, action_ts)
 
 
-def _socket_mode_client(app_token: str, web: WebClient | None) -> Any:
+@dataclass(frozen=True)
+class SocketState:
+    """Where the Socket Mode connection stands, as slack-sdk's client knows it.
+
+    ``failure`` says, in Autonomic's words, what last went wrong (the connection failed
+    or was closed, or a reconnection failed): a type name, an HTTP status or a close
+    code, never an exception's text, which may carry the wss URL and its ticket.
+    ``failed_reconnects`` counts the reconnections slack-sdk tried and failed, since
+    the client was made."""
+
+    connected: bool
+    failure: str | None
+    failed_reconnects: int
+
+
+def _reconnect_failure(exc: Exception) -> str:
+    if isinstance(exc, SlackApiError):
+        data = exc.response.data
+        code = data.get("error") if isinstance(data, dict) else None
+        status = exc.response.status_code
+        return f"Slack answered apps.connections.open with HTTP {status}" + (
+            f" ({code})" if isinstance(code, str) and code.isascii() and code.isidentifier() else ""
+        )
+    return f"reconnecting failed ({type(exc).__name__})"
+
+
+def _socket_mode_client(app_token: str, web: WebClient | None, ping_interval: float) -> Any:
     """slack-sdk's builtin ``SocketModeClient``, except that once closed it never
-    connects again.
+    connects again, and that it keeps what last went wrong with its connection.
 
     slack-sdk handles a ``disconnect`` message (and a lost connection) by connecting to
     a new URL without looking at whether the client was closed meanwhile: a disconnect
     already taken off its queue when the lease went would open a connection nobody reads
     or closes, where Slack would still deliver (and re-deliver) answers.
+
+    slack-sdk logs its connection's failures, closes and reconnections through its own
+    logger, which stays silent in the daemon (docs/deploy.md, "Logs"): the client notes
+    them (``socket_state``) for ``SocketModeLeader`` to say in the daemon's words.
     """
     from slack_sdk.socket_mode import SocketModeClient
 
     class ClosingClient(SocketModeClient):
+        failure: str | None = None
+        failed_reconnects: int = 0
+
         def connect_to_new_endpoint(self, force: bool = False) -> None:
             if self.closed:
                 return
-            super().connect_to_new_endpoint(force)
+            try:
+                super().connect_to_new_endpoint(force)
+            except Exception as exc:  # slack-sdk logs it (silently) and tries again later
+                if not self.closed:
+                    self.failed_reconnects += 1
+                    self.failure = _reconnect_failure(exc)
+                raise
 
         def connect(self) -> None:
             super().connect()
             if self.closed:  # closed while it connected: close what it just opened
                 self.disconnect()
 
-    return ClosingClient(
-        app_token=app_token, web_client=web, receive_buffer_size=SOCKET_RECEIVE_BUFFER
+        def socket_state(self) -> SocketState:
+            return SocketState(self.is_connected(), self.failure, self.failed_reconnects)
+
+    client = ClosingClient(
+        app_token=app_token,
+        web_client=web,
+        receive_buffer_size=SOCKET_RECEIVE_BUFFER,
+        ping_interval=ping_interval,
     )
+
+    def failed(error: Exception) -> None:
+        client.failure = f"the connection failed ({type(error).__name__})"
+
+    def closed(code: int, _reason: str | None) -> None:
+        client.failure = f"Slack closed the connection (code {code})"
+
+    client.on_error_listeners.append(failed)
+    client.on_close_listeners.append(closed)
+    return client
 
 
 def _acknowledge_unrouted(client: Any, message: Mapping[str, Any], raw: str | None) -> None:
@@ -1198,6 +1257,7 @@ class SlackReceiver:
         self._socket: Any = None
         self._socket_lock = threading.Lock()
         self.socket_close_wait = SOCKET_CLOSE_WAIT
+        self.socket_ping_interval = SOCKET_PING_INTERVAL
         self.record_attempts = RECORD_ATTEMPTS
         self.record_backoff = RECORD_BACKOFF
         self.clicks = ClickRecorder(self._record)
@@ -1406,7 +1466,9 @@ class SlackReceiver:
             if self._socket is not None:
                 return
             web = WebClient(base_url=self._socket_base_url) if self._socket_base_url else None
-            client = _socket_mode_client(self._app_token.get_secret_value(), web)
+            client = _socket_mode_client(
+                self._app_token.get_secret_value(), web, self.socket_ping_interval
+            )
             client.message_listeners.append(_acknowledge_unrouted)
             client.socket_mode_request_listeners.append(self.handle_socket_request)
             try:
@@ -1451,6 +1513,14 @@ class SlackReceiver:
     @property
     def listening(self) -> bool:
         return self._socket is not None
+
+    def socket_state(self) -> SocketState | None:
+        """The Socket Mode connection's state; None while not listening."""
+        client = self._socket
+        if client is None:
+            return None
+        state: SocketState = client.socket_state()
+        return state
 
     # ------------------------------------------------------------- shared
     def receive(self, payload: Mapping[str, Any], now: float) -> AnswerOutcome | None:

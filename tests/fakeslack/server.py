@@ -155,6 +155,12 @@ class FakeSlack:
             for _ in range(times):
                 self._faults[method].append(_Fault(status, retry_after, body))
 
+    def clear_faults(self, method: str) -> None:
+        """Forget the faults ``fail_next`` queued for ``method`` that were not used yet:
+        its next call is answered normally."""
+        with self._lock:
+            self._faults.pop(method, None)
+
     def limit_posts(self, interval: float = 1.0) -> None:
         """Take one ``chat.postMessage`` per ``interval`` seconds per channel, as Slack
         does (about one a second): a faster one is answered 429 ``ratelimited`` with

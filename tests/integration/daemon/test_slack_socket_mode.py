@@ -286,6 +286,35 @@ def test_a_failed_connection_does_not_stop_the_daemon_and_is_retried(
     assert failures[1].endswith("retrying in 1 s")
 
 
+def test_readiness_and_the_gauge_say_while_the_leader_has_no_connection(
+    kube: FakeApiServer, slack: FakeSlack, tmp_path: Path
+) -> None:
+    """A leader without its Socket Mode connection stays ready (the HTTP routes and the
+    CLI's answers work) and says so on /readyz; ``autonomic_slack_socket_connected``
+    is 0 until it connects, then 1."""
+    sockets = sockets_of(slack)
+    slack.fail_next("apps.connections.open", 500, times=1000)
+    daemon, runtime = build_daemon(settings_for(tmp_path, slack), ENVIRON, kube_host=kube.url)
+    assert daemon.socket_mode is not None
+    daemon.socket_mode.retry_min = daemon.socket_mode.retry_max = 0.2
+
+    def connected() -> float | None:
+        return runtime.metrics.registry.get_sample_value("autonomic_slack_socket_connected")
+
+    runtime.start()
+    try:
+        wait_until(lambda: connected() == 0.0, 20.0, "the gauge at 0")
+        ok, why = daemon.ready()
+        assert ok and why.startswith("leader; Slack Socket Mode not connected for "), why
+        assert why.endswith(" s (Slack answers are not received)"), why
+        slack.clear_faults("apps.connections.open")
+        sockets.wait_for_connection(timeout=20.0)
+        wait_until(lambda: connected() == 1.0, 20.0, "the gauge at 1")
+        assert daemon.ready() == (True, "leader")
+    finally:
+        runtime.stop()
+
+
 def test_with_receive_http_nothing_dials_out_and_the_http_endpoint_answers(
     kube: FakeApiServer, slack: FakeSlack, tmp_path: Path
 ) -> None:

@@ -10,17 +10,22 @@ the clock is the tests' own, so that the retry delays can be checked exactly.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import pytest
 from pydantic import SecretStr
 
 from agent.adapters.slack import SlackReceiver
 from agent.daemon import SocketModeLeader
-from agent.observability import Metrics
+from agent.observability import JsonFormatter, Metrics, TextFormatter
 from tests.fakeslack import SocketModeServer, block_actions_payload
-from tests.integration.slack.conftest import CHANNEL, REPLAY, Rig
+from tests.integration.slack.conftest import APP_TOKEN, CHANNEL, REPLAY, TOKEN, Rig
+
+if TYPE_CHECKING:
+    from agent.adapters.slack import SocketState
 
 PROXY_VARIABLES = ("HTTPS_PROXY", "https_proxy", "HTTP_PROXY", "http_proxy")
 
@@ -156,3 +161,120 @@ def test_a_refused_app_token_is_an_error_in_the_log_and_still_retried(
     leader.sync()  # a person may have fixed the token meanwhile: asked again
     assert _opened(rig) == 2 and not receiver.listening
     assert sockets.connections == []
+
+
+def _connected(metrics: Metrics) -> float | None:
+    return metrics.registry.get_sample_value("autonomic_slack_socket_connected")
+
+
+def _wait(until: Callable[[], bool], what: str, timeout: float = 5.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not until():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.02)
+
+
+def _state(rig: Rig) -> SocketState:
+    state = rig.receiver.socket_state()
+    assert state is not None
+    return state
+
+
+def test_a_lost_connection_is_said_once_and_its_return_once_and_the_gauge_follows(
+    rig: Rig, sockets: SocketModeServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    """slack-sdk reconnects by itself and says so only in its own silent log: the
+    leader's check says the loss once, however many reconnections fail, and the return
+    once; ``autonomic_slack_socket_connected`` and readiness follow."""
+    rig.receiver.socket_ping_interval = 0.5  # slack-sdk looks (and reconnects) this often
+    metrics = Metrics()
+    leader = SocketModeLeader(rig.receiver, Lease(), rig.clock, metrics)
+    caplog.set_level(logging.INFO)
+    assert _connected(metrics) is None  # nothing set before the first check
+
+    leader.sync()
+    first = sockets.wait_for_connection()
+    assert _connected(metrics) == 1.0 and leader.describe() is None
+
+    # The connection is cut, and Slack will not hand out a new URL for a while.
+    rig.slack.fail_next("apps.connections.open", 500, times=1000)
+    sockets.drop(first, reset=True)
+    _wait(lambda: not _state(rig).connected, "the client to see the connection gone")
+    leader.sync()
+    assert _connected(metrics) == 0.0
+    [lost] = [r for r in _logged(caplog) if "lost" in r.getMessage()]
+    assert lost.levelno == logging.WARNING
+    assert lost.getMessage().startswith(
+        "Slack Socket Mode: the connection to Slack was lost (the connection failed ("
+    )
+    assert "are not received until it reconnects" in lost.getMessage()
+
+    _wait(lambda: _state(rig).failed_reconnects >= 2, "two failed reconnections")
+    rig.clock.advance(40)
+    leader.sync()
+    leader.sync()
+    assert _connected(metrics) == 0.0
+    assert [r for r in _logged(caplog) if r.levelno >= logging.WARNING] == [lost]  # once
+    assert leader.describe() == (
+        "Slack Socket Mode not connected for 40 s (Slack answers are not received)"
+    )
+    assert _state(rig).failure == "Slack answered apps.connections.open with HTTP 500"
+
+    rig.slack.clear_faults("apps.connections.open")  # Slack is back
+    second = sockets.wait_for_connection(2)
+    _wait(lambda: _state(rig).connected, "the client to reconnect")
+    failed = _state(rig).failed_reconnects
+    rig.clock.advance(5)
+    leader.sync()
+    leader.sync()
+    assert _connected(metrics) == 1.0 and leader.describe() is None
+    [back] = [r for r in _logged(caplog) if "again" in r.getMessage()]
+    assert back.levelno == logging.INFO
+    assert back.getMessage() == (
+        f"Slack Socket Mode: connected again after 45 s without a connection ({failed} "
+        "failed attempts to reconnect); Slack answers are received again"
+    )
+
+    # An answer arrives over the new connection.
+    asked = rig.approvals.ask(rig.decision(), rig.clock())
+    payload = block_actions_payload(
+        asked.question_id, "approve", user_id="U0ALICE", channel_id=CHANNEL, action_ts=rig.clock()
+    )
+    envelope_id = sockets.push_interactive(payload, conn=second)
+    sockets.wait_for_ack(envelope_id)
+
+    # Nothing the daemon logged, in either format, carries a token or a URL's ticket.
+    tickets = [c.ticket for c in sockets.connections]
+    secrets = [TOKEN, APP_TOKEN, *tickets, "ticket="]
+    for record in [r for r in caplog.records if r.name.startswith("autonomic")]:
+        for line in (JsonFormatter().format(record), TextFormatter().format(record)):
+            assert not [s for s in secrets if s in line], line
+
+
+def test_a_standby_sets_no_connection_gauge_and_clears_the_one_it_set_as_leader(
+    rig: Rig, sockets: SocketModeServer
+) -> None:
+    metrics = Metrics()
+    lease = Lease(held=False)
+    leader = SocketModeLeader(rig.receiver, lease, rig.clock, metrics)
+    leader.sync()
+    assert _connected(metrics) is None and leader.describe() is None
+
+    lease.held = True
+    rig.slack.fail_next("apps.connections.open", 500)
+    leader.sync()  # leads without a connection: 0, and readiness says since when
+    assert _connected(metrics) == 0.0
+    rig.clock.advance(5)
+    assert leader.describe() == (
+        "Slack Socket Mode not connected for 5 s (Slack answers are not received)"
+    )
+    leader.sync()
+    sockets.wait_for_connection()
+    assert _connected(metrics) == 1.0 and leader.describe() is None
+
+    lease.held = False
+    leader.sync()
+    assert _connected(metrics) is None and leader.describe() is None
+    metrics.slack_socket_connected.set(1)
+    metrics.standby()  # the remediation cycle on a standby clears it too
+    assert _connected(metrics) is None
