@@ -20,7 +20,8 @@ from collections.abc import Iterator
 from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, ProcessCollector
-from prometheus_client.samples import Sample
+from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
 
 from remediation.digits import ascii_digits
 
@@ -74,22 +75,33 @@ def _entry(record: logging.LogRecord) -> dict[str, Any]:
     return entry
 
 
-class _UnsetGauge(Gauge):
+class OptionalGauge(Collector):
     """A gauge without labels that is absent until set, and absent again once cleared
-    (a labelled gauge's ``clear`` removes its series; a plain one would stay at its
-    last value, or 0, on a replica that no longer keeps it current)."""
+    (a labelled gauge's ``clear`` removes its series; a plain ``Gauge`` would stay at its
+    last value, or 0, on a replica that no longer keeps it current). A collector of its
+    own, through prometheus_client's public ``Collector`` interface only."""
 
-    _present = False
+    def __init__(self, name: str, documentation: str, registry: CollectorRegistry) -> None:
+        self._name = name
+        self._documentation = documentation
+        self._value: float | None = None
+        registry.register(self)
 
     def set(self, value: float) -> None:
-        super().set(value)
-        self._present = True
+        self._value = float(value)
 
     def clear(self) -> None:
-        self._present = False
+        self._value = None
 
-    def _child_samples(self) -> tuple[Sample, ...]:
-        return tuple(super()._child_samples()) if self._present else ()
+    def describe(self) -> list[Metric]:
+        return [GaugeMetricFamily(self._name, self._documentation)]
+
+    def collect(self) -> list[Metric]:
+        family = GaugeMetricFamily(self._name, self._documentation)
+        value = self._value
+        if value is not None:
+            family.add_metric([], value)
+        return [family]
 
 
 class JsonFormatter(logging.Formatter):
@@ -552,7 +564,7 @@ class Metrics:
         )
         # Socket Mode's connection is known only to slack-sdk's client, which reconnects by
         # itself: an outage shows here (and in one warning when it is lost).
-        self.slack_socket_connected = _UnsetGauge(
+        self.slack_socket_connected = OptionalGauge(
             "autonomic_slack_socket_connected",
             "1 while the leader's Slack Socket Mode connection is up, 0 while it leads "
             "without one (Slack answers are not received); absent on a standby and with "
@@ -574,7 +586,7 @@ class Metrics:
         # What only the leader keeps current, by workload, canary, query, runbook or
         # decision type: a replica that stops leading drops them (``standby``), so that
         # what it set while it led is not exported for ever beside the new leader's.
-        self.leader_only: tuple[Gauge, ...] = (
+        self.leader_only: tuple[Gauge | OptionalGauge, ...] = (
             self.breaker_open,
             self.automation_rate,
             self.calibration_error,

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 from prometheus_client.metrics import MetricWrapperBase
 
-from agent.observability import Metrics
+from agent.observability import Metrics, OptionalGauge
 from tests.unit.manifests.conftest import BASE, REPO
 
 DASHBOARD = BASE / "grafana" / "autonomic-dashboard.json"
@@ -30,6 +30,9 @@ def _exported() -> dict[str, tuple[str, frozenset[str]]]:
         if isinstance(value, MetricWrapperBase):
             family = next(iter(value.collect()))
             families[family.name] = (family.type, frozenset(value._labelnames))
+        elif isinstance(value, OptionalGauge):  # no labels; absent until set
+            family = value.collect()[0]
+            families[family.name] = (family.type, frozenset())
     return families
 
 
