@@ -1161,6 +1161,10 @@ def _apply_env(data: dict[str, Any], environ: Mapping[str, str]) -> list[str]:
             target = nested
         try:
             target[names[-1]] = load_yaml_value(raw) if raw.strip() else raw
+        except yaml.constructor.ConstructorError as exc:
+            # A number YAML readers disagree on (010) or in other digits (!!int ٣), as
+            # the file refuses it; quoted ('"010"') it is text.
+            raise ConfigError(f"environment {key}: {exc.problem}") from None
         except yaml.YAMLError:
             target[names[-1]] = raw
         applied.append(key)
