@@ -15,9 +15,10 @@ from pathlib import Path
 import pytest
 
 from agent.csvio import read_table
-from agent.errors import ConfigError, InputError
-from agent.settings import Settings, load_settings
+from agent.errors import ConfigError, InputError, PermanentError
+from agent.settings import CanarySettings, Settings, advisories, load_settings
 from agent.settings import parse_duration as setting_duration
+from agent.sim.metrics import parse_selector
 from agent.sim.scenario import parse_offset
 from forecasting.canary.spec import CanarySpecError, parse_spec
 from remediation._types import parse_comparison, parse_step
@@ -308,3 +309,32 @@ def test_an_environment_override_with_a_leading_zero_is_refused(tmp_path: Path) 
 def test_a_long_whole_number_reaches_its_field_and_a_huge_one_is_refused() -> None:
     assert "must be at most 1000000" in _refusal("9" * 30)
     assert "a whole number of 5000 digits is too long to read" in _refusal("9" * 5000)
+
+
+# --- PromQL selectors: ASCII spaces only ----------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "query",
+    [f'up{{{NBSP}namespace="a"}}', f'up{{namespace{NBSP}="a"}}', f'up{NBSP}{{namespace="a"}}'],
+)
+def test_a_simulated_selector_with_a_no_break_space_is_refused_naming_it(query: str) -> None:
+    with pytest.raises(PermanentError) as caught:
+        parse_selector(query)
+    assert NAMED_NBSP in str(caught.value)
+    assert parse_selector(' up { namespace = "a" , pod="b" } ') == (
+        "up",
+        {"namespace": "a", "pod": "b"},
+    )
+
+
+def test_a_canary_count_query_with_a_no_break_space_is_named_by_config_check() -> None:
+    queries = dict(CanarySettings().queries)
+    assert "[1m]" in queries["errors"]
+    queries["errors"] = queries["errors"].replace("[1m]", f"[{NBSP}1m]")
+    notes = advisories(Settings.model_validate({"canary": {"queries": queries}}))
+    named = [n for n in notes if n.startswith("canary.queries.errors:")]
+    assert len(named) == 1, notes
+    assert "PromQL takes only plain spaces" in named[0]
+    assert NAMED_NBSP in named[0]
+    assert not any("counts over" in n for n in notes)
