@@ -1186,6 +1186,10 @@ def _apply_env(data: dict[str, Any], environ: Mapping[str, str]) -> list[str]:
             target = nested
         try:
             target[names[-1]] = load_yaml_value(raw) if raw.strip() else raw
+        except yaml.constructor.ConstructorError as exc:
+            # A number YAML readers disagree on (010) or in other digits (!!int ٣), as
+            # the file refuses it; quoted ('"010"') it is text.
+            raise ConfigError(f"environment {key}: {exc.problem}") from None
         except yaml.YAMLError:
             target[names[-1]] = raw
         applied.append(key)
@@ -1374,7 +1378,8 @@ def _canary_count_notes(canary: CanarySettings) -> list[str]:
 
 
 # A PromQL range selector, ``[5m]``; not a subquery's ``[30m:1m]``.
-_RANGE_SELECTOR = re.compile(r"\[\s*((?:[0-9]+(?:ms|s|m|h|d|w))+)\s*\]")
+# ASCII spaces only, as PromQL: a query holding another is named by its own note.
+_RANGE_SELECTOR = re.compile(r"\[\s*((?:[0-9]+(?:ms|s|m|h|d|w))+)\s*\]", re.ASCII)
 
 
 def _canary_window_notes(canary: CanarySettings) -> list[str]:
@@ -1384,7 +1389,10 @@ def _canary_window_notes(canary: CanarySettings) -> list[str]:
     period's own: over a longer window (``[1m]`` with a 30 s period) every error is
     counted in two or more intervals, evidence made up that speeds false rollbacks and
     promotions alike; over a shorter one (``[1m]`` with a 5 m period) most requests are
-    never counted, so the judge waits longer than it need."""
+    never counted, so the judge waits longer than it need. A query holding a space
+    nobody can see (a no-break space pasted from a page) is named too: Prometheus reads
+    no such space between a query's parts, nor this check its range selector."""
+
     from forecasting.canary import MetricKind, parse_spec
 
     specs = parse_spec(canary.spec)
@@ -1397,6 +1405,12 @@ def _canary_window_notes(canary: CanarySettings) -> list[str]:
         ("queries", canary.queries),
         ("rolloutQueries", canary.rollout_queries),
     ):
+        for column, query in sorted(queries.items()):
+            if unseen := unseen_character(query):
+                notes.append(
+                    f"canary.{field_name}.{column}: PromQL takes only plain spaces "
+                    f"between the parts of a query{unseen}"
+                )
         for column in columns:
             windows = {
                 sum(float(n) * _UNITS[unit] for n, unit in _PART.findall(found))

@@ -6,15 +6,18 @@ plain Python data together with a function that maps a path such as
 value (or the nearest enclosing one) is written; its ``exact`` method says whether
 the whole path is written at all (``None`` when a default applies).
 
-Numbers in exponent form are numbers, as in YAML 1.2 and in runbooks: PyYAML follows
-YAML 1.1, which wants a dot and a signed exponent, and would read an unquoted ``1e3``,
-``1e-3`` or ``2.5E6`` as text. ``load_yaml_value`` reads one value (an environment
-override) the same way.
+Numbers are read as runbooks read them (``remediation.yaml_numbers``), YAML 1.2's forms
+in ASCII digits, where PyYAML follows YAML 1.1: an unquoted ``1e3``, ``1e-3`` or
+``2.5E6`` is a number (YAML 1.1 wants a dot and a signed exponent, and reads them as
+text), ``0o17`` is 15, ``010`` is refused naming both readings (YAML 1.1 reads it as
+octal 8), ``1_000`` and ``1:30`` stay text (YAML 1.1: 1000 and 90), and an explicit
+``!!int`` or ``!!float`` takes only those forms (``!!int ٣`` is refused, not 3).
+Booleans stay YAML 1.1's: the settings refuse ``yes`` where a number belongs, naming
+it. ``load_yaml_value`` reads one value (an environment override) the same way.
 """
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -22,6 +25,7 @@ import yaml
 
 from remediation.yaml_hints import syntax_hint
 from remediation.yaml_keys import first_duplicate_key
+from remediation.yaml_numbers import read_numbers_strictly
 
 __all__ = [
     "LineFinder",
@@ -36,14 +40,10 @@ LineFinder = Callable[[Sequence[str | int]], int]
 
 
 class _Loader(yaml.SafeLoader):
-    """PyYAML's safe loader, with YAML 1.2's exponent forms read as numbers."""
+    """PyYAML's safe loader, with numbers read as runbooks read them."""
 
 
-_Loader.add_implicit_resolver(
-    "tag:yaml.org,2002:float",
-    re.compile(r"^[-+]?(?:[0-9][0-9_]*)(?:\.[0-9_]*)?[eE][-+]?[0-9]+$"),
-    list("-+0123456789"),
-)
+read_numbers_strictly(_Loader)
 
 
 def load_yaml_value(text: str) -> Any:

@@ -42,6 +42,7 @@ __all__ = [
     "RunbookModel",
     "Step",
     "StepField",
+    "counted",
     "expected_shape",
     "freeze_lists",
     "not_a_number",
@@ -88,6 +89,12 @@ def not_a_number(value: str, *, whole: bool = False) -> str:
     pattern = _WHOLE_NUMBER_TEXT if whole else _NUMBER_TEXT
     hint = " (remove the quotes)" if pattern.match(value.strip()) else ""
     return f"expected {'a whole number' if whole else 'a number'}, got the string {shown}{hint}"
+
+
+def counted(count: int, noun: str) -> str:
+    """A count a person reads, with its noun in the number it takes: ``1 pod``,
+    ``2 pods``, ``0 pods`` (for nouns that take an ``s``: pod, node, replica)."""
+    return f"{count} {noun}{'' if count == 1 else 's'}"
 
 
 def not_a_whole_number(value: float) -> str:

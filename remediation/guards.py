@@ -32,6 +32,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import Literal
 
+from remediation._types import counted as count_of
 from remediation.drain_notes import shown as shown_names
 from remediation.durations import format_duration
 from remediation.planning import Disruption, GuardResult, Plan
@@ -636,14 +637,16 @@ def _budgets(plan: Plan, state: GuardState, limits: GlobalLimits, now: float) ->
                     f"; room comes back in {format_duration(until - now)} (at {to_utc_text(until)})"
                 )
             denial = (
-                f"{used} pods disrupted in the last hour {where} (budget {limit} an hour); "
+                f"{count_of(used, 'pod')} disrupted in the last hour {where} "
+                f"(budget {limit} an hour); "
                 f"{left}{back}"
             )
         out.append(
             _Budget(
                 "maxPodsDisruptedPerHour"
                 + ("" if namespace is None else f"PerNamespace ({namespace})"),
-                f"at most {limit} pods disrupted in the last hour {where}, with this plan's "
+                f"at most {count_of(limit, 'pod')} disrupted in the last hour {where}, "
+                "with this plan's "
                 + ("first eviction (a drain goes on within the room left)" if drain else what),
                 f"{used} disrupted in the last hour; this plan {what}",
                 denial,
@@ -665,13 +668,16 @@ def over_budget(plan: Plan, limits: GlobalLimits) -> str | None:
     wanted = plan.disruption
     total = limits.max_pods_disrupted_per_hour
     if total is not None and wanted.pods > total:
-        return f"disrupts {wanted.pods} pods, more than safety.maxPodsDisruptedPerHour ({total})"
+        return (
+            f"disrupts {count_of(wanted.pods, 'pod')}, more than "
+            f"safety.maxPodsDisruptedPerHour ({total})"
+        )
     each = limits.max_pods_disrupted_per_hour_per_namespace
     if each is not None:
         for namespace, pods in wanted.by_namespace:
             if pods > each:
                 return (
-                    f"disrupts {pods} pods in namespace {namespace}, more than "
+                    f"disrupts {count_of(pods, 'pod')} in namespace {namespace}, more than "
                     f"safety.maxPodsDisruptedPerHourPerNamespace ({each})"
                 )
     return None

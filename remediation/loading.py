@@ -32,7 +32,9 @@ text for the schema to parse. Whole numbers are decimal (``17``), hex (``0x11``)
 with YAML 1.2's prefix (``0o21``); one written with a leading zero (``010``) is refused,
 naming both readings, since YAML 1.2 reads it as 10 and YAML 1.1 (PyYAML, the YAML of
 Kubernetes' tools) as octal 8 (``00`` and ``07``, the same either way, are read). An
-explicit ``!!int`` takes the same forms, in ASCII digits.
+explicit ``!!int`` or ``!!float`` takes the same forms, in ASCII digits (``!!float 1_0``
+and ``!!float ٣`` are refused). The daemon's configuration reads numbers by the same
+rules (``remediation.yaml_numbers``).
 """
 
 from __future__ import annotations
@@ -64,6 +66,7 @@ from remediation.validation import (
 )
 from remediation.yaml_hints import not_utf8, syntax_hint
 from remediation.yaml_keys import first_duplicate_key
+from remediation.yaml_numbers import read_numbers_strictly
 
 __all__ = [
     "LoadIssue",
@@ -163,64 +166,12 @@ _Loader.add_implicit_resolver(
     "tag:yaml.org,2002:bool", re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"), list("tTfF")
 )
 _Loader.add_implicit_resolver(
-    "tag:yaml.org,2002:int",
-    # A leading zero ("010") is an int here only to be refused by _construct_int.
-    re.compile(r"^(?:[-+]?[0-9]+|0x[0-9a-fA-F]+|0o[0-7]+)$"),
-    list("-+0123456789"),
-)
-_Loader.add_implicit_resolver(
-    "tag:yaml.org,2002:float",
-    re.compile(
-        r"^(?:[-+]?(?:\.[0-9]+|[0-9]+(?:\.[0-9]*)?)(?:[eE][-+]?[0-9]+)?"
-        r"|[-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN))$"
-    ),
-    list("-+0123456789."),
-)
-_Loader.add_implicit_resolver(
     "tag:yaml.org,2002:null", re.compile(r"^(?:~|null|Null|NULL|)$"), ["~", "n", "N", ""]
 )
 _Loader.add_implicit_resolver(_MERGE_TAG, re.compile(r"^(?:<<)$"), ["<"])
 
 
-_DECIMAL = re.compile(r"[-+]?(?:0|[1-9][0-9]{0,17})", re.ASCII)
-_LEADING_ZERO = re.compile(r"([-+]?)0+([0-9]+)", re.ASCII)
-_BASED = re.compile(r"0x[0-9a-fA-F]{1,16}|0o[0-7]{1,22}", re.ASCII)
-
-
-def _construct_int(loader: yaml.SafeLoader, node: yaml.ScalarNode) -> int:
-    """A whole number as YAML 1.2 writes it: decimal ``17``, ``0x11`` or ``0o21``.
-
-    ``010`` is 10 to YAML 1.2 but octal 8 to YAML 1.1 (PyYAML, and the YAML Kubernetes
-    tools read), so it is refused, with both spellings, rather than read either way. An
-    explicit ``!!int`` takes the same forms: ``int`` alone also reads Arabic-Indic or
-    full-width digits and ``1_000``, and thousands of digits are past its limit."""
-    text = str(loader.construct_scalar(node))
-    if _DECIMAL.fullmatch(text):
-        return int(text)
-    if _BASED.fullmatch(text):
-        return int(text, 0)
-    if (zero := _LEADING_ZERO.fullmatch(text)) and len(text) <= 19:
-        sign, digits = zero.groups()
-        if set(digits) <= set("01234567") and int(digits, 8) == int(digits):
-            return int(sign + digits)  # 00, 07: the same number either way
-        octal = (
-            f" or {sign}0o{digits} for octal {sign}{int(digits, 8)}"
-            if set(digits) <= set("01234567")
-            else ""
-        )
-        problem = (
-            f"{text!r}: a whole number with a leading zero is octal to some YAML readers "
-            f"and decimal to others; write {sign}{int(digits)}{octal}"
-        )
-    else:
-        problem = (
-            f"{text!r} is not a whole number; write it in ASCII digits (17), in hex (0x11) "
-            "or in octal (0o21), at most 18 digits"
-        )
-    raise yaml.constructor.ConstructorError(None, None, problem, node.start_mark)
-
-
-_Loader.add_constructor("tag:yaml.org,2002:int", _construct_int)
+read_numbers_strictly(_Loader)  # YAML 1.2 numbers, in ASCII digits: remediation.yaml_numbers
 
 
 class _ProblemError(Exception):

@@ -21,7 +21,7 @@ from dataclasses import dataclass, replace
 from fractions import Fraction
 from typing import Any, Literal
 
-from remediation._types import Comparison
+from remediation._types import Comparison, counted
 from remediation.drain_budgets import BudgetReading, read_budgets
 from remediation.drain_notes import not_replaced, protected_left
 from remediation.drain_notes import shown as shown_names
@@ -380,7 +380,8 @@ def _not_found(target: ObjectRef, snapshot: ClusterSnapshot) -> _Stop:
 def _unread_pods(pods: Sequence[UnreadObject], where: str) -> str:
     """'2 pods on node n1 could not be read (a, b): <the first one's why>'."""
     names = [u.ref.name or "(no name)" for u in pods]
-    return f"{len(pods)} pods {where} could not be read ({shown_names(names)}): {pods[0].why}"
+    said = f"{counted(len(pods), 'pod')} {where} could not be read"
+    return f"{said} ({shown_names(names)}): {pods[0].why}"
 
 
 def _workload(target: ObjectRef, snapshot: ClusterSnapshot) -> WorkloadState:
@@ -476,7 +477,8 @@ def _plan_scale(action: ScaleAction, target: ObjectRef, snapshot: ClusterSnapsho
                 raise _Stop(
                     "AtMaximum",
                     f"{show(hpa.ref)} already keeps at least "
-                    f"{max(hpa.min_replicas, hpa.current_replicas)} replicas, at or above "
+                    f"{counted(max(hpa.min_replicas, hpa.current_replicas), 'replica')}, "
+                    "at or above "
                     f"the runbook's maxReplicas ({how}): {_RUNBOOK_MAX}",
                 )
             raise _Stop(
@@ -649,7 +651,7 @@ def _plan_rollout(
     _refuse_on_delete(workload, "a rollout restart")
     change = Change(
         RolloutRestart(target),
-        f"{show(target)}: rollout restart ({workload.replicas} pods replaced gradually)",
+        f"{show(target)}: rollout restart ({counted(workload.replicas, 'pod')} replaced gradually)",
     )
     return _Planned((change,), (), workload.replicas, selected, healthy)
 
@@ -774,7 +776,9 @@ def _plan_node(
         if node.unschedulable:
             raise _Stop("AlreadyCordoned", f"{show(target)} is already unschedulable")
         change = Change(
-            Cordon(target), f"{show(target)}: cordon (no new pods; {len(pods)} pods stay)"
+            Cordon(target),
+            f"{show(target)}: cordon (no new pods; {counted(len(pods), 'pod')} "
+            f"{'stays' if len(pods) == 1 else 'stay'})",
         )
         return _Planned((change,), (), 0, selected, healthy_after, unread=unread)
     hidden = snapshot.unread_pods_on(target.name)
@@ -804,7 +808,7 @@ def _plan_node(
         left += "".join(f"; {note}" for note in reading.notes)
     change = Change(
         Drain(target, max_evictions=action.max_evictions, timeout_seconds=action.timeout),
-        f"{show(target)}: cordon and drain ({len(pods)} pods to evict, at most "
+        f"{show(target)}: cordon and drain ({counted(len(pods), 'pod')} to evict, at most "
         f"{action.max_evictions}, timeout {format_duration(action.timeout)}{left})",
     )
     approval = _below_ready_floor(chosen, target.name, action.min_ready_replicas, snapshot)
@@ -898,11 +902,12 @@ def drain_blocked_by(
     if not new:
         return DrainRecheck(blocking)
     unseen = [u for u in hidden if new.get(f"{u.ref.namespace or ''}/{u.ref.name}", 0) > 0]
+    one = len(unseen) == 1
     unread = (
         f"{_unread_pods(unseen, f'on node {node.ref.name}')}, and the plan did not see "
-        f"{'it' if len(unseen) == 1 else 'them'}: the drain would evict "
-        f"{'it' if len(unseen) == 1 else 'them'} too, and whether a PodDisruptionBudget "
-        "covers them and would refuse their eviction is not known"
+        f"{'it' if one else 'them'}: the drain would evict {'it' if one else 'them'} too, "
+        f"and whether a PodDisruptionBudget covers {'it' if one else 'them'} and would "
+        f"refuse {'its' if one else 'their'} eviction is not known"
     )
     return DrainRecheck(blocking, unread)
 
@@ -1018,7 +1023,8 @@ def _plan_patch(
                         expected={k: v for k, v in planned_from.items() if v},
                     ),
                     f"{show(target)}: container {container.name} {', '.join(parts)} "
-                    f"(x{action.factor:g}, max {action.max}; rolls out {workload.replicas} pods)",
+                    f"(x{action.factor:g}, max {action.max}; "
+                    f"rolls out {counted(workload.replicas, 'pod')})",
                 )
             )
     if not changes:
@@ -1563,7 +1569,7 @@ def _approval(
         and replicas_affected > rules.replicas_affected_over
     ):
         reasons.append(
-            f"affects {replicas_affected} replicas (over {rules.replicas_affected_over})"
+            f"affects {counted(replicas_affected, 'replica')} (over {rules.replicas_affected_over})"
         )
     if target.namespace is not None and target.namespace in rules.namespaces:
         reasons.append(f"namespace {target.namespace} always needs approval")

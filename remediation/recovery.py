@@ -42,6 +42,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from remediation._types import counted
 from remediation.durations import format_duration
 from remediation.ports import NodeState, ObjectRef, PodState
 from remediation.snapshot import ClusterSnapshot
@@ -206,8 +207,9 @@ def _pod_over(
     if hidden:
         return Recovery(
             False,
-            f"{len(hidden)} pods of {target} could not be read, so whether they are Ready "
-            f"is not known: {hidden[0].why}",
+            f"{counted(len(hidden), 'pod')} of {target} could not be read, so whether "
+            f"{'it is' if len(hidden) == 1 else 'they are'} Ready is not known: "
+            f"{hidden[0].why}",
         )
     for other in others:
         doubt = _pod_steady(other, reasons, now, settle)
@@ -223,7 +225,8 @@ def _pod_over(
     none_in = f", none {was}" if reasons else ""
     return Recovery(
         True,
-        f"{said}, and the other {len(others)} pods of {target} have been Ready for "
+        f"{said}, and the other {'pod' if len(others) == 1 else f'{len(others)} pods'} of "
+        f"{target} {'has' if len(others) == 1 else 'have'} been Ready for "
         f"{format_duration(settle)} or more{none_in}",
     )
 

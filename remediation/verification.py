@@ -19,7 +19,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from typing import Literal
 
-from remediation._types import Comparison
+from remediation._types import Comparison, counted
 from remediation.drain_notes import not_replaced, shown
 from remediation.ports import ObjectRef, UnreadObject
 from remediation.quantity import parse_quantity
@@ -159,10 +159,10 @@ def _workload_check(name: str, ref: ObjectRef, snapshot: ClusterSnapshot) -> tup
     }.get(name)
     if reason is not None:
         bad = [p.ref.name for p in pods if p.waiting_reason in reason]
-        return ("fail" if bad else "pass", f"{len(bad)} pods in {reason[0]}")
+        return ("fail" if bad else "pass", f"{counted(len(bad), 'pod')} in {reason[0]}")
     if name == "noOOMKilled":
         bad = [p.ref.name for p in pods if p.last_termination_reason == "OOMKilled"]
-        return ("fail" if bad else "pass", f"{len(bad)} pods last killed by OOM")
+        return ("fail" if bad else "pass", f"{counted(len(bad), 'pod')} last killed by OOM")
     if name == "hpaNotMaxedOut":
         hpa = snapshot.hpa_for(ref)
         if hpa is None:
@@ -206,7 +206,7 @@ def _node_check(name: str, ref: ObjectRef, snapshot: ClusterSnapshot) -> tuple[O
         ]
         stuck = stuck if not node.ready else []
         ok = node.unschedulable and not left and not stuck
-        said = f"{len(left)} pods left on the node"
+        said = f"{counted(len(left), 'pod')} left on the node"
         if left:
             said += f" ({shown([_pod_name(p.ref) for p in left])})"
         if stuck:
@@ -285,7 +285,7 @@ def evaluate_kubernetes_check(check: RenderedCheck, snapshot: ClusterSnapshot) -
         return CheckResult(
             check,
             "inconclusive",
-            f"{message}, but {len(hidden)} pods {_where(subject)} could not be read "
+            f"{message}, but {counted(len(hidden), 'pod')} {_where(subject)} could not be read "
             f"({shown([u.ref.name for u in hidden])}): {hidden[0].why}",
             OBJECT_UNREAD,
         )

@@ -365,8 +365,21 @@ def _resolve(ledger: Any, text: str) -> str:
     if not found:
         raise InputError(_not_asked(ledger, text))
     if len({q.id for q in found}) > 1:
-        # the ids that start with what was typed: a question's own, or its decision's
         typed = text.lower()
+        by_decision = [q for q in found if not q.id.lower().startswith(typed)]
+        decisions = {q.decision_id for q in found}
+        if len(decisions) == 1 and len(by_decision) == len(found):
+            # One decision asked more than once (the ledger allows it): its id names them
+            # all, so the one still waiting is the one to answer; else its questions' ids.
+            pending = [q for q in found if q.status == "pending"]
+            if len(pending) == 1:
+                return str(pending[0].id)
+            shown = ", ".join(distinct_ids([q.id for q in found[:5]]))
+            raise InputError(
+                f"decision {short_id(found[0].decision_id)} was asked {len(found)} questions, "
+                f"{len(pending) or 'none'} of them pending: {shown}; give the question's id"
+            )
+        # the ids that start with what was typed: a question's own, or its decision's
         shown = ", ".join(
             distinct_ids(
                 [q.id if q.id.lower().startswith(typed) else q.decision_id for q in found[:5]]

@@ -32,7 +32,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from remediation.digits import plain_number
+from remediation.digits import ascii_digits, plain_number
 
 if TYPE_CHECKING:  # imported lazily so that `autonomic --help` stays fast
     from agent.settings import Settings
@@ -236,6 +236,19 @@ def _number(options: dict[str, str], key: str, default: float, where: str) -> fl
     return value
 
 
+def _revision(options: dict[str, str], default: int, where: str) -> int:
+    """``revision=N``: a Deployment revision is a whole number from 1 (``int`` of the
+    number read would have cut ``2.5`` to 2 and taken ``0`` or ``-3``)."""
+    raw = options.pop("revision", None)
+    if raw is None:
+        return default
+    if not ascii_digits(raw, 18) or int(raw) < 1:
+        raise BadInputError(
+            [f"{where}: revision={raw!r} is not a revision; write a whole number from 1"]
+        )
+    return int(raw)
+
+
 _SPELLED = frozenset({"nan", "inf", "infinity"})
 
 
@@ -336,7 +349,7 @@ def _given_signal(
                 [f"{where}: a canary verdict is promote, rollback, continue or inconclusive"]
             )
         workload = snapshot.workload(target)
-        revision = int(_number(options, "revision", workload.revision if workload else 1, where))
+        revision = _revision(options, workload.revision if workload else 1, where)
         signal = canary_signal(
             verdict=name,  # type: ignore[arg-type]
             target=target,

@@ -204,6 +204,7 @@ from forecasting.canary import (
     Verdict,
     parse_spec,
 )
+from remediation._types import counted
 from remediation.matching import match
 from remediation.ports import (
     ClusterReader,
@@ -2413,7 +2414,8 @@ def _what_a_runbook_does(
     if rules is not None and rules.replicas_affected_over is not None:
         return (
             f"runbook {runbook.name} {verb}, without asking again unless more than "
-            f"{rules.replicas_affected_over} replicas are affected{detail}",
+            f"{counted(rules.replicas_affected_over, 'replica')} "
+            f"{'is' if rules.replicas_affected_over == 1 else 'are'} affected{detail}",
             True,
         )
     return f"runbook {runbook.name} {verb} without asking again{detail}", True

@@ -126,6 +126,7 @@ from forecasting.scaling import (
     untrusted,
 )
 from forecasting.series import Series
+from remediation._types import counted
 from remediation.digits import ascii_digits
 from remediation.durations import format_duration
 from remediation.ports import (
@@ -1740,7 +1741,7 @@ class ScalingLoop:
         measured = estimate.value()
         if measured is None:
             return DEFAULT_STARTUP, "default (no ready pod measured yet)"
-        return measured, f"measured: 80th percentile of {len(estimate.pods)} pods"
+        return measured, f"measured: 80th percentile of {counted(len(estimate.pods), 'pod')}"
 
     def _verify(
         self,
@@ -2650,7 +2651,7 @@ class ScalingLoop:
             return rec
         capped = max(allowed, hpa.min_replicas)
         pace = ", ".join(
-            f"{value} {'pods' if kind == 'Pods' else '%'} per {period} s"
+            f"{counted(value, 'pod') if kind == 'Pods' else f'{value} %'} per {period} s"
             for kind, value, period in hpa.scale_up_policies
         )
         select = hpa.scale_up_select or "Max"

@@ -18,11 +18,15 @@ import numpy as np
 from agent.adapters.prometheus import MetricSeries
 from agent.errors import PermanentError
 from forecasting.series import Series
+from remediation.digits import unseen_character
 
 __all__ = ["SimMetrics"]
 
-_SELECTOR = re.compile(r"^\s*([a-zA-Z_:][a-zA-Z0-9_:]*)\s*(?:\{(.*)\})?\s*$")
-_MATCHER = re.compile(r'\s*([a-zA-Z_][a-zA-Z0-9_]*)\s*=\s*"([^"]*)"\s*')
+# ASCII spaces only (re.ASCII): PromQL takes no other, and a no-break space pasted from a
+# page is named in the refusal (``unseen_character``) rather than read past.
+_SELECTOR = re.compile(r"^\s*([a-zA-Z_:][a-zA-Z0-9_:]*)\s*(?:\{(.*)\})?\s*$", re.ASCII)
+_MATCHER = re.compile(r'\s*([a-zA-Z_][a-zA-Z0-9_]*)\s*=\s*"([^"]*)"\s*', re.ASCII)
+_ASCII_SPACE = " \t\n\r\f\v"
 
 
 # The shipped runbooks speak PromQL for real exporters; the simulation answers those
@@ -57,16 +61,18 @@ def parse_selector(query: str) -> tuple[str, dict[str, str]]:
     match = _SELECTOR.match(query)
     if match is None:
         raise PermanentError(
-            f'the simulation understands selectors like name{{label="value"}}, not {query!r}',
+            f'the simulation understands selectors like name{{label="value"}}, not {query!r}'
+            + unseen_character(query),
             reason="QueryUnsupported",
         )
     name, inner = match.group(1), match.group(2) or ""
     labels: dict[str, str] = {}
-    for part in filter(None, (p.strip() for p in inner.split(","))):
+    for part in filter(None, (p.strip(_ASCII_SPACE) for p in inner.split(","))):
         found = _MATCHER.fullmatch(part)
         if found is None:
             raise PermanentError(
-                f"unsupported matcher {part!r} in {query!r}", reason="QueryUnsupported"
+                f"unsupported matcher {part!r} in {query!r}{unseen_character(part)}",
+                reason="QueryUnsupported",
             )
         labels[found.group(1)] = found.group(2)
     return name, labels

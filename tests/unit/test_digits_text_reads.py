@@ -15,8 +15,10 @@ from pathlib import Path
 import pytest
 
 from agent.csvio import read_table
-from agent.errors import InputError
+from agent.errors import ConfigError, InputError, PermanentError
+from agent.settings import CanarySettings, Settings, advisories, load_settings
 from agent.settings import parse_duration as setting_duration
+from agent.sim.metrics import parse_selector
 from agent.sim.scenario import parse_offset
 from forecasting.canary.spec import CanarySpecError, parse_spec
 from remediation._types import COMPARISON_PATTERN, STEP_PATTERN, parse_comparison, parse_step
@@ -234,3 +236,133 @@ def test_the_json_schema_patterns_take_the_spaces_the_loader_takes(
     else:
         loader_takes = True
     assert (re.search(pattern, text) is not None) == loader_takes
+
+
+# --- !!float in a runbook's YAML, and numbers in the daemon's configuration -----------
+
+OOM_RUNBOOK = Path(__file__).parents[2] / "runbooks" / "oom-raise-memory-limit.yaml"
+
+
+def _with_factor(written: str) -> str:
+    text = OOM_RUNBOOK.read_text(encoding="utf-8")
+    assert text.count("factor: 1.5\n") == 1
+    return text.replace("factor: 1.5\n", f"factor: {written}\n")
+
+
+@pytest.mark.parametrize("written", ["!!float 1_0", "!!float ٣", "!!float ３.5", "!!float 1:30"])
+def test_an_explicit_float_in_other_digits_is_refused(written: str) -> None:
+    with pytest.raises(RunbookLoadError) as caught:
+        load_text(_with_factor(written), "oom.yaml")
+    messages = [str(issue) for issue in caught.value.issues]
+    assert any(
+        m.startswith("oom.yaml:37:") and "is not a number; write it in ASCII digits" in m
+        for m in messages
+    ), messages
+
+
+@pytest.mark.parametrize(
+    ("written", "value"),
+    [
+        ("1.5", 1.5),
+        ("!!float 1.5", 1.5),
+        ("!!float 3e0", 3.0),
+        ("!!float 2", 2.0),
+        ("!!float .2e1", 2.0),
+    ],
+)
+def test_plain_floats_still_read_in_a_runbook(written: str, value: float) -> None:
+    (loaded,) = load_text(_with_factor(written), "oom.yaml")
+    (action,) = [a for a in loaded.spec.actions if a.type == "patchResources"]
+    assert action.factor == value
+
+
+def _settings(tmp_path: Path, routing: str) -> Settings:
+    path = tmp_path / "autonomic.yaml"
+    path.write_text(f"routing:\n{routing}", encoding="utf-8")
+    return load_settings(path, {})
+
+
+def _config_refusal(tmp_path: Path, routing: str) -> str:
+    with pytest.raises(ConfigError) as caught:
+        _settings(tmp_path, routing)
+    return str(caught.value)
+
+
+def test_the_config_refuses_a_leading_zero_as_runbooks_do(tmp_path: Path) -> None:
+    # PyYAML's YAML 1.1 read this as octal 8, a window of 8 outcomes.
+    message = _config_refusal(tmp_path, "  window: 010\n")
+    assert ":2:" in message
+    assert "leading zero is octal to some YAML readers and decimal to others" in message
+    assert "write 10 or 0o10 for octal 8" in message
+
+
+@pytest.mark.parametrize(
+    ("written", "said"),
+    [
+        ("  window: 1_000\n", 'expected a whole number, got the string "1_000"'),
+        ("  window: 1:30\n", 'expected a whole number, got the string "1:30"'),
+        ("  window: 0b110010\n", 'expected a whole number, got the string "0b110010"'),
+        ("  window: !!int ٥٠\n", "is not a whole number; write it in ASCII digits"),
+        ("  auto: !!float ٠.٩\n", "is not a number; write it in ASCII digits"),
+        ("  auto: !!float 0.9_5\n", "is not a number; write it in ASCII digits"),
+    ],
+)
+def test_the_config_reads_numbers_only_in_the_runbooks_forms(
+    tmp_path: Path, written: str, said: str
+) -> None:
+    message = _config_refusal(tmp_path, written)
+    assert ":2:" in message
+    assert said in message
+
+
+def test_the_config_reads_yaml_1_2_numbers(tmp_path: Path) -> None:
+    settings = _settings(tmp_path, "  window: 0o62\n  auto: 95e-2\n  ask: !!float .6\n")
+    assert (settings.routing.window, settings.routing.auto, settings.routing.ask) == (
+        50,
+        0.95,
+        0.6,
+    )
+    assert _settings(tmp_path, "  window: 07\n").routing.window == 7
+
+
+def test_an_environment_override_with_a_leading_zero_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "autonomic.yaml"
+    path.write_text("mode: observe\n", encoding="utf-8")
+    with pytest.raises(ConfigError, match=r"AUTONOMIC__ROUTING__WINDOW: '010': a whole number"):
+        load_settings(path, {"AUTONOMIC__ROUTING__WINDOW": "010"})
+    window = load_settings(path, {"AUTONOMIC__ROUTING__WINDOW": "0o62"}).routing.window
+    assert window == 50
+
+
+def test_a_long_whole_number_reaches_its_field_and_a_huge_one_is_refused() -> None:
+    assert "must be at most 1000000" in _refusal("9" * 30)
+    assert "a whole number of 5000 digits is too long to read" in _refusal("9" * 5000)
+
+
+# --- PromQL selectors: ASCII spaces only ----------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "query",
+    [f'up{{{NBSP}namespace="a"}}', f'up{{namespace{NBSP}="a"}}', f'up{NBSP}{{namespace="a"}}'],
+)
+def test_a_simulated_selector_with_a_no_break_space_is_refused_naming_it(query: str) -> None:
+    with pytest.raises(PermanentError) as caught:
+        parse_selector(query)
+    assert NAMED_NBSP in str(caught.value)
+    assert parse_selector(' up { namespace = "a" , pod="b" } ') == (
+        "up",
+        {"namespace": "a", "pod": "b"},
+    )
+
+
+def test_a_canary_count_query_with_a_no_break_space_is_named_by_config_check() -> None:
+    queries = dict(CanarySettings().queries)
+    assert "[1m]" in queries["errors"]
+    queries["errors"] = queries["errors"].replace("[1m]", f"[{NBSP}1m]")
+    notes = advisories(Settings.model_validate({"canary": {"queries": queries}}))
+    named = [n for n in notes if n.startswith("canary.queries.errors:")]
+    assert len(named) == 1, notes
+    assert "PromQL takes only plain spaces" in named[0]
+    assert NAMED_NBSP in named[0]
+    assert not any("counts over" in n for n in notes)

@@ -11,6 +11,7 @@ import pytest
 from agent.cli import main
 from agent.cli._context import one_decision
 from agent.errors import InputError
+from agent.ids import distinct_ids, short_id
 from agent.ledger import Decision, open_ledger
 
 
@@ -182,3 +183,35 @@ def test_ids_that_share_their_shown_characters_are_told_apart(
     # as told: one character more finds it
     assert main(["explain", f"{shared}c", "--ledger", url]) == 0
     assert "Pod/shop/web-1" in capsys.readouterr().out
+
+
+def test_a_decision_asked_twice_is_answered_through_its_pending_question(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A decision with two questions (the ledger allows it) was refused by its full id
+    as "ambiguous", listing that same decision id twice. Now its one pending question is
+    answered, and while both are pending (or neither is) the questions' ids are listed."""
+    url = f"sqlite:///{tmp_path / 'ledger.sqlite'}"
+    ledger = open_ledger(url, 0.0)
+    decision = ledger.record_decision(_decision("Pod/shop/web-1"), 10.0)
+    first = ledger.ask(decision, "cli", 30.0, 10**10)
+    second = ledger.ask(decision, "cli", 31.0, 10**10)
+    ledger.close()
+    assert main(["approve", decision, "--ledger", url]) == 2
+    err = capsys.readouterr().err
+    assert "was asked 2 questions, 2 of them pending:" in err, err
+    listed = err.split("pending: ", 1)[1].split(";", 1)[0].split(", ")
+    assert sorted(listed) == sorted(distinct_ids([first, second])), err
+    assert "give the question's id" in err
+
+    ledger = open_ledger(url, 0.0)
+    assert ledger.answer(first, "rejected", "alice", 40.0)
+    ledger.close()
+    assert main(["approve", decision, "--ledger", url]) == 0
+    assert f"question {short_id(second)} approved" in capsys.readouterr().out
+    ledger = open_ledger(url, 0.0)
+    try:
+        statuses = {q.id: q.status for q in ledger.find_questions(decision)}
+    finally:
+        ledger.close()
+    assert statuses == {first: "rejected", second: "approved"}

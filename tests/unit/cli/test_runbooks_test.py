@@ -278,6 +278,18 @@ def test_given_kubernetes_signal_must_be_in_the_objects(capsys: pytest.CaptureFi
             ["--signal", "forecastBreach:rps:Deployment/shop/web:excess=０.４"],
             "excess='０.４' is not a number",
         ),
+        (
+            ["--signal", "canary:rollback:Deployment/shop/web:revision=2.5"],
+            "revision='2.5' is not a revision; write a whole number from 1",
+        ),
+        (
+            ["--signal", "canary:rollback:Deployment/shop/web:revision=0"],
+            "revision='0' is not a revision",
+        ),
+        (
+            ["--signal", "canary:rollback:Deployment/shop/web:revision=٣"],
+            "revision='٣' is not a revision",
+        ),
     ],
 )
 def test_bad_signal_or_metric(
@@ -490,3 +502,11 @@ def test_the_preview_says_what_the_engine_decides(
         assert round(record.confidence, 4) == item["routing"]["confidence"]
         judged = [g for g in record.evidence["guards"]]
         assert judged == [*item["preconditions"], *item["guards"]]
+
+
+def test_a_canary_signal_takes_a_whole_revision(capsys: pytest.CaptureFixture[str]) -> None:
+    rb = str(RUNBOOKS / "canary-rollback.yaml")
+    signal = "canary:rollback:Deployment/shop/web:revision=4"
+    data = preview(capsys, rb, "--objects", str(CLUSTER), "--signal", signal)
+    [[taken_up]] = [s["runbooks"] for s in data["signals"]]
+    assert taken_up["runbook"] == "canary-rollback"

@@ -232,7 +232,7 @@ def test_a_drain_over_pods_that_could_not_be_read_before_the_cordon_asks(
     why, escalation = blocked
     assert why.startswith(f"the pods on {drain.target}, read again before the cordon: ")
     assert f"on node {node} could not be read" in why and bad in why
-    assert "whether a PodDisruptionBudget covers them and would refuse" in why
+    assert "whether a PodDisruptionBudget covers it and would refuse its eviction" in why
     assert why.endswith("so the node was not cordoned")
     assert "Nothing was done, not even the cordon" in escalation
     # The same pods named in the plan's evidence: the person approved over them.

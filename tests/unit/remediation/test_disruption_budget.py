@@ -151,7 +151,7 @@ def test_a_plan_bigger_than_the_budget_needs_an_empty_hour_and_a_person() -> Non
     gate = check(big, RESTART.spec.guards, _spent((20 * 60, "pay", 1)), small, NOW)
     assert gate.reason_code == "DisruptionBudget"
     assert gate.message == (
-        "1 pods disrupted in the last hour across all runbooks (budget 20 an hour); the plan "
+        "1 pod disrupted in the last hour across all runbooks (budget 20 an hour); the plan "
         "disrupts 50 pods, more than the budget: it needs an hour in which nothing else was "
         f"disrupted; room comes back in 40m (at {to_utc_text(NOW + 40 * 60)})"
     )

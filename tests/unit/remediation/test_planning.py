@@ -382,7 +382,7 @@ def test_drain_one_node_with_readable_diff_and_blast() -> None:
     )
     assert result.operations == (Drain(sick.ref, max_evictions=100, timeout_seconds=600.0),)
     assert result.diff == (
-        "Node node-2: cordon and drain (1 pods to evict, at most 100, timeout 10m)"
+        "Node node-2: cordon and drain (1 pod to evict, at most 100, timeout 10m)"
     )
     assert (result.blast.selected, result.blast.healthy_after) == (4, 3)
     assert result.verification is not None and result.undo_on_failure is False
@@ -923,7 +923,7 @@ def test_a_drain_plan_leaves_pods_annotated_not_safe_to_evict_and_says_it_ends_i
     pods = (batch, pod("web-2", web, node="node-2"), pod("web-3", web, node="node-1"))
     result = _drain_plan(pods, web)
     assert result.diff == (
-        "Node node-2: cordon and drain (1 pods to evict, at most 100, timeout 10m; 1 left in "
+        "Node node-2: cordon and drain (1 pod to evict, at most 100, timeout 10m; 1 left in "
         'place, annotated cluster-autoscaler.kubernetes.io/safe-to-evict: "false" (their '
         "owners ask that they never be evicted): shop/batch-1; remove the annotation or move "
         "them by hand, then drain again (the drain ends INCOMPLETE))"

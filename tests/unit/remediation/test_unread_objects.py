@@ -51,7 +51,7 @@ def test_a_drained_node_with_unreadable_pods_on_it_is_not_drained_yet() -> None:
     )
     assert result.outcome == "inconclusive", result.message
     assert result.reason_code == "ObjectUnread"
-    assert "1 pods on Node/n1 could not be read (web-9)" in result.message
+    assert "1 pod on Node/n1 could not be read (web-9)" in result.message
     # A readable pod left on it still fails the check outright.
     left = pod("web-1", WEB, node="n1")
     failing = ClusterSnapshot(pods=(left,), nodes=(cordoned,), unread=(BAD_POD,))
@@ -132,7 +132,7 @@ def test_a_workload_with_an_unreadable_pod_has_not_recovered() -> None:
     assert before is not None and before.over, before
     after = judged(replace(read, unread=(BAD_POD,)))
     assert after is not None and not after.over
-    assert "1 pods of Deployment/shop/web could not be read" in after.why
+    assert "1 pod of Deployment/shop/web could not be read" in after.why
 
 
 def test_too_few_ready_pods_because_some_could_not_be_read_is_no_failure_seen() -> None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 from dataclasses import replace
 from pathlib import Path
 
+from remediation._types import counted
 from remediation.guards import GlobalLimits, GuardState, check
 from remediation.loading import load_paths
 from remediation.planning import DrainRecheck, NoAction, Plan, drain_blocked_by, plan
@@ -52,7 +53,7 @@ def test_a_cordoned_node_whose_pods_could_not_be_read_is_not_said_drained() -> N
     hidden = (_unread_pod("web-9"),)
     snapshot = ClusterSnapshot((WEB,), (), (*NODES, cordoned), unread=hidden)
     message = _skipped(_drain(snapshot), "ObjectUnread")
-    assert "1 pods on it could not be read (web-9)" in message, message
+    assert "1 pod on it could not be read (web-9)" in message, message
     assert POD_WHY in message and "whether it is drained is not known" in message
     _skipped(_drain(ClusterSnapshot((WEB,), (), (*NODES, cordoned))), "AlreadyDrained")
 
@@ -70,7 +71,7 @@ def test_a_drain_over_pods_that_could_not_be_read_asks_a_person_and_counts_them(
     result = planned(_drain(snapshot))
     assert result.approval_required is True
     (reason,) = result.approval_reasons
-    assert reason.startswith(f"1 pods on node node-2 could not be read (web-9): {POD_WHY}")
+    assert reason.startswith(f"1 pod on node node-2 could not be read (web-9): {POD_WHY}")
     assert result.disruption.pods == 2
 
 
@@ -88,8 +89,8 @@ def test_the_check_before_a_drain_s_cordon_cannot_pass_pods_its_plan_did_not_see
     assert result.budgets is not None and result.budgets["unreadPods"] == ["shop/web-9"]
     found = drain_blocked_by(drain, snapshot)
     assert found.blocking == () and found.unread is not None
-    assert found.unread.startswith(f"1 pods on node node-2 could not be read (web-9): {POD_WHY}")
-    assert "whether a PodDisruptionBudget covers them and would refuse" in found.unread
+    assert found.unread.startswith(f"1 pod on node node-2 could not be read (web-9): {POD_WHY}")
+    assert "whether a PodDisruptionBudget covers it and would refuse its eviction" in found.unread
     assert drain_blocked_by(drain, snapshot, result.budgets["unreadPods"]) == DrainRecheck()
     more = replace(snapshot, unread=(_unread_pod("web-9"), _unread_pod("web-8")))
     again = drain_blocked_by(drain, more, result.budgets["unreadPods"])
@@ -109,7 +110,7 @@ def test_no_stuck_pod_is_not_said_when_the_workload_s_pods_could_not_be_read() -
     snapshot = ClusterSnapshot((WEB,), pods, unread=(_unread_pod("web-9"),))
     message = _skipped(plan(rb, signal(target=WEB.ref), snapshot, NOW), "ObjectUnread")
     assert "no pod of Deployment shop/web that could be read is in CrashLoopBackOff" in message
-    assert message.endswith(f"1 pods of Deployment shop/web could not be read (web-9): {POD_WHY}")
+    assert message.endswith(f"1 pod of Deployment shop/web could not be read (web-9): {POD_WHY}")
     _skipped(plan(rb, signal(target=WEB.ref), ClusterSnapshot((WEB,), pods), NOW), "NoStuckPods")
 
 
@@ -220,3 +221,8 @@ def test_min_healthy_says_which_nodes_could_not_be_read_and_how_the_hold_ends() 
     assert "1 of the selected set could not be read (node gpu-3) and counts as not" in gate.message
     assert "holds until it reads again" in gate.message
     assert "(excludeNames)" in gate.message
+
+
+def test_counts_a_person_reads_take_the_noun_in_its_number() -> None:
+    assert [counted(n, "pod") for n in (0, 1, 2)] == ["0 pods", "1 pod", "2 pods"]
+    assert counted(1, "replica") == "1 replica"

@@ -67,7 +67,7 @@ def test_a_raise_follows_the_hpas_pods_per_minute() -> None:
     assert first.reason_code == "HpaScaleUpLimit"
     assert (
         "raised to 4, not 7: HorizontalPodAutoscaler/shop/web scales up by at most "
-        "1 pods per 60 s (behavior.scaleUp, selectPolicy Max), and a raised minReplicas "
+        "1 pod per 60 s (behavior.scaleUp, selectPolicy Max), and a raised minReplicas "
         "would skip that limit"
     ) in first.reason
 
