@@ -51,7 +51,9 @@ annotated ``autonomic.dev/predictive: "true"``, every period:
    a write never goes over a ``minReplicas`` (or replicas) changed since its decision;
    a write whose outcome is not known is settled from the cluster, never failed blind
    nor written twice. What is kept of a workload out of predictive scaling for
-   ``FORGET_AFTER`` is dropped.
+   ``FORGET_AFTER`` is dropped. A workload the listing leaves out because it cannot be
+   read (``UnreadObject``) is not out: it is held (``ReadFailed``, the adapter's
+   reason), and its model and an approved question are kept for ``UNREAD_KEEP``.
 5. Load far above the forecast's upper bound is a forecast breach: a signal for the
    runbooks (a surge nobody forecast).
 
@@ -135,6 +137,8 @@ from remediation.ports import (
     ObjectRef,
     Scale,
     SetHpaMinReplicas,
+    UnreadObject,
+    UnreadReporter,
     WorkloadState,
     operation_from_dict,
 )
@@ -237,6 +241,12 @@ ADOPT_EVERY = 60  # cycles between looks for such workloads this process has no 
 # misses it (a cache not synced, a namespace filter), or every model would be refitted
 # at once when the workloads came back.
 FORGET_AFTER = 6 * 3600.0
+# A workload the listing leaves out because it came in a shape that cannot be read
+# (``UnreadObject``: a webhook rewrote it, say) is there, not gone: held ``ReadFailed``
+# for as long as it stays so, and its model and an approved question about it are kept
+# this long (a day: a bad rewrite fixed the next working day loses nothing), not
+# ``FORGET_AFTER``; after it they are dropped as for a deleted workload, the hold stays.
+UNREAD_KEEP = 24 * 3600.0
 CAPACITY_KEEP = 7 * 86400.0  # a learned capacity older than this is learned again
 SHORT_ALLOWED = 1  # cycles short of ready pods a lowered floor is forgiven
 # A workload short of ready pods this long has its pods looked at for ones the cluster
@@ -699,15 +709,22 @@ class ScalingLoop:
         # "OptedOut", and those now forecast-only, with "ForecastOnly".
         left: list[tuple[WorkloadState, str]] = []
         self._load_inherited()
-        workloads = self.cluster.list_workloads()
+        unread: list[UnreadObject] = []
+        workloads = (
+            self.cluster.list_workloads(unread=unread)
+            if isinstance(self.cluster, UnreadReporter)
+            else self.cluster.list_workloads()
+        )
         self._listing, self._history, self._remedies = workloads, None, None
         listed = {str(workload.ref) for workload in workloads}
+        # Left out as unreadable: there, so neither gone nor out (``_unreadable``).
+        unreadable = self._unreadable(unread)
         self._templates = {
             ObjectRef("Deployment", w.template_from, w.ref.namespace): w.ref
             for w in workloads
             if w.ref.kind == "Rollout" and w.template_from
         }
-        self._let_go &= listed
+        self._let_go &= listed | {str(item.ref) for item in unread}
         if self._cycles % ADOPT_EVERY == 1:
             self._adopt_left(workloads)
         not_opted_in: set[str] = set()
@@ -776,23 +793,24 @@ class ScalingLoop:
             # left about it is let go of as ``_release`` would.
             self._drop_inherited(name, "workload opted out", f"{name} left predictive scaling")
         self._close_dropped(now)
-        self._forget(seen, listed, now)
-        self._forget_gauges(seen)
-        for name in set(self.status.reactive) - seen:
+        self._forget(seen, listed, now, unreadable)
+        kept = seen | set(unreadable)  # an unreadable workload keeps its gauges and mode
+        self._forget_gauges(kept)
+        for name in set(self.status.reactive) - kept:
             del self.status.reactive[name]  # opted out or gone: no stale status
         for name in (set(self.status.held) & listed) - seen - not_opted_in:
             # Left predictive scaling: a hold on its forecast or its reads is over; one on
             # giving its floor back (a write refused, unsettled) is not.
             if self.status.held_reason.get(name) not in WRITE_HOLDS:
                 self._unheld(name)
-        self._held_gauges(listed)
-        for name in set(self.status.managed) - seen:
+        self._held_gauges(listed | set(unreadable))
+        for name in set(self.status.managed) - kept:
             del self.status.managed[name]
         for name in set(self.status.unplaced) - seen:
             del self.status.unplaced[name]
         for name in set(self.status.scheduled) - seen:
             del self.status.scheduled[name]
-        self._unmatched_schedules(workloads, seen)
+        self._unmatched_schedules(workloads, seen, unread)
         late = now - 2 * self.settings.period
         for model in self.models.values():
             if any(check.until <= late for check in model.verifying):
@@ -818,7 +836,9 @@ class ScalingLoop:
             "scheduleUnmatched": dict(sorted(dict(self.status.unscheduled).items())),
         }
 
-    def _forget(self, inside: set[str], listed: set[str], now: float) -> None:
+    def _forget(
+        self, inside: set[str], listed: set[str], now: float, unreadable: Mapping[str, str]
+    ) -> None:
         """Drop what is kept for a workload (its model, its hold and the hold last said)
         once it has been out of predictive scaling for ``FORGET_AFTER``: deleted (no
         longer listed), or left with its floor settled (given back, or nothing to give).
@@ -827,7 +847,12 @@ class ScalingLoop:
         being judged is judged on what was seen; an approved question not carried out
         fails (nothing will carry it out now). So does one a previous process left about
         a workload no model here has taken up in that time (not listed since this
-        process started, or a give-back ``_adopt_left`` did not take up)."""
+        process started, or a give-back ``_adopt_left`` did not take up).
+
+        A workload left out of the listing as unreadable (``unreadable``: name -> the
+        adapter's reason) is there, not gone: its model and an approved question are kept
+        for ``UNREAD_KEEP``, then dropped (the question failed with the reason it could
+        not be read), and its hold stays while it cannot be read."""
         models = {str(ref): ref for ref in self.models}
         inherited = self._inherited or {}
         out = (set(models) | set(self._said) | set(self.status.held) | set(inherited)) - inside
@@ -836,7 +861,8 @@ class ScalingLoop:
         ledger = self.decisions.ledger
         for name in out:
             since = self._out_since.setdefault(name, now)
-            if now - since < FORGET_AFTER:
+            why = unreadable.get(name)
+            if now - since < (FORGET_AFTER if why is None else UNREAD_KEEP):
                 continue
             ref = models.get(name)
             pending = None
@@ -855,12 +881,48 @@ class ScalingLoop:
                 self.decisions.progress(
                     pending,
                     f"not carried out: {name} has been out of predictive scaling for "
-                    f"{(now - since) / 3600:.0f} h",
+                    f"{(now - since) / 3600:.0f} h"
+                    if why is None
+                    else f"not carried out: {name} could not be read for "
+                    f"{(now - since) / 3600:.0f} h ({why})",
                     final=True,
                 )
+            if why is not None:
+                continue  # still there: held while it cannot be read, nothing left to drop
             self._said.pop(name, None)
             self._unheld(name)
             del self._out_since[name]
+
+    def _unreadable(self, unread: Sequence[UnreadObject]) -> dict[str, str]:
+        """The workloads the listing left out because they came in a shape that cannot be
+        read (``UnreadObject``), of those the loop keeps something of (a model, a hold, a
+        question a previous process left): name -> the adapter's reason. Each is held
+        ``ReadFailed`` with that reason, as a workload whose HPA cannot be read is: there,
+        not gone, so nothing is decided or written for it, its floor stays as it is, and
+        its model is kept (``_forget``: up to ``UNREAD_KEEP``); a floor being judged is
+        judged on what was seen, saying why no more was. It goes on once it reads again.
+        One the loop knows nothing of is not held: whether it is opted in cannot be told."""
+        known = {str(ref) for ref in self.models} | set(self.status.held)
+        known |= set(self._inherited or {})
+        found: dict[str, str] = {}
+        for item in unread:
+            name = str(item.ref)
+            if not item.ref.name or name not in known:
+                continue
+            found[name] = item.why
+            self._hold(
+                item.ref,
+                "ReadFailed",
+                f"{item.ref} is in the cluster but could not be read ({item.why}): not "
+                "taken for gone; nothing is decided or written for it and its floor stays "
+                f"as it is; what was learned of it is kept for up to {UNREAD_KEEP / 3600:.0f} "
+                "h, and it goes on once it reads again",
+                kind=f"unread: {item.why}",
+            )
+            model = self.models.get(item.ref)
+            for check in model.verifying if model is not None else ():
+                check.unread = item.why
+        return found
 
     def _adopt_left(self, workloads: Sequence[WorkloadState]) -> None:
         """Take up workloads that left predictive scaling while no model of them was in
@@ -2394,29 +2456,35 @@ class ScalingLoop:
             published=published,
         )
 
-    def _unmatched_schedules(self, workloads: Sequence[WorkloadState], seen: set[str]) -> None:
+    def _unmatched_schedules(
+        self,
+        workloads: Sequence[WorkloadState],
+        seen: set[str],
+        unread: Sequence[UnreadObject],
+    ) -> None:
         """Say (once in the log, and in ``GET /scaling`` while it lasts) each workload a
         scheduled floor names that the loop does not scale: not listed (a typo, another
-        namespace, not labelled for Autonomic) or not opted in to predictive scaling."""
+        namespace, not labelled for Autonomic), not opted in to predictive scaling, or
+        left out of the listing as unreadable (there, but nothing is set for it)."""
+
+        def named(ref: ObjectRef, name: str) -> bool:
+            return name in (f"{ref.namespace}/{ref.name}", f"{ref.kind}/{ref.namespace}/{ref.name}")
+
         found: dict[str, str] = {}
         for schedule in self.settings.scheduled_floors:
             for name in schedule.workloads:
-                listed = [
-                    w.ref
-                    for w in workloads
-                    if name
-                    in (
-                        f"{w.ref.namespace}/{w.ref.name}",
-                        f"{w.ref.kind}/{w.ref.namespace}/{w.ref.name}",
-                    )
-                ]
+                listed = [w.ref for w in workloads if named(w.ref, name)]
                 if any(str(ref) in seen for ref in listed):
                     continue
+                odd = next((u for u in unread if u.ref.name and named(u.ref, name)), None)
                 found[f"{schedule.name}: {name}"] = (
                     f"scheduled floor {schedule.name} names {name}, which "
                     + (
-                        f'is not opted in to predictive scaling (label {self.opt_in_label}: "true" '
-                        f'and annotation {PREDICTIVE}: "true"): no floor is set for it'
+                        f"could not be read ({odd.why}): no floor is set for it until it can be"
+                        if odd is not None and not listed
+                        else "is not opted in to predictive scaling (label "
+                        f'{self.opt_in_label}: "true" and annotation {PREDICTIVE}: "true"): '
+                        "no floor is set for it"
                         if listed
                         else "is no Deployment, StatefulSet or Rollout in the namespaces "
                         "Autonomic watches: no floor is set for it"

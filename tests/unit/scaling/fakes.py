@@ -19,7 +19,14 @@ from agent.observability import Metrics
 from agent.routing import Thresholds
 from agent.settings import ScalingSettings
 from forecasting.series import Series
-from remediation.ports import HpaState, ObjectRef, PodState, Scale, WorkloadState
+from remediation.ports import (
+    HpaState,
+    ObjectRef,
+    PodState,
+    Scale,
+    UnreadObject,
+    WorkloadState,
+)
 
 END = 1_795_310_280.0
 
@@ -49,20 +56,43 @@ class WeekReader:
 
 
 class FakeCluster:
+    """A cluster listing fixed workloads. As the Kubernetes adapter's listings do, it
+    names in ``unread`` (when given a list) the workloads a test put in ``unread``: there,
+    but in a shape that cannot be read, so left out of the listing."""
+
+    objects_skipped = 0
+
     def __init__(self, workloads: list[WorkloadState]) -> None:
         self.workloads = workloads
+        self.unread: list[UnreadObject] = []
         self.hpas: dict[ObjectRef, HpaState] = {}
         self.pods: list[PodState] = []
         self.pod_lists = 0  # how often the loop listed pods
 
-    def list_workloads(self) -> list[WorkloadState]:
+    def list_workloads(
+        self, namespace: str | None = None, *, unread: list[UnreadObject] | None = None
+    ) -> list[WorkloadState]:
+        if unread is not None:
+            unread.extend(self.unread)
         return self.workloads
 
     def list_pods(
-        self, namespace: str | None = None, selector: dict[str, str] | None = None
+        self,
+        namespace: str | None = None,
+        selector: dict[str, str] | None = None,
+        *,
+        unread: list[UnreadObject] | None = None,
     ) -> list[PodState]:
         self.pod_lists += 1
         return [p for p in self.pods if namespace is None or p.ref.namespace == namespace]
+
+    def list_nodes(self, *, unread: list[UnreadObject] | None = None) -> list[Any]:
+        return []
+
+    def list_volume_claims(
+        self, namespace: str | None = None, *, unread: list[UnreadObject] | None = None
+    ) -> list[Any]:
+        return []
 
     def get_hpa_for(self, ref: ObjectRef) -> HpaState | None:
         return self.hpas.get(ref)
