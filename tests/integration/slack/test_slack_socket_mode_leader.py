@@ -20,7 +20,7 @@ from agent.adapters.slack import SlackReceiver
 from agent.daemon import SocketModeLeader
 from agent.observability import Metrics
 from tests.fakeslack import SocketModeServer, block_actions_payload
-from tests.integration.slack.conftest import CHANNEL, REPLAY, Rig
+from tests.integration.slack.conftest import CHANNEL, REPLAY, Rig, stop_socket_mode_promptly
 
 PROXY_VARIABLES = ("HTTPS_PROXY", "https_proxy", "HTTP_PROXY", "http_proxy")
 
@@ -43,7 +43,7 @@ def sockets(rig: Rig, monkeypatch: pytest.MonkeyPatch) -> Iterator[SocketModeSer
     server = rig.slack.attach_socket_mode()
     yield server
     server.stop()  # drops the connections: stopping the client then does not wait 3 s
-    rig.receiver.stop_socket_mode()
+    stop_socket_mode_promptly(rig.receiver)
 
 
 def _logged(caplog: pytest.LogCaptureFixture) -> list[logging.LogRecord]:
