@@ -11,6 +11,7 @@ image and memory limit behaves (Ready, CrashLoopBackOff, OOMKilled, ImagePullBac
 from __future__ import annotations
 
 import copy
+import functools
 import hashlib
 import json
 import time
@@ -41,6 +42,7 @@ from agent.webhooks import AlertIntake
 from remediation.guards import GlobalLimits
 from remediation.loading import load_paths
 from remediation.ports import ObjectRef
+from remediation.schema import Runbook
 from remediation.signals import anomaly_signal
 from tests.fakekube import FakeApiServer, RequestRecord, Store, seed, start_fake_apiserver
 from tests.fakekube.seed import seed_deployment
@@ -447,6 +449,21 @@ class KubeRig:
         self.server.stop()
 
 
+@functools.cache
+def _shipped_runbooks() -> tuple[Runbook, ...]:
+    return load_paths([RUNBOOKS])
+
+
+def _runbooks(paths: Sequence[Path]) -> tuple[Runbook, ...]:
+    """The runbooks under ``paths``. The repository's own are parsed once a session
+    (their YAML was most of the time a rig took to build) and each rig gets a deep copy
+    of them, equal to a fresh load and shared with no other rig; a test's own folders
+    are loaded afresh."""
+    if list(paths) == [RUNBOOKS]:
+        return copy.deepcopy(_shipped_runbooks())
+    return load_paths(list(paths))
+
+
 def build_rig(
     tmp_path: Path,
     *,
@@ -490,7 +507,7 @@ def build_rig(
     inbox = AlertInbox(ledger, clock.now)
     intake = AlertIntake(token=SecretStr(TOKEN), clock=clock.now, inbox=inbox)
     engine = RemediationEngine(
-        runbooks=load_paths(list(runbooks)),
+        runbooks=_runbooks(runbooks),
         ledger=ledger,
         decisions=decisions,
         executor=executor,

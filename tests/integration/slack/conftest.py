@@ -154,6 +154,22 @@ def slack_settings(base_url: str, **overrides: object) -> SlackSettings:
     return SlackSettings.model_validate(data)
 
 
+def stop_socket_mode_promptly(receiver: SlackReceiver) -> None:
+    """``receiver.stop_socket_mode()``, for a fixture's clean-up, without the wait of up
+    to a second in it: slack-sdk's message processor blocks on its queue
+    (``get(timeout=1)``) before it looks whether the client was closed. Once ``close``
+    has marked the client closed, a ``None`` put on the queue (the processor skips it)
+    wakes the processor at once. The stop itself is still the adapter's; the tests of
+    stopping call ``stop_socket_mode`` as the daemon does."""
+    client: Any = receiver._socket
+    stopper = threading.Thread(target=receiver.stop_socket_mode, name="test-stop-socket")
+    stopper.start()
+    while stopper.is_alive():
+        if client is not None and client.closed:
+            client.message_queue.put(None)
+        stopper.join(0.005)
+
+
 @pytest.fixture
 def clock() -> Clock:
     return Clock()

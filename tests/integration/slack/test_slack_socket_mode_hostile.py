@@ -32,7 +32,7 @@ import pytest
 from agent.adapters.slack import SlackReceiver
 from agent.daemon import SocketModeLeader
 from tests.fakeslack import SocketModeServer, block_actions_payload
-from tests.integration.slack.conftest import CHANNEL, Rig
+from tests.integration.slack.conftest import CHANNEL, Rig, stop_socket_mode_promptly
 
 PROXY_VARIABLES = ("HTTPS_PROXY", "https_proxy", "HTTP_PROXY", "http_proxy")
 
@@ -47,7 +47,7 @@ def sockets(rig: Rig, monkeypatch: pytest.MonkeyPatch) -> Iterator[SocketModeSer
     server.wait_for_connection()
     yield server
     server.stop()  # wakes the client's reader: stopping it then does not wait 3 s
-    rig.receiver.stop_socket_mode()
+    stop_socket_mode_promptly(rig.receiver)
 
 
 def _click(rig: Rig, question_id: str, action: str = "approve", user: str = "U0ALICE") -> Any:

@@ -22,7 +22,14 @@ from agent.adapters.slack import SlackReceiver
 from agent.daemon import SocketModeLeader
 from agent.observability import JsonFormatter, Metrics, TextFormatter
 from tests.fakeslack import SocketModeServer, block_actions_payload
-from tests.integration.slack.conftest import APP_TOKEN, CHANNEL, REPLAY, TOKEN, Rig
+from tests.integration.slack.conftest import (
+    APP_TOKEN,
+    CHANNEL,
+    REPLAY,
+    TOKEN,
+    Rig,
+    stop_socket_mode_promptly,
+)
 
 if TYPE_CHECKING:
     from agent.adapters.slack import SocketState
@@ -48,7 +55,7 @@ def sockets(rig: Rig, monkeypatch: pytest.MonkeyPatch) -> Iterator[SocketModeSer
     server = rig.slack.attach_socket_mode()
     yield server
     server.stop()  # drops the connections: stopping the client then does not wait 3 s
-    rig.receiver.stop_socket_mode()
+    stop_socket_mode_promptly(rig.receiver)
 
 
 def _logged(caplog: pytest.LogCaptureFixture) -> list[logging.LogRecord]:

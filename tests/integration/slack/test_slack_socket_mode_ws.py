@@ -30,7 +30,7 @@ from typing import Any
 import pytest
 
 from tests.fakeslack import SocketModeServer, block_actions_payload, websocket_accept
-from tests.integration.slack.conftest import CHANNEL, Rig
+from tests.integration.slack.conftest import CHANNEL, Rig, stop_socket_mode_promptly
 
 PROXY_VARIABLES = ("HTTPS_PROXY", "https_proxy", "HTTP_PROXY", "http_proxy")
 
@@ -46,7 +46,7 @@ def sockets(rig: Rig, monkeypatch: pytest.MonkeyPatch) -> Iterator[SocketModeSer
     # Dropping the connections first wakes the client's reader, so that stopping it does
     # not wait out its 3-second receive timeout (test_stop... measures that wait).
     server.stop()
-    rig.receiver.stop_socket_mode()
+    stop_socket_mode_promptly(rig.receiver)
 
 
 def _click(rig: Rig, question_id: str, action: str = "approve", user: str = "U0ALICE") -> Any:

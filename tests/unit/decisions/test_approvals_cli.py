@@ -1,10 +1,12 @@
 from __future__ import annotations
 
+import contextlib
+import io
 import subprocess
-import sys
 from pathlib import Path
 
 from agent.approvals import Approvals
+from agent.cli import main
 from agent.cli._context import utc_text
 from agent.clock import SystemClock
 from agent.decisions import DecisionService
@@ -15,8 +17,18 @@ from tests.unit.decisions.test_decision_service import RecordingChannel, proposa
 
 
 def _cli(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "agent", *args], capture_output=True, text=True, check=False
+    """The command as ``python -m agent`` runs it (``sys.exit(main())``), in this process:
+    a subprocess paid a second or more of imports for each of these tests' 20 commands.
+    ``tests/unit/test_cli.py`` runs the module itself."""
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        try:
+            code: object = main(list(args))
+        except SystemExit as exited:  # argparse's refusals
+            code = exited.code
+    returncode = code if isinstance(code, int) else 0 if code is None else 1
+    return subprocess.CompletedProcess(
+        ["autonomic", *args], returncode, out.getvalue(), err.getvalue()
     )
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import copy
+import functools
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,6 +24,7 @@ from agent.sim.cluster import SimCluster, SimWorkload, Template
 from remediation.guards import GlobalLimits
 from remediation.loading import load_paths
 from remediation.ports import ObjectRef
+from remediation.schema import Runbook
 from remediation.signals import Signal
 
 RUNBOOKS = Path(__file__).resolve().parents[3] / "runbooks"
@@ -69,6 +72,21 @@ class Rig:
                 self.engine.cycle()
 
 
+@functools.cache
+def _shipped_runbooks() -> tuple[Runbook, ...]:
+    return load_paths([RUNBOOKS])
+
+
+def _runbooks(folder: Path) -> tuple[Runbook, ...]:
+    """The runbooks in ``folder``. The repository's own are parsed once a session (their
+    YAML was most of the time a rig took to build) and each rig gets a deep copy of them,
+    equal to a fresh load and shared with no other rig; a test's own folder is loaded
+    afresh."""
+    if folder == RUNBOOKS:
+        return copy.deepcopy(_shipped_runbooks())
+    return load_paths([folder])
+
+
 def rig(
     tmp_path: Path,
     *,
@@ -92,7 +110,7 @@ def rig(
     )
     executor = Executor(ledger, sim, clock, owner="test")
     engine = RemediationEngine(
-        runbooks=load_paths([runbooks]),
+        runbooks=_runbooks(runbooks),
         ledger=ledger,
         decisions=decisions,
         executor=executor,
