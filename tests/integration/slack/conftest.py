@@ -164,9 +164,11 @@ def stop_socket_mode_promptly(receiver: SlackReceiver) -> None:
     client: Any = receiver._socket
     stopper = threading.Thread(target=receiver.stop_socket_mode, name="test-stop-socket")
     stopper.start()
+    # Read defensively: should a slack-sdk release rename these, the stop is only slower.
+    queue = getattr(client, "message_queue", None)
     while stopper.is_alive():
-        if client is not None and client.closed:
-            client.message_queue.put(None)
+        if queue is not None and getattr(client, "closed", False):
+            queue.put(None)
         stopper.join(0.005)
 
 
