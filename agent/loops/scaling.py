@@ -3041,6 +3041,14 @@ class ScalingLoop:
                 model_version=self._version_name(model),
                 prior_success=1.0,
                 default_thresholds=self.thresholds,
+                # A person's "no" to a scheduled floor (not this time) says nothing of
+                # the forecast either: no verdict on the type, as its outcome gets none.
+                no_verdict=(
+                    None
+                    if model.scheduled is None
+                    else f"the floor was set by scheduled floor {model.scheduled}, a "
+                    "person's instruction and not a forecast"
+                ),
                 shadow=forecast_only,
                 shadowed_by=(
                     "PublishOnly",
