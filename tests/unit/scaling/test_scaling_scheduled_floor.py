@@ -24,6 +24,7 @@ from agent.loops.scaling import (
     FLOOR_DECISION,
     HISTORY_SINCE,
     MAX_REPLICAS,
+    MIN_REPLICAS,
     PREDICTIVE,
     STARTUP,
     STEP,
@@ -482,3 +483,19 @@ def test_a_rejected_scheduled_floor_gets_no_verdict(tmp_path: Path) -> None:
         assert " UTC verdict: none (alice)" in story
     finally:
         ledger.close()
+
+
+@pytest.mark.parametrize("reader", [None, StaleReader(utc("00:05"))], ids=["fresh", "stale"])
+def test_a_min_replicas_above_the_hpas_max_writes_nothing_even_while_held(
+    reader: WeekReader | None,
+) -> None:
+    """``min-replicas`` 40 on an HPA whose maxReplicas is 30: the API server refuses any
+    floor above 30, so the loop holds (MinAboveMax) rather than try. With the load fresh
+    it did; while the load was stale, the scheduled floor still tried to write 40."""
+    loop, clock = rig(
+        [sunday("sunday-batch", 50, "00:30", "00:45")], reader=reader, **{MIN_REPLICAS: "40"}
+    )
+    assert run(loop, clock, "00:40") == []
+    assert proposals(loop) == []
+    held = loop.report()["held"]["Deployment/shop/web"]
+    assert held["reason"] == ("MinAboveMax" if reader is None else "LoadGap")
