@@ -314,19 +314,22 @@ STEPPED = {
     "start", ["2026-03-27T20:07:00", "2026-10-23T21:31:30", "2026-04-03T12:00:00"]
 )
 def test_stepped_walks_find_what_a_minute_walk_finds(name: str, start: str) -> None:
-    """Every 37 minutes for a day and a half around a daylight-saving change (either
+    """Every 61 minutes for three days around a daylight-saving change (either
     way, and a half-hour one), ``first_open`` and ``closes_at`` (``contains`` in both)
     give what looking at each local minute in turn gives."""
     from remediation.windows import closes_at, first_open
 
     w, ahead, horizon = STEPPED[name], 3 * 3600.0, 2.5 * 86400.0
-    walk = MinuteWalk(w, at(start) - 2 * 86400.0, 6.5)
+    walk = MinuteWalk(w, at(start) - 2 * 86400.0, 8.0)
     moment = at(start)
-    for _ in range(36 * 60 // 37):
+    for _ in range(3 * 1440 // 61):
         when = datetime.fromtimestamp(moment, UTC)
-        assert first_open(w, moment, ahead) == walk.first_open(moment, ahead), when
+        opens = walk.first_open(moment, ahead)
+        assert first_open(w, moment, ahead) == opens, when
         assert closes_at(w, moment, horizon) == walk.closes_at(moment, horizon), when
-        moment += 37 * 60
+        if opens is not None and opens > moment:  # and just after it opens
+            assert closes_at(w, opens + 30, horizon) == walk.closes_at(opens + 30, horizon)
+        moment += 61 * 60
 
 
 def test_a_window_open_for_days_is_walked_in_few_steps(monkeypatch: pytest.MonkeyPatch) -> None:
