@@ -29,7 +29,14 @@ from typing import Any, Protocol
 from agent.errors import AutonomicError, PermanentError, TransientError
 from agent.ids import short_id
 from agent.ledger import LATE_ANSWER_PREFIX, DecisionRecord, Feedback, Ledger, Question, is_hold
-from agent.verdicts import DEFAULT_REASK_AFTER_REJECT, HINDSIGHT, hindsight_hold, judge
+from agent.verdicts import (
+    DEFAULT_REASK_AFTER_REJECT,
+    HINDSIGHT,
+    NO_VERDICT_OUTCOME,
+    hindsight_hold,
+    judge,
+    no_verdict,
+)
 
 __all__ = [
     "ESCALATIONS_SHOWN",
@@ -751,7 +758,8 @@ class Approvals:
         the answer is still the on-call's judgment of the proposal, so the first one is
         kept as the decision's verdict (approved: right, rejected: wrong) and teaches the
         decision type's track record, which otherwise learns nothing from the questions
-        nobody answered in time.
+        nobody answered in time. On a decision that takes no verdict (``no_verdict``: a
+        scheduled floor) it is kept as none.
         """
         # Exactly once, as answers are: a compare-and-set, so that two replicas or a
         # double click cannot keep two late verdicts.
@@ -763,15 +771,15 @@ class Approvals:
             "click_id": click_id,
             "late_by": round(max(now - question.expires_at, 0.0), 3),
         }
+        said = "right" if answer == "approved" else "wrong"
+        late = {**detail, "answer": f"{answer} after the question expired; nothing was done"}
+        decision = self.ledger.get_decision(question.decision_id)
+        why_not = no_verdict(decision) if decision is not None else None
+        if why_not is not None:  # a decision that takes no verdict: kept, not counted
+            said, late = NO_VERDICT_OUTCOME, {**late, "why": f"no verdict: {why_not}"}
         kept = [
             Feedback(question.decision_id, "late-answer", answer, actor, detail),
-            Feedback(
-                question.decision_id,
-                "verdict",
-                "right" if answer == "approved" else "wrong",
-                actor,
-                {**detail, "answer": f"{answer} after the question expired; nothing was done"},
-            ),
+            Feedback(question.decision_id, "verdict", said, actor, late),
         ]
         # The marker and the verdict are one transaction: a marker alone would refuse
         # every later try as "already kept" with nothing kept.
@@ -845,6 +853,13 @@ class Approvals:
                 "NotJudgeable",
                 f"decision {short_id(decision_id)} is a hand-off: a guard held the runbook back, "
                 "so it proposed nothing to call the fix or not",
+            )
+        why_not = no_verdict(record)
+        if why_not is not None:
+            return AnswerOutcome(
+                False,
+                "NotJudgeable",
+                f"decision {short_id(decision_id)} takes no verdict: {why_not}",
             )
         if record.status not in HINDSIGHT:
             return AnswerOutcome(

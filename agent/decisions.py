@@ -47,6 +47,7 @@ from agent.ledger import Decision, DecisionRecord, Feedback, Ledger, Question, i
 from agent.observability import Metrics, decision_context
 from agent.routing import Autonomy, Route, Thresholds, route
 from agent.settings import RoutingSettings
+from agent.verdicts import NO_VERDICT, NO_VERDICT_OUTCOME, no_verdict
 
 __all__ = [
     "DecisionService",
@@ -174,6 +175,10 @@ class Proposal:
     # Why that yes does not stand for it after all: what its question promised no longer
     # holds (the runbooks changed since it was asked); the route's reason says so.
     promise_broken: str | None = None
+    # Why this decision's outcome teaches its type nothing (a scheduled floor: a
+    # person's instruction): kept in its evidence (``agent.verdicts.NO_VERDICT``), so
+    # that an answer to it, or its outcome, is recorded as neither right nor wrong.
+    no_verdict: str | None = None
 
 
 @dataclass(frozen=True)
@@ -386,6 +391,8 @@ class DecisionService:
             promise_broken=p.promise_broken,
         )
         evidence = dict(p.evidence)
+        if p.no_verdict is not None:
+            evidence[NO_VERDICT] = p.no_verdict
         defaults = p.default_thresholds or self._global_thresholds()
         evidence["routing"] = {
             "signal_confidence": round(p.signal_confidence, 4),
@@ -504,7 +511,8 @@ class DecisionService:
         """Carry a recorded answer into the decision (idempotent: status compare-and-set).
 
         ``approved`` makes the decision executable (its proposer finds it by status);
-        ``rejected`` is a wrong verdict on the proposal; ``expired`` is a "no" that the
+        ``rejected`` is a wrong verdict on the proposal (kept as no verdict on one that
+        takes none: ``agent.verdicts.no_verdict``); ``expired`` is a "no" that the
         approvals layer has already escalated.
         """
         question = self.ledger.question(question_id)
@@ -516,20 +524,19 @@ class DecisionService:
         now = self.clock.now()
         target = {"approved": "approved", "rejected": "rejected", "expired": "expired"}.get(answer)
         # A rejection's verdict is written with the change, in one transaction: once
-        # the decision has left "asked", nothing would write it again.
-        verdict = (
-            [
-                Feedback(
-                    record.id,
-                    "verdict",
-                    "wrong",
-                    actor,
-                    {"answer": "rejected", "reason": question.answer_reason},
-                )
-            ]
-            if answer == "rejected"
-            else []
-        )
+        # the decision has left "asked", nothing would write it again. A decision that
+        # takes no verdict (``no_verdict``: a scheduled floor, a person's own
+        # instruction) keeps the "no" without calling the proposal wrong: its type's
+        # confidence, thresholds and calibration count only right and wrong.
+        verdict: list[Feedback] = []
+        if answer == "rejected":
+            detail: dict[str, Any] = {"answer": "rejected", "reason": question.answer_reason}
+            why_not = no_verdict(record)
+            if why_not is None:
+                verdict = [Feedback(record.id, "verdict", "wrong", actor, detail)]
+            else:
+                detail["why"] = f"no verdict: {why_not}"
+                verdict = [Feedback(record.id, "verdict", NO_VERDICT_OUTCOME, actor, detail)]
         if target is None or not self.ledger.transition(
             record.id, ["asked"], target, now, feedback=verdict
         ):
@@ -541,7 +548,7 @@ class DecisionService:
 
     def _count_answer(self, record: DecisionRecord, question: Question, answer: str) -> None:
         """The answer in this process's metrics (corrections, outcomes, time to answer)."""
-        if answer == "rejected":
+        if answer == "rejected" and no_verdict(record) is None:
             self.metrics.human_corrections.labels(decision_type=record.decision_type).inc()
         self.metrics.decisions.labels(
             kind=record.kind, decision_type=record.decision_type, route="ask", outcome=answer
@@ -764,6 +771,11 @@ class DecisionService:
         if record is None:
             raise KeyError(decision_id)
         outcome = "inconclusive" if right is None else "right" if right else "wrong"
+        why_not = no_verdict(record)
+        if why_not is not None and right is not None:
+            # A decision that takes no verdict: its outcome is kept, not counted.
+            outcome, right = NO_VERDICT_OUTCOME, None
+            detail = {**(detail or {}), "no_verdict": why_not}
         verdict = Feedback(decision_id, kind, outcome, actor, detail)
         moved, written = self.ledger.settle(
             decision_id, ["approved", "executing", "verifying"], status, now, verdict

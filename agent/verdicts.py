@@ -24,9 +24,12 @@ __all__ = [
     "DEFAULT_REASK_AFTER_REJECT",
     "HINDSIGHT",
     "NOT_EXECUTED",
+    "NO_VERDICT",
+    "NO_VERDICT_OUTCOME",
     "held_past_max_wait",
     "hindsight_hold",
     "judge",
+    "no_verdict",
     "status_said",
 ]
 
@@ -56,6 +59,14 @@ HINDSIGHT = frozenset({"escalated", "expired"})
 # ``execution`` feedback row of outcome ``expired``: it was never executed, so it is no
 # verification, neither right nor wrong, and is listed as this wherever outcomes are.
 NOT_EXECUTED = "not executed (held back past approvedMaxWait)"
+# The evidence key of a decision whose outcome teaches its decision type nothing, with
+# why (a scheduled floor: a person's instruction, not the forecast's). A person's "no" to
+# it, a late answer and any outcome recorded for it are kept, but as NO_VERDICT_OUTCOME,
+# never ``right`` or ``wrong``: the track record, the threshold moves and the reliability
+# table count only those, so a person saying "not this time" to their own schedule does
+# not blame the forecast.
+NO_VERDICT = "no_verdict"
+NO_VERDICT_OUTCOME = "none"
 # safety.reaskAfterReject's default (``remediation.guards.GlobalLimits``): how long a
 # hindsight "it was not the fix" holds its incident, where the settings are not at hand.
 DEFAULT_REASK_AFTER_REJECT = 86400.0
@@ -83,6 +94,13 @@ def hindsight_hold(
         f"{format_duration(reask_after)} (safety.reaskAfterReject{source}), or sooner if "
         "someone says it was the fix"
     )
+
+
+def no_verdict(record: DecisionRecord) -> str | None:
+    """Why ``record``'s outcome teaches its decision type nothing (its evidence's
+    ``NO_VERDICT``), or None when it is judged as any decision of its type is."""
+    why = record.evidence.get(NO_VERDICT)
+    return why if isinstance(why, str) and why else None
 
 
 def held_past_max_wait(feedback: Iterable[Mapping[str, Any]]) -> bool:
@@ -114,7 +132,8 @@ def judge(
     verdict (the newest verdict on a decision is the one the track record counts).
 
     Raises ``InputError`` for a decision in any other status (still pending,
-    observed only, shadowed): there is nothing yet to judge.
+    observed only, shadowed): there is nothing yet to judge; and for one that takes no
+    verdict (``no_verdict``: a scheduled floor), whose outcome teaches its type nothing.
     """
     from agent.ledger import is_hold
 
@@ -123,6 +142,12 @@ def judge(
             f"decision {short_id(record.id)} is a hand-off ({record.decision_type}): a guard held "
             "the runbook back, so it proposed nothing to judge; judge the runbook's own "
             "decisions instead"
+        )
+    why_not = no_verdict(record)
+    if why_not is not None:
+        raise InputError(
+            f"decision {short_id(record.id)} takes no verdict: {why_not}; a right or wrong "
+            "on it would count toward its type's confidence and thresholds"
         )
     if record.status in CARRIED_OUT:
         kind = "correction"

@@ -149,6 +149,10 @@ class CronSpec:
     def matches(self, local: datetime) -> bool:
         if local.minute not in self.minutes or local.hour not in self.hours:
             return False
+        return self.day_matches(local)
+
+    def day_matches(self, local: datetime) -> bool:
+        """Whether the local date (month, day, weekday) may start the window."""
         if local.month not in self.months:
             return False
         weekday = (local.weekday() + 1) % 7
@@ -308,19 +312,90 @@ def _in_weekly(ranges: tuple[WeeklyRange, ...], local: datetime) -> bool:
     return False
 
 
-def _in_cron(cron: CronSpec, duration: float, at: float, zone: ZoneInfo) -> bool:
-    # Walk back minute by minute over the window length: a start matched within the
-    # last ``duration`` seconds means the window is open. Matching on each instant's
-    # local wall clock makes skipped (spring-forward) minutes never match, as in cron.
-    newest = int(at // 60) * 60
-    oldest = at - duration
+# Walking a window minute by minute on the local clock costs one timezone conversion a
+# minute: some 11,500 for a window open for days (milliseconds a call, every cycle, for
+# every workload a schedule names). The walks below step over runs of minutes known to
+# give the same answer instead: the rest of a local day, hour or run of minutes that
+# cannot start a cron window, the rest of a weekly range. A step is taken only where the
+# UTC offset is the same at both of its ends, so that every local minute in between is
+# the one a minute-by-minute walk would have seen; across a daylight-saving change the
+# step is halved until it is (at worst one minute). (Two changes within one step whose
+# offsets cancel out would be stepped over: no zone has such changes less than a day
+# apart.)
+
+
+def _step(instant: float, local: datetime, minutes: int, zone: ZoneInfo, sign: int) -> float:
+    """``instant`` moved ``sign`` (1 or -1) by up to ``minutes`` whole minutes: the most,
+    halving, that lands at the UTC offset ``local`` (its local time) has."""
+    offset = local.utcoffset()
+    while (
+        minutes > 1
+        and datetime.fromtimestamp(instant + sign * minutes * 60, zone).utcoffset() != offset
+    ):
+        minutes //= 2
+    return instant + sign * max(minutes, 1) * 60
+
+
+def _no_start_ahead(cron: CronSpec, local: datetime) -> int:
+    """How many local minutes from ``local`` on (it included) start no cron window."""
+    if not cron.day_matches(local):
+        return 1440 - (local.hour * 60 + local.minute)
+    if local.hour not in cron.hours:
+        return 60 - local.minute
+    later = [minute for minute in cron.minutes if minute > local.minute]
+    return (min(later) if later else 60) - local.minute
+
+
+def _no_start_behind(cron: CronSpec, local: datetime) -> int:
+    """How many local minutes back from ``local`` (it included) start no cron window."""
+    if not cron.day_matches(local):
+        return local.hour * 60 + local.minute + 1
+    if local.hour not in cron.hours:
+        return local.minute + 1
+    earlier = [minute for minute in cron.minutes if minute < local.minute]
+    return local.minute - (max(earlier) if earlier else -1)
+
+
+def _next_start(cron: CronSpec, first: float, last: float, zone: ZoneInfo) -> float | None:
+    """The first whole minute from ``first`` to ``last`` (both instants on a minute) at
+    which ``cron`` starts a window on the local clock; None when it starts none."""
+    instant = first
+    while instant <= last:
+        local = datetime.fromtimestamp(instant, zone)
+        if cron.matches(local):
+            return instant
+        instant = _step(instant, local, _no_start_ahead(cron, local), zone, 1)
+    return None
+
+
+def _last_start(cron: CronSpec, newest: float, oldest: float, zone: ZoneInfo) -> float | None:
+    """The last whole minute from ``newest`` back to just after ``oldest`` at which
+    ``cron`` starts a window on the local clock; None when it starts none."""
     instant = newest
     while instant > oldest:
         local = datetime.fromtimestamp(instant, zone)
         if cron.matches(local):
-            return True
-        instant -= 60
-    return False
+            return instant
+        instant = _step(instant, local, _no_start_behind(cron, local), zone, -1)
+    return None
+
+
+def _in_cron(cron: CronSpec, duration: float, at: float, zone: ZoneInfo) -> bool:
+    # A start matched within the last ``duration`` seconds means the window is open.
+    # Matching on each instant's local wall clock makes skipped (spring-forward) minutes
+    # never match, as in cron.
+    return _last_start(cron, int(at // 60) * 60, at - duration, zone) is not None
+
+
+def _weekly_run(mask: int, local: datetime, inside: bool) -> int:
+    """How many local minutes from ``local`` on (it included) are all inside (or all
+    outside) the weekly ranges whose ``week_mask`` is ``mask``, up to the week's end."""
+    at = local.weekday() * 1440 + local.hour * 60 + local.minute
+    bits = mask >> at
+    if not inside:
+        bits = ~bits & ((1 << (MINUTES_PER_WEEK - at)) - 1)
+    run = (bits ^ (bits + 1)).bit_length() - 1  # the lowest bit not set
+    return max(min(run, MINUTES_PER_WEEK - at), 1)
 
 
 MINUTES_PER_WEEK = 7 * 1440
@@ -414,15 +489,18 @@ def first_open(window: WindowFields, at: float, ahead: float) -> float | None:
         starts = [_local_instant(span.start, zone) for span in window.dates]
         inside = [start for start in starts if at < start <= end]
         return min(inside) if inside else None
-    # Weekly ranges and cron starts fall on whole local minutes: look at each minute.
+    # Weekly ranges and cron starts fall on whole local minutes.
     minute = math.floor(at / 60.0) * 60.0 + 60.0
+    if window.cron is not None:
+        return _next_start(window.cron, minute, end, zone)
+    if window.weekly is None:  # pragma: no cover - one form each
+        return None
+    mask = week_mask(window.weekly)
     while minute <= end:
         local = datetime.fromtimestamp(minute, zone)
-        if window.weekly is not None and _in_weekly(window.weekly, local):
+        if _in_weekly(window.weekly, local):
             return minute
-        if window.cron is not None and window.cron.matches(local):
-            return minute
-        minute += 60.0
+        minute = _step(minute, local, _weekly_run(mask, local, False), zone, 1)
     return None
 
 
@@ -431,7 +509,7 @@ def closes_at(window: WindowFields, at: float, horizon: float = 8 * 86400.0) -> 
     of its dates range, the first local minute outside its weekly ranges, or a cron
     window's last start plus its ``duration`` (a start while it is open keeps it open
     longer). ``at`` itself when it is closed then; None when a weekly or cron window is
-    still open at ``at + horizon`` (those are walked a minute at a time that far)."""
+    still open at ``at + horizon`` (looked at that far ahead)."""
     if not contains(window, at):
         return at
     zone = _zone(window)
@@ -449,24 +527,29 @@ def closes_at(window: WindowFields, at: float, horizon: float = 8 * 86400.0) -> 
     last = at + max(horizon, 0.0)
     minute = math.floor(at / 60.0) * 60.0 + 60.0
     if window.weekly is not None:
+        mask = week_mask(window.weekly)
         while minute <= last:
-            if not _in_weekly(window.weekly, datetime.fromtimestamp(minute, zone)):
+            local = datetime.fromtimestamp(minute, zone)
+            if not _in_weekly(window.weekly, local):
                 return minute
-            minute += 60.0
+            minute = _step(minute, local, _weekly_run(mask, local, True), zone, 1)
         return None
     if window.cron is None or window.duration is None:  # pragma: no cover - one form each
         return None
     duration = window.duration
     # The newest start that keeps it open now (``_in_cron`` found one), then any start
     # before that opening ends.
-    start = math.floor(at / 60.0) * 60.0
-    while not window.cron.matches(datetime.fromtimestamp(start, zone)):
-        start -= 60.0
+    start = _last_start(window.cron, math.floor(at / 60.0) * 60.0, at - duration, zone)
+    if start is None:  # pragma: no cover - ``contains`` found one
+        return at
     end = start + duration
     while minute < end and minute <= last:
-        if window.cron.matches(datetime.fromtimestamp(minute, zone)):
-            end = minute + duration
-        minute += 60.0
+        # The last whole minute before ``end`` (a duration may end between minutes).
+        before_end = math.ceil(end / 60.0) * 60.0 - 60.0
+        found = _next_start(window.cron, minute, min(before_end, last), zone)
+        if found is None:
+            break
+        end, minute = found + duration, found + 60.0
     return end if end <= last else None
 
 

@@ -2172,25 +2172,9 @@ class ScalingLoop:
                 f"{hpa.min_replicas}: fix the HPA; holding the current floor",
             )
             return
-        if hpa is not None and (knobs.min_replicas or 0) > hpa.max_replicas:
-            # The API server refuses an HPA whose minReplicas exceeds its maxReplicas, so
-            # a floor's floor above the ceiling would be a failed write every cycle.
-            self._hold(
-                ref,
-                "MinAboveMax",
-                f"{MIN_REPLICAS}={knobs.min_replicas} is above the maxReplicas "
-                f"{hpa.max_replicas} of {hpa.ref}: lower the annotation or raise the HPA's "
-                "maxReplicas; holding the current floor",
-            )
-            return
-        if hpa is None and knobs.max_replicas is None and (knobs.min_replicas or 0) > NO_HPA_MAX:
-            self._hold(
-                ref,
-                "MinAboveMax",
-                f"{MIN_REPLICAS}={knobs.min_replicas} is above {NO_HPA_MAX}, the most replicas "
-                f"the loop sets without an HPA or an {MAX_REPLICAS} annotation: if that many "
-                f"are meant, set {MAX_REPLICAS} too; holding the current replicas",
-            )
+        above = _min_above_max(knobs, hpa)
+        if above is not None:
+            self._hold(ref, "MinAboveMax", above)
             return
         # Why the floor is only published, never written (None: it may be written).
         published: str | None = f"{PREDICTIVE}: {FORECAST_ONLY}" if forecast_only else None
@@ -2583,6 +2567,8 @@ class ScalingLoop:
         hpa = self.cluster.get_hpa_for(ref)
         if hpa is not None and (hpa.shared_with or hpa.max_replicas < hpa.min_replicas):
             return  # held for those reasons too, once the load is read
+        if _min_above_max(knobs, hpa) is not None:
+            return  # as the floor the API server refuses would be (MinAboveMax)
         if workload.replicas == 0 and (hpa is None or hpa.min_replicas != 0):
             return  # autoscaling is off for it
         if model.pending is not None or now < model.quiet_until:
@@ -3110,6 +3096,14 @@ class ScalingLoop:
                 model_version=self._version_name(model),
                 prior_success=1.0,
                 default_thresholds=self.thresholds,
+                # A person's "no" to a scheduled floor (not this time) says nothing of
+                # the forecast either: no verdict on the type, as its outcome gets none.
+                no_verdict=(
+                    None
+                    if model.scheduled is None
+                    else f"the floor was set by scheduled floor {model.scheduled}, a "
+                    "person's instruction and not a forecast"
+                ),
                 shadow=forecast_only,
                 shadowed_by=(
                     "PublishOnly",
@@ -3310,6 +3304,28 @@ def _squashed(key: str) -> str:
     """A label key without case, punctuation or a trailing "d" or "e": typos of one
     another come out the same (``autonomic.dev/Enabled``, ``autonomic.dev/enable``)."""
     return "".join(c for c in key.lower() if c.isalnum()).removesuffix("d").removesuffix("e")
+
+
+def _min_above_max(knobs: WorkloadKnobs, hpa: HpaState | None) -> str | None:
+    """Why the workload's ``min-replicas`` annotation is above the most it may have (the
+    HPA's ``maxReplicas``; without an HPA nor ``max-replicas``, ``NO_HPA_MAX``), so that
+    any floor written would be refused or runaway: the hold's words; None when it is not."""
+    wanted = knobs.min_replicas or 0
+    if hpa is not None and wanted > hpa.max_replicas:
+        # The API server refuses an HPA whose minReplicas exceeds its maxReplicas, so
+        # a floor's floor above the ceiling would be a failed write every cycle.
+        return (
+            f"{MIN_REPLICAS}={knobs.min_replicas} is above the maxReplicas "
+            f"{hpa.max_replicas} of {hpa.ref}: lower the annotation or raise the HPA's "
+            "maxReplicas; holding the current floor"
+        )
+    if hpa is None and knobs.max_replicas is None and wanted > NO_HPA_MAX:
+        return (
+            f"{MIN_REPLICAS}={knobs.min_replicas} is above {NO_HPA_MAX}, the most replicas "
+            f"the loop sets without an HPA or an {MAX_REPLICAS} annotation: if that many "
+            f"are meant, set {MAX_REPLICAS} too; holding the current replicas"
+        )
+    return None
 
 
 def _ceiling(annotated: int | None, hpa: HpaState | None, floor_min: int) -> int:

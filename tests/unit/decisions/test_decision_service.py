@@ -703,3 +703,61 @@ def test_answers_recorded_during_a_long_ledger_outage_are_still_applied(
     assert decisions.sync_answers() == 1
     record = ledger.get_decision(routed.decision_id)
     assert record is not None and record.status != "asked"
+
+
+def test_a_decision_that_takes_no_verdict_teaches_its_type_nothing(ledger: Ledger) -> None:
+    """A proposal marked ``no_verdict`` (a scheduled floor: a person's own instruction):
+    a "no" to it, a late answer, a person's verdict and its outcome are kept, but never
+    as right or wrong, so the type's track record (its confidence, threshold moves and
+    reliability table) and its corrections do not count them."""
+    from agent.errors import InputError
+    from agent.verdicts import NO_VERDICT, judge
+
+    channel, clock = RecordingChannel(), FakeClock(1000)
+    decisions = service(ledger, channel, clock)
+    kind = "restart-stuck/Deployment"
+    why = "set by scheduled floor sunday-batch, a person's instruction"
+    marked = {"no_verdict": why, "forced_approval": "a person's schedule"}
+
+    def corrections() -> float:
+        value: float = decisions.metrics.human_corrections.labels(decision_type=kind)._value.get()
+        return value
+
+    rejected = decisions.decide(proposal(0.99, **marked))
+    record = ledger.get_decision(rejected.decision_id)
+    assert record is not None and record.evidence[NO_VERDICT] == why
+    assert decisions.answer(rejected.question_id or "", "rejected", "alice", "not this time")
+    (verdict,) = [r for r in ledger.feedback_for(rejected.decision_id) if r["kind"] == "verdict"]
+    assert verdict["outcome"] == "none" and verdict["actor"] == "alice"
+    assert verdict["detail"]["why"] == f"no verdict: {why}"
+    assert verdict["detail"]["reason"] == "not this time"
+    # Answered after its question expired: kept as feedback, as none.
+    late = decisions.decide(proposal(0.99, **marked))
+    clock.advance(601)
+    decisions.expire_due()
+    assert not decisions.answer(late.question_id or "", "rejected", "bob")
+    outcomes = {r["kind"]: r["outcome"] for r in ledger.feedback_for(late.decision_id)}
+    assert outcomes["late-answer"] == "rejected" and outcomes["verdict"] == "none"
+    # Approved, carried out, then its outcome: recorded as none, whoever reports it.
+    done = decisions.decide(proposal(0.99, **marked))
+    assert decisions.answer(done.question_id or "", "approved", "carol")
+    decisions.record_outcome(done.decision_id, right=False, status="undone", actor="carol")
+    undone = ledger.get_decision(done.decision_id)
+    assert undone is not None and undone.status == "undone"
+    assert ledger.feedback_for(done.decision_id)[-1]["outcome"] == "none"
+    with pytest.raises(InputError, match="takes no verdict"):
+        judge(ledger, undone, right=False, actor="dave", at=clock.now())
+    assert not decisions.approvals.judge(
+        late.decision_id, right=False, actor="dave", now=clock.now(), via="slack"
+    ).accepted
+    # Nothing of it anywhere a verdict is counted.
+    assert ledger.outcomes(kind) == []
+    assert decisions.track_record(kind) == []
+    tally = ledger.route_tally(kind, routes=["ask"], limit=50, machine_actors=["autonomic"])
+    assert sum(fixed for _, fixed in tally.values()) == 0
+    assert corrections() == 0
+    # The same "no" to a decision that takes verdicts is a wrong one.
+    plain = decisions.decide(proposal(0.99, forced_approval="big service"))
+    assert decisions.answer(plain.question_id or "", "rejected", "alice")
+    assert [o.right for o in decisions.track_record(kind)] == [False]
+    assert corrections() == 1

@@ -24,6 +24,7 @@ from agent.loops.scaling import (
     FLOOR_DECISION,
     HISTORY_SINCE,
     MAX_REPLICAS,
+    MIN_REPLICAS,
     PREDICTIVE,
     STARTUP,
     STEP,
@@ -446,3 +447,55 @@ def test_a_window_that_ends_while_held_is_no_longer_said_to_set_the_floor() -> N
     assert run(loop, clock, "00:50") == []
     assert "Deployment/shop/web" in loop.report()["held"]
     assert loop.report()["scheduled"] == {}
+
+
+def test_a_rejected_scheduled_floor_gets_no_verdict(tmp_path: Path) -> None:
+    """``mode: propose``: a person says no to the scheduled floor (not this time). Their
+    own schedule, not the forecast, proposed it: the "no" is kept without calling the
+    proposal wrong, so the scaling type's record, thresholds and calibration do not
+    move, and no correction is counted."""
+    ledger, decisions, clock, cluster = real_rig(tmp_path, mode="propose")
+    try:
+        loop = new_process(decisions, clock, cluster)
+        assert run(loop, clock, "00:24") == []
+        (question,) = ledger.questions()
+        assert decisions.answer(question.id, "rejected", "alice", "not this Sunday")
+        assert run(loop, clock, "00:40") == []
+        (verdict,) = [
+            r for r in ledger.feedback_for(question.decision_id) if r["kind"] == "verdict"
+        ]
+        assert verdict["outcome"] == "none"
+        assert verdict["detail"]["why"] == (
+            "no verdict: the floor was set by scheduled floor sunday-batch, a person's "
+            "instruction and not a forecast"
+        )
+        assert decisions.track_record(FLOOR_DECISION) == []
+        assert ledger.outcomes(FLOOR_DECISION) == []
+        tally = ledger.route_tally(
+            FLOOR_DECISION, routes=["ask"], limit=50, machine_actors=["autonomic", "timeout"]
+        )
+        assert sum(fixed for _, fixed in tally.values()) == 0
+        corrections = decisions.metrics.human_corrections.labels(decision_type=FLOOR_DECISION)
+        assert corrections._value.get() == 0
+        moved = decisions.recalibrate(FLOOR_DECISION)
+        assert not moved.changed and moved.wrong == 0
+        story = render(ledger, question.decision_id)
+        assert " UTC verdict: none (alice)" in story
+    finally:
+        ledger.close()
+
+
+@pytest.mark.parametrize("reader", [None, StaleReader(utc("00:05"))], ids=["fresh", "stale"])
+def test_a_min_replicas_above_the_hpas_max_writes_nothing_even_while_held(
+    reader: WeekReader | None,
+) -> None:
+    """``min-replicas`` 40 on an HPA whose maxReplicas is 30: the API server refuses any
+    floor above 30, so the loop holds (MinAboveMax) rather than try. With the load fresh
+    it did; while the load was stale, the scheduled floor still tried to write 40."""
+    loop, clock = rig(
+        [sunday("sunday-batch", 50, "00:30", "00:45")], reader=reader, **{MIN_REPLICAS: "40"}
+    )
+    assert run(loop, clock, "00:40") == []
+    assert proposals(loop) == []
+    held = loop.report()["held"]["Deployment/shop/web"]
+    assert held["reason"] == ("MinAboveMax" if reader is None else "LoadGap")
