@@ -4,7 +4,8 @@ in ASCII digits, with the text YAML readers disagree on refused at its line.
 Whole numbers are decimal (``17``), hex (``0x11``) or octal with YAML 1.2's prefix
 (``0o21``). One written with a leading zero (``010``) is refused naming both readings:
 YAML 1.2 reads it as 10, YAML 1.1 (PyYAML, the YAML of Kubernetes' tools) as octal 8
-(``00`` and ``07``, the same either way, are read). Other numbers are written as people
+(``00`` and ``07``, the same either way, are read); the refusal says to quote it
+where it is text (``namespace: 010``, a Slack channel ``0123``). Other numbers are written as people
 write them (``2``, ``-1.5``, ``.5``, ``1e3``), or ``.inf``/``.nan``; ``1_000``, ``0b11``
 and base-60 ``1:30`` are not numbers (YAML 1.1 reads them as 1000, 3 and 90). An
 explicit ``!!int`` or ``!!float`` takes the same forms: Python's ``int`` and ``float``
@@ -64,7 +65,8 @@ def _construct_int(loader: yaml.SafeLoader, node: yaml.ScalarNode) -> int:
         )
         problem = (
             f"{text!r}: a whole number with a leading zero is octal to some YAML readers "
-            f"and decimal to others; write {sign}{int(digits)}{octal}"
+            f"and decimal to others; write {sign}{int(digits)}{octal}, or quote it "
+            f"({chr(34)}{text}{chr(34)}) if it is text (a name, a namespace, a label value)"
         )
     elif _DIGITS.fullmatch(text):
         problem = f"a whole number of {len(text.lstrip('+-'))} digits is too long to read"

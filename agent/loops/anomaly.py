@@ -68,7 +68,7 @@ import logging
 import math
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -335,6 +335,9 @@ class AnomalyLoop:
                         break
                     if newest:  # a stale volume series is old numbers: no volume known
                         volume = [v for v in volume if v.usable]
+                # Indexed once per read: matched series by series, 1,000 series against
+                # 1,000 volume series took 2 s a cycle.
+                gates = None if volume is None else _VolumeIndex(volume)
                 below, watched = 0, 0  # series scored, and under the gate at their last point
                 if newest:
                     self.status.degraded.pop(query.name, None)
@@ -345,7 +348,7 @@ class AnomalyLoop:
                 for metric in found:
                     if not metric.usable and newest:
                         continue  # a series gone (a deleted pod) or not fresh: not scored
-                    gate = None if volume is None else _volume_of(metric, volume)
+                    gate = None if gates is None else _volume_of(metric, gates)
                     try:
                         scored = self._score(query, metric, now, report=newest, gate=gate)
                     except TransientError:
@@ -362,7 +365,7 @@ class AnomalyLoop:
                     below += gate is not None and not _enough(gate, query)[-1:].all()
                 if volume is not None and newest:
                     self._say_volume(query, below, watched)
-                del found, volume
+                del found, volume, gates
                 if newest:
                     break
                 piece = end + query.step
@@ -953,22 +956,47 @@ class AnomalyLoop:
         )
 
 
+class _VolumeIndex:
+    """A read's volume series, found by the labels a series carries: those whose labels
+    agree with its own on every label both carry (the metric name aside). They are
+    grouped by the label names they carry; within a group, by their values of the names
+    the series carries too (an index built at the first series carrying those names), so
+    a series is matched with a few dictionary looks rather than against every one."""
+
+    def __init__(self, volume: Sequence[MetricSeries]) -> None:
+        self._groups: dict[tuple[str, ...], list[tuple[dict[str, str], MetricSeries]]] = {}
+        for other in volume:
+            labels = {k: v for k, v in other.labels.items() if k != "__name__"}
+            self._groups.setdefault(tuple(sorted(labels)), []).append((labels, other))
+        self._by: dict[
+            tuple[tuple[str, ...], tuple[str, ...]], dict[tuple[str, ...], list[MetricSeries]]
+        ] = {}
+
+    def matching(self, labels: Mapping[str, str]) -> list[MetricSeries]:
+        found: list[MetricSeries] = []
+        for names, members in self._groups.items():
+            shared = tuple(name for name in names if name in labels)
+            index = self._by.get((names, shared))
+            if index is None:
+                index = self._by[(names, shared)] = {}
+                for their, other in members:
+                    index.setdefault(tuple(their[n] for n in shared), []).append(other)
+            found.extend(index.get(tuple(labels[n] for n in shared), ()))
+        return found
+
+
 def _volume_of(
-    metric: MetricSeries, volume: Sequence[MetricSeries]
+    metric: MetricSeries, volume: Sequence[MetricSeries] | _VolumeIndex
 ) -> np.ndarray[Any, np.dtype[np.float64]]:
     """The volume of ``metric``'s series at each of its times: the sum of the volume
     series whose labels agree with its own on every label both carry (the metric name
     aside); NaN where none of them has a value."""
+    index = volume if isinstance(volume, _VolumeIndex) else _VolumeIndex(volume)
     ts = metric.series.timestamps
     total = np.zeros(len(ts))
     seen = np.zeros(len(ts), dtype=bool)
-    for other in volume:
-        if any(
-            metric.labels.get(name, value) != value
-            for name, value in other.labels.items()
-            if name != "__name__"
-        ):
-            continue
+    labels = {k: v for k, v in metric.labels.items() if k != "__name__"}
+    for other in index.matching(labels):
         their_ts, their_values = other.series.timestamps, other.series.values
         if not len(their_ts):
             continue

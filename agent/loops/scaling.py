@@ -901,9 +901,17 @@ class ScalingLoop:
         not gone, so nothing is decided or written for it, its floor stays as it is, and
         its model is kept (``_forget``: up to ``UNREAD_KEEP``); a floor being judged is
         judged on what was seen, saying why no more was. It goes on once it reads again.
-        One the loop knows nothing of is not held: whether it is opted in cannot be told."""
+        One the loop knows nothing of is not held: whether it is opted in cannot be told.
+        Known includes, after a restart, a workload whose floor an earlier process wrote
+        (the ledger's written-floor record, what ``_adopt_left`` looks at) or applied and
+        had not judged: unread at the first listing, it has no model here yet, and its
+        raised floor would stay with nothing saying why."""
+        if not unread:
+            return {}
         known = {str(ref) for ref in self.models} | set(self.status.held)
-        known |= set(self._inherited or {})
+        known |= set(self._inherited or {}) | set(self._unjudged)
+        prefix = f"{WRITTEN_KEY}/"
+        known |= {key.removeprefix(prefix) for key in self.decisions.ledger.guard_keys(prefix)}
         found: dict[str, str] = {}
         for item in unread:
             name = str(item.ref)

@@ -366,3 +366,28 @@ def test_a_canary_count_query_with_a_no_break_space_is_named_by_config_check() -
     assert "PromQL takes only plain spaces" in named[0]
     assert NAMED_NBSP in named[0]
     assert not any("counts over" in n for n in notes)
+
+
+@pytest.mark.parametrize(
+    ("section", "written"),
+    [("cluster:\n  name: 010\n", "010"), ("slack:\n  channel: 0123\n", "0123")],
+)
+def test_a_leading_zero_where_text_belongs_says_to_quote_it(
+    tmp_path: Path, section: str, written: str
+) -> None:
+    # A cluster name or a Slack channel written 010 is text to the person who wrote it:
+    # the refusal said only "write 10 or 0o10", a number, where no number belongs.
+    path = tmp_path / "autonomic.yaml"
+    path.write_text(section, encoding="utf-8")
+    with pytest.raises(ConfigError) as caught:
+        load_settings(path, {})
+    assert f'quote it ("{written}") if it is text' in str(caught.value)
+    path.write_text(section.replace(written, f'"{written}"'), encoding="utf-8")
+    load_settings(path, {})  # quoted, it is read as the text it is
+
+
+def test_an_override_with_a_leading_zero_where_text_belongs_says_to_quote_it() -> None:
+    with pytest.raises(ConfigError) as caught:
+        load_settings(None, {"AUTONOMIC__CLUSTER__NAME": "010"})
+    assert "AUTONOMIC__CLUSTER__NAME" in str(caught.value)
+    assert 'quote it ("010") if it is text' in str(caught.value)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import logging
 import math
+import random
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -17,7 +18,7 @@ import pytest
 from agent.clock import FakeClock
 from agent.errors import TransientError
 from agent.ledger import Ledger, open_ledger
-from agent.loops.anomaly import VOLUME_FAILED, AnomalyLoop, _volume_of
+from agent.loops.anomaly import VOLUME_FAILED, AnomalyLoop, _volume_of, _VolumeIndex
 from agent.metrics_port import MetricSeries
 from agent.observability import Metrics
 from agent.settings import AnomalyQuery, MinVolume
@@ -250,3 +251,30 @@ def test_a_series_volume_is_the_sum_of_the_volume_series_that_agree_with_its_lab
     ]
     found = _volume_of(series("ratio", web, [0.1] * 4), volume)
     np.testing.assert_array_equal(found, [4.0, 2.0, 4.0, nan])
+
+
+def test_the_volume_index_finds_what_matching_every_series_finds() -> None:
+    """Volume series of mixed label sets (none, per namespace, per pod, another label),
+    for series of mixed label sets: the index finds the same ones as a check of each."""
+    rng = random.Random(41)
+    names = ("namespace", "deployment", "pod", "code")
+
+    def labels() -> dict[str, str]:
+        chosen = rng.sample(names, rng.randint(0, len(names)))
+        return {name: f"{name[0]}{rng.randint(0, 2)}" for name in chosen}
+
+    def agree(mine: dict[str, str], theirs: dict[str, str]) -> bool:
+        return all(mine.get(k, v) == v for k, v in theirs.items() if k != "__name__")
+
+    grid = np.arange(0.0, 120.0, 60.0)
+    volume = [
+        MetricSeries(
+            "v", {"__name__": "rps", **labels()}, Series(grid, grid, 60.0), 0, 60.0, False, 0
+        )
+        for _ in range(200)
+    ]
+    index = _VolumeIndex(volume)
+    for _ in range(200):
+        mine = {"__name__": "ratio", **labels()}
+        expected = [id(v) for v in volume if agree(mine, v.labels)]
+        assert sorted(id(v) for v in index.matching(mine)) == sorted(expected)

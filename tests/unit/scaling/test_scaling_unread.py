@@ -16,6 +16,7 @@ from agent.loops.scaling import (
     MIN_REPLICAS,
     STEP,
     UNREAD_KEEP,
+    WRITTEN_KEY,
     ScalingLoop,
 )
 from agent.observability import Metrics
@@ -120,3 +121,25 @@ def test_a_scheduled_floor_naming_an_unreadable_workload_says_so() -> None:
             "is set for it until it can be"
         )
     }
+
+
+def test_unread_at_the_first_listing_after_a_restart_with_a_floor_written_is_held() -> None:
+    # A new process (a restart, a new leader) knows web only from the ledger: the floor of
+    # 7 an earlier process wrote. web is unreadable at its first listing. It was not held
+    # (no model, no hold, no open question here yet): the floor stayed raised with nothing
+    # saying why, while a workload unread a cycle later was held ReadFailed.
+    t, values = week_and_a_day(74)
+    clock = FakeClock(float(t[-600]))
+    loop = loop_over(WeekReader(t, values), clock, [WEB])
+    ledger = cast(Any, loop.decisions).ledger
+    record = {"at": clock.now() - 600, "decision_id": "d-0", "workload_uid": ""}
+    ledger.guards[f"{WRITTEN_KEY}/{WEB.ref}"] = ({**record, "field": "replicas", "replicas": 7}, 1)
+    stranger = UnreadObject(ObjectRef("Deployment", "batch", "shop"), "labels not a map")
+    unreadable(loop, stranger)
+    run(loop, clock, 2)
+    assert loop.status.held_reason == {str(WEB.ref): "ReadFailed"}  # the stranger is not
+    assert WHY in loop.status.held[str(WEB.ref)]
+    assert cast(Any, loop.executor).applied == []
+    cast(Any, loop.cluster).workloads, cast(Any, loop.cluster).unread = [WEB], []
+    run(loop, clock, 1)
+    assert loop.status.held_reason.get(str(WEB.ref)) != "ReadFailed"  # it reads again
