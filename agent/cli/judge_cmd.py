@@ -57,8 +57,9 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
         "--spec",
         type=Path,
         help="YAML spec: metrics: {name: {kind, direction, tolerance, critical, ...}}, a "
-        "ratio metric naming its count columns as numerator and denominator; without it "
-        "every column is continuous and an increase is a regression",
+        "ratio metric naming its count columns as numerator and denominator, and a "
+        "metric with dry_run: true judged and listed but never moving the verdict; "
+        "without it every column is continuous and an increase is a regression",
     )
     parser.add_argument(
         "--max-duration",
