@@ -41,12 +41,15 @@ pieces, oldest first.
 
 A query with ``minVolume`` (a request rate, and the least of it worth scoring on) reads
 that query over the same times too. A point whose series' volume (the sum of the volume
-series whose labels agree with its own) is under it, or unknown (no sample, a stale
-series), is not scored: the detector takes it as a gap (nothing learnt), the incident
-tracker never sees it (an incident neither opens nor closes on an error ratio of three
-requests at night), and the gap rules do not count it as a real point. A volume read that
-fails scores nothing of the query that cycle, as a failed read of the query does. The
-status and the log (once each way) say when a query's series go under it.
+series that carry its labels, with the same values, and maybe more, or carry none) is
+under it, or unknown (no sample, a stale series, no volume series carrying its labels;
+a volume query aggregated by other labels is logged once, naming both label sets), is
+not scored: the detector takes it as a gap (nothing learnt), the incident tracker never
+sees it (an incident neither opens nor closes on an error ratio of three requests at
+night), and the gap rules do not count it as a real point. A volume read that
+fails scores nothing of the query that cycle, as a failed read of the query does; how
+many series are under it is then not known (the gauge has no value). The status and the
+log (once each way) say when a query's series go under it.
 
 Incidents are grouped per workload (the Deployment or StatefulSet a series' labels
 name): an incident that opens while others are open on the same workload, or closed
@@ -184,7 +187,8 @@ class LoopStatus:
     # points not scored because their series' volume was under the query's ``minVolume``
     below_volume_points: int = 0
     # query -> how many of its series are under its ``minVolume`` at their newest point
-    # (absent: none is, or the query has no gate)
+    # (absent: none is, or the query has no gate; "not known: ..." while nothing of the
+    # query is read, a read failing, and then absent from ``below_volume_series``)
     below_volume: dict[str, str] = field(default_factory=dict)
     below_volume_series: dict[str, int] = field(default_factory=dict)  # the same, counted
     series: int = 0  # series with a detector, after the last cycle
@@ -236,6 +240,7 @@ class AnomalyLoop:
         self._loaded: set[str] = set()  # queries whose saved series were restored
         self._said: dict[str, str | None] = {}  # query -> the health last logged
         self._said_volume: dict[str, bool] = {}  # query -> below its minVolume, as logged
+        self._said_labels: dict[str, str | None] = {}  # query -> volume labels wrong, as logged
         self._cycling = threading.Lock()  # held by a cycle; a shutdown save waits for none
         # Incidents closed within GROUP_WINDOW, per workload (those open are in the series'
         # trackers); and the workloads the open-series gauge has a value for.
@@ -286,6 +291,7 @@ class AnomalyLoop:
                     f"{FROZEN} {to_utc_text(stored)} (its scrapes or remote writes have stopped), "
                     "so its answers are old numbers: nothing is scored until it stores again"
                 )
+                self._volume_unknown(query)
                 self._say_health(query.name)
                 continue
             start = self._start(query, now)
@@ -297,6 +303,7 @@ class AnomalyLoop:
                     f"the last points read are {start - query.step - now:.0f} s ahead of the "
                     "daemon's clock (was it stepped back?): nothing is read until it passes them"
                 )
+                self._volume_unknown(query)
                 self._say_health(query.name)
                 continue
             if start > now:
@@ -320,6 +327,7 @@ class AnomalyLoop:
                     found = self.reader.range(query.expr, piece, end, query.step, now)
                 except (TransientError, PermanentError) as exc:
                     self.status.degraded[query.name] = f"{READ_FAILED}: {exc}"
+                    self._volume_unknown(query)
                     break
                 volume: list[MetricSeries] | None = None
                 if query.min_volume is not None:
@@ -332,6 +340,7 @@ class AnomalyLoop:
                         )
                     except (TransientError, PermanentError) as exc:
                         self.status.degraded[query.name] = f"{VOLUME_FAILED}: {exc}"
+                        self._volume_unknown(query)
                         break
                     if newest:  # a stale volume series is old numbers: no volume known
                         volume = [v for v in volume if v.usable]
@@ -339,6 +348,7 @@ class AnomalyLoop:
                 # 1,000 volume series took 2 s a cycle.
                 gates = None if volume is None else _VolumeIndex(volume)
                 below, watched = 0, 0  # series scored, and under the gate at their last point
+                carried: set[tuple[str, ...]] = set()  # the label names of the series scored
                 if newest:
                     self.status.degraded.pop(query.name, None)
                     if not found:
@@ -363,8 +373,11 @@ class AnomalyLoop:
                         self._failing.pop(scored, None)  # scored again: news if it fails
                     watched += 1
                     below += gate is not None and not _enough(gate, query)[-1:].all()
-                if volume is not None and newest:
+                    if gates is not None and newest:
+                        carried.add(tuple(sorted(k for k in metric.labels if k != "__name__")))
+                if gates is not None and newest:
                     self._say_volume(query, below, watched)
+                    self._say_labels(query, gates, carried)
                 del found, volume, gates
                 if newest:
                     break
@@ -454,6 +467,54 @@ class AnomalyLoop:
         else:
             log.info("anomaly query %s: every series at its minVolume again", query.name)
         self._said_volume[query.name] = bool(below)
+
+    def _volume_unknown(self, query: AnomalyQuery) -> None:
+        """Nothing of ``query`` was read this cycle (a read failed, Prometheus is frozen,
+        the clock went back): how many of its series are under its ``minVolume`` is not
+        known, so the count leaves the status and the gauge rather than stay at the
+        last cycle's number next to the note that nothing is scored."""
+        if query.min_volume is None:
+            return
+        self.status.below_volume_series.pop(query.name, None)
+        self.status.below_volume[query.name] = (
+            "not known: nothing read this cycle (see why the query is not scoring)"
+        )
+        if self.metrics is not None:
+            with contextlib.suppress(KeyError):
+                self.metrics.anomaly_series_below_volume.remove(query.name)
+
+    def _say_labels(
+        self, query: AnomalyQuery, gates: _VolumeIndex, carried: set[tuple[str, ...]]
+    ) -> None:
+        """Log once (again only if what it says changes) when some of ``query``'s
+        ``minVolume`` series can gate none of its series: they carry labels, but lack
+        one the series carry (the volume query is aggregated by the wrong labels), so
+        those series have no volume and are not scored."""
+        wrong = sorted(
+            (names, mine)
+            for names in gates.names()
+            for mine in carried
+            if names and not set(mine) <= set(names)
+        )
+        said = None
+        if wrong:
+            names, mine = wrong[0]
+            said = (
+                f"minVolume series labelled ({', '.join(names)}) cannot gate its series "
+                f"labelled ({', '.join(mine)}): they lack "
+                f"{', '.join(sorted(set(mine) - set(names)))}"
+            )
+        if self._said_labels.get(query.name) == said:
+            return
+        if said is not None and query.min_volume is not None:
+            log.warning(
+                "anomaly query %s: %s; those series have no volume, and their points are not "
+                "scored: aggregate %s by at least the labels of its series",
+                query.name,
+                said,
+                query.min_volume.query,
+            )
+        self._said_labels[query.name] = said
 
     def _start(self, query: AnomalyQuery, now: float) -> float:
         """Where this cycle's read of ``query`` starts: after the oldest last point of the
@@ -957,11 +1018,16 @@ class AnomalyLoop:
 
 
 class _VolumeIndex:
-    """A read's volume series, found by the labels a series carries: those whose labels
-    agree with its own on every label both carry (the metric name aside). They are
-    grouped by the label names they carry; within a group, by their values of the names
-    the series carries too (an index built at the first series carrying those names), so
-    a series is matched with a few dictionary looks rather than against every one."""
+    """A read's volume series, found by the labels a series carries: those that carry
+    every label the series carries, with the same values (the metric name aside), and
+    any labels more (summed over: per-pod rates for a per-deployment series); a volume
+    series with no label at all is found for every series. A volume series that lacks
+    one of the series' labels is not: it may hold other series' traffic too (a ``sum by
+    (deployment)`` adds the same-named Deployments of every namespace; a ``sum by
+    (service)`` shares nothing with a series by ``deployment``). They are grouped by the
+    label names they carry; within a group, by their values of the series' names (an
+    index built at the first series carrying those names), so a series is matched with
+    a few dictionary looks rather than against every one."""
 
     def __init__(self, volume: Sequence[MetricSeries]) -> None:
         self._groups: dict[tuple[str, ...], list[tuple[dict[str, str], MetricSeries]]] = {}
@@ -972,10 +1038,17 @@ class _VolumeIndex:
             tuple[tuple[str, ...], tuple[str, ...]], dict[tuple[str, ...], list[MetricSeries]]
         ] = {}
 
+    def names(self) -> list[tuple[str, ...]]:
+        """The label names of the volume series, one tuple (sorted) per set of them."""
+        return list(self._groups)
+
     def matching(self, labels: Mapping[str, str]) -> list[MetricSeries]:
         found: list[MetricSeries] = []
+        mine = tuple(sorted(k for k in labels if k != "__name__"))
         for names, members in self._groups.items():
-            shared = tuple(name for name in names if name in labels)
+            if names and not set(mine) <= set(names):
+                continue  # it lacks one of the series' labels: not this series' volume
+            shared = mine if names else ()
             index = self._by.get((names, shared))
             if index is None:
                 index = self._by[(names, shared)] = {}
@@ -989,8 +1062,8 @@ def _volume_of(
     metric: MetricSeries, volume: Sequence[MetricSeries] | _VolumeIndex
 ) -> np.ndarray[Any, np.dtype[np.float64]]:
     """The volume of ``metric``'s series at each of its times: the sum of the volume
-    series whose labels agree with its own on every label both carry (the metric name
-    aside); NaN where none of them has a value."""
+    series that carry every label it carries, with the same values (``_VolumeIndex``),
+    or carry none; NaN where none of them has a value (or none is found)."""
     index = volume if isinstance(volume, _VolumeIndex) else _VolumeIndex(volume)
     ts = metric.series.timestamps
     total = np.zeros(len(ts))

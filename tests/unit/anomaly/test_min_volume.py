@@ -8,7 +8,7 @@ from __future__ import annotations
 import logging
 import math
 import random
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -40,13 +40,15 @@ class Traffic:
     """The error ratio (``ratio``) and request rate (``volume``) of Deployments svc-0 and
     svc-1. svc-0's rate is 1 request/s (under the gate) from ``quiet[0]`` up to
     ``quiet[1]``, else 100; ``spikes`` add to svc-0's ratio. ``volume_failure`` fails
-    the volume reads; ``volume_stale`` flags every volume series stale."""
+    the volume reads; ``volume_stale`` flags every volume series stale;
+    ``volume_labels`` (given a series' labels) sets the labels of its volume series."""
 
     def __init__(self) -> None:
         self.quiet = (math.inf, math.inf)
         self.spikes: dict[float, float] = {}
         self.volume_failure: str | None = None
         self.volume_stale = False
+        self.volume_labels: Callable[[dict[str, str]], dict[str, str]] | None = None
 
     def range(
         self, query: str, start: float, end: float, step: float, now: float
@@ -64,6 +66,8 @@ class Traffic:
                 if i == 0:
                     values[(grid >= self.quiet[0]) & (grid < self.quiet[1])] = 1.0
                 stale = self.volume_stale
+                if self.volume_labels is not None:
+                    labels = self.volume_labels(labels)
             else:
                 values = 0.01 * (i + 1) + 0.001 * np.sin(grid / 3600.0)
                 if i == 0:
@@ -244,10 +248,11 @@ def test_a_series_volume_is_the_sum_of_the_volume_series_that_agree_with_its_lab
 
     web = {"__name__": "ratio", "namespace": "shop", "deployment": "web"}
     nan = math.nan
+    pod = {"__name__": "rps", "namespace": "shop"}
     volume = [
-        series("v", {"__name__": "rps", "deployment": "web", "pod": "web-0"}, [1, 2, nan, nan]),
-        series("v", {"__name__": "rps", "deployment": "web", "pod": "web-1"}, [3, nan, 4, nan]),
-        series("v", {"__name__": "rps", "deployment": "api", "pod": "api-0"}, [50, 50, 50, 50]),
+        series("v", {**pod, "deployment": "web", "pod": "web-0"}, [1, 2, nan, nan]),
+        series("v", {**pod, "deployment": "web", "pod": "web-1"}, [3, nan, 4, nan]),
+        series("v", {**pod, "deployment": "api", "pod": "api-0"}, [50, 50, 50, 50]),
     ]
     found = _volume_of(series("ratio", web, [0.1] * 4), volume)
     np.testing.assert_array_equal(found, [4.0, 2.0, 4.0, nan])
@@ -264,7 +269,10 @@ def test_the_volume_index_finds_what_matching_every_series_finds() -> None:
         return {name: f"{name[0]}{rng.randint(0, 2)}" for name in chosen}
 
     def agree(mine: dict[str, str], theirs: dict[str, str]) -> bool:
-        return all(mine.get(k, v) == v for k, v in theirs.items() if k != "__name__")
+        theirs = {k: v for k, v in theirs.items() if k != "__name__"}
+        if not theirs:
+            return True  # one total gates every series
+        return all(theirs.get(k) == v for k, v in mine.items() if k != "__name__")
 
     grid = np.arange(0.0, 120.0, 60.0)
     volume = [
@@ -274,7 +282,93 @@ def test_the_volume_index_finds_what_matching_every_series_finds() -> None:
         for _ in range(200)
     ]
     index = _VolumeIndex(volume)
+    found = 0
     for _ in range(200):
         mine = {"__name__": "ratio", **labels()}
         expected = [id(v) for v in volume if agree(mine, v.labels)]
         assert sorted(id(v) for v in index.matching(mine)) == sorted(expected)
+        found += len(expected)
+    assert found > 200  # the draws did match series, not only none
+
+
+def _one(labels: dict[str, str], value: float) -> MetricSeries:
+    grid = np.arange(0.0, 120.0, 60.0)
+    data = Series(grid, np.full(grid.size, value), 60.0, "v", labels)
+    return MetricSeries("v", labels, data, 0, grid[-1], False, 0.0)
+
+
+def test_a_volume_series_that_lacks_one_of_the_series_labels_is_not_its_volume() -> None:
+    """A volume by ``service`` shares no label with a series by namespace and
+    deployment: before, it gated every series by the total of every service. A volume
+    by ``deployment`` alone adds the same-named Deployment of every namespace: before,
+    shop/web was gated by shop's and test's web summed. Neither is the series' volume
+    now (no volume: not scored); one with its labels and more (a pod) is, and one with
+    no label at all is every series' volume."""
+    web = {"__name__": "ratio", "namespace": "shop", "deployment": "web"}
+    nan = math.nan
+    by_service = [_one({"service": "checkout"}, 50), _one({"service": "search"}, 70)]
+    np.testing.assert_array_equal(_volume_of(_one(web, 0.1), by_service), [nan, nan])
+    by_deployment = [_one({"deployment": "web"}, 9), _one({"deployment": "api"}, 40)]
+    np.testing.assert_array_equal(_volume_of(_one(web, 0.1), by_deployment), [nan, nan])
+    per_pod = [
+        _one({"namespace": "shop", "deployment": "web", "pod": "web-0"}, 2),
+        _one({"namespace": "shop", "deployment": "web", "pod": "web-1"}, 3),
+        _one({"namespace": "test", "deployment": "web", "pod": "web-0"}, 100),
+    ]
+    np.testing.assert_array_equal(_volume_of(_one(web, 0.1), per_pod), [5, 5])
+    np.testing.assert_array_equal(_volume_of(_one(web, 0.1), [_one({}, 8)]), [8, 8])
+
+
+def test_a_volume_aggregated_by_the_wrong_labels_gates_nothing_and_is_logged_once(
+    ledger: Ledger, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The volume query summed by ``service`` where the ratio is by namespace and
+    deployment, both at 100 requests/s: before, each series was gated by both
+    services' total and scored; now no series has a volume, none is scored or learnt
+    from, and the log names both label sets once, not every cycle."""
+    clock, reader, signals = FakeClock(T0), Traffic(), []
+    loop = _loop(ledger, clock, reader, signals)
+    loop.cycle()
+    before = _learnt(loop, "svc-1")
+    reader.volume_labels = lambda labels: {"__name__": "volume", "service": labels["deployment"]}
+    with caplog.at_level(logging.WARNING, logger="autonomic.anomaly"):
+        _minutes(loop, clock, 3)
+    assert _learnt(loop, "svc-1") == before
+    assert loop.status.below_volume_points == 3 * 2
+    assert loop.status.below_volume_series == {"errors": 2}
+    said = [r.getMessage() for r in caplog.records if "cannot gate" in r.getMessage()]
+    assert said == [
+        "anomaly query errors: minVolume series labelled (service) cannot gate its series "
+        "labelled (deployment, namespace): they lack deployment, namespace; those series "
+        "have no volume, and their points are not scored: aggregate volume by at least the "
+        "labels of its series"
+    ]
+
+
+def test_while_the_volume_read_fails_the_count_under_it_is_not_known(ledger: Ledger) -> None:
+    """svc-0 under the gate (the gauge says 1), then the volume read fails: before, the
+    status and the gauge kept that 1 next to "the minVolume read failed"; now the gauge
+    has no value for the query and the status says the count is not known, until a
+    read counts again."""
+    clock, reader, signals = FakeClock(T0), Traffic(), []
+    loop = _loop(ledger, clock, reader, signals)
+    loop.metrics = metrics = Metrics()
+
+    def gauge() -> float | None:
+        name = "autonomic_anomaly_series_below_volume"
+        return metrics.registry.get_sample_value(name, {"query": "errors"})
+
+    loop.cycle()
+    reader.quiet = (T0, math.inf)
+    _minutes(loop, clock, 1)
+    assert gauge() == 1 and loop.status.below_volume_series == {"errors": 1}
+    reader.volume_failure = "connection refused"
+    _minutes(loop, clock, 2)
+    assert loop.status.degraded["errors"] == f"{VOLUME_FAILED}: connection refused"
+    assert gauge() is None
+    assert loop.status.below_volume_series == {}
+    assert loop.status.below_volume["errors"].startswith("not known")
+    reader.volume_failure = None
+    _minutes(loop, clock, 1)
+    assert gauge() == 1 and loop.status.below_volume_series == {"errors": 1}
+    assert loop.status.below_volume["errors"].startswith("1 of 2 series below minVolume")
