@@ -36,6 +36,7 @@ from __future__ import annotations
 import bisect
 import math
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Literal
 
@@ -79,6 +80,7 @@ from forecasting.series import FloatArray, Series
 IntArray = npt.NDArray[np.int64]
 
 __all__ = [
+    "FloorHook",
     "ForecastPath",
     "Plant",
     "ReplayPolicy",
@@ -90,6 +92,13 @@ __all__ = [
 ]
 
 PolicyKind = Literal["hpa", "predictive", "oracle"]
+# Called at each loop decision of a predictive or oracle replay, after the forecast's
+# rules, with (now, this decision, the previous one, the sizing rules): what it returns
+# is the decision (e.g. a scheduled floor raised on top, as the scaling loop does).
+FloorHook = Callable[
+    [float, ScalingRecommendation, ScalingRecommendation | None, ScalingSettings],
+    ScalingRecommendation,
+]
 SYNC_SECONDS = 15.0
 # Bounds on the work one replay may take (a ten-year trace, a 100,000-step forecast):
 # beyond them a mistaken step or lag would exhaust memory or run for days.
@@ -455,10 +464,13 @@ def replay(
     path: ForecastPath | None = None,
     profile_settings: ProfileSettings | None = None,
     timeline: bool = False,
+    floor_hook: FloorHook | None = None,
 ) -> ReplayResult:
     """Run one policy over the whole trace and score it after ``warmup_seconds``.
 
     With ``timeline=True`` the result also carries a per-minute ``ReplayTimeline``.
+    ``floor_hook`` (predictive and oracle policies) may change each loop decision after
+    the forecast's rules, as the scaling loop's scheduled floors do.
     """
     if len(series) < 2:
         raise ValueError("the trace needs at least two samples to replay")
@@ -597,6 +609,8 @@ def replay(
                 # as the loop does: from the floor it left (the HPA's minimum if none)
                 base = floor if floor is not None else policy.min_replicas
                 rec = ease_reactive(rec, previous, base, settings)
+            if floor_hook is not None:
+                rec = floor_hook(t, rec, previous, settings)
             previous = rec
             floor = previous.floor
             if t >= score_from:
