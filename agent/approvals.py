@@ -796,16 +796,24 @@ class Approvals:
             )
         log.info("late answer to question %s: %s by %s, kept as feedback", question.id, answer,
                  actor)  # fmt: skip
+        # What keeping it does: teaches the type's record, or (no verdict) nothing.
+        teaches = (
+            "it teaches the next decision"
+            if why_not is None
+            else f"it teaches nothing, since this decision takes no verdict ({why_not})"
+        )
+        kept_for = " for learning" if why_not is None else f", but {teaches}"
         note = (
             f"{actor} answered {answer} after the question expired: nothing was done; "
-            "the answer is kept for learning."
+            f"the answer is kept{kept_for}."
         )
         self.dispatcher.submit(lambda: self.channel.thread(question, note))
         return AnswerOutcome(
             False,
             "Expired",
             f"this question expired; it was counted as a no and nothing will be done. "
-            f"Your answer ({answer}) is kept as feedback: it teaches the next decision",
+            f"Your answer ({answer}) is kept as feedback"
+            + (f": {teaches}" if why_not is None else f", but {teaches}"),
             question,
         )
 

@@ -154,9 +154,12 @@ class SocketModeLeader:
 
     Once connected, slack-sdk's client keeps the connection and reconnects by itself,
     saying so only in its own (silent) log. Each ``sync`` on the leader looks at the
-    connection: the first check that finds it lost logs one warning, the first that
-    finds it back one line at INFO (however many reconnections failed between), and
-    ``autonomic_slack_socket_connected`` says 1 or 0; a standby clears the gauge.
+    connection: the first check that finds it lost logs one warning, and once it has
+    held again for ``settle`` seconds one line at INFO says it is back (however many
+    reconnections failed between). A connection that drops again before it has held
+    that long is the same outage, said by no new line: the line that says it is back
+    counts the drops. ``autonomic_slack_socket_connected`` says 1 or 0 at every check,
+    and readiness whether it is up now; a standby clears the gauge.
     """
 
     def __init__(
@@ -169,6 +172,7 @@ class SocketModeLeader:
         retry_min: float = 5.0,
         retry_max: float = 300.0,
         close_wait: float = 10.0,
+        settle: float = 30.0,
     ) -> None:
         self.receiver = receiver
         self.is_leader = is_leader
@@ -177,6 +181,7 @@ class SocketModeLeader:
         self.retry_min = retry_min
         self.retry_max = retry_max
         self.close_wait = close_wait
+        self.settle = settle
         self.failures = 0  # connection attempts failed in a row
         self.retry_at = 0.0  # no attempt before this time (clock)
         self._lock = threading.Lock()  # one sync, or close, at a time
@@ -184,9 +189,14 @@ class SocketModeLeader:
         # Since when (clock) this leader has had no live connection; None while it has
         # one, or does not lead.
         self.down_since: float | None = None
-        # The established connection was lost (and said so), and when: while it is down.
-        self._lost: SocketState | None = None
+        # An outage of the established connection, from the check that found it lost
+        # (and said so) until it has held again for ``settle`` seconds.
+        self._lost: SocketState | None = None  # the state that check found
         self._lost_at = 0.0
+        self._drops = 0  # times found lost in this outage
+        self._down = 0.0  # seconds without a connection in it, up to ``_down_from``
+        self._down_from: float | None = None  # found lost at (clock), while it is
+        self._back_at: float | None = None  # found back at (clock), while it holds
 
     def sync(self) -> None:
         if self._closed.is_set():  # not even behind a close still under way
@@ -225,29 +235,62 @@ class SocketModeLeader:
         now = self.clock()
         if connected:
             self.down_since = None
-            lost, self._lost = self._lost, None
-            if lost is not None and state is not None:
-                log.info(
-                    "Slack Socket Mode: connected again after %.0f s without a connection "
-                    "(%d failed attempts to reconnect); Slack answers are received again",
-                    now - self._lost_at,
-                    state.failed_reconnects - lost.failed_reconnects,
-                    extra={"loop": "slack-socket-mode"},
-                )
+            if self._lost is not None and state is not None:
+                self._back(state, now)
             return
         if self.down_since is None:
             self.down_since = now
-        if state is not None and self._lost is None:
-            # The connection slack-sdk had made is gone (a failed first connection is
-            # said by _connect, attempt by attempt).
-            self._lost, self._lost_at = state, now
-            log.warning(
-                "Slack Socket Mode: the connection to Slack was lost (%s); Slack answers "
-                "(Approve/Reject/Snooze) are not received until it reconnects, which it "
-                "keeps trying by itself",
-                state.failure or "no reason given",
+        if state is None:
+            return  # not listening: a failed first connection is said by _connect
+        if self._lost is not None:
+            if self._back_at is not None:  # dropped again before it held: same outage
+                self._drops += 1
+                self._back_at, self._down_from = None, now
+            return
+        # The connection slack-sdk had made is gone (a failed first connection is said
+        # by _connect, attempt by attempt).
+        self._lost, self._lost_at = state, now
+        self._drops, self._down, self._down_from, self._back_at = 1, 0.0, now, None
+        log.warning(
+            "Slack Socket Mode: the connection to Slack was lost (%s); Slack answers "
+            "(Approve/Reject/Snooze) are not received until it reconnects, which it "
+            "keeps trying by itself",
+            state.failure or "no reason given",
+            extra={"loop": "slack-socket-mode"},
+        )
+
+    def _back(self, state: SocketState, now: float) -> None:
+        """A check in an outage that finds the connection up: said once it has held
+        for ``settle`` seconds."""
+        if self._back_at is None:
+            self._back_at = now
+            if self._down_from is not None:
+                self._down += now - self._down_from
+                self._down_from = None
+        if now - self._back_at < self.settle:
+            return
+        lost, self._lost = self._lost, None
+        failed = state.failed_reconnects - (lost.failed_reconnects if lost else 0)
+        if self._drops == 1:
+            log.info(
+                "Slack Socket Mode: connected again after %.0f s without a connection "
+                "(%d failed attempts to reconnect); Slack answers are received again",
+                self._down,
+                failed,
                 extra={"loop": "slack-socket-mode"},
             )
+            return
+        log.info(
+            "Slack Socket Mode: connected again, and has held for %.0f s; the connection "
+            "dropped %d times in %.0f s, %.0f s of them without a connection (%d failed "
+            "attempts to reconnect); Slack answers are received again",
+            now - self._back_at,
+            self._drops,
+            self._back_at - self._lost_at,
+            self._down,
+            failed,
+            extra={"loop": "slack-socket-mode"},
+        )
 
     def close(self) -> None:
         """Disconnect and stay disconnected (idempotent: a second call returns at once,
@@ -299,8 +342,10 @@ class SocketModeLeader:
             return
         try:
             self.receiver.stop_socket_mode()  # up to ~3 s inside slack-sdk
-        except Exception:  # the client is gone either way
-            log.exception("Slack Socket Mode: closing the connection failed")
+        except Exception as exc:  # the client is gone either way
+            # Its type only, no text or traceback: slack-sdk's may carry the URL, ticket
+            # and all (as in _connect).
+            log.error("Slack Socket Mode: closing the connection failed (%s)", type(exc).__name__)
         log.info("Slack Socket Mode: disconnected (%s)", why)
 
 

@@ -133,6 +133,9 @@ def parse_positive_duration(value: object) -> float:
     return seconds
 
 
+# The most pods Kubernetes supports in one cluster (its documented scalability limit).
+MAX_CLUSTER_PODS = 150_000
+
 Duration = Annotated[float, Field(ge=0)]
 PositiveDuration = Annotated[float, Field(gt=0)]
 
@@ -508,7 +511,9 @@ class ClusterSettings(_Model):
 class LedgerSettings(_Model):
     url: str = "sqlite:///autonomic-ledger.sqlite"
     password: SecretRef | None = None
-    retention_days: int = Field(default=400, ge=7, alias="retentionDays")
+    # At most 100 years: a longer retention keeps everything anyway, and a 400-digit
+    # number overflowed the cut-off's date arithmetic at the first pruning.
+    retention_days: int = Field(default=400, ge=7, le=36_500, alias="retentionDays")
 
     @field_validator("url")
     @classmethod
@@ -640,7 +645,9 @@ class RoutingSettings(_Model):
     auto: float = Field(default=0.95, ge=0, le=1)
     ask: float = Field(default=0.6, ge=0, le=1)
     target_wrong_rate: float = Field(default=0.01, gt=0, lt=1, alias="targetWrongRate")
-    window: int = Field(default=50, ge=5)
+    # At most 10,000 outcomes (years of even a busy type's record): routing reads a few
+    # windows' worth of ledger rows per decision, and a limit past 64 bits fails the read.
+    window: int = Field(default=50, ge=5, le=10_000)
     # How fast a decision type's track record is forgotten: an outcome this old counts
     # half. Longer trusts a rarely used runbook sooner; shorter follows a changing world.
     memory: Duration = 60 * 86400.0
@@ -682,8 +689,10 @@ class RoutingSettings(_Model):
 class SafetySettings(_Model):
     paused: StrictBool = False
     cooldown: Duration = 600.0
-    max_actions_per_hour: int = Field(default=20, ge=0, alias="maxActionsPerHour")
-    storm_threshold: int = Field(default=20, ge=1, alias="stormThreshold")
+    # At most 10,000 actions an hour (about 3 a second; a runbook allows at most 1,000)
+    # and 10,000 triggers a minute: past those the limits limit nothing.
+    max_actions_per_hour: int = Field(default=20, ge=0, le=10_000, alias="maxActionsPerHour")
+    storm_threshold: int = Field(default=20, ge=1, le=10_000, alias="stormThreshold")
     storm_cooldown: Duration = Field(default=900.0, alias="stormCooldown")
     approved_max_wait: PositiveDuration = Field(default=3600.0, alias="approvedMaxWait")
     # How long a person's undo (``autonomic undo``, Slack's Undo) waits for the leader
@@ -692,11 +701,12 @@ class SafetySettings(_Model):
     # Pods disrupted (restarted, evicted, deleted, scaled away) in a sliding hour across
     # all runbooks, and in any one namespace; null: no limit (0 is refused: it would deny
     # every restart and drain while letting the rest through; pause does that plainly).
+    # At most 150,000, the most pods Kubernetes supports in one cluster: more limits nothing.
     max_pods_disrupted_per_hour: int | None = Field(
-        default=50, ge=1, alias="maxPodsDisruptedPerHour"
+        default=50, ge=1, le=MAX_CLUSTER_PODS, alias="maxPodsDisruptedPerHour"
     )
     max_pods_disrupted_per_hour_per_namespace: int | None = Field(
-        default=None, ge=1, alias="maxPodsDisruptedPerHourPerNamespace"
+        default=None, ge=1, le=MAX_CLUSTER_PODS, alias="maxPodsDisruptedPerHourPerNamespace"
     )
     # A remediation incident that goes on after its question expired unanswered (or its
     # decision was escalated) is raised again this long after (or after the runbook's
@@ -895,8 +905,10 @@ class ScheduledFloor(WindowFields):
         min_length=1, max_length=100
     )
     """'namespace/name' (any kind the loop scales) or 'Kind/namespace/name'."""
-    min_replicas: int = Field(ge=1)
-    """The floor while the window is open."""
+    min_replicas: int = Field(ge=1, le=10_000)
+    """The floor while the window is open; at most 10,000, as a runbook's scale to
+    ``replicas`` (Kubernetes keeps replicas in 32 bits: a 400-digit floor passed the
+    check)."""
 
     def applies_to(self, kind: str, namespace: str | None, name: str) -> bool:
         return f"{namespace}/{name}" in self.workloads or (

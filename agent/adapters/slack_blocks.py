@@ -20,6 +20,7 @@ from typing import Any
 
 from agent.ledger import is_hold
 from agent.routing import both_confidences, confidence_percent
+from agent.verdicts import no_verdict
 from remediation.windows import to_utc_text
 
 __all__ = [
@@ -649,6 +650,12 @@ def report_blocks(decision: Any, why: str, *, cluster: str | None = None) -> lis
     """An action taken without asking, reported as it starts: the same context a
     question carries, why it did not need a person, and where its progress goes."""
     blocks = _summary_blocks(decision, f"Done automatically: {_title(decision)}", cluster)
+    why_not = no_verdict(decision)
+    teach = (
+        f"if it was wrong, `autonomic feedback {decision.id} --wrong` teaches the next decision"
+        if why_not is None
+        else f"it takes no verdict ({escape(why_not)}): its outcome teaches nothing"
+    )
     blocks.append(
         {
             "type": "context",
@@ -657,8 +664,7 @@ def report_blocks(decision: Any, why: str, *, cluster: str | None = None) -> lis
                     "type": "mrkdwn",
                     "text": _cut(
                         f"{escape(why)} · decision `{decision.id}` · progress follows in the "
-                        f"thread · if it was wrong, `autonomic feedback {decision.id} --wrong` "
-                        "teaches the next decision",
+                        f"thread · {teach}",
                         _SECTION_LIMIT,
                     ),
                 }

@@ -288,6 +288,7 @@ def answer(args: argparse.Namespace) -> int:
     from agent.clock import SystemClock
     from agent.decisions import DecisionService
     from agent.observability import Metrics
+    from agent.verdicts import no_verdict
 
     settings = settings_from(args)
     ledger = ledger_from(args, settings)
@@ -314,10 +315,17 @@ def answer(args: argparse.Namespace) -> int:
             for row in ledger.feedback_for(question.decision_id)
         )
         if kept:
+            record = ledger.get_decision(question.decision_id) if question else None
+            why_not = no_verdict(record) if record is not None else None
             raise InputError(
                 f"question {short_id(question_id)} had expired (counted as a no, and escalated): "
                 f"nothing will be executed. Your answer ({args.verdict}) was not applied but is "
-                "kept as the decision's verdict (feedback, for learning)"
+                + (
+                    "kept as the decision's verdict (feedback, for learning)"
+                    if why_not is None
+                    else "kept; it teaches nothing, since this decision takes no verdict "
+                    f"({why_not})"
+                )
             )
         if question is not None and state == "superseded":
             raise InputError(

@@ -152,6 +152,28 @@ def test_shipped_example_is_valid() -> None:
             "routing:\n  window: 5x\n",
             r':2: routing.window: expected a whole number, got the string "5x"$',
         ),
+        # A whole number with only a lower bound took a 400-digit number: routing's ledger
+        # read (a limit past 64 bits), the retention cut-off's date and a floor written to
+        # Kubernetes then failed at run time, not at the check.
+        *[
+            (
+                f"{section}:\n  {key}: {'9' * 400}\n",
+                rf":2: {section}.{key}: must be at most {most}, got 9+\.\.\.$",
+            )
+            for section, key, most in (
+                ("routing", "window", 10_000),
+                ("ledger", "retentionDays", 36_500),
+                ("safety", "maxActionsPerHour", 10_000),
+                ("safety", "stormThreshold", 10_000),
+                ("safety", "maxPodsDisruptedPerHour", 150_000),
+                ("safety", "maxPodsDisruptedPerHourPerNamespace", 150_000),
+            )
+        ],
+        (
+            "scaling:\n  scheduledFloors:\n    - name: open\n      workloads: [shop/web]\n"
+            "      minReplicas: 10001\n      timezone: UTC\n      weekly: []\n",
+            r":5: scaling.scheduledFloors\[0\].minReplicas: must be at most 10000, got 10001",
+        ),
         # Passed the check; every read then failed as if Prometheus were not answering
         # (or with a ValueError), every period.
         *[

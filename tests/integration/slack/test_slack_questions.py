@@ -171,6 +171,35 @@ def test_expiry_is_a_no_that_escalates_to_the_oncall_group(rig: Rig) -> None:
     assert rig.approvals.expire_due(rig.clock()) == []
 
 
+def test_a_late_click_on_a_decision_that_takes_no_verdict_says_it_teaches_nothing(
+    rig: Rig,
+) -> None:
+    """A scheduled floor's question clicked after it expired: the answer is kept (as
+    none), and both the clicker and the thread are told it teaches nothing and why, not
+    that it teaches the next decision."""
+    why = "the floor was set by scheduled floor monday-open, a person's instruction"
+    decision_id = rig.decision(evidence={"no_verdict": why})
+    asked = rig.approvals.ask(decision_id, rig.clock())
+    rig.clock.advance(TTL)
+    assert len(rig.approvals.expire_due(rig.clock())) == 1
+    rig.drain()
+    rig.clock.advance(5)
+    assert rig.click(asked.question_id, "approve")[0] == 200
+    rig.drain()
+    told = rig.slack.ephemerals[-1]["text"]
+    assert "kept as feedback, but it teaches nothing, since this decision takes no verdict" in (
+        told
+    )
+    assert why in told and "teaches the next decision" not in told
+    thread = rig.slack.replies(*asked.message_ref.split(":")[1:])
+    assert [m.text for m in thread if "after the question expired" in m.text] == [
+        "U0ALICE answered approved after the question expired: nothing was done; the answer "
+        f"is kept, but it teaches nothing, since this decision takes no verdict ({why})."
+    ]
+    kept = {f["kind"]: f["outcome"] for f in rig.ledger.feedback_for(decision_id)}
+    assert kept["late-answer"] == "approved" and kept["verdict"] == "none"
+
+
 def test_a_question_past_its_expiry_cannot_be_approved_before_the_expiry_job_runs(
     rig: Rig,
 ) -> None:
@@ -423,3 +452,21 @@ def test_a_question_settled_without_its_answer_says_so_and_a_later_click_changes
     assert [(f["kind"], f["outcome"], f["actor"]) for f in feedback] == [
         ("superseded", "superseded", "autonomic")
     ]
+
+
+def test_an_automatic_action_that_takes_no_verdict_does_not_offer_feedback_that_teaches(
+    rig: Rig,
+) -> None:
+    """The report of a scheduled floor done automatically: ``autonomic feedback --wrong``
+    is refused on it (it takes no verdict), so the report says so instead of offering it."""
+    from agent.adapters.slack_blocks import report_blocks
+
+    why = "the floor was set by scheduled floor monday-open, a person's instruction"
+    plain = rig.ledger.get_decision(rig.decision())
+    floor = rig.ledger.get_decision(rig.decision(evidence={"no_verdict": why}))
+    assert plain is not None and floor is not None
+    said = json.dumps(report_blocks(plain, "confident enough"))
+    assert f"`autonomic feedback {plain.id} --wrong` teaches the next decision" in said
+    said = json.dumps(report_blocks(floor, "confident enough"))
+    assert "autonomic feedback" not in said and "teaches the next decision" not in said
+    assert f"it takes no verdict ({why}): its outcome teaches nothing" in said

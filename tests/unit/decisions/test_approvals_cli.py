@@ -172,3 +172,28 @@ def test_list_says_what_a_yes_does_where_the_decision_says_it(tmp_path: Path) ->
     (row,) = [i for i, line in enumerate(lines) if line.startswith(promote.question_id[:8])]
     assert lines[row + 1].strip() == f"if approved, {said}"
     assert listed.stdout.count("if approved") == 1  # the other question says nothing more
+
+
+def test_a_late_answer_to_a_decision_that_takes_no_verdict_says_it_teaches_nothing(
+    tmp_path: Path,
+) -> None:
+    """A scheduled floor's question answered after it expired: the answer is kept (as
+    none), and the CLI says it teaches nothing and why, not that it is kept for learning."""
+    url = f"sqlite:///{tmp_path / 'ledger.sqlite'}"
+    ledger = open_ledger(url, SystemClock().now())
+    approvals = Approvals(ledger, RecordingChannel(), ttl=900, snooze=900)
+    decisions = DecisionService(
+        ledger, SystemClock(), RoutingSettings(), mode="act", approvals=approvals, metrics=Metrics()
+    )
+    why = "the floor was set by scheduled floor monday-open, a person's instruction"
+    asked = decisions.decide(proposal(0.95, no_verdict=why))
+    assert asked.question_id
+    ledger.expire_questions(SystemClock().now() + 10_000)
+    told = _cli("approve", asked.question_id[:8], "--ledger", url, "--as", "carol")
+    assert told.returncode == 2
+    assert f"kept; it teaches nothing, since this decision takes no verdict ({why})" in (
+        told.stderr
+    )
+    assert "for learning" not in told.stderr
+    kept = {r["kind"]: r["outcome"] for r in ledger.feedback_for(asked.decision_id)}
+    assert kept["late-answer"] == "approved" and kept["verdict"] == "none"
