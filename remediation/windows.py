@@ -507,9 +507,9 @@ def first_open(window: WindowFields, at: float, ahead: float) -> float | None:
 def closes_at(window: WindowFields, at: float, horizon: float = 8 * 86400.0) -> float | None:
     """The instant (epoch seconds) at which ``window``, open at ``at``, closes: the end
     of its dates range, the first local minute outside its weekly ranges, or a cron
-    window's last start plus its ``duration`` (a start while it is open keeps it open
-    longer). ``at`` itself when it is closed then; None when a weekly or cron window is
-    still open at ``at + horizon`` (looked at that far ahead)."""
+    window's last start plus its ``duration`` (a start while it is open, or just as it
+    closes, keeps it open longer). ``at`` itself when it is closed then; None when a
+    weekly or cron window is still open at ``at + horizon`` (looked at that far ahead)."""
     if not contains(window, at):
         return at
     zone = _zone(window)
@@ -538,15 +538,14 @@ def closes_at(window: WindowFields, at: float, horizon: float = 8 * 86400.0) -> 
         return None
     duration = window.duration
     # The newest start that keeps it open now (``_in_cron`` found one), then any start
-    # before that opening ends.
+    # before that opening ends or just as it ends (the window goes on without a gap).
     start = _last_start(window.cron, math.floor(at / 60.0) * 60.0, at - duration, zone)
     if start is None:  # pragma: no cover - ``contains`` found one
         return at
     end = start + duration
-    while minute < end and minute <= last:
-        # The last whole minute before ``end`` (a duration may end between minutes).
-        before_end = math.ceil(end / 60.0) * 60.0 - 60.0
-        found = _next_start(window.cron, minute, min(before_end, last), zone)
+    while minute <= end and minute <= last:
+        # The last whole minute up to ``end`` (a duration may end between minutes).
+        found = _next_start(window.cron, minute, min(math.floor(end / 60.0) * 60.0, last), zone)
         if found is None:
             break
         end, minute = found + duration, found + 60.0

@@ -360,3 +360,17 @@ def test_a_window_open_for_days_is_walked_in_few_steps(monkeypatch: pytest.Monke
     assert windows.first_open(sale, friday - 5 * 3600.0, 3 * 3600.0) == at("2026-10-23T16:00:00")
     assert windows.closes_at(sale, friday) == at("2026-10-26T16:00:00")
     assert conversions < 200
+
+
+def test_cron_windows_back_to_back_close_once() -> None:
+    """A start just as the previous window ends keeps it open without a gap: it closes
+    at the end of the last one (it was said to close at the first one's end, when it
+    was still open)."""
+    from remediation.windows import closes_at
+
+    hourly = window(timezone="Europe/Paris", cron="0 8-10 * * *", duration="1h")
+    nine_thirty = at("2026-11-20T08:30:00")  # 09:30 in Paris
+    assert contains(hourly, at("2026-11-20T09:00:00"))  # 10:00 in Paris
+    assert closes_at(hourly, nine_thirty) == at("2026-11-20T10:00:00")  # 11:00 in Paris
+    always = window(timezone="UTC", cron="* * * * *", duration="1m")
+    assert closes_at(always, at("2026-11-20T08:30:00"), 3600.0) is None
