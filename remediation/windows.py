@@ -319,15 +319,18 @@ def _in_weekly(ranges: tuple[WeeklyRange, ...], local: datetime) -> bool:
 # cannot start a cron window, the rest of a weekly range. A step is taken only where the
 # UTC offset is the same at both of its ends, so that every local minute in between is
 # the one a minute-by-minute walk would have seen; across a daylight-saving change the
-# step is halved until it is (at worst one minute). (Two changes within one step whose
-# offsets cancel out would be stepped over: no zone has such changes less than a day
-# apart.)
+# step is halved until it is (at worst one minute). Two changes within one step whose
+# offsets cancel out would be stepped over unseen, so a step is at most a day: no zone
+# in the tz database changes its offset and back within a day (a test checks this), while
+# some have within a week (Recife in October 2000, Gaza and Hebron in 2040).
+_LONGEST_STEP = 1440
 
 
 def _step(instant: float, local: datetime, minutes: int, zone: ZoneInfo, sign: int) -> float:
-    """``instant`` moved ``sign`` (1 or -1) by up to ``minutes`` whole minutes: the most,
-    halving, that lands at the UTC offset ``local`` (its local time) has."""
+    """``instant`` moved ``sign`` (1 or -1) by up to ``minutes`` whole minutes (a day at
+    most): the most, halving, that lands at the UTC offset ``local`` (its local time) has."""
     offset = local.utcoffset()
+    minutes = min(minutes, _LONGEST_STEP)
     while (
         minutes > 1
         and datetime.fromtimestamp(instant + sign * minutes * 60, zone).utcoffset() != offset
