@@ -455,10 +455,25 @@ def cron_never_starts(cron: CronSpec) -> str | None:
 
 
 def _local_instant(text: str, zone: ZoneInfo) -> float:
+    """The first instant at which the local clock reads ``text`` or later: a time the
+    clock skips (moved forward over it) is the instant it jumped; a time it shows twice
+    (moved back) is the first of them."""
     moment = _parse_local(text)
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=zone)
-    return moment.timestamp()
+    if moment.tzinfo is not None:
+        return moment.timestamp()
+    instant = moment.replace(tzinfo=zone).timestamp()  # a skipped time: the offset before
+    if datetime.fromtimestamp(instant, zone).replace(tzinfo=None) == moment:
+        return instant
+    # Skipped: the clock read less than ``moment`` at ``low`` and more at ``instant``;
+    # find the second it jumped.
+    low = moment.replace(tzinfo=zone, fold=1).timestamp()
+    while instant - low > 1.0:
+        middle = math.floor((low + instant) / 2.0)
+        if datetime.fromtimestamp(middle, zone).replace(tzinfo=None) >= moment:
+            instant = middle
+        else:
+            low = middle
+    return instant
 
 
 def _in_dates(ranges: tuple[DateRange, ...], at: float, zone: ZoneInfo) -> bool:

@@ -443,3 +443,30 @@ def test_no_zone_changes_its_clock_and_back_within_a_day() -> None:
     if not checked:
         pytest.skip("no tz database files on this machine")
     assert found == []
+
+
+def test_dates_starting_in_the_hour_the_clock_skips_start_when_it_jumps() -> None:
+    """On 29 March 2026 Paris clocks go from 02:00 to 03:00: a freeze written to start at
+    02:30 is on from 03:00 (the clock is past 02:30 then); it used to start at 03:30, the
+    offset before the change applied to a time that never came, leaving half an hour
+    unfrozen. An end in the skipped hour ends it at 03:00 too."""
+    freeze = window(
+        timezone="Europe/Paris",
+        dates=({"start": "2026-03-29T02:30", "end": "2026-03-30"},),
+    )
+    assert not contains(freeze, at("2026-03-29T00:59:59"))  # 01:59:59 CET
+    assert contains(freeze, at("2026-03-29T01:00:00"))  # 03:00 CEST
+    assert contains(freeze, at("2026-03-29T01:10:00"))  # 03:10 CEST
+    until = window(
+        timezone="Europe/Paris",
+        dates=({"start": "2026-03-28", "end": "2026-03-29T02:15"},),
+    )
+    assert contains(until, at("2026-03-29T00:59:00"))
+    assert not contains(until, at("2026-03-29T01:00:00"))
+    # The hour the clock shows twice (25 October): the first 02:30, as before.
+    autumn = window(
+        timezone="Europe/Paris",
+        dates=({"start": "2026-10-25T02:30", "end": "2026-10-26"},),
+    )
+    assert not contains(autumn, at("2026-10-25T00:29:00"))  # 02:29 CEST
+    assert contains(autumn, at("2026-10-25T00:30:00"))  # the first 02:30, CEST
