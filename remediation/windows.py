@@ -319,15 +319,18 @@ def _in_weekly(ranges: tuple[WeeklyRange, ...], local: datetime) -> bool:
 # cannot start a cron window, the rest of a weekly range. A step is taken only where the
 # UTC offset is the same at both of its ends, so that every local minute in between is
 # the one a minute-by-minute walk would have seen; across a daylight-saving change the
-# step is halved until it is (at worst one minute). (Two changes within one step whose
-# offsets cancel out would be stepped over: no zone has such changes less than a day
-# apart.)
+# step is halved until it is (at worst one minute). Two changes within one step whose
+# offsets cancel out would be stepped over unseen, so a step is at most a day: no zone
+# in the tz database changes its offset and back within a day (a test checks this), while
+# some have within a week (Recife in October 2000, Gaza and Hebron in 2040).
+_LONGEST_STEP = 1440
 
 
 def _step(instant: float, local: datetime, minutes: int, zone: ZoneInfo, sign: int) -> float:
-    """``instant`` moved ``sign`` (1 or -1) by up to ``minutes`` whole minutes: the most,
-    halving, that lands at the UTC offset ``local`` (its local time) has."""
+    """``instant`` moved ``sign`` (1 or -1) by up to ``minutes`` whole minutes (a day at
+    most): the most, halving, that lands at the UTC offset ``local`` (its local time) has."""
     offset = local.utcoffset()
+    minutes = min(minutes, _LONGEST_STEP)
     while (
         minutes > 1
         and datetime.fromtimestamp(instant + sign * minutes * 60, zone).utcoffset() != offset
@@ -452,10 +455,25 @@ def cron_never_starts(cron: CronSpec) -> str | None:
 
 
 def _local_instant(text: str, zone: ZoneInfo) -> float:
+    """The first instant at which the local clock reads ``text`` or later: a time the
+    clock skips (moved forward over it) is the instant it jumped; a time it shows twice
+    (moved back) is the first of them."""
     moment = _parse_local(text)
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=zone)
-    return moment.timestamp()
+    if moment.tzinfo is not None:
+        return moment.timestamp()
+    instant = moment.replace(tzinfo=zone).timestamp()  # a skipped time: the offset before
+    if datetime.fromtimestamp(instant, zone).replace(tzinfo=None) == moment:
+        return instant
+    # Skipped: the clock read less than ``moment`` at ``low`` and more at ``instant``;
+    # find the second it jumped.
+    low = moment.replace(tzinfo=zone, fold=1).timestamp()
+    while instant - low > 1.0:
+        middle = math.floor((low + instant) / 2.0)
+        if datetime.fromtimestamp(middle, zone).replace(tzinfo=None) >= moment:
+            instant = middle
+        else:
+            low = middle
+    return instant
 
 
 def _in_dates(ranges: tuple[DateRange, ...], at: float, zone: ZoneInfo) -> bool:
@@ -507,9 +525,9 @@ def first_open(window: WindowFields, at: float, ahead: float) -> float | None:
 def closes_at(window: WindowFields, at: float, horizon: float = 8 * 86400.0) -> float | None:
     """The instant (epoch seconds) at which ``window``, open at ``at``, closes: the end
     of its dates range, the first local minute outside its weekly ranges, or a cron
-    window's last start plus its ``duration`` (a start while it is open keeps it open
-    longer). ``at`` itself when it is closed then; None when a weekly or cron window is
-    still open at ``at + horizon`` (looked at that far ahead)."""
+    window's last start plus its ``duration`` (a start while it is open, or just as it
+    closes, keeps it open longer). ``at`` itself when it is closed then; None when a
+    weekly or cron window is still open at ``at + horizon`` (looked at that far ahead)."""
     if not contains(window, at):
         return at
     zone = _zone(window)
@@ -538,15 +556,14 @@ def closes_at(window: WindowFields, at: float, horizon: float = 8 * 86400.0) -> 
         return None
     duration = window.duration
     # The newest start that keeps it open now (``_in_cron`` found one), then any start
-    # before that opening ends.
+    # before that opening ends or just as it ends (the window goes on without a gap).
     start = _last_start(window.cron, math.floor(at / 60.0) * 60.0, at - duration, zone)
     if start is None:  # pragma: no cover - ``contains`` found one
         return at
     end = start + duration
-    while minute < end and minute <= last:
-        # The last whole minute before ``end`` (a duration may end between minutes).
-        before_end = math.ceil(end / 60.0) * 60.0 - 60.0
-        found = _next_start(window.cron, minute, min(before_end, last), zone)
+    while minute <= end and minute <= last:
+        # The last whole minute up to ``end`` (a duration may end between minutes).
+        found = _next_start(window.cron, minute, min(math.floor(end / 60.0) * 60.0, last), zone)
         if found is None:
             break
         end, minute = found + duration, found + 60.0
