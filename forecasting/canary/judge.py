@@ -13,7 +13,9 @@ with a ``count`` column is not within its tolerance on fewer requests than its m
 
 A ``dry_run`` metric is judged like any other and its finding reported (its sentence
 says it was not counted), but the verdict is made from the other metrics alone, and a
-final verdict's sentence ends with what the dry-run metrics showed.
+final verdict's sentence ends with what the dry-run metrics showed. Its data that cannot
+be judged leaves out its own interval (its finding says how many and why), not the whole
+interval as a counted metric's does: a wrong query tried dry-run must not stop the verdict.
 """
 
 from __future__ import annotations
@@ -125,6 +127,10 @@ class CanaryJudge:
         self._counters: dict[tuple[str, str, str], float] = {}
         self._final: Verdict | None = None
         self._latest: Verdict | None = None
+        # Per dry-run metric: its intervals left out as data that cannot be judged, and
+        # the latest reason. Such data refuses the whole interval only for a counted
+        # metric: a dry-run one (a new query, perhaps wrong) must not stop the verdict.
+        self._refused: dict[str, tuple[int, str]] = {}
 
     @property
     def verdict(self) -> Verdict | None:
@@ -147,25 +153,53 @@ class CanaryJudge:
             return self._final
         counts = self._counts(interval)
         for spec, evidence in zip(self.specs, self._evidence, strict=True):
-            objective = self._objectives.get(spec.name)
-            if isinstance(evidence, RatioEvidence):
-                evidence.add(*counts[spec.name])
-                if isinstance(objective, RateObjective):
-                    objective.add(*counts[spec.name][2:])
-                continue
-            baseline = _value(interval.baseline, spec.name)
-            canary = _value(interval.canary, spec.name)
-            served = self._served_in(spec, interval) if spec.count else 0.0
-            evidence.add(baseline, canary)
-            if isinstance(objective, LevelObjective):
-                objective.add(canary)
-            if spec.count and not (math.isnan(baseline) or math.isnan(canary)):
-                self._served[spec.name] += served
+            try:
+                self._add(spec, evidence, interval, counts)
+            except CanaryDataError as exc:
+                if not spec.dry_run:
+                    raise
+                self._refuse(spec, evidence, str(exc))
         verdict = self._combine(elapsed)
         if verdict.final:
             self._final = verdict
         self._latest = verdict
         return verdict
+
+    def _add(
+        self,
+        spec: MetricSpec,
+        evidence: ContinuousEvidence | RatioEvidence,
+        interval: Interval,
+        counts: Mapping[str, tuple[float, float, float, float]],
+    ) -> None:
+        """One metric's values in ``interval``, added to its evidence and objective."""
+        objective = self._objectives.get(spec.name)
+        if isinstance(evidence, RatioEvidence):
+            if spec.name in counts:
+                evidence.add(*counts[spec.name])
+                if isinstance(objective, RateObjective):
+                    objective.add(*counts[spec.name][2:])
+            return
+        baseline = _value(interval.baseline, spec.name)
+        canary = _value(interval.canary, spec.name)
+        served = self._served_in(spec, interval) if spec.count else 0.0
+        evidence.add(baseline, canary)
+        if isinstance(objective, LevelObjective):
+            objective.add(canary)
+        if spec.count and not (math.isnan(baseline) or math.isnan(canary)):
+            self._served[spec.name] += served
+
+    def _refuse(
+        self, spec: MetricSpec, evidence: ContinuousEvidence | RatioEvidence, why: str
+    ) -> None:
+        """A dry-run metric's interval that cannot be judged: left out of its evidence
+        (it counts as missing), counted, and its reason kept for its finding."""
+        if isinstance(evidence, RatioEvidence):
+            evidence.add(math.nan, math.nan, math.nan, math.nan)
+        else:
+            evidence.add(math.nan, math.nan)
+        times, _ = self._refused.get(spec.name, (0, ""))
+        self._refused[spec.name] = (times + 1, why)
 
     @staticmethod
     def _served_in(spec: MetricSpec, interval: Interval) -> float:
@@ -200,11 +234,14 @@ class CanaryJudge:
             if finding.status is MetricStatus.REGRESSED and compared is not finding.status:
                 self._objective_only.add(spec.name)
         if spec.dry_run:
-            finding = replace(
-                finding,
-                dry_run=True,
-                sentence=finding.sentence.rstrip(".") + _DRY_RUN_NOTE,
-            )
+            sentence = finding.sentence.rstrip(".")
+            if spec.name in self._refused:
+                times, why = self._refused[spec.name]
+                sentence += (
+                    f"; {times} interval{'s' if times != 1 else ''} not judged, its data "
+                    f"unusable (latest: {why.rstrip('.')})"
+                )
+            finding = replace(finding, dry_run=True, sentence=sentence + _DRY_RUN_NOTE)
         return finding
 
     def _counts(self, interval: Interval) -> dict[str, tuple[float, float, float, float]]:
@@ -214,13 +251,16 @@ class CanaryJudge:
         Both counters of a side move together: when one is missing neither origin moves,
         so the next increases of events and trials span the same time. A counter that
         went down (a reset) is refused with nothing judged, after every counter's origin
-        is moved to this reading, so the next increases all span one interval again."""
+        is moved to this reading, so the next increases all span one interval again; a
+        dry-run metric's reset leaves out that metric's interval alone (``_refuse``)."""
         counters = dict(self._counters)
         resets: list[str] = []
+        dry_resets: dict[str, str] = {}  # a dry-run metric's: not the whole interval's
         counts: dict[str, tuple[float, float, float, float]] = {}
         for spec in self.specs:
             if spec.kind is not MetricKind.RATIO:
                 continue
+            found: list[str] = []  # this metric's resets
             assert spec.numerator is not None and spec.denominator is not None
             columns = (spec.numerator, spec.denominator)
             row: list[float] = []
@@ -234,7 +274,7 @@ class CanaryJudge:
                 counters.update(zip(keys, now, strict=True))
                 for column, old, new in zip(columns, before, now, strict=True):
                     if old is not None and new < old:
-                        resets.append(
+                        found.append(
                             f"metric {spec.name!r}: the {side} counter {column!r} went from "
                             f"{old!r} down to {new!r} (a counter reset); restart the analysis "
                             "or give per-interval counts with cumulative: false"
@@ -244,10 +284,17 @@ class CanaryJudge:
                     row.extend((math.nan, math.nan))  # a first reading only sets the origin
                 else:
                     row.extend(new - old for new, old in zip(now, origins, strict=True))
+            if found and spec.dry_run:  # its own interval left out, in ``update``
+                dry_resets[spec.name] = "; ".join(found)
+                continue
+            resets.extend(found)
             counts[spec.name] = (row[0], row[1], row[2], row[3])
         self._counters = counters
         if resets:
             raise CanaryDataError("; ".join(resets))
+        for spec, evidence in zip(self.specs, self._evidence, strict=True):
+            if spec.name in dry_resets:
+                self._refuse(spec, evidence, dry_resets[spec.name])
         return counts
 
     def _combine(self, elapsed: float) -> Verdict:

@@ -105,7 +105,8 @@ class MetricSpec:
     lets it move the verdict: a new or untrusted metric can be watched on real releases
     before it may roll one back (Kayenta's "muted" metrics, Argo Rollouts' ``dryRun``). It
     takes no share of the error budgets, so adding one leaves the other metrics' verdicts
-    as they were.
+    as they were; nor does its data that cannot be judged (a negative value, a counter
+    reset) refuse the interval, as a counted metric's does: its own interval is left out.
     """
 
     name: str

@@ -7,6 +7,7 @@ this, every metric in Autonomic's spec could roll a canary back or hold its prom
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -14,11 +15,14 @@ import pytest
 
 from agent.settings import Settings, advisories
 from forecasting.canary import (
+    CanaryDataError,
     CanaryJudge,
     CanarySpecError,
     Decision,
+    MetricKind,
     MetricSpec,
     MetricStatus,
+    Tolerance,
     judge_run,
     parse_spec,
 )
@@ -129,3 +133,69 @@ def test_the_judge_command_promotes_past_a_dry_run_regression_and_marks_it(
     assert code == 0, out
     assert "  - [regressed, dry run] latency: canary +" in out
     assert "(dry run: not counted in the verdict)." in out
+
+
+def test_a_dry_run_metric_whose_data_cannot_be_judged_does_not_stop_the_verdict() -> None:
+    """A new metric is tried dry-run because its query may be wrong. Before, its data
+    that cannot be judged (a negative value; more events than trials) refused the whole
+    interval: no counted metric was judged either, every interval, and the canary never
+    got a verdict. Now that metric's interval is left out, its finding says why, and the
+    counted metrics decide as they would alone."""
+    run = make_run(np.random.default_rng(34))
+    for interval in run:
+        interval.baseline["latency"] = -1.0  # a wrong query: a negative latency
+        interval.canary["slow"] = interval.canary["requests"] + 1.0  # more than trials
+        interval.baseline["slow"] = 0.0
+    swapped = MetricSpec(
+        "slow_rate",
+        kind=MetricKind.RATIO,
+        tolerance=Tolerance(0.005, relative=False),
+        numerator="slow",
+        denominator="requests",
+        dry_run=True,
+    )
+    alone = judge_run([ERRORS], run)
+    assert alone.decision is Decision.PROMOTE
+
+    verdict = judge_run([ERRORS, MUTED_LATENCY, swapped], run)
+    assert verdict.decision is alone.decision
+    assert verdict.decided_after_seconds == alone.decided_after_seconds
+    assert verdict.metrics[0] == alone.metrics[0]
+    latency, slow = verdict.metrics[1:]
+    assert latency.status is MetricStatus.NO_DATA
+    assert "intervals not judged" in latency.sentence and "is negative" in latency.sentence
+    assert slow.status is MetricStatus.NO_DATA
+    assert "more events than trials" in slow.sentence
+    assert slow.sentence.endswith("(dry run: not counted in the verdict).")
+
+
+def test_a_dry_run_counter_reset_leaves_the_counted_metrics_judged() -> None:
+    """A running counter of a dry-run metric that goes down (a reset) leaves out that
+    metric's interval only; a counted metric's reset still refuses the interval."""
+    run = make_run(np.random.default_rng(35))
+    total = 0.0
+    for i, interval in enumerate(run):
+        total = 0.0 if i == 5 else total + 50.0  # reset at the sixth interval
+        interval.baseline["slow_total"] = total
+        interval.canary["slow_total"] = total
+        interval.baseline["seen_total"] = 10 * total + 10.0 * (i != 5)
+        interval.canary["seen_total"] = 10 * total + 10.0 * (i != 5)
+    counter = MetricSpec(
+        "slow_rate",
+        kind=MetricKind.RATIO,
+        tolerance=Tolerance(0.005, relative=False),
+        numerator="slow_total",
+        denominator="seen_total",
+        cumulative=True,
+        dry_run=True,
+    )
+    judge = CanaryJudge([ERRORS, counter])
+    alone = CanaryJudge([ERRORS])
+    for interval in run[:8]:  # the reset at the sixth: no error, and nothing else moved
+        assert judge.update(interval).metrics[0] == alone.update(interval).metrics[0]
+    assert judge.verdict is not None
+    finding = judge.verdict.metrics[1]
+    assert "1 interval not judged" in finding.sentence
+    assert "'slow_total' went from 250.0 down to 0.0" in finding.sentence
+    with pytest.raises(CanaryDataError, match="counter reset"):
+        judge_run([ERRORS, replace(counter, dry_run=False)], run)
